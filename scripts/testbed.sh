@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Provision the local test bed on a Debian machine without registry access:
+# a Docker engine with host networking only, and one image built from Debian's
+# packages that holds PostgreSQL 15, Redis 7.0 and etcd 3.4.
+# Idempotent: an engine that answers and an image that exists are reused.
+set -euo pipefail
+
+IMAGE="${BAI_TESTBED_IMAGE:-bai-migrate/testbed:bookworm}"
+
+log() { printf '[testbed] %s\n' "$*"; }
+
+ensure_packages() {
+  local missing=()
+  command -v dockerd >/dev/null || missing+=(docker.io)
+  command -v debootstrap >/dev/null || missing+=(debootstrap)
+  /usr/bin/python3 -c 'import alembic, psycopg2' 2>/dev/null || missing+=(python3-alembic python3-psycopg2)
+  if ((${#missing[@]})); then
+    log "installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+ensure_engine() {
+  if docker info >/dev/null 2>&1; then return; fi
+  log "starting dockerd (no bridge: containers share the host's loopback)"
+  nohup dockerd --bridge=none --iptables=false --ip-forward=false --ip-masq=false \
+    >/var/log/bai-migrate-dockerd.log 2>&1 &
+  for _ in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && return
+    sleep 1
+  done
+  log "dockerd did not come up; see /var/log/bai-migrate-dockerd.log"
+  tail -20 /var/log/bai-migrate-dockerd.log >&2 || true
+  exit 1
+}
+
+ensure_image() {
+  if docker image inspect "$IMAGE" >/dev/null 2>&1; then
+    log "image $IMAGE present"
+    return
+  fi
+  local mirror rootfs
+  mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+  mirror=${mirror:-http://deb.debian.org/debian}
+  rootfs=$(mktemp -d /tmp/bai-testbed-rootfs.XXXXXX)
+  log "debootstrap bookworm from $mirror into $rootfs"
+  debootstrap --variant=minbase --include=postgresql-15,redis-server,etcd-server \
+    bookworm "$rootfs" "$mirror" >/tmp/bai-testbed-debootstrap.log 2>&1 || {
+    tail -30 /tmp/bai-testbed-debootstrap.log >&2
+    exit 1
+  }
+  tar -C "$rootfs" -c . | docker import - "$IMAGE" >/dev/null
+  rm -rf "$rootfs"
+  log "image $IMAGE built"
+}
+
+ensure_packages
+ensure_engine
+ensure_image

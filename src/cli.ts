@@ -1,0 +1,91 @@
+/**
+ * The command-line adapter: `bai-migrate <command> --to-version 22.03 …`. Every Action input is a
+ * flag of the same name, or an environment variable BAI_MIGRATE_<NAME> (e.g. BAI_MIGRATE_POSTGRES_URL,
+ * which keeps passwords out of the process list). The report goes to stdout, the log to stderr.
+ */
+import { runCommand } from './engine/engine.js';
+import { MigrationError, messageOf } from './engine/errors.js';
+import type { Logger } from './engine/logger.js';
+import { COMMANDS, INPUTS, parseOptions, secretInputs, type RawInputs } from './engine/options.js';
+import { redact, renderText } from './engine/report.js';
+
+const EXIT_FAILED = 1;
+const EXIT_USAGE = 2;
+
+export function usage(): string {
+  const width = Math.max(...INPUTS.map((s) => s.name.length)) + 4;
+  const lines = INPUTS.filter((s) => s.name !== 'command').map((s) => `  --${s.name.padEnd(width)}${s.description}${s.default ? ` (default: ${s.default})` : ''}`);
+  return [
+    'Usage: bai-migrate <command> [options]',
+    '',
+    `Commands: ${COMMANDS.join(', ')} (default: migrate)`,
+    '',
+    'Options (each also read from BAI_MIGRATE_<NAME>, e.g. BAI_MIGRATE_TO_VERSION):',
+    ...lines,
+    '  --json' + ' '.repeat(width - 4) + 'Print the report as JSON instead of text.',
+    '  --help' + ' '.repeat(width - 4) + 'Show this help.',
+    '',
+    'Example: bai-migrate preflight --manager-config /etc/backend.ai/manager.toml --to-version 22.03',
+    '',
+  ].join('\n');
+}
+
+/** Flags, then BAI_MIGRATE_* variables, become the same raw inputs the Action reads. */
+export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): { raw: RawInputs; json: boolean; help: boolean } {
+  const raw: Record<string, string> = {};
+  for (const spec of INPUTS) {
+    const value = env[`BAI_MIGRATE_${spec.name.toUpperCase().replaceAll('-', '_')}`];
+    if (value !== undefined) raw[spec.name] = value;
+  }
+  let json = false;
+  let help = false;
+  let commandGiven = false;
+  const names = new Set(INPUTS.map((s) => s.name));
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--help' || arg === '-h') help = true;
+    else if (arg === '--json') json = true;
+    else if (arg.startsWith('--')) {
+      const [flag, inline] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
+      if (!names.has(flag)) throw new MigrationError('invalid-input', `unknown option --${flag}; see bai-migrate --help`);
+      const value = inline ?? argv[++i];
+      if (value === undefined) throw new MigrationError('invalid-input', `option --${flag} needs a value`);
+      raw[flag] = value;
+    } else if (!commandGiven) {
+      raw.command = arg;
+      commandGiven = true;
+    } else throw new MigrationError('invalid-input', `unexpected argument "${arg}"; see bai-migrate --help`);
+  }
+  return { raw, json, help };
+}
+
+const stderrLogger: Logger = {
+  info: (m) => process.stderr.write(`${m}\n`),
+  warning: (m) => process.stderr.write(`warning: ${m}\n`),
+  error: (m) => process.stderr.write(`error: ${m}\n`),
+  async group(name, body) {
+    process.stderr.write(`== ${name}\n`);
+    return body();
+  },
+};
+
+export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  let secrets: string[] = [];
+  try {
+    const { raw, json, help } = parseArgs(argv, env);
+    if (help) {
+      process.stdout.write(usage());
+      return 0;
+    }
+    secrets = secretInputs(raw);
+    const options = parseOptions(raw);
+    const report = await runCommand(options, { log: stderrLogger, onSecret: (s) => secrets.push(s), env });
+    process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : renderText(report));
+    return report.outcome === 'success' ? 0 : EXIT_FAILED;
+  } catch (error) {
+    process.stderr.write(`bai-migrate: ${redact(messageOf(error), secrets)}\n`);
+    return error instanceof MigrationError && error.code === 'invalid-input' ? EXIT_USAGE : EXIT_FAILED;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2), process.env);

@@ -1,0 +1,28 @@
+/**
+ * An error the operator can act on: bad input, an unreachable server, a deployment in a state
+ * bai-migrate will not touch. Its message is shown as it is, so it says what is wrong and what is
+ * accepted; anything else that escapes the engine is a bug.
+ */
+export type ErrorCode = 'invalid-input' | 'unreachable' | 'inconsistent-state' | 'unsupported' | 'checks-failed';
+
+export class MigrationError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'MigrationError';
+  }
+}
+
+export function invalidInput(message: string): MigrationError {
+  return new MigrationError('invalid-input', message);
+}
+
+export function messageOf(error: unknown): string {
+  if (error instanceof AggregateError && error.errors.length > 0) {
+    return error.errors.map(messageOf).join('; ');
+  }
+  if (error instanceof Error) return error.message || error.name;
+  return String(error);
+}

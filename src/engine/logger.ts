@@ -1,0 +1,39 @@
+import { redact } from './report.js';
+
+/** What the engine may say while it works. The Action maps it onto @actions/core, the CLI onto stderr. */
+export interface Logger {
+  info(message: string): void;
+  warning(message: string): void;
+  error(message: string): void;
+  /** Runs `body` inside a collapsible log group named `name`. */
+  group<T>(name: string, body: () => Promise<T>): Promise<T>;
+}
+
+/** Masks secrets in every message, whatever the adapter does: the CLI has no runner to mask them. */
+export function redactingLogger(log: Logger, secrets: ReadonlySet<string>): Logger {
+  const clean = (message: string) => redact(message, secrets);
+  return {
+    info: (m) => log.info(clean(m)),
+    warning: (m) => log.warning(clean(m)),
+    error: (m) => log.error(clean(m)),
+    group: (name, body) => log.group(clean(name), body),
+  };
+}
+
+/** Collects messages instead of printing them; used by tests and by callers that only want the report. */
+export class MemoryLogger implements Logger {
+  readonly lines: string[] = [];
+  info(message: string): void {
+    this.lines.push(message);
+  }
+  warning(message: string): void {
+    this.lines.push(`warning: ${message}`);
+  }
+  error(message: string): void {
+    this.lines.push(`error: ${message}`);
+  }
+  async group<T>(name: string, body: () => Promise<T>): Promise<T> {
+    this.lines.push(`[${name}]`);
+    return body();
+  }
+}

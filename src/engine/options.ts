@@ -1,0 +1,197 @@
+/**
+ * Every input of bai-migrate, described once: action.yml, `bai-migrate --help` and the validation
+ * below all follow this list (a test keeps action.yml in step with it).
+ */
+import { invalidInput, MigrationError } from './errors.js';
+import { parseVersion, type VersionRef } from './catalogue.js';
+import { parseRetention, type Retention } from './retention.js';
+
+export const COMMANDS = ['migrate', 'preflight', 'verify', 'plan', 'clear-history'] as const;
+export type Command = (typeof COMMANDS)[number];
+
+export const LOCK_BACKENDS = ['filelock', 'pg_advisory', 'etcd', 'redlock'] as const;
+export type LockBackend = (typeof LOCK_BACKENDS)[number];
+
+export interface InputSpec {
+  readonly name: string;
+  readonly description: string;
+  readonly default?: string;
+  /** Holds a secret: masked, and never echoed back in an error. */
+  readonly secret?: boolean;
+}
+
+export const INPUTS: readonly InputSpec[] = [
+  { name: 'command', default: 'migrate', description: `What to do: ${COMMANDS.join(', ')}.` },
+  { name: 'from-version', description: 'Installed Backend.AI version, e.g. 21.09 or 21.09.9. Omit it to detect the version from alembic_version.' },
+  { name: 'to-version', description: 'Backend.AI version to upgrade to, e.g. 22.03 (its latest patch) or 22.03.3.' },
+  { name: 'retention', default: '1yr', description: 'How much history clear-history keeps, as for `backend.ai mgr clear-history -r`: 86400, 30m, 6h, 3d, 2w, 3mo, 1yr.' },
+  { name: 'lock-backend', description: 'Value for [manager] distributed-lock in manager.toml: filelock, pg_advisory or etcd. Empty leaves the setting as it is.' },
+  { name: 'dry-run', default: 'false', description: 'Check and report what would change, and write nothing anywhere.' },
+  { name: 'manager-config', description: "Path to the manager's manager.toml. Connections default to its [db] and [etcd] sections. Empty: $BACKEND_CONFIG_FILE, ./manager.toml, ~/.config/backend.ai/manager.toml, /etc/backend.ai/manager.toml, if present." },
+  { name: 'postgres-url', secret: true, description: 'PostgreSQL URL (postgresql://user:password@host:port/database). Overrides [db] of manager.toml.' },
+  { name: 'redis-url', secret: true, description: "Redis URL (redis://:password@host:port). Overrides etcd's config/redis." },
+  { name: 'etcd-endpoints', description: 'etcd endpoints, comma- or newline-separated host:port. Overrides [etcd] addr of manager.toml.' },
+  { name: 'etcd-namespace', description: 'etcd namespace of the deployment (keys live under /sorna/{namespace}/). Overrides [etcd] namespace.' },
+  { name: 'etcd-user', description: 'etcd user. Overrides [etcd] user.' },
+  { name: 'etcd-password', secret: true, description: 'etcd password. Overrides [etcd] password.' },
+  { name: 'allow-running-services', default: 'false', description: 'Turn the "managers and agents are stopped" checks into warnings. The report says so.' },
+  { name: 'lock-timeout', default: '60', description: 'Seconds to wait for the migration lock (a PostgreSQL session advisory lock) before giving up and naming its holder.' },
+  { name: 'connect-timeout', default: '10', description: 'Seconds to wait for each server to answer before reporting it unreachable.' },
+  { name: 'report-file', default: 'bai-migrate-report.json', description: 'Where the JSON report is written.' },
+];
+
+export interface Options {
+  readonly command: Command;
+  readonly fromVersion?: VersionRef;
+  readonly toVersion?: VersionRef;
+  readonly retention: Retention;
+  readonly lockBackend?: LockBackend;
+  readonly dryRun: boolean;
+  readonly managerConfig?: string;
+  readonly postgresUrl?: string;
+  readonly redisUrl?: string;
+  readonly etcdEndpoints: readonly string[];
+  readonly etcdNamespace?: string;
+  readonly etcdUser?: string;
+  readonly etcdPassword?: string;
+  readonly allowRunningServices: boolean;
+  readonly lockTimeoutSeconds: number;
+  readonly connectTimeoutSeconds: number;
+  readonly reportFile: string;
+}
+
+export type RawInputs = Readonly<Record<string, string | undefined>>;
+
+/** The secrets among raw inputs, so that an adapter can mask them before anything is printed. */
+export function secretInputs(raw: RawInputs): string[] {
+  return INPUTS.filter((spec) => spec.secret)
+    .map((spec) => raw[spec.name]?.trim() ?? '')
+    .filter((value) => value !== '')
+    .flatMap((value) => [value, ...secretsInUrl(value)]);
+}
+
+export function secretsInUrl(value: string): string[] {
+  try {
+    const url = new URL(value);
+    return [url.password, decodeURIComponent(url.password)].filter((p) => p !== '');
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Validates every input before anything is read or written, and reports all problems at once.
+ * `raw` maps input names (as in action.yml) to their text; empty means "not given".
+ */
+export function parseOptions(raw: RawInputs): Options {
+  const problems: string[] = [];
+  const known = new Set(INPUTS.map((spec) => spec.name));
+  for (const name of Object.keys(raw)) {
+    if (!known.has(name) && raw[name] !== undefined) problems.push(`unknown input "${name}"; accepted: ${[...known].join(', ')}`);
+  }
+  const text = (name: string): string | undefined => {
+    const value = raw[name]?.trim();
+    if (value) return value;
+    return INPUTS.find((spec) => spec.name === name)?.default;
+  };
+  const attempt = <T>(parse: () => T): T | undefined => {
+    try {
+      return parse();
+    } catch (error) {
+      if (!(error instanceof MigrationError)) throw error;
+      problems.push(error.message);
+      return undefined;
+    }
+  };
+
+  const command = attempt(() => oneOf('command', text('command')!, COMMANDS));
+  const fromVersion = attempt(() => (text('from-version') ? parseVersion(text('from-version')!, 'from-version') : undefined));
+  const toVersion = attempt(() => (text('to-version') ? parseVersion(text('to-version')!, 'to-version') : undefined));
+  const retention = attempt(() => parseRetention(text('retention')!));
+  const lockBackend = attempt(() => {
+    const value = text('lock-backend');
+    return value ? oneOf('lock-backend', value, LOCK_BACKENDS) : undefined;
+  });
+  const dryRun = attempt(() => bool('dry-run', text('dry-run')!));
+  const allowRunningServices = attempt(() => bool('allow-running-services', text('allow-running-services')!));
+  const lockTimeoutSeconds = attempt(() => seconds('lock-timeout', text('lock-timeout')!));
+  const connectTimeoutSeconds = attempt(() => seconds('connect-timeout', text('connect-timeout')!));
+  const postgresUrl = attempt(() => url('postgres-url', text('postgres-url'), ['postgresql:', 'postgres:', 'postgresql+asyncpg:', 'postgresql+psycopg2:']));
+  const redisUrl = attempt(() => url('redis-url', text('redis-url'), ['redis:']));
+  const etcdEndpoints = attempt(() => endpoints(text('etcd-endpoints')));
+  const etcdNamespace = text('etcd-namespace');
+  if (etcdNamespace !== undefined && !/^[A-Za-z0-9_.-]+$/.test(etcdNamespace)) {
+    problems.push(`etcd-namespace "${etcdNamespace}" may hold only letters, digits, ".", "_" and "-"`);
+  }
+
+  if (command && command !== 'clear-history' && !toVersion && !problems.some((p) => p.startsWith('to-version'))) {
+    problems.push(`to-version is required for command "${command}", e.g. to-version: 22.03`);
+  }
+  if (problems.length > 0) {
+    throw invalidInput(problems.length === 1 ? problems[0]! : `invalid inputs:\n- ${problems.join('\n- ')}`);
+  }
+  return {
+    command: command!,
+    fromVersion,
+    toVersion,
+    retention: retention!,
+    lockBackend,
+    dryRun: dryRun!,
+    managerConfig: text('manager-config'),
+    postgresUrl,
+    redisUrl,
+    etcdEndpoints: etcdEndpoints!,
+    etcdNamespace,
+    etcdUser: text('etcd-user'),
+    etcdPassword: text('etcd-password'),
+    allowRunningServices: allowRunningServices!,
+    lockTimeoutSeconds: lockTimeoutSeconds!,
+    connectTimeoutSeconds: connectTimeoutSeconds!,
+    reportFile: text('report-file')!,
+  };
+}
+
+function oneOf<T extends string>(name: string, value: string, accepted: readonly T[]): T {
+  if ((accepted as readonly string[]).includes(value)) return value as T;
+  throw invalidInput(`${name} "${value}" is not accepted; accepted: ${accepted.join(', ')}`);
+}
+
+function bool(name: string, value: string): boolean {
+  if (/^(true|True|TRUE)$/.test(value)) return true;
+  if (/^(false|False|FALSE)$/.test(value)) return false;
+  throw invalidInput(`${name} "${value}" is not a boolean; accepted: true, false`);
+}
+
+function seconds(name: string, value: string): number {
+  const n = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || n <= 0 || n > 86400) {
+    throw invalidInput(`${name} "${value}" is not accepted; accepted: a number of seconds greater than 0 and at most 86400`);
+  }
+  return n;
+}
+
+function url(name: string, value: string | undefined, protocols: string[]): string | undefined {
+  if (value === undefined) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    // The value may hold a password: never repeat it.
+    throw invalidInput(`${name} is not a valid URL; accepted: ${protocols[0]}//user:password@host:port${name === 'postgres-url' ? '/database' : ''}`);
+  }
+  if (!protocols.includes(parsed.protocol) || parsed.hostname === '') {
+    throw invalidInput(`${name} must be a ${protocols.map((p) => `${p}//`).join(' or ')} URL with a host; accepted: ${protocols[0]}//user:password@host:port${name === 'postgres-url' ? '/database' : ''}`);
+  }
+  return value;
+}
+
+function endpoints(value: string | undefined): string[] {
+  if (value === undefined) return [];
+  const list = value.split(/[\s,]+/).filter((e) => e !== '');
+  for (const endpoint of list) {
+    if (!/^(https?:\/\/)?[A-Za-z0-9.\-[\]:]+:\d{1,5}$/.test(endpoint)) {
+      throw invalidInput(`etcd-endpoints entry "${endpoint}" is not host:port; accepted: host:port or http://host:port, separated by commas or newlines`);
+    }
+  }
+  return list;
+}

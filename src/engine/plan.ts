@@ -1,0 +1,92 @@
+/**
+ * From two versions (and the database's revision) to the hops of an upgrade. Major upgrades go
+ * series by series, each to its latest patch first, as Backend.AI's upgrade policy requires.
+ */
+import {
+  describeAcceptedVersions,
+  describePosition,
+  latestRelease,
+  revisionPosition,
+  SERIES,
+  seriesIndex,
+  targetRelease,
+  earliestRelease,
+  type Release,
+  type SchemaPosition,
+  type VersionRef,
+} from './catalogue.js';
+import { invalidInput, MigrationError } from './errors.js';
+import { HOP_STEPS, PATCH_STEPS } from '../steps/index.js';
+import type { Hop } from '../steps/step.js';
+
+export interface Plan {
+  /** The version the plan starts from, as given or as detected. */
+  readonly from: string;
+  readonly detected: boolean;
+  readonly to: Release;
+  readonly hops: readonly Hop[];
+  /** Why the starting point was chosen, when it was detected. */
+  readonly note?: string;
+}
+
+export function makePlan(fromVersion: VersionRef | undefined, toVersion: VersionRef, position?: SchemaPosition): Plan {
+  const to = targetRelease(toVersion);
+  const start = fromVersion ?? detectedStart(position);
+  const fromLowest = start.release ?? earliestRelease(start.series);
+  if (
+    seriesIndex(start.series) > seriesIndex(to.series) ||
+    (start.series === to.series && start.release && start.release.patch > to.patch)
+  ) {
+    throw invalidInput(`from-version ${start.input} is newer than to-version ${toVersion.input}: bai-migrate only upgrades; accepted: a to-version after ${start.input}`);
+  }
+  if (position) checkConsistent(position, start, fromLowest, to);
+
+  const hops: Hop[] = [];
+  if (start.series === to.series) {
+    if (fromLowest.version !== to.version) {
+      hops.push({ label: `${start.input} → ${to.version}`, fromSeries: start.series, to, steps: PATCH_STEPS });
+    }
+  } else {
+    for (let i = seriesIndex(start.series); i < seriesIndex(to.series); i++) {
+      const fromSeries = SERIES[i]!;
+      const toSeries = SERIES[i + 1]!;
+      const steps = HOP_STEPS[`${fromSeries}→${toSeries}`];
+      if (!steps) throw new MigrationError('unsupported', `the hop ${fromSeries} → ${toSeries} is not supported; supported: ${Object.keys(HOP_STEPS).join(', ')}`);
+      hops.push({ label: `${fromSeries} → ${toSeries}`, fromSeries, to: toSeries === to.series ? to : latestRelease(toSeries), steps });
+    }
+  }
+  return {
+    from: start.input,
+    detected: fromVersion === undefined,
+    to,
+    hops,
+    note: fromVersion === undefined && position ? `detected from alembic_version: ${describePosition(position)}` : undefined,
+  };
+}
+
+/** The earliest series the database's revision belongs to: an extra hop is harmless, a missed one is not. */
+function detectedStart(position: SchemaPosition | undefined): VersionRef {
+  if (!position) throw invalidInput(`from-version is not set and cannot be detected without PostgreSQL; set from-version (${describeAcceptedVersions()})`);
+  const release = position.between ? position.between[0] : position.releases[0]!;
+  return { input: release.series, series: release.series };
+}
+
+/**
+ * The database may stand anywhere from from-version to to-version: at the start, part-way
+ * (a resumed run), or at the target (a second run). Outside that range the inputs are wrong.
+ */
+function checkConsistent(position: SchemaPosition, from: VersionRef, fromLowest: Release, to: Release): void {
+  const at = revisionPosition(position.revision);
+  if (at < revisionPosition(fromLowest.head)) {
+    throw new MigrationError(
+      'inconsistent-state',
+      `the database is at ${describePosition(position)}, older than from-version ${from.input}; set from-version to the installed release`,
+    );
+  }
+  if (at > revisionPosition(to.head)) {
+    throw new MigrationError(
+      'inconsistent-state',
+      `the database is at ${describePosition(position)}, already newer than to-version ${to.version}; bai-migrate does not downgrade`,
+    );
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * `alembic upgrade head` for the hop's target release. Verify reads alembic_version and the
+ * schema facts the hop is known for (reference §2.3).
+ */
+import { columnExists, readRevisions, tableExists } from '../engine/schema.js';
+import { revisionPosition } from '../engine/catalogue.js';
+import { failed, ok, type Finding, type Step, type StepContext } from './step.js';
+
+/** Schema facts that hold from a revision on: [revision, description, check]. */
+const FACTS: ReadonlyArray<{ since: string; describe: string; holds: (ctx: StepContext) => Promise<boolean> }> = [
+  { since: '60a1effa77d2', describe: 'scaling_groups.wsproxy_addr exists', holds: (c) => columnExists(c.deployment.postgres, 'scaling_groups', 'wsproxy_addr') },
+  { since: '015d84d5a5ef', describe: 'tables images and image_aliases exist', holds: async (c) => (await tableExists(c.deployment.postgres, 'images')) && (await tableExists(c.deployment.postgres, 'image_aliases')) },
+  { since: 'd59ff89e7514', describe: 'keypairs.concurrency_used is dropped', holds: async (c) => !(await columnExists(c.deployment.postgres, 'keypairs', 'concurrency_used')) },
+];
+
+export const schema: Step = {
+  id: 'schema',
+  title: 'Database schema (alembic upgrade)',
+  kind: 'change',
+  action: 'Runs alembic upgrade to the target release\'s head revision under a PostgreSQL session advisory lock.',
+  servers: ['postgres'],
+
+  async preflight(ctx) {
+    const [current] = await readRevisions(ctx.deployment.postgres);
+    const target = ctx.hop.to.head;
+    if (current === target) return [ok(`already at ${target}, the head of ${ctx.hop.to.version}`)];
+    return [ok(`at ${current}; alembic upgrade will take it to ${target} (${ctx.hop.to.version})`)];
+  },
+
+  async verify(ctx) {
+    const revisions = await readRevisions(ctx.deployment.postgres);
+    const target = ctx.hop.to.head;
+    const findings: Finding[] = [];
+    findings.push(
+      revisions.length === 1 && revisions[0] === target
+        ? ok(`alembic_version is ${target}, the head of ${ctx.hop.to.version}`)
+        : failed(`alembic_version is ${revisions.join(', ') || 'empty'}; expected ${target}, the head of ${ctx.hop.to.version}`),
+    );
+    for (const fact of FACTS.filter((f) => revisionPosition(f.since) <= revisionPosition(target))) {
+      findings.push((await fact.holds(ctx)) ? ok(fact.describe) : failed(`expected: ${fact.describe}`));
+    }
+    return findings;
+  },
+};

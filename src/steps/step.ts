@@ -1,0 +1,49 @@
+/**
+ * A migration step: one item of Backend.AI's upgrade guide, with its three phases side by side.
+ * preflight reads and judges; apply changes the deployment (and must be idempotent); verify proves
+ * the end state. A phase a step does not have is reported as skipped with the reason.
+ */
+import type { Deployment, Server } from '../engine/deployment.js';
+import type { Logger } from '../engine/logger.js';
+import type { Options } from '../engine/options.js';
+import type { Release } from '../engine/catalogue.js';
+import type { Status } from '../engine/report.js';
+
+export interface Hop {
+  /** "21.09 → 22.03", or "21.09.2 → 21.09.9" for a patch upgrade. */
+  readonly label: string;
+  readonly fromSeries: string;
+  readonly to: Release;
+  readonly steps: readonly Step[];
+}
+
+export interface StepContext {
+  readonly deployment: Deployment;
+  readonly options: Options;
+  readonly hop: Hop;
+  readonly log: Logger;
+}
+
+export interface Finding {
+  readonly status: Status;
+  readonly detail: string;
+}
+
+export interface Step {
+  readonly id: string;
+  readonly title: string;
+  /** change: apply writes to the deployment; check: only judges it; note: an item of the guide with nothing to run. */
+  readonly kind: 'change' | 'check' | 'note';
+  /** What the step does to the deployment, in one sentence, for the plan. */
+  readonly action: string;
+  /** The servers its phases talk to. */
+  readonly servers: readonly Server[];
+  preflight?(ctx: StepContext): Promise<Finding[]>;
+  apply?(ctx: StepContext): Promise<Finding>;
+  verify?(ctx: StepContext): Promise<Finding[]>;
+}
+
+export const ok = (detail: string): Finding => ({ status: 'ok', detail });
+export const failed = (detail: string): Finding => ({ status: 'failed', detail });
+export const warning = (detail: string): Finding => ({ status: 'warning', detail });
+export const skipped = (detail: string): Finding => ({ status: 'skipped', detail });
