@@ -6,7 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import { MigrationError, messageOf } from './errors.js';
 import { redactingLogger, type Logger } from './logger.js';
 import type { Options } from './options.js';
-import { resolveTargets } from './connections.js';
+import { resolveTargets, type Targets } from './connections.js';
 import { Deployment, SERVER_NAMES, type Server } from './deployment.js';
 import { detectPosition } from './schema.js';
 import { makePlan, type Plan } from './plan.js';
@@ -62,8 +62,7 @@ async function execute(
   }
   const toVersion = options.toVersion!;
 
-  // plan needs no server when both versions are given; everything else reads the deployment.
-  const servers = serversFor(options);
+    const servers = serversFor(options, deployment.targets);
   if (servers.length > 0) {
     const results = await log.group('Connect', async () => {
       const outcome = await deployment.connect(servers);
@@ -117,8 +116,9 @@ async function execute(
   }
 }
 
-function serversFor(options: Options): Server[] {
-  if (options.command === 'plan') return options.fromVersion ? [] : ['postgres'];
+/** plan reads only the schema revision, and works offline when from-version is given and no database is configured. */
+function serversFor(options: Options, targets: Targets): Server[] {
+  if (options.command === 'plan') return options.fromVersion && !targets.postgres ? [] : ['postgres'];
   return ['postgres', 'etcd', 'redis'];
 }
 

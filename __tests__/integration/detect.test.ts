@@ -1,0 +1,76 @@
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { connectAdmin, createDeployment, type Admin, type TestDeployment } from '../support/deployment.js';
+import { runEngine } from '../support/run.js';
+
+const info = inject('testbed');
+let admin: Admin;
+let deployment: TestDeployment | undefined;
+
+beforeAll(async () => {
+  admin = await connectAdmin(info);
+});
+afterEach(async () => {
+  await deployment?.close();
+  deployment = undefined;
+});
+afterAll(async () => admin.close());
+
+async function planFor(revisions: string[] | null, raw: Record<string, string> = {}) {
+  deployment = await createDeployment(admin, info, { revisions });
+  return runEngine({ command: 'plan', 'to-version': '22.03', 'postgres-url': deployment.postgresUrl, ...raw });
+}
+
+describe('version detection from alembic_version', () => {
+  it('detects 21.09.3+ from 60a1effa77d2 and plans one hop to 22.03', async () => {
+    const { report } = await planFor(['60a1effa77d2']);
+    expect(report.outcome).toBe('success');
+    expect(report.currentRevision).toBe('60a1effa77d2');
+    expect(report.fromVersion).toBe('21.09');
+    expect(report.plan.map((h) => h.hop)).toEqual(['21.09 → 22.03']);
+    expect(report.entries.find((e) => e.step === 'from-version')?.detail).toContain('21.09.3–21.09.9');
+  });
+
+  it('plans from 21.03 when the revision is shared by 21.03.3+ and 21.09.0-2', async () => {
+    const { report } = await planFor(['8679d0a7e22b']);
+    expect(report.fromVersion).toBe('21.03');
+    expect(report.plan.map((h) => [h.hop, h.targetRevision])).toEqual([
+      ['21.03 → 21.09', '60a1effa77d2'],
+      ['21.09 → 22.03', '81c264528f20'],
+    ]);
+  });
+
+  it('recognises an interrupted upgrade inside the 22.03 graph, fork rows included', async () => {
+    const { report } = await planFor(['7dd1d81c3204', '911023380bc9']);
+    expect(report.outcome).toBe('success');
+    expect(report.entries.find((e) => e.step === 'from-version')?.detail).toContain('part-way from 21.09.9 to 22.03.0');
+  });
+
+  it('plans nothing when the database is already at the target', async () => {
+    const { report } = await planFor(['81c264528f20'], { 'from-version': '21.09' });
+    expect(report.outcome).toBe('success');
+    expect(report.plan).toHaveLength(1);
+  });
+
+  it.each([
+    [['0d553d59f369'], /head of Backend.AI 20\.03\.19; bai-migrate migrates only 21\.03/],
+    [['ecc9f6322be4'], /head of Backend.AI 24\.09\.14/],
+    [['deadbeef0000'], /deadbeef0000, which is no revision of a known Backend.AI release/],
+    [[], /alembic_version is empty/],
+    [['81c264528f20', 'aaaaaaaaaaaa'], /holds 2 revisions .* several heads/],
+    [null, /no alembic_version table/],
+  ])('refuses %j with a clear message', async (revisions, message) => {
+    const { report } = await planFor(revisions);
+    expect(report.outcome).toBe('failure');
+    expect(report.error).toMatch(message);
+  });
+
+  it('refuses a from-version that contradicts the database', async () => {
+    const { report } = await planFor(['518ecf41f567'], { 'from-version': '21.09' });
+    expect(report.error).toMatch(/older than from-version 21\.09/);
+  });
+
+  it('refuses a database already newer than to-version', async () => {
+    const { report } = await planFor(['81c264528f20'], { 'from-version': '21.09', 'to-version': '21.09' });
+    expect(report.error).toMatch(/already newer than to-version 21\.09\.9; bai-migrate does not downgrade/);
+  });
+});

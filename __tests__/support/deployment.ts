@@ -1,0 +1,203 @@
+/**
+ * Disposable Backend.AI deployments on the test bed: each test gets its own PostgreSQL database
+ * and etcd namespace, seeded like a 21.09 installation, and can snapshot everything to prove
+ * that a run wrote nothing.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { Redis } from 'ioredis';
+import { Etcd3 } from 'etcd3';
+import type { TestbedInfo } from './testbed.js';
+
+export interface Admin {
+  pg: pg.Client;
+  redis(db: number): Redis;
+  etcd: Etcd3;
+  close(): Promise<void>;
+}
+
+export async function connectAdmin(info: TestbedInfo): Promise<Admin> {
+  const client = new pg.Client({ ...info.postgres });
+  await client.connect();
+  const redisClients = new Map<number, Redis>();
+  const etcd = new Etcd3({ hosts: `http://${info.etcd.host}:${info.etcd.port}` });
+  return {
+    pg: client,
+    redis(db) {
+      let r = redisClients.get(db);
+      if (!r) {
+        r = new Redis({ host: info.redis.host, port: info.redis.port, password: info.redis.password, db });
+        redisClients.set(db, r);
+      }
+      return r;
+    },
+    etcd,
+    async close() {
+      await client.end();
+      await Promise.all([...redisClients.values()].map((r) => r.quit()));
+      etcd.close();
+    },
+  };
+}
+
+export interface SeedOptions {
+  /** alembic_version rows; [] leaves the table empty, null leaves it out. */
+  revisions?: string[] | null;
+  liveKernels?: number;
+  managersRegistered?: string[];
+  /** Milliseconds since the newest agent heartbeat in the Redis events stream; undefined: none. */
+  heartbeatAgeMs?: number;
+  registries?: boolean;
+}
+
+export interface TestDeployment {
+  database: string;
+  namespace: string;
+  info: TestbedInfo;
+  pg: pg.Client;
+  postgresUrl: string;
+  redisUrl: string;
+  etcdEndpoint: string;
+  /** Writes a manager.toml for this deployment (with `extra` appended) and returns its path. */
+  writeManagerToml(extra?: string, overrides?: { db?: string; etcd?: string }): string;
+  close(): Promise<void>;
+}
+
+const KERNEL_STATUSES = ['PENDING', 'SCHEDULED', 'PREPARING', 'BUILDING', 'PULLING', 'RUNNING', 'RESTARTING', 'RESIZING', 'SUSPENDED', 'TERMINATING', 'TERMINATED', 'ERROR', 'CANCELLED'];
+
+/** A 21.09-shaped schema: the tables and columns the migration steps read (reference §2.4). */
+const SCHEMA_2109 = `
+CREATE TYPE kernelstatus AS ENUM (${KERNEL_STATUSES.map((s) => `'${s}'`).join(', ')});
+CREATE TYPE agentstatus AS ENUM ('ALIVE', 'LOST', 'RESTARTING', 'TERMINATED');
+CREATE TABLE keypair_resource_policies (name VARCHAR(256) PRIMARY KEY, max_concurrent_sessions INTEGER NOT NULL DEFAULT 30);
+CREATE TABLE keypairs (
+  access_key VARCHAR(20) PRIMARY KEY, secret_key VARCHAR(40), user_id VARCHAR(256), is_active BOOLEAN DEFAULT true,
+  is_admin BOOLEAN DEFAULT false, concurrency_used INTEGER DEFAULT 0, resource_policy VARCHAR(256) REFERENCES keypair_resource_policies(name));
+CREATE TABLE scaling_groups (name VARCHAR(64) PRIMARY KEY, wsproxy_addr VARCHAR(1024));
+CREATE TABLE agents (id VARCHAR(64) PRIMARY KEY, status agentstatus NOT NULL, scaling_group VARCHAR(64), addr VARCHAR(128));
+CREATE TABLE kernels (
+  id UUID PRIMARY KEY, session_id UUID NOT NULL, access_key VARCHAR(20), agent VARCHAR(64), status kernelstatus NOT NULL DEFAULT 'PENDING',
+  created_at TIMESTAMPTZ DEFAULT now(), terminated_at TIMESTAMPTZ, last_stat JSONB);
+`;
+
+export async function createDeployment(admin: Admin, info: TestbedInfo, seed: SeedOptions = {}): Promise<TestDeployment> {
+  const suffix = randomBytes(4).toString('hex');
+  const database = `bai_${suffix}`;
+  const namespace = `ns-${suffix}`;
+  await admin.pg.query(`CREATE DATABASE ${database}`);
+  const client = new pg.Client({ ...info.postgres, database });
+  await client.connect();
+
+  await client.query(SCHEMA_2109);
+  if (seed.revisions !== null) {
+    await client.query('CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)');
+    for (const revision of seed.revisions ?? ['60a1effa77d2']) await client.query('INSERT INTO alembic_version VALUES ($1)', [revision]);
+  }
+  await client.query(`INSERT INTO keypair_resource_policies VALUES ('default', 30)`);
+  for (let i = 0; i < 12; i++) {
+    await client.query(`INSERT INTO keypairs (access_key, secret_key, user_id, concurrency_used, resource_policy) VALUES ($1, $2, $3, $4, 'default')`, [
+      `AKTEST${String(i).padStart(14, '0')}`,
+      `secret-${suffix}-${i}`,
+      `user${i}@example.com`,
+      i % 3,
+    ]);
+  }
+  await client.query(`INSERT INTO scaling_groups VALUES ('default', NULL)`);
+  await client.query(`INSERT INTO agents VALUES ('i-agent-1', 'ALIVE', 'default', 'tcp://10.0.0.1:6001'), ('i-agent-2', 'LOST', 'default', 'tcp://10.0.0.2:6001')`);
+  await client.query(
+    `INSERT INTO kernels (id, session_id, access_key, agent, status, terminated_at)
+     SELECT gen_random_uuid(), gen_random_uuid(), 'AKTEST' || lpad((n % 12)::text, 14, '0'), 'i-agent-1',
+            'TERMINATED', now() - n * interval '1 day'
+     FROM generate_series(1, 40) AS n`,
+  );
+  if (seed.liveKernels) {
+    await client.query(
+      `INSERT INTO kernels (id, session_id, access_key, agent, status)
+       SELECT gen_random_uuid(), gen_random_uuid(), 'AKTEST00000000000001', 'i-agent-1', 'RUNNING' FROM generate_series(1, $1)`,
+      [seed.liveKernels],
+    );
+  }
+
+  const etcd = admin.etcd.namespace(`/sorna/${namespace}/`);
+  await etcd.put('config/redis/addr').value(`${info.redis.host}:${info.redis.port}`);
+  await etcd.put('config/redis/password').value(info.redis.password);
+  if (seed.registries !== false) {
+    await etcd.put('config/docker/registry/cr.backend.ai').value('https://cr.backend.ai');
+    await etcd.put('config/docker/registry/cr.backend.ai/type').value('harbor2');
+    await etcd.put('config/docker/registry/cr.backend.ai/project').value('stable');
+    const image = encodeURIComponent('stable/python');
+    await etcd.put(`images/cr.backend.ai/${image}`).value('1');
+    await etcd.put(`images/cr.backend.ai/${image}/3.9-ubuntu20.04`).value(`sha256:${'a'.repeat(64)}`);
+    await etcd.put(`images/cr.backend.ai/${image}/3.9-ubuntu20.04/size_bytes`).value('123456789');
+    await etcd.put(`images/_aliases/python`).value('cr.backend.ai/stable/python:3.9-ubuntu20.04');
+  }
+  for (const id of seed.managersRegistered ?? []) await etcd.put(`nodes/manager/${id}`).value('up');
+
+  const redis = admin.redis(0);
+  await redis.flushall();
+  await redis.set('keypair.concurrency_used.AKTEST00000000000001', '0');
+  if (seed.heartbeatAgeMs !== undefined) {
+    const [seconds] = await redis.time();
+    const id = `${Number(seconds) * 1000 - seed.heartbeatAgeMs}-0`;
+    await admin.redis(4).xadd('events', id, 'name', 'agent_heartbeat', 'source', 'i-agent-1');
+  }
+
+  const dir = mkdtempSync(join(tmpdir(), 'bai-migrate-test-'));
+  const { host, port, user, password } = info.postgres;
+  return {
+    database,
+    namespace,
+    info,
+    pg: client,
+    postgresUrl: `postgresql://${user}:${encodeURIComponent(password)}@${host}:${port}/${database}`,
+    redisUrl: `redis://:${encodeURIComponent(info.redis.password)}@${info.redis.host}:${info.redis.port}`,
+    etcdEndpoint: `${info.etcd.host}:${info.etcd.port}`,
+    writeManagerToml(extra = '', overrides = {}) {
+      const path = join(dir, `manager-${randomBytes(3).toString('hex')}.toml`);
+      const db =
+        overrides.db ??
+        `[db]\ntype = "postgresql"\naddr = { host = "${host}", port = ${port} }\nname = "${database}"\nuser = "${user}"\npassword = "${password}"\n`;
+      const etcdSection = overrides.etcd ?? `[etcd]\nnamespace = "${namespace}"   # env: BACKEND_NAMESPACE\naddr = { host = "${info.etcd.host}", port = ${info.etcd.port} }\nuser = ""\npassword = ""\n`;
+      writeFileSync(path, `# manager.toml written by the tests\n${etcdSection}\n${db}\n[manager]\nnum-proc = 4\nservice-addr = { host = "0.0.0.0", port = 8080 }\nheartbeat-timeout = 30.0\n# distributed-lock = "pg_advisory"\n${extra}`);
+      return path;
+    },
+    async close() {
+      await client.end();
+      await admin.pg.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+      await admin.etcd.delete().prefix(`/sorna/${namespace}/`);
+    },
+  };
+}
+
+/**
+ * Everything a run could have written, as one comparable value: the database's schema and row
+ * counts, every Redis database's keys and the persistence config, and etcd's revision (which moves
+ * on any write anywhere in the cluster).
+ */
+export async function snapshotState(admin: Admin, deployment: TestDeployment): Promise<Record<string, unknown>> {
+  const columns = await deployment.pg.query(
+    `SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = 'public' ORDER BY 1, 2`,
+  );
+  const tables = [...new Set(columns.rows.map((r: { table_name: string }) => r.table_name))];
+  const counts: Record<string, string> = {};
+  for (const table of tables) {
+    const { rows } = await deployment.pg.query(`SELECT count(*) FROM ${table}`);
+    counts[table] = rows[0].count;
+  }
+  const redis: Record<string, unknown> = {};
+  for (let db = 0; db <= 5; db++) {
+    const keys = (await admin.redis(db).keys('*')).sort();
+    const values: Record<string, unknown> = {};
+    for (const key of keys) {
+      const type = await admin.redis(db).type(key);
+      values[key] = type === 'string' ? await admin.redis(db).get(key) : type === 'stream' ? await admin.redis(db).xlen(key) : type;
+    }
+    redis[db] = values;
+  }
+  const config = await admin.redis(0).config('GET', 'appendonly');
+  const etcdRevision = (await admin.etcd.getAll().prefix('/').limit(1).exec()).header.revision;
+  return { columns: columns.rows, counts, redis, redisAppendonly: config, etcdRevision };
+}
