@@ -51119,6 +51119,9 @@ function parseOptions(raw) {
   if (etcdNamespace !== void 0 && !/^[A-Za-z0-9_.-]+$/.test(etcdNamespace)) {
     problems.push(`etcd-namespace "${etcdNamespace}" may hold only letters, digits, ".", "_" and "-"`);
   }
+  if (fromVersion && toVersion && isDowngrade(fromVersion, toVersion)) {
+    problems.push(`from-version ${fromVersion.input} is newer than to-version ${toVersion.input}: bai-migrate only upgrades; accepted: a to-version after ${fromVersion.input}`);
+  }
   if (command && command !== "clear-history" && !toVersion && !problems.some((p) => p.startsWith("to-version"))) {
     problems.push(`to-version is required for command "${command}", e.g. to-version: 22.03`);
   }
@@ -51184,6 +51187,11 @@ function endpoints(value) {
     }
   }
   return list;
+}
+function isDowngrade(from, to) {
+  const bySeries = seriesIndex(from.series) - seriesIndex(to.series);
+  if (bySeries !== 0) return bySeries > 0;
+  return from.release !== void 0 && to.release !== void 0 && from.release.patch > to.release.patch;
 }
 
 // src/engine/connections.ts
@@ -51917,6 +51925,7 @@ async function runCommand(options, hooks) {
   } catch (error) {
     report.outcome = "failure";
     report.error = redact(error instanceof MigrationError ? error.message : `unexpected error: ${messageOf(error)}`, secrets);
+    if (error instanceof MigrationError) report.errorCode = error.code;
   } finally {
     await deployment?.close();
     report.finishedAt = (/* @__PURE__ */ new Date()).toISOString();
@@ -51930,7 +51939,7 @@ async function execute(options, deployment, report, record, log) {
     throw new MigrationError("unsupported", 'command "clear-history" is not available in this build yet; accepted now: plan, preflight, verify');
   }
   const toVersion = options.toVersion;
-  const servers = serversFor(options);
+  const servers = serversFor(options, deployment.targets);
   if (servers.length > 0) {
     const results = await log.group("Connect", async () => {
       const outcome = await deployment.connect(servers);
@@ -51982,8 +51991,8 @@ ${failures.map((f) => `- ${f.step}: ${f.detail}`).join("\n")}`);
     }
   }
 }
-function serversFor(options) {
-  if (options.command === "plan") return options.fromVersion ? [] : ["postgres"];
+function serversFor(options, targets) {
+  if (options.command === "plan") return options.fromVersion && !targets.postgres ? [] : ["postgres"];
   return ["postgres", "etcd", "redis"];
 }
 function describePlan(plan, report, record, log) {
@@ -52105,7 +52114,8 @@ async function main(argv, env) {
     const report = await runCommand(options, { log: stderrLogger, onSecret: (s) => secrets.push(s), env });
     process.stdout.write(json ? `${JSON.stringify(report, null, 2)}
 ` : renderText(report));
-    return report.outcome === "success" ? 0 : EXIT_FAILED;
+    if (report.outcome === "success") return 0;
+    return report.errorCode === "invalid-input" ? EXIT_USAGE : EXIT_FAILED;
   } catch (error) {
     process.stderr.write(`bai-migrate: ${redact(messageOf(error), secrets)}
 `);

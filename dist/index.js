@@ -70808,6 +70808,9 @@ function parseOptions(raw) {
   if (etcdNamespace !== void 0 && !/^[A-Za-z0-9_.-]+$/.test(etcdNamespace)) {
     problems.push(`etcd-namespace "${etcdNamespace}" may hold only letters, digits, ".", "_" and "-"`);
   }
+  if (fromVersion && toVersion && isDowngrade(fromVersion, toVersion)) {
+    problems.push(`from-version ${fromVersion.input} is newer than to-version ${toVersion.input}: bai-migrate only upgrades; accepted: a to-version after ${fromVersion.input}`);
+  }
   if (command && command !== "clear-history" && !toVersion && !problems.some((p) => p.startsWith("to-version"))) {
     problems.push(`to-version is required for command "${command}", e.g. to-version: 22.03`);
   }
@@ -70873,6 +70876,11 @@ function endpoints(value) {
     }
   }
   return list;
+}
+function isDowngrade(from, to) {
+  const bySeries = seriesIndex(from.series) - seriesIndex(to.series);
+  if (bySeries !== 0) return bySeries > 0;
+  return from.release !== void 0 && to.release !== void 0 && from.release.patch > to.release.patch;
 }
 
 // src/engine/connections.ts
@@ -71606,6 +71614,7 @@ async function runCommand(options, hooks) {
   } catch (error2) {
     report.outcome = "failure";
     report.error = redact(error2 instanceof MigrationError ? error2.message : `unexpected error: ${messageOf(error2)}`, secrets);
+    if (error2 instanceof MigrationError) report.errorCode = error2.code;
   } finally {
     await deployment?.close();
     report.finishedAt = (/* @__PURE__ */ new Date()).toISOString();
@@ -71619,7 +71628,7 @@ async function execute(options, deployment, report, record, log) {
     throw new MigrationError("unsupported", 'command "clear-history" is not available in this build yet; accepted now: plan, preflight, verify');
   }
   const toVersion = options.toVersion;
-  const servers = serversFor(options);
+  const servers = serversFor(options, deployment.targets);
   if (servers.length > 0) {
     const results = await log.group("Connect", async () => {
       const outcome = await deployment.connect(servers);
@@ -71671,8 +71680,8 @@ ${failures.map((f) => `- ${f.step}: ${f.detail}`).join("\n")}`);
     }
   }
 }
-function serversFor(options) {
-  if (options.command === "plan") return options.fromVersion ? [] : ["postgres"];
+function serversFor(options, targets) {
+  if (options.command === "plan") return options.fromVersion && !targets.postgres ? [] : ["postgres"];
   return ["postgres", "etcd", "redis"];
 }
 function describePlan(plan, report, record, log) {

@@ -81,7 +81,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     const options = parseOptions(raw);
     const report = await runCommand(options, { log: stderrLogger, onSecret: (s) => secrets.push(s), env });
     process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : renderText(report));
-    return report.outcome === 'success' ? 0 : EXIT_FAILED;
+    if (report.outcome === 'success') return 0;
+    return report.errorCode === 'invalid-input' ? EXIT_USAGE : EXIT_FAILED;
   } catch (error) {
     process.stderr.write(`bai-migrate: ${redact(messageOf(error), secrets)}\n`);
     return error instanceof MigrationError && error.code === 'invalid-input' ? EXIT_USAGE : EXIT_FAILED;

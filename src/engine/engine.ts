@@ -42,6 +42,7 @@ export async function runCommand(options: Options, hooks: RunHooks): Promise<Rep
   } catch (error) {
     report.outcome = 'failure';
     report.error = redact(error instanceof MigrationError ? error.message : `unexpected error: ${messageOf(error)}`, secrets);
+    if (error instanceof MigrationError) report.errorCode = error.code;
   } finally {
     await deployment?.close();
     report.finishedAt = new Date().toISOString();

@@ -3,7 +3,7 @@
  * below all follow this list (a test keeps action.yml in step with it).
  */
 import { invalidInput, MigrationError } from './errors.js';
-import { parseVersion, type VersionRef } from './catalogue.js';
+import { parseVersion, seriesIndex, type VersionRef } from './catalogue.js';
 import { parseRetention, type Retention } from './retention.js';
 
 export const COMMANDS = ['migrate', 'preflight', 'verify', 'plan', 'clear-history'] as const;
@@ -124,6 +124,9 @@ export function parseOptions(raw: RawInputs): Options {
     problems.push(`etcd-namespace "${etcdNamespace}" may hold only letters, digits, ".", "_" and "-"`);
   }
 
+  if (fromVersion && toVersion && isDowngrade(fromVersion, toVersion)) {
+    problems.push(`from-version ${fromVersion.input} is newer than to-version ${toVersion.input}: bai-migrate only upgrades; accepted: a to-version after ${fromVersion.input}`);
+  }
   if (command && command !== 'clear-history' && !toVersion && !problems.some((p) => p.startsWith('to-version'))) {
     problems.push(`to-version is required for command "${command}", e.g. to-version: 22.03`);
   }
@@ -194,4 +197,10 @@ function endpoints(value: string | undefined): string[] {
     }
   }
   return list;
+}
+
+function isDowngrade(from: VersionRef, to: VersionRef): boolean {
+  const bySeries = seriesIndex(from.series) - seriesIndex(to.series);
+  if (bySeries !== 0) return bySeries > 0;
+  return from.release !== undefined && to.release !== undefined && from.release.patch > to.release.patch;
 }

@@ -1,3 +1,5 @@
+import type { ErrorCode } from './errors.js';
+
 /**
  * One report model for every command: a row per step and phase with a status and a short detail.
  * The Action renders it as a job summary and outputs, the CLI as text; both write it as JSON.
@@ -25,8 +27,9 @@ export interface Report {
   readonly startedAt: string;
   finishedAt?: string;
   outcome: 'success' | 'failure';
-  /** The one message that says why the run failed. */
+  /** The one message that says why the run failed, and its kind. */
   error?: string;
+  errorCode?: ErrorCode;
   plan: Array<{ hop: string; targetRevision: string; steps: Array<{ id: string; title: string; action: string }> }>;
   readonly entries: ReportEntry[];
 }
