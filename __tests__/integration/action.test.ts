@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { connectAdmin, createDeployment, snapshotState, type Admin, type TestDeployment } from '../support/deployment.js';
 import { runDist, tempDir } from '../support/run.js';
+import { OUTPUTS } from '../../src/engine/options.js';
 
 const info = inject('testbed');
 let admin: Admin;
@@ -55,6 +56,7 @@ describe('the Action (dist/index.js)', () => {
     });
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
+    expect(Object.keys(outputs).sort()).toEqual(OUTPUTS.map((o) => o.name).sort());
     expect(outputs.outcome).toBe('success');
     expect(outputs['from-version']).toBe('21.09');
     expect(outputs['to-version']).toBe('22.03.14');

@@ -40,6 +40,18 @@ export const INPUTS: readonly InputSpec[] = [
   { name: 'report-file', default: 'bai-migrate-report.json', description: 'Where the JSON report is written.' },
 ];
 
+/** The Action's outputs, set by src/main.ts. */
+export const OUTPUTS: ReadonlyArray<{ readonly name: string; readonly description: string }> = [
+  { name: 'outcome', description: 'success or failure.' },
+  { name: 'from-version', description: 'The version the plan starts from, as given or detected (e.g. 21.09).' },
+  { name: 'to-version', description: 'The exact target release (e.g. 22.03.14).' },
+  { name: 'current-revision', description: 'alembic_version of the database when the run started.' },
+  { name: 'target-revision', description: "The target release's alembic head revision." },
+  { name: 'plan', description: 'JSON array of hops: [{hop, targetRevision, steps: [{id, title, action}]}].' },
+  { name: 'report', description: 'The whole report as JSON: every step and phase with its status and detail.' },
+  { name: 'report-file', description: 'Path of the JSON report file.' },
+];
+
 export interface Options {
   readonly command: Command;
   readonly fromVersion?: VersionRef;

@@ -1,0 +1,67 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { INPUTS, OUTPUTS, parseOptions, secretInputs } from '../../src/engine/options.js';
+import { parseRetention } from '../../src/engine/retention.js';
+
+describe('inputs', () => {
+  it('has defaults, and every input named in action.yml', () => {
+    const options = parseOptions({ 'to-version': '22.03' });
+    expect(options).toMatchObject({ command: 'migrate', dryRun: false, lockTimeoutSeconds: 60, connectTimeoutSeconds: 10, etcdEndpoints: [], reportFile: 'bai-migrate-report.json' });
+    const manifest = readFileSync('action.yml', 'utf8');
+    const names = [...manifest.split('\noutputs:')[0]!.matchAll(/^ {2}([a-z-]+):$/gm)].map((m) => m[1]);
+    expect(names).toEqual(INPUTS.map((i) => i.name));
+    const outputs = [...manifest.split('\noutputs:')[1]!.split('\nruns:')[0]!.matchAll(/^ {2}([a-z-]+):$/gm)].map((m) => m[1]);
+    expect(outputs).toEqual(OUTPUTS.map((o) => o.name));
+    expect(manifest).toContain('using: node24');
+  });
+
+  it('reports every bad input in one message', () => {
+    expect(() => parseOptions({ command: 'upgrade', 'to-version': '23.03', 'lock-timeout': '-1', 'etcd-endpoints': 'a:1, b' })).toThrow(
+      /invalid inputs:\n- command "upgrade" is not accepted; accepted: migrate, preflight, verify, plan, clear-history\n- to-version "23\.03" .*\n- lock-timeout "-1" .*\n- etcd-endpoints entry "b" is not host:port/,
+    );
+  });
+
+  it('reads lists of etcd endpoints', () => {
+    expect(parseOptions({ command: 'plan', 'to-version': '22.03', 'etcd-endpoints': 'http://10.0.0.1:2379,\n10.0.0.2:2379' }).etcdEndpoints).toEqual(['http://10.0.0.1:2379', '10.0.0.2:2379']);
+  });
+
+  it('finds the secrets among inputs, including URL passwords, and never repeats them in errors', () => {
+    const raw = { 'postgres-url': 'postgresql://u:p%40ss@h:5432/db', 'redis-url': 'redis://:r3dis@h:6379', 'etcd-password': 'etcdpw' };
+    expect(secretInputs(raw)).toEqual(expect.arrayContaining(['p%40ss', 'p@ss', 'r3dis', 'etcdpw']));
+    expect(() => parseOptions({ 'to-version': '22.03', 'postgres-url': 'http://u:topsecret@h/db' })).toThrow(/postgres-url must be a postgresql:\/\//);
+    try {
+      parseOptions({ 'to-version': '22.03', 'postgres-url': 'postgresql://u:topsecret@[bad' });
+    } catch (error) {
+      expect(String(error)).not.toContain('topsecret');
+    }
+  });
+});
+
+describe('retention (the manager\'s TimeDuration)', () => {
+  it.each([
+    ['86400', 86400],
+    ['0.001', 0.001],
+    ['1e3', 1000],
+    ['30m', 1800],
+    ['6h', 21600],
+    ['0.5d', 43200],
+    ['2w', 1209600],
+  ])('%s is %d seconds', (text, seconds) => {
+    expect(parseRetention(text)).toMatchObject({ kind: 'seconds', seconds });
+  });
+
+  it.each([
+    ['3mo', 3],
+    ['1yr', 12],
+  ])('%s is %d calendar months', (text, months) => {
+    expect(parseRetention(text)).toMatchObject({ kind: 'months', months });
+  });
+
+  it.each(['', '-1d', '1.5mo', '10ms', '30s', 'xxh', '3D', 'd'])('rejects %j', (text) => {
+    expect(() => parseRetention(text)).toThrow(/accepted: a number of seconds/);
+  });
+
+  it('accepts seconds for 22.09 and later', () => {
+    expect(parseRetention('30s', { secondsUnit: true })).toMatchObject({ seconds: 30 });
+  });
+});

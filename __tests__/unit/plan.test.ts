@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { locateRevision, parseVersion, type SchemaPosition } from '../../src/engine/catalogue.js';
+import { makePlan } from '../../src/engine/plan.js';
+
+const v = (text: string) => parseVersion(text, 'version');
+const at = (revision: string) => locateRevision(revision) as SchemaPosition;
+const shape = (plan: ReturnType<typeof makePlan>) => plan.hops.map((h) => ({ hop: h.label, to: h.to.version, steps: h.steps.map((s) => s.id) }));
+
+const GUIDE_2203 = ['services-stopped', 'schema', 'concurrency-to-redis', 'last-stat-sync', 'redis-persistence', 'image-metadata', 'distributed-lock', 'storage-proxy', 'clear-history-schedule'];
+
+describe('plan', () => {
+  it('21.03 → 22.03 goes through the latest 21.09 first', () => {
+    expect(shape(makePlan(v('21.03'), v('22.03')))).toEqual([
+      { hop: '21.03 → 21.09', to: '21.09.9', steps: ['services-stopped', 'schema'] },
+      { hop: '21.09 → 22.03', to: '22.03.14', steps: GUIDE_2203 },
+    ]);
+  });
+
+  it('21.09 → 22.03 has every item of the upgrade guide, the unwritten storage-proxy one included', () => {
+    expect(shape(makePlan(v('21.09.9'), v('22.03.3')))).toEqual([{ hop: '21.09 → 22.03', to: '22.03.3', steps: GUIDE_2203 }]);
+  });
+
+  it('a patch upgrade runs only the schema', () => {
+    expect(shape(makePlan(v('21.09.2'), v('21.09')))).toEqual([{ hop: '21.09.2 → 21.09.9', to: '21.09.9', steps: ['services-stopped', 'schema'] }]);
+    expect(makePlan(v('22.03.14'), v('22.03')).hops).toEqual([]);
+  });
+
+  it('detects the start from the database when from-version is omitted', () => {
+    const plan = makePlan(undefined, v('22.03'), at('60a1effa77d2'));
+    expect(plan).toMatchObject({ from: '21.09', detected: true });
+    expect(plan.note).toContain('21.09.3–21.09.9');
+    expect(makePlan(undefined, v('22.03'), at('518ecf41f567')).from).toBe('21.03');
+  });
+
+  it('accepts a database part-way along the plan (a resumed run) or at its end (a second run)', () => {
+    expect(makePlan(v('21.03'), v('22.03'), at('d727b5da20e6')).hops).toHaveLength(2);
+    expect(makePlan(v('21.09'), v('22.03'), at('81c264528f20')).hops).toHaveLength(1);
+  });
+
+  it.each([
+    [v('21.09'), v('22.03'), '518ecf41f567', /older than from-version 21\.09/],
+    [v('21.03'), v('21.09'), '81c264528f20', /already newer than to-version 21\.09\.9/],
+    [v('21.09.9'), v('21.09.2'), undefined, /newer than to-version 21\.09\.2: bai-migrate only upgrades/],
+    [v('22.03'), v('21.03'), undefined, /only upgrades/],
+    [undefined, v('22.03'), undefined, /cannot be detected without PostgreSQL/],
+  ])('refuses %#', (from, to, revision, message) => {
+    expect(() => makePlan(from, to, revision ? at(revision) : undefined)).toThrow(message);
+  });
+});
