@@ -50553,7 +50553,7 @@ function renderText(report) {
   const out = [`bai-migrate ${report.command}${report.dryRun ? " (dry run)" : ""}`];
   if (report.fromVersion || report.toVersion) out.push(`  ${report.fromVersion ?? "?"} \u2192 ${report.toVersion ?? "?"}${report.targetRevision ? ` (target revision ${report.targetRevision})` : ""}`);
   if (report.currentRevision) out.push(`  current revision ${report.currentRevision}`);
-  for (const e of report.entries) {
+  for (const e of report.entries.filter((entry) => entry.phase !== "plan" || report.command === "plan" || entry.step === "from-version")) {
     out.push(`  ${e.status.toUpperCase().padEnd(8)} ${e.phase.padEnd(9)} ${(e.hop ? `${e.hop} ` : "") + e.step}: ${e.detail}`);
   }
   out.push(report.outcome === "success" ? "Result: success" : `Result: failure
@@ -51464,7 +51464,7 @@ var Deployment = class {
       await this.bounded("postgres", client.connect());
       const { rows } = await client.query("SHOW server_version");
       this.postgresClient = client;
-      return `${describePostgres(target)}: PostgreSQL ${rows[0]?.version ?? "?"}`;
+      return `${describePostgres(target)}: PostgreSQL ${rows[0]?.server_version ?? "?"}`;
     } catch (error) {
       await client.end().catch(() => void 0);
       throw new Error(`${describePostgres(target)} is unreachable: ${messageOf(error)}`);

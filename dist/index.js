@@ -71153,7 +71153,7 @@ var Deployment = class {
       await this.bounded("postgres", client.connect());
       const { rows } = await client.query("SHOW server_version");
       this.postgresClient = client;
-      return `${describePostgres(target)}: PostgreSQL ${rows[0]?.version ?? "?"}`;
+      return `${describePostgres(target)}: PostgreSQL ${rows[0]?.server_version ?? "?"}`;
     } catch (error2) {
       await client.end().catch(() => void 0);
       throw new Error(`${describePostgres(target)} is unreachable: ${messageOf(error2)}`);

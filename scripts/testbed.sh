@@ -26,6 +26,8 @@ ensure_engine() {
   log "starting dockerd (no bridge: containers share the host's loopback)"
   nohup dockerd --bridge=none --iptables=false --ip-forward=false --ip-masq=false \
     >/var/log/bai-migrate-dockerd.log 2>&1 &
+  # .ci/run stops the engine it started by this pid.
+  echo $! >/run/bai-migrate-dockerd.pid
   for _ in $(seq 1 60); do
     docker info >/dev/null 2>&1 && return
     sleep 1
@@ -55,6 +57,15 @@ ensure_image() {
   log "image $IMAGE built"
 }
 
+# GitHub runners have a Docker engine and Docker Hub: the tests pull the official images there.
+if [[ "${GITHUB_ACTIONS:-}" == "true" || "${BAI_TESTBED:-}" == "official" ]]; then
+  docker info >/dev/null 2>&1 || { log "no Docker engine answers"; exit 1; }
+  exit 0
+fi
+if [[ $(id -u) -ne 0 ]] && ! { docker info >/dev/null 2>&1 && docker image inspect "$IMAGE" >/dev/null 2>&1; }; then
+  log "the local test bed needs root once (apt-get, dockerd, debootstrap); run: sudo bash scripts/testbed.sh"
+  exit 1
+fi
 ensure_packages
 ensure_engine
 ensure_image

@@ -150,9 +150,9 @@ export class Deployment {
     client.on('error', () => undefined);
     try {
       await this.bounded('postgres', client.connect());
-      const { rows } = await client.query<{ version: string }>('SHOW server_version');
+      const { rows } = await client.query<{ server_version: string }>('SHOW server_version');
       this.postgresClient = client;
-      return `${describePostgres(target)}: PostgreSQL ${rows[0]?.version ?? '?'}`;
+      return `${describePostgres(target)}: PostgreSQL ${rows[0]?.server_version ?? '?'}`;
     } catch (error) {
       await client.end().catch(() => undefined);
       throw new Error(`${describePostgres(target)} is unreachable: ${messageOf(error)}`);

@@ -84,7 +84,8 @@ export function renderText(report: Report): string {
   const out = [`bai-migrate ${report.command}${report.dryRun ? ' (dry run)' : ''}`];
   if (report.fromVersion || report.toVersion) out.push(`  ${report.fromVersion ?? '?'} → ${report.toVersion ?? '?'}${report.targetRevision ? ` (target revision ${report.targetRevision})` : ''}`);
   if (report.currentRevision) out.push(`  current revision ${report.currentRevision}`);
-  for (const e of report.entries) {
+  // The plan's rows are the whole output of `plan`; elsewhere the hops line above says enough.
+  for (const e of report.entries.filter((entry) => entry.phase !== 'plan' || report.command === 'plan' || entry.step === 'from-version')) {
     out.push(`  ${e.status.toUpperCase().padEnd(8)} ${e.phase.padEnd(9)} ${(e.hop ? `${e.hop} ` : '') + e.step}: ${e.detail}`);
   }
   out.push(report.outcome === 'success' ? 'Result: success' : `Result: failure\n${report.error ?? ''}`);
