@@ -1,22 +1,11 @@
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import { connectAdmin, createDeployment, type Admin, type TestDeployment } from '../support/deployment.js';
+import { describe, expect, inject, it } from 'vitest';
+import { useDeployments } from '../support/deployment.js';
 import { runEngine } from '../support/run.js';
 
-const info = inject('testbed');
-let admin: Admin;
-let deployment: TestDeployment | undefined;
-
-beforeAll(async () => {
-  admin = await connectAdmin(info);
-});
-afterEach(async () => {
-  await deployment?.close();
-  deployment = undefined;
-});
-afterAll(async () => admin.close());
+const { deploy } = useDeployments(inject('testbed'));
 
 async function planFor(revisions: string[] | null, raw: Record<string, string> = {}) {
-  deployment = await createDeployment(admin, info, { revisions });
+  const deployment = await deploy({ revisions });
   return runEngine({ command: 'plan', 'to-version': '22.03', 'postgres-url': deployment.postgresUrl, ...raw });
 }
 

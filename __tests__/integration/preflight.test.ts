@@ -1,22 +1,13 @@
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import { connectAdmin, createDeployment, snapshotState, type Admin, type SeedOptions, type TestDeployment } from '../support/deployment.js';
+import { describe, expect, inject, it } from 'vitest';
+import { snapshotState, useDeployments, type SeedOptions, type TestDeployment } from '../support/deployment.js';
 import { runEngine } from '../support/run.js';
 
 const info = inject('testbed');
-let admin: Admin;
+const { admin, deploy } = useDeployments(info);
 let deployment: TestDeployment | undefined;
 
-beforeAll(async () => {
-  admin = await connectAdmin(info);
-});
-afterEach(async () => {
-  await deployment?.close();
-  deployment = undefined;
-});
-afterAll(async () => admin.close());
-
 async function preflight(seed: SeedOptions, raw: Record<string, string> = {}) {
-  deployment = await createDeployment(admin, info, seed);
+  deployment = await deploy(seed);
   return runEngine({ command: 'preflight', 'to-version': '22.03', 'manager-config': deployment.writeManagerToml(), ...raw });
 }
 
@@ -37,7 +28,7 @@ describe('connection discovery', () => {
   });
 
   it('lets inputs override manager.toml', async () => {
-    deployment = await createDeployment(admin, info, {});
+    deployment = await deploy();
     const broken = deployment.writeManagerToml('', { db: '[db]\ntype = "postgresql"\naddr = { host = "127.0.0.1", port = 1 }\nname = "nope"\nuser = "nobody"\npassword = "x"\n' });
     const { report } = await runEngine({ command: 'preflight', 'to-version': '22.03', 'manager-config': broken, 'postgres-url': deployment.postgresUrl, 'redis-url': deployment.redisUrl });
     expect(report.entries.find((e) => e.step === 'PostgreSQL')?.detail).toContain('from postgres-url');
@@ -48,8 +39,8 @@ describe('connection discovery', () => {
 
 describe('preflight', () => {
   it('passes on a stopped, well-formed 21.09 deployment and writes nothing', async () => {
-    deployment = await createDeployment(admin, info, {});
-    const before = await snapshotState(admin, deployment);
+    deployment = await deploy();
+    const before = await snapshotState(admin(), deployment);
     const { report } = await runEngine({ command: 'preflight', 'to-version': '22.03', 'manager-config': deployment.writeManagerToml() });
     expect(report.error).toBeUndefined();
     expect(report.outcome).toBe('success');
@@ -58,7 +49,7 @@ describe('preflight', () => {
     // A stale ALIVE agent row is shown, not trusted.
     expect(preflightRows.find((e) => e.status === 'warning')?.detail).toMatch(/1 agent row\(s\) say ALIVE/);
     expect(preflightRows.find((e) => e.step === 'storage-proxy')?.status).toBe('skipped');
-    expect(await snapshotState(admin, deployment)).toEqual(before);
+    expect(await snapshotState(admin(), deployment)).toEqual(before);
   });
 
   it('reports every failed check at once, then fails once', async () => {
@@ -94,7 +85,7 @@ describe('preflight', () => {
 
 describe('verify', () => {
   it('passes for the release the database is at, and lists what a 22.03 schema lacks', async () => {
-    deployment = await createDeployment(admin, info, {});
+    deployment = await deploy();
     const toml = deployment.writeManagerToml();
     const at2109 = await runEngine({ command: 'verify', 'from-version': '21.09', 'to-version': '21.09', 'manager-config': toml });
     expect(at2109.report.error).toBeUndefined();

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { Etcd3 } from 'etcd3';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import type { TestbedInfo } from './testbed.js';
 
 export interface Admin {
@@ -200,4 +201,28 @@ export async function snapshotState(admin: Admin, deployment: TestDeployment): P
   const config = await admin.redis(0).config('GET', 'appendonly');
   const etcdRevision = (await admin.etcd.getAll().prefix('/').limit(1).exec()).header.revision;
   return { columns: columns.rows, counts, redis, redisAppendonly: config, etcdRevision };
+}
+
+/**
+ * Registers the hooks a test file needs: one admin connection for the file, and deployments that
+ * are dropped after each test.
+ */
+export function useDeployments(info: TestbedInfo): { admin: () => Admin; deploy: (seed?: SeedOptions) => Promise<TestDeployment> } {
+  let admin: Admin | undefined;
+  const created: TestDeployment[] = [];
+  beforeAll(async () => {
+    admin = await connectAdmin(info);
+  });
+  afterEach(async () => {
+    for (const deployment of created.splice(0)) await deployment.close();
+  });
+  afterAll(async () => admin?.close());
+  return {
+    admin: () => admin!,
+    async deploy(seed = {}) {
+      const deployment = await createDeployment(admin!, info, seed);
+      created.push(deployment);
+      return deployment;
+    },
+  };
 }
