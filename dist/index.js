@@ -43,7 +43,7 @@ var require_tunnel = __commonJS({
     var tls = __require("tls");
     var http = __require("http");
     var https = __require("https");
-    var events = __require("events");
+    var events2 = __require("events");
     var assert = __require("assert");
     var util = __require("util");
     exports.httpOverHttp = httpOverHttp2;
@@ -95,7 +95,7 @@ var require_tunnel = __commonJS({
         self2.removeSocket(socket);
       });
     }
-    util.inherits(TunnelingAgent, events.EventEmitter);
+    util.inherits(TunnelingAgent, events2.EventEmitter);
     TunnelingAgent.prototype.addRequest = function addRequest(req, host, port, localAddress) {
       var self2 = this;
       var options = mergeOptions({ request: req }, self2.options, toOptions(host, port, localAddress));
@@ -1074,14 +1074,14 @@ var require_util = __commonJS({
         }
         const port = url2.port != null ? url2.port : url2.protocol === "https:" ? 443 : 80;
         let origin = url2.origin != null ? url2.origin : `${url2.protocol || ""}//${url2.hostname || ""}:${port}`;
-        let path = url2.path != null ? url2.path : `${url2.pathname || ""}${url2.search || ""}`;
+        let path4 = url2.path != null ? url2.path : `${url2.pathname || ""}${url2.search || ""}`;
         if (origin[origin.length - 1] === "/") {
           origin = origin.slice(0, origin.length - 1);
         }
-        if (path && path[0] !== "/") {
-          path = `/${path}`;
+        if (path4 && path4[0] !== "/") {
+          path4 = `/${path4}`;
         }
-        return new URL(`${origin}${path}`);
+        return new URL(`${origin}${path4}`);
       }
       if (!isHttpOrHttpsPrefixed(url2.origin || url2.protocol)) {
         throw new InvalidArgumentError("Invalid URL protocol: the URL must start with `http:` or `https:`.");
@@ -1532,39 +1532,39 @@ var require_diagnostics = __commonJS({
       });
       diagnosticsChannel.channel("undici:client:sendHeaders").subscribe((evt) => {
         const {
-          request: { method, path, origin }
+          request: { method, path: path4, origin }
         } = evt;
-        debuglog("sending request to %s %s/%s", method, origin, path);
+        debuglog("sending request to %s %s/%s", method, origin, path4);
       });
       diagnosticsChannel.channel("undici:request:headers").subscribe((evt) => {
         const {
-          request: { method, path, origin },
+          request: { method, path: path4, origin },
           response: { statusCode }
         } = evt;
         debuglog(
           "received response to %s %s/%s - HTTP %d",
           method,
           origin,
-          path,
+          path4,
           statusCode
         );
       });
       diagnosticsChannel.channel("undici:request:trailers").subscribe((evt) => {
         const {
-          request: { method, path, origin }
+          request: { method, path: path4, origin }
         } = evt;
-        debuglog("trailers received from %s %s/%s", method, origin, path);
+        debuglog("trailers received from %s %s/%s", method, origin, path4);
       });
       diagnosticsChannel.channel("undici:request:error").subscribe((evt) => {
         const {
-          request: { method, path, origin },
+          request: { method, path: path4, origin },
           error: error2
         } = evt;
         debuglog(
           "request to %s %s/%s errored - %s",
           method,
           origin,
-          path,
+          path4,
           error2.message
         );
       });
@@ -1613,9 +1613,9 @@ var require_diagnostics = __commonJS({
         });
         diagnosticsChannel.channel("undici:client:sendHeaders").subscribe((evt) => {
           const {
-            request: { method, path, origin }
+            request: { method, path: path4, origin }
           } = evt;
-          debuglog("sending request to %s %s/%s", method, origin, path);
+          debuglog("sending request to %s %s/%s", method, origin, path4);
         });
       }
       diagnosticsChannel.channel("undici:websocket:open").subscribe((evt) => {
@@ -1678,7 +1678,7 @@ var require_request = __commonJS({
     var kHandler = /* @__PURE__ */ Symbol("handler");
     var Request = class {
       constructor(origin, {
-        path,
+        path: path4,
         method,
         body,
         headers,
@@ -1693,11 +1693,11 @@ var require_request = __commonJS({
         expectContinue,
         servername
       }, handler) {
-        if (typeof path !== "string") {
+        if (typeof path4 !== "string") {
           throw new InvalidArgumentError("path must be a string");
-        } else if (path[0] !== "/" && !(path.startsWith("http://") || path.startsWith("https://")) && method !== "CONNECT") {
+        } else if (path4[0] !== "/" && !(path4.startsWith("http://") || path4.startsWith("https://")) && method !== "CONNECT") {
           throw new InvalidArgumentError("path must be an absolute URL or start with a slash");
-        } else if (invalidPathRegex.test(path)) {
+        } else if (invalidPathRegex.test(path4)) {
           throw new InvalidArgumentError("invalid request path");
         }
         if (typeof method !== "string") {
@@ -1763,7 +1763,7 @@ var require_request = __commonJS({
         this.completed = false;
         this.aborted = false;
         this.upgrade = upgrade || null;
-        this.path = query ? buildURL(path, query) : path;
+        this.path = query ? buildURL(path4, query) : path4;
         this.origin = origin;
         this.idempotent = idempotent == null ? method === "HEAD" || method === "GET" : idempotent;
         this.blocking = blocking == null ? false : blocking;
@@ -2049,8 +2049,8 @@ var require_request = __commonJS({
 var require_dispatcher = __commonJS({
   "node_modules/undici/lib/dispatcher/dispatcher.js"(exports, module) {
     "use strict";
-    var EventEmitter = __require("node:events");
-    var Dispatcher = class extends EventEmitter {
+    var EventEmitter2 = __require("node:events");
+    var Dispatcher = class extends EventEmitter2 {
       dispatch() {
         throw new Error("not implemented");
       }
@@ -2160,9 +2160,9 @@ var require_dispatcher_base = __commonJS({
       }
       close(callback) {
         if (callback === void 0) {
-          return new Promise((resolve, reject) => {
+          return new Promise((resolve4, reject) => {
             this.close((err, data) => {
-              return err ? reject(err) : resolve(data);
+              return err ? reject(err) : resolve4(data);
             });
           });
         }
@@ -2200,12 +2200,12 @@ var require_dispatcher_base = __commonJS({
           err = null;
         }
         if (callback === void 0) {
-          return new Promise((resolve, reject) => {
+          return new Promise((resolve4, reject) => {
             this.destroy(err, (err2, data) => {
               return err2 ? (
                 /* istanbul ignore next: should never error */
                 reject(err2)
-              ) : resolve(data);
+              ) : resolve4(data);
             });
           });
         }
@@ -4472,8 +4472,8 @@ var require_util2 = __commonJS({
     function createDeferredPromise() {
       let res;
       let rej;
-      const promise = new Promise((resolve, reject) => {
-        res = resolve;
+      const promise = new Promise((resolve4, reject) => {
+        res = resolve4;
         rej = reject;
       });
       return { promise, resolve: res, reject: rej };
@@ -6456,7 +6456,7 @@ var require_client_h1 = __commonJS({
       return method !== "GET" && method !== "HEAD" && method !== "OPTIONS" && method !== "TRACE" && method !== "CONNECT";
     }
     function writeH1(client, request) {
-      const { method, path, host, upgrade, blocking, reset } = request;
+      const { method, path: path4, host, upgrade, blocking, reset } = request;
       let { body, headers, contentLength } = request;
       const expectsPayload = method === "PUT" || method === "POST" || method === "PATCH" || method === "QUERY" || method === "PROPFIND" || method === "PROPPATCH";
       if (util.isFormDataLike(body)) {
@@ -6537,7 +6537,7 @@ var require_client_h1 = __commonJS({
       if (blocking) {
         socket[kBlocking] = true;
       }
-      let header = `${method} ${path} HTTP/1.1\r
+      let header = `${method} ${path4} HTTP/1.1\r
 `;
       if (typeof host === "string") {
         header += `host: ${host}\r
@@ -6724,12 +6724,12 @@ upgrade: ${upgrade}\r
           cb();
         }
       }
-      const waitForDrain = () => new Promise((resolve, reject) => {
+      const waitForDrain = () => new Promise((resolve4, reject) => {
         assert(callback === null);
         if (socket[kError]) {
           reject(socket[kError]);
         } else {
-          callback = resolve;
+          callback = resolve4;
         }
       });
       socket.on("close", onDrain).on("drain", onDrain);
@@ -7066,7 +7066,7 @@ var require_client_h2 = __commonJS({
     }
     function writeH2(client, request) {
       const session = client[kHTTP2Session];
-      const { method, path, host, upgrade, expectContinue, signal, headers: reqHeaders } = request;
+      const { method, path: path4, host, upgrade, expectContinue, signal, headers: reqHeaders } = request;
       let { body } = request;
       if (upgrade) {
         util.errorRequest(client, request, new Error("Upgrade not supported for H2"));
@@ -7163,7 +7163,7 @@ var require_client_h2 = __commonJS({
         });
         return true;
       }
-      headers[HTTP2_HEADER_PATH] = path;
+      headers[HTTP2_HEADER_PATH] = path4;
       headers[HTTP2_HEADER_SCHEME] = "https";
       const expectsPayload = method === "PUT" || method === "POST" || method === "PATCH";
       if (body && typeof body.read === "function") {
@@ -7399,12 +7399,12 @@ var require_client_h2 = __commonJS({
           cb();
         }
       }
-      const waitForDrain = () => new Promise((resolve, reject) => {
+      const waitForDrain = () => new Promise((resolve4, reject) => {
         assert(callback === null);
         if (socket[kError]) {
           reject(socket[kError]);
         } else {
-          callback = resolve;
+          callback = resolve4;
         }
       });
       h2stream.on("close", onDrain).on("drain", onDrain);
@@ -7516,9 +7516,9 @@ var require_redirect_handler = __commonJS({
           return this.handler.onHeaders(statusCode, headers, resume, statusText);
         }
         const { origin, pathname, search } = util.parseURL(new URL(this.location, this.opts.origin && new URL(this.opts.path, this.opts.origin)));
-        const path = search ? `${pathname}${search}` : pathname;
+        const path4 = search ? `${pathname}${search}` : pathname;
         this.opts.headers = cleanRequestHeaders(this.opts.headers, statusCode === 303, this.opts.origin !== origin);
-        this.opts.path = path;
+        this.opts.path = path4;
         this.opts.origin = origin;
         this.opts.maxRedirections = 0;
         this.opts.query = null;
@@ -7883,16 +7883,16 @@ var require_client = __commonJS({
         return this[kNeedDrain] < 2;
       }
       async [kClose]() {
-        return new Promise((resolve) => {
+        return new Promise((resolve4) => {
           if (this[kSize]) {
-            this[kClosedResolve] = resolve;
+            this[kClosedResolve] = resolve4;
           } else {
-            resolve(null);
+            resolve4(null);
           }
         });
       }
       async [kDestroy](err) {
-        return new Promise((resolve) => {
+        return new Promise((resolve4) => {
           const requests = this[kQueue].splice(this[kPendingIdx]);
           for (let i = 0; i < requests.length; i++) {
             const request = requests[i];
@@ -7903,7 +7903,7 @@ var require_client = __commonJS({
               this[kClosedResolve]();
               this[kClosedResolve] = null;
             }
-            resolve(null);
+            resolve4(null);
           };
           if (this[kHTTPContext]) {
             this[kHTTPContext].destroy(err, callback);
@@ -7954,7 +7954,7 @@ var require_client = __commonJS({
         });
       }
       try {
-        const socket = await new Promise((resolve, reject) => {
+        const socket = await new Promise((resolve4, reject) => {
           client[kConnector]({
             host,
             hostname,
@@ -7966,7 +7966,7 @@ var require_client = __commonJS({
             if (err) {
               reject(err);
             } else {
-              resolve(socket2);
+              resolve4(socket2);
             }
           });
         });
@@ -8302,8 +8302,8 @@ var require_pool_base = __commonJS({
         if (this[kQueue].isEmpty()) {
           await Promise.all(this[kClients].map((c) => c.close()));
         } else {
-          await new Promise((resolve) => {
-            this[kClosedResolve] = resolve;
+          await new Promise((resolve4) => {
+            this[kClosedResolve] = resolve4;
           });
         }
       }
@@ -8757,10 +8757,10 @@ var require_proxy_agent = __commonJS({
         };
         const {
           origin,
-          path = "/",
+          path: path4 = "/",
           headers = {}
         } = opts;
-        opts.path = origin + path;
+        opts.path = origin + path4;
         if (!("host" in headers) && !("Host" in headers)) {
           const { host } = new URL2(origin);
           headers.host = host;
@@ -9572,7 +9572,7 @@ var require_readable = __commonJS({
         if (this._readableState.closeEmitted) {
           return null;
         }
-        return await new Promise((resolve, reject) => {
+        return await new Promise((resolve4, reject) => {
           if (this[kContentLength] > limit) {
             this.destroy(new AbortError());
           }
@@ -9585,7 +9585,7 @@ var require_readable = __commonJS({
             if (signal?.aborted) {
               reject(signal.reason ?? new AbortError());
             } else {
-              resolve(null);
+              resolve4(null);
             }
           }).on("error", noop).on("data", function(chunk) {
             limit -= chunk.length;
@@ -9604,7 +9604,7 @@ var require_readable = __commonJS({
     }
     async function consume(stream, type) {
       assert(!stream[kConsume]);
-      return new Promise((resolve, reject) => {
+      return new Promise((resolve4, reject) => {
         if (isUnusable(stream)) {
           const rState = stream._readableState;
           if (rState.destroyed && rState.closeEmitted === false) {
@@ -9621,7 +9621,7 @@ var require_readable = __commonJS({
             stream[kConsume] = {
               type,
               stream,
-              resolve,
+              resolve: resolve4,
               reject,
               length: 0,
               body: []
@@ -9691,18 +9691,18 @@ var require_readable = __commonJS({
       return buffer;
     }
     function consumeEnd(consume2) {
-      const { type, body, resolve, stream, length } = consume2;
+      const { type, body, resolve: resolve4, stream, length } = consume2;
       try {
         if (type === "text") {
-          resolve(chunksDecode(body, length));
+          resolve4(chunksDecode(body, length));
         } else if (type === "json") {
-          resolve(JSON.parse(chunksDecode(body, length)));
+          resolve4(JSON.parse(chunksDecode(body, length)));
         } else if (type === "arrayBuffer") {
-          resolve(chunksConcat(body, length).buffer);
+          resolve4(chunksConcat(body, length).buffer);
         } else if (type === "blob") {
-          resolve(new Blob(body, { type: stream[kContentType] }));
+          resolve4(new Blob(body, { type: stream[kContentType] }));
         } else if (type === "bytes") {
-          resolve(chunksConcat(body, length));
+          resolve4(chunksConcat(body, length));
         }
         consumeFinish(consume2);
       } catch (err) {
@@ -9959,9 +9959,9 @@ var require_api_request = __commonJS({
     };
     function request(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve, reject) => {
+        return new Promise((resolve4, reject) => {
           request.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve(data);
+            return err ? reject(err) : resolve4(data);
           });
         });
       }
@@ -10184,9 +10184,9 @@ var require_api_stream = __commonJS({
     };
     function stream(opts, factory, callback) {
       if (callback === void 0) {
-        return new Promise((resolve, reject) => {
+        return new Promise((resolve4, reject) => {
           stream.call(this, opts, factory, (err, data) => {
-            return err ? reject(err) : resolve(data);
+            return err ? reject(err) : resolve4(data);
           });
         });
       }
@@ -10471,9 +10471,9 @@ var require_api_upgrade = __commonJS({
     };
     function upgrade(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve, reject) => {
+        return new Promise((resolve4, reject) => {
           upgrade.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve(data);
+            return err ? reject(err) : resolve4(data);
           });
         });
       }
@@ -10565,9 +10565,9 @@ var require_api_connect = __commonJS({
     };
     function connect(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve, reject) => {
+        return new Promise((resolve4, reject) => {
           connect.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve(data);
+            return err ? reject(err) : resolve4(data);
           });
         });
       }
@@ -10732,20 +10732,20 @@ var require_mock_utils = __commonJS({
       }
       return true;
     }
-    function safeUrl(path) {
-      if (typeof path !== "string") {
-        return path;
+    function safeUrl(path4) {
+      if (typeof path4 !== "string") {
+        return path4;
       }
-      const pathSegments = path.split("?");
+      const pathSegments = path4.split("?");
       if (pathSegments.length !== 2) {
-        return path;
+        return path4;
       }
       const qp = new URLSearchParams(pathSegments.pop());
       qp.sort();
       return [...pathSegments, qp.toString()].join("?");
     }
-    function matchKey(mockDispatch2, { path, method, body, headers }) {
-      const pathMatch = matchValue(mockDispatch2.path, path);
+    function matchKey(mockDispatch2, { path: path4, method, body, headers }) {
+      const pathMatch = matchValue(mockDispatch2.path, path4);
       const methodMatch = matchValue(mockDispatch2.method, method);
       const bodyMatch = typeof mockDispatch2.body !== "undefined" ? matchValue(mockDispatch2.body, body) : true;
       const headersMatch = matchHeaders(mockDispatch2, headers);
@@ -10767,7 +10767,7 @@ var require_mock_utils = __commonJS({
     function getMockDispatch(mockDispatches, key) {
       const basePath = key.query ? buildURL(key.path, key.query) : key.path;
       const resolvedPath = typeof basePath === "string" ? safeUrl(basePath) : basePath;
-      let matchedMockDispatches = mockDispatches.filter(({ consumed }) => !consumed).filter(({ path }) => matchValue(safeUrl(path), resolvedPath));
+      let matchedMockDispatches = mockDispatches.filter(({ consumed }) => !consumed).filter(({ path: path4 }) => matchValue(safeUrl(path4), resolvedPath));
       if (matchedMockDispatches.length === 0) {
         throw new MockNotMatchedError(`Mock dispatch not matched for path '${resolvedPath}'`);
       }
@@ -10805,9 +10805,9 @@ var require_mock_utils = __commonJS({
       }
     }
     function buildKey(opts) {
-      const { path, method, body, headers, query } = opts;
+      const { path: path4, method, body, headers, query } = opts;
       return {
-        path,
+        path: path4,
         method,
         body,
         headers,
@@ -11270,10 +11270,10 @@ var require_pending_interceptors_formatter = __commonJS({
       }
       format(pendingInterceptors) {
         const withPrettyHeaders = pendingInterceptors.map(
-          ({ method, path, data: { statusCode }, persist, times, timesInvoked, origin }) => ({
+          ({ method, path: path4, data: { statusCode }, persist, times, timesInvoked, origin }) => ({
             Method: method,
             Origin: origin,
-            Path: path,
+            Path: path4,
             "Status code": statusCode,
             Persistent: persist ? PERSISTENT : NOT_PERSISTENT,
             Invocations: timesInvoked,
@@ -12036,10 +12036,10 @@ var require_headers = __commonJS({
         const lowercaseName = isLowerCase ? name : name.toLowerCase();
         const exists2 = this[kHeadersMap].get(lowercaseName);
         if (exists2) {
-          const delimiter = lowercaseName === "cookie" ? "; " : ", ";
+          const delimiter2 = lowercaseName === "cookie" ? "; " : ", ";
           this[kHeadersMap].set(lowercaseName, {
             name: exists2.name,
-            value: `${exists2.value}${delimiter}${value}`
+            value: `${exists2.value}${delimiter2}${value}`
           });
         } else {
           this[kHeadersMap].set(lowercaseName, { name, value });
@@ -14430,7 +14430,7 @@ var require_fetch = __commonJS({
       function dispatch({ body }) {
         const url2 = requestCurrentURL(request);
         const agent = fetchParams.controller.dispatcher;
-        return new Promise((resolve, reject) => agent.dispatch(
+        return new Promise((resolve4, reject) => agent.dispatch(
           {
             path: url2.pathname + url2.search,
             origin: url2.origin,
@@ -14506,7 +14506,7 @@ var require_fetch = __commonJS({
               }
               this.body = new Readable({ read: resume });
               const onError = this.onError.bind(this);
-              resolve({
+              resolve4({
                 status,
                 statusText,
                 headersList,
@@ -14549,7 +14549,7 @@ var require_fetch = __commonJS({
               for (let i = 0; i < rawHeaders.length; i += 2) {
                 headersList.append(bufferToLowerCasedHeaderName(rawHeaders[i]), rawHeaders[i + 1].toString("latin1"), true);
               }
-              resolve({
+              resolve4({
                 status,
                 statusText: STATUS_CODES[status],
                 headersList,
@@ -14954,7 +14954,7 @@ var require_util4 = __commonJS({
     var { getEncoding } = require_encoding();
     var { serializeAMimeType, parseMIMEType } = require_data_url();
     var { types: types2 } = __require("node:util");
-    var { StringDecoder } = __require("string_decoder");
+    var { StringDecoder: StringDecoder2 } = __require("string_decoder");
     var { btoa } = __require("node:buffer");
     var staticPropertyDescriptors = {
       enumerable: true,
@@ -15045,7 +15045,7 @@ var require_util4 = __commonJS({
             dataURL += serializeAMimeType(parsed);
           }
           dataURL += ";base64,";
-          const decoder = new StringDecoder("latin1");
+          const decoder = new StringDecoder2("latin1");
           for (const chunk of bytes) {
             dataURL += btoa(decoder.write(chunk));
           }
@@ -15074,7 +15074,7 @@ var require_util4 = __commonJS({
         }
         case "BinaryString": {
           let binaryString = "";
-          const decoder = new StringDecoder("latin1");
+          const decoder = new StringDecoder2("latin1");
           for (const chunk of bytes) {
             binaryString += decoder.write(chunk);
           }
@@ -16152,9 +16152,9 @@ var require_util6 = __commonJS({
         }
       }
     }
-    function validateCookiePath(path) {
-      for (let i = 0; i < path.length; ++i) {
-        const code = path.charCodeAt(i);
+    function validateCookiePath(path4) {
+      for (let i = 0; i < path4.length; ++i) {
+        const code = path4.charCodeAt(i);
         if (code < 32 || // exclude CTLs (0-31)
         code > 126 || // exclude DEL and non-ascii
         code === 59) {
@@ -18290,8 +18290,8 @@ var require_util8 = __commonJS({
       return true;
     }
     function delay(ms) {
-      return new Promise((resolve) => {
-        setTimeout(resolve, ms).unref();
+      return new Promise((resolve4) => {
+        setTimeout(resolve4, ms).unref();
       });
     }
     module.exports = {
@@ -19074,11 +19074,11 @@ var require_undici = __commonJS({
           if (typeof opts.path !== "string") {
             throw new InvalidArgumentError("invalid opts.path");
           }
-          let path = opts.path;
+          let path4 = opts.path;
           if (!opts.path.startsWith("/")) {
-            path = `/${path}`;
+            path4 = `/${path4}`;
           }
-          url2 = new URL(util.parseOrigin(url2).origin + path);
+          url2 = new URL(util.parseOrigin(url2).origin + path4);
         } else {
           if (!opts) {
             opts = typeof url2 === "object" ? url2 : {};
@@ -21132,10 +21132,10 @@ var require_result = __commonJS({
 var require_query = __commonJS({
   "node_modules/pg/lib/query.js"(exports, module) {
     "use strict";
-    var { EventEmitter } = __require("events");
+    var { EventEmitter: EventEmitter2 } = __require("events");
     var Result2 = require_result();
     var utils = require_utils2();
-    var Query2 = class extends EventEmitter {
+    var Query2 = class extends EventEmitter2 {
       constructor(config, values, callback) {
         super();
         config = utils.normalizeQueryConfig(config, values, callback);
@@ -21722,7 +21722,7 @@ var require_serializer = __commonJS({
       );
     };
     var emptyExecute = Buffer.from([69, 0, 0, 0, 9, 0, 0, 0, 0, 0]);
-    var execute2 = (config) => {
+    var execute = (config) => {
       if (!config || !config.portal && !config.rows) {
         return emptyExecute;
       }
@@ -21807,7 +21807,7 @@ var require_serializer = __commonJS({
       query,
       parse,
       bind,
-      execute: execute2,
+      execute,
       describe,
       close,
       flush: () => flushBuffer,
@@ -22207,7 +22207,7 @@ var require_dist = __commonJS({
     function parse(stream, callback) {
       const parser = new parser_1.Parser();
       stream.on("data", (buffer) => parser.parse(buffer, callback));
-      return new Promise((resolve) => stream.on("end", () => resolve()));
+      return new Promise((resolve4) => stream.on("end", () => resolve4()));
     }
   }
 });
@@ -22291,14 +22291,14 @@ var require_stream = __commonJS({
 var require_connection2 = __commonJS({
   "node_modules/pg/lib/connection.js"(exports, module) {
     "use strict";
-    var EventEmitter = __require("events").EventEmitter;
+    var EventEmitter2 = __require("events").EventEmitter;
     var { parse, serialize } = require_dist();
     var stream = require_stream();
     var { getStream } = stream;
     var flushBuffer = serialize.flush();
     var syncBuffer = serialize.sync();
     var endBuffer = serialize.end();
-    var Connection2 = class extends EventEmitter {
+    var Connection2 = class extends EventEmitter2 {
       constructor(config) {
         super();
         config = config || {};
@@ -22494,7 +22494,7 @@ var require_split2 = __commonJS({
   "node_modules/split2/index.js"(exports, module) {
     "use strict";
     var { Transform } = __require("stream");
-    var { StringDecoder } = __require("string_decoder");
+    var { StringDecoder: StringDecoder2 } = __require("string_decoder");
     var kLast = /* @__PURE__ */ Symbol("last");
     var kDecoder = /* @__PURE__ */ Symbol("decoder");
     function transform(chunk, enc, cb) {
@@ -22574,7 +22574,7 @@ var require_split2 = __commonJS({
       options.readableObjectMode = true;
       const stream = new Transform(options);
       stream[kLast] = "";
-      stream[kDecoder] = new StringDecoder("utf8");
+      stream[kDecoder] = new StringDecoder2("utf8");
       stream.matcher = matcher;
       stream.mapper = mapper;
       stream.maxLength = options.maxLength;
@@ -22594,7 +22594,7 @@ var require_split2 = __commonJS({
 var require_helper = __commonJS({
   "node_modules/pgpass/lib/helper.js"(exports, module) {
     "use strict";
-    var path = __require("path");
+    var path4 = __require("path");
     var Stream = __require("stream").Stream;
     var split = require_split2();
     var util = __require("util");
@@ -22633,7 +22633,7 @@ var require_helper = __commonJS({
     };
     module.exports.getFileName = function(rawEnv) {
       var env = rawEnv || process.env;
-      var file = env.PGPASSFILE || (isWin ? path.join(env.APPDATA || "./", "postgresql", "pgpass.conf") : path.join(env.HOME || "./", ".pgpass"));
+      var file = env.PGPASSFILE || (isWin ? path4.join(env.APPDATA || "./", "postgresql", "pgpass.conf") : path4.join(env.HOME || "./", ".pgpass"));
       return file;
     };
     module.exports.usePgPass = function(stats, fname) {
@@ -22765,7 +22765,7 @@ var require_helper = __commonJS({
 var require_lib = __commonJS({
   "node_modules/pgpass/lib/index.js"(exports, module) {
     "use strict";
-    var path = __require("path");
+    var path4 = __require("path");
     var fs3 = __require("fs");
     var helper = require_helper();
     module.exports = function(connInfo, cb) {
@@ -22785,7 +22785,7 @@ var require_lib = __commonJS({
 // node_modules/pg/lib/client.js
 var require_client2 = __commonJS({
   "node_modules/pg/lib/client.js"(exports, module) {
-    var EventEmitter = __require("events").EventEmitter;
+    var EventEmitter2 = __require("events").EventEmitter;
     var utils = require_utils2();
     var nodeUtils = __require("util");
     var sasl = require_sasl();
@@ -22830,7 +22830,7 @@ var require_client2 = __commonJS({
       }
       return defaultValue;
     }
-    var Client2 = class extends EventEmitter {
+    var Client2 = class extends EventEmitter2 {
       constructor(config) {
         super();
         this.connectionParameters = new ConnectionParameters(config);
@@ -22976,12 +22976,12 @@ var require_client2 = __commonJS({
           this._connect(callback);
           return;
         }
-        return new this._Promise((resolve, reject) => {
+        return new this._Promise((resolve4, reject) => {
           this._connect((error2) => {
             if (error2) {
               reject(error2);
             } else {
-              resolve(this);
+              resolve4(this);
             }
           });
         });
@@ -23363,8 +23363,8 @@ var require_client2 = __commonJS({
         } else {
           query = new Query2(config, values, callback);
           if (!query.callback) {
-            result = new this._Promise((resolve, reject) => {
-              query.callback = (err, res) => err ? reject(err) : resolve(res);
+            result = new this._Promise((resolve4, reject) => {
+              query.callback = (err, res) => err ? reject(err) : resolve4(res);
             }).catch((err) => {
               Error.captureStackTrace(err);
               throw err;
@@ -23464,8 +23464,8 @@ var require_client2 = __commonJS({
         if (cb) {
           this.connection.once("end", cb);
         } else {
-          return new this._Promise((resolve) => {
-            this.connection.once("end", resolve);
+          return new this._Promise((resolve4) => {
+            this.connection.once("end", resolve4);
           });
         }
       }
@@ -23483,7 +23483,7 @@ var require_client2 = __commonJS({
 var require_pg_pool = __commonJS({
   "node_modules/pg-pool/index.js"(exports, module) {
     "use strict";
-    var EventEmitter = __require("events").EventEmitter;
+    var EventEmitter2 = __require("events").EventEmitter;
     var NOOP = function() {
     };
     var removeWhere = (list, predicate) => {
@@ -23514,8 +23514,8 @@ var require_pg_pool = __commonJS({
       const cb = function(err, client) {
         err ? rej(err) : res(client);
       };
-      const result = new Promise2(function(resolve, reject) {
-        res = resolve;
+      const result = new Promise2(function(resolve4, reject) {
+        res = resolve4;
         rej = reject;
       }).catch((err) => {
         Error.captureStackTrace(err);
@@ -23534,7 +23534,7 @@ var require_pg_pool = __commonJS({
         pool.emit("error", err, client);
       };
     }
-    var Pool2 = class extends EventEmitter {
+    var Pool2 = class extends EventEmitter2 {
       constructor(options, Client2) {
         super();
         this.options = Object.assign({}, options);
@@ -23576,7 +23576,7 @@ var require_pg_pool = __commonJS({
         if (typeof Promise2.try === "function") {
           return Promise2.try(f);
         }
-        return new Promise2((resolve) => resolve(f()));
+        return new Promise2((resolve4) => resolve4(f()));
       }
       _isFull() {
         return this._clients.length >= this.options.max;
@@ -23909,11 +23909,11 @@ var require_pg_pool = __commonJS({
 var require_query2 = __commonJS({
   "node_modules/pg/lib/native/query.js"(exports, module) {
     "use strict";
-    var EventEmitter = __require("events").EventEmitter;
+    var EventEmitter2 = __require("events").EventEmitter;
     var util = __require("util");
     var utils = require_utils2();
     var NativeQuery = module.exports = function(config, values, callback) {
-      EventEmitter.call(this);
+      EventEmitter2.call(this);
       config = utils.normalizeQueryConfig(config, values, callback);
       this.text = config.text;
       this.values = config.values;
@@ -23930,7 +23930,7 @@ var require_query2 = __commonJS({
         }.bind(this)
       );
     };
-    util.inherits(NativeQuery, EventEmitter);
+    util.inherits(NativeQuery, EventEmitter2);
     var errorFieldMap = {
       sqlState: "code",
       statementPosition: "position",
@@ -23971,8 +23971,8 @@ var require_query2 = __commonJS({
     NativeQuery.prototype._getPromise = function() {
       if (this._promise) return this._promise;
       this._promise = new Promise(
-        function(resolve, reject) {
-          this._once("end", resolve);
+        function(resolve4, reject) {
+          this._once("end", resolve4);
           this._once("error", reject);
         }.bind(this)
       );
@@ -24059,7 +24059,7 @@ var require_client3 = __commonJS({
       throw e;
     }
     var TypeOverrides2 = require_type_overrides();
-    var EventEmitter = __require("events").EventEmitter;
+    var EventEmitter2 = __require("events").EventEmitter;
     var util = __require("util");
     var ConnectionParameters = require_connection_parameters();
     var NativeQuery = require_query2();
@@ -24069,7 +24069,7 @@ var require_client3 = __commonJS({
       "Calling client.query() when the client is already executing a query is deprecated and will be removed in pg@9.0. Use async/await or an external async flow control mechanism instead."
     );
     var Client2 = module.exports = function(config) {
-      EventEmitter.call(this);
+      EventEmitter2.call(this);
       config = config || {};
       this._Promise = config.Promise || global.Promise;
       this._types = new TypeOverrides2(config.types);
@@ -24098,7 +24098,7 @@ var require_client3 = __commonJS({
       this.namedQueries = {};
     };
     Client2.Query = NativeQuery;
-    util.inherits(Client2, EventEmitter);
+    util.inherits(Client2, EventEmitter2);
     Client2.prototype._errorAllQueries = function(err) {
       const enqueueError = (query) => {
         process.nextTick(() => {
@@ -24151,12 +24151,12 @@ var require_client3 = __commonJS({
         this._connect(callback);
         return;
       }
-      return new this._Promise((resolve, reject) => {
+      return new this._Promise((resolve4, reject) => {
         this._connect((error2) => {
           if (error2) {
             reject(error2);
           } else {
-            resolve(this);
+            resolve4(this);
           }
         });
       });
@@ -24180,8 +24180,8 @@ var require_client3 = __commonJS({
         query = new NativeQuery(config, values, callback);
         if (!query.callback) {
           let resolveOut, rejectOut;
-          result = new this._Promise((resolve, reject) => {
-            resolveOut = resolve;
+          result = new this._Promise((resolve4, reject) => {
+            resolveOut = resolve4;
             rejectOut = reject;
           }).catch((err) => {
             Error.captureStackTrace(err);
@@ -24244,8 +24244,8 @@ var require_client3 = __commonJS({
       }
       let result;
       if (!cb) {
-        result = new this._Promise(function(resolve, reject) {
-          cb = (err) => err ? reject(err) : resolve();
+        result = new this._Promise(function(resolve4, reject) {
+          cb = (err) => err ? reject(err) : resolve4();
         });
       }
       const doEnd = function() {
@@ -30282,8 +30282,8 @@ var require_common = __commonJS({
         }
         return debug2;
       }
-      function extend(namespace, delimiter) {
-        const newDebug = createDebug(this.namespace + (typeof delimiter === "undefined" ? ":" : delimiter) + namespace);
+      function extend(namespace, delimiter2) {
+        const newDebug = createDebug(this.namespace + (typeof delimiter2 === "undefined" ? ":" : delimiter2) + namespace);
         newDebug.log = this.log;
         return newDebug;
       }
@@ -31625,7 +31625,7 @@ var require_Command = __commonJS({
       initPromise() {
         this.isResolved = false;
         this.isSettled = false;
-        const promise = new Promise((resolve, reject) => {
+        const promise = new Promise((resolve4, reject) => {
           if (!this.transformed) {
             this.transformed = true;
             const transformer = _Command._transformer.argument[this.name];
@@ -31634,7 +31634,7 @@ var require_Command = __commonJS({
             }
             this.stringifyArguments();
           }
-          this.resolve = this._convertValue(resolve);
+          this.resolve = this._convertValue(resolve4);
           this.reject = (err) => {
             this._clearTimers();
             this.isSettled = true;
@@ -31668,11 +31668,11 @@ var require_Command = __commonJS({
       /**
        * Convert the value from buffer to the target encoding.
        */
-      _convertValue(resolve) {
+      _convertValue(resolve4) {
         return (value) => {
           try {
             this._clearTimers();
-            resolve(this.transformReply(value));
+            resolve4(this.transformReply(value));
             this.isResolved = true;
             this.isSettled = true;
           } catch (err) {
@@ -31984,13 +31984,13 @@ var require_autoPipelining = __commonJS({
       if (client.isCluster && !client.slots.length) {
         if (client.status === "wait")
           client.connect().catch(lodash_1.noop);
-        return (0, standard_as_callback_1.default)(new Promise(function(resolve, reject) {
+        return (0, standard_as_callback_1.default)(new Promise(function(resolve4, reject) {
           client.delayUntilReady((err) => {
             if (err) {
               reject(err);
               return;
             }
-            executeWithAutoPipelining(client, functionName, commandName, args, null).then(resolve, reject);
+            executeWithAutoPipelining(client, functionName, commandName, args, null).then(resolve4, reject);
           });
         }), callback);
       }
@@ -32011,13 +32011,13 @@ var require_autoPipelining = __commonJS({
         pipeline[exports.kExec] = true;
         setImmediate(executeAutoPipeline, client, slotKey);
       }
-      const autoPipelinePromise = new Promise(function(resolve, reject) {
+      const autoPipelinePromise = new Promise(function(resolve4, reject) {
         pipeline[exports.kCallbacks].push(function(err, value) {
           if (err) {
             reject(err);
             return;
           }
-          resolve(value);
+          resolve4(value);
         });
         if (functionName === "call") {
           args.unshift(commandName);
@@ -32665,8 +32665,8 @@ var require_Pipeline = __commonJS({
           this[name] = redis[name];
           this[name + "Buffer"] = redis[name + "Buffer"];
         });
-        this.promise = new Promise((resolve, reject) => {
-          this.resolve = resolve;
+        this.promise = new Promise((resolve4, reject) => {
+          this.resolve = resolve4;
           this.reject = reject;
         });
         const _this = this;
@@ -32742,7 +32742,7 @@ var require_Pipeline = __commonJS({
             if (typeof this.leftRedirections === "undefined") {
               this.leftRedirections = {};
             }
-            const exec = function() {
+            const exec2 = function() {
               _this.exec();
             };
             const cluster = this.redis;
@@ -32764,9 +32764,9 @@ var require_Pipeline = __commonJS({
                 _this.preferKey = key;
                 _this.exec();
               },
-              tryagain: exec,
-              clusterDown: exec,
-              connectionClosed: exec,
+              tryagain: exec2,
+              clusterDown: exec2,
+              connectionClosed: exec2,
               maxRedirections: () => {
                 matched = false;
               },
@@ -33071,29 +33071,29 @@ var require_transaction = __commonJS({
         if (Array.isArray(commands)) {
           pipeline.addBatch(commands);
         }
-        const exec2 = pipeline.exec;
+        const exec3 = pipeline.exec;
         pipeline.exec = function(callback) {
           if (this.isCluster && !this.redis.slots.length) {
             if (this.redis.status === "wait")
               this.redis.connect().catch(utils_1.noop);
-            return (0, standard_as_callback_1.default)(new Promise((resolve, reject) => {
+            return (0, standard_as_callback_1.default)(new Promise((resolve4, reject) => {
               this.redis.delayUntilReady((err) => {
                 if (err) {
                   reject(err);
                   return;
                 }
-                this.exec(pipeline).then(resolve, reject);
+                this.exec(pipeline).then(resolve4, reject);
               });
             }), callback);
           }
           if (this._transactions > 0) {
-            exec2.call(pipeline);
+            exec3.call(pipeline);
           }
           if (this.nodeifiedPromise) {
-            return exec2.call(pipeline);
+            return exec3.call(pipeline);
           }
           const batchSize = Math.max(pipeline.length - 2, 0);
-          const execAndUnwrap = () => exec2.call(pipeline).then(function(result) {
+          const execAndUnwrap = () => exec3.call(pipeline).then(function(result) {
             const execResult = result[result.length - 1];
             if (typeof execResult === "undefined") {
               throw new Error("Pipeline cannot be used to send any commands when the `exec()` has been called on it.");
@@ -33121,9 +33121,9 @@ var require_transaction = __commonJS({
         };
         return pipeline;
       };
-      const { exec } = redis;
+      const { exec: exec2 } = redis;
       redis.exec = function(callback) {
-        return (0, standard_as_callback_1.default)(exec.call(this).then(function(results) {
+        return (0, standard_as_callback_1.default)(exec2.call(this).then(function(results) {
           if (Array.isArray(results)) {
             results = (0, utils_1.wrapMultiResult)(results);
           }
@@ -33196,10 +33196,10 @@ var require_util9 = __commonJS({
       if (redis.status === "end") {
         return Promise.reject(new Error(utils_1.CONNECTION_CLOSED_ERROR_MSG));
       }
-      return new Promise((resolve, reject) => {
+      return new Promise((resolve4, reject) => {
         const onReady = () => {
           redis.removeListener("end", onEnd);
-          resolve();
+          resolve4();
         };
         const onEnd = () => {
           redis.removeListener("ready", onReady);
@@ -34626,7 +34626,7 @@ var require_cluster = __commonJS({
        * Connect to a cluster
        */
       connect() {
-        return new Promise((resolve, reject) => {
+        return new Promise((resolve4, reject) => {
           if (this.status === "connecting" || this.status === "connect" || this.status === "ready") {
             reject(new Error("Redis is already connecting/connected"));
             return;
@@ -34655,7 +34655,7 @@ var require_cluster = __commonJS({
               this.retryAttempts = 0;
               this.executeOfflineCommands();
               this.resetNodesRefreshInterval();
-              resolve();
+              resolve4();
             };
             let closeListener = void 0;
             const refreshListener = () => {
@@ -35317,7 +35317,7 @@ var require_cluster = __commonJS({
         });
       }
       resolveSrv(hostname) {
-        return new Promise((resolve, reject) => {
+        return new Promise((resolve4, reject) => {
           this.options.resolveSrv(hostname, (err, records) => {
             if (err) {
               return reject(err);
@@ -35331,7 +35331,7 @@ var require_cluster = __commonJS({
               if (!group2.records.length) {
                 sortedKeys.shift();
               }
-              self2.dnsLookup(record.name).then((host) => resolve({
+              self2.dnsLookup(record.name).then((host) => resolve4({
                 host,
                 port: record.port
               }), tryFirstOne);
@@ -35341,14 +35341,14 @@ var require_cluster = __commonJS({
         });
       }
       dnsLookup(hostname) {
-        return new Promise((resolve, reject) => {
+        return new Promise((resolve4, reject) => {
           this.options.dnsLookup(hostname, (err, address) => {
             if (err) {
               debug2("failed to resolve hostname %s to IP: %s", hostname, err.message);
               reject(err);
             } else {
               debug2("resolved hostname %s to IP %s", hostname, address);
-              resolve(address);
+              resolve4(address);
             }
           });
         });
@@ -35505,7 +35505,7 @@ var require_StandaloneConnector = __commonJS({
         if (options.tls) {
           Object.assign(connectionOptions, options.tls);
         }
-        return new Promise((resolve, reject) => {
+        return new Promise((resolve4, reject) => {
           process.nextTick(() => {
             if (!this.connecting) {
               reject(new Error(utils_1.CONNECTION_CLOSED_ERROR_MSG));
@@ -35524,7 +35524,7 @@ var require_StandaloneConnector = __commonJS({
             this.stream.once("error", (err) => {
               this.firstError = err;
             });
-            resolve(this.stream);
+            resolve4(this.stream);
           });
         });
       }
@@ -35683,7 +35683,7 @@ var require_SentinelConnector = __commonJS({
             const error2 = new Error(errorMsg);
             if (typeof retryDelay === "number") {
               eventEmitter("error", error2);
-              await new Promise((resolve) => setTimeout(resolve, retryDelay));
+              await new Promise((resolve4) => setTimeout(resolve4, retryDelay));
               return connectToNext();
             } else {
               throw error2;
@@ -37647,7 +37647,7 @@ var require_Redis = __commonJS({
         return (0, standard_as_callback_1.default)(promise, callback);
       }
       _connect() {
-        return new Promise((resolve, reject) => {
+        return new Promise((resolve4, reject) => {
           if (this.status === "connecting" || this.status === "connect" || this.status === "ready") {
             reject(new Error("Redis is already connecting/connected"));
             return;
@@ -37729,7 +37729,7 @@ var require_Redis = __commonJS({
             }
             const connectionReadyHandler = function() {
               _this.removeListener("close", connectionCloseHandler);
-              resolve();
+              resolve4();
             };
             var connectionCloseHandler = function() {
               _this.removeListener("ready", connectionReadyHandler);
@@ -37825,10 +37825,10 @@ var require_Redis = __commonJS({
           lazyConnect: false,
           himportFieldsets: void 0
         });
-        return (0, standard_as_callback_1.default)(new Promise(function(resolve, reject) {
+        return (0, standard_as_callback_1.default)(new Promise(function(resolve4, reject) {
           monitorInstance.once("error", reject);
           monitorInstance.once("monitoring", function() {
-            resolve(monitorInstance);
+            resolve4(monitorInstance);
           });
         }), callback);
       }
@@ -38668,7 +38668,7 @@ var require_util10 = __commonJS({
     }
     exports.sample = sample;
     function delay(duration) {
-      return new Promise((resolve) => setTimeout(resolve, duration));
+      return new Promise((resolve4) => setTimeout(resolve4, duration));
     }
     exports.delay = delay;
     function forOwn(obj, iterator) {
@@ -38678,18 +38678,18 @@ var require_util10 = __commonJS({
       }
     }
     exports.forOwn = forOwn;
-    function onceEvent(emitter, ...events) {
-      return new Promise((resolve, reject) => {
+    function onceEvent(emitter, ...events2) {
+      return new Promise((resolve4, reject) => {
         const teardown = [];
         const handler = (data, event) => {
           teardown.forEach((t) => t());
           if (event === "error") {
             reject(data);
           } else {
-            resolve(data);
+            resolve4(data);
           }
         };
-        events.forEach((event) => {
+        events2.forEach((event) => {
           const fn = (data) => handler(data, event);
           teardown.push(() => emitter.removeListener(event, fn));
           emitter.once(event, fn);
@@ -38738,13 +38738,13 @@ var require_util10 = __commonJS({
     };
     exports.resolveCallOptions = resolveCallOptions;
     var getDeferred = () => {
-      let resolve;
+      let resolve4;
       let reject;
       const promise = new Promise((res, rej) => {
-        resolve = res;
+        resolve4 = res;
         reject = rej;
       });
-      return { promise, resolve, reject };
+      return { promise, resolve: resolve4, reject };
     };
     exports.getDeferred = getDeferred;
   }
@@ -39533,7 +39533,7 @@ var require_call_credentials = __commonJS({
           if (isCurrentOauth2Client(googleCredentials)) {
             getHeaders = googleCredentials.getRequestHeaders(options.service_url);
           } else {
-            getHeaders = new Promise((resolve, reject) => {
+            getHeaders = new Promise((resolve4, reject) => {
               googleCredentials.getRequestMetadata(options.service_url, (err, headers) => {
                 if (err) {
                   reject(err);
@@ -39543,7 +39543,7 @@ var require_call_credentials = __commonJS({
                   reject(new Error("Headers not set by metadata plugin"));
                   return;
                 }
-                resolve(headers);
+                resolve4(headers);
               });
             });
           }
@@ -39599,10 +39599,10 @@ var require_call_credentials = __commonJS({
         this.metadataGenerator = metadataGenerator;
       }
       generateMetadata(options) {
-        return new Promise((resolve, reject) => {
+        return new Promise((resolve4, reject) => {
           this.metadataGenerator(options, (err, metadata) => {
             if (metadata !== void 0) {
-              resolve(metadata);
+              resolve4(metadata);
             } else {
               reject(err);
             }
@@ -39690,19 +39690,19 @@ var require_uri_parser = __commonJS({
       };
     }
     var NUMBER_REGEX = /^\d+$/;
-    function splitHostPort(path) {
-      if (path.startsWith("[")) {
-        const hostEnd = path.indexOf("]");
+    function splitHostPort(path4) {
+      if (path4.startsWith("[")) {
+        const hostEnd = path4.indexOf("]");
         if (hostEnd === -1) {
           return null;
         }
-        const host = path.substring(1, hostEnd);
+        const host = path4.substring(1, hostEnd);
         if (host.indexOf(":") === -1) {
           return null;
         }
-        if (path.length > hostEnd + 1) {
-          if (path[hostEnd + 1] === ":") {
-            const portString = path.substring(hostEnd + 2);
+        if (path4.length > hostEnd + 1) {
+          if (path4[hostEnd + 1] === ":") {
+            const portString = path4.substring(hostEnd + 2);
             if (NUMBER_REGEX.test(portString)) {
               return {
                 host,
@@ -39720,7 +39720,7 @@ var require_uri_parser = __commonJS({
           };
         }
       } else {
-        const splitPath = path.split(":");
+        const splitPath = path4.split(":");
         if (splitPath.length === 2) {
           if (NUMBER_REGEX.test(splitPath[1])) {
             return {
@@ -39732,7 +39732,7 @@ var require_uri_parser = __commonJS({
           }
         } else {
           return {
-            host: path
+            host: path4
           };
         }
       }
@@ -39987,14 +39987,14 @@ var require_channel_credentials = __commonJS({
       }
       connect(socket) {
         const tlsConnectOptions = Object.assign({ socket }, this.connectionOptions);
-        return new Promise((resolve, reject) => {
+        return new Promise((resolve4, reject) => {
           const tlsSocket = (0, tls_1.connect)(tlsConnectOptions, () => {
             var _a;
             if (((_a = this.connectionOptions.rejectUnauthorized) !== null && _a !== void 0 ? _a : true) && !tlsSocket.authorized) {
               reject(tlsSocket.authorizationError);
               return;
             }
-            resolve({
+            resolve4({
               socket: tlsSocket,
               secure: true
             });
@@ -40113,8 +40113,8 @@ var require_channel_credentials = __commonJS({
         if (this.hasReceivedUpdates()) {
           return Promise.resolve(this.getLatestSecureContext());
         } else {
-          return new Promise((resolve) => {
-            this.secureContextWatchers.push(resolve);
+          return new Promise((resolve4) => {
+            this.secureContextWatchers.push(resolve4);
           });
         }
       }
@@ -40147,7 +40147,7 @@ var require_channel_credentials = __commonJS({
         this.callCredentials = callCredentials;
       }
       connect(socket) {
-        return new Promise((resolve, reject) => {
+        return new Promise((resolve4, reject) => {
           const secureContext = this.parent.getLatestSecureContext();
           if (!secureContext) {
             reject(new Error("Failed to load credentials"));
@@ -40172,7 +40172,7 @@ var require_channel_credentials = __commonJS({
               reject(tlsSocket.authorizationError);
               return;
             }
-            resolve({
+            resolve4({
               socket: tlsSocket,
               secure: true
             });
@@ -40327,7 +40327,7 @@ var require_service_config = __commonJS({
     exports.validateRetryThrottling = validateRetryThrottling;
     exports.validateServiceConfig = validateServiceConfig;
     exports.extractAndSelectServiceConfig = extractAndSelectServiceConfig;
-    var os5 = __require("os");
+    var os6 = __require("os");
     var constants_1 = require_constants6();
     var DURATION_REGEX = /^\d+(\.\d{1,9})?s$/;
     var CLIENT_LANGUAGE_STRING = "node";
@@ -40626,7 +40626,7 @@ var require_service_config = __commonJS({
         if (Array.isArray(validatedConfig.clientHostname)) {
           let hostnameMatched = false;
           for (const hostname of validatedConfig.clientHostname) {
-            if (hostname === os5.hostname()) {
+            if (hostname === os6.hostname()) {
               hostnameMatched = true;
             }
           }
@@ -40944,11 +40944,11 @@ var require_load_balancer_child_handler = __commonJS({
           setChild(newChild) {
             this.child = newChild;
           }
-          addChannelzChild(child) {
-            this.parent.channelControlHelper.addChannelzChild(child);
+          addChannelzChild(child2) {
+            this.parent.channelControlHelper.addChannelzChild(child2);
           }
-          removeChannelzChild(child) {
-            this.parent.channelControlHelper.removeChannelzChild(child);
+          removeChannelzChild(child2) {
+            this.parent.channelControlHelper.removeChannelzChild(child2);
           }
           calledByPendingChild() {
             return this.child === this.parent.pendingChild;
@@ -42768,14 +42768,14 @@ var require_client_interceptors = __commonJS({
       }
     };
     exports.InterceptingCall = InterceptingCall;
-    function getCall(channel, path, options) {
+    function getCall(channel, path4, options) {
       var _a, _b;
       const deadline = (_a = options.deadline) !== null && _a !== void 0 ? _a : Infinity;
       const host = options.host;
       const parent = (_b = options.parent) !== null && _b !== void 0 ? _b : null;
       const propagateFlags = options.propagate_flags;
       const credentials = options.credentials;
-      const call = channel.createCall(path, deadline, host, parent, propagateFlags);
+      const call = channel.createCall(path4, deadline, host, parent, propagateFlags);
       if (credentials) {
         call.setCredentials(credentials);
       }
@@ -43345,9 +43345,9 @@ var require_make_client = __commonJS({
       ServiceClientImpl.serviceName = serviceName;
       return ServiceClientImpl;
     }
-    function partial(fn, path, serialize, deserialize) {
+    function partial(fn, path4, serialize, deserialize) {
       return function(...args) {
-        return fn.call(this, path, serialize, deserialize, ...args);
+        return fn.call(this, path4, serialize, deserialize, ...args);
       };
     }
     function isProtobufTypeDefinition(obj) {
@@ -43766,7 +43766,7 @@ var require_aspromise = __commonJS({
       var params = new Array(arguments.length - 1), offset = 0, index = 2, pending = true;
       while (index < arguments.length)
         params[offset++] = arguments[index++];
-      return new Promise(function executor(resolve, reject) {
+      return new Promise(function executor(resolve4, reject) {
         params[offset] = function callback(err) {
           if (pending) {
             pending = false;
@@ -43776,7 +43776,7 @@ var require_aspromise = __commonJS({
               var params2 = new Array(arguments.length - 1), offset2 = 0;
               while (offset2 < params2.length)
                 params2[offset2++] = arguments[offset2];
-              resolve.apply(null, params2);
+              resolve4.apply(null, params2);
             }
           }
         };
@@ -43897,18 +43897,18 @@ var require_base64 = __commonJS({
 var require_eventemitter = __commonJS({
   "node_modules/@protobufjs/eventemitter/index.js"(exports, module) {
     "use strict";
-    module.exports = EventEmitter;
-    function EventEmitter() {
+    module.exports = EventEmitter2;
+    function EventEmitter2() {
       this._listeners = /* @__PURE__ */ Object.create(null);
     }
-    EventEmitter.prototype.on = function on(evt, fn, ctx) {
+    EventEmitter2.prototype.on = function on(evt, fn, ctx) {
       (this._listeners[evt] || (this._listeners[evt] = [])).push({
         fn,
         ctx: ctx || this
       });
       return this;
     };
-    EventEmitter.prototype.off = function off(evt, fn) {
+    EventEmitter2.prototype.off = function off(evt, fn) {
       if (evt === void 0)
         this._listeners = /* @__PURE__ */ Object.create(null);
       else {
@@ -43927,7 +43927,7 @@ var require_eventemitter = __commonJS({
       }
       return this;
     };
-    EventEmitter.prototype.emit = function emit(evt) {
+    EventEmitter2.prototype.emit = function emit(evt) {
       var listeners = this._listeners[evt];
       if (listeners) {
         var args = [], i = 1;
@@ -46298,15 +46298,15 @@ var require_fetch2 = __commonJS({
 var require_path = __commonJS({
   "node_modules/@protobufjs/path/index.js"(exports) {
     "use strict";
-    var path = exports;
+    var path4 = exports;
     var isAbsolute = (
       /**
        * Tests if the specified path is absolute.
        * @param {string} path Path to test
        * @returns {boolean} `true` if path is absolute
        */
-      path.isAbsolute = function isAbsolute2(path2) {
-        return /^(?:\/|\w+:)/.test(path2);
+      path4.isAbsolute = function isAbsolute2(path5) {
+        return /^(?:\/|\w+:)/.test(path5);
       }
     );
     var normalize = (
@@ -46315,9 +46315,9 @@ var require_path = __commonJS({
        * @param {string} path Path to normalize
        * @returns {string} Normalized path
        */
-      path.normalize = function normalize2(path2) {
-        path2 = path2.replace(/\\/g, "/").replace(/\/{2,}/g, "/");
-        var parts = path2.split("/"), absolute = isAbsolute(path2), prefix = "";
+      path4.normalize = function normalize2(path5) {
+        path5 = path5.replace(/\\/g, "/").replace(/\/{2,}/g, "/");
+        var parts = path5.split("/"), absolute = isAbsolute(path5), prefix = "";
         if (absolute)
           prefix = parts.shift() + "/";
         for (var i = 0; i < parts.length; ) {
@@ -46336,7 +46336,7 @@ var require_path = __commonJS({
         return prefix + parts.join("/");
       }
     );
-    path.resolve = function resolve(originPath, includePath, alreadyNormalized) {
+    path4.resolve = function resolve4(originPath, includePath, alreadyNormalized) {
       if (!alreadyNormalized)
         includePath = normalize(includePath);
       if (isAbsolute(includePath))
@@ -46520,18 +46520,18 @@ var require_namespace = __commonJS({
       object.onRemove(this);
       return clearCache(this);
     };
-    Namespace.prototype.define = function define2(path, json) {
-      if (util.isString(path))
-        path = path.split(".");
-      else if (!Array.isArray(path))
+    Namespace.prototype.define = function define2(path4, json) {
+      if (util.isString(path4))
+        path4 = path4.split(".");
+      else if (!Array.isArray(path4))
         throw TypeError("illegal path");
-      if (path && path.length && path[0] === "")
+      if (path4 && path4.length && path4[0] === "")
         throw Error("path must be relative");
-      if (path.length > util.recursionLimit)
+      if (path4.length > util.recursionLimit)
         throw Error("max depth exceeded");
       var ptr = this;
-      while (path.length > 0) {
-        var part = path.shift();
+      while (path4.length > 0) {
+        var part = path4.shift();
         if (ptr.nested && ptr.nested[part]) {
           ptr = ptr.nested[part];
           if (!(ptr instanceof Namespace))
@@ -46566,26 +46566,26 @@ var require_namespace = __commonJS({
       });
       return this;
     };
-    Namespace.prototype.lookup = function lookup(path, filterTypes, parentAlreadyChecked) {
+    Namespace.prototype.lookup = function lookup(path4, filterTypes, parentAlreadyChecked) {
       if (typeof filterTypes === "boolean") {
         parentAlreadyChecked = filterTypes;
         filterTypes = void 0;
       } else if (filterTypes && !Array.isArray(filterTypes))
         filterTypes = [filterTypes];
-      if (util.isString(path) && path.length) {
-        if (path === ".")
+      if (util.isString(path4) && path4.length) {
+        if (path4 === ".")
           return this.root;
-        path = path.split(".");
-      } else if (!path.length)
+        path4 = path4.split(".");
+      } else if (!path4.length)
         return this;
-      var flatPath = path.join(".");
-      if (path[0] === "")
-        return this.root.lookup(path.slice(1), filterTypes);
+      var flatPath = path4.join(".");
+      if (path4[0] === "")
+        return this.root.lookup(path4.slice(1), filterTypes);
       var found = this.root._fullyQualifiedObjects && this.root._fullyQualifiedObjects["." + flatPath];
       if (found && (!filterTypes || filterTypes.indexOf(found.constructor) > -1)) {
         return found;
       }
-      found = this._lookupImpl(path, flatPath);
+      found = this._lookupImpl(path4, flatPath);
       if (found && (!filterTypes || filterTypes.indexOf(found.constructor) > -1)) {
         return found;
       }
@@ -46593,7 +46593,7 @@ var require_namespace = __commonJS({
         return null;
       var current = this;
       while (current.parent) {
-        found = current.parent._lookupImpl(path, flatPath);
+        found = current.parent._lookupImpl(path4, flatPath);
         if (found && (!filterTypes || filterTypes.indexOf(found.constructor) > -1)) {
           return found;
         }
@@ -46601,22 +46601,22 @@ var require_namespace = __commonJS({
       }
       return null;
     };
-    Namespace.prototype._lookupImpl = function lookup(path, flatPath) {
+    Namespace.prototype._lookupImpl = function lookup(path4, flatPath) {
       if (Object.prototype.hasOwnProperty.call(this._lookupCache, flatPath)) {
         return this._lookupCache[flatPath];
       }
-      var found = this.get(path[0]);
+      var found = this.get(path4[0]);
       var exact = null;
       if (found) {
-        if (path.length === 1) {
+        if (path4.length === 1) {
           exact = found;
         } else if (found instanceof Namespace) {
-          path = path.slice(1);
-          exact = found._lookupImpl(path, path.join("."));
+          path4 = path4.slice(1);
+          exact = found._lookupImpl(path4, path4.join("."));
         }
       } else {
         for (var i = 0; i < this.nestedArray.length; ++i)
-          if (this._nestedArray[i] instanceof Namespace && (found = this._nestedArray[i]._lookupImpl(path, flatPath))) {
+          if (this._nestedArray[i] instanceof Namespace && (found = this._nestedArray[i]._lookupImpl(path4, flatPath))) {
             exact = found;
             break;
           }
@@ -46624,28 +46624,28 @@ var require_namespace = __commonJS({
       this._lookupCache[flatPath] = exact;
       return exact;
     };
-    Namespace.prototype.lookupType = function lookupType(path) {
-      var found = this.lookup(path, [Type]);
+    Namespace.prototype.lookupType = function lookupType(path4) {
+      var found = this.lookup(path4, [Type]);
       if (!found)
-        throw Error("no such type: " + path);
+        throw Error("no such type: " + path4);
       return found;
     };
-    Namespace.prototype.lookupEnum = function lookupEnum(path) {
-      var found = this.lookup(path, [Enum]);
+    Namespace.prototype.lookupEnum = function lookupEnum(path4) {
+      var found = this.lookup(path4, [Enum]);
       if (!found)
-        throw Error("no such Enum '" + path + "' in " + this);
+        throw Error("no such Enum '" + path4 + "' in " + this);
       return found;
     };
-    Namespace.prototype.lookupTypeOrEnum = function lookupTypeOrEnum(path) {
-      var found = this.lookup(path, [Type, Enum]);
+    Namespace.prototype.lookupTypeOrEnum = function lookupTypeOrEnum(path4) {
+      var found = this.lookup(path4, [Type, Enum]);
       if (!found)
-        throw Error("no such Type or Enum '" + path + "' in " + this);
+        throw Error("no such Type or Enum '" + path4 + "' in " + this);
       return found;
     };
-    Namespace.prototype.lookupService = function lookupService(path) {
-      var found = this.lookup(path, [Service]);
+    Namespace.prototype.lookupService = function lookupService(path4) {
+      var found = this.lookup(path4, [Service]);
       if (!found)
-        throw Error("no such Service '" + path + "' in " + this);
+        throw Error("no such Service '" + path4 + "' in " + this);
       return found;
     };
     Namespace._configure = function(Type_, Service_, Enum_) {
@@ -46693,7 +46693,7 @@ var require_mapfield = __commonJS({
         keepComments ? this.comment : void 0
       ]);
     };
-    MapField.prototype.resolve = function resolve() {
+    MapField.prototype.resolve = function resolve4() {
       if (this.resolved)
         return this;
       if (types2.mapKey[this.keyType] === void 0)
@@ -46770,7 +46770,7 @@ var require_method = __commonJS({
         this.parsedOptions
       ]);
     };
-    Method.prototype.resolve = function resolve() {
+    Method.prototype.resolve = function resolve4() {
       if (this.resolved)
         return this;
       this.resolvedRequestType = this.parent.lookupType(this.requestType);
@@ -48062,13 +48062,13 @@ var require_util11 = __commonJS({
       Object.defineProperty(object, "$type", { value: enm, enumerable: false });
       return enm;
     };
-    util.setProperty = function setProperty(dst, path, value, ifNotSet) {
-      function setProp(dst2, path2, value2) {
-        var part = path2.shift();
+    util.setProperty = function setProperty(dst, path4, value, ifNotSet) {
+      function setProp(dst2, path5, value2) {
+        var part = path5.shift();
         if (util.isUnsafeProperty(part))
           return dst2;
-        if (path2.length > 0) {
-          dst2[part] = setProp(dst2[part] || {}, path2, value2);
+        if (path5.length > 0) {
+          dst2[part] = setProp(dst2[part] || {}, path5, value2);
         } else {
           var prevValue = dst2[part];
           if (prevValue && ifNotSet)
@@ -48081,12 +48081,12 @@ var require_util11 = __commonJS({
       }
       if (typeof dst !== "object")
         throw TypeError("dst must be an object");
-      if (!path)
+      if (!path4)
         throw TypeError("path must be specified");
-      path = path.split(".");
-      if (path.length > util.recursionLimit)
+      path4 = path4.split(".");
+      if (path4.length > util.recursionLimit)
         throw Error("max depth exceeded");
-      return setProp(dst, path, value);
+      return setProp(dst, path4, value);
     };
     Object.defineProperty(util, "decorateRoot", {
       get: function() {
@@ -48388,7 +48388,7 @@ var require_field = __commonJS({
         keepComments ? this.comment : void 0
       ]);
     };
-    Field.prototype.resolve = function resolve() {
+    Field.prototype.resolve = function resolve4() {
       if (this.resolved)
         return this;
       if ((this.typeDefault = types2.defaults[this.type]) === void 0) {
@@ -48632,12 +48632,12 @@ var require_object = __commonJS({
        */
       fullName: {
         get: function() {
-          var path = [this.name], ptr = this.parent;
+          var path4 = [this.name], ptr = this.parent;
           while (ptr) {
-            path.unshift(ptr.name);
+            path4.unshift(ptr.name);
             ptr = ptr.parent;
           }
-          return path.join(".");
+          return path4.join(".");
         }
       }
     });
@@ -48661,7 +48661,7 @@ var require_object = __commonJS({
       this.parent = null;
       this.resolved = false;
     };
-    ReflectionObject.prototype.resolve = function resolve() {
+    ReflectionObject.prototype.resolve = function resolve4() {
       if (this.resolved)
         return this;
       if (this.root instanceof Root)
@@ -52675,16 +52675,16 @@ var require_util12 = __commonJS({
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.addCommonProtos = exports.loadProtosWithOptionsSync = exports.loadProtosWithOptions = void 0;
     var fs3 = __require("fs");
-    var path = __require("path");
+    var path4 = __require("path");
     var Protobuf = require_protobufjs();
     function addIncludePathResolver(root, includePaths) {
       const originalResolvePath = root.resolvePath;
       root.resolvePath = (origin, target) => {
-        if (path.isAbsolute(target)) {
+        if (path4.isAbsolute(target)) {
           return target;
         }
         for (const directory of includePaths) {
-          const fullPath = path.join(directory, target);
+          const fullPath = path4.join(directory, target);
           try {
             fs3.accessSync(fullPath, fs3.constants.R_OK);
             return fullPath;
@@ -52994,14 +52994,14 @@ var require_channelz = __commonJS({
         this.eventsLogged = 0;
         this.creationTimestamp = /* @__PURE__ */ new Date();
       }
-      addTrace(severity, description, child) {
+      addTrace(severity, description, child2) {
         const timestamp = /* @__PURE__ */ new Date();
         this.events.push({
           description,
           severity,
           timestamp,
-          childChannel: (child === null || child === void 0 ? void 0 : child.kind) === "channel" ? child : void 0,
-          childSubchannel: (child === null || child === void 0 ? void 0 : child.kind) === "subchannel" ? child : void 0
+          childChannel: (child2 === null || child2 === void 0 ? void 0 : child2.kind) === "channel" ? child2 : void 0,
+          childSubchannel: (child2 === null || child2 === void 0 ? void 0 : child2.kind) === "subchannel" ? child2 : void 0
         });
         if (this.events.length >= TARGET_RETAINED_TRACES * 2) {
           this.events = this.events.slice(TARGET_RETAINED_TRACES);
@@ -53045,25 +53045,25 @@ var require_channelz = __commonJS({
           ]: this.socketChildren
         };
       }
-      refChild(child) {
-        const tracker = this.trackerMap[child.kind];
-        const trackedChild = tracker.find(child.id);
+      refChild(child2) {
+        const tracker = this.trackerMap[child2.kind];
+        const trackedChild = tracker.find(child2.id);
         if (trackedChild.equals(tracker.end())) {
-          tracker.setElement(child.id, {
-            ref: child,
+          tracker.setElement(child2.id, {
+            ref: child2,
             count: 1
           }, trackedChild);
         } else {
           trackedChild.pointer[1].count += 1;
         }
       }
-      unrefChild(child) {
-        const tracker = this.trackerMap[child.kind];
-        const trackedChild = tracker.getElementByKey(child.id);
+      unrefChild(child2) {
+        const tracker = this.trackerMap[child2.kind];
+        const trackedChild = tracker.getElementByKey(child2.id);
         if (trackedChild !== void 0) {
           trackedChild.count -= 1;
           if (trackedChild.count === 0) {
-            tracker.eraseElementByKey(child.id);
+            tracker.eraseElementByKey(child2.id);
           }
         }
       }
@@ -53633,18 +53633,18 @@ var require_compression_filter = __commonJS({
         this.maxRecvMessageLength = maxRecvMessageLength;
       }
       compressMessage(message) {
-        return new Promise((resolve, reject) => {
+        return new Promise((resolve4, reject) => {
           zlib.deflate(message, (err, output) => {
             if (err) {
               reject(err);
             } else {
-              resolve(output);
+              resolve4(output);
             }
           });
         });
       }
       decompressMessage(message) {
-        return new Promise((resolve, reject) => {
+        return new Promise((resolve4, reject) => {
           let totalLength = 0;
           const messageParts = [];
           const decompresser = zlib.createInflate();
@@ -53666,7 +53666,7 @@ var require_compression_filter = __commonJS({
             }
           });
           decompresser.on("end", () => {
-            resolve(Buffer.concat(messageParts));
+            resolve4(Buffer.concat(messageParts));
           });
           decompresser.write(message);
           decompresser.end();
@@ -53679,18 +53679,18 @@ var require_compression_filter = __commonJS({
         this.maxRecvMessageLength = maxRecvMessageLength;
       }
       compressMessage(message) {
-        return new Promise((resolve, reject) => {
+        return new Promise((resolve4, reject) => {
           zlib.gzip(message, (err, output) => {
             if (err) {
               reject(err);
             } else {
-              resolve(output);
+              resolve4(output);
             }
           });
         });
       }
       decompressMessage(message) {
-        return new Promise((resolve, reject) => {
+        return new Promise((resolve4, reject) => {
           let totalLength = 0;
           const messageParts = [];
           const decompresser = zlib.createGunzip();
@@ -53712,7 +53712,7 @@ var require_compression_filter = __commonJS({
             }
           });
           decompresser.on("end", () => {
-            resolve(Buffer.concat(messageParts));
+            resolve4(Buffer.concat(messageParts));
           });
           decompresser.write(message);
           decompresser.end();
@@ -55062,7 +55062,7 @@ var require_http_proxy = __commonJS({
       options.headers = headers;
       const proxyAddressString = (0, subchannel_address_1.subchannelAddressToString)(address);
       trace("Using proxy " + proxyAddressString + " to connect to " + options.path);
-      return new Promise((resolve, reject) => {
+      return new Promise((resolve4, reject) => {
         const request = http.request(options);
         request.once("connect", (res, socket, head) => {
           request.removeAllListeners();
@@ -55073,7 +55073,7 @@ var require_http_proxy = __commonJS({
               socket.unshift(head);
             }
             trace("Successfully established a plaintext connection to " + options.path + " through proxy " + proxyAddressString);
-            resolve(socket);
+            resolve4(socket);
           } else {
             (0, logging_1.log)(constants_1.LogVerbosity.ERROR, "Failed to connect to " + options.path + " through proxy " + proxyAddressString + " with status " + res.statusCode);
             reject();
@@ -55182,7 +55182,7 @@ var require_subchannel_call = __commonJS({
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.Http2SubchannelCall = void 0;
     var http2 = __require("http2");
-    var os5 = __require("os");
+    var os6 = __require("os");
     var constants_1 = require_constants6();
     var metadata_1 = require_metadata();
     var stream_decoder_1 = require_stream_decoder();
@@ -55190,7 +55190,7 @@ var require_subchannel_call = __commonJS({
     var constants_2 = require_constants6();
     var TRACER_NAME = "subchannel_call";
     function getSystemErrorName(errno) {
-      for (const [name, num] of Object.entries(os5.constants.errno)) {
+      for (const [name, num] of Object.entries(os6.constants.errno)) {
         if (num === errno) {
           return name;
         }
@@ -56061,7 +56061,7 @@ var require_transport = __commonJS({
         if (secureConnectResult.socket.closed) {
           return Promise.reject("Connection closed before starting HTTP/2 handshake");
         }
-        return new Promise((resolve, reject) => {
+        return new Promise((resolve4, reject) => {
           var _a, _b, _c, _d, _e, _f, _g, _h;
           let remoteName = null;
           let realTarget = this.channelTarget;
@@ -56132,7 +56132,7 @@ var require_transport = __commonJS({
             session.removeAllListeners();
             secureConnectResult.socket.removeListener("close", closeHandler);
             secureConnectResult.socket.removeListener("error", errorHandler);
-            resolve(new Http2Transport(session, address, options, remoteName));
+            resolve4(new Http2Transport(session, address, options, remoteName));
             this.session = null;
           });
           session.once("close", closeHandler);
@@ -56146,7 +56146,7 @@ var require_transport = __commonJS({
           if (proxiedSocket) {
             return proxiedSocket;
           } else {
-            return new Promise((resolve, reject) => {
+            return new Promise((resolve4, reject) => {
               const closeCallback = () => {
                 reject(new Error("Socket closed"));
               };
@@ -56156,7 +56156,7 @@ var require_transport = __commonJS({
               const socket = net.connect(address, () => {
                 socket.removeListener("close", closeCallback);
                 socket.removeListener("error", errorCallback);
-                resolve(socket);
+                resolve4(socket);
               });
               socket.once("close", closeCallback);
               socket.once("error", errorCallback);
@@ -56706,13 +56706,13 @@ var require_resolving_call = __commonJS({
         if (!this.child) {
           throw new Error("sendMessageonChild called with child not populated");
         }
-        const child = this.child;
+        const child2 = this.child;
         this.writeFilterPending = true;
         this.filterStack.sendMessage(Promise.resolve({ message, flags: context.flags })).then((filteredMessage) => {
           this.writeFilterPending = false;
-          child.sendMessageWithContext(context, filteredMessage.message);
+          child2.sendMessageWithContext(context, filteredMessage.message);
           if (this.pendingHalfClose) {
-            child.halfClose();
+            child2.halfClose();
           }
         }, (status) => {
           var _a, _b;
@@ -57348,14 +57348,14 @@ var require_retrying_call = __commonJS({
       }
       startNewAttempt() {
         const childCallNumber = this.underlyingCalls.length > 0 ? (0, call_number_1.getNextCallNumber)() : this.callNumber;
-        const child = this.channel.createLoadBalancingCall(this.callConfig, this.methodName, this.host, this.credentials, this.deadline, childCallNumber);
+        const child2 = this.channel.createLoadBalancingCall(this.callConfig, this.methodName, this.host, this.credentials, this.deadline, childCallNumber);
         if (this.traceEnabled) {
-          this.trace("Created child call [" + child.getCallNumber() + "] for attempt " + this.attempts);
+          this.trace("Created child call [" + child2.getCallNumber() + "] for attempt " + this.attempts);
         }
         const index = this.underlyingCalls.length;
         this.underlyingCalls.push({
           state: "ACTIVE",
-          call: child,
+          call: child2,
           nextMessageToSend: 0,
           startTime: Date.now()
         });
@@ -57366,10 +57366,10 @@ var require_retrying_call = __commonJS({
           initialMetadata.set(PREVIONS_RPC_ATTEMPTS_METADATA_KEY, `${previousAttempts}`);
         }
         let receivedMetadata = false;
-        child.start(initialMetadata, {
+        child2.start(initialMetadata, {
           onReceiveMetadata: (metadata) => {
             if (this.traceEnabled) {
-              this.trace("Received metadata from child [" + child.getCallNumber() + "]");
+              this.trace("Received metadata from child [" + child2.getCallNumber() + "]");
             }
             this.commitCall(index);
             receivedMetadata = true;
@@ -57382,7 +57382,7 @@ var require_retrying_call = __commonJS({
           },
           onReceiveMessage: (message) => {
             if (this.traceEnabled) {
-              this.trace("Received message from child [" + child.getCallNumber() + "]");
+              this.trace("Received message from child [" + child2.getCallNumber() + "]");
             }
             this.commitCall(index);
             if (this.underlyingCalls[index].state === "ACTIVE") {
@@ -57391,7 +57391,7 @@ var require_retrying_call = __commonJS({
           },
           onReceiveStatus: (status) => {
             if (this.traceEnabled) {
-              this.trace("Received status from child [" + child.getCallNumber() + "]");
+              this.trace("Received status from child [" + child2.getCallNumber() + "]");
             }
             if (!receivedMetadata && previousAttempts > 0) {
               status.metadata.set(PREVIONS_RPC_ATTEMPTS_METADATA_KEY, `${previousAttempts}`);
@@ -57401,7 +57401,7 @@ var require_retrying_call = __commonJS({
         });
         this.sendNextChildMessage(index);
         if (this.readStarted) {
-          child.startRead();
+          child2.startRead();
         }
       }
       start(metadata, listener) {
@@ -57554,13 +57554,13 @@ var require_subchannel_interface = __commonJS({
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.BaseSubchannelWrapper = void 0;
     var BaseSubchannelWrapper = class {
-      constructor(child) {
-        this.child = child;
+      constructor(child2) {
+        this.child = child2;
         this.healthy = true;
         this.healthListeners = /* @__PURE__ */ new Set();
         this.refcount = 0;
         this.dataWatchers = /* @__PURE__ */ new Set();
-        child.addHealthStateWatcher((childHealthy) => {
+        child2.addHealthStateWatcher((childHealthy) => {
           if (this.healthy) {
             this.updateHealthListeners();
           }
@@ -57830,14 +57830,14 @@ var require_internal_channel = __commonJS({
           requestReresolution: () => {
             throw new Error("Resolving load balancer should never call requestReresolution");
           },
-          addChannelzChild: (child) => {
+          addChannelzChild: (child2) => {
             if (this.channelzEnabled) {
-              this.channelzInfoTracker.childrenTracker.refChild(child);
+              this.channelzInfoTracker.childrenTracker.refChild(child2);
             }
           },
-          removeChannelzChild: (child) => {
+          removeChannelzChild: (child2) => {
             if (this.channelzEnabled) {
-              this.channelzInfoTracker.childrenTracker.unrefChild(child);
+              this.channelzInfoTracker.childrenTracker.unrefChild(child2);
             }
           }
         };
@@ -58297,9 +58297,9 @@ var require_server_call = __commonJS({
       return status;
     }
     var ServerUnaryCallImpl = class extends events_1.EventEmitter {
-      constructor(path, call, metadata, request) {
+      constructor(path4, call, metadata, request) {
         super();
-        this.path = path;
+        this.path = path4;
         this.call = call;
         this.metadata = metadata;
         this.request = request;
@@ -58329,9 +58329,9 @@ var require_server_call = __commonJS({
     };
     exports.ServerUnaryCallImpl = ServerUnaryCallImpl;
     var ServerReadableStreamImpl = class extends stream_1.Readable {
-      constructor(path, call, metadata) {
+      constructor(path4, call, metadata) {
         super({ objectMode: true });
-        this.path = path;
+        this.path = path4;
         this.call = call;
         this.metadata = metadata;
         this.cancelled = false;
@@ -58363,9 +58363,9 @@ var require_server_call = __commonJS({
     };
     exports.ServerReadableStreamImpl = ServerReadableStreamImpl;
     var ServerWritableStreamImpl = class extends stream_1.Writable {
-      constructor(path, call, metadata, request) {
+      constructor(path4, call, metadata, request) {
         super({ objectMode: true });
-        this.path = path;
+        this.path = path4;
         this.call = call;
         this.metadata = metadata;
         this.request = request;
@@ -58419,9 +58419,9 @@ var require_server_call = __commonJS({
     };
     exports.ServerWritableStreamImpl = ServerWritableStreamImpl;
     var ServerDuplexStreamImpl = class extends stream_1.Duplex {
-      constructor(path, call, metadata) {
+      constructor(path4, call, metadata) {
         super({ objectMode: true });
-        this.path = path;
+        this.path = path4;
         this.call = call;
         this.metadata = metadata;
         this.pendingStatus = {
@@ -59110,8 +59110,8 @@ var require_orca = __commonJS({
       }
     };
     var OrcaOobMetricsSubchannelWrapper = class extends subchannel_interface_1.BaseSubchannelWrapper {
-      constructor(child, metricsListener, intervalMs) {
-        super(child);
+      constructor(child2, metricsListener, intervalMs) {
+        super(child2);
         this.addDataWatcher(new OobMetricsDataWatcher(metricsListener, intervalMs));
       }
       getWrappedSubchannel() {
@@ -59608,7 +59608,7 @@ var require_server_interceptors = __commonJS({
           } else {
             decompresser = zlib.createGunzip();
           }
-          return new Promise((resolve, reject) => {
+          return new Promise((resolve4, reject) => {
             let totalLength = 0;
             const messageParts = [];
             decompresser.on("error", (error2) => {
@@ -59629,7 +59629,7 @@ var require_server_interceptors = __commonJS({
               }
             });
             decompresser.on("end", () => {
-              resolve(Buffer.concat(messageParts));
+              resolve4(Buffer.concat(messageParts));
             });
             decompresser.write(messageContents);
             decompresser.end();
@@ -60240,10 +60240,10 @@ var require_server = __commonJS({
         bindOneAddress(address, boundPortObject) {
           this.trace("Attempting to bind " + (0, subchannel_address_1.subchannelAddressToString)(address));
           const http2Server = this.createHttp2Server(boundPortObject.credentials);
-          return new Promise((resolve, reject) => {
+          return new Promise((resolve4, reject) => {
             const onError = (err) => {
               this.trace("Failed to bind " + (0, subchannel_address_1.subchannelAddressToString)(address) + " with error " + err.message);
-              resolve({
+              resolve4({
                 port: "port" in address ? address.port : 1,
                 error: err.message
               });
@@ -60271,7 +60271,7 @@ var require_server = __commonJS({
               });
               boundPortObject.listeningServers.add(http2Server);
               this.trace("Successfully bound " + (0, subchannel_address_1.subchannelAddressToString)(boundSubchannelAddress));
-              resolve({
+              resolve4({
                 port: "port" in boundSubchannelAddress ? boundSubchannelAddress.port : 1
               });
               http2Server.removeListener("error", onError);
@@ -60324,7 +60324,7 @@ var require_server = __commonJS({
           }
         }
         resolvePort(port) {
-          return new Promise((resolve, reject) => {
+          return new Promise((resolve4, reject) => {
             let seenResolution = false;
             const resolverListener = (endpointList, attributes, serviceConfig, resolutionNote) => {
               if (seenResolution) {
@@ -60340,7 +60340,7 @@ var require_server = __commonJS({
                 reject(new Error(`No addresses resolved for port ${port}`));
                 return true;
               }
-              resolve(addressList);
+              resolve4(addressList);
               return true;
             };
             const resolver = (0, resolver_1.createResolver)(port, resolverListener, this.options);
@@ -60722,11 +60722,11 @@ var require_server = __commonJS({
           }
           return true;
         }
-        _retrieveHandler(path) {
-          serverCallTrace("Received call to method " + path + " at address " + this.serverAddressString);
-          const handler = this.handlers.get(path);
+        _retrieveHandler(path4) {
+          serverCallTrace("Received call to method " + path4 + " at address " + this.serverAddressString);
+          const handler = this.handlers.get(path4);
           if (handler === void 0) {
-            serverCallTrace("No handler registered for method " + path + ". Sending UNIMPLEMENTED status.");
+            serverCallTrace("No handler registered for method " + path4 + ". Sending UNIMPLEMENTED status.");
             return null;
           }
           return handler;
@@ -60750,10 +60750,10 @@ var require_server = __commonJS({
             channelzSessionInfo === null || channelzSessionInfo === void 0 ? void 0 : channelzSessionInfo.streamTracker.addCallFailed();
             return;
           }
-          const path = headers[HTTP2_HEADER_PATH];
-          const handler = this._retrieveHandler(path);
+          const path4 = headers[HTTP2_HEADER_PATH];
+          const handler = this._retrieveHandler(path4);
           if (!handler) {
-            this._respondWithError(getUnimplementedStatusResponse(path), stream, channelzSessionInfo);
+            this._respondWithError(getUnimplementedStatusResponse(path4), stream, channelzSessionInfo);
             return;
           }
           const callEventTracker = {
@@ -60803,10 +60803,10 @@ var require_server = __commonJS({
           if (this._verifyContentType(stream, headers) !== true) {
             return;
           }
-          const path = headers[HTTP2_HEADER_PATH];
-          const handler = this._retrieveHandler(path);
+          const path4 = headers[HTTP2_HEADER_PATH];
+          const handler = this._retrieveHandler(path4);
           if (!handler) {
-            this._respondWithError(getUnimplementedStatusResponse(path), stream, null);
+            this._respondWithError(getUnimplementedStatusResponse(path4), stream, null);
             return;
           }
           const call = (0, server_interceptors_1.getServerInterceptingCall)([...extraInterceptors, ...this.interceptors], stream, headers, null, handler, this.options);
@@ -61556,10 +61556,10 @@ var require_load_balancer_pick_first = __commonJS({
         clearTimeout(this.connectionDelayTimeout);
       }
       allChildrenHaveReportedTF() {
-        return this.children.every((child) => child.hasReportedTransientFailure);
+        return this.children.every((child2) => child2.hasReportedTransientFailure);
       }
       resetChildrenReportedTF() {
-        this.children.every((child) => child.hasReportedTransientFailure = false);
+        this.children.every((child2) => child2.hasReportedTransientFailure = false);
       }
       calculateAndReportNewState() {
         var _a;
@@ -61627,13 +61627,13 @@ var require_load_balancer_pick_first = __commonJS({
           }
           return;
         }
-        for (const [index, child] of this.children.entries()) {
-          if (subchannel.realSubchannelEquals(child.subchannel)) {
+        for (const [index, child2] of this.children.entries()) {
+          if (subchannel.realSubchannelEquals(child2.subchannel)) {
             if (newState === connectivity_state_1.ConnectivityState.READY) {
-              this.pickSubchannel(child.subchannel);
+              this.pickSubchannel(child2.subchannel);
             }
             if (newState === connectivity_state_1.ConnectivityState.TRANSIENT_FAILURE) {
-              child.hasReportedTransientFailure = true;
+              child2.hasReportedTransientFailure = true;
               if (errorMessage) {
                 this.lastError = errorMessage;
               }
@@ -61642,16 +61642,16 @@ var require_load_balancer_pick_first = __commonJS({
                 this.startNextSubchannelConnecting(index + 1);
               }
             }
-            child.subchannel.startConnecting();
+            child2.subchannel.startConnecting();
             return;
           }
         }
       }
       startNextSubchannelConnecting(startIndex) {
         clearTimeout(this.connectionDelayTimeout);
-        for (const [index, child] of this.children.entries()) {
+        for (const [index, child2] of this.children.entries()) {
           if (index >= startIndex) {
-            const subchannelState = child.subchannel.getConnectivityState();
+            const subchannelState = child2.subchannel.getConnectivityState();
             if (subchannelState === connectivity_state_1.ConnectivityState.IDLE || subchannelState === connectivity_state_1.ConnectivityState.CONNECTING) {
               this.startConnecting(index);
               return;
@@ -61706,10 +61706,10 @@ var require_load_balancer_pick_first = __commonJS({
         this.channelControlHelper.updateState(newState, picker, errorMessage);
       }
       resetSubchannelList() {
-        for (const child of this.children) {
-          child.subchannel.removeConnectivityStateListener(this.subchannelStateListener);
-          child.subchannel.unref();
-          this.channelControlHelper.removeChannelzChild(child.subchannel.getChannelzRef());
+        for (const child2 of this.children) {
+          child2.subchannel.removeConnectivityStateListener(this.subchannelStateListener);
+          child2.subchannel.unref();
+          this.channelControlHelper.removeChannelzChild(child2.subchannel.getChannelzRef());
         }
         this.currentSubchannelIndex = 0;
         this.children = [];
@@ -61735,9 +61735,9 @@ var require_load_balancer_pick_first = __commonJS({
         for (const { subchannel } of this.children) {
           subchannel.addConnectivityStateListener(this.subchannelStateListener);
         }
-        for (const child of this.children) {
-          if (child.subchannel.getConnectivityState() === connectivity_state_1.ConnectivityState.TRANSIENT_FAILURE) {
-            child.hasReportedTransientFailure = true;
+        for (const child2 of this.children) {
+          if (child2.subchannel.getConnectivityState() === connectivity_state_1.ConnectivityState.TRANSIENT_FAILURE) {
+            child2.hasReportedTransientFailure = true;
           }
         }
         this.startNextSubchannelConnecting(0);
@@ -62114,13 +62114,13 @@ var require_resolver_uds = __commonJS({
         this.listener = listener;
         this.hasReturnedResult = false;
         this.endpoints = [];
-        let path;
+        let path4;
         if (target.authority === "") {
-          path = "/" + target.path;
+          path4 = "/" + target.path;
         } else {
-          path = target.path;
+          path4 = target.path;
         }
-        this.endpoints = [{ addresses: [{ path }] }];
+        this.endpoints = [{ addresses: [{ path: path4 }] }];
       }
       updateResolution() {
         if (!this.hasReturnedResult) {
@@ -62180,12 +62180,12 @@ var require_resolver_ip = __commonJS({
           return;
         }
         const pathList = target.path.split(",");
-        for (const path of pathList) {
-          const hostPort = (0, uri_parser_1.splitHostPort)(path);
+        for (const path4 of pathList) {
+          const hostPort = (0, uri_parser_1.splitHostPort)(path4);
           if (hostPort === null) {
             this.error = {
               code: constants_1.Status.UNAVAILABLE,
-              details: `Failed to parse ${target.scheme} address ${path}`,
+              details: `Failed to parse ${target.scheme} address ${path4}`,
               metadata: new metadata_1.Metadata()
             };
             return;
@@ -62193,7 +62193,7 @@ var require_resolver_ip = __commonJS({
           if (target.scheme === IPV4_SCHEME && !(0, net_1.isIPv4)(hostPort.host) || target.scheme === IPV6_SCHEME && !(0, net_1.isIPv6)(hostPort.host)) {
             this.error = {
               code: constants_1.Status.UNAVAILABLE,
-              details: `Failed to parse ${target.scheme} address ${path}`,
+              details: `Failed to parse ${target.scheme} address ${path4}`,
               metadata: new metadata_1.Metadata()
             };
             return;
@@ -62310,25 +62310,25 @@ var require_load_balancer_round_robin = __commonJS({
         });
       }
       countChildrenWithState(state) {
-        return this.children.filter((child) => child.getConnectivityState() === state).length;
+        return this.children.filter((child2) => child2.getConnectivityState() === state).length;
       }
       calculateAndUpdateState() {
         if (this.updatesPaused) {
           return;
         }
         if (this.countChildrenWithState(connectivity_state_1.ConnectivityState.READY) > 0) {
-          const readyChildren = this.children.filter((child) => child.getConnectivityState() === connectivity_state_1.ConnectivityState.READY);
+          const readyChildren = this.children.filter((child2) => child2.getConnectivityState() === connectivity_state_1.ConnectivityState.READY);
           let index = 0;
           if (this.currentReadyPicker !== null) {
             const nextPickedEndpoint = this.currentReadyPicker.peekNextEndpoint();
-            index = readyChildren.findIndex((child) => (0, subchannel_address_1.endpointEqual)(child.getEndpoint(), nextPickedEndpoint));
+            index = readyChildren.findIndex((child2) => (0, subchannel_address_1.endpointEqual)(child2.getEndpoint(), nextPickedEndpoint));
             if (index < 0) {
               index = 0;
             }
           }
-          this.updateState(connectivity_state_1.ConnectivityState.READY, new RoundRobinPicker(readyChildren.map((child) => ({
-            endpoint: child.getEndpoint(),
-            picker: child.getPicker()
+          this.updateState(connectivity_state_1.ConnectivityState.READY, new RoundRobinPicker(readyChildren.map((child2) => ({
+            endpoint: child2.getEndpoint(),
+            picker: child2.getPicker()
           })), index), null);
         } else if (this.countChildrenWithState(connectivity_state_1.ConnectivityState.CONNECTING) > 0) {
           this.updateState(connectivity_state_1.ConnectivityState.CONNECTING, new picker_1.QueuePicker(this), null);
@@ -62340,9 +62340,9 @@ var require_load_balancer_round_robin = __commonJS({
         } else {
           this.updateState(connectivity_state_1.ConnectivityState.IDLE, new picker_1.QueuePicker(this), null);
         }
-        for (const child of this.children) {
-          if (child.getConnectivityState() === connectivity_state_1.ConnectivityState.IDLE) {
-            child.exitIdle();
+        for (const child2 of this.children) {
+          if (child2.getConnectivityState() === connectivity_state_1.ConnectivityState.IDLE) {
+            child2.exitIdle();
           }
         }
       }
@@ -62357,8 +62357,8 @@ var require_load_balancer_round_robin = __commonJS({
         this.channelControlHelper.updateState(newState, picker, errorMessage);
       }
       resetSubchannelList() {
-        for (const child of this.children) {
-          child.destroy();
+        for (const child2 of this.children) {
+          child2.destroy();
         }
         this.children = [];
       }
@@ -62382,8 +62382,8 @@ var require_load_balancer_round_robin = __commonJS({
         trace("Connect to endpoint list " + endpointList.map(subchannel_address_1.endpointToString));
         this.updatesPaused = true;
         this.children = endpointList.map((endpoint) => new load_balancer_pick_first_1.LeafLoadBalancer(endpoint, this.childChannelControlHelper, options, resolutionNote));
-        for (const child of this.children) {
-          child.startConnecting();
+        for (const child2 of this.children) {
+          child2.startConnecting();
         }
         this.updatesPaused = false;
         this.calculateAndUpdateState();
@@ -63125,11 +63125,11 @@ var require_load_balancer_weighted_round_robin = __commonJS({
           }
           averageWeight = weightSum / positiveWeight.length;
         }
-        for (const child of children) {
-          const period = child.weight > 0 ? 1 / child.weight : averageWeight;
+        for (const child2 of children) {
+          const period = child2.weight > 0 ? 1 / child2.weight : averageWeight;
           this.queue.push({
-            endpointName: child.endpointName,
-            picker: child.picker,
+            endpointName: child2.endpointName,
+            picker: child2.picker,
             period,
             deadline: Math.random() * period
           });
@@ -63242,9 +63242,9 @@ var require_load_balancer_weighted_round_robin = __commonJS({
         } else {
           this.updateState(connectivity_state_1.ConnectivityState.IDLE, new picker_1.QueuePicker(this), null);
         }
-        for (const { child } of this.children.values()) {
-          if (child.getConnectivityState() === connectivity_state_1.ConnectivityState.IDLE) {
-            child.exitIdle();
+        for (const { child: child2 } of this.children.values()) {
+          if (child2.getConnectivityState() === connectivity_state_1.ConnectivityState.IDLE) {
+            child2.exitIdle();
           }
         }
       }
@@ -63549,16 +63549,16 @@ var require_util13 = __commonJS({
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.addCommonProtos = exports.loadProtosWithOptionsSync = exports.loadProtosWithOptions = void 0;
     var fs3 = __require("fs");
-    var path = __require("path");
+    var path4 = __require("path");
     var Protobuf = require_protobufjs();
     function addIncludePathResolver(root, includePaths) {
       const originalResolvePath = root.resolvePath;
       root.resolvePath = (origin, target) => {
-        if (path.isAbsolute(target)) {
+        if (path4.isAbsolute(target)) {
           return target;
         }
         for (const directory of includePaths) {
-          const fullPath = path.join(directory, target);
+          const fullPath = path4.join(directory, target);
           try {
             fs3.accessSync(fullPath, fs3.constants.R_OK);
             return fullPath;
@@ -64075,20 +64075,20 @@ var require_Event = __commonJS({
       };
       Event3.toPromise = (event, signal) => {
         if (!signal) {
-          return new Promise((resolve) => Event3.once(event, resolve));
+          return new Promise((resolve4) => Event3.once(event, resolve4));
         }
         if (signal.aborted) {
           return Promise.reject(new TaskCancelledError_1.TaskCancelledError());
         }
         const toDispose = [];
-        return new Promise((resolve, reject) => {
+        return new Promise((resolve4, reject) => {
           const abortEvt = (0, exports.onAbort)(signal);
           toDispose.push(abortEvt);
           toDispose.push(abortEvt.event(() => {
             reject(new TaskCancelledError_1.TaskCancelledError());
           }));
           toDispose.push(Event3.once(event, (data) => {
-            resolve(data);
+            resolve4(data);
           }));
         }).finally(() => {
           for (const d of toDispose) {
@@ -64113,7 +64113,7 @@ var require_Event = __commonJS({
       return { event: evt.addListener, dispose };
     };
     exports.onAbort = onAbort;
-    var EventEmitter = class {
+    var EventEmitter2 = class {
       constructor() {
         this.addListener = (listener) => this.addListenerInner(listener);
       }
@@ -64173,8 +64173,8 @@ var require_Event = __commonJS({
         }
       }
     };
-    exports.EventEmitter = EventEmitter;
-    var MemorizingEventEmitter = class extends EventEmitter {
+    exports.EventEmitter = EventEmitter2;
+    var MemorizingEventEmitter = class extends EventEmitter2 {
       constructor() {
         super(...arguments);
         this.addListener = (listener) => {
@@ -64200,7 +64200,7 @@ var require_Event = __commonJS({
       }
     };
     exports.MemorizingEventEmitter = MemorizingEventEmitter;
-    var OneShotEvent = class extends EventEmitter {
+    var OneShotEvent = class extends EventEmitter2 {
       constructor() {
         super(...arguments);
         this.addListener = (listener) => {
@@ -64897,13 +64897,13 @@ var require_defer = __commonJS({
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.defer = void 0;
     var defer = () => {
-      let resolve;
+      let resolve4;
       let reject;
       const promise = new Promise((res, rej) => {
-        resolve = res;
+        resolve4 = res;
         reject = rej;
       });
-      return { resolve, reject, promise };
+      return { resolve: resolve4, reject, promise };
     };
     exports.defer = defer;
   }
@@ -64967,8 +64967,8 @@ var require_BulkheadPolicy = __commonJS({
           }
         }
         if (this.queue.length < this.queueCapacity) {
-          const { resolve, reject, promise } = (0, defer_1.defer)();
-          this.queue.push({ signal, fn, resolve, reject });
+          const { resolve: resolve4, reject, promise } = (0, defer_1.defer)();
+          this.queue.push({ signal, fn, resolve: resolve4, reject });
           return promise;
         }
         this.onRejectEmitter.emit();
@@ -65048,8 +65048,8 @@ var require_RetryPolicy = __commonJS({
     var ConstantBackoff_1 = require_ConstantBackoff();
     var abort_1 = require_abort();
     var Event_1 = require_Event();
-    var delay = (duration, unref) => new Promise((resolve) => {
-      const timer = setTimeout(resolve, duration);
+    var delay = (duration, unref) => new Promise((resolve4) => {
+      const timer = setTimeout(resolve4, duration);
       if (unref) {
         timer.unref();
       }
@@ -65442,12 +65442,12 @@ var require_connection_pool = __commonJS({
       return name.replace(/^https?:\/\//, "");
     }
     function runServiceCall(client, metadata, options, method, payload) {
-      return new Promise((resolve, reject) => {
+      return new Promise((resolve4, reject) => {
         client[method](payload, metadata, options || {}, (err, res) => {
           if (err) {
             reject((0, errors_1.castGrpcError)(err));
           } else {
-            resolve(res);
+            resolve4(res);
           }
         });
       });
@@ -67029,7 +67029,7 @@ var require_bignumber = __commonJS({
             return arr.reverse();
           }
           return function(str2, baseIn, baseOut, sign, callerIsToString) {
-            var alphabet, d, e, k, r, x, xc, y, i = str2.indexOf("."), dp = DECIMAL_PLACES, rm2 = ROUNDING_MODE;
+            var alphabet, d, e, k, r, x, xc, y, i = str2.indexOf("."), dp = DECIMAL_PLACES, rm3 = ROUNDING_MODE;
             if (i >= 0) {
               k = POW_PRECISION;
               POW_PRECISION = 0;
@@ -67055,7 +67055,7 @@ var require_bignumber = __commonJS({
               x.c = xc;
               x.e = e;
               x.s = sign;
-              x = div(x, y, dp, rm2, baseOut);
+              x = div(x, y, dp, rm3, baseOut);
               xc = x.c;
               r = x.r;
               e = x.e;
@@ -67064,7 +67064,7 @@ var require_bignumber = __commonJS({
             i = xc[d];
             k = baseOut / 2;
             r = r || d < 0 || xc[d + 1] != null;
-            r = rm2 < 4 ? (i != null || r) && (rm2 == 0 || rm2 == (x.s < 0 ? 3 : 2)) : i > k || i == k && (rm2 == 4 || r || rm2 == 6 && xc[d - 1] & 1 || rm2 == (x.s < 0 ? 8 : 7));
+            r = rm3 < 4 ? (i != null || r) && (rm3 == 0 || rm3 == (x.s < 0 ? 3 : 2)) : i > k || i == k && (rm3 == 4 || r || rm3 == 6 && xc[d - 1] & 1 || rm3 == (x.s < 0 ? 8 : 7));
             if (d < 1 || !xc[0]) {
               str2 = r ? toFixedPoint(alphabet.charAt(1), -dp, alphabet.charAt(0)) : alphabet.charAt(0);
             } else {
@@ -67122,7 +67122,7 @@ var require_bignumber = __commonJS({
             }
             for (; !a[0] && a.length > 1; a.splice(0, 1)) ;
           }
-          return function(x, y, dp, rm2, base) {
+          return function(x, y, dp, rm3, base) {
             var cmp, e, i, more, n, prod, prodL, q, qc, rem, remL, rem0, xi, xL, yc0, yL, yz, s = x.s == y.s ? 1 : -1, xc = x.c, yc = y.c;
             if (!xc || !xc[0] || !yc || !yc[0]) {
               return new BigNumber2(
@@ -67219,7 +67219,7 @@ var require_bignumber = __commonJS({
             }
             if (base == BASE) {
               for (i = 1, s = qc[0]; s >= 10; s /= 10, i++) ;
-              round(q, dp + (q.e = i + e * LOG_BASE - 1) + 1, rm2, more);
+              round(q, dp + (q.e = i + e * LOG_BASE - 1) + 1, rm3, more);
             } else {
               q.e = e;
               q.r = +more;
@@ -67227,10 +67227,10 @@ var require_bignumber = __commonJS({
             return q;
           };
         })();
-        function format(n, i, rm2, id) {
+        function format(n, i, rm3, id) {
           var c0, e, ne, len, str2;
-          if (rm2 == null) rm2 = ROUNDING_MODE;
-          else intCheck(rm2, 0, 8);
+          if (rm3 == null) rm3 = ROUNDING_MODE;
+          else intCheck(rm3, 0, 8);
           if (!n.c) return n.toString();
           c0 = n.c[0];
           ne = n.e;
@@ -67238,7 +67238,7 @@ var require_bignumber = __commonJS({
             str2 = coeffToString(n.c);
             str2 = id == 1 || id == 2 && (ne <= TO_EXP_NEG || ne >= TO_EXP_POS) ? toExponential(str2, ne) : toFixedPoint(str2, ne, "0");
           } else {
-            n = round(new BigNumber2(n), i, rm2);
+            n = round(new BigNumber2(n), i, rm3);
             e = n.e;
             str2 = coeffToString(n.c);
             len = str2.length;
@@ -67311,7 +67311,7 @@ var require_bignumber = __commonJS({
             x.c = x.e = null;
           };
         })();
-        function round(x, sd, rm2, r) {
+        function round(x, sd, rm3, r) {
           var d, i, j, k, n, ni, rd, xc = x.c, pows10 = POWS_TEN;
           if (xc) {
             out: {
@@ -67346,8 +67346,8 @@ var require_bignumber = __commonJS({
               // The expression  n % pows10[d - j - 1]  returns all digits of n to the right
               // of the digit at j, e.g. if n is 908714 and j is 2, the expression gives 714.
               xc[ni + 1] != null || (j < 0 ? n : n % pows10[d - j - 1]);
-              r = rm2 < 4 ? (rd || r) && (rm2 == 0 || rm2 == (x.s < 0 ? 3 : 2)) : rd > 5 || rd == 5 && (rm2 == 4 || r || rm2 == 6 && // Check whether the digit to the left of the rounding digit is odd.
-              (i > 0 ? j > 0 ? n / pows10[d - j] : 0 : xc[ni - 1]) % 10 & 1 || rm2 == (x.s < 0 ? 8 : 7));
+              r = rm3 < 4 ? (rd || r) && (rm3 == 0 || rm3 == (x.s < 0 ? 3 : 2)) : rd > 5 || rd == 5 && (rm3 == 4 || r || rm3 == 6 && // Check whether the digit to the left of the rounding digit is odd.
+              (i > 0 ? j > 0 ? n / pows10[d - j] : 0 : xc[ni - 1]) % 10 & 1 || rm3 == (x.s < 0 ? 8 : 7));
               if (sd < 1 || !xc[0]) {
                 xc.length = 0;
                 if (r) {
@@ -67412,13 +67412,13 @@ var require_bignumber = __commonJS({
         P.comparedTo = function(y, b) {
           return compare(this, new BigNumber2(y, b));
         };
-        P.decimalPlaces = P.dp = function(dp, rm2) {
+        P.decimalPlaces = P.dp = function(dp, rm3) {
           var c, n, v, x = this;
           if (dp != null) {
             intCheck(dp, 0, MAX);
-            if (rm2 == null) rm2 = ROUNDING_MODE;
-            else intCheck(rm2, 0, 8);
-            return round(new BigNumber2(x), dp + x.e + 1, rm2);
+            if (rm3 == null) rm3 = ROUNDING_MODE;
+            else intCheck(rm3, 0, 8);
+            return round(new BigNumber2(x), dp + x.e + 1, rm3);
           }
           if (!(c = x.c)) return null;
           n = ((v = c.length - 1) - bitFloor(this.e / LOG_BASE)) * LOG_BASE;
@@ -67501,11 +67501,11 @@ var require_bignumber = __commonJS({
           if (nIsNeg) y = ONE.div(y);
           return m ? y.mod(m) : k ? round(y, POW_PRECISION, ROUNDING_MODE, more) : y;
         };
-        P.integerValue = function(rm2) {
+        P.integerValue = function(rm3) {
           var n = new BigNumber2(this);
-          if (rm2 == null) rm2 = ROUNDING_MODE;
-          else intCheck(rm2, 0, 8);
-          return round(n, n.e + 1, rm2);
+          if (rm3 == null) rm3 = ROUNDING_MODE;
+          else intCheck(rm3, 0, 8);
+          return round(n, n.e + 1, rm3);
         };
         P.isEqualTo = P.eq = function(y, b) {
           return compare(this, new BigNumber2(y, b)) === 0;
@@ -67732,13 +67732,13 @@ var require_bignumber = __commonJS({
           }
           return normalise(y, xc, ye);
         };
-        P.precision = P.sd = function(sd, rm2) {
+        P.precision = P.sd = function(sd, rm3) {
           var c, n, v, x = this;
           if (sd != null && sd !== !!sd) {
             intCheck(sd, 1, MAX);
-            if (rm2 == null) rm2 = ROUNDING_MODE;
-            else intCheck(rm2, 0, 8);
-            return round(new BigNumber2(x), sd, rm2);
+            if (rm3 == null) rm3 = ROUNDING_MODE;
+            else intCheck(rm3, 0, 8);
+            return round(new BigNumber2(x), sd, rm3);
           }
           if (!(c = x.c)) return null;
           v = c.length - 1;
@@ -67808,36 +67808,36 @@ var require_bignumber = __commonJS({
           }
           return round(r, r.e + DECIMAL_PLACES + 1, ROUNDING_MODE, m);
         };
-        P.toExponential = function(dp, rm2) {
+        P.toExponential = function(dp, rm3) {
           if (dp != null) {
             intCheck(dp, 0, MAX);
             dp++;
           }
-          return format(this, dp, rm2, 1);
+          return format(this, dp, rm3, 1);
         };
-        P.toFixed = function(dp, rm2) {
+        P.toFixed = function(dp, rm3) {
           if (dp != null) {
             intCheck(dp, 0, MAX);
             dp = dp + this.e + 1;
           }
-          return format(this, dp, rm2);
+          return format(this, dp, rm3);
         };
-        P.toFormat = function(dp, rm2, format2) {
+        P.toFormat = function(dp, rm3, format2) {
           var str2, x = this;
           if (format2 == null) {
-            if (dp != null && rm2 && typeof rm2 == "object") {
-              format2 = rm2;
-              rm2 = null;
+            if (dp != null && rm3 && typeof rm3 == "object") {
+              format2 = rm3;
+              rm3 = null;
             } else if (dp && typeof dp == "object") {
               format2 = dp;
-              dp = rm2 = null;
+              dp = rm3 = null;
             } else {
               format2 = FORMAT;
             }
           } else if (typeof format2 != "object") {
             throw Error(bignumberError + "Argument not an object: " + format2);
           }
-          str2 = x.toFixed(dp, rm2);
+          str2 = x.toFixed(dp, rm3);
           if (x.c) {
             var i, arr = str2.split("."), g1 = +format2.groupSize, g2 = +format2.secondaryGroupSize, groupSeparator = format2.groupSeparator || "", intPart = arr[0], fractionPart = arr[1], isNeg = x.s < 0, intDigits = isNeg ? intPart.slice(1) : intPart, len = intDigits.length;
             if (g2) {
@@ -67905,9 +67905,9 @@ var require_bignumber = __commonJS({
         P.toNumber = function() {
           return +valueOf(this);
         };
-        P.toPrecision = function(sd, rm2) {
+        P.toPrecision = function(sd, rm3) {
           if (sd != null) intCheck(sd, 1, MAX);
-          return format(this, sd, rm2, 2);
+          return format(this, sd, rm3, 2);
         };
         P.toString = function(b) {
           var str2, n = this, s = n.s, e = n.e;
@@ -68088,7 +68088,7 @@ var require_election = __commonJS({
           if (!leader) {
             this.setLeader(void 0);
             const watcher2 = this.namespace.watch().startRevision(allKeys.header.revision).prefix("").only("put").watcher();
-            await new Promise((resolve, reject) => {
+            await new Promise((resolve4, reject) => {
               watcher2.on("data", (data) => {
                 let done = false;
                 for (const event of data.events) {
@@ -68099,11 +68099,11 @@ var require_election = __commonJS({
                   }
                 }
                 if (done) {
-                  resolve();
+                  resolve4();
                 }
               });
               watcher2.on("error", reject);
-              this.disposer = resolve;
+              this.disposer = resolve4;
             }).finally(() => watcher2.cancel());
             if (!this.running) {
               return;
@@ -68114,12 +68114,12 @@ var require_election = __commonJS({
           }
           this.setLeader(leader);
           const watcher = this.namespace.watch().startRevision(new bignumber_js_1.default(revision).plus(1).toString()).key(leader.key).watcher();
-          await new Promise((resolve, reject) => {
+          await new Promise((resolve4, reject) => {
             watcher.on("put", (kv) => this.setLeader(kv));
-            watcher.on("delete", () => resolve());
+            watcher.on("delete", () => resolve4());
             watcher.on("error", reject);
             this.disposer = () => {
-              resolve();
+              resolve4();
               return watcher.cancel();
             };
           }).finally(() => watcher.cancel());
@@ -68154,8 +68154,8 @@ var require_election = __commonJS({
        * If an error is emitted, the promise is rejected.
        */
       wait() {
-        return new Promise((resolve, reject) => {
-          this.on("elected", () => resolve(this));
+        return new Promise((resolve4, reject) => {
+          this.on("elected", () => resolve4(this));
           this.on("error", reject);
         });
       }
@@ -68291,8 +68291,8 @@ var require_election = __commonJS({
        */
       async observe() {
         const observer = new ElectionObserver(this.namespace);
-        return new Promise((resolve, reject) => {
-          observer.once("change", () => resolve(observer));
+        return new Promise((resolve4, reject) => {
+          observer.once("change", () => resolve4(observer));
           observer.once("error", reject);
         });
       }
@@ -68301,8 +68301,8 @@ var require_election = __commonJS({
     Election.prefix = "election";
     async function waitForDelete(namespace, key, rev) {
       const watcher = await namespace.watch().key(key).startRevision(rev).only("delete").create();
-      const deleteOrError = new Promise((resolve, reject) => {
-        watcher.once("delete", resolve);
+      const deleteOrError = new Promise((resolve4, reject) => {
+        watcher.once("delete", resolve4);
         watcher.once("error", reject);
       });
       try {
@@ -68451,8 +68451,8 @@ var require_lease = __commonJS({
        */
       keepaliveOnce(options = this.defaultOptions) {
         return Promise.all([this.client.leaseKeepAlive(options), this.grant()]).then(([stream, id]) => {
-          return new Promise((resolve, reject) => {
-            stream.on("data", resolve);
+          return new Promise((resolve4, reject) => {
+            stream.on("data", resolve4);
             stream.on("error", (err) => reject((0, errors_1.castGrpcError)(err)));
             stream.write({ ID: id });
           }).then((res) => {
@@ -69726,19 +69726,19 @@ function issueFileCommand(command, message) {
   });
 }
 function prepareKeyValueMessage(key, value) {
-  const delimiter = `ghadelimiter_${crypto2.randomUUID()}`;
+  const delimiter2 = `ghadelimiter_${crypto2.randomUUID()}`;
   const convertedValue = toCommandValue(value);
-  if (key.includes(delimiter)) {
-    throw new Error(`Unexpected input: name should not contain the delimiter "${delimiter}"`);
+  if (key.includes(delimiter2)) {
+    throw new Error(`Unexpected input: name should not contain the delimiter "${delimiter2}"`);
   }
-  if (convertedValue.includes(delimiter)) {
-    throw new Error(`Unexpected input: value should not contain the delimiter "${delimiter}"`);
+  if (convertedValue.includes(delimiter2)) {
+    throw new Error(`Unexpected input: value should not contain the delimiter "${delimiter2}"`);
   }
-  return `${key}<<${delimiter}${os2.EOL}${convertedValue}${os2.EOL}${delimiter}`;
+  return `${key}<<${delimiter2}${os2.EOL}${convertedValue}${os2.EOL}${delimiter2}`;
 }
 
 // node_modules/@actions/core/lib/core.js
-import * as os4 from "os";
+import * as os5 from "os";
 
 // node_modules/@actions/http-client/lib/index.js
 var tunnel = __toESM(require_tunnel2(), 1);
@@ -69800,11 +69800,11 @@ import { EOL as EOL3 } from "os";
 import { constants, promises } from "fs";
 var __awaiter = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve) {
-      resolve(value);
+    return value instanceof P ? value : new P(function(resolve4) {
+      resolve4(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve, reject) {
+  return new (P || (P = Promise))(function(resolve4, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -69820,7 +69820,7 @@ var __awaiter = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -70081,29 +70081,30 @@ var _summary = new Summary();
 var summary = _summary;
 
 // node_modules/@actions/core/lib/platform.js
-import os3 from "os";
+import os4 from "os";
+
+// node_modules/@actions/exec/lib/exec.js
+import { StringDecoder } from "string_decoder";
+
+// node_modules/@actions/exec/lib/toolrunner.js
+import * as os3 from "os";
+import * as events from "events";
+import * as child from "child_process";
+import * as path3 from "path";
+
+// node_modules/@actions/io/lib/io.js
+import * as path2 from "path";
 
 // node_modules/@actions/io/lib/io-util.js
 import * as fs2 from "fs";
-var { chmod, copyFile, lstat, mkdir, open, readdir, rename, rm, rmdir, stat, symlink, unlink } = fs2.promises;
-var IS_WINDOWS = process.platform === "win32";
-var READONLY = fs2.constants.O_RDONLY;
-
-// node_modules/@actions/exec/lib/toolrunner.js
-var IS_WINDOWS2 = process.platform === "win32";
-
-// node_modules/@actions/core/lib/platform.js
-var platform = os3.platform();
-var arch = os3.arch();
-
-// node_modules/@actions/core/lib/core.js
+import * as path from "path";
 var __awaiter2 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve) {
-      resolve(value);
+    return value instanceof P ? value : new P(function(resolve4) {
+      resolve4(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve, reject) {
+  return new (P || (P = Promise))(function(resolve4, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -70119,7 +70120,747 @@ var __awaiter2 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
+    }
+    step((generator = generator.apply(thisArg, _arguments || [])).next());
+  });
+};
+var { chmod, copyFile, lstat, mkdir, open, readdir, rename, rm, rmdir, stat, symlink, unlink } = fs2.promises;
+var IS_WINDOWS = process.platform === "win32";
+var READONLY = fs2.constants.O_RDONLY;
+function exists(fsPath) {
+  return __awaiter2(this, void 0, void 0, function* () {
+    try {
+      yield stat(fsPath);
+    } catch (err) {
+      if (err.code === "ENOENT") {
+        return false;
+      }
+      throw err;
+    }
+    return true;
+  });
+}
+function isRooted(p) {
+  p = normalizeSeparators(p);
+  if (!p) {
+    throw new Error('isRooted() parameter "p" cannot be empty');
+  }
+  if (IS_WINDOWS) {
+    return p.startsWith("\\") || /^[A-Z]:/i.test(p);
+  }
+  return p.startsWith("/");
+}
+function tryGetExecutablePath(filePath, extensions) {
+  return __awaiter2(this, void 0, void 0, function* () {
+    let stats = void 0;
+    try {
+      stats = yield stat(filePath);
+    } catch (err) {
+      if (err.code !== "ENOENT") {
+        console.log(`Unexpected error attempting to determine if executable file exists '${filePath}': ${err}`);
+      }
+    }
+    if (stats && stats.isFile()) {
+      if (IS_WINDOWS) {
+        const upperExt = path.extname(filePath).toUpperCase();
+        if (extensions.some((validExt) => validExt.toUpperCase() === upperExt)) {
+          return filePath;
+        }
+      } else {
+        if (isUnixExecutable(stats)) {
+          return filePath;
+        }
+      }
+    }
+    const originalFilePath = filePath;
+    for (const extension of extensions) {
+      filePath = originalFilePath + extension;
+      stats = void 0;
+      try {
+        stats = yield stat(filePath);
+      } catch (err) {
+        if (err.code !== "ENOENT") {
+          console.log(`Unexpected error attempting to determine if executable file exists '${filePath}': ${err}`);
+        }
+      }
+      if (stats && stats.isFile()) {
+        if (IS_WINDOWS) {
+          try {
+            const directory = path.dirname(filePath);
+            const upperName = path.basename(filePath).toUpperCase();
+            for (const actualName of yield readdir(directory)) {
+              if (upperName === actualName.toUpperCase()) {
+                filePath = path.join(directory, actualName);
+                break;
+              }
+            }
+          } catch (err) {
+            console.log(`Unexpected error attempting to determine the actual case of the file '${filePath}': ${err}`);
+          }
+          return filePath;
+        } else {
+          if (isUnixExecutable(stats)) {
+            return filePath;
+          }
+        }
+      }
+    }
+    return "";
+  });
+}
+function normalizeSeparators(p) {
+  p = p || "";
+  if (IS_WINDOWS) {
+    p = p.replace(/\//g, "\\");
+    return p.replace(/\\\\+/g, "\\");
+  }
+  return p.replace(/\/\/+/g, "/");
+}
+function isUnixExecutable(stats) {
+  return (stats.mode & 1) > 0 || (stats.mode & 8) > 0 && process.getgid !== void 0 && stats.gid === process.getgid() || (stats.mode & 64) > 0 && process.getuid !== void 0 && stats.uid === process.getuid();
+}
+
+// node_modules/@actions/io/lib/io.js
+var __awaiter3 = function(thisArg, _arguments, P, generator) {
+  function adopt(value) {
+    return value instanceof P ? value : new P(function(resolve4) {
+      resolve4(value);
+    });
+  }
+  return new (P || (P = Promise))(function(resolve4, reject) {
+    function fulfilled(value) {
+      try {
+        step(generator.next(value));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function rejected(value) {
+      try {
+        step(generator["throw"](value));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function step(result) {
+      result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
+    }
+    step((generator = generator.apply(thisArg, _arguments || [])).next());
+  });
+};
+function which(tool, check) {
+  return __awaiter3(this, void 0, void 0, function* () {
+    if (!tool) {
+      throw new Error("parameter 'tool' is required");
+    }
+    if (check) {
+      const result = yield which(tool, false);
+      if (!result) {
+        if (IS_WINDOWS) {
+          throw new Error(`Unable to locate executable file: ${tool}. Please verify either the file path exists or the file can be found within a directory specified by the PATH environment variable. Also verify the file has a valid extension for an executable file.`);
+        } else {
+          throw new Error(`Unable to locate executable file: ${tool}. Please verify either the file path exists or the file can be found within a directory specified by the PATH environment variable. Also check the file mode to verify the file is executable.`);
+        }
+      }
+      return result;
+    }
+    const matches = yield findInPath(tool);
+    if (matches && matches.length > 0) {
+      return matches[0];
+    }
+    return "";
+  });
+}
+function findInPath(tool) {
+  return __awaiter3(this, void 0, void 0, function* () {
+    if (!tool) {
+      throw new Error("parameter 'tool' is required");
+    }
+    const extensions = [];
+    if (IS_WINDOWS && process.env["PATHEXT"]) {
+      for (const extension of process.env["PATHEXT"].split(path2.delimiter)) {
+        if (extension) {
+          extensions.push(extension);
+        }
+      }
+    }
+    if (isRooted(tool)) {
+      const filePath = yield tryGetExecutablePath(tool, extensions);
+      if (filePath) {
+        return [filePath];
+      }
+      return [];
+    }
+    if (tool.includes(path2.sep)) {
+      return [];
+    }
+    const directories = [];
+    if (process.env.PATH) {
+      for (const p of process.env.PATH.split(path2.delimiter)) {
+        if (p) {
+          directories.push(p);
+        }
+      }
+    }
+    const matches = [];
+    for (const directory of directories) {
+      const filePath = yield tryGetExecutablePath(path2.join(directory, tool), extensions);
+      if (filePath) {
+        matches.push(filePath);
+      }
+    }
+    return matches;
+  });
+}
+
+// node_modules/@actions/exec/lib/toolrunner.js
+import { setTimeout as setTimeout2 } from "timers";
+var __awaiter4 = function(thisArg, _arguments, P, generator) {
+  function adopt(value) {
+    return value instanceof P ? value : new P(function(resolve4) {
+      resolve4(value);
+    });
+  }
+  return new (P || (P = Promise))(function(resolve4, reject) {
+    function fulfilled(value) {
+      try {
+        step(generator.next(value));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function rejected(value) {
+      try {
+        step(generator["throw"](value));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function step(result) {
+      result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
+    }
+    step((generator = generator.apply(thisArg, _arguments || [])).next());
+  });
+};
+var IS_WINDOWS2 = process.platform === "win32";
+var ToolRunner = class extends events.EventEmitter {
+  constructor(toolPath, args, options) {
+    super();
+    if (!toolPath) {
+      throw new Error("Parameter 'toolPath' cannot be null or empty.");
+    }
+    this.toolPath = toolPath;
+    this.args = args || [];
+    this.options = options || {};
+  }
+  _debug(message) {
+    if (this.options.listeners && this.options.listeners.debug) {
+      this.options.listeners.debug(message);
+    }
+  }
+  _getCommandString(options, noPrefix) {
+    const toolPath = this._getSpawnFileName();
+    const args = this._getSpawnArgs(options);
+    let cmd = noPrefix ? "" : "[command]";
+    if (IS_WINDOWS2) {
+      if (this._isCmdFile()) {
+        cmd += toolPath;
+        for (const a of args) {
+          cmd += ` ${a}`;
+        }
+      } else if (options.windowsVerbatimArguments) {
+        cmd += `"${toolPath}"`;
+        for (const a of args) {
+          cmd += ` ${a}`;
+        }
+      } else {
+        cmd += this._windowsQuoteCmdArg(toolPath);
+        for (const a of args) {
+          cmd += ` ${this._windowsQuoteCmdArg(a)}`;
+        }
+      }
+    } else {
+      cmd += toolPath;
+      for (const a of args) {
+        cmd += ` ${a}`;
+      }
+    }
+    return cmd;
+  }
+  _processLineBuffer(data, strBuffer, onLine) {
+    try {
+      let s = strBuffer + data.toString();
+      let n = s.indexOf(os3.EOL);
+      while (n > -1) {
+        const line = s.substring(0, n);
+        onLine(line);
+        s = s.substring(n + os3.EOL.length);
+        n = s.indexOf(os3.EOL);
+      }
+      return s;
+    } catch (err) {
+      this._debug(`error processing line. Failed with error ${err}`);
+      return "";
+    }
+  }
+  _getSpawnFileName() {
+    if (IS_WINDOWS2) {
+      if (this._isCmdFile()) {
+        return process.env["COMSPEC"] || "cmd.exe";
+      }
+    }
+    return this.toolPath;
+  }
+  _getSpawnArgs(options) {
+    if (IS_WINDOWS2) {
+      if (this._isCmdFile()) {
+        let argline = `/D /S /C "${this._windowsQuoteCmdArg(this.toolPath)}`;
+        for (const a of this.args) {
+          argline += " ";
+          argline += options.windowsVerbatimArguments ? a : this._windowsQuoteCmdArg(a);
+        }
+        argline += '"';
+        return [argline];
+      }
+    }
+    return this.args;
+  }
+  _endsWith(str2, end) {
+    return str2.endsWith(end);
+  }
+  _isCmdFile() {
+    const upperToolPath = this.toolPath.toUpperCase();
+    return this._endsWith(upperToolPath, ".CMD") || this._endsWith(upperToolPath, ".BAT");
+  }
+  _windowsQuoteCmdArg(arg) {
+    if (!this._isCmdFile()) {
+      return this._uvQuoteCmdArg(arg);
+    }
+    if (!arg) {
+      return '""';
+    }
+    const cmdSpecialChars = [
+      " ",
+      "	",
+      "&",
+      "(",
+      ")",
+      "[",
+      "]",
+      "{",
+      "}",
+      "^",
+      "=",
+      ";",
+      "!",
+      "'",
+      "+",
+      ",",
+      "`",
+      "~",
+      "|",
+      "<",
+      ">",
+      '"'
+    ];
+    let needsQuotes = false;
+    for (const char of arg) {
+      if (cmdSpecialChars.some((x) => x === char)) {
+        needsQuotes = true;
+        break;
+      }
+    }
+    if (!needsQuotes) {
+      return arg;
+    }
+    let reverse = '"';
+    let quoteHit = true;
+    for (let i = arg.length; i > 0; i--) {
+      reverse += arg[i - 1];
+      if (quoteHit && arg[i - 1] === "\\") {
+        reverse += "\\";
+      } else if (arg[i - 1] === '"') {
+        quoteHit = true;
+        reverse += '"';
+      } else {
+        quoteHit = false;
+      }
+    }
+    reverse += '"';
+    return reverse.split("").reverse().join("");
+  }
+  _uvQuoteCmdArg(arg) {
+    if (!arg) {
+      return '""';
+    }
+    if (!arg.includes(" ") && !arg.includes("	") && !arg.includes('"')) {
+      return arg;
+    }
+    if (!arg.includes('"') && !arg.includes("\\")) {
+      return `"${arg}"`;
+    }
+    let reverse = '"';
+    let quoteHit = true;
+    for (let i = arg.length; i > 0; i--) {
+      reverse += arg[i - 1];
+      if (quoteHit && arg[i - 1] === "\\") {
+        reverse += "\\";
+      } else if (arg[i - 1] === '"') {
+        quoteHit = true;
+        reverse += "\\";
+      } else {
+        quoteHit = false;
+      }
+    }
+    reverse += '"';
+    return reverse.split("").reverse().join("");
+  }
+  _cloneExecOptions(options) {
+    options = options || {};
+    const result = {
+      cwd: options.cwd || process.cwd(),
+      env: options.env || process.env,
+      silent: options.silent || false,
+      windowsVerbatimArguments: options.windowsVerbatimArguments || false,
+      failOnStdErr: options.failOnStdErr || false,
+      ignoreReturnCode: options.ignoreReturnCode || false,
+      delay: options.delay || 1e4
+    };
+    result.outStream = options.outStream || process.stdout;
+    result.errStream = options.errStream || process.stderr;
+    return result;
+  }
+  _getSpawnOptions(options, toolPath) {
+    options = options || {};
+    const result = {};
+    result.cwd = options.cwd;
+    result.env = options.env;
+    result["windowsVerbatimArguments"] = options.windowsVerbatimArguments || this._isCmdFile();
+    if (options.windowsVerbatimArguments) {
+      result.argv0 = `"${toolPath}"`;
+    }
+    return result;
+  }
+  /**
+   * Exec a tool.
+   * Output will be streamed to the live console.
+   * Returns promise with return code
+   *
+   * @param     tool     path to tool to exec
+   * @param     options  optional exec options.  See ExecOptions
+   * @returns   number
+   */
+  exec() {
+    return __awaiter4(this, void 0, void 0, function* () {
+      if (!isRooted(this.toolPath) && (this.toolPath.includes("/") || IS_WINDOWS2 && this.toolPath.includes("\\"))) {
+        this.toolPath = path3.resolve(process.cwd(), this.options.cwd || process.cwd(), this.toolPath);
+      }
+      this.toolPath = yield which(this.toolPath, true);
+      return new Promise((resolve4, reject) => __awaiter4(this, void 0, void 0, function* () {
+        this._debug(`exec tool: ${this.toolPath}`);
+        this._debug("arguments:");
+        for (const arg of this.args) {
+          this._debug(`   ${arg}`);
+        }
+        const optionsNonNull = this._cloneExecOptions(this.options);
+        if (!optionsNonNull.silent && optionsNonNull.outStream) {
+          optionsNonNull.outStream.write(this._getCommandString(optionsNonNull) + os3.EOL);
+        }
+        const state = new ExecState(optionsNonNull, this.toolPath);
+        state.on("debug", (message) => {
+          this._debug(message);
+        });
+        if (this.options.cwd && !(yield exists(this.options.cwd))) {
+          return reject(new Error(`The cwd: ${this.options.cwd} does not exist!`));
+        }
+        const fileName = this._getSpawnFileName();
+        const cp = child.spawn(fileName, this._getSpawnArgs(optionsNonNull), this._getSpawnOptions(this.options, fileName));
+        let stdbuffer = "";
+        if (cp.stdout) {
+          cp.stdout.on("data", (data) => {
+            if (this.options.listeners && this.options.listeners.stdout) {
+              this.options.listeners.stdout(data);
+            }
+            if (!optionsNonNull.silent && optionsNonNull.outStream) {
+              optionsNonNull.outStream.write(data);
+            }
+            stdbuffer = this._processLineBuffer(data, stdbuffer, (line) => {
+              if (this.options.listeners && this.options.listeners.stdline) {
+                this.options.listeners.stdline(line);
+              }
+            });
+          });
+        }
+        let errbuffer = "";
+        if (cp.stderr) {
+          cp.stderr.on("data", (data) => {
+            state.processStderr = true;
+            if (this.options.listeners && this.options.listeners.stderr) {
+              this.options.listeners.stderr(data);
+            }
+            if (!optionsNonNull.silent && optionsNonNull.errStream && optionsNonNull.outStream) {
+              const s = optionsNonNull.failOnStdErr ? optionsNonNull.errStream : optionsNonNull.outStream;
+              s.write(data);
+            }
+            errbuffer = this._processLineBuffer(data, errbuffer, (line) => {
+              if (this.options.listeners && this.options.listeners.errline) {
+                this.options.listeners.errline(line);
+              }
+            });
+          });
+        }
+        cp.on("error", (err) => {
+          state.processError = err.message;
+          state.processExited = true;
+          state.processClosed = true;
+          state.CheckComplete();
+        });
+        cp.on("exit", (code) => {
+          state.processExitCode = code;
+          state.processExited = true;
+          this._debug(`Exit code ${code} received from tool '${this.toolPath}'`);
+          state.CheckComplete();
+        });
+        cp.on("close", (code) => {
+          state.processExitCode = code;
+          state.processExited = true;
+          state.processClosed = true;
+          this._debug(`STDIO streams have closed for tool '${this.toolPath}'`);
+          state.CheckComplete();
+        });
+        state.on("done", (error2, exitCode) => {
+          if (stdbuffer.length > 0) {
+            this.emit("stdline", stdbuffer);
+          }
+          if (errbuffer.length > 0) {
+            this.emit("errline", errbuffer);
+          }
+          cp.removeAllListeners();
+          if (error2) {
+            reject(error2);
+          } else {
+            resolve4(exitCode);
+          }
+        });
+        if (this.options.input) {
+          if (!cp.stdin) {
+            throw new Error("child process missing stdin");
+          }
+          cp.stdin.end(this.options.input);
+        }
+      }));
+    });
+  }
+};
+function argStringToArray(argString) {
+  const args = [];
+  let inQuotes = false;
+  let escaped = false;
+  let arg = "";
+  function append(c) {
+    if (escaped && c !== '"') {
+      arg += "\\";
+    }
+    arg += c;
+    escaped = false;
+  }
+  for (let i = 0; i < argString.length; i++) {
+    const c = argString.charAt(i);
+    if (c === '"') {
+      if (!escaped) {
+        inQuotes = !inQuotes;
+      } else {
+        append(c);
+      }
+      continue;
+    }
+    if (c === "\\" && escaped) {
+      append(c);
+      continue;
+    }
+    if (c === "\\" && inQuotes) {
+      escaped = true;
+      continue;
+    }
+    if (c === " " && !inQuotes) {
+      if (arg.length > 0) {
+        args.push(arg);
+        arg = "";
+      }
+      continue;
+    }
+    append(c);
+  }
+  if (arg.length > 0) {
+    args.push(arg.trim());
+  }
+  return args;
+}
+var ExecState = class _ExecState extends events.EventEmitter {
+  constructor(options, toolPath) {
+    super();
+    this.processClosed = false;
+    this.processError = "";
+    this.processExitCode = 0;
+    this.processExited = false;
+    this.processStderr = false;
+    this.delay = 1e4;
+    this.done = false;
+    this.timeout = null;
+    if (!toolPath) {
+      throw new Error("toolPath must not be empty");
+    }
+    this.options = options;
+    this.toolPath = toolPath;
+    if (options.delay) {
+      this.delay = options.delay;
+    }
+  }
+  CheckComplete() {
+    if (this.done) {
+      return;
+    }
+    if (this.processClosed) {
+      this._setResult();
+    } else if (this.processExited) {
+      this.timeout = setTimeout2(_ExecState.HandleTimeout, this.delay, this);
+    }
+  }
+  _debug(message) {
+    this.emit("debug", message);
+  }
+  _setResult() {
+    let error2;
+    if (this.processExited) {
+      if (this.processError) {
+        error2 = new Error(`There was an error when attempting to execute the process '${this.toolPath}'. This may indicate the process failed to start. Error: ${this.processError}`);
+      } else if (this.processExitCode !== 0 && !this.options.ignoreReturnCode) {
+        error2 = new Error(`The process '${this.toolPath}' failed with exit code ${this.processExitCode}`);
+      } else if (this.processStderr && this.options.failOnStdErr) {
+        error2 = new Error(`The process '${this.toolPath}' failed because one or more lines were written to the STDERR stream`);
+      }
+    }
+    if (this.timeout) {
+      clearTimeout(this.timeout);
+      this.timeout = null;
+    }
+    this.done = true;
+    this.emit("done", error2, this.processExitCode);
+  }
+  static HandleTimeout(state) {
+    if (state.done) {
+      return;
+    }
+    if (!state.processClosed && state.processExited) {
+      const message = `The STDIO streams did not close within ${state.delay / 1e3} seconds of the exit event from process '${state.toolPath}'. This may indicate a child process inherited the STDIO streams and has not yet exited.`;
+      state._debug(message);
+    }
+    state._setResult();
+  }
+};
+
+// node_modules/@actions/exec/lib/exec.js
+var __awaiter5 = function(thisArg, _arguments, P, generator) {
+  function adopt(value) {
+    return value instanceof P ? value : new P(function(resolve4) {
+      resolve4(value);
+    });
+  }
+  return new (P || (P = Promise))(function(resolve4, reject) {
+    function fulfilled(value) {
+      try {
+        step(generator.next(value));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function rejected(value) {
+      try {
+        step(generator["throw"](value));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function step(result) {
+      result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
+    }
+    step((generator = generator.apply(thisArg, _arguments || [])).next());
+  });
+};
+function exec(commandLine, args, options) {
+  return __awaiter5(this, void 0, void 0, function* () {
+    const commandArgs = argStringToArray(commandLine);
+    if (commandArgs.length === 0) {
+      throw new Error(`Parameter 'commandLine' cannot be null or empty.`);
+    }
+    const toolPath = commandArgs[0];
+    args = commandArgs.slice(1).concat(args || []);
+    const runner = new ToolRunner(toolPath, args, options);
+    return runner.exec();
+  });
+}
+function getExecOutput(commandLine, args, options) {
+  return __awaiter5(this, void 0, void 0, function* () {
+    var _a, _b;
+    let stdout = "";
+    let stderr = "";
+    const stdoutDecoder = new StringDecoder("utf8");
+    const stderrDecoder = new StringDecoder("utf8");
+    const originalStdoutListener = (_a = options === null || options === void 0 ? void 0 : options.listeners) === null || _a === void 0 ? void 0 : _a.stdout;
+    const originalStdErrListener = (_b = options === null || options === void 0 ? void 0 : options.listeners) === null || _b === void 0 ? void 0 : _b.stderr;
+    const stdErrListener = (data) => {
+      stderr += stderrDecoder.write(data);
+      if (originalStdErrListener) {
+        originalStdErrListener(data);
+      }
+    };
+    const stdOutListener = (data) => {
+      stdout += stdoutDecoder.write(data);
+      if (originalStdoutListener) {
+        originalStdoutListener(data);
+      }
+    };
+    const listeners = Object.assign(Object.assign({}, options === null || options === void 0 ? void 0 : options.listeners), { stdout: stdOutListener, stderr: stdErrListener });
+    const exitCode = yield exec(commandLine, args, Object.assign(Object.assign({}, options), { listeners }));
+    stdout += stdoutDecoder.end();
+    stderr += stderrDecoder.end();
+    return {
+      exitCode,
+      stdout,
+      stderr
+    };
+  });
+}
+
+// node_modules/@actions/core/lib/platform.js
+var platform = os4.platform();
+var arch = os4.arch();
+
+// node_modules/@actions/core/lib/core.js
+var __awaiter6 = function(thisArg, _arguments, P, generator) {
+  function adopt(value) {
+    return value instanceof P ? value : new P(function(resolve4) {
+      resolve4(value);
+    });
+  }
+  return new (P || (P = Promise))(function(resolve4, reject) {
+    function fulfilled(value) {
+      try {
+        step(generator.next(value));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function rejected(value) {
+      try {
+        step(generator["throw"](value));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function step(result) {
+      result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -70147,7 +70888,7 @@ function setOutput(name, value) {
   if (filePath) {
     return issueFileCommand("OUTPUT", prepareKeyValueMessage(name, value));
   }
-  process.stdout.write(os4.EOL);
+  process.stdout.write(os5.EOL);
   issueCommand("set-output", { name }, toCommandValue(value));
 }
 function setFailed(message) {
@@ -70161,7 +70902,7 @@ function warning(message, properties = {}) {
   issueCommand("warning", toCommandProperties(properties), message instanceof Error ? message.toString() : message);
 }
 function info(message) {
-  process.stdout.write(message + os4.EOL);
+  process.stdout.write(message + os5.EOL);
 }
 function startGroup(name) {
   issue("group", name);
@@ -70170,7 +70911,7 @@ function endGroup() {
   issue("endgroup");
 }
 function group(name, fn) {
-  return __awaiter2(this, void 0, void 0, function* () {
+  return __awaiter6(this, void 0, void 0, function* () {
     startGroup(name);
     let result;
     try {
@@ -70183,7 +70924,9 @@ function group(name, fn) {
 }
 
 // src/engine/engine.ts
-import { writeFile as writeFile2 } from "node:fs/promises";
+import { existsSync as existsSync3 } from "node:fs";
+import { mkdir as mkdir2, writeFile as writeFile3 } from "node:fs/promises";
+import { dirname as dirname4, join as join5, resolve as resolve3 } from "node:path";
 
 // src/engine/errors.ts
 var MigrationError = class extends Error {
@@ -70207,7 +70950,7 @@ function messageOf(error2) {
 
 // src/engine/report.ts
 function newReport(command, dryRun) {
-  return { tool: "bai-migrate", command, dryRun, startedAt: (/* @__PURE__ */ new Date()).toISOString(), outcome: "success", plan: [], entries: [] };
+  return { tool: "bai-migrate", command, dryRun, startedAt: (/* @__PURE__ */ new Date()).toISOString(), outcome: "success", plan: [], entries: [], attachments: [] };
 }
 function countByStatus(report) {
   const counts = { ok: 0, changed: 0, warning: 0, failed: 0, skipped: 0 };
@@ -70242,6 +70985,14 @@ function renderMarkdown(report, maxBytes = 512 * 1024) {
     lines.push(row);
   }
   if (omitted > 0) lines.push("", `_${omitted} more rows are in the report file._`);
+  for (const a of report.attachments) {
+    const content = a.content.length > 6e4 ? `${a.content.slice(0, 6e4)}
+\u2026 (truncated; the whole text is in the report file)` : a.content;
+    if (size + content.length > maxBytes) continue;
+    size += content.length;
+    lines.push("", `<details><summary>${a.step}: ${a.name}</summary>`, "", "```", content, "```", "", "</details>");
+  }
+  if (report.backup) lines.push("", `Backup bundle: \`${report.backup}\``);
   const counts = countByStatus(report);
   lines.push("", Object.keys(counts).map((s) => `${ICON[s]} ${counts[s]} ${s}`).join(" \xB7 "));
   return `${lines.join("\n")}
@@ -70271,7 +71022,7 @@ function redactingLogger(log, secrets) {
 // src/engine/connections.ts
 import { existsSync as existsSync2, readFileSync } from "node:fs";
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { join as join3 } from "node:path";
 
 // src/engine/toml.ts
 var TomlError = class extends Error {
@@ -70315,16 +71066,16 @@ var Parser = class {
     const isArray = this.text.startsWith("[[", this.pos);
     this.pos += isArray ? 2 : 1;
     this.skipSpaces();
-    const path = this.key();
+    const path4 = this.key();
     this.skipSpaces();
     const close = isArray ? "]]" : "]";
     if (!this.text.startsWith(close, this.pos)) this.fail(`expected "${close}" to close the table header`);
     this.pos += close.length;
-    const parent = this.descend(this.root, path.slice(0, -1));
-    const last = path[path.length - 1];
+    const parent = this.descend(this.root, path4.slice(0, -1));
+    const last = path4[path4.length - 1];
     if (isArray) {
       const existing2 = parent[last];
-      if (existing2 !== void 0 && !Array.isArray(existing2)) this.fail(`"${path.join(".")}" is already a table`);
+      if (existing2 !== void 0 && !Array.isArray(existing2)) this.fail(`"${path4.join(".")}" is already a table`);
       const table = {};
       parent[last] = [...existing2 ?? [], table];
       return table;
@@ -70336,14 +71087,14 @@ var Parser = class {
       this.defined.add(table);
       return table;
     }
-    if (!isTable(existing) || this.defined.has(existing)) this.fail(`table [${path.join(".")}] is defined twice`);
+    if (!isTable(existing) || this.defined.has(existing)) this.fail(`table [${path4.join(".")}] is defined twice`);
     this.defined.add(existing);
     return existing;
   }
   /** Walks (and creates) the tables on a dotted path; the last element of an array of tables is entered. */
-  descend(from, path) {
+  descend(from, path4) {
     let table = from;
-    for (const part of path) {
+    for (const part of path4) {
       let next = table[part];
       if (next === void 0) {
         next = {};
@@ -70356,14 +71107,14 @@ var Parser = class {
     return table;
   }
   keyValue(table) {
-    const path = this.key();
+    const path4 = this.key();
     this.skipSpaces();
-    if (this.peek() !== "=") this.fail(`expected "=" after the key "${path.join(".")}"`);
+    if (this.peek() !== "=") this.fail(`expected "=" after the key "${path4.join(".")}"`);
     this.pos++;
     this.skipSpaces();
-    const target = this.descend(table, path.slice(0, -1));
-    const last = path[path.length - 1];
-    if (last in target) this.fail(`the key "${path.join(".")}" is defined twice`);
+    const target = this.descend(table, path4.slice(0, -1));
+    const last = path4[path4.length - 1];
+    if (last in target) this.fail(`the key "${path4.join(".")}" is defined twice`);
     const value = this.value();
     if (isTable(value)) this.defined.add(value);
     target[last] = value;
@@ -70753,6 +71504,10 @@ var INPUTS = [
   { name: "etcd-namespace", description: "etcd namespace of the deployment (keys live under /sorna/{namespace}/). Overrides [etcd] namespace." },
   { name: "etcd-user", description: "etcd user. Overrides [etcd] user." },
   { name: "etcd-password", secret: true, description: "etcd password. Overrides [etcd] password." },
+  { name: "alembic-command", default: "alembic", description: "How to run the manager's alembic, split on spaces and run without a shell, e.g. /opt/backend.ai/bin/alembic or python3 -m alembic." },
+  { name: "alembic-config", description: "The manager's alembic.ini. Empty: alembic.ini beside manager.toml, else ./alembic.ini. bai-migrate runs alembic on a private copy whose sqlalchemy.url is the checked database." },
+  { name: "redis-persistence", default: "configure", description: "configure: turn on AOF with CONFIG SET and CONFIG REWRITE; managed: persistence is configured elsewhere (managed Redis), only report it." },
+  { name: "backup-dir", default: "bai-migrate-backup", description: "Folder for the backup bundle written before the first change (dropped column values, etcd image tree, manager.toml, Redis config)." },
   { name: "allow-running-services", default: "false", description: 'Turn the "managers and agents are stopped" checks into warnings. The report says so.' },
   { name: "lock-timeout", default: "60", description: "Seconds to wait for the migration lock (a PostgreSQL session advisory lock) before giving up and naming its holder." },
   { name: "connect-timeout", default: "10", description: "Seconds to wait for each server to answer before reporting it unreachable." },
@@ -70804,6 +71559,7 @@ function parseOptions(raw) {
   const postgresUrl = attempt(() => url("postgres-url", text("postgres-url"), ["postgresql:", "postgres:", "postgresql+asyncpg:", "postgresql+psycopg2:"]));
   const redisUrl = attempt(() => url("redis-url", text("redis-url"), ["redis:"]));
   const etcdEndpoints = attempt(() => endpoints(text("etcd-endpoints")));
+  const redisPersistence2 = attempt(() => oneOf("redis-persistence", text("redis-persistence"), ["configure", "managed"]));
   const etcdNamespace = text("etcd-namespace");
   if (etcdNamespace !== void 0 && !/^[A-Za-z0-9_.-]+$/.test(etcdNamespace)) {
     problems.push(`etcd-namespace "${etcdNamespace}" may hold only letters, digits, ".", "_" and "-"`);
@@ -70832,6 +71588,10 @@ function parseOptions(raw) {
     etcdNamespace,
     etcdUser: text("etcd-user"),
     etcdPassword: text("etcd-password"),
+    alembicCommand: text("alembic-command").split(/\s+/),
+    alembicConfig: text("alembic-config"),
+    redisPersistence: redisPersistence2,
+    backupDir: text("backup-dir"),
     allowRunningServices,
     lockTimeoutSeconds,
     connectTimeoutSeconds,
@@ -70885,23 +71645,23 @@ function isDowngrade(from, to) {
 
 // src/engine/connections.ts
 function managerConfigCandidates(env = process.env, cwd = process.cwd()) {
-  return [env.BACKEND_CONFIG_FILE, join(cwd, "manager.toml"), join(homedir(), ".config/backend.ai/manager.toml"), "/etc/backend.ai/manager.toml"].filter(
+  return [env.BACKEND_CONFIG_FILE, join3(cwd, "manager.toml"), join3(homedir(), ".config/backend.ai/manager.toml"), "/etc/backend.ai/manager.toml"].filter(
     (p) => !!p
   );
 }
-function loadManagerConfig(path) {
+function loadManagerConfig(path4) {
   let text;
   try {
-    text = readFileSync(path, "utf8");
+    text = readFileSync(path4, "utf8");
   } catch (error2) {
     const code = error2.code;
-    throw invalidInput(`manager-config "${path}" cannot be read (${code === "ENOENT" ? "no such file" : code ?? "error"}); accepted: the path of a readable manager.toml`);
+    throw invalidInput(`manager-config "${path4}" cannot be read (${code === "ENOENT" ? "no such file" : code ?? "error"}); accepted: the path of a readable manager.toml`);
   }
   try {
-    return { path, text, table: parseToml(text) };
+    return { path: path4, text, table: parseToml(text) };
   } catch (error2) {
     if (error2 instanceof TomlError) {
-      throw invalidInput(`manager-config "${path}" is not valid TOML: ${error2.message}`);
+      throw invalidInput(`manager-config "${path4}" is not valid TOML: ${error2.message}`);
     }
     throw error2;
   }
@@ -71273,6 +72033,7 @@ var ok = (detail) => ({ status: "ok", detail });
 var failed = (detail) => ({ status: "failed", detail });
 var warning2 = (detail) => ({ status: "warning", detail });
 var skipped = (detail) => ({ status: "skipped", detail });
+var changed = (detail) => ({ status: "changed", detail });
 
 // src/steps/services-stopped.ts
 var HEARTBEAT_WINDOW_MS = 6e4;
@@ -71333,6 +72094,52 @@ async function aliveAgentRows({ deployment }) {
   );
 }
 
+// src/engine/alembic.ts
+import { mkdtemp, readFile, rm as rm2, writeFile as writeFile2 } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname as dirname3, join as join4, resolve as resolve2 } from "node:path";
+async function runAlembic(setup, target, args) {
+  const original = resolve2(setup.config);
+  let text;
+  try {
+    text = await readFile(original, "utf8");
+  } catch {
+    throw new MigrationError("invalid-input", `alembic-config "${setup.config}" cannot be read; accepted: the path of the manager's alembic.ini`);
+  }
+  const dir = await mkdtemp(join4(tmpdir(), "bai-migrate-alembic-"));
+  const ini = join4(dir, "alembic.ini");
+  try {
+    await writeFile2(ini, privateIni(text, dirname3(original), sqlalchemyUrl(target)), { mode: 384 });
+    const [program, ...prefix] = setup.command;
+    const result = await getExecOutput(program, [...prefix, "-c", ini, ...args], {
+      cwd: dirname3(original),
+      silent: true,
+      ignoreReturnCode: true
+    }).catch((error2) => {
+      throw new MigrationError("invalid-input", `alembic-command "${setup.command.join(" ")}" cannot be run (${String(error2)}); accepted: the manager venv's alembic, e.g. /opt/backend.ai/bin/alembic`);
+    });
+    if (result.exitCode !== 0) {
+      const failure = /FAILED: (.*)/.exec(result.stderr)?.[1] ?? result.stderr.trim().split("\n").slice(-3).join(" ");
+      throw new MigrationError("inconsistent-state", `alembic ${args.join(" ")} failed (exit ${result.exitCode}): ${failure}`);
+    }
+    return result.stdout;
+  } finally {
+    await rm2(dir, { recursive: true, force: true });
+  }
+}
+function privateIni(text, originalDir, url2) {
+  const pinned = text.replaceAll("%(here)s", originalDir.replaceAll("%", "%%"));
+  const line = `sqlalchemy.url = ${url2.replaceAll("%", "%%")}`;
+  if (/^sqlalchemy\.url\s*=.*$/m.test(pinned)) return pinned.replace(/^sqlalchemy\.url\s*=.*$/m, line);
+  return pinned.replace(/^\[alembic\]\s*$/m, `[alembic]
+${line}`);
+}
+function sqlalchemyUrl(target) {
+  const auth = `${encodeURIComponent(target.user)}${target.password ? `:${encodeURIComponent(target.password)}` : ""}`;
+  const host = target.host.includes(":") ? `[${target.host}]` : target.host;
+  return `postgresql://${auth}@${host}:${target.port}/${encodeURIComponent(target.database)}`;
+}
+
 // src/steps/schema.ts
 var FACTS = [
   { since: "60a1effa77d2", describe: "scaling_groups.wsproxy_addr exists", holds: (c) => columnExists(c.deployment.postgres, "scaling_groups", "wsproxy_addr") },
@@ -71350,6 +72157,28 @@ var schema = {
     const target = ctx.hop.to.head;
     if (current === target) return [ok(`already at ${target}, the head of ${ctx.hop.to.version}`)];
     return [ok(`at ${current}; alembic upgrade will take it to ${target} (${ctx.hop.to.version})`)];
+  },
+  async dryRun(ctx) {
+    const revisions = await readRevisions(ctx.deployment.postgres);
+    const target = ctx.hop.to.head;
+    if (revisions.length === 1 && revisions[0] === target) return [ok(`already at ${target}: nothing to run`)];
+    const range = revisions.length === 1 ? `${revisions[0]}:${target}` : target;
+    const sql = await runAlembic(ctx.alembic, ctx.deployment.targets.postgres, ["upgrade", range, "--sql"]);
+    const statements = sql.split("\n").filter((line) => /;\s*$/.test(line) && !/^(BEGIN|COMMIT);/.test(line)).length;
+    return [
+      {
+        status: "ok",
+        detail: `would run alembic upgrade ${revisions.join(", ")} \u2192 ${target}: ${statements} SQL statement(s), shown in the report`,
+        attachment: { name: `alembic upgrade ${range} --sql`, content: sql }
+      }
+    ];
+  },
+  async apply(ctx) {
+    const before = await readRevisions(ctx.deployment.postgres);
+    const target = ctx.hop.to.head;
+    if (before.length === 1 && before[0] === target) return ok(`already at ${target} (${ctx.hop.to.version})`);
+    await runAlembic(ctx.alembic, ctx.deployment.targets.postgres, ["upgrade", target]);
+    return changed(`alembic upgrade ${before.join(", ")} \u2192 ${target} (${ctx.hop.to.version})`);
   },
   async verify(ctx) {
     const revisions = await readRevisions(ctx.deployment.postgres);
@@ -71592,6 +72421,55 @@ function checkConsistent(position, from, fromLowest, to) {
   }
 }
 
+// src/engine/lock.ts
+var LOCK_KEYS = [1650551073, 1835624306];
+var POLL_MS = 250;
+async function acquireMigrationLock(target, timeoutSeconds, connectTimeoutMs) {
+  const client = new esm_default.Client({
+    host: target.host,
+    port: target.port,
+    database: target.database,
+    user: target.user,
+    password: target.password,
+    application_name: "bai-migrate (migration lock)",
+    connectionTimeoutMillis: connectTimeoutMs
+  });
+  client.on("error", () => void 0);
+  await client.connect();
+  const deadline = Date.now() + timeoutSeconds * 1e3;
+  try {
+    for (; ; ) {
+      const { rows } = await client.query("SELECT pg_try_advisory_lock($1, $2) AS locked", [...LOCK_KEYS]);
+      if (rows[0]?.locked) break;
+      if (Date.now() >= deadline) {
+        throw new MigrationError("inconsistent-state", `another migration holds the bai-migrate lock: ${await describeHolder(client)}; waited ${timeoutSeconds} s (lock-timeout)`);
+      }
+      await new Promise((resolve4) => setTimeout(resolve4, POLL_MS));
+    }
+  } catch (error2) {
+    await client.end().catch(() => void 0);
+    throw error2;
+  }
+  return {
+    async release() {
+      await client.query("SELECT pg_advisory_unlock($1, $2)", [...LOCK_KEYS]).catch(() => void 0);
+      await client.end().catch(() => void 0);
+    }
+  };
+}
+async function describeHolder(client) {
+  const { rows } = await client.query(
+    `SELECT a.pid, a.application_name, a.client_addr::text AS client_addr,
+            round(extract(epoch FROM now() - a.backend_start))::int AS held_seconds
+       FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+      WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.objid = $2 AND l.objsubid = 2 AND l.granted`,
+    [...LOCK_KEYS]
+  );
+  const holder = rows[0];
+  if (!holder) return "a session that has just released it";
+  return `PostgreSQL backend pid ${holder.pid} (application "${holder.application_name || "unknown"}"${holder.client_addr ? ` from ${holder.client_addr}` : ""}), connected for ${holder.held_seconds ?? "?"} s`;
+}
+
 // src/engine/engine.ts
 async function runCommand(options, hooks) {
   const report = newReport(options.command, options.dryRun);
@@ -71602,15 +72480,12 @@ async function runCommand(options, hooks) {
       hooks.onSecret(secret);
     }
   };
-  const record = (entry) => {
-    report.entries.push({ ...entry, detail: redact(entry.detail, secrets) });
-  };
   let deployment;
   try {
     const targets = resolveTargets(options, hooks.env);
     targets.secrets.forEach(addSecret);
     deployment = new Deployment(targets, options.connectTimeoutSeconds * 1e3, addSecret);
-    await execute(options, deployment, report, record, redactingLogger(hooks.log, secrets));
+    await new Run(options, deployment, report, secrets, redactingLogger(hooks.log, secrets)).execute();
   } catch (error2) {
     report.outcome = "failure";
     report.error = redact(error2 instanceof MigrationError ? error2.message : `unexpected error: ${messageOf(error2)}`, secrets);
@@ -71619,23 +72494,66 @@ async function runCommand(options, hooks) {
     await deployment?.close();
     report.finishedAt = (/* @__PURE__ */ new Date()).toISOString();
   }
-  await writeFile2(options.reportFile, `${redact(JSON.stringify(report, null, 2), secrets)}
+  await writeFile3(options.reportFile, `${redact(JSON.stringify(report, null, 2), secrets)}
 `);
   return report;
 }
-async function execute(options, deployment, report, record, log) {
-  if (options.command === "clear-history") {
-    throw new MigrationError("unsupported", 'command "clear-history" is not available in this build yet; accepted now: plan, preflight, verify');
+var Run = class {
+  constructor(options, deployment, report, secrets, log) {
+    this.options = options;
+    this.deployment = deployment;
+    this.report = report;
+    this.secrets = secrets;
+    this.log = log;
+    this.alembic = { command: options.alembicCommand, config: alembicConfigPath(options, deployment.targets) };
   }
-  const toVersion = options.toVersion;
-  const servers = serversFor(options, deployment.targets);
-  if (servers.length > 0) {
-    const results = await log.group("Connect", async () => {
-      const outcome = await deployment.connect(servers);
-      for (const r of outcome) {
-        record({ phase: "connect", step: SERVER_NAMES[r.server], status: r.ok ? "ok" : "failed", detail: r.detail });
-        log.info(`${r.ok ? "ok" : "FAILED"}: ${r.detail}`);
-      }
+  options;
+  deployment;
+  report;
+  secrets;
+  log;
+  alembic;
+  async execute() {
+    const { options } = this;
+    if (options.command === "clear-history") {
+      throw new MigrationError("unsupported", 'command "clear-history" is not available in this build yet; accepted now: migrate, plan, preflight, verify');
+    }
+    const servers = serversFor(options, this.deployment.targets);
+    await this.connect(servers);
+    let position;
+    if (servers.includes("postgres")) {
+      position = await detectPosition(this.deployment.postgres);
+      this.report.currentRevision = position.revision;
+    }
+    const plan = makePlan(options.fromVersion, options.toVersion, position);
+    this.describePlan(plan);
+    switch (options.command) {
+      case "plan":
+        return;
+      case "preflight":
+        return this.checkPhase("preflight", plan);
+      case "verify":
+        return this.checkPhase("verify", plan);
+      case "migrate":
+        await this.checkPhase("preflight", plan);
+        return options.dryRun ? this.dryRun(plan) : this.migrate(plan);
+    }
+  }
+  record(entry, finding) {
+    this.report.entries.push({ ...entry, detail: redact(entry.detail, this.secrets) });
+    if (finding?.attachment) {
+      this.report.attachments.push({ step: entry.step, name: finding.attachment.name, content: redact(finding.attachment.content, this.secrets) });
+    }
+    const line = `${entry.hop ? `${entry.hop} ` : ""}${entry.step}: ${entry.detail}`;
+    if (entry.status === "failed") this.log.error(line);
+    else if (entry.status === "warning") this.log.warning(line);
+    else if (entry.phase !== "plan") this.log.info(`${entry.status}: ${line}`);
+  }
+  async connect(servers) {
+    if (servers.length === 0) return;
+    const results = await this.log.group("Connect", async () => {
+      const outcome = await this.deployment.connect(servers);
+      for (const r of outcome) this.record({ phase: "connect", step: SERVER_NAMES[r.server], status: r.ok ? "ok" : "failed", detail: r.detail });
       return outcome;
     });
     const down = results.filter((r) => !r.ok);
@@ -71643,84 +72561,130 @@ async function execute(options, deployment, report, record, log) {
       throw new MigrationError("unreachable", down.map((r) => `${SERVER_NAMES[r.server]}: ${r.detail}`).join("\n"));
     }
   }
-  let position;
-  if (servers.includes("postgres")) {
-    position = await detectPosition(deployment.postgres);
-    report.currentRevision = position.revision;
+  describePlan(plan) {
+    const { report } = this;
+    report.fromVersion = plan.from;
+    report.toVersion = plan.to.version;
+    report.targetRevision = plan.to.head;
+    report.plan = plan.hops.map((hop) => ({
+      hop: hop.label,
+      targetRevision: hop.to.head,
+      steps: hop.steps.map((s) => ({ id: s.id, title: s.title, action: s.action }))
+    }));
+    if (plan.note) this.record({ phase: "plan", step: "from-version", status: "ok", detail: plan.note });
+    if (plan.hops.length === 0) this.record({ phase: "plan", step: "hops", status: "ok", detail: `already at ${plan.to.version}: nothing to migrate` });
+    for (const hop of plan.hops) {
+      for (const step of hop.steps) this.record({ phase: "plan", hop: hop.label, step: step.id, status: "ok", detail: step.action });
+    }
+    this.log.info(`Plan: ${plan.from} \u2192 ${plan.to.version} (${plan.hops.map((h) => h.label).join(", ") || "nothing to do"})`);
   }
-  const plan = makePlan(options.fromVersion, toVersion, position);
-  describePlan(plan, report, record, log);
-  if (options.command === "plan") return;
-  if (options.command === "migrate") {
-    const missing = plan.hops.flatMap((hop) => hop.steps.filter((s) => s.kind === "change" && !s.apply).map((s) => s.id));
-    if (missing.length > 0) {
-      throw new MigrationError(
-        "unsupported",
-        `command "migrate" cannot run this plan yet: step(s) ${[...new Set(missing)].join(", ")} have no apply phase in this build; run preflight and verify, or plan`
-      );
+  context(hop) {
+    return { deployment: this.deployment, options: this.options, hop, log: this.log, alembic: this.alembic };
+  }
+  /**
+   * Runs preflight or verify of every step, each once, in its last hop: they judge the deployment
+   * as it stands and as it must end. Every step runs even when an earlier one fails, so that all
+   * findings are reported; then the phase fails once.
+   */
+  async checkPhase(phase, plan) {
+    await this.log.group(phase === "preflight" ? "Preflight" : "Verify", async () => {
+      for (const { hop, step } of lastOccurrences(plan)) {
+        const run2 = step[phase];
+        const findings = run2 ? await safely(step, () => run2.call(step, this.context(hop))) : [{ status: "skipped", detail: `${step.title} has no ${phase} phase` }];
+        for (const f of findings) this.record({ phase, hop: hop.label, step: step.id, status: f.status, detail: f.detail }, f);
+      }
+    });
+    const failures = this.report.entries.filter((e) => e.phase === phase && e.status === "failed");
+    if (failures.length > 0) {
+      throw new MigrationError("checks-failed", `${phase} found ${failures.length} problem(s):
+${failures.map((f) => `- ${f.hop ? `${f.hop} ` : ""}${f.step}: ${f.detail}`).join("\n")}`);
     }
   }
-  if (options.command === "preflight" || options.command === "migrate") {
-    await runPhase("preflight", plan, deployment, options, record, log);
-    const failures = report.entries.filter((e) => e.phase === "preflight" && e.status === "failed");
-    if (failures.length > 0) {
-      throw new MigrationError(
-        "checks-failed",
-        `preflight found ${failures.length} problem(s):
-${failures.map((f) => `- ${f.hop ? `${f.hop} ` : ""}${f.step}: ${f.detail}`).join("\n")}`
-      );
-    }
-  }
-  if (options.command === "verify") {
-    await runPhase("verify", plan, deployment, options, record, log);
-    const failures = report.entries.filter((e) => e.phase === "verify" && e.status === "failed");
-    if (failures.length > 0) {
-      throw new MigrationError("checks-failed", `verify found ${failures.length} problem(s):
+  /** Reads only: what each step would change. */
+  async dryRun(plan) {
+    await this.log.group("Dry run", async () => {
+      for (const hop of plan.hops) {
+        for (const step of hop.steps.filter((s) => s.kind === "change")) {
+          const findings = step.dryRun ? await safely(step, () => step.dryRun(this.context(hop))) : [{ status: "skipped", detail: "nothing to show without applying" }];
+          for (const f of findings) this.record({ phase: "apply", hop: hop.label, step: step.id, status: f.status === "ok" ? "skipped" : f.status, detail: `dry run: ${f.detail}` }, f);
+        }
+      }
+    });
+    const failures = this.report.entries.filter((e) => e.phase === "apply" && e.status === "failed");
+    if (failures.length > 0) throw new MigrationError("checks-failed", `the dry run found ${failures.length} problem(s):
 ${failures.map((f) => `- ${f.step}: ${f.detail}`).join("\n")}`);
+  }
+  /**
+   * Under the migration lock: the backup bundle, then per hop and step apply and verify. The first
+   * failure stops the run; what was done stays done (every apply is idempotent), so a re-run
+   * completes it.
+   */
+  async migrate(plan) {
+    const missing = [...new Set(plan.hops.flatMap((hop) => hop.steps.filter((s) => s.kind === "change" && !s.apply).map((s) => s.id)))];
+    if (missing.length > 0) {
+      throw new MigrationError("unsupported", `command "migrate" cannot run this plan yet: step(s) ${missing.join(", ")} have no apply phase in this build`);
+    }
+    const lock = await acquireMigrationLock(this.deployment.targets.postgres, this.options.lockTimeoutSeconds, this.options.connectTimeoutSeconds * 1e3);
+    try {
+      await this.log.group("Backup", () => this.writeBackup(plan));
+      const done = [];
+      for (const hop of plan.hops) {
+        await this.log.group(`Migrate ${hop.label}`, async () => {
+          for (const step of hop.steps.filter((s) => s.kind === "change")) {
+            const ctx = this.context(hop);
+            const applied = await safely(step, async () => [await step.apply(ctx)]);
+            for (const f of applied) this.record({ phase: "apply", hop: hop.label, step: step.id, status: f.status, detail: f.detail }, f);
+            const verified = applied.some((f) => f.status === "failed") ? [] : await safely(step, () => step.verify ? step.verify(ctx) : Promise.resolve([]));
+            for (const f of verified) this.record({ phase: "verify", hop: hop.label, step: step.id, status: f.status, detail: f.detail }, f);
+            const failure = [...applied, ...verified].find((f) => f.status === "failed");
+            if (failure) {
+              const remaining = plan.hops.flatMap((h) => h.steps.filter((s) => s.kind === "change").map((s) => `${h.label} ${s.id}`)).filter((s) => !done.includes(s) && s !== `${hop.label} ${step.id}`);
+              throw new MigrationError(
+                "checks-failed",
+                `${hop.label} ${step.id} failed: ${failure.detail}
+done: ${done.join(", ") || "nothing"}
+not done: ${remaining.join(", ") || "nothing"}
+Fix the cause and run migrate again: finished steps are recognised and skipped.`
+              );
+            }
+            done.push(`${hop.label} ${step.id}`);
+          }
+        });
+      }
+    } finally {
+      await lock.release();
     }
   }
+  /** Everything the steps may lose, saved before the first change; named in the report. */
+  async writeBackup(plan) {
+    const dir = resolve3(this.options.backupDir, `backup-${(/* @__PURE__ */ new Date()).toISOString().replace(/[:.]/g, "-")}`);
+    const saved = [];
+    for (const { hop, step } of lastOccurrences(plan)) {
+      const item = step.backup ? await step.backup(this.context(hop)) : void 0;
+      if (!item) continue;
+      await mkdir2(dir, { recursive: true, mode: 448 });
+      await writeFile3(join5(dir, item.name), item.content, { mode: 384 });
+      saved.push(item.name);
+    }
+    if (saved.length > 0) {
+      this.report.backup = dir;
+      this.record({ phase: "apply", step: "backup", status: "changed", detail: `backup bundle ${dir}: ${saved.join(", ")}` });
+    }
+  }
+};
+function lastOccurrences(plan) {
+  const last = /* @__PURE__ */ new Map();
+  for (const hop of plan.hops) for (const step of hop.steps) last.set(step.id, hop);
+  return plan.hops.flatMap((hop) => hop.steps.filter((step) => last.get(step.id) === hop).map((step) => ({ hop, step })));
 }
 function serversFor(options, targets) {
   if (options.command === "plan") return options.fromVersion && !targets.postgres ? [] : ["postgres"];
   return ["postgres", "etcd", "redis"];
 }
-function describePlan(plan, report, record, log) {
-  report.fromVersion = plan.from;
-  report.toVersion = plan.to.version;
-  report.targetRevision = plan.to.head;
-  report.plan = plan.hops.map((hop) => ({
-    hop: hop.label,
-    targetRevision: hop.to.head,
-    steps: hop.steps.map((s) => ({ id: s.id, title: s.title, action: s.action }))
-  }));
-  if (plan.note) record({ phase: "plan", step: "from-version", status: "ok", detail: plan.note });
-  if (plan.hops.length === 0) {
-    record({ phase: "plan", step: "hops", status: "ok", detail: `already at ${plan.to.version}: nothing to migrate` });
-  }
-  for (const hop of plan.hops) {
-    for (const step of hop.steps) record({ phase: "plan", hop: hop.label, step: step.id, status: "ok", detail: step.action });
-  }
-  log.info(`Plan: ${plan.from} \u2192 ${plan.to.version} (${plan.hops.map((h) => h.label).join(", ") || "nothing to do"})`);
-}
-async function runPhase(phase, plan, deployment, options, record, log) {
-  const lastHopOf = /* @__PURE__ */ new Map();
-  for (const hop of plan.hops) for (const step of hop.steps) lastHopOf.set(step.id, hop);
-  await log.group(phase === "preflight" ? "Preflight" : "Verify", async () => {
-    for (const hop of plan.hops) {
-      for (const step of hop.steps) {
-        if (lastHopOf.get(step.id) !== hop) continue;
-        const run2 = step[phase]?.bind(step);
-        const findings = run2 ? await safely(step, () => run2({ deployment, options, hop, log })) : [{ status: "skipped", detail: `${step.title} has no ${phase} phase` }];
-        for (const f of findings) {
-          record({ phase, hop: hop.label, step: step.id, status: f.status, detail: f.detail });
-          const line = `${step.id}: ${f.detail}`;
-          if (f.status === "failed") log.error(line);
-          else if (f.status === "warning") log.warning(line);
-          else log.info(`${f.status}: ${line}`);
-        }
-      }
-    }
-  });
+function alembicConfigPath(options, targets) {
+  if (options.alembicConfig) return options.alembicConfig;
+  const beside = targets.managerConfig ? join5(dirname4(targets.managerConfig.path), "alembic.ini") : void 0;
+  return beside && existsSync3(beside) ? beside : "alembic.ini";
 }
 async function safely(step, body) {
   try {

@@ -4,7 +4,7 @@
  * that a run wrote nothing.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -12,6 +12,7 @@ import { Redis } from 'ioredis';
 import { Etcd3 } from 'etcd3';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import type { TestbedInfo } from './testbed.js';
+import { runAlembic } from '../../src/engine/alembic.js';
 
 export interface Admin {
   pg: pg.Client;
@@ -45,7 +46,9 @@ export async function connectAdmin(info: TestbedInfo): Promise<Admin> {
 }
 
 export interface SeedOptions {
-  /** alembic_version rows; [] leaves the table empty, null leaves it out. */
+  /** The revision the schema is migrated to with the fixture's alembic (default 60a1effa77d2, 21.09.9). */
+  schema?: string;
+  /** Overwrites alembic_version afterwards; [] leaves the table empty, null drops it. */
   revisions?: string[] | null;
   liveKernels?: number;
   managersRegistered?: string[];
@@ -67,35 +70,38 @@ export interface TestDeployment {
   close(): Promise<void>;
 }
 
-const KERNEL_STATUSES = ['PENDING', 'SCHEDULED', 'PREPARING', 'BUILDING', 'PULLING', 'RUNNING', 'RESTARTING', 'RESIZING', 'SUSPENDED', 'TERMINATING', 'TERMINATED', 'ERROR', 'CANCELLED'];
+/** The alembic environment with Backend.AI's real revision graph (see fixtures/alembic). */
+export const FIXTURE_ALEMBIC_INI = join(import.meta.dirname, '../fixtures/alembic/alembic.ini');
+/** Debian's python3 has python3-alembic; a pyenv or venv python earlier on PATH may not. */
+export const TEST_PYTHON = process.env.BAI_TEST_PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
+export const ALEMBIC_COMMAND = `${TEST_PYTHON} -m alembic`;
 
-/** A 21.09-shaped schema: the tables and columns the migration steps read (reference §2.4). */
-const SCHEMA_2109 = `
-CREATE TYPE kernelstatus AS ENUM (${KERNEL_STATUSES.map((s) => `'${s}'`).join(', ')});
-CREATE TYPE agentstatus AS ENUM ('ALIVE', 'LOST', 'RESTARTING', 'TERMINATED');
-CREATE TABLE keypair_resource_policies (name VARCHAR(256) PRIMARY KEY, max_concurrent_sessions INTEGER NOT NULL DEFAULT 30);
-CREATE TABLE keypairs (
-  access_key VARCHAR(20) PRIMARY KEY, secret_key VARCHAR(40), user_id VARCHAR(256), is_active BOOLEAN DEFAULT true,
-  is_admin BOOLEAN DEFAULT false, concurrency_used INTEGER DEFAULT 0, resource_policy VARCHAR(256) REFERENCES keypair_resource_policies(name));
-CREATE TABLE scaling_groups (name VARCHAR(64) PRIMARY KEY, wsproxy_addr VARCHAR(1024));
-CREATE TABLE agents (id VARCHAR(64) PRIMARY KEY, status agentstatus NOT NULL, scaling_group VARCHAR(64), addr VARCHAR(128));
-CREATE TABLE kernels (
-  id UUID PRIMARY KEY, session_id UUID NOT NULL, access_key VARCHAR(20), agent VARCHAR(64), status kernelstatus NOT NULL DEFAULT 'PENDING',
-  created_at TIMESTAMPTZ DEFAULT now(), terminated_at TIMESTAMPTZ, last_stat JSONB);
-`;
+/**
+ * A template database per schema revision, made once by running the fixture's real alembic
+ * migrations; each deployment is a cheap copy of one (CREATE DATABASE … TEMPLATE).
+ */
+async function templateFor(admin: Admin, info: TestbedInfo, revision: string): Promise<string> {
+  const name = `tmpl_${revision}`;
+  const { rows } = await admin.pg.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+  if (rows.length > 0) return name;
+  await admin.pg.query(`CREATE DATABASE ${name}_building`);
+  await runAlembic({ command: ALEMBIC_COMMAND.split(' '), config: FIXTURE_ALEMBIC_INI }, { ...info.postgres, database: `${name}_building`, source: 'test' }, ['upgrade', revision]);
+  await admin.pg.query(`ALTER DATABASE ${name}_building RENAME TO ${name}`);
+  return name;
+}
 
 export async function createDeployment(admin: Admin, info: TestbedInfo, seed: SeedOptions = {}): Promise<TestDeployment> {
   const suffix = randomBytes(4).toString('hex');
   const database = `bai_${suffix}`;
   const namespace = `ns-${suffix}`;
-  await admin.pg.query(`CREATE DATABASE ${database}`);
+  await admin.pg.query(`CREATE DATABASE ${database} TEMPLATE ${await templateFor(admin, info, seed.schema ?? '60a1effa77d2')}`);
   const client = new pg.Client({ ...info.postgres, database });
   await client.connect();
 
-  await client.query(SCHEMA_2109);
-  if (seed.revisions !== null) {
-    await client.query('CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)');
-    for (const revision of seed.revisions ?? ['60a1effa77d2']) await client.query('INSERT INTO alembic_version VALUES ($1)', [revision]);
+  if (seed.revisions === null) await client.query('DROP TABLE alembic_version');
+  else if (seed.revisions) {
+    await client.query('DELETE FROM alembic_version');
+    for (const revision of seed.revisions) await client.query('INSERT INTO alembic_version VALUES ($1)', [revision]);
   }
   await client.query(`INSERT INTO keypair_resource_policies VALUES ('default', 30)`);
   for (let i = 0; i < 12; i++) {
@@ -106,7 +112,7 @@ export async function createDeployment(admin: Admin, info: TestbedInfo, seed: Se
       i % 3,
     ]);
   }
-  await client.query(`INSERT INTO scaling_groups VALUES ('default', NULL)`);
+  await client.query(`INSERT INTO scaling_groups (name) VALUES ('default')`);
   await client.query(`INSERT INTO agents VALUES ('i-agent-1', 'ALIVE', 'default', 'tcp://10.0.0.1:6001'), ('i-agent-2', 'LOST', 'default', 'tcp://10.0.0.2:6001')`);
   await client.query(
     `INSERT INTO kernels (id, session_id, access_key, agent, status, terminated_at)

@@ -2,7 +2,9 @@
  * The engine: validated options in, a report out. It knows nothing of GitHub; the Action and the
  * CLI are thin adapters around `runCommand`.
  */
-import { writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { MigrationError, messageOf } from './errors.js';
 import { redactingLogger, type Logger } from './logger.js';
 import type { Options } from './options.js';
@@ -10,7 +12,9 @@ import { resolveTargets, type Targets } from './connections.js';
 import { Deployment, SERVER_NAMES, type Server } from './deployment.js';
 import { detectPosition } from './schema.js';
 import { makePlan, type Plan } from './plan.js';
+import { acquireMigrationLock } from './lock.js';
 import { newReport, redact, type Phase, type Report, type ReportEntry } from './report.js';
+import type { AlembicSetup } from './alembic.js';
 import type { SchemaPosition } from './catalogue.js';
 import type { Finding, Hop, Step, StepContext } from '../steps/step.js';
 
@@ -30,15 +34,12 @@ export async function runCommand(options: Options, hooks: RunHooks): Promise<Rep
       hooks.onSecret(secret);
     }
   };
-  const record = (entry: ReportEntry) => {
-    report.entries.push({ ...entry, detail: redact(entry.detail, secrets) });
-  };
   let deployment: Deployment | undefined;
   try {
     const targets = resolveTargets(options, hooks.env);
     targets.secrets.forEach(addSecret);
     deployment = new Deployment(targets, options.connectTimeoutSeconds * 1000, addSecret);
-    await execute(options, deployment, report, record, redactingLogger(hooks.log, secrets));
+    await new Run(options, deployment, report, secrets, redactingLogger(hooks.log, secrets)).execute();
   } catch (error) {
     report.outcome = 'failure';
     report.error = redact(error instanceof MigrationError ? error.message : `unexpected error: ${messageOf(error)}`, secrets);
@@ -51,26 +52,63 @@ export async function runCommand(options: Options, hooks: RunHooks): Promise<Rep
   return report;
 }
 
-async function execute(
-  options: Options,
-  deployment: Deployment,
-  report: Report,
-  record: (entry: ReportEntry) => void,
-  log: Logger,
-): Promise<void> {
-  if (options.command === 'clear-history') {
-    throw new MigrationError('unsupported', 'command "clear-history" is not available in this build yet; accepted now: plan, preflight, verify');
-  }
-  const toVersion = options.toVersion!;
+class Run {
+  private readonly alembic: AlembicSetup;
 
-    const servers = serversFor(options, deployment.targets);
-  if (servers.length > 0) {
-    const results = await log.group('Connect', async () => {
-      const outcome = await deployment.connect(servers);
-      for (const r of outcome) {
-        record({ phase: 'connect', step: SERVER_NAMES[r.server], status: r.ok ? 'ok' : 'failed', detail: r.detail });
-        log.info(`${r.ok ? 'ok' : 'FAILED'}: ${r.detail}`);
-      }
+  constructor(
+    private readonly options: Options,
+    private readonly deployment: Deployment,
+    private readonly report: Report,
+    private readonly secrets: ReadonlySet<string>,
+    private readonly log: Logger,
+  ) {
+    this.alembic = { command: options.alembicCommand, config: alembicConfigPath(options, deployment.targets) };
+  }
+
+  async execute(): Promise<void> {
+    const { options } = this;
+    if (options.command === 'clear-history') {
+      throw new MigrationError('unsupported', 'command "clear-history" is not available in this build yet; accepted now: migrate, plan, preflight, verify');
+    }
+    const servers = serversFor(options, this.deployment.targets);
+    await this.connect(servers);
+    let position: SchemaPosition | undefined;
+    if (servers.includes('postgres')) {
+      position = await detectPosition(this.deployment.postgres);
+      this.report.currentRevision = position.revision;
+    }
+    const plan = makePlan(options.fromVersion, options.toVersion!, position);
+    this.describePlan(plan);
+
+    switch (options.command) {
+      case 'plan':
+        return;
+      case 'preflight':
+        return this.checkPhase('preflight', plan);
+      case 'verify':
+        return this.checkPhase('verify', plan);
+      case 'migrate':
+        await this.checkPhase('preflight', plan);
+        return options.dryRun ? this.dryRun(plan) : this.migrate(plan);
+    }
+  }
+
+  private record(entry: ReportEntry, finding?: Finding): void {
+    this.report.entries.push({ ...entry, detail: redact(entry.detail, this.secrets) });
+    if (finding?.attachment) {
+      this.report.attachments.push({ step: entry.step, name: finding.attachment.name, content: redact(finding.attachment.content, this.secrets) });
+    }
+    const line = `${entry.hop ? `${entry.hop} ` : ''}${entry.step}: ${entry.detail}`;
+    if (entry.status === 'failed') this.log.error(line);
+    else if (entry.status === 'warning') this.log.warning(line);
+    else if (entry.phase !== 'plan') this.log.info(`${entry.status}: ${line}`);
+  }
+
+  private async connect(servers: Server[]): Promise<void> {
+    if (servers.length === 0) return;
+    const results = await this.log.group('Connect', async () => {
+      const outcome = await this.deployment.connect(servers);
+      for (const r of outcome) this.record({ phase: 'connect', step: SERVER_NAMES[r.server], status: r.ok ? 'ok' : 'failed', detail: r.detail });
       return outcome;
     });
     const down = results.filter((r) => !r.ok);
@@ -79,42 +117,122 @@ async function execute(
     }
   }
 
-  let position: SchemaPosition | undefined;
-  if (servers.includes('postgres')) {
-    position = await detectPosition(deployment.postgres);
-    report.currentRevision = position.revision;
+  private describePlan(plan: Plan): void {
+    const { report } = this;
+    report.fromVersion = plan.from;
+    report.toVersion = plan.to.version;
+    report.targetRevision = plan.to.head;
+    report.plan = plan.hops.map((hop) => ({
+      hop: hop.label,
+      targetRevision: hop.to.head,
+      steps: hop.steps.map((s) => ({ id: s.id, title: s.title, action: s.action })),
+    }));
+    if (plan.note) this.record({ phase: 'plan', step: 'from-version', status: 'ok', detail: plan.note });
+    if (plan.hops.length === 0) this.record({ phase: 'plan', step: 'hops', status: 'ok', detail: `already at ${plan.to.version}: nothing to migrate` });
+    for (const hop of plan.hops) {
+      for (const step of hop.steps) this.record({ phase: 'plan', hop: hop.label, step: step.id, status: 'ok', detail: step.action });
+    }
+    this.log.info(`Plan: ${plan.from} → ${plan.to.version} (${plan.hops.map((h) => h.label).join(', ') || 'nothing to do'})`);
   }
-  const plan = makePlan(options.fromVersion, toVersion, position);
-  describePlan(plan, report, record, log);
 
-  if (options.command === 'plan') return;
-  if (options.command === 'migrate') {
-    const missing = plan.hops.flatMap((hop) => hop.steps.filter((s) => s.kind === 'change' && !s.apply).map((s) => s.id));
+  private context(hop: Hop): StepContext {
+    return { deployment: this.deployment, options: this.options, hop, log: this.log, alembic: this.alembic };
+  }
+
+  /**
+   * Runs preflight or verify of every step, each once, in its last hop: they judge the deployment
+   * as it stands and as it must end. Every step runs even when an earlier one fails, so that all
+   * findings are reported; then the phase fails once.
+   */
+  private async checkPhase(phase: Extract<Phase, 'preflight' | 'verify'>, plan: Plan): Promise<void> {
+    await this.log.group(phase === 'preflight' ? 'Preflight' : 'Verify', async () => {
+      for (const { hop, step } of lastOccurrences(plan)) {
+        const run = step[phase];
+        const findings = run ? await safely(step, () => run.call(step, this.context(hop))) : [{ status: 'skipped' as const, detail: `${step.title} has no ${phase} phase` }];
+        for (const f of findings) this.record({ phase, hop: hop.label, step: step.id, status: f.status, detail: f.detail }, f);
+      }
+    });
+    const failures = this.report.entries.filter((e) => e.phase === phase && e.status === 'failed');
+    if (failures.length > 0) {
+      throw new MigrationError('checks-failed', `${phase} found ${failures.length} problem(s):\n${failures.map((f) => `- ${f.hop ? `${f.hop} ` : ''}${f.step}: ${f.detail}`).join('\n')}`);
+    }
+  }
+
+  /** Reads only: what each step would change. */
+  private async dryRun(plan: Plan): Promise<void> {
+    await this.log.group('Dry run', async () => {
+      for (const hop of plan.hops) {
+        for (const step of hop.steps.filter((s) => s.kind === 'change')) {
+          const findings = step.dryRun ? await safely(step, () => step.dryRun!(this.context(hop))) : [{ status: 'skipped' as const, detail: 'nothing to show without applying' }];
+          for (const f of findings) this.record({ phase: 'apply', hop: hop.label, step: step.id, status: f.status === 'ok' ? 'skipped' : f.status, detail: `dry run: ${f.detail}` }, f);
+        }
+      }
+    });
+    const failures = this.report.entries.filter((e) => e.phase === 'apply' && e.status === 'failed');
+    if (failures.length > 0) throw new MigrationError('checks-failed', `the dry run found ${failures.length} problem(s):\n${failures.map((f) => `- ${f.step}: ${f.detail}`).join('\n')}`);
+  }
+
+  /**
+   * Under the migration lock: the backup bundle, then per hop and step apply and verify. The first
+   * failure stops the run; what was done stays done (every apply is idempotent), so a re-run
+   * completes it.
+   */
+  private async migrate(plan: Plan): Promise<void> {
+    const missing = [...new Set(plan.hops.flatMap((hop) => hop.steps.filter((s) => s.kind === 'change' && !s.apply).map((s) => s.id)))];
     if (missing.length > 0) {
-      throw new MigrationError(
-        'unsupported',
-        `command "migrate" cannot run this plan yet: step(s) ${[...new Set(missing)].join(', ')} have no apply phase in this build; run preflight and verify, or plan`,
-      );
+      throw new MigrationError('unsupported', `command "migrate" cannot run this plan yet: step(s) ${missing.join(', ')} have no apply phase in this build`);
+    }
+    const lock = await acquireMigrationLock(this.deployment.targets.postgres!, this.options.lockTimeoutSeconds, this.options.connectTimeoutSeconds * 1000);
+    try {
+      await this.log.group('Backup', () => this.writeBackup(plan));
+      const done: string[] = [];
+      for (const hop of plan.hops) {
+        await this.log.group(`Migrate ${hop.label}`, async () => {
+          for (const step of hop.steps.filter((s) => s.kind === 'change')) {
+            const ctx = this.context(hop);
+            const applied = await safely(step, async () => [await step.apply!(ctx)]);
+            for (const f of applied) this.record({ phase: 'apply', hop: hop.label, step: step.id, status: f.status, detail: f.detail }, f);
+            const verified = applied.some((f) => f.status === 'failed') ? [] : await safely(step, () => (step.verify ? step.verify(ctx) : Promise.resolve([])));
+            for (const f of verified) this.record({ phase: 'verify', hop: hop.label, step: step.id, status: f.status, detail: f.detail }, f);
+            const failure = [...applied, ...verified].find((f) => f.status === 'failed');
+            if (failure) {
+              const remaining = plan.hops.flatMap((h) => h.steps.filter((s) => s.kind === 'change').map((s) => `${h.label} ${s.id}`)).filter((s) => !done.includes(s) && s !== `${hop.label} ${step.id}`);
+              throw new MigrationError(
+                'checks-failed',
+                `${hop.label} ${step.id} failed: ${failure.detail}\ndone: ${done.join(', ') || 'nothing'}\nnot done: ${remaining.join(', ') || 'nothing'}\nFix the cause and run migrate again: finished steps are recognised and skipped.`,
+              );
+            }
+            done.push(`${hop.label} ${step.id}`);
+          }
+        });
+      }
+    } finally {
+      await lock.release();
     }
   }
 
-  if (options.command === 'preflight' || options.command === 'migrate') {
-    await runPhase('preflight', plan, deployment, options, record, log);
-    const failures = report.entries.filter((e) => e.phase === 'preflight' && e.status === 'failed');
-    if (failures.length > 0) {
-      throw new MigrationError(
-        'checks-failed',
-        `preflight found ${failures.length} problem(s):\n${failures.map((f) => `- ${f.hop ? `${f.hop} ` : ''}${f.step}: ${f.detail}`).join('\n')}`,
-      );
+  /** Everything the steps may lose, saved before the first change; named in the report. */
+  private async writeBackup(plan: Plan): Promise<void> {
+    const dir = resolve(this.options.backupDir, `backup-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+    const saved: string[] = [];
+    for (const { hop, step } of lastOccurrences(plan)) {
+      const item = step.backup ? await step.backup(this.context(hop)) : undefined;
+      if (!item) continue;
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await writeFile(join(dir, item.name), item.content, { mode: 0o600 });
+      saved.push(item.name);
+    }
+    if (saved.length > 0) {
+      this.report.backup = dir;
+      this.record({ phase: 'apply', step: 'backup', status: 'changed', detail: `backup bundle ${dir}: ${saved.join(', ')}` });
     }
   }
-  if (options.command === 'verify') {
-    await runPhase('verify', plan, deployment, options, record, log);
-    const failures = report.entries.filter((e) => e.phase === 'verify' && e.status === 'failed');
-    if (failures.length > 0) {
-      throw new MigrationError('checks-failed', `verify found ${failures.length} problem(s):\n${failures.map((f) => `- ${f.step}: ${f.detail}`).join('\n')}`);
-    }
-  }
+}
+
+function lastOccurrences(plan: Plan): Array<{ hop: Hop; step: Step }> {
+  const last = new Map<string, Hop>();
+  for (const hop of plan.hops) for (const step of hop.steps) last.set(step.id, hop);
+  return plan.hops.flatMap((hop) => hop.steps.filter((step) => last.get(step.id) === hop).map((step) => ({ hop, step })));
 }
 
 /** plan reads only the schema revision, and works offline when from-version is given and no database is configured. */
@@ -123,59 +241,14 @@ function serversFor(options: Options, targets: Targets): Server[] {
   return ['postgres', 'etcd', 'redis'];
 }
 
-function describePlan(plan: Plan, report: Report, record: (entry: ReportEntry) => void, log: Logger): void {
-  report.fromVersion = plan.from;
-  report.toVersion = plan.to.version;
-  report.targetRevision = plan.to.head;
-  report.plan = plan.hops.map((hop) => ({
-    hop: hop.label,
-    targetRevision: hop.to.head,
-    steps: hop.steps.map((s) => ({ id: s.id, title: s.title, action: s.action })),
-  }));
-  if (plan.note) record({ phase: 'plan', step: 'from-version', status: 'ok', detail: plan.note });
-  if (plan.hops.length === 0) {
-    record({ phase: 'plan', step: 'hops', status: 'ok', detail: `already at ${plan.to.version}: nothing to migrate` });
-  }
-  for (const hop of plan.hops) {
-    for (const step of hop.steps) record({ phase: 'plan', hop: hop.label, step: step.id, status: 'ok', detail: step.action });
-  }
-  log.info(`Plan: ${plan.from} → ${plan.to.version} (${plan.hops.map((h) => h.label).join(', ') || 'nothing to do'})`);
+/** alembic.ini beside manager.toml (where operators keep it), else in the working directory. */
+function alembicConfigPath(options: Options, targets: Targets): string {
+  if (options.alembicConfig) return options.alembicConfig;
+  const beside = targets.managerConfig ? join(dirname(targets.managerConfig.path), 'alembic.ini') : undefined;
+  return beside && existsSync(beside) ? beside : 'alembic.ini';
 }
 
-/**
- * Runs one phase of every step of the plan. A step that appears in several hops runs once, in its
- * last hop, because preflight and verify judge the deployment as it stands and as it must end.
- * Every step runs even when an earlier one fails, so that all findings are reported at once.
- */
-async function runPhase(
-  phase: Extract<Phase, 'preflight' | 'verify'>,
-  plan: Plan,
-  deployment: Deployment,
-  options: Options,
-  record: (entry: ReportEntry) => void,
-  log: Logger,
-): Promise<void> {
-  const lastHopOf = new Map<string, Hop>();
-  for (const hop of plan.hops) for (const step of hop.steps) lastHopOf.set(step.id, hop);
-  await log.group(phase === 'preflight' ? 'Preflight' : 'Verify', async () => {
-    for (const hop of plan.hops) {
-      for (const step of hop.steps) {
-        if (lastHopOf.get(step.id) !== hop) continue;
-        const run: ((ctx: StepContext) => Promise<Finding[]>) | undefined = step[phase]?.bind(step);
-        const findings = run ? await safely(step, () => run({ deployment, options, hop, log })) : [{ status: 'skipped' as const, detail: `${step.title} has no ${phase} phase` }];
-        for (const f of findings) {
-          record({ phase, hop: hop.label, step: step.id, status: f.status, detail: f.detail });
-          const line = `${step.id}: ${f.detail}`;
-          if (f.status === 'failed') log.error(line);
-          else if (f.status === 'warning') log.warning(line);
-          else log.info(`${f.status}: ${line}`);
-        }
-      }
-    }
-  });
-}
-
-/** A check that throws is a failed finding that names the step, not the end of the run. */
+/** A phase that throws is a failed finding that names the step, not the end of the run. */
 async function safely(step: Step, body: () => Promise<Finding[]>): Promise<Finding[]> {
   try {
     return await body();

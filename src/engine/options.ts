@@ -34,6 +34,10 @@ export const INPUTS: readonly InputSpec[] = [
   { name: 'etcd-namespace', description: 'etcd namespace of the deployment (keys live under /sorna/{namespace}/). Overrides [etcd] namespace.' },
   { name: 'etcd-user', description: 'etcd user. Overrides [etcd] user.' },
   { name: 'etcd-password', secret: true, description: 'etcd password. Overrides [etcd] password.' },
+  { name: 'alembic-command', default: 'alembic', description: "How to run the manager's alembic, split on spaces and run without a shell, e.g. /opt/backend.ai/bin/alembic or python3 -m alembic." },
+  { name: 'alembic-config', description: "The manager's alembic.ini. Empty: alembic.ini beside manager.toml, else ./alembic.ini. bai-migrate runs alembic on a private copy whose sqlalchemy.url is the checked database." },
+  { name: 'redis-persistence', default: 'configure', description: 'configure: turn on AOF with CONFIG SET and CONFIG REWRITE; managed: persistence is configured elsewhere (managed Redis), only report it.' },
+  { name: 'backup-dir', default: 'bai-migrate-backup', description: 'Folder for the backup bundle written before the first change (dropped column values, etcd image tree, manager.toml, Redis config).' },
   { name: 'allow-running-services', default: 'false', description: 'Turn the "managers and agents are stopped" checks into warnings. The report says so.' },
   { name: 'lock-timeout', default: '60', description: 'Seconds to wait for the migration lock (a PostgreSQL session advisory lock) before giving up and naming its holder.' },
   { name: 'connect-timeout', default: '10', description: 'Seconds to wait for each server to answer before reporting it unreachable.' },
@@ -66,6 +70,10 @@ export interface Options {
   readonly etcdNamespace?: string;
   readonly etcdUser?: string;
   readonly etcdPassword?: string;
+  readonly alembicCommand: readonly string[];
+  readonly alembicConfig?: string;
+  readonly redisPersistence: 'configure' | 'managed';
+  readonly backupDir: string;
   readonly allowRunningServices: boolean;
   readonly lockTimeoutSeconds: number;
   readonly connectTimeoutSeconds: number;
@@ -131,6 +139,7 @@ export function parseOptions(raw: RawInputs): Options {
   const postgresUrl = attempt(() => url('postgres-url', text('postgres-url'), ['postgresql:', 'postgres:', 'postgresql+asyncpg:', 'postgresql+psycopg2:']));
   const redisUrl = attempt(() => url('redis-url', text('redis-url'), ['redis:']));
   const etcdEndpoints = attempt(() => endpoints(text('etcd-endpoints')));
+  const redisPersistence = attempt(() => oneOf('redis-persistence', text('redis-persistence')!, ['configure', 'managed'] as const));
   const etcdNamespace = text('etcd-namespace');
   if (etcdNamespace !== undefined && !/^[A-Za-z0-9_.-]+$/.test(etcdNamespace)) {
     problems.push(`etcd-namespace "${etcdNamespace}" may hold only letters, digits, ".", "_" and "-"`);
@@ -159,6 +168,10 @@ export function parseOptions(raw: RawInputs): Options {
     etcdNamespace,
     etcdUser: text('etcd-user'),
     etcdPassword: text('etcd-password'),
+    alembicCommand: text('alembic-command')!.split(/\s+/),
+    alembicConfig: text('alembic-config'),
+    redisPersistence: redisPersistence!,
+    backupDir: text('backup-dir')!,
     allowRunningServices: allowRunningServices!,
     lockTimeoutSeconds: lockTimeoutSeconds!,
     connectTimeoutSeconds: connectTimeoutSeconds!,

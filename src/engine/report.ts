@@ -30,12 +30,16 @@ export interface Report {
   /** The one message that says why the run failed, and its kind. */
   error?: string;
   errorCode?: ErrorCode;
+  /** Longer artefacts: offline SQL, diffs. */
+  attachments: Array<{ step: string; name: string; content: string }>;
+  /** Where the backup bundle of this run was written. */
+  backup?: string;
   plan: Array<{ hop: string; targetRevision: string; steps: Array<{ id: string; title: string; action: string }> }>;
   readonly entries: ReportEntry[];
 }
 
 export function newReport(command: string, dryRun: boolean): Report {
-  return { tool: 'bai-migrate', command, dryRun, startedAt: new Date().toISOString(), outcome: 'success', plan: [], entries: [] };
+  return { tool: 'bai-migrate', command, dryRun, startedAt: new Date().toISOString(), outcome: 'success', plan: [], entries: [], attachments: [] };
 }
 
 export function countByStatus(report: Report): Record<Status, number> {
@@ -74,6 +78,13 @@ export function renderMarkdown(report: Report, maxBytes = 512 * 1024): string {
     lines.push(row);
   }
   if (omitted > 0) lines.push('', `_${omitted} more rows are in the report file._`);
+  for (const a of report.attachments) {
+    const content = a.content.length > 60_000 ? `${a.content.slice(0, 60_000)}\n… (truncated; the whole text is in the report file)` : a.content;
+    if (size + content.length > maxBytes) continue;
+    size += content.length;
+    lines.push('', `<details><summary>${a.step}: ${a.name}</summary>`, '', '```', content, '```', '', '</details>');
+  }
+  if (report.backup) lines.push('', `Backup bundle: \`${report.backup}\``);
   const counts = countByStatus(report);
   lines.push('', (Object.keys(counts) as Status[]).map((s) => `${ICON[s]} ${counts[s]} ${s}`).join(' · '));
   return `${lines.join('\n')}\n`;

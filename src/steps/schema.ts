@@ -4,7 +4,8 @@
  */
 import { columnExists, readRevisions, tableExists } from '../engine/schema.js';
 import { revisionPosition } from '../engine/catalogue.js';
-import { failed, ok, type Finding, type Step, type StepContext } from './step.js';
+import { runAlembic } from '../engine/alembic.js';
+import { changed, failed, ok, type Finding, type Step, type StepContext } from './step.js';
 
 /** Schema facts that hold from a revision on: [revision, description, check]. */
 const FACTS: ReadonlyArray<{ since: string; describe: string; holds: (ctx: StepContext) => Promise<boolean> }> = [
@@ -25,6 +26,31 @@ export const schema: Step = {
     const target = ctx.hop.to.head;
     if (current === target) return [ok(`already at ${target}, the head of ${ctx.hop.to.version}`)];
     return [ok(`at ${current}; alembic upgrade will take it to ${target} (${ctx.hop.to.version})`)];
+  },
+
+  async dryRun(ctx) {
+    const revisions = await readRevisions(ctx.deployment.postgres);
+    const target = ctx.hop.to.head;
+    if (revisions.length === 1 && revisions[0] === target) return [ok(`already at ${target}: nothing to run`)];
+    // Offline mode takes a single start revision; after an interrupted upgrade there may be two.
+    const range = revisions.length === 1 ? `${revisions[0]}:${target}` : target;
+    const sql = await runAlembic(ctx.alembic, ctx.deployment.targets.postgres!, ['upgrade', range, '--sql']);
+    const statements = sql.split('\n').filter((line) => /;\s*$/.test(line) && !/^(BEGIN|COMMIT);/.test(line)).length;
+    return [
+      {
+        status: 'ok',
+        detail: `would run alembic upgrade ${revisions.join(', ')} → ${target}: ${statements} SQL statement(s), shown in the report`,
+        attachment: { name: `alembic upgrade ${range} --sql`, content: sql },
+      },
+    ];
+  },
+
+  async apply(ctx) {
+    const before = await readRevisions(ctx.deployment.postgres);
+    const target = ctx.hop.to.head;
+    if (before.length === 1 && before[0] === target) return ok(`already at ${target} (${ctx.hop.to.version})`);
+    await runAlembic(ctx.alembic, ctx.deployment.targets.postgres!, ['upgrade', target]);
+    return changed(`alembic upgrade ${before.join(', ')} → ${target} (${ctx.hop.to.version})`);
   },
 
   async verify(ctx) {

@@ -8,6 +8,7 @@ import type { Logger } from '../engine/logger.js';
 import type { Options } from '../engine/options.js';
 import type { Release } from '../engine/catalogue.js';
 import type { Status } from '../engine/report.js';
+import type { AlembicSetup } from '../engine/alembic.js';
 
 export interface Hop {
   /** "21.09 → 22.03", or "21.09.2 → 21.09.9" for a patch upgrade. */
@@ -22,11 +23,14 @@ export interface StepContext {
   readonly options: Options;
   readonly hop: Hop;
   readonly log: Logger;
+  readonly alembic: AlembicSetup;
 }
 
 export interface Finding {
   readonly status: Status;
   readonly detail: string;
+  /** A longer artefact for the report, e.g. the offline SQL of a dry run. */
+  readonly attachment?: { readonly name: string; readonly content: string };
 }
 
 export interface Step {
@@ -39,6 +43,11 @@ export interface Step {
   /** The servers its phases talk to. */
   readonly servers: readonly Server[];
   preflight?(ctx: StepContext): Promise<Finding[]>;
+  /** What apply would do, found by reading only. */
+  dryRun?(ctx: StepContext): Promise<Finding[]>;
+  /** What apply may lose, saved into the backup bundle before the first change (JSON or text). */
+  backup?(ctx: StepContext): Promise<{ name: string; content: string } | undefined>;
+  /** Idempotent: returns ok when there was nothing left to do, changed when it changed something. */
   apply?(ctx: StepContext): Promise<Finding>;
   verify?(ctx: StepContext): Promise<Finding[]>;
 }
@@ -47,3 +56,4 @@ export const ok = (detail: string): Finding => ({ status: 'ok', detail });
 export const failed = (detail: string): Finding => ({ status: 'failed', detail });
 export const warning = (detail: string): Finding => ({ status: 'warning', detail });
 export const skipped = (detail: string): Finding => ({ status: 'skipped', detail });
+export const changed = (detail: string): Finding => ({ status: 'changed', detail });

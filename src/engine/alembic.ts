@@ -1,0 +1,64 @@
+/**
+ * Runs the manager's own alembic (its venv, its alembic.ini) as a subprocess, without a shell.
+ * alembic gets a private copy of alembic.ini whose sqlalchemy.url is the database bai-migrate
+ * checked, so both always talk to the same database; the copy is 0600 and removed afterwards,
+ * and the password never appears on a command line.
+ */
+import { getExecOutput } from '@actions/exec';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { MigrationError } from './errors.js';
+import type { PostgresTarget } from './connections.js';
+
+export interface AlembicSetup {
+  /** argv prefix, e.g. ["/opt/backend.ai/bin/alembic"] or ["python3", "-m", "alembic"]. */
+  readonly command: readonly string[];
+  /** The operator's alembic.ini. */
+  readonly config: string;
+}
+
+export async function runAlembic(setup: AlembicSetup, target: PostgresTarget, args: readonly string[]): Promise<string> {
+  const original = resolve(setup.config);
+  let text: string;
+  try {
+    text = await readFile(original, 'utf8');
+  } catch {
+    throw new MigrationError('invalid-input', `alembic-config "${setup.config}" cannot be read; accepted: the path of the manager's alembic.ini`);
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'bai-migrate-alembic-'));
+  const ini = join(dir, 'alembic.ini');
+  try {
+    await writeFile(ini, privateIni(text, dirname(original), sqlalchemyUrl(target)), { mode: 0o600 });
+    const [program, ...prefix] = setup.command;
+    const result = await getExecOutput(program!, [...prefix, '-c', ini, ...args], {
+      cwd: dirname(original),
+      silent: true,
+      ignoreReturnCode: true,
+    }).catch((error: unknown) => {
+      throw new MigrationError('invalid-input', `alembic-command "${setup.command.join(' ')}" cannot be run (${String(error)}); accepted: the manager venv's alembic, e.g. /opt/backend.ai/bin/alembic`);
+    });
+    if (result.exitCode !== 0) {
+      const failure = /FAILED: (.*)/.exec(result.stderr)?.[1] ?? result.stderr.trim().split('\n').slice(-3).join(' ');
+      throw new MigrationError('inconsistent-state', `alembic ${args.join(' ')} failed (exit ${result.exitCode}): ${failure}`);
+    }
+    return result.stdout;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** The ini with sqlalchemy.url replaced and %(here)s pinned to the original's folder. */
+function privateIni(text: string, originalDir: string, url: string): string {
+  const pinned = text.replaceAll('%(here)s', originalDir.replaceAll('%', '%%'));
+  const line = `sqlalchemy.url = ${url.replaceAll('%', '%%')}`;
+  if (/^sqlalchemy\.url\s*=.*$/m.test(pinned)) return pinned.replace(/^sqlalchemy\.url\s*=.*$/m, line);
+  return pinned.replace(/^\[alembic\]\s*$/m, `[alembic]\n${line}`);
+}
+
+/** Up to 22.03 the manager's env.py is synchronous (psycopg2): postgresql://. */
+function sqlalchemyUrl(target: PostgresTarget): string {
+  const auth = `${encodeURIComponent(target.user)}${target.password ? `:${encodeURIComponent(target.password)}` : ''}`;
+  const host = target.host.includes(':') ? `[${target.host}]` : target.host;
+  return `postgresql://${auth}@${host}:${target.port}/${encodeURIComponent(target.database)}`;
+}

@@ -1,0 +1,63 @@
+/**
+ * The migration lock: a PostgreSQL *session* advisory lock on its own connection. A dead runner's
+ * connection closes and the lock goes with it, so it never stays stuck (the Liquibase lock-row
+ * problem), and it is not tied to a transaction, so alembic's DDL is free to commit.
+ */
+import pg from 'pg';
+import { MigrationError } from './errors.js';
+import type { PostgresTarget } from './connections.js';
+
+/** Two 32-bit keys, "bai!" and "migr" in ASCII: the lock's name in pg_locks. */
+export const LOCK_KEYS = [0x62616921, 0x6d696772] as const;
+const POLL_MS = 250;
+
+export interface MigrationLock {
+  release(): Promise<void>;
+}
+
+export async function acquireMigrationLock(target: PostgresTarget, timeoutSeconds: number, connectTimeoutMs: number): Promise<MigrationLock> {
+  const client = new pg.Client({
+    host: target.host,
+    port: target.port,
+    database: target.database,
+    user: target.user,
+    password: target.password,
+    application_name: 'bai-migrate (migration lock)',
+    connectionTimeoutMillis: connectTimeoutMs,
+  });
+  client.on('error', () => undefined);
+  await client.connect();
+  const deadline = Date.now() + timeoutSeconds * 1000;
+  try {
+    for (;;) {
+      const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS locked', [...LOCK_KEYS]);
+      if (rows[0]?.locked) break;
+      if (Date.now() >= deadline) {
+        throw new MigrationError('inconsistent-state', `another migration holds the bai-migrate lock: ${await describeHolder(client)}; waited ${timeoutSeconds} s (lock-timeout)`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    }
+  } catch (error) {
+    await client.end().catch(() => undefined);
+    throw error;
+  }
+  return {
+    async release() {
+      await client.query('SELECT pg_advisory_unlock($1, $2)', [...LOCK_KEYS]).catch(() => undefined);
+      await client.end().catch(() => undefined);
+    },
+  };
+}
+
+async function describeHolder(client: pg.Client): Promise<string> {
+  const { rows } = await client.query<{ pid: number; application_name: string; client_addr: string | null; held_seconds: number | null }>(
+    `SELECT a.pid, a.application_name, a.client_addr::text AS client_addr,
+            round(extract(epoch FROM now() - a.backend_start))::int AS held_seconds
+       FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+      WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.objid = $2 AND l.objsubid = 2 AND l.granted`,
+    [...LOCK_KEYS],
+  );
+  const holder = rows[0];
+  if (!holder) return 'a session that has just released it';
+  return `PostgreSQL backend pid ${holder.pid} (application "${holder.application_name || 'unknown'}"${holder.client_addr ? ` from ${holder.client_addr}` : ''}), connected for ${holder.held_seconds ?? '?'} s`;
+}
