@@ -22770,8 +22770,8 @@ var require_lib = __commonJS({
     var helper = require_helper();
     module.exports = function(connInfo, cb) {
       var file = helper.getFileName();
-      fs3.stat(file, function(err, stat2) {
-        if (err || !helper.usePgPass(stat2, file)) {
+      fs3.stat(file, function(err, stat3) {
+        if (err || !helper.usePgPass(stat3, file)) {
           return cb(void 0);
         }
         var st = fs3.createReadStream(file);
@@ -38757,7 +38757,7 @@ var require_range = __commonJS({
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.Range = void 0;
     var util_1 = require_util10();
-    function compare(a, b) {
+    function compare2(a, b) {
       if (a.length === 0) {
         return b.length === 0 ? 0 : 1;
       }
@@ -38804,7 +38804,7 @@ var require_range = __commonJS({
        */
       includes(value) {
         value = (0, util_1.toBuffer)(value);
-        return compare(this.start, value) <= 0 && compare(this.end, value) > 0;
+        return compare2(this.start, value) <= 0 && compare2(this.end, value) > 0;
       }
       /**
        * Compares the other range to this one, returning:
@@ -38813,9 +38813,9 @@ var require_range = __commonJS({
        *  0 if they overlap
        */
       compare(other) {
-        const ivbCmpBegin = compare(this.start, other.start);
-        const ivbCmpEnd = compare(this.start, other.end);
-        const iveCmpBegin = compare(this.end, other.start);
+        const ivbCmpBegin = compare2(this.start, other.start);
+        const ivbCmpEnd = compare2(this.start, other.end);
+        const iveCmpBegin = compare2(this.end, other.start);
         if (ivbCmpBegin < 0 && iveCmpBegin <= 0) {
           return -1;
         }
@@ -39275,7 +39275,7 @@ var require_metadata = __commonJS({
     function normalizeKey(key) {
       return key.toLowerCase();
     }
-    function validate(key, value) {
+    function validate2(key, value) {
       if (!isLegalKey(key)) {
         throw new Error('Metadata key "' + key + '" contains illegal characters');
       }
@@ -39308,7 +39308,7 @@ var require_metadata = __commonJS({
        */
       set(key, value) {
         key = normalizeKey(key);
-        validate(key, value);
+        validate2(key, value);
         this.internalRepr.set(key, [value]);
       }
       /**
@@ -39320,7 +39320,7 @@ var require_metadata = __commonJS({
        */
       add(key, value) {
         key = normalizeKey(key);
-        validate(key, value);
+        validate2(key, value);
         const existingValue = this.internalRepr.get(key);
         if (existingValue === void 0) {
           this.internalRepr.set(key, [value]);
@@ -44950,7 +44950,7 @@ var require_umd = __commonJS({
         };
         LongPrototype.gte = LongPrototype.greaterThanOrEqual;
         LongPrototype.ge = LongPrototype.greaterThanOrEqual;
-        LongPrototype.compare = function compare(other) {
+        LongPrototype.compare = function compare2(other) {
           if (!isLong(other)) other = fromValue(other);
           if (this.eq(other)) return 0;
           var thisNeg = this.isNegative(), otherNeg = other.isNegative();
@@ -67099,7 +67099,7 @@ var require_bignumber = __commonJS({
             if (carry) x = [carry].concat(x);
             return x;
           }
-          function compare2(a, b, aL, bL) {
+          function compare3(a, b, aL, bL) {
             var i, cmp;
             if (aL != bL) {
               cmp = aL > bL ? 1 : -1;
@@ -67169,7 +67169,7 @@ var require_bignumber = __commonJS({
               if (yc[1] >= base / 2) yc0++;
               do {
                 n = 0;
-                cmp = compare2(yc, rem, yL, remL);
+                cmp = compare3(yc, rem, yL, remL);
                 if (cmp < 0) {
                   rem0 = rem[0];
                   if (yL != remL) rem0 = rem0 * base + (rem[1] || 0);
@@ -67179,7 +67179,7 @@ var require_bignumber = __commonJS({
                     prod = multiply(yc, n, base);
                     prodL = prod.length;
                     remL = rem.length;
-                    while (compare2(prod, rem, prodL, remL) == 1) {
+                    while (compare3(prod, rem, prodL, remL) == 1) {
                       n--;
                       subtract(prod, yL < prodL ? yz : yc, prodL, base);
                       prodL = prod.length;
@@ -67196,7 +67196,7 @@ var require_bignumber = __commonJS({
                   subtract(rem, prod, remL, base);
                   remL = rem.length;
                   if (cmp == -1) {
-                    while (compare2(yc, rem, yL, remL) < 1) {
+                    while (compare3(yc, rem, yL, remL) < 1) {
                       n++;
                       subtract(rem, yL < remL ? yz : yc, remL, base);
                       remL = rem.length;
@@ -67265,7 +67265,7 @@ var require_bignumber = __commonJS({
           var k, y, i = 1, x = new BigNumber2(args[0]);
           for (; i < args.length; i++) {
             y = new BigNumber2(args[i]);
-            if (!y.s || (k = compare(x, y)) === n || k === 0 && x.s === n) {
+            if (!y.s || (k = compare2(x, y)) === n || k === 0 && x.s === n) {
               x = y;
             }
           }
@@ -67410,7 +67410,7 @@ var require_bignumber = __commonJS({
           return x;
         };
         P.comparedTo = function(y, b) {
-          return compare(this, new BigNumber2(y, b));
+          return compare2(this, new BigNumber2(y, b));
         };
         P.decimalPlaces = P.dp = function(dp, rm3) {
           var c, n, v, x = this;
@@ -67508,25 +67508,25 @@ var require_bignumber = __commonJS({
           return round(n, n.e + 1, rm3);
         };
         P.isEqualTo = P.eq = function(y, b) {
-          return compare(this, new BigNumber2(y, b)) === 0;
+          return compare2(this, new BigNumber2(y, b)) === 0;
         };
         P.isFinite = function() {
           return !!this.c;
         };
         P.isGreaterThan = P.gt = function(y, b) {
-          return compare(this, new BigNumber2(y, b)) > 0;
+          return compare2(this, new BigNumber2(y, b)) > 0;
         };
         P.isGreaterThanOrEqualTo = P.gte = function(y, b) {
-          return (b = compare(this, new BigNumber2(y, b))) === 1 || b === 0;
+          return (b = compare2(this, new BigNumber2(y, b))) === 1 || b === 0;
         };
         P.isInteger = function() {
           return !!this.c && bitFloor(this.e / LOG_BASE) > this.c.length - 2;
         };
         P.isLessThan = P.lt = function(y, b) {
-          return compare(this, new BigNumber2(y, b)) < 0;
+          return compare2(this, new BigNumber2(y, b)) < 0;
         };
         P.isLessThanOrEqualTo = P.lte = function(y, b) {
-          return (b = compare(this, new BigNumber2(y, b))) === -1 || b === 0;
+          return (b = compare2(this, new BigNumber2(y, b))) === -1 || b === 0;
         };
         P.isNaN = function() {
           return !this.s;
@@ -67954,7 +67954,7 @@ var require_bignumber = __commonJS({
         for (j = r.length; r.charCodeAt(--j) === 48; ) ;
         return r.slice(0, j + 1 || 1);
       }
-      function compare(x, y) {
+      function compare2(x, y) {
         var a, b, xc = x.c, yc = y.c, i = x.s, j = y.s, k = x.e, l = y.e;
         if (!i || !j) return null;
         a = xc && !xc[0];
@@ -70925,7 +70925,7 @@ function group(name, fn) {
 
 // src/engine/engine.ts
 import { existsSync as existsSync3 } from "node:fs";
-import { mkdir as mkdir2, writeFile as writeFile3 } from "node:fs/promises";
+import { mkdir as mkdir2, writeFile as writeFile4 } from "node:fs/promises";
 import { dirname as dirname4, join as join5, resolve as resolve3 } from "node:path";
 
 // src/engine/errors.ts
@@ -72195,30 +72195,81 @@ var schema = {
 };
 
 // src/steps/concurrency-to-redis.ts
+var PREFIX = "keypair.concurrency_used.";
+var NOT_OCCUPYING = ["TERMINATING", "TERMINATED", "PENDING", "CANCELLED"];
 var concurrencyToRedis = {
   id: "concurrency-to-redis",
   title: "Keypair concurrency moves to Redis",
   kind: "change",
-  action: "Backs up keypairs.concurrency_used before the column is dropped, then sets keypair.concurrency_used.{access_key} in Redis DB 0 from the live kernels.",
+  action: "Backs up keypairs.concurrency_used before the column is dropped, then sets keypair.concurrency_used.{access_key} in Redis DB 0 from the resource-occupying kernels.",
   servers: ["postgres", "redis"],
   async preflight({ deployment }) {
     const pg2 = deployment.postgres;
-    const redis = await deployment.redis(REDIS_DB.stat);
-    let existing = 0;
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", "keypair.concurrency_used.*", "COUNT", 1e3);
-      existing += keys.length;
-      cursor = next;
-    } while (cursor !== "0");
     if (!await tableExists(pg2, "keypairs")) return [warning2("the database has no keypairs table")];
+    const existing = await redisCounters(deployment);
     const { rows } = await pg2.query("SELECT count(*) FROM keypairs");
     const column = await columnExists(pg2, "keypairs", "concurrency_used") ? "keypairs.concurrency_used still exists" : "keypairs.concurrency_used is already dropped";
-    return [ok(`${rows[0]?.count ?? 0} keypair(s); ${column}; ${existing} keypair.concurrency_used.* key(s) in Redis DB 0`)];
+    return [ok(`${rows[0]?.count ?? 0} keypair(s); ${column}; ${existing.size} ${PREFIX}* key(s) in Redis DB 0`)];
+  },
+  async backup({ deployment }) {
+    if (!await columnExists(deployment.postgres, "keypairs", "concurrency_used")) return void 0;
+    const { rows } = await deployment.postgres.query("SELECT access_key, concurrency_used FROM keypairs ORDER BY access_key");
+    return { name: "keypairs.concurrency_used.json", content: JSON.stringify(rows, null, 2) };
+  },
+  async dryRun({ deployment }) {
+    const { differing, stale } = await compare(deployment);
+    return [ok(`would set ${differing.length} counter(s) and zero ${stale.length} stale counter(s) in Redis DB 0`)];
+  },
+  async apply({ deployment }) {
+    const { differing, stale } = await compare(deployment);
+    if (differing.length === 0 && stale.length === 0) return ok("every keypair.concurrency_used counter already matches PostgreSQL");
+    const redis = await deployment.redis(REDIS_DB.stat);
+    const pipeline = redis.pipeline();
+    for (const [accessKey, count] of differing) pipeline.set(`${PREFIX}${accessKey}`, String(count));
+    for (const key of stale) pipeline.set(key, "0");
+    const results = await pipeline.exec() ?? [];
+    const error2 = results.find(([err]) => err)?.[0];
+    if (error2) return failed(`Redis refused a counter update: ${error2.message}`);
+    return changed(`set ${differing.length} counter(s) from the kernels table, zeroed ${stale.length} stale counter(s)`);
+  },
+  async verify({ deployment }) {
+    const { expected, differing, stale } = await compare(deployment);
+    const findings = [];
+    findings.push(
+      differing.length === 0 ? ok(`${expected.size} keypair counter(s) match the resource-occupying kernels in PostgreSQL`) : failed(`${differing.length} counter(s) differ from PostgreSQL, e.g. ${differing.slice(0, 3).map(([k, v]) => `${k}=${v}`).join(", ")}`)
+    );
+    if (stale.length > 0) findings.push(failed(`${stale.length} counter(s) of unknown access keys are not 0`));
+    return findings;
   }
 };
+async function redisCounters(deployment) {
+  const redis = await deployment.redis(REDIS_DB.stat);
+  const counters = /* @__PURE__ */ new Map();
+  let cursor = "0";
+  do {
+    const [next, keys] = await redis.scan(cursor, "MATCH", `${PREFIX}*`, "COUNT", 1e3);
+    const values = keys.length > 0 ? await redis.mget(keys) : [];
+    keys.forEach((key, i) => counters.set(key, values[i] ?? null));
+    cursor = next;
+  } while (cursor !== "0");
+  return counters;
+}
+async function compare(deployment) {
+  const { rows } = await deployment.postgres.query(
+    `SELECT k.access_key, count(kn.id) FILTER (WHERE kn.status::text <> ALL ($1)) AS used
+       FROM keypairs k LEFT JOIN kernels kn ON kn.access_key = k.access_key
+      GROUP BY k.access_key`,
+    [NOT_OCCUPYING]
+  );
+  const expected = new Map(rows.map((r) => [r.access_key, Number(r.used)]));
+  const counters = await redisCounters(deployment);
+  const differing = [...expected].filter(([accessKey, count]) => counters.get(`${PREFIX}${accessKey}`) !== String(count));
+  const stale = [...counters].filter(([key, value]) => !expected.has(key.slice(PREFIX.length)) && value !== "0").map(([key]) => key);
+  return { expected, differing, stale };
+}
 
 // src/steps/redis-persistence.ts
+var REWRITE_WAIT_MS = 12e4;
 var redisPersistence = {
   id: "redis-persistence",
   title: "Redis persistence (AOF)",
@@ -72226,6 +72277,10 @@ var redisPersistence = {
   action: "Turns on appendonly (CONFIG SET, then CONFIG REWRITE so it survives a restart) and waits for the AOF rewrite.",
   servers: ["redis"],
   async preflight(ctx) {
+    if (ctx.options.redisPersistence === "managed") {
+      const appendonly2 = await configGet(ctx, "appendonly").catch(() => "unknown (CONFIG is not available)");
+      return [skipped(`redis-persistence is managed: bai-migrate leaves persistence to the Redis service (appendonly is ${appendonly2})`)];
+    }
     const redis = await ctx.deployment.redis(REDIS_DB.stat);
     let appendonly;
     let dir;
@@ -72247,7 +72302,34 @@ var redisPersistence = {
     findings.push(ok(appendonly === "yes" ? `appendonly is already yes; data directory ${dir}` : `appendonly is ${appendonly}; data directory ${dir}`));
     return findings;
   },
+  async dryRun(ctx) {
+    if (ctx.options.redisPersistence === "managed") return [skipped("managed elsewhere: nothing to change")];
+    const appendonly = await configGet(ctx, "appendonly");
+    return [ok(appendonly === "yes" ? "appendonly is already yes: would only re-run CONFIG REWRITE" : "would set appendonly yes, wait for the AOF rewrite and persist it with CONFIG REWRITE")];
+  },
+  async backup(ctx) {
+    if (ctx.options.redisPersistence === "managed") return void 0;
+    const redis = await ctx.deployment.redis(REDIS_DB.stat);
+    const config = {};
+    for (const name of ["appendonly", "appendfsync", "dir", "dbfilename", "appendfilename", "save"]) config[name] = await configGet(ctx, name);
+    const configFile = /config_file:(.*)/.exec(await redis.info("server"))?.[1]?.trim() ?? "";
+    return { name: "redis-config.json", content: JSON.stringify({ configFile, config }, null, 2) };
+  },
+  async apply(ctx) {
+    if (ctx.options.redisPersistence === "managed") return skipped("managed elsewhere: nothing changed");
+    const redis = await ctx.deployment.redis(REDIS_DB.stat);
+    const wasOn = await configGet(ctx, "appendonly") === "yes";
+    if (!wasOn) await redis.config("SET", "appendonly", "yes");
+    const deadline = Date.now() + REWRITE_WAIT_MS;
+    while (/aof_rewrite_in_progress:1|aof_rewrite_scheduled:1/.test(await redis.info("persistence"))) {
+      if (Date.now() > deadline) return failed(`the AOF rewrite did not finish within ${REWRITE_WAIT_MS / 1e3} s; check the Redis log and disk space in ${await configGet(ctx, "dir")}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await redis.config("REWRITE");
+    return wasOn ? ok("appendonly was already yes; config file rewritten to keep it") : changed(`appendonly yes, AOF written to ${await configGet(ctx, "dir")} and kept in the config file (CONFIG REWRITE)`);
+  },
   async verify(ctx) {
+    if (ctx.options.redisPersistence === "managed") return [skipped("managed elsewhere")];
     const appendonly = await configGet(ctx, "appendonly");
     const info2 = await (await ctx.deployment.redis(REDIS_DB.stat)).info("persistence");
     const aofEnabled = /aof_enabled:1/.test(info2);
@@ -72272,19 +72354,223 @@ var imageMetadata = {
   async preflight({ deployment }) {
     const findings = [];
     const registries = await deployment.bounded("etcd", deployment.etcd.getAll().prefix("config/docker/registry/").keys());
-    const names = [...new Set(registries.map((k) => decodeURIComponent(k.split("/")[3] ?? "")))].filter((n) => n);
+    const names = [...new Set(registries.map((k) => safeDecode(k.split("/")[3] ?? "")))].filter((n) => n);
     findings.push(
       names.length > 0 ? ok(`${names.length} registr${names.length === 1 ? "y" : "ies"} in etcd config/docker/registry: ${names.join(", ")}`) : failed("etcd config/docker/registry is empty: the 22.03 manager (and its image rescan) requires at least one registry there")
     );
-    const imageKeys = await deployment.bounded("etcd", deployment.etcd.getAll().prefix("images/").keys());
-    const tags = imageKeys.filter((k) => !k.startsWith("images/_aliases/") && k.split("/").length === 4);
-    const aliases = imageKeys.filter((k) => k.startsWith("images/_aliases/"));
+    const tree = await readImageTree(deployment);
+    if (tree.problems.length > 0) findings.push(failed(describeProblems(tree)));
     findings.push(
-      tags.length > 0 ? ok(`${tags.length} image tag(s) and ${aliases.length} alias(es) in etcd images/`) : warning2("etcd images/ holds no image tags: nothing to copy; run an image rescan after the upgrade")
+      tree.images.length > 0 ? ok(`${tree.images.length} image tag(s) and ${tree.aliases.length} alias(es) in etcd images/`) : warning2("etcd images/ holds no image tags: nothing to copy; run an image rescan after the upgrade")
     );
+    findings.push(...danglingAliases(tree).map((a) => warning2(`alias "${a.alias}" points at ${a.target}, which etcd has no metadata for: it will not be copied`)));
     return findings;
+  },
+  async backup({ deployment }) {
+    const all = await deployment.bounded("etcd", deployment.etcd.getAll().prefix("images/").strings());
+    return { name: "etcd-images.json", content: JSON.stringify(all, null, 2) };
+  },
+  async dryRun({ deployment }) {
+    const tree = await readImageTree(deployment);
+    if (tree.problems.length > 0) return [failed(describeProblems(tree))];
+    const present = await tableExists(deployment.postgres, "images") ? await rowsByName(deployment) : /* @__PURE__ */ new Map();
+    const missing = tree.images.filter((i) => present.get(i.name)?.config_digest?.trim() !== i.digest).length;
+    return [ok(`would copy ${tree.images.length} image(s) (${missing} new or changed) and ${tree.aliases.length - danglingAliases(tree).length} alias(es) into PostgreSQL`)];
+  },
+  async apply({ deployment }) {
+    const tree = await readImageTree(deployment);
+    if (tree.problems.length > 0) return failed(describeProblems(tree));
+    const pg2 = deployment.postgres;
+    await pg2.query("BEGIN");
+    try {
+      const images = await pg2.query(
+        `INSERT INTO images (name, image, tag, registry, architecture, config_digest, size_bytes, type, accelerators, labels, resources)
+         SELECT r.name, r.image, r.tag, r.registry, r.architecture, r.digest, r.size_bytes, r.type::image_type, r.accelerators, r.labels, r.resources
+           FROM jsonb_to_recordset($1::jsonb) AS r(name text, image text, tag text, registry text, architecture text, digest text,
+                size_bytes bigint, type text, accelerators text, labels jsonb, resources jsonb)
+         ON CONFLICT (name, architecture) DO UPDATE SET
+           image = EXCLUDED.image, tag = EXCLUDED.tag, registry = EXCLUDED.registry, config_digest = EXCLUDED.config_digest,
+           size_bytes = EXCLUDED.size_bytes, type = EXCLUDED.type, accelerators = EXCLUDED.accelerators,
+           labels = EXCLUDED.labels, resources = EXCLUDED.resources
+         WHERE (images.image, images.tag, images.registry, images.config_digest, images.size_bytes, images.type, images.accelerators, images.labels, images.resources)
+               IS DISTINCT FROM
+               (EXCLUDED.image, EXCLUDED.tag, EXCLUDED.registry, EXCLUDED.config_digest, EXCLUDED.size_bytes, EXCLUDED.type, EXCLUDED.accelerators, EXCLUDED.labels, EXCLUDED.resources)`,
+        [JSON.stringify(tree.images.map(toRow))]
+      );
+      const aliases = await pg2.query(
+        `INSERT INTO image_aliases (alias, image)
+         SELECT DISTINCT ON (a.alias) a.alias, i.id
+           FROM jsonb_to_recordset($1::jsonb) AS a(alias text, target text) JOIN images i ON i.name = a.target
+          ORDER BY a.alias, i.architecture <> 'x86_64'
+         ON CONFLICT (alias) DO UPDATE SET image = EXCLUDED.image WHERE image_aliases.image IS DISTINCT FROM EXCLUDED.image`,
+        [JSON.stringify(tree.aliases)]
+      );
+      await pg2.query("COMMIT");
+      const touched = (images.rowCount ?? 0) + (aliases.rowCount ?? 0);
+      const detail = `${images.rowCount} of ${tree.images.length} image(s) and ${aliases.rowCount} alias(es) written; etcd images/ left intact`;
+      return touched > 0 ? changed(detail) : ok(`all ${tree.images.length} image(s) and their aliases are already in PostgreSQL`);
+    } catch (error2) {
+      await pg2.query("ROLLBACK").catch(() => void 0);
+      throw error2;
+    }
+  },
+  async verify({ deployment }) {
+    const tree = await readImageTree(deployment);
+    const rows = await rowsByName(deployment);
+    const wrong = tree.images.filter((i) => rows.get(i.name)?.config_digest?.trim() !== i.digest);
+    const { rows: aliasRows } = await deployment.postgres.query("SELECT a.alias, i.name FROM image_aliases a JOIN images i ON i.id = a.image");
+    const resolved = new Map(aliasRows.map((r) => [r.alias, r.name]));
+    const dangling = new Set(danglingAliases(tree).map((a) => a.alias));
+    const unresolved = tree.aliases.filter((a) => !dangling.has(a.alias) && resolved.get(a.alias) !== a.target);
+    return [
+      wrong.length === 0 ? ok(`every etcd image tag (${tree.images.length}) has its row in images with the same digest`) : failed(`${wrong.length} etcd image tag(s) have no matching row in images, e.g. ${wrong.slice(0, 3).map((i) => i.name).join(", ")}`),
+      unresolved.length === 0 ? ok(`every alias (${tree.aliases.length - dangling.size}) resolves to its image`) : failed(`${unresolved.length} alias(es) do not resolve, e.g. ${unresolved.slice(0, 3).map((a) => a.alias).join(", ")}`)
+    ];
   }
 };
+async function rowsByName(deployment) {
+  const { rows } = await deployment.postgres.query("SELECT name, config_digest FROM images WHERE architecture = 'x86_64'");
+  return new Map(rows.map((r) => [r.name, r]));
+}
+function toRow(image) {
+  return {
+    name: image.name,
+    image: image.image,
+    tag: image.tag,
+    registry: image.registry,
+    architecture: image.architecture,
+    digest: image.digest,
+    size_bytes: image.sizeBytes,
+    type: image.type,
+    accelerators: image.accelerators,
+    labels: image.labels,
+    resources: image.resources
+  };
+}
+function danglingAliases(tree) {
+  const names = new Set(tree.images.map((i) => i.name));
+  return tree.aliases.filter((a) => !names.has(a.target));
+}
+function describeProblems(tree) {
+  const shown = tree.problems.slice(0, 10).join("; ");
+  return `etcd images/ has ${tree.problems.length} unreadable key(s): ${shown}${tree.problems.length > 10 ? "; \u2026" : ""}. Fix or delete them (etcdctl) and run again`;
+}
+function safeDecode(text) {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+async function readImageTree(deployment) {
+  const all = await deployment.bounded("etcd", deployment.etcd.getAll().prefix("images/").strings());
+  return parseImageTree(all);
+}
+function parseImageTree(all) {
+  const problems = [];
+  const aliases = [];
+  const tags = /* @__PURE__ */ new Map();
+  const decode = (part, key) => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      problems.push(`${key} (bad URL quoting)`);
+      return void 0;
+    }
+  };
+  for (const [key, value] of Object.entries(all)) {
+    const parts = key.split("/");
+    if (parts[1] === "_aliases") {
+      const alias = parts.length === 3 ? decode(parts[2], key) : void 0;
+      if (alias !== void 0) aliases.push({ alias, target: value });
+      else if (parts.length !== 3) problems.push(`${key} (not images/_aliases/{alias})`);
+      continue;
+    }
+    if (parts.length < 4) continue;
+    const registry = decode(parts[1], key);
+    const image = decode(parts[2], key);
+    if (registry === void 0 || image === void 0) continue;
+    const tag = parts[3];
+    const id = `${registry}/${image}:${tag}`;
+    const entry = tags.get(id) ?? { registry, image, tag, fields: /* @__PURE__ */ new Map() };
+    tags.set(id, entry);
+    entry.fields.set(parts.slice(4).join("/"), value);
+  }
+  const images = [];
+  for (const [name, { registry, image, tag, fields }] of tags) {
+    const digest = fields.get("");
+    const size = fields.get("size_bytes");
+    if (!digest) {
+      problems.push(`images/${encodeURIComponent(registry)}/${encodeURIComponent(image)}/${tag} (no digest)`);
+      continue;
+    }
+    if (size === void 0 || !/^\d+$/.test(size)) {
+      problems.push(`images/${encodeURIComponent(registry)}/${encodeURIComponent(image)}/${tag}/size_bytes (${size === void 0 ? "missing" : `"${size.slice(0, 20)}" is not a number`})`);
+      continue;
+    }
+    const labels = {};
+    const resources = {};
+    for (const [field, value] of fields) {
+      if (field.startsWith("labels/")) labels[field.slice("labels/".length)] = value;
+      const resource = /^resource\/([^/]+)\/(min|max)$/.exec(field);
+      if (resource) resources[resource[1]] = { ...resources[resource[1]], [resource[2]]: value };
+    }
+    const role = (labels["ai.backend.role"] ?? "COMPUTE").toUpperCase();
+    images.push({
+      name,
+      registry,
+      image,
+      tag,
+      architecture: labels["ai.backend.architecture"] ?? "x86_64",
+      digest,
+      sizeBytes: Number(size),
+      type: role === "SYSTEM" || role === "SERVICE" ? role : "COMPUTE",
+      accelerators: fields.get("accelerators") ?? fields.get("accels") ?? null,
+      labels,
+      resources
+    });
+  }
+  return { images, aliases, problems };
+}
+
+// src/steps/distributed-lock.ts
+import { readFile as readFile2, rename as rename2, stat as stat2, writeFile as writeFile3 } from "node:fs/promises";
+
+// src/engine/toml-edit.ts
+var HEADER = /^\s*\[([^\][]+)\]\s*(#.*)?$/;
+function setTomlString(text, table, key, value) {
+  const lines = text.split("\n");
+  const assignment = `${key} = ${JSON.stringify(value)}`;
+  const keyLine = new RegExp(`^(\\s*)${escapeRegExp(key)}\\s*=\\s*(?:"[^"]*"|'[^']*'|[^\\s#]+)(\\s*#.*)?$`);
+  const start = lines.findIndex((line) => HEADER.exec(line)?.[1]?.trim() === table);
+  let result;
+  if (start < 0) {
+    const trailing = text.endsWith("\n") ? "" : "\n";
+    return validate(`${text}${trailing}
+[${table}]
+${assignment}
+`);
+  }
+  let end = lines.findIndex((line, i) => i > start && HEADER.test(line));
+  if (end < 0) end = lines.length;
+  const existing = lines.findIndex((line, i) => i > start && i < end && keyLine.test(line));
+  if (existing >= 0) {
+    result = [...lines];
+    result[existing] = lines[existing].replace(keyLine, (_, indent, comment = "") => `${indent}${assignment}${comment}`);
+  } else {
+    const commented = lines.findIndex((line, i) => i > start && i < end && new RegExp(`^\\s*#\\s*${escapeRegExp(key)}\\s*=`).test(line));
+    const at = commented >= 0 ? commented + 1 : start + 1;
+    result = [...lines.slice(0, at), assignment, ...lines.slice(at)];
+  }
+  return validate(result.join("\n"));
+}
+function validate(text) {
+  parseToml(text);
+  return text;
+}
+function escapeRegExp(text) {
+  return text.replace(/[.*+?^${}()|[\]\\-]/g, "\\$&");
+}
 
 // src/steps/distributed-lock.ts
 var DEFAULT_NOTE = "the upgrade guide says the default is etcd, but the manager defaults to pg_advisory from 22.03.2 (etcd only in 22.03.0 and 22.03.1)";
@@ -72310,15 +72596,61 @@ var distributedLock = {
     }
     return [ok(`distributed-lock will be "${backend}" in ${config.path} (now ${current === void 0 ? "unset" : `"${String(current)}"`}); ${DEFAULT_NOTE}`)];
   },
-  async verify({ options, deployment }) {
+  async dryRun(ctx) {
+    if (!ctx.options.lockBackend) return [ok("lock-backend not set: manager.toml stays as it is")];
+    const { path: path4, text } = await currentConfig(ctx);
+    const next = setTomlString(text, "manager", "distributed-lock", ctx.options.lockBackend);
+    if (next === text) return [ok(`${path4} already has distributed-lock = "${ctx.options.lockBackend}"`)];
+    return [{ status: "ok", detail: `would set [manager] distributed-lock = "${ctx.options.lockBackend}" in ${path4}`, attachment: { name: "manager.toml diff", content: lineDiff(text, next) } }];
+  },
+  async backup(ctx) {
+    if (!ctx.options.lockBackend || !ctx.deployment.targets.managerConfig) return void 0;
+    return { name: "manager.toml", content: (await currentConfig(ctx)).text };
+  },
+  async apply(ctx) {
+    const backend = ctx.options.lockBackend;
+    if (!backend) return ok("lock-backend not set: manager.toml left as it is");
+    const { path: path4, text } = await currentConfig(ctx);
+    const next = setTomlString(text, "manager", "distributed-lock", backend);
+    if (next === text) return ok(`already distributed-lock = "${backend}" in ${path4}`);
+    const temporary = `${path4}.bai-migrate.tmp`;
+    await writeFile3(temporary, next, { mode: (await stat2(path4)).mode & 511 });
+    await rename2(temporary, path4);
+    return changed(`[manager] distributed-lock = "${backend}" written to ${path4}`);
+  },
+  async verify(ctx) {
+    const { options } = ctx;
     if (!options.lockBackend) return [ok("lock-backend not set: nothing to verify")];
-    const manager = deployment.targets.managerConfig?.table.manager;
+    const manager = parseToml((await currentConfig(ctx)).text).manager;
     const current = isTable(manager) ? manager["distributed-lock"] : void 0;
     return [
       current === options.lockBackend ? ok(`[manager] distributed-lock is "${current}"`) : failed(`[manager] distributed-lock is ${current === void 0 ? "unset" : `"${String(current)}"`}; expected "${options.lockBackend}"`)
     ];
   }
 };
+async function currentConfig(ctx) {
+  const config = ctx.deployment.targets.managerConfig;
+  if (!config) throw new Error("no manager.toml: set manager-config");
+  return { path: config.path, text: await readFile2(config.path, "utf8") };
+}
+function lineDiff(before, after) {
+  const a = before.split("\n");
+  const b = after.split("\n");
+  const out = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    if (a[i] === b[j]) {
+      i++;
+      j++;
+    } else if (b[j] !== void 0 && !a.slice(i).includes(b[j])) {
+      out.push(`+ ${b[j++]}`);
+    } else {
+      out.push(`- ${a[i++]}`);
+    }
+  }
+  return out.join("\n");
+}
 
 // src/steps/guide-notes.ts
 var lastStatSync = {
@@ -72494,7 +72826,7 @@ async function runCommand(options, hooks) {
     await deployment?.close();
     report.finishedAt = (/* @__PURE__ */ new Date()).toISOString();
   }
-  await writeFile3(options.reportFile, `${redact(JSON.stringify(report, null, 2), secrets)}
+  await writeFile4(options.reportFile, `${redact(JSON.stringify(report, null, 2), secrets)}
 `);
   return report;
 }
@@ -72663,12 +72995,12 @@ Fix the cause and run migrate again: finished steps are recognised and skipped.`
       const item = step.backup ? await step.backup(this.context(hop)) : void 0;
       if (!item) continue;
       await mkdir2(dir, { recursive: true, mode: 448 });
-      await writeFile3(join5(dir, item.name), item.content, { mode: 384 });
+      await writeFile4(join5(dir, item.name), item.content, { mode: 384 });
       saved.push(item.name);
     }
     if (saved.length > 0) {
       this.report.backup = dir;
-      this.record({ phase: "apply", step: "backup", status: "changed", detail: `backup bundle ${dir}: ${saved.join(", ")}` });
+      this.record({ phase: "apply", step: "backup", status: "ok", detail: `backup bundle ${dir}: ${saved.join(", ")}` });
     }
   }
 };

@@ -3,7 +3,7 @@
  * and etcd namespace, seeded like a 21.09 installation, and can snapshot everything to prove
  * that a run wrote nothing.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -70,6 +70,13 @@ export interface TestDeployment {
   close(): Promise<void>;
 }
 
+/** The registry's images in the seeded etcd: {image: tags}. */
+export const SEED_IMAGES: Record<string, string[]> = {
+  'stable/python': ['3.9-ubuntu20.04', '3.8-ubuntu18.04'],
+  'stable/tensorflow': ['2.7-py38-cuda11.3', '2.6-py38-cuda11.1'],
+  'stable/pytorch': ['1.10-py38-cuda11.3'],
+};
+
 /** The alembic environment with Backend.AI's real revision graph (see fixtures/alembic). */
 export const FIXTURE_ALEMBIC_INI = join(import.meta.dirname, '../fixtures/alembic/alembic.ini');
 /** Debian's python3 has python3-alembic; a pyenv or venv python earlier on PATH may not. */
@@ -135,16 +142,29 @@ export async function createDeployment(admin: Admin, info: TestbedInfo, seed: Se
     await etcd.put('config/docker/registry/cr.backend.ai').value('https://cr.backend.ai');
     await etcd.put('config/docker/registry/cr.backend.ai/type').value('harbor2');
     await etcd.put('config/docker/registry/cr.backend.ai/project').value('stable');
-    const image = encodeURIComponent('stable/python');
-    await etcd.put(`images/cr.backend.ai/${image}`).value('1');
-    await etcd.put(`images/cr.backend.ai/${image}/3.9-ubuntu20.04`).value(`sha256:${'a'.repeat(64)}`);
-    await etcd.put(`images/cr.backend.ai/${image}/3.9-ubuntu20.04/size_bytes`).value('123456789');
-    await etcd.put(`images/_aliases/python`).value('cr.backend.ai/stable/python:3.9-ubuntu20.04');
+    for (const [name, tags] of Object.entries(SEED_IMAGES)) {
+      const base = `images/cr.backend.ai/${encodeURIComponent(name)}`;
+      await etcd.put(base).value('1');
+      for (const [i, tag] of tags.entries()) {
+        await etcd.put(`${base}/${tag}`).value(`sha256:${createHash('sha256').update(`${name}:${tag}`).digest('hex')}`);
+        await etcd.put(`${base}/${tag}/size_bytes`).value(String(100_000_000 + i));
+        await etcd.put(`${base}/${tag}/labels/ai.backend.kernelspec`).value('1');
+        await etcd.put(`${base}/${tag}/labels/ai.backend.features`).value('batch query uid-match');
+        await etcd.put(`${base}/${tag}/resource/cpu/min`).value('1');
+        await etcd.put(`${base}/${tag}/resource/mem/min`).value('1g');
+      }
+    }
+    // An admin-set limit and aliases: what a registry rescan would lose.
+    await etcd.put(`images/cr.backend.ai/${encodeURIComponent('stable/python')}/3.9-ubuntu20.04/resource/cpu/max`).value('8');
+    await etcd.put('images/_aliases/python').value('cr.backend.ai/stable/python:3.9-ubuntu20.04');
+    await etcd.put(`images/_aliases/${encodeURIComponent('python:3.9')}`).value('cr.backend.ai/stable/python:3.9-ubuntu20.04');
+    await etcd.put('images/_aliases/tensorflow').value('cr.backend.ai/stable/tensorflow:2.7-py38-cuda11.3');
   }
   for (const id of seed.managersRegistered ?? []) await etcd.put(`nodes/manager/${id}`).value('up');
 
   const redis = admin.redis(0);
   await redis.flushall();
+  await redis.config('SET', 'appendonly', 'no');
   await redis.set('keypair.concurrency_used.AKTEST00000000000001', '0');
   if (seed.heartbeatAgeMs !== undefined) {
     const [seconds] = await redis.time();

@@ -224,7 +224,7 @@ class Run {
     }
     if (saved.length > 0) {
       this.report.backup = dir;
-      this.record({ phase: 'apply', step: 'backup', status: 'changed', detail: `backup bundle ${dir}: ${saved.join(', ')}` });
+      this.record({ phase: 'apply', step: 'backup', status: 'ok', detail: `backup bundle ${dir}: ${saved.join(', ')}` });
     }
   }
 }

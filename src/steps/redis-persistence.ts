@@ -5,7 +5,9 @@
  */
 import { messageOf } from '../engine/errors.js';
 import { REDIS_DB } from '../engine/deployment.js';
-import { failed, ok, type Finding, type Step, type StepContext } from './step.js';
+import { changed, failed, ok, skipped, type Finding, type Step, type StepContext } from './step.js';
+
+const REWRITE_WAIT_MS = 120_000;
 
 export const redisPersistence: Step = {
   id: 'redis-persistence',
@@ -15,6 +17,10 @@ export const redisPersistence: Step = {
   servers: ['redis'],
 
   async preflight(ctx) {
+    if (ctx.options.redisPersistence === 'managed') {
+      const appendonly = await configGet(ctx, 'appendonly').catch(() => 'unknown (CONFIG is not available)');
+      return [skipped(`redis-persistence is managed: bai-migrate leaves persistence to the Redis service (appendonly is ${appendonly})`)];
+    }
     const redis = await ctx.deployment.redis(REDIS_DB.stat);
     let appendonly: string;
     let dir: string;
@@ -39,7 +45,38 @@ export const redisPersistence: Step = {
     return findings;
   },
 
+  async dryRun(ctx) {
+    if (ctx.options.redisPersistence === 'managed') return [skipped('managed elsewhere: nothing to change')];
+    const appendonly = await configGet(ctx, 'appendonly');
+    return [ok(appendonly === 'yes' ? 'appendonly is already yes: would only re-run CONFIG REWRITE' : 'would set appendonly yes, wait for the AOF rewrite and persist it with CONFIG REWRITE')];
+  },
+
+  async backup(ctx) {
+    if (ctx.options.redisPersistence === 'managed') return undefined;
+    const redis = await ctx.deployment.redis(REDIS_DB.stat);
+    const config: Record<string, string> = {};
+    for (const name of ['appendonly', 'appendfsync', 'dir', 'dbfilename', 'appendfilename', 'save']) config[name] = await configGet(ctx, name);
+    const configFile = /config_file:(.*)/.exec(await redis.info('server'))?.[1]?.trim() ?? '';
+    return { name: 'redis-config.json', content: JSON.stringify({ configFile, config }, null, 2) };
+  },
+
+  async apply(ctx) {
+    if (ctx.options.redisPersistence === 'managed') return skipped('managed elsewhere: nothing changed');
+    const redis = await ctx.deployment.redis(REDIS_DB.stat);
+    const wasOn = (await configGet(ctx, 'appendonly')) === 'yes';
+    if (!wasOn) await redis.config('SET', 'appendonly', 'yes');
+    // Turning AOF on starts a rewrite that writes the first AOF; it must finish before Redis is durable.
+    const deadline = Date.now() + REWRITE_WAIT_MS;
+    while (/aof_rewrite_in_progress:1|aof_rewrite_scheduled:1/.test(await redis.info('persistence'))) {
+      if (Date.now() > deadline) return failed(`the AOF rewrite did not finish within ${REWRITE_WAIT_MS / 1000} s; check the Redis log and disk space in ${await configGet(ctx, 'dir')}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await redis.config('REWRITE');
+    return wasOn ? ok('appendonly was already yes; config file rewritten to keep it') : changed(`appendonly yes, AOF written to ${await configGet(ctx, 'dir')} and kept in the config file (CONFIG REWRITE)`);
+  },
+
   async verify(ctx) {
+    if (ctx.options.redisPersistence === 'managed') return [skipped('managed elsewhere')];
     const appendonly = await configGet(ctx, 'appendonly');
     const info = await (await ctx.deployment.redis(REDIS_DB.stat)).info('persistence');
     const aofEnabled = /aof_enabled:1/.test(info);

@@ -1,0 +1,138 @@
+/**
+ * migrate against a seeded deployment with the manager's real alembic revision graph: every step's
+ * apply and verify, the backup bundle, the dry run, a second run, and 21.03 → 22.03 in one go.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, inject, it } from 'vitest';
+import { ALEMBIC_COMMAND, FIXTURE_ALEMBIC_INI, SEED_IMAGES, snapshotState, useDeployments, type TestDeployment } from '../support/deployment.js';
+import { runEngine, tempDir } from '../support/run.js';
+
+const info = inject('testbed');
+const { admin, deploy } = useDeployments(info);
+
+function migrateInputs(deployment: TestDeployment, toml: string, extra: Record<string, string> = {}) {
+  return {
+    command: 'migrate',
+    'to-version': '22.03',
+    'manager-config': toml,
+    'alembic-command': ALEMBIC_COMMAND,
+    'alembic-config': FIXTURE_ALEMBIC_INI,
+    'lock-backend': 'etcd',
+    'backup-dir': tempDir(),
+    ...extra,
+  };
+}
+
+const IMAGE_COUNT = Object.values(SEED_IMAGES).flat().length;
+
+async function expectMigrated(deployment: TestDeployment, toml: string) {
+  const pg = deployment.pg;
+  expect((await pg.query('SELECT version_num FROM alembic_version')).rows).toEqual([{ version_num: '81c264528f20' }]);
+  const column = await pg.query(`SELECT 1 FROM information_schema.columns WHERE table_name = 'keypairs' AND column_name = 'concurrency_used'`);
+  expect(column.rowCount).toBe(0);
+  const images = await pg.query<{ name: string; resources: unknown; size_bytes: string }>('SELECT name, resources, size_bytes FROM images ORDER BY name');
+  expect(images.rows).toHaveLength(IMAGE_COUNT);
+  const python = images.rows.find((r) => r.name === 'cr.backend.ai/stable/python:3.9-ubuntu20.04');
+  expect(python?.resources).toEqual({ cpu: { min: '1', max: '8' }, mem: { min: '1g' } });
+  const aliases = await pg.query('SELECT a.alias, i.name FROM image_aliases a JOIN images i ON i.id = a.image ORDER BY a.alias');
+  expect(aliases.rows).toEqual([
+    { alias: 'python', name: 'cr.backend.ai/stable/python:3.9-ubuntu20.04' },
+    { alias: 'python:3.9', name: 'cr.backend.ai/stable/python:3.9-ubuntu20.04' },
+    { alias: 'tensorflow', name: 'cr.backend.ai/stable/tensorflow:2.7-py38-cuda11.3' },
+  ]);
+  const redis = admin().redis(0);
+  expect(await redis.config('GET', 'appendonly')).toEqual(['appendonly', 'yes']);
+  const counters = await redis.keys('keypair.concurrency_used.*');
+  expect(counters).toHaveLength(12);
+  expect(new Set(await redis.mget(counters))).toEqual(new Set(['0']));
+  // etcd keeps its image tree: pruning it is a separate, later decision.
+  expect((await admin().etcd.getAll().prefix(`/sorna/${deployment.namespace}/images/`).keys()).length).toBeGreaterThan(IMAGE_COUNT);
+  const text = readFileSync(toml, 'utf8');
+  expect(text).toContain('# distributed-lock = "pg_advisory"\ndistributed-lock = "etcd"\n');
+  expect(text).toContain('namespace = "' + deployment.namespace + '"   # env: BACKEND_NAMESPACE');
+}
+
+describe('migrate 21.09 → 22.03', () => {
+  it('applies and verifies every step, and writes a backup bundle first', async () => {
+    const deployment = await deploy();
+    const toml = deployment.writeManagerToml();
+    const original = readFileSync(toml, 'utf8');
+    const inputs = migrateInputs(deployment, toml);
+    const { report } = await runEngine(inputs);
+    expect(report.error).toBeUndefined();
+    expect(report.outcome).toBe('success');
+    const applied = report.entries.filter((e) => e.phase === 'apply' && e.step !== 'backup');
+    expect(applied.map((e) => [e.step, e.status])).toEqual([
+      ['schema', 'changed'],
+      ['concurrency-to-redis', 'changed'],
+      ['redis-persistence', 'changed'],
+      ['image-metadata', 'changed'],
+      ['distributed-lock', 'changed'],
+    ]);
+    expect(report.entries.filter((e) => e.phase === 'verify' && e.status !== 'ok')).toEqual([]);
+    await expectMigrated(deployment, toml);
+
+    const bundle = report.backup!;
+    expect(bundle.startsWith(inputs['backup-dir'])).toBe(true);
+    expect(readdirSync(bundle).sort()).toEqual(['etcd-images.json', 'keypairs.concurrency_used.json', 'manager.toml', 'redis-config.json']);
+    const saved = JSON.parse(readFileSync(join(bundle, 'keypairs.concurrency_used.json'), 'utf8')) as Array<{ access_key: string; concurrency_used: number }>;
+    expect(saved).toHaveLength(12);
+    expect(saved.find((r) => r.access_key === 'AKTEST00000000000002')?.concurrency_used).toBe(2);
+    expect(readFileSync(join(bundle, 'manager.toml'), 'utf8')).toBe(original);
+    expect(JSON.parse(readFileSync(join(bundle, 'redis-config.json'), 'utf8')).config.appendonly).toBe('no');
+  });
+
+  it('a second run finds every step done and changes nothing', async () => {
+    const deployment = await deploy();
+    const toml = deployment.writeManagerToml();
+    expect((await runEngine(migrateInputs(deployment, toml))).report.outcome).toBe('success');
+    const before = await snapshotState(admin(), deployment);
+    const tomlBefore = readFileSync(toml, 'utf8');
+    const { report } = await runEngine(migrateInputs(deployment, toml));
+    expect(report.error).toBeUndefined();
+    expect(report.entries.filter((e) => e.phase === 'apply').map((e) => e.status)).not.toContain('changed');
+    expect(report.entries.find((e) => e.step === 'schema' && e.phase === 'apply')?.detail).toBe('already at 81c264528f20 (22.03.14)');
+    expect(await snapshotState(admin(), deployment)).toEqual(before);
+    expect(readFileSync(toml, 'utf8')).toBe(tomlBefore);
+  });
+
+  it('dry-run writes nothing anywhere and shows the offline SQL', async () => {
+    const deployment = await deploy();
+    const toml = deployment.writeManagerToml();
+    const tomlBefore = readFileSync(toml, 'utf8');
+    const before = await snapshotState(admin(), deployment);
+    const inputs = migrateInputs(deployment, toml, { 'dry-run': 'true' });
+    const { report } = await runEngine(inputs);
+    expect(report.error).toBeUndefined();
+    expect(report.outcome).toBe('success');
+    expect(await snapshotState(admin(), deployment)).toEqual(before);
+    expect(readFileSync(toml, 'utf8')).toBe(tomlBefore);
+    expect(existsSync(inputs['backup-dir']) && readdirSync(inputs['backup-dir'])).toEqual([]);
+    const sql = report.attachments.find((a) => a.name === 'alembic upgrade 60a1effa77d2:81c264528f20 --sql')?.content;
+    expect(sql).toContain('ALTER TABLE keypairs DROP COLUMN concurrency_used;');
+    expect(sql).toContain('UPDATE alembic_version SET version_num=\'81c264528f20\'');
+    expect(report.entries.filter((e) => e.phase === 'apply').map((e) => [e.step, e.status])).toEqual([
+      ['schema', 'skipped'],
+      ['concurrency-to-redis', 'skipped'],
+      ['redis-persistence', 'skipped'],
+      ['image-metadata', 'skipped'],
+      ['distributed-lock', 'skipped'],
+    ]);
+    expect(report.entries.find((e) => e.step === 'image-metadata' && e.phase === 'apply')?.detail).toBe(`dry run: would copy ${IMAGE_COUNT} image(s) (${IMAGE_COUNT} new or changed) and 3 alias(es) into PostgreSQL`);
+  });
+});
+
+describe('migrate 21.03 → 22.03', () => {
+  it('goes through 21.09 in one run', async () => {
+    const deployment = await deploy({ schema: '518ecf41f567' });
+    const toml = deployment.writeManagerToml();
+    const { report } = await runEngine(migrateInputs(deployment, toml, { 'from-version': '21.03' }));
+    expect(report.error).toBeUndefined();
+    expect(report.entries.filter((e) => e.step === 'schema' && e.phase === 'apply').map((e) => [e.hop, e.detail])).toEqual([
+      ['21.03 → 21.09', 'alembic upgrade 518ecf41f567 → 60a1effa77d2 (21.09.9)'],
+      ['21.09 → 22.03', 'alembic upgrade 60a1effa77d2 → 81c264528f20 (22.03.14)'],
+    ]);
+    await expectMigrated(deployment, toml);
+  });
+});

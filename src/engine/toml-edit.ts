@@ -1,0 +1,42 @@
+/**
+ * Sets one key of a TOML table in place, so that an operator's manager.toml keeps its comments,
+ * order and layout: only the key's own line changes, or one line is added.
+ */
+import { parseToml } from './toml.js';
+
+const HEADER = /^\s*\[([^\][]+)\]\s*(#.*)?$/;
+
+/** Returns the new text with `table.key = value` (a string); the result is parsed to prove it is valid. */
+export function setTomlString(text: string, table: string, key: string, value: string): string {
+  const lines = text.split('\n');
+  const assignment = `${key} = ${JSON.stringify(value)}`;
+  const keyLine = new RegExp(`^(\\s*)${escapeRegExp(key)}\\s*=\\s*(?:"[^"]*"|'[^']*'|[^\\s#]+)(\\s*#.*)?$`);
+  const start = lines.findIndex((line) => HEADER.exec(line)?.[1]?.trim() === table);
+  let result: string[];
+  if (start < 0) {
+    const trailing = text.endsWith('\n') ? '' : '\n';
+    return validate(`${text}${trailing}\n[${table}]\n${assignment}\n`);
+  }
+  let end = lines.findIndex((line, i) => i > start && HEADER.test(line));
+  if (end < 0) end = lines.length;
+  const existing = lines.findIndex((line, i) => i > start && i < end && keyLine.test(line));
+  if (existing >= 0) {
+    result = [...lines];
+    result[existing] = lines[existing]!.replace(keyLine, (_, indent: string, comment = '') => `${indent}${assignment}${comment}`);
+  } else {
+    // Beside a commented-out default (`# distributed-lock = …`) if there is one, else after the header.
+    const commented = lines.findIndex((line, i) => i > start && i < end && new RegExp(`^\\s*#\\s*${escapeRegExp(key)}\\s*=`).test(line));
+    const at = commented >= 0 ? commented + 1 : start + 1;
+    result = [...lines.slice(0, at), assignment, ...lines.slice(at)];
+  }
+  return validate(result.join('\n'));
+}
+
+function validate(text: string): string {
+  parseToml(text);
+  return text;
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\-]/g, '\\$&');
+}
