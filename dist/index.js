@@ -72735,7 +72735,11 @@ function makePlan(fromVersion, toVersion, position) {
 function detectedStart(position) {
   if (!position) throw invalidInput(`from-version is not set and cannot be detected without PostgreSQL; set from-version (${describeAcceptedVersions()})`);
   const release = position.between ? position.between[0] : position.releases[0];
-  return { input: release.series, series: release.series };
+  const index = seriesIndex(release.series);
+  const previous = SERIES[index - 1];
+  const hopInto = previous ? HOP_STEPS[`${previous}\u2192${release.series}`] : void 0;
+  const series = hopInto?.some((step) => step.kind === "change" && step.id !== "schema") ? previous : release.series;
+  return { input: series, series };
 }
 function checkConsistent(position, from, fromLowest, to) {
   const at = revisionPosition(position.revision);
@@ -72791,7 +72795,7 @@ async function acquireMigrationLock(target, timeoutSeconds, connectTimeoutMs) {
 }
 async function describeHolder(client) {
   const { rows } = await client.query(
-    `SELECT a.pid, a.application_name, a.client_addr::text AS client_addr,
+    `SELECT a.pid, a.application_name, host(a.client_addr) AS client_addr,
             round(extract(epoch FROM now() - a.backend_start))::int AS held_seconds
        FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
       WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.objid = $2 AND l.objsubid = 2 AND l.granted`,

@@ -6,7 +6,9 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { ALEMBIC_COMMAND, FIXTURE_ALEMBIC_INI, SEED_IMAGES, snapshotState, useDeployments, type TestDeployment } from '../support/deployment.js';
-import { runEngine, tempDir } from '../support/run.js';
+import { killDistWhen, runEngine, tempDir } from '../support/run.js';
+import pg from 'pg';
+import { LOCK_KEYS } from '../../src/engine/lock.js';
 
 const info = inject('testbed');
 const { admin, deploy } = useDeployments(info);
@@ -134,5 +136,44 @@ describe('migrate 21.03 → 22.03', () => {
       ['21.09 → 22.03', 'alembic upgrade 60a1effa77d2 → 81c264528f20 (22.03.14)'],
     ]);
     await expectMigrated(deployment, toml);
+  });
+});
+
+describe('migrate under faults', () => {
+  const counters = async () => (await admin().redis(0).keys('keypair.concurrency_used.*')).length;
+  const images = async (d: TestDeployment) => Number((await d.pg.query('SELECT count(*) FROM images')).rows[0].count);
+  it.each([
+    ['after the schema step', /changed: 21\.09 → 22\.03 schema/, async () => expect(await counters()).not.toBe(12)],
+    ['after the Redis persistence step', /changed: 21\.09 → 22\.03 redis-persistence/, async (d: TestDeployment) => expect(await images(d)).toBe(0)],
+  ])('a run killed %s is completed by the next run', async (_, marker, notYetDone) => {
+    const deployment = await deploy();
+    const toml = deployment.writeManagerToml();
+    const inputs = migrateInputs(deployment, toml);
+    const args = Object.entries(inputs).flatMap(([k, v]) => (k === 'command' ? [v] : [`--${k}`, v]));
+    const { killed, stderr } = await killDistWhen(args, {}, marker);
+    expect(killed, stderr).toBe(true);
+    // Killed part-way: the later steps have not run.
+    await notYetDone(deployment);
+    const { report } = await runEngine(inputs);
+    expect(report.error).toBeUndefined();
+    await expectMigrated(deployment, toml);
+  });
+
+  it('a second run at once stops quickly and names the holder of the lock', async () => {
+    const deployment = await deploy();
+    const holder = new pg.Client({ ...info.postgres, database: deployment.database, application_name: 'another-bai-migrate' });
+    await holder.connect();
+    try {
+      await holder.query('SELECT pg_advisory_lock($1, $2)', [...LOCK_KEYS]);
+      const { rows } = await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      const before = await snapshotState(admin(), deployment);
+      const started = Date.now();
+      const { report } = await runEngine(migrateInputs(deployment, deployment.writeManagerToml(), { 'lock-timeout': '1' }));
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(report.error).toMatch(new RegExp(`another migration holds the bai-migrate lock: PostgreSQL backend pid ${rows[0]!.pid} \\(application "another-bai-migrate" from 127\\.0\\.0\\.1\\), connected for \\d+ s; waited 1 s`));
+      expect(await snapshotState(admin(), deployment)).toEqual(before);
+    } finally {
+      await holder.end();
+    }
   });
 });

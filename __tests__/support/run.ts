@@ -44,3 +44,25 @@ export function runDist(entry: 'index.js' | 'cli.js', args: string[], env: NodeJ
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
+
+/**
+ * Starts the bundled CLI and SIGKILLs it as soon as its log shows `marker`, as a crashed runner
+ * would die. Resolves with what it printed and whether the kill came before the process ended.
+ */
+export function killDistWhen(args: string[], env: NodeJS.ProcessEnv, marker: RegExp): Promise<{ killed: boolean; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(import.meta.dirname, '../../dist/cli.js'), ...args], {
+      cwd: tempDir(),
+      env: { PATH: process.env.PATH, ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    let killed = false;
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      if (!killed && marker.test(stderr)) killed = child.kill('SIGKILL');
+    });
+    child.on('error', reject);
+    child.on('close', () => resolve({ killed, stderr }));
+  });
+}

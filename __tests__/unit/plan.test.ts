@@ -32,6 +32,11 @@ describe('plan', () => {
     expect(makePlan(undefined, v('22.03'), at('518ecf41f567')).from).toBe('21.03');
   });
 
+  it('plans the hop into 22.03 again when the schema is already there: its other steps may not be', () => {
+    expect(shape(makePlan(undefined, v('22.03'), at('81c264528f20')))).toEqual([{ hop: '21.09 → 22.03', to: '22.03.14', steps: GUIDE_2203 }]);
+    expect(makePlan(undefined, v('22.03'), at('d59ff89e7514')).from).toBe('21.09');
+  });
+
   it('accepts a database part-way along the plan (a resumed run) or at its end (a second run)', () => {
     expect(makePlan(v('21.03'), v('22.03'), at('d727b5da20e6')).hops).toHaveLength(2);
     expect(makePlan(v('21.09'), v('22.03'), at('81c264528f20')).hops).toHaveLength(1);

@@ -51,7 +51,7 @@ export async function acquireMigrationLock(target: PostgresTarget, timeoutSecond
 
 async function describeHolder(client: pg.Client): Promise<string> {
   const { rows } = await client.query<{ pid: number; application_name: string; client_addr: string | null; held_seconds: number | null }>(
-    `SELECT a.pid, a.application_name, a.client_addr::text AS client_addr,
+    `SELECT a.pid, a.application_name, host(a.client_addr) AS client_addr,
             round(extract(epoch FROM now() - a.backend_start))::int AS held_seconds
        FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
       WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.objid = $2 AND l.objsubid = 2 AND l.granted`,

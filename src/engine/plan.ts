@@ -64,11 +64,20 @@ export function makePlan(fromVersion: VersionRef | undefined, toVersion: Version
   };
 }
 
-/** The earliest series the database's revision belongs to: an extra hop is harmless, a missed one is not. */
+/**
+ * The earliest series the database's revision belongs to: an extra hop is harmless, a missed one
+ * is not. A schema at a series' head does not prove the rest of the hop into it was done (a run
+ * killed after its schema step), so when that hop has other changes, it is planned again; its
+ * steps are idempotent and report what was already done.
+ */
 function detectedStart(position: SchemaPosition | undefined): VersionRef {
   if (!position) throw invalidInput(`from-version is not set and cannot be detected without PostgreSQL; set from-version (${describeAcceptedVersions()})`);
   const release = position.between ? position.between[0] : position.releases[0]!;
-  return { input: release.series, series: release.series };
+  const index = seriesIndex(release.series);
+  const previous = SERIES[index - 1];
+  const hopInto = previous ? HOP_STEPS[`${previous}→${release.series}`] : undefined;
+  const series = hopInto?.some((step) => step.kind === 'change' && step.id !== 'schema') ? previous! : release.series;
+  return { input: series, series };
 }
 
 /**
