@@ -71506,6 +71506,7 @@ var INPUTS = [
   { name: "etcd-password", secret: true, description: "etcd password. Overrides [etcd] password." },
   { name: "alembic-command", default: "alembic", description: "How to run the manager's alembic, split on spaces and run without a shell, e.g. /opt/backend.ai/bin/alembic or python3 -m alembic." },
   { name: "alembic-config", description: "The manager's alembic.ini. Empty: alembic.ini beside manager.toml, else ./alembic.ini. bai-migrate runs alembic on a private copy whose sqlalchemy.url is the checked database." },
+  { name: "periodic-sync-stats", description: "true or false: write [debug] periodic-sync-stats to manager.toml (22.03 otherwise writes kernels.last_stat only when a kernel terminates). Empty leaves it as it is." },
   { name: "redis-persistence", default: "configure", description: "configure: turn on AOF with CONFIG SET and CONFIG REWRITE; managed: persistence is configured elsewhere (managed Redis), only report it." },
   { name: "backup-dir", default: "bai-migrate-backup", description: "Folder for the backup bundle written before the first change (dropped column values, etcd image tree, manager.toml, Redis config)." },
   { name: "allow-running-services", default: "false", description: 'Turn the "managers and agents are stopped" checks into warnings. The report says so.' },
@@ -71559,6 +71560,7 @@ function parseOptions(raw) {
   const postgresUrl = attempt(() => url("postgres-url", text("postgres-url"), ["postgresql:", "postgres:", "postgresql+asyncpg:", "postgresql+psycopg2:"]));
   const redisUrl = attempt(() => url("redis-url", text("redis-url"), ["redis:"]));
   const etcdEndpoints = attempt(() => endpoints(text("etcd-endpoints")));
+  const periodicSyncStats = attempt(() => text("periodic-sync-stats") ? bool("periodic-sync-stats", text("periodic-sync-stats")) : void 0);
   const redisPersistence2 = attempt(() => oneOf("redis-persistence", text("redis-persistence"), ["configure", "managed"]));
   const etcdNamespace = text("etcd-namespace");
   if (etcdNamespace !== void 0 && !/^[A-Za-z0-9_.-]+$/.test(etcdNamespace)) {
@@ -71590,6 +71592,7 @@ function parseOptions(raw) {
     etcdPassword: text("etcd-password"),
     alembicCommand: text("alembic-command").split(/\s+/),
     alembicConfig: text("alembic-config"),
+    periodicSyncStats,
     redisPersistence: redisPersistence2,
     backupDir: text("backup-dir"),
     allowRunningServices,
@@ -72533,14 +72536,14 @@ function parseImageTree(all) {
   return { images, aliases, problems };
 }
 
-// src/steps/distributed-lock.ts
+// src/steps/manager-toml.ts
 import { readFile as readFile2, rename as rename2, stat as stat2, writeFile as writeFile3 } from "node:fs/promises";
 
 // src/engine/toml-edit.ts
 var HEADER = /^\s*\[([^\][]+)\]\s*(#.*)?$/;
-function setTomlString(text, table, key, value) {
+function setTomlValue(text, table, key, value) {
   const lines = text.split("\n");
-  const assignment = `${key} = ${JSON.stringify(value)}`;
+  const assignment = `${key} = ${typeof value === "string" ? JSON.stringify(value) : String(value)}`;
   const keyLine = new RegExp(`^(\\s*)${escapeRegExp(key)}\\s*=\\s*(?:"[^"]*"|'[^']*'|[^\\s#]+)(\\s*#.*)?$`);
   const start = lines.findIndex((line) => HEADER.exec(line)?.[1]?.trim() === table);
   let result;
@@ -72572,6 +72575,51 @@ function escapeRegExp(text) {
   return text.replace(/[.*+?^${}()|[\]\\-]/g, "\\$&");
 }
 
+// src/steps/manager-toml.ts
+async function currentConfig(ctx) {
+  const config = ctx.deployment.targets.managerConfig;
+  if (!config) throw new Error("no manager.toml: set manager-config");
+  return { path: config.path, text: await readFile2(config.path, "utf8") };
+}
+function lineDiff(before, after) {
+  const a = before.split("\n");
+  const b = after.split("\n");
+  const out = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    if (a[i] === b[j]) {
+      i++;
+      j++;
+    } else if (b[j] !== void 0 && !a.slice(i).includes(b[j])) {
+      out.push(`+ ${b[j++]}`);
+    } else {
+      out.push(`- ${a[i++]}`);
+    }
+  }
+  return out.join("\n");
+}
+async function dryRunSetting(ctx, table, key, value) {
+  const { path: path4, text } = await currentConfig(ctx);
+  const next = setTomlValue(text, table, key, value);
+  const shown = typeof value === "string" ? `"${value}"` : String(value);
+  if (next === text) return ok(`${path4} already has [${table}] ${key} = ${shown}`);
+  return { status: "ok", detail: `would set [${table}] ${key} = ${shown} in ${path4}`, attachment: { name: `manager.toml diff (${key})`, content: lineDiff(text, next) } };
+}
+async function writeSetting(ctx, table, key, value) {
+  const { path: path4, text } = await currentConfig(ctx);
+  const next = setTomlValue(text, table, key, value);
+  const shown = typeof value === "string" ? `"${value}"` : String(value);
+  if (next === text) return ok(`already [${table}] ${key} = ${shown} in ${path4}`);
+  const temporary = `${path4}.bai-migrate.tmp`;
+  await writeFile3(temporary, next, { mode: (await stat2(path4)).mode & 511 });
+  await rename2(temporary, path4);
+  return changed(`[${table}] ${key} = ${shown} written to ${path4}`);
+}
+async function backupManagerToml(ctx) {
+  return { name: "manager.toml", content: (await currentConfig(ctx)).text };
+}
+
 // src/steps/distributed-lock.ts
 var DEFAULT_NOTE = "the upgrade guide says the default is etcd, but the manager defaults to pg_advisory from 22.03.2 (etcd only in 22.03.0 and 22.03.1)";
 var distributedLock = {
@@ -72598,25 +72646,15 @@ var distributedLock = {
   },
   async dryRun(ctx) {
     if (!ctx.options.lockBackend) return [ok("lock-backend not set: manager.toml stays as it is")];
-    const { path: path4, text } = await currentConfig(ctx);
-    const next = setTomlString(text, "manager", "distributed-lock", ctx.options.lockBackend);
-    if (next === text) return [ok(`${path4} already has distributed-lock = "${ctx.options.lockBackend}"`)];
-    return [{ status: "ok", detail: `would set [manager] distributed-lock = "${ctx.options.lockBackend}" in ${path4}`, attachment: { name: "manager.toml diff", content: lineDiff(text, next) } }];
+    return [await dryRunSetting(ctx, "manager", "distributed-lock", ctx.options.lockBackend)];
   },
   async backup(ctx) {
     if (!ctx.options.lockBackend || !ctx.deployment.targets.managerConfig) return void 0;
-    return { name: "manager.toml", content: (await currentConfig(ctx)).text };
+    return backupManagerToml(ctx);
   },
   async apply(ctx) {
-    const backend = ctx.options.lockBackend;
-    if (!backend) return ok("lock-backend not set: manager.toml left as it is");
-    const { path: path4, text } = await currentConfig(ctx);
-    const next = setTomlString(text, "manager", "distributed-lock", backend);
-    if (next === text) return ok(`already distributed-lock = "${backend}" in ${path4}`);
-    const temporary = `${path4}.bai-migrate.tmp`;
-    await writeFile3(temporary, next, { mode: (await stat2(path4)).mode & 511 });
-    await rename2(temporary, path4);
-    return changed(`[manager] distributed-lock = "${backend}" written to ${path4}`);
+    if (!ctx.options.lockBackend) return ok("lock-backend not set: manager.toml left as it is");
+    return writeSetting(ctx, "manager", "distributed-lock", ctx.options.lockBackend);
   },
   async verify(ctx) {
     const { options } = ctx;
@@ -72628,41 +72666,40 @@ var distributedLock = {
     ];
   }
 };
-async function currentConfig(ctx) {
-  const config = ctx.deployment.targets.managerConfig;
-  if (!config) throw new Error("no manager.toml: set manager-config");
-  return { path: config.path, text: await readFile2(config.path, "utf8") };
-}
-function lineDiff(before, after) {
-  const a = before.split("\n");
-  const b = after.split("\n");
-  const out = [];
-  let i = 0;
-  let j = 0;
-  while (i < a.length || j < b.length) {
-    if (a[i] === b[j]) {
-      i++;
-      j++;
-    } else if (b[j] !== void 0 && !a.slice(i).includes(b[j])) {
-      out.push(`+ ${b[j++]}`);
-    } else {
-      out.push(`- ${a[i++]}`);
-    }
-  }
-  return out.join("\n");
-}
 
-// src/steps/guide-notes.ts
+// src/steps/last-stat-sync.ts
+var EXPLAIN = "from 22.03 kernels.last_stat is written only when a kernel terminates; periodic-sync-stats = true copies the live stats from Redis periodically, as before";
 var lastStatSync = {
   id: "last-stat-sync",
-  title: "kernels.last_stat is written only at termination",
-  kind: "note",
-  action: "From 22.03 kernels.last_stat is written when a kernel terminates; [debug] periodic-sync-stats = true restores the periodic sync from Redis.",
+  title: "kernels.last_stat sync ([debug] periodic-sync-stats)",
+  kind: "change",
+  action: "Writes [debug] periodic-sync-stats to manager.toml when the periodic-sync-stats input is set; otherwise only explains the change.",
   servers: [],
-  async preflight() {
-    return [skipped("informational: no change is needed unless you rely on kernels.last_stat of running kernels")];
+  async preflight({ options, deployment }) {
+    if (options.periodicSyncStats === void 0) return [skipped(`periodic-sync-stats not set: ${EXPLAIN}`)];
+    if (!deployment.targets.managerConfig) return [failed("periodic-sync-stats must be written to manager.toml, but no manager.toml was found: set manager-config")];
+    return [ok(`[debug] periodic-sync-stats will be ${options.periodicSyncStats}; ${EXPLAIN}`)];
+  },
+  async dryRun(ctx) {
+    if (ctx.options.periodicSyncStats === void 0) return [skipped("periodic-sync-stats not set: nothing to change")];
+    return [await dryRunSetting(ctx, "debug", "periodic-sync-stats", ctx.options.periodicSyncStats)];
+  },
+  async backup(ctx) {
+    return ctx.options.periodicSyncStats === void 0 ? void 0 : backupManagerToml(ctx);
+  },
+  async apply(ctx) {
+    if (ctx.options.periodicSyncStats === void 0) return skipped(`periodic-sync-stats not set: ${EXPLAIN}`);
+    return writeSetting(ctx, "debug", "periodic-sync-stats", ctx.options.periodicSyncStats);
+  },
+  async verify(ctx) {
+    if (ctx.options.periodicSyncStats === void 0) return [skipped("periodic-sync-stats not set: nothing to verify")];
+    const debug2 = parseToml((await currentConfig(ctx)).text).debug;
+    const value = isTable(debug2) ? debug2["periodic-sync-stats"] : void 0;
+    return [value === ctx.options.periodicSyncStats ? ok(`[debug] periodic-sync-stats is ${value}`) : failed(`[debug] periodic-sync-stats is ${String(value)}; expected ${ctx.options.periodicSyncStats}`)];
   }
 };
+
+// src/steps/guide-notes.ts
 var storageProxy = {
   id: "storage-proxy",
   title: "Storage proxy",

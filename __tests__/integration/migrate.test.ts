@@ -21,6 +21,7 @@ function migrateInputs(deployment: TestDeployment, toml: string, extra: Record<s
     'alembic-command': ALEMBIC_COMMAND,
     'alembic-config': FIXTURE_ALEMBIC_INI,
     'lock-backend': 'etcd',
+    'periodic-sync-stats': 'true',
     'backup-dir': tempDir(),
     ...extra,
   };
@@ -52,6 +53,7 @@ async function expectMigrated(deployment: TestDeployment, toml: string) {
   expect((await admin().etcd.getAll().prefix(`/sorna/${deployment.namespace}/images/`).keys()).length).toBeGreaterThan(IMAGE_COUNT);
   const text = readFileSync(toml, 'utf8');
   expect(text).toContain('# distributed-lock = "pg_advisory"\ndistributed-lock = "etcd"\n');
+  expect(text).toMatch(/\n\[debug\]\nperiodic-sync-stats = true\n$/);
   expect(text).toContain('namespace = "' + deployment.namespace + '"   # env: BACKEND_NAMESPACE');
 }
 
@@ -68,6 +70,7 @@ describe('migrate 21.09 → 22.03', () => {
     expect(applied.map((e) => [e.step, e.status])).toEqual([
       ['schema', 'changed'],
       ['concurrency-to-redis', 'changed'],
+      ['last-stat-sync', 'changed'],
       ['redis-persistence', 'changed'],
       ['image-metadata', 'changed'],
       ['distributed-lock', 'changed'],
@@ -117,6 +120,7 @@ describe('migrate 21.09 → 22.03', () => {
     expect(report.entries.filter((e) => e.phase === 'apply').map((e) => [e.step, e.status])).toEqual([
       ['schema', 'skipped'],
       ['concurrency-to-redis', 'skipped'],
+      ['last-stat-sync', 'skipped'],
       ['redis-persistence', 'skipped'],
       ['image-metadata', 'skipped'],
       ['distributed-lock', 'skipped'],

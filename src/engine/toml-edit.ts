@@ -6,10 +6,10 @@ import { parseToml } from './toml.js';
 
 const HEADER = /^\s*\[([^\][]+)\]\s*(#.*)?$/;
 
-/** Returns the new text with `table.key = value` (a string); the result is parsed to prove it is valid. */
-export function setTomlString(text: string, table: string, key: string, value: string): string {
+/** Returns the new text with `table.key = value`; the result is parsed to prove it is valid. */
+export function setTomlValue(text: string, table: string, key: string, value: string | boolean): string {
   const lines = text.split('\n');
-  const assignment = `${key} = ${JSON.stringify(value)}`;
+  const assignment = `${key} = ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`;
   const keyLine = new RegExp(`^(\\s*)${escapeRegExp(key)}\\s*=\\s*(?:"[^"]*"|'[^']*'|[^\\s#]+)(\\s*#.*)?$`);
   const start = lines.findIndex((line) => HEADER.exec(line)?.[1]?.trim() === table);
   let result: string[];

@@ -4,17 +4,6 @@
  */
 import { skipped, type Step } from './step.js';
 
-export const lastStatSync: Step = {
-  id: 'last-stat-sync',
-  title: 'kernels.last_stat is written only at termination',
-  kind: 'note',
-  action: 'From 22.03 kernels.last_stat is written when a kernel terminates; [debug] periodic-sync-stats = true restores the periodic sync from Redis.',
-  servers: [],
-  async preflight() {
-    return [skipped('informational: no change is needed unless you rely on kernels.last_stat of running kernels')];
-  },
-};
-
 export const storageProxy: Step = {
   id: 'storage-proxy',
   title: 'Storage proxy',

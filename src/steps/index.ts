@@ -5,7 +5,8 @@ import { concurrencyToRedis } from './concurrency-to-redis.js';
 import { redisPersistence } from './redis-persistence.js';
 import { imageMetadata } from './image-metadata.js';
 import { distributedLock } from './distributed-lock.js';
-import { clearHistorySchedule, lastStatSync, storageProxy } from './guide-notes.js';
+import { lastStatSync } from './last-stat-sync.js';
+import { clearHistorySchedule, storageProxy } from './guide-notes.js';
 import type { Step } from './step.js';
 
 /** Steps of a major hop, keyed "from→to"; a patch upgrade within a series only runs the schema. */
