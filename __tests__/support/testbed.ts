@@ -187,3 +187,26 @@ function etcdCommand(binary: string, listenClient: string, advertiseClient: stri
     `--initial-cluster=testbed=${peer}`,
   ];
 }
+
+/**
+ * An extra Redis shaped like the ones operators run into: started from command-line arguments with
+ * no config file, or with CONFIG renamed away as managed Redis services do.
+ */
+export async function startExtraRedis(kind: 'no-config-file' | 'config-renamed'): Promise<{ url: string; stop(): Promise<void> }> {
+  const local = localImageAvailable();
+  const { GenericContainer, Wait } = await import('testcontainers');
+  const port = local ? await freePort() : 6379;
+  const bind = local ? '127.0.0.1' : '0.0.0.0';
+  let container = new GenericContainer(local ? LOCAL_IMAGE : 'redis:6.2').withWaitStrategy(Wait.forLogMessage(/Ready to accept connections/));
+  container = local ? container.withNetworkMode('host') : container.withExposedPorts(6379);
+  if (kind === 'no-config-file') {
+    container = container.withCommand(['redis-server', '--port', String(port), '--bind', bind, '--protected-mode', 'no', '--save', '', '--dir', '/tmp']);
+  } else {
+    const config = `port ${port}\nbind ${bind}\nprotected-mode no\nsave ""\ndir /tmp\nrename-command CONFIG ""\n`;
+    container = container.withCopyContentToContainer([{ content: config, target: '/etc/bai-redis-managed.conf' }]).withCommand(['redis-server', '/etc/bai-redis-managed.conf']);
+  }
+  const started = await container.start();
+  const host = local ? '127.0.0.1' : started.getHost();
+  const mapped = local ? port : started.getMappedPort(6379);
+  return { url: `redis://${host}:${mapped}`, stop: async () => void (await started.stop({ timeout: 2_000 })) };
+}
