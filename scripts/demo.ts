@@ -1,15 +1,20 @@
 /**
- * The demo: disposable PostgreSQL, Redis and etcd seeded as a stopped Backend.AI 21.09 deployment,
- * then bai-migrate's CLI (dist/cli.js) runs `plan` and `preflight` against them, as an operator
- * would. Everything it starts is removed at the end.
+ * The demo: disposable PostgreSQL, Redis and etcd seeded as a stopped Backend.AI 21.09 deployment
+ * (keypairs, kernels, a registry with images, labels, aliases and an admin-set limit, Redis stats),
+ * then bai-migrate's CLI (dist/cli.js) plans, preflights, rehearses (dry run), migrates it to 22.03
+ * and verifies, as an operator would. The manager's alembic is stood in for by the test fixture
+ * that carries Backend.AI's real revision graph. Everything it starts is removed at the end.
  */
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startTestbed } from '../__tests__/support/testbed.js';
-import { connectAdmin, createDeployment } from '../__tests__/support/deployment.js';
+import { ALEMBIC_COMMAND, FIXTURE_ALEMBIC_INI, connectAdmin, createDeployment } from '../__tests__/support/deployment.js';
 
 function cli(args: string[]): number {
   console.log(`\n$ bai-migrate ${args.join(' ')}`);
-  const result = spawnSync(process.execPath, ['dist/cli.js', ...args], { stdio: 'inherit' });
+  const result = spawnSync(process.execPath, ['dist/cli.js', ...args], { stdio: ['ignore', 'inherit', 'ignore'] });
   return result.status ?? 1;
 }
 
@@ -18,15 +23,21 @@ const admin = await connectAdmin(testbed.info);
 try {
   const deployment = await createDeployment(admin, testbed.info, {});
   const toml = deployment.writeManagerToml();
+  const work = mkdtempSync(join(tmpdir(), 'bai-migrate-demo-'));
   console.log(`Seeded a stopped Backend.AI 21.09.9 deployment: database ${deployment.database}, etcd namespace ${deployment.namespace}.`);
-  console.log(`Its manager.toml: ${toml}`);
-  const failures = [
-    cli(['plan', '--manager-config', toml, '--to-version', '22.03']),
-    cli(['preflight', '--manager-config', toml, '--to-version', '22.03', '--report-file', '/tmp/bai-migrate-demo-report.json']),
-  ].filter((code) => code !== 0).length;
-  console.log(`\nThe JSON report of the preflight is in /tmp/bai-migrate-demo-report.json.`);
+  console.log(`manager.toml: ${toml}`);
+  const common = ['--manager-config', toml, '--to-version', '22.03'];
+  const migrate = [...common, '--alembic-command', ALEMBIC_COMMAND, '--alembic-config', FIXTURE_ALEMBIC_INI, '--lock-backend', 'pg_advisory', '--backup-dir', join(work, 'backup')];
+  const codes = [
+    cli(['plan', ...common]),
+    cli(['preflight', ...common]),
+    cli(['migrate', ...migrate, '--dry-run', 'true']),
+    cli(['migrate', ...migrate, '--report-file', join(work, 'report.json')]),
+    cli(['verify', ...common, '--lock-backend', 'pg_advisory']),
+  ];
+  console.log(`\nThe migration's JSON report: ${join(work, 'report.json')}; its backup bundle is under ${join(work, 'backup')}.`);
   await deployment.close();
-  process.exitCode = failures === 0 ? 0 : 1;
+  process.exitCode = codes.every((code) => code === 0) ? 0 : 1;
 } finally {
   await admin.close();
   await testbed.stop();

@@ -78,7 +78,8 @@ export const SEED_IMAGES: Record<string, string[]> = {
 };
 
 /** The alembic environment with Backend.AI's real revision graph (see fixtures/alembic). */
-export const FIXTURE_ALEMBIC_INI = join(import.meta.dirname, '../fixtures/alembic/alembic.ini');
+// From the repository root, where the tests, the demo and the seed script run.
+export const FIXTURE_ALEMBIC_INI = join(process.cwd(), '__tests__/fixtures/alembic/alembic.ini');
 /** Debian's python3 has python3-alembic; a pyenv or venv python earlier on PATH may not. */
 export const TEST_PYTHON = process.env.BAI_TEST_PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
 export const ALEMBIC_COMMAND = `${TEST_PYTHON} -m alembic`;
@@ -166,6 +167,11 @@ export async function createDeployment(admin: Admin, info: TestbedInfo, seed: Se
   await redis.flushall();
   await redis.config('SET', 'appendonly', 'no');
   await redis.set('keypair.concurrency_used.AKTEST00000000000001', '0');
+  // Per-kernel stats, as agents write them to DB 0 under the kernel's id.
+  const kernels = await client.query<{ id: string }>('SELECT id FROM kernels');
+  const stats = redis.pipeline();
+  for (const { id } of kernels.rows) stats.set(id, JSON.stringify({ cpu_util: { current: '12.5', capacity: '400' }, mem: { current: '1073741824' } }));
+  await stats.exec();
   if (seed.heartbeatAgeMs !== undefined) {
     const [seconds] = await redis.time();
     const id = `${Number(seconds) * 1000 - seed.heartbeatAgeMs}-0`;
