@@ -73,4 +73,19 @@ async function writeActionYml() {
     '',
   ];
   await writeFile('action.yml', lines.join('\n'));
+  await writeReadmeTables(INPUTS, OUTPUTS);
+}
+
+/** README's input and output tables, between their markers, from the same list. */
+async function writeReadmeTables(inputs, outputs) {
+  const cell = (text) => text.replaceAll('|', '\\|');
+  const inputRows = ['| input | default | description |', '|---|---|---|', ...inputs.map((i) => `| \`${i.name}\` | ${i.default !== undefined ? `\`${i.default}\`` : ''} | ${cell(i.description)} |`)];
+  const outputRows = ['| output | description |', '|---|---|', ...outputs.map((o) => `| \`${o.name}\` | ${cell(o.description)} |`)];
+  let readme = await readFile('README.md', 'utf8');
+  for (const [name, rows] of [['inputs', inputRows], ['outputs', outputRows]]) {
+    const pattern = new RegExp(`(<!-- ${name}:start[^>]*-->\\n)[\\s\\S]*?(<!-- ${name}:end -->)`);
+    if (!pattern.test(readme)) throw new Error(`README.md lacks the <!-- ${name}:start --> … <!-- ${name}:end --> markers`);
+    readme = readme.replace(pattern, `$1${rows.join('\n')}\n$2`);
+  }
+  await writeFile('README.md', readme);
 }
