@@ -71842,6 +71842,30 @@ var Deployment = class {
     const response = await this.bounded("etcd", this.etcdClient.getAll().prefix("/sorna/").limit(1).exec());
     return response.header.revision;
   }
+  /**
+   * Every key under `prefix` (relative to the namespace) with its value, read in pages at one
+   * revision: a single response must stay under gRPC's 4 MiB limit, which a large image tree
+   * exceeds (10,000 images are about 6 MB).
+   */
+  async etcdPrefix(prefix, pageSize = 1e4) {
+    if (!this.etcdClient || !this.namespace) throw new MigrationError("unreachable", "etcd is not connected");
+    const root = `/sorna/${this.namespace}/`;
+    const start = Buffer.from(`${root}${prefix}`);
+    const end = prefixEnd(start);
+    const out = {};
+    let from = start;
+    let revision;
+    for (; ; ) {
+      let query = this.etcdClient.getAll().inRange({ start: from, end }).limit(pageSize);
+      if (revision) query = query.revision(revision);
+      const page = await this.bounded("etcd", query.exec());
+      revision ??= page.header.revision;
+      for (const kv of page.kvs) out[kv.key.toString().slice(root.length)] = kv.value.toString();
+      const last = page.kvs[page.kvs.length - 1];
+      if (!page.more || !last) return out;
+      from = Buffer.concat([last.key, Buffer.from([0])]);
+    }
+  }
   /** A Redis client on one of the manager's logical databases, opened on first use. */
   async redis(db) {
     const existing = this.redisClients.get(db);
@@ -71970,6 +71994,16 @@ function describeEtcd(target) {
 }
 function describeRedis(target) {
   return `Redis at ${target.host}:${target.port} (from ${target.source})`;
+}
+function prefixEnd(prefix) {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i] < 255) {
+      end[i]++;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]);
 }
 
 // src/engine/schema.ts
@@ -72370,7 +72404,7 @@ var imageMetadata = {
     return findings;
   },
   async backup({ deployment }) {
-    const all = await deployment.bounded("etcd", deployment.etcd.getAll().prefix("images/").strings());
+    const all = await deployment.etcdPrefix("images/");
     return { name: "etcd-images.json", content: JSON.stringify(all, null, 2) };
   },
   async dryRun({ deployment }) {
@@ -72466,8 +72500,7 @@ function safeDecode(text) {
   }
 }
 async function readImageTree(deployment) {
-  const all = await deployment.bounded("etcd", deployment.etcd.getAll().prefix("images/").strings());
-  return parseImageTree(all);
+  return parseImageTree(await deployment.etcdPrefix("images/"));
 }
 function parseImageTree(all) {
   const problems = [];

@@ -104,6 +104,8 @@ export async function createDeployment(admin: Admin, info: TestbedInfo, seed: Se
   const namespace = `ns-${suffix}`;
   await admin.pg.query(`CREATE DATABASE ${database} TEMPLATE ${await templateFor(admin, info, seed.schema ?? '60a1effa77d2')}`);
   const client = new pg.Client({ ...info.postgres, database });
+  // A server stopped under a test (or at the end of the demo) must not crash the process.
+  client.on('error', () => undefined);
   await client.connect();
 
   if (seed.revisions === null) await client.query('DROP TABLE alembic_version');

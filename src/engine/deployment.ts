@@ -72,6 +72,31 @@ export class Deployment {
     return response.header.revision;
   }
 
+  /**
+   * Every key under `prefix` (relative to the namespace) with its value, read in pages at one
+   * revision: a single response must stay under gRPC's 4 MiB limit, which a large image tree
+   * exceeds (10,000 images are about 6 MB).
+   */
+  async etcdPrefix(prefix: string, pageSize = 10_000): Promise<Record<string, string>> {
+    if (!this.etcdClient || !this.namespace) throw new MigrationError('unreachable', 'etcd is not connected');
+    const root = `/sorna/${this.namespace}/`;
+    const start = Buffer.from(`${root}${prefix}`);
+    const end = prefixEnd(start);
+    const out: Record<string, string> = {};
+    let from = start;
+    let revision: string | undefined;
+    for (;;) {
+      let query = this.etcdClient.getAll().inRange({ start: from, end }).limit(pageSize);
+      if (revision) query = query.revision(revision);
+      const page = await this.bounded('etcd', query.exec());
+      revision ??= page.header.revision;
+      for (const kv of page.kvs) out[kv.key.toString().slice(root.length)] = kv.value.toString();
+      const last = page.kvs[page.kvs.length - 1];
+      if (!page.more || !last) return out;
+      from = Buffer.concat([last.key, Buffer.from([0])]);
+    }
+  }
+
   /** A Redis client on one of the manager's logical databases, opened on first use. */
   async redis(db: number): Promise<Redis> {
     const existing = this.redisClients.get(db);
@@ -212,4 +237,16 @@ function describeEtcd(target: EtcdTarget): string {
 
 function describeRedis(target: RedisTarget): string {
   return `Redis at ${target.host}:${target.port} (from ${target.source})`;
+}
+
+/** The first key after every key that starts with `prefix`, for a range read. */
+function prefixEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i]! < 0xff) {
+      end[i]!++;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]);
 }

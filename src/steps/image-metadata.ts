@@ -57,7 +57,7 @@ export const imageMetadata: Step = {
   },
 
   async backup({ deployment }) {
-    const all = await deployment.bounded('etcd', deployment.etcd.getAll().prefix('images/').strings());
+    const all = await deployment.etcdPrefix('images/');
     return { name: 'etcd-images.json', content: JSON.stringify(all, null, 2) };
   },
 
@@ -168,8 +168,7 @@ function safeDecode(text: string): string {
 
 /** Reads the etcd image database of 21.09 (reference §4.3) into rows, noting every key it cannot read. */
 export async function readImageTree(deployment: Deployment): Promise<EtcdImageTree> {
-  const all = await deployment.bounded('etcd', deployment.etcd.getAll().prefix('images/').strings());
-  return parseImageTree(all);
+  return parseImageTree(await deployment.etcdPrefix('images/'));
 }
 
 export function parseImageTree(all: Record<string, string>): EtcdImageTree {

@@ -1,0 +1,98 @@
+/**
+ * Benchmark of the image-metadata step: import N etcd image tags (default 10,000; BENCH_IMAGES)
+ * into PostgreSQL, next to the floor of any such import: one plain prefix read of the same etcd
+ * tree. Both are measured in the same run on the same servers, and the ratio is printed.
+ */
+import { performance } from 'node:perf_hooks';
+import { Etcd3 } from 'etcd3';
+import { startTestbed } from '../__tests__/support/testbed.js';
+import { ALEMBIC_COMMAND, FIXTURE_ALEMBIC_INI, connectAdmin, createDeployment } from '../__tests__/support/deployment.js';
+import { runAlembic } from '../src/engine/alembic.js';
+import { resolveTargets } from '../src/engine/connections.js';
+import { Deployment } from '../src/engine/deployment.js';
+import { MemoryLogger } from '../src/engine/logger.js';
+import { parseOptions } from '../src/engine/options.js';
+import { imageMetadata } from '../src/steps/image-metadata.js';
+import { parseVersion, targetRelease } from '../src/engine/catalogue.js';
+import type { StepContext } from '../src/steps/step.js';
+
+const count = Number(process.env.BENCH_IMAGES ?? 10_000);
+const repeats = 3;
+
+const testbed = await startTestbed();
+const admin = await connectAdmin(testbed.info);
+try {
+  const seeded = await createDeployment(admin, testbed.info, { registries: false });
+  const toml = seeded.writeManagerToml();
+  await runAlembic({ command: ALEMBIC_COMMAND.split(' '), config: FIXTURE_ALEMBIC_INI }, { ...testbed.info.postgres, database: seeded.database, source: 'bench' }, ['upgrade', 'head']);
+
+  process.stdout.write(`Writing ${count} image tags to etcd… `);
+  const etcd = admin.etcd.namespace(`/sorna/${seeded.namespace}/`);
+  const puts: Array<[string, string]> = [];
+  for (let i = 0; i < count; i++) {
+    const base = `images/cr.backend.ai/${encodeURIComponent(`bench/image-${Math.floor(i / 10)}`)}/tag-${i % 10}`;
+    puts.push([base, `sha256:${i.toString(16).padStart(64, '0')}`], [`${base}/size_bytes`, String(1_000_000 + i)]);
+    puts.push([`${base}/labels/ai.backend.kernelspec`, '1'], [`${base}/labels/ai.backend.features`, 'batch query'], [`${base}/resource/cpu/min`, '1']);
+  }
+  for (let i = 0; i < puts.length; i += 1000) await Promise.all(puts.slice(i, i + 1000).map(([k, v]) => etcd.put(k).value(v)));
+  console.log(`${puts.length} keys.`);
+
+  const options = parseOptions({ command: 'migrate', 'to-version': '22.03', 'manager-config': toml });
+  const deployment = new Deployment(resolveTargets(options, {}), 30_000, () => undefined);
+  await deployment.connect(['postgres', 'etcd']);
+  const ctx: StepContext = {
+    deployment,
+    options,
+    hop: { label: '21.09 → 22.03', fromSeries: '21.09', to: targetRelease(parseVersion('22.03', 'to-version')), steps: [imageMetadata] },
+    log: new MemoryLogger(),
+    alembic: { command: [], config: '' },
+  };
+
+  const time = async (body: () => Promise<unknown>) => {
+    const start = performance.now();
+    await body();
+    return performance.now() - start;
+  };
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+  // The floor: one prefix read of the whole tree. It needs a client allowed to receive more than
+  // gRPC's default 4 MiB; bai-migrate itself reads in pages instead.
+  const plain = new Etcd3({ hosts: `http://${testbed.info.etcd.host}:${testbed.info.etcd.port}`, grpcOptions: { 'grpc.max_receive_message_length': 256 * 1024 * 1024 } });
+  const reads: number[] = [];
+  for (let i = 0; i < repeats; i++) reads.push(await time(() => plain.namespace(`/sorna/${seeded.namespace}/`).getAll().prefix('images/').strings()));
+  plain.close();
+  const pagedReads: number[] = [];
+  for (let i = 0; i < repeats; i++) pagedReads.push(await time(() => deployment.etcdPrefix('images/')));
+  const firstImport = await time(async () => {
+    const result = await imageMetadata.apply!(ctx);
+    if (result.status !== 'changed') throw new Error(`import did not change anything: ${result.detail}`);
+  });
+  const reimports: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    reimports.push(
+      await time(async () => {
+        const result = await imageMetadata.apply!(ctx);
+        if (result.status !== 'ok') throw new Error(`a second import changed something: ${result.detail}`);
+      }),
+    );
+  }
+  const rows = Number((await seeded.pg.query('SELECT count(*) FROM images')).rows[0].count);
+  if (rows !== count) throw new Error(`expected ${count} rows, found ${rows}`);
+
+  const read = median(reads);
+  const fmt = (ms: number) => `${ms.toFixed(0).padStart(6)} ms`;
+  console.log(`\nimage-metadata import of ${count} etcd image tags (${puts.length} keys), PostgreSQL and etcd on this machine`);
+  console.log(`  plain etcd prefix read (getAll().prefix('images/'), median of ${repeats}) ${fmt(read)}   1.00×`);
+  console.log(`  bai-migrate's paged read of the same tree (median of ${repeats})    ${fmt(median(pagedReads))}   ${(median(pagedReads) / read).toFixed(2)}×`);
+  console.log(`  first import (read, parse, one-transaction upsert)          ${fmt(firstImport)}   ${(firstImport / read).toFixed(2)}×`);
+  console.log(`  repeated import, nothing to change (median of ${repeats})         ${fmt(median(reimports))}   ${(median(reimports) / read).toFixed(2)}×`);
+  console.log(`  rows in images: ${rows}; throughput of the first import: ${Math.round((count / firstImport) * 1000)} images/s`);
+  await deployment.close();
+  await seeded.close();
+} catch (error) {
+  console.error(error);
+  process.exitCode = 1;
+} finally {
+  await admin.close();
+  await testbed.stop();
+}
