@@ -163,6 +163,29 @@ describe('migrate under faults', () => {
     await expectMigrated(deployment, toml);
   });
 
+  it('a failing step stops the run, says what was and was not done, and leaves no half-applied step', async () => {
+    const deployment = await deploy();
+    const toml = deployment.writeManagerToml();
+    const inputs = migrateInputs(deployment, toml);
+    // Bring the schema to 22.03 first, then make every insert into images fail mid-transaction.
+    expect((await runEngine({ ...inputs, 'lock-backend': '', 'periodic-sync-stats': '' })).report.outcome).toBe('success');
+    await deployment.pg.query('DELETE FROM image_aliases; DELETE FROM images');
+    await deployment.pg.query(`CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN
+      IF (SELECT count(*) FROM images) >= 2 THEN RAISE EXCEPTION 'disk full (simulated)'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`);
+    await deployment.pg.query('CREATE TRIGGER refuse BEFORE INSERT ON images FOR EACH ROW EXECUTE FUNCTION refuse()');
+    const { report } = await runEngine(inputs);
+    expect(report.outcome).toBe('failure');
+    expect(report.error).toContain('21.09 → 22.03 image-metadata failed: Image metadata from etcd to PostgreSQL: disk full (simulated)');
+    expect(report.error).toContain('done: 21.09 → 22.03 schema, 21.09 → 22.03 concurrency-to-redis, 21.09 → 22.03 last-stat-sync, 21.09 → 22.03 redis-persistence');
+    expect(report.error).toContain('not done: 21.09 → 22.03 distributed-lock');
+    // The import was one transaction: none of its rows stayed. The later step did not run.
+    expect((await deployment.pg.query('SELECT count(*) FROM images')).rows[0].count).toBe('0');
+    expect(readFileSync(toml, 'utf8')).not.toContain('distributed-lock = "etcd"');
+    await deployment.pg.query('DROP TRIGGER refuse ON images');
+    expect((await runEngine(inputs)).report.error).toBeUndefined();
+    await expectMigrated(deployment, toml);
+  });
+
   it('a second run at once stops quickly and names the holder of the lock', async () => {
     const deployment = await deploy();
     const holder = new pg.Client({ ...info.postgres, database: deployment.database, application_name: 'another-bai-migrate' });
