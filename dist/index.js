@@ -71925,17 +71925,7 @@ var Deployment = class {
   async connectPostgres() {
     const target = this.targets.postgres;
     if (!target) throw new Error(this.targets.missing.postgres ?? "no PostgreSQL connection");
-    const client = new esm_default.Client({
-      host: target.host,
-      port: target.port,
-      database: target.database,
-      user: target.user,
-      password: target.password,
-      application_name: "bai-migrate",
-      connectionTimeoutMillis: this.timeoutMs,
-      query_timeout: this.timeoutMs * 6
-    });
-    client.on("error", () => void 0);
+    const client = postgresClient(target, "bai-migrate", this.timeoutMs);
     try {
       await this.bounded("postgres", client.connect());
       const { rows } = await client.query("SHOW server_version");
@@ -72004,6 +71994,20 @@ function prefixEnd(prefix) {
     }
   }
   return Buffer.from([0]);
+}
+function postgresClient(target, applicationName, timeoutMs) {
+  const client = new esm_default.Client({
+    host: target.host,
+    port: target.port,
+    database: target.database,
+    user: target.user,
+    password: target.password,
+    application_name: applicationName,
+    connectionTimeoutMillis: timeoutMs,
+    query_timeout: timeoutMs * 6
+  });
+  client.on("error", () => void 0);
+  return client;
 }
 
 // src/engine/schema.ts
@@ -72831,16 +72835,7 @@ function checkConsistent(position, from, fromLowest, to) {
 var LOCK_KEYS = [1650551073, 1835624306];
 var POLL_MS = 250;
 async function acquireMigrationLock(target, timeoutSeconds, connectTimeoutMs) {
-  const client = new esm_default.Client({
-    host: target.host,
-    port: target.port,
-    database: target.database,
-    user: target.user,
-    password: target.password,
-    application_name: "bai-migrate (migration lock)",
-    connectionTimeoutMillis: connectTimeoutMs
-  });
-  client.on("error", () => void 0);
+  const client = postgresClient(target, "bai-migrate (migration lock)", connectTimeoutMs);
   await client.connect();
   const deadline = Date.now() + timeoutSeconds * 1e3;
   try {

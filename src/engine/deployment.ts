@@ -162,17 +162,7 @@ export class Deployment {
   private async connectPostgres(): Promise<string> {
     const target = this.targets.postgres;
     if (!target) throw new Error(this.targets.missing.postgres ?? 'no PostgreSQL connection');
-    const client = new pg.Client({
-      host: target.host,
-      port: target.port,
-      database: target.database,
-      user: target.user,
-      password: target.password,
-      application_name: 'bai-migrate',
-      connectionTimeoutMillis: this.timeoutMs,
-      query_timeout: this.timeoutMs * 6,
-    });
-    client.on('error', () => undefined);
+    const client = postgresClient(target, 'bai-migrate', this.timeoutMs);
     try {
       await this.bounded('postgres', client.connect());
       const { rows } = await client.query<{ server_version: string }>('SHOW server_version');
@@ -249,4 +239,23 @@ function prefixEnd(prefix: Buffer): Buffer {
     }
   }
   return Buffer.from([0]);
+}
+
+/**
+ * A client that reports a dropped connection through its next query instead of an unhandled
+ * 'error' event. Queries get six connect timeouts: DDL and large upserts take longer than a ping.
+ */
+export function postgresClient(target: PostgresTarget, applicationName: string, timeoutMs: number): pg.Client {
+  const client = new pg.Client({
+    host: target.host,
+    port: target.port,
+    database: target.database,
+    user: target.user,
+    password: target.password,
+    application_name: applicationName,
+    connectionTimeoutMillis: timeoutMs,
+    query_timeout: timeoutMs * 6,
+  });
+  client.on('error', () => undefined);
+  return client;
 }

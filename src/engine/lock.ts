@@ -3,9 +3,10 @@
  * connection closes and the lock goes with it, so it never stays stuck (the Liquibase lock-row
  * problem), and it is not tied to a transaction, so alembic's DDL is free to commit.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { MigrationError } from './errors.js';
 import type { PostgresTarget } from './connections.js';
+import { postgresClient } from './deployment.js';
 
 /** Two 32-bit keys, "bai!" and "migr" in ASCII: the lock's name in pg_locks. */
 export const LOCK_KEYS = [0x62616921, 0x6d696772] as const;
@@ -16,16 +17,7 @@ export interface MigrationLock {
 }
 
 export async function acquireMigrationLock(target: PostgresTarget, timeoutSeconds: number, connectTimeoutMs: number): Promise<MigrationLock> {
-  const client = new pg.Client({
-    host: target.host,
-    port: target.port,
-    database: target.database,
-    user: target.user,
-    password: target.password,
-    application_name: 'bai-migrate (migration lock)',
-    connectionTimeoutMillis: connectTimeoutMs,
-  });
-  client.on('error', () => undefined);
+  const client = postgresClient(target, 'bai-migrate (migration lock)', connectTimeoutMs);
   await client.connect();
   const deadline = Date.now() + timeoutSeconds * 1000;
   try {
