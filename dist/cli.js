@@ -52463,14 +52463,14 @@ async function runAlembic(setup, target, args) {
   const ini = join4(dir, "alembic.ini");
   try {
     await writeFile(ini, privateIni(text, dirname3(original), sqlalchemyUrl(target)), { mode: 384 });
-    const [program, ...prefix] = setup.command;
-    const result = await getExecOutput(program, [...prefix, "-c", ini, ...args], {
+    const result = await getExecOutput(process.execPath, ["-e", WATCHDOG, "--", ...setup.command, "-c", ini, ...args], {
       cwd: dirname3(original),
       silent: true,
       ignoreReturnCode: true
-    }).catch((error) => {
-      throw new MigrationError("invalid-input", `alembic-command "${setup.command.join(" ")}" cannot be run (${String(error)}); accepted: the manager venv's alembic, e.g. /opt/backend.ai/bin/alembic`);
     });
+    if (result.exitCode === CANNOT_RUN) {
+      throw new MigrationError("invalid-input", `alembic-command "${setup.command.join(" ")}" cannot be run (${result.stderr.trim()}); accepted: the manager venv's alembic, e.g. /opt/backend.ai/bin/alembic`);
+    }
     if (result.exitCode !== 0) {
       const failure = /FAILED: (.*)/.exec(result.stderr)?.[1] ?? result.stderr.trim().split("\n").slice(-3).join(" ");
       throw new MigrationError("inconsistent-state", `alembic ${args.join(" ")} failed (exit ${result.exitCode}): ${failure}`);
@@ -52480,6 +52480,17 @@ async function runAlembic(setup, target, args) {
     await rm2(dir, { recursive: true, force: true });
   }
 }
+var CANNOT_RUN = 127;
+var WATCHDOG = `
+const { spawn } = require('node:child_process');
+const [program, ...args] = process.argv.slice(1);
+const parent = process.ppid;
+const child = spawn(program, args, { stdio: 'inherit' });
+const timer = setInterval(() => { if (process.ppid !== parent) child.kill('SIGTERM'); }, 100);
+for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => child.kill(signal));
+child.on('error', (error) => { console.error(error.message); process.exit(${CANNOT_RUN}); });
+child.on('exit', (code, signal) => { clearInterval(timer); process.exit(code ?? (signal ? 128 : 1)); });
+`;
 function privateIni(text, originalDir, url2) {
   const pinned = text.replaceAll("%(here)s", originalDir.replaceAll("%", "%%"));
   const line = `sqlalchemy.url = ${url2.replaceAll("%", "%%")}`;
@@ -52487,10 +52498,11 @@ function privateIni(text, originalDir, url2) {
   return pinned.replace(/^\[alembic\]\s*$/m, `[alembic]
 ${line}`);
 }
+var ALEMBIC_APPLICATION_NAME = "bai-migrate-alembic";
 function sqlalchemyUrl(target) {
   const auth = `${encodeURIComponent(target.user)}${target.password ? `:${encodeURIComponent(target.password)}` : ""}`;
   const host = target.host.includes(":") ? `[${target.host}]` : target.host;
-  return `postgresql://${auth}@${host}:${target.port}/${encodeURIComponent(target.database)}`;
+  return `postgresql://${auth}@${host}:${target.port}/${encodeURIComponent(target.database)}?application_name=${ALEMBIC_APPLICATION_NAME}`;
 }
 
 // src/steps/schema.ts
@@ -52527,6 +52539,7 @@ var schema = {
     ];
   },
   async apply(ctx) {
+    await waitForOrphanedAlembic(ctx);
     const before = await readRevisions(ctx.deployment.postgres);
     const target = ctx.hop.to.head;
     if (before.length === 1 && before[0] === target) return ok(`already at ${target} (${ctx.hop.to.version})`);
@@ -52546,6 +52559,23 @@ var schema = {
     return findings;
   }
 };
+async function waitForOrphanedAlembic(ctx) {
+  const deadline = Date.now() + ctx.options.lockTimeoutSeconds * 1e3;
+  for (; ; ) {
+    const { rows } = await ctx.deployment.postgres.query(
+      `SELECT pid, round(extract(epoch FROM now() - backend_start))::int AS seconds
+         FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1 AND pid <> pg_backend_pid()`,
+      [ALEMBIC_APPLICATION_NAME]
+    );
+    if (rows.length === 0) return;
+    if (Date.now() > deadline) {
+      const { pid, seconds: seconds2 } = rows[0];
+      throw new MigrationError("inconsistent-state", `an alembic started by an earlier bai-migrate run is still connected (backend pid ${pid}, for ${seconds2} s); let it finish, or stop it with SELECT pg_terminate_backend(${pid}), then run again`);
+    }
+    ctx.log.info(`waiting for an alembic started by an earlier run (backend pid ${rows[0].pid}) to finish`);
+    await new Promise((resolve4) => setTimeout(resolve4, 500));
+  }
+}
 
 // src/steps/concurrency-to-redis.ts
 var PREFIX = "keypair.concurrency_used.";

@@ -163,6 +163,26 @@ describe('migrate under faults', () => {
     await expectMigrated(deployment, toml);
   });
 
+  it('a run killed while alembic runs takes its alembic with it, and the next run completes', async () => {
+    const deployment = await deploy();
+    const toml = deployment.writeManagerToml();
+    const inputs = migrateInputs(deployment, toml);
+    const args = Object.entries(inputs).flatMap(([k, v]) => (k === 'command' ? [v] : [`--${k}`, v]));
+    const sessions = async (query = '%') =>
+      (await deployment.pg.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'bai-migrate-alembic' AND query LIKE $1`, [query])).rowCount;
+    // Killed while alembic is inside its transaction, half-way through the 22.03 revisions.
+    const { killed, stderr } = await killDistWhen(args, { BAI_FIXTURE_SLOW_SECONDS: '3' }, async () => (await sessions('SELECT pg_sleep%')) === 1);
+    expect(killed, stderr).toBe(true);
+    // The watchdog stops alembic within moments; PostgreSQL rolls its transaction back.
+    for (let i = 0; i < 50 && (await sessions()) !== 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await sessions()).toBe(0);
+    await new Promise((r) => setTimeout(r, 3_500)); // longer than the migration would have slept
+    expect((await deployment.pg.query('SELECT version_num FROM alembic_version')).rows).toEqual([{ version_num: '60a1effa77d2' }]);
+    const { report } = await runEngine(inputs);
+    expect(report.error).toBeUndefined();
+    await expectMigrated(deployment, toml);
+  });
+
   it('a failing step stops the run, says what was and was not done, and leaves no half-applied step', async () => {
     const deployment = await deploy();
     const toml = deployment.writeManagerToml();

@@ -46,10 +46,11 @@ export function runDist(entry: 'index.js' | 'cli.js', args: string[], env: NodeJ
 }
 
 /**
- * Starts the bundled CLI and SIGKILLs it as soon as its log shows `marker`, as a crashed runner
- * would die. Resolves with what it printed and whether the kill came before the process ended.
+ * Starts the bundled CLI and SIGKILLs it, as a crashed runner would die, as soon as its log shows
+ * `until` (a RegExp) or `until` (a probe, polled every 50 ms) says so. Resolves with what it
+ * printed and whether the kill came before the process ended.
  */
-export function killDistWhen(args: string[], env: NodeJS.ProcessEnv, marker: RegExp): Promise<{ killed: boolean; stderr: string }> {
+export function killDistWhen(args: string[], env: NodeJS.ProcessEnv, until: RegExp | (() => Promise<boolean>)): Promise<{ killed: boolean; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(import.meta.dirname, '../../dist/cli.js'), ...args], {
       cwd: tempDir(),
@@ -58,11 +59,26 @@ export function killDistWhen(args: string[], env: NodeJS.ProcessEnv, marker: Reg
     });
     let stderr = '';
     let killed = false;
+    let exited = false;
+    const kill = () => {
+      if (!killed && !exited) killed = child.kill('SIGKILL');
+    };
     child.stderr.on('data', (d) => {
       stderr += d;
-      if (!killed && marker.test(stderr)) killed = child.kill('SIGKILL');
+      if (until instanceof RegExp && until.test(stderr)) kill();
     });
+    if (typeof until === 'function') {
+      const poll = async () => {
+        if (exited || killed) return;
+        if (await until().catch(() => false)) kill();
+        else setTimeout(poll, 50);
+      };
+      void poll();
+    }
     child.on('error', reject);
-    child.on('close', () => resolve({ killed, stderr }));
+    child.on('close', () => {
+      exited = true;
+      resolve({ killed, stderr });
+    });
   });
 }

@@ -30,14 +30,14 @@ export async function runAlembic(setup: AlembicSetup, target: PostgresTarget, ar
   const ini = join(dir, 'alembic.ini');
   try {
     await writeFile(ini, privateIni(text, dirname(original), sqlalchemyUrl(target)), { mode: 0o600 });
-    const [program, ...prefix] = setup.command;
-    const result = await getExecOutput(program!, [...prefix, '-c', ini, ...args], {
+    const result = await getExecOutput(process.execPath, ['-e', WATCHDOG, '--', ...setup.command, '-c', ini, ...args], {
       cwd: dirname(original),
       silent: true,
       ignoreReturnCode: true,
-    }).catch((error: unknown) => {
-      throw new MigrationError('invalid-input', `alembic-command "${setup.command.join(' ')}" cannot be run (${String(error)}); accepted: the manager venv's alembic, e.g. /opt/backend.ai/bin/alembic`);
     });
+    if (result.exitCode === CANNOT_RUN) {
+      throw new MigrationError('invalid-input', `alembic-command "${setup.command.join(' ')}" cannot be run (${result.stderr.trim()}); accepted: the manager venv's alembic, e.g. /opt/backend.ai/bin/alembic`);
+    }
     if (result.exitCode !== 0) {
       const failure = /FAILED: (.*)/.exec(result.stderr)?.[1] ?? result.stderr.trim().split('\n').slice(-3).join(' ');
       throw new MigrationError('inconsistent-state', `alembic ${args.join(' ')} failed (exit ${result.exitCode}): ${failure}`);
@@ -48,6 +48,24 @@ export async function runAlembic(setup: AlembicSetup, target: PostgresTarget, ar
   }
 }
 
+const CANNOT_RUN = 127;
+
+/**
+ * alembic runs under a small Node watchdog that stops it when bai-migrate dies (its parent pid
+ * changes): a killed runner must not leave an alembic behind to race the next run. alembic's
+ * transaction is then rolled back by PostgreSQL when its connection closes.
+ */
+const WATCHDOG = `
+const { spawn } = require('node:child_process');
+const [program, ...args] = process.argv.slice(1);
+const parent = process.ppid;
+const child = spawn(program, args, { stdio: 'inherit' });
+const timer = setInterval(() => { if (process.ppid !== parent) child.kill('SIGTERM'); }, 100);
+for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => child.kill(signal));
+child.on('error', (error) => { console.error(error.message); process.exit(${CANNOT_RUN}); });
+child.on('exit', (code, signal) => { clearInterval(timer); process.exit(code ?? (signal ? 128 : 1)); });
+`;
+
 /** The ini with sqlalchemy.url replaced and %(here)s pinned to the original's folder. */
 function privateIni(text: string, originalDir: string, url: string): string {
   const pinned = text.replaceAll('%(here)s', originalDir.replaceAll('%', '%%'));
@@ -56,9 +74,15 @@ function privateIni(text: string, originalDir: string, url: string): string {
   return pinned.replace(/^\[alembic\]\s*$/m, `[alembic]\n${line}`);
 }
 
-/** Up to 22.03 the manager's env.py is synchronous (psycopg2): postgresql://. */
+/** How alembic's own connection is named in pg_stat_activity, so that a later run can see it. */
+export const ALEMBIC_APPLICATION_NAME = 'bai-migrate-alembic';
+
+/**
+ * Up to 22.03 the manager's env.py is synchronous (psycopg2): postgresql://. The application
+ * name lets a later run see an alembic that outlived its killed parent.
+ */
 function sqlalchemyUrl(target: PostgresTarget): string {
   const auth = `${encodeURIComponent(target.user)}${target.password ? `:${encodeURIComponent(target.password)}` : ''}`;
   const host = target.host.includes(':') ? `[${target.host}]` : target.host;
-  return `postgresql://${auth}@${host}:${target.port}/${encodeURIComponent(target.database)}`;
+  return `postgresql://${auth}@${host}:${target.port}/${encodeURIComponent(target.database)}?application_name=${ALEMBIC_APPLICATION_NAME}`;
 }

@@ -4,7 +4,8 @@
  */
 import { columnExists, readRevisions, tableExists } from '../engine/schema.js';
 import { revisionPosition } from '../engine/catalogue.js';
-import { runAlembic } from '../engine/alembic.js';
+import { ALEMBIC_APPLICATION_NAME, runAlembic } from '../engine/alembic.js';
+import { MigrationError } from '../engine/errors.js';
 import { changed, failed, ok, type Finding, type Step, type StepContext } from './step.js';
 
 /** Schema facts that hold from a revision on: [revision, description, check]. */
@@ -46,6 +47,7 @@ export const schema: Step = {
   },
 
   async apply(ctx) {
+    await waitForOrphanedAlembic(ctx);
     const before = await readRevisions(ctx.deployment.postgres);
     const target = ctx.hop.to.head;
     if (before.length === 1 && before[0] === target) return ok(`already at ${target} (${ctx.hop.to.version})`);
@@ -68,3 +70,26 @@ export const schema: Step = {
     return findings;
   },
 };
+
+/**
+ * alembic's watchdog stops it soon after a killed runner, but its connection may still be closing
+ * (or an alembic was started by hand). The migration lock died with the runner, so wait here
+ * until no alembic of an earlier run is connected, instead of racing it.
+ */
+async function waitForOrphanedAlembic(ctx: StepContext): Promise<void> {
+  const deadline = Date.now() + ctx.options.lockTimeoutSeconds * 1000;
+  for (;;) {
+    const { rows } = await ctx.deployment.postgres.query<{ pid: number; seconds: number }>(
+      `SELECT pid, round(extract(epoch FROM now() - backend_start))::int AS seconds
+         FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1 AND pid <> pg_backend_pid()`,
+      [ALEMBIC_APPLICATION_NAME],
+    );
+    if (rows.length === 0) return;
+    if (Date.now() > deadline) {
+      const { pid, seconds } = rows[0]!;
+      throw new MigrationError('inconsistent-state', `an alembic started by an earlier bai-migrate run is still connected (backend pid ${pid}, for ${seconds} s); let it finish, or stop it with SELECT pg_terminate_backend(${pid}), then run again`);
+    }
+    ctx.log.info(`waiting for an alembic started by an earlier run (backend pid ${rows[0]!.pid}) to finish`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
