@@ -71507,6 +71507,7 @@ var INPUTS = [
   { name: "alembic-command", default: "alembic", description: "How to run the manager's alembic, split on spaces and run without a shell, e.g. /opt/backend.ai/bin/alembic or python3 -m alembic." },
   { name: "alembic-config", description: "The manager's alembic.ini. Empty: alembic.ini beside manager.toml, else ./alembic.ini. bai-migrate runs alembic on a private copy whose sqlalchemy.url is the checked database." },
   { name: "periodic-sync-stats", description: "true or false: write [debug] periodic-sync-stats to manager.toml (22.03 otherwise writes kernels.last_stat only when a kernel terminates). Empty leaves it as it is." },
+  { name: "prune-etcd-images", default: "false", description: "After the image metadata is in PostgreSQL and verified, delete etcd's old images/ tree (22.03 no longer reads it). Its keys are in the backup bundle first." },
   { name: "redis-persistence", default: "configure", description: "configure: turn on AOF with CONFIG SET and CONFIG REWRITE; managed: persistence is configured elsewhere (managed Redis), only report it." },
   { name: "backup-dir", default: "bai-migrate-backup", description: "Folder for the backup bundle written before the first change (dropped column values, etcd image tree, manager.toml, Redis config)." },
   { name: "allow-running-services", default: "false", description: 'Turn the "managers and agents are stopped" checks into warnings. The report says so.' },
@@ -71561,6 +71562,7 @@ function parseOptions(raw) {
   const redisUrl = attempt(() => url("redis-url", text("redis-url"), ["redis:"]));
   const etcdEndpoints = attempt(() => endpoints(text("etcd-endpoints")));
   const periodicSyncStats = attempt(() => text("periodic-sync-stats") ? bool("periodic-sync-stats", text("periodic-sync-stats")) : void 0);
+  const pruneEtcdImages2 = attempt(() => bool("prune-etcd-images", text("prune-etcd-images")));
   const redisPersistence2 = attempt(() => oneOf("redis-persistence", text("redis-persistence"), ["configure", "managed"]));
   const etcdNamespace = text("etcd-namespace");
   if (etcdNamespace !== void 0 && !/^[A-Za-z0-9_.-]+$/.test(etcdNamespace)) {
@@ -71593,6 +71595,7 @@ function parseOptions(raw) {
     alembicCommand: text("alembic-command").split(/\s+/),
     alembicConfig: text("alembic-config"),
     periodicSyncStats,
+    pruneEtcdImages: pruneEtcdImages2,
     redisPersistence: redisPersistence2,
     backupDir: text("backup-dir"),
     allowRunningServices,
@@ -72734,6 +72737,38 @@ var distributedLock = {
   }
 };
 
+// src/steps/prune-etcd-images.ts
+var pruneEtcdImages = {
+  id: "prune-etcd-images",
+  title: "Prune etcd's old image tree",
+  kind: "change",
+  action: "With prune-etcd-images: true, deletes etcd images/ after the import into PostgreSQL has verified; the backup bundle keeps every key.",
+  servers: ["etcd", "postgres"],
+  async preflight({ options, deployment }) {
+    const keys = Object.keys(await deployment.etcdPrefix("images/")).length;
+    if (!options.pruneEtcdImages) return [skipped(`not requested: the ${keys} key(s) under etcd images/ stay; 22.03 does not read them`)];
+    return [ok(`will delete the ${keys} key(s) under etcd images/ once the import has verified; the backup bundle keeps them`)];
+  },
+  async dryRun({ options, deployment }) {
+    if (!options.pruneEtcdImages) return [skipped("not requested")];
+    return [ok(`would delete ${Object.keys(await deployment.etcdPrefix("images/")).length} key(s) under etcd images/ after verifying the import`)];
+  },
+  async apply(ctx) {
+    if (!ctx.options.pruneEtcdImages) return skipped("not requested: etcd images/ left as it is");
+    const keys = Object.keys(await ctx.deployment.etcdPrefix("images/")).length;
+    if (keys === 0) return ok("etcd images/ is already empty");
+    const problems = (await imageMetadata.verify(ctx)).filter((f) => f.status === "failed");
+    if (problems.length > 0) return failed(`not pruning: the import does not verify (${problems.map((p) => p.detail).join("; ")})`);
+    await ctx.deployment.bounded("etcd", ctx.deployment.etcd.delete().prefix("images/").exec());
+    return changed(`deleted ${keys} key(s) under etcd images/ (they are in the backup bundle)`);
+  },
+  async verify({ options, deployment }) {
+    if (!options.pruneEtcdImages) return [skipped("not requested")];
+    const left = Object.keys(await deployment.etcdPrefix("images/")).length;
+    return [left === 0 ? ok("etcd images/ is empty") : failed(`${left} key(s) are still under etcd images/`)];
+  }
+};
+
 // src/steps/last-stat-sync.ts
 var EXPLAIN = "from 22.03 kernels.last_stat is written only when a kernel terminates; periodic-sync-stats = true copies the live stats from Redis periodically, as before";
 var lastStatSync = {
@@ -72798,6 +72833,7 @@ var HOP_STEPS = {
     lastStatSync,
     redisPersistence,
     imageMetadata,
+    pruneEtcdImages,
     distributedLock,
     storageProxy,
     clearHistorySchedule

@@ -37,6 +37,7 @@ export const INPUTS: readonly InputSpec[] = [
   { name: 'alembic-command', default: 'alembic', description: "How to run the manager's alembic, split on spaces and run without a shell, e.g. /opt/backend.ai/bin/alembic or python3 -m alembic." },
   { name: 'alembic-config', description: "The manager's alembic.ini. Empty: alembic.ini beside manager.toml, else ./alembic.ini. bai-migrate runs alembic on a private copy whose sqlalchemy.url is the checked database." },
   { name: 'periodic-sync-stats', description: 'true or false: write [debug] periodic-sync-stats to manager.toml (22.03 otherwise writes kernels.last_stat only when a kernel terminates). Empty leaves it as it is.' },
+  { name: 'prune-etcd-images', default: 'false', description: "After the image metadata is in PostgreSQL and verified, delete etcd's old images/ tree (22.03 no longer reads it). Its keys are in the backup bundle first." },
   { name: 'redis-persistence', default: 'configure', description: 'configure: turn on AOF with CONFIG SET and CONFIG REWRITE; managed: persistence is configured elsewhere (managed Redis), only report it.' },
   { name: 'backup-dir', default: 'bai-migrate-backup', description: 'Folder for the backup bundle written before the first change (dropped column values, etcd image tree, manager.toml, Redis config).' },
   { name: 'allow-running-services', default: 'false', description: 'Turn the "managers and agents are stopped" checks into warnings. The report says so.' },
@@ -74,6 +75,7 @@ export interface Options {
   readonly alembicCommand: readonly string[];
   readonly alembicConfig?: string;
   readonly periodicSyncStats?: boolean;
+  readonly pruneEtcdImages: boolean;
   readonly redisPersistence: 'configure' | 'managed';
   readonly backupDir: string;
   readonly allowRunningServices: boolean;
@@ -142,6 +144,7 @@ export function parseOptions(raw: RawInputs): Options {
   const redisUrl = attempt(() => url('redis-url', text('redis-url'), ['redis:']));
   const etcdEndpoints = attempt(() => endpoints(text('etcd-endpoints')));
   const periodicSyncStats = attempt(() => (text('periodic-sync-stats') ? bool('periodic-sync-stats', text('periodic-sync-stats')!) : undefined));
+  const pruneEtcdImages = attempt(() => bool('prune-etcd-images', text('prune-etcd-images')!));
   const redisPersistence = attempt(() => oneOf('redis-persistence', text('redis-persistence')!, ['configure', 'managed'] as const));
   const etcdNamespace = text('etcd-namespace');
   if (etcdNamespace !== undefined && !/^[A-Za-z0-9_.-]+$/.test(etcdNamespace)) {
@@ -174,6 +177,7 @@ export function parseOptions(raw: RawInputs): Options {
     alembicCommand: text('alembic-command')!.split(/\s+/),
     alembicConfig: text('alembic-config'),
     periodicSyncStats,
+    pruneEtcdImages: pruneEtcdImages!,
     redisPersistence: redisPersistence!,
     backupDir: text('backup-dir')!,
     allowRunningServices: allowRunningServices!,

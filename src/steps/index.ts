@@ -5,6 +5,7 @@ import { concurrencyToRedis } from './concurrency-to-redis.js';
 import { redisPersistence } from './redis-persistence.js';
 import { imageMetadata } from './image-metadata.js';
 import { distributedLock } from './distributed-lock.js';
+import { pruneEtcdImages } from './prune-etcd-images.js';
 import { lastStatSync } from './last-stat-sync.js';
 import { clearHistorySchedule, storageProxy } from './guide-notes.js';
 import type { Step } from './step.js';
@@ -19,6 +20,7 @@ export const HOP_STEPS: Readonly<Record<string, readonly Step[]>> = {
     lastStatSync,
     redisPersistence,
     imageMetadata,
+    pruneEtcdImages,
     distributedLock,
     storageProxy,
     clearHistorySchedule,
