@@ -51072,6 +51072,9 @@ var INPUTS = [
   { name: "prune-etcd-images", default: "false", description: "After the image metadata is in PostgreSQL and verified, delete etcd's old images/ tree (22.03 no longer reads it). Its keys are in the backup bundle first." },
   { name: "redis-persistence", default: "configure", description: "configure: turn on AOF with CONFIG SET and CONFIG REWRITE; managed: persistence is configured elsewhere (managed Redis), only report it." },
   { name: "backup-dir", default: "bai-migrate-backup", description: "Folder for the backup bundle written before the first change (dropped column values, etcd image tree, manager.toml, Redis config)." },
+  { name: "batch-size", default: "1000", description: "clear-history: kernel rows deleted per transaction (and Redis keys unlinked per call)." },
+  { name: "vacuum", default: "none", description: "clear-history: none, analyze (VACUUM ANALYZE kernels) or full (VACUUM FULL kernels, which locks the table) after deleting." },
+  { name: "redis-failure", default: "fail", description: "clear-history: fail or warn when Redis cannot be cleaned (the manager silently ignores this); the database part is done either way." },
   { name: "allow-running-services", default: "false", description: 'Turn the "managers and agents are stopped" checks into warnings. The report says so.' },
   { name: "lock-timeout", default: "60", description: "Seconds to wait for the migration lock (a PostgreSQL session advisory lock) before giving up and naming its holder." },
   { name: "connect-timeout", default: "10", description: "Seconds to wait for each server to answer before reporting it unreachable." },
@@ -51126,6 +51129,13 @@ function parseOptions(raw) {
   const periodicSyncStats = attempt(() => text("periodic-sync-stats") ? bool("periodic-sync-stats", text("periodic-sync-stats")) : void 0);
   const pruneEtcdImages2 = attempt(() => bool("prune-etcd-images", text("prune-etcd-images")));
   const redisPersistence2 = attempt(() => oneOf("redis-persistence", text("redis-persistence"), ["configure", "managed"]));
+  const batchSize = attempt(() => {
+    const value = text("batch-size");
+    if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 1e5) throw invalidInput(`batch-size "${value}" is not accepted; accepted: a whole number from 1 to 100000`);
+    return Number(value);
+  });
+  const vacuum = attempt(() => oneOf("vacuum", text("vacuum"), ["none", "analyze", "full"]));
+  const redisFailure = attempt(() => oneOf("redis-failure", text("redis-failure"), ["fail", "warn"]));
   const etcdNamespace = text("etcd-namespace");
   if (etcdNamespace !== void 0 && !/^[A-Za-z0-9_.-]+$/.test(etcdNamespace)) {
     problems.push(`etcd-namespace "${etcdNamespace}" may hold only letters, digits, ".", "_" and "-"`);
@@ -51160,6 +51170,9 @@ function parseOptions(raw) {
     pruneEtcdImages: pruneEtcdImages2,
     redisPersistence: redisPersistence2,
     backupDir: text("backup-dir"),
+    batchSize,
+    vacuum,
+    redisFailure,
     allowRunningServices,
     lockTimeoutSeconds,
     connectTimeoutSeconds,
@@ -53249,6 +53262,131 @@ async function describeHolder(client) {
   return `PostgreSQL backend pid ${holder.pid} (application "${holder.application_name || "unknown"}"${holder.client_addr ? ` from ${holder.client_addr}` : ""}), connected for ${holder.held_seconds ?? "?"} s`;
 }
 
+// src/engine/clear-history.ts
+var UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+var PROGRESS_EVERY_MS = 2e3;
+async function clearHistory(deployment, position, options, log, redisUp) {
+  if (position.between) {
+    throw new MigrationError("inconsistent-state", `the database is part-way through an upgrade (${position.revision}); finish the migration before clearing history`);
+  }
+  const withRedis = position.releases.some((r) => r.series === "22.03");
+  const pg2 = deployment.postgres;
+  const interval = options.retention.kind === "months" ? `${options.retention.months} months` : `${options.retention.seconds} seconds`;
+  const { rows } = await pg2.query(
+    `WITH c AS (SELECT now() - $1::interval AS cutoff)
+     SELECT c.cutoff, (SELECT count(*) FROM kernels WHERE terminated_at < c.cutoff) AS total FROM c`,
+    [interval]
+  );
+  const cutoff = rows[0].cutoff;
+  const total = Number(rows[0].total);
+  const cutoffText = cutoff.toISOString();
+  const findings = [
+    {
+      status: "ok",
+      detail: `cutoff ${cutoffText} (UTC) = PostgreSQL now() - ${options.retention.text}; kernels with terminated_at before it are history. (The manager of 21.09\u201325.x computes it from its host's local time.)`
+    }
+  ];
+  if (options.dryRun) {
+    const redisKeys = withRedis && redisUp ? await countStatKeys(deployment, cutoff, options.batchSize) : 0;
+    findings.push({ status: "skipped", detail: `dry run: would delete ${total} kernel row(s)${withRedis ? ` and ${redisUp ? redisKeys : "an unknown number of (Redis is unreachable)"} Redis stat key(s)` : ""}` });
+    return { cutoff: cutoffText, kernels: total, redisKeys, findings };
+  }
+  let deleted = 0;
+  let unlinked = 0;
+  let redisError = withRedis && !redisUp ? "Redis is unreachable" : void 0;
+  let longest = 0;
+  const started = Date.now();
+  let lastProgress = started;
+  for (; ; ) {
+    const batch = await pg2.query("SELECT id FROM kernels WHERE terminated_at < $1 LIMIT $2", [cutoff, options.batchSize]);
+    if (batch.rows.length === 0) break;
+    const ids = batch.rows.map((r) => r.id);
+    if (withRedis && !redisError) {
+      try {
+        unlinked += await unlink2(deployment, ids);
+      } catch (error) {
+        redisError = messageOf(error);
+        log.warning(`Redis failed (${redisError}); deleting the rest of the rows, then reporting it`);
+      }
+    }
+    const statementStart = Date.now();
+    const result = await pg2.query("DELETE FROM kernels WHERE id = ANY($1::uuid[]) AND terminated_at < $2", [ids, cutoff]);
+    longest = Math.max(longest, Date.now() - statementStart);
+    deleted += result.rowCount ?? 0;
+    if (Date.now() - lastProgress >= PROGRESS_EVERY_MS) {
+      lastProgress = Date.now();
+      const rate = deleted / ((lastProgress - started) / 1e3);
+      log.info(`clear-history: ${deleted} of ${total} kernel rows deleted, ${Math.round(rate)} rows/s, about ${Math.ceil((total - deleted) / Math.max(rate, 1))} s left`);
+    }
+  }
+  findings.push({ status: deleted > 0 ? "changed" : "ok", detail: `deleted ${deleted} kernel row(s) in batches of ${options.batchSize} (longest statement ${longest} ms)` });
+  if (withRedis && !redisError) {
+    try {
+      const swept = await sweepStaleStatKeys(deployment, options.batchSize);
+      unlinked += swept;
+      findings.push({ status: unlinked > 0 ? "changed" : "ok", detail: `removed ${unlinked} stat key(s) from Redis DB 0 (${swept} of them left behind by earlier runs)` });
+      findings.push(await persistRedis(deployment));
+    } catch (error) {
+      redisError = messageOf(error);
+    }
+  }
+  if (redisError) {
+    const message = `Redis part not done (${redisError}): stat keys of deleted kernels stay in Redis DB 0 until a run that reaches Redis sweeps them`;
+    findings.push({ status: options.redisFailure === "warn" ? "warning" : "failed", detail: message });
+  }
+  if (options.vacuum !== "none") {
+    const statement = options.vacuum === "full" ? "VACUUM FULL kernels" : "VACUUM ANALYZE kernels";
+    await pg2.query(statement);
+    findings.push({ status: "changed", detail: `${statement} done` });
+  }
+  return { cutoff: cutoffText, kernels: deleted, redisKeys: unlinked, findings };
+}
+async function unlink2(deployment, keys) {
+  if (keys.length === 0) return 0;
+  const redis = await deployment.redis(REDIS_DB.stat);
+  return redis.unlink(...keys);
+}
+async function countStatKeys(deployment, cutoff, batchSize) {
+  const redis = await deployment.redis(REDIS_DB.stat);
+  let count = 0;
+  let after = "00000000-0000-0000-0000-000000000000";
+  for (; ; ) {
+    const { rows } = await deployment.postgres.query("SELECT id FROM kernels WHERE terminated_at < $1 AND id > $2 ORDER BY id LIMIT $3", [cutoff, after, batchSize]);
+    if (rows.length === 0) return count;
+    count += await redis.exists(...rows.map((r) => r.id));
+    after = rows[rows.length - 1].id;
+  }
+}
+async function sweepStaleStatKeys(deployment, batchSize) {
+  const redis = await deployment.redis(REDIS_DB.stat);
+  let removed = 0;
+  let cursor = "0";
+  do {
+    const [next, keys] = await redis.scan(cursor, "COUNT", batchSize);
+    cursor = next;
+    const candidates = keys.filter((k) => UUID.test(k));
+    if (candidates.length === 0) continue;
+    const { rows } = await deployment.postgres.query("SELECT id::text FROM kernels WHERE id = ANY($1::uuid[])", [candidates]);
+    const alive = new Set(rows.map((r) => r.id));
+    removed += await unlink2(deployment, candidates.filter((k) => !alive.has(k)));
+  } while (cursor !== "0");
+  return removed;
+}
+async function persistRedis(deployment) {
+  const redis = await deployment.redis(REDIS_DB.stat);
+  let appendonly;
+  try {
+    appendonly = (await redis.config("GET", "appendonly"))[1];
+  } catch {
+  }
+  if (appendonly === "yes") {
+    await redis.bgrewriteaof();
+    return { status: "ok", detail: "asked Redis to rewrite its AOF (BGREWRITEAOF)" };
+  }
+  await redis.call("BGSAVE", "SCHEDULE");
+  return { status: "ok", detail: "asked Redis for a snapshot (BGSAVE SCHEDULE)" };
+}
+
 // src/engine/engine.ts
 async function runCommand(options, hooks) {
   const report = newReport(options.command, options.dryRun);
@@ -53294,9 +53432,7 @@ var Run = class {
   alembic;
   async execute() {
     const { options } = this;
-    if (options.command === "clear-history") {
-      throw new MigrationError("unsupported", 'command "clear-history" is not available in this build yet; accepted now: migrate, plan, preflight, verify');
-    }
+    if (options.command === "clear-history") return this.clearHistory();
     const servers = serversFor(options, this.deployment.targets);
     await this.connect(servers);
     let position;
@@ -53328,17 +53464,38 @@ var Run = class {
     else if (entry.status === "warning") this.log.warning(line);
     else if (entry.phase !== "plan") this.log.info(`${entry.status}: ${line}`);
   }
-  async connect(servers) {
-    if (servers.length === 0) return;
+  /** Connects; an unreachable server ends the run unless it is `optional` (then it is a warning). */
+  async connect(servers, optional = []) {
+    if (servers.length === 0) return /* @__PURE__ */ new Set();
     const results = await this.log.group("Connect", async () => {
       const outcome = await this.deployment.connect(servers);
-      for (const r of outcome) this.record({ phase: "connect", step: SERVER_NAMES[r.server], status: r.ok ? "ok" : "failed", detail: r.detail });
+      for (const r of outcome) {
+        const status = r.ok ? "ok" : optional.includes(r.server) ? "warning" : "failed";
+        this.record({ phase: "connect", step: SERVER_NAMES[r.server], status, detail: r.detail });
+      }
       return outcome;
     });
-    const down = results.filter((r) => !r.ok);
+    const down = results.filter((r) => !r.ok && !optional.includes(r.server));
     if (down.length > 0) {
       throw new MigrationError("unreachable", down.map((r) => `${SERVER_NAMES[r.server]}: ${r.detail}`).join("\n"));
     }
+    return new Set(results.filter((r) => r.ok).map((r) => r.server));
+  }
+  /** The nightly job: the database part needs only PostgreSQL; Redis trouble is reported after it. */
+  async clearHistory() {
+    const { options } = this;
+    const servers = this.deployment.targets.redis ? ["postgres", "redis"] : ["postgres", "etcd", "redis"];
+    const up = await this.connect(servers, ["etcd", "redis"]);
+    const position = await detectPosition(this.deployment.postgres);
+    this.report.currentRevision = position.revision;
+    const result = await this.log.group(
+      "Clear history",
+      () => clearHistory(this.deployment, position, { retention: options.retention, batchSize: options.batchSize, vacuum: options.vacuum, redisFailure: options.redisFailure, dryRun: options.dryRun }, this.log, up.has("redis"))
+    );
+    this.report.history = { cutoff: result.cutoff, kernels: result.kernels, redisKeys: result.redisKeys };
+    for (const f of result.findings) this.record({ phase: "apply", step: "clear-history", status: f.status, detail: f.detail });
+    const failures = result.findings.filter((f) => f.status === "failed");
+    if (failures.length > 0) throw new MigrationError("checks-failed", `clear-history: ${failures.map((f) => f.detail).join("; ")}`);
   }
   describePlan(plan) {
     const { report } = this;

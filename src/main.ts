@@ -49,4 +49,7 @@ function setOutputs(report: Report, reportFile: string): void {
   core.setOutput('plan', JSON.stringify(report.plan));
   core.setOutput('report', JSON.stringify(report));
   core.setOutput('report-file', reportFile);
+  core.setOutput('cutoff', report.history?.cutoff ?? '');
+  core.setOutput('deleted-kernels', report.history ? String(report.history.kernels) : '');
+  core.setOutput('deleted-redis-keys', report.history ? String(report.history.redisKeys) : '');
 }

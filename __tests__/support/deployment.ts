@@ -114,26 +114,35 @@ export async function createDeployment(admin: Admin, info: TestbedInfo, seed: Se
     for (const revision of seed.revisions) await client.query('INSERT INTO alembic_version VALUES ($1)', [revision]);
   }
   await client.query(`INSERT INTO keypair_resource_policies VALUES ('default', 30)`);
+  // keypairs.concurrency_used exists until 22.03 drops it.
+  const { rowCount: hasConcurrency } = await client.query(`SELECT 1 FROM information_schema.columns WHERE table_name = 'keypairs' AND column_name = 'concurrency_used'`);
   for (let i = 0; i < 12; i++) {
-    await client.query(`INSERT INTO keypairs (access_key, secret_key, user_id, concurrency_used, resource_policy) VALUES ($1, $2, $3, $4, 'default')`, [
-      `AKTEST${String(i).padStart(14, '0')}`,
-      `secret-${suffix}-${i}`,
-      `user${i}@example.com`,
-      i % 3,
-    ]);
+    const values = [`AKTEST${String(i).padStart(14, '0')}`, `secret-${suffix}-${i}`, `user${i}@example.com`];
+    await client.query(
+      hasConcurrency
+        ? `INSERT INTO keypairs (access_key, secret_key, user_id, resource_policy, concurrency_used) VALUES ($1, $2, $3, 'default', $4)`
+        : `INSERT INTO keypairs (access_key, secret_key, user_id, resource_policy) VALUES ($1, $2, $3, 'default')`,
+      hasConcurrency ? [...values, i % 3] : values,
+    );
   }
   await client.query(`INSERT INTO scaling_groups (name) VALUES ('default')`);
-  await client.query(`INSERT INTO agents VALUES ('i-agent-1', 'ALIVE', 'default', 'tcp://10.0.0.1:6001'), ('i-agent-2', 'LOST', 'default', 'tcp://10.0.0.2:6001')`);
+  // agents/kernels.architecture exist (NOT NULL, no default) from 22.03 on.
+  const { rowCount: hasArchitecture } = await client.query(`SELECT 1 FROM information_schema.columns WHERE table_name = 'kernels' AND column_name = 'architecture'`);
+  const [archColumn, archValue] = hasArchitecture ? [', architecture', `, 'x86_64'`] : ['', ''];
   await client.query(
-    `INSERT INTO kernels (id, session_id, access_key, agent, status, terminated_at)
+    `INSERT INTO agents (id, status, scaling_group, addr${archColumn})
+     VALUES ('i-agent-1', 'ALIVE', 'default', 'tcp://10.0.0.1:6001'${archValue}), ('i-agent-2', 'LOST', 'default', 'tcp://10.0.0.2:6001'${archValue})`,
+  );
+  await client.query(
+    `INSERT INTO kernels (id, session_id, access_key, agent, status, terminated_at${archColumn})
      SELECT gen_random_uuid(), gen_random_uuid(), 'AKTEST' || lpad((n % 12)::text, 14, '0'), 'i-agent-1',
-            'TERMINATED', now() - n * interval '1 day'
+            'TERMINATED', now() - n * interval '1 day'${archValue}
      FROM generate_series(1, 40) AS n`,
   );
   if (seed.liveKernels) {
     await client.query(
-      `INSERT INTO kernels (id, session_id, access_key, agent, status)
-       SELECT gen_random_uuid(), gen_random_uuid(), 'AKTEST00000000000001', 'i-agent-1', 'RUNNING' FROM generate_series(1, $1)`,
+      `INSERT INTO kernels (id, session_id, access_key, agent, status${archColumn})
+       SELECT gen_random_uuid(), gen_random_uuid(), 'AKTEST00000000000001', 'i-agent-1', 'RUNNING'${archValue} FROM generate_series(1, $1)`,
       [seed.liveKernels],
     );
   }

@@ -13,6 +13,7 @@ import { Deployment, SERVER_NAMES, type Server } from './deployment.js';
 import { detectPosition } from './schema.js';
 import { makePlan, type Plan } from './plan.js';
 import { acquireMigrationLock } from './lock.js';
+import { clearHistory } from './clear-history.js';
 import { newReport, redact, type Phase, type Report, type ReportEntry } from './report.js';
 import type { AlembicSetup } from './alembic.js';
 import type { SchemaPosition } from './catalogue.js';
@@ -67,9 +68,7 @@ class Run {
 
   async execute(): Promise<void> {
     const { options } = this;
-    if (options.command === 'clear-history') {
-      throw new MigrationError('unsupported', 'command "clear-history" is not available in this build yet; accepted now: migrate, plan, preflight, verify');
-    }
+    if (options.command === 'clear-history') return this.clearHistory();
     const servers = serversFor(options, this.deployment.targets);
     await this.connect(servers);
     let position: SchemaPosition | undefined;
@@ -104,17 +103,38 @@ class Run {
     else if (entry.phase !== 'plan') this.log.info(`${entry.status}: ${line}`);
   }
 
-  private async connect(servers: Server[]): Promise<void> {
-    if (servers.length === 0) return;
+  /** Connects; an unreachable server ends the run unless it is `optional` (then it is a warning). */
+  private async connect(servers: Server[], optional: readonly Server[] = []): Promise<Set<Server>> {
+    if (servers.length === 0) return new Set();
     const results = await this.log.group('Connect', async () => {
       const outcome = await this.deployment.connect(servers);
-      for (const r of outcome) this.record({ phase: 'connect', step: SERVER_NAMES[r.server], status: r.ok ? 'ok' : 'failed', detail: r.detail });
+      for (const r of outcome) {
+        const status = r.ok ? 'ok' : optional.includes(r.server) ? 'warning' : 'failed';
+        this.record({ phase: 'connect', step: SERVER_NAMES[r.server], status, detail: r.detail });
+      }
       return outcome;
     });
-    const down = results.filter((r) => !r.ok);
+    const down = results.filter((r) => !r.ok && !optional.includes(r.server));
     if (down.length > 0) {
       throw new MigrationError('unreachable', down.map((r) => `${SERVER_NAMES[r.server]}: ${r.detail}`).join('\n'));
     }
+    return new Set(results.filter((r) => r.ok).map((r) => r.server));
+  }
+
+  /** The nightly job: the database part needs only PostgreSQL; Redis trouble is reported after it. */
+  private async clearHistory(): Promise<void> {
+    const { options } = this;
+    const servers: Server[] = this.deployment.targets.redis ? ['postgres', 'redis'] : ['postgres', 'etcd', 'redis'];
+    const up = await this.connect(servers, ['etcd', 'redis']);
+    const position = await detectPosition(this.deployment.postgres);
+    this.report.currentRevision = position.revision;
+    const result = await this.log.group('Clear history', () =>
+      clearHistory(this.deployment, position, { retention: options.retention, batchSize: options.batchSize, vacuum: options.vacuum, redisFailure: options.redisFailure, dryRun: options.dryRun }, this.log, up.has('redis')),
+    );
+    this.report.history = { cutoff: result.cutoff, kernels: result.kernels, redisKeys: result.redisKeys };
+    for (const f of result.findings) this.record({ phase: 'apply', step: 'clear-history', status: f.status, detail: f.detail });
+    const failures = result.findings.filter((f) => f.status === 'failed');
+    if (failures.length > 0) throw new MigrationError('checks-failed', `clear-history: ${failures.map((f) => f.detail).join('; ')}`);
   }
 
   private describePlan(plan: Plan): void {

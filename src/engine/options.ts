@@ -40,6 +40,9 @@ export const INPUTS: readonly InputSpec[] = [
   { name: 'prune-etcd-images', default: 'false', description: "After the image metadata is in PostgreSQL and verified, delete etcd's old images/ tree (22.03 no longer reads it). Its keys are in the backup bundle first." },
   { name: 'redis-persistence', default: 'configure', description: 'configure: turn on AOF with CONFIG SET and CONFIG REWRITE; managed: persistence is configured elsewhere (managed Redis), only report it.' },
   { name: 'backup-dir', default: 'bai-migrate-backup', description: 'Folder for the backup bundle written before the first change (dropped column values, etcd image tree, manager.toml, Redis config).' },
+  { name: 'batch-size', default: '1000', description: 'clear-history: kernel rows deleted per transaction (and Redis keys unlinked per call).' },
+  { name: 'vacuum', default: 'none', description: 'clear-history: none, analyze (VACUUM ANALYZE kernels) or full (VACUUM FULL kernels, which locks the table) after deleting.' },
+  { name: 'redis-failure', default: 'fail', description: 'clear-history: fail or warn when Redis cannot be cleaned (the manager silently ignores this); the database part is done either way.' },
   { name: 'allow-running-services', default: 'false', description: 'Turn the "managers and agents are stopped" checks into warnings. The report says so.' },
   { name: 'lock-timeout', default: '60', description: 'Seconds to wait for the migration lock (a PostgreSQL session advisory lock) before giving up and naming its holder.' },
   { name: 'connect-timeout', default: '10', description: 'Seconds to wait for each server to answer before reporting it unreachable.' },
@@ -56,6 +59,9 @@ export const OUTPUTS: ReadonlyArray<{ readonly name: string; readonly descriptio
   { name: 'plan', description: 'JSON array of hops: [{hop, targetRevision, steps: [{id, title, action}]}].' },
   { name: 'report', description: 'The whole report as JSON: every step and phase with its status and detail.' },
   { name: 'report-file', description: 'Path of the JSON report file.' },
+  { name: 'cutoff', description: 'clear-history: the cutoff (ISO 8601, UTC); kernels terminated before it were deleted.' },
+  { name: 'deleted-kernels', description: 'clear-history: kernel rows deleted (or that a dry run would delete).' },
+  { name: 'deleted-redis-keys', description: 'clear-history: Redis stat keys removed (or that a dry run would remove).' },
 ];
 
 export interface Options {
@@ -78,6 +84,9 @@ export interface Options {
   readonly pruneEtcdImages: boolean;
   readonly redisPersistence: 'configure' | 'managed';
   readonly backupDir: string;
+  readonly batchSize: number;
+  readonly vacuum: 'none' | 'analyze' | 'full';
+  readonly redisFailure: 'fail' | 'warn';
   readonly allowRunningServices: boolean;
   readonly lockTimeoutSeconds: number;
   readonly connectTimeoutSeconds: number;
@@ -146,6 +155,13 @@ export function parseOptions(raw: RawInputs): Options {
   const periodicSyncStats = attempt(() => (text('periodic-sync-stats') ? bool('periodic-sync-stats', text('periodic-sync-stats')!) : undefined));
   const pruneEtcdImages = attempt(() => bool('prune-etcd-images', text('prune-etcd-images')!));
   const redisPersistence = attempt(() => oneOf('redis-persistence', text('redis-persistence')!, ['configure', 'managed'] as const));
+  const batchSize = attempt(() => {
+    const value = text('batch-size')!;
+    if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 100_000) throw invalidInput(`batch-size "${value}" is not accepted; accepted: a whole number from 1 to 100000`);
+    return Number(value);
+  });
+  const vacuum = attempt(() => oneOf('vacuum', text('vacuum')!, ['none', 'analyze', 'full'] as const));
+  const redisFailure = attempt(() => oneOf('redis-failure', text('redis-failure')!, ['fail', 'warn'] as const));
   const etcdNamespace = text('etcd-namespace');
   if (etcdNamespace !== undefined && !/^[A-Za-z0-9_.-]+$/.test(etcdNamespace)) {
     problems.push(`etcd-namespace "${etcdNamespace}" may hold only letters, digits, ".", "_" and "-"`);
@@ -180,6 +196,9 @@ export function parseOptions(raw: RawInputs): Options {
     pruneEtcdImages: pruneEtcdImages!,
     redisPersistence: redisPersistence!,
     backupDir: text('backup-dir')!,
+    batchSize: batchSize!,
+    vacuum: vacuum!,
+    redisFailure: redisFailure!,
     allowRunningServices: allowRunningServices!,
     lockTimeoutSeconds: lockTimeoutSeconds!,
     connectTimeoutSeconds: connectTimeoutSeconds!,

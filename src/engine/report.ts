@@ -32,6 +32,8 @@ export interface Report {
   errorCode?: ErrorCode;
   /** Longer artefacts: offline SQL, diffs. */
   attachments: Array<{ step: string; name: string; content: string }>;
+  /** What clear-history deleted (or would delete, in a dry run). */
+  history?: { cutoff: string; kernels: number; redisKeys: number };
   /** Where the backup bundle of this run was written. */
   backup?: string;
   plan: Array<{ hop: string; targetRevision: string; steps: Array<{ id: string; title: string; action: string }> }>;

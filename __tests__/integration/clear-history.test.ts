@@ -1,0 +1,117 @@
+/**
+ * clear-history on real servers: the cutoff boundary, Redis keys of kept kernels, the dry run, a
+ * run killed mid-way, and a Redis that is down.
+ */
+import { describe, expect, inject, it } from 'vitest';
+import { snapshotState, useDeployments, type TestDeployment } from '../support/deployment.js';
+import { killDistWhen, runEngine } from '../support/run.js';
+
+const info = inject('testbed');
+const { admin, deploy } = useDeployments(info);
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-/;
+
+function inputs(deployment: TestDeployment, extra: Record<string, string> = {}) {
+  return { command: 'clear-history', 'manager-config': deployment.writeManagerToml(), retention: '30d', ...extra };
+}
+
+/** Kernel ids with their terminated_at, and every key of Redis DB 0. */
+async function state(deployment: TestDeployment) {
+  const { rows } = await deployment.pg.query<{ id: string; terminated_at: Date }>('SELECT id, terminated_at FROM kernels ORDER BY id');
+  return { kernels: rows, redisKeys: (await admin().redis(0).keys('*')).sort() };
+}
+
+describe('clear-history on a 22.03 deployment', () => {
+  it('deletes exactly the kernels terminated before the cutoff, and only their Redis stat keys', async () => {
+    const deployment = await deploy({ schema: '81c264528f20' });
+    // Kernels every 50 ms across ±2 s around where the cutoff will fall (retention 1 h).
+    await deployment.pg.query(
+      `INSERT INTO kernels (id, session_id, access_key, status, architecture, terminated_at)
+       SELECT gen_random_uuid(), gen_random_uuid(), 'AKTEST00000000000001', 'TERMINATED', 'x86_64', now() - interval '1 hour' + n * interval '50 ms'
+       FROM generate_series(-40, 40) AS n`,
+    );
+    const before = await state(deployment);
+    await admin().redis(0).set('i-agent-1', '{"agent":"stats"}');
+    const { report } = await runEngine(inputs(deployment, { retention: '1h', 'batch-size': '7' }));
+    expect(report.error).toBeUndefined();
+    const cutoff = new Date(report.history!.cutoff);
+    const expectedKept = before.kernels.filter((k) => !(k.terminated_at < cutoff));
+    const after = await state(deployment);
+    expect(after.kernels.map((k) => k.id)).toEqual(expectedKept.map((k) => k.id));
+    expect(report.history!.kernels).toBe(before.kernels.length - expectedKept.length);
+    // Both sides of the boundary were exercised.
+    expect(expectedKept.some((k) => k.terminated_at.getTime() - cutoff.getTime() < 1_000)).toBe(true);
+    expect(before.kernels.some((k) => k.terminated_at < cutoff && cutoff.getTime() - k.terminated_at.getTime() < 1_000)).toBe(true);
+    // Stat keys: those of kept kernels stay, the rest go; other keys of DB 0 are untouched.
+    const seededStatKeys = before.redisKeys.filter((k) => UUID.test(k));
+    const keptIds = new Set(expectedKept.map((k) => k.id));
+    expect(after.redisKeys.filter((k) => UUID.test(k))).toEqual(seededStatKeys.filter((k) => keptIds.has(k)));
+    expect(after.redisKeys).toContain('i-agent-1');
+    expect(after.redisKeys).toContain('keypair.concurrency_used.AKTEST00000000000001');
+    expect(report.entries.map((e) => e.detail)).toContain('asked Redis for a snapshot (BGSAVE SCHEDULE)');
+    expect(report.entries[report.entries.findIndex((e) => e.step === 'clear-history')]?.detail).toMatch(/^cutoff .* \(UTC\) = PostgreSQL now\(\) - 1h/);
+  });
+
+  it('dry run reports what a real run then deletes, and changes nothing', async () => {
+    const deployment = await deploy({ schema: '81c264528f20' });
+    const before = await snapshotState(admin(), deployment);
+    const dry = await runEngine(inputs(deployment, { 'dry-run': 'true' }));
+    expect(dry.report.error).toBeUndefined();
+    expect(await snapshotState(admin(), deployment)).toEqual(before);
+    const real = await runEngine(inputs(deployment));
+    expect(real.report.history).toMatchObject({ kernels: dry.report.history!.kernels, redisKeys: dry.report.history!.redisKeys });
+    expect(real.report.history!.kernels).toBeGreaterThan(5);
+  });
+
+  it('a run killed mid-way, run again, ends as one clean run does', async () => {
+    const deployment = await deploy({ schema: '81c264528f20' });
+    await deployment.pg.query(
+      `INSERT INTO kernels (id, session_id, access_key, status, architecture, terminated_at)
+       SELECT gen_random_uuid(), gen_random_uuid(), 'AKTEST00000000000001', 'TERMINATED', 'x86_64', now() - interval '90 days' FROM generate_series(1, 3000)`,
+    );
+    const stats = admin().redis(0).pipeline();
+    for (const { id } of (await deployment.pg.query<{ id: string }>('SELECT id FROM kernels')).rows) stats.set(id, '{}');
+    await stats.exec();
+    const count = async () => Number((await deployment.pg.query('SELECT count(*) FROM kernels')).rows[0].count);
+    const initial = await count();
+    const raw = inputs(deployment, { 'batch-size': '10' });
+    const args = Object.entries(raw).flatMap(([k, v]) => (k === 'command' ? [v] : [`--${k}`, v]));
+    const { killed } = await killDistWhen(args, {}, async () => (await count()) < initial);
+    expect(killed).toBe(true);
+    const midway = await count();
+    expect(midway).toBeLessThan(initial);
+    const { report } = await runEngine(raw);
+    expect(report.error).toBeUndefined();
+    // The end state of one clean run: kernels from the last 30 days and their stat keys, nothing else.
+    const after = await state(deployment);
+    expect(after.kernels.every((k) => Date.now() - k.terminated_at.getTime() < 30 * 86_400_000)).toBe(true);
+    expect(after.kernels).toHaveLength(29);
+    expect(after.redisKeys.filter((k) => UUID.test(k))).toEqual(after.kernels.map((k) => k.id).sort());
+  });
+
+  it('finishes the database part when Redis is down, then fails the step with a clear message', async () => {
+    const deployment = await deploy({ schema: '81c264528f20' });
+    const down = 'redis://127.0.0.1:1';
+    const { report } = await runEngine(inputs(deployment, { 'redis-url': down, 'connect-timeout': '2' }));
+    expect(report.outcome).toBe('failure');
+    expect(report.error).toMatch(/^clear-history: Redis part not done \(Redis is unreachable\): stat keys of deleted kernels stay in Redis DB 0 until a run that reaches Redis sweeps them$/);
+    expect(report.history!.kernels).toBeGreaterThan(5);
+    expect((await state(deployment)).kernels).toHaveLength(29);
+    // Warn instead of fail, when asked; and a later run with Redis back sweeps the orphaned keys.
+    const warned = await runEngine(inputs(deployment, { 'redis-url': down, 'connect-timeout': '2', 'redis-failure': 'warn' }));
+    expect(warned.report.outcome).toBe('success');
+    const swept = await runEngine(inputs(deployment));
+    expect(swept.report.error).toBeUndefined();
+    expect(swept.report.entries.map((e) => e.detail)).toContain(`removed ${report.history!.kernels} stat key(s) from Redis DB 0 (${report.history!.kernels} of them left behind by earlier runs)`);
+  });
+});
+
+describe('clear-history on a 21.09 deployment', () => {
+  it('deletes kernel rows only, as the 21.09 manager does', async () => {
+    const deployment = await deploy();
+    const keysBefore = await admin().redis(0).keys('*');
+    const { report } = await runEngine(inputs(deployment));
+    expect(report.error).toBeUndefined();
+    expect(report.history!.redisKeys).toBe(0);
+    expect((await admin().redis(0).keys('*')).sort()).toEqual(keysBefore.sort());
+  });
+});

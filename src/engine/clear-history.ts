@@ -1,0 +1,168 @@
+/**
+ * `backend.ai mgr clear-history -r {retention}`, done by bai-migrate itself so that a nightly job
+ * needs only the database connections (reference §6). For 21.03–22.03 schemas it deletes kernels
+ * whose terminated_at is before the cutoff; from 22.03 also their stat keys in Redis DB 0, then
+ * asks Redis to persist (BGREWRITEAOF with AOF on, else BGSAVE SCHEDULE).
+ *
+ * Unlike the manager it works in bounded batches (no long table lock, memory independent of the
+ * number of rows), removes a batch's Redis keys before its rows (a crash leaves rows to find
+ * again, never keys nobody can find), sweeps stat keys whose kernel is gone (left by a run that
+ * could not reach Redis), and reports a Redis failure instead of swallowing it.
+ */
+import { messageOf, MigrationError } from './errors.js';
+import { REDIS_DB, type Deployment } from './deployment.js';
+import type { Logger } from './logger.js';
+import type { Retention } from './retention.js';
+import type { SchemaPosition } from './catalogue.js';
+import type { Finding } from '../steps/step.js';
+
+export interface ClearHistoryOptions {
+  readonly retention: Retention;
+  readonly batchSize: number;
+  readonly vacuum: 'none' | 'analyze' | 'full';
+  readonly redisFailure: 'fail' | 'warn';
+  readonly dryRun: boolean;
+}
+
+export interface ClearHistoryResult {
+  readonly cutoff: string;
+  readonly kernels: number;
+  readonly redisKeys: number;
+  readonly findings: Finding[];
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const PROGRESS_EVERY_MS = 2_000;
+
+export async function clearHistory(deployment: Deployment, position: SchemaPosition, options: ClearHistoryOptions, log: Logger, redisUp: boolean): Promise<ClearHistoryResult> {
+  if (position.between) {
+    throw new MigrationError('inconsistent-state', `the database is part-way through an upgrade (${position.revision}); finish the migration before clearing history`);
+  }
+  const withRedis = position.releases.some((r) => r.series === '22.03');
+  const pg = deployment.postgres;
+  // PostgreSQL's clock, not the runner's: now() - retention as a timestamptz, with calendar
+  // months clamped to the month's end as the manager's relativedelta does.
+  const interval = options.retention.kind === 'months' ? `${options.retention.months} months` : `${options.retention.seconds} seconds`;
+  const { rows } = await pg.query<{ cutoff: Date; total: string }>(
+    `WITH c AS (SELECT now() - $1::interval AS cutoff)
+     SELECT c.cutoff, (SELECT count(*) FROM kernels WHERE terminated_at < c.cutoff) AS total FROM c`,
+    [interval],
+  );
+  const cutoff = rows[0]!.cutoff;
+  const total = Number(rows[0]!.total);
+  const cutoffText = cutoff.toISOString();
+  const findings: Finding[] = [
+    {
+      status: 'ok',
+      detail: `cutoff ${cutoffText} (UTC) = PostgreSQL now() - ${options.retention.text}; kernels with terminated_at before it are history. (The manager of 21.09–25.x computes it from its host's local time.)`,
+    },
+  ];
+
+  if (options.dryRun) {
+    const redisKeys = withRedis && redisUp ? await countStatKeys(deployment, cutoff, options.batchSize) : 0;
+    findings.push({ status: 'skipped', detail: `dry run: would delete ${total} kernel row(s)${withRedis ? ` and ${redisUp ? redisKeys : 'an unknown number of (Redis is unreachable)'} Redis stat key(s)` : ''}` });
+    return { cutoff: cutoffText, kernels: total, redisKeys, findings };
+  }
+
+  let deleted = 0;
+  let unlinked = 0;
+  let redisError: string | undefined = withRedis && !redisUp ? 'Redis is unreachable' : undefined;
+  let longest = 0;
+  const started = Date.now();
+  let lastProgress = started;
+  for (;;) {
+    const batch = await pg.query<{ id: string }>('SELECT id FROM kernels WHERE terminated_at < $1 LIMIT $2', [cutoff, options.batchSize]);
+    if (batch.rows.length === 0) break;
+    const ids = batch.rows.map((r) => r.id);
+    if (withRedis && !redisError) {
+      try {
+        unlinked += await unlink(deployment, ids);
+      } catch (error) {
+        redisError = messageOf(error);
+        log.warning(`Redis failed (${redisError}); deleting the rest of the rows, then reporting it`);
+      }
+    }
+    const statementStart = Date.now();
+    const result = await pg.query('DELETE FROM kernels WHERE id = ANY($1::uuid[]) AND terminated_at < $2', [ids, cutoff]);
+    longest = Math.max(longest, Date.now() - statementStart);
+    deleted += result.rowCount ?? 0;
+    if (Date.now() - lastProgress >= PROGRESS_EVERY_MS) {
+      lastProgress = Date.now();
+      const rate = deleted / ((lastProgress - started) / 1000);
+      log.info(`clear-history: ${deleted} of ${total} kernel rows deleted, ${Math.round(rate)} rows/s, about ${Math.ceil((total - deleted) / Math.max(rate, 1))} s left`);
+    }
+  }
+  findings.push({ status: deleted > 0 ? 'changed' : 'ok', detail: `deleted ${deleted} kernel row(s) in batches of ${options.batchSize} (longest statement ${longest} ms)` });
+
+  if (withRedis && !redisError) {
+    try {
+      const swept = await sweepStaleStatKeys(deployment, options.batchSize);
+      unlinked += swept;
+      findings.push({ status: unlinked > 0 ? 'changed' : 'ok', detail: `removed ${unlinked} stat key(s) from Redis DB 0 (${swept} of them left behind by earlier runs)` });
+      findings.push(await persistRedis(deployment));
+    } catch (error) {
+      redisError = messageOf(error);
+    }
+  }
+  if (redisError) {
+    const message = `Redis part not done (${redisError}): stat keys of deleted kernels stay in Redis DB 0 until a run that reaches Redis sweeps them`;
+    findings.push({ status: options.redisFailure === 'warn' ? 'warning' : 'failed', detail: message });
+  }
+  if (options.vacuum !== 'none') {
+    const statement = options.vacuum === 'full' ? 'VACUUM FULL kernels' : 'VACUUM ANALYZE kernels';
+    await pg.query(statement);
+    findings.push({ status: 'changed', detail: `${statement} done` });
+  }
+  return { cutoff: cutoffText, kernels: deleted, redisKeys: unlinked, findings };
+}
+
+async function unlink(deployment: Deployment, keys: string[]): Promise<number> {
+  if (keys.length === 0) return 0;
+  const redis = await deployment.redis(REDIS_DB.stat);
+  return redis.unlink(...keys);
+}
+
+async function countStatKeys(deployment: Deployment, cutoff: Date, batchSize: number): Promise<number> {
+  const redis = await deployment.redis(REDIS_DB.stat);
+  let count = 0;
+  let after = '00000000-0000-0000-0000-000000000000';
+  for (;;) {
+    const { rows } = await deployment.postgres.query<{ id: string }>('SELECT id FROM kernels WHERE terminated_at < $1 AND id > $2 ORDER BY id LIMIT $3', [cutoff, after, batchSize]);
+    if (rows.length === 0) return count;
+    count += await redis.exists(...rows.map((r) => r.id));
+    after = rows[rows.length - 1]!.id;
+  }
+}
+
+/** Stat keys (kernel UUIDs) in DB 0 whose kernel row no longer exists. */
+async function sweepStaleStatKeys(deployment: Deployment, batchSize: number): Promise<number> {
+  const redis = await deployment.redis(REDIS_DB.stat);
+  let removed = 0;
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'COUNT', batchSize);
+    cursor = next;
+    const candidates = keys.filter((k) => UUID.test(k));
+    if (candidates.length === 0) continue;
+    const { rows } = await deployment.postgres.query<{ id: string }>('SELECT id::text FROM kernels WHERE id = ANY($1::uuid[])', [candidates]);
+    const alive = new Set(rows.map((r) => r.id));
+    removed += await unlink(deployment, candidates.filter((k) => !alive.has(k)));
+  } while (cursor !== '0');
+  return removed;
+}
+
+async function persistRedis(deployment: Deployment): Promise<Finding> {
+  const redis = await deployment.redis(REDIS_DB.stat);
+  let appendonly: string | undefined;
+  try {
+    appendonly = ((await redis.config('GET', 'appendonly')) as string[])[1];
+  } catch {
+    // Managed Redis without CONFIG: a snapshot request still works.
+  }
+  if (appendonly === 'yes') {
+    await redis.bgrewriteaof();
+    return { status: 'ok', detail: 'asked Redis to rewrite its AOF (BGREWRITEAOF)' };
+  }
+  await redis.call('BGSAVE', 'SCHEDULE');
+  return { status: 'ok', detail: 'asked Redis for a snapshot (BGSAVE SCHEDULE)' };
+}
