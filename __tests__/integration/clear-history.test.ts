@@ -5,6 +5,8 @@
 import { describe, expect, inject, it } from 'vitest';
 import { snapshotState, useDeployments, type TestDeployment } from '../support/deployment.js';
 import { killDistWhen, runEngine } from '../support/run.js';
+import { retentionInterval } from '../../src/engine/clear-history.js';
+import { parseRetention } from '../../src/engine/retention.js';
 
 const info = inject('testbed');
 const { admin, deploy } = useDeployments(info);
@@ -102,6 +104,23 @@ describe('clear-history on a 22.03 deployment', () => {
     const swept = await runEngine(inputs(deployment));
     expect(swept.report.error).toBeUndefined();
     expect(swept.report.entries.map((e) => e.detail)).toContain(`removed ${report.history!.kernels} stat key(s) from Redis DB 0 (${report.history!.kernels} of them left behind by earlier runs)`);
+  });
+});
+
+describe('the cutoff', () => {
+  it.each([
+    ['1mo', '2021-03-31', '2021-02-28'],
+    ['1yr', '2024-02-29', '2023-02-28'],
+    ['4yr', '2024-02-29', '2020-02-29'],
+    ['3mo', '2021-05-31', '2021-02-28'],
+    ['0.5d', '2021-03-01', '2021-02-28 12:00'],
+  ])('now - %s from %s is %s: calendar months clamp like the manager\'s relativedelta', async (retention, now, expected) => {
+    const client = admin().pg;
+    const { rows } = await client.query<{ cutoff: string }>(
+      `SELECT to_char(($1::timestamp - $2::interval), 'YYYY-MM-DD HH24:MI') AS cutoff`,
+      [now, retentionInterval(parseRetention(retention))],
+    );
+    expect(rows[0]?.cutoff).toBe(expected.length === 10 ? `${expected} 00:00` : expected);
   });
 });
 

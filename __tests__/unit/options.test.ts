@@ -40,24 +40,31 @@ describe('inputs', () => {
 describe('retention (the manager\'s TimeDuration)', () => {
   it.each([
     ['86400', 86400],
+    ['0', 0],
+    ['1', 1],
     ['0.001', 0.001],
     ['1e3', 1000],
     ['30m', 1800],
+    ['1.5h', 5400],
     ['6h', 21600],
     ['0.5d', 43200],
+    ['3d', 259200],
     ['2w', 1209600],
-  ])('%s is %d seconds', (text, seconds) => {
+    [' 7d ', 604800],
+  ])('%j is %d seconds', (text, seconds) => {
     expect(parseRetention(text)).toMatchObject({ kind: 'seconds', seconds });
   });
 
   it.each([
     ['3mo', 3],
+    ['1mo', 1],
     ['1yr', 12],
+    ['12yr', 144],
   ])('%s is %d calendar months', (text, months) => {
     expect(parseRetention(text)).toMatchObject({ kind: 'months', months });
   });
 
-  it.each(['', '-1d', '1.5mo', '10ms', '30s', 'xxh', '3D', 'd'])('rejects %j', (text) => {
+  it.each(['', '-1d', '-5', '1.5mo', '0.5yr', '10ms', '30s', 'xxh', '3D', '1H', 'd', 'mo', '5 d', 'one day', '1d2h'])('rejects %j', (text) => {
     expect(() => parseRetention(text)).toThrow(/accepted: a number of seconds/);
   });
 

@@ -42,7 +42,7 @@ export async function clearHistory(deployment: Deployment, position: SchemaPosit
   const pg = deployment.postgres;
   // PostgreSQL's clock, not the runner's: now() - retention as a timestamptz, with calendar
   // months clamped to the month's end as the manager's relativedelta does.
-  const interval = options.retention.kind === 'months' ? `${options.retention.months} months` : `${options.retention.seconds} seconds`;
+  const interval = retentionInterval(options.retention);
   const { rows } = await pg.query<{ cutoff: Date; total: string }>(
     `WITH c AS (SELECT now() - $1::interval AS cutoff)
      SELECT c.cutoff, (SELECT count(*) FROM kernels WHERE terminated_at < c.cutoff) AS total FROM c`,
@@ -114,6 +114,11 @@ export async function clearHistory(deployment: Deployment, position: SchemaPosit
     findings.push({ status: 'changed', detail: `${statement} done` });
   }
   return { cutoff: cutoffText, kernels: deleted, redisKeys: unlinked, findings };
+}
+
+/** A PostgreSQL interval for the retention: calendar months stay months, so the date clamps like relativedelta. */
+export function retentionInterval(retention: Retention): string {
+  return retention.kind === 'months' ? `${retention.months} months` : `${retention.seconds} seconds`;
 }
 
 async function unlink(deployment: Deployment, keys: string[]): Promise<number> {
