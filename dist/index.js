@@ -72959,7 +72959,7 @@ async function clearHistory(deployment, position, options, log, redisUp) {
   }
   const withRedis = position.releases.some((r) => r.series === "22.03");
   const pg2 = deployment.postgres;
-  const interval = options.retention.kind === "months" ? `${options.retention.months} months` : `${options.retention.seconds} seconds`;
+  const interval = retentionInterval(options.retention);
   const { rows } = await pg2.query(
     `WITH c AS (SELECT now() - $1::interval AS cutoff)
      SELECT c.cutoff, (SELECT count(*) FROM kernels WHERE terminated_at < c.cutoff) AS total FROM c`,
@@ -72977,7 +72977,7 @@ async function clearHistory(deployment, position, options, log, redisUp) {
   if (options.dryRun) {
     const redisKeys = withRedis && redisUp ? await countStatKeys(deployment, cutoff, options.batchSize) : 0;
     findings.push({ status: "skipped", detail: `dry run: would delete ${total} kernel row(s)${withRedis ? ` and ${redisUp ? redisKeys : "an unknown number of (Redis is unreachable)"} Redis stat key(s)` : ""}` });
-    return { cutoff: cutoffText, kernels: total, redisKeys, findings };
+    return { cutoff: cutoffText, kernels: total, redisKeys, longestStatementMs: 0, findings };
   }
   let deleted = 0;
   let unlinked = 0;
@@ -72985,28 +72985,41 @@ async function clearHistory(deployment, position, options, log, redisUp) {
   let longest = 0;
   const started = Date.now();
   let lastProgress = started;
-  for (; ; ) {
-    const batch = await pg2.query("SELECT id FROM kernels WHERE terminated_at < $1 LIMIT $2", [cutoff, options.batchSize]);
-    if (batch.rows.length === 0) break;
-    const ids = batch.rows.map((r) => r.id);
-    if (withRedis && !redisError) {
+  let unlinking = Promise.resolve();
+  const unlinkLater = (ids) => {
+    const previous = unlinking;
+    unlinking = previous.then(async () => {
+      if (redisError) return;
       try {
         unlinked += await unlink2(deployment, ids);
       } catch (error2) {
         redisError = messageOf(error2);
         log.warning(`Redis failed (${redisError}); deleting the rest of the rows, then reporting it`);
       }
-    }
+    });
+  };
+  let from;
+  for (; ; ) {
     const statementStart = Date.now();
-    const result = await pg2.query("DELETE FROM kernels WHERE id = ANY($1::uuid[]) AND terminated_at < $2", [ids, cutoff]);
+    const batch = await pg2.query(
+      `DELETE FROM kernels WHERE ctid = ANY (ARRAY (
+         SELECT ctid FROM kernels WHERE terminated_at < $1 AND terminated_at >= $2
+          ORDER BY terminated_at LIMIT $3))
+       RETURNING id::text, terminated_at`,
+      [cutoff, from ?? "-infinity", options.batchSize]
+    );
     longest = Math.max(longest, Date.now() - statementStart);
-    deleted += result.rowCount ?? 0;
+    if (batch.rows.length === 0) break;
+    from = batch.rows.reduce((latest, r) => r.terminated_at > latest ? r.terminated_at : latest, batch.rows[0].terminated_at);
+    deleted += batch.rows.length;
+    if (withRedis) unlinkLater(batch.rows.map((r) => r.id));
     if (Date.now() - lastProgress >= PROGRESS_EVERY_MS) {
       lastProgress = Date.now();
       const rate = deleted / ((lastProgress - started) / 1e3);
       log.info(`clear-history: ${deleted} of ${total} kernel rows deleted, ${Math.round(rate)} rows/s, about ${Math.ceil((total - deleted) / Math.max(rate, 1))} s left`);
     }
   }
+  await unlinking;
   findings.push({ status: deleted > 0 ? "changed" : "ok", detail: `deleted ${deleted} kernel row(s) in batches of ${options.batchSize} (longest statement ${longest} ms)` });
   if (withRedis && !redisError) {
     try {
@@ -73027,7 +73040,10 @@ async function clearHistory(deployment, position, options, log, redisUp) {
     await pg2.query(statement);
     findings.push({ status: "changed", detail: `${statement} done` });
   }
-  return { cutoff: cutoffText, kernels: deleted, redisKeys: unlinked, findings };
+  return { cutoff: cutoffText, kernels: deleted, redisKeys: unlinked, longestStatementMs: longest, findings };
+}
+function retentionInterval(retention) {
+  return retention.kind === "months" ? `${retention.months} months` : `${retention.seconds} seconds`;
 }
 async function unlink2(deployment, keys) {
   if (keys.length === 0) return 0;

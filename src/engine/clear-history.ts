@@ -5,9 +5,9 @@
  * asks Redis to persist (BGREWRITEAOF with AOF on, else BGSAVE SCHEDULE).
  *
  * Unlike the manager it works in bounded batches (no long table lock, memory independent of the
- * number of rows), removes a batch's Redis keys before its rows (a crash leaves rows to find
- * again, never keys nobody can find), sweeps stat keys whose kernel is gone (left by a run that
- * could not reach Redis), and reports a Redis failure instead of swallowing it.
+ * number of rows), unlinks each batch's Redis keys while the next batch is deleted, sweeps stat
+ * keys whose kernel is gone (left by a run that was killed, or could not reach Redis, between a
+ * batch and its keys), and reports a Redis failure instead of swallowing it.
  */
 import { messageOf, MigrationError } from './errors.js';
 import { REDIS_DB, type Deployment } from './deployment.js';
@@ -28,6 +28,8 @@ export interface ClearHistoryResult {
   readonly cutoff: string;
   readonly kernels: number;
   readonly redisKeys: number;
+  /** The longest single DELETE, which is how long the table was locked at most. */
+  readonly longestStatementMs: number;
   readonly findings: Finding[];
 }
 
@@ -61,7 +63,7 @@ export async function clearHistory(deployment: Deployment, position: SchemaPosit
   if (options.dryRun) {
     const redisKeys = withRedis && redisUp ? await countStatKeys(deployment, cutoff, options.batchSize) : 0;
     findings.push({ status: 'skipped', detail: `dry run: would delete ${total} kernel row(s)${withRedis ? ` and ${redisUp ? redisKeys : 'an unknown number of (Redis is unreachable)'} Redis stat key(s)` : ''}` });
-    return { cutoff: cutoffText, kernels: total, redisKeys, findings };
+    return { cutoff: cutoffText, kernels: total, redisKeys, longestStatementMs: 0, findings };
   }
 
   let deleted = 0;
@@ -70,28 +72,45 @@ export async function clearHistory(deployment: Deployment, position: SchemaPosit
   let longest = 0;
   const started = Date.now();
   let lastProgress = started;
-  for (;;) {
-    const batch = await pg.query<{ id: string }>('SELECT id FROM kernels WHERE terminated_at < $1 LIMIT $2', [cutoff, options.batchSize]);
-    if (batch.rows.length === 0) break;
-    const ids = batch.rows.map((r) => r.id);
-    if (withRedis && !redisError) {
+  // Redis work of one batch overlaps the next batch's DELETE; its failure is kept, not thrown.
+  let unlinking: Promise<void> = Promise.resolve();
+  const unlinkLater = (ids: string[]) => {
+    const previous = unlinking;
+    unlinking = previous.then(async () => {
+      if (redisError) return;
       try {
         unlinked += await unlink(deployment, ids);
       } catch (error) {
         redisError = messageOf(error);
         log.warning(`Redis failed (${redisError}); deleting the rest of the rows, then reporting it`);
       }
-    }
+    });
+  };
+  // Oldest first, each batch starting where the last ended, so the index scan never wades through
+  // the entries of rows already deleted; rows are addressed by ctid, found and deleted in one
+  // statement (a row changed meanwhile keeps its place and is left for the next run).
+  let from: Date | undefined;
+  for (;;) {
     const statementStart = Date.now();
-    const result = await pg.query('DELETE FROM kernels WHERE id = ANY($1::uuid[]) AND terminated_at < $2', [ids, cutoff]);
+    const batch: { rows: Array<{ id: string; terminated_at: Date }> } = await pg.query(
+      `DELETE FROM kernels WHERE ctid = ANY (ARRAY (
+         SELECT ctid FROM kernels WHERE terminated_at < $1 AND terminated_at >= $2
+          ORDER BY terminated_at LIMIT $3))
+       RETURNING id::text, terminated_at`,
+      [cutoff, from ?? '-infinity', options.batchSize],
+    );
     longest = Math.max(longest, Date.now() - statementStart);
-    deleted += result.rowCount ?? 0;
+    if (batch.rows.length === 0) break;
+    from = batch.rows.reduce((latest, r) => (r.terminated_at > latest ? r.terminated_at : latest), batch.rows[0]!.terminated_at);
+    deleted += batch.rows.length;
+    if (withRedis) unlinkLater(batch.rows.map((r) => r.id));
     if (Date.now() - lastProgress >= PROGRESS_EVERY_MS) {
       lastProgress = Date.now();
       const rate = deleted / ((lastProgress - started) / 1000);
       log.info(`clear-history: ${deleted} of ${total} kernel rows deleted, ${Math.round(rate)} rows/s, about ${Math.ceil((total - deleted) / Math.max(rate, 1))} s left`);
     }
   }
+  await unlinking;
   findings.push({ status: deleted > 0 ? 'changed' : 'ok', detail: `deleted ${deleted} kernel row(s) in batches of ${options.batchSize} (longest statement ${longest} ms)` });
 
   if (withRedis && !redisError) {
@@ -113,7 +132,7 @@ export async function clearHistory(deployment: Deployment, position: SchemaPosit
     await pg.query(statement);
     findings.push({ status: 'changed', detail: `${statement} done` });
   }
-  return { cutoff: cutoffText, kernels: deleted, redisKeys: unlinked, findings };
+  return { cutoff: cutoffText, kernels: deleted, redisKeys: unlinked, longestStatementMs: longest, findings };
 }
 
 /** A PostgreSQL interval for the retention: calendar months stay months, so the date clamps like relativedelta. */

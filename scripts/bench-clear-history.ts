@@ -1,0 +1,120 @@
+/**
+ * Benchmark of clear-history on a 22.03 deployment: N terminated kernels (BENCH_KERNELS, default
+ * 200,000) and their N Redis stat keys, plus 1,000 recent kernels that stay. In one run, on the
+ * same servers, each strategy starts from the same freshly seeded state:
+ *   (a) the manager's: SELECT every id, one DELETE … WHERE terminated_at < cutoff, DEL in chunks of 32;
+ *   (b) bai-migrate's clear-history (batches of 1,000);
+ *   (c) a bare DELETE alone, the floor.
+ * It prints wall time, rows/s, the longest single statement, peak heap growth and the ratios.
+ */
+import { performance } from 'node:perf_hooks';
+import { startTestbed } from '../__tests__/support/testbed.js';
+import { connectAdmin, createDeployment, type Admin, type TestDeployment } from '../__tests__/support/deployment.js';
+import { resolveTargets } from '../src/engine/connections.js';
+import { Deployment } from '../src/engine/deployment.js';
+import { MemoryLogger } from '../src/engine/logger.js';
+import { parseOptions } from '../src/engine/options.js';
+import { detectPosition } from '../src/engine/schema.js';
+import { clearHistory } from '../src/engine/clear-history.js';
+
+const n = Number(process.env.BENCH_KERNELS ?? 200_000);
+const RETENTION = "interval '30 days'";
+
+async function seed(admin: Admin, deployment: TestDeployment): Promise<void> {
+  const pg = deployment.pg;
+  await pg.query('DELETE FROM kernels');
+  await pg.query(
+    `INSERT INTO kernels (id, session_id, access_key, status, architecture, terminated_at)
+     SELECT gen_random_uuid(), gen_random_uuid(), 'AKTEST00000000000001', 'TERMINATED'::kernelstatus, 'x86_64', now() - interval '90 days' - n * interval '1 second'
+       FROM generate_series(1, $1) AS n
+     UNION ALL
+     SELECT gen_random_uuid(), gen_random_uuid(), 'AKTEST00000000000001', 'TERMINATED'::kernelstatus, 'x86_64', now() - interval '1 day'
+       FROM generate_series(1, 1000)`,
+    [n],
+  );
+  await pg.query('VACUUM ANALYZE kernels');
+  const redis = admin.redis(0);
+  await redis.flushdb();
+  const cursor = await pg.query<{ id: string }>('SELECT id::text FROM kernels');
+  for (let i = 0; i < cursor.rows.length; i += 10_000) {
+    const pipe = redis.pipeline();
+    for (const { id } of cursor.rows.slice(i, i + 10_000)) pipe.set(id, '{"cpu_util":{"current":"12.5"}}');
+    await pipe.exec();
+  }
+}
+
+/** Runs `body`, sampling heap use every 10 ms; returns wall time and peak growth. */
+async function measure(body: () => Promise<number>): Promise<{ ms: number; longestMs: number; peakMiB: number }> {
+  global.gc?.();
+  const base = process.memoryUsage().heapUsed;
+  let peak = base;
+  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().heapUsed)), 10);
+  const start = performance.now();
+  const longestMs = await body();
+  const ms = performance.now() - start;
+  clearInterval(sampler);
+  peak = Math.max(peak, process.memoryUsage().heapUsed);
+  return { ms, longestMs, peakMiB: (peak - base) / 1024 / 1024 };
+}
+
+const testbed = await startTestbed();
+const admin = await connectAdmin(testbed.info);
+try {
+  const seeded = await createDeployment(admin, testbed.info, { schema: '81c264528f20' });
+  const pg = seeded.pg;
+  const redis = admin.redis(0);
+  const check = async (label: string) => {
+    const left = Number((await pg.query(`SELECT count(*) FROM kernels WHERE terminated_at < now() - ${RETENTION}`)).rows[0].count);
+    const kept = Number((await pg.query('SELECT count(*) FROM kernels')).rows[0].count);
+    if (left !== 0 || kept !== 1000) throw new Error(`${label}: ${left} old rows left, ${kept} rows in all`);
+  };
+
+  console.log(`Seeding ${n} terminated kernels and ${n} Redis stat keys for each strategy…`);
+  await seed(admin, seeded);
+  const manager = await measure(async () => {
+    const { rows } = await pg.query<{ id: string }>(`SELECT id::text FROM kernels WHERE terminated_at < now() - ${RETENTION}`);
+    const start = performance.now();
+    await pg.query(`DELETE FROM kernels WHERE terminated_at < now() - ${RETENTION}`);
+    const longest = performance.now() - start;
+    for (let i = 0; i < rows.length; i += 32) await redis.pipeline().del(...rows.slice(i, i + 32).map((r) => r.id)).exec();
+    return longest;
+  });
+  await check('manager');
+  if ((await redis.dbsize()) !== 1000 + 0) throw new Error(`manager: ${await redis.dbsize()} Redis keys left`);
+
+  await seed(admin, seeded);
+  const options = parseOptions({ command: 'clear-history', retention: '30d', 'manager-config': seeded.writeManagerToml() });
+  const deployment = new Deployment(resolveTargets(options, {}), 30_000, () => undefined);
+  await deployment.connect(['postgres', 'etcd', 'redis']);
+  const position = await detectPosition(deployment.postgres);
+  const ours = await measure(async () => {
+    const result = await clearHistory(deployment, position, { retention: options.retention, batchSize: options.batchSize, vacuum: 'none', redisFailure: 'fail', dryRun: false }, new MemoryLogger(), true);
+    if (result.kernels !== n || result.redisKeys !== n) throw new Error(`bai-migrate deleted ${result.kernels} rows and ${result.redisKeys} keys`);
+    return result.longestStatementMs;
+  });
+  await deployment.close();
+  await check('bai-migrate');
+
+  await seed(admin, seeded);
+  const bare = await measure(async () => {
+    const start = performance.now();
+    await pg.query(`DELETE FROM kernels WHERE terminated_at < now() - ${RETENTION}`);
+    return performance.now() - start;
+  });
+  await check('bare DELETE');
+
+  const line = (label: string, r: { ms: number; longestMs: number; peakMiB: number }) =>
+    `  ${label.padEnd(44)} ${r.ms.toFixed(0).padStart(7)} ms ${Math.round((n / r.ms) * 1000).toString().padStart(9)} rows/s   longest statement ${r.longestMs.toFixed(0).padStart(6)} ms   peak heap +${r.peakMiB.toFixed(1)} MiB`;
+  console.log(`\nclear-history of ${n} kernels (and ${n} Redis stat keys), 1,000 kept; PostgreSQL 15 and Redis 7 on this machine`);
+  console.log(line('(a) manager: one DELETE, DEL in chunks of 32', manager));
+  console.log(line('(b) bai-migrate clear-history', ours));
+  console.log(line('(c) bare DELETE (database only, the floor)', bare));
+  console.log(`  (b)/(a) wall time ${(ours.ms / manager.ms).toFixed(2)}×   (b)/(c) ${(ours.ms / bare.ms).toFixed(2)}×   longest statement (b) ${ours.longestMs.toFixed(0)} ms vs (a) ${manager.longestMs.toFixed(0)} ms`);
+  await seeded.close();
+} catch (error) {
+  console.error(error);
+  process.exitCode = 1;
+} finally {
+  await admin.close();
+  await testbed.stop();
+}
