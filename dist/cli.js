@@ -53298,9 +53298,9 @@ async function clearHistory(deployment, position, options, log, redisUp) {
   const started = Date.now();
   let lastProgress = started;
   let unlinking = Promise.resolve();
-  const unlinkLater = (ids) => {
-    const previous = unlinking;
-    unlinking = previous.then(async () => {
+  const unlinkWhileNextBatchRuns = async (ids) => {
+    await unlinking;
+    unlinking = (async () => {
       if (redisError) return;
       try {
         unlinked += await unlink2(deployment, ids);
@@ -53308,7 +53308,7 @@ async function clearHistory(deployment, position, options, log, redisUp) {
         redisError = messageOf(error);
         log.warning(`Redis failed (${redisError}); deleting the rest of the rows, then reporting it`);
       }
-    });
+    })();
   };
   let from;
   for (; ; ) {
@@ -53324,7 +53324,7 @@ async function clearHistory(deployment, position, options, log, redisUp) {
     if (batch.rows.length === 0) break;
     from = batch.rows.reduce((latest, r) => r.terminated_at > latest ? r.terminated_at : latest, batch.rows[0].terminated_at);
     deleted += batch.rows.length;
-    if (withRedis) unlinkLater(batch.rows.map((r) => r.id));
+    if (withRedis) await unlinkWhileNextBatchRuns(batch.rows.map((r) => r.id));
     if (Date.now() - lastProgress >= PROGRESS_EVERY_MS) {
       lastProgress = Date.now();
       const rate = deleted / ((lastProgress - started) / 1e3);

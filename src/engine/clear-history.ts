@@ -72,11 +72,12 @@ export async function clearHistory(deployment: Deployment, position: SchemaPosit
   let longest = 0;
   const started = Date.now();
   let lastProgress = started;
-  // Redis work of one batch overlaps the next batch's DELETE; its failure is kept, not thrown.
+  // One batch's UNLINK runs while the next batch is deleted; never more than one is pending, so
+  // memory stays bounded whatever the number of rows. A Redis failure is kept, not thrown.
   let unlinking: Promise<void> = Promise.resolve();
-  const unlinkLater = (ids: string[]) => {
-    const previous = unlinking;
-    unlinking = previous.then(async () => {
+  const unlinkWhileNextBatchRuns = async (ids: string[]) => {
+    await unlinking;
+    unlinking = (async () => {
       if (redisError) return;
       try {
         unlinked += await unlink(deployment, ids);
@@ -84,7 +85,7 @@ export async function clearHistory(deployment: Deployment, position: SchemaPosit
         redisError = messageOf(error);
         log.warning(`Redis failed (${redisError}); deleting the rest of the rows, then reporting it`);
       }
-    });
+    })();
   };
   // Oldest first, each batch starting where the last ended, so the index scan never wades through
   // the entries of rows already deleted; rows are addressed by ctid, found and deleted in one
@@ -103,7 +104,7 @@ export async function clearHistory(deployment: Deployment, position: SchemaPosit
     if (batch.rows.length === 0) break;
     from = batch.rows.reduce((latest, r) => (r.terminated_at > latest ? r.terminated_at : latest), batch.rows[0]!.terminated_at);
     deleted += batch.rows.length;
-    if (withRedis) unlinkLater(batch.rows.map((r) => r.id));
+    if (withRedis) await unlinkWhileNextBatchRuns(batch.rows.map((r) => r.id));
     if (Date.now() - lastProgress >= PROGRESS_EVERY_MS) {
       lastProgress = Date.now();
       const rate = deleted / ((lastProgress - started) / 1000);
