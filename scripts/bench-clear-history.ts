@@ -8,8 +8,7 @@
  * It prints wall time, rows/s, the longest single statement, peak heap growth and the ratios.
  */
 import { performance } from 'node:perf_hooks';
-import { startTestbed } from '../__tests__/support/testbed.js';
-import { connectAdmin, createDeployment, type Admin, type TestDeployment } from '../__tests__/support/deployment.js';
+import { createDeployment, withTestbed, type Admin, type TestDeployment } from '../__tests__/support/deployment.js';
 import { resolveTargets } from '../src/engine/connections.js';
 import { Deployment } from '../src/engine/deployment.js';
 import { MemoryLogger } from '../src/engine/logger.js';
@@ -64,10 +63,8 @@ async function measure(body: () => Promise<number>, retained = false): Promise<{
   return { ms, longestMs, peakMiB: (peak - base) / 1024 / 1024 };
 }
 
-const testbed = await startTestbed();
-const admin = await connectAdmin(testbed.info);
-try {
-  const seeded = await createDeployment(admin, testbed.info, { schema: '81c264528f20' });
+await withTestbed(async (info, admin) => {
+  const seeded = await createDeployment(admin, info, { schema: '81c264528f20' });
   const pg = seeded.pg;
   const redis = admin.redis(0);
   const check = async (label: string) => {
@@ -124,10 +121,4 @@ try {
   if (oursRetained) console.log(`  (b) heap actually held at its peak (garbage collected every 50 ms, separate run): +${oursRetained.peakMiB.toFixed(1)} MiB`);
   console.log(`  (b)/(a) wall time ${(ours.ms / manager.ms).toFixed(2)}×   (b)/(c) ${(ours.ms / bare.ms).toFixed(2)}×   longest statement (b) ${ours.longestMs.toFixed(0)} ms vs (a) ${manager.longestMs.toFixed(0)} ms`);
   await seeded.close();
-} catch (error) {
-  console.error(error);
-  process.exitCode = 1;
-} finally {
-  await admin.close();
-  await testbed.stop();
-}
+});

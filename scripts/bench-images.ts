@@ -5,8 +5,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { Etcd3 } from 'etcd3';
-import { startTestbed } from '../__tests__/support/testbed.js';
-import { ALEMBIC_COMMAND, FIXTURE_ALEMBIC_INI, connectAdmin, createDeployment } from '../__tests__/support/deployment.js';
+import { ALEMBIC_COMMAND, FIXTURE_ALEMBIC_INI, createDeployment, withTestbed } from '../__tests__/support/deployment.js';
 import { runAlembic } from '../src/engine/alembic.js';
 import { resolveTargets } from '../src/engine/connections.js';
 import { Deployment } from '../src/engine/deployment.js';
@@ -19,12 +18,10 @@ import type { StepContext } from '../src/steps/step.js';
 const count = Number(process.env.BENCH_IMAGES ?? 10_000);
 const repeats = 3;
 
-const testbed = await startTestbed();
-const admin = await connectAdmin(testbed.info);
-try {
-  const seeded = await createDeployment(admin, testbed.info, { registries: false });
+await withTestbed(async (info, admin) => {
+  const seeded = await createDeployment(admin, info, { registries: false });
   const toml = seeded.writeManagerToml();
-  await runAlembic({ command: ALEMBIC_COMMAND.split(' '), config: FIXTURE_ALEMBIC_INI }, { ...testbed.info.postgres, database: seeded.database, source: 'bench' }, ['upgrade', 'head']);
+  await runAlembic({ command: ALEMBIC_COMMAND.split(' '), config: FIXTURE_ALEMBIC_INI }, { ...info.postgres, database: seeded.database, source: 'bench' }, ['upgrade', 'head']);
 
   process.stdout.write(`Writing ${count} image tags to etcd… `);
   const etcd = admin.etcd.namespace(`/sorna/${seeded.namespace}/`);
@@ -57,7 +54,7 @@ try {
 
   // The floor: one prefix read of the whole tree. It needs a client allowed to receive more than
   // gRPC's default 4 MiB; bai-migrate itself reads in pages instead.
-  const plain = new Etcd3({ hosts: `http://${testbed.info.etcd.host}:${testbed.info.etcd.port}`, grpcOptions: { 'grpc.max_receive_message_length': 256 * 1024 * 1024 } });
+  const plain = new Etcd3({ hosts: `http://${info.etcd.host}:${info.etcd.port}`, grpcOptions: { 'grpc.max_receive_message_length': 256 * 1024 * 1024 } });
   const reads: number[] = [];
   for (let i = 0; i < repeats; i++) reads.push(await time(() => plain.namespace(`/sorna/${seeded.namespace}/`).getAll().prefix('images/').strings()));
   plain.close();
@@ -89,10 +86,4 @@ try {
   console.log(`  rows in images: ${rows}; throughput of the first import: ${Math.round((count / firstImport) * 1000)} images/s`);
   await deployment.close();
   await seeded.close();
-} catch (error) {
-  console.error(error);
-  process.exitCode = 1;
-} finally {
-  await admin.close();
-  await testbed.stop();
-}
+});

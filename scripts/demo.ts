@@ -9,8 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startTestbed } from '../__tests__/support/testbed.js';
-import { ALEMBIC_COMMAND, FIXTURE_ALEMBIC_INI, connectAdmin, createDeployment } from '../__tests__/support/deployment.js';
+import { ALEMBIC_COMMAND, FIXTURE_ALEMBIC_INI, createDeployment, withTestbed } from '../__tests__/support/deployment.js';
 
 function cli(args: string[]): number {
   console.log(`\n$ bai-migrate ${args.join(' ')}`);
@@ -18,10 +17,8 @@ function cli(args: string[]): number {
   return result.status ?? 1;
 }
 
-const testbed = await startTestbed();
-const admin = await connectAdmin(testbed.info);
-try {
-  const deployment = await createDeployment(admin, testbed.info, {});
+await withTestbed(async (info, admin) => {
+  const deployment = await createDeployment(admin, info, {});
   const toml = deployment.writeManagerToml();
   const work = mkdtempSync(join(tmpdir(), 'bai-migrate-demo-'));
   console.log(`Seeded a stopped Backend.AI 21.09.9 deployment: database ${deployment.database}, etcd namespace ${deployment.namespace}.`);
@@ -38,7 +35,4 @@ try {
   console.log(`\nThe migration's JSON report: ${join(work, 'report.json')}; its backup bundle is under ${join(work, 'backup')}.`);
   await deployment.close();
   process.exitCode = codes.every((code) => code === 0) ? 0 : 1;
-} finally {
-  await admin.close();
-  await testbed.stop();
-}
+});

@@ -269,3 +269,19 @@ export function useDeployments(info: TestbedInfo): { admin: () => Admin; deploy:
     },
   };
 }
+
+/** For scripts (demo, benchmarks): a test bed and an admin connection for `body`, removed afterwards. */
+export async function withTestbed(body: (info: TestbedInfo, admin: Admin) => Promise<void>): Promise<void> {
+  const { startTestbed } = await import('./testbed.js');
+  const testbed = await startTestbed();
+  const admin = await connectAdmin(testbed.info);
+  try {
+    await body(testbed.info, admin);
+  } catch (error) {
+    console.error(error);
+    process.exitCode = 1;
+  } finally {
+    await admin.close();
+    await testbed.stop();
+  }
+}
