@@ -13,7 +13,7 @@ import { LOCK_KEYS } from '../../src/engine/lock.js';
 const info = inject('testbed');
 const { admin, deploy } = useDeployments(info);
 
-function migrateInputs(deployment: TestDeployment, toml: string, extra: Record<string, string> = {}) {
+function migrateInputs(toml: string, extra: Record<string, string> = {}) {
   return {
     command: 'migrate',
     'to-version': '22.03',
@@ -62,7 +62,7 @@ describe('migrate 21.09 → 22.03', () => {
     const deployment = await deploy();
     const toml = deployment.writeManagerToml();
     const original = readFileSync(toml, 'utf8');
-    const inputs = migrateInputs(deployment, toml);
+    const inputs = migrateInputs(toml);
     const { report } = await runEngine(inputs);
     expect(report.error).toBeUndefined();
     expect(report.outcome).toBe('success');
@@ -92,10 +92,10 @@ describe('migrate 21.09 → 22.03', () => {
   it('a second run finds every step done and changes nothing', async () => {
     const deployment = await deploy();
     const toml = deployment.writeManagerToml();
-    expect((await runEngine(migrateInputs(deployment, toml))).report.outcome).toBe('success');
+    expect((await runEngine(migrateInputs(toml))).report.outcome).toBe('success');
     const before = await snapshotState(admin(), deployment);
     const tomlBefore = readFileSync(toml, 'utf8');
-    const { report } = await runEngine(migrateInputs(deployment, toml));
+    const { report } = await runEngine(migrateInputs(toml));
     expect(report.error).toBeUndefined();
     expect(report.entries.filter((e) => e.phase === 'apply').map((e) => e.status)).not.toContain('changed');
     expect(report.entries.find((e) => e.step === 'schema' && e.phase === 'apply')?.detail).toBe('already at 81c264528f20 (22.03.14)');
@@ -108,7 +108,7 @@ describe('migrate 21.09 → 22.03', () => {
     const toml = deployment.writeManagerToml();
     const tomlBefore = readFileSync(toml, 'utf8');
     const before = await snapshotState(admin(), deployment);
-    const inputs = migrateInputs(deployment, toml, { 'dry-run': 'true' });
+    const inputs = migrateInputs(toml, { 'dry-run': 'true' });
     const { report } = await runEngine(inputs);
     expect(report.error).toBeUndefined();
     expect(report.outcome).toBe('success');
@@ -137,7 +137,7 @@ describe('pruning the old etcd image tree', () => {
     const toml = deployment.writeManagerToml();
     const prefix = `/sorna/${deployment.namespace}/images/`;
     const before = await admin().etcd.getAll().prefix(prefix).strings();
-    const inputs = migrateInputs(deployment, toml, { 'prune-etcd-images': 'true' });
+    const inputs = migrateInputs(toml, { 'prune-etcd-images': 'true' });
     const { report } = await runEngine(inputs);
     expect(report.error).toBeUndefined();
     expect(report.entries.find((e) => e.step === 'prune-etcd-images' && e.phase === 'apply')).toMatchObject({ status: 'changed', detail: `deleted ${Object.keys(before).length} key(s) under etcd images/ (they are in the backup bundle)` });
@@ -156,7 +156,7 @@ describe('migrate 21.03 → 22.03', () => {
   it('goes through 21.09 in one run', async () => {
     const deployment = await deploy({ schema: '518ecf41f567' });
     const toml = deployment.writeManagerToml();
-    const { report } = await runEngine(migrateInputs(deployment, toml, { 'from-version': '21.03' }));
+    const { report } = await runEngine(migrateInputs(toml, { 'from-version': '21.03' }));
     expect(report.error).toBeUndefined();
     expect(report.entries.filter((e) => e.step === 'schema' && e.phase === 'apply').map((e) => [e.hop, e.detail])).toEqual([
       ['21.03 → 21.09', 'alembic upgrade 518ecf41f567 → 60a1effa77d2 (21.09.9)'],
@@ -175,7 +175,7 @@ describe('migrate under faults', () => {
   ])('a run killed %s is completed by the next run', async (_, marker, notYetDone) => {
     const deployment = await deploy();
     const toml = deployment.writeManagerToml();
-    const inputs = migrateInputs(deployment, toml);
+    const inputs = migrateInputs(toml);
     const args = Object.entries(inputs).flatMap(([k, v]) => (k === 'command' ? [v] : [`--${k}`, v]));
     const { killed, stderr } = await killDistWhen(args, {}, marker);
     expect(killed, stderr).toBe(true);
@@ -189,7 +189,7 @@ describe('migrate under faults', () => {
   it('a run killed while alembic runs takes its alembic with it, and the next run completes', async () => {
     const deployment = await deploy();
     const toml = deployment.writeManagerToml();
-    const inputs = migrateInputs(deployment, toml);
+    const inputs = migrateInputs(toml);
     const args = Object.entries(inputs).flatMap(([k, v]) => (k === 'command' ? [v] : [`--${k}`, v]));
     const sessions = async (query = '%') =>
       (await deployment.pg.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'bai-migrate-alembic' AND query LIKE $1`, [query])).rowCount;
@@ -209,7 +209,7 @@ describe('migrate under faults', () => {
   it('a failing step stops the run, says what was and was not done, and leaves no half-applied step', async () => {
     const deployment = await deploy();
     const toml = deployment.writeManagerToml();
-    const inputs = migrateInputs(deployment, toml);
+    const inputs = migrateInputs(toml);
     // Bring the schema to 22.03 first, then make every insert into images fail mid-transaction.
     expect((await runEngine({ ...inputs, 'lock-backend': '', 'periodic-sync-stats': '' })).report.outcome).toBe('success');
     await deployment.pg.query('DELETE FROM image_aliases; DELETE FROM images');
@@ -238,7 +238,7 @@ describe('migrate under faults', () => {
       const { rows } = await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
       const before = await snapshotState(admin(), deployment);
       const started = Date.now();
-      const { report } = await runEngine(migrateInputs(deployment, deployment.writeManagerToml(), { 'lock-timeout': '1' }));
+      const { report } = await runEngine(migrateInputs(deployment.writeManagerToml(), { 'lock-timeout': '1' }));
       expect(Date.now() - started).toBeLessThan(10_000);
       expect(report.error).toMatch(new RegExp(`another migration holds the bai-migrate lock: PostgreSQL backend pid ${rows[0]!.pid} \\(application "another-bai-migrate" from 127\\.0\\.0\\.1\\), connected for \\d+ s; waited 1 s`));
       expect(await snapshotState(admin(), deployment)).toEqual(before);
