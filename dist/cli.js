@@ -51462,8 +51462,14 @@ var Deployment = class {
       enableOfflineQueue: false,
       retryStrategy: () => null
     });
-    client.on("error", () => void 0);
-    await this.bounded("redis", client.connect());
+    let cause;
+    client.on("error", (error) => cause ??= error);
+    try {
+      await this.bounded("redis", client.connect());
+    } catch (error) {
+      client.disconnect();
+      throw cause ?? error;
+    }
     this.redisClients.set(db, client);
     return client;
   }

@@ -71900,8 +71900,14 @@ var Deployment = class {
       enableOfflineQueue: false,
       retryStrategy: () => null
     });
-    client.on("error", () => void 0);
-    await this.bounded("redis", client.connect());
+    let cause;
+    client.on("error", (error2) => cause ??= error2);
+    try {
+      await this.bounded("redis", client.connect());
+    } catch (error2) {
+      client.disconnect();
+      throw cause ?? error2;
+    }
     this.redisClients.set(db, client);
     return client;
   }

@@ -1,27 +1,16 @@
 /**
- * Bad input ends in one clear message and a non-zero exit, and nothing is written: each case runs
- * the bundled CLI against a real deployment and compares everything before and after.
+ * Bad input and bad data end in one clear message and a non-zero exit, and nothing is written:
+ * each case runs the bundled CLI against a real deployment and compares PostgreSQL, Redis, the
+ * etcd revision and manager.toml before and after.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { connectAdmin, createDeployment, snapshotState, type Admin, type TestDeployment } from '../support/deployment.js';
+import { describe, expect, inject, it } from 'vitest';
+import { ALEMBIC_COMMAND, FIXTURE_ALEMBIC_INI, snapshotState, useDeployments, type SeedOptions, type TestDeployment } from '../support/deployment.js';
 import { runDist, tempDir } from '../support/run.js';
 
 const info = inject('testbed');
-let admin: Admin;
-let deployment: TestDeployment;
-let toml: string;
-
-beforeAll(async () => {
-  admin = await connectAdmin(info);
-  deployment = await createDeployment(admin, info, {});
-  toml = deployment.writeManagerToml();
-});
-afterAll(async () => {
-  await deployment.close();
-  await admin.close();
-});
+const { admin, deploy } = useDeployments(info);
 
 function malformedToml(text: string): string {
   const path = join(tempDir(), 'manager.toml');
@@ -31,15 +20,22 @@ function malformedToml(text: string): string {
 
 interface Case {
   name: string;
-  args: () => string[];
+  args: (ctx: { toml: string; deployment: TestDeployment }) => string[];
   exit: number;
   message: RegExp;
+  seed?: SeedOptions;
+  /** Bad data put into the deployment before the run. */
+  prepare?: (deployment: TestDeployment) => Promise<void>;
+  /** Text that must not appear in the output (a password in the input). */
+  secret?: string;
 }
+
+const migrate = (toml: string, ...extra: string[]) => ['migrate', '--manager-config', toml, '--to-version', '22.03', '--alembic-command', ALEMBIC_COMMAND, '--alembic-config', FIXTURE_ALEMBIC_INI, '--backup-dir', tempDir(), ...extra];
 
 const cases: Case[] = [
   {
     name: 'unknown to-version',
-    args: () => ['preflight', '--manager-config', toml, '--to-version', '22.04'],
+    args: ({ toml }) => ['preflight', '--manager-config', toml, '--to-version', '22.04'],
     exit: 2,
     message: /to-version "22\.04" is not a release bai-migrate can migrate; accepted: 21\.03 \(patches \.0–\.32\), 21\.09 \(patches \.0–\.9\), 22\.03 \(patches \.0–\.14\)/,
   },
@@ -57,31 +53,31 @@ const cases: Case[] = [
   },
   {
     name: 'downgrade',
-    args: () => ['migrate', '--manager-config', toml, '--from-version', '22.03', '--to-version', '21.09'],
+    args: ({ toml }) => ['migrate', '--manager-config', toml, '--from-version', '22.03', '--to-version', '21.09'],
     exit: 2,
     message: /from-version 22\.03 is newer than to-version 21\.09: bai-migrate only upgrades/,
   },
   {
     name: 'missing to-version',
-    args: () => ['preflight', '--manager-config', toml],
+    args: ({ toml }) => ['preflight', '--manager-config', toml],
     exit: 2,
     message: /to-version is required for command "preflight"/,
   },
   {
     name: 'invalid retention',
-    args: () => ['preflight', '--manager-config', toml, '--to-version', '22.03', '--retention', '1.5mo'],
+    args: ({ toml }) => ['preflight', '--manager-config', toml, '--to-version', '22.03', '--retention', '1.5mo'],
     exit: 2,
     message: /retention "1\.5mo" is a fraction of a calendar unit; accepted:/,
   },
   {
     name: 'unknown lock backend',
-    args: () => ['preflight', '--manager-config', toml, '--to-version', '22.03', '--lock-backend', 'zookeeper'],
+    args: ({ toml }) => ['preflight', '--manager-config', toml, '--to-version', '22.03', '--lock-backend', 'zookeeper'],
     exit: 2,
     message: /lock-backend "zookeeper" is not accepted; accepted: filelock, pg_advisory, etcd, redlock/,
   },
   {
     name: 'not a boolean',
-    args: () => ['preflight', '--manager-config', toml, '--to-version', '22.03', '--dry-run', 'yes'],
+    args: ({ toml }) => ['preflight', '--manager-config', toml, '--to-version', '22.03', '--dry-run', 'yes'],
     exit: 2,
     message: /dry-run "yes" is not a boolean; accepted: true, false/,
   },
@@ -93,7 +89,7 @@ const cases: Case[] = [
   },
   {
     name: 'unreachable server',
-    args: () => ['preflight', '--manager-config', toml, '--to-version', '22.03', '--postgres-url', 'postgresql://bai:pw@127.0.0.1:1/backend', '--connect-timeout', '3'],
+    args: ({ toml }) => ['preflight', '--manager-config', toml, '--to-version', '22.03', '--postgres-url', 'postgresql://bai:pw@127.0.0.1:1/backend', '--connect-timeout', '3'],
     exit: 1,
     message: /PostgreSQL at 127\.0\.0\.1:1\/backend \(from postgres-url\) is unreachable: .*ECONNREFUSED/,
   },
@@ -115,15 +111,105 @@ const cases: Case[] = [
     exit: 2,
     message: /\[db\] has no "name"; it is required/,
   },
+  {
+    name: 'unknown command',
+    args: ({ toml }) => ['upgrade', '--manager-config', toml, '--to-version', '22.03'],
+    exit: 2,
+    message: /command "upgrade" is not accepted; accepted: migrate, preflight, verify, plan, clear-history/,
+  },
+  {
+    name: 'unknown option',
+    args: ({ toml }) => ['preflight', '--manager-config', toml, '--from', '21.09'],
+    exit: 2,
+    message: /unknown option --from; see bai-migrate --help/,
+  },
+  { name: 'batch-size 0', args: ({ toml }) => ['clear-history', '--manager-config', toml, '--batch-size', '0'], exit: 2, message: /batch-size "0" is not accepted; accepted: a whole number from 1 to 100000/ },
+  { name: 'unknown vacuum', args: ({ toml }) => ['clear-history', '--manager-config', toml, '--vacuum', 'yes'], exit: 2, message: /vacuum "yes" is not accepted; accepted: none, analyze, full/ },
+  { name: 'unknown redis-failure', args: ({ toml }) => ['clear-history', '--manager-config', toml, '--redis-failure', 'ignore'], exit: 2, message: /redis-failure "ignore" is not accepted; accepted: fail, warn/ },
+  { name: 'unknown redis-persistence', args: ({ toml }) => migrate(toml, '--redis-persistence', 'off'), exit: 2, message: /redis-persistence "off" is not accepted; accepted: configure, managed/ },
+  { name: 'periodic-sync-stats not a boolean', args: ({ toml }) => migrate(toml, '--periodic-sync-stats', 'maybe'), exit: 2, message: /periodic-sync-stats "maybe" is not a boolean; accepted: true, false/ },
+  { name: 'lock-timeout 0', args: ({ toml }) => migrate(toml, '--lock-timeout', '0'), exit: 2, message: /lock-timeout "0" is not accepted; accepted: a number of seconds greater than 0 and at most 86400/ },
+  { name: 'bad etcd-namespace', args: ({ toml }) => migrate(toml, '--etcd-namespace', 'a/b'), exit: 2, message: /etcd-namespace "a\/b" may hold only letters, digits, "\.", "_" and "-"/ },
+  { name: 'etcd endpoint without a port', args: ({ toml }) => migrate(toml, '--etcd-endpoints', 'localhost'), exit: 2, message: /etcd-endpoints entry "localhost" is not host:port/ },
+  {
+    name: 'postgres-url of another database',
+    args: ({ toml }) => migrate(toml, '--postgres-url', 'mysql://root:my-Secr3t-pw@127.0.0.1/backend'),
+    exit: 2,
+    message: /postgres-url must be a postgresql:\/\/ or postgres:\/\/ or postgresql\+asyncpg:\/\/ or postgresql\+psycopg2:\/\/ URL with a host/,
+    secret: 'my-Secr3t-pw',
+  },
+  {
+    name: 'wrong PostgreSQL password',
+    args: ({ toml, deployment }) => migrate(toml, '--postgres-url', deployment.postgresUrl.replace(encodeURIComponent(info.postgres.password), 'wrong-Secr3t-pg')),
+    exit: 1,
+    message: /PostgreSQL: PostgreSQL at 127\.0\.0\.1:\d+\/bai_\w+ \(from postgres-url\) is unreachable: password authentication failed for user "postgres"/,
+    secret: 'wrong-Secr3t-pg',
+  },
+  {
+    name: 'wrong Redis password',
+    args: ({ toml }) => migrate(toml, '--redis-url', `redis://:wrong-Secr3t-redis@${info.redis.host}:${info.redis.port}`),
+    exit: 1,
+    message: /Redis: Redis at 127\.0\.0\.1:\d+ \(from redis-url\) is unreachable: WRONGPASS/,
+    secret: 'wrong-Secr3t-redis',
+  },
+  { name: 'unknown revision', seed: { revisions: ['0123456789ab'] }, args: ({ toml }) => migrate(toml), exit: 1, message: /revision 0123456789ab, which is no revision of a known Backend\.AI release/ },
+  { name: 'several heads', seed: { revisions: ['81c264528f20', 'aaaaaaaaaaaa'] }, args: ({ toml }) => migrate(toml), exit: 1, message: /alembic_version holds 2 revisions \(81c264528f20, aaaaaaaaaaaa\): the schema has several heads/ },
+  { name: 'empty alembic_version', seed: { revisions: [] }, args: ({ toml }) => migrate(toml), exit: 1, message: /alembic_version is empty: the schema revision is unknown/ },
+  {
+    name: 'database newer than to-version',
+    seed: { revisions: ['81c264528f20'] },
+    args: ({ toml }) => ['migrate', '--manager-config', toml, '--from-version', '21.09', '--to-version', '21.09.2'],
+    exit: 1,
+    message: /already newer than to-version 21\.09\.2; bai-migrate does not downgrade/,
+  },
+  {
+    name: 'corrupt etcd image keys',
+    prepare: async (d) => {
+      const etcd = admin().etcd.namespace(`/sorna/${d.namespace}/`);
+      await etcd.put('images/cr.backend.ai/bad%E0%A4%A/1.0').value('sha256:x');
+      await etcd.put(`images/cr.backend.ai/${encodeURIComponent('stable/python')}/3.9-ubuntu20.04/size_bytes`).value('12MB');
+    },
+    args: ({ toml }) => migrate(toml),
+    exit: 1,
+    message: /image-metadata: etcd images\/ has 2 unreadable key\(s\): .*bad URL quoting.*"12MB" is not a number/,
+  },
+  { name: 'redlock for 22.03', args: ({ toml }) => migrate(toml, '--lock-backend', 'redlock'), exit: 1, message: /lock-backend "redlock" is not supported by Backend\.AI 22\.03; accepted: filelock, pg_advisory, etcd/ },
+  {
+    name: 'a manager still registered',
+    seed: { managersRegistered: ['i-manager-1'] },
+    args: ({ toml }) => migrate(toml, '--lock-backend', 'etcd'),
+    exit: 1,
+    message: /services-stopped: 1 manager\(s\) registered in etcd nodes\/manager\/: i-manager-1/,
+  },
+  {
+    name: 'manager.toml for another database type',
+    args: () => ['preflight', '--manager-config', malformedToml('[db]\ntype = "mysql"\nname = "x"\nuser = "u"\n'), '--to-version', '22.03'],
+    exit: 2,
+    message: /\[db\] type = "mysql" is not supported; accepted: "postgresql"/,
+  },
+  {
+    name: 'manager.toml with a malformed addr',
+    args: () => ['preflight', '--manager-config', malformedToml('[db]\naddr = "localhost"\nname = "x"\nuser = "u"\n'), '--to-version', '22.03'],
+    exit: 2,
+    message: /\[db\] addr must be \{ host = "…", port = N \}; accepted: addr = \{ host = "127\.0\.0\.1", port = 5432 \}/,
+  },
 ];
 
-describe('bad input', () => {
-  it.each(cases)('$name', async ({ args, exit, message }) => {
-    const before = await snapshotState(admin, deployment);
-    const result = await runDist('cli.js', args(), {});
-    expect(result.code).toBe(exit);
+describe('bad input and bad data', () => {
+  it('has at least 30 cases', () => expect(cases.length).toBeGreaterThanOrEqual(30));
+
+  it.each(cases)('$name', async ({ args, exit, message, seed, prepare, secret }) => {
+    const deployment = await deploy(seed ?? {});
+    await prepare?.(deployment);
+    const toml = deployment.writeManagerToml();
+    const tomlBefore = readFileSync(toml, 'utf8');
+    const before = await snapshotState(admin(), deployment);
+    const result = await runDist('cli.js', args({ toml, deployment }), {});
     const output = `${result.stdout}${result.stderr}`;
+    expect(result.code, output).toBe(exit);
     expect(output).toMatch(message);
-    expect(await snapshotState(admin, deployment)).toEqual(before);
+    if (secret) expect(output).not.toContain(secret);
+    expect(await snapshotState(admin(), deployment)).toEqual(before);
+    expect(readFileSync(toml, 'utf8')).toBe(tomlBefore);
   });
 });

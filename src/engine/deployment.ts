@@ -115,9 +115,16 @@ export class Deployment {
       enableOfflineQueue: false,
       retryStrategy: () => null,
     });
-    // Without a listener ioredis reports connection errors as unhandled events.
-    client.on('error', () => undefined);
-    await this.bounded('redis', client.connect());
+    // The 'error' event carries the cause (WRONGPASS, ECONNREFUSED); connect() itself then only
+    // says "Connection is closed", so the cause is what gets reported.
+    let cause: Error | undefined;
+    client.on('error', (error: Error) => (cause ??= error));
+    try {
+      await this.bounded('redis', client.connect());
+    } catch (error) {
+      client.disconnect();
+      throw cause ?? error;
+    }
     this.redisClients.set(db, client);
     return client;
   }
