@@ -2,10 +2,10 @@
  * The bundled Action (dist/index.js) run as the runner runs it: inputs in INPUT_* variables,
  * outputs and the job summary read back from $GITHUB_OUTPUT and $GITHUB_STEP_SUMMARY.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { connectAdmin, createDeployment, snapshotState, type Admin, type TestDeployment } from '../support/deployment.js';
+import { ALEMBIC_COMMAND, FIXTURE_ALEMBIC_INI, connectAdmin, createDeployment, snapshotState, type Admin, type TestDeployment } from '../support/deployment.js';
 import { runDist, tempDir } from '../support/run.js';
 import { OUTPUTS } from '../../src/engine/options.js';
 
@@ -82,6 +82,39 @@ describe('the Action (dist/index.js)', () => {
     ].join('\n');
     for (const secret of secrets) expect(visible).not.toContain(secret);
     expect(await snapshotState(admin, deployment)).toEqual(before);
+  });
+
+  it('migrates with every secret set, and no secret reaches the log, outputs, summary, report or backup names', async () => {
+    const migrating = await createDeployment(admin, info, {});
+    try {
+      const toml = migrating.writeManagerToml();
+      const backupDir = join(tempDir(), 'backups');
+      const { result, outputs, summary, files } = await runAction({
+        command: 'migrate',
+        'to-version': '22.03',
+        'manager-config': toml,
+        'alembic-command': ALEMBIC_COMMAND,
+        'alembic-config': FIXTURE_ALEMBIC_INI,
+        'lock-backend': 'etcd',
+        'backup-dir': backupDir,
+        'etcd-password': 'etcd-Secr3t-unused',
+      });
+      expect(result.code, result.stdout).toBe(0);
+      expect(outputs.outcome).toBe('success');
+      const secrets = [info.postgres.password, info.redis.password, 'etcd-Secr3t-unused'];
+      const visible = [
+        result.stdout.split('\n').filter((line) => !line.startsWith('::add-mask::')).join('\n'),
+        result.stderr,
+        readFileSync(files.output, 'utf8'),
+        summary,
+        readFileSync(files.report, 'utf8'),
+        ...readdirSync(backupDir, { recursive: true }).map(String),
+      ].join('\n');
+      expect(visible).toContain('alembic upgrade 60a1effa77d2 → 81c264528f20');
+      for (const secret of secrets) expect(visible).not.toContain(secret);
+    } finally {
+      await migrating.close();
+    }
   });
 
   it('fails with one message, an annotation and a failed summary when a check fails', async () => {
