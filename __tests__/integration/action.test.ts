@@ -5,7 +5,7 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ALEMBIC_COMMAND, FIXTURE_ALEMBIC_INI, connectAdmin, createDeployment, snapshotState, type Admin, type TestDeployment } from '../support/deployment.js';
+import { connectAdmin, migrateInputs, createDeployment, snapshotState, type Admin, type TestDeployment } from '../support/deployment.js';
 import { runDist, tempDir } from '../support/run.js';
 import { OUTPUTS } from '../../src/engine/options.js';
 
@@ -89,16 +89,7 @@ describe('the Action (dist/index.js)', () => {
     try {
       const toml = migrating.writeManagerToml();
       const backupDir = join(tempDir(), 'backups');
-      const { result, outputs, summary, files } = await runAction({
-        command: 'migrate',
-        'to-version': '22.03',
-        'manager-config': toml,
-        'alembic-command': ALEMBIC_COMMAND,
-        'alembic-config': FIXTURE_ALEMBIC_INI,
-        'lock-backend': 'etcd',
-        'backup-dir': backupDir,
-        'etcd-password': 'etcd-Secr3t-unused',
-      });
+      const { result, outputs, summary, files } = await runAction(migrateInputs(toml, { 'backup-dir': backupDir, 'etcd-password': 'etcd-Secr3t-unused' }));
       expect(result.code, result.stdout).toBe(0);
       expect(outputs.outcome).toBe('success');
       const secrets = [info.postgres.password, info.redis.password, 'etcd-Secr3t-unused'];

@@ -5,27 +5,13 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
-import { ALEMBIC_COMMAND, FIXTURE_ALEMBIC_INI, SEED_IMAGES, snapshotState, useDeployments, type TestDeployment } from '../support/deployment.js';
-import { killDistWhen, runEngine, tempDir } from '../support/run.js';
+import { SEED_IMAGES, migrateInputs, snapshotState, useDeployments, type TestDeployment } from '../support/deployment.js';
+import { killDistWhen, runEngine } from '../support/run.js';
 import pg from 'pg';
 import { LOCK_KEYS } from '../../src/engine/lock.js';
 
 const info = inject('testbed');
 const { admin, deploy } = useDeployments(info);
-
-function migrateInputs(toml: string, extra: Record<string, string> = {}) {
-  return {
-    command: 'migrate',
-    'to-version': '22.03',
-    'manager-config': toml,
-    'alembic-command': ALEMBIC_COMMAND,
-    'alembic-config': FIXTURE_ALEMBIC_INI,
-    'lock-backend': 'etcd',
-    'periodic-sync-stats': 'true',
-    'backup-dir': tempDir(),
-    ...extra,
-  };
-}
 
 const IMAGE_COUNT = Object.values(SEED_IMAGES).flat().length;
 

@@ -285,3 +285,18 @@ export async function withTestbed(body: (info: TestbedInfo, admin: Admin) => Pro
     await testbed.stop();
   }
 }
+
+/** The inputs of a full 21.09 → 22.03 migration of a test deployment, with the fixture's alembic. */
+export function migrateInputs(toml: string, extra: Record<string, string> = {}) {
+  return {
+    command: 'migrate',
+    'to-version': '22.03',
+    'manager-config': toml,
+    'alembic-command': ALEMBIC_COMMAND,
+    'alembic-config': FIXTURE_ALEMBIC_INI,
+    'lock-backend': 'etcd',
+    'periodic-sync-stats': 'true',
+    'backup-dir': mkdtempSync(join(tmpdir(), 'bai-migrate-backup-')),
+    ...extra,
+  };
+}
