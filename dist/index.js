@@ -71852,12 +71852,6 @@ var Deployment = class {
     if (!this.etcdClient || !this.namespace) throw new MigrationError("unreachable", "etcd is not connected");
     return this.etcdClient.namespace(`/sorna/${this.namespace}/`);
   }
-  /** The etcd cluster's current revision: it moves on every write, so it proves a run wrote nothing. */
-  async etcdRevision() {
-    if (!this.etcdClient) throw new MigrationError("unreachable", "etcd is not connected");
-    const response = await this.bounded("etcd", this.etcdClient.getAll().prefix("/sorna/").limit(1).exec());
-    return response.header.revision;
-  }
   /**
    * Every key under `prefix` (relative to the namespace) with its value, read in pages at one
    * revision: a single response must stay under gRPC's 4 MiB limit, which a large image tree
@@ -71910,9 +71904,6 @@ var Deployment = class {
     }
     this.redisClients.set(db, client);
     return client;
-  }
-  get redisAddress() {
-    return this.redisTarget ? `${this.redisTarget.host}:${this.redisTarget.port}` : void 0;
   }
   async close() {
     await Promise.allSettled([
