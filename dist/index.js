@@ -71978,7 +71978,7 @@ var Deployment = class {
   }
   /** The manager's own source of truth for Redis: etcd config/redis/{addr,password,sentinel}. */
   async redisFromEtcd() {
-    const config = await this.bounded("etcd", this.etcd.getAll().prefix("config/redis/").strings());
+    const config = await this.etcdPrefix("config/redis/");
     const addr2 = config["config/redis/addr"];
     const sentinel = config["config/redis/sentinel"];
     if (sentinel && !addr2) {
@@ -72106,7 +72106,7 @@ var servicesStopped = {
   }
 };
 async function registeredManagers({ deployment }) {
-  const keys = await deployment.bounded("etcd", deployment.etcd.getAll().prefix("nodes/manager/").keys());
+  const keys = Object.keys(await deployment.etcdPrefix("nodes/manager/"));
   if (keys.length === 0) return ok("no manager is registered under etcd nodes/manager/");
   const ids = keys.map((k) => k.replace(/^nodes\/manager\//, ""));
   return failed(
@@ -72437,7 +72437,7 @@ var imageMetadata = {
   servers: ["etcd", "postgres"],
   async preflight({ deployment }) {
     const findings = [];
-    const registries = await deployment.bounded("etcd", deployment.etcd.getAll().prefix("config/docker/registry/").keys());
+    const registries = Object.keys(await deployment.etcdPrefix("config/docker/registry/"));
     const names = [...new Set(registries.map((k) => safeDecode(k.split("/")[3] ?? "")))].filter((n) => n);
     findings.push(
       names.length > 0 ? ok(`${names.length} registr${names.length === 1 ? "y" : "ies"} in etcd config/docker/registry: ${names.join(", ")}`) : failed("etcd config/docker/registry is empty: the 22.03 manager (and its image rescan) requires at least one registry there")
@@ -73191,7 +73191,7 @@ var Run = class {
     this.report.currentRevision = position.revision;
     const result = await this.log.group(
       "Clear history",
-      () => clearHistory(this.deployment, position, { retention: options.retention, batchSize: options.batchSize, vacuum: options.vacuum, redisFailure: options.redisFailure, dryRun: options.dryRun }, this.log, up.has("redis"))
+      () => clearHistory(this.deployment, position, options, this.log, up.has("redis"))
     );
     this.report.history = { cutoff: result.cutoff, kernels: result.kernels, redisKeys: result.redisKeys };
     for (const f of result.findings) this.record({ phase: "apply", step: "clear-history", status: f.status, detail: f.detail });

@@ -92,7 +92,7 @@ await withTestbed(async (info, admin) => {
     await deployment.connect(['postgres', 'etcd', 'redis']);
     const position = await detectPosition(deployment.postgres);
     const measured = await measure(async () => {
-      const result = await clearHistory(deployment, position, { retention: options.retention, batchSize: options.batchSize, vacuum: 'none', redisFailure: 'fail', dryRun: false }, new MemoryLogger(), true);
+      const result = await clearHistory(deployment, position, options, new MemoryLogger(), true);
       if (result.kernels !== n || result.redisKeys !== n) throw new Error(`bai-migrate deleted ${result.kernels} rows and ${result.redisKeys} keys`);
       return result.longestStatementMs;
     }, retained);

@@ -12,17 +12,13 @@
 import { messageOf, MigrationError } from './errors.js';
 import { REDIS_DB, type Deployment } from './deployment.js';
 import type { Logger } from './logger.js';
+import type { Options } from './options.js';
 import type { Retention } from './retention.js';
 import type { SchemaPosition } from './catalogue.js';
 import type { Finding } from '../steps/step.js';
 
-export interface ClearHistoryOptions {
-  readonly retention: Retention;
-  readonly batchSize: number;
-  readonly vacuum: 'none' | 'analyze' | 'full';
-  readonly redisFailure: 'fail' | 'warn';
-  readonly dryRun: boolean;
-}
+/** The part of the run's options clear-history reads. */
+export type ClearHistoryOptions = Pick<Options, 'retention' | 'batchSize' | 'vacuum' | 'redisFailure' | 'dryRun'>;
 
 export interface ClearHistoryResult {
   readonly cutoff: string;

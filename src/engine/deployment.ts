@@ -201,7 +201,7 @@ export class Deployment {
 
   /** The manager's own source of truth for Redis: etcd config/redis/{addr,password,sentinel}. */
   private async redisFromEtcd(): Promise<RedisTarget> {
-    const config = await this.bounded('etcd', this.etcd.getAll().prefix('config/redis/').strings());
+    const config = await this.etcdPrefix('config/redis/');
     const addr = config['config/redis/addr'];
     const sentinel = config['config/redis/sentinel'];
     if (sentinel && !addr) {

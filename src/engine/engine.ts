@@ -129,7 +129,7 @@ class Run {
     const position = await detectPosition(this.deployment.postgres);
     this.report.currentRevision = position.revision;
     const result = await this.log.group('Clear history', () =>
-      clearHistory(this.deployment, position, { retention: options.retention, batchSize: options.batchSize, vacuum: options.vacuum, redisFailure: options.redisFailure, dryRun: options.dryRun }, this.log, up.has('redis')),
+      clearHistory(this.deployment, position, options, this.log, up.has('redis')),
     );
     this.report.history = { cutoff: result.cutoff, kernels: result.kernels, redisKeys: result.redisKeys };
     for (const f of result.findings) this.record({ phase: 'apply', step: 'clear-history', status: f.status, detail: f.detail });

@@ -38,7 +38,7 @@ export const imageMetadata: Step = {
 
   async preflight({ deployment }) {
     const findings: Finding[] = [];
-    const registries = await deployment.bounded('etcd', deployment.etcd.getAll().prefix('config/docker/registry/').keys());
+    const registries = Object.keys(await deployment.etcdPrefix('config/docker/registry/'));
     const names = [...new Set(registries.map((k) => safeDecode(k.split('/')[3] ?? '')))].filter((n) => n);
     findings.push(
       names.length > 0

@@ -29,7 +29,7 @@ export const servicesStopped: Step = {
 };
 
 async function registeredManagers({ deployment }: StepContext): Promise<Finding> {
-  const keys = await deployment.bounded('etcd', deployment.etcd.getAll().prefix('nodes/manager/').keys());
+  const keys = Object.keys(await deployment.etcdPrefix('nodes/manager/'));
   if (keys.length === 0) return ok('no manager is registered under etcd nodes/manager/');
   const ids = keys.map((k) => k.replace(/^nodes\/manager\//, ''));
   return failed(
