@@ -28,7 +28,8 @@ const inlineEtcdProtos = {
   },
 };
 
-// CommonJS dependencies bundled into ESM still call require() for Node built-ins.
+// CommonJS dependencies bundled into ESM still call require() for Node built-ins, and some
+// (ssh2, under Testcontainers) read __dirname: free uses of it become import.meta's.
 const banner = "import { createRequire as __baiCreateRequire } from 'node:module'; const require = __baiCreateRequire(import.meta.url);";
 
 const common = {
@@ -38,13 +39,23 @@ const common = {
   format: 'esm',
   legalComments: 'none',
   banner: { js: banner },
-  external: ['pg-native'],
+  define: { __dirname: 'import.meta.dirname', __filename: 'import.meta.filename' },
+  // Native addons of Testcontainers' SSH transport: optional, and never used for a local engine.
+  external: ['pg-native', '*.node'],
   plugins: [inlineEtcdProtos],
   logLevel: 'warning',
 };
 
-await build({ ...common, entryPoints: ['src/index.ts'], outfile: 'dist/index.js' });
-await build({ ...common, entryPoints: ['src/cli.ts'], outfile: 'dist/cli.js', banner: { js: `#!/usr/bin/env node\n${banner}` } });
+// One build with shared chunks: Testcontainers (for rehearse) is a chunk loaded only when a
+// rehearsal starts servers, so every other command loads a small file.
+await rm('dist', { recursive: true, force: true });
+await build({
+  ...common,
+  entryPoints: { index: 'src/index.ts', cli: 'src/cli.ts' },
+  outdir: 'dist',
+  splitting: true,
+  chunkNames: 'chunks/[name]-[hash]',
+});
 
 await writeActionYml();
 

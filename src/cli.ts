@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * The command-line adapter: `bai-migrate <command> --to-version 22.03 …`. Every Action input is a
  * flag of the same name, or an environment variable BAI_MIGRATE_<NAME> (e.g. BAI_MIGRATE_POSTGRES_URL,

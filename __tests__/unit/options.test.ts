@@ -17,8 +17,19 @@ describe('inputs', () => {
 
   it('reports every bad input in one message', () => {
     expect(() => parseOptions({ command: 'upgrade', 'to-version': '23.03', 'lock-timeout': '-1', 'etcd-endpoints': 'a:1, b' })).toThrow(
-      /invalid inputs:\n- command "upgrade" is not accepted; accepted: migrate, preflight, verify, plan, clear-history\n- to-version "23\.03" .*\n- lock-timeout "-1" .*\n- etcd-endpoints entry "b" is not host:port/,
+      /invalid inputs:\n- command "upgrade" is not accepted; accepted: migrate, preflight, verify, plan, clear-history, snapshot, rehearse\n- to-version "23\.03" .*\n- lock-timeout "-1" .*\n- etcd-endpoints entry "b" is not host:port/,
     );
+  });
+
+  it('checks the inputs of snapshot and rehearse', () => {
+    expect(parseOptions({ command: 'snapshot' })).toMatchObject({ command: 'snapshot', snapshotFile: 'bai-migrate-snapshot.jsonl.gz', rehearsalServers: 'start', keepRehearsal: false });
+    expect(() => parseOptions({ command: 'rehearse' })).toThrow('to-version is required for command "rehearse", e.g. to-version: 22.03');
+    expect(() => parseOptions({ command: 'rehearse', 'to-version': '22.03', 'rehearsal-servers': 'given', 'redis-url': 'redis://h:6379' })).toThrow(
+      'rehearsal-servers: given needs postgres-url, etcd-endpoints (the disposable servers to restore into)',
+    );
+    expect(() => parseOptions({ command: 'rehearse', 'to-version': '22.03', 'rehearsal-servers': 'docker' })).toThrow('rehearsal-servers "docker" is not accepted; accepted: start, given');
+    expect(() => parseOptions({ command: 'rehearse', 'to-version': '22.03', 'keep-rehearsal': 'maybe' })).toThrow('keep-rehearsal "maybe" is not a boolean; accepted: true, false');
+    expect(secretInputs({ 'github-token': 'ghs_abc123' })).toEqual(['ghs_abc123']);
   });
 
   it('reads lists of etcd endpoints', () => {

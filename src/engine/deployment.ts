@@ -90,6 +90,12 @@ export class Deployment {
     }
   }
 
+  /** The etcd member's status (its version), bounded like every call. */
+  async etcdStatus(): Promise<{ version: string }> {
+    if (!this.etcdClient) throw new MigrationError('unreachable', 'etcd is not connected');
+    return this.bounded('etcd', this.etcdClient.maintenance.status());
+  }
+
   /** A Redis client on one of the manager's logical databases, opened on first use. */
   async redis(db: number): Promise<Redis> {
     const existing = this.redisClients.get(db);

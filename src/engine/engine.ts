@@ -2,9 +2,8 @@
  * The engine: validated options in, a report out. It knows nothing of GitHub; the Action and the
  * CLI are thin adapters around `runCommand`.
  */
-import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { MigrationError, messageOf } from './errors.js';
 import { redactingLogger, type Logger } from './logger.js';
 import type { Options } from './options.js';
@@ -14,6 +13,9 @@ import { detectPosition } from './schema.js';
 import { makePlan, type Plan } from './plan.js';
 import { acquireMigrationLock } from './lock.js';
 import { clearHistory } from './clear-history.js';
+import { takeSnapshot } from './snapshot.js';
+import { alembicConfigBeside, rehearse } from './rehearse.js';
+import { TABLES_STEPS_TOUCH } from '../steps/index.js';
 import { newReport, redact, type Phase, type Report, type ReportEntry } from './report.js';
 import type { AlembicSetup } from './alembic.js';
 import type { SchemaPosition } from './catalogue.js';
@@ -37,6 +39,12 @@ export async function runCommand(options: Options, hooks: RunHooks): Promise<Rep
   };
   let deployment: Deployment | undefined;
   try {
+    if (options.command === 'rehearse') {
+      // No production connection at all: everything happens on the disposable servers.
+      const log = redactingLogger(hooks.log, secrets);
+      await rehearse(options, report, log, addSecret, (inner) => runCommand(inner, { ...hooks, onSecret: addSecret }));
+      return await finish(report, options, secrets);
+    }
     const targets = resolveTargets(options, hooks.env);
     targets.secrets.forEach(addSecret);
     deployment = new Deployment(targets, options.connectTimeoutSeconds * 1000, addSecret);
@@ -47,8 +55,12 @@ export async function runCommand(options: Options, hooks: RunHooks): Promise<Rep
     if (error instanceof MigrationError) report.errorCode = error.code;
   } finally {
     await deployment?.close();
-    report.finishedAt = new Date().toISOString();
   }
+  return finish(report, options, secrets);
+}
+
+async function finish(report: Report, options: Options, secrets: ReadonlySet<string>): Promise<Report> {
+  report.finishedAt ??= new Date().toISOString();
   await writeFile(options.reportFile, `${redact(JSON.stringify(report, null, 2), secrets)}\n`);
   return report;
 }
@@ -69,6 +81,7 @@ class Run {
   async execute(): Promise<void> {
     const { options } = this;
     if (options.command === 'clear-history') return this.clearHistory();
+    if (options.command === 'snapshot') return this.snapshot();
     const servers = serversFor(options, this.deployment.targets);
     await this.connect(servers);
     let position: SchemaPosition | undefined;
@@ -135,6 +148,25 @@ class Run {
     for (const f of result.findings) this.record({ phase: 'apply', step: 'clear-history', status: f.status, detail: f.detail });
     const failures = result.findings.filter((f) => f.status === 'failed');
     if (failures.length > 0) throw new MigrationError('checks-failed', `clear-history: ${failures.map((f) => f.detail).join('; ')}`);
+  }
+
+  /** Read-only: connects to all three servers and writes the snapshot file. */
+  private async snapshot(): Promise<void> {
+    await this.connect(['postgres', 'etcd', 'redis']);
+    const manifest = await this.log.group('Snapshot', () =>
+      takeSnapshot(this.deployment, TABLES_STEPS_TOUCH, this.options.snapshotFile, this.deployment.targets.managerConfig, this.log),
+    );
+    this.report.currentRevision = manifest.release.revision;
+    this.report.fromVersion = manifest.release.series;
+    this.report.snapshot = { file: this.options.snapshotFile, manifest };
+    const rows = Object.entries(manifest.postgres.rows).map(([table, n]) => `${table} ${n}`).join(', ');
+    this.record({ phase: 'snapshot', step: 'postgres', status: 'ok', detail: `${manifest.release.description}; rows: ${rows}; schema only: ${manifest.postgres.schemaOnly.length} table(s)` });
+    const columns = Object.entries(manifest.postgres.redactedColumns).flatMap(([table, cols]) => Object.entries(cols).map(([c, rule]) => `${table}.${c} (${rule})`));
+    this.record({ phase: 'snapshot', step: 'redacted', status: 'ok', detail: `columns: ${columns.join(', ') || 'none'}; etcd keys: ${manifest.etcd.redactedKeys.join(', ') || 'none'}${manifest.managerConfig ? `; manager.toml keys: ${manifest.managerConfig.redactedKeys.join(', ') || 'none'}` : ''}` });
+    this.record({ phase: 'snapshot', step: 'etcd', status: 'ok', detail: `${manifest.etcd.keys} key(s) under namespace "${manifest.etcd.namespace}" (etcd ${manifest.etcd.version})` });
+    const keys = Object.entries(manifest.redis.keysPerDb).map(([db, n]) => `DB ${db}: ${n}`).join(', ');
+    this.record({ phase: 'snapshot', step: 'redis', status: 'ok', detail: `Redis ${manifest.redis.version}, appendonly ${manifest.redis.config?.appendonly ?? '(CONFIG disabled)'}, keys ${keys || 'none'} (only counted: rehearsal rebuilds Redis data)` });
+    this.record({ phase: 'snapshot', step: 'file', status: 'ok', detail: `written to ${this.options.snapshotFile}` });
   }
 
   private describePlan(plan: Plan): void {
@@ -237,7 +269,8 @@ class Run {
     const saved: string[] = [];
     for (const { hop, step } of lastOccurrences(plan)) {
       const item = step.backup ? await step.backup(this.context(hop)) : undefined;
-      if (!item) continue;
+      // Steps that edit the same file (manager.toml) back it up once.
+      if (!item || saved.includes(item.name)) continue;
       await mkdir(dir, { recursive: true, mode: 0o700 });
       await writeFile(join(dir, item.name), item.content, { mode: 0o600 });
       saved.push(item.name);
@@ -263,9 +296,7 @@ function serversFor(options: Options, targets: Targets): Server[] {
 
 /** alembic.ini beside manager.toml (where operators keep it), else in the working directory. */
 function alembicConfigPath(options: Options, targets: Targets): string {
-  if (options.alembicConfig) return options.alembicConfig;
-  const beside = targets.managerConfig ? join(dirname(targets.managerConfig.path), 'alembic.ini') : undefined;
-  return beside && existsSync(beside) ? beside : 'alembic.ini';
+  return options.alembicConfig ?? alembicConfigBeside(targets.managerConfig?.path);
 }
 
 /** A phase that throws is a failed finding that names the step, not the end of the run. */

@@ -6,7 +6,7 @@ import { invalidInput, MigrationError } from './errors.js';
 import { parseVersion, seriesIndex, type VersionRef } from './catalogue.js';
 import { parseRetention, type Retention } from './retention.js';
 
-export const COMMANDS = ['migrate', 'preflight', 'verify', 'plan', 'clear-history'] as const;
+export const COMMANDS = ['migrate', 'preflight', 'verify', 'plan', 'clear-history', 'snapshot', 'rehearse'] as const;
 export type Command = (typeof COMMANDS)[number];
 
 export const LOCK_BACKENDS = ['filelock', 'pg_advisory', 'etcd', 'redlock'] as const;
@@ -47,6 +47,12 @@ export const INPUTS: readonly InputSpec[] = [
   { name: 'lock-timeout', default: '60', description: 'Seconds to wait for the migration lock (a PostgreSQL session advisory lock) before giving up and naming its holder.' },
   { name: 'connect-timeout', default: '10', description: 'Seconds to wait for each server to answer before reporting it unreachable.' },
   { name: 'report-file', default: 'bai-migrate-report.json', description: 'Where the JSON report is written.' },
+  { name: 'snapshot-file', default: 'bai-migrate-snapshot.jsonl.gz', description: 'snapshot writes, and rehearse reads, this file: the schema, the rows of the tables the steps touch (secrets and personal data replaced), the etcd namespace without secrets, Redis settings and key counts, and a manifest.' },
+  { name: 'snapshot-cache-key', description: 'Action only: snapshot saves snapshot-file in the Actions cache as {key}-{time}; rehearse restores the newest entry whose key starts with {key}-. Give both the same snapshot-file.' },
+  { name: 'rehearsal-servers', default: 'start', description: 'rehearse: start (disposable PostgreSQL, Redis and etcd started with Testcontainers, matching the snapshot\'s release) or given (the workflow\'s service containers at postgres-url, redis-url and etcd-endpoints, which must be empty).' },
+  { name: 'rehearsal-image', description: 'rehearse: for runners without Docker Hub, one image with PostgreSQL, Redis and etcd from Debian\'s packages (scripts/testbed.sh builds it); it runs with host networking.' },
+  { name: 'keep-rehearsal', default: 'false', description: 'rehearse: leave the restored database (and any servers it started) in place for inspection; the report says where they are.' },
+  { name: 'github-token', secret: true, description: 'rehearse: a token that may write pull-request comments (e.g. secrets.GITHUB_TOKEN with pull-requests: write). The rehearsal\'s comment is created or updated; without a token it is skipped with a notice.' },
 ];
 
 /** The Action's outputs, set by src/main.ts. */
@@ -62,6 +68,8 @@ export const OUTPUTS: ReadonlyArray<{ readonly name: string; readonly descriptio
   { name: 'cutoff', description: 'clear-history: the cutoff (ISO 8601, UTC); kernels terminated before it were deleted.' },
   { name: 'deleted-kernels', description: 'clear-history: kernel rows deleted (or that a dry run would delete).' },
   { name: 'deleted-redis-keys', description: 'clear-history: Redis stat keys removed (or that a dry run would remove).' },
+  { name: 'snapshot-file', description: 'snapshot and rehearse: the path of the snapshot file.' },
+  { name: 'comment-url', description: 'rehearse: the URL of the pull-request comment it created or updated.' },
 ];
 
 export interface Options {
@@ -91,6 +99,12 @@ export interface Options {
   readonly lockTimeoutSeconds: number;
   readonly connectTimeoutSeconds: number;
   readonly reportFile: string;
+  readonly snapshotFile: string;
+  readonly snapshotCacheKey?: string;
+  readonly rehearsalServers: 'start' | 'given';
+  readonly rehearsalImage?: string;
+  readonly keepRehearsal: boolean;
+  readonly githubToken?: string;
 }
 
 export type RawInputs = Readonly<Record<string, string | undefined>>;
@@ -162,6 +176,8 @@ export function parseOptions(raw: RawInputs): Options {
   });
   const vacuum = attempt(() => oneOf('vacuum', text('vacuum')!, ['none', 'analyze', 'full'] as const));
   const redisFailure = attempt(() => oneOf('redis-failure', text('redis-failure')!, ['fail', 'warn'] as const));
+  const keepRehearsal = attempt(() => bool('keep-rehearsal', text('keep-rehearsal')!));
+  const rehearsalServers = attempt(() => oneOf('rehearsal-servers', text('rehearsal-servers')!, ['start', 'given'] as const));
   const etcdNamespace = text('etcd-namespace');
   if (etcdNamespace !== undefined && !/^[A-Za-z0-9_.-]+$/.test(etcdNamespace)) {
     problems.push(`etcd-namespace "${etcdNamespace}" may hold only letters, digits, ".", "_" and "-"`);
@@ -170,7 +186,11 @@ export function parseOptions(raw: RawInputs): Options {
   if (fromVersion && toVersion && isDowngrade(fromVersion, toVersion)) {
     problems.push(`from-version ${fromVersion.input} is newer than to-version ${toVersion.input}: bai-migrate only upgrades; accepted: a to-version after ${fromVersion.input}`);
   }
-  if (command && command !== 'clear-history' && !toVersion && !problems.some((p) => p.startsWith('to-version'))) {
+  if (command === 'rehearse' && rehearsalServers === 'given') {
+    const missing = (['postgres-url', 'redis-url', 'etcd-endpoints'] as const).filter((name) => !text(name));
+    if (missing.length > 0) problems.push(`rehearsal-servers: given needs ${missing.join(', ')} (the disposable servers to restore into)`);
+  }
+  if (command && !['clear-history', 'snapshot'].includes(command) && !toVersion && !problems.some((p) => p.startsWith('to-version'))) {
     problems.push(`to-version is required for command "${command}", e.g. to-version: 22.03`);
   }
   if (problems.length > 0) {
@@ -203,6 +223,12 @@ export function parseOptions(raw: RawInputs): Options {
     lockTimeoutSeconds: lockTimeoutSeconds!,
     connectTimeoutSeconds: connectTimeoutSeconds!,
     reportFile: text('report-file')!,
+    snapshotFile: text('snapshot-file')!,
+    snapshotCacheKey: text('snapshot-cache-key'),
+    rehearsalServers: rehearsalServers!,
+    rehearsalImage: text('rehearsal-image'),
+    keepRehearsal: keepRehearsal!,
+    githubToken: text('github-token'),
   };
 }
 

@@ -1,3 +1,4 @@
+import type { SnapshotManifest } from './snapshot-file.js';
 import type { ErrorCode } from './errors.js';
 
 /**
@@ -5,7 +6,7 @@ import type { ErrorCode } from './errors.js';
  * The Action renders it as a job summary and outputs, the CLI as text; both write it as JSON.
  */
 export type Status = 'ok' | 'changed' | 'warning' | 'failed' | 'skipped';
-export type Phase = 'connect' | 'plan' | 'preflight' | 'apply' | 'verify';
+export type Phase = 'rehearse' | 'snapshot' | 'connect' | 'plan' | 'preflight' | 'apply' | 'verify';
 
 export interface ReportEntry {
   readonly phase: Phase;
@@ -34,6 +35,12 @@ export interface Report {
   attachments: Array<{ step: string; name: string; content: string }>;
   /** What clear-history deleted (or would delete, in a dry run). */
   history?: { cutoff: string; kernels: number; redisKeys: number };
+  /** snapshot: the file written and its manifest. */
+  snapshot?: { file: string; manifest: SnapshotManifest };
+  /** rehearse: the restored deployment's etcd namespace (one PR comment per namespace). */
+  rehearsal?: { namespace: string };
+  /** rehearse: the pull-request comment, once the Action has written it. */
+  commentUrl?: string;
   /** Where the backup bundle of this run was written. */
   backup?: string;
   plan: Array<{ hop: string; targetRevision: string; steps: Array<{ id: string; title: string; action: string }> }>;

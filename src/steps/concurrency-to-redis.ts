@@ -18,6 +18,7 @@ export const concurrencyToRedis: Step = {
   kind: 'change',
   action: 'Backs up keypairs.concurrency_used before the column is dropped, then sets keypair.concurrency_used.{access_key} in Redis DB 0 from the resource-occupying kernels.',
   servers: ['postgres', 'redis'],
+  tables: ['keypairs', 'kernels'],
 
   async preflight({ deployment }) {
     const pg = deployment.postgres;

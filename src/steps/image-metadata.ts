@@ -35,6 +35,7 @@ export const imageMetadata: Step = {
   kind: 'change',
   action: 'Copies images/{registry}/{image}/{tag} and images/_aliases from etcd into the images and image_aliases tables, keeping etcd intact.',
   servers: ['etcd', 'postgres'],
+  tables: ['images', 'image_aliases'],
 
   async preflight({ deployment }) {
     const findings: Finding[] = [];

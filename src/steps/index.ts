@@ -28,3 +28,8 @@ export const HOP_STEPS: Readonly<Record<string, readonly Step[]>> = {
 };
 
 export const PATCH_STEPS: readonly Step[] = [servicesStopped, schema];
+
+/** Every table a step reads or writes, and kernels for clear-history: the rows a rehearsal needs. */
+export const TABLES_STEPS_TOUCH: readonly string[] = [
+  ...new Set([...Object.values(HOP_STEPS).flat(), ...PATCH_STEPS].flatMap((step) => step.tables ?? []).concat('kernels')),
+];

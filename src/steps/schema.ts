@@ -21,6 +21,7 @@ export const schema: Step = {
   kind: 'change',
   action: 'Runs alembic upgrade to the target release\'s head revision under a PostgreSQL session advisory lock.',
   servers: ['postgres'],
+  tables: ['alembic_version'],
 
   async preflight(ctx) {
     const [current] = await readRevisions(ctx.deployment.postgres);

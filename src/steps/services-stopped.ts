@@ -16,6 +16,7 @@ export const servicesStopped: Step = {
   kind: 'check',
   action: 'Checks that no manager is registered in etcd, no agent sends heartbeats and no kernel is alive; changes nothing.',
   servers: ['postgres', 'etcd', 'redis'],
+  tables: ['kernels', 'agents'],
 
   async preflight(ctx: StepContext): Promise<Finding[]> {
     const findings = [await registeredManagers(ctx), await liveKernels(ctx), await agentHeartbeat(ctx)];

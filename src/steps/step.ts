@@ -42,6 +42,8 @@ export interface Step {
   readonly action: string;
   /** The servers its phases talk to. */
   readonly servers: readonly Server[];
+  /** The PostgreSQL tables its phases read or write; a snapshot for a rehearsal carries their rows. */
+  readonly tables?: readonly string[];
   preflight?(ctx: StepContext): Promise<Finding[]>;
   /** What apply would do, found by reading only. */
   dryRun?(ctx: StepContext): Promise<Finding[]>;

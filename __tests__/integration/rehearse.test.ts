@@ -1,0 +1,215 @@
+/**
+ * snapshot and rehearse: a snapshot of a seeded 21.09 deployment carries no secret and changes
+ * nothing; restored into fresh servers, its rehearsed migration ends in the same verified state as
+ * migrating the original; rehearse refuses servers that are not empty, and cleans up after itself.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import pg from 'pg';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { migrateInputs, snapshotState, useDeployments, ALEMBIC_COMMAND, FIXTURE_ALEMBIC_INI, type TestDeployment } from '../support/deployment.js';
+import { localImageAvailable, LOCAL_IMAGE, SECRETS } from '../support/testbed.js';
+import { runEngine, tempDir } from '../support/run.js';
+import { startServers, type DisposableServers } from '../../src/engine/servers.js';
+
+const info = inject('testbed');
+const { admin, deploy } = useDeployments(info);
+
+const REGISTRY_PASSWORD = 'registry-Secr3t-Qw7e';
+const PROXY_SECRET = 'proxy-Secr3t-Lm4n';
+const REHEARSAL_IMAGE = localImageAvailable() ? LOCAL_IMAGE : undefined;
+
+/** A 21.09 deployment with secrets in every place a snapshot could pick them up. */
+async function deployWithSecrets(): Promise<{ deployment: TestDeployment; toml: string; secrets: string[] }> {
+  const deployment = await deploy({ liveKernels: 3 });
+  const etcd = admin().etcd.namespace(`/sorna/${deployment.namespace}/`);
+  await etcd.put('config/docker/registry/cr.backend.ai/username').value('admin');
+  await etcd.put('config/docker/registry/cr.backend.ai/password').value(REGISTRY_PASSWORD);
+  await etcd.put('volumes/proxies/local/secret').value(PROXY_SECRET);
+  await etcd.put('volumes/proxies/local/client_api').value('http://127.0.0.1:6021');
+  const toml = deployment.writeManagerToml();
+  const { rows } = await deployment.pg.query<{ secret_key: string; user_id: string }>('SELECT secret_key, user_id FROM keypairs');
+  const secrets = [SECRETS.postgres, SECRETS.redis, REGISTRY_PASSWORD, PROXY_SECRET, ...rows.flatMap((r) => [r.secret_key, r.user_id])];
+  return { deployment, toml, secrets };
+}
+
+async function takeSnapshot(toml: string): Promise<string> {
+  const file = join(tempDir(), 'snapshot.jsonl.gz');
+  const { report } = await runEngine({ command: 'snapshot', 'manager-config': toml, 'snapshot-file': file });
+  expect(report.error).toBeUndefined();
+  expect(report.outcome).toBe('success');
+  return file;
+}
+
+describe('snapshot', () => {
+  it('writes one compressed file with a manifest, holds no secret, and writes nothing to the deployment', async () => {
+    const { deployment, toml, secrets } = await deployWithSecrets();
+    const before = await snapshotState(admin(), deployment);
+    const file = await takeSnapshot(toml);
+    expect(await snapshotState(admin(), deployment)).toEqual(before);
+
+    const text = gunzipSync(readFileSync(file)).toString('utf8');
+    for (const secret of secrets) expect(text, `secret ${secret.slice(0, 6)}… in the snapshot`).not.toContain(secret);
+    const lines = text.trimEnd().split('\n').map((line) => JSON.parse(line));
+    const manifest = lines[0];
+    expect(manifest).toMatchObject({
+      format: 'bai-migrate-snapshot',
+      formatVersion: 1,
+      release: { revision: '60a1effa77d2', series: '21.09' },
+      etcd: { namespace: deployment.namespace },
+      liveness: { managersRegistered: 0, liveKernels: 3 },
+      managerConfig: { redactedKeys: ['password'] },
+    });
+    expect(manifest.postgres.rows).toMatchObject({ keypairs: 12, kernels: 43, agents: 2, alembic_version: 1, keypair_resource_policies: 1 });
+    expect(manifest.postgres.redactedColumns.keypairs).toEqual({ secret_key: 'secret', user_id: 'pseudonym' });
+    expect(manifest.etcd.redactedKeys.sort()).toEqual(['config/docker/registry/cr.backend.ai/password', 'config/redis/password', 'volumes/proxies/local/secret']);
+    expect(manifest.redis).toMatchObject({ configFile: true, config: { appendonly: 'no' } });
+    expect(JSON.stringify(manifest.redis)).not.toContain('requirepass');
+    expect(lines.at(-1)).toEqual({ t: 'end', records: lines.length - 2 });
+    // Pseudonyms stay consistent: twelve keypairs, twelve distinct made-up users.
+    const keypairs = lines.filter((l) => l.t === 'rows' && l.table === 'keypairs').flatMap((l) => l.rows);
+    const userColumn = lines.find((l) => l.t === 'rows' && l.table === 'keypairs').columns.indexOf('user_id');
+    expect(new Set(keypairs.map((row: string[]) => row[userColumn])).size).toBe(12);
+    expect(keypairs.every((row: string[]) => /^u-[0-9a-f]{12}@redacted\.invalid$/.test(row[userColumn]!))).toBe(true);
+  });
+
+  it('refuses a truncated snapshot file with a clear message', async () => {
+    const { toml } = await deployWithSecrets();
+    const file = await takeSnapshot(toml);
+    const truncated = join(tempDir(), 'truncated.jsonl.gz');
+    const bytes = readFileSync(file);
+    writeFileSync(truncated, bytes.subarray(0, Math.floor(bytes.length / 2)));
+    const { report } = await runEngine({ command: 'rehearse', 'to-version': '22.03', 'snapshot-file': truncated });
+    expect(report.outcome).toBe('failure');
+    expect(report.errorCode).toBe('invalid-input');
+    expect(report.error).toMatch(/snapshot-file ".*truncated\.jsonl\.gz" (cannot be read|is incomplete)/);
+  });
+});
+
+describe('rehearse', () => {
+  let servers: DisposableServers;
+  beforeAll(async () => {
+    servers = await startServers({ series: '21.09', localImage: REHEARSAL_IMAGE });
+  }, 120_000);
+  afterAll(async () => servers?.stop());
+
+  const given = () => ({
+    'rehearsal-servers': 'given',
+    'postgres-url': `postgresql://postgres:${servers.postgres.password}@${servers.postgres.host}:${servers.postgres.port}/postgres`,
+    'redis-url': `redis://:${servers.redis.password}@${servers.redis.host}:${servers.redis.port}`,
+    'etcd-endpoints': `${servers.etcd.host}:${servers.etcd.port}`,
+  });
+
+  it('restores the snapshot into fresh servers and ends in the same verified state as migrating the original', async () => {
+    const { deployment, toml } = await deployWithSecrets();
+    const file = await takeSnapshot(toml);
+    const inputs = migrateInputs(toml, { 'allow-running-services': 'true' });
+    const rehearsal = await runEngine({
+      ...inputs,
+      ...given(),
+      command: 'rehearse',
+      'manager-config': toml,
+      'snapshot-file': file,
+      'keep-rehearsal': 'true',
+    });
+    expect(rehearsal.report.error).toBeUndefined();
+    expect(rehearsal.report.outcome).toBe('success');
+    const steps = (phase: string) => rehearsal.report.entries.filter((e) => e.phase === phase).map((e) => [e.step, e.status]);
+    expect(steps('rehearse')).toEqual([
+      ['snapshot', 'ok'],
+      ['services', 'warning'],
+      ['servers', 'ok'],
+      ['restore', 'ok'],
+      ['final verify', 'ok'],
+      ['result', 'ok'],
+      ['kept', 'warning'],
+    ]);
+    expect(rehearsal.report.attachments.map((a) => a.name)).toContain('alembic upgrade 60a1effa77d2:81c264528f20 --sql');
+    // The PR's manager.toml is rehearsed on a copy: the original is untouched.
+    expect(readFileSync(toml, 'utf8')).not.toContain('distributed-lock = "etcd"');
+    const database = /database (bai_rehearsal_[0-9a-f]+)/.exec(rehearsal.report.entries.find((e) => e.step === 'kept')!.detail)![1]!;
+
+    const original = await runEngine(inputs);
+    expect(original.report.outcome).toBe('success');
+
+    const restored = new pg.Client({ ...servers.postgres, database });
+    await restored.connect();
+    const redis = new Redis({ ...servers.redis });
+    try {
+      expect(await endState(restored, redis)).toEqual(await endState(deployment.pg, admin().redis(0)));
+      expect((await endState(restored, redis)).counters).toContainEqual(['keypair.concurrency_used.AKTEST00000000000001', '3']);
+    } finally {
+      await restored.end();
+      await redis.flushall();
+      redis.disconnect();
+      const cleaner = new pg.Client({ ...servers.postgres });
+      await cleaner.connect();
+      await cleaner.query(`DROP DATABASE ${database} WITH (FORCE)`);
+      await cleaner.end();
+      const { Etcd3 } = await import('etcd3');
+      const etcd = new Etcd3({ hosts: `http://${servers.etcd.host}:${servers.etcd.port}` });
+      await etcd.delete().all();
+      etcd.close();
+    }
+  });
+
+  it('refuses servers that already hold data, and writes nothing to them', async () => {
+    const { deployment, toml } = await deployWithSecrets();
+    const file = await takeSnapshot(toml);
+    const before = await snapshotState(admin(), deployment);
+    // The test bed holds the original deployment's namespace: a live deployment, as far as rehearse can tell.
+    const { report } = await runEngine({
+      command: 'rehearse',
+      'to-version': '22.03',
+      'snapshot-file': file,
+      'rehearsal-servers': 'given',
+      'postgres-url': `postgresql://postgres:${SECRETS.postgres}@${info.postgres.host}:${info.postgres.port}/postgres`,
+      'redis-url': deployment.redisUrl,
+      'etcd-endpoints': deployment.etcdEndpoint,
+      'alembic-command': ALEMBIC_COMMAND,
+      'alembic-config': FIXTURE_ALEMBIC_INI,
+    });
+    expect(report.outcome).toBe('failure');
+    expect(report.error).toBe(`the rehearsal's etcd already has ${Object.keys(await admin().etcd.namespace(`/sorna/${deployment.namespace}/`).getAll().keys()).length} key(s) under /sorna/${deployment.namespace}/: give rehearse disposable servers, never a live deployment's`);
+    expect(await snapshotState(admin(), deployment)).toEqual(before);
+    const databases = await admin().pg.query(`SELECT datname FROM pg_database WHERE datname LIKE 'bai_rehearsal_%'`);
+    expect(databases.rows).toEqual([]);
+  });
+
+  it('starts its own servers when none are given, and removes them afterwards', async () => {
+    const { toml } = await deployWithSecrets();
+    const file = await takeSnapshot(toml);
+    const containers = () => execFileSync('docker', ['ps', '-aq'], { encoding: 'utf8' }).split('\n').filter(Boolean).sort();
+    const before = containers();
+    const { report, log } = await runEngine({
+      ...migrateInputs(toml),
+      command: 'rehearse',
+      'snapshot-file': file,
+      ...(REHEARSAL_IMAGE ? { 'rehearsal-image': REHEARSAL_IMAGE } : {}),
+    });
+    expect(report.error).toBeUndefined();
+    expect(report.outcome).toBe('success');
+    expect(report.entries.find((e) => e.step === 'servers')?.detail).toMatch(/^started: /);
+    expect(report.entries.filter((e) => e.phase === 'verify' && e.status === 'failed')).toEqual([]);
+    expect(log.lines).toContain('[Clean up]');
+    expect(containers()).toEqual(before);
+  }, 180_000);
+});
+
+/** What a migration leaves behind that the next release relies on. */
+async function endState(client: pg.Client, redis: Redis) {
+  const q = async (sql: string) => (await client.query(sql)).rows;
+  const counterKeys = (await redis.keys('keypair.concurrency_used.*')).sort();
+  return {
+    revision: await q('SELECT version_num FROM alembic_version'),
+    concurrencyColumn: await q(`SELECT column_name FROM information_schema.columns WHERE table_name = 'keypairs' AND column_name = 'concurrency_used'`),
+    images: await q('SELECT name, registry, image, tag, config_digest, size_bytes, labels, resources FROM images ORDER BY name'),
+    aliases: await q('SELECT a.alias, i.name FROM image_aliases a JOIN images i ON i.id = a.image ORDER BY a.alias'),
+    kernels: await q(`SELECT status::text, count(*) FROM kernels GROUP BY 1 ORDER BY 1`),
+    counters: await Promise.all(counterKeys.map(async (key) => [key, await redis.get(key)])),
+    appendonly: await redis.config('GET', 'appendonly'),
+  };
+}
