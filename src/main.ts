@@ -6,7 +6,9 @@ import * as core from '@actions/core';
 import { runCommand } from './engine/engine.js';
 import { messageOf } from './engine/errors.js';
 import type { Logger } from './engine/logger.js';
-import { INPUTS, parseOptions, secretInputs } from './engine/options.js';
+import { INPUTS, parseOptions, secretInputs, type Options } from './engine/options.js';
+import { pullRequestFromEnv, rehearsalComment, upsertComment } from './github/pr-comment.js';
+import { restoreSnapshot, saveSnapshot } from './github/snapshot-cache.js';
 import { renderMarkdown, type Report } from './engine/report.js';
 
 const actionLogger: Logger = {
@@ -22,8 +24,17 @@ export async function run(): Promise<void> {
     // Mask before validation: an error message must never be the first place a secret appears.
     for (const secret of secretInputs(raw)) core.setSecret(secret);
     const options = parseOptions(raw);
+    if (options.command === 'rehearse' && options.snapshotCacheKey) {
+      const entry = await core.group('Restore the snapshot from the Actions cache', () => restoreSnapshot(options.snapshotFile, options.snapshotCacheKey!));
+      core.info(`Snapshot restored from cache entry ${entry}`);
+    }
     const report = await runCommand(options, { log: actionLogger, onSecret: (secret) => core.setSecret(secret) });
-    setOutputs(report, options.reportFile);
+    if (options.command === 'snapshot' && options.snapshotCacheKey && report.outcome === 'success') {
+      const entry = await core.group('Save the snapshot in the Actions cache', () => saveSnapshot(options.snapshotFile, options.snapshotCacheKey!));
+      core.info(`Snapshot saved as cache entry ${entry}`);
+    }
+    if (options.command === 'rehearse') await commentOnPullRequest(report, options.githubToken);
+    setOutputs(report, options);
     for (const entry of report.entries.filter((e) => e.status === 'failed')) {
       core.error(entry.detail, { title: `bai-migrate ${entry.phase}: ${entry.step}` });
     }
@@ -40,7 +51,29 @@ export async function run(): Promise<void> {
   }
 }
 
-function setOutputs(report: Report, reportFile: string): void {
+/** The rehearsal's comment on the pull request; a comment that cannot be written is a warning, not a failed rehearsal. */
+async function commentOnPullRequest(report: Report, token: string | undefined): Promise<void> {
+  if (!token) {
+    core.notice('bai-migrate rehearse: no github-token, so no pull-request comment (the job summary has the result)');
+    return;
+  }
+  const pr = pullRequestFromEnv(process.env);
+  if (!pr) {
+    core.notice('bai-migrate rehearse: this run is not for a pull request, so no comment');
+    return;
+  }
+  try {
+    const { marker, body } = rehearsalComment(report);
+    const { url, action } = await upsertComment(pr, token, marker, body);
+    report.commentUrl = url;
+    core.info(`Pull-request comment ${action}: ${url}`);
+  } catch (error) {
+    core.warning(`bai-migrate rehearse: the pull-request comment was not written: ${messageOf(error)}`);
+  }
+}
+
+function setOutputs(report: Report, options: Options): void {
+  const reportFile = options.reportFile;
   core.setOutput('outcome', report.outcome);
   core.setOutput('from-version', report.fromVersion ?? '');
   core.setOutput('to-version', report.toVersion ?? '');
@@ -52,4 +85,6 @@ function setOutputs(report: Report, reportFile: string): void {
   core.setOutput('cutoff', report.history?.cutoff ?? '');
   core.setOutput('deleted-kernels', report.history ? String(report.history.kernels) : '');
   core.setOutput('deleted-redis-keys', report.history ? String(report.history.redisKeys) : '');
+  core.setOutput('snapshot-file', options.command === 'snapshot' || options.command === 'rehearse' ? options.snapshotFile : '');
+  core.setOutput('comment-url', report.commentUrl ?? '');
 }

@@ -2,11 +2,11 @@
  * The bundled Action (dist/index.js) run as the runner runs it: inputs in INPUT_* variables,
  * outputs and the job summary read back from $GITHUB_OUTPUT and $GITHUB_STEP_SUMMARY.
  */
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { connectAdmin, migrateInputs, createDeployment, snapshotState, type Admin, type TestDeployment } from '../support/deployment.js';
-import { runDist, tempDir } from '../support/run.js';
+import { runAction, tempDir } from '../support/run.js';
 import { OUTPUTS } from '../../src/engine/options.js';
 
 const info = inject('testbed');
@@ -21,26 +21,6 @@ afterAll(async () => {
   await deployment.close();
   await admin.close();
 });
-
-/** Parses the runner's file command format: name<<DELIMITER\nvalue\nDELIMITER. */
-function readOutputs(path: string): Record<string, string> {
-  const text = readFileSync(path, 'utf8');
-  const outputs: Record<string, string> = {};
-  const pattern = /^([\w-]+)<<(\S+)\n([\s\S]*?)\n\2$/gm;
-  for (const match of text.matchAll(pattern)) outputs[match[1]!] = match[3]!;
-  return outputs;
-}
-
-async function runAction(inputs: Record<string, string>) {
-  const dir = tempDir();
-  const files = { output: join(dir, 'output'), summary: join(dir, 'summary'), report: join(dir, 'report.json') };
-  writeFileSync(files.output, '');
-  writeFileSync(files.summary, '');
-  const env: NodeJS.ProcessEnv = { GITHUB_OUTPUT: files.output, GITHUB_STEP_SUMMARY: files.summary, 'INPUT_REPORT-FILE': files.report };
-  for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.toUpperCase()}`] = value;
-  const result = await runDist('index.js', [], env, dir);
-  return { result, files, outputs: readOutputs(files.output), summary: readFileSync(files.summary, 'utf8') };
-}
 
 describe('the Action (dist/index.js)', () => {
   it('runs preflight and writes typed outputs, a summary table and a report file without any password', async () => {

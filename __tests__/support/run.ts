@@ -1,6 +1,6 @@
 /** Ways to run bai-migrate in tests: the engine in-process, or the bundled CLI and Action as a process. */
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCommand } from '../../src/engine/engine.js';
@@ -81,4 +81,25 @@ export function killDistWhen(args: string[], env: NodeJS.ProcessEnv, until: RegE
       resolve({ killed, stderr });
     });
   });
+}
+
+/** Parses the runner's file command format: name<<DELIMITER\nvalue\nDELIMITER. */
+function readOutputs(path: string): Record<string, string> {
+  const text = readFileSync(path, 'utf8');
+  const outputs: Record<string, string> = {};
+  const pattern = /^([\w-]+)<<(\S+)\n([\s\S]*?)\n\2$/gm;
+  for (const match of text.matchAll(pattern)) outputs[match[1]!] = match[3]!;
+  return outputs;
+}
+
+/** Runs dist/index.js as the runner does: inputs in INPUT_*, outputs and summary in files read back. */
+export async function runAction(inputs: Record<string, string>, extraEnv: NodeJS.ProcessEnv = {}) {
+  const dir = tempDir();
+  const files = { output: join(dir, 'output'), summary: join(dir, 'summary'), report: join(dir, 'report.json') };
+  writeFileSync(files.output, '');
+  writeFileSync(files.summary, '');
+  const env: NodeJS.ProcessEnv = { GITHUB_OUTPUT: files.output, GITHUB_STEP_SUMMARY: files.summary, 'INPUT_REPORT-FILE': files.report, ...extraEnv };
+  for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.toUpperCase()}`] = value;
+  const result = await runDist('index.js', [], env, dir);
+  return { result, files, outputs: readOutputs(files.output), summary: readFileSync(files.summary, 'utf8') };
 }

@@ -1,0 +1,63 @@
+/**
+ * GitHub's issue-comment endpoints, in memory, on a loopback port: the three calls the rehearsal
+ * comment makes (list, create, update). There is no GitHub to reach from the tests; this checks
+ * the requests bai-migrate sends and keeps the comments they leave.
+ */
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface FakeComment {
+  id: number;
+  body: string;
+  html_url: string;
+}
+
+export interface FakeGitHub {
+  url: string;
+  comments: FakeComment[];
+  requests: Array<{ method: string; path: string; authorization?: string }>;
+  close(): Promise<void>;
+}
+
+export async function startFakeGitHub(repository: string, pr: number, token: string): Promise<FakeGitHub> {
+  const comments: FakeComment[] = [{ id: 1, body: 'LGTM', html_url: `https://github.com/${repository}/pull/${pr}#issuecomment-1` }];
+  const requests: FakeGitHub['requests'] = [];
+  let nextId = 100;
+  const readBody = async (req: IncomingMessage) => {
+    let data = '';
+    for await (const chunk of req) data += chunk;
+    return JSON.parse(data) as { body: string };
+  };
+  const server = createServer(async (req, res) => {
+    const path = req.url ?? '';
+    requests.push({ method: req.method ?? '', path, authorization: req.headers.authorization });
+    const send = (status: number, body: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    if (req.headers.authorization !== `Bearer ${token}`) return send(401, { message: 'Bad credentials' });
+    const list = new RegExp(`^/repos/${repository}/issues/${pr}/comments\\?per_page=100&page=(\\d+)$`).exec(path);
+    if (req.method === 'GET' && list) return send(200, comments.slice((Number(list[1]) - 1) * 100, Number(list[1]) * 100));
+    if (req.method === 'POST' && path === `/repos/${repository}/issues/${pr}/comments`) {
+      const comment = { id: nextId++, body: (await readBody(req)).body, html_url: '' };
+      comment.html_url = `https://github.com/${repository}/pull/${pr}#issuecomment-${comment.id}`;
+      comments.push(comment);
+      return send(201, comment);
+    }
+    const update = new RegExp(`^/repos/${repository}/issues/comments/(\\d+)$`).exec(path);
+    const existing = update && comments.find((c) => c.id === Number(update[1]));
+    if (req.method === 'PATCH' && existing) {
+      existing.body = (await readBody(req)).body;
+      return send(200, existing);
+    }
+    send(404, { message: 'Not Found' });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    comments,
+    requests,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
