@@ -246,11 +246,17 @@ export async function snapshotState(admin: Admin, deployment: TestDeployment): P
   return { columns: columns.rows, counts, redis, redisAppendonly: config, etcdRevision };
 }
 
+/** Other servers than the shared test bed's (an etcd cluster, Redis behind Sentinel, TLS): their addresses and admin clients. */
+export interface Servers {
+  admin: Admin;
+  info: TestbedInfo;
+}
+
 /**
  * Registers the hooks a test file needs: one admin connection for the file, and deployments that
  * are dropped after each test.
  */
-export function useDeployments(info: TestbedInfo): { admin: () => Admin; deploy: (seed?: SeedOptions) => Promise<TestDeployment> } {
+export function useDeployments(info: TestbedInfo): { admin: () => Admin; deploy: (seed?: SeedOptions, servers?: Servers) => Promise<TestDeployment> } {
   let admin: Admin | undefined;
   const created: TestDeployment[] = [];
   beforeAll(async () => {
@@ -262,8 +268,8 @@ export function useDeployments(info: TestbedInfo): { admin: () => Admin; deploy:
   afterAll(async () => admin?.close());
   return {
     admin: () => admin!,
-    async deploy(seed = {}) {
-      const deployment = await createDeployment(admin!, info, seed);
+    async deploy(seed = {}, servers?: Servers) {
+      const deployment = await createDeployment(servers?.admin ?? admin!, servers?.info ?? info, seed);
       created.push(deployment);
       return deployment;
     },
