@@ -131,7 +131,7 @@ export async function startEtcd(options: EtcdOptions = {}): Promise<EtcdServers>
   const rt = await runtime();
   const count = options.members ?? 1;
   const scheme = options.tls ? 'https' : 'http';
-  const members = [];
+  const members: Array<{ name: string; client: number; peer: number }> = [];
   for (let i = 0; i < count; i++) members.push({ name: `m${i}`, client: await freePort(), peer: await freePort() });
   const cluster = members.map((m) => `${m.name}=http://${HOST}:${m.peer}`).join(',');
   const tlsArgs = options.tls
