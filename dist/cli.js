@@ -36,9 +36,9 @@ var __toESM = (mod, isNodeMode, target) => (target = mod != null ? __create(__ge
   mod
 ));
 
-// node_modules/postgres-array/index.js
+// ../main/node_modules/postgres-array/index.js
 var require_postgres_array = __commonJS({
-  "node_modules/postgres-array/index.js"(exports) {
+  "../main/node_modules/postgres-array/index.js"(exports) {
     "use strict";
     exports.parse = function(source, transform) {
       return new ArrayParser(source, transform).parse();
@@ -130,9 +130,9 @@ var require_postgres_array = __commonJS({
   }
 });
 
-// node_modules/pg-types/lib/arrayParser.js
+// ../main/node_modules/pg-types/lib/arrayParser.js
 var require_arrayParser = __commonJS({
-  "node_modules/pg-types/lib/arrayParser.js"(exports, module) {
+  "../main/node_modules/pg-types/lib/arrayParser.js"(exports, module) {
     var array = require_postgres_array();
     module.exports = {
       create: function(source, transform) {
@@ -146,9 +146,9 @@ var require_arrayParser = __commonJS({
   }
 });
 
-// node_modules/postgres-date/index.js
+// ../main/node_modules/postgres-date/index.js
 var require_postgres_date = __commonJS({
-  "node_modules/postgres-date/index.js"(exports, module) {
+  "../main/node_modules/postgres-date/index.js"(exports, module) {
     "use strict";
     var DATE_TIME = /(\d{1,})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(\.\d{1,})?.*?( BC)?$/;
     var DATE = /^(\d{1,})-(\d{2})-(\d{2})( BC)?$/;
@@ -233,9 +233,9 @@ var require_postgres_date = __commonJS({
   }
 });
 
-// node_modules/xtend/mutable.js
+// ../main/node_modules/xtend/mutable.js
 var require_mutable = __commonJS({
-  "node_modules/xtend/mutable.js"(exports, module) {
+  "../main/node_modules/xtend/mutable.js"(exports, module) {
     module.exports = extend;
     var hasOwnProperty = Object.prototype.hasOwnProperty;
     function extend(target) {
@@ -252,9 +252,9 @@ var require_mutable = __commonJS({
   }
 });
 
-// node_modules/postgres-interval/index.js
+// ../main/node_modules/postgres-interval/index.js
 var require_postgres_interval = __commonJS({
-  "node_modules/postgres-interval/index.js"(exports, module) {
+  "../main/node_modules/postgres-interval/index.js"(exports, module) {
     "use strict";
     var extend = require_mutable();
     module.exports = PostgresInterval;
@@ -343,9 +343,9 @@ var require_postgres_interval = __commonJS({
   }
 });
 
-// node_modules/postgres-bytea/index.js
+// ../main/node_modules/postgres-bytea/index.js
 var require_postgres_bytea = __commonJS({
-  "node_modules/postgres-bytea/index.js"(exports, module) {
+  "../main/node_modules/postgres-bytea/index.js"(exports, module) {
     "use strict";
     var bufferFrom = Buffer.from || Buffer;
     module.exports = function parseBytea(input) {
@@ -379,9 +379,9 @@ var require_postgres_bytea = __commonJS({
   }
 });
 
-// node_modules/pg-types/lib/textParsers.js
+// ../main/node_modules/pg-types/lib/textParsers.js
 var require_textParsers = __commonJS({
-  "node_modules/pg-types/lib/textParsers.js"(exports, module) {
+  "../main/node_modules/pg-types/lib/textParsers.js"(exports, module) {
     var array = require_postgres_array();
     var arrayParser = require_arrayParser();
     var parseDate = require_postgres_date();
@@ -579,9 +579,9 @@ var require_textParsers = __commonJS({
   }
 });
 
-// node_modules/pg-int8/index.js
+// ../main/node_modules/pg-int8/index.js
 var require_pg_int8 = __commonJS({
-  "node_modules/pg-int8/index.js"(exports, module) {
+  "../main/node_modules/pg-int8/index.js"(exports, module) {
     "use strict";
     var BASE = 1e6;
     function readInt8(buffer) {
@@ -659,9 +659,9 @@ var require_pg_int8 = __commonJS({
   }
 });
 
-// node_modules/pg-types/lib/binaryParsers.js
+// ../main/node_modules/pg-types/lib/binaryParsers.js
 var require_binaryParsers = __commonJS({
-  "node_modules/pg-types/lib/binaryParsers.js"(exports, module) {
+  "../main/node_modules/pg-types/lib/binaryParsers.js"(exports, module) {
     var parseInt64 = require_pg_int8();
     var parseBits = function(data, bits, offset, invert, callback) {
       offset = offset || 0;
@@ -859,9 +859,9 @@ var require_binaryParsers = __commonJS({
   }
 });
 
-// node_modules/pg-types/lib/builtins.js
+// ../main/node_modules/pg-types/lib/builtins.js
 var require_builtins = __commonJS({
-  "node_modules/pg-types/lib/builtins.js"(exports, module) {
+  "../main/node_modules/pg-types/lib/builtins.js"(exports, module) {
     module.exports = {
       BOOL: 16,
       BYTEA: 17,
@@ -927,9 +927,9 @@ var require_builtins = __commonJS({
   }
 });
 
-// node_modules/pg-types/index.js
+// ../main/node_modules/pg-types/index.js
 var require_pg_types = __commonJS({
-  "node_modules/pg-types/index.js"(exports) {
+  "../main/node_modules/pg-types/index.js"(exports) {
     var textParsers = require_textParsers();
     var binaryParsers = require_binaryParsers();
     var arrayParser = require_arrayParser();
@@ -968,9 +968,9 @@ var require_pg_types = __commonJS({
   }
 });
 
-// node_modules/pg/lib/defaults.js
+// ../main/node_modules/pg/lib/defaults.js
 var require_defaults = __commonJS({
-  "node_modules/pg/lib/defaults.js"(exports, module) {
+  "../main/node_modules/pg/lib/defaults.js"(exports, module) {
     "use strict";
     var user;
     try {
@@ -1037,9 +1037,9 @@ var require_defaults = __commonJS({
   }
 });
 
-// node_modules/pg/lib/utils.js
+// ../main/node_modules/pg/lib/utils.js
 var require_utils = __commonJS({
-  "node_modules/pg/lib/utils.js"(exports, module) {
+  "../main/node_modules/pg/lib/utils.js"(exports, module) {
     "use strict";
     var defaults2 = require_defaults();
     var nodeUtils = __require("util");
@@ -1201,9 +1201,9 @@ var require_utils = __commonJS({
   }
 });
 
-// node_modules/pg/lib/crypto/utils.js
+// ../main/node_modules/pg/lib/crypto/utils.js
 var require_utils2 = __commonJS({
-  "node_modules/pg/lib/crypto/utils.js"(exports, module) {
+  "../main/node_modules/pg/lib/crypto/utils.js"(exports, module) {
     var nodeCrypto = __require("crypto");
     module.exports = {
       postgresMd5PasswordHash,
@@ -1252,9 +1252,9 @@ var require_utils2 = __commonJS({
   }
 });
 
-// node_modules/pg/lib/crypto/cert-signatures.js
+// ../main/node_modules/pg/lib/crypto/cert-signatures.js
 var require_cert_signatures = __commonJS({
-  "node_modules/pg/lib/crypto/cert-signatures.js"(exports, module) {
+  "../main/node_modules/pg/lib/crypto/cert-signatures.js"(exports, module) {
     function x509Error(msg, cert) {
       return new Error("SASL channel binding: " + msg + " when parsing public certificate " + cert.toString("base64"));
     }
@@ -1365,9 +1365,9 @@ var require_cert_signatures = __commonJS({
   }
 });
 
-// node_modules/pg/lib/crypto/sasl.js
+// ../main/node_modules/pg/lib/crypto/sasl.js
 var require_sasl = __commonJS({
-  "node_modules/pg/lib/crypto/sasl.js"(exports, module) {
+  "../main/node_modules/pg/lib/crypto/sasl.js"(exports, module) {
     "use strict";
     var crypto2 = require_utils2();
     var { signatureAlgorithmHashFromCertificate } = require_cert_signatures();
@@ -1550,9 +1550,9 @@ var require_sasl = __commonJS({
   }
 });
 
-// node_modules/pg/lib/type-overrides.js
+// ../main/node_modules/pg/lib/type-overrides.js
 var require_type_overrides = __commonJS({
-  "node_modules/pg/lib/type-overrides.js"(exports, module) {
+  "../main/node_modules/pg/lib/type-overrides.js"(exports, module) {
     "use strict";
     var types2 = require_pg_types();
     function TypeOverrides2(userTypes) {
@@ -1585,9 +1585,9 @@ var require_type_overrides = __commonJS({
   }
 });
 
-// node_modules/pg-connection-string/index.js
+// ../main/node_modules/pg-connection-string/index.js
 var require_pg_connection_string = __commonJS({
-  "node_modules/pg-connection-string/index.js"(exports, module) {
+  "../main/node_modules/pg-connection-string/index.js"(exports, module) {
     "use strict";
     function parse(str2, options = {}) {
       if (str2.charAt(0) === "/") {
@@ -1773,9 +1773,9 @@ See https://www.postgresql.org/docs/current/libpq-ssl.html for libpq SSL mode de
   }
 });
 
-// node_modules/pg/lib/connection-parameters.js
+// ../main/node_modules/pg/lib/connection-parameters.js
 var require_connection_parameters = __commonJS({
-  "node_modules/pg/lib/connection-parameters.js"(exports, module) {
+  "../main/node_modules/pg/lib/connection-parameters.js"(exports, module) {
     "use strict";
     var dns = __require("dns");
     var defaults2 = require_defaults();
@@ -1924,9 +1924,9 @@ var require_connection_parameters = __commonJS({
   }
 });
 
-// node_modules/pg/lib/result.js
+// ../main/node_modules/pg/lib/result.js
 var require_result = __commonJS({
-  "node_modules/pg/lib/result.js"(exports, module) {
+  "../main/node_modules/pg/lib/result.js"(exports, module) {
     "use strict";
     var types2 = require_pg_types();
     var matchRegexp = /^([A-Za-z]+)(?: (\d+))?(?: (\d+))?/;
@@ -2015,9 +2015,9 @@ var require_result = __commonJS({
   }
 });
 
-// node_modules/pg/lib/query.js
+// ../main/node_modules/pg/lib/query.js
 var require_query = __commonJS({
-  "node_modules/pg/lib/query.js"(exports, module) {
+  "../main/node_modules/pg/lib/query.js"(exports, module) {
     "use strict";
     var { EventEmitter: EventEmitter2 } = __require("events");
     var Result2 = require_result();
@@ -2217,9 +2217,9 @@ var require_query = __commonJS({
   }
 });
 
-// node_modules/pg-protocol/dist/messages.js
+// ../main/node_modules/pg-protocol/dist/messages.js
 var require_messages = __commonJS({
-  "node_modules/pg-protocol/dist/messages.js"(exports) {
+  "../main/node_modules/pg-protocol/dist/messages.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.NoticeMessage = exports.DataRowMessage = exports.CommandCompleteMessage = exports.ReadyForQueryMessage = exports.NotificationResponseMessage = exports.BackendKeyDataMessage = exports.AuthenticationMD5Password = exports.ParameterStatusMessage = exports.ParameterDescriptionMessage = exports.RowDescriptionMessage = exports.Field = exports.CopyResponse = exports.CopyDataMessage = exports.DatabaseError = exports.copyDone = exports.emptyQuery = exports.replicationStart = exports.portalSuspended = exports.noData = exports.closeComplete = exports.bindComplete = exports.parseComplete = void 0;
@@ -2382,9 +2382,9 @@ var require_messages = __commonJS({
   }
 });
 
-// node_modules/pg-protocol/dist/buffer-writer.js
+// ../main/node_modules/pg-protocol/dist/buffer-writer.js
 var require_buffer_writer = __commonJS({
-  "node_modules/pg-protocol/dist/buffer-writer.js"(exports) {
+  "../main/node_modules/pg-protocol/dist/buffer-writer.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.Writer = void 0;
@@ -2495,9 +2495,9 @@ var require_buffer_writer = __commonJS({
   }
 });
 
-// node_modules/pg-protocol/dist/serializer.js
+// ../main/node_modules/pg-protocol/dist/serializer.js
 var require_serializer = __commonJS({
-  "node_modules/pg-protocol/dist/serializer.js"(exports) {
+  "../main/node_modules/pg-protocol/dist/serializer.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.serialize = void 0;
@@ -2709,9 +2709,9 @@ var require_serializer = __commonJS({
   }
 });
 
-// node_modules/pg-protocol/dist/buffer-reader.js
+// ../main/node_modules/pg-protocol/dist/buffer-reader.js
 var require_buffer_reader = __commonJS({
-  "node_modules/pg-protocol/dist/buffer-reader.js"(exports) {
+  "../main/node_modules/pg-protocol/dist/buffer-reader.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.BufferReader = void 0;
@@ -2768,9 +2768,9 @@ var require_buffer_reader = __commonJS({
   }
 });
 
-// node_modules/pg-protocol/dist/parser.js
+// ../main/node_modules/pg-protocol/dist/parser.js
 var require_parser = __commonJS({
-  "node_modules/pg-protocol/dist/parser.js"(exports) {
+  "../main/node_modules/pg-protocol/dist/parser.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.Parser = void 0;
@@ -3075,9 +3075,9 @@ var require_parser = __commonJS({
   }
 });
 
-// node_modules/pg-protocol/dist/index.js
+// ../main/node_modules/pg-protocol/dist/index.js
 var require_dist = __commonJS({
-  "node_modules/pg-protocol/dist/index.js"(exports) {
+  "../main/node_modules/pg-protocol/dist/index.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.DatabaseError = exports.serialize = void 0;
@@ -3094,23 +3094,23 @@ var require_dist = __commonJS({
     function parse(stream, callback) {
       const parser = new parser_1.Parser();
       stream.on("data", (buffer) => parser.parse(buffer, callback));
-      return new Promise((resolve4) => stream.on("end", () => resolve4()));
+      return new Promise((resolve5) => stream.on("end", () => resolve5()));
     }
   }
 });
 
-// node_modules/pg-cloudflare/dist/empty.js
+// ../main/node_modules/pg-cloudflare/dist/empty.js
 var require_empty = __commonJS({
-  "node_modules/pg-cloudflare/dist/empty.js"(exports) {
+  "../main/node_modules/pg-cloudflare/dist/empty.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.default = {};
   }
 });
 
-// node_modules/pg/lib/stream.js
+// ../main/node_modules/pg/lib/stream.js
 var require_stream = __commonJS({
-  "node_modules/pg/lib/stream.js"(exports, module) {
+  "../main/node_modules/pg/lib/stream.js"(exports, module) {
     var { getStream, getSecureStream } = getStreamFuncs();
     module.exports = {
       /**
@@ -3174,9 +3174,9 @@ var require_stream = __commonJS({
   }
 });
 
-// node_modules/pg/lib/connection.js
+// ../main/node_modules/pg/lib/connection.js
 var require_connection = __commonJS({
-  "node_modules/pg/lib/connection.js"(exports, module) {
+  "../main/node_modules/pg/lib/connection.js"(exports, module) {
     "use strict";
     var EventEmitter2 = __require("events").EventEmitter;
     var { parse, serialize } = require_dist();
@@ -3376,9 +3376,9 @@ var require_connection = __commonJS({
   }
 });
 
-// node_modules/split2/index.js
+// ../main/node_modules/split2/index.js
 var require_split2 = __commonJS({
-  "node_modules/split2/index.js"(exports, module) {
+  "../main/node_modules/split2/index.js"(exports, module) {
     "use strict";
     var { Transform } = __require("stream");
     var { StringDecoder: StringDecoder2 } = __require("string_decoder");
@@ -3477,9 +3477,9 @@ var require_split2 = __commonJS({
   }
 });
 
-// node_modules/pgpass/lib/helper.js
+// ../main/node_modules/pgpass/lib/helper.js
 var require_helper = __commonJS({
-  "node_modules/pgpass/lib/helper.js"(exports, module) {
+  "../main/node_modules/pgpass/lib/helper.js"(exports, module) {
     "use strict";
     var path4 = __require("path");
     var Stream = __require("stream").Stream;
@@ -3648,9 +3648,9 @@ var require_helper = __commonJS({
   }
 });
 
-// node_modules/pgpass/lib/index.js
+// ../main/node_modules/pgpass/lib/index.js
 var require_lib = __commonJS({
-  "node_modules/pgpass/lib/index.js"(exports, module) {
+  "../main/node_modules/pgpass/lib/index.js"(exports, module) {
     "use strict";
     var path4 = __require("path");
     var fs2 = __require("fs");
@@ -3669,9 +3669,9 @@ var require_lib = __commonJS({
   }
 });
 
-// node_modules/pg/lib/client.js
+// ../main/node_modules/pg/lib/client.js
 var require_client = __commonJS({
-  "node_modules/pg/lib/client.js"(exports, module) {
+  "../main/node_modules/pg/lib/client.js"(exports, module) {
     var EventEmitter2 = __require("events").EventEmitter;
     var utils = require_utils();
     var nodeUtils = __require("util");
@@ -3863,12 +3863,12 @@ var require_client = __commonJS({
           this._connect(callback);
           return;
         }
-        return new this._Promise((resolve4, reject) => {
+        return new this._Promise((resolve5, reject) => {
           this._connect((error) => {
             if (error) {
               reject(error);
             } else {
-              resolve4(this);
+              resolve5(this);
             }
           });
         });
@@ -4250,8 +4250,8 @@ var require_client = __commonJS({
         } else {
           query = new Query2(config, values, callback);
           if (!query.callback) {
-            result = new this._Promise((resolve4, reject) => {
-              query.callback = (err, res) => err ? reject(err) : resolve4(res);
+            result = new this._Promise((resolve5, reject) => {
+              query.callback = (err, res) => err ? reject(err) : resolve5(res);
             }).catch((err) => {
               Error.captureStackTrace(err);
               throw err;
@@ -4351,8 +4351,8 @@ var require_client = __commonJS({
         if (cb) {
           this.connection.once("end", cb);
         } else {
-          return new this._Promise((resolve4) => {
-            this.connection.once("end", resolve4);
+          return new this._Promise((resolve5) => {
+            this.connection.once("end", resolve5);
           });
         }
       }
@@ -4366,9 +4366,9 @@ var require_client = __commonJS({
   }
 });
 
-// node_modules/pg-pool/index.js
+// ../main/node_modules/pg-pool/index.js
 var require_pg_pool = __commonJS({
-  "node_modules/pg-pool/index.js"(exports, module) {
+  "../main/node_modules/pg-pool/index.js"(exports, module) {
     "use strict";
     var EventEmitter2 = __require("events").EventEmitter;
     var NOOP = function() {
@@ -4401,8 +4401,8 @@ var require_pg_pool = __commonJS({
       const cb = function(err, client) {
         err ? rej(err) : res(client);
       };
-      const result = new Promise2(function(resolve4, reject) {
-        res = resolve4;
+      const result = new Promise2(function(resolve5, reject) {
+        res = resolve5;
         rej = reject;
       }).catch((err) => {
         Error.captureStackTrace(err);
@@ -4463,7 +4463,7 @@ var require_pg_pool = __commonJS({
         if (typeof Promise2.try === "function") {
           return Promise2.try(f);
         }
-        return new Promise2((resolve4) => resolve4(f()));
+        return new Promise2((resolve5) => resolve5(f()));
       }
       _isFull() {
         return this._clients.length >= this.options.max;
@@ -4792,9 +4792,9 @@ var require_pg_pool = __commonJS({
   }
 });
 
-// node_modules/pg/lib/native/query.js
+// ../main/node_modules/pg/lib/native/query.js
 var require_query2 = __commonJS({
-  "node_modules/pg/lib/native/query.js"(exports, module) {
+  "../main/node_modules/pg/lib/native/query.js"(exports, module) {
     "use strict";
     var EventEmitter2 = __require("events").EventEmitter;
     var util = __require("util");
@@ -4858,8 +4858,8 @@ var require_query2 = __commonJS({
     NativeQuery.prototype._getPromise = function() {
       if (this._promise) return this._promise;
       this._promise = new Promise(
-        function(resolve4, reject) {
-          this._once("end", resolve4);
+        function(resolve5, reject) {
+          this._once("end", resolve5);
           this._once("error", reject);
         }.bind(this)
       );
@@ -4935,9 +4935,9 @@ var require_query2 = __commonJS({
   }
 });
 
-// node_modules/pg/lib/native/client.js
+// ../main/node_modules/pg/lib/native/client.js
 var require_client2 = __commonJS({
-  "node_modules/pg/lib/native/client.js"(exports, module) {
+  "../main/node_modules/pg/lib/native/client.js"(exports, module) {
     var nodeUtils = __require("util");
     var Native;
     try {
@@ -5038,12 +5038,12 @@ var require_client2 = __commonJS({
         this._connect(callback);
         return;
       }
-      return new this._Promise((resolve4, reject) => {
+      return new this._Promise((resolve5, reject) => {
         this._connect((error) => {
           if (error) {
             reject(error);
           } else {
-            resolve4(this);
+            resolve5(this);
           }
         });
       });
@@ -5067,8 +5067,8 @@ var require_client2 = __commonJS({
         query = new NativeQuery(config, values, callback);
         if (!query.callback) {
           let resolveOut, rejectOut;
-          result = new this._Promise((resolve4, reject) => {
-            resolveOut = resolve4;
+          result = new this._Promise((resolve5, reject) => {
+            resolveOut = resolve5;
             rejectOut = reject;
           }).catch((err) => {
             Error.captureStackTrace(err);
@@ -5131,8 +5131,8 @@ var require_client2 = __commonJS({
       }
       let result;
       if (!cb) {
-        result = new this._Promise(function(resolve4, reject) {
-          cb = (err) => err ? reject(err) : resolve4();
+        result = new this._Promise(function(resolve5, reject) {
+          cb = (err) => err ? reject(err) : resolve5();
         });
       }
       const doEnd = function() {
@@ -5273,17 +5273,17 @@ var require_client2 = __commonJS({
   }
 });
 
-// node_modules/pg/lib/native/index.js
+// ../main/node_modules/pg/lib/native/index.js
 var require_native = __commonJS({
-  "node_modules/pg/lib/native/index.js"(exports, module) {
+  "../main/node_modules/pg/lib/native/index.js"(exports, module) {
     "use strict";
     module.exports = require_client2();
   }
 });
 
-// node_modules/pg/lib/index.js
+// ../main/node_modules/pg/lib/index.js
 var require_lib2 = __commonJS({
-  "node_modules/pg/lib/index.js"(exports, module) {
+  "../main/node_modules/pg/lib/index.js"(exports, module) {
     "use strict";
     var Client2 = require_client();
     var defaults2 = require_defaults();
@@ -5347,9 +5347,9 @@ var require_lib2 = __commonJS({
   }
 });
 
-// node_modules/@ioredis/commands/built/commands.json
+// ../main/node_modules/@ioredis/commands/built/commands.json
 var require_commands = __commonJS({
-  "node_modules/@ioredis/commands/built/commands.json"(exports, module) {
+  "../main/node_modules/@ioredis/commands/built/commands.json"(exports, module) {
     module.exports = {
       acl: {
         arity: -2,
@@ -10090,9 +10090,9 @@ var require_commands = __commonJS({
   }
 });
 
-// node_modules/@ioredis/commands/built/index.js
+// ../main/node_modules/@ioredis/commands/built/index.js
 var require_built = __commonJS({
-  "node_modules/@ioredis/commands/built/index.js"(exports) {
+  "../main/node_modules/@ioredis/commands/built/index.js"(exports) {
     "use strict";
     var __importDefault = exports && exports.__importDefault || function(mod) {
       return mod && mod.__esModule ? mod : { "default": mod };
@@ -10293,9 +10293,9 @@ var require_built = __commonJS({
   }
 });
 
-// node_modules/standard-as-callback/built/utils.js
+// ../main/node_modules/standard-as-callback/built/utils.js
 var require_utils3 = __commonJS({
-  "node_modules/standard-as-callback/built/utils.js"(exports) {
+  "../main/node_modules/standard-as-callback/built/utils.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.tryCatch = exports.errorObj = void 0;
@@ -10319,9 +10319,9 @@ var require_utils3 = __commonJS({
   }
 });
 
-// node_modules/standard-as-callback/built/index.js
+// ../main/node_modules/standard-as-callback/built/index.js
 var require_built2 = __commonJS({
-  "node_modules/standard-as-callback/built/index.js"(exports) {
+  "../main/node_modules/standard-as-callback/built/index.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     var utils_1 = require_utils3();
@@ -10360,9 +10360,9 @@ var require_built2 = __commonJS({
   }
 });
 
-// node_modules/redis-errors/lib/old.js
+// ../main/node_modules/redis-errors/lib/old.js
 var require_old = __commonJS({
-  "node_modules/redis-errors/lib/old.js"(exports, module) {
+  "../main/node_modules/redis-errors/lib/old.js"(exports, module) {
     "use strict";
     var assert = __require("assert");
     var util = __require("util");
@@ -10456,9 +10456,9 @@ var require_old = __commonJS({
   }
 });
 
-// node_modules/redis-errors/lib/modern.js
+// ../main/node_modules/redis-errors/lib/modern.js
 var require_modern = __commonJS({
-  "node_modules/redis-errors/lib/modern.js"(exports, module) {
+  "../main/node_modules/redis-errors/lib/modern.js"(exports, module) {
     "use strict";
     var assert = __require("assert");
     var RedisError = class extends Error {
@@ -10512,18 +10512,18 @@ var require_modern = __commonJS({
   }
 });
 
-// node_modules/redis-errors/index.js
+// ../main/node_modules/redis-errors/index.js
 var require_redis_errors = __commonJS({
-  "node_modules/redis-errors/index.js"(exports, module) {
+  "../main/node_modules/redis-errors/index.js"(exports, module) {
     "use strict";
     var Errors = process.version.charCodeAt(1) < 55 && process.version.charCodeAt(2) === 46 ? require_old() : require_modern();
     module.exports = Errors;
   }
 });
 
-// node_modules/cluster-key-slot/lib/index.js
+// ../main/node_modules/cluster-key-slot/lib/index.js
 var require_lib3 = __commonJS({
-  "node_modules/cluster-key-slot/lib/index.js"(exports, module) {
+  "../main/node_modules/cluster-key-slot/lib/index.js"(exports, module) {
     var lookup = [
       0,
       4129,
@@ -10844,9 +10844,9 @@ var require_lib3 = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/utils/defaults.js
+// ../main/node_modules/ioredis/built/utils/defaults.js
 var require_defaults2 = __commonJS({
-  "node_modules/ioredis/built/utils/defaults.js"(exports) {
+  "../main/node_modules/ioredis/built/utils/defaults.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.defaults = void 0;
@@ -10911,9 +10911,9 @@ var require_defaults2 = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/utils/isArguments.js
+// ../main/node_modules/ioredis/built/utils/isArguments.js
 var require_isArguments = __commonJS({
-  "node_modules/ioredis/built/utils/isArguments.js"(exports) {
+  "../main/node_modules/ioredis/built/utils/isArguments.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.isArguments = void 0;
@@ -10930,9 +10930,9 @@ var require_isArguments = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/utils/lodash.js
+// ../main/node_modules/ioredis/built/utils/lodash.js
 var require_lodash = __commonJS({
-  "node_modules/ioredis/built/utils/lodash.js"(exports) {
+  "../main/node_modules/ioredis/built/utils/lodash.js"(exports) {
     "use strict";
     var __createBinding = exports && exports.__createBinding || (Object.create ? (function(o, m, k, k2) {
       if (k2 === void 0) k2 = k;
@@ -10960,9 +10960,9 @@ var require_lodash = __commonJS({
   }
 });
 
-// node_modules/ms/index.js
+// ../main/node_modules/ms/index.js
 var require_ms = __commonJS({
-  "node_modules/ms/index.js"(exports, module) {
+  "../main/node_modules/ms/index.js"(exports, module) {
     var s = 1e3;
     var m = s * 60;
     var h = m * 60;
@@ -11076,9 +11076,9 @@ var require_ms = __commonJS({
   }
 });
 
-// node_modules/debug/src/common.js
+// ../main/node_modules/debug/src/common.js
 var require_common = __commonJS({
-  "node_modules/debug/src/common.js"(exports, module) {
+  "../main/node_modules/debug/src/common.js"(exports, module) {
     function setup(env) {
       createDebug.debug = createDebug;
       createDebug.default = createDebug;
@@ -11253,9 +11253,9 @@ var require_common = __commonJS({
   }
 });
 
-// node_modules/debug/src/browser.js
+// ../main/node_modules/debug/src/browser.js
 var require_browser = __commonJS({
-  "node_modules/debug/src/browser.js"(exports, module) {
+  "../main/node_modules/debug/src/browser.js"(exports, module) {
     exports.formatArgs = formatArgs;
     exports.save = save;
     exports.load = load;
@@ -11423,9 +11423,9 @@ var require_browser = __commonJS({
   }
 });
 
-// node_modules/debug/src/node.js
+// ../main/node_modules/debug/src/node.js
 var require_node = __commonJS({
-  "node_modules/debug/src/node.js"(exports, module) {
+  "../main/node_modules/debug/src/node.js"(exports, module) {
     var tty = __require("tty");
     var util = __require("util");
     exports.init = init;
@@ -11597,9 +11597,9 @@ var require_node = __commonJS({
   }
 });
 
-// node_modules/debug/src/index.js
+// ../main/node_modules/debug/src/index.js
 var require_src = __commonJS({
-  "node_modules/debug/src/index.js"(exports, module) {
+  "../main/node_modules/debug/src/index.js"(exports, module) {
     if (typeof process === "undefined" || process.type === "renderer" || process.browser === true || process.__nwjs) {
       module.exports = require_browser();
     } else {
@@ -11608,9 +11608,9 @@ var require_src = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/utils/debug.js
+// ../main/node_modules/ioredis/built/utils/debug.js
 var require_debug = __commonJS({
-  "node_modules/ioredis/built/utils/debug.js"(exports) {
+  "../main/node_modules/ioredis/built/utils/debug.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.genRedactedString = exports.getStringValue = exports.MAX_ARGUMENT_LENGTH = void 0;
@@ -11694,9 +11694,9 @@ var require_debug = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/constants/TLSProfiles.js
+// ../main/node_modules/ioredis/built/constants/TLSProfiles.js
 var require_TLSProfiles = __commonJS({
-  "node_modules/ioredis/built/constants/TLSProfiles.js"(exports) {
+  "../main/node_modules/ioredis/built/constants/TLSProfiles.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     var RedisCloudCA = `-----BEGIN CERTIFICATE-----
@@ -11846,9 +11846,9 @@ WD9f
   }
 });
 
-// node_modules/ioredis/built/utils/index.js
+// ../main/node_modules/ioredis/built/utils/index.js
 var require_utils4 = __commonJS({
-  "node_modules/ioredis/built/utils/index.js"(exports) {
+  "../main/node_modules/ioredis/built/utils/index.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.noop = exports.isArguments = exports.defaults = exports.Debug = exports.zipMap = exports.isResp2SubscriberMode = exports.CONNECTION_CLOSED_ERROR_MSG = exports.shuffle = exports.sample = exports.resolveTLSProfile = exports.parseURL = exports.optimizeErrorStack = exports.toArg = exports.convertMapToArray = exports.convertObjectToArray = exports.timeout = exports.packObject = exports.isInt = exports.wrapMultiResult = exports.convertBufferToString = void 0;
@@ -12113,9 +12113,9 @@ var require_utils4 = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/utils/argumentParsers.js
+// ../main/node_modules/ioredis/built/utils/argumentParsers.js
 var require_argumentParsers = __commonJS({
-  "node_modules/ioredis/built/utils/argumentParsers.js"(exports) {
+  "../main/node_modules/ioredis/built/utils/argumentParsers.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.parseBlockOption = exports.parseSecondsArgument = void 0;
@@ -12172,9 +12172,9 @@ var require_argumentParsers = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/replyTransformers.js
+// ../main/node_modules/ioredis/built/replyTransformers.js
 var require_replyTransformers = __commonJS({
-  "node_modules/ioredis/built/replyTransformers.js"(exports) {
+  "../main/node_modules/ioredis/built/replyTransformers.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.sortedSetWithScorePairCommands = exports.transformStreamReadReply = exports.transformPairReply = exports.transformVsimReply = exports.wrapStreamMapPairs = exports.flattenNestedArrayItems = exports.passthroughReplyTransformer = void 0;
@@ -12269,9 +12269,9 @@ var require_replyTransformers = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/Command.js
+// ../main/node_modules/ioredis/built/Command.js
 var require_Command = __commonJS({
-  "node_modules/ioredis/built/Command.js"(exports) {
+  "../main/node_modules/ioredis/built/Command.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     var commands_1 = require_built();
@@ -12512,7 +12512,7 @@ var require_Command = __commonJS({
       initPromise() {
         this.isResolved = false;
         this.isSettled = false;
-        const promise = new Promise((resolve4, reject) => {
+        const promise = new Promise((resolve5, reject) => {
           if (!this.transformed) {
             this.transformed = true;
             const transformer = _Command._transformer.argument[this.name];
@@ -12521,7 +12521,7 @@ var require_Command = __commonJS({
             }
             this.stringifyArguments();
           }
-          this.resolve = this._convertValue(resolve4);
+          this.resolve = this._convertValue(resolve5);
           this.reject = (err) => {
             this._clearTimers();
             this.isSettled = true;
@@ -12555,11 +12555,11 @@ var require_Command = __commonJS({
       /**
        * Convert the value from buffer to the target encoding.
        */
-      _convertValue(resolve4) {
+      _convertValue(resolve5) {
         return (value) => {
           try {
             this._clearTimers();
-            resolve4(this.transformReply(value));
+            resolve5(this.transformReply(value));
             this.isResolved = true;
             this.isSettled = true;
           } catch (err) {
@@ -12699,9 +12699,9 @@ var require_Command = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/errors/ClusterAllFailedError.js
+// ../main/node_modules/ioredis/built/errors/ClusterAllFailedError.js
 var require_ClusterAllFailedError = __commonJS({
-  "node_modules/ioredis/built/errors/ClusterAllFailedError.js"(exports) {
+  "../main/node_modules/ioredis/built/errors/ClusterAllFailedError.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     var redis_errors_1 = require_redis_errors();
@@ -12720,9 +12720,9 @@ var require_ClusterAllFailedError = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/ScanStream.js
+// ../main/node_modules/ioredis/built/ScanStream.js
 var require_ScanStream = __commonJS({
-  "node_modules/ioredis/built/ScanStream.js"(exports) {
+  "../main/node_modules/ioredis/built/ScanStream.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     var stream_1 = __require("stream");
@@ -12774,9 +12774,9 @@ var require_ScanStream = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/autoPipelining.js
+// ../main/node_modules/ioredis/built/autoPipelining.js
 var require_autoPipelining = __commonJS({
-  "node_modules/ioredis/built/autoPipelining.js"(exports) {
+  "../main/node_modules/ioredis/built/autoPipelining.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.executeWithAutoPipelining = exports.getFirstValueInFlattenedArray = exports.shouldUseAutoPipelining = exports.notAllowedAutoPipelineCommands = exports.kCallbacks = exports.kExec = void 0;
@@ -12871,13 +12871,13 @@ var require_autoPipelining = __commonJS({
       if (client.isCluster && !client.slots.length) {
         if (client.status === "wait")
           client.connect().catch(lodash_1.noop);
-        return (0, standard_as_callback_1.default)(new Promise(function(resolve4, reject) {
+        return (0, standard_as_callback_1.default)(new Promise(function(resolve5, reject) {
           client.delayUntilReady((err) => {
             if (err) {
               reject(err);
               return;
             }
-            executeWithAutoPipelining(client, functionName, commandName, args, null).then(resolve4, reject);
+            executeWithAutoPipelining(client, functionName, commandName, args, null).then(resolve5, reject);
           });
         }), callback);
       }
@@ -12898,13 +12898,13 @@ var require_autoPipelining = __commonJS({
         pipeline[exports.kExec] = true;
         setImmediate(executeAutoPipeline, client, slotKey);
       }
-      const autoPipelinePromise = new Promise(function(resolve4, reject) {
+      const autoPipelinePromise = new Promise(function(resolve5, reject) {
         pipeline[exports.kCallbacks].push(function(err, value) {
           if (err) {
             reject(err);
             return;
           }
-          resolve4(value);
+          resolve5(value);
         });
         if (functionName === "call") {
           args.unshift(commandName);
@@ -12917,9 +12917,9 @@ var require_autoPipelining = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/Script.js
+// ../main/node_modules/ioredis/built/Script.js
 var require_Script = __commonJS({
-  "node_modules/ioredis/built/Script.js"(exports) {
+  "../main/node_modules/ioredis/built/Script.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     var crypto_1 = __require("crypto");
@@ -12982,9 +12982,9 @@ var require_Script = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/utils/Commander.js
+// ../main/node_modules/ioredis/built/utils/Commander.js
 var require_Commander = __commonJS({
-  "node_modules/ioredis/built/utils/Commander.js"(exports) {
+  "../main/node_modules/ioredis/built/utils/Commander.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     var commands_1 = require_built();
@@ -13098,9 +13098,9 @@ var require_Commander = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/himport/HimportCoordinator.js
+// ../main/node_modules/ioredis/built/himport/HimportCoordinator.js
 var require_HimportCoordinator = __commonJS({
-  "node_modules/ioredis/built/himport/HimportCoordinator.js"(exports) {
+  "../main/node_modules/ioredis/built/himport/HimportCoordinator.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.interceptHimportControlCommand = exports.isHimportControlCommand = exports.isInternalHimportCommand = exports.unbindHimportCoordinator = exports.setHimportRole = exports.interceptHimportPipeline = exports.interceptHimportCommand = exports.getHimportBinding = exports.bindHimportCoordinator = exports.cloneHimportFieldsets = exports.hasHimportCoordinator = void 0;
@@ -13506,9 +13506,9 @@ var require_HimportCoordinator = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/Pipeline.js
+// ../main/node_modules/ioredis/built/Pipeline.js
 var require_Pipeline = __commonJS({
-  "node_modules/ioredis/built/Pipeline.js"(exports) {
+  "../main/node_modules/ioredis/built/Pipeline.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     var calculateSlot = require_lib3();
@@ -13552,8 +13552,8 @@ var require_Pipeline = __commonJS({
           this[name] = redis[name];
           this[name + "Buffer"] = redis[name + "Buffer"];
         });
-        this.promise = new Promise((resolve4, reject) => {
-          this.resolve = resolve4;
+        this.promise = new Promise((resolve5, reject) => {
+          this.resolve = resolve5;
           this.reject = reject;
         });
         const _this = this;
@@ -13845,9 +13845,9 @@ var require_Pipeline = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/tracing.js
+// ../main/node_modules/ioredis/built/tracing.js
 var require_tracing = __commonJS({
-  "node_modules/ioredis/built/tracing.js"(exports) {
+  "../main/node_modules/ioredis/built/tracing.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.traceConnect = exports.traceBatch = exports.traceCommand = exports.sanitizeArgs = void 0;
@@ -13926,9 +13926,9 @@ var require_tracing = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/transaction.js
+// ../main/node_modules/ioredis/built/transaction.js
 var require_transaction = __commonJS({
-  "node_modules/ioredis/built/transaction.js"(exports) {
+  "../main/node_modules/ioredis/built/transaction.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.addTransactionSupport = void 0;
@@ -13963,13 +13963,13 @@ var require_transaction = __commonJS({
           if (this.isCluster && !this.redis.slots.length) {
             if (this.redis.status === "wait")
               this.redis.connect().catch(utils_1.noop);
-            return (0, standard_as_callback_1.default)(new Promise((resolve4, reject) => {
+            return (0, standard_as_callback_1.default)(new Promise((resolve5, reject) => {
               this.redis.delayUntilReady((err) => {
                 if (err) {
                   reject(err);
                   return;
                 }
-                this.exec(pipeline).then(resolve4, reject);
+                this.exec(pipeline).then(resolve5, reject);
               });
             }), callback);
           }
@@ -14022,9 +14022,9 @@ var require_transaction = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/utils/applyMixin.js
+// ../main/node_modules/ioredis/built/utils/applyMixin.js
 var require_applyMixin = __commonJS({
-  "node_modules/ioredis/built/utils/applyMixin.js"(exports) {
+  "../main/node_modules/ioredis/built/utils/applyMixin.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     function applyMixin(derivedConstructor, mixinConstructor) {
@@ -14036,9 +14036,9 @@ var require_applyMixin = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/cluster/ClusterOptions.js
+// ../main/node_modules/ioredis/built/cluster/ClusterOptions.js
 var require_ClusterOptions = __commonJS({
-  "node_modules/ioredis/built/cluster/ClusterOptions.js"(exports) {
+  "../main/node_modules/ioredis/built/cluster/ClusterOptions.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.DEFAULT_CLUSTER_OPTIONS = void 0;
@@ -14065,9 +14065,9 @@ var require_ClusterOptions = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/cluster/util.js
+// ../main/node_modules/ioredis/built/cluster/util.js
 var require_util = __commonJS({
-  "node_modules/ioredis/built/cluster/util.js"(exports) {
+  "../main/node_modules/ioredis/built/cluster/util.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.getConnectionName = exports.weightSrvRecords = exports.groupSrvRecords = exports.getUniqueHostnamesFromOptions = exports.normalizeNodeOptions = exports.nodeKeyToRedisOptions = exports.getNodeKey = exports.waitForRedisReady = void 0;
@@ -14083,10 +14083,10 @@ var require_util = __commonJS({
       if (redis.status === "end") {
         return Promise.reject(new Error(utils_1.CONNECTION_CLOSED_ERROR_MSG));
       }
-      return new Promise((resolve4, reject) => {
+      return new Promise((resolve5, reject) => {
         const onReady = () => {
           redis.removeListener("end", onEnd);
-          resolve4();
+          resolve5();
         };
         const onEnd = () => {
           redis.removeListener("ready", onReady);
@@ -14189,9 +14189,9 @@ var require_util = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/cluster/ClusterSubscriber.js
+// ../main/node_modules/ioredis/built/cluster/ClusterSubscriber.js
 var require_ClusterSubscriber = __commonJS({
-  "node_modules/ioredis/built/cluster/ClusterSubscriber.js"(exports) {
+  "../main/node_modules/ioredis/built/cluster/ClusterSubscriber.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     var util_1 = require_util();
@@ -14377,9 +14377,9 @@ var require_ClusterSubscriber = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/cluster/ConnectionPool.js
+// ../main/node_modules/ioredis/built/cluster/ConnectionPool.js
 var require_ConnectionPool = __commonJS({
-  "node_modules/ioredis/built/cluster/ConnectionPool.js"(exports) {
+  "../main/node_modules/ioredis/built/cluster/ConnectionPool.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     var events_1 = __require("events");
@@ -14559,9 +14559,9 @@ var require_ConnectionPool = __commonJS({
   }
 });
 
-// node_modules/denque/index.js
+// ../main/node_modules/denque/index.js
 var require_denque = __commonJS({
-  "node_modules/denque/index.js"(exports, module) {
+  "../main/node_modules/denque/index.js"(exports, module) {
     "use strict";
     function Denque(array, options) {
       var options = options || {};
@@ -14874,9 +14874,9 @@ var require_denque = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/cluster/DelayQueue.js
+// ../main/node_modules/ioredis/built/cluster/DelayQueue.js
 var require_DelayQueue = __commonJS({
-  "node_modules/ioredis/built/cluster/DelayQueue.js"(exports) {
+  "../main/node_modules/ioredis/built/cluster/DelayQueue.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     var utils_1 = require_utils4();
@@ -14930,9 +14930,9 @@ var require_DelayQueue = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/cluster/ShardedSubscriber.js
+// ../main/node_modules/ioredis/built/cluster/ShardedSubscriber.js
 var require_ShardedSubscriber = __commonJS({
-  "node_modules/ioredis/built/cluster/ShardedSubscriber.js"(exports) {
+  "../main/node_modules/ioredis/built/cluster/ShardedSubscriber.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     var util_1 = require_util();
@@ -15074,9 +15074,9 @@ var require_ShardedSubscriber = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/cluster/ClusterSubscriberGroup.js
+// ../main/node_modules/ioredis/built/cluster/ClusterSubscriberGroup.js
 var require_ClusterSubscriberGroup = __commonJS({
-  "node_modules/ioredis/built/cluster/ClusterSubscriberGroup.js"(exports) {
+  "../main/node_modules/ioredis/built/cluster/ClusterSubscriberGroup.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     var utils_1 = require_utils4();
@@ -15390,9 +15390,9 @@ var require_ClusterSubscriberGroup = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/cluster/index.js
+// ../main/node_modules/ioredis/built/cluster/index.js
 var require_cluster = __commonJS({
-  "node_modules/ioredis/built/cluster/index.js"(exports) {
+  "../main/node_modules/ioredis/built/cluster/index.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     var commands_1 = require_built();
@@ -15513,7 +15513,7 @@ var require_cluster = __commonJS({
        * Connect to a cluster
        */
       connect() {
-        return new Promise((resolve4, reject) => {
+        return new Promise((resolve5, reject) => {
           if (this.status === "connecting" || this.status === "connect" || this.status === "ready") {
             reject(new Error("Redis is already connecting/connected"));
             return;
@@ -15542,7 +15542,7 @@ var require_cluster = __commonJS({
               this.retryAttempts = 0;
               this.executeOfflineCommands();
               this.resetNodesRefreshInterval();
-              resolve4();
+              resolve5();
             };
             let closeListener = void 0;
             const refreshListener = () => {
@@ -16204,7 +16204,7 @@ var require_cluster = __commonJS({
         });
       }
       resolveSrv(hostname) {
-        return new Promise((resolve4, reject) => {
+        return new Promise((resolve5, reject) => {
           this.options.resolveSrv(hostname, (err, records) => {
             if (err) {
               return reject(err);
@@ -16218,7 +16218,7 @@ var require_cluster = __commonJS({
               if (!group.records.length) {
                 sortedKeys.shift();
               }
-              self2.dnsLookup(record.name).then((host) => resolve4({
+              self2.dnsLookup(record.name).then((host) => resolve5({
                 host,
                 port: record.port
               }), tryFirstOne);
@@ -16228,14 +16228,14 @@ var require_cluster = __commonJS({
         });
       }
       dnsLookup(hostname) {
-        return new Promise((resolve4, reject) => {
+        return new Promise((resolve5, reject) => {
           this.options.dnsLookup(hostname, (err, address) => {
             if (err) {
               debug("failed to resolve hostname %s to IP: %s", hostname, err.message);
               reject(err);
             } else {
               debug("resolved hostname %s to IP %s", hostname, address);
-              resolve4(address);
+              resolve5(address);
             }
           });
         });
@@ -16323,9 +16323,9 @@ var require_cluster = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/connectors/AbstractConnector.js
+// ../main/node_modules/ioredis/built/connectors/AbstractConnector.js
 var require_AbstractConnector = __commonJS({
-  "node_modules/ioredis/built/connectors/AbstractConnector.js"(exports) {
+  "../main/node_modules/ioredis/built/connectors/AbstractConnector.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     var utils_1 = require_utils4();
@@ -16355,9 +16355,9 @@ var require_AbstractConnector = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/connectors/StandaloneConnector.js
+// ../main/node_modules/ioredis/built/connectors/StandaloneConnector.js
 var require_StandaloneConnector = __commonJS({
-  "node_modules/ioredis/built/connectors/StandaloneConnector.js"(exports) {
+  "../main/node_modules/ioredis/built/connectors/StandaloneConnector.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     var net_1 = __require("net");
@@ -16392,7 +16392,7 @@ var require_StandaloneConnector = __commonJS({
         if (options.tls) {
           Object.assign(connectionOptions, options.tls);
         }
-        return new Promise((resolve4, reject) => {
+        return new Promise((resolve5, reject) => {
           process.nextTick(() => {
             if (!this.connecting) {
               reject(new Error(utils_1.CONNECTION_CLOSED_ERROR_MSG));
@@ -16411,7 +16411,7 @@ var require_StandaloneConnector = __commonJS({
             this.stream.once("error", (err) => {
               this.firstError = err;
             });
-            resolve4(this.stream);
+            resolve5(this.stream);
           });
         });
       }
@@ -16420,9 +16420,9 @@ var require_StandaloneConnector = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/connectors/SentinelConnector/SentinelIterator.js
+// ../main/node_modules/ioredis/built/connectors/SentinelConnector/SentinelIterator.js
 var require_SentinelIterator = __commonJS({
-  "node_modules/ioredis/built/connectors/SentinelConnector/SentinelIterator.js"(exports) {
+  "../main/node_modules/ioredis/built/connectors/SentinelConnector/SentinelIterator.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     function isSentinelEql(a, b) {
@@ -16460,9 +16460,9 @@ var require_SentinelIterator = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/connectors/SentinelConnector/FailoverDetector.js
+// ../main/node_modules/ioredis/built/connectors/SentinelConnector/FailoverDetector.js
 var require_FailoverDetector = __commonJS({
-  "node_modules/ioredis/built/connectors/SentinelConnector/FailoverDetector.js"(exports) {
+  "../main/node_modules/ioredis/built/connectors/SentinelConnector/FailoverDetector.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.FailoverDetector = void 0;
@@ -16508,9 +16508,9 @@ var require_FailoverDetector = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/connectors/SentinelConnector/index.js
+// ../main/node_modules/ioredis/built/connectors/SentinelConnector/index.js
 var require_SentinelConnector = __commonJS({
-  "node_modules/ioredis/built/connectors/SentinelConnector/index.js"(exports) {
+  "../main/node_modules/ioredis/built/connectors/SentinelConnector/index.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.SentinelIterator = void 0;
@@ -16570,7 +16570,7 @@ var require_SentinelConnector = __commonJS({
             const error = new Error(errorMsg);
             if (typeof retryDelay === "number") {
               eventEmitter("error", error);
-              await new Promise((resolve4) => setTimeout(resolve4, retryDelay));
+              await new Promise((resolve5) => setTimeout(resolve5, retryDelay));
               return connectToNext();
             } else {
               throw error;
@@ -16768,9 +16768,9 @@ var require_SentinelConnector = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/connectors/index.js
+// ../main/node_modules/ioredis/built/connectors/index.js
 var require_connectors = __commonJS({
-  "node_modules/ioredis/built/connectors/index.js"(exports) {
+  "../main/node_modules/ioredis/built/connectors/index.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.SentinelConnector = exports.StandaloneConnector = void 0;
@@ -16781,9 +16781,9 @@ var require_connectors = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/errors/MaxRetriesPerRequestError.js
+// ../main/node_modules/ioredis/built/errors/MaxRetriesPerRequestError.js
 var require_MaxRetriesPerRequestError = __commonJS({
-  "node_modules/ioredis/built/errors/MaxRetriesPerRequestError.js"(exports) {
+  "../main/node_modules/ioredis/built/errors/MaxRetriesPerRequestError.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     var redis_errors_1 = require_redis_errors();
@@ -16801,9 +16801,9 @@ var require_MaxRetriesPerRequestError = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/errors/index.js
+// ../main/node_modules/ioredis/built/errors/index.js
 var require_errors = __commonJS({
-  "node_modules/ioredis/built/errors/index.js"(exports) {
+  "../main/node_modules/ioredis/built/errors/index.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.MaxRetriesPerRequestError = void 0;
@@ -16812,9 +16812,9 @@ var require_errors = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/utils/version.js
+// ../main/node_modules/ioredis/built/utils/version.js
 var require_version = __commonJS({
-  "node_modules/ioredis/built/utils/version.js"(exports) {
+  "../main/node_modules/ioredis/built/utils/version.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.PACKAGE_VERSION = void 0;
@@ -16822,9 +16822,9 @@ var require_version = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/SubscriptionSet.js
+// ../main/node_modules/ioredis/built/SubscriptionSet.js
 var require_SubscriptionSet = __commonJS({
-  "node_modules/ioredis/built/SubscriptionSet.js"(exports) {
+  "../main/node_modules/ioredis/built/SubscriptionSet.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     var SubscriptionSet = class {
@@ -16864,9 +16864,9 @@ var require_SubscriptionSet = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/resp/verbatim-string.js
+// ../main/node_modules/ioredis/built/resp/verbatim-string.js
 var require_verbatim_string = __commonJS({
-  "node_modules/ioredis/built/resp/verbatim-string.js"(exports) {
+  "../main/node_modules/ioredis/built/resp/verbatim-string.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.VerbatimString = void 0;
@@ -16880,9 +16880,9 @@ var require_verbatim_string = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/resp/errors.js
+// ../main/node_modules/ioredis/built/resp/errors.js
 var require_errors2 = __commonJS({
-  "node_modules/ioredis/built/resp/errors.js"(exports) {
+  "../main/node_modules/ioredis/built/resp/errors.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.BlobError = exports.SimpleError = void 0;
@@ -16902,9 +16902,9 @@ var require_errors2 = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/resp/decoder.js
+// ../main/node_modules/ioredis/built/resp/decoder.js
 var require_decoder = __commonJS({
-  "node_modules/ioredis/built/resp/decoder.js"(exports) {
+  "../main/node_modules/ioredis/built/resp/decoder.js"(exports) {
     "use strict";
     var __classPrivateFieldSet = exports && exports.__classPrivateFieldSet || function(receiver, state, value, kind, f) {
       if (kind === "m") throw new TypeError("Private method is not writable");
@@ -17649,9 +17649,9 @@ var require_decoder = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/DataHandler.js
+// ../main/node_modules/ioredis/built/DataHandler.js
 var require_DataHandler = __commonJS({
-  "node_modules/ioredis/built/DataHandler.js"(exports) {
+  "../main/node_modules/ioredis/built/DataHandler.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     var Command_1 = require_Command();
@@ -17972,9 +17972,9 @@ var require_DataHandler = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/redis/event_handler.js
+// ../main/node_modules/ioredis/built/redis/event_handler.js
 var require_event_handler = __commonJS({
-  "node_modules/ioredis/built/redis/event_handler.js"(exports) {
+  "../main/node_modules/ioredis/built/redis/event_handler.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.readyHandler = exports.errorHandler = exports.closeHandler = exports.connectHandler = void 0;
@@ -18370,9 +18370,9 @@ var require_event_handler = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/redis/RedisOptions.js
+// ../main/node_modules/ioredis/built/redis/RedisOptions.js
 var require_RedisOptions = __commonJS({
-  "node_modules/ioredis/built/redis/RedisOptions.js"(exports) {
+  "../main/node_modules/ioredis/built/redis/RedisOptions.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.DEFAULT_REDIS_OPTIONS = void 0;
@@ -18433,9 +18433,9 @@ var require_RedisOptions = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/Redis.js
+// ../main/node_modules/ioredis/built/Redis.js
 var require_Redis = __commonJS({
-  "node_modules/ioredis/built/Redis.js"(exports) {
+  "../main/node_modules/ioredis/built/Redis.js"(exports) {
     "use strict";
     var _a;
     Object.defineProperty(exports, "__esModule", { value: true });
@@ -18534,7 +18534,7 @@ var require_Redis = __commonJS({
         return (0, standard_as_callback_1.default)(promise, callback);
       }
       _connect() {
-        return new Promise((resolve4, reject) => {
+        return new Promise((resolve5, reject) => {
           if (this.status === "connecting" || this.status === "connect" || this.status === "ready") {
             reject(new Error("Redis is already connecting/connected"));
             return;
@@ -18616,7 +18616,7 @@ var require_Redis = __commonJS({
             }
             const connectionReadyHandler = function() {
               _this.removeListener("close", connectionCloseHandler);
-              resolve4();
+              resolve5();
             };
             var connectionCloseHandler = function() {
               _this.removeListener("ready", connectionReadyHandler);
@@ -18712,10 +18712,10 @@ var require_Redis = __commonJS({
           lazyConnect: false,
           himportFieldsets: void 0
         });
-        return (0, standard_as_callback_1.default)(new Promise(function(resolve4, reject) {
+        return (0, standard_as_callback_1.default)(new Promise(function(resolve5, reject) {
           monitorInstance.once("error", reject);
           monitorInstance.once("monitoring", function() {
-            resolve4(monitorInstance);
+            resolve5(monitorInstance);
           });
         }), callback);
       }
@@ -19153,9 +19153,9 @@ var require_Redis = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/index.js
+// ../main/node_modules/ioredis/built/index.js
 var require_built3 = __commonJS({
-  "node_modules/ioredis/built/index.js"(exports, module) {
+  "../main/node_modules/ioredis/built/index.js"(exports, module) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.print = exports.ReplyError = exports.SentinelIterator = exports.SentinelConnector = exports.AbstractConnector = exports.Pipeline = exports.ScanStream = exports.Command = exports.Cluster = exports.Redis = exports.default = void 0;
@@ -19216,9 +19216,9 @@ var require_built3 = __commonJS({
   }
 });
 
-// node_modules/etcd3/lib/errors.js
+// ../main/node_modules/etcd3/lib/errors.js
 var require_errors3 = __commonJS({
-  "node_modules/etcd3/lib/errors.js"(exports) {
+  "../main/node_modules/etcd3/lib/errors.js"(exports) {
     "use strict";
     var _a;
     var _b;
@@ -19445,9 +19445,9 @@ var require_errors3 = __commonJS({
   }
 });
 
-// node_modules/etcd3/lib/util.js
+// ../main/node_modules/etcd3/lib/util.js
 var require_util2 = __commonJS({
-  "node_modules/etcd3/lib/util.js"(exports) {
+  "../main/node_modules/etcd3/lib/util.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.getDeferred = exports.resolveCallOptions = exports.PromiseWrap = exports.debounce = exports.onceEvent = exports.forOwn = exports.delay = exports.sample = exports.minBy = exports.NSApplicator = exports.endRangeForPrefix = exports.toBuffer = exports.emptyKey = exports.zeroKey = void 0;
@@ -19555,7 +19555,7 @@ var require_util2 = __commonJS({
     }
     exports.sample = sample;
     function delay(duration) {
-      return new Promise((resolve4) => setTimeout(resolve4, duration));
+      return new Promise((resolve5) => setTimeout(resolve5, duration));
     }
     exports.delay = delay;
     function forOwn(obj, iterator) {
@@ -19566,14 +19566,14 @@ var require_util2 = __commonJS({
     }
     exports.forOwn = forOwn;
     function onceEvent(emitter, ...events2) {
-      return new Promise((resolve4, reject) => {
+      return new Promise((resolve5, reject) => {
         const teardown = [];
         const handler = (data, event) => {
           teardown.forEach((t) => t());
           if (event === "error") {
             reject(data);
           } else {
-            resolve4(data);
+            resolve5(data);
           }
         };
         events2.forEach((event) => {
@@ -19625,21 +19625,21 @@ var require_util2 = __commonJS({
     };
     exports.resolveCallOptions = resolveCallOptions;
     var getDeferred = () => {
-      let resolve4;
+      let resolve5;
       let reject;
       const promise = new Promise((res, rej) => {
-        resolve4 = res;
+        resolve5 = res;
         reject = rej;
       });
-      return { promise, resolve: resolve4, reject };
+      return { promise, resolve: resolve5, reject };
     };
     exports.getDeferred = getDeferred;
   }
 });
 
-// node_modules/etcd3/lib/range.js
+// ../main/node_modules/etcd3/lib/range.js
 var require_range = __commonJS({
-  "node_modules/etcd3/lib/range.js"(exports) {
+  "../main/node_modules/etcd3/lib/range.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.Range = void 0;
@@ -19716,9 +19716,9 @@ var require_range = __commonJS({
   }
 });
 
-// node_modules/etcd3/lib/auth.js
+// ../main/node_modules/etcd3/lib/auth.js
 var require_auth = __commonJS({
-  "node_modules/etcd3/lib/auth.js"(exports) {
+  "../main/node_modules/etcd3/lib/auth.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.User = exports.Role = void 0;
@@ -19863,9 +19863,9 @@ var require_auth = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/constants.js
+// ../main/node_modules/@grpc/grpc-js/build/src/constants.js
 var require_constants = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/constants.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/constants.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH = exports.DEFAULT_MAX_SEND_MESSAGE_LENGTH = exports.Propagate = exports.LogVerbosity = exports.Status = void 0;
@@ -19909,9 +19909,9 @@ var require_constants = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/package.json
+// ../main/node_modules/@grpc/grpc-js/package.json
 var require_package = __commonJS({
-  "node_modules/@grpc/grpc-js/package.json"(exports, module) {
+  "../main/node_modules/@grpc/grpc-js/package.json"(exports, module) {
     module.exports = {
       name: "@grpc/grpc-js",
       version: "1.14.7",
@@ -20004,9 +20004,9 @@ var require_package = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/logging.js
+// ../main/node_modules/@grpc/grpc-js/build/src/logging.js
 var require_logging = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/logging.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/logging.js"(exports) {
     "use strict";
     var _a;
     var _b;
@@ -20112,9 +20112,9 @@ var require_logging = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/error.js
+// ../main/node_modules/@grpc/grpc-js/build/src/error.js
 var require_error = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/error.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/error.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.getErrorMessage = getErrorMessage;
@@ -20136,9 +20136,9 @@ var require_error = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/metadata.js
+// ../main/node_modules/@grpc/grpc-js/build/src/metadata.js
 var require_metadata = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/metadata.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/metadata.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.Metadata = void 0;
@@ -20387,9 +20387,9 @@ var require_metadata = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/call-credentials.js
+// ../main/node_modules/@grpc/grpc-js/build/src/call-credentials.js
 var require_call_credentials = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/call-credentials.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/call-credentials.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.CallCredentials = void 0;
@@ -20420,7 +20420,7 @@ var require_call_credentials = __commonJS({
           if (isCurrentOauth2Client(googleCredentials)) {
             getHeaders = googleCredentials.getRequestHeaders(options.service_url);
           } else {
-            getHeaders = new Promise((resolve4, reject) => {
+            getHeaders = new Promise((resolve5, reject) => {
               googleCredentials.getRequestMetadata(options.service_url, (err, headers) => {
                 if (err) {
                   reject(err);
@@ -20430,7 +20430,7 @@ var require_call_credentials = __commonJS({
                   reject(new Error("Headers not set by metadata plugin"));
                   return;
                 }
-                resolve4(headers);
+                resolve5(headers);
               });
             });
           }
@@ -20486,10 +20486,10 @@ var require_call_credentials = __commonJS({
         this.metadataGenerator = metadataGenerator;
       }
       generateMetadata(options) {
-        return new Promise((resolve4, reject) => {
+        return new Promise((resolve5, reject) => {
           this.metadataGenerator(options, (err, metadata) => {
             if (metadata !== void 0) {
-              resolve4(metadata);
+              resolve5(metadata);
             } else {
               reject(err);
             }
@@ -20530,9 +20530,9 @@ var require_call_credentials = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/tls-helpers.js
+// ../main/node_modules/@grpc/grpc-js/build/src/tls-helpers.js
 var require_tls_helpers = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/tls-helpers.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/tls-helpers.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.CIPHER_SUITES = void 0;
@@ -20553,9 +20553,9 @@ var require_tls_helpers = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/uri-parser.js
+// ../main/node_modules/@grpc/grpc-js/build/src/uri-parser.js
 var require_uri_parser = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/uri-parser.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/uri-parser.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.parseUri = parseUri;
@@ -20666,9 +20666,9 @@ var require_uri_parser = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/resolver.js
+// ../main/node_modules/@grpc/grpc-js/build/src/resolver.js
 var require_resolver = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/resolver.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/resolver.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.CHANNEL_ARGS_CONFIG_SELECTOR_KEY = void 0;
@@ -20718,9 +20718,9 @@ var require_resolver = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/channel-credentials.js
+// ../main/node_modules/@grpc/grpc-js/build/src/channel-credentials.js
 var require_channel_credentials = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/channel-credentials.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/channel-credentials.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.ChannelCredentials = void 0;
@@ -20874,14 +20874,14 @@ var require_channel_credentials = __commonJS({
       }
       connect(socket) {
         const tlsConnectOptions = Object.assign({ socket }, this.connectionOptions);
-        return new Promise((resolve4, reject) => {
+        return new Promise((resolve5, reject) => {
           const tlsSocket = (0, tls_1.connect)(tlsConnectOptions, () => {
             var _a;
             if (((_a = this.connectionOptions.rejectUnauthorized) !== null && _a !== void 0 ? _a : true) && !tlsSocket.authorized) {
               reject(tlsSocket.authorizationError);
               return;
             }
-            resolve4({
+            resolve5({
               socket: tlsSocket,
               secure: true
             });
@@ -21000,8 +21000,8 @@ var require_channel_credentials = __commonJS({
         if (this.hasReceivedUpdates()) {
           return Promise.resolve(this.getLatestSecureContext());
         } else {
-          return new Promise((resolve4) => {
-            this.secureContextWatchers.push(resolve4);
+          return new Promise((resolve5) => {
+            this.secureContextWatchers.push(resolve5);
           });
         }
       }
@@ -21034,7 +21034,7 @@ var require_channel_credentials = __commonJS({
         this.callCredentials = callCredentials;
       }
       connect(socket) {
-        return new Promise((resolve4, reject) => {
+        return new Promise((resolve5, reject) => {
           const secureContext = this.parent.getLatestSecureContext();
           if (!secureContext) {
             reject(new Error("Failed to load credentials"));
@@ -21059,7 +21059,7 @@ var require_channel_credentials = __commonJS({
               reject(tlsSocket.authorizationError);
               return;
             }
-            resolve4({
+            resolve5({
               socket: tlsSocket,
               secure: true
             });
@@ -21115,9 +21115,9 @@ var require_channel_credentials = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/load-balancer.js
+// ../main/node_modules/@grpc/grpc-js/build/src/load-balancer.js
 var require_load_balancer = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/load-balancer.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/load-balancer.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.createChildChannelControlHelper = createChildChannelControlHelper;
@@ -21206,9 +21206,9 @@ var require_load_balancer = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/service-config.js
+// ../main/node_modules/@grpc/grpc-js/build/src/service-config.js
 var require_service_config = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/service-config.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/service-config.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.validateRetryThrottling = validateRetryThrottling;
@@ -21549,9 +21549,9 @@ var require_service_config = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/connectivity-state.js
+// ../main/node_modules/@grpc/grpc-js/build/src/connectivity-state.js
 var require_connectivity_state = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/connectivity-state.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/connectivity-state.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.ConnectivityState = void 0;
@@ -21566,9 +21566,9 @@ var require_connectivity_state = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/picker.js
+// ../main/node_modules/@grpc/grpc-js/build/src/picker.js
 var require_picker = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/picker.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/picker.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.QueuePicker = exports.UnavailablePicker = exports.PickResultType = void 0;
@@ -21627,9 +21627,9 @@ var require_picker = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/backoff-timeout.js
+// ../main/node_modules/@grpc/grpc-js/build/src/backoff-timeout.js
 var require_backoff_timeout = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/backoff-timeout.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/backoff-timeout.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.BackoffTimeout = void 0;
@@ -21784,9 +21784,9 @@ var require_backoff_timeout = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/load-balancer-child-handler.js
+// ../main/node_modules/@grpc/grpc-js/build/src/load-balancer-child-handler.js
 var require_load_balancer_child_handler = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/load-balancer-child-handler.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/load-balancer-child-handler.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.ChildLoadBalancerHandler = void 0;
@@ -21914,9 +21914,9 @@ var require_load_balancer_child_handler = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/resolving-load-balancer.js
+// ../main/node_modules/@grpc/grpc-js/build/src/resolving-load-balancer.js
 var require_resolving_load_balancer = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/resolving-load-balancer.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/resolving-load-balancer.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.ResolvingLoadBalancer = void 0;
@@ -22170,9 +22170,9 @@ var require_resolving_load_balancer = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/channel-options.js
+// ../main/node_modules/@grpc/grpc-js/build/src/channel-options.js
 var require_channel_options = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/channel-options.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/channel-options.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.recognizedOptions = void 0;
@@ -22228,9 +22228,9 @@ var require_channel_options = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/subchannel-address.js
+// ../main/node_modules/@grpc/grpc-js/build/src/subchannel-address.js
 var require_subchannel_address = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/subchannel-address.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/subchannel-address.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.EndpointMap = void 0;
@@ -22413,9 +22413,9 @@ var require_subchannel_address = __commonJS({
   }
 });
 
-// node_modules/@js-sdsl/ordered-map/dist/cjs/index.js
+// ../main/node_modules/@js-sdsl/ordered-map/dist/cjs/index.js
 var require_cjs = __commonJS({
-  "node_modules/@js-sdsl/ordered-map/dist/cjs/index.js"(exports) {
+  "../main/node_modules/@js-sdsl/ordered-map/dist/cjs/index.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "t", {
       value: true
@@ -23207,9 +23207,9 @@ var require_cjs = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/admin.js
+// ../main/node_modules/@grpc/grpc-js/build/src/admin.js
 var require_admin = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/admin.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/admin.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.registerAdminService = registerAdminService;
@@ -23226,9 +23226,9 @@ var require_admin = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/call.js
+// ../main/node_modules/@grpc/grpc-js/build/src/call.js
 var require_call = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/call.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/call.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.ClientDuplexStreamImpl = exports.ClientWritableStreamImpl = exports.ClientReadableStreamImpl = exports.ClientUnaryCallImpl = void 0;
@@ -23363,9 +23363,9 @@ ${callerStack}`;
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/call-interface.js
+// ../main/node_modules/@grpc/grpc-js/build/src/call-interface.js
 var require_call_interface = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/call-interface.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/call-interface.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.InterceptingListenerImpl = void 0;
@@ -23447,9 +23447,9 @@ var require_call_interface = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/client-interceptors.js
+// ../main/node_modules/@grpc/grpc-js/build/src/client-interceptors.js
 var require_client_interceptors = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/client-interceptors.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/client-interceptors.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.InterceptingCall = exports.RequesterBuilder = exports.ListenerBuilder = exports.InterceptorConfigurationError = void 0;
@@ -23800,9 +23800,9 @@ var require_client_interceptors = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/client.js
+// ../main/node_modules/@grpc/grpc-js/build/src/client.js
 var require_client3 = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/client.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/client.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.Client = void 0;
@@ -24174,9 +24174,9 @@ var require_client3 = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/make-client.js
+// ../main/node_modules/@grpc/grpc-js/build/src/make-client.js
 var require_make_client = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/make-client.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/make-client.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.makeClientConstructor = makeClientConstructor;
@@ -24269,9 +24269,9 @@ var require_make_client = __commonJS({
   }
 });
 
-// node_modules/lodash.camelcase/index.js
+// ../main/node_modules/lodash.camelcase/index.js
 var require_lodash2 = __commonJS({
-  "node_modules/lodash.camelcase/index.js"(exports, module) {
+  "../main/node_modules/lodash.camelcase/index.js"(exports, module) {
     var INFINITY = 1 / 0;
     var symbolTag = "[object Symbol]";
     var reAsciiWord = /[^\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]+/g;
@@ -24644,16 +24644,16 @@ var require_lodash2 = __commonJS({
   }
 });
 
-// node_modules/@protobufjs/aspromise/index.js
+// ../main/node_modules/@protobufjs/aspromise/index.js
 var require_aspromise = __commonJS({
-  "node_modules/@protobufjs/aspromise/index.js"(exports, module) {
+  "../main/node_modules/@protobufjs/aspromise/index.js"(exports, module) {
     "use strict";
     module.exports = asPromise;
     function asPromise(fn, ctx) {
       var params = new Array(arguments.length - 1), offset = 0, index = 2, pending = true;
       while (index < arguments.length)
         params[offset++] = arguments[index++];
-      return new Promise(function executor(resolve4, reject) {
+      return new Promise(function executor(resolve5, reject) {
         params[offset] = function callback(err) {
           if (pending) {
             pending = false;
@@ -24663,7 +24663,7 @@ var require_aspromise = __commonJS({
               var params2 = new Array(arguments.length - 1), offset2 = 0;
               while (offset2 < params2.length)
                 params2[offset2++] = arguments[offset2];
-              resolve4.apply(null, params2);
+              resolve5.apply(null, params2);
             }
           }
         };
@@ -24680,9 +24680,9 @@ var require_aspromise = __commonJS({
   }
 });
 
-// node_modules/@protobufjs/base64/index.js
+// ../main/node_modules/@protobufjs/base64/index.js
 var require_base64 = __commonJS({
-  "node_modules/@protobufjs/base64/index.js"(exports) {
+  "../main/node_modules/@protobufjs/base64/index.js"(exports) {
     "use strict";
     var base64 = exports;
     base64.length = function length(string) {
@@ -24780,9 +24780,9 @@ var require_base64 = __commonJS({
   }
 });
 
-// node_modules/@protobufjs/eventemitter/index.js
+// ../main/node_modules/@protobufjs/eventemitter/index.js
 var require_eventemitter = __commonJS({
-  "node_modules/@protobufjs/eventemitter/index.js"(exports, module) {
+  "../main/node_modules/@protobufjs/eventemitter/index.js"(exports, module) {
     "use strict";
     module.exports = EventEmitter2;
     function EventEmitter2() {
@@ -24828,9 +24828,9 @@ var require_eventemitter = __commonJS({
   }
 });
 
-// node_modules/@protobufjs/float/index.js
+// ../main/node_modules/@protobufjs/float/index.js
 var require_float = __commonJS({
-  "node_modules/@protobufjs/float/index.js"(exports, module) {
+  "../main/node_modules/@protobufjs/float/index.js"(exports, module) {
     "use strict";
     module.exports = factory(factory);
     function factory(exports2) {
@@ -25022,9 +25022,9 @@ var require_float = __commonJS({
   }
 });
 
-// node_modules/@protobufjs/utf8/index.js
+// ../main/node_modules/@protobufjs/utf8/index.js
 var require_utf8 = __commonJS({
-  "node_modules/@protobufjs/utf8/index.js"(exports) {
+  "../main/node_modules/@protobufjs/utf8/index.js"(exports) {
     "use strict";
     var utf8 = exports;
     var replacementCharCode = 65533;
@@ -25107,9 +25107,9 @@ var require_utf8 = __commonJS({
   }
 });
 
-// node_modules/@protobufjs/pool/index.js
+// ../main/node_modules/@protobufjs/pool/index.js
 var require_pool = __commonJS({
-  "node_modules/@protobufjs/pool/index.js"(exports, module) {
+  "../main/node_modules/@protobufjs/pool/index.js"(exports, module) {
     "use strict";
     module.exports = pool;
     function pool(alloc, slice, size) {
@@ -25133,9 +25133,9 @@ var require_pool = __commonJS({
   }
 });
 
-// node_modules/protobufjs/src/util/longbits.js
+// ../main/node_modules/protobufjs/src/util/longbits.js
 var require_longbits = __commonJS({
-  "node_modules/protobufjs/src/util/longbits.js"(exports, module) {
+  "../main/node_modules/protobufjs/src/util/longbits.js"(exports, module) {
     "use strict";
     module.exports = LongBits;
     var util = require_minimal();
@@ -25235,9 +25235,9 @@ var require_longbits = __commonJS({
   }
 });
 
-// node_modules/long/umd/index.js
+// ../main/node_modules/long/umd/index.js
 var require_umd = __commonJS({
-  "node_modules/long/umd/index.js"(exports, module) {
+  "../main/node_modules/long/umd/index.js"(exports, module) {
     (function(global2, factory) {
       function preferDefault(exports2) {
         return exports2.default || exports2;
@@ -26213,9 +26213,9 @@ var require_umd = __commonJS({
   }
 });
 
-// node_modules/protobufjs/src/util/minimal.js
+// ../main/node_modules/protobufjs/src/util/minimal.js
 var require_minimal = __commonJS({
-  "node_modules/protobufjs/src/util/minimal.js"(exports) {
+  "../main/node_modules/protobufjs/src/util/minimal.js"(exports) {
     "use strict";
     var util = exports;
     util.asPromise = require_aspromise();
@@ -26414,9 +26414,9 @@ var require_minimal = __commonJS({
   }
 });
 
-// node_modules/protobufjs/src/writer.js
+// ../main/node_modules/protobufjs/src/writer.js
 var require_writer = __commonJS({
-  "node_modules/protobufjs/src/writer.js"(exports, module) {
+  "../main/node_modules/protobufjs/src/writer.js"(exports, module) {
     "use strict";
     module.exports = Writer;
     var util = require_minimal();
@@ -26606,9 +26606,9 @@ var require_writer = __commonJS({
   }
 });
 
-// node_modules/protobufjs/src/writer_buffer.js
+// ../main/node_modules/protobufjs/src/writer_buffer.js
 var require_writer_buffer = __commonJS({
-  "node_modules/protobufjs/src/writer_buffer.js"(exports, module) {
+  "../main/node_modules/protobufjs/src/writer_buffer.js"(exports, module) {
     "use strict";
     module.exports = BufferWriter;
     var Writer = require_writer();
@@ -26656,9 +26656,9 @@ var require_writer_buffer = __commonJS({
   }
 });
 
-// node_modules/protobufjs/src/reader.js
+// ../main/node_modules/protobufjs/src/reader.js
 var require_reader = __commonJS({
-  "node_modules/protobufjs/src/reader.js"(exports, module) {
+  "../main/node_modules/protobufjs/src/reader.js"(exports, module) {
     "use strict";
     module.exports = Reader;
     var util = require_minimal();
@@ -26902,9 +26902,9 @@ var require_reader = __commonJS({
   }
 });
 
-// node_modules/protobufjs/src/reader_buffer.js
+// ../main/node_modules/protobufjs/src/reader_buffer.js
 var require_reader_buffer = __commonJS({
-  "node_modules/protobufjs/src/reader_buffer.js"(exports, module) {
+  "../main/node_modules/protobufjs/src/reader_buffer.js"(exports, module) {
     "use strict";
     module.exports = BufferReader;
     var Reader = require_reader();
@@ -26925,9 +26925,9 @@ var require_reader_buffer = __commonJS({
   }
 });
 
-// node_modules/protobufjs/src/rpc/service.js
+// ../main/node_modules/protobufjs/src/rpc/service.js
 var require_service = __commonJS({
-  "node_modules/protobufjs/src/rpc/service.js"(exports, module) {
+  "../main/node_modules/protobufjs/src/rpc/service.js"(exports, module) {
     "use strict";
     module.exports = Service;
     var util = require_minimal();
@@ -27000,26 +27000,26 @@ var require_service = __commonJS({
   }
 });
 
-// node_modules/protobufjs/src/rpc.js
+// ../main/node_modules/protobufjs/src/rpc.js
 var require_rpc = __commonJS({
-  "node_modules/protobufjs/src/rpc.js"(exports) {
+  "../main/node_modules/protobufjs/src/rpc.js"(exports) {
     "use strict";
     var rpc = exports;
     rpc.Service = require_service();
   }
 });
 
-// node_modules/protobufjs/src/roots.js
+// ../main/node_modules/protobufjs/src/roots.js
 var require_roots = __commonJS({
-  "node_modules/protobufjs/src/roots.js"(exports, module) {
+  "../main/node_modules/protobufjs/src/roots.js"(exports, module) {
     "use strict";
     module.exports = /* @__PURE__ */ Object.create(null);
   }
 });
 
-// node_modules/protobufjs/src/index-minimal.js
+// ../main/node_modules/protobufjs/src/index-minimal.js
 var require_index_minimal = __commonJS({
-  "node_modules/protobufjs/src/index-minimal.js"(exports) {
+  "../main/node_modules/protobufjs/src/index-minimal.js"(exports) {
     "use strict";
     var protobuf = exports;
     protobuf.build = "minimal";
@@ -27040,9 +27040,9 @@ var require_index_minimal = __commonJS({
   }
 });
 
-// node_modules/@protobufjs/codegen/index.js
+// ../main/node_modules/@protobufjs/codegen/index.js
 var require_codegen = __commonJS({
-  "node_modules/@protobufjs/codegen/index.js"(exports, module) {
+  "../main/node_modules/@protobufjs/codegen/index.js"(exports, module) {
     "use strict";
     module.exports = codegen;
     var reservedRe = /^(?:do|if|in|for|let|new|try|var|case|else|enum|eval|false|null|this|true|void|with|break|catch|class|const|super|throw|while|yield|delete|export|import|public|return|static|switch|typeof|default|extends|finally|package|private|continue|debugger|function|arguments|interface|protected|implements|instanceof)$/;
@@ -27113,9 +27113,9 @@ var require_codegen = __commonJS({
   }
 });
 
-// node_modules/@protobufjs/fetch/util/fs.js
+// ../main/node_modules/@protobufjs/fetch/util/fs.js
 var require_fs = __commonJS({
-  "node_modules/@protobufjs/fetch/util/fs.js"(exports, module) {
+  "../main/node_modules/@protobufjs/fetch/util/fs.js"(exports, module) {
     "use strict";
     var fs2 = null;
     try {
@@ -27131,9 +27131,9 @@ var require_fs = __commonJS({
   }
 });
 
-// node_modules/@protobufjs/fetch/index.js
+// ../main/node_modules/@protobufjs/fetch/index.js
 var require_fetch = __commonJS({
-  "node_modules/@protobufjs/fetch/index.js"(exports, module) {
+  "../main/node_modules/@protobufjs/fetch/index.js"(exports, module) {
     "use strict";
     module.exports = fetch;
     var asPromise = require_aspromise();
@@ -27181,9 +27181,9 @@ var require_fetch = __commonJS({
   }
 });
 
-// node_modules/@protobufjs/path/index.js
+// ../main/node_modules/@protobufjs/path/index.js
 var require_path = __commonJS({
-  "node_modules/@protobufjs/path/index.js"(exports) {
+  "../main/node_modules/@protobufjs/path/index.js"(exports) {
     "use strict";
     var path4 = exports;
     var isAbsolute = (
@@ -27223,7 +27223,7 @@ var require_path = __commonJS({
         return prefix + parts.join("/");
       }
     );
-    path4.resolve = function resolve4(originPath, includePath, alreadyNormalized) {
+    path4.resolve = function resolve5(originPath, includePath, alreadyNormalized) {
       if (!alreadyNormalized)
         includePath = normalize(includePath);
       if (isAbsolute(includePath))
@@ -27235,9 +27235,9 @@ var require_path = __commonJS({
   }
 });
 
-// node_modules/protobufjs/src/util/patterns.js
+// ../main/node_modules/protobufjs/src/util/patterns.js
 var require_patterns = __commonJS({
-  "node_modules/protobufjs/src/util/patterns.js"(exports) {
+  "../main/node_modules/protobufjs/src/util/patterns.js"(exports) {
     "use strict";
     var patterns = exports;
     patterns.numberRe = /^(?![eE])[0-9]*(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?$/;
@@ -27246,9 +27246,9 @@ var require_patterns = __commonJS({
   }
 });
 
-// node_modules/protobufjs/src/util/fs.js
+// ../main/node_modules/protobufjs/src/util/fs.js
 var require_fs2 = __commonJS({
-  "node_modules/protobufjs/src/util/fs.js"(exports, module) {
+  "../main/node_modules/protobufjs/src/util/fs.js"(exports, module) {
     "use strict";
     var fs2 = null;
     try {
@@ -27264,9 +27264,9 @@ var require_fs2 = __commonJS({
   }
 });
 
-// node_modules/protobufjs/src/namespace.js
+// ../main/node_modules/protobufjs/src/namespace.js
 var require_namespace = __commonJS({
-  "node_modules/protobufjs/src/namespace.js"(exports, module) {
+  "../main/node_modules/protobufjs/src/namespace.js"(exports, module) {
     "use strict";
     module.exports = Namespace;
     var ReflectionObject = require_object();
@@ -27543,9 +27543,9 @@ var require_namespace = __commonJS({
   }
 });
 
-// node_modules/protobufjs/src/mapfield.js
+// ../main/node_modules/protobufjs/src/mapfield.js
 var require_mapfield = __commonJS({
-  "node_modules/protobufjs/src/mapfield.js"(exports, module) {
+  "../main/node_modules/protobufjs/src/mapfield.js"(exports, module) {
     "use strict";
     module.exports = MapField;
     var Field = require_field();
@@ -27580,7 +27580,7 @@ var require_mapfield = __commonJS({
         keepComments ? this.comment : void 0
       ]);
     };
-    MapField.prototype.resolve = function resolve4() {
+    MapField.prototype.resolve = function resolve5() {
       if (this.resolved)
         return this;
       if (types2.mapKey[this.keyType] === void 0)
@@ -27599,9 +27599,9 @@ var require_mapfield = __commonJS({
   }
 });
 
-// node_modules/protobufjs/src/method.js
+// ../main/node_modules/protobufjs/src/method.js
 var require_method = __commonJS({
-  "node_modules/protobufjs/src/method.js"(exports, module) {
+  "../main/node_modules/protobufjs/src/method.js"(exports, module) {
     "use strict";
     module.exports = Method;
     var ReflectionObject = require_object();
@@ -27657,7 +27657,7 @@ var require_method = __commonJS({
         this.parsedOptions
       ]);
     };
-    Method.prototype.resolve = function resolve4() {
+    Method.prototype.resolve = function resolve5() {
       if (this.resolved)
         return this;
       this.resolvedRequestType = this.parent.lookupType(this.requestType);
@@ -27667,9 +27667,9 @@ var require_method = __commonJS({
   }
 });
 
-// node_modules/protobufjs/src/service.js
+// ../main/node_modules/protobufjs/src/service.js
 var require_service2 = __commonJS({
-  "node_modules/protobufjs/src/service.js"(exports, module) {
+  "../main/node_modules/protobufjs/src/service.js"(exports, module) {
     "use strict";
     module.exports = Service;
     var Namespace = require_namespace();
@@ -27780,9 +27780,9 @@ var require_service2 = __commonJS({
   }
 });
 
-// node_modules/protobufjs/src/message.js
+// ../main/node_modules/protobufjs/src/message.js
 var require_message = __commonJS({
-  "node_modules/protobufjs/src/message.js"(exports, module) {
+  "../main/node_modules/protobufjs/src/message.js"(exports, module) {
     "use strict";
     module.exports = Message;
     var util = require_minimal();
@@ -27825,9 +27825,9 @@ var require_message = __commonJS({
   }
 });
 
-// node_modules/protobufjs/src/decoder.js
+// ../main/node_modules/protobufjs/src/decoder.js
 var require_decoder2 = __commonJS({
-  "node_modules/protobufjs/src/decoder.js"(exports, module) {
+  "../main/node_modules/protobufjs/src/decoder.js"(exports, module) {
     "use strict";
     module.exports = decoder;
     var Enum = require_enum();
@@ -27880,9 +27880,9 @@ var require_decoder2 = __commonJS({
   }
 });
 
-// node_modules/protobufjs/src/verifier.js
+// ../main/node_modules/protobufjs/src/verifier.js
 var require_verifier = __commonJS({
-  "node_modules/protobufjs/src/verifier.js"(exports, module) {
+  "../main/node_modules/protobufjs/src/verifier.js"(exports, module) {
     "use strict";
     module.exports = verifier;
     var Enum = require_enum();
@@ -27985,9 +27985,9 @@ var require_verifier = __commonJS({
   }
 });
 
-// node_modules/protobufjs/src/converter.js
+// ../main/node_modules/protobufjs/src/converter.js
 var require_converter = __commonJS({
-  "node_modules/protobufjs/src/converter.js"(exports) {
+  "../main/node_modules/protobufjs/src/converter.js"(exports) {
     "use strict";
     var converter = exports;
     var Enum = require_enum();
@@ -28192,9 +28192,9 @@ var require_converter = __commonJS({
   }
 });
 
-// node_modules/protobufjs/src/wrappers.js
+// ../main/node_modules/protobufjs/src/wrappers.js
 var require_wrappers = __commonJS({
-  "node_modules/protobufjs/src/wrappers.js"(exports) {
+  "../main/node_modules/protobufjs/src/wrappers.js"(exports) {
     "use strict";
     var wrappers = exports;
     var Message = require_message();
@@ -28252,9 +28252,9 @@ var require_wrappers = __commonJS({
   }
 });
 
-// node_modules/protobufjs/src/type.js
+// ../main/node_modules/protobufjs/src/type.js
 var require_type = __commonJS({
-  "node_modules/protobufjs/src/type.js"(exports, module) {
+  "../main/node_modules/protobufjs/src/type.js"(exports, module) {
     "use strict";
     module.exports = Type;
     var Namespace = require_namespace();
@@ -28605,9 +28605,9 @@ var require_type = __commonJS({
   }
 });
 
-// node_modules/protobufjs/src/root.js
+// ../main/node_modules/protobufjs/src/root.js
 var require_root = __commonJS({
-  "node_modules/protobufjs/src/root.js"(exports, module) {
+  "../main/node_modules/protobufjs/src/root.js"(exports, module) {
     "use strict";
     module.exports = Root;
     var Namespace = require_namespace();
@@ -28861,9 +28861,9 @@ var require_root = __commonJS({
   }
 });
 
-// node_modules/protobufjs/src/util.js
+// ../main/node_modules/protobufjs/src/util.js
 var require_util3 = __commonJS({
-  "node_modules/protobufjs/src/util.js"(exports, module) {
+  "../main/node_modules/protobufjs/src/util.js"(exports, module) {
     "use strict";
     var util = module.exports = require_minimal();
     var roots = require_roots();
@@ -28983,9 +28983,9 @@ var require_util3 = __commonJS({
   }
 });
 
-// node_modules/protobufjs/src/types.js
+// ../main/node_modules/protobufjs/src/types.js
 var require_types = __commonJS({
-  "node_modules/protobufjs/src/types.js"(exports) {
+  "../main/node_modules/protobufjs/src/types.js"(exports) {
     "use strict";
     var types2 = exports;
     var util = require_util3();
@@ -29162,9 +29162,9 @@ var require_types = __commonJS({
   }
 });
 
-// node_modules/protobufjs/src/field.js
+// ../main/node_modules/protobufjs/src/field.js
 var require_field = __commonJS({
-  "node_modules/protobufjs/src/field.js"(exports, module) {
+  "../main/node_modules/protobufjs/src/field.js"(exports, module) {
     "use strict";
     module.exports = Field;
     var ReflectionObject = require_object();
@@ -29275,7 +29275,7 @@ var require_field = __commonJS({
         keepComments ? this.comment : void 0
       ]);
     };
-    Field.prototype.resolve = function resolve4() {
+    Field.prototype.resolve = function resolve5() {
       if (this.resolved)
         return this;
       if ((this.typeDefault = types2.defaults[this.type]) === void 0) {
@@ -29359,9 +29359,9 @@ var require_field = __commonJS({
   }
 });
 
-// node_modules/protobufjs/src/oneof.js
+// ../main/node_modules/protobufjs/src/oneof.js
 var require_oneof = __commonJS({
-  "node_modules/protobufjs/src/oneof.js"(exports, module) {
+  "../main/node_modules/protobufjs/src/oneof.js"(exports, module) {
     "use strict";
     module.exports = OneOf;
     var ReflectionObject = require_object();
@@ -29467,9 +29467,9 @@ var require_oneof = __commonJS({
   }
 });
 
-// node_modules/protobufjs/src/object.js
+// ../main/node_modules/protobufjs/src/object.js
 var require_object = __commonJS({
-  "node_modules/protobufjs/src/object.js"(exports, module) {
+  "../main/node_modules/protobufjs/src/object.js"(exports, module) {
     "use strict";
     module.exports = ReflectionObject;
     ReflectionObject.className = "ReflectionObject";
@@ -29548,7 +29548,7 @@ var require_object = __commonJS({
       this.parent = null;
       this.resolved = false;
     };
-    ReflectionObject.prototype.resolve = function resolve4() {
+    ReflectionObject.prototype.resolve = function resolve5() {
       if (this.resolved)
         return this;
       if (this.root instanceof Root)
@@ -29671,9 +29671,9 @@ var require_object = __commonJS({
   }
 });
 
-// node_modules/protobufjs/src/enum.js
+// ../main/node_modules/protobufjs/src/enum.js
 var require_enum = __commonJS({
-  "node_modules/protobufjs/src/enum.js"(exports, module) {
+  "../main/node_modules/protobufjs/src/enum.js"(exports, module) {
     "use strict";
     module.exports = Enum;
     var ReflectionObject = require_object();
@@ -29782,9 +29782,9 @@ var require_enum = __commonJS({
   }
 });
 
-// node_modules/protobufjs/src/encoder.js
+// ../main/node_modules/protobufjs/src/encoder.js
 var require_encoder = __commonJS({
-  "node_modules/protobufjs/src/encoder.js"(exports, module) {
+  "../main/node_modules/protobufjs/src/encoder.js"(exports, module) {
     "use strict";
     module.exports = encoder;
     var Enum = require_enum();
@@ -29831,9 +29831,9 @@ var require_encoder = __commonJS({
   }
 });
 
-// node_modules/protobufjs/src/index-light.js
+// ../main/node_modules/protobufjs/src/index-light.js
 var require_index_light = __commonJS({
-  "node_modules/protobufjs/src/index-light.js"(exports, module) {
+  "../main/node_modules/protobufjs/src/index-light.js"(exports, module) {
     "use strict";
     var protobuf = module.exports = require_index_minimal();
     protobuf.build = "light";
@@ -29877,9 +29877,9 @@ var require_index_light = __commonJS({
   }
 });
 
-// node_modules/protobufjs/src/tokenize.js
+// ../main/node_modules/protobufjs/src/tokenize.js
 var require_tokenize = __commonJS({
-  "node_modules/protobufjs/src/tokenize.js"(exports, module) {
+  "../main/node_modules/protobufjs/src/tokenize.js"(exports, module) {
     "use strict";
     module.exports = tokenize;
     var delimRe = /[\s{}=;:[\],'"()<>]/g;
@@ -30124,9 +30124,9 @@ var require_tokenize = __commonJS({
   }
 });
 
-// node_modules/protobufjs/src/parse.js
+// ../main/node_modules/protobufjs/src/parse.js
 var require_parse = __commonJS({
-  "node_modules/protobufjs/src/parse.js"(exports, module) {
+  "../main/node_modules/protobufjs/src/parse.js"(exports, module) {
     "use strict";
     module.exports = parse;
     parse.filename = null;
@@ -30865,9 +30865,9 @@ var require_parse = __commonJS({
   }
 });
 
-// node_modules/protobufjs/src/common.js
+// ../main/node_modules/protobufjs/src/common.js
 var require_common2 = __commonJS({
-  "node_modules/protobufjs/src/common.js"(exports, module) {
+  "../main/node_modules/protobufjs/src/common.js"(exports, module) {
     "use strict";
     module.exports = common;
     var commonRe = /\/|\./;
@@ -31197,9 +31197,9 @@ var require_common2 = __commonJS({
   }
 });
 
-// node_modules/protobufjs/src/index.js
+// ../main/node_modules/protobufjs/src/index.js
 var require_src2 = __commonJS({
-  "node_modules/protobufjs/src/index.js"(exports, module) {
+  "../main/node_modules/protobufjs/src/index.js"(exports, module) {
     "use strict";
     var protobuf = module.exports = require_index_light();
     protobuf.build = "full";
@@ -31210,17 +31210,17 @@ var require_src2 = __commonJS({
   }
 });
 
-// node_modules/protobufjs/index.js
+// ../main/node_modules/protobufjs/index.js
 var require_protobufjs = __commonJS({
-  "node_modules/protobufjs/index.js"(exports, module) {
+  "../main/node_modules/protobufjs/index.js"(exports, module) {
     "use strict";
     module.exports = require_src2();
   }
 });
 
-// node_modules/protobufjs/google/protobuf/descriptor.json
+// ../main/node_modules/protobufjs/google/protobuf/descriptor.json
 var require_descriptor = __commonJS({
-  "node_modules/protobufjs/google/protobuf/descriptor.json"(exports, module) {
+  "../main/node_modules/protobufjs/google/protobuf/descriptor.json"(exports, module) {
     module.exports = {
       nested: {
         google: {
@@ -32606,9 +32606,9 @@ var require_descriptor = __commonJS({
   }
 });
 
-// node_modules/protobufjs/ext/descriptor/index.js
+// ../main/node_modules/protobufjs/ext/descriptor/index.js
 var require_descriptor2 = __commonJS({
-  "node_modules/protobufjs/ext/descriptor/index.js"(exports, module) {
+  "../main/node_modules/protobufjs/ext/descriptor/index.js"(exports, module) {
     "use strict";
     var $protobuf = require_protobufjs();
     module.exports = exports = $protobuf.descriptor = $protobuf.Root.fromJSON(require_descriptor()).lookup(".google.protobuf");
@@ -33197,9 +33197,9 @@ var require_descriptor2 = __commonJS({
   }
 });
 
-// node_modules/protobufjs/google/protobuf/api.json
+// ../main/node_modules/protobufjs/google/protobuf/api.json
 var require_api = __commonJS({
-  "node_modules/protobufjs/google/protobuf/api.json"(exports, module) {
+  "../main/node_modules/protobufjs/google/protobuf/api.json"(exports, module) {
     module.exports = {
       nested: {
         google: {
@@ -33321,9 +33321,9 @@ var require_api = __commonJS({
   }
 });
 
-// node_modules/protobufjs/google/protobuf/source_context.json
+// ../main/node_modules/protobufjs/google/protobuf/source_context.json
 var require_source_context = __commonJS({
-  "node_modules/protobufjs/google/protobuf/source_context.json"(exports, module) {
+  "../main/node_modules/protobufjs/google/protobuf/source_context.json"(exports, module) {
     module.exports = {
       nested: {
         google: {
@@ -33347,9 +33347,9 @@ var require_source_context = __commonJS({
   }
 });
 
-// node_modules/protobufjs/google/protobuf/type.json
+// ../main/node_modules/protobufjs/google/protobuf/type.json
 var require_type2 = __commonJS({
-  "node_modules/protobufjs/google/protobuf/type.json"(exports, module) {
+  "../main/node_modules/protobufjs/google/protobuf/type.json"(exports, module) {
     module.exports = {
       nested: {
         google: {
@@ -33555,9 +33555,9 @@ var require_type2 = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/node_modules/@grpc/proto-loader/build/src/util.js
+// ../main/node_modules/@grpc/grpc-js/node_modules/@grpc/proto-loader/build/src/util.js
 var require_util4 = __commonJS({
-  "node_modules/@grpc/grpc-js/node_modules/@grpc/proto-loader/build/src/util.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/node_modules/@grpc/proto-loader/build/src/util.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.addCommonProtos = exports.loadProtosWithOptionsSync = exports.loadProtosWithOptions = void 0;
@@ -33625,9 +33625,9 @@ var require_util4 = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/node_modules/@grpc/proto-loader/build/src/index.js
+// ../main/node_modules/@grpc/grpc-js/node_modules/@grpc/proto-loader/build/src/index.js
 var require_src3 = __commonJS({
-  "node_modules/@grpc/grpc-js/node_modules/@grpc/proto-loader/build/src/index.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/node_modules/@grpc/proto-loader/build/src/index.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.loadFileDescriptorSetFromObject = exports.loadFileDescriptorSetFromBuffer = exports.fromJSON = exports.loadSync = exports.load = exports.IdempotencyLevel = exports.isAnyExtension = exports.Long = void 0;
@@ -33815,9 +33815,9 @@ var require_src3 = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/channelz.js
+// ../main/node_modules/@grpc/grpc-js/build/src/channelz.js
 var require_channelz = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/channelz.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/channelz.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.registerChannelzSocket = exports.registerChannelzServer = exports.registerChannelzSubchannel = exports.registerChannelzChannel = exports.ChannelzCallTrackerStub = exports.ChannelzCallTracker = exports.ChannelzChildrenTrackerStub = exports.ChannelzChildrenTracker = exports.ChannelzTrace = exports.ChannelzTraceStub = void 0;
@@ -34400,9 +34400,9 @@ var require_channelz = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/call-number.js
+// ../main/node_modules/@grpc/grpc-js/build/src/call-number.js
 var require_call_number = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/call-number.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/call-number.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.getNextCallNumber = getNextCallNumber;
@@ -34413,9 +34413,9 @@ var require_call_number = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/compression-algorithms.js
+// ../main/node_modules/@grpc/grpc-js/build/src/compression-algorithms.js
 var require_compression_algorithms = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/compression-algorithms.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/compression-algorithms.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.CompressionAlgorithms = void 0;
@@ -34428,9 +34428,9 @@ var require_compression_algorithms = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/filter.js
+// ../main/node_modules/@grpc/grpc-js/build/src/filter.js
 var require_filter = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/filter.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/filter.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.BaseFilter = void 0;
@@ -34455,9 +34455,9 @@ var require_filter = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/compression-filter.js
+// ../main/node_modules/@grpc/grpc-js/build/src/compression-filter.js
 var require_compression_filter = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/compression-filter.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/compression-filter.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.CompressionFilterFactory = exports.CompressionFilter = void 0;
@@ -34520,18 +34520,18 @@ var require_compression_filter = __commonJS({
         this.maxRecvMessageLength = maxRecvMessageLength;
       }
       compressMessage(message) {
-        return new Promise((resolve4, reject) => {
+        return new Promise((resolve5, reject) => {
           zlib.deflate(message, (err, output) => {
             if (err) {
               reject(err);
             } else {
-              resolve4(output);
+              resolve5(output);
             }
           });
         });
       }
       decompressMessage(message) {
-        return new Promise((resolve4, reject) => {
+        return new Promise((resolve5, reject) => {
           let totalLength = 0;
           const messageParts = [];
           const decompresser = zlib.createInflate();
@@ -34553,7 +34553,7 @@ var require_compression_filter = __commonJS({
             }
           });
           decompresser.on("end", () => {
-            resolve4(Buffer.concat(messageParts));
+            resolve5(Buffer.concat(messageParts));
           });
           decompresser.write(message);
           decompresser.end();
@@ -34566,18 +34566,18 @@ var require_compression_filter = __commonJS({
         this.maxRecvMessageLength = maxRecvMessageLength;
       }
       compressMessage(message) {
-        return new Promise((resolve4, reject) => {
+        return new Promise((resolve5, reject) => {
           zlib.gzip(message, (err, output) => {
             if (err) {
               reject(err);
             } else {
-              resolve4(output);
+              resolve5(output);
             }
           });
         });
       }
       decompressMessage(message) {
-        return new Promise((resolve4, reject) => {
+        return new Promise((resolve5, reject) => {
           let totalLength = 0;
           const messageParts = [];
           const decompresser = zlib.createGunzip();
@@ -34599,7 +34599,7 @@ var require_compression_filter = __commonJS({
             }
           });
           decompresser.on("end", () => {
-            resolve4(Buffer.concat(messageParts));
+            resolve5(Buffer.concat(messageParts));
           });
           decompresser.write(message);
           decompresser.end();
@@ -34724,9 +34724,9 @@ var require_compression_filter = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/control-plane-status.js
+// ../main/node_modules/@grpc/grpc-js/build/src/control-plane-status.js
 var require_control_plane_status = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/control-plane-status.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/control-plane-status.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.restrictControlPlaneStatusCode = restrictControlPlaneStatusCode;
@@ -34754,9 +34754,9 @@ var require_control_plane_status = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/deadline.js
+// ../main/node_modules/@grpc/grpc-js/build/src/deadline.js
 var require_deadline = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/deadline.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/deadline.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.minDeadline = minDeadline;
@@ -34827,9 +34827,9 @@ var require_deadline = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/filter-stack.js
+// ../main/node_modules/@grpc/grpc-js/build/src/filter-stack.js
 var require_filter_stack = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/filter-stack.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/filter-stack.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.FilterStackFactory = exports.FilterStack = void 0;
@@ -34898,9 +34898,9 @@ var require_filter_stack = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/single-subchannel-channel.js
+// ../main/node_modules/@grpc/grpc-js/build/src/single-subchannel-channel.js
 var require_single_subchannel_channel = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/single-subchannel-channel.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/single-subchannel-channel.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.SingleSubchannelChannel = void 0;
@@ -35111,9 +35111,9 @@ var require_single_subchannel_channel = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/subchannel.js
+// ../main/node_modules/@grpc/grpc-js/build/src/subchannel.js
 var require_subchannel = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/subchannel.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/subchannel.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.Subchannel = void 0;
@@ -35457,9 +35457,9 @@ var require_subchannel = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/environment.js
+// ../main/node_modules/@grpc/grpc-js/build/src/environment.js
 var require_environment = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/environment.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/environment.js"(exports) {
     "use strict";
     var _a;
     var _b;
@@ -35470,9 +35470,9 @@ var require_environment = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/resolver-dns.js
+// ../main/node_modules/@grpc/grpc-js/build/src/resolver-dns.js
 var require_resolver_dns = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/resolver-dns.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/resolver-dns.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.DEFAULT_PORT = void 0;
@@ -35758,9 +35758,9 @@ var require_resolver_dns = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/http_proxy.js
+// ../main/node_modules/@grpc/grpc-js/build/src/http_proxy.js
 var require_http_proxy = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/http_proxy.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/http_proxy.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.parseCIDR = parseCIDR;
@@ -35949,7 +35949,7 @@ var require_http_proxy = __commonJS({
       options.headers = headers;
       const proxyAddressString = (0, subchannel_address_1.subchannelAddressToString)(address);
       trace("Using proxy " + proxyAddressString + " to connect to " + options.path);
-      return new Promise((resolve4, reject) => {
+      return new Promise((resolve5, reject) => {
         const request = http.request(options);
         request.once("connect", (res, socket, head) => {
           request.removeAllListeners();
@@ -35960,7 +35960,7 @@ var require_http_proxy = __commonJS({
               socket.unshift(head);
             }
             trace("Successfully established a plaintext connection to " + options.path + " through proxy " + proxyAddressString);
-            resolve4(socket);
+            resolve5(socket);
           } else {
             (0, logging_1.log)(constants_1.LogVerbosity.ERROR, "Failed to connect to " + options.path + " through proxy " + proxyAddressString + " with status " + res.statusCode);
             reject();
@@ -35977,9 +35977,9 @@ var require_http_proxy = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/stream-decoder.js
+// ../main/node_modules/@grpc/grpc-js/build/src/stream-decoder.js
 var require_stream_decoder = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/stream-decoder.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/stream-decoder.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.StreamDecoder = void 0;
@@ -36062,9 +36062,9 @@ var require_stream_decoder = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/subchannel-call.js
+// ../main/node_modules/@grpc/grpc-js/build/src/subchannel-call.js
 var require_subchannel_call = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/subchannel-call.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/subchannel-call.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.Http2SubchannelCall = void 0;
@@ -36515,9 +36515,9 @@ var require_subchannel_call = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/transport.js
+// ../main/node_modules/@grpc/grpc-js/build/src/transport.js
 var require_transport = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/transport.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/transport.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.Http2SubchannelConnector = void 0;
@@ -36948,7 +36948,7 @@ var require_transport = __commonJS({
         if (secureConnectResult.socket.closed) {
           return Promise.reject("Connection closed before starting HTTP/2 handshake");
         }
-        return new Promise((resolve4, reject) => {
+        return new Promise((resolve5, reject) => {
           var _a, _b, _c, _d, _e, _f, _g, _h;
           let remoteName = null;
           let realTarget = this.channelTarget;
@@ -37019,7 +37019,7 @@ var require_transport = __commonJS({
             session.removeAllListeners();
             secureConnectResult.socket.removeListener("close", closeHandler);
             secureConnectResult.socket.removeListener("error", errorHandler);
-            resolve4(new Http2Transport(session, address, options, remoteName));
+            resolve5(new Http2Transport(session, address, options, remoteName));
             this.session = null;
           });
           session.once("close", closeHandler);
@@ -37033,7 +37033,7 @@ var require_transport = __commonJS({
           if (proxiedSocket) {
             return proxiedSocket;
           } else {
-            return new Promise((resolve4, reject) => {
+            return new Promise((resolve5, reject) => {
               const closeCallback = () => {
                 reject(new Error("Socket closed"));
               };
@@ -37043,7 +37043,7 @@ var require_transport = __commonJS({
               const socket = net.connect(address, () => {
                 socket.removeListener("close", closeCallback);
                 socket.removeListener("error", errorCallback);
-                resolve4(socket);
+                resolve5(socket);
               });
               socket.once("close", closeCallback);
               socket.once("error", errorCallback);
@@ -37093,9 +37093,9 @@ var require_transport = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/subchannel-pool.js
+// ../main/node_modules/@grpc/grpc-js/build/src/subchannel-pool.js
 var require_subchannel_pool = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/subchannel-pool.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/subchannel-pool.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.SubchannelPool = void 0;
@@ -37191,9 +37191,9 @@ var require_subchannel_pool = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/load-balancing-call.js
+// ../main/node_modules/@grpc/grpc-js/build/src/load-balancing-call.js
 var require_load_balancing_call = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/load-balancing-call.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/load-balancing-call.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.LoadBalancingCall = void 0;
@@ -37457,9 +37457,9 @@ var require_load_balancing_call = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/resolving-call.js
+// ../main/node_modules/@grpc/grpc-js/build/src/resolving-call.js
 var require_resolving_call = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/resolving-call.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/resolving-call.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.ResolvingCall = void 0;
@@ -37767,9 +37767,9 @@ var require_resolving_call = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/retrying-call.js
+// ../main/node_modules/@grpc/grpc-js/build/src/retrying-call.js
 var require_retrying_call = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/retrying-call.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/retrying-call.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.RetryingCall = exports.MessageBufferTracker = exports.RetryThrottler = void 0;
@@ -38434,9 +38434,9 @@ var require_retrying_call = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/subchannel-interface.js
+// ../main/node_modules/@grpc/grpc-js/build/src/subchannel-interface.js
 var require_subchannel_interface = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/subchannel-interface.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/subchannel-interface.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.BaseSubchannelWrapper = void 0;
@@ -38533,9 +38533,9 @@ var require_subchannel_interface = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/internal-channel.js
+// ../main/node_modules/@grpc/grpc-js/build/src/internal-channel.js
 var require_internal_channel = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/internal-channel.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/internal-channel.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.InternalChannel = exports.SUBCHANNEL_ARGS_EXCLUDE_KEY_PREFIX = void 0;
@@ -39100,9 +39100,9 @@ var require_internal_channel = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/channel.js
+// ../main/node_modules/@grpc/grpc-js/build/src/channel.js
 var require_channel = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/channel.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/channel.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.ChannelImplementation = void 0;
@@ -39157,9 +39157,9 @@ var require_channel = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/server-call.js
+// ../main/node_modules/@grpc/grpc-js/build/src/server-call.js
 var require_server_call = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/server-call.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/server-call.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.ServerDuplexStreamImpl = exports.ServerWritableStreamImpl = exports.ServerReadableStreamImpl = exports.ServerUnaryCallImpl = void 0;
@@ -39366,9 +39366,9 @@ var require_server_call = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/server-credentials.js
+// ../main/node_modules/@grpc/grpc-js/build/src/server-credentials.js
 var require_server_credentials = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/server-credentials.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/server-credentials.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.ServerCredentials = void 0;
@@ -39656,9 +39656,9 @@ var require_server_credentials = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/duration.js
+// ../main/node_modules/@grpc/grpc-js/build/src/duration.js
 var require_duration = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/duration.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/duration.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.durationMessageToDuration = durationMessageToDuration;
@@ -39717,9 +39717,9 @@ var require_duration = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/orca.js
+// ../main/node_modules/@grpc/grpc-js/build/src/orca.js
 var require_orca = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/orca.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/orca.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.OrcaOobMetricsSubchannelWrapper = exports.GRPC_METRICS_HEADER = exports.ServerMetricRecorder = exports.PerRequestMetricRecorder = void 0;
@@ -40012,9 +40012,9 @@ var require_orca = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/server-interceptors.js
+// ../main/node_modules/@grpc/grpc-js/build/src/server-interceptors.js
 var require_server_interceptors = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/server-interceptors.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/server-interceptors.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.BaseServerInterceptingCall = exports.ServerInterceptingCall = exports.ResponderBuilder = exports.ServerListenerBuilder = void 0;
@@ -40495,7 +40495,7 @@ var require_server_interceptors = __commonJS({
           } else {
             decompresser = zlib.createGunzip();
           }
-          return new Promise((resolve4, reject) => {
+          return new Promise((resolve5, reject) => {
             let totalLength = 0;
             const messageParts = [];
             decompresser.on("error", (error) => {
@@ -40516,7 +40516,7 @@ var require_server_interceptors = __commonJS({
               }
             });
             decompresser.on("end", () => {
-              resolve4(Buffer.concat(messageParts));
+              resolve5(Buffer.concat(messageParts));
             });
             decompresser.write(messageContents);
             decompresser.end();
@@ -40784,9 +40784,9 @@ var require_server_interceptors = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/server.js
+// ../main/node_modules/@grpc/grpc-js/build/src/server.js
 var require_server = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/server.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/server.js"(exports) {
     "use strict";
     var __runInitializers = exports && exports.__runInitializers || function(thisArg, initializers, value) {
       var useValue = arguments.length > 2;
@@ -41127,10 +41127,10 @@ var require_server = __commonJS({
         bindOneAddress(address, boundPortObject) {
           this.trace("Attempting to bind " + (0, subchannel_address_1.subchannelAddressToString)(address));
           const http2Server = this.createHttp2Server(boundPortObject.credentials);
-          return new Promise((resolve4, reject) => {
+          return new Promise((resolve5, reject) => {
             const onError = (err) => {
               this.trace("Failed to bind " + (0, subchannel_address_1.subchannelAddressToString)(address) + " with error " + err.message);
-              resolve4({
+              resolve5({
                 port: "port" in address ? address.port : 1,
                 error: err.message
               });
@@ -41158,7 +41158,7 @@ var require_server = __commonJS({
               });
               boundPortObject.listeningServers.add(http2Server);
               this.trace("Successfully bound " + (0, subchannel_address_1.subchannelAddressToString)(boundSubchannelAddress));
-              resolve4({
+              resolve5({
                 port: "port" in boundSubchannelAddress ? boundSubchannelAddress.port : 1
               });
               http2Server.removeListener("error", onError);
@@ -41211,7 +41211,7 @@ var require_server = __commonJS({
           }
         }
         resolvePort(port) {
-          return new Promise((resolve4, reject) => {
+          return new Promise((resolve5, reject) => {
             let seenResolution = false;
             const resolverListener = (endpointList, attributes, serviceConfig, resolutionNote) => {
               if (seenResolution) {
@@ -41227,7 +41227,7 @@ var require_server = __commonJS({
                 reject(new Error(`No addresses resolved for port ${port}`));
                 return true;
               }
-              resolve4(addressList);
+              resolve5(addressList);
               return true;
             };
             const resolver = (0, resolver_1.createResolver)(port, resolverListener, this.options);
@@ -42259,9 +42259,9 @@ var require_server = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/status-builder.js
+// ../main/node_modules/@grpc/grpc-js/build/src/status-builder.js
 var require_status_builder = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/status-builder.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/status-builder.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.StatusBuilder = void 0;
@@ -42313,9 +42313,9 @@ var require_status_builder = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/load-balancer-pick-first.js
+// ../main/node_modules/@grpc/grpc-js/build/src/load-balancer-pick-first.js
 var require_load_balancer_pick_first = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/load-balancer-pick-first.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/load-balancer-pick-first.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.LeafLoadBalancer = exports.PickFirstLoadBalancer = exports.PickFirstLoadBalancingConfig = void 0;
@@ -42732,9 +42732,9 @@ var require_load_balancer_pick_first = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/certificate-provider.js
+// ../main/node_modules/@grpc/grpc-js/build/src/certificate-provider.js
 var require_certificate_provider = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/certificate-provider.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/certificate-provider.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.FileWatcherCertificateProvider = void 0;
@@ -42855,9 +42855,9 @@ var require_certificate_provider = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/experimental.js
+// ../main/node_modules/@grpc/grpc-js/build/src/experimental.js
 var require_experimental = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/experimental.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/experimental.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.SUBCHANNEL_ARGS_EXCLUDE_KEY_PREFIX = exports.createCertificateProviderChannelCredentials = exports.FileWatcherCertificateProvider = exports.createCertificateProviderServerCredentials = exports.createServerCredentialsWithInterceptors = exports.BaseSubchannelWrapper = exports.registerAdminService = exports.FilterStackFactory = exports.BaseFilter = exports.statusOrFromError = exports.statusOrFromValue = exports.PickResultType = exports.QueuePicker = exports.UnavailablePicker = exports.ChildLoadBalancerHandler = exports.EndpointMap = exports.endpointHasAddress = exports.endpointToString = exports.subchannelAddressToString = exports.LeafLoadBalancer = exports.isLoadBalancerNameRegistered = exports.parseLoadBalancingConfig = exports.selectLbConfigFromList = exports.registerLoadBalancerType = exports.createChildChannelControlHelper = exports.BackoffTimeout = exports.parseDuration = exports.durationToMs = exports.splitHostPort = exports.uriToString = exports.CHANNEL_ARGS_CONFIG_SELECTOR_KEY = exports.createResolver = exports.registerResolver = exports.log = exports.trace = void 0;
@@ -42988,9 +42988,9 @@ var require_experimental = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/resolver-uds.js
+// ../main/node_modules/@grpc/grpc-js/build/src/resolver-uds.js
 var require_resolver_uds = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/resolver-uds.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/resolver-uds.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.setup = setup;
@@ -43028,9 +43028,9 @@ var require_resolver_uds = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/resolver-ip.js
+// ../main/node_modules/@grpc/grpc-js/build/src/resolver-ip.js
 var require_resolver_ip = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/resolver-ip.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/resolver-ip.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.setup = setup;
@@ -43119,9 +43119,9 @@ var require_resolver_ip = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/load-balancer-round-robin.js
+// ../main/node_modules/@grpc/grpc-js/build/src/load-balancer-round-robin.js
 var require_load_balancer_round_robin = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/load-balancer-round-robin.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/load-balancer-round-robin.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.RoundRobinLoadBalancer = void 0;
@@ -43294,9 +43294,9 @@ var require_load_balancer_round_robin = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/load-balancer-outlier-detection.js
+// ../main/node_modules/@grpc/grpc-js/build/src/load-balancer-outlier-detection.js
 var require_load_balancer_outlier_detection = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/load-balancer-outlier-detection.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/load-balancer-outlier-detection.js"(exports) {
     "use strict";
     var _a;
     Object.defineProperty(exports, "__esModule", { value: true });
@@ -43791,9 +43791,9 @@ var require_load_balancer_outlier_detection = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/priority-queue.js
+// ../main/node_modules/@grpc/grpc-js/build/src/priority-queue.js
 var require_priority_queue = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/priority-queue.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/priority-queue.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.PriorityQueue = void 0;
@@ -43895,9 +43895,9 @@ var require_priority_queue = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/load-balancer-weighted-round-robin.js
+// ../main/node_modules/@grpc/grpc-js/build/src/load-balancer-weighted-round-robin.js
 var require_load_balancer_weighted_round_robin = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/load-balancer-weighted-round-robin.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/load-balancer-weighted-round-robin.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.WeightedRoundRobinLoadBalancingConfig = void 0;
@@ -44247,9 +44247,9 @@ var require_load_balancer_weighted_round_robin = __commonJS({
   }
 });
 
-// node_modules/@grpc/grpc-js/build/src/index.js
+// ../main/node_modules/@grpc/grpc-js/build/src/index.js
 var require_src4 = __commonJS({
-  "node_modules/@grpc/grpc-js/build/src/index.js"(exports) {
+  "../main/node_modules/@grpc/grpc-js/build/src/index.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.experimental = exports.ServerMetricRecorder = exports.ServerInterceptingCall = exports.ResponderBuilder = exports.ServerListenerBuilder = exports.addAdminServicesToServer = exports.getChannelzHandlers = exports.getChannelzServiceDefinition = exports.InterceptorConfigurationError = exports.InterceptingCall = exports.RequesterBuilder = exports.ListenerBuilder = exports.StatusBuilder = exports.getClientChannel = exports.ServerCredentials = exports.Server = exports.setLogVerbosity = exports.setLogger = exports.load = exports.loadObject = exports.CallCredentials = exports.ChannelCredentials = exports.waitForClientReady = exports.closeClient = exports.Channel = exports.makeGenericClientConstructor = exports.makeClientConstructor = exports.loadPackageDefinition = exports.Client = exports.compressionAlgorithms = exports.propagate = exports.connectivityState = exports.status = exports.logVerbosity = exports.Metadata = exports.credentials = void 0;
@@ -44429,9 +44429,9 @@ var require_src4 = __commonJS({
   }
 });
 
-// node_modules/@grpc/proto-loader/build/src/util.js
+// ../main/node_modules/@grpc/proto-loader/build/src/util.js
 var require_util5 = __commonJS({
-  "node_modules/@grpc/proto-loader/build/src/util.js"(exports) {
+  "../main/node_modules/@grpc/proto-loader/build/src/util.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.addCommonProtos = exports.loadProtosWithOptionsSync = exports.loadProtosWithOptions = void 0;
@@ -44499,9 +44499,9 @@ var require_util5 = __commonJS({
   }
 });
 
-// node_modules/@grpc/proto-loader/build/src/index.js
+// ../main/node_modules/@grpc/proto-loader/build/src/index.js
 var require_src5 = __commonJS({
-  "node_modules/@grpc/proto-loader/build/src/index.js"(exports) {
+  "../main/node_modules/@grpc/proto-loader/build/src/index.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.loadFileDescriptorSetFromObject = exports.loadFileDescriptorSetFromBuffer = exports.fromJSON = exports.loadSync = exports.load = exports.IdempotencyLevel = exports.isAnyExtension = exports.Long = void 0;
@@ -44687,9 +44687,9 @@ var require_src5 = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/backoff/ConstantBackoff.js
+// ../main/node_modules/cockatiel/dist/backoff/ConstantBackoff.js
 var require_ConstantBackoff = __commonJS({
-  "node_modules/cockatiel/dist/backoff/ConstantBackoff.js"(exports) {
+  "../main/node_modules/cockatiel/dist/backoff/ConstantBackoff.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.ConstantBackoff = void 0;
@@ -44717,9 +44717,9 @@ var require_ConstantBackoff = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/backoff/DelegateBackoff.js
+// ../main/node_modules/cockatiel/dist/backoff/DelegateBackoff.js
 var require_DelegateBackoff = __commonJS({
-  "node_modules/cockatiel/dist/backoff/DelegateBackoff.js"(exports) {
+  "../main/node_modules/cockatiel/dist/backoff/DelegateBackoff.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.DelegateBackoff = void 0;
@@ -44750,9 +44750,9 @@ var require_DelegateBackoff = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/backoff/ExponentialBackoffGenerators.js
+// ../main/node_modules/cockatiel/dist/backoff/ExponentialBackoffGenerators.js
 var require_ExponentialBackoffGenerators = __commonJS({
-  "node_modules/cockatiel/dist/backoff/ExponentialBackoffGenerators.js"(exports) {
+  "../main/node_modules/cockatiel/dist/backoff/ExponentialBackoffGenerators.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.decorrelatedJitterGenerator = exports.halfJitterGenerator = exports.fullJitterGenerator = exports.noJitterGenerator = void 0;
@@ -44787,9 +44787,9 @@ var require_ExponentialBackoffGenerators = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/backoff/ExponentialBackoff.js
+// ../main/node_modules/cockatiel/dist/backoff/ExponentialBackoff.js
 var require_ExponentialBackoff = __commonJS({
-  "node_modules/cockatiel/dist/backoff/ExponentialBackoff.js"(exports) {
+  "../main/node_modules/cockatiel/dist/backoff/ExponentialBackoff.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.ExponentialBackoff = void 0;
@@ -44822,9 +44822,9 @@ var require_ExponentialBackoff = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/backoff/IterableBackoff.js
+// ../main/node_modules/cockatiel/dist/backoff/IterableBackoff.js
 var require_IterableBackoff = __commonJS({
-  "node_modules/cockatiel/dist/backoff/IterableBackoff.js"(exports) {
+  "../main/node_modules/cockatiel/dist/backoff/IterableBackoff.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.IterableBackoff = void 0;
@@ -44852,9 +44852,9 @@ var require_IterableBackoff = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/backoff/Backoff.js
+// ../main/node_modules/cockatiel/dist/backoff/Backoff.js
 var require_Backoff = __commonJS({
-  "node_modules/cockatiel/dist/backoff/Backoff.js"(exports) {
+  "../main/node_modules/cockatiel/dist/backoff/Backoff.js"(exports) {
     "use strict";
     var __createBinding = exports && exports.__createBinding || (Object.create ? (function(o, m, k, k2) {
       if (k2 === void 0) k2 = k;
@@ -44881,9 +44881,9 @@ var require_Backoff = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/breaker/ConsecutiveBreaker.js
+// ../main/node_modules/cockatiel/dist/breaker/ConsecutiveBreaker.js
 var require_ConsecutiveBreaker = __commonJS({
-  "node_modules/cockatiel/dist/breaker/ConsecutiveBreaker.js"(exports) {
+  "../main/node_modules/cockatiel/dist/breaker/ConsecutiveBreaker.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.ConsecutiveBreaker = void 0;
@@ -44913,9 +44913,9 @@ var require_ConsecutiveBreaker = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/errors/TaskCancelledError.js
+// ../main/node_modules/cockatiel/dist/errors/TaskCancelledError.js
 var require_TaskCancelledError = __commonJS({
-  "node_modules/cockatiel/dist/errors/TaskCancelledError.js"(exports) {
+  "../main/node_modules/cockatiel/dist/errors/TaskCancelledError.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.TaskCancelledError = void 0;
@@ -44933,9 +44933,9 @@ var require_TaskCancelledError = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/common/Event.js
+// ../main/node_modules/cockatiel/dist/common/Event.js
 var require_Event = __commonJS({
-  "node_modules/cockatiel/dist/common/Event.js"(exports) {
+  "../main/node_modules/cockatiel/dist/common/Event.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.MemorizingEventEmitter = exports.EventEmitter = exports.onAbort = exports.Event = exports.noopDisposable = void 0;
@@ -44962,20 +44962,20 @@ var require_Event = __commonJS({
       };
       Event2.toPromise = (event, signal) => {
         if (!signal) {
-          return new Promise((resolve4) => Event2.once(event, resolve4));
+          return new Promise((resolve5) => Event2.once(event, resolve5));
         }
         if (signal.aborted) {
           return Promise.reject(new TaskCancelledError_1.TaskCancelledError());
         }
         const toDispose = [];
-        return new Promise((resolve4, reject) => {
+        return new Promise((resolve5, reject) => {
           const abortEvt = (0, exports.onAbort)(signal);
           toDispose.push(abortEvt);
           toDispose.push(abortEvt.event(() => {
             reject(new TaskCancelledError_1.TaskCancelledError());
           }));
           toDispose.push(Event2.once(event, (data) => {
-            resolve4(data);
+            resolve5(data);
           }));
         }).finally(() => {
           for (const d of toDispose) {
@@ -45111,9 +45111,9 @@ var require_Event = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/common/abort.js
+// ../main/node_modules/cockatiel/dist/common/abort.js
 var require_abort = __commonJS({
-  "node_modules/cockatiel/dist/common/abort.js"(exports) {
+  "../main/node_modules/cockatiel/dist/common/abort.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.deriveAbortController = exports.abortedSignal = exports.neverAbortedSignal = void 0;
@@ -45143,9 +45143,9 @@ var require_abort = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/common/Executor.js
+// ../main/node_modules/cockatiel/dist/common/Executor.js
 var require_Executor = __commonJS({
-  "node_modules/cockatiel/dist/common/Executor.js"(exports) {
+  "../main/node_modules/cockatiel/dist/common/Executor.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.ExecuteWrapper = exports.returnOrThrow = void 0;
@@ -45212,9 +45212,9 @@ var require_Executor = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/errors/BrokenCircuitError.js
+// ../main/node_modules/cockatiel/dist/errors/BrokenCircuitError.js
 var require_BrokenCircuitError = __commonJS({
-  "node_modules/cockatiel/dist/errors/BrokenCircuitError.js"(exports) {
+  "../main/node_modules/cockatiel/dist/errors/BrokenCircuitError.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.BrokenCircuitError = void 0;
@@ -45232,9 +45232,9 @@ var require_BrokenCircuitError = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/errors/BulkheadRejectedError.js
+// ../main/node_modules/cockatiel/dist/errors/BulkheadRejectedError.js
 var require_BulkheadRejectedError = __commonJS({
-  "node_modules/cockatiel/dist/errors/BulkheadRejectedError.js"(exports) {
+  "../main/node_modules/cockatiel/dist/errors/BulkheadRejectedError.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.BulkheadRejectedError = void 0;
@@ -45248,9 +45248,9 @@ var require_BulkheadRejectedError = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/errors/HydratingCircuitError.js
+// ../main/node_modules/cockatiel/dist/errors/HydratingCircuitError.js
 var require_HydratingCircuitError = __commonJS({
-  "node_modules/cockatiel/dist/errors/HydratingCircuitError.js"(exports) {
+  "../main/node_modules/cockatiel/dist/errors/HydratingCircuitError.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.HydratingCircuitError = void 0;
@@ -45268,9 +45268,9 @@ var require_HydratingCircuitError = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/errors/IsolatedCircuitError.js
+// ../main/node_modules/cockatiel/dist/errors/IsolatedCircuitError.js
 var require_IsolatedCircuitError = __commonJS({
-  "node_modules/cockatiel/dist/errors/IsolatedCircuitError.js"(exports) {
+  "../main/node_modules/cockatiel/dist/errors/IsolatedCircuitError.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.IsolatedCircuitError = void 0;
@@ -45289,9 +45289,9 @@ var require_IsolatedCircuitError = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/errors/Errors.js
+// ../main/node_modules/cockatiel/dist/errors/Errors.js
 var require_Errors = __commonJS({
-  "node_modules/cockatiel/dist/errors/Errors.js"(exports) {
+  "../main/node_modules/cockatiel/dist/errors/Errors.js"(exports) {
     "use strict";
     var __createBinding = exports && exports.__createBinding || (Object.create ? (function(o, m, k, k2) {
       if (k2 === void 0) k2 = k;
@@ -45329,9 +45329,9 @@ var require_Errors = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/CircuitBreakerPolicy.js
+// ../main/node_modules/cockatiel/dist/CircuitBreakerPolicy.js
 var require_CircuitBreakerPolicy = __commonJS({
-  "node_modules/cockatiel/dist/CircuitBreakerPolicy.js"(exports) {
+  "../main/node_modules/cockatiel/dist/CircuitBreakerPolicy.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.CircuitBreakerPolicy = exports.CircuitState = void 0;
@@ -45538,9 +45538,9 @@ var require_CircuitBreakerPolicy = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/breaker/CountBreaker.js
+// ../main/node_modules/cockatiel/dist/breaker/CountBreaker.js
 var require_CountBreaker = __commonJS({
-  "node_modules/cockatiel/dist/breaker/CountBreaker.js"(exports) {
+  "../main/node_modules/cockatiel/dist/breaker/CountBreaker.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.CountBreaker = void 0;
@@ -45637,9 +45637,9 @@ var require_CountBreaker = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/breaker/SamplingBreaker.js
+// ../main/node_modules/cockatiel/dist/breaker/SamplingBreaker.js
 var require_SamplingBreaker = __commonJS({
-  "node_modules/cockatiel/dist/breaker/SamplingBreaker.js"(exports) {
+  "../main/node_modules/cockatiel/dist/breaker/SamplingBreaker.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.SamplingBreaker = void 0;
@@ -45750,9 +45750,9 @@ var require_SamplingBreaker = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/breaker/Breaker.js
+// ../main/node_modules/cockatiel/dist/breaker/Breaker.js
 var require_Breaker = __commonJS({
-  "node_modules/cockatiel/dist/breaker/Breaker.js"(exports) {
+  "../main/node_modules/cockatiel/dist/breaker/Breaker.js"(exports) {
     "use strict";
     var __createBinding = exports && exports.__createBinding || (Object.create ? (function(o, m, k, k2) {
       if (k2 === void 0) k2 = k;
@@ -45777,28 +45777,28 @@ var require_Breaker = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/common/defer.js
+// ../main/node_modules/cockatiel/dist/common/defer.js
 var require_defer = __commonJS({
-  "node_modules/cockatiel/dist/common/defer.js"(exports) {
+  "../main/node_modules/cockatiel/dist/common/defer.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.defer = void 0;
     var defer = () => {
-      let resolve4;
+      let resolve5;
       let reject;
       const promise = new Promise((res, rej) => {
-        resolve4 = res;
+        resolve5 = res;
         reject = rej;
       });
-      return { resolve: resolve4, reject, promise };
+      return { resolve: resolve5, reject, promise };
     };
     exports.defer = defer;
   }
 });
 
-// node_modules/cockatiel/dist/BulkheadPolicy.js
+// ../main/node_modules/cockatiel/dist/BulkheadPolicy.js
 var require_BulkheadPolicy = __commonJS({
-  "node_modules/cockatiel/dist/BulkheadPolicy.js"(exports) {
+  "../main/node_modules/cockatiel/dist/BulkheadPolicy.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.BulkheadPolicy = void 0;
@@ -45854,8 +45854,8 @@ var require_BulkheadPolicy = __commonJS({
           }
         }
         if (this.queue.length < this.queueCapacity) {
-          const { resolve: resolve4, reject, promise } = (0, defer_1.defer)();
-          this.queue.push({ signal, fn, resolve: resolve4, reject });
+          const { resolve: resolve5, reject, promise } = (0, defer_1.defer)();
+          this.queue.push({ signal, fn, resolve: resolve5, reject });
           return promise;
         }
         this.onRejectEmitter.emit();
@@ -45873,9 +45873,9 @@ var require_BulkheadPolicy = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/FallbackPolicy.js
+// ../main/node_modules/cockatiel/dist/FallbackPolicy.js
 var require_FallbackPolicy = __commonJS({
-  "node_modules/cockatiel/dist/FallbackPolicy.js"(exports) {
+  "../main/node_modules/cockatiel/dist/FallbackPolicy.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.FallbackPolicy = void 0;
@@ -45904,9 +45904,9 @@ var require_FallbackPolicy = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/NoopPolicy.js
+// ../main/node_modules/cockatiel/dist/NoopPolicy.js
 var require_NoopPolicy = __commonJS({
-  "node_modules/cockatiel/dist/NoopPolicy.js"(exports) {
+  "../main/node_modules/cockatiel/dist/NoopPolicy.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.NoopPolicy = void 0;
@@ -45926,17 +45926,17 @@ var require_NoopPolicy = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/RetryPolicy.js
+// ../main/node_modules/cockatiel/dist/RetryPolicy.js
 var require_RetryPolicy = __commonJS({
-  "node_modules/cockatiel/dist/RetryPolicy.js"(exports) {
+  "../main/node_modules/cockatiel/dist/RetryPolicy.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.RetryPolicy = void 0;
     var ConstantBackoff_1 = require_ConstantBackoff();
     var abort_1 = require_abort();
     var Event_1 = require_Event();
-    var delay = (duration, unref) => new Promise((resolve4) => {
-      const timer = setTimeout(resolve4, duration);
+    var delay = (duration, unref) => new Promise((resolve5) => {
+      const timer = setTimeout(resolve5, duration);
       if (unref) {
         timer.unref();
       }
@@ -45995,9 +45995,9 @@ var require_RetryPolicy = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/TimeoutPolicy.js
+// ../main/node_modules/cockatiel/dist/TimeoutPolicy.js
 var require_TimeoutPolicy = __commonJS({
-  "node_modules/cockatiel/dist/TimeoutPolicy.js"(exports) {
+  "../main/node_modules/cockatiel/dist/TimeoutPolicy.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.TimeoutPolicy = exports.TimeoutStrategy = void 0;
@@ -46071,9 +46071,9 @@ var require_TimeoutPolicy = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/Policy.js
+// ../main/node_modules/cockatiel/dist/Policy.js
 var require_Policy = __commonJS({
-  "node_modules/cockatiel/dist/Policy.js"(exports) {
+  "../main/node_modules/cockatiel/dist/Policy.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.handleAll = exports.noop = exports.Policy = void 0;
@@ -46262,9 +46262,9 @@ var require_Policy = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/index.js
+// ../main/node_modules/cockatiel/dist/index.js
 var require_dist2 = __commonJS({
-  "node_modules/cockatiel/dist/index.js"(exports) {
+  "../main/node_modules/cockatiel/dist/index.js"(exports) {
     "use strict";
     var __createBinding = exports && exports.__createBinding || (Object.create ? (function(o, m, k, k2) {
       if (k2 === void 0) k2 = k;
@@ -46304,9 +46304,9 @@ var require_dist2 = __commonJS({
   }
 });
 
-// node_modules/etcd3/lib/connection-pool.js
+// ../main/node_modules/etcd3/lib/connection-pool.js
 var require_connection_pool = __commonJS({
-  "node_modules/etcd3/lib/connection-pool.js"(exports) {
+  "../main/node_modules/etcd3/lib/connection-pool.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.ConnectionPool = exports.Host = void 0;
@@ -46329,12 +46329,12 @@ var require_connection_pool = __commonJS({
       return name.replace(/^https?:\/\//, "");
     }
     function runServiceCall(client, metadata, options, method, payload) {
-      return new Promise((resolve4, reject) => {
+      return new Promise((resolve5, reject) => {
         client[method](payload, metadata, options || {}, (err, res) => {
           if (err) {
             reject((0, errors_1.castGrpcError)(err));
           } else {
-            resolve4(res);
+            resolve5(res);
           }
         });
       });
@@ -46620,9 +46620,9 @@ var require_connection_pool = __commonJS({
   }
 });
 
-// node_modules/etcd3/lib/rpc.js
+// ../main/node_modules/etcd3/lib/rpc.js
 var require_rpc2 = __commonJS({
-  "node_modules/etcd3/lib/rpc.js"(exports) {
+  "../main/node_modules/etcd3/lib/rpc.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.Services = exports.Permission = exports.EventType = exports.DowngradeAction = exports.AlarmAction = exports.AlarmType = exports.FilterType = exports.CompareTarget = exports.CompareResult = exports.SortTarget = exports.SortOrder = exports.AuthClient = exports.MaintenanceClient = exports.ClusterClient = exports.LeaseClient = exports.WatchClient = exports.KVClient = void 0;
@@ -47032,9 +47032,9 @@ var require_rpc2 = __commonJS({
   }
 });
 
-// node_modules/etcd3/lib/builder.js
+// ../main/node_modules/etcd3/lib/builder.js
 var require_builder = __commonJS({
-  "node_modules/etcd3/lib/builder.js"(exports) {
+  "../main/node_modules/etcd3/lib/builder.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.ComparatorBuilder = exports.PutBuilder = exports.DeleteBuilder = exports.MultiRangeBuilder = exports.SingleRangeBuilder = exports.RangeBuilder = exports.compareTarget = exports.comparator = void 0;
@@ -47551,9 +47551,9 @@ var require_builder = __commonJS({
   }
 });
 
-// node_modules/bignumber.js/bignumber.js
+// ../main/node_modules/bignumber.js/bignumber.js
 var require_bignumber = __commonJS({
-  "node_modules/bignumber.js/bignumber.js"(exports, module) {
+  "../main/node_modules/bignumber.js/bignumber.js"(exports, module) {
     (function(globalObject) {
       "use strict";
       var BigNumber, isNumeric = /^-?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?$/i, mathceil = Math.ceil, mathfloor = Math.floor, bignumberError = "[BigNumber Error] ", tooManyDigits = bignumberError + "Number primitive has more than 15 significant digits: ", BASE = 1e14, LOG_BASE = 14, MAX_SAFE_INTEGER = 9007199254740991, POWS_TEN = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13], SQRT_BASE = 1e7, MAX = 1e9;
@@ -48902,9 +48902,9 @@ var require_bignumber = __commonJS({
   }
 });
 
-// node_modules/etcd3/lib/election.js
+// ../main/node_modules/etcd3/lib/election.js
 var require_election = __commonJS({
-  "node_modules/etcd3/lib/election.js"(exports) {
+  "../main/node_modules/etcd3/lib/election.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.Election = exports.Campaign = exports.ElectionObserver = void 0;
@@ -48975,7 +48975,7 @@ var require_election = __commonJS({
           if (!leader) {
             this.setLeader(void 0);
             const watcher2 = this.namespace.watch().startRevision(allKeys.header.revision).prefix("").only("put").watcher();
-            await new Promise((resolve4, reject) => {
+            await new Promise((resolve5, reject) => {
               watcher2.on("data", (data) => {
                 let done = false;
                 for (const event of data.events) {
@@ -48986,11 +48986,11 @@ var require_election = __commonJS({
                   }
                 }
                 if (done) {
-                  resolve4();
+                  resolve5();
                 }
               });
               watcher2.on("error", reject);
-              this.disposer = resolve4;
+              this.disposer = resolve5;
             }).finally(() => watcher2.cancel());
             if (!this.running) {
               return;
@@ -49001,12 +49001,12 @@ var require_election = __commonJS({
           }
           this.setLeader(leader);
           const watcher = this.namespace.watch().startRevision(new bignumber_js_1.default(revision).plus(1).toString()).key(leader.key).watcher();
-          await new Promise((resolve4, reject) => {
+          await new Promise((resolve5, reject) => {
             watcher.on("put", (kv) => this.setLeader(kv));
-            watcher.on("delete", () => resolve4());
+            watcher.on("delete", () => resolve5());
             watcher.on("error", reject);
             this.disposer = () => {
-              resolve4();
+              resolve5();
               return watcher.cancel();
             };
           }).finally(() => watcher.cancel());
@@ -49041,8 +49041,8 @@ var require_election = __commonJS({
        * If an error is emitted, the promise is rejected.
        */
       wait() {
-        return new Promise((resolve4, reject) => {
-          this.on("elected", () => resolve4(this));
+        return new Promise((resolve5, reject) => {
+          this.on("elected", () => resolve5(this));
           this.on("error", reject);
         });
       }
@@ -49178,8 +49178,8 @@ var require_election = __commonJS({
        */
       async observe() {
         const observer = new ElectionObserver(this.namespace);
-        return new Promise((resolve4, reject) => {
-          observer.once("change", () => resolve4(observer));
+        return new Promise((resolve5, reject) => {
+          observer.once("change", () => resolve5(observer));
           observer.once("error", reject);
         });
       }
@@ -49188,8 +49188,8 @@ var require_election = __commonJS({
     Election.prefix = "election";
     async function waitForDelete(namespace, key, rev) {
       const watcher = await namespace.watch().key(key).startRevision(rev).only("delete").create();
-      const deleteOrError = new Promise((resolve4, reject) => {
-        watcher.once("delete", resolve4);
+      const deleteOrError = new Promise((resolve5, reject) => {
+        watcher.once("delete", resolve5);
         watcher.once("error", reject);
       });
       try {
@@ -49209,9 +49209,9 @@ var require_election = __commonJS({
   }
 });
 
-// node_modules/etcd3/lib/lease.js
+// ../main/node_modules/etcd3/lib/lease.js
 var require_lease = __commonJS({
-  "node_modules/etcd3/lib/lease.js"(exports) {
+  "../main/node_modules/etcd3/lib/lease.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.Lease = exports.LeaseState = void 0;
@@ -49338,8 +49338,8 @@ var require_lease = __commonJS({
        */
       keepaliveOnce(options = this.defaultOptions) {
         return Promise.all([this.client.leaseKeepAlive(options), this.grant()]).then(([stream, id]) => {
-          return new Promise((resolve4, reject) => {
-            stream.on("data", resolve4);
+          return new Promise((resolve5, reject) => {
+            stream.on("data", resolve5);
             stream.on("error", (err) => reject((0, errors_1.castGrpcError)(err)));
             stream.write({ ID: id });
           }).then((res) => {
@@ -49437,9 +49437,9 @@ var require_lease = __commonJS({
   }
 });
 
-// node_modules/etcd3/lib/lock.js
+// ../main/node_modules/etcd3/lib/lock.js
 var require_lock = __commonJS({
-  "node_modules/etcd3/lib/lock.js"(exports) {
+  "../main/node_modules/etcd3/lib/lock.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.Lock = void 0;
@@ -49520,9 +49520,9 @@ var require_lock = __commonJS({
   }
 });
 
-// node_modules/etcd3/lib/stm.js
+// ../main/node_modules/etcd3/lib/stm.js
 var require_stm = __commonJS({
-  "node_modules/etcd3/lib/stm.js"(exports) {
+  "../main/node_modules/etcd3/lib/stm.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.SoftwareTransaction = void 0;
@@ -49871,9 +49871,9 @@ var require_stm = __commonJS({
   }
 });
 
-// node_modules/etcd3/lib/watch.js
+// ../main/node_modules/etcd3/lib/watch.js
 var require_watch = __commonJS({
-  "node_modules/etcd3/lib/watch.js"(exports) {
+  "../main/node_modules/etcd3/lib/watch.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.Watcher = exports.WatchBuilder = exports.operationNames = exports.WatchManager = void 0;
@@ -50261,9 +50261,9 @@ var require_watch = __commonJS({
   }
 });
 
-// node_modules/etcd3/lib/namespace.js
+// ../main/node_modules/etcd3/lib/namespace.js
 var require_namespace2 = __commonJS({
-  "node_modules/etcd3/lib/namespace.js"(exports) {
+  "../main/node_modules/etcd3/lib/namespace.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.Namespace = void 0;
@@ -50389,17 +50389,17 @@ var require_namespace2 = __commonJS({
   }
 });
 
-// node_modules/etcd3/lib/options.js
+// ../main/node_modules/etcd3/lib/options.js
 var require_options = __commonJS({
-  "node_modules/etcd3/lib/options.js"(exports) {
+  "../main/node_modules/etcd3/lib/options.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
   }
 });
 
-// node_modules/etcd3/lib/index.js
+// ../main/node_modules/etcd3/lib/index.js
 var require_lib4 = __commonJS({
-  "node_modules/etcd3/lib/index.js"(exports) {
+  "../main/node_modules/etcd3/lib/index.js"(exports) {
     "use strict";
     var __createBinding = exports && exports.__createBinding || (Object.create ? (function(o, m, k, k2) {
       if (k2 === void 0) k2 = k;
@@ -50525,7 +50525,7 @@ var require_lib4 = __commonJS({
 // src/engine/engine.ts
 import { existsSync as existsSync2 } from "node:fs";
 import { mkdir as mkdir2, writeFile as writeFile3 } from "node:fs/promises";
-import { dirname as dirname4, join as join5, resolve as resolve3 } from "node:path";
+import { dirname as dirname4, join as join5, resolve as resolve4 } from "node:path";
 
 // src/engine/errors.ts
 var MigrationError = class extends Error {
@@ -50582,7 +50582,7 @@ function redactingLogger(log, secrets) {
 }
 
 // src/engine/connections.ts
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync as readFileSync2 } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 
@@ -51049,6 +51049,46 @@ function parseRetention(input, options = { secondsUnit: false }) {
   return { text, kind: "seconds", seconds: value * SECONDS_PER_UNIT[unit] };
 }
 
+// src/engine/tls.ts
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+function tlsInputNames(server) {
+  return { ca: `${server}-ca`, cert: `${server}-client-cert`, key: `${server}-client-key` };
+}
+function readTlsFiles(server, paths) {
+  const names = tlsInputNames(server);
+  if (!paths.ca && !paths.cert && !paths.key) return void 0;
+  if (!!paths.cert !== !!paths.key) {
+    const [given, missing] = paths.cert ? [names.cert, names.key] : [names.key, names.cert];
+    throw invalidInput(`${given} is set but ${missing} is not; accepted: both (a client certificate and its private key) or neither`);
+  }
+  return {
+    ca: paths.ca ? readPem(names.ca, paths.ca, /-----BEGIN CERTIFICATE-----/, "a PEM file of CA certificate(s)") : void 0,
+    cert: paths.cert ? readPem(names.cert, paths.cert, /-----BEGIN CERTIFICATE-----/, "a PEM certificate file") : void 0,
+    key: paths.key ? readPem(names.key, paths.key, /-----BEGIN [A-Z ]*PRIVATE KEY-----/, "a PEM private key file (unencrypted)") : void 0
+  };
+}
+function readPem(input, path4, marker, accepted) {
+  let pem;
+  try {
+    pem = readFileSync(path4);
+  } catch (error) {
+    const code = error.code;
+    const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "a directory" : code ?? "error";
+    throw invalidInput(`${input} "${path4}" cannot be read (${why}); accepted: the path of ${accepted}`);
+  }
+  if (!marker.test(pem.toString("latin1"))) {
+    throw invalidInput(`${input} "${path4}" is not ${accepted}`);
+  }
+  return { path: resolve(path4), pem };
+}
+var VERIFY_FAILURES = /CERT|SIGNATURE|ALTNAME|self[- ]signed|unable to (get|verify)|certificate verify failed/i;
+function isCertificateFailure(error) {
+  const code = error?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  return typeof code === "string" && VERIFY_FAILURES.test(code) || VERIFY_FAILURES.test(message);
+}
+
 // src/engine/options.ts
 var COMMANDS = ["migrate", "preflight", "verify", "plan", "clear-history"];
 var LOCK_BACKENDS = ["filelock", "pg_advisory", "etcd", "redlock"];
@@ -51061,11 +51101,17 @@ var INPUTS = [
   { name: "dry-run", default: "false", description: "Check and report what would change, and write nothing anywhere." },
   { name: "manager-config", description: "Path to the manager's manager.toml. Connections default to its [db] and [etcd] sections. Empty: $BACKEND_CONFIG_FILE, ./manager.toml, ~/.config/backend.ai/manager.toml, /etc/backend.ai/manager.toml, if present." },
   { name: "postgres-url", secret: true, description: "PostgreSQL URL (postgresql://user:password@host:port/database). Overrides [db] of manager.toml." },
+  { name: "postgres-ca", description: "PEM file of the CA that signed PostgreSQL's server certificate. Given: every PostgreSQL connection (bai-migrate's and alembic's) uses TLS with sslmode=verify-full, unless postgres-url says ?sslmode=verify-ca or require." },
+  { name: "postgres-client-cert", description: "PEM file of a client certificate for PostgreSQL (with postgres-client-key), e.g. for pg_hba clientcert=verify-full." },
+  { name: "postgres-client-key", description: "PEM file of the private key of postgres-client-cert (unencrypted; alembic gets a private 0600 copy)." },
   { name: "redis-url", secret: true, description: "Redis URL (redis://:password@host:port). Overrides etcd's config/redis." },
   { name: "etcd-endpoints", description: "etcd endpoints, comma- or newline-separated host:port. Overrides [etcd] addr of manager.toml." },
   { name: "etcd-namespace", description: "etcd namespace of the deployment (keys live under /sorna/{namespace}/). Overrides [etcd] namespace." },
   { name: "etcd-user", description: "etcd user. Overrides [etcd] user." },
   { name: "etcd-password", secret: true, description: "etcd password. Overrides [etcd] password." },
+  { name: "etcd-ca", description: "PEM file of the CA that signed etcd's server certificates. Given: etcd is reached over TLS (https://) and verified." },
+  { name: "etcd-client-cert", description: "PEM file of a client certificate for etcd (with etcd-client-key), for an etcd run with --client-cert-auth." },
+  { name: "etcd-client-key", description: "PEM file of the private key of etcd-client-cert (unencrypted)." },
   { name: "alembic-command", default: "alembic", description: "How to run the manager's alembic, split on spaces and run without a shell, e.g. /opt/backend.ai/bin/alembic or python3 -m alembic." },
   { name: "alembic-config", description: "The manager's alembic.ini. Empty: alembic.ini beside manager.toml, else ./alembic.ini. bai-migrate runs alembic on a private copy whose sqlalchemy.url is the checked database." },
   { name: "periodic-sync-stats", description: "true or false: write [debug] periodic-sync-stats to manager.toml (22.03 otherwise writes kernels.last_stat only when a kernel terminates). Empty leaves it as it is." },
@@ -51124,6 +51170,8 @@ function parseOptions(raw) {
   const lockTimeoutSeconds = attempt(() => seconds("lock-timeout", text("lock-timeout")));
   const connectTimeoutSeconds = attempt(() => seconds("connect-timeout", text("connect-timeout")));
   const postgresUrl = attempt(() => url("postgres-url", text("postgres-url"), ["postgresql:", "postgres:", "postgresql+asyncpg:", "postgresql+psycopg2:"]));
+  const postgresTls2 = attempt(() => readTlsFiles("postgres", { ca: text("postgres-ca"), cert: text("postgres-client-cert"), key: text("postgres-client-key") }));
+  const etcdTls = attempt(() => readTlsFiles("etcd", { ca: text("etcd-ca"), cert: text("etcd-client-cert"), key: text("etcd-client-key") }));
   const redisUrl = attempt(() => url("redis-url", text("redis-url"), ["redis:"]));
   const etcdEndpoints = attempt(() => endpoints(text("etcd-endpoints")));
   const periodicSyncStats = attempt(() => text("periodic-sync-stats") ? bool("periodic-sync-stats", text("periodic-sync-stats")) : void 0);
@@ -51159,11 +51207,13 @@ function parseOptions(raw) {
     dryRun,
     managerConfig: text("manager-config"),
     postgresUrl,
+    postgresTls: postgresTls2,
     redisUrl,
     etcdEndpoints,
     etcdNamespace,
     etcdUser: text("etcd-user"),
     etcdPassword: text("etcd-password"),
+    etcdTls,
     alembicCommand: text("alembic-command").split(/\s+/),
     alembicConfig: text("alembic-config"),
     periodicSyncStats,
@@ -51225,6 +51275,7 @@ function isDowngrade(from, to) {
 }
 
 // src/engine/connections.ts
+var SSL_MODES = ["disable", "require", "verify-ca", "verify-full"];
 function managerConfigCandidates(env = process.env, cwd = process.cwd()) {
   return [env.BACKEND_CONFIG_FILE, join(cwd, "manager.toml"), join(homedir(), ".config/backend.ai/manager.toml"), "/etc/backend.ai/manager.toml"].filter(
     (p) => !!p
@@ -51233,7 +51284,7 @@ function managerConfigCandidates(env = process.env, cwd = process.cwd()) {
 function loadManagerConfig(path4) {
   let text;
   try {
-    text = readFileSync(path4, "utf8");
+    text = readFileSync2(path4, "utf8");
   } catch (error) {
     const code = error.code;
     throw invalidInput(`manager-config "${path4}" cannot be read (${code === "ENOENT" ? "no such file" : code ?? "error"}); accepted: the path of a readable manager.toml`);
@@ -51255,14 +51306,17 @@ function resolveTargets(options, env = process.env) {
   const missing = {};
   let postgres;
   if (options.postgresUrl) {
-    postgres = postgresFromUrl(options.postgresUrl);
     secrets.push(...secretsInUrl(options.postgresUrl));
+    postgres = postgresFromUrl(options.postgresUrl, options.postgresTls);
   } else if (managerConfig && managerConfig.table.db !== void 0) {
-    postgres = postgresFromConfig(section(managerConfig.table, "db", where), where);
+    postgres = postgresFromConfig(section(managerConfig.table, "db", where), where, options.postgresTls);
   } else {
     missing.postgres = managerConfig ? `${where} has no [db] section and postgres-url is not set` : "no postgres-url and no manager.toml (set manager-config or postgres-url)";
   }
   if (postgres?.password) secrets.push(postgres.password);
+  for (const key of [options.postgresTls?.key, options.etcdTls?.key]) {
+    if (key) secrets.push(key.pem.toString(), ...pemBodyLines(key.pem));
+  }
   const etcdSection = managerConfig?.table.etcd !== void 0 ? section(managerConfig.table, "etcd", where) : void 0;
   const namespace = options.etcdNamespace ?? (etcdSection ? str(etcdSection, "namespace", `${where} [etcd]`) : void 0);
   const endpoints2 = options.etcdEndpoints.length > 0 ? options.etcdEndpoints : etcdSection ? [addr(etcdSection, `${where} [etcd]`, 2379)] : [];
@@ -51272,10 +51326,11 @@ function resolveTargets(options, env = process.env) {
     const password = options.etcdPassword ?? optionalStr(etcdSection, "password", `${where} [etcd]`);
     if (password) secrets.push(password);
     etcd = {
-      endpoints: endpoints2,
+      endpoints: etcdUrls(endpoints2, options.etcdTls),
       namespace,
       user: user || void 0,
       password: password || void 0,
+      tls: options.etcdTls,
       source: options.etcdEndpoints.length > 0 ? "etcd-endpoints" : `${where} [etcd]`
     };
   } else {
@@ -51288,30 +51343,67 @@ function resolveTargets(options, env = process.env) {
   }
   return { managerConfig, postgres, etcd, redis, secrets: unique(secrets), missing };
 }
-function postgresFromUrl(text) {
+function postgresFromUrl(text, files) {
   const url2 = new URL(text);
   const database = decodeURIComponent(url2.pathname.replace(/^\//, ""));
   if (!database) throw invalidInput("postgres-url names no database; accepted: postgresql://user:password@host:port/database");
+  for (const param of ["sslrootcert", "sslcert", "sslkey"]) {
+    if (url2.searchParams.has(param)) {
+      throw invalidInput(`postgres-url ?${param}= is not read; accepted: the inputs postgres-ca, postgres-client-cert and postgres-client-key`);
+    }
+  }
+  const sslmode = url2.searchParams.get("sslmode") ?? void 0;
+  if (sslmode !== void 0 && !SSL_MODES.includes(sslmode)) {
+    throw invalidInput(`postgres-url sslmode=${sslmode} is not accepted; accepted: ${SSL_MODES.join(", ")} (allow and prefer may fall back to plain text)`);
+  }
   return {
     host: url2.hostname.replace(/^\[|\]$/g, ""),
     port: url2.port ? Number(url2.port) : 5432,
     database,
     user: decodeURIComponent(url2.username) || "postgres",
     password: url2.password ? decodeURIComponent(url2.password) : void 0,
+    tls: postgresTls(sslmode, files),
     source: "postgres-url"
   };
+}
+function postgresTls(sslmode, files) {
+  if (sslmode === "disable") {
+    if (files) throw invalidInput("postgres-url says sslmode=disable but postgres-ca/postgres-client-cert are set; accepted: one or the other");
+    return void 0;
+  }
+  if (!sslmode && !files) return void 0;
+  if (!files?.ca && (sslmode === "verify-ca" || sslmode === "verify-full")) {
+    throw invalidInput(`postgres-url says sslmode=${sslmode}, which needs postgres-ca; accepted: postgres-ca set to the PEM file of the CA that signed the server's certificate`);
+  }
+  if (!files?.ca && !sslmode) {
+    throw invalidInput("postgres-client-cert is set without postgres-ca; accepted: postgres-ca too (to verify the server), or ?sslmode=require in postgres-url (not verified)");
+  }
+  const mode = sslmode === "require" && files?.ca ? "verify-ca" : sslmode ?? "verify-full";
+  return { mode, ca: files?.ca, cert: files?.cert, key: files?.key };
+}
+function etcdUrls(endpoints2, tls) {
+  if (!tls) return endpoints2.map((e) => e.includes("://") ? e : `http://${e}`);
+  if (!tls.ca) throw invalidInput("etcd-client-cert is set without etcd-ca; accepted: etcd-ca too, the PEM file of the CA that signed etcd's certificates");
+  return endpoints2.map((e) => {
+    if (e.startsWith("http://")) throw invalidInput(`etcd-endpoints entry "${e}" says http:// but etcd-ca is set; accepted: host:port or https://host:port`);
+    return e.includes("://") ? e : `https://${e}`;
+  });
+}
+function pemBodyLines(pem) {
+  return pem.toString().split(/\r?\n/).filter((line) => line.length >= 16 && !line.startsWith("-----"));
 }
 function redisFromUrl(text, source, password) {
   const url2 = new URL(text.includes("://") ? text : `redis://${text}`);
   const urlPassword = url2.password ? decodeURIComponent(url2.password) : void 0;
   return {
+    kind: "server",
     host: url2.hostname.replace(/^\[|\]$/g, ""),
     port: url2.port ? Number(url2.port) : 6379,
     password: urlPassword ?? (password || void 0),
     source
   };
 }
-function postgresFromConfig(db, where) {
+function postgresFromConfig(db, where, files) {
   const label = `${where} [db]`;
   const type = optionalStr(db, "type", label);
   if (type !== void 0 && type !== "postgresql") {
@@ -51325,6 +51417,7 @@ function postgresFromConfig(db, where) {
     database: str(db, "name", label),
     user: str(db, "user", label),
     password: password || void 0,
+    tls: postgresTls(void 0, files),
     source: label
   };
 }
@@ -51357,7 +51450,7 @@ function unique(values) {
   return [...new Set(values.filter((v) => v !== ""))];
 }
 
-// node_modules/pg/esm/index.mjs
+// ../main/node_modules/pg/esm/index.mjs
 var import_lib = __toESM(require_lib2(), 1);
 var Client = import_lib.default.Client;
 var Pool = import_lib.default.Pool;
@@ -51445,8 +51538,8 @@ var Deployment = class {
     const target = this.redisTarget;
     if (!target) throw new MigrationError("unreachable", "Redis is not connected");
     const client = new import_ioredis.Redis({
-      host: target.host,
-      port: target.port,
+      // Through Sentinel, ioredis asks the sentinels for the current master and checks its role.
+      ...target.kind === "sentinel" ? { sentinels: target.sentinels.map((s) => ({ ...s })), name: target.serviceName, sentinelRetryStrategy: () => null } : { host: target.host, port: target.port },
       password: target.password,
       db,
       lazyConnect: true,
@@ -51508,14 +51601,16 @@ var Deployment = class {
       return `${describePostgres(target)}: PostgreSQL ${rows[0]?.server_version ?? "?"}`;
     } catch (error) {
       await client.end().catch(() => void 0);
-      throw new Error(`${describePostgres(target)} is unreachable: ${messageOf(error)}`);
+      throw new Error(`${describePostgres(target)} is unreachable: ${messageOf(error)}${tlsHint(error, "postgres-ca", target.tls?.ca?.path)}`);
     }
   }
   async connectEtcd() {
     const target = this.targets.etcd;
     if (!target) throw new Error(this.targets.missing.etcd ?? "no etcd connection");
     const client = new import_etcd3.Etcd3({
-      hosts: target.endpoints.map((e) => e.includes("://") ? e : `http://${e}`),
+      hosts: [...target.endpoints],
+      // With several endpoints etcd3 retries a failed call on another one (3 attempts, each on a different host).
+      credentials: target.tls?.ca ? { rootCertificate: target.tls.ca.pem, certChain: target.tls.cert?.pem, privateKey: target.tls.key?.pem } : void 0,
       auth: target.user ? { username: target.user, password: target.password ?? "" } : void 0,
       dialTimeout: this.timeoutMs,
       defaultCallOptions: (context) => context.isStream ? {} : { deadline: Date.now() + this.timeoutMs }
@@ -51526,39 +51621,71 @@ var Deployment = class {
       return `${describeEtcd(target)}: etcd ${status.version}, namespace "${target.namespace}"`;
     } catch (error) {
       client.close();
-      throw new Error(`${describeEtcd(target)} is unreachable: ${messageOf(error)}`);
+      throw new Error(`${describeEtcd(target)} is unreachable: ${messageOf(error)}${tlsHint(error, "etcd-ca", target.tls?.ca?.path)}`);
     }
   }
   async connectRedis() {
     this.redisTarget = this.targets.redis ?? await this.redisFromEtcd();
+    const target = this.redisTarget;
     const client = await this.redis(REDIS_DB.stat).catch((error) => {
-      throw new Error(`${describeRedis(this.redisTarget)} is unreachable: ${messageOf(error)}`);
+      throw new Error(`${describeRedis(target)} is unreachable: ${messageOf(error)}`);
     });
     const info = await client.info("server");
     const version = /redis_version:(\S+)/.exec(info)?.[1] ?? "?";
-    return `${describeRedis(this.redisTarget)}: Redis ${version}`;
+    if (target.kind === "sentinel") {
+      return `${describeRedis(target)}: master ${client.stream.remoteAddress}:${client.stream.remotePort}, Redis ${version}`;
+    }
+    return `${describeRedis(target)}: Redis ${version}`;
   }
-  /** The manager's own source of truth for Redis: etcd config/redis/{addr,password,sentinel}. */
+  /**
+   * The manager's own source of truth for Redis: etcd config/redis/{addr,password,sentinel,
+   * service_name}. As in the manager (ai.backend.common.config redis_config_iv), a sentinel list
+   * wins over addr, and then service_name is mandatory: it has no default.
+   */
   async redisFromEtcd() {
     const config = await this.etcdPrefix("config/redis/");
     const addr2 = config["config/redis/addr"];
     const sentinel = config["config/redis/sentinel"];
-    if (sentinel && !addr2) {
-      throw new MigrationError("unsupported", `etcd config/redis/sentinel is set (${sentinel}); Redis Sentinel discovery is not supported yet: set redis-url to the current master`);
+    const password = config["config/redis/password"] || void 0;
+    if (password) this.onSecret(password);
+    if (sentinel) {
+      const serviceName = config["config/redis/service_name"];
+      if (!serviceName) {
+        throw new MigrationError(
+          "inconsistent-state",
+          `etcd config/redis/sentinel is set (${sentinel}) but config/redis/service_name is not; the manager needs both: set config/redis/service_name to the Sentinel master name (as in "sentinel monitor <name> \u2026"), or set redis-url to the current master`
+        );
+      }
+      return { kind: "sentinel", sentinels: sentinelList(sentinel), serviceName, password, source: "etcd config/redis/sentinel" };
     }
-    const target = redisFromUrl(addr2 ?? "127.0.0.1:6379", addr2 ? "etcd config/redis/addr" : "the manager default 127.0.0.1:6379 (etcd config/redis/addr is unset)", config["config/redis/password"]);
-    if (target.password) this.onSecret(target.password);
-    return target;
+    const server = redisFromUrl(addr2 ?? "127.0.0.1:6379", addr2 ? "etcd config/redis/addr" : "the manager default 127.0.0.1:6379 (etcd config/redis/addr is unset)", password);
+    if (server.password) this.onSecret(server.password);
+    return server;
   }
 };
 function describePostgres(target) {
-  return `PostgreSQL at ${target.host}:${target.port}/${target.database} (from ${target.source})`;
+  const tls = target.tls ? `, TLS ${target.tls.mode}${target.tls.cert ? " with client certificate" : ""}` : "";
+  return `PostgreSQL at ${target.host}:${target.port}/${target.database} (from ${target.source}${tls})`;
 }
 function describeEtcd(target) {
-  return `etcd at ${target.endpoints.join(", ")} (from ${target.source})`;
+  const tls = target.tls ? `, TLS${target.tls.cert ? " with client certificate" : ""}` : "";
+  return `etcd at ${target.endpoints.map((e) => e.replace(/^http:\/\//, "")).join(", ")} (from ${target.source}${tls})`;
 }
 function describeRedis(target) {
+  if (target.kind === "sentinel") {
+    return `Redis via Sentinel ${target.sentinels.map((s) => `${s.host}:${s.port}`).join(", ")} (service "${target.serviceName}", from ${target.source})`;
+  }
   return `Redis at ${target.host}:${target.port} (from ${target.source})`;
+}
+function sentinelList(text) {
+  return text.split(",").map((entry) => entry.trim()).filter((entry) => entry !== "").map((entry) => {
+    const { host, port } = redisFromUrl(entry, "etcd config/redis/sentinel");
+    return { host, port: /:\d+$/.test(entry) ? port : 26379 };
+  });
+}
+function tlsHint(error, caInput, ca) {
+  if (!isCertificateFailure(error)) return "";
+  return ca ? ` (the server's certificate does not verify against ${caInput} ${ca})` : ` (the server's certificate does not verify: set ${caInput})`;
 }
 function prefixEnd(prefix) {
   const end = Buffer.from(prefix);
@@ -51577,12 +51704,22 @@ function postgresClient(target, applicationName, timeoutMs) {
     database: target.database,
     user: target.user,
     password: target.password,
+    ssl: target.tls ? postgresSsl(target.tls) : false,
     application_name: applicationName,
     connectionTimeoutMillis: timeoutMs,
     query_timeout: timeoutMs * 6
   });
   client.on("error", () => void 0);
   return client;
+}
+function postgresSsl(tls) {
+  return {
+    ca: tls.ca?.pem,
+    cert: tls.cert?.pem,
+    key: tls.key?.pem,
+    rejectUnauthorized: tls.mode !== "require",
+    ...tls.mode === "verify-ca" ? { checkServerIdentity: () => void 0 } : {}
+  };
 }
 
 // src/engine/schema.ts
@@ -51710,28 +51847,28 @@ async function aliveAgentRows({ deployment }) {
   );
 }
 
-// node_modules/@actions/exec/lib/exec.js
+// ../main/node_modules/@actions/exec/lib/exec.js
 import { StringDecoder } from "string_decoder";
 
-// node_modules/@actions/exec/lib/toolrunner.js
+// ../main/node_modules/@actions/exec/lib/toolrunner.js
 import * as os from "os";
 import * as events from "events";
 import * as child from "child_process";
 import * as path3 from "path";
 
-// node_modules/@actions/io/lib/io.js
+// ../main/node_modules/@actions/io/lib/io.js
 import * as path2 from "path";
 
-// node_modules/@actions/io/lib/io-util.js
+// ../main/node_modules/@actions/io/lib/io-util.js
 import * as fs from "fs";
 import * as path from "path";
 var __awaiter = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve4) {
-      resolve4(value);
+    return value instanceof P ? value : new P(function(resolve5) {
+      resolve5(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve4, reject) {
+  return new (P || (P = Promise))(function(resolve5, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -51747,7 +51884,7 @@ var __awaiter = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve5(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -51848,14 +51985,14 @@ function isUnixExecutable(stats) {
   return (stats.mode & 1) > 0 || (stats.mode & 8) > 0 && process.getgid !== void 0 && stats.gid === process.getgid() || (stats.mode & 64) > 0 && process.getuid !== void 0 && stats.uid === process.getuid();
 }
 
-// node_modules/@actions/io/lib/io.js
+// ../main/node_modules/@actions/io/lib/io.js
 var __awaiter2 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve4) {
-      resolve4(value);
+    return value instanceof P ? value : new P(function(resolve5) {
+      resolve5(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve4, reject) {
+  return new (P || (P = Promise))(function(resolve5, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -51871,7 +52008,7 @@ var __awaiter2 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve5(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -51941,15 +52078,15 @@ function findInPath(tool) {
   });
 }
 
-// node_modules/@actions/exec/lib/toolrunner.js
+// ../main/node_modules/@actions/exec/lib/toolrunner.js
 import { setTimeout as setTimeout2 } from "timers";
 var __awaiter3 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve4) {
-      resolve4(value);
+    return value instanceof P ? value : new P(function(resolve5) {
+      resolve5(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve4, reject) {
+  return new (P || (P = Promise))(function(resolve5, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -51965,7 +52102,7 @@ var __awaiter3 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve5(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -52184,7 +52321,7 @@ var ToolRunner = class extends events.EventEmitter {
         this.toolPath = path3.resolve(process.cwd(), this.options.cwd || process.cwd(), this.toolPath);
       }
       this.toolPath = yield which(this.toolPath, true);
-      return new Promise((resolve4, reject) => __awaiter3(this, void 0, void 0, function* () {
+      return new Promise((resolve5, reject) => __awaiter3(this, void 0, void 0, function* () {
         this._debug(`exec tool: ${this.toolPath}`);
         this._debug("arguments:");
         for (const arg of this.args) {
@@ -52267,7 +52404,7 @@ var ToolRunner = class extends events.EventEmitter {
           if (error) {
             reject(error);
           } else {
-            resolve4(exitCode);
+            resolve5(exitCode);
           }
         });
         if (this.options.input) {
@@ -52387,14 +52524,14 @@ var ExecState = class _ExecState extends events.EventEmitter {
   }
 };
 
-// node_modules/@actions/exec/lib/exec.js
+// ../main/node_modules/@actions/exec/lib/exec.js
 var __awaiter4 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve4) {
-      resolve4(value);
+    return value instanceof P ? value : new P(function(resolve5) {
+      resolve5(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve4, reject) {
+  return new (P || (P = Promise))(function(resolve5, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -52410,7 +52547,7 @@ var __awaiter4 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve5(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -52463,9 +52600,9 @@ function getExecOutput(commandLine, args, options) {
 // src/engine/alembic.ts
 import { mkdtemp, readFile, rm as rm2, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname as dirname3, join as join4, resolve as resolve2 } from "node:path";
+import { dirname as dirname3, join as join4, resolve as resolve3 } from "node:path";
 async function runAlembic(setup, target, args) {
-  const original = resolve2(setup.config);
+  const original = resolve3(setup.config);
   let text;
   try {
     text = await readFile(original, "utf8");
@@ -52475,7 +52612,7 @@ async function runAlembic(setup, target, args) {
   const dir = await mkdtemp(join4(tmpdir(), "bai-migrate-alembic-"));
   const ini = join4(dir, "alembic.ini");
   try {
-    await writeFile(ini, privateIni(text, dirname3(original), sqlalchemyUrl(target)), { mode: 384 });
+    await writeFile(ini, privateIni(text, dirname3(original), sqlalchemyUrl(target, await privateTlsFiles(target, dir))), { mode: 384 });
     const result = await getExecOutput(process.execPath, ["-e", WATCHDOG, "--", ...setup.command, "-c", ini, ...args], {
       cwd: dirname3(original),
       silent: true,
@@ -52512,10 +52649,23 @@ function privateIni(text, originalDir, url2) {
 ${line}`);
 }
 var ALEMBIC_APPLICATION_NAME = "bai-migrate-alembic";
-function sqlalchemyUrl(target) {
+function sqlalchemyUrl(target, tls) {
   const auth = `${encodeURIComponent(target.user)}${target.password ? `:${encodeURIComponent(target.password)}` : ""}`;
   const host = target.host.includes(":") ? `[${target.host}]` : target.host;
-  return `postgresql://${auth}@${host}:${target.port}/${encodeURIComponent(target.database)}?application_name=${ALEMBIC_APPLICATION_NAME}`;
+  const query = new URLSearchParams({ application_name: ALEMBIC_APPLICATION_NAME, ...tls });
+  return `postgresql://${auth}@${host}:${target.port}/${encodeURIComponent(target.database)}?${query}`;
+}
+async function privateTlsFiles(target, dir) {
+  const tls = target.tls;
+  if (!tls) return {};
+  const params = { sslmode: tls.mode };
+  for (const [param, file] of [["sslrootcert", tls.ca], ["sslcert", tls.cert], ["sslkey", tls.key]]) {
+    if (!file) continue;
+    const path4 = join4(dir, param);
+    await writeFile(path4, file.pem, { mode: 384 });
+    params[param] = path4;
+  }
+  return params;
 }
 
 // src/steps/schema.ts
@@ -52586,7 +52736,7 @@ async function waitForOrphanedAlembic(ctx) {
       throw new MigrationError("inconsistent-state", `an alembic started by an earlier bai-migrate run is still connected (backend pid ${pid}, for ${seconds2} s); let it finish, or stop it with SELECT pg_terminate_backend(${pid}), then run again`);
     }
     ctx.log.info(`waiting for an alembic started by an earlier run (backend pid ${rows[0].pid}) to finish`);
-    await new Promise((resolve4) => setTimeout(resolve4, 500));
+    await new Promise((resolve5) => setTimeout(resolve5, 500));
   }
 }
 
@@ -53233,7 +53383,7 @@ async function acquireMigrationLock(target, timeoutSeconds, connectTimeoutMs) {
       if (Date.now() >= deadline) {
         throw new MigrationError("inconsistent-state", `another migration holds the bai-migrate lock: ${await describeHolder(client)}; waited ${timeoutSeconds} s (lock-timeout)`);
       }
-      await new Promise((resolve4) => setTimeout(resolve4, POLL_MS));
+      await new Promise((resolve5) => setTimeout(resolve5, POLL_MS));
     }
   } catch (error) {
     await client.end().catch(() => void 0);
@@ -53606,7 +53756,7 @@ Fix the cause and run migrate again: finished steps are recognised and skipped.`
   }
   /** Everything the steps may lose, saved before the first change; named in the report. */
   async writeBackup(plan) {
-    const dir = resolve3(this.options.backupDir, `backup-${(/* @__PURE__ */ new Date()).toISOString().replace(/[:.]/g, "-")}`);
+    const dir = resolve4(this.options.backupDir, `backup-${(/* @__PURE__ */ new Date()).toISOString().replace(/[:.]/g, "-")}`);
     const saved = [];
     for (const { hop, step } of lastOccurrences(plan)) {
       const item = step.backup ? await step.backup(this.context(hop)) : void 0;
