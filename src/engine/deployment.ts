@@ -304,7 +304,7 @@ export function postgresClient(target: PostgresTarget, applicationName: string, 
 }
 
 /** node-postgres' TLS options for libpq's sslmode: require encrypts only, verify-ca skips the host name. */
-function postgresSsl(tls: NonNullable<PostgresTarget['tls']>): ConnectionOptions {
+export function postgresSsl(tls: NonNullable<PostgresTarget['tls']>): ConnectionOptions {
   return {
     ca: tls.ca?.pem,
     cert: tls.cert?.pem,
