@@ -72059,7 +72059,7 @@ var Deployment = class {
       return `${describeEtcd(target)}: etcd ${status.version}, namespace "${target.namespace}"`;
     } catch (error2) {
       client.close();
-      throw new Error(`${describeEtcd(target)} is unreachable: ${messageOf(error2)}${tlsHint(error2, "etcd-ca", target.tls?.ca?.path)}`);
+      throw new Error(`${describeEtcd(target)} is unreachable: ${grpcCause(messageOf(error2))}${tlsHint(error2, "etcd-ca", target.tls?.ca?.path)}`);
     }
   }
   async connectRedis() {
@@ -72120,6 +72120,10 @@ function sentinelList(text) {
     const { host, port } = redisFromUrl(entry, "etcd config/redis/sentinel");
     return { host, port: /:\d+$/.test(entry) ? port : 26379 };
   });
+}
+function grpcCause(message) {
+  const cause = /No connection established\. Last error: (?:Error: )?(.*?)(?:; if the root CA is installed locally.*|\. Resolution note:.*)?$/s.exec(message);
+  return cause ? `no connection (${cause[1].trim()})` : message;
 }
 function tlsHint(error2, caInput, ca) {
   if (!isCertificateFailure(error2)) return "";

@@ -251,7 +251,7 @@ describe('PostgreSQL and etcd over TLS', () => {
     const wrongEtcd = await runEngine({ command: 'preflight', 'to-version': '22.03', 'manager-config': toml, ...tlsInputs(certs, { 'etcd-ca': certs.otherCa, 'etcd-client-cert': '', 'etcd-client-key': '' }) });
     expect(wrongEtcd.report.errorCode).toBe('unreachable');
     expect(wrongEtcd.report.error).toContain(`etcd: etcd at ${etcd.endpoints[0]} (from manager.toml`);
-    expect(wrongEtcd.report.error).toContain(`is unreachable`);
+    expect(wrongEtcd.report.error).toContain(`is unreachable: no connection (unable to verify the first certificate) (the server's certificate does not verify against etcd-ca ${certs.otherCa})`);
   });
 
   it('rejects unreadable TLS files and a certificate without its key before anything is done', () => {

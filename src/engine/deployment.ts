@@ -191,7 +191,7 @@ export class Deployment {
       return `${describeEtcd(target)}: etcd ${status.version}, namespace "${target.namespace}"`;
     } catch (error) {
       client.close();
-      throw new Error(`${describeEtcd(target)} is unreachable: ${messageOf(error)}${tlsHint(error, 'etcd-ca', target.tls?.ca?.path)}`);
+      throw new Error(`${describeEtcd(target)} is unreachable: ${grpcCause(messageOf(error))}${tlsHint(error, 'etcd-ca', target.tls?.ca?.path)}`);
     }
   }
 
@@ -263,6 +263,15 @@ function sentinelList(text: string): HostPort[] {
       const { host, port } = redisFromUrl(entry, 'etcd config/redis/sentinel');
       return { host, port: /:\d+$/.test(entry) ? port : 26379 };
     });
+}
+
+/**
+ * gRPC wraps the cause of a failed connection in advice meant for other setups ("try running
+ * Node.js with --use-system-ca", an empty "Resolution note"): keep only the cause.
+ */
+function grpcCause(message: string): string {
+  const cause = /No connection established\. Last error: (?:Error: )?(.*?)(?:; if the root CA is installed locally.*|\. Resolution note:.*)?$/s.exec(message);
+  return cause ? `no connection (${cause[1]!.trim()})` : message;
 }
 
 /** A certificate that does not verify gets a hint naming the input that holds the CA. */
