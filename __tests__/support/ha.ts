@@ -190,17 +190,23 @@ export async function startSentinelRedis(serviceName = 'bai-redis'): Promise<Sen
   const sentinelPorts = [await freePort(), await freePort(), await freePort()];
   const base = (port: number) =>
     [`port ${port}`, `bind ${HOST}`, 'protected-mode no', `requirepass ${SECRETS.redis}`, `masterauth ${SECRETS.redis}`, 'dir /tmp', 'appendonly no', 'save ""'].join('\n');
-  const redis = (port: number, config: string, args: string[] = []) =>
+  // Config files live in a directory anyone may write: CONFIG REWRITE and Sentinel rewrite their
+  // file (Redis 7 by renaming a new one over it), and the official image runs Redis as user redis.
+  const entrypoint = rt.local ? '' : 'docker-entrypoint.sh ';
+  const redis = (config: string, args: string[] = []) =>
     new rt.GenericContainer(rt.redisImage)
       .withNetworkMode('host')
-      // Writable by the server's user: CONFIG REWRITE and Sentinel both rewrite their file.
-      .withCopyContentToContainer([{ content: `${config}\n`, target: `/tmp/redis-${port}.conf`, mode: 0o666 }])
-      .withCommand(['redis-server', `/tmp/redis-${port}.conf`, ...args])
+      .withCopyContentToContainer([{ content: `${config}\n`, target: '/tmp/redis-in.conf', mode: 0o644 }])
+      .withCommand([
+        'bash',
+        '-c',
+        `set -e; mkdir -p /srv/redis; cp /tmp/redis-in.conf /srv/redis/redis.conf; chmod -R a+rwX /srv/redis; exec ${entrypoint}redis-server /srv/redis/redis.conf ${args.join(' ')}`,
+      ])
       .withWaitStrategy(rt.Wait.forLogMessage(args.includes('--sentinel') ? /Sentinel ID is/ : /Ready to accept connections/))
       .withStartupTimeout(30_000)
       .start();
   const servers = await startAllOrNone(
-    [redis(masterPort, base(masterPort)), redis(replicaPort, `${base(replicaPort)}\nreplicaof ${HOST} ${masterPort}`)],
+    [redis(base(masterPort)), redis(`${base(replicaPort)}\nreplicaof ${HOST} ${masterPort}`)],
     'Redis master and replica',
   );
   const sentinelConfig = (port: number) =>
@@ -216,7 +222,7 @@ export async function startSentinelRedis(serviceName = 'bai-redis'): Promise<Sen
     ].join('\n');
   let sentinels: StartedTestContainer[];
   try {
-    sentinels = await startAllOrNone(sentinelPorts.map((port) => redis(port, sentinelConfig(port), ['--sentinel'])), 'Redis sentinels');
+    sentinels = await startAllOrNone(sentinelPorts.map((port) => redis(sentinelConfig(port), ['--sentinel'])), 'Redis sentinels');
   } catch (error) {
     await stopAll(servers);
     throw error;
@@ -250,7 +256,8 @@ export async function startTlsPostgres(certs: Certificates): Promise<TlsPostgres
   const port = await freePort();
   const hba = ['local all all trust', `hostssl all all ${HOST}/32 scram-sha-256 clientcert=verify-full`, ''].join('\n');
   const ssl = [
-    `-p ${port} -c listen_addresses=${HOST} -c fsync=off -c full_page_writes=off`,
+    // scram: PostgreSQL 13 still stores md5 hashes by default, which pg_hba's scram-sha-256 refuses.
+    `-p ${port} -c listen_addresses=${HOST} -c fsync=off -c full_page_writes=off -c password_encryption=scram-sha-256`,
     '-c ssl=on -c ssl_cert_file=/tmp/ssl/server.crt -c ssl_key_file=/tmp/ssl/server.key -c ssl_ca_file=/tmp/ssl/ca.crt',
     '-c hba_file=/tmp/ssl/pg_hba.conf',
   ].join(' ');
