@@ -51082,11 +51082,12 @@ function readPem(input, path4, marker, accepted) {
   }
   return { path: resolve(path4), pem };
 }
-var VERIFY_FAILURES = /CERT|SIGNATURE|ALTNAME|self[- ]signed|unable to (get|verify)|certificate verify failed/i;
+var VERIFY_CODES = /^(SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|ERR_TLS_CERT_ALTNAME_INVALID|CERT_[A-Z_]+)$/;
+var VERIFY_MESSAGES = /self[- ]signed certificate|unable to verify the first certificate|unable to get (local )?issuer certificate|Hostname\/IP does not match certificate|certificate has expired/i;
 function isCertificateFailure(error) {
   const code = error?.code;
-  const message = error instanceof Error ? error.message : String(error);
-  return typeof code === "string" && VERIFY_FAILURES.test(code) || VERIFY_FAILURES.test(message);
+  if (typeof code === "string" && VERIFY_CODES.test(code)) return true;
+  return VERIFY_MESSAGES.test(error instanceof Error ? error.message : String(error));
 }
 
 // src/engine/options.ts
@@ -51679,8 +51680,11 @@ function describeRedis(target) {
 }
 function sentinelList(text) {
   return text.split(",").map((entry) => entry.trim()).filter((entry) => entry !== "").map((entry) => {
-    const { host, port } = redisFromUrl(entry, "etcd config/redis/sentinel");
-    return { host, port: /:\d+$/.test(entry) ? port : 26379 };
+    const match = /^(\[[^\]]+\]|[^\s:/]+)(?::(\d{1,5}))?$/.exec(entry);
+    if (!match) {
+      throw new MigrationError("inconsistent-state", `etcd config/redis/sentinel entry "${entry}" is not host:port; the manager expects a comma-separated host:port list`);
+    }
+    return { host: match[1].replace(/^\[|\]$/g, ""), port: match[2] ? Number(match[2]) : 26379 };
   });
 }
 function grpcCause(message) {

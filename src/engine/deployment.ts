@@ -3,11 +3,11 @@
  * Redis (one client per logical DB, as the manager uses them). Every call is bounded by the
  * connect timeout, so an unreachable server ends the run with a message instead of a hang.
  */
+import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { Etcd3, type Namespace } from 'etcd3';
 import { MigrationError, messageOf } from './errors.js';
-import type { ConnectionOptions } from 'node:tls';
 import { redisFromUrl, type EtcdTarget, type HostPort, type PostgresTarget, type RedisTarget, type Targets } from './connections.js';
 import { isCertificateFailure } from './tls.js';
 
@@ -260,8 +260,11 @@ function sentinelList(text: string): HostPort[] {
     .map((entry) => entry.trim())
     .filter((entry) => entry !== '')
     .map((entry) => {
-      const { host, port } = redisFromUrl(entry, 'etcd config/redis/sentinel');
-      return { host, port: /:\d+$/.test(entry) ? port : 26379 };
+      const match = /^(\[[^\]]+\]|[^\s:/]+)(?::(\d{1,5}))?$/.exec(entry);
+      if (!match) {
+        throw new MigrationError('inconsistent-state', `etcd config/redis/sentinel entry "${entry}" is not host:port; the manager expects a comma-separated host:port list`);
+      }
+      return { host: match[1]!.replace(/^\[|\]$/g, ''), port: match[2] ? Number(match[2]) : 26379 };
     });
 }
 

@@ -58,11 +58,12 @@ function readPem(input: string, path: string, marker: RegExp, accepted: string):
   return { path: resolve(path), pem };
 }
 
-/** Node's codes for a server certificate that does not verify: worth a hint that names the CA input. */
-const VERIFY_FAILURES = /CERT|SIGNATURE|ALTNAME|self[- ]signed|unable to (get|verify)|certificate verify failed/i;
+/** How Node (and gRPC, which only passes on Node's message) says a server certificate did not verify. */
+const VERIFY_CODES = /^(SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|ERR_TLS_CERT_ALTNAME_INVALID|CERT_[A-Z_]+)$/;
+const VERIFY_MESSAGES = /self[- ]signed certificate|unable to verify the first certificate|unable to get (local )?issuer certificate|Hostname\/IP does not match certificate|certificate has expired/i;
 
 export function isCertificateFailure(error: unknown): boolean {
   const code = (error as { code?: unknown } | undefined)?.code;
-  const message = error instanceof Error ? error.message : String(error);
-  return (typeof code === 'string' && VERIFY_FAILURES.test(code)) || VERIFY_FAILURES.test(message);
+  if (typeof code === 'string' && VERIFY_CODES.test(code)) return true;
+  return VERIFY_MESSAGES.test(error instanceof Error ? error.message : String(error));
 }
