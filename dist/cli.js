@@ -10,7 +10,7 @@ import {
   renderText,
   runCommand,
   secretInputs
-} from "./chunks/chunk-B75FD3GG.js";
+} from "./chunks/chunk-SPPAV3XX.js";
 import "./chunks/chunk-SCUMJWIY.js";
 import "./chunks/chunk-O7VACBHG.js";
 

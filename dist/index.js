@@ -11,7 +11,7 @@ import {
   runCommand,
   secretInputs,
   which
-} from "./chunks/chunk-B75FD3GG.js";
+} from "./chunks/chunk-SPPAV3XX.js";
 import {
   require_src
 } from "./chunks/chunk-SCUMJWIY.js";

@@ -13,6 +13,13 @@ import { Etcd3 } from 'etcd3';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import type { TestbedInfo } from './testbed.js';
 import { runAlembic } from '../../src/engine/alembic.js';
+import { postgresSsl } from '../../src/engine/deployment.js';
+
+/** An admin client on one database of the test bed's PostgreSQL, over TLS when the server wants it. */
+function pgClient(info: TestbedInfo, database = info.postgres.database): pg.Client {
+  const { host, port, user, password, tls } = info.postgres;
+  return new pg.Client({ host, port, user, password, database, ssl: tls ? postgresSsl(tls) : false });
+}
 
 export interface Admin {
   pg: pg.Client;
@@ -22,7 +29,7 @@ export interface Admin {
 }
 
 export async function connectAdmin(info: TestbedInfo): Promise<Admin> {
-  const client = new pg.Client({ ...info.postgres });
+  const client = pgClient(info);
   await client.connect();
   const redisClients = new Map<number, Redis>();
   const etcd = new Etcd3({ hosts: `http://${info.etcd.host}:${info.etcd.port}` });
@@ -103,7 +110,7 @@ export async function createDeployment(admin: Admin, info: TestbedInfo, seed: Se
   const database = `bai_${suffix}`;
   const namespace = `ns-${suffix}`;
   await admin.pg.query(`CREATE DATABASE ${database} TEMPLATE ${await templateFor(admin, info, seed.schema ?? '60a1effa77d2')}`);
-  const client = new pg.Client({ ...info.postgres, database });
+  const client = pgClient(info, database);
   // A server stopped under a test (or at the end of the demo) must not crash the process.
   client.on('error', () => undefined);
   await client.connect();
@@ -246,11 +253,17 @@ export async function snapshotState(admin: Admin, deployment: TestDeployment): P
   return { columns: columns.rows, counts, redis, redisAppendonly: config, etcdRevision };
 }
 
+/** Other servers than the shared test bed's (an etcd cluster, Redis behind Sentinel, TLS): their addresses and admin clients. */
+export interface Servers {
+  admin: Admin;
+  info: TestbedInfo;
+}
+
 /**
  * Registers the hooks a test file needs: one admin connection for the file, and deployments that
  * are dropped after each test.
  */
-export function useDeployments(info: TestbedInfo): { admin: () => Admin; deploy: (seed?: SeedOptions) => Promise<TestDeployment> } {
+export function useDeployments(info: TestbedInfo): { admin: () => Admin; deploy: (seed?: SeedOptions, servers?: Servers) => Promise<TestDeployment> } {
   let admin: Admin | undefined;
   const created: TestDeployment[] = [];
   beforeAll(async () => {
@@ -262,8 +275,8 @@ export function useDeployments(info: TestbedInfo): { admin: () => Admin; deploy:
   afterAll(async () => admin?.close());
   return {
     admin: () => admin!,
-    async deploy(seed = {}) {
-      const deployment = await createDeployment(admin!, info, seed);
+    async deploy(seed = {}, servers?: Servers) {
+      const deployment = await createDeployment(servers?.admin ?? admin!, servers?.info ?? info, seed);
       created.push(deployment);
       return deployment;
     },

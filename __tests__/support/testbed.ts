@@ -11,6 +11,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:net';
+import type { PostgresTls } from '../../src/engine/connections.js';
 
 export const LOCAL_IMAGE = process.env.BAI_TESTBED_IMAGE ?? 'bai-migrate/testbed:bookworm';
 
@@ -27,7 +28,8 @@ export interface ServerAddress {
 
 export interface TestbedInfo {
   mode: 'local-image' | 'official-images';
-  postgres: ServerAddress & { user: string; password: string; database: string };
+  /** tls: the server accepts TLS connections only (HA tests); the shared test bed has none. */
+  postgres: ServerAddress & { user: string; password: string; database: string; tls?: PostgresTls };
   redis: ServerAddress & { password: string };
   etcd: ServerAddress;
   containers: { postgres: string; redis: string; etcd: string };

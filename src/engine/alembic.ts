@@ -29,7 +29,7 @@ export async function runAlembic(setup: AlembicSetup, target: PostgresTarget, ar
   const dir = await mkdtemp(join(tmpdir(), 'bai-migrate-alembic-'));
   const ini = join(dir, 'alembic.ini');
   try {
-    await writeFile(ini, privateIni(text, dirname(original), sqlalchemyUrl(target)), { mode: 0o600 });
+    await writeFile(ini, privateIni(text, dirname(original), sqlalchemyUrl(target, await privateTlsFiles(target, dir))), { mode: 0o600 });
     const result = await getExecOutput(process.execPath, ['-e', WATCHDOG, '--', ...setup.command, '-c', ini, ...args], {
       cwd: dirname(original),
       silent: true,
@@ -81,8 +81,26 @@ export const ALEMBIC_APPLICATION_NAME = 'bai-migrate-alembic';
  * Up to 22.03 the manager's env.py is synchronous (psycopg2): postgresql://. The application
  * name lets a later run see an alembic that outlived its killed parent.
  */
-function sqlalchemyUrl(target: PostgresTarget): string {
+function sqlalchemyUrl(target: PostgresTarget, tls: Record<string, string>): string {
   const auth = `${encodeURIComponent(target.user)}${target.password ? `:${encodeURIComponent(target.password)}` : ''}`;
   const host = target.host.includes(':') ? `[${target.host}]` : target.host;
-  return `postgresql://${auth}@${host}:${target.port}/${encodeURIComponent(target.database)}?application_name=${ALEMBIC_APPLICATION_NAME}`;
+  const query = new URLSearchParams({ application_name: ALEMBIC_APPLICATION_NAME, ...tls });
+  return `postgresql://${auth}@${host}:${target.port}/${encodeURIComponent(target.database)}?${query}`;
+}
+
+/**
+ * psycopg2's (libpq's) TLS parameters, with private 0600 copies of the files: libpq refuses a key
+ * that others can read, and the operator's copy may well be group-readable.
+ */
+async function privateTlsFiles(target: PostgresTarget, dir: string): Promise<Record<string, string>> {
+  const tls = target.tls;
+  if (!tls) return {};
+  const params: Record<string, string> = { sslmode: tls.mode };
+  for (const [param, file] of [['sslrootcert', tls.ca], ['sslcert', tls.cert], ['sslkey', tls.key]] as const) {
+    if (!file) continue;
+    const path = join(dir, param);
+    await writeFile(path, file.pem, { mode: 0o600 });
+    params[param] = path;
+  }
+  return params;
 }

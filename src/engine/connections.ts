@@ -9,6 +9,19 @@ import { join } from 'node:path';
 import { invalidInput } from './errors.js';
 import { isTable, parseToml, TomlError, type TomlTable, type TomlValue } from './toml.js';
 import { secretsInUrl, type Options } from './options.js';
+import type { PemFile, TlsFiles } from './tls.js';
+
+/** libpq's sslmode values that bai-migrate honours; allow and prefer would silently fall back to plain text. */
+export const SSL_MODES = ['disable', 'require', 'verify-ca', 'verify-full'] as const;
+export type SslMode = (typeof SSL_MODES)[number];
+
+export interface PostgresTls {
+  /** require: encrypted, not verified; verify-ca: signed by the CA; verify-full: and the host name matches. */
+  readonly mode: Exclude<SslMode, 'disable'>;
+  readonly ca?: PemFile;
+  readonly cert?: PemFile;
+  readonly key?: PemFile;
+}
 
 export interface PostgresTarget {
   readonly host: string;
@@ -16,21 +29,41 @@ export interface PostgresTarget {
   readonly database: string;
   readonly user: string;
   readonly password?: string;
+  /** Undefined: plain TCP. */
+  readonly tls?: PostgresTls;
   /** Where the values came from, for messages: "postgres-url" or "manager.toml [db]". */
   readonly source: string;
 }
 
 export interface EtcdTarget {
+  /** With a scheme: http://host:port, or https://host:port when etcd is reached over TLS. */
   readonly endpoints: readonly string[];
   readonly namespace: string;
   readonly user?: string;
   readonly password?: string;
+  readonly tls?: TlsFiles;
   readonly source: string;
 }
 
-export interface RedisTarget {
+export interface HostPort {
   readonly host: string;
   readonly port: number;
+}
+
+/** One Redis server, or whichever server the sentinels name as the master of `serviceName`. */
+export type RedisTarget = RedisServer | RedisSentinel;
+
+export interface RedisServer extends HostPort {
+  readonly kind: 'server';
+  readonly password?: string;
+  readonly source: string;
+}
+
+export interface RedisSentinel {
+  readonly kind: 'sentinel';
+  readonly sentinels: readonly HostPort[];
+  readonly serviceName: string;
+  /** The master's (and replicas') password; the sentinels themselves are reached without one. */
   readonly password?: string;
   readonly source: string;
 }
@@ -87,16 +120,20 @@ export function resolveTargets(options: Options, env: NodeJS.ProcessEnv = proces
 
   let postgres: PostgresTarget | undefined;
   if (options.postgresUrl) {
-    postgres = postgresFromUrl(options.postgresUrl);
     secrets.push(...secretsInUrl(options.postgresUrl));
+    postgres = postgresFromUrl(options.postgresUrl, options.postgresTls);
   } else if (managerConfig && managerConfig.table.db !== undefined) {
-    postgres = postgresFromConfig(section(managerConfig.table, 'db', where), where);
+    postgres = postgresFromConfig(section(managerConfig.table, 'db', where), where, options.postgresTls);
   } else {
     missing.postgres = managerConfig
       ? `${where} has no [db] section and postgres-url is not set`
       : 'no postgres-url and no manager.toml (set manager-config or postgres-url)';
   }
   if (postgres?.password) secrets.push(postgres.password);
+  // A key's PEM text must never be printed either, whole or line by line.
+  for (const key of [options.postgresTls?.key, options.etcdTls?.key]) {
+    if (key) secrets.push(key.pem.toString(), ...pemBodyLines(key.pem));
+  }
 
   const etcdSection = managerConfig?.table.etcd !== undefined ? section(managerConfig.table, 'etcd', where) : undefined;
   const namespace = options.etcdNamespace ?? (etcdSection ? str(etcdSection, 'namespace', `${where} [etcd]`) : undefined);
@@ -107,10 +144,11 @@ export function resolveTargets(options: Options, env: NodeJS.ProcessEnv = proces
     const password = options.etcdPassword ?? optionalStr(etcdSection, 'password', `${where} [etcd]`);
     if (password) secrets.push(password);
     etcd = {
-      endpoints,
+      endpoints: etcdUrls(endpoints, options.etcdTls),
       namespace,
       user: user || undefined,
       password: password || undefined,
+      tls: options.etcdTls,
       source: options.etcdEndpoints.length > 0 ? 'etcd-endpoints' : `${where} [etcd]`,
     };
   } else {
@@ -125,25 +163,74 @@ export function resolveTargets(options: Options, env: NodeJS.ProcessEnv = proces
   return { managerConfig, postgres, etcd, redis, secrets: unique(secrets), missing };
 }
 
-export function postgresFromUrl(text: string): PostgresTarget {
+export function postgresFromUrl(text: string, files?: TlsFiles): PostgresTarget {
   const url = new URL(text);
   const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
   if (!database) throw invalidInput('postgres-url names no database; accepted: postgresql://user:password@host:port/database');
+  for (const param of ['sslrootcert', 'sslcert', 'sslkey']) {
+    if (url.searchParams.has(param)) {
+      throw invalidInput(`postgres-url ?${param}= is not read; accepted: the inputs postgres-ca, postgres-client-cert and postgres-client-key`);
+    }
+  }
+  const sslmode = url.searchParams.get('sslmode') ?? undefined;
+  if (sslmode !== undefined && !(SSL_MODES as readonly string[]).includes(sslmode)) {
+    throw invalidInput(`postgres-url sslmode=${sslmode} is not accepted; accepted: ${SSL_MODES.join(', ')} (allow and prefer may fall back to plain text)`);
+  }
   return {
     host: url.hostname.replace(/^\[|\]$/g, ''),
     port: url.port ? Number(url.port) : 5432,
     database,
     user: decodeURIComponent(url.username) || 'postgres',
     password: url.password ? decodeURIComponent(url.password) : undefined,
+    tls: postgresTls(sslmode as SslMode | undefined, files),
     source: 'postgres-url',
   };
 }
 
+/**
+ * TLS for PostgreSQL from the URL's sslmode and the TLS inputs. A CA alone means verify-full; with
+ * sslmode=require a CA still verifies the chain, as libpq does (verify-ca).
+ */
+function postgresTls(sslmode: SslMode | undefined, files: TlsFiles | undefined): PostgresTls | undefined {
+  if (sslmode === 'disable') {
+    if (files) throw invalidInput('postgres-url says sslmode=disable but postgres-ca/postgres-client-cert are set; accepted: one or the other');
+    return undefined;
+  }
+  if (!sslmode && !files) return undefined;
+  if (!files?.ca && (sslmode === 'verify-ca' || sslmode === 'verify-full')) {
+    throw invalidInput(`postgres-url says sslmode=${sslmode}, which needs postgres-ca; accepted: postgres-ca set to the PEM file of the CA that signed the server's certificate`);
+  }
+  if (!files?.ca && !sslmode) {
+    throw invalidInput('postgres-client-cert is set without postgres-ca; accepted: postgres-ca too (to verify the server), or ?sslmode=require in postgres-url (not verified)');
+  }
+  const mode = sslmode === 'require' && files?.ca ? 'verify-ca' : (sslmode ?? 'verify-full');
+  return { mode, ca: files?.ca, cert: files?.cert, key: files?.key };
+}
+
+/** http:// endpoints, or https:// when etcd-ca is given; a scheme that contradicts etcd-ca is an error. */
+function etcdUrls(endpoints: readonly string[], tls: TlsFiles | undefined): string[] {
+  if (!tls) return endpoints.map((e) => (e.includes('://') ? e : `http://${e}`));
+  if (!tls.ca) throw invalidInput('etcd-client-cert is set without etcd-ca; accepted: etcd-ca too, the PEM file of the CA that signed etcd\'s certificates');
+  return endpoints.map((e) => {
+    if (e.startsWith('http://')) throw invalidInput(`etcd-endpoints entry "${e}" says http:// but etcd-ca is set; accepted: host:port or https://host:port`);
+    return e.includes('://') ? e : `https://${e}`;
+  });
+}
+
+/** The base64 lines of a PEM file: a log that splits the text must not show even one of them. */
+function pemBodyLines(pem: Buffer): string[] {
+  return pem
+    .toString()
+    .split(/\r?\n/)
+    .filter((line) => line.length >= 16 && !line.startsWith('-----'));
+}
+
 /** Parses "host:port" or redis://[user]:password@host:port as the manager stores them in etcd. */
-export function redisFromUrl(text: string, source: string, password?: string): RedisTarget {
+export function redisFromUrl(text: string, source: string, password?: string): RedisServer {
   const url = new URL(text.includes('://') ? text : `redis://${text}`);
   const urlPassword = url.password ? decodeURIComponent(url.password) : undefined;
   return {
+    kind: 'server',
     host: url.hostname.replace(/^\[|\]$/g, ''),
     port: url.port ? Number(url.port) : 6379,
     password: urlPassword ?? (password || undefined),
@@ -151,7 +238,7 @@ export function redisFromUrl(text: string, source: string, password?: string): R
   };
 }
 
-function postgresFromConfig(db: TomlTable, where: string): PostgresTarget {
+function postgresFromConfig(db: TomlTable, where: string, files: TlsFiles | undefined): PostgresTarget {
   const label = `${where} [db]`;
   const type = optionalStr(db, 'type', label);
   if (type !== undefined && type !== 'postgresql') {
@@ -165,6 +252,7 @@ function postgresFromConfig(db: TomlTable, where: string): PostgresTarget {
     database: str(db, 'name', label),
     user: str(db, 'user', label),
     password: password || undefined,
+    tls: postgresTls(undefined, files),
     source: label,
   };
 }

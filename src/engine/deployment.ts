@@ -3,11 +3,13 @@
  * Redis (one client per logical DB, as the manager uses them). Every call is bounded by the
  * connect timeout, so an unreachable server ends the run with a message instead of a hang.
  */
+import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { Etcd3, type Namespace } from 'etcd3';
 import { MigrationError, messageOf } from './errors.js';
-import { redisFromUrl, type EtcdTarget, type PostgresTarget, type RedisTarget, type Targets } from './connections.js';
+import { redisFromUrl, type EtcdTarget, type HostPort, type PostgresTarget, type RedisTarget, type Targets } from './connections.js';
+import { isCertificateFailure } from './tls.js';
 
 export type Server = 'postgres' | 'redis' | 'etcd';
 
@@ -103,8 +105,10 @@ export class Deployment {
     const target = this.redisTarget;
     if (!target) throw new MigrationError('unreachable', 'Redis is not connected');
     const client = new Redis({
-      host: target.host,
-      port: target.port,
+      // Through Sentinel, ioredis asks the sentinels for the current master and checks its role.
+      ...(target.kind === 'sentinel'
+        ? { sentinels: target.sentinels.map((s) => ({ ...s })), name: target.serviceName, sentinelRetryStrategy: () => null }
+        : { host: target.host, port: target.port }),
       password: target.password,
       db,
       lazyConnect: true,
@@ -172,7 +176,7 @@ export class Deployment {
       return `${describePostgres(target)}: PostgreSQL ${rows[0]?.server_version ?? '?'}`;
     } catch (error) {
       await client.end().catch(() => undefined);
-      throw new Error(`${describePostgres(target)} is unreachable: ${messageOf(error)}`);
+      throw new Error(`${describePostgres(target)} is unreachable: ${messageOf(error)}${tlsHint(error, 'postgres-ca', target.tls?.ca?.path)}`);
     }
   }
 
@@ -180,7 +184,9 @@ export class Deployment {
     const target = this.targets.etcd;
     if (!target) throw new Error(this.targets.missing.etcd ?? 'no etcd connection');
     const client = new Etcd3({
-      hosts: target.endpoints.map((e) => (e.includes('://') ? e : `http://${e}`)),
+      hosts: [...target.endpoints],
+      // With several endpoints etcd3 retries a failed call on another one (3 attempts, each on a different host).
+      credentials: target.tls?.ca ? { rootCertificate: target.tls.ca.pem, certChain: target.tls.cert?.pem, privateKey: target.tls.key?.pem } : undefined,
       auth: target.user ? { username: target.user, password: target.password ?? '' } : undefined,
       dialTimeout: this.timeoutMs,
       defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + this.timeoutMs }),
@@ -191,44 +197,96 @@ export class Deployment {
       return `${describeEtcd(target)}: etcd ${status.version}, namespace "${target.namespace}"`;
     } catch (error) {
       client.close();
-      throw new Error(`${describeEtcd(target)} is unreachable: ${messageOf(error)}`);
+      throw new Error(`${describeEtcd(target)} is unreachable: ${grpcCause(messageOf(error))}${tlsHint(error, 'etcd-ca', target.tls?.ca?.path)}`);
     }
   }
 
   private async connectRedis(): Promise<string> {
     this.redisTarget = this.targets.redis ?? (await this.redisFromEtcd());
+    const target = this.redisTarget;
     const client = await this.redis(REDIS_DB.stat).catch((error: unknown) => {
-      throw new Error(`${describeRedis(this.redisTarget!)} is unreachable: ${messageOf(error)}`);
+      throw new Error(`${describeRedis(target)} is unreachable: ${messageOf(error)}`);
     });
     const info = await client.info('server');
     const version = /redis_version:(\S+)/.exec(info)?.[1] ?? '?';
-    return `${describeRedis(this.redisTarget)}: Redis ${version}`;
+    if (target.kind === 'sentinel') {
+      return `${describeRedis(target)}: master ${client.stream.remoteAddress}:${client.stream.remotePort}, Redis ${version}`;
+    }
+    return `${describeRedis(target)}: Redis ${version}`;
   }
 
-  /** The manager's own source of truth for Redis: etcd config/redis/{addr,password,sentinel}. */
+  /**
+   * The manager's own source of truth for Redis: etcd config/redis/{addr,password,sentinel,
+   * service_name}. As in the manager (ai.backend.common.config redis_config_iv), a sentinel list
+   * wins over addr, and then service_name is mandatory: it has no default.
+   */
   private async redisFromEtcd(): Promise<RedisTarget> {
     const config = await this.etcdPrefix('config/redis/');
     const addr = config['config/redis/addr'];
     const sentinel = config['config/redis/sentinel'];
-    if (sentinel && !addr) {
-      throw new MigrationError('unsupported', `etcd config/redis/sentinel is set (${sentinel}); Redis Sentinel discovery is not supported yet: set redis-url to the current master`);
+    const password = config['config/redis/password'] || undefined;
+    if (password) this.onSecret(password);
+    if (sentinel) {
+      const serviceName = config['config/redis/service_name'];
+      if (!serviceName) {
+        throw new MigrationError(
+          'inconsistent-state',
+          `etcd config/redis/sentinel is set (${sentinel}) but config/redis/service_name is not; the manager needs both: set config/redis/service_name to the Sentinel master name (as in "sentinel monitor <name> …"), or set redis-url to the current master`,
+        );
+      }
+      return { kind: 'sentinel', sentinels: sentinelList(sentinel), serviceName, password, source: 'etcd config/redis/sentinel' };
     }
-    const target = redisFromUrl(addr ?? '127.0.0.1:6379', addr ? 'etcd config/redis/addr' : 'the manager default 127.0.0.1:6379 (etcd config/redis/addr is unset)', config['config/redis/password']);
-    if (target.password) this.onSecret(target.password);
-    return target;
+    const server = redisFromUrl(addr ?? '127.0.0.1:6379', addr ? 'etcd config/redis/addr' : 'the manager default 127.0.0.1:6379 (etcd config/redis/addr is unset)', password);
+    if (server.password) this.onSecret(server.password);
+    return server;
   }
 }
 
 function describePostgres(target: PostgresTarget): string {
-  return `PostgreSQL at ${target.host}:${target.port}/${target.database} (from ${target.source})`;
+  const tls = target.tls ? `, TLS ${target.tls.mode}${target.tls.cert ? ' with client certificate' : ''}` : '';
+  return `PostgreSQL at ${target.host}:${target.port}/${target.database} (from ${target.source}${tls})`;
 }
 
 function describeEtcd(target: EtcdTarget): string {
-  return `etcd at ${target.endpoints.join(', ')} (from ${target.source})`;
+  const tls = target.tls ? `, TLS${target.tls.cert ? ' with client certificate' : ''}` : '';
+  return `etcd at ${target.endpoints.map((e) => e.replace(/^http:\/\//, '')).join(', ')} (from ${target.source}${tls})`;
 }
 
 function describeRedis(target: RedisTarget): string {
+  if (target.kind === 'sentinel') {
+    return `Redis via Sentinel ${target.sentinels.map((s) => `${s.host}:${s.port}`).join(', ')} (service "${target.serviceName}", from ${target.source})`;
+  }
   return `Redis at ${target.host}:${target.port} (from ${target.source})`;
+}
+
+/** "host:port, host:port" as in config/redis/sentinel; Sentinel's own port is the default. */
+function sentinelList(text: string): HostPort[] {
+  return text
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '')
+    .map((entry) => {
+      const match = /^(\[[^\]]+\]|[^\s:/]+)(?::(\d{1,5}))?$/.exec(entry);
+      if (!match) {
+        throw new MigrationError('inconsistent-state', `etcd config/redis/sentinel entry "${entry}" is not host:port; the manager expects a comma-separated host:port list`);
+      }
+      return { host: match[1]!.replace(/^\[|\]$/g, ''), port: match[2] ? Number(match[2]) : 26379 };
+    });
+}
+
+/**
+ * gRPC wraps the cause of a failed connection in advice meant for other setups ("try running
+ * Node.js with --use-system-ca", an empty "Resolution note"): keep only the cause.
+ */
+function grpcCause(message: string): string {
+  const cause = /No connection established\. Last error: (?:Error: )?(.*?)(?:; if the root CA is installed locally.*|\. Resolution note:.*)?$/s.exec(message);
+  return cause ? `no connection (${cause[1]!.trim()})` : message;
+}
+
+/** A certificate that does not verify gets a hint naming the input that holds the CA. */
+function tlsHint(error: unknown, caInput: string, ca: string | undefined): string {
+  if (!isCertificateFailure(error)) return '';
+  return ca ? ` (the server's certificate does not verify against ${caInput} ${ca})` : ` (the server's certificate does not verify: set ${caInput})`;
 }
 
 /** The first key after every key that starts with `prefix`, for a range read. */
@@ -254,10 +312,22 @@ export function postgresClient(target: PostgresTarget, applicationName: string, 
     database: target.database,
     user: target.user,
     password: target.password,
+    ssl: target.tls ? postgresSsl(target.tls) : false,
     application_name: applicationName,
     connectionTimeoutMillis: timeoutMs,
     query_timeout: timeoutMs * 6,
   });
   client.on('error', () => undefined);
   return client;
+}
+
+/** node-postgres' TLS options for libpq's sslmode: require encrypts only, verify-ca skips the host name. */
+export function postgresSsl(tls: NonNullable<PostgresTarget['tls']>): ConnectionOptions {
+  return {
+    ca: tls.ca?.pem,
+    cert: tls.cert?.pem,
+    key: tls.key?.pem,
+    rejectUnauthorized: tls.mode !== 'require',
+    ...(tls.mode === 'verify-ca' ? { checkServerIdentity: () => undefined } : {}),
+  };
 }

@@ -5,6 +5,7 @@
 import { invalidInput, MigrationError } from './errors.js';
 import { parseVersion, seriesIndex, type VersionRef } from './catalogue.js';
 import { parseRetention, type Retention } from './retention.js';
+import { readTlsFiles, type TlsFiles } from './tls.js';
 
 export const COMMANDS = ['migrate', 'preflight', 'verify', 'plan', 'clear-history', 'snapshot', 'rehearse'] as const;
 export type Command = (typeof COMMANDS)[number];
@@ -29,11 +30,17 @@ export const INPUTS: readonly InputSpec[] = [
   { name: 'dry-run', default: 'false', description: 'Check and report what would change, and write nothing anywhere.' },
   { name: 'manager-config', description: "Path to the manager's manager.toml. Connections default to its [db] and [etcd] sections. Empty: $BACKEND_CONFIG_FILE, ./manager.toml, ~/.config/backend.ai/manager.toml, /etc/backend.ai/manager.toml, if present." },
   { name: 'postgres-url', secret: true, description: 'PostgreSQL URL (postgresql://user:password@host:port/database). Overrides [db] of manager.toml.' },
+  { name: 'postgres-ca', description: 'PEM file of the CA that signed PostgreSQL\'s server certificate. Given: every PostgreSQL connection (bai-migrate\'s and alembic\'s) uses TLS with sslmode=verify-full, unless postgres-url says ?sslmode=verify-ca or require.' },
+  { name: 'postgres-client-cert', description: 'PEM file of a client certificate for PostgreSQL (with postgres-client-key), e.g. for pg_hba clientcert=verify-full.' },
+  { name: 'postgres-client-key', description: 'PEM file of the private key of postgres-client-cert (unencrypted; alembic gets a private 0600 copy).' },
   { name: 'redis-url', secret: true, description: "Redis URL (redis://:password@host:port). Overrides etcd's config/redis." },
   { name: 'etcd-endpoints', description: 'etcd endpoints, comma- or newline-separated host:port. Overrides [etcd] addr of manager.toml.' },
   { name: 'etcd-namespace', description: 'etcd namespace of the deployment (keys live under /sorna/{namespace}/). Overrides [etcd] namespace.' },
   { name: 'etcd-user', description: 'etcd user. Overrides [etcd] user.' },
   { name: 'etcd-password', secret: true, description: 'etcd password. Overrides [etcd] password.' },
+  { name: 'etcd-ca', description: "PEM file of the CA that signed etcd's server certificates. Given: etcd is reached over TLS (https://) and verified." },
+  { name: 'etcd-client-cert', description: 'PEM file of a client certificate for etcd (with etcd-client-key), for an etcd run with --client-cert-auth.' },
+  { name: 'etcd-client-key', description: 'PEM file of the private key of etcd-client-cert (unencrypted).' },
   { name: 'alembic-command', default: 'alembic', description: "How to run the manager's alembic, split on spaces and run without a shell, e.g. /opt/backend.ai/bin/alembic or python3 -m alembic." },
   { name: 'alembic-config', description: "The manager's alembic.ini. Empty: alembic.ini beside manager.toml, else ./alembic.ini. bai-migrate runs alembic on a private copy whose sqlalchemy.url is the checked database." },
   { name: 'periodic-sync-stats', description: 'true or false: write [debug] periodic-sync-stats to manager.toml (22.03 otherwise writes kernels.last_stat only when a kernel terminates). Empty leaves it as it is.' },
@@ -81,11 +88,13 @@ export interface Options {
   readonly dryRun: boolean;
   readonly managerConfig?: string;
   readonly postgresUrl?: string;
+  readonly postgresTls?: TlsFiles;
   readonly redisUrl?: string;
   readonly etcdEndpoints: readonly string[];
   readonly etcdNamespace?: string;
   readonly etcdUser?: string;
   readonly etcdPassword?: string;
+  readonly etcdTls?: TlsFiles;
   readonly alembicCommand: readonly string[];
   readonly alembicConfig?: string;
   readonly periodicSyncStats?: boolean;
@@ -164,6 +173,8 @@ export function parseOptions(raw: RawInputs): Options {
   const lockTimeoutSeconds = attempt(() => seconds('lock-timeout', text('lock-timeout')!));
   const connectTimeoutSeconds = attempt(() => seconds('connect-timeout', text('connect-timeout')!));
   const postgresUrl = attempt(() => url('postgres-url', text('postgres-url'), ['postgresql:', 'postgres:', 'postgresql+asyncpg:', 'postgresql+psycopg2:']));
+  const postgresTls = attempt(() => readTlsFiles('postgres', { ca: text('postgres-ca'), cert: text('postgres-client-cert'), key: text('postgres-client-key') }));
+  const etcdTls = attempt(() => readTlsFiles('etcd', { ca: text('etcd-ca'), cert: text('etcd-client-cert'), key: text('etcd-client-key') }));
   const redisUrl = attempt(() => url('redis-url', text('redis-url'), ['redis:']));
   const etcdEndpoints = attempt(() => endpoints(text('etcd-endpoints')));
   const periodicSyncStats = attempt(() => (text('periodic-sync-stats') ? bool('periodic-sync-stats', text('periodic-sync-stats')!) : undefined));
@@ -205,11 +216,13 @@ export function parseOptions(raw: RawInputs): Options {
     dryRun: dryRun!,
     managerConfig: text('manager-config'),
     postgresUrl,
+    postgresTls,
     redisUrl,
     etcdEndpoints: etcdEndpoints!,
     etcdNamespace,
     etcdUser: text('etcd-user'),
     etcdPassword: text('etcd-password'),
+    etcdTls,
     alembicCommand: text('alembic-command')!.split(/\s+/),
     alembicConfig: text('alembic-config'),
     periodicSyncStats,

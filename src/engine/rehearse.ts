@@ -96,6 +96,9 @@ export async function rehearse(options: Options, report: Report, log: Logger, ad
       etcdNamespace: manifest.etcd.namespace,
       etcdUser: undefined,
       etcdPassword: undefined,
+      // Production's certificates are not the disposable servers': those speak plain TCP.
+      postgresTls: undefined,
+      etcdTls: undefined,
       managerConfig,
       // The PR's alembic.ini, not one beside the rehearsal's temporary manager.toml.
       alembicConfig: options.alembicConfig ?? alembicConfigBeside(options.managerConfig),

@@ -3068,7 +3068,7 @@ var require_dist = __commonJS({
     function parse(stream, callback) {
       const parser = new parser_1.Parser();
       stream.on("data", (buffer) => parser.parse(buffer, callback));
-      return new Promise((resolve4) => stream.on("end", () => resolve4()));
+      return new Promise((resolve5) => stream.on("end", () => resolve5()));
     }
   }
 });
@@ -3837,12 +3837,12 @@ var require_client = __commonJS({
           this._connect(callback);
           return;
         }
-        return new this._Promise((resolve4, reject) => {
+        return new this._Promise((resolve5, reject) => {
           this._connect((error) => {
             if (error) {
               reject(error);
             } else {
-              resolve4(this);
+              resolve5(this);
             }
           });
         });
@@ -4224,8 +4224,8 @@ var require_client = __commonJS({
         } else {
           query = new Query2(config, values, callback);
           if (!query.callback) {
-            result = new this._Promise((resolve4, reject) => {
-              query.callback = (err, res) => err ? reject(err) : resolve4(res);
+            result = new this._Promise((resolve5, reject) => {
+              query.callback = (err, res) => err ? reject(err) : resolve5(res);
             }).catch((err) => {
               Error.captureStackTrace(err);
               throw err;
@@ -4325,8 +4325,8 @@ var require_client = __commonJS({
         if (cb) {
           this.connection.once("end", cb);
         } else {
-          return new this._Promise((resolve4) => {
-            this.connection.once("end", resolve4);
+          return new this._Promise((resolve5) => {
+            this.connection.once("end", resolve5);
           });
         }
       }
@@ -4375,8 +4375,8 @@ var require_pg_pool = __commonJS({
       const cb = function(err, client) {
         err ? rej(err) : res(client);
       };
-      const result = new Promise2(function(resolve4, reject) {
-        res = resolve4;
+      const result = new Promise2(function(resolve5, reject) {
+        res = resolve5;
         rej = reject;
       }).catch((err) => {
         Error.captureStackTrace(err);
@@ -4437,7 +4437,7 @@ var require_pg_pool = __commonJS({
         if (typeof Promise2.try === "function") {
           return Promise2.try(f);
         }
-        return new Promise2((resolve4) => resolve4(f()));
+        return new Promise2((resolve5) => resolve5(f()));
       }
       _isFull() {
         return this._clients.length >= this.options.max;
@@ -4832,8 +4832,8 @@ var require_query2 = __commonJS({
     NativeQuery.prototype._getPromise = function() {
       if (this._promise) return this._promise;
       this._promise = new Promise(
-        function(resolve4, reject) {
-          this._once("end", resolve4);
+        function(resolve5, reject) {
+          this._once("end", resolve5);
           this._once("error", reject);
         }.bind(this)
       );
@@ -5012,12 +5012,12 @@ var require_client2 = __commonJS({
         this._connect(callback);
         return;
       }
-      return new this._Promise((resolve4, reject) => {
+      return new this._Promise((resolve5, reject) => {
         this._connect((error) => {
           if (error) {
             reject(error);
           } else {
-            resolve4(this);
+            resolve5(this);
           }
         });
       });
@@ -5041,8 +5041,8 @@ var require_client2 = __commonJS({
         query = new NativeQuery(config, values, callback);
         if (!query.callback) {
           let resolveOut, rejectOut;
-          result = new this._Promise((resolve4, reject) => {
-            resolveOut = resolve4;
+          result = new this._Promise((resolve5, reject) => {
+            resolveOut = resolve5;
             rejectOut = reject;
           }).catch((err) => {
             Error.captureStackTrace(err);
@@ -5105,8 +5105,8 @@ var require_client2 = __commonJS({
       }
       let result;
       if (!cb) {
-        result = new this._Promise(function(resolve4, reject) {
-          cb = (err) => err ? reject(err) : resolve4();
+        result = new this._Promise(function(resolve5, reject) {
+          cb = (err) => err ? reject(err) : resolve5();
         });
       }
       const doEnd = function() {
@@ -11838,7 +11838,7 @@ var require_Command = __commonJS({
       initPromise() {
         this.isResolved = false;
         this.isSettled = false;
-        const promise = new Promise((resolve4, reject) => {
+        const promise = new Promise((resolve5, reject) => {
           if (!this.transformed) {
             this.transformed = true;
             const transformer = _Command._transformer.argument[this.name];
@@ -11847,7 +11847,7 @@ var require_Command = __commonJS({
             }
             this.stringifyArguments();
           }
-          this.resolve = this._convertValue(resolve4);
+          this.resolve = this._convertValue(resolve5);
           this.reject = (err) => {
             this._clearTimers();
             this.isSettled = true;
@@ -11881,11 +11881,11 @@ var require_Command = __commonJS({
       /**
        * Convert the value from buffer to the target encoding.
        */
-      _convertValue(resolve4) {
+      _convertValue(resolve5) {
         return (value) => {
           try {
             this._clearTimers();
-            resolve4(this.transformReply(value));
+            resolve5(this.transformReply(value));
             this.isResolved = true;
             this.isSettled = true;
           } catch (err) {
@@ -12197,13 +12197,13 @@ var require_autoPipelining = __commonJS({
       if (client.isCluster && !client.slots.length) {
         if (client.status === "wait")
           client.connect().catch(lodash_1.noop);
-        return (0, standard_as_callback_1.default)(new Promise(function(resolve4, reject) {
+        return (0, standard_as_callback_1.default)(new Promise(function(resolve5, reject) {
           client.delayUntilReady((err) => {
             if (err) {
               reject(err);
               return;
             }
-            executeWithAutoPipelining(client, functionName, commandName, args, null).then(resolve4, reject);
+            executeWithAutoPipelining(client, functionName, commandName, args, null).then(resolve5, reject);
           });
         }), callback);
       }
@@ -12224,13 +12224,13 @@ var require_autoPipelining = __commonJS({
         pipeline2[exports.kExec] = true;
         setImmediate(executeAutoPipeline, client, slotKey);
       }
-      const autoPipelinePromise = new Promise(function(resolve4, reject) {
+      const autoPipelinePromise = new Promise(function(resolve5, reject) {
         pipeline2[exports.kCallbacks].push(function(err, value) {
           if (err) {
             reject(err);
             return;
           }
-          resolve4(value);
+          resolve5(value);
         });
         if (functionName === "call") {
           args.unshift(commandName);
@@ -12878,8 +12878,8 @@ var require_Pipeline = __commonJS({
           this[name] = redis[name];
           this[name + "Buffer"] = redis[name + "Buffer"];
         });
-        this.promise = new Promise((resolve4, reject) => {
-          this.resolve = resolve4;
+        this.promise = new Promise((resolve5, reject) => {
+          this.resolve = resolve5;
           this.reject = reject;
         });
         const _this = this;
@@ -13289,13 +13289,13 @@ var require_transaction = __commonJS({
           if (this.isCluster && !this.redis.slots.length) {
             if (this.redis.status === "wait")
               this.redis.connect().catch(utils_1.noop);
-            return (0, standard_as_callback_1.default)(new Promise((resolve4, reject) => {
+            return (0, standard_as_callback_1.default)(new Promise((resolve5, reject) => {
               this.redis.delayUntilReady((err) => {
                 if (err) {
                   reject(err);
                   return;
                 }
-                this.exec(pipeline2).then(resolve4, reject);
+                this.exec(pipeline2).then(resolve5, reject);
               });
             }), callback);
           }
@@ -13409,10 +13409,10 @@ var require_util = __commonJS({
       if (redis.status === "end") {
         return Promise.reject(new Error(utils_1.CONNECTION_CLOSED_ERROR_MSG));
       }
-      return new Promise((resolve4, reject) => {
+      return new Promise((resolve5, reject) => {
         const onReady = () => {
           redis.removeListener("end", onEnd);
-          resolve4();
+          resolve5();
         };
         const onEnd = () => {
           redis.removeListener("ready", onReady);
@@ -14839,7 +14839,7 @@ var require_cluster = __commonJS({
        * Connect to a cluster
        */
       connect() {
-        return new Promise((resolve4, reject) => {
+        return new Promise((resolve5, reject) => {
           if (this.status === "connecting" || this.status === "connect" || this.status === "ready") {
             reject(new Error("Redis is already connecting/connected"));
             return;
@@ -14868,7 +14868,7 @@ var require_cluster = __commonJS({
               this.retryAttempts = 0;
               this.executeOfflineCommands();
               this.resetNodesRefreshInterval();
-              resolve4();
+              resolve5();
             };
             let closeListener = void 0;
             const refreshListener = () => {
@@ -15530,7 +15530,7 @@ var require_cluster = __commonJS({
         });
       }
       resolveSrv(hostname) {
-        return new Promise((resolve4, reject) => {
+        return new Promise((resolve5, reject) => {
           this.options.resolveSrv(hostname, (err, records) => {
             if (err) {
               return reject(err);
@@ -15544,7 +15544,7 @@ var require_cluster = __commonJS({
               if (!group.records.length) {
                 sortedKeys.shift();
               }
-              self2.dnsLookup(record.name).then((host) => resolve4({
+              self2.dnsLookup(record.name).then((host) => resolve5({
                 host,
                 port: record.port
               }), tryFirstOne);
@@ -15554,14 +15554,14 @@ var require_cluster = __commonJS({
         });
       }
       dnsLookup(hostname) {
-        return new Promise((resolve4, reject) => {
+        return new Promise((resolve5, reject) => {
           this.options.dnsLookup(hostname, (err, address) => {
             if (err) {
               debug("failed to resolve hostname %s to IP: %s", hostname, err.message);
               reject(err);
             } else {
               debug("resolved hostname %s to IP %s", hostname, address);
-              resolve4(address);
+              resolve5(address);
             }
           });
         });
@@ -15718,7 +15718,7 @@ var require_StandaloneConnector = __commonJS({
         if (options.tls) {
           Object.assign(connectionOptions, options.tls);
         }
-        return new Promise((resolve4, reject) => {
+        return new Promise((resolve5, reject) => {
           process.nextTick(() => {
             if (!this.connecting) {
               reject(new Error(utils_1.CONNECTION_CLOSED_ERROR_MSG));
@@ -15737,7 +15737,7 @@ var require_StandaloneConnector = __commonJS({
             this.stream.once("error", (err) => {
               this.firstError = err;
             });
-            resolve4(this.stream);
+            resolve5(this.stream);
           });
         });
       }
@@ -15896,7 +15896,7 @@ var require_SentinelConnector = __commonJS({
             const error = new Error(errorMsg);
             if (typeof retryDelay === "number") {
               eventEmitter("error", error);
-              await new Promise((resolve4) => setTimeout(resolve4, retryDelay));
+              await new Promise((resolve5) => setTimeout(resolve5, retryDelay));
               return connectToNext();
             } else {
               throw error;
@@ -17860,7 +17860,7 @@ var require_Redis = __commonJS({
         return (0, standard_as_callback_1.default)(promise, callback);
       }
       _connect() {
-        return new Promise((resolve4, reject) => {
+        return new Promise((resolve5, reject) => {
           if (this.status === "connecting" || this.status === "connect" || this.status === "ready") {
             reject(new Error("Redis is already connecting/connected"));
             return;
@@ -17942,7 +17942,7 @@ var require_Redis = __commonJS({
             }
             const connectionReadyHandler = function() {
               _this.removeListener("close", connectionCloseHandler);
-              resolve4();
+              resolve5();
             };
             var connectionCloseHandler = function() {
               _this.removeListener("ready", connectionReadyHandler);
@@ -18038,10 +18038,10 @@ var require_Redis = __commonJS({
           lazyConnect: false,
           himportFieldsets: void 0
         });
-        return (0, standard_as_callback_1.default)(new Promise(function(resolve4, reject) {
+        return (0, standard_as_callback_1.default)(new Promise(function(resolve5, reject) {
           monitorInstance.once("error", reject);
           monitorInstance.once("monitoring", function() {
-            resolve4(monitorInstance);
+            resolve5(monitorInstance);
           });
         }), callback);
       }
@@ -18881,7 +18881,7 @@ var require_util2 = __commonJS({
     }
     exports.sample = sample;
     function delay(duration) {
-      return new Promise((resolve4) => setTimeout(resolve4, duration));
+      return new Promise((resolve5) => setTimeout(resolve5, duration));
     }
     exports.delay = delay;
     function forOwn(obj, iterator) {
@@ -18892,14 +18892,14 @@ var require_util2 = __commonJS({
     }
     exports.forOwn = forOwn;
     function onceEvent(emitter, ...events2) {
-      return new Promise((resolve4, reject) => {
+      return new Promise((resolve5, reject) => {
         const teardown = [];
         const handler = (data, event) => {
           teardown.forEach((t) => t());
           if (event === "error") {
             reject(data);
           } else {
-            resolve4(data);
+            resolve5(data);
           }
         };
         events2.forEach((event) => {
@@ -18951,13 +18951,13 @@ var require_util2 = __commonJS({
     };
     exports.resolveCallOptions = resolveCallOptions;
     var getDeferred = () => {
-      let resolve4;
+      let resolve5;
       let reject;
       const promise = new Promise((res, rej) => {
-        resolve4 = res;
+        resolve5 = res;
         reject = rej;
       });
-      return { promise, resolve: resolve4, reject };
+      return { promise, resolve: resolve5, reject };
     };
     exports.getDeferred = getDeferred;
   }
@@ -19464,20 +19464,20 @@ var require_Event = __commonJS({
       };
       Event2.toPromise = (event, signal) => {
         if (!signal) {
-          return new Promise((resolve4) => Event2.once(event, resolve4));
+          return new Promise((resolve5) => Event2.once(event, resolve5));
         }
         if (signal.aborted) {
           return Promise.reject(new TaskCancelledError_1.TaskCancelledError());
         }
         const toDispose = [];
-        return new Promise((resolve4, reject) => {
+        return new Promise((resolve5, reject) => {
           const abortEvt = (0, exports.onAbort)(signal);
           toDispose.push(abortEvt);
           toDispose.push(abortEvt.event(() => {
             reject(new TaskCancelledError_1.TaskCancelledError());
           }));
           toDispose.push(Event2.once(event, (data) => {
-            resolve4(data);
+            resolve5(data);
           }));
         }).finally(() => {
           for (const d of toDispose) {
@@ -20286,13 +20286,13 @@ var require_defer = __commonJS({
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.defer = void 0;
     var defer = () => {
-      let resolve4;
+      let resolve5;
       let reject;
       const promise = new Promise((res, rej) => {
-        resolve4 = res;
+        resolve5 = res;
         reject = rej;
       });
-      return { resolve: resolve4, reject, promise };
+      return { resolve: resolve5, reject, promise };
     };
     exports.defer = defer;
   }
@@ -20356,8 +20356,8 @@ var require_BulkheadPolicy = __commonJS({
           }
         }
         if (this.queue.length < this.queueCapacity) {
-          const { resolve: resolve4, reject, promise } = (0, defer_1.defer)();
-          this.queue.push({ signal, fn, resolve: resolve4, reject });
+          const { resolve: resolve5, reject, promise } = (0, defer_1.defer)();
+          this.queue.push({ signal, fn, resolve: resolve5, reject });
           return promise;
         }
         this.onRejectEmitter.emit();
@@ -20437,8 +20437,8 @@ var require_RetryPolicy = __commonJS({
     var ConstantBackoff_1 = require_ConstantBackoff();
     var abort_1 = require_abort();
     var Event_1 = require_Event();
-    var delay = (duration, unref) => new Promise((resolve4) => {
-      const timer = setTimeout(resolve4, duration);
+    var delay = (duration, unref) => new Promise((resolve5) => {
+      const timer = setTimeout(resolve5, duration);
       if (unref) {
         timer.unref();
       }
@@ -20831,12 +20831,12 @@ var require_connection_pool = __commonJS({
       return name.replace(/^https?:\/\//, "");
     }
     function runServiceCall(client, metadata, options, method, payload) {
-      return new Promise((resolve4, reject) => {
+      return new Promise((resolve5, reject) => {
         client[method](payload, metadata, options || {}, (err, res) => {
           if (err) {
             reject((0, errors_1.castGrpcError)(err));
           } else {
-            resolve4(res);
+            resolve5(res);
           }
         });
       });
@@ -23477,7 +23477,7 @@ var require_election = __commonJS({
           if (!leader) {
             this.setLeader(void 0);
             const watcher2 = this.namespace.watch().startRevision(allKeys.header.revision).prefix("").only("put").watcher();
-            await new Promise((resolve4, reject) => {
+            await new Promise((resolve5, reject) => {
               watcher2.on("data", (data) => {
                 let done = false;
                 for (const event of data.events) {
@@ -23488,11 +23488,11 @@ var require_election = __commonJS({
                   }
                 }
                 if (done) {
-                  resolve4();
+                  resolve5();
                 }
               });
               watcher2.on("error", reject);
-              this.disposer = resolve4;
+              this.disposer = resolve5;
             }).finally(() => watcher2.cancel());
             if (!this.running) {
               return;
@@ -23503,12 +23503,12 @@ var require_election = __commonJS({
           }
           this.setLeader(leader);
           const watcher = this.namespace.watch().startRevision(new bignumber_js_1.default(revision).plus(1).toString()).key(leader.key).watcher();
-          await new Promise((resolve4, reject) => {
+          await new Promise((resolve5, reject) => {
             watcher.on("put", (kv) => this.setLeader(kv));
-            watcher.on("delete", () => resolve4());
+            watcher.on("delete", () => resolve5());
             watcher.on("error", reject);
             this.disposer = () => {
-              resolve4();
+              resolve5();
               return watcher.cancel();
             };
           }).finally(() => watcher.cancel());
@@ -23543,8 +23543,8 @@ var require_election = __commonJS({
        * If an error is emitted, the promise is rejected.
        */
       wait() {
-        return new Promise((resolve4, reject) => {
-          this.on("elected", () => resolve4(this));
+        return new Promise((resolve5, reject) => {
+          this.on("elected", () => resolve5(this));
           this.on("error", reject);
         });
       }
@@ -23680,8 +23680,8 @@ var require_election = __commonJS({
        */
       async observe() {
         const observer = new ElectionObserver(this.namespace);
-        return new Promise((resolve4, reject) => {
-          observer.once("change", () => resolve4(observer));
+        return new Promise((resolve5, reject) => {
+          observer.once("change", () => resolve5(observer));
           observer.once("error", reject);
         });
       }
@@ -23690,8 +23690,8 @@ var require_election = __commonJS({
     Election.prefix = "election";
     async function waitForDelete(namespace, key, rev) {
       const watcher = await namespace.watch().key(key).startRevision(rev).only("delete").create();
-      const deleteOrError = new Promise((resolve4, reject) => {
-        watcher.once("delete", resolve4);
+      const deleteOrError = new Promise((resolve5, reject) => {
+        watcher.once("delete", resolve5);
         watcher.once("error", reject);
       });
       try {
@@ -23840,8 +23840,8 @@ var require_lease = __commonJS({
        */
       keepaliveOnce(options = this.defaultOptions) {
         return Promise.all([this.client.leaseKeepAlive(options), this.grant()]).then(([stream, id]) => {
-          return new Promise((resolve4, reject) => {
-            stream.on("data", resolve4);
+          return new Promise((resolve5, reject) => {
+            stream.on("data", resolve5);
             stream.on("error", (err) => reject((0, errors_1.castGrpcError)(err)));
             stream.write({ ID: id });
           }).then((res) => {
@@ -25297,6 +25297,47 @@ function parseRetention(input, options = { secondsUnit: false }) {
   return { text, kind: "seconds", seconds: value * SECONDS_PER_UNIT[unit] };
 }
 
+// src/engine/tls.ts
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+function tlsInputNames(server) {
+  return { ca: `${server}-ca`, cert: `${server}-client-cert`, key: `${server}-client-key` };
+}
+function readTlsFiles(server, paths) {
+  const names = tlsInputNames(server);
+  if (!paths.ca && !paths.cert && !paths.key) return void 0;
+  if (!!paths.cert !== !!paths.key) {
+    const [given, missing] = paths.cert ? [names.cert, names.key] : [names.key, names.cert];
+    throw invalidInput(`${given} is set but ${missing} is not; accepted: both (a client certificate and its private key) or neither`);
+  }
+  return {
+    ca: paths.ca ? readPem(names.ca, paths.ca, /-----BEGIN CERTIFICATE-----/, "a PEM file of CA certificate(s)") : void 0,
+    cert: paths.cert ? readPem(names.cert, paths.cert, /-----BEGIN CERTIFICATE-----/, "a PEM certificate file") : void 0,
+    key: paths.key ? readPem(names.key, paths.key, /-----BEGIN [A-Z ]*PRIVATE KEY-----/, "a PEM private key file (unencrypted)") : void 0
+  };
+}
+function readPem(input, path4, marker, accepted) {
+  let pem;
+  try {
+    pem = readFileSync(path4);
+  } catch (error) {
+    const code = error.code;
+    const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "a directory" : code ?? "error";
+    throw invalidInput(`${input} "${path4}" cannot be read (${why}); accepted: the path of ${accepted}`);
+  }
+  if (!marker.test(pem.toString("latin1"))) {
+    throw invalidInput(`${input} "${path4}" is not ${accepted}`);
+  }
+  return { path: resolve(path4), pem };
+}
+var VERIFY_CODES = /^(SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|ERR_TLS_CERT_ALTNAME_INVALID|CERT_[A-Z_]+)$/;
+var VERIFY_MESSAGES = /self[- ]signed certificate|unable to verify the first certificate|unable to get (local )?issuer certificate|Hostname\/IP does not match certificate|certificate has expired/i;
+function isCertificateFailure(error) {
+  const code = error?.code;
+  if (typeof code === "string" && VERIFY_CODES.test(code)) return true;
+  return VERIFY_MESSAGES.test(error instanceof Error ? error.message : String(error));
+}
+
 // src/engine/options.ts
 var COMMANDS = ["migrate", "preflight", "verify", "plan", "clear-history", "snapshot", "rehearse"];
 var LOCK_BACKENDS = ["filelock", "pg_advisory", "etcd", "redlock"];
@@ -25309,11 +25350,17 @@ var INPUTS = [
   { name: "dry-run", default: "false", description: "Check and report what would change, and write nothing anywhere." },
   { name: "manager-config", description: "Path to the manager's manager.toml. Connections default to its [db] and [etcd] sections. Empty: $BACKEND_CONFIG_FILE, ./manager.toml, ~/.config/backend.ai/manager.toml, /etc/backend.ai/manager.toml, if present." },
   { name: "postgres-url", secret: true, description: "PostgreSQL URL (postgresql://user:password@host:port/database). Overrides [db] of manager.toml." },
+  { name: "postgres-ca", description: "PEM file of the CA that signed PostgreSQL's server certificate. Given: every PostgreSQL connection (bai-migrate's and alembic's) uses TLS with sslmode=verify-full, unless postgres-url says ?sslmode=verify-ca or require." },
+  { name: "postgres-client-cert", description: "PEM file of a client certificate for PostgreSQL (with postgres-client-key), e.g. for pg_hba clientcert=verify-full." },
+  { name: "postgres-client-key", description: "PEM file of the private key of postgres-client-cert (unencrypted; alembic gets a private 0600 copy)." },
   { name: "redis-url", secret: true, description: "Redis URL (redis://:password@host:port). Overrides etcd's config/redis." },
   { name: "etcd-endpoints", description: "etcd endpoints, comma- or newline-separated host:port. Overrides [etcd] addr of manager.toml." },
   { name: "etcd-namespace", description: "etcd namespace of the deployment (keys live under /sorna/{namespace}/). Overrides [etcd] namespace." },
   { name: "etcd-user", description: "etcd user. Overrides [etcd] user." },
   { name: "etcd-password", secret: true, description: "etcd password. Overrides [etcd] password." },
+  { name: "etcd-ca", description: "PEM file of the CA that signed etcd's server certificates. Given: etcd is reached over TLS (https://) and verified." },
+  { name: "etcd-client-cert", description: "PEM file of a client certificate for etcd (with etcd-client-key), for an etcd run with --client-cert-auth." },
+  { name: "etcd-client-key", description: "PEM file of the private key of etcd-client-cert (unencrypted)." },
   { name: "alembic-command", default: "alembic", description: "How to run the manager's alembic, split on spaces and run without a shell, e.g. /opt/backend.ai/bin/alembic or python3 -m alembic." },
   { name: "alembic-config", description: "The manager's alembic.ini. Empty: alembic.ini beside manager.toml, else ./alembic.ini. bai-migrate runs alembic on a private copy whose sqlalchemy.url is the checked database." },
   { name: "periodic-sync-stats", description: "true or false: write [debug] periodic-sync-stats to manager.toml (22.03 otherwise writes kernels.last_stat only when a kernel terminates). Empty leaves it as it is." },
@@ -25378,6 +25425,8 @@ function parseOptions(raw) {
   const lockTimeoutSeconds = attempt(() => seconds("lock-timeout", text("lock-timeout")));
   const connectTimeoutSeconds = attempt(() => seconds("connect-timeout", text("connect-timeout")));
   const postgresUrl = attempt(() => url("postgres-url", text("postgres-url"), ["postgresql:", "postgres:", "postgresql+asyncpg:", "postgresql+psycopg2:"]));
+  const postgresTls2 = attempt(() => readTlsFiles("postgres", { ca: text("postgres-ca"), cert: text("postgres-client-cert"), key: text("postgres-client-key") }));
+  const etcdTls = attempt(() => readTlsFiles("etcd", { ca: text("etcd-ca"), cert: text("etcd-client-cert"), key: text("etcd-client-key") }));
   const redisUrl = attempt(() => url("redis-url", text("redis-url"), ["redis:"]));
   const etcdEndpoints = attempt(() => endpoints(text("etcd-endpoints")));
   const periodicSyncStats = attempt(() => text("periodic-sync-stats") ? bool("periodic-sync-stats", text("periodic-sync-stats")) : void 0);
@@ -25419,11 +25468,13 @@ function parseOptions(raw) {
     dryRun,
     managerConfig: text("manager-config"),
     postgresUrl,
+    postgresTls: postgresTls2,
     redisUrl,
     etcdEndpoints,
     etcdNamespace,
     etcdUser: text("etcd-user"),
     etcdPassword: text("etcd-password"),
+    etcdTls,
     alembicCommand: text("alembic-command").split(/\s+/),
     alembicConfig: text("alembic-config"),
     periodicSyncStats,
@@ -25492,7 +25543,7 @@ function isDowngrade(from, to) {
 
 // src/engine/engine.ts
 import { mkdir as mkdir2, writeFile as writeFile3 } from "node:fs/promises";
-import { join as join6, resolve as resolve3 } from "node:path";
+import { join as join6, resolve as resolve4 } from "node:path";
 
 // src/engine/logger.ts
 function redactingLogger(log, secrets) {
@@ -25506,7 +25557,7 @@ function redactingLogger(log, secrets) {
 }
 
 // src/engine/connections.ts
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync as readFileSync2 } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 
@@ -25793,6 +25844,7 @@ function isTable(value) {
 }
 
 // src/engine/connections.ts
+var SSL_MODES = ["disable", "require", "verify-ca", "verify-full"];
 function managerConfigCandidates(env = process.env, cwd = process.cwd()) {
   return [env.BACKEND_CONFIG_FILE, join(cwd, "manager.toml"), join(homedir(), ".config/backend.ai/manager.toml"), "/etc/backend.ai/manager.toml"].filter(
     (p) => !!p
@@ -25801,7 +25853,7 @@ function managerConfigCandidates(env = process.env, cwd = process.cwd()) {
 function loadManagerConfig(path4) {
   let text;
   try {
-    text = readFileSync(path4, "utf8");
+    text = readFileSync2(path4, "utf8");
   } catch (error) {
     const code = error.code;
     throw invalidInput(`manager-config "${path4}" cannot be read (${code === "ENOENT" ? "no such file" : code ?? "error"}); accepted: the path of a readable manager.toml`);
@@ -25823,14 +25875,17 @@ function resolveTargets(options, env = process.env) {
   const missing = {};
   let postgres;
   if (options.postgresUrl) {
-    postgres = postgresFromUrl(options.postgresUrl);
     secrets.push(...secretsInUrl(options.postgresUrl));
+    postgres = postgresFromUrl(options.postgresUrl, options.postgresTls);
   } else if (managerConfig && managerConfig.table.db !== void 0) {
-    postgres = postgresFromConfig(section(managerConfig.table, "db", where), where);
+    postgres = postgresFromConfig(section(managerConfig.table, "db", where), where, options.postgresTls);
   } else {
     missing.postgres = managerConfig ? `${where} has no [db] section and postgres-url is not set` : "no postgres-url and no manager.toml (set manager-config or postgres-url)";
   }
   if (postgres?.password) secrets.push(postgres.password);
+  for (const key of [options.postgresTls?.key, options.etcdTls?.key]) {
+    if (key) secrets.push(key.pem.toString(), ...pemBodyLines(key.pem));
+  }
   const etcdSection = managerConfig?.table.etcd !== void 0 ? section(managerConfig.table, "etcd", where) : void 0;
   const namespace = options.etcdNamespace ?? (etcdSection ? str(etcdSection, "namespace", `${where} [etcd]`) : void 0);
   const endpoints2 = options.etcdEndpoints.length > 0 ? options.etcdEndpoints : etcdSection ? [addr(etcdSection, `${where} [etcd]`, 2379)] : [];
@@ -25840,10 +25895,11 @@ function resolveTargets(options, env = process.env) {
     const password = options.etcdPassword ?? optionalStr(etcdSection, "password", `${where} [etcd]`);
     if (password) secrets.push(password);
     etcd = {
-      endpoints: endpoints2,
+      endpoints: etcdUrls(endpoints2, options.etcdTls),
       namespace,
       user: user || void 0,
       password: password || void 0,
+      tls: options.etcdTls,
       source: options.etcdEndpoints.length > 0 ? "etcd-endpoints" : `${where} [etcd]`
     };
   } else {
@@ -25856,30 +25912,67 @@ function resolveTargets(options, env = process.env) {
   }
   return { managerConfig, postgres, etcd, redis, secrets: unique(secrets), missing };
 }
-function postgresFromUrl(text) {
+function postgresFromUrl(text, files) {
   const url2 = new URL(text);
   const database = decodeURIComponent(url2.pathname.replace(/^\//, ""));
   if (!database) throw invalidInput("postgres-url names no database; accepted: postgresql://user:password@host:port/database");
+  for (const param of ["sslrootcert", "sslcert", "sslkey"]) {
+    if (url2.searchParams.has(param)) {
+      throw invalidInput(`postgres-url ?${param}= is not read; accepted: the inputs postgres-ca, postgres-client-cert and postgres-client-key`);
+    }
+  }
+  const sslmode = url2.searchParams.get("sslmode") ?? void 0;
+  if (sslmode !== void 0 && !SSL_MODES.includes(sslmode)) {
+    throw invalidInput(`postgres-url sslmode=${sslmode} is not accepted; accepted: ${SSL_MODES.join(", ")} (allow and prefer may fall back to plain text)`);
+  }
   return {
     host: url2.hostname.replace(/^\[|\]$/g, ""),
     port: url2.port ? Number(url2.port) : 5432,
     database,
     user: decodeURIComponent(url2.username) || "postgres",
     password: url2.password ? decodeURIComponent(url2.password) : void 0,
+    tls: postgresTls(sslmode, files),
     source: "postgres-url"
   };
+}
+function postgresTls(sslmode, files) {
+  if (sslmode === "disable") {
+    if (files) throw invalidInput("postgres-url says sslmode=disable but postgres-ca/postgres-client-cert are set; accepted: one or the other");
+    return void 0;
+  }
+  if (!sslmode && !files) return void 0;
+  if (!files?.ca && (sslmode === "verify-ca" || sslmode === "verify-full")) {
+    throw invalidInput(`postgres-url says sslmode=${sslmode}, which needs postgres-ca; accepted: postgres-ca set to the PEM file of the CA that signed the server's certificate`);
+  }
+  if (!files?.ca && !sslmode) {
+    throw invalidInput("postgres-client-cert is set without postgres-ca; accepted: postgres-ca too (to verify the server), or ?sslmode=require in postgres-url (not verified)");
+  }
+  const mode = sslmode === "require" && files?.ca ? "verify-ca" : sslmode ?? "verify-full";
+  return { mode, ca: files?.ca, cert: files?.cert, key: files?.key };
+}
+function etcdUrls(endpoints2, tls) {
+  if (!tls) return endpoints2.map((e) => e.includes("://") ? e : `http://${e}`);
+  if (!tls.ca) throw invalidInput("etcd-client-cert is set without etcd-ca; accepted: etcd-ca too, the PEM file of the CA that signed etcd's certificates");
+  return endpoints2.map((e) => {
+    if (e.startsWith("http://")) throw invalidInput(`etcd-endpoints entry "${e}" says http:// but etcd-ca is set; accepted: host:port or https://host:port`);
+    return e.includes("://") ? e : `https://${e}`;
+  });
+}
+function pemBodyLines(pem) {
+  return pem.toString().split(/\r?\n/).filter((line) => line.length >= 16 && !line.startsWith("-----"));
 }
 function redisFromUrl(text, source, password) {
   const url2 = new URL(text.includes("://") ? text : `redis://${text}`);
   const urlPassword = url2.password ? decodeURIComponent(url2.password) : void 0;
   return {
+    kind: "server",
     host: url2.hostname.replace(/^\[|\]$/g, ""),
     port: url2.port ? Number(url2.port) : 6379,
     password: urlPassword ?? (password || void 0),
     source
   };
 }
-function postgresFromConfig(db, where) {
+function postgresFromConfig(db, where, files) {
   const label = `${where} [db]`;
   const type = optionalStr(db, "type", label);
   if (type !== void 0 && type !== "postgresql") {
@@ -25893,6 +25986,7 @@ function postgresFromConfig(db, where) {
     database: str(db, "name", label),
     user: str(db, "user", label),
     password: password || void 0,
+    tls: postgresTls(void 0, files),
     source: label
   };
 }
@@ -26018,8 +26112,8 @@ var Deployment = class {
     const target = this.redisTarget;
     if (!target) throw new MigrationError("unreachable", "Redis is not connected");
     const client = new import_ioredis.Redis({
-      host: target.host,
-      port: target.port,
+      // Through Sentinel, ioredis asks the sentinels for the current master and checks its role.
+      ...target.kind === "sentinel" ? { sentinels: target.sentinels.map((s) => ({ ...s })), name: target.serviceName, sentinelRetryStrategy: () => null } : { host: target.host, port: target.port },
       password: target.password,
       db,
       lazyConnect: true,
@@ -26081,14 +26175,16 @@ var Deployment = class {
       return `${describePostgres(target)}: PostgreSQL ${rows[0]?.server_version ?? "?"}`;
     } catch (error) {
       await client.end().catch(() => void 0);
-      throw new Error(`${describePostgres(target)} is unreachable: ${messageOf(error)}`);
+      throw new Error(`${describePostgres(target)} is unreachable: ${messageOf(error)}${tlsHint(error, "postgres-ca", target.tls?.ca?.path)}`);
     }
   }
   async connectEtcd() {
     const target = this.targets.etcd;
     if (!target) throw new Error(this.targets.missing.etcd ?? "no etcd connection");
     const client = new import_etcd3.Etcd3({
-      hosts: target.endpoints.map((e) => e.includes("://") ? e : `http://${e}`),
+      hosts: [...target.endpoints],
+      // With several endpoints etcd3 retries a failed call on another one (3 attempts, each on a different host).
+      credentials: target.tls?.ca ? { rootCertificate: target.tls.ca.pem, certChain: target.tls.cert?.pem, privateKey: target.tls.key?.pem } : void 0,
       auth: target.user ? { username: target.user, password: target.password ?? "" } : void 0,
       dialTimeout: this.timeoutMs,
       defaultCallOptions: (context) => context.isStream ? {} : { deadline: Date.now() + this.timeoutMs }
@@ -26099,39 +26195,78 @@ var Deployment = class {
       return `${describeEtcd(target)}: etcd ${status.version}, namespace "${target.namespace}"`;
     } catch (error) {
       client.close();
-      throw new Error(`${describeEtcd(target)} is unreachable: ${messageOf(error)}`);
+      throw new Error(`${describeEtcd(target)} is unreachable: ${grpcCause(messageOf(error))}${tlsHint(error, "etcd-ca", target.tls?.ca?.path)}`);
     }
   }
   async connectRedis() {
     this.redisTarget = this.targets.redis ?? await this.redisFromEtcd();
+    const target = this.redisTarget;
     const client = await this.redis(REDIS_DB.stat).catch((error) => {
-      throw new Error(`${describeRedis(this.redisTarget)} is unreachable: ${messageOf(error)}`);
+      throw new Error(`${describeRedis(target)} is unreachable: ${messageOf(error)}`);
     });
     const info = await client.info("server");
     const version = /redis_version:(\S+)/.exec(info)?.[1] ?? "?";
-    return `${describeRedis(this.redisTarget)}: Redis ${version}`;
+    if (target.kind === "sentinel") {
+      return `${describeRedis(target)}: master ${client.stream.remoteAddress}:${client.stream.remotePort}, Redis ${version}`;
+    }
+    return `${describeRedis(target)}: Redis ${version}`;
   }
-  /** The manager's own source of truth for Redis: etcd config/redis/{addr,password,sentinel}. */
+  /**
+   * The manager's own source of truth for Redis: etcd config/redis/{addr,password,sentinel,
+   * service_name}. As in the manager (ai.backend.common.config redis_config_iv), a sentinel list
+   * wins over addr, and then service_name is mandatory: it has no default.
+   */
   async redisFromEtcd() {
     const config = await this.etcdPrefix("config/redis/");
     const addr2 = config["config/redis/addr"];
     const sentinel = config["config/redis/sentinel"];
-    if (sentinel && !addr2) {
-      throw new MigrationError("unsupported", `etcd config/redis/sentinel is set (${sentinel}); Redis Sentinel discovery is not supported yet: set redis-url to the current master`);
+    const password = config["config/redis/password"] || void 0;
+    if (password) this.onSecret(password);
+    if (sentinel) {
+      const serviceName = config["config/redis/service_name"];
+      if (!serviceName) {
+        throw new MigrationError(
+          "inconsistent-state",
+          `etcd config/redis/sentinel is set (${sentinel}) but config/redis/service_name is not; the manager needs both: set config/redis/service_name to the Sentinel master name (as in "sentinel monitor <name> \u2026"), or set redis-url to the current master`
+        );
+      }
+      return { kind: "sentinel", sentinels: sentinelList(sentinel), serviceName, password, source: "etcd config/redis/sentinel" };
     }
-    const target = redisFromUrl(addr2 ?? "127.0.0.1:6379", addr2 ? "etcd config/redis/addr" : "the manager default 127.0.0.1:6379 (etcd config/redis/addr is unset)", config["config/redis/password"]);
-    if (target.password) this.onSecret(target.password);
-    return target;
+    const server = redisFromUrl(addr2 ?? "127.0.0.1:6379", addr2 ? "etcd config/redis/addr" : "the manager default 127.0.0.1:6379 (etcd config/redis/addr is unset)", password);
+    if (server.password) this.onSecret(server.password);
+    return server;
   }
 };
 function describePostgres(target) {
-  return `PostgreSQL at ${target.host}:${target.port}/${target.database} (from ${target.source})`;
+  const tls = target.tls ? `, TLS ${target.tls.mode}${target.tls.cert ? " with client certificate" : ""}` : "";
+  return `PostgreSQL at ${target.host}:${target.port}/${target.database} (from ${target.source}${tls})`;
 }
 function describeEtcd(target) {
-  return `etcd at ${target.endpoints.join(", ")} (from ${target.source})`;
+  const tls = target.tls ? `, TLS${target.tls.cert ? " with client certificate" : ""}` : "";
+  return `etcd at ${target.endpoints.map((e) => e.replace(/^http:\/\//, "")).join(", ")} (from ${target.source}${tls})`;
 }
 function describeRedis(target) {
+  if (target.kind === "sentinel") {
+    return `Redis via Sentinel ${target.sentinels.map((s) => `${s.host}:${s.port}`).join(", ")} (service "${target.serviceName}", from ${target.source})`;
+  }
   return `Redis at ${target.host}:${target.port} (from ${target.source})`;
+}
+function sentinelList(text) {
+  return text.split(",").map((entry) => entry.trim()).filter((entry) => entry !== "").map((entry) => {
+    const match = /^(\[[^\]]+\]|[^\s:/]+)(?::(\d{1,5}))?$/.exec(entry);
+    if (!match) {
+      throw new MigrationError("inconsistent-state", `etcd config/redis/sentinel entry "${entry}" is not host:port; the manager expects a comma-separated host:port list`);
+    }
+    return { host: match[1].replace(/^\[|\]$/g, ""), port: match[2] ? Number(match[2]) : 26379 };
+  });
+}
+function grpcCause(message) {
+  const cause = /No connection established\. Last error: (?:Error: )?(.*?)(?:; if the root CA is installed locally.*|\. Resolution note:.*)?$/s.exec(message);
+  return cause ? `no connection (${cause[1].trim()})` : message;
+}
+function tlsHint(error, caInput, ca) {
+  if (!isCertificateFailure(error)) return "";
+  return ca ? ` (the server's certificate does not verify against ${caInput} ${ca})` : ` (the server's certificate does not verify: set ${caInput})`;
 }
 function prefixEnd(prefix) {
   const end = Buffer.from(prefix);
@@ -26150,12 +26285,22 @@ function postgresClient(target, applicationName, timeoutMs) {
     database: target.database,
     user: target.user,
     password: target.password,
+    ssl: target.tls ? postgresSsl(target.tls) : false,
     application_name: applicationName,
     connectionTimeoutMillis: timeoutMs,
     query_timeout: timeoutMs * 6
   });
   client.on("error", () => void 0);
   return client;
+}
+function postgresSsl(tls) {
+  return {
+    ca: tls.ca?.pem,
+    cert: tls.cert?.pem,
+    key: tls.key?.pem,
+    rejectUnauthorized: tls.mode !== "require",
+    ...tls.mode === "verify-ca" ? { checkServerIdentity: () => void 0 } : {}
+  };
 }
 
 // src/engine/schema.ts
@@ -26302,11 +26447,11 @@ import * as fs from "fs";
 import * as path from "path";
 var __awaiter = function(thisArg, _arguments, P, generator) {
   function adopt2(value) {
-    return value instanceof P ? value : new P(function(resolve4) {
-      resolve4(value);
+    return value instanceof P ? value : new P(function(resolve5) {
+      resolve5(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve4, reject) {
+  return new (P || (P = Promise))(function(resolve5, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -26322,7 +26467,7 @@ var __awaiter = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve4(result.value) : adopt2(result.value).then(fulfilled, rejected);
+      result.done ? resolve5(result.value) : adopt2(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -26426,11 +26571,11 @@ function isUnixExecutable(stats) {
 // node_modules/@actions/io/lib/io.js
 var __awaiter2 = function(thisArg, _arguments, P, generator) {
   function adopt2(value) {
-    return value instanceof P ? value : new P(function(resolve4) {
-      resolve4(value);
+    return value instanceof P ? value : new P(function(resolve5) {
+      resolve5(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve4, reject) {
+  return new (P || (P = Promise))(function(resolve5, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -26446,7 +26591,7 @@ var __awaiter2 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve4(result.value) : adopt2(result.value).then(fulfilled, rejected);
+      result.done ? resolve5(result.value) : adopt2(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -26545,11 +26690,11 @@ function findInPath(tool) {
 import { setTimeout as setTimeout2 } from "timers";
 var __awaiter3 = function(thisArg, _arguments, P, generator) {
   function adopt2(value) {
-    return value instanceof P ? value : new P(function(resolve4) {
-      resolve4(value);
+    return value instanceof P ? value : new P(function(resolve5) {
+      resolve5(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve4, reject) {
+  return new (P || (P = Promise))(function(resolve5, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -26565,7 +26710,7 @@ var __awaiter3 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve4(result.value) : adopt2(result.value).then(fulfilled, rejected);
+      result.done ? resolve5(result.value) : adopt2(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -26784,7 +26929,7 @@ var ToolRunner = class extends events.EventEmitter {
         this.toolPath = path3.resolve(process.cwd(), this.options.cwd || process.cwd(), this.toolPath);
       }
       this.toolPath = yield which(this.toolPath, true);
-      return new Promise((resolve4, reject) => __awaiter3(this, void 0, void 0, function* () {
+      return new Promise((resolve5, reject) => __awaiter3(this, void 0, void 0, function* () {
         this._debug(`exec tool: ${this.toolPath}`);
         this._debug("arguments:");
         for (const arg of this.args) {
@@ -26867,7 +27012,7 @@ var ToolRunner = class extends events.EventEmitter {
           if (error) {
             reject(error);
           } else {
-            resolve4(exitCode);
+            resolve5(exitCode);
           }
         });
         if (this.options.input) {
@@ -26990,11 +27135,11 @@ var ExecState = class _ExecState extends events.EventEmitter {
 // node_modules/@actions/exec/lib/exec.js
 var __awaiter4 = function(thisArg, _arguments, P, generator) {
   function adopt2(value) {
-    return value instanceof P ? value : new P(function(resolve4) {
-      resolve4(value);
+    return value instanceof P ? value : new P(function(resolve5) {
+      resolve5(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve4, reject) {
+  return new (P || (P = Promise))(function(resolve5, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -27010,7 +27155,7 @@ var __awaiter4 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve4(result.value) : adopt2(result.value).then(fulfilled, rejected);
+      result.done ? resolve5(result.value) : adopt2(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -27063,9 +27208,9 @@ function getExecOutput(commandLine, args, options) {
 // src/engine/alembic.ts
 import { mkdtemp, readFile, rm as rm2, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname as dirname3, join as join4, resolve as resolve2 } from "node:path";
+import { dirname as dirname3, join as join4, resolve as resolve3 } from "node:path";
 async function runAlembic(setup, target, args) {
-  const original = resolve2(setup.config);
+  const original = resolve3(setup.config);
   let text;
   try {
     text = await readFile(original, "utf8");
@@ -27075,7 +27220,7 @@ async function runAlembic(setup, target, args) {
   const dir = await mkdtemp(join4(tmpdir(), "bai-migrate-alembic-"));
   const ini = join4(dir, "alembic.ini");
   try {
-    await writeFile(ini, privateIni(text, dirname3(original), sqlalchemyUrl(target)), { mode: 384 });
+    await writeFile(ini, privateIni(text, dirname3(original), sqlalchemyUrl(target, await privateTlsFiles(target, dir))), { mode: 384 });
     const result = await getExecOutput(process.execPath, ["-e", WATCHDOG, "--", ...setup.command, "-c", ini, ...args], {
       cwd: dirname3(original),
       silent: true,
@@ -27112,10 +27257,23 @@ function privateIni(text, originalDir, url2) {
 ${line}`);
 }
 var ALEMBIC_APPLICATION_NAME = "bai-migrate-alembic";
-function sqlalchemyUrl(target) {
+function sqlalchemyUrl(target, tls) {
   const auth = `${encodeURIComponent(target.user)}${target.password ? `:${encodeURIComponent(target.password)}` : ""}`;
   const host = target.host.includes(":") ? `[${target.host}]` : target.host;
-  return `postgresql://${auth}@${host}:${target.port}/${encodeURIComponent(target.database)}?application_name=${ALEMBIC_APPLICATION_NAME}`;
+  const query = new URLSearchParams({ application_name: ALEMBIC_APPLICATION_NAME, ...tls });
+  return `postgresql://${auth}@${host}:${target.port}/${encodeURIComponent(target.database)}?${query}`;
+}
+async function privateTlsFiles(target, dir) {
+  const tls = target.tls;
+  if (!tls) return {};
+  const params = { sslmode: tls.mode };
+  for (const [param, file] of [["sslrootcert", tls.ca], ["sslcert", tls.cert], ["sslkey", tls.key]]) {
+    if (!file) continue;
+    const path4 = join4(dir, param);
+    await writeFile(path4, file.pem, { mode: 384 });
+    params[param] = path4;
+  }
+  return params;
 }
 
 // src/steps/schema.ts
@@ -27187,7 +27345,7 @@ async function waitForOrphanedAlembic(ctx) {
       throw new MigrationError("inconsistent-state", `an alembic started by an earlier bai-migrate run is still connected (backend pid ${pid}, for ${seconds2} s); let it finish, or stop it with SELECT pg_terminate_backend(${pid}), then run again`);
     }
     ctx.log.info(`waiting for an alembic started by an earlier run (backend pid ${rows[0].pid}) to finish`);
-    await new Promise((resolve4) => setTimeout(resolve4, 500));
+    await new Promise((resolve5) => setTimeout(resolve5, 500));
   }
 }
 
@@ -27839,7 +27997,7 @@ async function acquireMigrationLock(target, timeoutSeconds, connectTimeoutMs) {
       if (Date.now() >= deadline) {
         throw new MigrationError("inconsistent-state", `another migration holds the bai-migrate lock: ${await describeHolder(client)}; waited ${timeoutSeconds} s (lock-timeout)`);
       }
-      await new Promise((resolve4) => setTimeout(resolve4, POLL_MS));
+      await new Promise((resolve5) => setTimeout(resolve5, POLL_MS));
     }
   } catch (error) {
     await client.end().catch(() => void 0);
@@ -28525,13 +28683,13 @@ function etcdCommand(binary, listenClient, advertiseClient, peer) {
   ];
 }
 async function freePort() {
-  return new Promise((resolve4, reject) => {
+  return new Promise((resolve5, reject) => {
     const server = createServer();
     server.unref();
     server.on("error", reject);
     server.listen(0, "127.0.0.1", () => {
       const address = server.address();
-      server.close(() => typeof address === "object" && address ? resolve4(address.port) : reject(new Error("no free port")));
+      server.close(() => typeof address === "object" && address ? resolve5(address.port) : reject(new Error("no free port")));
     });
   });
 }
@@ -28635,6 +28793,9 @@ async function rehearse(options, report, log, addSecret, runInner) {
       etcdNamespace: manifest.etcd.namespace,
       etcdUser: void 0,
       etcdPassword: void 0,
+      // Production's certificates are not the disposable servers': those speak plain TCP.
+      postgresTls: void 0,
+      etcdTls: void 0,
       managerConfig,
       // The PR's alembic.ini, not one beside the rehearsal's temporary manager.toml.
       alembicConfig: options.alembicConfig ?? alembicConfigBeside(options.managerConfig),
@@ -29001,7 +29162,7 @@ Fix the cause and run migrate again: finished steps are recognised and skipped.`
   }
   /** Everything the steps may lose, saved before the first change; named in the report. */
   async writeBackup(plan) {
-    const dir = resolve3(this.options.backupDir, `backup-${(/* @__PURE__ */ new Date()).toISOString().replace(/[:.]/g, "-")}`);
+    const dir = resolve4(this.options.backupDir, `backup-${(/* @__PURE__ */ new Date()).toISOString().replace(/[:.]/g, "-")}`);
     const saved = [];
     for (const { hop, step } of lastOccurrences(plan)) {
       const item = step.backup ? await step.backup(this.context(hop)) : void 0;
