@@ -1,16 +1,16 @@
 /**
- * Real PostgreSQL, Redis and etcd for the integration tests, started with Testcontainers.
+ * Real PostgreSQL, Redis and etcd for the integration tests, started with Testcontainers by the
+ * same code that starts a rehearsal's servers (src/engine/servers.ts):
  *
- * - With Docker Hub (GitHub runners): the official images of the 21.09 era (PostgreSQL 13,
- *   Redis 6.2, etcd 3.4; reference §1.4) with mapped ports.
+ * - With Docker Hub (GitHub runners): the official images of the 21.09 halfstack (PostgreSQL
+ *   13.7, Redis 6.2.7, etcd 3.4.18; reference §1.4) with mapped ports.
  * - Without registry access: the image scripts/testbed.sh builds from Debian's packages, run with
  *   host networking on free loopback ports (there is no bridge to map ports through).
  *
- * Redis starts from a config file so that CONFIG REWRITE works, as on a real deployment.
  * Nothing here skips: a test bed that cannot start fails the run.
  */
 import { execFileSync } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freePort, startServers, type DisposableServers } from '../../src/engine/servers.js';
 import type { PostgresTls } from '../../src/engine/connections.js';
 
 export const LOCAL_IMAGE = process.env.BAI_TESTBED_IMAGE ?? 'bai-migrate/testbed:bookworm';
@@ -50,144 +50,28 @@ export function localImageAvailable(): boolean {
   }
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
+export { freePort };
 
-function redisConfig(port: number, bind: string): string {
-  return [`port ${port}`, `bind ${bind}`, 'protected-mode no', `requirepass ${SECRETS.redis}`, 'dir /tmp', 'appendonly no', 'save ""', ''].join('\n');
-}
-
+/**
+ * The shared test bed: the same disposable servers a rehearsal starts (src/engine/servers.ts),
+ * with the passwords above; the 21.09 halfstack's images when Docker Hub is reachable.
+ */
 export async function startTestbed(): Promise<Testbed> {
   const local = localImageAvailable();
-  if (local) {
-    // Ryuk's image cannot be pulled here, and containers share the host's loopback.
-    process.env.TESTCONTAINERS_RYUK_DISABLED = 'true';
-    process.env.TESTCONTAINERS_HOST_OVERRIDE = '127.0.0.1';
+  let servers: DisposableServers;
+  try {
+    servers = await startServers({ series: '21.09', localImage: local ? LOCAL_IMAGE : undefined, passwords: SECRETS });
+  } catch (error) {
+    throw new Error(`the test bed did not start (${local ? `image ${LOCAL_IMAGE}, host network` : 'official images'}): ${String(error)}`);
   }
-  const { GenericContainer, Wait } = await import('testcontainers');
-  const outcomes = await Promise.allSettled(local ? startLocal(GenericContainer, Wait) : startOfficial(GenericContainer, Wait));
-  const started = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
-  if (started.length < outcomes.length) {
-    await Promise.allSettled(started.map((s) => s.container.stop()));
-    const reasons = outcomes.flatMap((o) => (o.status === 'rejected' ? [String(o.reason)] : []));
-    throw new Error(`the test bed did not start (${local ? `image ${LOCAL_IMAGE}, host network` : 'official images'}): ${reasons.join('; ')}`);
-  }
-  const [pg, redis, etcd] = started as [Started, Started, Started];
   const info: TestbedInfo = {
     mode: local ? 'local-image' : 'official-images',
-    postgres: { ...pg.address, user: 'postgres', password: SECRETS.postgres, database: 'postgres' },
-    redis: { ...redis.address, password: SECRETS.redis },
-    etcd: etcd.address,
-    containers: { postgres: pg.container.getId(), redis: redis.container.getId(), etcd: etcd.container.getId() },
+    postgres: { host: servers.postgres.host, port: servers.postgres.port, user: 'postgres', password: SECRETS.postgres, database: 'postgres' },
+    redis: { host: servers.redis.host, port: servers.redis.port, password: SECRETS.redis },
+    etcd: { host: servers.etcd.host, port: servers.etcd.port },
+    containers: { ...servers.containers },
   };
-  return {
-    info,
-    async stop() {
-      await Promise.allSettled(started.map((s) => s.container.stop({ timeout: 2_000 })));
-    },
-  };
-}
-
-type TC = typeof import('testcontainers');
-interface Started {
-  container: import('testcontainers').StartedTestContainer;
-  address: ServerAddress;
-}
-
-function startLocal(GenericContainer: TC['GenericContainer'], Wait: TC['Wait']): Array<Promise<Started>> {
-  const host = '127.0.0.1';
-  const postgres = async (): Promise<Started> => {
-    const port = await freePort();
-    const container = await new GenericContainer(LOCAL_IMAGE)
-      .withNetworkMode('host')
-      .withUser('postgres')
-      .withEnvironment({ PGPASSWORD_INIT: SECRETS.postgres })
-      .withCommand([
-        'bash',
-        '-c',
-        'set -e; printf %s "$PGPASSWORD_INIT" > /tmp/pwfile; ' +
-          '/usr/lib/postgresql/15/bin/initdb -D /tmp/pgdata -U postgres --auth-local=trust --auth-host=scram-sha-256 --pwfile=/tmp/pwfile >/dev/null; ' +
-          `exec /usr/lib/postgresql/15/bin/postgres -D /tmp/pgdata -p ${port} -k /tmp -c listen_addresses=${host} -c fsync=off -c full_page_writes=off`,
-      ])
-      .withWaitStrategy(Wait.forLogMessage(/database system is ready to accept connections/))
-      .withStartupTimeout(60_000)
-      .start();
-    return { container, address: { host, port } };
-  };
-  const redis = async (): Promise<Started> => {
-    const port = await freePort();
-    const container = await new GenericContainer(LOCAL_IMAGE)
-      .withNetworkMode('host')
-      .withCopyContentToContainer([{ content: redisConfig(port, host), target: '/etc/bai-redis.conf' }])
-      .withCommand(['redis-server', '/etc/bai-redis.conf'])
-      .withWaitStrategy(Wait.forLogMessage(/Ready to accept connections/))
-      .withStartupTimeout(30_000)
-      .start();
-    return { container, address: { host, port } };
-  };
-  const etcd = async (): Promise<Started> => {
-    const [port, peer] = [await freePort(), await freePort()];
-    const container = await new GenericContainer(LOCAL_IMAGE)
-      .withNetworkMode('host')
-      .withCommand(etcdCommand('etcd', `http://${host}:${port}`, `http://${host}:${port}`, `http://${host}:${peer}`))
-      .withWaitStrategy(Wait.forLogMessage(/ready to serve client requests/))
-      .withStartupTimeout(30_000)
-      .start();
-    return { container, address: { host, port } };
-  };
-  return [postgres(), redis(), etcd()];
-}
-
-function startOfficial(GenericContainer: TC['GenericContainer'], Wait: TC['Wait']): Array<Promise<Started>> {
-  const postgres = async (): Promise<Started> => {
-    const container = await new GenericContainer('postgres:13')
-      .withEnvironment({ POSTGRES_PASSWORD: SECRETS.postgres })
-      .withExposedPorts(5432)
-      .withWaitStrategy(Wait.forLogMessage(/database system is ready to accept connections/, 2))
-      .withStartupTimeout(120_000)
-      .start();
-    return { container, address: { host: container.getHost(), port: container.getMappedPort(5432) } };
-  };
-  const redis = async (): Promise<Started> => {
-    const container = await new GenericContainer('redis:6.2')
-      .withCopyContentToContainer([{ content: redisConfig(6379, '0.0.0.0'), target: '/usr/local/etc/redis/redis.conf' }])
-      .withCommand(['redis-server', '/usr/local/etc/redis/redis.conf'])
-      .withExposedPorts(6379)
-      .withWaitStrategy(Wait.forLogMessage(/Ready to accept connections/))
-      .start();
-    return { container, address: { host: container.getHost(), port: container.getMappedPort(6379) } };
-  };
-  const etcd = async (): Promise<Started> => {
-    const container = await new GenericContainer('quay.io/coreos/etcd:v3.4.18')
-      .withCommand(etcdCommand('/usr/local/bin/etcd', 'http://0.0.0.0:2379', 'http://127.0.0.1:2379', 'http://127.0.0.1:2380'))
-      .withExposedPorts(2379)
-      .withWaitStrategy(Wait.forLogMessage(/ready to serve client requests/))
-      .start();
-    return { container, address: { host: container.getHost(), port: container.getMappedPort(2379) } };
-  };
-  return [postgres(), redis(), etcd()];
-}
-
-function etcdCommand(binary: string, listenClient: string, advertiseClient: string, peer: string): string[] {
-  return [
-    binary,
-    '--name=testbed',
-    '--data-dir=/tmp/etcd-data',
-    `--listen-client-urls=${listenClient}`,
-    `--advertise-client-urls=${advertiseClient}`,
-    `--listen-peer-urls=${peer}`,
-    `--initial-advertise-peer-urls=${peer}`,
-    `--initial-cluster=testbed=${peer}`,
-  ];
+  return { info, stop: () => servers.stop() };
 }
 
 /**
