@@ -3,15 +3,19 @@ import {
   INPUTS,
   MigrationError,
   exec,
+  managerRequirement,
   messageOf,
   mkdirP,
   parseOptions,
+  pythonVersion,
   renderMarkdown,
   rmRF,
   runCommand,
   secretInputs,
+  targetRelease,
+  venvCacheKey,
   which
-} from "./chunks/chunk-SPPAV3XX.js";
+} from "./chunks/chunk-FH33YPKC.js";
 import {
   require_src
 } from "./chunks/chunk-SCUMJWIY.js";
@@ -67446,7 +67450,7 @@ function saveCacheV2(paths_1, key_1, options_1) {
   });
 }
 
-// src/github/snapshot-cache.ts
+// src/github/cache.ts
 function requireCache(key) {
   if (!isFeatureAvailable()) {
     throw new MigrationError("invalid-input", `snapshot-cache-key "${key}" is set, but the Actions cache is not available here (it exists only inside GitHub Actions); accepted: no snapshot-cache-key, with snapshot-file pointing at the file`);
@@ -67466,6 +67470,15 @@ async function restoreSnapshot(file, key) {
   }
   return hit;
 }
+async function restoreManagerVenv(venv, version3) {
+  if (!isFeatureAvailable()) return void 0;
+  const key = venvCacheKey(managerRequirement(version3), await pythonVersion(venv.python));
+  return await restoreCache([venv.dir], key) ? key : `${key} (not cached yet)`;
+}
+async function saveManagerVenv(venv, version3) {
+  if (!isFeatureAvailable()) return;
+  await saveCache2([venv.dir], venvCacheKey(managerRequirement(version3), await pythonVersion(venv.python)));
+}
 
 // src/main.ts
 var actionLogger = {
@@ -67483,7 +67496,15 @@ async function run() {
       const entry = await group("Restore the snapshot from the Actions cache", () => restoreSnapshot(options.snapshotFile, options.snapshotCacheKey));
       info(`Snapshot restored from cache entry ${entry}`);
     }
+    const venvVersion = options.managerVenv && (options.command === "migrate" || options.command === "rehearse") ? targetRelease(options.toVersion).version : void 0;
+    if (venvVersion) {
+      const key = await group("Restore the manager venv from the Actions cache", () => restoreManagerVenv(options.managerVenv, venvVersion));
+      if (key) info(`manager venv cache key: ${key}`);
+    }
     const report = await runCommand(options, { log: actionLogger, onSecret: (secret) => setSecret(secret) });
+    if (venvVersion && report.managerVenv?.created) {
+      await group("Save the manager venv in the Actions cache", () => saveManagerVenv(options.managerVenv, venvVersion));
+    }
     if (options.command === "snapshot" && options.snapshotCacheKey && report.outcome === "success") {
       const entry = await group("Save the snapshot in the Actions cache", () => saveSnapshot(options.snapshotFile, options.snapshotCacheKey));
       info(`Snapshot saved as cache entry ${entry}`);

@@ -14,6 +14,8 @@ ensure_packages() {
   command -v dockerd >/dev/null || missing+=(docker.io)
   command -v debootstrap >/dev/null || missing+=(debootstrap)
   /usr/bin/python3 -c 'import alembic, psycopg2' 2>/dev/null || missing+=(python3-alembic python3-psycopg2)
+  # The manager-venv tests build a stand-in manager wheel and install it into a venv.
+  /usr/bin/python3 -c 'import ensurepip, pip, setuptools, wheel' 2>/dev/null || missing+=(python3-venv python3-pip python3-setuptools python3-wheel)
   if ((${#missing[@]})); then
     log "installing ${missing[*]}"
     apt-get update -qq

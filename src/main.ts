@@ -8,7 +8,8 @@ import { messageOf } from './engine/errors.js';
 import type { Logger } from './engine/logger.js';
 import { INPUTS, parseOptions, secretInputs, type Options } from './engine/options.js';
 import { pullRequestFromEnv, rehearsalComment, upsertComment } from './github/pr-comment.js';
-import { restoreSnapshot, saveSnapshot } from './github/snapshot-cache.js';
+import { restoreManagerVenv, restoreSnapshot, saveManagerVenv, saveSnapshot } from './github/cache.js';
+import { targetRelease } from './engine/catalogue.js';
 import { renderMarkdown, type Report } from './engine/report.js';
 
 const actionLogger: Logger = {
@@ -28,7 +29,15 @@ export async function run(): Promise<void> {
       const entry = await core.group('Restore the snapshot from the Actions cache', () => restoreSnapshot(options.snapshotFile, options.snapshotCacheKey!));
       core.info(`Snapshot restored from cache entry ${entry}`);
     }
+    const venvVersion = options.managerVenv && (options.command === 'migrate' || options.command === 'rehearse') ? targetRelease(options.toVersion!).version : undefined;
+    if (venvVersion) {
+      const key = await core.group('Restore the manager venv from the Actions cache', () => restoreManagerVenv(options.managerVenv!, venvVersion));
+      if (key) core.info(`manager venv cache key: ${key}`);
+    }
     const report = await runCommand(options, { log: actionLogger, onSecret: (secret) => core.setSecret(secret) });
+    if (venvVersion && report.managerVenv?.created) {
+      await core.group('Save the manager venv in the Actions cache', () => saveManagerVenv(options.managerVenv!, venvVersion));
+    }
     if (options.command === 'snapshot' && options.snapshotCacheKey && report.outcome === 'success') {
       const entry = await core.group('Save the snapshot in the Actions cache', () => saveSnapshot(options.snapshotFile, options.snapshotCacheKey!));
       core.info(`Snapshot saved as cache entry ${entry}`);

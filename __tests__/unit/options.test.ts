@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { INPUTS, OUTPUTS, parseOptions, secretInputs } from '../../src/engine/options.js';
 import { parseRetention } from '../../src/engine/retention.js';
+import { managerRequirement, venvCacheKey } from '../../src/engine/manager-venv.js';
 
 describe('inputs', () => {
   it('has defaults, and every input named in action.yml', () => {
@@ -81,5 +82,13 @@ describe('retention (the manager\'s TimeDuration)', () => {
 
   it('accepts seconds for 22.09 and later', () => {
     expect(parseRetention('30s', { secondsUnit: true })).toMatchObject({ seconds: 30 });
+  });
+});
+
+describe('manager-venv', () => {
+  it('is read with its pip arguments, and keyed in the cache by release, Python and OS', () => {
+    const options = parseOptions({ 'to-version': '22.03', 'manager-venv': '/opt/bai/venv', 'pip-args': '--index-url https://mirror.example/simple  --timeout 30' });
+    expect(options.managerVenv).toEqual({ dir: '/opt/bai/venv', python: 'python3', pipArgs: ['--index-url', 'https://mirror.example/simple', '--timeout', '30'], systemSitePackages: false });
+    expect(venvCacheKey(managerRequirement('22.03.14'), '3.10.12', 'linux', 'x64')).toBe('bai-migrate-venv-linux-x64-py3.10.12-backend.ai-manager==22.03.14');
   });
 });

@@ -14,6 +14,8 @@ import { makePlan, type Plan } from './plan.js';
 import { acquireMigrationLock } from './lock.js';
 import { clearHistory } from './clear-history.js';
 import { takeSnapshot } from './snapshot.js';
+import { provisionManagerVenv } from './manager-venv.js';
+import { targetRelease } from './catalogue.js';
 import { alembicConfigBeside, rehearse } from './rehearse.js';
 import { TABLES_STEPS_TOUCH } from '../steps/index.js';
 import { newReport, redact, type Phase, type Report, type ReportEntry } from './report.js';
@@ -28,7 +30,8 @@ export interface RunHooks {
   readonly env?: NodeJS.ProcessEnv;
 }
 
-export async function runCommand(options: Options, hooks: RunHooks): Promise<Report> {
+export async function runCommand(given: Options, hooks: RunHooks): Promise<Report> {
+  let options = given;
   const report = newReport(options.command, options.dryRun);
   const secrets = new Set<string>();
   const addSecret = (secret: string) => {
@@ -39,6 +42,9 @@ export async function runCommand(options: Options, hooks: RunHooks): Promise<Rep
   };
   let deployment: Deployment | undefined;
   try {
+    if (options.managerVenv && (options.command === 'migrate' || options.command === 'rehearse')) {
+      options = await withManagerVenv(options, report, redactingLogger(hooks.log, secrets));
+    }
     if (options.command === 'rehearse') {
       // No production connection at all: everything happens on the disposable servers.
       const log = redactingLogger(hooks.log, secrets);
@@ -57,6 +63,21 @@ export async function runCommand(options: Options, hooks: RunHooks): Promise<Rep
     await deployment?.close();
   }
   return finish(report, options, secrets);
+}
+
+/** alembic from a venv bai-migrate makes (or made before) with the target release's manager. */
+async function withManagerVenv(options: Options, report: Report, log: Logger): Promise<Options> {
+  const venv = options.managerVenv!;
+  const version = targetRelease(options.toVersion!).version;
+  const provisioned = await log.group('Manager venv', () => provisionManagerVenv(venv, version, log));
+  report.managerVenv = { dir: venv.dir, requirement: provisioned.requirement, created: provisioned.created };
+  report.entries.push({
+    phase: 'setup',
+    step: 'manager-venv',
+    status: provisioned.created ? 'changed' : 'ok',
+    detail: `${provisioned.created ? 'made' : 'reused'} ${venv.dir} with ${provisioned.requirement}; alembic runs from it`,
+  });
+  return { ...options, managerVenv: undefined, alembicCommand: provisioned.command, alembicConfig: options.alembicConfig ?? provisioned.config };
 }
 
 async function finish(report: Report, options: Options, secrets: ReadonlySet<string>): Promise<Report> {

@@ -5,6 +5,7 @@
 import { invalidInput, MigrationError } from './errors.js';
 import { parseVersion, seriesIndex, type VersionRef } from './catalogue.js';
 import { parseRetention, type Retention } from './retention.js';
+import type { ManagerVenvOptions } from './manager-venv.js';
 import { readTlsFiles, type TlsFiles } from './tls.js';
 
 export const COMMANDS = ['migrate', 'preflight', 'verify', 'plan', 'clear-history', 'snapshot', 'rehearse'] as const;
@@ -42,6 +43,10 @@ export const INPUTS: readonly InputSpec[] = [
   { name: 'etcd-client-cert', description: 'PEM file of a client certificate for etcd (with etcd-client-key), for an etcd run with --client-cert-auth.' },
   { name: 'etcd-client-key', description: 'PEM file of the private key of etcd-client-cert (unencrypted).' },
   { name: 'alembic-command', default: 'alembic', description: "How to run the manager's alembic, split on spaces and run without a shell, e.g. /opt/backend.ai/bin/alembic or python3 -m alembic." },
+  { name: 'manager-venv', description: "A folder for a venv with backend.ai-manager==<to-version> from pip, made when it does not hold one yet; alembic then runs from it (the Action caches it by release, Python and OS). Instead of alembic-command." },
+  { name: 'python', default: 'python3', description: 'manager-venv: the Python that makes the venv (22.03 needs 3.10, 21.09 3.9 or later).' },
+  { name: 'pip-args', description: 'manager-venv: more arguments for pip install, split on spaces, e.g. --index-url https://pypi.example.com/simple.' },
+  { name: 'venv-system-site-packages', default: 'false', description: "manager-venv: let the venv see the system's Python packages (e.g. a distribution's psycopg2)." },
   { name: 'alembic-config', description: "The manager's alembic.ini. Empty: alembic.ini beside manager.toml, else ./alembic.ini. bai-migrate runs alembic on a private copy whose sqlalchemy.url is the checked database." },
   { name: 'periodic-sync-stats', description: 'true or false: write [debug] periodic-sync-stats to manager.toml (22.03 otherwise writes kernels.last_stat only when a kernel terminates). Empty leaves it as it is.' },
   { name: 'prune-etcd-images', default: 'false', description: "After the image metadata is in PostgreSQL and verified, delete etcd's old images/ tree (22.03 no longer reads it). Its keys are in the backup bundle first." },
@@ -97,6 +102,7 @@ export interface Options {
   readonly etcdTls?: TlsFiles;
   readonly alembicCommand: readonly string[];
   readonly alembicConfig?: string;
+  readonly managerVenv?: ManagerVenvOptions;
   readonly periodicSyncStats?: boolean;
   readonly pruneEtcdImages: boolean;
   readonly redisPersistence: 'configure' | 'managed';
@@ -188,6 +194,10 @@ export function parseOptions(raw: RawInputs): Options {
   const vacuum = attempt(() => oneOf('vacuum', text('vacuum')!, ['none', 'analyze', 'full'] as const));
   const redisFailure = attempt(() => oneOf('redis-failure', text('redis-failure')!, ['fail', 'warn'] as const));
   const keepRehearsal = attempt(() => bool('keep-rehearsal', text('keep-rehearsal')!));
+  const systemSitePackages = attempt(() => bool('venv-system-site-packages', text('venv-system-site-packages')!));
+  if (text('manager-venv') && raw['alembic-command']?.trim()) {
+    problems.push('manager-venv and alembic-command are both set; accepted: one of them (manager-venv makes the venv alembic runs from)');
+  }
   const rehearsalServers = attempt(() => oneOf('rehearsal-servers', text('rehearsal-servers')!, ['start', 'given'] as const));
   const etcdNamespace = text('etcd-namespace');
   if (etcdNamespace !== undefined && !/^[A-Za-z0-9_.-]+$/.test(etcdNamespace)) {
@@ -225,6 +235,9 @@ export function parseOptions(raw: RawInputs): Options {
     etcdTls,
     alembicCommand: text('alembic-command')!.split(/\s+/),
     alembicConfig: text('alembic-config'),
+    managerVenv: text('manager-venv')
+      ? { dir: text('manager-venv')!, python: text('python')!, pipArgs: text('pip-args')?.split(/\s+/) ?? [], systemSitePackages: systemSitePackages! }
+      : undefined,
     periodicSyncStats,
     pruneEtcdImages: pruneEtcdImages!,
     redisPersistence: redisPersistence!,

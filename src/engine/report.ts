@@ -6,7 +6,7 @@ import type { ErrorCode } from './errors.js';
  * The Action renders it as a job summary and outputs, the CLI as text; both write it as JSON.
  */
 export type Status = 'ok' | 'changed' | 'warning' | 'failed' | 'skipped';
-export type Phase = 'rehearse' | 'snapshot' | 'connect' | 'plan' | 'preflight' | 'apply' | 'verify';
+export type Phase = 'setup' | 'rehearse' | 'snapshot' | 'connect' | 'plan' | 'preflight' | 'apply' | 'verify';
 
 export interface ReportEntry {
   readonly phase: Phase;
@@ -37,6 +37,8 @@ export interface Report {
   history?: { cutoff: string; kernels: number; redisKeys: number };
   /** snapshot: the file written and its manifest. */
   snapshot?: { file: string; manifest: SnapshotManifest };
+  /** The manager venv alembic ran from, when bai-migrate made or reused it. */
+  managerVenv?: { dir: string; requirement: string; cacheKey?: string; created: boolean };
   /** rehearse: the restored deployment's etcd namespace (one PR comment per namespace). */
   rehearsal?: { namespace: string };
   /** rehearse: the pull-request comment, once the Action has written it. */

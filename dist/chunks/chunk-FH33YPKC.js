@@ -3068,7 +3068,7 @@ var require_dist = __commonJS({
     function parse(stream, callback) {
       const parser = new parser_1.Parser();
       stream.on("data", (buffer) => parser.parse(buffer, callback));
-      return new Promise((resolve5) => stream.on("end", () => resolve5()));
+      return new Promise((resolve6) => stream.on("end", () => resolve6()));
     }
   }
 });
@@ -3837,12 +3837,12 @@ var require_client = __commonJS({
           this._connect(callback);
           return;
         }
-        return new this._Promise((resolve5, reject) => {
+        return new this._Promise((resolve6, reject) => {
           this._connect((error) => {
             if (error) {
               reject(error);
             } else {
-              resolve5(this);
+              resolve6(this);
             }
           });
         });
@@ -4224,8 +4224,8 @@ var require_client = __commonJS({
         } else {
           query = new Query2(config, values, callback);
           if (!query.callback) {
-            result = new this._Promise((resolve5, reject) => {
-              query.callback = (err, res) => err ? reject(err) : resolve5(res);
+            result = new this._Promise((resolve6, reject) => {
+              query.callback = (err, res) => err ? reject(err) : resolve6(res);
             }).catch((err) => {
               Error.captureStackTrace(err);
               throw err;
@@ -4325,8 +4325,8 @@ var require_client = __commonJS({
         if (cb) {
           this.connection.once("end", cb);
         } else {
-          return new this._Promise((resolve5) => {
-            this.connection.once("end", resolve5);
+          return new this._Promise((resolve6) => {
+            this.connection.once("end", resolve6);
           });
         }
       }
@@ -4375,8 +4375,8 @@ var require_pg_pool = __commonJS({
       const cb = function(err, client) {
         err ? rej(err) : res(client);
       };
-      const result = new Promise2(function(resolve5, reject) {
-        res = resolve5;
+      const result = new Promise2(function(resolve6, reject) {
+        res = resolve6;
         rej = reject;
       }).catch((err) => {
         Error.captureStackTrace(err);
@@ -4437,7 +4437,7 @@ var require_pg_pool = __commonJS({
         if (typeof Promise2.try === "function") {
           return Promise2.try(f);
         }
-        return new Promise2((resolve5) => resolve5(f()));
+        return new Promise2((resolve6) => resolve6(f()));
       }
       _isFull() {
         return this._clients.length >= this.options.max;
@@ -4832,8 +4832,8 @@ var require_query2 = __commonJS({
     NativeQuery.prototype._getPromise = function() {
       if (this._promise) return this._promise;
       this._promise = new Promise(
-        function(resolve5, reject) {
-          this._once("end", resolve5);
+        function(resolve6, reject) {
+          this._once("end", resolve6);
           this._once("error", reject);
         }.bind(this)
       );
@@ -5012,12 +5012,12 @@ var require_client2 = __commonJS({
         this._connect(callback);
         return;
       }
-      return new this._Promise((resolve5, reject) => {
+      return new this._Promise((resolve6, reject) => {
         this._connect((error) => {
           if (error) {
             reject(error);
           } else {
-            resolve5(this);
+            resolve6(this);
           }
         });
       });
@@ -5041,8 +5041,8 @@ var require_client2 = __commonJS({
         query = new NativeQuery(config, values, callback);
         if (!query.callback) {
           let resolveOut, rejectOut;
-          result = new this._Promise((resolve5, reject) => {
-            resolveOut = resolve5;
+          result = new this._Promise((resolve6, reject) => {
+            resolveOut = resolve6;
             rejectOut = reject;
           }).catch((err) => {
             Error.captureStackTrace(err);
@@ -5105,8 +5105,8 @@ var require_client2 = __commonJS({
       }
       let result;
       if (!cb) {
-        result = new this._Promise(function(resolve5, reject) {
-          cb = (err) => err ? reject(err) : resolve5();
+        result = new this._Promise(function(resolve6, reject) {
+          cb = (err) => err ? reject(err) : resolve6();
         });
       }
       const doEnd = function() {
@@ -11265,15 +11265,15 @@ var require_utils4 = __commonJS({
     exports.packObject = packObject;
     function timeout(callback, timeout2) {
       let timer = null;
-      const run = function() {
+      const run2 = function() {
         if (timer) {
           clearTimeout(timer);
           timer = null;
           callback.apply(this, arguments);
         }
       };
-      timer = setTimeout(run, timeout2, new Error("timeout"));
-      return run;
+      timer = setTimeout(run2, timeout2, new Error("timeout"));
+      return run2;
     }
     exports.timeout = timeout;
     function convertObjectToArray(obj) {
@@ -11838,7 +11838,7 @@ var require_Command = __commonJS({
       initPromise() {
         this.isResolved = false;
         this.isSettled = false;
-        const promise = new Promise((resolve5, reject) => {
+        const promise = new Promise((resolve6, reject) => {
           if (!this.transformed) {
             this.transformed = true;
             const transformer = _Command._transformer.argument[this.name];
@@ -11847,7 +11847,7 @@ var require_Command = __commonJS({
             }
             this.stringifyArguments();
           }
-          this.resolve = this._convertValue(resolve5);
+          this.resolve = this._convertValue(resolve6);
           this.reject = (err) => {
             this._clearTimers();
             this.isSettled = true;
@@ -11881,11 +11881,11 @@ var require_Command = __commonJS({
       /**
        * Convert the value from buffer to the target encoding.
        */
-      _convertValue(resolve5) {
+      _convertValue(resolve6) {
         return (value) => {
           try {
             this._clearTimers();
-            resolve5(this.transformReply(value));
+            resolve6(this.transformReply(value));
             this.isResolved = true;
             this.isSettled = true;
           } catch (err) {
@@ -12197,13 +12197,13 @@ var require_autoPipelining = __commonJS({
       if (client.isCluster && !client.slots.length) {
         if (client.status === "wait")
           client.connect().catch(lodash_1.noop);
-        return (0, standard_as_callback_1.default)(new Promise(function(resolve5, reject) {
+        return (0, standard_as_callback_1.default)(new Promise(function(resolve6, reject) {
           client.delayUntilReady((err) => {
             if (err) {
               reject(err);
               return;
             }
-            executeWithAutoPipelining(client, functionName, commandName, args, null).then(resolve5, reject);
+            executeWithAutoPipelining(client, functionName, commandName, args, null).then(resolve6, reject);
           });
         }), callback);
       }
@@ -12224,13 +12224,13 @@ var require_autoPipelining = __commonJS({
         pipeline2[exports.kExec] = true;
         setImmediate(executeAutoPipeline, client, slotKey);
       }
-      const autoPipelinePromise = new Promise(function(resolve5, reject) {
+      const autoPipelinePromise = new Promise(function(resolve6, reject) {
         pipeline2[exports.kCallbacks].push(function(err, value) {
           if (err) {
             reject(err);
             return;
           }
-          resolve5(value);
+          resolve6(value);
         });
         if (functionName === "call") {
           args.unshift(commandName);
@@ -12878,8 +12878,8 @@ var require_Pipeline = __commonJS({
           this[name] = redis[name];
           this[name + "Buffer"] = redis[name + "Buffer"];
         });
-        this.promise = new Promise((resolve5, reject) => {
-          this.resolve = resolve5;
+        this.promise = new Promise((resolve6, reject) => {
+          this.resolve = resolve6;
           this.reject = reject;
         });
         const _this = this;
@@ -13289,13 +13289,13 @@ var require_transaction = __commonJS({
           if (this.isCluster && !this.redis.slots.length) {
             if (this.redis.status === "wait")
               this.redis.connect().catch(utils_1.noop);
-            return (0, standard_as_callback_1.default)(new Promise((resolve5, reject) => {
+            return (0, standard_as_callback_1.default)(new Promise((resolve6, reject) => {
               this.redis.delayUntilReady((err) => {
                 if (err) {
                   reject(err);
                   return;
                 }
-                this.exec(pipeline2).then(resolve5, reject);
+                this.exec(pipeline2).then(resolve6, reject);
               });
             }), callback);
           }
@@ -13409,10 +13409,10 @@ var require_util = __commonJS({
       if (redis.status === "end") {
         return Promise.reject(new Error(utils_1.CONNECTION_CLOSED_ERROR_MSG));
       }
-      return new Promise((resolve5, reject) => {
+      return new Promise((resolve6, reject) => {
         const onReady = () => {
           redis.removeListener("end", onEnd);
-          resolve5();
+          resolve6();
         };
         const onEnd = () => {
           redis.removeListener("ready", onReady);
@@ -14839,7 +14839,7 @@ var require_cluster = __commonJS({
        * Connect to a cluster
        */
       connect() {
-        return new Promise((resolve5, reject) => {
+        return new Promise((resolve6, reject) => {
           if (this.status === "connecting" || this.status === "connect" || this.status === "ready") {
             reject(new Error("Redis is already connecting/connected"));
             return;
@@ -14868,7 +14868,7 @@ var require_cluster = __commonJS({
               this.retryAttempts = 0;
               this.executeOfflineCommands();
               this.resetNodesRefreshInterval();
-              resolve5();
+              resolve6();
             };
             let closeListener = void 0;
             const refreshListener = () => {
@@ -15530,7 +15530,7 @@ var require_cluster = __commonJS({
         });
       }
       resolveSrv(hostname) {
-        return new Promise((resolve5, reject) => {
+        return new Promise((resolve6, reject) => {
           this.options.resolveSrv(hostname, (err, records) => {
             if (err) {
               return reject(err);
@@ -15544,7 +15544,7 @@ var require_cluster = __commonJS({
               if (!group.records.length) {
                 sortedKeys.shift();
               }
-              self2.dnsLookup(record.name).then((host) => resolve5({
+              self2.dnsLookup(record.name).then((host) => resolve6({
                 host,
                 port: record.port
               }), tryFirstOne);
@@ -15554,14 +15554,14 @@ var require_cluster = __commonJS({
         });
       }
       dnsLookup(hostname) {
-        return new Promise((resolve5, reject) => {
+        return new Promise((resolve6, reject) => {
           this.options.dnsLookup(hostname, (err, address) => {
             if (err) {
               debug("failed to resolve hostname %s to IP: %s", hostname, err.message);
               reject(err);
             } else {
               debug("resolved hostname %s to IP %s", hostname, address);
-              resolve5(address);
+              resolve6(address);
             }
           });
         });
@@ -15718,7 +15718,7 @@ var require_StandaloneConnector = __commonJS({
         if (options.tls) {
           Object.assign(connectionOptions, options.tls);
         }
-        return new Promise((resolve5, reject) => {
+        return new Promise((resolve6, reject) => {
           process.nextTick(() => {
             if (!this.connecting) {
               reject(new Error(utils_1.CONNECTION_CLOSED_ERROR_MSG));
@@ -15737,7 +15737,7 @@ var require_StandaloneConnector = __commonJS({
             this.stream.once("error", (err) => {
               this.firstError = err;
             });
-            resolve5(this.stream);
+            resolve6(this.stream);
           });
         });
       }
@@ -15896,7 +15896,7 @@ var require_SentinelConnector = __commonJS({
             const error = new Error(errorMsg);
             if (typeof retryDelay === "number") {
               eventEmitter("error", error);
-              await new Promise((resolve5) => setTimeout(resolve5, retryDelay));
+              await new Promise((resolve6) => setTimeout(resolve6, retryDelay));
               return connectToNext();
             } else {
               throw error;
@@ -17860,7 +17860,7 @@ var require_Redis = __commonJS({
         return (0, standard_as_callback_1.default)(promise, callback);
       }
       _connect() {
-        return new Promise((resolve5, reject) => {
+        return new Promise((resolve6, reject) => {
           if (this.status === "connecting" || this.status === "connect" || this.status === "ready") {
             reject(new Error("Redis is already connecting/connected"));
             return;
@@ -17942,7 +17942,7 @@ var require_Redis = __commonJS({
             }
             const connectionReadyHandler = function() {
               _this.removeListener("close", connectionCloseHandler);
-              resolve5();
+              resolve6();
             };
             var connectionCloseHandler = function() {
               _this.removeListener("ready", connectionReadyHandler);
@@ -18038,10 +18038,10 @@ var require_Redis = __commonJS({
           lazyConnect: false,
           himportFieldsets: void 0
         });
-        return (0, standard_as_callback_1.default)(new Promise(function(resolve5, reject) {
+        return (0, standard_as_callback_1.default)(new Promise(function(resolve6, reject) {
           monitorInstance.once("error", reject);
           monitorInstance.once("monitoring", function() {
-            resolve5(monitorInstance);
+            resolve6(monitorInstance);
           });
         }), callback);
       }
@@ -18881,7 +18881,7 @@ var require_util2 = __commonJS({
     }
     exports.sample = sample;
     function delay(duration) {
-      return new Promise((resolve5) => setTimeout(resolve5, duration));
+      return new Promise((resolve6) => setTimeout(resolve6, duration));
     }
     exports.delay = delay;
     function forOwn(obj, iterator) {
@@ -18892,14 +18892,14 @@ var require_util2 = __commonJS({
     }
     exports.forOwn = forOwn;
     function onceEvent(emitter, ...events2) {
-      return new Promise((resolve5, reject) => {
+      return new Promise((resolve6, reject) => {
         const teardown = [];
         const handler = (data, event) => {
           teardown.forEach((t) => t());
           if (event === "error") {
             reject(data);
           } else {
-            resolve5(data);
+            resolve6(data);
           }
         };
         events2.forEach((event) => {
@@ -18951,13 +18951,13 @@ var require_util2 = __commonJS({
     };
     exports.resolveCallOptions = resolveCallOptions;
     var getDeferred = () => {
-      let resolve5;
+      let resolve6;
       let reject;
       const promise = new Promise((res, rej) => {
-        resolve5 = res;
+        resolve6 = res;
         reject = rej;
       });
-      return { promise, resolve: resolve5, reject };
+      return { promise, resolve: resolve6, reject };
     };
     exports.getDeferred = getDeferred;
   }
@@ -19464,20 +19464,20 @@ var require_Event = __commonJS({
       };
       Event2.toPromise = (event, signal) => {
         if (!signal) {
-          return new Promise((resolve5) => Event2.once(event, resolve5));
+          return new Promise((resolve6) => Event2.once(event, resolve6));
         }
         if (signal.aborted) {
           return Promise.reject(new TaskCancelledError_1.TaskCancelledError());
         }
         const toDispose = [];
-        return new Promise((resolve5, reject) => {
+        return new Promise((resolve6, reject) => {
           const abortEvt = (0, exports.onAbort)(signal);
           toDispose.push(abortEvt);
           toDispose.push(abortEvt.event(() => {
             reject(new TaskCancelledError_1.TaskCancelledError());
           }));
           toDispose.push(Event2.once(event, (data) => {
-            resolve5(data);
+            resolve6(data);
           }));
         }).finally(() => {
           for (const d of toDispose) {
@@ -20286,13 +20286,13 @@ var require_defer = __commonJS({
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.defer = void 0;
     var defer = () => {
-      let resolve5;
+      let resolve6;
       let reject;
       const promise = new Promise((res, rej) => {
-        resolve5 = res;
+        resolve6 = res;
         reject = rej;
       });
-      return { resolve: resolve5, reject, promise };
+      return { resolve: resolve6, reject, promise };
     };
     exports.defer = defer;
   }
@@ -20356,8 +20356,8 @@ var require_BulkheadPolicy = __commonJS({
           }
         }
         if (this.queue.length < this.queueCapacity) {
-          const { resolve: resolve5, reject, promise } = (0, defer_1.defer)();
-          this.queue.push({ signal, fn, resolve: resolve5, reject });
+          const { resolve: resolve6, reject, promise } = (0, defer_1.defer)();
+          this.queue.push({ signal, fn, resolve: resolve6, reject });
           return promise;
         }
         this.onRejectEmitter.emit();
@@ -20437,8 +20437,8 @@ var require_RetryPolicy = __commonJS({
     var ConstantBackoff_1 = require_ConstantBackoff();
     var abort_1 = require_abort();
     var Event_1 = require_Event();
-    var delay = (duration, unref) => new Promise((resolve5) => {
-      const timer = setTimeout(resolve5, duration);
+    var delay = (duration, unref) => new Promise((resolve6) => {
+      const timer = setTimeout(resolve6, duration);
       if (unref) {
         timer.unref();
       }
@@ -20741,8 +20741,8 @@ var require_Policy = __commonJS({
         onSuccess: p[0].onSuccess,
         wrapped: p,
         execute(fn, signal) {
-          const run = (context, i) => i === p.length ? fn(context) : p[i].execute((next) => run({ ...context, ...next }, i + 1), context.signal);
-          return Promise.resolve(run({ signal }, 0));
+          const run2 = (context, i) => i === p.length ? fn(context) : p[i].execute((next) => run2({ ...context, ...next }, i + 1), context.signal);
+          return Promise.resolve(run2({ signal }, 0));
         }
       };
     }
@@ -20831,12 +20831,12 @@ var require_connection_pool = __commonJS({
       return name.replace(/^https?:\/\//, "");
     }
     function runServiceCall(client, metadata, options, method, payload) {
-      return new Promise((resolve5, reject) => {
+      return new Promise((resolve6, reject) => {
         client[method](payload, metadata, options || {}, (err, res) => {
           if (err) {
             reject((0, errors_1.castGrpcError)(err));
           } else {
-            resolve5(res);
+            resolve6(res);
           }
         });
       });
@@ -22418,7 +22418,7 @@ var require_bignumber = __commonJS({
             return arr.reverse();
           }
           return function(str2, baseIn, baseOut, sign, callerIsToString) {
-            var alphabet, d, e, k, r, x, xc, y, i = str2.indexOf("."), dp = DECIMAL_PLACES, rm4 = ROUNDING_MODE;
+            var alphabet, d, e, k, r, x, xc, y, i = str2.indexOf("."), dp = DECIMAL_PLACES, rm5 = ROUNDING_MODE;
             if (i >= 0) {
               k = POW_PRECISION;
               POW_PRECISION = 0;
@@ -22444,7 +22444,7 @@ var require_bignumber = __commonJS({
               x.c = xc;
               x.e = e;
               x.s = sign;
-              x = div(x, y, dp, rm4, baseOut);
+              x = div(x, y, dp, rm5, baseOut);
               xc = x.c;
               r = x.r;
               e = x.e;
@@ -22453,7 +22453,7 @@ var require_bignumber = __commonJS({
             i = xc[d];
             k = baseOut / 2;
             r = r || d < 0 || xc[d + 1] != null;
-            r = rm4 < 4 ? (i != null || r) && (rm4 == 0 || rm4 == (x.s < 0 ? 3 : 2)) : i > k || i == k && (rm4 == 4 || r || rm4 == 6 && xc[d - 1] & 1 || rm4 == (x.s < 0 ? 8 : 7));
+            r = rm5 < 4 ? (i != null || r) && (rm5 == 0 || rm5 == (x.s < 0 ? 3 : 2)) : i > k || i == k && (rm5 == 4 || r || rm5 == 6 && xc[d - 1] & 1 || rm5 == (x.s < 0 ? 8 : 7));
             if (d < 1 || !xc[0]) {
               str2 = r ? toFixedPoint(alphabet.charAt(1), -dp, alphabet.charAt(0)) : alphabet.charAt(0);
             } else {
@@ -22511,7 +22511,7 @@ var require_bignumber = __commonJS({
             }
             for (; !a[0] && a.length > 1; a.splice(0, 1)) ;
           }
-          return function(x, y, dp, rm4, base) {
+          return function(x, y, dp, rm5, base) {
             var cmp, e, i, more, n, prod, prodL, q, qc, rem, remL, rem0, xi, xL, yc0, yL, yz, s = x.s == y.s ? 1 : -1, xc = x.c, yc = y.c;
             if (!xc || !xc[0] || !yc || !yc[0]) {
               return new BigNumber2(
@@ -22608,7 +22608,7 @@ var require_bignumber = __commonJS({
             }
             if (base == BASE) {
               for (i = 1, s = qc[0]; s >= 10; s /= 10, i++) ;
-              round(q, dp + (q.e = i + e * LOG_BASE - 1) + 1, rm4, more);
+              round(q, dp + (q.e = i + e * LOG_BASE - 1) + 1, rm5, more);
             } else {
               q.e = e;
               q.r = +more;
@@ -22616,10 +22616,10 @@ var require_bignumber = __commonJS({
             return q;
           };
         })();
-        function format(n, i, rm4, id) {
+        function format(n, i, rm5, id) {
           var c0, e, ne, len, str2;
-          if (rm4 == null) rm4 = ROUNDING_MODE;
-          else intCheck(rm4, 0, 8);
+          if (rm5 == null) rm5 = ROUNDING_MODE;
+          else intCheck(rm5, 0, 8);
           if (!n.c) return n.toString();
           c0 = n.c[0];
           ne = n.e;
@@ -22627,7 +22627,7 @@ var require_bignumber = __commonJS({
             str2 = coeffToString(n.c);
             str2 = id == 1 || id == 2 && (ne <= TO_EXP_NEG || ne >= TO_EXP_POS) ? toExponential(str2, ne) : toFixedPoint(str2, ne, "0");
           } else {
-            n = round(new BigNumber2(n), i, rm4);
+            n = round(new BigNumber2(n), i, rm5);
             e = n.e;
             str2 = coeffToString(n.c);
             len = str2.length;
@@ -22700,7 +22700,7 @@ var require_bignumber = __commonJS({
             x.c = x.e = null;
           };
         })();
-        function round(x, sd, rm4, r) {
+        function round(x, sd, rm5, r) {
           var d, i, j, k, n, ni, rd, xc = x.c, pows10 = POWS_TEN;
           if (xc) {
             out: {
@@ -22735,8 +22735,8 @@ var require_bignumber = __commonJS({
               // The expression  n % pows10[d - j - 1]  returns all digits of n to the right
               // of the digit at j, e.g. if n is 908714 and j is 2, the expression gives 714.
               xc[ni + 1] != null || (j < 0 ? n : n % pows10[d - j - 1]);
-              r = rm4 < 4 ? (rd || r) && (rm4 == 0 || rm4 == (x.s < 0 ? 3 : 2)) : rd > 5 || rd == 5 && (rm4 == 4 || r || rm4 == 6 && // Check whether the digit to the left of the rounding digit is odd.
-              (i > 0 ? j > 0 ? n / pows10[d - j] : 0 : xc[ni - 1]) % 10 & 1 || rm4 == (x.s < 0 ? 8 : 7));
+              r = rm5 < 4 ? (rd || r) && (rm5 == 0 || rm5 == (x.s < 0 ? 3 : 2)) : rd > 5 || rd == 5 && (rm5 == 4 || r || rm5 == 6 && // Check whether the digit to the left of the rounding digit is odd.
+              (i > 0 ? j > 0 ? n / pows10[d - j] : 0 : xc[ni - 1]) % 10 & 1 || rm5 == (x.s < 0 ? 8 : 7));
               if (sd < 1 || !xc[0]) {
                 xc.length = 0;
                 if (r) {
@@ -22801,13 +22801,13 @@ var require_bignumber = __commonJS({
         P.comparedTo = function(y, b) {
           return compare2(this, new BigNumber2(y, b));
         };
-        P.decimalPlaces = P.dp = function(dp, rm4) {
+        P.decimalPlaces = P.dp = function(dp, rm5) {
           var c, n, v, x = this;
           if (dp != null) {
             intCheck(dp, 0, MAX);
-            if (rm4 == null) rm4 = ROUNDING_MODE;
-            else intCheck(rm4, 0, 8);
-            return round(new BigNumber2(x), dp + x.e + 1, rm4);
+            if (rm5 == null) rm5 = ROUNDING_MODE;
+            else intCheck(rm5, 0, 8);
+            return round(new BigNumber2(x), dp + x.e + 1, rm5);
           }
           if (!(c = x.c)) return null;
           n = ((v = c.length - 1) - bitFloor(this.e / LOG_BASE)) * LOG_BASE;
@@ -22890,11 +22890,11 @@ var require_bignumber = __commonJS({
           if (nIsNeg) y = ONE.div(y);
           return m ? y.mod(m) : k ? round(y, POW_PRECISION, ROUNDING_MODE, more) : y;
         };
-        P.integerValue = function(rm4) {
+        P.integerValue = function(rm5) {
           var n = new BigNumber2(this);
-          if (rm4 == null) rm4 = ROUNDING_MODE;
-          else intCheck(rm4, 0, 8);
-          return round(n, n.e + 1, rm4);
+          if (rm5 == null) rm5 = ROUNDING_MODE;
+          else intCheck(rm5, 0, 8);
+          return round(n, n.e + 1, rm5);
         };
         P.isEqualTo = P.eq = function(y, b) {
           return compare2(this, new BigNumber2(y, b)) === 0;
@@ -23121,13 +23121,13 @@ var require_bignumber = __commonJS({
           }
           return normalise(y, xc, ye);
         };
-        P.precision = P.sd = function(sd, rm4) {
+        P.precision = P.sd = function(sd, rm5) {
           var c, n, v, x = this;
           if (sd != null && sd !== !!sd) {
             intCheck(sd, 1, MAX);
-            if (rm4 == null) rm4 = ROUNDING_MODE;
-            else intCheck(rm4, 0, 8);
-            return round(new BigNumber2(x), sd, rm4);
+            if (rm5 == null) rm5 = ROUNDING_MODE;
+            else intCheck(rm5, 0, 8);
+            return round(new BigNumber2(x), sd, rm5);
           }
           if (!(c = x.c)) return null;
           v = c.length - 1;
@@ -23197,36 +23197,36 @@ var require_bignumber = __commonJS({
           }
           return round(r, r.e + DECIMAL_PLACES + 1, ROUNDING_MODE, m);
         };
-        P.toExponential = function(dp, rm4) {
+        P.toExponential = function(dp, rm5) {
           if (dp != null) {
             intCheck(dp, 0, MAX);
             dp++;
           }
-          return format(this, dp, rm4, 1);
+          return format(this, dp, rm5, 1);
         };
-        P.toFixed = function(dp, rm4) {
+        P.toFixed = function(dp, rm5) {
           if (dp != null) {
             intCheck(dp, 0, MAX);
             dp = dp + this.e + 1;
           }
-          return format(this, dp, rm4);
+          return format(this, dp, rm5);
         };
-        P.toFormat = function(dp, rm4, format2) {
+        P.toFormat = function(dp, rm5, format2) {
           var str2, x = this;
           if (format2 == null) {
-            if (dp != null && rm4 && typeof rm4 == "object") {
-              format2 = rm4;
-              rm4 = null;
+            if (dp != null && rm5 && typeof rm5 == "object") {
+              format2 = rm5;
+              rm5 = null;
             } else if (dp && typeof dp == "object") {
               format2 = dp;
-              dp = rm4 = null;
+              dp = rm5 = null;
             } else {
               format2 = FORMAT;
             }
           } else if (typeof format2 != "object") {
             throw Error(bignumberError + "Argument not an object: " + format2);
           }
-          str2 = x.toFixed(dp, rm4);
+          str2 = x.toFixed(dp, rm5);
           if (x.c) {
             var i, arr = str2.split("."), g1 = +format2.groupSize, g2 = +format2.secondaryGroupSize, groupSeparator = format2.groupSeparator || "", intPart = arr[0], fractionPart = arr[1], isNeg = x.s < 0, intDigits = isNeg ? intPart.slice(1) : intPart, len = intDigits.length;
             if (g2) {
@@ -23294,9 +23294,9 @@ var require_bignumber = __commonJS({
         P.toNumber = function() {
           return +valueOf(this);
         };
-        P.toPrecision = function(sd, rm4) {
+        P.toPrecision = function(sd, rm5) {
           if (sd != null) intCheck(sd, 1, MAX);
-          return format(this, sd, rm4, 2);
+          return format(this, sd, rm5, 2);
         };
         P.toString = function(b) {
           var str2, n = this, s = n.s, e = n.e;
@@ -23477,7 +23477,7 @@ var require_election = __commonJS({
           if (!leader) {
             this.setLeader(void 0);
             const watcher2 = this.namespace.watch().startRevision(allKeys.header.revision).prefix("").only("put").watcher();
-            await new Promise((resolve5, reject) => {
+            await new Promise((resolve6, reject) => {
               watcher2.on("data", (data) => {
                 let done = false;
                 for (const event of data.events) {
@@ -23488,11 +23488,11 @@ var require_election = __commonJS({
                   }
                 }
                 if (done) {
-                  resolve5();
+                  resolve6();
                 }
               });
               watcher2.on("error", reject);
-              this.disposer = resolve5;
+              this.disposer = resolve6;
             }).finally(() => watcher2.cancel());
             if (!this.running) {
               return;
@@ -23503,12 +23503,12 @@ var require_election = __commonJS({
           }
           this.setLeader(leader);
           const watcher = this.namespace.watch().startRevision(new bignumber_js_1.default(revision).plus(1).toString()).key(leader.key).watcher();
-          await new Promise((resolve5, reject) => {
+          await new Promise((resolve6, reject) => {
             watcher.on("put", (kv) => this.setLeader(kv));
-            watcher.on("delete", () => resolve5());
+            watcher.on("delete", () => resolve6());
             watcher.on("error", reject);
             this.disposer = () => {
-              resolve5();
+              resolve6();
               return watcher.cancel();
             };
           }).finally(() => watcher.cancel());
@@ -23543,8 +23543,8 @@ var require_election = __commonJS({
        * If an error is emitted, the promise is rejected.
        */
       wait() {
-        return new Promise((resolve5, reject) => {
-          this.on("elected", () => resolve5(this));
+        return new Promise((resolve6, reject) => {
+          this.on("elected", () => resolve6(this));
           this.on("error", reject);
         });
       }
@@ -23680,8 +23680,8 @@ var require_election = __commonJS({
        */
       async observe() {
         const observer = new ElectionObserver(this.namespace);
-        return new Promise((resolve5, reject) => {
-          observer.once("change", () => resolve5(observer));
+        return new Promise((resolve6, reject) => {
+          observer.once("change", () => resolve6(observer));
           observer.once("error", reject);
         });
       }
@@ -23690,8 +23690,8 @@ var require_election = __commonJS({
     Election.prefix = "election";
     async function waitForDelete(namespace, key, rev) {
       const watcher = await namespace.watch().key(key).startRevision(rev).only("delete").create();
-      const deleteOrError = new Promise((resolve5, reject) => {
-        watcher.once("delete", resolve5);
+      const deleteOrError = new Promise((resolve6, reject) => {
+        watcher.once("delete", resolve6);
         watcher.once("error", reject);
       });
       try {
@@ -23840,8 +23840,8 @@ var require_lease = __commonJS({
        */
       keepaliveOnce(options = this.defaultOptions) {
         return Promise.all([this.client.leaseKeepAlive(options), this.grant()]).then(([stream, id]) => {
-          return new Promise((resolve5, reject) => {
-            stream.on("data", resolve5);
+          return new Promise((resolve6, reject) => {
+            stream.on("data", resolve6);
             stream.on("error", (err) => reject((0, errors_1.castGrpcError)(err)));
             stream.write({ ID: id });
           }).then((res) => {
@@ -25362,6 +25362,10 @@ var INPUTS = [
   { name: "etcd-client-cert", description: "PEM file of a client certificate for etcd (with etcd-client-key), for an etcd run with --client-cert-auth." },
   { name: "etcd-client-key", description: "PEM file of the private key of etcd-client-cert (unencrypted)." },
   { name: "alembic-command", default: "alembic", description: "How to run the manager's alembic, split on spaces and run without a shell, e.g. /opt/backend.ai/bin/alembic or python3 -m alembic." },
+  { name: "manager-venv", description: "A folder for a venv with backend.ai-manager==<to-version> from pip, made when it does not hold one yet; alembic then runs from it (the Action caches it by release, Python and OS). Instead of alembic-command." },
+  { name: "python", default: "python3", description: "manager-venv: the Python that makes the venv (22.03 needs 3.10, 21.09 3.9 or later)." },
+  { name: "pip-args", description: "manager-venv: more arguments for pip install, split on spaces, e.g. --index-url https://pypi.example.com/simple." },
+  { name: "venv-system-site-packages", default: "false", description: "manager-venv: let the venv see the system's Python packages (e.g. a distribution's psycopg2)." },
   { name: "alembic-config", description: "The manager's alembic.ini. Empty: alembic.ini beside manager.toml, else ./alembic.ini. bai-migrate runs alembic on a private copy whose sqlalchemy.url is the checked database." },
   { name: "periodic-sync-stats", description: "true or false: write [debug] periodic-sync-stats to manager.toml (22.03 otherwise writes kernels.last_stat only when a kernel terminates). Empty leaves it as it is." },
   { name: "prune-etcd-images", default: "false", description: "After the image metadata is in PostgreSQL and verified, delete etcd's old images/ tree (22.03 no longer reads it). Its keys are in the backup bundle first." },
@@ -25440,6 +25444,10 @@ function parseOptions(raw) {
   const vacuum = attempt(() => oneOf("vacuum", text("vacuum"), ["none", "analyze", "full"]));
   const redisFailure = attempt(() => oneOf("redis-failure", text("redis-failure"), ["fail", "warn"]));
   const keepRehearsal = attempt(() => bool("keep-rehearsal", text("keep-rehearsal")));
+  const systemSitePackages = attempt(() => bool("venv-system-site-packages", text("venv-system-site-packages")));
+  if (text("manager-venv") && raw["alembic-command"]?.trim()) {
+    problems.push("manager-venv and alembic-command are both set; accepted: one of them (manager-venv makes the venv alembic runs from)");
+  }
   const rehearsalServers = attempt(() => oneOf("rehearsal-servers", text("rehearsal-servers"), ["start", "given"]));
   const etcdNamespace = text("etcd-namespace");
   if (etcdNamespace !== void 0 && !/^[A-Za-z0-9_.-]+$/.test(etcdNamespace)) {
@@ -25477,6 +25485,7 @@ function parseOptions(raw) {
     etcdTls,
     alembicCommand: text("alembic-command").split(/\s+/),
     alembicConfig: text("alembic-config"),
+    managerVenv: text("manager-venv") ? { dir: text("manager-venv"), python: text("python"), pipArgs: text("pip-args")?.split(/\s+/) ?? [], systemSitePackages } : void 0,
     periodicSyncStats,
     pruneEtcdImages: pruneEtcdImages2,
     redisPersistence: redisPersistence2,
@@ -25542,8 +25551,8 @@ function isDowngrade(from, to) {
 }
 
 // src/engine/engine.ts
-import { mkdir as mkdir2, writeFile as writeFile3 } from "node:fs/promises";
-import { join as join6, resolve as resolve4 } from "node:path";
+import { mkdir as mkdir2, writeFile as writeFile4 } from "node:fs/promises";
+import { join as join7, resolve as resolve5 } from "node:path";
 
 // src/engine/logger.ts
 function redactingLogger(log, secrets) {
@@ -26447,29 +26456,29 @@ import * as fs from "fs";
 import * as path from "path";
 var __awaiter = function(thisArg, _arguments, P, generator) {
   function adopt2(value) {
-    return value instanceof P ? value : new P(function(resolve5) {
-      resolve5(value);
+    return value instanceof P ? value : new P(function(resolve6) {
+      resolve6(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve5, reject) {
+  return new (P || (P = Promise))(function(resolve6, reject) {
     function fulfilled(value) {
       try {
-        step(generator.next(value));
+        step2(generator.next(value));
       } catch (e) {
         reject(e);
       }
     }
     function rejected(value) {
       try {
-        step(generator["throw"](value));
+        step2(generator["throw"](value));
       } catch (e) {
         reject(e);
       }
     }
-    function step(result) {
-      result.done ? resolve5(result.value) : adopt2(result.value).then(fulfilled, rejected);
+    function step2(result) {
+      result.done ? resolve6(result.value) : adopt2(result.value).then(fulfilled, rejected);
     }
-    step((generator = generator.apply(thisArg, _arguments || [])).next());
+    step2((generator = generator.apply(thisArg, _arguments || [])).next());
   });
 };
 var { chmod, copyFile, lstat, mkdir, open, readdir, rename, rm, rmdir, stat, symlink, unlink } = fs.promises;
@@ -26571,29 +26580,29 @@ function isUnixExecutable(stats) {
 // node_modules/@actions/io/lib/io.js
 var __awaiter2 = function(thisArg, _arguments, P, generator) {
   function adopt2(value) {
-    return value instanceof P ? value : new P(function(resolve5) {
-      resolve5(value);
+    return value instanceof P ? value : new P(function(resolve6) {
+      resolve6(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve5, reject) {
+  return new (P || (P = Promise))(function(resolve6, reject) {
     function fulfilled(value) {
       try {
-        step(generator.next(value));
+        step2(generator.next(value));
       } catch (e) {
         reject(e);
       }
     }
     function rejected(value) {
       try {
-        step(generator["throw"](value));
+        step2(generator["throw"](value));
       } catch (e) {
         reject(e);
       }
     }
-    function step(result) {
-      result.done ? resolve5(result.value) : adopt2(result.value).then(fulfilled, rejected);
+    function step2(result) {
+      result.done ? resolve6(result.value) : adopt2(result.value).then(fulfilled, rejected);
     }
-    step((generator = generator.apply(thisArg, _arguments || [])).next());
+    step2((generator = generator.apply(thisArg, _arguments || [])).next());
   });
 };
 function rmRF(inputPath) {
@@ -26690,29 +26699,29 @@ function findInPath(tool) {
 import { setTimeout as setTimeout2 } from "timers";
 var __awaiter3 = function(thisArg, _arguments, P, generator) {
   function adopt2(value) {
-    return value instanceof P ? value : new P(function(resolve5) {
-      resolve5(value);
+    return value instanceof P ? value : new P(function(resolve6) {
+      resolve6(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve5, reject) {
+  return new (P || (P = Promise))(function(resolve6, reject) {
     function fulfilled(value) {
       try {
-        step(generator.next(value));
+        step2(generator.next(value));
       } catch (e) {
         reject(e);
       }
     }
     function rejected(value) {
       try {
-        step(generator["throw"](value));
+        step2(generator["throw"](value));
       } catch (e) {
         reject(e);
       }
     }
-    function step(result) {
-      result.done ? resolve5(result.value) : adopt2(result.value).then(fulfilled, rejected);
+    function step2(result) {
+      result.done ? resolve6(result.value) : adopt2(result.value).then(fulfilled, rejected);
     }
-    step((generator = generator.apply(thisArg, _arguments || [])).next());
+    step2((generator = generator.apply(thisArg, _arguments || [])).next());
   });
 };
 var IS_WINDOWS2 = process.platform === "win32";
@@ -26929,7 +26938,7 @@ var ToolRunner = class extends events.EventEmitter {
         this.toolPath = path3.resolve(process.cwd(), this.options.cwd || process.cwd(), this.toolPath);
       }
       this.toolPath = yield which(this.toolPath, true);
-      return new Promise((resolve5, reject) => __awaiter3(this, void 0, void 0, function* () {
+      return new Promise((resolve6, reject) => __awaiter3(this, void 0, void 0, function* () {
         this._debug(`exec tool: ${this.toolPath}`);
         this._debug("arguments:");
         for (const arg of this.args) {
@@ -27012,7 +27021,7 @@ var ToolRunner = class extends events.EventEmitter {
           if (error) {
             reject(error);
           } else {
-            resolve5(exitCode);
+            resolve6(exitCode);
           }
         });
         if (this.options.input) {
@@ -27135,29 +27144,29 @@ var ExecState = class _ExecState extends events.EventEmitter {
 // node_modules/@actions/exec/lib/exec.js
 var __awaiter4 = function(thisArg, _arguments, P, generator) {
   function adopt2(value) {
-    return value instanceof P ? value : new P(function(resolve5) {
-      resolve5(value);
+    return value instanceof P ? value : new P(function(resolve6) {
+      resolve6(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve5, reject) {
+  return new (P || (P = Promise))(function(resolve6, reject) {
     function fulfilled(value) {
       try {
-        step(generator.next(value));
+        step2(generator.next(value));
       } catch (e) {
         reject(e);
       }
     }
     function rejected(value) {
       try {
-        step(generator["throw"](value));
+        step2(generator["throw"](value));
       } catch (e) {
         reject(e);
       }
     }
-    function step(result) {
-      result.done ? resolve5(result.value) : adopt2(result.value).then(fulfilled, rejected);
+    function step2(result) {
+      result.done ? resolve6(result.value) : adopt2(result.value).then(fulfilled, rejected);
     }
-    step((generator = generator.apply(thisArg, _arguments || [])).next());
+    step2((generator = generator.apply(thisArg, _arguments || [])).next());
   });
 };
 function exec(commandLine, args, options) {
@@ -27345,7 +27354,7 @@ async function waitForOrphanedAlembic(ctx) {
       throw new MigrationError("inconsistent-state", `an alembic started by an earlier bai-migrate run is still connected (backend pid ${pid}, for ${seconds2} s); let it finish, or stop it with SELECT pg_terminate_backend(${pid}), then run again`);
     }
     ctx.log.info(`waiting for an alembic started by an earlier run (backend pid ${rows[0].pid}) to finish`);
-    await new Promise((resolve5) => setTimeout(resolve5, 500));
+    await new Promise((resolve6) => setTimeout(resolve6, 500));
   }
 }
 
@@ -27924,7 +27933,7 @@ var HOP_STEPS = {
 };
 var PATCH_STEPS = [servicesStopped, schema];
 var TABLES_STEPS_TOUCH = [
-  ...new Set([...Object.values(HOP_STEPS).flat(), ...PATCH_STEPS].flatMap((step) => step.tables ?? []).concat("kernels"))
+  ...new Set([...Object.values(HOP_STEPS).flat(), ...PATCH_STEPS].flatMap((step2) => step2.tables ?? []).concat("kernels"))
 ];
 
 // src/engine/plan.ts
@@ -27964,7 +27973,7 @@ function detectedStart(position) {
   const index = seriesIndex(release.series);
   const previous = SERIES[index - 1];
   const hopInto = previous ? HOP_STEPS[`${previous}\u2192${release.series}`] : void 0;
-  const series = hopInto?.some((step) => step.kind === "change" && step.id !== "schema") ? previous : release.series;
+  const series = hopInto?.some((step2) => step2.kind === "change" && step2.id !== "schema") ? previous : release.series;
   return { input: series, series };
 }
 function checkConsistent(position, from, fromLowest, to) {
@@ -27997,7 +28006,7 @@ async function acquireMigrationLock(target, timeoutSeconds, connectTimeoutMs) {
       if (Date.now() >= deadline) {
         throw new MigrationError("inconsistent-state", `another migration holds the bai-migrate lock: ${await describeHolder(client)}; waited ${timeoutSeconds} s (lock-timeout)`);
       }
-      await new Promise((resolve5) => setTimeout(resolve5, POLL_MS));
+      await new Promise((resolve6) => setTimeout(resolve6, POLL_MS));
     }
   } catch (error) {
     await client.end().catch(() => void 0);
@@ -28507,12 +28516,107 @@ async function readRedis(deployment) {
   };
 }
 
+// src/engine/manager-venv.ts
+import { existsSync as existsSync2, readdirSync } from "node:fs";
+import { readFile as readFile3, rm as rm3, writeFile as writeFile3 } from "node:fs/promises";
+import { join as join5, resolve as resolve4 } from "node:path";
+var MANAGER_PACKAGE = "backend.ai-manager";
+var MARKER = ".bai-migrate-manager";
+function managerRequirement(version) {
+  return `${MANAGER_PACKAGE}==${version}`;
+}
+async function pythonVersion(python) {
+  const result = await run(python, ["-c", 'import sys; print("%d.%d.%d" % sys.version_info[:3])']);
+  if (result.exitCode !== 0) throw invalidInput(`python "${python}" cannot be run (${result.stderr.trim() || `exit ${result.exitCode}`}); accepted: a Python 3 interpreter, e.g. python3 or /usr/bin/python3.10`);
+  return result.stdout.trim();
+}
+function venvCacheKey(requirement, python, platform = process.platform, arch = process.arch) {
+  return `bai-migrate-venv-${platform}-${arch}-py${python}-${requirement}`;
+}
+async function provisionManagerVenv(options, version, log) {
+  const dir = resolve4(options.dir);
+  const requirement = managerRequirement(version);
+  const python = join5(dir, "bin", "python");
+  const setup = { command: [python, "-m", "alembic"], config: join5(dir, "bai-migrate-alembic.ini"), requirement };
+  const marker = join5(dir, MARKER);
+  if (existsSync2(marker)) {
+    if ((await readFile3(marker, "utf8")).trim() === requirement && existsSync2(python)) {
+      log.info(`manager venv ${dir} already has ${requirement}`);
+      return { ...setup, created: false };
+    }
+    await rm3(dir, { recursive: true, force: true });
+  } else if (existsSync2(dir) && readdirSync(dir).length > 0) {
+    throw invalidInput(`manager-venv "${options.dir}" exists and was not made by bai-migrate; accepted: a new or empty folder (or point alembic-command at your own venv instead)`);
+  }
+  log.info(`creating manager venv ${dir} with ${options.python}`);
+  await step(`${options.python} -m venv`, options.python, ["-m", "venv", ...options.systemSitePackages ? ["--system-site-packages"] : [], dir]);
+  log.info(`pip install ${requirement}`);
+  await step(`pip install ${requirement}`, python, ["-m", "pip", "install", "--disable-pip-version-check", "--no-input", ...options.pipArgs, requirement]);
+  await step("checking the manager package", python, ["-c", "import alembic, ai.backend.manager.models.alembic"]);
+  await writeFile3(setup.config, ALEMBIC_INI);
+  await writeFile3(marker, `${requirement}
+`);
+  return { ...setup, created: true };
+}
+async function step(what, program, args) {
+  const result = await run(program, args);
+  if (result.exitCode !== 0) {
+    const tail = `${result.stderr}
+${result.stdout}`.trim().split("\n").filter((l) => l.trim() !== "").slice(-3).join(" ");
+    throw new MigrationError("unsupported", `provisioning the manager venv failed at ${what} (exit ${result.exitCode}): ${tail}`);
+  }
+}
+async function run(program, args) {
+  try {
+    return await getExecOutput(program, args, { silent: true, ignoreReturnCode: true });
+  } catch (error) {
+    return { exitCode: 127, stdout: "", stderr: error instanceof Error ? error.message : String(error) };
+  }
+}
+var ALEMBIC_INI = `# Written by bai-migrate for the manager venv; sqlalchemy.url is set on each run.
+[alembic]
+script_location = ai.backend.manager.models:alembic
+sqlalchemy.url =
+
+[loggers]
+keys = root,sqlalchemy,alembic
+
+[handlers]
+keys = console
+
+[formatters]
+keys = generic
+
+[logger_root]
+level = WARN
+handlers = console
+
+[logger_sqlalchemy]
+level = WARN
+handlers =
+qualname = sqlalchemy.engine
+
+[logger_alembic]
+level = INFO
+handlers =
+qualname = alembic
+
+[handler_console]
+class = StreamHandler
+args = (sys.stderr,)
+level = NOTSET
+formatter = generic
+
+[formatter_generic]
+format = %(levelname)-5.5s [%(name)s] %(message)s
+`;
+
 // src/engine/rehearse.ts
 import { randomBytes as randomBytes3 } from "node:crypto";
-import { existsSync as existsSync2, mkdtempSync, writeFileSync } from "node:fs";
-import { rm as rm3 } from "node:fs/promises";
+import { existsSync as existsSync3, mkdtempSync, writeFileSync } from "node:fs";
+import { rm as rm4 } from "node:fs/promises";
 import { tmpdir as tmpdir2 } from "node:os";
-import { dirname as dirname4, join as join5 } from "node:path";
+import { dirname as dirname4, join as join6 } from "node:path";
 var import_ioredis2 = __toESM(require_built3(), 1);
 var import_etcd32 = __toESM(require_lib4(), 1);
 
@@ -28683,13 +28787,13 @@ function etcdCommand(binary, listenClient, advertiseClient, peer) {
   ];
 }
 async function freePort() {
-  return new Promise((resolve5, reject) => {
+  return new Promise((resolve6, reject) => {
     const server = createServer();
     server.unref();
     server.on("error", reject);
     server.listen(0, "127.0.0.1", () => {
       const address = server.address();
-      server.close(() => typeof address === "object" && address ? resolve5(address.port) : reject(new Error("no free port")));
+      server.close(() => typeof address === "object" && address ? resolve6(address.port) : reject(new Error("no free port")));
     });
   });
 }
@@ -28752,7 +28856,7 @@ async function rehearse(options, report, log, addSecret, runInner) {
       detail: `when the snapshot was taken, ${manifest.liveness.managersRegistered} manager(s) were registered and ${manifest.liveness.liveKernels} kernel(s) were live; the rehearsal runs as if they were stopped. Stop them before the real migration: its preflight checks it`
     });
   }
-  const work = mkdtempSync(join5(tmpdir2(), "bai-migrate-rehearsal-"));
+  const work = mkdtempSync(join6(tmpdir2(), "bai-migrate-rehearsal-"));
   let started;
   let cleanup;
   let closeTargets;
@@ -28780,7 +28884,7 @@ async function rehearse(options, report, log, addSecret, runInner) {
       return { ...result, database: target.database };
     });
     record({ step: "restore", status: "ok", detail: `${restored.rows} row(s) into database ${restored.database}, ${restored.etcdKeys} etcd key(s) under namespace "${manifest.etcd.namespace}"` });
-    const managerConfig = join5(work, "manager.toml");
+    const managerConfig = join6(work, "manager.toml");
     writeFileSync(managerConfig, rehearsalManagerToml(options, manifest, restored.managerToml), { mode: 384 });
     const { user, password, host, port } = servers.postgres;
     const inner = {
@@ -28800,18 +28904,18 @@ async function rehearse(options, report, log, addSecret, runInner) {
       // The PR's alembic.ini, not one beside the rehearsal's temporary manager.toml.
       alembicConfig: options.alembicConfig ?? alembicConfigBeside(options.managerConfig),
       allowRunningServices: true,
-      backupDir: join5(work, "backup")
+      backupDir: join6(work, "backup")
     };
-    const dry = await runInner({ ...inner, dryRun: true, reportFile: join5(work, "dry-run.json") });
+    const dry = await runInner({ ...inner, dryRun: true, reportFile: join6(work, "dry-run.json") });
     if (dry.outcome === "failure") {
       adopt(report, dry);
       throw failure(dry, "the dry run");
     }
     report.attachments.push(...dry.attachments);
-    const migrated = await runInner({ ...inner, dryRun: false, reportFile: join5(work, "migrate.json") });
+    const migrated = await runInner({ ...inner, dryRun: false, reportFile: join6(work, "migrate.json") });
     adopt(report, migrated);
     if (migrated.outcome === "failure") throw failure(migrated, "the migration");
-    const verified = await runInner({ ...inner, command: "verify", dryRun: false, reportFile: join5(work, "verify.json") });
+    const verified = await runInner({ ...inner, command: "verify", dryRun: false, reportFile: join6(work, "verify.json") });
     const checks = verified.entries.filter((e) => e.phase === "verify");
     report.entries.push(...checks.filter((e) => e.status === "failed" || e.status === "warning"));
     if (verified.outcome === "failure") throw failure(verified, "the final verify");
@@ -28819,7 +28923,7 @@ async function rehearse(options, report, log, addSecret, runInner) {
     record({ step: "result", status: "ok", detail: `migrated ${manifest.release.series} \u2192 ${migrated.toVersion} on the restored snapshot and verified` });
   } finally {
     await log.group("Clean up", async () => {
-      await rm3(work, { recursive: true, force: true });
+      await rm4(work, { recursive: true, force: true });
       if (options.keepRehearsal && database) {
         await closeTargets?.();
         const containers = started ? `; containers ${Object.values(started.containers).map((id) => id.slice(0, 12)).join(", ")} keep running (docker rm -f them when done)` : "";
@@ -28924,12 +29028,13 @@ namespace = "${manifest.etcd.namespace}"
 `;
 }
 function alembicConfigBeside(managerConfig) {
-  const beside = managerConfig ? join5(dirname4(managerConfig), "alembic.ini") : void 0;
-  return beside && existsSync2(beside) ? beside : "alembic.ini";
+  const beside = managerConfig ? join6(dirname4(managerConfig), "alembic.ini") : void 0;
+  return beside && existsSync3(beside) ? beside : "alembic.ini";
 }
 
 // src/engine/engine.ts
-async function runCommand(options, hooks) {
+async function runCommand(given, hooks) {
+  let options = given;
   const report = newReport(options.command, options.dryRun);
   const secrets = /* @__PURE__ */ new Set();
   const addSecret = (secret) => {
@@ -28940,6 +29045,9 @@ async function runCommand(options, hooks) {
   };
   let deployment;
   try {
+    if (options.managerVenv && (options.command === "migrate" || options.command === "rehearse")) {
+      options = await withManagerVenv(options, report, redactingLogger(hooks.log, secrets));
+    }
     if (options.command === "rehearse") {
       const log = redactingLogger(hooks.log, secrets);
       await rehearse(options, report, log, addSecret, (inner) => runCommand(inner, { ...hooks, onSecret: addSecret }));
@@ -28958,9 +29066,22 @@ async function runCommand(options, hooks) {
   }
   return finish(report, options, secrets);
 }
+async function withManagerVenv(options, report, log) {
+  const venv = options.managerVenv;
+  const version = targetRelease(options.toVersion).version;
+  const provisioned = await log.group("Manager venv", () => provisionManagerVenv(venv, version, log));
+  report.managerVenv = { dir: venv.dir, requirement: provisioned.requirement, created: provisioned.created };
+  report.entries.push({
+    phase: "setup",
+    step: "manager-venv",
+    status: provisioned.created ? "changed" : "ok",
+    detail: `${provisioned.created ? "made" : "reused"} ${venv.dir} with ${provisioned.requirement}; alembic runs from it`
+  });
+  return { ...options, managerVenv: void 0, alembicCommand: provisioned.command, alembicConfig: options.alembicConfig ?? provisioned.config };
+}
 async function finish(report, options, secrets) {
   report.finishedAt ??= (/* @__PURE__ */ new Date()).toISOString();
-  await writeFile3(options.reportFile, `${redact(JSON.stringify(report, null, 2), secrets)}
+  await writeFile4(options.reportFile, `${redact(JSON.stringify(report, null, 2), secrets)}
 `);
   return report;
 }
@@ -29079,7 +29200,7 @@ var Run = class {
     if (plan.note) this.record({ phase: "plan", step: "from-version", status: "ok", detail: plan.note });
     if (plan.hops.length === 0) this.record({ phase: "plan", step: "hops", status: "ok", detail: `already at ${plan.to.version}: nothing to migrate` });
     for (const hop of plan.hops) {
-      for (const step of hop.steps) this.record({ phase: "plan", hop: hop.label, step: step.id, status: "ok", detail: step.action });
+      for (const step2 of hop.steps) this.record({ phase: "plan", hop: hop.label, step: step2.id, status: "ok", detail: step2.action });
     }
     this.log.info(`Plan: ${plan.from} \u2192 ${plan.to.version} (${plan.hops.map((h) => h.label).join(", ") || "nothing to do"})`);
   }
@@ -29093,10 +29214,10 @@ var Run = class {
    */
   async checkPhase(phase, plan) {
     await this.log.group(phase === "preflight" ? "Preflight" : "Verify", async () => {
-      for (const { hop, step } of lastOccurrences(plan)) {
-        const run = step[phase];
-        const findings = run ? await safely(step, () => run.call(step, this.context(hop))) : [{ status: "skipped", detail: `${step.title} has no ${phase} phase` }];
-        for (const f of findings) this.record({ phase, hop: hop.label, step: step.id, status: f.status, detail: f.detail }, f);
+      for (const { hop, step: step2 } of lastOccurrences(plan)) {
+        const run2 = step2[phase];
+        const findings = run2 ? await safely(step2, () => run2.call(step2, this.context(hop))) : [{ status: "skipped", detail: `${step2.title} has no ${phase} phase` }];
+        for (const f of findings) this.record({ phase, hop: hop.label, step: step2.id, status: f.status, detail: f.detail }, f);
       }
     });
     const failures = this.report.entries.filter((e) => e.phase === phase && e.status === "failed");
@@ -29109,9 +29230,9 @@ ${failures.map((f) => `- ${f.hop ? `${f.hop} ` : ""}${f.step}: ${f.detail}`).joi
   async dryRun(plan) {
     await this.log.group("Dry run", async () => {
       for (const hop of plan.hops) {
-        for (const step of hop.steps.filter((s) => s.kind === "change")) {
-          const findings = step.dryRun ? await safely(step, () => step.dryRun(this.context(hop))) : [{ status: "skipped", detail: "nothing to show without applying" }];
-          for (const f of findings) this.record({ phase: "apply", hop: hop.label, step: step.id, status: f.status === "ok" ? "skipped" : f.status, detail: `dry run: ${f.detail}` }, f);
+        for (const step2 of hop.steps.filter((s) => s.kind === "change")) {
+          const findings = step2.dryRun ? await safely(step2, () => step2.dryRun(this.context(hop))) : [{ status: "skipped", detail: "nothing to show without applying" }];
+          for (const f of findings) this.record({ phase: "apply", hop: hop.label, step: step2.id, status: f.status === "ok" ? "skipped" : f.status, detail: `dry run: ${f.detail}` }, f);
         }
       }
     });
@@ -29135,24 +29256,24 @@ ${failures.map((f) => `- ${f.step}: ${f.detail}`).join("\n")}`);
       const done = [];
       for (const hop of plan.hops) {
         await this.log.group(`Migrate ${hop.label}`, async () => {
-          for (const step of hop.steps.filter((s) => s.kind === "change")) {
+          for (const step2 of hop.steps.filter((s) => s.kind === "change")) {
             const ctx = this.context(hop);
-            const applied = await safely(step, async () => [await step.apply(ctx)]);
-            for (const f of applied) this.record({ phase: "apply", hop: hop.label, step: step.id, status: f.status, detail: f.detail }, f);
-            const verified = applied.some((f) => f.status === "failed") ? [] : await safely(step, () => step.verify ? step.verify(ctx) : Promise.resolve([]));
-            for (const f of verified) this.record({ phase: "verify", hop: hop.label, step: step.id, status: f.status, detail: f.detail }, f);
+            const applied = await safely(step2, async () => [await step2.apply(ctx)]);
+            for (const f of applied) this.record({ phase: "apply", hop: hop.label, step: step2.id, status: f.status, detail: f.detail }, f);
+            const verified = applied.some((f) => f.status === "failed") ? [] : await safely(step2, () => step2.verify ? step2.verify(ctx) : Promise.resolve([]));
+            for (const f of verified) this.record({ phase: "verify", hop: hop.label, step: step2.id, status: f.status, detail: f.detail }, f);
             const failure2 = [...applied, ...verified].find((f) => f.status === "failed");
             if (failure2) {
-              const remaining = plan.hops.flatMap((h) => h.steps.filter((s) => s.kind === "change").map((s) => `${h.label} ${s.id}`)).filter((s) => !done.includes(s) && s !== `${hop.label} ${step.id}`);
+              const remaining = plan.hops.flatMap((h) => h.steps.filter((s) => s.kind === "change").map((s) => `${h.label} ${s.id}`)).filter((s) => !done.includes(s) && s !== `${hop.label} ${step2.id}`);
               throw new MigrationError(
                 "checks-failed",
-                `${hop.label} ${step.id} failed: ${failure2.detail}
+                `${hop.label} ${step2.id} failed: ${failure2.detail}
 done: ${done.join(", ") || "nothing"}
 not done: ${remaining.join(", ") || "nothing"}
 Fix the cause and run migrate again: finished steps are recognised and skipped.`
               );
             }
-            done.push(`${hop.label} ${step.id}`);
+            done.push(`${hop.label} ${step2.id}`);
           }
         });
       }
@@ -29162,13 +29283,13 @@ Fix the cause and run migrate again: finished steps are recognised and skipped.`
   }
   /** Everything the steps may lose, saved before the first change; named in the report. */
   async writeBackup(plan) {
-    const dir = resolve4(this.options.backupDir, `backup-${(/* @__PURE__ */ new Date()).toISOString().replace(/[:.]/g, "-")}`);
+    const dir = resolve5(this.options.backupDir, `backup-${(/* @__PURE__ */ new Date()).toISOString().replace(/[:.]/g, "-")}`);
     const saved = [];
-    for (const { hop, step } of lastOccurrences(plan)) {
-      const item = step.backup ? await step.backup(this.context(hop)) : void 0;
+    for (const { hop, step: step2 } of lastOccurrences(plan)) {
+      const item = step2.backup ? await step2.backup(this.context(hop)) : void 0;
       if (!item || saved.includes(item.name)) continue;
       await mkdir2(dir, { recursive: true, mode: 448 });
-      await writeFile3(join6(dir, item.name), item.content, { mode: 384 });
+      await writeFile4(join7(dir, item.name), item.content, { mode: 384 });
       saved.push(item.name);
     }
     if (saved.length > 0) {
@@ -29179,8 +29300,8 @@ Fix the cause and run migrate again: finished steps are recognised and skipped.`
 };
 function lastOccurrences(plan) {
   const last = /* @__PURE__ */ new Map();
-  for (const hop of plan.hops) for (const step of hop.steps) last.set(step.id, hop);
-  return plan.hops.flatMap((hop) => hop.steps.filter((step) => last.get(step.id) === hop).map((step) => ({ hop, step })));
+  for (const hop of plan.hops) for (const step2 of hop.steps) last.set(step2.id, hop);
+  return plan.hops.flatMap((hop) => hop.steps.filter((step2) => last.get(step2.id) === hop).map((step2) => ({ hop, step: step2 })));
 }
 function serversFor(options, targets) {
   if (options.command === "plan") return options.fromVersion && !targets.postgres ? [] : ["postgres"];
@@ -29189,11 +29310,11 @@ function serversFor(options, targets) {
 function alembicConfigPath(options, targets) {
   return options.alembicConfig ?? alembicConfigBeside(targets.managerConfig?.path);
 }
-async function safely(step, body) {
+async function safely(step2, body) {
   try {
     return await body();
   } catch (error) {
-    return [{ status: "failed", detail: `${step.title}: ${messageOf(error)}` }];
+    return [{ status: "failed", detail: `${step2.title}: ${messageOf(error)}` }];
   }
 }
 
@@ -29207,9 +29328,13 @@ export {
   renderMarkdown,
   renderText,
   redact,
+  targetRelease,
   COMMANDS,
   INPUTS,
   secretInputs,
   parseOptions,
+  managerRequirement,
+  pythonVersion,
+  venvCacheKey,
   runCommand
 };

@@ -1,0 +1,44 @@
+/**
+ * A stand-in for the backend.ai-manager package on PyPI, which this machine cannot reach: a wheel
+ * named backend.ai-manager at a given version that carries the fixture's migration scripts (the
+ * real revision ids and graph) where the manager keeps them, ai/backend/manager/models/alembic.
+ * It is built with Debian's pip, setuptools and wheel, and installed by bai-migrate's own
+ * `pip install` from a local folder (pip-args: --no-index --find-links).
+ */
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TEST_PYTHON } from './deployment.js';
+
+const FIXTURE = join(process.cwd(), '__tests__/fixtures/alembic');
+
+/** Builds the wheel into a new folder and returns the folder (for --find-links). */
+export function buildManagerWheel(version: string): string {
+  const root = mkdtempSync(join(tmpdir(), 'bai-manager-wheel-'));
+  const source = join(root, 'src');
+  const scripts = join(source, 'ai/backend/manager/models/alembic');
+  mkdirSync(scripts, { recursive: true });
+  for (const pkg of ['ai', 'ai/backend', 'ai/backend/manager', 'ai/backend/manager/models', 'ai/backend/manager/models/alembic']) {
+    writeFileSync(join(source, pkg, '__init__.py'), '');
+  }
+  cpSync(join(FIXTURE, 'env.py'), join(scripts, 'env.py'));
+  cpSync(join(FIXTURE, 'script.py.mako'), join(scripts, 'script.py.mako'));
+  cpSync(join(FIXTURE, 'versions'), join(scripts, 'versions'), { recursive: true, filter: (path) => !path.includes('__pycache__') });
+  writeFileSync(
+    join(source, 'setup.py'),
+    [
+      'from setuptools import setup',
+      `setup(name="backend.ai-manager", version="${version}",`,
+      '      packages=["ai", "ai.backend", "ai.backend.manager", "ai.backend.manager.models", "ai.backend.manager.models.alembic"],',
+      '      package_data={"ai.backend.manager.models.alembic": ["script.py.mako", "versions/*.py"]},',
+      '      install_requires=["alembic", "psycopg2"])',
+      '',
+    ].join('\n'),
+  );
+  const wheels = join(root, 'wheels');
+  execFileSync(TEST_PYTHON, ['-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '--no-index', '--disable-pip-version-check', '-q', '-w', wheels, source], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  return wheels;
+}
