@@ -15,7 +15,7 @@ import {
   targetRelease,
   venvCacheKey,
   which
-} from "./chunks/chunk-FH33YPKC.js";
+} from "./chunks/chunk-3GUS7A4M.js";
 import {
   require_src
 } from "./chunks/chunk-SCUMJWIY.js";
@@ -67559,7 +67559,7 @@ function setOutputs(report, options) {
   setOutput("report-file", reportFile);
   setOutput("cutoff", report.history?.cutoff ?? "");
   setOutput("deleted-kernels", report.history ? String(report.history.kernels) : "");
-  setOutput("deleted-redis-keys", report.history ? String(report.history.redisKeys) : "");
+  setOutput("deleted-redis-keys", report.history?.redisKeys != null ? String(report.history.redisKeys) : "");
   setOutput("snapshot-file", options.command === "snapshot" || options.command === "rehearse" ? options.snapshotFile : "");
   setOutput("comment-url", report.commentUrl ?? "");
 }

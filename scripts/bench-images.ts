@@ -43,6 +43,7 @@ await withTestbed(async (info, admin) => {
     hop: { label: '21.09 → 22.03', fromSeries: '21.09', to: targetRelease(parseVersion('22.03', 'to-version')), steps: [imageMetadata] },
     log: new MemoryLogger(),
     alembic: { command: [], config: '' },
+    managerCli: { command: ['backend.ai'] },
   };
 
   const time = async (body: () => Promise<unknown>) => {

@@ -93,7 +93,7 @@ function setOutputs(report: Report, options: Options): void {
   core.setOutput('report-file', reportFile);
   core.setOutput('cutoff', report.history?.cutoff ?? '');
   core.setOutput('deleted-kernels', report.history ? String(report.history.kernels) : '');
-  core.setOutput('deleted-redis-keys', report.history ? String(report.history.redisKeys) : '');
+  core.setOutput('deleted-redis-keys', report.history?.redisKeys != null ? String(report.history.redisKeys) : '');
   core.setOutput('snapshot-file', options.command === 'snapshot' || options.command === 'rehearse' ? options.snapshotFile : '');
   core.setOutput('comment-url', report.commentUrl ?? '');
 }

@@ -59,6 +59,7 @@ describe('migrate 21.09 → 22.03', () => {
       ['last-stat-sync', 'changed'],
       ['redis-persistence', 'changed'],
       ['image-metadata', 'changed'],
+      ['image-rescan', 'skipped'],
       ['prune-etcd-images', 'skipped'],
       ['distributed-lock', 'changed'],
     ]);
@@ -110,6 +111,7 @@ describe('migrate 21.09 → 22.03', () => {
       ['last-stat-sync', 'skipped'],
       ['redis-persistence', 'skipped'],
       ['image-metadata', 'skipped'],
+      ['image-rescan', 'skipped'],
       ['prune-etcd-images', 'skipped'],
       ['distributed-lock', 'skipped'],
     ]);
@@ -206,7 +208,7 @@ describe('migrate under faults', () => {
     expect(report.outcome).toBe('failure');
     expect(report.error).toContain('21.09 → 22.03 image-metadata failed: Image metadata from etcd to PostgreSQL: disk full (simulated)');
     expect(report.error).toContain('done: 21.09 → 22.03 schema, 21.09 → 22.03 concurrency-to-redis, 21.09 → 22.03 last-stat-sync, 21.09 → 22.03 redis-persistence');
-    expect(report.error).toContain('not done: 21.09 → 22.03 prune-etcd-images, 21.09 → 22.03 distributed-lock');
+    expect(report.error).toContain('not done: 21.09 → 22.03 image-rescan, 21.09 → 22.03 prune-etcd-images, 21.09 → 22.03 distributed-lock');
     // The import was one transaction: none of its rows stayed. The later step did not run.
     expect((await deployment.pg.query('SELECT count(*) FROM images')).rows[0].count).toBe('0');
     expect(readFileSync(toml, 'utf8')).not.toContain('distributed-lock = "etcd"');

@@ -16,6 +16,7 @@ import type { Options } from './options.js';
 import type { Retention } from './retention.js';
 import type { SchemaPosition } from './catalogue.js';
 import type { Finding } from '../steps/step.js';
+import { clearHistoryArgs, hiddenRedisFailure, requireSuccess, runManagerCli, type ManagerCli } from './manager-cli.js';
 
 /** The part of the run's options clear-history reads. */
 export type ClearHistoryOptions = Pick<Options, 'retention' | 'batchSize' | 'vacuum' | 'redisFailure' | 'dryRun'>;
@@ -23,7 +24,8 @@ export type ClearHistoryOptions = Pick<Options, 'retention' | 'batchSize' | 'vac
 export interface ClearHistoryResult {
   readonly cutoff: string;
   readonly kernels: number;
-  readonly redisKeys: number;
+  /** null where nobody counted them: the manager's own count is wrong (reference §6.2). */
+  readonly redisKeys: number | null;
   /** The longest single DELETE, which is how long the table was locked at most. */
   readonly longestStatementMs: number;
   readonly findings: Finding[];
@@ -38,16 +40,7 @@ export async function clearHistory(deployment: Deployment, position: SchemaPosit
   }
   const withRedis = position.releases.some((r) => r.series === '22.03');
   const pg = deployment.postgres;
-  // PostgreSQL's clock, not the runner's: now() - retention as a timestamptz, with calendar
-  // months clamped to the month's end as the manager's relativedelta does.
-  const interval = retentionInterval(options.retention);
-  const { rows } = await pg.query<{ cutoff: Date; total: string }>(
-    `WITH c AS (SELECT now() - $1::interval AS cutoff)
-     SELECT c.cutoff, (SELECT count(*) FROM kernels WHERE terminated_at < c.cutoff) AS total FROM c`,
-    [interval],
-  );
-  const cutoff = rows[0]!.cutoff;
-  const total = Number(rows[0]!.total);
+  const { cutoff, total } = await cutoffAndCount(deployment, options.retention);
   const cutoffText = cutoff.toISOString();
   const findings: Finding[] = [
     {
@@ -130,6 +123,58 @@ export async function clearHistory(deployment: Deployment, position: SchemaPosit
     findings.push({ status: 'changed', detail: `${statement} done` });
   }
   return { cutoff: cutoffText, kernels: deleted, redisKeys: unlinked, longestStatementMs: longest, findings };
+}
+
+/**
+ * PostgreSQL's clock, not the runner's: now() - retention as a timestamptz, with calendar months
+ * clamped to the month's end as the manager's relativedelta does; and how many kernels are older.
+ */
+async function cutoffAndCount(deployment: Deployment, retention: Retention): Promise<{ cutoff: Date; total: number }> {
+  const { rows } = await deployment.postgres.query<{ cutoff: Date; total: string }>(
+    `WITH c AS (SELECT now() - $1::interval AS cutoff)
+     SELECT c.cutoff, (SELECT count(*) FROM kernels WHERE terminated_at < c.cutoff) AS total FROM c`,
+    [retentionInterval(retention)],
+  );
+  return { cutoff: rows[0]!.cutoff, total: Number(rows[0]!.total) };
+}
+
+/**
+ * `mode: manager`: the manager's own `backend.ai mgr clear-history`, for operators who prefer
+ * it. bai-migrate counts the kernels before and after (the manager's own counts are not to be
+ * trusted, reference §6.2) and reads its log for the Redis failure it hides behind exit code 0.
+ */
+export async function clearHistoryWithManager(
+  deployment: Deployment,
+  options: ClearHistoryOptions,
+  cli: ManagerCli,
+  log: Logger,
+): Promise<ClearHistoryResult> {
+  const before = await cutoffAndCount(deployment, options.retention);
+  const cutoffText = before.cutoff.toISOString();
+  const args = clearHistoryArgs(options.retention.text, options.vacuum);
+  const findings: Finding[] = [
+    { status: 'ok', detail: `mode manager: ${cli.command.join(' ')} ${args.join(' ')}; ${before.total} kernel row(s) terminated before ${cutoffText} (UTC, by PostgreSQL's clock; the manager uses its host's local time)` },
+  ];
+  if (options.vacuum === 'analyze') findings.push({ status: 'warning', detail: 'vacuum: analyze has no manager equivalent: the manager runs a plain VACUUM of the whole database (-v false)' });
+  if (options.dryRun) {
+    findings.push({ status: 'skipped', detail: `dry run: the manager has no dry run; it would delete about ${before.total} kernel row(s)` });
+    return { cutoff: cutoffText, kernels: before.total, redisKeys: null, longestStatementMs: 0, findings };
+  }
+  log.info(`running ${cli.command.join(' ')} ${args.join(' ')}`);
+  const started = Date.now();
+  const result = await runManagerCli(cli, args);
+  requireSuccess(cli, args, result);
+  const after = await deployment.postgres.query<{ n: string }>('SELECT count(*) AS n FROM kernels WHERE terminated_at < $1', [before.cutoff]);
+  const deleted = before.total - Number(after.rows[0]!.n);
+  findings.push({ status: deleted > 0 ? 'changed' : 'ok', detail: `the manager deleted ${deleted} kernel row(s) in ${Date.now() - started} ms (one statement: the table was locked throughout)` });
+  const hidden = hiddenRedisFailure(result.output);
+  if (hidden) {
+    findings.push({
+      status: options.redisFailure === 'warn' ? 'warning' : 'failed',
+      detail: `the manager exited 0 but logged "${hidden}": stat keys of deleted kernels stay in Redis DB 0 (bai-migrate's own mode sweeps them)`,
+    });
+  }
+  return { cutoff: cutoffText, kernels: deleted, redisKeys: null, longestStatementMs: 0, findings };
 }
 
 /** A PostgreSQL interval for the retention: calendar months stay months, so the date clamps like relativedelta. */

@@ -12,7 +12,8 @@ import { Deployment, SERVER_NAMES, type Server } from './deployment.js';
 import { detectPosition } from './schema.js';
 import { makePlan, type Plan } from './plan.js';
 import { acquireMigrationLock } from './lock.js';
-import { clearHistory } from './clear-history.js';
+import { clearHistory, clearHistoryWithManager } from './clear-history.js';
+import type { ManagerCli } from './manager-cli.js';
 import { takeSnapshot } from './snapshot.js';
 import { provisionManagerVenv } from './manager-venv.js';
 import { targetRelease } from './catalogue.js';
@@ -77,7 +78,13 @@ async function withManagerVenv(options: Options, report: Report, log: Logger): P
     status: provisioned.created ? 'changed' : 'ok',
     detail: `${provisioned.created ? 'made' : 'reused'} ${venv.dir} with ${provisioned.requirement}; alembic runs from it`,
   });
-  return { ...options, managerVenv: undefined, alembicCommand: provisioned.command, alembicConfig: options.alembicConfig ?? provisioned.config };
+  return {
+    ...options,
+    managerVenv: undefined,
+    alembicCommand: provisioned.command,
+    alembicConfig: options.alembicConfig ?? provisioned.config,
+    managerCommand: options.managerCommand ?? [provisioned.managerCli],
+  };
 }
 
 async function finish(report: Report, options: Options, secrets: ReadonlySet<string>): Promise<Report> {
@@ -163,7 +170,9 @@ class Run {
     const position = await detectPosition(this.deployment.postgres);
     this.report.currentRevision = position.revision;
     const result = await this.log.group('Clear history', () =>
-      clearHistory(this.deployment, position, options, this.log, up.has('redis')),
+      options.clearHistoryMode === 'manager'
+        ? clearHistoryWithManager(this.deployment, options, this.managerCli(), this.log)
+        : clearHistory(this.deployment, position, options, this.log, up.has('redis')),
     );
     this.report.history = { cutoff: result.cutoff, kernels: result.kernels, redisKeys: result.redisKeys };
     for (const f of result.findings) this.record({ phase: 'apply', step: 'clear-history', status: f.status, detail: f.detail });
@@ -209,7 +218,12 @@ class Run {
   }
 
   private context(hop: Hop): StepContext {
-    return { deployment: this.deployment, options: this.options, hop, log: this.log, alembic: this.alembic };
+    return { deployment: this.deployment, options: this.options, hop, log: this.log, alembic: this.alembic, managerCli: this.managerCli() };
+  }
+
+  /** The manager's CLI, handed manager.toml the way the manager finds it. */
+  private managerCli(): ManagerCli {
+    return { command: this.options.managerCommand ?? ['backend.ai'], configFile: this.deployment.targets.managerConfig?.path };
   }
 
   /**

@@ -27,6 +27,8 @@ export interface ManagerVenvOptions {
 
 export interface ProvisionedVenv extends AlembicSetup {
   readonly requirement: string;
+  /** The venv's backend.ai, the manager's CLI. */
+  readonly managerCli: string;
   /** false when a venv this bai-migrate made earlier (or the Action's cache) already had it. */
   readonly created: boolean;
 }
@@ -50,7 +52,7 @@ export async function provisionManagerVenv(options: ManagerVenvOptions, version:
   const dir = resolve(options.dir);
   const requirement = managerRequirement(version);
   const python = join(dir, 'bin', 'python');
-  const setup = { command: [python, '-m', 'alembic'], config: join(dir, 'bai-migrate-alembic.ini'), requirement };
+  const setup = { command: [python, '-m', 'alembic'], config: join(dir, 'bai-migrate-alembic.ini'), requirement, managerCli: join(dir, 'bin', 'backend.ai') };
   const marker = join(dir, MARKER);
   if (existsSync(marker)) {
     if ((await readFile(marker, 'utf8')).trim() === requirement && existsSync(python)) {

@@ -47,6 +47,8 @@ export const INPUTS: readonly InputSpec[] = [
   { name: 'python', default: 'python3', description: 'manager-venv: the Python that makes the venv (22.03 needs 3.10, 21.09 3.9 or later).' },
   { name: 'pip-args', description: 'manager-venv: more arguments for pip install, split on spaces, e.g. --index-url https://pypi.example.com/simple.' },
   { name: 'venv-system-site-packages', default: 'false', description: "manager-venv: let the venv see the system's Python packages (e.g. a distribution's psycopg2)." },
+  { name: 'manager-command', description: "The manager's CLI for image-rescan and mode: manager, split on spaces and run without a shell. Empty: <manager-venv>/bin/backend.ai with manager-venv, else backend.ai." },
+  { name: 'image-rescan', default: 'false', description: "After the image import, run the manager's registry rescan (backend.ai mgr image rescan REGISTRY) for every registry in etcd config/docker/registry, then put back the admin-set resource limits it overwrites." },
   { name: 'alembic-config', description: "The manager's alembic.ini. Empty: alembic.ini beside manager.toml, else ./alembic.ini. bai-migrate runs alembic on a private copy whose sqlalchemy.url is the checked database." },
   { name: 'periodic-sync-stats', description: 'true or false: write [debug] periodic-sync-stats to manager.toml (22.03 otherwise writes kernels.last_stat only when a kernel terminates). Empty leaves it as it is.' },
   { name: 'prune-etcd-images', default: 'false', description: "After the image metadata is in PostgreSQL and verified, delete etcd's old images/ tree (22.03 no longer reads it). Its keys are in the backup bundle first." },
@@ -54,6 +56,7 @@ export const INPUTS: readonly InputSpec[] = [
   { name: 'backup-dir', default: 'bai-migrate-backup', description: 'Folder for the backup bundle written before the first change (dropped column values, etcd image tree, manager.toml, Redis config).' },
   { name: 'batch-size', default: '1000', description: 'clear-history: kernel rows deleted per transaction (and Redis keys unlinked per call).' },
   { name: 'vacuum', default: 'none', description: 'clear-history: none, analyze (VACUUM ANALYZE kernels) or full (VACUUM FULL kernels, which locks the table) after deleting.' },
+  { name: 'mode', default: 'bai-migrate', description: "clear-history: bai-migrate (batched, by bai-migrate itself) or manager (runs backend.ai mgr clear-history -r <retention> in the manager's environment and reads its log for the Redis failure it hides)." },
   { name: 'redis-failure', default: 'fail', description: 'clear-history: fail or warn when Redis cannot be cleaned (the manager silently ignores this); the database part is done either way.' },
   { name: 'allow-running-services', default: 'false', description: 'Turn the "managers and agents are stopped" checks into warnings. The report says so.' },
   { name: 'lock-timeout', default: '60', description: 'Seconds to wait for the migration lock (a PostgreSQL session advisory lock) before giving up and naming its holder.' },
@@ -103,6 +106,10 @@ export interface Options {
   readonly alembicCommand: readonly string[];
   readonly alembicConfig?: string;
   readonly managerVenv?: ManagerVenvOptions;
+  /** Given explicitly; otherwise the venv's backend.ai, else backend.ai on PATH. */
+  readonly managerCommand?: readonly string[];
+  readonly imageRescan: boolean;
+  readonly clearHistoryMode: 'bai-migrate' | 'manager';
   readonly periodicSyncStats?: boolean;
   readonly pruneEtcdImages: boolean;
   readonly redisPersistence: 'configure' | 'managed';
@@ -198,6 +205,8 @@ export function parseOptions(raw: RawInputs): Options {
   if (text('manager-venv') && raw['alembic-command']?.trim()) {
     problems.push('manager-venv and alembic-command are both set; accepted: one of them (manager-venv makes the venv alembic runs from)');
   }
+  const imageRescan = attempt(() => bool('image-rescan', text('image-rescan')!));
+  const clearHistoryMode = attempt(() => oneOf('mode', text('mode')!, ['bai-migrate', 'manager'] as const));
   const rehearsalServers = attempt(() => oneOf('rehearsal-servers', text('rehearsal-servers')!, ['start', 'given'] as const));
   const etcdNamespace = text('etcd-namespace');
   if (etcdNamespace !== undefined && !/^[A-Za-z0-9_.-]+$/.test(etcdNamespace)) {
@@ -235,6 +244,9 @@ export function parseOptions(raw: RawInputs): Options {
     etcdTls,
     alembicCommand: text('alembic-command')!.split(/\s+/),
     alembicConfig: text('alembic-config'),
+    managerCommand: text('manager-command')?.split(/\s+/),
+    imageRescan: imageRescan!,
+    clearHistoryMode: clearHistoryMode!,
     managerVenv: text('manager-venv')
       ? { dir: text('manager-venv')!, python: text('python')!, pipArgs: text('pip-args')?.split(/\s+/) ?? [], systemSitePackages: systemSitePackages! }
       : undefined,

@@ -6,6 +6,7 @@ import { redisPersistence } from './redis-persistence.js';
 import { imageMetadata } from './image-metadata.js';
 import { distributedLock } from './distributed-lock.js';
 import { pruneEtcdImages } from './prune-etcd-images.js';
+import { imageRescan } from './image-rescan.js';
 import { lastStatSync } from './last-stat-sync.js';
 import { clearHistorySchedule, storageProxy } from './guide-notes.js';
 import type { Step } from './step.js';
@@ -20,6 +21,7 @@ export const HOP_STEPS: Readonly<Record<string, readonly Step[]>> = {
     lastStatSync,
     redisPersistence,
     imageMetadata,
+    imageRescan,
     pruneEtcdImages,
     distributedLock,
     storageProxy,

@@ -9,6 +9,7 @@ import type { Options } from '../engine/options.js';
 import type { Release } from '../engine/catalogue.js';
 import type { Status } from '../engine/report.js';
 import type { AlembicSetup } from '../engine/alembic.js';
+import type { ManagerCli } from '../engine/manager-cli.js';
 
 export interface Hop {
   /** "21.09 → 22.03", or "21.09.2 → 21.09.9" for a patch upgrade. */
@@ -24,6 +25,7 @@ export interface StepContext {
   readonly hop: Hop;
   readonly log: Logger;
   readonly alembic: AlembicSetup;
+  readonly managerCli: ManagerCli;
 }
 
 export interface Finding {

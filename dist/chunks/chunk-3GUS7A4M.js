@@ -25366,6 +25366,8 @@ var INPUTS = [
   { name: "python", default: "python3", description: "manager-venv: the Python that makes the venv (22.03 needs 3.10, 21.09 3.9 or later)." },
   { name: "pip-args", description: "manager-venv: more arguments for pip install, split on spaces, e.g. --index-url https://pypi.example.com/simple." },
   { name: "venv-system-site-packages", default: "false", description: "manager-venv: let the venv see the system's Python packages (e.g. a distribution's psycopg2)." },
+  { name: "manager-command", description: "The manager's CLI for image-rescan and mode: manager, split on spaces and run without a shell. Empty: <manager-venv>/bin/backend.ai with manager-venv, else backend.ai." },
+  { name: "image-rescan", default: "false", description: "After the image import, run the manager's registry rescan (backend.ai mgr image rescan REGISTRY) for every registry in etcd config/docker/registry, then put back the admin-set resource limits it overwrites." },
   { name: "alembic-config", description: "The manager's alembic.ini. Empty: alembic.ini beside manager.toml, else ./alembic.ini. bai-migrate runs alembic on a private copy whose sqlalchemy.url is the checked database." },
   { name: "periodic-sync-stats", description: "true or false: write [debug] periodic-sync-stats to manager.toml (22.03 otherwise writes kernels.last_stat only when a kernel terminates). Empty leaves it as it is." },
   { name: "prune-etcd-images", default: "false", description: "After the image metadata is in PostgreSQL and verified, delete etcd's old images/ tree (22.03 no longer reads it). Its keys are in the backup bundle first." },
@@ -25373,6 +25375,7 @@ var INPUTS = [
   { name: "backup-dir", default: "bai-migrate-backup", description: "Folder for the backup bundle written before the first change (dropped column values, etcd image tree, manager.toml, Redis config)." },
   { name: "batch-size", default: "1000", description: "clear-history: kernel rows deleted per transaction (and Redis keys unlinked per call)." },
   { name: "vacuum", default: "none", description: "clear-history: none, analyze (VACUUM ANALYZE kernels) or full (VACUUM FULL kernels, which locks the table) after deleting." },
+  { name: "mode", default: "bai-migrate", description: "clear-history: bai-migrate (batched, by bai-migrate itself) or manager (runs backend.ai mgr clear-history -r <retention> in the manager's environment and reads its log for the Redis failure it hides)." },
   { name: "redis-failure", default: "fail", description: "clear-history: fail or warn when Redis cannot be cleaned (the manager silently ignores this); the database part is done either way." },
   { name: "allow-running-services", default: "false", description: 'Turn the "managers and agents are stopped" checks into warnings. The report says so.' },
   { name: "lock-timeout", default: "60", description: "Seconds to wait for the migration lock (a PostgreSQL session advisory lock) before giving up and naming its holder." },
@@ -25448,6 +25451,8 @@ function parseOptions(raw) {
   if (text("manager-venv") && raw["alembic-command"]?.trim()) {
     problems.push("manager-venv and alembic-command are both set; accepted: one of them (manager-venv makes the venv alembic runs from)");
   }
+  const imageRescan2 = attempt(() => bool("image-rescan", text("image-rescan")));
+  const clearHistoryMode = attempt(() => oneOf("mode", text("mode"), ["bai-migrate", "manager"]));
   const rehearsalServers = attempt(() => oneOf("rehearsal-servers", text("rehearsal-servers"), ["start", "given"]));
   const etcdNamespace = text("etcd-namespace");
   if (etcdNamespace !== void 0 && !/^[A-Za-z0-9_.-]+$/.test(etcdNamespace)) {
@@ -25485,6 +25490,9 @@ function parseOptions(raw) {
     etcdTls,
     alembicCommand: text("alembic-command").split(/\s+/),
     alembicConfig: text("alembic-config"),
+    managerCommand: text("manager-command")?.split(/\s+/),
+    imageRescan: imageRescan2,
+    clearHistoryMode,
     managerVenv: text("manager-venv") ? { dir: text("manager-venv"), python: text("python"), pipArgs: text("pip-args")?.split(/\s+/) ?? [], systemSitePackages } : void 0,
     periodicSyncStats,
     pruneEtcdImages: pruneEtcdImages2,
@@ -27861,6 +27869,136 @@ var pruneEtcdImages = {
   }
 };
 
+// src/engine/manager-cli.ts
+var CANNOT_RUN2 = 127;
+async function runManagerCli(cli, args) {
+  const [program, ...prefix] = cli.command;
+  try {
+    const result = await getExecOutput(program, [...prefix, ...args], {
+      silent: true,
+      ignoreReturnCode: true,
+      env: { ...process.env, ...cli.configFile ? { BACKEND_CONFIG_FILE: cli.configFile } : {} }
+    });
+    return { exitCode: result.exitCode, output: `${result.stdout}
+${result.stderr}`.trim() };
+  } catch (error) {
+    return { exitCode: CANNOT_RUN2, output: error instanceof Error ? error.message : String(error) };
+  }
+}
+function requireSuccess(cli, args, result) {
+  if (result.exitCode === 0) return;
+  const what = `${cli.command.join(" ")} ${args.join(" ")}`;
+  if (result.exitCode === CANNOT_RUN2) {
+    throw new MigrationError("invalid-input", `manager-command "${cli.command.join(" ")}" cannot be run (${result.output}); accepted: the manager venv's backend.ai, e.g. /opt/backend.ai/bin/backend.ai (or set manager-venv)`);
+  }
+  throw new MigrationError("inconsistent-state", `${what} failed (exit ${result.exitCode}): ${lastLines(result.output)}`);
+}
+function lastLines(output, count = 3) {
+  return output.split("\n").filter((line) => line.trim() !== "").slice(-count).join(" | ");
+}
+function imageRescanArgs(series, registry) {
+  return series === "21.09" || series === "21.03" ? ["mgr", "etcd", "rescan-images", registry] : ["mgr", "image", "rescan", registry];
+}
+function clearHistoryArgs(retention, vacuum) {
+  return ["mgr", "clear-history", "-r", retention, "-v", vacuum === "full" ? "true" : "false"];
+}
+var HIDDEN_REDIS_FAILURE = "Unexpected error while cleaning up redis history";
+function hiddenRedisFailure(output) {
+  const lines = output.split("\n");
+  const at = lines.findIndex((line) => line.includes(HIDDEN_REDIS_FAILURE));
+  if (at < 0) return void 0;
+  const traceback = lines.slice(at + 1).find((line) => /^\S*(Error|Exception)\b.*:/.test(line.trim()));
+  return traceback ? `${lines[at].trim()} (${traceback.trim()})` : lines[at].trim();
+}
+
+// src/steps/image-rescan.ts
+var imageRescan = {
+  id: "image-rescan",
+  title: "Registry rescan",
+  kind: "change",
+  action: "With image-rescan: true, runs the manager's registry rescan for every registry in etcd config/docker/registry, then puts back the admin-set resource limits it overwrites.",
+  servers: ["etcd", "postgres"],
+  tables: ["images"],
+  async preflight(ctx) {
+    if (!ctx.options.imageRescan) return [skipped("not requested: images come from etcd only; a rescan can be run later")];
+    const registries = await registryNames(ctx.deployment);
+    const help = [...imageRescanArgs(ctx.hop.to.series, "").slice(0, -1), "--help"];
+    const result = await runManagerCli(ctx.managerCli, help);
+    if (result.exitCode !== 0) {
+      return [failed(`image-rescan needs the ${ctx.hop.to.version} manager's CLI, but "${ctx.managerCli.command.join(" ")} ${help.join(" ")}" failed (exit ${result.exitCode}): ${lastLines(result.output)}; set manager-command or manager-venv`)];
+    }
+    return [ok(`will rescan ${registries.length} registr${registries.length === 1 ? "y" : "ies"} (${registries.join(", ")}) with ${ctx.managerCli.command.join(" ")}, then put back admin-set limits`)];
+  },
+  async dryRun(ctx) {
+    if (!ctx.options.imageRescan) return [skipped("not requested")];
+    const limits = await adminLimits(ctx.deployment);
+    return [ok(`would rescan ${(await registryNames(ctx.deployment)).join(", ")} and put back the admin-set limits of ${limits.size} image(s)`)];
+  },
+  async apply(ctx) {
+    if (!ctx.options.imageRescan) return skipped("not requested");
+    const limits = await adminLimits(ctx.deployment);
+    const registries = await registryNames(ctx.deployment);
+    for (const registry of registries) {
+      const args = imageRescanArgs(ctx.hop.to.series, registry);
+      ctx.log.info(`${ctx.managerCli.command.join(" ")} ${args.join(" ")}`);
+      requireSuccess(ctx.managerCli, args, await runManagerCli(ctx.managerCli, args));
+    }
+    const restored = await putBackAdminLimits(ctx.deployment, limits);
+    return changed(`rescanned ${registries.join(", ")}; put back the admin-set limits of ${restored} image(s) the rescan had reset`);
+  },
+  async verify(ctx) {
+    if (!ctx.options.imageRescan) return [skipped("not requested")];
+    const missing = await missingLimits(ctx.deployment, await adminLimits(ctx.deployment));
+    return [missing.length === 0 ? ok("every admin-set resource limit is in images.resources") : failed(`admin-set limits missing for ${missing.slice(0, 5).join(", ")}`)];
+  }
+};
+async function registryNames(deployment) {
+  const keys = Object.keys(await deployment.etcdPrefix("config/docker/registry/"));
+  return [...new Set(keys.map((k) => decodeURIComponent(k.split("/")[3] ?? "")).filter((n) => n !== ""))];
+}
+async function adminLimits(deployment) {
+  const limits = /* @__PURE__ */ new Map();
+  for (const image of (await readImageTree(deployment)).images) {
+    const max = maxima(image.resources);
+    if (Object.keys(max).length > 0) limits.set(`${image.name}|${image.architecture}`, max);
+  }
+  const { rows } = await deployment.postgres.query(
+    "SELECT name, architecture, resources FROM images"
+  );
+  for (const row of rows) {
+    const max = maxima(row.resources);
+    if (Object.keys(max).length > 0) limits.set(`${row.name}|${row.architecture}`, max);
+  }
+  return limits;
+}
+async function putBackAdminLimits(deployment, limits) {
+  const pg2 = deployment.postgres;
+  const { rows } = await pg2.query("SELECT name, architecture, resources FROM images");
+  const updates = rows.flatMap((row) => {
+    const max = limits.get(`${row.name}|${row.architecture}`);
+    if (!max) return [];
+    const resources = { ...row.resources };
+    for (const [slot, value] of Object.entries(max)) resources[slot] = { ...resources[slot], max: value };
+    return JSON.stringify(resources) === JSON.stringify(row.resources) ? [] : [{ name: row.name, architecture: row.architecture, resources }];
+  });
+  if (updates.length === 0) return 0;
+  const result = await pg2.query(
+    `UPDATE images SET resources = u.resources
+       FROM jsonb_to_recordset($1::jsonb) AS u(name text, architecture text, resources jsonb)
+      WHERE images.name = u.name AND images.architecture = u.architecture`,
+    [JSON.stringify(updates)]
+  );
+  return result.rowCount ?? 0;
+}
+async function missingLimits(deployment, limits) {
+  const { rows } = await deployment.postgres.query("SELECT name, architecture, resources FROM images");
+  const present = new Map(rows.map((r) => [`${r.name}|${r.architecture}`, r.resources]));
+  return [...limits].filter(([key, max]) => Object.entries(max).some(([slot, value]) => present.get(key)?.[slot]?.max !== value)).map(([key]) => key.split("|")[0]);
+}
+function maxima(resources) {
+  return Object.fromEntries(Object.entries(resources ?? {}).flatMap(([slot, r]) => r?.max !== void 0 ? [[slot, r.max]] : []));
+}
+
 // src/steps/last-stat-sync.ts
 var EXPLAIN = "from 22.03 kernels.last_stat is written only when a kernel terminates; periodic-sync-stats = true copies the live stats from Redis periodically, as before";
 var lastStatSync = {
@@ -27925,6 +28063,7 @@ var HOP_STEPS = {
     lastStatSync,
     redisPersistence,
     imageMetadata,
+    imageRescan,
     pruneEtcdImages,
     distributedLock,
     storageProxy,
@@ -28041,14 +28180,7 @@ async function clearHistory(deployment, position, options, log, redisUp) {
   }
   const withRedis = position.releases.some((r) => r.series === "22.03");
   const pg2 = deployment.postgres;
-  const interval = retentionInterval(options.retention);
-  const { rows } = await pg2.query(
-    `WITH c AS (SELECT now() - $1::interval AS cutoff)
-     SELECT c.cutoff, (SELECT count(*) FROM kernels WHERE terminated_at < c.cutoff) AS total FROM c`,
-    [interval]
-  );
-  const cutoff = rows[0].cutoff;
-  const total = Number(rows[0].total);
+  const { cutoff, total } = await cutoffAndCount(deployment, options.retention);
   const cutoffText = cutoff.toISOString();
   const findings = [
     {
@@ -28123,6 +28255,42 @@ async function clearHistory(deployment, position, options, log, redisUp) {
     findings.push({ status: "changed", detail: `${statement} done` });
   }
   return { cutoff: cutoffText, kernels: deleted, redisKeys: unlinked, longestStatementMs: longest, findings };
+}
+async function cutoffAndCount(deployment, retention) {
+  const { rows } = await deployment.postgres.query(
+    `WITH c AS (SELECT now() - $1::interval AS cutoff)
+     SELECT c.cutoff, (SELECT count(*) FROM kernels WHERE terminated_at < c.cutoff) AS total FROM c`,
+    [retentionInterval(retention)]
+  );
+  return { cutoff: rows[0].cutoff, total: Number(rows[0].total) };
+}
+async function clearHistoryWithManager(deployment, options, cli, log) {
+  const before = await cutoffAndCount(deployment, options.retention);
+  const cutoffText = before.cutoff.toISOString();
+  const args = clearHistoryArgs(options.retention.text, options.vacuum);
+  const findings = [
+    { status: "ok", detail: `mode manager: ${cli.command.join(" ")} ${args.join(" ")}; ${before.total} kernel row(s) terminated before ${cutoffText} (UTC, by PostgreSQL's clock; the manager uses its host's local time)` }
+  ];
+  if (options.vacuum === "analyze") findings.push({ status: "warning", detail: "vacuum: analyze has no manager equivalent: the manager runs a plain VACUUM of the whole database (-v false)" });
+  if (options.dryRun) {
+    findings.push({ status: "skipped", detail: `dry run: the manager has no dry run; it would delete about ${before.total} kernel row(s)` });
+    return { cutoff: cutoffText, kernels: before.total, redisKeys: null, longestStatementMs: 0, findings };
+  }
+  log.info(`running ${cli.command.join(" ")} ${args.join(" ")}`);
+  const started = Date.now();
+  const result = await runManagerCli(cli, args);
+  requireSuccess(cli, args, result);
+  const after = await deployment.postgres.query("SELECT count(*) AS n FROM kernels WHERE terminated_at < $1", [before.cutoff]);
+  const deleted = before.total - Number(after.rows[0].n);
+  findings.push({ status: deleted > 0 ? "changed" : "ok", detail: `the manager deleted ${deleted} kernel row(s) in ${Date.now() - started} ms (one statement: the table was locked throughout)` });
+  const hidden = hiddenRedisFailure(result.output);
+  if (hidden) {
+    findings.push({
+      status: options.redisFailure === "warn" ? "warning" : "failed",
+      detail: `the manager exited 0 but logged "${hidden}": stat keys of deleted kernels stay in Redis DB 0 (bai-migrate's own mode sweeps them)`
+    });
+  }
+  return { cutoff: cutoffText, kernels: deleted, redisKeys: null, longestStatementMs: 0, findings };
 }
 function retentionInterval(retention) {
   return retention.kind === "months" ? `${retention.months} months` : `${retention.seconds} seconds`;
@@ -28537,7 +28705,7 @@ async function provisionManagerVenv(options, version, log) {
   const dir = resolve4(options.dir);
   const requirement = managerRequirement(version);
   const python = join5(dir, "bin", "python");
-  const setup = { command: [python, "-m", "alembic"], config: join5(dir, "bai-migrate-alembic.ini"), requirement };
+  const setup = { command: [python, "-m", "alembic"], config: join5(dir, "bai-migrate-alembic.ini"), requirement, managerCli: join5(dir, "bin", "backend.ai") };
   const marker = join5(dir, MARKER);
   if (existsSync2(marker)) {
     if ((await readFile3(marker, "utf8")).trim() === requirement && existsSync2(python)) {
@@ -29077,7 +29245,13 @@ async function withManagerVenv(options, report, log) {
     status: provisioned.created ? "changed" : "ok",
     detail: `${provisioned.created ? "made" : "reused"} ${venv.dir} with ${provisioned.requirement}; alembic runs from it`
   });
-  return { ...options, managerVenv: void 0, alembicCommand: provisioned.command, alembicConfig: options.alembicConfig ?? provisioned.config };
+  return {
+    ...options,
+    managerVenv: void 0,
+    alembicCommand: provisioned.command,
+    alembicConfig: options.alembicConfig ?? provisioned.config,
+    managerCommand: options.managerCommand ?? [provisioned.managerCli]
+  };
 }
 async function finish(report, options, secrets) {
   report.finishedAt ??= (/* @__PURE__ */ new Date()).toISOString();
@@ -29161,7 +29335,7 @@ var Run = class {
     this.report.currentRevision = position.revision;
     const result = await this.log.group(
       "Clear history",
-      () => clearHistory(this.deployment, position, options, this.log, up.has("redis"))
+      () => options.clearHistoryMode === "manager" ? clearHistoryWithManager(this.deployment, options, this.managerCli(), this.log) : clearHistory(this.deployment, position, options, this.log, up.has("redis"))
     );
     this.report.history = { cutoff: result.cutoff, kernels: result.kernels, redisKeys: result.redisKeys };
     for (const f of result.findings) this.record({ phase: "apply", step: "clear-history", status: f.status, detail: f.detail });
@@ -29205,7 +29379,11 @@ var Run = class {
     this.log.info(`Plan: ${plan.from} \u2192 ${plan.to.version} (${plan.hops.map((h) => h.label).join(", ") || "nothing to do"})`);
   }
   context(hop) {
-    return { deployment: this.deployment, options: this.options, hop, log: this.log, alembic: this.alembic };
+    return { deployment: this.deployment, options: this.options, hop, log: this.log, alembic: this.alembic, managerCli: this.managerCli() };
+  }
+  /** The manager's CLI, handed manager.toml the way the manager finds it. */
+  managerCli() {
+    return { command: this.options.managerCommand ?? ["backend.ai"], configFile: this.deployment.targets.managerConfig?.path };
   }
   /**
    * Runs preflight or verify of every step, each once, in its last hop: they judge the deployment

@@ -1,0 +1,75 @@
+/**
+ * The parts of image-rescan and clear-history `mode: manager` that do not need the manager itself
+ * (which this machine cannot install: no PyPI): the admin-set limits a 22.03 rescan resets are put
+ * back, a manager CLI that cannot run is named before anything is written, and the manager mode's
+ * dry run counts with bai-migrate's own cutoff.
+ */
+import { describe, expect, inject, it } from 'vitest';
+import { migrateInputs, snapshotState, useDeployments } from '../support/deployment.js';
+import { runEngine } from '../support/run.js';
+import { Deployment } from '../../src/engine/deployment.js';
+import { resolveTargets } from '../../src/engine/connections.js';
+import { parseOptions } from '../../src/engine/options.js';
+import { adminLimits, putBackAdminLimits } from '../../src/steps/image-rescan.js';
+
+const info = inject('testbed');
+const { admin, deploy } = useDeployments(info);
+const MISSING_CLI = '/nonexistent/backend.ai';
+
+describe('image-rescan', () => {
+  it('puts back the admin-set limits that a rescan rebuilds from labels alone', async () => {
+    const deployment = await deploy();
+    const toml = deployment.writeManagerToml();
+    expect((await runEngine(migrateInputs(toml))).report.outcome).toBe('success');
+    const options = parseOptions({ command: 'migrate', 'to-version': '22.03', 'manager-config': toml });
+    const connected = new Deployment(resolveTargets(options, {}), 10_000, () => undefined);
+    await connected.connect(['postgres', 'etcd']);
+    try {
+      const limits = await adminLimits(connected);
+      expect([...limits]).toEqual([['cr.backend.ai/stable/python:3.9-ubuntu20.04|x86_64', { cpu: '8' }]]);
+      // What 22.03's rescan does to an existing row (reference §4.4, step 5): resources from the min labels only.
+      await deployment.pg.query(`UPDATE images SET resources = '{"cpu": {"min": "1"}, "mem": {"min": "1g"}}'`);
+      expect(await putBackAdminLimits(connected, limits)).toBe(1);
+      const { rows } = await deployment.pg.query(`SELECT resources FROM images WHERE name = 'cr.backend.ai/stable/python:3.9-ubuntu20.04'`);
+      expect(rows[0].resources).toEqual({ cpu: { min: '1', max: '8' }, mem: { min: '1g' } });
+      expect(await putBackAdminLimits(connected, limits)).toBe(0);
+    } finally {
+      await connected.close();
+    }
+  });
+
+  it('fails preflight, naming the command, when the manager CLI cannot run, and writes nothing', async () => {
+    const deployment = await deploy();
+    const toml = deployment.writeManagerToml();
+    const before = await snapshotState(admin(), deployment);
+    const { report } = await runEngine(migrateInputs(toml, { 'image-rescan': 'true', 'manager-command': MISSING_CLI }));
+    expect(report.outcome).toBe('failure');
+    const finding = report.entries.find((e) => e.phase === 'preflight' && e.step === 'image-rescan');
+    expect(finding?.status).toBe('failed');
+    expect(finding?.detail).toMatch(/^image-rescan needs the 22\.03\.14 manager's CLI, but "\/nonexistent\/backend\.ai mgr image rescan --help" failed \(exit 127\): .*; set manager-command or manager-venv$/);
+    expect(await snapshotState(admin(), deployment)).toEqual(before);
+  });
+});
+
+describe('clear-history mode: manager', () => {
+  it('counts in a dry run with its own cutoff, and says the manager has none', async () => {
+    const deployment = await deploy({ schema: '81c264528f20' });
+    const toml = deployment.writeManagerToml();
+    const before = await snapshotState(admin(), deployment);
+    const { report } = await runEngine({ command: 'clear-history', mode: 'manager', 'manager-config': toml, retention: '30d', 'dry-run': 'true', 'manager-command': MISSING_CLI });
+    expect(report.error).toBeUndefined();
+    expect(report.history).toMatchObject({ kernels: 11, redisKeys: null });
+    expect(report.entries.map((e) => e.detail)).toContain('dry run: the manager has no dry run; it would delete about 11 kernel row(s)');
+    expect(await snapshotState(admin(), deployment)).toEqual(before);
+  });
+
+  it('names a manager CLI that cannot run, and deletes nothing', async () => {
+    const deployment = await deploy({ schema: '81c264528f20' });
+    const toml = deployment.writeManagerToml();
+    const before = await snapshotState(admin(), deployment);
+    const { report } = await runEngine({ command: 'clear-history', mode: 'manager', 'manager-config': toml, retention: '30d', 'manager-command': MISSING_CLI });
+    expect(report.outcome).toBe('failure');
+    expect(report.error).toMatch(/^manager-command "\/nonexistent\/backend\.ai" cannot be run \(.*\); accepted: the manager venv's backend\.ai, e\.g\. \/opt\/backend\.ai\/bin\/backend\.ai \(or set manager-venv\)$/);
+    expect(await snapshotState(admin(), deployment)).toEqual(before);
+  });
+});
