@@ -10,7 +10,7 @@ import {
   renderText,
   runCommand,
   secretInputs
-} from "./chunks/chunk-3GUS7A4M.js";
+} from "./chunks/chunk-WOQMOHOD.js";
 import "./chunks/chunk-SCUMJWIY.js";
 import "./chunks/chunk-O7VACBHG.js";
 

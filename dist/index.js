@@ -15,7 +15,7 @@ import {
   targetRelease,
   venvCacheKey,
   which
-} from "./chunks/chunk-3GUS7A4M.js";
+} from "./chunks/chunk-WOQMOHOD.js";
 import {
   require_src
 } from "./chunks/chunk-SCUMJWIY.js";

@@ -28994,7 +28994,11 @@ function officialRecipes({ GenericContainer, Wait }, images, passwords) {
     return { container, address: { host: container.getHost(), port: container.getMappedPort(5432) } };
   };
   const redis = async () => {
-    const container = await new GenericContainer(images.redis).withCopyContentToContainer([{ content: redisConfig(6379, "0.0.0.0", passwords.redis), target: "/usr/local/etc/redis/redis.conf" }]).withCommand(["redis-server", "/usr/local/etc/redis/redis.conf"]).withExposedPorts(6379).withWaitStrategy(Wait.forLogMessage(/Ready to accept connections/)).start();
+    const container = await new GenericContainer(images.redis).withCopyContentToContainer([{ content: redisConfig(6379, "0.0.0.0", passwords.redis), target: "/tmp/redis-in.conf" }]).withCommand([
+      "sh",
+      "-c",
+      "set -e; mkdir -p /srv/redis; cp /tmp/redis-in.conf /srv/redis/redis.conf; chown -R redis /srv/redis; exec docker-entrypoint.sh redis-server /srv/redis/redis.conf"
+    ]).withExposedPorts(6379).withWaitStrategy(Wait.forLogMessage(/Ready to accept connections/)).start();
     return { container, address: { host: container.getHost(), port: container.getMappedPort(6379) } };
   };
   const etcd = async () => {
