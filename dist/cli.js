@@ -10,8 +10,8 @@ import {
   renderText,
   runCommand,
   secretInputs
-} from "./chunks/chunk-SPPAV3XX.js";
-import "./chunks/chunk-SCUMJWIY.js";
+} from "./chunks/chunk-L27LXNBE.js";
+import "./chunks/chunk-JVB6TNYI.js";
 import "./chunks/chunk-O7VACBHG.js";
 
 // src/cli.ts

@@ -3,16 +3,16 @@ import {
   require_src,
   require_src2,
   require_src3
-} from "./chunk-SCUMJWIY.js";
+} from "./chunk-JVB6TNYI.js";
 import {
   __commonJS,
   __require,
   __toESM
 } from "./chunk-O7VACBHG.js";
 
-// node_modules/postgres-array/index.js
+// ../main/node_modules/postgres-array/index.js
 var require_postgres_array = __commonJS({
-  "node_modules/postgres-array/index.js"(exports) {
+  "../main/node_modules/postgres-array/index.js"(exports) {
     "use strict";
     exports.parse = function(source, transform) {
       return new ArrayParser(source, transform).parse();
@@ -104,9 +104,9 @@ var require_postgres_array = __commonJS({
   }
 });
 
-// node_modules/pg-types/lib/arrayParser.js
+// ../main/node_modules/pg-types/lib/arrayParser.js
 var require_arrayParser = __commonJS({
-  "node_modules/pg-types/lib/arrayParser.js"(exports, module) {
+  "../main/node_modules/pg-types/lib/arrayParser.js"(exports, module) {
     var array = require_postgres_array();
     module.exports = {
       create: function(source, transform) {
@@ -120,9 +120,9 @@ var require_arrayParser = __commonJS({
   }
 });
 
-// node_modules/postgres-date/index.js
+// ../main/node_modules/postgres-date/index.js
 var require_postgres_date = __commonJS({
-  "node_modules/postgres-date/index.js"(exports, module) {
+  "../main/node_modules/postgres-date/index.js"(exports, module) {
     "use strict";
     var DATE_TIME = /(\d{1,})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(\.\d{1,})?.*?( BC)?$/;
     var DATE = /^(\d{1,})-(\d{2})-(\d{2})( BC)?$/;
@@ -207,9 +207,9 @@ var require_postgres_date = __commonJS({
   }
 });
 
-// node_modules/xtend/mutable.js
+// ../main/node_modules/xtend/mutable.js
 var require_mutable = __commonJS({
-  "node_modules/xtend/mutable.js"(exports, module) {
+  "../main/node_modules/xtend/mutable.js"(exports, module) {
     module.exports = extend;
     var hasOwnProperty = Object.prototype.hasOwnProperty;
     function extend(target) {
@@ -226,9 +226,9 @@ var require_mutable = __commonJS({
   }
 });
 
-// node_modules/postgres-interval/index.js
+// ../main/node_modules/postgres-interval/index.js
 var require_postgres_interval = __commonJS({
-  "node_modules/postgres-interval/index.js"(exports, module) {
+  "../main/node_modules/postgres-interval/index.js"(exports, module) {
     "use strict";
     var extend = require_mutable();
     module.exports = PostgresInterval;
@@ -317,9 +317,9 @@ var require_postgres_interval = __commonJS({
   }
 });
 
-// node_modules/postgres-bytea/index.js
+// ../main/node_modules/postgres-bytea/index.js
 var require_postgres_bytea = __commonJS({
-  "node_modules/postgres-bytea/index.js"(exports, module) {
+  "../main/node_modules/postgres-bytea/index.js"(exports, module) {
     "use strict";
     var bufferFrom = Buffer.from || Buffer;
     module.exports = function parseBytea(input) {
@@ -353,9 +353,9 @@ var require_postgres_bytea = __commonJS({
   }
 });
 
-// node_modules/pg-types/lib/textParsers.js
+// ../main/node_modules/pg-types/lib/textParsers.js
 var require_textParsers = __commonJS({
-  "node_modules/pg-types/lib/textParsers.js"(exports, module) {
+  "../main/node_modules/pg-types/lib/textParsers.js"(exports, module) {
     var array = require_postgres_array();
     var arrayParser = require_arrayParser();
     var parseDate = require_postgres_date();
@@ -553,9 +553,9 @@ var require_textParsers = __commonJS({
   }
 });
 
-// node_modules/pg-int8/index.js
+// ../main/node_modules/pg-int8/index.js
 var require_pg_int8 = __commonJS({
-  "node_modules/pg-int8/index.js"(exports, module) {
+  "../main/node_modules/pg-int8/index.js"(exports, module) {
     "use strict";
     var BASE = 1e6;
     function readInt8(buffer) {
@@ -633,9 +633,9 @@ var require_pg_int8 = __commonJS({
   }
 });
 
-// node_modules/pg-types/lib/binaryParsers.js
+// ../main/node_modules/pg-types/lib/binaryParsers.js
 var require_binaryParsers = __commonJS({
-  "node_modules/pg-types/lib/binaryParsers.js"(exports, module) {
+  "../main/node_modules/pg-types/lib/binaryParsers.js"(exports, module) {
     var parseInt64 = require_pg_int8();
     var parseBits = function(data, bits, offset, invert, callback) {
       offset = offset || 0;
@@ -833,9 +833,9 @@ var require_binaryParsers = __commonJS({
   }
 });
 
-// node_modules/pg-types/lib/builtins.js
+// ../main/node_modules/pg-types/lib/builtins.js
 var require_builtins = __commonJS({
-  "node_modules/pg-types/lib/builtins.js"(exports, module) {
+  "../main/node_modules/pg-types/lib/builtins.js"(exports, module) {
     module.exports = {
       BOOL: 16,
       BYTEA: 17,
@@ -901,9 +901,9 @@ var require_builtins = __commonJS({
   }
 });
 
-// node_modules/pg-types/index.js
+// ../main/node_modules/pg-types/index.js
 var require_pg_types = __commonJS({
-  "node_modules/pg-types/index.js"(exports) {
+  "../main/node_modules/pg-types/index.js"(exports) {
     var textParsers = require_textParsers();
     var binaryParsers = require_binaryParsers();
     var arrayParser = require_arrayParser();
@@ -942,9 +942,9 @@ var require_pg_types = __commonJS({
   }
 });
 
-// node_modules/pg/lib/defaults.js
+// ../main/node_modules/pg/lib/defaults.js
 var require_defaults = __commonJS({
-  "node_modules/pg/lib/defaults.js"(exports, module) {
+  "../main/node_modules/pg/lib/defaults.js"(exports, module) {
     "use strict";
     var user;
     try {
@@ -1011,9 +1011,9 @@ var require_defaults = __commonJS({
   }
 });
 
-// node_modules/pg/lib/utils.js
+// ../main/node_modules/pg/lib/utils.js
 var require_utils = __commonJS({
-  "node_modules/pg/lib/utils.js"(exports, module) {
+  "../main/node_modules/pg/lib/utils.js"(exports, module) {
     "use strict";
     var defaults2 = require_defaults();
     var nodeUtils = __require("util");
@@ -1175,9 +1175,9 @@ var require_utils = __commonJS({
   }
 });
 
-// node_modules/pg/lib/crypto/utils.js
+// ../main/node_modules/pg/lib/crypto/utils.js
 var require_utils2 = __commonJS({
-  "node_modules/pg/lib/crypto/utils.js"(exports, module) {
+  "../main/node_modules/pg/lib/crypto/utils.js"(exports, module) {
     var nodeCrypto = __require("crypto");
     module.exports = {
       postgresMd5PasswordHash,
@@ -1226,9 +1226,9 @@ var require_utils2 = __commonJS({
   }
 });
 
-// node_modules/pg/lib/crypto/cert-signatures.js
+// ../main/node_modules/pg/lib/crypto/cert-signatures.js
 var require_cert_signatures = __commonJS({
-  "node_modules/pg/lib/crypto/cert-signatures.js"(exports, module) {
+  "../main/node_modules/pg/lib/crypto/cert-signatures.js"(exports, module) {
     function x509Error(msg, cert) {
       return new Error("SASL channel binding: " + msg + " when parsing public certificate " + cert.toString("base64"));
     }
@@ -1339,9 +1339,9 @@ var require_cert_signatures = __commonJS({
   }
 });
 
-// node_modules/pg/lib/crypto/sasl.js
+// ../main/node_modules/pg/lib/crypto/sasl.js
 var require_sasl = __commonJS({
-  "node_modules/pg/lib/crypto/sasl.js"(exports, module) {
+  "../main/node_modules/pg/lib/crypto/sasl.js"(exports, module) {
     "use strict";
     var crypto2 = require_utils2();
     var { signatureAlgorithmHashFromCertificate } = require_cert_signatures();
@@ -1524,9 +1524,9 @@ var require_sasl = __commonJS({
   }
 });
 
-// node_modules/pg/lib/type-overrides.js
+// ../main/node_modules/pg/lib/type-overrides.js
 var require_type_overrides = __commonJS({
-  "node_modules/pg/lib/type-overrides.js"(exports, module) {
+  "../main/node_modules/pg/lib/type-overrides.js"(exports, module) {
     "use strict";
     var types2 = require_pg_types();
     function TypeOverrides2(userTypes) {
@@ -1559,9 +1559,9 @@ var require_type_overrides = __commonJS({
   }
 });
 
-// node_modules/pg-connection-string/index.js
+// ../main/node_modules/pg-connection-string/index.js
 var require_pg_connection_string = __commonJS({
-  "node_modules/pg-connection-string/index.js"(exports, module) {
+  "../main/node_modules/pg-connection-string/index.js"(exports, module) {
     "use strict";
     function parse(str2, options = {}) {
       if (str2.charAt(0) === "/") {
@@ -1747,9 +1747,9 @@ See https://www.postgresql.org/docs/current/libpq-ssl.html for libpq SSL mode de
   }
 });
 
-// node_modules/pg/lib/connection-parameters.js
+// ../main/node_modules/pg/lib/connection-parameters.js
 var require_connection_parameters = __commonJS({
-  "node_modules/pg/lib/connection-parameters.js"(exports, module) {
+  "../main/node_modules/pg/lib/connection-parameters.js"(exports, module) {
     "use strict";
     var dns = __require("dns");
     var defaults2 = require_defaults();
@@ -1898,9 +1898,9 @@ var require_connection_parameters = __commonJS({
   }
 });
 
-// node_modules/pg/lib/result.js
+// ../main/node_modules/pg/lib/result.js
 var require_result = __commonJS({
-  "node_modules/pg/lib/result.js"(exports, module) {
+  "../main/node_modules/pg/lib/result.js"(exports, module) {
     "use strict";
     var types2 = require_pg_types();
     var matchRegexp = /^([A-Za-z]+)(?: (\d+))?(?: (\d+))?/;
@@ -1989,9 +1989,9 @@ var require_result = __commonJS({
   }
 });
 
-// node_modules/pg/lib/query.js
+// ../main/node_modules/pg/lib/query.js
 var require_query = __commonJS({
-  "node_modules/pg/lib/query.js"(exports, module) {
+  "../main/node_modules/pg/lib/query.js"(exports, module) {
     "use strict";
     var { EventEmitter: EventEmitter2 } = __require("events");
     var Result2 = require_result();
@@ -2191,9 +2191,9 @@ var require_query = __commonJS({
   }
 });
 
-// node_modules/pg-protocol/dist/messages.js
+// ../main/node_modules/pg-protocol/dist/messages.js
 var require_messages = __commonJS({
-  "node_modules/pg-protocol/dist/messages.js"(exports) {
+  "../main/node_modules/pg-protocol/dist/messages.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.NoticeMessage = exports.DataRowMessage = exports.CommandCompleteMessage = exports.ReadyForQueryMessage = exports.NotificationResponseMessage = exports.BackendKeyDataMessage = exports.AuthenticationMD5Password = exports.ParameterStatusMessage = exports.ParameterDescriptionMessage = exports.RowDescriptionMessage = exports.Field = exports.CopyResponse = exports.CopyDataMessage = exports.DatabaseError = exports.copyDone = exports.emptyQuery = exports.replicationStart = exports.portalSuspended = exports.noData = exports.closeComplete = exports.bindComplete = exports.parseComplete = void 0;
@@ -2356,9 +2356,9 @@ var require_messages = __commonJS({
   }
 });
 
-// node_modules/pg-protocol/dist/buffer-writer.js
+// ../main/node_modules/pg-protocol/dist/buffer-writer.js
 var require_buffer_writer = __commonJS({
-  "node_modules/pg-protocol/dist/buffer-writer.js"(exports) {
+  "../main/node_modules/pg-protocol/dist/buffer-writer.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.Writer = void 0;
@@ -2469,9 +2469,9 @@ var require_buffer_writer = __commonJS({
   }
 });
 
-// node_modules/pg-protocol/dist/serializer.js
+// ../main/node_modules/pg-protocol/dist/serializer.js
 var require_serializer = __commonJS({
-  "node_modules/pg-protocol/dist/serializer.js"(exports) {
+  "../main/node_modules/pg-protocol/dist/serializer.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.serialize = void 0;
@@ -2683,9 +2683,9 @@ var require_serializer = __commonJS({
   }
 });
 
-// node_modules/pg-protocol/dist/buffer-reader.js
+// ../main/node_modules/pg-protocol/dist/buffer-reader.js
 var require_buffer_reader = __commonJS({
-  "node_modules/pg-protocol/dist/buffer-reader.js"(exports) {
+  "../main/node_modules/pg-protocol/dist/buffer-reader.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.BufferReader = void 0;
@@ -2742,9 +2742,9 @@ var require_buffer_reader = __commonJS({
   }
 });
 
-// node_modules/pg-protocol/dist/parser.js
+// ../main/node_modules/pg-protocol/dist/parser.js
 var require_parser = __commonJS({
-  "node_modules/pg-protocol/dist/parser.js"(exports) {
+  "../main/node_modules/pg-protocol/dist/parser.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.Parser = void 0;
@@ -3049,9 +3049,9 @@ var require_parser = __commonJS({
   }
 });
 
-// node_modules/pg-protocol/dist/index.js
+// ../main/node_modules/pg-protocol/dist/index.js
 var require_dist = __commonJS({
-  "node_modules/pg-protocol/dist/index.js"(exports) {
+  "../main/node_modules/pg-protocol/dist/index.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.DatabaseError = exports.serialize = void 0;
@@ -3073,18 +3073,18 @@ var require_dist = __commonJS({
   }
 });
 
-// node_modules/pg-cloudflare/dist/empty.js
+// ../main/node_modules/pg-cloudflare/dist/empty.js
 var require_empty = __commonJS({
-  "node_modules/pg-cloudflare/dist/empty.js"(exports) {
+  "../main/node_modules/pg-cloudflare/dist/empty.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.default = {};
   }
 });
 
-// node_modules/pg/lib/stream.js
+// ../main/node_modules/pg/lib/stream.js
 var require_stream = __commonJS({
-  "node_modules/pg/lib/stream.js"(exports, module) {
+  "../main/node_modules/pg/lib/stream.js"(exports, module) {
     var { getStream, getSecureStream } = getStreamFuncs();
     module.exports = {
       /**
@@ -3148,9 +3148,9 @@ var require_stream = __commonJS({
   }
 });
 
-// node_modules/pg/lib/connection.js
+// ../main/node_modules/pg/lib/connection.js
 var require_connection = __commonJS({
-  "node_modules/pg/lib/connection.js"(exports, module) {
+  "../main/node_modules/pg/lib/connection.js"(exports, module) {
     "use strict";
     var EventEmitter2 = __require("events").EventEmitter;
     var { parse, serialize } = require_dist();
@@ -3350,9 +3350,9 @@ var require_connection = __commonJS({
   }
 });
 
-// node_modules/split2/index.js
+// ../main/node_modules/split2/index.js
 var require_split2 = __commonJS({
-  "node_modules/split2/index.js"(exports, module) {
+  "../main/node_modules/split2/index.js"(exports, module) {
     "use strict";
     var { Transform } = __require("stream");
     var { StringDecoder: StringDecoder2 } = __require("string_decoder");
@@ -3451,9 +3451,9 @@ var require_split2 = __commonJS({
   }
 });
 
-// node_modules/pgpass/lib/helper.js
+// ../main/node_modules/pgpass/lib/helper.js
 var require_helper = __commonJS({
-  "node_modules/pgpass/lib/helper.js"(exports, module) {
+  "../main/node_modules/pgpass/lib/helper.js"(exports, module) {
     "use strict";
     var path4 = __require("path");
     var Stream = __require("stream").Stream;
@@ -3622,9 +3622,9 @@ var require_helper = __commonJS({
   }
 });
 
-// node_modules/pgpass/lib/index.js
+// ../main/node_modules/pgpass/lib/index.js
 var require_lib = __commonJS({
-  "node_modules/pgpass/lib/index.js"(exports, module) {
+  "../main/node_modules/pgpass/lib/index.js"(exports, module) {
     "use strict";
     var path4 = __require("path");
     var fs2 = __require("fs");
@@ -3643,9 +3643,9 @@ var require_lib = __commonJS({
   }
 });
 
-// node_modules/pg/lib/client.js
+// ../main/node_modules/pg/lib/client.js
 var require_client = __commonJS({
-  "node_modules/pg/lib/client.js"(exports, module) {
+  "../main/node_modules/pg/lib/client.js"(exports, module) {
     var EventEmitter2 = __require("events").EventEmitter;
     var utils = require_utils();
     var nodeUtils = __require("util");
@@ -4340,9 +4340,9 @@ var require_client = __commonJS({
   }
 });
 
-// node_modules/pg-pool/index.js
+// ../main/node_modules/pg-pool/index.js
 var require_pg_pool = __commonJS({
-  "node_modules/pg-pool/index.js"(exports, module) {
+  "../main/node_modules/pg-pool/index.js"(exports, module) {
     "use strict";
     var EventEmitter2 = __require("events").EventEmitter;
     var NOOP = function() {
@@ -4766,9 +4766,9 @@ var require_pg_pool = __commonJS({
   }
 });
 
-// node_modules/pg/lib/native/query.js
+// ../main/node_modules/pg/lib/native/query.js
 var require_query2 = __commonJS({
-  "node_modules/pg/lib/native/query.js"(exports, module) {
+  "../main/node_modules/pg/lib/native/query.js"(exports, module) {
     "use strict";
     var EventEmitter2 = __require("events").EventEmitter;
     var util = __require("util");
@@ -4909,9 +4909,9 @@ var require_query2 = __commonJS({
   }
 });
 
-// node_modules/pg/lib/native/client.js
+// ../main/node_modules/pg/lib/native/client.js
 var require_client2 = __commonJS({
-  "node_modules/pg/lib/native/client.js"(exports, module) {
+  "../main/node_modules/pg/lib/native/client.js"(exports, module) {
     var nodeUtils = __require("util");
     var Native;
     try {
@@ -5247,17 +5247,17 @@ var require_client2 = __commonJS({
   }
 });
 
-// node_modules/pg/lib/native/index.js
+// ../main/node_modules/pg/lib/native/index.js
 var require_native = __commonJS({
-  "node_modules/pg/lib/native/index.js"(exports, module) {
+  "../main/node_modules/pg/lib/native/index.js"(exports, module) {
     "use strict";
     module.exports = require_client2();
   }
 });
 
-// node_modules/pg/lib/index.js
+// ../main/node_modules/pg/lib/index.js
 var require_lib2 = __commonJS({
-  "node_modules/pg/lib/index.js"(exports, module) {
+  "../main/node_modules/pg/lib/index.js"(exports, module) {
     "use strict";
     var Client2 = require_client();
     var defaults2 = require_defaults();
@@ -5321,9 +5321,9 @@ var require_lib2 = __commonJS({
   }
 });
 
-// node_modules/@ioredis/commands/built/commands.json
+// ../main/node_modules/@ioredis/commands/built/commands.json
 var require_commands = __commonJS({
-  "node_modules/@ioredis/commands/built/commands.json"(exports, module) {
+  "../main/node_modules/@ioredis/commands/built/commands.json"(exports, module) {
     module.exports = {
       acl: {
         arity: -2,
@@ -10064,9 +10064,9 @@ var require_commands = __commonJS({
   }
 });
 
-// node_modules/@ioredis/commands/built/index.js
+// ../main/node_modules/@ioredis/commands/built/index.js
 var require_built = __commonJS({
-  "node_modules/@ioredis/commands/built/index.js"(exports) {
+  "../main/node_modules/@ioredis/commands/built/index.js"(exports) {
     "use strict";
     var __importDefault = exports && exports.__importDefault || function(mod) {
       return mod && mod.__esModule ? mod : { "default": mod };
@@ -10267,9 +10267,9 @@ var require_built = __commonJS({
   }
 });
 
-// node_modules/standard-as-callback/built/utils.js
+// ../main/node_modules/standard-as-callback/built/utils.js
 var require_utils3 = __commonJS({
-  "node_modules/standard-as-callback/built/utils.js"(exports) {
+  "../main/node_modules/standard-as-callback/built/utils.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.tryCatch = exports.errorObj = void 0;
@@ -10293,9 +10293,9 @@ var require_utils3 = __commonJS({
   }
 });
 
-// node_modules/standard-as-callback/built/index.js
+// ../main/node_modules/standard-as-callback/built/index.js
 var require_built2 = __commonJS({
-  "node_modules/standard-as-callback/built/index.js"(exports) {
+  "../main/node_modules/standard-as-callback/built/index.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     var utils_1 = require_utils3();
@@ -10334,9 +10334,9 @@ var require_built2 = __commonJS({
   }
 });
 
-// node_modules/redis-errors/lib/old.js
+// ../main/node_modules/redis-errors/lib/old.js
 var require_old = __commonJS({
-  "node_modules/redis-errors/lib/old.js"(exports, module) {
+  "../main/node_modules/redis-errors/lib/old.js"(exports, module) {
     "use strict";
     var assert = __require("assert");
     var util = __require("util");
@@ -10430,9 +10430,9 @@ var require_old = __commonJS({
   }
 });
 
-// node_modules/redis-errors/lib/modern.js
+// ../main/node_modules/redis-errors/lib/modern.js
 var require_modern = __commonJS({
-  "node_modules/redis-errors/lib/modern.js"(exports, module) {
+  "../main/node_modules/redis-errors/lib/modern.js"(exports, module) {
     "use strict";
     var assert = __require("assert");
     var RedisError = class extends Error {
@@ -10486,18 +10486,18 @@ var require_modern = __commonJS({
   }
 });
 
-// node_modules/redis-errors/index.js
+// ../main/node_modules/redis-errors/index.js
 var require_redis_errors = __commonJS({
-  "node_modules/redis-errors/index.js"(exports, module) {
+  "../main/node_modules/redis-errors/index.js"(exports, module) {
     "use strict";
     var Errors = process.version.charCodeAt(1) < 55 && process.version.charCodeAt(2) === 46 ? require_old() : require_modern();
     module.exports = Errors;
   }
 });
 
-// node_modules/cluster-key-slot/lib/index.js
+// ../main/node_modules/cluster-key-slot/lib/index.js
 var require_lib3 = __commonJS({
-  "node_modules/cluster-key-slot/lib/index.js"(exports, module) {
+  "../main/node_modules/cluster-key-slot/lib/index.js"(exports, module) {
     var lookup = [
       0,
       4129,
@@ -10818,9 +10818,9 @@ var require_lib3 = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/utils/defaults.js
+// ../main/node_modules/ioredis/built/utils/defaults.js
 var require_defaults2 = __commonJS({
-  "node_modules/ioredis/built/utils/defaults.js"(exports) {
+  "../main/node_modules/ioredis/built/utils/defaults.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.defaults = void 0;
@@ -10885,9 +10885,9 @@ var require_defaults2 = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/utils/isArguments.js
+// ../main/node_modules/ioredis/built/utils/isArguments.js
 var require_isArguments = __commonJS({
-  "node_modules/ioredis/built/utils/isArguments.js"(exports) {
+  "../main/node_modules/ioredis/built/utils/isArguments.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.isArguments = void 0;
@@ -10904,9 +10904,9 @@ var require_isArguments = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/utils/lodash.js
+// ../main/node_modules/ioredis/built/utils/lodash.js
 var require_lodash = __commonJS({
-  "node_modules/ioredis/built/utils/lodash.js"(exports) {
+  "../main/node_modules/ioredis/built/utils/lodash.js"(exports) {
     "use strict";
     var __createBinding = exports && exports.__createBinding || (Object.create ? (function(o, m, k, k2) {
       if (k2 === void 0) k2 = k;
@@ -10934,9 +10934,9 @@ var require_lodash = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/utils/debug.js
+// ../main/node_modules/ioredis/built/utils/debug.js
 var require_debug = __commonJS({
-  "node_modules/ioredis/built/utils/debug.js"(exports) {
+  "../main/node_modules/ioredis/built/utils/debug.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.genRedactedString = exports.getStringValue = exports.MAX_ARGUMENT_LENGTH = void 0;
@@ -11020,9 +11020,9 @@ var require_debug = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/constants/TLSProfiles.js
+// ../main/node_modules/ioredis/built/constants/TLSProfiles.js
 var require_TLSProfiles = __commonJS({
-  "node_modules/ioredis/built/constants/TLSProfiles.js"(exports) {
+  "../main/node_modules/ioredis/built/constants/TLSProfiles.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     var RedisCloudCA = `-----BEGIN CERTIFICATE-----
@@ -11172,9 +11172,9 @@ WD9f
   }
 });
 
-// node_modules/ioredis/built/utils/index.js
+// ../main/node_modules/ioredis/built/utils/index.js
 var require_utils4 = __commonJS({
-  "node_modules/ioredis/built/utils/index.js"(exports) {
+  "../main/node_modules/ioredis/built/utils/index.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.noop = exports.isArguments = exports.defaults = exports.Debug = exports.zipMap = exports.isResp2SubscriberMode = exports.CONNECTION_CLOSED_ERROR_MSG = exports.shuffle = exports.sample = exports.resolveTLSProfile = exports.parseURL = exports.optimizeErrorStack = exports.toArg = exports.convertMapToArray = exports.convertObjectToArray = exports.timeout = exports.packObject = exports.isInt = exports.wrapMultiResult = exports.convertBufferToString = void 0;
@@ -11439,9 +11439,9 @@ var require_utils4 = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/utils/argumentParsers.js
+// ../main/node_modules/ioredis/built/utils/argumentParsers.js
 var require_argumentParsers = __commonJS({
-  "node_modules/ioredis/built/utils/argumentParsers.js"(exports) {
+  "../main/node_modules/ioredis/built/utils/argumentParsers.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.parseBlockOption = exports.parseSecondsArgument = void 0;
@@ -11498,9 +11498,9 @@ var require_argumentParsers = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/replyTransformers.js
+// ../main/node_modules/ioredis/built/replyTransformers.js
 var require_replyTransformers = __commonJS({
-  "node_modules/ioredis/built/replyTransformers.js"(exports) {
+  "../main/node_modules/ioredis/built/replyTransformers.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.sortedSetWithScorePairCommands = exports.transformStreamReadReply = exports.transformPairReply = exports.transformVsimReply = exports.wrapStreamMapPairs = exports.flattenNestedArrayItems = exports.passthroughReplyTransformer = void 0;
@@ -11595,9 +11595,9 @@ var require_replyTransformers = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/Command.js
+// ../main/node_modules/ioredis/built/Command.js
 var require_Command = __commonJS({
-  "node_modules/ioredis/built/Command.js"(exports) {
+  "../main/node_modules/ioredis/built/Command.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     var commands_1 = require_built();
@@ -12025,9 +12025,9 @@ var require_Command = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/errors/ClusterAllFailedError.js
+// ../main/node_modules/ioredis/built/errors/ClusterAllFailedError.js
 var require_ClusterAllFailedError = __commonJS({
-  "node_modules/ioredis/built/errors/ClusterAllFailedError.js"(exports) {
+  "../main/node_modules/ioredis/built/errors/ClusterAllFailedError.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     var redis_errors_1 = require_redis_errors();
@@ -12046,9 +12046,9 @@ var require_ClusterAllFailedError = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/ScanStream.js
+// ../main/node_modules/ioredis/built/ScanStream.js
 var require_ScanStream = __commonJS({
-  "node_modules/ioredis/built/ScanStream.js"(exports) {
+  "../main/node_modules/ioredis/built/ScanStream.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     var stream_1 = __require("stream");
@@ -12100,9 +12100,9 @@ var require_ScanStream = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/autoPipelining.js
+// ../main/node_modules/ioredis/built/autoPipelining.js
 var require_autoPipelining = __commonJS({
-  "node_modules/ioredis/built/autoPipelining.js"(exports) {
+  "../main/node_modules/ioredis/built/autoPipelining.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.executeWithAutoPipelining = exports.getFirstValueInFlattenedArray = exports.shouldUseAutoPipelining = exports.notAllowedAutoPipelineCommands = exports.kCallbacks = exports.kExec = void 0;
@@ -12243,9 +12243,9 @@ var require_autoPipelining = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/Script.js
+// ../main/node_modules/ioredis/built/Script.js
 var require_Script = __commonJS({
-  "node_modules/ioredis/built/Script.js"(exports) {
+  "../main/node_modules/ioredis/built/Script.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     var crypto_1 = __require("crypto");
@@ -12308,9 +12308,9 @@ var require_Script = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/utils/Commander.js
+// ../main/node_modules/ioredis/built/utils/Commander.js
 var require_Commander = __commonJS({
-  "node_modules/ioredis/built/utils/Commander.js"(exports) {
+  "../main/node_modules/ioredis/built/utils/Commander.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     var commands_1 = require_built();
@@ -12424,9 +12424,9 @@ var require_Commander = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/himport/HimportCoordinator.js
+// ../main/node_modules/ioredis/built/himport/HimportCoordinator.js
 var require_HimportCoordinator = __commonJS({
-  "node_modules/ioredis/built/himport/HimportCoordinator.js"(exports) {
+  "../main/node_modules/ioredis/built/himport/HimportCoordinator.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.interceptHimportControlCommand = exports.isHimportControlCommand = exports.isInternalHimportCommand = exports.unbindHimportCoordinator = exports.setHimportRole = exports.interceptHimportPipeline = exports.interceptHimportCommand = exports.getHimportBinding = exports.bindHimportCoordinator = exports.cloneHimportFieldsets = exports.hasHimportCoordinator = void 0;
@@ -12832,9 +12832,9 @@ var require_HimportCoordinator = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/Pipeline.js
+// ../main/node_modules/ioredis/built/Pipeline.js
 var require_Pipeline = __commonJS({
-  "node_modules/ioredis/built/Pipeline.js"(exports) {
+  "../main/node_modules/ioredis/built/Pipeline.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     var calculateSlot = require_lib3();
@@ -13171,9 +13171,9 @@ var require_Pipeline = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/tracing.js
+// ../main/node_modules/ioredis/built/tracing.js
 var require_tracing = __commonJS({
-  "node_modules/ioredis/built/tracing.js"(exports) {
+  "../main/node_modules/ioredis/built/tracing.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.traceConnect = exports.traceBatch = exports.traceCommand = exports.sanitizeArgs = void 0;
@@ -13252,9 +13252,9 @@ var require_tracing = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/transaction.js
+// ../main/node_modules/ioredis/built/transaction.js
 var require_transaction = __commonJS({
-  "node_modules/ioredis/built/transaction.js"(exports) {
+  "../main/node_modules/ioredis/built/transaction.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.addTransactionSupport = void 0;
@@ -13348,9 +13348,9 @@ var require_transaction = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/utils/applyMixin.js
+// ../main/node_modules/ioredis/built/utils/applyMixin.js
 var require_applyMixin = __commonJS({
-  "node_modules/ioredis/built/utils/applyMixin.js"(exports) {
+  "../main/node_modules/ioredis/built/utils/applyMixin.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     function applyMixin(derivedConstructor, mixinConstructor) {
@@ -13362,9 +13362,9 @@ var require_applyMixin = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/cluster/ClusterOptions.js
+// ../main/node_modules/ioredis/built/cluster/ClusterOptions.js
 var require_ClusterOptions = __commonJS({
-  "node_modules/ioredis/built/cluster/ClusterOptions.js"(exports) {
+  "../main/node_modules/ioredis/built/cluster/ClusterOptions.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.DEFAULT_CLUSTER_OPTIONS = void 0;
@@ -13391,9 +13391,9 @@ var require_ClusterOptions = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/cluster/util.js
+// ../main/node_modules/ioredis/built/cluster/util.js
 var require_util = __commonJS({
-  "node_modules/ioredis/built/cluster/util.js"(exports) {
+  "../main/node_modules/ioredis/built/cluster/util.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.getConnectionName = exports.weightSrvRecords = exports.groupSrvRecords = exports.getUniqueHostnamesFromOptions = exports.normalizeNodeOptions = exports.nodeKeyToRedisOptions = exports.getNodeKey = exports.waitForRedisReady = void 0;
@@ -13515,9 +13515,9 @@ var require_util = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/cluster/ClusterSubscriber.js
+// ../main/node_modules/ioredis/built/cluster/ClusterSubscriber.js
 var require_ClusterSubscriber = __commonJS({
-  "node_modules/ioredis/built/cluster/ClusterSubscriber.js"(exports) {
+  "../main/node_modules/ioredis/built/cluster/ClusterSubscriber.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     var util_1 = require_util();
@@ -13703,9 +13703,9 @@ var require_ClusterSubscriber = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/cluster/ConnectionPool.js
+// ../main/node_modules/ioredis/built/cluster/ConnectionPool.js
 var require_ConnectionPool = __commonJS({
-  "node_modules/ioredis/built/cluster/ConnectionPool.js"(exports) {
+  "../main/node_modules/ioredis/built/cluster/ConnectionPool.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     var events_1 = __require("events");
@@ -13885,9 +13885,9 @@ var require_ConnectionPool = __commonJS({
   }
 });
 
-// node_modules/denque/index.js
+// ../main/node_modules/denque/index.js
 var require_denque = __commonJS({
-  "node_modules/denque/index.js"(exports, module) {
+  "../main/node_modules/denque/index.js"(exports, module) {
     "use strict";
     function Denque(array, options) {
       var options = options || {};
@@ -14200,9 +14200,9 @@ var require_denque = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/cluster/DelayQueue.js
+// ../main/node_modules/ioredis/built/cluster/DelayQueue.js
 var require_DelayQueue = __commonJS({
-  "node_modules/ioredis/built/cluster/DelayQueue.js"(exports) {
+  "../main/node_modules/ioredis/built/cluster/DelayQueue.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     var utils_1 = require_utils4();
@@ -14256,9 +14256,9 @@ var require_DelayQueue = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/cluster/ShardedSubscriber.js
+// ../main/node_modules/ioredis/built/cluster/ShardedSubscriber.js
 var require_ShardedSubscriber = __commonJS({
-  "node_modules/ioredis/built/cluster/ShardedSubscriber.js"(exports) {
+  "../main/node_modules/ioredis/built/cluster/ShardedSubscriber.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     var util_1 = require_util();
@@ -14400,9 +14400,9 @@ var require_ShardedSubscriber = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/cluster/ClusterSubscriberGroup.js
+// ../main/node_modules/ioredis/built/cluster/ClusterSubscriberGroup.js
 var require_ClusterSubscriberGroup = __commonJS({
-  "node_modules/ioredis/built/cluster/ClusterSubscriberGroup.js"(exports) {
+  "../main/node_modules/ioredis/built/cluster/ClusterSubscriberGroup.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     var utils_1 = require_utils4();
@@ -14716,9 +14716,9 @@ var require_ClusterSubscriberGroup = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/cluster/index.js
+// ../main/node_modules/ioredis/built/cluster/index.js
 var require_cluster = __commonJS({
-  "node_modules/ioredis/built/cluster/index.js"(exports) {
+  "../main/node_modules/ioredis/built/cluster/index.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     var commands_1 = require_built();
@@ -15649,9 +15649,9 @@ var require_cluster = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/connectors/AbstractConnector.js
+// ../main/node_modules/ioredis/built/connectors/AbstractConnector.js
 var require_AbstractConnector = __commonJS({
-  "node_modules/ioredis/built/connectors/AbstractConnector.js"(exports) {
+  "../main/node_modules/ioredis/built/connectors/AbstractConnector.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     var utils_1 = require_utils4();
@@ -15681,9 +15681,9 @@ var require_AbstractConnector = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/connectors/StandaloneConnector.js
+// ../main/node_modules/ioredis/built/connectors/StandaloneConnector.js
 var require_StandaloneConnector = __commonJS({
-  "node_modules/ioredis/built/connectors/StandaloneConnector.js"(exports) {
+  "../main/node_modules/ioredis/built/connectors/StandaloneConnector.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     var net_1 = __require("net");
@@ -15746,9 +15746,9 @@ var require_StandaloneConnector = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/connectors/SentinelConnector/SentinelIterator.js
+// ../main/node_modules/ioredis/built/connectors/SentinelConnector/SentinelIterator.js
 var require_SentinelIterator = __commonJS({
-  "node_modules/ioredis/built/connectors/SentinelConnector/SentinelIterator.js"(exports) {
+  "../main/node_modules/ioredis/built/connectors/SentinelConnector/SentinelIterator.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     function isSentinelEql(a, b) {
@@ -15786,9 +15786,9 @@ var require_SentinelIterator = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/connectors/SentinelConnector/FailoverDetector.js
+// ../main/node_modules/ioredis/built/connectors/SentinelConnector/FailoverDetector.js
 var require_FailoverDetector = __commonJS({
-  "node_modules/ioredis/built/connectors/SentinelConnector/FailoverDetector.js"(exports) {
+  "../main/node_modules/ioredis/built/connectors/SentinelConnector/FailoverDetector.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.FailoverDetector = void 0;
@@ -15834,9 +15834,9 @@ var require_FailoverDetector = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/connectors/SentinelConnector/index.js
+// ../main/node_modules/ioredis/built/connectors/SentinelConnector/index.js
 var require_SentinelConnector = __commonJS({
-  "node_modules/ioredis/built/connectors/SentinelConnector/index.js"(exports) {
+  "../main/node_modules/ioredis/built/connectors/SentinelConnector/index.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.SentinelIterator = void 0;
@@ -16094,9 +16094,9 @@ var require_SentinelConnector = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/connectors/index.js
+// ../main/node_modules/ioredis/built/connectors/index.js
 var require_connectors = __commonJS({
-  "node_modules/ioredis/built/connectors/index.js"(exports) {
+  "../main/node_modules/ioredis/built/connectors/index.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.SentinelConnector = exports.StandaloneConnector = void 0;
@@ -16107,9 +16107,9 @@ var require_connectors = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/errors/MaxRetriesPerRequestError.js
+// ../main/node_modules/ioredis/built/errors/MaxRetriesPerRequestError.js
 var require_MaxRetriesPerRequestError = __commonJS({
-  "node_modules/ioredis/built/errors/MaxRetriesPerRequestError.js"(exports) {
+  "../main/node_modules/ioredis/built/errors/MaxRetriesPerRequestError.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     var redis_errors_1 = require_redis_errors();
@@ -16127,9 +16127,9 @@ var require_MaxRetriesPerRequestError = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/errors/index.js
+// ../main/node_modules/ioredis/built/errors/index.js
 var require_errors = __commonJS({
-  "node_modules/ioredis/built/errors/index.js"(exports) {
+  "../main/node_modules/ioredis/built/errors/index.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.MaxRetriesPerRequestError = void 0;
@@ -16138,9 +16138,9 @@ var require_errors = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/utils/version.js
+// ../main/node_modules/ioredis/built/utils/version.js
 var require_version = __commonJS({
-  "node_modules/ioredis/built/utils/version.js"(exports) {
+  "../main/node_modules/ioredis/built/utils/version.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.PACKAGE_VERSION = void 0;
@@ -16148,9 +16148,9 @@ var require_version = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/SubscriptionSet.js
+// ../main/node_modules/ioredis/built/SubscriptionSet.js
 var require_SubscriptionSet = __commonJS({
-  "node_modules/ioredis/built/SubscriptionSet.js"(exports) {
+  "../main/node_modules/ioredis/built/SubscriptionSet.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     var SubscriptionSet = class {
@@ -16190,9 +16190,9 @@ var require_SubscriptionSet = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/resp/verbatim-string.js
+// ../main/node_modules/ioredis/built/resp/verbatim-string.js
 var require_verbatim_string = __commonJS({
-  "node_modules/ioredis/built/resp/verbatim-string.js"(exports) {
+  "../main/node_modules/ioredis/built/resp/verbatim-string.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.VerbatimString = void 0;
@@ -16206,9 +16206,9 @@ var require_verbatim_string = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/resp/errors.js
+// ../main/node_modules/ioredis/built/resp/errors.js
 var require_errors2 = __commonJS({
-  "node_modules/ioredis/built/resp/errors.js"(exports) {
+  "../main/node_modules/ioredis/built/resp/errors.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.BlobError = exports.SimpleError = void 0;
@@ -16228,9 +16228,9 @@ var require_errors2 = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/resp/decoder.js
+// ../main/node_modules/ioredis/built/resp/decoder.js
 var require_decoder = __commonJS({
-  "node_modules/ioredis/built/resp/decoder.js"(exports) {
+  "../main/node_modules/ioredis/built/resp/decoder.js"(exports) {
     "use strict";
     var __classPrivateFieldSet = exports && exports.__classPrivateFieldSet || function(receiver, state, value, kind, f) {
       if (kind === "m") throw new TypeError("Private method is not writable");
@@ -16975,9 +16975,9 @@ var require_decoder = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/DataHandler.js
+// ../main/node_modules/ioredis/built/DataHandler.js
 var require_DataHandler = __commonJS({
-  "node_modules/ioredis/built/DataHandler.js"(exports) {
+  "../main/node_modules/ioredis/built/DataHandler.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     var Command_1 = require_Command();
@@ -17298,9 +17298,9 @@ var require_DataHandler = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/redis/event_handler.js
+// ../main/node_modules/ioredis/built/redis/event_handler.js
 var require_event_handler = __commonJS({
-  "node_modules/ioredis/built/redis/event_handler.js"(exports) {
+  "../main/node_modules/ioredis/built/redis/event_handler.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.readyHandler = exports.errorHandler = exports.closeHandler = exports.connectHandler = void 0;
@@ -17696,9 +17696,9 @@ var require_event_handler = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/redis/RedisOptions.js
+// ../main/node_modules/ioredis/built/redis/RedisOptions.js
 var require_RedisOptions = __commonJS({
-  "node_modules/ioredis/built/redis/RedisOptions.js"(exports) {
+  "../main/node_modules/ioredis/built/redis/RedisOptions.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.DEFAULT_REDIS_OPTIONS = void 0;
@@ -17759,9 +17759,9 @@ var require_RedisOptions = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/Redis.js
+// ../main/node_modules/ioredis/built/Redis.js
 var require_Redis = __commonJS({
-  "node_modules/ioredis/built/Redis.js"(exports) {
+  "../main/node_modules/ioredis/built/Redis.js"(exports) {
     "use strict";
     var _a;
     Object.defineProperty(exports, "__esModule", { value: true });
@@ -18479,9 +18479,9 @@ var require_Redis = __commonJS({
   }
 });
 
-// node_modules/ioredis/built/index.js
+// ../main/node_modules/ioredis/built/index.js
 var require_built3 = __commonJS({
-  "node_modules/ioredis/built/index.js"(exports, module) {
+  "../main/node_modules/ioredis/built/index.js"(exports, module) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.print = exports.ReplyError = exports.SentinelIterator = exports.SentinelConnector = exports.AbstractConnector = exports.Pipeline = exports.ScanStream = exports.Command = exports.Cluster = exports.Redis = exports.default = void 0;
@@ -18542,9 +18542,9 @@ var require_built3 = __commonJS({
   }
 });
 
-// node_modules/etcd3/lib/errors.js
+// ../main/node_modules/etcd3/lib/errors.js
 var require_errors3 = __commonJS({
-  "node_modules/etcd3/lib/errors.js"(exports) {
+  "../main/node_modules/etcd3/lib/errors.js"(exports) {
     "use strict";
     var _a;
     var _b;
@@ -18771,9 +18771,9 @@ var require_errors3 = __commonJS({
   }
 });
 
-// node_modules/etcd3/lib/util.js
+// ../main/node_modules/etcd3/lib/util.js
 var require_util2 = __commonJS({
-  "node_modules/etcd3/lib/util.js"(exports) {
+  "../main/node_modules/etcd3/lib/util.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.getDeferred = exports.resolveCallOptions = exports.PromiseWrap = exports.debounce = exports.onceEvent = exports.forOwn = exports.delay = exports.sample = exports.minBy = exports.NSApplicator = exports.endRangeForPrefix = exports.toBuffer = exports.emptyKey = exports.zeroKey = void 0;
@@ -18963,9 +18963,9 @@ var require_util2 = __commonJS({
   }
 });
 
-// node_modules/etcd3/lib/range.js
+// ../main/node_modules/etcd3/lib/range.js
 var require_range = __commonJS({
-  "node_modules/etcd3/lib/range.js"(exports) {
+  "../main/node_modules/etcd3/lib/range.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.Range = void 0;
@@ -19042,9 +19042,9 @@ var require_range = __commonJS({
   }
 });
 
-// node_modules/etcd3/lib/auth.js
+// ../main/node_modules/etcd3/lib/auth.js
 var require_auth = __commonJS({
-  "node_modules/etcd3/lib/auth.js"(exports) {
+  "../main/node_modules/etcd3/lib/auth.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.User = exports.Role = void 0;
@@ -19189,9 +19189,9 @@ var require_auth = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/backoff/ConstantBackoff.js
+// ../main/node_modules/cockatiel/dist/backoff/ConstantBackoff.js
 var require_ConstantBackoff = __commonJS({
-  "node_modules/cockatiel/dist/backoff/ConstantBackoff.js"(exports) {
+  "../main/node_modules/cockatiel/dist/backoff/ConstantBackoff.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.ConstantBackoff = void 0;
@@ -19219,9 +19219,9 @@ var require_ConstantBackoff = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/backoff/DelegateBackoff.js
+// ../main/node_modules/cockatiel/dist/backoff/DelegateBackoff.js
 var require_DelegateBackoff = __commonJS({
-  "node_modules/cockatiel/dist/backoff/DelegateBackoff.js"(exports) {
+  "../main/node_modules/cockatiel/dist/backoff/DelegateBackoff.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.DelegateBackoff = void 0;
@@ -19252,9 +19252,9 @@ var require_DelegateBackoff = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/backoff/ExponentialBackoffGenerators.js
+// ../main/node_modules/cockatiel/dist/backoff/ExponentialBackoffGenerators.js
 var require_ExponentialBackoffGenerators = __commonJS({
-  "node_modules/cockatiel/dist/backoff/ExponentialBackoffGenerators.js"(exports) {
+  "../main/node_modules/cockatiel/dist/backoff/ExponentialBackoffGenerators.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.decorrelatedJitterGenerator = exports.halfJitterGenerator = exports.fullJitterGenerator = exports.noJitterGenerator = void 0;
@@ -19289,9 +19289,9 @@ var require_ExponentialBackoffGenerators = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/backoff/ExponentialBackoff.js
+// ../main/node_modules/cockatiel/dist/backoff/ExponentialBackoff.js
 var require_ExponentialBackoff = __commonJS({
-  "node_modules/cockatiel/dist/backoff/ExponentialBackoff.js"(exports) {
+  "../main/node_modules/cockatiel/dist/backoff/ExponentialBackoff.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.ExponentialBackoff = void 0;
@@ -19324,9 +19324,9 @@ var require_ExponentialBackoff = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/backoff/IterableBackoff.js
+// ../main/node_modules/cockatiel/dist/backoff/IterableBackoff.js
 var require_IterableBackoff = __commonJS({
-  "node_modules/cockatiel/dist/backoff/IterableBackoff.js"(exports) {
+  "../main/node_modules/cockatiel/dist/backoff/IterableBackoff.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.IterableBackoff = void 0;
@@ -19354,9 +19354,9 @@ var require_IterableBackoff = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/backoff/Backoff.js
+// ../main/node_modules/cockatiel/dist/backoff/Backoff.js
 var require_Backoff = __commonJS({
-  "node_modules/cockatiel/dist/backoff/Backoff.js"(exports) {
+  "../main/node_modules/cockatiel/dist/backoff/Backoff.js"(exports) {
     "use strict";
     var __createBinding = exports && exports.__createBinding || (Object.create ? (function(o, m, k, k2) {
       if (k2 === void 0) k2 = k;
@@ -19383,9 +19383,9 @@ var require_Backoff = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/breaker/ConsecutiveBreaker.js
+// ../main/node_modules/cockatiel/dist/breaker/ConsecutiveBreaker.js
 var require_ConsecutiveBreaker = __commonJS({
-  "node_modules/cockatiel/dist/breaker/ConsecutiveBreaker.js"(exports) {
+  "../main/node_modules/cockatiel/dist/breaker/ConsecutiveBreaker.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.ConsecutiveBreaker = void 0;
@@ -19415,9 +19415,9 @@ var require_ConsecutiveBreaker = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/errors/TaskCancelledError.js
+// ../main/node_modules/cockatiel/dist/errors/TaskCancelledError.js
 var require_TaskCancelledError = __commonJS({
-  "node_modules/cockatiel/dist/errors/TaskCancelledError.js"(exports) {
+  "../main/node_modules/cockatiel/dist/errors/TaskCancelledError.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.TaskCancelledError = void 0;
@@ -19435,9 +19435,9 @@ var require_TaskCancelledError = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/common/Event.js
+// ../main/node_modules/cockatiel/dist/common/Event.js
 var require_Event = __commonJS({
-  "node_modules/cockatiel/dist/common/Event.js"(exports) {
+  "../main/node_modules/cockatiel/dist/common/Event.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.MemorizingEventEmitter = exports.EventEmitter = exports.onAbort = exports.Event = exports.noopDisposable = void 0;
@@ -19613,9 +19613,9 @@ var require_Event = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/common/abort.js
+// ../main/node_modules/cockatiel/dist/common/abort.js
 var require_abort = __commonJS({
-  "node_modules/cockatiel/dist/common/abort.js"(exports) {
+  "../main/node_modules/cockatiel/dist/common/abort.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.deriveAbortController = exports.abortedSignal = exports.neverAbortedSignal = void 0;
@@ -19645,9 +19645,9 @@ var require_abort = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/common/Executor.js
+// ../main/node_modules/cockatiel/dist/common/Executor.js
 var require_Executor = __commonJS({
-  "node_modules/cockatiel/dist/common/Executor.js"(exports) {
+  "../main/node_modules/cockatiel/dist/common/Executor.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.ExecuteWrapper = exports.returnOrThrow = void 0;
@@ -19714,9 +19714,9 @@ var require_Executor = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/errors/BrokenCircuitError.js
+// ../main/node_modules/cockatiel/dist/errors/BrokenCircuitError.js
 var require_BrokenCircuitError = __commonJS({
-  "node_modules/cockatiel/dist/errors/BrokenCircuitError.js"(exports) {
+  "../main/node_modules/cockatiel/dist/errors/BrokenCircuitError.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.BrokenCircuitError = void 0;
@@ -19734,9 +19734,9 @@ var require_BrokenCircuitError = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/errors/BulkheadRejectedError.js
+// ../main/node_modules/cockatiel/dist/errors/BulkheadRejectedError.js
 var require_BulkheadRejectedError = __commonJS({
-  "node_modules/cockatiel/dist/errors/BulkheadRejectedError.js"(exports) {
+  "../main/node_modules/cockatiel/dist/errors/BulkheadRejectedError.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.BulkheadRejectedError = void 0;
@@ -19750,9 +19750,9 @@ var require_BulkheadRejectedError = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/errors/HydratingCircuitError.js
+// ../main/node_modules/cockatiel/dist/errors/HydratingCircuitError.js
 var require_HydratingCircuitError = __commonJS({
-  "node_modules/cockatiel/dist/errors/HydratingCircuitError.js"(exports) {
+  "../main/node_modules/cockatiel/dist/errors/HydratingCircuitError.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.HydratingCircuitError = void 0;
@@ -19770,9 +19770,9 @@ var require_HydratingCircuitError = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/errors/IsolatedCircuitError.js
+// ../main/node_modules/cockatiel/dist/errors/IsolatedCircuitError.js
 var require_IsolatedCircuitError = __commonJS({
-  "node_modules/cockatiel/dist/errors/IsolatedCircuitError.js"(exports) {
+  "../main/node_modules/cockatiel/dist/errors/IsolatedCircuitError.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.IsolatedCircuitError = void 0;
@@ -19791,9 +19791,9 @@ var require_IsolatedCircuitError = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/errors/Errors.js
+// ../main/node_modules/cockatiel/dist/errors/Errors.js
 var require_Errors = __commonJS({
-  "node_modules/cockatiel/dist/errors/Errors.js"(exports) {
+  "../main/node_modules/cockatiel/dist/errors/Errors.js"(exports) {
     "use strict";
     var __createBinding = exports && exports.__createBinding || (Object.create ? (function(o, m, k, k2) {
       if (k2 === void 0) k2 = k;
@@ -19831,9 +19831,9 @@ var require_Errors = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/CircuitBreakerPolicy.js
+// ../main/node_modules/cockatiel/dist/CircuitBreakerPolicy.js
 var require_CircuitBreakerPolicy = __commonJS({
-  "node_modules/cockatiel/dist/CircuitBreakerPolicy.js"(exports) {
+  "../main/node_modules/cockatiel/dist/CircuitBreakerPolicy.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.CircuitBreakerPolicy = exports.CircuitState = void 0;
@@ -20040,9 +20040,9 @@ var require_CircuitBreakerPolicy = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/breaker/CountBreaker.js
+// ../main/node_modules/cockatiel/dist/breaker/CountBreaker.js
 var require_CountBreaker = __commonJS({
-  "node_modules/cockatiel/dist/breaker/CountBreaker.js"(exports) {
+  "../main/node_modules/cockatiel/dist/breaker/CountBreaker.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.CountBreaker = void 0;
@@ -20139,9 +20139,9 @@ var require_CountBreaker = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/breaker/SamplingBreaker.js
+// ../main/node_modules/cockatiel/dist/breaker/SamplingBreaker.js
 var require_SamplingBreaker = __commonJS({
-  "node_modules/cockatiel/dist/breaker/SamplingBreaker.js"(exports) {
+  "../main/node_modules/cockatiel/dist/breaker/SamplingBreaker.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.SamplingBreaker = void 0;
@@ -20252,9 +20252,9 @@ var require_SamplingBreaker = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/breaker/Breaker.js
+// ../main/node_modules/cockatiel/dist/breaker/Breaker.js
 var require_Breaker = __commonJS({
-  "node_modules/cockatiel/dist/breaker/Breaker.js"(exports) {
+  "../main/node_modules/cockatiel/dist/breaker/Breaker.js"(exports) {
     "use strict";
     var __createBinding = exports && exports.__createBinding || (Object.create ? (function(o, m, k, k2) {
       if (k2 === void 0) k2 = k;
@@ -20279,9 +20279,9 @@ var require_Breaker = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/common/defer.js
+// ../main/node_modules/cockatiel/dist/common/defer.js
 var require_defer = __commonJS({
-  "node_modules/cockatiel/dist/common/defer.js"(exports) {
+  "../main/node_modules/cockatiel/dist/common/defer.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.defer = void 0;
@@ -20298,9 +20298,9 @@ var require_defer = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/BulkheadPolicy.js
+// ../main/node_modules/cockatiel/dist/BulkheadPolicy.js
 var require_BulkheadPolicy = __commonJS({
-  "node_modules/cockatiel/dist/BulkheadPolicy.js"(exports) {
+  "../main/node_modules/cockatiel/dist/BulkheadPolicy.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.BulkheadPolicy = void 0;
@@ -20375,9 +20375,9 @@ var require_BulkheadPolicy = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/FallbackPolicy.js
+// ../main/node_modules/cockatiel/dist/FallbackPolicy.js
 var require_FallbackPolicy = __commonJS({
-  "node_modules/cockatiel/dist/FallbackPolicy.js"(exports) {
+  "../main/node_modules/cockatiel/dist/FallbackPolicy.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.FallbackPolicy = void 0;
@@ -20406,9 +20406,9 @@ var require_FallbackPolicy = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/NoopPolicy.js
+// ../main/node_modules/cockatiel/dist/NoopPolicy.js
 var require_NoopPolicy = __commonJS({
-  "node_modules/cockatiel/dist/NoopPolicy.js"(exports) {
+  "../main/node_modules/cockatiel/dist/NoopPolicy.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.NoopPolicy = void 0;
@@ -20428,9 +20428,9 @@ var require_NoopPolicy = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/RetryPolicy.js
+// ../main/node_modules/cockatiel/dist/RetryPolicy.js
 var require_RetryPolicy = __commonJS({
-  "node_modules/cockatiel/dist/RetryPolicy.js"(exports) {
+  "../main/node_modules/cockatiel/dist/RetryPolicy.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.RetryPolicy = void 0;
@@ -20497,9 +20497,9 @@ var require_RetryPolicy = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/TimeoutPolicy.js
+// ../main/node_modules/cockatiel/dist/TimeoutPolicy.js
 var require_TimeoutPolicy = __commonJS({
-  "node_modules/cockatiel/dist/TimeoutPolicy.js"(exports) {
+  "../main/node_modules/cockatiel/dist/TimeoutPolicy.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.TimeoutPolicy = exports.TimeoutStrategy = void 0;
@@ -20573,9 +20573,9 @@ var require_TimeoutPolicy = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/Policy.js
+// ../main/node_modules/cockatiel/dist/Policy.js
 var require_Policy = __commonJS({
-  "node_modules/cockatiel/dist/Policy.js"(exports) {
+  "../main/node_modules/cockatiel/dist/Policy.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.handleAll = exports.noop = exports.Policy = void 0;
@@ -20764,9 +20764,9 @@ var require_Policy = __commonJS({
   }
 });
 
-// node_modules/cockatiel/dist/index.js
+// ../main/node_modules/cockatiel/dist/index.js
 var require_dist2 = __commonJS({
-  "node_modules/cockatiel/dist/index.js"(exports) {
+  "../main/node_modules/cockatiel/dist/index.js"(exports) {
     "use strict";
     var __createBinding = exports && exports.__createBinding || (Object.create ? (function(o, m, k, k2) {
       if (k2 === void 0) k2 = k;
@@ -20806,9 +20806,9 @@ var require_dist2 = __commonJS({
   }
 });
 
-// node_modules/etcd3/lib/connection-pool.js
+// ../main/node_modules/etcd3/lib/connection-pool.js
 var require_connection_pool = __commonJS({
-  "node_modules/etcd3/lib/connection-pool.js"(exports) {
+  "../main/node_modules/etcd3/lib/connection-pool.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.ConnectionPool = exports.Host = void 0;
@@ -21122,9 +21122,9 @@ var require_connection_pool = __commonJS({
   }
 });
 
-// node_modules/etcd3/lib/rpc.js
+// ../main/node_modules/etcd3/lib/rpc.js
 var require_rpc = __commonJS({
-  "node_modules/etcd3/lib/rpc.js"(exports) {
+  "../main/node_modules/etcd3/lib/rpc.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.Services = exports.Permission = exports.EventType = exports.DowngradeAction = exports.AlarmAction = exports.AlarmType = exports.FilterType = exports.CompareTarget = exports.CompareResult = exports.SortTarget = exports.SortOrder = exports.AuthClient = exports.MaintenanceClient = exports.ClusterClient = exports.LeaseClient = exports.WatchClient = exports.KVClient = void 0;
@@ -21534,9 +21534,9 @@ var require_rpc = __commonJS({
   }
 });
 
-// node_modules/etcd3/lib/builder.js
+// ../main/node_modules/etcd3/lib/builder.js
 var require_builder = __commonJS({
-  "node_modules/etcd3/lib/builder.js"(exports) {
+  "../main/node_modules/etcd3/lib/builder.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.ComparatorBuilder = exports.PutBuilder = exports.DeleteBuilder = exports.MultiRangeBuilder = exports.SingleRangeBuilder = exports.RangeBuilder = exports.compareTarget = exports.comparator = void 0;
@@ -22053,9 +22053,9 @@ var require_builder = __commonJS({
   }
 });
 
-// node_modules/bignumber.js/bignumber.js
+// ../main/node_modules/bignumber.js/bignumber.js
 var require_bignumber = __commonJS({
-  "node_modules/bignumber.js/bignumber.js"(exports, module) {
+  "../main/node_modules/bignumber.js/bignumber.js"(exports, module) {
     (function(globalObject) {
       "use strict";
       var BigNumber, isNumeric = /^-?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?$/i, mathceil = Math.ceil, mathfloor = Math.floor, bignumberError = "[BigNumber Error] ", tooManyDigits = bignumberError + "Number primitive has more than 15 significant digits: ", BASE = 1e14, LOG_BASE = 14, MAX_SAFE_INTEGER = 9007199254740991, POWS_TEN = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13], SQRT_BASE = 1e7, MAX = 1e9;
@@ -23404,9 +23404,9 @@ var require_bignumber = __commonJS({
   }
 });
 
-// node_modules/etcd3/lib/election.js
+// ../main/node_modules/etcd3/lib/election.js
 var require_election = __commonJS({
-  "node_modules/etcd3/lib/election.js"(exports) {
+  "../main/node_modules/etcd3/lib/election.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.Election = exports.Campaign = exports.ElectionObserver = void 0;
@@ -23711,9 +23711,9 @@ var require_election = __commonJS({
   }
 });
 
-// node_modules/etcd3/lib/lease.js
+// ../main/node_modules/etcd3/lib/lease.js
 var require_lease = __commonJS({
-  "node_modules/etcd3/lib/lease.js"(exports) {
+  "../main/node_modules/etcd3/lib/lease.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.Lease = exports.LeaseState = void 0;
@@ -23939,9 +23939,9 @@ var require_lease = __commonJS({
   }
 });
 
-// node_modules/etcd3/lib/lock.js
+// ../main/node_modules/etcd3/lib/lock.js
 var require_lock = __commonJS({
-  "node_modules/etcd3/lib/lock.js"(exports) {
+  "../main/node_modules/etcd3/lib/lock.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.Lock = void 0;
@@ -24022,9 +24022,9 @@ var require_lock = __commonJS({
   }
 });
 
-// node_modules/etcd3/lib/stm.js
+// ../main/node_modules/etcd3/lib/stm.js
 var require_stm = __commonJS({
-  "node_modules/etcd3/lib/stm.js"(exports) {
+  "../main/node_modules/etcd3/lib/stm.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.SoftwareTransaction = void 0;
@@ -24373,9 +24373,9 @@ var require_stm = __commonJS({
   }
 });
 
-// node_modules/etcd3/lib/watch.js
+// ../main/node_modules/etcd3/lib/watch.js
 var require_watch = __commonJS({
-  "node_modules/etcd3/lib/watch.js"(exports) {
+  "../main/node_modules/etcd3/lib/watch.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.Watcher = exports.WatchBuilder = exports.operationNames = exports.WatchManager = void 0;
@@ -24763,9 +24763,9 @@ var require_watch = __commonJS({
   }
 });
 
-// node_modules/etcd3/lib/namespace.js
+// ../main/node_modules/etcd3/lib/namespace.js
 var require_namespace = __commonJS({
-  "node_modules/etcd3/lib/namespace.js"(exports) {
+  "../main/node_modules/etcd3/lib/namespace.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.Namespace = void 0;
@@ -24891,17 +24891,17 @@ var require_namespace = __commonJS({
   }
 });
 
-// node_modules/etcd3/lib/options.js
+// ../main/node_modules/etcd3/lib/options.js
 var require_options = __commonJS({
-  "node_modules/etcd3/lib/options.js"(exports) {
+  "../main/node_modules/etcd3/lib/options.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
   }
 });
 
-// node_modules/etcd3/lib/index.js
+// ../main/node_modules/etcd3/lib/index.js
 var require_lib4 = __commonJS({
-  "node_modules/etcd3/lib/index.js"(exports) {
+  "../main/node_modules/etcd3/lib/index.js"(exports) {
     "use strict";
     var __createBinding = exports && exports.__createBinding || (Object.create ? (function(o, m, k, k2) {
       if (k2 === void 0) k2 = k;
@@ -26019,7 +26019,7 @@ function unique(values) {
   return [...new Set(values.filter((v) => v !== ""))];
 }
 
-// node_modules/pg/esm/index.mjs
+// ../main/node_modules/pg/esm/index.mjs
 var import_lib = __toESM(require_lib2(), 1);
 var Client = import_lib.default.Client;
 var Pool = import_lib.default.Pool;
@@ -26052,6 +26052,8 @@ var Deployment = class {
   postgresClient;
   etcdClient;
   redisTarget;
+  /** Servers whose connection closed under a run: every later call on it fails, even once the server is back. */
+  lost = /* @__PURE__ */ new Set();
   get namespace() {
     return this.targets.etcd?.namespace;
   }
@@ -26109,6 +26111,12 @@ var Deployment = class {
   async redis(db) {
     const existing = this.redisClients.get(db);
     if (existing) return existing;
+    const client = await this.openRedis(db);
+    client.once("end", () => this.lost.add("redis"));
+    this.redisClients.set(db, client);
+    return client;
+  }
+  async openRedis(db) {
     const target = this.redisTarget;
     if (!target) throw new MigrationError("unreachable", "Redis is not connected");
     const client = new import_ioredis.Redis({
@@ -26131,8 +26139,59 @@ var Deployment = class {
       client.disconnect();
       throw cause ?? error;
     }
-    this.redisClients.set(db, client);
     return client;
+  }
+  /**
+   * After a failure: which of `servers` cannot be reached now, each named with its address ("…
+   * is unreachable: cause"), or whose connection was lost under the run. A failed call says what
+   * broke (a closed socket, an alembic traceback, a timeout), not where; each server is asked
+   * afresh with one bounded request, all at once, so this takes at most one connect timeout.
+   */
+  async unreachable(servers) {
+    const found = await Promise.all(
+      [...new Set(servers)].map(async (server) => {
+        const name = this.describe(server);
+        if (!name) return void 0;
+        try {
+          await this.probe(server);
+        } catch (error) {
+          return `${name} is unreachable: ${server === "etcd" ? grpcCause(messageOf(error)) : messageOf(error)}`;
+        }
+        return this.lost.has(server) ? `the connection to ${name} was lost (the server restarted, or something between closed it)` : void 0;
+      })
+    );
+    return found.filter((f) => f !== void 0);
+  }
+  /** Where a server is, as the connect phase names it; undefined when this run never connected to it. */
+  describe(server) {
+    if (server === "postgres") return this.postgresClient && this.targets.postgres ? describePostgres(this.targets.postgres) : void 0;
+    if (server === "etcd") return this.etcdClient && this.targets.etcd ? describeEtcd(this.targets.etcd) : void 0;
+    return this.redisTarget ? describeRedis(this.redisTarget) : void 0;
+  }
+  async probe(server) {
+    if (server === "etcd") {
+      const client = this.newEtcdClient(this.targets.etcd);
+      try {
+        await this.bounded("etcd", client.maintenance.status());
+      } finally {
+        client.close();
+      }
+    } else if (server === "redis") {
+      const client = await this.openRedis(REDIS_DB.stat);
+      try {
+        await client.ping();
+      } finally {
+        client.disconnect();
+      }
+    } else {
+      const client = postgresClient(this.targets.postgres, "bai-migrate (probe)", this.timeoutMs);
+      try {
+        await this.bounded("postgres", client.connect());
+        await this.bounded("postgres", client.query("SELECT 1"));
+      } finally {
+        await this.bounded("postgres", client.end()).catch(() => void 0);
+      }
+    }
   }
   async close() {
     await Promise.allSettled([
@@ -26172,6 +26231,7 @@ var Deployment = class {
       await this.bounded("postgres", client.connect());
       const { rows } = await client.query("SHOW server_version");
       this.postgresClient = client;
+      client.once("end", () => this.lost.add("postgres"));
       return `${describePostgres(target)}: PostgreSQL ${rows[0]?.server_version ?? "?"}`;
     } catch (error) {
       await client.end().catch(() => void 0);
@@ -26181,14 +26241,7 @@ var Deployment = class {
   async connectEtcd() {
     const target = this.targets.etcd;
     if (!target) throw new Error(this.targets.missing.etcd ?? "no etcd connection");
-    const client = new import_etcd3.Etcd3({
-      hosts: [...target.endpoints],
-      // With several endpoints etcd3 retries a failed call on another one (3 attempts, each on a different host).
-      credentials: target.tls?.ca ? { rootCertificate: target.tls.ca.pem, certChain: target.tls.cert?.pem, privateKey: target.tls.key?.pem } : void 0,
-      auth: target.user ? { username: target.user, password: target.password ?? "" } : void 0,
-      dialTimeout: this.timeoutMs,
-      defaultCallOptions: (context) => context.isStream ? {} : { deadline: Date.now() + this.timeoutMs }
-    });
+    const client = this.newEtcdClient(target);
     try {
       const status = await this.bounded("etcd", client.maintenance.status());
       this.etcdClient = client;
@@ -26197,6 +26250,16 @@ var Deployment = class {
       client.close();
       throw new Error(`${describeEtcd(target)} is unreachable: ${grpcCause(messageOf(error))}${tlsHint(error, "etcd-ca", target.tls?.ca?.path)}`);
     }
+  }
+  newEtcdClient(target) {
+    return new import_etcd3.Etcd3({
+      hosts: [...target.endpoints],
+      // With several endpoints etcd3 retries a failed call on another one (3 attempts, each on a different host).
+      credentials: target.tls?.ca ? { rootCertificate: target.tls.ca.pem, certChain: target.tls.cert?.pem, privateKey: target.tls.key?.pem } : void 0,
+      auth: target.user ? { username: target.user, password: target.password ?? "" } : void 0,
+      dialTimeout: this.timeoutMs,
+      defaultCallOptions: (context) => context.isStream ? {} : { deadline: Date.now() + this.timeoutMs }
+    });
   }
   async connectRedis() {
     this.redisTarget = this.targets.redis ?? await this.redisFromEtcd();
@@ -26429,20 +26492,20 @@ async function aliveAgentRows({ deployment }) {
   );
 }
 
-// node_modules/@actions/exec/lib/exec.js
+// ../main/node_modules/@actions/exec/lib/exec.js
 import { StringDecoder } from "string_decoder";
 
-// node_modules/@actions/exec/lib/toolrunner.js
+// ../main/node_modules/@actions/exec/lib/toolrunner.js
 import * as os from "os";
 import * as events from "events";
 import * as child from "child_process";
 import * as path3 from "path";
 
-// node_modules/@actions/io/lib/io.js
+// ../main/node_modules/@actions/io/lib/io.js
 import { ok as ok2 } from "assert";
 import * as path2 from "path";
 
-// node_modules/@actions/io/lib/io-util.js
+// ../main/node_modules/@actions/io/lib/io-util.js
 import * as fs from "fs";
 import * as path from "path";
 var __awaiter = function(thisArg, _arguments, P, generator) {
@@ -26568,7 +26631,7 @@ function isUnixExecutable(stats) {
   return (stats.mode & 1) > 0 || (stats.mode & 8) > 0 && process.getgid !== void 0 && stats.gid === process.getgid() || (stats.mode & 64) > 0 && process.getuid !== void 0 && stats.uid === process.getuid();
 }
 
-// node_modules/@actions/io/lib/io.js
+// ../main/node_modules/@actions/io/lib/io.js
 var __awaiter2 = function(thisArg, _arguments, P, generator) {
   function adopt2(value) {
     return value instanceof P ? value : new P(function(resolve5) {
@@ -26686,7 +26749,7 @@ function findInPath(tool) {
   });
 }
 
-// node_modules/@actions/exec/lib/toolrunner.js
+// ../main/node_modules/@actions/exec/lib/toolrunner.js
 import { setTimeout as setTimeout2 } from "timers";
 var __awaiter3 = function(thisArg, _arguments, P, generator) {
   function adopt2(value) {
@@ -27132,7 +27195,7 @@ var ExecState = class _ExecState extends events.EventEmitter {
   }
 };
 
-// node_modules/@actions/exec/lib/exec.js
+// ../main/node_modules/@actions/exec/lib/exec.js
 var __awaiter4 = function(thisArg, _arguments, P, generator) {
   function adopt2(value) {
     return value instanceof P ? value : new P(function(resolve5) {
@@ -27230,7 +27293,7 @@ async function runAlembic(setup, target, args) {
       throw new MigrationError("invalid-input", `alembic-command "${setup.command.join(" ")}" cannot be run (${result.stderr.trim()}); accepted: the manager venv's alembic, e.g. /opt/backend.ai/bin/alembic`);
     }
     if (result.exitCode !== 0) {
-      const failure2 = /FAILED: (.*)/.exec(result.stderr)?.[1] ?? result.stderr.trim().split("\n").slice(-3).join(" ");
+      const failure2 = /FAILED: (.*)/.exec(result.stderr)?.[1] ?? pythonException(result.stderr) ?? result.stderr.trim().split("\n").slice(-3).join(" ");
       throw new MigrationError("inconsistent-state", `alembic ${args.join(" ")} failed (exit ${result.exitCode}): ${failure2}`);
     }
     return result.stdout;
@@ -27239,6 +27302,9 @@ async function runAlembic(setup, target, args) {
   }
 }
 var CANNOT_RUN = 127;
+function pythonException(stderr) {
+  return stderr.split("\n").filter((line) => /^[A-Za-z_][\w.]*(Error|Exception): /.test(line)).at(-1)?.trim();
+}
 var WATCHDOG = `
 const { spawn } = require('node:child_process');
 const [program, ...args] = process.argv.slice(1);
@@ -28642,7 +28708,7 @@ async function startServers(options) {
   }
   let tc;
   try {
-    const loaded = await import("./build-WURTKTPA.js");
+    const loaded = await import("./build-PTSINV2T.js");
     tc = loaded.GenericContainer ? loaded : loaded.default;
   } catch (error) {
     throw new MigrationError("unsupported", `Testcontainers cannot load: ${messageOf(error)}`);
@@ -28951,8 +29017,11 @@ async function runCommand(options, hooks) {
     await new Run(options, deployment, report, secrets, redactingLogger(hooks.log, secrets)).execute();
   } catch (error) {
     report.outcome = "failure";
-    report.error = redact(error instanceof MigrationError ? error.message : `unexpected error: ${messageOf(error)}`, secrets);
+    const down = error instanceof MigrationError || !deployment ? [] : await deployment.unreachable(["postgres", "etcd", "redis"]);
+    const message = error instanceof MigrationError ? error.message : down.length > 0 ? `${down.join("; ")}; the run stopped with: ${messageOf(error)}` : `unexpected error: ${messageOf(error)}`;
+    report.error = redact(message, secrets);
     if (error instanceof MigrationError) report.errorCode = error.code;
+    else if (down.length > 0) report.errorCode = "unreachable";
   } finally {
     await deployment?.close();
   }
@@ -29040,7 +29109,11 @@ var Run = class {
     this.report.currentRevision = position.revision;
     const result = await this.log.group(
       "Clear history",
-      () => clearHistory(this.deployment, position, options, this.log, up.has("redis"))
+      () => clearHistory(this.deployment, position, options, this.log, up.has("redis")).catch(async (error) => {
+        if (error instanceof MigrationError) throw error;
+        const message = await withServersDown(this.deployment, [...up], messageOf(error));
+        throw new MigrationError("unreachable", `clear-history stopped: ${message}. Batches already deleted stay deleted (each is one transaction); run clear-history again once the server is back`);
+      })
     );
     this.report.history = { cutoff: result.cutoff, kernels: result.kernels, redisKeys: result.redisKeys };
     for (const f of result.findings) this.record({ phase: "apply", step: "clear-history", status: f.status, detail: f.detail });
@@ -29095,7 +29168,7 @@ var Run = class {
     await this.log.group(phase === "preflight" ? "Preflight" : "Verify", async () => {
       for (const { hop, step } of lastOccurrences(plan)) {
         const run = step[phase];
-        const findings = run ? await safely(step, () => run.call(step, this.context(hop))) : [{ status: "skipped", detail: `${step.title} has no ${phase} phase` }];
+        const findings = run ? await safely(this.deployment, step, () => run.call(step, this.context(hop))) : [{ status: "skipped", detail: `${step.title} has no ${phase} phase` }];
         for (const f of findings) this.record({ phase, hop: hop.label, step: step.id, status: f.status, detail: f.detail }, f);
       }
     });
@@ -29110,7 +29183,7 @@ ${failures.map((f) => `- ${f.hop ? `${f.hop} ` : ""}${f.step}: ${f.detail}`).joi
     await this.log.group("Dry run", async () => {
       for (const hop of plan.hops) {
         for (const step of hop.steps.filter((s) => s.kind === "change")) {
-          const findings = step.dryRun ? await safely(step, () => step.dryRun(this.context(hop))) : [{ status: "skipped", detail: "nothing to show without applying" }];
+          const findings = step.dryRun ? await safely(this.deployment, step, () => step.dryRun(this.context(hop))) : [{ status: "skipped", detail: "nothing to show without applying" }];
           for (const f of findings) this.record({ phase: "apply", hop: hop.label, step: step.id, status: f.status === "ok" ? "skipped" : f.status, detail: `dry run: ${f.detail}` }, f);
         }
       }
@@ -29137,9 +29210,9 @@ ${failures.map((f) => `- ${f.step}: ${f.detail}`).join("\n")}`);
         await this.log.group(`Migrate ${hop.label}`, async () => {
           for (const step of hop.steps.filter((s) => s.kind === "change")) {
             const ctx = this.context(hop);
-            const applied = await safely(step, async () => [await step.apply(ctx)]);
+            const applied = await safely(this.deployment, step, async () => [await step.apply(ctx)]);
             for (const f of applied) this.record({ phase: "apply", hop: hop.label, step: step.id, status: f.status, detail: f.detail }, f);
-            const verified = applied.some((f) => f.status === "failed") ? [] : await safely(step, () => step.verify ? step.verify(ctx) : Promise.resolve([]));
+            const verified = applied.some((f) => f.status === "failed") ? [] : await safely(this.deployment, step, () => step.verify ? step.verify(ctx) : Promise.resolve([]));
             for (const f of verified) this.record({ phase: "verify", hop: hop.label, step: step.id, status: f.status, detail: f.detail }, f);
             const failure2 = [...applied, ...verified].find((f) => f.status === "failed");
             if (failure2) {
@@ -29189,12 +29262,16 @@ function serversFor(options, targets) {
 function alembicConfigPath(options, targets) {
   return options.alembicConfig ?? alembicConfigBeside(targets.managerConfig?.path);
 }
-async function safely(step, body) {
+async function safely(deployment, step, body) {
   try {
     return await body();
   } catch (error) {
-    return [{ status: "failed", detail: `${step.title}: ${messageOf(error)}` }];
+    return [{ status: "failed", detail: `${step.title}: ${await withServersDown(deployment, step.servers, messageOf(error))}` }];
   }
+}
+async function withServersDown(deployment, servers, message) {
+  const down = await deployment.unreachable(servers);
+  return down.length > 0 ? `${down.join("; ")}; it stopped with: ${message}` : message;
 }
 
 export {
