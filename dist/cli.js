@@ -10,7 +10,7 @@ import {
   renderText,
   runCommand,
   secretInputs
-} from "./chunks/chunk-WOQMOHOD.js";
+} from "./chunks/chunk-SFZWAYIZ.js";
 import "./chunks/chunk-SCUMJWIY.js";
 import "./chunks/chunk-O7VACBHG.js";
 

@@ -15,7 +15,7 @@ import {
   targetRelease,
   venvCacheKey,
   which
-} from "./chunks/chunk-WOQMOHOD.js";
+} from "./chunks/chunk-SFZWAYIZ.js";
 import {
   require_src
 } from "./chunks/chunk-SCUMJWIY.js";

@@ -5,43 +5,16 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
-import { SEED_IMAGES, migrateInputs, snapshotState, useDeployments, type TestDeployment } from '../support/deployment.js';
+import { migrateInputs, snapshotState, useDeployments, type TestDeployment } from '../support/deployment.js';
 import { killDistWhen, runEngine } from '../support/run.js';
+import { IMAGE_COUNT, expectMigrated as expectMigratedState } from '../support/expect-migrated.js';
 import pg from 'pg';
 import { LOCK_KEYS } from '../../src/engine/lock.js';
 
 const info = inject('testbed');
 const { admin, deploy } = useDeployments(info);
 
-const IMAGE_COUNT = Object.values(SEED_IMAGES).flat().length;
-
-async function expectMigrated(deployment: TestDeployment, toml: string) {
-  const pg = deployment.pg;
-  expect((await pg.query('SELECT version_num FROM alembic_version')).rows).toEqual([{ version_num: '81c264528f20' }]);
-  const column = await pg.query(`SELECT 1 FROM information_schema.columns WHERE table_name = 'keypairs' AND column_name = 'concurrency_used'`);
-  expect(column.rowCount).toBe(0);
-  const images = await pg.query<{ name: string; resources: unknown; size_bytes: string }>('SELECT name, resources, size_bytes FROM images ORDER BY name');
-  expect(images.rows).toHaveLength(IMAGE_COUNT);
-  const python = images.rows.find((r) => r.name === 'cr.backend.ai/stable/python:3.9-ubuntu20.04');
-  expect(python?.resources).toEqual({ cpu: { min: '1', max: '8' }, mem: { min: '1g' } });
-  const aliases = await pg.query('SELECT a.alias, i.name FROM image_aliases a JOIN images i ON i.id = a.image ORDER BY a.alias');
-  expect(aliases.rows).toEqual([
-    { alias: 'python', name: 'cr.backend.ai/stable/python:3.9-ubuntu20.04' },
-    { alias: 'python:3.9', name: 'cr.backend.ai/stable/python:3.9-ubuntu20.04' },
-    { alias: 'tensorflow', name: 'cr.backend.ai/stable/tensorflow:2.7-py38-cuda11.3' },
-  ]);
-  const redis = admin().redis(0);
-  expect(await redis.config('GET', 'appendonly')).toEqual(['appendonly', 'yes']);
-  const counters = await redis.keys('keypair.concurrency_used.*');
-  expect(counters).toHaveLength(12);
-  expect(new Set(await redis.mget(counters))).toEqual(new Set(['0']));
-  // etcd keeps its image tree: pruning it is a separate, later decision.
-  expect((await admin().etcd.getAll().prefix(`/sorna/${deployment.namespace}/images/`).keys()).length).toBeGreaterThan(IMAGE_COUNT);
-  const text = readFileSync(toml, 'utf8');
-  expect(text).toContain('# distributed-lock = "pg_advisory"\ndistributed-lock = "etcd"\n');
-  expect(text).toMatch(/\n\[debug\]\nperiodic-sync-stats = true\n$/);
-  expect(text).toContain('namespace = "' + deployment.namespace + '"   # env: BACKEND_NAMESPACE');
-}
+const expectMigrated = (deployment: TestDeployment, toml: string) => expectMigratedState(admin(), deployment, toml);
 
 describe('migrate 21.09 → 22.03', () => {
   it('applies and verifies every step, and writes a backup bundle first', async () => {

@@ -30,6 +30,8 @@ export interface Admin {
 
 export async function connectAdmin(info: TestbedInfo): Promise<Admin> {
   const client = pgClient(info);
+  // A server stopped under a test (support/faults.ts) must not crash the process.
+  client.on('error', () => undefined);
   await client.connect();
   const redisClients = new Map<number, Redis>();
   const etcd = new Etcd3({ hosts: `http://${info.etcd.host}:${info.etcd.port}` });
@@ -39,6 +41,8 @@ export async function connectAdmin(info: TestbedInfo): Promise<Admin> {
       let r = redisClients.get(db);
       if (!r) {
         r = new Redis({ host: info.redis.host, port: info.redis.port, password: info.redis.password, db });
+        // Reconnects by itself once a stopped server is back; meanwhile its errors are expected.
+        r.on('error', () => undefined);
         redisClients.set(db, r);
       }
       return r;

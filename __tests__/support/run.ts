@@ -12,9 +12,8 @@ export function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'bai-migrate-run-'));
 }
 
-/** Runs the engine as the adapters do, with no environment-found manager.toml. */
-export async function runEngine(raw: RawInputs): Promise<{ report: Report; log: MemoryLogger; secrets: string[] }> {
-  const log = new MemoryLogger();
+/** Runs the engine as the adapters do, with no environment-found manager.toml; `log` may watch the run's progress. */
+export async function runEngine<L extends MemoryLogger = MemoryLogger>(raw: RawInputs, log: L = new MemoryLogger() as L): Promise<{ report: Report; log: L; secrets: string[] }> {
   const secrets: string[] = [];
   const options = parseOptions({ 'report-file': join(tempDir(), 'report.json'), 'connect-timeout': '5', ...raw });
   const report = await runCommand(options, { log, onSecret: (s) => secrets.push(s), env: {} });

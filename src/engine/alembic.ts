@@ -39,7 +39,7 @@ export async function runAlembic(setup: AlembicSetup, target: PostgresTarget, ar
       throw new MigrationError('invalid-input', `alembic-command "${setup.command.join(' ')}" cannot be run (${result.stderr.trim()}); accepted: the manager venv's alembic, e.g. /opt/backend.ai/bin/alembic`);
     }
     if (result.exitCode !== 0) {
-      const failure = /FAILED: (.*)/.exec(result.stderr)?.[1] ?? result.stderr.trim().split('\n').slice(-3).join(' ');
+      const failure = /FAILED: (.*)/.exec(result.stderr)?.[1] ?? pythonException(result.stderr) ?? result.stderr.trim().split('\n').slice(-3).join(' ');
       throw new MigrationError('inconsistent-state', `alembic ${args.join(' ')} failed (exit ${result.exitCode}): ${failure}`);
     }
     return result.stdout;
@@ -49,6 +49,14 @@ export async function runAlembic(setup: AlembicSetup, target: PostgresTarget, ar
 }
 
 const CANNOT_RUN = 127;
+
+/**
+ * The last "module.SomeError: message" line of a traceback: the cause, where the last lines are
+ * only SQLAlchemy's "[SQL: …]" and "(Background on this error at: …)".
+ */
+function pythonException(stderr: string): string | undefined {
+  return stderr.split('\n').filter((line) => /^[A-Za-z_][\w.]*(Error|Exception): /.test(line)).at(-1)?.trim();
+}
 
 /**
  * alembic runs under a small Node watchdog that stops it when bai-migrate dies (its parent pid

@@ -29,6 +29,8 @@ export class Deployment {
   private postgresClient?: pg.Client;
   private etcdClient?: Etcd3;
   private redisTarget?: RedisTarget;
+  /** Servers whose connection closed under a run: every later call on it fails, even once the server is back. */
+  private readonly lost = new Set<Server>();
 
   constructor(
     readonly targets: Targets,
@@ -102,6 +104,13 @@ export class Deployment {
   async redis(db: number): Promise<Redis> {
     const existing = this.redisClients.get(db);
     if (existing) return existing;
+    const client = await this.openRedis(db);
+    client.once('end', () => this.lost.add('redis'));
+    this.redisClients.set(db, client);
+    return client;
+  }
+
+  private async openRedis(db: number): Promise<Redis> {
     const target = this.redisTarget;
     if (!target) throw new MigrationError('unreachable', 'Redis is not connected');
     const client = new Redis({
@@ -128,8 +137,63 @@ export class Deployment {
       client.disconnect();
       throw cause ?? error;
     }
-    this.redisClients.set(db, client);
     return client;
+  }
+
+  /**
+   * After a failure: which of `servers` cannot be reached now, each named with its address ("…
+   * is unreachable: cause"), or whose connection was lost under the run. A failed call says what
+   * broke (a closed socket, an alembic traceback, a timeout), not where; each server is asked
+   * afresh with one bounded request, all at once, so this takes at most one connect timeout.
+   */
+  async unreachable(servers: readonly Server[]): Promise<string[]> {
+    const found = await Promise.all(
+      [...new Set(servers)].map(async (server) => {
+        const name = this.describe(server);
+        if (!name) return undefined;
+        try {
+          await this.probe(server);
+        } catch (error) {
+          return `${name} is unreachable: ${server === 'etcd' ? grpcCause(messageOf(error)) : messageOf(error)}`;
+        }
+        return this.lost.has(server) ? `the connection to ${name} was lost (the server restarted, or something between closed it)` : undefined;
+      }),
+    );
+    return found.filter((f): f is string => f !== undefined);
+  }
+
+  /** Where a server is, as the connect phase names it; undefined when this run never connected to it. */
+  private describe(server: Server): string | undefined {
+    if (server === 'postgres') return this.postgresClient && this.targets.postgres ? describePostgres(this.targets.postgres) : undefined;
+    if (server === 'etcd') return this.etcdClient && this.targets.etcd ? describeEtcd(this.targets.etcd) : undefined;
+    return this.redisTarget ? describeRedis(this.redisTarget) : undefined;
+  }
+
+  private async probe(server: Server): Promise<void> {
+    if (server === 'etcd') {
+      // A fresh client: the run's own stops calling a failed host for a while (its circuit breaker).
+      const client = this.newEtcdClient(this.targets.etcd!);
+      try {
+        await this.bounded('etcd', client.maintenance.status());
+      } finally {
+        client.close();
+      }
+    } else if (server === 'redis') {
+      const client = await this.openRedis(REDIS_DB.stat);
+      try {
+        await client.ping();
+      } finally {
+        client.disconnect();
+      }
+    } else {
+      const client = postgresClient(this.targets.postgres!, 'bai-migrate (probe)', this.timeoutMs);
+      try {
+        await this.bounded('postgres', client.connect());
+        await this.bounded('postgres', client.query('SELECT 1'));
+      } finally {
+        await this.bounded('postgres', client.end()).catch(() => undefined);
+      }
+    }
   }
 
   async close(): Promise<void> {
@@ -173,6 +237,7 @@ export class Deployment {
       await this.bounded('postgres', client.connect());
       const { rows } = await client.query<{ server_version: string }>('SHOW server_version');
       this.postgresClient = client;
+      client.once('end', () => this.lost.add('postgres'));
       return `${describePostgres(target)}: PostgreSQL ${rows[0]?.server_version ?? '?'}`;
     } catch (error) {
       await client.end().catch(() => undefined);
@@ -183,14 +248,7 @@ export class Deployment {
   private async connectEtcd(): Promise<string> {
     const target = this.targets.etcd;
     if (!target) throw new Error(this.targets.missing.etcd ?? 'no etcd connection');
-    const client = new Etcd3({
-      hosts: [...target.endpoints],
-      // With several endpoints etcd3 retries a failed call on another one (3 attempts, each on a different host).
-      credentials: target.tls?.ca ? { rootCertificate: target.tls.ca.pem, certChain: target.tls.cert?.pem, privateKey: target.tls.key?.pem } : undefined,
-      auth: target.user ? { username: target.user, password: target.password ?? '' } : undefined,
-      dialTimeout: this.timeoutMs,
-      defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + this.timeoutMs }),
-    });
+    const client = this.newEtcdClient(target);
     try {
       const status = await this.bounded('etcd', client.maintenance.status());
       this.etcdClient = client;
@@ -199,6 +257,17 @@ export class Deployment {
       client.close();
       throw new Error(`${describeEtcd(target)} is unreachable: ${grpcCause(messageOf(error))}${tlsHint(error, 'etcd-ca', target.tls?.ca?.path)}`);
     }
+  }
+
+  private newEtcdClient(target: EtcdTarget): Etcd3 {
+    return new Etcd3({
+      hosts: [...target.endpoints],
+      // With several endpoints etcd3 retries a failed call on another one (3 attempts, each on a different host).
+      credentials: target.tls?.ca ? { rootCertificate: target.tls.ca.pem, certChain: target.tls.cert?.pem, privateKey: target.tls.key?.pem } : undefined,
+      auth: target.user ? { username: target.user, password: target.password ?? '' } : undefined,
+      dialTimeout: this.timeoutMs,
+      defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + this.timeoutMs }),
+    });
   }
 
   private async connectRedis(): Promise<string> {

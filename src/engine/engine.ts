@@ -58,8 +58,12 @@ export async function runCommand(given: Options, hooks: RunHooks): Promise<Repor
     await new Run(options, deployment, report, secrets, redactingLogger(hooks.log, secrets)).execute();
   } catch (error) {
     report.outcome = 'failure';
-    report.error = redact(error instanceof MigrationError ? error.message : `unexpected error: ${messageOf(error)}`, secrets);
+    // Outside a step (the lock, the backup) a lost server still gets named rather than called a bug.
+    const down = error instanceof MigrationError || !deployment ? [] : await deployment.unreachable(['postgres', 'etcd', 'redis']);
+    const message = error instanceof MigrationError ? error.message : down.length > 0 ? `${down.join('; ')}; the run stopped with: ${messageOf(error)}` : `unexpected error: ${messageOf(error)}`;
+    report.error = redact(message, secrets);
     if (error instanceof MigrationError) report.errorCode = error.code;
+    else if (down.length > 0) report.errorCode = 'unreachable';
   } finally {
     await deployment?.close();
   }
@@ -170,9 +174,15 @@ class Run {
     const position = await detectPosition(this.deployment.postgres);
     this.report.currentRevision = position.revision;
     const result = await this.log.group('Clear history', () =>
-      options.clearHistoryMode === 'manager'
+      (options.clearHistoryMode === 'manager'
         ? clearHistoryWithManager(this.deployment, options, this.managerCli(), this.log)
-        : clearHistory(this.deployment, position, options, this.log, up.has('redis')),
+        : clearHistory(this.deployment, position, options, this.log, up.has('redis'))
+      ).catch(async (error: unknown) => {
+        if (error instanceof MigrationError) throw error;
+        // Each batch is its own transaction: what was deleted stays deleted, the rest waits for the next run.
+        const message = await withServersDown(this.deployment, [...up], messageOf(error));
+        throw new MigrationError('unreachable', `clear-history stopped: ${message}. Batches already deleted stay deleted (each is one transaction); run clear-history again once the server is back`);
+      }),
     );
     this.report.history = { cutoff: result.cutoff, kernels: result.kernels, redisKeys: result.redisKeys };
     for (const f of result.findings) this.record({ phase: 'apply', step: 'clear-history', status: f.status, detail: f.detail });
@@ -235,7 +245,7 @@ class Run {
     await this.log.group(phase === 'preflight' ? 'Preflight' : 'Verify', async () => {
       for (const { hop, step } of lastOccurrences(plan)) {
         const run = step[phase];
-        const findings = run ? await safely(step, () => run.call(step, this.context(hop))) : [{ status: 'skipped' as const, detail: `${step.title} has no ${phase} phase` }];
+        const findings = run ? await safely(this.deployment, step, () => run.call(step, this.context(hop))) : [{ status: 'skipped' as const, detail: `${step.title} has no ${phase} phase` }];
         for (const f of findings) this.record({ phase, hop: hop.label, step: step.id, status: f.status, detail: f.detail }, f);
       }
     });
@@ -250,7 +260,7 @@ class Run {
     await this.log.group('Dry run', async () => {
       for (const hop of plan.hops) {
         for (const step of hop.steps.filter((s) => s.kind === 'change')) {
-          const findings = step.dryRun ? await safely(step, () => step.dryRun!(this.context(hop))) : [{ status: 'skipped' as const, detail: 'nothing to show without applying' }];
+          const findings = step.dryRun ? await safely(this.deployment, step, () => step.dryRun!(this.context(hop))) : [{ status: 'skipped' as const, detail: 'nothing to show without applying' }];
           for (const f of findings) this.record({ phase: 'apply', hop: hop.label, step: step.id, status: f.status === 'ok' ? 'skipped' : f.status, detail: `dry run: ${f.detail}` }, f);
         }
       }
@@ -277,9 +287,9 @@ class Run {
         await this.log.group(`Migrate ${hop.label}`, async () => {
           for (const step of hop.steps.filter((s) => s.kind === 'change')) {
             const ctx = this.context(hop);
-            const applied = await safely(step, async () => [await step.apply!(ctx)]);
+            const applied = await safely(this.deployment, step, async () => [await step.apply!(ctx)]);
             for (const f of applied) this.record({ phase: 'apply', hop: hop.label, step: step.id, status: f.status, detail: f.detail }, f);
-            const verified = applied.some((f) => f.status === 'failed') ? [] : await safely(step, () => (step.verify ? step.verify(ctx) : Promise.resolve([])));
+            const verified = applied.some((f) => f.status === 'failed') ? [] : await safely(this.deployment, step, () => (step.verify ? step.verify(ctx) : Promise.resolve([])));
             for (const f of verified) this.record({ phase: 'verify', hop: hop.label, step: step.id, status: f.status, detail: f.detail }, f);
             const failure = [...applied, ...verified].find((f) => f.status === 'failed');
             if (failure) {
@@ -334,11 +344,20 @@ function alembicConfigPath(options: Options, targets: Targets): string {
   return options.alembicConfig ?? alembicConfigBeside(targets.managerConfig?.path);
 }
 
-/** A phase that throws is a failed finding that names the step, not the end of the run. */
-async function safely(step: Step, body: () => Promise<Finding[]>): Promise<Finding[]> {
+/**
+ * A phase that throws is a failed finding that names the step, not the end of the run; when one
+ * of the step's servers does not answer (any more), the finding names it and its address first.
+ */
+async function safely(deployment: Deployment, step: Step, body: () => Promise<Finding[]>): Promise<Finding[]> {
   try {
     return await body();
   } catch (error) {
-    return [{ status: 'failed', detail: `${step.title}: ${messageOf(error)}` }];
+    return [{ status: 'failed', detail: `${step.title}: ${await withServersDown(deployment, step.servers, messageOf(error))}` }];
   }
+}
+
+/** "PostgreSQL at h:p/db … is unreachable: …; it stopped with: <message>", or the message alone when every server answers. */
+async function withServersDown(deployment: Deployment, servers: readonly Server[], message: string): Promise<string> {
+  const down = await deployment.unreachable(servers);
+  return down.length > 0 ? `${down.join('; ')}; it stopped with: ${message}` : message;
 }

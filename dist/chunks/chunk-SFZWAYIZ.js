@@ -26069,6 +26069,8 @@ var Deployment = class {
   postgresClient;
   etcdClient;
   redisTarget;
+  /** Servers whose connection closed under a run: every later call on it fails, even once the server is back. */
+  lost = /* @__PURE__ */ new Set();
   get namespace() {
     return this.targets.etcd?.namespace;
   }
@@ -26126,6 +26128,12 @@ var Deployment = class {
   async redis(db) {
     const existing = this.redisClients.get(db);
     if (existing) return existing;
+    const client = await this.openRedis(db);
+    client.once("end", () => this.lost.add("redis"));
+    this.redisClients.set(db, client);
+    return client;
+  }
+  async openRedis(db) {
     const target = this.redisTarget;
     if (!target) throw new MigrationError("unreachable", "Redis is not connected");
     const client = new import_ioredis.Redis({
@@ -26148,8 +26156,59 @@ var Deployment = class {
       client.disconnect();
       throw cause ?? error;
     }
-    this.redisClients.set(db, client);
     return client;
+  }
+  /**
+   * After a failure: which of `servers` cannot be reached now, each named with its address ("…
+   * is unreachable: cause"), or whose connection was lost under the run. A failed call says what
+   * broke (a closed socket, an alembic traceback, a timeout), not where; each server is asked
+   * afresh with one bounded request, all at once, so this takes at most one connect timeout.
+   */
+  async unreachable(servers) {
+    const found = await Promise.all(
+      [...new Set(servers)].map(async (server) => {
+        const name = this.describe(server);
+        if (!name) return void 0;
+        try {
+          await this.probe(server);
+        } catch (error) {
+          return `${name} is unreachable: ${server === "etcd" ? grpcCause(messageOf(error)) : messageOf(error)}`;
+        }
+        return this.lost.has(server) ? `the connection to ${name} was lost (the server restarted, or something between closed it)` : void 0;
+      })
+    );
+    return found.filter((f) => f !== void 0);
+  }
+  /** Where a server is, as the connect phase names it; undefined when this run never connected to it. */
+  describe(server) {
+    if (server === "postgres") return this.postgresClient && this.targets.postgres ? describePostgres(this.targets.postgres) : void 0;
+    if (server === "etcd") return this.etcdClient && this.targets.etcd ? describeEtcd(this.targets.etcd) : void 0;
+    return this.redisTarget ? describeRedis(this.redisTarget) : void 0;
+  }
+  async probe(server) {
+    if (server === "etcd") {
+      const client = this.newEtcdClient(this.targets.etcd);
+      try {
+        await this.bounded("etcd", client.maintenance.status());
+      } finally {
+        client.close();
+      }
+    } else if (server === "redis") {
+      const client = await this.openRedis(REDIS_DB.stat);
+      try {
+        await client.ping();
+      } finally {
+        client.disconnect();
+      }
+    } else {
+      const client = postgresClient(this.targets.postgres, "bai-migrate (probe)", this.timeoutMs);
+      try {
+        await this.bounded("postgres", client.connect());
+        await this.bounded("postgres", client.query("SELECT 1"));
+      } finally {
+        await this.bounded("postgres", client.end()).catch(() => void 0);
+      }
+    }
   }
   async close() {
     await Promise.allSettled([
@@ -26189,6 +26248,7 @@ var Deployment = class {
       await this.bounded("postgres", client.connect());
       const { rows } = await client.query("SHOW server_version");
       this.postgresClient = client;
+      client.once("end", () => this.lost.add("postgres"));
       return `${describePostgres(target)}: PostgreSQL ${rows[0]?.server_version ?? "?"}`;
     } catch (error) {
       await client.end().catch(() => void 0);
@@ -26198,14 +26258,7 @@ var Deployment = class {
   async connectEtcd() {
     const target = this.targets.etcd;
     if (!target) throw new Error(this.targets.missing.etcd ?? "no etcd connection");
-    const client = new import_etcd3.Etcd3({
-      hosts: [...target.endpoints],
-      // With several endpoints etcd3 retries a failed call on another one (3 attempts, each on a different host).
-      credentials: target.tls?.ca ? { rootCertificate: target.tls.ca.pem, certChain: target.tls.cert?.pem, privateKey: target.tls.key?.pem } : void 0,
-      auth: target.user ? { username: target.user, password: target.password ?? "" } : void 0,
-      dialTimeout: this.timeoutMs,
-      defaultCallOptions: (context) => context.isStream ? {} : { deadline: Date.now() + this.timeoutMs }
-    });
+    const client = this.newEtcdClient(target);
     try {
       const status = await this.bounded("etcd", client.maintenance.status());
       this.etcdClient = client;
@@ -26214,6 +26267,16 @@ var Deployment = class {
       client.close();
       throw new Error(`${describeEtcd(target)} is unreachable: ${grpcCause(messageOf(error))}${tlsHint(error, "etcd-ca", target.tls?.ca?.path)}`);
     }
+  }
+  newEtcdClient(target) {
+    return new import_etcd3.Etcd3({
+      hosts: [...target.endpoints],
+      // With several endpoints etcd3 retries a failed call on another one (3 attempts, each on a different host).
+      credentials: target.tls?.ca ? { rootCertificate: target.tls.ca.pem, certChain: target.tls.cert?.pem, privateKey: target.tls.key?.pem } : void 0,
+      auth: target.user ? { username: target.user, password: target.password ?? "" } : void 0,
+      dialTimeout: this.timeoutMs,
+      defaultCallOptions: (context) => context.isStream ? {} : { deadline: Date.now() + this.timeoutMs }
+    });
   }
   async connectRedis() {
     this.redisTarget = this.targets.redis ?? await this.redisFromEtcd();
@@ -27247,7 +27310,7 @@ async function runAlembic(setup, target, args) {
       throw new MigrationError("invalid-input", `alembic-command "${setup.command.join(" ")}" cannot be run (${result.stderr.trim()}); accepted: the manager venv's alembic, e.g. /opt/backend.ai/bin/alembic`);
     }
     if (result.exitCode !== 0) {
-      const failure2 = /FAILED: (.*)/.exec(result.stderr)?.[1] ?? result.stderr.trim().split("\n").slice(-3).join(" ");
+      const failure2 = /FAILED: (.*)/.exec(result.stderr)?.[1] ?? pythonException(result.stderr) ?? result.stderr.trim().split("\n").slice(-3).join(" ");
       throw new MigrationError("inconsistent-state", `alembic ${args.join(" ")} failed (exit ${result.exitCode}): ${failure2}`);
     }
     return result.stdout;
@@ -27256,6 +27319,9 @@ async function runAlembic(setup, target, args) {
   }
 }
 var CANNOT_RUN = 127;
+function pythonException(stderr) {
+  return stderr.split("\n").filter((line) => /^[A-Za-z_][\w.]*(Error|Exception): /.test(line)).at(-1)?.trim();
+}
 var WATCHDOG = `
 const { spawn } = require('node:child_process');
 const [program, ...args] = process.argv.slice(1);
@@ -29231,8 +29297,11 @@ async function runCommand(given, hooks) {
     await new Run(options, deployment, report, secrets, redactingLogger(hooks.log, secrets)).execute();
   } catch (error) {
     report.outcome = "failure";
-    report.error = redact(error instanceof MigrationError ? error.message : `unexpected error: ${messageOf(error)}`, secrets);
+    const down = error instanceof MigrationError || !deployment ? [] : await deployment.unreachable(["postgres", "etcd", "redis"]);
+    const message = error instanceof MigrationError ? error.message : down.length > 0 ? `${down.join("; ")}; the run stopped with: ${messageOf(error)}` : `unexpected error: ${messageOf(error)}`;
+    report.error = redact(message, secrets);
     if (error instanceof MigrationError) report.errorCode = error.code;
+    else if (down.length > 0) report.errorCode = "unreachable";
   } finally {
     await deployment?.close();
   }
@@ -29339,7 +29408,11 @@ var Run = class {
     this.report.currentRevision = position.revision;
     const result = await this.log.group(
       "Clear history",
-      () => options.clearHistoryMode === "manager" ? clearHistoryWithManager(this.deployment, options, this.managerCli(), this.log) : clearHistory(this.deployment, position, options, this.log, up.has("redis"))
+      () => (options.clearHistoryMode === "manager" ? clearHistoryWithManager(this.deployment, options, this.managerCli(), this.log) : clearHistory(this.deployment, position, options, this.log, up.has("redis"))).catch(async (error) => {
+        if (error instanceof MigrationError) throw error;
+        const message = await withServersDown(this.deployment, [...up], messageOf(error));
+        throw new MigrationError("unreachable", `clear-history stopped: ${message}. Batches already deleted stay deleted (each is one transaction); run clear-history again once the server is back`);
+      })
     );
     this.report.history = { cutoff: result.cutoff, kernels: result.kernels, redisKeys: result.redisKeys };
     for (const f of result.findings) this.record({ phase: "apply", step: "clear-history", status: f.status, detail: f.detail });
@@ -29398,7 +29471,7 @@ var Run = class {
     await this.log.group(phase === "preflight" ? "Preflight" : "Verify", async () => {
       for (const { hop, step: step2 } of lastOccurrences(plan)) {
         const run2 = step2[phase];
-        const findings = run2 ? await safely(step2, () => run2.call(step2, this.context(hop))) : [{ status: "skipped", detail: `${step2.title} has no ${phase} phase` }];
+        const findings = run2 ? await safely(this.deployment, step2, () => run2.call(step2, this.context(hop))) : [{ status: "skipped", detail: `${step2.title} has no ${phase} phase` }];
         for (const f of findings) this.record({ phase, hop: hop.label, step: step2.id, status: f.status, detail: f.detail }, f);
       }
     });
@@ -29413,7 +29486,7 @@ ${failures.map((f) => `- ${f.hop ? `${f.hop} ` : ""}${f.step}: ${f.detail}`).joi
     await this.log.group("Dry run", async () => {
       for (const hop of plan.hops) {
         for (const step2 of hop.steps.filter((s) => s.kind === "change")) {
-          const findings = step2.dryRun ? await safely(step2, () => step2.dryRun(this.context(hop))) : [{ status: "skipped", detail: "nothing to show without applying" }];
+          const findings = step2.dryRun ? await safely(this.deployment, step2, () => step2.dryRun(this.context(hop))) : [{ status: "skipped", detail: "nothing to show without applying" }];
           for (const f of findings) this.record({ phase: "apply", hop: hop.label, step: step2.id, status: f.status === "ok" ? "skipped" : f.status, detail: `dry run: ${f.detail}` }, f);
         }
       }
@@ -29440,9 +29513,9 @@ ${failures.map((f) => `- ${f.step}: ${f.detail}`).join("\n")}`);
         await this.log.group(`Migrate ${hop.label}`, async () => {
           for (const step2 of hop.steps.filter((s) => s.kind === "change")) {
             const ctx = this.context(hop);
-            const applied = await safely(step2, async () => [await step2.apply(ctx)]);
+            const applied = await safely(this.deployment, step2, async () => [await step2.apply(ctx)]);
             for (const f of applied) this.record({ phase: "apply", hop: hop.label, step: step2.id, status: f.status, detail: f.detail }, f);
-            const verified = applied.some((f) => f.status === "failed") ? [] : await safely(step2, () => step2.verify ? step2.verify(ctx) : Promise.resolve([]));
+            const verified = applied.some((f) => f.status === "failed") ? [] : await safely(this.deployment, step2, () => step2.verify ? step2.verify(ctx) : Promise.resolve([]));
             for (const f of verified) this.record({ phase: "verify", hop: hop.label, step: step2.id, status: f.status, detail: f.detail }, f);
             const failure2 = [...applied, ...verified].find((f) => f.status === "failed");
             if (failure2) {
@@ -29492,12 +29565,16 @@ function serversFor(options, targets) {
 function alembicConfigPath(options, targets) {
   return options.alembicConfig ?? alembicConfigBeside(targets.managerConfig?.path);
 }
-async function safely(step2, body) {
+async function safely(deployment, step2, body) {
   try {
     return await body();
   } catch (error) {
-    return [{ status: "failed", detail: `${step2.title}: ${messageOf(error)}` }];
+    return [{ status: "failed", detail: `${step2.title}: ${await withServersDown(deployment, step2.servers, messageOf(error))}` }];
   }
+}
+async function withServersDown(deployment, servers, message) {
+  const down = await deployment.unreachable(servers);
+  return down.length > 0 ? `${down.join("; ")}; it stopped with: ${message}` : message;
 }
 
 export {
