@@ -10,7 +10,7 @@ import {
   renderText,
   runCommand,
   secretInputs
-} from "./chunks/chunk-SFZWAYIZ.js";
+} from "./chunks/chunk-3K74PMYN.js";
 import "./chunks/chunk-SCUMJWIY.js";
 import "./chunks/chunk-O7VACBHG.js";
 

@@ -15,7 +15,7 @@ import {
   targetRelease,
   venvCacheKey,
   which
-} from "./chunks/chunk-SFZWAYIZ.js";
+} from "./chunks/chunk-3K74PMYN.js";
 import {
   require_src
 } from "./chunks/chunk-SCUMJWIY.js";

@@ -139,7 +139,7 @@ describe('migrate with a server killed mid-run', () => {
     expect(log.fired).toBe(true);
     expect(report.outcome).toBe('failure');
     expect(report.error).toContain(`21.09 → 22.03 image-metadata failed: Image metadata from etcd to PostgreSQL: ${named('etcd', deployment)}`);
-    expect(report.error).toContain('not done: 21.09 → 22.03 prune-etcd-images, 21.09 → 22.03 distributed-lock');
+    expect(report.error).toContain('not done: 21.09 → 22.03 image-rescan, 21.09 → 22.03 prune-etcd-images, 21.09 → 22.03 distributed-lock');
 
     await bringBack('etcd', deployment);
     expect(await imageRows(deployment)).toBe(0);

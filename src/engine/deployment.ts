@@ -347,7 +347,7 @@ function sentinelList(text: string): HostPort[] {
  * gRPC wraps the cause of a failed connection in advice meant for other setups ("try running
  * Node.js with --use-system-ca", an empty "Resolution note"): keep only the cause.
  */
-function grpcCause(message: string): string {
+export function grpcCause(message: string): string {
   const cause = /No connection established\. Last error: (?:Error: )?(.*?)(?:; if the root CA is installed locally.*|\. Resolution note:.*)?$/s.exec(message);
   return cause ? `no connection (${cause[1]!.trim()})` : message;
 }

@@ -8,7 +8,7 @@ import { MigrationError, messageOf } from './errors.js';
 import { redactingLogger, type Logger } from './logger.js';
 import type { Options } from './options.js';
 import { resolveTargets, type Targets } from './connections.js';
-import { Deployment, SERVER_NAMES, type Server } from './deployment.js';
+import { Deployment, grpcCause, SERVER_NAMES, type Server } from './deployment.js';
 import { detectPosition } from './schema.js';
 import { makePlan, type Plan } from './plan.js';
 import { acquireMigrationLock } from './lock.js';
@@ -359,5 +359,5 @@ async function safely(deployment: Deployment, step: Step, body: () => Promise<Fi
 /** "PostgreSQL at h:p/db … is unreachable: …; it stopped with: <message>", or the message alone when every server answers. */
 async function withServersDown(deployment: Deployment, servers: readonly Server[], message: string): Promise<string> {
   const down = await deployment.unreachable(servers);
-  return down.length > 0 ? `${down.join('; ')}; it stopped with: ${message}` : message;
+  return down.length > 0 ? `${down.join('; ')}; it stopped with: ${grpcCause(message)}` : message;
 }

@@ -29574,7 +29574,7 @@ async function safely(deployment, step2, body) {
 }
 async function withServersDown(deployment, servers, message) {
   const down = await deployment.unreachable(servers);
-  return down.length > 0 ? `${down.join("; ")}; it stopped with: ${message}` : message;
+  return down.length > 0 ? `${down.join("; ")}; it stopped with: ${grpcCause(message)}` : message;
 }
 
 export {
