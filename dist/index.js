@@ -15,7 +15,7 @@ import {
   targetRelease,
   venvCacheKey,
   which
-} from "./chunks/chunk-3K74PMYN.js";
+} from "./chunks/chunk-ZC72CH6Z.js";
 import {
   require_src
 } from "./chunks/chunk-SCUMJWIY.js";

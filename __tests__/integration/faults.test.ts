@@ -224,6 +224,33 @@ describe('migrate with a server frozen (docker pause): no hang', () => {
   });
 });
 
+describe('migrate with PostgreSQL frozen (docker pause): no hang', () => {
+  it('PostgreSQL frozen as image-metadata starts: the run, and the release of its lock, end within a bound and name PostgreSQL', async () => {
+    const deployment = await deploy();
+    const toml = deployment.writeManagerToml();
+    const inputs = inputsFor(toml);
+    let frozenAt = 0;
+    const log = new TriggerLogger(/^changed: 21\.09 → 22\.03 redis-persistence:/, () => {
+      servers.pause('postgres');
+      frozenAt = Date.now();
+    });
+    const { report } = await runEngine(inputs, log);
+    const elapsed = Date.now() - frozenAt;
+    expect(log.fired).toBe(true);
+    // The statement waits its query timeout (6 connect timeouts), the probe one, the lock's unlock
+    // and close one each, closing the run's connection one more.
+    expect(elapsed).toBeLessThan((6 + 1 + 2 + 1) * CONNECT_TIMEOUT * 1000 + 3_000);
+    expect(report.outcome).toBe('failure');
+    expect(report.error).toContain(`21.09 → 22.03 image-metadata failed: Image metadata from etcd to PostgreSQL: ${named('postgres', deployment)}`);
+
+    await servers.unpause('postgres');
+    expect(await imageRows(deployment)).toBe(0);
+    const again = await runEngine(inputs);
+    expect(again.report.error).toBeUndefined();
+    await expectMigrated(admin, deployment, toml);
+  }, 90_000);
+});
+
 /** A 22.03 deployment with 3000 kernels of 90 days ago beside the seeded 40, and every kernel's stat key. */
 async function deployHistory(): Promise<TestDeployment> {
   const deployment = await deploy({ schema: '81c264528f20' });

@@ -34,9 +34,14 @@ export async function acquireMigrationLock(target: PostgresTarget, timeoutSecond
     throw error;
   }
   return {
+    // Closing the session releases the lock too, so a frozen server gets one connect timeout per
+    // call here, not a query timeout: the run must end, and the lock goes with its connection.
     async release() {
-      await client.query('SELECT pg_advisory_unlock($1, $2)', [...LOCK_KEYS]).catch(() => undefined);
-      await client.end().catch(() => undefined);
+      await withinMs(client.query('SELECT pg_advisory_unlock($1, $2)', [...LOCK_KEYS]), connectTimeoutMs);
+      if (!(await withinMs(client.end(), connectTimeoutMs))) {
+        // A socket left open to a frozen server would keep the process alive after the run.
+        (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+      }
     },
   };
 }
@@ -52,4 +57,18 @@ async function describeHolder(client: pg.Client): Promise<string> {
   const holder = rows[0];
   if (!holder) return 'a session that has just released it';
   return `PostgreSQL backend pid ${holder.pid} (application "${holder.application_name || 'unknown'}"${holder.client_addr ? ` from ${holder.client_addr}` : ''}), connected for ${holder.held_seconds ?? '?'} s`;
+}
+
+/** Waits for `promise` at most `ms`: true if it settled in time (its outcome no longer matters). */
+async function withinMs(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const settled = await Promise.race([
+    promise.then(
+      () => true,
+      () => true,
+    ),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms))),
+  ]);
+  clearTimeout(timer);
+  return settled;
 }

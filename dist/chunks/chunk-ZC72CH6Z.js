@@ -28218,9 +28218,13 @@ async function acquireMigrationLock(target, timeoutSeconds, connectTimeoutMs) {
     throw error;
   }
   return {
+    // Closing the session releases the lock too, so a frozen server gets one connect timeout per
+    // call here, not a query timeout: the run must end, and the lock goes with its connection.
     async release() {
-      await client.query("SELECT pg_advisory_unlock($1, $2)", [...LOCK_KEYS]).catch(() => void 0);
-      await client.end().catch(() => void 0);
+      await withinMs(client.query("SELECT pg_advisory_unlock($1, $2)", [...LOCK_KEYS]), connectTimeoutMs);
+      if (!await withinMs(client.end(), connectTimeoutMs)) {
+        client.connection?.stream?.destroy();
+      }
     }
   };
 }
@@ -28235,6 +28239,18 @@ async function describeHolder(client) {
   const holder = rows[0];
   if (!holder) return "a session that has just released it";
   return `PostgreSQL backend pid ${holder.pid} (application "${holder.application_name || "unknown"}"${holder.client_addr ? ` from ${holder.client_addr}` : ""}), connected for ${holder.held_seconds ?? "?"} s`;
+}
+async function withinMs(promise, ms) {
+  let timer;
+  const settled = await Promise.race([
+    promise.then(
+      () => true,
+      () => true
+    ),
+    new Promise((resolve6) => timer = setTimeout(() => resolve6(false), ms))
+  ]);
+  clearTimeout(timer);
+  return settled;
 }
 
 // src/engine/clear-history.ts
