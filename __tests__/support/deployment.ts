@@ -81,6 +81,12 @@ export interface TestDeployment {
   close(): Promise<void>;
 }
 
+/** Secrets users leave in kernels: a token in an environment variable, an SSH private key. */
+export const KERNEL_SECRETS = {
+  envToken: 'hf_Secr3tTok3nA9z',
+  sshPrivateKey: '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA-Secr3t\n-----END OPENSSH PRIVATE KEY-----',
+} as const;
+
 /** The registry's images in the seeded etcd: {image: tags}. */
 export const SEED_IMAGES: Record<string, string[]> = {
   'stable/python': ['3.9-ubuntu20.04', '3.8-ubuntu18.04'],
@@ -149,6 +155,11 @@ export async function createDeployment(admin: Admin, info: TestbedInfo, seed: Se
      SELECT gen_random_uuid(), gen_random_uuid(), 'AKTEST' || lpad((n % 12)::text, 14, '0'), 'i-agent-1',
             'TERMINATED', now() - n * interval '1 day'${archValue}
      FROM generate_series(1, 40) AS n`,
+  );
+  // What users put in their sessions: environment variables and the SSH keypair the manager keeps.
+  await client.query(
+    `UPDATE kernels SET environ = ARRAY['HOME=/home/work', 'HF_TOKEN=' || $1], internal_data = jsonb_build_object('ssh_keypair', jsonb_build_object('private_key', $2::text))`,
+    [KERNEL_SECRETS.envToken, KERNEL_SECRETS.sshPrivateKey],
   );
   if (seed.liveKernels) {
     await client.query(

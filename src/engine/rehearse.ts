@@ -19,6 +19,7 @@ import { loadManagerConfig, postgresFromUrl, redisFromUrl } from './connections.
 import { readManifest, type SnapshotManifest } from './snapshot-file.js';
 import { restoreSnapshot } from './restore.js';
 import { redactToml } from './sanitize.js';
+import { replaceTomlTable } from './toml-edit.js';
 import { startServers, type DisposableServers } from './servers.js';
 import type { Report, ReportEntry } from './report.js';
 import type { Logger } from './logger.js';
@@ -84,8 +85,8 @@ export async function rehearse(options: Options, report: Report, log: Logger, ad
     record({ step: 'restore', status: 'ok', detail: `${restored.rows} row(s) into database ${restored.database}, ${restored.etcdKeys} etcd key(s) under namespace "${manifest.etcd.namespace}"` });
 
     const managerConfig = join(work, 'manager.toml');
-    writeFileSync(managerConfig, rehearsalManagerToml(options, manifest, restored.managerToml), { mode: 0o600 });
     const { user, password, host, port } = servers.postgres;
+    writeFileSync(managerConfig, rehearsalManagerToml(options, manifest, restored.managerToml, servers, restored.database), { mode: 0o600 });
     const inner: Options = {
       ...options,
       command: 'migrate',
@@ -227,27 +228,41 @@ async function prepareTargets(servers: RehearsalServers, manifest: SnapshotManif
     database,
     close,
     async removeAndClose() {
-      await client!.end().catch(() => undefined);
-      await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-      await etcd.delete().prefix(`/sorna/${manifest.etcd.namespace}/`);
-      for (let db = 0; db <= 4; db++) {
-        await redis.select(db);
-        await redis.flushdb();
+      try {
+        await client!.end().catch(() => undefined);
+        await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+        await etcd.delete().prefix(`/sorna/${manifest.etcd.namespace}/`);
+        for (let db = 0; db <= 4; db++) {
+          await redis.select(db);
+          await redis.flushdb();
+        }
+      } finally {
+        // Open clients would keep the Action's process alive after a failed clean-up.
+        await close();
       }
-      await close();
     },
   };
 }
 
 /**
  * The manager.toml the rehearsal edits: the PR's (so a change to it is rehearsed), else the
- * snapshot's, else a minimal one; secrets emptied either way. Its [db] and [etcd] are overridden
- * by the rehearsal's own connections.
+ * snapshot's, else a minimal one; secrets emptied either way, and [db] and [etcd] rewritten to
+ * the disposable servers, so that nothing reading this file (the manager's CLI, for
+ * image-rescan) can reach production.
  */
-function rehearsalManagerToml(options: Options, manifest: SnapshotManifest, fromSnapshot: string | undefined): string {
-  if (options.managerConfig) return redactToml(loadManagerConfig(options.managerConfig).text).text;
-  if (fromSnapshot) return fromSnapshot;
-  return `# written by bai-migrate rehearse: the snapshot had no manager.toml\n[etcd]\nnamespace = "${manifest.etcd.namespace}"\n\n[manager]\n`;
+export function rehearsalManagerToml(options: Options, manifest: SnapshotManifest, fromSnapshot: string | undefined, servers: RehearsalServers, database: string): string {
+  const base = options.managerConfig
+    ? redactToml(loadManagerConfig(options.managerConfig).text).text
+    : (fromSnapshot ?? '# written by bai-migrate rehearse: the snapshot had no manager.toml\n[manager]\n');
+  const q = (text: string) => JSON.stringify(text);
+  const [etcdHost, etcdPort] = servers.etcd.replace(/^https?:\/\//, '').split(/:(?=\d+$)/);
+  const pg = servers.postgres;
+  const withDb = replaceTomlTable(
+    base,
+    'db',
+    `type = "postgresql"\naddr = { host = ${q(pg.host)}, port = ${pg.port} }\nname = ${q(database)}\nuser = ${q(pg.user)}\npassword = ${q(pg.password ?? '')}`,
+  );
+  return replaceTomlTable(withDb, 'etcd', `namespace = ${q(manifest.etcd.namespace)}\naddr = { host = ${q(etcdHost!)}, port = ${etcdPort ?? 2379} }\nuser = ""\npassword = ""`);
 }
 
 /** Where operators keep alembic.ini: beside manager.toml; else the working directory's. */

@@ -10,7 +10,8 @@ import { createHmac, randomBytes } from 'node:crypto';
 export type ColumnRule = 'pseudonym' | 'secret';
 
 const IDENTITY_COLUMNS = /^(email|user_id|username|full_name|owner_email|created_by_email)$/i;
-const SECRET_COLUMNS = /(password|secret|token|private_key|ssh_public_key|credential|totp|environ|dotfiles|api_key)/i;
+// internal_data holds a kernel's SSH keypair and dotfiles; callback_url may carry a token.
+const SECRET_COLUMNS = /(password|secret|token|private_key|ssh_public_key|credential|totp|environ|dotfiles|api_key|internal_data|callback_url)/i;
 /** etcd keys whose last part names a secret: config/redis/password, volumes/proxies/{name}/secret, registry passwords. */
 const SECRET_KEY_PART = /(password|secret|token|credential|private[-_]?key|api[-_]?key)/i;
 
@@ -33,6 +34,8 @@ export class Sanitizer {
    */
   replace(rule: ColumnRule, type: string, notNull: boolean, value: string | null): string | null {
     if (value === null) return null;
+    // Arrays first: "character varying[]" starts like a text type but needs an array literal.
+    if (type.endsWith('[]')) return rule === 'pseudonym' ? value : '{}';
     if (TEXT_TYPE.test(type)) return rule === 'pseudonym' ? this.pseudonym(value) : REDACTED;
     // A user's UUID is a key, not a person: keep it so that rows still join.
     if (rule === 'pseudonym') return value;
@@ -55,16 +58,18 @@ export function isSecretEtcdKey(key: string): boolean {
   return SECRET_KEY_PART.test(decodeURIComponent(last));
 }
 
-/** Removes a password embedded in a URL value (https://user:pass@registry). */
+/**
+ * Removes a password embedded in a URL value (https://user:pass@registry). A URL that does not
+ * parse (a password with a raw "/" in it) loses its whole user part.
+ */
 export function stripUrlPassword(value: string): string {
-  if (!/^[a-z][a-z0-9+.-]*:\/\/[^/\s]*@/i.test(value)) return value;
   try {
     const url = new URL(value);
     if (!url.password) return value;
     url.password = '';
     return url.toString();
   } catch {
-    return value;
+    return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@\s]*:[^@\s]*@/i, '$1');
   }
 }
 

@@ -32,6 +32,20 @@ export function setTomlValue(text: string, table: string, key: string, value: st
   return validate(result.join('\n'));
 }
 
+/**
+ * Replaces a whole table (its header line up to the next header) with `body`, or appends it. For
+ * copies of manager.toml that must point somewhere else; comments inside the table go with it.
+ */
+export function replaceTomlTable(text: string, table: string, body: string): string {
+  const lines = text.split('\n');
+  const start = lines.findIndex((line) => HEADER.exec(line)?.[1]?.trim() === table);
+  const section = [`[${table}]`, ...body.trimEnd().split('\n'), ''];
+  if (start < 0) return validate(`${text}${text.endsWith('\n') ? '' : '\n'}\n${section.join('\n')}`);
+  let end = lines.findIndex((line, i) => i > start && HEADER.test(line));
+  if (end < 0) end = lines.length;
+  return validate([...lines.slice(0, start), ...section, ...lines.slice(end)].join('\n'));
+}
+
 function validate(text: string): string {
   parseToml(text);
   return text;
