@@ -10,7 +10,7 @@ import {
   renderText,
   runCommand,
   secretInputs
-} from "./chunks/chunk-ZC72CH6Z.js";
+} from "./chunks/chunk-XJMKG62S.js";
 import "./chunks/chunk-SCUMJWIY.js";
 import "./chunks/chunk-O7VACBHG.js";
 

@@ -6,16 +6,17 @@ import {
   managerRequirement,
   messageOf,
   mkdirP,
+  needsManagerVenv,
   parseOptions,
   pythonVersion,
   renderMarkdown,
   rmRF,
   runCommand,
   secretInputs,
-  targetRelease,
   venvCacheKey,
+  venvRelease,
   which
-} from "./chunks/chunk-ZC72CH6Z.js";
+} from "./chunks/chunk-XJMKG62S.js";
 import {
   require_src
 } from "./chunks/chunk-SCUMJWIY.js";
@@ -27614,7 +27615,7 @@ async function upsertComment(pr, token, marker2, body2) {
   const base = `/repos/${pr.repository}/issues`;
   for (let page = 1; ; page++) {
     const comments = await call("GET", `${base}/${pr.number}/comments?per_page=100&page=${page}`);
-    const mine = comments.find((c) => c.body?.includes(marker2));
+    const mine = comments.find((c) => c.user?.type === "Bot" && c.body?.startsWith(marker2));
     if (mine) {
       const updated = await call("PATCH", `${base}/comments/${mine.id}`, { body: body2 });
       return { url: updated.html_url, action: "updated" };
@@ -67451,6 +67452,7 @@ function saveCacheV2(paths_1, key_1, options_1) {
 }
 
 // src/github/cache.ts
+var SNAPSHOT_ENTRY = "#snapshot-";
 function requireCache(key) {
   if (!isFeatureAvailable()) {
     throw new MigrationError("invalid-input", `snapshot-cache-key "${key}" is set, but the Actions cache is not available here (it exists only inside GitHub Actions); accepted: no snapshot-cache-key, with snapshot-file pointing at the file`);
@@ -67458,15 +67460,15 @@ function requireCache(key) {
 }
 async function saveSnapshot(file, key) {
   requireCache(key);
-  const entry = `${key}-${(/* @__PURE__ */ new Date()).toISOString().replace(/[:.]/g, "-")}`;
+  const entry = `${key}${SNAPSHOT_ENTRY}${(/* @__PURE__ */ new Date()).toISOString().replace(/[:.]/g, "-")}`;
   await saveCache2([file], entry);
   return entry;
 }
 async function restoreSnapshot(file, key) {
   requireCache(key);
-  const hit = await restoreCache([file], key, [`${key}-`]);
+  const hit = await restoreCache([file], key, [`${key}${SNAPSHOT_ENTRY}`]);
   if (!hit) {
-    throw new MigrationError("invalid-input", `no snapshot in the Actions cache under key "${key}-\u2026" for path ${file}: run the snapshot workflow with the same snapshot-cache-key and snapshot-file first`);
+    throw new MigrationError("invalid-input", `no snapshot in the Actions cache under key "${key}${SNAPSHOT_ENTRY}\u2026" for path ${file}: run the snapshot workflow with the same snapshot-cache-key and snapshot-file first`);
   }
   return hit;
 }
@@ -67496,7 +67498,7 @@ async function run() {
       const entry = await group("Restore the snapshot from the Actions cache", () => restoreSnapshot(options.snapshotFile, options.snapshotCacheKey));
       info(`Snapshot restored from cache entry ${entry}`);
     }
-    const venvVersion = options.managerVenv && (options.command === "migrate" || options.command === "rehearse") ? targetRelease(options.toVersion).version : void 0;
+    const venvVersion = options.managerVenv && needsManagerVenv(options) && options.toVersion ? venvRelease(options) : void 0;
     if (venvVersion) {
       const key = await group("Restore the manager venv from the Actions cache", () => restoreManagerVenv(options.managerVenv, venvVersion));
       if (key) info(`manager venv cache key: ${key}`);

@@ -3,13 +3,12 @@
  * log groups, annotations and a job summary. Everything else lives in the engine.
  */
 import * as core from '@actions/core';
-import { runCommand } from './engine/engine.js';
+import { needsManagerVenv, runCommand, venvRelease } from './engine/engine.js';
 import { messageOf } from './engine/errors.js';
 import type { Logger } from './engine/logger.js';
 import { INPUTS, parseOptions, secretInputs, type Options } from './engine/options.js';
 import { pullRequestFromEnv, rehearsalComment, upsertComment } from './github/pr-comment.js';
 import { restoreManagerVenv, restoreSnapshot, saveManagerVenv, saveSnapshot } from './github/cache.js';
-import { targetRelease } from './engine/catalogue.js';
 import { renderMarkdown, type Report } from './engine/report.js';
 
 const actionLogger: Logger = {
@@ -29,7 +28,7 @@ export async function run(): Promise<void> {
       const entry = await core.group('Restore the snapshot from the Actions cache', () => restoreSnapshot(options.snapshotFile, options.snapshotCacheKey!));
       core.info(`Snapshot restored from cache entry ${entry}`);
     }
-    const venvVersion = options.managerVenv && (options.command === 'migrate' || options.command === 'rehearse') ? targetRelease(options.toVersion!).version : undefined;
+    const venvVersion = options.managerVenv && needsManagerVenv(options) && options.toVersion ? venvRelease(options) : undefined;
     if (venvVersion) {
       const key = await core.group('Restore the manager venv from the Actions cache', () => restoreManagerVenv(options.managerVenv!, venvVersion));
       if (key) core.info(`manager venv cache key: ${key}`);

@@ -60,7 +60,11 @@ describe('manager-venv', () => {
     expect(report.errorCode).toBe('unsupported');
     expect(report.error).toMatch(/^provisioning the manager venv failed at pip install backend\.ai-manager==22\.03\.13 \(exit 1\): .*No matching distribution found for backend\.ai-manager==22\.03\.13/);
     expect(await snapshotState(admin(), deployment)).toEqual(before);
-    expect(existsSync(join(venv, '.bai-migrate-manager'))).toBe(false);
+    // The half-made venv is marked as bai-migrate's, so the next run may replace it.
+    expect(readFileSync(join(venv, '.bai-migrate-manager'), 'utf8')).toBe('backend.ai-manager==22.03.13 (incomplete)\n');
+    const next = await runEngine(venvInputs(toml, venv));
+    expect(next.report.error).toBeUndefined();
+    expect(next.report.managerVenv).toMatchObject({ requirement: 'backend.ai-manager==22.03.14', created: true });
   });
 
   it('refuses a folder it did not make, and alembic-command together with manager-venv', async () => {

@@ -42,7 +42,8 @@ function pullRequestEnv(apiUrl: string): NodeJS.ProcessEnv {
 describe('rehearse through the Action', () => {
   it('comments on the pull request, and a second rehearsal updates the same comment', async () => {
     const { deployment, toml, file } = await snapshotOfSeededDeployment();
-    github = await startFakeGitHub(REPOSITORY, 7, TOKEN);
+    // A person's comment that quotes the marker is not ours to overwrite.
+    github = await startFakeGitHub(REPOSITORY, 7, TOKEN, `${commentMarker(deployment.namespace)}\n> quoted: `);
     const env = pullRequestEnv(github.url);
 
     const first = await runAction({ ...rehearsalInputs(toml, file), 'github-token': TOKEN }, env);

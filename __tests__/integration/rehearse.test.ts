@@ -4,13 +4,13 @@
  * migrating the original; rehearse refuses servers that are not empty, and cleans up after itself.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { migrateInputs, snapshotState, useDeployments, ALEMBIC_COMMAND, FIXTURE_ALEMBIC_INI, type TestDeployment } from '../support/deployment.js';
+import { migrateInputs, snapshotState, useDeployments, ALEMBIC_COMMAND, FIXTURE_ALEMBIC_INI, KERNEL_SECRETS, type TestDeployment } from '../support/deployment.js';
 import { localImageAvailable, LOCAL_IMAGE, SECRETS } from '../support/testbed.js';
 import { runEngine, tempDir } from '../support/run.js';
 import { startServers, type DisposableServers } from '../../src/engine/servers.js';
@@ -32,7 +32,7 @@ async function deployWithSecrets(): Promise<{ deployment: TestDeployment; toml: 
   await etcd.put('volumes/proxies/local/client_api').value('http://127.0.0.1:6021');
   const toml = deployment.writeManagerToml();
   const { rows } = await deployment.pg.query<{ secret_key: string; user_id: string }>('SELECT secret_key, user_id FROM keypairs');
-  const secrets = [SECRETS.postgres, SECRETS.redis, REGISTRY_PASSWORD, PROXY_SECRET, ...rows.flatMap((r) => [r.secret_key, r.user_id])];
+  const secrets = [SECRETS.postgres, SECRETS.redis, REGISTRY_PASSWORD, PROXY_SECRET, KERNEL_SECRETS.envToken, 'b3BlbnNzaC1rZXktdjEAAAAA-Secr3t', ...rows.flatMap((r) => [r.secret_key, r.user_id])];
   return { deployment, toml, secrets };
 }
 
@@ -65,6 +65,7 @@ describe('snapshot', () => {
     });
     expect(manifest.postgres.rows).toMatchObject({ keypairs: 12, kernels: 43, agents: 2, alembic_version: 1, keypair_resource_policies: 1 });
     expect(manifest.postgres.redactedColumns.keypairs).toEqual({ secret_key: 'secret', user_id: 'pseudonym' });
+    expect(manifest.postgres.redactedColumns.kernels).toEqual({ environ: 'secret', internal_data: 'secret' });
     expect(manifest.etcd.redactedKeys.sort()).toEqual(['config/docker/registry/cr.backend.ai/password', 'config/redis/password', 'volumes/proxies/local/secret']);
     expect(manifest.redis).toMatchObject({ configFile: true, config: { appendonly: 'no' } });
     expect(JSON.stringify(manifest.redis)).not.toContain('requirepass');
@@ -74,6 +75,18 @@ describe('snapshot', () => {
     const userColumn = lines.find((l) => l.t === 'rows' && l.table === 'keypairs').columns.indexOf('user_id');
     expect(new Set(keypairs.map((row: string[]) => row[userColumn])).size).toBe(12);
     expect(keypairs.every((row: string[]) => /^u-[0-9a-f]{12}@redacted\.invalid$/.test(row[userColumn]!))).toBe(true);
+  });
+
+  it('ends with a clear message, and leaves no file that looks whole, when the file cannot be written or read', async () => {
+    const { toml } = await deployWithSecrets();
+    const missingFolder = join(tempDir(), 'no-such-folder', 'snapshot.jsonl.gz');
+    const written = await runEngine({ command: 'snapshot', 'manager-config': toml, 'snapshot-file': missingFolder });
+    expect(written.report.outcome).toBe('failure');
+    expect(written.report.error).toMatch(/^snapshot-file ".*no-such-folder\/snapshot\.jsonl\.gz" cannot be written \(ENOENT.*\); accepted: a path in a folder that exists and may be written$/);
+    const read = await runEngine({ command: 'rehearse', 'to-version': '22.03', 'snapshot-file': missingFolder });
+    expect(read.report.errorCode).toBe('invalid-input');
+    expect(read.report.error).toMatch(/^snapshot-file ".*" cannot be read: ENOENT/);
+    expect(existsSync(`${missingFolder}.partial`) || existsSync(missingFolder)).toBe(false);
   });
 
   it('refuses a truncated snapshot file with a clear message', async () => {

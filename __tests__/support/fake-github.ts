@@ -10,6 +10,7 @@ export interface FakeComment {
   id: number;
   body: string;
   html_url: string;
+  user: { login: string; type: 'User' | 'Bot' };
 }
 
 export interface FakeGitHub {
@@ -19,8 +20,11 @@ export interface FakeGitHub {
   close(): Promise<void>;
 }
 
-export async function startFakeGitHub(repository: string, pr: number, token: string): Promise<FakeGitHub> {
-  const comments: FakeComment[] = [{ id: 1, body: 'LGTM', html_url: `https://github.com/${repository}/pull/${pr}#issuecomment-1` }];
+/** The PR starts with a person's comment; `quoting` makes it begin with the given text (a quoted marker). */
+export async function startFakeGitHub(repository: string, pr: number, token: string, quoting = ''): Promise<FakeGitHub> {
+  const comments: FakeComment[] = [
+    { id: 1, body: `${quoting}LGTM`, html_url: `https://github.com/${repository}/pull/${pr}#issuecomment-1`, user: { login: 'operator', type: 'User' } },
+  ];
   const requests: FakeGitHub['requests'] = [];
   let nextId = 100;
   const readBody = async (req: IncomingMessage) => {
@@ -39,7 +43,8 @@ export async function startFakeGitHub(repository: string, pr: number, token: str
     const list = new RegExp(`^/repos/${repository}/issues/${pr}/comments\\?per_page=100&page=(\\d+)$`).exec(path);
     if (req.method === 'GET' && list) return send(200, comments.slice((Number(list[1]) - 1) * 100, Number(list[1]) * 100));
     if (req.method === 'POST' && path === `/repos/${repository}/issues/${pr}/comments`) {
-      const comment = { id: nextId++, body: (await readBody(req)).body, html_url: '' };
+      // Comments made with a workflow's token are the github-actions app's.
+      const comment: FakeComment = { id: nextId++, body: (await readBody(req)).body, html_url: '', user: { login: 'github-actions[bot]', type: 'Bot' } };
       comment.html_url = `https://github.com/${repository}/pull/${pr}#issuecomment-${comment.id}`;
       comments.push(comment);
       return send(201, comment);

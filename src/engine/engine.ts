@@ -4,7 +4,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { MigrationError, messageOf } from './errors.js';
+import { invalidInput, MigrationError, messageOf } from './errors.js';
 import { redactingLogger, type Logger } from './logger.js';
 import type { Options } from './options.js';
 import { resolveTargets, type Targets } from './connections.js';
@@ -43,7 +43,7 @@ export async function runCommand(given: Options, hooks: RunHooks): Promise<Repor
   };
   let deployment: Deployment | undefined;
   try {
-    if (options.managerVenv && (options.command === 'migrate' || options.command === 'rehearse')) {
+    if (options.managerVenv && needsManagerVenv(options)) {
       options = await withManagerVenv(options, report, redactingLogger(hooks.log, secrets));
     }
     if (options.command === 'rehearse') {
@@ -70,10 +70,21 @@ export async function runCommand(given: Options, hooks: RunHooks): Promise<Repor
   return finish(report, options, secrets);
 }
 
+/** The commands that run the manager's alembic or CLI. */
+/** The manager release a venv holds: the target's, or for clear-history the one the database is at. */
+export function venvRelease(options: Options): string {
+  if (options.toVersion) return targetRelease(options.toVersion).version;
+  throw invalidInput('manager-venv with clear-history mode: manager needs to-version: the manager release installed (e.g. 22.03.14)');
+}
+
+export function needsManagerVenv(options: Options): boolean {
+  return options.command === 'migrate' || options.command === 'rehearse' || (options.command === 'clear-history' && options.clearHistoryMode === 'manager');
+}
+
 /** alembic from a venv bai-migrate makes (or made before) with the target release's manager. */
 async function withManagerVenv(options: Options, report: Report, log: Logger): Promise<Options> {
   const venv = options.managerVenv!;
-  const version = targetRelease(options.toVersion!).version;
+  const version = venvRelease(options);
   const provisioned = await log.group('Manager venv', () => provisionManagerVenv(venv, version, log));
   report.managerVenv = { dir: venv.dir, requirement: provisioned.requirement, created: provisioned.created };
   report.entries.push({

@@ -66,6 +66,8 @@ export async function provisionManagerVenv(options: ManagerVenvOptions, version:
 
   log.info(`creating manager venv ${dir} with ${options.python}`);
   await step(`${options.python} -m venv`, options.python, ['-m', 'venv', ...(options.systemSitePackages ? ['--system-site-packages'] : []), dir]);
+  // Marked as ours at once: a pip that fails leaves a folder the next run may replace.
+  await writeFile(marker, `${requirement} (incomplete)\n`);
   log.info(`pip install ${requirement}`);
   await step(`pip install ${requirement}`, python, ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', ...options.pipArgs, requirement]);
   // The package must hold the migration scripts, and alembic must be importable beside it.

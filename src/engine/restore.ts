@@ -101,6 +101,12 @@ function finishStatements(schema: SchemaDump, client: pg.Client): string[] {
   return [
     ...schema.constraints.map((c) => `ALTER TABLE ${quoteIdent(c.table)} ADD CONSTRAINT ${quoteIdent(c.name)} ${c.definition}`),
     ...schema.indexes,
+    // Identity columns own a sequence the dump leaves out: it continues after the restored rows.
+    ...schema.tables.flatMap((t) =>
+      t.columns
+        .filter((c) => c.identity)
+        .map((c) => `SELECT setval(pg_get_serial_sequence(${client.escapeLiteral(quoteIdent(t.name))}, ${client.escapeLiteral(c.name)}), coalesce(max(${quoteIdent(c.name)}), 1), max(${quoteIdent(c.name)}) IS NOT NULL) FROM ${quoteIdent(t.name)}`),
+    ),
     ...schema.sequences.flatMap((s) => [
       ...(s.lastValue !== null ? [`SELECT setval(${client.escapeLiteral(quoteIdent(s.name))}, ${s.lastValue}, true)`] : []),
       ...(s.ownedBy ? [`ALTER SEQUENCE ${quoteIdent(s.name)} OWNED BY ${s.ownedBy}`] : []),

@@ -4,6 +4,7 @@
  * chunks, manager.toml; the last line counts the records, so a truncated file is refused.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { pipeline } from 'node:stream/promises';
@@ -67,31 +68,57 @@ export type SnapshotRecord =
   | { readonly t: 'manager-toml'; readonly text: string }
   | { readonly t: 'end'; readonly records: number };
 
+/**
+ * Writes next to the target (`….partial`) and renames on close, so a run that fails half-way
+ * never leaves a file that looks whole, nor destroys an earlier good snapshot.
+ */
 export class SnapshotWriter {
   private readonly gzip = createGzip();
   private readonly done: Promise<void>;
+  private readonly partial: string;
+  private failure: unknown;
   private records = 0;
 
-  constructor(path: string) {
-    this.done = pipeline(this.gzip, createWriteStream(path, { mode: 0o600 }));
+  constructor(private readonly path: string) {
+    this.partial = `${path}.partial`;
+    this.done = pipeline(this.gzip, createWriteStream(this.partial, { mode: 0o600 }));
+    // Seen by write() and close(); handled here so an unwritable path is not an unhandled rejection.
+    this.done.catch((error: unknown) => (this.failure ??= error));
   }
 
   async write(record: SnapshotManifest | SnapshotRecord): Promise<void> {
+    if (this.failure) throw this.cannotWrite();
     if (!('format' in record)) this.records++;
-    if (!this.gzip.write(`${JSON.stringify(record)}\n`)) await once(this.gzip, 'drain');
+    if (!this.gzip.write(`${JSON.stringify(record)}\n`)) await Promise.race([once(this.gzip, 'drain'), this.done]);
   }
 
   async close(): Promise<void> {
     await this.write({ t: 'end', records: this.records });
     this.gzip.end();
-    await this.done;
+    await this.done.catch(() => undefined);
+    if (this.failure) throw this.cannotWrite();
+    await rename(this.partial, this.path);
+  }
+
+  /** Gives up: the partial file is removed and nothing is renamed. */
+  async abandon(): Promise<void> {
+    this.gzip.destroy();
+    await this.done.catch(() => undefined);
+    await rm(this.partial, { force: true });
+  }
+
+  private cannotWrite(): MigrationError {
+    return invalidInput(`snapshot-file "${this.path}" cannot be written (${messageOf(this.failure)}); accepted: a path in a folder that exists and may be written`);
   }
 }
 
 /** The manifest, then every record; throws a clear error on a file that is not a whole snapshot. */
 export async function* readSnapshot(path: string): AsyncGenerator<SnapshotManifest | SnapshotRecord> {
   const file = createReadStream(path);
-  const lines = createInterface({ input: file.pipe(createGunzip()), crlfDelay: Infinity });
+  const gunzip = createGunzip();
+  // pipe() does not pass on the file's errors (a missing file): hand them to the stream read below.
+  file.on('error', (error) => gunzip.destroy(error));
+  const lines = createInterface({ input: file.pipe(gunzip), crlfDelay: Infinity });
   let count = 0;
   let ended = false;
   try {

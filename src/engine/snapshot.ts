@@ -86,7 +86,7 @@ export async function takeSnapshot(
     return manifest;
   } finally {
     await client.query('ROLLBACK').catch(() => undefined);
-    if (!closed) await writer.close().catch(() => undefined);
+    if (!closed) await writer.abandon();
   }
 }
 
@@ -108,7 +108,8 @@ async function copyRows(client: pg.Client, table: SchemaDump['tables'][number], 
       await writer.write({ t: 'rows', table: table.name, columns: columns.map((c) => c.name), rows: clean });
     }
   } finally {
-    await client.query('CLOSE bai_snapshot');
+    // After a failed FETCH the transaction is aborted and CLOSE would fail too, hiding the cause.
+    await client.query('CLOSE bai_snapshot').catch(() => undefined);
   }
 }
 

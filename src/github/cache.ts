@@ -1,14 +1,17 @@
 /**
  * What the Action keeps in the Actions cache between runs.
  *
- * The snapshot: the snapshot job saves it under `{key}-{time}` (cache entries
+ * The snapshot: the snapshot job saves it under `{key}#snapshot-{time}` (cache entries
  * cannot be overwritten, and a nightly snapshot needs a new entry each night), and the rehearsal
  * job (on a pull request, perhaps days later) restores the newest entry whose key starts with
- * `{key}-`. The cache matches paths too, so both jobs must give the same snapshot-file.
+ * `{key}#snapshot-`. The cache matches paths too, so both jobs must give the same snapshot-file.
  */
 import * as cache from '@actions/cache';
 import { MigrationError } from '../engine/errors.js';
 import { managerRequirement, pythonVersion, venvCacheKey, type ManagerVenvOptions } from '../engine/manager-venv.js';
+
+/** Between the workflow's key and the time: "prod" must not restore "prod-eu"'s snapshots. */
+const SNAPSHOT_ENTRY = '#snapshot-';
 
 function requireCache(key: string): void {
   if (!cache.isFeatureAvailable()) {
@@ -18,16 +21,16 @@ function requireCache(key: string): void {
 
 export async function saveSnapshot(file: string, key: string): Promise<string> {
   requireCache(key);
-  const entry = `${key}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  const entry = `${key}${SNAPSHOT_ENTRY}${new Date().toISOString().replace(/[:.]/g, '-')}`;
   await cache.saveCache([file], entry);
   return entry;
 }
 
 export async function restoreSnapshot(file: string, key: string): Promise<string> {
   requireCache(key);
-  const hit = await cache.restoreCache([file], key, [`${key}-`]);
+  const hit = await cache.restoreCache([file], key, [`${key}${SNAPSHOT_ENTRY}`]);
   if (!hit) {
-    throw new MigrationError('invalid-input', `no snapshot in the Actions cache under key "${key}-…" for path ${file}: run the snapshot workflow with the same snapshot-cache-key and snapshot-file first`);
+    throw new MigrationError('invalid-input', `no snapshot in the Actions cache under key "${key}${SNAPSHOT_ENTRY}…" for path ${file}: run the snapshot workflow with the same snapshot-cache-key and snapshot-file first`);
   }
   return hit;
 }

@@ -101,8 +101,9 @@ export async function upsertComment(pr: PullRequest, token: string, marker: stri
   };
   const base = `/repos/${pr.repository}/issues`;
   for (let page = 1; ; page++) {
-    const comments = (await call('GET', `${base}/${pr.number}/comments?per_page=100&page=${page}`)) as Array<{ id: number; body?: string; html_url: string }>;
-    const mine = comments.find((c) => c.body?.includes(marker));
+    const comments = (await call('GET', `${base}/${pr.number}/comments?per_page=100&page=${page}`)) as Array<{ id: number; body?: string; html_url: string; user?: { type?: string } }>;
+    // Ours starts with the marker and was written by a bot (the token's app): a person quoting it is left alone.
+    const mine = comments.find((c) => c.user?.type === 'Bot' && c.body?.startsWith(marker));
     if (mine) {
       const updated = (await call('PATCH', `${base}/comments/${mine.id}`, { body })) as { html_url: string };
       return { url: updated.html_url, action: 'updated' };

@@ -22418,7 +22418,7 @@ var require_bignumber = __commonJS({
             return arr.reverse();
           }
           return function(str2, baseIn, baseOut, sign, callerIsToString) {
-            var alphabet, d, e, k, r, x, xc, y, i = str2.indexOf("."), dp = DECIMAL_PLACES, rm5 = ROUNDING_MODE;
+            var alphabet, d, e, k, r, x, xc, y, i = str2.indexOf("."), dp = DECIMAL_PLACES, rm6 = ROUNDING_MODE;
             if (i >= 0) {
               k = POW_PRECISION;
               POW_PRECISION = 0;
@@ -22444,7 +22444,7 @@ var require_bignumber = __commonJS({
               x.c = xc;
               x.e = e;
               x.s = sign;
-              x = div(x, y, dp, rm5, baseOut);
+              x = div(x, y, dp, rm6, baseOut);
               xc = x.c;
               r = x.r;
               e = x.e;
@@ -22453,7 +22453,7 @@ var require_bignumber = __commonJS({
             i = xc[d];
             k = baseOut / 2;
             r = r || d < 0 || xc[d + 1] != null;
-            r = rm5 < 4 ? (i != null || r) && (rm5 == 0 || rm5 == (x.s < 0 ? 3 : 2)) : i > k || i == k && (rm5 == 4 || r || rm5 == 6 && xc[d - 1] & 1 || rm5 == (x.s < 0 ? 8 : 7));
+            r = rm6 < 4 ? (i != null || r) && (rm6 == 0 || rm6 == (x.s < 0 ? 3 : 2)) : i > k || i == k && (rm6 == 4 || r || rm6 == 6 && xc[d - 1] & 1 || rm6 == (x.s < 0 ? 8 : 7));
             if (d < 1 || !xc[0]) {
               str2 = r ? toFixedPoint(alphabet.charAt(1), -dp, alphabet.charAt(0)) : alphabet.charAt(0);
             } else {
@@ -22511,7 +22511,7 @@ var require_bignumber = __commonJS({
             }
             for (; !a[0] && a.length > 1; a.splice(0, 1)) ;
           }
-          return function(x, y, dp, rm5, base) {
+          return function(x, y, dp, rm6, base) {
             var cmp, e, i, more, n, prod, prodL, q, qc, rem, remL, rem0, xi, xL, yc0, yL, yz, s = x.s == y.s ? 1 : -1, xc = x.c, yc = y.c;
             if (!xc || !xc[0] || !yc || !yc[0]) {
               return new BigNumber2(
@@ -22608,7 +22608,7 @@ var require_bignumber = __commonJS({
             }
             if (base == BASE) {
               for (i = 1, s = qc[0]; s >= 10; s /= 10, i++) ;
-              round(q, dp + (q.e = i + e * LOG_BASE - 1) + 1, rm5, more);
+              round(q, dp + (q.e = i + e * LOG_BASE - 1) + 1, rm6, more);
             } else {
               q.e = e;
               q.r = +more;
@@ -22616,10 +22616,10 @@ var require_bignumber = __commonJS({
             return q;
           };
         })();
-        function format(n, i, rm5, id) {
+        function format(n, i, rm6, id) {
           var c0, e, ne, len, str2;
-          if (rm5 == null) rm5 = ROUNDING_MODE;
-          else intCheck(rm5, 0, 8);
+          if (rm6 == null) rm6 = ROUNDING_MODE;
+          else intCheck(rm6, 0, 8);
           if (!n.c) return n.toString();
           c0 = n.c[0];
           ne = n.e;
@@ -22627,7 +22627,7 @@ var require_bignumber = __commonJS({
             str2 = coeffToString(n.c);
             str2 = id == 1 || id == 2 && (ne <= TO_EXP_NEG || ne >= TO_EXP_POS) ? toExponential(str2, ne) : toFixedPoint(str2, ne, "0");
           } else {
-            n = round(new BigNumber2(n), i, rm5);
+            n = round(new BigNumber2(n), i, rm6);
             e = n.e;
             str2 = coeffToString(n.c);
             len = str2.length;
@@ -22700,7 +22700,7 @@ var require_bignumber = __commonJS({
             x.c = x.e = null;
           };
         })();
-        function round(x, sd, rm5, r) {
+        function round(x, sd, rm6, r) {
           var d, i, j, k, n, ni, rd, xc = x.c, pows10 = POWS_TEN;
           if (xc) {
             out: {
@@ -22735,8 +22735,8 @@ var require_bignumber = __commonJS({
               // The expression  n % pows10[d - j - 1]  returns all digits of n to the right
               // of the digit at j, e.g. if n is 908714 and j is 2, the expression gives 714.
               xc[ni + 1] != null || (j < 0 ? n : n % pows10[d - j - 1]);
-              r = rm5 < 4 ? (rd || r) && (rm5 == 0 || rm5 == (x.s < 0 ? 3 : 2)) : rd > 5 || rd == 5 && (rm5 == 4 || r || rm5 == 6 && // Check whether the digit to the left of the rounding digit is odd.
-              (i > 0 ? j > 0 ? n / pows10[d - j] : 0 : xc[ni - 1]) % 10 & 1 || rm5 == (x.s < 0 ? 8 : 7));
+              r = rm6 < 4 ? (rd || r) && (rm6 == 0 || rm6 == (x.s < 0 ? 3 : 2)) : rd > 5 || rd == 5 && (rm6 == 4 || r || rm6 == 6 && // Check whether the digit to the left of the rounding digit is odd.
+              (i > 0 ? j > 0 ? n / pows10[d - j] : 0 : xc[ni - 1]) % 10 & 1 || rm6 == (x.s < 0 ? 8 : 7));
               if (sd < 1 || !xc[0]) {
                 xc.length = 0;
                 if (r) {
@@ -22801,13 +22801,13 @@ var require_bignumber = __commonJS({
         P.comparedTo = function(y, b) {
           return compare2(this, new BigNumber2(y, b));
         };
-        P.decimalPlaces = P.dp = function(dp, rm5) {
+        P.decimalPlaces = P.dp = function(dp, rm6) {
           var c, n, v, x = this;
           if (dp != null) {
             intCheck(dp, 0, MAX);
-            if (rm5 == null) rm5 = ROUNDING_MODE;
-            else intCheck(rm5, 0, 8);
-            return round(new BigNumber2(x), dp + x.e + 1, rm5);
+            if (rm6 == null) rm6 = ROUNDING_MODE;
+            else intCheck(rm6, 0, 8);
+            return round(new BigNumber2(x), dp + x.e + 1, rm6);
           }
           if (!(c = x.c)) return null;
           n = ((v = c.length - 1) - bitFloor(this.e / LOG_BASE)) * LOG_BASE;
@@ -22890,11 +22890,11 @@ var require_bignumber = __commonJS({
           if (nIsNeg) y = ONE.div(y);
           return m ? y.mod(m) : k ? round(y, POW_PRECISION, ROUNDING_MODE, more) : y;
         };
-        P.integerValue = function(rm5) {
+        P.integerValue = function(rm6) {
           var n = new BigNumber2(this);
-          if (rm5 == null) rm5 = ROUNDING_MODE;
-          else intCheck(rm5, 0, 8);
-          return round(n, n.e + 1, rm5);
+          if (rm6 == null) rm6 = ROUNDING_MODE;
+          else intCheck(rm6, 0, 8);
+          return round(n, n.e + 1, rm6);
         };
         P.isEqualTo = P.eq = function(y, b) {
           return compare2(this, new BigNumber2(y, b)) === 0;
@@ -23121,13 +23121,13 @@ var require_bignumber = __commonJS({
           }
           return normalise(y, xc, ye);
         };
-        P.precision = P.sd = function(sd, rm5) {
+        P.precision = P.sd = function(sd, rm6) {
           var c, n, v, x = this;
           if (sd != null && sd !== !!sd) {
             intCheck(sd, 1, MAX);
-            if (rm5 == null) rm5 = ROUNDING_MODE;
-            else intCheck(rm5, 0, 8);
-            return round(new BigNumber2(x), sd, rm5);
+            if (rm6 == null) rm6 = ROUNDING_MODE;
+            else intCheck(rm6, 0, 8);
+            return round(new BigNumber2(x), sd, rm6);
           }
           if (!(c = x.c)) return null;
           v = c.length - 1;
@@ -23197,36 +23197,36 @@ var require_bignumber = __commonJS({
           }
           return round(r, r.e + DECIMAL_PLACES + 1, ROUNDING_MODE, m);
         };
-        P.toExponential = function(dp, rm5) {
+        P.toExponential = function(dp, rm6) {
           if (dp != null) {
             intCheck(dp, 0, MAX);
             dp++;
           }
-          return format(this, dp, rm5, 1);
+          return format(this, dp, rm6, 1);
         };
-        P.toFixed = function(dp, rm5) {
+        P.toFixed = function(dp, rm6) {
           if (dp != null) {
             intCheck(dp, 0, MAX);
             dp = dp + this.e + 1;
           }
-          return format(this, dp, rm5);
+          return format(this, dp, rm6);
         };
-        P.toFormat = function(dp, rm5, format2) {
+        P.toFormat = function(dp, rm6, format2) {
           var str2, x = this;
           if (format2 == null) {
-            if (dp != null && rm5 && typeof rm5 == "object") {
-              format2 = rm5;
-              rm5 = null;
+            if (dp != null && rm6 && typeof rm6 == "object") {
+              format2 = rm6;
+              rm6 = null;
             } else if (dp && typeof dp == "object") {
               format2 = dp;
-              dp = rm5 = null;
+              dp = rm6 = null;
             } else {
               format2 = FORMAT;
             }
           } else if (typeof format2 != "object") {
             throw Error(bignumberError + "Argument not an object: " + format2);
           }
-          str2 = x.toFixed(dp, rm5);
+          str2 = x.toFixed(dp, rm6);
           if (x.c) {
             var i, arr = str2.split("."), g1 = +format2.groupSize, g2 = +format2.secondaryGroupSize, groupSeparator = format2.groupSeparator || "", intPart = arr[0], fractionPart = arr[1], isNeg = x.s < 0, intDigits = isNeg ? intPart.slice(1) : intPart, len = intDigits.length;
             if (g2) {
@@ -23294,9 +23294,9 @@ var require_bignumber = __commonJS({
         P.toNumber = function() {
           return +valueOf(this);
         };
-        P.toPrecision = function(sd, rm5) {
+        P.toPrecision = function(sd, rm6) {
           if (sd != null) intCheck(sd, 1, MAX);
-          return format(this, sd, rm5, 2);
+          return format(this, sd, rm6, 2);
         };
         P.toString = function(b) {
           var str2, n = this, s = n.s, e = n.e;
@@ -25362,13 +25362,13 @@ var INPUTS = [
   { name: "etcd-client-cert", description: "PEM file of a client certificate for etcd (with etcd-client-key), for an etcd run with --client-cert-auth." },
   { name: "etcd-client-key", description: "PEM file of the private key of etcd-client-cert (unencrypted)." },
   { name: "alembic-command", default: "alembic", description: "How to run the manager's alembic, split on spaces and run without a shell, e.g. /opt/backend.ai/bin/alembic or python3 -m alembic." },
-  { name: "manager-venv", description: "A folder for a venv with backend.ai-manager==<to-version> from pip, made when it does not hold one yet; alembic then runs from it (the Action caches it by release, Python and OS). Instead of alembic-command." },
+  { name: "manager-venv", description: "A folder for a venv with backend.ai-manager==<to-version> from pip, made when it does not hold one yet; alembic and the manager's CLI then run from it (the Action caches it by release, Python and OS). Instead of alembic-command. For clear-history mode: manager, to-version names the installed release." },
   { name: "python", default: "python3", description: "manager-venv: the Python that makes the venv (22.03 needs 3.10, 21.09 3.9 or later)." },
   { name: "pip-args", description: "manager-venv: more arguments for pip install, split on spaces, e.g. --index-url https://pypi.example.com/simple." },
   { name: "venv-system-site-packages", default: "false", description: "manager-venv: let the venv see the system's Python packages (e.g. a distribution's psycopg2)." },
   { name: "manager-command", description: "The manager's CLI for image-rescan and mode: manager, split on spaces and run without a shell. Empty: <manager-venv>/bin/backend.ai with manager-venv, else backend.ai." },
   { name: "image-rescan", default: "false", description: "After the image import, run the manager's registry rescan (backend.ai mgr image rescan REGISTRY) for every registry in etcd config/docker/registry, then put back the admin-set resource limits it overwrites." },
-  { name: "alembic-config", description: "The manager's alembic.ini. Empty: alembic.ini beside manager.toml, else ./alembic.ini. bai-migrate runs alembic on a private copy whose sqlalchemy.url is the checked database." },
+  { name: "alembic-config", description: "The manager's alembic.ini. Empty: the one manager-venv writes, else alembic.ini beside manager.toml, else ./alembic.ini. bai-migrate runs alembic on a private copy whose sqlalchemy.url is the checked database." },
   { name: "periodic-sync-stats", description: "true or false: write [debug] periodic-sync-stats to manager.toml (22.03 otherwise writes kernels.last_stat only when a kernel terminates). Empty leaves it as it is." },
   { name: "prune-etcd-images", default: "false", description: "After the image metadata is in PostgreSQL and verified, delete etcd's old images/ tree (22.03 no longer reads it). Its keys are in the backup bundle first." },
   { name: "redis-persistence", default: "configure", description: "configure: turn on AOF with CONFIG SET and CONFIG REWRITE; managed: persistence is configured elsewhere (managed Redis), only report it." },
@@ -25382,7 +25382,7 @@ var INPUTS = [
   { name: "connect-timeout", default: "10", description: "Seconds to wait for each server to answer before reporting it unreachable." },
   { name: "report-file", default: "bai-migrate-report.json", description: "Where the JSON report is written." },
   { name: "snapshot-file", default: "bai-migrate-snapshot.jsonl.gz", description: "snapshot writes, and rehearse reads, this file: the schema, the rows of the tables the steps touch (secrets and personal data replaced), the etcd namespace without secrets, Redis settings and key counts, and a manifest." },
-  { name: "snapshot-cache-key", description: "Action only: snapshot saves snapshot-file in the Actions cache as {key}-{time}; rehearse restores the newest entry whose key starts with {key}-. Give both the same snapshot-file." },
+  { name: "snapshot-cache-key", description: "Action only: snapshot saves snapshot-file in the Actions cache as {key}#snapshot-{time}; rehearse restores the newest entry whose key starts with {key}#snapshot-. Give both the same snapshot-file." },
   { name: "rehearsal-servers", default: "start", description: "rehearse: start (disposable PostgreSQL, Redis and etcd started with Testcontainers, matching the snapshot's release) or given (the workflow's service containers at postgres-url, redis-url and etcd-endpoints, which must be empty)." },
   { name: "rehearsal-image", description: "rehearse: for runners without Docker Hub, one image with PostgreSQL, Redis and etcd from Debian's packages (scripts/testbed.sh builds it); it runs with host networking." },
   { name: "keep-rehearsal", default: "false", description: "rehearse: leave the restored database (and any servers it started) in place for inspection; the report says where they are." },
@@ -27803,6 +27803,16 @@ ${assignment}
   }
   return validate(result.join("\n"));
 }
+function replaceTomlTable(text, table, body) {
+  const lines = text.split("\n");
+  const start = lines.findIndex((line) => HEADER.exec(line)?.[1]?.trim() === table);
+  const section2 = [`[${table}]`, ...body.trimEnd().split("\n"), ""];
+  if (start < 0) return validate(`${text}${text.endsWith("\n") ? "" : "\n"}
+${section2.join("\n")}`);
+  let end = lines.findIndex((line, i) => i > start && HEADER.test(line));
+  if (end < 0) end = lines.length;
+  return validate([...lines.slice(0, start), ...section2, ...lines.slice(end)].join("\n"));
+}
 function validate(text) {
   parseToml(text);
   return text;
@@ -28426,7 +28436,7 @@ async function persistRedis(deployment) {
 // src/engine/sanitize.ts
 import { createHmac, randomBytes } from "node:crypto";
 var IDENTITY_COLUMNS = /^(email|user_id|username|full_name|owner_email|created_by_email)$/i;
-var SECRET_COLUMNS = /(password|secret|token|private_key|ssh_public_key|credential|totp|environ|dotfiles|api_key)/i;
+var SECRET_COLUMNS = /(password|secret|token|private_key|ssh_public_key|credential|totp|environ|dotfiles|api_key|internal_data|callback_url)/i;
 var SECRET_KEY_PART = /(password|secret|token|credential|private[-_]?key|api[-_]?key)/i;
 var REDACTED = "REDACTED";
 function columnRule(column) {
@@ -28443,6 +28453,7 @@ var Sanitizer = class {
    */
   replace(rule, type, notNull, value) {
     if (value === null) return null;
+    if (type.endsWith("[]")) return rule === "pseudonym" ? value : "{}";
     if (TEXT_TYPE.test(type)) return rule === "pseudonym" ? this.pseudonym(value) : REDACTED;
     if (rule === "pseudonym") return value;
     if (!notNull) return null;
@@ -28462,14 +28473,13 @@ function isSecretEtcdKey(key) {
   return SECRET_KEY_PART.test(decodeURIComponent(last));
 }
 function stripUrlPassword(value) {
-  if (!/^[a-z][a-z0-9+.-]*:\/\/[^/\s]*@/i.test(value)) return value;
   try {
     const url2 = new URL(value);
     if (!url2.password) return value;
     url2.password = "";
     return url2.toString();
   } catch {
-    return value;
+    return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@\s]*:[^@\s]*@/i, "$1");
   }
 }
 function redactToml(text) {
@@ -28484,6 +28494,7 @@ function redactToml(text) {
 
 // src/engine/snapshot-file.ts
 import { createReadStream, createWriteStream } from "node:fs";
+import { rename as rename3, rm as rm3 } from "node:fs/promises";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
 import { pipeline } from "node:stream/promises";
@@ -28491,26 +28502,46 @@ import { createGunzip, createGzip } from "node:zlib";
 var SNAPSHOT_FORMAT = "bai-migrate-snapshot";
 var SNAPSHOT_FORMAT_VERSION = 1;
 var SnapshotWriter = class {
+  constructor(path4) {
+    this.path = path4;
+    this.partial = `${path4}.partial`;
+    this.done = pipeline(this.gzip, createWriteStream(this.partial, { mode: 384 }));
+    this.done.catch((error) => this.failure ??= error);
+  }
+  path;
   gzip = createGzip();
   done;
+  partial;
+  failure;
   records = 0;
-  constructor(path4) {
-    this.done = pipeline(this.gzip, createWriteStream(path4, { mode: 384 }));
-  }
   async write(record) {
+    if (this.failure) throw this.cannotWrite();
     if (!("format" in record)) this.records++;
     if (!this.gzip.write(`${JSON.stringify(record)}
-`)) await once(this.gzip, "drain");
+`)) await Promise.race([once(this.gzip, "drain"), this.done]);
   }
   async close() {
     await this.write({ t: "end", records: this.records });
     this.gzip.end();
-    await this.done;
+    await this.done.catch(() => void 0);
+    if (this.failure) throw this.cannotWrite();
+    await rename3(this.partial, this.path);
+  }
+  /** Gives up: the partial file is removed and nothing is renamed. */
+  async abandon() {
+    this.gzip.destroy();
+    await this.done.catch(() => void 0);
+    await rm3(this.partial, { force: true });
+  }
+  cannotWrite() {
+    return invalidInput(`snapshot-file "${this.path}" cannot be written (${messageOf(this.failure)}); accepted: a path in a folder that exists and may be written`);
   }
 };
 async function* readSnapshot(path4) {
   const file = createReadStream(path4);
-  const lines = createInterface({ input: file.pipe(createGunzip()), crlfDelay: Infinity });
+  const gunzip = createGunzip();
+  file.on("error", (error) => gunzip.destroy(error));
+  const lines = createInterface({ input: file.pipe(gunzip), crlfDelay: Infinity });
   let count = 0;
   let ended = false;
   try {
@@ -28618,7 +28649,7 @@ async function takeSnapshot(deployment, dataTables, path4, managerConfig, log) {
     return manifest;
   } finally {
     await client.query("ROLLBACK").catch(() => void 0);
-    if (!closed) await writer.close().catch(() => void 0);
+    if (!closed) await writer.abandon();
   }
 }
 async function copyRows(client, table, sanitizer, writer) {
@@ -28639,7 +28670,7 @@ async function copyRows(client, table, sanitizer, writer) {
       await writer.write({ t: "rows", table: table.name, columns: columns.map((c) => c.name), rows: clean });
     }
   } finally {
-    await client.query("CLOSE bai_snapshot");
+    await client.query("CLOSE bai_snapshot").catch(() => void 0);
   }
 }
 async function closeOverForeignKeys(client, schema2, wanted) {
@@ -28768,7 +28799,7 @@ async function readRedis(deployment) {
 
 // src/engine/manager-venv.ts
 import { existsSync as existsSync2, readdirSync } from "node:fs";
-import { readFile as readFile3, rm as rm3, writeFile as writeFile3 } from "node:fs/promises";
+import { readFile as readFile3, rm as rm4, writeFile as writeFile3 } from "node:fs/promises";
 import { join as join5, resolve as resolve4 } from "node:path";
 var MANAGER_PACKAGE = "backend.ai-manager";
 var MARKER = ".bai-migrate-manager";
@@ -28794,12 +28825,14 @@ async function provisionManagerVenv(options, version, log) {
       log.info(`manager venv ${dir} already has ${requirement}`);
       return { ...setup, created: false };
     }
-    await rm3(dir, { recursive: true, force: true });
+    await rm4(dir, { recursive: true, force: true });
   } else if (existsSync2(dir) && readdirSync(dir).length > 0) {
     throw invalidInput(`manager-venv "${options.dir}" exists and was not made by bai-migrate; accepted: a new or empty folder (or point alembic-command at your own venv instead)`);
   }
   log.info(`creating manager venv ${dir} with ${options.python}`);
   await step(`${options.python} -m venv`, options.python, ["-m", "venv", ...options.systemSitePackages ? ["--system-site-packages"] : [], dir]);
+  await writeFile3(marker, `${requirement} (incomplete)
+`);
   log.info(`pip install ${requirement}`);
   await step(`pip install ${requirement}`, python, ["-m", "pip", "install", "--disable-pip-version-check", "--no-input", ...options.pipArgs, requirement]);
   await step("checking the manager package", python, ["-c", "import alembic, ai.backend.manager.models.alembic"]);
@@ -28864,7 +28897,7 @@ format = %(levelname)-5.5s [%(name)s] %(message)s
 // src/engine/rehearse.ts
 import { randomBytes as randomBytes3 } from "node:crypto";
 import { existsSync as existsSync3, mkdtempSync, writeFileSync } from "node:fs";
-import { rm as rm4 } from "node:fs/promises";
+import { rm as rm5 } from "node:fs/promises";
 import { tmpdir as tmpdir2 } from "node:os";
 import { dirname as dirname4, join as join6 } from "node:path";
 var import_ioredis2 = __toESM(require_built3(), 1);
@@ -28942,6 +28975,10 @@ function finishStatements(schema2, client) {
   return [
     ...schema2.constraints.map((c) => `ALTER TABLE ${quoteIdent(c.table)} ADD CONSTRAINT ${quoteIdent(c.name)} ${c.definition}`),
     ...schema2.indexes,
+    // Identity columns own a sequence the dump leaves out: it continues after the restored rows.
+    ...schema2.tables.flatMap(
+      (t) => t.columns.filter((c) => c.identity).map((c) => `SELECT setval(pg_get_serial_sequence(${client.escapeLiteral(quoteIdent(t.name))}, ${client.escapeLiteral(c.name)}), coalesce(max(${quoteIdent(c.name)}), 1), max(${quoteIdent(c.name)}) IS NOT NULL) FROM ${quoteIdent(t.name)}`)
+    ),
     ...schema2.sequences.flatMap((s) => [
       ...s.lastValue !== null ? [`SELECT setval(${client.escapeLiteral(quoteIdent(s.name))}, ${s.lastValue}, true)`] : [],
       ...s.ownedBy ? [`ALTER SEQUENCE ${quoteIdent(s.name)} OWNED BY ${s.ownedBy}`] : []
@@ -29139,8 +29176,8 @@ async function rehearse(options, report, log, addSecret, runInner) {
     });
     record({ step: "restore", status: "ok", detail: `${restored.rows} row(s) into database ${restored.database}, ${restored.etcdKeys} etcd key(s) under namespace "${manifest.etcd.namespace}"` });
     const managerConfig = join6(work, "manager.toml");
-    writeFileSync(managerConfig, rehearsalManagerToml(options, manifest, restored.managerToml), { mode: 384 });
     const { user, password, host, port } = servers.postgres;
+    writeFileSync(managerConfig, rehearsalManagerToml(options, manifest, restored.managerToml, servers, restored.database), { mode: 384 });
     const inner = {
       ...options,
       command: "migrate",
@@ -29177,7 +29214,7 @@ async function rehearse(options, report, log, addSecret, runInner) {
     record({ step: "result", status: "ok", detail: `migrated ${manifest.release.series} \u2192 ${migrated.toVersion} on the restored snapshot and verified` });
   } finally {
     await log.group("Clean up", async () => {
-      await rm4(work, { recursive: true, force: true });
+      await rm5(work, { recursive: true, force: true });
       if (options.keepRehearsal && database) {
         await closeTargets?.();
         const containers = started ? `; containers ${Object.values(started.containers).map((id) => id.slice(0, 12)).join(", ")} keep running (docker rm -f them when done)` : "";
@@ -29260,26 +29297,38 @@ async function prepareTargets(servers, manifest, timeoutMs) {
     database,
     close,
     async removeAndClose() {
-      await client.end().catch(() => void 0);
-      await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-      await etcd.delete().prefix(`/sorna/${manifest.etcd.namespace}/`);
-      for (let db = 0; db <= 4; db++) {
-        await redis.select(db);
-        await redis.flushdb();
+      try {
+        await client.end().catch(() => void 0);
+        await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+        await etcd.delete().prefix(`/sorna/${manifest.etcd.namespace}/`);
+        for (let db = 0; db <= 4; db++) {
+          await redis.select(db);
+          await redis.flushdb();
+        }
+      } finally {
+        await close();
       }
-      await close();
     }
   };
 }
-function rehearsalManagerToml(options, manifest, fromSnapshot) {
-  if (options.managerConfig) return redactToml(loadManagerConfig(options.managerConfig).text).text;
-  if (fromSnapshot) return fromSnapshot;
-  return `# written by bai-migrate rehearse: the snapshot had no manager.toml
-[etcd]
-namespace = "${manifest.etcd.namespace}"
-
-[manager]
-`;
+function rehearsalManagerToml(options, manifest, fromSnapshot, servers, database) {
+  const base = options.managerConfig ? redactToml(loadManagerConfig(options.managerConfig).text).text : fromSnapshot ?? "# written by bai-migrate rehearse: the snapshot had no manager.toml\n[manager]\n";
+  const q = (text) => JSON.stringify(text);
+  const [etcdHost, etcdPort] = servers.etcd.replace(/^https?:\/\//, "").split(/:(?=\d+$)/);
+  const pg2 = servers.postgres;
+  const withDb = replaceTomlTable(
+    base,
+    "db",
+    `type = "postgresql"
+addr = { host = ${q(pg2.host)}, port = ${pg2.port} }
+name = ${q(database)}
+user = ${q(pg2.user)}
+password = ${q(pg2.password ?? "")}`
+  );
+  return replaceTomlTable(withDb, "etcd", `namespace = ${q(manifest.etcd.namespace)}
+addr = { host = ${q(etcdHost)}, port = ${etcdPort ?? 2379} }
+user = ""
+password = ""`);
 }
 function alembicConfigBeside(managerConfig) {
   const beside = managerConfig ? join6(dirname4(managerConfig), "alembic.ini") : void 0;
@@ -29299,7 +29348,7 @@ async function runCommand(given, hooks) {
   };
   let deployment;
   try {
-    if (options.managerVenv && (options.command === "migrate" || options.command === "rehearse")) {
+    if (options.managerVenv && needsManagerVenv(options)) {
       options = await withManagerVenv(options, report, redactingLogger(hooks.log, secrets));
     }
     if (options.command === "rehearse") {
@@ -29323,9 +29372,16 @@ async function runCommand(given, hooks) {
   }
   return finish(report, options, secrets);
 }
+function venvRelease(options) {
+  if (options.toVersion) return targetRelease(options.toVersion).version;
+  throw invalidInput("manager-venv with clear-history mode: manager needs to-version: the manager release installed (e.g. 22.03.14)");
+}
+function needsManagerVenv(options) {
+  return options.command === "migrate" || options.command === "rehearse" || options.command === "clear-history" && options.clearHistoryMode === "manager";
+}
 async function withManagerVenv(options, report, log) {
   const venv = options.managerVenv;
-  const version = targetRelease(options.toVersion).version;
+  const version = venvRelease(options);
   const provisioned = await log.group("Manager venv", () => provisionManagerVenv(venv, version, log));
   report.managerVenv = { dir: venv.dir, requirement: provisioned.requirement, created: provisioned.created };
   report.entries.push({
@@ -29603,7 +29659,6 @@ export {
   renderMarkdown,
   renderText,
   redact,
-  targetRelease,
   COMMANDS,
   INPUTS,
   secretInputs,
@@ -29611,5 +29666,7 @@ export {
   managerRequirement,
   pythonVersion,
   venvCacheKey,
-  runCommand
+  runCommand,
+  venvRelease,
+  needsManagerVenv
 };
