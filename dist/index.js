@@ -16,7 +16,7 @@ import {
   venvCacheKey,
   venvRelease,
   which
-} from "./chunks/chunk-XJMKG62S.js";
+} from "./chunks/chunk-V7U45OCH.js";
 import {
   require_src
 } from "./chunks/chunk-SCUMJWIY.js";

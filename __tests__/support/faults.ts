@@ -20,6 +20,10 @@ import { freePort, LOCAL_IMAGE, localImageAvailable, SECRETS, type TestbedInfo }
 import type { Admin } from './deployment.js';
 import { MemoryLogger } from '../../src/engine/logger.js';
 import type { Server } from '../../src/engine/deployment.js';
+import { etcdCommand, HALFSTACK_IMAGES, redisConfig } from '../../src/engine/servers.js';
+
+/** On GitHub runners: the images the shared test bed and a rehearsal of 21.09 use. */
+const OFFICIAL = HALFSTACK_IMAGES['21.09']!;
 
 const HOST = '127.0.0.1';
 const READY_WITHIN_MS = 60_000;
@@ -62,29 +66,20 @@ export async function startFaultServers(): Promise<FaultServers> {
           `exec /usr/lib/postgresql/15/bin/postgres -D /tmp/pgdata -k /tmp ${pgServer}`,
       ])
     : // The official entrypoint skips initialisation when PGDATA holds a database.
-      run('postgres', ['-e', `POSTGRES_PASSWORD=${SECRETS.postgres}`, 'postgres:13', ...`postgres ${pgServer}`.split(' ')]);
+      run('postgres', ['-e', `POSTGRES_PASSWORD=${SECRETS.postgres}`, OFFICIAL.postgres, ...`postgres ${pgServer}`.split(' ')]);
 
   // Written on the first start only: a restart must keep what CONFIG REWRITE put there. The
   // directory is writable by anyone, as the official image runs Redis as user redis.
-  const redisConfig = [`port ${redisPort}`, `bind ${HOST}`, 'protected-mode no', `requirepass ${SECRETS.redis}`, 'dir /srv/redis', 'appendonly no', 'save ""'].join('\\n');
+  const config = redisConfig(redisPort, HOST, SECRETS.redis, '/srv/redis').replaceAll('\n', '\\n');
   const redis = run('redis', [
-    local ? LOCAL_IMAGE : 'redis:6.2', 'bash', '-c',
-    `set -e; mkdir -p /srv/redis; [ -f /srv/redis/redis.conf ] || printf '${redisConfig}\\n' > /srv/redis/redis.conf; chmod -R a+rwX /srv/redis; ` +
+    local ? LOCAL_IMAGE : OFFICIAL.redis, 'bash', '-c',
+    `set -e; mkdir -p /srv/redis; [ -f /srv/redis/redis.conf ] || printf '${config}' > /srv/redis/redis.conf; chmod -R a+rwX /srv/redis; ` +
       `exec ${local ? '' : 'docker-entrypoint.sh '}redis-server /srv/redis/redis.conf`,
   ]);
 
   const peer = `http://${HOST}:${etcdPeer}`;
-  const etcd = run('etcd', [
-    local ? LOCAL_IMAGE : 'quay.io/coreos/etcd:v3.4.18',
-    local ? 'etcd' : '/usr/local/bin/etcd',
-    '--name=faults',
-    '--data-dir=/tmp/etcd-data',
-    `--listen-client-urls=http://${HOST}:${etcdPort}`,
-    `--advertise-client-urls=http://${HOST}:${etcdPort}`,
-    `--listen-peer-urls=${peer}`,
-    `--initial-advertise-peer-urls=${peer}`,
-    `--initial-cluster=faults=${peer}`,
-  ]);
+  const client = `http://${HOST}:${etcdPort}`;
+  const etcd = run('etcd', [local ? LOCAL_IMAGE : OFFICIAL.etcd, ...etcdCommand(local ? 'etcd' : '/usr/local/bin/etcd', client, client, peer, 'faults')]);
 
   const info: TestbedInfo = {
     mode: local ? 'local-image' : 'official-images',

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StartedTestContainer } from 'testcontainers';
 import { freePort, LOCAL_IMAGE, localImageAvailable, SECRETS } from './testbed.js';
+import { HALFSTACK_IMAGES, redisConfig } from '../../src/engine/servers.js';
 
 const HOST = '127.0.0.1';
 
@@ -34,10 +35,10 @@ async function runtime(): Promise<Runtime & typeof import('testcontainers')> {
   return {
     ...tc,
     local,
-    etcdImage: local ? LOCAL_IMAGE : 'quay.io/coreos/etcd:v3.4.18',
+    etcdImage: local ? LOCAL_IMAGE : HALFSTACK_IMAGES['21.09']!.etcd,
     etcdBinary: local ? 'etcd' : '/usr/local/bin/etcd',
-    redisImage: local ? LOCAL_IMAGE : 'redis:6.2',
-    postgresImage: local ? LOCAL_IMAGE : 'postgres:13',
+    redisImage: local ? LOCAL_IMAGE : HALFSTACK_IMAGES['21.09']!.redis,
+    postgresImage: local ? LOCAL_IMAGE : HALFSTACK_IMAGES['21.09']!.postgres,
   };
 }
 
@@ -188,8 +189,7 @@ export async function startSentinelRedis(serviceName = 'bai-redis'): Promise<Sen
   const rt = await runtime();
   const [masterPort, replicaPort] = [await freePort(), await freePort()];
   const sentinelPorts = [await freePort(), await freePort(), await freePort()];
-  const base = (port: number) =>
-    [`port ${port}`, `bind ${HOST}`, 'protected-mode no', `requirepass ${SECRETS.redis}`, `masterauth ${SECRETS.redis}`, 'dir /tmp', 'appendonly no', 'save ""'].join('\n');
+  const base = (port: number) => redisConfig(port, HOST, SECRETS.redis, '/tmp', [`masterauth ${SECRETS.redis}`]).trimEnd();
   // Config files live in a directory anyone may write: CONFIG REWRITE and Sentinel rewrite their
   // file (Redis 7 by renaming a new one over it), and the official image runs Redis as user redis.
   const entrypoint = rt.local ? '' : 'docker-entrypoint.sh ';

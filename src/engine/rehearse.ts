@@ -90,7 +90,6 @@ export async function rehearse(options: Options, report: Report, log: Logger, ad
     const inner: Options = {
       ...options,
       command: 'migrate',
-      fromVersion: options.fromVersion,
       postgresUrl: `postgresql://${encodeURIComponent(user)}${password ? `:${encodeURIComponent(password)}` : ''}@${host}:${port}/${restored.database}`,
       redisUrl: undefined,
       etcdEndpoints: [servers.etcd],

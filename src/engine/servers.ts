@@ -85,20 +85,22 @@ export async function startServers(options: StartOptions): Promise<DisposableSer
   };
 }
 
-export function redisConfig(port: number, bind: string, password: string): string {
-  return [`port ${port}`, `bind ${bind}`, 'protected-mode no', `requirepass ${password}`, 'dir /tmp', 'appendonly no', 'save ""', ''].join('\n');
+/** A 21.09-style Redis: a password, no persistence yet (the migration turns AOF on). */
+export function redisConfig(port: number, bind: string, password: string, dir = '/tmp', extra: readonly string[] = []): string {
+  return [`port ${port}`, `bind ${bind}`, 'protected-mode no', `requirepass ${password}`, ...extra, `dir ${dir}`, 'appendonly no', 'save ""', ''].join('\n');
 }
 
-export function etcdCommand(binary: string, listenClient: string, advertiseClient: string, peer: string): string[] {
+/** A single-member etcd cluster. */
+export function etcdCommand(binary: string, listenClient: string, advertiseClient: string, peer: string, name = 'bai'): string[] {
   return [
     binary,
-    '--name=bai',
+    `--name=${name}`,
     '--data-dir=/tmp/etcd-data',
     `--listen-client-urls=${listenClient}`,
     `--advertise-client-urls=${advertiseClient}`,
     `--listen-peer-urls=${peer}`,
     `--initial-advertise-peer-urls=${peer}`,
-    `--initial-cluster=bai=${peer}`,
+    `--initial-cluster=${name}=${peer}`,
   ];
 }
 

@@ -29058,19 +29058,19 @@ async function startServers(options) {
     }
   };
 }
-function redisConfig(port, bind, password) {
-  return [`port ${port}`, `bind ${bind}`, "protected-mode no", `requirepass ${password}`, "dir /tmp", "appendonly no", 'save ""', ""].join("\n");
+function redisConfig(port, bind, password, dir = "/tmp", extra = []) {
+  return [`port ${port}`, `bind ${bind}`, "protected-mode no", `requirepass ${password}`, ...extra, `dir ${dir}`, "appendonly no", 'save ""', ""].join("\n");
 }
-function etcdCommand(binary, listenClient, advertiseClient, peer) {
+function etcdCommand(binary, listenClient, advertiseClient, peer, name = "bai") {
   return [
     binary,
-    "--name=bai",
+    `--name=${name}`,
     "--data-dir=/tmp/etcd-data",
     `--listen-client-urls=${listenClient}`,
     `--advertise-client-urls=${advertiseClient}`,
     `--listen-peer-urls=${peer}`,
     `--initial-advertise-peer-urls=${peer}`,
-    `--initial-cluster=bai=${peer}`
+    `--initial-cluster=${name}=${peer}`
   ];
 }
 async function freePort() {
@@ -29181,7 +29181,6 @@ async function rehearse(options, report, log, addSecret, runInner) {
     const inner = {
       ...options,
       command: "migrate",
-      fromVersion: options.fromVersion,
       postgresUrl: `postgresql://${encodeURIComponent(user)}${password ? `:${encodeURIComponent(password)}` : ""}@${host}:${port}/${restored.database}`,
       redisUrl: void 0,
       etcdEndpoints: [servers.etcd],
