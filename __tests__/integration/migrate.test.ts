@@ -88,7 +88,9 @@ describe('migrate 21.09 → 22.03', () => {
       ['prune-etcd-images', 'skipped'],
       ['distributed-lock', 'skipped'],
     ]);
-    expect(report.entries.find((e) => e.step === 'image-metadata' && e.phase === 'apply')?.detail).toBe(`dry run: would copy ${IMAGE_COUNT} image(s) (${IMAGE_COUNT} new or changed) and 3 alias(es) into PostgreSQL`);
+    expect(report.entries.find((e) => e.step === 'image-metadata' && e.phase === 'apply')?.detail).toBe(
+      `dry run: would write ${IMAGE_COUNT} image row(s) (${IMAGE_COUNT} new, 0 changed) and 3 alias row(s) (3 new, 0 changed) into PostgreSQL`,
+    );
   });
 });
 

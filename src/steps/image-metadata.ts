@@ -6,54 +6,42 @@
  */
 import type { Deployment } from '../engine/deployment.js';
 import { tableExists } from '../engine/schema.js';
-import { changed, failed, ok, warning, type Finding, type Step } from './step.js';
+import { changed, failed, ok, skipped, warning, type Finding, type Step } from './step.js';
+import { knownRegistries, parseImageTree, type EtcdImage, type EtcdImageTree, type UnusableEntry } from './image-tree.js';
 
-export interface EtcdImage {
-  name: string;
-  registry: string;
-  image: string;
-  tag: string;
-  architecture: string;
-  digest: string;
-  sizeBytes: number;
-  type: 'COMPUTE' | 'SYSTEM' | 'SERVICE';
-  accelerators: string | null;
-  labels: Record<string, string>;
-  resources: Record<string, { min?: string; max?: string }>;
-}
+export type { EtcdImage, EtcdImageTree } from './image-tree.js';
 
-export interface EtcdImageTree {
-  images: EtcdImage[];
-  aliases: Array<{ alias: string; target: string }>;
-  /** Keys that cannot be read as image metadata, with the reason. */
-  problems: string[];
-}
+/** How many entries a finding names before it says "and N more". */
+const SHOWN = 10;
 
 export const imageMetadata: Step = {
   id: 'image-metadata',
   title: 'Image metadata from etcd to PostgreSQL',
   kind: 'change',
-  action: 'Copies images/{registry}/{image}/{tag} and images/_aliases from etcd into the images and image_aliases tables, keeping etcd intact.',
+  action: 'Copies images/{registry}/{image}/{tag} and images/_aliases from etcd into the images and image_aliases tables (alias chains resolved to their image), keeping etcd intact.',
   servers: ['etcd', 'postgres'],
   tables: ['images', 'image_aliases'],
 
-  async preflight({ deployment }) {
+  async preflight({ deployment, options }) {
     const findings: Finding[] = [];
-    const registries = Object.keys(await deployment.etcdPrefix('config/docker/registry/'));
-    const names = [...new Set(registries.map((k) => safeDecode(k.split('/')[3] ?? '')))].filter((n) => n);
+    const tree = await readImageTree(deployment);
+    const names = [...knownRegistries(await deployment.etcdPrefix('config/docker/registry/'))];
     findings.push(
       names.length > 0
         ? ok(`${names.length} registr${names.length === 1 ? 'y' : 'ies'} in etcd config/docker/registry: ${names.join(', ')}`)
         : failed('etcd config/docker/registry is empty: the 22.03 manager (and its image rescan) requires at least one registry there'),
     );
-    const tree = await readImageTree(deployment);
-    if (tree.problems.length > 0) findings.push(failed(describeProblems(tree)));
+    if (tree.unusable.length > 0) findings.push(unusableFinding(tree.unusable, options.skipUnusableImages));
     findings.push(
       tree.images.length > 0
-        ? ok(`${tree.images.length} image tag(s) and ${tree.aliases.length} alias(es) in etcd images/`)
-        : warning('etcd images/ holds no image tags: nothing to copy; run an image rescan after the upgrade'),
+        ? ok(`${tree.images.length} image tag(s) and ${tree.aliasKeys} alias key(s) in etcd images/`)
+        : warning('etcd images/ holds no image tag 21.09 can use: nothing to copy; run an image rescan after the upgrade'),
     );
-    findings.push(...danglingAliases(tree).map((a) => warning(`alias "${a.alias}" points at ${a.target}, which etcd has no metadata for: it will not be copied`)));
+    const chained = tree.aliases.filter((a) => a.chain.length > 1);
+    if (chained.length > 0) {
+      findings.push(ok(`${chained.length} alias(es) name another alias, e.g. ${chained.slice(0, 3).map((a) => `${a.chain.join(' → ')} → ${a.image}`).join('; ')}: each gets a row pointing at the image its chain ends at`));
+    }
+    if (tree.dangling.length > 0) findings.push(danglingFinding(tree));
     return findings;
   },
 
@@ -62,75 +50,141 @@ export const imageMetadata: Step = {
     return { name: 'etcd-images.json', content: JSON.stringify(all, null, 2) };
   },
 
-  async dryRun({ deployment }) {
+  async dryRun({ deployment, options }) {
     const tree = await readImageTree(deployment);
-    if (tree.problems.length > 0) return [failed(describeProblems(tree))];
-    const present = (await tableExists(deployment.postgres, 'images')) ? await rowsByName(deployment) : new Map();
-    const missing = tree.images.filter((i) => present.get(i.name)?.config_digest?.trim() !== i.digest).length;
-    return [ok(`would copy ${tree.images.length} image(s) (${missing} new or changed) and ${tree.aliases.length - danglingAliases(tree).length} alias(es) into PostgreSQL`)];
+    if (tree.unusable.length > 0 && !options.skipUnusableImages) return [unusableFinding(tree.unusable, false)];
+    const counts = await countChanges(deployment, tree);
+    const skippedNote = tree.unusable.length > 0 ? `; ${tree.unusable.length} unusable entr${tree.unusable.length === 1 ? 'y' : 'ies'} skipped` : '';
+    return [ok(`would write ${describeCounts(counts)} into PostgreSQL${skippedNote}`)];
   },
 
-  async apply({ deployment }) {
+  async apply({ deployment, options }) {
     const tree = await readImageTree(deployment);
-    if (tree.problems.length > 0) return failed(describeProblems(tree));
+    if (tree.unusable.length > 0 && !options.skipUnusableImages) return unusableFinding(tree.unusable, false);
     const pg = deployment.postgres;
     await pg.query('BEGIN');
     try {
-      const images = await pg.query(
+      const images = await pg.query<{ inserted: boolean }>(
         `INSERT INTO images (name, image, tag, registry, architecture, config_digest, size_bytes, type, accelerators, labels, resources)
          SELECT r.name, r.image, r.tag, r.registry, r.architecture, r.digest, r.size_bytes, r.type::image_type, r.accelerators, r.labels, r.resources
-           FROM jsonb_to_recordset($1::jsonb) AS r(name text, image text, tag text, registry text, architecture text, digest text,
-                size_bytes bigint, type text, accelerators text, labels jsonb, resources jsonb)
+           FROM ${DESIRED_IMAGES}
          ON CONFLICT (name, architecture) DO UPDATE SET
            image = EXCLUDED.image, tag = EXCLUDED.tag, registry = EXCLUDED.registry, config_digest = EXCLUDED.config_digest,
            size_bytes = EXCLUDED.size_bytes, type = EXCLUDED.type, accelerators = EXCLUDED.accelerators,
            labels = EXCLUDED.labels, resources = EXCLUDED.resources
          WHERE (images.image, images.tag, images.registry, images.config_digest, images.size_bytes, images.type, images.accelerators, images.labels, images.resources)
                IS DISTINCT FROM
-               (EXCLUDED.image, EXCLUDED.tag, EXCLUDED.registry, EXCLUDED.config_digest, EXCLUDED.size_bytes, EXCLUDED.type, EXCLUDED.accelerators, EXCLUDED.labels, EXCLUDED.resources)`,
+               (EXCLUDED.image, EXCLUDED.tag, EXCLUDED.registry, EXCLUDED.config_digest, EXCLUDED.size_bytes, EXCLUDED.type, EXCLUDED.accelerators, EXCLUDED.labels, EXCLUDED.resources)
+         RETURNING xmax = 0 AS inserted`,
         [JSON.stringify(tree.images.map(toRow))],
       );
       // An alias names an image; with several architectures of it, x86_64 (the etcd era's only one) wins.
-      const aliases = await pg.query(
+      const aliases = await pg.query<{ inserted: boolean }>(
         `INSERT INTO image_aliases (alias, image)
          SELECT DISTINCT ON (a.alias) a.alias, i.id
-           FROM jsonb_to_recordset($1::jsonb) AS a(alias text, target text) JOIN images i ON i.name = a.target
-          ORDER BY a.alias, i.architecture <> 'x86_64'
-         ON CONFLICT (alias) DO UPDATE SET image = EXCLUDED.image WHERE image_aliases.image IS DISTINCT FROM EXCLUDED.image`,
-        [JSON.stringify(tree.aliases)],
+           FROM ${DESIRED_ALIASES} JOIN images i ON i.name = a.image
+          ORDER BY a.alias, i.architecture <> 'x86_64', i.architecture
+         ON CONFLICT (alias) DO UPDATE SET image = EXCLUDED.image WHERE image_aliases.image IS DISTINCT FROM EXCLUDED.image
+         RETURNING xmax = 0 AS inserted`,
+        [JSON.stringify(tree.aliases.map(({ alias, image }) => ({ alias, image })))],
       );
       await pg.query('COMMIT');
-      const touched = (images.rowCount ?? 0) + (aliases.rowCount ?? 0);
-      const detail = `${images.rowCount} of ${tree.images.length} image(s) and ${aliases.rowCount} alias(es) written; etcd images/ left intact`;
-      return touched > 0 ? changed(detail) : ok(`all ${tree.images.length} image(s) and their aliases are already in PostgreSQL`);
+      const counts = { images: split(images.rows), aliases: split(aliases.rows) };
+      const notes = [
+        ...(tree.unusable.length > 0 ? [`skipped ${tree.unusable.length} unusable entr${tree.unusable.length === 1 ? 'y' : 'ies'} (kept in etcd and the backup bundle)`] : []),
+        ...(tree.dangling.length > 0 ? [`${tree.dangling.length} dangling alias(es) not copied`] : []),
+        'etcd images/ left intact',
+      ].join('; ');
+      return images.rows.length + aliases.rows.length > 0
+        ? changed(`wrote ${describeCounts(counts)}; ${notes}`)
+        : ok(`all ${tree.images.length} image(s) and ${tree.aliases.length} alias(es) are already in PostgreSQL; ${notes}`);
     } catch (error) {
       await pg.query('ROLLBACK').catch(() => undefined);
       throw error;
     }
   },
 
-  async verify({ deployment }) {
+  /** Every image tag and every alias key in etcd: each has its row, or is named as skipped or dangling. */
+  async verify({ deployment, options }) {
     const tree = await readImageTree(deployment);
-    const rows = await rowsByName(deployment);
-    const wrong = tree.images.filter((i) => rows.get(i.name)?.config_digest?.trim() !== i.digest);
+    const { rows } = await deployment.postgres.query<{ name: string; architecture: string; config_digest: string }>('SELECT name, architecture, config_digest FROM images');
+    const digests = new Map(rows.map((r) => [`${r.name}\0${r.architecture}`, r.config_digest?.trim()]));
+    const wrong = tree.images.filter((i) => digests.get(`${i.name}\0${i.architecture}`) !== i.digest);
     const { rows: aliasRows } = await deployment.postgres.query<{ alias: string; name: string }>('SELECT a.alias, i.name FROM image_aliases a JOIN images i ON i.id = a.image');
     const resolved = new Map(aliasRows.map((r) => [r.alias, r.name]));
-    const dangling = new Set(danglingAliases(tree).map((a) => a.alias));
-    const unresolved = tree.aliases.filter((a) => !dangling.has(a.alias) && resolved.get(a.alias) !== a.target);
-    return [
+    const unresolved = tree.aliases.filter((a) => resolved.get(a.alias) !== a.image);
+    const findings = [
       wrong.length === 0
-        ? ok(`every etcd image tag (${tree.images.length}) has its row in images with the same digest`)
-        : failed(`${wrong.length} etcd image tag(s) have no matching row in images, e.g. ${wrong.slice(0, 3).map((i) => i.name).join(', ')}`),
+        ? ok(`every usable etcd image tag (${tree.images.length}) has its row in images (same name, architecture and digest)`)
+        : failed(`${wrong.length} etcd image tag(s) have no matching row in images (by name and architecture), e.g. ${wrong.slice(0, 3).map((i) => `${i.name} (${i.architecture})`).join(', ')}`),
       unresolved.length === 0
-        ? ok(`every alias (${tree.aliases.length - dangling.size}) resolves to its image`)
-        : failed(`${unresolved.length} alias(es) do not resolve, e.g. ${unresolved.slice(0, 3).map((a) => a.alias).join(', ')}`),
+        ? ok(`every resolvable alias (${tree.aliases.length} of ${tree.aliasKeys} alias key(s)) has its row pointing at its image`)
+        : failed(`${unresolved.length} alias(es) have no row pointing at their image, e.g. ${unresolved.slice(0, 3).map((a) => `${a.alias} → ${a.image}`).join(', ')}`),
     ];
+    if (tree.dangling.length > 0) findings.push(danglingFinding(tree));
+    if (tree.unusable.length > 0) findings.push(options.skipUnusableImages ? skipped(`not imported (skip-unusable-images): ${describeUnusable(tree.unusable)}`) : unusableFinding(tree.unusable, false));
+    return findings;
   },
 };
 
-async function rowsByName(deployment: Deployment): Promise<Map<string, { config_digest: string }>> {
-  const { rows } = await deployment.postgres.query<{ name: string; config_digest: string }>("SELECT name, config_digest FROM images WHERE architecture = 'x86_64'");
-  return new Map(rows.map((r) => [r.name, r]));
+/** The rows migrate writes, as a record set of $1. */
+const DESIRED_IMAGES = `jsonb_to_recordset($1::jsonb) AS r(name text, image text, tag text, registry text, architecture text, digest text,
+                size_bytes bigint, type text, accelerators text, labels jsonb, resources jsonb)`;
+/** The alias rows migrate writes (alias → image name), as a record set of $1 or $2. */
+const DESIRED_ALIASES = `jsonb_to_recordset($1::jsonb) AS a(alias text, image text)`;
+
+interface Counts {
+  images: { created: number; updated: number };
+  aliases: { created: number; updated: number };
+}
+
+function split(rows: ReadonlyArray<{ inserted: boolean }>): { created: number; updated: number } {
+  const created = rows.filter((r) => r.inserted).length;
+  return { created, updated: rows.length - created };
+}
+
+function describeCounts(counts: Counts): string {
+  const part = (what: string, c: { created: number; updated: number }) => `${c.created + c.updated} ${what} (${c.created} new, ${c.updated} changed)`;
+  return `${part('image row(s)', counts.images)} and ${part('alias row(s)', counts.aliases)}`;
+}
+
+/**
+ * What apply would write, found by reading only: the same rows compared with the same predicates
+ * as apply's upserts, so the dry run's numbers are the ones migrate then reports.
+ */
+async function countChanges(deployment: Deployment, tree: EtcdImageTree): Promise<Counts> {
+  const images = JSON.stringify(tree.images.map(toRow));
+  const aliases = JSON.stringify(tree.aliases.map(({ alias, image }) => ({ alias, image })));
+  if (!(await tableExists(deployment.postgres, 'images'))) {
+    // A 21.09 database: alembic creates the tables empty, so every row is new.
+    const names = new Set(tree.images.map((i) => i.name));
+    return { images: { created: tree.images.length, updated: 0 }, aliases: { created: tree.aliases.filter((a) => names.has(a.image)).length, updated: 0 } };
+  }
+  const { rows } = await deployment.postgres.query<{ images_created: string; images_updated: string; aliases_created: string; aliases_updated: string }>(
+    `WITH desired AS (SELECT * FROM ${DESIRED_IMAGES}),
+     image_changes AS (
+       SELECT i.id IS NULL AS created FROM desired r LEFT JOIN images i ON i.name = r.name AND i.architecture = r.architecture
+        WHERE i.id IS NULL
+           OR (i.image, i.tag, i.registry, rtrim(i.config_digest), i.size_bytes, i.type::text, i.accelerators, i.labels, i.resources)
+              IS DISTINCT FROM (r.image, r.tag, r.registry, rtrim(r.digest), r.size_bytes, r.type, r.accelerators, r.labels, r.resources)),
+     every_image AS (SELECT name, architecture FROM images UNION SELECT name, architecture FROM desired),
+     chosen AS (SELECT DISTINCT ON (name) name, architecture FROM every_image ORDER BY name, architecture <> 'x86_64', architecture),
+     wanted AS (SELECT a.alias, c.name, c.architecture FROM ${DESIRED_ALIASES.replace('$1', '$2')} JOIN chosen c ON c.name = a.image),
+     present AS (SELECT a.alias, i.name, i.architecture FROM image_aliases a JOIN images i ON i.id = a.image),
+     alias_changes AS (
+       SELECT p.alias IS NULL AS created FROM wanted w LEFT JOIN present p ON p.alias = w.alias
+        WHERE p.alias IS NULL OR (p.name, p.architecture) IS DISTINCT FROM (w.name, w.architecture))
+     SELECT (SELECT count(*) FILTER (WHERE created) FROM image_changes) AS images_created,
+            (SELECT count(*) FILTER (WHERE NOT created) FROM image_changes) AS images_updated,
+            (SELECT count(*) FILTER (WHERE created) FROM alias_changes) AS aliases_created,
+            (SELECT count(*) FILTER (WHERE NOT created) FROM alias_changes) AS aliases_updated`,
+    [images, aliases],
+  );
+  const r = rows[0]!;
+  return {
+    images: { created: Number(r.images_created), updated: Number(r.images_updated) },
+    aliases: { created: Number(r.aliases_created), updated: Number(r.aliases_updated) },
+  };
 }
 
 function toRow(image: EtcdImage) {
@@ -149,92 +203,32 @@ function toRow(image: EtcdImage) {
   };
 }
 
-function danglingAliases(tree: EtcdImageTree) {
-  const names = new Set(tree.images.map((i) => i.name));
-  return tree.aliases.filter((a) => !names.has(a.target));
+function listed<T>(items: readonly T[], show: (item: T) => string): string {
+  const shown = items.slice(0, SHOWN).map(show).join('; ');
+  return items.length > SHOWN ? `${shown}; and ${items.length - SHOWN} more (all in the report's attachment)` : shown;
 }
 
-function describeProblems(tree: EtcdImageTree): string {
-  const shown = tree.problems.slice(0, 10).join('; ');
-  return `etcd images/ has ${tree.problems.length} unreadable key(s): ${shown}${tree.problems.length > 10 ? '; …' : ''}. Fix or delete them (etcdctl) and run again`;
+function describeUnusable(unusable: readonly UnusableEntry[]): string {
+  return listed(unusable, (u) => `${u.key}: ${u.reason}`);
 }
 
-function safeDecode(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
-  }
+function unusableFinding(unusable: readonly UnusableEntry[], skip: boolean): Finding {
+  const count = `${unusable.length} etcd image entr${unusable.length === 1 ? 'y' : 'ies'} the 21.09 manager itself cannot use`;
+  const attachment = unusable.length > SHOWN ? { name: 'unusable-image-entries.txt', content: unusable.map((u) => `${u.key}\t${u.reason}\n`).join('') } : undefined;
+  return skip
+    ? { ...warning(`${count} will not be imported (skip-unusable-images); they stay in etcd and in the backup bundle: ${describeUnusable(unusable)}`), attachment }
+    : {
+        ...failed(`${count}: ${describeUnusable(unusable)}. Fix them in etcd, or set skip-unusable-images: true to import everything else (they stay in etcd and in the backup bundle)`),
+        attachment,
+      };
 }
 
-/** Reads the etcd image database of 21.09 (reference §4.3) into rows, noting every key it cannot read. */
+function danglingFinding(tree: EtcdImageTree): Finding {
+  return warning(`${tree.dangling.length} alias(es) point at no image etcd holds and are not copied (21.09 cannot start them either): ${listed(tree.dangling, (d) => `${d.alias} ${d.reason}`)}`);
+}
+
+/** Reads the etcd image database of 21.09 as the 21.09 manager reads it (see image-tree.ts). */
 export async function readImageTree(deployment: Deployment): Promise<EtcdImageTree> {
-  return parseImageTree(await deployment.etcdPrefix('images/'));
-}
-
-export function parseImageTree(all: Record<string, string>): EtcdImageTree {
-  const problems: string[] = [];
-  const aliases: EtcdImageTree['aliases'] = [];
-  const tags = new Map<string, { registry: string; image: string; tag: string; fields: Map<string, string> }>();
-  const decode = (part: string, key: string): string | undefined => {
-    try {
-      return decodeURIComponent(part);
-    } catch {
-      problems.push(`${key} (bad URL quoting)`);
-      return undefined;
-    }
-  };
-  for (const [key, value] of Object.entries(all)) {
-    const parts = key.split('/');
-    if (parts[1] === '_aliases') {
-      const alias = parts.length === 3 ? decode(parts[2]!, key) : undefined;
-      if (alias !== undefined) aliases.push({ alias, target: value });
-      else if (parts.length !== 3) problems.push(`${key} (not images/_aliases/{alias})`);
-      continue;
-    }
-    if (parts.length < 4) continue; // images/{registry}/{image} = "1" marks the image itself
-    const registry = decode(parts[1]!, key);
-    const image = decode(parts[2]!, key);
-    if (registry === undefined || image === undefined) continue;
-    const tag = parts[3]!;
-    const id = `${registry}/${image}:${tag}`;
-    const entry = tags.get(id) ?? { registry, image, tag, fields: new Map<string, string>() };
-    tags.set(id, entry);
-    entry.fields.set(parts.slice(4).join('/'), value);
-  }
-  const images: EtcdImage[] = [];
-  for (const [name, { registry, image, tag, fields }] of tags) {
-    const digest = fields.get('');
-    const size = fields.get('size_bytes');
-    if (!digest) {
-      problems.push(`images/${encodeURIComponent(registry)}/${encodeURIComponent(image)}/${tag} (no digest)`);
-      continue;
-    }
-    if (size === undefined || !/^\d+$/.test(size)) {
-      problems.push(`images/${encodeURIComponent(registry)}/${encodeURIComponent(image)}/${tag}/size_bytes (${size === undefined ? 'missing' : `"${size.slice(0, 20)}" is not a number`})`);
-      continue;
-    }
-    const labels: Record<string, string> = {};
-    const resources: EtcdImage['resources'] = {};
-    for (const [field, value] of fields) {
-      if (field.startsWith('labels/')) labels[field.slice('labels/'.length)] = value;
-      const resource = /^resource\/([^/]+)\/(min|max)$/.exec(field);
-      if (resource) resources[resource[1]!] = { ...resources[resource[1]!], [resource[2]!]: value };
-    }
-    const role = (labels['ai.backend.role'] ?? 'COMPUTE').toUpperCase();
-    images.push({
-      name,
-      registry,
-      image,
-      tag,
-      architecture: labels['ai.backend.architecture'] ?? 'x86_64',
-      digest,
-      sizeBytes: Number(size),
-      type: role === 'SYSTEM' || role === 'SERVICE' ? role : 'COMPUTE',
-      accelerators: fields.get('accelerators') ?? fields.get('accels') ?? null,
-      labels,
-      resources,
-    });
-  }
-  return { images, aliases, problems };
+  const [all, registries] = await Promise.all([deployment.etcdPrefix('images/'), deployment.etcdPrefix('config/docker/registry/')]);
+  return parseImageTree(all, registries);
 }

@@ -9,6 +9,7 @@
 import type { Deployment } from '../engine/deployment.js';
 import { imageRescanArgs, lastLines, requireSuccess, runManagerCli } from '../engine/manager-cli.js';
 import { readImageTree } from './image-metadata.js';
+import { knownRegistries } from './image-tree.js';
 import { changed, failed, ok, skipped, type Step, type StepContext } from './step.js';
 
 /** "name|architecture" → resource slot → its admin-set maximum. */
@@ -60,8 +61,7 @@ export const imageRescan: Step = {
 };
 
 async function registryNames(deployment: Deployment): Promise<string[]> {
-  const keys = Object.keys(await deployment.etcdPrefix('config/docker/registry/'));
-  return [...new Set(keys.map((k) => decodeURIComponent(k.split('/')[3] ?? '')).filter((n) => n !== ''))];
+  return [...knownRegistries(await deployment.etcdPrefix('config/docker/registry/'))];
 }
 
 /** The limits an admin set: PostgreSQL's rows as they stand, and etcd's tree for rows without. */
