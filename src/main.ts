@@ -93,6 +93,7 @@ function setOutputs(report: Report, options: Options): void {
   core.setOutput('cutoff', report.history?.cutoff ?? '');
   core.setOutput('deleted-kernels', report.history ? String(report.history.kernels) : '');
   core.setOutput('deleted-redis-keys', report.history?.redisKeys != null ? String(report.history.redisKeys) : '');
+  core.setOutput('swept-redis-keys', report.history?.sweptRedisKeys != null ? String(report.history.sweptRedisKeys) : '');
   core.setOutput('snapshot-file', options.command === 'snapshot' || options.command === 'rehearse' ? options.snapshotFile : '');
   core.setOutput('comment-url', report.commentUrl ?? '');
 }

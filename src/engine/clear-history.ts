@@ -4,10 +4,12 @@
  * whose terminated_at is before the cutoff; from 22.03 also their stat keys in Redis DB 0, then
  * asks Redis to persist (BGREWRITEAOF with AOF on, else BGSAVE SCHEDULE).
  *
- * Unlike the manager it works in bounded batches (no long table lock, memory independent of the
- * number of rows), unlinks each batch's Redis keys while the next batch is deleted, sweeps stat
- * keys whose kernel is gone (left by a run that was killed, or could not reach Redis, between a
- * batch and its keys), and reports a Redis failure instead of swallowing it.
+ * By default it deletes exactly what the manager of that release deletes. Unlike the manager it
+ * works in bounded batches (no long table lock, memory independent of the number of rows),
+ * unlinks each batch's Redis keys while the next batch is deleted, and reports a Redis failure
+ * instead of swallowing it. With sweep-orphaned-stat-keys it also removes stat keys whose kernel
+ * is gone (left by a run that was killed, or could not reach Redis, between a batch and its
+ * keys), counted apart: the manager never removes those.
  */
 import { messageOf, MigrationError } from './errors.js';
 import { REDIS_DB, type Deployment } from './deployment.js';
@@ -19,13 +21,15 @@ import type { Finding } from '../steps/step.js';
 import { clearHistoryArgs, hiddenRedisFailure, requireSuccess, runManagerCli, type ManagerCli } from './manager-cli.js';
 
 /** The part of the run's options clear-history reads. */
-export type ClearHistoryOptions = Pick<Options, 'retention' | 'batchSize' | 'vacuum' | 'redisFailure' | 'dryRun'>;
+export type ClearHistoryOptions = Pick<Options, 'retention' | 'batchSize' | 'vacuum' | 'redisFailure' | 'dryRun' | 'sweepOrphanedStatKeys'>;
 
 export interface ClearHistoryResult {
   readonly cutoff: string;
   readonly kernels: number;
-  /** null where nobody counted them: the manager's own count is wrong (reference §6.2). */
+  /** Stat keys of the deleted kernels; null where nobody counted them (mode: manager, whose own count is wrong). */
   readonly redisKeys: number | null;
+  /** Stat keys of kernels that no longer existed, with sweep-orphaned-stat-keys; null without it. */
+  readonly sweptRedisKeys: number | null;
   /** The longest single DELETE, which is how long the table was locked at most. */
   readonly longestStatementMs: number;
   readonly findings: Finding[];
@@ -49,10 +53,15 @@ export async function clearHistory(deployment: Deployment, position: SchemaPosit
     },
   ];
 
+  const sweep = withRedis && options.sweepOrphanedStatKeys;
   if (options.dryRun) {
-    const redisKeys = withRedis && redisUp ? await countStatKeys(deployment, cutoff, options.batchSize) : 0;
-    findings.push({ status: 'skipped', detail: `dry run: would delete ${total} kernel row(s)${withRedis ? ` and ${redisUp ? redisKeys : 'an unknown number of (Redis is unreachable)'} Redis stat key(s)` : ''}` });
-    return { cutoff: cutoffText, kernels: total, redisKeys, longestStatementMs: 0, findings };
+    // The same reads the real run's deletes and sweep amount to, so both report the same numbers.
+    const redisKeys = withRedis && redisUp ? await countStatKeys(deployment, cutoff, options.batchSize) : withRedis ? null : 0;
+    const swept = sweep && redisUp ? await sweepOrphanedStatKeys(deployment, options.batchSize, 'count') : null;
+    const keys = withRedis ? ` and ${redisKeys ?? 'an unknown number of (Redis is unreachable)'} of their Redis stat key(s)` : '';
+    const orphans = sweep ? `; would sweep ${swept ?? 'an unknown number of (Redis is unreachable)'} stat key(s) of kernels that no longer exist` : '';
+    findings.push({ status: 'skipped', detail: `dry run: would delete ${total} kernel row(s)${keys}${orphans}` });
+    return { cutoff: cutoffText, kernels: total, redisKeys, sweptRedisKeys: swept, longestStatementMs: 0, findings };
   }
 
   let deleted = 0;
@@ -103,18 +112,21 @@ export async function clearHistory(deployment: Deployment, position: SchemaPosit
   await unlinking;
   findings.push({ status: deleted > 0 ? 'changed' : 'ok', detail: `deleted ${deleted} kernel row(s) in batches of ${options.batchSize} (longest statement ${longest} ms)` });
 
+  let swept: number | null = null;
   if (withRedis && !redisError) {
     try {
-      const swept = await sweepStaleStatKeys(deployment, options.batchSize);
-      unlinked += swept;
-      findings.push({ status: unlinked > 0 ? 'changed' : 'ok', detail: `removed ${unlinked} stat key(s) from Redis DB 0 (${swept} of them left behind by earlier runs)` });
+      findings.push({ status: unlinked > 0 ? 'changed' : 'ok', detail: `removed ${unlinked} stat key(s) of the deleted kernels from Redis DB 0` });
+      if (sweep) {
+        swept = await sweepOrphanedStatKeys(deployment, options.batchSize, 'unlink');
+        findings.push({ status: swept > 0 ? 'changed' : 'ok', detail: `swept ${swept} stat key(s) of kernels that no longer exist from Redis DB 0 (sweep-orphaned-stat-keys)` });
+      }
       findings.push(await persistRedis(deployment));
     } catch (error) {
       redisError = messageOf(error);
     }
   }
   if (redisError) {
-    const message = `Redis part not done (${redisError}): stat keys of deleted kernels stay in Redis DB 0 until a run that reaches Redis sweeps them`;
+    const message = `Redis part not done (${redisError}): stat keys of deleted kernels stay in Redis DB 0; a run with sweep-orphaned-stat-keys: true removes them once Redis is back`;
     findings.push({ status: options.redisFailure === 'warn' ? 'warning' : 'failed', detail: message });
   }
   if (options.vacuum !== 'none') {
@@ -122,7 +134,7 @@ export async function clearHistory(deployment: Deployment, position: SchemaPosit
     await pg.query(statement);
     findings.push({ status: 'changed', detail: `${statement} done` });
   }
-  return { cutoff: cutoffText, kernels: deleted, redisKeys: unlinked, longestStatementMs: longest, findings };
+  return { cutoff: cutoffText, kernels: deleted, redisKeys: unlinked, sweptRedisKeys: swept, longestStatementMs: longest, findings };
 }
 
 /**
@@ -158,7 +170,7 @@ export async function clearHistoryWithManager(
   if (options.vacuum === 'analyze') findings.push({ status: 'warning', detail: 'vacuum: analyze has no manager equivalent: the manager runs a plain VACUUM of the whole database (-v false)' });
   if (options.dryRun) {
     findings.push({ status: 'skipped', detail: `dry run: the manager has no dry run; it would delete about ${before.total} kernel row(s)` });
-    return { cutoff: cutoffText, kernels: before.total, redisKeys: null, longestStatementMs: 0, findings };
+    return { cutoff: cutoffText, kernels: before.total, redisKeys: null, sweptRedisKeys: null, longestStatementMs: 0, findings };
   }
   log.info(`running ${cli.command.join(' ')} ${args.join(' ')}`);
   const started = Date.now();
@@ -171,10 +183,10 @@ export async function clearHistoryWithManager(
   if (hidden) {
     findings.push({
       status: options.redisFailure === 'warn' ? 'warning' : 'failed',
-      detail: `the manager exited 0 but logged "${hidden}": stat keys of deleted kernels stay in Redis DB 0 (bai-migrate's own mode sweeps them)`,
+      detail: `the manager exited 0 but logged "${hidden}": stat keys of deleted kernels stay in Redis DB 0 (bai-migrate's own mode with sweep-orphaned-stat-keys: true removes them)`,
     });
   }
-  return { cutoff: cutoffText, kernels: deleted, redisKeys: null, longestStatementMs: 0, findings };
+  return { cutoff: cutoffText, kernels: deleted, redisKeys: null, sweptRedisKeys: null, longestStatementMs: 0, findings };
 }
 
 /** A PostgreSQL interval for the retention: calendar months stay months, so the date clamps like relativedelta. */
@@ -200,10 +212,12 @@ async function countStatKeys(deployment: Deployment, cutoff: Date, batchSize: nu
   }
 }
 
-/** Stat keys (kernel UUIDs) in DB 0 whose kernel row no longer exists. */
-async function sweepStaleStatKeys(deployment: Deployment, batchSize: number): Promise<number> {
+/** Stat keys (kernel UUIDs) in DB 0 whose kernel row no longer exists: counted, or unlinked. */
+async function sweepOrphanedStatKeys(deployment: Deployment, batchSize: number, action: 'count' | 'unlink'): Promise<number> {
   const redis = await deployment.redis(REDIS_DB.stat);
   let removed = 0;
+  // SCAN may return a key twice (while Redis rehashes): a count must not.
+  const counted = new Set<string>();
   let cursor = '0';
   do {
     const [next, keys] = await redis.scan(cursor, 'COUNT', batchSize);
@@ -212,7 +226,9 @@ async function sweepStaleStatKeys(deployment: Deployment, batchSize: number): Pr
     if (candidates.length === 0) continue;
     const { rows } = await deployment.postgres.query<{ id: string }>('SELECT id::text FROM kernels WHERE id = ANY($1::uuid[])', [candidates]);
     const alive = new Set(rows.map((r) => r.id));
-    removed += await unlink(deployment, candidates.filter((k) => !alive.has(k)));
+    const orphans = candidates.filter((k) => !alive.has(k) && !counted.has(k));
+    if (action === 'count') orphans.forEach((k) => counted.add(k));
+    removed += action === 'unlink' ? await unlink(deployment, orphans) : orphans.length;
   } while (cursor !== '0');
   return removed;
 }

@@ -34,7 +34,7 @@ export interface Report {
   /** Longer artefacts: offline SQL, diffs. */
   attachments: Array<{ step: string; name: string; content: string }>;
   /** What clear-history deleted (or would delete, in a dry run). */
-  history?: { cutoff: string; kernels: number; redisKeys: number | null };
+  history?: { cutoff: string; kernels: number; redisKeys: number | null; sweptRedisKeys: number | null };
   /** snapshot: the file written and its manifest. */
   snapshot?: { file: string; manifest: SnapshotManifest };
   /** The manager venv alembic ran from, when bai-migrate made or reused it. */
