@@ -59,8 +59,8 @@ describe('preflight', () => {
     expect(failed).toHaveLength(4);
     expect(report.error).toMatch(/^preflight found 4 problem\(s\):/);
     expect(report.error).toContain('1 manager(s) registered in etcd nodes/manager/: i-manager-1');
-    expect(report.error).toContain('3 kernel(s) are not TERMINATED or CANCELLED');
-    expect(report.error).toMatch(/newest event in the Redis events stream \(DB 4\) is \d+ s ago: an agent is still running/);
+    expect(report.error).toMatch(/3 session\(s\) with 3 kernel\(s\) are not TERMINATED or CANCELLED: [0-9a-f-]{36} of AKTEST00000000000001: RUNNING;/);
+    expect(report.error).toMatch(/1 agent\(s\) sent heartbeats to the Redis events stream \(DB 4\) in the last minute: i-agent-1 \(\d+ s ago\)/);
     expect(report.error).toContain('etcd config/docker/registry is empty');
   });
 

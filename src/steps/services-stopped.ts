@@ -9,6 +9,12 @@ import { REDIS_DB } from '../engine/deployment.js';
 import { failed, ok, warning, type Finding, type Step, type StepContext } from './step.js';
 
 const HEARTBEAT_WINDOW_MS = 60_000;
+/** How many sessions, agents or managers a refusal names before "and N more". */
+const NAMED = 5;
+
+function andMore(total: number): string {
+  return total > NAMED ? `, and ${total - NAMED} more` : '';
+}
 
 export const servicesStopped: Step = {
   id: 'services-stopped',
@@ -34,19 +40,29 @@ async function registeredManagers({ deployment }: StepContext): Promise<Finding>
   if (keys.length === 0) return ok('no manager is registered under etcd nodes/manager/');
   const ids = keys.map((k) => k.replace(/^nodes\/manager\//, ''));
   return failed(
-    `${ids.length} manager(s) registered in etcd nodes/manager/: ${ids.join(', ')}. Stop them; a key left by a crashed manager must be deleted by hand (etcdctl del /sorna/${deployment.namespace}/nodes/manager/<id>)`,
+    `${ids.length} manager(s) registered in etcd nodes/manager/: ${ids.slice(0, NAMED).join(', ')}${andMore(ids.length)}. Stop them; a key left by a crashed manager must be deleted by hand (etcdctl del /sorna/${deployment.namespace}/nodes/manager/<id>)`,
   );
 }
 
 async function liveKernels({ deployment }: StepContext): Promise<Finding> {
-  const { rows } = await deployment.postgres.query<{ live: string | null }>(
-    `SELECT CASE WHEN to_regclass('kernels') IS NULL THEN NULL
-            ELSE (SELECT count(*) FROM kernels WHERE status::text NOT IN ('TERMINATED', 'CANCELLED')) END AS live`,
+  const { rows: exists } = await deployment.postgres.query<{ present: boolean }>(`SELECT to_regclass('kernels') IS NOT NULL AS present`);
+  if (!exists[0]?.present) return warning('the database has no kernels table; cannot check for live kernels');
+  // to_jsonb(k) reads session_name where the schema has it, without failing where it does not.
+  const { rows } = await deployment.postgres.query<{ session: string; name: string | null; access_key: string | null; statuses: string; kernels: string; sessions: string; total: string }>(
+    `WITH live AS (SELECT k.session_id::text AS session, to_jsonb(k) ->> 'session_name' AS name, k.access_key, k.status::text AS status, k.created_at
+                     FROM kernels k WHERE k.status::text NOT IN ('TERMINATED', 'CANCELLED')),
+          sessions AS (SELECT session, max(name) AS name, max(access_key) AS access_key, string_agg(DISTINCT status, '/') AS statuses,
+                              count(*) AS kernels, min(created_at) AS since
+                         FROM live GROUP BY session)
+     SELECT s.*, (SELECT count(*) FROM sessions) AS sessions, (SELECT count(*) FROM live) AS total
+       FROM sessions s ORDER BY s.since NULLS LAST, s.session LIMIT ${NAMED}`,
   );
-  const live = rows[0]?.live;
-  if (live === null || live === undefined) return warning('the database has no kernels table; cannot check for live kernels');
-  if (Number(live) === 0) return ok('no live kernels (every kernel is TERMINATED or CANCELLED)');
-  return failed(`${live} kernel(s) are not TERMINATED or CANCELLED: terminate the sessions (or wait for them) before migrating`);
+  if (rows.length === 0) return ok('no live kernels (every kernel is TERMINATED or CANCELLED)');
+  const sessions = Number(rows[0]!.sessions);
+  const named = rows.map((r) => `${r.name ? `"${r.name}" (${r.session})` : r.session} of ${r.access_key ?? 'no access key'}: ${r.statuses}${Number(r.kernels) > 1 ? `, ${r.kernels} kernels` : ''}`);
+  return failed(
+    `${sessions} session(s) with ${rows[0]!.total} kernel(s) are not TERMINATED or CANCELLED: ${named.join('; ')}${andMore(sessions)}. Terminate them (or wait for them) before migrating`,
+  );
 }
 
 async function agentHeartbeat({ deployment }: StepContext): Promise<Finding> {
@@ -58,20 +74,34 @@ async function agentHeartbeat({ deployment }: StepContext): Promise<Finding> {
   const nowMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
   const ageMs = nowMs - Number(latest[0].split('-')[0]);
   const age = `${Math.round(ageMs / 1000)} s ago`;
-  if (ageMs < HEARTBEAT_WINDOW_MS) {
-    return failed(`the newest event in the Redis events stream (DB 4) is ${age}: an agent is still running (agents send heartbeats every 3 s); stop every agent`);
+  if (ageMs >= HEARTBEAT_WINDOW_MS) return ok(`the newest event in the Redis events stream (DB 4) is ${age}: no agent heartbeat in the last minute`);
+  // Who sent the last minute's events: each names its source, the agent id for heartbeats.
+  const recent = (await redis.xrevrange('events', '+', String(nowMs - HEARTBEAT_WINDOW_MS), 'COUNT', 10_000)) as Array<[string, string[]]>;
+  const heartbeats = new Map<string, number>();
+  const others = new Map<string, number>();
+  for (const [id, fields] of recent) {
+    const value = (name: string) => fields.find((_, i) => i % 2 === 1 && fields[i - 1] === name);
+    const source = value('source') ?? '(no source)';
+    const senders = value('name') === 'agent_heartbeat' ? heartbeats : others;
+    if (!senders.has(source)) senders.set(source, Number(id.split('-')[0]));
   }
-  return ok(`the newest event in the Redis events stream (DB 4) is ${age}: no agent heartbeat in the last minute`);
+  const named = (senders: Map<string, number>) =>
+    [...senders].slice(0, NAMED).map(([source, at]) => `${source} (${Math.round((nowMs - at) / 1000)} s ago)`).join(', ') + andMore(senders.size);
+  if (heartbeats.size > 0) {
+    return failed(`${heartbeats.size} agent(s) sent heartbeats to the Redis events stream (DB 4) in the last minute: ${named(heartbeats)}; agents send one every 3 s: stop every agent`);
+  }
+  return failed(`the Redis events stream (DB 4) had events in the last minute (newest ${age}) from ${named(others)}: an agent or manager is still running; stop it`);
 }
 
 async function aliveAgentRows({ deployment }: StepContext): Promise<Finding> {
-  const { rows } = await deployment.postgres.query<{ alive: string | null }>(
-    `SELECT CASE WHEN to_regclass('agents') IS NULL THEN NULL
-            ELSE (SELECT count(*) FROM agents WHERE status::text = 'ALIVE') END AS alive`,
+  const { rows: exists } = await deployment.postgres.query<{ present: boolean }>(`SELECT to_regclass('agents') IS NOT NULL AS present`);
+  if (!exists[0]?.present) return ok('the database has no agents table');
+  const { rows } = await deployment.postgres.query<{ id: string; alive: string }>(
+    `SELECT id, count(*) OVER () AS alive FROM agents WHERE status::text = 'ALIVE' ORDER BY id LIMIT ${NAMED}`,
   );
-  const alive = Number(rows[0]?.alive ?? 0);
-  if (alive === 0) return ok('no agent row is ALIVE in PostgreSQL');
+  if (rows.length === 0) return ok('no agent row is ALIVE in PostgreSQL');
+  const alive = Number(rows[0]!.alive);
   return warning(
-    `${alive} agent row(s) say ALIVE in PostgreSQL; managers write this status and leave it stale when they stop first, so with no heartbeat above it is not trusted`,
+    `${alive} agent row(s) say ALIVE in PostgreSQL (${rows.map((r) => r.id).join(', ')}${andMore(alive)}); managers write this status and leave it stale when they stop first, so with no heartbeat above it is not trusted`,
   );
 }
