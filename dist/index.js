@@ -16,7 +16,7 @@ import {
   venvCacheKey,
   venvRelease,
   which
-} from "./chunks/chunk-V7U45OCH.js";
+} from "./chunks/chunk-VQORVXQM.js";
 import {
   require_src
 } from "./chunks/chunk-SCUMJWIY.js";
@@ -67562,6 +67562,7 @@ function setOutputs(report, options) {
   setOutput("cutoff", report.history?.cutoff ?? "");
   setOutput("deleted-kernels", report.history ? String(report.history.kernels) : "");
   setOutput("deleted-redis-keys", report.history?.redisKeys != null ? String(report.history.redisKeys) : "");
+  setOutput("swept-redis-keys", report.history?.sweptRedisKeys != null ? String(report.history.sweptRedisKeys) : "");
   setOutput("snapshot-file", options.command === "snapshot" || options.command === "rehearse" ? options.snapshotFile : "");
   setOutput("comment-url", report.commentUrl ?? "");
 }

@@ -195,7 +195,7 @@ class Run {
         throw new MigrationError('unreachable', `clear-history stopped: ${message}. Batches already deleted stay deleted (each is one transaction); run clear-history again once the server is back`);
       }),
     );
-    this.report.history = { cutoff: result.cutoff, kernels: result.kernels, redisKeys: result.redisKeys };
+    this.report.history = { cutoff: result.cutoff, kernels: result.kernels, redisKeys: result.redisKeys, sweptRedisKeys: result.sweptRedisKeys };
     for (const f of result.findings) this.record({ phase: 'apply', step: 'clear-history', status: f.status, detail: f.detail });
     const failures = result.findings.filter((f) => f.status === 'failed');
     if (failures.length > 0) throw new MigrationError('checks-failed', `clear-history: ${failures.map((f) => f.detail).join('; ')}`);

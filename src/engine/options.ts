@@ -51,10 +51,12 @@ export const INPUTS: readonly InputSpec[] = [
   { name: 'image-rescan', default: 'false', description: "After the image import, run the manager's registry rescan (backend.ai mgr image rescan REGISTRY) for every registry in etcd config/docker/registry, then put back the admin-set resource limits it overwrites." },
   { name: 'alembic-config', description: "The manager's alembic.ini. Empty: the one manager-venv writes, else alembic.ini beside manager.toml, else ./alembic.ini. bai-migrate runs alembic on a private copy whose sqlalchemy.url is the checked database." },
   { name: 'periodic-sync-stats', description: 'true or false: write [debug] periodic-sync-stats to manager.toml (22.03 otherwise writes kernels.last_stat only when a kernel terminates). Empty leaves it as it is.' },
+  { name: 'skip-unusable-images', default: 'false', description: "Import etcd's image tree without the entries the 21.09 manager itself cannot use (preflight lists each with its key and why: no digest, no resource/ keys, a malformed reference, an alias loop); they stay in etcd and in the backup bundle. false: preflight fails on them." },
   { name: 'prune-etcd-images', default: 'false', description: "After the image metadata is in PostgreSQL and verified, delete etcd's old images/ tree (22.03 no longer reads it). Its keys are in the backup bundle first." },
   { name: 'redis-persistence', default: 'configure', description: 'configure: turn on AOF with CONFIG SET and CONFIG REWRITE; managed: persistence is configured elsewhere (managed Redis), only report it.' },
   { name: 'backup-dir', default: 'bai-migrate-backup', description: 'Folder for the backup bundle written before the first change (dropped column values, etcd image tree, manager.toml, Redis config).' },
   { name: 'batch-size', default: '1000', description: 'clear-history: kernel rows deleted per transaction (and Redis keys unlinked per call).' },
+  { name: 'sweep-orphaned-stat-keys', default: 'false', description: 'clear-history: also remove Redis DB 0 stat keys whose kernel row no longer exists (left by a killed run, an unreachable Redis, or a manager that failed to clean them), counted apart in swept-redis-keys. false: delete exactly what the manager deletes.' },
   { name: 'vacuum', default: 'none', description: 'clear-history: none, analyze (VACUUM ANALYZE kernels) or full (VACUUM FULL kernels, which locks the table) after deleting.' },
   { name: 'mode', default: 'bai-migrate', description: "clear-history: bai-migrate (batched, by bai-migrate itself) or manager (runs backend.ai mgr clear-history -r <retention> in the manager's environment and reads its log for the Redis failure it hides)." },
   { name: 'redis-failure', default: 'fail', description: 'clear-history: fail or warn when Redis cannot be cleaned (the manager silently ignores this); the database part is done either way.' },
@@ -82,7 +84,8 @@ export const OUTPUTS: ReadonlyArray<{ readonly name: string; readonly descriptio
   { name: 'report-file', description: 'Path of the JSON report file.' },
   { name: 'cutoff', description: 'clear-history: the cutoff (ISO 8601, UTC); kernels terminated before it were deleted.' },
   { name: 'deleted-kernels', description: 'clear-history: kernel rows deleted (or that a dry run would delete).' },
-  { name: 'deleted-redis-keys', description: 'clear-history: Redis stat keys removed (or that a dry run would remove).' },
+  { name: 'deleted-redis-keys', description: 'clear-history: Redis stat keys of the deleted kernels removed (or that a dry run would remove).' },
+  { name: 'swept-redis-keys', description: 'clear-history with sweep-orphaned-stat-keys: stat keys of kernels that no longer exist removed (or that a dry run would remove); empty otherwise.' },
   { name: 'snapshot-file', description: 'snapshot and rehearse: the path of the snapshot file.' },
   { name: 'comment-url', description: 'rehearse: the URL of the pull-request comment it created or updated.' },
 ];
@@ -111,10 +114,12 @@ export interface Options {
   readonly imageRescan: boolean;
   readonly clearHistoryMode: 'bai-migrate' | 'manager';
   readonly periodicSyncStats?: boolean;
+  readonly skipUnusableImages: boolean;
   readonly pruneEtcdImages: boolean;
   readonly redisPersistence: 'configure' | 'managed';
   readonly backupDir: string;
   readonly batchSize: number;
+  readonly sweepOrphanedStatKeys: boolean;
   readonly vacuum: 'none' | 'analyze' | 'full';
   readonly redisFailure: 'fail' | 'warn';
   readonly allowRunningServices: boolean;
@@ -192,6 +197,8 @@ export function parseOptions(raw: RawInputs): Options {
   const etcdEndpoints = attempt(() => endpoints(text('etcd-endpoints')));
   const periodicSyncStats = attempt(() => (text('periodic-sync-stats') ? bool('periodic-sync-stats', text('periodic-sync-stats')!) : undefined));
   const pruneEtcdImages = attempt(() => bool('prune-etcd-images', text('prune-etcd-images')!));
+  const skipUnusableImages = attempt(() => bool('skip-unusable-images', text('skip-unusable-images')!));
+  const sweepOrphanedStatKeys = attempt(() => bool('sweep-orphaned-stat-keys', text('sweep-orphaned-stat-keys')!));
   const redisPersistence = attempt(() => oneOf('redis-persistence', text('redis-persistence')!, ['configure', 'managed'] as const));
   const batchSize = attempt(() => {
     const value = text('batch-size')!;
@@ -251,10 +258,12 @@ export function parseOptions(raw: RawInputs): Options {
       ? { dir: text('manager-venv')!, python: text('python')!, pipArgs: text('pip-args')?.split(/\s+/) ?? [], systemSitePackages: systemSitePackages! }
       : undefined,
     periodicSyncStats,
+    skipUnusableImages: skipUnusableImages!,
     pruneEtcdImages: pruneEtcdImages!,
     redisPersistence: redisPersistence!,
     backupDir: text('backup-dir')!,
     batchSize: batchSize!,
+    sweepOrphanedStatKeys: sweepOrphanedStatKeys!,
     vacuum: vacuum!,
     redisFailure: redisFailure!,
     allowRunningServices: allowRunningServices!,

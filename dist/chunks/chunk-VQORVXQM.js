@@ -3404,7 +3404,7 @@ var require_split2 = __commonJS({
     function noop(incoming) {
       return incoming;
     }
-    function split(matcher, mapper, options) {
+    function split2(matcher, mapper, options) {
       matcher = matcher || /\r?\n/;
       mapper = mapper || noop;
       options = options || {};
@@ -3447,7 +3447,7 @@ var require_split2 = __commonJS({
       };
       return stream;
     }
-    module.exports = split;
+    module.exports = split2;
   }
 });
 
@@ -3457,7 +3457,7 @@ var require_helper = __commonJS({
     "use strict";
     var path4 = __require("path");
     var Stream = __require("stream").Stream;
-    var split = require_split2();
+    var split2 = require_split2();
     var util = __require("util");
     var defaultPort = 5432;
     var isWin = process.platform === "win32";
@@ -3527,7 +3527,7 @@ var require_helper = __commonJS({
     };
     module.exports.getPassword = function(connInfo, stream, cb) {
       var pass;
-      var lineStream = stream.pipe(split());
+      var lineStream = stream.pipe(split2());
       function onLine(line) {
         var entry = parseLine(line);
         if (entry && isValidEntry(entry) && matcher(connInfo, entry)) {
@@ -25370,10 +25370,12 @@ var INPUTS = [
   { name: "image-rescan", default: "false", description: "After the image import, run the manager's registry rescan (backend.ai mgr image rescan REGISTRY) for every registry in etcd config/docker/registry, then put back the admin-set resource limits it overwrites." },
   { name: "alembic-config", description: "The manager's alembic.ini. Empty: the one manager-venv writes, else alembic.ini beside manager.toml, else ./alembic.ini. bai-migrate runs alembic on a private copy whose sqlalchemy.url is the checked database." },
   { name: "periodic-sync-stats", description: "true or false: write [debug] periodic-sync-stats to manager.toml (22.03 otherwise writes kernels.last_stat only when a kernel terminates). Empty leaves it as it is." },
+  { name: "skip-unusable-images", default: "false", description: "Import etcd's image tree without the entries the 21.09 manager itself cannot use (preflight lists each with its key and why: no digest, no resource/ keys, a malformed reference, an alias loop); they stay in etcd and in the backup bundle. false: preflight fails on them." },
   { name: "prune-etcd-images", default: "false", description: "After the image metadata is in PostgreSQL and verified, delete etcd's old images/ tree (22.03 no longer reads it). Its keys are in the backup bundle first." },
   { name: "redis-persistence", default: "configure", description: "configure: turn on AOF with CONFIG SET and CONFIG REWRITE; managed: persistence is configured elsewhere (managed Redis), only report it." },
   { name: "backup-dir", default: "bai-migrate-backup", description: "Folder for the backup bundle written before the first change (dropped column values, etcd image tree, manager.toml, Redis config)." },
   { name: "batch-size", default: "1000", description: "clear-history: kernel rows deleted per transaction (and Redis keys unlinked per call)." },
+  { name: "sweep-orphaned-stat-keys", default: "false", description: "clear-history: also remove Redis DB 0 stat keys whose kernel row no longer exists (left by a killed run, an unreachable Redis, or a manager that failed to clean them), counted apart in swept-redis-keys. false: delete exactly what the manager deletes." },
   { name: "vacuum", default: "none", description: "clear-history: none, analyze (VACUUM ANALYZE kernels) or full (VACUUM FULL kernels, which locks the table) after deleting." },
   { name: "mode", default: "bai-migrate", description: "clear-history: bai-migrate (batched, by bai-migrate itself) or manager (runs backend.ai mgr clear-history -r <retention> in the manager's environment and reads its log for the Redis failure it hides)." },
   { name: "redis-failure", default: "fail", description: "clear-history: fail or warn when Redis cannot be cleaned (the manager silently ignores this); the database part is done either way." },
@@ -25438,6 +25440,8 @@ function parseOptions(raw) {
   const etcdEndpoints = attempt(() => endpoints(text("etcd-endpoints")));
   const periodicSyncStats = attempt(() => text("periodic-sync-stats") ? bool("periodic-sync-stats", text("periodic-sync-stats")) : void 0);
   const pruneEtcdImages2 = attempt(() => bool("prune-etcd-images", text("prune-etcd-images")));
+  const skipUnusableImages = attempt(() => bool("skip-unusable-images", text("skip-unusable-images")));
+  const sweepOrphanedStatKeys2 = attempt(() => bool("sweep-orphaned-stat-keys", text("sweep-orphaned-stat-keys")));
   const redisPersistence2 = attempt(() => oneOf("redis-persistence", text("redis-persistence"), ["configure", "managed"]));
   const batchSize = attempt(() => {
     const value = text("batch-size");
@@ -25495,10 +25499,12 @@ function parseOptions(raw) {
     clearHistoryMode,
     managerVenv: text("manager-venv") ? { dir: text("manager-venv"), python: text("python"), pipArgs: text("pip-args")?.split(/\s+/) ?? [], systemSitePackages } : void 0,
     periodicSyncStats,
+    skipUnusableImages,
     pruneEtcdImages: pruneEtcdImages2,
     redisPersistence: redisPersistence2,
     backupDir: text("backup-dir"),
     batchSize,
+    sweepOrphanedStatKeys: sweepOrphanedStatKeys2,
     vacuum,
     redisFailure,
     allowRunningServices,
@@ -26451,6 +26457,10 @@ var changed = (detail) => ({ status: "changed", detail });
 
 // src/steps/services-stopped.ts
 var HEARTBEAT_WINDOW_MS = 6e4;
+var NAMED = 5;
+function andMore(total) {
+  return total > NAMED ? `, and ${total - NAMED} more` : "";
+}
 var servicesStopped = {
   id: "services-stopped",
   title: "Managers and agents are stopped",
@@ -26471,18 +26481,27 @@ async function registeredManagers({ deployment }) {
   if (keys.length === 0) return ok("no manager is registered under etcd nodes/manager/");
   const ids = keys.map((k) => k.replace(/^nodes\/manager\//, ""));
   return failed(
-    `${ids.length} manager(s) registered in etcd nodes/manager/: ${ids.join(", ")}. Stop them; a key left by a crashed manager must be deleted by hand (etcdctl del /sorna/${deployment.namespace}/nodes/manager/<id>)`
+    `${ids.length} manager(s) registered in etcd nodes/manager/: ${ids.slice(0, NAMED).join(", ")}${andMore(ids.length)}. Stop them; a key left by a crashed manager must be deleted by hand (etcdctl del /sorna/${deployment.namespace}/nodes/manager/<id>)`
   );
 }
 async function liveKernels({ deployment }) {
+  const { rows: exists2 } = await deployment.postgres.query(`SELECT to_regclass('kernels') IS NOT NULL AS present`);
+  if (!exists2[0]?.present) return warning("the database has no kernels table; cannot check for live kernels");
   const { rows } = await deployment.postgres.query(
-    `SELECT CASE WHEN to_regclass('kernels') IS NULL THEN NULL
-            ELSE (SELECT count(*) FROM kernels WHERE status::text NOT IN ('TERMINATED', 'CANCELLED')) END AS live`
+    `WITH live AS (SELECT k.session_id::text AS session, to_jsonb(k) ->> 'session_name' AS name, k.access_key, k.status::text AS status, k.created_at
+                     FROM kernels k WHERE k.status::text NOT IN ('TERMINATED', 'CANCELLED')),
+          sessions AS (SELECT session, max(name) AS name, max(access_key) AS access_key, string_agg(DISTINCT status, '/') AS statuses,
+                              count(*) AS kernels, min(created_at) AS since
+                         FROM live GROUP BY session)
+     SELECT s.*, (SELECT count(*) FROM sessions) AS sessions, (SELECT count(*) FROM live) AS total
+       FROM sessions s ORDER BY s.since NULLS LAST, s.session LIMIT ${NAMED}`
   );
-  const live = rows[0]?.live;
-  if (live === null || live === void 0) return warning("the database has no kernels table; cannot check for live kernels");
-  if (Number(live) === 0) return ok("no live kernels (every kernel is TERMINATED or CANCELLED)");
-  return failed(`${live} kernel(s) are not TERMINATED or CANCELLED: terminate the sessions (or wait for them) before migrating`);
+  if (rows.length === 0) return ok("no live kernels (every kernel is TERMINATED or CANCELLED)");
+  const sessions = Number(rows[0].sessions);
+  const named = rows.map((r) => `${r.name ? `"${r.name}" (${r.session})` : r.session} of ${r.access_key ?? "no access key"}: ${r.statuses}${Number(r.kernels) > 1 ? `, ${r.kernels} kernels` : ""}`);
+  return failed(
+    `${sessions} session(s) with ${rows[0].total} kernel(s) are not TERMINATED or CANCELLED: ${named.join("; ")}${andMore(sessions)}. Terminate them (or wait for them) before migrating`
+  );
 }
 async function agentHeartbeat({ deployment }) {
   const redis = await deployment.redis(REDIS_DB.stream);
@@ -26492,20 +26511,32 @@ async function agentHeartbeat({ deployment }) {
   const nowMs = Number(seconds2) * 1e3 + Math.floor(Number(micros) / 1e3);
   const ageMs = nowMs - Number(latest[0].split("-")[0]);
   const age = `${Math.round(ageMs / 1e3)} s ago`;
-  if (ageMs < HEARTBEAT_WINDOW_MS) {
-    return failed(`the newest event in the Redis events stream (DB 4) is ${age}: an agent is still running (agents send heartbeats every 3 s); stop every agent`);
+  if (ageMs >= HEARTBEAT_WINDOW_MS) return ok(`the newest event in the Redis events stream (DB 4) is ${age}: no agent heartbeat in the last minute`);
+  const recent = await redis.xrevrange("events", "+", String(nowMs - HEARTBEAT_WINDOW_MS), "COUNT", 1e4);
+  const heartbeats = /* @__PURE__ */ new Map();
+  const others = /* @__PURE__ */ new Map();
+  for (const [id, fields] of recent) {
+    const value = (name) => fields.find((_, i) => i % 2 === 1 && fields[i - 1] === name);
+    const source = value("source") ?? "(no source)";
+    const senders = value("name") === "agent_heartbeat" ? heartbeats : others;
+    if (!senders.has(source)) senders.set(source, Number(id.split("-")[0]));
   }
-  return ok(`the newest event in the Redis events stream (DB 4) is ${age}: no agent heartbeat in the last minute`);
+  const named = (senders) => [...senders].slice(0, NAMED).map(([source, at]) => `${source} (${Math.round((nowMs - at) / 1e3)} s ago)`).join(", ") + andMore(senders.size);
+  if (heartbeats.size > 0) {
+    return failed(`${heartbeats.size} agent(s) sent heartbeats to the Redis events stream (DB 4) in the last minute: ${named(heartbeats)}; agents send one every 3 s: stop every agent`);
+  }
+  return failed(`the Redis events stream (DB 4) had events in the last minute (newest ${age}) from ${named(others)}: an agent or manager is still running; stop it`);
 }
 async function aliveAgentRows({ deployment }) {
+  const { rows: exists2 } = await deployment.postgres.query(`SELECT to_regclass('agents') IS NOT NULL AS present`);
+  if (!exists2[0]?.present) return ok("the database has no agents table");
   const { rows } = await deployment.postgres.query(
-    `SELECT CASE WHEN to_regclass('agents') IS NULL THEN NULL
-            ELSE (SELECT count(*) FROM agents WHERE status::text = 'ALIVE') END AS alive`
+    `SELECT id, count(*) OVER () AS alive FROM agents WHERE status::text = 'ALIVE' ORDER BY id LIMIT ${NAMED}`
   );
-  const alive = Number(rows[0]?.alive ?? 0);
-  if (alive === 0) return ok("no agent row is ALIVE in PostgreSQL");
+  if (rows.length === 0) return ok("no agent row is ALIVE in PostgreSQL");
+  const alive = Number(rows[0].alive);
   return warning(
-    `${alive} agent row(s) say ALIVE in PostgreSQL; managers write this status and leave it stale when they stop first, so with no heartbeat above it is not trusted`
+    `${alive} agent row(s) say ALIVE in PostgreSQL (${rows.map((r) => r.id).join(", ")}${andMore(alive)}); managers write this status and leave it stale when they stop first, so with no heartbeat above it is not trusted`
   );
 }
 
@@ -27583,94 +27614,304 @@ async function configGet(ctx, name) {
   return value ?? "";
 }
 
+// src/steps/image-tree.ts
+import { isIP } from "node:net";
+var ALIAS_LOOKUPS = 8;
+var DEFAULT_REGISTRY = "index.docker.io";
+var DEFAULT_REPOSITORY = "lablup";
+var TAG_SLUG = /^[A-Za-z0-9](?:[A-Za-z0-9\-._]*[A-Za-z0-9])?$/;
+function pyUnquote(text) {
+  if (!text.includes("%")) return text;
+  return text.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run2) => Buffer.from(run2.replaceAll("%", ""), "hex").toString("utf8"));
+}
+function knownRegistries(registryConfig) {
+  const names = Object.keys(registryConfig).map((key) => pyUnquote(key.split("/")[3] ?? ""));
+  return new Set(names.filter((name) => name !== ""));
+}
+function isKnownRegistry(value, known) {
+  if (value === DEFAULT_REGISTRY || known.has(value)) return true;
+  const host = /^\[([^\]]+)\]/.exec(value)?.[1] ?? value.split(":")[0] ?? "";
+  return isIP(host) !== 0;
+}
+function canonicalImageRef(value, known) {
+  if (value.includes("://") || value.startsWith("//")) return { error: "an image reference must not contain a protocol scheme" };
+  const slash = value.indexOf("/");
+  let registry = DEFAULT_REGISTRY;
+  let rest = value;
+  let usingDefault = true;
+  if (slash >= 0 && isKnownRegistry(value.slice(0, slash), known)) {
+    registry = value.slice(0, slash);
+    rest = value.slice(slash + 1);
+    usingDefault = registry.endsWith(".docker.io") || registry === "docker.io";
+  }
+  const colon = rest.lastIndexOf(":");
+  let image = colon >= 0 ? rest.slice(0, colon) : rest;
+  const tag = colon >= 0 ? rest.slice(colon + 1) : "latest";
+  if (!image) return { error: "the image name is empty" };
+  if (!image.includes("/") && usingDefault) image = `${DEFAULT_REPOSITORY}/${image}`;
+  if (!TAG_SLUG.test(tag)) return { error: `"${tag}" is not a valid image tag` };
+  return { name: `${registry}/${image}:${tag}` };
+}
+function parseImageTree(all, registryConfig) {
+  const known = knownRegistries(registryConfig);
+  const unusable = [];
+  const aliasEntries = [];
+  const tags = /* @__PURE__ */ new Map();
+  for (const [key, value] of Object.entries(all)) {
+    const parts = key.split("/");
+    if (parts[1] === "_aliases") {
+      if (parts.length === 3) aliasEntries.push({ key, raw: parts[2], alias: pyUnquote(parts[2]), value });
+      continue;
+    }
+    if (parts.length < 4) continue;
+    const base = parts.slice(0, 4).join("/");
+    const entry = tags.get(base) ?? { base, registry: pyUnquote(parts[1]), image: pyUnquote(parts[2]), tag: pyUnquote(parts[3]), fields: /* @__PURE__ */ new Map() };
+    tags.set(base, entry);
+    entry.fields.set(parts.slice(4).map(pyUnquote).join("/"), value);
+  }
+  const images = [];
+  for (const { base, registry, image, tag, fields } of tags.values()) {
+    if (tag === "") continue;
+    const name = `${registry}/${image}:${tag}`;
+    const ref = canonicalImageRef(`${pyUnquote(registry)}/${pyUnquote(image)}:${tag}`, known);
+    const unusableAs = (key, reason) => unusable.push({ key, reason, name });
+    if ("error" in ref) {
+      unusableAs(base, `21.09 skips it as malformed: ${ref.error}`);
+      continue;
+    }
+    if (ref.name !== name) {
+      const why = known.has(registry) ? "" : ` (registry "${registry}" is not in etcd config/docker/registry)`;
+      unusableAs(base, `21.09 reads it as ${ref.name}${why}, an image it has no entry for, so it can neither list nor start it`);
+      continue;
+    }
+    const digest = fields.get("");
+    if (digest === void 0 || digest === "") {
+      unusableAs(base, "no digest (the tag key itself holds none): 21.09 fails reading this image");
+      continue;
+    }
+    const size = fields.get("size_bytes");
+    if (size !== void 0 && !/^\d+$/.test(size.trim())) {
+      unusableAs(`${base}/size_bytes`, `"${size.slice(0, 20)}" is not a whole number of bytes`);
+      continue;
+    }
+    const labels = {};
+    const resources = {};
+    let hasResource = false;
+    for (const [field, value] of fields) {
+      if (field.startsWith("labels/")) labels[field.slice("labels/".length)] = value;
+      if (field.startsWith("resource/")) hasResource = true;
+      const resource = /^resource\/([^/]+)\/(min|max)$/.exec(field);
+      if (resource) resources[resource[1]] = { ...resources[resource[1]], [resource[2]]: value };
+    }
+    if (!hasResource) {
+      unusableAs(`${base}/resource`, "no resource/ keys: 21.09 fails on this image when it lists images or starts a session (it reads resource/ without a default)");
+      continue;
+    }
+    const role = (labels["ai.backend.role"] ?? "COMPUTE").toUpperCase();
+    images.push({
+      name,
+      registry,
+      image,
+      tag,
+      architecture: labels["ai.backend.architecture"] ?? "x86_64",
+      digest,
+      // A hand-registered image has no size: 21.09 shows 0.
+      sizeBytes: size === void 0 ? 0 : Number(size.trim()),
+      type: role === "SYSTEM" || role === "SERVICE" ? role : "COMPUTE",
+      // 21.09's reader says accelerators, its scanner writes accels (the ai.backend.accelerators label).
+      accelerators: fields.get("accelerators") ?? fields.get("accels") ?? null,
+      labels,
+      resources
+    });
+  }
+  const resolved = resolveAliases(aliasEntries, new Set(images.map((i) => i.name)), new Set(unusable.map((u) => u.name)), known);
+  return { images, aliases: resolved.aliases, dangling: resolved.dangling, unusable: [...unusable, ...resolved.unusable], aliasKeys: aliasEntries.length };
+}
+function resolveAliases(entries, imageNames, unusableImages, known) {
+  const byName = /* @__PURE__ */ new Map();
+  const unusable = [];
+  for (const entry of [...entries].sort((a, b) => Number(b.raw === b.alias) - Number(a.raw === a.alias))) {
+    if (byName.has(entry.alias)) unusable.push({ key: entry.key, name: entry.alias, reason: `another key, ${byName.get(entry.alias).key}, names the same alias "${entry.alias}" and wins` });
+    else byName.set(entry.alias, entry);
+  }
+  const aliases = [];
+  const dangling = [];
+  for (const entry of byName.values()) {
+    const chain = [entry.alias];
+    let next = entry.value;
+    let lookups = 1;
+    while (byName.has(next) && lookups < ALIAS_LOOKUPS) {
+      if (chain.includes(next)) break;
+      chain.push(next);
+      next = byName.get(next).value;
+      lookups++;
+    }
+    if (byName.has(next) || lookups >= ALIAS_LOOKUPS) {
+      const loop = chain.includes(next);
+      const keys = [...chain, ...loop ? [next] : []].map((name) => byName.get(name).key);
+      unusable.push({
+        key: entry.key,
+        name: entry.alias,
+        reason: loop ? `the aliases form a loop (${keys.join(" \u2192 ")}): 21.09 cannot resolve it` : `the chain ${keys.join(" \u2192 ")} takes ${ALIAS_LOOKUPS} or more look-ups, more than 21.09 follows (at most ${ALIAS_LOOKUPS - 1} aliases in a row): it cannot resolve it`
+      });
+      continue;
+    }
+    const via = chain.length > 1 ? ` (via ${chain.slice(1).join(" \u2192 ")})` : "";
+    const ref = canonicalImageRef(next, known);
+    if ("error" in ref) {
+      dangling.push({ alias: entry.alias, key: entry.key, target: next, reason: `points at "${next}"${via}, which is no image reference (${ref.error})` });
+    } else if (imageNames.has(ref.name)) {
+      aliases.push({ alias: entry.alias, key: entry.key, image: ref.name, chain });
+    } else if (unusableImages.has(ref.name)) {
+      unusable.push({ key: entry.key, name: entry.alias, reason: `points at ${ref.name}${via}, an image entry 21.09 cannot use` });
+    } else {
+      dangling.push({ alias: entry.alias, key: entry.key, target: ref.name, reason: `points at ${ref.name}${via}, which etcd has no image for` });
+    }
+  }
+  return { aliases, dangling, unusable };
+}
+
 // src/steps/image-metadata.ts
+var SHOWN = 10;
 var imageMetadata = {
   id: "image-metadata",
   title: "Image metadata from etcd to PostgreSQL",
   kind: "change",
-  action: "Copies images/{registry}/{image}/{tag} and images/_aliases from etcd into the images and image_aliases tables, keeping etcd intact.",
+  action: "Copies images/{registry}/{image}/{tag} and images/_aliases from etcd into the images and image_aliases tables (alias chains resolved to their image), keeping etcd intact.",
   servers: ["etcd", "postgres"],
   tables: ["images", "image_aliases"],
-  async preflight({ deployment }) {
+  async preflight({ deployment, options }) {
     const findings = [];
-    const registries = Object.keys(await deployment.etcdPrefix("config/docker/registry/"));
-    const names = [...new Set(registries.map((k) => safeDecode(k.split("/")[3] ?? "")))].filter((n) => n);
+    const tree = await readImageTree(deployment);
+    const names = [...knownRegistries(await deployment.etcdPrefix("config/docker/registry/"))];
     findings.push(
       names.length > 0 ? ok(`${names.length} registr${names.length === 1 ? "y" : "ies"} in etcd config/docker/registry: ${names.join(", ")}`) : failed("etcd config/docker/registry is empty: the 22.03 manager (and its image rescan) requires at least one registry there")
     );
-    const tree = await readImageTree(deployment);
-    if (tree.problems.length > 0) findings.push(failed(describeProblems(tree)));
+    if (tree.unusable.length > 0) findings.push(unusableFinding(tree.unusable, options.skipUnusableImages));
     findings.push(
-      tree.images.length > 0 ? ok(`${tree.images.length} image tag(s) and ${tree.aliases.length} alias(es) in etcd images/`) : warning("etcd images/ holds no image tags: nothing to copy; run an image rescan after the upgrade")
+      tree.images.length > 0 ? ok(`${tree.images.length} image tag(s) and ${tree.aliasKeys} alias key(s) in etcd images/`) : warning("etcd images/ holds no image tag 21.09 can use: nothing to copy; run an image rescan after the upgrade")
     );
-    findings.push(...danglingAliases(tree).map((a) => warning(`alias "${a.alias}" points at ${a.target}, which etcd has no metadata for: it will not be copied`)));
+    const chained = tree.aliases.filter((a) => a.chain.length > 1);
+    if (chained.length > 0) {
+      findings.push(ok(`${chained.length} alias(es) name another alias, e.g. ${chained.slice(0, 3).map((a) => `${a.chain.join(" \u2192 ")} \u2192 ${a.image}`).join("; ")}: each gets a row pointing at the image its chain ends at`));
+    }
+    if (tree.dangling.length > 0) findings.push(danglingFinding(tree));
     return findings;
   },
   async backup({ deployment }) {
     const all = await deployment.etcdPrefix("images/");
     return { name: "etcd-images.json", content: JSON.stringify(all, null, 2) };
   },
-  async dryRun({ deployment }) {
+  async dryRun({ deployment, options }) {
     const tree = await readImageTree(deployment);
-    if (tree.problems.length > 0) return [failed(describeProblems(tree))];
-    const present = await tableExists(deployment.postgres, "images") ? await rowsByName(deployment) : /* @__PURE__ */ new Map();
-    const missing = tree.images.filter((i) => present.get(i.name)?.config_digest?.trim() !== i.digest).length;
-    return [ok(`would copy ${tree.images.length} image(s) (${missing} new or changed) and ${tree.aliases.length - danglingAliases(tree).length} alias(es) into PostgreSQL`)];
+    if (tree.unusable.length > 0 && !options.skipUnusableImages) return [unusableFinding(tree.unusable, false)];
+    const counts = await countChanges(deployment, tree);
+    const skippedNote = tree.unusable.length > 0 ? `; ${tree.unusable.length} unusable entr${tree.unusable.length === 1 ? "y" : "ies"} skipped` : "";
+    return [ok(`would write ${describeCounts(counts)} into PostgreSQL${skippedNote}`)];
   },
-  async apply({ deployment }) {
+  async apply({ deployment, options }) {
     const tree = await readImageTree(deployment);
-    if (tree.problems.length > 0) return failed(describeProblems(tree));
+    if (tree.unusable.length > 0 && !options.skipUnusableImages) return unusableFinding(tree.unusable, false);
     const pg2 = deployment.postgres;
     await pg2.query("BEGIN");
     try {
       const images = await pg2.query(
         `INSERT INTO images (name, image, tag, registry, architecture, config_digest, size_bytes, type, accelerators, labels, resources)
          SELECT r.name, r.image, r.tag, r.registry, r.architecture, r.digest, r.size_bytes, r.type::image_type, r.accelerators, r.labels, r.resources
-           FROM jsonb_to_recordset($1::jsonb) AS r(name text, image text, tag text, registry text, architecture text, digest text,
-                size_bytes bigint, type text, accelerators text, labels jsonb, resources jsonb)
+           FROM ${DESIRED_IMAGES}
          ON CONFLICT (name, architecture) DO UPDATE SET
            image = EXCLUDED.image, tag = EXCLUDED.tag, registry = EXCLUDED.registry, config_digest = EXCLUDED.config_digest,
            size_bytes = EXCLUDED.size_bytes, type = EXCLUDED.type, accelerators = EXCLUDED.accelerators,
            labels = EXCLUDED.labels, resources = EXCLUDED.resources
          WHERE (images.image, images.tag, images.registry, images.config_digest, images.size_bytes, images.type, images.accelerators, images.labels, images.resources)
                IS DISTINCT FROM
-               (EXCLUDED.image, EXCLUDED.tag, EXCLUDED.registry, EXCLUDED.config_digest, EXCLUDED.size_bytes, EXCLUDED.type, EXCLUDED.accelerators, EXCLUDED.labels, EXCLUDED.resources)`,
+               (EXCLUDED.image, EXCLUDED.tag, EXCLUDED.registry, EXCLUDED.config_digest, EXCLUDED.size_bytes, EXCLUDED.type, EXCLUDED.accelerators, EXCLUDED.labels, EXCLUDED.resources)
+         RETURNING xmax = 0 AS inserted`,
         [JSON.stringify(tree.images.map(toRow))]
       );
       const aliases = await pg2.query(
         `INSERT INTO image_aliases (alias, image)
          SELECT DISTINCT ON (a.alias) a.alias, i.id
-           FROM jsonb_to_recordset($1::jsonb) AS a(alias text, target text) JOIN images i ON i.name = a.target
-          ORDER BY a.alias, i.architecture <> 'x86_64'
-         ON CONFLICT (alias) DO UPDATE SET image = EXCLUDED.image WHERE image_aliases.image IS DISTINCT FROM EXCLUDED.image`,
-        [JSON.stringify(tree.aliases)]
+           FROM ${DESIRED_ALIASES} JOIN images i ON i.name = a.image
+          ORDER BY a.alias, i.architecture <> 'x86_64', i.architecture
+         ON CONFLICT (alias) DO UPDATE SET image = EXCLUDED.image WHERE image_aliases.image IS DISTINCT FROM EXCLUDED.image
+         RETURNING xmax = 0 AS inserted`,
+        [JSON.stringify(tree.aliases.map(({ alias, image }) => ({ alias, image })))]
       );
       await pg2.query("COMMIT");
-      const touched = (images.rowCount ?? 0) + (aliases.rowCount ?? 0);
-      const detail = `${images.rowCount} of ${tree.images.length} image(s) and ${aliases.rowCount} alias(es) written; etcd images/ left intact`;
-      return touched > 0 ? changed(detail) : ok(`all ${tree.images.length} image(s) and their aliases are already in PostgreSQL`);
+      const counts = { images: split(images.rows), aliases: split(aliases.rows) };
+      const notes = [
+        ...tree.unusable.length > 0 ? [`skipped ${tree.unusable.length} unusable entr${tree.unusable.length === 1 ? "y" : "ies"} (kept in etcd and the backup bundle)`] : [],
+        ...tree.dangling.length > 0 ? [`${tree.dangling.length} dangling alias(es) not copied`] : [],
+        "etcd images/ left intact"
+      ].join("; ");
+      return images.rows.length + aliases.rows.length > 0 ? changed(`wrote ${describeCounts(counts)}; ${notes}`) : ok(`all ${tree.images.length} image(s) and ${tree.aliases.length} alias(es) are already in PostgreSQL; ${notes}`);
     } catch (error) {
       await pg2.query("ROLLBACK").catch(() => void 0);
       throw error;
     }
   },
-  async verify({ deployment }) {
+  /** Every image tag and every alias key in etcd: each has its row, or is named as skipped or dangling. */
+  async verify({ deployment, options }) {
     const tree = await readImageTree(deployment);
-    const rows = await rowsByName(deployment);
-    const wrong = tree.images.filter((i) => rows.get(i.name)?.config_digest?.trim() !== i.digest);
+    const { rows } = await deployment.postgres.query("SELECT name, architecture, config_digest FROM images");
+    const digests = new Map(rows.map((r) => [`${r.name}\0${r.architecture}`, r.config_digest?.trim()]));
+    const wrong = tree.images.filter((i) => digests.get(`${i.name}\0${i.architecture}`) !== i.digest);
     const { rows: aliasRows } = await deployment.postgres.query("SELECT a.alias, i.name FROM image_aliases a JOIN images i ON i.id = a.image");
     const resolved = new Map(aliasRows.map((r) => [r.alias, r.name]));
-    const dangling = new Set(danglingAliases(tree).map((a) => a.alias));
-    const unresolved = tree.aliases.filter((a) => !dangling.has(a.alias) && resolved.get(a.alias) !== a.target);
-    return [
-      wrong.length === 0 ? ok(`every etcd image tag (${tree.images.length}) has its row in images with the same digest`) : failed(`${wrong.length} etcd image tag(s) have no matching row in images, e.g. ${wrong.slice(0, 3).map((i) => i.name).join(", ")}`),
-      unresolved.length === 0 ? ok(`every alias (${tree.aliases.length - dangling.size}) resolves to its image`) : failed(`${unresolved.length} alias(es) do not resolve, e.g. ${unresolved.slice(0, 3).map((a) => a.alias).join(", ")}`)
+    const unresolved = tree.aliases.filter((a) => resolved.get(a.alias) !== a.image);
+    const findings = [
+      wrong.length === 0 ? ok(`every usable etcd image tag (${tree.images.length}) has its row in images (same name, architecture and digest)`) : failed(`${wrong.length} etcd image tag(s) have no matching row in images (by name and architecture), e.g. ${wrong.slice(0, 3).map((i) => `${i.name} (${i.architecture})`).join(", ")}`),
+      unresolved.length === 0 ? ok(`every resolvable alias (${tree.aliases.length} of ${tree.aliasKeys} alias key(s)) has its row pointing at its image`) : failed(`${unresolved.length} alias(es) have no row pointing at their image, e.g. ${unresolved.slice(0, 3).map((a) => `${a.alias} \u2192 ${a.image}`).join(", ")}`)
     ];
+    if (tree.dangling.length > 0) findings.push(danglingFinding(tree));
+    if (tree.unusable.length > 0) findings.push(options.skipUnusableImages ? skipped(`not imported (skip-unusable-images): ${describeUnusable(tree.unusable)}`) : unusableFinding(tree.unusable, false));
+    return findings;
   }
 };
-async function rowsByName(deployment) {
-  const { rows } = await deployment.postgres.query("SELECT name, config_digest FROM images WHERE architecture = 'x86_64'");
-  return new Map(rows.map((r) => [r.name, r]));
+var DESIRED_IMAGES = `jsonb_to_recordset($1::jsonb) AS r(name text, image text, tag text, registry text, architecture text, digest text,
+                size_bytes bigint, type text, accelerators text, labels jsonb, resources jsonb)`;
+var DESIRED_ALIASES = `jsonb_to_recordset($1::jsonb) AS a(alias text, image text)`;
+function split(rows) {
+  const created = rows.filter((r) => r.inserted).length;
+  return { created, updated: rows.length - created };
+}
+function describeCounts(counts) {
+  const part = (what, c) => `${c.created + c.updated} ${what} (${c.created} new, ${c.updated} changed)`;
+  return `${part("image row(s)", counts.images)} and ${part("alias row(s)", counts.aliases)}`;
+}
+async function countChanges(deployment, tree) {
+  const images = JSON.stringify(tree.images.map(toRow));
+  const aliases = JSON.stringify(tree.aliases.map(({ alias, image }) => ({ alias, image })));
+  if (!await tableExists(deployment.postgres, "images")) {
+    const names = new Set(tree.images.map((i) => i.name));
+    return { images: { created: tree.images.length, updated: 0 }, aliases: { created: tree.aliases.filter((a) => names.has(a.image)).length, updated: 0 } };
+  }
+  const { rows } = await deployment.postgres.query(
+    `WITH desired AS (SELECT * FROM ${DESIRED_IMAGES}),
+     image_changes AS (
+       SELECT i.id IS NULL AS created FROM desired r LEFT JOIN images i ON i.name = r.name AND i.architecture = r.architecture
+        WHERE i.id IS NULL
+           OR (i.image, i.tag, i.registry, rtrim(i.config_digest), i.size_bytes, i.type::text, i.accelerators, i.labels, i.resources)
+              IS DISTINCT FROM (r.image, r.tag, r.registry, rtrim(r.digest), r.size_bytes, r.type, r.accelerators, r.labels, r.resources)),
+     every_image AS (SELECT name, architecture FROM images UNION SELECT name, architecture FROM desired),
+     chosen AS (SELECT DISTINCT ON (name) name, architecture FROM every_image ORDER BY name, architecture <> 'x86_64', architecture),
+     wanted AS (SELECT a.alias, c.name, c.architecture FROM ${DESIRED_ALIASES.replace("$1", "$2")} JOIN chosen c ON c.name = a.image),
+     present AS (SELECT a.alias, i.name, i.architecture FROM image_aliases a JOIN images i ON i.id = a.image),
+     alias_changes AS (
+       SELECT p.alias IS NULL AS created FROM wanted w LEFT JOIN present p ON p.alias = w.alias
+        WHERE p.alias IS NULL OR (p.name, p.architecture) IS DISTINCT FROM (w.name, w.architecture))
+     SELECT (SELECT count(*) FILTER (WHERE created) FROM image_changes) AS images_created,
+            (SELECT count(*) FILTER (WHERE NOT created) FROM image_changes) AS images_updated,
+            (SELECT count(*) FILTER (WHERE created) FROM alias_changes) AS aliases_created,
+            (SELECT count(*) FILTER (WHERE NOT created) FROM alias_changes) AS aliases_updated`,
+    [images, aliases]
+  );
+  const r = rows[0];
+  return {
+    images: { created: Number(r.images_created), updated: Number(r.images_updated) },
+    aliases: { created: Number(r.aliases_created), updated: Number(r.aliases_updated) }
+  };
 }
 function toRow(image) {
   return {
@@ -27687,89 +27928,28 @@ function toRow(image) {
     resources: image.resources
   };
 }
-function danglingAliases(tree) {
-  const names = new Set(tree.images.map((i) => i.name));
-  return tree.aliases.filter((a) => !names.has(a.target));
+function listed(items, show) {
+  const shown = items.slice(0, SHOWN).map(show).join("; ");
+  return items.length > SHOWN ? `${shown}; and ${items.length - SHOWN} more (all in the report's attachment)` : shown;
 }
-function describeProblems(tree) {
-  const shown = tree.problems.slice(0, 10).join("; ");
-  return `etcd images/ has ${tree.problems.length} unreadable key(s): ${shown}${tree.problems.length > 10 ? "; \u2026" : ""}. Fix or delete them (etcdctl) and run again`;
+function describeUnusable(unusable) {
+  return listed(unusable, (u) => `${u.key}: ${u.reason}`);
 }
-function safeDecode(text) {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
-  }
+function unusableFinding(unusable, skip) {
+  const count = `${unusable.length} etcd image entr${unusable.length === 1 ? "y" : "ies"} the 21.09 manager itself cannot use`;
+  const attachment = unusable.length > SHOWN ? { name: "unusable-image-entries.txt", content: unusable.map((u) => `${u.key}	${u.reason}
+`).join("") } : void 0;
+  return skip ? { ...warning(`${count} will not be imported (skip-unusable-images); they stay in etcd and in the backup bundle: ${describeUnusable(unusable)}`), attachment } : {
+    ...failed(`${count}: ${describeUnusable(unusable)}. Fix them in etcd, or set skip-unusable-images: true to import everything else (they stay in etcd and in the backup bundle)`),
+    attachment
+  };
+}
+function danglingFinding(tree) {
+  return warning(`${tree.dangling.length} alias(es) point at no image etcd holds and are not copied (21.09 cannot start them either): ${listed(tree.dangling, (d) => `${d.alias} ${d.reason}`)}`);
 }
 async function readImageTree(deployment) {
-  return parseImageTree(await deployment.etcdPrefix("images/"));
-}
-function parseImageTree(all) {
-  const problems = [];
-  const aliases = [];
-  const tags = /* @__PURE__ */ new Map();
-  const decode = (part, key) => {
-    try {
-      return decodeURIComponent(part);
-    } catch {
-      problems.push(`${key} (bad URL quoting)`);
-      return void 0;
-    }
-  };
-  for (const [key, value] of Object.entries(all)) {
-    const parts = key.split("/");
-    if (parts[1] === "_aliases") {
-      const alias = parts.length === 3 ? decode(parts[2], key) : void 0;
-      if (alias !== void 0) aliases.push({ alias, target: value });
-      else if (parts.length !== 3) problems.push(`${key} (not images/_aliases/{alias})`);
-      continue;
-    }
-    if (parts.length < 4) continue;
-    const registry = decode(parts[1], key);
-    const image = decode(parts[2], key);
-    if (registry === void 0 || image === void 0) continue;
-    const tag = parts[3];
-    const id = `${registry}/${image}:${tag}`;
-    const entry = tags.get(id) ?? { registry, image, tag, fields: /* @__PURE__ */ new Map() };
-    tags.set(id, entry);
-    entry.fields.set(parts.slice(4).join("/"), value);
-  }
-  const images = [];
-  for (const [name, { registry, image, tag, fields }] of tags) {
-    const digest = fields.get("");
-    const size = fields.get("size_bytes");
-    if (!digest) {
-      problems.push(`images/${encodeURIComponent(registry)}/${encodeURIComponent(image)}/${tag} (no digest)`);
-      continue;
-    }
-    if (size === void 0 || !/^\d+$/.test(size)) {
-      problems.push(`images/${encodeURIComponent(registry)}/${encodeURIComponent(image)}/${tag}/size_bytes (${size === void 0 ? "missing" : `"${size.slice(0, 20)}" is not a number`})`);
-      continue;
-    }
-    const labels = {};
-    const resources = {};
-    for (const [field, value] of fields) {
-      if (field.startsWith("labels/")) labels[field.slice("labels/".length)] = value;
-      const resource = /^resource\/([^/]+)\/(min|max)$/.exec(field);
-      if (resource) resources[resource[1]] = { ...resources[resource[1]], [resource[2]]: value };
-    }
-    const role = (labels["ai.backend.role"] ?? "COMPUTE").toUpperCase();
-    images.push({
-      name,
-      registry,
-      image,
-      tag,
-      architecture: labels["ai.backend.architecture"] ?? "x86_64",
-      digest,
-      sizeBytes: Number(size),
-      type: role === "SYSTEM" || role === "SERVICE" ? role : "COMPUTE",
-      accelerators: fields.get("accelerators") ?? fields.get("accels") ?? null,
-      labels,
-      resources
-    });
-  }
-  return { images, aliases, problems };
+  const [all, registries] = await Promise.all([deployment.etcdPrefix("images/"), deployment.etcdPrefix("config/docker/registry/")]);
+  return parseImageTree(all, registries);
 }
 
 // src/steps/manager-toml.ts
@@ -28029,8 +28209,7 @@ var imageRescan = {
   }
 };
 async function registryNames(deployment) {
-  const keys = Object.keys(await deployment.etcdPrefix("config/docker/registry/"));
-  return [...new Set(keys.map((k) => decodeURIComponent(k.split("/")[3] ?? "")).filter((n) => n !== ""))];
+  return [...knownRegistries(await deployment.etcdPrefix("config/docker/registry/"))];
 }
 async function adminLimits(deployment) {
   const limits = /* @__PURE__ */ new Map();
@@ -28280,10 +28459,14 @@ async function clearHistory(deployment, position, options, log, redisUp) {
       detail: `cutoff ${cutoffText} (UTC) = PostgreSQL now() - ${options.retention.text}; kernels with terminated_at before it are history. (The manager of 21.09\u201325.x computes it from its host's local time.)`
     }
   ];
+  const sweep = withRedis && options.sweepOrphanedStatKeys;
   if (options.dryRun) {
-    const redisKeys = withRedis && redisUp ? await countStatKeys(deployment, cutoff, options.batchSize) : 0;
-    findings.push({ status: "skipped", detail: `dry run: would delete ${total} kernel row(s)${withRedis ? ` and ${redisUp ? redisKeys : "an unknown number of (Redis is unreachable)"} Redis stat key(s)` : ""}` });
-    return { cutoff: cutoffText, kernels: total, redisKeys, longestStatementMs: 0, findings };
+    const redisKeys = withRedis && redisUp ? await countStatKeys(deployment, cutoff, options.batchSize) : withRedis ? null : 0;
+    const swept2 = sweep && redisUp ? await sweepOrphanedStatKeys(deployment, options.batchSize, "count") : null;
+    const keys = withRedis ? ` and ${redisKeys ?? "an unknown number of (Redis is unreachable)"} of their Redis stat key(s)` : "";
+    const orphans = sweep ? `; would sweep ${swept2 ?? "an unknown number of (Redis is unreachable)"} stat key(s) of kernels that no longer exist` : "";
+    findings.push({ status: "skipped", detail: `dry run: would delete ${total} kernel row(s)${keys}${orphans}` });
+    return { cutoff: cutoffText, kernels: total, redisKeys, sweptRedisKeys: swept2, longestStatementMs: 0, findings };
   }
   let deleted = 0;
   let unlinked = 0;
@@ -28327,18 +28510,21 @@ async function clearHistory(deployment, position, options, log, redisUp) {
   }
   await unlinking;
   findings.push({ status: deleted > 0 ? "changed" : "ok", detail: `deleted ${deleted} kernel row(s) in batches of ${options.batchSize} (longest statement ${longest} ms)` });
+  let swept = null;
   if (withRedis && !redisError) {
     try {
-      const swept = await sweepStaleStatKeys(deployment, options.batchSize);
-      unlinked += swept;
-      findings.push({ status: unlinked > 0 ? "changed" : "ok", detail: `removed ${unlinked} stat key(s) from Redis DB 0 (${swept} of them left behind by earlier runs)` });
+      findings.push({ status: unlinked > 0 ? "changed" : "ok", detail: `removed ${unlinked} stat key(s) of the deleted kernels from Redis DB 0` });
+      if (sweep) {
+        swept = await sweepOrphanedStatKeys(deployment, options.batchSize, "unlink");
+        findings.push({ status: swept > 0 ? "changed" : "ok", detail: `swept ${swept} stat key(s) of kernels that no longer exist from Redis DB 0 (sweep-orphaned-stat-keys)` });
+      }
       findings.push(await persistRedis(deployment));
     } catch (error) {
       redisError = messageOf(error);
     }
   }
   if (redisError) {
-    const message = `Redis part not done (${redisError}): stat keys of deleted kernels stay in Redis DB 0 until a run that reaches Redis sweeps them`;
+    const message = `Redis part not done (${redisError}): stat keys of deleted kernels stay in Redis DB 0; a run with sweep-orphaned-stat-keys: true removes them once Redis is back`;
     findings.push({ status: options.redisFailure === "warn" ? "warning" : "failed", detail: message });
   }
   if (options.vacuum !== "none") {
@@ -28346,7 +28532,7 @@ async function clearHistory(deployment, position, options, log, redisUp) {
     await pg2.query(statement);
     findings.push({ status: "changed", detail: `${statement} done` });
   }
-  return { cutoff: cutoffText, kernels: deleted, redisKeys: unlinked, longestStatementMs: longest, findings };
+  return { cutoff: cutoffText, kernels: deleted, redisKeys: unlinked, sweptRedisKeys: swept, longestStatementMs: longest, findings };
 }
 async function cutoffAndCount(deployment, retention) {
   const { rows } = await deployment.postgres.query(
@@ -28366,7 +28552,7 @@ async function clearHistoryWithManager(deployment, options, cli, log) {
   if (options.vacuum === "analyze") findings.push({ status: "warning", detail: "vacuum: analyze has no manager equivalent: the manager runs a plain VACUUM of the whole database (-v false)" });
   if (options.dryRun) {
     findings.push({ status: "skipped", detail: `dry run: the manager has no dry run; it would delete about ${before.total} kernel row(s)` });
-    return { cutoff: cutoffText, kernels: before.total, redisKeys: null, longestStatementMs: 0, findings };
+    return { cutoff: cutoffText, kernels: before.total, redisKeys: null, sweptRedisKeys: null, longestStatementMs: 0, findings };
   }
   log.info(`running ${cli.command.join(" ")} ${args.join(" ")}`);
   const started = Date.now();
@@ -28379,10 +28565,10 @@ async function clearHistoryWithManager(deployment, options, cli, log) {
   if (hidden) {
     findings.push({
       status: options.redisFailure === "warn" ? "warning" : "failed",
-      detail: `the manager exited 0 but logged "${hidden}": stat keys of deleted kernels stay in Redis DB 0 (bai-migrate's own mode sweeps them)`
+      detail: `the manager exited 0 but logged "${hidden}": stat keys of deleted kernels stay in Redis DB 0 (bai-migrate's own mode with sweep-orphaned-stat-keys: true removes them)`
     });
   }
-  return { cutoff: cutoffText, kernels: deleted, redisKeys: null, longestStatementMs: 0, findings };
+  return { cutoff: cutoffText, kernels: deleted, redisKeys: null, sweptRedisKeys: null, longestStatementMs: 0, findings };
 }
 function retentionInterval(retention) {
   return retention.kind === "months" ? `${retention.months} months` : `${retention.seconds} seconds`;
@@ -28403,9 +28589,10 @@ async function countStatKeys(deployment, cutoff, batchSize) {
     after = rows[rows.length - 1].id;
   }
 }
-async function sweepStaleStatKeys(deployment, batchSize) {
+async function sweepOrphanedStatKeys(deployment, batchSize, action) {
   const redis = await deployment.redis(REDIS_DB.stat);
   let removed = 0;
+  const counted = /* @__PURE__ */ new Set();
   let cursor = "0";
   do {
     const [next, keys] = await redis.scan(cursor, "COUNT", batchSize);
@@ -28414,7 +28601,9 @@ async function sweepStaleStatKeys(deployment, batchSize) {
     if (candidates.length === 0) continue;
     const { rows } = await deployment.postgres.query("SELECT id::text FROM kernels WHERE id = ANY($1::uuid[])", [candidates]);
     const alive = new Set(rows.map((r) => r.id));
-    removed += await unlink2(deployment, candidates.filter((k) => !alive.has(k)));
+    const orphans = candidates.filter((k) => !alive.has(k) && !counted.has(k));
+    if (action === "count") orphans.forEach((k) => counted.add(k));
+    removed += action === "unlink" ? await unlink2(deployment, orphans) : orphans.length;
   } while (cursor !== "0");
   return removed;
 }
@@ -29485,7 +29674,7 @@ var Run = class {
         throw new MigrationError("unreachable", `clear-history stopped: ${message}. Batches already deleted stay deleted (each is one transaction); run clear-history again once the server is back`);
       })
     );
-    this.report.history = { cutoff: result.cutoff, kernels: result.kernels, redisKeys: result.redisKeys };
+    this.report.history = { cutoff: result.cutoff, kernels: result.kernels, redisKeys: result.redisKeys, sweptRedisKeys: result.sweptRedisKeys };
     for (const f of result.findings) this.record({ phase: "apply", step: "clear-history", status: f.status, detail: f.detail });
     const failures = result.findings.filter((f) => f.status === "failed");
     if (failures.length > 0) throw new MigrationError("checks-failed", `clear-history: ${failures.map((f) => f.detail).join("; ")}`);
