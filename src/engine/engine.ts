@@ -205,7 +205,7 @@ class Run {
   private async snapshot(): Promise<void> {
     await this.connect(['postgres', 'etcd', 'redis']);
     const manifest = await this.log.group('Snapshot', () =>
-      takeSnapshot(this.deployment, TABLES_STEPS_TOUCH, this.options.snapshotFile, this.deployment.targets.managerConfig, this.log),
+      takeSnapshot(this.deployment, TABLES_STEPS_TOUCH, this.options.snapshotFile, this.deployment.targets.managerConfig, this.log, this.options.snapshotKey),
     );
     this.report.currentRevision = manifest.release.revision;
     this.report.fromVersion = manifest.release.series;
@@ -217,7 +217,8 @@ class Run {
     this.record({ phase: 'snapshot', step: 'etcd', status: 'ok', detail: `${manifest.etcd.keys} key(s) under namespace "${manifest.etcd.namespace}" (etcd ${manifest.etcd.version})` });
     const keys = Object.entries(manifest.redis.keysPerDb).map(([db, n]) => `DB ${db}: ${n}`).join(', ');
     this.record({ phase: 'snapshot', step: 'redis', status: 'ok', detail: `Redis ${manifest.redis.version}, appendonly ${manifest.redis.config?.appendonly ?? '(CONFIG disabled)'}, keys ${keys || 'none'} (only counted: rehearsal rebuilds Redis data)` });
-    this.record({ phase: 'snapshot', step: 'file', status: 'ok', detail: `written to ${this.options.snapshotFile}` });
+    const sealed = this.options.snapshotKey ? 'sealed with snapshot-key (AES-256-GCM)' : 'not sealed (no snapshot-key): keep it on this disk, mode 0600';
+    this.record({ phase: 'snapshot', step: 'file', status: 'ok', detail: `written to ${this.options.snapshotFile}, ${sealed}` });
   }
 
   private describePlan(plan: Plan): void {
