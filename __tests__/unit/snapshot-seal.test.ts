@@ -143,6 +143,7 @@ describe('sealed snapshot file', () => {
     // Without a key, an unsealed file of the operator's own is read where it is.
     expect(await openSnapshot(plain, undefined, join(dir(), 'unused'))).toBe(plain);
     expect((await refusal(join(dir(), 'missing'), KEY)).message).toMatch(/^snapshot-file ".*missing" cannot be read: ENOENT/);
+    expect((await refusal(dir(), KEY)).message).toMatch(/^snapshot-file ".*" cannot be read: EISDIR/);
   });
 });
 

@@ -77,18 +77,17 @@ async function readHead(path: string): Promise<{ head: Buffer; size: number; tag
   let handle;
   try {
     handle = await open(path, 'r');
-  } catch (error) {
-    throw invalidInput(`snapshot-file "${path}" cannot be read: ${messageOf(error)}; accepted: a file written by bai-migrate snapshot`);
-  }
-  try {
     const { size } = await handle.stat();
     const head = Buffer.alloc(Math.min(SEAL_HEADER_BYTES, size));
     await handle.read(head, 0, head.length, 0);
     const tag = Buffer.alloc(TAG_BYTES);
     if (size >= SEAL_HEADER_BYTES + TAG_BYTES) await handle.read(tag, 0, TAG_BYTES, size - TAG_BYTES);
     return { head, size, tag };
+  } catch (error) {
+    // A missing file, a folder, no permission: the operator's to fix.
+    throw invalidInput(`snapshot-file "${path}" cannot be read: ${messageOf(error)}; accepted: a file written by bai-migrate snapshot`);
   } finally {
-    await handle.close();
+    await handle?.close();
   }
 }
 
