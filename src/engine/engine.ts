@@ -62,6 +62,8 @@ export async function runCommand(given: Options, hooks: RunHooks): Promise<Repor
     const down = error instanceof MigrationError || !deployment ? [] : await deployment.unreachable(['postgres', 'etcd', 'redis']);
     const message = error instanceof MigrationError ? error.message : down.length > 0 ? `${down.join('; ')}; the run stopped with: ${messageOf(error)}` : `unexpected error: ${messageOf(error)}`;
     report.error = redact(message, secrets);
+    // A bug's stack, for whoever debugs it (redacted like every line; never in the report).
+    if (!(error instanceof MigrationError) && error instanceof Error && error.stack) redactingLogger(hooks.log, secrets).debug(`stack of the unexpected error: ${error.stack}`);
     if (error instanceof MigrationError) report.errorCode = error.code;
     else if (down.length > 0) report.errorCode = 'unreachable';
   } finally {
