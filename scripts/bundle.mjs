@@ -1,13 +1,15 @@
 // Builds everything the Action ships, from src/:
 // - dist/index.js (the Action) and dist/cli.js (the CLI), one bundled file each;
-// - action.yml, whose inputs and outputs come from src/engine/options.ts, the one list of them.
+// - action.yml, whose inputs and outputs come from src/engine/options.ts, the one list of them;
+// - a source map beside each file (stacks point at src/…ts; no sources inside, to stay small);
+// - dist/licenses.txt: every bundled package with its licence, since the bundle drops their files.
 // etcd3 reads its .proto files from disk when it loads; a bundle has no such files, so the protos
 // are compiled to JSON here and inlined through proto-loader's fromJSON.
 import { build } from 'esbuild';
-import { readFile, writeFile, mkdtemp, rm } from 'node:fs/promises';
+import { readFile, readdir, writeFile, mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 const require = createRequire(import.meta.url);
@@ -37,7 +39,10 @@ const common = {
   platform: 'node',
   target: 'node24',
   format: 'esm',
+  // Each bundled package's whole licence goes to dist/licenses.txt instead.
   legalComments: 'none',
+  sourcemap: 'linked',
+  sourcesContent: false,
   banner: { js: banner },
   define: { __dirname: 'import.meta.dirname', __filename: 'import.meta.filename' },
   // Native addons of Testcontainers' SSH transport: optional, and never used for a local engine.
@@ -49,15 +54,39 @@ const common = {
 // One build with shared chunks: Testcontainers (for rehearse) is a chunk loaded only when a
 // rehearsal starts servers, so every other command loads a small file.
 await rm('dist', { recursive: true, force: true });
-await build({
+const { metafile } = await build({
   ...common,
-  entryPoints: { index: 'src/index.ts', cli: 'src/cli.ts' },
+  entryPoints: { index: 'src/index.ts', cli: 'src/cli-entry.ts' },
   outdir: 'dist',
   splitting: true,
   chunkNames: 'chunks/[name]-[hash]',
+  metafile: true,
 });
 
+await writeLicenses(metafile);
+
 await writeActionYml();
+
+/** dist/licenses.txt: name, version, licence and licence files of every package esbuild bundled. */
+async function writeLicenses(meta) {
+  const roots = new Set();
+  for (const input of Object.keys(meta.inputs)) {
+    const match = /^(.*node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(input.replaceAll('\\', '/'));
+    if (match) roots.add(resolve(match[1]));
+  }
+  const entries = [];
+  for (const root of roots) {
+    const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8'));
+    const files = (await readdir(root)).filter((f) => /^(licen[cs]e|copying|notice)([.-]|$)/i.test(f)).sort();
+    const texts = await Promise.all(files.map(async (f) => `--- ${f} ---\n${(await readFile(join(root, f), 'utf8')).trim()}\n`));
+    const license = typeof pkg.license === 'string' ? pkg.license : (pkg.license?.type ?? pkg.licenses?.map((l) => l.type).join(' OR ') ?? 'UNKNOWN');
+    entries.push({ id: `${pkg.name}@${pkg.version}`, text: `${pkg.name}@${pkg.version}\nLicense: ${license}\n${texts.length > 0 ? texts.join('') : '(the package ships no licence file; its package.json names the licence above)\n'}` });
+  }
+  // Two copies of one version (nested node_modules) are listed once.
+  const unique = [...new Map(entries.map((e) => [e.id, e])).values()].sort((a, b) => a.id.localeCompare(b.id));
+  const header = `Third-party software bundled into dist/ by scripts/bundle.mjs: ${unique.length} package(s), each with its licence.\n`;
+  await writeFile('dist/licenses.txt', [header, ...unique.map((e) => e.text)].join('\n' + '='.repeat(78) + '\n'));
+}
 
 async function writeActionYml() {
   const dir = await mkdtemp(join(tmpdir(), 'bai-migrate-manifest-'));

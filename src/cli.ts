@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 /**
  * The command-line adapter: `bai-migrate <command> --to-version 22.03 …`. Every Action input is a
  * flag of the same name, or an environment variable BAI_MIGRATE_<NAME> (e.g. BAI_MIGRATE_POSTGRES_URL,
@@ -24,6 +23,7 @@ export function usage(): string {
     'Options (each also read from BAI_MIGRATE_<NAME>, e.g. BAI_MIGRATE_TO_VERSION):',
     ...lines,
     '  --json' + ' '.repeat(width - 4) + 'Print the report as JSON instead of text.',
+    '  --debug' + ' '.repeat(width - 5) + 'Also print debug lines (an unexpected error\'s stack) to stderr.',
     '  --help' + ' '.repeat(width - 4) + 'Show this help.',
     '',
     'Example: bai-migrate preflight --manager-config /etc/backend.ai/manager.toml --to-version 22.03',
@@ -32,7 +32,7 @@ export function usage(): string {
 }
 
 /** Flags, then BAI_MIGRATE_* variables, become the same raw inputs the Action reads. */
-export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): { raw: RawInputs; json: boolean; help: boolean } {
+export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): { raw: RawInputs; json: boolean; help: boolean; debug: boolean } {
   const raw: Record<string, string> = {};
   for (const spec of INPUTS) {
     const value = env[`BAI_MIGRATE_${spec.name.toUpperCase().replaceAll('-', '_')}`];
@@ -40,12 +40,14 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): { ra
   }
   let json = false;
   let help = false;
+  let debug = false;
   let commandGiven = false;
   const names = new Set(INPUTS.map((s) => s.name));
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--help' || arg === '-h') help = true;
     else if (arg === '--json') json = true;
+    else if (arg === '--debug') debug = true;
     else if (arg.startsWith('--')) {
       const [flag, inline] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
       if (!names.has(flag)) throw new MigrationError('invalid-input', `unknown option --${flag}; see bai-migrate --help`);
@@ -57,21 +59,26 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): { ra
       commandGiven = true;
     } else throw new MigrationError('invalid-input', `unexpected argument "${arg}"; see bai-migrate --help`);
   }
-  return { raw, json, help };
+  return { raw, json, help, debug };
 }
 
-const stderrLogger: Logger = {
+const stderrLogger = (debug: boolean): Logger => ({
   info: (m) => process.stderr.write(`${m}\n`),
   warning: (m) => process.stderr.write(`warning: ${m}\n`),
   error: (m) => process.stderr.write(`error: ${m}\n`),
+  debug: (m) => {
+    if (debug) process.stderr.write(`debug: ${m}\n`);
+  },
   async group(name, body) {
     process.stderr.write(`== ${name}\n`);
     return body();
   },
-};
+});
 
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
   let secrets: string[] = [];
+  // Known even when the rest of the arguments cannot be parsed.
+  const debug = argv.includes('--debug');
   try {
     const { raw, json, help } = parseArgs(argv, env);
     if (help) {
@@ -80,12 +87,13 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     }
     secrets = secretInputs(raw);
     const options = parseOptions(raw);
-    const report = await runCommand(options, { log: stderrLogger, onSecret: (s) => secrets.push(s), env });
+    const report = await runCommand(options, { log: stderrLogger(debug), onSecret: (s) => secrets.push(s), env });
     process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : renderText(report));
     if (report.outcome === 'success') return 0;
     return report.errorCode === 'invalid-input' ? EXIT_USAGE : EXIT_FAILED;
   } catch (error) {
     process.stderr.write(`bai-migrate: ${redact(messageOf(error), secrets)}\n`);
+    if (debug && !(error instanceof MigrationError) && error instanceof Error && error.stack) process.stderr.write(`debug: ${redact(error.stack, secrets)}\n`);
     return error instanceof MigrationError && error.code === 'invalid-input' ? EXIT_USAGE : EXIT_FAILED;
   }
 }

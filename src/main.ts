@@ -4,7 +4,7 @@
  */
 import * as core from '@actions/core';
 import { needsManagerVenv, runCommand, venvRelease } from './engine/engine.js';
-import { messageOf } from './engine/errors.js';
+import { MigrationError, messageOf } from './engine/errors.js';
 import type { Logger } from './engine/logger.js';
 import { INPUTS, parseOptions, secretInputs, type Options } from './engine/options.js';
 import { pullRequestFromEnv, rehearsalComment, upsertComment } from './github/pr-comment.js';
@@ -15,6 +15,7 @@ const actionLogger: Logger = {
   info: (message) => core.info(message),
   warning: (message) => core.warning(message),
   error: (message) => core.error(message),
+  debug: (message) => core.debug(message),
   group: (name, body) => core.group(name, body),
 };
 
@@ -50,6 +51,8 @@ export async function run(): Promise<void> {
     if (report.outcome === 'failure') core.setFailed(report.error ?? 'bai-migrate failed');
   } catch (error) {
     const message = messageOf(error);
+    // Masked by the runner like every line; shown with ACTIONS_STEP_DEBUG.
+    if (!(error instanceof MigrationError) && error instanceof Error && error.stack) core.debug(error.stack);
     core.setOutput('outcome', 'failure');
     await core.summary
       .addRaw(`## ❌ bai-migrate did not start\n\n\`\`\`text\n${message}\n\`\`\`\n`)

@@ -2,6 +2,7 @@
  * The PR check as a workflow runs it: dist/index.js rehearses a snapshot on servers it starts,
  * comments on the pull request, and on the next push updates that same comment.
  */
+import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
@@ -19,18 +20,21 @@ const REPOSITORY = 'example-org/cluster-config';
 let github: FakeGitHub | undefined;
 afterEach(async () => github?.close());
 
+/** As a workflow keeps it in secrets.BACKENDAI_SNAPSHOT_KEY. */
+const SNAPSHOT_KEY = randomBytes(32).toString('hex');
+
 async function snapshotOfSeededDeployment() {
   const deployment = await deploy();
   const toml = deployment.writeManagerToml();
   const file = join(tempDir(), 'snapshot.jsonl.gz');
-  const { report } = await runEngine({ command: 'snapshot', 'manager-config': toml, 'snapshot-file': file });
+  const { report } = await runEngine({ command: 'snapshot', 'manager-config': toml, 'snapshot-file': file, 'snapshot-key': SNAPSHOT_KEY });
   expect(report.outcome).toBe('success');
   return { deployment, toml, file };
 }
 
 function rehearsalInputs(toml: string, file: string): Record<string, string> {
   const { 'backup-dir': _backup, ...inputs } = migrateInputs(toml);
-  return { ...inputs, command: 'rehearse', 'snapshot-file': file, ...(localImageAvailable() ? { 'rehearsal-image': LOCAL_IMAGE } : {}) };
+  return { ...inputs, command: 'rehearse', 'snapshot-file': file, 'snapshot-key': SNAPSHOT_KEY, ...(localImageAvailable() ? { 'rehearsal-image': LOCAL_IMAGE } : {}) };
 }
 
 function pullRequestEnv(apiUrl: string): NodeJS.ProcessEnv {
@@ -63,7 +67,8 @@ describe('rehearse through the Action', () => {
     expect(github.comments.map((c) => c.id)).toEqual([1, ours.id]);
     expect(second.outputs['comment-url']).toBe(ours.html_url);
     expect(github.requests.map((r) => r.method)).toEqual(['GET', 'POST', 'GET', 'PATCH']);
-    for (const secret of [TOKEN, SECRETS.postgres, SECRETS.redis]) {
+    expect(second.result.stdout).toContain(`::add-mask::${SNAPSHOT_KEY}`);
+    for (const secret of [TOKEN, SECRETS.postgres, SECRETS.redis, SNAPSHOT_KEY]) {
       expect(github.comments[1]!.body).not.toContain(secret);
       expect(second.result.stdout.split('\n').filter((l) => !l.startsWith('::add-mask::')).join('\n')).not.toContain(secret);
       expect(readFileSync(second.files.report, 'utf8')).not.toContain(secret);
@@ -82,11 +87,23 @@ describe('rehearse through the Action', () => {
   }, 180_000);
 
   it('refuses snapshot-cache-key outside GitHub Actions before starting anything', async () => {
-    const { result, outputs } = await runAction({ command: 'rehearse', 'to-version': '22.03', 'snapshot-cache-key': 'snapshot-prod-v1' });
+    const { result, outputs } = await runAction({ command: 'rehearse', 'to-version': '22.03', 'snapshot-cache-key': 'snapshot-prod-v1', 'snapshot-key': SNAPSHOT_KEY });
     expect(result.code).toBe(1);
     expect(outputs.outcome).toBe('failure');
     expect(result.stdout).toContain(
       '::error::snapshot-cache-key "snapshot-prod-v1" is set, but the Actions cache is not available here (it exists only inside GitHub Actions); accepted: no snapshot-cache-key, with snapshot-file pointing at the file',
     );
+  });
+
+  it('refuses snapshot-cache-key without snapshot-key as an input error, before the cache is asked', async () => {
+    for (const command of ['snapshot', 'rehearse']) {
+      const { result, outputs, summary } = await runAction({ command, 'to-version': '22.03', 'snapshot-cache-key': 'snapshot-prod-v1' });
+      expect(result.code).toBe(1);
+      expect(outputs.outcome).toBe('failure');
+      expect(result.stdout).toContain('::error::snapshot-cache-key is set without snapshot-key: a snapshot in the Actions cache must be sealed, since pull requests can restore it;');
+      // Input validation comes first: the cache (unavailable here) is never reached.
+      expect(result.stdout).not.toContain('Actions cache is not available');
+      expect(summary).toContain('bai-migrate did not start');
+    }
   });
 });

@@ -4,9 +4,11 @@
  * migrating the original; rehearse refuses servers that are not empty, and cleans up after itself.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { constants as zlib, gunzipSync } from 'node:zlib';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -36,9 +38,12 @@ async function deployWithSecrets(): Promise<{ deployment: TestDeployment; toml: 
   return { deployment, toml, secrets };
 }
 
-async function takeSnapshot(toml: string): Promise<string> {
+/** The snapshot-key of these tests' workflows (hex, as `openssl rand -hex 32` prints one). */
+const SNAPSHOT_KEY = randomBytes(32).toString('hex');
+
+async function takeSnapshot(toml: string, key?: string): Promise<string> {
   const file = join(tempDir(), 'snapshot.jsonl.gz');
-  const { report } = await runEngine({ command: 'snapshot', 'manager-config': toml, 'snapshot-file': file });
+  const { report } = await runEngine({ command: 'snapshot', 'manager-config': toml, 'snapshot-file': file, ...(key ? { 'snapshot-key': key } : {}) });
   expect(report.error).toBeUndefined();
   expect(report.outcome).toBe('success');
   return file;
@@ -75,6 +80,27 @@ describe('snapshot', () => {
     const userColumn = lines.find((l) => l.t === 'rows' && l.table === 'keypairs').columns.indexOf('user_id');
     expect(new Set(keypairs.map((row: string[]) => row[userColumn])).size).toBe(12);
     expect(keypairs.every((row: string[]) => /^u-[0-9a-f]{12}@redacted\.invalid$/.test(row[userColumn]!))).toBe(true);
+  });
+
+  it('with snapshot-key, seals the file: it holds no secret and none of the snapshot in a readable form', async () => {
+    const { toml, secrets } = await deployWithSecrets();
+    const sealed = readFileSync(await takeSnapshot(toml, SNAPSHOT_KEY));
+    const plain = gunzipSync(readFileSync(await takeSnapshot(toml))).toString('utf8');
+    // Words the plain snapshot is full of; the sealed one must show none, however it is read.
+    const words = [...secrets, 'bai-migrate-snapshot', 'keypairs', 'kernels', 'alembic_version', 'config/redis', '60a1effa77d2'];
+    for (const word of words.slice(secrets.length)) expect(plain).toContain(word);
+    expect(sealed.subarray(0, 8).toString('latin1')).toBe('BAIMSEAL');
+    const readings = [sealed.toString('latin1'), sealed.toString('utf8')];
+    // Wherever a gzip header happens to appear in the ciphertext, what it inflates to is noise.
+    for (let at = sealed.indexOf('\x1f\x8b\x08', 0, 'latin1'); at >= 0; at = sealed.indexOf('\x1f\x8b\x08', at + 1, 'latin1')) {
+      try {
+        readings.push(gunzipSync(sealed.subarray(at), { finishFlush: zlib.Z_SYNC_FLUSH }).toString('latin1'));
+      } catch {
+        // not a gzip stream: nothing to read
+      }
+    }
+    expect(() => gunzipSync(sealed)).toThrow();
+    for (const text of readings) for (const word of words) expect(text, `"${word.slice(0, 12)}" in the sealed snapshot`).not.toContain(word);
   });
 
   it('ends with a clear message, and leaves no file that looks whole, when the file cannot be written or read', async () => {
@@ -118,7 +144,8 @@ describe('rehearse', () => {
 
   it('restores the snapshot into fresh servers and ends in the same verified state as migrating the original', async () => {
     const { deployment, toml } = await deployWithSecrets();
-    const file = await takeSnapshot(toml);
+    // Sealed, as the Actions cache carries it: rehearse verifies and opens it with the same key.
+    const file = await takeSnapshot(toml, SNAPSHOT_KEY);
     const inputs = migrateInputs(toml, { 'allow-running-services': 'true' });
     const rehearsal = await runEngine({
       ...inputs,
@@ -126,6 +153,7 @@ describe('rehearse', () => {
       command: 'rehearse',
       'manager-config': toml,
       'snapshot-file': file,
+      'snapshot-key': SNAPSHOT_KEY,
       'keep-rehearsal': 'true',
     });
     expect(rehearsal.report.error).toBeUndefined();
@@ -167,6 +195,53 @@ describe('rehearse', () => {
       await etcd.delete().all();
       etcd.close();
     }
+  });
+
+  it('refuses a sealed snapshot that was changed, cut short or extended, or a wrong key, before it starts or creates anything', async () => {
+    const { toml } = await deployWithSecrets();
+    const file = await takeSnapshot(toml, SNAPSHOT_KEY);
+    const bytes = readFileSync(file);
+    const variant = (name: string, content: Buffer) => {
+      const path = join(tempDir(), name);
+      writeFileSync(path, content);
+      return path;
+    };
+    const flipped = Buffer.from(bytes);
+    flipped[Math.floor(bytes.length / 2)]! ^= 0x01;
+    const cases = [
+      { file: variant('flipped.jsonl.gz', flipped), key: SNAPSHOT_KEY, error: /^snapshot-file ".*flipped\.jsonl\.gz" fails its integrity check \(its AES-256-GCM tag does not match its contents\)/ },
+      { file: variant('truncated.jsonl.gz', bytes.subarray(0, bytes.length - 100)), key: SNAPSHOT_KEY, error: /^snapshot-file ".*truncated\.jsonl\.gz" fails its integrity check/ },
+      { file: variant('appended.jsonl.gz', Buffer.concat([bytes, Buffer.from('\n')])), key: SNAPSHOT_KEY, error: /^snapshot-file ".*appended\.jsonl\.gz" fails its integrity check/ },
+      { file, key: randomBytes(32).toString('base64'), error: /^snapshot-key does not match the key this snapshot was sealed with/ },
+      { file, key: undefined, error: /is sealed \(encrypted\); give snapshot-key, the key it was sealed with$/ },
+      { file: await takeSnapshot(toml), key: SNAPSHOT_KEY, error: /is not sealed \(a plain snapshot taken without snapshot-key\), but snapshot-key is given: refused/ },
+    ];
+    const containers = () => execFileSync('docker', ['ps', '-aq'], { encoding: 'utf8' }).split('\n').filter(Boolean).sort();
+    const databases = async () => {
+      const client = new pg.Client({ ...servers.postgres });
+      await client.connect();
+      try {
+        return (await client.query(`SELECT datname FROM pg_database WHERE datname LIKE 'bai_rehearsal_%'`)).rows;
+      } finally {
+        await client.end();
+      }
+    };
+    const workDirs = () => readdirSync(tmpdir()).filter((name) => name.startsWith('bai-migrate-rehearsal-')).sort();
+    const before = { containers: containers(), databases: await databases(), workDirs: workDirs() };
+    for (const c of cases) {
+      for (const where of [given(), {}]) {
+        const { report } = await runEngine({ ...migrateInputs(toml), ...where, command: 'rehearse', 'snapshot-file': c.file, ...(c.key ? { 'snapshot-key': c.key } : {}) });
+        expect(report.outcome).toBe('failure');
+        expect(report.errorCode).toBe('invalid-input');
+        expect(report.error).toMatch(c.error);
+        // Refused before the first step: no snapshot summary, no servers, no restore.
+        expect(report.entries).toEqual([]);
+      }
+    }
+    expect(containers()).toEqual(before.containers);
+    expect(await databases()).toEqual(before.databases);
+    // Nothing decrypted stays behind in a temporary folder.
+    expect(workDirs()).toEqual(before.workDirs);
   });
 
   it('refuses servers that already hold data, and writes nothing to them', async () => {

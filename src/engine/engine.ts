@@ -62,6 +62,8 @@ export async function runCommand(given: Options, hooks: RunHooks): Promise<Repor
     const down = error instanceof MigrationError || !deployment ? [] : await deployment.unreachable(['postgres', 'etcd', 'redis']);
     const message = error instanceof MigrationError ? error.message : down.length > 0 ? `${down.join('; ')}; the run stopped with: ${messageOf(error)}` : `unexpected error: ${messageOf(error)}`;
     report.error = redact(message, secrets);
+    // A bug's stack, for whoever debugs it (redacted like every line; never in the report).
+    if (!(error instanceof MigrationError) && error instanceof Error && error.stack) redactingLogger(hooks.log, secrets).debug(`stack of the unexpected error: ${error.stack}`);
     if (error instanceof MigrationError) report.errorCode = error.code;
     else if (down.length > 0) report.errorCode = 'unreachable';
   } finally {
@@ -205,7 +207,7 @@ class Run {
   private async snapshot(): Promise<void> {
     await this.connect(['postgres', 'etcd', 'redis']);
     const manifest = await this.log.group('Snapshot', () =>
-      takeSnapshot(this.deployment, TABLES_STEPS_TOUCH, this.options.snapshotFile, this.deployment.targets.managerConfig, this.log),
+      takeSnapshot(this.deployment, TABLES_STEPS_TOUCH, this.options.snapshotFile, this.deployment.targets.managerConfig, this.log, this.options.snapshotKey),
     );
     this.report.currentRevision = manifest.release.revision;
     this.report.fromVersion = manifest.release.series;
@@ -217,7 +219,8 @@ class Run {
     this.record({ phase: 'snapshot', step: 'etcd', status: 'ok', detail: `${manifest.etcd.keys} key(s) under namespace "${manifest.etcd.namespace}" (etcd ${manifest.etcd.version})` });
     const keys = Object.entries(manifest.redis.keysPerDb).map(([db, n]) => `DB ${db}: ${n}`).join(', ');
     this.record({ phase: 'snapshot', step: 'redis', status: 'ok', detail: `Redis ${manifest.redis.version}, appendonly ${manifest.redis.config?.appendonly ?? '(CONFIG disabled)'}, keys ${keys || 'none'} (only counted: rehearsal rebuilds Redis data)` });
-    this.record({ phase: 'snapshot', step: 'file', status: 'ok', detail: `written to ${this.options.snapshotFile}` });
+    const sealed = this.options.snapshotKey ? 'sealed with snapshot-key (AES-256-GCM)' : 'not sealed (no snapshot-key): keep it on this disk, mode 0600';
+    this.record({ phase: 'snapshot', step: 'file', status: 'ok', detail: `written to ${this.options.snapshotFile}, ${sealed}` });
   }
 
   private describePlan(plan: Plan): void {

@@ -5,6 +5,8 @@ export interface Logger {
   info(message: string): void;
   warning(message: string): void;
   error(message: string): void;
+  /** For whoever debugs bai-migrate: the Action shows it with ACTIONS_STEP_DEBUG, the CLI with --debug. */
+  debug(message: string): void;
   /** Runs `body` inside a collapsible log group named `name`. */
   group<T>(name: string, body: () => Promise<T>): Promise<T>;
 }
@@ -16,6 +18,7 @@ export function redactingLogger(log: Logger, secrets: ReadonlySet<string>): Logg
     info: (m) => log.info(clean(m)),
     warning: (m) => log.warning(clean(m)),
     error: (m) => log.error(clean(m)),
+    debug: (m) => log.debug(clean(m)),
     group: (name, body) => log.group(clean(name), body),
   };
 }
@@ -31,6 +34,9 @@ export class MemoryLogger implements Logger {
   }
   error(message: string): void {
     this.lines.push(`error: ${message}`);
+  }
+  debug(message: string): void {
+    this.lines.push(`debug: ${message}`);
   }
   async group<T>(name: string, body: () => Promise<T>): Promise<T> {
     this.lines.push(`[${name}]`);

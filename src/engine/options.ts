@@ -7,6 +7,7 @@ import { parseVersion, seriesIndex, type VersionRef } from './catalogue.js';
 import { parseRetention, type Retention } from './retention.js';
 import type { ManagerVenvOptions } from './manager-venv.js';
 import { readTlsFiles, type TlsFiles } from './tls.js';
+import { parseSnapshotKey } from './snapshot-seal.js';
 
 export const COMMANDS = ['migrate', 'preflight', 'verify', 'plan', 'clear-history', 'snapshot', 'rehearse'] as const;
 export type Command = (typeof COMMANDS)[number];
@@ -65,7 +66,8 @@ export const INPUTS: readonly InputSpec[] = [
   { name: 'connect-timeout', default: '10', description: 'Seconds to wait for each server to answer before reporting it unreachable.' },
   { name: 'report-file', default: 'bai-migrate-report.json', description: 'Where the JSON report is written.' },
   { name: 'snapshot-file', default: 'bai-migrate-snapshot.jsonl.gz', description: 'snapshot writes, and rehearse reads, this file: the schema, the rows of the tables the steps touch (secrets and personal data replaced), the etcd namespace without secrets, Redis settings and key counts, and a manifest.' },
-  { name: 'snapshot-cache-key', description: 'Action only: snapshot saves snapshot-file in the Actions cache as {key}#snapshot-{time}; rehearse restores the newest entry whose key starts with {key}#snapshot-. Give both the same snapshot-file.' },
+  { name: 'snapshot-cache-key', description: 'Action only: snapshot saves snapshot-file in the Actions cache as {key}#snapshot-{time}; rehearse restores the newest entry whose key starts with {key}#snapshot-. Give both the same snapshot-file and snapshot-key (required with it).' },
+  { name: 'snapshot-key', secret: true, description: 'A secret 256-bit key (64 hex digits or base64, e.g. from openssl rand -hex 32): snapshot seals snapshot-file with it (AES-256-GCM), rehearse verifies and decrypts it before using anything in it. Required with snapshot-cache-key; without it a snapshot is a plain file for your own disk.' },
   { name: 'rehearsal-servers', default: 'start', description: 'rehearse: start (disposable PostgreSQL, Redis and etcd started with Testcontainers, matching the snapshot\'s release) or given (the workflow\'s service containers at postgres-url, redis-url and etcd-endpoints, which must be empty).' },
   { name: 'rehearsal-image', description: 'rehearse: for runners without Docker Hub, one image with PostgreSQL, Redis and etcd from Debian\'s packages (scripts/testbed.sh builds it); it runs with host networking.' },
   { name: 'keep-rehearsal', default: 'false', description: 'rehearse: leave the restored database (and any servers it started) in place for inspection; the report says where they are.' },
@@ -128,6 +130,8 @@ export interface Options {
   readonly reportFile: string;
   readonly snapshotFile: string;
   readonly snapshotCacheKey?: string;
+  /** 32 bytes: the snapshot is sealed with it, and must have been for rehearse. */
+  readonly snapshotKey?: Buffer;
   readonly rehearsalServers: 'start' | 'given';
   readonly rehearsalImage?: string;
   readonly keepRehearsal: boolean;
@@ -215,6 +219,11 @@ export function parseOptions(raw: RawInputs): Options {
   const imageRescan = attempt(() => bool('image-rescan', text('image-rescan')!));
   const clearHistoryMode = attempt(() => oneOf('mode', text('mode')!, ['bai-migrate', 'manager'] as const));
   const rehearsalServers = attempt(() => oneOf('rehearsal-servers', text('rehearsal-servers')!, ['start', 'given'] as const));
+  const snapshotKey = attempt(() => (text('snapshot-key') ? parseSnapshotKey(text('snapshot-key')!) : undefined));
+  if (text('snapshot-cache-key') && !text('snapshot-key')) {
+    // Every workflow run of the repository, pull requests from forks included, may restore the cache.
+    problems.push('snapshot-cache-key is set without snapshot-key: a snapshot in the Actions cache must be sealed, since pull requests can restore it; accepted: snapshot-key from a secret, e.g. snapshot-key: ${{ secrets.BACKENDAI_SNAPSHOT_KEY }} holding the output of `openssl rand -hex 32` (pull requests from forks get no secrets, so they cannot rehearse)');
+  }
   const etcdNamespace = text('etcd-namespace');
   if (etcdNamespace !== undefined && !/^[A-Za-z0-9_.-]+$/.test(etcdNamespace)) {
     problems.push(`etcd-namespace "${etcdNamespace}" may hold only letters, digits, ".", "_" and "-"`);
@@ -272,6 +281,7 @@ export function parseOptions(raw: RawInputs): Options {
     reportFile: text('report-file')!,
     snapshotFile: text('snapshot-file')!,
     snapshotCacheKey: text('snapshot-cache-key'),
+    snapshotKey,
     rehearsalServers: rehearsalServers!,
     rehearsalImage: text('rehearsal-image'),
     keepRehearsal: keepRehearsal!,

@@ -17,6 +17,7 @@ import { MigrationError, messageOf } from './errors.js';
 import type { Options } from './options.js';
 import { loadManagerConfig, postgresFromUrl, redisFromUrl } from './connections.js';
 import { readManifest, type SnapshotManifest } from './snapshot-file.js';
+import { openSnapshot } from './snapshot-seal.js';
 import { restoreSnapshot } from './restore.js';
 import { redactToml } from './sanitize.js';
 import { replaceTomlTable } from './toml-edit.js';
@@ -41,7 +42,17 @@ export async function rehearse(options: Options, report: Report, log: Logger, ad
     if (full.status === 'failed') log.error(`${full.step}: ${full.detail}`);
     else log.info(`${full.status}: ${full.step}: ${full.detail}`);
   };
-  const manifest = await readManifest(options.snapshotFile);
+  const work = mkdtempSync(join(tmpdir(), 'bai-migrate-rehearsal-'));
+  let snapshotFile: string;
+  let manifest: SnapshotManifest;
+  try {
+    // A sealed file is verified whole and decrypted into work/ before any byte of it is parsed.
+    snapshotFile = await openSnapshot(options.snapshotFile, options.snapshotKey, join(work, 'snapshot.jsonl.gz'));
+    manifest = await readManifest(snapshotFile);
+  } catch (error) {
+    await rm(work, { recursive: true, force: true });
+    throw error;
+  }
   report.fromVersion = manifest.release.series;
   report.currentRevision = manifest.release.revision;
   report.rehearsal = { namespace: manifest.etcd.namespace };
@@ -54,7 +65,6 @@ export async function rehearse(options: Options, report: Report, log: Logger, ad
     });
   }
 
-  const work = mkdtempSync(join(tmpdir(), 'bai-migrate-rehearsal-'));
   let started: DisposableServers | undefined;
   let cleanup: (() => Promise<void>) | undefined;
   let closeTargets: (() => Promise<void>) | undefined;
@@ -74,7 +84,7 @@ export async function rehearse(options: Options, report: Report, log: Logger, ad
       cleanup = started ? target.close : target.removeAndClose;
       closeTargets = target.close;
       database = target.database;
-      const result = await restoreSnapshot(options.snapshotFile, {
+      const result = await restoreSnapshot(snapshotFile, {
         postgres: target.postgres,
         etcd: target.etcd,
         redis: target.redis,

@@ -1,7 +1,8 @@
 /**
  * The snapshot file: gzip-compressed JSON lines. The first line is the manifest (what was taken,
  * from which release, what was redacted); then the schema, table rows in chunks, etcd keys in
- * chunks, manager.toml; the last line counts the records, so a truncated file is refused.
+ * chunks, manager.toml; the last line counts the records, so a truncated file is refused. With
+ * snapshot-key the gzip stream is sealed (snapshot-seal.ts); readers get the unsealed file's path.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
@@ -10,6 +11,7 @@ import { createInterface } from 'node:readline';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import { invalidInput, messageOf, MigrationError } from './errors.js';
+import { sealStream } from './snapshot-seal.js';
 
 export const SNAPSHOT_FORMAT = 'bai-migrate-snapshot';
 export const SNAPSHOT_FORMAT_VERSION = 1;
@@ -79,9 +81,11 @@ export class SnapshotWriter {
   private failure: unknown;
   private records = 0;
 
-  constructor(private readonly path: string) {
+  /** With `key`, the file is sealed: encrypted and authenticated (snapshot-seal.ts). */
+  constructor(private readonly path: string, key?: Buffer) {
     this.partial = `${path}.partial`;
-    this.done = pipeline(this.gzip, createWriteStream(this.partial, { mode: 0o600 }));
+    const file = createWriteStream(this.partial, { mode: 0o600 });
+    this.done = key ? pipeline(this.gzip, sealStream(key), file) : pipeline(this.gzip, file);
     // Seen by write() and close(); handled here so an unwritable path is not an unhandled rejection.
     this.done.catch((error: unknown) => (this.failure ??= error));
   }

@@ -25,9 +25,10 @@ export async function takeSnapshot(
   path: string,
   managerConfig: ManagerConfig | undefined,
   log: Logger,
+  key?: Buffer,
 ): Promise<SnapshotManifest> {
   const client = deployment.postgres;
-  const writer = new SnapshotWriter(path);
+  const writer = new SnapshotWriter(path, key);
   let closed = false;
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
