@@ -239,33 +239,48 @@ export async function createDeployment(admin: Admin, info: TestbedInfo, seed: Se
 }
 
 /**
- * Everything a run could have written, as one comparable value: the database's schema and row
- * counts, every Redis database's keys and the persistence config, and etcd's revision (which moves
- * on any write anywhere in the cluster).
+ * Everything a run could have written, as one comparable value: the database's schema and a hash
+ * of every table's rows (an UPDATE shows, not only an INSERT), every key of every Redis database
+ * with its whole value whatever its type, Redis's whole configuration, and etcd's revision (which
+ * moves on any write anywhere in the cluster, a value rewritten in place included).
  */
 export async function snapshotState(admin: Admin, deployment: TestDeployment): Promise<Record<string, unknown>> {
   const columns = await deployment.pg.query(
     `SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = 'public' ORDER BY 1, 2`,
   );
   const tables = [...new Set(columns.rows.map((r: { table_name: string }) => r.table_name))];
-  const counts: Record<string, string> = {};
+  const rows: Record<string, unknown> = {};
   for (const table of tables) {
-    const { rows } = await deployment.pg.query(`SELECT count(*) FROM ${table}`);
-    counts[table] = rows[0].count;
+    const { rows: result } = await deployment.pg.query(`SELECT count(*) AS n, md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) AS hash FROM "${table}" t`);
+    rows[table] = result[0];
   }
   const redis: Record<string, unknown> = {};
   for (let db = 0; db <= 5; db++) {
-    const keys = (await admin.redis(db).keys('*')).sort();
+    const client = admin.redis(db);
+    const keys = (await client.keys('*')).sort();
     const values: Record<string, unknown> = {};
     for (const key of keys) {
-      const type = await admin.redis(db).type(key);
-      values[key] = type === 'string' ? await admin.redis(db).get(key) : type === 'stream' ? await admin.redis(db).xlen(key) : type;
+      const type = await client.type(key);
+      values[key] =
+        type === 'string' ? await client.get(key)
+        : type === 'hash' ? await client.hgetall(key)
+        : type === 'list' ? await client.lrange(key, 0, -1)
+        : type === 'set' ? (await client.smembers(key)).sort()
+        : type === 'zset' ? await client.call('ZRANGE', key, '0', '-1', 'WITHSCORES')
+        : type === 'stream' ? await client.xrange(key, '-', '+')
+        : type;
     }
     redis[db] = values;
   }
-  const config = await admin.redis(0).config('GET', 'appendonly');
+  const config = Object.fromEntries(chunk((await admin.redis(0).config('GET', '*')) as string[]));
   const etcdRevision = (await admin.etcd.getAll().prefix('/').limit(1).exec()).header.revision;
-  return { columns: columns.rows, counts, redis, redisAppendonly: config, etcdRevision };
+  return { columns: columns.rows, rows, redis, redisConfig: config, etcdRevision };
+}
+
+function chunk(flat: string[]): Array<[string, string]> {
+  const pairs: Array<[string, string]> = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) pairs.push([flat[i]!, flat[i + 1]!]);
+  return pairs;
 }
 
 /** Other servers than the shared test bed's (an etcd cluster, Redis behind Sentinel, TLS): their addresses and admin clients. */

@@ -11,6 +11,7 @@
  * is gone (left by a run that was killed, or could not reach Redis, between a batch and its
  * keys), counted apart: the manager never removes those.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { messageOf, MigrationError } from './errors.js';
 import { REDIS_DB, type Deployment } from './deployment.js';
 import type { Logger } from './logger.js';
@@ -37,6 +38,9 @@ export interface ClearHistoryResult {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const PROGRESS_EVERY_MS = 2_000;
+/** How long to wait for a background save or AOF rewrite already under way: 20 × 250 ms. */
+const PERSIST_ATTEMPTS = 20;
+const PERSIST_RETRY_MS = 250;
 
 export async function clearHistory(deployment: Deployment, position: SchemaPosition, options: ClearHistoryOptions, log: Logger, redisUp: boolean): Promise<ClearHistoryResult> {
   if (position.between) {
@@ -241,10 +245,17 @@ async function persistRedis(deployment: Deployment): Promise<Finding> {
   } catch {
     // Managed Redis without CONFIG: a snapshot request still works.
   }
-  if (appendonly === 'yes') {
-    await redis.bgrewriteaof();
-    return { status: 'ok', detail: 'asked Redis to rewrite its AOF (BGREWRITEAOF)' };
+  const [command, args, done] =
+    appendonly === 'yes' ? (['BGREWRITEAOF', [], 'asked Redis to rewrite its AOF (BGREWRITEAOF)'] as const) : (['BGSAVE', ['SCHEDULE'], 'asked Redis for a snapshot (BGSAVE SCHEDULE)'] as const);
+  // One already running (an earlier run's, or Redis's own) began before these deletions: wait for
+  // it to end, then ask again, so that what is persisted is the state after this run.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await redis.call(command, ...args);
+      return { status: 'ok', detail: done };
+    } catch (error) {
+      if (!/already in progress/i.test(messageOf(error)) || attempt >= PERSIST_ATTEMPTS) throw error;
+      await sleep(PERSIST_RETRY_MS);
+    }
   }
-  await redis.call('BGSAVE', 'SCHEDULE');
-  return { status: 'ok', detail: 'asked Redis for a snapshot (BGSAVE SCHEDULE)' };
 }

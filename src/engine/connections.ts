@@ -55,6 +55,8 @@ export type RedisTarget = RedisServer | RedisSentinel;
 
 export interface RedisServer extends HostPort {
   readonly kind: 'server';
+  /** An ACL user (Redis 6+); without it, the default user. */
+  readonly username?: string;
   readonly password?: string;
   readonly source: string;
 }
@@ -233,6 +235,7 @@ export function redisFromUrl(text: string, source: string, password?: string): R
     kind: 'server',
     host: url.hostname.replace(/^\[|\]$/g, ''),
     port: url.port ? Number(url.port) : 6379,
+    username: url.username ? decodeURIComponent(url.username) : undefined,
     password: urlPassword ?? (password || undefined),
     source,
   };

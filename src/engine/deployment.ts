@@ -37,6 +37,8 @@ export class Deployment {
     private readonly timeoutMs: number,
     /** Told of secrets found on the way (etcd's Redis password), before anything can print them. */
     private readonly onSecret: (secret: string) => void,
+    /** Commands that only read get a PostgreSQL session in which every transaction is READ ONLY. */
+    private readonly readOnly = false,
   ) {}
 
   get namespace(): string | undefined {
@@ -117,7 +119,7 @@ export class Deployment {
       // Through Sentinel, ioredis asks the sentinels for the current master and checks its role.
       ...(target.kind === 'sentinel'
         ? { sentinels: target.sentinels.map((s) => ({ ...s })), name: target.serviceName, sentinelRetryStrategy: () => null }
-        : { host: target.host, port: target.port }),
+        : { host: target.host, port: target.port, username: target.username }),
       password: target.password,
       db,
       lazyConnect: true,
@@ -232,7 +234,7 @@ export class Deployment {
   private async connectPostgres(): Promise<string> {
     const target = this.targets.postgres;
     if (!target) throw new Error(this.targets.missing.postgres ?? 'no PostgreSQL connection');
-    const client = postgresClient(target, 'bai-migrate', this.timeoutMs);
+    const client = postgresClient(target, this.readOnly ? 'bai-migrate (read-only)' : 'bai-migrate', this.timeoutMs, this.readOnly);
     try {
       await this.bounded('postgres', client.connect());
       const { rows } = await client.query<{ server_version: string }>('SHOW server_version');
@@ -374,8 +376,10 @@ function prefixEnd(prefix: Buffer): Buffer {
  * A client that reports a dropped connection through its next query instead of an unhandled
  * 'error' event. Queries get six connect timeouts: DDL and large upserts take longer than a ping.
  */
-export function postgresClient(target: PostgresTarget, applicationName: string, timeoutMs: number): pg.Client {
+export function postgresClient(target: PostgresTarget, applicationName: string, timeoutMs: number, readOnly = false): pg.Client {
   const client = new pg.Client({
+    // Set at connection start, so no statement of the session can write, whatever a step does.
+    ...(readOnly ? { options: '-c default_transaction_read_only=on' } : {}),
     host: target.host,
     port: target.port,
     database: target.database,

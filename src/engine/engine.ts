@@ -54,7 +54,7 @@ export async function runCommand(given: Options, hooks: RunHooks): Promise<Repor
     }
     const targets = resolveTargets(options, hooks.env);
     targets.secrets.forEach(addSecret);
-    deployment = new Deployment(targets, options.connectTimeoutSeconds * 1000, addSecret);
+    deployment = new Deployment(targets, options.connectTimeoutSeconds * 1000, addSecret, isReadOnly(options));
     await new Run(options, deployment, report, secrets, redactingLogger(hooks.log, secrets)).execute();
   } catch (error) {
     report.outcome = 'failure';
@@ -72,7 +72,11 @@ export async function runCommand(given: Options, hooks: RunHooks): Promise<Repor
   return finish(report, options, secrets);
 }
 
-/** The commands that run the manager's alembic or CLI. */
+/** Commands (and dry runs) that must not write: their PostgreSQL session cannot. */
+export function isReadOnly(options: Options): boolean {
+  return options.dryRun || ['plan', 'preflight', 'verify', 'snapshot'].includes(options.command);
+}
+
 /** The manager release a venv holds: the target's, or for clear-history the one the database is at. */
 export function venvRelease(options: Options): string {
   if (options.toVersion) return targetRelease(options.toVersion).version;
