@@ -37,19 +37,25 @@ const cases: Case[] = [
     name: 'unknown to-version',
     args: ({ toml }) => ['preflight', '--manager-config', toml, '--to-version', '22.04'],
     exit: 2,
-    message: /to-version "22\.04" is not a release bai-migrate can migrate; accepted: 21\.03 \(patches \.0–\.32\), 21\.09 \(patches \.0–\.9\), 22\.03 \(patches \.0–\.14\)/,
+    message: /to-version "22\.04" is no Backend\.AI release line bai-migrate knows; accepted: a Backend\.AI release line from 21\.03 to 26\.8 \(e\.g\. 22\.03, 25\.15\) or one of its releases/,
+  },
+  {
+    name: 'a hop bai-migrate cannot take yet',
+    args: ({ toml }) => ['migrate', '--manager-config', toml, '--to-version', '23.03', '--alembic-command', ALEMBIC_COMMAND, '--alembic-config', FIXTURE_ALEMBIC_INI, '--backup-dir', tempDir()],
+    exit: 1,
+    message: /the plan 21\.09 → 23\.03\.12 has 2 hop\(s\) bai-migrate cannot take yet: 22\.03 → 22\.09, 22\.09 → 23\.03; it takes 21\.03→21\.09, 21\.09→22\.03\. Nothing was changed/,
   },
   {
     name: 'unknown patch release',
     args: () => ['plan', '--from-version', '21.09.10', '--to-version', '22.03'],
     exit: 2,
-    message: /from-version "21\.09\.10" is not a known 21\.09 release; accepted:/,
+    message: /from-version "21\.09\.10" is not a known 21\.09 release; known: 21\.09\.0–\.9/,
   },
   {
     name: 'not a version at all',
     args: () => ['plan', '--to-version', 'latest'],
     exit: 2,
-    message: /to-version "latest" is not a Backend\.AI version \(YY\.MM or YY\.MM\.PATCH\)/,
+    message: /to-version "latest" is not a Backend\.AI version \(YY\.MM or YY\.N, optionally \.PATCH\)/,
   },
   {
     name: 'downgrade',

@@ -41,8 +41,8 @@ describe('version detection from alembic_version', () => {
   });
 
   it.each([
-    [['0d553d59f369'], /head of Backend.AI 20\.03\.19; bai-migrate migrates only 21\.03/],
-    [['ecc9f6322be4'], /head of Backend.AI 24\.09\.14/],
+    [['0d553d59f369'], /head of Backend.AI 20\.03\.19, older than any release bai-migrate knows/],
+    [['ecc9f6322be4'], /revision ecc9f6322be4 \(Backend\.AI 24\.09\.6–24\.09\.14 or 25\.2\.0\), already newer than to-version 22\.03\.14; bai-migrate does not downgrade/],
     [['deadbeef0000'], /deadbeef0000, which is no revision of a known Backend.AI release/],
     [[], /alembic_version is empty/],
     [['81c264528f20', 'aaaaaaaaaaaa'], /holds 2 revisions .* several heads/],

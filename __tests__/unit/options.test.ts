@@ -17,8 +17,8 @@ describe('inputs', () => {
   });
 
   it('reports every bad input in one message', () => {
-    expect(() => parseOptions({ command: 'upgrade', 'to-version': '23.03', 'lock-timeout': '-1', 'etcd-endpoints': 'a:1, b' })).toThrow(
-      /invalid inputs:\n- command "upgrade" is not accepted; accepted: migrate, preflight, verify, plan, clear-history, snapshot, rehearse\n- to-version "23\.03" .*\n- lock-timeout "-1" .*\n- etcd-endpoints entry "b" is not host:port/,
+    expect(() => parseOptions({ command: 'upgrade', 'to-version': '23.04', 'lock-timeout': '-1', 'etcd-endpoints': 'a:1, b' })).toThrow(
+      /invalid inputs:\n- command "upgrade" is not accepted; accepted: migrate, preflight, verify, plan, clear-history, snapshot, rehearse\n- to-version "23\.04" .*\n- lock-timeout "-1" .*\n- etcd-endpoints entry "b" is not host:port/,
     );
   });
 

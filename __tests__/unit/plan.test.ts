@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { locateRevision, parseVersion, type SchemaPosition } from '../../src/engine/catalogue.js';
-import { makePlan } from '../../src/engine/plan.js';
+import { makePlan, requireSupported } from '../../src/engine/plan.js';
 
 const v = (text: string) => parseVersion(text, 'version');
 const at = (revision: string) => locateRevision(revision) as SchemaPosition;
@@ -42,9 +42,30 @@ describe('plan', () => {
     expect(makePlan(v('21.09'), v('22.03'), at('81c264528f20')).hops).toHaveLength(1);
   });
 
+  it('lists the path across hops bai-migrate cannot take yet, and says so', () => {
+    const plan = makePlan(v('21.09'), v('23.03'));
+    expect(plan.hops.map((h) => [h.label, h.to.version, h.unsupported !== undefined])).toEqual([
+      ['21.09 → 22.03', '22.03.14', false],
+      ['22.03 → 22.09', '22.09.23', true],
+      ['22.09 → 23.03', '23.03.12', true],
+    ]);
+    expect(() => requireSupported(plan)).toThrow(/has 2 hop\(s\) bai-migrate cannot take yet: 22\.03 → 22\.09, 22\.09 → 23\.03/);
+    expect(() => requireSupported(makePlan(v('21.03'), v('22.03')))).not.toThrow();
+    // YY.N lines follow each other like the others.
+    expect(makePlan(v('25.14'), v('26.1')).hops.map((h) => h.label)).toEqual(['25.14 → 25.15', '25.15 → 25.16', '25.16 → 25.17', '25.17 → 25.18', '25.18 → 25.19', '25.19 → 26.1']);
+  });
+
+  it('detects any known release from alembic_version by its place in the graph', () => {
+    expect(makePlan(undefined, v('24.09'), at('3596bc12ec09')).from).toBe('24.03');
+    expect(makePlan(undefined, v('26.8'), at('bd1bf0524350')).hops.map((h) => h.label)).toEqual(['26.4 → 26.7', '26.7 → 26.8']);
+    // Part-way through 23.03's revisions (after 22.09.23's head): 22.09 → 23.03 is still to come.
+    expect(makePlan(v('22.09'), v('23.03'), at('36b69ddee76e')).hops).toHaveLength(1);
+  });
+
   it.each([
     [v('21.09'), v('22.03'), '518ecf41f567', /older than from-version 21\.09/],
     [v('21.03'), v('21.09'), '81c264528f20', /already newer than to-version 21\.09\.9/],
+    [v('21.09'), v('22.03'), '3596bc12ec09', /already newer than to-version 22\.03\.14/],
     [v('21.09.9'), v('21.09.2'), undefined, /newer than to-version 21\.09\.2: bai-migrate only upgrades/],
     [v('22.03'), v('21.03'), undefined, /only upgrades/],
     [undefined, v('22.03'), undefined, /cannot be detected without PostgreSQL/],

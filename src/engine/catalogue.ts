@@ -4,91 +4,24 @@
  * (lablup/backend.ai-manager up to 22.03.3, lablup/backend.ai after).
  */
 import { invalidInput } from './errors.js';
+import { compareLines, findRelease, lineKey, LINES, linesHolding, reaches, RELEASES, releasesOf, type Release } from '../releases/releases.js';
 
-export interface Release {
-  /** Full version, e.g. "21.09.9". */
-  readonly version: string;
-  /** Release series, e.g. "21.09". */
-  readonly series: string;
-  readonly patch: number;
-  /** The alembic head revision of this release's migration scripts. */
-  readonly head: string;
-}
+export { earliestRelease, latestRelease, RELEASES, type Release } from '../releases/releases.js';
 
-/** [series, first patch, last patch, head]: every patch in the range shares the head. */
-const PATCH_HEADS: ReadonlyArray<readonly [string, number, number, string]> = [
-  ['21.03', 0, 2, '518ecf41f567'],
-  ['21.03', 3, 32, '8679d0a7e22b'],
-  ['21.09', 0, 2, '8679d0a7e22b'],
-  ['21.09', 3, 9, '60a1effa77d2'],
-  // 22.03.12 was tagged 22.03.11.post1 upstream; its head is the same.
-  ['22.03', 0, 14, '81c264528f20'],
-];
+/** Release lines in upgrade order; a major upgrade goes through each in turn. */
+export const SERIES: readonly string[] = LINES;
 
-/** Series in upgrade order; a major upgrade goes through each in turn. */
-export const SERIES: readonly string[] = ['21.03', '21.09', '22.03'];
-
-export const RELEASES: readonly Release[] = PATCH_HEADS.flatMap(([series, first, last, head]) =>
-  Array.from({ length: last - first + 1 }, (_, i) => ({
-    version: `${series}.${first + i}`,
-    series,
-    patch: first + i,
-    head,
-  })),
-);
-
-/**
- * The schema revisions of the supported range in an order alembic may apply them (oldest first).
- * Between 21.09's and 22.03's heads sit the intermediate revisions of the 22.03 migration; a
- * database at one of them was stopped part-way through `alembic upgrade`. The 22.03 graph forks
- * twice (015d84d5a5ef | 7dd1d81c3204, then d59ff89e7514 | 11146ba02235) and merges again, so a
- * stopped upgrade can leave two rows in alembic_version.
- */
-export const REVISION_ORDER: readonly string[] = [
-  '518ecf41f567', // 21.03.0-2: add_index_for_cluster_role
-  '8679d0a7e22b', // 21.03.3+ / 21.09.0-2: add SCHEDULED to kernelstatus
-  '60a1effa77d2', // 21.09.3+: scaling_groups.wsproxy_addr
-  '015d84d5a5ef', // 22.03: images, image_aliases
-  '911023380bc9', // 22.03: agents/kernels.architecture
-  '7dd1d81c3204', // 22.03: kernels.vfolder_mounts
-  '0f7a4b643940', // 22.03: merge
-  'd59ff89e7514', // 22.03: drop keypairs.concurrency_used
-  '11146ba02235', // 22.03: agents.architecture VARCHAR(32)
-  'a7ca9f175d5f', // 22.03: merge
-  'd727b5da20e6', // 22.03: kernels.callback_url
-  '81c264528f20', // 22.03.0+: keypair_resource_policies.max_session_lifetime
-];
-
-/** Heads of releases outside the supported range, so that such a database is named, not "unknown". */
-const OTHER_HEADS: Readonly<Record<string, string>> = {
+/** Heads of releases older than the catalogue, so that such a database is named, not "unknown". */
+const OLDER_HEADS: Readonly<Record<string, string>> = {
   '0d553d59f369': '20.03.19',
   dc9b66466e43: '20.09.0',
-  f83d630c0bc9: '22.09.0',
-  d58a526bf837: '22.09.23',
-  '10c58e701d87': '23.03.0',
-  ae7d4cd92aa7: '23.03.12',
-  '85615e005fa3': '23.09.0',
-  '75ea2b136830': '23.09.11',
-  '857b763b8618': '24.03.0',
-  '3596bc12ec09': '24.03.11',
-  '7c8501cec07b': '24.09.0',
-  ecc9f6322be4: '24.09.14',
-  '0bb88d5a46bf': '24.12.0',
-  fb89f5d7817b: '25.1.1',
-  c7fedaca4883: '25.6.17',
-  fa3dd7f77c19: '25.15.12',
-  bd1bf0524350: '26.4.10',
-  b93d1c47af52: '26.8.1',
 };
 
-const VERSION_PATTERN = /^(\d{2}\.\d{2})(?:\.(\d{1,3}))?$/;
+/** YY.MM (to 24.12) or YY.N (from 25.1), each optionally with .PATCH; "21.9.9" (as PyPI spells it) is 21.09.9. */
+const VERSION_PATTERN = /^(\d{2})\.(\d{1,2})(?:\.(\d{1,3}))?$/;
 
 export function describeAcceptedVersions(): string {
-  const ranges = SERIES.map((series) => {
-    const patches = RELEASES.filter((r) => r.series === series).map((r) => r.patch);
-    return `${series} (patches ${describePatchRanges(patches)})`;
-  });
-  return ranges.join(', ');
+  return `a Backend.AI release line from ${LINES[0]} to ${LINES[LINES.length - 1]} (e.g. 22.03, 25.15) or one of its releases (e.g. 21.09.9, 26.4.10)`;
 }
 
 function describePatchRanges(patches: number[]): string {
@@ -119,16 +52,16 @@ export function parseVersion(input: string, inputName: string): VersionRef {
   const match = VERSION_PATTERN.exec(text);
   const accepted = `accepted: ${describeAcceptedVersions()}`;
   if (!match) {
-    throw invalidInput(`${inputName} "${text}" is not a Backend.AI version (YY.MM or YY.MM.PATCH); ${accepted}`);
+    throw invalidInput(`${inputName} "${text}" is not a Backend.AI version (YY.MM or YY.N, optionally .PATCH); ${accepted}`);
   }
-  const series = match[1]!;
-  if (!SERIES.includes(series)) {
-    throw invalidInput(`${inputName} "${text}" is not a release bai-migrate can migrate; ${accepted}`);
+  const series = lineKey(Number(match[1]), Number(match[2]));
+  if (!LINES.includes(series)) {
+    throw invalidInput(`${inputName} "${text}" is no Backend.AI release line bai-migrate knows; ${accepted}`);
   }
-  if (match[2] === undefined) return { input: text, series };
-  const release = RELEASES.find((r) => r.version === `${series}.${Number(match[2])}`);
+  if (match[3] === undefined) return { input: text, series };
+  const release = findRelease(`${series}.${Number(match[3])}`);
   if (!release) {
-    throw invalidInput(`${inputName} "${text}" is not a known ${series} release; ${accepted}`);
+    throw invalidInput(`${inputName} "${text}" is not a known ${series} release; known: ${series}${describePatchRanges(releasesOf(series).map((r) => r.patch))}`);
   }
   return { input: text, series, release };
 }
@@ -137,22 +70,20 @@ export function seriesIndex(series: string): number {
   return SERIES.indexOf(series);
 }
 
-export function latestRelease(series: string): Release {
-  const releases = RELEASES.filter((r) => r.series === series);
-  return releases[releases.length - 1]!;
-}
-
-export function earliestRelease(series: string): Release {
-  return RELEASES.find((r) => r.series === series)!;
-}
-
-/** The release a version reference stands for when used as a target: the exact one, or the series' latest. */
+/** The release a version reference stands for when used as a target: the exact one, or the line's latest. */
 export function targetRelease(ref: VersionRef): Release {
-  return ref.release ?? latestRelease(ref.series);
+  return ref.release ?? releasesOf(ref.series)[releasesOf(ref.series).length - 1]!;
 }
 
-export function revisionPosition(revision: string): number {
-  return REVISION_ORDER.indexOf(revision);
+/** Where a schema revision stands against a release, in `line`'s graph. */
+export type Relation = 'same' | 'before' | 'after' | 'apart' | 'unknown';
+
+export function relationTo(line: string, revision: string, release: Release): Relation {
+  if (revision === release.head) return 'same';
+  if (!linesHolding(revision).length) return 'unknown';
+  if (reaches(line, release.head, revision)) return 'before';
+  if (reaches(line, revision, release.head)) return 'after';
+  return 'apart';
 }
 
 /** What a revision stored in `alembic_version` says about the deployment. */
@@ -167,13 +98,22 @@ export interface SchemaPosition {
 export function locateRevision(revision: string): SchemaPosition | { revision: string; otherRelease?: string } {
   const releases = RELEASES.filter((r) => r.head === revision);
   if (releases.length > 0) return { revision, releases };
-  const position = revisionPosition(revision);
-  if (position >= 0) {
-    const before = [...RELEASES].reverse().find((r) => revisionPosition(r.head) < position)!;
-    const after = RELEASES.find((r) => revisionPosition(r.head) > position)!;
-    return { revision, releases: [], between: [before, after] };
-  }
-  return { revision, otherRelease: OTHER_HEADS[revision] };
+  const between = betweenReleases([revision]);
+  if (between) return { revision, releases: [], between };
+  return { revision, otherRelease: OLDER_HEADS[revision] };
+}
+
+/**
+ * The releases a schema lies between when alembic_version holds revisions that are no release's
+ * head (an interrupted upgrade, possibly stopped inside a fork): the newest release every one of
+ * them has applied, and the oldest release that has applied all of them, by ancestry.
+ */
+export function betweenReleases(revisions: readonly string[]): readonly [Release, Release] | undefined {
+  const line = LINES.find((l) => revisions.every((r) => linesHolding(r).includes(l)));
+  if (!line) return undefined;
+  const before = RELEASES.filter((r) => compareLines(r.series, line) <= 0 && !revisions.includes(r.head) && revisions.every((rev) => reaches(line, rev, r.head))).at(-1);
+  const after = RELEASES.find((r) => compareLines(r.series, line) >= 0 && revisions.every((rev) => reaches(r.series, r.head, rev)));
+  return before && after ? [before, after] : undefined;
 }
 
 export function isSchemaPosition(value: ReturnType<typeof locateRevision>): value is SchemaPosition {

@@ -17,7 +17,8 @@ import { REDIS_DB, type Deployment } from './deployment.js';
 import type { Logger } from './logger.js';
 import type { Options } from './options.js';
 import type { Retention } from './retention.js';
-import type { SchemaPosition } from './catalogue.js';
+import { describePosition, type SchemaPosition } from './catalogue.js';
+import { compareLines } from '../releases/releases.js';
 import type { Finding } from '../steps/step.js';
 import { clearHistoryArgs, hiddenRedisFailure, requireSuccess, runManagerCli, type ManagerCli } from './manager-cli.js';
 
@@ -46,7 +47,12 @@ export async function clearHistory(deployment: Deployment, position: SchemaPosit
   if (position.between) {
     throw new MigrationError('inconsistent-state', `the database is part-way through an upgrade (${position.revision}); finish the migration before clearing history`);
   }
-  const withRedis = position.releases.some((r) => r.series === '22.03');
+  const release = position.releases[0]!;
+  // What the manager deletes changes with 22.09+ (sessions, error logs): not known here yet.
+  if (compareLines(release.series, '22.03') > 0) {
+    throw new MigrationError('unsupported', `clear-history knows what the manager of 21.03–22.03 deletes; this database is at ${describePosition(position)}. Use mode: manager with that release's manager`);
+  }
+  const withRedis = release.series === '22.03';
   const pg = deployment.postgres;
   const { cutoff, total } = await cutoffAndCount(deployment, options.retention);
   const cutoffText = cutoff.toISOString();

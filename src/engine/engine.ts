@@ -10,7 +10,7 @@ import type { Options } from './options.js';
 import { resolveTargets, type Targets } from './connections.js';
 import { Deployment, grpcCause, SERVER_NAMES, type Server } from './deployment.js';
 import { detectPosition } from './schema.js';
-import { makePlan, type Plan } from './plan.js';
+import { makePlan, requireSupported, type Plan } from './plan.js';
 import { acquireMigrationLock } from './lock.js';
 import { clearHistory, clearHistoryWithManager } from './clear-history.js';
 import type { ManagerCli } from './manager-cli.js';
@@ -140,6 +140,7 @@ class Run {
     }
     const plan = makePlan(options.fromVersion, options.toVersion!, position);
     this.describePlan(plan);
+    if (options.command !== 'plan') requireSupported(plan);
 
     switch (options.command) {
       case 'plan':
@@ -240,6 +241,7 @@ class Run {
     if (plan.note) this.record({ phase: 'plan', step: 'from-version', status: 'ok', detail: plan.note });
     if (plan.hops.length === 0) this.record({ phase: 'plan', step: 'hops', status: 'ok', detail: `already at ${plan.to.version}: nothing to migrate` });
     for (const hop of plan.hops) {
+      if (hop.unsupported) this.record({ phase: 'plan', hop: hop.label, step: 'hop', status: 'warning', detail: hop.unsupported });
       for (const step of hop.steps) this.record({ phase: 'plan', hop: hop.label, step: step.id, status: 'ok', detail: step.action });
     }
     this.log.info(`Plan: ${plan.from} → ${plan.to.version} (${plan.hops.map((h) => h.label).join(', ') || 'nothing to do'})`);

@@ -3,7 +3,8 @@
  * below all follow this list (a test keeps action.yml in step with it).
  */
 import { invalidInput, MigrationError } from './errors.js';
-import { parseVersion, seriesIndex, type VersionRef } from './catalogue.js';
+import { parseVersion, type VersionRef } from './catalogue.js';
+import { compareLines } from '../releases/releases.js';
 import { parseRetention, type Retention } from './retention.js';
 import type { ManagerVenvOptions } from './manager-venv.js';
 import { readTlsFiles, type TlsFiles } from './tls.js';
@@ -335,7 +336,7 @@ function endpoints(value: string | undefined): string[] {
 }
 
 function isDowngrade(from: VersionRef, to: VersionRef): boolean {
-  const bySeries = seriesIndex(from.series) - seriesIndex(to.series);
+  const bySeries = compareLines(from.series, to.series);
   if (bySeries !== 0) return bySeries > 0;
   return from.release !== undefined && to.release !== undefined && from.release.patch > to.release.patch;
 }

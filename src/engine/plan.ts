@@ -2,19 +2,8 @@
  * From two versions (and the database's revision) to the hops of an upgrade. Major upgrades go
  * series by series, each to its latest patch first, as Backend.AI's upgrade policy requires.
  */
-import {
-  describeAcceptedVersions,
-  describePosition,
-  latestRelease,
-  revisionPosition,
-  SERIES,
-  seriesIndex,
-  targetRelease,
-  earliestRelease,
-  type Release,
-  type SchemaPosition,
-  type VersionRef,
-} from './catalogue.js';
+import { describeAcceptedVersions, describePosition, relationTo, SERIES, seriesIndex, targetRelease, type Release, type SchemaPosition, type VersionRef } from './catalogue.js';
+import { compareLines, earliestRelease, latestRelease } from '../releases/releases.js';
 import { invalidInput, MigrationError } from './errors.js';
 import { HOP_STEPS, PATCH_STEPS } from '../steps/index.js';
 import type { Hop } from '../steps/step.js';
@@ -33,10 +22,10 @@ export function makePlan(fromVersion: VersionRef | undefined, toVersion: Version
   const to = targetRelease(toVersion);
   const start = fromVersion ?? detectedStart(position);
   const fromLowest = start.release ?? earliestRelease(start.series);
-  if (
-    seriesIndex(start.series) > seriesIndex(to.series) ||
-    (start.series === to.series && start.release && start.release.patch > to.patch)
-  ) {
+  if (!fromVersion && position && compareLines(start.series, to.series) > 0) {
+    throw new MigrationError('inconsistent-state', `the database is at ${describePosition(position)}, already newer than to-version ${to.version}; bai-migrate does not downgrade`);
+  }
+  if (compareLines(start.series, to.series) > 0 || (start.series === to.series && start.release && start.release.patch > to.patch)) {
     throw invalidInput(`from-version ${start.input} is newer than to-version ${toVersion.input}: bai-migrate only upgrades; accepted: a to-version after ${start.input}`);
   }
   if (position) checkConsistent(position, start, fromLowest, to);
@@ -51,8 +40,12 @@ export function makePlan(fromVersion: VersionRef | undefined, toVersion: Version
       const fromSeries = SERIES[i]!;
       const toSeries = SERIES[i + 1]!;
       const steps = HOP_STEPS[`${fromSeries}→${toSeries}`];
-      if (!steps) throw new MigrationError('unsupported', `the hop ${fromSeries} → ${toSeries} is not supported; supported: ${Object.keys(HOP_STEPS).join(', ')}`);
-      hops.push({ label: `${fromSeries} → ${toSeries}`, fromSeries, to: toSeries === to.series ? to : latestRelease(toSeries), steps });
+      const hopTo = toSeries === to.series ? to : latestRelease(toSeries);
+      hops.push(
+        steps
+          ? { label: `${fromSeries} → ${toSeries}`, fromSeries, to: hopTo, steps }
+          : { label: `${fromSeries} → ${toSeries}`, fromSeries, to: hopTo, steps: [], unsupported: `bai-migrate cannot take the hop ${fromSeries} → ${toSeries} yet (it takes ${Object.keys(HOP_STEPS).join(', ')})` },
+      );
     }
   }
   return {
@@ -62,6 +55,14 @@ export function makePlan(fromVersion: VersionRef | undefined, toVersion: Version
     hops,
     note: fromVersion === undefined && position ? `detected from alembic_version: ${describePosition(position)}` : undefined,
   };
+}
+
+/** Refuses, before anything is written, a plan with a hop bai-migrate cannot take yet. */
+export function requireSupported(plan: Plan): void {
+  const unsupported = plan.hops.filter((h) => h.unsupported);
+  if (unsupported.length > 0) {
+    throw new MigrationError('unsupported', `the plan ${plan.from} → ${plan.to.version} has ${unsupported.length} hop(s) bai-migrate cannot take yet: ${unsupported.map((h) => h.label).join(', ')}; it takes ${Object.keys(HOP_STEPS).join(', ')}. Nothing was changed`);
+  }
 }
 
 /**
@@ -83,19 +84,21 @@ function detectedStart(position: SchemaPosition | undefined): VersionRef {
 /**
  * The database may stand anywhere from from-version to to-version: at the start, part-way
  * (a resumed run), or at the target (a second run). Outside that range the inputs are wrong.
+ * Positions are compared by ancestry in the target line's graph.
  */
 function checkConsistent(position: SchemaPosition, from: VersionRef, fromLowest: Release, to: Release): void {
-  const at = revisionPosition(position.revision);
-  if (at < revisionPosition(fromLowest.head)) {
-    throw new MigrationError(
-      'inconsistent-state',
-      `the database is at ${describePosition(position)}, older than from-version ${from.input}; set from-version to the installed release`,
-    );
+  const toFrom = relationTo(to.series, position.revision, fromLowest);
+  if (toFrom === 'before') {
+    throw new MigrationError('inconsistent-state', `the database is at ${describePosition(position)}, older than from-version ${from.input}; set from-version to the installed release`);
   }
-  if (at > revisionPosition(to.head)) {
+  const toTarget = relationTo(to.series, position.revision, to);
+  if (toTarget === 'after') {
+    throw new MigrationError('inconsistent-state', `the database is at ${describePosition(position)}, already newer than to-version ${to.version}; bai-migrate does not downgrade`);
+  }
+  if (toTarget === 'apart' || toTarget === 'unknown' || toFrom === 'apart') {
     throw new MigrationError(
       'inconsistent-state',
-      `the database is at ${describePosition(position)}, already newer than to-version ${to.version}; bai-migrate does not downgrade`,
+      `the database is at ${describePosition(position)}, which is not on the way from ${fromLowest.version} to ${to.version} in ${to.series}'s revision graph (a patch release whose schema the target line does not know?); set from-version to the installed release`,
     );
   }
 }

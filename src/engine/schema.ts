@@ -1,7 +1,8 @@
 /** Reads of the PostgreSQL schema that several steps share. */
 import type pg from 'pg';
 import { MigrationError } from './errors.js';
-import { describeAcceptedVersions, isSchemaPosition, locateRevision, revisionPosition, RELEASES, type Release, type SchemaPosition } from './catalogue.js';
+import { betweenReleases, describeAcceptedVersions, isSchemaPosition, locateRevision, type SchemaPosition } from './catalogue.js';
+import { linesHolding } from '../releases/releases.js';
 
 /** The rows of alembic_version; more than one means several heads. */
 export async function readRevisions(client: pg.Client): Promise<string[]> {
@@ -22,11 +23,11 @@ export async function detectPosition(client: pg.Client): Promise<SchemaPosition>
   if (revisions.length === 0) {
     throw new MigrationError('inconsistent-state', 'alembic_version is empty: the schema revision is unknown. Stamp it with the installed release\'s head (alembic stamp <revision>) and run again');
   }
-  // Two rows inside the 22.03 graph's forks: an upgrade stopped between a fork and its merge.
-  if (revisions.length === 2 && revisions.every((r) => revisionPosition(r) >= 0)) {
-    const earliest = revisions.reduce((a, b) => (revisionPosition(a) <= revisionPosition(b) ? a : b));
-    const located = locateRevision(earliest);
-    if (isSchemaPosition(located)) return { ...located, releases: [], between: located.between ?? betweenOf(earliest) };
+  // Several rows, each inside a known graph: an upgrade stopped between a fork and its merge
+  // (21.09 → 22.03 forks twice), placed between the releases all of them lie between.
+  if (revisions.length > 1 && revisions.every((r) => linesHolding(r).length > 0)) {
+    const between = betweenReleases(revisions);
+    if (between) return { revision: revisions[0]!, releases: [], between };
   }
   if (revisions.length > 1) {
     throw new MigrationError(
@@ -39,7 +40,7 @@ export async function detectPosition(client: pg.Client): Promise<SchemaPosition>
   if (located.otherRelease) {
     throw new MigrationError(
       'unsupported',
-      `the database is at revision ${located.revision}, the head of Backend.AI ${located.otherRelease}; bai-migrate migrates only ${describeAcceptedVersions()}`,
+      `the database is at revision ${located.revision}, the head of Backend.AI ${located.otherRelease}, older than any release bai-migrate knows (${describeAcceptedVersions()})`,
     );
   }
   throw new MigrationError(
@@ -61,9 +62,3 @@ export async function columnExists(client: pg.Client, table: string, column: str
   return rows.length > 0;
 }
 
-function betweenOf(revision: string): readonly [Release, Release] {
-  const at = revisionPosition(revision);
-  const before = [...RELEASES].reverse().find((r) => revisionPosition(r.head) <= at)!;
-  const after = RELEASES.find((r) => revisionPosition(r.head) > at)!;
-  return [before, after];
-}

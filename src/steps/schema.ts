@@ -3,7 +3,7 @@
  * schema facts the hop is known for (reference §2.3).
  */
 import { columnExists, readRevisions, tableExists } from '../engine/schema.js';
-import { revisionPosition } from '../engine/catalogue.js';
+import { reaches } from '../releases/releases.js';
 import { ALEMBIC_APPLICATION_NAME, runAlembic } from '../engine/alembic.js';
 import { MigrationError } from '../engine/errors.js';
 import { changed, failed, ok, type Finding, type Step, type StepContext } from './step.js';
@@ -65,7 +65,7 @@ export const schema: Step = {
         ? ok(`alembic_version is ${target}, the head of ${ctx.hop.to.version}`)
         : failed(`alembic_version is ${revisions.join(', ') || 'empty'}; expected ${target}, the head of ${ctx.hop.to.version}`),
     );
-    for (const fact of FACTS.filter((f) => revisionPosition(f.since) <= revisionPosition(target))) {
+    for (const fact of FACTS.filter((f) => reaches(ctx.hop.to.series, target, f.since))) {
       findings.push((await fact.holds(ctx)) ? ok(fact.describe) : failed(`expected: ${fact.describe}`));
     }
     return findings;

@@ -17,6 +17,8 @@ export interface Hop {
   readonly fromSeries: string;
   readonly to: Release;
   readonly steps: readonly Step[];
+  /** Set when bai-migrate cannot take this hop yet: why, for the plan. */
+  readonly unsupported?: string;
 }
 
 export interface StepContext {

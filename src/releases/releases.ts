@@ -1,0 +1,110 @@
+/**
+ * What is true of every Backend.AI release 21.03.0 … 26.8.1: its line, its alembic head, and each
+ * line's revision graph (generated.ts, made by scripts/generate-releases.mjs). Versions are
+ * YY.MM until 24.12 and YY.N from 25.1 on (25.15, 26.4.10); a schema's place among releases is
+ * found by ancestry in a line's graph, never by a list index, so forks, merges and revisions
+ * re-parented between lines are placed as alembic would place them.
+ */
+import { LINE_PARENTS, RELEASE_ROWS, REVISIONS } from './generated.js';
+
+export interface Release {
+  /** Full version, e.g. "21.09.9" or "26.4.10". */
+  readonly version: string;
+  /** Its release line ("series"), e.g. "21.09" or "25.15". */
+  readonly series: string;
+  readonly patch: number;
+  /** The alembic head revision of this release's migration scripts. */
+  readonly head: string;
+  readonly date: string;
+  /** What the wheel's Requires-Python says, e.g. "==3.10.5". */
+  readonly pythonRequires: string;
+}
+
+/** Parses a line key or a version's line part: "21.9" and "21.09" are the same line; so are "25.01" and "25.1". */
+export function lineKey(year: number, minor: number): string {
+  return year <= 24 ? `${year}.${String(minor).padStart(2, '0')}` : `${year}.${minor}`;
+}
+
+function lineParts(line: string): [number, number] {
+  const [year, minor] = line.split('.').map(Number);
+  return [year!, minor!];
+}
+
+export function compareLines(a: string, b: string): number {
+  const [ay, am] = lineParts(a);
+  const [by, bm] = lineParts(b);
+  return ay - by || am - bm;
+}
+
+export function compareReleases(a: Release, b: Release): number {
+  return compareLines(a.series, b.series) || a.patch - b.patch;
+}
+
+export const RELEASES: readonly Release[] = RELEASE_ROWS.map(([version, date, head, pythonRequires]) => {
+  const [year, minor, patch] = version.split('.').map(Number);
+  return { version, series: lineKey(year!, minor!), patch: patch!, head, date, pythonRequires };
+}).sort(compareReleases);
+
+/** Every release line, oldest first. */
+export const LINES: readonly string[] = [...new Set(RELEASES.map((r) => r.series))];
+
+export function releasesOf(line: string): readonly Release[] {
+  return RELEASES.filter((r) => r.series === line);
+}
+
+export function latestRelease(line: string): Release {
+  const releases = releasesOf(line);
+  return releases[releases.length - 1]!;
+}
+
+export function earliestRelease(line: string): Release {
+  return releasesOf(line)[0]!;
+}
+
+export function findRelease(version: string): Release | undefined {
+  return RELEASES.find((r) => r.version === version);
+}
+
+/** A revision's parents in a line's graph. */
+export function parentsIn(line: string, revision: string): readonly string[] {
+  const parents = LINE_PARENTS[line]?.[revision] ?? REVISIONS[revision]?.[0];
+  return parents ? parents.split(',').filter((p) => p !== '') : [];
+}
+
+export function revisionMessage(revision: string): string | undefined {
+  return REVISIONS[revision]?.[1];
+}
+
+const ancestry = new Map<string, ReadonlySet<string>>();
+
+/** The revision and every revision it descends from, in `line`'s graph. */
+export function ancestorsIn(line: string, revision: string): ReadonlySet<string> {
+  const key = `${line} ${revision}`;
+  const known = ancestry.get(key);
+  if (known) return known;
+  const found = new Set<string>();
+  const queue = [revision];
+  while (queue.length > 0) {
+    const next = queue.pop()!;
+    if (found.has(next) || !(next in REVISIONS)) continue;
+    found.add(next);
+    queue.push(...parentsIn(line, next));
+  }
+  ancestry.set(key, found);
+  return found;
+}
+
+/** Every revision of a line: its final patch's head and all that head descends from. */
+export function revisionsOf(line: string): ReadonlySet<string> {
+  return ancestorsIn(line, latestRelease(line).head);
+}
+
+/** True when a schema at `revision` has every revision of `ancestor` applied, in `line`'s graph. */
+export function reaches(line: string, revision: string, ancestor: string): boolean {
+  return ancestorsIn(line, revision).has(ancestor);
+}
+
+/** The lines whose graph holds `revision`, oldest first. */
+export function linesHolding(revision: string): string[] {
+  return LINES.filter((line) => revisionsOf(line).has(revision));
+}
