@@ -29,7 +29,6 @@ beforeAll(async () => {
 }, 180_000);
 
 afterEach(async () => {
-  delete process.env.BAI_FIXTURE_SLOW_SECONDS;
   await servers.restoreAll();
   await renewAdmin(admin, servers.info);
 });
@@ -88,12 +87,11 @@ describe('migrate with a server killed mid-run', () => {
     const toml = deployment.writeManagerToml();
     const inputs = inputsFor(toml);
     // Revision d727b5da20e6 sleeps inside alembic's one transaction, half-way through the 22.03 revisions.
-    process.env.BAI_FIXTURE_SLOW_SECONDS = '5';
+    await deployment.pg.query(`ALTER DATABASE ${deployment.database} SET bai_fixture.slow_seconds = '5'`);
     const run = runEngine(inputs);
     const inAlembic = async () => (await admin.pg.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'bai-migrate-alembic' AND query LIKE 'SELECT pg_sleep%'`)).rowCount === 1;
     expect(await whenProbe(run, inAlembic, () => servers.kill('postgres'))).toBe(true);
     const { report } = await run;
-    delete process.env.BAI_FIXTURE_SLOW_SECONDS;
     expect(report.outcome).toBe('failure');
     expect(report.errorCode).toBe('checks-failed');
     expect(report.error).toContain(`21.09 → 22.03 schema failed: Database schema (alembic upgrade): ${named('postgres', deployment)}`);
@@ -101,6 +99,7 @@ describe('migrate with a server killed mid-run', () => {
     expect(report.error).toContain('done: nothing\nnot done: 21.09 → 22.03 concurrency-to-redis');
 
     await bringBack('postgres', deployment);
+    await deployment.pg.query(`ALTER DATABASE ${deployment.database} RESET bai_fixture.slow_seconds`);
     // alembic's transaction died with the server: still 21.09, the column it drops is still there.
     expect(await revision(deployment)).toEqual(['60a1effa77d2']);
     expect((await deployment.pg.query(`SELECT 1 FROM information_schema.columns WHERE table_name = 'keypairs' AND column_name = 'concurrency_used'`)).rowCount).toBe(1);

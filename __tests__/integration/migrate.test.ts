@@ -155,7 +155,9 @@ describe('migrate under faults', () => {
     const sessions = async (query = '%') =>
       (await deployment.pg.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'bai-migrate-alembic' AND query LIKE $1`, [query])).rowCount;
     // Killed while alembic is inside its transaction, half-way through the 22.03 revisions.
-    const { killed, stderr } = await killDistWhen(args, { BAI_FIXTURE_SLOW_SECONDS: '3' }, async () => (await sessions('SELECT pg_sleep%')) === 1);
+    await deployment.pg.query(`ALTER DATABASE ${deployment.database} SET bai_fixture.slow_seconds = '3'`);
+    const { killed, stderr } = await killDistWhen(args, {}, async () => (await sessions('SELECT pg_sleep%')) === 1);
+    await deployment.pg.query(`ALTER DATABASE ${deployment.database} RESET bai_fixture.slow_seconds`);
     expect(killed, stderr).toBe(true);
     // The watchdog stops alembic within moments; PostgreSQL rolls its transaction back.
     for (let i = 0; i < 50 && (await sessions()) !== 0; i++) await new Promise((r) => setTimeout(r, 100));

@@ -4,12 +4,12 @@
  * checked, so both always talk to the same database; the copy is 0600 and removed afterwards,
  * and the password never appears on a command line.
  */
-import { getExecOutput } from '@actions/exec';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { MigrationError } from './errors.js';
 import type { PostgresTarget } from './connections.js';
+import { CANNOT_RUN, runChild } from './child-env.js';
 
 export interface AlembicSetup {
   /** argv prefix, e.g. ["/opt/backend.ai/bin/alembic"] or ["python3", "-m", "alembic"]. */
@@ -30,11 +30,8 @@ export async function runAlembic(setup: AlembicSetup, target: PostgresTarget, ar
   const ini = join(dir, 'alembic.ini');
   try {
     await writeFile(ini, privateIni(text, dirname(original), sqlalchemyUrl(target, await privateTlsFiles(target, dir))), { mode: 0o600 });
-    const result = await getExecOutput(process.execPath, ['-e', WATCHDOG, '--', ...setup.command, '-c', ini, ...args], {
-      cwd: dirname(original),
-      silent: true,
-      ignoreReturnCode: true,
-    });
+    // The environment is an allowlist (child-env.ts): the database URL reaches alembic only through the private ini.
+    const result = await runChild('alembic', process.execPath, ['-e', WATCHDOG, '--', ...setup.command, '-c', ini, ...args], { cwd: dirname(original) });
     if (result.exitCode === CANNOT_RUN) {
       throw new MigrationError('invalid-input', `alembic-command "${setup.command.join(' ')}" cannot be run (${result.stderr.trim()}); accepted: the manager venv's alembic, e.g. /opt/backend.ai/bin/alembic`);
     }
@@ -47,8 +44,6 @@ export async function runAlembic(setup: AlembicSetup, target: PostgresTarget, ar
     await rm(dir, { recursive: true, force: true });
   }
 }
-
-const CANNOT_RUN = 127;
 
 /**
  * The last "module.SomeError: message" line of a traceback: the cause, where the last lines are
