@@ -192,6 +192,28 @@ describe('migrate under faults', () => {
     await expectMigrated(deployment, toml);
   });
 
+  it('alembic gives up on a table lock after alembic-lock-timeout, names the lock wait, and the schema stays as it was', async () => {
+    const deployment = await deploy();
+    // Revision 81c264528f20 adds a column to keypair_resource_policies, which nothing before it reads.
+    const blocker = new pg.Client({ ...info.postgres, database: deployment.database, application_name: 'holds-a-table' });
+    await blocker.connect();
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query('LOCK TABLE keypair_resource_policies IN ACCESS EXCLUSIVE MODE');
+      const started = Date.now();
+      const { report } = await runEngine(migrateInputs(deployment.writeManagerToml(), { 'alembic-lock-timeout': '1' }));
+      expect(Date.now() - started).toBeLessThan(20_000);
+      expect(report.outcome).toBe('failure');
+      expect(report.error).toMatch(
+        /^21\.09 → 22\.03 schema failed: Database schema \(alembic upgrade\): alembic upgrade 81c264528f20 failed \(exit 1\): .*canceling statement due to lock timeout.*; a table lock it needed was held by another session for longer than alembic-lock-timeout \(1 s\): find the holder in pg_locks, end it, and run migrate again\n/,
+      );
+      // alembic's one transaction was rolled back: still 21.09.
+      expect((await deployment.pg.query('SELECT version_num FROM alembic_version')).rows).toEqual([{ version_num: '60a1effa77d2' }]);
+    } finally {
+      await blocker.end();
+    }
+  });
+
   it('a second run at once stops quickly and names the holder of the lock', async () => {
     const deployment = await deploy();
     const holder = new pg.Client({ ...info.postgres, database: deployment.database, application_name: 'another-bai-migrate' });
