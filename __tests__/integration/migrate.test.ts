@@ -157,7 +157,9 @@ describe('migrate under faults', () => {
     const sessions = async (query = '%') =>
       (await deployment.pg.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'bai-migrate-alembic' AND query LIKE $1`, [query])).rowCount;
     // Killed while alembic is inside its transaction, half-way through the 22.03 revisions.
-    const { killed, stderr } = await killDistWhen(args, { BAI_FIXTURE_SLOW_SECONDS: '3' }, async () => (await sessions('SELECT pg_sleep%')) === 1);
+    await deployment.pg.query(`ALTER DATABASE ${deployment.database} SET bai_fixture.slow_seconds = '3'`);
+    const { killed, stderr } = await killDistWhen(args, {}, async () => (await sessions('SELECT pg_sleep%')) === 1);
+    await deployment.pg.query(`ALTER DATABASE ${deployment.database} RESET bai_fixture.slow_seconds`);
     expect(killed, stderr).toBe(true);
     // The watchdog stops alembic within moments; PostgreSQL rolls its transaction back.
     for (let i = 0; i < 50 && (await sessions()) !== 0; i++) await new Promise((r) => setTimeout(r, 100));
@@ -190,6 +192,28 @@ describe('migrate under faults', () => {
     await deployment.pg.query('DROP TRIGGER refuse ON images');
     expect((await runEngine(inputs)).report.error).toBeUndefined();
     await expectMigrated(deployment, toml);
+  });
+
+  it('alembic gives up on a table lock after alembic-lock-timeout, names the lock wait, and the schema stays as it was', async () => {
+    const deployment = await deploy();
+    // Revision 81c264528f20 adds a column to keypair_resource_policies, which nothing before it reads.
+    const blocker = new pg.Client({ ...info.postgres, database: deployment.database, application_name: 'holds-a-table' });
+    await blocker.connect();
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query('LOCK TABLE keypair_resource_policies IN ACCESS EXCLUSIVE MODE');
+      const started = Date.now();
+      const { report } = await runEngine(migrateInputs(deployment.writeManagerToml(), { 'alembic-lock-timeout': '1' }));
+      expect(Date.now() - started).toBeLessThan(20_000);
+      expect(report.outcome).toBe('failure');
+      expect(report.error).toMatch(
+        /^21\.09 → 22\.03 schema failed: Database schema \(alembic upgrade\): alembic upgrade 81c264528f20 failed \(exit 1\): .*canceling statement due to lock timeout.*; a table lock it needed was held by another session for longer than alembic-lock-timeout \(1 s\): find the holder in pg_locks, end it, and run migrate again\n/,
+      );
+      // alembic's one transaction was rolled back: still 21.09.
+      expect((await deployment.pg.query('SELECT version_num FROM alembic_version')).rows).toEqual([{ version_num: '60a1effa77d2' }]);
+    } finally {
+      await blocker.end();
+    }
   });
 
   it('a second run at once stops quickly and names the holder of the lock', async () => {

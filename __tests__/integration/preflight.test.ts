@@ -79,7 +79,18 @@ describe('preflight', () => {
 
   it('refuses redlock for 22.03 and needs a manager.toml to write a lock backend', async () => {
     const { report } = await preflight({}, { 'lock-backend': 'redlock' });
-    expect(report.error).toContain('lock-backend "redlock" is not supported by Backend.AI 22.03');
+    expect(report.entries.find((e) => e.phase === 'preflight' && e.step === 'distributed-lock')).toMatchObject({
+      status: 'failed',
+      detail: 'lock-backend "redlock" is not supported by Backend.AI 22.03; accepted: filelock, pg_advisory, etcd',
+    });
+    // The servers from inputs alone: there is no manager.toml to write the lock backend to.
+    const { postgresUrl, etcdEndpoint, namespace } = deployment!;
+    const without = await runEngine({ command: 'preflight', 'to-version': '22.03', 'postgres-url': postgresUrl, 'etcd-endpoints': etcdEndpoint, 'etcd-namespace': namespace, 'lock-backend': 'etcd' });
+    expect(without.report.outcome).toBe('failure');
+    expect(without.report.entries.find((e) => e.phase === 'preflight' && e.step === 'distributed-lock')).toMatchObject({
+      status: 'failed',
+      detail: 'lock-backend "etcd" must be written to manager.toml, but no manager.toml was found: set manager-config',
+    });
   });
 });
 

@@ -6,15 +6,19 @@
  * `pip install` from a local folder (pip-args: --no-index --find-links).
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TEST_PYTHON } from './deployment.js';
 
 const FIXTURE = join(process.cwd(), '__tests__/fixtures/alembic');
 
-/** Builds the wheel into a new folder and returns the folder (for --find-links). */
-export function buildManagerWheel(version: string): string {
+/**
+ * Builds the wheel into a new folder and returns the folder (for --find-links). With
+ * `sdistDumpingEnvTo`, the folder holds a source distribution instead, whose setup.py appends the
+ * environment it runs in (pip's build of it: third-party code) to that file as a JSON line.
+ */
+export function buildManagerWheel(version: string, options: { sdistDumpingEnvTo?: string } = {}): string {
   const root = mkdtempSync(join(tmpdir(), 'bai-manager-wheel-'));
   const source = join(root, 'src');
   const scripts = join(source, 'ai/backend/manager/models/alembic');
@@ -28,6 +32,7 @@ export function buildManagerWheel(version: string): string {
   writeFileSync(
     join(source, 'setup.py'),
     [
+      ...(options.sdistDumpingEnvTo ? ['import json, os', `open(${JSON.stringify(options.sdistDumpingEnvTo)}, "a").write(json.dumps(dict(os.environ)) + "\\n")`] : []),
       'from setuptools import setup',
       `setup(name="backend.ai-manager", version="${version}",`,
       '      packages=["ai", "ai.backend", "ai.backend.manager", "ai.backend.manager.models", "ai.backend.manager.models.alembic"],',
@@ -37,6 +42,14 @@ export function buildManagerWheel(version: string): string {
     ].join('\n'),
   );
   const wheels = join(root, 'wheels');
+  if (options.sdistDumpingEnvTo) {
+    // Packed by hand: building it with setup.py would run the dump here, in the test's environment.
+    mkdirSync(wheels);
+    const named = join(root, `backend.ai-manager-${version}`);
+    renameSync(source, named);
+    execFileSync('tar', ['-czf', join(wheels, `backend.ai-manager-${version}.tar.gz`), '-C', root, `backend.ai-manager-${version}`]);
+    return wheels;
+  }
   execFileSync(TEST_PYTHON, ['-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '--no-index', '--disable-pip-version-check', '-q', '-w', wheels, source], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });

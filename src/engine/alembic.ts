@@ -4,18 +4,20 @@
  * checked, so both always talk to the same database; the copy is 0600 and removed afterwards,
  * and the password never appears on a command line.
  */
-import { getExecOutput } from '@actions/exec';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { MigrationError } from './errors.js';
 import type { PostgresTarget } from './connections.js';
+import { CANNOT_RUN, runChild } from './child-env.js';
 
 export interface AlembicSetup {
   /** argv prefix, e.g. ["/opt/backend.ai/bin/alembic"] or ["python3", "-m", "alembic"]. */
   readonly command: readonly string[];
   /** The operator's alembic.ini. */
   readonly config: string;
+  /** PostgreSQL's lock_timeout for alembic's connection: how long one statement may wait for a table lock. */
+  readonly lockTimeoutSeconds?: number;
 }
 
 export async function runAlembic(setup: AlembicSetup, target: PostgresTarget, args: readonly string[]): Promise<string> {
@@ -29,26 +31,24 @@ export async function runAlembic(setup: AlembicSetup, target: PostgresTarget, ar
   const dir = await mkdtemp(join(tmpdir(), 'bai-migrate-alembic-'));
   const ini = join(dir, 'alembic.ini');
   try {
-    await writeFile(ini, privateIni(text, dirname(original), sqlalchemyUrl(target, await privateTlsFiles(target, dir))), { mode: 0o600 });
-    const result = await getExecOutput(process.execPath, ['-e', WATCHDOG, '--', ...setup.command, '-c', ini, ...args], {
-      cwd: dirname(original),
-      silent: true,
-      ignoreReturnCode: true,
-    });
+    await writeFile(ini, privateIni(text, dirname(original), sqlalchemyUrl(target, await privateTlsFiles(target, dir), setup.lockTimeoutSeconds)), { mode: 0o600 });
+    // The environment is an allowlist (child-env.ts): the database URL reaches alembic only through the private ini.
+    const result = await runChild('alembic', process.execPath, ['-e', WATCHDOG, '--', ...setup.command, '-c', ini, ...args], { cwd: dirname(original) });
     if (result.exitCode === CANNOT_RUN) {
       throw new MigrationError('invalid-input', `alembic-command "${setup.command.join(' ')}" cannot be run (${result.stderr.trim()}); accepted: the manager venv's alembic, e.g. /opt/backend.ai/bin/alembic`);
     }
     if (result.exitCode !== 0) {
       const failure = /FAILED: (.*)/.exec(result.stderr)?.[1] ?? pythonException(result.stderr) ?? result.stderr.trim().split('\n').slice(-3).join(' ');
-      throw new MigrationError('inconsistent-state', `alembic ${args.join(' ')} failed (exit ${result.exitCode}): ${failure}`);
+      const lockWait = /canceling statement due to lock timeout/.test(result.stderr)
+        ? `; a table lock it needed was held by another session for longer than alembic-lock-timeout (${setup.lockTimeoutSeconds} s): find the holder in pg_locks, end it, and run migrate again`
+        : '';
+      throw new MigrationError('inconsistent-state', `alembic ${args.join(' ')} failed (exit ${result.exitCode}): ${failure}${lockWait}`);
     }
     return result.stdout;
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 }
-
-const CANNOT_RUN = 127;
 
 /**
  * The last "module.SomeError: message" line of a traceback: the cause, where the last lines are
@@ -89,10 +89,13 @@ export const ALEMBIC_APPLICATION_NAME = 'bai-migrate-alembic';
  * Up to 22.03 the manager's env.py is synchronous (psycopg2): postgresql://. The application
  * name lets a later run see an alembic that outlived its killed parent.
  */
-function sqlalchemyUrl(target: PostgresTarget, tls: Record<string, string>): string {
+function sqlalchemyUrl(target: PostgresTarget, tls: Record<string, string>, lockTimeoutSeconds?: number): string {
   const auth = `${encodeURIComponent(target.user)}${target.password ? `:${encodeURIComponent(target.password)}` : ''}`;
   const host = target.host.includes(':') ? `[${target.host}]` : target.host;
-  const query = new URLSearchParams({ application_name: ALEMBIC_APPLICATION_NAME, ...tls });
+  // libpq's options parameter, which psycopg2 takes from SQLAlchemy's URL query: a setting for the session.
+  const options: Record<string, string> = lockTimeoutSeconds ? { options: `-c lock_timeout=${Math.round(lockTimeoutSeconds * 1000)}` } : {};
+  // %20 rather than URLSearchParams' "+" for the space (a literal "+" is %2B either way).
+  const query = new URLSearchParams({ application_name: ALEMBIC_APPLICATION_NAME, ...tls, ...options }).toString().replaceAll('+', '%20');
   return `postgresql://${auth}@${host}:${target.port}/${encodeURIComponent(target.database)}?${query}`;
 }
 

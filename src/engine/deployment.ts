@@ -200,7 +200,8 @@ export class Deployment {
 
   async close(): Promise<void> {
     await Promise.allSettled([
-      this.postgresClient?.end(),
+      // Bounded: an idle session to a frozen server would wait for its goodbye forever.
+      this.postgresClient && endWithin(this.postgresClient, this.timeoutMs),
       ...[...this.redisClients.values()].map((c) => c.quit().catch(() => c.disconnect())),
     ]);
     this.etcdClient?.close();
@@ -389,9 +390,27 @@ export function postgresClient(target: PostgresTarget, applicationName: string, 
     application_name: applicationName,
     connectionTimeoutMillis: timeoutMs,
     query_timeout: timeoutMs * 6,
+    // A session that idles (the migration lock's, the run's while alembic works) must not be dropped by a NAT or proxy idle timeout.
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
   });
   client.on('error', () => undefined);
   return client;
+}
+
+/** Ends a session within `ms`; one to a frozen server (which never answers the goodbye) gets its socket destroyed. */
+export async function endWithin(client: pg.Client, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const ended = await Promise.race([
+    client.end().then(
+      () => true,
+      () => true,
+    ),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms))),
+  ]);
+  clearTimeout(timer);
+  // A socket left open to a frozen server would keep the process alive after the run.
+  if (!ended) (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
 }
 
 /** node-postgres' TLS options for libpq's sslmode: require encrypts only, verify-ca skips the host name. */

@@ -11,7 +11,7 @@ import { resolveTargets, type Targets } from './connections.js';
 import { Deployment, grpcCause, SERVER_NAMES, type Server } from './deployment.js';
 import { detectPosition } from './schema.js';
 import { makePlan, requireSupported, type Plan } from './plan.js';
-import { acquireMigrationLock } from './lock.js';
+import { acquireMigrationLock, tryMigrationLock, type MigrationLock } from './lock.js';
 import { clearHistory, clearHistoryWithManager } from './clear-history.js';
 import type { ManagerCli } from './manager-cli.js';
 import { takeSnapshot } from './snapshot.js';
@@ -116,6 +116,8 @@ async function finish(report: Report, options: Options, secrets: ReadonlySet<str
 
 class Run {
   private readonly alembic: AlembicSetup;
+  /** migrate (not a dry run), clear-history and snapshot hold the migration lock for the whole run. */
+  private lock: MigrationLock | undefined;
 
   constructor(
     private readonly options: Options,
@@ -124,15 +126,25 @@ class Run {
     private readonly secrets: ReadonlySet<string>,
     private readonly log: Logger,
   ) {
-    this.alembic = { command: options.alembicCommand, config: alembicConfigPath(options, deployment.targets) };
+    this.alembic = { command: options.alembicCommand, config: alembicConfigPath(options, deployment.targets), lockTimeoutSeconds: options.alembicLockTimeoutSeconds };
   }
 
   async execute(): Promise<void> {
+    try {
+      await this.run();
+    } finally {
+      await this.lock?.release();
+    }
+  }
+
+  private async run(): Promise<void> {
     const { options } = this;
     if (options.command === 'clear-history') return this.clearHistory();
     if (options.command === 'snapshot') return this.snapshot();
     const servers = serversFor(options, this.deployment.targets);
     await this.connect(servers);
+    // Before plan and preflight: a run that waited for another must judge what that one left.
+    if (options.command === 'migrate' && !options.dryRun) this.lock = await this.waitForLock();
     let position: SchemaPosition | undefined;
     if (servers.includes('postgres')) {
       position = await detectPosition(this.deployment.postgres);
@@ -189,6 +201,15 @@ class Run {
     const { options } = this;
     const servers: Server[] = this.deployment.targets.redis ? ['postgres', 'redis'] : ['postgres', 'etcd', 'redis'];
     const up = await this.connect(servers, ['etcd', 'redis']);
+    if (!options.dryRun) {
+      // Deleting history beside a migration would race its schema step: this run skips, the next one clears.
+      const taken = await tryMigrationLock(this.deployment.targets.postgres!, options.connectTimeoutSeconds * 1000);
+      if ('holder' in taken) {
+        this.record({ phase: 'apply', step: 'clear-history', status: 'skipped', detail: `skipped: another bai-migrate run (a migration or a snapshot) holds the migration lock: ${taken.holder}; nothing was deleted, the next run clears the history` });
+        return;
+      }
+      this.lock = taken.lock;
+    }
     const position = await detectPosition(this.deployment.postgres);
     this.report.currentRevision = position.revision;
     const result = await this.log.group('Clear history', () =>
@@ -211,6 +232,8 @@ class Run {
   /** Read-only: connects to all three servers and writes the snapshot file. */
   private async snapshot(): Promise<void> {
     await this.connect(['postgres', 'etcd', 'redis']);
+    // A snapshot beside a migration would hold a half-migrated deployment: it waits, as migrate does.
+    this.lock = await this.waitForLock();
     const manifest = await this.log.group('Snapshot', () =>
       takeSnapshot(this.deployment, TABLES_STEPS_TOUCH, this.options.snapshotFile, this.deployment.targets.managerConfig, this.log, this.options.snapshotKey),
     );
@@ -299,13 +322,17 @@ class Run {
     if (missing.length > 0) {
       throw new MigrationError('unsupported', `command "migrate" cannot run this plan yet: step(s) ${missing.join(', ')} have no apply phase in this build`);
     }
-    const lock = await acquireMigrationLock(this.deployment.targets.postgres!, this.options.lockTimeoutSeconds, this.options.connectTimeoutSeconds * 1000);
+    const lock = this.lock!;
+    const done: string[] = [];
+    const changes = plan.hops.flatMap((h) => h.steps.filter((s) => s.kind === 'change').map((s) => `${h.label} ${s.id}`));
+    const stillHeld = () => lock.ensureHeld().catch((error: unknown) => this.lockLost(error, done, changes));
     try {
+      await stillHeld();
       await this.log.group('Backup', () => this.writeBackup(plan));
-      const done: string[] = [];
       for (const hop of plan.hops) {
         await this.log.group(`Migrate ${hop.label}`, async () => {
           for (const step of hop.steps.filter((s) => s.kind === 'change')) {
+            await stillHeld();
             const ctx = this.context(hop);
             const applied = await safely(this.deployment, step, async () => [await step.apply!(ctx)]);
             for (const f of applied) this.record({ phase: 'apply', hop: hop.label, step: step.id, status: f.status, detail: f.detail }, f);
@@ -326,6 +353,22 @@ class Run {
     } finally {
       await lock.release();
     }
+  }
+
+  /** The migration lock, waiting up to lock-timeout for a run that holds it. */
+  private waitForLock(): Promise<MigrationLock> {
+    return acquireMigrationLock(this.deployment.targets.postgres!, this.options.lockTimeoutSeconds, this.options.connectTimeoutSeconds * 1000);
+  }
+
+  /** Ends the run when the lock is gone: another run may already be migrating. */
+  private async lockLost(error: unknown, done: readonly string[], changes: readonly string[]): Promise<never> {
+    if (!(error instanceof MigrationError)) throw error;
+    const down = await this.deployment.unreachable(['postgres']);
+    const notDone = changes.filter((s) => !done.includes(s));
+    throw new MigrationError(
+      down.length > 0 ? 'unreachable' : error.code,
+      `${down.length > 0 ? `${down.join('; ')}; ` : ''}${error.message}\ndone: ${done.join(', ') || 'nothing'}\nnot done: ${notDone.join(', ') || 'nothing'}`,
+    );
   }
 
   /** Everything the steps may lose, saved before the first change; named in the report. */

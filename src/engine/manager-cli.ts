@@ -2,11 +2,11 @@
  * The manager's own CLI (`backend.ai mgr …`), for the two jobs where an operator may prefer it:
  * a registry rescan after the image import, and clear-history in `mode: manager`. It runs without
  * a shell, with BACKEND_CONFIG_FILE pointing at the deployment's manager.toml (where the manager
- * looks first, reference §5.1), under the same watchdog-free exec as everything else: these
+ * looks first, reference §5.1) and an allowlisted environment (child-env.ts), without alembic's watchdog: these
  * commands are idempotent, so a killed run is simply run again.
  */
-import { getExecOutput } from '@actions/exec';
 import { MigrationError } from './errors.js';
+import { CANNOT_RUN, runChild } from './child-env.js';
 
 export interface ManagerCli {
   /** argv prefix, e.g. ["backend.ai"] or ["/opt/backend.ai/bin/backend.ai"]. */
@@ -21,20 +21,10 @@ export interface CliResult {
   readonly output: string;
 }
 
-const CANNOT_RUN = 127;
-
 export async function runManagerCli(cli: ManagerCli, args: readonly string[]): Promise<CliResult> {
   const [program, ...prefix] = cli.command;
-  try {
-    const result = await getExecOutput(program!, [...prefix, ...args], {
-      silent: true,
-      ignoreReturnCode: true,
-      env: { ...process.env, ...(cli.configFile ? { BACKEND_CONFIG_FILE: cli.configFile } : {}) } as Record<string, string>,
-    });
-    return { exitCode: result.exitCode, output: `${result.stdout}\n${result.stderr}`.trim() };
-  } catch (error) {
-    return { exitCode: CANNOT_RUN, output: error instanceof Error ? error.message : String(error) };
-  }
+  const result = await runChild('manager-cli', program!, [...prefix, ...args], { env: cli.configFile ? { BACKEND_CONFIG_FILE: cli.configFile } : {} });
+  return { exitCode: result.exitCode, output: `${result.stdout}\n${result.stderr}`.trim() };
 }
 
 /** Fails with the command line and the output's last lines when the CLI did not succeed. */

@@ -7,13 +7,13 @@
  * bai-migrate only ever deletes or reuses a folder that carries its marker: a venv an operator
  * made is never touched.
  */
-import { getExecOutput } from '@actions/exec';
 import { existsSync, readdirSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { invalidInput, MigrationError } from './errors.js';
 import type { AlembicSetup } from './alembic.js';
 import type { Logger } from './logger.js';
+import { runChild } from './child-env.js';
 
 export const MANAGER_PACKAGE = 'backend.ai-manager';
 const MARKER = '.bai-migrate-manager';
@@ -85,12 +85,9 @@ async function step(what: string, program: string, args: string[]): Promise<void
   }
 }
 
-async function run(program: string, args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  try {
-    return await getExecOutput(program, args, { silent: true, ignoreReturnCode: true });
-  } catch (error) {
-    return { exitCode: 127, stdout: '', stderr: error instanceof Error ? error.message : String(error) };
-  }
+/** python, venv and pip get the pip environment (PIP_*, proxies, CA bundles) and nothing of the run's secrets. */
+function run(program: string, args: string[]) {
+  return runChild('pip', program, args);
 }
 
 /** The manager's own alembic.ini.sample points at its scripts as a package resource (reference §2.1). */

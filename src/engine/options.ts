@@ -52,6 +52,7 @@ export const INPUTS: readonly InputSpec[] = [
   { name: 'manager-command', description: "The manager's CLI for image-rescan and mode: manager, split on spaces and run without a shell. Empty: <manager-venv>/bin/backend.ai with manager-venv, else backend.ai." },
   { name: 'image-rescan', default: 'false', description: "After the image import, run the manager's registry rescan (backend.ai mgr image rescan REGISTRY) for every registry in etcd config/docker/registry, then put back the admin-set resource limits it overwrites." },
   { name: 'alembic-config', description: "The manager's alembic.ini. Empty: the one manager-venv writes, else alembic.ini beside manager.toml, else ./alembic.ini. bai-migrate runs alembic on a private copy whose sqlalchemy.url is the checked database." },
+  { name: 'alembic-lock-timeout', default: '60', description: "Seconds each of alembic's statements waits for a table lock (PostgreSQL lock_timeout on alembic's connection) before the schema step fails, naming the lock wait: a session that holds a table cannot keep the migration waiting for hours. alembic's transaction is then rolled back." },
   { name: 'periodic-sync-stats', description: 'true or false: write [debug] periodic-sync-stats to manager.toml (22.03 otherwise writes kernels.last_stat only when a kernel terminates). Empty leaves it as it is.' },
   { name: 'skip-unusable-images', default: 'false', description: "Import etcd's image tree without the entries the 21.09 manager itself cannot use (preflight lists each with its key and why: no digest, no resource/ keys, a malformed reference, an alias loop); they stay in etcd and in the backup bundle. false: preflight fails on them." },
   { name: 'prune-etcd-images', default: 'false', description: "After the image metadata is in PostgreSQL and verified, delete etcd's old images/ tree (22.03 no longer reads it). Its keys are in the backup bundle first." },
@@ -63,7 +64,7 @@ export const INPUTS: readonly InputSpec[] = [
   { name: 'mode', default: 'bai-migrate', description: "clear-history: bai-migrate (batched, by bai-migrate itself) or manager (runs backend.ai mgr clear-history -r <retention> in the manager's environment and reads its log for the Redis failure it hides)." },
   { name: 'redis-failure', default: 'fail', description: 'clear-history: fail or warn when Redis cannot be cleaned (the manager silently ignores this); the database part is done either way.' },
   { name: 'allow-running-services', default: 'false', description: 'Turn the "managers and agents are stopped" checks into warnings. The report says so.' },
-  { name: 'lock-timeout', default: '60', description: 'Seconds to wait for the migration lock (a PostgreSQL session advisory lock) before giving up and naming its holder.' },
+  { name: 'lock-timeout', default: '60', description: 'Seconds migrate and snapshot wait for the migration lock (a PostgreSQL session advisory lock, held for the whole run; clear-history does not wait, it skips) before giving up and naming its holder.' },
   { name: 'connect-timeout', default: '10', description: 'Seconds to wait for each server to answer before reporting it unreachable.' },
   { name: 'report-file', default: 'bai-migrate-report.json', description: 'Where the JSON report is written.' },
   { name: 'snapshot-file', default: 'bai-migrate-snapshot.jsonl.gz', description: 'snapshot writes, and rehearse reads, this file: the schema, the rows of the tables the steps touch (secrets and personal data replaced), the etcd namespace without secrets, Redis settings and key counts, and a manifest.' },
@@ -127,6 +128,7 @@ export interface Options {
   readonly redisFailure: 'fail' | 'warn';
   readonly allowRunningServices: boolean;
   readonly lockTimeoutSeconds: number;
+  readonly alembicLockTimeoutSeconds: number;
   readonly connectTimeoutSeconds: number;
   readonly reportFile: string;
   readonly snapshotFile: string;
@@ -194,6 +196,7 @@ export function parseOptions(raw: RawInputs): Options {
   const dryRun = attempt(() => bool('dry-run', text('dry-run')!));
   const allowRunningServices = attempt(() => bool('allow-running-services', text('allow-running-services')!));
   const lockTimeoutSeconds = attempt(() => seconds('lock-timeout', text('lock-timeout')!));
+  const alembicLockTimeoutSeconds = attempt(() => seconds('alembic-lock-timeout', text('alembic-lock-timeout')!));
   const connectTimeoutSeconds = attempt(() => seconds('connect-timeout', text('connect-timeout')!));
   const postgresUrl = attempt(() => url('postgres-url', text('postgres-url'), ['postgresql:', 'postgres:', 'postgresql+asyncpg:', 'postgresql+psycopg2:']));
   const postgresTls = attempt(() => readTlsFiles('postgres', { ca: text('postgres-ca'), cert: text('postgres-client-cert'), key: text('postgres-client-key') }));
@@ -278,6 +281,7 @@ export function parseOptions(raw: RawInputs): Options {
     redisFailure: redisFailure!,
     allowRunningServices: allowRunningServices!,
     lockTimeoutSeconds: lockTimeoutSeconds!,
+    alembicLockTimeoutSeconds: alembicLockTimeoutSeconds!,
     connectTimeoutSeconds: connectTimeoutSeconds!,
     reportFile: text('report-file')!,
     snapshotFile: text('snapshot-file')!,
