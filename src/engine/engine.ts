@@ -172,7 +172,10 @@ class Run {
     });
     const down = results.filter((r) => !r.ok && !optional.includes(r.server));
     if (down.length > 0) {
-      throw new MigrationError('unreachable', down.map((r) => `${SERVER_NAMES[r.server]}: ${r.detail}`).join('\n'));
+      // A server out of reach comes first; otherwise the cause (credentials, an empty namespace) is the code.
+      const codes = down.flatMap((r) => (r.code ? [r.code] : []));
+      const code = codes.length === 0 || codes.includes('unreachable') ? 'unreachable' : codes[0]!;
+      throw new MigrationError(code, down.map((r) => `${SERVER_NAMES[r.server]}: ${r.detail}`).join('\n'));
     }
     return new Set(results.filter((r) => r.ok).map((r) => r.server));
   }
