@@ -18,13 +18,27 @@ export interface AlembicSetup {
   readonly config: string;
 }
 
+/** A failed alembic run: what failed (the command, the config, alembic itself) and alembic's own last words. */
+export class AlembicError extends MigrationError {
+  constructor(
+    code: 'invalid-input' | 'inconsistent-state',
+    message: string,
+    readonly kind: 'cannot-run' | 'no-config' | 'failed',
+    /** The cause as the system or alembic said it (stderr's last lines). */
+    readonly output: string,
+  ) {
+    super(code, message);
+  }
+}
+
 export async function runAlembic(setup: AlembicSetup, target: PostgresTarget, args: readonly string[]): Promise<string> {
   const original = resolve(setup.config);
   let text: string;
   try {
     text = await readFile(original, 'utf8');
-  } catch {
-    throw new MigrationError('invalid-input', `alembic-config "${setup.config}" cannot be read; accepted: the path of the manager's alembic.ini`);
+  } catch (error) {
+    const cause = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : ((error as NodeJS.ErrnoException).code ?? String(error));
+    throw new AlembicError('invalid-input', `alembic-config "${setup.config}" cannot be read; accepted: the path of the manager's alembic.ini`, 'no-config', cause);
   }
   const dir = await mkdtemp(join(tmpdir(), 'bai-migrate-alembic-'));
   const ini = join(dir, 'alembic.ini');
@@ -36,11 +50,14 @@ export async function runAlembic(setup: AlembicSetup, target: PostgresTarget, ar
       ignoreReturnCode: true,
     });
     if (result.exitCode === CANNOT_RUN) {
-      throw new MigrationError('invalid-input', `alembic-command "${setup.command.join(' ')}" cannot be run (${result.stderr.trim()}); accepted: the manager venv's alembic, e.g. /opt/backend.ai/bin/alembic`);
+      throw new AlembicError('invalid-input', `alembic-command "${setup.command.join(' ')}" cannot be run (${result.stderr.trim()}); accepted: the manager venv's alembic, e.g. /opt/backend.ai/bin/alembic`, 'cannot-run', result.stderr.trim());
     }
     if (result.exitCode !== 0) {
-      const failure = /FAILED: (.*)/.exec(result.stderr)?.[1] ?? pythonException(result.stderr) ?? result.stderr.trim().split('\n').slice(-3).join(' ');
-      throw new MigrationError('inconsistent-state', `alembic ${args.join(' ')} failed (exit ${result.exitCode}): ${failure}`);
+      // alembic prints its own "FAILED: …" on stdout (some releases), tracebacks on stderr.
+      const said = `${result.stderr}\n${result.stdout.split('\n').filter((line) => line.includes('FAILED: ')).join('\n')}`;
+      const failure = /FAILED: (.*)/.exec(said)?.[1] ?? pythonException(result.stderr) ?? result.stderr.trim().split('\n').slice(-3).join(' ');
+      const tail = said.split('\n').filter((line) => line.trim() !== '').slice(-3).map((line) => line.trim()).join(' | ');
+      throw new AlembicError('inconsistent-state', `alembic ${args.join(' ')} failed (exit ${result.exitCode}): ${failure}`, 'failed', `exit ${result.exitCode}: ${tail || failure}`);
     }
     return result.stdout;
   } finally {
