@@ -161,6 +161,16 @@ const cases: Case[] = [
     message: /PostgreSQL: authentication failed for user "nobody" at 127\.0\.0\.1:\d+\/bai_\w+ \(PostgreSQL, from postgres-url\): .*"nobody" \(SQLSTATE 28(P01|000): /,
   },
   {
+    name: 'PostgreSQL role that may not log in',
+    prepare: async (d) => {
+      await admin().pg.query(`CREATE ROLE nologin_${d.database} NOLOGIN PASSWORD 'nologin-pw'`);
+    },
+    args: ({ toml, deployment }) => migrate(toml, '--postgres-url', `postgresql://nologin_${deployment.database}:nologin-pw@${info.postgres.host}:${info.postgres.port}/${deployment.database}`),
+    exit: 1,
+    message:
+      /PostgreSQL: authentication failed for user "nologin_bai_\w+" at 127\.0\.0\.1:\d+\/bai_\w+ \(PostgreSQL, from postgres-url\): role "nologin_bai_\w+" is not permitted to log in \(SQLSTATE 28000: the server does not let this user in: no pg_hba\.conf entry matches .*NOLOGIN\)\)/,
+  },
+  {
     name: 'wrong Redis password in redis-url',
     args: ({ toml }) => migrate(toml, '--redis-url', `redis://:wrong-Secr3t-redis@${info.redis.host}:${info.redis.port}`),
     exit: 1,

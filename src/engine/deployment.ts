@@ -388,7 +388,7 @@ function etcdAddresses(target: EtcdTarget): string {
 function postgresAuthFailure(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | undefined)?.code;
   if (code === '28P01') return 'SQLSTATE 28P01: the password is wrong, or there is no such user';
-  if (code === '28000') return "SQLSTATE 28000: the server lets this user not in from here: no pg_hba.conf entry for this host, user, database and TLS, or the role does not exist or may not log in";
+  if (code === '28000') return "SQLSTATE 28000: the server does not let this user in: no pg_hba.conf entry matches this host, user, database and TLS setting, or the role does not exist or may not log in (NOLOGIN)";
   return undefined;
 }
 
