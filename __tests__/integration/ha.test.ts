@@ -153,6 +153,18 @@ describe('Redis behind Sentinel', () => {
     expect(await replica.config('GET', 'appendonly')).toEqual(['appendonly', 'yes']);
   });
 
+  it("names a wrong master password as an authentication failure through Sentinel, and writes nothing", async () => {
+    const deployment = await deployOnSentinel(sentinel.serviceName);
+    await admin().etcd.namespace(`/sorna/${deployment.namespace}/`).put('config/redis/password').value('wrong-Secr3t-sentinel');
+    const before = await snapshotState(admin(), deployment);
+    const { report } = await runEngine(migrateInputs(deployment.writeManagerToml()));
+    expect(report.errorCode).toBe('authentication-failed');
+    expect(report.error).toBe(
+      `Redis: authentication failed at the master of service "${sentinel.serviceName}" via Sentinel ${sentinel.sentinels.join(', ')} (Redis, from etcd config/redis/sentinel): WRONGPASS invalid username-password pair or user is disabled. (the password is wrong); check etcd config/redis/password (or set redis-url)`,
+    );
+    expect(await snapshotState(admin(), deployment)).toEqual(before);
+  });
+
   it('refuses a sentinel list without config/redis/service_name, saying what to set', async () => {
     const deployment = await deployOnSentinel(undefined);
     const { report } = await runEngine({ command: 'preflight', 'to-version': '22.03', 'manager-config': deployment.writeManagerToml() });

@@ -323,7 +323,10 @@ export class Deployment {
     const target = this.redisTarget;
     const refused = (error: unknown) => {
       if (!isRedisAuthFailure(error)) return error;
-      const where = target.kind === 'sentinel' ? `${describeRedis(target).replace(/^Redis /, '')}` : `${target.host}:${target.port} (Redis, from ${target.source})`;
+      const where =
+        target.kind === 'sentinel'
+          ? `the master of service "${target.serviceName}" via Sentinel ${target.sentinels.map((s) => `${s.host}:${s.port}`).join(', ')} (Redis, from ${target.source})`
+          : `${target.host}:${target.port} (Redis, from ${target.source})`;
       const password = target.source === 'redis-url' ? 'the password in redis-url' : 'etcd config/redis/password (or set redis-url)';
       const meaning = /^NOAUTH/.test(messageOf(error)) ? 'Redis needs a password, and none was given' : /^WRONGPASS/.test(messageOf(error)) ? 'the password is wrong' : 'Redis has no password, but one was given';
       return new MigrationError('authentication-failed', `authentication failed at ${where}: ${messageOf(error).trim()} (${meaning}); check ${password}`);
