@@ -24,10 +24,12 @@ await withTestbed(async (info, admin) => {
   console.log(`Seeded a stopped Backend.AI 21.09.9 deployment: database ${deployment.database}, etcd namespace ${deployment.namespace}.`);
   console.log(`manager.toml: ${toml}`);
   const common = ['--manager-config', toml, '--to-version', '22.03'];
-  const migrate = [...common, '--alembic-command', ALEMBIC_COMMAND, '--alembic-config', FIXTURE_ALEMBIC_INI, '--lock-backend', 'pg_advisory', '--backup-dir', join(work, 'backup')];
+  const alembic = ['--alembic-command', ALEMBIC_COMMAND, '--alembic-config', FIXTURE_ALEMBIC_INI];
+  const migrate = [...common, ...alembic, '--lock-backend', 'pg_advisory', '--backup-dir', join(work, 'backup')];
   const codes = [
     cli(['plan', ...common]),
-    cli(['preflight', ...common]),
+    // preflight checks the alembic that migrate will run.
+    cli(['preflight', ...common, ...alembic]),
     cli(['migrate', ...migrate, '--dry-run', 'true']),
     cli(['migrate', ...migrate, '--report-file', join(work, 'report.json')]),
     cli(['verify', ...common, '--lock-backend', 'pg_advisory']),

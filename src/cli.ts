@@ -2,6 +2,8 @@
  * The command-line adapter: `bai-migrate <command> --to-version 22.03 …`. Every Action input is a
  * flag of the same name, or an environment variable BAI_MIGRATE_<NAME> (e.g. BAI_MIGRATE_POSTGRES_URL,
  * which keeps passwords out of the process list). The report goes to stdout, the log to stderr.
+ * A flag given an empty value is an error (omitting it is how to say "not given"); an empty
+ * variable counts as unset, as shells and CI systems commonly leave them.
  */
 import { runCommand } from './engine/engine.js';
 import { MigrationError, messageOf } from './engine/errors.js';
@@ -20,7 +22,8 @@ export function usage(): string {
     '',
     `Commands: ${COMMANDS.join(', ')} (default: migrate)`,
     '',
-    'Options (each also read from BAI_MIGRATE_<NAME>, e.g. BAI_MIGRATE_TO_VERSION):',
+    'Options (each also read from BAI_MIGRATE_<NAME>, e.g. BAI_MIGRATE_TO_VERSION; a flag wins over its variable).',
+    'A flag needs a value: omit it to use the default (an empty BAI_MIGRATE_<NAME> counts as unset).',
     ...lines,
     '  --json' + ' '.repeat(width - 4) + 'Print the report as JSON instead of text.',
     '  --debug' + ' '.repeat(width - 5) + 'Also print debug lines (an unexpected error\'s stack) to stderr.',
@@ -36,7 +39,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): { ra
   const raw: Record<string, string> = {};
   for (const spec of INPUTS) {
     const value = env[`BAI_MIGRATE_${spec.name.toUpperCase().replaceAll('-', '_')}`];
-    if (value !== undefined) raw[spec.name] = value;
+    if (value !== undefined && value.trim() !== '') raw[spec.name] = value;
   }
   let json = false;
   let help = false;
@@ -53,6 +56,8 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): { ra
       if (!names.has(flag)) throw new MigrationError('invalid-input', `unknown option --${flag}; see bai-migrate --help`);
       const value = inline ?? argv[++i];
       if (value === undefined) throw new MigrationError('invalid-input', `option --${flag} needs a value`);
+      // Empty would silently mean "not given" and fall back (to manager.toml, a default): say so instead.
+      if (value.trim() === '') throw new MigrationError('invalid-input', emptyFlag(flag));
       raw[flag] = value;
     } else if (!commandGiven) {
       raw.command = arg;
@@ -61,6 +66,22 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): { ra
   }
   return { raw, json, help, debug };
 }
+
+function emptyFlag(flag: string): string {
+  const fallback = FALLBACKS[flag] ?? (INPUTS.find((s) => s.name === flag)?.default !== undefined ? `its default (${INPUTS.find((s) => s.name === flag)!.default})` : 'the default');
+  return `option --${flag} was given an empty value; omit it to use ${fallback}`;
+}
+
+/** What an omitted connection flag falls back to (see connections.ts). */
+const FALLBACKS: Record<string, string> = {
+  'etcd-namespace': "manager.toml's [etcd] namespace",
+  'etcd-endpoints': "manager.toml's [etcd] addr",
+  'etcd-user': "manager.toml's [etcd] user",
+  'etcd-password': "manager.toml's [etcd] password",
+  'postgres-url': "manager.toml's [db]",
+  'redis-url': "etcd's config/redis",
+  'manager-config': 'the manager.toml found as the manager finds it',
+};
 
 const stderrLogger = (debug: boolean): Logger => ({
   info: (m) => process.stderr.write(`${m}\n`),

@@ -5,7 +5,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { connectAdmin, migrateInputs, createDeployment, snapshotState, type Admin, type TestDeployment } from '../support/deployment.js';
+import { ALEMBIC_COMMAND, FIXTURE_ALEMBIC_INI, connectAdmin, migrateInputs, createDeployment, snapshotState, type Admin, type TestDeployment } from '../support/deployment.js';
 import { runAction, tempDir } from '../support/run.js';
 import { OUTPUTS } from '../../src/engine/options.js';
 
@@ -31,6 +31,8 @@ describe('the Action (dist/index.js)', () => {
       command: 'preflight',
       'to-version': '22.03',
       'manager-config': toml,
+      'alembic-command': ALEMBIC_COMMAND,
+      'alembic-config': FIXTURE_ALEMBIC_INI,
       'postgres-url': deployment.postgresUrl,
       'etcd-password': 'etcd-Secr3t-unused',
     });
@@ -92,7 +94,7 @@ describe('the Action (dist/index.js)', () => {
     const toml = deployment.writeManagerToml();
     await admin.etcd.put(`/sorna/${deployment.namespace}/nodes/manager/i-running`).value('up');
     try {
-      const { result, outputs, summary } = await runAction({ command: 'preflight', 'to-version': '22.03', 'manager-config': toml });
+      const { result, outputs, summary } = await runAction({ command: 'preflight', 'to-version': '22.03', 'manager-config': toml, 'alembic-command': ALEMBIC_COMMAND, 'alembic-config': FIXTURE_ALEMBIC_INI });
       expect(result.code).toBe(1);
       expect(outputs.outcome).toBe('failure');
       expect(result.stdout).toMatch(/::error title=bai-migrate preflight%3A services-stopped::1 manager\(s\) registered/);

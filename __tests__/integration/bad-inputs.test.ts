@@ -3,7 +3,7 @@
  * each case runs the bundled CLI against a real deployment and compares PostgreSQL, Redis, the
  * etcd revision and manager.toml before and after.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { ALEMBIC_COMMAND, FIXTURE_ALEMBIC_INI, snapshotState, useDeployments, type SeedOptions, type TestDeployment } from '../support/deployment.js';
@@ -11,6 +11,12 @@ import { runDist, tempDir } from '../support/run.js';
 
 const info = inject('testbed');
 const { admin, deploy } = useDeployments(info);
+
+function malformedIni(text: string): string {
+  const path = join(tempDir(), 'alembic.ini');
+  writeFileSync(path, text);
+  return path;
+}
 
 function malformedToml(text: string): string {
   const path = join(tempDir(), 'manager.toml');
@@ -28,6 +34,8 @@ interface Case {
   prepare?: (deployment: TestDeployment) => Promise<void>;
   /** Text that must not appear in the output (a password in the input). */
   secret?: string;
+  /** BAI_MIGRATE_* variables for the run. */
+  env?: Record<string, string>;
 }
 
 const migrate = (toml: string, ...extra: string[]) => ['migrate', '--manager-config', toml, '--to-version', '22.03', '--alembic-command', ALEMBIC_COMMAND, '--alembic-config', FIXTURE_ALEMBIC_INI, '--backup-dir', tempDir(), ...extra];
@@ -148,15 +156,99 @@ const cases: Case[] = [
     name: 'wrong PostgreSQL password',
     args: ({ toml, deployment }) => migrate(toml, '--postgres-url', deployment.postgresUrl.replace(encodeURIComponent(info.postgres.password), 'wrong-Secr3t-pg')),
     exit: 1,
-    message: /PostgreSQL: PostgreSQL at 127\.0\.0\.1:\d+\/bai_\w+ \(from postgres-url\) is unreachable: password authentication failed for user "postgres"/,
+    message:
+      /PostgreSQL: authentication failed for user "postgres" at 127\.0\.0\.1:\d+\/bai_\w+ \(PostgreSQL, from postgres-url\): password authentication failed for user "postgres" \(SQLSTATE 28P01: the password is wrong, or there is no such user\); check the user and password in postgres-url/,
     secret: 'wrong-Secr3t-pg',
   },
   {
-    name: 'wrong Redis password',
+    name: 'unknown PostgreSQL user',
+    args: ({ toml, deployment }) => migrate(toml, '--postgres-url', deployment.postgresUrl.replace('postgresql://postgres:', 'postgresql://nobody:')),
+    exit: 1,
+    message: /PostgreSQL: authentication failed for user "nobody" at 127\.0\.0\.1:\d+\/bai_\w+ \(PostgreSQL, from postgres-url\): .*"nobody" \(SQLSTATE 28(P01|000): /,
+  },
+  {
+    name: 'PostgreSQL role that may not log in',
+    prepare: async (d) => {
+      await admin().pg.query(`CREATE ROLE nologin_${d.database} NOLOGIN PASSWORD 'nologin-pw'`);
+    },
+    args: ({ toml, deployment }) => migrate(toml, '--postgres-url', `postgresql://nologin_${deployment.database}:nologin-pw@${info.postgres.host}:${info.postgres.port}/${deployment.database}`),
+    exit: 1,
+    message:
+      /PostgreSQL: authentication failed for user "nologin_bai_\w+" at 127\.0\.0\.1:\d+\/bai_\w+ \(PostgreSQL, from postgres-url\): role "nologin_bai_\w+" is not permitted to log in \(SQLSTATE 28000: the server does not let this user in: no pg_hba\.conf entry matches .*NOLOGIN\)\)/,
+  },
+  {
+    name: 'wrong Redis password in redis-url',
     args: ({ toml }) => migrate(toml, '--redis-url', `redis://:wrong-Secr3t-redis@${info.redis.host}:${info.redis.port}`),
     exit: 1,
-    message: /Redis: Redis at 127\.0\.0\.1:\d+ \(from redis-url\) is unreachable: WRONGPASS/,
+    message: /Redis: authentication failed at 127\.0\.0\.1:\d+ \(Redis, from redis-url\): WRONGPASS .* \(the password is wrong\); check the password in redis-url/,
     secret: 'wrong-Secr3t-redis',
+  },
+  {
+    name: 'no Redis password where one is needed',
+    args: ({ toml }) => migrate(toml, '--redis-url', `redis://${info.redis.host}:${info.redis.port}`),
+    exit: 1,
+    message: /Redis: authentication failed at 127\.0\.0\.1:\d+ \(Redis, from redis-url\): NOAUTH .* \(Redis needs a password, and none was given\); check the password in redis-url/,
+  },
+  {
+    name: 'wrong Redis password in etcd config/redis/password',
+    prepare: async (d) => {
+      await admin().etcd.namespace(`/sorna/${d.namespace}/`).put('config/redis/password').value('wrong-Secr3t-etcd-redis');
+    },
+    args: ({ toml }) => migrate(toml),
+    exit: 1,
+    message: /Redis: authentication failed at 127\.0\.0\.1:\d+ \(Redis, from etcd config\/redis\/addr\): WRONGPASS .* \(the password is wrong\); check etcd config\/redis\/password \(or set redis-url\)/,
+    secret: 'wrong-Secr3t-etcd-redis',
+  },
+  {
+    name: 'etcd namespace without keys',
+    args: ({ toml }) => migrate(toml, '--etcd-namespace', 'no-such-deployment'),
+    exit: 2,
+    message:
+      /etcd: etcd namespace "no-such-deployment" holds no keys \(\/sorna\/no-such-deployment\/ is empty at 127\.0\.0\.1:\d+\); namespaces that exist under \/sorna\/: "[^"]+"(, "[^"]+")*( and more)?\. Set etcd-namespace \(or \[etcd\] namespace of manager\.toml\)[^]*Redis: not tried: its address is read from etcd config\/redis, and etcd is not connected/,
+  },
+  {
+    name: 'empty --etcd-namespace',
+    args: ({ toml }) => migrate(toml, '--etcd-namespace', ''),
+    exit: 2,
+    message: /^bai-migrate: option --etcd-namespace was given an empty value; omit it to use manager\.toml's \[etcd\] namespace\n$/,
+  },
+  {
+    name: 'empty --etcd-namespace=',
+    args: ({ toml }) => migrate(toml, '--etcd-namespace='),
+    exit: 2,
+    message: /^bai-migrate: option --etcd-namespace was given an empty value; omit it to use manager\.toml's \[etcd\] namespace\n$/,
+  },
+  {
+    name: 'empty --lock-timeout',
+    args: ({ toml }) => migrate(toml, '--lock-timeout', ' '),
+    exit: 2,
+    message: /^bai-migrate: option --lock-timeout was given an empty value; omit it to use its default \(60\)\n$/,
+  },
+  {
+    name: 'empty BAI_MIGRATE_TO_VERSION counts as unset',
+    env: { BAI_MIGRATE_TO_VERSION: '' },
+    args: ({ toml }) => ['preflight', '--manager-config', toml],
+    exit: 2,
+    message: /to-version is required for command "preflight"/,
+  },
+  {
+    name: 'alembic-command that does not exist',
+    args: ({ toml }) => migrate(toml, '--alembic-command', '/nonexistent/bin/alembic'),
+    exit: 1,
+    message:
+      /schema: alembic does not work as configured: "\/nonexistent\/bin\/alembic" cannot be run \(.*ENOENT.*\); command: \/nonexistent\/bin\/alembic, config: \S+\/__tests__\/fixtures\/alembic\/alembic\.ini\. Set alembic-command .*, alembic-config .* or manager-venv/,
+  },
+  {
+    name: 'missing alembic.ini',
+    args: ({ toml }) => migrate(toml, '--alembic-config', '/nonexistent/alembic.ini'),
+    exit: 1,
+    message: /schema: alembic does not work as configured: its config \/nonexistent\/alembic\.ini cannot be read \(no such file\); command: \S*python3 -m alembic, config: \/nonexistent\/alembic\.ini\. Set alembic-command .*, alembic-config .* or manager-venv/,
+  },
+  {
+    name: 'alembic.ini whose scripts are missing',
+    args: ({ toml }) => migrate(toml, '--alembic-config', malformedIni('[alembic]\nscript_location = /nonexistent/scripts\n')),
+    exit: 1,
+    message: /schema: alembic does not work as configured: ".*python3 -m alembic -c <private copy of \S+\/alembic\.ini> show 81c264528f20" failed \(exit \d+: .*\/nonexistent\/scripts.*\); command: .*python3 -m alembic, config: \S+\/alembic\.ini\. Set alembic-command/,
   },
   { name: 'unknown revision', seed: { revisions: ['0123456789ab'] }, args: ({ toml }) => migrate(toml), exit: 1, message: /revision 0123456789ab, which is no revision of a known Backend\.AI release/ },
   { name: 'several heads', seed: { revisions: ['81c264528f20', 'aaaaaaaaaaaa'] }, args: ({ toml }) => migrate(toml), exit: 1, message: /alembic_version holds 2 revisions \(81c264528f20, aaaaaaaaaaaa\): the schema has several heads/ },
@@ -205,18 +297,22 @@ const cases: Case[] = [
 describe('bad input and bad data', () => {
   it('has at least 30 cases', () => expect(cases.length).toBeGreaterThanOrEqual(30));
 
-  it.each(cases)('$name', async ({ args, exit, message, seed, prepare, secret }) => {
+  it.each(cases)('$name', async ({ args, exit, message, seed, prepare, secret, env }) => {
     const deployment = await deploy(seed ?? {});
     await prepare?.(deployment);
     const toml = deployment.writeManagerToml();
     const tomlBefore = readFileSync(toml, 'utf8');
     const before = await snapshotState(admin(), deployment);
-    const result = await runDist('cli.js', args({ toml, deployment }), {});
+    const argv = args({ toml, deployment });
+    const result = await runDist('cli.js', argv, env ?? {});
     const output = `${result.stdout}${result.stderr}`;
     expect(result.code, output).toBe(exit);
     expect(output).toMatch(message);
     if (secret) expect(output).not.toContain(secret);
     expect(await snapshotState(admin(), deployment)).toEqual(before);
     expect(readFileSync(toml, 'utf8')).toBe(tomlBefore);
+    // No backup bundle either: every case stops before the migration's first write.
+    const backupDir = argv[argv.indexOf('--backup-dir') + 1];
+    if (argv.includes('--backup-dir') && backupDir && existsSync(backupDir)) expect(readdirSync(backupDir)).toEqual([]);
   });
 });

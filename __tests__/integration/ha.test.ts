@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Etcd3, Range } from 'etcd3';
 import { Redis } from 'ioredis';
-import { connectAdmin, migrateInputs, useDeployments, type Admin, type TestDeployment } from '../support/deployment.js';
+import { connectAdmin, migrateInputs, snapshotState, useDeployments, type Admin, type TestDeployment } from '../support/deployment.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -151,6 +151,18 @@ describe('Redis behind Sentinel', () => {
     expect(connectDetail(second.report, 'Redis')).toContain(`master 127.0.0.1:${sentinel.replica.port},`);
     expect(second.report.entries.find((e) => e.step === 'redis-persistence' && e.phase === 'apply')?.status).toBe('changed');
     expect(await replica.config('GET', 'appendonly')).toEqual(['appendonly', 'yes']);
+  });
+
+  it("names a wrong master password as an authentication failure through Sentinel, and writes nothing", async () => {
+    const deployment = await deployOnSentinel(sentinel.serviceName);
+    await admin().etcd.namespace(`/sorna/${deployment.namespace}/`).put('config/redis/password').value('wrong-Secr3t-sentinel');
+    const before = await snapshotState(admin(), deployment);
+    const { report } = await runEngine(migrateInputs(deployment.writeManagerToml()));
+    expect(report.errorCode).toBe('authentication-failed');
+    expect(report.error).toBe(
+      `Redis: authentication failed at the master of service "${sentinel.serviceName}" via Sentinel ${sentinel.sentinels.join(', ')} (Redis, from etcd config/redis/sentinel): WRONGPASS invalid username-password pair or user is disabled. (the password is wrong); check etcd config/redis/password (or set redis-url)`,
+    );
+    expect(await snapshotState(admin(), deployment)).toEqual(before);
   });
 
   it('refuses a sentinel list without config/redis/service_name, saying what to set', async () => {
@@ -329,14 +341,25 @@ describe('etcd with authentication', () => {
   });
 
   it('a wrong password fails with a message that says so and does not repeat it', async () => {
-    const deployment = await deploy({}, onEtcd(admin(), rootClient, server.endpoints[0]!));
+    const servers = onEtcd(admin(), rootClient, server.endpoints[0]!);
+    const deployment = await deploy({}, servers);
     const reportFile = join(tempDir(), 'report.json');
     const wrong = 'etcd-Wr0ng-Secr3t-1aZ';
-    const { report, log } = await runEngine({ command: 'preflight', 'to-version': '22.03', 'manager-config': deployment.writeManagerToml(), 'etcd-user': 'manager', 'etcd-password': wrong, 'report-file': reportFile });
-    expect(report.errorCode).toBe('unreachable');
-    expect(report.error).toContain(`etcd: etcd at ${server.endpoints[0]} (from manager.toml`);
-    expect(report.error).toContain('authentication failed, invalid user ID or password');
+    const before = await snapshotState(servers.admin, deployment);
+    const { report, log } = await runEngine({ ...migrateInputs(deployment.writeManagerToml()), 'etcd-user': 'manager', 'etcd-password': wrong, 'report-file': reportFile });
+    expect(report.errorCode).toBe('authentication-failed');
+    expect(report.error).toContain(`etcd: authentication failed for user "manager" at ${server.endpoints[0]} (etcd, from manager.toml`);
+    expect(report.error).toContain('authentication failed, invalid user ID or password; check etcd-user and etcd-password');
+    expect(report.error).not.toContain('unreachable');
     for (const text of [readFileSync(reportFile, 'utf8'), log.lines.join('\n')]) expect(text).not.toContain(wrong);
+    expect(report.entries.filter((e) => e.phase === 'apply')).toEqual([]);
+    expect(await snapshotState(servers.admin, deployment)).toEqual(before);
+
+    // No user at all, on an etcd that wants one: said as such, not as an empty namespace.
+    const anonymous = await runEngine(migrateInputs(deployment.writeManagerToml()));
+    expect(anonymous.report.errorCode).toBe('authentication-failed');
+    expect(anonymous.report.error).toMatch(new RegExp(`^etcd: authentication failed at ${escape(server.endpoints[0]!)} \\(etcd, from manager\\.toml .*user name is empty`));
+    expect(await snapshotState(servers.admin, deployment)).toEqual(before);
   });
 });
 

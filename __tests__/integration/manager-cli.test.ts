@@ -4,6 +4,9 @@
  * back, a manager CLI that cannot run is named before anything is written, and the manager mode's
  * dry run counts with bai-migrate's own cutoff.
  */
+import { chmodSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { migrateInputs, snapshotState, useDeployments } from '../support/deployment.js';
 import { runEngine } from '../support/run.js';
@@ -47,6 +50,25 @@ describe('image-rescan', () => {
     const finding = report.entries.find((e) => e.phase === 'preflight' && e.step === 'image-rescan');
     expect(finding?.status).toBe('failed');
     expect(finding?.detail).toMatch(/^image-rescan needs the 22\.03\.14 manager's CLI, but "\/nonexistent\/backend\.ai mgr image rescan --help" failed \(exit 127\): .*; set manager-command or manager-venv$/);
+    expect(await snapshotState(admin(), deployment)).toEqual(before);
+  });
+
+  it('fails preflight when the manager CLI runs but does not answer the rescan command, before the backup', async () => {
+    const deployment = await deploy();
+    const toml = deployment.writeManagerToml();
+    const before = await snapshotState(admin(), deployment);
+    // A CLI of another release (or a broken venv): it starts, but has no image rescan.
+    const cli = join(mkdtempSync(join(tmpdir(), 'bai-cli-')), 'backend.ai');
+    writeFileSync(cli, `#!/bin/sh\necho "Error: No such command 'image'." >&2\nexit 2\n`);
+    chmodSync(cli, 0o755);
+    const inputs = migrateInputs(toml, { 'image-rescan': 'true', 'manager-command': cli });
+    const { report } = await runEngine(inputs);
+    expect(report.outcome).toBe('failure');
+    expect(report.entries.find((e) => e.phase === 'preflight' && e.step === 'image-rescan')?.detail).toBe(
+      `image-rescan needs the 22.03.14 manager's CLI, but "${cli} mgr image rescan --help" failed (exit 2): Error: No such command 'image'.; set manager-command or manager-venv`,
+    );
+    expect(report.entries.filter((e) => e.phase === 'apply')).toEqual([]);
+    expect(readdirSync(inputs['backup-dir'])).toEqual([]);
     expect(await snapshotState(admin(), deployment)).toEqual(before);
   });
 });

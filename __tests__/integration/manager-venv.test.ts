@@ -3,21 +3,41 @@
  * stand-in backend.ai-manager wheel, since PyPI is out of reach), runs the real migration from
  * it, reuses it on the next run, and refuses folders it did not make.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { migrateInputs, snapshotState, useDeployments, TEST_PYTHON } from '../support/deployment.js';
 import { buildManagerWheel } from '../support/manager-wheel.js';
 import { runEngine } from '../support/run.js';
+import { provisionManagerVenv } from '../../src/engine/manager-venv.js';
+import { MemoryLogger } from '../../src/engine/logger.js';
 
 const info = inject('testbed');
 const { admin, deploy } = useDeployments(info);
 
 let wheels: string;
+let olderWheels: string;
 beforeAll(() => {
   wheels = buildManagerWheel('22.03.14');
+  olderWheels = buildManagerWheel('22.03.13');
 });
+
+/** A venv bai-migrate made earlier (as a migrate would), without running a migration. */
+async function madeVenv(): Promise<string> {
+  const dir = join(mkdtempSync(join(tmpdir(), 'bai-venv-')), 'manager');
+  await provisionManagerVenv({ dir, python: TEST_PYTHON, pipArgs: ['--no-index', '--find-links', wheels], systemSitePackages: true }, '22.03.14', new MemoryLogger());
+  return dir;
+}
+
+/** The stand-in wheel has no CLI: this one answers everything and notes how it was called. */
+function fakeManagerCli(venv: string): string {
+  const calls = join(venv, 'cli-calls.txt');
+  writeFileSync(join(venv, 'bin', 'backend.ai'), `#!/bin/sh\necho "$*" >> '${calls}'\necho "Usage: backend.ai mgr image rescan [OPTIONS] REGISTRY"\n`);
+  chmodSync(join(venv, 'bin', 'backend.ai'), 0o755);
+  return calls;
+}
 
 /** migrateInputs without the fixture's alembic: the venv provides it. */
 function venvInputs(toml: string, venv: string, extra: Record<string, string> = {}) {
@@ -79,5 +99,70 @@ describe('manager-venv', () => {
     await expect(runEngine({ ...venvInputs(toml, theirs), 'alembic-command': '/opt/backend.ai/bin/alembic' })).rejects.toThrow(
       'manager-venv and alembic-command are both set; accepted: one of them (manager-venv makes the venv alembic runs from)',
     );
+  });
+
+  it('preflight and the dry run make no venv: they say migrate will make it, and write nothing', async () => {
+    const deployment = await deploy();
+    const toml = deployment.writeManagerToml();
+    const before = await snapshotState(admin(), deployment);
+    const venv = join(mkdtempSync(join(tmpdir(), 'bai-venv-')), 'manager');
+    const { 'backup-dir': backupDir, ...inputs } = venvInputs(toml, venv, { 'image-rescan': 'true' });
+    // (image-rescan's dry run reads the images table, which a 21.09 database does not have yet.)
+    for (const run of [{ ...inputs, command: 'preflight' }, { ...inputs, 'image-rescan': 'false', 'backup-dir': backupDir!, 'dry-run': 'true' }]) {
+      const { report } = await runEngine(run);
+      expect(report.error).toBeUndefined();
+      expect(report.entries[0]).toEqual({
+        phase: 'setup',
+        step: 'manager-venv',
+        status: 'warning',
+        detail: `${venv} holds no venv yet; migrate will make it with backend.ai-manager==22.03.14 (pip install backend.ai-manager==22.03.14); a ${run.command === 'preflight' ? 'preflight' : 'dry run'} makes and caches no venv, so alembic and the manager's CLI from it are not checked`,
+      });
+      if (run.command === 'preflight') {
+        expect(report.entries.find((e) => e.phase === 'preflight' && e.step === 'image-rescan')).toMatchObject({ status: 'skipped', detail: expect.stringContaining(`will run ${venv}/bin/backend.ai from the manager venv migrate makes`) });
+      } else {
+        expect(report.entries.find((e) => e.phase === 'apply' && e.step === 'schema')).toMatchObject({ status: 'skipped', detail: expect.stringContaining(`from the manager venv migrate makes in ${venv}`) });
+      }
+      expect(report.entries.find((e) => e.phase === 'preflight' && e.step === 'schema' && e.status === 'skipped')?.detail).toBe(`alembic will run from the manager venv migrate makes in ${venv}: not checked here`);
+      expect(report.managerVenv).toBeUndefined();
+      expect(existsSync(venv)).toBe(false);
+    }
+    expect(readdirSync(backupDir!)).toEqual([]);
+    expect(await snapshotState(admin(), deployment)).toEqual(before);
+  });
+
+  it('preflight with a venv made earlier checks its alembic and its CLI, not the ones on PATH', async () => {
+    const venv = await madeVenv();
+    const calls = fakeManagerCli(venv);
+    const deployment = await deploy();
+    const toml = deployment.writeManagerToml();
+    const { report } = await runEngine({ ...venvInputs(toml, venv, { 'image-rescan': 'true' }), command: 'preflight' });
+    expect(report.error).toBeUndefined();
+    expect(report.entries[0]).toMatchObject({ phase: 'setup', step: 'manager-venv', status: 'ok', detail: `reused ${venv} with backend.ai-manager==22.03.14; alembic runs from it` });
+    const preflight = report.entries.filter((e) => e.phase === 'preflight');
+    expect(preflight.find((e) => e.step === 'image-rescan')?.detail).toBe(`will rescan 1 registry (cr.backend.ai) with ${venv}/bin/backend.ai, then put back admin-set limits`);
+    expect(readFileSync(calls, 'utf8')).toBe('mgr image rescan --help\n');
+    expect(preflight.find((e) => e.step === 'schema' && e.detail.startsWith('alembic runs'))?.detail).toBe(
+      `alembic runs: "${venv}/bin/python -m alembic" with ${venv}/bai-migrate-alembic.ini knows revision 81c264528f20`,
+    );
+  });
+
+  it('a venv that holds another release than its marker says fails before anything is written, naming both', async () => {
+    const venv = await madeVenv();
+    // As a pip run by hand (or a cache restored from elsewhere) would leave it.
+    execFileSync(join(venv, 'bin', 'python'), ['-m', 'pip', 'install', '-q', '--disable-pip-version-check', '--no-index', '--no-deps', '--find-links', olderWheels, 'backend.ai-manager==22.03.13']);
+    const deployment = await deploy();
+    const toml = deployment.writeManagerToml();
+    const before = await snapshotState(admin(), deployment);
+    const message = `manager venv ${venv} holds backend.ai-manager 22.3.13, but the target release is 22.03.14: its alembic and CLI are another release's; delete the folder (bai-migrate made it, and migrate makes it again with backend.ai-manager==22.03.14) or set manager-venv to another folder`;
+    const inputs = venvInputs(toml, venv);
+    for (const run of [{ ...inputs, command: 'preflight' }, inputs]) {
+      const { report } = await runEngine(run);
+      expect(report.outcome).toBe('failure');
+      expect(report.errorCode).toBe('inconsistent-state');
+      expect(report.error).toBe(message);
+      expect(report.entries).toEqual([{ phase: 'setup', step: 'manager-venv', status: 'failed', detail: message }]);
+    }
+    expect(readdirSync(inputs['backup-dir'])).toEqual([]);
+    expect(await snapshotState(admin(), deployment)).toEqual(before);
   });
 });

@@ -1,14 +1,16 @@
 import { describe, expect, inject, it } from 'vitest';
-import { snapshotState, useDeployments, type SeedOptions, type TestDeployment } from '../support/deployment.js';
+import { ALEMBIC_COMMAND, FIXTURE_ALEMBIC_INI, snapshotState, useDeployments, type SeedOptions, type TestDeployment } from '../support/deployment.js';
 import { runEngine } from '../support/run.js';
 
 const info = inject('testbed');
 const { admin, deploy } = useDeployments(info);
 let deployment: TestDeployment | undefined;
+/** preflight checks the alembic that migrate will run. */
+const ALEMBIC = { 'alembic-command': ALEMBIC_COMMAND, 'alembic-config': FIXTURE_ALEMBIC_INI };
 
 async function preflight(seed: SeedOptions, raw: Record<string, string> = {}) {
   deployment = await deploy(seed);
-  return runEngine({ command: 'preflight', 'to-version': '22.03', 'manager-config': deployment.writeManagerToml(), ...raw });
+  return runEngine({ command: 'preflight', 'to-version': '22.03', 'manager-config': deployment.writeManagerToml(), ...ALEMBIC, ...raw });
 }
 
 describe('connection discovery', () => {
@@ -30,7 +32,7 @@ describe('connection discovery', () => {
   it('lets inputs override manager.toml', async () => {
     deployment = await deploy();
     const broken = deployment.writeManagerToml('', { db: '[db]\ntype = "postgresql"\naddr = { host = "127.0.0.1", port = 1 }\nname = "nope"\nuser = "nobody"\npassword = "x"\n' });
-    const { report } = await runEngine({ command: 'preflight', 'to-version': '22.03', 'manager-config': broken, 'postgres-url': deployment.postgresUrl, 'redis-url': deployment.redisUrl });
+    const { report } = await runEngine({ command: 'preflight', 'to-version': '22.03', ...ALEMBIC, 'manager-config': broken, 'postgres-url': deployment.postgresUrl, 'redis-url': deployment.redisUrl });
     expect(report.entries.find((e) => e.step === 'PostgreSQL')?.detail).toContain('from postgres-url');
     expect(report.entries.find((e) => e.step === 'Redis')?.detail).toContain('from redis-url');
     expect(report.outcome).toBe('success');
@@ -41,7 +43,7 @@ describe('preflight', () => {
   it('passes on a stopped, well-formed 21.09 deployment and writes nothing', async () => {
     deployment = await deploy();
     const before = await snapshotState(admin(), deployment);
-    const { report } = await runEngine({ command: 'preflight', 'to-version': '22.03', 'manager-config': deployment.writeManagerToml() });
+    const { report } = await runEngine({ command: 'preflight', 'to-version': '22.03', 'manager-config': deployment.writeManagerToml(), ...ALEMBIC });
     expect(report.error).toBeUndefined();
     expect(report.outcome).toBe('success');
     const preflightRows = report.entries.filter((e) => e.phase === 'preflight');
@@ -49,6 +51,10 @@ describe('preflight', () => {
     // A stale ALIVE agent row is shown, not trusted.
     expect(preflightRows.find((e) => e.status === 'warning')?.detail).toMatch(/1 agent row\(s\) say ALIVE/);
     expect(preflightRows.find((e) => e.step === 'storage-proxy')?.status).toBe('skipped');
+    expect(preflightRows.filter((e) => e.step === 'schema').map((e) => e.detail)).toEqual([
+      'at 60a1effa77d2; alembic upgrade will take it to 81c264528f20 (22.03.14)',
+      `alembic runs: "${ALEMBIC_COMMAND}" with ${FIXTURE_ALEMBIC_INI} knows revision 81c264528f20`,
+    ]);
     expect(await snapshotState(admin(), deployment)).toEqual(before);
   });
 

@@ -3,7 +3,7 @@
  * operator must do, unless redis-persistence says it is managed elsewhere.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { useDeployments } from '../support/deployment.js';
+import { ALEMBIC_COMMAND, FIXTURE_ALEMBIC_INI, useDeployments } from '../support/deployment.js';
 import { startExtraRedis } from '../support/testbed.js';
 import { runEngine } from '../support/run.js';
 
@@ -20,7 +20,7 @@ afterAll(async () => {
 
 async function preflight(redisUrl: string, extra: Record<string, string> = {}) {
   const deployment = await deploy();
-  return runEngine({ command: 'preflight', 'to-version': '22.03', 'manager-config': deployment.writeManagerToml(), 'redis-url': redisUrl, ...extra });
+  return runEngine({ command: 'preflight', 'to-version': '22.03', 'manager-config': deployment.writeManagerToml(), 'alembic-command': ALEMBIC_COMMAND, 'alembic-config': FIXTURE_ALEMBIC_INI, 'redis-url': redisUrl, ...extra });
 }
 
 describe('Redis persistence preflight', () => {

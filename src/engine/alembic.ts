@@ -20,13 +20,27 @@ export interface AlembicSetup {
   readonly lockTimeoutSeconds?: number;
 }
 
+/** A failed alembic run: what failed (the command, the config, alembic itself) and alembic's own last words. */
+export class AlembicError extends MigrationError {
+  constructor(
+    code: 'invalid-input' | 'inconsistent-state',
+    message: string,
+    readonly kind: 'cannot-run' | 'no-config' | 'failed',
+    /** The cause as the system or alembic said it (stderr's last lines). */
+    readonly output: string,
+  ) {
+    super(code, message);
+  }
+}
+
 export async function runAlembic(setup: AlembicSetup, target: PostgresTarget, args: readonly string[]): Promise<string> {
   const original = resolve(setup.config);
   let text: string;
   try {
     text = await readFile(original, 'utf8');
-  } catch {
-    throw new MigrationError('invalid-input', `alembic-config "${setup.config}" cannot be read; accepted: the path of the manager's alembic.ini`);
+  } catch (error) {
+    const cause = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : ((error as NodeJS.ErrnoException).code ?? String(error));
+    throw new AlembicError('invalid-input', `alembic-config "${setup.config}" cannot be read; accepted: the path of the manager's alembic.ini`, 'no-config', cause);
   }
   const dir = await mkdtemp(join(tmpdir(), 'bai-migrate-alembic-'));
   const ini = join(dir, 'alembic.ini');
@@ -35,14 +49,17 @@ export async function runAlembic(setup: AlembicSetup, target: PostgresTarget, ar
     // The environment is an allowlist (child-env.ts): the database URL reaches alembic only through the private ini.
     const result = await runChild('alembic', process.execPath, ['-e', WATCHDOG, '--', ...setup.command, '-c', ini, ...args], { cwd: dirname(original) });
     if (result.exitCode === CANNOT_RUN) {
-      throw new MigrationError('invalid-input', `alembic-command "${setup.command.join(' ')}" cannot be run (${result.stderr.trim()}); accepted: the manager venv's alembic, e.g. /opt/backend.ai/bin/alembic`);
+      throw new AlembicError('invalid-input', `alembic-command "${setup.command.join(' ')}" cannot be run (${result.stderr.trim()}); accepted: the manager venv's alembic, e.g. /opt/backend.ai/bin/alembic`, 'cannot-run', result.stderr.trim());
     }
     if (result.exitCode !== 0) {
-      const failure = /FAILED: (.*)/.exec(result.stderr)?.[1] ?? pythonException(result.stderr) ?? result.stderr.trim().split('\n').slice(-3).join(' ');
+      // alembic prints its own "FAILED: …" on stdout (some releases), tracebacks on stderr.
+      const said = `${result.stderr}\n${result.stdout.split('\n').filter((line) => line.includes('FAILED: ')).join('\n')}`;
+      const failure = /FAILED: (.*)/.exec(said)?.[1] ?? pythonException(result.stderr) ?? result.stderr.trim().split('\n').slice(-3).join(' ');
+      const tail = said.split('\n').filter((line) => line.trim() !== '').slice(-3).map((line) => line.trim()).join(' | ');
       const lockWait = /canceling statement due to lock timeout/.test(result.stderr)
         ? `; a table lock it needed was held by another session for longer than alembic-lock-timeout (${setup.lockTimeoutSeconds} s): find the holder in pg_locks, end it, and run migrate again`
         : '';
-      throw new MigrationError('inconsistent-state', `alembic ${args.join(' ')} failed (exit ${result.exitCode}): ${failure}${lockWait}`);
+      throw new AlembicError('inconsistent-state', `alembic ${args.join(' ')} failed (exit ${result.exitCode}): ${failure}${lockWait}`, 'failed', `exit ${result.exitCode}: ${tail || failure}`);
     }
     return result.stdout;
   } finally {

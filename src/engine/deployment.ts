@@ -6,8 +6,8 @@
 import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
 import { Redis } from 'ioredis';
-import { Etcd3, type Namespace } from 'etcd3';
-import { MigrationError, messageOf } from './errors.js';
+import { Etcd3, EtcdAuthenticationFailedError, EtcdPermissionDeniedError, type Namespace } from 'etcd3';
+import { MigrationError, messageOf, type ErrorCode } from './errors.js';
 import { redisFromUrl, type EtcdTarget, type HostPort, type PostgresTarget, type RedisTarget, type Targets } from './connections.js';
 import { isCertificateFailure } from './tls.js';
 
@@ -22,6 +22,8 @@ export interface ConnectResult {
   readonly server: Server;
   readonly ok: boolean;
   readonly detail: string;
+  /** Why it failed, as the run's error code: unreachable, authentication-failed, invalid-input (an empty etcd namespace); none when not tried. */
+  readonly code?: ErrorCode;
 }
 
 export class Deployment {
@@ -228,7 +230,7 @@ export class Deployment {
     try {
       return { server, ok: true, detail: await connect() };
     } catch (error) {
-      return { server, ok: false, detail: messageOf(error) };
+      return { server, ok: false, detail: messageOf(error), code: error instanceof MigrationError ? error.code : 'unreachable' };
     }
   }
 
@@ -244,6 +246,13 @@ export class Deployment {
       return `${describePostgres(target)}: PostgreSQL ${rows[0]?.server_version ?? '?'}`;
     } catch (error) {
       await client.end().catch(() => undefined);
+      const refused = postgresAuthFailure(error);
+      if (refused) {
+        throw new MigrationError(
+          'authentication-failed',
+          `authentication failed for user "${target.user}" at ${target.host}:${target.port}/${target.database} (PostgreSQL, from ${target.source}): ${messageOf(error)} (${refused}); check the user and password in ${target.source}`,
+        );
+      }
       throw new Error(`${describePostgres(target)} is unreachable: ${messageOf(error)}${tlsHint(error, 'postgres-ca', target.tls?.ca?.path)}`);
     }
   }
@@ -254,12 +263,51 @@ export class Deployment {
     const client = this.newEtcdClient(target);
     try {
       const status = await this.bounded('etcd', client.maintenance.status());
+      await this.requireNamespace(client, target);
       this.etcdClient = client;
       return `${describeEtcd(target)}: etcd ${status.version}, namespace "${target.namespace}"`;
     } catch (error) {
       client.close();
+      if (error instanceof MigrationError && error.code !== 'unreachable') throw error;
+      if (isEtcdAuthFailure(error)) {
+        const who = target.user ? `for user "${target.user}" ` : '';
+        throw new MigrationError(
+          'authentication-failed',
+          `authentication failed ${who}at ${etcdAddresses(target)} (etcd, from ${target.source}): ${grpcCause(messageOf(error))}; check etcd-user and etcd-password (or [etcd] user and password of manager.toml)`,
+        );
+      }
       throw new Error(`${describeEtcd(target)} is unreachable: ${grpcCause(messageOf(error))}${tlsHint(error, 'etcd-ca', target.tls?.ca?.path)}`);
     }
+  }
+
+  /**
+   * A namespace with no key at all is a misspelt or wrong one, not a deployment: without this the
+   * run would go on with etcd's defaults (Redis at 127.0.0.1:6379) and fail somewhere misleading.
+   * One keys-only read of at most one key; the namespaces that do exist are listed, bounded.
+   */
+  private async requireNamespace(client: Etcd3, target: EtcdTarget): Promise<void> {
+    const prefix = `/sorna/${target.namespace}/`;
+    let found: string[];
+    try {
+      found = await this.bounded('etcd', client.getAll().prefix(prefix).limit(1).keys());
+    } catch (error) {
+      if (error instanceof EtcdPermissionDeniedError) {
+        throw new MigrationError('authentication-failed', `etcd user "${target.user ?? ''}" may not read ${prefix} at ${etcdAddresses(target)} (from ${target.source}): ${messageOf(error)}; give it a role that may read and write ${prefix}`);
+      }
+      throw error;
+    }
+    if (found.length > 0) return;
+    let others: string;
+    try {
+      const { names, more } = await this.bounded('etcd', etcdNamespaces(client));
+      others = names.length === 0 ? 'none, /sorna/ is empty' : `${names.map((n) => `"${n}"`).join(', ')}${more ? ' and more' : ''}`;
+    } catch (error) {
+      others = `unknown (listing /sorna/ failed: ${grpcCause(messageOf(error))})`;
+    }
+    throw new MigrationError(
+      'invalid-input',
+      `etcd namespace "${target.namespace}" holds no keys (${prefix} is empty at ${etcdAddresses(target)}); namespaces that exist under /sorna/: ${others}. Set etcd-namespace (or [etcd] namespace of manager.toml) to the deployment's namespace`,
+    );
   }
 
   private newEtcdClient(target: EtcdTarget): Etcd3 {
@@ -276,10 +324,24 @@ export class Deployment {
   private async connectRedis(): Promise<string> {
     this.redisTarget = this.targets.redis ?? (await this.redisFromEtcd());
     const target = this.redisTarget;
+    const refused = (error: unknown) => {
+      if (!isRedisAuthFailure(error)) return error;
+      const where =
+        target.kind === 'sentinel'
+          ? `the master of service "${target.serviceName}" via Sentinel ${target.sentinels.map((s) => `${s.host}:${s.port}`).join(', ')} (Redis, from ${target.source})`
+          : `${target.host}:${target.port} (Redis, from ${target.source})`;
+      const password = target.source === 'redis-url' ? 'the password in redis-url' : 'etcd config/redis/password (or set redis-url)';
+      const meaning = /^NOAUTH/.test(messageOf(error)) ? 'Redis needs a password, and none was given' : /^WRONGPASS/.test(messageOf(error)) ? 'the password is wrong' : 'Redis has no password, but one was given';
+      return new MigrationError('authentication-failed', `authentication failed at ${where}: ${messageOf(error).trim()} (${meaning}); check ${password}`);
+    };
     const client = await this.redis(REDIS_DB.stat).catch((error: unknown) => {
-      throw new Error(`${describeRedis(target)} is unreachable: ${messageOf(error)}`);
+      const cause = refused(error);
+      throw cause instanceof MigrationError ? cause : new Error(`${describeRedis(target)} is unreachable: ${messageOf(error)}`);
     });
-    const info = await client.info('server');
+    // A server that wants a password nobody gave answers the first command with NOAUTH.
+    const info = await client.info('server').catch((error: unknown) => {
+      throw refused(error);
+    });
     const version = /redis_version:(\S+)/.exec(info)?.[1] ?? '?';
     if (target.kind === 'sentinel') {
       return `${describeRedis(target)}: master ${client.stream.remoteAddress}:${client.stream.remotePort}, Redis ${version}`;
@@ -322,6 +384,55 @@ function describePostgres(target: PostgresTarget): string {
 function describeEtcd(target: EtcdTarget): string {
   const tls = target.tls ? `, TLS${target.tls.cert ? ' with client certificate' : ''}` : '';
   return `etcd at ${target.endpoints.map((e) => e.replace(/^http:\/\//, '')).join(', ')} (from ${target.source}${tls})`;
+}
+
+function etcdAddresses(target: EtcdTarget): string {
+  return target.endpoints.map((e) => e.replace(/^http:\/\//, '')).join(', ');
+}
+
+/** What PostgreSQL's authentication SQLSTATEs mean for the operator; undefined for any other failure. */
+function postgresAuthFailure(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (code === '28P01') return 'SQLSTATE 28P01: the password is wrong, or there is no such user';
+  if (code === '28000') return "SQLSTATE 28000: the server does not let this user in: no pg_hba.conf entry matches this host, user, database and TLS setting, or the role does not exist or may not log in (NOLOGIN)";
+  return undefined;
+}
+
+function isEtcdAuthFailure(error: unknown): boolean {
+  if (error instanceof EtcdAuthenticationFailedError) return true;
+  return /authentication failed, invalid user ID or password|user name is empty|invalid auth token/.test(messageOf(error));
+}
+
+/** WRONGPASS (wrong password or user), NOAUTH (a password is needed), or a password for a server that has none. */
+function isRedisAuthFailure(error: unknown): boolean {
+  return /^(WRONGPASS|NOAUTH)\b|AUTH.*called without any password configured/.test(messageOf(error));
+}
+
+/**
+ * The namespaces under /sorna/, by skipping from one to the next: each read returns one key
+ * (keys only), so a large deployment costs `max` small requests, not a read of everything.
+ */
+export async function etcdNamespaces(client: Etcd3, max = 20): Promise<{ names: string[]; more: boolean }> {
+  const root = '/sorna/';
+  const end = prefixEnd(Buffer.from(root));
+  const names: string[] = [];
+  let from: Buffer = Buffer.from(root);
+  for (let reads = 0; reads < max; reads++) {
+    const [key] = await client.getAll().inRange({ start: from, end }).limit(1).keys();
+    if (key === undefined) return { names, more: false };
+    const rest = key.slice(root.length);
+    const slash = rest.indexOf('/');
+    if (slash < 0) {
+      // A key right under /sorna/ is no namespace; go on after it.
+      from = Buffer.concat([Buffer.from(key), Buffer.from([0])]);
+      continue;
+    }
+    const name = rest.slice(0, slash);
+    names.push(name);
+    from = prefixEnd(Buffer.from(`${root}${name}/`));
+  }
+  const [next] = await client.getAll().inRange({ start: from, end }).limit(1).keys();
+  return { names, more: next !== undefined };
 }
 
 function describeRedis(target: RedisTarget): string {

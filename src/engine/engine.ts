@@ -15,7 +15,7 @@ import { acquireMigrationLock, tryMigrationLock, type MigrationLock } from './lo
 import { clearHistory, clearHistoryWithManager } from './clear-history.js';
 import type { ManagerCli } from './manager-cli.js';
 import { takeSnapshot } from './snapshot.js';
-import { provisionManagerVenv } from './manager-venv.js';
+import { inspectManagerVenv, provisionManagerVenv, requireManagerRelease, type ProvisionedVenv } from './manager-venv.js';
 import { targetRelease } from './catalogue.js';
 import { alembicConfigBeside, rehearse } from './rehearse.js';
 import { TABLES_STEPS_TOUCH } from '../steps/index.js';
@@ -43,7 +43,7 @@ export async function runCommand(given: Options, hooks: RunHooks): Promise<Repor
   };
   let deployment: Deployment | undefined;
   try {
-    if (options.managerVenv && needsManagerVenv(options)) {
+    if (options.managerVenv && (needsManagerVenv(options) || checksWithManagerVenv(options))) {
       options = await withManagerVenv(options, report, redactingLogger(hooks.log, secrets));
     }
     if (options.command === 'rehearse') {
@@ -83,15 +83,42 @@ export function venvRelease(options: Options): string {
   throw invalidInput('manager-venv with clear-history mode: manager needs to-version: the manager release installed (e.g. 22.03.14)');
 }
 
+/** The commands that make (or reuse) the venv; a dry run makes and caches nothing. */
 export function needsManagerVenv(options: Options): boolean {
+  if (options.dryRun && options.command !== 'rehearse') return false;
   return options.command === 'migrate' || options.command === 'rehearse' || (options.command === 'clear-history' && options.clearHistoryMode === 'manager');
 }
 
-/** alembic from a venv bai-migrate makes (or made before) with the target release's manager. */
+/** preflight and the dry run check the tools of a venv an earlier run made, and make none. */
+function checksWithManagerVenv(options: Options): boolean {
+  return options.command === 'preflight' || (options.command === 'migrate' && options.dryRun);
+}
+
+/**
+ * alembic from a venv bai-migrate makes (or made before) with the target release's manager,
+ * proved to hold that release before anything else runs. preflight and dry runs only use a venv
+ * that is there; without one, managerVenv stays set and the steps say what migrate will make.
+ */
 async function withManagerVenv(options: Options, report: Report, log: Logger): Promise<Options> {
   const venv = options.managerVenv!;
   const version = venvRelease(options);
-  const provisioned = await log.group('Manager venv', () => provisionManagerVenv(venv, version, log));
+  let provisioned: ProvisionedVenv;
+  if (needsManagerVenv(options)) provisioned = await log.group('Manager venv', () => provisionManagerVenv(venv, version, log));
+  else {
+    const found = await inspectManagerVenv(venv, version);
+    if (found.state !== 'ready') {
+      const holds = found.state === 'stale' ? `holds ${found.holds}, so migrate will replace it with` : 'holds no venv yet; migrate will make it with';
+      const detail = `${venv.dir} ${holds} ${found.requirement} (pip install ${found.requirement}); a ${options.command === 'preflight' ? 'preflight' : 'dry run'} makes and caches no venv, so alembic and the manager's CLI from it are not checked`;
+      report.entries.push({ phase: 'setup', step: 'manager-venv', status: 'warning', detail });
+      log.warning(`manager-venv: ${detail}`);
+      return options;
+    }
+    provisioned = found.venv;
+  }
+  await requireManagerRelease(provisioned, version).catch((error: unknown) => {
+    report.entries.push({ phase: 'setup', step: 'manager-venv', status: 'failed', detail: messageOf(error) });
+    throw error;
+  });
   report.managerVenv = { dir: venv.dir, requirement: provisioned.requirement, created: provisioned.created };
   report.entries.push({
     phase: 'setup',
@@ -191,7 +218,10 @@ class Run {
     });
     const down = results.filter((r) => !r.ok && !optional.includes(r.server));
     if (down.length > 0) {
-      throw new MigrationError('unreachable', down.map((r) => `${SERVER_NAMES[r.server]}: ${r.detail}`).join('\n'));
+      // A server out of reach comes first; otherwise the cause (credentials, an empty namespace) is the code.
+      const codes = down.flatMap((r) => (r.code ? [r.code] : []));
+      const code = codes.length === 0 || codes.includes('unreachable') ? 'unreachable' : codes[0]!;
+      throw new MigrationError(code, down.map((r) => `${SERVER_NAMES[r.server]}: ${r.detail}`).join('\n'));
     }
     return new Set(results.filter((r) => r.ok).map((r) => r.server));
   }

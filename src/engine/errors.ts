@@ -1,9 +1,10 @@
 /**
- * An error the operator can act on: bad input, an unreachable server, a deployment in a state
+ * An error the operator can act on: bad input, an unreachable server, credentials a server
+ * refuses (authentication-failed), a deployment in a state
  * bai-migrate will not touch. Its message is shown as it is, so it says what is wrong and what is
  * accepted; anything else that escapes the engine is a bug.
  */
-export type ErrorCode = 'invalid-input' | 'unreachable' | 'inconsistent-state' | 'unsupported' | 'checks-failed';
+export type ErrorCode = 'invalid-input' | 'unreachable' | 'authentication-failed' | 'inconsistent-state' | 'unsupported' | 'checks-failed';
 
 export class MigrationError extends Error {
   constructor(

@@ -48,21 +48,43 @@ export function venvCacheKey(requirement: string, python: string, platform = pro
   return `bai-migrate-venv-${platform}-${arch}-py${python}-${requirement}`;
 }
 
+/**
+ * What the folder holds now, read only: a venv bai-migrate made with `version` (ready), one it
+ * made with another release or left incomplete (stale: migrate replaces it), or nothing (absent).
+ * A folder bai-migrate did not make is refused.
+ */
+export async function inspectManagerVenv(options: ManagerVenvOptions, version: string): Promise<
+  { state: 'ready'; venv: ProvisionedVenv } | { state: 'stale'; holds: string; requirement: string } | { state: 'absent'; requirement: string }
+> {
+  const dir = resolve(options.dir);
+  const requirement = managerRequirement(version);
+  const python = join(dir, 'bin', 'python');
+  const marker = join(dir, MARKER);
+  if (existsSync(marker)) {
+    const holds = (await readFile(marker, 'utf8')).trim();
+    if (holds === requirement && existsSync(python)) {
+      return { state: 'ready', venv: { command: [python, '-m', 'alembic'], config: join(dir, 'bai-migrate-alembic.ini'), requirement, managerCli: join(dir, 'bin', 'backend.ai'), created: false } };
+    }
+    return { state: 'stale', holds, requirement };
+  }
+  if (existsSync(dir) && readdirSync(dir).length > 0) {
+    throw invalidInput(`manager-venv "${options.dir}" exists and was not made by bai-migrate; accepted: a new or empty folder (or point alembic-command at your own venv instead)`);
+  }
+  return { state: 'absent', requirement };
+}
+
 export async function provisionManagerVenv(options: ManagerVenvOptions, version: string, log: Logger): Promise<ProvisionedVenv> {
   const dir = resolve(options.dir);
   const requirement = managerRequirement(version);
   const python = join(dir, 'bin', 'python');
   const setup = { command: [python, '-m', 'alembic'], config: join(dir, 'bai-migrate-alembic.ini'), requirement, managerCli: join(dir, 'bin', 'backend.ai') };
-  const marker = join(dir, MARKER);
-  if (existsSync(marker)) {
-    if ((await readFile(marker, 'utf8')).trim() === requirement && existsSync(python)) {
-      log.info(`manager venv ${dir} already has ${requirement}`);
-      return { ...setup, created: false };
-    }
-    await rm(dir, { recursive: true, force: true });
-  } else if (existsSync(dir) && readdirSync(dir).length > 0) {
-    throw invalidInput(`manager-venv "${options.dir}" exists and was not made by bai-migrate; accepted: a new or empty folder (or point alembic-command at your own venv instead)`);
+  const found = await inspectManagerVenv(options, version);
+  if (found.state === 'ready') {
+    log.info(`manager venv ${dir} already has ${requirement}`);
+    return found.venv;
   }
+  if (found.state === 'stale') await rm(dir, { recursive: true, force: true });
+  const marker = join(dir, MARKER);
 
   log.info(`creating manager venv ${dir} with ${options.python}`);
   await step(`${options.python} -m venv`, options.python, ['-m', 'venv', ...(options.systemSitePackages ? ['--system-site-packages'] : []), dir]);
@@ -75,6 +97,32 @@ export async function provisionManagerVenv(options: ManagerVenvOptions, version:
   await writeFile(setup.config, ALEMBIC_INI);
   await writeFile(marker, `${requirement}\n`);
   return { ...setup, created: true };
+}
+
+/**
+ * Proves the venv holds `version` of the manager by asking its Python, not the marker: a cache
+ * restored from elsewhere or a pip run by hand may have put another release in it.
+ */
+export async function requireManagerRelease(venv: ProvisionedVenv, version: string): Promise<string> {
+  const python = venv.command[0]!;
+  const dir = resolve(python, '..', '..');
+  const result = await run(python, ['-c', `import importlib.metadata as m; print(m.version(${JSON.stringify(MANAGER_PACKAGE)}))`]);
+  const remedy = `delete the folder (bai-migrate made it, and migrate makes it again with ${managerRequirement(version)}) or set manager-venv to another folder`;
+  if (result.exitCode !== 0) {
+    const tail = result.stderr.trim().split('\n').filter((l) => l.trim() !== '').slice(-2).join(' | ');
+    throw new MigrationError('inconsistent-state', `manager venv ${dir} holds no ${MANAGER_PACKAGE} its Python can find (${tail || `exit ${result.exitCode}`}); ${remedy}`);
+  }
+  const installed = result.stdout.trim();
+  if (!sameRelease(installed, version)) {
+    throw new MigrationError('inconsistent-state', `manager venv ${dir} holds ${MANAGER_PACKAGE} ${installed}, but the target release is ${version}: its alembic and CLI are another release's; ${remedy}`);
+  }
+  return installed;
+}
+
+/** pip normalizes 22.03.14 to 22.3.14: compare the numbers, not the text. */
+export function sameRelease(installed: string, version: string): boolean {
+  const numbers = (v: string) => (/^\d+(\.\d+)*$/.test(v) ? v.split('.').map(Number).join('.') : v);
+  return numbers(installed) === numbers(version);
 }
 
 async function step(what: string, program: string, args: string[]): Promise<void> {

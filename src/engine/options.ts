@@ -45,7 +45,7 @@ export const INPUTS: readonly InputSpec[] = [
   { name: 'etcd-client-cert', description: 'PEM file of a client certificate for etcd (with etcd-client-key), for an etcd run with --client-cert-auth.' },
   { name: 'etcd-client-key', description: 'PEM file of the private key of etcd-client-cert (unencrypted).' },
   { name: 'alembic-command', default: 'alembic', description: "How to run the manager's alembic, split on spaces and run without a shell, e.g. /opt/backend.ai/bin/alembic or python3 -m alembic." },
-  { name: 'manager-venv', description: "A folder for a venv with backend.ai-manager==<to-version> from pip, made when it does not hold one yet; alembic and the manager's CLI then run from it (the Action caches it by release, Python and OS). Instead of alembic-command. For clear-history mode: manager, to-version names the installed release." },
+  { name: 'manager-venv', description: "A folder for a venv with backend.ai-manager==<to-version> from pip, made when it does not hold one yet; alembic and the manager's CLI then run from it (the Action caches it by release, Python and OS). preflight and dry runs make none: they check a venv an earlier run made, else say migrate will make it. Instead of alembic-command. For clear-history mode: manager, to-version names the installed release." },
   { name: 'python', default: 'python3', description: 'manager-venv: the Python that makes the venv (22.03 needs 3.10, 21.09 3.9 or later).' },
   { name: 'pip-args', description: 'manager-venv: more arguments for pip install, split on spaces, e.g. --index-url https://pypi.example.com/simple.' },
   { name: 'venv-system-site-packages', default: 'false', description: "manager-venv: let the venv see the system's Python packages (e.g. a distribution's psycopg2)." },

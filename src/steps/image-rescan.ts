@@ -26,6 +26,9 @@ export const imageRescan: Step = {
   async preflight(ctx) {
     if (!ctx.options.imageRescan) return [skipped('not requested: images come from etcd only; a rescan can be run later')];
     const registries = await registryNames(ctx.deployment);
+    if (ctx.options.managerVenv && !ctx.options.managerCommand) {
+      return [skipped(`the rescan will run ${ctx.options.managerVenv.dir}/bin/backend.ai from the manager venv migrate makes: not checked here; it will rescan ${registries.join(', ')}`)];
+    }
     const help = [...imageRescanArgs(ctx.hop.to.series, '').slice(0, -1), '--help'];
     const result = await runManagerCli(ctx.managerCli, help);
     if (result.exitCode !== 0) {

@@ -4,9 +4,10 @@
  */
 import { columnExists, readRevisions, tableExists } from '../engine/schema.js';
 import { reaches } from '../releases/releases.js';
-import { ALEMBIC_APPLICATION_NAME, runAlembic } from '../engine/alembic.js';
+import { resolve } from 'node:path';
+import { ALEMBIC_APPLICATION_NAME, AlembicError, runAlembic } from '../engine/alembic.js';
 import { MigrationError } from '../engine/errors.js';
-import { changed, failed, ok, type Finding, type Step, type StepContext } from './step.js';
+import { changed, failed, ok, skipped, type Finding, type Step, type StepContext } from './step.js';
 
 /** Schema facts that hold from a revision on: [revision, description, check]. */
 const FACTS: ReadonlyArray<{ since: string; describe: string; holds: (ctx: StepContext) => Promise<boolean> }> = [
@@ -24,16 +25,17 @@ export const schema: Step = {
   tables: ['alembic_version'],
 
   async preflight(ctx) {
-    const [current] = await readRevisions(ctx.deployment.postgres);
+    const revisions = await readRevisions(ctx.deployment.postgres);
     const target = ctx.hop.to.head;
-    if (current === target) return [ok(`already at ${target}, the head of ${ctx.hop.to.version}`)];
-    return [ok(`at ${current}; alembic upgrade will take it to ${target} (${ctx.hop.to.version})`)];
+    if (revisions.length === 1 && revisions[0] === target) return [ok(`already at ${target}, the head of ${ctx.hop.to.version}; alembic is not run`)];
+    return [ok(`at ${revisions.join(', ')}; alembic upgrade will take it to ${target} (${ctx.hop.to.version})`), await alembicWorks(ctx, target)];
   },
 
   async dryRun(ctx) {
     const revisions = await readRevisions(ctx.deployment.postgres);
     const target = ctx.hop.to.head;
     if (revisions.length === 1 && revisions[0] === target) return [ok(`already at ${target}: nothing to run`)];
+    if (ctx.options.managerVenv) return [skipped(`would run alembic upgrade ${revisions.join(', ')} → ${target} from the manager venv migrate makes in ${ctx.options.managerVenv.dir} (a dry run makes none, so no SQL is shown)`)];
     // Offline mode takes a single start revision; after an interrupted upgrade there may be two.
     const range = revisions.length === 1 ? `${revisions[0]}:${target}` : target;
     const sql = await runAlembic(ctx.alembic, ctx.deployment.targets.postgres!, ['upgrade', range, '--sql']);
@@ -71,6 +73,32 @@ export const schema: Step = {
     return findings;
   },
 };
+
+/**
+ * Before the lock and the backup: alembic starts, reads its config and knows the target revision
+ * (`alembic show` reads the scripts only, it does not connect). A wrong alembic-command or a
+ * missing alembic.ini would otherwise be found in the apply phase.
+ */
+async function alembicWorks(ctx: StepContext, target: string): Promise<Finding> {
+  if (ctx.options.managerVenv) return skipped(`alembic will run from the manager venv migrate makes in ${ctx.options.managerVenv.dir}: not checked here`);
+  const command = ctx.alembic.command.join(' ');
+  const config = resolve(ctx.alembic.config);
+  try {
+    await runAlembic(ctx.alembic, ctx.deployment.targets.postgres!, ['show', target]);
+    return ok(`alembic runs: "${command}" with ${config} knows revision ${target}`);
+  } catch (error) {
+    if (!(error instanceof AlembicError)) throw error;
+    const what =
+      error.kind === 'cannot-run'
+        ? `"${command}" cannot be run (${error.output})`
+        : error.kind === 'no-config'
+          ? `its config ${config} cannot be read (${error.output})`
+          : `"${command} -c <private copy of ${config}> show ${target}" failed (${error.output})`;
+    return failed(
+      `alembic does not work as configured: ${what}; command: ${command}, config: ${config}. Set alembic-command (the manager venv's alembic, e.g. /opt/backend.ai/bin/alembic), alembic-config (the manager's alembic.ini, by default the one beside manager.toml) or manager-venv (bai-migrate makes the venv)`,
+    );
+  }
+}
 
 /**
  * alembic's watchdog stops it soon after a killed runner, but its connection may still be closing
