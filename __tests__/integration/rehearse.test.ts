@@ -216,7 +216,7 @@ describe('rehearse', () => {
       { file, key: undefined, error: /is sealed \(encrypted\); give snapshot-key, the key it was sealed with$/ },
       { file: await takeSnapshot(toml), key: SNAPSHOT_KEY, error: /is not sealed \(a plain snapshot taken without snapshot-key\), but snapshot-key is given: refused/ },
     ];
-    const containers = () => execFileSync('docker', ['ps', '-aq'], { encoding: 'utf8' }).split('\n').filter(Boolean).sort();
+    const containers = ownContainers;
     const databases = async () => {
       const client = new pg.Client({ ...servers.postgres });
       await client.connect();
@@ -270,7 +270,7 @@ describe('rehearse', () => {
   it('starts its own servers when none are given, and removes them afterwards', async () => {
     const { toml } = await deployWithSecrets();
     const file = await takeSnapshot(toml);
-    const containers = () => execFileSync('docker', ['ps', '-aq'], { encoding: 'utf8' }).split('\n').filter(Boolean).sort();
+    const containers = ownContainers;
     const before = containers();
     const { report, log } = await runEngine({
       ...migrateInputs(toml),
@@ -286,6 +286,19 @@ describe('rehearse', () => {
     expect(containers()).toEqual(before);
   }, 180_000);
 });
+
+/**
+ * The containers of this test process (Testcontainers labels each with its session, the test
+ * bed's and a rehearsal's alike), so that containers of other runs on the machine do not count.
+ */
+function ownContainers(): string[] {
+  const session = execFileSync('docker', ['inspect', '-f', '{{ index .Config.Labels "org.testcontainers.session-id" }}', info.containers.postgres], { encoding: 'utf8' }).trim();
+  if (!session) throw new Error('the test bed container has no Testcontainers session label');
+  const ids = execFileSync('docker', ['ps', '-aq', '--filter', `label=org.testcontainers.session-id=${session}`], { encoding: 'utf8' }).split('\n').filter(Boolean).sort();
+  // The filter must see at least the test bed itself, or the comparison would prove nothing.
+  if (!ids.some((id) => info.containers.postgres.startsWith(id))) throw new Error(`the test bed's PostgreSQL container is not among ${ids.join(', ')}`);
+  return ids;
+}
 
 /** What a migration leaves behind that the next release relies on. */
 async function endState(client: pg.Client, redis: Redis) {
