@@ -66,8 +66,8 @@ export async function runCommand(given: Options, hooks: RunHooks): Promise<Repor
     // A bug's stack, for whoever debugs it (redacted like every line; never in the report).
     if (!(error instanceof MigrationError) && error instanceof Error && error.stack) redactingLogger(hooks.log, secrets).debug(`stack of the unexpected error: ${error.stack}`);
     if (error instanceof MigrationError) report.errorCode = error.code;
-    if (error instanceof MigrationError && error.summary) report.errorSummary = redact(error.summary, secrets);
     else if (down.length > 0) report.errorCode = 'unreachable';
+    if (error instanceof MigrationError && error.summary) report.errorSummary = redact(error.summary, secrets);
   } finally {
     await deployment?.close();
   }
