@@ -127,4 +127,23 @@ describe('keypairs.concurrency_used, which 22.03 drops', () => {
     await expectMigrated(admin(), deployment, toml);
     expect(existsSync(report.backup!)).toBe(true);
   });
+
+  it('a user that may not create the schema: preflight warns, migrate stops before its first change and says why', async () => {
+    const deployment = await deploy();
+    const role = 'bai_no_create';
+    await admin().pg.query(`DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${role}') THEN CREATE ROLE ${role} LOGIN PASSWORD 'pg-NoCreate-Secr3t'; END IF; END $$`);
+    await admin().pg.query(`GRANT CONNECT ON DATABASE ${deployment.database} TO ${role}`);
+    await deployment.pg.query(`GRANT USAGE ON SCHEMA public TO ${role}; GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${role}`);
+    const { host, port } = info.postgres;
+    const inputs = migrateInputs(deployment.writeManagerToml(), { 'postgres-url': `postgresql://${role}:pg-NoCreate-Secr3t@${host}:${port}/${deployment.database}` });
+    const { report } = await runEngine(inputs);
+    expect(report.entries.find((e) => e.phase === 'preflight' && e.step === 'concurrency-to-redis' && e.status === 'warning')?.detail).toBe(
+      `keypairs.concurrency_used is dropped by 22.03 and migrate keeps its values in bai_migrate.dropped_values, but user ${role} may not create schema bai_migrate, so migrate with this user would stop before its first change: GRANT CREATE ON DATABASE ${deployment.database} TO ${role}, or create the schema with that user as its owner`,
+    );
+    expect(report.outcome).toBe('failure');
+    expect(report.error).toMatch(/^Keypair concurrency moves to Redis: the values it drops could not be kept in PostgreSQL \(permission denied for database bai_\w+\); nothing has been changed yet \(the backup bundle .+ was written\)$/);
+    expect((await deployment.pg.query('SELECT version_num FROM alembic_version')).rows).toEqual([{ version_num: '60a1effa77d2' }]);
+    expect((await deployment.pg.query(`SELECT 1 FROM pg_namespace WHERE nspname = 'bai_migrate'`)).rowCount).toBe(0);
+    expect(report.entries.filter((e) => e.phase === 'apply' && e.step !== 'backup')).toEqual([]);
+  });
 });

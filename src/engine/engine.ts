@@ -375,7 +375,11 @@ class Run {
     }
     // What a change drops for good is also kept in the database itself: a bundle may be pruned.
     for (const { hop, step } of lastOccurrences(plan)) {
-      const kept = step.carryForward ? await step.carryForward(this.context(hop)) : undefined;
+      const kept = step.carryForward
+        ? await step.carryForward(this.context(hop)).catch((error: unknown) => {
+            throw new MigrationError('checks-failed', `${step.title}: the values it drops could not be kept in PostgreSQL (${messageOf(error)}); nothing has been changed yet${saved.length > 0 ? ` (the backup bundle ${dir} was written)` : ''}`);
+          })
+        : undefined;
       if (kept) this.record({ phase: 'apply', step: 'backup', status: kept.status, detail: kept.detail });
     }
   }
