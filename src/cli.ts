@@ -109,7 +109,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     secrets = secretInputs(raw);
     const options = parseOptions(raw);
     const report = await runCommand(options, { log: stderrLogger(debug), onSecret: (s) => secrets.push(s), env });
-    process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : renderText(report));
+    // The log on stderr printed every finding once; the text on stdout counts them (--json has them all).
+    process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : renderText(report, { logged: true }));
     if (report.outcome === 'success') return 0;
     return report.errorCode === 'invalid-input' ? EXIT_USAGE : EXIT_FAILED;
   } catch (error) {

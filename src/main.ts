@@ -13,8 +13,8 @@ import { renderMarkdown, type Report } from './engine/report.js';
 
 const actionLogger: Logger = {
   info: (message) => core.info(message),
-  warning: (message) => core.warning(message),
-  error: (message) => core.error(message),
+  warning: (message, title) => core.warning(message, title ? { title } : {}),
+  error: (message, title) => core.error(message, title ? { title } : {}),
   debug: (message) => core.debug(message),
   group: (name, body) => core.group(name, body),
 };
@@ -44,11 +44,13 @@ export async function run(): Promise<void> {
     }
     if (options.command === 'rehearse') await commentOnPullRequest(report, options.githubToken);
     setOutputs(report, options);
-    for (const entry of report.entries.filter((e) => e.status === 'failed')) {
-      core.error(entry.detail, { title: `bai-migrate ${entry.phase}: ${entry.step}` });
-    }
-    await core.summary.addRaw(renderMarkdown(report)).write();
-    if (report.outcome === 'failure') core.setFailed(report.error ?? 'bai-migrate failed');
+    // The summary is a view of the outcome, not part of it: a runner without one gets a warning.
+    await core.summary
+      .addRaw(renderMarkdown(report))
+      .write()
+      .catch((error: unknown) => core.warning(`bai-migrate: the job summary was not written (${messageOf(error)}); the outcome stands: ${report.outcome}`));
+    // Each finding was annotated once as it was found (GitHub keeps 10 annotations a step): the failure names none again.
+    if (report.outcome === 'failure') core.setFailed(report.errorSummary ?? report.error ?? 'bai-migrate failed');
   } catch (error) {
     const message = messageOf(error);
     // Masked by the runner like every line; shown with ACTIONS_STEP_DEBUG.
@@ -84,7 +86,6 @@ async function commentOnPullRequest(report: Report, token: string | undefined): 
 }
 
 function setOutputs(report: Report, options: Options): void {
-  const reportFile = options.reportFile;
   core.setOutput('outcome', report.outcome);
   core.setOutput('from-version', report.fromVersion ?? '');
   core.setOutput('to-version', report.toVersion ?? '');
@@ -92,7 +93,7 @@ function setOutputs(report: Report, options: Options): void {
   core.setOutput('target-revision', report.targetRevision ?? '');
   core.setOutput('plan', JSON.stringify(report.plan));
   core.setOutput('report', JSON.stringify(report));
-  core.setOutput('report-file', reportFile);
+  core.setOutput('report-file', report.reportFile ?? '');
   core.setOutput('cutoff', report.history?.cutoff ?? '');
   core.setOutput('deleted-kernels', report.history ? String(report.history.kernels) : '');
   core.setOutput('deleted-redis-keys', report.history?.redisKeys != null ? String(report.history.redisKeys) : '');

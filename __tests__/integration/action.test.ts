@@ -97,8 +97,9 @@ describe('the Action (dist/index.js)', () => {
       const { result, outputs, summary } = await runAction({ command: 'preflight', 'to-version': '22.03', 'manager-config': toml, 'alembic-command': ALEMBIC_COMMAND, 'alembic-config': FIXTURE_ALEMBIC_INI });
       expect(result.code).toBe(1);
       expect(outputs.outcome).toBe('failure');
-      expect(result.stdout).toMatch(/::error title=bai-migrate preflight%3A services-stopped::1 manager\(s\) registered/);
-      expect(result.stdout).toContain('::error::preflight found 1 problem(s):');
+      expect(result.stdout).toMatch(/::error title=bai-migrate preflight%3A services-stopped::21\.09 → 22\.03 services-stopped: 1 manager\(s\) registered/);
+      expect(result.stdout.split('\n').filter((line) => line.startsWith('::error'))).toHaveLength(2);
+      expect(result.stdout).toContain('::error::preflight found 1 problem (each reported above; the report lists them)\n');
       expect(summary).toContain('## ❌ bai-migrate preflight: failed');
     } finally {
       await admin.etcd.delete().key(`/sorna/${deployment.namespace}/nodes/manager/i-running`);

@@ -1,6 +1,6 @@
 /**
- * GitHub's issue-comment endpoints, in memory, on a loopback port: the three calls the rehearsal
- * comment makes (list, create, update). There is no GitHub to reach from the tests; this checks
+ * GitHub's issue-comment endpoints, in memory, on a loopback port: the calls the rehearsal
+ * comment makes (list, create, update, and GET /user for the token's own identity). There is no GitHub to reach from the tests; this checks
  * the requests bai-migrate sends and keeps the comments they leave.
  */
 import { createServer, type IncomingMessage } from 'node:http';
@@ -20,11 +20,27 @@ export interface FakeGitHub {
   close(): Promise<void>;
 }
 
-/** The PR starts with a person's comment; `quoting` makes it begin with the given text (a quoted marker). */
-export async function startFakeGitHub(repository: string, pr: number, token: string, quoting = ''): Promise<FakeGitHub> {
+/** Whose token it is: an installation's (the workflow's GITHUB_TOKEN, refused by GET /user) or a person's. */
+export type FakeIdentity = { kind: 'installation' } | { kind: 'user'; login: string };
+
+/**
+ * The PR starts with a person's comment; `quoting` makes it begin with the given text (a quoted
+ * marker). `earlier` comments follow it, numbered from 2.
+ */
+export async function startFakeGitHub(
+  repository: string,
+  pr: number,
+  token: string,
+  quoting = '',
+  { identity = { kind: 'installation' }, earlier = [] }: { identity?: FakeIdentity; earlier?: Array<Pick<FakeComment, 'body' | 'user'>> } = {},
+): Promise<FakeGitHub> {
+  const url = (id: number) => `https://github.com/${repository}/pull/${pr}#issuecomment-${id}`;
   const comments: FakeComment[] = [
-    { id: 1, body: `${quoting}LGTM`, html_url: `https://github.com/${repository}/pull/${pr}#issuecomment-1`, user: { login: 'operator', type: 'User' } },
+    { id: 1, body: `${quoting}LGTM`, html_url: url(1), user: { login: 'operator', type: 'User' } },
+    ...earlier.map((c, i) => ({ ...c, id: i + 2, html_url: url(i + 2) })),
   ];
+  // Comments made with a workflow's token are the github-actions app's; a person's token writes as that person.
+  const author: FakeComment['user'] = identity.kind === 'installation' ? { login: 'github-actions[bot]', type: 'Bot' } : { login: identity.login, type: 'User' };
   const requests: FakeGitHub['requests'] = [];
   let nextId = 100;
   const readBody = async (req: IncomingMessage) => {
@@ -40,12 +56,14 @@ export async function startFakeGitHub(repository: string, pr: number, token: str
       res.end(JSON.stringify(body));
     };
     if (req.headers.authorization !== `Bearer ${token}`) return send(401, { message: 'Bad credentials' });
+    if (req.method === 'GET' && path === '/user') {
+      return identity.kind === 'installation' ? send(403, { message: 'Resource not accessible by integration' }) : send(200, { login: identity.login, type: 'User' });
+    }
     const list = new RegExp(`^/repos/${repository}/issues/${pr}/comments\\?per_page=100&page=(\\d+)$`).exec(path);
     if (req.method === 'GET' && list) return send(200, comments.slice((Number(list[1]) - 1) * 100, Number(list[1]) * 100));
     if (req.method === 'POST' && path === `/repos/${repository}/issues/${pr}/comments`) {
-      // Comments made with a workflow's token are the github-actions app's.
-      const comment: FakeComment = { id: nextId++, body: (await readBody(req)).body, html_url: '', user: { login: 'github-actions[bot]', type: 'Bot' } };
-      comment.html_url = `https://github.com/${repository}/pull/${pr}#issuecomment-${comment.id}`;
+      const id = nextId++;
+      const comment: FakeComment = { id, body: (await readBody(req)).body, html_url: url(id), user: author };
       comments.push(comment);
       return send(201, comment);
     }

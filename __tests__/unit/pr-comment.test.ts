@@ -5,8 +5,9 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { commentMarker, rehearsalComment } from '../../src/github/pr-comment.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { commentMarker, rehearsalComment, upsertComment } from '../../src/github/pr-comment.js';
+import { startFakeGitHub, type FakeGitHub } from '../support/fake-github.js';
 import type { Report } from '../../src/engine/report.js';
 
 const FIXTURES = join(import.meta.dirname, '../fixtures/rehearsal');
@@ -38,5 +39,66 @@ describe('the rehearsal comment', () => {
     const { body } = rehearsalComment(failed);
     expect(body).toContain('## ❌ Migration rehearsal 21.09 → 22.03.14: failed');
     expect(body.indexOf('**Error:**')).toBeLessThan(body.indexOf('### Plan'));
+  });
+});
+
+describe('upserting the comment on the loopback stand-in of GitHub', () => {
+  const repository = 'example-org/cluster-config';
+  const token = 'ghp_PersonalToken0123456789';
+  const marker = commentMarker('prod');
+  let github: FakeGitHub | undefined;
+  afterEach(async () => github?.close());
+  const pr = () => ({ apiUrl: github!.url, repository, number: 7 });
+
+  it("updates a personal token's own earlier comment, and leaves another user's comment with the marker alone", async () => {
+    github = await startFakeGitHub(repository, 7, token, '', {
+      identity: { kind: 'user', login: 'release-manager' },
+      earlier: [
+        { body: `${marker}\nsomeone else's rehearsal`, user: { login: 'colleague', type: 'User' } },
+        { body: `${marker}\nthe previous push's rehearsal`, user: { login: 'release-manager', type: 'User' } },
+      ],
+    });
+    const result = await upsertComment(pr(), token, marker, `${marker}\nthis push`);
+    expect(result).toEqual({ action: 'updated', url: `https://github.com/${repository}/pull/7#issuecomment-3` });
+    expect(github.comments.map((c) => [c.id, c.user.login, c.body])).toEqual([
+      [1, 'operator', 'LGTM'],
+      [2, 'colleague', `${marker}\nsomeone else's rehearsal`],
+      [3, 'release-manager', `${marker}\nthis push`],
+    ]);
+    expect(github.requests.map((r) => `${r.method} ${r.path.split('?')[0]}`)).toEqual([
+      `GET /repos/${repository}/issues/7/comments`,
+      'GET /user',
+      `PATCH /repos/${repository}/issues/comments/3`,
+    ]);
+  });
+
+  it("creates a personal token's first comment when only another user's carries the marker, and updates it next time", async () => {
+    github = await startFakeGitHub(repository, 7, token, '', {
+      identity: { kind: 'user', login: 'release-manager' },
+      earlier: [{ body: `${marker}\nsomeone else's rehearsal`, user: { login: 'colleague', type: 'User' } }],
+    });
+    expect((await upsertComment(pr(), token, marker, `${marker}\nfirst`)).action).toBe('created');
+    expect((await upsertComment(pr(), token, marker, `${marker}\nsecond`)).action).toBe('updated');
+    expect(github.comments.map((c) => [c.user.login, c.body])).toEqual([
+      ['operator', 'LGTM'],
+      ['colleague', `${marker}\nsomeone else's rehearsal`],
+      ['release-manager', `${marker}\nsecond`],
+    ]);
+  });
+
+  it("with an installation token (GET /user answers 403) updates github-actions[bot]'s comment only", async () => {
+    github = await startFakeGitHub(repository, 7, token, '', {
+      earlier: [
+        { body: `${marker}\nanother app's comment`, user: { login: 'other-app[bot]', type: 'Bot' } },
+        { body: `${marker}\nours`, user: { login: 'github-actions[bot]', type: 'Bot' } },
+      ],
+    });
+    expect((await upsertComment(pr(), token, marker, `${marker}\nnew`)).action).toBe('updated');
+    expect(github.comments.map((c) => c.body)).toEqual(['LGTM', `${marker}\nanother app's comment`, `${marker}\nnew`]);
+  });
+
+  it('names GitHub’s answer when the token is refused outright', async () => {
+    github = await startFakeGitHub(repository, 7, token, '', { earlier: [{ body: `${marker}\nours`, user: { login: 'github-actions[bot]', type: 'Bot' } }] });
+    await expect(upsertComment(pr(), 'ghp_wrong', marker, 'x')).rejects.toThrow('GitHub answered GET /repos/example-org/cluster-config/issues/7/comments?per_page=100&page=1 with 401 Unauthorized');
   });
 });

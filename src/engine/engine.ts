@@ -2,8 +2,8 @@
  * The engine: validated options in, a report out. It knows nothing of GitHub; the Action and the
  * CLI are thin adapters around `runCommand`.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { invalidInput, MigrationError, messageOf } from './errors.js';
 import { redactingLogger, type Logger } from './logger.js';
 import type { Options } from './options.js';
@@ -41,6 +41,7 @@ export async function runCommand(given: Options, hooks: RunHooks): Promise<Repor
       hooks.onSecret(secret);
     }
   };
+  await prepareReportFolder(options.reportFile);
   let deployment: Deployment | undefined;
   try {
     if (options.managerVenv && (needsManagerVenv(options) || checksWithManagerVenv(options))) {
@@ -50,7 +51,7 @@ export async function runCommand(given: Options, hooks: RunHooks): Promise<Repor
       // No production connection at all: everything happens on the disposable servers.
       const log = redactingLogger(hooks.log, secrets);
       await rehearse(options, report, log, addSecret, (inner) => runCommand(inner, { ...hooks, onSecret: addSecret }));
-      return await finish(report, options, secrets);
+      return await finish(report, options, secrets, log);
     }
     const targets = resolveTargets(options, hooks.env);
     targets.secrets.forEach(addSecret);
@@ -66,10 +67,11 @@ export async function runCommand(given: Options, hooks: RunHooks): Promise<Repor
     if (!(error instanceof MigrationError) && error instanceof Error && error.stack) redactingLogger(hooks.log, secrets).debug(`stack of the unexpected error: ${error.stack}`);
     if (error instanceof MigrationError) report.errorCode = error.code;
     else if (down.length > 0) report.errorCode = 'unreachable';
+    if (error instanceof MigrationError && error.summary) report.errorSummary = redact(error.summary, secrets);
   } finally {
     await deployment?.close();
   }
-  return finish(report, options, secrets);
+  return finish(report, options, secrets, redactingLogger(hooks.log, secrets));
 }
 
 /** Commands (and dry runs) that must not write: their PostgreSQL session cannot. */
@@ -135,9 +137,30 @@ async function withManagerVenv(options: Options, report: Report, log: Logger): P
   };
 }
 
-async function finish(report: Report, options: Options, secrets: ReadonlySet<string>): Promise<Report> {
+/**
+ * Makes the report's folder (mkdir -p) before anything else is written, so that a run that did its
+ * work can also write its report; a path that cannot be made a folder is an input error.
+ */
+async function prepareReportFolder(file: string): Promise<void> {
+  const folder = dirname(resolve(file));
+  try {
+    await mkdir(folder, { recursive: true });
+  } catch (error) {
+    throw invalidInput(`report-file "${file}": its folder ${folder} cannot be created (${messageOf(error)}); give a path in a folder that exists or can be made`);
+  }
+  if ((await stat(file).catch(() => undefined))?.isDirectory()) throw invalidInput(`report-file "${file}" is a folder; give the path of a file, e.g. ${join(file, 'bai-migrate-report.json')}`);
+}
+
+/** The outcome is the work's: a report file that cannot be written is a warning, and the report stays in memory for the adapters. */
+async function finish(report: Report, options: Options, secrets: ReadonlySet<string>, log: Logger): Promise<Report> {
   report.finishedAt ??= new Date().toISOString();
-  await writeFile(options.reportFile, `${redact(JSON.stringify(report, null, 2), secrets)}\n`);
+  report.reportFile = resolve(options.reportFile);
+  try {
+    await writeFile(options.reportFile, `${redact(JSON.stringify(report, null, 2), secrets)}\n`);
+  } catch (error) {
+    report.reportFile = undefined;
+    log.warning(`the report file ${options.reportFile} was not written (${messageOf(error)}); the outcome stands: ${report.outcome}`);
+  }
   return report;
 }
 
@@ -199,9 +222,11 @@ class Run {
     if (finding?.attachment) {
       this.report.attachments.push({ step: entry.step, name: finding.attachment.name, content: redact(finding.attachment.content, this.secrets) });
     }
+    // The one place a finding is printed (and annotated, in the Action); errors and summaries only count them.
     const line = `${entry.hop ? `${entry.hop} ` : ''}${entry.step}: ${entry.detail}`;
-    if (entry.status === 'failed') this.log.error(line);
-    else if (entry.status === 'warning') this.log.warning(line);
+    const title = `bai-migrate ${entry.phase}: ${entry.step}`;
+    if (entry.status === 'failed') this.log.error(line, title);
+    else if (entry.status === 'warning') this.log.warning(line, title);
     else if (entry.phase !== 'plan') this.log.info(`${entry.status}: ${line}`);
   }
 
@@ -221,7 +246,7 @@ class Run {
       // A server out of reach comes first; otherwise the cause (credentials, an empty namespace) is the code.
       const codes = down.flatMap((r) => (r.code ? [r.code] : []));
       const code = codes.length === 0 || codes.includes('unreachable') ? 'unreachable' : codes[0]!;
-      throw new MigrationError(code, down.map((r) => `${SERVER_NAMES[r.server]}: ${r.detail}`).join('\n'));
+      throw new MigrationError(code, down.map((r) => `${SERVER_NAMES[r.server]}: ${r.detail}`).join('\n'), `${down.map((r) => SERVER_NAMES[r.server]).join(', ')} ${code === 'unreachable' ? 'unreachable' : 'refused the connection'} (reported above)`);
     }
     return new Set(results.filter((r) => r.ok).map((r) => r.server));
   }
@@ -256,7 +281,7 @@ class Run {
     this.report.history = { cutoff: result.cutoff, kernels: result.kernels, redisKeys: result.redisKeys, sweptRedisKeys: result.sweptRedisKeys };
     for (const f of result.findings) this.record({ phase: 'apply', step: 'clear-history', status: f.status, detail: f.detail });
     const failures = result.findings.filter((f) => f.status === 'failed');
-    if (failures.length > 0) throw new MigrationError('checks-failed', `clear-history: ${failures.map((f) => f.detail).join('; ')}`);
+    if (failures.length > 0) throw new MigrationError('checks-failed', `clear-history: ${failures.map((f) => f.detail).join('; ')}`, `clear-history: ${problems(failures.length)}`);
   }
 
   /** Read-only: connects to all three servers and writes the snapshot file. */
@@ -324,7 +349,7 @@ class Run {
     });
     const failures = this.report.entries.filter((e) => e.phase === phase && e.status === 'failed');
     if (failures.length > 0) {
-      throw new MigrationError('checks-failed', `${phase} found ${failures.length} problem(s):\n${failures.map((f) => `- ${f.hop ? `${f.hop} ` : ''}${f.step}: ${f.detail}`).join('\n')}`);
+      throw new MigrationError('checks-failed', `${phase} found ${failures.length} problem(s):\n${failures.map((f) => `- ${f.hop ? `${f.hop} ` : ''}${f.step}: ${f.detail}`).join('\n')}`, `${phase} ${problems(failures.length)}`);
     }
   }
 
@@ -339,7 +364,7 @@ class Run {
       }
     });
     const failures = this.report.entries.filter((e) => e.phase === 'apply' && e.status === 'failed');
-    if (failures.length > 0) throw new MigrationError('checks-failed', `the dry run found ${failures.length} problem(s):\n${failures.map((f) => `- ${f.step}: ${f.detail}`).join('\n')}`);
+    if (failures.length > 0) throw new MigrationError('checks-failed', `the dry run found ${failures.length} problem(s):\n${failures.map((f) => `- ${f.step}: ${f.detail}`).join('\n')}`, `the dry run ${problems(failures.length)}`);
   }
 
   /**
@@ -371,10 +396,8 @@ class Run {
             const failure = [...applied, ...verified].find((f) => f.status === 'failed');
             if (failure) {
               const remaining = plan.hops.flatMap((h) => h.steps.filter((s) => s.kind === 'change').map((s) => `${h.label} ${s.id}`)).filter((s) => !done.includes(s) && s !== `${hop.label} ${step.id}`);
-              throw new MigrationError(
-                'checks-failed',
-                `${hop.label} ${step.id} failed: ${failure.detail}\ndone: ${done.join(', ') || 'nothing'}\nnot done: ${remaining.join(', ') || 'nothing'}\nFix the cause and run migrate again: finished steps are recognised and skipped.`,
-              );
+              const progress = `done: ${done.join(', ') || 'nothing'}\nnot done: ${remaining.join(', ') || 'nothing'}\nFix the cause and run migrate again: finished steps are recognised and skipped.`;
+              throw new MigrationError('checks-failed', `${hop.label} ${step.id} failed: ${failure.detail}\n${progress}`, `${hop.label} ${step.id} failed (reported above)\n${progress}`);
             }
             done.push(`${hop.label} ${step.id}`);
           }
@@ -401,8 +424,16 @@ class Run {
     );
   }
 
-  /** Everything the steps may lose, saved before the first change; named in the report. */
+  /**
+   * Everything the steps may lose, saved before the first change, and only when some step has a
+   * change to make: a run that changes nothing writes nothing. Named in the report.
+   */
   private async writeBackup(plan: Plan): Promise<void> {
+    const first = await this.firstPendingStep(plan);
+    if (!first) {
+      this.record({ phase: 'apply', step: 'backup', status: 'ok', detail: 'every step is already done: nothing to back up, no backup bundle written' });
+      return;
+    }
     const dir = resolve(this.options.backupDir, `backup-${new Date().toISOString().replace(/[:.]/g, '-')}`);
     const saved: string[] = [];
     for (const { hop, step } of lastOccurrences(plan)) {
@@ -415,9 +446,44 @@ class Run {
     }
     if (saved.length > 0) {
       this.report.backup = dir;
-      this.record({ phase: 'apply', step: 'backup', status: 'ok', detail: `backup bundle ${dir}: ${saved.join(', ')}` });
+      this.record({ phase: 'apply', step: 'backup', status: 'ok', detail: `backup bundle ${dir}: ${saved.join(', ')} (first change: ${first})` });
+    }
+    // What a change drops for good is also kept in the database itself: a bundle may be pruned.
+    for (const { hop, step } of lastOccurrences(plan)) {
+      const kept = step.carryForward
+        ? await step.carryForward(this.context(hop)).catch((error: unknown) => {
+            throw new MigrationError('checks-failed', `${step.title}: the values it drops could not be kept in PostgreSQL (${messageOf(error)}); nothing has been changed yet${saved.length > 0 ? ` (the backup bundle ${dir} was written)` : ''}`);
+          })
+        : undefined;
+      if (kept) this.record({ phase: 'apply', step: 'backup', status: kept.status, detail: kept.detail });
     }
   }
+
+  /** "hop step" of the first change step whose apply has something to do; undefined when none has. */
+  private async firstPendingStep(plan: Plan): Promise<string | undefined> {
+    for (const hop of plan.hops) {
+      for (const step of hop.steps.filter((s) => s.kind === 'change')) {
+        if (await hasWork(step, this.context(hop))) return `${hop.label} ${step.id}`;
+      }
+    }
+    return undefined;
+  }
+}
+
+/** A step's own answer, else whether its verify still fails; a step that cannot tell is taken to have work. */
+async function hasWork(step: Step, ctx: StepContext): Promise<boolean> {
+  try {
+    if (step.pending) return await step.pending(ctx);
+    if (step.verify) return (await step.verify(ctx)).some((f) => f.status === 'failed');
+    return true;
+  } catch {
+    return true;
+  }
+}
+
+/** "found 3 problems (…)": the findings themselves were reported one by one as they were found. */
+function problems(count: number): string {
+  return `found ${count} problem${count === 1 ? '' : 's'} (each reported above; the report lists them)`;
 }
 
 function lastOccurrences(plan: Plan): Array<{ hop: Hop; step: Step }> {

@@ -7,9 +7,14 @@
 export type ErrorCode = 'invalid-input' | 'unreachable' | 'authentication-failed' | 'inconsistent-state' | 'unsupported' | 'checks-failed';
 
 export class MigrationError extends Error {
+  /**
+   * @param summary the message in words that do not repeat findings already reported one by one
+   * (the adapters print it; the report keeps the whole message)
+   */
   constructor(
     readonly code: ErrorCode,
     message: string,
+    readonly summary?: string,
   ) {
     super(message);
     this.name = 'MigrationError';

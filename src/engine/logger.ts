@@ -3,8 +3,9 @@ import { redact } from './report.js';
 /** What the engine may say while it works. The Action maps it onto @actions/core, the CLI onto stderr. */
 export interface Logger {
   info(message: string): void;
-  warning(message: string): void;
-  error(message: string): void;
+  /** `title` names the finding in an annotation (the Action); the CLI prints the message alone. */
+  warning(message: string, title?: string): void;
+  error(message: string, title?: string): void;
   /** For whoever debugs bai-migrate: the Action shows it with ACTIONS_STEP_DEBUG, the CLI with --debug. */
   debug(message: string): void;
   /** Runs `body` inside a collapsible log group named `name`. */
@@ -16,8 +17,8 @@ export function redactingLogger(log: Logger, secrets: ReadonlySet<string>): Logg
   const clean = (message: string) => redact(message, secrets);
   return {
     info: (m) => log.info(clean(m)),
-    warning: (m) => log.warning(clean(m)),
-    error: (m) => log.error(clean(m)),
+    warning: (m, title) => log.warning(clean(m), title === undefined ? undefined : clean(title)),
+    error: (m, title) => log.error(clean(m), title === undefined ? undefined : clean(title)),
     debug: (m) => log.debug(clean(m)),
     group: (name, body) => log.group(clean(name), body),
   };

@@ -31,6 +31,8 @@ export interface Report {
   /** The one message that says why the run failed, and its kind. */
   error?: string;
   errorCode?: ErrorCode;
+  /** `error` without the findings it lists (each is a row, reported as it was found): what the adapters print. */
+  errorSummary?: string;
   /** Longer artefacts: offline SQL, diffs. */
   attachments: Array<{ step: string; name: string; content: string }>;
   /** What clear-history deleted (or would delete, in a dry run). */
@@ -43,6 +45,8 @@ export interface Report {
   rehearsal?: { namespace: string };
   /** rehearse: the pull-request comment, once the Action has written it. */
   commentUrl?: string;
+  /** Where this report was written as JSON; absent when the file could not be written. */
+  reportFile?: string;
   /** Where the backup bundle of this run was written. */
   backup?: string;
   plan: Array<{ hop: string; targetRevision: string; steps: Array<{ id: string; title: string; action: string }> }>;
@@ -101,16 +105,27 @@ export function renderMarkdown(report: Report, maxBytes = 512 * 1024): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** Plain text for a terminal. */
-export function renderText(report: Report): string {
+/**
+ * Plain text for a terminal. `logged`: the findings were printed one by one as the run went (the
+ * CLI's log), so they are counted here, not repeated; the report file has every row.
+ */
+export function renderText(report: Report, { logged = false }: { logged?: boolean } = {}): string {
   const out = [`bai-migrate ${report.command}${report.dryRun ? ' (dry run)' : ''}`];
   if (report.fromVersion || report.toVersion) out.push(`  ${report.fromVersion ?? '?'} → ${report.toVersion ?? '?'}${report.targetRevision ? ` (target revision ${report.targetRevision})` : ''}`);
   if (report.currentRevision) out.push(`  current revision ${report.currentRevision}`);
-  // The plan's rows are the whole output of `plan`; elsewhere the hops line above says enough.
-  for (const e of report.entries.filter((entry) => entry.phase !== 'plan' || report.command === 'plan' || entry.step === 'from-version')) {
+  // The plan's rows are the whole output of `plan` (the log never prints them); elsewhere the hops line above says enough.
+  const planRow = (entry: ReportEntry) => entry.phase === 'plan' && (report.command === 'plan' || entry.step === 'from-version');
+  for (const e of report.entries.filter((entry) => (logged ? planRow(entry) : entry.phase !== 'plan' || planRow(entry)))) {
     out.push(`  ${e.status.toUpperCase().padEnd(8)} ${e.phase.padEnd(9)} ${(e.hop ? `${e.hop} ` : '') + e.step}: ${e.detail}`);
   }
-  out.push(report.outcome === 'success' ? 'Result: success' : `Result: failure\n${report.error ?? ''}`);
+  if (logged) {
+    const counts = countByStatus(report);
+    const shown = (Object.keys(counts) as Status[]).filter((s) => counts[s] > 0).map((s) => `${counts[s]} ${s}`);
+    out.push(`  ${shown.join(', ') || 'no findings'}${report.reportFile ? `; every row is in ${report.reportFile}` : ''}`);
+    if (report.backup) out.push(`  backup bundle ${report.backup}`);
+  }
+  const error = logged ? (report.errorSummary ?? report.error) : report.error;
+  out.push(report.outcome === 'success' ? 'Result: success' : `Result: failure\n${error ?? ''}`);
   return `${out.join('\n')}\n`;
 }
 

@@ -78,18 +78,16 @@ export function pullRequestFromEnv(env: NodeJS.ProcessEnv): PullRequest | undefi
   return { apiUrl: env.GITHUB_API_URL ?? 'https://api.github.com', repository: env.GITHUB_REPOSITORY, number };
 }
 
+function apiHeaders(token: string): Record<string, string> {
+  return { authorization: `Bearer ${token}`, accept: 'application/vnd.github+json', 'x-github-api-version': '2022-11-28', 'user-agent': 'bai-migrate' };
+}
+
 /** Updates the comment that carries `marker`, or creates it. Returns its URL and what was done. */
 export async function upsertComment(pr: PullRequest, token: string, marker: string, body: string): Promise<{ url: string; action: 'created' | 'updated' }> {
   const call = async (method: string, path: string, payload?: unknown) => {
     const response = await fetch(`${pr.apiUrl}${path}`, {
       method,
-      headers: {
-        authorization: `Bearer ${token}`,
-        accept: 'application/vnd.github+json',
-        'x-github-api-version': '2022-11-28',
-        'user-agent': 'bai-migrate',
-        ...(payload ? { 'content-type': 'application/json' } : {}),
-      },
+      headers: { ...apiHeaders(token), ...(payload ? { 'content-type': 'application/json' } : {}) },
       body: payload ? JSON.stringify(payload) : undefined,
       signal: AbortSignal.timeout(30_000),
     });
@@ -100,10 +98,14 @@ export async function upsertComment(pr: PullRequest, token: string, marker: stri
     return response.json() as Promise<unknown>;
   };
   const base = `/repos/${pr.repository}/issues`;
+  let me: string | undefined;
   for (let page = 1; ; page++) {
-    const comments = (await call('GET', `${base}/${pr.number}/comments?per_page=100&page=${page}`)) as Array<{ id: number; body?: string; html_url: string; user?: { type?: string } }>;
-    // Ours starts with the marker and was written by a bot (the token's app): a person quoting it is left alone.
-    const mine = comments.find((c) => c.user?.type === 'Bot' && c.body?.startsWith(marker));
+    const comments = (await call('GET', `${base}/${pr.number}/comments?per_page=100&page=${page}`)) as Array<{ id: number; body?: string; html_url: string; user?: { login?: string } }>;
+    // Ours starts with the marker and was written by the token's own identity: anyone else's comment
+    // with the marker (a person quoting it, another workflow's token) is left alone.
+    const candidates = comments.filter((c) => c.body?.startsWith(marker));
+    if (candidates.length > 0) me ??= await tokenLogin(pr, token);
+    const mine = candidates.find((c) => c.user?.login === me);
     if (mine) {
       const updated = (await call('PATCH', `${base}/comments/${mine.id}`, { body })) as { html_url: string };
       return { url: updated.html_url, action: 'updated' };
@@ -112,4 +114,24 @@ export async function upsertComment(pr: PullRequest, token: string, marker: stri
   }
   const created = (await call('POST', `${base}/${pr.number}/comments`, { body })) as { html_url: string };
   return { url: created.html_url, action: 'created' };
+}
+
+/** The workflow's GITHUB_TOKEN comments as this app; GET /user refuses installation tokens. */
+export const ACTIONS_BOT_LOGIN = 'github-actions[bot]';
+
+/**
+ * The login that comments made with `token` carry: GET /user for a person's token (classic or
+ * fine-grained); an installation token such as the workflow's GITHUB_TOKEN is refused there (403),
+ * and its comments are github-actions[bot]'s.
+ */
+export async function tokenLogin(pr: PullRequest, token: string): Promise<string> {
+  const response = await fetch(`${pr.apiUrl}/user`, {
+    headers: apiHeaders(token),
+    signal: AbortSignal.timeout(30_000),
+  });
+  if (response.status === 403) return ACTIONS_BOT_LOGIN;
+  if (!response.ok) throw new Error(`GitHub answered GET /user with ${response.status} ${response.statusText}: the token's own identity is needed to find its earlier comment`);
+  const login = ((await response.json()) as { login?: unknown }).login;
+  if (typeof login !== 'string' || login === '') throw new Error('GitHub answered GET /user without a login');
+  return login;
 }

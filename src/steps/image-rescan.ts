@@ -43,6 +43,11 @@ export const imageRescan: Step = {
     return [ok(`would rescan ${(await registryNames(ctx.deployment)).join(', ')} and put back the admin-set limits of ${limits.size} image(s)`)];
   },
 
+  // A requested rescan runs every time: the manager rewrites the rows, so there is always a change to back up for.
+  async pending(ctx) {
+    return ctx.options.imageRescan;
+  },
+
   async apply(ctx) {
     if (!ctx.options.imageRescan) return skipped('not requested');
     const limits = await adminLimits(ctx.deployment);

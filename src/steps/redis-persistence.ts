@@ -47,8 +47,14 @@ export const redisPersistence: Step = {
 
   async dryRun(ctx) {
     if (ctx.options.redisPersistence === 'managed') return [skipped('managed elsewhere: nothing to change')];
-    const appendonly = await configGet(ctx, 'appendonly');
-    return [ok(appendonly === 'yes' ? 'appendonly is already yes: would only re-run CONFIG REWRITE' : 'would set appendonly yes, wait for the AOF rewrite and persist it with CONFIG REWRITE')];
+    const state = await persistenceState(ctx);
+    if (state.appendonly !== 'yes') return [ok('would set appendonly yes, wait for the AOF rewrite and persist it with CONFIG REWRITE')];
+    if (!isDone(state)) return [ok(`appendonly is already yes; would write it to ${state.configFile || 'the config file'} once (CONFIG REWRITE): no earlier run did so for this Redis process`)];
+    return [ok(`appendonly is already yes and was written to ${state.configFile} by an earlier run: nothing to do`)];
+  },
+
+  async pending(ctx) {
+    return ctx.options.redisPersistence !== 'managed' && !isDone(await persistenceState(ctx));
   },
 
   async backup(ctx) {
@@ -63,7 +69,9 @@ export const redisPersistence: Step = {
   async apply(ctx) {
     if (ctx.options.redisPersistence === 'managed') return skipped('managed elsewhere: nothing changed');
     const redis = await ctx.deployment.redis(REDIS_DB.stat);
-    const wasOn = (await configGet(ctx, 'appendonly')) === 'yes';
+    const state = await persistenceState(ctx);
+    if (isDone(state)) return ok(`appendonly is already yes and was written to ${state.configFile} by an earlier run: nothing to do`);
+    const wasOn = state.appendonly === 'yes';
     if (!wasOn) await redis.config('SET', 'appendonly', 'yes');
     // Turning AOF on starts a rewrite that writes the first AOF; it must finish before Redis is durable.
     const deadline = Date.now() + REWRITE_WAIT_MS;
@@ -72,7 +80,10 @@ export const redisPersistence: Step = {
       await new Promise((r) => setTimeout(r, 100));
     }
     await redis.config('REWRITE');
-    return wasOn ? ok('appendonly was already yes; config file rewritten to keep it') : changed(`appendonly yes, AOF written to ${await configGet(ctx, 'dir')} and kept in the config file (CONFIG REWRITE)`);
+    await redis.set(REWRITTEN_KEY, JSON.stringify({ runId: state.runId, configFile: state.configFile, at: new Date().toISOString() }));
+    return wasOn
+      ? changed(`appendonly was already yes; written to the config file ${state.configFile} (CONFIG REWRITE) so that it survives a restart`)
+      : changed(`appendonly yes, AOF written to ${await configGet(ctx, 'dir')} and kept in the config file (CONFIG REWRITE)`);
   },
 
   async verify(ctx) {
@@ -92,4 +103,44 @@ async function configGet(ctx: StepContext, name: string): Promise<string> {
   const redis = await ctx.deployment.redis(REDIS_DB.stat);
   const [, value] = (await redis.config('GET', name)) as string[];
   return value ?? '';
+}
+
+/**
+ * Redis cannot say what its config file holds, and bai-migrate may not run on the Redis host to
+ * read it; CONFIG REWRITE on every run is no answer either (Redis adds a blank line to the file each
+ * time). So after its CONFIG REWRITE bai-migrate keeps this key in DB 0, naming the Redis process
+ * (INFO server run_id) and its config file, and rewrites only when appendonly is not on yet or no
+ * such key names the running process: a run killed between CONFIG SET and CONFIG REWRITE left no
+ * key, and a restart, a failover or another config file change the process or the file, so that
+ * file is rewritten once. appendonly turned on by hand (CONFIG SET alone) is thus also persisted.
+ */
+export const REWRITTEN_KEY = 'bai-migrate.redis-persistence.config-rewritten';
+
+interface PersistenceState {
+  appendonly: string;
+  aofEnabled: boolean;
+  runId: string;
+  configFile: string;
+  /** A rewrite by bai-migrate is recorded for this process and config file. */
+  rewritten: boolean;
+}
+
+async function persistenceState(ctx: StepContext): Promise<PersistenceState> {
+  const redis = await ctx.deployment.redis(REDIS_DB.stat);
+  const appendonly = await configGet(ctx, 'appendonly');
+  const aofEnabled = /aof_enabled:1/.test(await redis.info('persistence'));
+  const server = await redis.info('server');
+  const runId = /run_id:(\w+)/.exec(server)?.[1] ?? '';
+  const configFile = /config_file:(.*)/.exec(server)?.[1]?.trim() ?? '';
+  let recorded: { runId?: unknown; configFile?: unknown } = {};
+  try {
+    recorded = JSON.parse((await redis.get(REWRITTEN_KEY)) ?? '{}');
+  } catch {
+    // Not ours to read: treated as no record, so the file is rewritten once more.
+  }
+  return { appendonly, aofEnabled, runId, configFile, rewritten: runId !== '' && recorded.runId === runId && recorded.configFile === configFile };
+}
+
+function isDone(state: PersistenceState): boolean {
+  return state.appendonly === 'yes' && state.aofEnabled && state.rewritten;
 }

@@ -53,6 +53,18 @@ export interface Step {
   dryRun?(ctx: StepContext): Promise<Finding[]>;
   /** What apply may lose, saved into the backup bundle before the first change (JSON or text). */
   backup?(ctx: StepContext): Promise<{ name: string; content: string } | undefined>;
+  /**
+   * Whether apply has anything left to do, found by reading only; the backup bundle is written only
+   * when some step has. Without it, verify decides: apply is needed while verify does not yet prove
+   * the end state (a verify that throws counts as needed).
+   */
+  pending?(ctx: StepContext): Promise<boolean>;
+  /**
+   * Values a later change drops for good (a column alembic removes), copied into bai-migrate's own
+   * table in PostgreSQL right after the backup bundle, so they outlive a pruned bundle. Idempotent;
+   * undefined when there is nothing (left) to copy.
+   */
+  carryForward?(ctx: StepContext): Promise<Finding | undefined>;
   /** Idempotent: returns ok when there was nothing left to do, changed when it changed something. */
   apply?(ctx: StepContext): Promise<Finding>;
   verify?(ctx: StepContext): Promise<Finding[]>;
