@@ -45,3 +45,4 @@ export {
   __export,
   __toESM
 };
+//# sourceMappingURL=chunk-YIVHD5DW.js.map

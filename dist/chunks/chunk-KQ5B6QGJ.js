@@ -3,12 +3,12 @@ import {
   require_src,
   require_src2,
   require_src3
-} from "./chunk-SCUMJWIY.js";
+} from "./chunk-MHY44AIF.js";
 import {
   __commonJS,
   __require,
   __toESM
-} from "./chunk-O7VACBHG.js";
+} from "./chunk-YIVHD5DW.js";
 
 // node_modules/postgres-array/index.js
 var require_postgres_array = __commonJS({
@@ -557,7 +557,7 @@ var require_textParsers = __commonJS({
 var require_pg_int8 = __commonJS({
   "node_modules/pg-int8/index.js"(exports, module) {
     "use strict";
-    var BASE = 1e6;
+    var BASE2 = 1e6;
     function readInt8(buffer) {
       var high = buffer.readInt32BE(0);
       var low = buffer.readUInt32BE(4);
@@ -575,11 +575,11 @@ var require_pg_int8 = __commonJS({
       var l;
       var i;
       {
-        carry = high % BASE;
-        high = high / BASE >>> 0;
+        carry = high % BASE2;
+        high = high / BASE2 >>> 0;
         t = 4294967296 * carry + low;
-        low = t / BASE >>> 0;
-        digits = "" + (t - BASE * low);
+        low = t / BASE2 >>> 0;
+        digits = "" + (t - BASE2 * low);
         if (low === 0 && high === 0) {
           return sign + digits + result;
         }
@@ -591,11 +591,11 @@ var require_pg_int8 = __commonJS({
         result = pad + digits + result;
       }
       {
-        carry = high % BASE;
-        high = high / BASE >>> 0;
+        carry = high % BASE2;
+        high = high / BASE2 >>> 0;
         t = 4294967296 * carry + low;
-        low = t / BASE >>> 0;
-        digits = "" + (t - BASE * low);
+        low = t / BASE2 >>> 0;
+        digits = "" + (t - BASE2 * low);
         if (low === 0 && high === 0) {
           return sign + digits + result;
         }
@@ -607,11 +607,11 @@ var require_pg_int8 = __commonJS({
         result = pad + digits + result;
       }
       {
-        carry = high % BASE;
-        high = high / BASE >>> 0;
+        carry = high % BASE2;
+        high = high / BASE2 >>> 0;
         t = 4294967296 * carry + low;
-        low = t / BASE >>> 0;
-        digits = "" + (t - BASE * low);
+        low = t / BASE2 >>> 0;
+        digits = "" + (t - BASE2 * low);
         if (low === 0 && high === 0) {
           return sign + digits + result;
         }
@@ -623,9 +623,9 @@ var require_pg_int8 = __commonJS({
         result = pad + digits + result;
       }
       {
-        carry = high % BASE;
+        carry = high % BASE2;
         t = 4294967296 * carry + low;
-        digits = "" + t % BASE;
+        digits = "" + t % BASE2;
         return sign + digits + result;
       }
     }
@@ -1181,7 +1181,7 @@ var require_utils2 = __commonJS({
     var nodeCrypto = __require("crypto");
     module.exports = {
       postgresMd5PasswordHash,
-      randomBytes: randomBytes4,
+      randomBytes: randomBytes5,
       deriveKey,
       sha256,
       hashByName,
@@ -1191,7 +1191,7 @@ var require_utils2 = __commonJS({
     var webCrypto = nodeCrypto.webcrypto || globalThis.crypto;
     var subtleCrypto = webCrypto.subtle;
     var textEncoder = new TextEncoder();
-    function randomBytes4(length) {
+    function randomBytes5(length) {
       return webCrypto.getRandomValues(Buffer.alloc(length));
     }
     async function md5(string) {
@@ -3068,7 +3068,7 @@ var require_dist = __commonJS({
     function parse(stream, callback) {
       const parser = new parser_1.Parser();
       stream.on("data", (buffer) => parser.parse(buffer, callback));
-      return new Promise((resolve6) => stream.on("end", () => resolve6()));
+      return new Promise((resolve8) => stream.on("end", () => resolve8()));
     }
   }
 });
@@ -3354,7 +3354,7 @@ var require_connection = __commonJS({
 var require_split2 = __commonJS({
   "node_modules/split2/index.js"(exports, module) {
     "use strict";
-    var { Transform } = __require("stream");
+    var { Transform: Transform2 } = __require("stream");
     var { StringDecoder: StringDecoder2 } = __require("string_decoder");
     var kLast = /* @__PURE__ */ Symbol("last");
     var kDecoder = /* @__PURE__ */ Symbol("decoder");
@@ -3433,7 +3433,7 @@ var require_split2 = __commonJS({
       options.transform = transform;
       options.flush = flush;
       options.readableObjectMode = true;
-      const stream = new Transform(options);
+      const stream = new Transform2(options);
       stream[kLast] = "";
       stream[kDecoder] = new StringDecoder2("utf8");
       stream.matcher = matcher;
@@ -3631,8 +3631,8 @@ var require_lib = __commonJS({
     var helper = require_helper();
     module.exports = function(connInfo, cb) {
       var file = helper.getFileName();
-      fs2.stat(file, function(err, stat3) {
-        if (err || !helper.usePgPass(stat3, file)) {
+      fs2.stat(file, function(err, stat4) {
+        if (err || !helper.usePgPass(stat4, file)) {
           return cb(void 0);
         }
         var st = fs2.createReadStream(file);
@@ -3837,12 +3837,12 @@ var require_client = __commonJS({
           this._connect(callback);
           return;
         }
-        return new this._Promise((resolve6, reject) => {
+        return new this._Promise((resolve8, reject) => {
           this._connect((error) => {
             if (error) {
               reject(error);
             } else {
-              resolve6(this);
+              resolve8(this);
             }
           });
         });
@@ -4224,8 +4224,8 @@ var require_client = __commonJS({
         } else {
           query = new Query2(config, values, callback);
           if (!query.callback) {
-            result = new this._Promise((resolve6, reject) => {
-              query.callback = (err, res) => err ? reject(err) : resolve6(res);
+            result = new this._Promise((resolve8, reject) => {
+              query.callback = (err, res) => err ? reject(err) : resolve8(res);
             }).catch((err) => {
               Error.captureStackTrace(err);
               throw err;
@@ -4325,8 +4325,8 @@ var require_client = __commonJS({
         if (cb) {
           this.connection.once("end", cb);
         } else {
-          return new this._Promise((resolve6) => {
-            this.connection.once("end", resolve6);
+          return new this._Promise((resolve8) => {
+            this.connection.once("end", resolve8);
           });
         }
       }
@@ -4375,8 +4375,8 @@ var require_pg_pool = __commonJS({
       const cb = function(err, client) {
         err ? rej(err) : res(client);
       };
-      const result = new Promise2(function(resolve6, reject) {
-        res = resolve6;
+      const result = new Promise2(function(resolve8, reject) {
+        res = resolve8;
         rej = reject;
       }).catch((err) => {
         Error.captureStackTrace(err);
@@ -4437,7 +4437,7 @@ var require_pg_pool = __commonJS({
         if (typeof Promise2.try === "function") {
           return Promise2.try(f);
         }
-        return new Promise2((resolve6) => resolve6(f()));
+        return new Promise2((resolve8) => resolve8(f()));
       }
       _isFull() {
         return this._clients.length >= this.options.max;
@@ -4832,8 +4832,8 @@ var require_query2 = __commonJS({
     NativeQuery.prototype._getPromise = function() {
       if (this._promise) return this._promise;
       this._promise = new Promise(
-        function(resolve6, reject) {
-          this._once("end", resolve6);
+        function(resolve8, reject) {
+          this._once("end", resolve8);
           this._once("error", reject);
         }.bind(this)
       );
@@ -5012,12 +5012,12 @@ var require_client2 = __commonJS({
         this._connect(callback);
         return;
       }
-      return new this._Promise((resolve6, reject) => {
+      return new this._Promise((resolve8, reject) => {
         this._connect((error) => {
           if (error) {
             reject(error);
           } else {
-            resolve6(this);
+            resolve8(this);
           }
         });
       });
@@ -5041,8 +5041,8 @@ var require_client2 = __commonJS({
         query = new NativeQuery(config, values, callback);
         if (!query.callback) {
           let resolveOut, rejectOut;
-          result = new this._Promise((resolve6, reject) => {
-            resolveOut = resolve6;
+          result = new this._Promise((resolve8, reject) => {
+            resolveOut = resolve8;
             rejectOut = reject;
           }).catch((err) => {
             Error.captureStackTrace(err);
@@ -5105,8 +5105,8 @@ var require_client2 = __commonJS({
       }
       let result;
       if (!cb) {
-        result = new this._Promise(function(resolve6, reject) {
-          cb = (err) => err ? reject(err) : resolve6();
+        result = new this._Promise(function(resolve8, reject) {
+          cb = (err) => err ? reject(err) : resolve8();
         });
       }
       const doEnd = function() {
@@ -11838,7 +11838,7 @@ var require_Command = __commonJS({
       initPromise() {
         this.isResolved = false;
         this.isSettled = false;
-        const promise = new Promise((resolve6, reject) => {
+        const promise = new Promise((resolve8, reject) => {
           if (!this.transformed) {
             this.transformed = true;
             const transformer = _Command._transformer.argument[this.name];
@@ -11847,7 +11847,7 @@ var require_Command = __commonJS({
             }
             this.stringifyArguments();
           }
-          this.resolve = this._convertValue(resolve6);
+          this.resolve = this._convertValue(resolve8);
           this.reject = (err) => {
             this._clearTimers();
             this.isSettled = true;
@@ -11881,11 +11881,11 @@ var require_Command = __commonJS({
       /**
        * Convert the value from buffer to the target encoding.
        */
-      _convertValue(resolve6) {
+      _convertValue(resolve8) {
         return (value) => {
           try {
             this._clearTimers();
-            resolve6(this.transformReply(value));
+            resolve8(this.transformReply(value));
             this.isResolved = true;
             this.isSettled = true;
           } catch (err) {
@@ -12138,11 +12138,11 @@ var require_autoPipelining = __commonJS({
         return;
       }
       client._runningAutoPipelines.add(slotKey);
-      const pipeline2 = client._autoPipelines.get(slotKey);
+      const pipeline3 = client._autoPipelines.get(slotKey);
       client._autoPipelines.delete(slotKey);
-      const callbacks = pipeline2[exports.kCallbacks];
-      pipeline2[exports.kCallbacks] = null;
-      pipeline2.exec(function(err, results) {
+      const callbacks = pipeline3[exports.kCallbacks];
+      pipeline3[exports.kCallbacks] = null;
+      pipeline3.exec(function(err, results) {
         client._runningAutoPipelines.delete(slotKey);
         if (err) {
           for (let i = 0; i < callbacks.length; i++) {
@@ -12197,45 +12197,45 @@ var require_autoPipelining = __commonJS({
       if (client.isCluster && !client.slots.length) {
         if (client.status === "wait")
           client.connect().catch(lodash_1.noop);
-        return (0, standard_as_callback_1.default)(new Promise(function(resolve6, reject) {
+        return (0, standard_as_callback_1.default)(new Promise(function(resolve8, reject) {
           client.delayUntilReady((err) => {
             if (err) {
               reject(err);
               return;
             }
-            executeWithAutoPipelining(client, functionName, commandName, args, null).then(resolve6, reject);
+            executeWithAutoPipelining(client, functionName, commandName, args, null).then(resolve8, reject);
           });
         }), callback);
       }
       const prefix = client.options.keyPrefix || "";
       let slotKey = client.isCluster ? client.slots[calculateSlot(`${prefix}${getFirstKeyForCommand(commandName, args)}`)].join(",") : "main";
       if (client.isCluster && client.options.scaleReads !== "master") {
-        const isReadOnly = (0, commands_1.exists)(commandName) && (0, commands_1.hasFlag)(commandName, "readonly");
-        slotKey += isReadOnly ? ":read" : ":write";
+        const isReadOnly2 = (0, commands_1.exists)(commandName) && (0, commands_1.hasFlag)(commandName, "readonly");
+        slotKey += isReadOnly2 ? ":read" : ":write";
       }
       if (!client._autoPipelines.has(slotKey)) {
-        const pipeline3 = client.pipeline();
-        pipeline3[exports.kExec] = false;
-        pipeline3[exports.kCallbacks] = [];
-        client._autoPipelines.set(slotKey, pipeline3);
+        const pipeline4 = client.pipeline();
+        pipeline4[exports.kExec] = false;
+        pipeline4[exports.kCallbacks] = [];
+        client._autoPipelines.set(slotKey, pipeline4);
       }
-      const pipeline2 = client._autoPipelines.get(slotKey);
-      if (!pipeline2[exports.kExec]) {
-        pipeline2[exports.kExec] = true;
+      const pipeline3 = client._autoPipelines.get(slotKey);
+      if (!pipeline3[exports.kExec]) {
+        pipeline3[exports.kExec] = true;
         setImmediate(executeAutoPipeline, client, slotKey);
       }
-      const autoPipelinePromise = new Promise(function(resolve6, reject) {
-        pipeline2[exports.kCallbacks].push(function(err, value) {
+      const autoPipelinePromise = new Promise(function(resolve8, reject) {
+        pipeline3[exports.kCallbacks].push(function(err, value) {
           if (err) {
             reject(err);
             return;
           }
-          resolve6(value);
+          resolve8(value);
         });
         if (functionName === "call") {
           args.unshift(commandName);
         }
-        pipeline2[functionName](...args);
+        pipeline3[functionName](...args);
       });
       return (0, standard_as_callback_1.default)(autoPipelinePromise, callback);
     }
@@ -12878,8 +12878,8 @@ var require_Pipeline = __commonJS({
           this[name] = redis[name];
           this[name + "Buffer"] = redis[name + "Buffer"];
         });
-        this.promise = new Promise((resolve6, reject) => {
-          this.resolve = resolve6;
+        this.promise = new Promise((resolve8, reject) => {
+          this.resolve = resolve8;
           this.reject = reject;
         });
         const _this = this;
@@ -12928,8 +12928,8 @@ var require_Pipeline = __commonJS({
                 break;
               }
             } else if (!command.inTransaction) {
-              const isReadOnly = (0, commands_1.exists)(command.name, { caseInsensitive: true }) && (0, commands_1.hasFlag)(command.name, "readonly", { nameCaseInsensitive: true });
-              if (!isReadOnly) {
+              const isReadOnly2 = (0, commands_1.exists)(command.name, { caseInsensitive: true }) && (0, commands_1.hasFlag)(command.name, "readonly", { nameCaseInsensitive: true });
+              if (!isReadOnly2) {
                 retriable = false;
                 break;
               }
@@ -13264,11 +13264,11 @@ var require_transaction = __commonJS({
     var tracing_1 = require_tracing();
     function addTransactionSupport(redis) {
       redis.pipeline = function(commands) {
-        const pipeline2 = new Pipeline_1.default(this);
+        const pipeline3 = new Pipeline_1.default(this);
         if (Array.isArray(commands)) {
-          pipeline2.addBatch(commands);
+          pipeline3.addBatch(commands);
         }
-        return pipeline2;
+        return pipeline3;
       };
       const { multi } = redis;
       redis.multi = function(commands, options) {
@@ -13279,34 +13279,34 @@ var require_transaction = __commonJS({
         if (options && options.pipeline === false) {
           return multi.call(this);
         }
-        const pipeline2 = new Pipeline_1.default(this);
-        pipeline2.multi();
+        const pipeline3 = new Pipeline_1.default(this);
+        pipeline3.multi();
         if (Array.isArray(commands)) {
-          pipeline2.addBatch(commands);
+          pipeline3.addBatch(commands);
         }
-        const exec3 = pipeline2.exec;
-        pipeline2.exec = function(callback) {
+        const exec3 = pipeline3.exec;
+        pipeline3.exec = function(callback) {
           if (this.isCluster && !this.redis.slots.length) {
             if (this.redis.status === "wait")
               this.redis.connect().catch(utils_1.noop);
-            return (0, standard_as_callback_1.default)(new Promise((resolve6, reject) => {
+            return (0, standard_as_callback_1.default)(new Promise((resolve8, reject) => {
               this.redis.delayUntilReady((err) => {
                 if (err) {
                   reject(err);
                   return;
                 }
-                this.exec(pipeline2).then(resolve6, reject);
+                this.exec(pipeline3).then(resolve8, reject);
               });
             }), callback);
           }
           if (this._transactions > 0) {
-            exec3.call(pipeline2);
+            exec3.call(pipeline3);
           }
           if (this.nodeifiedPromise) {
-            return exec3.call(pipeline2);
+            return exec3.call(pipeline3);
           }
-          const batchSize = Math.max(pipeline2.length - 2, 0);
-          const execAndUnwrap = () => exec3.call(pipeline2).then(function(result) {
+          const batchSize = Math.max(pipeline3.length - 2, 0);
+          const execAndUnwrap = () => exec3.call(pipeline3).then(function(result) {
             const execResult = result[result.length - 1];
             if (typeof execResult === "undefined") {
               throw new Error("Pipeline cannot be used to send any commands when the `exec()` has been called on it.");
@@ -13325,14 +13325,14 @@ var require_transaction = __commonJS({
           const promise = "_buildBatchContext" in this.redis ? (0, tracing_1.traceBatch)(execAndUnwrap, () => this.redis._buildBatchContext(batchSize)) : execAndUnwrap();
           return (0, standard_as_callback_1.default)(promise, callback);
         };
-        const { execBuffer } = pipeline2;
-        pipeline2.execBuffer = function(callback) {
+        const { execBuffer } = pipeline3;
+        pipeline3.execBuffer = function(callback) {
           if (this._transactions > 0) {
-            execBuffer.call(pipeline2);
+            execBuffer.call(pipeline3);
           }
-          return pipeline2.exec(callback);
+          return pipeline3.exec(callback);
         };
-        return pipeline2;
+        return pipeline3;
       };
       const { exec: exec2 } = redis;
       redis.exec = function(callback) {
@@ -13409,10 +13409,10 @@ var require_util = __commonJS({
       if (redis.status === "end") {
         return Promise.reject(new Error(utils_1.CONNECTION_CLOSED_ERROR_MSG));
       }
-      return new Promise((resolve6, reject) => {
+      return new Promise((resolve8, reject) => {
         const onReady = () => {
           redis.removeListener("end", onEnd);
-          resolve6();
+          resolve8();
         };
         const onEnd = () => {
           redis.removeListener("ready", onReady);
@@ -14839,7 +14839,7 @@ var require_cluster = __commonJS({
        * Connect to a cluster
        */
       connect() {
-        return new Promise((resolve6, reject) => {
+        return new Promise((resolve8, reject) => {
           if (this.status === "connecting" || this.status === "connect" || this.status === "ready") {
             reject(new Error("Redis is already connecting/connected"));
             return;
@@ -14868,7 +14868,7 @@ var require_cluster = __commonJS({
               this.retryAttempts = 0;
               this.executeOfflineCommands();
               this.resetNodesRefreshInterval();
-              resolve6();
+              resolve8();
             };
             let closeListener = void 0;
             const refreshListener = () => {
@@ -15018,8 +15018,8 @@ var require_cluster = __commonJS({
        */
       get autoPipelineQueueSize() {
         let queued = 0;
-        for (const pipeline2 of this._autoPipelines.values()) {
-          queued += pipeline2.length;
+        for (const pipeline3 of this._autoPipelines.values()) {
+          queued += pipeline3.length;
         }
         return queued;
       }
@@ -15530,7 +15530,7 @@ var require_cluster = __commonJS({
         });
       }
       resolveSrv(hostname) {
-        return new Promise((resolve6, reject) => {
+        return new Promise((resolve8, reject) => {
           this.options.resolveSrv(hostname, (err, records) => {
             if (err) {
               return reject(err);
@@ -15544,7 +15544,7 @@ var require_cluster = __commonJS({
               if (!group.records.length) {
                 sortedKeys.shift();
               }
-              self2.dnsLookup(record.name).then((host) => resolve6({
+              self2.dnsLookup(record.name).then((host) => resolve8({
                 host,
                 port: record.port
               }), tryFirstOne);
@@ -15554,14 +15554,14 @@ var require_cluster = __commonJS({
         });
       }
       dnsLookup(hostname) {
-        return new Promise((resolve6, reject) => {
+        return new Promise((resolve8, reject) => {
           this.options.dnsLookup(hostname, (err, address) => {
             if (err) {
               debug("failed to resolve hostname %s to IP: %s", hostname, err.message);
               reject(err);
             } else {
               debug("resolved hostname %s to IP %s", hostname, address);
-              resolve6(address);
+              resolve8(address);
             }
           });
         });
@@ -15718,7 +15718,7 @@ var require_StandaloneConnector = __commonJS({
         if (options.tls) {
           Object.assign(connectionOptions, options.tls);
         }
-        return new Promise((resolve6, reject) => {
+        return new Promise((resolve8, reject) => {
           process.nextTick(() => {
             if (!this.connecting) {
               reject(new Error(utils_1.CONNECTION_CLOSED_ERROR_MSG));
@@ -15737,7 +15737,7 @@ var require_StandaloneConnector = __commonJS({
             this.stream.once("error", (err) => {
               this.firstError = err;
             });
-            resolve6(this.stream);
+            resolve8(this.stream);
           });
         });
       }
@@ -15896,7 +15896,7 @@ var require_SentinelConnector = __commonJS({
             const error = new Error(errorMsg);
             if (typeof retryDelay === "number") {
               eventEmitter("error", error);
-              await new Promise((resolve6) => setTimeout(resolve6, retryDelay));
+              await new Promise((resolve8) => setTimeout(resolve8, retryDelay));
               return connectToNext();
             } else {
               throw error;
@@ -17834,8 +17834,8 @@ var require_Redis = __commonJS({
       }
       get autoPipelineQueueSize() {
         let queued = 0;
-        for (const pipeline2 of this._autoPipelines.values()) {
-          queued += pipeline2.length;
+        for (const pipeline3 of this._autoPipelines.values()) {
+          queued += pipeline3.length;
         }
         return queued;
       }
@@ -17860,7 +17860,7 @@ var require_Redis = __commonJS({
         return (0, standard_as_callback_1.default)(promise, callback);
       }
       _connect() {
-        return new Promise((resolve6, reject) => {
+        return new Promise((resolve8, reject) => {
           if (this.status === "connecting" || this.status === "connect" || this.status === "ready") {
             reject(new Error("Redis is already connecting/connected"));
             return;
@@ -17942,7 +17942,7 @@ var require_Redis = __commonJS({
             }
             const connectionReadyHandler = function() {
               _this.removeListener("close", connectionCloseHandler);
-              resolve6();
+              resolve8();
             };
             var connectionCloseHandler = function() {
               _this.removeListener("ready", connectionReadyHandler);
@@ -18038,10 +18038,10 @@ var require_Redis = __commonJS({
           lazyConnect: false,
           himportFieldsets: void 0
         });
-        return (0, standard_as_callback_1.default)(new Promise(function(resolve6, reject) {
+        return (0, standard_as_callback_1.default)(new Promise(function(resolve8, reject) {
           monitorInstance.once("error", reject);
           monitorInstance.once("monitoring", function() {
-            resolve6(monitorInstance);
+            resolve8(monitorInstance);
           });
         }), callback);
       }
@@ -18683,15 +18683,15 @@ var require_errors3 = __commonJS({
     var EtcdLockFailedError = class extends Error {
     };
     exports.EtcdLockFailedError = EtcdLockFailedError;
-    var EtcdAuthenticationFailedError = class extends Error {
+    var EtcdAuthenticationFailedError2 = class extends Error {
     };
-    exports.EtcdAuthenticationFailedError = EtcdAuthenticationFailedError;
+    exports.EtcdAuthenticationFailedError = EtcdAuthenticationFailedError2;
     var EtcdInvalidAuthTokenError = class extends Error {
     };
     exports.EtcdInvalidAuthTokenError = EtcdInvalidAuthTokenError;
-    var EtcdPermissionDeniedError = class extends Error {
+    var EtcdPermissionDeniedError2 = class extends Error {
     };
-    exports.EtcdPermissionDeniedError = EtcdPermissionDeniedError;
+    exports.EtcdPermissionDeniedError = EtcdPermissionDeniedError2;
     var EtcdWatchStreamEnded = class extends Error {
       constructor() {
         super("The etcd watch stream was unexpectedly ended");
@@ -18713,8 +18713,8 @@ var require_errors3 = __commonJS({
       ["etcdserver: role is not granted to the user", EtcdRoleNotGrantedError],
       ["etcdserver: role name not found", EtcdRoleNotFoundError],
       ["etcdserver: user name not found", EtcdUserNotFoundError],
-      ["etcdserver: authentication failed, invalid user ID or password", EtcdAuthenticationFailedError],
-      ["etcdserver: permission denied", EtcdPermissionDeniedError],
+      ["etcdserver: authentication failed, invalid user ID or password", EtcdAuthenticationFailedError2],
+      ["etcdserver: permission denied", EtcdPermissionDeniedError2],
       ["etcdserver: invalid auth token", EtcdInvalidAuthTokenError],
       ["etcdserver: requested lease not found", EtcdLeaseInvalidError]
     ]);
@@ -18725,7 +18725,7 @@ var require_errors3 = __commonJS({
       [4, GRPCDeadlineExceededError],
       [5, GRPCNotFoundError],
       [6, GRPCAlreadyExistsError],
-      [7, EtcdPermissionDeniedError],
+      [7, EtcdPermissionDeniedError2],
       [8, GRPCResourceExhastedError],
       [9, GRPCFailedPreconditionError],
       [10, GRPCAbortedError],
@@ -18881,7 +18881,7 @@ var require_util2 = __commonJS({
     }
     exports.sample = sample;
     function delay(duration) {
-      return new Promise((resolve6) => setTimeout(resolve6, duration));
+      return new Promise((resolve8) => setTimeout(resolve8, duration));
     }
     exports.delay = delay;
     function forOwn(obj, iterator) {
@@ -18892,14 +18892,14 @@ var require_util2 = __commonJS({
     }
     exports.forOwn = forOwn;
     function onceEvent(emitter, ...events2) {
-      return new Promise((resolve6, reject) => {
+      return new Promise((resolve8, reject) => {
         const teardown = [];
         const handler = (data, event) => {
           teardown.forEach((t) => t());
           if (event === "error") {
             reject(data);
           } else {
-            resolve6(data);
+            resolve8(data);
           }
         };
         events2.forEach((event) => {
@@ -18951,13 +18951,13 @@ var require_util2 = __commonJS({
     };
     exports.resolveCallOptions = resolveCallOptions;
     var getDeferred = () => {
-      let resolve6;
+      let resolve8;
       let reject;
       const promise = new Promise((res, rej) => {
-        resolve6 = res;
+        resolve8 = res;
         reject = rej;
       });
-      return { promise, resolve: resolve6, reject };
+      return { promise, resolve: resolve8, reject };
     };
     exports.getDeferred = getDeferred;
   }
@@ -19464,20 +19464,20 @@ var require_Event = __commonJS({
       };
       Event2.toPromise = (event, signal) => {
         if (!signal) {
-          return new Promise((resolve6) => Event2.once(event, resolve6));
+          return new Promise((resolve8) => Event2.once(event, resolve8));
         }
         if (signal.aborted) {
           return Promise.reject(new TaskCancelledError_1.TaskCancelledError());
         }
         const toDispose = [];
-        return new Promise((resolve6, reject) => {
+        return new Promise((resolve8, reject) => {
           const abortEvt = (0, exports.onAbort)(signal);
           toDispose.push(abortEvt);
           toDispose.push(abortEvt.event(() => {
             reject(new TaskCancelledError_1.TaskCancelledError());
           }));
           toDispose.push(Event2.once(event, (data) => {
-            resolve6(data);
+            resolve8(data);
           }));
         }).finally(() => {
           for (const d of toDispose) {
@@ -20286,13 +20286,13 @@ var require_defer = __commonJS({
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.defer = void 0;
     var defer = () => {
-      let resolve6;
+      let resolve8;
       let reject;
       const promise = new Promise((res, rej) => {
-        resolve6 = res;
+        resolve8 = res;
         reject = rej;
       });
-      return { resolve: resolve6, reject, promise };
+      return { resolve: resolve8, reject, promise };
     };
     exports.defer = defer;
   }
@@ -20356,8 +20356,8 @@ var require_BulkheadPolicy = __commonJS({
           }
         }
         if (this.queue.length < this.queueCapacity) {
-          const { resolve: resolve6, reject, promise } = (0, defer_1.defer)();
-          this.queue.push({ signal, fn, resolve: resolve6, reject });
+          const { resolve: resolve8, reject, promise } = (0, defer_1.defer)();
+          this.queue.push({ signal, fn, resolve: resolve8, reject });
           return promise;
         }
         this.onRejectEmitter.emit();
@@ -20437,8 +20437,8 @@ var require_RetryPolicy = __commonJS({
     var ConstantBackoff_1 = require_ConstantBackoff();
     var abort_1 = require_abort();
     var Event_1 = require_Event();
-    var delay = (duration, unref) => new Promise((resolve6) => {
-      const timer = setTimeout(resolve6, duration);
+    var delay = (duration, unref) => new Promise((resolve8) => {
+      const timer = setTimeout(resolve8, duration);
       if (unref) {
         timer.unref();
       }
@@ -20831,12 +20831,12 @@ var require_connection_pool = __commonJS({
       return name.replace(/^https?:\/\//, "");
     }
     function runServiceCall(client, metadata, options, method, payload) {
-      return new Promise((resolve6, reject) => {
+      return new Promise((resolve8, reject) => {
         client[method](payload, metadata, options || {}, (err, res) => {
           if (err) {
             reject((0, errors_1.castGrpcError)(err));
           } else {
-            resolve6(res);
+            resolve8(res);
           }
         });
       });
@@ -22058,7 +22058,7 @@ var require_bignumber = __commonJS({
   "node_modules/bignumber.js/bignumber.js"(exports, module) {
     (function(globalObject) {
       "use strict";
-      var BigNumber, isNumeric = /^-?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?$/i, mathceil = Math.ceil, mathfloor = Math.floor, bignumberError = "[BigNumber Error] ", tooManyDigits = bignumberError + "Number primitive has more than 15 significant digits: ", BASE = 1e14, LOG_BASE = 14, MAX_SAFE_INTEGER = 9007199254740991, POWS_TEN = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13], SQRT_BASE = 1e7, MAX = 1e9;
+      var BigNumber, isNumeric = /^-?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?$/i, mathceil = Math.ceil, mathfloor = Math.floor, bignumberError = "[BigNumber Error] ", tooManyDigits = bignumberError + "Number primitive has more than 15 significant digits: ", BASE2 = 1e14, LOG_BASE = 14, MAX_SAFE_INTEGER = 9007199254740991, POWS_TEN = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13], SQRT_BASE = 1e7, MAX = 1e9;
       function clone(configObject) {
         var div, convertBase, parseNumeric, P = BigNumber2.prototype = { constructor: BigNumber2, toString: null, valueOf: null }, ONE = new BigNumber2(1), DECIMAL_PLACES = 20, ROUNDING_MODE = 4, TO_EXP_NEG = -7, TO_EXP_POS = 21, MIN_EXP = -1e7, MAX_EXP = 1e7, CRYPTO = false, MODULO_MODE = 1, POW_PRECISION = 0, FORMAT = {
           prefix: "",
@@ -22310,7 +22310,7 @@ var require_bignumber = __commonJS({
               if (String(c[0]).length == i) {
                 for (i = 0; i < c.length; i++) {
                   n = c[i];
-                  if (n < 0 || n >= BASE || n !== mathfloor(n)) break out;
+                  if (n < 0 || n >= BASE2 || n !== mathfloor(n)) break out;
                 }
                 if (n !== 0) return true;
               }
@@ -22418,7 +22418,7 @@ var require_bignumber = __commonJS({
             return arr.reverse();
           }
           return function(str2, baseIn, baseOut, sign, callerIsToString) {
-            var alphabet, d, e, k, r, x, xc, y, i = str2.indexOf("."), dp = DECIMAL_PLACES, rm6 = ROUNDING_MODE;
+            var alphabet, d, e, k, r, x, xc, y, i = str2.indexOf("."), dp = DECIMAL_PLACES, rm8 = ROUNDING_MODE;
             if (i >= 0) {
               k = POW_PRECISION;
               POW_PRECISION = 0;
@@ -22444,7 +22444,7 @@ var require_bignumber = __commonJS({
               x.c = xc;
               x.e = e;
               x.s = sign;
-              x = div(x, y, dp, rm6, baseOut);
+              x = div(x, y, dp, rm8, baseOut);
               xc = x.c;
               r = x.r;
               e = x.e;
@@ -22453,7 +22453,7 @@ var require_bignumber = __commonJS({
             i = xc[d];
             k = baseOut / 2;
             r = r || d < 0 || xc[d + 1] != null;
-            r = rm6 < 4 ? (i != null || r) && (rm6 == 0 || rm6 == (x.s < 0 ? 3 : 2)) : i > k || i == k && (rm6 == 4 || r || rm6 == 6 && xc[d - 1] & 1 || rm6 == (x.s < 0 ? 8 : 7));
+            r = rm8 < 4 ? (i != null || r) && (rm8 == 0 || rm8 == (x.s < 0 ? 3 : 2)) : i > k || i == k && (rm8 == 4 || r || rm8 == 6 && xc[d - 1] & 1 || rm8 == (x.s < 0 ? 8 : 7));
             if (d < 1 || !xc[0]) {
               str2 = r ? toFixedPoint(alphabet.charAt(1), -dp, alphabet.charAt(0)) : alphabet.charAt(0);
             } else {
@@ -22511,7 +22511,7 @@ var require_bignumber = __commonJS({
             }
             for (; !a[0] && a.length > 1; a.splice(0, 1)) ;
           }
-          return function(x, y, dp, rm6, base) {
+          return function(x, y, dp, rm8, base) {
             var cmp, e, i, more, n, prod, prodL, q, qc, rem, remL, rem0, xi, xL, yc0, yL, yz, s = x.s == y.s ? 1 : -1, xc = x.c, yc = y.c;
             if (!xc || !xc[0] || !yc || !yc[0]) {
               return new BigNumber2(
@@ -22527,7 +22527,7 @@ var require_bignumber = __commonJS({
             e = x.e - y.e;
             s = dp + e + 1;
             if (!base) {
-              base = BASE;
+              base = BASE2;
               e = bitFloor(x.e / LOG_BASE) - bitFloor(y.e / LOG_BASE);
               s = s / LOG_BASE | 0;
             }
@@ -22606,9 +22606,9 @@ var require_bignumber = __commonJS({
               more = rem[0] != null;
               if (!qc[0]) qc.splice(0, 1);
             }
-            if (base == BASE) {
+            if (base == BASE2) {
               for (i = 1, s = qc[0]; s >= 10; s /= 10, i++) ;
-              round(q, dp + (q.e = i + e * LOG_BASE - 1) + 1, rm6, more);
+              round(q, dp + (q.e = i + e * LOG_BASE - 1) + 1, rm8, more);
             } else {
               q.e = e;
               q.r = +more;
@@ -22616,10 +22616,10 @@ var require_bignumber = __commonJS({
             return q;
           };
         })();
-        function format(n, i, rm6, id) {
+        function format(n, i, rm8, id) {
           var c0, e, ne, len, str2;
-          if (rm6 == null) rm6 = ROUNDING_MODE;
-          else intCheck(rm6, 0, 8);
+          if (rm8 == null) rm8 = ROUNDING_MODE;
+          else intCheck(rm8, 0, 8);
           if (!n.c) return n.toString();
           c0 = n.c[0];
           ne = n.e;
@@ -22627,7 +22627,7 @@ var require_bignumber = __commonJS({
             str2 = coeffToString(n.c);
             str2 = id == 1 || id == 2 && (ne <= TO_EXP_NEG || ne >= TO_EXP_POS) ? toExponential(str2, ne) : toFixedPoint(str2, ne, "0");
           } else {
-            n = round(new BigNumber2(n), i, rm6);
+            n = round(new BigNumber2(n), i, rm8);
             e = n.e;
             str2 = coeffToString(n.c);
             len = str2.length;
@@ -22700,7 +22700,7 @@ var require_bignumber = __commonJS({
             x.c = x.e = null;
           };
         })();
-        function round(x, sd, rm6, r) {
+        function round(x, sd, rm8, r) {
           var d, i, j, k, n, ni, rd, xc = x.c, pows10 = POWS_TEN;
           if (xc) {
             out: {
@@ -22735,8 +22735,8 @@ var require_bignumber = __commonJS({
               // The expression  n % pows10[d - j - 1]  returns all digits of n to the right
               // of the digit at j, e.g. if n is 908714 and j is 2, the expression gives 714.
               xc[ni + 1] != null || (j < 0 ? n : n % pows10[d - j - 1]);
-              r = rm6 < 4 ? (rd || r) && (rm6 == 0 || rm6 == (x.s < 0 ? 3 : 2)) : rd > 5 || rd == 5 && (rm6 == 4 || r || rm6 == 6 && // Check whether the digit to the left of the rounding digit is odd.
-              (i > 0 ? j > 0 ? n / pows10[d - j] : 0 : xc[ni - 1]) % 10 & 1 || rm6 == (x.s < 0 ? 8 : 7));
+              r = rm8 < 4 ? (rd || r) && (rm8 == 0 || rm8 == (x.s < 0 ? 3 : 2)) : rd > 5 || rd == 5 && (rm8 == 4 || r || rm8 == 6 && // Check whether the digit to the left of the rounding digit is odd.
+              (i > 0 ? j > 0 ? n / pows10[d - j] : 0 : xc[ni - 1]) % 10 & 1 || rm8 == (x.s < 0 ? 8 : 7));
               if (sd < 1 || !xc[0]) {
                 xc.length = 0;
                 if (r) {
@@ -22765,12 +22765,12 @@ var require_bignumber = __commonJS({
                     for (k = 1; j >= 10; j /= 10, k++) ;
                     if (i != k) {
                       x.e++;
-                      if (xc[0] == BASE) xc[0] = 1;
+                      if (xc[0] == BASE2) xc[0] = 1;
                     }
                     break;
                   } else {
                     xc[ni] += k;
-                    if (xc[ni] != BASE) break;
+                    if (xc[ni] != BASE2) break;
                     xc[ni--] = 0;
                     k = 1;
                   }
@@ -22801,13 +22801,13 @@ var require_bignumber = __commonJS({
         P.comparedTo = function(y, b) {
           return compare2(this, new BigNumber2(y, b));
         };
-        P.decimalPlaces = P.dp = function(dp, rm6) {
+        P.decimalPlaces = P.dp = function(dp, rm8) {
           var c, n, v, x = this;
           if (dp != null) {
             intCheck(dp, 0, MAX);
-            if (rm6 == null) rm6 = ROUNDING_MODE;
-            else intCheck(rm6, 0, 8);
-            return round(new BigNumber2(x), dp + x.e + 1, rm6);
+            if (rm8 == null) rm8 = ROUNDING_MODE;
+            else intCheck(rm8, 0, 8);
+            return round(new BigNumber2(x), dp + x.e + 1, rm8);
           }
           if (!(c = x.c)) return null;
           n = ((v = c.length - 1) - bitFloor(this.e / LOG_BASE)) * LOG_BASE;
@@ -22890,11 +22890,11 @@ var require_bignumber = __commonJS({
           if (nIsNeg) y = ONE.div(y);
           return m ? y.mod(m) : k ? round(y, POW_PRECISION, ROUNDING_MODE, more) : y;
         };
-        P.integerValue = function(rm6) {
+        P.integerValue = function(rm8) {
           var n = new BigNumber2(this);
-          if (rm6 == null) rm6 = ROUNDING_MODE;
-          else intCheck(rm6, 0, 8);
-          return round(n, n.e + 1, rm6);
+          if (rm8 == null) rm8 = ROUNDING_MODE;
+          else intCheck(rm8, 0, 8);
+          return round(n, n.e + 1, rm8);
         };
         P.isEqualTo = P.eq = function(y, b) {
           return compare2(this, new BigNumber2(y, b)) === 0;
@@ -22979,12 +22979,12 @@ var require_bignumber = __commonJS({
           }
           b = (j = yc.length) - (i = xc.length);
           if (b > 0) for (; b--; xc[i++] = 0) ;
-          b = BASE - 1;
+          b = BASE2 - 1;
           for (; j > a; ) {
             if (xc[--j] < yc[j]) {
               for (i = j; i && !xc[--i]; xc[i] = b) ;
               --xc[i];
-              xc[j] += BASE;
+              xc[j] += BASE2;
             }
             xc[j] -= yc[j];
           }
@@ -23046,7 +23046,7 @@ var require_bignumber = __commonJS({
             ycL = i;
           }
           for (i = xcL + ycL, zc = []; i--; zc.push(0)) ;
-          base = BASE;
+          base = BASE2;
           sqrtBase = SQRT_BASE;
           for (i = ycL; --i >= 0; ) {
             c = 0;
@@ -23112,8 +23112,8 @@ var require_bignumber = __commonJS({
             b = a;
           }
           for (a = 0; b; ) {
-            a = (xc[--b] = xc[b] + yc[b] + a) / BASE | 0;
-            xc[b] = BASE === xc[b] ? 0 : xc[b] % BASE;
+            a = (xc[--b] = xc[b] + yc[b] + a) / BASE2 | 0;
+            xc[b] = BASE2 === xc[b] ? 0 : xc[b] % BASE2;
           }
           if (a) {
             xc = [a].concat(xc);
@@ -23121,13 +23121,13 @@ var require_bignumber = __commonJS({
           }
           return normalise(y, xc, ye);
         };
-        P.precision = P.sd = function(sd, rm6) {
+        P.precision = P.sd = function(sd, rm8) {
           var c, n, v, x = this;
           if (sd != null && sd !== !!sd) {
             intCheck(sd, 1, MAX);
-            if (rm6 == null) rm6 = ROUNDING_MODE;
-            else intCheck(rm6, 0, 8);
-            return round(new BigNumber2(x), sd, rm6);
+            if (rm8 == null) rm8 = ROUNDING_MODE;
+            else intCheck(rm8, 0, 8);
+            return round(new BigNumber2(x), sd, rm8);
           }
           if (!(c = x.c)) return null;
           v = c.length - 1;
@@ -23197,36 +23197,36 @@ var require_bignumber = __commonJS({
           }
           return round(r, r.e + DECIMAL_PLACES + 1, ROUNDING_MODE, m);
         };
-        P.toExponential = function(dp, rm6) {
+        P.toExponential = function(dp, rm8) {
           if (dp != null) {
             intCheck(dp, 0, MAX);
             dp++;
           }
-          return format(this, dp, rm6, 1);
+          return format(this, dp, rm8, 1);
         };
-        P.toFixed = function(dp, rm6) {
+        P.toFixed = function(dp, rm8) {
           if (dp != null) {
             intCheck(dp, 0, MAX);
             dp = dp + this.e + 1;
           }
-          return format(this, dp, rm6);
+          return format(this, dp, rm8);
         };
-        P.toFormat = function(dp, rm6, format2) {
+        P.toFormat = function(dp, rm8, format2) {
           var str2, x = this;
           if (format2 == null) {
-            if (dp != null && rm6 && typeof rm6 == "object") {
-              format2 = rm6;
-              rm6 = null;
+            if (dp != null && rm8 && typeof rm8 == "object") {
+              format2 = rm8;
+              rm8 = null;
             } else if (dp && typeof dp == "object") {
               format2 = dp;
-              dp = rm6 = null;
+              dp = rm8 = null;
             } else {
               format2 = FORMAT;
             }
           } else if (typeof format2 != "object") {
             throw Error(bignumberError + "Argument not an object: " + format2);
           }
-          str2 = x.toFixed(dp, rm6);
+          str2 = x.toFixed(dp, rm8);
           if (x.c) {
             var i, arr = str2.split("."), g1 = +format2.groupSize, g2 = +format2.secondaryGroupSize, groupSeparator = format2.groupSeparator || "", intPart = arr[0], fractionPart = arr[1], isNeg = x.s < 0, intDigits = isNeg ? intPart.slice(1) : intPart, len = intDigits.length;
             if (g2) {
@@ -23294,9 +23294,9 @@ var require_bignumber = __commonJS({
         P.toNumber = function() {
           return +valueOf(this);
         };
-        P.toPrecision = function(sd, rm6) {
+        P.toPrecision = function(sd, rm8) {
           if (sd != null) intCheck(sd, 1, MAX);
-          return format(this, sd, rm6, 2);
+          return format(this, sd, rm8, 2);
         };
         P.toString = function(b) {
           var str2, n = this, s = n.s, e = n.e;
@@ -23477,7 +23477,7 @@ var require_election = __commonJS({
           if (!leader) {
             this.setLeader(void 0);
             const watcher2 = this.namespace.watch().startRevision(allKeys.header.revision).prefix("").only("put").watcher();
-            await new Promise((resolve6, reject) => {
+            await new Promise((resolve8, reject) => {
               watcher2.on("data", (data) => {
                 let done = false;
                 for (const event of data.events) {
@@ -23488,11 +23488,11 @@ var require_election = __commonJS({
                   }
                 }
                 if (done) {
-                  resolve6();
+                  resolve8();
                 }
               });
               watcher2.on("error", reject);
-              this.disposer = resolve6;
+              this.disposer = resolve8;
             }).finally(() => watcher2.cancel());
             if (!this.running) {
               return;
@@ -23503,12 +23503,12 @@ var require_election = __commonJS({
           }
           this.setLeader(leader);
           const watcher = this.namespace.watch().startRevision(new bignumber_js_1.default(revision).plus(1).toString()).key(leader.key).watcher();
-          await new Promise((resolve6, reject) => {
+          await new Promise((resolve8, reject) => {
             watcher.on("put", (kv) => this.setLeader(kv));
-            watcher.on("delete", () => resolve6());
+            watcher.on("delete", () => resolve8());
             watcher.on("error", reject);
             this.disposer = () => {
-              resolve6();
+              resolve8();
               return watcher.cancel();
             };
           }).finally(() => watcher.cancel());
@@ -23543,8 +23543,8 @@ var require_election = __commonJS({
        * If an error is emitted, the promise is rejected.
        */
       wait() {
-        return new Promise((resolve6, reject) => {
-          this.on("elected", () => resolve6(this));
+        return new Promise((resolve8, reject) => {
+          this.on("elected", () => resolve8(this));
           this.on("error", reject);
         });
       }
@@ -23680,8 +23680,8 @@ var require_election = __commonJS({
        */
       async observe() {
         const observer = new ElectionObserver(this.namespace);
-        return new Promise((resolve6, reject) => {
-          observer.once("change", () => resolve6(observer));
+        return new Promise((resolve8, reject) => {
+          observer.once("change", () => resolve8(observer));
           observer.once("error", reject);
         });
       }
@@ -23690,8 +23690,8 @@ var require_election = __commonJS({
     Election.prefix = "election";
     async function waitForDelete(namespace, key, rev) {
       const watcher = await namespace.watch().key(key).startRevision(rev).only("delete").create();
-      const deleteOrError = new Promise((resolve6, reject) => {
-        watcher.once("delete", resolve6);
+      const deleteOrError = new Promise((resolve8, reject) => {
+        watcher.once("delete", resolve8);
         watcher.once("error", reject);
       });
       try {
@@ -23840,8 +23840,8 @@ var require_lease = __commonJS({
        */
       keepaliveOnce(options = this.defaultOptions) {
         return Promise.all([this.client.leaseKeepAlive(options), this.grant()]).then(([stream, id]) => {
-          return new Promise((resolve6, reject) => {
-            stream.on("data", resolve6);
+          return new Promise((resolve8, reject) => {
+            stream.on("data", resolve8);
             stream.on("error", (err) => reject((0, errors_1.castGrpcError)(err)));
             stream.write({ ID: id });
           }).then((res) => {
@@ -25026,12 +25026,18 @@ var require_lib4 = __commonJS({
 
 // src/engine/errors.ts
 var MigrationError = class extends Error {
-  constructor(code, message) {
+  /**
+   * @param summary the message in words that do not repeat findings already reported one by one
+   * (the adapters print it; the report keeps the whole message)
+   */
+  constructor(code, message, summary) {
     super(message);
     this.code = code;
+    this.summary = summary;
     this.name = "MigrationError";
   }
   code;
+  summary;
 };
 function invalidInput(message) {
   return new MigrationError("invalid-input", message);
@@ -25094,15 +25100,23 @@ function renderMarkdown(report, maxBytes = 512 * 1024) {
   return `${lines.join("\n")}
 `;
 }
-function renderText(report) {
+function renderText(report, { logged = false } = {}) {
   const out = [`bai-migrate ${report.command}${report.dryRun ? " (dry run)" : ""}`];
   if (report.fromVersion || report.toVersion) out.push(`  ${report.fromVersion ?? "?"} \u2192 ${report.toVersion ?? "?"}${report.targetRevision ? ` (target revision ${report.targetRevision})` : ""}`);
   if (report.currentRevision) out.push(`  current revision ${report.currentRevision}`);
-  for (const e of report.entries.filter((entry) => entry.phase !== "plan" || report.command === "plan" || entry.step === "from-version")) {
+  const planRow = (entry) => entry.phase === "plan" && (report.command === "plan" || entry.step === "from-version");
+  for (const e of report.entries.filter((entry) => logged ? planRow(entry) : entry.phase !== "plan" || planRow(entry))) {
     out.push(`  ${e.status.toUpperCase().padEnd(8)} ${e.phase.padEnd(9)} ${(e.hop ? `${e.hop} ` : "") + e.step}: ${e.detail}`);
   }
+  if (logged) {
+    const counts = countByStatus(report);
+    const shown = Object.keys(counts).filter((s) => counts[s] > 0).map((s) => `${counts[s]} ${s}`);
+    out.push(`  ${shown.join(", ") || "no findings"}${report.reportFile ? `; every row is in ${report.reportFile}` : ""}`);
+    if (report.backup) out.push(`  backup bundle ${report.backup}`);
+  }
+  const error = logged ? report.errorSummary ?? report.error : report.error;
   out.push(report.outcome === "success" ? "Result: success" : `Result: failure
-${report.error ?? ""}`);
+${error ?? ""}`);
   return `${out.join("\n")}
 `;
 }
@@ -25116,77 +25130,84 @@ function redact(text, secrets) {
   return out;
 }
 
+// src/releases/generated.ts
+var RELEASE_ROWS = [["21.03.0", "2021-03-29", "518ecf41f567", ">=3.8"], ["21.03.1", "2021-03-31", "518ecf41f567", ">=3.9"], ["21.03.2", "2021-04-02", "518ecf41f567", ">=3.9"], ["21.03.3", "2021-04-13", "8679d0a7e22b", ">=3.9"], ["21.03.4", "2021-05-14", "8679d0a7e22b", ">=3.9"], ["21.03.5", "2021-05-17", "8679d0a7e22b", ">=3.9"], ["21.03.6", "2021-06-07", "8679d0a7e22b", ">=3.9"], ["21.03.7", "2021-06-13", "8679d0a7e22b", ">=3.9"], ["21.03.8", "2021-06-14", "8679d0a7e22b", ">=3.9"], ["21.03.9", "2021-06-18", "8679d0a7e22b", ">=3.9"], ["21.03.10", "2021-06-28", "8679d0a7e22b", ">=3.9"], ["21.03.11", "2021-07-13", "8679d0a7e22b", ">=3.9"], ["21.03.12", "2021-07-13", "8679d0a7e22b", ">=3.9"], ["21.03.13", "2021-07-19", "8679d0a7e22b", ">=3.9"], ["21.03.14", "2021-07-19", "8679d0a7e22b", ">=3.9"], ["21.03.15", "2021-07-19", "8679d0a7e22b", ">=3.9"], ["21.03.16", "2021-07-20", "8679d0a7e22b", ">=3.9"], ["21.03.17", "2021-07-20", "8679d0a7e22b", ">=3.9"], ["21.03.18", "2021-07-22", "8679d0a7e22b", ">=3.9"], ["21.03.19", "2021-08-23", "8679d0a7e22b", ">=3.9"], ["21.03.20", "2021-09-02", "8679d0a7e22b", ">=3.9"], ["21.03.21", "2021-10-05", "8679d0a7e22b", ">=3.9"], ["21.03.22", "2021-10-07", "8679d0a7e22b", ">=3.9"], ["21.03.23", "2021-10-21", "8679d0a7e22b", ">=3.9"], ["21.03.24", "2021-11-08", "8679d0a7e22b", ">=3.9"], ["21.03.25", "2021-12-15", "8679d0a7e22b", ">=3.9"], ["21.03.26", "2022-01-10", "8679d0a7e22b", ">=3.9"], ["21.03.27", "2022-01-11", "8679d0a7e22b", ">=3.9"], ["21.03.28", "2022-01-13", "8679d0a7e22b", ">=3.9"], ["21.03.29", "2022-01-26", "8679d0a7e22b", ">=3.9"], ["21.03.30", "2022-02-14", "8679d0a7e22b", ">=3.9"], ["21.03.31", "2022-03-07", "8679d0a7e22b", ">=3.9"], ["21.03.32", "2022-03-29", "8679d0a7e22b", ">=3.9"], ["21.09.0", "2021-11-08", "8679d0a7e22b", ">=3.9"], ["21.09.1", "2021-11-11", "8679d0a7e22b", ">=3.9"], ["21.09.2", "2021-12-15", "8679d0a7e22b", ">=3.9"], ["21.09.3", "2022-01-10", "60a1effa77d2", ">=3.9"], ["21.09.4", "2022-01-11", "60a1effa77d2", ">=3.9"], ["21.09.5", "2022-01-13", "60a1effa77d2", ">=3.9"], ["21.09.6", "2022-01-26", "60a1effa77d2", ">=3.9"], ["21.09.7", "2022-02-14", "60a1effa77d2", ">=3.9"], ["21.09.8", "2022-03-07", "60a1effa77d2", ">=3.9"], ["21.09.9", "2022-03-29", "60a1effa77d2", ">=3.9"], ["22.03.0", "2022-04-25", "81c264528f20", ">=3.10"], ["22.03.1", "2022-05-03", "81c264528f20", ">=3.10"], ["22.03.2", "2022-05-17", "81c264528f20", ">=3.10"], ["22.03.3", "2022-05-24", "81c264528f20", ">=3.10"], ["22.03.4", "2022-06-08", "81c264528f20", "==3.10.4"], ["22.03.5", "2022-06-08", "81c264528f20", "==3.10.4"], ["22.03.6", "2022-06-10", "81c264528f20", "==3.10.4"], ["22.03.7", "2022-06-16", "81c264528f20", "==3.10.4"], ["22.03.8", "2022-06-26", "81c264528f20", "==3.10.4"], ["22.03.9", "2022-07-10", "81c264528f20", "==3.10.5"], ["22.03.10", "2022-07-18", "81c264528f20", "==3.10.5"], ["22.03.11", "2022-08-18", "81c264528f20", "==3.10.5"], ["22.03.12", "2022-08-18", "81c264528f20", "==3.10.5"], ["22.03.13", "2022-08-18", "81c264528f20", "==3.10.5"], ["22.03.14", "2022-08-30", "81c264528f20", "==3.10.5"], ["22.09.0", "2022-09-28", "f83d630c0bc9", ">=3.10,<3.11"], ["22.09.1", "2022-10-07", "360af8f33d4e", ">=3.10,<3.11"], ["22.09.2", "2022-10-18", "360af8f33d4e", ">=3.10,<3.11"], ["22.09.3", "2022-10-25", "360af8f33d4e", ">=3.10,<3.11"], ["22.09.4", "2022-10-26", "360af8f33d4e", ">=3.10,<3.11"], ["22.09.5", "2022-11-28", "c53397a490be", ">=3.10,<3.11"], ["22.09.6", "2022-12-09", "213a04e90ecf", ">=3.10,<3.11"], ["22.09.7", "2023-01-09", "213a04e90ecf", ">=3.10,<3.11"], ["22.09.8", "2023-01-10", "213a04e90ecf", ">=3.10,<3.11"], ["22.09.9", "2023-01-25", "213a04e90ecf", ">=3.10,<3.11"], ["22.09.10", "2023-02-05", "213a04e90ecf", ">=3.10,<3.11"], ["22.09.11", "2023-02-12", "cace152eefac", ">=3.10,<3.11"], ["22.09.12", "2023-02-20", "cace152eefac", ">=3.10,<3.11"], ["22.09.13", "2023-02-27", "cace152eefac", ">=3.10,<3.11"], ["22.09.14", "2023-02-28", "3efd66393bd0", ">=3.10,<3.11"], ["22.09.15", "2023-03-03", "3efd66393bd0", ">=3.10,<3.11"], ["22.09.16", "2023-03-05", "3efd66393bd0", ">=3.10,<3.11"], ["22.09.17", "2023-03-09", "3efd66393bd0", ">=3.10,<3.11"], ["22.09.18", "2023-03-19", "3efd66393bd0", ">=3.10,<3.11"], ["22.09.19", "2023-03-23", "3efd66393bd0", ">=3.10,<3.11"], ["22.09.20", "2023-03-26", "3efd66393bd0", ">=3.10,<3.11"], ["22.09.21", "2023-04-03", "3efd66393bd0", ">=3.10,<3.11"], ["22.09.22", "2023-05-29", "d58a526bf837", ">=3.10,<3.11"], ["22.09.23", "2023-08-08", "d58a526bf837", ">=3.10,<3.11"], ["23.03.0", "2023-03-30", "10c58e701d87", ">=3.11,<3.12"], ["23.03.1", "2023-05-04", "fdc9d6ac49b4", ">=3.11,<3.12"], ["23.03.2", "2023-05-05", "fdc9d6ac49b4", ">=3.11,<3.12"], ["23.03.3", "2023-05-26", "857bdec5abda", ">=3.11,<3.12"], ["23.03.4", "2023-05-29", "857bdec5abda", ">=3.11,<3.12"], ["23.03.5", "2023-06-13", "5fbd368d12a2", ">=3.11,<3.12"], ["23.03.6", "2023-06-14", "5fbd368d12a2", ">=3.11,<3.12"], ["23.03.7", "2023-07-04", "9e599b62f6f1", ">=3.11,<3.12"], ["23.03.8", "2023-07-06", "69c059996cbd", ">=3.11,<3.12"], ["23.03.9", "2023-07-17", "eb9441fcf90a", ">=3.11,<3.12"], ["23.03.10", "2023-08-01", "eb9441fcf90a", ">=3.11,<3.12"], ["23.03.11", "2023-08-19", "ae7d4cd92aa7", ">=3.11,<3.12"], ["23.03.12", "2023-09-06", "ae7d4cd92aa7", ">=3.11,<3.12"], ["23.09.0", "2023-09-28", "85615e005fa3", ">=3.11,<3.12"], ["23.09.1", "2023-10-10", "8c74e7df26f8", ">=3.11,<3.12"], ["23.09.2", "2023-10-24", "8c74e7df26f8", ">=3.11,<3.12"], ["23.09.3", "2023-10-27", "8c74e7df26f8", ">=3.11,<3.12"], ["23.09.4", "2023-11-01", "8c74e7df26f8", ">=3.11,<3.12"], ["23.09.5", "2023-11-02", "8c74e7df26f8", ">=3.11,<3.12"], ["23.09.6", "2023-11-27", "8c74e7df26f8", ">=3.11,<3.12"], ["23.09.8", "2024-01-21", "8b2ec7e3d22a", ">=3.11,<3.12"], ["23.09.10", "2024-03-27", "75ea2b136830", ">=3.11,<3.12"], ["23.09.11", "2024-07-31", "75ea2b136830", ">=3.11,<3.12"], ["24.03.0", "2024-04-06", "857b763b8618", ">=3.12,<3.13"], ["24.03.2", "2024-04-17", "dddf9be580f5", ">=3.12,<3.13"], ["24.03.3", "2024-05-01", "dddf9be580f5", ">=3.12,<3.13"], ["24.03.4", "2024-06-04", "f56a82d0ac9f", ">=3.12,<3.13"], ["24.03.5", "2024-06-20", "5d92c9cc930c", ">=3.12,<3.13"], ["24.03.6", "2024-06-21", "5d92c9cc930c", ">=3.12,<3.13"], ["24.03.7", "2024-08-04", "59a622c31820", ">=3.12,<3.13"], ["24.03.8", "2024-08-13", "59a622c31820", ">=3.12,<3.13"], ["24.03.9", "2024-08-23", "59a622c31820", ">=3.12,<3.13"], ["24.03.10", "2024-09-27", "3596bc12ec09", ">=3.12,<3.13"], ["24.03.11", "2024-10-21", "3596bc12ec09", ">=3.12,<3.13"], ["24.09.0", "2024-10-21", "7c8501cec07b", ">=3.12,<3.13"], ["24.09.1", "2024-11-25", "e9e574a6e22d", ">=3.12,<3.13"], ["24.09.2", "2024-11-29", "e9e574a6e22d", ">=3.12,<3.13"], ["24.09.3", "2024-12-09", "e9e574a6e22d", ">=3.12,<3.13"], ["24.09.4", "2024-12-11", "e9e574a6e22d", ">=3.12,<3.13"], ["24.09.5", "2025-01-04", "e9e574a6e22d", ">=3.12,<3.13"], ["24.09.6", "2025-02-07", "ecc9f6322be4", ">=3.12,<3.13"], ["24.09.7", "2025-02-18", "ecc9f6322be4", ">=3.12,<3.13"], ["24.09.8", "2025-05-23", "ecc9f6322be4", ">=3.12,<3.13"], ["24.09.9", "2025-05-23", "ecc9f6322be4", ">=3.12,<3.13"], ["24.09.10", "2025-06-03", "ecc9f6322be4", ">=3.12,<3.13"], ["24.09.11", "2025-06-23", "ecc9f6322be4", ">=3.12,<3.13"], ["24.09.12", "2025-08-12", "ecc9f6322be4", ">=3.12,<3.13"], ["24.09.13", "2025-09-15", "ecc9f6322be4", ">=3.12,<3.13"], ["24.09.14", "2025-09-16", "ecc9f6322be4", ">=3.12,<3.13"], ["24.12.0", "2024-12-30", "0bb88d5a46bf", ">=3.12,<3.13"], ["24.12.1", "2025-01-04", "0bb88d5a46bf", ">=3.12,<3.13"], ["25.1.0", "2025-01-20", "fb89f5d7817b", ">=3.12,<3.13"], ["25.1.1", "2025-01-20", "fb89f5d7817b", ">=3.12,<3.13"], ["25.2.0", "2025-02-08", "ecc9f6322be4", ">=3.12,<3.13"], ["25.3.0", "2025-02-19", "8f85e9d0bd4e", ">=3.12,<3.13"], ["25.3.1", "2025-02-21", "8f85e9d0bd4e", ">=3.12,<3.13"], ["25.3.2", "2025-02-26", "8f85e9d0bd4e", ">=3.12,<3.13"], ["25.3.3", "2025-02-27", "8f85e9d0bd4e", ">=3.12,<3.13"], ["25.4.0", "2025-03-12", "70e0533aa49a", ">=3.12,<3.13"], ["25.5.0", "2025-03-25", "683ca0a32f41", ">=3.12,<3.13"], ["25.5.1", "2025-03-27", "683ca0a32f41", ">=3.12,<3.13"], ["25.5.2", "2025-03-31", "683ca0a32f41", ">=3.12,<3.13"], ["25.6.0", "2025-04-17", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.1", "2025-04-21", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.2", "2025-04-28", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.3", "2025-04-28", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.4", "2025-04-29", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.5", "2025-05-07", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.6", "2025-05-23", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.7", "2025-05-23", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.8", "2025-06-03", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.9", "2025-06-05", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.10", "2025-06-17", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.11", "2025-06-23", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.12", "2025-07-07", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.13", "2025-09-15", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.14", "2025-09-16", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.15", "2025-10-02", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.17", "2025-12-12", "c7fedaca4883", ">=3.13,<3.14"], ["25.7.0", "2025-04-28", "c7fedaca4883", ">=3.13,<3.14"], ["25.8.0", "2025-05-23", "17ea44123131", ">=3.13,<3.14"], ["25.8.1", "2025-05-23", "17ea44123131", ">=3.13,<3.14"], ["25.9.0", "2025-06-02", "17ea44123131", ">=3.13,<3.14"], ["25.9.1", "2025-06-05", "17ea44123131", ">=3.13,<3.14"], ["25.10.0", "2025-06-23", "17ea44123131", ">=3.13,<3.14"], ["25.10.1", "2025-06-25", "17ea44123131", ">=3.13,<3.14"], ["25.11.0", "2025-07-09", "bf39b34717d4", ">=3.13,<3.14"], ["25.11.1", "2025-07-15", "bf39b34717d4", ">=3.13,<3.14"], ["25.11.2", "2025-07-16", "bf39b34717d4", ">=3.13,<3.14"], ["25.11.3", "2025-08-18", "bf39b34717d4", ">=3.13,<3.14"], ["25.11.4", "2026-03-20", "bf39b34717d4", ">=3.13,<3.14"], ["25.12.0", "2025-07-23", "643deb439458", ">=3.13,<3.14"], ["25.12.1", "2025-07-25", "643deb439458", ">=3.13,<3.14"], ["25.13.0", "2025-08-29", "fb01c44db0d6", ">=3.13,<3.14"], ["25.13.1", "2025-08-29", "fb01c44db0d6", ">=3.13,<3.14"], ["25.13.2", "2025-09-02", "fb01c44db0d6", ">=3.13,<3.14"], ["25.13.3", "2025-09-03", "4db74efaf82e", ">=3.13,<3.14"], ["25.13.4", "2025-09-03", "4db74efaf82e", ">=3.13,<3.14"], ["25.14.0", "2025-09-15", "982a7c19a06c", ">=3.13,<3.14"], ["25.14.1", "2025-09-15", "982a7c19a06c", ">=3.13,<3.14"], ["25.14.2", "2025-09-15", "982a7c19a06c", ">=3.13,<3.14"], ["25.14.3", "2025-09-17", "08c1867e266e", ">=3.13,<3.14"], ["25.14.4", "2025-09-19", "08c1867e266e", ">=3.13,<3.14"], ["25.14.5", "2025-09-22", "08c1867e266e", ">=3.13,<3.14"], ["25.15.0", "2025-10-02", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.1", "2025-10-23", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.2", "2025-11-07", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.3", "2025-11-23", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.4", "2025-12-09", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.5", "2025-12-12", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.6", "2025-12-29", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.7", "2026-01-21", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.8", "2026-01-26", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.9", "2026-02-20", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.10", "2026-02-20", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.11", "2026-02-24", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.12", "2026-03-16", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.16.0", "2025-10-31", "d811b103dbfc", ">=3.13,<3.14"], ["25.17.0", "2025-11-23", "dd15fd17f232", ">=3.13,<3.14"], ["25.17.1", "2025-11-26", "dd15fd17f232", ">=3.13,<3.14"], ["25.18.0", "2025-12-12", "b0fb0eb6b6bc", ">=3.13,<3.14"], ["25.18.1", "2025-12-16", "b0fb0eb6b6bc", ">=3.13,<3.14"], ["25.19.0", "2026-01-01", "d0a3c0716970", ">=3.13,<3.14"], ["25.19.1", "2026-01-12", "d0a3c0716970", ">=3.13,<3.14"], ["25.19.2", "2026-01-19", "d0a3c0716970", ">=3.13,<3.14"], ["26.1.0", "2026-01-26", "bc4e0e948300", ">=3.13,<3.14"], ["26.2.0", "2026-02-13", "ccf8ae5c90fe", ">=3.13,<3.14"], ["26.2.1", "2026-02-22", "03ff6767b2e4", ">=3.13,<3.14"], ["26.2.2", "2026-02-23", "03ff6767b2e4", ">=3.13,<3.14"], ["26.2.3", "2026-02-25", "ffcf0ed13a26", ">=3.13,<3.14"], ["26.2.4", "2026-02-27", "ffcf0ed13a26", ">=3.13,<3.14"], ["26.2.5", "2026-03-12", "ffcf0ed13a26", ">=3.13,<3.14"], ["26.3.0", "2026-03-16", "0e0723286a7a", ">=3.13,<3.14"], ["26.3.1", "2026-03-20", "0e0723286a7a", ">=3.13,<3.14"], ["26.3.2", "2026-03-24", "0e0723286a7a", ">=3.13,<3.14"], ["26.3.3", "2026-03-24", "0e0723286a7a", ">=3.13,<3.14"], ["26.4.0", "2026-04-09", "2c9000848b6e", ">=3.13,<3.14"], ["26.4.1", "2026-04-10", "2c9000848b6e", ">=3.13,<3.14"], ["26.4.2", "2026-04-15", "a3b4c5d6e7f8", ">=3.13,<3.14"], ["26.4.3", "2026-04-17", "d3683e2703ff", ">=3.13,<3.14"], ["26.4.4", "2026-06-18", "9fc9e6bfe695", ">=3.13,<3.14"], ["26.4.5", "2026-06-22", "9fc9e6bfe695", ">=3.13,<3.14"], ["26.4.6", "2026-06-23", "c7e1a9d4f6b2", ">=3.13,<3.14"], ["26.4.7", "2026-07-02", "c7e1a9d4f6b2", ">=3.13,<3.14"], ["26.4.8", "2026-07-13", "daf20413acda", ">=3.13,<3.14"], ["26.4.9", "2026-07-31", "bd1bf0524350", ">=3.13,<3.14"], ["26.4.10", "2026-08-19", "bd1bf0524350", ">=3.13,<3.14"], ["26.7.0", "2026-07-02", "b4c5d6e7f8a9", ">=3.13,<3.14"], ["26.8.0", "2026-07-31", "b93d1c47af52", ">=3.13,<3.14"], ["26.8.1", "2026-08-10", "b93d1c47af52", ">=3.13,<3.14"]];
+var REVISIONS = { "01456c812164": ["dbc1e053b880", "add-idle-timeout-to-keypair-resource-policy"], "0262e50e90e0": ["4b7b650bc30e", "add_ssh_keypair_into_keypair"], "02950808ca3d": ["4cc87e7fbfdf", "add-agent-version"], "06184d82a211": ["250e8656cf45", "add-session_creation_id"], "0c5733f80e4d": ["9bd986a75a2a", "index-kernel-timestamps"], "0d553d59f369": ["9cd61b1ae70d", "replace_users_is_active_to_status_and_its_info"], "0e558d06e0e3": ["10e39a34eed5", "add-service-ports"], "0f3bc98edaa0": ["7ea324d0535b", "more_status"], "10e39a34eed5": ["d582942886ad", "Enlarge kernels.lang column length"], "185852ff9872": ["1fa6a31ea8e3", "add vfolder_permissions table"], "1e673659b283": ["d5cc54fd36b5", "Add clusterized column to agents table"], "1e8531583e20": ["ce209920f654", "Add dotfile column to keypairs"], "1fa6a31ea8e3": ["26d0c387e764", "add inviter field for vfolder_invitations"], "202b6dcbc159": ["3f1dafab60b2", "add-internal-data-to-kernels"], "22964745c12b": ["02950808ca3d", "add_total_resource_slots_to_group"], "22e52d03fc61": ["c401d78cc7b9", "add_allowed_docker_registries_in_domains"], "250e8656cf45": ["57e717103287", "add-status_data"], "25e903510fa1": ["0d553d59f369", "add_dotfiles_to_domains_and_groups"], "26d0c387e764": ["f8a71c3bffa2", "create vfolder_invitations table"], "2a82340fa30e": ["c1409ad0e8da", "add_mounts_info_in_kernel_db"], "2b0931e4a059": ["f0f4ee907155", "convert-lang-to-image-and-registry"], "352fa4f88f61": ["57b523dec0e8", "add tpu slot on kernel model"], "3bb80d1887d6": ["1e8531583e20", "add preopen ports"], "3cf19d906e71": ["22964745c12b,5d8e6043455e", "empty message"], "3f1dafab60b2": ["c092dabf3ee5,6f5fe19894b7", "merge"], "405aa2c39458": ["5b45f28d2cac", "job-queue"], "4545f5c948b3": ["e7371ca5797a", "add_io_scratch_size_stats"], "48ab2dfefba9": ["0c5733f80e4d", "reindex-kernel-updated-order"], "4b7b650bc30e": ["202b6dcbc159", "add_creator_in_vfolders"], "4b8a66fb8d82": ["854bd902b1bc", "revamp_keypairs"], "4cc87e7fbfdf": ["e18ed5fcfedf", "stats-refactor"], "513164749de4": ["405aa2c39458", "add-cancelled-to-kernelstatus"], "518ecf41f567": ["dc9b66466e43", "add-index-for-cluster_role"], "51dddd79aa21": ["3bb80d1887d6", "Add logs column on kernel table"], "529113b08c2c": ["c481d3dc6c7d", "add_vfolder_type_column"], "548cc8aa49c8": ["1e673659b283", "update_cluster_columns_in_kernels"], "57b523dec0e8": ["10e39a34eed5", "add tpu slots"], "57e717103287": ["eec98e65902a", "rename-clone_allowed-to-cloneable"], "5b45f28d2cac": ["9c89b9011872", "add_resource_opts_in_kernels"], "5d8e6043455e": ["02950808ca3d", "add_user_group_ids_in_vfolder"], "5de06da3c2b5": ["", "init"], "5e88398bc340": ["d452bacd085c", "Add unmanaged_path column to vfolders"], "65c4a109bbc7": ["0262e50e90e0,5e88398bc340", "Merge migration"], "6f1c1b83870a": ["7a82e0c70122", "merge user's first_/last_name into full_name"], "6f5fe19894b7": ["48ab2dfefba9", "vfolder_invitation_state_to_enum_type"], "7a82e0c70122": ["bae1a7326e8a", "add group model"], "7ea324d0535b": ["5de06da3c2b5", "vfolder-and-kernel"], "80176413d8aa": ["4b8a66fb8d82", "keypairs_get_is_admin"], "819c2b3830a9": ["8e660aa31fe3", "add user model"], "854bd902b1bc": ["0f3bc98edaa0", "change-kernel-identification"], "8679d0a7e22b": ["518ecf41f567", "add-scheduled-to-kernelstatus"], "8e660aa31fe3": ["01456c812164", "add-resource-presets"], "93e9d31d40bf": ["80176413d8aa", "agent_add_region"], "97f6c80c8aa5": ["e421c02cf9e4,25e903510fa1", "merge"], "9a91532c8534": ["c401d78cc7b9", "add-scaling-group"], "9bd986a75a2a": ["513164749de4", "allow_kernels_scaling_group_nullable"], "9c89b9011872": ["2a82340fa30e", "add_attached_devices_field_in_kernels"], "9cd61b1ae70d": ["e35332f8d23d", "add_scheduable_field_to_agents"], "a1fd4e7b7782": ["f9971fbb34d9", "enumerate_vfolder_perms"], "babc74594aa6": ["c3e74dcf1808", "add-partial-index-to-kernels"], "bae1a7326e8a": ["819c2b3830a9", "add domain model"], "bf4bae8f942e": ["babc74594aa6", "add-kernel-host"], "c092dabf3ee5": ["48ab2dfefba9", "add-batch-session"], "c1409ad0e8da": ["22e52d03fc61,9a91532c8534", "empty message"], "c3e74dcf1808": ["d52bf5ec9ef3", "add_environ_to_kernels"], "c401d78cc7b9": ["3cf19d906e71", "add_allowed_vfolder_hosts_to_domain_and_group"], "c481d3dc6c7d": ["f5530eccf202", "add_shared_memory_to_resource_presets"], "c5e4e764f9e3": ["6f1c1b83870a", "add domain, group, user fields to kernels"], "ce209920f654": ["65c4a109bbc7", "Create task_template table"], "d2aafa234374": ["3bb80d1887d6", "Create error_logs table"], "d452bacd085c": ["4b7b650bc30e", "Add mount_map column to kernel"], "d463fc5d6109": ["0d553d59f369", "add_clone_allowed_to_vfolders"], "d52bf5ec9ef3": ["4545f5c948b3", "convert_cpu_gpu_slots_to_float"], "d582942886ad": ["a1fd4e7b7782", "add tag to kernels"], "d5cc54fd36b5": ["0d553d59f369", "Update for multi-container sessions."], "d643752544de": ["51dddd79aa21,d2aafa234374", "Merge 51dd and d2aa"], "da24ff520049": ["529113b08c2c", "add_startsat_field_into_kernels"], "dbc1e053b880": ["2b0931e4a059", "add-keypair-resource-policy"], "dc9b66466e43": ["06184d82a211", "remove-clusterized"], "e18ed5fcfedf": ["c5e4e764f9e3", "add superadmin role for user"], "e35332f8d23d": ["da24ff520049", "add_modified_at_to_users_and_kernels"], "e421c02cf9e4": ["548cc8aa49c8", "rename_kernel_dependencies_to_session_dependencies"], "e7371ca5797a": ["93e9d31d40bf", "rename_mem_stats"], "ed666f476f39": ["d643752544de", "add_bootstrap_script_to_keypairs"], "eec98e65902a": ["d463fc5d6109,97f6c80c8aa5", "merge-with-vfolder-clone"], "f0f4ee907155": ["ff4bfca66bf8", "dynamic-resource-slots"], "f5530eccf202": ["ed666f476f39", "add-kernels-uuid-prefix-index"], "f8a71c3bffa2": ["bf4bae8f942e", "stringify_userid"], "f9971fbb34d9": ["185852ff9872", "add state column to vfolder_invitations"], "ff4bfca66bf8": ["0e558d06e0e3,352fa4f88f61", "empty message"], "60a1effa77d2": ["8679d0a7e22b", "Add wsproxy_addr column on scaling_group"], "015d84d5a5ef": ["60a1effa77d2", "add image table"], "0f7a4b643940": ["7dd1d81c3204,911023380bc9", "empty message"], "11146ba02235": ["0f7a4b643940", "change char col to str"], "7dd1d81c3204": ["60a1effa77d2", "add-vfolder-mounts-to-kernels"], "81c264528f20": ["d727b5da20e6", "add-max-session-lifetime"], "911023380bc9": ["015d84d5a5ef", "add architecture column on agents"], "a7ca9f175d5f": ["d59ff89e7514,11146ba02235", "merge"], "d59ff89e7514": ["0f7a4b643940", "remove_keypair_concurrency_used"], "d727b5da20e6": ["a7ca9f175d5f", "add-callback_url-to-kernels"], "1f55a65cfc4f": ["35923972eddb", "add status column to vfolders"], "213a04e90ecf": ["c53397a490be,95f51fc6ffdb", "merge"], "35923972eddb": ["81c264528f20", "create kernels.status_history column"], "360af8f33d4e": ["f83d630c0bc9,1f55a65cfc4f", "merge f83d and 1f55"], "3efd66393bd0": ["ac4e179c57fe", "add totp_activated_at column"], "5bce905c21e5": ["360af8f33d4e", "add_vfolder_host_permission"], "6129745f49b6": ["360af8f33d4e", "Add local_rank column in Kernels table"], "95f51fc6ffdb": ["6129745f49b6,5bce905c21e5", "merge"], "ac4e179c57fe": ["cace152eefac", "add totp_key column at user table"], "bedd92de93af": ["3efd66393bd0,10c58e701d87", "add role column on kernels table"], "c53397a490be": ["5bce905c21e5", "add use_host_network column"], "cace152eefac": ["213a04e90ecf", "change keypair's ssh key column type"], "d58a526bf837": ["d6a02307a057", "add_password_changed_at_col"], "f83d630c0bc9": ["35923972eddb", "add_allowed_ip_column"], "fdc9d6ac49b4": ["fe59ec332c07", "add_public_host_to_agent"], "fe59ec332c07": ["bedd92de93af", "add_is_public_flag_to_scaling_group"], "10c58e701d87": ["36b69ddee76e", "add is_local to images"], "210c4d9be768": ["d58a526bf837", "add keypair_resource_policy.max_concurrent_sftp_sessions column"], "36b69ddee76e": ["f108628f032b", "empty message"], "5fbd368d12a2": ["85984c98b90f", "add-quota_scope_id"], "69c059996cbd": ["9e599b62f6f1", "add_agent_ids_col_to_session"], "857bdec5abda": ["210c4d9be768", "add_auto_terminate_col"], "85984c98b90f": ["857bdec5abda", "update endpoint and routing table"], "9e599b62f6f1": ["a9eb2b002330", "update kernels.vfolder_mounts.vfid structure"], "a9eb2b002330": ["5fbd368d12a2", "add new resource policies"], "ae7d4cd92aa7": ["eb9441fcf90a", "add endpoints.retries"], "b5be363ab05c": ["b6b884fbae1f", "add a new session type INFERENCE"], "b6b884fbae1f": ["cace152eefac", "add_session_table"], "d6a02307a057": ["fdc9d6ac49b4", "remove_session_resource_opts"], "eb9441fcf90a": ["69c059996cbd", "add_images_col_to_session"], "f108628f032b": ["b5be363ab05c", "add endpoint and routing tables"], "02535458c0b3": ["ae7d4cd92aa7", "add model service token log"], "4871d46ba31b": ["d04592473df7", "Add sudo_session_enabled"], "4b0128c49210": ["02535458c0b3", "remove size limit for model_service_token.token"], "589c764a18f1": ["3f47af213b05", "change_endpoint_to_nullable"], "75ea2b136830": ["589c764a18f1", "add user_resource_policies.max_session_count_per_model_session"], "85615e005fa3": ["a083c6c962e5", "kernel_requested_slots_to_not_nullable"], "8b2ec7e3d22a": ["c5ed277b7f7b", "remove unique constraint of endpoint.url"], "8c74e7df26f8": ["b86b341fd9c9", "make routings contain error"], "97d8c7aa5e96": ["4871d46ba31b", "add-agent-public-key"], "a083c6c962e5": ["97d8c7aa5e96", "add foreign key constraints to columns in endpoints table"], "a5319bfc7d7c": ["caf54fcc17ab", "add_unique_constraints_to_association_tables"], "c5ed277b7f7b": ["d3f8c74bf148", "change_main_access_key_ondelete_to_set_null"], "caf54fcc17ab": ["8b2ec7e3d22a", "add_id_columns_to_association_tables"], "d04592473df7": ["4b0128c49210,e812d42bc34f", "merge"], "d3f8c74bf148": ["308bcecec5c2", "user_main_keypair"], "e812d42bc34f": ["02535458c0b3", "remove unique constraint of endpoints.name"], "308bcecec5c2": ["8c74e7df26f8", "add `groups.type`"], "3596bc12ec09": ["c4b7ec740b36", "replace_kernelrole_to_sessiontypes"], "38741c85f228": ["31463788c713", "fix duplicate enum values"], "3f47af213b05": ["41f332243bf9", "add_max_pending_session_count"], "41f332243bf9": ["7ff52ff68bfc", "add-missing-vfolder-indexes"], "59a622c31820": ["fdb2dcdb8811", "Remove foreign key constraint from vfolders to users and projects"], "5ba7fde56ddb": ["85615e005fa3", "add_vfolder_purge_status"], "5d92c9cc930c": ["679e5721e94d", "add runtime_variant column"], "679e5721e94d": ["f56a82d0ac9f", "sync_session_occupying_slots_to_sibling_kernels"], "7ff52ff68bfc": ["a5319bfc7d7c", "detail_vfolder_deletion_status"], "857b763b8618": ["75ea2b136830", "add groups.container_registry"], "b86b341fd9c9": ["5ba7fde56ddb", "update-resource-policy-tables"], "c8714799ca0e": ["ffbebdf3c2b9", "add endpoints.extra_mounts column"], "dddf9be580f5": ["857b763b8618", "sync_kernelssessionname_to_real_session_name"], "f56a82d0ac9f": ["c8714799ca0e", "add model_definition_path column"], "ffbebdf3c2b9": ["38741c85f228", "fix typo in column name"], "1d42c726d8a3": ["20218a73401b", "Migrate container registry config storage from `Etcd` to `PostgreSQL`"], "20218a73401b": ["3596bc12ec09", "add-session-priority"], "31463788c713": ["dddf9be580f5", "add_index_sessions_vfolder_mounts"], "7c8501cec07b": ["1d42c726d8a3", "Add project column to image table"], "c4b7ec740b36": ["59a622c31820", "migrate-roundrobin-strategy-to-agent-selector-config"], "d7df3baf3779": ["5d92c9cc930c", "add vfolders domain name"], "e9e574a6e22d": ["7c8501cec07b", "Add extra column to container_registries"], "ecc9f6322be4": ["f6ca2f2d04c1", "Remove foreign key constraint from endpoints.image column"], "ef9a7960d234": ["0bb88d5a46bf", "extend length of vfolders.name column"], "fdb2dcdb8811": ["d7df3baf3779", "add vfolder_permissions id"], "0bb88d5a46bf": ["3215bc85dc45", "add project_resource_policy.max_network_count column"], "3215bc85dc45": ["428215fddea3", "create networks table"], "428215fddea3": ["6e44ea67d26e", "rename desired_session_count to replicas"], "6e44ea67d26e": ["d4c174934fd0", "update_session_and_kernel_status"], "d4c174934fd0": ["e9e574a6e22d", "add sessions batch_timeout column"], "fb89f5d7817b": ["ef9a7960d234", "create endpoint_auto_scaling_rules table"], "f6ca2f2d04c1": ["fb89f5d7817b", "add uid and gid columns"], "8f85e9d0bd4e": ["ecc9f6322be4", "Add association table with `ContainerRegistries`, and `Groups` table."], "70e0533aa49a": ["9fc0e92ea510", "remove foreign keys on endpoints"], "9fc0e92ea510": ["d537c050dd8d", "add unique constraint"], "c002140f14d3": ["8f85e9d0bd4e", "Add `status` Column to the `Image` table, and `ImageRow` unique constraint"], "d537c050dd8d": ["c002140f14d3", "add scaling_group_name column to resource_presets table"], "683ca0a32f41": ["70e0533aa49a", "Add AuditLogs table"], "305e3ddc20a7": ["c4ea15b77136", "Update AuditLog table"], "c4ea15b77136": ["683ca0a32f41", "Ensure AuditLogs table exists"], "c7fedaca4883": ["305e3ddc20a7", "Update AuditLogRow.request_id column type to String, and AuditLogRow.entity_id to Nullable"], "17ea44123131": ["42998e8c8bb4", "add event log"], "42998e8c8bb4": ["c7fedaca4883", "add kernel last seen"], "01f0ed604819": ["17ea44123131", "set null to empty unmanaged_path field"], "bf39b34717d4": ["01f0ed604819", "Drop Session, and Kernel's fk constraints to users and keypairs"], "60bcbf00a96e": ["bf39b34717d4", "add role tables"], "643deb439458": ["ed84197be4fe", "change permission table names"], "a5ef73b01e97": ["60bcbf00a96e", "Add triggered_by to AuditLogRow"], "ed84197be4fe": ["a5ef73b01e97", "add scope entity mapping table"], "28fecac94e67": ["643deb439458", "redesign rbac tables"], "29bbf3830309": ["902837cf18b4", "Relocate artifact revision's readonly column"], "2bb529fb88b6": ["e38044633465", "Add huggingface_registries table"], "32764dcd0fad": ["345551145801", "Make artifact_revisions created_at, updated_at column nullable"], "345551145801": ["2bb529fb88b6", "Add artifacts"], "42feff246198": ["ec7a778bcb78", "add source col to roles"], "43c7e60c56af": ["b6f3b3c69d16", "Remove `storage_id`, and add `storage_namespace_id` in association_artifacts_storages"], "4db74efaf82e": ["fb01c44db0d6", "Separate designated agent ids"], "902837cf18b4": ["32764dcd0fad", "Add object_storage_meta table"], "b6f3b3c69d16": ["29bbf3830309", "Rename `object_storage_meta` to `object_storage_namespace`"], "e38044633465": ["42feff246198", "Add object_storages table"], "ec7a778bcb78": ["28fecac94e67", "restore object permissions"], "fb01c44db0d6": ["43c7e60c56af", "Update Endpoint and Routing for sokovan"], "08c1867e266e": ["982a7c19a06c", "Add `availability` column to `artifacts` table"], "11ee5c074009": ["4db74efaf82e", "Add reservoir_registries table"], "2cc8337d78a3": ["ba5207c55924", "Add `scanned_at`, `updated_at` columns to `artifacts`"], "430b1631804d": ["a4d56e86d9ee", "migrate project data to roles"], "5b171528a6f5": ["e43125b98bba", "migrate vfolder data to roles"], "982a7c19a06c": ["5b171528a6f5", "Make artifact scanned_at, updated_at columns timezone aware"], "9adcd6f48ba1": ["2cc8337d78a3", "expand rbac tables"], "a4d56e86d9ee": ["9adcd6f48ba1", "migrate user data to roles"], "ba5207c55924": ["11ee5c074009", "Add artifact_registries table"], "e43125b98bba": ["430b1631804d", "migrate domain data to roles"], "1f76b4c0f399": ["08c1867e266e", "Rename object_storage_namespace table to storage_namespace and bucket column to namespace"], "82f4d3dea750": ["1f76b4c0f399", "change association scopes entities uq constraint"], "fa3dd7f77c19": ["82f4d3dea750", "Add `remote_status` to `artifact_revision`"], "09206ac04fd3": ["de1032a11cca", "create global roles"], "d811b103dbfc": ["09206ac04fd3", "Add app_configs table for frontend configuration"], "de1032a11cca": ["fa3dd7f77c19", "Add vfs_storages table"], "4cfe35b1e60a": ["b55309328455", "Add verification_result to artifact_revisions"], "5a5142f6d251": ["d811b103dbfc", "Add digest to artifact_revisions"], "96e9056b8e72": ["5a5142f6d251", "add_extra_column_to_artifacts"], "b55309328455": ["ffcf0ed13a25", "Change notification channel_type from enum to string"], "dd15fd17f232": ["4cfe35b1e60a", "add_degraded_route_status"], "ffcf0ed13a25": ["96e9056b8e72", "Add notification tables"], "b0fb0eb6b6bc": ["dd15fd17f232", "Update container_registries.registry_name length restriction"], "013a6676866c": ["a5e87ed3b6d4", "migrate_notification_data_to_rbac"], "25ac68cb28ba": ["b6a20822c683", "create deployment_revisions table"], "3a8f1c2d4e5b": ["25ac68cb28ba", "create deployment_auto_scaling_policies table"], "4c9e2f3a5b6d": ["3a8f1c2d4e5b", "create deployment_policies table"], "5e7a3b9c1d2f": ["4c9e2f3a5b6d", "add deploying lifecycle state and revision_history_limit column"], "67f5338ff571": ["a4289ef5f0cd", "migrate_artifact_data_to_rbac"], "6d850788c7c8": ["67f5338ff571", "migrate_artifact_registry_data_to_rbac"], "6f8a4c0d2e3g": ["5e7a3b9c1d2f", "add routing revision and traffic_status columns"], "a4289ef5f0cd": ["6f8a4c0d2e3g", "Allow duplicated session names across different user"], "a5e87ed3b6d4": ["6d850788c7c8", "migrate_app_config_data_to_rbac"], "b6a20822c683": ["b0fb0eb6b6bc", "Add scheduling history tables"], "d0a3c0716970": ["013a6676866c", "migrate_model_deployment_data_to_rbac"], "2185ae0dd371": ["d86417a6bf7b", "migrate_vfolder_data_to_rbac"], "352143f82276": ["5bbce2f389e4", "add_scheduling_rank_to_user_fair_shares"], "3b27edfaae20": ["352143f82276", "Add last_observed_at column to kernels table"], "5bbce2f389e4": ["81f2dd702d93", "add_fair_share_spec_to_scaling_groups"], "71343531dd5a": ["7369d1eb7d4a", "add_fair_share_and_resource_usage_history_tables"], "7369d1eb7d4a": ["84b901f69d16", "add unique constraints to rbac permission tables"], "81f2dd702d93": ["a1b2c3d4e5f6", "fix_destory_typo_in_audit_logs_operation_column"], "84b901f69d16": ["2185ae0dd371", "Add sub_steps to history tables"], "a1b2c3d4e5f6": ["f8a9b3c2d1e0", "rename_scaling_group_to_resource_group"], "bc4e0e948300": ["3b27edfaae20", "make fair share weight columns nullable"], "d86417a6bf7b": ["d0a3c0716970", "add entity_fields table"], "f8a9b3c2d1e0": ["71343531dd5a", "add foreign key constraints to rbac permission tables"], "03ff6767b2e4": ["12b02ba4d44b", "Rename vfolderpermission PG enum type to vfoldermountpermission"], "12b02ba4d44b": ["ccf8ae5c90fe", "add_usage_bucket_entries_table"], "299deadfb77e": ["8fd6f47bd226", "add direct columns to permissions"], "321c033a321b": ["acd2e76c1e40", "set agent_resources used column not null with default 0"], "4b7b4b040a70": ["bc4e0e948300", "add_resource_slot_normalization_tables"], "8fd6f47bd226": ["321c033a321b", "add relation_type to association_scopes_entities"], "acd2e76c1e40": ["4b7b4b040a70", "add_service_catalog_tables"], "ccf8ae5c90fe": ["f41bbe0c0f12", "add_device_metadata_to_resource_slot_types"], "f41bbe0c0f12": ["299deadfb77e", "remove_permission_groups_table_and_fk"], "ffcf0ed13a26": ["03ff6767b2e4", "rename sessionresults enum type to sessionresult"], "091d0274c2e3": ["21159a293dfb", "migrate_agent_data_to_rbac"], "0b1efbb2db84": ["7h4m7ygnaao1", "fix sessionresult enum type when both singular and plural coexist"], "0e0723286a7a": ["091d0274c2e3", "migrate_image_data_to_rbac"], "21159a293dfb": ["2e42a745f939", "migrate_keypair_data_to_rbac"], "2e42a745f939": ["82e817b74ae4", "migrate_container_registry_data_to_rbac"], "32ad43817452": ["1cc9b47e0a8e", "add_prometheus_query_presets_table"], "359f0bbd936c": ["df13b2272b61", "add sub_step column to endpoints"], "3f5c20f7bb07": ["32ad43817452", "add unique constraint to permissions table"], "6f2f5d828a52": ["b1009fe7f865", "add-session-is-preemptible"], "7h4m7ygnaao1": ["3f5c20f7bb07", "remigrate vfolder invitation data to rbac"], "82e817b74ae4": ["359f0bbd936c", "migrate_resource_group_data_to_rbac"], "b1009fe7f865": ["0b1efbb2db84", "Make routings.created_at non-nullable"], "df13b2272b61": ["6f2f5d828a52", "Add server_default to roles.updated_at"], "0113c63f3261": ["bee1c0de01a1", "add role_preset and role_permission_preset tables"], "045b0e0e4384": ["ccd5dbb99161", "add FK to images.registry_id (RESTRICT)"], "04e150fdefa0": ["b16a619f26d5", "convert routing status and traffic_status from native ENUM to VARCHAR"], "0a200d0fc480": ["cff56a8381dd", "populate deployment revision rows from endpoint data"], "0b10b2c6a972": ["ba42cb865efe", "seed reads_vfolder_config_files for custom runtime variant"], "169cb5f48658": ["eb9d9c018e85", "add replica_id to sessions"], "17b679c98b50": ["21ce28a1c771", "drop expires_at from login_sessions"], "19e48e70b86a": ["3b6297b1bd75", "create login_session tables"], "1a2b3c4d5e6f": ["c0ffee5a91d3", "drop current_revision / deploying_revision from endpoints"], "1cc9b47e0a8e": ["ffcf0ed13a26", "fix sessionresult enum type when both singular and plural coexist (backport)"], "21ce28a1c771": ["f5338adb2de1,0a200d0fc480", "merge f5338adb2de1 and 0a200d0fc480"], "2a531e0c528e": ["b4e7f1a2c3d5", "Narrow endpoint name unique index to active states"], "2bf0e9a716de": ["979bd203db8a", "create runtime_variants table"], "2c9000848b6e": ["4f08ccd6cb8e", "backfill missing user system roles"], "30c8308738ee": ["5a4e677aea42", "migrate_session_data_to_rbac"], "338bc3284f20": ["4ce7119188af", "seed start_command in runtime_variants.default_model_definition"], "3549e469dfee": ["30c8308738ee", "drop rollback_on_failure from deployment_policies"], "3632aad9d5d9": ["6e5a7a62a687", "migrate_session_app_to_rbac"], "3727dd0927cf": ["19e48e70b86a", "add fk constraints to rbac tables"], "3b6297b1bd75": ["cf3290640ea8", "add admin page read permissions to existing admin roles"], "3f8a1c6b2e94": ["b7d4e2a9c1f3", "add routing replica_group fk"], "46e007d9b237": ["c4d5e6f7a8b9", "renormalize legacy hyphenated ``start-command`` key"], "4b79df76c749": ["9229f72fa447", "create runtime_variant_presets table"], "4ce7119188af": ["b8a85c96607c", "add reserved column to agent_resources"], "4f08ccd6cb8e": ["99805291b6e0", "free resource_allocations of CANCELLED kernels"], "5a139f0e951e": ["ba5923b1f4a7", "Add `updated_at` column to `vfolders`"], "5a4e677aea42": ["0e0723286a7a", "convert global-scoped permissions to domain-scoped"], "5d08e1164834": ["b7fa28e23b29,84d5c6daf8cc", "Merge heads b7fa28e23b29 and 84d5c6daf8cc"], "5e5d1672ccc2": ["c4e9f2a7b1d8", "add replica group rollout column"], "63be6b4add67": ["3f8a1c6b2e94", "add replica group status columns"], "689f66507280": ["9dc6609c92ce", "add max_concurrent_logins to user_resource_policy"], "6b8149885649": ["c7d58e2a4f93,5a139f0e951e", "merge c7d58e2a4f93 and 5a139f0e951e"], "6e104991787d": ["689f66507280", "add deployment-level fields to deployment_revision_presets"], "6e5a7a62a687": ["46e007d9b237", "migrate_vfolder_data_to_rbac"], "711635faccbe": ["169cb5f48658,e1f7a3c9d524", "merge replica_id and deploy_rollout heads"], "7a9be5b982c0": ["045b0e0e4384,0b10b2c6a972", "merge 045b and 0b10"], "7af18070fdef": ["ed42bc179b91", "expand_prometheus_query_presets"], "7ea9f3c1b2d5": ["ad7acfe8aa1c", "add reads_vfolder_config_files to runtime_variants"], "84d5c6daf8cc": ["f3a8c1d05e64", "drop legacy app_configs table"], "85743d601993": ["cd067180a8b1,e3fb172166dc", "merge 2 heads"], "869918e9e95a": ["17b679c98b50", "seed_default_prometheus_query_presets"], "89a57e90f3b4": ["f7d3738a3cef,2a531e0c528e", "merge f7d3 and 2a53"], "8c1f7d3a9e2b": ["dec0deba5893", "normalize legacy string start_command in stored model definitions"], "8d01fe40664a": ["af1b9ec86adb", "drop revision fields from endpoints and resource_group from deployment_revisions"], "9229f72fa447": ["2bf0e9a716de", "seed runtime_variants data"], "930e9f2dd502": ["869918e9e95a", "assign default rolling deployment policy and add FK to endpoints"], "979bd203db8a": ["930e9f2dd502", "make routings.revision non-nullable"], "99805291b6e0": ["6e104991787d", "expand sessions.name and kernels.session_name length"], "9dc6609c92ce": ["04e150fdefa0", "register existing project roles in association_scopes_entities"], "9fc9e6bfe695": ["f3a8c2d51b94", "create app_config_definitions table"], "a1b2c3d4e5f7": ["d3f4a5b6c7d8", "Add route sub_status, updated_at columns and fix traffic_status default."], "a1c3e5d7b9f2": ["b2c3d4e5f6a7", "add ``id`` UUID column to ``domains``"], "a3b4c5d6e7f8": ["89a57e90f3b4", "add category table and description/rank/category_id to presets"], "a3b7c9d1e5f2": ["ecc4b93d7907", "delete inactive login sessions"], "a3f1c7e2b9d4": ["711635faccbe", "add required to runtime_variant_presets"], "a7b8c9d0e1f2": ["f1a2b3c4d5e6", "preset image string to image_id uuid"], "aa596a09c091": ["8c1f7d3a9e2b", "add index to rbac tables"], "ad7acfe8aa1c": ["d3683e2703ff", "add role_invitations table and grant role:assignment permissions"], "af1b9ec86adb": ["ed1aa96c40d0", "create deployment_revision_presets table"], "b16a619f26d5": ["f2a3b4c5d6e7", "split threshold+comparator into min_threshold+max_threshold"], "b1a2c3d4e5f6": ["f0b1c2d3e4a5", "add deployment options to scaling group and endpoint"], "b2c3d4e5f6a7": ["d52fd86275bf", "Add sub_status columns to route_history and drop health_status columns."], "b2d4f6e8c1a3": ["a1c3e5d7b9f2", "add ``id`` UUID column to ``scaling_groups``"], "b4e7f1a2c3d5": ["a3b7c9d1e5f2", "add creator_id to vfolders"], "b5c6d7e8f9a0": ["7ea9f3c1b2d5", "add default_model_definition to runtime_variants"], "b7d4e2a9c1f3": ["d69322160c90", "add endpoint deploying_revision_id column"], "b7fa28e23b29": ["f3a8c1d05e64", "add route termination grace period"], "b8a85c96607c": ["7a9be5b982c0", "rewrap legacy string start_command via shell -c"], "b8c9d0e1f2a3": ["a7b8c9d0e1f2", "add preset_values to deployment_revisions"], "ba42cb865efe": ["c3d4e5f6a7b8", "remove deprecated RBAC permission rows (global scope, session:app entity)"], "ba5923b1f4a7": ["aa596a09c091", "make revision-preset deployment fields not null"], "bbcc151ec870": ["e3111d960208", "migrate strategy_spec legacy plain-int values to IntOrPercent dict format"], "bd1bf0524350": ["daf20413acda", "recompute inflated fair-share usage buckets from kernel records"], "be1ac9308056": ["2c9000848b6e", "add login_client_types table"], "bee1c0de01a1": ["338bc3284f20", "add enabled flag to resource slot types"], "c0ffee5a91d3": ["0113c63f3261", "add replica_groups table and replica group references"], "c2d3e4f5a6b7": ["b1a2c3d4e5f6", "add session options JSONB columns"], "c3d4e5f6a7b8": ["b2d4f6e8c1a3", "Add health_check column to routings table."], "c4d5e6f7a8b9": ["ba5923b1f4a7", "add revision_preset_id to deployment_revisions"], "c4e9f2a7b1d8": ["63be6b4add67", "add replica group history"], "c6648c039bd4": ["e7b3a1f9c2d4", "add permission bitmask column to permissions"], "c7d58e2a4f93": ["3632aad9d5d9", "Drop endpoint name unique index"], "c7d8e9f0a1b2": ["b5c6d7e8f9a0", "add FK to deployment_revisions.image (SET NULL)"], "c7e1a9d4f6b2": ["9fc9e6bfe695", "backfill custom runtime variant service block when missing"], "c7f2a8e31b04": ["b4e7f1a2c3d5", "add login_client_type_id to login_sessions"], "c9d0e1f2a3b4": ["b8c9d0e1f2a3", "add ui metadata to runtime_variant_presets"], "ccd5dbb99161": ["ba42cb865efe", "add ondelete cascade to image alias"], "cd067180a8b1": ["d8e4f2a1b3c7", "add image_id to kernels and image_ids to sessions"], "ce69b746304e": ["c2d3e4f5a6b7", "migrate association_groups_users data to rbac"], "cf3290640ea8": ["3549e469dfee", "add last_used_at to images"], "cff56a8381dd": ["3727dd0927cf", "add created_at to permissions table"], "d0e1f2a3b4c5": ["c9d0e1f2a3b4", "add access_level to model_cards"], "d1c0f1e2b3a4": ["ce69b746304e", "drop runtime_variant_presets.ui_type column; ui_type lives in ui_option"], "d3683e2703ff": ["f9a8cfaca907", "backfill role-to-scope mappings in association_scopes_entities"], "d3f4a5b6c7d8": ["fc249eccd0b2", "add required flag to resource slot types"], "d52fd86275bf": ["a1b2c3d4e5f7", "add ``vfolder_subpath`` to ``deployment_revisions``"], "d69322160c90": ["7af18070fdef", "add permission cap column to association_scopes_entities"], "d7879c511ea1": ["3727dd0927cf", "remove global scope rows from RBAC tables"], "d8e4f2a1b3c7": ["a3b4c5d6e7f8", "make endpoint created_at columns NOT NULL"], "d8e9f0a1b2c3": ["c7d8e9f0a1b2", "migrate deployment_revisions.runtime_variant to runtime_variant_id UUID FK"], "daf20413acda": ["f2b9a4c7e103", "disable auto_assign for admin roles"], "dec0deba5893": ["d1c0f1e2b3a4", "drop sessionresult/sessionresults native enum types in favor of VARCHAR"], "e1f2a3b4c5d6": ["d0e1f2a3b4c5", "normalize resource slots for model cards, presets, and revisions"], "e1f7a3c9d524": ["5e5d1672ccc2", "raise the deployment rollout timeout default and split action retries"], "e3111d960208": ["8d01fe40664a", "split route status and health_status columns"], "e3fb172166dc": ["d8e4f2a1b3c7", "backfill project member roles and promote legacy custom sources to system"], "e7b3a1f9c2d4": ["5d08e1164834", "seed runtime_variant_presets data"], "e9f0a1b2c3d4": ["d8e9f0a1b2c3", "add FK to deployment_revisions.model (SET NULL)"], "eb9d9c018e85": ["1a2b3c4d5e6f", "add auto_assign column to roles"], "ecc4b93d7907": ["be1ac9308056", "add prometheus_query_preset_id to endpoint_auto_scaling_rules"], "ed1aa96c40d0": ["4b79df76c749", "create model_cards table"], "ed42bc179b91": ["eb9d9c018e85", "seed health-check opt-in defaults for runtime variants"], "f0b1c2d3e4a5": ["e9f0a1b2c3d4", "split endpoint scaling_state out of EndpointLifecycle"], "f1a2b3c4d5e6": ["bbcc151ec870", "add_model_card_permissions_to_rbac"], "f2a3b4c5d6e7": ["e1f2a3b4c5d6", "add expires_at to endpoint_tokens"], "f2b9a4c7e103": ["c7e1a9d4f6b2", "backfill admin page read permission for runtime-created admin roles"], "f3a8c1d05e64": ["a3f1c7e2b9d4", "backfill default service port for custom runtime variant"], "f3a8c2d51b94": ["c6648c039bd4", "add ``model_mount_perm`` to ``deployment_revisions``"], "f5338adb2de1": ["cff56a8381dd,d7879c511ea1", "merge cff56a8381dd and d7879c511ea1"], "f7d3738a3cef": ["c7f2a8e31b04", "add server_default to images.last_used_at"], "f9a8cfaca907": ["85743d601993", "fix email scope_ids to UUIDs in association_scopes_entities"], "fc249eccd0b2": ["6b8149885649", "rename ``timeouts`` JSONB key to ``handler_options``"], "2d6443ac0d4a": ["bd1bf0524350", "create app_config_allow_list table"], "a8e06485829f": ["2d6443ac0d4a", "create app_config_fragments table"], "b4c5d6e7f8a9": ["e3b8d2a1c5f7", "make session scaling_group_name non-nullable"], "d3f8a1c45e9b": ["a8e06485829f", "create idle_checker tables"], "e3b8d2a1c5f7": ["d3f8a1c45e9b", "backfill custom runtime variant service block (main-head duplicate)"], "097389c0853b": ["c4e1a9b73f52", "add fair-share resource_group_id columns"], "2ec0aa5a19cf": ["b13d304bf1fd", "strip materialized nulls from stored model definitions"], "339ae21cb8ec": ["b3e8f1a24c76", "add sessions.requested_starts_at"], "39fadbbea696": ["b3e8f1a24c76", "add initial grace period to idle checkers"], "3f9a1c7b2e04": ["4a39641d0fc2", "add-session-job-priority"], "45d3064b95c9": ["2ec0aa5a19cf", "disable auto_assign for admin roles (main-head follow-up)"], "4a39641d0fc2": ["d004f760adc7", "create retention_policies table"], "5405ee0d8eed": ["339ae21cb8ec,39fadbbea696", "merge heads 339ae21cb8ec and 39fadbbea696"], "577c7a215934": ["b988f01b17a1,a1c4e7b93f22", "merge heads b988f01b17a1 and a1c4e7b93f22"], "5c92586bff94": ["b3f1a9c2d7e4", "create session_idle_checks"], "66d0f891ed20": ["ba6615a4d2f1", "move fragment rank to app_config_allow_list"], "710460cca1ed": ["097389c0853b", "add kernel usage record resource_group_id column"], "71cb16a7a9c5": ["8f3c1d5a2b47", "derive idle checker type from spec"], "7a9720934f55": ["710460cca1ed", "add usage bucket resource_group_id columns"], "7f2b9c4d1a83": ["a560420476b6", "add agent resource_group_id column"], "890490020974": ["e7a41b29c8d3", "make session idle check expire_at nullable"], "8f3c1d5a2b47": ["890490020974", "add session_groups table and placement group FKs"], "a0a28251f296": ["e5b71c94d2a8", "backfill jsonb null default_model_definition in runtime_variants"], "a1c4e7b93f22": ["3f9a1c7b2e04", "add kernel history read permissions to roles that can read kernels"], "a379b72f1206": ["b4c5d6e7f8a9", "add virtual scope tables"], "a3c1d8e5b294": ["c05f9465a9cd", "backfill admin page read permission for runtime-created admin roles (followup)"], "a560420476b6": ["e9a1c77b42d0", "cascade app config subtree deletion"], "aa27f1d5cd35": ["45d3064b95c9", "add covering indexes for virtual scope permission resolution"], "ada41cb881bb": ["a379b72f1206", "add session scope id columns"], "b13d304bf1fd": ["a3c1d8e5b294", "change audit_logs.acted_as to uuid"], "b3d9f7a2c184": ["c4e1a9b73f52", "add_app_config_fragment_permissions_to_rbac"], "b3e8f1a24c76": ["ea422739665b", "seed retention_policies disabled by default"], "b3f1a9c2d7e4": ["aa27f1d5cd35", "add is_default to scaling_group"], "b93d1c47af52": ["c4a91d7e05b2", "key app_config_fragments with UNIQUE NULLS NOT DISTINCT"], "b988f01b17a1": ["3f9a1c7b2e04", "use resource group IDs for fair-share uniqueness"], "ba6615a4d2f1": ["ada41cb881bb", "stringify model service start_command"], "c05f9465a9cd": ["7f2b9c4d1a83", "add acted_as to audit_logs"], "c4a91d7e05b2": ["71cb16a7a9c5", "recompute inflated fair-share usage buckets from kernel records"], "c4e1a7f9b26d": ["5405ee0d8eed", "add max_priority to keypair_resource_policies"], "c4e1a9b73f52": ["5c92586bff94", "drop_dead_app_config_permissions"], "cd6332715576": ["c4e1a7f9b26d", "add reserved_at column to resource_allocations"], "d004f760adc7": ["7a9720934f55,b3d9f7a2c184", "merge 7a97 and b3d9"], "e5b71c94d2a8": ["577c7a215934", "convert app_config_fragments.scope_id to a nullable UUID"], "e7a41b29c8d3": ["cd6332715576", "add prereserved columns for advance reservations"], "e9a1c77b42d0": ["66d0f891ed20", "add kernel resource_group_id column"], "ea422739665b": ["a0a28251f296", "make session idle check expire_at non-nullable"] };
+var LINE_PARENTS = { "22.09": { "bedd92de93af": "3efd66393bd0", "d58a526bf837": "fdc9d6ac49b4" }, "23.09": { "589c764a18f1": "a5319bfc7d7c", "8c74e7df26f8": "85615e005fa3", "d3f8c74bf148": "8c74e7df26f8" }, "24.03": { "3596bc12ec09": "59a622c31820", "38741c85f228": "dddf9be580f5", "59a622c31820": "5d92c9cc930c" }, "24.09": { "ecc9f6322be4": "ef9a7960d234", "ef9a7960d234": "e9e574a6e22d" }, "26.3": { "32ad43817452": "ffcf0ed13a26" }, "26.7": { "2d6443ac0d4a": "c7e1a9d4f6b2" } };
+
+// src/releases/releases.ts
+function lineKey(year, minor) {
+  return year <= 24 ? `${year}.${String(minor).padStart(2, "0")}` : `${year}.${minor}`;
+}
+function lineParts(line) {
+  const [year, minor] = line.split(".").map(Number);
+  return [year, minor];
+}
+function compareLines(a, b) {
+  const [ay, am] = lineParts(a);
+  const [by, bm] = lineParts(b);
+  return ay - by || am - bm;
+}
+function compareReleases(a, b) {
+  return compareLines(a.series, b.series) || a.patch - b.patch;
+}
+var RELEASES = RELEASE_ROWS.map(([version, date, head, pythonRequires]) => {
+  const [year, minor, patch] = version.split(".").map(Number);
+  return { version, series: lineKey(year, minor), patch, head, date, pythonRequires };
+}).sort(compareReleases);
+var LINES = [...new Set(RELEASES.map((r) => r.series))];
+function releasesOf(line) {
+  return RELEASES.filter((r) => r.series === line);
+}
+function latestRelease(line) {
+  const releases = releasesOf(line);
+  return releases[releases.length - 1];
+}
+function earliestRelease(line) {
+  return releasesOf(line)[0];
+}
+function findRelease(version) {
+  return RELEASES.find((r) => r.version === version);
+}
+function parentsIn(line, revision) {
+  const parents = LINE_PARENTS[line]?.[revision] ?? REVISIONS[revision]?.[0];
+  return parents ? parents.split(",").filter((p) => p !== "") : [];
+}
+var ancestry = /* @__PURE__ */ new Map();
+function ancestorsIn(line, revision) {
+  const key = `${line} ${revision}`;
+  const known = ancestry.get(key);
+  if (known) return known;
+  const found = /* @__PURE__ */ new Set();
+  const queue = [revision];
+  while (queue.length > 0) {
+    const next = queue.pop();
+    if (found.has(next) || !(next in REVISIONS)) continue;
+    found.add(next);
+    queue.push(...parentsIn(line, next));
+  }
+  ancestry.set(key, found);
+  return found;
+}
+function revisionsOf(line) {
+  return ancestorsIn(line, latestRelease(line).head);
+}
+function reaches(line, revision, ancestor) {
+  return ancestorsIn(line, revision).has(ancestor);
+}
+function linesHolding(revision) {
+  return LINES.filter((line) => revisionsOf(line).has(revision));
+}
+
 // src/engine/catalogue.ts
-var PATCH_HEADS = [
-  ["21.03", 0, 2, "518ecf41f567"],
-  ["21.03", 3, 32, "8679d0a7e22b"],
-  ["21.09", 0, 2, "8679d0a7e22b"],
-  ["21.09", 3, 9, "60a1effa77d2"],
-  // 22.03.12 was tagged 22.03.11.post1 upstream; its head is the same.
-  ["22.03", 0, 14, "81c264528f20"]
-];
-var SERIES = ["21.03", "21.09", "22.03"];
-var RELEASES = PATCH_HEADS.flatMap(
-  ([series, first, last, head]) => Array.from({ length: last - first + 1 }, (_, i) => ({
-    version: `${series}.${first + i}`,
-    series,
-    patch: first + i,
-    head
-  }))
-);
-var REVISION_ORDER = [
-  "518ecf41f567",
-  // 21.03.0-2: add_index_for_cluster_role
-  "8679d0a7e22b",
-  // 21.03.3+ / 21.09.0-2: add SCHEDULED to kernelstatus
-  "60a1effa77d2",
-  // 21.09.3+: scaling_groups.wsproxy_addr
-  "015d84d5a5ef",
-  // 22.03: images, image_aliases
-  "911023380bc9",
-  // 22.03: agents/kernels.architecture
-  "7dd1d81c3204",
-  // 22.03: kernels.vfolder_mounts
-  "0f7a4b643940",
-  // 22.03: merge
-  "d59ff89e7514",
-  // 22.03: drop keypairs.concurrency_used
-  "11146ba02235",
-  // 22.03: agents.architecture VARCHAR(32)
-  "a7ca9f175d5f",
-  // 22.03: merge
-  "d727b5da20e6",
-  // 22.03: kernels.callback_url
-  "81c264528f20"
-  // 22.03.0+: keypair_resource_policies.max_session_lifetime
-];
-var OTHER_HEADS = {
+var SERIES = LINES;
+var OLDER_HEADS = {
   "0d553d59f369": "20.03.19",
-  dc9b66466e43: "20.09.0",
-  f83d630c0bc9: "22.09.0",
-  d58a526bf837: "22.09.23",
-  "10c58e701d87": "23.03.0",
-  ae7d4cd92aa7: "23.03.12",
-  "85615e005fa3": "23.09.0",
-  "75ea2b136830": "23.09.11",
-  "857b763b8618": "24.03.0",
-  "3596bc12ec09": "24.03.11",
-  "7c8501cec07b": "24.09.0",
-  ecc9f6322be4: "24.09.14",
-  "0bb88d5a46bf": "24.12.0",
-  fb89f5d7817b: "25.1.1",
-  c7fedaca4883: "25.6.17",
-  fa3dd7f77c19: "25.15.12",
-  bd1bf0524350: "26.4.10",
-  b93d1c47af52: "26.8.1"
+  dc9b66466e43: "20.09.0"
 };
-var VERSION_PATTERN = /^(\d{2}\.\d{2})(?:\.(\d{1,3}))?$/;
+var VERSION_PATTERN = /^(\d{2})\.(\d{1,2})(?:\.(\d{1,3}))?$/;
 function describeAcceptedVersions() {
-  const ranges = SERIES.map((series) => {
-    const patches = RELEASES.filter((r) => r.series === series).map((r) => r.patch);
-    return `${series} (patches ${describePatchRanges(patches)})`;
-  });
-  return ranges.join(", ");
+  return `a Backend.AI release line from ${LINES[0]} to ${LINES[LINES.length - 1]} (e.g. 22.03, 25.15) or one of its releases (e.g. 21.09.9, 26.4.10)`;
 }
 function describePatchRanges(patches) {
   const parts = [];
@@ -25207,45 +25228,45 @@ function parseVersion(input, inputName) {
   const match = VERSION_PATTERN.exec(text);
   const accepted = `accepted: ${describeAcceptedVersions()}`;
   if (!match) {
-    throw invalidInput(`${inputName} "${text}" is not a Backend.AI version (YY.MM or YY.MM.PATCH); ${accepted}`);
+    throw invalidInput(`${inputName} "${text}" is not a Backend.AI version (YY.MM or YY.N, optionally .PATCH); ${accepted}`);
   }
-  const series = match[1];
-  if (!SERIES.includes(series)) {
-    throw invalidInput(`${inputName} "${text}" is not a release bai-migrate can migrate; ${accepted}`);
+  const series = lineKey(Number(match[1]), Number(match[2]));
+  if (!LINES.includes(series)) {
+    throw invalidInput(`${inputName} "${text}" is no Backend.AI release line bai-migrate knows; ${accepted}`);
   }
-  if (match[2] === void 0) return { input: text, series };
-  const release = RELEASES.find((r) => r.version === `${series}.${Number(match[2])}`);
+  if (match[3] === void 0) return { input: text, series };
+  const release = findRelease(`${series}.${Number(match[3])}`);
   if (!release) {
-    throw invalidInput(`${inputName} "${text}" is not a known ${series} release; ${accepted}`);
+    throw invalidInput(`${inputName} "${text}" is not a known ${series} release; known: ${series}${describePatchRanges(releasesOf(series).map((r) => r.patch))}`);
   }
   return { input: text, series, release };
 }
 function seriesIndex(series) {
   return SERIES.indexOf(series);
 }
-function latestRelease(series) {
-  const releases = RELEASES.filter((r) => r.series === series);
-  return releases[releases.length - 1];
-}
-function earliestRelease(series) {
-  return RELEASES.find((r) => r.series === series);
-}
 function targetRelease(ref) {
-  return ref.release ?? latestRelease(ref.series);
+  return ref.release ?? releasesOf(ref.series)[releasesOf(ref.series).length - 1];
 }
-function revisionPosition(revision) {
-  return REVISION_ORDER.indexOf(revision);
+function relationTo(line, revision, release) {
+  if (revision === release.head) return "same";
+  if (!linesHolding(revision).length) return "unknown";
+  if (reaches(line, release.head, revision)) return "before";
+  if (reaches(line, revision, release.head)) return "after";
+  return "apart";
 }
 function locateRevision(revision) {
   const releases = RELEASES.filter((r) => r.head === revision);
   if (releases.length > 0) return { revision, releases };
-  const position = revisionPosition(revision);
-  if (position >= 0) {
-    const before = [...RELEASES].reverse().find((r) => revisionPosition(r.head) < position);
-    const after = RELEASES.find((r) => revisionPosition(r.head) > position);
-    return { revision, releases: [], between: [before, after] };
-  }
-  return { revision, otherRelease: OTHER_HEADS[revision] };
+  const between = betweenReleases([revision]);
+  if (between) return { revision, releases: [], between };
+  return { revision, otherRelease: OLDER_HEADS[revision] };
+}
+function betweenReleases(revisions) {
+  const line = LINES.find((l) => revisions.every((r) => linesHolding(r).includes(l)));
+  if (!line) return void 0;
+  const before = RELEASES.filter((r) => compareLines(r.series, line) <= 0 && !revisions.includes(r.head) && revisions.every((rev) => reaches(line, rev, r.head))).at(-1);
+  const after = RELEASES.find((r) => compareLines(r.series, line) >= 0 && revisions.every((rev) => reaches(r.series, r.head, rev)));
+  return before && after ? [before, after] : void 0;
 }
 function isSchemaPosition(value) {
   return "releases" in value;
@@ -25338,6 +25359,108 @@ function isCertificateFailure(error) {
   return VERIFY_MESSAGES.test(error instanceof Error ? error.message : String(error));
 }
 
+// src/engine/snapshot-seal.ts
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, timingSafeEqual } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
+import { open, rm } from "node:fs/promises";
+import { Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+var SEAL_MAGIC = Buffer.from("BAIMSEAL", "latin1");
+var SEAL_VERSION = 1;
+var KEY_ID_BYTES = 8;
+var NONCE_BYTES = 12;
+var TAG_BYTES = 16;
+var SEAL_HEADER_BYTES = SEAL_MAGIC.length + 1 + KEY_ID_BYTES + NONCE_BYTES;
+var GZIP_MAGIC = Buffer.from([31, 139]);
+var SNAPSHOT_KEY_ACCEPTED = "accepted: 32 random bytes as 64 hex digits or as base64 (44 characters), e.g. the output of `openssl rand -hex 32`, kept in a secret";
+function parseSnapshotKey(text) {
+  if (/^[0-9a-fA-F]{64}$/.test(text)) return Buffer.from(text, "hex");
+  if (/^[A-Za-z0-9+/_-]{43}={0,1}$/.test(text)) {
+    const bytes = Buffer.from(text.replaceAll("-", "+").replaceAll("_", "/"), "base64");
+    if (bytes.length === 32) return bytes;
+  }
+  throw invalidInput(`snapshot-key is not a 256-bit key (${text.length} characters); ${SNAPSHOT_KEY_ACCEPTED}`);
+}
+function derive(key, purpose, length) {
+  return Buffer.from(hkdfSync("sha256", key, Buffer.alloc(0), `bai-migrate snapshot seal v${SEAL_VERSION}: ${purpose}`, length));
+}
+function keyId(key) {
+  return derive(key, "key-id", KEY_ID_BYTES);
+}
+function sealStream(key) {
+  const nonce = randomBytes(NONCE_BYTES);
+  const header = Buffer.concat([SEAL_MAGIC, Buffer.from([SEAL_VERSION]), keyId(key), nonce]);
+  const cipher = createCipheriv("aes-256-gcm", derive(key, "aes-256-gcm", 32), nonce);
+  cipher.setAAD(header);
+  let started = false;
+  const start = (stream) => {
+    if (!started) stream.push(header);
+    started = true;
+  };
+  return new Transform({
+    transform(chunk, _encoding, callback) {
+      start(this);
+      callback(null, cipher.update(chunk));
+    },
+    flush(callback) {
+      start(this);
+      this.push(cipher.final());
+      callback(null, cipher.getAuthTag());
+    }
+  });
+}
+async function readHead(path4) {
+  let handle;
+  try {
+    handle = await open(path4, "r");
+    const { size } = await handle.stat();
+    const head = Buffer.alloc(Math.min(SEAL_HEADER_BYTES, size));
+    await handle.read(head, 0, head.length, 0);
+    const tag = Buffer.alloc(TAG_BYTES);
+    if (size >= SEAL_HEADER_BYTES + TAG_BYTES) await handle.read(tag, 0, TAG_BYTES, size - TAG_BYTES);
+    return { head, size, tag };
+  } catch (error) {
+    throw invalidInput(`snapshot-file "${path4}" cannot be read: ${messageOf(error)}; accepted: a file written by bai-migrate snapshot`);
+  } finally {
+    await handle?.close();
+  }
+}
+async function openSnapshot(path4, key, plainPath) {
+  const { head, size, tag } = await readHead(path4);
+  const sealed = head.length >= SEAL_MAGIC.length && head.subarray(0, SEAL_MAGIC.length).equals(SEAL_MAGIC);
+  if (!sealed) {
+    if (key) {
+      const what = head.subarray(0, 2).equals(GZIP_MAGIC) ? "is not sealed (a plain snapshot taken without snapshot-key)" : "is not a sealed bai-migrate snapshot";
+      throw invalidInput(`snapshot-file "${path4}" ${what}, but snapshot-key is given: refused, since a file sealed with that key was expected; take the snapshot again with snapshot-key, or leave snapshot-key empty to rehearse an unsealed file of your own`);
+    }
+    return path4;
+  }
+  if (!key) throw invalidInput(`snapshot-file "${path4}" is sealed (encrypted); give snapshot-key, the key it was sealed with`);
+  if (size < SEAL_HEADER_BYTES + TAG_BYTES) throw damaged(path4, `${size} bytes, shorter than a sealed file's header and tag`);
+  const version = head[SEAL_MAGIC.length];
+  if (version !== SEAL_VERSION) throw invalidInput(`snapshot-file "${path4}" is sealed in format version ${version}; this bai-migrate reads version ${SEAL_VERSION}`);
+  const idAt = SEAL_MAGIC.length + 1;
+  if (!timingSafeEqual(head.subarray(idAt, idAt + KEY_ID_BYTES), keyId(key))) {
+    throw invalidInput(`snapshot-key does not match the key this snapshot was sealed with (snapshot-file "${path4}"); give the snapshot-key of the workflow that took it`);
+  }
+  const decipher = createDecipheriv("aes-256-gcm", derive(key, "aes-256-gcm", 32), head.subarray(idAt + KEY_ID_BYTES));
+  decipher.setAAD(head);
+  decipher.setAuthTag(tag);
+  const ciphertext = size - SEAL_HEADER_BYTES - TAG_BYTES;
+  const source = ciphertext > 0 ? createReadStream(path4, { start: SEAL_HEADER_BYTES, end: SEAL_HEADER_BYTES + ciphertext - 1 }) : [];
+  try {
+    await pipeline(source, decipher, createWriteStream(plainPath, { mode: 384, flags: "wx" }));
+  } catch (error) {
+    await rm(plainPath, { force: true });
+    if (/unable to authenticate|auth/i.test(messageOf(error))) throw damaged(path4, "its AES-256-GCM tag does not match its contents");
+    throw invalidInput(`snapshot-file "${path4}" cannot be read: ${messageOf(error)}`);
+  }
+  return plainPath;
+}
+function damaged(path4, why) {
+  return invalidInput(`snapshot-file "${path4}" fails its integrity check (${why}): it was changed, cut short or extended after it was sealed, and nothing in it was used; take the snapshot again`);
+}
+
 // src/engine/options.ts
 var COMMANDS = ["migrate", "preflight", "verify", "plan", "clear-history", "snapshot", "rehearse"];
 var LOCK_BACKENDS = ["filelock", "pg_advisory", "etcd", "redlock"];
@@ -25362,13 +25485,14 @@ var INPUTS = [
   { name: "etcd-client-cert", description: "PEM file of a client certificate for etcd (with etcd-client-key), for an etcd run with --client-cert-auth." },
   { name: "etcd-client-key", description: "PEM file of the private key of etcd-client-cert (unencrypted)." },
   { name: "alembic-command", default: "alembic", description: "How to run the manager's alembic, split on spaces and run without a shell, e.g. /opt/backend.ai/bin/alembic or python3 -m alembic." },
-  { name: "manager-venv", description: "A folder for a venv with backend.ai-manager==<to-version> from pip, made when it does not hold one yet; alembic and the manager's CLI then run from it (the Action caches it by release, Python and OS). Instead of alembic-command. For clear-history mode: manager, to-version names the installed release." },
+  { name: "manager-venv", description: "A folder for a venv with backend.ai-manager==<to-version> from pip, made when it does not hold one yet; alembic and the manager's CLI then run from it (the Action caches it by release, Python and OS). preflight and dry runs make none: they check a venv an earlier run made, else say migrate will make it. Instead of alembic-command. For clear-history mode: manager, to-version names the installed release." },
   { name: "python", default: "python3", description: "manager-venv: the Python that makes the venv (22.03 needs 3.10, 21.09 3.9 or later)." },
   { name: "pip-args", description: "manager-venv: more arguments for pip install, split on spaces, e.g. --index-url https://pypi.example.com/simple." },
   { name: "venv-system-site-packages", default: "false", description: "manager-venv: let the venv see the system's Python packages (e.g. a distribution's psycopg2)." },
   { name: "manager-command", description: "The manager's CLI for image-rescan and mode: manager, split on spaces and run without a shell. Empty: <manager-venv>/bin/backend.ai with manager-venv, else backend.ai." },
   { name: "image-rescan", default: "false", description: "After the image import, run the manager's registry rescan (backend.ai mgr image rescan REGISTRY) for every registry in etcd config/docker/registry, then put back the admin-set resource limits it overwrites." },
   { name: "alembic-config", description: "The manager's alembic.ini. Empty: the one manager-venv writes, else alembic.ini beside manager.toml, else ./alembic.ini. bai-migrate runs alembic on a private copy whose sqlalchemy.url is the checked database." },
+  { name: "alembic-lock-timeout", default: "60", description: "Seconds each of alembic's statements waits for a table lock (PostgreSQL lock_timeout on alembic's connection) before the schema step fails, naming the lock wait: a session that holds a table cannot keep the migration waiting for hours. alembic's transaction is then rolled back." },
   { name: "periodic-sync-stats", description: "true or false: write [debug] periodic-sync-stats to manager.toml (22.03 otherwise writes kernels.last_stat only when a kernel terminates). Empty leaves it as it is." },
   { name: "skip-unusable-images", default: "false", description: "Import etcd's image tree without the entries the 21.09 manager itself cannot use (preflight lists each with its key and why: no digest, no resource/ keys, a malformed reference, an alias loop); they stay in etcd and in the backup bundle. false: preflight fails on them." },
   { name: "prune-etcd-images", default: "false", description: "After the image metadata is in PostgreSQL and verified, delete etcd's old images/ tree (22.03 no longer reads it). Its keys are in the backup bundle first." },
@@ -25380,11 +25504,12 @@ var INPUTS = [
   { name: "mode", default: "bai-migrate", description: "clear-history: bai-migrate (batched, by bai-migrate itself) or manager (runs backend.ai mgr clear-history -r <retention> in the manager's environment and reads its log for the Redis failure it hides)." },
   { name: "redis-failure", default: "fail", description: "clear-history: fail or warn when Redis cannot be cleaned (the manager silently ignores this); the database part is done either way." },
   { name: "allow-running-services", default: "false", description: 'Turn the "managers and agents are stopped" checks into warnings. The report says so.' },
-  { name: "lock-timeout", default: "60", description: "Seconds to wait for the migration lock (a PostgreSQL session advisory lock) before giving up and naming its holder." },
+  { name: "lock-timeout", default: "60", description: "Seconds migrate and snapshot wait for the migration lock (a PostgreSQL session advisory lock, held for the whole run; clear-history does not wait, it skips) before giving up and naming its holder." },
   { name: "connect-timeout", default: "10", description: "Seconds to wait for each server to answer before reporting it unreachable." },
-  { name: "report-file", default: "bai-migrate-report.json", description: "Where the JSON report is written." },
+  { name: "report-file", default: "bai-migrate-report.json", description: "Where the JSON report is written; a missing folder is made first." },
   { name: "snapshot-file", default: "bai-migrate-snapshot.jsonl.gz", description: "snapshot writes, and rehearse reads, this file: the schema, the rows of the tables the steps touch (secrets and personal data replaced), the etcd namespace without secrets, Redis settings and key counts, and a manifest." },
-  { name: "snapshot-cache-key", description: "Action only: snapshot saves snapshot-file in the Actions cache as {key}#snapshot-{time}; rehearse restores the newest entry whose key starts with {key}#snapshot-. Give both the same snapshot-file." },
+  { name: "snapshot-cache-key", description: "Action only: snapshot saves snapshot-file in the Actions cache as {key}#snapshot-{time}; rehearse restores the newest entry whose key starts with {key}#snapshot-. Give both the same snapshot-file and snapshot-key (required with it)." },
+  { name: "snapshot-key", secret: true, description: "A secret 256-bit key (64 hex digits or base64, e.g. from openssl rand -hex 32): snapshot seals snapshot-file with it (AES-256-GCM), rehearse verifies and decrypts it before using anything in it. Required with snapshot-cache-key; without it a snapshot is a plain file for your own disk." },
   { name: "rehearsal-servers", default: "start", description: "rehearse: start (disposable PostgreSQL, Redis and etcd started with Testcontainers, matching the snapshot's release) or given (the workflow's service containers at postgres-url, redis-url and etcd-endpoints, which must be empty)." },
   { name: "rehearsal-image", description: "rehearse: for runners without Docker Hub, one image with PostgreSQL, Redis and etcd from Debian's packages (scripts/testbed.sh builds it); it runs with host networking." },
   { name: "keep-rehearsal", default: "false", description: "rehearse: leave the restored database (and any servers it started) in place for inspection; the report says where they are." },
@@ -25402,10 +25527,10 @@ function secretsInUrl(value) {
   }
 }
 function parseOptions(raw) {
-  const problems = [];
+  const problems2 = [];
   const known = new Set(INPUTS.map((spec) => spec.name));
   for (const name of Object.keys(raw)) {
-    if (!known.has(name) && raw[name] !== void 0) problems.push(`unknown input "${name}"; accepted: ${[...known].join(", ")}`);
+    if (!known.has(name) && raw[name] !== void 0) problems2.push(`unknown input "${name}"; accepted: ${[...known].join(", ")}`);
   }
   const text = (name) => {
     const value = raw[name]?.trim();
@@ -25417,7 +25542,7 @@ function parseOptions(raw) {
       return parse();
     } catch (error) {
       if (!(error instanceof MigrationError)) throw error;
-      problems.push(error.message);
+      problems2.push(error.message);
       return void 0;
     }
   };
@@ -25432,6 +25557,7 @@ function parseOptions(raw) {
   const dryRun = attempt(() => bool("dry-run", text("dry-run")));
   const allowRunningServices = attempt(() => bool("allow-running-services", text("allow-running-services")));
   const lockTimeoutSeconds = attempt(() => seconds("lock-timeout", text("lock-timeout")));
+  const alembicLockTimeoutSeconds = attempt(() => seconds("alembic-lock-timeout", text("alembic-lock-timeout")));
   const connectTimeoutSeconds = attempt(() => seconds("connect-timeout", text("connect-timeout")));
   const postgresUrl = attempt(() => url("postgres-url", text("postgres-url"), ["postgresql:", "postgres:", "postgresql+asyncpg:", "postgresql+psycopg2:"]));
   const postgresTls2 = attempt(() => readTlsFiles("postgres", { ca: text("postgres-ca"), cert: text("postgres-client-cert"), key: text("postgres-client-key") }));
@@ -25453,28 +25579,32 @@ function parseOptions(raw) {
   const keepRehearsal = attempt(() => bool("keep-rehearsal", text("keep-rehearsal")));
   const systemSitePackages = attempt(() => bool("venv-system-site-packages", text("venv-system-site-packages")));
   if (text("manager-venv") && raw["alembic-command"]?.trim()) {
-    problems.push("manager-venv and alembic-command are both set; accepted: one of them (manager-venv makes the venv alembic runs from)");
+    problems2.push("manager-venv and alembic-command are both set; accepted: one of them (manager-venv makes the venv alembic runs from)");
   }
   const imageRescan2 = attempt(() => bool("image-rescan", text("image-rescan")));
   const clearHistoryMode = attempt(() => oneOf("mode", text("mode"), ["bai-migrate", "manager"]));
   const rehearsalServers = attempt(() => oneOf("rehearsal-servers", text("rehearsal-servers"), ["start", "given"]));
+  const snapshotKey = attempt(() => text("snapshot-key") ? parseSnapshotKey(text("snapshot-key")) : void 0);
+  if (text("snapshot-cache-key") && !text("snapshot-key")) {
+    problems2.push("snapshot-cache-key is set without snapshot-key: a snapshot in the Actions cache must be sealed, since pull requests can restore it; accepted: snapshot-key from a secret, e.g. snapshot-key: ${{ secrets.BACKENDAI_SNAPSHOT_KEY }} holding the output of `openssl rand -hex 32` (pull requests from forks get no secrets, so they cannot rehearse)");
+  }
   const etcdNamespace = text("etcd-namespace");
   if (etcdNamespace !== void 0 && !/^[A-Za-z0-9_.-]+$/.test(etcdNamespace)) {
-    problems.push(`etcd-namespace "${etcdNamespace}" may hold only letters, digits, ".", "_" and "-"`);
+    problems2.push(`etcd-namespace "${etcdNamespace}" may hold only letters, digits, ".", "_" and "-"`);
   }
   if (fromVersion && toVersion && isDowngrade(fromVersion, toVersion)) {
-    problems.push(`from-version ${fromVersion.input} is newer than to-version ${toVersion.input}: bai-migrate only upgrades; accepted: a to-version after ${fromVersion.input}`);
+    problems2.push(`from-version ${fromVersion.input} is newer than to-version ${toVersion.input}: bai-migrate only upgrades; accepted: a to-version after ${fromVersion.input}`);
   }
   if (command === "rehearse" && rehearsalServers === "given") {
     const missing = ["postgres-url", "redis-url", "etcd-endpoints"].filter((name) => !text(name));
-    if (missing.length > 0) problems.push(`rehearsal-servers: given needs ${missing.join(", ")} (the disposable servers to restore into)`);
+    if (missing.length > 0) problems2.push(`rehearsal-servers: given needs ${missing.join(", ")} (the disposable servers to restore into)`);
   }
-  if (command && !["clear-history", "snapshot"].includes(command) && !toVersion && !problems.some((p) => p.startsWith("to-version"))) {
-    problems.push(`to-version is required for command "${command}", e.g. to-version: 22.03`);
+  if (command && !["clear-history", "snapshot"].includes(command) && !toVersion && !problems2.some((p) => p.startsWith("to-version"))) {
+    problems2.push(`to-version is required for command "${command}", e.g. to-version: 22.03`);
   }
-  if (problems.length > 0) {
-    throw invalidInput(problems.length === 1 ? problems[0] : `invalid inputs:
-- ${problems.join("\n- ")}`);
+  if (problems2.length > 0) {
+    throw invalidInput(problems2.length === 1 ? problems2[0] : `invalid inputs:
+- ${problems2.join("\n- ")}`);
   }
   return {
     command,
@@ -25509,10 +25639,12 @@ function parseOptions(raw) {
     redisFailure,
     allowRunningServices,
     lockTimeoutSeconds,
+    alembicLockTimeoutSeconds,
     connectTimeoutSeconds,
     reportFile: text("report-file"),
     snapshotFile: text("snapshot-file"),
     snapshotCacheKey: text("snapshot-cache-key"),
+    snapshotKey,
     rehearsalServers,
     rehearsalImage: text("rehearsal-image"),
     keepRehearsal,
@@ -25559,22 +25691,23 @@ function endpoints(value) {
   return list;
 }
 function isDowngrade(from, to) {
-  const bySeries = seriesIndex(from.series) - seriesIndex(to.series);
+  const bySeries = compareLines(from.series, to.series);
   if (bySeries !== 0) return bySeries > 0;
   return from.release !== void 0 && to.release !== void 0 && from.release.patch > to.release.patch;
 }
 
 // src/engine/engine.ts
-import { mkdir as mkdir2, writeFile as writeFile4 } from "node:fs/promises";
-import { join as join7, resolve as resolve5 } from "node:path";
+import { mkdir as mkdir2, stat as stat3, writeFile as writeFile3 } from "node:fs/promises";
+import { dirname as dirname6, join as join8, resolve as resolve7 } from "node:path";
 
 // src/engine/logger.ts
 function redactingLogger(log, secrets) {
   const clean = (message) => redact(message, secrets);
   return {
     info: (m) => log.info(clean(m)),
-    warning: (m) => log.warning(clean(m)),
-    error: (m) => log.error(clean(m)),
+    warning: (m, title) => log.warning(clean(m), title === void 0 ? void 0 : clean(title)),
+    error: (m, title) => log.error(clean(m), title === void 0 ? void 0 : clean(title)),
+    debug: (m) => log.debug(clean(m)),
     group: (name, body) => log.group(clean(name), body)
   };
 }
@@ -25991,6 +26124,7 @@ function redisFromUrl(text, source, password) {
     kind: "server",
     host: url2.hostname.replace(/^\[|\]$/g, ""),
     port: url2.port ? Number(url2.port) : 6379,
+    username: url2.username ? decodeURIComponent(url2.username) : void 0,
     password: urlPassword ?? (password || void 0),
     source
   };
@@ -26063,14 +26197,16 @@ var import_etcd3 = __toESM(require_lib4(), 1);
 var SERVER_NAMES = { postgres: "PostgreSQL", redis: "Redis", etcd: "etcd" };
 var REDIS_DB = { stat: 0, rateLimit: 1, live: 2, image: 3, stream: 4 };
 var Deployment = class {
-  constructor(targets, timeoutMs, onSecret) {
+  constructor(targets, timeoutMs, onSecret, readOnly = false) {
     this.targets = targets;
     this.timeoutMs = timeoutMs;
     this.onSecret = onSecret;
+    this.readOnly = readOnly;
   }
   targets;
   timeoutMs;
   onSecret;
+  readOnly;
   redisClients = /* @__PURE__ */ new Map();
   postgresClient;
   etcdClient;
@@ -26144,7 +26280,7 @@ var Deployment = class {
     if (!target) throw new MigrationError("unreachable", "Redis is not connected");
     const client = new import_ioredis.Redis({
       // Through Sentinel, ioredis asks the sentinels for the current master and checks its role.
-      ...target.kind === "sentinel" ? { sentinels: target.sentinels.map((s) => ({ ...s })), name: target.serviceName, sentinelRetryStrategy: () => null } : { host: target.host, port: target.port },
+      ...target.kind === "sentinel" ? { sentinels: target.sentinels.map((s) => ({ ...s })), name: target.serviceName, sentinelRetryStrategy: () => null } : { host: target.host, port: target.port, username: target.username },
       password: target.password,
       db,
       lazyConnect: true,
@@ -26218,7 +26354,8 @@ var Deployment = class {
   }
   async close() {
     await Promise.allSettled([
-      this.postgresClient?.end(),
+      // Bounded: an idle session to a frozen server would wait for its goodbye forever.
+      this.postgresClient && endWithin(this.postgresClient, this.timeoutMs),
       ...[...this.redisClients.values()].map((c) => c.quit().catch(() => c.disconnect()))
     ]);
     this.etcdClient?.close();
@@ -26243,13 +26380,13 @@ var Deployment = class {
     try {
       return { server, ok: true, detail: await connect() };
     } catch (error) {
-      return { server, ok: false, detail: messageOf(error) };
+      return { server, ok: false, detail: messageOf(error), code: error instanceof MigrationError ? error.code : "unreachable" };
     }
   }
   async connectPostgres() {
     const target = this.targets.postgres;
     if (!target) throw new Error(this.targets.missing.postgres ?? "no PostgreSQL connection");
-    const client = postgresClient(target, "bai-migrate", this.timeoutMs);
+    const client = postgresClient(target, this.readOnly ? "bai-migrate (read-only)" : "bai-migrate", this.timeoutMs, this.readOnly);
     try {
       await this.bounded("postgres", client.connect());
       const { rows } = await client.query("SHOW server_version");
@@ -26258,6 +26395,13 @@ var Deployment = class {
       return `${describePostgres(target)}: PostgreSQL ${rows[0]?.server_version ?? "?"}`;
     } catch (error) {
       await client.end().catch(() => void 0);
+      const refused = postgresAuthFailure(error);
+      if (refused) {
+        throw new MigrationError(
+          "authentication-failed",
+          `authentication failed for user "${target.user}" at ${target.host}:${target.port}/${target.database} (PostgreSQL, from ${target.source}): ${messageOf(error)} (${refused}); check the user and password in ${target.source}`
+        );
+      }
       throw new Error(`${describePostgres(target)} is unreachable: ${messageOf(error)}${tlsHint(error, "postgres-ca", target.tls?.ca?.path)}`);
     }
   }
@@ -26267,12 +26411,50 @@ var Deployment = class {
     const client = this.newEtcdClient(target);
     try {
       const status = await this.bounded("etcd", client.maintenance.status());
+      await this.requireNamespace(client, target);
       this.etcdClient = client;
       return `${describeEtcd(target)}: etcd ${status.version}, namespace "${target.namespace}"`;
     } catch (error) {
       client.close();
+      if (error instanceof MigrationError && error.code !== "unreachable") throw error;
+      if (isEtcdAuthFailure(error)) {
+        const who = target.user ? `for user "${target.user}" ` : "";
+        throw new MigrationError(
+          "authentication-failed",
+          `authentication failed ${who}at ${etcdAddresses(target)} (etcd, from ${target.source}): ${grpcCause(messageOf(error))}; check etcd-user and etcd-password (or [etcd] user and password of manager.toml)`
+        );
+      }
       throw new Error(`${describeEtcd(target)} is unreachable: ${grpcCause(messageOf(error))}${tlsHint(error, "etcd-ca", target.tls?.ca?.path)}`);
     }
+  }
+  /**
+   * A namespace with no key at all is a misspelt or wrong one, not a deployment: without this the
+   * run would go on with etcd's defaults (Redis at 127.0.0.1:6379) and fail somewhere misleading.
+   * One keys-only read of at most one key; the namespaces that do exist are listed, bounded.
+   */
+  async requireNamespace(client, target) {
+    const prefix = `/sorna/${target.namespace}/`;
+    let found;
+    try {
+      found = await this.bounded("etcd", client.getAll().prefix(prefix).limit(1).keys());
+    } catch (error) {
+      if (error instanceof import_etcd3.EtcdPermissionDeniedError) {
+        throw new MigrationError("authentication-failed", `etcd user "${target.user ?? ""}" may not read ${prefix} at ${etcdAddresses(target)} (from ${target.source}): ${messageOf(error)}; give it a role that may read and write ${prefix}`);
+      }
+      throw error;
+    }
+    if (found.length > 0) return;
+    let others;
+    try {
+      const { names, more } = await this.bounded("etcd", etcdNamespaces(client));
+      others = names.length === 0 ? "none, /sorna/ is empty" : `${names.map((n) => `"${n}"`).join(", ")}${more ? " and more" : ""}`;
+    } catch (error) {
+      others = `unknown (listing /sorna/ failed: ${grpcCause(messageOf(error))})`;
+    }
+    throw new MigrationError(
+      "invalid-input",
+      `etcd namespace "${target.namespace}" holds no keys (${prefix} is empty at ${etcdAddresses(target)}); namespaces that exist under /sorna/: ${others}. Set etcd-namespace (or [etcd] namespace of manager.toml) to the deployment's namespace`
+    );
   }
   newEtcdClient(target) {
     return new import_etcd3.Etcd3({
@@ -26287,10 +26469,20 @@ var Deployment = class {
   async connectRedis() {
     this.redisTarget = this.targets.redis ?? await this.redisFromEtcd();
     const target = this.redisTarget;
+    const refused = (error) => {
+      if (!isRedisAuthFailure(error)) return error;
+      const where = target.kind === "sentinel" ? `the master of service "${target.serviceName}" via Sentinel ${target.sentinels.map((s) => `${s.host}:${s.port}`).join(", ")} (Redis, from ${target.source})` : `${target.host}:${target.port} (Redis, from ${target.source})`;
+      const password = target.source === "redis-url" ? "the password in redis-url" : "etcd config/redis/password (or set redis-url)";
+      const meaning = /^NOAUTH/.test(messageOf(error)) ? "Redis needs a password, and none was given" : /^WRONGPASS/.test(messageOf(error)) ? "the password is wrong" : "Redis has no password, but one was given";
+      return new MigrationError("authentication-failed", `authentication failed at ${where}: ${messageOf(error).trim()} (${meaning}); check ${password}`);
+    };
     const client = await this.redis(REDIS_DB.stat).catch((error) => {
-      throw new Error(`${describeRedis(target)} is unreachable: ${messageOf(error)}`);
+      const cause = refused(error);
+      throw cause instanceof MigrationError ? cause : new Error(`${describeRedis(target)} is unreachable: ${messageOf(error)}`);
     });
-    const info = await client.info("server");
+    const info = await client.info("server").catch((error) => {
+      throw refused(error);
+    });
     const version = /redis_version:(\S+)/.exec(info)?.[1] ?? "?";
     if (target.kind === "sentinel") {
       return `${describeRedis(target)}: master ${client.stream.remoteAddress}:${client.stream.remotePort}, Redis ${version}`;
@@ -26331,6 +26523,43 @@ function describeEtcd(target) {
   const tls = target.tls ? `, TLS${target.tls.cert ? " with client certificate" : ""}` : "";
   return `etcd at ${target.endpoints.map((e) => e.replace(/^http:\/\//, "")).join(", ")} (from ${target.source}${tls})`;
 }
+function etcdAddresses(target) {
+  return target.endpoints.map((e) => e.replace(/^http:\/\//, "")).join(", ");
+}
+function postgresAuthFailure(error) {
+  const code = error?.code;
+  if (code === "28P01") return "SQLSTATE 28P01: the password is wrong, or there is no such user";
+  if (code === "28000") return "SQLSTATE 28000: the server does not let this user in: no pg_hba.conf entry matches this host, user, database and TLS setting, or the role does not exist or may not log in (NOLOGIN)";
+  return void 0;
+}
+function isEtcdAuthFailure(error) {
+  if (error instanceof import_etcd3.EtcdAuthenticationFailedError) return true;
+  return /authentication failed, invalid user ID or password|user name is empty|invalid auth token/.test(messageOf(error));
+}
+function isRedisAuthFailure(error) {
+  return /^(WRONGPASS|NOAUTH)\b|AUTH.*called without any password configured/.test(messageOf(error));
+}
+async function etcdNamespaces(client, max = 20) {
+  const root = "/sorna/";
+  const end = prefixEnd(Buffer.from(root));
+  const names = [];
+  let from = Buffer.from(root);
+  for (let reads = 0; reads < max; reads++) {
+    const [key] = await client.getAll().inRange({ start: from, end }).limit(1).keys();
+    if (key === void 0) return { names, more: false };
+    const rest = key.slice(root.length);
+    const slash = rest.indexOf("/");
+    if (slash < 0) {
+      from = Buffer.concat([Buffer.from(key), Buffer.from([0])]);
+      continue;
+    }
+    const name = rest.slice(0, slash);
+    names.push(name);
+    from = prefixEnd(Buffer.from(`${root}${name}/`));
+  }
+  const [next] = await client.getAll().inRange({ start: from, end }).limit(1).keys();
+  return { names, more: next !== void 0 };
+}
 function describeRedis(target) {
   if (target.kind === "sentinel") {
     return `Redis via Sentinel ${target.sentinels.map((s) => `${s.host}:${s.port}`).join(", ")} (service "${target.serviceName}", from ${target.source})`;
@@ -26364,8 +26593,10 @@ function prefixEnd(prefix) {
   }
   return Buffer.from([0]);
 }
-function postgresClient(target, applicationName, timeoutMs) {
+function postgresClient(target, applicationName, timeoutMs, readOnly = false) {
   const client = new esm_default.Client({
+    // Set at connection start, so no statement of the session can write, whatever a step does.
+    ...readOnly ? { options: "-c default_transaction_read_only=on" } : {},
     host: target.host,
     port: target.port,
     database: target.database,
@@ -26374,10 +26605,25 @@ function postgresClient(target, applicationName, timeoutMs) {
     ssl: target.tls ? postgresSsl(target.tls) : false,
     application_name: applicationName,
     connectionTimeoutMillis: timeoutMs,
-    query_timeout: timeoutMs * 6
+    query_timeout: timeoutMs * 6,
+    // A session that idles (the migration lock's, the run's while alembic works) must not be dropped by a NAT or proxy idle timeout.
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 1e4
   });
   client.on("error", () => void 0);
   return client;
+}
+async function endWithin(client, ms) {
+  let timer;
+  const ended = await Promise.race([
+    client.end().then(
+      () => true,
+      () => true
+    ),
+    new Promise((resolve8) => timer = setTimeout(() => resolve8(false), ms))
+  ]);
+  clearTimeout(timer);
+  if (!ended) client.connection?.stream?.destroy();
 }
 function postgresSsl(tls) {
   return {
@@ -26406,10 +26652,9 @@ async function detectPosition(client) {
   if (revisions.length === 0) {
     throw new MigrationError("inconsistent-state", "alembic_version is empty: the schema revision is unknown. Stamp it with the installed release's head (alembic stamp <revision>) and run again");
   }
-  if (revisions.length === 2 && revisions.every((r) => revisionPosition(r) >= 0)) {
-    const earliest = revisions.reduce((a, b) => revisionPosition(a) <= revisionPosition(b) ? a : b);
-    const located2 = locateRevision(earliest);
-    if (isSchemaPosition(located2)) return { ...located2, releases: [], between: located2.between ?? betweenOf(earliest) };
+  if (revisions.length > 1 && revisions.every((r) => linesHolding(r).length > 0)) {
+    const between = betweenReleases(revisions);
+    if (between) return { revision: revisions[0], releases: [], between };
   }
   if (revisions.length > 1) {
     throw new MigrationError(
@@ -26422,7 +26667,7 @@ async function detectPosition(client) {
   if (located.otherRelease) {
     throw new MigrationError(
       "unsupported",
-      `the database is at revision ${located.revision}, the head of Backend.AI ${located.otherRelease}; bai-migrate migrates only ${describeAcceptedVersions()}`
+      `the database is at revision ${located.revision}, the head of Backend.AI ${located.otherRelease}, older than any release bai-migrate knows (${describeAcceptedVersions()})`
     );
   }
   throw new MigrationError(
@@ -26440,12 +26685,6 @@ async function columnExists(client, table, column) {
     [table, column]
   );
   return rows.length > 0;
-}
-function betweenOf(revision) {
-  const at = revisionPosition(revision);
-  const before = [...RELEASES].reverse().find((r) => revisionPosition(r.head) <= at);
-  const after = RELEASES.find((r) => revisionPosition(r.head) > at);
-  return [before, after];
 }
 
 // src/steps/step.ts
@@ -26540,6 +26779,14 @@ async function aliveAgentRows({ deployment }) {
   );
 }
 
+// src/steps/schema.ts
+import { resolve as resolve4 } from "node:path";
+
+// src/engine/alembic.ts
+import { mkdtemp, readFile, rm as rm3, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname as dirname3, join as join4, resolve as resolve3 } from "node:path";
+
 // node_modules/@actions/exec/lib/exec.js
 import { StringDecoder } from "string_decoder";
 
@@ -26558,11 +26805,11 @@ import * as fs from "fs";
 import * as path from "path";
 var __awaiter = function(thisArg, _arguments, P, generator) {
   function adopt2(value) {
-    return value instanceof P ? value : new P(function(resolve6) {
-      resolve6(value);
+    return value instanceof P ? value : new P(function(resolve8) {
+      resolve8(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve6, reject) {
+  return new (P || (P = Promise))(function(resolve8, reject) {
     function fulfilled(value) {
       try {
         step2(generator.next(value));
@@ -26578,12 +26825,12 @@ var __awaiter = function(thisArg, _arguments, P, generator) {
       }
     }
     function step2(result) {
-      result.done ? resolve6(result.value) : adopt2(result.value).then(fulfilled, rejected);
+      result.done ? resolve8(result.value) : adopt2(result.value).then(fulfilled, rejected);
     }
     step2((generator = generator.apply(thisArg, _arguments || [])).next());
   });
 };
-var { chmod, copyFile, lstat, mkdir, open, readdir, rename, rm, rmdir, stat, symlink, unlink } = fs.promises;
+var { chmod, copyFile, lstat, mkdir, open: open2, readdir, rename, rm: rm2, rmdir, stat, symlink, unlink } = fs.promises;
 var IS_WINDOWS = process.platform === "win32";
 var READONLY = fs.constants.O_RDONLY;
 function exists(fsPath) {
@@ -26682,11 +26929,11 @@ function isUnixExecutable(stats) {
 // node_modules/@actions/io/lib/io.js
 var __awaiter2 = function(thisArg, _arguments, P, generator) {
   function adopt2(value) {
-    return value instanceof P ? value : new P(function(resolve6) {
-      resolve6(value);
+    return value instanceof P ? value : new P(function(resolve8) {
+      resolve8(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve6, reject) {
+  return new (P || (P = Promise))(function(resolve8, reject) {
     function fulfilled(value) {
       try {
         step2(generator.next(value));
@@ -26702,7 +26949,7 @@ var __awaiter2 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step2(result) {
-      result.done ? resolve6(result.value) : adopt2(result.value).then(fulfilled, rejected);
+      result.done ? resolve8(result.value) : adopt2(result.value).then(fulfilled, rejected);
     }
     step2((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -26715,7 +26962,7 @@ function rmRF(inputPath) {
       }
     }
     try {
-      yield rm(inputPath, {
+      yield rm2(inputPath, {
         force: true,
         maxRetries: 3,
         recursive: true,
@@ -26801,11 +27048,11 @@ function findInPath(tool) {
 import { setTimeout as setTimeout2 } from "timers";
 var __awaiter3 = function(thisArg, _arguments, P, generator) {
   function adopt2(value) {
-    return value instanceof P ? value : new P(function(resolve6) {
-      resolve6(value);
+    return value instanceof P ? value : new P(function(resolve8) {
+      resolve8(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve6, reject) {
+  return new (P || (P = Promise))(function(resolve8, reject) {
     function fulfilled(value) {
       try {
         step2(generator.next(value));
@@ -26821,7 +27068,7 @@ var __awaiter3 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step2(result) {
-      result.done ? resolve6(result.value) : adopt2(result.value).then(fulfilled, rejected);
+      result.done ? resolve8(result.value) : adopt2(result.value).then(fulfilled, rejected);
     }
     step2((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -27040,7 +27287,7 @@ var ToolRunner = class extends events.EventEmitter {
         this.toolPath = path3.resolve(process.cwd(), this.options.cwd || process.cwd(), this.toolPath);
       }
       this.toolPath = yield which(this.toolPath, true);
-      return new Promise((resolve6, reject) => __awaiter3(this, void 0, void 0, function* () {
+      return new Promise((resolve8, reject) => __awaiter3(this, void 0, void 0, function* () {
         this._debug(`exec tool: ${this.toolPath}`);
         this._debug("arguments:");
         for (const arg of this.args) {
@@ -27123,7 +27370,7 @@ var ToolRunner = class extends events.EventEmitter {
           if (error) {
             reject(error);
           } else {
-            resolve6(exitCode);
+            resolve8(exitCode);
           }
         });
         if (this.options.input) {
@@ -27246,11 +27493,11 @@ var ExecState = class _ExecState extends events.EventEmitter {
 // node_modules/@actions/exec/lib/exec.js
 var __awaiter4 = function(thisArg, _arguments, P, generator) {
   function adopt2(value) {
-    return value instanceof P ? value : new P(function(resolve6) {
-      resolve6(value);
+    return value instanceof P ? value : new P(function(resolve8) {
+      resolve8(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve6, reject) {
+  return new (P || (P = Promise))(function(resolve8, reject) {
     function fulfilled(value) {
       try {
         step2(generator.next(value));
@@ -27266,7 +27513,7 @@ var __awaiter4 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step2(result) {
-      result.done ? resolve6(result.value) : adopt2(result.value).then(fulfilled, rejected);
+      result.done ? resolve8(result.value) : adopt2(result.value).then(fulfilled, rejected);
     }
     step2((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -27316,40 +27563,74 @@ function getExecOutput(commandLine, args, options) {
   });
 }
 
+// src/engine/child-env.ts
+var BASE = ["PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TEMP", "TMP", "LD_LIBRARY_PATH"];
+var PYTHON = ["PYTHONIOENCODING", "PYTHONUTF8"];
+var NETWORK = ["http_proxy", "https_proxy", "no_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"];
+var ALLOWED = {
+  alembic: { names: [...BASE, ...PYTHON], prefixes: ["LC_"] },
+  // PIP_INDEX_URL may carry the operator's index credentials: meant for pip, so pip alone gets PIP_*.
+  pip: { names: [...BASE, ...PYTHON, ...NETWORK], prefixes: ["LC_", "PIP_"] },
+  // BACKEND_* overrides are not passed: the CLI reads the manager.toml bai-migrate checked (BACKEND_CONFIG_FILE).
+  "manager-cli": { names: [...BASE, ...PYTHON, ...NETWORK], prefixes: ["LC_"] }
+};
+function childEnv(kind, extra = {}, from = process.env) {
+  const { names, prefixes } = ALLOWED[kind];
+  const env = {};
+  for (const [name, value] of Object.entries(from)) {
+    if (value !== void 0 && (names.includes(name) || prefixes.some((p) => name.startsWith(p)))) env[name] = value;
+  }
+  return { ...env, ...extra };
+}
+var CANNOT_RUN = 127;
+async function runChild(kind, program, args, options = {}) {
+  try {
+    return await getExecOutput(program, [...args], { cwd: options.cwd, env: childEnv(kind, options.env), silent: true, ignoreReturnCode: true });
+  } catch (error) {
+    return { exitCode: CANNOT_RUN, stdout: "", stderr: error instanceof Error ? error.message : String(error) };
+  }
+}
+
 // src/engine/alembic.ts
-import { mkdtemp, readFile, rm as rm2, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { dirname as dirname3, join as join4, resolve as resolve3 } from "node:path";
+var AlembicError = class extends MigrationError {
+  constructor(code, message, kind, output) {
+    super(code, message);
+    this.kind = kind;
+    this.output = output;
+  }
+  kind;
+  output;
+};
 async function runAlembic(setup, target, args) {
   const original = resolve3(setup.config);
   let text;
   try {
     text = await readFile(original, "utf8");
-  } catch {
-    throw new MigrationError("invalid-input", `alembic-config "${setup.config}" cannot be read; accepted: the path of the manager's alembic.ini`);
+  } catch (error) {
+    const cause = error.code === "ENOENT" ? "no such file" : error.code ?? String(error);
+    throw new AlembicError("invalid-input", `alembic-config "${setup.config}" cannot be read; accepted: the path of the manager's alembic.ini`, "no-config", cause);
   }
   const dir = await mkdtemp(join4(tmpdir(), "bai-migrate-alembic-"));
   const ini = join4(dir, "alembic.ini");
   try {
-    await writeFile(ini, privateIni(text, dirname3(original), sqlalchemyUrl(target, await privateTlsFiles(target, dir))), { mode: 384 });
-    const result = await getExecOutput(process.execPath, ["-e", WATCHDOG, "--", ...setup.command, "-c", ini, ...args], {
-      cwd: dirname3(original),
-      silent: true,
-      ignoreReturnCode: true
-    });
+    await writeFile(ini, privateIni(text, dirname3(original), sqlalchemyUrl(target, await privateTlsFiles(target, dir), setup.lockTimeoutSeconds)), { mode: 384 });
+    const result = await runChild("alembic", process.execPath, ["-e", WATCHDOG, "--", ...setup.command, "-c", ini, ...args], { cwd: dirname3(original) });
     if (result.exitCode === CANNOT_RUN) {
-      throw new MigrationError("invalid-input", `alembic-command "${setup.command.join(" ")}" cannot be run (${result.stderr.trim()}); accepted: the manager venv's alembic, e.g. /opt/backend.ai/bin/alembic`);
+      throw new AlembicError("invalid-input", `alembic-command "${setup.command.join(" ")}" cannot be run (${result.stderr.trim()}); accepted: the manager venv's alembic, e.g. /opt/backend.ai/bin/alembic`, "cannot-run", result.stderr.trim());
     }
     if (result.exitCode !== 0) {
-      const failure2 = /FAILED: (.*)/.exec(result.stderr)?.[1] ?? pythonException(result.stderr) ?? result.stderr.trim().split("\n").slice(-3).join(" ");
-      throw new MigrationError("inconsistent-state", `alembic ${args.join(" ")} failed (exit ${result.exitCode}): ${failure2}`);
+      const said = `${result.stderr}
+${result.stdout.split("\n").filter((line) => line.includes("FAILED: ")).join("\n")}`;
+      const failure2 = /FAILED: (.*)/.exec(said)?.[1] ?? pythonException(result.stderr) ?? result.stderr.trim().split("\n").slice(-3).join(" ");
+      const tail = said.split("\n").filter((line) => line.trim() !== "").slice(-3).map((line) => line.trim()).join(" | ");
+      const lockWait = /canceling statement due to lock timeout/.test(result.stderr) ? `; a table lock it needed was held by another session for longer than alembic-lock-timeout (${setup.lockTimeoutSeconds} s): find the holder in pg_locks, end it, and run migrate again` : "";
+      throw new AlembicError("inconsistent-state", `alembic ${args.join(" ")} failed (exit ${result.exitCode}): ${failure2}${lockWait}`, "failed", `exit ${result.exitCode}: ${tail || failure2}`);
     }
     return result.stdout;
   } finally {
-    await rm2(dir, { recursive: true, force: true });
+    await rm3(dir, { recursive: true, force: true });
   }
 }
-var CANNOT_RUN = 127;
 function pythonException(stderr) {
   return stderr.split("\n").filter((line) => /^[A-Za-z_][\w.]*(Error|Exception): /.test(line)).at(-1)?.trim();
 }
@@ -27371,10 +27652,11 @@ function privateIni(text, originalDir, url2) {
 ${line}`);
 }
 var ALEMBIC_APPLICATION_NAME = "bai-migrate-alembic";
-function sqlalchemyUrl(target, tls) {
+function sqlalchemyUrl(target, tls, lockTimeoutSeconds) {
   const auth = `${encodeURIComponent(target.user)}${target.password ? `:${encodeURIComponent(target.password)}` : ""}`;
   const host = target.host.includes(":") ? `[${target.host}]` : target.host;
-  const query = new URLSearchParams({ application_name: ALEMBIC_APPLICATION_NAME, ...tls });
+  const options = lockTimeoutSeconds ? { options: `-c lock_timeout=${Math.round(lockTimeoutSeconds * 1e3)}` } : {};
+  const query = new URLSearchParams({ application_name: ALEMBIC_APPLICATION_NAME, ...tls, ...options }).toString().replaceAll("+", "%20");
   return `postgresql://${auth}@${host}:${target.port}/${encodeURIComponent(target.database)}?${query}`;
 }
 async function privateTlsFiles(target, dir) {
@@ -27404,15 +27686,16 @@ var schema = {
   servers: ["postgres"],
   tables: ["alembic_version"],
   async preflight(ctx) {
-    const [current] = await readRevisions(ctx.deployment.postgres);
+    const revisions = await readRevisions(ctx.deployment.postgres);
     const target = ctx.hop.to.head;
-    if (current === target) return [ok(`already at ${target}, the head of ${ctx.hop.to.version}`)];
-    return [ok(`at ${current}; alembic upgrade will take it to ${target} (${ctx.hop.to.version})`)];
+    if (revisions.length === 1 && revisions[0] === target) return [ok(`already at ${target}, the head of ${ctx.hop.to.version}; alembic is not run`)];
+    return [ok(`at ${revisions.join(", ")}; alembic upgrade will take it to ${target} (${ctx.hop.to.version})`), await alembicWorks(ctx, target)];
   },
   async dryRun(ctx) {
     const revisions = await readRevisions(ctx.deployment.postgres);
     const target = ctx.hop.to.head;
     if (revisions.length === 1 && revisions[0] === target) return [ok(`already at ${target}: nothing to run`)];
+    if (ctx.options.managerVenv) return [skipped(`would run alembic upgrade ${revisions.join(", ")} \u2192 ${target} from the manager venv migrate makes in ${ctx.options.managerVenv.dir} (a dry run makes none, so no SQL is shown)`)];
     const range = revisions.length === 1 ? `${revisions[0]}:${target}` : target;
     const sql = await runAlembic(ctx.alembic, ctx.deployment.targets.postgres, ["upgrade", range, "--sql"]);
     const statements = sql.split("\n").filter((line) => /;\s*$/.test(line) && !/^(BEGIN|COMMIT);/.test(line)).length;
@@ -27439,12 +27722,27 @@ var schema = {
     findings.push(
       revisions.length === 1 && revisions[0] === target ? ok(`alembic_version is ${target}, the head of ${ctx.hop.to.version}`) : failed(`alembic_version is ${revisions.join(", ") || "empty"}; expected ${target}, the head of ${ctx.hop.to.version}`)
     );
-    for (const fact of FACTS.filter((f) => revisionPosition(f.since) <= revisionPosition(target))) {
+    for (const fact of FACTS.filter((f) => reaches(ctx.hop.to.series, target, f.since))) {
       findings.push(await fact.holds(ctx) ? ok(fact.describe) : failed(`expected: ${fact.describe}`));
     }
     return findings;
   }
 };
+async function alembicWorks(ctx, target) {
+  if (ctx.options.managerVenv) return skipped(`alembic will run from the manager venv migrate makes in ${ctx.options.managerVenv.dir}: not checked here`);
+  const command = ctx.alembic.command.join(" ");
+  const config = resolve4(ctx.alembic.config);
+  try {
+    await runAlembic(ctx.alembic, ctx.deployment.targets.postgres, ["show", target]);
+    return ok(`alembic runs: "${command}" with ${config} knows revision ${target}`);
+  } catch (error) {
+    if (!(error instanceof AlembicError)) throw error;
+    const what = error.kind === "cannot-run" ? `"${command}" cannot be run (${error.output})` : error.kind === "no-config" ? `its config ${config} cannot be read (${error.output})` : `"${command} -c <private copy of ${config}> show ${target}" failed (${error.output})`;
+    return failed(
+      `alembic does not work as configured: ${what}; command: ${command}, config: ${config}. Set alembic-command (the manager venv's alembic, e.g. /opt/backend.ai/bin/alembic), alembic-config (the manager's alembic.ini, by default the one beside manager.toml) or manager-venv (bai-migrate makes the venv)`
+    );
+  }
+}
 async function waitForOrphanedAlembic(ctx) {
   const deadline = Date.now() + ctx.options.lockTimeoutSeconds * 1e3;
   for (; ; ) {
@@ -27459,7 +27757,7 @@ async function waitForOrphanedAlembic(ctx) {
       throw new MigrationError("inconsistent-state", `an alembic started by an earlier bai-migrate run is still connected (backend pid ${pid}, for ${seconds2} s); let it finish, or stop it with SELECT pg_terminate_backend(${pid}), then run again`);
     }
     ctx.log.info(`waiting for an alembic started by an earlier run (backend pid ${rows[0].pid}) to finish`);
-    await new Promise((resolve6) => setTimeout(resolve6, 500));
+    await new Promise((resolve8) => setTimeout(resolve8, 500));
   }
 }
 
@@ -27478,13 +27776,44 @@ var concurrencyToRedis = {
     if (!await tableExists(pg2, "keypairs")) return [warning("the database has no keypairs table")];
     const existing = await redisCounters(deployment);
     const { rows } = await pg2.query("SELECT count(*) FROM keypairs");
-    const column = await columnExists(pg2, "keypairs", "concurrency_used") ? "keypairs.concurrency_used still exists" : "keypairs.concurrency_used is already dropped";
-    return [ok(`${rows[0]?.count ?? 0} keypair(s); ${column}; ${existing.size} ${PREFIX}* key(s) in Redis DB 0`)];
+    const present = await columnExists(pg2, "keypairs", "concurrency_used");
+    const column = present ? "keypairs.concurrency_used still exists" : "keypairs.concurrency_used is already dropped";
+    const findings = [ok(`${rows[0]?.count ?? 0} keypair(s); ${column}; ${existing.size} ${PREFIX}* key(s) in Redis DB 0`)];
+    if (present && !await mayKeepDroppedValues(deployment)) {
+      const { rows: who } = await pg2.query("SELECT current_user AS user, current_database() AS db");
+      findings.push(
+        warning(
+          `keypairs.concurrency_used is dropped by 22.03 and migrate keeps its values in ${DROPPED_VALUES}, but user ${who[0]?.user} may not create schema ${DROPPED_VALUES_SCHEMA}, so migrate with this user would stop before its first change: GRANT CREATE ON DATABASE ${who[0]?.db} TO ${who[0]?.user}, or create the schema with that user as its owner`
+        )
+      );
+    }
+    return findings;
   },
   async backup({ deployment }) {
     if (!await columnExists(deployment.postgres, "keypairs", "concurrency_used")) return void 0;
     const { rows } = await deployment.postgres.query("SELECT access_key, concurrency_used FROM keypairs ORDER BY access_key");
     return { name: "keypairs.concurrency_used.json", content: JSON.stringify(rows, null, 2) };
+  },
+  // The counters become Redis's, and the old values are gone with the column; a bundle may be pruned, so they are kept in the database too.
+  async carryForward({ deployment }) {
+    const pg2 = deployment.postgres;
+    if (!await columnExists(pg2, "keypairs", "concurrency_used")) return void 0;
+    await pg2.query(`CREATE SCHEMA IF NOT EXISTS ${DROPPED_VALUES_SCHEMA}`);
+    await pg2.query(
+      `CREATE TABLE IF NOT EXISTS ${DROPPED_VALUES} (
+         table_name text NOT NULL, column_name text NOT NULL, row_key text NOT NULL, value jsonb,
+         dropped_by text NOT NULL, saved_at timestamptz NOT NULL DEFAULT now(),
+         PRIMARY KEY (table_name, column_name, row_key))`
+    );
+    await pg2.query(
+      `INSERT INTO ${DROPPED_VALUES} (table_name, column_name, row_key, value, dropped_by)
+       SELECT 'keypairs', 'concurrency_used', access_key, to_jsonb(concurrency_used), $1 FROM keypairs
+       ON CONFLICT (table_name, column_name, row_key) DO UPDATE SET value = EXCLUDED.value, saved_at = now()
+        WHERE dropped_values.value IS DISTINCT FROM EXCLUDED.value`,
+      [DROPPED_BY]
+    );
+    const { rows } = await pg2.query(`SELECT count(*) FROM ${DROPPED_VALUES} WHERE table_name = 'keypairs' AND column_name = 'concurrency_used'`);
+    return ok(`keypairs.concurrency_used of ${rows[0]?.count ?? 0} keypair(s) kept in PostgreSQL as ${DROPPED_VALUES} (alembic ${DROPPED_BY} drops the column)`);
   },
   async dryRun({ deployment }) {
     const { differing, stale } = await compare(deployment);
@@ -27494,10 +27823,10 @@ var concurrencyToRedis = {
     const { differing, stale } = await compare(deployment);
     if (differing.length === 0 && stale.length === 0) return ok("every keypair.concurrency_used counter already matches PostgreSQL");
     const redis = await deployment.redis(REDIS_DB.stat);
-    const pipeline2 = redis.pipeline();
-    for (const [accessKey, count] of differing) pipeline2.set(`${PREFIX}${accessKey}`, String(count));
-    for (const key of stale) pipeline2.set(key, "0");
-    const results = await pipeline2.exec() ?? [];
+    const pipeline3 = redis.pipeline();
+    for (const [accessKey, count] of differing) pipeline3.set(`${PREFIX}${accessKey}`, String(count));
+    for (const key of stale) pipeline3.set(key, "0");
+    const results = await pipeline3.exec() ?? [];
     const error = results.find(([err]) => err)?.[0];
     if (error) return failed(`Redis refused a counter update: ${error.message}`);
     return changed(`set ${differing.length} counter(s) from the kernels table, zeroed ${stale.length} stale counter(s)`);
@@ -27512,6 +27841,17 @@ var concurrencyToRedis = {
     return findings;
   }
 };
+var DROPPED_VALUES_SCHEMA = "bai_migrate";
+var DROPPED_VALUES = `${DROPPED_VALUES_SCHEMA}.dropped_values`;
+var DROPPED_BY = "d59ff89e7514";
+async function mayKeepDroppedValues(deployment) {
+  const { rows } = await deployment.postgres.query(
+    `SELECT CASE WHEN to_regnamespace($1) IS NULL THEN has_database_privilege(current_database(), 'CREATE')
+                 ELSE has_schema_privilege($1, 'CREATE') AND has_schema_privilege($1, 'USAGE') END AS ok`,
+    [DROPPED_VALUES_SCHEMA]
+  );
+  return rows[0]?.ok ?? false;
+}
 async function redisCounters(deployment) {
   const redis = await deployment.redis(REDIS_DB.stat);
   const counters = /* @__PURE__ */ new Map();
@@ -27574,8 +27914,13 @@ var redisPersistence = {
   },
   async dryRun(ctx) {
     if (ctx.options.redisPersistence === "managed") return [skipped("managed elsewhere: nothing to change")];
-    const appendonly = await configGet(ctx, "appendonly");
-    return [ok(appendonly === "yes" ? "appendonly is already yes: would only re-run CONFIG REWRITE" : "would set appendonly yes, wait for the AOF rewrite and persist it with CONFIG REWRITE")];
+    const state = await persistenceState(ctx);
+    if (state.appendonly !== "yes") return [ok("would set appendonly yes, wait for the AOF rewrite and persist it with CONFIG REWRITE")];
+    if (!isDone(state)) return [ok(`appendonly is already yes; would write it to ${state.configFile || "the config file"} once (CONFIG REWRITE): no earlier run did so for this Redis process`)];
+    return [ok(`appendonly is already yes and was written to ${state.configFile} by an earlier run: nothing to do`)];
+  },
+  async pending(ctx) {
+    return ctx.options.redisPersistence !== "managed" && !isDone(await persistenceState(ctx));
   },
   async backup(ctx) {
     if (ctx.options.redisPersistence === "managed") return void 0;
@@ -27588,7 +27933,9 @@ var redisPersistence = {
   async apply(ctx) {
     if (ctx.options.redisPersistence === "managed") return skipped("managed elsewhere: nothing changed");
     const redis = await ctx.deployment.redis(REDIS_DB.stat);
-    const wasOn = await configGet(ctx, "appendonly") === "yes";
+    const state = await persistenceState(ctx);
+    if (isDone(state)) return ok(`appendonly is already yes and was written to ${state.configFile} by an earlier run: nothing to do`);
+    const wasOn = state.appendonly === "yes";
     if (!wasOn) await redis.config("SET", "appendonly", "yes");
     const deadline = Date.now() + REWRITE_WAIT_MS;
     while (/aof_rewrite_in_progress:1|aof_rewrite_scheduled:1/.test(await redis.info("persistence"))) {
@@ -27596,7 +27943,8 @@ var redisPersistence = {
       await new Promise((r) => setTimeout(r, 100));
     }
     await redis.config("REWRITE");
-    return wasOn ? ok("appendonly was already yes; config file rewritten to keep it") : changed(`appendonly yes, AOF written to ${await configGet(ctx, "dir")} and kept in the config file (CONFIG REWRITE)`);
+    await redis.set(REWRITTEN_KEY, JSON.stringify({ runId: state.runId, configFile: state.configFile, at: (/* @__PURE__ */ new Date()).toISOString() }));
+    return wasOn ? changed(`appendonly was already yes; written to the config file ${state.configFile} (CONFIG REWRITE) so that it survives a restart`) : changed(`appendonly yes, AOF written to ${await configGet(ctx, "dir")} and kept in the config file (CONFIG REWRITE)`);
   },
   async verify(ctx) {
     if (ctx.options.redisPersistence === "managed") return [skipped("managed elsewhere")];
@@ -27612,6 +27960,24 @@ async function configGet(ctx, name) {
   const redis = await ctx.deployment.redis(REDIS_DB.stat);
   const [, value] = await redis.config("GET", name);
   return value ?? "";
+}
+var REWRITTEN_KEY = "bai-migrate.redis-persistence.config-rewritten";
+async function persistenceState(ctx) {
+  const redis = await ctx.deployment.redis(REDIS_DB.stat);
+  const appendonly = await configGet(ctx, "appendonly");
+  const aofEnabled = /aof_enabled:1/.test(await redis.info("persistence"));
+  const server = await redis.info("server");
+  const runId = /run_id:(\w+)/.exec(server)?.[1] ?? "";
+  const configFile = /config_file:(.*)/.exec(server)?.[1]?.trim() ?? "";
+  let recorded = {};
+  try {
+    recorded = JSON.parse(await redis.get(REWRITTEN_KEY) ?? "{}");
+  } catch {
+  }
+  return { appendonly, aofEnabled, runId, configFile, rewritten: runId !== "" && recorded.runId === runId && recorded.configFile === configFile };
+}
+function isDone(state) {
+  return state.appendonly === "yes" && state.aofEnabled && state.rewritten;
 }
 
 // src/steps/image-tree.ts
@@ -27953,7 +28319,8 @@ async function readImageTree(deployment) {
 }
 
 // src/steps/manager-toml.ts
-import { readFile as readFile2, rename as rename2, stat as stat2, writeFile as writeFile2 } from "node:fs/promises";
+import { open as open3, readFile as readFile2, realpath, rename as rename2, rm as rm4, stat as stat2 } from "node:fs/promises";
+import { basename as basename3, dirname as dirname4, join as join5, resolve as resolve5 } from "node:path";
 
 // src/engine/toml-edit.ts
 var HEADER = /^\s*\[([^\][]+)\]\s*(#.*)?$/;
@@ -28037,10 +28404,50 @@ async function writeSetting(ctx, table, key, value) {
   const next = setTomlValue(text, table, key, value);
   const shown = typeof value === "string" ? `"${value}"` : String(value);
   if (next === text) return ok(`already [${table}] ${key} = ${shown} in ${path4}`);
-  const temporary = `${path4}.bai-migrate.tmp`;
-  await writeFile2(temporary, next, { mode: (await stat2(path4)).mode & 511 });
-  await rename2(temporary, path4);
-  return changed(`[${table}] ${key} = ${shown} written to ${path4}`);
+  const how = await replaceContent(path4, next);
+  return changed(`[${table}] ${key} = ${shown} written to ${path4}${how}`);
+}
+async function replaceContent(path4, content) {
+  const real = await realpath(path4);
+  const original = await stat2(real);
+  const temporary = join5(dirname4(real), `.${basename3(real)}.bai-migrate.tmp`);
+  await rm4(temporary, { force: true });
+  const file = await open3(temporary, "wx", 384);
+  let renamed = false;
+  try {
+    try {
+      await file.chown(original.uid, original.gid);
+    } catch (error) {
+      if (error.code !== "EPERM") throw error;
+      await file.close();
+      await rm4(temporary, { force: true });
+      await writeInPlace(real, content);
+      return ` (written in place, not by rename: this user may not give a new file the owner ${original.uid}:${original.gid})`;
+    }
+    await file.chmod(original.mode & 4095);
+    await file.writeFile(content);
+    await file.sync();
+    await file.close();
+    await rename2(temporary, real);
+    renamed = true;
+  } finally {
+    if (!renamed) {
+      await file.close().catch(() => void 0);
+      await rm4(temporary, { force: true });
+    }
+  }
+  return real === resolve5(path4) ? "" : ` (through the link, to ${real})`;
+}
+async function writeInPlace(path4, content) {
+  const file = await open3(path4, "r+");
+  try {
+    const bytes = Buffer.from(content, "utf8");
+    await file.write(bytes, 0, bytes.length, 0);
+    await file.truncate(bytes.length);
+    await file.sync();
+  } finally {
+    await file.close();
+  }
 }
 async function backupManagerToml(ctx) {
   return { name: "manager.toml", content: (await currentConfig(ctx)).text };
@@ -28113,8 +28520,8 @@ var pruneEtcdImages = {
     if (!ctx.options.pruneEtcdImages) return skipped("not requested: etcd images/ left as it is");
     const keys = Object.keys(await ctx.deployment.etcdPrefix("images/")).length;
     if (keys === 0) return ok("etcd images/ is already empty");
-    const problems = (await imageMetadata.verify(ctx)).filter((f) => f.status === "failed");
-    if (problems.length > 0) return failed(`not pruning: the import does not verify (${problems.map((p) => p.detail).join("; ")})`);
+    const problems2 = (await imageMetadata.verify(ctx)).filter((f) => f.status === "failed");
+    if (problems2.length > 0) return failed(`not pruning: the import does not verify (${problems2.map((p) => p.detail).join("; ")})`);
     await ctx.deployment.bounded("etcd", ctx.deployment.etcd.delete().prefix("images/").exec());
     return changed(`deleted ${keys} key(s) under etcd images/ (they are in the backup bundle)`);
   },
@@ -28126,25 +28533,16 @@ var pruneEtcdImages = {
 };
 
 // src/engine/manager-cli.ts
-var CANNOT_RUN2 = 127;
 async function runManagerCli(cli, args) {
   const [program, ...prefix] = cli.command;
-  try {
-    const result = await getExecOutput(program, [...prefix, ...args], {
-      silent: true,
-      ignoreReturnCode: true,
-      env: { ...process.env, ...cli.configFile ? { BACKEND_CONFIG_FILE: cli.configFile } : {} }
-    });
-    return { exitCode: result.exitCode, output: `${result.stdout}
+  const result = await runChild("manager-cli", program, [...prefix, ...args], { env: cli.configFile ? { BACKEND_CONFIG_FILE: cli.configFile } : {} });
+  return { exitCode: result.exitCode, output: `${result.stdout}
 ${result.stderr}`.trim() };
-  } catch (error) {
-    return { exitCode: CANNOT_RUN2, output: error instanceof Error ? error.message : String(error) };
-  }
 }
 function requireSuccess(cli, args, result) {
   if (result.exitCode === 0) return;
   const what = `${cli.command.join(" ")} ${args.join(" ")}`;
-  if (result.exitCode === CANNOT_RUN2) {
+  if (result.exitCode === CANNOT_RUN) {
     throw new MigrationError("invalid-input", `manager-command "${cli.command.join(" ")}" cannot be run (${result.output}); accepted: the manager venv's backend.ai, e.g. /opt/backend.ai/bin/backend.ai (or set manager-venv)`);
   }
   throw new MigrationError("inconsistent-state", `${what} failed (exit ${result.exitCode}): ${lastLines(result.output)}`);
@@ -28178,6 +28576,9 @@ var imageRescan = {
   async preflight(ctx) {
     if (!ctx.options.imageRescan) return [skipped("not requested: images come from etcd only; a rescan can be run later")];
     const registries = await registryNames(ctx.deployment);
+    if (ctx.options.managerVenv && !ctx.options.managerCommand) {
+      return [skipped(`the rescan will run ${ctx.options.managerVenv.dir}/bin/backend.ai from the manager venv migrate makes: not checked here; it will rescan ${registries.join(", ")}`)];
+    }
     const help = [...imageRescanArgs(ctx.hop.to.series, "").slice(0, -1), "--help"];
     const result = await runManagerCli(ctx.managerCli, help);
     if (result.exitCode !== 0) {
@@ -28189,6 +28590,10 @@ var imageRescan = {
     if (!ctx.options.imageRescan) return [skipped("not requested")];
     const limits = await adminLimits(ctx.deployment);
     return [ok(`would rescan ${(await registryNames(ctx.deployment)).join(", ")} and put back the admin-set limits of ${limits.size} image(s)`)];
+  },
+  // A requested rescan runs every time: the manager rewrites the rows, so there is always a change to back up for.
+  async pending(ctx) {
+    return ctx.options.imageRescan;
   },
   async apply(ctx) {
     if (!ctx.options.imageRescan) return skipped("not requested");
@@ -28335,7 +28740,10 @@ function makePlan(fromVersion, toVersion, position) {
   const to = targetRelease(toVersion);
   const start = fromVersion ?? detectedStart(position);
   const fromLowest = start.release ?? earliestRelease(start.series);
-  if (seriesIndex(start.series) > seriesIndex(to.series) || start.series === to.series && start.release && start.release.patch > to.patch) {
+  if (!fromVersion && position && compareLines(start.series, to.series) > 0) {
+    throw new MigrationError("inconsistent-state", `the database is at ${describePosition(position)}, already newer than to-version ${to.version}; bai-migrate does not downgrade`);
+  }
+  if (compareLines(start.series, to.series) > 0 || start.series === to.series && start.release && start.release.patch > to.patch) {
     throw invalidInput(`from-version ${start.input} is newer than to-version ${toVersion.input}: bai-migrate only upgrades; accepted: a to-version after ${start.input}`);
   }
   if (position) checkConsistent(position, start, fromLowest, to);
@@ -28349,8 +28757,10 @@ function makePlan(fromVersion, toVersion, position) {
       const fromSeries = SERIES[i];
       const toSeries = SERIES[i + 1];
       const steps = HOP_STEPS[`${fromSeries}\u2192${toSeries}`];
-      if (!steps) throw new MigrationError("unsupported", `the hop ${fromSeries} \u2192 ${toSeries} is not supported; supported: ${Object.keys(HOP_STEPS).join(", ")}`);
-      hops.push({ label: `${fromSeries} \u2192 ${toSeries}`, fromSeries, to: toSeries === to.series ? to : latestRelease(toSeries), steps });
+      const hopTo = toSeries === to.series ? to : latestRelease(toSeries);
+      hops.push(
+        steps ? { label: `${fromSeries} \u2192 ${toSeries}`, fromSeries, to: hopTo, steps } : { label: `${fromSeries} \u2192 ${toSeries}`, fromSeries, to: hopTo, steps: [], unsupported: `bai-migrate cannot take the hop ${fromSeries} \u2192 ${toSeries} yet (it takes ${Object.keys(HOP_STEPS).join(", ")})` }
+      );
     }
   }
   return {
@@ -28360,6 +28770,12 @@ function makePlan(fromVersion, toVersion, position) {
     hops,
     note: fromVersion === void 0 && position ? `detected from alembic_version: ${describePosition(position)}` : void 0
   };
+}
+function requireSupported(plan) {
+  const unsupported = plan.hops.filter((h) => h.unsupported);
+  if (unsupported.length > 0) {
+    throw new MigrationError("unsupported", `the plan ${plan.from} \u2192 ${plan.to.version} has ${unsupported.length} hop(s) bai-migrate cannot take yet: ${unsupported.map((h) => h.label).join(", ")}; it takes ${Object.keys(HOP_STEPS).join(", ")}. Nothing was changed`);
+  }
 }
 function detectedStart(position) {
   if (!position) throw invalidInput(`from-version is not set and cannot be detected without PostgreSQL; set from-version (${describeAcceptedVersions()})`);
@@ -28371,17 +28787,18 @@ function detectedStart(position) {
   return { input: series, series };
 }
 function checkConsistent(position, from, fromLowest, to) {
-  const at = revisionPosition(position.revision);
-  if (at < revisionPosition(fromLowest.head)) {
-    throw new MigrationError(
-      "inconsistent-state",
-      `the database is at ${describePosition(position)}, older than from-version ${from.input}; set from-version to the installed release`
-    );
+  const toFrom = relationTo(to.series, position.revision, fromLowest);
+  if (toFrom === "before") {
+    throw new MigrationError("inconsistent-state", `the database is at ${describePosition(position)}, older than from-version ${from.input}; set from-version to the installed release`);
   }
-  if (at > revisionPosition(to.head)) {
+  const toTarget = relationTo(to.series, position.revision, to);
+  if (toTarget === "after") {
+    throw new MigrationError("inconsistent-state", `the database is at ${describePosition(position)}, already newer than to-version ${to.version}; bai-migrate does not downgrade`);
+  }
+  if (toTarget === "apart" || toTarget === "unknown" || toFrom === "apart") {
     throw new MigrationError(
       "inconsistent-state",
-      `the database is at ${describePosition(position)}, already newer than to-version ${to.version}; bai-migrate does not downgrade`
+      `the database is at ${describePosition(position)}, which is not on the way from ${fromLowest.version} to ${to.version} in ${to.series}'s revision graph (a patch release whose schema the target line does not know?); set from-version to the installed release`
     );
   }
 }
@@ -28390,39 +28807,78 @@ function checkConsistent(position, from, fromLowest, to) {
 var LOCK_KEYS = [1650551073, 1835624306];
 var POLL_MS = 250;
 async function acquireMigrationLock(target, timeoutSeconds, connectTimeoutMs) {
-  const client = postgresClient(target, "bai-migrate (migration lock)", connectTimeoutMs);
-  await client.connect();
+  const session = await openSession(target, connectTimeoutMs);
   const deadline = Date.now() + timeoutSeconds * 1e3;
   try {
     for (; ; ) {
-      const { rows } = await client.query("SELECT pg_try_advisory_lock($1, $2) AS locked", [...LOCK_KEYS]);
-      if (rows[0]?.locked) break;
+      if (await session.tryLock()) break;
       if (Date.now() >= deadline) {
-        throw new MigrationError("inconsistent-state", `another migration holds the bai-migrate lock: ${await describeHolder(client)}; waited ${timeoutSeconds} s (lock-timeout)`);
+        throw new MigrationError("inconsistent-state", `another migration holds the bai-migrate lock: ${await describeHolder(session.client)}; waited ${timeoutSeconds} s (lock-timeout)`);
       }
-      await new Promise((resolve6) => setTimeout(resolve6, POLL_MS));
+      await new Promise((resolve8) => setTimeout(resolve8, POLL_MS));
     }
   } catch (error) {
-    await client.end().catch(() => void 0);
+    await session.client.end().catch(() => void 0);
     throw error;
   }
-  return {
+  return session.lock;
+}
+async function tryMigrationLock(target, connectTimeoutMs) {
+  const session = await openSession(target, connectTimeoutMs);
+  try {
+    if (await session.tryLock()) return { lock: session.lock };
+    const holder = await describeHolder(session.client);
+    await session.client.end().catch(() => void 0);
+    return { holder };
+  } catch (error) {
+    await session.client.end().catch(() => void 0);
+    throw error;
+  }
+}
+async function openSession(target, connectTimeoutMs) {
+  const client = postgresClient(target, LOCK_APPLICATION_NAME, connectTimeoutMs);
+  let closed;
+  client.on("error", (error) => closed ??= messageOf(error));
+  client.on("end", () => closed ??= "the connection ended");
+  await client.connect();
+  let released = false;
+  const lost = (cause) => new MigrationError("inconsistent-state", `the migration lock was lost (${cause}); no step ran after that; run migrate again`);
+  const lock = {
+    async ensureHeld() {
+      if (closed) throw lost(`its connection closed: ${closed}`);
+      const answer = await withinMs(client.query(HELD_BY_THIS_SESSION, [...LOCK_KEYS]), connectTimeoutMs);
+      if (answer === void 0) throw lost(`its connection did not answer within ${connectTimeoutMs / 1e3} s`);
+      if (answer instanceof Error) throw lost(`its connection closed: ${closed ?? answer.message}`);
+      if (answer.rowCount !== 1) throw lost("its session no longer holds it");
+    },
     // Closing the session releases the lock too, so a frozen server gets one connect timeout per
     // call here, not a query timeout: the run must end, and the lock goes with its connection.
     async release() {
+      if (released) return;
+      released = true;
       await withinMs(client.query("SELECT pg_advisory_unlock($1, $2)", [...LOCK_KEYS]), connectTimeoutMs);
-      if (!await withinMs(client.end(), connectTimeoutMs)) {
-        client.connection?.stream?.destroy();
-      }
+      await endWithin(client, connectTimeoutMs);
+    }
+  };
+  return {
+    client,
+    lock,
+    async tryLock() {
+      const { rows } = await client.query("SELECT pg_try_advisory_lock($1, $2) AS locked", [...LOCK_KEYS]);
+      return rows[0]?.locked === true;
     }
   };
 }
+var LOCK_APPLICATION_NAME = "bai-migrate (migration lock)";
+var HELD_BY_THIS_SESSION = `SELECT 1 FROM pg_locks
+  WHERE locktype = 'advisory' AND classid = $1 AND objid = $2 AND objsubid = 2 AND granted AND pid = pg_backend_pid()`;
 async function describeHolder(client) {
   const { rows } = await client.query(
     `SELECT a.pid, a.application_name, host(a.client_addr) AS client_addr,
             round(extract(epoch FROM now() - a.backend_start))::int AS held_seconds
        FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-      WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.objid = $2 AND l.objsubid = 2 AND l.granted`,
+      WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.objid = $2 AND l.objsubid = 2 AND l.granted
+        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
     [...LOCK_KEYS]
   );
   const holder = rows[0];
@@ -28433,23 +28889,30 @@ async function withinMs(promise, ms) {
   let timer;
   const settled = await Promise.race([
     promise.then(
-      () => true,
-      () => true
+      (value) => value,
+      (error) => error instanceof Error ? error : new Error(String(error))
     ),
-    new Promise((resolve6) => timer = setTimeout(() => resolve6(false), ms))
+    new Promise((resolve8) => timer = setTimeout(() => resolve8(void 0), ms))
   ]);
   clearTimeout(timer);
   return settled;
 }
 
 // src/engine/clear-history.ts
+import { setTimeout as sleep } from "node:timers/promises";
 var UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 var PROGRESS_EVERY_MS = 2e3;
+var PERSIST_ATTEMPTS = 20;
+var PERSIST_RETRY_MS = 250;
 async function clearHistory(deployment, position, options, log, redisUp) {
   if (position.between) {
     throw new MigrationError("inconsistent-state", `the database is part-way through an upgrade (${position.revision}); finish the migration before clearing history`);
   }
-  const withRedis = position.releases.some((r) => r.series === "22.03");
+  const release = position.releases[0];
+  if (compareLines(release.series, "22.03") > 0) {
+    throw new MigrationError("unsupported", `clear-history knows what the manager of 21.03\u201322.03 deletes; this database is at ${describePosition(position)}. Use mode: manager with that release's manager`);
+  }
+  const withRedis = release.series === "22.03";
   const pg2 = deployment.postgres;
   const { cutoff, total } = await cutoffAndCount(deployment, options.retention);
   const cutoffText = cutoff.toISOString();
@@ -28614,16 +29077,20 @@ async function persistRedis(deployment) {
     appendonly = (await redis.config("GET", "appendonly"))[1];
   } catch {
   }
-  if (appendonly === "yes") {
-    await redis.bgrewriteaof();
-    return { status: "ok", detail: "asked Redis to rewrite its AOF (BGREWRITEAOF)" };
+  const [command, args, done] = appendonly === "yes" ? ["BGREWRITEAOF", [], "asked Redis to rewrite its AOF (BGREWRITEAOF)"] : ["BGSAVE", ["SCHEDULE"], "asked Redis for a snapshot (BGSAVE SCHEDULE)"];
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await redis.call(command, ...args);
+      return { status: "ok", detail: done };
+    } catch (error) {
+      if (!/already in progress/i.test(messageOf(error)) || attempt >= PERSIST_ATTEMPTS) throw error;
+      await sleep(PERSIST_RETRY_MS);
+    }
   }
-  await redis.call("BGSAVE", "SCHEDULE");
-  return { status: "ok", detail: "asked Redis for a snapshot (BGSAVE SCHEDULE)" };
 }
 
 // src/engine/sanitize.ts
-import { createHmac, randomBytes } from "node:crypto";
+import { createHmac, randomBytes as randomBytes2 } from "node:crypto";
 var IDENTITY_COLUMNS = /^(email|user_id|username|full_name|owner_email|created_by_email)$/i;
 var SECRET_COLUMNS = /(password|secret|token|private_key|ssh_public_key|credential|totp|environ|dotfiles|api_key|internal_data|callback_url)/i;
 var SECRET_KEY_PART = /(password|secret|token|credential|private[-_]?key|api[-_]?key)/i;
@@ -28635,7 +29102,7 @@ function columnRule(column) {
 }
 var TEXT_TYPE = /^(text|character varying|character|varchar|char|citext)\b/;
 var Sanitizer = class {
-  key = randomBytes(32);
+  key = randomBytes2(32);
   /**
    * The value to store for a sensitive column, given as PostgreSQL's text form. Text columns get
    * a same-kind stand-in; other types get NULL, or their empty value when the column is NOT NULL.
@@ -28682,19 +29149,21 @@ function redactToml(text) {
 }
 
 // src/engine/snapshot-file.ts
-import { createReadStream, createWriteStream } from "node:fs";
-import { rename as rename3, rm as rm3 } from "node:fs/promises";
+import { createReadStream as createReadStream2, createWriteStream as createWriteStream2 } from "node:fs";
+import { rename as rename3, rm as rm5 } from "node:fs/promises";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
-import { pipeline } from "node:stream/promises";
+import { pipeline as pipeline2 } from "node:stream/promises";
 import { createGunzip, createGzip } from "node:zlib";
 var SNAPSHOT_FORMAT = "bai-migrate-snapshot";
 var SNAPSHOT_FORMAT_VERSION = 1;
 var SnapshotWriter = class {
-  constructor(path4) {
+  /** With `key`, the file is sealed: encrypted and authenticated (snapshot-seal.ts). */
+  constructor(path4, key) {
     this.path = path4;
     this.partial = `${path4}.partial`;
-    this.done = pipeline(this.gzip, createWriteStream(this.partial, { mode: 384 }));
+    const file = createWriteStream2(this.partial, { mode: 384 });
+    this.done = key ? pipeline2(this.gzip, sealStream(key), file) : pipeline2(this.gzip, file);
     this.done.catch((error) => this.failure ??= error);
   }
   path;
@@ -28720,14 +29189,14 @@ var SnapshotWriter = class {
   async abandon() {
     this.gzip.destroy();
     await this.done.catch(() => void 0);
-    await rm3(this.partial, { force: true });
+    await rm5(this.partial, { force: true });
   }
   cannotWrite() {
     return invalidInput(`snapshot-file "${this.path}" cannot be written (${messageOf(this.failure)}); accepted: a path in a folder that exists and may be written`);
   }
 };
 async function* readSnapshot(path4) {
-  const file = createReadStream(path4);
+  const file = createReadStream2(path4);
   const gunzip = createGunzip();
   file.on("error", (error) => gunzip.destroy(error));
   const lines = createInterface({ input: file.pipe(gunzip), crlfDelay: Infinity });
@@ -28777,9 +29246,9 @@ function quoteIdent(name) {
 var ROWS_PER_RECORD = 2e3;
 var ETCD_KEYS_PER_RECORD = 5e3;
 var REDIS_SETTINGS = ["appendonly", "appendfsync", "save", "dir", "maxmemory", "maxmemory-policy"];
-async function takeSnapshot(deployment, dataTables, path4, managerConfig, log) {
+async function takeSnapshot(deployment, dataTables, path4, managerConfig, log, key) {
   const client = deployment.postgres;
-  const writer = new SnapshotWriter(path4);
+  const writer = new SnapshotWriter(path4, key);
   let closed = false;
   try {
     await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
@@ -28988,8 +29457,8 @@ async function readRedis(deployment) {
 
 // src/engine/manager-venv.ts
 import { existsSync as existsSync2, readdirSync } from "node:fs";
-import { readFile as readFile3, rm as rm4, writeFile as writeFile3 } from "node:fs/promises";
-import { join as join5, resolve as resolve4 } from "node:path";
+import { readFile as readFile3, rm as rm6, writeFile as writeFile2 } from "node:fs/promises";
+import { join as join6, resolve as resolve6 } from "node:path";
 var MANAGER_PACKAGE = "backend.ai-manager";
 var MARKER = ".bai-migrate-manager";
 function managerRequirement(version) {
@@ -29003,32 +29472,65 @@ async function pythonVersion(python) {
 function venvCacheKey(requirement, python, platform = process.platform, arch = process.arch) {
   return `bai-migrate-venv-${platform}-${arch}-py${python}-${requirement}`;
 }
-async function provisionManagerVenv(options, version, log) {
-  const dir = resolve4(options.dir);
+async function inspectManagerVenv(options, version) {
+  const dir = resolve6(options.dir);
   const requirement = managerRequirement(version);
-  const python = join5(dir, "bin", "python");
-  const setup = { command: [python, "-m", "alembic"], config: join5(dir, "bai-migrate-alembic.ini"), requirement, managerCli: join5(dir, "bin", "backend.ai") };
-  const marker = join5(dir, MARKER);
+  const python = join6(dir, "bin", "python");
+  const marker = join6(dir, MARKER);
   if (existsSync2(marker)) {
-    if ((await readFile3(marker, "utf8")).trim() === requirement && existsSync2(python)) {
-      log.info(`manager venv ${dir} already has ${requirement}`);
-      return { ...setup, created: false };
+    const holds = (await readFile3(marker, "utf8")).trim();
+    if (holds === requirement && existsSync2(python)) {
+      return { state: "ready", venv: { command: [python, "-m", "alembic"], config: join6(dir, "bai-migrate-alembic.ini"), requirement, managerCli: join6(dir, "bin", "backend.ai"), created: false } };
     }
-    await rm4(dir, { recursive: true, force: true });
-  } else if (existsSync2(dir) && readdirSync(dir).length > 0) {
+    return { state: "stale", holds, requirement };
+  }
+  if (existsSync2(dir) && readdirSync(dir).length > 0) {
     throw invalidInput(`manager-venv "${options.dir}" exists and was not made by bai-migrate; accepted: a new or empty folder (or point alembic-command at your own venv instead)`);
   }
+  return { state: "absent", requirement };
+}
+async function provisionManagerVenv(options, version, log) {
+  const dir = resolve6(options.dir);
+  const requirement = managerRequirement(version);
+  const python = join6(dir, "bin", "python");
+  const setup = { command: [python, "-m", "alembic"], config: join6(dir, "bai-migrate-alembic.ini"), requirement, managerCli: join6(dir, "bin", "backend.ai") };
+  const found = await inspectManagerVenv(options, version);
+  if (found.state === "ready") {
+    log.info(`manager venv ${dir} already has ${requirement}`);
+    return found.venv;
+  }
+  if (found.state === "stale") await rm6(dir, { recursive: true, force: true });
+  const marker = join6(dir, MARKER);
   log.info(`creating manager venv ${dir} with ${options.python}`);
   await step(`${options.python} -m venv`, options.python, ["-m", "venv", ...options.systemSitePackages ? ["--system-site-packages"] : [], dir]);
-  await writeFile3(marker, `${requirement} (incomplete)
+  await writeFile2(marker, `${requirement} (incomplete)
 `);
   log.info(`pip install ${requirement}`);
   await step(`pip install ${requirement}`, python, ["-m", "pip", "install", "--disable-pip-version-check", "--no-input", ...options.pipArgs, requirement]);
   await step("checking the manager package", python, ["-c", "import alembic, ai.backend.manager.models.alembic"]);
-  await writeFile3(setup.config, ALEMBIC_INI);
-  await writeFile3(marker, `${requirement}
+  await writeFile2(setup.config, ALEMBIC_INI);
+  await writeFile2(marker, `${requirement}
 `);
   return { ...setup, created: true };
+}
+async function requireManagerRelease(venv, version) {
+  const python = venv.command[0];
+  const dir = resolve6(python, "..", "..");
+  const result = await run(python, ["-c", `import importlib.metadata as m; print(m.version(${JSON.stringify(MANAGER_PACKAGE)}))`]);
+  const remedy = `delete the folder (bai-migrate made it, and migrate makes it again with ${managerRequirement(version)}) or set manager-venv to another folder`;
+  if (result.exitCode !== 0) {
+    const tail = result.stderr.trim().split("\n").filter((l) => l.trim() !== "").slice(-2).join(" | ");
+    throw new MigrationError("inconsistent-state", `manager venv ${dir} holds no ${MANAGER_PACKAGE} its Python can find (${tail || `exit ${result.exitCode}`}); ${remedy}`);
+  }
+  const installed = result.stdout.trim();
+  if (!sameRelease(installed, version)) {
+    throw new MigrationError("inconsistent-state", `manager venv ${dir} holds ${MANAGER_PACKAGE} ${installed}, but the target release is ${version}: its alembic and CLI are another release's; ${remedy}`);
+  }
+  return installed;
+}
+function sameRelease(installed, version) {
+  const numbers = (v) => /^\d+(\.\d+)*$/.test(v) ? v.split(".").map(Number).join(".") : v;
+  return numbers(installed) === numbers(version);
 }
 async function step(what, program, args) {
   const result = await run(program, args);
@@ -29038,12 +29540,8 @@ ${result.stdout}`.trim().split("\n").filter((l) => l.trim() !== "").slice(-3).jo
     throw new MigrationError("unsupported", `provisioning the manager venv failed at ${what} (exit ${result.exitCode}): ${tail}`);
   }
 }
-async function run(program, args) {
-  try {
-    return await getExecOutput(program, args, { silent: true, ignoreReturnCode: true });
-  } catch (error) {
-    return { exitCode: 127, stdout: "", stderr: error instanceof Error ? error.message : String(error) };
-  }
+function run(program, args) {
+  return runChild("pip", program, args);
 }
 var ALEMBIC_INI = `# Written by bai-migrate for the manager venv; sqlalchemy.url is set on each run.
 [alembic]
@@ -29084,11 +29582,11 @@ format = %(levelname)-5.5s [%(name)s] %(message)s
 `;
 
 // src/engine/rehearse.ts
-import { randomBytes as randomBytes3 } from "node:crypto";
+import { randomBytes as randomBytes4 } from "node:crypto";
 import { existsSync as existsSync3, mkdtempSync, writeFileSync } from "node:fs";
-import { rm as rm5 } from "node:fs/promises";
+import { rm as rm7 } from "node:fs/promises";
 import { tmpdir as tmpdir2 } from "node:os";
-import { dirname as dirname4, join as join6 } from "node:path";
+import { dirname as dirname5, join as join7 } from "node:path";
 var import_ioredis2 = __toESM(require_built3(), 1);
 var import_etcd32 = __toESM(require_lib4(), 1);
 
@@ -29205,7 +29703,7 @@ async function pointEtcdAtRedis(targets, namespace) {
 }
 
 // src/engine/servers.ts
-import { randomBytes as randomBytes2 } from "node:crypto";
+import { randomBytes as randomBytes3 } from "node:crypto";
 import { createServer } from "node:net";
 var HALFSTACK_IMAGES = {
   "21.03": { postgres: "postgres:13.7", redis: "redis:6.2.7", etcd: "quay.io/coreos/etcd:v3.4.18" },
@@ -29215,14 +29713,14 @@ var HALFSTACK_IMAGES = {
 async function startServers(options) {
   const images = HALFSTACK_IMAGES[options.series];
   if (!images && !options.localImage) throw new MigrationError("unsupported", `no server images are known for Backend.AI ${options.series}`);
-  const passwords = options.passwords ?? { postgres: randomBytes2(12).toString("hex"), redis: randomBytes2(12).toString("hex") };
+  const passwords = options.passwords ?? { postgres: randomBytes3(12).toString("hex"), redis: randomBytes3(12).toString("hex") };
   if (options.localImage) {
     process.env.TESTCONTAINERS_RYUK_DISABLED = "true";
     process.env.TESTCONTAINERS_HOST_OVERRIDE ??= "127.0.0.1";
   }
   let tc;
   try {
-    const loaded = await import("./build-WURTKTPA.js");
+    const loaded = await import("./build-KLF27VKC.js");
     tc = loaded.GenericContainer ? loaded : loaded.default;
   } catch (error) {
     throw new MigrationError("unsupported", `Testcontainers cannot load: ${messageOf(error)}`);
@@ -29263,13 +29761,13 @@ function etcdCommand(binary, listenClient, advertiseClient, peer, name = "bai") 
   ];
 }
 async function freePort() {
-  return new Promise((resolve6, reject) => {
+  return new Promise((resolve8, reject) => {
     const server = createServer();
     server.unref();
     server.on("error", reject);
     server.listen(0, "127.0.0.1", () => {
       const address = server.address();
-      server.close(() => typeof address === "object" && address ? resolve6(address.port) : reject(new Error("no free port")));
+      server.close(() => typeof address === "object" && address ? resolve8(address.port) : reject(new Error("no free port")));
     });
   });
 }
@@ -29324,7 +29822,16 @@ async function rehearse(options, report, log, addSecret, runInner) {
     if (full.status === "failed") log.error(`${full.step}: ${full.detail}`);
     else log.info(`${full.status}: ${full.step}: ${full.detail}`);
   };
-  const manifest = await readManifest(options.snapshotFile);
+  const work = mkdtempSync(join7(tmpdir2(), "bai-migrate-rehearsal-"));
+  let snapshotFile;
+  let manifest;
+  try {
+    snapshotFile = await openSnapshot(options.snapshotFile, options.snapshotKey, join7(work, "snapshot.jsonl.gz"));
+    manifest = await readManifest(snapshotFile);
+  } catch (error) {
+    await rm7(work, { recursive: true, force: true });
+    throw error;
+  }
   report.fromVersion = manifest.release.series;
   report.currentRevision = manifest.release.revision;
   report.rehearsal = { namespace: manifest.etcd.namespace };
@@ -29336,7 +29843,6 @@ async function rehearse(options, report, log, addSecret, runInner) {
       detail: `when the snapshot was taken, ${manifest.liveness.managersRegistered} manager(s) were registered and ${manifest.liveness.liveKernels} kernel(s) were live; the rehearsal runs as if they were stopped. Stop them before the real migration: its preflight checks it`
     });
   }
-  const work = mkdtempSync(join6(tmpdir2(), "bai-migrate-rehearsal-"));
   let started;
   let cleanup;
   let closeTargets;
@@ -29355,7 +29861,7 @@ async function rehearse(options, report, log, addSecret, runInner) {
       cleanup = started ? target.close : target.removeAndClose;
       closeTargets = target.close;
       database = target.database;
-      const result = await restoreSnapshot(options.snapshotFile, {
+      const result = await restoreSnapshot(snapshotFile, {
         postgres: target.postgres,
         etcd: target.etcd,
         redis: target.redis,
@@ -29364,7 +29870,7 @@ async function rehearse(options, report, log, addSecret, runInner) {
       return { ...result, database: target.database };
     });
     record({ step: "restore", status: "ok", detail: `${restored.rows} row(s) into database ${restored.database}, ${restored.etcdKeys} etcd key(s) under namespace "${manifest.etcd.namespace}"` });
-    const managerConfig = join6(work, "manager.toml");
+    const managerConfig = join7(work, "manager.toml");
     const { user, password, host, port } = servers.postgres;
     writeFileSync(managerConfig, rehearsalManagerToml(options, manifest, restored.managerToml, servers, restored.database), { mode: 384 });
     const inner = {
@@ -29383,18 +29889,18 @@ async function rehearse(options, report, log, addSecret, runInner) {
       // The PR's alembic.ini, not one beside the rehearsal's temporary manager.toml.
       alembicConfig: options.alembicConfig ?? alembicConfigBeside(options.managerConfig),
       allowRunningServices: true,
-      backupDir: join6(work, "backup")
+      backupDir: join7(work, "backup")
     };
-    const dry = await runInner({ ...inner, dryRun: true, reportFile: join6(work, "dry-run.json") });
+    const dry = await runInner({ ...inner, dryRun: true, reportFile: join7(work, "dry-run.json") });
     if (dry.outcome === "failure") {
       adopt(report, dry);
       throw failure(dry, "the dry run");
     }
     report.attachments.push(...dry.attachments);
-    const migrated = await runInner({ ...inner, dryRun: false, reportFile: join6(work, "migrate.json") });
+    const migrated = await runInner({ ...inner, dryRun: false, reportFile: join7(work, "migrate.json") });
     adopt(report, migrated);
     if (migrated.outcome === "failure") throw failure(migrated, "the migration");
-    const verified = await runInner({ ...inner, command: "verify", dryRun: false, reportFile: join6(work, "verify.json") });
+    const verified = await runInner({ ...inner, command: "verify", dryRun: false, reportFile: join7(work, "verify.json") });
     const checks = verified.entries.filter((e) => e.phase === "verify");
     report.entries.push(...checks.filter((e) => e.status === "failed" || e.status === "warning"));
     if (verified.outcome === "failure") throw failure(verified, "the final verify");
@@ -29402,7 +29908,7 @@ async function rehearse(options, report, log, addSecret, runInner) {
     record({ step: "result", status: "ok", detail: `migrated ${manifest.release.series} \u2192 ${migrated.toVersion} on the restored snapshot and verified` });
   } finally {
     await log.group("Clean up", async () => {
-      await rm5(work, { recursive: true, force: true });
+      await rm7(work, { recursive: true, force: true });
       if (options.keepRehearsal && database) {
         await closeTargets?.();
         const containers = started ? `; containers ${Object.values(started.containers).map((id) => id.slice(0, 12)).join(", ")} keep running (docker rm -f them when done)` : "";
@@ -29449,7 +29955,7 @@ async function prepareTargets(servers, manifest, timeoutMs) {
   const etcd = new import_etcd32.Etcd3({ hosts: servers.etcd.includes("://") ? servers.etcd : `http://${servers.etcd}`, dialTimeout: timeoutMs });
   const redis = new import_ioredis2.Redis({ host: servers.redis.host, port: servers.redis.port, password: servers.redis.password, lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 1, retryStrategy: () => null });
   redis.on("error", () => void 0);
-  const database = `bai_rehearsal_${randomBytes3(4).toString("hex")}`;
+  const database = `bai_rehearsal_${randomBytes4(4).toString("hex")}`;
   let client;
   const close = async () => {
     await client?.end().catch(() => void 0);
@@ -29519,7 +30025,7 @@ user = ""
 password = ""`);
 }
 function alembicConfigBeside(managerConfig) {
-  const beside = managerConfig ? join6(dirname4(managerConfig), "alembic.ini") : void 0;
+  const beside = managerConfig ? join7(dirname5(managerConfig), "alembic.ini") : void 0;
   return beside && existsSync3(beside) ? beside : "alembic.ini";
 }
 
@@ -29534,43 +30040,69 @@ async function runCommand(given, hooks) {
       hooks.onSecret(secret);
     }
   };
+  await prepareReportFolder(options.reportFile);
   let deployment;
   try {
-    if (options.managerVenv && needsManagerVenv(options)) {
+    if (options.managerVenv && (needsManagerVenv(options) || checksWithManagerVenv(options))) {
       options = await withManagerVenv(options, report, redactingLogger(hooks.log, secrets));
     }
     if (options.command === "rehearse") {
       const log = redactingLogger(hooks.log, secrets);
       await rehearse(options, report, log, addSecret, (inner) => runCommand(inner, { ...hooks, onSecret: addSecret }));
-      return await finish(report, options, secrets);
+      return await finish(report, options, secrets, log);
     }
     const targets = resolveTargets(options, hooks.env);
     targets.secrets.forEach(addSecret);
-    deployment = new Deployment(targets, options.connectTimeoutSeconds * 1e3, addSecret);
+    deployment = new Deployment(targets, options.connectTimeoutSeconds * 1e3, addSecret, isReadOnly(options));
     await new Run(options, deployment, report, secrets, redactingLogger(hooks.log, secrets)).execute();
   } catch (error) {
     report.outcome = "failure";
     const down = error instanceof MigrationError || !deployment ? [] : await deployment.unreachable(["postgres", "etcd", "redis"]);
     const message = error instanceof MigrationError ? error.message : down.length > 0 ? `${down.join("; ")}; the run stopped with: ${messageOf(error)}` : `unexpected error: ${messageOf(error)}`;
     report.error = redact(message, secrets);
+    if (!(error instanceof MigrationError) && error instanceof Error && error.stack) redactingLogger(hooks.log, secrets).debug(`stack of the unexpected error: ${error.stack}`);
     if (error instanceof MigrationError) report.errorCode = error.code;
     else if (down.length > 0) report.errorCode = "unreachable";
+    if (error instanceof MigrationError && error.summary) report.errorSummary = redact(error.summary, secrets);
   } finally {
     await deployment?.close();
   }
-  return finish(report, options, secrets);
+  return finish(report, options, secrets, redactingLogger(hooks.log, secrets));
+}
+function isReadOnly(options) {
+  return options.dryRun || ["plan", "preflight", "verify", "snapshot"].includes(options.command);
 }
 function venvRelease(options) {
   if (options.toVersion) return targetRelease(options.toVersion).version;
   throw invalidInput("manager-venv with clear-history mode: manager needs to-version: the manager release installed (e.g. 22.03.14)");
 }
 function needsManagerVenv(options) {
+  if (options.dryRun && options.command !== "rehearse") return false;
   return options.command === "migrate" || options.command === "rehearse" || options.command === "clear-history" && options.clearHistoryMode === "manager";
+}
+function checksWithManagerVenv(options) {
+  return options.command === "preflight" || options.command === "migrate" && options.dryRun;
 }
 async function withManagerVenv(options, report, log) {
   const venv = options.managerVenv;
   const version = venvRelease(options);
-  const provisioned = await log.group("Manager venv", () => provisionManagerVenv(venv, version, log));
+  let provisioned;
+  if (needsManagerVenv(options)) provisioned = await log.group("Manager venv", () => provisionManagerVenv(venv, version, log));
+  else {
+    const found = await inspectManagerVenv(venv, version);
+    if (found.state !== "ready") {
+      const holds = found.state === "stale" ? `holds ${found.holds}, so migrate will replace it with` : "holds no venv yet; migrate will make it with";
+      const detail = `${venv.dir} ${holds} ${found.requirement} (pip install ${found.requirement}); a ${options.command === "preflight" ? "preflight" : "dry run"} makes and caches no venv, so alembic and the manager's CLI from it are not checked`;
+      report.entries.push({ phase: "setup", step: "manager-venv", status: "warning", detail });
+      log.warning(`manager-venv: ${detail}`);
+      return options;
+    }
+    provisioned = found.venv;
+  }
+  await requireManagerRelease(provisioned, version).catch((error) => {
+    report.entries.push({ phase: "setup", step: "manager-venv", status: "failed", detail: messageOf(error) });
+    throw error;
+  });
   report.managerVenv = { dir: venv.dir, requirement: provisioned.requirement, created: provisioned.created };
   report.entries.push({
     phase: "setup",
@@ -29586,10 +30118,25 @@ async function withManagerVenv(options, report, log) {
     managerCommand: options.managerCommand ?? [provisioned.managerCli]
   };
 }
-async function finish(report, options, secrets) {
+async function prepareReportFolder(file) {
+  const folder = dirname6(resolve7(file));
+  try {
+    await mkdir2(folder, { recursive: true });
+  } catch (error) {
+    throw invalidInput(`report-file "${file}": its folder ${folder} cannot be created (${messageOf(error)}); give a path in a folder that exists or can be made`);
+  }
+  if ((await stat3(file).catch(() => void 0))?.isDirectory()) throw invalidInput(`report-file "${file}" is a folder; give the path of a file, e.g. ${join8(file, "bai-migrate-report.json")}`);
+}
+async function finish(report, options, secrets, log) {
   report.finishedAt ??= (/* @__PURE__ */ new Date()).toISOString();
-  await writeFile4(options.reportFile, `${redact(JSON.stringify(report, null, 2), secrets)}
+  report.reportFile = resolve7(options.reportFile);
+  try {
+    await writeFile3(options.reportFile, `${redact(JSON.stringify(report, null, 2), secrets)}
 `);
+  } catch (error) {
+    report.reportFile = void 0;
+    log.warning(`the report file ${options.reportFile} was not written (${messageOf(error)}); the outcome stands: ${report.outcome}`);
+  }
   return report;
 }
 var Run = class {
@@ -29599,7 +30146,7 @@ var Run = class {
     this.report = report;
     this.secrets = secrets;
     this.log = log;
-    this.alembic = { command: options.alembicCommand, config: alembicConfigPath(options, deployment.targets) };
+    this.alembic = { command: options.alembicCommand, config: alembicConfigPath(options, deployment.targets), lockTimeoutSeconds: options.alembicLockTimeoutSeconds };
   }
   options;
   deployment;
@@ -29607,12 +30154,22 @@ var Run = class {
   secrets;
   log;
   alembic;
+  /** migrate (not a dry run), clear-history and snapshot hold the migration lock for the whole run. */
+  lock;
   async execute() {
+    try {
+      await this.run();
+    } finally {
+      await this.lock?.release();
+    }
+  }
+  async run() {
     const { options } = this;
     if (options.command === "clear-history") return this.clearHistory();
     if (options.command === "snapshot") return this.snapshot();
     const servers = serversFor(options, this.deployment.targets);
     await this.connect(servers);
+    if (options.command === "migrate" && !options.dryRun) this.lock = await this.waitForLock();
     let position;
     if (servers.includes("postgres")) {
       position = await detectPosition(this.deployment.postgres);
@@ -29620,6 +30177,7 @@ var Run = class {
     }
     const plan = makePlan(options.fromVersion, options.toVersion, position);
     this.describePlan(plan);
+    if (options.command !== "plan") requireSupported(plan);
     switch (options.command) {
       case "plan":
         return;
@@ -29638,8 +30196,9 @@ var Run = class {
       this.report.attachments.push({ step: entry.step, name: finding.attachment.name, content: redact(finding.attachment.content, this.secrets) });
     }
     const line = `${entry.hop ? `${entry.hop} ` : ""}${entry.step}: ${entry.detail}`;
-    if (entry.status === "failed") this.log.error(line);
-    else if (entry.status === "warning") this.log.warning(line);
+    const title = `bai-migrate ${entry.phase}: ${entry.step}`;
+    if (entry.status === "failed") this.log.error(line, title);
+    else if (entry.status === "warning") this.log.warning(line, title);
     else if (entry.phase !== "plan") this.log.info(`${entry.status}: ${line}`);
   }
   /** Connects; an unreachable server ends the run unless it is `optional` (then it is a warning). */
@@ -29655,7 +30214,9 @@ var Run = class {
     });
     const down = results.filter((r) => !r.ok && !optional.includes(r.server));
     if (down.length > 0) {
-      throw new MigrationError("unreachable", down.map((r) => `${SERVER_NAMES[r.server]}: ${r.detail}`).join("\n"));
+      const codes = down.flatMap((r) => r.code ? [r.code] : []);
+      const code = codes.length === 0 || codes.includes("unreachable") ? "unreachable" : codes[0];
+      throw new MigrationError(code, down.map((r) => `${SERVER_NAMES[r.server]}: ${r.detail}`).join("\n"), `${down.map((r) => SERVER_NAMES[r.server]).join(", ")} ${code === "unreachable" ? "unreachable" : "refused the connection"} (reported above)`);
     }
     return new Set(results.filter((r) => r.ok).map((r) => r.server));
   }
@@ -29664,6 +30225,14 @@ var Run = class {
     const { options } = this;
     const servers = this.deployment.targets.redis ? ["postgres", "redis"] : ["postgres", "etcd", "redis"];
     const up = await this.connect(servers, ["etcd", "redis"]);
+    if (!options.dryRun) {
+      const taken = await tryMigrationLock(this.deployment.targets.postgres, options.connectTimeoutSeconds * 1e3);
+      if ("holder" in taken) {
+        this.record({ phase: "apply", step: "clear-history", status: "skipped", detail: `skipped: another bai-migrate run (a migration or a snapshot) holds the migration lock: ${taken.holder}; nothing was deleted, the next run clears the history` });
+        return;
+      }
+      this.lock = taken.lock;
+    }
     const position = await detectPosition(this.deployment.postgres);
     this.report.currentRevision = position.revision;
     const result = await this.log.group(
@@ -29677,14 +30246,15 @@ var Run = class {
     this.report.history = { cutoff: result.cutoff, kernels: result.kernels, redisKeys: result.redisKeys, sweptRedisKeys: result.sweptRedisKeys };
     for (const f of result.findings) this.record({ phase: "apply", step: "clear-history", status: f.status, detail: f.detail });
     const failures = result.findings.filter((f) => f.status === "failed");
-    if (failures.length > 0) throw new MigrationError("checks-failed", `clear-history: ${failures.map((f) => f.detail).join("; ")}`);
+    if (failures.length > 0) throw new MigrationError("checks-failed", `clear-history: ${failures.map((f) => f.detail).join("; ")}`, `clear-history: ${problems(failures.length)}`);
   }
   /** Read-only: connects to all three servers and writes the snapshot file. */
   async snapshot() {
     await this.connect(["postgres", "etcd", "redis"]);
+    this.lock = await this.waitForLock();
     const manifest = await this.log.group(
       "Snapshot",
-      () => takeSnapshot(this.deployment, TABLES_STEPS_TOUCH, this.options.snapshotFile, this.deployment.targets.managerConfig, this.log)
+      () => takeSnapshot(this.deployment, TABLES_STEPS_TOUCH, this.options.snapshotFile, this.deployment.targets.managerConfig, this.log, this.options.snapshotKey)
     );
     this.report.currentRevision = manifest.release.revision;
     this.report.fromVersion = manifest.release.series;
@@ -29696,7 +30266,8 @@ var Run = class {
     this.record({ phase: "snapshot", step: "etcd", status: "ok", detail: `${manifest.etcd.keys} key(s) under namespace "${manifest.etcd.namespace}" (etcd ${manifest.etcd.version})` });
     const keys = Object.entries(manifest.redis.keysPerDb).map(([db, n]) => `DB ${db}: ${n}`).join(", ");
     this.record({ phase: "snapshot", step: "redis", status: "ok", detail: `Redis ${manifest.redis.version}, appendonly ${manifest.redis.config?.appendonly ?? "(CONFIG disabled)"}, keys ${keys || "none"} (only counted: rehearsal rebuilds Redis data)` });
-    this.record({ phase: "snapshot", step: "file", status: "ok", detail: `written to ${this.options.snapshotFile}` });
+    const sealed = this.options.snapshotKey ? "sealed with snapshot-key (AES-256-GCM)" : "not sealed (no snapshot-key): keep it on this disk, mode 0600";
+    this.record({ phase: "snapshot", step: "file", status: "ok", detail: `written to ${this.options.snapshotFile}, ${sealed}` });
   }
   describePlan(plan) {
     const { report } = this;
@@ -29711,6 +30282,7 @@ var Run = class {
     if (plan.note) this.record({ phase: "plan", step: "from-version", status: "ok", detail: plan.note });
     if (plan.hops.length === 0) this.record({ phase: "plan", step: "hops", status: "ok", detail: `already at ${plan.to.version}: nothing to migrate` });
     for (const hop of plan.hops) {
+      if (hop.unsupported) this.record({ phase: "plan", hop: hop.label, step: "hop", status: "warning", detail: hop.unsupported });
       for (const step2 of hop.steps) this.record({ phase: "plan", hop: hop.label, step: step2.id, status: "ok", detail: step2.action });
     }
     this.log.info(`Plan: ${plan.from} \u2192 ${plan.to.version} (${plan.hops.map((h) => h.label).join(", ") || "nothing to do"})`);
@@ -29738,7 +30310,7 @@ var Run = class {
     const failures = this.report.entries.filter((e) => e.phase === phase && e.status === "failed");
     if (failures.length > 0) {
       throw new MigrationError("checks-failed", `${phase} found ${failures.length} problem(s):
-${failures.map((f) => `- ${f.hop ? `${f.hop} ` : ""}${f.step}: ${f.detail}`).join("\n")}`);
+${failures.map((f) => `- ${f.hop ? `${f.hop} ` : ""}${f.step}: ${f.detail}`).join("\n")}`, `${phase} ${problems(failures.length)}`);
     }
   }
   /** Reads only: what each step would change. */
@@ -29753,7 +30325,7 @@ ${failures.map((f) => `- ${f.hop ? `${f.hop} ` : ""}${f.step}: ${f.detail}`).joi
     });
     const failures = this.report.entries.filter((e) => e.phase === "apply" && e.status === "failed");
     if (failures.length > 0) throw new MigrationError("checks-failed", `the dry run found ${failures.length} problem(s):
-${failures.map((f) => `- ${f.step}: ${f.detail}`).join("\n")}`);
+${failures.map((f) => `- ${f.step}: ${f.detail}`).join("\n")}`, `the dry run ${problems(failures.length)}`);
   }
   /**
    * Under the migration lock: the backup bundle, then per hop and step apply and verify. The first
@@ -29765,13 +30337,17 @@ ${failures.map((f) => `- ${f.step}: ${f.detail}`).join("\n")}`);
     if (missing.length > 0) {
       throw new MigrationError("unsupported", `command "migrate" cannot run this plan yet: step(s) ${missing.join(", ")} have no apply phase in this build`);
     }
-    const lock = await acquireMigrationLock(this.deployment.targets.postgres, this.options.lockTimeoutSeconds, this.options.connectTimeoutSeconds * 1e3);
+    const lock = this.lock;
+    const done = [];
+    const changes = plan.hops.flatMap((h) => h.steps.filter((s) => s.kind === "change").map((s) => `${h.label} ${s.id}`));
+    const stillHeld = () => lock.ensureHeld().catch((error) => this.lockLost(error, done, changes));
     try {
+      await stillHeld();
       await this.log.group("Backup", () => this.writeBackup(plan));
-      const done = [];
       for (const hop of plan.hops) {
         await this.log.group(`Migrate ${hop.label}`, async () => {
           for (const step2 of hop.steps.filter((s) => s.kind === "change")) {
+            await stillHeld();
             const ctx = this.context(hop);
             const applied = await safely(this.deployment, step2, async () => [await step2.apply(ctx)]);
             for (const f of applied) this.record({ phase: "apply", hop: hop.label, step: step2.id, status: f.status, detail: f.detail }, f);
@@ -29780,13 +30356,12 @@ ${failures.map((f) => `- ${f.step}: ${f.detail}`).join("\n")}`);
             const failure2 = [...applied, ...verified].find((f) => f.status === "failed");
             if (failure2) {
               const remaining = plan.hops.flatMap((h) => h.steps.filter((s) => s.kind === "change").map((s) => `${h.label} ${s.id}`)).filter((s) => !done.includes(s) && s !== `${hop.label} ${step2.id}`);
-              throw new MigrationError(
-                "checks-failed",
-                `${hop.label} ${step2.id} failed: ${failure2.detail}
-done: ${done.join(", ") || "nothing"}
+              const progress = `done: ${done.join(", ") || "nothing"}
 not done: ${remaining.join(", ") || "nothing"}
-Fix the cause and run migrate again: finished steps are recognised and skipped.`
-              );
+Fix the cause and run migrate again: finished steps are recognised and skipped.`;
+              throw new MigrationError("checks-failed", `${hop.label} ${step2.id} failed: ${failure2.detail}
+${progress}`, `${hop.label} ${step2.id} failed (reported above)
+${progress}`);
             }
             done.push(`${hop.label} ${step2.id}`);
           }
@@ -29796,23 +30371,74 @@ Fix the cause and run migrate again: finished steps are recognised and skipped.`
       await lock.release();
     }
   }
-  /** Everything the steps may lose, saved before the first change; named in the report. */
+  /** The migration lock, waiting up to lock-timeout for a run that holds it. */
+  waitForLock() {
+    return acquireMigrationLock(this.deployment.targets.postgres, this.options.lockTimeoutSeconds, this.options.connectTimeoutSeconds * 1e3);
+  }
+  /** Ends the run when the lock is gone: another run may already be migrating. */
+  async lockLost(error, done, changes) {
+    if (!(error instanceof MigrationError)) throw error;
+    const down = await this.deployment.unreachable(["postgres"]);
+    const notDone = changes.filter((s) => !done.includes(s));
+    throw new MigrationError(
+      down.length > 0 ? "unreachable" : error.code,
+      `${down.length > 0 ? `${down.join("; ")}; ` : ""}${error.message}
+done: ${done.join(", ") || "nothing"}
+not done: ${notDone.join(", ") || "nothing"}`
+    );
+  }
+  /**
+   * Everything the steps may lose, saved before the first change, and only when some step has a
+   * change to make: a run that changes nothing writes nothing. Named in the report.
+   */
   async writeBackup(plan) {
-    const dir = resolve5(this.options.backupDir, `backup-${(/* @__PURE__ */ new Date()).toISOString().replace(/[:.]/g, "-")}`);
+    const first = await this.firstPendingStep(plan);
+    if (!first) {
+      this.record({ phase: "apply", step: "backup", status: "ok", detail: "every step is already done: nothing to back up, no backup bundle written" });
+      return;
+    }
+    const dir = resolve7(this.options.backupDir, `backup-${(/* @__PURE__ */ new Date()).toISOString().replace(/[:.]/g, "-")}`);
     const saved = [];
     for (const { hop, step: step2 } of lastOccurrences(plan)) {
       const item = step2.backup ? await step2.backup(this.context(hop)) : void 0;
       if (!item || saved.includes(item.name)) continue;
       await mkdir2(dir, { recursive: true, mode: 448 });
-      await writeFile4(join7(dir, item.name), item.content, { mode: 384 });
+      await writeFile3(join8(dir, item.name), item.content, { mode: 384 });
       saved.push(item.name);
     }
     if (saved.length > 0) {
       this.report.backup = dir;
-      this.record({ phase: "apply", step: "backup", status: "ok", detail: `backup bundle ${dir}: ${saved.join(", ")}` });
+      this.record({ phase: "apply", step: "backup", status: "ok", detail: `backup bundle ${dir}: ${saved.join(", ")} (first change: ${first})` });
+    }
+    for (const { hop, step: step2 } of lastOccurrences(plan)) {
+      const kept = step2.carryForward ? await step2.carryForward(this.context(hop)).catch((error) => {
+        throw new MigrationError("checks-failed", `${step2.title}: the values it drops could not be kept in PostgreSQL (${messageOf(error)}); nothing has been changed yet${saved.length > 0 ? ` (the backup bundle ${dir} was written)` : ""}`);
+      }) : void 0;
+      if (kept) this.record({ phase: "apply", step: "backup", status: kept.status, detail: kept.detail });
     }
   }
+  /** "hop step" of the first change step whose apply has something to do; undefined when none has. */
+  async firstPendingStep(plan) {
+    for (const hop of plan.hops) {
+      for (const step2 of hop.steps.filter((s) => s.kind === "change")) {
+        if (await hasWork(step2, this.context(hop))) return `${hop.label} ${step2.id}`;
+      }
+    }
+    return void 0;
+  }
 };
+async function hasWork(step2, ctx) {
+  try {
+    if (step2.pending) return await step2.pending(ctx);
+    if (step2.verify) return (await step2.verify(ctx)).some((f) => f.status === "failed");
+    return true;
+  } catch {
+    return true;
+  }
+}
+function problems(count) {
+  return `found ${count} problem${count === 1 ? "" : "s"} (each reported above; the report lists them)`;
+}
 function lastOccurrences(plan) {
   const last = /* @__PURE__ */ new Map();
   for (const hop of plan.hops) for (const step2 of hop.steps) last.set(step2.id, hop);
@@ -29858,3 +30484,4 @@ export {
   venvRelease,
   needsManagerVenv
 };
+//# sourceMappingURL=chunk-KQ5B6QGJ.js.map

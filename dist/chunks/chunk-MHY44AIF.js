@@ -2,7 +2,7 @@ import { createRequire as __baiCreateRequire } from 'node:module'; const require
 import {
   __commonJS,
   __require
-} from "./chunk-O7VACBHG.js";
+} from "./chunk-YIVHD5DW.js";
 
 // node_modules/ms/index.js
 var require_ms = __commonJS({
@@ -25482,3 +25482,4 @@ export {
   require_src4 as require_src2,
   require_src5 as require_src3
 };
+//# sourceMappingURL=chunk-MHY44AIF.js.map

@@ -2,7 +2,7 @@ import { createRequire as __baiCreateRequire } from 'node:module'; const require
 import {
   __commonJS,
   __require
-} from "./chunk-O7VACBHG.js";
+} from "./chunk-YIVHD5DW.js";
 
 // node_modules/get-port/index.js
 var require_get_port = __commonJS({
@@ -92,3 +92,4 @@ var require_get_port = __commonJS({
   }
 });
 export default require_get_port();
+//# sourceMappingURL=get-port-6SXN4SAW.js.map
