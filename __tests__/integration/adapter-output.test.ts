@@ -10,6 +10,9 @@ import { migrateInputs, snapshotState, useDeployments } from '../support/deploym
 import { runAction, runDist, tempDir } from '../support/run.js';
 import type { Report, ReportEntry } from '../../src/engine/report.js';
 
+/** A preflight that passes: it checks the alembic migrate would run, so it gets the fixture's. */
+const preflightInputs = (toml: string) => ({ ...migrateInputs(toml), command: 'preflight' });
+
 const info = inject('testbed');
 const { admin, deploy } = useDeployments(info);
 
@@ -128,7 +131,7 @@ describe('an outcome is the work’s', () => {
 
   it('a report file that cannot be written (a full disk) is a warning: the outcome stays success and the outputs carry the report', async () => {
     const deployment = await deploy();
-    const { result, outputs, summary } = await runAction({ command: 'preflight', 'to-version': '22.03', 'manager-config': deployment.writeManagerToml(), 'report-file': '/dev/full' });
+    const { result, outputs, summary } = await runAction({ ...preflightInputs(deployment.writeManagerToml()), 'report-file': '/dev/full' });
     expect(result.code, result.stdout).toBe(0);
     expect(outputs.outcome).toBe('success');
     expect(outputs['report-file']).toBe('');
@@ -139,7 +142,7 @@ describe('an outcome is the work’s', () => {
 
   it('a runner without GITHUB_STEP_SUMMARY: a warning, the outcome stays success', async () => {
     const deployment = await deploy();
-    const { result, outputs } = await runAction({ command: 'preflight', 'to-version': '22.03', 'manager-config': deployment.writeManagerToml() }, { GITHUB_STEP_SUMMARY: '' });
+    const { result, outputs } = await runAction(preflightInputs(deployment.writeManagerToml()), { GITHUB_STEP_SUMMARY: '' });
     expect(result.code, result.stdout).toBe(0);
     expect(outputs.outcome).toBe('success');
     expect(result.stdout).toMatch(/^::warning::bai-migrate: the job summary was not written \(.*GITHUB_STEP_SUMMARY.*\); the outcome stands: success$/m);
