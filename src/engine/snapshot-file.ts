@@ -27,8 +27,11 @@ export interface SnapshotManifest {
     /** Rows per table whose data is in the snapshot; every other table is schema only. */
     readonly rows: Readonly<Record<string, number>>;
     readonly schemaOnly: readonly string[];
-    /** table → columns replaced, with the rule used. */
-    readonly redactedColumns: Readonly<Record<string, Readonly<Record<string, string>>>>;
+    /**
+     * Per table with rows, what each column carries: production's values (allowlisted, or a key
+     * that holds no text), keyed pseudonyms, or neutral values (NULL, 0, '', epoch …).
+     */
+    readonly columns: Readonly<Record<string, { readonly copied: readonly string[]; readonly pseudonymised: readonly string[]; readonly neutralised: readonly string[] }>>;
   };
   readonly etcd: { readonly version: string; readonly namespace: string; readonly keys: number; readonly redactedKeys: readonly string[] };
   readonly redis: {
