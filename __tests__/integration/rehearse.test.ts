@@ -53,8 +53,10 @@ async function deployWithSecrets(): Promise<{ deployment: TestDeployment; toml: 
   const { rows } = await deployment.pg.query<{ secret_key: string; user_id: string }>('SELECT secret_key, user_id FROM keypairs');
   const db = deployment.pg;
   await extendToReal2109(db);
-  await db.query('CREATE TABLE future_templates (id uuid PRIMARY KEY, name text NOT NULL UNIQUE, spec jsonb NOT NULL)');
-  await db.query(`INSERT INTO future_templates SELECT gen_random_uuid(), 'template ' || n, '{}' FROM generate_series(1, 4) n`);
+  await db.query('CREATE TABLE future_templates (id uuid PRIMARY KEY, name text NOT NULL UNIQUE, slug text, spec jsonb NOT NULL)');
+  // Unique only through an expression: the index names no column, the catalog's dependencies do.
+  await db.query('CREATE UNIQUE INDEX ix_future_templates_slug ON future_templates (lower(slug))');
+  await db.query(`INSERT INTO future_templates SELECT gen_random_uuid(), 'template ' || n, NULL, '{}' FROM generate_series(1, 4) n`);
   await db.query('ALTER TABLE kernels ADD COLUMN some_future_column text, ADD COLUMN some_future_key text, ADD COLUMN template_id uuid REFERENCES future_templates(id)');
   await db.query('UPDATE kernels SET template_id = (SELECT id FROM future_templates ORDER BY id LIMIT 1)');
   const planted = await plantSecrets(db, ['kernels', 'keypairs', 'users', 'agents', 'scaling_groups', 'future_templates'], NOT_PLANTED);
@@ -130,7 +132,7 @@ describe('snapshot', () => {
       pseudonymised: ['username', 'email', 'full_name'],
       neutralised: ['password', 'need_password_change', 'description', 'status', 'status_info', 'created_at', 'modified_at', 'integration_id', 'role'],
     });
-    expect(columns.future_templates).toEqual({ copied: [], pseudonymised: ['id', 'name'], neutralised: ['spec'] });
+    expect(columns.future_templates).toEqual({ copied: [], pseudonymised: ['id', 'name', 'slug'], neutralised: ['spec'] });
     expect(columns.agents.copied.sort()).toEqual(['id', 'scaling_group', 'status']);
     expect(manifest.etcd.redactedKeys.sort()).toEqual(['config/docker/registry/cr.backend.ai/password', 'config/redis/password', 'volumes/proxies/local/secret']);
     expect(manifest.redis).toMatchObject({ configFile: true, config: { appendonly: 'no' } });
@@ -251,6 +253,7 @@ describe('rehearse', () => {
       expect(await q(`SELECT DISTINCT cluster_hostname, occupied_slots::text AS slots, repl_in_port, container_log FROM kernels`)).toEqual([{ cluster_hostname: '', slots: '{}', repl_in_port: 0, container_log: null }]);
       expect(await q(`SELECT DISTINCT bootstrap_script, encode(dotfiles, 'hex') AS dotfiles FROM keypairs`)).toEqual([{ bootstrap_script: '', dotfiles: '' }]);
       expect(await q(`SELECT DISTINCT status::text, description FROM users`)).toEqual([{ status: 'active', description: null }]);
+      expect(await q('SELECT count(DISTINCT lower(slug))::int AS n FROM future_templates')).toEqual([{ n: 4 }]);
     } finally {
       await restored.end();
       await redis.flushall();

@@ -162,8 +162,13 @@ async function readKeys(client: pg.Client): Promise<KeyInfo[]> {
        LEFT JOIN pg_class r ON r.oid = c.confrelid
       WHERE n.nspname = 'public' AND c.contype IN ('p', 'u', 'f', 'c', 'x')
      UNION ALL
+     -- Columns a unique index covers, also those only in its expressions or its WHERE clause (pg_depend).
      SELECT 'unique', t.relname,
-            array(SELECT a.attname::text FROM unnest(i.indkey::int2[]) k(n) JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n),
+            array(SELECT a.attname::text FROM pg_attribute a
+                   WHERE a.attrelid = i.indrelid AND a.attnum > 0
+                     AND (a.attnum = ANY (i.indkey::int2[])
+                          OR EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid
+                                        AND d.refobjid = i.indrelid AND d.refobjsubid = a.attnum))),
             NULL, NULL
        FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace
       WHERE n.nspname = 'public' AND i.indisunique AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)`,
