@@ -34,8 +34,11 @@ describe('sanitizing', () => {
       { name: 'future', columns: [{ name: 'id', type: 'uuid', notNull: true }, { name: 'slug', type: 'text', notNull: true }, { name: 'seq', type: 'bigint', notNull: true }, { name: 'doc', type: 'jsonb', notNull: true }] },
       { name: 'kernels', columns: [{ name: 'id', type: 'uuid', notNull: true }, { name: 'future_id', type: 'uuid', notNull: false }] },
       { name: 'future_child', columns: [{ name: 'kernel', type: 'uuid', notNull: true }] },
+      { name: 'future_grandchild', columns: [{ name: 'child', type: 'uuid', notNull: true }] },
     ];
     const keys: KeyInfo[] = [
+      // Listed first, so that it is settled only after the key it depends on.
+      { kind: 'foreign', table: 'future_grandchild', columns: ['child'], refTable: 'future_child', refColumns: ['kernel'] },
       { kind: 'primary', table: 'future', columns: ['id'] },
       { kind: 'unique', table: 'future', columns: ['slug', 'seq'] },
       { kind: 'foreign', table: 'kernels', columns: ['future_id'], refTable: 'future', refColumns: ['id'] },
@@ -46,6 +49,7 @@ describe('sanitizing', () => {
       kernels: { id: 'copy', future_id: 'pseudonym' },
       // kernels.id is allowlisted and copied, so a column pointing at it is copied too.
       future_child: { kernel: 'copy' },
+      future_grandchild: { child: 'copy' },
     });
   });
 

@@ -129,11 +129,14 @@ export function planColumns(
   const explicit = new Map<string, ColumnPlan>();
   const chosen = new Map<string, ColumnPlan>();
   const roles = new Map<string, Set<KeyInfo['kind']>>();
+  const addRole = (table: string, column: string, kind: KeyInfo['kind']) => {
+    const set = roles.get(at(table, column)) ?? new Set();
+    roles.set(at(table, column), set.add(kind));
+  };
   for (const key of keys) {
-    for (const column of key.columns) (roles.get(at(key.table, column)) ?? roles.set(at(key.table, column), new Set()).get(at(key.table, column))!).add(key.kind);
-    if (key.kind === 'foreign' && key.refTable) {
-      for (const column of key.refColumns ?? []) (roles.get(at(key.refTable, column)) ?? roles.set(at(key.refTable, column), new Set()).get(at(key.refTable, column))!).add('unique');
-    }
+    for (const column of key.columns) addRole(key.table, column, key.kind);
+    // What a foreign key points at is unique by definition.
+    for (const column of key.refTable ? (key.refColumns ?? []) : []) addRole(key.refTable!, column, 'unique');
   }
   for (const table of tables) {
     for (const column of table.columns) {
@@ -155,19 +158,28 @@ export function planColumns(
       chosen.set(at(table.name, column.name), plan);
     }
   }
-  // Both sides of a foreign key must be treated alike, or the restored rows no longer join.
-  for (const key of keys) {
-    if (key.kind !== 'foreign' || !key.refTable) continue;
-    key.columns.forEach((column, i) => {
-      const child = at(key.table, column);
-      const parent = at(key.refTable!, key.refColumns?.[i] ?? '');
-      const [c, p] = [chosen.get(child), chosen.get(parent)];
-      if (!c || !p || c.treatment === p.treatment) return;
-      const [ce, pe] = [explicit.get(child), explicit.get(parent)];
-      if (ce && pe) throw new Error(`snapshot allowlist: ${key.table}.${column} (${ce.treatment}) references ${key.refTable}.${key.refColumns?.[i]} (${pe.treatment}); both sides of a foreign key must be treated alike`);
-      if (pe || (!ce && c.treatment === 'neutral')) chosen.set(child, { ...c, treatment: p.treatment, why: `not allowlisted; references ${key.refTable}.${key.refColumns?.[i]}, treated alike` });
-      else chosen.set(parent, { ...p, treatment: c.treatment, why: `not allowlisted; referenced by ${key.table}.${column}, treated alike` });
-    });
+  // Both sides of a foreign key must be treated alike, or the restored rows no longer join; an
+  // allowlisted side decides, and a decision travels along chains of keys (so: until nothing changes).
+  const decided = new Set(explicit.keys());
+  for (let changed = true, rounds = 0; changed && rounds <= keys.length; rounds++) {
+    changed = false;
+    for (const key of keys) {
+      if (key.kind !== 'foreign' || !key.refTable) continue;
+      key.columns.forEach((column, i) => {
+        const [child, parent] = [at(key.table, column), at(key.refTable!, key.refColumns?.[i] ?? '')];
+        const [c, p] = [chosen.get(child), chosen.get(parent)];
+        if (!c || !p || c.treatment === p.treatment) return;
+        if (explicit.has(child) && explicit.has(parent)) {
+          throw new Error(`snapshot allowlist: ${key.table}.${column} (${c.treatment}) references ${key.refTable}.${key.refColumns?.[i]} (${p.treatment}); both sides of a foreign key must be treated alike`);
+        }
+        // The decided side wins; between two undecided ones, the parent (its key rule sees uniqueness).
+        const childFollows = decided.has(parent) || !decided.has(child);
+        const [follower, leader, target] = childFollows ? [c, p, child] : [p, c, parent];
+        chosen.set(target, { ...follower, treatment: leader.treatment, why: `not allowlisted; ${childFollows ? 'references' : 'referenced by'} a column treated so` });
+        decided.add(target);
+        changed = true;
+      });
+    }
   }
   return new Map(tables.map((t) => [t.name, t.columns.map((c) => chosen.get(at(t.name, c.name))!)]));
 }
