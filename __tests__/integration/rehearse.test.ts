@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { constants as zlib, gunzipSync } from 'node:zlib';
+import { constants as zlib, gunzipSync, gzipSync } from 'node:zlib';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -108,7 +108,7 @@ describe('snapshot', () => {
     const manifest = lines[0];
     expect(manifest).toMatchObject({
       format: 'bai-migrate-snapshot',
-      formatVersion: 1,
+      formatVersion: 2,
       release: { revision: '60a1effa77d2', series: '21.09' },
       etcd: { namespace: deployment.namespace },
       liveness: { managersRegistered: 0, liveKernels: 3 },
@@ -176,6 +176,14 @@ describe('snapshot', () => {
     expect(read.report.errorCode).toBe('invalid-input');
     expect(read.report.error).toMatch(/^snapshot-file ".*" cannot be read: ENOENT/);
     expect(existsSync(`${missingFolder}.partial`) || existsSync(missingFolder)).toBe(false);
+  });
+
+  it('refuses a snapshot of an earlier format (redacted by a denylist) with a clear message', async () => {
+    const old = join(tempDir(), 'v1.jsonl.gz');
+    writeFileSync(old, gzipSync(`${JSON.stringify({ format: 'bai-migrate-snapshot', formatVersion: 1 })}\n${JSON.stringify({ t: 'end', records: 0 })}\n`));
+    const { report } = await runEngine({ command: 'rehearse', 'to-version': '22.03', 'snapshot-file': old });
+    expect(report.errorCode).toBe('invalid-input');
+    expect(report.error).toMatch(/^snapshot-file ".*v1\.jsonl\.gz" has format version 1; this bai-migrate reads version 2: take the snapshot again$/);
   });
 
   it('refuses a truncated snapshot file with a clear message', async () => {
