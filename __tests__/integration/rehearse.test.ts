@@ -8,13 +8,14 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { constants as zlib, gunzipSync } from 'node:zlib';
+import { constants as zlib, gunzipSync, gzipSync } from 'node:zlib';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { migrateInputs, snapshotState, useDeployments, ALEMBIC_COMMAND, FIXTURE_ALEMBIC_INI, KERNEL_SECRETS, type TestDeployment } from '../support/deployment.js';
 import { localImageAvailable, LOCAL_IMAGE, SECRETS } from '../support/testbed.js';
 import { runEngine, tempDir } from '../support/run.js';
+import { extendToReal2109, plantSecrets } from '../support/real-2109.js';
 import { startServers, type DisposableServers } from '../../src/engine/servers.js';
 
 const info = inject('testbed');
@@ -24,7 +25,23 @@ const REGISTRY_PASSWORD = 'registry-Secr3t-Qw7e';
 const PROXY_SECRET = 'proxy-Secr3t-Lm4n';
 const REHEARSAL_IMAGE = localImageAvailable() ? LOCAL_IMAGE : undefined;
 
-/** A 21.09 deployment with secrets in every place a snapshot could pick them up. */
+/**
+ * No secret is planted in the columns a snapshot carries as they are, by design (keys and labels
+ * the steps need), nor in the email columns: they keep their seeded addresses, which are secrets
+ * too, so that the pseudonyms can be seen to stay emails.
+ */
+const NOT_PLANTED = new Set([
+  'keypairs.user_id', 'users.email',
+  'kernels.access_key', 'kernels.agent', 'kernels.cluster_role', 'kernels.scaling_group', 'kernels.domain_name',
+  'keypairs.access_key', 'keypairs.resource_policy', 'agents.id', 'agents.scaling_group', 'users.domain_name',
+  'scaling_groups.name', 'keypair_resource_policies.name',
+]);
+
+/**
+ * A 21.09 deployment with secrets in every place a snapshot could pick them up: the real 21.09.9
+ * column set with a secret in each free-text column of each row, and what a newer release could
+ * add: a column, a NOT NULL UNIQUE column and a table the allowlist does not know.
+ */
 async function deployWithSecrets(): Promise<{ deployment: TestDeployment; toml: string; secrets: string[] }> {
   const deployment = await deploy({ liveKernels: 3 });
   const etcd = admin().etcd.namespace(`/sorna/${deployment.namespace}/`);
@@ -34,8 +51,29 @@ async function deployWithSecrets(): Promise<{ deployment: TestDeployment; toml: 
   await etcd.put('volumes/proxies/local/client_api').value('http://127.0.0.1:6021');
   const toml = deployment.writeManagerToml();
   const { rows } = await deployment.pg.query<{ secret_key: string; user_id: string }>('SELECT secret_key, user_id FROM keypairs');
-  const secrets = [SECRETS.postgres, SECRETS.redis, REGISTRY_PASSWORD, PROXY_SECRET, KERNEL_SECRETS.envToken, 'b3BlbnNzaC1rZXktdjEAAAAA-Secr3t', ...rows.flatMap((r) => [r.secret_key, r.user_id])];
+  const db = deployment.pg;
+  await extendToReal2109(db);
+  await db.query('CREATE TABLE future_templates (id uuid PRIMARY KEY, name text NOT NULL UNIQUE, slug text, spec jsonb NOT NULL)');
+  // Unique only through an expression: the index names no column, the catalog's dependencies do.
+  await db.query('CREATE UNIQUE INDEX ix_future_templates_slug ON future_templates (lower(slug))');
+  await db.query(`INSERT INTO future_templates SELECT gen_random_uuid(), 'template ' || n, NULL, '{}' FROM generate_series(1, 4) n`);
+  await db.query('ALTER TABLE kernels ADD COLUMN some_future_column text, ADD COLUMN some_future_key text, ADD COLUMN template_id uuid REFERENCES future_templates(id)');
+  await db.query('UPDATE kernels SET template_id = (SELECT id FROM future_templates ORDER BY id LIMIT 1)');
+  const planted = await plantSecrets(db, ['kernels', 'keypairs', 'users', 'agents', 'scaling_groups', 'future_templates'], NOT_PLANTED);
+  await db.query('ALTER TABLE kernels ALTER COLUMN some_future_key SET NOT NULL, ADD CONSTRAINT uq_kernels_some_future_key UNIQUE (some_future_key)');
+  const secrets = [SECRETS.postgres, SECRETS.redis, REGISTRY_PASSWORD, PROXY_SECRET, KERNEL_SECRETS.envToken, 'b3BlbnNzaC1rZXktdjEAAAAA-Secr3t', ...rows.flatMap((r) => [r.secret_key, r.user_id]), ...planted];
   return { deployment, toml, secrets };
+}
+
+/** A secret as the snapshot could hold it: as it is, hex-encoded (bytea) or inside base64 at any alignment. */
+function encodings(secret: string): string[] {
+  const bytes = Buffer.from(secret, 'utf8');
+  const base64 = [0, 1, 2].map((shift) => {
+    const encoded = Buffer.concat([Buffer.alloc(shift), bytes]).toString('base64');
+    // Leave out the groups the shift or the end share with neighbouring bytes.
+    return encoded.slice(shift === 0 ? 0 : 4, (shift + bytes.length) % 3 === 0 ? encoded.length : -4);
+  });
+  return [secret, bytes.toString('hex'), ...base64];
 }
 
 /** The snapshot-key of these tests' workflows (hex, as `openssl rand -hex 32` prints one). */
@@ -56,21 +94,46 @@ describe('snapshot', () => {
     const file = await takeSnapshot(toml);
     expect(await snapshotState(admin(), deployment)).toEqual(before);
 
-    const text = gunzipSync(readFileSync(file)).toString('utf8');
-    for (const secret of secrets) expect(text, `secret ${secret.slice(0, 6)}… in the snapshot`).not.toContain(secret);
+    const raw = readFileSync(file);
+    const text = gunzipSync(raw).toString('utf8');
+    expect(secrets.length).toBeGreaterThan(1000);
+    for (const secret of secrets) {
+      for (const form of encodings(secret)) {
+        expect(text.includes(form) || raw.includes(form), `secret ${secret.slice(0, 6)}… (as ${form.slice(0, 8)}…) in the snapshot`).toBe(false);
+      }
+    }
+    // The planted bytea values are there to be found in hex, were they copied: the search can fail.
+    expect(encodings('log: ')[1]).toBe(Buffer.from('log: ').toString('hex'));
     const lines = text.trimEnd().split('\n').map((line) => JSON.parse(line));
     const manifest = lines[0];
     expect(manifest).toMatchObject({
       format: 'bai-migrate-snapshot',
-      formatVersion: 1,
+      formatVersion: 2,
       release: { revision: '60a1effa77d2', series: '21.09' },
       etcd: { namespace: deployment.namespace },
       liveness: { managersRegistered: 0, liveKernels: 3 },
-      managerConfig: { redactedKeys: ['password'] },
+      managerConfig: { redactedKeys: ['db.password'] },
     });
-    expect(manifest.postgres.rows).toMatchObject({ keypairs: 12, kernels: 43, agents: 2, alembic_version: 1, keypair_resource_policies: 1 });
-    expect(manifest.postgres.redactedColumns.keypairs).toEqual({ secret_key: 'secret', user_id: 'pseudonym' });
-    expect(manifest.postgres.redactedColumns.kernels).toEqual({ environ: 'secret', internal_data: 'secret' });
+    expect(manifest.postgres.rows).toMatchObject({ keypairs: 12, kernels: 43, agents: 2, alembic_version: 1, keypair_resource_policies: 1, users: 12, future_templates: 4 });
+    const columns = manifest.postgres.columns;
+    expect(columns.keypairs).toEqual({
+      copied: ['access_key', 'is_active', 'is_admin', 'concurrency_used', 'resource_policy', 'user'],
+      pseudonymised: ['user_id'],
+      neutralised: ['secret_key', 'created_at', 'modified_at', 'last_used', 'rate_limit', 'num_queries', 'ssh_public_key', 'ssh_private_key', 'dotfiles', 'bootstrap_script'],
+    });
+    expect(columns.kernels.copied.sort()).toEqual(['access_key', 'agent', 'cluster_role', 'created_at', 'domain_name', 'group_id', 'id', 'scaling_group', 'session_id', 'status', 'terminated_at', 'user_uuid']);
+    // Not allowlisted but in a key: stand-ins that stay unique and join.
+    expect(columns.kernels.pseudonymised.sort()).toEqual(['session_name', 'some_future_key', 'template_id']);
+    for (const column of ['container_log', 'startup_command', 'bootstrap_script', 'status_info', 'status_data', 'environ', 'internal_data', 'mounts', 'some_future_column', 'cluster_hostname', 'occupied_slots']) {
+      expect(columns.kernels.neutralised).toContain(column);
+    }
+    expect(columns.users).toEqual({
+      copied: ['uuid', 'domain_name'],
+      pseudonymised: ['username', 'email', 'full_name'],
+      neutralised: ['password', 'need_password_change', 'description', 'status', 'status_info', 'created_at', 'modified_at', 'integration_id', 'role'],
+    });
+    expect(columns.future_templates).toEqual({ copied: [], pseudonymised: ['id', 'name', 'slug'], neutralised: ['spec'] });
+    expect(columns.agents.copied.sort()).toEqual(['id', 'scaling_group', 'status']);
     expect(manifest.etcd.redactedKeys.sort()).toEqual(['config/docker/registry/cr.backend.ai/password', 'config/redis/password', 'volumes/proxies/local/secret']);
     expect(manifest.redis).toMatchObject({ configFile: true, config: { appendonly: 'no' } });
     expect(JSON.stringify(manifest.redis)).not.toContain('requirepass');
@@ -113,6 +176,14 @@ describe('snapshot', () => {
     expect(read.report.errorCode).toBe('invalid-input');
     expect(read.report.error).toMatch(/^snapshot-file ".*" cannot be read: ENOENT/);
     expect(existsSync(`${missingFolder}.partial`) || existsSync(missingFolder)).toBe(false);
+  });
+
+  it('refuses a snapshot of an earlier format (redacted by a denylist) with a clear message', async () => {
+    const old = join(tempDir(), 'v1.jsonl.gz');
+    writeFileSync(old, gzipSync(`${JSON.stringify({ format: 'bai-migrate-snapshot', formatVersion: 1 })}\n${JSON.stringify({ t: 'end', records: 0 })}\n`));
+    const { report } = await runEngine({ command: 'rehearse', 'to-version': '22.03', 'snapshot-file': old });
+    expect(report.errorCode).toBe('invalid-input');
+    expect(report.error).toMatch(/^snapshot-file ".*v1\.jsonl\.gz" has format version 1; this bai-migrate reads version 2: take the snapshot again$/);
   });
 
   it('refuses a truncated snapshot file with a clear message', async () => {
@@ -182,6 +253,15 @@ describe('rehearse', () => {
     try {
       expect(await endState(restored, redis)).toEqual(await endState(deployment.pg, admin().redis(0)));
       expect((await endState(restored, redis)).counters).toContainEqual(['keypair.concurrency_used.AKTEST00000000000001', '3']);
+      // NOT NULL, CHECK-free stand-ins, UNIQUE pseudonyms and foreign keys all held on restore.
+      const q = async (sql: string) => (await restored.query(sql)).rows;
+      const [{ n: kernels }] = (await deployment.pg.query('SELECT count(*)::int AS n FROM kernels')).rows;
+      expect(await q('SELECT count(*)::int AS n FROM kernels k JOIN users u ON u.uuid = k.user_uuid JOIN keypairs p ON p."user" = u.uuid AND p.access_key = k.access_key JOIN future_templates t ON t.id = k.template_id')).toEqual([{ n: kernels }]);
+      expect(await q('SELECT count(DISTINCT some_future_key)::int AS n, count(*) FILTER (WHERE some_future_column IS NOT NULL)::int AS future FROM kernels')).toEqual([{ n: kernels, future: 0 }]);
+      expect(await q(`SELECT DISTINCT cluster_hostname, occupied_slots::text AS slots, repl_in_port, container_log FROM kernels`)).toEqual([{ cluster_hostname: '', slots: '{}', repl_in_port: 0, container_log: null }]);
+      expect(await q(`SELECT DISTINCT bootstrap_script, encode(dotfiles, 'hex') AS dotfiles FROM keypairs`)).toEqual([{ bootstrap_script: '', dotfiles: '' }]);
+      expect(await q(`SELECT DISTINCT status::text, description FROM users`)).toEqual([{ status: 'active', description: null }]);
+      expect(await q('SELECT count(DISTINCT lower(slug))::int AS n FROM future_templates')).toEqual([{ n: 4 }]);
     } finally {
       await restored.end();
       await redis.flushall();

@@ -9,6 +9,7 @@ import { gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runDist, tempDir } from '../support/run.js';
 import { MemoryLogger, redactingLogger } from '../../src/engine/logger.js';
+import { SNAPSHOT_FORMAT_VERSION } from '../../src/engine/snapshot-file.js';
 
 const DIST = join(import.meta.dirname, '../../dist');
 const TOKEN = 'ghs_DebugToken0123456789abcdef';
@@ -19,7 +20,7 @@ const TOKEN = 'ghs_DebugToken0123456789abcdef';
  */
 function oddSnapshot(): string {
   const file = join(tempDir(), 'odd.jsonl.gz');
-  writeFileSync(file, gzipSync(`${JSON.stringify({ format: 'bai-migrate-snapshot', formatVersion: 1 })}\n${JSON.stringify({ t: 'end', records: 0 })}\n`));
+  writeFileSync(file, gzipSync(`${JSON.stringify({ format: 'bai-migrate-snapshot', formatVersion: SNAPSHOT_FORMAT_VERSION })}\n${JSON.stringify({ t: 'end', records: 0 })}\n`));
   return file;
 }
 

@@ -297,8 +297,8 @@ class Run {
     this.report.snapshot = { file: this.options.snapshotFile, manifest };
     const rows = Object.entries(manifest.postgres.rows).map(([table, n]) => `${table} ${n}`).join(', ');
     this.record({ phase: 'snapshot', step: 'postgres', status: 'ok', detail: `${manifest.release.description}; rows: ${rows}; schema only: ${manifest.postgres.schemaOnly.length} table(s)` });
-    const columns = Object.entries(manifest.postgres.redactedColumns).flatMap(([table, cols]) => Object.entries(cols).map(([c, rule]) => `${table}.${c} (${rule})`));
-    this.record({ phase: 'snapshot', step: 'redacted', status: 'ok', detail: `columns: ${columns.join(', ') || 'none'}; etcd keys: ${manifest.etcd.redactedKeys.join(', ') || 'none'}${manifest.managerConfig ? `; manager.toml keys: ${manifest.managerConfig.redactedKeys.join(', ') || 'none'}` : ''}` });
+    const columns = Object.entries(manifest.postgres.columns).map(([table, c]) => `${table}: ${c.copied.length} copied, pseudonymised ${c.pseudonymised.join(' ') || 'none'}, neutralised ${c.neutralised.join(' ') || 'none'}`);
+    this.record({ phase: 'snapshot', step: 'redacted', status: 'ok', detail: `columns (only allowlisted ones are copied): ${columns.join('; ') || 'none'}; etcd keys: ${manifest.etcd.redactedKeys.join(', ') || 'none'}${manifest.managerConfig ? `; manager.toml keys: ${manifest.managerConfig.redactedKeys.join(', ') || 'none'}` : ''}` });
     this.record({ phase: 'snapshot', step: 'etcd', status: 'ok', detail: `${manifest.etcd.keys} key(s) under namespace "${manifest.etcd.namespace}" (etcd ${manifest.etcd.version})` });
     const keys = Object.entries(manifest.redis.keysPerDb).map(([db, n]) => `DB ${db}: ${n}`).join(', ');
     this.record({ phase: 'snapshot', step: 'redis', status: 'ok', detail: `Redis ${manifest.redis.version}, appendonly ${manifest.redis.config?.appendonly ?? '(CONFIG disabled)'}, keys ${keys || 'none'} (only counted: rehearsal rebuilds Redis data)` });

@@ -148,8 +148,9 @@ export async function rehearse(options: Options, report: Report, log: Logger, ad
 
 function describeSnapshot(manifest: SnapshotManifest): string {
   const rows = Object.values(manifest.postgres.rows).reduce((a, b) => a + b, 0);
-  const redacted = Object.values(manifest.postgres.redactedColumns).reduce((n, columns) => n + Object.keys(columns).length, 0);
-  return `taken ${manifest.takenAt} at ${manifest.release.description}: ${Object.keys(manifest.postgres.rows).length} table(s) with ${rows} row(s), ${manifest.postgres.schemaOnly.length} schema-only, ${manifest.etcd.keys} etcd key(s); ${redacted} column(s) and ${manifest.etcd.redactedKeys.length} etcd key(s) redacted`;
+  const columns = Object.values(manifest.postgres.columns);
+  const redacted = columns.reduce((n, c) => n + c.pseudonymised.length + c.neutralised.length, 0);
+  return `taken ${manifest.takenAt} at ${manifest.release.description}: ${Object.keys(manifest.postgres.rows).length} table(s) with ${rows} row(s), ${manifest.postgres.schemaOnly.length} schema-only, ${manifest.etcd.keys} etcd key(s); ${columns.reduce((n, c) => n + c.copied.length, 0)} column(s) copied, ${redacted} pseudonymised or neutralised, ${manifest.etcd.redactedKeys.length} etcd key(s) redacted`;
 }
 
 /** The migration's rows become the rehearsal's; its plan and versions too. */

@@ -14,7 +14,8 @@ import { invalidInput, messageOf, MigrationError } from './errors.js';
 import { sealStream } from './snapshot-seal.js';
 
 export const SNAPSHOT_FORMAT = 'bai-migrate-snapshot';
-export const SNAPSHOT_FORMAT_VERSION = 1;
+/** 2: columns leave by allowlist (manifest postgres.columns); a version 1 file was redacted by a denylist. */
+export const SNAPSHOT_FORMAT_VERSION = 2;
 
 export interface SnapshotManifest {
   readonly format: typeof SNAPSHOT_FORMAT;
@@ -27,8 +28,11 @@ export interface SnapshotManifest {
     /** Rows per table whose data is in the snapshot; every other table is schema only. */
     readonly rows: Readonly<Record<string, number>>;
     readonly schemaOnly: readonly string[];
-    /** table → columns replaced, with the rule used. */
-    readonly redactedColumns: Readonly<Record<string, Readonly<Record<string, string>>>>;
+    /**
+     * Per table with rows, what each column carries: production's values (allowlisted, or a key
+     * that holds no text), keyed pseudonyms, or neutral values (NULL, 0, '', epoch …).
+     */
+    readonly columns: Readonly<Record<string, { readonly copied: readonly string[]; readonly pseudonymised: readonly string[]; readonly neutralised: readonly string[] }>>;
   };
   readonly etcd: { readonly version: string; readonly namespace: string; readonly keys: number; readonly redactedKeys: readonly string[] };
   readonly redis: {
@@ -159,6 +163,6 @@ function checkManifest(record: unknown, path: string): asserts record is Snapsho
   const manifest = record as Partial<SnapshotManifest>;
   if (manifest.format !== SNAPSHOT_FORMAT) throw invalidInput(`snapshot-file "${path}" is not a bai-migrate snapshot; accepted: a file written by bai-migrate snapshot`);
   if (manifest.formatVersion !== SNAPSHOT_FORMAT_VERSION) {
-    throw invalidInput(`snapshot-file "${path}" has format version ${manifest.formatVersion}; this bai-migrate reads version ${SNAPSHOT_FORMAT_VERSION}`);
+    throw invalidInput(`snapshot-file "${path}" has format version ${manifest.formatVersion}; this bai-migrate reads version ${SNAPSHOT_FORMAT_VERSION}: take the snapshot again`);
   }
 }

@@ -9,7 +9,8 @@ import type { Deployment } from './deployment.js';
 import { detectPosition } from './schema.js';
 import { describePosition } from './catalogue.js';
 import type { Logger } from './logger.js';
-import { columnRule, isSecretEtcdKey, redactToml, REDACTED, Sanitizer, stripUrlPassword } from './sanitize.js';
+import { isSecretEtcdKey, neutralValue, planColumns, redactToml, REDACTED, Sanitizer, stripUrlPassword, type ColumnPlan, type KeyInfo } from './sanitize.js';
+import { MigrationError } from './errors.js';
 import { SNAPSHOT_FORMAT, SNAPSHOT_FORMAT_VERSION, SnapshotWriter, type SchemaDump, type SnapshotManifest } from './snapshot-file.js';
 import type { ManagerConfig } from './connections.js';
 import { quoteIdent } from './sql.js';
@@ -41,16 +42,20 @@ export async function takeSnapshot(
       const { rows: counted } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${quoteIdent(table)}`);
       rows[table] = Number(counted[0]!.n);
     }
-    const redactedColumns: Record<string, Record<string, string>> = {};
-    for (const table of schema.tables.filter((t) => tables.includes(t.name))) {
-      for (const column of table.columns) {
-        const rule = columnRule(column.name);
-        if (rule) (redactedColumns[table.name] ??= {})[column.name] = rule;
-      }
+    const copied = schema.tables.filter((t) => tables.includes(t.name));
+    const plans = planColumns(copied, await readKeys(client));
+    const columns: Record<string, { copied: string[]; pseudonymised: string[]; neutralised: string[] }> = {};
+    for (const table of copied) {
+      const kept = plans.get(table.name)!.filter((c) => !table.columns.find((d) => d.name === c.name)!.generated);
+      columns[table.name] = {
+        copied: kept.filter((c) => c.treatment === 'copy').map((c) => c.name),
+        pseudonymised: kept.filter((c) => c.treatment === 'pseudonym').map((c) => c.name),
+        neutralised: kept.filter((c) => c.treatment === 'neutral').map((c) => c.name),
+      };
     }
     const etcd = await readEtcd(deployment);
     const redis = await readRedis(deployment);
-    const toml = managerConfig ? redactToml(managerConfig.text) : undefined;
+    const toml = managerConfig ? redactToml(managerConfig.text, managerConfig.path) : undefined;
     const { rows: versions } = await client.query<{ server_version: string }>('SHOW server_version');
     const { rows: live } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM kernels WHERE status::text NOT IN ('TERMINATED', 'CANCELLED')`);
     const manifest: SnapshotManifest = {
@@ -66,7 +71,7 @@ export async function takeSnapshot(
         version: versions[0]?.server_version ?? '?',
         rows,
         schemaOnly: schema.tables.map((t) => t.name).filter((t) => !tables.includes(t)),
-        redactedColumns,
+        columns,
       },
       etcd: { version: etcd.version, namespace: deployment.namespace!, keys: etcd.kvs.length, redactedKeys: etcd.redactedKeys },
       redis,
@@ -76,8 +81,9 @@ export async function takeSnapshot(
     await writer.write(manifest);
     await writer.write({ t: 'schema', schema });
     const sanitizer = new Sanitizer();
-    for (const table of schema.tables.filter((t) => tables.includes(t.name))) {
-      await copyRows(client, table, sanitizer, writer);
+    const enums = new Map(schema.enums.map((e) => [e.name, e.labels]));
+    for (const table of copied) {
+      await copyRows(client, table, plans.get(table.name)!, enums, sanitizer, writer);
       log.info(`snapshot: ${table.name}: ${rows[table.name]} row(s)`);
     }
     for (let i = 0; i < etcd.kvs.length; i += ETCD_KEYS_PER_RECORD) await writer.write({ t: 'etcd', kvs: etcd.kvs.slice(i, i + ETCD_KEYS_PER_RECORD) });
@@ -91,21 +97,29 @@ export async function takeSnapshot(
   }
 }
 
-async function copyRows(client: pg.Client, table: SchemaDump['tables'][number], sanitizer: Sanitizer, writer: SnapshotWriter): Promise<void> {
+async function copyRows(
+  client: pg.Client,
+  table: SchemaDump['tables'][number],
+  plans: readonly ColumnPlan[],
+  enums: ReadonlyMap<string, readonly string[]>,
+  sanitizer: Sanitizer,
+  writer: SnapshotWriter,
+): Promise<void> {
   const columns = table.columns.filter((c) => !c.generated);
-  const rules = columns.map((c) => columnRule(c.name));
-  const select = columns.map((c) => `${quoteIdent(c.name)}::text`).join(', ');
+  const plan = columns.map((c) => plans.find((p) => p.name === c.name)!);
+  const neutral = plan.map((p) => neutralValue(p.type, enums));
+  const missing = plan.find((p, i) => p.notNull && neutral[i] === undefined && (p.treatment === 'neutral' || (p.treatment === 'pseudonym' && /\[\]$|^(jsonb?|bytea|xml)$/.test(p.type))));
+  if (missing) {
+    throw new MigrationError('unsupported', `snapshot: ${table.name}.${missing.name} is NOT NULL and of type ${missing.type}, which has no neutral value; it is not allowlisted, so it cannot be copied either`);
+  }
+  // Only what leaves as it is, or as a pseudonym, is read at all; neutral columns are not fetched.
+  const select = columns.map((c, i) => (plan[i]!.treatment === 'neutral' ? 'NULL' : `${quoteIdent(c.name)}::text`)).join(', ');
   await client.query(`DECLARE bai_snapshot NO SCROLL CURSOR FOR SELECT ${select} FROM ${quoteIdent(table.name)}`);
   try {
     for (;;) {
       const { rows } = await client.query({ text: `FETCH ${ROWS_PER_RECORD} FROM bai_snapshot`, rowMode: 'array' });
       if (rows.length === 0) return;
-      const clean = (rows as Array<Array<string | null>>).map((row) =>
-        row.map((value, i) => {
-          const rule = rules[i];
-          return rule ? sanitizer.replace(rule, columns[i]!.type, columns[i]!.notNull, value) : value;
-        }),
-      );
+      const clean = (rows as Array<Array<string | null>>).map((row) => row.map((value, i) => sanitizer.value(plan[i]!, value, neutral[i])));
       await writer.write({ t: 'rows', table: table.name, columns: columns.map((c) => c.name), rows: clean });
     }
   } finally {
@@ -134,6 +148,32 @@ async function closeOverForeignKeys(client: pg.Client, schema: SchemaDump, wante
     }
   }
   return schema.tables.map((t) => t.name).filter((t) => out.has(t));
+}
+
+/** Primary keys, unique constraints and indexes, foreign keys and CHECK constraints of public, by column name. */
+async function readKeys(client: pg.Client): Promise<KeyInfo[]> {
+  const { rows } = await client.query<{ kind: KeyInfo['kind']; table: string; columns: string[]; refTable: string | null; refColumns: string[] | null }>(
+    `SELECT CASE c.contype WHEN 'p' THEN 'primary' WHEN 'f' THEN 'foreign' WHEN 'c' THEN 'check' ELSE 'unique' END AS kind,
+            t.relname AS table,
+            array(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY k(n, i) JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i) AS columns,
+            r.relname AS "refTable",
+            array(SELECT a.attname::text FROM unnest(c.confkey) WITH ORDINALITY k(n, i) JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.i) AS "refColumns"
+       FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid JOIN pg_namespace n ON n.oid = t.relnamespace
+       LEFT JOIN pg_class r ON r.oid = c.confrelid
+      WHERE n.nspname = 'public' AND c.contype IN ('p', 'u', 'f', 'c', 'x')
+     UNION ALL
+     -- Columns a unique index covers, also those only in its expressions or its WHERE clause (pg_depend).
+     SELECT 'unique', t.relname,
+            array(SELECT a.attname::text FROM pg_attribute a
+                   WHERE a.attrelid = i.indrelid AND a.attnum > 0
+                     AND (a.attnum = ANY (i.indkey::int2[])
+                          OR EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid
+                                        AND d.refobjid = i.indrelid AND d.refobjsubid = a.attnum))),
+            NULL, NULL
+       FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace
+      WHERE n.nspname = 'public' AND i.indisunique AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)`,
+  );
+  return rows.map((r) => ({ kind: r.kind, table: r.table, columns: r.columns, ...(r.refTable ? { refTable: r.refTable, refColumns: r.refColumns ?? [] } : {}) }));
 }
 
 function unquote(name: string): string {
