@@ -3,5 +3,5 @@ import { createRequire as __baiCreateRequire } from 'node:module'; const require
 
 // src/cli-entry.ts
 process.setSourceMapsEnabled(true);
-await import("./chunks/cli-NNSSU22E.js");
+await import("./chunks/cli-ZUYTG5U5.js");
 //# sourceMappingURL=cli.js.map

@@ -2,6 +2,6 @@ import { createRequire as __baiCreateRequire } from 'node:module'; const require
 
 // src/index.ts
 process.setSourceMapsEnabled(true);
-var { run } = await import("./chunks/main-LYRIIQKQ.js");
+var { run } = await import("./chunks/main-J77YMZF5.js");
 await run();
 //# sourceMappingURL=index.js.map

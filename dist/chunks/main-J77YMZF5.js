@@ -16,7 +16,7 @@ import {
   venvCacheKey,
   venvRelease,
   which
-} from "./chunk-KQ5B6QGJ.js";
+} from "./chunk-675BQT4G.js";
 import {
   require_src
 } from "./chunk-MHY44AIF.js";
@@ -67579,4 +67579,4 @@ function setOutputs(report, options) {
 export {
   run
 };
-//# sourceMappingURL=main-LYRIIQKQ.js.map
+//# sourceMappingURL=main-J77YMZF5.js.map

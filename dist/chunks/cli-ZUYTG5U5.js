@@ -9,7 +9,7 @@ import {
   renderText,
   runCommand,
   secretInputs
-} from "./chunk-KQ5B6QGJ.js";
+} from "./chunk-675BQT4G.js";
 import "./chunk-MHY44AIF.js";
 import "./chunk-YIVHD5DW.js";
 
@@ -125,4 +125,4 @@ export {
   parseArgs,
   usage
 };
-//# sourceMappingURL=cli-NNSSU22E.js.map
+//# sourceMappingURL=cli-ZUYTG5U5.js.map
