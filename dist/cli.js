@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { createRequire as __baiCreateRequire } from 'node:module'; const require = __baiCreateRequire(import.meta.url);
 
-// src/cli-entry.ts
+// src/cli/index.ts
 process.setSourceMapsEnabled(true);
-await import("./chunks/cli-ZUYTG5U5.js");
+await import("./chunks/cli-M532CGL4.js");
 //# sourceMappingURL=cli.js.map

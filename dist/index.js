@@ -1,7 +1,7 @@
 import { createRequire as __baiCreateRequire } from 'node:module'; const require = __baiCreateRequire(import.meta.url);
 
-// src/index.ts
+// src/action/index.ts
 process.setSourceMapsEnabled(true);
-var { run } = await import("./chunks/main-J77YMZF5.js");
+var { run } = await import("./chunks/main-OYJOEU3C.js");
 await run();
 //# sourceMappingURL=index.js.map

@@ -9,12 +9,12 @@
  */
 import { performance } from 'node:perf_hooks';
 import { createDeployment, withTestbed, type Admin, type TestDeployment } from '../__tests__/support/deployment.js';
-import { resolveTargets } from '../src/engine/connections.js';
-import { Deployment } from '../src/engine/deployment.js';
-import { MemoryLogger } from '../src/engine/logger.js';
-import { parseOptions } from '../src/engine/options.js';
-import { detectPosition } from '../src/engine/schema.js';
-import { clearHistory } from '../src/engine/clear-history.js';
+import { resolveTargets } from '../src/stores/connections.js';
+import { Deployment } from '../src/stores/deployment.js';
+import { MemoryLogger } from '../src/core/logger.js';
+import { parseOptions } from '../src/core/options.js';
+import { detectPosition } from '../src/stores/schema.js';
+import { clearHistory } from '../src/commands/clear-history.js';
 
 const n = Number(process.env.BENCH_KERNELS ?? 200_000);
 const RETENTION = "interval '30 days'";

@@ -6,13 +6,13 @@
 import { performance } from 'node:perf_hooks';
 import { Etcd3 } from 'etcd3';
 import { ALEMBIC_COMMAND, FIXTURE_ALEMBIC_INI, createDeployment, withTestbed } from '../__tests__/support/deployment.js';
-import { runAlembic } from '../src/engine/alembic.js';
-import { resolveTargets } from '../src/engine/connections.js';
-import { Deployment } from '../src/engine/deployment.js';
-import { MemoryLogger } from '../src/engine/logger.js';
-import { parseOptions } from '../src/engine/options.js';
-import { imageMetadata } from '../src/steps/image-metadata.js';
-import { parseVersion, targetRelease } from '../src/engine/catalogue.js';
+import { runAlembic } from '../src/manager/alembic.js';
+import { resolveTargets } from '../src/stores/connections.js';
+import { Deployment } from '../src/stores/deployment.js';
+import { MemoryLogger } from '../src/core/logger.js';
+import { parseOptions } from '../src/core/options.js';
+import { imageMetadata } from '../src/hops/21.09-22.03/image-metadata.js';
+import { parseVersion, targetRelease } from '../src/releases/catalogue.js';
 import type { StepContext } from '../src/steps/step.js';
 
 const count = Number(process.env.BENCH_IMAGES ?? 10_000);

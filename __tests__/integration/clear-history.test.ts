@@ -5,8 +5,8 @@
 import { describe, expect, inject, it } from 'vitest';
 import { snapshotState, useDeployments, type TestDeployment } from '../support/deployment.js';
 import { killDistWhen, runEngine } from '../support/run.js';
-import { retentionInterval } from '../../src/engine/clear-history.js';
-import { parseRetention } from '../../src/engine/retention.js';
+import { retentionInterval } from '../../src/commands/clear-history.js';
+import { parseRetention } from '../../src/releases/retention.js';
 
 const info = inject('testbed');
 const { admin, deploy } = useDeployments(info);

@@ -1,8 +1,8 @@
 import { describe, expect, inject, it } from 'vitest';
 import { useDeployments } from '../support/deployment.js';
-import { resolveTargets } from '../../src/engine/connections.js';
-import { Deployment } from '../../src/engine/deployment.js';
-import { parseOptions } from '../../src/engine/options.js';
+import { resolveTargets } from '../../src/stores/connections.js';
+import { Deployment } from '../../src/stores/deployment.js';
+import { parseOptions } from '../../src/core/options.js';
 
 const info = inject('testbed');
 const { admin, deploy } = useDeployments(info);

@@ -14,7 +14,7 @@ import { connectAdmin, createDeployment, migrateInputs, type Admin, type SeedOpt
 import { reconnectPostgres, renewAdmin, startFaultServers, TriggerLogger, whenProbe, type FaultServers } from '../support/faults.js';
 import { expectMigrated } from '../support/expect-migrated.js';
 import { runEngine } from '../support/run.js';
-import type { Server } from '../../src/engine/deployment.js';
+import type { Server } from '../../src/stores/deployment.js';
 
 /** Seconds; small so that frozen-server tests end quickly. */
 const CONNECT_TIMEOUT = 2;

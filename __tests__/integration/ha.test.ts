@@ -23,9 +23,9 @@ import {
 } from '../support/ha.js';
 import { runEngine, tempDir } from '../support/run.js';
 import { SECRETS, type TestbedInfo } from '../support/testbed.js';
-import type { Report } from '../../src/engine/report.js';
-import { parseOptions } from '../../src/engine/options.js';
-import { readTlsFiles } from '../../src/engine/tls.js';
+import type { Report } from '../../src/core/report.js';
+import { parseOptions } from '../../src/core/options.js';
+import { readTlsFiles } from '../../src/stores/tls.js';
 
 const info = inject('testbed');
 const { admin, deploy } = useDeployments(info);

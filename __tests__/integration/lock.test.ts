@@ -11,7 +11,7 @@ import { describe, expect, inject, it } from 'vitest';
 import { migrateInputs, snapshotState, useDeployments, type TestDeployment } from '../support/deployment.js';
 import { expectMigrated } from '../support/expect-migrated.js';
 import { runEngine, tempDir } from '../support/run.js';
-import { LOCK_KEYS } from '../../src/engine/lock.js';
+import { LOCK_KEYS } from '../../src/stores/lock.js';
 
 const info = inject('testbed');
 const { admin, deploy } = useDeployments(info);

@@ -10,10 +10,10 @@ import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { migrateInputs, snapshotState, useDeployments } from '../support/deployment.js';
 import { runEngine } from '../support/run.js';
-import { Deployment } from '../../src/engine/deployment.js';
-import { resolveTargets } from '../../src/engine/connections.js';
-import { parseOptions } from '../../src/engine/options.js';
-import { adminLimits, putBackAdminLimits } from '../../src/steps/image-rescan.js';
+import { Deployment } from '../../src/stores/deployment.js';
+import { resolveTargets } from '../../src/stores/connections.js';
+import { parseOptions } from '../../src/core/options.js';
+import { adminLimits, putBackAdminLimits } from '../../src/hops/21.09-22.03/image-rescan.js';
 
 const info = inject('testbed');
 const { admin, deploy } = useDeployments(info);

@@ -11,8 +11,8 @@ import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { migrateInputs, snapshotState, useDeployments, TEST_PYTHON } from '../support/deployment.js';
 import { buildManagerWheel } from '../support/manager-wheel.js';
 import { runEngine } from '../support/run.js';
-import { provisionManagerVenv } from '../../src/engine/manager-venv.js';
-import { MemoryLogger } from '../../src/engine/logger.js';
+import { provisionManagerVenv } from '../../src/manager/venv.js';
+import { MemoryLogger } from '../../src/core/logger.js';
 
 const info = inject('testbed');
 const { admin, deploy } = useDeployments(info);

@@ -9,7 +9,7 @@ import { migrateInputs, snapshotState, useDeployments, type TestDeployment } fro
 import { killDistWhen, runEngine } from '../support/run.js';
 import { IMAGE_COUNT, expectMigrated as expectMigratedState } from '../support/expect-migrated.js';
 import pg from 'pg';
-import { LOCK_KEYS } from '../../src/engine/lock.js';
+import { LOCK_KEYS } from '../../src/stores/lock.js';
 
 const info = inject('testbed');
 const { admin, deploy } = useDeployments(info);

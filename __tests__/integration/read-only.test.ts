@@ -11,10 +11,10 @@ import { migrateInputs, snapshotState, useDeployments, type TestDeployment } fro
 import { startEtcd, type EtcdServers } from '../support/ha.js';
 import { runEngine, tempDir } from '../support/run.js';
 import { join } from 'node:path';
-import { Deployment } from '../../src/engine/deployment.js';
-import { resolveTargets } from '../../src/engine/connections.js';
-import { isReadOnly } from '../../src/engine/engine.js';
-import { parseOptions } from '../../src/engine/options.js';
+import { Deployment } from '../../src/stores/deployment.js';
+import { resolveTargets } from '../../src/stores/connections.js';
+import { isReadOnly } from '../../src/core/run-command.js';
+import { parseOptions } from '../../src/core/options.js';
 
 const info = inject('testbed');
 const { admin, deploy } = useDeployments(info);

@@ -10,7 +10,7 @@ import { migrateInputs, useDeployments } from '../support/deployment.js';
 import { localImageAvailable, LOCAL_IMAGE, SECRETS } from '../support/testbed.js';
 import { runAction, runEngine, tempDir } from '../support/run.js';
 import { startFakeGitHub, type FakeGitHub } from '../support/fake-github.js';
-import { commentMarker } from '../../src/github/pr-comment.js';
+import { commentMarker } from '../../src/action/pr-comment.js';
 
 const info = inject('testbed');
 const { deploy } = useDeployments(info);

@@ -16,7 +16,7 @@ import { migrateInputs, snapshotState, useDeployments, ALEMBIC_COMMAND, FIXTURE_
 import { localImageAvailable, LOCAL_IMAGE, SECRETS } from '../support/testbed.js';
 import { runEngine, tempDir } from '../support/run.js';
 import { extendToReal2109, plantSecrets } from '../support/real-2109.js';
-import { startServers, type DisposableServers } from '../../src/engine/servers.js';
+import { startServers, type DisposableServers } from '../../src/rehearsal/servers.js';
 
 const info = inject('testbed');
 const { admin, deploy } = useDeployments(info);

@@ -12,8 +12,8 @@ import { Redis } from 'ioredis';
 import { Etcd3 } from 'etcd3';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import type { TestbedInfo } from './testbed.js';
-import { runAlembic } from '../../src/engine/alembic.js';
-import { postgresSsl } from '../../src/engine/deployment.js';
+import { runAlembic } from '../../src/manager/alembic.js';
+import { postgresSsl } from '../../src/stores/deployment.js';
 
 /** An admin client on one database of the test bed's PostgreSQL, over TLS when the server wants it. */
 function pgClient(info: TestbedInfo, database = info.postgres.database): pg.Client {

@@ -18,9 +18,9 @@ import { Redis } from 'ioredis';
 import { Etcd3 } from 'etcd3';
 import { freePort, LOCAL_IMAGE, localImageAvailable, SECRETS, type TestbedInfo } from './testbed.js';
 import type { Admin } from './deployment.js';
-import { MemoryLogger } from '../../src/engine/logger.js';
-import type { Server } from '../../src/engine/deployment.js';
-import { etcdCommand, HALFSTACK_IMAGES, redisConfig } from '../../src/engine/servers.js';
+import { MemoryLogger } from '../../src/core/logger.js';
+import type { Server } from '../../src/stores/deployment.js';
+import { etcdCommand, HALFSTACK_IMAGES, redisConfig } from '../../src/rehearsal/servers.js';
 
 /** On GitHub runners: the images the shared test bed and a rehearsal of 21.09 use. */
 const OFFICIAL = HALFSTACK_IMAGES['21.09']!;

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StartedTestContainer } from 'testcontainers';
 import { freePort, LOCAL_IMAGE, localImageAvailable, SECRETS } from './testbed.js';
-import { HALFSTACK_IMAGES, redisConfig } from '../../src/engine/servers.js';
+import { HALFSTACK_IMAGES, redisConfig } from '../../src/rehearsal/servers.js';
 
 const HOST = '127.0.0.1';
 

@@ -3,10 +3,10 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCommand } from '../../src/engine/engine.js';
-import { MemoryLogger } from '../../src/engine/logger.js';
-import { parseOptions, type RawInputs } from '../../src/engine/options.js';
-import type { Report } from '../../src/engine/report.js';
+import { runCommand } from '../../src/core/run-command.js';
+import { MemoryLogger } from '../../src/core/logger.js';
+import { parseOptions, type RawInputs } from '../../src/core/options.js';
+import type { Report } from '../../src/core/report.js';
 
 export function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'bai-migrate-run-'));

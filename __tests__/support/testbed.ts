@@ -1,6 +1,6 @@
 /**
  * Real PostgreSQL, Redis and etcd for the integration tests, started with Testcontainers by the
- * same code that starts a rehearsal's servers (src/engine/servers.ts):
+ * same code that starts a rehearsal's servers (src/rehearsal/servers.ts):
  *
  * - With Docker Hub (GitHub runners): the official images of the 21.09 halfstack (PostgreSQL
  *   13.7, Redis 6.2.7, etcd 3.4.18; reference §1.4) with mapped ports.
@@ -10,8 +10,8 @@
  * Nothing here skips: a test bed that cannot start fails the run.
  */
 import { execFileSync } from 'node:child_process';
-import { freePort, startServers, type DisposableServers } from '../../src/engine/servers.js';
-import type { PostgresTls } from '../../src/engine/connections.js';
+import { freePort, startServers, type DisposableServers } from '../../src/rehearsal/servers.js';
+import type { PostgresTls } from '../../src/stores/connections.js';
 
 export const LOCAL_IMAGE = process.env.BAI_TESTBED_IMAGE ?? 'bai-migrate/testbed:bookworm';
 
@@ -53,7 +53,7 @@ export function localImageAvailable(): boolean {
 export { freePort };
 
 /**
- * The shared test bed: the same disposable servers a rehearsal starts (src/engine/servers.ts),
+ * The shared test bed: the same disposable servers a rehearsal starts (src/rehearsal/servers.ts),
  * with the passwords above; the 21.09 halfstack's images when Docker Hub is reachable.
  */
 export async function startTestbed(): Promise<Testbed> {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeAcceptedVersions, locateRevision, parseVersion, RELEASES, targetRelease } from '../../src/engine/catalogue.js';
+import { describeAcceptedVersions, locateRevision, parseVersion, RELEASES, targetRelease } from '../../src/releases/catalogue.js';
 import { LINES, reaches, revisionsOf } from '../../src/releases/releases.js';
 
 describe('release catalogue', () => {

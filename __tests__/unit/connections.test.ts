@@ -2,9 +2,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { postgresFromUrl, resolveTargets } from '../../src/engine/connections.js';
-import { parseOptions } from '../../src/engine/options.js';
-import { readTlsFiles } from '../../src/engine/tls.js';
+import { postgresFromUrl, resolveTargets } from '../../src/stores/connections.js';
+import { parseOptions } from '../../src/core/options.js';
+import { readTlsFiles } from '../../src/stores/tls.js';
 
 // Only the PEM markers are checked before connecting: these files need not hold real certificates.
 const dir = mkdtempSync(join(tmpdir(), 'bai-migrate-pem-'));

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runDist, tempDir } from '../support/run.js';
-import { MemoryLogger, redactingLogger } from '../../src/engine/logger.js';
-import { SNAPSHOT_FORMAT_VERSION } from '../../src/engine/snapshot-file.js';
+import { MemoryLogger, redactingLogger } from '../../src/core/logger.js';
+import { SNAPSHOT_FORMAT_VERSION } from '../../src/rehearsal/snapshot-file.js';
 
 const DIST = join(import.meta.dirname, '../../dist');
 const TOKEN = 'ghs_DebugToken0123456789abcdef';
@@ -25,7 +25,7 @@ function oddSnapshot(): string {
 }
 
 /** Stack frames that name a TypeScript source of this repository, with line and column. */
-const SOURCE_FRAME = /^ {4}at .*\/src\/engine\/rehearse\.ts:\d+:\d+\)?$/m;
+const SOURCE_FRAME = /^ {4}at .*\/src\/rehearsal\/rehearse\.ts:\d+:\d+\)?$/m;
 
 beforeAll(() => {
   if (!existsSync(join(DIST, 'cli.js'))) throw new Error('dist/ is not built: run npm run bundle first');
@@ -39,7 +39,7 @@ describe('an unexpected error', () => {
     expect(debug.stdout).toContain("unexpected error: Cannot read properties of undefined (reading 'series')");
     expect(debug.stderr).toMatch(/^debug: stack of the unexpected error: TypeError: Cannot read properties of undefined \(reading 'series'\)$/m);
     expect(debug.stderr).toMatch(SOURCE_FRAME);
-    expect(debug.stderr).toMatch(/^ {4}at async runCommand \(.*\/src\/engine\/engine\.ts:\d+:\d+\)$/m);
+    expect(debug.stderr).toMatch(/^ {4}at async runCommand \(.*\/src\/core\/run-command\.ts:\d+:\d+\)$/m);
     // No frame of the bundle itself: every frame of ours is mapped.
     expect(debug.stderr).not.toMatch(/dist\/(chunks\/)?[\w-]+\.js:\d+/);
     expect(debug.stderr + debug.stdout).not.toContain(TOKEN);
@@ -66,7 +66,7 @@ describe('an unexpected error', () => {
     const line = stdout.split('\n').find((l) => l.startsWith('::debug::stack of the unexpected error: TypeError'));
     expect(line, stdout).toBeDefined();
     // core.debug escapes the stack's newlines as %0A.
-    expect(decodeURIComponent(line!)).toMatch(/\/src\/engine\/rehearse\.ts:\d+:\d+/);
+    expect(decodeURIComponent(line!)).toMatch(/\/src\/rehearsal\/rehearse\.ts:\d+:\d+/);
   });
 
   it('is redacted like every other line', () => {

@@ -1,6 +1,6 @@
 /** The manager CLI's command lines per release, and the Redis failure its clear-history hides. */
 import { describe, expect, it } from 'vitest';
-import { clearHistoryArgs, hiddenRedisFailure, imageRescanArgs } from '../../src/engine/manager-cli.js';
+import { clearHistoryArgs, hiddenRedisFailure, imageRescanArgs } from '../../src/manager/cli.js';
 
 describe('the manager CLI', () => {
   it('rescans a registry with the command of the release that runs it', () => {

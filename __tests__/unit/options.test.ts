@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { INPUTS, OUTPUTS, parseOptions, secretInputs } from '../../src/engine/options.js';
-import { parseRetention } from '../../src/engine/retention.js';
-import { managerRequirement, venvCacheKey } from '../../src/engine/manager-venv.js';
+import { INPUTS, OUTPUTS, parseOptions, secretInputs } from '../../src/core/options.js';
+import { parseRetention } from '../../src/releases/retention.js';
+import { managerRequirement, venvCacheKey } from '../../src/manager/venv.js';
 
 describe('inputs', () => {
   it('has defaults, and every input named in action.yml', () => {

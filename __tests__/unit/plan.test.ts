@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { locateRevision, parseVersion, type SchemaPosition } from '../../src/engine/catalogue.js';
-import { makePlan, requireSupported } from '../../src/engine/plan.js';
+import { locateRevision, parseVersion, type SchemaPosition } from '../../src/releases/catalogue.js';
+import { makePlan, requireSupported } from '../../src/hops/plan.js';
 
 const v = (text: string) => parseVersion(text, 'version');
 const at = (revision: string) => locateRevision(revision) as SchemaPosition;

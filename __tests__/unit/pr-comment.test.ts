@@ -6,9 +6,9 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { commentMarker, rehearsalComment, upsertComment } from '../../src/github/pr-comment.js';
+import { commentMarker, rehearsalComment, upsertComment } from '../../src/action/pr-comment.js';
 import { startFakeGitHub, type FakeGitHub } from '../support/fake-github.js';
-import type { Report } from '../../src/engine/report.js';
+import type { Report } from '../../src/core/report.js';
 
 const FIXTURES = join(import.meta.dirname, '../fixtures/rehearsal');
 const report = JSON.parse(readFileSync(join(FIXTURES, 'report.json'), 'utf8')) as Report;

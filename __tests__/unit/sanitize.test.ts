@@ -1,12 +1,12 @@
 /** What a snapshot puts in place of secrets and personal data, and the rehearsal's manager.toml. */
 import { describe, expect, it } from 'vitest';
-import { neutralValue, planColumns, redactToml, Sanitizer, stripUrlPassword, type ColumnPlan, type KeyInfo } from '../../src/engine/sanitize.js';
-import { rehearsalManagerToml } from '../../src/engine/rehearse.js';
-import { replaceTomlTable } from '../../src/engine/toml-edit.js';
-import { parseToml } from '../../src/engine/toml.js';
+import { neutralValue, planColumns, redactToml, Sanitizer, stripUrlPassword, type ColumnPlan, type KeyInfo } from '../../src/rehearsal/sanitize.js';
+import { rehearsalManagerToml } from '../../src/rehearsal/rehearse.js';
+import { replaceTomlTable } from '../../src/manager/toml-edit.js';
+import { parseToml } from '../../src/manager/toml.js';
 import { parse as parseSmol } from 'smol-toml';
-import type { Options } from '../../src/engine/options.js';
-import type { SnapshotManifest } from '../../src/engine/snapshot-file.js';
+import type { Options } from '../../src/core/options.js';
+import type { SnapshotManifest } from '../../src/rehearsal/snapshot-file.js';
 
 describe('sanitizing', () => {
   const sanitizer = new Sanitizer();

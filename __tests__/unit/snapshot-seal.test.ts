@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { readSnapshot, SnapshotWriter, SNAPSHOT_FORMAT, SNAPSHOT_FORMAT_VERSION, type SnapshotManifest } from '../../src/engine/snapshot-file.js';
-import { openSnapshot, parseSnapshotKey, SEAL_HEADER_BYTES } from '../../src/engine/snapshot-seal.js';
-import { parseOptions, secretInputs } from '../../src/engine/options.js';
+import { readSnapshot, SnapshotWriter, SNAPSHOT_FORMAT, SNAPSHOT_FORMAT_VERSION, type SnapshotManifest } from '../../src/rehearsal/snapshot-file.js';
+import { openSnapshot, parseSnapshotKey, SEAL_HEADER_BYTES } from '../../src/rehearsal/snapshot-seal.js';
+import { parseOptions, secretInputs } from '../../src/core/options.js';
 
 function messageOf(body: () => unknown): string {
   try {

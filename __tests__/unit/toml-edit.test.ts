@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { setTomlValue } from '../../src/engine/toml-edit.js';
-import { parseToml } from '../../src/engine/toml.js';
+import { setTomlValue } from '../../src/manager/toml-edit.js';
+import { parseToml } from '../../src/manager/toml.js';
 
 const BASE = `# Backend.AI manager
 [etcd]

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseToml } from '../../src/engine/toml.js';
+import { parseToml } from '../../src/manager/toml.js';
 
 /** The shape of Backend.AI's configs/manager/sample.toml. */
 const SAMPLE = `

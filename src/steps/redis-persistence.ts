@@ -3,8 +3,8 @@
  * Persisting the setting needs CONFIG SET and CONFIG REWRITE, which need a config file and an
  * unrestricted CONFIG command; managed Redis services often have neither.
  */
-import { messageOf } from '../engine/errors.js';
-import { REDIS_DB } from '../engine/deployment.js';
+import { messageOf } from '../core/errors.js';
+import { REDIS_DB } from '../stores/deployment.js';
 import { changed, failed, ok, skipped, type Finding, type Step, type StepContext } from './step.js';
 
 const REWRITE_WAIT_MS = 120_000;

@@ -2,11 +2,11 @@
  * `alembic upgrade head` for the hop's target release. Verify reads alembic_version and the
  * schema facts the hop is known for (reference §2.3).
  */
-import { columnExists, readRevisions, tableExists } from '../engine/schema.js';
+import { columnExists, readRevisions, tableExists } from '../stores/schema.js';
 import { reaches } from '../releases/releases.js';
 import { resolve } from 'node:path';
-import { ALEMBIC_APPLICATION_NAME, AlembicError, runAlembic } from '../engine/alembic.js';
-import { MigrationError } from '../engine/errors.js';
+import { ALEMBIC_APPLICATION_NAME, AlembicError, runAlembic } from '../manager/alembic.js';
+import { MigrationError } from '../core/errors.js';
 import { changed, failed, ok, skipped, type Finding, type Step, type StepContext } from './step.js';
 
 /** Schema facts that hold from a revision on: [revision, description, check]. */

@@ -5,7 +5,7 @@
  * kernels mean containers still run. agents.status is written by managers, so it goes stale
  * once they stop: it is shown, not trusted.
  */
-import { REDIS_DB } from '../engine/deployment.js';
+import { REDIS_DB } from '../stores/deployment.js';
 import { failed, ok, warning, type Finding, type Step, type StepContext } from './step.js';
 
 const HEARTBEAT_WINDOW_MS = 60_000;

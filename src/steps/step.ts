@@ -3,13 +3,13 @@
  * preflight reads and judges; apply changes the deployment (and must be idempotent); verify proves
  * the end state. A phase a step does not have is reported as skipped with the reason.
  */
-import type { Deployment, Server } from '../engine/deployment.js';
-import type { Logger } from '../engine/logger.js';
-import type { Options } from '../engine/options.js';
-import type { Release } from '../engine/catalogue.js';
-import type { Status } from '../engine/report.js';
-import type { AlembicSetup } from '../engine/alembic.js';
-import type { ManagerCli } from '../engine/manager-cli.js';
+import type { Deployment, Server } from '../stores/deployment.js';
+import type { Logger } from '../core/logger.js';
+import type { Options } from '../core/options.js';
+import type { Release } from '../releases/catalogue.js';
+import type { Status } from '../core/report.js';
+import type { AlembicSetup } from '../manager/alembic.js';
+import type { ManagerCli } from '../manager/cli.js';
 
 export interface Hop {
   /** "21.09 → 22.03", or "21.09.2 → 21.09.9" for a patch upgrade. */

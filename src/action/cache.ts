@@ -1,0 +1,52 @@
+/**
+ * What the Action keeps in the Actions cache between runs.
+ *
+ * The snapshot: the snapshot job saves it under `{key}#snapshot-{time}` (cache entries
+ * cannot be overwritten, and a nightly snapshot needs a new entry each night), and the rehearsal
+ * job (on a pull request, perhaps days later) restores the newest entry whose key starts with
+ * `{key}#snapshot-`. The cache matches paths too, so both jobs must give the same snapshot-file.
+ */
+import * as cache from '@actions/cache';
+import { MigrationError } from '../core/errors.js';
+import { managerRequirement, pythonVersion, venvCacheKey, type ManagerVenvOptions } from '../manager/venv.js';
+
+/** Between the workflow's key and the time: "prod" must not restore "prod-eu"'s snapshots. */
+const SNAPSHOT_ENTRY = '#snapshot-';
+
+function requireCache(key: string): void {
+  if (!cache.isFeatureAvailable()) {
+    throw new MigrationError('invalid-input', `snapshot-cache-key "${key}" is set, but the Actions cache is not available here (it exists only inside GitHub Actions); accepted: no snapshot-cache-key, with snapshot-file pointing at the file`);
+  }
+}
+
+export async function saveSnapshot(file: string, key: string): Promise<string> {
+  requireCache(key);
+  const entry = `${key}${SNAPSHOT_ENTRY}${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  await cache.saveCache([file], entry);
+  return entry;
+}
+
+export async function restoreSnapshot(file: string, key: string): Promise<string> {
+  requireCache(key);
+  const hit = await cache.restoreCache([file], key, [`${key}${SNAPSHOT_ENTRY}`]);
+  if (!hit) {
+    throw new MigrationError('invalid-input', `no snapshot in the Actions cache under key "${key}${SNAPSHOT_ENTRY}…" for path ${file}: run the snapshot workflow with the same snapshot-cache-key and snapshot-file first`);
+  }
+  return hit;
+}
+
+/**
+ * The manager venv: restored before the run under a key of release, Python and OS, so that the
+ * engine finds it made; saved after a run that had to make it. The cache only saves time, so
+ * where it is not available the venv is simply made.
+ */
+export async function restoreManagerVenv(venv: ManagerVenvOptions, version: string): Promise<string | undefined> {
+  if (!cache.isFeatureAvailable()) return undefined;
+  const key = venvCacheKey(managerRequirement(version), await pythonVersion(venv.python));
+  return (await cache.restoreCache([venv.dir], key)) ? key : `${key} (not cached yet)`;
+}
+
+export async function saveManagerVenv(venv: ManagerVenvOptions, version: string): Promise<void> {
+  if (!cache.isFeatureAvailable()) return;
+  await cache.saveCache([venv.dir], venvCacheKey(managerRequirement(version), await pythonVersion(venv.python)));
+}

@@ -1,0 +1,103 @@
+/**
+ * The GitHub Action adapter: inputs from the workflow, the engine's report back out as outputs,
+ * log groups, annotations and a job summary. Everything else lives in the engine.
+ */
+import * as core from '@actions/core';
+import { needsManagerVenv, runCommand, venvRelease } from '../core/run-command.js';
+import { MigrationError, messageOf } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { INPUTS, parseOptions, secretInputs, type Options } from '../core/options.js';
+import { pullRequestFromEnv, rehearsalComment, upsertComment } from './pr-comment.js';
+import { restoreManagerVenv, restoreSnapshot, saveManagerVenv, saveSnapshot } from './cache.js';
+import { renderMarkdown, type Report } from '../core/report.js';
+
+const actionLogger: Logger = {
+  info: (message) => core.info(message),
+  warning: (message, title) => core.warning(message, title ? { title } : {}),
+  error: (message, title) => core.error(message, title ? { title } : {}),
+  debug: (message) => core.debug(message),
+  group: (name, body) => core.group(name, body),
+};
+
+export async function run(): Promise<void> {
+  try {
+    const raw = Object.fromEntries(INPUTS.map((spec) => [spec.name, core.getInput(spec.name)]));
+    // Mask before validation: an error message must never be the first place a secret appears.
+    for (const secret of secretInputs(raw)) core.setSecret(secret);
+    const options = parseOptions(raw);
+    if (options.command === 'rehearse' && options.snapshotCacheKey) {
+      const entry = await core.group('Restore the snapshot from the Actions cache', () => restoreSnapshot(options.snapshotFile, options.snapshotCacheKey!));
+      core.info(`Snapshot restored from cache entry ${entry}`);
+    }
+    const venvVersion = options.managerVenv && needsManagerVenv(options) && options.toVersion ? venvRelease(options) : undefined;
+    if (venvVersion) {
+      const key = await core.group('Restore the manager venv from the Actions cache', () => restoreManagerVenv(options.managerVenv!, venvVersion));
+      if (key) core.info(`manager venv cache key: ${key}`);
+    }
+    const report = await runCommand(options, { log: actionLogger, onSecret: (secret) => core.setSecret(secret) });
+    if (venvVersion && report.managerVenv?.created) {
+      await core.group('Save the manager venv in the Actions cache', () => saveManagerVenv(options.managerVenv!, venvVersion));
+    }
+    if (options.command === 'snapshot' && options.snapshotCacheKey && report.outcome === 'success') {
+      const entry = await core.group('Save the snapshot in the Actions cache', () => saveSnapshot(options.snapshotFile, options.snapshotCacheKey!));
+      core.info(`Snapshot saved as cache entry ${entry}`);
+    }
+    if (options.command === 'rehearse') await commentOnPullRequest(report, options.githubToken);
+    setOutputs(report, options);
+    // The summary is a view of the outcome, not part of it: a runner without one gets a warning.
+    await core.summary
+      .addRaw(renderMarkdown(report))
+      .write()
+      .catch((error: unknown) => core.warning(`bai-migrate: the job summary was not written (${messageOf(error)}); the outcome stands: ${report.outcome}`));
+    // Each finding was annotated once as it was found (GitHub keeps 10 annotations a step): the failure names none again.
+    if (report.outcome === 'failure') core.setFailed(report.errorSummary ?? report.error ?? 'bai-migrate failed');
+  } catch (error) {
+    const message = messageOf(error);
+    // Masked by the runner like every line; shown with ACTIONS_STEP_DEBUG.
+    if (!(error instanceof MigrationError) && error instanceof Error && error.stack) core.debug(error.stack);
+    core.setOutput('outcome', 'failure');
+    await core.summary
+      .addRaw(`## ❌ bai-migrate did not start\n\n\`\`\`text\n${message}\n\`\`\`\n`)
+      .write()
+      .catch(() => undefined);
+    core.setFailed(message);
+  }
+}
+
+/** The rehearsal's comment on the pull request; a comment that cannot be written is a warning, not a failed rehearsal. */
+async function commentOnPullRequest(report: Report, token: string | undefined): Promise<void> {
+  if (!token) {
+    core.notice('bai-migrate rehearse: no github-token, so no pull-request comment (the job summary has the result)');
+    return;
+  }
+  const pr = pullRequestFromEnv(process.env);
+  if (!pr) {
+    core.notice('bai-migrate rehearse: this run is not for a pull request, so no comment');
+    return;
+  }
+  try {
+    const { marker, body } = rehearsalComment(report);
+    const { url, action } = await upsertComment(pr, token, marker, body);
+    report.commentUrl = url;
+    core.info(`Pull-request comment ${action}: ${url}`);
+  } catch (error) {
+    core.warning(`bai-migrate rehearse: the pull-request comment was not written: ${messageOf(error)}`);
+  }
+}
+
+function setOutputs(report: Report, options: Options): void {
+  core.setOutput('outcome', report.outcome);
+  core.setOutput('from-version', report.fromVersion ?? '');
+  core.setOutput('to-version', report.toVersion ?? '');
+  core.setOutput('current-revision', report.currentRevision ?? '');
+  core.setOutput('target-revision', report.targetRevision ?? '');
+  core.setOutput('plan', JSON.stringify(report.plan));
+  core.setOutput('report', JSON.stringify(report));
+  core.setOutput('report-file', report.reportFile ?? '');
+  core.setOutput('cutoff', report.history?.cutoff ?? '');
+  core.setOutput('deleted-kernels', report.history ? String(report.history.kernels) : '');
+  core.setOutput('deleted-redis-keys', report.history?.redisKeys != null ? String(report.history.redisKeys) : '');
+  core.setOutput('swept-redis-keys', report.history?.sweptRedisKeys != null ? String(report.history.sweptRedisKeys) : '');
+  core.setOutput('snapshot-file', options.command === 'snapshot' || options.command === 'rehearse' ? options.snapshotFile : '');
+  core.setOutput('comment-url', report.commentUrl ?? '');
+}

@@ -1,0 +1,267 @@
+/**
+ * `backend.ai mgr clear-history -r {retention}`, done by bai-migrate itself so that a nightly job
+ * needs only the database connections (reference §6). For 21.03–22.03 schemas it deletes kernels
+ * whose terminated_at is before the cutoff; from 22.03 also their stat keys in Redis DB 0, then
+ * asks Redis to persist (BGREWRITEAOF with AOF on, else BGSAVE SCHEDULE).
+ *
+ * By default it deletes exactly what the manager of that release deletes. Unlike the manager it
+ * works in bounded batches (no long table lock, memory independent of the number of rows),
+ * unlinks each batch's Redis keys while the next batch is deleted, and reports a Redis failure
+ * instead of swallowing it. With sweep-orphaned-stat-keys it also removes stat keys whose kernel
+ * is gone (left by a run that was killed, or could not reach Redis, between a batch and its
+ * keys), counted apart: the manager never removes those.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { messageOf, MigrationError } from '../core/errors.js';
+import { REDIS_DB, type Deployment } from '../stores/deployment.js';
+import type { Logger } from '../core/logger.js';
+import type { Options } from '../core/options.js';
+import type { Retention } from '../releases/retention.js';
+import { describePosition, type SchemaPosition } from '../releases/catalogue.js';
+import { compareLines } from '../releases/releases.js';
+import type { Finding } from '../steps/step.js';
+import { clearHistoryArgs, hiddenRedisFailure, requireSuccess, runManagerCli, type ManagerCli } from '../manager/cli.js';
+
+/** The part of the run's options clear-history reads. */
+export type ClearHistoryOptions = Pick<Options, 'retention' | 'batchSize' | 'vacuum' | 'redisFailure' | 'dryRun' | 'sweepOrphanedStatKeys'>;
+
+export interface ClearHistoryResult {
+  readonly cutoff: string;
+  readonly kernels: number;
+  /** Stat keys of the deleted kernels; null where nobody counted them (mode: manager, whose own count is wrong). */
+  readonly redisKeys: number | null;
+  /** Stat keys of kernels that no longer existed, with sweep-orphaned-stat-keys; null without it. */
+  readonly sweptRedisKeys: number | null;
+  /** The longest single DELETE, which is how long the table was locked at most. */
+  readonly longestStatementMs: number;
+  readonly findings: Finding[];
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const PROGRESS_EVERY_MS = 2_000;
+/** How long to wait for a background save or AOF rewrite already under way: 20 × 250 ms. */
+const PERSIST_ATTEMPTS = 20;
+const PERSIST_RETRY_MS = 250;
+
+export async function clearHistory(deployment: Deployment, position: SchemaPosition, options: ClearHistoryOptions, log: Logger, redisUp: boolean): Promise<ClearHistoryResult> {
+  if (position.between) {
+    throw new MigrationError('inconsistent-state', `the database is part-way through an upgrade (${position.revision}); finish the migration before clearing history`);
+  }
+  const release = position.releases[0]!;
+  // What the manager deletes changes with 22.09+ (sessions, error logs): not known here yet.
+  if (compareLines(release.series, '22.03') > 0) {
+    throw new MigrationError('unsupported', `clear-history knows what the manager of 21.03–22.03 deletes; this database is at ${describePosition(position)}. Use mode: manager with that release's manager`);
+  }
+  const withRedis = release.series === '22.03';
+  const pg = deployment.postgres;
+  const { cutoff, total } = await cutoffAndCount(deployment, options.retention);
+  const cutoffText = cutoff.toISOString();
+  const findings: Finding[] = [
+    {
+      status: 'ok',
+      detail: `cutoff ${cutoffText} (UTC) = PostgreSQL now() - ${options.retention.text}; kernels with terminated_at before it are history. (The manager of 21.09–25.x computes it from its host's local time.)`,
+    },
+  ];
+
+  const sweep = withRedis && options.sweepOrphanedStatKeys;
+  if (options.dryRun) {
+    // The same reads the real run's deletes and sweep amount to, so both report the same numbers.
+    const redisKeys = withRedis && redisUp ? await countStatKeys(deployment, cutoff, options.batchSize) : withRedis ? null : 0;
+    const swept = sweep && redisUp ? await sweepOrphanedStatKeys(deployment, options.batchSize, 'count') : null;
+    const keys = withRedis ? ` and ${redisKeys ?? 'an unknown number of (Redis is unreachable)'} of their Redis stat key(s)` : '';
+    const orphans = sweep ? `; would sweep ${swept ?? 'an unknown number of (Redis is unreachable)'} stat key(s) of kernels that no longer exist` : '';
+    findings.push({ status: 'skipped', detail: `dry run: would delete ${total} kernel row(s)${keys}${orphans}` });
+    return { cutoff: cutoffText, kernels: total, redisKeys, sweptRedisKeys: swept, longestStatementMs: 0, findings };
+  }
+
+  let deleted = 0;
+  let unlinked = 0;
+  let redisError: string | undefined = withRedis && !redisUp ? 'Redis is unreachable' : undefined;
+  let longest = 0;
+  const started = Date.now();
+  let lastProgress = started;
+  // One batch's UNLINK runs while the next batch is deleted; never more than one is pending, so
+  // memory stays bounded whatever the number of rows. A Redis failure is kept, not thrown.
+  let unlinking: Promise<void> = Promise.resolve();
+  const unlinkWhileNextBatchRuns = async (ids: string[]) => {
+    await unlinking;
+    unlinking = (async () => {
+      if (redisError) return;
+      try {
+        unlinked += await unlink(deployment, ids);
+      } catch (error) {
+        redisError = messageOf(error);
+        log.warning(`Redis failed (${redisError}); deleting the rest of the rows, then reporting it`);
+      }
+    })();
+  };
+  // Oldest first, each batch starting where the last ended, so the index scan never wades through
+  // the entries of rows already deleted; rows are addressed by ctid, found and deleted in one
+  // statement (a row changed meanwhile keeps its place and is left for the next run).
+  let from: Date | undefined;
+  for (;;) {
+    const statementStart = Date.now();
+    const batch: { rows: Array<{ id: string; terminated_at: Date }> } = await pg.query(
+      `DELETE FROM kernels WHERE ctid = ANY (ARRAY (
+         SELECT ctid FROM kernels WHERE terminated_at < $1 AND terminated_at >= $2
+          ORDER BY terminated_at LIMIT $3))
+       RETURNING id::text, terminated_at`,
+      [cutoff, from ?? '-infinity', options.batchSize],
+    );
+    longest = Math.max(longest, Date.now() - statementStart);
+    if (batch.rows.length === 0) break;
+    from = batch.rows.reduce((latest, r) => (r.terminated_at > latest ? r.terminated_at : latest), batch.rows[0]!.terminated_at);
+    deleted += batch.rows.length;
+    if (withRedis) await unlinkWhileNextBatchRuns(batch.rows.map((r) => r.id));
+    if (Date.now() - lastProgress >= PROGRESS_EVERY_MS) {
+      lastProgress = Date.now();
+      const rate = deleted / ((lastProgress - started) / 1000);
+      log.info(`clear-history: ${deleted} of ${total} kernel rows deleted, ${Math.round(rate)} rows/s, about ${Math.ceil((total - deleted) / Math.max(rate, 1))} s left`);
+    }
+  }
+  await unlinking;
+  findings.push({ status: deleted > 0 ? 'changed' : 'ok', detail: `deleted ${deleted} kernel row(s) in batches of ${options.batchSize} (longest statement ${longest} ms)` });
+
+  let swept: number | null = null;
+  if (withRedis && !redisError) {
+    try {
+      findings.push({ status: unlinked > 0 ? 'changed' : 'ok', detail: `removed ${unlinked} stat key(s) of the deleted kernels from Redis DB 0` });
+      if (sweep) {
+        swept = await sweepOrphanedStatKeys(deployment, options.batchSize, 'unlink');
+        findings.push({ status: swept > 0 ? 'changed' : 'ok', detail: `swept ${swept} stat key(s) of kernels that no longer exist from Redis DB 0 (sweep-orphaned-stat-keys)` });
+      }
+      findings.push(await persistRedis(deployment));
+    } catch (error) {
+      redisError = messageOf(error);
+    }
+  }
+  if (redisError) {
+    const message = `Redis part not done (${redisError}): stat keys of deleted kernels stay in Redis DB 0; a run with sweep-orphaned-stat-keys: true removes them once Redis is back`;
+    findings.push({ status: options.redisFailure === 'warn' ? 'warning' : 'failed', detail: message });
+  }
+  if (options.vacuum !== 'none') {
+    const statement = options.vacuum === 'full' ? 'VACUUM FULL kernels' : 'VACUUM ANALYZE kernels';
+    await pg.query(statement);
+    findings.push({ status: 'changed', detail: `${statement} done` });
+  }
+  return { cutoff: cutoffText, kernels: deleted, redisKeys: unlinked, sweptRedisKeys: swept, longestStatementMs: longest, findings };
+}
+
+/**
+ * PostgreSQL's clock, not the runner's: now() - retention as a timestamptz, with calendar months
+ * clamped to the month's end as the manager's relativedelta does; and how many kernels are older.
+ */
+async function cutoffAndCount(deployment: Deployment, retention: Retention): Promise<{ cutoff: Date; total: number }> {
+  const { rows } = await deployment.postgres.query<{ cutoff: Date; total: string }>(
+    `WITH c AS (SELECT now() - $1::interval AS cutoff)
+     SELECT c.cutoff, (SELECT count(*) FROM kernels WHERE terminated_at < c.cutoff) AS total FROM c`,
+    [retentionInterval(retention)],
+  );
+  return { cutoff: rows[0]!.cutoff, total: Number(rows[0]!.total) };
+}
+
+/**
+ * `mode: manager`: the manager's own `backend.ai mgr clear-history`, for operators who prefer
+ * it. bai-migrate counts the kernels before and after (the manager's own counts are not to be
+ * trusted, reference §6.2) and reads its log for the Redis failure it hides behind exit code 0.
+ */
+export async function clearHistoryWithManager(
+  deployment: Deployment,
+  options: ClearHistoryOptions,
+  cli: ManagerCli,
+  log: Logger,
+): Promise<ClearHistoryResult> {
+  const before = await cutoffAndCount(deployment, options.retention);
+  const cutoffText = before.cutoff.toISOString();
+  const args = clearHistoryArgs(options.retention.text, options.vacuum);
+  const findings: Finding[] = [
+    { status: 'ok', detail: `mode manager: ${cli.command.join(' ')} ${args.join(' ')}; ${before.total} kernel row(s) terminated before ${cutoffText} (UTC, by PostgreSQL's clock; the manager uses its host's local time)` },
+  ];
+  if (options.vacuum === 'analyze') findings.push({ status: 'warning', detail: 'vacuum: analyze has no manager equivalent: the manager runs a plain VACUUM of the whole database (-v false)' });
+  if (options.dryRun) {
+    findings.push({ status: 'skipped', detail: `dry run: the manager has no dry run; it would delete about ${before.total} kernel row(s)` });
+    return { cutoff: cutoffText, kernels: before.total, redisKeys: null, sweptRedisKeys: null, longestStatementMs: 0, findings };
+  }
+  log.info(`running ${cli.command.join(' ')} ${args.join(' ')}`);
+  const started = Date.now();
+  const result = await runManagerCli(cli, args);
+  requireSuccess(cli, args, result);
+  const after = await deployment.postgres.query<{ n: string }>('SELECT count(*) AS n FROM kernels WHERE terminated_at < $1', [before.cutoff]);
+  const deleted = before.total - Number(after.rows[0]!.n);
+  findings.push({ status: deleted > 0 ? 'changed' : 'ok', detail: `the manager deleted ${deleted} kernel row(s) in ${Date.now() - started} ms (one statement: the table was locked throughout)` });
+  const hidden = hiddenRedisFailure(result.output);
+  if (hidden) {
+    findings.push({
+      status: options.redisFailure === 'warn' ? 'warning' : 'failed',
+      detail: `the manager exited 0 but logged "${hidden}": stat keys of deleted kernels stay in Redis DB 0 (bai-migrate's own mode with sweep-orphaned-stat-keys: true removes them)`,
+    });
+  }
+  return { cutoff: cutoffText, kernels: deleted, redisKeys: null, sweptRedisKeys: null, longestStatementMs: 0, findings };
+}
+
+/** A PostgreSQL interval for the retention: calendar months stay months, so the date clamps like relativedelta. */
+export function retentionInterval(retention: Retention): string {
+  return retention.kind === 'months' ? `${retention.months} months` : `${retention.seconds} seconds`;
+}
+
+async function unlink(deployment: Deployment, keys: string[]): Promise<number> {
+  if (keys.length === 0) return 0;
+  const redis = await deployment.redis(REDIS_DB.stat);
+  return redis.unlink(...keys);
+}
+
+async function countStatKeys(deployment: Deployment, cutoff: Date, batchSize: number): Promise<number> {
+  const redis = await deployment.redis(REDIS_DB.stat);
+  let count = 0;
+  let after = '00000000-0000-0000-0000-000000000000';
+  for (;;) {
+    const { rows } = await deployment.postgres.query<{ id: string }>('SELECT id FROM kernels WHERE terminated_at < $1 AND id > $2 ORDER BY id LIMIT $3', [cutoff, after, batchSize]);
+    if (rows.length === 0) return count;
+    count += await redis.exists(...rows.map((r) => r.id));
+    after = rows[rows.length - 1]!.id;
+  }
+}
+
+/** Stat keys (kernel UUIDs) in DB 0 whose kernel row no longer exists: counted, or unlinked. */
+async function sweepOrphanedStatKeys(deployment: Deployment, batchSize: number, action: 'count' | 'unlink'): Promise<number> {
+  const redis = await deployment.redis(REDIS_DB.stat);
+  let removed = 0;
+  // SCAN may return a key twice (while Redis rehashes): a count must not.
+  const counted = new Set<string>();
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'COUNT', batchSize);
+    cursor = next;
+    const candidates = keys.filter((k) => UUID.test(k));
+    if (candidates.length === 0) continue;
+    const { rows } = await deployment.postgres.query<{ id: string }>('SELECT id::text FROM kernels WHERE id = ANY($1::uuid[])', [candidates]);
+    const alive = new Set(rows.map((r) => r.id));
+    const orphans = candidates.filter((k) => !alive.has(k) && !counted.has(k));
+    if (action === 'count') orphans.forEach((k) => counted.add(k));
+    removed += action === 'unlink' ? await unlink(deployment, orphans) : orphans.length;
+  } while (cursor !== '0');
+  return removed;
+}
+
+async function persistRedis(deployment: Deployment): Promise<Finding> {
+  const redis = await deployment.redis(REDIS_DB.stat);
+  let appendonly: string | undefined;
+  try {
+    appendonly = ((await redis.config('GET', 'appendonly')) as string[])[1];
+  } catch {
+    // Managed Redis without CONFIG: a snapshot request still works.
+  }
+  const [command, args, done] =
+    appendonly === 'yes' ? (['BGREWRITEAOF', [], 'asked Redis to rewrite its AOF (BGREWRITEAOF)'] as const) : (['BGSAVE', ['SCHEDULE'], 'asked Redis for a snapshot (BGSAVE SCHEDULE)'] as const);
+  // One already running (an earlier run's, or Redis's own) began before these deletions: wait for
+  // it to end, then ask again, so that what is persisted is the state after this run.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await redis.call(command, ...args);
+      return { status: 'ok', detail: done };
+    } catch (error) {
+      if (!/already in progress/i.test(messageOf(error)) || attempt >= PERSIST_ATTEMPTS) throw error;
+      await sleep(PERSIST_RETRY_MS);
+    }
+  }
+}

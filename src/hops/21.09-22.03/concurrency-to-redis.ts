@@ -1,0 +1,148 @@
+/**
+ * 22.03 drops keypairs.concurrency_used and counts concurrency in Redis DB 0 under
+ * keypair.concurrency_used.{access_key}, one per resource-occupying kernel (reference §3.2).
+ * The manager creates missing counters lazily at 0 but never corrects wrong ones, so bai-migrate
+ * sets every keypair's counter from PostgreSQL and zeroes counters of unknown access keys.
+ */
+import { REDIS_DB, type Deployment } from '../../stores/deployment.js';
+import { columnExists, tableExists } from '../../stores/schema.js';
+import { changed, failed, ok, warning, type Finding, type Step } from '../../steps/step.js';
+
+const PREFIX = 'keypair.concurrency_used.';
+/** 22.03's USER_RESOURCE_OCCUPYING_KERNEL_STATUSES: every status but these. */
+const NOT_OCCUPYING = ['TERMINATING', 'TERMINATED', 'PENDING', 'CANCELLED'];
+
+export const concurrencyToRedis: Step = {
+  id: 'concurrency-to-redis',
+  title: 'Keypair concurrency moves to Redis',
+  kind: 'change',
+  action: 'Backs up keypairs.concurrency_used before the column is dropped, then sets keypair.concurrency_used.{access_key} in Redis DB 0 from the resource-occupying kernels.',
+  servers: ['postgres', 'redis'],
+  tables: ['keypairs', 'kernels'],
+
+  async preflight({ deployment }) {
+    const pg = deployment.postgres;
+    if (!(await tableExists(pg, 'keypairs'))) return [warning('the database has no keypairs table')];
+    const existing = await redisCounters(deployment);
+    const { rows } = await pg.query<{ count: string }>('SELECT count(*) FROM keypairs');
+    const present = await columnExists(pg, 'keypairs', 'concurrency_used');
+    const column = present ? 'keypairs.concurrency_used still exists' : 'keypairs.concurrency_used is already dropped';
+    const findings = [ok(`${rows[0]?.count ?? 0} keypair(s); ${column}; ${existing.size} ${PREFIX}* key(s) in Redis DB 0`)];
+    if (present && !(await mayKeepDroppedValues(deployment))) {
+      const { rows: who } = await pg.query<{ user: string; db: string }>('SELECT current_user AS user, current_database() AS db');
+      // A warning: read-only credentials pass preflight, and migrate stops on this before its first change.
+      findings.push(
+        warning(
+          `keypairs.concurrency_used is dropped by 22.03 and migrate keeps its values in ${DROPPED_VALUES}, but user ${who[0]?.user} may not create schema ${DROPPED_VALUES_SCHEMA}, so migrate with this user would stop before its first change: GRANT CREATE ON DATABASE ${who[0]?.db} TO ${who[0]?.user}, or create the schema with that user as its owner`,
+        ),
+      );
+    }
+    return findings;
+  },
+
+  async backup({ deployment }) {
+    if (!(await columnExists(deployment.postgres, 'keypairs', 'concurrency_used'))) return undefined;
+    const { rows } = await deployment.postgres.query('SELECT access_key, concurrency_used FROM keypairs ORDER BY access_key');
+    return { name: 'keypairs.concurrency_used.json', content: JSON.stringify(rows, null, 2) };
+  },
+
+  // The counters become Redis's, and the old values are gone with the column; a bundle may be pruned, so they are kept in the database too.
+  async carryForward({ deployment }) {
+    const pg = deployment.postgres;
+    if (!(await columnExists(pg, 'keypairs', 'concurrency_used'))) return undefined;
+    await pg.query(`CREATE SCHEMA IF NOT EXISTS ${DROPPED_VALUES_SCHEMA}`);
+    await pg.query(
+      `CREATE TABLE IF NOT EXISTS ${DROPPED_VALUES} (
+         table_name text NOT NULL, column_name text NOT NULL, row_key text NOT NULL, value jsonb,
+         dropped_by text NOT NULL, saved_at timestamptz NOT NULL DEFAULT now(),
+         PRIMARY KEY (table_name, column_name, row_key))`,
+    );
+    // A re-run before the drop (a run killed after this point) keeps the latest value, once per keypair.
+    await pg.query(
+      `INSERT INTO ${DROPPED_VALUES} (table_name, column_name, row_key, value, dropped_by)
+       SELECT 'keypairs', 'concurrency_used', access_key, to_jsonb(concurrency_used), $1 FROM keypairs
+       ON CONFLICT (table_name, column_name, row_key) DO UPDATE SET value = EXCLUDED.value, saved_at = now()
+        WHERE dropped_values.value IS DISTINCT FROM EXCLUDED.value`,
+      [DROPPED_BY],
+    );
+    const { rows } = await pg.query<{ count: string }>(`SELECT count(*) FROM ${DROPPED_VALUES} WHERE table_name = 'keypairs' AND column_name = 'concurrency_used'`);
+    return ok(`keypairs.concurrency_used of ${rows[0]?.count ?? 0} keypair(s) kept in PostgreSQL as ${DROPPED_VALUES} (alembic ${DROPPED_BY} drops the column)`);
+  },
+
+  async dryRun({ deployment }) {
+    const { differing, stale } = await compare(deployment);
+    return [ok(`would set ${differing.length} counter(s) and zero ${stale.length} stale counter(s) in Redis DB 0`)];
+  },
+
+  async apply({ deployment }) {
+    const { differing, stale } = await compare(deployment);
+    if (differing.length === 0 && stale.length === 0) return ok('every keypair.concurrency_used counter already matches PostgreSQL');
+    const redis = await deployment.redis(REDIS_DB.stat);
+    const pipeline = redis.pipeline();
+    for (const [accessKey, count] of differing) pipeline.set(`${PREFIX}${accessKey}`, String(count));
+    for (const key of stale) pipeline.set(key, '0');
+    const results = (await pipeline.exec()) ?? [];
+    const error = results.find(([err]) => err)?.[0];
+    if (error) return failed(`Redis refused a counter update: ${error.message}`);
+    return changed(`set ${differing.length} counter(s) from the kernels table, zeroed ${stale.length} stale counter(s)`);
+  },
+
+  async verify({ deployment }) {
+    const { expected, differing, stale } = await compare(deployment);
+    const findings: Finding[] = [];
+    findings.push(
+      differing.length === 0
+        ? ok(`${expected.size} keypair counter(s) match the resource-occupying kernels in PostgreSQL`)
+        : failed(`${differing.length} counter(s) differ from PostgreSQL, e.g. ${differing.slice(0, 3).map(([k, v]) => `${k}=${v}`).join(', ')}`),
+    );
+    if (stale.length > 0) findings.push(failed(`${stale.length} counter(s) of unknown access keys are not 0`));
+    return findings;
+  },
+};
+
+/**
+ * bai-migrate's own table of values a migration drops for good, outside the public schema: the
+ * manager, its alembic and bai-migrate's snapshots read only public. One row per dropped value.
+ */
+export const DROPPED_VALUES_SCHEMA = 'bai_migrate';
+export const DROPPED_VALUES = `${DROPPED_VALUES_SCHEMA}.dropped_values`;
+/** The 22.03 revision that drops keypairs.concurrency_used (remove_keypair_concurrency_used). */
+const DROPPED_BY = 'd59ff89e7514';
+
+/** The schema exists and is usable, or this user may create it. */
+async function mayKeepDroppedValues(deployment: Deployment): Promise<boolean> {
+  const { rows } = await deployment.postgres.query<{ ok: boolean }>(
+    `SELECT CASE WHEN to_regnamespace($1) IS NULL THEN has_database_privilege(current_database(), 'CREATE')
+                 ELSE has_schema_privilege($1, 'CREATE') AND has_schema_privilege($1, 'USAGE') END AS ok`,
+    [DROPPED_VALUES_SCHEMA],
+  );
+  return rows[0]?.ok ?? false;
+}
+
+async function redisCounters(deployment: Deployment): Promise<Map<string, string | null>> {
+  const redis = await deployment.redis(REDIS_DB.stat);
+  const counters = new Map<string, string | null>();
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 1000);
+    const values = keys.length > 0 ? await redis.mget(keys) : [];
+    keys.forEach((key, i) => counters.set(key, values[i] ?? null));
+    cursor = next;
+  } while (cursor !== '0');
+  return counters;
+}
+
+/** What PostgreSQL says each counter must be, and where Redis disagrees. */
+async function compare(deployment: Deployment) {
+  const { rows } = await deployment.postgres.query<{ access_key: string; used: string }>(
+    `SELECT k.access_key, count(kn.id) FILTER (WHERE kn.status::text <> ALL ($1)) AS used
+       FROM keypairs k LEFT JOIN kernels kn ON kn.access_key = k.access_key
+      GROUP BY k.access_key`,
+    [NOT_OCCUPYING],
+  );
+  const expected = new Map(rows.map((r) => [r.access_key, Number(r.used)]));
+  const counters = await redisCounters(deployment);
+  const differing = [...expected].filter(([accessKey, count]) => counters.get(`${PREFIX}${accessKey}`) !== String(count));
+  const stale = [...counters].filter(([key, value]) => !expected.has(key.slice(PREFIX.length)) && value !== '0').map(([key]) => key);
+  return { expected, differing, stale };
+}

@@ -1,0 +1,234 @@
+/**
+ * 22.03 reads image metadata from PostgreSQL (images, image_aliases) instead of etcd's images/
+ * tree; the registry configuration stays in etcd config/docker/registry (reference §4). A rescan
+ * alone would lose aliases and admin-set resource limits, so bai-migrate copies the tree itself:
+ * one transaction, idempotent, etcd left intact.
+ */
+import type { Deployment } from '../../stores/deployment.js';
+import { tableExists } from '../../stores/schema.js';
+import { changed, failed, ok, skipped, warning, type Finding, type Step } from '../../steps/step.js';
+import { knownRegistries, parseImageTree, type EtcdImage, type EtcdImageTree, type UnusableEntry } from './image-tree.js';
+
+export type { EtcdImage, EtcdImageTree } from './image-tree.js';
+
+/** How many entries a finding names before it says "and N more". */
+const SHOWN = 10;
+
+export const imageMetadata: Step = {
+  id: 'image-metadata',
+  title: 'Image metadata from etcd to PostgreSQL',
+  kind: 'change',
+  action: 'Copies images/{registry}/{image}/{tag} and images/_aliases from etcd into the images and image_aliases tables (alias chains resolved to their image), keeping etcd intact.',
+  servers: ['etcd', 'postgres'],
+  tables: ['images', 'image_aliases'],
+
+  async preflight({ deployment, options }) {
+    const findings: Finding[] = [];
+    const tree = await readImageTree(deployment);
+    const names = [...knownRegistries(await deployment.etcdPrefix('config/docker/registry/'))];
+    findings.push(
+      names.length > 0
+        ? ok(`${names.length} registr${names.length === 1 ? 'y' : 'ies'} in etcd config/docker/registry: ${names.join(', ')}`)
+        : failed('etcd config/docker/registry is empty: the 22.03 manager (and its image rescan) requires at least one registry there'),
+    );
+    if (tree.unusable.length > 0) findings.push(unusableFinding(tree.unusable, options.skipUnusableImages));
+    findings.push(
+      tree.images.length > 0
+        ? ok(`${tree.images.length} image tag(s) and ${tree.aliasKeys} alias key(s) in etcd images/`)
+        : warning('etcd images/ holds no image tag 21.09 can use: nothing to copy; run an image rescan after the upgrade'),
+    );
+    const chained = tree.aliases.filter((a) => a.chain.length > 1);
+    if (chained.length > 0) {
+      findings.push(ok(`${chained.length} alias(es) name another alias, e.g. ${chained.slice(0, 3).map((a) => `${a.chain.join(' → ')} → ${a.image}`).join('; ')}: each gets a row pointing at the image its chain ends at`));
+    }
+    if (tree.dangling.length > 0) findings.push(danglingFinding(tree));
+    return findings;
+  },
+
+  async backup({ deployment }) {
+    const all = await deployment.etcdPrefix('images/');
+    return { name: 'etcd-images.json', content: JSON.stringify(all, null, 2) };
+  },
+
+  async dryRun({ deployment, options }) {
+    const tree = await readImageTree(deployment);
+    if (tree.unusable.length > 0 && !options.skipUnusableImages) return [unusableFinding(tree.unusable, false)];
+    const counts = await countChanges(deployment, tree);
+    const skippedNote = tree.unusable.length > 0 ? `; ${tree.unusable.length} unusable entr${tree.unusable.length === 1 ? 'y' : 'ies'} skipped` : '';
+    return [ok(`would write ${describeCounts(counts)} into PostgreSQL${skippedNote}`)];
+  },
+
+  async apply({ deployment, options }) {
+    const tree = await readImageTree(deployment);
+    if (tree.unusable.length > 0 && !options.skipUnusableImages) return unusableFinding(tree.unusable, false);
+    const pg = deployment.postgres;
+    await pg.query('BEGIN');
+    try {
+      const images = await pg.query<{ inserted: boolean }>(
+        `INSERT INTO images (name, image, tag, registry, architecture, config_digest, size_bytes, type, accelerators, labels, resources)
+         SELECT r.name, r.image, r.tag, r.registry, r.architecture, r.digest, r.size_bytes, r.type::image_type, r.accelerators, r.labels, r.resources
+           FROM ${DESIRED_IMAGES}
+         ON CONFLICT (name, architecture) DO UPDATE SET
+           image = EXCLUDED.image, tag = EXCLUDED.tag, registry = EXCLUDED.registry, config_digest = EXCLUDED.config_digest,
+           size_bytes = EXCLUDED.size_bytes, type = EXCLUDED.type, accelerators = EXCLUDED.accelerators,
+           labels = EXCLUDED.labels, resources = EXCLUDED.resources
+         WHERE (images.image, images.tag, images.registry, images.config_digest, images.size_bytes, images.type, images.accelerators, images.labels, images.resources)
+               IS DISTINCT FROM
+               (EXCLUDED.image, EXCLUDED.tag, EXCLUDED.registry, EXCLUDED.config_digest, EXCLUDED.size_bytes, EXCLUDED.type, EXCLUDED.accelerators, EXCLUDED.labels, EXCLUDED.resources)
+         RETURNING xmax = 0 AS inserted`,
+        [JSON.stringify(tree.images.map(toRow))],
+      );
+      // An alias names an image; with several architectures of it, x86_64 (the etcd era's only one) wins.
+      const aliases = await pg.query<{ inserted: boolean }>(
+        `INSERT INTO image_aliases (alias, image)
+         SELECT DISTINCT ON (a.alias) a.alias, i.id
+           FROM ${DESIRED_ALIASES} JOIN images i ON i.name = a.image
+          ORDER BY a.alias, i.architecture <> 'x86_64', i.architecture
+         ON CONFLICT (alias) DO UPDATE SET image = EXCLUDED.image WHERE image_aliases.image IS DISTINCT FROM EXCLUDED.image
+         RETURNING xmax = 0 AS inserted`,
+        [JSON.stringify(tree.aliases.map(({ alias, image }) => ({ alias, image })))],
+      );
+      await pg.query('COMMIT');
+      const counts = { images: split(images.rows), aliases: split(aliases.rows) };
+      const notes = [
+        ...(tree.unusable.length > 0 ? [`skipped ${tree.unusable.length} unusable entr${tree.unusable.length === 1 ? 'y' : 'ies'} (kept in etcd and the backup bundle)`] : []),
+        ...(tree.dangling.length > 0 ? [`${tree.dangling.length} dangling alias(es) not copied`] : []),
+        'etcd images/ left intact',
+      ].join('; ');
+      return images.rows.length + aliases.rows.length > 0
+        ? changed(`wrote ${describeCounts(counts)}; ${notes}`)
+        : ok(`all ${tree.images.length} image(s) and ${tree.aliases.length} alias(es) are already in PostgreSQL; ${notes}`);
+    } catch (error) {
+      await pg.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
+  },
+
+  /** Every image tag and every alias key in etcd: each has its row, or is named as skipped or dangling. */
+  async verify({ deployment, options }) {
+    const tree = await readImageTree(deployment);
+    const { rows } = await deployment.postgres.query<{ name: string; architecture: string; config_digest: string }>('SELECT name, architecture, config_digest FROM images');
+    const digests = new Map(rows.map((r) => [`${r.name}\0${r.architecture}`, r.config_digest?.trim()]));
+    const wrong = tree.images.filter((i) => digests.get(`${i.name}\0${i.architecture}`) !== i.digest);
+    const { rows: aliasRows } = await deployment.postgres.query<{ alias: string; name: string }>('SELECT a.alias, i.name FROM image_aliases a JOIN images i ON i.id = a.image');
+    const resolved = new Map(aliasRows.map((r) => [r.alias, r.name]));
+    const unresolved = tree.aliases.filter((a) => resolved.get(a.alias) !== a.image);
+    const findings = [
+      wrong.length === 0
+        ? ok(`every usable etcd image tag (${tree.images.length}) has its row in images (same name, architecture and digest)`)
+        : failed(`${wrong.length} etcd image tag(s) have no matching row in images (by name and architecture), e.g. ${wrong.slice(0, 3).map((i) => `${i.name} (${i.architecture})`).join(', ')}`),
+      unresolved.length === 0
+        ? ok(`every resolvable alias (${tree.aliases.length} of ${tree.aliasKeys} alias key(s)) has its row pointing at its image`)
+        : failed(`${unresolved.length} alias(es) have no row pointing at their image, e.g. ${unresolved.slice(0, 3).map((a) => `${a.alias} → ${a.image}`).join(', ')}`),
+    ];
+    if (tree.dangling.length > 0) findings.push(danglingFinding(tree));
+    if (tree.unusable.length > 0) findings.push(options.skipUnusableImages ? skipped(`not imported (skip-unusable-images): ${describeUnusable(tree.unusable)}`) : unusableFinding(tree.unusable, false));
+    return findings;
+  },
+};
+
+/** The rows migrate writes, as a record set of $1. */
+const DESIRED_IMAGES = `jsonb_to_recordset($1::jsonb) AS r(name text, image text, tag text, registry text, architecture text, digest text,
+                size_bytes bigint, type text, accelerators text, labels jsonb, resources jsonb)`;
+/** The alias rows migrate writes (alias → image name), as a record set of $1 or $2. */
+const DESIRED_ALIASES = `jsonb_to_recordset($1::jsonb) AS a(alias text, image text)`;
+
+interface Counts {
+  images: { created: number; updated: number };
+  aliases: { created: number; updated: number };
+}
+
+function split(rows: ReadonlyArray<{ inserted: boolean }>): { created: number; updated: number } {
+  const created = rows.filter((r) => r.inserted).length;
+  return { created, updated: rows.length - created };
+}
+
+function describeCounts(counts: Counts): string {
+  const part = (what: string, c: { created: number; updated: number }) => `${c.created + c.updated} ${what} (${c.created} new, ${c.updated} changed)`;
+  return `${part('image row(s)', counts.images)} and ${part('alias row(s)', counts.aliases)}`;
+}
+
+/**
+ * What apply would write, found by reading only: the same rows compared with the same predicates
+ * as apply's upserts, so the dry run's numbers are the ones migrate then reports.
+ */
+async function countChanges(deployment: Deployment, tree: EtcdImageTree): Promise<Counts> {
+  const images = JSON.stringify(tree.images.map(toRow));
+  const aliases = JSON.stringify(tree.aliases.map(({ alias, image }) => ({ alias, image })));
+  if (!(await tableExists(deployment.postgres, 'images'))) {
+    // A 21.09 database: alembic creates the tables empty, so every row is new.
+    const names = new Set(tree.images.map((i) => i.name));
+    return { images: { created: tree.images.length, updated: 0 }, aliases: { created: tree.aliases.filter((a) => names.has(a.image)).length, updated: 0 } };
+  }
+  const { rows } = await deployment.postgres.query<{ images_created: string; images_updated: string; aliases_created: string; aliases_updated: string }>(
+    `WITH desired AS (SELECT * FROM ${DESIRED_IMAGES}),
+     image_changes AS (
+       SELECT i.id IS NULL AS created FROM desired r LEFT JOIN images i ON i.name = r.name AND i.architecture = r.architecture
+        WHERE i.id IS NULL
+           OR (i.image, i.tag, i.registry, rtrim(i.config_digest), i.size_bytes, i.type::text, i.accelerators, i.labels, i.resources)
+              IS DISTINCT FROM (r.image, r.tag, r.registry, rtrim(r.digest), r.size_bytes, r.type, r.accelerators, r.labels, r.resources)),
+     every_image AS (SELECT name, architecture FROM images UNION SELECT name, architecture FROM desired),
+     chosen AS (SELECT DISTINCT ON (name) name, architecture FROM every_image ORDER BY name, architecture <> 'x86_64', architecture),
+     wanted AS (SELECT a.alias, c.name, c.architecture FROM ${DESIRED_ALIASES.replace('$1', '$2')} JOIN chosen c ON c.name = a.image),
+     present AS (SELECT a.alias, i.name, i.architecture FROM image_aliases a JOIN images i ON i.id = a.image),
+     alias_changes AS (
+       SELECT p.alias IS NULL AS created FROM wanted w LEFT JOIN present p ON p.alias = w.alias
+        WHERE p.alias IS NULL OR (p.name, p.architecture) IS DISTINCT FROM (w.name, w.architecture))
+     SELECT (SELECT count(*) FILTER (WHERE created) FROM image_changes) AS images_created,
+            (SELECT count(*) FILTER (WHERE NOT created) FROM image_changes) AS images_updated,
+            (SELECT count(*) FILTER (WHERE created) FROM alias_changes) AS aliases_created,
+            (SELECT count(*) FILTER (WHERE NOT created) FROM alias_changes) AS aliases_updated`,
+    [images, aliases],
+  );
+  const r = rows[0]!;
+  return {
+    images: { created: Number(r.images_created), updated: Number(r.images_updated) },
+    aliases: { created: Number(r.aliases_created), updated: Number(r.aliases_updated) },
+  };
+}
+
+function toRow(image: EtcdImage) {
+  return {
+    name: image.name,
+    image: image.image,
+    tag: image.tag,
+    registry: image.registry,
+    architecture: image.architecture,
+    digest: image.digest,
+    size_bytes: image.sizeBytes,
+    type: image.type,
+    accelerators: image.accelerators,
+    labels: image.labels,
+    resources: image.resources,
+  };
+}
+
+function listed<T>(items: readonly T[], show: (item: T) => string): string {
+  const shown = items.slice(0, SHOWN).map(show).join('; ');
+  return items.length > SHOWN ? `${shown}; and ${items.length - SHOWN} more (all in the report's attachment)` : shown;
+}
+
+function describeUnusable(unusable: readonly UnusableEntry[]): string {
+  return listed(unusable, (u) => `${u.key}: ${u.reason}`);
+}
+
+function unusableFinding(unusable: readonly UnusableEntry[], skip: boolean): Finding {
+  const count = `${unusable.length} etcd image entr${unusable.length === 1 ? 'y' : 'ies'} the 21.09 manager itself cannot use`;
+  const attachment = unusable.length > SHOWN ? { name: 'unusable-image-entries.txt', content: unusable.map((u) => `${u.key}\t${u.reason}\n`).join('') } : undefined;
+  return skip
+    ? { ...warning(`${count} will not be imported (skip-unusable-images); they stay in etcd and in the backup bundle: ${describeUnusable(unusable)}`), attachment }
+    : {
+        ...failed(`${count}: ${describeUnusable(unusable)}. Fix them in etcd, or set skip-unusable-images: true to import everything else (they stay in etcd and in the backup bundle)`),
+        attachment,
+      };
+}
+
+function danglingFinding(tree: EtcdImageTree): Finding {
+  return warning(`${tree.dangling.length} alias(es) point at no image etcd holds and are not copied (21.09 cannot start them either): ${listed(tree.dangling, (d) => `${d.alias} ${d.reason}`)}`);
+}
+
+/** Reads the etcd image database of 21.09 as the 21.09 manager reads it (see image-tree.ts). */
+export async function readImageTree(deployment: Deployment): Promise<EtcdImageTree> {
+  const [all, registries] = await Promise.all([deployment.etcdPrefix('images/'), deployment.etcdPrefix('config/docker/registry/')]);
+  return parseImageTree(all, registries);
+}

@@ -1,0 +1,19 @@
+/** The hops bai-migrate can take: adding a release line adds one folder and one line here. */
+import { servicesStopped } from '../steps/services-stopped.js';
+import { schema } from '../steps/schema.js';
+import type { Step } from '../steps/step.js';
+import type { HopDefinition } from './hop.js';
+import { hop as from2103 } from './21.03-21.09/index.js';
+import { hop as from2109 } from './21.09-22.03/index.js';
+
+export const HOPS: readonly HopDefinition[] = [from2103, from2109];
+
+/** Steps of a major hop, keyed "from→to"; a patch upgrade within a line only runs the schema. */
+export const HOP_STEPS: Readonly<Record<string, readonly Step[]>> = Object.fromEntries(HOPS.map((h) => [`${h.from}→${h.to}`, h.steps]));
+
+export const PATCH_STEPS: readonly Step[] = [servicesStopped, schema];
+
+/** Every table a step reads or writes, and kernels for clear-history: the rows a rehearsal needs. */
+export const TABLES_STEPS_TOUCH: readonly string[] = [
+  ...new Set([...HOPS.flatMap((h) => h.steps), ...PATCH_STEPS].flatMap((step) => step.tables ?? []).concat('kernels')),
+];

@@ -1,0 +1,104 @@
+/**
+ * From two versions (and the database's revision) to the hops of an upgrade. Major upgrades go
+ * series by series, each to its latest patch first, as Backend.AI's upgrade policy requires.
+ */
+import { describeAcceptedVersions, describePosition, relationTo, SERIES, seriesIndex, targetRelease, type Release, type SchemaPosition, type VersionRef } from '../releases/catalogue.js';
+import { compareLines, earliestRelease, latestRelease } from '../releases/releases.js';
+import { invalidInput, MigrationError } from '../core/errors.js';
+import { HOP_STEPS, PATCH_STEPS } from './index.js';
+import type { Hop } from '../steps/step.js';
+
+export interface Plan {
+  /** The version the plan starts from, as given or as detected. */
+  readonly from: string;
+  readonly detected: boolean;
+  readonly to: Release;
+  readonly hops: readonly Hop[];
+  /** Why the starting point was chosen, when it was detected. */
+  readonly note?: string;
+}
+
+export function makePlan(fromVersion: VersionRef | undefined, toVersion: VersionRef, position?: SchemaPosition): Plan {
+  const to = targetRelease(toVersion);
+  const start = fromVersion ?? detectedStart(position);
+  const fromLowest = start.release ?? earliestRelease(start.series);
+  if (!fromVersion && position && compareLines(start.series, to.series) > 0) {
+    throw new MigrationError('inconsistent-state', `the database is at ${describePosition(position)}, already newer than to-version ${to.version}; bai-migrate does not downgrade`);
+  }
+  if (compareLines(start.series, to.series) > 0 || (start.series === to.series && start.release && start.release.patch > to.patch)) {
+    throw invalidInput(`from-version ${start.input} is newer than to-version ${toVersion.input}: bai-migrate only upgrades; accepted: a to-version after ${start.input}`);
+  }
+  if (position) checkConsistent(position, start, fromLowest, to);
+
+  const hops: Hop[] = [];
+  if (start.series === to.series) {
+    if (fromLowest.version !== to.version) {
+      hops.push({ label: `${start.input} → ${to.version}`, fromSeries: start.series, to, steps: PATCH_STEPS });
+    }
+  } else {
+    for (let i = seriesIndex(start.series); i < seriesIndex(to.series); i++) {
+      const fromSeries = SERIES[i]!;
+      const toSeries = SERIES[i + 1]!;
+      const steps = HOP_STEPS[`${fromSeries}→${toSeries}`];
+      const hopTo = toSeries === to.series ? to : latestRelease(toSeries);
+      hops.push(
+        steps
+          ? { label: `${fromSeries} → ${toSeries}`, fromSeries, to: hopTo, steps }
+          : { label: `${fromSeries} → ${toSeries}`, fromSeries, to: hopTo, steps: [], unsupported: `bai-migrate cannot take the hop ${fromSeries} → ${toSeries} yet (it takes ${Object.keys(HOP_STEPS).join(', ')})` },
+      );
+    }
+  }
+  return {
+    from: start.input,
+    detected: fromVersion === undefined,
+    to,
+    hops,
+    note: fromVersion === undefined && position ? `detected from alembic_version: ${describePosition(position)}` : undefined,
+  };
+}
+
+/** Refuses, before anything is written, a plan with a hop bai-migrate cannot take yet. */
+export function requireSupported(plan: Plan): void {
+  const unsupported = plan.hops.filter((h) => h.unsupported);
+  if (unsupported.length > 0) {
+    throw new MigrationError('unsupported', `the plan ${plan.from} → ${plan.to.version} has ${unsupported.length} hop(s) bai-migrate cannot take yet: ${unsupported.map((h) => h.label).join(', ')}; it takes ${Object.keys(HOP_STEPS).join(', ')}. Nothing was changed`);
+  }
+}
+
+/**
+ * The earliest series the database's revision belongs to: an extra hop is harmless, a missed one
+ * is not. A schema at a series' head does not prove the rest of the hop into it was done (a run
+ * killed after its schema step), so when that hop has other changes, it is planned again; its
+ * steps are idempotent and report what was already done.
+ */
+function detectedStart(position: SchemaPosition | undefined): VersionRef {
+  if (!position) throw invalidInput(`from-version is not set and cannot be detected without PostgreSQL; set from-version (${describeAcceptedVersions()})`);
+  const release = position.between ? position.between[0] : position.releases[0]!;
+  const index = seriesIndex(release.series);
+  const previous = SERIES[index - 1];
+  const hopInto = previous ? HOP_STEPS[`${previous}→${release.series}`] : undefined;
+  const series = hopInto?.some((step) => step.kind === 'change' && step.id !== 'schema') ? previous! : release.series;
+  return { input: series, series };
+}
+
+/**
+ * The database may stand anywhere from from-version to to-version: at the start, part-way
+ * (a resumed run), or at the target (a second run). Outside that range the inputs are wrong.
+ * Positions are compared by ancestry in the target line's graph.
+ */
+function checkConsistent(position: SchemaPosition, from: VersionRef, fromLowest: Release, to: Release): void {
+  const toFrom = relationTo(to.series, position.revision, fromLowest);
+  if (toFrom === 'before') {
+    throw new MigrationError('inconsistent-state', `the database is at ${describePosition(position)}, older than from-version ${from.input}; set from-version to the installed release`);
+  }
+  const toTarget = relationTo(to.series, position.revision, to);
+  if (toTarget === 'after') {
+    throw new MigrationError('inconsistent-state', `the database is at ${describePosition(position)}, already newer than to-version ${to.version}; bai-migrate does not downgrade`);
+  }
+  if (toTarget === 'apart' || toTarget === 'unknown' || toFrom === 'apart') {
+    throw new MigrationError(
+      'inconsistent-state',
+      `the database is at ${describePosition(position)}, which is not on the way from ${fromLowest.version} to ${to.version} in ${to.series}'s revision graph (a patch release whose schema the target line does not know?); set from-version to the installed release`,
+    );
+  }
+}

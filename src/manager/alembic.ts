@@ -1,0 +1,134 @@
+/**
+ * Runs the manager's own alembic (its venv, its alembic.ini) as a subprocess, without a shell.
+ * alembic gets a private copy of alembic.ini whose sqlalchemy.url is the database bai-migrate
+ * checked, so both always talk to the same database; the copy is 0600 and removed afterwards,
+ * and the password never appears on a command line.
+ */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { MigrationError } from '../core/errors.js';
+import type { PostgresTarget } from '../stores/connections.js';
+import { CANNOT_RUN, runChild } from './child-env.js';
+
+export interface AlembicSetup {
+  /** argv prefix, e.g. ["/opt/backend.ai/bin/alembic"] or ["python3", "-m", "alembic"]. */
+  readonly command: readonly string[];
+  /** The operator's alembic.ini. */
+  readonly config: string;
+  /** PostgreSQL's lock_timeout for alembic's connection: how long one statement may wait for a table lock. */
+  readonly lockTimeoutSeconds?: number;
+}
+
+/** A failed alembic run: what failed (the command, the config, alembic itself) and alembic's own last words. */
+export class AlembicError extends MigrationError {
+  constructor(
+    code: 'invalid-input' | 'inconsistent-state',
+    message: string,
+    readonly kind: 'cannot-run' | 'no-config' | 'failed',
+    /** The cause as the system or alembic said it (stderr's last lines). */
+    readonly output: string,
+  ) {
+    super(code, message);
+  }
+}
+
+export async function runAlembic(setup: AlembicSetup, target: PostgresTarget, args: readonly string[]): Promise<string> {
+  const original = resolve(setup.config);
+  let text: string;
+  try {
+    text = await readFile(original, 'utf8');
+  } catch (error) {
+    const cause = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : ((error as NodeJS.ErrnoException).code ?? String(error));
+    throw new AlembicError('invalid-input', `alembic-config "${setup.config}" cannot be read; accepted: the path of the manager's alembic.ini`, 'no-config', cause);
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'bai-migrate-alembic-'));
+  const ini = join(dir, 'alembic.ini');
+  try {
+    await writeFile(ini, privateIni(text, dirname(original), sqlalchemyUrl(target, await privateTlsFiles(target, dir), setup.lockTimeoutSeconds)), { mode: 0o600 });
+    // The environment is an allowlist (child-env.ts): the database URL reaches alembic only through the private ini.
+    const result = await runChild('alembic', process.execPath, ['-e', WATCHDOG, '--', ...setup.command, '-c', ini, ...args], { cwd: dirname(original) });
+    if (result.exitCode === CANNOT_RUN) {
+      throw new AlembicError('invalid-input', `alembic-command "${setup.command.join(' ')}" cannot be run (${result.stderr.trim()}); accepted: the manager venv's alembic, e.g. /opt/backend.ai/bin/alembic`, 'cannot-run', result.stderr.trim());
+    }
+    if (result.exitCode !== 0) {
+      // alembic prints its own "FAILED: …" on stdout (some releases), tracebacks on stderr.
+      const said = `${result.stderr}\n${result.stdout.split('\n').filter((line) => line.includes('FAILED: ')).join('\n')}`;
+      const failure = /FAILED: (.*)/.exec(said)?.[1] ?? pythonException(result.stderr) ?? result.stderr.trim().split('\n').slice(-3).join(' ');
+      const tail = said.split('\n').filter((line) => line.trim() !== '').slice(-3).map((line) => line.trim()).join(' | ');
+      const lockWait = /canceling statement due to lock timeout/.test(result.stderr)
+        ? `; a table lock it needed was held by another session for longer than alembic-lock-timeout (${setup.lockTimeoutSeconds} s): find the holder in pg_locks, end it, and run migrate again`
+        : '';
+      throw new AlembicError('inconsistent-state', `alembic ${args.join(' ')} failed (exit ${result.exitCode}): ${failure}${lockWait}`, 'failed', `exit ${result.exitCode}: ${tail || failure}`);
+    }
+    return result.stdout;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The last "module.SomeError: message" line of a traceback: the cause, where the last lines are
+ * only SQLAlchemy's "[SQL: …]" and "(Background on this error at: …)".
+ */
+function pythonException(stderr: string): string | undefined {
+  return stderr.split('\n').filter((line) => /^[A-Za-z_][\w.]*(Error|Exception): /.test(line)).at(-1)?.trim();
+}
+
+/**
+ * alembic runs under a small Node watchdog that stops it when bai-migrate dies (its parent pid
+ * changes): a killed runner must not leave an alembic behind to race the next run. alembic's
+ * transaction is then rolled back by PostgreSQL when its connection closes.
+ */
+const WATCHDOG = `
+const { spawn } = require('node:child_process');
+const [program, ...args] = process.argv.slice(1);
+const parent = process.ppid;
+const child = spawn(program, args, { stdio: 'inherit' });
+const timer = setInterval(() => { if (process.ppid !== parent) child.kill('SIGTERM'); }, 100);
+for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => child.kill(signal));
+child.on('error', (error) => { console.error(error.message); process.exit(${CANNOT_RUN}); });
+child.on('exit', (code, signal) => { clearInterval(timer); process.exit(code ?? (signal ? 128 : 1)); });
+`;
+
+/** The ini with sqlalchemy.url replaced and %(here)s pinned to the original's folder. */
+function privateIni(text: string, originalDir: string, url: string): string {
+  const pinned = text.replaceAll('%(here)s', originalDir.replaceAll('%', '%%'));
+  const line = `sqlalchemy.url = ${url.replaceAll('%', '%%')}`;
+  if (/^sqlalchemy\.url\s*=.*$/m.test(pinned)) return pinned.replace(/^sqlalchemy\.url\s*=.*$/m, line);
+  return pinned.replace(/^\[alembic\]\s*$/m, `[alembic]\n${line}`);
+}
+
+/** How alembic's own connection is named in pg_stat_activity, so that a later run can see it. */
+export const ALEMBIC_APPLICATION_NAME = 'bai-migrate-alembic';
+
+/**
+ * Up to 22.03 the manager's env.py is synchronous (psycopg2): postgresql://. The application
+ * name lets a later run see an alembic that outlived its killed parent.
+ */
+function sqlalchemyUrl(target: PostgresTarget, tls: Record<string, string>, lockTimeoutSeconds?: number): string {
+  const auth = `${encodeURIComponent(target.user)}${target.password ? `:${encodeURIComponent(target.password)}` : ''}`;
+  const host = target.host.includes(':') ? `[${target.host}]` : target.host;
+  // libpq's options parameter, which psycopg2 takes from SQLAlchemy's URL query: a setting for the session.
+  const options: Record<string, string> = lockTimeoutSeconds ? { options: `-c lock_timeout=${Math.round(lockTimeoutSeconds * 1000)}` } : {};
+  // %20 rather than URLSearchParams' "+" for the space (a literal "+" is %2B either way).
+  const query = new URLSearchParams({ application_name: ALEMBIC_APPLICATION_NAME, ...tls, ...options }).toString().replaceAll('+', '%20');
+  return `postgresql://${auth}@${host}:${target.port}/${encodeURIComponent(target.database)}?${query}`;
+}
+
+/**
+ * psycopg2's (libpq's) TLS parameters, with private 0600 copies of the files: libpq refuses a key
+ * that others can read, and the operator's copy may well be group-readable.
+ */
+async function privateTlsFiles(target: PostgresTarget, dir: string): Promise<Record<string, string>> {
+  const tls = target.tls;
+  if (!tls) return {};
+  const params: Record<string, string> = { sslmode: tls.mode };
+  for (const [param, file] of [['sslrootcert', tls.ca], ['sslcert', tls.cert], ['sslkey', tls.key]] as const) {
+    if (!file) continue;
+    const path = join(dir, param);
+    await writeFile(path, file.pem, { mode: 0o600 });
+    params[param] = path;
+  }
+  return params;
+}

@@ -1,0 +1,65 @@
+/**
+ * The manager's own CLI (`backend.ai mgr …`), for the two jobs where an operator may prefer it:
+ * a registry rescan after the image import, and clear-history in `mode: manager`. It runs without
+ * a shell, with BACKEND_CONFIG_FILE pointing at the deployment's manager.toml (where the manager
+ * looks first, reference §5.1) and an allowlisted environment (child-env.ts), without alembic's watchdog: these
+ * commands are idempotent, so a killed run is simply run again.
+ */
+import { MigrationError } from '../core/errors.js';
+import { CANNOT_RUN, runChild } from './child-env.js';
+
+export interface ManagerCli {
+  /** argv prefix, e.g. ["backend.ai"] or ["/opt/backend.ai/bin/backend.ai"]. */
+  readonly command: readonly string[];
+  /** manager.toml, handed over as BACKEND_CONFIG_FILE. */
+  readonly configFile?: string;
+}
+
+export interface CliResult {
+  readonly exitCode: number;
+  /** stdout and stderr together: the manager logs to stderr. */
+  readonly output: string;
+}
+
+export async function runManagerCli(cli: ManagerCli, args: readonly string[]): Promise<CliResult> {
+  const [program, ...prefix] = cli.command;
+  const result = await runChild('manager-cli', program!, [...prefix, ...args], { env: cli.configFile ? { BACKEND_CONFIG_FILE: cli.configFile } : {} });
+  return { exitCode: result.exitCode, output: `${result.stdout}\n${result.stderr}`.trim() };
+}
+
+/** Fails with the command line and the output's last lines when the CLI did not succeed. */
+export function requireSuccess(cli: ManagerCli, args: readonly string[], result: CliResult): void {
+  if (result.exitCode === 0) return;
+  const what = `${cli.command.join(' ')} ${args.join(' ')}`;
+  if (result.exitCode === CANNOT_RUN) {
+    throw new MigrationError('invalid-input', `manager-command "${cli.command.join(' ')}" cannot be run (${result.output}); accepted: the manager venv's backend.ai, e.g. /opt/backend.ai/bin/backend.ai (or set manager-venv)`);
+  }
+  throw new MigrationError('inconsistent-state', `${what} failed (exit ${result.exitCode}): ${lastLines(result.output)}`);
+}
+
+export function lastLines(output: string, count = 3): string {
+  return output.split('\n').filter((line) => line.trim() !== '').slice(-count).join(' | ');
+}
+
+/** The rescan command of the release whose manager runs it (reference §4.4). */
+export function imageRescanArgs(series: string, registry: string): string[] {
+  return series === '21.09' || series === '21.03' ? ['mgr', 'etcd', 'rescan-images', registry] : ['mgr', 'image', 'rescan', registry];
+}
+
+/** `-v` takes a value (reference §6.1); the manager has VACUUM or VACUUM FULL, nothing lighter. */
+export function clearHistoryArgs(retention: string, vacuum: 'none' | 'analyze' | 'full'): string[] {
+  return ['mgr', 'clear-history', '-r', retention, '-v', vacuum === 'full' ? 'true' : 'false'];
+}
+
+/** What the manager logs, and then exits 0, when its Redis part fails (reference §6.2). */
+export const HIDDEN_REDIS_FAILURE = 'Unexpected error while cleaning up redis history';
+
+/** The line of the manager's log that reports the Redis failure it does not turn into an exit code. */
+export function hiddenRedisFailure(output: string): string | undefined {
+  const lines = output.split('\n');
+  const at = lines.findIndex((line) => line.includes(HIDDEN_REDIS_FAILURE));
+  if (at < 0) return undefined;
+  // The exception follows on the next lines (a traceback); its last line says what happened.
+  const traceback = lines.slice(at + 1).find((line) => /^\S*(Error|Exception)\b.*:/.test(line.trim()));
+  return traceback ? `${lines[at]!.trim()} (${traceback.trim()})` : lines[at]!.trim();
+}

@@ -1,0 +1,178 @@
+/**
+ * The manager's environment for alembic, made on demand: a venv with `pip install
+ * backend.ai-manager==<target release>`. The manager's migration scripts import its own modules
+ * (reference §2.1), so alembic must run inside such a venv; a runner that has none gets one here,
+ * and the Action caches it (keyed by release, Python and OS) so that only the first run pays.
+ *
+ * bai-migrate only ever deletes or reuses a folder that carries its marker: a venv an operator
+ * made is never touched.
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { invalidInput, MigrationError } from '../core/errors.js';
+import type { AlembicSetup } from './alembic.js';
+import type { Logger } from '../core/logger.js';
+import { runChild } from './child-env.js';
+
+export const MANAGER_PACKAGE = 'backend.ai-manager';
+const MARKER = '.bai-migrate-manager';
+
+export interface ManagerVenvOptions {
+  readonly dir: string;
+  readonly python: string;
+  readonly pipArgs: readonly string[];
+  readonly systemSitePackages: boolean;
+}
+
+export interface ProvisionedVenv extends AlembicSetup {
+  readonly requirement: string;
+  /** The venv's backend.ai, the manager's CLI. */
+  readonly managerCli: string;
+  /** false when a venv this bai-migrate made earlier (or the Action's cache) already had it. */
+  readonly created: boolean;
+}
+
+export function managerRequirement(version: string): string {
+  return `${MANAGER_PACKAGE}==${version}`;
+}
+
+/** "3.10.12": part of the cache key, since a venv only works with the Python that made it. */
+export async function pythonVersion(python: string): Promise<string> {
+  const result = await run(python, ['-c', 'import sys; print("%d.%d.%d" % sys.version_info[:3])']);
+  if (result.exitCode !== 0) throw invalidInput(`python "${python}" cannot be run (${result.stderr.trim() || `exit ${result.exitCode}`}); accepted: a Python 3 interpreter, e.g. python3 or /usr/bin/python3.10`);
+  return result.stdout.trim();
+}
+
+export function venvCacheKey(requirement: string, python: string, platform = process.platform, arch = process.arch): string {
+  return `bai-migrate-venv-${platform}-${arch}-py${python}-${requirement}`;
+}
+
+/**
+ * What the folder holds now, read only: a venv bai-migrate made with `version` (ready), one it
+ * made with another release or left incomplete (stale: migrate replaces it), or nothing (absent).
+ * A folder bai-migrate did not make is refused.
+ */
+export async function inspectManagerVenv(options: ManagerVenvOptions, version: string): Promise<
+  { state: 'ready'; venv: ProvisionedVenv } | { state: 'stale'; holds: string; requirement: string } | { state: 'absent'; requirement: string }
+> {
+  const dir = resolve(options.dir);
+  const requirement = managerRequirement(version);
+  const python = join(dir, 'bin', 'python');
+  const marker = join(dir, MARKER);
+  if (existsSync(marker)) {
+    const holds = (await readFile(marker, 'utf8')).trim();
+    if (holds === requirement && existsSync(python)) {
+      return { state: 'ready', venv: { command: [python, '-m', 'alembic'], config: join(dir, 'bai-migrate-alembic.ini'), requirement, managerCli: join(dir, 'bin', 'backend.ai'), created: false } };
+    }
+    return { state: 'stale', holds, requirement };
+  }
+  if (existsSync(dir) && readdirSync(dir).length > 0) {
+    throw invalidInput(`manager-venv "${options.dir}" exists and was not made by bai-migrate; accepted: a new or empty folder (or point alembic-command at your own venv instead)`);
+  }
+  return { state: 'absent', requirement };
+}
+
+export async function provisionManagerVenv(options: ManagerVenvOptions, version: string, log: Logger): Promise<ProvisionedVenv> {
+  const dir = resolve(options.dir);
+  const requirement = managerRequirement(version);
+  const python = join(dir, 'bin', 'python');
+  const setup = { command: [python, '-m', 'alembic'], config: join(dir, 'bai-migrate-alembic.ini'), requirement, managerCli: join(dir, 'bin', 'backend.ai') };
+  const found = await inspectManagerVenv(options, version);
+  if (found.state === 'ready') {
+    log.info(`manager venv ${dir} already has ${requirement}`);
+    return found.venv;
+  }
+  if (found.state === 'stale') await rm(dir, { recursive: true, force: true });
+  const marker = join(dir, MARKER);
+
+  log.info(`creating manager venv ${dir} with ${options.python}`);
+  await step(`${options.python} -m venv`, options.python, ['-m', 'venv', ...(options.systemSitePackages ? ['--system-site-packages'] : []), dir]);
+  // Marked as ours at once: a pip that fails leaves a folder the next run may replace.
+  await writeFile(marker, `${requirement} (incomplete)\n`);
+  log.info(`pip install ${requirement}`);
+  await step(`pip install ${requirement}`, python, ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', ...options.pipArgs, requirement]);
+  // The package must hold the migration scripts, and alembic must be importable beside it.
+  await step('checking the manager package', python, ['-c', 'import alembic, ai.backend.manager.models.alembic']);
+  await writeFile(setup.config, ALEMBIC_INI);
+  await writeFile(marker, `${requirement}\n`);
+  return { ...setup, created: true };
+}
+
+/**
+ * Proves the venv holds `version` of the manager by asking its Python, not the marker: a cache
+ * restored from elsewhere or a pip run by hand may have put another release in it.
+ */
+export async function requireManagerRelease(venv: ProvisionedVenv, version: string): Promise<string> {
+  const python = venv.command[0]!;
+  const dir = resolve(python, '..', '..');
+  const result = await run(python, ['-c', `import importlib.metadata as m; print(m.version(${JSON.stringify(MANAGER_PACKAGE)}))`]);
+  const remedy = `delete the folder (bai-migrate made it, and migrate makes it again with ${managerRequirement(version)}) or set manager-venv to another folder`;
+  if (result.exitCode !== 0) {
+    const tail = result.stderr.trim().split('\n').filter((l) => l.trim() !== '').slice(-2).join(' | ');
+    throw new MigrationError('inconsistent-state', `manager venv ${dir} holds no ${MANAGER_PACKAGE} its Python can find (${tail || `exit ${result.exitCode}`}); ${remedy}`);
+  }
+  const installed = result.stdout.trim();
+  if (!sameRelease(installed, version)) {
+    throw new MigrationError('inconsistent-state', `manager venv ${dir} holds ${MANAGER_PACKAGE} ${installed}, but the target release is ${version}: its alembic and CLI are another release's; ${remedy}`);
+  }
+  return installed;
+}
+
+/** pip normalizes 22.03.14 to 22.3.14: compare the numbers, not the text. */
+export function sameRelease(installed: string, version: string): boolean {
+  const numbers = (v: string) => (/^\d+(\.\d+)*$/.test(v) ? v.split('.').map(Number).join('.') : v);
+  return numbers(installed) === numbers(version);
+}
+
+async function step(what: string, program: string, args: string[]): Promise<void> {
+  const result = await run(program, args);
+  if (result.exitCode !== 0) {
+    const tail = `${result.stderr}\n${result.stdout}`.trim().split('\n').filter((l) => l.trim() !== '').slice(-3).join(' ');
+    throw new MigrationError('unsupported', `provisioning the manager venv failed at ${what} (exit ${result.exitCode}): ${tail}`);
+  }
+}
+
+/** python, venv and pip get the pip environment (PIP_*, proxies, CA bundles) and nothing of the run's secrets. */
+function run(program: string, args: string[]) {
+  return runChild('pip', program, args);
+}
+
+/** The manager's own alembic.ini.sample points at its scripts as a package resource (reference §2.1). */
+const ALEMBIC_INI = `# Written by bai-migrate for the manager venv; sqlalchemy.url is set on each run.
+[alembic]
+script_location = ai.backend.manager.models:alembic
+sqlalchemy.url =
+
+[loggers]
+keys = root,sqlalchemy,alembic
+
+[handlers]
+keys = console
+
+[formatters]
+keys = generic
+
+[logger_root]
+level = WARN
+handlers = console
+
+[logger_sqlalchemy]
+level = WARN
+handlers =
+qualname = sqlalchemy.engine
+
+[logger_alembic]
+level = INFO
+handlers =
+qualname = alembic
+
+[handler_console]
+class = StreamHandler
+args = (sys.stderr,)
+level = NOTSET
+formatter = generic
+
+[formatter_generic]
+format = %(levelname)-5.5s [%(name)s] %(message)s
+`;

@@ -1,0 +1,365 @@
+/**
+ * What a snapshot must not carry out of production, and what it puts in its place. A column leaves
+ * as it is only when the allowlist below names it (what the steps, clear-history and the
+ * constraints need); identities become pseudonyms that stay consistent within one snapshot, so a
+ * keypair still points at its user; every other column, and every column of a table or release
+ * the allowlist does not know, gets NULL or its type's neutral value. The pseudonyms are keyed by
+ * a random key that is never written, so they cannot be reversed by hashing a list of known
+ * addresses.
+ */
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { parseTOML, ParseError, type AST } from 'toml-eslint-parser';
+import { parse as parseTomlStrictly } from 'smol-toml';
+import { messageOf, MigrationError } from '../core/errors.js';
+
+/** What happens to a column's values: kept, replaced by a keyed pseudonym, or replaced by a neutral value. */
+export type ColumnTreatment = 'copy' | 'pseudonym' | 'neutral';
+
+interface Allowed {
+  readonly rule: 'copy' | 'pseudonym';
+  /** Who needs it: the reason it may leave production at all. */
+  readonly why: string;
+}
+
+const copy = (why: string): Allowed => ({ rule: 'copy', why });
+const pseudonym = (why: string): Allowed => ({ rule: 'pseudonym', why });
+
+/**
+ * The columns a snapshot may carry, per table; the only place that says so. Column names as at
+ * backend.ai-manager@21.09.9:src/ai/backend/manager/models/ (kernel.py, keypair.py, user.py,
+ * agent.py, scaling_group.py, resource_policy.py) and 22.03's image.py.
+ */
+export const SNAPSHOT_ALLOWLIST: Readonly<Record<string, Readonly<Record<string, Allowed>>>> = {
+  alembic_version: { version_num: copy('the schema position every step plans from') },
+  kernels: {
+    id: copy('primary key; clear-history deletes and counts by it'),
+    session_id: copy('services-stopped groups live kernels by session'),
+    session_name: pseudonym('services-stopped names a live session; unique per access key while live'),
+    access_key: copy('joins keypairs; concurrency-to-redis counts kernels per access key'),
+    agent: copy('foreign key to agents'),
+    status: copy('services-stopped, concurrency-to-redis and the live-kernel count read it'),
+    cluster_role: copy('the unique session-name index covers main kernels only'),
+    created_at: copy('services-stopped orders live sessions by it'),
+    terminated_at: copy('clear-history deletes by it'),
+    architecture: copy('NOT NULL from 22.03; a label, not user data'),
+    scaling_group: copy('foreign key to scaling_groups'),
+    domain_name: copy('foreign key to domains'),
+    group_id: copy('foreign key to groups'),
+    user_uuid: copy('foreign key to users'),
+  },
+  keypairs: {
+    access_key: copy('primary key; the Redis concurrency counters are named by it'),
+    user_id: pseudonym("the owner's email"),
+    user: copy('foreign key to users'),
+    concurrency_used: copy('concurrency-to-redis moves it to Redis'),
+    resource_policy: copy('foreign key to keypair_resource_policies'),
+    is_active: copy('a flag, not user data'),
+    is_admin: copy('a flag, not user data'),
+  },
+  keypair_resource_policies: { name: copy('primary key that keypairs reference') },
+  scaling_groups: { name: copy('primary key that agents and kernels reference') },
+  domains: { name: copy('primary key that users, groups and kernels reference') },
+  groups: { id: copy('primary key that kernels reference'), domain_name: copy('foreign key to domains') },
+  users: {
+    uuid: copy('primary key that keypairs and kernels reference'),
+    email: pseudonym('unique; keypairs.user_id holds the same address'),
+    username: pseudonym('unique'),
+    full_name: pseudonym('a name'),
+    domain_name: copy('foreign key to domains'),
+  },
+  agents: {
+    id: copy('primary key; services-stopped names live agents'),
+    status: copy('services-stopped looks for ALIVE agents'),
+    scaling_group: copy('foreign key to scaling_groups'),
+    architecture: copy('NOT NULL from 22.03; a label, not user data'),
+  },
+  // Image metadata from the registries: image-metadata and image-rescan read and write all of it.
+  images: Object.fromEntries(
+    ['id', 'name', 'image', 'created_at', 'tag', 'registry', 'architecture', 'config_digest', 'size_bytes', 'type', 'accelerators', 'labels', 'resources'].map((c) => [c, copy('image metadata the image steps compare')]),
+  ),
+  image_aliases: { id: copy('primary key'), alias: copy('image-metadata compares aliases'), image: copy('foreign key to images') },
+};
+
+export interface ColumnInfo {
+  readonly name: string;
+  readonly type: string;
+  readonly notNull: boolean;
+  readonly generated?: string;
+}
+
+/** A constraint or unique index, by column names, as the catalog gives it. */
+export interface KeyInfo {
+  readonly kind: 'primary' | 'unique' | 'foreign' | 'check';
+  readonly table: string;
+  readonly columns: readonly string[];
+  readonly refTable?: string;
+  readonly refColumns?: readonly string[];
+}
+
+export interface ColumnPlan {
+  readonly name: string;
+  readonly type: string;
+  readonly notNull: boolean;
+  readonly treatment: ColumnTreatment;
+  readonly why: string;
+}
+
+const TEXT_TYPE = /^(text|character varying|character|varchar|char|citext|name)\b/;
+const STRUCTURED_TYPE = /^(jsonb?|bytea|xml)$/;
+
+/** A type that can hold free text (or anything at all): a pseudonym or a neutral value, never a copy. */
+function freeText(type: string): boolean {
+  return TEXT_TYPE.test(type) || STRUCTURED_TYPE.test(type) || type.endsWith('[]');
+}
+
+/**
+ * What each column of each table gets. Allowlisted columns follow the allowlist. A column it does
+ * not name is neutralised, unless a constraint needs its values: in a primary key, unique
+ * constraint or index, foreign key or exclusion constraint, text and uuids become keyed pseudonyms
+ * (distinct where the values were, and equal across tables, so keys stay unique and still join);
+ * other scalar types (integers, timestamps, enums) hold no free text and are kept, as they are for
+ * CHECK constraints. A foreign key whose one side is allowlisted makes the other side follow it.
+ */
+export function planColumns(
+  tables: ReadonlyArray<{ readonly name: string; readonly columns: readonly ColumnInfo[] }>,
+  keys: readonly KeyInfo[],
+  allowlist: typeof SNAPSHOT_ALLOWLIST = SNAPSHOT_ALLOWLIST,
+): Map<string, ColumnPlan[]> {
+  const at = (table: string, column: string) => `${table}\u0000${column}`;
+  const explicit = new Map<string, ColumnPlan>();
+  const chosen = new Map<string, ColumnPlan>();
+  const roles = new Map<string, Set<KeyInfo['kind']>>();
+  const addRole = (table: string, column: string, kind: KeyInfo['kind']) => {
+    const set = roles.get(at(table, column)) ?? new Set();
+    roles.set(at(table, column), set.add(kind));
+  };
+  for (const key of keys) {
+    for (const column of key.columns) addRole(key.table, column, key.kind);
+    // What a foreign key points at is unique by definition.
+    for (const column of key.refTable ? (key.refColumns ?? []) : []) addRole(key.refTable!, column, 'unique');
+  }
+  for (const table of tables) {
+    for (const column of table.columns) {
+      const base = { name: column.name, type: column.type, notNull: column.notNull };
+      const allowed = Object.hasOwn(allowlist, table.name) && Object.hasOwn(allowlist[table.name]!, column.name) ? allowlist[table.name]![column.name]! : undefined;
+      if (allowed) {
+        const plan = { ...base, treatment: allowed.rule, why: allowed.why };
+        explicit.set(at(table.name, column.name), plan);
+        chosen.set(at(table.name, column.name), plan);
+        continue;
+      }
+      const role = roles.get(at(table.name, column.name)) ?? new Set();
+      const inKey = role.has('primary') || role.has('unique') || role.has('foreign');
+      let plan: ColumnPlan;
+      if (inKey && (TEXT_TYPE.test(column.type) || column.type === 'uuid')) plan = { ...base, treatment: 'pseudonym', why: 'not allowlisted; in a key, so pseudonymised to stay unique and join' };
+      else if ((inKey || role.has('check')) && !freeText(column.type)) plan = { ...base, treatment: 'copy', why: `not allowlisted; a ${column.type} in a ${inKey ? 'key' : 'CHECK constraint'}, which holds no free text` };
+      else if (role.has('check') && TEXT_TYPE.test(column.type)) plan = { ...base, treatment: 'pseudonym', why: 'not allowlisted; in a CHECK constraint, so a non-empty stand-in' };
+      else plan = { ...base, treatment: 'neutral', why: 'not allowlisted' };
+      chosen.set(at(table.name, column.name), plan);
+    }
+  }
+  // Both sides of a foreign key must be treated alike, or the restored rows no longer join; an
+  // allowlisted side decides, and a decision travels along chains of keys (so: until nothing changes).
+  const decided = new Set(explicit.keys());
+  for (let changed = true, rounds = 0; changed && rounds <= keys.length; rounds++) {
+    changed = false;
+    for (const key of keys) {
+      if (key.kind !== 'foreign' || !key.refTable) continue;
+      key.columns.forEach((column, i) => {
+        const [child, parent] = [at(key.table, column), at(key.refTable!, key.refColumns?.[i] ?? '')];
+        const [c, p] = [chosen.get(child), chosen.get(parent)];
+        if (!c || !p || c.treatment === p.treatment) return;
+        if (explicit.has(child) && explicit.has(parent)) {
+          throw new Error(`snapshot allowlist: ${key.table}.${column} (${c.treatment}) references ${key.refTable}.${key.refColumns?.[i]} (${p.treatment}); both sides of a foreign key must be treated alike`);
+        }
+        // The decided side wins; between two undecided ones, the parent (its key rule sees uniqueness).
+        const childFollows = decided.has(parent) || !decided.has(child);
+        const [follower, leader, target] = childFollows ? [c, p, child] : [p, c, parent];
+        chosen.set(target, { ...follower, treatment: leader.treatment, why: `not allowlisted; ${childFollows ? 'references' : 'referenced by'} a column treated so` });
+        decided.add(target);
+        changed = true;
+      });
+    }
+  }
+  return new Map(tables.map((t) => [t.name, t.columns.map((c) => chosen.get(at(t.name, c.name))!)]));
+}
+
+/** A NOT NULL column's neutral value in PostgreSQL's text form; undefined for a type it has none for. */
+export function neutralValue(type: string, enums: ReadonlyMap<string, readonly string[]>): string | (() => string) | undefined {
+  if (type.endsWith('[]')) return '{}';
+  if (TEXT_TYPE.test(type) || type === 'xml') return '';
+  if (type === 'jsonb' || type === 'json') return '{}';
+  if (type === 'bytea') return '\\x';
+  if (type === 'boolean') return 'false';
+  if (/^(smallint|integer|bigint|numeric|real|double precision|money)\b/.test(type)) return '0';
+  if (type === 'interval') return '0';
+  if (type === 'date') return '1970-01-01';
+  if (/^timestamp\b/.test(type)) return '1970-01-01 00:00:00+00';
+  if (/^time\b/.test(type)) return '00:00:00';
+  if (type === 'inet' || type === 'cidr') return '0.0.0.0';
+  if (type === 'uuid') return () => randomUUID();
+  const name = type.startsWith('"') ? type.slice(1, -1).replaceAll('""', '"') : type;
+  const labels = enums.get(name);
+  return labels?.[0];
+}
+
+export class Sanitizer {
+  private readonly key = randomBytes(32);
+
+  /** The value to store for a column, given as PostgreSQL's text form. */
+  value(plan: ColumnPlan, value: string | null, neutral: string | (() => string) | undefined): string | null {
+    switch (plan.treatment) {
+      case 'copy':
+        return value;
+      case 'pseudonym':
+        if (value === null) return null;
+        if (plan.type === 'uuid') return this.uuidPseudonym(value);
+        if (TEXT_TYPE.test(plan.type)) return this.pseudonym(value).slice(0, lengthLimit(plan.type));
+        // An identity column of another type (a number) carries no name: kept so that rows join.
+        if (!freeText(plan.type)) return value;
+        return this.neutral(plan, neutral);
+      case 'neutral':
+        return this.neutral(plan, neutral);
+    }
+  }
+
+  private neutral(plan: ColumnPlan, neutral: string | (() => string) | undefined): string | null {
+    if (!plan.notNull) return null;
+    if (neutral === undefined) throw new Error(`no neutral value for NOT NULL column ${plan.name} of type ${plan.type}`);
+    return typeof neutral === 'function' ? neutral() : neutral;
+  }
+
+  /** The same input gives the same pseudonym within this snapshot; an email stays an email. */
+  pseudonym(value: string): string {
+    const digest = this.digest(value).slice(0, 12);
+    return value.includes('@') ? `u-${digest}@redacted.invalid` : `u-${digest}`;
+  }
+
+  /** A uuid key's stand-in: the same uuid always maps to the same one, which reveals nothing of it. */
+  uuidPseudonym(value: string): string {
+    const h = this.digest(value.toLowerCase());
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${'89ab'[parseInt(h[16]!, 16) % 4]}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+  }
+
+  private digest(value: string): string {
+    return createHmac('sha256', this.key).update(value).digest('hex');
+  }
+}
+
+/** varchar(64) → 64: a pseudonym must fit its column. */
+function lengthLimit(type: string): number | undefined {
+  const match = /^(character varying|varchar|character|char)\((\d+)\)/.exec(type);
+  return match ? Number(match[2]) : undefined;
+}
+
+/** etcd keys whose last part names a secret: config/redis/password, volumes/proxies/{name}/secret, registry passwords. */
+const SECRET_KEY_PART = /(password|secret|token|credential|private[-_]?key|api[-_]?key)/i;
+
+export const REDACTED = 'REDACTED';
+
+export function isSecretEtcdKey(key: string): boolean {
+  const last = key.split('/').filter((part) => part !== '').pop() ?? '';
+  return SECRET_KEY_PART.test(decodeURIComponent(last));
+}
+
+/**
+ * Removes a password embedded in a URL value (https://user:pass@registry). A URL that does not
+ * parse (a password with a raw "/" in it) loses its whole user part.
+ */
+export function stripUrlPassword(value: string): string {
+  try {
+    const url = new URL(value);
+    if (!url.password) return value;
+    url.password = '';
+    return url.toString();
+  } catch {
+    return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@\s]*:[^@\s]*@/i, '$1');
+  }
+}
+
+/** A key part that names a secret, anywhere in a manager.toml key path: db.password, etcd.password, registry tokens. */
+const SECRET_TOML_KEY = /(password|passwd|secret|token|credential|private[-_]?key|api[-_]?key)/i;
+
+type TomlPath = ReadonlyArray<string | number>;
+
+/** db.password, "odd key".token, registries[0].password: what the report shows. */
+function showPath(path: TomlPath): string {
+  return path.map((part, i) => (typeof part === 'number' ? `[${part}]` : `${i > 0 ? '.' : ''}${/^[A-Za-z0-9_-]+$/.test(part) ? part : JSON.stringify(part)}`)).join('');
+}
+
+/**
+ * manager.toml with every secret value emptied, layout and comments kept: each value under a key
+ * path with a part named like a secret ([db] and [etcd] passwords, tokens, private keys), in any
+ * TOML form (basic, literal and multi-line strings, dotted or quoted keys, arrays, inline tables),
+ * is found in a real TOML syntax tree and its exact source range replaced by an empty value of
+ * its kind; a comment that looks like a secret assignment is emptied too. The result is parsed
+ * again and refused, with nothing copied, unless it is valid TOML holding none of those values.
+ * Returns the text and the full dotted paths it emptied.
+ */
+export function redactToml(text: string, name = 'manager.toml'): { text: string; redacted: string[] } {
+  const refuse = (why: string) => new MigrationError('invalid-input', `${name} cannot be redacted safely (${why}); it is not copied`);
+  let program: AST.TOMLProgram;
+  try {
+    program = parseTOML(text, { tomlVersion: '1.0.0' });
+  } catch (error) {
+    const at = error instanceof ParseError ? ` at line ${error.lineNumber}` : '';
+    throw refuse(`it is not valid TOML${at}: ${messageOf(error).split('\n')[0]}`);
+  }
+  const splices: Array<{ range: readonly [number, number]; by: string; path: TomlPath; label?: string }> = [];
+  const keyParts = (key: AST.TOMLKey) => key.keys.map((k) => (k.type === 'TOMLBare' ? k.name : k.value));
+  const visit = (node: AST.TOMLContentNode, path: TomlPath, secret: boolean): void => {
+    const isSecret = secret || SECRET_TOML_KEY.test(String(path.at(-1) ?? ''));
+    if (isSecret && node.type === 'TOMLArray') splices.push({ range: node.range, by: '[]', path });
+    else if (isSecret && node.type === 'TOMLInlineTable') splices.push({ range: node.range, by: '{}', path });
+    else if (isSecret && node.type === 'TOMLValue' && node.kind === 'string') splices.push({ range: node.range, by: '""', path });
+    else if (isSecret && node.type === 'TOMLValue' && (node.kind === 'integer' || node.kind === 'float')) splices.push({ range: node.range, by: '0', path });
+    else if (node.type === 'TOMLArray') node.elements.forEach((element, i) => visit(element, [...path, i], isSecret));
+    else if (node.type === 'TOMLInlineTable') for (const pair of node.body) visit(pair.value, [...path, ...keyParts(pair.key)], isSecret || keyParts(pair.key).some((k) => SECRET_TOML_KEY.test(k)));
+  };
+  const arrayTables = new Map<string, number>();
+  for (const item of program.body[0].body) {
+    if (item.type === 'TOMLKeyValue') {
+      visit(item.value, keyParts(item.key), keyParts(item.key).some((k) => SECRET_TOML_KEY.test(k)));
+      continue;
+    }
+    const header: Array<string | number> = keyParts(item.key);
+    if (item.kind === 'array') {
+      const shown = JSON.stringify(header);
+      const index = arrayTables.get(shown) ?? 0;
+      arrayTables.set(shown, index + 1);
+      header.push(index);
+    }
+    const secretTable = header.some((k) => typeof k === 'string' && SECRET_TOML_KEY.test(k));
+    for (const pair of item.body) visit(pair.value, [...header, ...keyParts(pair.key)], secretTable || keyParts(pair.key).some((k) => SECRET_TOML_KEY.test(k)));
+  }
+  // A commented-out assignment (`# password = "old"`) is still a secret; one inside a removed value goes with it.
+  const inside = (range: readonly [number, number]) => splices.some((s) => s.range[0] <= range[0] && range[1] <= s.range[1]);
+  const comments = program.comments.filter((c) => SECRET_TOML_KEY.test(c.value) && /[=:]/.test(c.value) && !inside(c.range));
+  for (const comment of comments) splices.push({ range: comment.range, by: '# (secret removed by bai-migrate)', path: [], label: `(comment on line ${comment.loc.start.line})` });
+  // An empty value has nothing to remove, and is not reported as removed.
+  const needed = splices.filter((s) => text.slice(s.range[0], s.range[1]) !== s.by);
+
+  let out = text;
+  for (const splice of [...needed].sort((a, b) => b.range[0] - a.range[0])) out = out.slice(0, splice.range[0]) + splice.by + out.slice(splice.range[1]);
+
+  // Checked on what is written, by another parser: valid, and none of the removed values left in it.
+  let parsed: Record<string, unknown>;
+  try {
+    parsed = parseTomlStrictly(out) as Record<string, unknown>;
+  } catch (error) {
+    // Only the first line: the parser's message goes on to quote the text.
+    throw refuse(`the redacted text is not valid TOML: ${messageOf(error).split('\n')[0]}`);
+  }
+  const count = (haystack: string, needle: string) => haystack.split(needle).length - 1;
+  for (const splice of needed) {
+    const removed = text.slice(splice.range[0], splice.range[1]);
+    // The same text may stand elsewhere outside any secret (user = "x", password = "x"), but no more often than that.
+    const elsewhere = count(text, removed) - needed.filter((s) => text.slice(s.range[0], s.range[1]) === removed).length;
+    if (count(out, removed) > elsewhere) throw refuse(`the value of ${splice.label ?? showPath(splice.path)} is still in it`);
+    if (splice.label) continue;
+    const value = splice.path.reduce<unknown>((at, part) => (at as Record<string | number, unknown> | undefined)?.[part], parsed);
+    const empty = value === '' || value === 0 || (Array.isArray(value) && value.length === 0) || (typeof value === 'object' && value !== null && Object.keys(value).length === 0);
+    if (!empty) throw refuse(`${showPath(splice.path)} is not empty after redaction`);
+  }
+  return { text: out, redacted: [...new Set(needed.map((s) => s.label ?? showPath(s.path)))] };
+}

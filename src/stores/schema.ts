@@ -1,0 +1,64 @@
+/** Reads of the PostgreSQL schema that several steps share. */
+import type pg from 'pg';
+import { MigrationError } from '../core/errors.js';
+import { betweenReleases, describeAcceptedVersions, isSchemaPosition, locateRevision, type SchemaPosition } from '../releases/catalogue.js';
+import { linesHolding } from '../releases/releases.js';
+
+/** The rows of alembic_version; more than one means several heads. */
+export async function readRevisions(client: pg.Client): Promise<string[]> {
+  const { rows } = await client.query<{ exists: boolean }>(`SELECT to_regclass('alembic_version') IS NOT NULL AS exists`);
+  if (!rows[0]?.exists) {
+    throw new MigrationError(
+      'inconsistent-state',
+      'the database has no alembic_version table: it is not a Backend.AI manager database, or its schema was never stamped (backend.ai mgr schema oneshot)',
+    );
+  }
+  const result = await client.query<{ version_num: string }>('SELECT version_num FROM alembic_version ORDER BY version_num');
+  return result.rows.map((r) => r.version_num);
+}
+
+/** Where the database stands among known releases; anything bai-migrate cannot place is an error. */
+export async function detectPosition(client: pg.Client): Promise<SchemaPosition> {
+  const revisions = await readRevisions(client);
+  if (revisions.length === 0) {
+    throw new MigrationError('inconsistent-state', 'alembic_version is empty: the schema revision is unknown. Stamp it with the installed release\'s head (alembic stamp <revision>) and run again');
+  }
+  // Several rows, each inside a known graph: an upgrade stopped between a fork and its merge
+  // (21.09 → 22.03 forks twice), placed between the releases all of them lie between.
+  if (revisions.length > 1 && revisions.every((r) => linesHolding(r).length > 0)) {
+    const between = betweenReleases(revisions);
+    if (between) return { revision: revisions[0]!, releases: [], between };
+  }
+  if (revisions.length > 1) {
+    throw new MigrationError(
+      'inconsistent-state',
+      `alembic_version holds ${revisions.length} revisions (${revisions.join(', ')}): the schema has several heads. Resolve them with the manager's alembic (alembic merge or stamp) before migrating`,
+    );
+  }
+  const located = locateRevision(revisions[0]!);
+  if (isSchemaPosition(located)) return located;
+  if (located.otherRelease) {
+    throw new MigrationError(
+      'unsupported',
+      `the database is at revision ${located.revision}, the head of Backend.AI ${located.otherRelease}, older than any release bai-migrate knows (${describeAcceptedVersions()})`,
+    );
+  }
+  throw new MigrationError(
+    'inconsistent-state',
+    `the database is at revision ${located.revision}, which is no revision of a known Backend.AI release; known: ${describeAcceptedVersions()}`,
+  );
+}
+
+export async function tableExists(client: pg.Client, table: string): Promise<boolean> {
+  const { rows } = await client.query<{ exists: boolean }>('SELECT to_regclass($1) IS NOT NULL AS exists', [table]);
+  return rows[0]?.exists ?? false;
+}
+
+export async function columnExists(client: pg.Client, table: string, column: string): Promise<boolean> {
+  const { rows } = await client.query(
+    `SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 AND column_name = $2`,
+    [table, column],
+  );
+  return rows.length > 0;
+}
+
