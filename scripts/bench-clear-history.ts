@@ -51,10 +51,13 @@ async function measure(body: () => Promise<number>, retained = false): Promise<{
   global.gc?.();
   const base = process.memoryUsage().heapUsed;
   let peak = base;
-  const sampler = setInterval(() => {
-    if (retained) global.gc?.();
-    peak = Math.max(peak, process.memoryUsage().heapUsed);
-  }, retained ? 50 : 10);
+  const sampler = setInterval(
+    () => {
+      if (retained) global.gc?.();
+      peak = Math.max(peak, process.memoryUsage().heapUsed);
+    },
+    retained ? 50 : 10,
+  );
   const start = performance.now();
   const longestMs = await body();
   const ms = performance.now() - start;
@@ -80,7 +83,11 @@ await withTestbed(async (info, admin) => {
     const start = performance.now();
     await pg.query(`DELETE FROM kernels WHERE terminated_at < now() - ${RETENTION}`);
     const longest = performance.now() - start;
-    for (let i = 0; i < rows.length; i += 32) await redis.pipeline().del(...rows.slice(i, i + 32).map((r) => r.id)).exec();
+    for (let i = 0; i < rows.length; i += 32)
+      await redis
+        .pipeline()
+        .del(...rows.slice(i, i + 32).map((r) => r.id))
+        .exec();
     return longest;
   });
   await check('manager');
@@ -113,12 +120,16 @@ await withTestbed(async (info, admin) => {
   await check('bare DELETE');
 
   const line = (label: string, r: { ms: number; longestMs: number; peakMiB: number }) =>
-    `  ${label.padEnd(44)} ${r.ms.toFixed(0).padStart(7)} ms ${Math.round((n / r.ms) * 1000).toString().padStart(9)} rows/s   longest statement ${r.longestMs.toFixed(0).padStart(6)} ms   peak heap incl. garbage +${r.peakMiB.toFixed(1)} MiB`;
+    `  ${label.padEnd(44)} ${r.ms.toFixed(0).padStart(7)} ms ${Math.round((n / r.ms) * 1000)
+      .toString()
+      .padStart(9)} rows/s   longest statement ${r.longestMs.toFixed(0).padStart(6)} ms   peak heap incl. garbage +${r.peakMiB.toFixed(1)} MiB`;
   console.log(`\nclear-history of ${n} kernels (and ${n} Redis stat keys), 1,000 kept; PostgreSQL 15 and Redis 7 on this machine`);
   console.log(line('(a) manager: one DELETE, DEL in chunks of 32', manager));
   console.log(line('(b) bai-migrate clear-history', ours));
   console.log(line('(c) bare DELETE (database only, the floor)', bare));
   if (oursRetained) console.log(`  (b) heap actually held at its peak (garbage collected every 50 ms, separate run): +${oursRetained.peakMiB.toFixed(1)} MiB`);
-  console.log(`  (b)/(a) wall time ${(ours.ms / manager.ms).toFixed(2)}×   (b)/(c) ${(ours.ms / bare.ms).toFixed(2)}×   longest statement (b) ${ours.longestMs.toFixed(0)} ms vs (a) ${manager.longestMs.toFixed(0)} ms`);
+  console.log(
+    `  (b)/(a) wall time ${(ours.ms / manager.ms).toFixed(2)}×   (b)/(c) ${(ours.ms / bare.ms).toFixed(2)}×   longest statement (b) ${ours.longestMs.toFixed(0)} ms vs (a) ${manager.longestMs.toFixed(0)} ms`,
+  );
   await seeded.close();
 });

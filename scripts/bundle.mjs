@@ -80,7 +80,10 @@ async function writeLicenses(meta) {
     const files = (await readdir(root)).filter((f) => /^(licen[cs]e|copying|notice)([.-]|$)/i.test(f)).sort();
     const texts = await Promise.all(files.map(async (f) => `--- ${f} ---\n${(await readFile(join(root, f), 'utf8')).trim()}\n`));
     const license = typeof pkg.license === 'string' ? pkg.license : (pkg.license?.type ?? pkg.licenses?.map((l) => l.type).join(' OR ') ?? 'UNKNOWN');
-    entries.push({ id: `${pkg.name}@${pkg.version}`, text: `${pkg.name}@${pkg.version}\nLicense: ${license}\n${texts.length > 0 ? texts.join('') : '(the package ships no licence file; its package.json names the licence above)\n'}` });
+    entries.push({
+      id: `${pkg.name}@${pkg.version}`,
+      text: `${pkg.name}@${pkg.version}\nLicense: ${license}\n${texts.length > 0 ? texts.join('') : '(the package ships no licence file; its package.json names the licence above)\n'}`,
+    });
   }
   // Two copies of one version (nested node_modules) are listed once.
   const unique = [...new Map(entries.map((e) => [e.id, e])).values()].sort((a, b) => a.id.localeCompare(b.id));
@@ -122,7 +125,10 @@ async function writeReadmeTables(inputs, outputs) {
   const inputRows = ['| input | default | description |', '|---|---|---|', ...inputs.map((i) => `| \`${i.name}\` | ${i.default !== undefined ? `\`${i.default}\`` : ''} | ${cell(i.description)} |`)];
   const outputRows = ['| output | description |', '|---|---|', ...outputs.map((o) => `| \`${o.name}\` | ${cell(o.description)} |`)];
   let readme = await readFile('README.md', 'utf8');
-  for (const [name, rows] of [['inputs', inputRows], ['outputs', outputRows]]) {
+  for (const [name, rows] of [
+    ['inputs', inputRows],
+    ['outputs', outputRows],
+  ]) {
     const pattern = new RegExp(`(<!-- ${name}:start[^>]*-->\\n)[\\s\\S]*?(<!-- ${name}:end -->)`);
     if (!pattern.test(readme)) throw new Error(`README.md lacks the <!-- ${name}:start --> … <!-- ${name}:end --> markers`);
     readme = readme.replace(pattern, `$1${rows.join('\n')}\n$2`);

@@ -53,11 +53,17 @@ describe('the Action (dist/index.js)', () => {
     expect(result.stdout).toContain('::group::Preflight');
 
     // Every secret was handed to the runner to mask, and appears nowhere else.
-    const masked = result.stdout.split('\n').filter((line) => line.startsWith('::add-mask::')).map((line) => line.slice('::add-mask::'.length));
+    const masked = result.stdout
+      .split('\n')
+      .filter((line) => line.startsWith('::add-mask::'))
+      .map((line) => line.slice('::add-mask::'.length));
     const secrets = [info.postgres.password, info.redis.password, 'etcd-Secr3t-unused'];
     expect(masked).toEqual(expect.arrayContaining(secrets));
     const visible = [
-      result.stdout.split('\n').filter((line) => !line.startsWith('::add-mask::')).join('\n'),
+      result.stdout
+        .split('\n')
+        .filter((line) => !line.startsWith('::add-mask::'))
+        .join('\n'),
       readFileSync(files.output, 'utf8'),
       summary,
       readFileSync(files.report, 'utf8'),
@@ -76,7 +82,10 @@ describe('the Action (dist/index.js)', () => {
       expect(outputs.outcome).toBe('success');
       const secrets = [info.postgres.password, info.redis.password, 'etcd-Secr3t-unused'];
       const visible = [
-        result.stdout.split('\n').filter((line) => !line.startsWith('::add-mask::')).join('\n'),
+        result.stdout
+          .split('\n')
+          .filter((line) => !line.startsWith('::add-mask::'))
+          .join('\n'),
         result.stderr,
         readFileSync(files.output, 'utf8'),
         summary,
@@ -94,7 +103,13 @@ describe('the Action (dist/index.js)', () => {
     const toml = deployment.writeManagerToml();
     await admin.etcd.put(`/sorna/${deployment.namespace}/nodes/manager/i-running`).value('up');
     try {
-      const { result, outputs, summary } = await runAction({ command: 'preflight', 'to-version': '22.03', 'manager-config': toml, 'alembic-command': ALEMBIC_COMMAND, 'alembic-config': FIXTURE_ALEMBIC_INI });
+      const { result, outputs, summary } = await runAction({
+        command: 'preflight',
+        'to-version': '22.03',
+        'manager-config': toml,
+        'alembic-command': ALEMBIC_COMMAND,
+        'alembic-config': FIXTURE_ALEMBIC_INI,
+      });
       expect(result.code).toBe(1);
       expect(outputs.outcome).toBe('failure');
       expect(result.stdout).toMatch(/::error title=bai-migrate preflight%3A services-stopped::21\.09 → 22\.03 services-stopped: 1 manager\(s\) registered/);
@@ -112,7 +127,11 @@ describe('the Action (dist/index.js)', () => {
     expect(outputs.outcome).toBe('failure');
     expect(result.stdout).toContain('::error::postgres-url must be a postgresql:// or postgres:// or postgresql+asyncpg:// or postgresql+psycopg2:// URL with a host');
     expect(summary).toContain('bai-migrate did not start');
-    const visible = result.stdout.split('\n').filter((line) => !line.startsWith('::add-mask::')).join('\n') + summary;
+    const visible =
+      result.stdout
+        .split('\n')
+        .filter((line) => !line.startsWith('::add-mask::'))
+        .join('\n') + summary;
     expect(visible).not.toContain('hunter2-Secr3t');
   });
 });

@@ -92,7 +92,10 @@ describe('the Action annotates each finding once', () => {
     const titledErrors = lines.filter((l) => l.startsWith('::error title='));
     expect(titledErrors).toHaveLength(failed.length);
     for (const f of failed) {
-      expect(titledErrors.filter((l) => l.startsWith(`::error title=bai-migrate ${f.phase}%3A ${f.step}::`) && l.endsWith(escapeData(findingLine(f)))), findingLine(f)).toHaveLength(1);
+      expect(
+        titledErrors.filter((l) => l.startsWith(`::error title=bai-migrate ${f.phase}%3A ${f.step}::`) && l.endsWith(escapeData(findingLine(f)))),
+        findingLine(f),
+      ).toHaveLength(1);
     }
     expect(lines.filter((l) => l.startsWith('::warning'))).toHaveLength(warnings.length);
     expect(lines.filter((l) => l.startsWith('::error::'))).toEqual([`::error::preflight found ${failed.length} problems (each reported above; the report lists them)`]);
@@ -124,7 +127,9 @@ describe('an outcome is the work’s', () => {
     const before = await snapshotState(admin(), deployment);
     const result = await runDist('cli.js', cliArgs(inputs), {});
     expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(new RegExp(`^bai-migrate: report-file "${file}/report\\.json": its folder ${file} cannot be created \\(EEXIST: file already exists.*\\); give a path in a folder that exists or can be made\\n$`));
+    expect(result.stderr).toMatch(
+      new RegExp(`^bai-migrate: report-file "${file}/report\\.json": its folder ${file} cannot be created \\(EEXIST: file already exists.*\\); give a path in a folder that exists or can be made\\n$`),
+    );
     expect(await snapshotState(admin(), deployment)).toEqual(before);
     expect(readdirSync(inputs['backup-dir'])).toEqual([]);
   });

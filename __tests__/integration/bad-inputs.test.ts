@@ -38,7 +38,20 @@ interface Case {
   env?: Record<string, string>;
 }
 
-const migrate = (toml: string, ...extra: string[]) => ['migrate', '--manager-config', toml, '--to-version', '22.03', '--alembic-command', ALEMBIC_COMMAND, '--alembic-config', FIXTURE_ALEMBIC_INI, '--backup-dir', tempDir(), ...extra];
+const migrate = (toml: string, ...extra: string[]) => [
+  'migrate',
+  '--manager-config',
+  toml,
+  '--to-version',
+  '22.03',
+  '--alembic-command',
+  ALEMBIC_COMMAND,
+  '--alembic-config',
+  FIXTURE_ALEMBIC_INI,
+  '--backup-dir',
+  tempDir(),
+  ...extra,
+];
 
 const cases: Case[] = [
   {
@@ -137,12 +150,32 @@ const cases: Case[] = [
     exit: 2,
     message: /unknown option --from; see bai-migrate --help/,
   },
-  { name: 'batch-size 0', args: ({ toml }) => ['clear-history', '--manager-config', toml, '--batch-size', '0'], exit: 2, message: /batch-size "0" is not accepted; accepted: a whole number from 1 to 100000/ },
+  {
+    name: 'batch-size 0',
+    args: ({ toml }) => ['clear-history', '--manager-config', toml, '--batch-size', '0'],
+    exit: 2,
+    message: /batch-size "0" is not accepted; accepted: a whole number from 1 to 100000/,
+  },
   { name: 'unknown vacuum', args: ({ toml }) => ['clear-history', '--manager-config', toml, '--vacuum', 'yes'], exit: 2, message: /vacuum "yes" is not accepted; accepted: none, analyze, full/ },
-  { name: 'unknown redis-failure', args: ({ toml }) => ['clear-history', '--manager-config', toml, '--redis-failure', 'ignore'], exit: 2, message: /redis-failure "ignore" is not accepted; accepted: fail, warn/ },
+  {
+    name: 'unknown redis-failure',
+    args: ({ toml }) => ['clear-history', '--manager-config', toml, '--redis-failure', 'ignore'],
+    exit: 2,
+    message: /redis-failure "ignore" is not accepted; accepted: fail, warn/,
+  },
   { name: 'unknown redis-persistence', args: ({ toml }) => migrate(toml, '--redis-persistence', 'off'), exit: 2, message: /redis-persistence "off" is not accepted; accepted: configure, managed/ },
-  { name: 'periodic-sync-stats not a boolean', args: ({ toml }) => migrate(toml, '--periodic-sync-stats', 'maybe'), exit: 2, message: /periodic-sync-stats "maybe" is not a boolean; accepted: true, false/ },
-  { name: 'lock-timeout 0', args: ({ toml }) => migrate(toml, '--lock-timeout', '0'), exit: 2, message: /lock-timeout "0" is not accepted; accepted: a number of seconds greater than 0 and at most 86400/ },
+  {
+    name: 'periodic-sync-stats not a boolean',
+    args: ({ toml }) => migrate(toml, '--periodic-sync-stats', 'maybe'),
+    exit: 2,
+    message: /periodic-sync-stats "maybe" is not a boolean; accepted: true, false/,
+  },
+  {
+    name: 'lock-timeout 0',
+    args: ({ toml }) => migrate(toml, '--lock-timeout', '0'),
+    exit: 2,
+    message: /lock-timeout "0" is not accepted; accepted: a number of seconds greater than 0 and at most 86400/,
+  },
   { name: 'bad etcd-namespace', args: ({ toml }) => migrate(toml, '--etcd-namespace', 'a/b'), exit: 2, message: /etcd-namespace "a\/b" may hold only letters, digits, "\.", "_" and "-"/ },
   { name: 'etcd endpoint without a port', args: ({ toml }) => migrate(toml, '--etcd-endpoints', 'localhost'), exit: 2, message: /etcd-endpoints entry "localhost" is not host:port/ },
   {
@@ -196,7 +229,8 @@ const cases: Case[] = [
     },
     args: ({ toml }) => migrate(toml),
     exit: 1,
-    message: /Redis: authentication failed at 127\.0\.0\.1:\d+ \(Redis, from etcd config\/redis\/addr\): WRONGPASS .* \(the password is wrong\); check etcd config\/redis\/password \(or set redis-url\)/,
+    message:
+      /Redis: authentication failed at 127\.0\.0\.1:\d+ \(Redis, from etcd config\/redis\/addr\): WRONGPASS .* \(the password is wrong\); check etcd config\/redis\/password \(or set redis-url\)/,
     secret: 'wrong-Secr3t-etcd-redis',
   },
   {
@@ -242,16 +276,30 @@ const cases: Case[] = [
     name: 'missing alembic.ini',
     args: ({ toml }) => migrate(toml, '--alembic-config', '/nonexistent/alembic.ini'),
     exit: 1,
-    message: /schema: alembic does not work as configured: its config \/nonexistent\/alembic\.ini cannot be read \(no such file\); command: \S*python3 -m alembic, config: \/nonexistent\/alembic\.ini\. Set alembic-command .*, alembic-config .* or manager-venv/,
+    message:
+      /schema: alembic does not work as configured: its config \/nonexistent\/alembic\.ini cannot be read \(no such file\); command: \S*python3 -m alembic, config: \/nonexistent\/alembic\.ini\. Set alembic-command .*, alembic-config .* or manager-venv/,
   },
   {
     name: 'alembic.ini whose scripts are missing',
     args: ({ toml }) => migrate(toml, '--alembic-config', malformedIni('[alembic]\nscript_location = /nonexistent/scripts\n')),
     exit: 1,
-    message: /schema: alembic does not work as configured: ".*python3 -m alembic -c <private copy of \S+\/alembic\.ini> show 81c264528f20" failed \(exit \d+: .*\/nonexistent\/scripts.*\); command: .*python3 -m alembic, config: \S+\/alembic\.ini\. Set alembic-command/,
+    message:
+      /schema: alembic does not work as configured: ".*python3 -m alembic -c <private copy of \S+\/alembic\.ini> show 81c264528f20" failed \(exit \d+: .*\/nonexistent\/scripts.*\); command: .*python3 -m alembic, config: \S+\/alembic\.ini\. Set alembic-command/,
   },
-  { name: 'unknown revision', seed: { revisions: ['0123456789ab'] }, args: ({ toml }) => migrate(toml), exit: 1, message: /revision 0123456789ab, which is no revision of a known Backend\.AI release/ },
-  { name: 'several heads', seed: { revisions: ['81c264528f20', 'aaaaaaaaaaaa'] }, args: ({ toml }) => migrate(toml), exit: 1, message: /alembic_version holds 2 revisions \(81c264528f20, aaaaaaaaaaaa\): the schema has several heads/ },
+  {
+    name: 'unknown revision',
+    seed: { revisions: ['0123456789ab'] },
+    args: ({ toml }) => migrate(toml),
+    exit: 1,
+    message: /revision 0123456789ab, which is no revision of a known Backend\.AI release/,
+  },
+  {
+    name: 'several heads',
+    seed: { revisions: ['81c264528f20', 'aaaaaaaaaaaa'] },
+    args: ({ toml }) => migrate(toml),
+    exit: 1,
+    message: /alembic_version holds 2 revisions \(81c264528f20, aaaaaaaaaaaa\): the schema has several heads/,
+  },
   { name: 'empty alembic_version', seed: { revisions: [] }, args: ({ toml }) => migrate(toml), exit: 1, message: /alembic_version is empty: the schema revision is unknown/ },
   {
     name: 'database newer than to-version',
@@ -270,9 +318,15 @@ const cases: Case[] = [
     },
     args: ({ toml }) => migrate(toml),
     exit: 1,
-    message: /image-metadata: 4 etcd image entries the 21.09 manager itself cannot use: .*bad%E0%A4%A\/1\.0\/resource: no resource\/ keys.*"12MB" is not a whole number of bytes.*images\/_aliases\/python: points at .*, an image entry 21.09 cannot use.*set skip-unusable-images: true/,
+    message:
+      /image-metadata: 4 etcd image entries the 21.09 manager itself cannot use: .*bad%E0%A4%A\/1\.0\/resource: no resource\/ keys.*"12MB" is not a whole number of bytes.*images\/_aliases\/python: points at .*, an image entry 21.09 cannot use.*set skip-unusable-images: true/,
   },
-  { name: 'redlock for 22.03', args: ({ toml }) => migrate(toml, '--lock-backend', 'redlock'), exit: 1, message: /lock-backend "redlock" is not supported by Backend\.AI 22\.03; accepted: filelock, pg_advisory, etcd/ },
+  {
+    name: 'redlock for 22.03',
+    args: ({ toml }) => migrate(toml, '--lock-backend', 'redlock'),
+    exit: 1,
+    message: /lock-backend "redlock" is not supported by Backend\.AI 22\.03; accepted: filelock, pg_advisory, etcd/,
+  },
   {
     name: 'a manager still registered',
     seed: { managersRegistered: ['i-manager-1'] },

@@ -43,7 +43,10 @@ writeFileSync(
 );
 
 function environments(file: string): Array<Record<string, string>> {
-  return readFileSync(file, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Record<string, string>);
+  return readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Record<string, string>);
 }
 
 /** None of the planted values, under any name; PATH and HOME as the run has them. */

@@ -96,7 +96,9 @@ describe('clear-history on a 22.03 deployment', () => {
     const down = 'redis://127.0.0.1:1';
     const { report } = await runEngine(inputs(deployment, { 'redis-url': down, 'connect-timeout': '2' }));
     expect(report.outcome).toBe('failure');
-    expect(report.error).toMatch(/^clear-history: Redis part not done \(Redis is unreachable\): stat keys of deleted kernels stay in Redis DB 0; a run with sweep-orphaned-stat-keys: true removes them once Redis is back$/);
+    expect(report.error).toMatch(
+      /^clear-history: Redis part not done \(Redis is unreachable\): stat keys of deleted kernels stay in Redis DB 0; a run with sweep-orphaned-stat-keys: true removes them once Redis is back$/,
+    );
     expect(report.history!.kernels).toBeGreaterThan(5);
     expect((await state(deployment)).kernels).toHaveLength(29);
     // Warn instead of fail, when asked; a later run with Redis back leaves the orphaned keys unless
@@ -118,12 +120,9 @@ describe('the cutoff', () => {
     ['4yr', '2024-02-29', '2020-02-29'],
     ['3mo', '2021-05-31', '2021-02-28'],
     ['0.5d', '2021-03-01', '2021-02-28 12:00'],
-  ])('now - %s from %s is %s: calendar months clamp like the manager\'s relativedelta', async (retention, now, expected) => {
+  ])("now - %s from %s is %s: calendar months clamp like the manager's relativedelta", async (retention, now, expected) => {
     const client = admin().pg;
-    const { rows } = await client.query<{ cutoff: string }>(
-      `SELECT to_char(($1::timestamp - $2::interval), 'YYYY-MM-DD HH24:MI') AS cutoff`,
-      [now, retentionInterval(parseRetention(retention))],
-    );
+    const { rows } = await client.query<{ cutoff: string }>(`SELECT to_char(($1::timestamp - $2::interval), 'YYYY-MM-DD HH24:MI') AS cutoff`, [now, retentionInterval(parseRetention(retention))]);
     expect(rows[0]?.cutoff).toBe(expected.length === 10 ? `${expected} 00:00` : expected);
   });
 });

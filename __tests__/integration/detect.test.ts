@@ -34,12 +34,22 @@ describe('version detection from alembic_version', () => {
     expect(report.entries.find((e) => e.step === 'from-version')?.detail).toContain('part-way from 21.09.9 to 22.03.0');
   });
 
-  it('plans the 21.09 → 22.03 hop again for a database already at 22.03\'s schema (its later steps may not have run)', async () => {
+  it("plans the 21.09 → 22.03 hop again for a database already at 22.03's schema (its later steps may not have run)", async () => {
     const { report } = await planFor(['81c264528f20'], { 'from-version': '21.09' });
     expect(report.outcome).toBe('success');
     expect(report.plan.map((h) => [h.hop, h.targetRevision])).toEqual([['21.09 → 22.03', '81c264528f20']]);
     // The steps that change data after the schema are planned too (the guide's notes follow them).
-    expect(report.plan[0]!.steps.map((s) => s.id).slice(0, 9)).toEqual(['services-stopped', 'schema', 'concurrency-to-redis', 'last-stat-sync', 'redis-persistence', 'image-metadata', 'image-rescan', 'prune-etcd-images', 'distributed-lock']);
+    expect(report.plan[0]!.steps.map((s) => s.id).slice(0, 9)).toEqual([
+      'services-stopped',
+      'schema',
+      'concurrency-to-redis',
+      'last-stat-sync',
+      'redis-persistence',
+      'image-metadata',
+      'image-rescan',
+      'prune-etcd-images',
+      'distributed-lock',
+    ]);
   });
 
   it('plans nothing when the database and from-version are at the target release', async () => {

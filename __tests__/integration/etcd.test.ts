@@ -47,7 +47,10 @@ describe('an etcd namespace without keys', () => {
       const keys = await admin().etcd.getAll().prefix('/sorna/').keys();
       const all = [...new Set(keys.filter((k) => k.slice(7).includes('/')).map((k) => k.slice(7).split('/')[0]!))].sort((a, b) => Buffer.compare(Buffer.from(`${a}/`), Buffer.from(`${b}/`)));
       expect(all.length).toBeGreaterThan(20);
-      const listed = `${all.slice(0, 20).map((n) => `"${n}"`).join(', ')} and more`;
+      const listed = `${all
+        .slice(0, 20)
+        .map((n) => `"${n}"`)
+        .join(', ')} and more`;
       const revision = (await admin().etcd.getAll().prefix('/').limit(1).exec()).header.revision;
 
       const options = parseOptions({ command: 'preflight', 'to-version': '22.03', 'manager-config': seeded.writeManagerToml(), 'etcd-namespace': `none-${run}` });

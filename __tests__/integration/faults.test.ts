@@ -82,7 +82,7 @@ const imageRows = async (d: TestDeployment) => Number((await d.pg.query('SELECT 
 const counters = async () => (await admin.redis(0).keys('keypair.concurrency_used.*')).length;
 
 describe('migrate with a server killed mid-run', () => {
-  it('PostgreSQL killed inside the schema step, alembic\'s transaction open: rolled back, named, completed by a re-run', async () => {
+  it("PostgreSQL killed inside the schema step, alembic's transaction open: rolled back, named, completed by a re-run", async () => {
     const deployment = await deploy();
     const toml = deployment.writeManagerToml();
     const inputs = inputsFor(toml);
@@ -148,7 +148,7 @@ describe('migrate with a server killed mid-run', () => {
     await expectMigrated(admin, deployment, toml);
   });
 
-  it('PostgreSQL killed while image-metadata\'s transaction is open: rolled back, named, completed by a re-run', async () => {
+  it("PostgreSQL killed while image-metadata's transaction is open: rolled back, named, completed by a re-run", async () => {
     const deployment = await deploy();
     const toml = deployment.writeManagerToml();
     const inputs = inputsFor(toml);
@@ -157,7 +157,11 @@ describe('migrate with a server killed mid-run', () => {
     const log = new TriggerLogger(/^changed: 21\.09 → 22\.03 schema:/, () => void blocker.query('BEGIN; LOCK TABLE image_aliases IN EXCLUSIVE MODE').catch(() => undefined));
     const run = runEngine(inputs, log);
     const importWaits = async () =>
-      (await admin.pg.query(`SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND application_name = 'bai-migrate' AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO image_aliases%'`, [deployment.database])).rowCount === 1;
+      (
+        await admin.pg.query(`SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND application_name = 'bai-migrate' AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO image_aliases%'`, [
+          deployment.database,
+        ])
+      ).rowCount === 1;
     expect(await whenProbe(run, importWaits, () => servers.kill('postgres'))).toBe(true);
     const { report } = await run;
     expect(report.outcome).toBe('failure');
@@ -189,7 +193,9 @@ describe('migrate with a server frozen (docker pause): no hang', () => {
     // A Redis command waits one connect timeout (commandTimeout), the probe one more, closing the clients at most one more.
     expect(elapsed).toBeLessThan(3 * CONNECT_TIMEOUT * 1000 + 3_000);
     expect(report.outcome).toBe('failure');
-    expect(report.error).toContain(`21.09 → 22.03 redis-persistence failed: Redis persistence (AOF): Redis at ${servers.info.redis.host}:${servers.info.redis.port} (from etcd config/redis/addr) is unreachable`);
+    expect(report.error).toContain(
+      `21.09 → 22.03 redis-persistence failed: Redis persistence (AOF): Redis at ${servers.info.redis.host}:${servers.info.redis.port} (from etcd config/redis/addr) is unreachable`,
+    );
 
     await servers.unpause('redis');
     const again = await runEngine(inputs);
@@ -243,7 +249,9 @@ describe('migrate with PostgreSQL frozen (docker pause): no hang', () => {
     expect(report.errorCode).toBe('unreachable');
     // image-metadata did not start: the lock could not be confirmed before it.
     expect(report.error).toContain(`${named('postgres', deployment)}`);
-    expect(report.error).toContain(`the migration lock was lost (its connection did not answer within ${CONNECT_TIMEOUT} s); no step ran after that; run migrate again\ndone: 21.09 → 22.03 schema, 21.09 → 22.03 concurrency-to-redis, 21.09 → 22.03 last-stat-sync, 21.09 → 22.03 redis-persistence\n`);
+    expect(report.error).toContain(
+      `the migration lock was lost (its connection did not answer within ${CONNECT_TIMEOUT} s); no step ran after that; run migrate again\ndone: 21.09 → 22.03 schema, 21.09 → 22.03 concurrency-to-redis, 21.09 → 22.03 last-stat-sync, 21.09 → 22.03 redis-persistence\n`,
+    );
 
     await servers.unpause('postgres');
     expect(await imageRows(deployment)).toBe(0);
@@ -292,7 +300,13 @@ describe('clear-history with a server killed mid-run', () => {
     const initial = await kernelCount(deployment.pg);
     const inputs = historyInputs(deployment);
     const run = runEngine(inputs);
-    expect(await whenProbe(run, async () => (await kernelCount(deployment.pg)) < initial, () => servers.kill('postgres'))).toBe(true);
+    expect(
+      await whenProbe(
+        run,
+        async () => (await kernelCount(deployment.pg)) < initial,
+        () => servers.kill('postgres'),
+      ),
+    ).toBe(true);
     const { report } = await run;
     expect(report.outcome).toBe('failure');
     expect(report.errorCode).toBe('unreachable');
@@ -319,10 +333,18 @@ describe('clear-history with a server killed mid-run', () => {
     const initial = await kernelCount(deployment.pg);
     const inputs = historyInputs(deployment);
     const run = runEngine(inputs);
-    expect(await whenProbe(run, async () => (await kernelCount(deployment.pg)) < initial, () => servers.kill('redis'))).toBe(true);
+    expect(
+      await whenProbe(
+        run,
+        async () => (await kernelCount(deployment.pg)) < initial,
+        () => servers.kill('redis'),
+      ),
+    ).toBe(true);
     const { report } = await run;
     expect(report.outcome).toBe('failure');
-    expect(report.error).toMatch(/^clear-history: Redis part not done \(.+\): stat keys of deleted kernels stay in Redis DB 0; a run with sweep-orphaned-stat-keys: true removes them once Redis is back$/);
+    expect(report.error).toMatch(
+      /^clear-history: Redis part not done \(.+\): stat keys of deleted kernels stay in Redis DB 0; a run with sweep-orphaned-stat-keys: true removes them once Redis is back$/,
+    );
     expect(await kernelCount(deployment.pg)).toBe(29);
 
     await bringBack('redis', deployment);
@@ -341,10 +363,16 @@ describe('clear-history with a server frozen (docker pause): no hang', () => {
     const inputs = historyInputs(deployment);
     let frozenAt = 0;
     const run = runEngine(inputs);
-    expect(await whenProbe(run, async () => (await kernelCount(deployment.pg)) < initial, () => {
-      servers.pause('postgres');
-      frozenAt = Date.now();
-    })).toBe(true);
+    expect(
+      await whenProbe(
+        run,
+        async () => (await kernelCount(deployment.pg)) < initial,
+        () => {
+          servers.pause('postgres');
+          frozenAt = Date.now();
+        },
+      ),
+    ).toBe(true);
     const { report } = await run;
     const elapsed = Date.now() - frozenAt;
     // A statement waits at most query_timeout (6 connect timeouts), the probe one more, closing the connections one more.

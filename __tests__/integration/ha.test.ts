@@ -10,17 +10,7 @@ import { connectAdmin, migrateInputs, snapshotState, useDeployments, type Admin,
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import {
-  makeCertificates,
-  pem,
-  startEtcd,
-  startSentinelRedis,
-  startTlsPostgres,
-  type Certificates,
-  type EtcdServers,
-  type SentinelRedis,
-  type TlsPostgres,
-} from '../support/ha.js';
+import { makeCertificates, pem, startEtcd, startSentinelRedis, startTlsPostgres, type Certificates, type EtcdServers, type SentinelRedis, type TlsPostgres } from '../support/ha.js';
 import { runEngine, tempDir } from '../support/run.js';
 import { SECRETS, type TestbedInfo } from '../support/testbed.js';
 import type { Report } from '../../src/core/report.js';
@@ -153,7 +143,7 @@ describe('Redis behind Sentinel', () => {
     expect(await replica.config('GET', 'appendonly')).toEqual(['appendonly', 'yes']);
   });
 
-  it("names a wrong master password as an authentication failure through Sentinel, and writes nothing", async () => {
+  it('names a wrong master password as an authentication failure through Sentinel, and writes nothing', async () => {
     const deployment = await deployOnSentinel(sentinel.serviceName);
     await admin().etcd.namespace(`/sorna/${deployment.namespace}/`).put('config/redis/password').value('wrong-Secr3t-sentinel');
     const before = await snapshotState(admin(), deployment);
@@ -260,7 +250,12 @@ describe('PostgreSQL and etcd over TLS', () => {
     expect(wrongPostgres.report.error).toContain(`PostgreSQL: PostgreSQL at 127.0.0.1:${postgres.port}/${deployment.database} (from manager.toml`);
     expect(wrongPostgres.report.error).toContain(`does not verify against postgres-ca ${certs.otherCa}`);
 
-    const wrongEtcd = await runEngine({ command: 'preflight', 'to-version': '22.03', 'manager-config': toml, ...tlsInputs(certs, { 'etcd-ca': certs.otherCa, 'etcd-client-cert': '', 'etcd-client-key': '' }) });
+    const wrongEtcd = await runEngine({
+      command: 'preflight',
+      'to-version': '22.03',
+      'manager-config': toml,
+      ...tlsInputs(certs, { 'etcd-ca': certs.otherCa, 'etcd-client-cert': '', 'etcd-client-key': '' }),
+    });
     expect(wrongEtcd.report.errorCode).toBe('unreachable');
     expect(wrongEtcd.report.error).toContain(`etcd: etcd at ${etcd.endpoints[0]} (from manager.toml`);
     expect(wrongEtcd.report.error).toContain(`is unreachable: no connection (unable to verify the first certificate) (the server's certificate does not verify against etcd-ca ${certs.otherCa})`);
@@ -268,9 +263,13 @@ describe('PostgreSQL and etcd over TLS', () => {
 
   it('rejects unreadable TLS files and a certificate without its key before anything is done', () => {
     const base = { command: 'preflight', 'to-version': '22.03' };
-    expect(() => parseOptions({ ...base, 'postgres-ca': '/nonexistent/ca.pem' })).toThrow('postgres-ca "/nonexistent/ca.pem" cannot be read (no such file); accepted: the path of a PEM file of CA certificate(s)');
+    expect(() => parseOptions({ ...base, 'postgres-ca': '/nonexistent/ca.pem' })).toThrow(
+      'postgres-ca "/nonexistent/ca.pem" cannot be read (no such file); accepted: the path of a PEM file of CA certificate(s)',
+    );
     expect(() => parseOptions({ ...base, 'etcd-ca': certs.clientKey.replace('client.key', 'server.ext') })).toThrow(/etcd-ca ".*server\.ext" is not a PEM file of CA certificate\(s\)/);
-    expect(() => parseOptions({ ...base, 'etcd-client-cert': certs.clientCert, 'etcd-ca': certs.ca })).toThrow('etcd-client-cert is set but etcd-client-key is not; accepted: both (a client certificate and its private key) or neither');
+    expect(() => parseOptions({ ...base, 'etcd-client-cert': certs.clientCert, 'etcd-ca': certs.ca })).toThrow(
+      'etcd-client-cert is set but etcd-client-key is not; accepted: both (a client certificate and its private key) or neither',
+    );
     expect(() => parseOptions({ ...base, 'postgres-client-key': certs.clientKey })).toThrow('postgres-client-key is set but postgres-client-cert is not');
   });
 

@@ -25,7 +25,11 @@ async function redisConfigFile(redis: ReturnType<Admin['redis']>): Promise<strin
 const SEEDED_CONCURRENCY = Array.from({ length: 12 }, (_, i) => ({ row_key: `AKTEST${String(i).padStart(14, '0')}`, value: i % 3 }));
 
 const carriedForward = async (pg: import('pg').Client) =>
-  (await pg.query<{ row_key: string; value: number; dropped_by: string }>(`SELECT row_key, value, dropped_by FROM bai_migrate.dropped_values WHERE table_name = 'keypairs' AND column_name = 'concurrency_used' ORDER BY row_key`)).rows;
+  (
+    await pg.query<{ row_key: string; value: number; dropped_by: string }>(
+      `SELECT row_key, value, dropped_by FROM bai_migrate.dropped_values WHERE table_name = 'keypairs' AND column_name = 'concurrency_used' ORDER BY row_key`,
+    )
+  ).rows;
 
 describe('a second migrate of a migrated deployment', () => {
   it('reports every step done, writes no backup bundle and leaves the Redis config file byte-identical', async () => {
@@ -141,7 +145,9 @@ describe('keypairs.concurrency_used, which 22.03 drops', () => {
       `keypairs.concurrency_used is dropped by 22.03 and migrate keeps its values in bai_migrate.dropped_values, but user ${role} may not create schema bai_migrate, so migrate with this user would stop before its first change: GRANT CREATE ON DATABASE ${deployment.database} TO ${role}, or create the schema with that user as its owner`,
     );
     expect(report.outcome).toBe('failure');
-    expect(report.error).toMatch(/^Keypair concurrency moves to Redis: the values it drops could not be kept in PostgreSQL \(permission denied for database bai_\w+\); nothing has been changed yet \(the backup bundle .+ was written\)$/);
+    expect(report.error).toMatch(
+      /^Keypair concurrency moves to Redis: the values it drops could not be kept in PostgreSQL \(permission denied for database bai_\w+\); nothing has been changed yet \(the backup bundle .+ was written\)$/,
+    );
     expect((await deployment.pg.query('SELECT version_num FROM alembic_version')).rows).toEqual([{ version_num: '60a1effa77d2' }]);
     expect((await deployment.pg.query(`SELECT 1 FROM pg_namespace WHERE nspname = 'bai_migrate'`)).rowCount).toBe(0);
     expect(report.entries.filter((e) => e.phase === 'apply' && e.step !== 'backup')).toEqual([]);

@@ -71,7 +71,8 @@ describe('the migration lock', () => {
     await deployment.pg.query(`ALTER DATABASE ${deployment.database} SET bai_fixture.slow_seconds = '2'`);
     const run = runEngine(inputs);
     const inAlembic = async () =>
-      (await admin().pg.query(`SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND application_name = 'bai-migrate-alembic' AND query LIKE 'SELECT pg_sleep%'`, [deployment.database])).rowCount === 1;
+      (await admin().pg.query(`SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND application_name = 'bai-migrate-alembic' AND query LIKE 'SELECT pg_sleep%'`, [deployment.database])).rowCount ===
+      1;
     await until(inAlembic);
     const [pid] = await lockSessions(deployment);
     expect((await admin().pg.query('SELECT pg_terminate_backend($1) AS done', [pid])).rows).toEqual([{ done: true }]);
@@ -109,7 +110,9 @@ describe('the migration lock', () => {
       expect(skipped).toHaveLength(1);
       expect(skipped[0]).toMatchObject({ step: 'clear-history', status: 'skipped' });
       expect(skipped[0]!.detail).toMatch(
-        new RegExp(`^skipped: another bai-migrate run \\(a migration or a snapshot\\) holds the migration lock: PostgreSQL backend pid ${other.pid} \\(application "another-bai-migrate" from 127\\.0\\.0\\.1\\), connected for \\d+ s; nothing was deleted, the next run clears the history$`),
+        new RegExp(
+          `^skipped: another bai-migrate run \\(a migration or a snapshot\\) holds the migration lock: PostgreSQL backend pid ${other.pid} \\(application "another-bai-migrate" from 127\\.0\\.0\\.1\\), connected for \\d+ s; nothing was deleted, the next run clears the history$`,
+        ),
       );
       expect(await snapshotState(admin(), deployment)).toEqual(before);
     } finally {
@@ -130,7 +133,11 @@ describe('the migration lock', () => {
     try {
       const refused = await runEngine({ command: 'snapshot', 'manager-config': toml, 'snapshot-file': file, 'lock-timeout': '1' });
       expect(refused.report.outcome).toBe('failure');
-      expect(refused.report.error).toMatch(new RegExp(`^another migration holds the bai-migrate lock: PostgreSQL backend pid ${other.pid} \\(application "another-bai-migrate" from 127\\.0\\.0\\.1\\), connected for \\d+ s; waited 1 s \\(lock-timeout\\)$`));
+      expect(refused.report.error).toMatch(
+        new RegExp(
+          `^another migration holds the bai-migrate lock: PostgreSQL backend pid ${other.pid} \\(application "another-bai-migrate" from 127\\.0\\.0\\.1\\), connected for \\d+ s; waited 1 s \\(lock-timeout\\)$`,
+        ),
+      );
       expect(existsSync(file)).toBe(false);
 
       const run = runEngine({ command: 'snapshot', 'manager-config': toml, 'snapshot-file': file, 'lock-timeout': '30' });

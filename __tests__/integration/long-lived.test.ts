@@ -73,7 +73,9 @@ describe('image metadata of a long-lived 21.09 deployment', () => {
     for (const key of seeded.unusableKeys) expect(skippedEntries).toContain(key);
 
     // Counters of keypairs that run nothing are 0, whatever the crashed manager left.
-    const counters = await admin().redis(0).mget(seeded.accessKeys.map((ak) => `keypair.concurrency_used.${ak}`));
+    const counters = await admin()
+      .redis(0)
+      .mget(seeded.accessKeys.map((ak) => `keypair.concurrency_used.${ak}`));
     expect(new Set(counters)).toEqual(new Set(['0']));
     // manager.toml: comments and layout kept, one line added.
     const toml = readFileSync(seeded.managerToml, 'utf8');
@@ -111,7 +113,11 @@ describe('clear-history on a long-lived 22.03 deployment', () => {
   async function expectation(deployment: Awaited<ReturnType<typeof deploy>>) {
     const { rows } = await deployment.pg.query<{ id: string }>(`SELECT id::text FROM kernels WHERE terminated_at < now() - interval '1 year'`);
     const ids = rows.map((r) => r.id);
-    const exists = ids.length ? await admin().redis(0).exists(...ids) : 0;
+    const exists = ids.length
+      ? await admin()
+          .redis(0)
+          .exists(...ids)
+      : 0;
     return { kernels: ids.length, redisKeys: exists, ids };
   }
 
@@ -149,7 +155,11 @@ describe('clear-history on a long-lived 22.03 deployment', () => {
     expect(real.report.error).toBeUndefined();
     expect(real.report.history).toMatchObject({ kernels: expected.kernels, redisKeys: expected.redisKeys, sweptRedisKeys: seeded.orphanStatKeys.length });
     expect(detail(real.report, 'apply', 'clear-history')).toContain(`swept ${seeded.orphanStatKeys.length} stat key(s) of kernels that no longer exist from Redis DB 0 (sweep-orphaned-stat-keys)`);
-    expect(await admin().redis(0).exists(...seeded.orphanStatKeys)).toBe(0);
+    expect(
+      await admin()
+        .redis(0)
+        .exists(...seeded.orphanStatKeys),
+    ).toBe(0);
     // Every stat key left belongs to a kernel that is still there.
     const keys = (await admin().redis(0).keys('*')).filter((k) => /^[0-9a-f]{8}-/.test(k));
     const alive = await deployment.pg.query<{ n: string }>('SELECT count(*) AS n FROM kernels WHERE id = ANY($1::uuid[])', [keys]);
@@ -162,7 +172,12 @@ describe('refusals name what blocks', () => {
     const deployment = await deploy({ managersRegistered: ['i-mgr-a', 'i-mgr-b'] });
     const seeded = await seedLongLived(admin(), deployment);
     // Seven live sessions, the oldest first; session-live-1 has two kernels.
-    const sessions = Array.from({ length: 7 }, (_, i) => ({ name: `session-live-${i}`, id: `00000000-0000-4000-8000-00000000000${i}`, ak: seeded.accessKeys[i]!, status: i % 2 ? 'RUNNING' : 'PREPARING' }));
+    const sessions = Array.from({ length: 7 }, (_, i) => ({
+      name: `session-live-${i}`,
+      id: `00000000-0000-4000-8000-00000000000${i}`,
+      ak: seeded.accessKeys[i]!,
+      status: i % 2 ? 'RUNNING' : 'PREPARING',
+    }));
     for (const [i, s] of sessions.entries()) {
       for (let k = 0; k < (i === 1 ? 2 : 1); k++) {
         await deployment.pg.query(

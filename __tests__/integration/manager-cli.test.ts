@@ -49,7 +49,9 @@ describe('image-rescan', () => {
     expect(report.outcome).toBe('failure');
     const finding = report.entries.find((e) => e.phase === 'preflight' && e.step === 'image-rescan');
     expect(finding?.status).toBe('failed');
-    expect(finding?.detail).toMatch(/^image-rescan needs the 22\.03\.14 manager's CLI, but "\/nonexistent\/backend\.ai mgr image rescan --help" failed \(exit 127\): .*; set manager-command or manager-venv$/);
+    expect(finding?.detail).toMatch(
+      /^image-rescan needs the 22\.03\.14 manager's CLI, but "\/nonexistent\/backend\.ai mgr image rescan --help" failed \(exit 127\): .*; set manager-command or manager-venv$/,
+    );
     expect(await snapshotState(admin(), deployment)).toEqual(before);
   });
 
@@ -91,7 +93,9 @@ describe('clear-history mode: manager', () => {
     const before = await snapshotState(admin(), deployment);
     const { report } = await runEngine({ command: 'clear-history', mode: 'manager', 'manager-config': toml, retention: '30d', 'manager-command': MISSING_CLI });
     expect(report.outcome).toBe('failure');
-    expect(report.error).toMatch(/^manager-command "\/nonexistent\/backend\.ai" cannot be run \(.*\); accepted: the manager venv's backend\.ai, e\.g\. \/opt\/backend\.ai\/bin\/backend\.ai \(or set manager-venv\)$/);
+    expect(report.error).toMatch(
+      /^manager-command "\/nonexistent\/backend\.ai" cannot be run \(.*\); accepted: the manager venv's backend\.ai, e\.g\. \/opt\/backend\.ai\/bin\/backend\.ai \(or set manager-venv\)$/,
+    );
     expect(await snapshotState(admin(), deployment)).toEqual(before);
   });
 });

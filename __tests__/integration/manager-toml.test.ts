@@ -70,7 +70,10 @@ describe('manager.toml', () => {
     const dir = mkdtempSync(join(tmpdir(), 'bai-migrate-inplace-'));
     chmodSync(dir, 0o777);
     const script = join(dir, 'replace.mjs');
-    writeFileSync(join(dir, 'entry.ts'), `import { replaceContent } from ${JSON.stringify(join(process.cwd(), 'src/manager/manager-toml.ts'))};\nprocess.stdout.write(await replaceContent(process.argv[2], process.argv[3]));\n`);
+    writeFileSync(
+      join(dir, 'entry.ts'),
+      `import { replaceContent } from ${JSON.stringify(join(process.cwd(), 'src/manager/manager-toml.ts'))};\nprocess.stdout.write(await replaceContent(process.argv[2], process.argv[3]));\n`,
+    );
     await build({ entryPoints: [join(dir, 'entry.ts')], bundle: true, platform: 'node', format: 'esm', target: 'node24', outfile: script, logLevel: 'warning' });
     chmodSync(script, 0o644);
     const file = join(dir, 'manager.toml');

@@ -78,7 +78,9 @@ describe('manager-venv', () => {
     const { report } = await runEngine(venvInputs(toml, venv, { 'to-version': '22.03.13' }));
     expect(report.outcome).toBe('failure');
     expect(report.errorCode).toBe('unsupported');
-    expect(report.error).toMatch(/^provisioning the manager venv failed at pip install backend\.ai-manager==22\.03\.13 \(exit 1\): .*No matching distribution found for backend\.ai-manager==22\.03\.13/);
+    expect(report.error).toMatch(
+      /^provisioning the manager venv failed at pip install backend\.ai-manager==22\.03\.13 \(exit 1\): .*No matching distribution found for backend\.ai-manager==22\.03\.13/,
+    );
     expect(await snapshotState(admin(), deployment)).toEqual(before);
     // The half-made venv is marked as bai-migrate's, so the next run may replace it.
     expect(readFileSync(join(venv, '.bai-migrate-manager'), 'utf8')).toBe('backend.ai-manager==22.03.13 (incomplete)\n');
@@ -108,7 +110,10 @@ describe('manager-venv', () => {
     const venv = join(mkdtempSync(join(tmpdir(), 'bai-venv-')), 'manager');
     const { 'backup-dir': backupDir, ...inputs } = venvInputs(toml, venv, { 'image-rescan': 'true' });
     // (image-rescan's dry run reads the images table, which a 21.09 database does not have yet.)
-    for (const run of [{ ...inputs, command: 'preflight' }, { ...inputs, 'image-rescan': 'false', 'backup-dir': backupDir!, 'dry-run': 'true' }]) {
+    for (const run of [
+      { ...inputs, command: 'preflight' },
+      { ...inputs, 'image-rescan': 'false', 'backup-dir': backupDir!, 'dry-run': 'true' },
+    ]) {
       const { report } = await runEngine(run);
       expect(report.error).toBeUndefined();
       expect(report.entries[0]).toEqual({
@@ -118,11 +123,19 @@ describe('manager-venv', () => {
         detail: `${venv} holds no venv yet; migrate will make it with backend.ai-manager==22.03.14 (pip install backend.ai-manager==22.03.14); a ${run.command === 'preflight' ? 'preflight' : 'dry run'} makes and caches no venv, so alembic and the manager's CLI from it are not checked`,
       });
       if (run.command === 'preflight') {
-        expect(report.entries.find((e) => e.phase === 'preflight' && e.step === 'image-rescan')).toMatchObject({ status: 'skipped', detail: expect.stringContaining(`will run ${venv}/bin/backend.ai from the manager venv migrate makes`) });
+        expect(report.entries.find((e) => e.phase === 'preflight' && e.step === 'image-rescan')).toMatchObject({
+          status: 'skipped',
+          detail: expect.stringContaining(`will run ${venv}/bin/backend.ai from the manager venv migrate makes`),
+        });
       } else {
-        expect(report.entries.find((e) => e.phase === 'apply' && e.step === 'schema')).toMatchObject({ status: 'skipped', detail: expect.stringContaining(`from the manager venv migrate makes in ${venv}`) });
+        expect(report.entries.find((e) => e.phase === 'apply' && e.step === 'schema')).toMatchObject({
+          status: 'skipped',
+          detail: expect.stringContaining(`from the manager venv migrate makes in ${venv}`),
+        });
       }
-      expect(report.entries.find((e) => e.phase === 'preflight' && e.step === 'schema' && e.status === 'skipped')?.detail).toBe(`alembic will run from the manager venv migrate makes in ${venv}: not checked here`);
+      expect(report.entries.find((e) => e.phase === 'preflight' && e.step === 'schema' && e.status === 'skipped')?.detail).toBe(
+        `alembic will run from the manager venv migrate makes in ${venv}: not checked here`,
+      );
       expect(report.managerVenv).toBeUndefined();
       expect(existsSync(venv)).toBe(false);
     }

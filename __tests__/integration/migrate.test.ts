@@ -77,7 +77,7 @@ describe('migrate 21.09 → 22.03', () => {
     expect(existsSync(inputs['backup-dir']) && readdirSync(inputs['backup-dir'])).toEqual([]);
     const sql = report.attachments.find((a) => a.name === 'alembic upgrade 60a1effa77d2:81c264528f20 --sql')?.content;
     expect(sql).toContain('ALTER TABLE keypairs DROP COLUMN concurrency_used;');
-    expect(sql).toContain('UPDATE alembic_version SET version_num=\'81c264528f20\'');
+    expect(sql).toContain("UPDATE alembic_version SET version_num='81c264528f20'");
     expect(report.entries.filter((e) => e.phase === 'apply').map((e) => [e.step, e.status])).toEqual([
       ['schema', 'skipped'],
       ['concurrency-to-redis', 'skipped'],
@@ -103,7 +103,10 @@ describe('pruning the old etcd image tree', () => {
     const inputs = migrateInputs(toml, { 'prune-etcd-images': 'true' });
     const { report } = await runEngine(inputs);
     expect(report.error).toBeUndefined();
-    expect(report.entries.find((e) => e.step === 'prune-etcd-images' && e.phase === 'apply')).toMatchObject({ status: 'changed', detail: `deleted ${Object.keys(before).length} key(s) under etcd images/ (they are in the backup bundle)` });
+    expect(report.entries.find((e) => e.step === 'prune-etcd-images' && e.phase === 'apply')).toMatchObject({
+      status: 'changed',
+      detail: `deleted ${Object.keys(before).length} key(s) under etcd images/ (they are in the backup bundle)`,
+    });
     expect(await admin().etcd.getAll().prefix(prefix).keys()).toEqual([]);
     expect(Number((await deployment.pg.query('SELECT count(*) FROM images')).rows[0].count)).toBe(IMAGE_COUNT);
     const saved = JSON.parse(readFileSync(join(report.backup!, 'etcd-images.json'), 'utf8'));
@@ -154,8 +157,7 @@ describe('migrate under faults', () => {
     const toml = deployment.writeManagerToml();
     const inputs = migrateInputs(toml);
     const args = Object.entries(inputs).flatMap(([k, v]) => (k === 'command' ? [v] : [`--${k}`, v]));
-    const sessions = async (query = '%') =>
-      (await deployment.pg.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'bai-migrate-alembic' AND query LIKE $1`, [query])).rowCount;
+    const sessions = async (query = '%') => (await deployment.pg.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'bai-migrate-alembic' AND query LIKE $1`, [query])).rowCount;
     // Killed while alembic is inside its transaction, half-way through the 22.03 revisions.
     await deployment.pg.query(`ALTER DATABASE ${deployment.database} SET bai_fixture.slow_seconds = '3'`);
     const { killed, stderr } = await killDistWhen(args, {}, async () => (await sessions('SELECT pg_sleep%')) === 1);
@@ -227,7 +229,11 @@ describe('migrate under faults', () => {
       const started = Date.now();
       const { report } = await runEngine(migrateInputs(deployment.writeManagerToml(), { 'lock-timeout': '1' }));
       expect(Date.now() - started).toBeLessThan(10_000);
-      expect(report.error).toMatch(new RegExp(`another migration holds the bai-migrate lock: PostgreSQL backend pid ${rows[0]!.pid} \\(application "another-bai-migrate" from 127\\.0\\.0\\.1\\), connected for \\d+ s; waited 1 s`));
+      expect(report.error).toMatch(
+        new RegExp(
+          `another migration holds the bai-migrate lock: PostgreSQL backend pid ${rows[0]!.pid} \\(application "another-bai-migrate" from 127\\.0\\.0\\.1\\), connected for \\d+ s; waited 1 s`,
+        ),
+      );
       expect(await snapshotState(admin(), deployment)).toEqual(before);
     } finally {
       await holder.end();

@@ -101,7 +101,12 @@ describe('read-only commands under read-only credentials', () => {
   it('plan, preflight, the dry run of migrate and snapshot succeed and change nothing', async () => {
     const deployment = await deployReadable();
     const before = await snapshotState(admin(), deployment);
-    const commands: Array<Record<string, string>> = [{ command: 'plan' }, { command: 'preflight' }, { command: 'migrate', 'dry-run': 'true' }, { command: 'snapshot', 'snapshot-file': join(tempDir(), 'snapshot.jsonl.gz') }];
+    const commands: Array<Record<string, string>> = [
+      { command: 'plan' },
+      { command: 'preflight' },
+      { command: 'migrate', 'dry-run': 'true' },
+      { command: 'snapshot', 'snapshot-file': join(tempDir(), 'snapshot.jsonl.gz') },
+    ];
     for (const extra of commands) {
       const { report } = await runEngine(readOnlyInputs(deployment, extra));
       expect({ command: extra.command, error: report.error, outcome: report.outcome }).toEqual({ command: extra.command, error: undefined, outcome: 'success' });
@@ -109,7 +114,7 @@ describe('read-only commands under read-only credentials', () => {
     expect(await snapshotState(admin(), deployment)).toEqual(before);
   });
 
-  it('verify after a migration and clear-history\'s dry run succeed', async () => {
+  it("verify after a migration and clear-history's dry run succeed", async () => {
     const deployment = await deployReadable();
     const toml = deployment.writeManagerToml();
     const migrated = await runEngine(migrateInputs(toml, { 'etcd-user': 'writer', 'etcd-password': ETCD.writer }));

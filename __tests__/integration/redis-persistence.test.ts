@@ -20,7 +20,15 @@ afterAll(async () => {
 
 async function preflight(redisUrl: string, extra: Record<string, string> = {}) {
   const deployment = await deploy();
-  return runEngine({ command: 'preflight', 'to-version': '22.03', 'manager-config': deployment.writeManagerToml(), 'alembic-command': ALEMBIC_COMMAND, 'alembic-config': FIXTURE_ALEMBIC_INI, 'redis-url': redisUrl, ...extra });
+  return runEngine({
+    command: 'preflight',
+    'to-version': '22.03',
+    'manager-config': deployment.writeManagerToml(),
+    'alembic-command': ALEMBIC_COMMAND,
+    'alembic-config': FIXTURE_ALEMBIC_INI,
+    'redis-url': redisUrl,
+    ...extra,
+  });
 }
 
 describe('Redis persistence preflight', () => {
@@ -34,7 +42,9 @@ describe('Redis persistence preflight', () => {
 
   it('fails a Redis whose CONFIG command is disabled, as on managed Redis', async () => {
     const { report } = await preflight(configRenamed.url);
-    expect(report.error).toMatch(/redis-persistence: Redis refused CONFIG GET \(.*unknown command.*\): CONFIG is disabled or renamed, as on managed Redis\. Enable AOF persistence \(appendonly yes\) in the service's own settings/);
+    expect(report.error).toMatch(
+      /redis-persistence: Redis refused CONFIG GET \(.*unknown command.*\): CONFIG is disabled or renamed, as on managed Redis\. Enable AOF persistence \(appendonly yes\) in the service's own settings/,
+    );
     expect(report.entries.filter((e) => e.status === 'failed')).toHaveLength(1);
   });
 

@@ -69,13 +69,22 @@ describe('rehearse through the Action', () => {
     // The workflow's token is refused by GET /user (403): its comments are github-actions[bot]'s.
     const list = `GET /repos/${REPOSITORY}/issues/7/comments`;
     expect(github.requests.map((r) => `${r.method} ${r.path.split('?')[0]}`)).toEqual([
-      list, 'GET /user', `POST /repos/${REPOSITORY}/issues/7/comments`,
-      list, 'GET /user', `PATCH /repos/${REPOSITORY}/issues/comments/${ours.id}`,
+      list,
+      'GET /user',
+      `POST /repos/${REPOSITORY}/issues/7/comments`,
+      list,
+      'GET /user',
+      `PATCH /repos/${REPOSITORY}/issues/comments/${ours.id}`,
     ]);
     expect(second.result.stdout).toContain(`::add-mask::${SNAPSHOT_KEY}`);
     for (const secret of [TOKEN, SECRETS.postgres, SECRETS.redis, SNAPSHOT_KEY]) {
       expect(github.comments[1]!.body).not.toContain(secret);
-      expect(second.result.stdout.split('\n').filter((l) => !l.startsWith('::add-mask::')).join('\n')).not.toContain(secret);
+      expect(
+        second.result.stdout
+          .split('\n')
+          .filter((l) => !l.startsWith('::add-mask::'))
+          .join('\n'),
+      ).not.toContain(secret);
       expect(readFileSync(second.files.report, 'utf8')).not.toContain(secret);
     }
   }, 180_000);

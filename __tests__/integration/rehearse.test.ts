@@ -31,10 +31,20 @@ const REHEARSAL_IMAGE = localImageAvailable() ? LOCAL_IMAGE : undefined;
  * too, so that the pseudonyms can be seen to stay emails.
  */
 const NOT_PLANTED = new Set([
-  'keypairs.user_id', 'users.email',
-  'kernels.access_key', 'kernels.agent', 'kernels.cluster_role', 'kernels.scaling_group', 'kernels.domain_name',
-  'keypairs.access_key', 'keypairs.resource_policy', 'agents.id', 'agents.scaling_group', 'users.domain_name',
-  'scaling_groups.name', 'keypair_resource_policies.name',
+  'keypairs.user_id',
+  'users.email',
+  'kernels.access_key',
+  'kernels.agent',
+  'kernels.cluster_role',
+  'kernels.scaling_group',
+  'kernels.domain_name',
+  'keypairs.access_key',
+  'keypairs.resource_policy',
+  'agents.id',
+  'agents.scaling_group',
+  'users.domain_name',
+  'scaling_groups.name',
+  'keypair_resource_policies.name',
 ]);
 
 /**
@@ -61,7 +71,16 @@ async function deployWithSecrets(): Promise<{ deployment: TestDeployment; toml: 
   await db.query('UPDATE kernels SET template_id = (SELECT id FROM future_templates ORDER BY id LIMIT 1)');
   const planted = await plantSecrets(db, ['kernels', 'keypairs', 'users', 'agents', 'scaling_groups', 'future_templates'], NOT_PLANTED);
   await db.query('ALTER TABLE kernels ALTER COLUMN some_future_key SET NOT NULL, ADD CONSTRAINT uq_kernels_some_future_key UNIQUE (some_future_key)');
-  const secrets = [SECRETS.postgres, SECRETS.redis, REGISTRY_PASSWORD, PROXY_SECRET, KERNEL_SECRETS.envToken, 'b3BlbnNzaC1rZXktdjEAAAAA-Secr3t', ...rows.flatMap((r) => [r.secret_key, r.user_id]), ...planted];
+  const secrets = [
+    SECRETS.postgres,
+    SECRETS.redis,
+    REGISTRY_PASSWORD,
+    PROXY_SECRET,
+    KERNEL_SECRETS.envToken,
+    'b3BlbnNzaC1rZXktdjEAAAAA-Secr3t',
+    ...rows.flatMap((r) => [r.secret_key, r.user_id]),
+    ...planted,
+  ];
   return { deployment, toml, secrets };
 }
 
@@ -104,7 +123,10 @@ describe('snapshot', () => {
     }
     // The planted bytea values are there to be found in hex, were they copied: the search can fail.
     expect(encodings('log: ')[1]).toBe(Buffer.from('log: ').toString('hex'));
-    const lines = text.trimEnd().split('\n').map((line) => JSON.parse(line));
+    const lines = text
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line));
     const manifest = lines[0];
     expect(manifest).toMatchObject({
       format: 'bai-migrate-snapshot',
@@ -121,10 +143,35 @@ describe('snapshot', () => {
       pseudonymised: ['user_id'],
       neutralised: ['secret_key', 'created_at', 'modified_at', 'last_used', 'rate_limit', 'num_queries', 'ssh_public_key', 'ssh_private_key', 'dotfiles', 'bootstrap_script'],
     });
-    expect(columns.kernels.copied.sort()).toEqual(['access_key', 'agent', 'cluster_role', 'created_at', 'domain_name', 'group_id', 'id', 'scaling_group', 'session_id', 'status', 'terminated_at', 'user_uuid']);
+    expect(columns.kernels.copied.sort()).toEqual([
+      'access_key',
+      'agent',
+      'cluster_role',
+      'created_at',
+      'domain_name',
+      'group_id',
+      'id',
+      'scaling_group',
+      'session_id',
+      'status',
+      'terminated_at',
+      'user_uuid',
+    ]);
     // Not allowlisted but in a key: stand-ins that stay unique and join.
     expect(columns.kernels.pseudonymised.sort()).toEqual(['session_name', 'some_future_key', 'template_id']);
-    for (const column of ['container_log', 'startup_command', 'bootstrap_script', 'status_info', 'status_data', 'environ', 'internal_data', 'mounts', 'some_future_column', 'cluster_hostname', 'occupied_slots']) {
+    for (const column of [
+      'container_log',
+      'startup_command',
+      'bootstrap_script',
+      'status_info',
+      'status_data',
+      'environ',
+      'internal_data',
+      'mounts',
+      'some_future_column',
+      'cluster_hostname',
+      'occupied_slots',
+    ]) {
       expect(columns.kernels.neutralised).toContain(column);
     }
     expect(columns.users).toEqual({
@@ -256,9 +303,15 @@ describe('rehearse', () => {
       // NOT NULL, CHECK-free stand-ins, UNIQUE pseudonyms and foreign keys all held on restore.
       const q = async (sql: string) => (await restored.query(sql)).rows;
       const [{ n: kernels }] = (await deployment.pg.query('SELECT count(*)::int AS n FROM kernels')).rows;
-      expect(await q('SELECT count(*)::int AS n FROM kernels k JOIN users u ON u.uuid = k.user_uuid JOIN keypairs p ON p."user" = u.uuid AND p.access_key = k.access_key JOIN future_templates t ON t.id = k.template_id')).toEqual([{ n: kernels }]);
+      expect(
+        await q(
+          'SELECT count(*)::int AS n FROM kernels k JOIN users u ON u.uuid = k.user_uuid JOIN keypairs p ON p."user" = u.uuid AND p.access_key = k.access_key JOIN future_templates t ON t.id = k.template_id',
+        ),
+      ).toEqual([{ n: kernels }]);
       expect(await q('SELECT count(DISTINCT some_future_key)::int AS n, count(*) FILTER (WHERE some_future_column IS NOT NULL)::int AS future FROM kernels')).toEqual([{ n: kernels, future: 0 }]);
-      expect(await q(`SELECT DISTINCT cluster_hostname, occupied_slots::text AS slots, repl_in_port, container_log FROM kernels`)).toEqual([{ cluster_hostname: '', slots: '{}', repl_in_port: 0, container_log: null }]);
+      expect(await q(`SELECT DISTINCT cluster_hostname, occupied_slots::text AS slots, repl_in_port, container_log FROM kernels`)).toEqual([
+        { cluster_hostname: '', slots: '{}', repl_in_port: 0, container_log: null },
+      ]);
       expect(await q(`SELECT DISTINCT bootstrap_script, encode(dotfiles, 'hex') AS dotfiles FROM keypairs`)).toEqual([{ bootstrap_script: '', dotfiles: '' }]);
       expect(await q(`SELECT DISTINCT status::text, description FROM users`)).toEqual([{ status: 'active', description: null }]);
       expect(await q('SELECT count(DISTINCT lower(slug))::int AS n FROM future_templates')).toEqual([{ n: 4 }]);
@@ -306,7 +359,10 @@ describe('rehearse', () => {
         await client.end();
       }
     };
-    const workDirs = () => readdirSync(tmpdir()).filter((name) => name.startsWith('bai-migrate-rehearsal-')).sort();
+    const workDirs = () =>
+      readdirSync(tmpdir())
+        .filter((name) => name.startsWith('bai-migrate-rehearsal-'))
+        .sort();
     const before = { containers: containers(), databases: await databases(), workDirs: workDirs() };
     for (const c of cases) {
       for (const where of [given(), {}]) {
@@ -341,7 +397,9 @@ describe('rehearse', () => {
       'alembic-config': FIXTURE_ALEMBIC_INI,
     });
     expect(report.outcome).toBe('failure');
-    expect(report.error).toBe(`the rehearsal's etcd already has ${Object.keys(await admin().etcd.namespace(`/sorna/${deployment.namespace}/`).getAll().keys()).length} key(s) under /sorna/${deployment.namespace}/: give rehearse disposable servers, never a live deployment's`);
+    expect(report.error).toBe(
+      `the rehearsal's etcd already has ${Object.keys(await admin().etcd.namespace(`/sorna/${deployment.namespace}/`).getAll().keys()).length} key(s) under /sorna/${deployment.namespace}/: give rehearse disposable servers, never a live deployment's`,
+    );
     expect(await snapshotState(admin(), deployment)).toEqual(before);
     const databases = await admin().pg.query(`SELECT datname FROM pg_database WHERE datname LIKE 'bai_rehearsal_%'`);
     expect(databases.rows).toEqual([]);
@@ -374,7 +432,10 @@ describe('rehearse', () => {
 function ownContainers(): string[] {
   const session = execFileSync('docker', ['inspect', '-f', '{{ index .Config.Labels "org.testcontainers.session-id" }}', info.containers.postgres], { encoding: 'utf8' }).trim();
   if (!session) throw new Error('the test bed container has no Testcontainers session label');
-  const ids = execFileSync('docker', ['ps', '-aq', '--filter', `label=org.testcontainers.session-id=${session}`], { encoding: 'utf8' }).split('\n').filter(Boolean).sort();
+  const ids = execFileSync('docker', ['ps', '-aq', '--filter', `label=org.testcontainers.session-id=${session}`], { encoding: 'utf8' })
+    .split('\n')
+    .filter(Boolean)
+    .sort();
   // The filter must see at least the test bed itself, or the comparison would prove nothing.
   if (!ids.some((id) => info.containers.postgres.startsWith(id))) throw new Error(`the test bed's PostgreSQL container is not among ${ids.join(', ')}`);
   return ids;

@@ -157,10 +157,10 @@ export async function createDeployment(admin: Admin, info: TestbedInfo, seed: Se
      FROM generate_series(1, 40) AS n`,
   );
   // What users put in their sessions: environment variables and the SSH keypair the manager keeps.
-  await client.query(
-    `UPDATE kernels SET environ = ARRAY['HOME=/home/work', 'HF_TOKEN=' || $1], internal_data = jsonb_build_object('ssh_keypair', jsonb_build_object('private_key', $2::text))`,
-    [KERNEL_SECRETS.envToken, KERNEL_SECRETS.sshPrivateKey],
-  );
+  await client.query(`UPDATE kernels SET environ = ARRAY['HOME=/home/work', 'HF_TOKEN=' || $1], internal_data = jsonb_build_object('ssh_keypair', jsonb_build_object('private_key', $2::text))`, [
+    KERNEL_SECRETS.envToken,
+    KERNEL_SECRETS.sshPrivateKey,
+  ]);
   if (seed.liveKernels) {
     await client.query(
       `INSERT INTO kernels (id, session_id, access_key, agent, status${archColumn})
@@ -223,11 +223,13 @@ export async function createDeployment(admin: Admin, info: TestbedInfo, seed: Se
     etcdEndpoint: `${info.etcd.host}:${info.etcd.port}`,
     writeManagerToml(extra = '', overrides = {}) {
       const path = join(dir, `manager-${randomBytes(3).toString('hex')}.toml`);
-      const db =
-        overrides.db ??
-        `[db]\ntype = "postgresql"\naddr = { host = "${host}", port = ${port} }\nname = "${database}"\nuser = "${user}"\npassword = "${password}"\n`;
-      const etcdSection = overrides.etcd ?? `[etcd]\nnamespace = "${namespace}"   # env: BACKEND_NAMESPACE\naddr = { host = "${info.etcd.host}", port = ${info.etcd.port} }\nuser = ""\npassword = ""\n`;
-      writeFileSync(path, `# manager.toml written by the tests\n${etcdSection}\n${db}\n[manager]\nnum-proc = 4\nservice-addr = { host = "0.0.0.0", port = 8080 }\nheartbeat-timeout = 30.0\n# distributed-lock = "pg_advisory"\n${extra}`);
+      const db = overrides.db ?? `[db]\ntype = "postgresql"\naddr = { host = "${host}", port = ${port} }\nname = "${database}"\nuser = "${user}"\npassword = "${password}"\n`;
+      const etcdSection =
+        overrides.etcd ?? `[etcd]\nnamespace = "${namespace}"   # env: BACKEND_NAMESPACE\naddr = { host = "${info.etcd.host}", port = ${info.etcd.port} }\nuser = ""\npassword = ""\n`;
+      writeFileSync(
+        path,
+        `# manager.toml written by the tests\n${etcdSection}\n${db}\n[manager]\nnum-proc = 4\nservice-addr = { host = "0.0.0.0", port = 8080 }\nheartbeat-timeout = 30.0\n# distributed-lock = "pg_advisory"\n${extra}`,
+      );
       return path;
     },
     async close() {
@@ -245,9 +247,7 @@ export async function createDeployment(admin: Admin, info: TestbedInfo, seed: Se
  * moves on any write anywhere in the cluster, a value rewritten in place included).
  */
 export async function snapshotState(admin: Admin, deployment: TestDeployment): Promise<Record<string, unknown>> {
-  const columns = await deployment.pg.query(
-    `SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = 'public' ORDER BY 1, 2`,
-  );
+  const columns = await deployment.pg.query(`SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = 'public' ORDER BY 1, 2`);
   const tables = [...new Set(columns.rows.map((r: { table_name: string }) => r.table_name))];
   const rows: Record<string, unknown> = {};
   for (const table of tables) {
@@ -262,13 +262,19 @@ export async function snapshotState(admin: Admin, deployment: TestDeployment): P
     for (const key of keys) {
       const type = await client.type(key);
       values[key] =
-        type === 'string' ? await client.get(key)
-        : type === 'hash' ? await client.hgetall(key)
-        : type === 'list' ? await client.lrange(key, 0, -1)
-        : type === 'set' ? (await client.smembers(key)).sort()
-        : type === 'zset' ? await client.call('ZRANGE', key, '0', '-1', 'WITHSCORES')
-        : type === 'stream' ? await client.xrange(key, '-', '+')
-        : type;
+        type === 'string'
+          ? await client.get(key)
+          : type === 'hash'
+            ? await client.hgetall(key)
+            : type === 'list'
+              ? await client.lrange(key, 0, -1)
+              : type === 'set'
+                ? (await client.smembers(key)).sort()
+                : type === 'zset'
+                  ? await client.call('ZRANGE', key, '0', '-1', 'WITHSCORES')
+                  : type === 'stream'
+                    ? await client.xrange(key, '-', '+')
+                    : type;
     }
     redis[db] = values;
   }

@@ -3,7 +3,7 @@
  * comment makes (list, create, update, and GET /user for the token's own identity). There is no GitHub to reach from the tests; this checks
  * the requests bai-migrate sends and keeps the comments they leave.
  */
-import { createServer, type IncomingMessage } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface FakeComment {
@@ -48,7 +48,7 @@ export async function startFakeGitHub(
     for await (const chunk of req) data += chunk;
     return JSON.parse(data) as { body: string };
   };
-  const server = createServer(async (req, res) => {
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const path = req.url ?? '';
     requests.push({ method: req.method ?? '', path, authorization: req.headers.authorization });
     const send = (status: number, body: unknown) => {
@@ -74,7 +74,8 @@ export async function startFakeGitHub(
       return send(200, existing);
     }
     send(404, { message: 'Not Found' });
-  });
+  };
+  const server = createServer((req, res) => void handle(req, res));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {

@@ -59,7 +59,13 @@ export async function startFaultServers(): Promise<FaultServers> {
   const pgServer = `-p ${pgPort} -c listen_addresses=${HOST} -c fsync=off -c full_page_writes=off`;
   const postgres = local
     ? run('postgres', [
-        '--user', 'postgres', '-e', `PGPASSWORD_INIT=${SECRETS.postgres}`, LOCAL_IMAGE, 'bash', '-c',
+        '--user',
+        'postgres',
+        '-e',
+        `PGPASSWORD_INIT=${SECRETS.postgres}`,
+        LOCAL_IMAGE,
+        'bash',
+        '-c',
         // initdb only on the first start: a restarted container finds its data directory.
         'set -e; if [ ! -s /tmp/pgdata/PG_VERSION ]; then printf %s "$PGPASSWORD_INIT" > /tmp/pwfile; ' +
           '/usr/lib/postgresql/15/bin/initdb -D /tmp/pgdata -U postgres --auth-local=trust --auth-host=scram-sha-256 --pwfile=/tmp/pwfile >/dev/null; fi; ' +
@@ -72,7 +78,9 @@ export async function startFaultServers(): Promise<FaultServers> {
   // directory is writable by anyone, as the official image runs Redis as user redis.
   const config = redisConfig(redisPort, HOST, SECRETS.redis, '/srv/redis').replaceAll('\n', '\\n');
   const redis = run('redis', [
-    local ? LOCAL_IMAGE : OFFICIAL.redis, 'bash', '-c',
+    local ? LOCAL_IMAGE : OFFICIAL.redis,
+    'bash',
+    '-c',
     `set -e; mkdir -p /srv/redis; [ -f /srv/redis/redis.conf ] || printf '${config}' > /srv/redis/redis.conf; chmod -R a+rwX /srv/redis; ` +
       `exec ${local ? '' : 'docker-entrypoint.sh '}redis-server /srv/redis/redis.conf`,
   ]);

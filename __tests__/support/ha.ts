@@ -83,7 +83,10 @@ export function makeCertificates(): Certificates {
   }
   writeFileSync(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
   writeFileSync(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
-  for (const [name, cn] of [['server', 'localhost'], ['client', 'postgres']] as const) {
+  for (const [name, cn] of [
+    ['server', 'localhost'],
+    ['client', 'postgres'],
+  ] as const) {
     openssl('req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`);
     openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-out', `${name}.crt`, '-extfile', `${name}.ext`);
     // libpq refuses a client key that others can read.
@@ -135,9 +138,7 @@ export async function startEtcd(options: EtcdOptions = {}): Promise<EtcdServers>
   const members: Array<{ name: string; client: number; peer: number }> = [];
   for (let i = 0; i < count; i++) members.push({ name: `m${i}`, client: await freePort(), peer: await freePort() });
   const cluster = members.map((m) => `${m.name}=http://${HOST}:${m.peer}`).join(',');
-  const tlsArgs = options.tls
-    ? ['--cert-file=/certs/server.crt', '--key-file=/certs/server.key', ...(options.clientCertAuth ? ['--client-cert-auth', '--trusted-ca-file=/certs/ca.crt'] : [])]
-    : [];
+  const tlsArgs = options.tls ? ['--cert-file=/certs/server.crt', '--key-file=/certs/server.key', ...(options.clientCertAuth ? ['--client-cert-auth', '--trusted-ca-file=/certs/ca.crt'] : [])] : [];
   const containers = await startAllOrNone(
     members.map((m) => {
       let container = new rt.GenericContainer(rt.etcdImage)
@@ -205,10 +206,7 @@ export async function startSentinelRedis(serviceName = 'bai-redis'): Promise<Sen
       .withWaitStrategy(rt.Wait.forLogMessage(args.includes('--sentinel') ? /Sentinel ID is/ : /Ready to accept connections/))
       .withStartupTimeout(30_000)
       .start();
-  const servers = await startAllOrNone(
-    [redis(base(masterPort)), redis(`${base(replicaPort)}\nreplicaof ${HOST} ${masterPort}`)],
-    'Redis master and replica',
-  );
+  const servers = await startAllOrNone([redis(base(masterPort)), redis(`${base(replicaPort)}\nreplicaof ${HOST} ${masterPort}`)], 'Redis master and replica');
   const sentinelConfig = (port: number) =>
     [
       `port ${port}`,
@@ -222,7 +220,10 @@ export async function startSentinelRedis(serviceName = 'bai-redis'): Promise<Sen
     ].join('\n');
   let sentinels: StartedTestContainer[];
   try {
-    sentinels = await startAllOrNone(sentinelPorts.map((port) => redis(sentinelConfig(port), ['--sentinel'])), 'Redis sentinels');
+    sentinels = await startAllOrNone(
+      sentinelPorts.map((port) => redis(sentinelConfig(port), ['--sentinel'])),
+      'Redis sentinels',
+    );
   } catch (error) {
     await stopAll(servers);
     throw error;

@@ -97,7 +97,9 @@ export async function extendToReal2109(client: pg.Client): Promise<void> {
   await client.query(`ALTER TABLE agents ALTER COLUMN addr SET NOT NULL, ALTER COLUMN scaling_group SET NOT NULL, ALTER COLUMN scaling_group SET DEFAULT 'default'`);
   await client.query(`ALTER TABLE agents ADD FOREIGN KEY (scaling_group) REFERENCES scaling_groups(name)`);
   await client.query(`ALTER TABLE keypairs ALTER COLUMN resource_policy SET NOT NULL`);
-  await client.query(`ALTER TABLE kernels ADD FOREIGN KEY (access_key) REFERENCES keypairs(access_key), ADD FOREIGN KEY (agent) REFERENCES agents(id), ADD FOREIGN KEY (user_uuid) REFERENCES users(uuid)`);
+  await client.query(
+    `ALTER TABLE kernels ADD FOREIGN KEY (access_key) REFERENCES keypairs(access_key), ADD FOREIGN KEY (agent) REFERENCES agents(id), ADD FOREIGN KEY (user_uuid) REFERENCES users(uuid)`,
+  );
 }
 
 /**

@@ -70,7 +70,7 @@ export function killDistWhen(args: string[], env: NodeJS.ProcessEnv, until: RegE
       const poll = async () => {
         if (exited || killed) return;
         if (await until().catch(() => false)) kill();
-        else setTimeout(poll, 50);
+        else setTimeout(() => void poll(), 50);
       };
       void poll();
     }

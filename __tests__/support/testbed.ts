@@ -62,7 +62,7 @@ export async function startTestbed(): Promise<Testbed> {
   try {
     servers = await startServers({ series: '21.09', localImage: local ? LOCAL_IMAGE : undefined, passwords: SECRETS });
   } catch (error) {
-    throw new Error(`the test bed did not start (${local ? `image ${LOCAL_IMAGE}, host network` : 'official images'}): ${String(error)}`);
+    throw new Error(`the test bed did not start (${local ? `image ${LOCAL_IMAGE}, host network` : 'official images'}): ${String(error)}`, { cause: error });
   }
   const info: TestbedInfo = {
     mode: local ? 'local-image' : 'official-images',

@@ -19,7 +19,7 @@ describe('release catalogue', () => {
     expect(head('22.03.12')).toBe('81c264528f20');
   });
 
-  it('knows every release line up to 26.8, each release\'s head in its line\'s graph', () => {
+  it("knows every release line up to 26.8, each release's head in its line's graph", () => {
     expect(LINES[0]).toBe('21.03');
     expect(LINES.at(-1)).toBe('26.8');
     expect(LINES).toContain('25.15');
@@ -37,7 +37,7 @@ describe('release catalogue', () => {
     expect(targetRelease(parseVersion('21.09.2', 'to-version')).head).toBe('8679d0a7e22b');
   });
 
-  it('parses YY.MM and YY.N lines, with or without a patch, and PyPI\'s spelling of old ones', () => {
+  it("parses YY.MM and YY.N lines, with or without a patch, and PyPI's spelling of old ones", () => {
     expect(parseVersion('25.15', 'to-version')).toEqual({ input: '25.15', series: '25.15' });
     expect(targetRelease(parseVersion('25.15', 'to-version')).version).toBe('25.15.12');
     expect(parseVersion('26.4.10', 'to-version').release?.head).toBe('bd1bf0524350');

@@ -54,7 +54,15 @@ describe('etcd TLS', () => {
   });
 
   it("counts a client key's text among the secrets", () => {
-    const options = parseOptions({ command: 'plan', 'to-version': '22.03', 'etcd-endpoints': 'h1:2379', 'etcd-namespace': 'local', 'etcd-ca': files.ca, 'etcd-client-cert': files.cert, 'etcd-client-key': files.key });
+    const options = parseOptions({
+      command: 'plan',
+      'to-version': '22.03',
+      'etcd-endpoints': 'h1:2379',
+      'etcd-namespace': 'local',
+      'etcd-ca': files.ca,
+      'etcd-client-cert': files.cert,
+      'etcd-client-key': files.key,
+    });
     expect(resolveTargets(options, {}).secrets).toContain(KEY_LINE);
   });
 });

@@ -79,7 +79,13 @@ describe('an unexpected error', () => {
 describe('dist/licenses.txt', () => {
   it('names every bundled package with its licence text, pg, ioredis and etcd3 among them', () => {
     const text = readFileSync(join(DIST, 'licenses.txt'), 'utf8');
-    for (const [name, licenceFile] of [['pg', 'LICENSE'], ['ioredis', 'LICENSE'], ['etcd3', 'LICENSE'], ['@actions/core', 'LICENSE.md'], ['testcontainers', 'LICENSE']] as const) {
+    for (const [name, licenceFile] of [
+      ['pg', 'LICENSE'],
+      ['ioredis', 'LICENSE'],
+      ['etcd3', 'LICENSE'],
+      ['@actions/core', 'LICENSE.md'],
+      ['testcontainers', 'LICENSE'],
+    ] as const) {
       const { version } = JSON.parse(readFileSync(join('node_modules', name, 'package.json'), 'utf8')) as { version: string };
       const block = text.split(/\n=+\n/).find((b) => b.startsWith(`${name}@${version}\n`));
       expect(block, `${name}@${version} in dist/licenses.txt`).toBeDefined();

@@ -49,13 +49,13 @@ describe('etcd image tree (21.09 layout)', () => {
     expect(tree.aliases).toEqual([{ alias: 'py:3', key: 'images/_aliases/py%3A3', image: 'cr.backend.ai/stable/python:3.9', chain: ['py:3'] }]);
   });
 
-  it('a hand-registered image without size_bytes or accelerators is read with 21.09\'s defaults (size 0, none)', () => {
+  it("a hand-registered image without size_bytes or accelerators is read with 21.09's defaults (size 0, none)", () => {
     const tree = parseImageTree(tag(`${base}/custom`, { [`${base}/custom/labels/ai.backend.kernelspec`]: '1' }), REGISTRIES);
     expect(tree.unusable).toEqual([]);
     expect(tree.images).toMatchObject([{ name: 'cr.backend.ai/stable/python:custom', sizeBytes: 0, accelerators: null, labels: { 'ai.backend.kernelspec': '1' } }]);
   });
 
-  it('URL-quoted names decode as Python\'s unquote does: non-ASCII, and malformed sequences kept, never an error', () => {
+  it("URL-quoted names decode as Python's unquote does: non-ASCII, and malformed sequences kept, never an error", () => {
     expect(pyUnquote('caf%C3%A9%2Fml')).toBe('café/ml');
     expect(pyUnquote('bad%E0%A4%A')).toBe('bad\uFFFD%A');
     expect(pyUnquote('%ZZ')).toBe('%ZZ');

@@ -11,7 +11,12 @@ describe('inputs', () => {
     const manifest = readFileSync('action.yml', 'utf8');
     const names = [...manifest.split('\noutputs:')[0]!.matchAll(/^ {2}([a-z-]+):$/gm)].map((m) => m[1]);
     expect(names).toEqual(INPUTS.map((i) => i.name));
-    const outputs = [...manifest.split('\noutputs:')[1]!.split('\nruns:')[0]!.matchAll(/^ {2}([a-z-]+):$/gm)].map((m) => m[1]);
+    const outputs = [
+      ...manifest
+        .split('\noutputs:')[1]!
+        .split('\nruns:')[0]!
+        .matchAll(/^ {2}([a-z-]+):$/gm),
+    ].map((m) => m[1]);
     expect(outputs).toEqual(OUTPUTS.map((o) => o.name));
     expect(manifest).toContain('using: node24');
   });
@@ -54,7 +59,7 @@ describe('inputs', () => {
   });
 });
 
-describe('retention (the manager\'s TimeDuration)', () => {
+describe("retention (the manager's TimeDuration)", () => {
   it.each([
     ['86400', 86400],
     ['0', 0],

@@ -6,7 +6,19 @@ const v = (text: string) => parseVersion(text, 'version');
 const at = (revision: string) => locateRevision(revision) as SchemaPosition;
 const shape = (plan: ReturnType<typeof makePlan>) => plan.hops.map((h) => ({ hop: h.label, to: h.to.version, steps: h.steps.map((s) => s.id) }));
 
-const GUIDE_2203 = ['services-stopped', 'schema', 'concurrency-to-redis', 'last-stat-sync', 'redis-persistence', 'image-metadata', 'image-rescan', 'prune-etcd-images', 'distributed-lock', 'storage-proxy', 'clear-history-schedule'];
+const GUIDE_2203 = [
+  'services-stopped',
+  'schema',
+  'concurrency-to-redis',
+  'last-stat-sync',
+  'redis-persistence',
+  'image-metadata',
+  'image-rescan',
+  'prune-etcd-images',
+  'distributed-lock',
+  'storage-proxy',
+  'clear-history-schedule',
+];
 
 describe('plan', () => {
   it('21.03 → 22.03 goes through the latest 21.09 first', () => {

@@ -65,11 +65,7 @@ describe('upserting the comment on the loopback stand-in of GitHub', () => {
       [2, 'colleague', `${marker}\nsomeone else's rehearsal`],
       [3, 'release-manager', `${marker}\nthis push`],
     ]);
-    expect(github.requests.map((r) => `${r.method} ${r.path.split('?')[0]}`)).toEqual([
-      `GET /repos/${repository}/issues/7/comments`,
-      'GET /user',
-      `PATCH /repos/${repository}/issues/comments/3`,
-    ]);
+    expect(github.requests.map((r) => `${r.method} ${r.path.split('?')[0]}`)).toEqual([`GET /repos/${repository}/issues/7/comments`, 'GET /user', `PATCH /repos/${repository}/issues/comments/3`]);
   });
 
   it("creates a personal token's first comment when only another user's carries the marker, and updates it next time", async () => {

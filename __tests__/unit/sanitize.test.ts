@@ -18,7 +18,10 @@ describe('sanitizing', () => {
     const column = (name: string, type = 'text', notNull = false) => ({ name, type, notNull });
     expect(
       treatments([
-        { name: 'kernels', columns: [column('id', 'uuid', true), column('access_key', 'character varying(20)'), column('container_log', 'bytea'), column('startup_command'), column('some_future_column')] },
+        {
+          name: 'kernels',
+          columns: [column('id', 'uuid', true), column('access_key', 'character varying(20)'), column('container_log', 'bytea'), column('startup_command'), column('some_future_column')],
+        },
         { name: 'keypairs', columns: [column('access_key', 'character varying(20)', true), column('user_id', 'character varying(256)'), column('bootstrap_script', 'character varying(65536)', true)] },
         { name: 'future_table', columns: [column('note'), column('count', 'integer', true)] },
       ]),
@@ -31,8 +34,22 @@ describe('sanitizing', () => {
 
   it('keeps keys unique and joined: text and uuid keys become pseudonyms, other scalar keys stay, foreign keys follow their other side', () => {
     const tables = [
-      { name: 'future', columns: [{ name: 'id', type: 'uuid', notNull: true }, { name: 'slug', type: 'text', notNull: true }, { name: 'seq', type: 'bigint', notNull: true }, { name: 'doc', type: 'jsonb', notNull: true }] },
-      { name: 'kernels', columns: [{ name: 'id', type: 'uuid', notNull: true }, { name: 'future_id', type: 'uuid', notNull: false }] },
+      {
+        name: 'future',
+        columns: [
+          { name: 'id', type: 'uuid', notNull: true },
+          { name: 'slug', type: 'text', notNull: true },
+          { name: 'seq', type: 'bigint', notNull: true },
+          { name: 'doc', type: 'jsonb', notNull: true },
+        ],
+      },
+      {
+        name: 'kernels',
+        columns: [
+          { name: 'id', type: 'uuid', notNull: true },
+          { name: 'future_id', type: 'uuid', notNull: false },
+        ],
+      },
       { name: 'future_child', columns: [{ name: 'kernel', type: 'uuid', notNull: true }] },
       { name: 'future_grandchild', columns: [{ name: 'child', type: 'uuid', notNull: true }] },
     ];
@@ -147,11 +164,17 @@ describe('manager.toml redaction, through a TOML syntax tree', () => {
 
 describe("the rehearsal's manager.toml", () => {
   it('replaces [db] and [etcd] with the disposable servers, so nothing reading it reaches production', () => {
-    const pr = '# prod\n[etcd]\nnamespace = "prod"\naddr = { host = "10.0.0.9", port = 2379 }\npassword = "etcd-pw"\n\n[db]\naddr = { host = "10.0.0.5", port = 5432 }\nname = "backend"\npassword = "pg-pw"\n\n[manager]\nnum-proc = 4\n';
+    const pr =
+      '# prod\n[etcd]\nnamespace = "prod"\naddr = { host = "10.0.0.9", port = 2379 }\npassword = "etcd-pw"\n\n[db]\naddr = { host = "10.0.0.5", port = 5432 }\nname = "backend"\npassword = "pg-pw"\n\n[manager]\nnum-proc = 4\n';
     const replaced = replaceTomlTable(pr, 'db', 'name = "x"');
     expect(replaced).toContain('[db]\nname = "x"\n\n[manager]');
     const manifest = { etcd: { namespace: 'prod' } } as SnapshotManifest;
-    const servers = { postgres: { host: '127.0.0.1', port: 41001, user: 'postgres', password: 'tmp-pw', database: 'postgres' }, redis: { host: '127.0.0.1', port: 41002 }, etcd: '127.0.0.1:41003', description: '' };
+    const servers = {
+      postgres: { host: '127.0.0.1', port: 41001, user: 'postgres', password: 'tmp-pw', database: 'postgres' },
+      redis: { host: '127.0.0.1', port: 41002 },
+      etcd: '127.0.0.1:41003',
+      description: '',
+    };
     const text = rehearsalManagerToml({ managerConfig: undefined } as Options, manifest, pr, servers, 'bai_rehearsal_1');
     expect(text).not.toMatch(/10\.0\.0\.|pg-pw|etcd-pw/);
     expect(parseToml(text)).toMatchObject({

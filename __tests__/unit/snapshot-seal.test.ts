@@ -67,7 +67,8 @@ function damaged(path: string, change: (bytes: Buffer) => Buffer): string {
   return out;
 }
 
-const INTEGRITY = /^snapshot-file ".*damaged\.jsonl\.gz" fails its integrity check \(.*\): it was changed, cut short or extended after it was sealed, and nothing in it was used; take the snapshot again$/;
+const INTEGRITY =
+  /^snapshot-file ".*damaged\.jsonl\.gz" fails its integrity check \(.*\): it was changed, cut short or extended after it was sealed, and nothing in it was used; take the snapshot again$/;
 
 describe('sealed snapshot file', () => {
   it('holds a header, ciphertext and tag: no gzip, no JSON, no planted value; the key opens it to the same records', async () => {
@@ -115,21 +116,71 @@ describe('sealed snapshot file', () => {
       );
       expect(message, `byte ${at}`).toMatch(INTEGRITY);
     }
-    expect((await refusal(damaged(sealed, (b) => ((b[8] = 2), b)), KEY)).message).toMatch(/is sealed in format version 2; this bai-migrate reads version 1$/);
+    expect(
+      (
+        await refusal(
+          damaged(sealed, (b) => ((b[8] = 2), b)),
+          KEY,
+        )
+      ).message,
+    ).toMatch(/is sealed in format version 2; this bai-migrate reads version 1$/);
     // A changed key id reads as a key that does not match: the key id is all there is to compare.
-    expect((await refusal(damaged(sealed, (b) => ((b[10]! ^= 0x80), b)), KEY)).message).toMatch(/^snapshot-key does not match the key this snapshot was sealed with/);
-    expect((await refusal(damaged(sealed, (b) => ((b[0] = 0x00), b)), KEY)).message).toMatch(/is not a sealed bai-migrate snapshot, but snapshot-key is given/);
+    expect(
+      (
+        await refusal(
+          damaged(sealed, (b) => ((b[10]! ^= 0x80), b)),
+          KEY,
+        )
+      ).message,
+    ).toMatch(/^snapshot-key does not match the key this snapshot was sealed with/);
+    expect(
+      (
+        await refusal(
+          damaged(sealed, (b) => ((b[0] = 0x00), b)),
+          KEY,
+        )
+      ).message,
+    ).toMatch(/is not a sealed bai-migrate snapshot, but snapshot-key is given/);
   });
 
   it('refuses a file cut short or extended', async () => {
     const sealed = await write(KEY, 2000);
     const size = readFileSync(sealed).length;
     for (const length of [size - 1, size - 16, Math.floor(size / 2), SEAL_HEADER_BYTES + 17]) {
-      expect((await refusal(damaged(sealed, (b) => b.subarray(0, length)), KEY)).message, `${length} of ${size} bytes`).toMatch(INTEGRITY);
+      expect(
+        (
+          await refusal(
+            damaged(sealed, (b) => b.subarray(0, length)),
+            KEY,
+          )
+        ).message,
+        `${length} of ${size} bytes`,
+      ).toMatch(INTEGRITY);
     }
-    expect((await refusal(damaged(sealed, (b) => b.subarray(0, 40)), KEY)).message).toMatch(/fails its integrity check \(40 bytes, shorter than a sealed file's header and tag\)/);
-    expect((await refusal(damaged(sealed, (b) => Buffer.concat([b, Buffer.from([0])])), KEY)).message).toMatch(INTEGRITY);
-    expect((await refusal(damaged(sealed, (b) => Buffer.concat([b, readFileSync(sealed)])), KEY)).message).toMatch(INTEGRITY);
+    expect(
+      (
+        await refusal(
+          damaged(sealed, (b) => b.subarray(0, 40)),
+          KEY,
+        )
+      ).message,
+    ).toMatch(/fails its integrity check \(40 bytes, shorter than a sealed file's header and tag\)/);
+    expect(
+      (
+        await refusal(
+          damaged(sealed, (b) => Buffer.concat([b, Buffer.from([0])])),
+          KEY,
+        )
+      ).message,
+    ).toMatch(INTEGRITY);
+    expect(
+      (
+        await refusal(
+          damaged(sealed, (b) => Buffer.concat([b, readFileSync(sealed)])),
+          KEY,
+        )
+      ).message,
+    ).toMatch(INTEGRITY);
   });
 
   it('names a wrong key, a missing key, and a key given for an unsealed file', async () => {
@@ -155,7 +206,9 @@ describe('snapshot-key', () => {
     expect(parseSnapshotKey(bytes.toString('base64'))).toEqual(bytes);
     expect(parseSnapshotKey(bytes.toString('base64url'))).toEqual(bytes);
     for (const bad of ['hunter2-not-a-key', bytes.toString('hex').slice(2), randomBytes(16).toString('base64'), `${bytes.toString('hex')}00`]) {
-      expect(() => parseSnapshotKey(bad)).toThrow(/^snapshot-key is not a 256-bit key \(\d+ characters\); accepted: 32 random bytes as 64 hex digits or as base64 \(44 characters\), e.g. the output of `openssl rand -hex 32`, kept in a secret$/);
+      expect(() => parseSnapshotKey(bad)).toThrow(
+        /^snapshot-key is not a 256-bit key \(\d+ characters\); accepted: 32 random bytes as 64 hex digits or as base64 \(44 characters\), e.g. the output of `openssl rand -hex 32`, kept in a secret$/,
+      );
       expect(messageOf(() => parseSnapshotKey(bad))).not.toContain(bad);
     }
   });

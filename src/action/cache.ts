@@ -15,7 +15,10 @@ const SNAPSHOT_ENTRY = '#snapshot-';
 
 function requireCache(key: string): void {
   if (!cache.isFeatureAvailable()) {
-    throw new MigrationError('invalid-input', `snapshot-cache-key "${key}" is set, but the Actions cache is not available here (it exists only inside GitHub Actions); accepted: no snapshot-cache-key, with snapshot-file pointing at the file`);
+    throw new MigrationError(
+      'invalid-input',
+      `snapshot-cache-key "${key}" is set, but the Actions cache is not available here (it exists only inside GitHub Actions); accepted: no snapshot-cache-key, with snapshot-file pointing at the file`,
+    );
   }
 }
 
@@ -30,7 +33,10 @@ export async function restoreSnapshot(file: string, key: string): Promise<string
   requireCache(key);
   const hit = await cache.restoreCache([file], key, [`${key}${SNAPSHOT_ENTRY}`]);
   if (!hit) {
-    throw new MigrationError('invalid-input', `no snapshot in the Actions cache under key "${key}${SNAPSHOT_ENTRY}…" for path ${file}: run the snapshot workflow with the same snapshot-cache-key and snapshot-file first`);
+    throw new MigrationError(
+      'invalid-input',
+      `no snapshot in the Actions cache under key "${key}${SNAPSHOT_ENTRY}…" for path ${file}: run the snapshot workflow with the same snapshot-cache-key and snapshot-file first`,
+    );
   }
   return hit;
 }

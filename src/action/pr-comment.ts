@@ -23,11 +23,7 @@ export function rehearsalComment(report: Report): { marker: string; body: string
 function renderComment(report: Report, marker: string): string {
   const manifest = report.entries.find((e) => e.phase === 'rehearse' && e.step === 'snapshot');
   const succeeded = report.outcome === 'success';
-  const lines = [
-    marker,
-    `## ${succeeded ? '✅' : '❌'} Migration rehearsal ${report.fromVersion ?? '?'} → ${report.toVersion ?? '?'}: ${succeeded ? 'succeeded' : 'failed'}`,
-    '',
-  ];
+  const lines = [marker, `## ${succeeded ? '✅' : '❌'} Migration rehearsal ${report.fromVersion ?? '?'} → ${report.toVersion ?? '?'}: ${succeeded ? 'succeeded' : 'failed'}`, ''];
   if (manifest) lines.push(`Snapshot ${manifest.detail}.`, '');
   if (report.error) lines.push('**Error:**', '', '```text', report.error, '```', '');
 

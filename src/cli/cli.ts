@@ -26,7 +26,7 @@ export function usage(): string {
     'A flag needs a value: omit it to use the default (an empty BAI_MIGRATE_<NAME> counts as unset).',
     ...lines,
     '  --json' + ' '.repeat(width - 4) + 'Print the report as JSON instead of text.',
-    '  --debug' + ' '.repeat(width - 5) + 'Also print debug lines (an unexpected error\'s stack) to stderr.',
+    '  --debug' + ' '.repeat(width - 5) + "Also print debug lines (an unexpected error's stack) to stderr.",
     '  --help' + ' '.repeat(width - 4) + 'Show this help.',
     '',
     'Example: bai-migrate preflight --manager-config /etc/backend.ai/manager.toml --to-version 22.03',

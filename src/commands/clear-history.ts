@@ -50,7 +50,10 @@ export async function clearHistory(deployment: Deployment, position: SchemaPosit
   const release = position.releases[0]!;
   // What the manager deletes changes with 22.09+ (sessions, error logs): not known here yet.
   if (compareLines(release.series, '22.03') > 0) {
-    throw new MigrationError('unsupported', `clear-history knows what the manager of 21.03–22.03 deletes; this database is at ${describePosition(position)}. Use mode: manager with that release's manager`);
+    throw new MigrationError(
+      'unsupported',
+      `clear-history knows what the manager of 21.03–22.03 deletes; this database is at ${describePosition(position)}. Use mode: manager with that release's manager`,
+    );
   }
   const withRedis = release.series === '22.03';
   const pg = deployment.postgres;
@@ -165,17 +168,15 @@ async function cutoffAndCount(deployment: Deployment, retention: Retention): Pro
  * it. bai-migrate counts the kernels before and after (the manager's own counts are not to be
  * trusted, reference §6.2) and reads its log for the Redis failure it hides behind exit code 0.
  */
-export async function clearHistoryWithManager(
-  deployment: Deployment,
-  options: ClearHistoryOptions,
-  cli: ManagerCli,
-  log: Logger,
-): Promise<ClearHistoryResult> {
+export async function clearHistoryWithManager(deployment: Deployment, options: ClearHistoryOptions, cli: ManagerCli, log: Logger): Promise<ClearHistoryResult> {
   const before = await cutoffAndCount(deployment, options.retention);
   const cutoffText = before.cutoff.toISOString();
   const args = clearHistoryArgs(options.retention.text, options.vacuum);
   const findings: Finding[] = [
-    { status: 'ok', detail: `mode manager: ${cli.command.join(' ')} ${args.join(' ')}; ${before.total} kernel row(s) terminated before ${cutoffText} (UTC, by PostgreSQL's clock; the manager uses its host's local time)` },
+    {
+      status: 'ok',
+      detail: `mode manager: ${cli.command.join(' ')} ${args.join(' ')}; ${before.total} kernel row(s) terminated before ${cutoffText} (UTC, by PostgreSQL's clock; the manager uses its host's local time)`,
+    },
   ];
   if (options.vacuum === 'analyze') findings.push({ status: 'warning', detail: 'vacuum: analyze has no manager equivalent: the manager runs a plain VACUUM of the whole database (-v false)' });
   if (options.dryRun) {

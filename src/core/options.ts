@@ -31,9 +31,17 @@ export const INPUTS: readonly InputSpec[] = [
   { name: 'retention', default: '1yr', description: 'How much history clear-history keeps, as for `backend.ai mgr clear-history -r`: 86400, 30m, 6h, 3d, 2w, 3mo, 1yr.' },
   { name: 'lock-backend', description: 'Value for [manager] distributed-lock in manager.toml: filelock, pg_advisory or etcd. Empty leaves the setting as it is.' },
   { name: 'dry-run', default: 'false', description: 'Check and report what would change, and write nothing anywhere.' },
-  { name: 'manager-config', description: "Path to the manager's manager.toml. Connections default to its [db] and [etcd] sections. Empty: $BACKEND_CONFIG_FILE, ./manager.toml, ~/.config/backend.ai/manager.toml, /etc/backend.ai/manager.toml, if present." },
+  {
+    name: 'manager-config',
+    description:
+      "Path to the manager's manager.toml. Connections default to its [db] and [etcd] sections. Empty: $BACKEND_CONFIG_FILE, ./manager.toml, ~/.config/backend.ai/manager.toml, /etc/backend.ai/manager.toml, if present.",
+  },
   { name: 'postgres-url', secret: true, description: 'PostgreSQL URL (postgresql://user:password@host:port/database). Overrides [db] of manager.toml.' },
-  { name: 'postgres-ca', description: 'PEM file of the CA that signed PostgreSQL\'s server certificate. Given: every PostgreSQL connection (bai-migrate\'s and alembic\'s) uses TLS with sslmode=verify-full, unless postgres-url says ?sslmode=verify-ca or require.' },
+  {
+    name: 'postgres-ca',
+    description:
+      "PEM file of the CA that signed PostgreSQL's server certificate. Given: every PostgreSQL connection (bai-migrate's and alembic's) uses TLS with sslmode=verify-full, unless postgres-url says ?sslmode=verify-ca or require.",
+  },
   { name: 'postgres-client-cert', description: 'PEM file of a client certificate for PostgreSQL (with postgres-client-key), e.g. for pg_hba clientcert=verify-full.' },
   { name: 'postgres-client-key', description: 'PEM file of the private key of postgres-client-cert (unencrypted; alembic gets a private 0600 copy).' },
   { name: 'redis-url', secret: true, description: "Redis URL (redis://:password@host:port). Overrides etcd's config/redis." },
@@ -45,35 +53,118 @@ export const INPUTS: readonly InputSpec[] = [
   { name: 'etcd-client-cert', description: 'PEM file of a client certificate for etcd (with etcd-client-key), for an etcd run with --client-cert-auth.' },
   { name: 'etcd-client-key', description: 'PEM file of the private key of etcd-client-cert (unencrypted).' },
   { name: 'alembic-command', default: 'alembic', description: "How to run the manager's alembic, split on spaces and run without a shell, e.g. /opt/backend.ai/bin/alembic or python3 -m alembic." },
-  { name: 'manager-venv', description: "A folder for a venv with backend.ai-manager==<to-version> from pip, made when it does not hold one yet; alembic and the manager's CLI then run from it (the Action caches it by release, Python and OS). preflight and dry runs make none: they check a venv an earlier run made, else say migrate will make it. Instead of alembic-command. For clear-history mode: manager, to-version names the installed release." },
+  {
+    name: 'manager-venv',
+    description:
+      "A folder for a venv with backend.ai-manager==<to-version> from pip, made when it does not hold one yet; alembic and the manager's CLI then run from it (the Action caches it by release, Python and OS). preflight and dry runs make none: they check a venv an earlier run made, else say migrate will make it. Instead of alembic-command. For clear-history mode: manager, to-version names the installed release.",
+  },
   { name: 'python', default: 'python3', description: 'manager-venv: the Python that makes the venv (22.03 needs 3.10, 21.09 3.9 or later).' },
   { name: 'pip-args', description: 'manager-venv: more arguments for pip install, split on spaces, e.g. --index-url https://pypi.example.com/simple.' },
   { name: 'venv-system-site-packages', default: 'false', description: "manager-venv: let the venv see the system's Python packages (e.g. a distribution's psycopg2)." },
-  { name: 'manager-command', description: "The manager's CLI for image-rescan and mode: manager, split on spaces and run without a shell. Empty: <manager-venv>/bin/backend.ai with manager-venv, else backend.ai." },
-  { name: 'image-rescan', default: 'false', description: "After the image import, run the manager's registry rescan (backend.ai mgr image rescan REGISTRY) for every registry in etcd config/docker/registry, then put back the admin-set resource limits it overwrites." },
-  { name: 'alembic-config', description: "The manager's alembic.ini. Empty: the one manager-venv writes, else alembic.ini beside manager.toml, else ./alembic.ini. bai-migrate runs alembic on a private copy whose sqlalchemy.url is the checked database." },
-  { name: 'alembic-lock-timeout', default: '60', description: "Seconds each of alembic's statements waits for a table lock (PostgreSQL lock_timeout on alembic's connection) before the schema step fails, naming the lock wait: a session that holds a table cannot keep the migration waiting for hours. alembic's transaction is then rolled back." },
-  { name: 'periodic-sync-stats', description: 'true or false: write [debug] periodic-sync-stats to manager.toml (22.03 otherwise writes kernels.last_stat only when a kernel terminates). Empty leaves it as it is.' },
-  { name: 'skip-unusable-images', default: 'false', description: "Import etcd's image tree without the entries the 21.09 manager itself cannot use (preflight lists each with its key and why: no digest, no resource/ keys, a malformed reference, an alias loop); they stay in etcd and in the backup bundle. false: preflight fails on them." },
-  { name: 'prune-etcd-images', default: 'false', description: "After the image metadata is in PostgreSQL and verified, delete etcd's old images/ tree (22.03 no longer reads it). Its keys are in the backup bundle first." },
-  { name: 'redis-persistence', default: 'configure', description: 'configure: turn on AOF with CONFIG SET and CONFIG REWRITE; managed: persistence is configured elsewhere (managed Redis), only report it.' },
-  { name: 'backup-dir', default: 'bai-migrate-backup', description: 'Folder for the backup bundle written before the first change (dropped column values, etcd image tree, manager.toml, Redis config).' },
+  {
+    name: 'manager-command',
+    description: "The manager's CLI for image-rescan and mode: manager, split on spaces and run without a shell. Empty: <manager-venv>/bin/backend.ai with manager-venv, else backend.ai.",
+  },
+  {
+    name: 'image-rescan',
+    default: 'false',
+    description:
+      "After the image import, run the manager's registry rescan (backend.ai mgr image rescan REGISTRY) for every registry in etcd config/docker/registry, then put back the admin-set resource limits it overwrites.",
+  },
+  {
+    name: 'alembic-config',
+    description:
+      "The manager's alembic.ini. Empty: the one manager-venv writes, else alembic.ini beside manager.toml, else ./alembic.ini. bai-migrate runs alembic on a private copy whose sqlalchemy.url is the checked database.",
+  },
+  {
+    name: 'alembic-lock-timeout',
+    default: '60',
+    description:
+      "Seconds each of alembic's statements waits for a table lock (PostgreSQL lock_timeout on alembic's connection) before the schema step fails, naming the lock wait: a session that holds a table cannot keep the migration waiting for hours. alembic's transaction is then rolled back.",
+  },
+  {
+    name: 'periodic-sync-stats',
+    description: 'true or false: write [debug] periodic-sync-stats to manager.toml (22.03 otherwise writes kernels.last_stat only when a kernel terminates). Empty leaves it as it is.',
+  },
+  {
+    name: 'skip-unusable-images',
+    default: 'false',
+    description:
+      "Import etcd's image tree without the entries the 21.09 manager itself cannot use (preflight lists each with its key and why: no digest, no resource/ keys, a malformed reference, an alias loop); they stay in etcd and in the backup bundle. false: preflight fails on them.",
+  },
+  {
+    name: 'prune-etcd-images',
+    default: 'false',
+    description: "After the image metadata is in PostgreSQL and verified, delete etcd's old images/ tree (22.03 no longer reads it). Its keys are in the backup bundle first.",
+  },
+  {
+    name: 'redis-persistence',
+    default: 'configure',
+    description: 'configure: turn on AOF with CONFIG SET and CONFIG REWRITE; managed: persistence is configured elsewhere (managed Redis), only report it.',
+  },
+  {
+    name: 'backup-dir',
+    default: 'bai-migrate-backup',
+    description: 'Folder for the backup bundle written before the first change (dropped column values, etcd image tree, manager.toml, Redis config).',
+  },
   { name: 'batch-size', default: '1000', description: 'clear-history: kernel rows deleted per transaction (and Redis keys unlinked per call).' },
-  { name: 'sweep-orphaned-stat-keys', default: 'false', description: 'clear-history: also remove Redis DB 0 stat keys whose kernel row no longer exists (left by a killed run, an unreachable Redis, or a manager that failed to clean them), counted apart in swept-redis-keys. false: delete exactly what the manager deletes.' },
+  {
+    name: 'sweep-orphaned-stat-keys',
+    default: 'false',
+    description:
+      'clear-history: also remove Redis DB 0 stat keys whose kernel row no longer exists (left by a killed run, an unreachable Redis, or a manager that failed to clean them), counted apart in swept-redis-keys. false: delete exactly what the manager deletes.',
+  },
   { name: 'vacuum', default: 'none', description: 'clear-history: none, analyze (VACUUM ANALYZE kernels) or full (VACUUM FULL kernels, which locks the table) after deleting.' },
-  { name: 'mode', default: 'bai-migrate', description: "clear-history: bai-migrate (batched, by bai-migrate itself) or manager (runs backend.ai mgr clear-history -r <retention> in the manager's environment and reads its log for the Redis failure it hides)." },
+  {
+    name: 'mode',
+    default: 'bai-migrate',
+    description:
+      "clear-history: bai-migrate (batched, by bai-migrate itself) or manager (runs backend.ai mgr clear-history -r <retention> in the manager's environment and reads its log for the Redis failure it hides).",
+  },
   { name: 'redis-failure', default: 'fail', description: 'clear-history: fail or warn when Redis cannot be cleaned (the manager silently ignores this); the database part is done either way.' },
   { name: 'allow-running-services', default: 'false', description: 'Turn the "managers and agents are stopped" checks into warnings. The report says so.' },
-  { name: 'lock-timeout', default: '60', description: 'Seconds migrate and snapshot wait for the migration lock (a PostgreSQL session advisory lock, held for the whole run; clear-history does not wait, it skips) before giving up and naming its holder.' },
+  {
+    name: 'lock-timeout',
+    default: '60',
+    description:
+      'Seconds migrate and snapshot wait for the migration lock (a PostgreSQL session advisory lock, held for the whole run; clear-history does not wait, it skips) before giving up and naming its holder.',
+  },
   { name: 'connect-timeout', default: '10', description: 'Seconds to wait for each server to answer before reporting it unreachable.' },
   { name: 'report-file', default: 'bai-migrate-report.json', description: 'Where the JSON report is written; a missing folder is made first.' },
-  { name: 'snapshot-file', default: 'bai-migrate-snapshot.jsonl.gz', description: 'snapshot writes, and rehearse reads, this file: the schema, the rows of the tables the steps touch (secrets and personal data replaced), the etcd namespace without secrets, Redis settings and key counts, and a manifest.' },
-  { name: 'snapshot-cache-key', description: 'Action only: snapshot saves snapshot-file in the Actions cache as {key}#snapshot-{time}; rehearse restores the newest entry whose key starts with {key}#snapshot-. Give both the same snapshot-file and snapshot-key (required with it).' },
-  { name: 'snapshot-key', secret: true, description: 'A secret 256-bit key (64 hex digits or base64, e.g. from openssl rand -hex 32): snapshot seals snapshot-file with it (AES-256-GCM), rehearse verifies and decrypts it before using anything in it. Required with snapshot-cache-key; without it a snapshot is a plain file for your own disk.' },
-  { name: 'rehearsal-servers', default: 'start', description: 'rehearse: start (disposable PostgreSQL, Redis and etcd started with Testcontainers, matching the snapshot\'s release) or given (the workflow\'s service containers at postgres-url, redis-url and etcd-endpoints, which must be empty).' },
-  { name: 'rehearsal-image', description: 'rehearse: for runners without Docker Hub, one image with PostgreSQL, Redis and etcd from Debian\'s packages (scripts/testbed.sh builds it); it runs with host networking.' },
+  {
+    name: 'snapshot-file',
+    default: 'bai-migrate-snapshot.jsonl.gz',
+    description:
+      'snapshot writes, and rehearse reads, this file: the schema, the rows of the tables the steps touch (secrets and personal data replaced), the etcd namespace without secrets, Redis settings and key counts, and a manifest.',
+  },
+  {
+    name: 'snapshot-cache-key',
+    description:
+      'Action only: snapshot saves snapshot-file in the Actions cache as {key}#snapshot-{time}; rehearse restores the newest entry whose key starts with {key}#snapshot-. Give both the same snapshot-file and snapshot-key (required with it).',
+  },
+  {
+    name: 'snapshot-key',
+    secret: true,
+    description:
+      'A secret 256-bit key (64 hex digits or base64, e.g. from openssl rand -hex 32): snapshot seals snapshot-file with it (AES-256-GCM), rehearse verifies and decrypts it before using anything in it. Required with snapshot-cache-key; without it a snapshot is a plain file for your own disk.',
+  },
+  {
+    name: 'rehearsal-servers',
+    default: 'start',
+    description:
+      "rehearse: start (disposable PostgreSQL, Redis and etcd started with Testcontainers, matching the snapshot's release) or given (the workflow's service containers at postgres-url, redis-url and etcd-endpoints, which must be empty).",
+  },
+  {
+    name: 'rehearsal-image',
+    description: "rehearse: for runners without Docker Hub, one image with PostgreSQL, Redis and etcd from Debian's packages (scripts/testbed.sh builds it); it runs with host networking.",
+  },
   { name: 'keep-rehearsal', default: 'false', description: 'rehearse: leave the restored database (and any servers it started) in place for inspection; the report says where they are.' },
-  { name: 'github-token', secret: true, description: 'rehearse: a token that may write pull-request comments (e.g. secrets.GITHUB_TOKEN with pull-requests: write). The rehearsal\'s comment is created or updated; without a token it is skipped with a notice.' },
+  {
+    name: 'github-token',
+    secret: true,
+    description:
+      "rehearse: a token that may write pull-request comments (e.g. secrets.GITHUB_TOKEN with pull-requests: write). The rehearsal's comment is created or updated; without a token it is skipped with a notice.",
+  },
 ];
 
 /** The Action's outputs, set by src/action/main.ts. */
@@ -226,7 +317,9 @@ export function parseOptions(raw: RawInputs): Options {
   const snapshotKey = attempt(() => (text('snapshot-key') ? parseSnapshotKey(text('snapshot-key')!) : undefined));
   if (text('snapshot-cache-key') && !text('snapshot-key')) {
     // Every workflow run of the repository, pull requests from forks included, may restore the cache.
-    problems.push('snapshot-cache-key is set without snapshot-key: a snapshot in the Actions cache must be sealed, since pull requests can restore it; accepted: snapshot-key from a secret, e.g. snapshot-key: ${{ secrets.BACKENDAI_SNAPSHOT_KEY }} holding the output of `openssl rand -hex 32` (pull requests from forks get no secrets, so they cannot rehearse)');
+    problems.push(
+      'snapshot-cache-key is set without snapshot-key: a snapshot in the Actions cache must be sealed, since pull requests can restore it; accepted: snapshot-key from a secret, e.g. snapshot-key: ${{ secrets.BACKENDAI_SNAPSHOT_KEY }} holding the output of `openssl rand -hex 32` (pull requests from forks get no secrets, so they cannot rehearse)',
+    );
   }
   const etcdNamespace = text('etcd-namespace');
   if (etcdNamespace !== undefined && !/^[A-Za-z0-9_.-]+$/.test(etcdNamespace)) {
@@ -267,9 +360,7 @@ export function parseOptions(raw: RawInputs): Options {
     managerCommand: text('manager-command')?.split(/\s+/),
     imageRescan: imageRescan!,
     clearHistoryMode: clearHistoryMode!,
-    managerVenv: text('manager-venv')
-      ? { dir: text('manager-venv')!, python: text('python')!, pipArgs: text('pip-args')?.split(/\s+/) ?? [], systemSitePackages: systemSitePackages! }
-      : undefined,
+    managerVenv: text('manager-venv') ? { dir: text('manager-venv')!, python: text('python')!, pipArgs: text('pip-args')?.split(/\s+/) ?? [], systemSitePackages: systemSitePackages! } : undefined,
     periodicSyncStats,
     skipUnusableImages: skipUnusableImages!,
     pruneEtcdImages: pruneEtcdImages!,
@@ -323,7 +414,9 @@ function url(name: string, value: string | undefined, protocols: string[]): stri
     throw invalidInput(`${name} is not a valid URL; accepted: ${protocols[0]}//user:password@host:port${name === 'postgres-url' ? '/database' : ''}`);
   }
   if (!protocols.includes(parsed.protocol) || parsed.hostname === '') {
-    throw invalidInput(`${name} must be a ${protocols.map((p) => `${p}//`).join(' or ')} URL with a host; accepted: ${protocols[0]}//user:password@host:port${name === 'postgres-url' ? '/database' : ''}`);
+    throw invalidInput(
+      `${name} must be a ${protocols.map((p) => `${p}//`).join(' or ')} URL with a host; accepted: ${protocols[0]}//user:password@host:port${name === 'postgres-url' ? '/database' : ''}`,
+    );
   }
   return value;
 }

@@ -246,7 +246,11 @@ class Run {
       // A server out of reach comes first; otherwise the cause (credentials, an empty namespace) is the code.
       const codes = down.flatMap((r) => (r.code ? [r.code] : []));
       const code = codes.length === 0 || codes.includes('unreachable') ? 'unreachable' : codes[0]!;
-      throw new MigrationError(code, down.map((r) => `${SERVER_NAMES[r.server]}: ${r.detail}`).join('\n'), `${down.map((r) => SERVER_NAMES[r.server]).join(', ')} ${code === 'unreachable' ? 'unreachable' : 'refused the connection'} (reported above)`);
+      throw new MigrationError(
+        code,
+        down.map((r) => `${SERVER_NAMES[r.server]}: ${r.detail}`).join('\n'),
+        `${down.map((r) => SERVER_NAMES[r.server]).join(', ')} ${code === 'unreachable' ? 'unreachable' : 'refused the connection'} (reported above)`,
+      );
     }
     return new Set(results.filter((r) => r.ok).map((r) => r.server));
   }
@@ -260,7 +264,12 @@ class Run {
       // Deleting history beside a migration would race its schema step: this run skips, the next one clears.
       const taken = await tryMigrationLock(this.deployment.targets.postgres!, options.connectTimeoutSeconds * 1000);
       if ('holder' in taken) {
-        this.record({ phase: 'apply', step: 'clear-history', status: 'skipped', detail: `skipped: another bai-migrate run (a migration or a snapshot) holds the migration lock: ${taken.holder}; nothing was deleted, the next run clears the history` });
+        this.record({
+          phase: 'apply',
+          step: 'clear-history',
+          status: 'skipped',
+          detail: `skipped: another bai-migrate run (a migration or a snapshot) holds the migration lock: ${taken.holder}; nothing was deleted, the next run clears the history`,
+        });
         return;
       }
       this.lock = taken.lock;
@@ -295,13 +304,29 @@ class Run {
     this.report.currentRevision = manifest.release.revision;
     this.report.fromVersion = manifest.release.series;
     this.report.snapshot = { file: this.options.snapshotFile, manifest };
-    const rows = Object.entries(manifest.postgres.rows).map(([table, n]) => `${table} ${n}`).join(', ');
+    const rows = Object.entries(manifest.postgres.rows)
+      .map(([table, n]) => `${table} ${n}`)
+      .join(', ');
     this.record({ phase: 'snapshot', step: 'postgres', status: 'ok', detail: `${manifest.release.description}; rows: ${rows}; schema only: ${manifest.postgres.schemaOnly.length} table(s)` });
-    const columns = Object.entries(manifest.postgres.columns).map(([table, c]) => `${table}: ${c.copied.length} copied, pseudonymised ${c.pseudonymised.join(' ') || 'none'}, neutralised ${c.neutralised.join(' ') || 'none'}`);
-    this.record({ phase: 'snapshot', step: 'redacted', status: 'ok', detail: `columns (only allowlisted ones are copied): ${columns.join('; ') || 'none'}; etcd keys: ${manifest.etcd.redactedKeys.join(', ') || 'none'}${manifest.managerConfig ? `; manager.toml keys: ${manifest.managerConfig.redactedKeys.join(', ') || 'none'}` : ''}` });
+    const columns = Object.entries(manifest.postgres.columns).map(
+      ([table, c]) => `${table}: ${c.copied.length} copied, pseudonymised ${c.pseudonymised.join(' ') || 'none'}, neutralised ${c.neutralised.join(' ') || 'none'}`,
+    );
+    this.record({
+      phase: 'snapshot',
+      step: 'redacted',
+      status: 'ok',
+      detail: `columns (only allowlisted ones are copied): ${columns.join('; ') || 'none'}; etcd keys: ${manifest.etcd.redactedKeys.join(', ') || 'none'}${manifest.managerConfig ? `; manager.toml keys: ${manifest.managerConfig.redactedKeys.join(', ') || 'none'}` : ''}`,
+    });
     this.record({ phase: 'snapshot', step: 'etcd', status: 'ok', detail: `${manifest.etcd.keys} key(s) under namespace "${manifest.etcd.namespace}" (etcd ${manifest.etcd.version})` });
-    const keys = Object.entries(manifest.redis.keysPerDb).map(([db, n]) => `DB ${db}: ${n}`).join(', ');
-    this.record({ phase: 'snapshot', step: 'redis', status: 'ok', detail: `Redis ${manifest.redis.version}, appendonly ${manifest.redis.config?.appendonly ?? '(CONFIG disabled)'}, keys ${keys || 'none'} (only counted: rehearsal rebuilds Redis data)` });
+    const keys = Object.entries(manifest.redis.keysPerDb)
+      .map(([db, n]) => `DB ${db}: ${n}`)
+      .join(', ');
+    this.record({
+      phase: 'snapshot',
+      step: 'redis',
+      status: 'ok',
+      detail: `Redis ${manifest.redis.version}, appendonly ${manifest.redis.config?.appendonly ?? '(CONFIG disabled)'}, keys ${keys || 'none'} (only counted: rehearsal rebuilds Redis data)`,
+    });
     const sealed = this.options.snapshotKey ? 'sealed with snapshot-key (AES-256-GCM)' : 'not sealed (no snapshot-key): keep it on this disk, mode 0600';
     this.record({ phase: 'snapshot', step: 'file', status: 'ok', detail: `written to ${this.options.snapshotFile}, ${sealed}` });
   }
@@ -349,7 +374,11 @@ class Run {
     });
     const failures = this.report.entries.filter((e) => e.phase === phase && e.status === 'failed');
     if (failures.length > 0) {
-      throw new MigrationError('checks-failed', `${phase} found ${failures.length} problem(s):\n${failures.map((f) => `- ${f.hop ? `${f.hop} ` : ''}${f.step}: ${f.detail}`).join('\n')}`, `${phase} ${problems(failures.length)}`);
+      throw new MigrationError(
+        'checks-failed',
+        `${phase} found ${failures.length} problem(s):\n${failures.map((f) => `- ${f.hop ? `${f.hop} ` : ''}${f.step}: ${f.detail}`).join('\n')}`,
+        `${phase} ${problems(failures.length)}`,
+      );
     }
   }
 
@@ -364,7 +393,12 @@ class Run {
       }
     });
     const failures = this.report.entries.filter((e) => e.phase === 'apply' && e.status === 'failed');
-    if (failures.length > 0) throw new MigrationError('checks-failed', `the dry run found ${failures.length} problem(s):\n${failures.map((f) => `- ${f.step}: ${f.detail}`).join('\n')}`, `the dry run ${problems(failures.length)}`);
+    if (failures.length > 0)
+      throw new MigrationError(
+        'checks-failed',
+        `the dry run found ${failures.length} problem(s):\n${failures.map((f) => `- ${f.step}: ${f.detail}`).join('\n')}`,
+        `the dry run ${problems(failures.length)}`,
+      );
   }
 
   /**
@@ -395,7 +429,9 @@ class Run {
             for (const f of verified) this.record({ phase: 'verify', hop: hop.label, step: step.id, status: f.status, detail: f.detail }, f);
             const failure = [...applied, ...verified].find((f) => f.status === 'failed');
             if (failure) {
-              const remaining = plan.hops.flatMap((h) => h.steps.filter((s) => s.kind === 'change').map((s) => `${h.label} ${s.id}`)).filter((s) => !done.includes(s) && s !== `${hop.label} ${step.id}`);
+              const remaining = plan.hops
+                .flatMap((h) => h.steps.filter((s) => s.kind === 'change').map((s) => `${h.label} ${s.id}`))
+                .filter((s) => !done.includes(s) && s !== `${hop.label} ${step.id}`);
               const progress = `done: ${done.join(', ') || 'nothing'}\nnot done: ${remaining.join(', ') || 'nothing'}\nFix the cause and run migrate again: finished steps are recognised and skipped.`;
               throw new MigrationError('checks-failed', `${hop.label} ${step.id} failed: ${failure.detail}\n${progress}`, `${hop.label} ${step.id} failed (reported above)\n${progress}`);
             }
@@ -452,7 +488,10 @@ class Run {
     for (const { hop, step } of lastOccurrences(plan)) {
       const kept = step.carryForward
         ? await step.carryForward(this.context(hop)).catch((error: unknown) => {
-            throw new MigrationError('checks-failed', `${step.title}: the values it drops could not be kept in PostgreSQL (${messageOf(error)}); nothing has been changed yet${saved.length > 0 ? ` (the backup bundle ${dir} was written)` : ''}`);
+            throw new MigrationError(
+              'checks-failed',
+              `${step.title}: the values it drops could not be kept in PostgreSQL (${messageOf(error)}); nothing has been changed yet${saved.length > 0 ? ` (the backup bundle ${dir} was written)` : ''}`,
+            );
           })
         : undefined;
       if (kept) this.record({ phase: 'apply', step: 'backup', status: kept.status, detail: kept.detail });

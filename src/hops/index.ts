@@ -14,6 +14,4 @@ export const HOP_STEPS: Readonly<Record<string, readonly Step[]>> = Object.fromE
 export const PATCH_STEPS: readonly Step[] = [servicesStopped, schema];
 
 /** Every table a step reads or writes, and kernels for clear-history: the rows a rehearsal needs. */
-export const TABLES_STEPS_TOUCH: readonly string[] = [
-  ...new Set([...HOPS.flatMap((h) => h.steps), ...PATCH_STEPS].flatMap((step) => step.tables ?? []).concat('kernels')),
-];
+export const TABLES_STEPS_TOUCH: readonly string[] = [...new Set([...HOPS.flatMap((h) => h.steps), ...PATCH_STEPS].flatMap((step) => step.tables ?? []).concat('kernels'))];

@@ -44,7 +44,13 @@ export function makePlan(fromVersion: VersionRef | undefined, toVersion: Version
       hops.push(
         steps
           ? { label: `${fromSeries} → ${toSeries}`, fromSeries, to: hopTo, steps }
-          : { label: `${fromSeries} → ${toSeries}`, fromSeries, to: hopTo, steps: [], unsupported: `bai-migrate cannot take the hop ${fromSeries} → ${toSeries} yet (it takes ${Object.keys(HOP_STEPS).join(', ')})` },
+          : {
+              label: `${fromSeries} → ${toSeries}`,
+              fromSeries,
+              to: hopTo,
+              steps: [],
+              unsupported: `bai-migrate cannot take the hop ${fromSeries} → ${toSeries} yet (it takes ${Object.keys(HOP_STEPS).join(', ')})`,
+            },
       );
     }
   }
@@ -61,7 +67,10 @@ export function makePlan(fromVersion: VersionRef | undefined, toVersion: Version
 export function requireSupported(plan: Plan): void {
   const unsupported = plan.hops.filter((h) => h.unsupported);
   if (unsupported.length > 0) {
-    throw new MigrationError('unsupported', `the plan ${plan.from} → ${plan.to.version} has ${unsupported.length} hop(s) bai-migrate cannot take yet: ${unsupported.map((h) => h.label).join(', ')}; it takes ${Object.keys(HOP_STEPS).join(', ')}. Nothing was changed`);
+    throw new MigrationError(
+      'unsupported',
+      `the plan ${plan.from} → ${plan.to.version} has ${unsupported.length} hop(s) bai-migrate cannot take yet: ${unsupported.map((h) => h.label).join(', ')}; it takes ${Object.keys(HOP_STEPS).join(', ')}. Nothing was changed`,
+    );
   }
 }
 

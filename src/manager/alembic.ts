@@ -49,13 +49,26 @@ export async function runAlembic(setup: AlembicSetup, target: PostgresTarget, ar
     // The environment is an allowlist (child-env.ts): the database URL reaches alembic only through the private ini.
     const result = await runChild('alembic', process.execPath, ['-e', WATCHDOG, '--', ...setup.command, '-c', ini, ...args], { cwd: dirname(original) });
     if (result.exitCode === CANNOT_RUN) {
-      throw new AlembicError('invalid-input', `alembic-command "${setup.command.join(' ')}" cannot be run (${result.stderr.trim()}); accepted: the manager venv's alembic, e.g. /opt/backend.ai/bin/alembic`, 'cannot-run', result.stderr.trim());
+      throw new AlembicError(
+        'invalid-input',
+        `alembic-command "${setup.command.join(' ')}" cannot be run (${result.stderr.trim()}); accepted: the manager venv's alembic, e.g. /opt/backend.ai/bin/alembic`,
+        'cannot-run',
+        result.stderr.trim(),
+      );
     }
     if (result.exitCode !== 0) {
       // alembic prints its own "FAILED: …" on stdout (some releases), tracebacks on stderr.
-      const said = `${result.stderr}\n${result.stdout.split('\n').filter((line) => line.includes('FAILED: ')).join('\n')}`;
+      const said = `${result.stderr}\n${result.stdout
+        .split('\n')
+        .filter((line) => line.includes('FAILED: '))
+        .join('\n')}`;
       const failure = /FAILED: (.*)/.exec(said)?.[1] ?? pythonException(result.stderr) ?? result.stderr.trim().split('\n').slice(-3).join(' ');
-      const tail = said.split('\n').filter((line) => line.trim() !== '').slice(-3).map((line) => line.trim()).join(' | ');
+      const tail = said
+        .split('\n')
+        .filter((line) => line.trim() !== '')
+        .slice(-3)
+        .map((line) => line.trim())
+        .join(' | ');
       const lockWait = /canceling statement due to lock timeout/.test(result.stderr)
         ? `; a table lock it needed was held by another session for longer than alembic-lock-timeout (${setup.lockTimeoutSeconds} s): find the holder in pg_locks, end it, and run migrate again`
         : '';
@@ -72,7 +85,11 @@ export async function runAlembic(setup: AlembicSetup, target: PostgresTarget, ar
  * only SQLAlchemy's "[SQL: …]" and "(Background on this error at: …)".
  */
 function pythonException(stderr: string): string | undefined {
-  return stderr.split('\n').filter((line) => /^[A-Za-z_][\w.]*(Error|Exception): /.test(line)).at(-1)?.trim();
+  return stderr
+    .split('\n')
+    .filter((line) => /^[A-Za-z_][\w.]*(Error|Exception): /.test(line))
+    .at(-1)
+    ?.trim();
 }
 
 /**
@@ -124,7 +141,11 @@ async function privateTlsFiles(target: PostgresTarget, dir: string): Promise<Rec
   const tls = target.tls;
   if (!tls) return {};
   const params: Record<string, string> = { sslmode: tls.mode };
-  for (const [param, file] of [['sslrootcert', tls.ca], ['sslcert', tls.cert], ['sslkey', tls.key]] as const) {
+  for (const [param, file] of [
+    ['sslrootcert', tls.ca],
+    ['sslcert', tls.cert],
+    ['sslkey', tls.key],
+  ] as const) {
     if (!file) continue;
     const path = join(dir, param);
     await writeFile(path, file.pem, { mode: 0o600 });

@@ -32,13 +32,20 @@ export function requireSuccess(cli: ManagerCli, args: readonly string[], result:
   if (result.exitCode === 0) return;
   const what = `${cli.command.join(' ')} ${args.join(' ')}`;
   if (result.exitCode === CANNOT_RUN) {
-    throw new MigrationError('invalid-input', `manager-command "${cli.command.join(' ')}" cannot be run (${result.output}); accepted: the manager venv's backend.ai, e.g. /opt/backend.ai/bin/backend.ai (or set manager-venv)`);
+    throw new MigrationError(
+      'invalid-input',
+      `manager-command "${cli.command.join(' ')}" cannot be run (${result.output}); accepted: the manager venv's backend.ai, e.g. /opt/backend.ai/bin/backend.ai (or set manager-venv)`,
+    );
   }
   throw new MigrationError('inconsistent-state', `${what} failed (exit ${result.exitCode}): ${lastLines(result.output)}`);
 }
 
 export function lastLines(output: string, count = 3): string {
-  return output.split('\n').filter((line) => line.trim() !== '').slice(-count).join(' | ');
+  return output
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .slice(-count)
+    .join(' | ');
 }
 
 /** The rescan command of the release whose manager runs it (reference §4.4). */

@@ -40,7 +40,8 @@ export function managerRequirement(version: string): string {
 /** "3.10.12": part of the cache key, since a venv only works with the Python that made it. */
 export async function pythonVersion(python: string): Promise<string> {
   const result = await run(python, ['-c', 'import sys; print("%d.%d.%d" % sys.version_info[:3])']);
-  if (result.exitCode !== 0) throw invalidInput(`python "${python}" cannot be run (${result.stderr.trim() || `exit ${result.exitCode}`}); accepted: a Python 3 interpreter, e.g. python3 or /usr/bin/python3.10`);
+  if (result.exitCode !== 0)
+    throw invalidInput(`python "${python}" cannot be run (${result.stderr.trim() || `exit ${result.exitCode}`}); accepted: a Python 3 interpreter, e.g. python3 or /usr/bin/python3.10`);
   return result.stdout.trim();
 }
 
@@ -53,9 +54,10 @@ export function venvCacheKey(requirement: string, python: string, platform = pro
  * made with another release or left incomplete (stale: migrate replaces it), or nothing (absent).
  * A folder bai-migrate did not make is refused.
  */
-export async function inspectManagerVenv(options: ManagerVenvOptions, version: string): Promise<
-  { state: 'ready'; venv: ProvisionedVenv } | { state: 'stale'; holds: string; requirement: string } | { state: 'absent'; requirement: string }
-> {
+export async function inspectManagerVenv(
+  options: ManagerVenvOptions,
+  version: string,
+): Promise<{ state: 'ready'; venv: ProvisionedVenv } | { state: 'stale'; holds: string; requirement: string } | { state: 'absent'; requirement: string }> {
   const dir = resolve(options.dir);
   const requirement = managerRequirement(version);
   const python = join(dir, 'bin', 'python');
@@ -109,12 +111,20 @@ export async function requireManagerRelease(venv: ProvisionedVenv, version: stri
   const result = await run(python, ['-c', `import importlib.metadata as m; print(m.version(${JSON.stringify(MANAGER_PACKAGE)}))`]);
   const remedy = `delete the folder (bai-migrate made it, and migrate makes it again with ${managerRequirement(version)}) or set manager-venv to another folder`;
   if (result.exitCode !== 0) {
-    const tail = result.stderr.trim().split('\n').filter((l) => l.trim() !== '').slice(-2).join(' | ');
+    const tail = result.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .slice(-2)
+      .join(' | ');
     throw new MigrationError('inconsistent-state', `manager venv ${dir} holds no ${MANAGER_PACKAGE} its Python can find (${tail || `exit ${result.exitCode}`}); ${remedy}`);
   }
   const installed = result.stdout.trim();
   if (!sameRelease(installed, version)) {
-    throw new MigrationError('inconsistent-state', `manager venv ${dir} holds ${MANAGER_PACKAGE} ${installed}, but the target release is ${version}: its alembic and CLI are another release's; ${remedy}`);
+    throw new MigrationError(
+      'inconsistent-state',
+      `manager venv ${dir} holds ${MANAGER_PACKAGE} ${installed}, but the target release is ${version}: its alembic and CLI are another release's; ${remedy}`,
+    );
   }
   return installed;
 }
@@ -128,7 +138,12 @@ export function sameRelease(installed: string, version: string): boolean {
 async function step(what: string, program: string, args: string[]): Promise<void> {
   const result = await run(program, args);
   if (result.exitCode !== 0) {
-    const tail = `${result.stderr}\n${result.stdout}`.trim().split('\n').filter((l) => l.trim() !== '').slice(-3).join(' ');
+    const tail = `${result.stderr}\n${result.stdout}`
+      .trim()
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .slice(-3)
+      .join(' ');
     throw new MigrationError('unsupported', `provisioning the manager venv failed at ${what} (exit ${result.exitCode}): ${tail}`);
   }
 }

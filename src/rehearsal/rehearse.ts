@@ -129,14 +129,22 @@ export async function rehearse(options: Options, report: Report, log: Logger, ad
     const checks = verified.entries.filter((e) => e.phase === 'verify');
     report.entries.push(...checks.filter((e) => e.status === 'failed' || e.status === 'warning'));
     if (verified.outcome === 'failure') throw failure(verified, 'the final verify');
-    record({ step: 'final verify', status: 'ok', detail: `${checks.filter((e) => e.status === 'ok').length} check(s) of the end state hold, ${checks.filter((e) => e.status === 'skipped').length} skipped` });
+    record({
+      step: 'final verify',
+      status: 'ok',
+      detail: `${checks.filter((e) => e.status === 'ok').length} check(s) of the end state hold, ${checks.filter((e) => e.status === 'skipped').length} skipped`,
+    });
     record({ step: 'result', status: 'ok', detail: `migrated ${manifest.release.series} → ${migrated.toVersion} on the restored snapshot and verified` });
   } finally {
     await log.group('Clean up', async () => {
       await rm(work, { recursive: true, force: true });
       if (options.keepRehearsal && database) {
         await closeTargets?.();
-        const containers = started ? `; containers ${Object.values(started.containers).map((id) => id.slice(0, 12)).join(', ')} keep running (docker rm -f them when done)` : '';
+        const containers = started
+          ? `; containers ${Object.values(started.containers)
+              .map((id) => id.slice(0, 12))
+              .join(', ')} keep running (docker rm -f them when done)`
+          : '';
         record({ step: 'kept', status: 'warning', detail: `keep-rehearsal: database ${database} and etcd namespace "${manifest.etcd.namespace}" are left in place${containers}` });
         return;
       }
@@ -200,7 +208,15 @@ async function prepareTargets(servers: RehearsalServers, manifest: SnapshotManif
   const admin = new pg.Client({ ...base, database: servers.postgres.database, application_name: 'bai-migrate-rehearsal' });
   admin.on('error', () => undefined);
   const etcd = new Etcd3({ hosts: servers.etcd.includes('://') ? servers.etcd : `http://${servers.etcd}`, dialTimeout: timeoutMs });
-  const redis = new Redis({ host: servers.redis.host, port: servers.redis.port, password: servers.redis.password, lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 1, retryStrategy: () => null });
+  const redis = new Redis({
+    host: servers.redis.host,
+    port: servers.redis.port,
+    password: servers.redis.password,
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    maxRetriesPerRequest: 1,
+    retryStrategy: () => null,
+  });
   redis.on('error', () => undefined);
   const database = `bai_rehearsal_${randomBytes(4).toString('hex')}`;
   let client: pg.Client | undefined;
@@ -215,7 +231,8 @@ async function prepareTargets(servers: RehearsalServers, manifest: SnapshotManif
     await redis.connect();
     const prefix = `/sorna/${manifest.etcd.namespace}/`;
     const existing = await etcd.getAll().prefix(prefix).count();
-    if (existing > 0) throw new MigrationError('inconsistent-state', `the rehearsal's etcd already has ${existing} key(s) under ${prefix}: give rehearse disposable servers, never a live deployment's`);
+    if (existing > 0)
+      throw new MigrationError('inconsistent-state', `the rehearsal's etcd already has ${existing} key(s) under ${prefix}: give rehearse disposable servers, never a live deployment's`);
     for (let db = 0; db <= 4; db++) {
       await redis.select(db);
       const size = await redis.dbsize();

@@ -105,7 +105,10 @@ function finishStatements(schema: SchemaDump, client: pg.Client): string[] {
     ...schema.tables.flatMap((t) =>
       t.columns
         .filter((c) => c.identity)
-        .map((c) => `SELECT setval(pg_get_serial_sequence(${client.escapeLiteral(quoteIdent(t.name))}, ${client.escapeLiteral(c.name)}), coalesce(max(${quoteIdent(c.name)}), 1), max(${quoteIdent(c.name)}) IS NOT NULL) FROM ${quoteIdent(t.name)}`),
+        .map(
+          (c) =>
+            `SELECT setval(pg_get_serial_sequence(${client.escapeLiteral(quoteIdent(t.name))}, ${client.escapeLiteral(c.name)}), coalesce(max(${quoteIdent(c.name)}), 1), max(${quoteIdent(c.name)}) IS NOT NULL) FROM ${quoteIdent(t.name)}`,
+        ),
     ),
     ...schema.sequences.flatMap((s) => [
       ...(s.lastValue !== null ? [`SELECT setval(${client.escapeLiteral(quoteIdent(s.name))}, ${s.lastValue}, true)`] : []),
@@ -121,10 +124,7 @@ async function insertRows(client: pg.Client, schema: SchemaDump, table: string, 
   for (let start = 0; start < rows.length; start += perStatement) {
     const chunk = rows.slice(start, start + perStatement);
     const values = chunk.map((_, r) => `(${columns.map((__, c) => `$${r * columns.length + c + 1}`).join(', ')})`);
-    await client.query(
-      `INSERT INTO ${quoteIdent(table)} (${columns.map(quoteIdent).join(', ')})${identity ? ' OVERRIDING SYSTEM VALUE' : ''} VALUES ${values.join(', ')}`,
-      chunk.flat(),
-    );
+    await client.query(`INSERT INTO ${quoteIdent(table)} (${columns.map(quoteIdent).join(', ')})${identity ? ' OVERRIDING SYSTEM VALUE' : ''} VALUES ${values.join(', ')}`, chunk.flat());
   }
   return rows.length;
 }

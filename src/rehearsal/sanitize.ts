@@ -75,7 +75,10 @@ export const SNAPSHOT_ALLOWLIST: Readonly<Record<string, Readonly<Record<string,
   },
   // Image metadata from the registries: image-metadata and image-rescan read and write all of it.
   images: Object.fromEntries(
-    ['id', 'name', 'image', 'created_at', 'tag', 'registry', 'architecture', 'config_digest', 'size_bytes', 'type', 'accelerators', 'labels', 'resources'].map((c) => [c, copy('image metadata the image steps compare')]),
+    ['id', 'name', 'image', 'created_at', 'tag', 'registry', 'architecture', 'config_digest', 'size_bytes', 'type', 'accelerators', 'labels', 'resources'].map((c) => [
+      c,
+      copy('image metadata the image steps compare'),
+    ]),
   ),
   image_aliases: { id: copy('primary key'), alias: copy('image-metadata compares aliases'), image: copy('foreign key to images') },
 };
@@ -152,7 +155,8 @@ export function planColumns(
       const inKey = role.has('primary') || role.has('unique') || role.has('foreign');
       let plan: ColumnPlan;
       if (inKey && (TEXT_TYPE.test(column.type) || column.type === 'uuid')) plan = { ...base, treatment: 'pseudonym', why: 'not allowlisted; in a key, so pseudonymised to stay unique and join' };
-      else if ((inKey || role.has('check')) && !freeText(column.type)) plan = { ...base, treatment: 'copy', why: `not allowlisted; a ${column.type} in a ${inKey ? 'key' : 'CHECK constraint'}, which holds no free text` };
+      else if ((inKey || role.has('check')) && !freeText(column.type))
+        plan = { ...base, treatment: 'copy', why: `not allowlisted; a ${column.type} in a ${inKey ? 'key' : 'CHECK constraint'}, which holds no free text` };
       else if (role.has('check') && TEXT_TYPE.test(column.type)) plan = { ...base, treatment: 'pseudonym', why: 'not allowlisted; in a CHECK constraint, so a non-empty stand-in' };
       else plan = { ...base, treatment: 'neutral', why: 'not allowlisted' };
       chosen.set(at(table.name, column.name), plan);
@@ -170,7 +174,9 @@ export function planColumns(
         const [c, p] = [chosen.get(child), chosen.get(parent)];
         if (!c || !p || c.treatment === p.treatment) return;
         if (explicit.has(child) && explicit.has(parent)) {
-          throw new Error(`snapshot allowlist: ${key.table}.${column} (${c.treatment}) references ${key.refTable}.${key.refColumns?.[i]} (${p.treatment}); both sides of a foreign key must be treated alike`);
+          throw new Error(
+            `snapshot allowlist: ${key.table}.${column} (${c.treatment}) references ${key.refTable}.${key.refColumns?.[i]} (${p.treatment}); both sides of a foreign key must be treated alike`,
+          );
         }
         // The decided side wins; between two undecided ones, the parent (its key rule sees uniqueness).
         const childFollows = decided.has(parent) || !decided.has(child);
@@ -258,7 +264,11 @@ const SECRET_KEY_PART = /(password|secret|token|credential|private[-_]?key|api[-
 export const REDACTED = 'REDACTED';
 
 export function isSecretEtcdKey(key: string): boolean {
-  const last = key.split('/').filter((part) => part !== '').pop() ?? '';
+  const last =
+    key
+      .split('/')
+      .filter((part) => part !== '')
+      .pop() ?? '';
   return SECRET_KEY_PART.test(decodeURIComponent(last));
 }
 
@@ -319,7 +329,11 @@ export function redactToml(text: string, name = 'manager.toml'): { text: string;
   const arrayTables = new Map<string, number>();
   for (const item of program.body[0].body) {
     if (item.type === 'TOMLKeyValue') {
-      visit(item.value, keyParts(item.key), keyParts(item.key).some((k) => SECRET_TOML_KEY.test(k)));
+      visit(
+        item.value,
+        keyParts(item.key),
+        keyParts(item.key).some((k) => SECRET_TOML_KEY.test(k)),
+      );
       continue;
     }
     const header: Array<string | number> = keyParts(item.key);

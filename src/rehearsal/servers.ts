@@ -175,11 +175,7 @@ function officialRecipes({ GenericContainer, Wait }: TC, images: { postgres: str
     // or CONFIG REWRITE (the redis-persistence step) fails.
     const container = await new GenericContainer(images.redis)
       .withCopyContentToContainer([{ content: redisConfig(6379, '0.0.0.0', passwords.redis), target: '/tmp/redis-in.conf' }])
-      .withCommand([
-        'sh',
-        '-c',
-        'set -e; mkdir -p /srv/redis; cp /tmp/redis-in.conf /srv/redis/redis.conf; chown -R redis /srv/redis; exec docker-entrypoint.sh redis-server /srv/redis/redis.conf',
-      ])
+      .withCommand(['sh', '-c', 'set -e; mkdir -p /srv/redis; cp /tmp/redis-in.conf /srv/redis/redis.conf; chown -R redis /srv/redis; exec docker-entrypoint.sh redis-server /srv/redis/redis.conf'])
       .withExposedPorts(6379)
       .withWaitStrategy(Wait.forLogMessage(/Ready to accept connections/))
       .start();

@@ -59,7 +59,17 @@ export interface ColumnDump {
 export interface SchemaDump {
   readonly extensions: readonly string[];
   readonly enums: ReadonlyArray<{ readonly name: string; readonly labels: readonly string[] }>;
-  readonly sequences: ReadonlyArray<{ readonly name: string; readonly type: string; readonly start: string; readonly increment: string; readonly min: string; readonly max: string; readonly cycle: boolean; readonly lastValue: string | null; readonly ownedBy?: string }>;
+  readonly sequences: ReadonlyArray<{
+    readonly name: string;
+    readonly type: string;
+    readonly start: string;
+    readonly increment: string;
+    readonly min: string;
+    readonly max: string;
+    readonly cycle: boolean;
+    readonly lastValue: string | null;
+    readonly ownedBy?: string;
+  }>;
   readonly tables: ReadonlyArray<{ readonly name: string; readonly columns: readonly ColumnDump[] }>;
   /** In the order they can be added: primary keys, unique and check constraints, then foreign keys. */
   readonly constraints: ReadonlyArray<{ readonly table: string; readonly name: string; readonly definition: string }>;
@@ -86,7 +96,10 @@ export class SnapshotWriter {
   private records = 0;
 
   /** With `key`, the file is sealed: encrypted and authenticated (snapshot-seal.ts). */
-  constructor(private readonly path: string, key?: Buffer) {
+  constructor(
+    private readonly path: string,
+    key?: Buffer,
+  ) {
     this.partial = `${path}.partial`;
     const file = createWriteStream(this.partial, { mode: 0o600 });
     this.done = key ? pipeline(this.gzip, sealStream(key), file) : pipeline(this.gzip, file);

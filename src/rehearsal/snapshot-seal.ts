@@ -103,7 +103,9 @@ export async function openSnapshot(path: string, key: Buffer | undefined, plainP
   if (!sealed) {
     if (key) {
       const what = head.subarray(0, 2).equals(GZIP_MAGIC) ? 'is not sealed (a plain snapshot taken without snapshot-key)' : 'is not a sealed bai-migrate snapshot';
-      throw invalidInput(`snapshot-file "${path}" ${what}, but snapshot-key is given: refused, since a file sealed with that key was expected; take the snapshot again with snapshot-key, or leave snapshot-key empty to rehearse an unsealed file of your own`);
+      throw invalidInput(
+        `snapshot-file "${path}" ${what}, but snapshot-key is given: refused, since a file sealed with that key was expected; take the snapshot again with snapshot-key, or leave snapshot-key empty to rehearse an unsealed file of your own`,
+      );
     }
     return path;
   }

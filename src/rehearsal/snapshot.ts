@@ -110,7 +110,10 @@ async function copyRows(
   const neutral = plan.map((p) => neutralValue(p.type, enums));
   const missing = plan.find((p, i) => p.notNull && neutral[i] === undefined && (p.treatment === 'neutral' || (p.treatment === 'pseudonym' && /\[\]$|^(jsonb?|bytea|xml)$/.test(p.type))));
   if (missing) {
-    throw new MigrationError('unsupported', `snapshot: ${table.name}.${missing.name} is NOT NULL and of type ${missing.type}, which has no neutral value; it is not allowlisted, so it cannot be copied either`);
+    throw new MigrationError(
+      'unsupported',
+      `snapshot: ${table.name}.${missing.name} is NOT NULL and of type ${missing.type}, which has no neutral value; it is not allowlisted, so it cannot be copied either`,
+    );
   }
   // Only what leaves as it is, or as a pseudonym, is read at all; neutral columns are not fetched.
   const select = columns.map((c, i) => (plan[i]!.treatment === 'neutral' ? 'NULL' : `${quoteIdent(c.name)}::text`)).join(', ');
@@ -137,7 +140,7 @@ async function closeOverForeignKeys(client: pg.Client, schema: SchemaDump, wante
   );
   const existing = new Set(schema.tables.map((t) => t.name));
   const out = new Set(wanted.filter((t) => existing.has(t)));
-  for (let grew = true; grew; ) {
+  for (let grew = true; grew;) {
     grew = false;
     for (const { child, parent } of rows) {
       const [c, p] = [unquote(child), unquote(parent)];

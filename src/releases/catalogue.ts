@@ -124,13 +124,7 @@ export function isSchemaPosition(value: ReturnType<typeof locateRevision>): valu
 export function describeReleases(releases: readonly Release[]): string {
   const bySeries = new Map<string, number[]>();
   for (const r of releases) bySeries.set(r.series, [...(bySeries.get(r.series) ?? []), r.patch]);
-  return [...bySeries]
-    .map(([series, patches]) =>
-      patches.length === 1
-        ? `${series}.${patches[0]}`
-        : `${series}.${patches[0]}–${series}.${patches[patches.length - 1]}`,
-    )
-    .join(' or ');
+  return [...bySeries].map(([series, patches]) => (patches.length === 1 ? `${series}.${patches[0]}` : `${series}.${patches[0]}–${series}.${patches[patches.length - 1]}`)).join(' or ');
 }
 
 export function describePosition(position: SchemaPosition): string {

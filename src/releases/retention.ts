@@ -5,9 +5,7 @@
  */
 import { invalidInput } from '../core/errors.js';
 
-export type Retention =
-  | { readonly text: string; readonly kind: 'seconds'; readonly seconds: number }
-  | { readonly text: string; readonly kind: 'months'; readonly months: number };
+export type Retention = { readonly text: string; readonly kind: 'seconds'; readonly seconds: number } | { readonly text: string; readonly kind: 'months'; readonly months: number };
 
 const SECONDS_PER_UNIT: Record<string, number> = { w: 604800, d: 86400, h: 3600, m: 60, s: 1 };
 

@@ -28,11 +28,7 @@ export const redisPersistence: Step = {
       appendonly = await configGet(ctx, 'appendonly');
       dir = await configGet(ctx, 'dir');
     } catch (error) {
-      return [
-        failed(
-          `Redis refused CONFIG GET (${messageOf(error)}): CONFIG is disabled or renamed, as on managed Redis. Enable AOF persistence (appendonly yes) in the service's own settings`,
-        ),
-      ];
+      return [failed(`Redis refused CONFIG GET (${messageOf(error)}): CONFIG is disabled or renamed, as on managed Redis. Enable AOF persistence (appendonly yes) in the service's own settings`)];
     }
     const configFile = /config_file:(.*)/.exec(await redis.info('server'))?.[1]?.trim() ?? '';
     const findings: Finding[] = [];

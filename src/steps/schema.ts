@@ -12,7 +12,11 @@ import { changed, failed, ok, skipped, type Finding, type Step, type StepContext
 /** Schema facts that hold from a revision on: [revision, description, check]. */
 const FACTS: ReadonlyArray<{ since: string; describe: string; holds: (ctx: StepContext) => Promise<boolean> }> = [
   { since: '60a1effa77d2', describe: 'scaling_groups.wsproxy_addr exists', holds: (c) => columnExists(c.deployment.postgres, 'scaling_groups', 'wsproxy_addr') },
-  { since: '015d84d5a5ef', describe: 'tables images and image_aliases exist', holds: async (c) => (await tableExists(c.deployment.postgres, 'images')) && (await tableExists(c.deployment.postgres, 'image_aliases')) },
+  {
+    since: '015d84d5a5ef',
+    describe: 'tables images and image_aliases exist',
+    holds: async (c) => (await tableExists(c.deployment.postgres, 'images')) && (await tableExists(c.deployment.postgres, 'image_aliases')),
+  },
   { since: 'd59ff89e7514', describe: 'keypairs.concurrency_used is dropped', holds: async (c) => !(await columnExists(c.deployment.postgres, 'keypairs', 'concurrency_used')) },
 ];
 
@@ -20,7 +24,7 @@ export const schema: Step = {
   id: 'schema',
   title: 'Database schema (alembic upgrade)',
   kind: 'change',
-  action: 'Runs alembic upgrade to the target release\'s head revision under a PostgreSQL session advisory lock.',
+  action: "Runs alembic upgrade to the target release's head revision under a PostgreSQL session advisory lock.",
   servers: ['postgres'],
   tables: ['alembic_version'],
 
@@ -35,7 +39,10 @@ export const schema: Step = {
     const revisions = await readRevisions(ctx.deployment.postgres);
     const target = ctx.hop.to.head;
     if (revisions.length === 1 && revisions[0] === target) return [ok(`already at ${target}: nothing to run`)];
-    if (ctx.options.managerVenv) return [skipped(`would run alembic upgrade ${revisions.join(', ')} → ${target} from the manager venv migrate makes in ${ctx.options.managerVenv.dir} (a dry run makes none, so no SQL is shown)`)];
+    if (ctx.options.managerVenv)
+      return [
+        skipped(`would run alembic upgrade ${revisions.join(', ')} → ${target} from the manager venv migrate makes in ${ctx.options.managerVenv.dir} (a dry run makes none, so no SQL is shown)`),
+      ];
     // Offline mode takes a single start revision; after an interrupted upgrade there may be two.
     const range = revisions.length === 1 ? `${revisions[0]}:${target}` : target;
     const sql = await runAlembic(ctx.alembic, ctx.deployment.targets.postgres!, ['upgrade', range, '--sql']);
@@ -116,7 +123,10 @@ async function waitForOrphanedAlembic(ctx: StepContext): Promise<void> {
     if (rows.length === 0) return;
     if (Date.now() > deadline) {
       const { pid, seconds } = rows[0]!;
-      throw new MigrationError('inconsistent-state', `an alembic started by an earlier bai-migrate run is still connected (backend pid ${pid}, for ${seconds} s); let it finish, or stop it with SELECT pg_terminate_backend(${pid}), then run again`);
+      throw new MigrationError(
+        'inconsistent-state',
+        `an alembic started by an earlier bai-migrate run is still connected (backend pid ${pid}, for ${seconds} s); let it finish, or stop it with SELECT pg_terminate_backend(${pid}), then run again`,
+      );
     }
     ctx.log.info(`waiting for an alembic started by an earlier run (backend pid ${rows[0]!.pid}) to finish`);
     await new Promise((resolve) => setTimeout(resolve, 500));

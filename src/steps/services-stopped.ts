@@ -27,9 +27,7 @@ export const servicesStopped: Step = {
   async preflight(ctx: StepContext): Promise<Finding[]> {
     const findings = [await registeredManagers(ctx), await liveKernels(ctx), await agentHeartbeat(ctx)];
     const unsafe = findings.filter((f) => f.status === 'failed');
-    const result = ctx.options.allowRunningServices
-      ? findings.map((f) => (f.status === 'failed' ? warning(`${f.detail} (allowed by allow-running-services)`) : f))
-      : findings;
+    const result = ctx.options.allowRunningServices ? findings.map((f) => (f.status === 'failed' ? warning(`${f.detail} (allowed by allow-running-services)`) : f)) : findings;
     if (unsafe.length === 0) result.push(await aliveAgentRows(ctx));
     return result;
   },
@@ -60,9 +58,7 @@ async function liveKernels({ deployment }: StepContext): Promise<Finding> {
   if (rows.length === 0) return ok('no live kernels (every kernel is TERMINATED or CANCELLED)');
   const sessions = Number(rows[0]!.sessions);
   const named = rows.map((r) => `${r.name ? `"${r.name}" (${r.session})` : r.session} of ${r.access_key ?? 'no access key'}: ${r.statuses}${Number(r.kernels) > 1 ? `, ${r.kernels} kernels` : ''}`);
-  return failed(
-    `${sessions} session(s) with ${rows[0]!.total} kernel(s) are not TERMINATED or CANCELLED: ${named.join('; ')}${andMore(sessions)}. Terminate them (or wait for them) before migrating`,
-  );
+  return failed(`${sessions} session(s) with ${rows[0]!.total} kernel(s) are not TERMINATED or CANCELLED: ${named.join('; ')}${andMore(sessions)}. Terminate them (or wait for them) before migrating`);
 }
 
 async function agentHeartbeat({ deployment }: StepContext): Promise<Finding> {
@@ -86,7 +82,10 @@ async function agentHeartbeat({ deployment }: StepContext): Promise<Finding> {
     if (!senders.has(source)) senders.set(source, Number(id.split('-')[0]));
   }
   const named = (senders: Map<string, number>) =>
-    [...senders].slice(0, NAMED).map(([source, at]) => `${source} (${Math.round((nowMs - at) / 1000)} s ago)`).join(', ') + andMore(senders.size);
+    [...senders]
+      .slice(0, NAMED)
+      .map(([source, at]) => `${source} (${Math.round((nowMs - at) / 1000)} s ago)`)
+      .join(', ') + andMore(senders.size);
   if (heartbeats.size > 0) {
     return failed(`${heartbeats.size} agent(s) sent heartbeats to the Redis events stream (DB 4) in the last minute: ${named(heartbeats)}; agents send one every 3 s: stop every agent`);
   }
@@ -96,9 +95,7 @@ async function agentHeartbeat({ deployment }: StepContext): Promise<Finding> {
 async function aliveAgentRows({ deployment }: StepContext): Promise<Finding> {
   const { rows: exists } = await deployment.postgres.query<{ present: boolean }>(`SELECT to_regclass('agents') IS NOT NULL AS present`);
   if (!exists[0]?.present) return ok('the database has no agents table');
-  const { rows } = await deployment.postgres.query<{ id: string; alive: string }>(
-    `SELECT id, count(*) OVER () AS alive FROM agents WHERE status::text = 'ALIVE' ORDER BY id LIMIT ${NAMED}`,
-  );
+  const { rows } = await deployment.postgres.query<{ id: string; alive: string }>(`SELECT id, count(*) OVER () AS alive FROM agents WHERE status::text = 'ALIVE' ORDER BY id LIMIT ${NAMED}`);
   if (rows.length === 0) return ok('no agent row is ALIVE in PostgreSQL');
   const alive = Number(rows[0]!.alive);
   return warning(

@@ -90,9 +90,7 @@ export interface Targets {
 
 /** The manager's own search order for manager.toml (ai.backend.common.config.find_config_file). */
 export function managerConfigCandidates(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string[] {
-  return [env.BACKEND_CONFIG_FILE, join(cwd, 'manager.toml'), join(homedir(), '.config/backend.ai/manager.toml'), '/etc/backend.ai/manager.toml'].filter(
-    (p): p is string => !!p,
-  );
+  return [env.BACKEND_CONFIG_FILE, join(cwd, 'manager.toml'), join(homedir(), '.config/backend.ai/manager.toml'), '/etc/backend.ai/manager.toml'].filter((p): p is string => !!p);
 }
 
 export function loadManagerConfig(path: string): ManagerConfig {
@@ -101,7 +99,7 @@ export function loadManagerConfig(path: string): ManagerConfig {
     text = readFileSync(path, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw invalidInput(`manager-config "${path}" cannot be read (${code === 'ENOENT' ? 'no such file' : code ?? 'error'}); accepted: the path of a readable manager.toml`);
+    throw invalidInput(`manager-config "${path}" cannot be read (${code === 'ENOENT' ? 'no such file' : (code ?? 'error')}); accepted: the path of a readable manager.toml`);
   }
   try {
     return { path, text, table: parseToml(text) };
@@ -127,9 +125,7 @@ export function resolveTargets(options: Options, env: NodeJS.ProcessEnv = proces
   } else if (managerConfig && managerConfig.table.db !== undefined) {
     postgres = postgresFromConfig(section(managerConfig.table, 'db', where), where, options.postgresTls);
   } else {
-    missing.postgres = managerConfig
-      ? `${where} has no [db] section and postgres-url is not set`
-      : 'no postgres-url and no manager.toml (set manager-config or postgres-url)';
+    missing.postgres = managerConfig ? `${where} has no [db] section and postgres-url is not set` : 'no postgres-url and no manager.toml (set manager-config or postgres-url)';
   }
   if (postgres?.password) secrets.push(postgres.password);
   // A key's PEM text must never be printed either, whole or line by line.
@@ -212,7 +208,7 @@ function postgresTls(sslmode: SslMode | undefined, files: TlsFiles | undefined):
 /** http:// endpoints, or https:// when etcd-ca is given; a scheme that contradicts etcd-ca is an error. */
 function etcdUrls(endpoints: readonly string[], tls: TlsFiles | undefined): string[] {
   if (!tls) return endpoints.map((e) => (e.includes('://') ? e : `http://${e}`));
-  if (!tls.ca) throw invalidInput('etcd-client-cert is set without etcd-ca; accepted: etcd-ca too, the PEM file of the CA that signed etcd\'s certificates');
+  if (!tls.ca) throw invalidInput("etcd-client-cert is set without etcd-ca; accepted: etcd-ca too, the PEM file of the CA that signed etcd's certificates");
   return endpoints.map((e) => {
     if (e.startsWith('http://')) throw invalidInput(`etcd-endpoints entry "${e}" says http:// but etcd-ca is set; accepted: host:port or https://host:port`);
     return e.includes('://') ? e : `https://${e}`;
@@ -293,4 +289,3 @@ function addr(table: TomlTable, label: string, defaultPort: number): string {
 function unique(values: string[]): string[] {
   return [...new Set(values.filter((v) => v !== ''))];
 }
-

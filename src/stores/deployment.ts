@@ -214,10 +214,7 @@ export class Deployment {
   async bounded<T>(server: Server, promise: Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new MigrationError('unreachable', `${SERVER_NAMES[server]} did not answer within ${this.timeoutMs / 1000} s`)),
-        this.timeoutMs,
-      );
+      timer = setTimeout(() => reject(new MigrationError('unreachable', `${SERVER_NAMES[server]} did not answer within ${this.timeoutMs / 1000} s`)), this.timeoutMs);
     });
     try {
       return await Promise.race([promise, timeout]);
@@ -253,7 +250,7 @@ export class Deployment {
           `authentication failed for user "${target.user}" at ${target.host}:${target.port}/${target.database} (PostgreSQL, from ${target.source}): ${messageOf(error)} (${refused}); check the user and password in ${target.source}`,
         );
       }
-      throw new Error(`${describePostgres(target)} is unreachable: ${messageOf(error)}${tlsHint(error, 'postgres-ca', target.tls?.ca?.path)}`);
+      throw new Error(`${describePostgres(target)} is unreachable: ${messageOf(error)}${tlsHint(error, 'postgres-ca', target.tls?.ca?.path)}`, { cause: error });
     }
   }
 
@@ -276,7 +273,7 @@ export class Deployment {
           `authentication failed ${who}at ${etcdAddresses(target)} (etcd, from ${target.source}): ${grpcCause(messageOf(error))}; check etcd-user and etcd-password (or [etcd] user and password of manager.toml)`,
         );
       }
-      throw new Error(`${describeEtcd(target)} is unreachable: ${grpcCause(messageOf(error))}${tlsHint(error, 'etcd-ca', target.tls?.ca?.path)}`);
+      throw new Error(`${describeEtcd(target)} is unreachable: ${grpcCause(messageOf(error))}${tlsHint(error, 'etcd-ca', target.tls?.ca?.path)}`, { cause: error });
     }
   }
 
@@ -292,7 +289,10 @@ export class Deployment {
       found = await this.bounded('etcd', client.getAll().prefix(prefix).limit(1).keys());
     } catch (error) {
       if (error instanceof EtcdPermissionDeniedError) {
-        throw new MigrationError('authentication-failed', `etcd user "${target.user ?? ''}" may not read ${prefix} at ${etcdAddresses(target)} (from ${target.source}): ${messageOf(error)}; give it a role that may read and write ${prefix}`);
+        throw new MigrationError(
+          'authentication-failed',
+          `etcd user "${target.user ?? ''}" may not read ${prefix} at ${etcdAddresses(target)} (from ${target.source}): ${messageOf(error)}; give it a role that may read and write ${prefix}`,
+        );
       }
       throw error;
     }
@@ -331,7 +331,11 @@ export class Deployment {
           ? `the master of service "${target.serviceName}" via Sentinel ${target.sentinels.map((s) => `${s.host}:${s.port}`).join(', ')} (Redis, from ${target.source})`
           : `${target.host}:${target.port} (Redis, from ${target.source})`;
       const password = target.source === 'redis-url' ? 'the password in redis-url' : 'etcd config/redis/password (or set redis-url)';
-      const meaning = /^NOAUTH/.test(messageOf(error)) ? 'Redis needs a password, and none was given' : /^WRONGPASS/.test(messageOf(error)) ? 'the password is wrong' : 'Redis has no password, but one was given';
+      const meaning = /^NOAUTH/.test(messageOf(error))
+        ? 'Redis needs a password, and none was given'
+        : /^WRONGPASS/.test(messageOf(error))
+          ? 'the password is wrong'
+          : 'Redis has no password, but one was given';
       return new MigrationError('authentication-failed', `authentication failed at ${where}: ${messageOf(error).trim()} (${meaning}); check ${password}`);
     };
     const client = await this.redis(REDIS_DB.stat).catch((error: unknown) => {
@@ -394,7 +398,8 @@ function etcdAddresses(target: EtcdTarget): string {
 function postgresAuthFailure(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | undefined)?.code;
   if (code === '28P01') return 'SQLSTATE 28P01: the password is wrong, or there is no such user';
-  if (code === '28000') return "SQLSTATE 28000: the server does not let this user in: no pg_hba.conf entry matches this host, user, database and TLS setting, or the role does not exist or may not log in (NOLOGIN)";
+  if (code === '28000')
+    return 'SQLSTATE 28000: the server does not let this user in: no pg_hba.conf entry matches this host, user, database and TLS setting, or the role does not exist or may not log in (NOLOGIN)';
   return undefined;
 }
 

@@ -21,7 +21,7 @@ export async function readRevisions(client: pg.Client): Promise<string[]> {
 export async function detectPosition(client: pg.Client): Promise<SchemaPosition> {
   const revisions = await readRevisions(client);
   if (revisions.length === 0) {
-    throw new MigrationError('inconsistent-state', 'alembic_version is empty: the schema revision is unknown. Stamp it with the installed release\'s head (alembic stamp <revision>) and run again');
+    throw new MigrationError('inconsistent-state', "alembic_version is empty: the schema revision is unknown. Stamp it with the installed release's head (alembic stamp <revision>) and run again");
   }
   // Several rows, each inside a known graph: an upgrade stopped between a fork and its merge
   // (21.09 → 22.03 forks twice), placed between the releases all of them lie between.
@@ -43,10 +43,7 @@ export async function detectPosition(client: pg.Client): Promise<SchemaPosition>
       `the database is at revision ${located.revision}, the head of Backend.AI ${located.otherRelease}, older than any release bai-migrate knows (${describeAcceptedVersions()})`,
     );
   }
-  throw new MigrationError(
-    'inconsistent-state',
-    `the database is at revision ${located.revision}, which is no revision of a known Backend.AI release; known: ${describeAcceptedVersions()}`,
-  );
+  throw new MigrationError('inconsistent-state', `the database is at revision ${located.revision}, which is no revision of a known Backend.AI release; known: ${describeAcceptedVersions()}`);
 }
 
 export async function tableExists(client: pg.Client, table: string): Promise<boolean> {
@@ -55,10 +52,6 @@ export async function tableExists(client: pg.Client, table: string): Promise<boo
 }
 
 export async function columnExists(client: pg.Client, table: string, column: string): Promise<boolean> {
-  const { rows } = await client.query(
-    `SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 AND column_name = $2`,
-    [table, column],
-  );
+  const { rows } = await client.query(`SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 AND column_name = $2`, [table, column]);
   return rows.length > 0;
 }
-

@@ -93,7 +93,12 @@ export const concurrencyToRedis: Step = {
     findings.push(
       differing.length === 0
         ? ok(`${expected.size} keypair counter(s) match the resource-occupying kernels in PostgreSQL`)
-        : failed(`${differing.length} counter(s) differ from PostgreSQL, e.g. ${differing.slice(0, 3).map(([k, v]) => `${k}=${v}`).join(', ')}`),
+        : failed(
+            `${differing.length} counter(s) differ from PostgreSQL, e.g. ${differing
+              .slice(0, 3)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(', ')}`,
+          ),
     );
     if (stale.length > 0) findings.push(failed(`${stale.length} counter(s) of unknown access keys are not 0`));
     return findings;

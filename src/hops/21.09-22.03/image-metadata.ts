@@ -39,7 +39,14 @@ export const imageMetadata: Step = {
     );
     const chained = tree.aliases.filter((a) => a.chain.length > 1);
     if (chained.length > 0) {
-      findings.push(ok(`${chained.length} alias(es) name another alias, e.g. ${chained.slice(0, 3).map((a) => `${a.chain.join(' → ')} → ${a.image}`).join('; ')}: each gets a row pointing at the image its chain ends at`));
+      findings.push(
+        ok(
+          `${chained.length} alias(es) name another alias, e.g. ${chained
+            .slice(0, 3)
+            .map((a) => `${a.chain.join(' → ')} → ${a.image}`)
+            .join('; ')}: each gets a row pointing at the image its chain ends at`,
+        ),
+      );
     }
     if (tree.dangling.length > 0) findings.push(danglingFinding(tree));
     return findings;
@@ -116,13 +123,24 @@ export const imageMetadata: Step = {
     const findings = [
       wrong.length === 0
         ? ok(`every usable etcd image tag (${tree.images.length}) has its row in images (same name, architecture and digest)`)
-        : failed(`${wrong.length} etcd image tag(s) have no matching row in images (by name and architecture), e.g. ${wrong.slice(0, 3).map((i) => `${i.name} (${i.architecture})`).join(', ')}`),
+        : failed(
+            `${wrong.length} etcd image tag(s) have no matching row in images (by name and architecture), e.g. ${wrong
+              .slice(0, 3)
+              .map((i) => `${i.name} (${i.architecture})`)
+              .join(', ')}`,
+          ),
       unresolved.length === 0
         ? ok(`every resolvable alias (${tree.aliases.length} of ${tree.aliasKeys} alias key(s)) has its row pointing at its image`)
-        : failed(`${unresolved.length} alias(es) have no row pointing at their image, e.g. ${unresolved.slice(0, 3).map((a) => `${a.alias} → ${a.image}`).join(', ')}`),
+        : failed(
+            `${unresolved.length} alias(es) have no row pointing at their image, e.g. ${unresolved
+              .slice(0, 3)
+              .map((a) => `${a.alias} → ${a.image}`)
+              .join(', ')}`,
+          ),
     ];
     if (tree.dangling.length > 0) findings.push(danglingFinding(tree));
-    if (tree.unusable.length > 0) findings.push(options.skipUnusableImages ? skipped(`not imported (skip-unusable-images): ${describeUnusable(tree.unusable)}`) : unusableFinding(tree.unusable, false));
+    if (tree.unusable.length > 0)
+      findings.push(options.skipUnusableImages ? skipped(`not imported (skip-unusable-images): ${describeUnusable(tree.unusable)}`) : unusableFinding(tree.unusable, false));
     return findings;
   },
 };

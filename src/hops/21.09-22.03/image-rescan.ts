@@ -32,7 +32,11 @@ export const imageRescan: Step = {
     const help = [...imageRescanArgs(ctx.hop.to.series, '').slice(0, -1), '--help'];
     const result = await runManagerCli(ctx.managerCli, help);
     if (result.exitCode !== 0) {
-      return [failed(`image-rescan needs the ${ctx.hop.to.version} manager's CLI, but "${ctx.managerCli.command.join(' ')} ${help.join(' ')}" failed (exit ${result.exitCode}): ${lastLines(result.output)}; set manager-command or manager-venv`)];
+      return [
+        failed(
+          `image-rescan needs the ${ctx.hop.to.version} manager's CLI, but "${ctx.managerCli.command.join(' ')} ${help.join(' ')}" failed (exit ${result.exitCode}): ${lastLines(result.output)}; set manager-command or manager-venv`,
+        ),
+      ];
     }
     return [ok(`will rescan ${registries.length} registr${registries.length === 1 ? 'y' : 'ies'} (${registries.join(', ')}) with ${ctx.managerCli.command.join(' ')}, then put back admin-set limits`)];
   },
@@ -79,9 +83,7 @@ export async function adminLimits(deployment: Deployment): Promise<AdminLimits> 
     const max = maxima(image.resources);
     if (Object.keys(max).length > 0) limits.set(`${image.name}|${image.architecture}`, max);
   }
-  const { rows } = await deployment.postgres.query<{ name: string; architecture: string; resources: Record<string, { max?: string }> }>(
-    'SELECT name, architecture, resources FROM images',
-  );
+  const { rows } = await deployment.postgres.query<{ name: string; architecture: string; resources: Record<string, { max?: string }> }>('SELECT name, architecture, resources FROM images');
   for (const row of rows) {
     const max = maxima(row.resources);
     if (Object.keys(max).length > 0) limits.set(`${row.name}|${row.architecture}`, max);

@@ -40,6 +40,8 @@ export const lastStatSync: Step = {
     if (ctx.options.periodicSyncStats === undefined) return [skipped('periodic-sync-stats not set: nothing to verify')];
     const debug = parseToml((await currentConfig(ctx)).text).debug;
     const value = isTable(debug) ? debug['periodic-sync-stats'] : undefined;
-    return [value === ctx.options.periodicSyncStats ? ok(`[debug] periodic-sync-stats is ${value}`) : failed(`[debug] periodic-sync-stats is ${String(value)}; expected ${ctx.options.periodicSyncStats}`)];
+    return [
+      value === ctx.options.periodicSyncStats ? ok(`[debug] periodic-sync-stats is ${value}`) : failed(`[debug] periodic-sync-stats is ${String(value)}; expected ${ctx.options.periodicSyncStats}`),
+    ];
   },
 };

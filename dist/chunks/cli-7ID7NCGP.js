@@ -9,7 +9,7 @@ import {
   renderText,
   runCommand,
   secretInputs
-} from "./chunk-L25WSZHR.js";
+} from "./chunk-W5EM3T2X.js";
 import "./chunk-MHY44AIF.js";
 import "./chunk-YIVHD5DW.js";
 
@@ -125,4 +125,4 @@ export {
   parseArgs,
   usage
 };
-//# sourceMappingURL=cli-M532CGL4.js.map
+//# sourceMappingURL=cli-7ID7NCGP.js.map

@@ -25274,9 +25274,7 @@ function isSchemaPosition(value) {
 function describeReleases(releases) {
   const bySeries = /* @__PURE__ */ new Map();
   for (const r of releases) bySeries.set(r.series, [...bySeries.get(r.series) ?? [], r.patch]);
-  return [...bySeries].map(
-    ([series, patches]) => patches.length === 1 ? `${series}.${patches[0]}` : `${series}.${patches[0]}\u2013${series}.${patches[patches.length - 1]}`
-  ).join(" or ");
+  return [...bySeries].map(([series, patches]) => patches.length === 1 ? `${series}.${patches[0]}` : `${series}.${patches[0]}\u2013${series}.${patches[patches.length - 1]}`).join(" or ");
 }
 function describePosition(position) {
   if (position.between) {
@@ -25431,7 +25429,9 @@ async function openSnapshot(path4, key, plainPath) {
   if (!sealed) {
     if (key) {
       const what = head.subarray(0, 2).equals(GZIP_MAGIC) ? "is not sealed (a plain snapshot taken without snapshot-key)" : "is not a sealed bai-migrate snapshot";
-      throw invalidInput(`snapshot-file "${path4}" ${what}, but snapshot-key is given: refused, since a file sealed with that key was expected; take the snapshot again with snapshot-key, or leave snapshot-key empty to rehearse an unsealed file of your own`);
+      throw invalidInput(
+        `snapshot-file "${path4}" ${what}, but snapshot-key is given: refused, since a file sealed with that key was expected; take the snapshot again with snapshot-key, or leave snapshot-key empty to rehearse an unsealed file of your own`
+      );
     }
     return path4;
   }
@@ -25471,9 +25471,15 @@ var INPUTS = [
   { name: "retention", default: "1yr", description: "How much history clear-history keeps, as for `backend.ai mgr clear-history -r`: 86400, 30m, 6h, 3d, 2w, 3mo, 1yr." },
   { name: "lock-backend", description: "Value for [manager] distributed-lock in manager.toml: filelock, pg_advisory or etcd. Empty leaves the setting as it is." },
   { name: "dry-run", default: "false", description: "Check and report what would change, and write nothing anywhere." },
-  { name: "manager-config", description: "Path to the manager's manager.toml. Connections default to its [db] and [etcd] sections. Empty: $BACKEND_CONFIG_FILE, ./manager.toml, ~/.config/backend.ai/manager.toml, /etc/backend.ai/manager.toml, if present." },
+  {
+    name: "manager-config",
+    description: "Path to the manager's manager.toml. Connections default to its [db] and [etcd] sections. Empty: $BACKEND_CONFIG_FILE, ./manager.toml, ~/.config/backend.ai/manager.toml, /etc/backend.ai/manager.toml, if present."
+  },
   { name: "postgres-url", secret: true, description: "PostgreSQL URL (postgresql://user:password@host:port/database). Overrides [db] of manager.toml." },
-  { name: "postgres-ca", description: "PEM file of the CA that signed PostgreSQL's server certificate. Given: every PostgreSQL connection (bai-migrate's and alembic's) uses TLS with sslmode=verify-full, unless postgres-url says ?sslmode=verify-ca or require." },
+  {
+    name: "postgres-ca",
+    description: "PEM file of the CA that signed PostgreSQL's server certificate. Given: every PostgreSQL connection (bai-migrate's and alembic's) uses TLS with sslmode=verify-full, unless postgres-url says ?sslmode=verify-ca or require."
+  },
   { name: "postgres-client-cert", description: "PEM file of a client certificate for PostgreSQL (with postgres-client-key), e.g. for pg_hba clientcert=verify-full." },
   { name: "postgres-client-key", description: "PEM file of the private key of postgres-client-cert (unencrypted; alembic gets a private 0600 copy)." },
   { name: "redis-url", secret: true, description: "Redis URL (redis://:password@host:port). Overrides etcd's config/redis." },
@@ -25485,35 +25491,105 @@ var INPUTS = [
   { name: "etcd-client-cert", description: "PEM file of a client certificate for etcd (with etcd-client-key), for an etcd run with --client-cert-auth." },
   { name: "etcd-client-key", description: "PEM file of the private key of etcd-client-cert (unencrypted)." },
   { name: "alembic-command", default: "alembic", description: "How to run the manager's alembic, split on spaces and run without a shell, e.g. /opt/backend.ai/bin/alembic or python3 -m alembic." },
-  { name: "manager-venv", description: "A folder for a venv with backend.ai-manager==<to-version> from pip, made when it does not hold one yet; alembic and the manager's CLI then run from it (the Action caches it by release, Python and OS). preflight and dry runs make none: they check a venv an earlier run made, else say migrate will make it. Instead of alembic-command. For clear-history mode: manager, to-version names the installed release." },
+  {
+    name: "manager-venv",
+    description: "A folder for a venv with backend.ai-manager==<to-version> from pip, made when it does not hold one yet; alembic and the manager's CLI then run from it (the Action caches it by release, Python and OS). preflight and dry runs make none: they check a venv an earlier run made, else say migrate will make it. Instead of alembic-command. For clear-history mode: manager, to-version names the installed release."
+  },
   { name: "python", default: "python3", description: "manager-venv: the Python that makes the venv (22.03 needs 3.10, 21.09 3.9 or later)." },
   { name: "pip-args", description: "manager-venv: more arguments for pip install, split on spaces, e.g. --index-url https://pypi.example.com/simple." },
   { name: "venv-system-site-packages", default: "false", description: "manager-venv: let the venv see the system's Python packages (e.g. a distribution's psycopg2)." },
-  { name: "manager-command", description: "The manager's CLI for image-rescan and mode: manager, split on spaces and run without a shell. Empty: <manager-venv>/bin/backend.ai with manager-venv, else backend.ai." },
-  { name: "image-rescan", default: "false", description: "After the image import, run the manager's registry rescan (backend.ai mgr image rescan REGISTRY) for every registry in etcd config/docker/registry, then put back the admin-set resource limits it overwrites." },
-  { name: "alembic-config", description: "The manager's alembic.ini. Empty: the one manager-venv writes, else alembic.ini beside manager.toml, else ./alembic.ini. bai-migrate runs alembic on a private copy whose sqlalchemy.url is the checked database." },
-  { name: "alembic-lock-timeout", default: "60", description: "Seconds each of alembic's statements waits for a table lock (PostgreSQL lock_timeout on alembic's connection) before the schema step fails, naming the lock wait: a session that holds a table cannot keep the migration waiting for hours. alembic's transaction is then rolled back." },
-  { name: "periodic-sync-stats", description: "true or false: write [debug] periodic-sync-stats to manager.toml (22.03 otherwise writes kernels.last_stat only when a kernel terminates). Empty leaves it as it is." },
-  { name: "skip-unusable-images", default: "false", description: "Import etcd's image tree without the entries the 21.09 manager itself cannot use (preflight lists each with its key and why: no digest, no resource/ keys, a malformed reference, an alias loop); they stay in etcd and in the backup bundle. false: preflight fails on them." },
-  { name: "prune-etcd-images", default: "false", description: "After the image metadata is in PostgreSQL and verified, delete etcd's old images/ tree (22.03 no longer reads it). Its keys are in the backup bundle first." },
-  { name: "redis-persistence", default: "configure", description: "configure: turn on AOF with CONFIG SET and CONFIG REWRITE; managed: persistence is configured elsewhere (managed Redis), only report it." },
-  { name: "backup-dir", default: "bai-migrate-backup", description: "Folder for the backup bundle written before the first change (dropped column values, etcd image tree, manager.toml, Redis config)." },
+  {
+    name: "manager-command",
+    description: "The manager's CLI for image-rescan and mode: manager, split on spaces and run without a shell. Empty: <manager-venv>/bin/backend.ai with manager-venv, else backend.ai."
+  },
+  {
+    name: "image-rescan",
+    default: "false",
+    description: "After the image import, run the manager's registry rescan (backend.ai mgr image rescan REGISTRY) for every registry in etcd config/docker/registry, then put back the admin-set resource limits it overwrites."
+  },
+  {
+    name: "alembic-config",
+    description: "The manager's alembic.ini. Empty: the one manager-venv writes, else alembic.ini beside manager.toml, else ./alembic.ini. bai-migrate runs alembic on a private copy whose sqlalchemy.url is the checked database."
+  },
+  {
+    name: "alembic-lock-timeout",
+    default: "60",
+    description: "Seconds each of alembic's statements waits for a table lock (PostgreSQL lock_timeout on alembic's connection) before the schema step fails, naming the lock wait: a session that holds a table cannot keep the migration waiting for hours. alembic's transaction is then rolled back."
+  },
+  {
+    name: "periodic-sync-stats",
+    description: "true or false: write [debug] periodic-sync-stats to manager.toml (22.03 otherwise writes kernels.last_stat only when a kernel terminates). Empty leaves it as it is."
+  },
+  {
+    name: "skip-unusable-images",
+    default: "false",
+    description: "Import etcd's image tree without the entries the 21.09 manager itself cannot use (preflight lists each with its key and why: no digest, no resource/ keys, a malformed reference, an alias loop); they stay in etcd and in the backup bundle. false: preflight fails on them."
+  },
+  {
+    name: "prune-etcd-images",
+    default: "false",
+    description: "After the image metadata is in PostgreSQL and verified, delete etcd's old images/ tree (22.03 no longer reads it). Its keys are in the backup bundle first."
+  },
+  {
+    name: "redis-persistence",
+    default: "configure",
+    description: "configure: turn on AOF with CONFIG SET and CONFIG REWRITE; managed: persistence is configured elsewhere (managed Redis), only report it."
+  },
+  {
+    name: "backup-dir",
+    default: "bai-migrate-backup",
+    description: "Folder for the backup bundle written before the first change (dropped column values, etcd image tree, manager.toml, Redis config)."
+  },
   { name: "batch-size", default: "1000", description: "clear-history: kernel rows deleted per transaction (and Redis keys unlinked per call)." },
-  { name: "sweep-orphaned-stat-keys", default: "false", description: "clear-history: also remove Redis DB 0 stat keys whose kernel row no longer exists (left by a killed run, an unreachable Redis, or a manager that failed to clean them), counted apart in swept-redis-keys. false: delete exactly what the manager deletes." },
+  {
+    name: "sweep-orphaned-stat-keys",
+    default: "false",
+    description: "clear-history: also remove Redis DB 0 stat keys whose kernel row no longer exists (left by a killed run, an unreachable Redis, or a manager that failed to clean them), counted apart in swept-redis-keys. false: delete exactly what the manager deletes."
+  },
   { name: "vacuum", default: "none", description: "clear-history: none, analyze (VACUUM ANALYZE kernels) or full (VACUUM FULL kernels, which locks the table) after deleting." },
-  { name: "mode", default: "bai-migrate", description: "clear-history: bai-migrate (batched, by bai-migrate itself) or manager (runs backend.ai mgr clear-history -r <retention> in the manager's environment and reads its log for the Redis failure it hides)." },
+  {
+    name: "mode",
+    default: "bai-migrate",
+    description: "clear-history: bai-migrate (batched, by bai-migrate itself) or manager (runs backend.ai mgr clear-history -r <retention> in the manager's environment and reads its log for the Redis failure it hides)."
+  },
   { name: "redis-failure", default: "fail", description: "clear-history: fail or warn when Redis cannot be cleaned (the manager silently ignores this); the database part is done either way." },
   { name: "allow-running-services", default: "false", description: 'Turn the "managers and agents are stopped" checks into warnings. The report says so.' },
-  { name: "lock-timeout", default: "60", description: "Seconds migrate and snapshot wait for the migration lock (a PostgreSQL session advisory lock, held for the whole run; clear-history does not wait, it skips) before giving up and naming its holder." },
+  {
+    name: "lock-timeout",
+    default: "60",
+    description: "Seconds migrate and snapshot wait for the migration lock (a PostgreSQL session advisory lock, held for the whole run; clear-history does not wait, it skips) before giving up and naming its holder."
+  },
   { name: "connect-timeout", default: "10", description: "Seconds to wait for each server to answer before reporting it unreachable." },
   { name: "report-file", default: "bai-migrate-report.json", description: "Where the JSON report is written; a missing folder is made first." },
-  { name: "snapshot-file", default: "bai-migrate-snapshot.jsonl.gz", description: "snapshot writes, and rehearse reads, this file: the schema, the rows of the tables the steps touch (secrets and personal data replaced), the etcd namespace without secrets, Redis settings and key counts, and a manifest." },
-  { name: "snapshot-cache-key", description: "Action only: snapshot saves snapshot-file in the Actions cache as {key}#snapshot-{time}; rehearse restores the newest entry whose key starts with {key}#snapshot-. Give both the same snapshot-file and snapshot-key (required with it)." },
-  { name: "snapshot-key", secret: true, description: "A secret 256-bit key (64 hex digits or base64, e.g. from openssl rand -hex 32): snapshot seals snapshot-file with it (AES-256-GCM), rehearse verifies and decrypts it before using anything in it. Required with snapshot-cache-key; without it a snapshot is a plain file for your own disk." },
-  { name: "rehearsal-servers", default: "start", description: "rehearse: start (disposable PostgreSQL, Redis and etcd started with Testcontainers, matching the snapshot's release) or given (the workflow's service containers at postgres-url, redis-url and etcd-endpoints, which must be empty)." },
-  { name: "rehearsal-image", description: "rehearse: for runners without Docker Hub, one image with PostgreSQL, Redis and etcd from Debian's packages (scripts/testbed.sh builds it); it runs with host networking." },
+  {
+    name: "snapshot-file",
+    default: "bai-migrate-snapshot.jsonl.gz",
+    description: "snapshot writes, and rehearse reads, this file: the schema, the rows of the tables the steps touch (secrets and personal data replaced), the etcd namespace without secrets, Redis settings and key counts, and a manifest."
+  },
+  {
+    name: "snapshot-cache-key",
+    description: "Action only: snapshot saves snapshot-file in the Actions cache as {key}#snapshot-{time}; rehearse restores the newest entry whose key starts with {key}#snapshot-. Give both the same snapshot-file and snapshot-key (required with it)."
+  },
+  {
+    name: "snapshot-key",
+    secret: true,
+    description: "A secret 256-bit key (64 hex digits or base64, e.g. from openssl rand -hex 32): snapshot seals snapshot-file with it (AES-256-GCM), rehearse verifies and decrypts it before using anything in it. Required with snapshot-cache-key; without it a snapshot is a plain file for your own disk."
+  },
+  {
+    name: "rehearsal-servers",
+    default: "start",
+    description: "rehearse: start (disposable PostgreSQL, Redis and etcd started with Testcontainers, matching the snapshot's release) or given (the workflow's service containers at postgres-url, redis-url and etcd-endpoints, which must be empty)."
+  },
+  {
+    name: "rehearsal-image",
+    description: "rehearse: for runners without Docker Hub, one image with PostgreSQL, Redis and etcd from Debian's packages (scripts/testbed.sh builds it); it runs with host networking."
+  },
   { name: "keep-rehearsal", default: "false", description: "rehearse: leave the restored database (and any servers it started) in place for inspection; the report says where they are." },
-  { name: "github-token", secret: true, description: "rehearse: a token that may write pull-request comments (e.g. secrets.GITHUB_TOKEN with pull-requests: write). The rehearsal's comment is created or updated; without a token it is skipped with a notice." }
+  {
+    name: "github-token",
+    secret: true,
+    description: "rehearse: a token that may write pull-request comments (e.g. secrets.GITHUB_TOKEN with pull-requests: write). The rehearsal's comment is created or updated; without a token it is skipped with a notice."
+  }
 ];
 function secretInputs(raw) {
   return INPUTS.filter((spec) => spec.secret).map((spec) => raw[spec.name]?.trim() ?? "").filter((value) => value !== "").flatMap((value) => [value, ...secretsInUrl(value)]);
@@ -25586,7 +25662,9 @@ function parseOptions(raw) {
   const rehearsalServers = attempt(() => oneOf("rehearsal-servers", text("rehearsal-servers"), ["start", "given"]));
   const snapshotKey = attempt(() => text("snapshot-key") ? parseSnapshotKey(text("snapshot-key")) : void 0);
   if (text("snapshot-cache-key") && !text("snapshot-key")) {
-    problems2.push("snapshot-cache-key is set without snapshot-key: a snapshot in the Actions cache must be sealed, since pull requests can restore it; accepted: snapshot-key from a secret, e.g. snapshot-key: ${{ secrets.BACKENDAI_SNAPSHOT_KEY }} holding the output of `openssl rand -hex 32` (pull requests from forks get no secrets, so they cannot rehearse)");
+    problems2.push(
+      "snapshot-cache-key is set without snapshot-key: a snapshot in the Actions cache must be sealed, since pull requests can restore it; accepted: snapshot-key from a secret, e.g. snapshot-key: ${{ secrets.BACKENDAI_SNAPSHOT_KEY }} holding the output of `openssl rand -hex 32` (pull requests from forks get no secrets, so they cannot rehearse)"
+    );
   }
   const etcdNamespace = text("etcd-namespace");
   if (etcdNamespace !== void 0 && !/^[A-Za-z0-9_.-]+$/.test(etcdNamespace)) {
@@ -25676,7 +25754,9 @@ function url(name, value, protocols) {
     throw invalidInput(`${name} is not a valid URL; accepted: ${protocols[0]}//user:password@host:port${name === "postgres-url" ? "/database" : ""}`);
   }
   if (!protocols.includes(parsed.protocol) || parsed.hostname === "") {
-    throw invalidInput(`${name} must be a ${protocols.map((p) => `${p}//`).join(" or ")} URL with a host; accepted: ${protocols[0]}//user:password@host:port${name === "postgres-url" ? "/database" : ""}`);
+    throw invalidInput(
+      `${name} must be a ${protocols.map((p) => `${p}//`).join(" or ")} URL with a host; accepted: ${protocols[0]}//user:password@host:port${name === "postgres-url" ? "/database" : ""}`
+    );
   }
   return value;
 }
@@ -26002,9 +26082,7 @@ function isTable(value) {
 // src/stores/connections.ts
 var SSL_MODES = ["disable", "require", "verify-ca", "verify-full"];
 function managerConfigCandidates(env = process.env, cwd = process.cwd()) {
-  return [env.BACKEND_CONFIG_FILE, join(cwd, "manager.toml"), join(homedir(), ".config/backend.ai/manager.toml"), "/etc/backend.ai/manager.toml"].filter(
-    (p) => !!p
-  );
+  return [env.BACKEND_CONFIG_FILE, join(cwd, "manager.toml"), join(homedir(), ".config/backend.ai/manager.toml"), "/etc/backend.ai/manager.toml"].filter((p) => !!p);
 }
 function loadManagerConfig(path4) {
   let text;
@@ -26365,10 +26443,7 @@ var Deployment = class {
   async bounded(server, promise) {
     let timer;
     const timeout = new Promise((_, reject) => {
-      timer = setTimeout(
-        () => reject(new MigrationError("unreachable", `${SERVER_NAMES[server]} did not answer within ${this.timeoutMs / 1e3} s`)),
-        this.timeoutMs
-      );
+      timer = setTimeout(() => reject(new MigrationError("unreachable", `${SERVER_NAMES[server]} did not answer within ${this.timeoutMs / 1e3} s`)), this.timeoutMs);
     });
     try {
       return await Promise.race([promise, timeout]);
@@ -26402,7 +26477,7 @@ var Deployment = class {
           `authentication failed for user "${target.user}" at ${target.host}:${target.port}/${target.database} (PostgreSQL, from ${target.source}): ${messageOf(error)} (${refused}); check the user and password in ${target.source}`
         );
       }
-      throw new Error(`${describePostgres(target)} is unreachable: ${messageOf(error)}${tlsHint(error, "postgres-ca", target.tls?.ca?.path)}`);
+      throw new Error(`${describePostgres(target)} is unreachable: ${messageOf(error)}${tlsHint(error, "postgres-ca", target.tls?.ca?.path)}`, { cause: error });
     }
   }
   async connectEtcd() {
@@ -26424,7 +26499,7 @@ var Deployment = class {
           `authentication failed ${who}at ${etcdAddresses(target)} (etcd, from ${target.source}): ${grpcCause(messageOf(error))}; check etcd-user and etcd-password (or [etcd] user and password of manager.toml)`
         );
       }
-      throw new Error(`${describeEtcd(target)} is unreachable: ${grpcCause(messageOf(error))}${tlsHint(error, "etcd-ca", target.tls?.ca?.path)}`);
+      throw new Error(`${describeEtcd(target)} is unreachable: ${grpcCause(messageOf(error))}${tlsHint(error, "etcd-ca", target.tls?.ca?.path)}`, { cause: error });
     }
   }
   /**
@@ -26439,7 +26514,10 @@ var Deployment = class {
       found = await this.bounded("etcd", client.getAll().prefix(prefix).limit(1).keys());
     } catch (error) {
       if (error instanceof import_etcd3.EtcdPermissionDeniedError) {
-        throw new MigrationError("authentication-failed", `etcd user "${target.user ?? ""}" may not read ${prefix} at ${etcdAddresses(target)} (from ${target.source}): ${messageOf(error)}; give it a role that may read and write ${prefix}`);
+        throw new MigrationError(
+          "authentication-failed",
+          `etcd user "${target.user ?? ""}" may not read ${prefix} at ${etcdAddresses(target)} (from ${target.source}): ${messageOf(error)}; give it a role that may read and write ${prefix}`
+        );
       }
       throw error;
     }
@@ -26529,7 +26607,8 @@ function etcdAddresses(target) {
 function postgresAuthFailure(error) {
   const code = error?.code;
   if (code === "28P01") return "SQLSTATE 28P01: the password is wrong, or there is no such user";
-  if (code === "28000") return "SQLSTATE 28000: the server does not let this user in: no pg_hba.conf entry matches this host, user, database and TLS setting, or the role does not exist or may not log in (NOLOGIN)";
+  if (code === "28000")
+    return "SQLSTATE 28000: the server does not let this user in: no pg_hba.conf entry matches this host, user, database and TLS setting, or the role does not exist or may not log in (NOLOGIN)";
   return void 0;
 }
 function isEtcdAuthFailure(error) {
@@ -26670,20 +26749,14 @@ async function detectPosition(client) {
       `the database is at revision ${located.revision}, the head of Backend.AI ${located.otherRelease}, older than any release bai-migrate knows (${describeAcceptedVersions()})`
     );
   }
-  throw new MigrationError(
-    "inconsistent-state",
-    `the database is at revision ${located.revision}, which is no revision of a known Backend.AI release; known: ${describeAcceptedVersions()}`
-  );
+  throw new MigrationError("inconsistent-state", `the database is at revision ${located.revision}, which is no revision of a known Backend.AI release; known: ${describeAcceptedVersions()}`);
 }
 async function tableExists(client, table) {
   const { rows } = await client.query("SELECT to_regclass($1) IS NOT NULL AS exists", [table]);
   return rows[0]?.exists ?? false;
 }
 async function columnExists(client, table, column) {
-  const { rows } = await client.query(
-    `SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 AND column_name = $2`,
-    [table, column]
-  );
+  const { rows } = await client.query(`SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 AND column_name = $2`, [table, column]);
   return rows.length > 0;
 }
 
@@ -26738,9 +26811,7 @@ async function liveKernels({ deployment }) {
   if (rows.length === 0) return ok("no live kernels (every kernel is TERMINATED or CANCELLED)");
   const sessions = Number(rows[0].sessions);
   const named = rows.map((r) => `${r.name ? `"${r.name}" (${r.session})` : r.session} of ${r.access_key ?? "no access key"}: ${r.statuses}${Number(r.kernels) > 1 ? `, ${r.kernels} kernels` : ""}`);
-  return failed(
-    `${sessions} session(s) with ${rows[0].total} kernel(s) are not TERMINATED or CANCELLED: ${named.join("; ")}${andMore(sessions)}. Terminate them (or wait for them) before migrating`
-  );
+  return failed(`${sessions} session(s) with ${rows[0].total} kernel(s) are not TERMINATED or CANCELLED: ${named.join("; ")}${andMore(sessions)}. Terminate them (or wait for them) before migrating`);
 }
 async function agentHeartbeat({ deployment }) {
   const redis = await deployment.redis(REDIS_DB.stream);
@@ -26769,9 +26840,7 @@ async function agentHeartbeat({ deployment }) {
 async function aliveAgentRows({ deployment }) {
   const { rows: exists2 } = await deployment.postgres.query(`SELECT to_regclass('agents') IS NOT NULL AS present`);
   if (!exists2[0]?.present) return ok("the database has no agents table");
-  const { rows } = await deployment.postgres.query(
-    `SELECT id, count(*) OVER () AS alive FROM agents WHERE status::text = 'ALIVE' ORDER BY id LIMIT ${NAMED}`
-  );
+  const { rows } = await deployment.postgres.query(`SELECT id, count(*) OVER () AS alive FROM agents WHERE status::text = 'ALIVE' ORDER BY id LIMIT ${NAMED}`);
   if (rows.length === 0) return ok("no agent row is ALIVE in PostgreSQL");
   const alive = Number(rows[0].alive);
   return warning(
@@ -27616,7 +27685,12 @@ async function runAlembic(setup, target, args) {
     await writeFile(ini, privateIni(text, dirname3(original), sqlalchemyUrl(target, await privateTlsFiles(target, dir), setup.lockTimeoutSeconds)), { mode: 384 });
     const result = await runChild("alembic", process.execPath, ["-e", WATCHDOG, "--", ...setup.command, "-c", ini, ...args], { cwd: dirname3(original) });
     if (result.exitCode === CANNOT_RUN) {
-      throw new AlembicError("invalid-input", `alembic-command "${setup.command.join(" ")}" cannot be run (${result.stderr.trim()}); accepted: the manager venv's alembic, e.g. /opt/backend.ai/bin/alembic`, "cannot-run", result.stderr.trim());
+      throw new AlembicError(
+        "invalid-input",
+        `alembic-command "${setup.command.join(" ")}" cannot be run (${result.stderr.trim()}); accepted: the manager venv's alembic, e.g. /opt/backend.ai/bin/alembic`,
+        "cannot-run",
+        result.stderr.trim()
+      );
     }
     if (result.exitCode !== 0) {
       const said = `${result.stderr}
@@ -27663,7 +27737,11 @@ async function privateTlsFiles(target, dir) {
   const tls = target.tls;
   if (!tls) return {};
   const params = { sslmode: tls.mode };
-  for (const [param, file] of [["sslrootcert", tls.ca], ["sslcert", tls.cert], ["sslkey", tls.key]]) {
+  for (const [param, file] of [
+    ["sslrootcert", tls.ca],
+    ["sslcert", tls.cert],
+    ["sslkey", tls.key]
+  ]) {
     if (!file) continue;
     const path4 = join4(dir, param);
     await writeFile(path4, file.pem, { mode: 384 });
@@ -27675,7 +27753,11 @@ async function privateTlsFiles(target, dir) {
 // src/steps/schema.ts
 var FACTS = [
   { since: "60a1effa77d2", describe: "scaling_groups.wsproxy_addr exists", holds: (c) => columnExists(c.deployment.postgres, "scaling_groups", "wsproxy_addr") },
-  { since: "015d84d5a5ef", describe: "tables images and image_aliases exist", holds: async (c) => await tableExists(c.deployment.postgres, "images") && await tableExists(c.deployment.postgres, "image_aliases") },
+  {
+    since: "015d84d5a5ef",
+    describe: "tables images and image_aliases exist",
+    holds: async (c) => await tableExists(c.deployment.postgres, "images") && await tableExists(c.deployment.postgres, "image_aliases")
+  },
   { since: "d59ff89e7514", describe: "keypairs.concurrency_used is dropped", holds: async (c) => !await columnExists(c.deployment.postgres, "keypairs", "concurrency_used") }
 ];
 var schema = {
@@ -27695,7 +27777,10 @@ var schema = {
     const revisions = await readRevisions(ctx.deployment.postgres);
     const target = ctx.hop.to.head;
     if (revisions.length === 1 && revisions[0] === target) return [ok(`already at ${target}: nothing to run`)];
-    if (ctx.options.managerVenv) return [skipped(`would run alembic upgrade ${revisions.join(", ")} \u2192 ${target} from the manager venv migrate makes in ${ctx.options.managerVenv.dir} (a dry run makes none, so no SQL is shown)`)];
+    if (ctx.options.managerVenv)
+      return [
+        skipped(`would run alembic upgrade ${revisions.join(", ")} \u2192 ${target} from the manager venv migrate makes in ${ctx.options.managerVenv.dir} (a dry run makes none, so no SQL is shown)`)
+      ];
     const range = revisions.length === 1 ? `${revisions[0]}:${target}` : target;
     const sql = await runAlembic(ctx.alembic, ctx.deployment.targets.postgres, ["upgrade", range, "--sql"]);
     const statements = sql.split("\n").filter((line) => /;\s*$/.test(line) && !/^(BEGIN|COMMIT);/.test(line)).length;
@@ -27754,7 +27839,10 @@ async function waitForOrphanedAlembic(ctx) {
     if (rows.length === 0) return;
     if (Date.now() > deadline) {
       const { pid, seconds: seconds2 } = rows[0];
-      throw new MigrationError("inconsistent-state", `an alembic started by an earlier bai-migrate run is still connected (backend pid ${pid}, for ${seconds2} s); let it finish, or stop it with SELECT pg_terminate_backend(${pid}), then run again`);
+      throw new MigrationError(
+        "inconsistent-state",
+        `an alembic started by an earlier bai-migrate run is still connected (backend pid ${pid}, for ${seconds2} s); let it finish, or stop it with SELECT pg_terminate_backend(${pid}), then run again`
+      );
     }
     ctx.log.info(`waiting for an alembic started by an earlier run (backend pid ${rows[0].pid}) to finish`);
     await new Promise((resolve8) => setTimeout(resolve8, 500));
@@ -27784,11 +27872,7 @@ var redisPersistence = {
       appendonly = await configGet(ctx, "appendonly");
       dir = await configGet(ctx, "dir");
     } catch (error) {
-      return [
-        failed(
-          `Redis refused CONFIG GET (${messageOf(error)}): CONFIG is disabled or renamed, as on managed Redis. Enable AOF persistence (appendonly yes) in the service's own settings`
-        )
-      ];
+      return [failed(`Redis refused CONFIG GET (${messageOf(error)}): CONFIG is disabled or renamed, as on managed Redis. Enable AOF persistence (appendonly yes) in the service's own settings`)];
     }
     const configFile = /config_file:(.*)/.exec(await redis.info("server"))?.[1]?.trim() ?? "";
     const findings = [];
@@ -27940,7 +28024,9 @@ var concurrencyToRedis = {
     const { expected, differing, stale } = await compare(deployment);
     const findings = [];
     findings.push(
-      differing.length === 0 ? ok(`${expected.size} keypair counter(s) match the resource-occupying kernels in PostgreSQL`) : failed(`${differing.length} counter(s) differ from PostgreSQL, e.g. ${differing.slice(0, 3).map(([k, v]) => `${k}=${v}`).join(", ")}`)
+      differing.length === 0 ? ok(`${expected.size} keypair counter(s) match the resource-occupying kernels in PostgreSQL`) : failed(
+        `${differing.length} counter(s) differ from PostgreSQL, e.g. ${differing.slice(0, 3).map(([k, v]) => `${k}=${v}`).join(", ")}`
+      )
     );
     if (stale.length > 0) findings.push(failed(`${stale.length} counter(s) of unknown access keys are not 0`));
     return findings;
@@ -28146,7 +28232,9 @@ var lastStatSync = {
     if (ctx.options.periodicSyncStats === void 0) return [skipped("periodic-sync-stats not set: nothing to verify")];
     const debug = parseToml((await currentConfig(ctx)).text).debug;
     const value = isTable(debug) ? debug["periodic-sync-stats"] : void 0;
-    return [value === ctx.options.periodicSyncStats ? ok(`[debug] periodic-sync-stats is ${value}`) : failed(`[debug] periodic-sync-stats is ${String(value)}; expected ${ctx.options.periodicSyncStats}`)];
+    return [
+      value === ctx.options.periodicSyncStats ? ok(`[debug] periodic-sync-stats is ${value}`) : failed(`[debug] periodic-sync-stats is ${String(value)}; expected ${ctx.options.periodicSyncStats}`)
+    ];
   }
 };
 
@@ -28329,7 +28417,11 @@ var imageMetadata = {
     );
     const chained = tree.aliases.filter((a) => a.chain.length > 1);
     if (chained.length > 0) {
-      findings.push(ok(`${chained.length} alias(es) name another alias, e.g. ${chained.slice(0, 3).map((a) => `${a.chain.join(" \u2192 ")} \u2192 ${a.image}`).join("; ")}: each gets a row pointing at the image its chain ends at`));
+      findings.push(
+        ok(
+          `${chained.length} alias(es) name another alias, e.g. ${chained.slice(0, 3).map((a) => `${a.chain.join(" \u2192 ")} \u2192 ${a.image}`).join("; ")}: each gets a row pointing at the image its chain ends at`
+        )
+      );
     }
     if (tree.dangling.length > 0) findings.push(danglingFinding(tree));
     return findings;
@@ -28397,11 +28489,16 @@ var imageMetadata = {
     const resolved = new Map(aliasRows.map((r) => [r.alias, r.name]));
     const unresolved = tree.aliases.filter((a) => resolved.get(a.alias) !== a.image);
     const findings = [
-      wrong.length === 0 ? ok(`every usable etcd image tag (${tree.images.length}) has its row in images (same name, architecture and digest)`) : failed(`${wrong.length} etcd image tag(s) have no matching row in images (by name and architecture), e.g. ${wrong.slice(0, 3).map((i) => `${i.name} (${i.architecture})`).join(", ")}`),
-      unresolved.length === 0 ? ok(`every resolvable alias (${tree.aliases.length} of ${tree.aliasKeys} alias key(s)) has its row pointing at its image`) : failed(`${unresolved.length} alias(es) have no row pointing at their image, e.g. ${unresolved.slice(0, 3).map((a) => `${a.alias} \u2192 ${a.image}`).join(", ")}`)
+      wrong.length === 0 ? ok(`every usable etcd image tag (${tree.images.length}) has its row in images (same name, architecture and digest)`) : failed(
+        `${wrong.length} etcd image tag(s) have no matching row in images (by name and architecture), e.g. ${wrong.slice(0, 3).map((i) => `${i.name} (${i.architecture})`).join(", ")}`
+      ),
+      unresolved.length === 0 ? ok(`every resolvable alias (${tree.aliases.length} of ${tree.aliasKeys} alias key(s)) has its row pointing at its image`) : failed(
+        `${unresolved.length} alias(es) have no row pointing at their image, e.g. ${unresolved.slice(0, 3).map((a) => `${a.alias} \u2192 ${a.image}`).join(", ")}`
+      )
     ];
     if (tree.dangling.length > 0) findings.push(danglingFinding(tree));
-    if (tree.unusable.length > 0) findings.push(options.skipUnusableImages ? skipped(`not imported (skip-unusable-images): ${describeUnusable(tree.unusable)}`) : unusableFinding(tree.unusable, false));
+    if (tree.unusable.length > 0)
+      findings.push(options.skipUnusableImages ? skipped(`not imported (skip-unusable-images): ${describeUnusable(tree.unusable)}`) : unusableFinding(tree.unusable, false));
     return findings;
   }
 };
@@ -28499,7 +28596,10 @@ function requireSuccess(cli, args, result) {
   if (result.exitCode === 0) return;
   const what = `${cli.command.join(" ")} ${args.join(" ")}`;
   if (result.exitCode === CANNOT_RUN) {
-    throw new MigrationError("invalid-input", `manager-command "${cli.command.join(" ")}" cannot be run (${result.output}); accepted: the manager venv's backend.ai, e.g. /opt/backend.ai/bin/backend.ai (or set manager-venv)`);
+    throw new MigrationError(
+      "invalid-input",
+      `manager-command "${cli.command.join(" ")}" cannot be run (${result.output}); accepted: the manager venv's backend.ai, e.g. /opt/backend.ai/bin/backend.ai (or set manager-venv)`
+    );
   }
   throw new MigrationError("inconsistent-state", `${what} failed (exit ${result.exitCode}): ${lastLines(result.output)}`);
 }
@@ -28538,7 +28638,11 @@ var imageRescan = {
     const help = [...imageRescanArgs(ctx.hop.to.series, "").slice(0, -1), "--help"];
     const result = await runManagerCli(ctx.managerCli, help);
     if (result.exitCode !== 0) {
-      return [failed(`image-rescan needs the ${ctx.hop.to.version} manager's CLI, but "${ctx.managerCli.command.join(" ")} ${help.join(" ")}" failed (exit ${result.exitCode}): ${lastLines(result.output)}; set manager-command or manager-venv`)];
+      return [
+        failed(
+          `image-rescan needs the ${ctx.hop.to.version} manager's CLI, but "${ctx.managerCli.command.join(" ")} ${help.join(" ")}" failed (exit ${result.exitCode}): ${lastLines(result.output)}; set manager-command or manager-venv`
+        )
+      ];
     }
     return [ok(`will rescan ${registries.length} registr${registries.length === 1 ? "y" : "ies"} (${registries.join(", ")}) with ${ctx.managerCli.command.join(" ")}, then put back admin-set limits`)];
   },
@@ -28578,9 +28682,7 @@ async function adminLimits(deployment) {
     const max = maxima(image.resources);
     if (Object.keys(max).length > 0) limits.set(`${image.name}|${image.architecture}`, max);
   }
-  const { rows } = await deployment.postgres.query(
-    "SELECT name, architecture, resources FROM images"
-  );
+  const { rows } = await deployment.postgres.query("SELECT name, architecture, resources FROM images");
   for (const row of rows) {
     const max = maxima(row.resources);
     if (Object.keys(max).length > 0) limits.set(`${row.name}|${row.architecture}`, max);
@@ -28727,9 +28829,7 @@ var hop2 = {
 var HOPS = [hop, hop2];
 var HOP_STEPS = Object.fromEntries(HOPS.map((h) => [`${h.from}\u2192${h.to}`, h.steps]));
 var PATCH_STEPS = [servicesStopped, schema];
-var TABLES_STEPS_TOUCH = [
-  ...new Set([...HOPS.flatMap((h) => h.steps), ...PATCH_STEPS].flatMap((step2) => step2.tables ?? []).concat("kernels"))
-];
+var TABLES_STEPS_TOUCH = [...new Set([...HOPS.flatMap((h) => h.steps), ...PATCH_STEPS].flatMap((step2) => step2.tables ?? []).concat("kernels"))];
 
 // src/hops/plan.ts
 function makePlan(fromVersion, toVersion, position) {
@@ -28755,7 +28855,13 @@ function makePlan(fromVersion, toVersion, position) {
       const steps = HOP_STEPS[`${fromSeries}\u2192${toSeries}`];
       const hopTo = toSeries === to.series ? to : latestRelease(toSeries);
       hops.push(
-        steps ? { label: `${fromSeries} \u2192 ${toSeries}`, fromSeries, to: hopTo, steps } : { label: `${fromSeries} \u2192 ${toSeries}`, fromSeries, to: hopTo, steps: [], unsupported: `bai-migrate cannot take the hop ${fromSeries} \u2192 ${toSeries} yet (it takes ${Object.keys(HOP_STEPS).join(", ")})` }
+        steps ? { label: `${fromSeries} \u2192 ${toSeries}`, fromSeries, to: hopTo, steps } : {
+          label: `${fromSeries} \u2192 ${toSeries}`,
+          fromSeries,
+          to: hopTo,
+          steps: [],
+          unsupported: `bai-migrate cannot take the hop ${fromSeries} \u2192 ${toSeries} yet (it takes ${Object.keys(HOP_STEPS).join(", ")})`
+        }
       );
     }
   }
@@ -28770,7 +28876,10 @@ function makePlan(fromVersion, toVersion, position) {
 function requireSupported(plan) {
   const unsupported = plan.hops.filter((h) => h.unsupported);
   if (unsupported.length > 0) {
-    throw new MigrationError("unsupported", `the plan ${plan.from} \u2192 ${plan.to.version} has ${unsupported.length} hop(s) bai-migrate cannot take yet: ${unsupported.map((h) => h.label).join(", ")}; it takes ${Object.keys(HOP_STEPS).join(", ")}. Nothing was changed`);
+    throw new MigrationError(
+      "unsupported",
+      `the plan ${plan.from} \u2192 ${plan.to.version} has ${unsupported.length} hop(s) bai-migrate cannot take yet: ${unsupported.map((h) => h.label).join(", ")}; it takes ${Object.keys(HOP_STEPS).join(", ")}. Nothing was changed`
+    );
   }
 }
 function detectedStart(position) {
@@ -28906,7 +29015,10 @@ async function clearHistory(deployment, position, options, log, redisUp) {
   }
   const release = position.releases[0];
   if (compareLines(release.series, "22.03") > 0) {
-    throw new MigrationError("unsupported", `clear-history knows what the manager of 21.03\u201322.03 deletes; this database is at ${describePosition(position)}. Use mode: manager with that release's manager`);
+    throw new MigrationError(
+      "unsupported",
+      `clear-history knows what the manager of 21.03\u201322.03 deletes; this database is at ${describePosition(position)}. Use mode: manager with that release's manager`
+    );
   }
   const withRedis = release.series === "22.03";
   const pg2 = deployment.postgres;
@@ -29006,7 +29118,10 @@ async function clearHistoryWithManager(deployment, options, cli, log) {
   const cutoffText = before.cutoff.toISOString();
   const args = clearHistoryArgs(options.retention.text, options.vacuum);
   const findings = [
-    { status: "ok", detail: `mode manager: ${cli.command.join(" ")} ${args.join(" ")}; ${before.total} kernel row(s) terminated before ${cutoffText} (UTC, by PostgreSQL's clock; the manager uses its host's local time)` }
+    {
+      status: "ok",
+      detail: `mode manager: ${cli.command.join(" ")} ${args.join(" ")}; ${before.total} kernel row(s) terminated before ${cutoffText} (UTC, by PostgreSQL's clock; the manager uses its host's local time)`
+    }
   ];
   if (options.vacuum === "analyze") findings.push({ status: "warning", detail: "vacuum: analyze has no manager equivalent: the manager runs a plain VACUUM of the whole database (-v false)" });
   if (options.dryRun) {
@@ -31938,7 +32053,10 @@ var SNAPSHOT_ALLOWLIST = {
   },
   // Image metadata from the registries: image-metadata and image-rescan read and write all of it.
   images: Object.fromEntries(
-    ["id", "name", "image", "created_at", "tag", "registry", "architecture", "config_digest", "size_bytes", "type", "accelerators", "labels", "resources"].map((c) => [c, copy("image metadata the image steps compare")])
+    ["id", "name", "image", "created_at", "tag", "registry", "architecture", "config_digest", "size_bytes", "type", "accelerators", "labels", "resources"].map((c) => [
+      c,
+      copy("image metadata the image steps compare")
+    ])
   ),
   image_aliases: { id: copy("primary key"), alias: copy("image-metadata compares aliases"), image: copy("foreign key to images") }
 };
@@ -31974,7 +32092,8 @@ function planColumns(tables, keys, allowlist = SNAPSHOT_ALLOWLIST) {
       const inKey = role.has("primary") || role.has("unique") || role.has("foreign");
       let plan;
       if (inKey && (TEXT_TYPE.test(column.type) || column.type === "uuid")) plan = { ...base, treatment: "pseudonym", why: "not allowlisted; in a key, so pseudonymised to stay unique and join" };
-      else if ((inKey || role.has("check")) && !freeText(column.type)) plan = { ...base, treatment: "copy", why: `not allowlisted; a ${column.type} in a ${inKey ? "key" : "CHECK constraint"}, which holds no free text` };
+      else if ((inKey || role.has("check")) && !freeText(column.type))
+        plan = { ...base, treatment: "copy", why: `not allowlisted; a ${column.type} in a ${inKey ? "key" : "CHECK constraint"}, which holds no free text` };
       else if (role.has("check") && TEXT_TYPE.test(column.type)) plan = { ...base, treatment: "pseudonym", why: "not allowlisted; in a CHECK constraint, so a non-empty stand-in" };
       else plan = { ...base, treatment: "neutral", why: "not allowlisted" };
       chosen.set(at(table.name, column.name), plan);
@@ -31990,7 +32109,9 @@ function planColumns(tables, keys, allowlist = SNAPSHOT_ALLOWLIST) {
         const [c, p] = [chosen.get(child2), chosen.get(parent)];
         if (!c || !p || c.treatment === p.treatment) return;
         if (explicit.has(child2) && explicit.has(parent)) {
-          throw new Error(`snapshot allowlist: ${key.table}.${column} (${c.treatment}) references ${key.refTable}.${key.refColumns?.[i]} (${p.treatment}); both sides of a foreign key must be treated alike`);
+          throw new Error(
+            `snapshot allowlist: ${key.table}.${column} (${c.treatment}) references ${key.refTable}.${key.refColumns?.[i]} (${p.treatment}); both sides of a foreign key must be treated alike`
+          );
         }
         const childFollows = decided.has(parent) || !decided.has(child2);
         const [follower, leader, target] = childFollows ? [c, p, child2] : [p, c, parent];
@@ -32102,7 +32223,11 @@ function redactToml(text, name = "manager.toml") {
   const arrayTables = /* @__PURE__ */ new Map();
   for (const item of program.body[0].body) {
     if (item.type === "TOMLKeyValue") {
-      visit(item.value, keyParts(item.key), keyParts(item.key).some((k) => SECRET_TOML_KEY.test(k)));
+      visit(
+        item.value,
+        keyParts(item.key),
+        keyParts(item.key).some((k) => SECRET_TOML_KEY.test(k))
+      );
       continue;
     }
     const header = keyParts(item.key);
@@ -32313,7 +32438,10 @@ async function copyRows(client, table, plans, enums, sanitizer, writer) {
   const neutral = plan.map((p) => neutralValue(p.type, enums));
   const missing = plan.find((p, i) => p.notNull && neutral[i] === void 0 && (p.treatment === "neutral" || p.treatment === "pseudonym" && /\[\]$|^(jsonb?|bytea|xml)$/.test(p.type)));
   if (missing) {
-    throw new MigrationError("unsupported", `snapshot: ${table.name}.${missing.name} is NOT NULL and of type ${missing.type}, which has no neutral value; it is not allowlisted, so it cannot be copied either`);
+    throw new MigrationError(
+      "unsupported",
+      `snapshot: ${table.name}.${missing.name} is NOT NULL and of type ${missing.type}, which has no neutral value; it is not allowlisted, so it cannot be copied either`
+    );
   }
   const select = columns.map((c, i) => plan[i].treatment === "neutral" ? "NULL" : `${quoteIdent(c.name)}::text`).join(", ");
   await client.query(`DECLARE bai_snapshot NO SCROLL CURSOR FOR SELECT ${select} FROM ${quoteIdent(table.name)}`);
@@ -32487,7 +32615,8 @@ function managerRequirement(version) {
 }
 async function pythonVersion(python) {
   const result = await run(python, ["-c", 'import sys; print("%d.%d.%d" % sys.version_info[:3])']);
-  if (result.exitCode !== 0) throw invalidInput(`python "${python}" cannot be run (${result.stderr.trim() || `exit ${result.exitCode}`}); accepted: a Python 3 interpreter, e.g. python3 or /usr/bin/python3.10`);
+  if (result.exitCode !== 0)
+    throw invalidInput(`python "${python}" cannot be run (${result.stderr.trim() || `exit ${result.exitCode}`}); accepted: a Python 3 interpreter, e.g. python3 or /usr/bin/python3.10`);
   return result.stdout.trim();
 }
 function venvCacheKey(requirement, python, platform = process.platform, arch = process.arch) {
@@ -32545,7 +32674,10 @@ async function requireManagerRelease(venv, version) {
   }
   const installed = result.stdout.trim();
   if (!sameRelease(installed, version)) {
-    throw new MigrationError("inconsistent-state", `manager venv ${dir} holds ${MANAGER_PACKAGE} ${installed}, but the target release is ${version}: its alembic and CLI are another release's; ${remedy}`);
+    throw new MigrationError(
+      "inconsistent-state",
+      `manager venv ${dir} holds ${MANAGER_PACKAGE} ${installed}, but the target release is ${version}: its alembic and CLI are another release's; ${remedy}`
+    );
   }
   return installed;
 }
@@ -32685,7 +32817,9 @@ function finishStatements(schema2, client) {
     ...schema2.indexes,
     // Identity columns own a sequence the dump leaves out: it continues after the restored rows.
     ...schema2.tables.flatMap(
-      (t) => t.columns.filter((c) => c.identity).map((c) => `SELECT setval(pg_get_serial_sequence(${client.escapeLiteral(quoteIdent(t.name))}, ${client.escapeLiteral(c.name)}), coalesce(max(${quoteIdent(c.name)}), 1), max(${quoteIdent(c.name)}) IS NOT NULL) FROM ${quoteIdent(t.name)}`)
+      (t) => t.columns.filter((c) => c.identity).map(
+        (c) => `SELECT setval(pg_get_serial_sequence(${client.escapeLiteral(quoteIdent(t.name))}, ${client.escapeLiteral(c.name)}), coalesce(max(${quoteIdent(c.name)}), 1), max(${quoteIdent(c.name)}) IS NOT NULL) FROM ${quoteIdent(t.name)}`
+      )
     ),
     ...schema2.sequences.flatMap((s) => [
       ...s.lastValue !== null ? [`SELECT setval(${client.escapeLiteral(quoteIdent(s.name))}, ${s.lastValue}, true)`] : [],
@@ -32699,10 +32833,7 @@ async function insertRows(client, schema2, table, columns, rows) {
   for (let start = 0; start < rows.length; start += perStatement) {
     const chunk = rows.slice(start, start + perStatement);
     const values = chunk.map((_, r) => `(${columns.map((__, c) => `$${r * columns.length + c + 1}`).join(", ")})`);
-    await client.query(
-      `INSERT INTO ${quoteIdent(table)} (${columns.map(quoteIdent).join(", ")})${identity ? " OVERRIDING SYSTEM VALUE" : ""} VALUES ${values.join(", ")}`,
-      chunk.flat()
-    );
+    await client.query(`INSERT INTO ${quoteIdent(table)} (${columns.map(quoteIdent).join(", ")})${identity ? " OVERRIDING SYSTEM VALUE" : ""} VALUES ${values.join(", ")}`, chunk.flat());
   }
   return rows.length;
 }
@@ -32821,11 +32952,7 @@ function officialRecipes({ GenericContainer, Wait }, images, passwords) {
     return { container, address: { host: container.getHost(), port: container.getMappedPort(5432) } };
   };
   const redis = async () => {
-    const container = await new GenericContainer(images.redis).withCopyContentToContainer([{ content: redisConfig(6379, "0.0.0.0", passwords.redis), target: "/tmp/redis-in.conf" }]).withCommand([
-      "sh",
-      "-c",
-      "set -e; mkdir -p /srv/redis; cp /tmp/redis-in.conf /srv/redis/redis.conf; chown -R redis /srv/redis; exec docker-entrypoint.sh redis-server /srv/redis/redis.conf"
-    ]).withExposedPorts(6379).withWaitStrategy(Wait.forLogMessage(/Ready to accept connections/)).start();
+    const container = await new GenericContainer(images.redis).withCopyContentToContainer([{ content: redisConfig(6379, "0.0.0.0", passwords.redis), target: "/tmp/redis-in.conf" }]).withCommand(["sh", "-c", "set -e; mkdir -p /srv/redis; cp /tmp/redis-in.conf /srv/redis/redis.conf; chown -R redis /srv/redis; exec docker-entrypoint.sh redis-server /srv/redis/redis.conf"]).withExposedPorts(6379).withWaitStrategy(Wait.forLogMessage(/Ready to accept connections/)).start();
     return { container, address: { host: container.getHost(), port: container.getMappedPort(6379) } };
   };
   const etcd = async () => {
@@ -32925,7 +33052,11 @@ async function rehearse(options, report, log, addSecret, runInner) {
     const checks = verified.entries.filter((e) => e.phase === "verify");
     report.entries.push(...checks.filter((e) => e.status === "failed" || e.status === "warning"));
     if (verified.outcome === "failure") throw failure(verified, "the final verify");
-    record({ step: "final verify", status: "ok", detail: `${checks.filter((e) => e.status === "ok").length} check(s) of the end state hold, ${checks.filter((e) => e.status === "skipped").length} skipped` });
+    record({
+      step: "final verify",
+      status: "ok",
+      detail: `${checks.filter((e) => e.status === "ok").length} check(s) of the end state hold, ${checks.filter((e) => e.status === "skipped").length} skipped`
+    });
     record({ step: "result", status: "ok", detail: `migrated ${manifest.release.series} \u2192 ${migrated.toVersion} on the restored snapshot and verified` });
   } finally {
     await log.group("Clean up", async () => {
@@ -32975,7 +33106,15 @@ async function prepareTargets(servers, manifest, timeoutMs) {
   const admin = new esm_default.Client({ ...base, database: servers.postgres.database, application_name: "bai-migrate-rehearsal" });
   admin.on("error", () => void 0);
   const etcd = new import_etcd32.Etcd3({ hosts: servers.etcd.includes("://") ? servers.etcd : `http://${servers.etcd}`, dialTimeout: timeoutMs });
-  const redis = new import_ioredis2.Redis({ host: servers.redis.host, port: servers.redis.port, password: servers.redis.password, lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 1, retryStrategy: () => null });
+  const redis = new import_ioredis2.Redis({
+    host: servers.redis.host,
+    port: servers.redis.port,
+    password: servers.redis.password,
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    maxRetriesPerRequest: 1,
+    retryStrategy: () => null
+  });
   redis.on("error", () => void 0);
   const database = `bai_rehearsal_${randomBytes4(4).toString("hex")}`;
   let client;
@@ -32990,7 +33129,8 @@ async function prepareTargets(servers, manifest, timeoutMs) {
     await redis.connect();
     const prefix = `/sorna/${manifest.etcd.namespace}/`;
     const existing = await etcd.getAll().prefix(prefix).count();
-    if (existing > 0) throw new MigrationError("inconsistent-state", `the rehearsal's etcd already has ${existing} key(s) under ${prefix}: give rehearse disposable servers, never a live deployment's`);
+    if (existing > 0)
+      throw new MigrationError("inconsistent-state", `the rehearsal's etcd already has ${existing} key(s) under ${prefix}: give rehearse disposable servers, never a live deployment's`);
     for (let db = 0; db <= 4; db++) {
       await redis.select(db);
       const size = await redis.dbsize();
@@ -33238,7 +33378,11 @@ var Run = class {
     if (down.length > 0) {
       const codes = down.flatMap((r) => r.code ? [r.code] : []);
       const code = codes.length === 0 || codes.includes("unreachable") ? "unreachable" : codes[0];
-      throw new MigrationError(code, down.map((r) => `${SERVER_NAMES[r.server]}: ${r.detail}`).join("\n"), `${down.map((r) => SERVER_NAMES[r.server]).join(", ")} ${code === "unreachable" ? "unreachable" : "refused the connection"} (reported above)`);
+      throw new MigrationError(
+        code,
+        down.map((r) => `${SERVER_NAMES[r.server]}: ${r.detail}`).join("\n"),
+        `${down.map((r) => SERVER_NAMES[r.server]).join(", ")} ${code === "unreachable" ? "unreachable" : "refused the connection"} (reported above)`
+      );
     }
     return new Set(results.filter((r) => r.ok).map((r) => r.server));
   }
@@ -33250,7 +33394,12 @@ var Run = class {
     if (!options.dryRun) {
       const taken = await tryMigrationLock(this.deployment.targets.postgres, options.connectTimeoutSeconds * 1e3);
       if ("holder" in taken) {
-        this.record({ phase: "apply", step: "clear-history", status: "skipped", detail: `skipped: another bai-migrate run (a migration or a snapshot) holds the migration lock: ${taken.holder}; nothing was deleted, the next run clears the history` });
+        this.record({
+          phase: "apply",
+          step: "clear-history",
+          status: "skipped",
+          detail: `skipped: another bai-migrate run (a migration or a snapshot) holds the migration lock: ${taken.holder}; nothing was deleted, the next run clears the history`
+        });
         return;
       }
       this.lock = taken.lock;
@@ -33283,11 +33432,23 @@ var Run = class {
     this.report.snapshot = { file: this.options.snapshotFile, manifest };
     const rows = Object.entries(manifest.postgres.rows).map(([table, n]) => `${table} ${n}`).join(", ");
     this.record({ phase: "snapshot", step: "postgres", status: "ok", detail: `${manifest.release.description}; rows: ${rows}; schema only: ${manifest.postgres.schemaOnly.length} table(s)` });
-    const columns = Object.entries(manifest.postgres.columns).map(([table, c]) => `${table}: ${c.copied.length} copied, pseudonymised ${c.pseudonymised.join(" ") || "none"}, neutralised ${c.neutralised.join(" ") || "none"}`);
-    this.record({ phase: "snapshot", step: "redacted", status: "ok", detail: `columns (only allowlisted ones are copied): ${columns.join("; ") || "none"}; etcd keys: ${manifest.etcd.redactedKeys.join(", ") || "none"}${manifest.managerConfig ? `; manager.toml keys: ${manifest.managerConfig.redactedKeys.join(", ") || "none"}` : ""}` });
+    const columns = Object.entries(manifest.postgres.columns).map(
+      ([table, c]) => `${table}: ${c.copied.length} copied, pseudonymised ${c.pseudonymised.join(" ") || "none"}, neutralised ${c.neutralised.join(" ") || "none"}`
+    );
+    this.record({
+      phase: "snapshot",
+      step: "redacted",
+      status: "ok",
+      detail: `columns (only allowlisted ones are copied): ${columns.join("; ") || "none"}; etcd keys: ${manifest.etcd.redactedKeys.join(", ") || "none"}${manifest.managerConfig ? `; manager.toml keys: ${manifest.managerConfig.redactedKeys.join(", ") || "none"}` : ""}`
+    });
     this.record({ phase: "snapshot", step: "etcd", status: "ok", detail: `${manifest.etcd.keys} key(s) under namespace "${manifest.etcd.namespace}" (etcd ${manifest.etcd.version})` });
     const keys = Object.entries(manifest.redis.keysPerDb).map(([db, n]) => `DB ${db}: ${n}`).join(", ");
-    this.record({ phase: "snapshot", step: "redis", status: "ok", detail: `Redis ${manifest.redis.version}, appendonly ${manifest.redis.config?.appendonly ?? "(CONFIG disabled)"}, keys ${keys || "none"} (only counted: rehearsal rebuilds Redis data)` });
+    this.record({
+      phase: "snapshot",
+      step: "redis",
+      status: "ok",
+      detail: `Redis ${manifest.redis.version}, appendonly ${manifest.redis.config?.appendonly ?? "(CONFIG disabled)"}, keys ${keys || "none"} (only counted: rehearsal rebuilds Redis data)`
+    });
     const sealed = this.options.snapshotKey ? "sealed with snapshot-key (AES-256-GCM)" : "not sealed (no snapshot-key): keep it on this disk, mode 0600";
     this.record({ phase: "snapshot", step: "file", status: "ok", detail: `written to ${this.options.snapshotFile}, ${sealed}` });
   }
@@ -33331,8 +33492,12 @@ var Run = class {
     });
     const failures = this.report.entries.filter((e) => e.phase === phase && e.status === "failed");
     if (failures.length > 0) {
-      throw new MigrationError("checks-failed", `${phase} found ${failures.length} problem(s):
-${failures.map((f) => `- ${f.hop ? `${f.hop} ` : ""}${f.step}: ${f.detail}`).join("\n")}`, `${phase} ${problems(failures.length)}`);
+      throw new MigrationError(
+        "checks-failed",
+        `${phase} found ${failures.length} problem(s):
+${failures.map((f) => `- ${f.hop ? `${f.hop} ` : ""}${f.step}: ${f.detail}`).join("\n")}`,
+        `${phase} ${problems(failures.length)}`
+      );
     }
   }
   /** Reads only: what each step would change. */
@@ -33346,8 +33511,13 @@ ${failures.map((f) => `- ${f.hop ? `${f.hop} ` : ""}${f.step}: ${f.detail}`).joi
       }
     });
     const failures = this.report.entries.filter((e) => e.phase === "apply" && e.status === "failed");
-    if (failures.length > 0) throw new MigrationError("checks-failed", `the dry run found ${failures.length} problem(s):
-${failures.map((f) => `- ${f.step}: ${f.detail}`).join("\n")}`, `the dry run ${problems(failures.length)}`);
+    if (failures.length > 0)
+      throw new MigrationError(
+        "checks-failed",
+        `the dry run found ${failures.length} problem(s):
+${failures.map((f) => `- ${f.step}: ${f.detail}`).join("\n")}`,
+        `the dry run ${problems(failures.length)}`
+      );
   }
   /**
    * Under the migration lock: the backup bundle, then per hop and step apply and verify. The first
@@ -33434,7 +33604,10 @@ not done: ${notDone.join(", ") || "nothing"}`
     }
     for (const { hop: hop3, step: step2 } of lastOccurrences(plan)) {
       const kept = step2.carryForward ? await step2.carryForward(this.context(hop3)).catch((error) => {
-        throw new MigrationError("checks-failed", `${step2.title}: the values it drops could not be kept in PostgreSQL (${messageOf(error)}); nothing has been changed yet${saved.length > 0 ? ` (the backup bundle ${dir} was written)` : ""}`);
+        throw new MigrationError(
+          "checks-failed",
+          `${step2.title}: the values it drops could not be kept in PostgreSQL (${messageOf(error)}); nothing has been changed yet${saved.length > 0 ? ` (the backup bundle ${dir} was written)` : ""}`
+        );
       }) : void 0;
       if (kept) this.record({ phase: "apply", step: "backup", status: kept.status, detail: kept.detail });
     }
@@ -33506,4 +33679,4 @@ export {
   venvRelease,
   needsManagerVenv
 };
-//# sourceMappingURL=chunk-L25WSZHR.js.map
+//# sourceMappingURL=chunk-W5EM3T2X.js.map

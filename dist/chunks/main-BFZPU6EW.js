@@ -16,7 +16,7 @@ import {
   venvCacheKey,
   venvRelease,
   which
-} from "./chunk-L25WSZHR.js";
+} from "./chunk-W5EM3T2X.js";
 import {
   require_src
 } from "./chunk-MHY44AIF.js";
@@ -27549,11 +27549,7 @@ function rehearsalComment(report) {
 function renderComment(report, marker2) {
   const manifest = report.entries.find((e) => e.phase === "rehearse" && e.step === "snapshot");
   const succeeded = report.outcome === "success";
-  const lines = [
-    marker2,
-    `## ${succeeded ? "\u2705" : "\u274C"} Migration rehearsal ${report.fromVersion ?? "?"} \u2192 ${report.toVersion ?? "?"}: ${succeeded ? "succeeded" : "failed"}`,
-    ""
-  ];
+  const lines = [marker2, `## ${succeeded ? "\u2705" : "\u274C"} Migration rehearsal ${report.fromVersion ?? "?"} \u2192 ${report.toVersion ?? "?"}: ${succeeded ? "succeeded" : "failed"}`, ""];
   if (manifest) lines.push(`Snapshot ${manifest.detail}.`, "");
   if (report.error) lines.push("**Error:**", "", "```text", report.error, "```", "");
   if (report.plan.length > 0) {
@@ -67467,7 +67463,10 @@ function saveCacheV2(paths_1, key_1, options_1) {
 var SNAPSHOT_ENTRY = "#snapshot-";
 function requireCache(key) {
   if (!isFeatureAvailable()) {
-    throw new MigrationError("invalid-input", `snapshot-cache-key "${key}" is set, but the Actions cache is not available here (it exists only inside GitHub Actions); accepted: no snapshot-cache-key, with snapshot-file pointing at the file`);
+    throw new MigrationError(
+      "invalid-input",
+      `snapshot-cache-key "${key}" is set, but the Actions cache is not available here (it exists only inside GitHub Actions); accepted: no snapshot-cache-key, with snapshot-file pointing at the file`
+    );
   }
 }
 async function saveSnapshot(file, key) {
@@ -67480,7 +67479,10 @@ async function restoreSnapshot(file, key) {
   requireCache(key);
   const hit = await restoreCache([file], key, [`${key}${SNAPSHOT_ENTRY}`]);
   if (!hit) {
-    throw new MigrationError("invalid-input", `no snapshot in the Actions cache under key "${key}${SNAPSHOT_ENTRY}\u2026" for path ${file}: run the snapshot workflow with the same snapshot-cache-key and snapshot-file first`);
+    throw new MigrationError(
+      "invalid-input",
+      `no snapshot in the Actions cache under key "${key}${SNAPSHOT_ENTRY}\u2026" for path ${file}: run the snapshot workflow with the same snapshot-cache-key and snapshot-file first`
+    );
   }
   return hit;
 }
@@ -67579,4 +67581,4 @@ function setOutputs(report, options) {
 export {
   run
 };
-//# sourceMappingURL=main-OYJOEU3C.js.map
+//# sourceMappingURL=main-BFZPU6EW.js.map
