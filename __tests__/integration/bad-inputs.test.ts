@@ -130,7 +130,7 @@ const cases: Case[] = [
     name: 'malformed manager.toml',
     args: () => ['preflight', '--manager-config', malformedToml('[etcd]\nnamespace = "local"\n[db\nname = "x"\n'), '--to-version', '22.03'],
     exit: 2,
-    message: /is not valid TOML: line 3, column 4: expected "\]" to close the table header/,
+    message: /is not valid TOML: line 3, column 4: illegal character in key/,
   },
   {
     name: 'manager.toml without [db] name',
