@@ -3,5 +3,5 @@ import { createRequire as __baiCreateRequire } from 'node:module'; const require
 
 // src/cli/index.ts
 process.setSourceMapsEnabled(true);
-await import("./chunks/cli-7ID7NCGP.js");
+await import("./chunks/cli-XZXQLJPH.js");
 //# sourceMappingURL=cli.js.map

@@ -2755,7 +2755,7 @@ var require_parser = __commonJS({
     var HEADER_LENGTH = CODE_LENGTH + LEN_LENGTH;
     var LATEINIT_LENGTH = -1;
     var emptyBuffer = Buffer.allocUnsafe(0);
-    var Parser2 = class {
+    var Parser = class {
       constructor(opts) {
         this.buffer = emptyBuffer;
         this.bufferLength = 0;
@@ -2897,7 +2897,7 @@ var require_parser = __commonJS({
         return message;
       }
     };
-    exports.Parser = Parser2;
+    exports.Parser = Parser;
     var parseReadyForQueryMessage = (reader) => {
       const status = reader.string(1);
       return new messages_1.ReadyForQueryMessage(LATEINIT_LENGTH, status);
@@ -25797,8 +25797,766 @@ import { existsSync, readFileSync as readFileSync2 } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 
+// node_modules/smol-toml/dist/error.js
+function getLineColFromPtr(string, ptr) {
+  let lines = string.slice(0, ptr).split(/\r?\n/);
+  return [lines.length, lines.pop().length + 1];
+}
+function makeCodeBlock(string, line, column) {
+  let lines = string.split(/\r?\n/);
+  let codeblock = "";
+  let numberLen = (Math.log10(line + 1) | 0) + 1;
+  for (let i = line - 1; i <= line + 1; i++) {
+    let l = lines[i - 1];
+    if (!l)
+      continue;
+    codeblock += i.toString().padEnd(numberLen, " ");
+    codeblock += ":  ";
+    codeblock += l;
+    codeblock += "\n";
+    if (i === line) {
+      codeblock += " ".repeat(numberLen + column + 2);
+      codeblock += "^\n";
+    }
+  }
+  return codeblock;
+}
+var TomlError = class _TomlError extends Error {
+  line;
+  column;
+  codeblock;
+  constructor(message, options) {
+    const [line, column] = getLineColFromPtr(options.toml, options.ptr);
+    const codeblock = makeCodeBlock(options.toml, line, column);
+    super(`Invalid TOML document: ${message}
+
+${codeblock}`, options);
+    this.line = line;
+    this.column = column;
+    this.codeblock = codeblock;
+  }
+  /** @internal */
+  static x(message, ctx, ptr) {
+    throw new _TomlError(message, { toml: ctx.s, ptr: ptr ?? ctx.p });
+  }
+};
+
+// node_modules/smol-toml/dist/primitive.js
+function parseString(ctx) {
+  let startPtr = ctx.p;
+  let c = ctx.s.charCodeAt(ctx.p++);
+  let first = c;
+  let isLiteral = c === 39;
+  let isMultiline = c === ctx.s.charCodeAt(ctx.p) && c === ctx.s.charCodeAt(ctx.p + 1);
+  if (isMultiline) {
+    if ((c = ctx.s.charCodeAt(ctx.p += 2)) === 10)
+      ctx.p++;
+    else if (c === 13 && ctx.s.charCodeAt(ctx.p + 1) === 10)
+      ctx.p += 2;
+  }
+  let parsed = "";
+  let sliceStart = ctx.p;
+  let state = 0;
+  for (; ctx.p < ctx.s.length; ctx.p++) {
+    c = ctx.s.charCodeAt(ctx.p);
+    if (isMultiline && (c === 10 || c === 13 && ctx.s.charCodeAt(ctx.p + 1) === 10)) {
+      state = state && 3;
+    } else if (c < 32 && c !== 9 || c === 127) {
+      TomlError.x("control characters are not allowed in strings", ctx);
+    } else if ((!state || state === 3) && c === first && (!isMultiline || ctx.s.charCodeAt(ctx.p + 1) === first && ctx.s.charCodeAt(ctx.p + 2) === first)) {
+      if (isMultiline) {
+        if (ctx.s.charCodeAt(ctx.p + 3) === first)
+          ctx.p++;
+        if (ctx.s.charCodeAt(ctx.p + 3) === first)
+          ctx.p++;
+      }
+      if (!state) {
+        let s = ctx.s.slice(sliceStart, ctx.p);
+        parsed = parsed ? parsed + s : s;
+      }
+      ctx.p += isMultiline ? 3 : 1;
+      return parsed;
+    } else if (!state) {
+      if (!isLiteral && c === 92) {
+        parsed += ctx.s.slice(sliceStart, sliceStart = ctx.p);
+        state = 1;
+      }
+    } else if (state === 1) {
+      if (c === 120 || c === 117 || c === 85) {
+        let errPtr = ctx.p++ - 1;
+        let value = 0;
+        let len = c === 120 ? 2 : c === 117 ? 4 : 8;
+        for (let j = 0; j < len; j++, ctx.p++) {
+          let hex = ctx.s.charCodeAt(ctx.p);
+          let digit = (
+            /* 0-9 */
+            hex >= 48 && hex <= 57 ? hex - 48 : (
+              /* A-F */
+              hex >= 65 && hex <= 70 ? hex - 65 + 10 : (
+                /* a-f */
+                hex >= 97 && hex <= 102 ? hex - 97 + 10 : -1
+              )
+            )
+          );
+          if (digit < 0)
+            TomlError.x("invalid non-hex character in unicode escape", ctx);
+          value = value << 4 | digit;
+        }
+        if (value < 0 || value > 1114111 || value >= 55296 && value <= 57343) {
+          TomlError.x("invalid unicode escape", ctx, errPtr);
+        }
+        parsed += String.fromCodePoint(value);
+        sliceStart = ctx.p--;
+        state = 0;
+      } else if (isMultiline && (c === 32 || c === 9)) {
+        state = 2;
+      } else {
+        if (c === 98)
+          parsed += "\b";
+        else if (c === 116)
+          parsed += "	";
+        else if (c === 110)
+          parsed += "\n";
+        else if (c === 102)
+          parsed += "\f";
+        else if (c === 114)
+          parsed += "\r";
+        else if (c === 101)
+          parsed += "\x1B";
+        else if (c === 34)
+          parsed += '"';
+        else if (c === 92)
+          parsed += "\\";
+        else
+          TomlError.x("unrecognised escape sequence", ctx);
+        sliceStart = ctx.p + 1;
+        state = 0;
+      }
+    } else if (c !== 32 && c !== 9) {
+      if (state === 2)
+        TomlError.x("invalid escape: only line-ending whitespace may be escaped", ctx, sliceStart);
+      state = !isLiteral && c === 92 ? 1 : 0;
+      sliceStart = ctx.p;
+    }
+  }
+  TomlError.x("unfinished string", ctx, startPtr);
+}
+
+// node_modules/smol-toml/dist/date.js
+var DATE_TIME_RE = /^(\d{4}-\d{2}-\d{2})?[Tt ]?(?:(\d{2}):\d{2}(?::\d{2}(?:\.\d+)?)?)?(Z|z|[-+]\d{2}:\d{2})?$/i;
+var TomlDate = class _TomlDate extends Date {
+  #hasDate = false;
+  #hasTime = false;
+  #offset = null;
+  constructor(date, fasttype, unsafeDelim) {
+    let hasDate = true;
+    let hasTime = true;
+    let offset = "Z";
+    let c;
+    if (typeof date === "string") {
+      if (fasttype)
+        prep: {
+          if (fasttype < 3) {
+            if (+date.slice(11, 13) > 23) {
+              date = "";
+              break prep;
+            }
+            if (fasttype === 2) {
+              offset = null;
+              date += "Z";
+            } else if ((c = date.charCodeAt(date.length - 1)) !== 90 && c !== 122) {
+              offset = date.slice(date.length - 6);
+            }
+            if (unsafeDelim)
+              date = date.slice(0, 10) + "T" + date.slice(11);
+          } else if (fasttype === 4) {
+            date = +date.slice(0, 2) > 23 ? "" : `0000-01-01T${date}Z`;
+          }
+          hasDate = fasttype !== 4;
+          hasTime = fasttype !== 3;
+        }
+      else {
+        let match = date.match(DATE_TIME_RE);
+        if (match) {
+          if (!match[1]) {
+            hasDate = false;
+            date = `0000-01-01T${date}`;
+          }
+          hasTime = !!match[2];
+          hasTime && date[10] === " " && (date = date.replace(" ", "T"));
+          if (match[2] && +match[2] > 23) {
+            date = "";
+          } else {
+            offset = match[3] || null;
+            if (!offset && hasTime)
+              date += "Z";
+          }
+        } else {
+          date = "";
+        }
+      }
+    }
+    super(date);
+    if (!isNaN(this.getTime())) {
+      this.#hasDate = hasDate;
+      this.#hasTime = hasTime;
+      this.#offset = offset;
+    }
+  }
+  isDateTime() {
+    return this.#hasDate && this.#hasTime;
+  }
+  isLocal() {
+    return !this.#hasDate || !this.#hasTime || !this.#offset;
+  }
+  isDate() {
+    return this.#hasDate && !this.#hasTime;
+  }
+  isTime() {
+    return this.#hasTime && !this.#hasDate;
+  }
+  isValid() {
+    return this.#hasDate || this.#hasTime;
+  }
+  toISOString() {
+    let iso = super.toISOString();
+    if (this.isDate())
+      return iso.slice(0, 10);
+    if (this.isTime())
+      return iso.slice(11, 23);
+    if (this.#offset === null)
+      return iso.slice(0, -1);
+    if (this.#offset === "Z" || this.#offset === "z")
+      return iso;
+    let offset = +this.#offset.slice(1, 3) * 60 + +this.#offset.slice(4, 6);
+    offset = this.#offset[0] === "-" ? offset : -offset;
+    let offsetDate = new Date(this.getTime() - offset * 6e4);
+    return offsetDate.toISOString().slice(0, -1) + this.#offset;
+  }
+  static wrapAsOffsetDateTime(jsDate, offset = "Z") {
+    let date = new _TomlDate(jsDate);
+    date.#offset = offset;
+    return date;
+  }
+  static wrapAsLocalDateTime(jsDate) {
+    let date = new _TomlDate(jsDate);
+    date.#offset = null;
+    return date;
+  }
+  static wrapAsLocalDate(jsDate) {
+    let date = new _TomlDate(jsDate);
+    date.#hasTime = false;
+    date.#offset = null;
+    return date;
+  }
+  static wrapAsLocalTime(jsDate) {
+    let date = new _TomlDate(jsDate);
+    date.#hasDate = false;
+    date.#offset = null;
+    return date;
+  }
+};
+
+// node_modules/smol-toml/dist/extract.js
+function isDigit(char, base = 10) {
+  return base === 16 ? char > 47 && char < 58 || char > 64 && char < 71 || char > 96 && char < 103 : char > 47 && char < 48 + base;
+}
+function isEndOfValue(char, delim) {
+  return char === 32 || char === 9 || char === 10 || char === 13 || // Structure end or next value delimiter
+  delim && (char === delim || char === 44) || // Comment
+  char === 35;
+}
+function extractValue(ctx, end) {
+  let errPtr = ctx.p;
+  let c = ctx.s.charCodeAt(ctx.p);
+  if (c === 91 || c === 123) {
+    ctx.d-- || TomlError.x("document contains excessively nested structures. aborting.", ctx);
+    let value = c === 91 ? parseArray(ctx) : parseInlineTable(ctx);
+    ctx.d++;
+    return value;
+  }
+  if (c === 34 || c === 39) {
+    return parseString(ctx);
+  }
+  if (c === 116) {
+    if (ctx.s.charCodeAt(++ctx.p) !== 114 || ctx.s.charCodeAt(++ctx.p) !== 117 || ctx.s.charCodeAt(++ctx.p) !== 101)
+      TomlError.x("invalid value", ctx, errPtr);
+    return ctx.p++, true;
+  }
+  if (c === 102) {
+    if (ctx.s.charCodeAt(++ctx.p) !== 97 || ctx.s.charCodeAt(++ctx.p) !== 108 || ctx.s.charCodeAt(++ctx.p) !== 115 || ctx.s.charCodeAt(++ctx.p) !== 101)
+      TomlError.x("invalid value", ctx, errPtr);
+    return ctx.p++, false;
+  }
+  if (c === 43 || c === 45) {
+    return parseNumber(ctx, ctx.p, ctx.s.charCodeAt(++ctx.p), 44 - c, end);
+  }
+  if (ctx.s.charCodeAt(ctx.p + 4) === 45 && ctx.s.charCodeAt(ctx.p + 7) === 45) {
+    return parseDate(ctx, c, end);
+  }
+  if (ctx.s.charCodeAt(ctx.p + 2) === 58) {
+    return parseTime(ctx, c, end);
+  }
+  return parseNumber(ctx, ctx.p, c, 0, end);
+}
+function parseNumber(ctx, startPtr, startChr, sign, endChr) {
+  let c = startChr;
+  let state = 0;
+  let hasUnderscores = false;
+  if (c === 105) {
+    if (ctx.s.charCodeAt(++ctx.p) !== 110 || ctx.s.charCodeAt(++ctx.p) !== 102)
+      TomlError.x("invalid value", ctx, startPtr);
+    return ctx.p++, (sign || 1) / 0;
+  }
+  if (c === 110) {
+    if (ctx.s.charCodeAt(++ctx.p) !== 97 || ctx.s.charCodeAt(++ctx.p) !== 110)
+      TomlError.x("invalid value", ctx, startPtr);
+    return ctx.p++, NaN;
+  }
+  if (c === 48) {
+    if (++ctx.p >= ctx.s.length || isEndOfValue(c = ctx.s.charCodeAt(ctx.p), endChr))
+      return ctx.bi === true ? 0n : 0;
+    if (!sign) {
+      if (c === 120)
+        return parseIntegerBaseN(ctx, startPtr, 16, endChr);
+      else if (c === 98)
+        return parseIntegerBaseN(ctx, startPtr, 2, endChr);
+      else if (c === 111)
+        return parseIntegerBaseN(ctx, startPtr, 8, endChr);
+    }
+    if (c === 46)
+      state = 2;
+    else if (c === 101 || c === 69)
+      state = 4;
+    else
+      TomlError.x("illegal leading zero", ctx, startPtr);
+  } else if (!isDigit(c))
+    TomlError.x("invalid value", ctx, startPtr);
+  while (++ctx.p < ctx.s.length && (c = ctx.s.charCodeAt(ctx.p), !isEndOfValue(c, endChr))) {
+    if (!state)
+      state = 1;
+    if (c === 95) {
+      if (!(state & 1))
+        TomlError.x("illegal underscore", ctx);
+      state += 11;
+      hasUnderscores = true;
+    } else if (state === 1 && c === 46)
+      state = 2;
+    else if ((state === 1 || state === 3) && (c === 101 || c === 69))
+      state = 4;
+    else if (state === 4 && (c === 43 || c === 45)) {
+      state = 6;
+    } else if (!isDigit(c))
+      TomlError.x(`illegal character in numeric literal`, ctx);
+    else if (state > 9)
+      state -= 11;
+    else if (!(state & 1))
+      state++;
+  }
+  if (!state) {
+    let val = (startChr - 48) * (sign || 1);
+    return ctx.bi === true ? BigInt(val) : val;
+  }
+  if (!(state & 1))
+    TomlError.x("unfinished numeric value", ctx, startPtr);
+  let str2 = ctx.s.slice(startPtr, ctx.p);
+  if (hasUnderscores)
+    str2 = str2.replaceAll("_", "");
+  return state > 1 ? parseFloat(str2) : parseInteger(ctx, str2, 10, startPtr);
+}
+function parseIntegerBaseN(ctx, startPtr, base, endChr) {
+  let c, underscore = 1;
+  while (++ctx.p < ctx.s.length && (c = ctx.s.charCodeAt(ctx.p), !isEndOfValue(c, endChr))) {
+    if (c === 95) {
+      if (underscore & 1)
+        TomlError.x("illegal underscore", ctx);
+      underscore = 3;
+    } else if (!isDigit(c, base))
+      TomlError.x(`illegal character in numeric literal`, ctx);
+    else if (underscore & 1)
+      underscore--;
+  }
+  if (underscore & 1)
+    TomlError.x("unfinished numeric value", ctx);
+  let str2 = ctx.s.slice(startPtr + 2, ctx.p);
+  if (underscore)
+    str2 = str2.replaceAll("_", "");
+  return parseInteger(ctx, str2, base, startPtr);
+}
+function parseInteger(ctx, str2, base, startPtr) {
+  if (ctx.bi !== true)
+    int: {
+      let val = parseInt(str2, base);
+      if (!Number.isSafeInteger(val)) {
+        if (ctx.bi)
+          break int;
+        TomlError.x("integer value cannot be represented losslessly", ctx, startPtr);
+      }
+      return val;
+    }
+  return base === 10 ? BigInt(str2) : BigInt((base === 2 ? "0b" : base === 8 ? "0o" : "0x") + str2);
+}
+function parseDate(ctx, c, endChr) {
+  let startPtr = ctx.p++, unsafeSeparator;
+  if (!isDigit(c) || !isDigit(ctx.s.charCodeAt(ctx.p++)) || !isDigit(ctx.s.charCodeAt(ctx.p++)) || !isDigit(ctx.s.charCodeAt(ctx.p++))) {
+    return parseNumber(ctx, ctx.p = startPtr, c, 0, endChr);
+  }
+  ctx.p += 5;
+  if (!isDigit(ctx.s.charCodeAt(ctx.p++)))
+    TomlError.x("invalid date-time: date part is malformed", ctx, startPtr);
+  if (ctx.p >= ctx.s.length || ((c = ctx.s.charCodeAt(ctx.p)) !== 32 || (unsafeSeparator = true, !isDigit(ctx.s.charCodeAt(ctx.p + 1)))) && c !== 84 && c !== 116) {
+    let t2 = ctx.s.slice(startPtr, ctx.p);
+    return readDate(ctx, t2, 3, false, startPtr);
+  }
+  if (ctx.s.charCodeAt(ctx.p += 3) !== 58)
+    TomlError.x("invalid date-time: time part is malformed", ctx, startPtr);
+  if (ctx.s.charCodeAt(ctx.p += 3) === 58)
+    ctx.p += 3;
+  if (ctx.s.charCodeAt(ctx.p) === 46)
+    while (isDigit(ctx.s.charCodeAt(++ctx.p)))
+      ;
+  if (c = ctx.s.charCodeAt(ctx.p)) {
+    if (c === 90 || c === 122) {
+      let t2 = ctx.s.slice(startPtr, ++ctx.p);
+      return readDate(ctx, t2, 1, unsafeSeparator, startPtr, "[+00:00]");
+    }
+    if (c === 43 || c === 45) {
+      let t2 = ctx.s.slice(startPtr, ctx.p += 6);
+      return readDate(ctx, t2, 1, unsafeSeparator, startPtr, !ctx.ld && "[" + ctx.s.slice(ctx.p - 6, ctx.p) + "]");
+    }
+  }
+  let t = ctx.s.slice(startPtr, ctx.p);
+  return readDate(ctx, t, 2, unsafeSeparator, startPtr);
+}
+function parseTime(ctx, c, endChr) {
+  let start = ctx.p;
+  if (!isDigit(c) || !isDigit(ctx.s.charCodeAt(++ctx.p))) {
+    return parseNumber(ctx, --ctx.p, c, 0, endChr);
+  }
+  if (ctx.s.charCodeAt(ctx.p += 4) === 58)
+    ctx.p += 3;
+  if (ctx.s.charCodeAt(ctx.p) === 46)
+    while (isDigit(ctx.s.charCodeAt(++ctx.p)))
+      ;
+  let t = ctx.s.slice(start, ctx.p);
+  return readDate(ctx, t, 4, false, start);
+}
+function readDate(ctx, str2, type, unsafeDelim, errPtr, temporalSuffix) {
+  if (ctx.ld) {
+    let date = new TomlDate(str2, type, unsafeDelim);
+    if (!date.isValid())
+      TomlError.x("invalid date", ctx, errPtr);
+    return date;
+  }
+  try {
+    if (temporalSuffix)
+      str2 += temporalSuffix;
+    switch (type) {
+      case 1:
+        return Temporal.ZonedDateTime.from(str2);
+      case 2:
+        return Temporal.PlainDateTime.from(str2);
+      case 3:
+        return Temporal.PlainDate.from(str2);
+      case 4:
+        return Temporal.PlainTime.from(str2);
+    }
+  } catch (e) {
+    TomlError.x(e instanceof Error ? e.message : "" + e, ctx, errPtr);
+  }
+}
+
+// node_modules/smol-toml/dist/util.js
+function skipComment(ctx) {
+  for (; ctx.p < ctx.s.length; ctx.p++) {
+    let c = ctx.s.charCodeAt(ctx.p);
+    if (c === 10)
+      break;
+    if (c === 13 && ctx.s.charCodeAt(ctx.p + 1) === 10) {
+      ctx.p++;
+      break;
+    }
+    if (c < 32 && c !== 9 || c === 127) {
+      TomlError.x("control characters are not allowed in comments", ctx);
+    }
+  }
+}
+function skipVoid(ctx, banNewLines, banComments) {
+  let c;
+  while (ctx.p < ctx.s.length) {
+    while (ctx.p < ctx.s.length && ((c = ctx.s.charCodeAt(ctx.p)) === 32 || c === 9 || !banNewLines && (c === 10 || c === 13 && ctx.s.charCodeAt(ctx.p + 1) === 10)))
+      ctx.p++;
+    if (banComments || c !== 35)
+      break;
+    skipComment(ctx);
+  }
+}
+
+// node_modules/smol-toml/dist/struct.js
+function parseKey(ctx, end = 61) {
+  let startPtr;
+  let state = 0;
+  let parsed = [];
+  let sliceStart;
+  let c = ctx.s.charCodeAt(startPtr = ctx.p);
+  do {
+    if (c === end) {
+      if (!state)
+        TomlError.x("unexpected end of key", ctx);
+      if (state === 1)
+        parsed.push(ctx.s.slice(sliceStart, ctx.p));
+      return ctx.p++, parsed;
+    } else if (c === 46) {
+      if (!state)
+        TomlError.x("illegal empty bare key", ctx);
+      if (state === 1)
+        parsed.push(ctx.s.slice(sliceStart, ctx.p));
+      state = 0;
+    } else if (!state && (c === 34 || c === 39)) {
+      if (c === ctx.s.charCodeAt(ctx.p + 1) && c === ctx.s.charCodeAt(ctx.p + 2))
+        TomlError.x("illegal quoted key: multiline strings are not allowed", ctx);
+      parsed.push(parseString(ctx));
+      state = 2;
+      ctx.p--;
+    } else if (c === 32 || c === 9) {
+      if (state === 1) {
+        parsed.push(ctx.s.slice(sliceStart, ctx.p));
+        state = 2;
+      }
+    } else if (state === 2 || c < 48 && c !== 45 || c > 57 && c < 65 || c > 90 && c < 97 && c !== 95 || c > 122) {
+      TomlError.x("illegal character in key", ctx);
+    } else if (!state) {
+      state = 1;
+      sliceStart = ctx.p;
+    }
+  } while (c = ctx.s.charCodeAt(++ctx.p));
+  TomlError.x("incomplete key-value: cannot find end of key", ctx, startPtr);
+}
+function parseInlineTable(ctx) {
+  let startPtr = ctx.p++;
+  let res = /* @__PURE__ */ Object.create(null);
+  let seen = /* @__PURE__ */ new Set();
+  let c;
+  while (ctx.p < ctx.s.length) {
+    skipVoid(ctx);
+    if ((c = ctx.s.charCodeAt(ctx.p)) === 125) {
+      ctx.p++;
+      return res;
+    }
+    let k;
+    let t = res;
+    let hasOwn = false;
+    let errPtr = ctx.p;
+    let key = parseKey(ctx);
+    for (let i = 0; i < key.length; i++) {
+      if (i)
+        t = hasOwn ? t[k] : t[k] = /* @__PURE__ */ Object.create(null);
+      k = key[i];
+      if ((hasOwn = Object.hasOwn(t, k)) && (typeof t[k] !== "object" || seen.has(t[k]))) {
+        TomlError.x("trying to redefine an already defined value", ctx, errPtr);
+      }
+      let unsafe = k === "__proto__";
+      if (ctx.uk && (unsafe || k === "constructor")) {
+        t = ctx.uk !== 1 && TomlError.x("document contains an unsafe property", ctx, errPtr);
+        break;
+      }
+      if (!hasOwn && unsafe) {
+        Object.defineProperty(t, k, { enumerable: true, configurable: true, writable: true });
+      }
+    }
+    if (hasOwn) {
+      TomlError.x("trying to redefine an already defined value", ctx, errPtr);
+    }
+    skipVoid(ctx, true, true);
+    let value = extractValue(
+      ctx,
+      125
+      /* } */
+    );
+    if (t && typeof (t[k] = value) === "object")
+      seen.add(value);
+    skipVoid(ctx);
+    if ((c = ctx.s.charCodeAt(ctx.p++)) === 125) {
+      return res;
+    }
+    if (c !== 44)
+      TomlError.x("expected comma or end of structure", ctx, ctx.p - 1);
+  }
+  TomlError.x("unfinished table", ctx, startPtr);
+}
+function parseArray(ctx) {
+  let startPtr = ctx.p++;
+  let res = [];
+  let c;
+  while (ctx.p < ctx.s.length) {
+    skipVoid(ctx);
+    if ((c = ctx.s.charCodeAt(ctx.p)) === 93) {
+      ctx.p++;
+      return res;
+    }
+    res.push(extractValue(
+      ctx,
+      93
+      /* ] */
+    ));
+    skipVoid(ctx);
+    if ((c = ctx.s.charCodeAt(ctx.p++)) === 93) {
+      return res;
+    }
+    if (c !== 44)
+      TomlError.x("expected comma or end of structure", ctx, ctx.p - 1);
+  }
+  TomlError.x("unfinished array", ctx, startPtr);
+}
+
+// node_modules/smol-toml/dist/parse.js
+function peekTable(ctx, key, table, meta, type) {
+  let t = table;
+  let m = meta;
+  let k;
+  let hasOwn = false;
+  let state;
+  for (let i = 0; i < key.length; i++) {
+    if (i) {
+      t = hasOwn ? t[k] : t[k] = /* @__PURE__ */ Object.create(null);
+      m = (state = m[k]).c;
+      if (type === 0 && (state.t === 1 || state.t === 2)) {
+        return null;
+      }
+      if (state.t === 2) {
+        let l = t.length - 1;
+        t = t[l];
+        m = m[l].c;
+      }
+    }
+    k = key[i];
+    if ((hasOwn = Object.hasOwn(t, k)) && m[k]?.t === 0 && m[k]?.d) {
+      return null;
+    }
+    if (!hasOwn) {
+      let unsafe = k === "__proto__";
+      if (ctx.uk && (unsafe || k === "constructor"))
+        return false;
+      if (unsafe) {
+        Object.defineProperty(t, k, { enumerable: true, configurable: true, writable: true });
+        Object.defineProperty(m, k, { enumerable: true, configurable: true, writable: true });
+      }
+      m[k] = {
+        t: i < key.length - 1 && type === 2 ? 3 : type,
+        d: false,
+        i: 0,
+        c: /* @__PURE__ */ Object.create(null)
+      };
+    }
+  }
+  state = m[k];
+  if (state.t !== type && !(type === 1 && state.t === 3)) {
+    return null;
+  }
+  if (type === 2) {
+    if (!state.d) {
+      state.d = true;
+      t[k] = [];
+    }
+    t[k].push(t = /* @__PURE__ */ Object.create(null));
+    state.c[state.i++] = state = { t: 1, d: false, i: 0, c: /* @__PURE__ */ Object.create(null) };
+  }
+  if (state.d) {
+    return null;
+  }
+  state.d = true;
+  if (type === 1) {
+    t = hasOwn ? t[k] : t[k] = /* @__PURE__ */ Object.create(null);
+  } else if (type === 0 && hasOwn) {
+    return null;
+  }
+  return [k, t, state.c];
+}
+function validateTablePeek(ctx, peek, ptr) {
+  if (peek === null || ctx.uk === 2)
+    TomlError.x(peek === null ? "trying to redefine an already defined table or value" : "document contains an unsafe property", ctx, ptr);
+}
+function parse(toml, options = {}) {
+  let ctx = {
+    s: toml,
+    p: 0,
+    d: options.maxDepth ?? 1e3,
+    bi: options.integersAsBigInt ?? false,
+    ld: options.useLegacyDate ?? true,
+    uk: options.unsafeKeyBehaviour === "throw" ? 2 : options.unsafeKeyBehaviour === "drop" ? 1 : 0
+  };
+  let res = /* @__PURE__ */ Object.create(null);
+  let meta = /* @__PURE__ */ Object.create(null);
+  let tmp;
+  let skipping = false;
+  let tbl = res;
+  let m = meta;
+  if (toml.charCodeAt(0) === 65279)
+    ctx.p++;
+  skipVoid(ctx);
+  while (ctx.p < toml.length) {
+    if (toml.charCodeAt(ctx.p) === 91) {
+      let isTableArray = toml.charCodeAt(++ctx.p) === 91;
+      tmp = ctx.p += +isTableArray;
+      skipping = false;
+      let k = parseKey(
+        ctx,
+        93
+        /* ] */
+      );
+      if (isTableArray) {
+        if (toml.charCodeAt(ctx.p) !== 93) {
+          TomlError.x("expected end of table array declaration", ctx);
+        }
+        ctx.p++;
+      }
+      let p = peekTable(
+        ctx,
+        k,
+        res,
+        meta,
+        isTableArray ? 2 : 1
+        /* Type.EXPLICIT */
+      );
+      if (!p) {
+        validateTablePeek(ctx, p, tmp);
+        skipping = true;
+      } else {
+        m = p[2];
+        tbl = p[1];
+      }
+    } else {
+      tmp = ctx.p;
+      let k = parseKey(ctx);
+      let p = peekTable(
+        ctx,
+        k,
+        tbl,
+        m,
+        0
+        /* Type.DOTTED */
+      );
+      if (!p && !skipping)
+        validateTablePeek(ctx, p, tmp);
+      skipVoid(ctx, true, true);
+      let v = extractValue(ctx, void 0);
+      if (p && !skipping)
+        p[1][p[0]] = v;
+    }
+    skipVoid(ctx, true);
+    if (ctx.p < toml.length && (tmp = toml.charCodeAt(ctx.p)) !== 10 && (tmp !== 13 || toml.charCodeAt(ctx.p + 1) !== 10)) {
+      TomlError.x("each key-value declaration must be followed by an end-of-line", ctx);
+    }
+    skipVoid(ctx);
+  }
+  return res;
+}
+
+// node_modules/smol-toml/dist/stringify.js
+var HAS_WELLFORMED = !!"".isWellFormed;
+
 // src/manager/toml.ts
-var TomlError = class extends Error {
+var TomlError2 = class extends Error {
   constructor(message, line, column) {
     super(`line ${line}, column ${column}: ${message}`);
     this.line = line;
@@ -25808,272 +26566,23 @@ var TomlError = class extends Error {
   line;
   column;
 };
-var BARE_KEY = /[A-Za-z0-9_-]/;
-var ESCAPES = { b: "\b", t: "	", n: "\n", f: "\f", r: "\r", '"': '"', "\\": "\\" };
 function parseToml(text) {
-  return new Parser(text).document();
+  let parsed;
+  try {
+    parsed = parse(text, { integersAsBigInt: "asNeeded" });
+  } catch (error) {
+    if (!(error instanceof TomlError)) throw error;
+    const reason = error.message.split("\n")[0].replace(/^Invalid TOML document: /, "");
+    throw new TomlError2(reason, error.line, error.column);
+  }
+  return plain(parsed);
 }
-var Parser = class {
-  constructor(text) {
-    this.text = text;
-  }
-  text;
-  pos = 0;
-  root = {};
-  /** Tables created by a [header] or by a key, which a later [header] may not define again. */
-  defined = /* @__PURE__ */ new Set();
-  document() {
-    let current = this.root;
-    for (; ; ) {
-      this.skipBlankLinesAndComments();
-      if (this.pos >= this.text.length) return this.root;
-      if (this.peek() === "[") {
-        current = this.header();
-      } else {
-        this.keyValue(current);
-      }
-      this.endOfLine();
-    }
-  }
-  header() {
-    const isArray = this.text.startsWith("[[", this.pos);
-    this.pos += isArray ? 2 : 1;
-    this.skipSpaces();
-    const path4 = this.key();
-    this.skipSpaces();
-    const close = isArray ? "]]" : "]";
-    if (!this.text.startsWith(close, this.pos)) this.fail(`expected "${close}" to close the table header`);
-    this.pos += close.length;
-    const parent = this.descend(this.root, path4.slice(0, -1));
-    const last2 = path4[path4.length - 1];
-    if (isArray) {
-      const existing2 = parent[last2];
-      if (existing2 !== void 0 && !Array.isArray(existing2)) this.fail(`"${path4.join(".")}" is already a table`);
-      const table = {};
-      parent[last2] = [...existing2 ?? [], table];
-      return table;
-    }
-    const existing = parent[last2];
-    if (existing === void 0) {
-      const table = {};
-      parent[last2] = table;
-      this.defined.add(table);
-      return table;
-    }
-    if (!isTable(existing) || this.defined.has(existing)) this.fail(`table [${path4.join(".")}] is defined twice`);
-    this.defined.add(existing);
-    return existing;
-  }
-  /** Walks (and creates) the tables on a dotted path; the last element of an array of tables is entered. */
-  descend(from, path4) {
-    let table = from;
-    for (const part of path4) {
-      let next = table[part];
-      if (next === void 0) {
-        next = {};
-        table[part] = next;
-      }
-      if (Array.isArray(next)) next = next[next.length - 1];
-      if (!isTable(next)) this.fail(`"${part}" is a value, not a table`);
-      table = next;
-    }
-    return table;
-  }
-  keyValue(table) {
-    const path4 = this.key();
-    this.skipSpaces();
-    if (this.peek() !== "=") this.fail(`expected "=" after the key "${path4.join(".")}"`);
-    this.pos++;
-    this.skipSpaces();
-    const target = this.descend(table, path4.slice(0, -1));
-    const last2 = path4[path4.length - 1];
-    if (last2 in target) this.fail(`the key "${path4.join(".")}" is defined twice`);
-    const value = this.value();
-    if (isTable(value)) this.defined.add(value);
-    target[last2] = value;
-  }
-  key() {
-    const parts = [];
-    for (; ; ) {
-      this.skipSpaces();
-      const c = this.peek();
-      if (c === '"') parts.push(this.basicString());
-      else if (c === "'") parts.push(this.literalString());
-      else {
-        const start = this.pos;
-        while (this.pos < this.text.length && BARE_KEY.test(this.text[this.pos])) this.pos++;
-        if (start === this.pos) this.fail(c === void 0 ? "expected a key" : `unexpected "${c}" where a key was expected`);
-        parts.push(this.text.slice(start, this.pos));
-      }
-      this.skipSpaces();
-      if (this.peek() !== ".") return parts;
-      this.pos++;
-    }
-  }
-  value() {
-    const c = this.peek();
-    if (c === '"') return this.text.startsWith('"""', this.pos) ? this.multilineBasicString() : this.basicString();
-    if (c === "'") return this.text.startsWith("'''", this.pos) ? this.multilineLiteralString() : this.literalString();
-    if (c === "[") return this.array();
-    if (c === "{") return this.inlineTable();
-    const rest = this.text.slice(this.pos);
-    const word = /^[^\s,\]}#]+(?: \d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})?)?/.exec(rest)?.[0] ?? "";
-    if (word === "") this.fail(c === void 0 || c === "\n" ? "expected a value" : `unexpected "${c}" where a value was expected`);
-    const parsed = parseScalar(word);
-    if (parsed === void 0) this.fail(`"${word}" is not a valid value (quote strings: "${word}")`);
-    this.pos += word.length;
-    return parsed;
-  }
-  array() {
-    this.pos++;
-    const items = [];
-    for (; ; ) {
-      this.skipWhitespaceAndComments();
-      if (this.peek() === "]") break;
-      items.push(this.value());
-      this.skipWhitespaceAndComments();
-      if (this.peek() === ",") {
-        this.pos++;
-        continue;
-      }
-      if (this.peek() !== "]") this.fail('expected "," or "]" in the array');
-      break;
-    }
-    this.pos++;
-    return items;
-  }
-  inlineTable() {
-    this.pos++;
-    const table = {};
-    this.skipSpaces();
-    if (this.peek() === "}") {
-      this.pos++;
-      return table;
-    }
-    for (; ; ) {
-      this.keyValue(table);
-      this.skipSpaces();
-      const c = this.peek();
-      this.pos++;
-      if (c === "}") return table;
-      if (c !== ",") {
-        this.pos--;
-        this.fail('expected "," or "}" in the inline table');
-      }
-    }
-  }
-  basicString() {
-    this.pos++;
-    let out = "";
-    for (; ; ) {
-      const c = this.text[this.pos];
-      if (c === void 0 || c === "\n") this.fail("unterminated string");
-      this.pos++;
-      if (c === '"') return out;
-      out += c === "\\" ? this.escape() : c;
-    }
-  }
-  multilineBasicString() {
-    this.pos += 3;
-    if (this.peek() === "\n") this.pos++;
-    else if (this.text.startsWith("\r\n", this.pos)) this.pos += 2;
-    let out = "";
-    for (; ; ) {
-      if (this.pos >= this.text.length) this.fail("unterminated multi-line string");
-      if (this.text.startsWith('"""', this.pos) && !this.text.startsWith('""""', this.pos)) {
-        this.pos += 3;
-        return out;
-      }
-      const c = this.text[this.pos++];
-      if (c !== "\\") {
-        out += c;
-        continue;
-      }
-      if (/^[ \t]*\r?\n/.test(this.text.slice(this.pos))) {
-        while (/\s/.test(this.peek() ?? "")) this.pos++;
-        continue;
-      }
-      out += this.escape();
-    }
-  }
-  literalString() {
-    const end = this.text.indexOf("'", this.pos + 1);
-    const newline = this.text.indexOf("\n", this.pos + 1);
-    if (end < 0 || newline >= 0 && newline < end) this.fail("unterminated string");
-    const out = this.text.slice(this.pos + 1, end);
-    this.pos = end + 1;
-    return out;
-  }
-  multilineLiteralString() {
-    const end = this.text.indexOf("'''", this.pos + 3);
-    if (end < 0) this.fail("unterminated multi-line string");
-    let out = this.text.slice(this.pos + 3, end);
-    if (out.startsWith("\n")) out = out.slice(1);
-    else if (out.startsWith("\r\n")) out = out.slice(2);
-    this.pos = end + 3;
-    return out;
-  }
-  escape() {
-    const c = this.text[this.pos++];
-    if (c !== void 0 && c in ESCAPES) return ESCAPES[c];
-    if (c === "u" || c === "U") {
-      const length = c === "u" ? 4 : 8;
-      const hex = this.text.slice(this.pos, this.pos + length);
-      if (!/^[0-9A-Fa-f]+$/.test(hex) || hex.length !== length) this.fail(`invalid \\${c} escape`);
-      this.pos += length;
-      return String.fromCodePoint(parseInt(hex, 16));
-    }
-    this.pos--;
-    this.fail(`invalid escape "\\${c ?? ""}"`);
-  }
-  endOfLine() {
-    this.skipSpaces();
-    if (this.peek() === "#") this.skipComment();
-    const c = this.peek();
-    if (c === void 0) return;
-    if (c === "\n") return void this.pos++;
-    if (this.text.startsWith("\r\n", this.pos)) return void (this.pos += 2);
-    this.fail(`unexpected "${c}" after the value (one key = value per line)`);
-  }
-  skipSpaces() {
-    while (this.peek() === " " || this.peek() === "	") this.pos++;
-  }
-  skipComment() {
-    while (this.pos < this.text.length && this.text[this.pos] !== "\n") this.pos++;
-  }
-  skipWhitespaceAndComments() {
-    for (; ; ) {
-      const c = this.peek();
-      if (c === " " || c === "	" || c === "\n" || c === "\r") this.pos++;
-      else if (c === "#") this.skipComment();
-      else return;
-    }
-  }
-  skipBlankLinesAndComments() {
-    this.skipWhitespaceAndComments();
-  }
-  peek() {
-    return this.text[this.pos];
-  }
-  fail(message) {
-    const before = this.text.slice(0, this.pos);
-    const line = before.split("\n").length;
-    const column = this.pos - before.lastIndexOf("\n");
-    throw new TomlError(message, line, column);
-  }
-};
-function parseScalar(word) {
-  if (word === "true") return true;
-  if (word === "false") return false;
-  if (/^[+-]?(inf|nan)$/.test(word)) return word.endsWith("inf") ? word.startsWith("-") ? -Infinity : Infinity : NaN;
-  if (/^[+-]?(0|[1-9](_?\d)*)$/.test(word)) return Number(word.replaceAll("_", ""));
-  if (/^0x[0-9A-Fa-f](_?[0-9A-Fa-f])*$/.test(word)) return parseInt(word.slice(2).replaceAll("_", ""), 16);
-  if (/^0o[0-7](_?[0-7])*$/.test(word)) return parseInt(word.slice(2).replaceAll("_", ""), 8);
-  if (/^0b[01](_?[01])*$/.test(word)) return parseInt(word.slice(2).replaceAll("_", ""), 2);
-  if (/^[+-]?(0|[1-9](_?\d)*)(\.\d(_?\d)*)?([eE][+-]?\d(_?\d)*)?$/.test(word)) return Number(word.replaceAll("_", ""));
-  if (/^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|z|[+-]\d{2}:\d{2})?)?$/.test(word)) return word;
-  if (/^\d{2}:\d{2}:\d{2}(\.\d+)?$/.test(word)) return word;
-  return void 0;
+function plain(value) {
+  if (typeof value === "bigint") return value.toString();
+  if (value instanceof TomlDate) return value.toISOString();
+  if (Array.isArray(value)) return value.map(plain);
+  if (typeof value === "object" && value !== null) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
+  return value;
 }
 function isTable(value) {
   return typeof value === "object" && value !== null && !Array.isArray(value);
@@ -26095,7 +26604,7 @@ function loadManagerConfig(path4) {
   try {
     return { path: path4, text, table: parseToml(text) };
   } catch (error) {
-    if (error instanceof TomlError) {
+    if (error instanceof TomlError2) {
       throw invalidInput(`manager-config "${path4}" is not valid TOML: ${error.message}`);
     }
     throw error;
@@ -28074,46 +28583,2142 @@ import { open as open3, readFile as readFile2, realpath, rename as rename2, rm a
 import { basename as basename3, dirname as dirname4, join as join5, resolve as resolve5 } from "node:path";
 
 // src/manager/toml-edit.ts
-var HEADER = /^\s*\[([^\][]+)\]\s*(#.*)?$/;
+import { isDeepStrictEqual } from "node:util";
+
+// node_modules/eslint-visitor-keys/lib/visitor-keys.js
+var KEYS = {
+  ArrayExpression: ["elements"],
+  ArrayPattern: ["elements"],
+  ArrowFunctionExpression: ["params", "body"],
+  AssignmentExpression: ["left", "right"],
+  AssignmentPattern: ["left", "right"],
+  AwaitExpression: ["argument"],
+  BinaryExpression: ["left", "right"],
+  BlockStatement: ["body"],
+  BreakStatement: ["label"],
+  CallExpression: ["callee", "arguments"],
+  CatchClause: ["param", "body"],
+  ChainExpression: ["expression"],
+  ClassBody: ["body"],
+  ClassDeclaration: ["id", "superClass", "body"],
+  ClassExpression: ["id", "superClass", "body"],
+  ConditionalExpression: ["test", "consequent", "alternate"],
+  ContinueStatement: ["label"],
+  DebuggerStatement: [],
+  DoWhileStatement: ["body", "test"],
+  EmptyStatement: [],
+  ExperimentalRestProperty: ["argument"],
+  ExperimentalSpreadProperty: ["argument"],
+  ExportAllDeclaration: ["exported", "source", "attributes"],
+  ExportDefaultDeclaration: ["declaration"],
+  ExportNamedDeclaration: [
+    "declaration",
+    "specifiers",
+    "source",
+    "attributes"
+  ],
+  ExportSpecifier: ["local", "exported"],
+  ExpressionStatement: ["expression"],
+  ForInStatement: ["left", "right", "body"],
+  ForOfStatement: ["left", "right", "body"],
+  ForStatement: ["init", "test", "update", "body"],
+  FunctionDeclaration: ["id", "params", "body"],
+  FunctionExpression: ["id", "params", "body"],
+  Identifier: [],
+  IfStatement: ["test", "consequent", "alternate"],
+  ImportAttribute: ["key", "value"],
+  ImportDeclaration: ["specifiers", "source", "attributes"],
+  ImportDefaultSpecifier: ["local"],
+  ImportExpression: ["source", "options"],
+  ImportNamespaceSpecifier: ["local"],
+  ImportSpecifier: ["imported", "local"],
+  JSXAttribute: ["name", "value"],
+  JSXClosingElement: ["name"],
+  JSXClosingFragment: [],
+  JSXElement: ["openingElement", "children", "closingElement"],
+  JSXEmptyExpression: [],
+  JSXExpressionContainer: ["expression"],
+  JSXFragment: ["openingFragment", "children", "closingFragment"],
+  JSXIdentifier: [],
+  JSXMemberExpression: ["object", "property"],
+  JSXNamespacedName: ["namespace", "name"],
+  JSXOpeningElement: ["name", "attributes"],
+  JSXOpeningFragment: [],
+  JSXSpreadAttribute: ["argument"],
+  JSXSpreadChild: ["expression"],
+  JSXText: [],
+  LabeledStatement: ["label", "body"],
+  Literal: [],
+  LogicalExpression: ["left", "right"],
+  MemberExpression: ["object", "property"],
+  MetaProperty: ["meta", "property"],
+  MethodDefinition: ["key", "value"],
+  NewExpression: ["callee", "arguments"],
+  ObjectExpression: ["properties"],
+  ObjectPattern: ["properties"],
+  PrivateIdentifier: [],
+  Program: ["body"],
+  Property: ["key", "value"],
+  PropertyDefinition: ["key", "value"],
+  RestElement: ["argument"],
+  ReturnStatement: ["argument"],
+  SequenceExpression: ["expressions"],
+  SpreadElement: ["argument"],
+  StaticBlock: ["body"],
+  Super: [],
+  SwitchCase: ["test", "consequent"],
+  SwitchStatement: ["discriminant", "cases"],
+  TaggedTemplateExpression: ["tag", "quasi"],
+  TemplateElement: [],
+  TemplateLiteral: ["quasis", "expressions"],
+  ThisExpression: [],
+  ThrowStatement: ["argument"],
+  TryStatement: ["block", "handler", "finalizer"],
+  UnaryExpression: ["argument"],
+  UpdateExpression: ["argument"],
+  VariableDeclaration: ["declarations"],
+  VariableDeclarator: ["id", "init"],
+  WhileStatement: ["test", "body"],
+  WithStatement: ["object", "body"],
+  YieldExpression: ["argument"]
+};
+var NODE_TYPES = Object.keys(KEYS);
+for (const type of NODE_TYPES) {
+  Object.freeze(KEYS[type]);
+}
+Object.freeze(KEYS);
+var visitor_keys_default = KEYS;
+
+// node_modules/eslint-visitor-keys/lib/index.js
+function unionWith(additionalKeys) {
+  const retv = (
+    /** @type {{ [type: string]: ReadonlyArray<string> }} */
+    Object.assign({}, visitor_keys_default)
+  );
+  for (const type of Object.keys(additionalKeys)) {
+    if (Object.hasOwn(retv, type)) {
+      const keys = new Set(additionalKeys[type]);
+      for (const key of retv[type]) {
+        keys.add(key);
+      }
+      retv[type] = Object.freeze(Array.from(keys));
+    } else {
+      retv[type] = Object.freeze(Array.from(additionalKeys[type]));
+    }
+  }
+  return Object.freeze(retv);
+}
+
+// node_modules/toml-eslint-parser/lib/index.mjs
+function last(arr) {
+  return arr[arr.length - 1] ?? null;
+}
+function toKeyName(node) {
+  return node.type === "TOMLBare" ? node.name : node.value;
+}
+var TOMLVerImpl = class {
+  constructor(major, minor) {
+    this.major = major;
+    this.minor = minor;
+  }
+  lt(major, minor) {
+    return this.major < major || this.major === major && this.minor < minor;
+  }
+  gte(major, minor) {
+    return this.major > major || this.major === major && this.minor >= minor;
+  }
+};
+var TOML_VERSION_1_0 = new TOMLVerImpl(1, 0);
+var TOML_VERSION_1_1 = new TOMLVerImpl(1, 1);
+var DEFAULT_TOML_VERSION = TOML_VERSION_1_1;
+var SUPPORTED_TOML_VERSIONS = {
+  "1.0": TOML_VERSION_1_0,
+  "1.0.0": TOML_VERSION_1_0,
+  "1.1": TOML_VERSION_1_1,
+  "1.1.0": TOML_VERSION_1_1,
+  latest: TOML_VERSION_1_1,
+  next: TOML_VERSION_1_1
+};
+function getTOMLVer(v) {
+  return v && SUPPORTED_TOML_VERSIONS[v] || DEFAULT_TOML_VERSION;
+}
+var MESSAGES = {
+  "unterminated-string": "Unterminated string constant",
+  "unterminated-table-key": "Unterminated table-key",
+  "unterminated-array": "Unterminated array",
+  "unterminated-inline-table": "Unterminated inline table",
+  "missing-key": "Empty bare keys are not allowed",
+  "missing-newline": "Must be a newline",
+  "missing-equals-sign": "Expected equal (=) token",
+  "missing-value": "Unspecified values are invalid",
+  "missing-comma": "Expected comma (,) token",
+  "dupe-keys": "Defining a key multiple times is invalid",
+  "unexpected-char": "Unexpected character",
+  "unexpected-token": "Unexpected token",
+  "invalid-control-character": "Control characters (codes < 0x1f and 0x7f) are not allowed",
+  "invalid-comment-character": "Invalid code point {{cp}} within comments",
+  "invalid-key-value-newline": "The key, equals sign, and value must be on the same line",
+  "invalid-inline-table-newline": "No newlines are allowed between the curly braces unless they are valid within a value",
+  "invalid-underscore": "Underscores are allowed between digits",
+  "invalid-space": "Unexpected spaces",
+  "invalid-three-quotes": "Three or more quotes are not permitted",
+  "invalid-date": "Unexpected invalid date",
+  "invalid-time": "Unexpected invalid time",
+  "invalid-leading-zero": "Leading zeros are not allowed",
+  "invalid-trailing-comma-in-inline-table": "Trailing comma is not permitted in an inline table",
+  "invalid-char-in-escape-sequence": "Invalid character in escape sequence",
+  "invalid-consecutive-dots-in-key": "Consecutive dots are not permitted in keys",
+  "invalid-code-point": "Invalid code point {{cp}}",
+  "invalid-trailing-dot-in-key": "Keys cannot end with a dot",
+  "invalid-leading-dot-in-key": "Keys cannot start with a dot"
+};
+function getMessage(code, data) {
+  if (data) return MESSAGES[code].replace(/\{\{(.*?)\}\}/gu, (_, name$2) => {
+    if (name$2 in data) return data[name$2];
+    return `{{${name$2}}}`;
+  });
+  return MESSAGES[code];
+}
+var ParseError = class extends SyntaxError {
+  /**
+  * Initialize this ParseError instance.
+  *
+  */
+  constructor(code, offset, line, column, data) {
+    super(getMessage(code, data));
+    this.index = offset;
+    this.lineNumber = line;
+    this.column = column;
+  }
+};
+var CodePoint = {
+  EOF: -1,
+  NULL: 0,
+  SOH: 1,
+  BACKSPACE: 8,
+  TABULATION: 9,
+  LINE_FEED: 10,
+  FORM_FEED: 12,
+  CARRIAGE_RETURN: 13,
+  ESCAPE: 27,
+  SO: 14,
+  US: 31,
+  SPACE: 32,
+  QUOTATION_MARK: 34,
+  HASH: 35,
+  SINGLE_QUOTE: 39,
+  PLUS_SIGN: 43,
+  COMMA: 44,
+  DASH: 45,
+  DOT: 46,
+  DIGIT_0: 48,
+  DIGIT_1: 49,
+  DIGIT_2: 50,
+  DIGIT_3: 51,
+  DIGIT_7: 55,
+  DIGIT_9: 57,
+  COLON: 58,
+  EQUALS_SIGN: 61,
+  LATIN_CAPITAL_A: 65,
+  LATIN_CAPITAL_E: 69,
+  LATIN_CAPITAL_F: 70,
+  LATIN_CAPITAL_T: 84,
+  LATIN_CAPITAL_U: 85,
+  LATIN_CAPITAL_Z: 90,
+  LEFT_BRACKET: 91,
+  BACKSLASH: 92,
+  RIGHT_BRACKET: 93,
+  UNDERSCORE: 95,
+  LATIN_SMALL_A: 97,
+  LATIN_SMALL_B: 98,
+  LATIN_SMALL_E: 101,
+  LATIN_SMALL_F: 102,
+  LATIN_SMALL_I: 105,
+  LATIN_SMALL_L: 108,
+  LATIN_SMALL_N: 110,
+  LATIN_SMALL_O: 111,
+  LATIN_SMALL_R: 114,
+  LATIN_SMALL_S: 115,
+  LATIN_SMALL_T: 116,
+  LATIN_SMALL_U: 117,
+  LATIN_SMALL_X: 120,
+  LATIN_SMALL_Z: 122,
+  LEFT_BRACE: 123,
+  RIGHT_BRACE: 125,
+  TILDE: 126,
+  DELETE: 127,
+  PAD: 128,
+  SUPERSCRIPT_TWO: 178,
+  SUPERSCRIPT_THREE: 179,
+  SUPERSCRIPT_ONE: 185,
+  VULGAR_FRACTION_ONE_QUARTER: 188,
+  VULGAR_FRACTION_THREE_QUARTERS: 190,
+  LATIN_CAPITAL_LETTER_A_WITH_GRAVE: 192,
+  LATIN_CAPITAL_LETTER_O_WITH_DIAERESIS: 214,
+  LATIN_CAPITAL_LETTER_O_WITH_STROKE: 216,
+  LATIN_SMALL_LETTER_O_WITH_DIAERESIS: 246,
+  LATIN_SMALL_LETTER_O_WITH_STROKE: 248,
+  GREEK_SMALL_REVERSED_DOTTED_LUNATE_SIGMA_SYMBOL: 891,
+  GREEK_CAPITAL_LETTER_YOT: 895,
+  CP_1FFF: 8191,
+  ZERO_WIDTH_NON_JOINER: 8204,
+  ZERO_WIDTH_JOINER: 8205,
+  UNDERTIE: 8255,
+  CHARACTER_TIE: 8256,
+  SUPERSCRIPT_ZERO: 8304,
+  CP_218F: 8591,
+  CIRCLED_DIGIT_ONE: 9312,
+  NEGATIVE_CIRCLED_DIGIT_ZERO: 9471,
+  GLAGOLITIC_CAPITAL_LETTER_AZU: 11264,
+  CP_2FEF: 12271,
+  IDEOGRAPHIC_COMMA: 12289,
+  CP_D7FF: 55295,
+  CP_E000: 57344,
+  CJK_COMPATIBILITY_IDEOGRAPH_F900: 63744,
+  ARABIC_LIGATURE_SALAAMUHU_ALAYNAA: 64975,
+  ARABIC_LIGATURE_SALLA_USED_AS_KORANIC_STOP_SIGN_ISOLATED_FORM: 65008,
+  REPLACEMENT_CHARACTER: 65533,
+  LINEAR_B_SYLLABLE_B008_A: 65536,
+  CP_EFFFF: 983039,
+  CP_10FFFF: 1114111
+};
+function isControl(cp) {
+  return cp >= CodePoint.NULL && cp <= CodePoint.US;
+}
+function isWhitespace(cp) {
+  return cp === CodePoint.TABULATION || cp === CodePoint.SPACE;
+}
+function isEOL(cp) {
+  return cp === CodePoint.LINE_FEED || cp === CodePoint.CARRIAGE_RETURN;
+}
+function isUpperLetter(cp) {
+  return cp >= CodePoint.LATIN_CAPITAL_A && cp <= CodePoint.LATIN_CAPITAL_Z;
+}
+function isLowerLetter(cp) {
+  return cp >= CodePoint.LATIN_SMALL_A && cp <= CodePoint.LATIN_SMALL_Z;
+}
+function isLetter(cp) {
+  return isLowerLetter(cp) || isUpperLetter(cp);
+}
+function isDigit2(cp) {
+  return cp >= CodePoint.DIGIT_0 && cp <= CodePoint.DIGIT_9;
+}
+function isHexDig(cp) {
+  return isDigit2(cp) || cp >= CodePoint.LATIN_SMALL_A && cp <= CodePoint.LATIN_SMALL_F || cp >= CodePoint.LATIN_CAPITAL_A && cp <= CodePoint.LATIN_CAPITAL_F;
+}
+function isOctalDig(cp) {
+  return cp >= CodePoint.DIGIT_0 && cp <= CodePoint.DIGIT_7;
+}
+function isUnicodeScalarValue(cp) {
+  return cp >= 0 && cp <= 55295 || cp >= 57344 && cp <= 1114111;
+}
+function sortedLastIndex(array, value) {
+  let low = 0;
+  let high = array.length;
+  while (low < high) {
+    const mid = low + high >>> 1;
+    const val = array[mid];
+    if (val === value) return mid + 1;
+    if (val < value) low = mid + 1;
+    else high = mid;
+  }
+  return low;
+}
+var Locations = class {
+  constructor() {
+    this.offsets = [];
+  }
+  addOffset(offset) {
+    for (let i = this.offsets.length - 1; i >= 0; i--) {
+      const element = this.offsets[i];
+      if (element === offset) return;
+      if (element < offset) break;
+    }
+    this.offsets.push(offset);
+  }
+  /**
+  * Calculate the location of the given index.
+  * @param index The index to calculate their location.
+  * @returns The location of the index.
+  */
+  getLocFromIndex(offset) {
+    const line = sortedLastIndex(this.offsets, offset) + 1;
+    return {
+      line,
+      column: offset - (line === 1 ? 0 : this.offsets[line - 2])
+    };
+  }
+};
+var CodePointIterator = class {
+  /**
+  * Initialize this char iterator.
+  */
+  constructor(text) {
+    this.locs = new Locations();
+    this.lastCodePoint = CodePoint.NULL;
+    this.start = -1;
+    this.end = 0;
+    this.text = text;
+  }
+  next() {
+    if (this.lastCodePoint === CodePoint.EOF) return CodePoint.EOF;
+    return this.lastCodePoint = this.moveAt(this.end);
+  }
+  getLocFromIndex(index) {
+    return this.locs.getLocFromIndex(index);
+  }
+  eat(cp) {
+    if (this.text.codePointAt(this.end) === cp) {
+      this.next();
+      return true;
+    }
+    return false;
+  }
+  moveAt(offset) {
+    this.start = this.end = offset;
+    const cp = this.text.codePointAt(this.start) ?? CodePoint.EOF;
+    if (cp === CodePoint.EOF) {
+      this.end = this.start;
+      return cp;
+    }
+    this.end += cp >= 65536 ? 2 : 1;
+    if (cp === CodePoint.LINE_FEED) this.locs.addOffset(this.end);
+    else if (cp === CodePoint.CARRIAGE_RETURN) {
+      if (this.text.codePointAt(this.end) === CodePoint.LINE_FEED) {
+        this.end++;
+        this.locs.addOffset(this.end);
+      }
+      return CodePoint.LINE_FEED;
+    }
+    return cp;
+  }
+};
+var HAS_BIGINT = typeof BigInt !== "undefined";
+var RADIX_PREFIXES = {
+  16: "0x",
+  10: "",
+  8: "0o",
+  2: "0b"
+};
+var ESCAPES_1_0 = {
+  [CodePoint.QUOTATION_MARK]: CodePoint.QUOTATION_MARK,
+  [CodePoint.BACKSLASH]: CodePoint.BACKSLASH,
+  [CodePoint.LATIN_SMALL_B]: CodePoint.BACKSPACE,
+  [CodePoint.LATIN_SMALL_F]: CodePoint.FORM_FEED,
+  [CodePoint.LATIN_SMALL_N]: CodePoint.LINE_FEED,
+  [CodePoint.LATIN_SMALL_R]: CodePoint.CARRIAGE_RETURN,
+  [CodePoint.LATIN_SMALL_T]: CodePoint.TABULATION
+};
+var ESCAPES_LATEST = {
+  ...ESCAPES_1_0,
+  [CodePoint.LATIN_SMALL_E]: CodePoint.ESCAPE
+};
+var Tokenizer = class {
+  /**
+  * Initialize this tokenizer.
+  */
+  constructor(text, parserOptions) {
+    this.backCode = false;
+    this.lastCodePoint = CodePoint.NULL;
+    this.state = "DATA";
+    this.token = null;
+    this.tokenStart = -1;
+    this.valuesEnabled = false;
+    this.text = text;
+    this.parserOptions = parserOptions || {};
+    this.codePointIterator = new CodePointIterator(text);
+    this.tomlVersion = getTOMLVer(this.parserOptions.tomlVersion);
+    this.ESCAPES = this.tomlVersion.gte(1, 1) ? ESCAPES_LATEST : ESCAPES_1_0;
+  }
+  get start() {
+    return this.codePointIterator.start;
+  }
+  get end() {
+    return this.codePointIterator.end;
+  }
+  getLocFromIndex(index) {
+    return this.codePointIterator.getLocFromIndex(index);
+  }
+  /**
+  * Report an invalid character error.
+  */
+  reportParseError(code, data) {
+    const offset = this.codePointIterator.start;
+    const loc = this.codePointIterator.getLocFromIndex(offset);
+    throw new ParseError(code, offset, loc.line, loc.column, data);
+  }
+  /**
+  * Get the next token.
+  */
+  nextToken() {
+    let token = this.token;
+    if (token != null) {
+      this.token = null;
+      return token;
+    }
+    let cp = this.lastCodePoint;
+    while (cp !== CodePoint.EOF && !this.token) {
+      cp = this.nextCode();
+      const nextState = this[this.state](cp);
+      if (!nextState) throw new Error(`Unknown error: pre state=${this.state}`);
+      this.state = nextState;
+    }
+    token = this.token;
+    this.token = null;
+    return token;
+  }
+  /**
+  * Get the next code point.
+  */
+  nextCode() {
+    if (this.lastCodePoint === CodePoint.EOF) return CodePoint.EOF;
+    if (this.backCode) {
+      this.backCode = false;
+      return this.lastCodePoint;
+    }
+    return this.lastCodePoint = this.codePointIterator.next();
+  }
+  /**
+  * Eat the next code point.
+  */
+  eatCode(cp) {
+    if (this.lastCodePoint === CodePoint.EOF) return false;
+    if (this.backCode) {
+      if (this.lastCodePoint === cp) {
+        this.backCode = false;
+        return true;
+      }
+      return false;
+    }
+    return this.codePointIterator.eat(cp);
+  }
+  /**
+  * Moves the character position to the given position.
+  */
+  moveAt(loc) {
+    if (this.backCode) this.backCode = false;
+    this.lastCodePoint = this.codePointIterator.moveAt(loc);
+  }
+  /**
+  * Back the current code point as the given state.
+  */
+  back(state) {
+    this.backCode = true;
+    return state;
+  }
+  punctuatorToken() {
+    this.startToken();
+    this.endToken("Punctuator", "end");
+  }
+  startToken() {
+    this.tokenStart = this.codePointIterator.start;
+  }
+  /**
+  * Commit the current token.
+  */
+  endToken(type, pos, option1, option2) {
+    const { tokenStart } = this;
+    const end = this.codePointIterator[pos];
+    const range = [tokenStart, end];
+    const loc = {
+      start: this.codePointIterator.getLocFromIndex(tokenStart),
+      end: this.codePointIterator.getLocFromIndex(end)
+    };
+    if (type === "Block") this.token = {
+      type,
+      value: this.text.slice(tokenStart + 1, end),
+      range,
+      loc
+    };
+    else {
+      let token;
+      const value = this.text.slice(tokenStart, end);
+      if (type === "BasicString" || type === "LiteralString" || type === "MultiLineBasicString" || type === "MultiLineLiteralString") token = {
+        type,
+        value,
+        string: option1,
+        range,
+        loc
+      };
+      else if (type === "Integer") {
+        const text = option1;
+        token = {
+          type,
+          value,
+          number: parseInt(text, option2),
+          bigint: HAS_BIGINT ? BigInt(RADIX_PREFIXES[option2] + text) : null,
+          range,
+          loc
+        };
+      } else if (type === "Float") token = {
+        type,
+        value,
+        number: option1,
+        range,
+        loc
+      };
+      else if (type === "Boolean") token = {
+        type,
+        value,
+        boolean: option1,
+        range,
+        loc
+      };
+      else if (type === "LocalDate" || type === "LocalTime" || type === "LocalDateTime" || type === "OffsetDateTime") token = {
+        type,
+        value,
+        date: option1,
+        range,
+        loc
+      };
+      else token = {
+        type,
+        value,
+        range,
+        loc
+      };
+      this.token = token;
+    }
+  }
+  DATA(cp) {
+    while (isWhitespace(cp) || isEOL(cp)) cp = this.nextCode();
+    if (cp === CodePoint.HASH) {
+      this.startToken();
+      return "COMMENT";
+    }
+    if (cp === CodePoint.QUOTATION_MARK) {
+      this.startToken();
+      return "BASIC_STRING";
+    }
+    if (cp === CodePoint.SINGLE_QUOTE) {
+      this.startToken();
+      return "LITERAL_STRING";
+    }
+    if (cp === CodePoint.DOT || cp === CodePoint.EQUALS_SIGN || cp === CodePoint.LEFT_BRACKET || cp === CodePoint.RIGHT_BRACKET || cp === CodePoint.LEFT_BRACE || cp === CodePoint.RIGHT_BRACE || cp === CodePoint.COMMA) {
+      this.punctuatorToken();
+      return "DATA";
+    }
+    if (this.valuesEnabled) {
+      if (cp === CodePoint.DASH || cp === CodePoint.PLUS_SIGN) {
+        this.startToken();
+        return "SIGN";
+      }
+      if (cp === CodePoint.LATIN_SMALL_N || cp === CodePoint.LATIN_SMALL_I) {
+        this.startToken();
+        return this.back("NAN_OR_INF");
+      }
+      if (isDigit2(cp)) {
+        this.startToken();
+        return this.back("NUMBER");
+      }
+      if (cp === CodePoint.LATIN_SMALL_T || cp === CodePoint.LATIN_SMALL_F) {
+        this.startToken();
+        return this.back("BOOLEAN");
+      }
+    } else if (isUnquotedKeyChar(cp, this.tomlVersion)) {
+      this.startToken();
+      return "BARE";
+    }
+    if (cp === CodePoint.EOF) return "DATA";
+    return this.reportParseError("unexpected-char");
+  }
+  COMMENT(cp) {
+    const processCommentChar = this.tomlVersion.gte(1, 1) ? (c) => {
+      if (!isNonEOL(c)) this.reportParseError("invalid-comment-character", { cp: JSON.stringify(String.fromCodePoint(c)).slice(1, -1) });
+    } : (c) => {
+      if (isControlOtherThanTab(c)) this.reportParseErrorControlChar();
+    };
+    while (!isEOL(cp) && cp !== CodePoint.EOF) {
+      processCommentChar(cp);
+      cp = this.nextCode();
+    }
+    this.endToken("Block", "start");
+    return "DATA";
+  }
+  BARE(cp) {
+    while (isUnquotedKeyChar(cp, this.tomlVersion)) cp = this.nextCode();
+    this.endToken("Bare", "start");
+    return this.back("DATA");
+  }
+  BASIC_STRING(cp) {
+    if (cp === CodePoint.QUOTATION_MARK) {
+      cp = this.nextCode();
+      if (cp === CodePoint.QUOTATION_MARK) return "MULTI_LINE_BASIC_STRING";
+      this.endToken("BasicString", "start", "");
+      return this.back("DATA");
+    }
+    const out = [];
+    while (cp !== CodePoint.QUOTATION_MARK && cp !== CodePoint.EOF && cp !== CodePoint.LINE_FEED) {
+      if (isControlOtherThanTab(cp)) return this.reportParseErrorControlChar();
+      if (cp === CodePoint.BACKSLASH) {
+        cp = this.nextCode();
+        const ecp = this.ESCAPES[cp];
+        if (ecp) {
+          out.push(ecp);
+          cp = this.nextCode();
+          continue;
+        } else if (cp === CodePoint.LATIN_SMALL_U) {
+          const code = this.parseUnicode(4);
+          out.push(code);
+          cp = this.nextCode();
+          continue;
+        } else if (cp === CodePoint.LATIN_CAPITAL_U) {
+          const code = this.parseUnicode(8);
+          out.push(code);
+          cp = this.nextCode();
+          continue;
+        } else if (cp === CodePoint.LATIN_SMALL_X && this.tomlVersion.gte(1, 1)) {
+          const code = this.parseUnicode(2);
+          out.push(code);
+          cp = this.nextCode();
+          continue;
+        }
+        return this.reportParseError("invalid-char-in-escape-sequence");
+      }
+      out.push(cp);
+      cp = this.nextCode();
+    }
+    if (cp !== CodePoint.QUOTATION_MARK) return this.reportParseError("unterminated-string");
+    this.endToken("BasicString", "end", String.fromCodePoint(...out));
+    return "DATA";
+  }
+  MULTI_LINE_BASIC_STRING(cp) {
+    const out = [];
+    if (cp === CodePoint.LINE_FEED) cp = this.nextCode();
+    while (cp !== CodePoint.EOF) {
+      if (cp !== CodePoint.LINE_FEED && isControlOtherThanTab(cp)) return this.reportParseErrorControlChar();
+      if (cp === CodePoint.QUOTATION_MARK) {
+        const startPos = this.codePointIterator.start;
+        if (this.eatCode(CodePoint.QUOTATION_MARK) && this.eatCode(CodePoint.QUOTATION_MARK)) {
+          if (this.eatCode(CodePoint.QUOTATION_MARK)) {
+            out.push(CodePoint.QUOTATION_MARK);
+            if (this.eatCode(CodePoint.QUOTATION_MARK)) {
+              out.push(CodePoint.QUOTATION_MARK);
+              if (this.eatCode(CodePoint.QUOTATION_MARK)) {
+                this.moveAt(startPos);
+                return this.reportParseError("invalid-three-quotes");
+              }
+            }
+          }
+          this.endToken("MultiLineBasicString", "end", String.fromCodePoint(...out));
+          return "DATA";
+        }
+        this.moveAt(startPos);
+      }
+      if (cp === CodePoint.BACKSLASH) {
+        cp = this.nextCode();
+        const ecp = this.ESCAPES[cp];
+        if (ecp) {
+          out.push(ecp);
+          cp = this.nextCode();
+          continue;
+        } else if (cp === CodePoint.LATIN_SMALL_U) {
+          const code = this.parseUnicode(4);
+          out.push(code);
+          cp = this.nextCode();
+          continue;
+        } else if (cp === CodePoint.LATIN_CAPITAL_U) {
+          const code = this.parseUnicode(8);
+          out.push(code);
+          cp = this.nextCode();
+          continue;
+        } else if (cp === CodePoint.LATIN_SMALL_X && this.tomlVersion.gte(1, 1)) {
+          const code = this.parseUnicode(2);
+          out.push(code);
+          cp = this.nextCode();
+          continue;
+        } else if (cp === CodePoint.LINE_FEED) {
+          cp = this.nextCode();
+          while (isWhitespace(cp) || cp === CodePoint.LINE_FEED) cp = this.nextCode();
+          continue;
+        } else if (isWhitespace(cp)) {
+          let valid = true;
+          const startPos = this.codePointIterator.start;
+          let nextCp;
+          while ((nextCp = this.nextCode()) !== CodePoint.EOF) {
+            if (nextCp === CodePoint.LINE_FEED) break;
+            if (!isWhitespace(nextCp)) {
+              this.moveAt(startPos);
+              valid = false;
+              break;
+            }
+          }
+          if (valid) {
+            cp = this.nextCode();
+            while (isWhitespace(cp) || cp === CodePoint.LINE_FEED) cp = this.nextCode();
+            continue;
+          }
+        }
+        return this.reportParseError("invalid-char-in-escape-sequence");
+      }
+      out.push(cp);
+      cp = this.nextCode();
+    }
+    return this.reportParseError("unterminated-string");
+  }
+  LITERAL_STRING(cp) {
+    if (cp === CodePoint.SINGLE_QUOTE) {
+      cp = this.nextCode();
+      if (cp === CodePoint.SINGLE_QUOTE) return "MULTI_LINE_LITERAL_STRING";
+      this.endToken("LiteralString", "start", "");
+      return this.back("DATA");
+    }
+    const out = [];
+    while (cp !== CodePoint.SINGLE_QUOTE && cp !== CodePoint.EOF && cp !== CodePoint.LINE_FEED) {
+      if (isControlOtherThanTab(cp)) return this.reportParseErrorControlChar();
+      out.push(cp);
+      cp = this.nextCode();
+    }
+    if (cp !== CodePoint.SINGLE_QUOTE) return this.reportParseError("unterminated-string");
+    this.endToken("LiteralString", "end", String.fromCodePoint(...out));
+    return "DATA";
+  }
+  MULTI_LINE_LITERAL_STRING(cp) {
+    const out = [];
+    if (cp === CodePoint.LINE_FEED) cp = this.nextCode();
+    while (cp !== CodePoint.EOF) {
+      if (cp !== CodePoint.LINE_FEED && isControlOtherThanTab(cp)) return this.reportParseErrorControlChar();
+      if (cp === CodePoint.SINGLE_QUOTE) {
+        const startPos = this.codePointIterator.start;
+        if (this.eatCode(CodePoint.SINGLE_QUOTE) && this.eatCode(CodePoint.SINGLE_QUOTE)) {
+          if (this.eatCode(CodePoint.SINGLE_QUOTE)) {
+            out.push(CodePoint.SINGLE_QUOTE);
+            if (this.eatCode(CodePoint.SINGLE_QUOTE)) {
+              out.push(CodePoint.SINGLE_QUOTE);
+              if (this.eatCode(CodePoint.SINGLE_QUOTE)) {
+                this.moveAt(startPos);
+                return this.reportParseError("invalid-three-quotes");
+              }
+            }
+          }
+          this.endToken("MultiLineLiteralString", "end", String.fromCodePoint(...out));
+          return "DATA";
+        }
+        this.moveAt(startPos);
+      }
+      out.push(cp);
+      cp = this.nextCode();
+    }
+    return this.reportParseError("unterminated-string");
+  }
+  SIGN(cp) {
+    if (cp === CodePoint.LATIN_SMALL_N || cp === CodePoint.LATIN_SMALL_I) return this.back("NAN_OR_INF");
+    if (isDigit2(cp)) return this.back("NUMBER");
+    return this.reportParseError("unexpected-char");
+  }
+  NAN_OR_INF(cp) {
+    if (cp === CodePoint.LATIN_SMALL_N) {
+      const startPos = this.codePointIterator.start;
+      if (this.eatCode(CodePoint.LATIN_SMALL_A) && this.eatCode(CodePoint.LATIN_SMALL_N)) {
+        this.endToken("Float", "end", NaN);
+        return "DATA";
+      }
+      this.moveAt(startPos);
+    } else if (cp === CodePoint.LATIN_SMALL_I) {
+      const startPos = this.codePointIterator.start;
+      if (this.eatCode(CodePoint.LATIN_SMALL_N) && this.eatCode(CodePoint.LATIN_SMALL_F)) {
+        this.endToken("Float", "end", this.text[this.tokenStart] === "-" ? -Infinity : Infinity);
+        return "DATA";
+      }
+      this.moveAt(startPos);
+    }
+    return this.reportParseError("unexpected-char");
+  }
+  NUMBER(cp) {
+    const start = this.text[this.tokenStart];
+    const sign = start === "+" ? CodePoint.PLUS_SIGN : start === "-" ? CodePoint.DASH : CodePoint.NULL;
+    if (cp === CodePoint.DIGIT_0) {
+      if (sign === CodePoint.NULL) {
+        const startPos = this.codePointIterator.start;
+        const nextCp$1 = this.nextCode();
+        if (isDigit2(nextCp$1)) {
+          const nextNextCp = this.nextCode();
+          if (nextNextCp === CodePoint.COLON) {
+            this.data = {
+              hasDate: false,
+              year: 0,
+              month: 0,
+              day: 0,
+              hour: Number(String.fromCodePoint(CodePoint.DIGIT_0, nextCp$1)),
+              minute: 0,
+              second: 0
+            };
+            return "TIME_MINUTE";
+          }
+          if (isDigit2(nextNextCp)) {
+            const nextNextNextCp = this.nextCode();
+            if (isDigit2(nextNextNextCp) && this.eatCode(CodePoint.DASH)) {
+              this.data = {
+                hasDate: true,
+                year: Number(String.fromCodePoint(CodePoint.DIGIT_0, nextCp$1, nextNextCp, nextNextNextCp)),
+                month: 0,
+                day: 0,
+                hour: 0,
+                minute: 0,
+                second: 0
+              };
+              return "DATE_MONTH";
+            }
+          }
+          this.moveAt(startPos);
+          return this.reportParseError("invalid-leading-zero");
+        }
+        this.moveAt(startPos);
+      }
+      cp = this.nextCode();
+      if (cp === CodePoint.LATIN_SMALL_X || cp === CodePoint.LATIN_SMALL_O || cp === CodePoint.LATIN_SMALL_B) {
+        if (sign !== CodePoint.NULL) return this.reportParseError("unexpected-char");
+        return cp === CodePoint.LATIN_SMALL_X ? "HEX" : cp === CodePoint.LATIN_SMALL_O ? "OCTAL" : "BINARY";
+      }
+      if (cp === CodePoint.LATIN_SMALL_E || cp === CodePoint.LATIN_CAPITAL_E) {
+        this.data = {
+          minus: sign === CodePoint.DASH,
+          left: [CodePoint.DIGIT_0]
+        };
+        return "EXPONENT_RIGHT";
+      }
+      if (cp === CodePoint.DOT) {
+        this.data = {
+          minus: sign === CodePoint.DASH,
+          absInt: [CodePoint.DIGIT_0]
+        };
+        return "FRACTIONAL_RIGHT";
+      }
+      this.endToken("Integer", "start", "0", 10);
+      return this.back("DATA");
+    }
+    const { out, nextCp, hasUnderscore } = this.parseDigits(cp, isDigit2);
+    if (nextCp === CodePoint.DASH && sign === CodePoint.NULL && !hasUnderscore && out.length === 4) {
+      this.data = {
+        hasDate: true,
+        year: Number(String.fromCodePoint(...out)),
+        month: 0,
+        day: 0,
+        hour: 0,
+        minute: 0,
+        second: 0
+      };
+      return "DATE_MONTH";
+    }
+    if (nextCp === CodePoint.COLON && sign === CodePoint.NULL && !hasUnderscore && out.length === 2) {
+      this.data = {
+        hasDate: false,
+        year: 0,
+        month: 0,
+        day: 0,
+        hour: Number(String.fromCodePoint(...out)),
+        minute: 0,
+        second: 0
+      };
+      return "TIME_MINUTE";
+    }
+    if (nextCp === CodePoint.LATIN_SMALL_E || nextCp === CodePoint.LATIN_CAPITAL_E) {
+      this.data = {
+        minus: sign === CodePoint.DASH,
+        left: out
+      };
+      return "EXPONENT_RIGHT";
+    }
+    if (nextCp === CodePoint.DOT) {
+      this.data = {
+        minus: sign === CodePoint.DASH,
+        absInt: out
+      };
+      return "FRACTIONAL_RIGHT";
+    }
+    this.endToken("Integer", "start", sign === CodePoint.DASH ? String.fromCodePoint(CodePoint.DASH, ...out) : String.fromCodePoint(...out), 10);
+    return this.back("DATA");
+  }
+  HEX(cp) {
+    const { out } = this.parseDigits(cp, isHexDig);
+    this.endToken("Integer", "start", String.fromCodePoint(...out), 16);
+    return this.back("DATA");
+  }
+  OCTAL(cp) {
+    const { out } = this.parseDigits(cp, isOctalDig);
+    this.endToken("Integer", "start", String.fromCodePoint(...out), 8);
+    return this.back("DATA");
+  }
+  BINARY(cp) {
+    const { out } = this.parseDigits(cp, (c) => c === CodePoint.DIGIT_0 || c === CodePoint.DIGIT_1);
+    this.endToken("Integer", "start", String.fromCodePoint(...out), 2);
+    return this.back("DATA");
+  }
+  FRACTIONAL_RIGHT(cp) {
+    const { minus, absInt } = this.data;
+    const { out, nextCp } = this.parseDigits(cp, isDigit2);
+    const absNum = [
+      ...absInt,
+      CodePoint.DOT,
+      ...out
+    ];
+    if (nextCp === CodePoint.LATIN_SMALL_E || nextCp === CodePoint.LATIN_CAPITAL_E) {
+      this.data = {
+        minus,
+        left: absNum
+      };
+      return "EXPONENT_RIGHT";
+    }
+    const value = Number(minus ? String.fromCodePoint(CodePoint.DASH, ...absNum) : String.fromCodePoint(...absNum));
+    this.endToken("Float", "start", value);
+    return this.back("DATA");
+  }
+  EXPONENT_RIGHT(cp) {
+    const { left, minus: leftMinus } = this.data;
+    let minus = false;
+    if (cp === CodePoint.DASH || cp === CodePoint.PLUS_SIGN) {
+      minus = cp === CodePoint.DASH;
+      cp = this.nextCode();
+    }
+    const { out } = this.parseDigits(cp, isDigit2);
+    const right = out;
+    if (minus) right.unshift(CodePoint.DASH);
+    const value = Number(leftMinus ? String.fromCodePoint(CodePoint.DASH, ...left, CodePoint.LATIN_SMALL_E, ...right) : String.fromCodePoint(...left, CodePoint.LATIN_SMALL_E, ...right));
+    this.endToken("Float", "start", value);
+    return this.back("DATA");
+  }
+  BOOLEAN(cp) {
+    if (cp === CodePoint.LATIN_SMALL_T) {
+      const startPos = this.codePointIterator.start;
+      if (this.eatCode(CodePoint.LATIN_SMALL_R) && this.eatCode(CodePoint.LATIN_SMALL_U) && this.eatCode(CodePoint.LATIN_SMALL_E)) {
+        this.endToken("Boolean", "end", true);
+        return "DATA";
+      }
+      this.moveAt(startPos);
+    } else if (cp === CodePoint.LATIN_SMALL_F) {
+      const startPos = this.codePointIterator.start;
+      if (this.eatCode(CodePoint.LATIN_SMALL_A) && this.eatCode(CodePoint.LATIN_SMALL_L) && this.eatCode(CodePoint.LATIN_SMALL_S) && this.eatCode(CodePoint.LATIN_SMALL_E)) {
+        this.endToken("Boolean", "end", false);
+        return "DATA";
+      }
+      this.moveAt(startPos);
+    }
+    return this.reportParseError("unexpected-char");
+  }
+  DATE_MONTH(cp) {
+    const start = this.codePointIterator.start;
+    if (!isDigit2(cp)) return this.reportParseError("unexpected-char");
+    cp = this.nextCode();
+    if (!isDigit2(cp)) return this.reportParseError("unexpected-char");
+    cp = this.nextCode();
+    if (cp !== CodePoint.DASH) return this.reportParseError("unexpected-char");
+    const end = this.codePointIterator.start;
+    const data = this.data;
+    data.month = Number(this.text.slice(start, end));
+    return "DATE_DAY";
+  }
+  DATE_DAY(cp) {
+    const start = this.codePointIterator.start;
+    if (!isDigit2(cp)) return this.reportParseError("unexpected-char");
+    cp = this.nextCode();
+    if (!isDigit2(cp)) return this.reportParseError("unexpected-char");
+    const end = this.codePointIterator.end;
+    const data = this.data;
+    data.day = Number(this.text.slice(start, end));
+    if (!isValidDate(data.year, data.month, data.day)) return this.reportParseError("invalid-date");
+    cp = this.nextCode();
+    if (cp === CodePoint.LATIN_CAPITAL_T || cp === CodePoint.LATIN_SMALL_T) return "TIME_HOUR";
+    if (cp === CodePoint.SPACE) {
+      const startPos = this.codePointIterator.start;
+      if (isDigit2(this.nextCode()) && isDigit2(this.nextCode())) {
+        this.moveAt(startPos);
+        return "TIME_HOUR";
+      }
+      this.moveAt(startPos);
+    }
+    const dateValue = getDateFromDateTimeData(data, "");
+    this.endToken("LocalDate", "start", dateValue);
+    return this.back("DATA");
+  }
+  TIME_HOUR(cp) {
+    const start = this.codePointIterator.start;
+    if (!isDigit2(cp)) return this.reportParseError("unexpected-char");
+    cp = this.nextCode();
+    if (!isDigit2(cp)) return this.reportParseError("unexpected-char");
+    cp = this.nextCode();
+    if (cp !== CodePoint.COLON) return this.reportParseError("unexpected-char");
+    const end = this.codePointIterator.start;
+    const data = this.data;
+    data.hour = Number(this.text.slice(start, end));
+    return "TIME_MINUTE";
+  }
+  TIME_MINUTE(cp) {
+    const start = this.codePointIterator.start;
+    if (!isDigit2(cp)) return this.reportParseError("unexpected-char");
+    cp = this.nextCode();
+    if (!isDigit2(cp)) return this.reportParseError("unexpected-char");
+    const end = this.codePointIterator.end;
+    const data = this.data;
+    data.minute = Number(this.text.slice(start, end));
+    cp = this.nextCode();
+    if (cp === CodePoint.COLON) return "TIME_SECOND";
+    if (this.tomlVersion.lt(1, 1)) return this.reportParseError("unexpected-char");
+    if (!isValidTime(data.hour, data.minute, data.second)) return this.reportParseError("invalid-time");
+    return this.processTimeEnd(cp, data);
+  }
+  TIME_SECOND(cp) {
+    const start = this.codePointIterator.start;
+    if (!isDigit2(cp)) return this.reportParseError("unexpected-char");
+    cp = this.nextCode();
+    if (!isDigit2(cp)) return this.reportParseError("unexpected-char");
+    const end = this.codePointIterator.end;
+    const data = this.data;
+    data.second = Number(this.text.slice(start, end));
+    if (!isValidTime(data.hour, data.minute, data.second)) return this.reportParseError("invalid-time");
+    cp = this.nextCode();
+    if (cp === CodePoint.DOT) return "TIME_SEC_FRAC";
+    return this.processTimeEnd(cp, data);
+  }
+  TIME_SEC_FRAC(cp) {
+    if (!isDigit2(cp)) return this.reportParseError("unexpected-char");
+    const start = this.codePointIterator.start;
+    while (isDigit2(cp)) cp = this.nextCode();
+    const end = this.codePointIterator.start;
+    const data = this.data;
+    data.frac = this.text.slice(start, end);
+    return this.processTimeEnd(cp, data);
+  }
+  processTimeEnd(cp, data) {
+    if (data.hasDate) {
+      if (cp === CodePoint.DASH || cp === CodePoint.PLUS_SIGN) {
+        data.offsetSign = cp;
+        return "TIME_OFFSET";
+      }
+      if (cp === CodePoint.LATIN_CAPITAL_Z || cp === CodePoint.LATIN_SMALL_Z) {
+        const dateValue$2 = getDateFromDateTimeData(data, "Z");
+        this.endToken("OffsetDateTime", "end", dateValue$2);
+        return "DATA";
+      }
+      const dateValue$1 = getDateFromDateTimeData(data, "");
+      this.endToken("LocalDateTime", "start", dateValue$1);
+      return this.back("DATA");
+    }
+    const dateValue = getDateFromDateTimeData(data, "");
+    this.endToken("LocalTime", "start", dateValue);
+    return this.back("DATA");
+  }
+  TIME_OFFSET(cp) {
+    if (!isDigit2(cp)) return this.reportParseError("unexpected-char");
+    const hourStart = this.codePointIterator.start;
+    cp = this.nextCode();
+    if (!isDigit2(cp)) return this.reportParseError("unexpected-char");
+    cp = this.nextCode();
+    if (cp !== CodePoint.COLON) return this.reportParseError("unexpected-char");
+    const hourEnd = this.codePointIterator.start;
+    cp = this.nextCode();
+    const minuteStart = this.codePointIterator.start;
+    if (!isDigit2(cp)) return this.reportParseError("unexpected-char");
+    cp = this.nextCode();
+    if (!isDigit2(cp)) return this.reportParseError("unexpected-char");
+    const minuteEnd = this.codePointIterator.end;
+    const hour = Number(this.text.slice(hourStart, hourEnd));
+    const minute = Number(this.text.slice(minuteStart, minuteEnd));
+    if (!isValidTime(hour, minute, 0)) return this.reportParseError("invalid-time");
+    const data = this.data;
+    const dateValue = getDateFromDateTimeData(data, `${String.fromCodePoint(data.offsetSign)}${padStart(hour, 2)}:${padStart(minute, 2)}`);
+    this.endToken("OffsetDateTime", "end", dateValue);
+    return "DATA";
+  }
+  parseDigits(cp, checkDigit) {
+    if (cp === CodePoint.UNDERSCORE) return this.reportParseError("invalid-underscore");
+    if (!checkDigit(cp)) return this.reportParseError("unexpected-char");
+    const out = [];
+    let before = CodePoint.NULL;
+    let hasUnderscore = false;
+    while (checkDigit(cp) || cp === CodePoint.UNDERSCORE) {
+      if (cp === CodePoint.UNDERSCORE) {
+        hasUnderscore = true;
+        if (before === CodePoint.UNDERSCORE) return this.reportParseError("invalid-underscore");
+      } else out.push(cp);
+      before = cp;
+      cp = this.nextCode();
+    }
+    if (before === CodePoint.UNDERSCORE) return this.reportParseError("invalid-underscore");
+    return {
+      out,
+      nextCp: cp,
+      hasUnderscore
+    };
+  }
+  parseUnicode(count) {
+    const startLoc = this.codePointIterator.start;
+    const start = this.codePointIterator.end;
+    let charCount = 0;
+    let cp;
+    while ((cp = this.nextCode()) !== CodePoint.EOF) {
+      if (!isHexDig(cp)) {
+        this.moveAt(startLoc);
+        return this.reportParseError("invalid-char-in-escape-sequence");
+      }
+      charCount++;
+      if (charCount >= count) break;
+    }
+    const end = this.codePointIterator.end;
+    const code = this.text.slice(start, end);
+    const codePoint = parseInt(code, 16);
+    if (!isUnicodeScalarValue(codePoint)) return this.reportParseError("invalid-code-point", { cp: code });
+    return codePoint;
+  }
+  reportParseErrorControlChar() {
+    return this.reportParseError("invalid-control-character");
+  }
+};
+function isUnquotedKeyChar(cp, tomlVersion) {
+  if (isLetter(cp) || isDigit2(cp) || cp === CodePoint.UNDERSCORE || cp === CodePoint.DASH) return true;
+  if (tomlVersion.lt(1, 1)) return false;
+  return false;
+}
+function isControlOtherThanTab(cp) {
+  return isControl(cp) && cp !== CodePoint.TABULATION || cp === CodePoint.DELETE;
+}
+function isNonEOL(cp) {
+  return cp === CodePoint.TABULATION || CodePoint.SPACE <= cp && cp <= CodePoint.TILDE || isNonAscii(cp);
+}
+function isNonAscii(cp) {
+  return CodePoint.PAD <= cp && cp <= CodePoint.CP_D7FF || CodePoint.CP_E000 <= cp && cp <= CodePoint.CP_10FFFF;
+}
+function isValidDate(y, m, d) {
+  if (y >= 0 && m <= 12 && m >= 1 && d >= 1) return d <= (m === 2 ? y & 3 || !(y % 25) && y & 15 ? 28 : 29 : 30 + (m + (m >> 3) & 1));
+  return false;
+}
+function isValidTime(h, m, s) {
+  if (h >= 24 || h < 0 || m > 59 || m < 0 || s > 60 || s < 0) return false;
+  return true;
+}
+function getDateFromDateTimeData(data, timeZone) {
+  const year = padStart(data.year, 4);
+  const month = data.month ? padStart(data.month, 2) : "01";
+  const day = data.day ? padStart(data.day, 2) : "01";
+  const hour = padStart(data.hour, 2);
+  const minute = padStart(data.minute, 2);
+  const second = padStart(data.second, 2);
+  const textDate = `${year}-${month}-${day}`;
+  const frac = data.frac ? `.${data.frac}` : "";
+  const dateValue = /* @__PURE__ */ new Date(`${textDate}T${hour}:${minute}:${second}${frac}${timeZone}`);
+  if (!isNaN(dateValue.getTime()) || data.second !== 60) return dateValue;
+  return /* @__PURE__ */ new Date(`${textDate}T${hour}:${minute}:59${frac}${timeZone}`);
+}
+function padStart(num, maxLength) {
+  return String(num).padStart(maxLength, "0");
+}
+var VALUE_KIND_VALUE = /* @__PURE__ */ Symbol("VALUE_KIND_VALUE");
+var VALUE_KIND_INTERMEDIATE = /* @__PURE__ */ Symbol("VALUE_KIND_INTERMEDIATE");
+var KeysResolver = class {
+  constructor(ctx) {
+    this.rootKeys = /* @__PURE__ */ new Map();
+    this.tables = [];
+    this.ctx = ctx;
+  }
+  applyResolveKeyForTable(node) {
+    let keys = this.rootKeys;
+    const peekKeyIndex = node.key.keys.length - 1;
+    for (let index = 0; index < peekKeyIndex; index++) {
+      const keyNode = node.key.keys[index];
+      const keyName = toKeyName(keyNode);
+      node.resolvedKey.push(keyName);
+      let keyStore = keys.get(keyName);
+      if (!keyStore) {
+        keyStore = {
+          node: keyNode,
+          keys: /* @__PURE__ */ new Map()
+        };
+        keys.set(keyName, keyStore);
+      } else if (keyStore.table === "array") {
+        const peekIndex = keyStore.peekIndex;
+        node.resolvedKey.push(peekIndex);
+        keyStore = keyStore.keys.get(peekIndex);
+      }
+      keys = keyStore.keys;
+    }
+    const lastKeyNode = node.key.keys[peekKeyIndex];
+    const lastKeyName = toKeyName(lastKeyNode);
+    node.resolvedKey.push(lastKeyName);
+    const lastKeyStore = keys.get(lastKeyName);
+    if (!lastKeyStore) if (node.kind === "array") {
+      node.resolvedKey.push(0);
+      const newKeyStore = {
+        node: lastKeyNode,
+        keys: /* @__PURE__ */ new Map()
+      };
+      keys.set(lastKeyName, {
+        table: node.kind,
+        node: lastKeyNode,
+        keys: /* @__PURE__ */ new Map([[0, newKeyStore]]),
+        peekIndex: 0
+      });
+      this.tables.push({
+        node,
+        keys: newKeyStore.keys
+      });
+    } else {
+      const newKeyStore = {
+        table: node.kind,
+        node: lastKeyNode,
+        keys: /* @__PURE__ */ new Map()
+      };
+      keys.set(lastKeyName, newKeyStore);
+      this.tables.push({
+        node,
+        keys: newKeyStore.keys
+      });
+    }
+    else if (!lastKeyStore.table) if (node.kind === "array") this.ctx.reportParseError("dupe-keys", lastKeyNode);
+    else {
+      const transformKey = {
+        table: node.kind,
+        node: lastKeyNode,
+        keys: lastKeyStore.keys
+      };
+      keys.set(lastKeyName, transformKey);
+      this.tables.push({
+        node,
+        keys: transformKey.keys
+      });
+    }
+    else if (lastKeyStore.table === "array") if (node.kind === "array") {
+      const newKeyStore = {
+        node: lastKeyNode,
+        keys: /* @__PURE__ */ new Map()
+      };
+      const newIndex = lastKeyStore.peekIndex + 1;
+      node.resolvedKey.push(newIndex);
+      lastKeyStore.keys.set(newIndex, newKeyStore);
+      lastKeyStore.peekIndex = newIndex;
+      this.tables.push({
+        node,
+        keys: newKeyStore.keys
+      });
+    } else this.ctx.reportParseError("dupe-keys", lastKeyNode);
+    else this.ctx.reportParseError("dupe-keys", lastKeyNode);
+  }
+  verifyDuplicateKeys(node) {
+    for (const body of node.body) if (body.type === "TOMLKeyValue") verifyDuplicateKeysForKeyValue(this.ctx, this.rootKeys, body);
+    for (const { node: tableNode, keys } of this.tables) for (const body of tableNode.body) verifyDuplicateKeysForKeyValue(this.ctx, keys, body);
+  }
+};
+function verifyDuplicateKeysForKeyValue(ctx, defineKeys, node) {
+  let keys = defineKeys;
+  const lastKey = last(node.key.keys);
+  for (const keyNode of node.key.keys) {
+    const key = toKeyName(keyNode);
+    let defineKey = keys.get(key);
+    if (defineKey) {
+      if (defineKey.value === VALUE_KIND_VALUE) ctx.reportParseError("dupe-keys", getAfterNode(keyNode, defineKey.node));
+      else if (lastKey === keyNode) ctx.reportParseError("dupe-keys", getAfterNode(keyNode, defineKey.node));
+      else if (defineKey.table) ctx.reportParseError("dupe-keys", getAfterNode(keyNode, defineKey.node));
+      defineKey.value = VALUE_KIND_INTERMEDIATE;
+    } else {
+      if (lastKey === keyNode) defineKey = {
+        value: VALUE_KIND_VALUE,
+        node: keyNode,
+        keys: /* @__PURE__ */ new Map()
+      };
+      else defineKey = {
+        value: VALUE_KIND_INTERMEDIATE,
+        node: keyNode,
+        keys: /* @__PURE__ */ new Map()
+      };
+      keys.set(key, defineKey);
+    }
+    keys = defineKey.keys;
+  }
+  if (node.value.type === "TOMLInlineTable") verifyDuplicateKeysForInlineTable(ctx, keys, node.value);
+  else if (node.value.type === "TOMLArray") verifyDuplicateKeysForArray(ctx, keys, node.value);
+}
+function verifyDuplicateKeysForInlineTable(ctx, defineKeys, node) {
+  for (const body of node.body) verifyDuplicateKeysForKeyValue(ctx, defineKeys, body);
+}
+function verifyDuplicateKeysForArray(ctx, defineKeys, node) {
+  const keys = defineKeys;
+  for (let index = 0; index < node.elements.length; index++) {
+    const element = node.elements[index];
+    let defineKey = keys.get(index);
+    if (defineKey) ctx.reportParseError("dupe-keys", getAfterNode(element, defineKey.node));
+    else {
+      defineKey = {
+        value: VALUE_KIND_VALUE,
+        node: element,
+        keys: /* @__PURE__ */ new Map()
+      };
+      defineKeys.set(index, defineKey);
+      if (element.type === "TOMLInlineTable") verifyDuplicateKeysForInlineTable(ctx, defineKey.keys, element);
+      else if (element.type === "TOMLArray") verifyDuplicateKeysForArray(ctx, defineKey.keys, element);
+    }
+  }
+}
+function getAfterNode(a, b) {
+  return a.range[0] <= b.range[0] ? b : a;
+}
+var Context = class {
+  constructor(data) {
+    this.tokens = [];
+    this.comments = [];
+    this.back = null;
+    this.stateStack = [];
+    this.needNewLine = false;
+    this.needSameLine = false;
+    this.currToken = null;
+    this.prevToken = null;
+    this.valueContainerStack = [];
+    this.tokenizer = new Tokenizer(data.text, data.parserOptions);
+    this.topLevelTable = data.topLevelTable;
+    this.table = data.topLevelTable;
+    this.keysResolver = new KeysResolver(this);
+  }
+  /**
+  * Get the next token.
+  */
+  nextToken(option) {
+    this.prevToken = this.currToken;
+    if (this.back) {
+      this.currToken = this.back;
+      this.back = null;
+    } else this.currToken = this._nextTokenFromTokenizer(option);
+    if ((this.needNewLine || this.needSameLine || option?.needSameLine) && this.prevToken && this.currToken) if (this.prevToken.loc.end.line === this.currToken.loc.start.line) {
+      if (this.needNewLine) return this.reportParseError("missing-newline", this.currToken);
+    } else {
+      const needSameLine = this.needSameLine || option?.needSameLine;
+      if (needSameLine) return this.reportParseError(needSameLine, this.currToken);
+    }
+    this.needNewLine = false;
+    this.needSameLine = false;
+    return this.currToken;
+  }
+  _nextTokenFromTokenizer(option) {
+    const valuesEnabled = this.tokenizer.valuesEnabled;
+    if (option?.valuesEnabled) this.tokenizer.valuesEnabled = option.valuesEnabled;
+    let token = this.tokenizer.nextToken();
+    while (token && token.type === "Block") {
+      this.comments.push(token);
+      token = this.tokenizer.nextToken();
+    }
+    if (token) this.tokens.push(token);
+    this.tokenizer.valuesEnabled = valuesEnabled;
+    return token;
+  }
+  backToken() {
+    if (this.back) throw new Error("Illegal state");
+    this.back = this.currToken;
+    this.currToken = this.prevToken;
+  }
+  addValueContainer(valueContainer) {
+    this.valueContainerStack.push(valueContainer);
+    this.tokenizer.valuesEnabled = true;
+  }
+  consumeValueContainer() {
+    const valueContainer = this.valueContainerStack.pop();
+    this.tokenizer.valuesEnabled = this.valueContainerStack.length > 0;
+    return valueContainer;
+  }
+  applyResolveKeyForTable(node) {
+    this.keysResolver.applyResolveKeyForTable(node);
+  }
+  verifyDuplicateKeys() {
+    this.keysResolver.verifyDuplicateKeys(this.topLevelTable);
+  }
+  /**
+  * Report an invalid token error.
+  */
+  reportParseError(code, token) {
+    let offset, line, column;
+    if (token) {
+      offset = token.range[0];
+      line = token.loc.start.line;
+      column = token.loc.start.column;
+    } else {
+      offset = this.tokenizer.start;
+      const startPos = this.tokenizer.getLocFromIndex(offset);
+      line = startPos.line;
+      column = startPos.column;
+    }
+    throw new ParseError(code, offset, line, column);
+  }
+};
+var STATE_FOR_ERROR = { VALUE: "missing-value" };
+var STRING_VALUE_STYLE_MAP = {
+  BasicString: "basic",
+  MultiLineBasicString: "basic",
+  LiteralString: "literal",
+  MultiLineLiteralString: "literal"
+};
+var STRING_KEY_STYLE_MAP = {
+  BasicString: "basic",
+  LiteralString: "literal"
+};
+var DATETIME_VALUE_KIND_MAP = {
+  OffsetDateTime: "offset-date-time",
+  LocalDateTime: "local-date-time",
+  LocalDate: "local-date",
+  LocalTime: "local-time"
+};
+var TOMLParser = class {
+  /**
+  * Initialize this parser.
+  */
+  constructor(text, parserOptions) {
+    this.text = text;
+    this.parserOptions = parserOptions || {};
+    this.tomlVersion = getTOMLVer(this.parserOptions.tomlVersion);
+  }
+  /**
+  * Parse TOML
+  */
+  parse() {
+    const ast = {
+      type: "Program",
+      body: [],
+      sourceType: "module",
+      tokens: [],
+      comments: [],
+      parent: null,
+      range: [0, 0],
+      loc: {
+        start: {
+          line: 1,
+          column: 0
+        },
+        end: {
+          line: 1,
+          column: 0
+        }
+      }
+    };
+    const node = {
+      type: "TOMLTopLevelTable",
+      body: [],
+      parent: ast,
+      range: cloneRange(ast.range),
+      loc: cloneLoc(ast.loc)
+    };
+    ast.body = [node];
+    const ctx = new Context({
+      text: this.text,
+      parserOptions: this.parserOptions,
+      topLevelTable: node
+    });
+    let token = ctx.nextToken();
+    if (token) {
+      node.range[0] = token.range[0];
+      node.loc.start = clonePos(token.loc.start);
+      while (token) {
+        const state$1 = ctx.stateStack.pop() || "TABLE";
+        ctx.stateStack.push(...this[state$1](token, ctx));
+        token = ctx.nextToken();
+      }
+      const state = ctx.stateStack.pop() || "TABLE";
+      if (state in STATE_FOR_ERROR) return ctx.reportParseError(STATE_FOR_ERROR[state], null);
+      if (ctx.table.type === "TOMLTable") applyEndLoc(ctx.table, last(ctx.table.body));
+      applyEndLoc(node, last(node.body));
+    }
+    ctx.verifyDuplicateKeys();
+    ast.tokens = ctx.tokens;
+    ast.comments = ctx.comments;
+    const endOffset = ctx.tokenizer.end;
+    const endPos = ctx.tokenizer.getLocFromIndex(endOffset);
+    ast.range[1] = endOffset;
+    ast.loc.end = {
+      line: endPos.line,
+      column: endPos.column
+    };
+    return ast;
+  }
+  TABLE(token, ctx) {
+    if (isBare(token) || isString(token)) return this.processKeyValue(token, ctx.table, ctx);
+    if (isLeftBracket(token)) return this.processTable(token, ctx.topLevelTable, ctx);
+    return ctx.reportParseError("unexpected-token", token);
+  }
+  VALUE(token, ctx) {
+    if (isString(token) || isMultiLineString(token)) return this.processStringValue(token, ctx);
+    if (isNumber(token)) return this.processNumberValue(token, ctx);
+    if (isBoolean(token)) return this.processBooleanValue(token, ctx);
+    if (isDateTime(token)) return this.processDateTimeValue(token, ctx);
+    if (isLeftBracket(token)) return this.processArray(token, ctx);
+    if (isLeftBrace(token)) return this.processInlineTable(token, ctx);
+    return ctx.reportParseError("unexpected-token", token);
+  }
+  processTable(token, topLevelTableNode, ctx) {
+    const tableNode = {
+      type: "TOMLTable",
+      kind: "standard",
+      key: null,
+      resolvedKey: [],
+      body: [],
+      parent: topLevelTableNode,
+      range: cloneRange(token.range),
+      loc: cloneLoc(token.loc)
+    };
+    if (ctx.table.type === "TOMLTable") applyEndLoc(ctx.table, last(ctx.table.body));
+    topLevelTableNode.body.push(tableNode);
+    ctx.table = tableNode;
+    let targetToken = ctx.nextToken({ needSameLine: "invalid-key-value-newline" });
+    if (isLeftBracket(targetToken)) {
+      if (token.range[1] < targetToken.range[0]) return ctx.reportParseError("invalid-space", targetToken);
+      tableNode.kind = "array";
+      targetToken = ctx.nextToken({ needSameLine: "invalid-key-value-newline" });
+    }
+    if (isRightBracket(targetToken)) return ctx.reportParseError("missing-key", targetToken);
+    if (!targetToken) return ctx.reportParseError("unterminated-table-key", null);
+    targetToken = this.processKeyNode(targetToken, tableNode, ctx).nextToken;
+    if (!isRightBracket(targetToken)) return ctx.reportParseError("unterminated-table-key", targetToken);
+    if (tableNode.kind === "array") {
+      const rightBracket = targetToken;
+      targetToken = ctx.nextToken({ needSameLine: "invalid-key-value-newline" });
+      if (!isRightBracket(targetToken)) return ctx.reportParseError("unterminated-table-key", targetToken);
+      if (rightBracket.range[1] < targetToken.range[0]) return ctx.reportParseError("invalid-space", targetToken);
+    }
+    applyEndLoc(tableNode, targetToken);
+    ctx.applyResolveKeyForTable(tableNode);
+    ctx.needNewLine = true;
+    return [];
+  }
+  processKeyValue(token, tableNode, ctx) {
+    const keyValueNode = {
+      type: "TOMLKeyValue",
+      key: null,
+      value: null,
+      parent: tableNode,
+      range: cloneRange(token.range),
+      loc: cloneLoc(token.loc)
+    };
+    tableNode.body.push(keyValueNode);
+    const { nextToken: targetToken } = this.processKeyNode(token, keyValueNode, ctx);
+    if (!isEq(targetToken)) return ctx.reportParseError("missing-equals-sign", targetToken);
+    ctx.addValueContainer({
+      parent: keyValueNode,
+      set: (valNode) => {
+        keyValueNode.value = valNode;
+        applyEndLoc(keyValueNode, valNode);
+        ctx.needNewLine = true;
+        return [];
+      }
+    });
+    ctx.needSameLine = "invalid-key-value-newline";
+    return ["VALUE"];
+  }
+  processKeyNode(token, parent, ctx) {
+    if (isDot(token)) ctx.reportParseError("invalid-leading-dot-in-key", token);
+    const keyNode = {
+      type: "TOMLKey",
+      keys: [],
+      parent,
+      range: cloneRange(token.range),
+      loc: cloneLoc(token.loc)
+    };
+    parent.key = keyNode;
+    let targetToken = token;
+    let dotToken = null;
+    do {
+      if (isBare(targetToken)) this.processBareKey(targetToken, keyNode);
+      else if (isString(targetToken)) this.processStringKey(targetToken, keyNode);
+      else break;
+      dotToken = null;
+      targetToken = ctx.nextToken({ needSameLine: "invalid-key-value-newline" });
+      if (!isDot(targetToken)) break;
+      dotToken = targetToken;
+      targetToken = ctx.nextToken({ needSameLine: "invalid-key-value-newline" });
+    } while (targetToken);
+    if (dotToken) ctx.reportParseError(isDot(targetToken) ? "invalid-consecutive-dots-in-key" : "invalid-trailing-dot-in-key", dotToken);
+    applyEndLoc(keyNode, last(keyNode.keys));
+    return {
+      keyNode,
+      nextToken: targetToken
+    };
+  }
+  processBareKey(token, keyNode) {
+    const node = {
+      type: "TOMLBare",
+      name: token.value,
+      parent: keyNode,
+      range: cloneRange(token.range),
+      loc: cloneLoc(token.loc)
+    };
+    keyNode.keys.push(node);
+  }
+  processStringKey(token, keyNode) {
+    const node = {
+      type: "TOMLQuoted",
+      kind: "string",
+      value: token.string,
+      style: STRING_KEY_STYLE_MAP[token.type],
+      multiline: false,
+      parent: keyNode,
+      range: cloneRange(token.range),
+      loc: cloneLoc(token.loc)
+    };
+    keyNode.keys.push(node);
+  }
+  processStringValue(token, ctx) {
+    const valueContainer = ctx.consumeValueContainer();
+    const node = {
+      type: "TOMLValue",
+      kind: "string",
+      value: token.string,
+      style: STRING_VALUE_STYLE_MAP[token.type],
+      multiline: isMultiLineString(token),
+      parent: valueContainer.parent,
+      range: cloneRange(token.range),
+      loc: cloneLoc(token.loc)
+    };
+    return valueContainer.set(node);
+  }
+  processNumberValue(token, ctx) {
+    const valueContainer = ctx.consumeValueContainer();
+    const text = this.text;
+    const [startRange, endRange] = token.range;
+    let numberString = null;
+    const getNumberText = () => {
+      return numberString ?? (numberString = text.slice(startRange, endRange).replace(/_/g, ""));
+    };
+    let node;
+    if (token.type === "Integer") node = {
+      type: "TOMLValue",
+      kind: "integer",
+      value: token.number,
+      bigint: token.bigint,
+      get number() {
+        return getNumberText();
+      },
+      parent: valueContainer.parent,
+      range: cloneRange(token.range),
+      loc: cloneLoc(token.loc)
+    };
+    else node = {
+      type: "TOMLValue",
+      kind: "float",
+      value: token.number,
+      get number() {
+        return getNumberText();
+      },
+      parent: valueContainer.parent,
+      range: cloneRange(token.range),
+      loc: cloneLoc(token.loc)
+    };
+    return valueContainer.set(node);
+  }
+  processBooleanValue(token, ctx) {
+    const valueContainer = ctx.consumeValueContainer();
+    const node = {
+      type: "TOMLValue",
+      kind: "boolean",
+      value: token.boolean,
+      parent: valueContainer.parent,
+      range: cloneRange(token.range),
+      loc: cloneLoc(token.loc)
+    };
+    return valueContainer.set(node);
+  }
+  processDateTimeValue(token, ctx) {
+    const valueContainer = ctx.consumeValueContainer();
+    const node = {
+      type: "TOMLValue",
+      kind: DATETIME_VALUE_KIND_MAP[token.type],
+      value: token.date,
+      datetime: token.value,
+      parent: valueContainer.parent,
+      range: cloneRange(token.range),
+      loc: cloneLoc(token.loc)
+    };
+    return valueContainer.set(node);
+  }
+  processArray(token, ctx) {
+    const valueContainer = ctx.consumeValueContainer();
+    const node = {
+      type: "TOMLArray",
+      elements: [],
+      parent: valueContainer.parent,
+      range: cloneRange(token.range),
+      loc: cloneLoc(token.loc)
+    };
+    const nextToken = ctx.nextToken({ valuesEnabled: true });
+    if (isRightBracket(nextToken)) {
+      applyEndLoc(node, nextToken);
+      return valueContainer.set(node);
+    }
+    ctx.backToken();
+    return this.processArrayValue(node, valueContainer, ctx);
+  }
+  processArrayValue(node, valueContainer, ctx) {
+    ctx.addValueContainer({
+      parent: node,
+      set: (valNode) => {
+        node.elements.push(valNode);
+        let nextToken = ctx.nextToken({ valuesEnabled: true });
+        const hasComma = isComma(nextToken);
+        if (hasComma) nextToken = ctx.nextToken({ valuesEnabled: true });
+        if (isRightBracket(nextToken)) {
+          applyEndLoc(node, nextToken);
+          return valueContainer.set(node);
+        }
+        if (hasComma) {
+          ctx.backToken();
+          return this.processArrayValue(node, valueContainer, ctx);
+        }
+        return ctx.reportParseError(nextToken ? "missing-comma" : "unterminated-array", nextToken);
+      }
+    });
+    return ["VALUE"];
+  }
+  processInlineTable(token, ctx) {
+    const valueContainer = ctx.consumeValueContainer();
+    const node = {
+      type: "TOMLInlineTable",
+      body: [],
+      parent: valueContainer.parent,
+      range: cloneRange(token.range),
+      loc: cloneLoc(token.loc)
+    };
+    const needSameLine = this.tomlVersion.gte(1, 1) ? void 0 : "invalid-inline-table-newline";
+    const nextToken = ctx.nextToken({ needSameLine });
+    if (nextToken) {
+      if (isBare(nextToken) || isString(nextToken)) return this.processInlineTableKeyValue(nextToken, node, valueContainer, ctx);
+      if (isRightBrace(nextToken)) {
+        applyEndLoc(node, nextToken);
+        return valueContainer.set(node);
+      }
+    }
+    return ctx.reportParseError("unexpected-token", nextToken);
+  }
+  processInlineTableKeyValue(token, inlineTableNode, valueContainer, ctx) {
+    const keyValueNode = {
+      type: "TOMLKeyValue",
+      key: null,
+      value: null,
+      parent: inlineTableNode,
+      range: cloneRange(token.range),
+      loc: cloneLoc(token.loc)
+    };
+    inlineTableNode.body.push(keyValueNode);
+    const { nextToken: targetToken } = this.processKeyNode(token, keyValueNode, ctx);
+    if (!isEq(targetToken)) return ctx.reportParseError("missing-equals-sign", targetToken);
+    const needSameLine = this.tomlVersion.gte(1, 1) ? void 0 : "invalid-inline-table-newline";
+    ctx.addValueContainer({
+      parent: keyValueNode,
+      set: (valNode) => {
+        keyValueNode.value = valNode;
+        applyEndLoc(keyValueNode, valNode);
+        let nextToken = ctx.nextToken({ needSameLine });
+        if (isComma(nextToken)) {
+          nextToken = ctx.nextToken({ needSameLine });
+          if (nextToken && (isBare(nextToken) || isString(nextToken))) return this.processInlineTableKeyValue(nextToken, inlineTableNode, valueContainer, ctx);
+          if (isRightBrace(nextToken)) {
+            if (this.tomlVersion.lt(1, 1)) return ctx.reportParseError("invalid-trailing-comma-in-inline-table", nextToken);
+          } else return ctx.reportParseError(nextToken ? "unexpected-token" : "unterminated-inline-table", nextToken);
+        }
+        if (isRightBrace(nextToken)) {
+          applyEndLoc(inlineTableNode, nextToken);
+          return valueContainer.set(inlineTableNode);
+        }
+        return ctx.reportParseError(nextToken ? "missing-comma" : "unterminated-inline-table", nextToken);
+      }
+    });
+    ctx.needSameLine = "invalid-key-value-newline";
+    return ["VALUE"];
+  }
+};
+function isDot(token) {
+  return isPunctuator(token) && token.value === ".";
+}
+function isEq(token) {
+  return isPunctuator(token) && token.value === "=";
+}
+function isLeftBracket(token) {
+  return isPunctuator(token) && token.value === "[";
+}
+function isRightBracket(token) {
+  return isPunctuator(token) && token.value === "]";
+}
+function isLeftBrace(token) {
+  return isPunctuator(token) && token.value === "{";
+}
+function isRightBrace(token) {
+  return isPunctuator(token) && token.value === "}";
+}
+function isComma(token) {
+  return isPunctuator(token) && token.value === ",";
+}
+function isPunctuator(token) {
+  return Boolean(token && token.type === "Punctuator");
+}
+function isBare(token) {
+  return token.type === "Bare";
+}
+function isString(token) {
+  return token.type === "BasicString" || token.type === "LiteralString";
+}
+function isMultiLineString(token) {
+  return token.type === "MultiLineBasicString" || token.type === "MultiLineLiteralString";
+}
+function isNumber(token) {
+  return token.type === "Integer" || token.type === "Float";
+}
+function isBoolean(token) {
+  return token.type === "Boolean";
+}
+function isDateTime(token) {
+  return token.type === "OffsetDateTime" || token.type === "LocalDateTime" || token.type === "LocalDate" || token.type === "LocalTime";
+}
+function applyEndLoc(node, child2) {
+  if (child2) {
+    node.range[1] = child2.range[1];
+    node.loc.end = clonePos(child2.loc.end);
+  }
+}
+function cloneRange(range) {
+  return [range[0], range[1]];
+}
+function cloneLoc(loc) {
+  return {
+    start: clonePos(loc.start),
+    end: clonePos(loc.end)
+  };
+}
+function clonePos(pos) {
+  return {
+    line: pos.line,
+    column: pos.column
+  };
+}
+var tomlKeys = {
+  Program: ["body"],
+  TOMLTopLevelTable: ["body"],
+  TOMLTable: ["key", "body"],
+  TOMLKeyValue: ["key", "value"],
+  TOMLKey: ["keys"],
+  TOMLArray: ["elements"],
+  TOMLInlineTable: ["body"],
+  TOMLBare: [],
+  TOMLQuoted: [],
+  TOMLValue: []
+};
+var KEYS2 = unionWith(tomlKeys);
+function parseForESLint(code, options) {
+  return {
+    ast: new TOMLParser(code, options).parse(),
+    visitorKeys: KEYS2,
+    services: { isTOML: true }
+  };
+}
+var getStaticTOMLValue = generateConvertTOMLValue((node) => node.value);
+function generateConvertTOMLValue(convertValue) {
+  function resolveValue(node, baseTable) {
+    return resolver[node.type](node, baseTable);
+  }
+  const resolver = {
+    Program(node, baseTable = {}) {
+      return resolveValue(node.body[0], baseTable);
+    },
+    TOMLTopLevelTable(node, baseTable = {}) {
+      for (const body of node.body) resolveValue(body, baseTable);
+      return baseTable;
+    },
+    TOMLKeyValue(node, baseTable = {}) {
+      const value = resolveValue(node.value);
+      set(baseTable, resolveValue(node.key), value);
+      return baseTable;
+    },
+    TOMLTable(node, baseTable = {}) {
+      const table = getTable(baseTable, resolveValue(node.key), node.kind === "array");
+      for (const body of node.body) resolveValue(body, table);
+      return baseTable;
+    },
+    TOMLArray(node) {
+      return node.elements.map((e) => resolveValue(e));
+    },
+    TOMLInlineTable(node) {
+      const table = {};
+      for (const body of node.body) resolveValue(body, table);
+      return table;
+    },
+    TOMLKey(node) {
+      return node.keys.map((key) => resolveValue(key));
+    },
+    TOMLBare(node) {
+      return node.name;
+    },
+    TOMLQuoted(node) {
+      return node.value;
+    },
+    TOMLValue(node) {
+      return convertValue(node);
+    }
+  };
+  return (node) => resolveValue(node);
+}
+function getTable(baseTable, keys, array) {
+  let target = baseTable;
+  for (let index = 0; index < keys.length - 1; index++) {
+    const key = keys[index];
+    target = getNextTargetFromKey(target, key);
+  }
+  const lastKey = last(keys);
+  const lastTarget = target[lastKey];
+  if (lastTarget == null) {
+    const tableValue$1 = {};
+    target[lastKey] = array ? [tableValue$1] : tableValue$1;
+    return tableValue$1;
+  }
+  if (isValue(lastTarget)) {
+    const tableValue$1 = {};
+    target[lastKey] = array ? [tableValue$1] : tableValue$1;
+    return tableValue$1;
+  }
+  if (!array) {
+    if (Array.isArray(lastTarget)) {
+      const tableValue$1 = {};
+      target[lastKey] = tableValue$1;
+      return tableValue$1;
+    }
+    return lastTarget;
+  }
+  if (Array.isArray(lastTarget)) {
+    const tableValue$1 = {};
+    lastTarget.push(tableValue$1);
+    return tableValue$1;
+  }
+  const tableValue = {};
+  target[lastKey] = [tableValue];
+  return tableValue;
+  function getNextTargetFromKey(currTarget, key) {
+    const nextTarget = currTarget[key];
+    if (nextTarget == null) {
+      const val = {};
+      currTarget[key] = val;
+      return val;
+    }
+    if (isValue(nextTarget)) {
+      const val = {};
+      currTarget[key] = val;
+      return val;
+    }
+    let resultTarget = nextTarget;
+    while (Array.isArray(resultTarget)) {
+      const lastIndex = resultTarget.length - 1;
+      const nextElement = resultTarget[lastIndex];
+      if (isValue(nextElement)) {
+        const val = {};
+        resultTarget[lastIndex] = val;
+        return val;
+      }
+      resultTarget = nextElement;
+    }
+    return resultTarget;
+  }
+}
+function set(baseTable, keys, value) {
+  let target = baseTable;
+  for (let index = 0; index < keys.length - 1; index++) {
+    const key = keys[index];
+    const nextTarget = target[key];
+    if (nextTarget == null) {
+      const val = {};
+      target[key] = val;
+      target = val;
+    } else if (isValue(nextTarget) || Array.isArray(nextTarget)) {
+      const val = {};
+      target[key] = val;
+      target = val;
+    } else target = nextTarget;
+  }
+  target[last(keys)] = value;
+}
+function isValue(value) {
+  return typeof value !== "object" || value instanceof Date;
+}
+function parseTOML(code, options) {
+  return parseForESLint(code, options).ast;
+}
+
+// src/manager/toml-edit.ts
+function keyNames(key) {
+  return key.keys.map((k) => k.type === "TOMLBare" ? k.name : k.value);
+}
+function samePath(a, b) {
+  return a.length === b.length && a.every((part, i) => part === b[i]);
+}
+function outline(text) {
+  const program = parseTOML(text);
+  const assignments = [];
+  const tables = [];
+  for (const node of program.body[0].body) {
+    if (node.type === "TOMLKeyValue") assignments.push({ node, path: keyNames(node.key) });
+    else {
+      tables.push(node);
+      for (const kv of node.body) assignments.push({ node: kv, path: [...node.resolvedKey.map(String), ...keyNames(kv.key)] });
+    }
+  }
+  return { assignments, tables };
+}
+function literal(value) {
+  return typeof value === "string" ? JSON.stringify(value) : String(value);
+}
 function setTomlValue(text, table, key, value) {
-  const lines = text.split("\n");
-  const assignment = `${key} = ${typeof value === "string" ? JSON.stringify(value) : String(value)}`;
-  const keyLine = new RegExp(`^(\\s*)${escapeRegExp(key)}\\s*=\\s*(?:"[^"]*"|'[^']*'|[^\\s#]+)(\\s*#.*)?$`);
-  const start = lines.findIndex((line) => HEADER.exec(line)?.[1]?.trim() === table);
+  const { assignments, tables } = outline(text);
+  const newline = text.includes("\r\n") ? "\r\n" : "\n";
+  const found = assignments.find((a) => samePath(a.path, [table, key]));
   let result;
-  if (start < 0) {
-    const trailing = text.endsWith("\n") ? "" : "\n";
-    return validate(`${text}${trailing}
-[${table}]
-${assignment}
-`);
-  }
-  let end = lines.findIndex((line, i) => i > start && HEADER.test(line));
-  if (end < 0) end = lines.length;
-  const existing = lines.findIndex((line, i) => i > start && i < end && keyLine.test(line));
-  if (existing >= 0) {
-    result = [...lines];
-    result[existing] = lines[existing].replace(keyLine, (_, indent, comment = "") => `${indent}${assignment}${comment}`);
+  if (found) {
+    const [start, end] = found.node.value.range;
+    result = text.slice(0, start) + literal(value) + text.slice(end);
+  } else if (assignments.some((a) => a.path[0] === table && a.node.value.type === "TOMLInlineTable" && a.path.length === 1)) {
+    throw new MigrationError("unsupported", `manager.toml defines [${table}] as an inline table (${table} = { \u2026 }); set ${table}.${key} = ${literal(value)} there by hand`);
   } else {
-    const commented = lines.findIndex((line, i) => i > start && i < end && new RegExp(`^\\s*#\\s*${escapeRegExp(key)}\\s*=`).test(line));
-    const at = commented >= 0 ? commented + 1 : start + 1;
-    result = [...lines.slice(0, at), assignment, ...lines.slice(at)];
+    const header = tables.find((t) => t.kind === "standard" && samePath(t.resolvedKey, [table]));
+    const dotted = assignments.filter((a) => a.path[0] === table && a.path.length > 1 && a.node.parent.type === "TOMLTopLevelTable");
+    const lines = text.split(newline);
+    if (header) {
+      const first = header.loc.start.line;
+      const following = tables.find((t) => t.range[0] > header.range[0]);
+      const last2 = following ? following.loc.start.line - 1 : lines.length;
+      const commented = lines.findIndex((line, i) => i >= first && i < last2 && new RegExp(`^\\s*#\\s*${escapeRegExp(key)}\\s*=`).test(line));
+      const at = commented >= 0 ? commented + 1 : first;
+      result = [...lines.slice(0, at), `${key} = ${literal(value)}`, ...lines.slice(at)].join(newline);
+    } else if (dotted.length > 0) {
+      const at = Math.max(...dotted.map((a) => a.node.loc.end.line));
+      result = [...lines.slice(0, at), `${table}.${key} = ${literal(value)}`, ...lines.slice(at)].join(newline);
+    } else {
+      const trailing = text === "" || text.endsWith(newline) ? "" : newline;
+      result = `${text}${trailing}${newline}[${table}]${newline}${key} = ${literal(value)}${newline}`;
+    }
   }
-  return validate(result.join("\n"));
+  const expected = parseToml(text);
+  const section2 = expected[table];
+  expected[table] = { ...typeof section2 === "object" && !Array.isArray(section2) ? section2 : {}, [key]: value };
+  return onlyChanged(result, expected, `${table}.${key}`);
 }
 function replaceTomlTable(text, table, body) {
-  const lines = text.split("\n");
-  const start = lines.findIndex((line) => HEADER.exec(line)?.[1]?.trim() === table);
-  const section2 = [`[${table}]`, ...body.trimEnd().split("\n"), ""];
-  if (start < 0) return validate(`${text}${text.endsWith("\n") ? "" : "\n"}
-${section2.join("\n")}`);
-  let end = lines.findIndex((line, i) => i > start && HEADER.test(line));
-  if (end < 0) end = lines.length;
-  return validate([...lines.slice(0, start), ...section2, ...lines.slice(end)].join("\n"));
+  const { assignments, tables } = outline(text);
+  const newline = text.includes("\r\n") ? "\r\n" : "\n";
+  const section2 = [`[${table}]`, ...body.trimEnd().split("\n"), ""].join(newline);
+  if (assignments.some((a) => a.path[0] === table && a.node.parent.type === "TOMLTopLevelTable")) {
+    throw new MigrationError("unsupported", `manager.toml defines [${table}] through dotted keys or an inline table; bai-migrate replaces only a [${table}] section`);
+  }
+  const index = tables.findIndex((t) => t.kind === "standard" && samePath(t.resolvedKey, [table]));
+  let result;
+  if (index < 0) {
+    result = `${text}${text === "" || text.endsWith(newline) ? "" : newline}${newline}${section2}`;
+  } else {
+    const lines = text.split(newline);
+    const start = tables[index].loc.start.line - 1;
+    const next = tables[index + 1];
+    const end = next ? next.loc.start.line - 1 : lines.length;
+    result = [...lines.slice(0, start), section2, ...lines.slice(end)].join(newline);
+  }
+  const before = parseToml(text);
+  const after = parseToml(result);
+  const others = (t) => Object.fromEntries(Object.entries(t).filter(([k]) => k !== table));
+  const wanted = parseToml(section2.replaceAll("\r\n", "\n"))[table];
+  const got = after[table] ?? {};
+  if (!isDeepStrictEqual(others(after), others(before)) || Object.entries(wanted).some(([k, v]) => !isDeepStrictEqual(got[k], v))) {
+    throw new MigrationError("inconsistent-state", `replacing [${table}] in manager.toml would change more than that table; edit it by hand`);
+  }
+  return result;
 }
-function validate(text) {
-  parseToml(text);
-  return text;
+function onlyChanged(result, expected, what) {
+  const actual = parseToml(result);
+  if (!isDeepStrictEqual(actual, expected)) {
+    throw new MigrationError("inconsistent-state", `editing ${what} in manager.toml would change more than that key; set it by hand`);
+  }
+  return result;
 }
 function escapeRegExp(text) {
   return text.replace(/[.*+?^${}()|[\]\\-]/g, "\\$&");
@@ -29202,2809 +31807,6 @@ async function persistRedis(deployment) {
 
 // src/rehearsal/sanitize.ts
 import { createHmac, randomBytes as randomBytes2, randomUUID } from "node:crypto";
-
-// node_modules/eslint-visitor-keys/lib/visitor-keys.js
-var KEYS = {
-  ArrayExpression: ["elements"],
-  ArrayPattern: ["elements"],
-  ArrowFunctionExpression: ["params", "body"],
-  AssignmentExpression: ["left", "right"],
-  AssignmentPattern: ["left", "right"],
-  AwaitExpression: ["argument"],
-  BinaryExpression: ["left", "right"],
-  BlockStatement: ["body"],
-  BreakStatement: ["label"],
-  CallExpression: ["callee", "arguments"],
-  CatchClause: ["param", "body"],
-  ChainExpression: ["expression"],
-  ClassBody: ["body"],
-  ClassDeclaration: ["id", "superClass", "body"],
-  ClassExpression: ["id", "superClass", "body"],
-  ConditionalExpression: ["test", "consequent", "alternate"],
-  ContinueStatement: ["label"],
-  DebuggerStatement: [],
-  DoWhileStatement: ["body", "test"],
-  EmptyStatement: [],
-  ExperimentalRestProperty: ["argument"],
-  ExperimentalSpreadProperty: ["argument"],
-  ExportAllDeclaration: ["exported", "source", "attributes"],
-  ExportDefaultDeclaration: ["declaration"],
-  ExportNamedDeclaration: [
-    "declaration",
-    "specifiers",
-    "source",
-    "attributes"
-  ],
-  ExportSpecifier: ["local", "exported"],
-  ExpressionStatement: ["expression"],
-  ForInStatement: ["left", "right", "body"],
-  ForOfStatement: ["left", "right", "body"],
-  ForStatement: ["init", "test", "update", "body"],
-  FunctionDeclaration: ["id", "params", "body"],
-  FunctionExpression: ["id", "params", "body"],
-  Identifier: [],
-  IfStatement: ["test", "consequent", "alternate"],
-  ImportAttribute: ["key", "value"],
-  ImportDeclaration: ["specifiers", "source", "attributes"],
-  ImportDefaultSpecifier: ["local"],
-  ImportExpression: ["source", "options"],
-  ImportNamespaceSpecifier: ["local"],
-  ImportSpecifier: ["imported", "local"],
-  JSXAttribute: ["name", "value"],
-  JSXClosingElement: ["name"],
-  JSXClosingFragment: [],
-  JSXElement: ["openingElement", "children", "closingElement"],
-  JSXEmptyExpression: [],
-  JSXExpressionContainer: ["expression"],
-  JSXFragment: ["openingFragment", "children", "closingFragment"],
-  JSXIdentifier: [],
-  JSXMemberExpression: ["object", "property"],
-  JSXNamespacedName: ["namespace", "name"],
-  JSXOpeningElement: ["name", "attributes"],
-  JSXOpeningFragment: [],
-  JSXSpreadAttribute: ["argument"],
-  JSXSpreadChild: ["expression"],
-  JSXText: [],
-  LabeledStatement: ["label", "body"],
-  Literal: [],
-  LogicalExpression: ["left", "right"],
-  MemberExpression: ["object", "property"],
-  MetaProperty: ["meta", "property"],
-  MethodDefinition: ["key", "value"],
-  NewExpression: ["callee", "arguments"],
-  ObjectExpression: ["properties"],
-  ObjectPattern: ["properties"],
-  PrivateIdentifier: [],
-  Program: ["body"],
-  Property: ["key", "value"],
-  PropertyDefinition: ["key", "value"],
-  RestElement: ["argument"],
-  ReturnStatement: ["argument"],
-  SequenceExpression: ["expressions"],
-  SpreadElement: ["argument"],
-  StaticBlock: ["body"],
-  Super: [],
-  SwitchCase: ["test", "consequent"],
-  SwitchStatement: ["discriminant", "cases"],
-  TaggedTemplateExpression: ["tag", "quasi"],
-  TemplateElement: [],
-  TemplateLiteral: ["quasis", "expressions"],
-  ThisExpression: [],
-  ThrowStatement: ["argument"],
-  TryStatement: ["block", "handler", "finalizer"],
-  UnaryExpression: ["argument"],
-  UpdateExpression: ["argument"],
-  VariableDeclaration: ["declarations"],
-  VariableDeclarator: ["id", "init"],
-  WhileStatement: ["test", "body"],
-  WithStatement: ["object", "body"],
-  YieldExpression: ["argument"]
-};
-var NODE_TYPES = Object.keys(KEYS);
-for (const type of NODE_TYPES) {
-  Object.freeze(KEYS[type]);
-}
-Object.freeze(KEYS);
-var visitor_keys_default = KEYS;
-
-// node_modules/eslint-visitor-keys/lib/index.js
-function unionWith(additionalKeys) {
-  const retv = (
-    /** @type {{ [type: string]: ReadonlyArray<string> }} */
-    Object.assign({}, visitor_keys_default)
-  );
-  for (const type of Object.keys(additionalKeys)) {
-    if (Object.hasOwn(retv, type)) {
-      const keys = new Set(additionalKeys[type]);
-      for (const key of retv[type]) {
-        keys.add(key);
-      }
-      retv[type] = Object.freeze(Array.from(keys));
-    } else {
-      retv[type] = Object.freeze(Array.from(additionalKeys[type]));
-    }
-  }
-  return Object.freeze(retv);
-}
-
-// node_modules/toml-eslint-parser/lib/index.mjs
-function last(arr) {
-  return arr[arr.length - 1] ?? null;
-}
-function toKeyName(node) {
-  return node.type === "TOMLBare" ? node.name : node.value;
-}
-var TOMLVerImpl = class {
-  constructor(major, minor) {
-    this.major = major;
-    this.minor = minor;
-  }
-  lt(major, minor) {
-    return this.major < major || this.major === major && this.minor < minor;
-  }
-  gte(major, minor) {
-    return this.major > major || this.major === major && this.minor >= minor;
-  }
-};
-var TOML_VERSION_1_0 = new TOMLVerImpl(1, 0);
-var TOML_VERSION_1_1 = new TOMLVerImpl(1, 1);
-var DEFAULT_TOML_VERSION = TOML_VERSION_1_1;
-var SUPPORTED_TOML_VERSIONS = {
-  "1.0": TOML_VERSION_1_0,
-  "1.0.0": TOML_VERSION_1_0,
-  "1.1": TOML_VERSION_1_1,
-  "1.1.0": TOML_VERSION_1_1,
-  latest: TOML_VERSION_1_1,
-  next: TOML_VERSION_1_1
-};
-function getTOMLVer(v) {
-  return v && SUPPORTED_TOML_VERSIONS[v] || DEFAULT_TOML_VERSION;
-}
-var MESSAGES = {
-  "unterminated-string": "Unterminated string constant",
-  "unterminated-table-key": "Unterminated table-key",
-  "unterminated-array": "Unterminated array",
-  "unterminated-inline-table": "Unterminated inline table",
-  "missing-key": "Empty bare keys are not allowed",
-  "missing-newline": "Must be a newline",
-  "missing-equals-sign": "Expected equal (=) token",
-  "missing-value": "Unspecified values are invalid",
-  "missing-comma": "Expected comma (,) token",
-  "dupe-keys": "Defining a key multiple times is invalid",
-  "unexpected-char": "Unexpected character",
-  "unexpected-token": "Unexpected token",
-  "invalid-control-character": "Control characters (codes < 0x1f and 0x7f) are not allowed",
-  "invalid-comment-character": "Invalid code point {{cp}} within comments",
-  "invalid-key-value-newline": "The key, equals sign, and value must be on the same line",
-  "invalid-inline-table-newline": "No newlines are allowed between the curly braces unless they are valid within a value",
-  "invalid-underscore": "Underscores are allowed between digits",
-  "invalid-space": "Unexpected spaces",
-  "invalid-three-quotes": "Three or more quotes are not permitted",
-  "invalid-date": "Unexpected invalid date",
-  "invalid-time": "Unexpected invalid time",
-  "invalid-leading-zero": "Leading zeros are not allowed",
-  "invalid-trailing-comma-in-inline-table": "Trailing comma is not permitted in an inline table",
-  "invalid-char-in-escape-sequence": "Invalid character in escape sequence",
-  "invalid-consecutive-dots-in-key": "Consecutive dots are not permitted in keys",
-  "invalid-code-point": "Invalid code point {{cp}}",
-  "invalid-trailing-dot-in-key": "Keys cannot end with a dot",
-  "invalid-leading-dot-in-key": "Keys cannot start with a dot"
-};
-function getMessage(code, data) {
-  if (data) return MESSAGES[code].replace(/\{\{(.*?)\}\}/gu, (_, name$2) => {
-    if (name$2 in data) return data[name$2];
-    return `{{${name$2}}}`;
-  });
-  return MESSAGES[code];
-}
-var ParseError = class extends SyntaxError {
-  /**
-  * Initialize this ParseError instance.
-  *
-  */
-  constructor(code, offset, line, column, data) {
-    super(getMessage(code, data));
-    this.index = offset;
-    this.lineNumber = line;
-    this.column = column;
-  }
-};
-var CodePoint = {
-  EOF: -1,
-  NULL: 0,
-  SOH: 1,
-  BACKSPACE: 8,
-  TABULATION: 9,
-  LINE_FEED: 10,
-  FORM_FEED: 12,
-  CARRIAGE_RETURN: 13,
-  ESCAPE: 27,
-  SO: 14,
-  US: 31,
-  SPACE: 32,
-  QUOTATION_MARK: 34,
-  HASH: 35,
-  SINGLE_QUOTE: 39,
-  PLUS_SIGN: 43,
-  COMMA: 44,
-  DASH: 45,
-  DOT: 46,
-  DIGIT_0: 48,
-  DIGIT_1: 49,
-  DIGIT_2: 50,
-  DIGIT_3: 51,
-  DIGIT_7: 55,
-  DIGIT_9: 57,
-  COLON: 58,
-  EQUALS_SIGN: 61,
-  LATIN_CAPITAL_A: 65,
-  LATIN_CAPITAL_E: 69,
-  LATIN_CAPITAL_F: 70,
-  LATIN_CAPITAL_T: 84,
-  LATIN_CAPITAL_U: 85,
-  LATIN_CAPITAL_Z: 90,
-  LEFT_BRACKET: 91,
-  BACKSLASH: 92,
-  RIGHT_BRACKET: 93,
-  UNDERSCORE: 95,
-  LATIN_SMALL_A: 97,
-  LATIN_SMALL_B: 98,
-  LATIN_SMALL_E: 101,
-  LATIN_SMALL_F: 102,
-  LATIN_SMALL_I: 105,
-  LATIN_SMALL_L: 108,
-  LATIN_SMALL_N: 110,
-  LATIN_SMALL_O: 111,
-  LATIN_SMALL_R: 114,
-  LATIN_SMALL_S: 115,
-  LATIN_SMALL_T: 116,
-  LATIN_SMALL_U: 117,
-  LATIN_SMALL_X: 120,
-  LATIN_SMALL_Z: 122,
-  LEFT_BRACE: 123,
-  RIGHT_BRACE: 125,
-  TILDE: 126,
-  DELETE: 127,
-  PAD: 128,
-  SUPERSCRIPT_TWO: 178,
-  SUPERSCRIPT_THREE: 179,
-  SUPERSCRIPT_ONE: 185,
-  VULGAR_FRACTION_ONE_QUARTER: 188,
-  VULGAR_FRACTION_THREE_QUARTERS: 190,
-  LATIN_CAPITAL_LETTER_A_WITH_GRAVE: 192,
-  LATIN_CAPITAL_LETTER_O_WITH_DIAERESIS: 214,
-  LATIN_CAPITAL_LETTER_O_WITH_STROKE: 216,
-  LATIN_SMALL_LETTER_O_WITH_DIAERESIS: 246,
-  LATIN_SMALL_LETTER_O_WITH_STROKE: 248,
-  GREEK_SMALL_REVERSED_DOTTED_LUNATE_SIGMA_SYMBOL: 891,
-  GREEK_CAPITAL_LETTER_YOT: 895,
-  CP_1FFF: 8191,
-  ZERO_WIDTH_NON_JOINER: 8204,
-  ZERO_WIDTH_JOINER: 8205,
-  UNDERTIE: 8255,
-  CHARACTER_TIE: 8256,
-  SUPERSCRIPT_ZERO: 8304,
-  CP_218F: 8591,
-  CIRCLED_DIGIT_ONE: 9312,
-  NEGATIVE_CIRCLED_DIGIT_ZERO: 9471,
-  GLAGOLITIC_CAPITAL_LETTER_AZU: 11264,
-  CP_2FEF: 12271,
-  IDEOGRAPHIC_COMMA: 12289,
-  CP_D7FF: 55295,
-  CP_E000: 57344,
-  CJK_COMPATIBILITY_IDEOGRAPH_F900: 63744,
-  ARABIC_LIGATURE_SALAAMUHU_ALAYNAA: 64975,
-  ARABIC_LIGATURE_SALLA_USED_AS_KORANIC_STOP_SIGN_ISOLATED_FORM: 65008,
-  REPLACEMENT_CHARACTER: 65533,
-  LINEAR_B_SYLLABLE_B008_A: 65536,
-  CP_EFFFF: 983039,
-  CP_10FFFF: 1114111
-};
-function isControl(cp) {
-  return cp >= CodePoint.NULL && cp <= CodePoint.US;
-}
-function isWhitespace(cp) {
-  return cp === CodePoint.TABULATION || cp === CodePoint.SPACE;
-}
-function isEOL(cp) {
-  return cp === CodePoint.LINE_FEED || cp === CodePoint.CARRIAGE_RETURN;
-}
-function isUpperLetter(cp) {
-  return cp >= CodePoint.LATIN_CAPITAL_A && cp <= CodePoint.LATIN_CAPITAL_Z;
-}
-function isLowerLetter(cp) {
-  return cp >= CodePoint.LATIN_SMALL_A && cp <= CodePoint.LATIN_SMALL_Z;
-}
-function isLetter(cp) {
-  return isLowerLetter(cp) || isUpperLetter(cp);
-}
-function isDigit(cp) {
-  return cp >= CodePoint.DIGIT_0 && cp <= CodePoint.DIGIT_9;
-}
-function isHexDig(cp) {
-  return isDigit(cp) || cp >= CodePoint.LATIN_SMALL_A && cp <= CodePoint.LATIN_SMALL_F || cp >= CodePoint.LATIN_CAPITAL_A && cp <= CodePoint.LATIN_CAPITAL_F;
-}
-function isOctalDig(cp) {
-  return cp >= CodePoint.DIGIT_0 && cp <= CodePoint.DIGIT_7;
-}
-function isUnicodeScalarValue(cp) {
-  return cp >= 0 && cp <= 55295 || cp >= 57344 && cp <= 1114111;
-}
-function sortedLastIndex(array, value) {
-  let low = 0;
-  let high = array.length;
-  while (low < high) {
-    const mid = low + high >>> 1;
-    const val = array[mid];
-    if (val === value) return mid + 1;
-    if (val < value) low = mid + 1;
-    else high = mid;
-  }
-  return low;
-}
-var Locations = class {
-  constructor() {
-    this.offsets = [];
-  }
-  addOffset(offset) {
-    for (let i = this.offsets.length - 1; i >= 0; i--) {
-      const element = this.offsets[i];
-      if (element === offset) return;
-      if (element < offset) break;
-    }
-    this.offsets.push(offset);
-  }
-  /**
-  * Calculate the location of the given index.
-  * @param index The index to calculate their location.
-  * @returns The location of the index.
-  */
-  getLocFromIndex(offset) {
-    const line = sortedLastIndex(this.offsets, offset) + 1;
-    return {
-      line,
-      column: offset - (line === 1 ? 0 : this.offsets[line - 2])
-    };
-  }
-};
-var CodePointIterator = class {
-  /**
-  * Initialize this char iterator.
-  */
-  constructor(text) {
-    this.locs = new Locations();
-    this.lastCodePoint = CodePoint.NULL;
-    this.start = -1;
-    this.end = 0;
-    this.text = text;
-  }
-  next() {
-    if (this.lastCodePoint === CodePoint.EOF) return CodePoint.EOF;
-    return this.lastCodePoint = this.moveAt(this.end);
-  }
-  getLocFromIndex(index) {
-    return this.locs.getLocFromIndex(index);
-  }
-  eat(cp) {
-    if (this.text.codePointAt(this.end) === cp) {
-      this.next();
-      return true;
-    }
-    return false;
-  }
-  moveAt(offset) {
-    this.start = this.end = offset;
-    const cp = this.text.codePointAt(this.start) ?? CodePoint.EOF;
-    if (cp === CodePoint.EOF) {
-      this.end = this.start;
-      return cp;
-    }
-    this.end += cp >= 65536 ? 2 : 1;
-    if (cp === CodePoint.LINE_FEED) this.locs.addOffset(this.end);
-    else if (cp === CodePoint.CARRIAGE_RETURN) {
-      if (this.text.codePointAt(this.end) === CodePoint.LINE_FEED) {
-        this.end++;
-        this.locs.addOffset(this.end);
-      }
-      return CodePoint.LINE_FEED;
-    }
-    return cp;
-  }
-};
-var HAS_BIGINT = typeof BigInt !== "undefined";
-var RADIX_PREFIXES = {
-  16: "0x",
-  10: "",
-  8: "0o",
-  2: "0b"
-};
-var ESCAPES_1_0 = {
-  [CodePoint.QUOTATION_MARK]: CodePoint.QUOTATION_MARK,
-  [CodePoint.BACKSLASH]: CodePoint.BACKSLASH,
-  [CodePoint.LATIN_SMALL_B]: CodePoint.BACKSPACE,
-  [CodePoint.LATIN_SMALL_F]: CodePoint.FORM_FEED,
-  [CodePoint.LATIN_SMALL_N]: CodePoint.LINE_FEED,
-  [CodePoint.LATIN_SMALL_R]: CodePoint.CARRIAGE_RETURN,
-  [CodePoint.LATIN_SMALL_T]: CodePoint.TABULATION
-};
-var ESCAPES_LATEST = {
-  ...ESCAPES_1_0,
-  [CodePoint.LATIN_SMALL_E]: CodePoint.ESCAPE
-};
-var Tokenizer = class {
-  /**
-  * Initialize this tokenizer.
-  */
-  constructor(text, parserOptions) {
-    this.backCode = false;
-    this.lastCodePoint = CodePoint.NULL;
-    this.state = "DATA";
-    this.token = null;
-    this.tokenStart = -1;
-    this.valuesEnabled = false;
-    this.text = text;
-    this.parserOptions = parserOptions || {};
-    this.codePointIterator = new CodePointIterator(text);
-    this.tomlVersion = getTOMLVer(this.parserOptions.tomlVersion);
-    this.ESCAPES = this.tomlVersion.gte(1, 1) ? ESCAPES_LATEST : ESCAPES_1_0;
-  }
-  get start() {
-    return this.codePointIterator.start;
-  }
-  get end() {
-    return this.codePointIterator.end;
-  }
-  getLocFromIndex(index) {
-    return this.codePointIterator.getLocFromIndex(index);
-  }
-  /**
-  * Report an invalid character error.
-  */
-  reportParseError(code, data) {
-    const offset = this.codePointIterator.start;
-    const loc = this.codePointIterator.getLocFromIndex(offset);
-    throw new ParseError(code, offset, loc.line, loc.column, data);
-  }
-  /**
-  * Get the next token.
-  */
-  nextToken() {
-    let token = this.token;
-    if (token != null) {
-      this.token = null;
-      return token;
-    }
-    let cp = this.lastCodePoint;
-    while (cp !== CodePoint.EOF && !this.token) {
-      cp = this.nextCode();
-      const nextState = this[this.state](cp);
-      if (!nextState) throw new Error(`Unknown error: pre state=${this.state}`);
-      this.state = nextState;
-    }
-    token = this.token;
-    this.token = null;
-    return token;
-  }
-  /**
-  * Get the next code point.
-  */
-  nextCode() {
-    if (this.lastCodePoint === CodePoint.EOF) return CodePoint.EOF;
-    if (this.backCode) {
-      this.backCode = false;
-      return this.lastCodePoint;
-    }
-    return this.lastCodePoint = this.codePointIterator.next();
-  }
-  /**
-  * Eat the next code point.
-  */
-  eatCode(cp) {
-    if (this.lastCodePoint === CodePoint.EOF) return false;
-    if (this.backCode) {
-      if (this.lastCodePoint === cp) {
-        this.backCode = false;
-        return true;
-      }
-      return false;
-    }
-    return this.codePointIterator.eat(cp);
-  }
-  /**
-  * Moves the character position to the given position.
-  */
-  moveAt(loc) {
-    if (this.backCode) this.backCode = false;
-    this.lastCodePoint = this.codePointIterator.moveAt(loc);
-  }
-  /**
-  * Back the current code point as the given state.
-  */
-  back(state) {
-    this.backCode = true;
-    return state;
-  }
-  punctuatorToken() {
-    this.startToken();
-    this.endToken("Punctuator", "end");
-  }
-  startToken() {
-    this.tokenStart = this.codePointIterator.start;
-  }
-  /**
-  * Commit the current token.
-  */
-  endToken(type, pos, option1, option2) {
-    const { tokenStart } = this;
-    const end = this.codePointIterator[pos];
-    const range = [tokenStart, end];
-    const loc = {
-      start: this.codePointIterator.getLocFromIndex(tokenStart),
-      end: this.codePointIterator.getLocFromIndex(end)
-    };
-    if (type === "Block") this.token = {
-      type,
-      value: this.text.slice(tokenStart + 1, end),
-      range,
-      loc
-    };
-    else {
-      let token;
-      const value = this.text.slice(tokenStart, end);
-      if (type === "BasicString" || type === "LiteralString" || type === "MultiLineBasicString" || type === "MultiLineLiteralString") token = {
-        type,
-        value,
-        string: option1,
-        range,
-        loc
-      };
-      else if (type === "Integer") {
-        const text = option1;
-        token = {
-          type,
-          value,
-          number: parseInt(text, option2),
-          bigint: HAS_BIGINT ? BigInt(RADIX_PREFIXES[option2] + text) : null,
-          range,
-          loc
-        };
-      } else if (type === "Float") token = {
-        type,
-        value,
-        number: option1,
-        range,
-        loc
-      };
-      else if (type === "Boolean") token = {
-        type,
-        value,
-        boolean: option1,
-        range,
-        loc
-      };
-      else if (type === "LocalDate" || type === "LocalTime" || type === "LocalDateTime" || type === "OffsetDateTime") token = {
-        type,
-        value,
-        date: option1,
-        range,
-        loc
-      };
-      else token = {
-        type,
-        value,
-        range,
-        loc
-      };
-      this.token = token;
-    }
-  }
-  DATA(cp) {
-    while (isWhitespace(cp) || isEOL(cp)) cp = this.nextCode();
-    if (cp === CodePoint.HASH) {
-      this.startToken();
-      return "COMMENT";
-    }
-    if (cp === CodePoint.QUOTATION_MARK) {
-      this.startToken();
-      return "BASIC_STRING";
-    }
-    if (cp === CodePoint.SINGLE_QUOTE) {
-      this.startToken();
-      return "LITERAL_STRING";
-    }
-    if (cp === CodePoint.DOT || cp === CodePoint.EQUALS_SIGN || cp === CodePoint.LEFT_BRACKET || cp === CodePoint.RIGHT_BRACKET || cp === CodePoint.LEFT_BRACE || cp === CodePoint.RIGHT_BRACE || cp === CodePoint.COMMA) {
-      this.punctuatorToken();
-      return "DATA";
-    }
-    if (this.valuesEnabled) {
-      if (cp === CodePoint.DASH || cp === CodePoint.PLUS_SIGN) {
-        this.startToken();
-        return "SIGN";
-      }
-      if (cp === CodePoint.LATIN_SMALL_N || cp === CodePoint.LATIN_SMALL_I) {
-        this.startToken();
-        return this.back("NAN_OR_INF");
-      }
-      if (isDigit(cp)) {
-        this.startToken();
-        return this.back("NUMBER");
-      }
-      if (cp === CodePoint.LATIN_SMALL_T || cp === CodePoint.LATIN_SMALL_F) {
-        this.startToken();
-        return this.back("BOOLEAN");
-      }
-    } else if (isUnquotedKeyChar(cp, this.tomlVersion)) {
-      this.startToken();
-      return "BARE";
-    }
-    if (cp === CodePoint.EOF) return "DATA";
-    return this.reportParseError("unexpected-char");
-  }
-  COMMENT(cp) {
-    const processCommentChar = this.tomlVersion.gte(1, 1) ? (c) => {
-      if (!isNonEOL(c)) this.reportParseError("invalid-comment-character", { cp: JSON.stringify(String.fromCodePoint(c)).slice(1, -1) });
-    } : (c) => {
-      if (isControlOtherThanTab(c)) this.reportParseErrorControlChar();
-    };
-    while (!isEOL(cp) && cp !== CodePoint.EOF) {
-      processCommentChar(cp);
-      cp = this.nextCode();
-    }
-    this.endToken("Block", "start");
-    return "DATA";
-  }
-  BARE(cp) {
-    while (isUnquotedKeyChar(cp, this.tomlVersion)) cp = this.nextCode();
-    this.endToken("Bare", "start");
-    return this.back("DATA");
-  }
-  BASIC_STRING(cp) {
-    if (cp === CodePoint.QUOTATION_MARK) {
-      cp = this.nextCode();
-      if (cp === CodePoint.QUOTATION_MARK) return "MULTI_LINE_BASIC_STRING";
-      this.endToken("BasicString", "start", "");
-      return this.back("DATA");
-    }
-    const out = [];
-    while (cp !== CodePoint.QUOTATION_MARK && cp !== CodePoint.EOF && cp !== CodePoint.LINE_FEED) {
-      if (isControlOtherThanTab(cp)) return this.reportParseErrorControlChar();
-      if (cp === CodePoint.BACKSLASH) {
-        cp = this.nextCode();
-        const ecp = this.ESCAPES[cp];
-        if (ecp) {
-          out.push(ecp);
-          cp = this.nextCode();
-          continue;
-        } else if (cp === CodePoint.LATIN_SMALL_U) {
-          const code = this.parseUnicode(4);
-          out.push(code);
-          cp = this.nextCode();
-          continue;
-        } else if (cp === CodePoint.LATIN_CAPITAL_U) {
-          const code = this.parseUnicode(8);
-          out.push(code);
-          cp = this.nextCode();
-          continue;
-        } else if (cp === CodePoint.LATIN_SMALL_X && this.tomlVersion.gte(1, 1)) {
-          const code = this.parseUnicode(2);
-          out.push(code);
-          cp = this.nextCode();
-          continue;
-        }
-        return this.reportParseError("invalid-char-in-escape-sequence");
-      }
-      out.push(cp);
-      cp = this.nextCode();
-    }
-    if (cp !== CodePoint.QUOTATION_MARK) return this.reportParseError("unterminated-string");
-    this.endToken("BasicString", "end", String.fromCodePoint(...out));
-    return "DATA";
-  }
-  MULTI_LINE_BASIC_STRING(cp) {
-    const out = [];
-    if (cp === CodePoint.LINE_FEED) cp = this.nextCode();
-    while (cp !== CodePoint.EOF) {
-      if (cp !== CodePoint.LINE_FEED && isControlOtherThanTab(cp)) return this.reportParseErrorControlChar();
-      if (cp === CodePoint.QUOTATION_MARK) {
-        const startPos = this.codePointIterator.start;
-        if (this.eatCode(CodePoint.QUOTATION_MARK) && this.eatCode(CodePoint.QUOTATION_MARK)) {
-          if (this.eatCode(CodePoint.QUOTATION_MARK)) {
-            out.push(CodePoint.QUOTATION_MARK);
-            if (this.eatCode(CodePoint.QUOTATION_MARK)) {
-              out.push(CodePoint.QUOTATION_MARK);
-              if (this.eatCode(CodePoint.QUOTATION_MARK)) {
-                this.moveAt(startPos);
-                return this.reportParseError("invalid-three-quotes");
-              }
-            }
-          }
-          this.endToken("MultiLineBasicString", "end", String.fromCodePoint(...out));
-          return "DATA";
-        }
-        this.moveAt(startPos);
-      }
-      if (cp === CodePoint.BACKSLASH) {
-        cp = this.nextCode();
-        const ecp = this.ESCAPES[cp];
-        if (ecp) {
-          out.push(ecp);
-          cp = this.nextCode();
-          continue;
-        } else if (cp === CodePoint.LATIN_SMALL_U) {
-          const code = this.parseUnicode(4);
-          out.push(code);
-          cp = this.nextCode();
-          continue;
-        } else if (cp === CodePoint.LATIN_CAPITAL_U) {
-          const code = this.parseUnicode(8);
-          out.push(code);
-          cp = this.nextCode();
-          continue;
-        } else if (cp === CodePoint.LATIN_SMALL_X && this.tomlVersion.gte(1, 1)) {
-          const code = this.parseUnicode(2);
-          out.push(code);
-          cp = this.nextCode();
-          continue;
-        } else if (cp === CodePoint.LINE_FEED) {
-          cp = this.nextCode();
-          while (isWhitespace(cp) || cp === CodePoint.LINE_FEED) cp = this.nextCode();
-          continue;
-        } else if (isWhitespace(cp)) {
-          let valid = true;
-          const startPos = this.codePointIterator.start;
-          let nextCp;
-          while ((nextCp = this.nextCode()) !== CodePoint.EOF) {
-            if (nextCp === CodePoint.LINE_FEED) break;
-            if (!isWhitespace(nextCp)) {
-              this.moveAt(startPos);
-              valid = false;
-              break;
-            }
-          }
-          if (valid) {
-            cp = this.nextCode();
-            while (isWhitespace(cp) || cp === CodePoint.LINE_FEED) cp = this.nextCode();
-            continue;
-          }
-        }
-        return this.reportParseError("invalid-char-in-escape-sequence");
-      }
-      out.push(cp);
-      cp = this.nextCode();
-    }
-    return this.reportParseError("unterminated-string");
-  }
-  LITERAL_STRING(cp) {
-    if (cp === CodePoint.SINGLE_QUOTE) {
-      cp = this.nextCode();
-      if (cp === CodePoint.SINGLE_QUOTE) return "MULTI_LINE_LITERAL_STRING";
-      this.endToken("LiteralString", "start", "");
-      return this.back("DATA");
-    }
-    const out = [];
-    while (cp !== CodePoint.SINGLE_QUOTE && cp !== CodePoint.EOF && cp !== CodePoint.LINE_FEED) {
-      if (isControlOtherThanTab(cp)) return this.reportParseErrorControlChar();
-      out.push(cp);
-      cp = this.nextCode();
-    }
-    if (cp !== CodePoint.SINGLE_QUOTE) return this.reportParseError("unterminated-string");
-    this.endToken("LiteralString", "end", String.fromCodePoint(...out));
-    return "DATA";
-  }
-  MULTI_LINE_LITERAL_STRING(cp) {
-    const out = [];
-    if (cp === CodePoint.LINE_FEED) cp = this.nextCode();
-    while (cp !== CodePoint.EOF) {
-      if (cp !== CodePoint.LINE_FEED && isControlOtherThanTab(cp)) return this.reportParseErrorControlChar();
-      if (cp === CodePoint.SINGLE_QUOTE) {
-        const startPos = this.codePointIterator.start;
-        if (this.eatCode(CodePoint.SINGLE_QUOTE) && this.eatCode(CodePoint.SINGLE_QUOTE)) {
-          if (this.eatCode(CodePoint.SINGLE_QUOTE)) {
-            out.push(CodePoint.SINGLE_QUOTE);
-            if (this.eatCode(CodePoint.SINGLE_QUOTE)) {
-              out.push(CodePoint.SINGLE_QUOTE);
-              if (this.eatCode(CodePoint.SINGLE_QUOTE)) {
-                this.moveAt(startPos);
-                return this.reportParseError("invalid-three-quotes");
-              }
-            }
-          }
-          this.endToken("MultiLineLiteralString", "end", String.fromCodePoint(...out));
-          return "DATA";
-        }
-        this.moveAt(startPos);
-      }
-      out.push(cp);
-      cp = this.nextCode();
-    }
-    return this.reportParseError("unterminated-string");
-  }
-  SIGN(cp) {
-    if (cp === CodePoint.LATIN_SMALL_N || cp === CodePoint.LATIN_SMALL_I) return this.back("NAN_OR_INF");
-    if (isDigit(cp)) return this.back("NUMBER");
-    return this.reportParseError("unexpected-char");
-  }
-  NAN_OR_INF(cp) {
-    if (cp === CodePoint.LATIN_SMALL_N) {
-      const startPos = this.codePointIterator.start;
-      if (this.eatCode(CodePoint.LATIN_SMALL_A) && this.eatCode(CodePoint.LATIN_SMALL_N)) {
-        this.endToken("Float", "end", NaN);
-        return "DATA";
-      }
-      this.moveAt(startPos);
-    } else if (cp === CodePoint.LATIN_SMALL_I) {
-      const startPos = this.codePointIterator.start;
-      if (this.eatCode(CodePoint.LATIN_SMALL_N) && this.eatCode(CodePoint.LATIN_SMALL_F)) {
-        this.endToken("Float", "end", this.text[this.tokenStart] === "-" ? -Infinity : Infinity);
-        return "DATA";
-      }
-      this.moveAt(startPos);
-    }
-    return this.reportParseError("unexpected-char");
-  }
-  NUMBER(cp) {
-    const start = this.text[this.tokenStart];
-    const sign = start === "+" ? CodePoint.PLUS_SIGN : start === "-" ? CodePoint.DASH : CodePoint.NULL;
-    if (cp === CodePoint.DIGIT_0) {
-      if (sign === CodePoint.NULL) {
-        const startPos = this.codePointIterator.start;
-        const nextCp$1 = this.nextCode();
-        if (isDigit(nextCp$1)) {
-          const nextNextCp = this.nextCode();
-          if (nextNextCp === CodePoint.COLON) {
-            this.data = {
-              hasDate: false,
-              year: 0,
-              month: 0,
-              day: 0,
-              hour: Number(String.fromCodePoint(CodePoint.DIGIT_0, nextCp$1)),
-              minute: 0,
-              second: 0
-            };
-            return "TIME_MINUTE";
-          }
-          if (isDigit(nextNextCp)) {
-            const nextNextNextCp = this.nextCode();
-            if (isDigit(nextNextNextCp) && this.eatCode(CodePoint.DASH)) {
-              this.data = {
-                hasDate: true,
-                year: Number(String.fromCodePoint(CodePoint.DIGIT_0, nextCp$1, nextNextCp, nextNextNextCp)),
-                month: 0,
-                day: 0,
-                hour: 0,
-                minute: 0,
-                second: 0
-              };
-              return "DATE_MONTH";
-            }
-          }
-          this.moveAt(startPos);
-          return this.reportParseError("invalid-leading-zero");
-        }
-        this.moveAt(startPos);
-      }
-      cp = this.nextCode();
-      if (cp === CodePoint.LATIN_SMALL_X || cp === CodePoint.LATIN_SMALL_O || cp === CodePoint.LATIN_SMALL_B) {
-        if (sign !== CodePoint.NULL) return this.reportParseError("unexpected-char");
-        return cp === CodePoint.LATIN_SMALL_X ? "HEX" : cp === CodePoint.LATIN_SMALL_O ? "OCTAL" : "BINARY";
-      }
-      if (cp === CodePoint.LATIN_SMALL_E || cp === CodePoint.LATIN_CAPITAL_E) {
-        this.data = {
-          minus: sign === CodePoint.DASH,
-          left: [CodePoint.DIGIT_0]
-        };
-        return "EXPONENT_RIGHT";
-      }
-      if (cp === CodePoint.DOT) {
-        this.data = {
-          minus: sign === CodePoint.DASH,
-          absInt: [CodePoint.DIGIT_0]
-        };
-        return "FRACTIONAL_RIGHT";
-      }
-      this.endToken("Integer", "start", "0", 10);
-      return this.back("DATA");
-    }
-    const { out, nextCp, hasUnderscore } = this.parseDigits(cp, isDigit);
-    if (nextCp === CodePoint.DASH && sign === CodePoint.NULL && !hasUnderscore && out.length === 4) {
-      this.data = {
-        hasDate: true,
-        year: Number(String.fromCodePoint(...out)),
-        month: 0,
-        day: 0,
-        hour: 0,
-        minute: 0,
-        second: 0
-      };
-      return "DATE_MONTH";
-    }
-    if (nextCp === CodePoint.COLON && sign === CodePoint.NULL && !hasUnderscore && out.length === 2) {
-      this.data = {
-        hasDate: false,
-        year: 0,
-        month: 0,
-        day: 0,
-        hour: Number(String.fromCodePoint(...out)),
-        minute: 0,
-        second: 0
-      };
-      return "TIME_MINUTE";
-    }
-    if (nextCp === CodePoint.LATIN_SMALL_E || nextCp === CodePoint.LATIN_CAPITAL_E) {
-      this.data = {
-        minus: sign === CodePoint.DASH,
-        left: out
-      };
-      return "EXPONENT_RIGHT";
-    }
-    if (nextCp === CodePoint.DOT) {
-      this.data = {
-        minus: sign === CodePoint.DASH,
-        absInt: out
-      };
-      return "FRACTIONAL_RIGHT";
-    }
-    this.endToken("Integer", "start", sign === CodePoint.DASH ? String.fromCodePoint(CodePoint.DASH, ...out) : String.fromCodePoint(...out), 10);
-    return this.back("DATA");
-  }
-  HEX(cp) {
-    const { out } = this.parseDigits(cp, isHexDig);
-    this.endToken("Integer", "start", String.fromCodePoint(...out), 16);
-    return this.back("DATA");
-  }
-  OCTAL(cp) {
-    const { out } = this.parseDigits(cp, isOctalDig);
-    this.endToken("Integer", "start", String.fromCodePoint(...out), 8);
-    return this.back("DATA");
-  }
-  BINARY(cp) {
-    const { out } = this.parseDigits(cp, (c) => c === CodePoint.DIGIT_0 || c === CodePoint.DIGIT_1);
-    this.endToken("Integer", "start", String.fromCodePoint(...out), 2);
-    return this.back("DATA");
-  }
-  FRACTIONAL_RIGHT(cp) {
-    const { minus, absInt } = this.data;
-    const { out, nextCp } = this.parseDigits(cp, isDigit);
-    const absNum = [
-      ...absInt,
-      CodePoint.DOT,
-      ...out
-    ];
-    if (nextCp === CodePoint.LATIN_SMALL_E || nextCp === CodePoint.LATIN_CAPITAL_E) {
-      this.data = {
-        minus,
-        left: absNum
-      };
-      return "EXPONENT_RIGHT";
-    }
-    const value = Number(minus ? String.fromCodePoint(CodePoint.DASH, ...absNum) : String.fromCodePoint(...absNum));
-    this.endToken("Float", "start", value);
-    return this.back("DATA");
-  }
-  EXPONENT_RIGHT(cp) {
-    const { left, minus: leftMinus } = this.data;
-    let minus = false;
-    if (cp === CodePoint.DASH || cp === CodePoint.PLUS_SIGN) {
-      minus = cp === CodePoint.DASH;
-      cp = this.nextCode();
-    }
-    const { out } = this.parseDigits(cp, isDigit);
-    const right = out;
-    if (minus) right.unshift(CodePoint.DASH);
-    const value = Number(leftMinus ? String.fromCodePoint(CodePoint.DASH, ...left, CodePoint.LATIN_SMALL_E, ...right) : String.fromCodePoint(...left, CodePoint.LATIN_SMALL_E, ...right));
-    this.endToken("Float", "start", value);
-    return this.back("DATA");
-  }
-  BOOLEAN(cp) {
-    if (cp === CodePoint.LATIN_SMALL_T) {
-      const startPos = this.codePointIterator.start;
-      if (this.eatCode(CodePoint.LATIN_SMALL_R) && this.eatCode(CodePoint.LATIN_SMALL_U) && this.eatCode(CodePoint.LATIN_SMALL_E)) {
-        this.endToken("Boolean", "end", true);
-        return "DATA";
-      }
-      this.moveAt(startPos);
-    } else if (cp === CodePoint.LATIN_SMALL_F) {
-      const startPos = this.codePointIterator.start;
-      if (this.eatCode(CodePoint.LATIN_SMALL_A) && this.eatCode(CodePoint.LATIN_SMALL_L) && this.eatCode(CodePoint.LATIN_SMALL_S) && this.eatCode(CodePoint.LATIN_SMALL_E)) {
-        this.endToken("Boolean", "end", false);
-        return "DATA";
-      }
-      this.moveAt(startPos);
-    }
-    return this.reportParseError("unexpected-char");
-  }
-  DATE_MONTH(cp) {
-    const start = this.codePointIterator.start;
-    if (!isDigit(cp)) return this.reportParseError("unexpected-char");
-    cp = this.nextCode();
-    if (!isDigit(cp)) return this.reportParseError("unexpected-char");
-    cp = this.nextCode();
-    if (cp !== CodePoint.DASH) return this.reportParseError("unexpected-char");
-    const end = this.codePointIterator.start;
-    const data = this.data;
-    data.month = Number(this.text.slice(start, end));
-    return "DATE_DAY";
-  }
-  DATE_DAY(cp) {
-    const start = this.codePointIterator.start;
-    if (!isDigit(cp)) return this.reportParseError("unexpected-char");
-    cp = this.nextCode();
-    if (!isDigit(cp)) return this.reportParseError("unexpected-char");
-    const end = this.codePointIterator.end;
-    const data = this.data;
-    data.day = Number(this.text.slice(start, end));
-    if (!isValidDate(data.year, data.month, data.day)) return this.reportParseError("invalid-date");
-    cp = this.nextCode();
-    if (cp === CodePoint.LATIN_CAPITAL_T || cp === CodePoint.LATIN_SMALL_T) return "TIME_HOUR";
-    if (cp === CodePoint.SPACE) {
-      const startPos = this.codePointIterator.start;
-      if (isDigit(this.nextCode()) && isDigit(this.nextCode())) {
-        this.moveAt(startPos);
-        return "TIME_HOUR";
-      }
-      this.moveAt(startPos);
-    }
-    const dateValue = getDateFromDateTimeData(data, "");
-    this.endToken("LocalDate", "start", dateValue);
-    return this.back("DATA");
-  }
-  TIME_HOUR(cp) {
-    const start = this.codePointIterator.start;
-    if (!isDigit(cp)) return this.reportParseError("unexpected-char");
-    cp = this.nextCode();
-    if (!isDigit(cp)) return this.reportParseError("unexpected-char");
-    cp = this.nextCode();
-    if (cp !== CodePoint.COLON) return this.reportParseError("unexpected-char");
-    const end = this.codePointIterator.start;
-    const data = this.data;
-    data.hour = Number(this.text.slice(start, end));
-    return "TIME_MINUTE";
-  }
-  TIME_MINUTE(cp) {
-    const start = this.codePointIterator.start;
-    if (!isDigit(cp)) return this.reportParseError("unexpected-char");
-    cp = this.nextCode();
-    if (!isDigit(cp)) return this.reportParseError("unexpected-char");
-    const end = this.codePointIterator.end;
-    const data = this.data;
-    data.minute = Number(this.text.slice(start, end));
-    cp = this.nextCode();
-    if (cp === CodePoint.COLON) return "TIME_SECOND";
-    if (this.tomlVersion.lt(1, 1)) return this.reportParseError("unexpected-char");
-    if (!isValidTime(data.hour, data.minute, data.second)) return this.reportParseError("invalid-time");
-    return this.processTimeEnd(cp, data);
-  }
-  TIME_SECOND(cp) {
-    const start = this.codePointIterator.start;
-    if (!isDigit(cp)) return this.reportParseError("unexpected-char");
-    cp = this.nextCode();
-    if (!isDigit(cp)) return this.reportParseError("unexpected-char");
-    const end = this.codePointIterator.end;
-    const data = this.data;
-    data.second = Number(this.text.slice(start, end));
-    if (!isValidTime(data.hour, data.minute, data.second)) return this.reportParseError("invalid-time");
-    cp = this.nextCode();
-    if (cp === CodePoint.DOT) return "TIME_SEC_FRAC";
-    return this.processTimeEnd(cp, data);
-  }
-  TIME_SEC_FRAC(cp) {
-    if (!isDigit(cp)) return this.reportParseError("unexpected-char");
-    const start = this.codePointIterator.start;
-    while (isDigit(cp)) cp = this.nextCode();
-    const end = this.codePointIterator.start;
-    const data = this.data;
-    data.frac = this.text.slice(start, end);
-    return this.processTimeEnd(cp, data);
-  }
-  processTimeEnd(cp, data) {
-    if (data.hasDate) {
-      if (cp === CodePoint.DASH || cp === CodePoint.PLUS_SIGN) {
-        data.offsetSign = cp;
-        return "TIME_OFFSET";
-      }
-      if (cp === CodePoint.LATIN_CAPITAL_Z || cp === CodePoint.LATIN_SMALL_Z) {
-        const dateValue$2 = getDateFromDateTimeData(data, "Z");
-        this.endToken("OffsetDateTime", "end", dateValue$2);
-        return "DATA";
-      }
-      const dateValue$1 = getDateFromDateTimeData(data, "");
-      this.endToken("LocalDateTime", "start", dateValue$1);
-      return this.back("DATA");
-    }
-    const dateValue = getDateFromDateTimeData(data, "");
-    this.endToken("LocalTime", "start", dateValue);
-    return this.back("DATA");
-  }
-  TIME_OFFSET(cp) {
-    if (!isDigit(cp)) return this.reportParseError("unexpected-char");
-    const hourStart = this.codePointIterator.start;
-    cp = this.nextCode();
-    if (!isDigit(cp)) return this.reportParseError("unexpected-char");
-    cp = this.nextCode();
-    if (cp !== CodePoint.COLON) return this.reportParseError("unexpected-char");
-    const hourEnd = this.codePointIterator.start;
-    cp = this.nextCode();
-    const minuteStart = this.codePointIterator.start;
-    if (!isDigit(cp)) return this.reportParseError("unexpected-char");
-    cp = this.nextCode();
-    if (!isDigit(cp)) return this.reportParseError("unexpected-char");
-    const minuteEnd = this.codePointIterator.end;
-    const hour = Number(this.text.slice(hourStart, hourEnd));
-    const minute = Number(this.text.slice(minuteStart, minuteEnd));
-    if (!isValidTime(hour, minute, 0)) return this.reportParseError("invalid-time");
-    const data = this.data;
-    const dateValue = getDateFromDateTimeData(data, `${String.fromCodePoint(data.offsetSign)}${padStart(hour, 2)}:${padStart(minute, 2)}`);
-    this.endToken("OffsetDateTime", "end", dateValue);
-    return "DATA";
-  }
-  parseDigits(cp, checkDigit) {
-    if (cp === CodePoint.UNDERSCORE) return this.reportParseError("invalid-underscore");
-    if (!checkDigit(cp)) return this.reportParseError("unexpected-char");
-    const out = [];
-    let before = CodePoint.NULL;
-    let hasUnderscore = false;
-    while (checkDigit(cp) || cp === CodePoint.UNDERSCORE) {
-      if (cp === CodePoint.UNDERSCORE) {
-        hasUnderscore = true;
-        if (before === CodePoint.UNDERSCORE) return this.reportParseError("invalid-underscore");
-      } else out.push(cp);
-      before = cp;
-      cp = this.nextCode();
-    }
-    if (before === CodePoint.UNDERSCORE) return this.reportParseError("invalid-underscore");
-    return {
-      out,
-      nextCp: cp,
-      hasUnderscore
-    };
-  }
-  parseUnicode(count) {
-    const startLoc = this.codePointIterator.start;
-    const start = this.codePointIterator.end;
-    let charCount = 0;
-    let cp;
-    while ((cp = this.nextCode()) !== CodePoint.EOF) {
-      if (!isHexDig(cp)) {
-        this.moveAt(startLoc);
-        return this.reportParseError("invalid-char-in-escape-sequence");
-      }
-      charCount++;
-      if (charCount >= count) break;
-    }
-    const end = this.codePointIterator.end;
-    const code = this.text.slice(start, end);
-    const codePoint = parseInt(code, 16);
-    if (!isUnicodeScalarValue(codePoint)) return this.reportParseError("invalid-code-point", { cp: code });
-    return codePoint;
-  }
-  reportParseErrorControlChar() {
-    return this.reportParseError("invalid-control-character");
-  }
-};
-function isUnquotedKeyChar(cp, tomlVersion) {
-  if (isLetter(cp) || isDigit(cp) || cp === CodePoint.UNDERSCORE || cp === CodePoint.DASH) return true;
-  if (tomlVersion.lt(1, 1)) return false;
-  return false;
-}
-function isControlOtherThanTab(cp) {
-  return isControl(cp) && cp !== CodePoint.TABULATION || cp === CodePoint.DELETE;
-}
-function isNonEOL(cp) {
-  return cp === CodePoint.TABULATION || CodePoint.SPACE <= cp && cp <= CodePoint.TILDE || isNonAscii(cp);
-}
-function isNonAscii(cp) {
-  return CodePoint.PAD <= cp && cp <= CodePoint.CP_D7FF || CodePoint.CP_E000 <= cp && cp <= CodePoint.CP_10FFFF;
-}
-function isValidDate(y, m, d) {
-  if (y >= 0 && m <= 12 && m >= 1 && d >= 1) return d <= (m === 2 ? y & 3 || !(y % 25) && y & 15 ? 28 : 29 : 30 + (m + (m >> 3) & 1));
-  return false;
-}
-function isValidTime(h, m, s) {
-  if (h >= 24 || h < 0 || m > 59 || m < 0 || s > 60 || s < 0) return false;
-  return true;
-}
-function getDateFromDateTimeData(data, timeZone) {
-  const year = padStart(data.year, 4);
-  const month = data.month ? padStart(data.month, 2) : "01";
-  const day = data.day ? padStart(data.day, 2) : "01";
-  const hour = padStart(data.hour, 2);
-  const minute = padStart(data.minute, 2);
-  const second = padStart(data.second, 2);
-  const textDate = `${year}-${month}-${day}`;
-  const frac = data.frac ? `.${data.frac}` : "";
-  const dateValue = /* @__PURE__ */ new Date(`${textDate}T${hour}:${minute}:${second}${frac}${timeZone}`);
-  if (!isNaN(dateValue.getTime()) || data.second !== 60) return dateValue;
-  return /* @__PURE__ */ new Date(`${textDate}T${hour}:${minute}:59${frac}${timeZone}`);
-}
-function padStart(num, maxLength) {
-  return String(num).padStart(maxLength, "0");
-}
-var VALUE_KIND_VALUE = /* @__PURE__ */ Symbol("VALUE_KIND_VALUE");
-var VALUE_KIND_INTERMEDIATE = /* @__PURE__ */ Symbol("VALUE_KIND_INTERMEDIATE");
-var KeysResolver = class {
-  constructor(ctx) {
-    this.rootKeys = /* @__PURE__ */ new Map();
-    this.tables = [];
-    this.ctx = ctx;
-  }
-  applyResolveKeyForTable(node) {
-    let keys = this.rootKeys;
-    const peekKeyIndex = node.key.keys.length - 1;
-    for (let index = 0; index < peekKeyIndex; index++) {
-      const keyNode = node.key.keys[index];
-      const keyName = toKeyName(keyNode);
-      node.resolvedKey.push(keyName);
-      let keyStore = keys.get(keyName);
-      if (!keyStore) {
-        keyStore = {
-          node: keyNode,
-          keys: /* @__PURE__ */ new Map()
-        };
-        keys.set(keyName, keyStore);
-      } else if (keyStore.table === "array") {
-        const peekIndex = keyStore.peekIndex;
-        node.resolvedKey.push(peekIndex);
-        keyStore = keyStore.keys.get(peekIndex);
-      }
-      keys = keyStore.keys;
-    }
-    const lastKeyNode = node.key.keys[peekKeyIndex];
-    const lastKeyName = toKeyName(lastKeyNode);
-    node.resolvedKey.push(lastKeyName);
-    const lastKeyStore = keys.get(lastKeyName);
-    if (!lastKeyStore) if (node.kind === "array") {
-      node.resolvedKey.push(0);
-      const newKeyStore = {
-        node: lastKeyNode,
-        keys: /* @__PURE__ */ new Map()
-      };
-      keys.set(lastKeyName, {
-        table: node.kind,
-        node: lastKeyNode,
-        keys: /* @__PURE__ */ new Map([[0, newKeyStore]]),
-        peekIndex: 0
-      });
-      this.tables.push({
-        node,
-        keys: newKeyStore.keys
-      });
-    } else {
-      const newKeyStore = {
-        table: node.kind,
-        node: lastKeyNode,
-        keys: /* @__PURE__ */ new Map()
-      };
-      keys.set(lastKeyName, newKeyStore);
-      this.tables.push({
-        node,
-        keys: newKeyStore.keys
-      });
-    }
-    else if (!lastKeyStore.table) if (node.kind === "array") this.ctx.reportParseError("dupe-keys", lastKeyNode);
-    else {
-      const transformKey = {
-        table: node.kind,
-        node: lastKeyNode,
-        keys: lastKeyStore.keys
-      };
-      keys.set(lastKeyName, transformKey);
-      this.tables.push({
-        node,
-        keys: transformKey.keys
-      });
-    }
-    else if (lastKeyStore.table === "array") if (node.kind === "array") {
-      const newKeyStore = {
-        node: lastKeyNode,
-        keys: /* @__PURE__ */ new Map()
-      };
-      const newIndex = lastKeyStore.peekIndex + 1;
-      node.resolvedKey.push(newIndex);
-      lastKeyStore.keys.set(newIndex, newKeyStore);
-      lastKeyStore.peekIndex = newIndex;
-      this.tables.push({
-        node,
-        keys: newKeyStore.keys
-      });
-    } else this.ctx.reportParseError("dupe-keys", lastKeyNode);
-    else this.ctx.reportParseError("dupe-keys", lastKeyNode);
-  }
-  verifyDuplicateKeys(node) {
-    for (const body of node.body) if (body.type === "TOMLKeyValue") verifyDuplicateKeysForKeyValue(this.ctx, this.rootKeys, body);
-    for (const { node: tableNode, keys } of this.tables) for (const body of tableNode.body) verifyDuplicateKeysForKeyValue(this.ctx, keys, body);
-  }
-};
-function verifyDuplicateKeysForKeyValue(ctx, defineKeys, node) {
-  let keys = defineKeys;
-  const lastKey = last(node.key.keys);
-  for (const keyNode of node.key.keys) {
-    const key = toKeyName(keyNode);
-    let defineKey = keys.get(key);
-    if (defineKey) {
-      if (defineKey.value === VALUE_KIND_VALUE) ctx.reportParseError("dupe-keys", getAfterNode(keyNode, defineKey.node));
-      else if (lastKey === keyNode) ctx.reportParseError("dupe-keys", getAfterNode(keyNode, defineKey.node));
-      else if (defineKey.table) ctx.reportParseError("dupe-keys", getAfterNode(keyNode, defineKey.node));
-      defineKey.value = VALUE_KIND_INTERMEDIATE;
-    } else {
-      if (lastKey === keyNode) defineKey = {
-        value: VALUE_KIND_VALUE,
-        node: keyNode,
-        keys: /* @__PURE__ */ new Map()
-      };
-      else defineKey = {
-        value: VALUE_KIND_INTERMEDIATE,
-        node: keyNode,
-        keys: /* @__PURE__ */ new Map()
-      };
-      keys.set(key, defineKey);
-    }
-    keys = defineKey.keys;
-  }
-  if (node.value.type === "TOMLInlineTable") verifyDuplicateKeysForInlineTable(ctx, keys, node.value);
-  else if (node.value.type === "TOMLArray") verifyDuplicateKeysForArray(ctx, keys, node.value);
-}
-function verifyDuplicateKeysForInlineTable(ctx, defineKeys, node) {
-  for (const body of node.body) verifyDuplicateKeysForKeyValue(ctx, defineKeys, body);
-}
-function verifyDuplicateKeysForArray(ctx, defineKeys, node) {
-  const keys = defineKeys;
-  for (let index = 0; index < node.elements.length; index++) {
-    const element = node.elements[index];
-    let defineKey = keys.get(index);
-    if (defineKey) ctx.reportParseError("dupe-keys", getAfterNode(element, defineKey.node));
-    else {
-      defineKey = {
-        value: VALUE_KIND_VALUE,
-        node: element,
-        keys: /* @__PURE__ */ new Map()
-      };
-      defineKeys.set(index, defineKey);
-      if (element.type === "TOMLInlineTable") verifyDuplicateKeysForInlineTable(ctx, defineKey.keys, element);
-      else if (element.type === "TOMLArray") verifyDuplicateKeysForArray(ctx, defineKey.keys, element);
-    }
-  }
-}
-function getAfterNode(a, b) {
-  return a.range[0] <= b.range[0] ? b : a;
-}
-var Context = class {
-  constructor(data) {
-    this.tokens = [];
-    this.comments = [];
-    this.back = null;
-    this.stateStack = [];
-    this.needNewLine = false;
-    this.needSameLine = false;
-    this.currToken = null;
-    this.prevToken = null;
-    this.valueContainerStack = [];
-    this.tokenizer = new Tokenizer(data.text, data.parserOptions);
-    this.topLevelTable = data.topLevelTable;
-    this.table = data.topLevelTable;
-    this.keysResolver = new KeysResolver(this);
-  }
-  /**
-  * Get the next token.
-  */
-  nextToken(option) {
-    this.prevToken = this.currToken;
-    if (this.back) {
-      this.currToken = this.back;
-      this.back = null;
-    } else this.currToken = this._nextTokenFromTokenizer(option);
-    if ((this.needNewLine || this.needSameLine || option?.needSameLine) && this.prevToken && this.currToken) if (this.prevToken.loc.end.line === this.currToken.loc.start.line) {
-      if (this.needNewLine) return this.reportParseError("missing-newline", this.currToken);
-    } else {
-      const needSameLine = this.needSameLine || option?.needSameLine;
-      if (needSameLine) return this.reportParseError(needSameLine, this.currToken);
-    }
-    this.needNewLine = false;
-    this.needSameLine = false;
-    return this.currToken;
-  }
-  _nextTokenFromTokenizer(option) {
-    const valuesEnabled = this.tokenizer.valuesEnabled;
-    if (option?.valuesEnabled) this.tokenizer.valuesEnabled = option.valuesEnabled;
-    let token = this.tokenizer.nextToken();
-    while (token && token.type === "Block") {
-      this.comments.push(token);
-      token = this.tokenizer.nextToken();
-    }
-    if (token) this.tokens.push(token);
-    this.tokenizer.valuesEnabled = valuesEnabled;
-    return token;
-  }
-  backToken() {
-    if (this.back) throw new Error("Illegal state");
-    this.back = this.currToken;
-    this.currToken = this.prevToken;
-  }
-  addValueContainer(valueContainer) {
-    this.valueContainerStack.push(valueContainer);
-    this.tokenizer.valuesEnabled = true;
-  }
-  consumeValueContainer() {
-    const valueContainer = this.valueContainerStack.pop();
-    this.tokenizer.valuesEnabled = this.valueContainerStack.length > 0;
-    return valueContainer;
-  }
-  applyResolveKeyForTable(node) {
-    this.keysResolver.applyResolveKeyForTable(node);
-  }
-  verifyDuplicateKeys() {
-    this.keysResolver.verifyDuplicateKeys(this.topLevelTable);
-  }
-  /**
-  * Report an invalid token error.
-  */
-  reportParseError(code, token) {
-    let offset, line, column;
-    if (token) {
-      offset = token.range[0];
-      line = token.loc.start.line;
-      column = token.loc.start.column;
-    } else {
-      offset = this.tokenizer.start;
-      const startPos = this.tokenizer.getLocFromIndex(offset);
-      line = startPos.line;
-      column = startPos.column;
-    }
-    throw new ParseError(code, offset, line, column);
-  }
-};
-var STATE_FOR_ERROR = { VALUE: "missing-value" };
-var STRING_VALUE_STYLE_MAP = {
-  BasicString: "basic",
-  MultiLineBasicString: "basic",
-  LiteralString: "literal",
-  MultiLineLiteralString: "literal"
-};
-var STRING_KEY_STYLE_MAP = {
-  BasicString: "basic",
-  LiteralString: "literal"
-};
-var DATETIME_VALUE_KIND_MAP = {
-  OffsetDateTime: "offset-date-time",
-  LocalDateTime: "local-date-time",
-  LocalDate: "local-date",
-  LocalTime: "local-time"
-};
-var TOMLParser = class {
-  /**
-  * Initialize this parser.
-  */
-  constructor(text, parserOptions) {
-    this.text = text;
-    this.parserOptions = parserOptions || {};
-    this.tomlVersion = getTOMLVer(this.parserOptions.tomlVersion);
-  }
-  /**
-  * Parse TOML
-  */
-  parse() {
-    const ast = {
-      type: "Program",
-      body: [],
-      sourceType: "module",
-      tokens: [],
-      comments: [],
-      parent: null,
-      range: [0, 0],
-      loc: {
-        start: {
-          line: 1,
-          column: 0
-        },
-        end: {
-          line: 1,
-          column: 0
-        }
-      }
-    };
-    const node = {
-      type: "TOMLTopLevelTable",
-      body: [],
-      parent: ast,
-      range: cloneRange(ast.range),
-      loc: cloneLoc(ast.loc)
-    };
-    ast.body = [node];
-    const ctx = new Context({
-      text: this.text,
-      parserOptions: this.parserOptions,
-      topLevelTable: node
-    });
-    let token = ctx.nextToken();
-    if (token) {
-      node.range[0] = token.range[0];
-      node.loc.start = clonePos(token.loc.start);
-      while (token) {
-        const state$1 = ctx.stateStack.pop() || "TABLE";
-        ctx.stateStack.push(...this[state$1](token, ctx));
-        token = ctx.nextToken();
-      }
-      const state = ctx.stateStack.pop() || "TABLE";
-      if (state in STATE_FOR_ERROR) return ctx.reportParseError(STATE_FOR_ERROR[state], null);
-      if (ctx.table.type === "TOMLTable") applyEndLoc(ctx.table, last(ctx.table.body));
-      applyEndLoc(node, last(node.body));
-    }
-    ctx.verifyDuplicateKeys();
-    ast.tokens = ctx.tokens;
-    ast.comments = ctx.comments;
-    const endOffset = ctx.tokenizer.end;
-    const endPos = ctx.tokenizer.getLocFromIndex(endOffset);
-    ast.range[1] = endOffset;
-    ast.loc.end = {
-      line: endPos.line,
-      column: endPos.column
-    };
-    return ast;
-  }
-  TABLE(token, ctx) {
-    if (isBare(token) || isString(token)) return this.processKeyValue(token, ctx.table, ctx);
-    if (isLeftBracket(token)) return this.processTable(token, ctx.topLevelTable, ctx);
-    return ctx.reportParseError("unexpected-token", token);
-  }
-  VALUE(token, ctx) {
-    if (isString(token) || isMultiLineString(token)) return this.processStringValue(token, ctx);
-    if (isNumber(token)) return this.processNumberValue(token, ctx);
-    if (isBoolean(token)) return this.processBooleanValue(token, ctx);
-    if (isDateTime(token)) return this.processDateTimeValue(token, ctx);
-    if (isLeftBracket(token)) return this.processArray(token, ctx);
-    if (isLeftBrace(token)) return this.processInlineTable(token, ctx);
-    return ctx.reportParseError("unexpected-token", token);
-  }
-  processTable(token, topLevelTableNode, ctx) {
-    const tableNode = {
-      type: "TOMLTable",
-      kind: "standard",
-      key: null,
-      resolvedKey: [],
-      body: [],
-      parent: topLevelTableNode,
-      range: cloneRange(token.range),
-      loc: cloneLoc(token.loc)
-    };
-    if (ctx.table.type === "TOMLTable") applyEndLoc(ctx.table, last(ctx.table.body));
-    topLevelTableNode.body.push(tableNode);
-    ctx.table = tableNode;
-    let targetToken = ctx.nextToken({ needSameLine: "invalid-key-value-newline" });
-    if (isLeftBracket(targetToken)) {
-      if (token.range[1] < targetToken.range[0]) return ctx.reportParseError("invalid-space", targetToken);
-      tableNode.kind = "array";
-      targetToken = ctx.nextToken({ needSameLine: "invalid-key-value-newline" });
-    }
-    if (isRightBracket(targetToken)) return ctx.reportParseError("missing-key", targetToken);
-    if (!targetToken) return ctx.reportParseError("unterminated-table-key", null);
-    targetToken = this.processKeyNode(targetToken, tableNode, ctx).nextToken;
-    if (!isRightBracket(targetToken)) return ctx.reportParseError("unterminated-table-key", targetToken);
-    if (tableNode.kind === "array") {
-      const rightBracket = targetToken;
-      targetToken = ctx.nextToken({ needSameLine: "invalid-key-value-newline" });
-      if (!isRightBracket(targetToken)) return ctx.reportParseError("unterminated-table-key", targetToken);
-      if (rightBracket.range[1] < targetToken.range[0]) return ctx.reportParseError("invalid-space", targetToken);
-    }
-    applyEndLoc(tableNode, targetToken);
-    ctx.applyResolveKeyForTable(tableNode);
-    ctx.needNewLine = true;
-    return [];
-  }
-  processKeyValue(token, tableNode, ctx) {
-    const keyValueNode = {
-      type: "TOMLKeyValue",
-      key: null,
-      value: null,
-      parent: tableNode,
-      range: cloneRange(token.range),
-      loc: cloneLoc(token.loc)
-    };
-    tableNode.body.push(keyValueNode);
-    const { nextToken: targetToken } = this.processKeyNode(token, keyValueNode, ctx);
-    if (!isEq(targetToken)) return ctx.reportParseError("missing-equals-sign", targetToken);
-    ctx.addValueContainer({
-      parent: keyValueNode,
-      set: (valNode) => {
-        keyValueNode.value = valNode;
-        applyEndLoc(keyValueNode, valNode);
-        ctx.needNewLine = true;
-        return [];
-      }
-    });
-    ctx.needSameLine = "invalid-key-value-newline";
-    return ["VALUE"];
-  }
-  processKeyNode(token, parent, ctx) {
-    if (isDot(token)) ctx.reportParseError("invalid-leading-dot-in-key", token);
-    const keyNode = {
-      type: "TOMLKey",
-      keys: [],
-      parent,
-      range: cloneRange(token.range),
-      loc: cloneLoc(token.loc)
-    };
-    parent.key = keyNode;
-    let targetToken = token;
-    let dotToken = null;
-    do {
-      if (isBare(targetToken)) this.processBareKey(targetToken, keyNode);
-      else if (isString(targetToken)) this.processStringKey(targetToken, keyNode);
-      else break;
-      dotToken = null;
-      targetToken = ctx.nextToken({ needSameLine: "invalid-key-value-newline" });
-      if (!isDot(targetToken)) break;
-      dotToken = targetToken;
-      targetToken = ctx.nextToken({ needSameLine: "invalid-key-value-newline" });
-    } while (targetToken);
-    if (dotToken) ctx.reportParseError(isDot(targetToken) ? "invalid-consecutive-dots-in-key" : "invalid-trailing-dot-in-key", dotToken);
-    applyEndLoc(keyNode, last(keyNode.keys));
-    return {
-      keyNode,
-      nextToken: targetToken
-    };
-  }
-  processBareKey(token, keyNode) {
-    const node = {
-      type: "TOMLBare",
-      name: token.value,
-      parent: keyNode,
-      range: cloneRange(token.range),
-      loc: cloneLoc(token.loc)
-    };
-    keyNode.keys.push(node);
-  }
-  processStringKey(token, keyNode) {
-    const node = {
-      type: "TOMLQuoted",
-      kind: "string",
-      value: token.string,
-      style: STRING_KEY_STYLE_MAP[token.type],
-      multiline: false,
-      parent: keyNode,
-      range: cloneRange(token.range),
-      loc: cloneLoc(token.loc)
-    };
-    keyNode.keys.push(node);
-  }
-  processStringValue(token, ctx) {
-    const valueContainer = ctx.consumeValueContainer();
-    const node = {
-      type: "TOMLValue",
-      kind: "string",
-      value: token.string,
-      style: STRING_VALUE_STYLE_MAP[token.type],
-      multiline: isMultiLineString(token),
-      parent: valueContainer.parent,
-      range: cloneRange(token.range),
-      loc: cloneLoc(token.loc)
-    };
-    return valueContainer.set(node);
-  }
-  processNumberValue(token, ctx) {
-    const valueContainer = ctx.consumeValueContainer();
-    const text = this.text;
-    const [startRange, endRange] = token.range;
-    let numberString = null;
-    const getNumberText = () => {
-      return numberString ?? (numberString = text.slice(startRange, endRange).replace(/_/g, ""));
-    };
-    let node;
-    if (token.type === "Integer") node = {
-      type: "TOMLValue",
-      kind: "integer",
-      value: token.number,
-      bigint: token.bigint,
-      get number() {
-        return getNumberText();
-      },
-      parent: valueContainer.parent,
-      range: cloneRange(token.range),
-      loc: cloneLoc(token.loc)
-    };
-    else node = {
-      type: "TOMLValue",
-      kind: "float",
-      value: token.number,
-      get number() {
-        return getNumberText();
-      },
-      parent: valueContainer.parent,
-      range: cloneRange(token.range),
-      loc: cloneLoc(token.loc)
-    };
-    return valueContainer.set(node);
-  }
-  processBooleanValue(token, ctx) {
-    const valueContainer = ctx.consumeValueContainer();
-    const node = {
-      type: "TOMLValue",
-      kind: "boolean",
-      value: token.boolean,
-      parent: valueContainer.parent,
-      range: cloneRange(token.range),
-      loc: cloneLoc(token.loc)
-    };
-    return valueContainer.set(node);
-  }
-  processDateTimeValue(token, ctx) {
-    const valueContainer = ctx.consumeValueContainer();
-    const node = {
-      type: "TOMLValue",
-      kind: DATETIME_VALUE_KIND_MAP[token.type],
-      value: token.date,
-      datetime: token.value,
-      parent: valueContainer.parent,
-      range: cloneRange(token.range),
-      loc: cloneLoc(token.loc)
-    };
-    return valueContainer.set(node);
-  }
-  processArray(token, ctx) {
-    const valueContainer = ctx.consumeValueContainer();
-    const node = {
-      type: "TOMLArray",
-      elements: [],
-      parent: valueContainer.parent,
-      range: cloneRange(token.range),
-      loc: cloneLoc(token.loc)
-    };
-    const nextToken = ctx.nextToken({ valuesEnabled: true });
-    if (isRightBracket(nextToken)) {
-      applyEndLoc(node, nextToken);
-      return valueContainer.set(node);
-    }
-    ctx.backToken();
-    return this.processArrayValue(node, valueContainer, ctx);
-  }
-  processArrayValue(node, valueContainer, ctx) {
-    ctx.addValueContainer({
-      parent: node,
-      set: (valNode) => {
-        node.elements.push(valNode);
-        let nextToken = ctx.nextToken({ valuesEnabled: true });
-        const hasComma = isComma(nextToken);
-        if (hasComma) nextToken = ctx.nextToken({ valuesEnabled: true });
-        if (isRightBracket(nextToken)) {
-          applyEndLoc(node, nextToken);
-          return valueContainer.set(node);
-        }
-        if (hasComma) {
-          ctx.backToken();
-          return this.processArrayValue(node, valueContainer, ctx);
-        }
-        return ctx.reportParseError(nextToken ? "missing-comma" : "unterminated-array", nextToken);
-      }
-    });
-    return ["VALUE"];
-  }
-  processInlineTable(token, ctx) {
-    const valueContainer = ctx.consumeValueContainer();
-    const node = {
-      type: "TOMLInlineTable",
-      body: [],
-      parent: valueContainer.parent,
-      range: cloneRange(token.range),
-      loc: cloneLoc(token.loc)
-    };
-    const needSameLine = this.tomlVersion.gte(1, 1) ? void 0 : "invalid-inline-table-newline";
-    const nextToken = ctx.nextToken({ needSameLine });
-    if (nextToken) {
-      if (isBare(nextToken) || isString(nextToken)) return this.processInlineTableKeyValue(nextToken, node, valueContainer, ctx);
-      if (isRightBrace(nextToken)) {
-        applyEndLoc(node, nextToken);
-        return valueContainer.set(node);
-      }
-    }
-    return ctx.reportParseError("unexpected-token", nextToken);
-  }
-  processInlineTableKeyValue(token, inlineTableNode, valueContainer, ctx) {
-    const keyValueNode = {
-      type: "TOMLKeyValue",
-      key: null,
-      value: null,
-      parent: inlineTableNode,
-      range: cloneRange(token.range),
-      loc: cloneLoc(token.loc)
-    };
-    inlineTableNode.body.push(keyValueNode);
-    const { nextToken: targetToken } = this.processKeyNode(token, keyValueNode, ctx);
-    if (!isEq(targetToken)) return ctx.reportParseError("missing-equals-sign", targetToken);
-    const needSameLine = this.tomlVersion.gte(1, 1) ? void 0 : "invalid-inline-table-newline";
-    ctx.addValueContainer({
-      parent: keyValueNode,
-      set: (valNode) => {
-        keyValueNode.value = valNode;
-        applyEndLoc(keyValueNode, valNode);
-        let nextToken = ctx.nextToken({ needSameLine });
-        if (isComma(nextToken)) {
-          nextToken = ctx.nextToken({ needSameLine });
-          if (nextToken && (isBare(nextToken) || isString(nextToken))) return this.processInlineTableKeyValue(nextToken, inlineTableNode, valueContainer, ctx);
-          if (isRightBrace(nextToken)) {
-            if (this.tomlVersion.lt(1, 1)) return ctx.reportParseError("invalid-trailing-comma-in-inline-table", nextToken);
-          } else return ctx.reportParseError(nextToken ? "unexpected-token" : "unterminated-inline-table", nextToken);
-        }
-        if (isRightBrace(nextToken)) {
-          applyEndLoc(inlineTableNode, nextToken);
-          return valueContainer.set(inlineTableNode);
-        }
-        return ctx.reportParseError(nextToken ? "missing-comma" : "unterminated-inline-table", nextToken);
-      }
-    });
-    ctx.needSameLine = "invalid-key-value-newline";
-    return ["VALUE"];
-  }
-};
-function isDot(token) {
-  return isPunctuator(token) && token.value === ".";
-}
-function isEq(token) {
-  return isPunctuator(token) && token.value === "=";
-}
-function isLeftBracket(token) {
-  return isPunctuator(token) && token.value === "[";
-}
-function isRightBracket(token) {
-  return isPunctuator(token) && token.value === "]";
-}
-function isLeftBrace(token) {
-  return isPunctuator(token) && token.value === "{";
-}
-function isRightBrace(token) {
-  return isPunctuator(token) && token.value === "}";
-}
-function isComma(token) {
-  return isPunctuator(token) && token.value === ",";
-}
-function isPunctuator(token) {
-  return Boolean(token && token.type === "Punctuator");
-}
-function isBare(token) {
-  return token.type === "Bare";
-}
-function isString(token) {
-  return token.type === "BasicString" || token.type === "LiteralString";
-}
-function isMultiLineString(token) {
-  return token.type === "MultiLineBasicString" || token.type === "MultiLineLiteralString";
-}
-function isNumber(token) {
-  return token.type === "Integer" || token.type === "Float";
-}
-function isBoolean(token) {
-  return token.type === "Boolean";
-}
-function isDateTime(token) {
-  return token.type === "OffsetDateTime" || token.type === "LocalDateTime" || token.type === "LocalDate" || token.type === "LocalTime";
-}
-function applyEndLoc(node, child2) {
-  if (child2) {
-    node.range[1] = child2.range[1];
-    node.loc.end = clonePos(child2.loc.end);
-  }
-}
-function cloneRange(range) {
-  return [range[0], range[1]];
-}
-function cloneLoc(loc) {
-  return {
-    start: clonePos(loc.start),
-    end: clonePos(loc.end)
-  };
-}
-function clonePos(pos) {
-  return {
-    line: pos.line,
-    column: pos.column
-  };
-}
-var tomlKeys = {
-  Program: ["body"],
-  TOMLTopLevelTable: ["body"],
-  TOMLTable: ["key", "body"],
-  TOMLKeyValue: ["key", "value"],
-  TOMLKey: ["keys"],
-  TOMLArray: ["elements"],
-  TOMLInlineTable: ["body"],
-  TOMLBare: [],
-  TOMLQuoted: [],
-  TOMLValue: []
-};
-var KEYS2 = unionWith(tomlKeys);
-function parseForESLint(code, options) {
-  return {
-    ast: new TOMLParser(code, options).parse(),
-    visitorKeys: KEYS2,
-    services: { isTOML: true }
-  };
-}
-var getStaticTOMLValue = generateConvertTOMLValue((node) => node.value);
-function generateConvertTOMLValue(convertValue) {
-  function resolveValue(node, baseTable) {
-    return resolver[node.type](node, baseTable);
-  }
-  const resolver = {
-    Program(node, baseTable = {}) {
-      return resolveValue(node.body[0], baseTable);
-    },
-    TOMLTopLevelTable(node, baseTable = {}) {
-      for (const body of node.body) resolveValue(body, baseTable);
-      return baseTable;
-    },
-    TOMLKeyValue(node, baseTable = {}) {
-      const value = resolveValue(node.value);
-      set(baseTable, resolveValue(node.key), value);
-      return baseTable;
-    },
-    TOMLTable(node, baseTable = {}) {
-      const table = getTable(baseTable, resolveValue(node.key), node.kind === "array");
-      for (const body of node.body) resolveValue(body, table);
-      return baseTable;
-    },
-    TOMLArray(node) {
-      return node.elements.map((e) => resolveValue(e));
-    },
-    TOMLInlineTable(node) {
-      const table = {};
-      for (const body of node.body) resolveValue(body, table);
-      return table;
-    },
-    TOMLKey(node) {
-      return node.keys.map((key) => resolveValue(key));
-    },
-    TOMLBare(node) {
-      return node.name;
-    },
-    TOMLQuoted(node) {
-      return node.value;
-    },
-    TOMLValue(node) {
-      return convertValue(node);
-    }
-  };
-  return (node) => resolveValue(node);
-}
-function getTable(baseTable, keys, array) {
-  let target = baseTable;
-  for (let index = 0; index < keys.length - 1; index++) {
-    const key = keys[index];
-    target = getNextTargetFromKey(target, key);
-  }
-  const lastKey = last(keys);
-  const lastTarget = target[lastKey];
-  if (lastTarget == null) {
-    const tableValue$1 = {};
-    target[lastKey] = array ? [tableValue$1] : tableValue$1;
-    return tableValue$1;
-  }
-  if (isValue(lastTarget)) {
-    const tableValue$1 = {};
-    target[lastKey] = array ? [tableValue$1] : tableValue$1;
-    return tableValue$1;
-  }
-  if (!array) {
-    if (Array.isArray(lastTarget)) {
-      const tableValue$1 = {};
-      target[lastKey] = tableValue$1;
-      return tableValue$1;
-    }
-    return lastTarget;
-  }
-  if (Array.isArray(lastTarget)) {
-    const tableValue$1 = {};
-    lastTarget.push(tableValue$1);
-    return tableValue$1;
-  }
-  const tableValue = {};
-  target[lastKey] = [tableValue];
-  return tableValue;
-  function getNextTargetFromKey(currTarget, key) {
-    const nextTarget = currTarget[key];
-    if (nextTarget == null) {
-      const val = {};
-      currTarget[key] = val;
-      return val;
-    }
-    if (isValue(nextTarget)) {
-      const val = {};
-      currTarget[key] = val;
-      return val;
-    }
-    let resultTarget = nextTarget;
-    while (Array.isArray(resultTarget)) {
-      const lastIndex = resultTarget.length - 1;
-      const nextElement = resultTarget[lastIndex];
-      if (isValue(nextElement)) {
-        const val = {};
-        resultTarget[lastIndex] = val;
-        return val;
-      }
-      resultTarget = nextElement;
-    }
-    return resultTarget;
-  }
-}
-function set(baseTable, keys, value) {
-  let target = baseTable;
-  for (let index = 0; index < keys.length - 1; index++) {
-    const key = keys[index];
-    const nextTarget = target[key];
-    if (nextTarget == null) {
-      const val = {};
-      target[key] = val;
-      target = val;
-    } else if (isValue(nextTarget) || Array.isArray(nextTarget)) {
-      const val = {};
-      target[key] = val;
-      target = val;
-    } else target = nextTarget;
-  }
-  target[last(keys)] = value;
-}
-function isValue(value) {
-  return typeof value !== "object" || value instanceof Date;
-}
-function parseTOML(code, options) {
-  return parseForESLint(code, options).ast;
-}
-
-// node_modules/smol-toml/dist/error.js
-function getLineColFromPtr(string, ptr) {
-  let lines = string.slice(0, ptr).split(/\r?\n/);
-  return [lines.length, lines.pop().length + 1];
-}
-function makeCodeBlock(string, line, column) {
-  let lines = string.split(/\r?\n/);
-  let codeblock = "";
-  let numberLen = (Math.log10(line + 1) | 0) + 1;
-  for (let i = line - 1; i <= line + 1; i++) {
-    let l = lines[i - 1];
-    if (!l)
-      continue;
-    codeblock += i.toString().padEnd(numberLen, " ");
-    codeblock += ":  ";
-    codeblock += l;
-    codeblock += "\n";
-    if (i === line) {
-      codeblock += " ".repeat(numberLen + column + 2);
-      codeblock += "^\n";
-    }
-  }
-  return codeblock;
-}
-var TomlError2 = class _TomlError extends Error {
-  line;
-  column;
-  codeblock;
-  constructor(message, options) {
-    const [line, column] = getLineColFromPtr(options.toml, options.ptr);
-    const codeblock = makeCodeBlock(options.toml, line, column);
-    super(`Invalid TOML document: ${message}
-
-${codeblock}`, options);
-    this.line = line;
-    this.column = column;
-    this.codeblock = codeblock;
-  }
-  /** @internal */
-  static x(message, ctx, ptr) {
-    throw new _TomlError(message, { toml: ctx.s, ptr: ptr ?? ctx.p });
-  }
-};
-
-// node_modules/smol-toml/dist/primitive.js
-function parseString(ctx) {
-  let startPtr = ctx.p;
-  let c = ctx.s.charCodeAt(ctx.p++);
-  let first = c;
-  let isLiteral = c === 39;
-  let isMultiline = c === ctx.s.charCodeAt(ctx.p) && c === ctx.s.charCodeAt(ctx.p + 1);
-  if (isMultiline) {
-    if ((c = ctx.s.charCodeAt(ctx.p += 2)) === 10)
-      ctx.p++;
-    else if (c === 13 && ctx.s.charCodeAt(ctx.p + 1) === 10)
-      ctx.p += 2;
-  }
-  let parsed = "";
-  let sliceStart = ctx.p;
-  let state = 0;
-  for (; ctx.p < ctx.s.length; ctx.p++) {
-    c = ctx.s.charCodeAt(ctx.p);
-    if (isMultiline && (c === 10 || c === 13 && ctx.s.charCodeAt(ctx.p + 1) === 10)) {
-      state = state && 3;
-    } else if (c < 32 && c !== 9 || c === 127) {
-      TomlError2.x("control characters are not allowed in strings", ctx);
-    } else if ((!state || state === 3) && c === first && (!isMultiline || ctx.s.charCodeAt(ctx.p + 1) === first && ctx.s.charCodeAt(ctx.p + 2) === first)) {
-      if (isMultiline) {
-        if (ctx.s.charCodeAt(ctx.p + 3) === first)
-          ctx.p++;
-        if (ctx.s.charCodeAt(ctx.p + 3) === first)
-          ctx.p++;
-      }
-      if (!state) {
-        let s = ctx.s.slice(sliceStart, ctx.p);
-        parsed = parsed ? parsed + s : s;
-      }
-      ctx.p += isMultiline ? 3 : 1;
-      return parsed;
-    } else if (!state) {
-      if (!isLiteral && c === 92) {
-        parsed += ctx.s.slice(sliceStart, sliceStart = ctx.p);
-        state = 1;
-      }
-    } else if (state === 1) {
-      if (c === 120 || c === 117 || c === 85) {
-        let errPtr = ctx.p++ - 1;
-        let value = 0;
-        let len = c === 120 ? 2 : c === 117 ? 4 : 8;
-        for (let j = 0; j < len; j++, ctx.p++) {
-          let hex = ctx.s.charCodeAt(ctx.p);
-          let digit = (
-            /* 0-9 */
-            hex >= 48 && hex <= 57 ? hex - 48 : (
-              /* A-F */
-              hex >= 65 && hex <= 70 ? hex - 65 + 10 : (
-                /* a-f */
-                hex >= 97 && hex <= 102 ? hex - 97 + 10 : -1
-              )
-            )
-          );
-          if (digit < 0)
-            TomlError2.x("invalid non-hex character in unicode escape", ctx);
-          value = value << 4 | digit;
-        }
-        if (value < 0 || value > 1114111 || value >= 55296 && value <= 57343) {
-          TomlError2.x("invalid unicode escape", ctx, errPtr);
-        }
-        parsed += String.fromCodePoint(value);
-        sliceStart = ctx.p--;
-        state = 0;
-      } else if (isMultiline && (c === 32 || c === 9)) {
-        state = 2;
-      } else {
-        if (c === 98)
-          parsed += "\b";
-        else if (c === 116)
-          parsed += "	";
-        else if (c === 110)
-          parsed += "\n";
-        else if (c === 102)
-          parsed += "\f";
-        else if (c === 114)
-          parsed += "\r";
-        else if (c === 101)
-          parsed += "\x1B";
-        else if (c === 34)
-          parsed += '"';
-        else if (c === 92)
-          parsed += "\\";
-        else
-          TomlError2.x("unrecognised escape sequence", ctx);
-        sliceStart = ctx.p + 1;
-        state = 0;
-      }
-    } else if (c !== 32 && c !== 9) {
-      if (state === 2)
-        TomlError2.x("invalid escape: only line-ending whitespace may be escaped", ctx, sliceStart);
-      state = !isLiteral && c === 92 ? 1 : 0;
-      sliceStart = ctx.p;
-    }
-  }
-  TomlError2.x("unfinished string", ctx, startPtr);
-}
-
-// node_modules/smol-toml/dist/date.js
-var DATE_TIME_RE = /^(\d{4}-\d{2}-\d{2})?[Tt ]?(?:(\d{2}):\d{2}(?::\d{2}(?:\.\d+)?)?)?(Z|z|[-+]\d{2}:\d{2})?$/i;
-var TomlDate = class _TomlDate extends Date {
-  #hasDate = false;
-  #hasTime = false;
-  #offset = null;
-  constructor(date, fasttype, unsafeDelim) {
-    let hasDate = true;
-    let hasTime = true;
-    let offset = "Z";
-    let c;
-    if (typeof date === "string") {
-      if (fasttype)
-        prep: {
-          if (fasttype < 3) {
-            if (+date.slice(11, 13) > 23) {
-              date = "";
-              break prep;
-            }
-            if (fasttype === 2) {
-              offset = null;
-              date += "Z";
-            } else if ((c = date.charCodeAt(date.length - 1)) !== 90 && c !== 122) {
-              offset = date.slice(date.length - 6);
-            }
-            if (unsafeDelim)
-              date = date.slice(0, 10) + "T" + date.slice(11);
-          } else if (fasttype === 4) {
-            date = +date.slice(0, 2) > 23 ? "" : `0000-01-01T${date}Z`;
-          }
-          hasDate = fasttype !== 4;
-          hasTime = fasttype !== 3;
-        }
-      else {
-        let match = date.match(DATE_TIME_RE);
-        if (match) {
-          if (!match[1]) {
-            hasDate = false;
-            date = `0000-01-01T${date}`;
-          }
-          hasTime = !!match[2];
-          hasTime && date[10] === " " && (date = date.replace(" ", "T"));
-          if (match[2] && +match[2] > 23) {
-            date = "";
-          } else {
-            offset = match[3] || null;
-            if (!offset && hasTime)
-              date += "Z";
-          }
-        } else {
-          date = "";
-        }
-      }
-    }
-    super(date);
-    if (!isNaN(this.getTime())) {
-      this.#hasDate = hasDate;
-      this.#hasTime = hasTime;
-      this.#offset = offset;
-    }
-  }
-  isDateTime() {
-    return this.#hasDate && this.#hasTime;
-  }
-  isLocal() {
-    return !this.#hasDate || !this.#hasTime || !this.#offset;
-  }
-  isDate() {
-    return this.#hasDate && !this.#hasTime;
-  }
-  isTime() {
-    return this.#hasTime && !this.#hasDate;
-  }
-  isValid() {
-    return this.#hasDate || this.#hasTime;
-  }
-  toISOString() {
-    let iso = super.toISOString();
-    if (this.isDate())
-      return iso.slice(0, 10);
-    if (this.isTime())
-      return iso.slice(11, 23);
-    if (this.#offset === null)
-      return iso.slice(0, -1);
-    if (this.#offset === "Z" || this.#offset === "z")
-      return iso;
-    let offset = +this.#offset.slice(1, 3) * 60 + +this.#offset.slice(4, 6);
-    offset = this.#offset[0] === "-" ? offset : -offset;
-    let offsetDate = new Date(this.getTime() - offset * 6e4);
-    return offsetDate.toISOString().slice(0, -1) + this.#offset;
-  }
-  static wrapAsOffsetDateTime(jsDate, offset = "Z") {
-    let date = new _TomlDate(jsDate);
-    date.#offset = offset;
-    return date;
-  }
-  static wrapAsLocalDateTime(jsDate) {
-    let date = new _TomlDate(jsDate);
-    date.#offset = null;
-    return date;
-  }
-  static wrapAsLocalDate(jsDate) {
-    let date = new _TomlDate(jsDate);
-    date.#hasTime = false;
-    date.#offset = null;
-    return date;
-  }
-  static wrapAsLocalTime(jsDate) {
-    let date = new _TomlDate(jsDate);
-    date.#hasDate = false;
-    date.#offset = null;
-    return date;
-  }
-};
-
-// node_modules/smol-toml/dist/extract.js
-function isDigit2(char, base = 10) {
-  return base === 16 ? char > 47 && char < 58 || char > 64 && char < 71 || char > 96 && char < 103 : char > 47 && char < 48 + base;
-}
-function isEndOfValue(char, delim) {
-  return char === 32 || char === 9 || char === 10 || char === 13 || // Structure end or next value delimiter
-  delim && (char === delim || char === 44) || // Comment
-  char === 35;
-}
-function extractValue(ctx, end) {
-  let errPtr = ctx.p;
-  let c = ctx.s.charCodeAt(ctx.p);
-  if (c === 91 || c === 123) {
-    ctx.d-- || TomlError2.x("document contains excessively nested structures. aborting.", ctx);
-    let value = c === 91 ? parseArray(ctx) : parseInlineTable(ctx);
-    ctx.d++;
-    return value;
-  }
-  if (c === 34 || c === 39) {
-    return parseString(ctx);
-  }
-  if (c === 116) {
-    if (ctx.s.charCodeAt(++ctx.p) !== 114 || ctx.s.charCodeAt(++ctx.p) !== 117 || ctx.s.charCodeAt(++ctx.p) !== 101)
-      TomlError2.x("invalid value", ctx, errPtr);
-    return ctx.p++, true;
-  }
-  if (c === 102) {
-    if (ctx.s.charCodeAt(++ctx.p) !== 97 || ctx.s.charCodeAt(++ctx.p) !== 108 || ctx.s.charCodeAt(++ctx.p) !== 115 || ctx.s.charCodeAt(++ctx.p) !== 101)
-      TomlError2.x("invalid value", ctx, errPtr);
-    return ctx.p++, false;
-  }
-  if (c === 43 || c === 45) {
-    return parseNumber(ctx, ctx.p, ctx.s.charCodeAt(++ctx.p), 44 - c, end);
-  }
-  if (ctx.s.charCodeAt(ctx.p + 4) === 45 && ctx.s.charCodeAt(ctx.p + 7) === 45) {
-    return parseDate(ctx, c, end);
-  }
-  if (ctx.s.charCodeAt(ctx.p + 2) === 58) {
-    return parseTime(ctx, c, end);
-  }
-  return parseNumber(ctx, ctx.p, c, 0, end);
-}
-function parseNumber(ctx, startPtr, startChr, sign, endChr) {
-  let c = startChr;
-  let state = 0;
-  let hasUnderscores = false;
-  if (c === 105) {
-    if (ctx.s.charCodeAt(++ctx.p) !== 110 || ctx.s.charCodeAt(++ctx.p) !== 102)
-      TomlError2.x("invalid value", ctx, startPtr);
-    return ctx.p++, (sign || 1) / 0;
-  }
-  if (c === 110) {
-    if (ctx.s.charCodeAt(++ctx.p) !== 97 || ctx.s.charCodeAt(++ctx.p) !== 110)
-      TomlError2.x("invalid value", ctx, startPtr);
-    return ctx.p++, NaN;
-  }
-  if (c === 48) {
-    if (++ctx.p >= ctx.s.length || isEndOfValue(c = ctx.s.charCodeAt(ctx.p), endChr))
-      return ctx.bi === true ? 0n : 0;
-    if (!sign) {
-      if (c === 120)
-        return parseIntegerBaseN(ctx, startPtr, 16, endChr);
-      else if (c === 98)
-        return parseIntegerBaseN(ctx, startPtr, 2, endChr);
-      else if (c === 111)
-        return parseIntegerBaseN(ctx, startPtr, 8, endChr);
-    }
-    if (c === 46)
-      state = 2;
-    else if (c === 101 || c === 69)
-      state = 4;
-    else
-      TomlError2.x("illegal leading zero", ctx, startPtr);
-  } else if (!isDigit2(c))
-    TomlError2.x("invalid value", ctx, startPtr);
-  while (++ctx.p < ctx.s.length && (c = ctx.s.charCodeAt(ctx.p), !isEndOfValue(c, endChr))) {
-    if (!state)
-      state = 1;
-    if (c === 95) {
-      if (!(state & 1))
-        TomlError2.x("illegal underscore", ctx);
-      state += 11;
-      hasUnderscores = true;
-    } else if (state === 1 && c === 46)
-      state = 2;
-    else if ((state === 1 || state === 3) && (c === 101 || c === 69))
-      state = 4;
-    else if (state === 4 && (c === 43 || c === 45)) {
-      state = 6;
-    } else if (!isDigit2(c))
-      TomlError2.x(`illegal character in numeric literal`, ctx);
-    else if (state > 9)
-      state -= 11;
-    else if (!(state & 1))
-      state++;
-  }
-  if (!state) {
-    let val = (startChr - 48) * (sign || 1);
-    return ctx.bi === true ? BigInt(val) : val;
-  }
-  if (!(state & 1))
-    TomlError2.x("unfinished numeric value", ctx, startPtr);
-  let str2 = ctx.s.slice(startPtr, ctx.p);
-  if (hasUnderscores)
-    str2 = str2.replaceAll("_", "");
-  return state > 1 ? parseFloat(str2) : parseInteger(ctx, str2, 10, startPtr);
-}
-function parseIntegerBaseN(ctx, startPtr, base, endChr) {
-  let c, underscore = 1;
-  while (++ctx.p < ctx.s.length && (c = ctx.s.charCodeAt(ctx.p), !isEndOfValue(c, endChr))) {
-    if (c === 95) {
-      if (underscore & 1)
-        TomlError2.x("illegal underscore", ctx);
-      underscore = 3;
-    } else if (!isDigit2(c, base))
-      TomlError2.x(`illegal character in numeric literal`, ctx);
-    else if (underscore & 1)
-      underscore--;
-  }
-  if (underscore & 1)
-    TomlError2.x("unfinished numeric value", ctx);
-  let str2 = ctx.s.slice(startPtr + 2, ctx.p);
-  if (underscore)
-    str2 = str2.replaceAll("_", "");
-  return parseInteger(ctx, str2, base, startPtr);
-}
-function parseInteger(ctx, str2, base, startPtr) {
-  if (ctx.bi !== true)
-    int: {
-      let val = parseInt(str2, base);
-      if (!Number.isSafeInteger(val)) {
-        if (ctx.bi)
-          break int;
-        TomlError2.x("integer value cannot be represented losslessly", ctx, startPtr);
-      }
-      return val;
-    }
-  return base === 10 ? BigInt(str2) : BigInt((base === 2 ? "0b" : base === 8 ? "0o" : "0x") + str2);
-}
-function parseDate(ctx, c, endChr) {
-  let startPtr = ctx.p++, unsafeSeparator;
-  if (!isDigit2(c) || !isDigit2(ctx.s.charCodeAt(ctx.p++)) || !isDigit2(ctx.s.charCodeAt(ctx.p++)) || !isDigit2(ctx.s.charCodeAt(ctx.p++))) {
-    return parseNumber(ctx, ctx.p = startPtr, c, 0, endChr);
-  }
-  ctx.p += 5;
-  if (!isDigit2(ctx.s.charCodeAt(ctx.p++)))
-    TomlError2.x("invalid date-time: date part is malformed", ctx, startPtr);
-  if (ctx.p >= ctx.s.length || ((c = ctx.s.charCodeAt(ctx.p)) !== 32 || (unsafeSeparator = true, !isDigit2(ctx.s.charCodeAt(ctx.p + 1)))) && c !== 84 && c !== 116) {
-    let t2 = ctx.s.slice(startPtr, ctx.p);
-    return readDate(ctx, t2, 3, false, startPtr);
-  }
-  if (ctx.s.charCodeAt(ctx.p += 3) !== 58)
-    TomlError2.x("invalid date-time: time part is malformed", ctx, startPtr);
-  if (ctx.s.charCodeAt(ctx.p += 3) === 58)
-    ctx.p += 3;
-  if (ctx.s.charCodeAt(ctx.p) === 46)
-    while (isDigit2(ctx.s.charCodeAt(++ctx.p)))
-      ;
-  if (c = ctx.s.charCodeAt(ctx.p)) {
-    if (c === 90 || c === 122) {
-      let t2 = ctx.s.slice(startPtr, ++ctx.p);
-      return readDate(ctx, t2, 1, unsafeSeparator, startPtr, "[+00:00]");
-    }
-    if (c === 43 || c === 45) {
-      let t2 = ctx.s.slice(startPtr, ctx.p += 6);
-      return readDate(ctx, t2, 1, unsafeSeparator, startPtr, !ctx.ld && "[" + ctx.s.slice(ctx.p - 6, ctx.p) + "]");
-    }
-  }
-  let t = ctx.s.slice(startPtr, ctx.p);
-  return readDate(ctx, t, 2, unsafeSeparator, startPtr);
-}
-function parseTime(ctx, c, endChr) {
-  let start = ctx.p;
-  if (!isDigit2(c) || !isDigit2(ctx.s.charCodeAt(++ctx.p))) {
-    return parseNumber(ctx, --ctx.p, c, 0, endChr);
-  }
-  if (ctx.s.charCodeAt(ctx.p += 4) === 58)
-    ctx.p += 3;
-  if (ctx.s.charCodeAt(ctx.p) === 46)
-    while (isDigit2(ctx.s.charCodeAt(++ctx.p)))
-      ;
-  let t = ctx.s.slice(start, ctx.p);
-  return readDate(ctx, t, 4, false, start);
-}
-function readDate(ctx, str2, type, unsafeDelim, errPtr, temporalSuffix) {
-  if (ctx.ld) {
-    let date = new TomlDate(str2, type, unsafeDelim);
-    if (!date.isValid())
-      TomlError2.x("invalid date", ctx, errPtr);
-    return date;
-  }
-  try {
-    if (temporalSuffix)
-      str2 += temporalSuffix;
-    switch (type) {
-      case 1:
-        return Temporal.ZonedDateTime.from(str2);
-      case 2:
-        return Temporal.PlainDateTime.from(str2);
-      case 3:
-        return Temporal.PlainDate.from(str2);
-      case 4:
-        return Temporal.PlainTime.from(str2);
-    }
-  } catch (e) {
-    TomlError2.x(e instanceof Error ? e.message : "" + e, ctx, errPtr);
-  }
-}
-
-// node_modules/smol-toml/dist/util.js
-function skipComment(ctx) {
-  for (; ctx.p < ctx.s.length; ctx.p++) {
-    let c = ctx.s.charCodeAt(ctx.p);
-    if (c === 10)
-      break;
-    if (c === 13 && ctx.s.charCodeAt(ctx.p + 1) === 10) {
-      ctx.p++;
-      break;
-    }
-    if (c < 32 && c !== 9 || c === 127) {
-      TomlError2.x("control characters are not allowed in comments", ctx);
-    }
-  }
-}
-function skipVoid(ctx, banNewLines, banComments) {
-  let c;
-  while (ctx.p < ctx.s.length) {
-    while (ctx.p < ctx.s.length && ((c = ctx.s.charCodeAt(ctx.p)) === 32 || c === 9 || !banNewLines && (c === 10 || c === 13 && ctx.s.charCodeAt(ctx.p + 1) === 10)))
-      ctx.p++;
-    if (banComments || c !== 35)
-      break;
-    skipComment(ctx);
-  }
-}
-
-// node_modules/smol-toml/dist/struct.js
-function parseKey(ctx, end = 61) {
-  let startPtr;
-  let state = 0;
-  let parsed = [];
-  let sliceStart;
-  let c = ctx.s.charCodeAt(startPtr = ctx.p);
-  do {
-    if (c === end) {
-      if (!state)
-        TomlError2.x("unexpected end of key", ctx);
-      if (state === 1)
-        parsed.push(ctx.s.slice(sliceStart, ctx.p));
-      return ctx.p++, parsed;
-    } else if (c === 46) {
-      if (!state)
-        TomlError2.x("illegal empty bare key", ctx);
-      if (state === 1)
-        parsed.push(ctx.s.slice(sliceStart, ctx.p));
-      state = 0;
-    } else if (!state && (c === 34 || c === 39)) {
-      if (c === ctx.s.charCodeAt(ctx.p + 1) && c === ctx.s.charCodeAt(ctx.p + 2))
-        TomlError2.x("illegal quoted key: multiline strings are not allowed", ctx);
-      parsed.push(parseString(ctx));
-      state = 2;
-      ctx.p--;
-    } else if (c === 32 || c === 9) {
-      if (state === 1) {
-        parsed.push(ctx.s.slice(sliceStart, ctx.p));
-        state = 2;
-      }
-    } else if (state === 2 || c < 48 && c !== 45 || c > 57 && c < 65 || c > 90 && c < 97 && c !== 95 || c > 122) {
-      TomlError2.x("illegal character in key", ctx);
-    } else if (!state) {
-      state = 1;
-      sliceStart = ctx.p;
-    }
-  } while (c = ctx.s.charCodeAt(++ctx.p));
-  TomlError2.x("incomplete key-value: cannot find end of key", ctx, startPtr);
-}
-function parseInlineTable(ctx) {
-  let startPtr = ctx.p++;
-  let res = /* @__PURE__ */ Object.create(null);
-  let seen = /* @__PURE__ */ new Set();
-  let c;
-  while (ctx.p < ctx.s.length) {
-    skipVoid(ctx);
-    if ((c = ctx.s.charCodeAt(ctx.p)) === 125) {
-      ctx.p++;
-      return res;
-    }
-    let k;
-    let t = res;
-    let hasOwn = false;
-    let errPtr = ctx.p;
-    let key = parseKey(ctx);
-    for (let i = 0; i < key.length; i++) {
-      if (i)
-        t = hasOwn ? t[k] : t[k] = /* @__PURE__ */ Object.create(null);
-      k = key[i];
-      if ((hasOwn = Object.hasOwn(t, k)) && (typeof t[k] !== "object" || seen.has(t[k]))) {
-        TomlError2.x("trying to redefine an already defined value", ctx, errPtr);
-      }
-      let unsafe = k === "__proto__";
-      if (ctx.uk && (unsafe || k === "constructor")) {
-        t = ctx.uk !== 1 && TomlError2.x("document contains an unsafe property", ctx, errPtr);
-        break;
-      }
-      if (!hasOwn && unsafe) {
-        Object.defineProperty(t, k, { enumerable: true, configurable: true, writable: true });
-      }
-    }
-    if (hasOwn) {
-      TomlError2.x("trying to redefine an already defined value", ctx, errPtr);
-    }
-    skipVoid(ctx, true, true);
-    let value = extractValue(
-      ctx,
-      125
-      /* } */
-    );
-    if (t && typeof (t[k] = value) === "object")
-      seen.add(value);
-    skipVoid(ctx);
-    if ((c = ctx.s.charCodeAt(ctx.p++)) === 125) {
-      return res;
-    }
-    if (c !== 44)
-      TomlError2.x("expected comma or end of structure", ctx, ctx.p - 1);
-  }
-  TomlError2.x("unfinished table", ctx, startPtr);
-}
-function parseArray(ctx) {
-  let startPtr = ctx.p++;
-  let res = [];
-  let c;
-  while (ctx.p < ctx.s.length) {
-    skipVoid(ctx);
-    if ((c = ctx.s.charCodeAt(ctx.p)) === 93) {
-      ctx.p++;
-      return res;
-    }
-    res.push(extractValue(
-      ctx,
-      93
-      /* ] */
-    ));
-    skipVoid(ctx);
-    if ((c = ctx.s.charCodeAt(ctx.p++)) === 93) {
-      return res;
-    }
-    if (c !== 44)
-      TomlError2.x("expected comma or end of structure", ctx, ctx.p - 1);
-  }
-  TomlError2.x("unfinished array", ctx, startPtr);
-}
-
-// node_modules/smol-toml/dist/parse.js
-function peekTable(ctx, key, table, meta, type) {
-  let t = table;
-  let m = meta;
-  let k;
-  let hasOwn = false;
-  let state;
-  for (let i = 0; i < key.length; i++) {
-    if (i) {
-      t = hasOwn ? t[k] : t[k] = /* @__PURE__ */ Object.create(null);
-      m = (state = m[k]).c;
-      if (type === 0 && (state.t === 1 || state.t === 2)) {
-        return null;
-      }
-      if (state.t === 2) {
-        let l = t.length - 1;
-        t = t[l];
-        m = m[l].c;
-      }
-    }
-    k = key[i];
-    if ((hasOwn = Object.hasOwn(t, k)) && m[k]?.t === 0 && m[k]?.d) {
-      return null;
-    }
-    if (!hasOwn) {
-      let unsafe = k === "__proto__";
-      if (ctx.uk && (unsafe || k === "constructor"))
-        return false;
-      if (unsafe) {
-        Object.defineProperty(t, k, { enumerable: true, configurable: true, writable: true });
-        Object.defineProperty(m, k, { enumerable: true, configurable: true, writable: true });
-      }
-      m[k] = {
-        t: i < key.length - 1 && type === 2 ? 3 : type,
-        d: false,
-        i: 0,
-        c: /* @__PURE__ */ Object.create(null)
-      };
-    }
-  }
-  state = m[k];
-  if (state.t !== type && !(type === 1 && state.t === 3)) {
-    return null;
-  }
-  if (type === 2) {
-    if (!state.d) {
-      state.d = true;
-      t[k] = [];
-    }
-    t[k].push(t = /* @__PURE__ */ Object.create(null));
-    state.c[state.i++] = state = { t: 1, d: false, i: 0, c: /* @__PURE__ */ Object.create(null) };
-  }
-  if (state.d) {
-    return null;
-  }
-  state.d = true;
-  if (type === 1) {
-    t = hasOwn ? t[k] : t[k] = /* @__PURE__ */ Object.create(null);
-  } else if (type === 0 && hasOwn) {
-    return null;
-  }
-  return [k, t, state.c];
-}
-function validateTablePeek(ctx, peek, ptr) {
-  if (peek === null || ctx.uk === 2)
-    TomlError2.x(peek === null ? "trying to redefine an already defined table or value" : "document contains an unsafe property", ctx, ptr);
-}
-function parse(toml, options = {}) {
-  let ctx = {
-    s: toml,
-    p: 0,
-    d: options.maxDepth ?? 1e3,
-    bi: options.integersAsBigInt ?? false,
-    ld: options.useLegacyDate ?? true,
-    uk: options.unsafeKeyBehaviour === "throw" ? 2 : options.unsafeKeyBehaviour === "drop" ? 1 : 0
-  };
-  let res = /* @__PURE__ */ Object.create(null);
-  let meta = /* @__PURE__ */ Object.create(null);
-  let tmp;
-  let skipping = false;
-  let tbl = res;
-  let m = meta;
-  if (toml.charCodeAt(0) === 65279)
-    ctx.p++;
-  skipVoid(ctx);
-  while (ctx.p < toml.length) {
-    if (toml.charCodeAt(ctx.p) === 91) {
-      let isTableArray = toml.charCodeAt(++ctx.p) === 91;
-      tmp = ctx.p += +isTableArray;
-      skipping = false;
-      let k = parseKey(
-        ctx,
-        93
-        /* ] */
-      );
-      if (isTableArray) {
-        if (toml.charCodeAt(ctx.p) !== 93) {
-          TomlError2.x("expected end of table array declaration", ctx);
-        }
-        ctx.p++;
-      }
-      let p = peekTable(
-        ctx,
-        k,
-        res,
-        meta,
-        isTableArray ? 2 : 1
-        /* Type.EXPLICIT */
-      );
-      if (!p) {
-        validateTablePeek(ctx, p, tmp);
-        skipping = true;
-      } else {
-        m = p[2];
-        tbl = p[1];
-      }
-    } else {
-      tmp = ctx.p;
-      let k = parseKey(ctx);
-      let p = peekTable(
-        ctx,
-        k,
-        tbl,
-        m,
-        0
-        /* Type.DOTTED */
-      );
-      if (!p && !skipping)
-        validateTablePeek(ctx, p, tmp);
-      skipVoid(ctx, true, true);
-      let v = extractValue(ctx, void 0);
-      if (p && !skipping)
-        p[1][p[0]] = v;
-    }
-    skipVoid(ctx, true);
-    if (ctx.p < toml.length && (tmp = toml.charCodeAt(ctx.p)) !== 10 && (tmp !== 13 || toml.charCodeAt(ctx.p + 1) !== 10)) {
-      TomlError2.x("each key-value declaration must be followed by an end-of-line", ctx);
-    }
-    skipVoid(ctx);
-  }
-  return res;
-}
-
-// node_modules/smol-toml/dist/stringify.js
-var HAS_WELLFORMED = !!"".isWellFormed;
-
-// src/rehearsal/sanitize.ts
 var copy = (why) => ({ rule: "copy", why });
 var pseudonym = (why) => ({ rule: "pseudonym", why });
 var SNAPSHOT_ALLOWLIST = {
@@ -32789,10 +32591,10 @@ async function restoreSnapshot(path4, targets) {
   return { manifest, rows, etcdKeys, managerToml };
 }
 function createStatements(schema2, client) {
-  const literal = (value) => client.escapeLiteral(value);
+  const literal2 = (value) => client.escapeLiteral(value);
   return [
     ...schema2.extensions.map((e) => `CREATE EXTENSION IF NOT EXISTS ${quoteIdent(e)}`),
-    ...schema2.enums.map((e) => `CREATE TYPE ${quoteIdent(e.name)} AS ENUM (${e.labels.map(literal).join(", ")})`),
+    ...schema2.enums.map((e) => `CREATE TYPE ${quoteIdent(e.name)} AS ENUM (${e.labels.map(literal2).join(", ")})`),
     ...schema2.sequences.map(
       (s) => `CREATE SEQUENCE ${quoteIdent(s.name)} AS ${s.type} START ${s.start} INCREMENT ${s.increment} MINVALUE ${s.min} MAXVALUE ${s.max} ${s.cycle ? "CYCLE" : "NO CYCLE"}`
     ),
@@ -33679,4 +33481,4 @@ export {
   venvRelease,
   needsManagerVenv
 };
-//# sourceMappingURL=chunk-W5EM3T2X.js.map
+//# sourceMappingURL=chunk-BYJMW3EF.js.map

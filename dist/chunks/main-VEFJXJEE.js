@@ -16,7 +16,7 @@ import {
   venvCacheKey,
   venvRelease,
   which
-} from "./chunk-W5EM3T2X.js";
+} from "./chunk-BYJMW3EF.js";
 import {
   require_src
 } from "./chunk-MHY44AIF.js";
@@ -67581,4 +67581,4 @@ function setOutputs(report, options) {
 export {
   run
 };
-//# sourceMappingURL=main-BFZPU6EW.js.map
+//# sourceMappingURL=main-VEFJXJEE.js.map

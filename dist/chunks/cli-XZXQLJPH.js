@@ -9,7 +9,7 @@ import {
   renderText,
   runCommand,
   secretInputs
-} from "./chunk-W5EM3T2X.js";
+} from "./chunk-BYJMW3EF.js";
 import "./chunk-MHY44AIF.js";
 import "./chunk-YIVHD5DW.js";
 
@@ -125,4 +125,4 @@ export {
   parseArgs,
   usage
 };
-//# sourceMappingURL=cli-7ID7NCGP.js.map
+//# sourceMappingURL=cli-XZXQLJPH.js.map
