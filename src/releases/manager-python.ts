@@ -113,9 +113,9 @@ export const MANAGER_PYTHON: readonly ManagerPythonEntry[] = [
   ...(
     [
       ['24.03', 11, '24.03.11', 'etcd-client-py 0.3.0'],
-      ['24.09', 14, '24.09.14', 'etcd-client-py 0.4.x'],
-      ['24.12', 1, '24.12.1', 'etcd-client-py 0.4.x'],
-      ['25.1', 1, '25.1.1', 'etcd-client-py 0.4.x'],
+      ['24.09', 14, '24.09.14', 'etcd-client-py 0.3.0'],
+      ['24.12', 1, '24.12.1', 'etcd-client-py 0.3.0'],
+      ['25.1', 1, '25.1.1', 'etcd-client-py 0.3.0'],
     ] as const
   ).map(([line, last, tried, extension]): ManagerPythonEntry => ({
     line, patches: [0, last], tried, requiresPython: '>=3.12,<3.13', python: null,
