@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest';
+import { RELEASES } from '../../src/engine/catalogue.js';
+import { MANAGER_PYTHON, managerPythonFor, pypiVersion, TEST_BED_PYTHONS } from '../../src/releases/manager-python.js';
+
+describe('manager-python data', () => {
+  it('has one entry per line and patch range, without overlaps, each consistent with its results', () => {
+    for (const entry of MANAGER_PYTHON) {
+      const [first, last] = entry.patches;
+      expect(first).toBeLessThanOrEqual(last);
+      expect(Number(entry.tried.split('.')[2])).toBe(last);
+      expect(entry.results.length).toBeGreaterThan(0);
+      for (const result of entry.results) expect(TEST_BED_PYTHONS).toContain(result.python);
+      if (entry.python === null) {
+        // Nothing fits: a reason, and no attempt that ran alembic.
+        expect(entry.reason).toMatch(/need|demand/);
+        expect(entry.results.every((r) => !r.alembic)).toBe(true);
+        expect(entry.head).toBeNull();
+      } else {
+        const chosen = entry.results[0]!;
+        expect(chosen.python).toBe(entry.python);
+        expect(chosen).toMatchObject({ installs: true, alembic: true, cli: true });
+        expect(entry.head).toMatch(/^[0-9a-f]{12}$/);
+        expect(chosen.coldSeconds).toBeGreaterThan(0);
+        expect(chosen.venvMegabytes).toBeGreaterThan(100);
+      }
+      const others = MANAGER_PYTHON.filter((e) => e !== entry && e.line === entry.line);
+      for (const other of others) expect(other.patches[0] > last || other.patches[1] < first).toBe(true);
+    }
+  });
+
+  it('agrees with the catalogue on the heads both know', () => {
+    const entry = MANAGER_PYTHON.find((e) => e.line === '21.09')!;
+    expect(entry.head).toBe(RELEASES.find((r) => r.version === '21.09.9')?.head);
+  });
+});
+
+describe('managerPythonFor', () => {
+  it('installs 21.09 on bullseye with the MGR-era constraints', () => {
+    const choice = managerPythonFor('21.09.9');
+    expect(choice).toMatchObject({ fits: true, requirement: 'backend.ai-manager==21.9.9', python: '3.9-bullseye', alembic: true, cli: true });
+    if (choice.fits) expect(choice.constraints).toEqual(['Cython<3', 'protobuf<4']);
+    expect(managerPythonFor('21.09')).toMatchObject({ fits: true, version: '21.09.9' });
+  });
+
+  it('puts 3.10-only 22.09 on 3.11 with --ignore-requires-python, and 25.x on trixie', () => {
+    expect(managerPythonFor('22.09.23')).toMatchObject({ fits: true, python: '3.11-bookworm', pipArgs: ['--ignore-requires-python'] });
+    expect(managerPythonFor('25.15')).toMatchObject({ fits: true, requirement: 'backend.ai-manager==25.15.12', python: '3.13-trixie', pipArgs: [] });
+    expect(managerPythonFor('26.8.1')).toMatchObject({ fits: true, python: '3.13-trixie' });
+  });
+
+  it('says why nothing fits for 22.03 and the 3.12-only lines', () => {
+    const early = managerPythonFor('22.03.3');
+    const late = managerPythonFor('22.03.14');
+    expect(early).toMatchObject({ fits: false });
+    expect(late).toMatchObject({ fits: false });
+    if (!late.fits) expect(late.reason).toMatch(/3\.10\.4\/3\.10\.5.*aioredis/);
+    if (!early.fits) expect(early.reason).toMatch(/pyzmq 22\.1\.0/);
+    const r2403 = managerPythonFor('24.03');
+    expect(r2403.fits).toBe(false);
+    if (!r2403.fits) expect(r2403.reason).toMatch(/3\.12.*etcd-client-py/);
+  });
+
+  it('refuses what was not tried and what is not a version', () => {
+    const untried = managerPythonFor('21.03.32');
+    expect(untried.fits).toBe(false);
+    if (!untried.fits) expect(untried.reason).toMatch(/21\.03 was not tried/);
+    const beyond = managerPythonFor('26.4.12');
+    if (!beyond.fits) expect(beyond.reason).toMatch(/outside the patches tried/);
+    expect(beyond.fits).toBe(false);
+    expect(() => managerPythonFor('latest')).toThrow(/not a Backend.AI version/);
+    expect(pypiVersion('22.03.14')).toBe('22.3.14');
+    expect(pypiVersion('25.15.12')).toBe('25.15.12');
+    expect(() => pypiVersion('22.03')).toThrow(/not a full version/);
+  });
+});

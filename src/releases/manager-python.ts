@@ -1,0 +1,205 @@
+/**
+ * Which Python each Backend.AI manager release installs on, as found by installing the final
+ * patch of each line from PyPI (`scripts/manager-matrix.sh`, raw results in docs/manager-packages.md).
+ *
+ * The test bed's interpreters are Debian's (`scripts/pythons.sh`): bullseye's 3.9, bookworm's 3.11 and
+ * trixie's 3.13. No Debian suite ships 3.10 or 3.12, so the lines that demand those are tried on the
+ * nearest one with `--ignore-requires-python`, and recorded as not fitting where that does not work.
+ */
+import { invalidInput } from '../engine/errors.js';
+
+/** An interpreter of the test bed: `<python>-<Debian suite>`, an image of scripts/pythons.sh. */
+export type TestBedPython = '3.9-bullseye' | '3.11-bookworm' | '3.13-trixie';
+
+export const TEST_BED_PYTHONS: readonly TestBedPython[] = ['3.9-bullseye', '3.11-bookworm', '3.13-trixie'];
+
+/** What one install attempt showed; timings in seconds, the venv in MB. */
+export interface InstallResult {
+  readonly python: TestBedPython;
+  readonly installs: boolean;
+  /** `python -c 'import ai.backend.manager.models.alembic'` and `alembic heads` prints the release's head. */
+  readonly alembic: boolean;
+  /** `backend.ai mgr --help` exits 0. */
+  readonly cli: boolean;
+  readonly coldSeconds?: number;
+  readonly warmSeconds?: number;
+  readonly venvMegabytes?: number;
+  /** Why it does not install or run, in a line (the error's gist). */
+  readonly failure?: string;
+}
+
+export interface ManagerPythonEntry {
+  /** Release line, e.g. "22.03". */
+  readonly line: string;
+  /** Patches of the line the entry covers (inclusive); the Python requirement changes inside 22.03. */
+  readonly patches: readonly [number, number];
+  /** The patch that was installed to find this out (PyPI spells it without the month's zero). */
+  readonly tried: string;
+  /** The wheel's Requires-Python, what pip enforces. */
+  readonly requiresPython: string;
+  /** Where the test bed installs it; null: no interpreter of the test bed runs it. */
+  readonly python: TestBedPython | null;
+  /** Installed into the fresh venv before the manager (the build tools `--no-build-isolation` builds with). */
+  readonly preinstall: readonly string[];
+  /** More arguments for `pip install`. */
+  readonly pipArgs: readonly string[];
+  /**
+   * pip constraints (requirement lines), given to pip as a file in PIP_CONSTRAINT so that they also
+   * reach the isolated environments that build sdists (Cython<3 is a build dependency's pin).
+   */
+  readonly constraints: readonly string[];
+  /** Where the constraints come from. */
+  readonly constraintsSource?: string;
+  /** The alembic head `alembic heads` printed for the tried patch (releases.tsv's head for that tag). */
+  readonly head: string | null;
+  /** Every attempt, the chosen one first. */
+  readonly results: readonly InstallResult[];
+  /** For python null: what it needs and why nothing here fits. */
+  readonly reason?: string;
+}
+
+/** PyPI's version of a Backend.AI tag: the month without its leading zero (21.09.9 → 21.9.9). */
+export function pypiVersion(version: string): string {
+  const match = /^(\d{2})\.(\d{1,2})\.(\d+)$/.exec(version.trim());
+  if (!match) throw invalidInput(`release "${version}" is not a full version; accepted: YY.MM.PATCH, e.g. 21.09.9 or 25.15.12`);
+  return `${match[1]}.${Number(match[2])}.${match[3]}`;
+}
+
+const MGR_CONSTRAINTS = ['Cython<3', 'protobuf<4'];
+const MGR_SOURCE =
+  'backend.ai-manager has no lock file before 22.03.4: Cython<3 lets PyYAML 5.4.1 (pinned ~=5.4.1) build from its sdist; protobuf<4 keeps etcd3 0.12\'s generated code importable (protobuf 4 came out after the release)';
+
+export const MANAGER_PYTHON: readonly ManagerPythonEntry[] = [
+  {
+    line: '21.09', patches: [0, 9], tried: '21.09.9', requiresPython: '>=3.9', python: '3.9-bullseye',
+    preinstall: [], pipArgs: [], constraints: MGR_CONSTRAINTS, constraintsSource: MGR_SOURCE, head: '60a1effa77d2',
+    results: [
+      { python: '3.9-bullseye', installs: true, alembic: true, cli: true, coldSeconds: 72, warmSeconds: 48, venvMegabytes: 152 },
+      { python: '3.11-bookworm', installs: false, alembic: false, cli: false, failure: 'pyzmq 22.1.0 (pinned ~=22.1.0) has no cp311 wheel and its shipped C does not compile on 3.11 (longintrepr.h); also with --no-build-isolation and Cython<3' },
+    ],
+  },
+  {
+    line: '22.03', patches: [0, 3], tried: '22.03.3', requiresPython: '>=3.10', python: null,
+    preinstall: [], pipArgs: [], constraints: MGR_CONSTRAINTS, constraintsSource: MGR_SOURCE, head: null,
+    reason: '22.03.0–22.03.3 need Python 3.10 (no Debian suite has it); on 3.11 pyzmq 22.1.0 and grpcio 1.48.2 (etcetra\'s pin) have no cp311 wheel and their sdists do not compile (longintrepr.h, _PyErr_StackItem.exc_type)',
+    results: [
+      { python: '3.11-bookworm', installs: false, alembic: false, cli: false, failure: 'pyzmq 22.1.0 and grpcio 1.48.2 fail to build from sdist on 3.11, also with Cython<3 and --no-build-isolation' },
+    ],
+  },
+  {
+    line: '22.03', patches: [4, 14], tried: '22.03.14', requiresPython: '==3.10.5', python: null,
+    preinstall: [], pipArgs: ['--ignore-requires-python'], constraints: [], head: null,
+    reason: '22.03.4–22.03.14 demand exactly CPython 3.10.4/3.10.5; with --ignore-requires-python on 3.11 pip installs it, but aioredis 2.0.1 cannot be imported on 3.11 ("duplicate base class TimeoutError"), so neither alembic nor the CLI loads',
+    results: [
+      { python: '3.11-bookworm', installs: true, alembic: false, cli: false, coldSeconds: 35, warmSeconds: 31, venvMegabytes: 182, failure: 'aioredis 2.0.1: TypeError: duplicate base class TimeoutError' },
+    ],
+  },
+  {
+    line: '22.09', patches: [0, 23], tried: '22.09.23', requiresPython: '>=3.10,<3.11', python: '3.11-bookworm',
+    preinstall: [], pipArgs: ['--ignore-requires-python'], constraints: [], head: 'd58a526bf837',
+    results: [{ python: '3.11-bookworm', installs: true, alembic: true, cli: true, coldSeconds: 43, warmSeconds: 37, venvMegabytes: 183 }],
+  },
+  {
+    line: '23.03', patches: [0, 12], tried: '23.03.12', requiresPython: '>=3.11,<3.12', python: '3.11-bookworm',
+    preinstall: [], pipArgs: [], constraints: [], head: 'ae7d4cd92aa7',
+    results: [{ python: '3.11-bookworm', installs: true, alembic: true, cli: true, coldSeconds: 104, warmSeconds: 114, venvMegabytes: 183 }],
+  },
+  {
+    // 23.09.11 is tagged but was never published to PyPI: 23.9.10 is the newest there (same head).
+    line: '23.09', patches: [0, 10], tried: '23.09.10', requiresPython: '>=3.11,<3.12', python: '3.11-bookworm',
+    preinstall: [], pipArgs: [], constraints: [], head: '75ea2b136830',
+    results: [{ python: '3.11-bookworm', installs: true, alembic: true, cli: true, coldSeconds: 56, warmSeconds: 39, venvMegabytes: 185 }],
+  },
+  ...(
+    [
+      ['24.03', 11, '24.03.11', 'etcd-client-py 0.3.0'],
+      ['24.09', 14, '24.09.14', 'etcd-client-py 0.3.0'],
+      ['24.12', 1, '24.12.1', 'etcd-client-py 0.3.0'],
+      ['25.1', 1, '25.1.1', 'etcd-client-py 0.3.0'],
+    ] as const
+  ).map(([line, last, tried, extension]): ManagerPythonEntry => ({
+    line, patches: [0, last], tried, requiresPython: '>=3.12,<3.13', python: null,
+    preinstall: [], pipArgs: ['--ignore-requires-python'], constraints: [], head: null,
+    reason: `${line} needs Python 3.12 (no Debian suite has it); on 3.13 ${extension} has no cp313 wheel and its Rust build fetches rustup from static.rust-lang.org, which this machine cannot reach`,
+    results: [{ python: '3.13-trixie', installs: false, alembic: false, cli: false, failure: `${extension}: no cp313 wheel; sdist build needs Rust (rustup download: CERTIFICATE_VERIFY_FAILED)` }],
+  })),
+  {
+    line: '25.5', patches: [0, 2], tried: '25.5.2', requiresPython: '>=3.12,<3.13', python: null,
+    preinstall: [], pipArgs: ['--ignore-requires-python'], constraints: [], head: null,
+    reason: '25.5 needs Python 3.12 (no Debian suite has it); on 3.13 grpcio 1.62.2 (etcetra 0.1.19\'s pin) has no cp313 wheel and its sdist does not build (No module named \'pkg_resources\')',
+    results: [{ python: '3.13-trixie', installs: false, alembic: false, cli: false, failure: 'grpcio 1.62.2 sdist: No module named pkg_resources' }],
+  },
+  ...(
+    [
+      ['25.6', 17, '25.6.17', 'c7fedaca4883', 34, 29, 224],
+      ['25.15', 12, '25.15.12', 'fa3dd7f77c19', 38, 37, 291],
+      ['26.4', 10, '26.4.10', 'bd1bf0524350', 37, 42, 349],
+      ['26.8', 1, '26.8.1', 'b93d1c47af52', 38, 38, 352],
+    ] as const
+  ).map(([line, last, tried, head, coldSeconds, warmSeconds, venvMegabytes]): ManagerPythonEntry => ({
+    line, patches: [0, last], tried, requiresPython: '>=3.13,<3.14', python: '3.13-trixie',
+    preinstall: [], pipArgs: [], constraints: [], head,
+    results: [{ python: '3.13-trixie', installs: true, alembic: true, cli: true, coldSeconds, warmSeconds, venvMegabytes }],
+  })),
+];
+
+/** What to install where, or why nothing fits. */
+export type ManagerPythonChoice =
+  | {
+      readonly fits: true;
+      readonly version: string;
+      /** The pip requirement, e.g. backend.ai-manager==21.9.9. */
+      readonly requirement: string;
+      readonly python: TestBedPython;
+      readonly preinstall: readonly string[];
+      readonly pipArgs: readonly string[];
+      readonly constraints: readonly string[];
+      readonly alembic: boolean;
+      readonly cli: boolean;
+      readonly entry: ManagerPythonEntry;
+    }
+  | { readonly fits: false; readonly version: string; readonly reason: string; readonly entry?: ManagerPythonEntry };
+
+function parse(version: string): { line: string; patch: number | null } {
+  const match = /^(\d{2})\.(\d{1,2})(?:\.(\d+))?$/.exec(version.trim());
+  if (!match) throw invalidInput(`release "${version}" is not a Backend.AI version; accepted: YY.MM or YY.MM.PATCH, e.g. 22.03 or 21.09.9`);
+  const month = Number(match[2]);
+  // Lines up to 24.12 write the month with two digits (22.03); from 25.1 the number is a counter.
+  const line = Number(match[1]) <= 24 ? `${match[1]}.${String(month).padStart(2, '0')}` : `${match[1]}.${month}`;
+  return { line, patch: match[3] === undefined ? null : Number(match[3]) };
+}
+
+/**
+ * The interpreter, pip arguments and constraints for one release ("21.09.9", PyPI's "21.9.9", or a
+ * line "22.03", which means its final patch as tried here).
+ */
+export function managerPythonFor(version: string): ManagerPythonChoice {
+  const { line, patch } = parse(version);
+  const entries = MANAGER_PYTHON.filter((entry) => entry.line === line);
+  if (entries.length === 0) {
+    const known = [...new Set(MANAGER_PYTHON.map((entry) => entry.line))].join(', ');
+    return { fits: false, version, reason: `release line ${line} was not tried on the test bed's interpreters; tried: ${known}` };
+  }
+  const entry =
+    patch === null
+      ? entries.reduce((latest, candidate) => (candidate.patches[1] > latest.patches[1] ? candidate : latest))
+      : entries.find((candidate) => patch >= candidate.patches[0] && patch <= candidate.patches[1]);
+  if (!entry) {
+    return { fits: false, version, reason: `${line}.${patch} is outside the patches tried for line ${line} (${entries.map((e) => `${e.patches[0]}–${e.patches[1]}`).join(', ')})` };
+  }
+  const full = patch === null ? entry.tried : `${line}.${patch}`;
+  if (entry.python === null) return { fits: false, version: full, reason: entry.reason ?? `no interpreter of the test bed runs ${line}`, entry };
+  const chosen = entry.results.find((result) => result.python === entry.python);
+  return {
+    fits: true,
+    version: full,
+    requirement: `backend.ai-manager==${pypiVersion(full)}`,
+    python: entry.python,
+    preinstall: entry.preinstall,
+    pipArgs: entry.pipArgs,
+    constraints: entry.constraints,
+    alembic: chosen?.alembic ?? false,
+    cli: chosen?.cli ?? false,
+    entry,
+  };
+}
