@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RELEASES } from '../../src/engine/catalogue.js';
+import { RELEASES } from '../../src/releases/catalogue.js';
 import { MANAGER_PYTHON, managerPythonFor, pypiVersion, TEST_BED_PYTHONS } from '../../src/releases/manager-python.js';
 
 describe('manager-python data', () => {

@@ -6,7 +6,7 @@
  * trixie's 3.13. No Debian suite ships 3.10 or 3.12, so the lines that demand those are tried on the
  * nearest one with `--ignore-requires-python`, and recorded as not fitting where that does not work.
  */
-import { invalidInput } from '../engine/errors.js';
+import { invalidInput } from '../core/errors.js';
 
 /** An interpreter of the test bed: `<python>-<Debian suite>`, an image of scripts/pythons.sh. */
 export type TestBedPython = '3.9-bullseye' | '3.11-bookworm' | '3.13-trixie';
@@ -67,47 +67,108 @@ export function pypiVersion(version: string): string {
 
 const MGR_CONSTRAINTS = ['Cython<3', 'protobuf<4'];
 const MGR_SOURCE =
-  'backend.ai-manager has no lock file before 22.03.4: Cython<3 lets PyYAML 5.4.1 (pinned ~=5.4.1) build from its sdist; protobuf<4 keeps etcd3 0.12\'s generated code importable (protobuf 4 came out after the release)';
+  "backend.ai-manager has no lock file before 22.03.4: Cython<3 lets PyYAML 5.4.1 (pinned ~=5.4.1) build from its sdist; protobuf<4 keeps etcd3 0.12's generated code importable (protobuf 4 came out after the release)";
 
 export const MANAGER_PYTHON: readonly ManagerPythonEntry[] = [
   {
-    line: '21.09', patches: [0, 9], tried: '21.09.9', requiresPython: '>=3.9', python: '3.9-bullseye',
-    preinstall: [], pipArgs: [], constraints: MGR_CONSTRAINTS, constraintsSource: MGR_SOURCE, head: '60a1effa77d2',
+    line: '21.09',
+    patches: [0, 9],
+    tried: '21.09.9',
+    requiresPython: '>=3.9',
+    python: '3.9-bullseye',
+    preinstall: [],
+    pipArgs: [],
+    constraints: MGR_CONSTRAINTS,
+    constraintsSource: MGR_SOURCE,
+    head: '60a1effa77d2',
     results: [
       { python: '3.9-bullseye', installs: true, alembic: true, cli: true, coldSeconds: 72, warmSeconds: 48, venvMegabytes: 152 },
-      { python: '3.11-bookworm', installs: false, alembic: false, cli: false, failure: 'pyzmq 22.1.0 (pinned ~=22.1.0) has no cp311 wheel and its shipped C does not compile on 3.11 (longintrepr.h); also with --no-build-isolation and Cython<3' },
+      {
+        python: '3.11-bookworm',
+        installs: false,
+        alembic: false,
+        cli: false,
+        failure: 'pyzmq 22.1.0 (pinned ~=22.1.0) has no cp311 wheel and its shipped C does not compile on 3.11 (longintrepr.h); also with --no-build-isolation and Cython<3',
+      },
     ],
   },
   {
-    line: '22.03', patches: [0, 3], tried: '22.03.3', requiresPython: '>=3.10', python: null,
-    preinstall: [], pipArgs: [], constraints: MGR_CONSTRAINTS, constraintsSource: MGR_SOURCE, head: null,
-    reason: '22.03.0–22.03.3 need Python 3.10 (no Debian suite has it); on 3.11 pyzmq 22.1.0 and grpcio 1.48.2 (etcetra\'s pin) have no cp311 wheel and their sdists do not compile (longintrepr.h, _PyErr_StackItem.exc_type)',
+    line: '22.03',
+    patches: [0, 3],
+    tried: '22.03.3',
+    requiresPython: '>=3.10',
+    python: null,
+    preinstall: [],
+    pipArgs: [],
+    constraints: MGR_CONSTRAINTS,
+    constraintsSource: MGR_SOURCE,
+    head: null,
+    reason:
+      "22.03.0–22.03.3 need Python 3.10 (no Debian suite has it); on 3.11 pyzmq 22.1.0 and grpcio 1.48.2 (etcetra's pin) have no cp311 wheel and their sdists do not compile (longintrepr.h, _PyErr_StackItem.exc_type)",
     results: [
       { python: '3.11-bookworm', installs: false, alembic: false, cli: false, failure: 'pyzmq 22.1.0 and grpcio 1.48.2 fail to build from sdist on 3.11, also with Cython<3 and --no-build-isolation' },
     ],
   },
   {
-    line: '22.03', patches: [4, 14], tried: '22.03.14', requiresPython: '==3.10.5', python: null,
-    preinstall: [], pipArgs: ['--ignore-requires-python'], constraints: [], head: null,
-    reason: '22.03.4–22.03.14 demand exactly CPython 3.10.4/3.10.5; with --ignore-requires-python on 3.11 pip installs it, but aioredis 2.0.1 cannot be imported on 3.11 ("duplicate base class TimeoutError"), so neither alembic nor the CLI loads',
+    line: '22.03',
+    patches: [4, 14],
+    tried: '22.03.14',
+    requiresPython: '==3.10.5',
+    python: null,
+    preinstall: [],
+    pipArgs: ['--ignore-requires-python'],
+    constraints: [],
+    head: null,
+    reason:
+      '22.03.4–22.03.14 demand exactly CPython 3.10.4/3.10.5; with --ignore-requires-python on 3.11 pip installs it, but aioredis 2.0.1 cannot be imported on 3.11 ("duplicate base class TimeoutError"), so neither alembic nor the CLI loads',
     results: [
-      { python: '3.11-bookworm', installs: true, alembic: false, cli: false, coldSeconds: 35, warmSeconds: 31, venvMegabytes: 182, failure: 'aioredis 2.0.1: TypeError: duplicate base class TimeoutError' },
+      {
+        python: '3.11-bookworm',
+        installs: true,
+        alembic: false,
+        cli: false,
+        coldSeconds: 35,
+        warmSeconds: 31,
+        venvMegabytes: 182,
+        failure: 'aioredis 2.0.1: TypeError: duplicate base class TimeoutError',
+      },
     ],
   },
   {
-    line: '22.09', patches: [0, 23], tried: '22.09.23', requiresPython: '>=3.10,<3.11', python: '3.11-bookworm',
-    preinstall: [], pipArgs: ['--ignore-requires-python'], constraints: [], head: 'd58a526bf837',
+    line: '22.09',
+    patches: [0, 23],
+    tried: '22.09.23',
+    requiresPython: '>=3.10,<3.11',
+    python: '3.11-bookworm',
+    preinstall: [],
+    pipArgs: ['--ignore-requires-python'],
+    constraints: [],
+    head: 'd58a526bf837',
     results: [{ python: '3.11-bookworm', installs: true, alembic: true, cli: true, coldSeconds: 43, warmSeconds: 37, venvMegabytes: 183 }],
   },
   {
-    line: '23.03', patches: [0, 12], tried: '23.03.12', requiresPython: '>=3.11,<3.12', python: '3.11-bookworm',
-    preinstall: [], pipArgs: [], constraints: [], head: 'ae7d4cd92aa7',
+    line: '23.03',
+    patches: [0, 12],
+    tried: '23.03.12',
+    requiresPython: '>=3.11,<3.12',
+    python: '3.11-bookworm',
+    preinstall: [],
+    pipArgs: [],
+    constraints: [],
+    head: 'ae7d4cd92aa7',
     results: [{ python: '3.11-bookworm', installs: true, alembic: true, cli: true, coldSeconds: 104, warmSeconds: 114, venvMegabytes: 183 }],
   },
   {
     // 23.09.11 is tagged but was never published to PyPI: 23.9.10 is the newest there (same head).
-    line: '23.09', patches: [0, 10], tried: '23.09.10', requiresPython: '>=3.11,<3.12', python: '3.11-bookworm',
-    preinstall: [], pipArgs: [], constraints: [], head: '75ea2b136830',
+    line: '23.09',
+    patches: [0, 10],
+    tried: '23.09.10',
+    requiresPython: '>=3.11,<3.12',
+    python: '3.11-bookworm',
+    preinstall: [],
+    pipArgs: [],
+    constraints: [],
+    head: '75ea2b136830',
     results: [{ python: '3.11-bookworm', installs: true, alembic: true, cli: true, coldSeconds: 56, warmSeconds: 39, venvMegabytes: 185 }],
   },
   ...(
@@ -118,15 +179,29 @@ export const MANAGER_PYTHON: readonly ManagerPythonEntry[] = [
       ['25.1', 1, '25.1.1', 'etcd-client-py 0.3.0'],
     ] as const
   ).map(([line, last, tried, extension]): ManagerPythonEntry => ({
-    line, patches: [0, last], tried, requiresPython: '>=3.12,<3.13', python: null,
-    preinstall: [], pipArgs: ['--ignore-requires-python'], constraints: [], head: null,
+    line,
+    patches: [0, last],
+    tried,
+    requiresPython: '>=3.12,<3.13',
+    python: null,
+    preinstall: [],
+    pipArgs: ['--ignore-requires-python'],
+    constraints: [],
+    head: null,
     reason: `${line} needs Python 3.12 (no Debian suite has it); on 3.13 ${extension} has no cp313 wheel and its Rust build fetches rustup from static.rust-lang.org, which this machine cannot reach`,
     results: [{ python: '3.13-trixie', installs: false, alembic: false, cli: false, failure: `${extension}: no cp313 wheel; sdist build needs Rust (rustup download: CERTIFICATE_VERIFY_FAILED)` }],
   })),
   {
-    line: '25.5', patches: [0, 2], tried: '25.5.2', requiresPython: '>=3.12,<3.13', python: null,
-    preinstall: [], pipArgs: ['--ignore-requires-python'], constraints: [], head: null,
-    reason: '25.5 needs Python 3.12 (no Debian suite has it); on 3.13 grpcio 1.62.2 (etcetra 0.1.19\'s pin) has no cp313 wheel and its sdist does not build (No module named \'pkg_resources\')',
+    line: '25.5',
+    patches: [0, 2],
+    tried: '25.5.2',
+    requiresPython: '>=3.12,<3.13',
+    python: null,
+    preinstall: [],
+    pipArgs: ['--ignore-requires-python'],
+    constraints: [],
+    head: null,
+    reason: "25.5 needs Python 3.12 (no Debian suite has it); on 3.13 grpcio 1.62.2 (etcetra 0.1.19's pin) has no cp313 wheel and its sdist does not build (No module named 'pkg_resources')",
     results: [{ python: '3.13-trixie', installs: false, alembic: false, cli: false, failure: 'grpcio 1.62.2 sdist: No module named pkg_resources' }],
   },
   ...(
@@ -137,8 +212,15 @@ export const MANAGER_PYTHON: readonly ManagerPythonEntry[] = [
       ['26.8', 1, '26.8.1', 'b93d1c47af52', 38, 38, 352],
     ] as const
   ).map(([line, last, tried, head, coldSeconds, warmSeconds, venvMegabytes]): ManagerPythonEntry => ({
-    line, patches: [0, last], tried, requiresPython: '>=3.13,<3.14', python: '3.13-trixie',
-    preinstall: [], pipArgs: [], constraints: [], head,
+    line,
+    patches: [0, last],
+    tried,
+    requiresPython: '>=3.13,<3.14',
+    python: '3.13-trixie',
+    preinstall: [],
+    pipArgs: [],
+    constraints: [],
+    head,
     results: [{ python: '3.13-trixie', installs: true, alembic: true, cli: true, coldSeconds, warmSeconds, venvMegabytes }],
   })),
 ];
