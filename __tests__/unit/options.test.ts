@@ -98,7 +98,7 @@ describe("retention (the manager's TimeDuration)", () => {
 describe('manager-venv', () => {
   it('is read with its pip arguments, and keyed in the cache by release, Python and OS', () => {
     const options = parseOptions({ 'to-version': '22.03', 'manager-venv': '/opt/bai/venv', 'pip-args': '--index-url https://mirror.example/simple  --timeout 30' });
-    expect(options.managerVenv).toEqual({ dir: '/opt/bai/venv', python: 'python3', pipArgs: ['--index-url', 'https://mirror.example/simple', '--timeout', '30'], systemSitePackages: false });
+    expect(options.managerVenv).toEqual({ dir: '/opt/bai/venv', python: undefined, pipArgs: ['--index-url', 'https://mirror.example/simple', '--timeout', '30'], systemSitePackages: false });
     expect(venvCacheKey(managerRequirement('22.03.14'), '3.10.12', 'linux', 'x64')).toBe('bai-migrate-venv-linux-x64-py3.10.12-backend.ai-manager==22.03.14');
   });
 });

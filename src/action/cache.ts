@@ -8,7 +8,7 @@
  */
 import * as cache from '@actions/cache';
 import { MigrationError } from '../core/errors.js';
-import { managerRequirement, pythonVersion, venvCacheKey, type ManagerVenvOptions } from '../manager/venv.js';
+import { managerRequirement, pythonVersion, chooseInterpreter, venvCacheKey, type ManagerVenvOptions } from '../manager/venv.js';
 
 /** Between the workflow's key and the time: "prod" must not restore "prod-eu"'s snapshots. */
 const SNAPSHOT_ENTRY = '#snapshot-';
@@ -48,11 +48,11 @@ export async function restoreSnapshot(file: string, key: string): Promise<string
  */
 export async function restoreManagerVenv(venv: ManagerVenvOptions, version: string): Promise<string | undefined> {
   if (!cache.isFeatureAvailable()) return undefined;
-  const key = venvCacheKey(managerRequirement(version), await pythonVersion(venv.python));
+  const key = venvCacheKey(managerRequirement(version), await pythonVersion((await chooseInterpreter(venv.python, version)).python));
   return (await cache.restoreCache([venv.dir], key)) ? key : `${key} (not cached yet)`;
 }
 
 export async function saveManagerVenv(venv: ManagerVenvOptions, version: string): Promise<void> {
   if (!cache.isFeatureAvailable()) return;
-  await cache.saveCache([venv.dir], venvCacheKey(managerRequirement(version), await pythonVersion(venv.python)));
+  await cache.saveCache([venv.dir], venvCacheKey(managerRequirement(version), await pythonVersion((await chooseInterpreter(venv.python, version)).python)));
 }

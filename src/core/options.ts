@@ -58,7 +58,11 @@ export const INPUTS: readonly InputSpec[] = [
     description:
       "A folder for a venv with backend.ai-manager==<to-version> from pip, made when it does not hold one yet; alembic and the manager's CLI then run from it (the Action caches it by release, Python and OS). preflight and dry runs make none: they check a venv an earlier run made, else say migrate will make it. Instead of alembic-command. For clear-history mode: manager, to-version names the installed release.",
   },
-  { name: 'python', default: 'python3', description: 'manager-venv: the Python that makes the venv (22.03 needs 3.10, 21.09 3.9 or later).' },
+  {
+    name: 'python',
+    description:
+      'manager-venv: the Python that makes the venv. Empty: the one the release is known to install and run on (21.09: 3.9; 22.09–23.09: 3.11; 25.6+: 3.13; see README), found on PATH as pythonX.Y or python3; a release none fits is refused, naming the Python it needs.',
+  },
   { name: 'pip-args', description: 'manager-venv: more arguments for pip install, split on spaces, e.g. --index-url https://pypi.example.com/simple.' },
   { name: 'venv-system-site-packages', default: 'false', description: "manager-venv: let the venv see the system's Python packages (e.g. a distribution's psycopg2)." },
   {
@@ -360,7 +364,7 @@ export function parseOptions(raw: RawInputs): Options {
     managerCommand: text('manager-command')?.split(/\s+/),
     imageRescan: imageRescan!,
     clearHistoryMode: clearHistoryMode!,
-    managerVenv: text('manager-venv') ? { dir: text('manager-venv')!, python: text('python')!, pipArgs: text('pip-args')?.split(/\s+/) ?? [], systemSitePackages: systemSitePackages! } : undefined,
+    managerVenv: text('manager-venv') ? { dir: text('manager-venv')!, python: text('python'), pipArgs: text('pip-args')?.split(/\s+/) ?? [], systemSitePackages: systemSitePackages! } : undefined,
     periodicSyncStats,
     skipUnusableImages: skipUnusableImages!,
     pruneEtcdImages: pruneEtcdImages!,

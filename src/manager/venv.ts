@@ -14,13 +14,15 @@ import { invalidInput, MigrationError } from '../core/errors.js';
 import type { AlembicSetup } from './alembic.js';
 import type { Logger } from '../core/logger.js';
 import { runChild } from './child-env.js';
+import { managerPythonFor } from '../releases/manager-python.js';
 
 export const MANAGER_PACKAGE = 'backend.ai-manager';
 const MARKER = '.bai-migrate-manager';
 
 export interface ManagerVenvOptions {
   readonly dir: string;
-  readonly python: string;
+  /** Given by the operator; otherwise chosen per release (chooseInterpreter). */
+  readonly python?: string;
   readonly pipArgs: readonly string[];
   readonly systemSitePackages: boolean;
 }
@@ -88,12 +90,17 @@ export async function provisionManagerVenv(options: ManagerVenvOptions, version:
   if (found.state === 'stale') await rm(dir, { recursive: true, force: true });
   const marker = join(dir, MARKER);
 
-  log.info(`creating manager venv ${dir} with ${options.python}`);
-  await step(`${options.python} -m venv`, options.python, ['-m', 'venv', ...(options.systemSitePackages ? ['--system-site-packages'] : []), dir]);
+  const interpreter = await chooseInterpreter(options.python, version);
+  log.info(`creating manager venv ${dir} with ${interpreter.python}${interpreter.why ? ` (${interpreter.why})` : ''}`);
+  await step(`${interpreter.python} -m venv`, interpreter.python, ['-m', 'venv', ...(options.systemSitePackages ? ['--system-site-packages'] : []), dir]);
   // Marked as ours at once: a pip that fails leaves a folder the next run may replace.
   await writeFile(marker, `${requirement} (incomplete)\n`);
-  log.info(`pip install ${requirement}`);
-  await step(`pip install ${requirement}`, python, ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', ...options.pipArgs, requirement]);
+  // Constraints go through PIP_CONSTRAINT, which also reaches the environments that build sdists.
+  const constraints = join(dir, 'bai-migrate-constraints.txt');
+  await writeFile(constraints, interpreter.constraints.map((c) => `${c}\n`).join(''));
+  const pipEnv = interpreter.constraints.length > 0 ? { PIP_CONSTRAINT: constraints } : undefined;
+  log.info(`pip install ${requirement}${interpreter.pipArgs.length > 0 ? ` ${interpreter.pipArgs.join(' ')}` : ''}${pipEnv ? ` with constraints ${interpreter.constraints.join(', ')}` : ''}`);
+  await step(`pip install ${requirement}`, python, ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', ...interpreter.pipArgs, ...options.pipArgs, requirement], pipEnv);
   // The package must hold the migration scripts, and alembic must be importable beside it.
   await step('checking the manager package', python, ['-c', 'import alembic, ai.backend.manager.models.alembic']);
   await writeFile(setup.config, ALEMBIC_INI);
@@ -135,8 +142,8 @@ export function sameRelease(installed: string, version: string): boolean {
   return numbers(installed) === numbers(version);
 }
 
-async function step(what: string, program: string, args: string[]): Promise<void> {
-  const result = await run(program, args);
+async function step(what: string, program: string, args: string[], env?: Record<string, string>): Promise<void> {
+  const result = await run(program, args, env);
   if (result.exitCode !== 0) {
     const tail = `${result.stderr}\n${result.stdout}`
       .trim()
@@ -149,8 +156,34 @@ async function step(what: string, program: string, args: string[]): Promise<void
 }
 
 /** python, venv and pip get the pip environment (PIP_*, proxies, CA bundles) and nothing of the run's secrets. */
-function run(program: string, args: string[]) {
-  return runChild('pip', program, args);
+function run(program: string, args: string[], env?: Record<string, string>) {
+  return runChild('pip', program, args, { env });
+}
+
+/**
+ * The interpreter that makes the venv: the `python` input when given, else the one the release
+ * is known to install and run on (src/releases/manager-python.ts), found on PATH as pythonX.Y or
+ * python3; a release no available interpreter fits is refused before anything is made, naming
+ * the Python it needs.
+ */
+export async function chooseInterpreter(given: string | undefined, version: string): Promise<{ python: string; pipArgs: readonly string[]; constraints: readonly string[]; why?: string }> {
+  const choice = managerPythonFor(version);
+  const constraints = choice.fits ? choice.constraints : (choice.entry?.constraints ?? []);
+  if (given) return { python: given, pipArgs: [], constraints };
+  const needed = choice.fits ? choice.python.split('-')[0]! : /(\d+\.\d+)/.exec(choice.entry?.requiresPython ?? '')?.[1];
+  if (!needed) throw invalidInput(`no Python is known to run ${MANAGER_PACKAGE} ${version} (${choice.fits ? '' : choice.reason}); set python to the interpreter its Requires-Python names`);
+  const found: string[] = [];
+  for (const candidate of [`python${needed}`, 'python3']) {
+    const result = await run(candidate, ['-c', 'import sys; print("%d.%d.%d" % sys.version_info[:3])']);
+    if (result.exitCode !== 0) continue;
+    const actual = result.stdout.trim();
+    found.push(`${candidate} is ${actual}`);
+    if (actual.startsWith(`${needed}.`)) return { python: candidate, pipArgs: choice.fits ? choice.pipArgs : [], constraints, why: `${version} installs on Python ${needed}` };
+  }
+  const why = choice.fits ? `the Python it is known to install and run on` : choice.reason;
+  throw invalidInput(
+    `${MANAGER_PACKAGE} ${version} needs Python ${needed} (${why}); on PATH ${found.join(', ') || `neither python${needed} nor python3 runs`}. Set python to a Python ${needed} interpreter`,
+  );
 }
 
 /** The manager's own alembic.ini.sample points at its scripts as a package resource (reference §2.1). */

@@ -9,7 +9,7 @@ import {
   renderText,
   runCommand,
   secretInputs
-} from "./chunk-BYJMW3EF.js";
+} from "./chunk-DNJA52XB.js";
 import "./chunk-MHY44AIF.js";
 import "./chunk-YIVHD5DW.js";
 
@@ -125,4 +125,4 @@ export {
   parseArgs,
   usage
 };
-//# sourceMappingURL=cli-XZXQLJPH.js.map
+//# sourceMappingURL=cli-2DDL6QVO.js.map

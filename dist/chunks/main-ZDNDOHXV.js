@@ -2,6 +2,7 @@ import { createRequire as __baiCreateRequire } from 'node:module'; const require
 import {
   INPUTS,
   MigrationError,
+  chooseInterpreter,
   exec,
   managerRequirement,
   messageOf,
@@ -16,7 +17,7 @@ import {
   venvCacheKey,
   venvRelease,
   which
-} from "./chunk-BYJMW3EF.js";
+} from "./chunk-DNJA52XB.js";
 import {
   require_src
 } from "./chunk-MHY44AIF.js";
@@ -67488,12 +67489,12 @@ async function restoreSnapshot(file, key) {
 }
 async function restoreManagerVenv(venv, version3) {
   if (!isFeatureAvailable()) return void 0;
-  const key = venvCacheKey(managerRequirement(version3), await pythonVersion(venv.python));
+  const key = venvCacheKey(managerRequirement(version3), await pythonVersion((await chooseInterpreter(venv.python, version3)).python));
   return await restoreCache([venv.dir], key) ? key : `${key} (not cached yet)`;
 }
 async function saveManagerVenv(venv, version3) {
   if (!isFeatureAvailable()) return;
-  await saveCache2([venv.dir], venvCacheKey(managerRequirement(version3), await pythonVersion(venv.python)));
+  await saveCache2([venv.dir], venvCacheKey(managerRequirement(version3), await pythonVersion((await chooseInterpreter(venv.python, version3)).python)));
 }
 
 // src/action/main.ts
@@ -67581,4 +67582,4 @@ function setOutputs(report, options) {
 export {
   run
 };
-//# sourceMappingURL=main-VEFJXJEE.js.map
+//# sourceMappingURL=main-ZDNDOHXV.js.map

@@ -236,7 +236,7 @@ var require_postgres_interval = __commonJS({
       if (!(this instanceof PostgresInterval)) {
         return new PostgresInterval(raw);
       }
-      extend(this, parse2(raw));
+      extend(this, parse3(raw));
     }
     var properties = ["seconds", "minutes", "hours", "days", "months", "years"];
     PostgresInterval.prototype.toPostgres = function() {
@@ -297,7 +297,7 @@ var require_postgres_interval = __commonJS({
       var microseconds = fraction + "000000".slice(fraction.length);
       return parseInt(microseconds, 10) / 1e3;
     }
-    function parse2(interval) {
+    function parse3(interval) {
       if (!interval) return {};
       var matches = INTERVAL.exec(interval);
       var isNegative = matches[8] === "-";
@@ -784,13 +784,13 @@ var require_binaryParsers = __commonJS({
           console.log("ERROR: ElementType not implemented: " + elementType2);
         }
       };
-      var parse2 = function(dimension, elementType2) {
+      var parse3 = function(dimension, elementType2) {
         var array = [];
         var i2;
         if (dimension.length > 1) {
           var count = dimension.shift();
           for (i2 = 0; i2 < count; i2++) {
-            array[i2] = parse2(dimension, elementType2);
+            array[i2] = parse3(dimension, elementType2);
           }
           dimension.unshift(count);
         } else {
@@ -800,7 +800,7 @@ var require_binaryParsers = __commonJS({
         }
         return array;
       };
-      return parse2(dims, elementType);
+      return parse3(dims, elementType);
     };
     var parseText = function(value) {
       return value.toString("utf8");
@@ -1563,7 +1563,7 @@ var require_type_overrides = __commonJS({
 var require_pg_connection_string = __commonJS({
   "node_modules/pg-connection-string/index.js"(exports, module) {
     "use strict";
-    function parse2(str2, options = {}) {
+    function parse3(str2, options = {}) {
       if (str2.charAt(0) === "/") {
         const config2 = str2.split(" ");
         return { host: config2[0], database: config2[1] };
@@ -1725,7 +1725,7 @@ var require_pg_connection_string = __commonJS({
       return poolConfig;
     }
     function parseIntoClientConfig(str2) {
-      return toClientConfig(parse2(str2));
+      return toClientConfig(parse3(str2));
     }
     function deprecatedSslModeWarning(sslmode) {
       if (!deprecatedSslModeWarning.warned && typeof process !== "undefined" && process.emitWarning) {
@@ -1740,10 +1740,10 @@ To prepare for this change:
 See https://www.postgresql.org/docs/current/libpq-ssl.html for libpq SSL mode definitions.`);
       }
     }
-    module.exports = parse2;
-    parse2.parse = parse2;
-    parse2.toClientConfig = toClientConfig;
-    parse2.parseIntoClientConfig = parseIntoClientConfig;
+    module.exports = parse3;
+    parse3.parse = parse3;
+    parse3.toClientConfig = toClientConfig;
+    parse3.parseIntoClientConfig = parseIntoClientConfig;
   }
 });
 
@@ -1753,7 +1753,7 @@ var require_connection_parameters = __commonJS({
     "use strict";
     var dns = __require("dns");
     var defaults2 = require_defaults();
-    var parse2 = require_pg_connection_string().parse;
+    var parse3 = require_pg_connection_string().parse;
     var val = function(key, config, envVar) {
       if (config[key]) {
         return config[key];
@@ -1791,9 +1791,9 @@ var require_connection_parameters = __commonJS({
     };
     var ConnectionParameters = class {
       constructor(config) {
-        config = typeof config === "string" ? parse2(config) : config || {};
+        config = typeof config === "string" ? parse3(config) : config || {};
         if (config.connectionString) {
-          config = Object.assign({}, config, parse2(config.connectionString));
+          config = Object.assign({}, config, parse3(config.connectionString));
         }
         this.user = val("user", config);
         this.database = val("database", config);
@@ -2519,7 +2519,7 @@ var require_serializer = __commonJS({
       );
     };
     var emptyArray = [];
-    var parse2 = (query2) => {
+    var parse3 = (query2) => {
       const name = query2.name || "";
       if (name.length > 63) {
         console.error("Warning! Postgres only supports 63 characters for query names.");
@@ -2666,7 +2666,7 @@ var require_serializer = __commonJS({
       sendSASLInitialResponseMessage,
       sendSCRAMClientFinalMessage,
       query,
-      parse: parse2,
+      parse: parse3,
       bind,
       execute,
       describe,
@@ -3055,7 +3055,7 @@ var require_dist = __commonJS({
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.DatabaseError = exports.serialize = void 0;
-    exports.parse = parse2;
+    exports.parse = parse3;
     var messages_1 = require_messages();
     Object.defineProperty(exports, "DatabaseError", { enumerable: true, get: function() {
       return messages_1.DatabaseError;
@@ -3065,7 +3065,7 @@ var require_dist = __commonJS({
       return serializer_1.serialize;
     } });
     var parser_1 = require_parser();
-    function parse2(stream, callback) {
+    function parse3(stream, callback) {
       const parser = new parser_1.Parser();
       stream.on("data", (buffer) => parser.parse(buffer, callback));
       return new Promise((resolve8) => stream.on("end", () => resolve8()));
@@ -3153,7 +3153,7 @@ var require_connection = __commonJS({
   "node_modules/pg/lib/connection.js"(exports, module) {
     "use strict";
     var EventEmitter2 = __require("events").EventEmitter;
-    var { parse: parse2, serialize } = require_dist();
+    var { parse: parse3, serialize } = require_dist();
     var stream = require_stream();
     var { getStream } = stream;
     var flushBuffer = serialize.flush();
@@ -3259,7 +3259,7 @@ var require_connection = __commonJS({
         self2.emit("sslconnect");
       }
       attachListeners(stream2) {
-        parse2(stream2, (msg) => {
+        parse3(stream2, (msg) => {
           const eventName = msg.name === "error" ? "errorMessage" : msg.name;
           if (this._emitMessage) {
             this.emit("message", msg);
@@ -25495,7 +25495,10 @@ var INPUTS = [
     name: "manager-venv",
     description: "A folder for a venv with backend.ai-manager==<to-version> from pip, made when it does not hold one yet; alembic and the manager's CLI then run from it (the Action caches it by release, Python and OS). preflight and dry runs make none: they check a venv an earlier run made, else say migrate will make it. Instead of alembic-command. For clear-history mode: manager, to-version names the installed release."
   },
-  { name: "python", default: "python3", description: "manager-venv: the Python that makes the venv (22.03 needs 3.10, 21.09 3.9 or later)." },
+  {
+    name: "python",
+    description: "manager-venv: the Python that makes the venv. Empty: the one the release is known to install and run on (21.09: 3.9; 22.09\u201323.09: 3.11; 25.6+: 3.13; see README), found on PATH as pythonX.Y or python3; a release none fits is refused, naming the Python it needs."
+  },
   { name: "pip-args", description: "manager-venv: more arguments for pip install, split on spaces, e.g. --index-url https://pypi.example.com/simple." },
   { name: "venv-system-site-packages", default: "false", description: "manager-venv: let the venv see the system's Python packages (e.g. a distribution's psycopg2)." },
   {
@@ -25613,9 +25616,9 @@ function parseOptions(raw) {
     if (value) return value;
     return INPUTS.find((spec) => spec.name === name)?.default;
   };
-  const attempt = (parse2) => {
+  const attempt = (parse3) => {
     try {
-      return parse2();
+      return parse3();
     } catch (error) {
       if (!(error instanceof MigrationError)) throw error;
       problems2.push(error.message);
@@ -32410,6 +32413,200 @@ async function readRedis(deployment) {
 import { existsSync as existsSync2, readdirSync } from "node:fs";
 import { readFile as readFile3, rm as rm6, writeFile as writeFile2 } from "node:fs/promises";
 import { join as join6, resolve as resolve6 } from "node:path";
+
+// src/releases/manager-python.ts
+function pypiVersion(version) {
+  const match = /^(\d{2})\.(\d{1,2})\.(\d+)$/.exec(version.trim());
+  if (!match) throw invalidInput(`release "${version}" is not a full version; accepted: YY.MM.PATCH, e.g. 21.09.9 or 25.15.12`);
+  return `${match[1]}.${Number(match[2])}.${match[3]}`;
+}
+var MGR_CONSTRAINTS = ["Cython<3", "protobuf<4"];
+var MGR_SOURCE = "backend.ai-manager has no lock file before 22.03.4: Cython<3 lets PyYAML 5.4.1 (pinned ~=5.4.1) build from its sdist; protobuf<4 keeps etcd3 0.12's generated code importable (protobuf 4 came out after the release)";
+var MANAGER_PYTHON = [
+  {
+    line: "21.09",
+    patches: [0, 9],
+    tried: "21.09.9",
+    requiresPython: ">=3.9",
+    python: "3.9-bullseye",
+    preinstall: [],
+    pipArgs: [],
+    constraints: MGR_CONSTRAINTS,
+    constraintsSource: MGR_SOURCE,
+    head: "60a1effa77d2",
+    results: [
+      { python: "3.9-bullseye", installs: true, alembic: true, cli: true, coldSeconds: 72, warmSeconds: 48, venvMegabytes: 152 },
+      {
+        python: "3.11-bookworm",
+        installs: false,
+        alembic: false,
+        cli: false,
+        failure: "pyzmq 22.1.0 (pinned ~=22.1.0) has no cp311 wheel and its shipped C does not compile on 3.11 (longintrepr.h); also with --no-build-isolation and Cython<3"
+      }
+    ]
+  },
+  {
+    line: "22.03",
+    patches: [0, 3],
+    tried: "22.03.3",
+    requiresPython: ">=3.10",
+    python: null,
+    preinstall: [],
+    pipArgs: [],
+    constraints: MGR_CONSTRAINTS,
+    constraintsSource: MGR_SOURCE,
+    head: null,
+    reason: "22.03.0\u201322.03.3 need Python 3.10 (no Debian suite has it); on 3.11 pyzmq 22.1.0 and grpcio 1.48.2 (etcetra's pin) have no cp311 wheel and their sdists do not compile (longintrepr.h, _PyErr_StackItem.exc_type)",
+    results: [
+      { python: "3.11-bookworm", installs: false, alembic: false, cli: false, failure: "pyzmq 22.1.0 and grpcio 1.48.2 fail to build from sdist on 3.11, also with Cython<3 and --no-build-isolation" }
+    ]
+  },
+  {
+    line: "22.03",
+    patches: [4, 14],
+    tried: "22.03.14",
+    requiresPython: "==3.10.5",
+    python: null,
+    preinstall: [],
+    pipArgs: ["--ignore-requires-python"],
+    constraints: [],
+    head: null,
+    reason: '22.03.4\u201322.03.14 demand exactly CPython 3.10.4/3.10.5; with --ignore-requires-python on 3.11 pip installs it, but aioredis 2.0.1 cannot be imported on 3.11 ("duplicate base class TimeoutError"), so neither alembic nor the CLI loads',
+    results: [
+      {
+        python: "3.11-bookworm",
+        installs: true,
+        alembic: false,
+        cli: false,
+        coldSeconds: 35,
+        warmSeconds: 31,
+        venvMegabytes: 182,
+        failure: "aioredis 2.0.1: TypeError: duplicate base class TimeoutError"
+      }
+    ]
+  },
+  {
+    line: "22.09",
+    patches: [0, 23],
+    tried: "22.09.23",
+    requiresPython: ">=3.10,<3.11",
+    python: "3.11-bookworm",
+    preinstall: [],
+    pipArgs: ["--ignore-requires-python"],
+    constraints: [],
+    head: "d58a526bf837",
+    results: [{ python: "3.11-bookworm", installs: true, alembic: true, cli: true, coldSeconds: 43, warmSeconds: 37, venvMegabytes: 183 }]
+  },
+  {
+    line: "23.03",
+    patches: [0, 12],
+    tried: "23.03.12",
+    requiresPython: ">=3.11,<3.12",
+    python: "3.11-bookworm",
+    preinstall: [],
+    pipArgs: [],
+    constraints: [],
+    head: "ae7d4cd92aa7",
+    results: [{ python: "3.11-bookworm", installs: true, alembic: true, cli: true, coldSeconds: 104, warmSeconds: 114, venvMegabytes: 183 }]
+  },
+  {
+    // 23.09.11 is tagged but was never published to PyPI: 23.9.10 is the newest there (same head).
+    line: "23.09",
+    patches: [0, 10],
+    tried: "23.09.10",
+    requiresPython: ">=3.11,<3.12",
+    python: "3.11-bookworm",
+    preinstall: [],
+    pipArgs: [],
+    constraints: [],
+    head: "75ea2b136830",
+    results: [{ python: "3.11-bookworm", installs: true, alembic: true, cli: true, coldSeconds: 56, warmSeconds: 39, venvMegabytes: 185 }]
+  },
+  ...[
+    ["24.03", 11, "24.03.11", "etcd-client-py 0.3.0"],
+    ["24.09", 14, "24.09.14", "etcd-client-py 0.3.0"],
+    ["24.12", 1, "24.12.1", "etcd-client-py 0.3.0"],
+    ["25.1", 1, "25.1.1", "etcd-client-py 0.3.0"]
+  ].map(([line, last2, tried, extension]) => ({
+    line,
+    patches: [0, last2],
+    tried,
+    requiresPython: ">=3.12,<3.13",
+    python: null,
+    preinstall: [],
+    pipArgs: ["--ignore-requires-python"],
+    constraints: [],
+    head: null,
+    reason: `${line} needs Python 3.12 (no Debian suite has it); on 3.13 ${extension} has no cp313 wheel and its Rust build fetches rustup from static.rust-lang.org, which this machine cannot reach`,
+    results: [{ python: "3.13-trixie", installs: false, alembic: false, cli: false, failure: `${extension}: no cp313 wheel; sdist build needs Rust (rustup download: CERTIFICATE_VERIFY_FAILED)` }]
+  })),
+  {
+    line: "25.5",
+    patches: [0, 2],
+    tried: "25.5.2",
+    requiresPython: ">=3.12,<3.13",
+    python: null,
+    preinstall: [],
+    pipArgs: ["--ignore-requires-python"],
+    constraints: [],
+    head: null,
+    reason: "25.5 needs Python 3.12 (no Debian suite has it); on 3.13 grpcio 1.62.2 (etcetra 0.1.19's pin) has no cp313 wheel and its sdist does not build (No module named 'pkg_resources')",
+    results: [{ python: "3.13-trixie", installs: false, alembic: false, cli: false, failure: "grpcio 1.62.2 sdist: No module named pkg_resources" }]
+  },
+  ...[
+    ["25.6", 17, "25.6.17", "c7fedaca4883", 34, 29, 224],
+    ["25.15", 12, "25.15.12", "fa3dd7f77c19", 38, 37, 291],
+    ["26.4", 10, "26.4.10", "bd1bf0524350", 37, 42, 349],
+    ["26.8", 1, "26.8.1", "b93d1c47af52", 38, 38, 352]
+  ].map(([line, last2, tried, head, coldSeconds, warmSeconds, venvMegabytes]) => ({
+    line,
+    patches: [0, last2],
+    tried,
+    requiresPython: ">=3.13,<3.14",
+    python: "3.13-trixie",
+    preinstall: [],
+    pipArgs: [],
+    constraints: [],
+    head,
+    results: [{ python: "3.13-trixie", installs: true, alembic: true, cli: true, coldSeconds, warmSeconds, venvMegabytes }]
+  }))
+];
+function parse2(version) {
+  const match = /^(\d{2})\.(\d{1,2})(?:\.(\d+))?$/.exec(version.trim());
+  if (!match) throw invalidInput(`release "${version}" is not a Backend.AI version; accepted: YY.MM or YY.MM.PATCH, e.g. 22.03 or 21.09.9`);
+  const month = Number(match[2]);
+  const line = Number(match[1]) <= 24 ? `${match[1]}.${String(month).padStart(2, "0")}` : `${match[1]}.${month}`;
+  return { line, patch: match[3] === void 0 ? null : Number(match[3]) };
+}
+function managerPythonFor(version) {
+  const { line, patch } = parse2(version);
+  const entries = MANAGER_PYTHON.filter((entry2) => entry2.line === line);
+  if (entries.length === 0) {
+    const known = [...new Set(MANAGER_PYTHON.map((entry2) => entry2.line))].join(", ");
+    return { fits: false, version, reason: `release line ${line} was not tried on the test bed's interpreters; tried: ${known}` };
+  }
+  const entry = patch === null ? entries.reduce((latest, candidate) => candidate.patches[1] > latest.patches[1] ? candidate : latest) : entries.find((candidate) => patch >= candidate.patches[0] && patch <= candidate.patches[1]);
+  if (!entry) {
+    return { fits: false, version, reason: `${line}.${patch} is outside the patches tried for line ${line} (${entries.map((e) => `${e.patches[0]}\u2013${e.patches[1]}`).join(", ")})` };
+  }
+  const full = patch === null ? entry.tried : `${line}.${patch}`;
+  if (entry.python === null) return { fits: false, version: full, reason: entry.reason ?? `no interpreter of the test bed runs ${line}`, entry };
+  const chosen = entry.results.find((result) => result.python === entry.python);
+  return {
+    fits: true,
+    version: full,
+    requirement: `backend.ai-manager==${pypiVersion(full)}`,
+    python: entry.python,
+    preinstall: entry.preinstall,
+    pipArgs: entry.pipArgs,
+    constraints: entry.constraints,
+    alembic: chosen?.alembic ?? false,
+    cli: chosen?.cli ?? false,
+    entry
+  };
+}
+
+// src/manager/venv.ts
 var MANAGER_PACKAGE = "backend.ai-manager";
 var MARKER = ".bai-migrate-manager";
 function managerRequirement(version) {
@@ -32453,12 +32650,17 @@ async function provisionManagerVenv(options, version, log) {
   }
   if (found.state === "stale") await rm6(dir, { recursive: true, force: true });
   const marker = join6(dir, MARKER);
-  log.info(`creating manager venv ${dir} with ${options.python}`);
-  await step(`${options.python} -m venv`, options.python, ["-m", "venv", ...options.systemSitePackages ? ["--system-site-packages"] : [], dir]);
+  const interpreter = await chooseInterpreter(options.python, version);
+  log.info(`creating manager venv ${dir} with ${interpreter.python}${interpreter.why ? ` (${interpreter.why})` : ""}`);
+  await step(`${interpreter.python} -m venv`, interpreter.python, ["-m", "venv", ...options.systemSitePackages ? ["--system-site-packages"] : [], dir]);
   await writeFile2(marker, `${requirement} (incomplete)
 `);
-  log.info(`pip install ${requirement}`);
-  await step(`pip install ${requirement}`, python, ["-m", "pip", "install", "--disable-pip-version-check", "--no-input", ...options.pipArgs, requirement]);
+  const constraints = join6(dir, "bai-migrate-constraints.txt");
+  await writeFile2(constraints, interpreter.constraints.map((c) => `${c}
+`).join(""));
+  const pipEnv = interpreter.constraints.length > 0 ? { PIP_CONSTRAINT: constraints } : void 0;
+  log.info(`pip install ${requirement}${interpreter.pipArgs.length > 0 ? ` ${interpreter.pipArgs.join(" ")}` : ""}${pipEnv ? ` with constraints ${interpreter.constraints.join(", ")}` : ""}`);
+  await step(`pip install ${requirement}`, python, ["-m", "pip", "install", "--disable-pip-version-check", "--no-input", ...interpreter.pipArgs, ...options.pipArgs, requirement], pipEnv);
   await step("checking the manager package", python, ["-c", "import alembic, ai.backend.manager.models.alembic"]);
   await writeFile2(setup.config, ALEMBIC_INI);
   await writeFile2(marker, `${requirement}
@@ -32487,16 +32689,35 @@ function sameRelease(installed, version) {
   const numbers = (v) => /^\d+(\.\d+)*$/.test(v) ? v.split(".").map(Number).join(".") : v;
   return numbers(installed) === numbers(version);
 }
-async function step(what, program, args) {
-  const result = await run(program, args);
+async function step(what, program, args, env) {
+  const result = await run(program, args, env);
   if (result.exitCode !== 0) {
     const tail = `${result.stderr}
 ${result.stdout}`.trim().split("\n").filter((l) => l.trim() !== "").slice(-3).join(" ");
     throw new MigrationError("unsupported", `provisioning the manager venv failed at ${what} (exit ${result.exitCode}): ${tail}`);
   }
 }
-function run(program, args) {
-  return runChild("pip", program, args);
+function run(program, args, env) {
+  return runChild("pip", program, args, { env });
+}
+async function chooseInterpreter(given, version) {
+  const choice = managerPythonFor(version);
+  const constraints = choice.fits ? choice.constraints : choice.entry?.constraints ?? [];
+  if (given) return { python: given, pipArgs: [], constraints };
+  const needed = choice.fits ? choice.python.split("-")[0] : /(\d+\.\d+)/.exec(choice.entry?.requiresPython ?? "")?.[1];
+  if (!needed) throw invalidInput(`no Python is known to run ${MANAGER_PACKAGE} ${version} (${choice.fits ? "" : choice.reason}); set python to the interpreter its Requires-Python names`);
+  const found = [];
+  for (const candidate of [`python${needed}`, "python3"]) {
+    const result = await run(candidate, ["-c", 'import sys; print("%d.%d.%d" % sys.version_info[:3])']);
+    if (result.exitCode !== 0) continue;
+    const actual = result.stdout.trim();
+    found.push(`${candidate} is ${actual}`);
+    if (actual.startsWith(`${needed}.`)) return { python: candidate, pipArgs: choice.fits ? choice.pipArgs : [], constraints, why: `${version} installs on Python ${needed}` };
+  }
+  const why = choice.fits ? `the Python it is known to install and run on` : choice.reason;
+  throw invalidInput(
+    `${MANAGER_PACKAGE} ${version} needs Python ${needed} (${why}); on PATH ${found.join(", ") || `neither python${needed} nor python3 runs`}. Set python to a Python ${needed} interpreter`
+  );
 }
 var ALEMBIC_INI = `# Written by bai-migrate for the manager venv; sqlalchemy.url is set on each run.
 [alembic]
@@ -33477,8 +33698,9 @@ export {
   managerRequirement,
   pythonVersion,
   venvCacheKey,
+  chooseInterpreter,
   runCommand,
   venvRelease,
   needsManagerVenv
 };
-//# sourceMappingURL=chunk-BYJMW3EF.js.map
+//# sourceMappingURL=chunk-DNJA52XB.js.map
