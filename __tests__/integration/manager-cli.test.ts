@@ -20,6 +20,18 @@ const { admin, deploy } = useDeployments(info);
 const MISSING_CLI = '/nonexistent/backend.ai';
 
 describe('image-rescan', () => {
+  it('reads the admin-set limits of a 21.09 database, which has no images table before alembic (a dry run)', async () => {
+    const deployment = await deploy();
+    const options = parseOptions({ command: 'migrate', 'to-version': '22.03', 'manager-config': deployment.writeManagerToml(), 'dry-run': 'true', 'image-rescan': 'true' });
+    const connected = new Deployment(resolveTargets(options, {}), 10_000, () => undefined, true);
+    await connected.connect(['postgres', 'etcd']);
+    try {
+      expect([...(await adminLimits(connected))]).toEqual([['cr.backend.ai/stable/python:3.9-ubuntu20.04|x86_64', { cpu: '8' }]]);
+    } finally {
+      await connected.close();
+    }
+  });
+
   it('puts back the admin-set limits that a rescan rebuilds from labels alone', async () => {
     const deployment = await deploy();
     const toml = deployment.writeManagerToml();

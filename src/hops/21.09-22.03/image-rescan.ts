@@ -9,6 +9,7 @@
 import type { Deployment } from '../../stores/deployment.js';
 import { imageRescanArgs, lastLines, requireSuccess, runManagerCli } from '../../manager/cli.js';
 import { readImageTree } from './image-metadata.js';
+import { tableExists } from '../../stores/schema.js';
 import { knownRegistries } from './image-tree.js';
 import { changed, failed, ok, skipped, type Step, type StepContext } from '../../steps/step.js';
 
@@ -83,6 +84,8 @@ export async function adminLimits(deployment: Deployment): Promise<AdminLimits> 
     const max = maxima(image.resources);
     if (Object.keys(max).length > 0) limits.set(`${image.name}|${image.architecture}`, max);
   }
+  // A 21.09 database (a dry run reads it before alembic) has no images table yet: etcd's limits are all there are.
+  if (!(await tableExists(deployment.postgres, 'images'))) return limits;
   const { rows } = await deployment.postgres.query<{ name: string; architecture: string; resources: Record<string, { max?: string }> }>('SELECT name, architecture, resources FROM images');
   for (const row of rows) {
     const max = maxima(row.resources);

@@ -31290,6 +31290,7 @@ async function adminLimits(deployment) {
     const max = maxima(image.resources);
     if (Object.keys(max).length > 0) limits.set(`${image.name}|${image.architecture}`, max);
   }
+  if (!await tableExists(deployment.postgres, "images")) return limits;
   const { rows } = await deployment.postgres.query("SELECT name, architecture, resources FROM images");
   for (const row of rows) {
     const max = maxima(row.resources);
@@ -33703,4 +33704,4 @@ export {
   venvRelease,
   needsManagerVenv
 };
-//# sourceMappingURL=chunk-DNJA52XB.js.map
+//# sourceMappingURL=chunk-27QFIF4K.js.map

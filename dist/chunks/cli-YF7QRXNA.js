@@ -9,7 +9,7 @@ import {
   renderText,
   runCommand,
   secretInputs
-} from "./chunk-DNJA52XB.js";
+} from "./chunk-27QFIF4K.js";
 import "./chunk-MHY44AIF.js";
 import "./chunk-YIVHD5DW.js";
 
@@ -125,4 +125,4 @@ export {
   parseArgs,
   usage
 };
-//# sourceMappingURL=cli-2DDL6QVO.js.map
+//# sourceMappingURL=cli-YF7QRXNA.js.map

@@ -17,7 +17,7 @@ import {
   venvCacheKey,
   venvRelease,
   which
-} from "./chunk-DNJA52XB.js";
+} from "./chunk-27QFIF4K.js";
 import {
   require_src
 } from "./chunk-MHY44AIF.js";
@@ -67582,4 +67582,4 @@ function setOutputs(report, options) {
 export {
   run
 };
-//# sourceMappingURL=main-ZDNDOHXV.js.map
+//# sourceMappingURL=main-M3R4FGFO.js.map
