@@ -21,6 +21,10 @@ import { describePosition, type SchemaPosition } from '../releases/catalogue.js'
 import { compareLines } from '../releases/releases.js';
 import type { Finding } from '../steps/step.js';
 import { clearHistoryArgs, hiddenRedisFailure, requireSuccess, runManagerCli, type ManagerCli } from '../manager/cli.js';
+import type { Server } from '../stores/deployment.js';
+import { tryMigrationLock } from '../stores/lock.js';
+import { detectPosition } from '../stores/schema.js';
+import { problems, type Session } from './session.js';
 
 /** The part of the run's options clear-history reads. */
 export type ClearHistoryOptions = Pick<Options, 'retention' | 'batchSize' | 'vacuum' | 'redisFailure' | 'dryRun' | 'sweepOrphanedStatKeys'>;
@@ -265,4 +269,45 @@ async function persistRedis(deployment: Deployment): Promise<Finding> {
       await sleep(PERSIST_RETRY_MS);
     }
   }
+}
+
+/**
+ * The command: the nightly job. The database part needs only PostgreSQL; Redis (and etcd, where
+ * Redis's address comes from) trouble is reported after it.
+ */
+export async function clearHistoryCommand(session: Session): Promise<void> {
+  const { options, deployment, report } = session;
+  const servers: Server[] = deployment.targets.redis ? ['postgres', 'redis'] : ['postgres', 'etcd', 'redis'];
+  const up = await session.connect(servers, ['etcd', 'redis']);
+  if (!options.dryRun) {
+    // Deleting history beside a migration would race its schema step: this run skips, the next one clears.
+    const taken = await tryMigrationLock(deployment.targets.postgres!, options.connectTimeoutSeconds * 1000);
+    if ('holder' in taken) {
+      session.record({
+        phase: 'apply',
+        step: 'clear-history',
+        status: 'skipped',
+        detail: `skipped: another bai-migrate run (a migration or a snapshot) holds the migration lock: ${taken.holder}; nothing was deleted, the next run clears the history`,
+      });
+      return;
+    }
+    session.lock = taken.lock;
+  }
+  const position = await detectPosition(deployment.postgres);
+  report.currentRevision = position.revision;
+  const result = await session.log.group('Clear history', () =>
+    (options.clearHistoryMode === 'manager'
+      ? clearHistoryWithManager(deployment, options, session.managerCli(), session.log)
+      : clearHistory(deployment, position, options, session.log, up.has('redis'))
+    ).catch(async (error: unknown) => {
+      if (error instanceof MigrationError) throw error;
+      // Each batch is its own transaction: what was deleted stays deleted, the rest waits for the next run.
+      const message = await session.withServersDown([...up], messageOf(error));
+      throw new MigrationError('unreachable', `clear-history stopped: ${message}. Batches already deleted stay deleted (each is one transaction); run clear-history again once the server is back`);
+    }),
+  );
+  report.history = { cutoff: result.cutoff, kernels: result.kernels, redisKeys: result.redisKeys, sweptRedisKeys: result.sweptRedisKeys };
+  for (const f of result.findings) session.record({ phase: 'apply', step: 'clear-history', status: f.status, detail: f.detail });
+  const failures = result.findings.filter((f) => f.status === 'failed');
+  if (failures.length > 0) throw new MigrationError('checks-failed', `clear-history: ${failures.map((f) => f.detail).join('; ')}`, `clear-history: ${problems(failures.length)}`);
 }

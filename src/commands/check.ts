@@ -1,0 +1,33 @@
+/**
+ * preflight and verify: every step's check of the deployment as it stands (preflight) or as it
+ * must end (verify). Both read only.
+ */
+import type { Plan } from '../hops/plan.js';
+import type { Phase } from '../core/report.js';
+import type { Session } from './session.js';
+import { lastOccurrences, planRun } from './plan.js';
+
+export type CheckPhase = Extract<Phase, 'preflight' | 'verify'>;
+
+/**
+ * Runs preflight or verify of every step, each once, in its last hop. Every step runs even when an
+ * earlier one fails, so that all findings are reported; then the phase fails once.
+ */
+export async function checkPhase(session: Session, phase: CheckPhase, plan: Plan): Promise<void> {
+  await session.log.group(phase === 'preflight' ? 'Preflight' : 'Verify', async () => {
+    for (const { hop, step } of lastOccurrences(plan)) {
+      const check = step[phase];
+      const findings = check ? await session.safely(step, () => check.call(step, session.stepContext(hop))) : [{ status: 'skipped' as const, detail: `${step.title} has no ${phase} phase` }];
+      for (const f of findings) session.record({ phase, hop: hop.label, step: step.id, status: f.status, detail: f.detail }, f);
+    }
+  });
+  session.failIfAny(phase, phase);
+}
+
+/** The command preflight or verify: plan against all three servers, then the one phase. */
+export function checkCommand(phase: CheckPhase) {
+  return async (session: Session): Promise<void> => {
+    const plan = await planRun(session, ['postgres', 'etcd', 'redis']);
+    await checkPhase(session, phase, plan);
+  };
+}

@@ -1,0 +1,72 @@
+/**
+ * plan: where the database is, where it is going, and the hops and steps between. Every command
+ * that changes or checks the schema plans first (migrate, preflight, verify, the dry run).
+ */
+import type { Server } from '../stores/deployment.js';
+import { detectPosition } from '../stores/schema.js';
+import { makePlan, requireSupported, type Plan } from '../hops/plan.js';
+import type { SchemaPosition } from '../releases/catalogue.js';
+import type { Hop, Step } from '../steps/step.js';
+import type { Session } from './session.js';
+
+/** plan reads only the schema revision, and works offline when from-version is given and no database is configured. */
+export function planServers(session: Session): Server[] {
+  const { options, deployment } = session;
+  return options.fromVersion && !deployment.targets.postgres ? [] : ['postgres'];
+}
+
+/** Connects to `servers` (then takes the migration lock with `lockFirst`), reads the schema's position when PostgreSQL is among them, and records the plan. */
+export async function planRun(session: Session, servers: readonly Server[], { allowUnsupported = false, lockFirst = false } = {}): Promise<Plan> {
+  const { options, report } = session;
+  await session.connect(servers);
+  // Before plan and preflight: a run that waited for another must judge what that one left.
+  if (lockFirst) session.lock = await session.waitForLock();
+  let position: SchemaPosition | undefined;
+  if (servers.includes('postgres')) {
+    position = await detectPosition(session.deployment.postgres);
+    report.currentRevision = position.revision;
+  }
+  const plan = makePlan(options.fromVersion, options.toVersion!, position);
+  describePlan(session, plan);
+  if (!allowUnsupported) requireSupported(plan);
+  return plan;
+}
+
+export async function planCommand(session: Session): Promise<void> {
+  // plan lists the hops bai-migrate cannot take yet; every other command refuses them.
+  await planRun(session, planServers(session), { allowUnsupported: true });
+}
+
+function describePlan(session: Session, plan: Plan): void {
+  const { report } = session;
+  report.fromVersion = plan.from;
+  report.toVersion = plan.to.version;
+  report.targetRevision = plan.to.head;
+  report.plan = plan.hops.map((hop) => ({
+    hop: hop.label,
+    targetRevision: hop.to.head,
+    steps: hop.steps.map((s) => ({ id: s.id, title: s.title, action: s.action })),
+  }));
+  if (plan.note) session.record({ phase: 'plan', step: 'from-version', status: 'ok', detail: plan.note });
+  if (plan.hops.length === 0) session.record({ phase: 'plan', step: 'hops', status: 'ok', detail: `already at ${plan.to.version}: nothing to migrate` });
+  for (const hop of plan.hops) {
+    if (hop.unsupported) session.record({ phase: 'plan', hop: hop.label, step: 'hop', status: 'warning', detail: hop.unsupported });
+    for (const step of hop.steps) session.record({ phase: 'plan', hop: hop.label, step: step.id, status: 'ok', detail: step.action });
+  }
+  session.log.info(`Plan: ${plan.from} → ${plan.to.version} (${plan.hops.map((h) => h.label).join(', ') || 'nothing to do'})`);
+}
+
+/** Each step once, in the last hop that has it: preflight, verify and the backup judge the deployment as it stands and as it must end. */
+export function lastOccurrences(plan: Plan): Array<{ hop: Hop; step: Step }> {
+  const last = new Map<string, Hop>();
+  for (const hop of plan.hops) for (const step of hop.steps) last.set(step.id, hop);
+  return plan.hops.flatMap((hop) => hop.steps.filter((step) => last.get(step.id) === hop).map((step) => ({ hop, step })));
+}
+
+/** The steps that change something, with their hop, in the order migrate runs them. */
+export function changeSteps(plan: Plan): Array<{ hop: Hop; step: Step }> {
+  return plan.hops.flatMap((hop) => hop.steps.filter((s) => s.kind === 'change').map((step) => ({ hop, step })));
+}
+
+/** "hop step", as progress messages name a step. */
+export const stepLabel = ({ hop, step }: { hop: Hop; step: Step }): string => `${hop.label} ${step.id}`;

@@ -1,0 +1,120 @@
+/**
+ * What every command that works on a deployment shares: its options, the open connections, the
+ * report it fills, the migration lock it may hold, and the one place a finding is recorded.
+ */
+import { MigrationError, messageOf } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { Options } from '../core/options.js';
+import { redact, type Report, type ReportEntry } from '../core/report.js';
+import { grpcCause, SERVER_NAMES, type Deployment, type Server } from '../stores/deployment.js';
+import { acquireMigrationLock, type MigrationLock } from '../stores/lock.js';
+import type { AlembicSetup } from '../manager/alembic.js';
+import type { ManagerCli } from '../manager/cli.js';
+import { alembicConfigBeside } from '../rehearsal/rehearse.js';
+import type { Finding, Hop, Step, StepContext } from '../steps/step.js';
+
+export class Session {
+  readonly alembic: AlembicSetup;
+  /** migrate (not a dry run), clear-history and snapshot hold the migration lock for the whole run. */
+  lock: MigrationLock | undefined;
+
+  constructor(
+    readonly options: Options,
+    readonly deployment: Deployment,
+    readonly report: Report,
+    private readonly secrets: ReadonlySet<string>,
+    readonly log: Logger,
+  ) {
+    // alembic.ini beside manager.toml (where operators keep it), else in the working directory.
+    const config = options.alembicConfig ?? alembicConfigBeside(deployment.targets.managerConfig?.path);
+    this.alembic = { command: options.alembicCommand, config, lockTimeoutSeconds: options.alembicLockTimeoutSeconds };
+  }
+
+  /** Adds a finding to the report and prints it: the one place a finding is printed (and annotated, in the Action). */
+  record(entry: ReportEntry, finding?: Finding): void {
+    this.report.entries.push({ ...entry, detail: redact(entry.detail, this.secrets) });
+    if (finding?.attachment) {
+      this.report.attachments.push({ step: entry.step, name: finding.attachment.name, content: redact(finding.attachment.content, this.secrets) });
+    }
+    // Errors and summaries only count findings; the lines below are the only ones that show them.
+    const line = `${entry.hop ? `${entry.hop} ` : ''}${entry.step}: ${entry.detail}`;
+    const title = `bai-migrate ${entry.phase}: ${entry.step}`;
+    if (entry.status === 'failed') this.log.error(line, title);
+    else if (entry.status === 'warning') this.log.warning(line, title);
+    else if (entry.phase !== 'plan') this.log.info(`${entry.status}: ${line}`);
+  }
+
+  /** Connects; an unreachable server ends the run unless it is `optional` (then it is a warning). */
+  async connect(servers: readonly Server[], optional: readonly Server[] = []): Promise<Set<Server>> {
+    if (servers.length === 0) return new Set();
+    const results = await this.log.group('Connect', async () => {
+      const outcome = await this.deployment.connect(servers);
+      for (const r of outcome) {
+        const status = r.ok ? 'ok' : optional.includes(r.server) ? 'warning' : 'failed';
+        this.record({ phase: 'connect', step: SERVER_NAMES[r.server], status, detail: r.detail });
+      }
+      return outcome;
+    });
+    const down = results.filter((r) => !r.ok && !optional.includes(r.server));
+    if (down.length > 0) {
+      // A server out of reach comes first; otherwise the cause (credentials, an empty namespace) is the code.
+      const codes = down.flatMap((r) => (r.code ? [r.code] : []));
+      const code = codes.length === 0 || codes.includes('unreachable') ? 'unreachable' : codes[0]!;
+      throw new MigrationError(
+        code,
+        down.map((r) => `${SERVER_NAMES[r.server]}: ${r.detail}`).join('\n'),
+        `${down.map((r) => SERVER_NAMES[r.server]).join(', ')} ${code === 'unreachable' ? 'unreachable' : 'refused the connection'} (reported above)`,
+      );
+    }
+    return new Set(results.filter((r) => r.ok).map((r) => r.server));
+  }
+
+  /** The migration lock, waiting up to lock-timeout for a run that holds it. */
+  waitForLock(): Promise<MigrationLock> {
+    return acquireMigrationLock(this.deployment.targets.postgres!, this.options.lockTimeoutSeconds, this.options.connectTimeoutSeconds * 1000);
+  }
+
+  /** What a step's phases get. */
+  stepContext(hop: Hop): StepContext {
+    return { deployment: this.deployment, options: this.options, hop, log: this.log, alembic: this.alembic, managerCli: this.managerCli() };
+  }
+
+  /** The manager's CLI, handed manager.toml the way the manager finds it. */
+  managerCli(): ManagerCli {
+    return { command: this.options.managerCommand ?? ['backend.ai'], configFile: this.deployment.targets.managerConfig?.path };
+  }
+
+  /**
+   * A phase that throws is a failed finding that names the step, not the end of the run; when one
+   * of the step's servers does not answer (any more), the finding names it and its address first.
+   */
+  async safely(step: Step, body: () => Promise<Finding[]>): Promise<Finding[]> {
+    try {
+      return await body();
+    } catch (error) {
+      return [{ status: 'failed', detail: `${step.title}: ${await this.withServersDown(step.servers, messageOf(error))}` }];
+    }
+  }
+
+  /** "PostgreSQL at h:p/db … is unreachable: …; it stopped with: <message>", or the message alone when every server answers. */
+  async withServersDown(servers: readonly Server[], message: string): Promise<string> {
+    const down = await this.deployment.unreachable(servers);
+    return down.length > 0 ? `${down.join('; ')}; it stopped with: ${grpcCause(message)}` : message;
+  }
+
+  /** Ends a phase once, after every one of its findings was recorded, when any of them failed. */
+  failIfAny(phase: ReportEntry['phase'], label: string): void {
+    const failures = this.report.entries.filter((e) => e.phase === phase && e.status === 'failed');
+    if (failures.length === 0) return;
+    throw new MigrationError(
+      'checks-failed',
+      `${label} found ${failures.length} problem(s):\n${failures.map((f) => `- ${f.hop ? `${f.hop} ` : ''}${f.step}: ${f.detail}`).join('\n')}`,
+      `${label} ${problems(failures.length)}`,
+    );
+  }
+}
+
+/** "found 3 problems (…)": the findings themselves were reported one by one as they were found. */
+export function problems(count: number): string {
+  return `found ${count} problem${count === 1 ? '' : 's'} (each reported above; the report lists them)`;
+}
