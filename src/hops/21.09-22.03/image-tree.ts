@@ -31,6 +31,14 @@ export interface EtcdImage {
   resources: Record<string, { min?: string; max?: string }>;
 }
 
+interface TagEntry {
+  base: string;
+  registry: string;
+  image: string;
+  tag: string;
+  fields: Map<string, string>;
+}
+
 /** An alias key and the image its chain ends at. */
 export interface ResolvedAlias {
   alias: string;
@@ -122,19 +130,35 @@ export function parseImageTree(all: Record<string, string>, registryConfig: Reco
   const known = knownRegistries(registryConfig);
   const unusable: UnusableEntry[] = [];
   const aliasEntries: Array<{ key: string; raw: string; alias: string; value: string }> = [];
-  const tags = new Map<string, { base: string; registry: string; image: string; tag: string; fields: Map<string, string> }>();
-  for (const [key, value] of Object.entries(all)) {
-    const parts = key.split('/');
-    if (parts[1] === '_aliases') {
-      if (parts.length === 3) aliasEntries.push({ key, raw: parts[2]!, alias: pyUnquote(parts[2]!), value });
+  const tags = new Map<string, TagEntry>();
+  // Positions of slashes instead of split/join: a large registry has hundreds of thousands of keys.
+  for (const key in all) {
+    const value = all[key]!;
+    const first = key.indexOf('/');
+    const second = key.indexOf('/', first + 1);
+    if (second < 0) continue;
+    const third = key.indexOf('/', second + 1);
+    if (key.startsWith('_aliases/', first + 1)) {
+      if (third < 0) aliasEntries.push({ key, raw: key.slice(second + 1), alias: pyUnquote(key.slice(second + 1)), value });
       continue;
     }
     // images/{registry}/{image} = "1" is only the marker of an image.
-    if (parts.length < 4) continue;
-    const base = parts.slice(0, 4).join('/');
-    const entry = tags.get(base) ?? { base, registry: pyUnquote(parts[1]!), image: pyUnquote(parts[2]!), tag: pyUnquote(parts[3]!), fields: new Map<string, string>() };
-    tags.set(base, entry);
-    entry.fields.set(parts.slice(4).map(pyUnquote).join('/'), value);
+    if (third < 0) continue;
+    const fourth = key.indexOf('/', third + 1);
+    const base = fourth < 0 ? key : key.slice(0, fourth);
+    let entry = tags.get(base);
+    if (!entry) {
+      entry = {
+        base,
+        registry: pyUnquote(key.slice(first + 1, second)),
+        image: pyUnquote(key.slice(second + 1, third)),
+        tag: pyUnquote(key.slice(third + 1, fourth < 0 ? undefined : fourth)),
+        fields: new Map(),
+      };
+      tags.set(base, entry);
+    }
+    const field = fourth < 0 ? '' : key.slice(fourth + 1);
+    entry.fields.set(field.includes('%') ? field.split('/').map(pyUnquote).join('/') : field, value);
   }
 
   const images: EtcdImage[] = [];
@@ -168,9 +192,16 @@ export function parseImageTree(all: Record<string, string>, registryConfig: Reco
     let hasResource = false;
     for (const [field, value] of fields) {
       if (field.startsWith('labels/')) labels[field.slice('labels/'.length)] = value;
-      if (field.startsWith('resource/')) hasResource = true;
-      const resource = /^resource\/([^/]+)\/(min|max)$/.exec(field);
-      if (resource) resources[resource[1]!] = { ...resources[resource[1]!], [resource[2]!]: value };
+      else if (field.startsWith('resource/')) {
+        hasResource = true;
+        // resource/{slot}/min and resource/{slot}/max; deeper or other keys are 21.09's to ignore too.
+        const slash = field.indexOf('/', 'resource/'.length);
+        const bound = field.slice(slash + 1);
+        if (slash > 'resource/'.length && (bound === 'min' || bound === 'max')) {
+          const slot = field.slice('resource/'.length, slash);
+          resources[slot] = { ...resources[slot], [bound]: value };
+        }
+      }
     }
     if (!hasResource) {
       unusableAs(`${base}/resource`, 'no resource/ keys: 21.09 fails on this image when it lists images or starts a session (it reads resource/ without a default)');
