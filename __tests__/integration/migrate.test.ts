@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { migrateInputs, snapshotState, useDeployments, type TestDeployment } from '../support/deployment.js';
 import { killDistWhen, runEngine } from '../support/run.js';
+import { renderMarkdown } from '../../src/core/report.js';
 import { IMAGE_COUNT, expectMigrated as expectMigratedState } from '../support/expect-migrated.js';
 import pg from 'pg';
 import { LOCK_KEYS } from '../../src/stores/lock.js';
@@ -38,6 +39,16 @@ describe('migrate 21.09 → 22.03', () => {
     ]);
     expect(report.entries.filter((e) => e.phase === 'verify' && (e.status === 'failed' || e.status === 'warning'))).toEqual([]);
     await expectMigrated(deployment, toml);
+    // The downtime, measured: the backup, then every change step in the order it ran, back to back.
+    const timings = report.timings!;
+    expect(timings.map((t) => t.step)).toEqual(['backup', ...applied.map((e) => e.step)]);
+    for (const [before, after] of timings.slice(0, -1).map((t, i) => [t, timings[i + 1]!] as const)) {
+      expect(after.startMs).toBeGreaterThanOrEqual(before.startMs + before.applyMs + before.verifyMs);
+    }
+    expect(timings.every((t) => t.applyMs > 0 && t.verifyMs >= 0)).toBe(true);
+    const summary = renderMarkdown(report);
+    expect(summary).toContain('| 21.09 → 22.03 | schema |');
+    expect(summary).toMatch(/```mermaid\ngantt\n[^`]*section 21\.09 → 22\.03\n {2}schema \([^)]+\) : \d+, \d+\n {2}concurrency-to-redis /);
 
     const bundle = report.backup!;
     expect(bundle.startsWith(inputs['backup-dir'])).toBe(true);

@@ -4,9 +4,11 @@
  * idempotent), so a re-run completes it. With dry-run: preflight and what would change.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
 import { join, resolve } from 'node:path';
 import { MigrationError, messageOf } from '../core/errors.js';
 import type { Plan } from '../hops/plan.js';
+import type { StepTiming } from '../core/report.js';
 import type { Step, StepContext } from '../steps/step.js';
 import type { Session } from './session.js';
 import { checkPhase } from './check.js';
@@ -33,9 +35,17 @@ async function migrate(session: Session, plan: Plan): Promise<void> {
     return `done: ${done.join(', ') || 'nothing'}\nnot done: ${notDone.join(', ') || 'nothing'}`;
   };
   const stillHeld = () => lock.ensureHeld().catch((error: unknown) => lockLost(session, error, progress()));
+  const began = performance.now();
+  const timings: StepTiming[] = (session.report.timings = []);
+  const timed = async <T>(body: () => Promise<T>): Promise<[T, number, number]> => {
+    const start = performance.now();
+    const result = await body();
+    return [result, start - began, performance.now() - start];
+  };
   try {
     await stillHeld();
-    await session.log.group('Backup', () => writeBackup(session, plan));
+    const [, backupStart, backupMs] = await timed(() => session.log.group('Backup', () => writeBackup(session, plan)));
+    timings.push({ step: 'backup', startMs: backupStart, applyMs: backupMs, verifyMs: 0 });
     for (const hop of plan.hops) {
       await session.log.group(`Migrate ${hop.label}`, async () => {
         for (const step of hop.steps.filter((s) => s.kind === 'change')) {
@@ -44,10 +54,13 @@ async function migrate(session: Session, plan: Plan): Promise<void> {
           const record = (phase: 'apply' | 'verify', findings: Awaited<ReturnType<Session['safely']>>) => {
             for (const f of findings) session.record({ phase, hop: hop.label, step: step.id, status: f.status, detail: f.detail }, f);
           };
-          const applied = await session.safely(step, async () => [await step.apply!(ctx)]);
+          const [applied, startMs, applyMs] = await timed(() => session.safely(step, async () => [await step.apply!(ctx)]));
           record('apply', applied);
-          const verified = applied.some((f) => f.status === 'failed') ? [] : await session.safely(step, () => (step.verify ? step.verify(ctx) : Promise.resolve([])));
+          const [verified, , verifyMs] = await timed(async () =>
+            applied.some((f) => f.status === 'failed') ? [] : session.safely(step, () => (step.verify ? step.verify(ctx) : Promise.resolve([]))),
+          );
           record('verify', verified);
+          timings.push({ hop: hop.label, step: step.id, startMs, applyMs, verifyMs });
           const label = stepLabel({ hop, step });
           const failure = [...applied, ...verified].find((f) => f.status === 'failed');
           if (failure) {

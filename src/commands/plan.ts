@@ -8,6 +8,7 @@ import { makePlan, requireSupported, type Plan } from '../hops/plan.js';
 import type { SchemaPosition } from '../releases/catalogue.js';
 import type { Hop, Step } from '../steps/step.js';
 import type { Session } from './session.js';
+import { forecastPlan } from './forecast.js';
 
 /** plan reads only the schema revision, and works offline when from-version is given and no database is configured. */
 export function planServers(session: Session): Server[] {
@@ -28,6 +29,7 @@ export async function planRun(session: Session, servers: readonly Server[], { al
   }
   const plan = makePlan(options.fromVersion, options.toVersion!, position);
   describePlan(session, plan);
+  await forecastPlan(session, plan, position);
   if (!allowUnsupported) requireSupported(plan);
   return plan;
 }

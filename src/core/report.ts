@@ -17,6 +17,34 @@ export interface ReportEntry {
   readonly detail: string;
 }
 
+/** How long one step of a migrate took, from the start of the migration (the lock held, preflight passed). */
+export interface StepTiming {
+  /** Absent for the backup, which belongs to no hop. */
+  readonly hop?: string;
+  readonly step: string;
+  readonly startMs: number;
+  readonly applyMs: number;
+  readonly verifyMs: number;
+}
+
+/** plan's downtime forecast: the revisions on the path whose run time grows with the data, and the rows they will meet. */
+export interface Forecast {
+  readonly hops: ReadonlyArray<{
+    readonly hop: string;
+    readonly revisions: ReadonlyArray<{
+      readonly revision: string;
+      readonly firstRelease: string;
+      readonly growth: 'quadratic' | 'linear' | 'rewrite';
+      readonly work: string;
+      readonly tables: readonly string[];
+      /** Rows of each of those tables that exists now (none without a database). */
+      readonly rows: Readonly<Record<string, { count: number; estimated: boolean }>>;
+    }>;
+  }>;
+  /** Kernels now, and how many clear-history with the run's retention would remove first; when revisions on the path read them. */
+  readonly history?: { kernels: number; removable: number; revisions: readonly string[] };
+}
+
 export interface Report {
   readonly tool: 'bai-migrate';
   readonly command: string;
@@ -49,6 +77,10 @@ export interface Report {
   reportFile?: string;
   /** Where the backup bundle of this run was written. */
   backup?: string;
+  /** plan (and every command that plans): the heavy revisions on the path and the rows they will meet. */
+  forecast?: Forecast;
+  /** migrate: the backup and each change step, in the order they ran: the downtime, measured. */
+  timings?: StepTiming[];
   plan: Array<{ hop: string; targetRevision: string; steps: Array<{ id: string; title: string; action: string }> }>;
   readonly entries: ReportEntry[];
 }
@@ -99,6 +131,7 @@ export function renderMarkdown(report: Report, maxBytes = 512 * 1024): string {
     size += content.length;
     lines.push('', `<details><summary>${a.step}: ${a.name}</summary>`, '', '```', content, '```', '', '</details>');
   }
+  if (report.timings && report.timings.length > 0) lines.push('', ...renderTimings(report.timings));
   if (report.backup) lines.push('', `Backup bundle: \`${report.backup}\``);
   const counts = countByStatus(report);
   lines.push('', (Object.keys(counts) as Status[]).map((s) => `${ICON[s]} ${counts[s]} ${s}`).join(' · '));
@@ -127,6 +160,46 @@ export function renderText(report: Report, { logged = false }: { logged?: boolea
   const error = logged ? (report.errorSummary ?? report.error) : report.error;
   out.push(report.outcome === 'success' ? 'Result: success' : `Result: failure\n${error ?? ''}`);
   return `${out.join('\n')}\n`;
+}
+
+/** "850 ms", "12.4 s", "3 min 05 s": how long a step took, as an operator plans downtime. */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  const seconds = Math.round(ms / 1000);
+  return `${Math.floor(seconds / 60)} min ${String(seconds % 60).padStart(2, '0')} s`;
+}
+
+/**
+ * How long each step and each hop took, as a table and a mermaid gantt chart (GitHub renders
+ * it in summaries and comments): the downtime the migration needs, measured.
+ */
+export function renderTimings(timings: readonly StepTiming[]): string[] {
+  const total = Math.max(0, ...timings.map((t) => t.startMs + t.applyMs + t.verifyMs));
+  const hops = [...new Set(timings.map((t) => t.hop ?? ''))];
+  const lines = ['### Downtime, step by step', '', '| Hop | Step | Apply | Verify | Step total |', '|---|---|---:|---:|---:|'];
+  for (const hop of hops) {
+    const steps = timings.filter((t) => (t.hop ?? '') === hop);
+    for (const t of steps) lines.push(`| ${hop} | ${t.step} | ${formatDuration(t.applyMs)} | ${formatDuration(t.verifyMs)} | ${formatDuration(t.applyMs + t.verifyMs)} |`);
+    if (hop) lines.push(`| **${hop}** | | | | **${formatDuration(steps.reduce((sum, t) => sum + t.applyMs + t.verifyMs, 0))}** |`);
+  }
+  lines.push(`| **all** | | | | **${formatDuration(total)}** |`, '');
+  // Mermaid reads "x" dates as milliseconds since the epoch: the chart starts at 0.
+  lines.push('```mermaid', 'gantt', '  title Migration steps (time from the first change)', '  dateFormat x', '  axisFormat %M:%S');
+  for (const hop of hops) {
+    lines.push(`  section ${mermaidText(hop || 'before the first hop')}`);
+    for (const t of timings.filter((x) => (x.hop ?? '') === hop)) {
+      const start = Math.round(t.startMs);
+      lines.push(`  ${mermaidText(t.step)} (${formatDuration(t.applyMs + t.verifyMs)}) : ${start}, ${start + Math.max(1, Math.round(t.applyMs + t.verifyMs))}`);
+    }
+  }
+  lines.push('```');
+  return lines;
+}
+
+/** Mermaid ends a task name at ":" and a line at "#" or ";": those become look-alikes. */
+function mermaidText(text: string): string {
+  return text.replaceAll(':', '꞉').replaceAll('#', '♯').replaceAll(';', ',');
 }
 
 function cell(text: string): string {

@@ -166,6 +166,9 @@ function adopt(report: Report, inner: Report): void {
   report.toVersion = inner.toVersion;
   report.targetRevision = inner.targetRevision;
   report.plan = inner.plan;
+  // The downtime measured on the restored snapshot, and what the plan expected it to meet.
+  if (inner.timings) report.timings = inner.timings;
+  if (inner.forecast) report.forecast = inner.forecast;
   report.entries.push(...inner.entries);
   report.attachments.push(...inner.attachments.filter((a) => !report.attachments.some((b) => b.step === a.step && b.name === a.name)));
 }
