@@ -20,7 +20,8 @@ import { freePort, LOCAL_IMAGE, localImageAvailable, SECRETS, type TestbedInfo }
 import type { Admin } from './deployment.js';
 import { MemoryLogger } from '../../src/core/logger.js';
 import type { Server } from '../../src/stores/deployment.js';
-import { etcdCommand, HALFSTACK_IMAGES, redisConfig } from '../../src/rehearsal/servers.js';
+import { etcdCommand, redisConfig } from '../../src/rehearsal/servers.js';
+import { HALFSTACK_IMAGES } from '../../src/releases/line-facts.js';
 
 /** On GitHub runners: the images the shared test bed and a rehearsal of 21.09 use. */
 const OFFICIAL = HALFSTACK_IMAGES['21.09']!;

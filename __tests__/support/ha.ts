@@ -13,7 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StartedTestContainer } from 'testcontainers';
 import { freePort, LOCAL_IMAGE, localImageAvailable, SECRETS } from './testbed.js';
-import { HALFSTACK_IMAGES, redisConfig } from '../../src/rehearsal/servers.js';
+import { redisConfig } from '../../src/rehearsal/servers.js';
+import { HALFSTACK_IMAGES } from '../../src/releases/line-facts.js';
 
 const HOST = '127.0.0.1';
 

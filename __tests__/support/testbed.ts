@@ -3,7 +3,7 @@
  * same code that starts a rehearsal's servers (src/rehearsal/servers.ts):
  *
  * - With Docker Hub (GitHub runners): the official images of the 21.09 halfstack (PostgreSQL
- *   13.7, Redis 6.2.7, etcd 3.4.18; reference §1.4) with mapped ports.
+ *   13.7, Redis 6.2.7, etcd 3.5.4; src/releases/line-facts.ts) with mapped ports.
  * - Without registry access: the image scripts/testbed.sh builds from Debian's packages, run with
  *   host networking on free loopback ports (there is no bridge to map ports through).
  *

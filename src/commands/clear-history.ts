@@ -18,7 +18,7 @@ import type { Logger } from '../core/logger.js';
 import type { Options } from '../core/options.js';
 import type { Retention } from '../releases/retention.js';
 import { describePosition, type SchemaPosition } from '../releases/catalogue.js';
-import { compareLines } from '../releases/releases.js';
+import { clearHistoryPolicy } from '../releases/line-facts.js';
 import type { Finding } from '../steps/step.js';
 import { clearHistoryArgs, hiddenRedisFailure, requireSuccess, runManagerCli, type ManagerCli } from '../manager/cli.js';
 import type { Server } from '../stores/deployment.js';
@@ -52,14 +52,14 @@ export async function clearHistory(deployment: Deployment, position: SchemaPosit
     throw new MigrationError('inconsistent-state', `the database is part-way through an upgrade (${position.revision}); finish the migration before clearing history`);
   }
   const release = position.releases[0]!;
-  // What the manager deletes changes with 22.09+ (sessions, error logs): not known here yet.
-  if (compareLines(release.series, '22.03') > 0) {
+  const policy = clearHistoryPolicy(release);
+  if (!policy.ownMode) {
     throw new MigrationError(
       'unsupported',
       `clear-history knows what the manager of 21.03–22.03 deletes; this database is at ${describePosition(position)}. Use mode: manager with that release's manager`,
     );
   }
-  const withRedis = release.series === '22.03';
+  const withRedis = policy.deletesRedisStatKeys;
   const pg = deployment.postgres;
   const { cutoff, total } = await cutoffAndCount(deployment, options.retention);
   const cutoffText = cutoff.toISOString();

@@ -3,7 +3,7 @@
  * series by series, each to its latest patch first, as Backend.AI's upgrade policy requires.
  */
 import { describeAcceptedVersions, describePosition, relationTo, SERIES, seriesIndex, targetRelease, type Release, type SchemaPosition, type VersionRef } from '../releases/catalogue.js';
-import { compareLines, earliestRelease, latestRelease } from '../releases/releases.js';
+import { compareLines, earliestRelease, latestRelease, sameLine } from '../releases/releases.js';
 import { invalidInput, MigrationError } from '../core/errors.js';
 import { HOP_STEPS, PATCH_STEPS } from './index.js';
 import type { Hop } from '../steps/step.js';
@@ -25,13 +25,13 @@ export function makePlan(fromVersion: VersionRef | undefined, toVersion: Version
   if (!fromVersion && position && compareLines(start.series, to.series) > 0) {
     throw new MigrationError('inconsistent-state', `the database is at ${describePosition(position)}, already newer than to-version ${to.version}; bai-migrate does not downgrade`);
   }
-  if (compareLines(start.series, to.series) > 0 || (start.series === to.series && start.release && start.release.patch > to.patch)) {
+  if (compareLines(start.series, to.series) > 0 || (sameLine(start, to) && start.release && start.release.patch > to.patch)) {
     throw invalidInput(`from-version ${start.input} is newer than to-version ${toVersion.input}: bai-migrate only upgrades; accepted: a to-version after ${start.input}`);
   }
   if (position) checkConsistent(position, start, fromLowest, to);
 
   const hops: Hop[] = [];
-  if (start.series === to.series) {
+  if (sameLine(start, to)) {
     if (fromLowest.version !== to.version) {
       hops.push({ label: `${start.input} → ${to.version}`, fromSeries: start.series, to, steps: PATCH_STEPS });
     }
@@ -40,7 +40,7 @@ export function makePlan(fromVersion: VersionRef | undefined, toVersion: Version
       const fromSeries = SERIES[i]!;
       const toSeries = SERIES[i + 1]!;
       const steps = HOP_STEPS[`${fromSeries}→${toSeries}`];
-      const hopTo = toSeries === to.series ? to : latestRelease(toSeries);
+      const hopTo = sameLine(toSeries, to) ? to : latestRelease(toSeries);
       hops.push(
         steps
           ? { label: `${fromSeries} → ${toSeries}`, fromSeries, to: hopTo, steps }

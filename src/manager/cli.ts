@@ -7,6 +7,7 @@
  */
 import { MigrationError } from '../core/errors.js';
 import { CANNOT_RUN, runChild } from './child-env.js';
+import { lineFacts } from '../releases/line-facts.js';
 
 export interface ManagerCli {
   /** argv prefix, e.g. ["backend.ai"] or ["/opt/backend.ai/bin/backend.ai"]. */
@@ -48,9 +49,9 @@ export function lastLines(output: string, count = 3): string {
     .join(' | ');
 }
 
-/** The rescan command of the release whose manager runs it (reference §4.4). */
+/** The rescan command of the release line whose manager runs it (src/releases/line-facts.ts). */
 export function imageRescanArgs(series: string, registry: string): string[] {
-  return series === '21.09' || series === '21.03' ? ['mgr', 'etcd', 'rescan-images', registry] : ['mgr', 'image', 'rescan', registry];
+  return [...lineFacts(series).imageRescanCommand, registry];
 }
 
 /** `-v` takes a value (reference §6.1); the manager has VACUUM or VACUUM FULL, nothing lighter. */

@@ -2,7 +2,7 @@
  * Disposable PostgreSQL, Redis and etcd for a rehearsal, started with Testcontainers.
  *
  * By default the official images of the versions Backend.AI shipped with the snapshot's release
- * (its halfstack compose files, reference §1.4), with mapped ports. Runners that cannot pull from
+ * (its halfstack compose files, src/releases/line-facts.ts), with mapped ports. Runners that cannot pull from
  * Docker Hub can give one image that holds all three servers from Debian's packages (the one
  * scripts/testbed.sh builds); it runs with host networking on free loopback ports.
  *
@@ -11,6 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { MigrationError, messageOf } from '../core/errors.js';
+import { HALFSTACK_IMAGES, type HalfstackImages } from '../releases/line-facts.js';
 
 export interface ServerAddress {
   readonly host: string;
@@ -21,18 +22,11 @@ export interface DisposableServers {
   readonly postgres: ServerAddress & { readonly user: string; readonly password: string; readonly database: string };
   readonly redis: ServerAddress & { readonly password: string };
   readonly etcd: ServerAddress;
-  /** "postgres:13.7, redis:6.2.7, quay.io/coreos/etcd:v3.4.18" or the local image. */
+  /** "postgres:13.7, redis:6.2.7, quay.io/coreos/etcd:v3.5.4" or the local image. */
   readonly description: string;
   readonly containers: { readonly postgres: string; readonly redis: string; readonly etcd: string };
   stop(): Promise<void>;
 }
-
-/** The halfstack's images per release series (docker-compose.halfstack-*.yml). */
-export const HALFSTACK_IMAGES: Readonly<Record<string, { postgres: string; redis: string; etcd: string }>> = {
-  '21.03': { postgres: 'postgres:13.7', redis: 'redis:6.2.7', etcd: 'quay.io/coreos/etcd:v3.4.18' },
-  '21.09': { postgres: 'postgres:13.7', redis: 'redis:6.2.7', etcd: 'quay.io/coreos/etcd:v3.4.18' },
-  '22.03': { postgres: 'postgres:13.7', redis: 'redis:6.2.7', etcd: 'quay.io/coreos/etcd:v3.5.4' },
-};
 
 export interface StartOptions {
   readonly series: string;
@@ -160,7 +154,7 @@ function localRecipes({ GenericContainer, Wait }: TC, image: string, passwords: 
   return [postgres(), redis(), etcd()];
 }
 
-function officialRecipes({ GenericContainer, Wait }: TC, images: { postgres: string; redis: string; etcd: string }, passwords: { postgres: string; redis: string }): Array<Promise<Started>> {
+function officialRecipes({ GenericContainer, Wait }: TC, images: HalfstackImages, passwords: { postgres: string; redis: string }): Array<Promise<Started>> {
   const postgres = async (): Promise<Started> => {
     const container = await new GenericContainer(images.postgres)
       .withEnvironment({ POSTGRES_PASSWORD: passwords.postgres })

@@ -47,19 +47,29 @@ export interface VersionRef {
   readonly release?: Release;
 }
 
+/**
+ * A version's line key and patch, whether or not the catalogue holds them ("21.9.9" → 21.09, 9;
+ * "26.4.12" → 26.4, 12); undefined when the text is no Backend.AI version at all.
+ */
+export function splitVersion(input: string): { readonly series: string; readonly patch: number | null } | undefined {
+  const match = VERSION_PATTERN.exec(input.trim());
+  if (!match) return undefined;
+  return { series: lineKey(Number(match[1]), Number(match[2])), patch: match[3] === undefined ? null : Number(match[3]) };
+}
+
 export function parseVersion(input: string, inputName: string): VersionRef {
   const text = input.trim();
-  const match = VERSION_PATTERN.exec(text);
+  const parts = splitVersion(text);
   const accepted = `accepted: ${describeAcceptedVersions()}`;
-  if (!match) {
+  if (!parts) {
     throw invalidInput(`${inputName} "${text}" is not a Backend.AI version (YY.MM or YY.N, optionally .PATCH); ${accepted}`);
   }
-  const series = lineKey(Number(match[1]), Number(match[2]));
+  const { series, patch } = parts;
   if (!LINES.includes(series)) {
     throw invalidInput(`${inputName} "${text}" is no Backend.AI release line bai-migrate knows; ${accepted}`);
   }
-  if (match[3] === undefined) return { input: text, series };
-  const release = findRelease(`${series}.${Number(match[3])}`);
+  if (patch === null) return { input: text, series };
+  const release = findRelease(`${series}.${patch}`);
   if (!release) {
     throw invalidInput(`${inputName} "${text}" is not a known ${series} release; known: ${series}${describePatchRanges(releasesOf(series).map((r) => r.patch))}`);
   }

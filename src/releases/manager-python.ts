@@ -7,6 +7,7 @@
  * nearest one with `--ignore-requires-python`, and recorded as not fitting where that does not work.
  */
 import { invalidInput } from '../core/errors.js';
+import { splitVersion } from './catalogue.js';
 
 /** An interpreter of the test bed: `<python>-<Debian suite>`, an image of scripts/pythons.sh. */
 export type TestBedPython = '3.9-bullseye' | '3.11-bookworm' | '3.13-trixie';
@@ -60,9 +61,10 @@ export interface ManagerPythonEntry {
 
 /** PyPI's version of a Backend.AI tag: the month without its leading zero (21.09.9 → 21.9.9). */
 export function pypiVersion(version: string): string {
-  const match = /^(\d{2})\.(\d{1,2})\.(\d+)$/.exec(version.trim());
-  if (!match) throw invalidInput(`release "${version}" is not a full version; accepted: YY.MM.PATCH, e.g. 21.09.9 or 25.15.12`);
-  return `${match[1]}.${Number(match[2])}.${match[3]}`;
+  const parts = splitVersion(version);
+  if (!parts || parts.patch === null) throw invalidInput(`release "${version}" is not a full version; accepted: YY.MM.PATCH, e.g. 21.09.9 or 25.15.12`);
+  const [year, minor] = parts.series.split('.').map(Number);
+  return `${year}.${minor}.${parts.patch}`;
 }
 
 const MGR_CONSTRAINTS = ['Cython<3', 'protobuf<4'];
@@ -243,12 +245,9 @@ export type ManagerPythonChoice =
   | { readonly fits: false; readonly version: string; readonly reason: string; readonly entry?: ManagerPythonEntry };
 
 function parse(version: string): { line: string; patch: number | null } {
-  const match = /^(\d{2})\.(\d{1,2})(?:\.(\d+))?$/.exec(version.trim());
-  if (!match) throw invalidInput(`release "${version}" is not a Backend.AI version; accepted: YY.MM or YY.MM.PATCH, e.g. 22.03 or 21.09.9`);
-  const month = Number(match[2]);
-  // Lines up to 24.12 write the month with two digits (22.03); from 25.1 the number is a counter.
-  const line = Number(match[1]) <= 24 ? `${match[1]}.${String(month).padStart(2, '0')}` : `${match[1]}.${month}`;
-  return { line, patch: match[3] === undefined ? null : Number(match[3]) };
+  const parts = splitVersion(version);
+  if (!parts) throw invalidInput(`release "${version}" is not a Backend.AI version; accepted: YY.MM or YY.MM.PATCH, e.g. 22.03 or 21.09.9`);
+  return { line: parts.series, patch: parts.patch };
 }
 
 /**

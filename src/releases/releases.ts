@@ -36,6 +36,11 @@ export function compareLines(a: string, b: string): number {
   return ay - by || am - bm;
 }
 
+/** Whether two versions, releases or line keys are of the same release line (a comparison of positions, not a release fact). */
+export function sameLine(a: string | { readonly series: string }, b: string | { readonly series: string }): boolean {
+  return (typeof a === 'string' ? a : a.series) === (typeof b === 'string' ? b : b.series);
+}
+
 export function compareReleases(a: Release, b: Release): number {
   return compareLines(a.series, b.series) || a.patch - b.patch;
 }

@@ -6,11 +6,18 @@
  */
 import { REDIS_DB, type Deployment } from '../../stores/deployment.js';
 import { columnExists, tableExists } from '../../stores/schema.js';
-import { changed, failed, ok, warning, type Finding, type Step } from '../../steps/step.js';
+import { changed, failed, ok, warning, type Finding, type Step, type StepContext } from '../../steps/step.js';
+import { lineFacts } from '../../releases/line-facts.js';
+import { MigrationError } from '../../core/errors.js';
 
 const PREFIX = 'keypair.concurrency_used.';
-/** 22.03's USER_RESOURCE_OCCUPYING_KERNEL_STATUSES: every status but these. */
-const NOT_OCCUPYING = ['TERMINATING', 'TERMINATED', 'PENDING', 'CANCELLED'];
+
+/** The kernel statuses the target line's counter leaves out (every status but these occupies resources). */
+function notOccupying(ctx: StepContext): readonly string[] {
+  const statuses = lineFacts(ctx.hop.to.series).notOccupyingKernelStatuses;
+  if (!statuses) throw new MigrationError('unsupported', `no resource-occupying kernel statuses are recorded for Backend.AI ${ctx.hop.to.series} (src/releases/line-facts.ts)`);
+  return statuses;
+}
 
 export const concurrencyToRedis: Step = {
   id: 'concurrency-to-redis',
@@ -69,13 +76,14 @@ export const concurrencyToRedis: Step = {
     return ok(`keypairs.concurrency_used of ${rows[0]?.count ?? 0} keypair(s) kept in PostgreSQL as ${DROPPED_VALUES} (alembic ${DROPPED_BY} drops the column)`);
   },
 
-  async dryRun({ deployment }) {
-    const { differing, stale } = await compare(deployment);
+  async dryRun(ctx) {
+    const { differing, stale } = await compare(ctx.deployment, notOccupying(ctx));
     return [ok(`would set ${differing.length} counter(s) and zero ${stale.length} stale counter(s) in Redis DB 0`)];
   },
 
-  async apply({ deployment }) {
-    const { differing, stale } = await compare(deployment);
+  async apply(ctx) {
+    const { deployment } = ctx;
+    const { differing, stale } = await compare(deployment, notOccupying(ctx));
     if (differing.length === 0 && stale.length === 0) return ok('every keypair.concurrency_used counter already matches PostgreSQL');
     const redis = await deployment.redis(REDIS_DB.stat);
     const pipeline = redis.pipeline();
@@ -87,8 +95,8 @@ export const concurrencyToRedis: Step = {
     return changed(`set ${differing.length} counter(s) from the kernels table, zeroed ${stale.length} stale counter(s)`);
   },
 
-  async verify({ deployment }) {
-    const { expected, differing, stale } = await compare(deployment);
+  async verify(ctx) {
+    const { expected, differing, stale } = await compare(ctx.deployment, notOccupying(ctx));
     const findings: Finding[] = [];
     findings.push(
       differing.length === 0
@@ -138,12 +146,12 @@ async function redisCounters(deployment: Deployment): Promise<Map<string, string
 }
 
 /** What PostgreSQL says each counter must be, and where Redis disagrees. */
-async function compare(deployment: Deployment) {
+async function compare(deployment: Deployment, notOccupyingStatuses: readonly string[]) {
   const { rows } = await deployment.postgres.query<{ access_key: string; used: string }>(
     `SELECT k.access_key, count(kn.id) FILTER (WHERE kn.status::text <> ALL ($1)) AS used
        FROM keypairs k LEFT JOIN kernels kn ON kn.access_key = k.access_key
       GROUP BY k.access_key`,
-    [NOT_OCCUPYING],
+    [notOccupyingStatuses],
   );
   const expected = new Map(rows.map((r) => [r.access_key, Number(r.used)]));
   const counters = await redisCounters(deployment);

@@ -1,0 +1,146 @@
+/**
+ * What bai-migrate needs to know of each release line besides its schema: the manager CLI's rescan
+ * command, the halfstack's server images, where keypair concurrency is counted, and (per release,
+ * because it changes inside lines) what `backend.ai mgr clear-history` does. Code outside
+ * src/releases/ asks these tables instead of comparing versions.
+ */
+import { invalidInput } from '../core/errors.js';
+import { compareReleases, findRelease, LINES, type Release } from './releases.js';
+
+/** Official images of a halfstack compose file (docker-compose.halfstack-*.yml). */
+export interface HalfstackImages {
+  readonly postgres: string;
+  readonly redis: string;
+  readonly etcd: string;
+}
+
+export interface LineFacts {
+  readonly line: string;
+  /** `backend.ai` arguments that rescan one registry, before the registry's name. */
+  readonly imageRescanCommand: readonly string[];
+  /** The halfstack of the line's final patch (earlier patches may differ: see halfstackNote). */
+  readonly halfstack: HalfstackImages;
+  readonly halfstackNote?: string;
+  /**
+   * Where the manager keeps each keypair's number of running kernels: the `keypairs.concurrency_used`
+   * column (to 21.09), Redis DB 0 `keypair.concurrency_used.{access_key}` (22.03–26.4), or nowhere:
+   * 26.8 counts sessions in PostgreSQL (BA@26.8.1:src/ai/backend/manager/repositories/scheduler/repository.py).
+   */
+  readonly concurrencyCounter: 'keypairs-column' | 'redis' | 'none';
+  /**
+   * Kernel statuses that hold no resources, which the Redis counter leaves out (the complement of the
+   * manager's USER_RESOURCE_OCCUPYING_KERNEL_STATUSES); set where it was read from that line's code.
+   */
+  readonly notOccupyingKernelStatuses?: readonly string[];
+}
+
+// Rescan: MGR@21.09.9:src/ai/backend/manager/cli/etcd.py; from 22.03 MGR@22.03.3:src/ai/backend/manager/cli/image.py
+// (REGISTRY_OR_IMAGE from 23.09, optional from 24.09: the registry's name still works).
+const ETCD_RESCAN = ['mgr', 'etcd', 'rescan-images'] as const;
+const IMAGE_RESCAN = ['mgr', 'image', 'rescan'] as const;
+
+// Halfstack images, BA@<tag>:docker-compose.halfstack-*.yml.
+const HALFSTACK_2103: HalfstackImages = { postgres: 'postgres:13.7', redis: 'redis:6.2.7', etcd: 'quay.io/coreos/etcd:v3.4.18' };
+const HALFSTACK_2109: HalfstackImages = { postgres: 'postgres:13.7', redis: 'redis:6.2.7', etcd: 'quay.io/coreos/etcd:v3.5.4' };
+const HALFSTACK_2303: HalfstackImages = { postgres: 'postgres:15.1', redis: 'redis:7.0.5', etcd: 'quay.io/coreos/etcd:v3.5.6' };
+const HALFSTACK_2409: HalfstackImages = { postgres: 'postgres:16.3', redis: 'redis:7.2.4', etcd: 'quay.io/coreos/etcd:v3.5.14' };
+const HALFSTACK_2516: HalfstackImages = { ...HALFSTACK_2409, redis: 'redis:7.2.11' };
+const HALFSTACK_VALKEY: HalfstackImages = { ...HALFSTACK_2409, redis: 'valkey/valkey:9.1.0-alpine' };
+
+/** 22.03's USER_RESOURCE_OCCUPYING_KERNEL_STATUSES is every status but these (MGR@22.03.3:src/ai/backend/manager/models/kernel.py). */
+const NOT_OCCUPYING_2203 = ['TERMINATING', 'TERMINATED', 'PENDING', 'CANCELLED'] as const;
+
+function facts(line: string, halfstack: HalfstackImages, more: Partial<LineFacts> = {}): LineFacts {
+  const [year] = line.split('.').map(Number);
+  return {
+    line,
+    imageRescanCommand: year === 21 ? ETCD_RESCAN : IMAGE_RESCAN,
+    halfstack,
+    concurrencyCounter: year === 21 ? 'keypairs-column' : 'redis',
+    ...more,
+  };
+}
+
+/** One record per release line, oldest first. */
+export const LINE_FACTS: readonly LineFacts[] = [
+  facts('21.03', HALFSTACK_2103, { halfstackNote: 'docker-compose.halfstack-2103.yml as retro-fitted in BA@22.03.7' }),
+  facts('21.09', HALFSTACK_2109),
+  facts('22.03', HALFSTACK_2109, { halfstackNote: '22.03.0–22.03.6: postgres 13.6 (BA@22.03.4:docker-compose.halfstack-2203.yml)', notOccupyingKernelStatuses: NOT_OCCUPYING_2203 }),
+  facts('22.09', HALFSTACK_2109),
+  ...['23.03', '23.09', '24.03'].map((line) => facts(line, HALFSTACK_2303)),
+  ...['24.09', '24.12', '25.1', '25.2', '25.3', '25.4', '25.5', '25.6', '25.7', '25.8', '25.9', '25.10', '25.11', '25.12', '25.13', '25.14', '25.15'].map((line) => facts(line, HALFSTACK_2409)),
+  ...['25.16', '25.17', '25.18', '25.19', '26.1', '26.2', '26.3'].map((line) => facts(line, HALFSTACK_2516)),
+  facts('26.4', HALFSTACK_VALKEY, { halfstackNote: '26.4.0–26.4.3: redis 7.2.11 (Valkey from BA@26.4.4)' }),
+  facts('26.7', HALFSTACK_VALKEY),
+  facts('26.8', HALFSTACK_VALKEY, { concurrencyCounter: 'none' }),
+];
+
+export function lineFacts(line: string): LineFacts {
+  const found = LINE_FACTS.find((f) => f.line === line);
+  if (!found) throw invalidInput(`no facts are recorded for Backend.AI ${line}; known lines: ${LINES.join(', ')}`);
+  return found;
+}
+
+/** The halfstack images per line, e.g. HALFSTACK_IMAGES['21.09'].etcd. */
+export const HALFSTACK_IMAGES: Readonly<Record<string, HalfstackImages>> = Object.fromEntries(LINE_FACTS.map((f) => [f.line, f.halfstack]));
+
+/**
+ * What `backend.ai mgr clear-history -r RETENTION` does, from the release `since` until the next
+ * entry's (BA@<tag>:src/ai/backend/manager/cli/__main__.py at each `since`).
+ */
+export interface ClearHistoryPolicy {
+  readonly since: string;
+  /** The manager has the command (added in MGR@21.09.2, MGR#498). */
+  readonly managerCommand: boolean;
+  /** Tables whose rows older than the cutoff are deleted (26.8: the retention_policies sweep, -r does not apply). */
+  readonly deletes: readonly ('kernels' | 'sessions' | 'error_logs')[];
+  /** -r governs the PostgreSQL part; from 26.8 the `retention_policies` table does, -r only the Redis part. */
+  readonly retentionGovernsDatabase: boolean;
+  /** The stat keys (kernel UUIDs) of deleted kernels are removed from Redis DB 0, then BGREWRITEAOF / BGSAVE SCHEDULE. */
+  readonly deletesRedisStatKeys: boolean;
+  /** -r accepts the `s` unit (BA 2f71734edf, #570). */
+  readonly secondsUnit: boolean;
+  /** `-v` runs VACUUM (FULL) of the whole database, or is accepted and ignored. */
+  readonly vacuum: 'database' | 'ignored';
+  /** The manager's "now" for the cutoff: its host's naive local time, or UTC. */
+  readonly cutoffClock: 'local' | 'utc';
+  /** bai-migrate's own mode deletes what this policy deletes; other releases need mode: manager. */
+  readonly ownMode: boolean;
+}
+
+const BASE_POLICY: ClearHistoryPolicy = {
+  since: '21.03.0',
+  managerCommand: false,
+  deletes: ['kernels'],
+  retentionGovernsDatabase: true,
+  deletesRedisStatKeys: false,
+  secondsUnit: false,
+  vacuum: 'database',
+  cutoffClock: 'local',
+  ownMode: true,
+};
+
+/** Each entry changes the one before it; oldest first. */
+const POLICY_CHANGES: ReadonlyArray<Partial<ClearHistoryPolicy> & { readonly since: string }> = [
+  { since: '21.03.0' },
+  { since: '21.09.2', managerCommand: true },
+  { since: '22.03.0', deletesRedisStatKeys: true },
+  // asyncpg from 22.09 and the s unit; bai-migrate's own mode stops at 22.03 (its schemas are the ones tested).
+  { since: '22.09.0', secondsUnit: true, ownMode: false },
+  { since: '24.03.4', deletes: ['kernels', 'sessions'], vacuum: 'ignored' },
+  { since: '24.09.0', deletes: ['kernels', 'sessions', 'error_logs'], vacuum: 'database' },
+  { since: '26.1.0', cutoffClock: 'utc' },
+  { since: '26.8.0', retentionGovernsDatabase: false },
+];
+
+export const CLEAR_HISTORY_POLICIES: readonly ClearHistoryPolicy[] = POLICY_CHANGES.reduce<ClearHistoryPolicy[]>(
+  (policies, change) => [...policies, { ...(policies.at(-1) ?? BASE_POLICY), ...change }],
+  [],
+);
+
+export function clearHistoryPolicy(release: Release): ClearHistoryPolicy {
+  return CLEAR_HISTORY_POLICIES.filter((p) => compareReleases(findRelease(p.since)!, release) <= 0).at(-1)!;
+}
+
+/** The first release whose clear-history accepts the `s` unit, for messages. */
+export const SECONDS_UNIT_SINCE: string = CLEAR_HISTORY_POLICIES.find((p) => p.secondsUnit)!.since;
