@@ -145,11 +145,16 @@ export const imageMetadata: Step = {
   },
 };
 
-/** The rows migrate writes, as a record set of $1. */
-const DESIRED_IMAGES = `jsonb_to_recordset($1::jsonb) AS r(name text, image text, tag text, registry text, architecture text, digest text,
-                size_bytes bigint, type text, accelerators text, labels jsonb, resources jsonb)`;
+/**
+ * The rows migrate writes, as a record set of $1. Parsed as json, not jsonb: PostgreSQL builds
+ * jsonb only for the two columns that are jsonb, not for the whole 4 MB of a large registry
+ * (which halves the time of the upsert).
+ */
+const DESIRED_IMAGES = `(SELECT name, image, tag, registry, architecture, digest, size_bytes, type, accelerators, labels::jsonb AS labels, resources::jsonb AS resources
+   FROM json_to_recordset($1::json) AS x(name text, image text, tag text, registry text, architecture text, digest text,
+        size_bytes bigint, type text, accelerators text, labels json, resources json)) AS r`;
 /** The alias rows migrate writes (alias → image name), as a record set of $1 or $2. */
-const DESIRED_ALIASES = `jsonb_to_recordset($1::jsonb) AS a(alias text, image text)`;
+const DESIRED_ALIASES = `json_to_recordset($1::json) AS a(alias text, image text)`;
 
 interface Counts {
   images: { created: number; updated: number };
