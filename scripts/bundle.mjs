@@ -1,6 +1,7 @@
 // Builds everything the Action ships, from src/:
 // - dist/index.js (the Action) and dist/cli.js (the CLI), one bundled file each;
-// - action.yml, whose inputs and outputs come from src/core/options.ts, the one list of them;
+// - action.yml and README's input and output tables, from src/core/options.ts, the one list of them
+//   (each input's description there ends with the commands that use it);
 // - a source map beside each file (stacks point at src/…ts; no sources inside, to stay small);
 // - dist/licenses.txt: every bundled package with its licence, since the bundle drops their files.
 // etcd3 reads its .proto files from disk when it loads; a bundle has no such files, so the protos
@@ -91,11 +92,15 @@ async function writeLicenses(meta) {
   await writeFile('dist/licenses.txt', [header, ...unique.map((e) => e.text)].join('\n' + '='.repeat(78) + '\n'));
 }
 
+function capitalise(text) {
+  return text[0].toUpperCase() + text.slice(1);
+}
+
 async function writeActionYml() {
   const dir = await mkdtemp(join(tmpdir(), 'bai-migrate-manifest-'));
   const file = join(dir, 'options.mjs');
   await build({ entryPoints: ['src/core/options.ts'], bundle: true, platform: 'node', format: 'esm', outfile: file, logLevel: 'warning' });
-  const { INPUTS, OUTPUTS } = await import(pathToFileURL(file).href);
+  const { INPUTS, OUTPUTS, COMMANDS, acceptedText, usedByText } = await import(pathToFileURL(file).href);
   await rm(dir, { recursive: true });
   const q = (text) => JSON.stringify(text);
   const lines = [
@@ -107,7 +112,12 @@ async function writeActionYml() {
     '  icon: database',
     '  color: blue',
     'inputs:',
-    ...INPUTS.flatMap((i) => [`  ${i.name}:`, `    description: ${q(i.description)}`, '    required: false', ...(i.default !== undefined ? [`    default: ${q(i.default)}`] : [])]),
+    ...INPUTS.flatMap((i) => [
+      `  ${i.name}:`,
+      `    description: ${q(`${i.description} (${capitalise(usedByText(i))}.)`)}`,
+      '    required: false',
+      ...(i.default !== undefined ? [`    default: ${q(i.default)}`] : []),
+    ]),
     'outputs:',
     ...OUTPUTS.flatMap((o) => [`  ${o.name}:`, `    description: ${q(o.description)}`]),
     'runs:',
@@ -116,13 +126,18 @@ async function writeActionYml() {
     '',
   ];
   await writeFile('action.yml', lines.join('\n'));
-  await writeReadmeTables(INPUTS, OUTPUTS);
+  await writeReadmeTables(INPUTS, OUTPUTS, (i) => (i.usedBy.length === COMMANDS.length ? 'every command' : i.usedBy.join(', ')), acceptedText);
 }
 
 /** README's input and output tables, between their markers, from the same list. */
-async function writeReadmeTables(inputs, outputs) {
+async function writeReadmeTables(inputs, outputs, usedBy, acceptedText) {
   const cell = (text) => text.replaceAll('|', '\\|');
-  const inputRows = ['| input | default | description |', '|---|---|---|', ...inputs.map((i) => `| \`${i.name}\` | ${i.default !== undefined ? `\`${i.default}\`` : ''} | ${cell(i.description)} |`)];
+  // "accepts" from each input's kind; "used by" names the commands that read it.
+  const inputRows = [
+    '| input | default | accepts | used by | description |',
+    '|---|---|---|---|---|',
+    ...inputs.map((i) => `| \`${i.name}\` | ${i.default !== undefined ? `\`${i.default}\`` : ''} | ${cell(acceptedText(i))} | ${usedBy(i)} | ${cell(i.description)} |`),
+  ];
   const outputRows = ['| output | description |', '|---|---|', ...outputs.map((o) => `| \`${o.name}\` | ${cell(o.description)} |`)];
   let readme = await readFile('README.md', 'utf8');
   for (const [name, rows] of [
