@@ -57,7 +57,12 @@ const SNAPSHOTS: readonly Command[] = ['snapshot', 'rehearse'];
 export const INPUTS: readonly InputSpec[] = [
   { name: 'command', kind: 'enum', values: COMMANDS, usedBy: COMMANDS, default: 'migrate', description: `What to do: ${COMMANDS.join(', ')}.` },
   { name: 'from-version', kind: 'version', usedBy: PLANNED, description: 'Installed Backend.AI version, e.g. 21.09 or 21.09.9. Omit it to detect the version from alembic_version.' },
-  { name: 'to-version', kind: 'version', usedBy: ['migrate', 'preflight', 'verify', 'plan', 'clear-history', 'rehearse'], description: 'Backend.AI version to upgrade to, e.g. 22.03 (its latest patch) or 22.03.3.' },
+  {
+    name: 'to-version',
+    kind: 'version',
+    usedBy: ['migrate', 'preflight', 'verify', 'plan', 'clear-history', 'rehearse'],
+    description: 'Backend.AI version to upgrade to, e.g. 22.03 (its latest patch) or 22.03.3.',
+  },
   {
     name: 'retention',
     kind: 'retention',
