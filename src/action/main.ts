@@ -6,7 +6,7 @@ import * as core from '@actions/core';
 import { needsManagerVenv, runCommand, venvRelease } from '../core/run-command.js';
 import { MigrationError, messageOf } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { INPUTS, parseOptions, secretInputs, type Options } from '../core/options.js';
+import { INPUTS, parseOptions, secretInputs, unusedInputs, type Options } from '../core/options.js';
 import { pullRequestFromEnv, rehearsalComment, upsertComment } from './pr-comment.js';
 import { restoreManagerVenv, restoreSnapshot, saveManagerVenv, saveSnapshot } from './cache.js';
 import { renderMarkdown, type Report } from '../core/report.js';
@@ -25,6 +25,8 @@ export async function run(): Promise<void> {
     // Mask before validation: an error message must never be the first place a secret appears.
     for (const secret of secretInputs(raw)) core.setSecret(secret);
     const options = parseOptions(raw);
+    // A shared set of inputs passed to every command is common: ignored, with a warning, not refused.
+    for (const warning of unusedInputs(raw, options.command)) core.warning(warning);
     if (options.command === 'rehearse' && options.snapshotCacheKey) {
       const entry = await core.group('Restore the snapshot from the Actions cache', () => restoreSnapshot(options.snapshotFile, options.snapshotCacheKey!));
       core.info(`Snapshot restored from cache entry ${entry}`);
