@@ -2,8 +2,9 @@
  * preflight and verify: every step's check of the deployment as it stands (preflight) or as it
  * must end (verify). Both read only.
  */
+import { performance } from 'node:perf_hooks';
 import type { Plan } from '../hops/plan.js';
-import type { Phase } from '../core/report.js';
+import { formatDuration, type Phase } from '../core/report.js';
 import type { Session } from './session.js';
 import { lastOccurrences, planRun } from './plan.js';
 
@@ -15,9 +16,18 @@ export type CheckPhase = Extract<Phase, 'preflight' | 'verify'>;
  */
 export async function checkPhase(session: Session, phase: CheckPhase, plan: Plan): Promise<void> {
   await session.log.group(phase === 'preflight' ? 'Preflight' : 'Verify', async () => {
-    for (const { hop, step } of lastOccurrences(plan)) {
-      const check = step[phase];
-      const findings = check ? await session.safely(step, () => check.call(step, session.stepContext(hop))) : [{ status: 'skipped' as const, detail: `${step.title} has no ${phase} phase` }];
+    // The checks only read, and most of their time is waiting (alembic starting, etcd, Redis): they
+    // run side by side, and their findings are recorded in plan order. Preflight is downtime too.
+    const checked = await Promise.all(
+      lastOccurrences(plan).map(async ({ hop, step }) => {
+        const check = step[phase];
+        const started = performance.now();
+        const findings = check ? await session.safely(step, () => check.call(step, session.stepContext(hop))) : [{ status: 'skipped' as const, detail: `${step.title} has no ${phase} phase` }];
+        session.log.debug(`${hop.label} ${step.id}: ${phase} took ${formatDuration(performance.now() - started)}`);
+        return { hop, step, findings };
+      }),
+    );
+    for (const { hop, step, findings } of checked) {
       for (const f of findings) session.record({ phase, hop: hop.label, step: step.id, status: f.status, detail: f.detail }, f);
     }
   });

@@ -137,7 +137,7 @@ async function redisCounters(deployment: Deployment): Promise<Map<string, string
   const counters = new Map<string, string | null>();
   let cursor = '0';
   do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 1000);
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 10_000);
     const values = keys.length > 0 ? await redis.mget(keys) : [];
     keys.forEach((key, i) => counters.set(key, values[i] ?? null));
     cursor = next;

@@ -53,7 +53,7 @@ export const imageMetadata: Step = {
   },
 
   async backup({ deployment }) {
-    const all = await deployment.etcdPrefix('images/');
+    const all = await readImageKeys(deployment);
     return { name: 'etcd-images.json', content: JSON.stringify(all, null, 2) };
   },
 
@@ -250,8 +250,37 @@ function danglingFinding(tree: EtcdImageTree): Finding {
   return warning(`${tree.dangling.length} alias(es) point at no image etcd holds and are not copied (21.09 cannot start them either): ${listed(tree.dangling, (d) => `${d.alias} ${d.reason}`)}`);
 }
 
+/** What etcd holds of the images, and the revision of the cluster it was read at or after. */
+interface EtcdImages {
+  readonly revision: string;
+  readonly all: Record<string, string>;
+  readonly tree: EtcdImageTree;
+}
+
+/**
+ * One read of the image tree per etcd revision: preflight, backup, apply and verify of one run
+ * each need it, and on a large registry reading and parsing it is most of the step's time. etcd's
+ * revision moves with every write anywhere in the cluster, so a tree read at or after revision R
+ * is still what etcd holds while the revision is R.
+ */
+const imagesRead = new WeakMap<Deployment, EtcdImages>();
+
+async function readEtcdImages(deployment: Deployment): Promise<EtcdImages> {
+  const { header } = await deployment.bounded('etcd', deployment.etcd.get('images/').exec());
+  const cached = imagesRead.get(deployment);
+  if (cached && cached.revision === header.revision) return cached;
+  const [all, registries] = await Promise.all([deployment.etcdPrefix('images/'), deployment.etcdPrefix('config/docker/registry/')]);
+  const read = { revision: header.revision, all, tree: parseImageTree(all, registries) };
+  imagesRead.set(deployment, read);
+  return read;
+}
+
 /** Reads the etcd image database of 21.09 as the 21.09 manager reads it (see image-tree.ts). */
 export async function readImageTree(deployment: Deployment): Promise<EtcdImageTree> {
-  const [all, registries] = await Promise.all([deployment.etcdPrefix('images/'), deployment.etcdPrefix('config/docker/registry/')]);
-  return parseImageTree(all, registries);
+  return (await readEtcdImages(deployment)).tree;
+}
+
+/** Every key under etcd images/ with its value (the backup, the prune step's counts). */
+export async function readImageKeys(deployment: Deployment): Promise<Record<string, string>> {
+  return (await readEtcdImages(deployment)).all;
 }

@@ -3,7 +3,7 @@
  * weight (22.03 never reads it). It is deleted only after the import verifies again, and only
  * after the backup bundle, which always holds the whole tree (image-metadata's backup), is written.
  */
-import { imageMetadata } from './image-metadata.js';
+import { imageMetadata, readImageKeys } from './image-metadata.js';
 import { changed, failed, ok, skipped, type Step } from '../../steps/step.js';
 
 export const pruneEtcdImages: Step = {
@@ -14,19 +14,19 @@ export const pruneEtcdImages: Step = {
   servers: ['etcd', 'postgres'],
 
   async preflight({ options, deployment }) {
-    const keys = Object.keys(await deployment.etcdPrefix('images/')).length;
+    const keys = Object.keys(await readImageKeys(deployment)).length;
     if (!options.pruneEtcdImages) return [skipped(`not requested: the ${keys} key(s) under etcd images/ stay; 22.03 does not read them`)];
     return [ok(`will delete the ${keys} key(s) under etcd images/ once the import has verified; the backup bundle keeps them`)];
   },
 
   async dryRun({ options, deployment }) {
     if (!options.pruneEtcdImages) return [skipped('not requested')];
-    return [ok(`would delete ${Object.keys(await deployment.etcdPrefix('images/')).length} key(s) under etcd images/ after verifying the import`)];
+    return [ok(`would delete ${Object.keys(await readImageKeys(deployment)).length} key(s) under etcd images/ after verifying the import`)];
   },
 
   async apply(ctx) {
     if (!ctx.options.pruneEtcdImages) return skipped('not requested: etcd images/ left as it is');
-    const keys = Object.keys(await ctx.deployment.etcdPrefix('images/')).length;
+    const keys = Object.keys(await readImageKeys(ctx.deployment)).length;
     if (keys === 0) return ok('etcd images/ is already empty');
     const problems = (await imageMetadata.verify!(ctx)).filter((f) => f.status === 'failed');
     if (problems.length > 0) return failed(`not pruning: the import does not verify (${problems.map((p) => p.detail).join('; ')})`);
@@ -36,7 +36,7 @@ export const pruneEtcdImages: Step = {
 
   async verify({ options, deployment }) {
     if (!options.pruneEtcdImages) return [skipped('not requested')];
-    const left = Object.keys(await deployment.etcdPrefix('images/')).length;
+    const left = Object.keys(await readImageKeys(deployment)).length;
     return [left === 0 ? ok('etcd images/ is empty') : failed(`${left} key(s) are still under etcd images/`)];
   },
 };
