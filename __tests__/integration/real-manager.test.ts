@@ -24,6 +24,7 @@ import {
   MANAGER_TOML_MANAGER,
   real2109Schema,
   real2109Template,
+  requireLoopback,
   runManagerCliInContainer,
   type KernelSpec,
   type RealManagerVenv,
@@ -36,6 +37,7 @@ let venv: RealManagerVenv;
 let template: string;
 
 beforeAll(async () => {
+  requireLoopback(info);
   venv = await ensureRealManagerVenv(RELEASE);
   const started = Date.now();
   template = await real2109Template(venv, admin(), info);

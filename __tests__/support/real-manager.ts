@@ -235,8 +235,15 @@ export interface ManagerFiles {
   readonly alembicIni: string;
 }
 
+/** The containers run with host networking and may reach the test bed's servers on the loopback only. */
+export function requireLoopback(info: TestbedInfo): void {
+  const others = [info.postgres.host, info.redis.host, info.etcd.host].filter((host) => host !== '127.0.0.1' && host !== 'localhost');
+  if (others.length > 0) throw new Error(`the real manager's containers reach the test bed on 127.0.0.1 only, but its servers are at ${others.join(', ')}`);
+}
+
 /** A manager.toml and alembic.ini for `database` of the test bed's PostgreSQL, in a new folder (mounted read-only into the container). */
 export function writeManagerFiles(info: TestbedInfo, database: string, etcdNamespace = 'local'): ManagerFiles {
+  requireLoopback(info);
   const dir = mkdtempSync(join(tmpdir(), 'bai-real-manager-'));
   const { host, port, user, password } = info.postgres;
   const managerToml = join(dir, 'manager.toml');
