@@ -66,6 +66,17 @@ export interface SeedOptions {
   /** Milliseconds since the newest agent heartbeat in the Redis events stream; undefined: none. */
   heartbeatAgeMs?: number;
   registries?: boolean;
+  /** Another schema than the fixture's alembic makes (the real manager's: support/real-manager.ts), and what lets the seeding below fit it. */
+  schemaOf?: SeedSchema;
+}
+
+export interface SeedSchema {
+  /** An existing database the deployment is copied from. */
+  template: string;
+  /** Before the seeding: what the schema needs first, and room for the columns the seeding does not name. */
+  beforeSeed(client: pg.Client): Promise<void>;
+  /** After the kernels are in, before Redis: the schema's constraints back in force. */
+  afterSeed(client: pg.Client): Promise<void>;
 }
 
 export interface TestDeployment {
@@ -77,7 +88,7 @@ export interface TestDeployment {
   redisUrl: string;
   etcdEndpoint: string;
   /** Writes a manager.toml for this deployment (with `extra` appended) and returns its path. */
-  writeManagerToml(extra?: string, overrides?: { db?: string; etcd?: string }): string;
+  writeManagerToml(extra?: string, overrides?: { db?: string; etcd?: string; manager?: string }): string;
   close(): Promise<void>;
 }
 
@@ -119,7 +130,8 @@ export async function createDeployment(admin: Admin, info: TestbedInfo, seed: Se
   const suffix = randomBytes(4).toString('hex');
   const database = `bai_${suffix}`;
   const namespace = `ns-${suffix}`;
-  await admin.pg.query(`CREATE DATABASE ${database} TEMPLATE ${await templateFor(admin, info, seed.schema ?? '60a1effa77d2')}`);
+  const template = seed.schemaOf?.template ?? (await templateFor(admin, info, seed.schema ?? '60a1effa77d2'));
+  await admin.pg.query(`CREATE DATABASE ${database} TEMPLATE ${template}`);
   const client = pgClient(info, database);
   // A server stopped under a test (or at the end of the demo) must not crash the process.
   client.on('error', () => undefined);
@@ -130,7 +142,8 @@ export async function createDeployment(admin: Admin, info: TestbedInfo, seed: Se
     await client.query('DELETE FROM alembic_version');
     for (const revision of seed.revisions) await client.query('INSERT INTO alembic_version VALUES ($1)', [revision]);
   }
-  await client.query(`INSERT INTO keypair_resource_policies VALUES ('default', 30)`);
+  await seed.schemaOf?.beforeSeed(client);
+  await client.query(`INSERT INTO keypair_resource_policies (name, max_concurrent_sessions) VALUES ('default', 30)`);
   // keypairs.concurrency_used exists until 22.03 drops it.
   const { rowCount: hasConcurrency } = await client.query(`SELECT 1 FROM information_schema.columns WHERE table_name = 'keypairs' AND column_name = 'concurrency_used'`);
   for (let i = 0; i < 12; i++) {
@@ -168,6 +181,7 @@ export async function createDeployment(admin: Admin, info: TestbedInfo, seed: Se
       [seed.liveKernels],
     );
   }
+  await seed.schemaOf?.afterSeed(client);
 
   const etcd = admin.etcd.namespace(`/sorna/${namespace}/`);
   await etcd.put('config/redis/addr').value(`${info.redis.host}:${info.redis.port}`);
@@ -228,7 +242,7 @@ export async function createDeployment(admin: Admin, info: TestbedInfo, seed: Se
         overrides.etcd ?? `[etcd]\nnamespace = "${namespace}"   # env: BACKEND_NAMESPACE\naddr = { host = "${info.etcd.host}", port = ${info.etcd.port} }\nuser = ""\npassword = ""\n`;
       writeFileSync(
         path,
-        `# manager.toml written by the tests\n${etcdSection}\n${db}\n[manager]\nnum-proc = 4\nservice-addr = { host = "0.0.0.0", port = 8080 }\nheartbeat-timeout = 30.0\n# distributed-lock = "pg_advisory"\n${extra}`,
+        `# manager.toml written by the tests\n${etcdSection}\n${db}\n${overrides.manager ?? '[manager]\nnum-proc = 4\nservice-addr = { host = "0.0.0.0", port = 8080 }\nheartbeat-timeout = 30.0\n# distributed-lock = "pg_advisory"\n'}${extra}`,
       );
       return path;
     },
