@@ -43,7 +43,8 @@ export async function startFakeGitHub(
   // Comments made with a workflow's token are the github-actions app's; a person's token writes as that person.
   const author: FakeComment['user'] = identity.kind === 'installation' ? { login: 'github-actions[bot]', type: 'Bot' } : { login: identity.login, type: 'User' };
   const requests: FakeGitHub['requests'] = [];
-  let nextId = 100;
+  // New comments' ids follow every existing one's, as GitHub's do.
+  let nextId = Math.max(100, comments.at(-1)!.id + 1);
   const readBody = async (req: IncomingMessage) => {
     let data = '';
     for await (const chunk of req) data += chunk;

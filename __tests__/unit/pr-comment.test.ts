@@ -118,7 +118,7 @@ describe('upserting the comment on the loopback stand-in of GitHub', () => {
       ...[1, 2, 3].map((page) => `GET /repos/${repository}/issues/7/comments?per_page=100&page=${page}`),
       `POST /repos/${repository}/issues/7/comments`,
     ]);
-    expect(github.comments.at(-1)!.body).toBe(`${marker}\nfirst`);
+    expect(github.comments.at(-1)).toMatchObject({ id: 252, body: `${marker}\nfirst` });
   });
 
   it('sends the token and the API version GitHub documents, to the API URL it is given (GitHub Enterprise)', async () => {
