@@ -10,6 +10,7 @@ import { build } from 'esbuild';
 import { describe, expect, inject, it } from 'vitest';
 import { migrateInputs, useDeployments } from '../support/deployment.js';
 import { runEngine } from '../support/run.js';
+import { setTomlValue } from '../../src/manager/toml-edit.js';
 
 const info = inject('testbed');
 const { deploy } = useDeployments(info);
@@ -56,6 +57,19 @@ describe('manager.toml', () => {
     const text = readFileSync(real, 'utf8');
     expect(text).toContain('distributed-lock = "etcd"');
     expect(text).toMatch(/\[debug\][\s\S]*periodic-sync-stats = true/);
+    // Each of the dry run's diffs is a unified diff of exactly its step's edit: patch(1) applied to the original makes it.
+    const edits = { 'distributed-lock': setTomlValue(original, 'manager', 'distributed-lock', 'etcd'), 'periodic-sync-stats': setTomlValue(original, 'debug', 'periodic-sync-stats', true) };
+    const diffs = dry.report.attachments.filter((a) => a.name.startsWith('manager.toml diff'));
+    expect(diffs.map((d) => d.name).sort()).toEqual(Object.keys(edits).map((key) => `manager.toml diff (${key})`));
+    for (const diff of diffs) {
+      expect(diff.content.split('\n').slice(0, 2)).toEqual([`--- ${link}\tnow`, `+++ ${link}\tafter the migration`]);
+      const patched = join(mkdtempSync(join(tmpdir(), 'bai-migrate-patch-')), 'manager.toml');
+      writeFileSync(patched, original);
+      const applied = spawnSync('patch', ['--silent', '--forward', patched], { input: diff.content, encoding: 'utf8' });
+      expect(applied.stdout + applied.stderr).toBe('');
+      expect(applied.status).toBe(0);
+      expect(readFileSync(patched, 'utf8')).toBe(edits[/\((.+)\)$/.exec(diff.name)![1] as keyof typeof edits]);
+    }
     const after = statSync(real);
     expect({ uid: after.uid, gid: after.gid, mode: after.mode & 0o7777 }).toEqual({ ...SERVICE, mode: 0o640 });
     // Replaced by rename (atomic; the finding would say "in place" otherwise), no temporary file left beside it.

@@ -93,6 +93,51 @@ describe('upserting the comment on the loopback stand-in of GitHub', () => {
     expect(github.comments.map((c) => c.body)).toEqual(['LGTM', `${marker}\nanother app's comment`, `${marker}\nnew`]);
   });
 
+  it('follows the Link header to page 2 when the PR has more than 100 comments and ours is there', async () => {
+    const chatter = Array.from({ length: 120 }, (_, i) => ({ body: `review note ${i}`, user: { login: 'reviewer', type: 'User' as const } }));
+    github = await startFakeGitHub(repository, 7, token, '', {
+      earlier: [...chatter.slice(0, 110), { body: `${marker}\nours`, user: { login: 'github-actions[bot]', type: 'Bot' } }, ...chatter.slice(110)],
+    });
+    // 1 + 110 comments come before ours: it is the 112th, on the second page of 100.
+    const result = await upsertComment(pr(), token, marker, `${marker}\nnew`);
+    expect(result).toEqual({ action: 'updated', url: `https://github.com/${repository}/pull/7#issuecomment-112` });
+    expect(github.comments).toHaveLength(122);
+    expect(github.comments.find((c) => c.id === 112)!.body).toBe(`${marker}\nnew`);
+    expect(github.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+      `GET /repos/${repository}/issues/7/comments?per_page=100&page=1`,
+      `GET /repos/${repository}/issues/7/comments?per_page=100&page=2`,
+      'GET /user',
+      `PATCH /repos/${repository}/issues/comments/112`,
+    ]);
+  });
+
+  it('reads every page before creating a comment when none of them has ours', async () => {
+    github = await startFakeGitHub(repository, 7, token, '', { earlier: Array.from({ length: 250 }, (_, i) => ({ body: `review note ${i}`, user: { login: 'reviewer', type: 'User' as const } })) });
+    expect((await upsertComment(pr(), token, marker, `${marker}\nfirst`)).action).toBe('created');
+    expect(github.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+      ...[1, 2, 3].map((page) => `GET /repos/${repository}/issues/7/comments?per_page=100&page=${page}`),
+      `POST /repos/${repository}/issues/7/comments`,
+    ]);
+    expect(github.comments.at(-1)).toMatchObject({ id: 252, body: `${marker}\nfirst` });
+  });
+
+  it('sends the token and the API version GitHub documents, to the API URL it is given (GitHub Enterprise)', async () => {
+    github = await startFakeGitHub(repository, 7, token);
+    await upsertComment(pr(), token, marker, `${marker}\nfirst`);
+    expect(github.requests.every((r) => r.authorization === `token ${token}`)).toBe(true);
+    expect(github.requests.map((r) => r.apiVersion)).toEqual(['2022-11-28', '2022-11-28']);
+  });
+
+  it('names the call when GitHub cannot be reached', async () => {
+    github = await startFakeGitHub(repository, 7, token);
+    const url = github.url;
+    await github.close();
+    github = undefined;
+    await expect(upsertComment({ apiUrl: url, repository, number: 7 }, token, marker, 'x')).rejects.toThrow(
+      /^GitHub could not be reached for GET \/repos\/example-org\/cluster-config\/issues\/7\/comments\?per_page=100&page=1: /,
+    );
+  });
+
   it('names GitHub’s answer when the token is refused outright', async () => {
     github = await startFakeGitHub(repository, 7, token, '', { earlier: [{ body: `${marker}\nours`, user: { login: 'github-actions[bot]', type: 'Bot' } }] });
     await expect(upsertComment(pr(), 'ghp_wrong', marker, 'x')).rejects.toThrow('GitHub answered GET /repos/example-org/cluster-config/issues/7/comments?per_page=100&page=1 with 401 Unauthorized');

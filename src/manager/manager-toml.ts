@@ -1,6 +1,7 @@
 /** Reading and editing the operator's manager.toml, shared by the steps that change a setting in it. */
 import { open, readFile, realpath, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import { createTwoFilesPatch, FILE_HEADERS_ONLY } from 'diff';
 import { setTomlValue } from './toml-edit.js';
 import { changed, ok, type Finding, type StepContext } from '../steps/step.js';
 
@@ -11,23 +12,9 @@ export async function currentConfig(ctx: StepContext): Promise<{ path: string; t
   return { path: config.path, text: await readFile(config.path, 'utf8') };
 }
 
-export function lineDiff(before: string, after: string): string {
-  const a = before.split('\n');
-  const b = after.split('\n');
-  const out: string[] = [];
-  let i = 0;
-  let j = 0;
-  while (i < a.length || j < b.length) {
-    if (a[i] === b[j]) {
-      i++;
-      j++;
-    } else if (b[j] !== undefined && !a.slice(i).includes(b[j]!)) {
-      out.push(`+ ${b[j++]}`);
-    } else {
-      out.push(`- ${a[i++]}`);
-    }
-  }
-  return out.join('\n');
+/** The change a dry run would make, as a unified diff (3 lines of context) an operator can read or apply with `patch`. */
+export function unifiedDiff(path: string, before: string, after: string): string {
+  return createTwoFilesPatch(path, path, before, after, 'now', 'after the migration', { headerOptions: FILE_HEADERS_ONLY });
 }
 
 export async function dryRunSetting(ctx: StepContext, table: string, key: string, value: string | boolean): Promise<Finding> {
@@ -35,7 +22,7 @@ export async function dryRunSetting(ctx: StepContext, table: string, key: string
   const next = setTomlValue(text, table, key, value);
   const shown = typeof value === 'string' ? `"${value}"` : String(value);
   if (next === text) return ok(`${path} already has [${table}] ${key} = ${shown}`);
-  return { status: 'ok', detail: `would set [${table}] ${key} = ${shown} in ${path}`, attachment: { name: `manager.toml diff (${key})`, content: lineDiff(text, next) } };
+  return { status: 'ok', detail: `would set [${table}] ${key} = ${shown} in ${path}`, attachment: { name: `manager.toml diff (${key})`, content: unifiedDiff(path, text, next) } };
 }
 
 export async function writeSetting(ctx: StepContext, table: string, key: string, value: string | boolean): Promise<Finding> {
