@@ -68,7 +68,10 @@ await withTestbed(async (info, admin) => {
     {
       file: 'failed-preflight.json',
       seed: { managersRegistered: ['i-manager-1'], liveKernels: 2, registries: false },
-      inputs: (toml) => ({ ...migrateInputs(toml, { 'lock-backend': 'redlock' }), command: 'preflight' }),
+      inputs: (toml) => {
+        const { 'backup-dir': _unused, ...inputs } = migrateInputs(toml, { 'lock-backend': 'redlock' });
+        return { ...inputs, command: 'preflight' };
+      },
     },
     // An input only the engine can judge (the file is not there): the CLI's exit code 2 from a report.
     { file: 'missing-manager-config.json', seed: {}, inputs: () => ({ ...migrateInputs('/nonexistent/manager.toml'), command: 'preflight' }) },

@@ -85,7 +85,11 @@ function fixtureInputs(name: string): Record<string, string> {
     'connect-timeout': '5',
   };
   if (name === 'dry-run') return { ...migrate, 'dry-run': 'true' };
-  if (name === 'failed-preflight') return { ...migrate, command: 'preflight', 'lock-backend': 'redlock' };
+  if (name === 'failed-preflight') {
+    // preflight takes no backup: a workflow that passes backup-dir to it gets a warning that it is ignored.
+    const { 'backup-dir': _unused, ...preflight } = migrate;
+    return { ...preflight, command: 'preflight', 'lock-backend': 'redlock' };
+  }
   return migrate;
 }
 

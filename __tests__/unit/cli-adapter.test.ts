@@ -68,7 +68,8 @@ function fixtureArgs(name: string): string[] {
     '--connect-timeout', '5',
   ];
   if (name === 'dry-run') return [...migrate, '--lock-backend', 'etcd', '--dry-run', 'true'];
-  if (name === 'failed-preflight') return ['preflight', ...migrate.slice(1), '--lock-backend', 'redlock'];
+  // preflight takes no backup: --backup-dir given to it would be warned about as ignored.
+  if (name === 'failed-preflight') return ['preflight', ...migrate.slice(1).filter((arg, i, all) => arg !== '--backup-dir' && all[i - 1] !== '--backup-dir'), '--lock-backend', 'redlock'];
   if (name === 'missing-manager-config') return ['preflight', '--to-version', '22.03', '--manager-config', '/nonexistent/manager.toml'];
   return [...migrate, '--lock-backend', 'etcd'];
 }
