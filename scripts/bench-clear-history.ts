@@ -1,11 +1,20 @@
 /**
- * Benchmark of clear-history on a 22.03 deployment: N terminated kernels (BENCH_KERNELS, default
- * 200,000) and their N Redis stat keys, plus 1,000 recent kernels that stay. In one run, on the
- * same servers, each strategy starts from the same freshly seeded state:
- *   (a) the manager's: SELECT every id, one DELETE … WHERE terminated_at < cutoff, DEL in chunks of 32;
- *   (b) bai-migrate's clear-history (batches of 1,000);
- *   (c) a bare DELETE alone, the floor.
- * It prints wall time, rows/s, the longest single statement, peak heap growth and the ratios.
+ * Benchmark of clear-history. In one run, on the same servers, every contender starts from the
+ * same freshly seeded state: N terminated kernels (BENCH_KERNELS, default 1,000,000) older than
+ * the retention, each with its Redis stat key, and 1,000 recent kernels that stay.
+ *
+ *   clear-history/floor    bai-migrate's clear-history on a 22.03 deployment vs the floor of the
+ *                          same work: one bare DELETE … WHERE terminated_at < cutoff RETURNING id
+ *                          and one pipelined UNLINK of exactly those keys, timed together.
+ *   clear-history/manager  bai-migrate's clear-history vs the real `backend.ai mgr clear-history`
+ *                          of backend.ai-manager 21.09.9 (the newest release with a clear-history
+ *                          whose Python the test bed has) on a 21.09 deployment; both delete
+ *                          the same rows and vacuum (the manager always runs VACUUM; bai-migrate
+ *                          runs with vacuum: analyze). Set BENCH_MANAGER=0 to leave it out.
+ *
+ * It also reports the longest single statement and the heap bai-migrate holds at 100,000 and at N
+ * kernels (garbage collected every 50 ms, separate runs). Each ratio is printed as a line
+ * `ratio NAME VALUE` (lower is better).
  */
 import { performance } from 'node:perf_hooks';
 import { createDeployment, withTestbed, type Admin, type TestDeployment } from '../__tests__/support/deployment.js';
@@ -15,39 +24,52 @@ import { MemoryLogger } from '../src/core/logger.js';
 import { parseOptions } from '../src/core/options.js';
 import { detectPosition } from '../src/stores/schema.js';
 import { clearHistory } from '../src/commands/clear-history.js';
+import { benchMachine, printRatio } from './bench-support.js';
 
-const n = Number(process.env.BENCH_KERNELS ?? 200_000);
-const RETENTION = "interval '30 days'";
+const n = Number(process.env.BENCH_KERNELS ?? 1_000_000);
+const KEPT = 1000;
+const RETENTION_DAYS = 30;
+const cutoffSql = `now() - interval '${RETENTION_DAYS} days'`;
 
-async function seed(admin: Admin, deployment: TestDeployment): Promise<void> {
+async function seed(admin: Admin, deployment: TestDeployment, count: number, withKeys: boolean): Promise<void> {
   const pg = deployment.pg;
   await pg.query('DELETE FROM kernels');
+  // kernels.architecture exists (NOT NULL, no default) from 22.03 on.
+  const { rowCount: hasArchitecture } = await pg.query(`SELECT 1 FROM information_schema.columns WHERE table_name = 'kernels' AND column_name = 'architecture'`);
+  const [column, value] = hasArchitecture ? [', architecture', `, 'x86_64'`] : ['', ''];
   await pg.query(
-    `INSERT INTO kernels (id, session_id, access_key, status, architecture, terminated_at)
-     SELECT gen_random_uuid(), gen_random_uuid(), 'AKTEST00000000000001', 'TERMINATED'::kernelstatus, 'x86_64', now() - interval '90 days' - n * interval '1 second'
+    `INSERT INTO kernels (id, session_id, access_key, status, terminated_at${column})
+     SELECT gen_random_uuid(), gen_random_uuid(), 'AKTEST00000000000001', 'TERMINATED'::kernelstatus, now() - interval '90 days' - n * interval '1 second'${value}
        FROM generate_series(1, $1) AS n
      UNION ALL
-     SELECT gen_random_uuid(), gen_random_uuid(), 'AKTEST00000000000001', 'TERMINATED'::kernelstatus, 'x86_64', now() - interval '1 day'
-       FROM generate_series(1, 1000)`,
-    [n],
+     SELECT gen_random_uuid(), gen_random_uuid(), 'AKTEST00000000000001', 'TERMINATED'::kernelstatus, now() - interval '1 day'${value}
+       FROM generate_series(1, $2)`,
+    [count, KEPT],
   );
   await pg.query('VACUUM ANALYZE kernels');
   const redis = admin.redis(0);
   await redis.flushdb();
-  const cursor = await pg.query<{ id: string }>('SELECT id::text FROM kernels');
-  for (let i = 0; i < cursor.rows.length; i += 10_000) {
+  if (!withKeys) return;
+  const { rows } = await pg.query<{ id: string }>('SELECT id::text FROM kernels');
+  for (let i = 0; i < rows.length; i += 10_000) {
     const pipe = redis.pipeline();
-    for (const { id } of cursor.rows.slice(i, i + 10_000)) pipe.set(id, '{"cpu_util":{"current":"12.5"}}');
+    for (const { id } of rows.slice(i, i + 10_000)) pipe.set(id, '{"cpu_util":{"current":"12.5"}}');
     await pipe.exec();
   }
 }
 
+interface Measured {
+  ms: number;
+  longestMs: number;
+  peakMiB: number;
+}
+
 /**
- * Runs `body`, sampling heap use every 10 ms; returns wall time and peak growth. With `retained`,
- * each sample first collects garbage (node --expose-gc), so the peak is what the strategy really
- * holds; that slows it down, so wall times come from runs without it.
+ * Runs `body`, sampling heap use; returns wall time and peak growth. With `retained`, each sample
+ * first collects garbage (node --expose-gc), so the peak is what is really held; that slows the
+ * run down, so wall times come from runs without it.
  */
-async function measure(body: () => Promise<number>, retained = false): Promise<{ ms: number; longestMs: number; peakMiB: number }> {
+async function measure(body: () => Promise<number>, retained = false): Promise<Measured> {
   global.gc?.();
   const base = process.memoryUsage().heapUsed;
   let peak = base;
@@ -67,69 +89,82 @@ async function measure(body: () => Promise<number>, retained = false): Promise<{
 }
 
 await withTestbed(async (info, admin) => {
-  const seeded = await createDeployment(admin, info, { schema: '81c264528f20' });
-  const pg = seeded.pg;
   const redis = admin.redis(0);
-  const check = async (label: string) => {
-    const left = Number((await pg.query(`SELECT count(*) FROM kernels WHERE terminated_at < now() - ${RETENTION}`)).rows[0].count);
-    const kept = Number((await pg.query('SELECT count(*) FROM kernels')).rows[0].count);
-    if (left !== 0 || kept !== 1000) throw new Error(`${label}: ${left} old rows left, ${kept} rows in all`);
+  const expectCleared = async (deployment: TestDeployment, label: string, keysLeft: number | undefined) => {
+    const { rows } = await deployment.pg.query<{ old: string; all: string }>(`SELECT count(*) FILTER (WHERE terminated_at < ${cutoffSql}) AS old, count(*) AS all FROM kernels`);
+    if (Number(rows[0]!.old) !== 0 || Number(rows[0]!.all) !== KEPT) throw new Error(`${label}: ${rows[0]!.old} old rows left, ${rows[0]!.all} rows in all`);
+    if (keysLeft !== undefined && (await redis.dbsize()) !== keysLeft) throw new Error(`${label}: ${await redis.dbsize()} Redis keys left, expected ${keysLeft}`);
   };
 
-  console.log(`Seeding ${n} terminated kernels and ${n} Redis stat keys for each strategy…`);
-  await seed(admin, seeded);
-  const manager = await measure(async () => {
-    const { rows } = await pg.query<{ id: string }>(`SELECT id::text FROM kernels WHERE terminated_at < now() - ${RETENTION}`);
-    const start = performance.now();
-    await pg.query(`DELETE FROM kernels WHERE terminated_at < now() - ${RETENTION}`);
-    const longest = performance.now() - start;
-    for (let i = 0; i < rows.length; i += 32)
-      await redis
-        .pipeline()
-        .del(...rows.slice(i, i + 32).map((r) => r.id))
-        .exec();
-    return longest;
-  });
-  await check('manager');
-  if ((await redis.dbsize()) !== 1000 + 0) throw new Error(`manager: ${await redis.dbsize()} Redis keys left`);
-
-  const runOurs = async (retained: boolean) => {
-    await seed(admin, seeded);
-    const deployment = new Deployment(resolveTargets(options, {}), 30_000, () => undefined);
-    await deployment.connect(['postgres', 'etcd', 'redis']);
-    const position = await detectPosition(deployment.postgres);
+  /** bai-migrate's clear-history through the engine's own function, on a freshly seeded deployment (`withKeys`: a 22.03 one, whose stat keys go too). */
+  const ours = async (deployment: TestDeployment, count: number, { retained = false, vacuum = 'none', withKeys = true } = {}) => {
+    await seed(admin, deployment, count, withKeys);
+    const options = parseOptions({ command: 'clear-history', retention: `${RETENTION_DAYS}d`, vacuum, 'manager-config': deployment.writeManagerToml() });
+    const connected = new Deployment(resolveTargets(options, {}), 60_000, () => undefined);
+    await connected.connect(['postgres', 'etcd', 'redis']);
+    const position = await detectPosition(connected.postgres);
     const measured = await measure(async () => {
-      const result = await clearHistory(deployment, position, options, new MemoryLogger(), true);
-      if (result.kernels !== n || result.redisKeys !== n) throw new Error(`bai-migrate deleted ${result.kernels} rows and ${result.redisKeys} keys`);
+      const result = await clearHistory(connected, position, options, new MemoryLogger(), true);
+      if (result.kernels !== count) throw new Error(`bai-migrate deleted ${result.kernels} rows of ${count}`);
+      if (withKeys && result.redisKeys !== count) throw new Error(`bai-migrate unlinked ${result.redisKeys} keys of ${count}`);
       return result.longestStatementMs;
     }, retained);
-    await deployment.close();
-    await check('bai-migrate');
+    await connected.close();
+    await expectCleared(deployment, 'bai-migrate', withKeys ? KEPT : undefined);
     return measured;
   };
-  const options = parseOptions({ command: 'clear-history', retention: '30d', 'manager-config': seeded.writeManagerToml() });
-  const ours = await runOurs(false);
-  const oursRetained = global.gc ? await runOurs(true) : undefined;
 
-  await seed(admin, seeded);
-  const bare = await measure(async () => {
+  const line = (label: string, r: Measured) =>
+    `  ${label.padEnd(58)} ${r.ms.toFixed(0).padStart(7)} ms ${Math.round((n / r.ms) * 1000)
+      .toString()
+      .padStart(9)} rows/s   longest statement ${r.longestMs.toFixed(0).padStart(6)} ms`;
+
+  // 22.03: the database rows and their Redis stat keys.
+  const at2203 = await createDeployment(admin, info, { schema: '81c264528f20' });
+  console.log(`Seeding ${n} terminated kernels and ${n} Redis stat keys (plus ${KEPT} kept) before each contender…`);
+  const mine = await ours(at2203, n);
+  await seed(admin, at2203, n, true);
+  const floor = await measure(async () => {
     const start = performance.now();
-    await pg.query(`DELETE FROM kernels WHERE terminated_at < now() - ${RETENTION}`);
+    const { rows } = await at2203.pg.query<{ id: string }>(`DELETE FROM kernels WHERE terminated_at < ${cutoffSql} RETURNING id::text`);
+    const longest = performance.now() - start;
+    const pipe = redis.pipeline();
+    for (const { id } of rows) pipe.unlink(id);
+    await pipe.exec();
+    return longest;
+  });
+  await expectCleared(at2203, 'floor', KEPT);
+  const held = global.gc ? { small: await ours(at2203, 100_000, { retained: true }), large: await ours(at2203, n, { retained: true }) } : undefined;
+  await at2203.close();
+
+  console.log(`\n${benchMachine()}`);
+  console.log(`clear-history of ${n} kernels with as many Redis stat keys, ${KEPT} kept (22.03 schema)`);
+  console.log(line('bai-migrate clear-history (batches of 1,000)', mine));
+  console.log(line('floor: one DELETE … RETURNING id + one pipelined UNLINK', floor));
+  if (held) console.log(`  heap bai-migrate holds at its peak: +${held.small.peakMiB.toFixed(1)} MiB at 100,000 kernels, +${held.large.peakMiB.toFixed(1)} MiB at ${n}`);
+  else console.log('  (run with node --expose-gc to measure the heap bai-migrate holds)');
+  printRatio(
+    'clear-history/floor',
+    mine.ms / floor.ms,
+    `bai-migrate ${mine.ms.toFixed(0)} ms vs floor ${floor.ms.toFixed(0)} ms; longest statement ${mine.longestMs.toFixed(0)} ms vs ${floor.longestMs.toFixed(0)} ms`,
+  );
+
+  if (process.env.BENCH_MANAGER === '0') return;
+  const { realManagerClearHistory } = await import('./bench-real-manager.js');
+  const at2109 = await createDeployment(admin, info);
+  console.log(`\nSeeding ${n} terminated kernels (plus ${KEPT} kept) on a 21.09 deployment before each contender…`);
+  const mineVacuum = await ours(at2109, n, { vacuum: 'analyze', withKeys: false });
+  await seed(admin, at2109, n, false);
+  const manager = await measure(async () => {
+    const start = performance.now();
+    await realManagerClearHistory(at2109, `${RETENTION_DAYS}d`);
+    // The manager's one DELETE is the statement; its process start is part of what an operator waits for.
     return performance.now() - start;
   });
-  await check('bare DELETE');
-
-  const line = (label: string, r: { ms: number; longestMs: number; peakMiB: number }) =>
-    `  ${label.padEnd(44)} ${r.ms.toFixed(0).padStart(7)} ms ${Math.round((n / r.ms) * 1000)
-      .toString()
-      .padStart(9)} rows/s   longest statement ${r.longestMs.toFixed(0).padStart(6)} ms   peak heap incl. garbage +${r.peakMiB.toFixed(1)} MiB`;
-  console.log(`\nclear-history of ${n} kernels (and ${n} Redis stat keys), 1,000 kept; PostgreSQL 15 and Redis 7 on this machine`);
-  console.log(line('(a) manager: one DELETE, DEL in chunks of 32', manager));
-  console.log(line('(b) bai-migrate clear-history', ours));
-  console.log(line('(c) bare DELETE (database only, the floor)', bare));
-  if (oursRetained) console.log(`  (b) heap actually held at its peak (garbage collected every 50 ms, separate run): +${oursRetained.peakMiB.toFixed(1)} MiB`);
-  console.log(
-    `  (b)/(a) wall time ${(ours.ms / manager.ms).toFixed(2)}×   (b)/(c) ${(ours.ms / bare.ms).toFixed(2)}×   longest statement (b) ${ours.longestMs.toFixed(0)} ms vs (a) ${manager.longestMs.toFixed(0)} ms`,
-  );
-  await seeded.close();
+  await expectCleared(at2109, 'backend.ai mgr clear-history', undefined);
+  await at2109.close();
+  console.log(`\nclear-history of ${n} kernels, ${KEPT} kept (21.09 schema), each followed by a VACUUM`);
+  console.log(line('bai-migrate clear-history (vacuum: analyze)', mineVacuum));
+  console.log(line('backend.ai mgr clear-history 21.09.9 (one DELETE, VACUUM)', manager));
+  printRatio('clear-history/manager', mineVacuum.ms / manager.ms, `bai-migrate ${mineVacuum.ms.toFixed(0)} ms vs the real manager ${manager.ms.toFixed(0)} ms`);
 });
