@@ -341,6 +341,21 @@ const cases: Case[] = [
     message: /\[db\] type = "mysql" is not supported; accepted: "postgresql"/,
   },
   {
+    // decodeURIComponent would throw URIError here, which used to end the run as an unexpected error.
+    name: 'postgres-url whose password is not valid percent-encoding',
+    args: ({ toml, deployment }) => migrate(toml, '--postgres-url', deployment.postgresUrl.replace(encodeURIComponent(info.postgres.password), 'Secr3t%zz-pg')),
+    exit: 2,
+    message: /postgres-url: the password is not valid percent-encoding \(a "%" must start an escape of two hex digits, as UTF-8\); accepted: a literal "%" written as %25/,
+    secret: 'Secr3t%zz-pg',
+  },
+  {
+    name: 'redis-url whose user name is not valid percent-encoding',
+    args: ({ toml }) => migrate(toml, '--redis-url', 'redis://us%er:Secr3t-redis@127.0.0.1:6379'),
+    exit: 2,
+    message: /redis-url: the user name is not valid percent-encoding/,
+    secret: 'Secr3t-redis',
+  },
+  {
     name: 'manager.toml with a malformed addr',
     args: () => ['preflight', '--manager-config', malformedToml('[db]\naddr = "localhost"\nname = "x"\nuser = "u"\n'), '--to-version', '22.03'],
     exit: 2,

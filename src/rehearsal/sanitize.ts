@@ -11,6 +11,7 @@ import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { parseTOML, ParseError, type AST } from 'toml-eslint-parser';
 import { parse as parseTomlStrictly } from 'smol-toml';
 import { messageOf, MigrationError } from '../core/errors.js';
+import { tryDecodeURIComponent } from '../core/uri.js';
 
 /** What happens to a column's values: kept, replaced by a keyed pseudonym, or replaced by a neutral value. */
 export type ColumnTreatment = 'copy' | 'pseudonym' | 'neutral';
@@ -269,7 +270,8 @@ export function isSecretEtcdKey(key: string): boolean {
       .split('/')
       .filter((part) => part !== '')
       .pop() ?? '';
-  return SECRET_KEY_PART.test(decodeURIComponent(last));
+  // A part that is not valid percent-encoding is read as written.
+  return SECRET_KEY_PART.test(tryDecodeURIComponent(last) ?? last);
 }
 
 /**

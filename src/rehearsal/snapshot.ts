@@ -14,6 +14,7 @@ import { MigrationError } from '../core/errors.js';
 import { SNAPSHOT_FORMAT, SNAPSHOT_FORMAT_VERSION, SnapshotWriter, type SchemaDump, type SnapshotManifest } from './snapshot-file.js';
 import type { ManagerConfig } from '../stores/connections.js';
 import { quoteIdent } from '../stores/sql.js';
+import { redisConfigFile } from '../stores/redis.js';
 
 const ROWS_PER_RECORD = 2_000;
 const ETCD_KEYS_PER_RECORD = 5_000;
@@ -281,7 +282,7 @@ async function readRedis(deployment: Deployment): Promise<SnapshotManifest['redi
   }
   return {
     version: /redis_version:(\S+)/.exec(server)?.[1] ?? '?',
-    configFile: (/config_file:(.*)/.exec(server)?.[1] ?? '').trim() !== '',
+    configFile: redisConfigFile(server) !== '',
     ...(config ? { config } : {}),
     keysPerDb,
   };

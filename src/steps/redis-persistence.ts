@@ -4,7 +4,8 @@
  * unrestricted CONFIG command; managed Redis services often have neither.
  */
 import { messageOf } from '../core/errors.js';
-import { REDIS_DB } from '../stores/deployment.js';
+import { sleep } from '../core/time.js';
+import { REDIS_DB, redisConfigFile } from '../stores/redis.js';
 import { changed, failed, ok, skipped, type Finding, type Step, type StepContext } from './step.js';
 
 const REWRITE_WAIT_MS = 120_000;
@@ -30,7 +31,7 @@ export const redisPersistence: Step = {
     } catch (error) {
       return [failed(`Redis refused CONFIG GET (${messageOf(error)}): CONFIG is disabled or renamed, as on managed Redis. Enable AOF persistence (appendonly yes) in the service's own settings`)];
     }
-    const configFile = /config_file:(.*)/.exec(await redis.info('server'))?.[1]?.trim() ?? '';
+    const configFile = redisConfigFile(await redis.info('server'));
     const findings: Finding[] = [];
     findings.push(
       configFile
@@ -58,7 +59,7 @@ export const redisPersistence: Step = {
     const redis = await ctx.deployment.redis(REDIS_DB.stat);
     const config: Record<string, string> = {};
     for (const name of ['appendonly', 'appendfsync', 'dir', 'dbfilename', 'appendfilename', 'save']) config[name] = await configGet(ctx, name);
-    const configFile = /config_file:(.*)/.exec(await redis.info('server'))?.[1]?.trim() ?? '';
+    const configFile = redisConfigFile(await redis.info('server'));
     return { name: 'redis-config.json', content: JSON.stringify({ configFile, config }, null, 2) };
   },
 
@@ -73,7 +74,7 @@ export const redisPersistence: Step = {
     const deadline = Date.now() + REWRITE_WAIT_MS;
     while (/aof_rewrite_in_progress:1|aof_rewrite_scheduled:1/.test(await redis.info('persistence'))) {
       if (Date.now() > deadline) return failed(`the AOF rewrite did not finish within ${REWRITE_WAIT_MS / 1000} s; check the Redis log and disk space in ${await configGet(ctx, 'dir')}`);
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
     await redis.config('REWRITE');
     await redis.set(REWRITTEN_KEY, JSON.stringify({ runId: state.runId, configFile: state.configFile, at: new Date().toISOString() }));
@@ -127,7 +128,7 @@ async function persistenceState(ctx: StepContext): Promise<PersistenceState> {
   const aofEnabled = /aof_enabled:1/.test(await redis.info('persistence'));
   const server = await redis.info('server');
   const runId = /run_id:(\w+)/.exec(server)?.[1] ?? '';
-  const configFile = /config_file:(.*)/.exec(server)?.[1]?.trim() ?? '';
+  const configFile = redisConfigFile(server);
   let recorded: { runId?: unknown; configFile?: unknown } = {};
   try {
     recorded = JSON.parse((await redis.get(REWRITTEN_KEY)) ?? '{}');

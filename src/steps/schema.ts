@@ -7,6 +7,7 @@ import { reaches } from '../releases/releases.js';
 import { resolve } from 'node:path';
 import { ALEMBIC_APPLICATION_NAME, AlembicError, runAlembic } from '../manager/alembic.js';
 import { MigrationError } from '../core/errors.js';
+import { sleep } from '../core/time.js';
 import { changed, failed, ok, skipped, type Finding, type Step, type StepContext } from './step.js';
 
 /** Schema facts that hold from a revision on: [revision, description, check]. */
@@ -129,6 +130,6 @@ async function waitForOrphanedAlembic(ctx: StepContext): Promise<void> {
       );
     }
     ctx.log.info(`waiting for an alembic started by an earlier run (backend pid ${rows[0]!.pid}) to finish`);
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await sleep(500);
   }
 }

@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { invalidInput } from '../core/errors.js';
+import { decodeUrlPart } from '../core/uri.js';
 import { isTable, parseToml, TomlError, type TomlTable, type TomlValue } from '../manager/toml.js';
 import { secretsInUrl, type Options } from '../core/options.js';
 import type { PemFile, TlsFiles } from './tls.js';
@@ -163,7 +164,7 @@ export function resolveTargets(options: Options, env: NodeJS.ProcessEnv = proces
 
 export function postgresFromUrl(text: string, files?: TlsFiles): PostgresTarget {
   const url = new URL(text);
-  const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  const database = decodeUrlPart(url.pathname.replace(/^\//, ''), 'postgres-url', 'database name');
   if (!database) throw invalidInput('postgres-url names no database; accepted: postgresql://user:password@host:port/database');
   for (const param of ['sslrootcert', 'sslcert', 'sslkey']) {
     if (url.searchParams.has(param)) {
@@ -178,8 +179,8 @@ export function postgresFromUrl(text: string, files?: TlsFiles): PostgresTarget 
     host: url.hostname.replace(/^\[|\]$/g, ''),
     port: url.port ? Number(url.port) : 5432,
     database,
-    user: decodeURIComponent(url.username) || 'postgres',
-    password: url.password ? decodeURIComponent(url.password) : undefined,
+    user: decodeUrlPart(url.username, 'postgres-url', 'user name') || 'postgres',
+    password: url.password ? decodeUrlPart(url.password, 'postgres-url', 'password') : undefined,
     tls: postgresTls(sslmode as SslMode | undefined, files),
     source: 'postgres-url',
   };
@@ -226,12 +227,12 @@ function pemBodyLines(pem: Buffer): string[] {
 /** Parses "host:port" or redis://[user]:password@host:port as the manager stores them in etcd. */
 export function redisFromUrl(text: string, source: string, password?: string): RedisServer {
   const url = new URL(text.includes('://') ? text : `redis://${text}`);
-  const urlPassword = url.password ? decodeURIComponent(url.password) : undefined;
+  const urlPassword = url.password ? decodeUrlPart(url.password, source, 'password') : undefined;
   return {
     kind: 'server',
     host: url.hostname.replace(/^\[|\]$/g, ''),
     port: url.port ? Number(url.port) : 6379,
-    username: url.username ? decodeURIComponent(url.username) : undefined,
+    username: url.username ? decodeUrlPart(url.username, source, 'user name') : undefined,
     password: urlPassword ?? (password || undefined),
     source,
   };

@@ -8,7 +8,8 @@
 import type pg from 'pg';
 import { MigrationError, messageOf } from '../core/errors.js';
 import type { PostgresTarget } from './connections.js';
-import { endWithin, postgresClient } from './deployment.js';
+import { sleep, withTimeout } from '../core/time.js';
+import { endWithin, postgresClient } from './postgres.js';
 
 /** Two 32-bit keys, "bai!" and "migr" in ASCII: the lock's name in pg_locks. */
 export const LOCK_KEYS = [0x62616921, 0x6d696772] as const;
@@ -35,7 +36,7 @@ export async function acquireMigrationLock(target: PostgresTarget, timeoutSecond
       if (Date.now() >= deadline) {
         throw new MigrationError('inconsistent-state', `another migration holds the bai-migrate lock: ${await describeHolder(session.client)}; waited ${timeoutSeconds} s (lock-timeout)`);
       }
-      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      await sleep(POLL_MS);
     }
   } catch (error) {
     await session.client.end().catch(() => undefined);
@@ -115,15 +116,10 @@ async function describeHolder(client: pg.Client): Promise<string> {
 }
 
 /** Waits for `promise` at most `ms`: its outcome (a rejection as an error object), or undefined if it did not settle in time. */
-async function withinMs<T>(promise: Promise<T>, ms: number): Promise<T | Error | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const settled = await Promise.race([
-    promise.then(
-      (value) => value,
-      (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
-    ),
-    new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms))),
-  ]);
-  clearTimeout(timer);
-  return settled;
+function withinMs<T>(promise: Promise<T>, ms: number): Promise<T | Error | undefined> {
+  const outcome = promise.then(
+    (value) => value,
+    (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
+  );
+  return withTimeout(outcome, ms, () => undefined);
 }

@@ -1,4 +1,6 @@
-/** An SQL identifier, always quoted: names come from the catalogue of a database we do not control. */
+import pg from 'pg';
+
+/** An SQL identifier, always quoted (pg's own escaping): names come from the catalogue of a database we do not control. */
 export function quoteIdent(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
+  return pg.escapeIdentifier(name);
 }

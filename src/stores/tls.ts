@@ -67,3 +67,9 @@ export function isCertificateFailure(error: unknown): boolean {
   if (typeof code === 'string' && VERIFY_CODES.test(code)) return true;
   return VERIFY_MESSAGES.test(error instanceof Error ? error.message : String(error));
 }
+
+/** A certificate that does not verify gets a hint naming the input that holds the CA. */
+export function tlsHint(error: unknown, caInput: string, ca: string | undefined): string {
+  if (!isCertificateFailure(error)) return '';
+  return ca ? ` (the server's certificate does not verify against ${caInput} ${ca})` : ` (the server's certificate does not verify: set ${caInput})`;
+}

@@ -4,6 +4,7 @@
  * in spec.ts; the rest (versions, URLs, files) by their own parsers.
  */
 import { invalidInput, MigrationError } from '../errors.js';
+import { decodeUrlPart, tryDecodeURIComponent } from '../uri.js';
 import { parseVersion, type VersionRef } from '../../releases/catalogue.js';
 import { compareLines } from '../../releases/releases.js';
 import { parseRetention, type Retention } from '../../releases/retention.js';
@@ -88,7 +89,8 @@ export function secretInputs(raw: RawInputs): string[] {
 export function secretsInUrl(value: string): string[] {
   try {
     const url = new URL(value);
-    return [url.password, decodeURIComponent(url.password)].filter((p) => p !== '');
+    // A password that is not valid percent-encoding is refused later; it is masked as written.
+    return [url.password, tryDecodeURIComponent(url.password) ?? ''].filter((p) => p !== '');
   } catch {
     return [];
   }
@@ -293,6 +295,10 @@ function url(name: string, value: string | undefined, protocols: string[]): stri
       `${name} must be a ${protocols.map((p) => `${p}//`).join(' or ')} URL with a host; accepted: ${protocols[0]}//user:password@host:port${name === 'postgres-url' ? '/database' : ''}`,
     );
   }
+  // Refused here with every other input problem, not later when connecting.
+  decodeUrlPart(parsed.username, name, 'user name');
+  decodeUrlPart(parsed.password, name, 'password');
+  if (name === 'postgres-url') decodeUrlPart(parsed.pathname.replace(/^\//, ''), name, 'database name');
   return value;
 }
 
