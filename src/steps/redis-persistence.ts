@@ -74,7 +74,7 @@ export const redisPersistence: Step = {
     const deadline = Date.now() + REWRITE_WAIT_MS;
     while (/aof_rewrite_in_progress:1|aof_rewrite_scheduled:1/.test(await redis.info('persistence'))) {
       if (Date.now() > deadline) return failed(`the AOF rewrite did not finish within ${REWRITE_WAIT_MS / 1000} s; check the Redis log and disk space in ${await configGet(ctx, 'dir')}`);
-      await sleep(100);
+      await sleep(20); // The first AOF of a large DB takes seconds, of a small one milliseconds: poll often, the wait is downtime.
     }
     await redis.config('REWRITE');
     await redis.set(REWRITTEN_KEY, JSON.stringify({ runId: state.runId, configFile: state.configFile, at: new Date().toISOString() }));

@@ -25477,9 +25477,9 @@ var require_src5 = __commonJS({
 });
 
 export {
-  require_src,
   require_protobufjs,
-  require_src4 as require_src2,
-  require_src5 as require_src3
+  require_src4 as require_src,
+  require_src5 as require_src2,
+  require_src as require_src3
 };
-//# sourceMappingURL=chunk-MHY44AIF.js.map
+//# sourceMappingURL=chunk-Z6VDQ35H.js.map
