@@ -3,5 +3,5 @@ import { createRequire as __baiCreateRequire } from 'node:module'; const require
 
 // src/cli/index.ts
 process.setSourceMapsEnabled(true);
-await import("./chunks/cli-EQ73Q7V4.js");
+await import("./chunks/cli-ZPTMAA23.js");
 //# sourceMappingURL=cli.js.map

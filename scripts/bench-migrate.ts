@@ -13,7 +13,7 @@ import { Etcd3 } from 'etcd3';
 import { ALEMBIC_COMMAND, FIXTURE_ALEMBIC_INI, createDeployment, migrateInputs, withTestbed } from '../__tests__/support/deployment.js';
 import { runAlembic } from '../src/manager/alembic.js';
 import { runEngine } from '../__tests__/support/run.js';
-import { formatDuration } from '../src/core/report.js';
+import { formatDuration } from '../src/core/report/index.js';
 import { benchMachine, printRatio } from './bench-support.js';
 
 const kernels = Number(process.env.BENCH_MIGRATE_KERNELS ?? 100_000);

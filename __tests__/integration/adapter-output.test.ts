@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { migrateInputs, snapshotState, useDeployments } from '../support/deployment.js';
 import { runAction, runDist, tempDir } from '../support/run.js';
-import type { Report, ReportEntry } from '../../src/core/report.js';
+import type { Report, ReportEntry } from '../../src/core/report/index.js';
 
 /** A preflight that passes: it checks the alembic migrate would run, so it gets the fixture's. */
 const preflightInputs = (toml: string) => ({ ...migrateInputs(toml), command: 'preflight' });

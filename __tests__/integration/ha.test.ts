@@ -13,7 +13,7 @@ import pg from 'pg';
 import { makeCertificates, pem, startEtcd, startSentinelRedis, startTlsPostgres, type Certificates, type EtcdServers, type SentinelRedis, type TlsPostgres } from '../support/ha.js';
 import { runEngine, tempDir } from '../support/run.js';
 import { SECRETS, type TestbedInfo } from '../support/testbed.js';
-import type { Report } from '../../src/core/report.js';
+import type { Report } from '../../src/core/report/index.js';
 import { parseOptions } from '../../src/core/options.js';
 import { readTlsFiles } from '../../src/stores/tls.js';
 

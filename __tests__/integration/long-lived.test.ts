@@ -9,7 +9,7 @@ import { describe, expect, inject, it } from 'vitest';
 import { migrateInputs, snapshotState, useDeployments } from '../support/deployment.js';
 import { seedLongLived } from '../support/long-lived.js';
 import { runEngine } from '../support/run.js';
-import type { Report } from '../../src/core/report.js';
+import type { Report } from '../../src/core/report/index.js';
 
 const info = inject('testbed');
 const { admin, deploy } = useDeployments(info);

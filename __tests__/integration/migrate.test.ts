@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { migrateInputs, snapshotState, useDeployments, type TestDeployment } from '../support/deployment.js';
 import { killDistWhen, runEngine } from '../support/run.js';
-import { renderMarkdown } from '../../src/core/report.js';
+import { renderMarkdown } from '../../src/core/report/index.js';
 import { IMAGE_COUNT, expectMigrated as expectMigratedState } from '../support/expect-migrated.js';
 import pg from 'pg';
 import { LOCK_KEYS } from '../../src/stores/lock.js';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { runCommand } from '../../src/core/run-command.js';
 import { MemoryLogger } from '../../src/core/logger.js';
 import { parseOptions, type RawInputs } from '../../src/core/options.js';
-import type { Report } from '../../src/core/report.js';
+import type { Report } from '../../src/core/report/index.js';
 
 export function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'bai-migrate-run-'));

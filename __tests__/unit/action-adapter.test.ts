@@ -13,7 +13,7 @@ import { tempDir } from '../support/run.js';
 import { OUTPUTS } from '../../src/core/options.js';
 import type { Options } from '../../src/core/options.js';
 import type { RunHooks } from '../../src/core/run-command.js';
-import type { Report } from '../../src/core/report.js';
+import type { Report } from '../../src/core/report/index.js';
 
 /** Every call the adapter made on @actions/core, in order. */
 const calls: Array<[string, ...unknown[]]> = [];

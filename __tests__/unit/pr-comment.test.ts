@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { commentMarker, rehearsalComment, upsertComment } from '../../src/action/pr-comment.js';
 import { startFakeGitHub, type FakeGitHub } from '../support/fake-github.js';
-import type { Report } from '../../src/core/report.js';
+import type { Report } from '../../src/core/report/index.js';
 
 const FIXTURES = join(import.meta.dirname, '../fixtures/rehearsal');
 const report = JSON.parse(readFileSync(join(FIXTURES, 'report.json'), 'utf8')) as Report;
@@ -18,6 +18,25 @@ describe('the rehearsal comment', () => {
     const { body } = rehearsalComment(report);
     if (process.env.UPDATE_GOLDEN) writeFileSync(join(FIXTURES, 'comment.md'), body);
     expect(body).toBe(readFileSync(join(FIXTURES, 'comment.md'), 'utf8'));
+  });
+
+  it('shows how long each step and hop took, as a table and a mermaid gantt chart (golden file)', () => {
+    // The steps of the fixture's plan, each given a duration: the renderer's input.
+    const steps = report.plan.flatMap((hop) => hop.steps.map((s) => ({ hop: hop.hop, step: s.id })));
+    let at = 120;
+    const timings = [{ step: 'backup', startMs: 0, applyMs: 120, verifyMs: 0 }];
+    for (const [i, s] of steps.entries()) {
+      const applyMs = 40 + i * 250;
+      timings.push({ ...s, startMs: at, applyMs, verifyMs: 15 });
+      at += applyMs + 15;
+    }
+    const { body } = rehearsalComment({ ...report, timings });
+    const golden = join(FIXTURES, 'comment-with-timings.md');
+    if (process.env.UPDATE_GOLDEN) writeFileSync(golden, body);
+    expect(body).toBe(readFileSync(golden, 'utf8'));
+    expect(body).toContain('### Downtime, step by step');
+    expect(body).toContain('```mermaid\ngantt\n');
+    for (const t of timings.slice(1)) expect(body).toContain(`  ${t.step} (`);
   });
 
   it('starts with the hidden marker of its deployment, which the next rehearsal finds', () => {

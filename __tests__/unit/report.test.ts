@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { newReport, redact, renderMarkdown, renderText } from '../../src/core/report.js';
+import { newReport, redact, renderMarkdown, renderText } from '../../src/core/report/index.js';
 
 describe('report', () => {
   const report = newReport('preflight', true);

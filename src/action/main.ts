@@ -9,7 +9,7 @@ import type { Logger } from '../core/logger.js';
 import { INPUTS, parseOptions, secretInputs, unusedInputs, type Options } from '../core/options.js';
 import { pullRequestFromEnv, rehearsalComment, upsertComment } from './pr-comment.js';
 import { restoreManagerVenv, restoreSnapshot, saveManagerVenv, saveSnapshot } from './cache.js';
-import { renderMarkdown, type Report } from '../core/report.js';
+import { renderMarkdown, type Report } from '../core/report/index.js';
 
 const actionLogger: Logger = {
   info: (message) => core.info(message),

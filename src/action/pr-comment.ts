@@ -1,60 +1,13 @@
 /**
- * The rehearsal's pull-request comment: its body (plan, result, offline SQL) and an upsert that
- * finds the comment by a hidden marker, so a PR has one comment per deployment however often the
+ * The rehearsal's pull-request comment on GitHub: an upsert that finds the comment (rendered by
+ * core/report/pr-comment.ts) by its hidden marker, so a PR has one comment per deployment however often the
  * check runs, through Octokit as `@actions/github` configures it.
  */
 import { readFileSync } from 'node:fs';
 import { STATUS_CODES } from 'node:http';
 import { getOctokit } from '@actions/github';
-import type { Report, ReportEntry } from '../core/report.js';
 
-/** GitHub refuses comments over 65,536 characters; the SQL is cut to keep well under. */
-const MAX_COMMENT = 60_000;
-const ICON: Record<ReportEntry['status'], string> = { ok: '✅', changed: '🛠️', warning: '⚠️', failed: '❌', skipped: '⏭️' };
-
-export function commentMarker(namespace: string): string {
-  return `<!-- bai-migrate rehearsal: ${namespace} -->`;
-}
-
-/** The comment for a rehearsal report, and the marker that finds it again. */
-export function rehearsalComment(report: Report): { marker: string; body: string } {
-  const marker = commentMarker(report.rehearsal?.namespace ?? 'unknown');
-  return { marker, body: renderComment(report, marker) };
-}
-
-function renderComment(report: Report, marker: string): string {
-  const manifest = report.entries.find((e) => e.phase === 'rehearse' && e.step === 'snapshot');
-  const succeeded = report.outcome === 'success';
-  const lines = [marker, `## ${succeeded ? '✅' : '❌'} Migration rehearsal ${report.fromVersion ?? '?'} → ${report.toVersion ?? '?'}: ${succeeded ? 'succeeded' : 'failed'}`, ''];
-  if (manifest) lines.push(`Snapshot ${manifest.detail}.`, '');
-  if (report.error) lines.push('**Error:**', '', '```text', report.error, '```', '');
-
-  if (report.plan.length > 0) {
-    lines.push('### Plan', '', '| Hop | Step | What it does |', '|---|---|---|');
-    for (const hop of report.plan) for (const step of hop.steps) lines.push(`| ${hop.hop} | ${step.id} | ${cell(step.action)} |`);
-    lines.push('');
-  }
-
-  // What an operator must read: the rehearsal's own rows, every change and check, and anything not ok.
-  const rows = report.entries.filter((e) => e.phase === 'rehearse' || e.phase === 'apply' || e.phase === 'verify' || e.status === 'warning' || e.status === 'failed');
-  lines.push('### Result', '', '| Phase | Step | Status | Detail |', '|---|---|---|---|');
-  for (const e of rows) lines.push(`| ${e.phase} | ${e.hop ? `${e.hop} ` : ''}${e.step} | ${ICON[e.status]} ${e.status} | ${cell(e.detail)} |`);
-  lines.push('');
-
-  let size = lines.join('\n').length;
-  for (const a of report.attachments.filter((x) => x.name.includes('--sql'))) {
-    const room = Math.max(0, MAX_COMMENT - size - 500);
-    const sql = a.content.length > room ? `${a.content.slice(0, room)}\n-- … cut to fit a comment; the whole SQL is in the report file` : a.content;
-    lines.push('<details><summary>Offline SQL: <code>' + a.name + '</code></summary>', '', '```sql', sql, '```', '', '</details>', '');
-    size += sql.length + 100;
-  }
-  lines.push(`<sub>bai-migrate rehearse · ${report.finishedAt ?? report.startedAt}</sub>`);
-  return `${lines.join('\n')}\n`;
-}
-
-function cell(text: string): string {
-  return text.replaceAll('|', '\\|').replaceAll('\n', '<br>');
-}
+export { commentMarker, rehearsalComment } from '../core/report/pr-comment.js';
 
 export interface PullRequest {
   readonly apiUrl: string;

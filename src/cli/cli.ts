@@ -7,7 +7,7 @@ import { MigrationError, messageOf } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { parseOptions, secretInputs, unusedInputs } from '../core/options.js';
 import { parseCommandLine, usage } from './args.js';
-import { redact, renderText } from '../core/report.js';
+import { redact, renderText } from '../core/report/index.js';
 
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;

@@ -4,7 +4,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { Plan } from '../hops/plan.js';
-import { formatDuration, type Phase } from '../core/report.js';
+import { formatDuration, type Phase } from '../core/report/index.js';
 import type { Session } from './session.js';
 import { lastOccurrences, planRun } from './plan.js';
 

@@ -5,7 +5,7 @@
  */
 import type pg from 'pg';
 import type { Plan } from '../hops/plan.js';
-import type { Forecast } from '../core/report.js';
+import type { Forecast } from '../core/report/index.js';
 import { retentionInterval } from './clear-history.js';
 import { earliestRelease } from '../releases/releases.js';
 import { firstRelease, heavyRevisionsBetween, HISTORY_TABLES } from '../releases/heavy-revisions.js';

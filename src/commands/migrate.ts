@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { join, resolve } from 'node:path';
 import { MigrationError, messageOf } from '../core/errors.js';
 import type { Plan } from '../hops/plan.js';
-import type { StepTiming } from '../core/report.js';
+import type { StepTiming } from '../core/report/index.js';
 import type { Step, StepContext } from '../steps/step.js';
 import type { Session } from './session.js';
 import { checkPhase } from './check.js';

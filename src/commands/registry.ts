@@ -4,7 +4,7 @@
  */
 import type { Logger } from '../core/logger.js';
 import type { Command, Options } from '../core/options.js';
-import type { Report } from '../core/report.js';
+import type { Report } from '../core/report/index.js';
 import { rehearse, type RunInner } from '../rehearsal/rehearse.js';
 import { checkCommand } from './check.js';
 import { clearHistoryCommand } from './clear-history.js';

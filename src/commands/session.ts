@@ -5,7 +5,7 @@
 import { MigrationError, messageOf } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Options } from '../core/options.js';
-import { redact, type Report, type ReportEntry } from '../core/report.js';
+import { redact, type Report, type ReportEntry } from '../core/report/index.js';
 import { grpcCause, SERVER_NAMES, type Deployment, type Server } from '../stores/deployment.js';
 import { acquireMigrationLock, type MigrationLock } from '../stores/lock.js';
 import type { AlembicSetup } from '../manager/alembic.js';

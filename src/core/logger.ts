@@ -1,4 +1,4 @@
-import { redact } from './report.js';
+import { redact } from './report/index.js';
 
 /** What the engine may say while it works. The Action maps it onto @actions/core, the CLI onto stderr. */
 export interface Logger {

@@ -13,7 +13,7 @@ import { inspectManagerVenv, provisionManagerVenv, requireManagerRelease, type P
 import { targetRelease } from '../releases/catalogue.js';
 import { commandDefinition } from '../commands/registry.js';
 import { Session } from '../commands/session.js';
-import { newReport, redact, type Report } from './report.js';
+import { newReport, redact, type Report } from './report/index.js';
 
 export interface RunHooks {
   readonly log: Logger;

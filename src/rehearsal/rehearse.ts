@@ -22,7 +22,7 @@ import { restoreSnapshot } from './restore.js';
 import { redactToml } from './sanitize.js';
 import { replaceTomlTable } from '../manager/toml-edit.js';
 import { startServers, type DisposableServers } from './servers.js';
-import type { Report, ReportEntry } from '../core/report.js';
+import type { Report, ReportEntry } from '../core/report/index.js';
 import type { Logger } from '../core/logger.js';
 
 export interface RehearsalServers {

@@ -25050,7 +25050,15 @@ function messageOf(error) {
   return String(error);
 }
 
-// src/core/report.ts
+// src/core/report/redact.ts
+function redact(text, secrets) {
+  let out = text;
+  const sorted = [...secrets].filter((s) => s.length > 0).sort((a, b) => b.length - a.length);
+  for (const secret of sorted) out = out.split(secret).join("***");
+  return out;
+}
+
+// src/core/report/model.ts
 function newReport(command, dryRun2) {
   return { tool: "bai-migrate", command, dryRun: dryRun2, startedAt: (/* @__PURE__ */ new Date()).toISOString(), outcome: "success", plan: [], entries: [], attachments: [] };
 }
@@ -25059,6 +25067,8 @@ function countByStatus(report) {
   for (const entry of report.entries) counts[entry.status]++;
   return counts;
 }
+
+// src/core/report/markdown.ts
 var ICON = { ok: "\u2705", changed: "\u{1F6E0}\uFE0F", warning: "\u26A0\uFE0F", failed: "\u274C", skipped: "\u23ED\uFE0F" };
 function renderMarkdown(report, maxBytes = 512 * 1024) {
   const title = `bai-migrate ${report.command}${report.dryRun ? " (dry run)" : ""}: ${report.outcome === "success" ? "succeeded" : "failed"}`;
@@ -25101,26 +25111,6 @@ function renderMarkdown(report, maxBytes = 512 * 1024) {
   return `${lines.join("\n")}
 `;
 }
-function renderText(report, { logged = false } = {}) {
-  const out = [`bai-migrate ${report.command}${report.dryRun ? " (dry run)" : ""}`];
-  if (report.fromVersion || report.toVersion) out.push(`  ${report.fromVersion ?? "?"} \u2192 ${report.toVersion ?? "?"}${report.targetRevision ? ` (target revision ${report.targetRevision})` : ""}`);
-  if (report.currentRevision) out.push(`  current revision ${report.currentRevision}`);
-  const planRow = (entry) => entry.phase === "plan" && (report.command === "plan" || entry.step === "from-version");
-  for (const e of report.entries.filter((entry) => logged ? planRow(entry) : entry.phase !== "plan" || planRow(entry))) {
-    out.push(`  ${e.status.toUpperCase().padEnd(8)} ${e.phase.padEnd(9)} ${(e.hop ? `${e.hop} ` : "") + e.step}: ${e.detail}`);
-  }
-  if (logged) {
-    const counts = countByStatus(report);
-    const shown = Object.keys(counts).filter((s) => counts[s] > 0).map((s) => `${counts[s]} ${s}`);
-    out.push(`  ${shown.join(", ") || "no findings"}${report.reportFile ? `; every row is in ${report.reportFile}` : ""}`);
-    if (report.backup) out.push(`  backup bundle ${report.backup}`);
-  }
-  const error = logged ? report.errorSummary ?? report.error : report.error;
-  out.push(report.outcome === "success" ? "Result: success" : `Result: failure
-${error ?? ""}`);
-  return `${out.join("\n")}
-`;
-}
 function formatDuration(ms) {
   if (ms < 1e3) return `${Math.round(ms)} ms`;
   if (ms < 6e4) return `${(ms / 1e3).toFixed(1)} s`;
@@ -25154,11 +25144,65 @@ function mermaidText(text) {
 function cell(text) {
   return text.replaceAll("|", "\\|").replaceAll("\n", "<br>");
 }
-function redact(text, secrets) {
-  let out = text;
-  const sorted = [...secrets].filter((s) => s.length > 0).sort((a, b) => b.length - a.length);
-  for (const secret of sorted) out = out.split(secret).join("***");
-  return out;
+
+// src/core/report/text.ts
+function renderText(report, { logged = false } = {}) {
+  const out = [`bai-migrate ${report.command}${report.dryRun ? " (dry run)" : ""}`];
+  if (report.fromVersion || report.toVersion) out.push(`  ${report.fromVersion ?? "?"} \u2192 ${report.toVersion ?? "?"}${report.targetRevision ? ` (target revision ${report.targetRevision})` : ""}`);
+  if (report.currentRevision) out.push(`  current revision ${report.currentRevision}`);
+  const planRow = (entry) => entry.phase === "plan" && (report.command === "plan" || entry.step === "from-version");
+  for (const e of report.entries.filter((entry) => logged ? planRow(entry) : entry.phase !== "plan" || planRow(entry))) {
+    out.push(`  ${e.status.toUpperCase().padEnd(8)} ${e.phase.padEnd(9)} ${(e.hop ? `${e.hop} ` : "") + e.step}: ${e.detail}`);
+  }
+  if (logged) {
+    const counts = countByStatus(report);
+    const shown = Object.keys(counts).filter((s) => counts[s] > 0).map((s) => `${counts[s]} ${s}`);
+    out.push(`  ${shown.join(", ") || "no findings"}${report.reportFile ? `; every row is in ${report.reportFile}` : ""}`);
+    if (report.backup) out.push(`  backup bundle ${report.backup}`);
+  }
+  const error = logged ? report.errorSummary ?? report.error : report.error;
+  out.push(report.outcome === "success" ? "Result: success" : `Result: failure
+${error ?? ""}`);
+  return `${out.join("\n")}
+`;
+}
+
+// src/core/report/pr-comment.ts
+var MAX_COMMENT = 6e4;
+function commentMarker(namespace) {
+  return `<!-- bai-migrate rehearsal: ${namespace} -->`;
+}
+function rehearsalComment(report) {
+  const marker = commentMarker(report.rehearsal?.namespace ?? "unknown");
+  return { marker, body: renderComment(report, marker) };
+}
+function renderComment(report, marker) {
+  const manifest = report.entries.find((e) => e.phase === "rehearse" && e.step === "snapshot");
+  const succeeded = report.outcome === "success";
+  const lines = [marker, `## ${succeeded ? "\u2705" : "\u274C"} Migration rehearsal ${report.fromVersion ?? "?"} \u2192 ${report.toVersion ?? "?"}: ${succeeded ? "succeeded" : "failed"}`, ""];
+  if (manifest) lines.push(`Snapshot ${manifest.detail}.`, "");
+  if (report.error) lines.push("**Error:**", "", "```text", report.error, "```", "");
+  if (report.plan.length > 0) {
+    lines.push("### Plan", "", "| Hop | Step | What it does |", "|---|---|---|");
+    for (const hop3 of report.plan) for (const step2 of hop3.steps) lines.push(`| ${hop3.hop} | ${step2.id} | ${cell(step2.action)} |`);
+    lines.push("");
+  }
+  const rows = report.entries.filter((e) => e.phase === "rehearse" || e.phase === "apply" || e.phase === "verify" || e.status === "warning" || e.status === "failed");
+  lines.push("### Result", "", "| Phase | Step | Status | Detail |", "|---|---|---|---|");
+  for (const e of rows) lines.push(`| ${e.phase} | ${e.hop ? `${e.hop} ` : ""}${e.step} | ${ICON[e.status]} ${e.status} | ${cell(e.detail)} |`);
+  lines.push("");
+  if (report.timings && report.timings.length > 0) lines.push(...renderTimings(report.timings), "");
+  let size = lines.join("\n").length;
+  for (const a of report.attachments.filter((x) => x.name.includes("--sql"))) {
+    const room = Math.max(0, MAX_COMMENT - size - 500);
+    const sql = a.content.length > room ? `${a.content.slice(0, room)}
+-- \u2026 cut to fit a comment; the whole SQL is in the report file` : a.content;
+    lines.push("<details><summary>Offline SQL: <code>" + a.name + "</code></summary>", "", "```sql", sql, "```", "", "</details>", "");
+    size += sql.length + 100;
+  }
+  lines.push(`<sub>bai-migrate rehearse \xB7 ${report.finishedAt ?? report.startedAt}</sub>`);
+  return `${lines.join("\n")}
+`;
 }
 
 // src/core/options/spec.ts
@@ -34709,9 +34753,10 @@ export {
   exec,
   MigrationError,
   messageOf,
+  redact,
   renderMarkdown,
   renderText,
-  redact,
+  rehearsalComment,
   COMMANDS,
   INPUTS,
   inputSpec,
@@ -34727,4 +34772,4 @@ export {
   venvRelease,
   needsManagerVenv
 };
-//# sourceMappingURL=chunk-AAXL7MUM.js.map
+//# sourceMappingURL=chunk-RYJ4KW5E.js.map

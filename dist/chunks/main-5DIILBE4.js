@@ -10,6 +10,7 @@ import {
   needsManagerVenv,
   parseOptions,
   pythonVersion,
+  rehearsalComment,
   renderMarkdown,
   rmRF,
   runCommand,
@@ -18,7 +19,7 @@ import {
   venvCacheKey,
   venvRelease,
   which
-} from "./chunk-AAXL7MUM.js";
+} from "./chunk-RYJ4KW5E.js";
 import {
   require_src3 as require_src
 } from "./chunk-Z6VDQ35H.js";
@@ -28107,11 +28108,11 @@ var Summary = class {
    */
   addTable(rows) {
     const tableBody = rows.map((row) => {
-      const cells = row.map((cell2) => {
-        if (typeof cell2 === "string") {
-          return this.wrap("td", cell2);
+      const cells = row.map((cell) => {
+        if (typeof cell === "string") {
+          return this.wrap("td", cell);
         }
-        const { header, data, colspan, rowspan } = cell2;
+        const { header, data, colspan, rowspan } = cell;
         const tag = header ? "th" : "td";
         const attrs = Object.assign(Object.assign({}, colspan && { colspan }), rowspan && { rowspan });
         return this.wrap(tag, data, attrs);
@@ -32479,45 +32480,6 @@ function getOctokit(token, options, ...additionalPlugins) {
 }
 
 // src/action/pr-comment.ts
-var MAX_COMMENT = 6e4;
-var ICON = { ok: "\u2705", changed: "\u{1F6E0}\uFE0F", warning: "\u26A0\uFE0F", failed: "\u274C", skipped: "\u23ED\uFE0F" };
-function commentMarker(namespace) {
-  return `<!-- bai-migrate rehearsal: ${namespace} -->`;
-}
-function rehearsalComment(report) {
-  const marker2 = commentMarker(report.rehearsal?.namespace ?? "unknown");
-  return { marker: marker2, body: renderComment(report, marker2) };
-}
-function renderComment(report, marker2) {
-  const manifest = report.entries.find((e) => e.phase === "rehearse" && e.step === "snapshot");
-  const succeeded = report.outcome === "success";
-  const lines = [marker2, `## ${succeeded ? "\u2705" : "\u274C"} Migration rehearsal ${report.fromVersion ?? "?"} \u2192 ${report.toVersion ?? "?"}: ${succeeded ? "succeeded" : "failed"}`, ""];
-  if (manifest) lines.push(`Snapshot ${manifest.detail}.`, "");
-  if (report.error) lines.push("**Error:**", "", "```text", report.error, "```", "");
-  if (report.plan.length > 0) {
-    lines.push("### Plan", "", "| Hop | Step | What it does |", "|---|---|---|");
-    for (const hop of report.plan) for (const step of hop.steps) lines.push(`| ${hop.hop} | ${step.id} | ${cell(step.action)} |`);
-    lines.push("");
-  }
-  const rows = report.entries.filter((e) => e.phase === "rehearse" || e.phase === "apply" || e.phase === "verify" || e.status === "warning" || e.status === "failed");
-  lines.push("### Result", "", "| Phase | Step | Status | Detail |", "|---|---|---|---|");
-  for (const e of rows) lines.push(`| ${e.phase} | ${e.hop ? `${e.hop} ` : ""}${e.step} | ${ICON[e.status]} ${e.status} | ${cell(e.detail)} |`);
-  lines.push("");
-  let size = lines.join("\n").length;
-  for (const a of report.attachments.filter((x) => x.name.includes("--sql"))) {
-    const room = Math.max(0, MAX_COMMENT - size - 500);
-    const sql = a.content.length > room ? `${a.content.slice(0, room)}
--- \u2026 cut to fit a comment; the whole SQL is in the report file` : a.content;
-    lines.push("<details><summary>Offline SQL: <code>" + a.name + "</code></summary>", "", "```sql", sql, "```", "", "</details>", "");
-    size += sql.length + 100;
-  }
-  lines.push(`<sub>bai-migrate rehearse \xB7 ${report.finishedAt ?? report.startedAt}</sub>`);
-  return `${lines.join("\n")}
-`;
-}
-function cell(text) {
-  return text.replaceAll("|", "\\|").replaceAll("\n", "<br>");
-}
 function pullRequestFromEnv(env) {
   if (!env.GITHUB_EVENT_PATH || !env.GITHUB_REPOSITORY) return void 0;
   let event;
@@ -72537,4 +72499,4 @@ function setOutputs(report, options) {
 export {
   run
 };
-//# sourceMappingURL=main-3MULKLPD.js.map
+//# sourceMappingURL=main-5DIILBE4.js.map

@@ -12,7 +12,7 @@ import {
   runCommand,
   secretInputs,
   unusedInputs
-} from "./chunk-AAXL7MUM.js";
+} from "./chunk-RYJ4KW5E.js";
 import "./chunk-Z6VDQ35H.js";
 import "./chunk-YIVHD5DW.js";
 
@@ -207,4 +207,4 @@ process.exitCode = await main(process.argv.slice(2), process.env);
 export {
   main
 };
-//# sourceMappingURL=cli-EQ73Q7V4.js.map
+//# sourceMappingURL=cli-ZPTMAA23.js.map

@@ -1,0 +1,90 @@
+/** The job summary: the report as GitHub-flavoured Markdown, with the downtime table and gantt chart. */
+import { countByStatus, type Report, type Status, type StepTiming } from './model.js';
+
+export const ICON: Record<Status, string> = { ok: '✅', changed: '🛠️', warning: '⚠️', failed: '❌', skipped: '⏭️' };
+
+/** GitHub-flavoured Markdown for the job summary; kept well under the summary's 1 MiB limit. */
+export function renderMarkdown(report: Report, maxBytes = 512 * 1024): string {
+  const title = `bai-migrate ${report.command}${report.dryRun ? ' (dry run)' : ''}: ${report.outcome === 'success' ? 'succeeded' : 'failed'}`;
+  const lines = [`## ${report.outcome === 'success' ? '✅' : '❌'} ${title}`, ''];
+  const facts: Array<[string, string | undefined]> = [
+    ['From', report.fromVersion],
+    ['To', report.toVersion],
+    ['Current revision', report.currentRevision && `\`${report.currentRevision}\``],
+    ['Target revision', report.targetRevision && `\`${report.targetRevision}\``],
+  ];
+  const shown = facts.filter(([, v]) => v);
+  if (shown.length > 0) {
+    lines.push('| | |', '|---|---|', ...shown.map(([k, v]) => `| ${k} | ${v} |`), '');
+  }
+  if (report.error) lines.push('**Error:**', '', '```text', report.error, '```', '');
+  lines.push('| Phase | Hop | Step | Status | Detail |', '|---|---|---|---|---|');
+  let size = lines.join('\n').length;
+  let omitted = 0;
+  for (const e of report.entries) {
+    const row = `| ${e.phase} | ${e.hop ?? ''} | ${e.step} | ${ICON[e.status]} ${e.status} | ${cell(e.detail)} |`;
+    if (size + row.length > maxBytes) {
+      omitted++;
+      continue;
+    }
+    size += row.length + 1;
+    lines.push(row);
+  }
+  if (omitted > 0) lines.push('', `_${omitted} more rows are in the report file._`);
+  for (const a of report.attachments) {
+    const content = a.content.length > 60_000 ? `${a.content.slice(0, 60_000)}\n… (truncated; the whole text is in the report file)` : a.content;
+    if (size + content.length > maxBytes) continue;
+    size += content.length;
+    lines.push('', `<details><summary>${a.step}: ${a.name}</summary>`, '', '```', content, '```', '', '</details>');
+  }
+  if (report.timings && report.timings.length > 0) lines.push('', ...renderTimings(report.timings));
+  if (report.backup) lines.push('', `Backup bundle: \`${report.backup}\``);
+  const counts = countByStatus(report);
+  lines.push('', (Object.keys(counts) as Status[]).map((s) => `${ICON[s]} ${counts[s]} ${s}`).join(' · '));
+  return `${lines.join('\n')}\n`;
+}
+
+/** "850 ms", "12.4 s", "3 min 05 s": how long a step took, as an operator plans downtime. */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  const seconds = Math.round(ms / 1000);
+  return `${Math.floor(seconds / 60)} min ${String(seconds % 60).padStart(2, '0')} s`;
+}
+
+/**
+ * How long each step and each hop took, as a table and a mermaid gantt chart (GitHub renders
+ * it in summaries and comments): the downtime the migration needs, measured.
+ */
+export function renderTimings(timings: readonly StepTiming[]): string[] {
+  const total = Math.max(0, ...timings.map((t) => t.startMs + t.applyMs + t.verifyMs));
+  const hops = [...new Set(timings.map((t) => t.hop ?? ''))];
+  const lines = ['### Downtime, step by step', '', '| Hop | Step | Apply | Verify | Step total |', '|---|---|---:|---:|---:|'];
+  for (const hop of hops) {
+    const steps = timings.filter((t) => (t.hop ?? '') === hop);
+    for (const t of steps) lines.push(`| ${hop} | ${t.step} | ${formatDuration(t.applyMs)} | ${formatDuration(t.verifyMs)} | ${formatDuration(t.applyMs + t.verifyMs)} |`);
+    if (hop) lines.push(`| **${hop}** | | | | **${formatDuration(steps.reduce((sum, t) => sum + t.applyMs + t.verifyMs, 0))}** |`);
+  }
+  lines.push(`| **all** | | | | **${formatDuration(total)}** |`, '');
+  // Mermaid reads "x" dates as milliseconds since the epoch: the chart starts at 0.
+  lines.push('```mermaid', 'gantt', '  title Migration steps (time from the first change)', '  dateFormat x', '  axisFormat %M:%S');
+  for (const hop of hops) {
+    lines.push(`  section ${mermaidText(hop || 'before the first hop')}`);
+    for (const t of timings.filter((x) => (x.hop ?? '') === hop)) {
+      const start = Math.round(t.startMs);
+      lines.push(`  ${mermaidText(t.step)} (${formatDuration(t.applyMs + t.verifyMs)}) : ${start}, ${start + Math.max(1, Math.round(t.applyMs + t.verifyMs))}`);
+    }
+  }
+  lines.push('```');
+  return lines;
+}
+
+/** Mermaid ends a task name at ":" and a line at "#" or ";": those become look-alikes. */
+function mermaidText(text: string): string {
+  return text.replaceAll(':', '꞉').replaceAll('#', '♯').replaceAll(';', ',');
+}
+
+/** A Markdown table cell: pipes escaped, lines joined. */
+export function cell(text: string): string {
+  return text.replaceAll('|', '\\|').replaceAll('\n', '<br>');
+}

@@ -1,0 +1,96 @@
+import type { SnapshotManifest } from '../../rehearsal/snapshot-file.js';
+import type { ErrorCode } from '../errors.js';
+
+/**
+ * One report model for every command: a row per step and phase with a status and a short detail.
+ * The Action renders it as a job summary and outputs, the CLI as text; both write it as JSON.
+ */
+export type Status = 'ok' | 'changed' | 'warning' | 'failed' | 'skipped';
+export type Phase = 'setup' | 'rehearse' | 'snapshot' | 'connect' | 'plan' | 'preflight' | 'apply' | 'verify';
+
+export interface ReportEntry {
+  readonly phase: Phase;
+  /** The hop, e.g. "21.09 → 22.03"; absent for rows about the whole run. */
+  readonly hop?: string;
+  readonly step: string;
+  readonly status: Status;
+  readonly detail: string;
+}
+
+/** How long one step of a migrate took, from the start of the migration (the lock held, preflight passed). */
+export interface StepTiming {
+  /** Absent for the backup, which belongs to no hop. */
+  readonly hop?: string;
+  readonly step: string;
+  readonly startMs: number;
+  readonly applyMs: number;
+  readonly verifyMs: number;
+}
+
+/** plan's downtime forecast: the revisions on the path whose run time grows with the data, and the rows they will meet. */
+export interface Forecast {
+  readonly hops: ReadonlyArray<{
+    readonly hop: string;
+    readonly revisions: ReadonlyArray<{
+      readonly revision: string;
+      readonly firstRelease: string;
+      readonly growth: 'quadratic' | 'linear' | 'rewrite';
+      readonly work: string;
+      readonly tables: readonly string[];
+      /** Rows of each of those tables that exists now (none without a database). */
+      readonly rows: Readonly<Record<string, { count: number; estimated: boolean }>>;
+    }>;
+  }>;
+  /** Kernels now, and how many clear-history with the run's retention would remove first; when revisions on the path read them. */
+  readonly history?: { kernels: number; removable: number; revisions: readonly string[] };
+}
+
+export interface Report {
+  readonly tool: 'bai-migrate';
+  readonly command: string;
+  readonly dryRun: boolean;
+  fromVersion?: string;
+  toVersion?: string;
+  currentRevision?: string;
+  targetRevision?: string;
+  readonly startedAt: string;
+  finishedAt?: string;
+  outcome: 'success' | 'failure';
+  /** The one message that says why the run failed, and its kind. */
+  error?: string;
+  errorCode?: ErrorCode;
+  /** `error` without the findings it lists (each is a row, reported as it was found): what the adapters print. */
+  errorSummary?: string;
+  /** Longer artefacts: offline SQL, diffs. */
+  attachments: Array<{ step: string; name: string; content: string }>;
+  /** What clear-history deleted (or would delete, in a dry run). */
+  history?: { cutoff: string; kernels: number; redisKeys: number | null; sweptRedisKeys: number | null };
+  /** snapshot: the file written and its manifest. */
+  snapshot?: { file: string; manifest: SnapshotManifest };
+  /** The manager venv alembic ran from, when bai-migrate made or reused it. */
+  managerVenv?: { dir: string; requirement: string; cacheKey?: string; created: boolean };
+  /** rehearse: the restored deployment's etcd namespace (one PR comment per namespace). */
+  rehearsal?: { namespace: string };
+  /** rehearse: the pull-request comment, once the Action has written it. */
+  commentUrl?: string;
+  /** Where this report was written as JSON; absent when the file could not be written. */
+  reportFile?: string;
+  /** Where the backup bundle of this run was written. */
+  backup?: string;
+  /** plan (and every command that plans): the heavy revisions on the path and the rows they will meet. */
+  forecast?: Forecast;
+  /** migrate: the backup and each change step, in the order they ran: the downtime, measured. */
+  timings?: StepTiming[];
+  plan: Array<{ hop: string; targetRevision: string; steps: Array<{ id: string; title: string; action: string }> }>;
+  readonly entries: ReportEntry[];
+}
+
+export function newReport(command: string, dryRun: boolean): Report {
+  return { tool: 'bai-migrate', command, dryRun, startedAt: new Date().toISOString(), outcome: 'success', plan: [], entries: [], attachments: [] };
+}
+
+export function countByStatus(report: Report): Record<Status, number> {
+  const counts: Record<Status, number> = { ok: 0, changed: 0, warning: 0, failed: 0, skipped: 0 };
+  for (const entry of report.entries) counts[entry.status]++;
+  return counts;
+}

@@ -1,0 +1,26 @@
+/** The CLI's stdout: the report as plain text. */
+import { countByStatus, type Report, type ReportEntry, type Status } from './model.js';
+
+/**
+ * Plain text for a terminal. `logged`: the findings were printed one by one as the run went (the
+ * CLI's log), so they are counted here, not repeated; the report file has every row.
+ */
+export function renderText(report: Report, { logged = false }: { logged?: boolean } = {}): string {
+  const out = [`bai-migrate ${report.command}${report.dryRun ? ' (dry run)' : ''}`];
+  if (report.fromVersion || report.toVersion) out.push(`  ${report.fromVersion ?? '?'} → ${report.toVersion ?? '?'}${report.targetRevision ? ` (target revision ${report.targetRevision})` : ''}`);
+  if (report.currentRevision) out.push(`  current revision ${report.currentRevision}`);
+  // The plan's rows are the whole output of `plan` (the log never prints them); elsewhere the hops line above says enough.
+  const planRow = (entry: ReportEntry) => entry.phase === 'plan' && (report.command === 'plan' || entry.step === 'from-version');
+  for (const e of report.entries.filter((entry) => (logged ? planRow(entry) : entry.phase !== 'plan' || planRow(entry)))) {
+    out.push(`  ${e.status.toUpperCase().padEnd(8)} ${e.phase.padEnd(9)} ${(e.hop ? `${e.hop} ` : '') + e.step}: ${e.detail}`);
+  }
+  if (logged) {
+    const counts = countByStatus(report);
+    const shown = (Object.keys(counts) as Status[]).filter((s) => counts[s] > 0).map((s) => `${counts[s]} ${s}`);
+    out.push(`  ${shown.join(', ') || 'no findings'}${report.reportFile ? `; every row is in ${report.reportFile}` : ''}`);
+    if (report.backup) out.push(`  backup bundle ${report.backup}`);
+  }
+  const error = logged ? (report.errorSummary ?? report.error) : report.error;
+  out.push(report.outcome === 'success' ? 'Result: success' : `Result: failure\n${error ?? ''}`);
+  return `${out.join('\n')}\n`;
+}
