@@ -22,6 +22,7 @@ import { restoreSnapshot } from './restore.js';
 import { redactToml } from './sanitize.js';
 import { replaceTomlTable } from '../manager/toml-edit.js';
 import { startServers, type DisposableServers } from './servers.js';
+import { serializeQueries } from '../stores/postgres.js';
 import type { Report, ReportEntry } from '../core/report/index.js';
 import type { Logger } from '../core/logger.js';
 
@@ -208,7 +209,7 @@ interface PreparedTargets {
  */
 async function prepareTargets(servers: RehearsalServers, manifest: SnapshotManifest, timeoutMs: number): Promise<PreparedTargets> {
   const base = { host: servers.postgres.host, port: servers.postgres.port, user: servers.postgres.user, password: servers.postgres.password, connectionTimeoutMillis: timeoutMs };
-  const admin = new pg.Client({ ...base, database: servers.postgres.database, application_name: 'bai-migrate-rehearsal' });
+  const admin = serializeQueries(new pg.Client({ ...base, database: servers.postgres.database, application_name: 'bai-migrate-rehearsal' }));
   admin.on('error', () => undefined);
   const etcd = new Etcd3({ hosts: servers.etcd.includes('://') ? servers.etcd : `http://${servers.etcd}`, dialTimeout: timeoutMs });
   const redis = new Redis({
@@ -243,7 +244,7 @@ async function prepareTargets(servers: RehearsalServers, manifest: SnapshotManif
     }
     await redis.select(0);
     await admin.query(`CREATE DATABASE ${database}`);
-    client = new pg.Client({ ...base, database, application_name: 'bai-migrate-rehearsal' });
+    client = serializeQueries(new pg.Client({ ...base, database, application_name: 'bai-migrate-rehearsal' }));
     client.on('error', () => undefined);
     await client.connect();
   } catch (error) {

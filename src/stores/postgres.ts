@@ -83,6 +83,26 @@ export function postgresClient(target: PostgresTarget, applicationName: string, 
     keepAliveInitialDelayMillis: 10_000,
   });
   client.on('error', () => undefined);
+  return serializeQueries(client);
+}
+
+/**
+ * Makes a client send its promise queries one after another. Checks and steps that run side by
+ * side share the run's session; pg 8 deprecates queueing on a busy client (pg 9 will refuse it),
+ * and a query's timeout should count from when it is sent, not from when it joined the queue.
+ * Callback and submittable queries (cursors) pass through unchanged.
+ */
+export function serializeQueries<C extends pg.Client>(client: C): C {
+  const send = client.query.bind(client) as (...args: unknown[]) => unknown;
+  let previous: Promise<unknown> = Promise.resolve();
+  const queued = (...args: unknown[]): unknown => {
+    const first = args[0] as { submit?: unknown } | undefined;
+    if (typeof args.at(-1) === 'function' || typeof first?.submit === 'function') return send(...args);
+    const sent = previous.then(() => send(...args));
+    previous = sent.catch(() => undefined);
+    return sent;
+  };
+  client.query = queued as C['query'];
   return client;
 }
 

@@ -12,7 +12,7 @@ import {
   runCommand,
   secretInputs,
   unusedInputs
-} from "./chunk-RYJ4KW5E.js";
+} from "./chunk-XJUPXUBM.js";
 import "./chunk-Z6VDQ35H.js";
 import "./chunk-YIVHD5DW.js";
 
@@ -207,4 +207,4 @@ process.exitCode = await main(process.argv.slice(2), process.env);
 export {
   main
 };
-//# sourceMappingURL=cli-ZPTMAA23.js.map
+//# sourceMappingURL=cli-I5OF4KZ4.js.map

@@ -19,7 +19,7 @@ import {
   venvCacheKey,
   venvRelease,
   which
-} from "./chunk-RYJ4KW5E.js";
+} from "./chunk-XJUPXUBM.js";
 import {
   require_src3 as require_src
 } from "./chunk-Z6VDQ35H.js";
@@ -72499,4 +72499,4 @@ function setOutputs(report, options) {
 export {
   run
 };
-//# sourceMappingURL=main-5DIILBE4.js.map
+//# sourceMappingURL=main-HR2JRK5C.js.map

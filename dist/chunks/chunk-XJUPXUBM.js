@@ -27360,6 +27360,19 @@ function postgresClient(target, applicationName, timeoutMs, readOnly = false) {
     keepAliveInitialDelayMillis: 1e4
   });
   client.on("error", () => void 0);
+  return serializeQueries(client);
+}
+function serializeQueries(client) {
+  const send = client.query.bind(client);
+  let previous = Promise.resolve();
+  const queued = (...args) => {
+    const first = args[0];
+    if (typeof args.at(-1) === "function" || typeof first?.submit === "function") return send(...args);
+    const sent = previous.then(() => send(...args));
+    previous = sent.catch(() => void 0);
+    return sent;
+  };
+  client.query = queued;
   return client;
 }
 async function endWithin(client, ms) {
@@ -31632,7 +31645,7 @@ function fromStarted(s) {
 }
 async function prepareTargets(servers, manifest, timeoutMs) {
   const base = { host: servers.postgres.host, port: servers.postgres.port, user: servers.postgres.user, password: servers.postgres.password, connectionTimeoutMillis: timeoutMs };
-  const admin = new esm_default.Client({ ...base, database: servers.postgres.database, application_name: "bai-migrate-rehearsal" });
+  const admin = serializeQueries(new esm_default.Client({ ...base, database: servers.postgres.database, application_name: "bai-migrate-rehearsal" }));
   admin.on("error", () => void 0);
   const etcd = new import_etcd32.Etcd3({ hosts: servers.etcd.includes("://") ? servers.etcd : `http://${servers.etcd}`, dialTimeout: timeoutMs });
   const redis = new import_ioredis2.Redis({
@@ -31667,7 +31680,7 @@ async function prepareTargets(servers, manifest, timeoutMs) {
     }
     await redis.select(0);
     await admin.query(`CREATE DATABASE ${database}`);
-    client = new esm_default.Client({ ...base, database, application_name: "bai-migrate-rehearsal" });
+    client = serializeQueries(new esm_default.Client({ ...base, database, application_name: "bai-migrate-rehearsal" }));
     client.on("error", () => void 0);
     await client.connect();
   } catch (error) {
@@ -34772,4 +34785,4 @@ export {
   venvRelease,
   needsManagerVenv
 };
-//# sourceMappingURL=chunk-RYJ4KW5E.js.map
+//# sourceMappingURL=chunk-XJUPXUBM.js.map
