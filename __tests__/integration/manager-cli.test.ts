@@ -42,7 +42,7 @@ describe('image-rescan', () => {
     try {
       const limits = await adminLimits(connected);
       expect([...limits]).toEqual([['cr.backend.ai/stable/python:3.9-ubuntu20.04|x86_64', { cpu: '8' }]]);
-      // What 22.03's rescan does to an existing row (reference §4.4, step 5): resources from the min labels only.
+      // What 22.03's rescan does to an existing row (backend.ai-manager@22.03.3:src/ai/backend/manager/container_registry/base.py, _scan_tag): resources from the min labels only.
       await deployment.pg.query(`UPDATE images SET resources = '{"cpu": {"min": "1"}, "mem": {"min": "1g"}}'`);
       expect(await putBackAdminLimits(connected, limits)).toBe(1);
       const { rows } = await deployment.pg.query(`SELECT resources FROM images WHERE name = 'cr.backend.ai/stable/python:3.9-ubuntu20.04'`);

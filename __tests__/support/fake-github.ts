@@ -33,7 +33,16 @@ export async function startFakeGitHub(
   pr: number,
   token: string,
   quoting = '',
-  { identity = { kind: 'installation' }, earlier = [] }: { identity?: FakeIdentity; earlier?: Array<Pick<FakeComment, 'body' | 'user'>> } = {},
+  {
+    identity = { kind: 'installation' },
+    earlier = [],
+    badGateways = 0,
+  }: {
+    identity?: FakeIdentity;
+    earlier?: Array<Pick<FakeComment, 'body' | 'user'>>;
+    /** The first this many requests get 502 Bad Gateway, as from an overloaded proxy. */
+    badGateways?: number;
+  } = {},
 ): Promise<FakeGitHub> {
   const url = (id: number) => `https://github.com/${repository}/pull/${pr}#issuecomment-${id}`;
   const comments: FakeComment[] = [
@@ -57,6 +66,7 @@ export async function startFakeGitHub(
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
     };
+    if (requests.length <= badGateways) return send(502, { message: 'Bad Gateway' });
     // GitHub takes either scheme; Octokit sends `token`.
     if (req.headers.authorization !== `Bearer ${token}` && req.headers.authorization !== `token ${token}`) return send(401, { message: 'Bad credentials' });
     if (req.method === 'GET' && path === '/user') {

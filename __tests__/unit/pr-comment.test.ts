@@ -147,7 +147,14 @@ describe('upserting the comment on the loopback stand-in of GitHub', () => {
     expect(github.requests.map((r) => r.apiVersion)).toEqual(['2022-11-28', '2022-11-28']);
   });
 
-  it('names the call when GitHub cannot be reached', async () => {
+  it('retries a 502 and then writes the comment', async () => {
+    github = await startFakeGitHub(repository, 7, token, '', { badGateways: 1 });
+    const result = await upsertComment(pr(), token, marker, 'x');
+    expect(result.action).toBe('created');
+    expect(github.requests.map((r) => r.method)).toEqual(['GET', 'GET', 'POST']);
+  });
+
+  it('names the call when GitHub cannot be reached (after the retries: 1 s, 4 s, 9 s)', { timeout: 30_000 }, async () => {
     github = await startFakeGitHub(repository, 7, token);
     const url = github.url;
     await github.close();

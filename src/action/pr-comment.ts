@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { STATUS_CODES } from 'node:http';
 import { getOctokit } from '@actions/github';
+import { retry } from '@octokit/plugin-retry';
 
 export { commentMarker, rehearsalComment } from '../core/report/pr-comment.js';
 
@@ -29,10 +30,14 @@ export function pullRequestFromEnv(env: NodeJS.ProcessEnv): PullRequest | undefi
   return { apiUrl: env.GITHUB_API_URL ?? 'https://api.github.com', repository: env.GITHUB_REPOSITORY, number };
 }
 
-/** GitHub's REST API through Octokit (`@actions/github`): GITHUB_API_URL for Enterprise, the runner's proxy variables. */
+/**
+ * GitHub's REST API through Octokit (`@actions/github`): GITHUB_API_URL for Enterprise, the
+ * runner's proxy variables, and @octokit/plugin-retry, which retries a 5xx or a dropped connection
+ * (up to 3 times, 1 s, 4 s and 9 s apart) but not an answer that will not change (401, 403, 404, 422).
+ */
 function client(pr: PullRequest, token: string) {
   // Only baseUrl is set: any `request` option would replace the package's proxy-aware fetch (options merge shallowly).
-  const octokit = getOctokit(token, { baseUrl: pr.apiUrl, userAgent: 'bai-migrate' });
+  const octokit = getOctokit(token, { baseUrl: pr.apiUrl, userAgent: 'bai-migrate' }, retry);
   octokit.hook.before('request', (options) => {
     options.headers['x-github-api-version'] = '2022-11-28';
     // Per request, so a page of the comment list that hangs cannot hold the job.

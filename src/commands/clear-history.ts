@@ -1,6 +1,6 @@
 /**
  * `backend.ai mgr clear-history -r {retention}`, done by bai-migrate itself so that a nightly job
- * needs only the database connections (reference §6). For 21.03–22.03 schemas it deletes kernels
+ * needs only the database connections (backend.ai-manager@22.03.3:src/ai/backend/manager/cli/__main__.py). For 21.03–22.03 schemas it deletes kernels
  * whose terminated_at is before the cutoff; from 22.03 also their stat keys in Redis DB 0, then
  * asks Redis to persist (BGREWRITEAOF with AOF on, else BGSAVE SCHEDULE).
  *
@@ -170,7 +170,7 @@ async function cutoffAndCount(deployment: Deployment, retention: Retention): Pro
 /**
  * `mode: manager`: the manager's own `backend.ai mgr clear-history`, for operators who prefer
  * it. bai-migrate counts the kernels before and after (the manager's own counts are not to be
- * trusted, reference §6.2) and reads its log for the Redis failure it hides behind exit code 0.
+ * trusted: backend.ai-manager@22.03.3:src/ai/backend/manager/cli/__main__.py counts the Redis keys of the last chunk only) and reads its log for the Redis failure it hides behind exit code 0.
  */
 export async function clearHistoryWithManager(deployment: Deployment, options: ClearHistoryOptions, cli: ManagerCli, log: Logger): Promise<ClearHistoryResult> {
   const before = await cutoffAndCount(deployment, options.retention);

@@ -34,6 +34,14 @@ export class AlembicError extends MigrationError {
 }
 
 export async function runAlembic(setup: AlembicSetup, target: PostgresTarget, args: readonly string[]): Promise<string> {
+  return runWithPrivateIni(setup, target, args.join(' '), (ini) => [...setup.command, '-c', ini, ...args]);
+}
+
+/**
+ * Runs `argv(ini)` (alembic itself, or a program of bai-migrate's in alembic's Python) with the
+ * private ini, under the watchdog; `what` names it in errors ("upgrade 81c264528f20").
+ */
+export async function runWithPrivateIni(setup: AlembicSetup, target: PostgresTarget, what: string, argv: (ini: string) => readonly string[]): Promise<string> {
   const original = resolve(setup.config);
   let text: string;
   try {
@@ -47,7 +55,7 @@ export async function runAlembic(setup: AlembicSetup, target: PostgresTarget, ar
   try {
     await writeFile(ini, privateIni(text, dirname(original), sqlalchemyUrl(target, await privateTlsFiles(target, dir), setup.lockTimeoutSeconds)), { mode: 0o600 });
     // The environment is an allowlist (child-env.ts): the database URL reaches alembic only through the private ini.
-    const result = await runChild('alembic', process.execPath, ['-e', WATCHDOG, '--', ...setup.command, '-c', ini, ...args], { cwd: dirname(original) });
+    const result = await runChild('alembic', process.execPath, ['-e', WATCHDOG, '--', ...argv(ini)], { cwd: dirname(original) });
     if (result.exitCode === CANNOT_RUN) {
       throw new AlembicError(
         'invalid-input',
@@ -72,7 +80,7 @@ export async function runAlembic(setup: AlembicSetup, target: PostgresTarget, ar
       const lockWait = /canceling statement due to lock timeout/.test(result.stderr)
         ? `; a table lock it needed was held by another session for longer than alembic-lock-timeout (${setup.lockTimeoutSeconds} s): find the holder in pg_locks, end it, and run migrate again`
         : '';
-      throw new AlembicError('inconsistent-state', `alembic ${args.join(' ')} failed (exit ${result.exitCode}): ${failure}${lockWait}`, 'failed', `exit ${result.exitCode}: ${tail || failure}`);
+      throw new AlembicError('inconsistent-state', `alembic ${what} failed (exit ${result.exitCode}): ${failure}${lockWait}`, 'failed', `exit ${result.exitCode}: ${tail || failure}`);
     }
     return result.stdout;
   } finally {

@@ -2,7 +2,7 @@
  * The manager's own CLI (`backend.ai mgr …`), for the two jobs where an operator may prefer it:
  * a registry rescan after the image import, and clear-history in `mode: manager`. It runs without
  * a shell, with BACKEND_CONFIG_FILE pointing at the deployment's manager.toml (where the manager
- * looks first, reference §5.1) and an allowlisted environment (child-env.ts), without alembic's watchdog: these
+ * looks first, backend.ai-common@22.03.1:src/ai/backend/common/config.py, find_config_file) and an allowlisted environment (child-env.ts), without alembic's watchdog: these
  * commands are idempotent, so a killed run is simply run again.
  */
 import { MigrationError } from '../core/errors.js';
@@ -54,12 +54,12 @@ export function imageRescanArgs(series: string, registry: string): string[] {
   return [...lineFacts(series).imageRescanCommand, registry];
 }
 
-/** `-v` takes a value (reference §6.1); the manager has VACUUM or VACUUM FULL, nothing lighter. */
+/** `-v` takes a value (backend.ai-manager@22.03.3:src/ai/backend/manager/cli/__main__.py, `type=bool`); the manager has VACUUM or VACUUM FULL, nothing lighter. */
 export function clearHistoryArgs(retention: string, vacuum: 'none' | 'analyze' | 'full'): string[] {
   return ['mgr', 'clear-history', '-r', retention, '-v', vacuum === 'full' ? 'true' : 'false'];
 }
 
-/** What the manager logs, and then exits 0, when its Redis part fails (reference §6.2). */
+/** What the manager logs, and then exits 0, when its Redis part fails (a bare except in backend.ai-manager@22.03.3:src/ai/backend/manager/cli/__main__.py). */
 export const HIDDEN_REDIS_FAILURE = 'Unexpected error while cleaning up redis history';
 
 /** The line of the manager's log that reports the Redis failure it does not turn into an exit code. */

@@ -1,7 +1,7 @@
 /**
  * The manager's environment for alembic, made on demand: a venv with `pip install
  * backend.ai-manager==<target release>`. The manager's migration scripts import its own modules
- * (reference §2.1), so alembic must run inside such a venv; a runner that has none gets one here,
+ * (backend.ai-manager@22.03.3:src/ai/backend/manager/models/alembic/env.py), so alembic must run inside such a venv; a runner that has none gets one here,
  * and the Action caches it (keyed by release, Python and OS) so that only the first run pays.
  *
  * bai-migrate only ever deletes or reuses a folder that carries its marker: a venv an operator
@@ -186,7 +186,7 @@ export async function chooseInterpreter(given: string | undefined, version: stri
   );
 }
 
-/** The manager's own alembic.ini.sample points at its scripts as a package resource (reference §2.1). */
+/** The manager's own alembic.ini.sample points at its scripts as a package resource (backend.ai-manager@22.03.3:alembic.ini.sample). */
 const ALEMBIC_INI = `# Written by bai-migrate for the manager venv; sqlalchemy.url is set on each run.
 [alembic]
 script_location = ai.backend.manager.models:alembic

@@ -7,3 +7,6 @@ export const REVISIONS: Readonly<Record<string, readonly [string, string]>> = {"
 
 // Per line, the revisions whose parents differ there from REVISIONS (re-parented upstream).
 export const LINE_PARENTS: Readonly<Record<string, Readonly<Record<string, string>>>> = {"22.09":{"bedd92de93af":"3efd66393bd0","d58a526bf837":"fdc9d6ac49b4"},"23.09":{"589c764a18f1":"a5319bfc7d7c","8c74e7df26f8":"85615e005fa3","d3f8c74bf148":"8c74e7df26f8"},"24.03":{"3596bc12ec09":"59a622c31820","38741c85f228":"dddf9be580f5","59a622c31820":"5d92c9cc930c"},"24.09":{"ecc9f6322be4":"ef9a7960d234","ef9a7960d234":"e9e574a6e22d"},"26.3":{"32ad43817452":"ffcf0ed13a26"},"26.7":{"2d6443ac0d4a":"c7e1a9d4f6b2"}};
+
+// revision → the revision that makes the same change under another id.
+export const DUPLICATE_REVISIONS: Readonly<Record<string, string>> = {"1cc9b47e0a8e":"0b1efbb2db84","bd1bf0524350":"c4a91d7e05b2","daf20413acda":"45d3064b95c9","f2b9a4c7e103":"a3c1d8e5b294"};

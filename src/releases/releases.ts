@@ -5,7 +5,7 @@
  * found by ancestry in a line's graph, never by a list index, so forks, merges and revisions
  * re-parented between lines are placed as alembic would place them.
  */
-import { LINE_PARENTS, RELEASE_ROWS, REVISIONS } from './generated.js';
+import { DUPLICATE_REVISIONS, LINE_PARENTS, RELEASE_ROWS, REVISIONS } from './generated.js';
 
 export interface Release {
   /** Full version, e.g. "21.09.9" or "26.4.10". */
@@ -112,4 +112,56 @@ export function reaches(line: string, revision: string, ancestor: string): boole
 /** The lines whose graph holds `revision`, oldest first. */
 export function linesHolding(revision: string): string[] {
   return LINES.filter((line) => revisionsOf(line).has(revision));
+}
+
+/** Every revision a database at `position` has run, placed in `line`'s graph. */
+export function appliedIn(line: string, position: readonly string[]): ReadonlySet<string> {
+  return new Set(position.flatMap((revision) => [...ancestorsIn(line, revision)]));
+}
+
+export interface UpgradeSkips {
+  /** Revisions the database never ran and the upgrade will not run either. */
+  readonly skipped: readonly string[];
+  /** Skipped ids whose twin (the same change under another id) ran already or will run. */
+  readonly covered: ReadonlyArray<{ readonly revision: string; readonly twin: string }>;
+}
+
+/**
+ * What `alembic upgrade head` with `toLine`'s scripts takes as already run although a database
+ * that followed `fromLine` (now at `position`) never ran it: revisions `toLine` re-parented before
+ * ones the database has. Nothing is skipped when the upgrade is safe.
+ */
+export function upgradeSkips(fromLine: string, toLine: string, position: readonly string[], head: string): UpgradeSkips {
+  const applied = appliedIn(fromLine, position);
+  const assumed = appliedIn(toLine, position);
+  const willRun = new Set([...ancestorsIn(toLine, head)].filter((revision) => !assumed.has(revision)));
+  const missed = [...assumed].filter((revision) => !applied.has(revision)).sort();
+  const twinOf = (revision: string) => DUPLICATE_REVISIONS[revision];
+  const isCovered = (revision: string) => {
+    const twin = twinOf(revision);
+    return twin !== undefined && (applied.has(twin) || willRun.has(twin));
+  };
+  return {
+    skipped: missed.filter((revision) => !isCovered(revision)),
+    covered: missed.filter(isCovered).map((revision) => ({ revision, twin: twinOf(revision)! })),
+  };
+}
+
+/**
+ * The revisions of `toLine` up to `head` that a database at `position` (in `fromLine`'s graph) has
+ * not run, parents before children (ties by id, so the order is the same on every run).
+ */
+export function revisionsToApply(fromLine: string, toLine: string, position: readonly string[], head: string): string[] {
+  const applied = appliedIn(fromLine, position);
+  const wanted = new Set([...ancestorsIn(toLine, head)].filter((revision) => !applied.has(revision)));
+  const order: string[] = [];
+  const placed = new Set<string>();
+  const ready = () => [...wanted].filter((r) => !placed.has(r) && parentsIn(toLine, r).every((p) => placed.has(p) || !wanted.has(p))).sort();
+  for (let next = ready(); next.length > 0; next = ready()) {
+    for (const revision of next) {
+      placed.add(revision);
+      order.push(revision);
+    }
+  }
+  return order;
 }

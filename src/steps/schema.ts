@@ -1,99 +1,244 @@
 /**
- * `alembic upgrade head` for the hop's target release. Verify reads alembic_version and the
- * schema facts the hop is known for (reference §2.3).
+ * A step kind: the database schema, taken to the hop's target head with the manager's own alembic.
+ * Before anything runs it works out, from the two lines' revision graphs, which revisions a plain
+ * `alembic upgrade` would take as done although the database never ran them (the target line
+ * re-parented them), and takes the hop's remedy for those:
+ *   - upgrade:         plain `alembic upgrade`; refused when it would skip anything;
+ *   - apply-missing:   every target revision the database lacks, applied by id in graph order
+ *                      (manager/apply-revisions.ts), then alembic_version collapsed to the head;
+ *   - downgrade-first: with the source release's alembic, down to a revision both lines agree on,
+ *                      then `alembic upgrade` with the target's.
+ * alembic runs each command in the manager's one transaction, so a killed run leaves the database
+ * where a command started or where it ended, and a re-run picks the next command from there.
+ * Verify reads alembic_version and the schema facts of the target head (releases/schema-facts.ts).
  */
-import { columnExists, readRevisions, tableExists } from '../stores/schema.js';
-import { reaches } from '../releases/releases.js';
 import { resolve } from 'node:path';
-import { ALEMBIC_APPLICATION_NAME, AlembicError, runAlembic } from '../manager/alembic.js';
+import { columnExists, readRevisions, tableExists } from '../stores/schema.js';
+import { appliedIn, reaches, revisionsOf, revisionsToApply, upgradeSkips } from '../releases/releases.js';
+import { SCHEMA_FACTS, type SchemaProbe } from '../releases/schema-facts.js';
+import { ALEMBIC_APPLICATION_NAME, AlembicError, runAlembic, type AlembicSetup } from '../manager/alembic.js';
+import { applyRevisions } from '../manager/apply-revisions.js';
 import { MigrationError } from '../core/errors.js';
 import { sleep } from '../core/time.js';
 import { changed, failed, ok, skipped, type Finding, type Step, type StepContext } from './step.js';
 
-/** Schema facts that hold from a revision on: [revision, description, check]. */
-const FACTS: ReadonlyArray<{ since: string; describe: string; holds: (ctx: StepContext) => Promise<boolean> }> = [
-  { since: '60a1effa77d2', describe: 'scaling_groups.wsproxy_addr exists', holds: (c) => columnExists(c.deployment.postgres, 'scaling_groups', 'wsproxy_addr') },
-  {
-    since: '015d84d5a5ef',
-    describe: 'tables images and image_aliases exist',
-    holds: async (c) => (await tableExists(c.deployment.postgres, 'images')) && (await tableExists(c.deployment.postgres, 'image_aliases')),
-  },
-  { since: 'd59ff89e7514', describe: 'keypairs.concurrency_used is dropped', holds: async (c) => !(await columnExists(c.deployment.postgres, 'keypairs', 'concurrency_used')) },
-];
+export type SchemaProcedure = { readonly kind: 'upgrade' } | { readonly kind: 'apply-missing' } | { readonly kind: 'downgrade-first'; readonly downgradeTo: string };
 
-export const schema: Step = {
-  id: 'schema',
-  title: 'Database schema (alembic upgrade)',
-  kind: 'change',
-  action: "Runs alembic upgrade to the target release's head revision under a PostgreSQL session advisory lock.",
-  servers: ['postgres'],
-  tables: ['alembic_version'],
+/** What the next command is, from where the database stands. */
+type Next =
+  | { readonly kind: 'done' }
+  /** apply-missing ran; its extra alembic_version rows remain. */
+  | { readonly kind: 'collapse'; readonly rows: readonly string[] }
+  | { readonly kind: 'upgrade'; readonly covered: ReadonlyArray<{ revision: string; twin: string }> }
+  | { readonly kind: 'apply-missing'; readonly revisions: readonly string[]; readonly skipped: readonly string[] }
+  | { readonly kind: 'downgrade'; readonly to: string; readonly skipped: readonly string[] }
+  /** Nothing this procedure may do takes the database to the head. */
+  | { readonly kind: 'refuse'; readonly why: string };
 
-  async preflight(ctx) {
-    const revisions = await readRevisions(ctx.deployment.postgres);
-    const target = ctx.hop.to.head;
-    if (revisions.length === 1 && revisions[0] === target) return [ok(`already at ${target}, the head of ${ctx.hop.to.version}; alembic is not run`)];
-    return [ok(`at ${revisions.join(', ')}; alembic upgrade will take it to ${target} (${ctx.hop.to.version})`), await alembicWorks(ctx, target)];
-  },
+const listed = (revisions: readonly string[]) => revisions.join(', ');
 
-  async dryRun(ctx) {
-    const revisions = await readRevisions(ctx.deployment.postgres);
-    const target = ctx.hop.to.head;
-    if (revisions.length === 1 && revisions[0] === target) return [ok(`already at ${target}: nothing to run`)];
-    if (ctx.options.managerVenv)
+function nextCommand(procedure: SchemaProcedure, ctx: StepContext, revisions: readonly string[]): Next {
+  const head = ctx.hop.to.head;
+  const fromLine = ctx.hop.fromSeries;
+  const toLine = ctx.hop.to.series;
+  if (revisions.length === 1 && revisions[0] === head) return { kind: 'done' };
+  const target = revisionsOf(toLine);
+  const unknown = revisions.filter((r) => !target.has(r));
+  if (unknown.length > 0) {
+    return {
+      kind: 'refuse',
+      why: `alembic_version holds ${listed(unknown)}, which ${ctx.hop.to.version}'s migration scripts do not have (alembic would stop with "Can't locate revision"); a later release of ${toLine} or the next line may know it`,
+    };
+  }
+  const headAncestors = appliedIn(toLine, [head]);
+  if (revisions.length > 1 && revisions.includes(head) && revisions.every((r) => headAncestors.has(r))) return { kind: 'collapse', rows: revisions };
+  // A database that already left the source line's graph follows the target's: nothing is skipped.
+  const source = revisionsOf(fromLine);
+  const followsSource = revisions.every((r) => source.has(r));
+  const skips = followsSource ? upgradeSkips(fromLine, toLine, revisions, head) : { skipped: [], covered: [] };
+  if (skips.skipped.length === 0) return { kind: 'upgrade', covered: skips.covered };
+  const skipNote = `alembic upgrade would take ${skips.skipped.length} revision(s) of ${toLine} as done that the database never ran (${listed(skips.skipped)})`;
+  switch (procedure.kind) {
+    case 'upgrade':
+      return { kind: 'refuse', why: `${skipNote}; this hop has no remedy for them` };
+    case 'apply-missing':
+      return { kind: 'apply-missing', revisions: revisionsToApply(fromLine, toLine, revisions, head), skipped: skips.skipped };
+    case 'downgrade-first':
+      if (!appliedIn(fromLine, revisions).has(procedure.downgradeTo)) {
+        return { kind: 'refuse', why: `${skipNote}, and the database is not past ${procedure.downgradeTo}, the revision this hop downgrades to first` };
+      }
+      return { kind: 'downgrade', to: procedure.downgradeTo, skipped: skips.skipped };
+  }
+}
+
+function describeNext(next: Next, ctx: StepContext): string {
+  const head = ctx.hop.to.head;
+  switch (next.kind) {
+    case 'done':
+      return `already at ${head}`;
+    case 'collapse':
+      return `the missing revisions were applied; alembic_version's ${next.rows.length} rows will be collapsed to ${head}`;
+    case 'upgrade':
+      return `alembic upgrade will take it to ${head} (${ctx.hop.to.version})${next.covered.length > 0 ? `; it skips ${next.covered.map((c) => `${c.revision} (the same change as ${c.twin})`).join(', ')}, which is harmless` : ''}`;
+    case 'apply-missing':
+      return `alembic upgrade would skip ${listed(next.skipped)}, so the ${next.revisions.length} revision(s) of ${ctx.hop.to.version} the database lacks will be applied one by one in graph order, then alembic_version set to ${head}`;
+    case 'downgrade':
+      return `alembic upgrade would skip ${listed(next.skipped)}, so ${ctx.hop.fromSeries}'s alembic will first downgrade to ${next.to}, then ${ctx.hop.to.version}'s upgrade to ${head}`;
+    case 'refuse':
+      return next.why;
+  }
+}
+
+/** The source release's alembic, for a downgrade; a finding when this run has none. */
+async function sourceAlembic(ctx: StepContext): Promise<AlembicSetup> {
+  if (!ctx.sourceAlembic) {
+    throw new MigrationError('unsupported', `${ctx.hop.label} downgrades with ${ctx.hop.fromSeries}'s alembic before the upgrade, and this run has only the target release's alembic`);
+  }
+  return ctx.sourceAlembic();
+}
+
+export function schemaStep(procedure: SchemaProcedure = { kind: 'upgrade' }): Step {
+  return {
+    id: 'schema',
+    title: 'Database schema (alembic upgrade)',
+    kind: 'change',
+    action:
+      procedure.kind === 'upgrade'
+        ? "Runs alembic upgrade to the target release's head revision under a PostgreSQL session advisory lock."
+        : procedure.kind === 'apply-missing'
+          ? 'Applies every revision of the target release the database lacks, including those alembic upgrade would skip, then sets alembic_version to the head.'
+          : `Downgrades with the source release's alembic to ${procedure.downgradeTo}, then runs the target release's alembic upgrade to its head.`,
+    servers: ['postgres'],
+    tables: ['alembic_version'],
+
+    async preflight(ctx) {
+      const revisions = await readRevisions(ctx.deployment.postgres);
+      const next = nextCommand(procedure, ctx, revisions);
+      const head = ctx.hop.to.head;
+      if (next.kind === 'done') return [ok(`already at ${head}, the head of ${ctx.hop.to.version}; alembic is not run`)];
+      if (next.kind === 'refuse') return [failed(`at ${listed(revisions)}: ${next.why}`)];
+      const findings = [ok(`at ${listed(revisions)}; ${describeNext(next, ctx)}`)];
+      if (next.kind !== 'collapse') findings.push(await alembicWorks(ctx, ctx.alembic, head, 'alembic'));
+      if (next.kind === 'downgrade') {
+        findings.push(
+          ctx.sourceAlembic
+            ? await alembicWorks(ctx, await ctx.sourceAlembic(), next.to, `${ctx.hop.fromSeries}'s alembic`)
+            : failed(`${ctx.hop.label} needs ${ctx.hop.fromSeries}'s alembic for its downgrade to ${next.to}, and this run has only the target release's alembic`),
+        );
+      }
+      return findings;
+    },
+
+    async dryRun(ctx) {
+      const revisions = await readRevisions(ctx.deployment.postgres);
+      const next = nextCommand(procedure, ctx, revisions);
+      const head = ctx.hop.to.head;
+      const postgres = ctx.deployment.targets.postgres!;
+      if (next.kind === 'done') return [ok(`already at ${head}: nothing to run`)];
+      if (next.kind === 'refuse') return [failed(next.why)];
+      if (next.kind === 'collapse') return [ok(`would collapse alembic_version (${listed(next.rows)}) to ${head}`)];
+      if (ctx.options.managerVenv) {
+        return [
+          skipped(
+            `would run alembic ${next.kind === 'upgrade' ? 'upgrade' : next.kind} ${listed(revisions)} → ${head} from the manager venv migrate makes in ${ctx.options.managerVenv.dir} (a dry run makes none, so no SQL is shown)`,
+          ),
+        ];
+      }
+      // Offline mode takes a single start revision; after an interrupted upgrade there may be two.
+      const start = revisions.length === 1 ? revisions[0]! : undefined;
+      const sql =
+        next.kind === 'apply-missing'
+          ? await applyRevisions(ctx.alembic, postgres, next.revisions, { offline: { start: start ?? '' } })
+          : next.kind === 'downgrade'
+            ? (await runAlembic(await sourceAlembic(ctx), postgres, ['downgrade', `${start ?? revisions[0]}:${next.to}`, '--sql'])) +
+              (await runAlembic(ctx.alembic, postgres, ['upgrade', `${next.to}:${head}`, '--sql']))
+            : await runAlembic(ctx.alembic, postgres, ['upgrade', start ? `${start}:${head}` : head, '--sql']);
+      const statements = sql.split('\n').filter((line) => /;\s*$/.test(line) && !/^(BEGIN|COMMIT);/.test(line)).length;
+      const how =
+        next.kind === 'upgrade'
+          ? 'alembic upgrade'
+          : next.kind === 'apply-missing'
+            ? `apply ${next.revisions.length} revision(s) by id, then collapse alembic_version`
+            : `alembic downgrade to ${next.to}, then upgrade`;
       return [
-        skipped(`would run alembic upgrade ${revisions.join(', ')} → ${target} from the manager venv migrate makes in ${ctx.options.managerVenv.dir} (a dry run makes none, so no SQL is shown)`),
+        {
+          status: 'ok',
+          detail: `would run ${how} ${listed(revisions)} → ${head}: ${statements} SQL statement(s), shown in the report`,
+          attachment: { name: `alembic ${next.kind === 'upgrade' ? `upgrade ${start ? `${start}:${head}` : head}` : `${next.kind} ${listed(revisions)} → ${head}`} --sql`, content: sql },
+        },
       ];
-    // Offline mode takes a single start revision; after an interrupted upgrade there may be two.
-    const range = revisions.length === 1 ? `${revisions[0]}:${target}` : target;
-    const sql = await runAlembic(ctx.alembic, ctx.deployment.targets.postgres!, ['upgrade', range, '--sql']);
-    const statements = sql.split('\n').filter((line) => /;\s*$/.test(line) && !/^(BEGIN|COMMIT);/.test(line)).length;
-    return [
-      {
-        status: 'ok',
-        detail: `would run alembic upgrade ${revisions.join(', ')} → ${target}: ${statements} SQL statement(s), shown in the report`,
-        attachment: { name: `alembic upgrade ${range} --sql`, content: sql },
-      },
-    ];
-  },
+    },
 
-  async apply(ctx) {
-    await waitForOrphanedAlembic(ctx);
-    const before = await readRevisions(ctx.deployment.postgres);
-    const target = ctx.hop.to.head;
-    if (before.length === 1 && before[0] === target) return ok(`already at ${target} (${ctx.hop.to.version})`);
-    await runAlembic(ctx.alembic, ctx.deployment.targets.postgres!, ['upgrade', target]);
-    return changed(`alembic upgrade ${before.join(', ')} → ${target} (${ctx.hop.to.version})`);
-  },
+    async apply(ctx) {
+      await waitForOrphanedAlembic(ctx);
+      const postgres = ctx.deployment.targets.postgres!;
+      const head = ctx.hop.to.head;
+      const before = await readRevisions(ctx.deployment.postgres);
+      const done: string[] = [];
+      // At most three commands (downgrade, upgrade; or apply, collapse), each from where the last left it.
+      for (let revisions = before; ; revisions = await readRevisions(ctx.deployment.postgres)) {
+        const next = nextCommand(procedure, ctx, revisions);
+        if (next.kind === 'done') break;
+        if (next.kind === 'refuse') throw new MigrationError('inconsistent-state', `at ${listed(revisions)}: ${next.why}`);
+        if (done.length >= 3) throw new MigrationError('inconsistent-state', `alembic_version is ${listed(revisions)} after ${done.join(', ')}; expected ${head}`);
+        if (next.kind === 'collapse') {
+          await ctx.deployment.postgres.query('DELETE FROM alembic_version WHERE version_num <> $1', [head]);
+          done.push(`alembic_version collapsed to ${head}`);
+        } else if (next.kind === 'apply-missing') {
+          await applyRevisions(ctx.alembic, postgres, next.revisions);
+          done.push(`applied ${next.revisions.length} revision(s) by id (among them ${listed(next.skipped)}, which alembic upgrade would skip)`);
+        } else if (next.kind === 'downgrade') {
+          await runAlembic(await sourceAlembic(ctx), postgres, ['downgrade', next.to]);
+          done.push(`${ctx.hop.fromSeries}'s alembic downgrade to ${next.to}`);
+        } else {
+          await runAlembic(ctx.alembic, postgres, ['upgrade', head]);
+          done.push(`alembic upgrade ${listed(revisions)} → ${head}`);
+        }
+      }
+      if (done.length === 0) return ok(`already at ${head} (${ctx.hop.to.version})`);
+      // The plain case keeps its one-line message: "alembic upgrade A → B (release)".
+      return changed(`${done.join('; then ')} (${ctx.hop.to.version})`);
+    },
 
-  async verify(ctx) {
-    const revisions = await readRevisions(ctx.deployment.postgres);
-    const target = ctx.hop.to.head;
-    const findings: Finding[] = [];
-    findings.push(
-      revisions.length === 1 && revisions[0] === target
-        ? ok(`alembic_version is ${target}, the head of ${ctx.hop.to.version}`)
-        : failed(`alembic_version is ${revisions.join(', ') || 'empty'}; expected ${target}, the head of ${ctx.hop.to.version}`),
-    );
-    for (const fact of FACTS.filter((f) => reaches(ctx.hop.to.series, target, f.since))) {
-      findings.push((await fact.holds(ctx)) ? ok(fact.describe) : failed(`expected: ${fact.describe}`));
-    }
-    return findings;
-  },
-};
+    async verify(ctx) {
+      const revisions = await readRevisions(ctx.deployment.postgres);
+      const target = ctx.hop.to.head;
+      const findings: Finding[] = [];
+      findings.push(
+        revisions.length === 1 && revisions[0] === target
+          ? ok(`alembic_version is ${target}, the head of ${ctx.hop.to.version}`)
+          : failed(`alembic_version is ${revisions.join(', ') || 'empty'}; expected ${target}, the head of ${ctx.hop.to.version}`),
+      );
+      for (const fact of SCHEMA_FACTS.filter((f) => reaches(ctx.hop.to.series, target, f.since))) {
+        const holds = (await Promise.all(fact.probes.map((probe) => probeHolds(ctx, probe)))).every(Boolean);
+        findings.push(holds ? ok(fact.describe) : failed(`expected: ${fact.describe}`));
+      }
+      return findings;
+    },
+  };
+}
+
+/** The plain `alembic upgrade` schema step, which most hops take. */
+export const schema: Step = schemaStep();
+
+async function probeHolds(ctx: StepContext, probe: SchemaProbe): Promise<boolean> {
+  const pg = ctx.deployment.postgres;
+  const present = probe.column ? await columnExists(pg, probe.table, probe.column) : await tableExists(pg, probe.table);
+  return present === probe.exists;
+}
 
 /**
- * Before the lock and the backup: alembic starts, reads its config and knows the target revision
+ * Before the lock and the backup: alembic starts, reads its config and knows the revision
  * (`alembic show` reads the scripts only, it does not connect). A wrong alembic-command or a
  * missing alembic.ini would otherwise be found in the apply phase.
  */
-async function alembicWorks(ctx: StepContext, target: string): Promise<Finding> {
-  if (ctx.options.managerVenv) return skipped(`alembic will run from the manager venv migrate makes in ${ctx.options.managerVenv.dir}: not checked here`);
-  const command = ctx.alembic.command.join(' ');
-  const config = resolve(ctx.alembic.config);
+async function alembicWorks(ctx: StepContext, setup: AlembicSetup, revision: string, name: string): Promise<Finding> {
+  if (ctx.options.managerVenv) return skipped(`${name} will run from the manager venv migrate makes in ${ctx.options.managerVenv.dir}: not checked here`);
+  const command = setup.command.join(' ');
+  const config = resolve(setup.config);
   try {
-    await runAlembic(ctx.alembic, ctx.deployment.targets.postgres!, ['show', target]);
-    return ok(`alembic runs: "${command}" with ${config} knows revision ${target}`);
+    await runAlembic(setup, ctx.deployment.targets.postgres!, ['show', revision]);
+    return ok(`${name} runs: "${command}" with ${config} knows revision ${revision}`);
   } catch (error) {
     if (!(error instanceof AlembicError)) throw error;
     const what =
@@ -101,9 +246,9 @@ async function alembicWorks(ctx: StepContext, target: string): Promise<Finding> 
         ? `"${command}" cannot be run (${error.output})`
         : error.kind === 'no-config'
           ? `its config ${config} cannot be read (${error.output})`
-          : `"${command} -c <private copy of ${config}> show ${target}" failed (${error.output})`;
+          : `"${command} -c <private copy of ${config}> show ${revision}" failed (${error.output})`;
     return failed(
-      `alembic does not work as configured: ${what}; command: ${command}, config: ${config}. Set alembic-command (the manager venv's alembic, e.g. /opt/backend.ai/bin/alembic), alembic-config (the manager's alembic.ini, by default the one beside manager.toml) or manager-venv (bai-migrate makes the venv)`,
+      `${name} does not work as configured: ${what}; command: ${command}, config: ${config}. Set alembic-command (the manager venv's alembic, e.g. /opt/backend.ai/bin/alembic), alembic-config (the manager's alembic.ini, by default the one beside manager.toml) or manager-venv (bai-migrate makes the venv)`,
     );
   }
 }

@@ -1,6 +1,7 @@
 /**
  * The guide's first rule: migrate only while every manager and agent is stopped.
- * Signals (reference §7): managers deregister from etcd nodes/manager/ on a clean stop; agents
+ * Signals (backend.ai-manager@22.03.3:src/ai/backend/manager/config.py, register_myself; backend.ai@22.03.14:
+ * src/ai/backend/agent/agent.py, heartbeat): managers deregister from etcd nodes/manager/ on a clean stop; agents
  * XADD a heartbeat to the Redis `events` stream every 3 s even with no manager running; live
  * kernels mean containers still run. agents.status is written by managers, so it goes stale
  * once they stop: it is shown, not trusted.

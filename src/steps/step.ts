@@ -26,7 +26,10 @@ export interface StepContext {
   readonly options: Options;
   readonly hop: Hop;
   readonly log: Logger;
+  /** The target release's alembic. */
   readonly alembic: AlembicSetup;
+  /** The source release's alembic, where the run has one (a schema step that downgrades first needs it). */
+  readonly sourceAlembic?: () => Promise<AlembicSetup>;
   readonly managerCli: ManagerCli;
 }
 

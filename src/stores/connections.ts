@@ -1,7 +1,8 @@
 /**
  * Where the deployment's servers are. Inputs win; otherwise manager.toml's [db] and [etcd] say,
  * as they do for the manager itself; Redis is found the way the manager finds it, in etcd
- * under config/redis (reference: backendai.md §3.1, §5).
+ * under config/redis (backend.ai-manager@22.03.3:src/ai/backend/manager/config.py, SharedConfig;
+ * its CLI: backend.ai-manager@22.03.3:src/ai/backend/manager/cli/context.py).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';

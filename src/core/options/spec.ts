@@ -3,12 +3,12 @@
  * that read it: parse.ts validates by it, and action.yml, the README tables and `bai-migrate --help`
  * are made from it (a test keeps action.yml in step with it).
  */
+import { LOCK_BACKENDS } from '../../releases/lock-backends.js';
 
 export const COMMANDS = ['migrate', 'preflight', 'verify', 'plan', 'clear-history', 'snapshot', 'rehearse'] as const;
 export type Command = (typeof COMMANDS)[number];
 
-export const LOCK_BACKENDS = ['filelock', 'pg_advisory', 'etcd', 'redlock'] as const;
-export type LockBackend = (typeof LOCK_BACKENDS)[number];
+export { LOCK_BACKENDS, type LockBackend } from '../../releases/lock-backends.js';
 export const REDIS_PERSISTENCE = ['configure', 'managed'] as const;
 export const VACUUM_MODES = ['none', 'analyze', 'full'] as const;
 export const CLEAR_HISTORY_MODES = ['bai-migrate', 'manager'] as const;
@@ -75,7 +75,8 @@ export const INPUTS: readonly InputSpec[] = [
     kind: 'enum',
     values: LOCK_BACKENDS,
     usedBy: STEPS,
-    description: 'Value for [manager] distributed-lock in manager.toml: filelock, pg_advisory or etcd. Empty leaves the setting as it is.',
+    description:
+      'Value for [manager] distributed-lock in manager.toml. Each hop checks it against its target release (redlock from 22.09, etcetra only in 24.03.3–25.5). Empty leaves the setting as it is; an etcetra there is refused before a hop into 25.6 or later.',
   },
   { name: 'dry-run', kind: 'boolean', usedBy: ['migrate', 'clear-history'], default: 'false', description: 'Check and report what would change, and write nothing anywhere.' },
   {

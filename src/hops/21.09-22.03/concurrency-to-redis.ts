@@ -1,6 +1,7 @@
 /**
  * 22.03 drops keypairs.concurrency_used and counts concurrency in Redis DB 0 under
- * keypair.concurrency_used.{access_key}, one per resource-occupying kernel (reference §3.2).
+ * keypair.concurrency_used.{access_key}, one per resource-occupying kernel (backend.ai-manager@22.03.3:
+ * src/ai/backend/manager/scheduler/predicates.py and models/kernel.py, recalc_concurrency_used).
  * The manager creates missing counters lazily at 0 but never corrects wrong ones, so bai-migrate
  * sets every keypair's counter from PostgreSQL and zeroes counters of unknown access keys.
  */

@@ -1,6 +1,7 @@
 /**
  * 22.03 reads image metadata from PostgreSQL (images, image_aliases) instead of etcd's images/
- * tree; the registry configuration stays in etcd config/docker/registry (reference §4). A rescan
+ * tree; the registry configuration stays in etcd config/docker/registry (backend.ai-manager@22.03.3:
+ * src/ai/backend/manager/models/image.py, and its MIGRATION.md). A rescan
  * alone would lose aliases and admin-set resource limits, so bai-migrate copies the tree itself:
  * one transaction, idempotent, etcd left intact.
  */

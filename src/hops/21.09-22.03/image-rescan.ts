@@ -1,7 +1,8 @@
 /**
  * Opt-in: the guide's image rescan, `backend.ai mgr image rescan REGISTRY` per registry, run by the
  * target release's manager after bai-migrate's own import. A 22.03 rescan rebuilds each existing
- * row's `resources` from the image labels alone (reference §4.4), which drops the limits an admin
+ * row's `resources` from the image labels alone (backend.ai-manager@22.03.3:
+ * src/ai/backend/manager/container_registry/base.py, _scan_tag), which drops the limits an admin
  * set (`max`); so the limits are read first (from PostgreSQL, and from etcd's tree while it is
  * there) and put back afterwards. prune-etcd-images runs after this step, so a run that dies
  * between the rescan and the putting back still finds the limits in etcd next time.

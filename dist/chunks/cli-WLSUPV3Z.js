@@ -12,7 +12,7 @@ import {
   runCommand,
   secretInputs,
   unusedInputs
-} from "./chunk-XJUPXUBM.js";
+} from "./chunk-DKI2O2YU.js";
 import "./chunk-Z6VDQ35H.js";
 import "./chunk-YIVHD5DW.js";
 
@@ -207,4 +207,4 @@ process.exitCode = await main(process.argv.slice(2), process.env);
 export {
   main
 };
-//# sourceMappingURL=cli-I5OF4KZ4.js.map
+//# sourceMappingURL=cli-WLSUPV3Z.js.map

@@ -25205,9 +25205,138 @@ function renderComment(report, marker) {
 `;
 }
 
+// src/releases/generated.ts
+var RELEASE_ROWS = [["21.03.0", "2021-03-29", "518ecf41f567", ">=3.8"], ["21.03.1", "2021-03-31", "518ecf41f567", ">=3.9"], ["21.03.2", "2021-04-02", "518ecf41f567", ">=3.9"], ["21.03.3", "2021-04-13", "8679d0a7e22b", ">=3.9"], ["21.03.4", "2021-05-14", "8679d0a7e22b", ">=3.9"], ["21.03.5", "2021-05-17", "8679d0a7e22b", ">=3.9"], ["21.03.6", "2021-06-07", "8679d0a7e22b", ">=3.9"], ["21.03.7", "2021-06-13", "8679d0a7e22b", ">=3.9"], ["21.03.8", "2021-06-14", "8679d0a7e22b", ">=3.9"], ["21.03.9", "2021-06-18", "8679d0a7e22b", ">=3.9"], ["21.03.10", "2021-06-28", "8679d0a7e22b", ">=3.9"], ["21.03.11", "2021-07-13", "8679d0a7e22b", ">=3.9"], ["21.03.12", "2021-07-13", "8679d0a7e22b", ">=3.9"], ["21.03.13", "2021-07-19", "8679d0a7e22b", ">=3.9"], ["21.03.14", "2021-07-19", "8679d0a7e22b", ">=3.9"], ["21.03.15", "2021-07-19", "8679d0a7e22b", ">=3.9"], ["21.03.16", "2021-07-20", "8679d0a7e22b", ">=3.9"], ["21.03.17", "2021-07-20", "8679d0a7e22b", ">=3.9"], ["21.03.18", "2021-07-22", "8679d0a7e22b", ">=3.9"], ["21.03.19", "2021-08-23", "8679d0a7e22b", ">=3.9"], ["21.03.20", "2021-09-02", "8679d0a7e22b", ">=3.9"], ["21.03.21", "2021-10-05", "8679d0a7e22b", ">=3.9"], ["21.03.22", "2021-10-07", "8679d0a7e22b", ">=3.9"], ["21.03.23", "2021-10-21", "8679d0a7e22b", ">=3.9"], ["21.03.24", "2021-11-08", "8679d0a7e22b", ">=3.9"], ["21.03.25", "2021-12-15", "8679d0a7e22b", ">=3.9"], ["21.03.26", "2022-01-10", "8679d0a7e22b", ">=3.9"], ["21.03.27", "2022-01-11", "8679d0a7e22b", ">=3.9"], ["21.03.28", "2022-01-13", "8679d0a7e22b", ">=3.9"], ["21.03.29", "2022-01-26", "8679d0a7e22b", ">=3.9"], ["21.03.30", "2022-02-14", "8679d0a7e22b", ">=3.9"], ["21.03.31", "2022-03-07", "8679d0a7e22b", ">=3.9"], ["21.03.32", "2022-03-29", "8679d0a7e22b", ">=3.9"], ["21.09.0", "2021-11-08", "8679d0a7e22b", ">=3.9"], ["21.09.1", "2021-11-11", "8679d0a7e22b", ">=3.9"], ["21.09.2", "2021-12-15", "8679d0a7e22b", ">=3.9"], ["21.09.3", "2022-01-10", "60a1effa77d2", ">=3.9"], ["21.09.4", "2022-01-11", "60a1effa77d2", ">=3.9"], ["21.09.5", "2022-01-13", "60a1effa77d2", ">=3.9"], ["21.09.6", "2022-01-26", "60a1effa77d2", ">=3.9"], ["21.09.7", "2022-02-14", "60a1effa77d2", ">=3.9"], ["21.09.8", "2022-03-07", "60a1effa77d2", ">=3.9"], ["21.09.9", "2022-03-29", "60a1effa77d2", ">=3.9"], ["22.03.0", "2022-04-25", "81c264528f20", ">=3.10"], ["22.03.1", "2022-05-03", "81c264528f20", ">=3.10"], ["22.03.2", "2022-05-17", "81c264528f20", ">=3.10"], ["22.03.3", "2022-05-24", "81c264528f20", ">=3.10"], ["22.03.4", "2022-06-08", "81c264528f20", "==3.10.4"], ["22.03.5", "2022-06-08", "81c264528f20", "==3.10.4"], ["22.03.6", "2022-06-10", "81c264528f20", "==3.10.4"], ["22.03.7", "2022-06-16", "81c264528f20", "==3.10.4"], ["22.03.8", "2022-06-26", "81c264528f20", "==3.10.4"], ["22.03.9", "2022-07-10", "81c264528f20", "==3.10.5"], ["22.03.10", "2022-07-18", "81c264528f20", "==3.10.5"], ["22.03.11", "2022-08-18", "81c264528f20", "==3.10.5"], ["22.03.12", "2022-08-18", "81c264528f20", "==3.10.5"], ["22.03.13", "2022-08-18", "81c264528f20", "==3.10.5"], ["22.03.14", "2022-08-30", "81c264528f20", "==3.10.5"], ["22.09.0", "2022-09-28", "f83d630c0bc9", ">=3.10,<3.11"], ["22.09.1", "2022-10-07", "360af8f33d4e", ">=3.10,<3.11"], ["22.09.2", "2022-10-18", "360af8f33d4e", ">=3.10,<3.11"], ["22.09.3", "2022-10-25", "360af8f33d4e", ">=3.10,<3.11"], ["22.09.4", "2022-10-26", "360af8f33d4e", ">=3.10,<3.11"], ["22.09.5", "2022-11-28", "c53397a490be", ">=3.10,<3.11"], ["22.09.6", "2022-12-09", "213a04e90ecf", ">=3.10,<3.11"], ["22.09.7", "2023-01-09", "213a04e90ecf", ">=3.10,<3.11"], ["22.09.8", "2023-01-10", "213a04e90ecf", ">=3.10,<3.11"], ["22.09.9", "2023-01-25", "213a04e90ecf", ">=3.10,<3.11"], ["22.09.10", "2023-02-05", "213a04e90ecf", ">=3.10,<3.11"], ["22.09.11", "2023-02-12", "cace152eefac", ">=3.10,<3.11"], ["22.09.12", "2023-02-20", "cace152eefac", ">=3.10,<3.11"], ["22.09.13", "2023-02-27", "cace152eefac", ">=3.10,<3.11"], ["22.09.14", "2023-02-28", "3efd66393bd0", ">=3.10,<3.11"], ["22.09.15", "2023-03-03", "3efd66393bd0", ">=3.10,<3.11"], ["22.09.16", "2023-03-05", "3efd66393bd0", ">=3.10,<3.11"], ["22.09.17", "2023-03-09", "3efd66393bd0", ">=3.10,<3.11"], ["22.09.18", "2023-03-19", "3efd66393bd0", ">=3.10,<3.11"], ["22.09.19", "2023-03-23", "3efd66393bd0", ">=3.10,<3.11"], ["22.09.20", "2023-03-26", "3efd66393bd0", ">=3.10,<3.11"], ["22.09.21", "2023-04-03", "3efd66393bd0", ">=3.10,<3.11"], ["22.09.22", "2023-05-29", "d58a526bf837", ">=3.10,<3.11"], ["22.09.23", "2023-08-08", "d58a526bf837", ">=3.10,<3.11"], ["23.03.0", "2023-03-30", "10c58e701d87", ">=3.11,<3.12"], ["23.03.1", "2023-05-04", "fdc9d6ac49b4", ">=3.11,<3.12"], ["23.03.2", "2023-05-05", "fdc9d6ac49b4", ">=3.11,<3.12"], ["23.03.3", "2023-05-26", "857bdec5abda", ">=3.11,<3.12"], ["23.03.4", "2023-05-29", "857bdec5abda", ">=3.11,<3.12"], ["23.03.5", "2023-06-13", "5fbd368d12a2", ">=3.11,<3.12"], ["23.03.6", "2023-06-14", "5fbd368d12a2", ">=3.11,<3.12"], ["23.03.7", "2023-07-04", "9e599b62f6f1", ">=3.11,<3.12"], ["23.03.8", "2023-07-06", "69c059996cbd", ">=3.11,<3.12"], ["23.03.9", "2023-07-17", "eb9441fcf90a", ">=3.11,<3.12"], ["23.03.10", "2023-08-01", "eb9441fcf90a", ">=3.11,<3.12"], ["23.03.11", "2023-08-19", "ae7d4cd92aa7", ">=3.11,<3.12"], ["23.03.12", "2023-09-06", "ae7d4cd92aa7", ">=3.11,<3.12"], ["23.09.0", "2023-09-28", "85615e005fa3", ">=3.11,<3.12"], ["23.09.1", "2023-10-10", "8c74e7df26f8", ">=3.11,<3.12"], ["23.09.2", "2023-10-24", "8c74e7df26f8", ">=3.11,<3.12"], ["23.09.3", "2023-10-27", "8c74e7df26f8", ">=3.11,<3.12"], ["23.09.4", "2023-11-01", "8c74e7df26f8", ">=3.11,<3.12"], ["23.09.5", "2023-11-02", "8c74e7df26f8", ">=3.11,<3.12"], ["23.09.6", "2023-11-27", "8c74e7df26f8", ">=3.11,<3.12"], ["23.09.8", "2024-01-21", "8b2ec7e3d22a", ">=3.11,<3.12"], ["23.09.10", "2024-03-27", "75ea2b136830", ">=3.11,<3.12"], ["23.09.11", "2024-07-31", "75ea2b136830", ">=3.11,<3.12"], ["24.03.0", "2024-04-06", "857b763b8618", ">=3.12,<3.13"], ["24.03.2", "2024-04-17", "dddf9be580f5", ">=3.12,<3.13"], ["24.03.3", "2024-05-01", "dddf9be580f5", ">=3.12,<3.13"], ["24.03.4", "2024-06-04", "f56a82d0ac9f", ">=3.12,<3.13"], ["24.03.5", "2024-06-20", "5d92c9cc930c", ">=3.12,<3.13"], ["24.03.6", "2024-06-21", "5d92c9cc930c", ">=3.12,<3.13"], ["24.03.7", "2024-08-04", "59a622c31820", ">=3.12,<3.13"], ["24.03.8", "2024-08-13", "59a622c31820", ">=3.12,<3.13"], ["24.03.9", "2024-08-23", "59a622c31820", ">=3.12,<3.13"], ["24.03.10", "2024-09-27", "3596bc12ec09", ">=3.12,<3.13"], ["24.03.11", "2024-10-21", "3596bc12ec09", ">=3.12,<3.13"], ["24.09.0", "2024-10-21", "7c8501cec07b", ">=3.12,<3.13"], ["24.09.1", "2024-11-25", "e9e574a6e22d", ">=3.12,<3.13"], ["24.09.2", "2024-11-29", "e9e574a6e22d", ">=3.12,<3.13"], ["24.09.3", "2024-12-09", "e9e574a6e22d", ">=3.12,<3.13"], ["24.09.4", "2024-12-11", "e9e574a6e22d", ">=3.12,<3.13"], ["24.09.5", "2025-01-04", "e9e574a6e22d", ">=3.12,<3.13"], ["24.09.6", "2025-02-07", "ecc9f6322be4", ">=3.12,<3.13"], ["24.09.7", "2025-02-18", "ecc9f6322be4", ">=3.12,<3.13"], ["24.09.8", "2025-05-23", "ecc9f6322be4", ">=3.12,<3.13"], ["24.09.9", "2025-05-23", "ecc9f6322be4", ">=3.12,<3.13"], ["24.09.10", "2025-06-03", "ecc9f6322be4", ">=3.12,<3.13"], ["24.09.11", "2025-06-23", "ecc9f6322be4", ">=3.12,<3.13"], ["24.09.12", "2025-08-12", "ecc9f6322be4", ">=3.12,<3.13"], ["24.09.13", "2025-09-15", "ecc9f6322be4", ">=3.12,<3.13"], ["24.09.14", "2025-09-16", "ecc9f6322be4", ">=3.12,<3.13"], ["24.12.0", "2024-12-30", "0bb88d5a46bf", ">=3.12,<3.13"], ["24.12.1", "2025-01-04", "0bb88d5a46bf", ">=3.12,<3.13"], ["25.1.0", "2025-01-20", "fb89f5d7817b", ">=3.12,<3.13"], ["25.1.1", "2025-01-20", "fb89f5d7817b", ">=3.12,<3.13"], ["25.2.0", "2025-02-08", "ecc9f6322be4", ">=3.12,<3.13"], ["25.3.0", "2025-02-19", "8f85e9d0bd4e", ">=3.12,<3.13"], ["25.3.1", "2025-02-21", "8f85e9d0bd4e", ">=3.12,<3.13"], ["25.3.2", "2025-02-26", "8f85e9d0bd4e", ">=3.12,<3.13"], ["25.3.3", "2025-02-27", "8f85e9d0bd4e", ">=3.12,<3.13"], ["25.4.0", "2025-03-12", "70e0533aa49a", ">=3.12,<3.13"], ["25.5.0", "2025-03-25", "683ca0a32f41", ">=3.12,<3.13"], ["25.5.1", "2025-03-27", "683ca0a32f41", ">=3.12,<3.13"], ["25.5.2", "2025-03-31", "683ca0a32f41", ">=3.12,<3.13"], ["25.6.0", "2025-04-17", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.1", "2025-04-21", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.2", "2025-04-28", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.3", "2025-04-28", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.4", "2025-04-29", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.5", "2025-05-07", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.6", "2025-05-23", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.7", "2025-05-23", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.8", "2025-06-03", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.9", "2025-06-05", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.10", "2025-06-17", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.11", "2025-06-23", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.12", "2025-07-07", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.13", "2025-09-15", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.14", "2025-09-16", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.15", "2025-10-02", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.17", "2025-12-12", "c7fedaca4883", ">=3.13,<3.14"], ["25.7.0", "2025-04-28", "c7fedaca4883", ">=3.13,<3.14"], ["25.8.0", "2025-05-23", "17ea44123131", ">=3.13,<3.14"], ["25.8.1", "2025-05-23", "17ea44123131", ">=3.13,<3.14"], ["25.9.0", "2025-06-02", "17ea44123131", ">=3.13,<3.14"], ["25.9.1", "2025-06-05", "17ea44123131", ">=3.13,<3.14"], ["25.10.0", "2025-06-23", "17ea44123131", ">=3.13,<3.14"], ["25.10.1", "2025-06-25", "17ea44123131", ">=3.13,<3.14"], ["25.11.0", "2025-07-09", "bf39b34717d4", ">=3.13,<3.14"], ["25.11.1", "2025-07-15", "bf39b34717d4", ">=3.13,<3.14"], ["25.11.2", "2025-07-16", "bf39b34717d4", ">=3.13,<3.14"], ["25.11.3", "2025-08-18", "bf39b34717d4", ">=3.13,<3.14"], ["25.11.4", "2026-03-20", "bf39b34717d4", ">=3.13,<3.14"], ["25.12.0", "2025-07-23", "643deb439458", ">=3.13,<3.14"], ["25.12.1", "2025-07-25", "643deb439458", ">=3.13,<3.14"], ["25.13.0", "2025-08-29", "fb01c44db0d6", ">=3.13,<3.14"], ["25.13.1", "2025-08-29", "fb01c44db0d6", ">=3.13,<3.14"], ["25.13.2", "2025-09-02", "fb01c44db0d6", ">=3.13,<3.14"], ["25.13.3", "2025-09-03", "4db74efaf82e", ">=3.13,<3.14"], ["25.13.4", "2025-09-03", "4db74efaf82e", ">=3.13,<3.14"], ["25.14.0", "2025-09-15", "982a7c19a06c", ">=3.13,<3.14"], ["25.14.1", "2025-09-15", "982a7c19a06c", ">=3.13,<3.14"], ["25.14.2", "2025-09-15", "982a7c19a06c", ">=3.13,<3.14"], ["25.14.3", "2025-09-17", "08c1867e266e", ">=3.13,<3.14"], ["25.14.4", "2025-09-19", "08c1867e266e", ">=3.13,<3.14"], ["25.14.5", "2025-09-22", "08c1867e266e", ">=3.13,<3.14"], ["25.15.0", "2025-10-02", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.1", "2025-10-23", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.2", "2025-11-07", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.3", "2025-11-23", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.4", "2025-12-09", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.5", "2025-12-12", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.6", "2025-12-29", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.7", "2026-01-21", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.8", "2026-01-26", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.9", "2026-02-20", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.10", "2026-02-20", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.11", "2026-02-24", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.12", "2026-03-16", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.16.0", "2025-10-31", "d811b103dbfc", ">=3.13,<3.14"], ["25.17.0", "2025-11-23", "dd15fd17f232", ">=3.13,<3.14"], ["25.17.1", "2025-11-26", "dd15fd17f232", ">=3.13,<3.14"], ["25.18.0", "2025-12-12", "b0fb0eb6b6bc", ">=3.13,<3.14"], ["25.18.1", "2025-12-16", "b0fb0eb6b6bc", ">=3.13,<3.14"], ["25.19.0", "2026-01-01", "d0a3c0716970", ">=3.13,<3.14"], ["25.19.1", "2026-01-12", "d0a3c0716970", ">=3.13,<3.14"], ["25.19.2", "2026-01-19", "d0a3c0716970", ">=3.13,<3.14"], ["26.1.0", "2026-01-26", "bc4e0e948300", ">=3.13,<3.14"], ["26.2.0", "2026-02-13", "ccf8ae5c90fe", ">=3.13,<3.14"], ["26.2.1", "2026-02-22", "03ff6767b2e4", ">=3.13,<3.14"], ["26.2.2", "2026-02-23", "03ff6767b2e4", ">=3.13,<3.14"], ["26.2.3", "2026-02-25", "ffcf0ed13a26", ">=3.13,<3.14"], ["26.2.4", "2026-02-27", "ffcf0ed13a26", ">=3.13,<3.14"], ["26.2.5", "2026-03-12", "ffcf0ed13a26", ">=3.13,<3.14"], ["26.3.0", "2026-03-16", "0e0723286a7a", ">=3.13,<3.14"], ["26.3.1", "2026-03-20", "0e0723286a7a", ">=3.13,<3.14"], ["26.3.2", "2026-03-24", "0e0723286a7a", ">=3.13,<3.14"], ["26.3.3", "2026-03-24", "0e0723286a7a", ">=3.13,<3.14"], ["26.4.0", "2026-04-09", "2c9000848b6e", ">=3.13,<3.14"], ["26.4.1", "2026-04-10", "2c9000848b6e", ">=3.13,<3.14"], ["26.4.2", "2026-04-15", "a3b4c5d6e7f8", ">=3.13,<3.14"], ["26.4.3", "2026-04-17", "d3683e2703ff", ">=3.13,<3.14"], ["26.4.4", "2026-06-18", "9fc9e6bfe695", ">=3.13,<3.14"], ["26.4.5", "2026-06-22", "9fc9e6bfe695", ">=3.13,<3.14"], ["26.4.6", "2026-06-23", "c7e1a9d4f6b2", ">=3.13,<3.14"], ["26.4.7", "2026-07-02", "c7e1a9d4f6b2", ">=3.13,<3.14"], ["26.4.8", "2026-07-13", "daf20413acda", ">=3.13,<3.14"], ["26.4.9", "2026-07-31", "bd1bf0524350", ">=3.13,<3.14"], ["26.4.10", "2026-08-19", "bd1bf0524350", ">=3.13,<3.14"], ["26.7.0", "2026-07-02", "b4c5d6e7f8a9", ">=3.13,<3.14"], ["26.8.0", "2026-07-31", "b93d1c47af52", ">=3.13,<3.14"], ["26.8.1", "2026-08-10", "b93d1c47af52", ">=3.13,<3.14"]];
+var REVISIONS = { "01456c812164": ["dbc1e053b880", "add-idle-timeout-to-keypair-resource-policy"], "0262e50e90e0": ["4b7b650bc30e", "add_ssh_keypair_into_keypair"], "02950808ca3d": ["4cc87e7fbfdf", "add-agent-version"], "06184d82a211": ["250e8656cf45", "add-session_creation_id"], "0c5733f80e4d": ["9bd986a75a2a", "index-kernel-timestamps"], "0d553d59f369": ["9cd61b1ae70d", "replace_users_is_active_to_status_and_its_info"], "0e558d06e0e3": ["10e39a34eed5", "add-service-ports"], "0f3bc98edaa0": ["7ea324d0535b", "more_status"], "10e39a34eed5": ["d582942886ad", "Enlarge kernels.lang column length"], "185852ff9872": ["1fa6a31ea8e3", "add vfolder_permissions table"], "1e673659b283": ["d5cc54fd36b5", "Add clusterized column to agents table"], "1e8531583e20": ["ce209920f654", "Add dotfile column to keypairs"], "1fa6a31ea8e3": ["26d0c387e764", "add inviter field for vfolder_invitations"], "202b6dcbc159": ["3f1dafab60b2", "add-internal-data-to-kernels"], "22964745c12b": ["02950808ca3d", "add_total_resource_slots_to_group"], "22e52d03fc61": ["c401d78cc7b9", "add_allowed_docker_registries_in_domains"], "250e8656cf45": ["57e717103287", "add-status_data"], "25e903510fa1": ["0d553d59f369", "add_dotfiles_to_domains_and_groups"], "26d0c387e764": ["f8a71c3bffa2", "create vfolder_invitations table"], "2a82340fa30e": ["c1409ad0e8da", "add_mounts_info_in_kernel_db"], "2b0931e4a059": ["f0f4ee907155", "convert-lang-to-image-and-registry"], "352fa4f88f61": ["57b523dec0e8", "add tpu slot on kernel model"], "3bb80d1887d6": ["1e8531583e20", "add preopen ports"], "3cf19d906e71": ["22964745c12b,5d8e6043455e", "empty message"], "3f1dafab60b2": ["c092dabf3ee5,6f5fe19894b7", "merge"], "405aa2c39458": ["5b45f28d2cac", "job-queue"], "4545f5c948b3": ["e7371ca5797a", "add_io_scratch_size_stats"], "48ab2dfefba9": ["0c5733f80e4d", "reindex-kernel-updated-order"], "4b7b650bc30e": ["202b6dcbc159", "add_creator_in_vfolders"], "4b8a66fb8d82": ["854bd902b1bc", "revamp_keypairs"], "4cc87e7fbfdf": ["e18ed5fcfedf", "stats-refactor"], "513164749de4": ["405aa2c39458", "add-cancelled-to-kernelstatus"], "518ecf41f567": ["dc9b66466e43", "add-index-for-cluster_role"], "51dddd79aa21": ["3bb80d1887d6", "Add logs column on kernel table"], "529113b08c2c": ["c481d3dc6c7d", "add_vfolder_type_column"], "548cc8aa49c8": ["1e673659b283", "update_cluster_columns_in_kernels"], "57b523dec0e8": ["10e39a34eed5", "add tpu slots"], "57e717103287": ["eec98e65902a", "rename-clone_allowed-to-cloneable"], "5b45f28d2cac": ["9c89b9011872", "add_resource_opts_in_kernels"], "5d8e6043455e": ["02950808ca3d", "add_user_group_ids_in_vfolder"], "5de06da3c2b5": ["", "init"], "5e88398bc340": ["d452bacd085c", "Add unmanaged_path column to vfolders"], "65c4a109bbc7": ["0262e50e90e0,5e88398bc340", "Merge migration"], "6f1c1b83870a": ["7a82e0c70122", "merge user's first_/last_name into full_name"], "6f5fe19894b7": ["48ab2dfefba9", "vfolder_invitation_state_to_enum_type"], "7a82e0c70122": ["bae1a7326e8a", "add group model"], "7ea324d0535b": ["5de06da3c2b5", "vfolder-and-kernel"], "80176413d8aa": ["4b8a66fb8d82", "keypairs_get_is_admin"], "819c2b3830a9": ["8e660aa31fe3", "add user model"], "854bd902b1bc": ["0f3bc98edaa0", "change-kernel-identification"], "8679d0a7e22b": ["518ecf41f567", "add-scheduled-to-kernelstatus"], "8e660aa31fe3": ["01456c812164", "add-resource-presets"], "93e9d31d40bf": ["80176413d8aa", "agent_add_region"], "97f6c80c8aa5": ["e421c02cf9e4,25e903510fa1", "merge"], "9a91532c8534": ["c401d78cc7b9", "add-scaling-group"], "9bd986a75a2a": ["513164749de4", "allow_kernels_scaling_group_nullable"], "9c89b9011872": ["2a82340fa30e", "add_attached_devices_field_in_kernels"], "9cd61b1ae70d": ["e35332f8d23d", "add_scheduable_field_to_agents"], "a1fd4e7b7782": ["f9971fbb34d9", "enumerate_vfolder_perms"], "babc74594aa6": ["c3e74dcf1808", "add-partial-index-to-kernels"], "bae1a7326e8a": ["819c2b3830a9", "add domain model"], "bf4bae8f942e": ["babc74594aa6", "add-kernel-host"], "c092dabf3ee5": ["48ab2dfefba9", "add-batch-session"], "c1409ad0e8da": ["22e52d03fc61,9a91532c8534", "empty message"], "c3e74dcf1808": ["d52bf5ec9ef3", "add_environ_to_kernels"], "c401d78cc7b9": ["3cf19d906e71", "add_allowed_vfolder_hosts_to_domain_and_group"], "c481d3dc6c7d": ["f5530eccf202", "add_shared_memory_to_resource_presets"], "c5e4e764f9e3": ["6f1c1b83870a", "add domain, group, user fields to kernels"], "ce209920f654": ["65c4a109bbc7", "Create task_template table"], "d2aafa234374": ["3bb80d1887d6", "Create error_logs table"], "d452bacd085c": ["4b7b650bc30e", "Add mount_map column to kernel"], "d463fc5d6109": ["0d553d59f369", "add_clone_allowed_to_vfolders"], "d52bf5ec9ef3": ["4545f5c948b3", "convert_cpu_gpu_slots_to_float"], "d582942886ad": ["a1fd4e7b7782", "add tag to kernels"], "d5cc54fd36b5": ["0d553d59f369", "Update for multi-container sessions."], "d643752544de": ["51dddd79aa21,d2aafa234374", "Merge 51dd and d2aa"], "da24ff520049": ["529113b08c2c", "add_startsat_field_into_kernels"], "dbc1e053b880": ["2b0931e4a059", "add-keypair-resource-policy"], "dc9b66466e43": ["06184d82a211", "remove-clusterized"], "e18ed5fcfedf": ["c5e4e764f9e3", "add superadmin role for user"], "e35332f8d23d": ["da24ff520049", "add_modified_at_to_users_and_kernels"], "e421c02cf9e4": ["548cc8aa49c8", "rename_kernel_dependencies_to_session_dependencies"], "e7371ca5797a": ["93e9d31d40bf", "rename_mem_stats"], "ed666f476f39": ["d643752544de", "add_bootstrap_script_to_keypairs"], "eec98e65902a": ["d463fc5d6109,97f6c80c8aa5", "merge-with-vfolder-clone"], "f0f4ee907155": ["ff4bfca66bf8", "dynamic-resource-slots"], "f5530eccf202": ["ed666f476f39", "add-kernels-uuid-prefix-index"], "f8a71c3bffa2": ["bf4bae8f942e", "stringify_userid"], "f9971fbb34d9": ["185852ff9872", "add state column to vfolder_invitations"], "ff4bfca66bf8": ["0e558d06e0e3,352fa4f88f61", "empty message"], "60a1effa77d2": ["8679d0a7e22b", "Add wsproxy_addr column on scaling_group"], "015d84d5a5ef": ["60a1effa77d2", "add image table"], "0f7a4b643940": ["7dd1d81c3204,911023380bc9", "empty message"], "11146ba02235": ["0f7a4b643940", "change char col to str"], "7dd1d81c3204": ["60a1effa77d2", "add-vfolder-mounts-to-kernels"], "81c264528f20": ["d727b5da20e6", "add-max-session-lifetime"], "911023380bc9": ["015d84d5a5ef", "add architecture column on agents"], "a7ca9f175d5f": ["d59ff89e7514,11146ba02235", "merge"], "d59ff89e7514": ["0f7a4b643940", "remove_keypair_concurrency_used"], "d727b5da20e6": ["a7ca9f175d5f", "add-callback_url-to-kernels"], "1f55a65cfc4f": ["35923972eddb", "add status column to vfolders"], "213a04e90ecf": ["c53397a490be,95f51fc6ffdb", "merge"], "35923972eddb": ["81c264528f20", "create kernels.status_history column"], "360af8f33d4e": ["f83d630c0bc9,1f55a65cfc4f", "merge f83d and 1f55"], "3efd66393bd0": ["ac4e179c57fe", "add totp_activated_at column"], "5bce905c21e5": ["360af8f33d4e", "add_vfolder_host_permission"], "6129745f49b6": ["360af8f33d4e", "Add local_rank column in Kernels table"], "95f51fc6ffdb": ["6129745f49b6,5bce905c21e5", "merge"], "ac4e179c57fe": ["cace152eefac", "add totp_key column at user table"], "bedd92de93af": ["3efd66393bd0,10c58e701d87", "add role column on kernels table"], "c53397a490be": ["5bce905c21e5", "add use_host_network column"], "cace152eefac": ["213a04e90ecf", "change keypair's ssh key column type"], "d58a526bf837": ["d6a02307a057", "add_password_changed_at_col"], "f83d630c0bc9": ["35923972eddb", "add_allowed_ip_column"], "fdc9d6ac49b4": ["fe59ec332c07", "add_public_host_to_agent"], "fe59ec332c07": ["bedd92de93af", "add_is_public_flag_to_scaling_group"], "10c58e701d87": ["36b69ddee76e", "add is_local to images"], "210c4d9be768": ["d58a526bf837", "add keypair_resource_policy.max_concurrent_sftp_sessions column"], "36b69ddee76e": ["f108628f032b", "empty message"], "5fbd368d12a2": ["85984c98b90f", "add-quota_scope_id"], "69c059996cbd": ["9e599b62f6f1", "add_agent_ids_col_to_session"], "857bdec5abda": ["210c4d9be768", "add_auto_terminate_col"], "85984c98b90f": ["857bdec5abda", "update endpoint and routing table"], "9e599b62f6f1": ["a9eb2b002330", "update kernels.vfolder_mounts.vfid structure"], "a9eb2b002330": ["5fbd368d12a2", "add new resource policies"], "ae7d4cd92aa7": ["eb9441fcf90a", "add endpoints.retries"], "b5be363ab05c": ["b6b884fbae1f", "add a new session type INFERENCE"], "b6b884fbae1f": ["cace152eefac", "add_session_table"], "d6a02307a057": ["fdc9d6ac49b4", "remove_session_resource_opts"], "eb9441fcf90a": ["69c059996cbd", "add_images_col_to_session"], "f108628f032b": ["b5be363ab05c", "add endpoint and routing tables"], "02535458c0b3": ["ae7d4cd92aa7", "add model service token log"], "4871d46ba31b": ["d04592473df7", "Add sudo_session_enabled"], "4b0128c49210": ["02535458c0b3", "remove size limit for model_service_token.token"], "589c764a18f1": ["3f47af213b05", "change_endpoint_to_nullable"], "75ea2b136830": ["589c764a18f1", "add user_resource_policies.max_session_count_per_model_session"], "85615e005fa3": ["a083c6c962e5", "kernel_requested_slots_to_not_nullable"], "8b2ec7e3d22a": ["c5ed277b7f7b", "remove unique constraint of endpoint.url"], "8c74e7df26f8": ["b86b341fd9c9", "make routings contain error"], "97d8c7aa5e96": ["4871d46ba31b", "add-agent-public-key"], "a083c6c962e5": ["97d8c7aa5e96", "add foreign key constraints to columns in endpoints table"], "a5319bfc7d7c": ["caf54fcc17ab", "add_unique_constraints_to_association_tables"], "c5ed277b7f7b": ["d3f8c74bf148", "change_main_access_key_ondelete_to_set_null"], "caf54fcc17ab": ["8b2ec7e3d22a", "add_id_columns_to_association_tables"], "d04592473df7": ["4b0128c49210,e812d42bc34f", "merge"], "d3f8c74bf148": ["308bcecec5c2", "user_main_keypair"], "e812d42bc34f": ["02535458c0b3", "remove unique constraint of endpoints.name"], "308bcecec5c2": ["8c74e7df26f8", "add `groups.type`"], "3596bc12ec09": ["c4b7ec740b36", "replace_kernelrole_to_sessiontypes"], "38741c85f228": ["31463788c713", "fix duplicate enum values"], "3f47af213b05": ["41f332243bf9", "add_max_pending_session_count"], "41f332243bf9": ["7ff52ff68bfc", "add-missing-vfolder-indexes"], "59a622c31820": ["fdb2dcdb8811", "Remove foreign key constraint from vfolders to users and projects"], "5ba7fde56ddb": ["85615e005fa3", "add_vfolder_purge_status"], "5d92c9cc930c": ["679e5721e94d", "add runtime_variant column"], "679e5721e94d": ["f56a82d0ac9f", "sync_session_occupying_slots_to_sibling_kernels"], "7ff52ff68bfc": ["a5319bfc7d7c", "detail_vfolder_deletion_status"], "857b763b8618": ["75ea2b136830", "add groups.container_registry"], "b86b341fd9c9": ["5ba7fde56ddb", "update-resource-policy-tables"], "c8714799ca0e": ["ffbebdf3c2b9", "add endpoints.extra_mounts column"], "dddf9be580f5": ["857b763b8618", "sync_kernelssessionname_to_real_session_name"], "f56a82d0ac9f": ["c8714799ca0e", "add model_definition_path column"], "ffbebdf3c2b9": ["38741c85f228", "fix typo in column name"], "1d42c726d8a3": ["20218a73401b", "Migrate container registry config storage from `Etcd` to `PostgreSQL`"], "20218a73401b": ["3596bc12ec09", "add-session-priority"], "31463788c713": ["dddf9be580f5", "add_index_sessions_vfolder_mounts"], "7c8501cec07b": ["1d42c726d8a3", "Add project column to image table"], "c4b7ec740b36": ["59a622c31820", "migrate-roundrobin-strategy-to-agent-selector-config"], "d7df3baf3779": ["5d92c9cc930c", "add vfolders domain name"], "e9e574a6e22d": ["7c8501cec07b", "Add extra column to container_registries"], "ecc9f6322be4": ["f6ca2f2d04c1", "Remove foreign key constraint from endpoints.image column"], "ef9a7960d234": ["0bb88d5a46bf", "extend length of vfolders.name column"], "fdb2dcdb8811": ["d7df3baf3779", "add vfolder_permissions id"], "0bb88d5a46bf": ["3215bc85dc45", "add project_resource_policy.max_network_count column"], "3215bc85dc45": ["428215fddea3", "create networks table"], "428215fddea3": ["6e44ea67d26e", "rename desired_session_count to replicas"], "6e44ea67d26e": ["d4c174934fd0", "update_session_and_kernel_status"], "d4c174934fd0": ["e9e574a6e22d", "add sessions batch_timeout column"], "fb89f5d7817b": ["ef9a7960d234", "create endpoint_auto_scaling_rules table"], "f6ca2f2d04c1": ["fb89f5d7817b", "add uid and gid columns"], "8f85e9d0bd4e": ["ecc9f6322be4", "Add association table with `ContainerRegistries`, and `Groups` table."], "70e0533aa49a": ["9fc0e92ea510", "remove foreign keys on endpoints"], "9fc0e92ea510": ["d537c050dd8d", "add unique constraint"], "c002140f14d3": ["8f85e9d0bd4e", "Add `status` Column to the `Image` table, and `ImageRow` unique constraint"], "d537c050dd8d": ["c002140f14d3", "add scaling_group_name column to resource_presets table"], "683ca0a32f41": ["70e0533aa49a", "Add AuditLogs table"], "305e3ddc20a7": ["c4ea15b77136", "Update AuditLog table"], "c4ea15b77136": ["683ca0a32f41", "Ensure AuditLogs table exists"], "c7fedaca4883": ["305e3ddc20a7", "Update AuditLogRow.request_id column type to String, and AuditLogRow.entity_id to Nullable"], "17ea44123131": ["42998e8c8bb4", "add event log"], "42998e8c8bb4": ["c7fedaca4883", "add kernel last seen"], "01f0ed604819": ["17ea44123131", "set null to empty unmanaged_path field"], "bf39b34717d4": ["01f0ed604819", "Drop Session, and Kernel's fk constraints to users and keypairs"], "60bcbf00a96e": ["bf39b34717d4", "add role tables"], "643deb439458": ["ed84197be4fe", "change permission table names"], "a5ef73b01e97": ["60bcbf00a96e", "Add triggered_by to AuditLogRow"], "ed84197be4fe": ["a5ef73b01e97", "add scope entity mapping table"], "28fecac94e67": ["643deb439458", "redesign rbac tables"], "29bbf3830309": ["902837cf18b4", "Relocate artifact revision's readonly column"], "2bb529fb88b6": ["e38044633465", "Add huggingface_registries table"], "32764dcd0fad": ["345551145801", "Make artifact_revisions created_at, updated_at column nullable"], "345551145801": ["2bb529fb88b6", "Add artifacts"], "42feff246198": ["ec7a778bcb78", "add source col to roles"], "43c7e60c56af": ["b6f3b3c69d16", "Remove `storage_id`, and add `storage_namespace_id` in association_artifacts_storages"], "4db74efaf82e": ["fb01c44db0d6", "Separate designated agent ids"], "902837cf18b4": ["32764dcd0fad", "Add object_storage_meta table"], "b6f3b3c69d16": ["29bbf3830309", "Rename `object_storage_meta` to `object_storage_namespace`"], "e38044633465": ["42feff246198", "Add object_storages table"], "ec7a778bcb78": ["28fecac94e67", "restore object permissions"], "fb01c44db0d6": ["43c7e60c56af", "Update Endpoint and Routing for sokovan"], "08c1867e266e": ["982a7c19a06c", "Add `availability` column to `artifacts` table"], "11ee5c074009": ["4db74efaf82e", "Add reservoir_registries table"], "2cc8337d78a3": ["ba5207c55924", "Add `scanned_at`, `updated_at` columns to `artifacts`"], "430b1631804d": ["a4d56e86d9ee", "migrate project data to roles"], "5b171528a6f5": ["e43125b98bba", "migrate vfolder data to roles"], "982a7c19a06c": ["5b171528a6f5", "Make artifact scanned_at, updated_at columns timezone aware"], "9adcd6f48ba1": ["2cc8337d78a3", "expand rbac tables"], "a4d56e86d9ee": ["9adcd6f48ba1", "migrate user data to roles"], "ba5207c55924": ["11ee5c074009", "Add artifact_registries table"], "e43125b98bba": ["430b1631804d", "migrate domain data to roles"], "1f76b4c0f399": ["08c1867e266e", "Rename object_storage_namespace table to storage_namespace and bucket column to namespace"], "82f4d3dea750": ["1f76b4c0f399", "change association scopes entities uq constraint"], "fa3dd7f77c19": ["82f4d3dea750", "Add `remote_status` to `artifact_revision`"], "09206ac04fd3": ["de1032a11cca", "create global roles"], "d811b103dbfc": ["09206ac04fd3", "Add app_configs table for frontend configuration"], "de1032a11cca": ["fa3dd7f77c19", "Add vfs_storages table"], "4cfe35b1e60a": ["b55309328455", "Add verification_result to artifact_revisions"], "5a5142f6d251": ["d811b103dbfc", "Add digest to artifact_revisions"], "96e9056b8e72": ["5a5142f6d251", "add_extra_column_to_artifacts"], "b55309328455": ["ffcf0ed13a25", "Change notification channel_type from enum to string"], "dd15fd17f232": ["4cfe35b1e60a", "add_degraded_route_status"], "ffcf0ed13a25": ["96e9056b8e72", "Add notification tables"], "b0fb0eb6b6bc": ["dd15fd17f232", "Update container_registries.registry_name length restriction"], "013a6676866c": ["a5e87ed3b6d4", "migrate_notification_data_to_rbac"], "25ac68cb28ba": ["b6a20822c683", "create deployment_revisions table"], "3a8f1c2d4e5b": ["25ac68cb28ba", "create deployment_auto_scaling_policies table"], "4c9e2f3a5b6d": ["3a8f1c2d4e5b", "create deployment_policies table"], "5e7a3b9c1d2f": ["4c9e2f3a5b6d", "add deploying lifecycle state and revision_history_limit column"], "67f5338ff571": ["a4289ef5f0cd", "migrate_artifact_data_to_rbac"], "6d850788c7c8": ["67f5338ff571", "migrate_artifact_registry_data_to_rbac"], "6f8a4c0d2e3g": ["5e7a3b9c1d2f", "add routing revision and traffic_status columns"], "a4289ef5f0cd": ["6f8a4c0d2e3g", "Allow duplicated session names across different user"], "a5e87ed3b6d4": ["6d850788c7c8", "migrate_app_config_data_to_rbac"], "b6a20822c683": ["b0fb0eb6b6bc", "Add scheduling history tables"], "d0a3c0716970": ["013a6676866c", "migrate_model_deployment_data_to_rbac"], "2185ae0dd371": ["d86417a6bf7b", "migrate_vfolder_data_to_rbac"], "352143f82276": ["5bbce2f389e4", "add_scheduling_rank_to_user_fair_shares"], "3b27edfaae20": ["352143f82276", "Add last_observed_at column to kernels table"], "5bbce2f389e4": ["81f2dd702d93", "add_fair_share_spec_to_scaling_groups"], "71343531dd5a": ["7369d1eb7d4a", "add_fair_share_and_resource_usage_history_tables"], "7369d1eb7d4a": ["84b901f69d16", "add unique constraints to rbac permission tables"], "81f2dd702d93": ["a1b2c3d4e5f6", "fix_destory_typo_in_audit_logs_operation_column"], "84b901f69d16": ["2185ae0dd371", "Add sub_steps to history tables"], "a1b2c3d4e5f6": ["f8a9b3c2d1e0", "rename_scaling_group_to_resource_group"], "bc4e0e948300": ["3b27edfaae20", "make fair share weight columns nullable"], "d86417a6bf7b": ["d0a3c0716970", "add entity_fields table"], "f8a9b3c2d1e0": ["71343531dd5a", "add foreign key constraints to rbac permission tables"], "03ff6767b2e4": ["12b02ba4d44b", "Rename vfolderpermission PG enum type to vfoldermountpermission"], "12b02ba4d44b": ["ccf8ae5c90fe", "add_usage_bucket_entries_table"], "299deadfb77e": ["8fd6f47bd226", "add direct columns to permissions"], "321c033a321b": ["acd2e76c1e40", "set agent_resources used column not null with default 0"], "4b7b4b040a70": ["bc4e0e948300", "add_resource_slot_normalization_tables"], "8fd6f47bd226": ["321c033a321b", "add relation_type to association_scopes_entities"], "acd2e76c1e40": ["4b7b4b040a70", "add_service_catalog_tables"], "ccf8ae5c90fe": ["f41bbe0c0f12", "add_device_metadata_to_resource_slot_types"], "f41bbe0c0f12": ["299deadfb77e", "remove_permission_groups_table_and_fk"], "ffcf0ed13a26": ["03ff6767b2e4", "rename sessionresults enum type to sessionresult"], "091d0274c2e3": ["21159a293dfb", "migrate_agent_data_to_rbac"], "0b1efbb2db84": ["7h4m7ygnaao1", "fix sessionresult enum type when both singular and plural coexist"], "0e0723286a7a": ["091d0274c2e3", "migrate_image_data_to_rbac"], "21159a293dfb": ["2e42a745f939", "migrate_keypair_data_to_rbac"], "2e42a745f939": ["82e817b74ae4", "migrate_container_registry_data_to_rbac"], "32ad43817452": ["1cc9b47e0a8e", "add_prometheus_query_presets_table"], "359f0bbd936c": ["df13b2272b61", "add sub_step column to endpoints"], "3f5c20f7bb07": ["32ad43817452", "add unique constraint to permissions table"], "6f2f5d828a52": ["b1009fe7f865", "add-session-is-preemptible"], "7h4m7ygnaao1": ["3f5c20f7bb07", "remigrate vfolder invitation data to rbac"], "82e817b74ae4": ["359f0bbd936c", "migrate_resource_group_data_to_rbac"], "b1009fe7f865": ["0b1efbb2db84", "Make routings.created_at non-nullable"], "df13b2272b61": ["6f2f5d828a52", "Add server_default to roles.updated_at"], "0113c63f3261": ["bee1c0de01a1", "add role_preset and role_permission_preset tables"], "045b0e0e4384": ["ccd5dbb99161", "add FK to images.registry_id (RESTRICT)"], "04e150fdefa0": ["b16a619f26d5", "convert routing status and traffic_status from native ENUM to VARCHAR"], "0a200d0fc480": ["cff56a8381dd", "populate deployment revision rows from endpoint data"], "0b10b2c6a972": ["ba42cb865efe", "seed reads_vfolder_config_files for custom runtime variant"], "169cb5f48658": ["eb9d9c018e85", "add replica_id to sessions"], "17b679c98b50": ["21ce28a1c771", "drop expires_at from login_sessions"], "19e48e70b86a": ["3b6297b1bd75", "create login_session tables"], "1a2b3c4d5e6f": ["c0ffee5a91d3", "drop current_revision / deploying_revision from endpoints"], "1cc9b47e0a8e": ["ffcf0ed13a26", "fix sessionresult enum type when both singular and plural coexist (backport)"], "21ce28a1c771": ["f5338adb2de1,0a200d0fc480", "merge f5338adb2de1 and 0a200d0fc480"], "2a531e0c528e": ["b4e7f1a2c3d5", "Narrow endpoint name unique index to active states"], "2bf0e9a716de": ["979bd203db8a", "create runtime_variants table"], "2c9000848b6e": ["4f08ccd6cb8e", "backfill missing user system roles"], "30c8308738ee": ["5a4e677aea42", "migrate_session_data_to_rbac"], "338bc3284f20": ["4ce7119188af", "seed start_command in runtime_variants.default_model_definition"], "3549e469dfee": ["30c8308738ee", "drop rollback_on_failure from deployment_policies"], "3632aad9d5d9": ["6e5a7a62a687", "migrate_session_app_to_rbac"], "3727dd0927cf": ["19e48e70b86a", "add fk constraints to rbac tables"], "3b6297b1bd75": ["cf3290640ea8", "add admin page read permissions to existing admin roles"], "3f8a1c6b2e94": ["b7d4e2a9c1f3", "add routing replica_group fk"], "46e007d9b237": ["c4d5e6f7a8b9", "renormalize legacy hyphenated ``start-command`` key"], "4b79df76c749": ["9229f72fa447", "create runtime_variant_presets table"], "4ce7119188af": ["b8a85c96607c", "add reserved column to agent_resources"], "4f08ccd6cb8e": ["99805291b6e0", "free resource_allocations of CANCELLED kernels"], "5a139f0e951e": ["ba5923b1f4a7", "Add `updated_at` column to `vfolders`"], "5a4e677aea42": ["0e0723286a7a", "convert global-scoped permissions to domain-scoped"], "5d08e1164834": ["b7fa28e23b29,84d5c6daf8cc", "Merge heads b7fa28e23b29 and 84d5c6daf8cc"], "5e5d1672ccc2": ["c4e9f2a7b1d8", "add replica group rollout column"], "63be6b4add67": ["3f8a1c6b2e94", "add replica group status columns"], "689f66507280": ["9dc6609c92ce", "add max_concurrent_logins to user_resource_policy"], "6b8149885649": ["c7d58e2a4f93,5a139f0e951e", "merge c7d58e2a4f93 and 5a139f0e951e"], "6e104991787d": ["689f66507280", "add deployment-level fields to deployment_revision_presets"], "6e5a7a62a687": ["46e007d9b237", "migrate_vfolder_data_to_rbac"], "711635faccbe": ["169cb5f48658,e1f7a3c9d524", "merge replica_id and deploy_rollout heads"], "7a9be5b982c0": ["045b0e0e4384,0b10b2c6a972", "merge 045b and 0b10"], "7af18070fdef": ["ed42bc179b91", "expand_prometheus_query_presets"], "7ea9f3c1b2d5": ["ad7acfe8aa1c", "add reads_vfolder_config_files to runtime_variants"], "84d5c6daf8cc": ["f3a8c1d05e64", "drop legacy app_configs table"], "85743d601993": ["cd067180a8b1,e3fb172166dc", "merge 2 heads"], "869918e9e95a": ["17b679c98b50", "seed_default_prometheus_query_presets"], "89a57e90f3b4": ["f7d3738a3cef,2a531e0c528e", "merge f7d3 and 2a53"], "8c1f7d3a9e2b": ["dec0deba5893", "normalize legacy string start_command in stored model definitions"], "8d01fe40664a": ["af1b9ec86adb", "drop revision fields from endpoints and resource_group from deployment_revisions"], "9229f72fa447": ["2bf0e9a716de", "seed runtime_variants data"], "930e9f2dd502": ["869918e9e95a", "assign default rolling deployment policy and add FK to endpoints"], "979bd203db8a": ["930e9f2dd502", "make routings.revision non-nullable"], "99805291b6e0": ["6e104991787d", "expand sessions.name and kernels.session_name length"], "9dc6609c92ce": ["04e150fdefa0", "register existing project roles in association_scopes_entities"], "9fc9e6bfe695": ["f3a8c2d51b94", "create app_config_definitions table"], "a1b2c3d4e5f7": ["d3f4a5b6c7d8", "Add route sub_status, updated_at columns and fix traffic_status default."], "a1c3e5d7b9f2": ["b2c3d4e5f6a7", "add ``id`` UUID column to ``domains``"], "a3b4c5d6e7f8": ["89a57e90f3b4", "add category table and description/rank/category_id to presets"], "a3b7c9d1e5f2": ["ecc4b93d7907", "delete inactive login sessions"], "a3f1c7e2b9d4": ["711635faccbe", "add required to runtime_variant_presets"], "a7b8c9d0e1f2": ["f1a2b3c4d5e6", "preset image string to image_id uuid"], "aa596a09c091": ["8c1f7d3a9e2b", "add index to rbac tables"], "ad7acfe8aa1c": ["d3683e2703ff", "add role_invitations table and grant role:assignment permissions"], "af1b9ec86adb": ["ed1aa96c40d0", "create deployment_revision_presets table"], "b16a619f26d5": ["f2a3b4c5d6e7", "split threshold+comparator into min_threshold+max_threshold"], "b1a2c3d4e5f6": ["f0b1c2d3e4a5", "add deployment options to scaling group and endpoint"], "b2c3d4e5f6a7": ["d52fd86275bf", "Add sub_status columns to route_history and drop health_status columns."], "b2d4f6e8c1a3": ["a1c3e5d7b9f2", "add ``id`` UUID column to ``scaling_groups``"], "b4e7f1a2c3d5": ["a3b7c9d1e5f2", "add creator_id to vfolders"], "b5c6d7e8f9a0": ["7ea9f3c1b2d5", "add default_model_definition to runtime_variants"], "b7d4e2a9c1f3": ["d69322160c90", "add endpoint deploying_revision_id column"], "b7fa28e23b29": ["f3a8c1d05e64", "add route termination grace period"], "b8a85c96607c": ["7a9be5b982c0", "rewrap legacy string start_command via shell -c"], "b8c9d0e1f2a3": ["a7b8c9d0e1f2", "add preset_values to deployment_revisions"], "ba42cb865efe": ["c3d4e5f6a7b8", "remove deprecated RBAC permission rows (global scope, session:app entity)"], "ba5923b1f4a7": ["aa596a09c091", "make revision-preset deployment fields not null"], "bbcc151ec870": ["e3111d960208", "migrate strategy_spec legacy plain-int values to IntOrPercent dict format"], "bd1bf0524350": ["daf20413acda", "recompute inflated fair-share usage buckets from kernel records"], "be1ac9308056": ["2c9000848b6e", "add login_client_types table"], "bee1c0de01a1": ["338bc3284f20", "add enabled flag to resource slot types"], "c0ffee5a91d3": ["0113c63f3261", "add replica_groups table and replica group references"], "c2d3e4f5a6b7": ["b1a2c3d4e5f6", "add session options JSONB columns"], "c3d4e5f6a7b8": ["b2d4f6e8c1a3", "Add health_check column to routings table."], "c4d5e6f7a8b9": ["ba5923b1f4a7", "add revision_preset_id to deployment_revisions"], "c4e9f2a7b1d8": ["63be6b4add67", "add replica group history"], "c6648c039bd4": ["e7b3a1f9c2d4", "add permission bitmask column to permissions"], "c7d58e2a4f93": ["3632aad9d5d9", "Drop endpoint name unique index"], "c7d8e9f0a1b2": ["b5c6d7e8f9a0", "add FK to deployment_revisions.image (SET NULL)"], "c7e1a9d4f6b2": ["9fc9e6bfe695", "backfill custom runtime variant service block when missing"], "c7f2a8e31b04": ["b4e7f1a2c3d5", "add login_client_type_id to login_sessions"], "c9d0e1f2a3b4": ["b8c9d0e1f2a3", "add ui metadata to runtime_variant_presets"], "ccd5dbb99161": ["ba42cb865efe", "add ondelete cascade to image alias"], "cd067180a8b1": ["d8e4f2a1b3c7", "add image_id to kernels and image_ids to sessions"], "ce69b746304e": ["c2d3e4f5a6b7", "migrate association_groups_users data to rbac"], "cf3290640ea8": ["3549e469dfee", "add last_used_at to images"], "cff56a8381dd": ["3727dd0927cf", "add created_at to permissions table"], "d0e1f2a3b4c5": ["c9d0e1f2a3b4", "add access_level to model_cards"], "d1c0f1e2b3a4": ["ce69b746304e", "drop runtime_variant_presets.ui_type column; ui_type lives in ui_option"], "d3683e2703ff": ["f9a8cfaca907", "backfill role-to-scope mappings in association_scopes_entities"], "d3f4a5b6c7d8": ["fc249eccd0b2", "add required flag to resource slot types"], "d52fd86275bf": ["a1b2c3d4e5f7", "add ``vfolder_subpath`` to ``deployment_revisions``"], "d69322160c90": ["7af18070fdef", "add permission cap column to association_scopes_entities"], "d7879c511ea1": ["3727dd0927cf", "remove global scope rows from RBAC tables"], "d8e4f2a1b3c7": ["a3b4c5d6e7f8", "make endpoint created_at columns NOT NULL"], "d8e9f0a1b2c3": ["c7d8e9f0a1b2", "migrate deployment_revisions.runtime_variant to runtime_variant_id UUID FK"], "daf20413acda": ["f2b9a4c7e103", "disable auto_assign for admin roles"], "dec0deba5893": ["d1c0f1e2b3a4", "drop sessionresult/sessionresults native enum types in favor of VARCHAR"], "e1f2a3b4c5d6": ["d0e1f2a3b4c5", "normalize resource slots for model cards, presets, and revisions"], "e1f7a3c9d524": ["5e5d1672ccc2", "raise the deployment rollout timeout default and split action retries"], "e3111d960208": ["8d01fe40664a", "split route status and health_status columns"], "e3fb172166dc": ["d8e4f2a1b3c7", "backfill project member roles and promote legacy custom sources to system"], "e7b3a1f9c2d4": ["5d08e1164834", "seed runtime_variant_presets data"], "e9f0a1b2c3d4": ["d8e9f0a1b2c3", "add FK to deployment_revisions.model (SET NULL)"], "eb9d9c018e85": ["1a2b3c4d5e6f", "add auto_assign column to roles"], "ecc4b93d7907": ["be1ac9308056", "add prometheus_query_preset_id to endpoint_auto_scaling_rules"], "ed1aa96c40d0": ["4b79df76c749", "create model_cards table"], "ed42bc179b91": ["eb9d9c018e85", "seed health-check opt-in defaults for runtime variants"], "f0b1c2d3e4a5": ["e9f0a1b2c3d4", "split endpoint scaling_state out of EndpointLifecycle"], "f1a2b3c4d5e6": ["bbcc151ec870", "add_model_card_permissions_to_rbac"], "f2a3b4c5d6e7": ["e1f2a3b4c5d6", "add expires_at to endpoint_tokens"], "f2b9a4c7e103": ["c7e1a9d4f6b2", "backfill admin page read permission for runtime-created admin roles"], "f3a8c1d05e64": ["a3f1c7e2b9d4", "backfill default service port for custom runtime variant"], "f3a8c2d51b94": ["c6648c039bd4", "add ``model_mount_perm`` to ``deployment_revisions``"], "f5338adb2de1": ["cff56a8381dd,d7879c511ea1", "merge cff56a8381dd and d7879c511ea1"], "f7d3738a3cef": ["c7f2a8e31b04", "add server_default to images.last_used_at"], "f9a8cfaca907": ["85743d601993", "fix email scope_ids to UUIDs in association_scopes_entities"], "fc249eccd0b2": ["6b8149885649", "rename ``timeouts`` JSONB key to ``handler_options``"], "2d6443ac0d4a": ["bd1bf0524350", "create app_config_allow_list table"], "a8e06485829f": ["2d6443ac0d4a", "create app_config_fragments table"], "b4c5d6e7f8a9": ["e3b8d2a1c5f7", "make session scaling_group_name non-nullable"], "d3f8a1c45e9b": ["a8e06485829f", "create idle_checker tables"], "e3b8d2a1c5f7": ["d3f8a1c45e9b", "backfill custom runtime variant service block (main-head duplicate)"], "097389c0853b": ["c4e1a9b73f52", "add fair-share resource_group_id columns"], "2ec0aa5a19cf": ["b13d304bf1fd", "strip materialized nulls from stored model definitions"], "339ae21cb8ec": ["b3e8f1a24c76", "add sessions.requested_starts_at"], "39fadbbea696": ["b3e8f1a24c76", "add initial grace period to idle checkers"], "3f9a1c7b2e04": ["4a39641d0fc2", "add-session-job-priority"], "45d3064b95c9": ["2ec0aa5a19cf", "disable auto_assign for admin roles (main-head follow-up)"], "4a39641d0fc2": ["d004f760adc7", "create retention_policies table"], "5405ee0d8eed": ["339ae21cb8ec,39fadbbea696", "merge heads 339ae21cb8ec and 39fadbbea696"], "577c7a215934": ["b988f01b17a1,a1c4e7b93f22", "merge heads b988f01b17a1 and a1c4e7b93f22"], "5c92586bff94": ["b3f1a9c2d7e4", "create session_idle_checks"], "66d0f891ed20": ["ba6615a4d2f1", "move fragment rank to app_config_allow_list"], "710460cca1ed": ["097389c0853b", "add kernel usage record resource_group_id column"], "71cb16a7a9c5": ["8f3c1d5a2b47", "derive idle checker type from spec"], "7a9720934f55": ["710460cca1ed", "add usage bucket resource_group_id columns"], "7f2b9c4d1a83": ["a560420476b6", "add agent resource_group_id column"], "890490020974": ["e7a41b29c8d3", "make session idle check expire_at nullable"], "8f3c1d5a2b47": ["890490020974", "add session_groups table and placement group FKs"], "a0a28251f296": ["e5b71c94d2a8", "backfill jsonb null default_model_definition in runtime_variants"], "a1c4e7b93f22": ["3f9a1c7b2e04", "add kernel history read permissions to roles that can read kernels"], "a379b72f1206": ["b4c5d6e7f8a9", "add virtual scope tables"], "a3c1d8e5b294": ["c05f9465a9cd", "backfill admin page read permission for runtime-created admin roles (followup)"], "a560420476b6": ["e9a1c77b42d0", "cascade app config subtree deletion"], "aa27f1d5cd35": ["45d3064b95c9", "add covering indexes for virtual scope permission resolution"], "ada41cb881bb": ["a379b72f1206", "add session scope id columns"], "b13d304bf1fd": ["a3c1d8e5b294", "change audit_logs.acted_as to uuid"], "b3d9f7a2c184": ["c4e1a9b73f52", "add_app_config_fragment_permissions_to_rbac"], "b3e8f1a24c76": ["ea422739665b", "seed retention_policies disabled by default"], "b3f1a9c2d7e4": ["aa27f1d5cd35", "add is_default to scaling_group"], "b93d1c47af52": ["c4a91d7e05b2", "key app_config_fragments with UNIQUE NULLS NOT DISTINCT"], "b988f01b17a1": ["3f9a1c7b2e04", "use resource group IDs for fair-share uniqueness"], "ba6615a4d2f1": ["ada41cb881bb", "stringify model service start_command"], "c05f9465a9cd": ["7f2b9c4d1a83", "add acted_as to audit_logs"], "c4a91d7e05b2": ["71cb16a7a9c5", "recompute inflated fair-share usage buckets from kernel records"], "c4e1a7f9b26d": ["5405ee0d8eed", "add max_priority to keypair_resource_policies"], "c4e1a9b73f52": ["5c92586bff94", "drop_dead_app_config_permissions"], "cd6332715576": ["c4e1a7f9b26d", "add reserved_at column to resource_allocations"], "d004f760adc7": ["7a9720934f55,b3d9f7a2c184", "merge 7a97 and b3d9"], "e5b71c94d2a8": ["577c7a215934", "convert app_config_fragments.scope_id to a nullable UUID"], "e7a41b29c8d3": ["cd6332715576", "add prereserved columns for advance reservations"], "e9a1c77b42d0": ["66d0f891ed20", "add kernel resource_group_id column"], "ea422739665b": ["a0a28251f296", "make session idle check expire_at non-nullable"] };
+var LINE_PARENTS = { "22.09": { "bedd92de93af": "3efd66393bd0", "d58a526bf837": "fdc9d6ac49b4" }, "23.09": { "589c764a18f1": "a5319bfc7d7c", "8c74e7df26f8": "85615e005fa3", "d3f8c74bf148": "8c74e7df26f8" }, "24.03": { "3596bc12ec09": "59a622c31820", "38741c85f228": "dddf9be580f5", "59a622c31820": "5d92c9cc930c" }, "24.09": { "ecc9f6322be4": "ef9a7960d234", "ef9a7960d234": "e9e574a6e22d" }, "26.3": { "32ad43817452": "ffcf0ed13a26" }, "26.7": { "2d6443ac0d4a": "c7e1a9d4f6b2" } };
+var DUPLICATE_REVISIONS = { "1cc9b47e0a8e": "0b1efbb2db84", "bd1bf0524350": "c4a91d7e05b2", "daf20413acda": "45d3064b95c9", "f2b9a4c7e103": "a3c1d8e5b294" };
+
+// src/releases/releases.ts
+function lineKey(year, minor) {
+  return year <= 24 ? `${year}.${String(minor).padStart(2, "0")}` : `${year}.${minor}`;
+}
+function lineParts(line) {
+  const [year, minor] = line.split(".").map(Number);
+  return [year, minor];
+}
+function compareLines(a, b) {
+  const [ay, am] = lineParts(a);
+  const [by, bm] = lineParts(b);
+  return ay - by || am - bm;
+}
+function sameLine(a, b) {
+  return (typeof a === "string" ? a : a.series) === (typeof b === "string" ? b : b.series);
+}
+function compareReleases(a, b) {
+  return compareLines(a.series, b.series) || a.patch - b.patch;
+}
+var RELEASES = RELEASE_ROWS.map(([version, date, head, pythonRequires]) => {
+  const [year, minor, patch] = version.split(".").map(Number);
+  return { version, series: lineKey(year, minor), patch, head, date, pythonRequires };
+}).sort(compareReleases);
+var LINES = [...new Set(RELEASES.map((r) => r.series))];
+function releasesOf(line) {
+  return RELEASES.filter((r) => r.series === line);
+}
+function latestRelease(line) {
+  const releases = releasesOf(line);
+  return releases[releases.length - 1];
+}
+function earliestRelease(line) {
+  return releasesOf(line)[0];
+}
+function findRelease(version) {
+  return RELEASES.find((r) => r.version === version);
+}
+function parentsIn(line, revision) {
+  const parents = LINE_PARENTS[line]?.[revision] ?? REVISIONS[revision]?.[0];
+  return parents ? parents.split(",").filter((p) => p !== "") : [];
+}
+var ancestry = /* @__PURE__ */ new Map();
+function ancestorsIn(line, revision) {
+  const key = `${line} ${revision}`;
+  const known = ancestry.get(key);
+  if (known) return known;
+  const found = /* @__PURE__ */ new Set();
+  const queue = [revision];
+  while (queue.length > 0) {
+    const next = queue.pop();
+    if (found.has(next) || !(next in REVISIONS)) continue;
+    found.add(next);
+    queue.push(...parentsIn(line, next));
+  }
+  ancestry.set(key, found);
+  return found;
+}
+function revisionsOf(line) {
+  return ancestorsIn(line, latestRelease(line).head);
+}
+function reaches(line, revision, ancestor) {
+  return ancestorsIn(line, revision).has(ancestor);
+}
+function linesHolding(revision) {
+  return LINES.filter((line) => revisionsOf(line).has(revision));
+}
+function appliedIn(line, position) {
+  return new Set(position.flatMap((revision) => [...ancestorsIn(line, revision)]));
+}
+function upgradeSkips(fromLine, toLine, position, head) {
+  const applied = appliedIn(fromLine, position);
+  const assumed = appliedIn(toLine, position);
+  const willRun = new Set([...ancestorsIn(toLine, head)].filter((revision) => !assumed.has(revision)));
+  const missed = [...assumed].filter((revision) => !applied.has(revision)).sort();
+  const twinOf = (revision) => DUPLICATE_REVISIONS[revision];
+  const isCovered = (revision) => {
+    const twin = twinOf(revision);
+    return twin !== void 0 && (applied.has(twin) || willRun.has(twin));
+  };
+  return {
+    skipped: missed.filter((revision) => !isCovered(revision)),
+    covered: missed.filter(isCovered).map((revision) => ({ revision, twin: twinOf(revision) }))
+  };
+}
+function revisionsToApply(fromLine, toLine, position, head) {
+  const applied = appliedIn(fromLine, position);
+  const wanted = new Set([...ancestorsIn(toLine, head)].filter((revision) => !applied.has(revision)));
+  const order = [];
+  const placed = /* @__PURE__ */ new Set();
+  const ready = () => [...wanted].filter((r) => !placed.has(r) && parentsIn(toLine, r).every((p) => placed.has(p) || !wanted.has(p))).sort();
+  for (let next = ready(); next.length > 0; next = ready()) {
+    for (const revision of next) {
+      placed.add(revision);
+      order.push(revision);
+    }
+  }
+  return order;
+}
+
+// src/releases/lock-backends.ts
+var LOCK_BACKENDS = ["filelock", "pg_advisory", "etcd", "redlock", "etcetra"];
+var FOUR = ["filelock", "pg_advisory", "etcd", "redlock"];
+var FACTS = [
+  // 22.03 validates redlock but its factory raises NotImplementedError ("Redlock on aioredis v2 is not supported yet").
+  { since: "22.03.0", works: ["filelock", "pg_advisory", "etcd"], fails: { redlock: "", etcetra: "not a value its config accepts" }, default: "etcd" },
+  { since: "22.03.2", works: ["filelock", "pg_advisory", "etcd"], fails: { redlock: "", etcetra: "not a value its config accepts" }, default: "pg_advisory" },
+  // BA#468 brought redlock (redis-py); BA#2079 brought etcetra back in 24.03.3.
+  { since: "22.09.0", works: FOUR, fails: { etcetra: "not a value its config accepts" }, default: "pg_advisory" },
+  { since: "24.03.3", works: [...FOUR, "etcetra"], fails: {}, default: "pg_advisory" },
+  // BA#4152 retired etcetra: 25.6–25.7 reject it in validation; from 25.8 the enum accepts it, the factory raises ValueError.
+  { since: "25.6.0", works: FOUR, fails: { etcetra: "retired: its config validation rejects it" }, default: "pg_advisory" },
+  { since: "25.8.0", works: FOUR, fails: { etcetra: 'its config accepts it, but the manager refuses to start: "Invalid lock backend: etcetra"' }, default: "pg_advisory" }
+];
+function factsOf(release) {
+  return FACTS.filter((f) => compareReleases(findRelease(f.since), release) <= 0).at(-1);
+}
+function lockBackendProblem(value, release) {
+  const facts2 = factsOf(release);
+  if (!facts2) return `Backend.AI ${release.series} has no [manager] distributed-lock setting (it came with 22.03)`;
+  if (facts2.works.includes(value)) return void 0;
+  const detail = facts2.fails[value];
+  return `lock-backend "${value}" is not supported by Backend.AI ${release.series}${detail ? ` (${detail})` : ""}; accepted: ${facts2.works.join(", ")}`;
+}
+
 // src/core/options/spec.ts
 var COMMANDS = ["migrate", "preflight", "verify", "plan", "clear-history", "snapshot", "rehearse"];
-var LOCK_BACKENDS = ["filelock", "pg_advisory", "etcd", "redlock"];
 var REDIS_PERSISTENCE = ["configure", "managed"];
 var VACUUM_MODES = ["none", "analyze", "full"];
 var CLEAR_HISTORY_MODES = ["bai-migrate", "manager"];
@@ -25242,7 +25371,7 @@ var INPUTS = [
     kind: "enum",
     values: LOCK_BACKENDS,
     usedBy: STEPS,
-    description: "Value for [manager] distributed-lock in manager.toml: filelock, pg_advisory or etcd. Empty leaves the setting as it is."
+    description: "Value for [manager] distributed-lock in manager.toml. Each hop checks it against its target release (redlock from 22.09, etcetra only in 24.03.3\u201325.5). Empty leaves the setting as it is; an etcetra there is refused before a hop into 25.6 or later."
   },
   { name: "dry-run", kind: "boolean", usedBy: ["migrate", "clear-history"], default: "false", description: "Check and report what would change, and write nothing anywhere." },
   {
@@ -25521,78 +25650,6 @@ function decodeUrlPart(text, input, part) {
     throw invalidInput(`${input}: the ${part} is not valid percent-encoding (a "%" must start an escape of two hex digits, as UTF-8); accepted: a literal "%" written as %25`);
   }
   return decoded;
-}
-
-// src/releases/generated.ts
-var RELEASE_ROWS = [["21.03.0", "2021-03-29", "518ecf41f567", ">=3.8"], ["21.03.1", "2021-03-31", "518ecf41f567", ">=3.9"], ["21.03.2", "2021-04-02", "518ecf41f567", ">=3.9"], ["21.03.3", "2021-04-13", "8679d0a7e22b", ">=3.9"], ["21.03.4", "2021-05-14", "8679d0a7e22b", ">=3.9"], ["21.03.5", "2021-05-17", "8679d0a7e22b", ">=3.9"], ["21.03.6", "2021-06-07", "8679d0a7e22b", ">=3.9"], ["21.03.7", "2021-06-13", "8679d0a7e22b", ">=3.9"], ["21.03.8", "2021-06-14", "8679d0a7e22b", ">=3.9"], ["21.03.9", "2021-06-18", "8679d0a7e22b", ">=3.9"], ["21.03.10", "2021-06-28", "8679d0a7e22b", ">=3.9"], ["21.03.11", "2021-07-13", "8679d0a7e22b", ">=3.9"], ["21.03.12", "2021-07-13", "8679d0a7e22b", ">=3.9"], ["21.03.13", "2021-07-19", "8679d0a7e22b", ">=3.9"], ["21.03.14", "2021-07-19", "8679d0a7e22b", ">=3.9"], ["21.03.15", "2021-07-19", "8679d0a7e22b", ">=3.9"], ["21.03.16", "2021-07-20", "8679d0a7e22b", ">=3.9"], ["21.03.17", "2021-07-20", "8679d0a7e22b", ">=3.9"], ["21.03.18", "2021-07-22", "8679d0a7e22b", ">=3.9"], ["21.03.19", "2021-08-23", "8679d0a7e22b", ">=3.9"], ["21.03.20", "2021-09-02", "8679d0a7e22b", ">=3.9"], ["21.03.21", "2021-10-05", "8679d0a7e22b", ">=3.9"], ["21.03.22", "2021-10-07", "8679d0a7e22b", ">=3.9"], ["21.03.23", "2021-10-21", "8679d0a7e22b", ">=3.9"], ["21.03.24", "2021-11-08", "8679d0a7e22b", ">=3.9"], ["21.03.25", "2021-12-15", "8679d0a7e22b", ">=3.9"], ["21.03.26", "2022-01-10", "8679d0a7e22b", ">=3.9"], ["21.03.27", "2022-01-11", "8679d0a7e22b", ">=3.9"], ["21.03.28", "2022-01-13", "8679d0a7e22b", ">=3.9"], ["21.03.29", "2022-01-26", "8679d0a7e22b", ">=3.9"], ["21.03.30", "2022-02-14", "8679d0a7e22b", ">=3.9"], ["21.03.31", "2022-03-07", "8679d0a7e22b", ">=3.9"], ["21.03.32", "2022-03-29", "8679d0a7e22b", ">=3.9"], ["21.09.0", "2021-11-08", "8679d0a7e22b", ">=3.9"], ["21.09.1", "2021-11-11", "8679d0a7e22b", ">=3.9"], ["21.09.2", "2021-12-15", "8679d0a7e22b", ">=3.9"], ["21.09.3", "2022-01-10", "60a1effa77d2", ">=3.9"], ["21.09.4", "2022-01-11", "60a1effa77d2", ">=3.9"], ["21.09.5", "2022-01-13", "60a1effa77d2", ">=3.9"], ["21.09.6", "2022-01-26", "60a1effa77d2", ">=3.9"], ["21.09.7", "2022-02-14", "60a1effa77d2", ">=3.9"], ["21.09.8", "2022-03-07", "60a1effa77d2", ">=3.9"], ["21.09.9", "2022-03-29", "60a1effa77d2", ">=3.9"], ["22.03.0", "2022-04-25", "81c264528f20", ">=3.10"], ["22.03.1", "2022-05-03", "81c264528f20", ">=3.10"], ["22.03.2", "2022-05-17", "81c264528f20", ">=3.10"], ["22.03.3", "2022-05-24", "81c264528f20", ">=3.10"], ["22.03.4", "2022-06-08", "81c264528f20", "==3.10.4"], ["22.03.5", "2022-06-08", "81c264528f20", "==3.10.4"], ["22.03.6", "2022-06-10", "81c264528f20", "==3.10.4"], ["22.03.7", "2022-06-16", "81c264528f20", "==3.10.4"], ["22.03.8", "2022-06-26", "81c264528f20", "==3.10.4"], ["22.03.9", "2022-07-10", "81c264528f20", "==3.10.5"], ["22.03.10", "2022-07-18", "81c264528f20", "==3.10.5"], ["22.03.11", "2022-08-18", "81c264528f20", "==3.10.5"], ["22.03.12", "2022-08-18", "81c264528f20", "==3.10.5"], ["22.03.13", "2022-08-18", "81c264528f20", "==3.10.5"], ["22.03.14", "2022-08-30", "81c264528f20", "==3.10.5"], ["22.09.0", "2022-09-28", "f83d630c0bc9", ">=3.10,<3.11"], ["22.09.1", "2022-10-07", "360af8f33d4e", ">=3.10,<3.11"], ["22.09.2", "2022-10-18", "360af8f33d4e", ">=3.10,<3.11"], ["22.09.3", "2022-10-25", "360af8f33d4e", ">=3.10,<3.11"], ["22.09.4", "2022-10-26", "360af8f33d4e", ">=3.10,<3.11"], ["22.09.5", "2022-11-28", "c53397a490be", ">=3.10,<3.11"], ["22.09.6", "2022-12-09", "213a04e90ecf", ">=3.10,<3.11"], ["22.09.7", "2023-01-09", "213a04e90ecf", ">=3.10,<3.11"], ["22.09.8", "2023-01-10", "213a04e90ecf", ">=3.10,<3.11"], ["22.09.9", "2023-01-25", "213a04e90ecf", ">=3.10,<3.11"], ["22.09.10", "2023-02-05", "213a04e90ecf", ">=3.10,<3.11"], ["22.09.11", "2023-02-12", "cace152eefac", ">=3.10,<3.11"], ["22.09.12", "2023-02-20", "cace152eefac", ">=3.10,<3.11"], ["22.09.13", "2023-02-27", "cace152eefac", ">=3.10,<3.11"], ["22.09.14", "2023-02-28", "3efd66393bd0", ">=3.10,<3.11"], ["22.09.15", "2023-03-03", "3efd66393bd0", ">=3.10,<3.11"], ["22.09.16", "2023-03-05", "3efd66393bd0", ">=3.10,<3.11"], ["22.09.17", "2023-03-09", "3efd66393bd0", ">=3.10,<3.11"], ["22.09.18", "2023-03-19", "3efd66393bd0", ">=3.10,<3.11"], ["22.09.19", "2023-03-23", "3efd66393bd0", ">=3.10,<3.11"], ["22.09.20", "2023-03-26", "3efd66393bd0", ">=3.10,<3.11"], ["22.09.21", "2023-04-03", "3efd66393bd0", ">=3.10,<3.11"], ["22.09.22", "2023-05-29", "d58a526bf837", ">=3.10,<3.11"], ["22.09.23", "2023-08-08", "d58a526bf837", ">=3.10,<3.11"], ["23.03.0", "2023-03-30", "10c58e701d87", ">=3.11,<3.12"], ["23.03.1", "2023-05-04", "fdc9d6ac49b4", ">=3.11,<3.12"], ["23.03.2", "2023-05-05", "fdc9d6ac49b4", ">=3.11,<3.12"], ["23.03.3", "2023-05-26", "857bdec5abda", ">=3.11,<3.12"], ["23.03.4", "2023-05-29", "857bdec5abda", ">=3.11,<3.12"], ["23.03.5", "2023-06-13", "5fbd368d12a2", ">=3.11,<3.12"], ["23.03.6", "2023-06-14", "5fbd368d12a2", ">=3.11,<3.12"], ["23.03.7", "2023-07-04", "9e599b62f6f1", ">=3.11,<3.12"], ["23.03.8", "2023-07-06", "69c059996cbd", ">=3.11,<3.12"], ["23.03.9", "2023-07-17", "eb9441fcf90a", ">=3.11,<3.12"], ["23.03.10", "2023-08-01", "eb9441fcf90a", ">=3.11,<3.12"], ["23.03.11", "2023-08-19", "ae7d4cd92aa7", ">=3.11,<3.12"], ["23.03.12", "2023-09-06", "ae7d4cd92aa7", ">=3.11,<3.12"], ["23.09.0", "2023-09-28", "85615e005fa3", ">=3.11,<3.12"], ["23.09.1", "2023-10-10", "8c74e7df26f8", ">=3.11,<3.12"], ["23.09.2", "2023-10-24", "8c74e7df26f8", ">=3.11,<3.12"], ["23.09.3", "2023-10-27", "8c74e7df26f8", ">=3.11,<3.12"], ["23.09.4", "2023-11-01", "8c74e7df26f8", ">=3.11,<3.12"], ["23.09.5", "2023-11-02", "8c74e7df26f8", ">=3.11,<3.12"], ["23.09.6", "2023-11-27", "8c74e7df26f8", ">=3.11,<3.12"], ["23.09.8", "2024-01-21", "8b2ec7e3d22a", ">=3.11,<3.12"], ["23.09.10", "2024-03-27", "75ea2b136830", ">=3.11,<3.12"], ["23.09.11", "2024-07-31", "75ea2b136830", ">=3.11,<3.12"], ["24.03.0", "2024-04-06", "857b763b8618", ">=3.12,<3.13"], ["24.03.2", "2024-04-17", "dddf9be580f5", ">=3.12,<3.13"], ["24.03.3", "2024-05-01", "dddf9be580f5", ">=3.12,<3.13"], ["24.03.4", "2024-06-04", "f56a82d0ac9f", ">=3.12,<3.13"], ["24.03.5", "2024-06-20", "5d92c9cc930c", ">=3.12,<3.13"], ["24.03.6", "2024-06-21", "5d92c9cc930c", ">=3.12,<3.13"], ["24.03.7", "2024-08-04", "59a622c31820", ">=3.12,<3.13"], ["24.03.8", "2024-08-13", "59a622c31820", ">=3.12,<3.13"], ["24.03.9", "2024-08-23", "59a622c31820", ">=3.12,<3.13"], ["24.03.10", "2024-09-27", "3596bc12ec09", ">=3.12,<3.13"], ["24.03.11", "2024-10-21", "3596bc12ec09", ">=3.12,<3.13"], ["24.09.0", "2024-10-21", "7c8501cec07b", ">=3.12,<3.13"], ["24.09.1", "2024-11-25", "e9e574a6e22d", ">=3.12,<3.13"], ["24.09.2", "2024-11-29", "e9e574a6e22d", ">=3.12,<3.13"], ["24.09.3", "2024-12-09", "e9e574a6e22d", ">=3.12,<3.13"], ["24.09.4", "2024-12-11", "e9e574a6e22d", ">=3.12,<3.13"], ["24.09.5", "2025-01-04", "e9e574a6e22d", ">=3.12,<3.13"], ["24.09.6", "2025-02-07", "ecc9f6322be4", ">=3.12,<3.13"], ["24.09.7", "2025-02-18", "ecc9f6322be4", ">=3.12,<3.13"], ["24.09.8", "2025-05-23", "ecc9f6322be4", ">=3.12,<3.13"], ["24.09.9", "2025-05-23", "ecc9f6322be4", ">=3.12,<3.13"], ["24.09.10", "2025-06-03", "ecc9f6322be4", ">=3.12,<3.13"], ["24.09.11", "2025-06-23", "ecc9f6322be4", ">=3.12,<3.13"], ["24.09.12", "2025-08-12", "ecc9f6322be4", ">=3.12,<3.13"], ["24.09.13", "2025-09-15", "ecc9f6322be4", ">=3.12,<3.13"], ["24.09.14", "2025-09-16", "ecc9f6322be4", ">=3.12,<3.13"], ["24.12.0", "2024-12-30", "0bb88d5a46bf", ">=3.12,<3.13"], ["24.12.1", "2025-01-04", "0bb88d5a46bf", ">=3.12,<3.13"], ["25.1.0", "2025-01-20", "fb89f5d7817b", ">=3.12,<3.13"], ["25.1.1", "2025-01-20", "fb89f5d7817b", ">=3.12,<3.13"], ["25.2.0", "2025-02-08", "ecc9f6322be4", ">=3.12,<3.13"], ["25.3.0", "2025-02-19", "8f85e9d0bd4e", ">=3.12,<3.13"], ["25.3.1", "2025-02-21", "8f85e9d0bd4e", ">=3.12,<3.13"], ["25.3.2", "2025-02-26", "8f85e9d0bd4e", ">=3.12,<3.13"], ["25.3.3", "2025-02-27", "8f85e9d0bd4e", ">=3.12,<3.13"], ["25.4.0", "2025-03-12", "70e0533aa49a", ">=3.12,<3.13"], ["25.5.0", "2025-03-25", "683ca0a32f41", ">=3.12,<3.13"], ["25.5.1", "2025-03-27", "683ca0a32f41", ">=3.12,<3.13"], ["25.5.2", "2025-03-31", "683ca0a32f41", ">=3.12,<3.13"], ["25.6.0", "2025-04-17", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.1", "2025-04-21", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.2", "2025-04-28", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.3", "2025-04-28", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.4", "2025-04-29", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.5", "2025-05-07", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.6", "2025-05-23", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.7", "2025-05-23", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.8", "2025-06-03", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.9", "2025-06-05", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.10", "2025-06-17", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.11", "2025-06-23", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.12", "2025-07-07", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.13", "2025-09-15", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.14", "2025-09-16", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.15", "2025-10-02", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.17", "2025-12-12", "c7fedaca4883", ">=3.13,<3.14"], ["25.7.0", "2025-04-28", "c7fedaca4883", ">=3.13,<3.14"], ["25.8.0", "2025-05-23", "17ea44123131", ">=3.13,<3.14"], ["25.8.1", "2025-05-23", "17ea44123131", ">=3.13,<3.14"], ["25.9.0", "2025-06-02", "17ea44123131", ">=3.13,<3.14"], ["25.9.1", "2025-06-05", "17ea44123131", ">=3.13,<3.14"], ["25.10.0", "2025-06-23", "17ea44123131", ">=3.13,<3.14"], ["25.10.1", "2025-06-25", "17ea44123131", ">=3.13,<3.14"], ["25.11.0", "2025-07-09", "bf39b34717d4", ">=3.13,<3.14"], ["25.11.1", "2025-07-15", "bf39b34717d4", ">=3.13,<3.14"], ["25.11.2", "2025-07-16", "bf39b34717d4", ">=3.13,<3.14"], ["25.11.3", "2025-08-18", "bf39b34717d4", ">=3.13,<3.14"], ["25.11.4", "2026-03-20", "bf39b34717d4", ">=3.13,<3.14"], ["25.12.0", "2025-07-23", "643deb439458", ">=3.13,<3.14"], ["25.12.1", "2025-07-25", "643deb439458", ">=3.13,<3.14"], ["25.13.0", "2025-08-29", "fb01c44db0d6", ">=3.13,<3.14"], ["25.13.1", "2025-08-29", "fb01c44db0d6", ">=3.13,<3.14"], ["25.13.2", "2025-09-02", "fb01c44db0d6", ">=3.13,<3.14"], ["25.13.3", "2025-09-03", "4db74efaf82e", ">=3.13,<3.14"], ["25.13.4", "2025-09-03", "4db74efaf82e", ">=3.13,<3.14"], ["25.14.0", "2025-09-15", "982a7c19a06c", ">=3.13,<3.14"], ["25.14.1", "2025-09-15", "982a7c19a06c", ">=3.13,<3.14"], ["25.14.2", "2025-09-15", "982a7c19a06c", ">=3.13,<3.14"], ["25.14.3", "2025-09-17", "08c1867e266e", ">=3.13,<3.14"], ["25.14.4", "2025-09-19", "08c1867e266e", ">=3.13,<3.14"], ["25.14.5", "2025-09-22", "08c1867e266e", ">=3.13,<3.14"], ["25.15.0", "2025-10-02", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.1", "2025-10-23", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.2", "2025-11-07", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.3", "2025-11-23", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.4", "2025-12-09", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.5", "2025-12-12", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.6", "2025-12-29", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.7", "2026-01-21", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.8", "2026-01-26", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.9", "2026-02-20", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.10", "2026-02-20", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.11", "2026-02-24", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.12", "2026-03-16", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.16.0", "2025-10-31", "d811b103dbfc", ">=3.13,<3.14"], ["25.17.0", "2025-11-23", "dd15fd17f232", ">=3.13,<3.14"], ["25.17.1", "2025-11-26", "dd15fd17f232", ">=3.13,<3.14"], ["25.18.0", "2025-12-12", "b0fb0eb6b6bc", ">=3.13,<3.14"], ["25.18.1", "2025-12-16", "b0fb0eb6b6bc", ">=3.13,<3.14"], ["25.19.0", "2026-01-01", "d0a3c0716970", ">=3.13,<3.14"], ["25.19.1", "2026-01-12", "d0a3c0716970", ">=3.13,<3.14"], ["25.19.2", "2026-01-19", "d0a3c0716970", ">=3.13,<3.14"], ["26.1.0", "2026-01-26", "bc4e0e948300", ">=3.13,<3.14"], ["26.2.0", "2026-02-13", "ccf8ae5c90fe", ">=3.13,<3.14"], ["26.2.1", "2026-02-22", "03ff6767b2e4", ">=3.13,<3.14"], ["26.2.2", "2026-02-23", "03ff6767b2e4", ">=3.13,<3.14"], ["26.2.3", "2026-02-25", "ffcf0ed13a26", ">=3.13,<3.14"], ["26.2.4", "2026-02-27", "ffcf0ed13a26", ">=3.13,<3.14"], ["26.2.5", "2026-03-12", "ffcf0ed13a26", ">=3.13,<3.14"], ["26.3.0", "2026-03-16", "0e0723286a7a", ">=3.13,<3.14"], ["26.3.1", "2026-03-20", "0e0723286a7a", ">=3.13,<3.14"], ["26.3.2", "2026-03-24", "0e0723286a7a", ">=3.13,<3.14"], ["26.3.3", "2026-03-24", "0e0723286a7a", ">=3.13,<3.14"], ["26.4.0", "2026-04-09", "2c9000848b6e", ">=3.13,<3.14"], ["26.4.1", "2026-04-10", "2c9000848b6e", ">=3.13,<3.14"], ["26.4.2", "2026-04-15", "a3b4c5d6e7f8", ">=3.13,<3.14"], ["26.4.3", "2026-04-17", "d3683e2703ff", ">=3.13,<3.14"], ["26.4.4", "2026-06-18", "9fc9e6bfe695", ">=3.13,<3.14"], ["26.4.5", "2026-06-22", "9fc9e6bfe695", ">=3.13,<3.14"], ["26.4.6", "2026-06-23", "c7e1a9d4f6b2", ">=3.13,<3.14"], ["26.4.7", "2026-07-02", "c7e1a9d4f6b2", ">=3.13,<3.14"], ["26.4.8", "2026-07-13", "daf20413acda", ">=3.13,<3.14"], ["26.4.9", "2026-07-31", "bd1bf0524350", ">=3.13,<3.14"], ["26.4.10", "2026-08-19", "bd1bf0524350", ">=3.13,<3.14"], ["26.7.0", "2026-07-02", "b4c5d6e7f8a9", ">=3.13,<3.14"], ["26.8.0", "2026-07-31", "b93d1c47af52", ">=3.13,<3.14"], ["26.8.1", "2026-08-10", "b93d1c47af52", ">=3.13,<3.14"]];
-var REVISIONS = { "01456c812164": ["dbc1e053b880", "add-idle-timeout-to-keypair-resource-policy"], "0262e50e90e0": ["4b7b650bc30e", "add_ssh_keypair_into_keypair"], "02950808ca3d": ["4cc87e7fbfdf", "add-agent-version"], "06184d82a211": ["250e8656cf45", "add-session_creation_id"], "0c5733f80e4d": ["9bd986a75a2a", "index-kernel-timestamps"], "0d553d59f369": ["9cd61b1ae70d", "replace_users_is_active_to_status_and_its_info"], "0e558d06e0e3": ["10e39a34eed5", "add-service-ports"], "0f3bc98edaa0": ["7ea324d0535b", "more_status"], "10e39a34eed5": ["d582942886ad", "Enlarge kernels.lang column length"], "185852ff9872": ["1fa6a31ea8e3", "add vfolder_permissions table"], "1e673659b283": ["d5cc54fd36b5", "Add clusterized column to agents table"], "1e8531583e20": ["ce209920f654", "Add dotfile column to keypairs"], "1fa6a31ea8e3": ["26d0c387e764", "add inviter field for vfolder_invitations"], "202b6dcbc159": ["3f1dafab60b2", "add-internal-data-to-kernels"], "22964745c12b": ["02950808ca3d", "add_total_resource_slots_to_group"], "22e52d03fc61": ["c401d78cc7b9", "add_allowed_docker_registries_in_domains"], "250e8656cf45": ["57e717103287", "add-status_data"], "25e903510fa1": ["0d553d59f369", "add_dotfiles_to_domains_and_groups"], "26d0c387e764": ["f8a71c3bffa2", "create vfolder_invitations table"], "2a82340fa30e": ["c1409ad0e8da", "add_mounts_info_in_kernel_db"], "2b0931e4a059": ["f0f4ee907155", "convert-lang-to-image-and-registry"], "352fa4f88f61": ["57b523dec0e8", "add tpu slot on kernel model"], "3bb80d1887d6": ["1e8531583e20", "add preopen ports"], "3cf19d906e71": ["22964745c12b,5d8e6043455e", "empty message"], "3f1dafab60b2": ["c092dabf3ee5,6f5fe19894b7", "merge"], "405aa2c39458": ["5b45f28d2cac", "job-queue"], "4545f5c948b3": ["e7371ca5797a", "add_io_scratch_size_stats"], "48ab2dfefba9": ["0c5733f80e4d", "reindex-kernel-updated-order"], "4b7b650bc30e": ["202b6dcbc159", "add_creator_in_vfolders"], "4b8a66fb8d82": ["854bd902b1bc", "revamp_keypairs"], "4cc87e7fbfdf": ["e18ed5fcfedf", "stats-refactor"], "513164749de4": ["405aa2c39458", "add-cancelled-to-kernelstatus"], "518ecf41f567": ["dc9b66466e43", "add-index-for-cluster_role"], "51dddd79aa21": ["3bb80d1887d6", "Add logs column on kernel table"], "529113b08c2c": ["c481d3dc6c7d", "add_vfolder_type_column"], "548cc8aa49c8": ["1e673659b283", "update_cluster_columns_in_kernels"], "57b523dec0e8": ["10e39a34eed5", "add tpu slots"], "57e717103287": ["eec98e65902a", "rename-clone_allowed-to-cloneable"], "5b45f28d2cac": ["9c89b9011872", "add_resource_opts_in_kernels"], "5d8e6043455e": ["02950808ca3d", "add_user_group_ids_in_vfolder"], "5de06da3c2b5": ["", "init"], "5e88398bc340": ["d452bacd085c", "Add unmanaged_path column to vfolders"], "65c4a109bbc7": ["0262e50e90e0,5e88398bc340", "Merge migration"], "6f1c1b83870a": ["7a82e0c70122", "merge user's first_/last_name into full_name"], "6f5fe19894b7": ["48ab2dfefba9", "vfolder_invitation_state_to_enum_type"], "7a82e0c70122": ["bae1a7326e8a", "add group model"], "7ea324d0535b": ["5de06da3c2b5", "vfolder-and-kernel"], "80176413d8aa": ["4b8a66fb8d82", "keypairs_get_is_admin"], "819c2b3830a9": ["8e660aa31fe3", "add user model"], "854bd902b1bc": ["0f3bc98edaa0", "change-kernel-identification"], "8679d0a7e22b": ["518ecf41f567", "add-scheduled-to-kernelstatus"], "8e660aa31fe3": ["01456c812164", "add-resource-presets"], "93e9d31d40bf": ["80176413d8aa", "agent_add_region"], "97f6c80c8aa5": ["e421c02cf9e4,25e903510fa1", "merge"], "9a91532c8534": ["c401d78cc7b9", "add-scaling-group"], "9bd986a75a2a": ["513164749de4", "allow_kernels_scaling_group_nullable"], "9c89b9011872": ["2a82340fa30e", "add_attached_devices_field_in_kernels"], "9cd61b1ae70d": ["e35332f8d23d", "add_scheduable_field_to_agents"], "a1fd4e7b7782": ["f9971fbb34d9", "enumerate_vfolder_perms"], "babc74594aa6": ["c3e74dcf1808", "add-partial-index-to-kernels"], "bae1a7326e8a": ["819c2b3830a9", "add domain model"], "bf4bae8f942e": ["babc74594aa6", "add-kernel-host"], "c092dabf3ee5": ["48ab2dfefba9", "add-batch-session"], "c1409ad0e8da": ["22e52d03fc61,9a91532c8534", "empty message"], "c3e74dcf1808": ["d52bf5ec9ef3", "add_environ_to_kernels"], "c401d78cc7b9": ["3cf19d906e71", "add_allowed_vfolder_hosts_to_domain_and_group"], "c481d3dc6c7d": ["f5530eccf202", "add_shared_memory_to_resource_presets"], "c5e4e764f9e3": ["6f1c1b83870a", "add domain, group, user fields to kernels"], "ce209920f654": ["65c4a109bbc7", "Create task_template table"], "d2aafa234374": ["3bb80d1887d6", "Create error_logs table"], "d452bacd085c": ["4b7b650bc30e", "Add mount_map column to kernel"], "d463fc5d6109": ["0d553d59f369", "add_clone_allowed_to_vfolders"], "d52bf5ec9ef3": ["4545f5c948b3", "convert_cpu_gpu_slots_to_float"], "d582942886ad": ["a1fd4e7b7782", "add tag to kernels"], "d5cc54fd36b5": ["0d553d59f369", "Update for multi-container sessions."], "d643752544de": ["51dddd79aa21,d2aafa234374", "Merge 51dd and d2aa"], "da24ff520049": ["529113b08c2c", "add_startsat_field_into_kernels"], "dbc1e053b880": ["2b0931e4a059", "add-keypair-resource-policy"], "dc9b66466e43": ["06184d82a211", "remove-clusterized"], "e18ed5fcfedf": ["c5e4e764f9e3", "add superadmin role for user"], "e35332f8d23d": ["da24ff520049", "add_modified_at_to_users_and_kernels"], "e421c02cf9e4": ["548cc8aa49c8", "rename_kernel_dependencies_to_session_dependencies"], "e7371ca5797a": ["93e9d31d40bf", "rename_mem_stats"], "ed666f476f39": ["d643752544de", "add_bootstrap_script_to_keypairs"], "eec98e65902a": ["d463fc5d6109,97f6c80c8aa5", "merge-with-vfolder-clone"], "f0f4ee907155": ["ff4bfca66bf8", "dynamic-resource-slots"], "f5530eccf202": ["ed666f476f39", "add-kernels-uuid-prefix-index"], "f8a71c3bffa2": ["bf4bae8f942e", "stringify_userid"], "f9971fbb34d9": ["185852ff9872", "add state column to vfolder_invitations"], "ff4bfca66bf8": ["0e558d06e0e3,352fa4f88f61", "empty message"], "60a1effa77d2": ["8679d0a7e22b", "Add wsproxy_addr column on scaling_group"], "015d84d5a5ef": ["60a1effa77d2", "add image table"], "0f7a4b643940": ["7dd1d81c3204,911023380bc9", "empty message"], "11146ba02235": ["0f7a4b643940", "change char col to str"], "7dd1d81c3204": ["60a1effa77d2", "add-vfolder-mounts-to-kernels"], "81c264528f20": ["d727b5da20e6", "add-max-session-lifetime"], "911023380bc9": ["015d84d5a5ef", "add architecture column on agents"], "a7ca9f175d5f": ["d59ff89e7514,11146ba02235", "merge"], "d59ff89e7514": ["0f7a4b643940", "remove_keypair_concurrency_used"], "d727b5da20e6": ["a7ca9f175d5f", "add-callback_url-to-kernels"], "1f55a65cfc4f": ["35923972eddb", "add status column to vfolders"], "213a04e90ecf": ["c53397a490be,95f51fc6ffdb", "merge"], "35923972eddb": ["81c264528f20", "create kernels.status_history column"], "360af8f33d4e": ["f83d630c0bc9,1f55a65cfc4f", "merge f83d and 1f55"], "3efd66393bd0": ["ac4e179c57fe", "add totp_activated_at column"], "5bce905c21e5": ["360af8f33d4e", "add_vfolder_host_permission"], "6129745f49b6": ["360af8f33d4e", "Add local_rank column in Kernels table"], "95f51fc6ffdb": ["6129745f49b6,5bce905c21e5", "merge"], "ac4e179c57fe": ["cace152eefac", "add totp_key column at user table"], "bedd92de93af": ["3efd66393bd0,10c58e701d87", "add role column on kernels table"], "c53397a490be": ["5bce905c21e5", "add use_host_network column"], "cace152eefac": ["213a04e90ecf", "change keypair's ssh key column type"], "d58a526bf837": ["d6a02307a057", "add_password_changed_at_col"], "f83d630c0bc9": ["35923972eddb", "add_allowed_ip_column"], "fdc9d6ac49b4": ["fe59ec332c07", "add_public_host_to_agent"], "fe59ec332c07": ["bedd92de93af", "add_is_public_flag_to_scaling_group"], "10c58e701d87": ["36b69ddee76e", "add is_local to images"], "210c4d9be768": ["d58a526bf837", "add keypair_resource_policy.max_concurrent_sftp_sessions column"], "36b69ddee76e": ["f108628f032b", "empty message"], "5fbd368d12a2": ["85984c98b90f", "add-quota_scope_id"], "69c059996cbd": ["9e599b62f6f1", "add_agent_ids_col_to_session"], "857bdec5abda": ["210c4d9be768", "add_auto_terminate_col"], "85984c98b90f": ["857bdec5abda", "update endpoint and routing table"], "9e599b62f6f1": ["a9eb2b002330", "update kernels.vfolder_mounts.vfid structure"], "a9eb2b002330": ["5fbd368d12a2", "add new resource policies"], "ae7d4cd92aa7": ["eb9441fcf90a", "add endpoints.retries"], "b5be363ab05c": ["b6b884fbae1f", "add a new session type INFERENCE"], "b6b884fbae1f": ["cace152eefac", "add_session_table"], "d6a02307a057": ["fdc9d6ac49b4", "remove_session_resource_opts"], "eb9441fcf90a": ["69c059996cbd", "add_images_col_to_session"], "f108628f032b": ["b5be363ab05c", "add endpoint and routing tables"], "02535458c0b3": ["ae7d4cd92aa7", "add model service token log"], "4871d46ba31b": ["d04592473df7", "Add sudo_session_enabled"], "4b0128c49210": ["02535458c0b3", "remove size limit for model_service_token.token"], "589c764a18f1": ["3f47af213b05", "change_endpoint_to_nullable"], "75ea2b136830": ["589c764a18f1", "add user_resource_policies.max_session_count_per_model_session"], "85615e005fa3": ["a083c6c962e5", "kernel_requested_slots_to_not_nullable"], "8b2ec7e3d22a": ["c5ed277b7f7b", "remove unique constraint of endpoint.url"], "8c74e7df26f8": ["b86b341fd9c9", "make routings contain error"], "97d8c7aa5e96": ["4871d46ba31b", "add-agent-public-key"], "a083c6c962e5": ["97d8c7aa5e96", "add foreign key constraints to columns in endpoints table"], "a5319bfc7d7c": ["caf54fcc17ab", "add_unique_constraints_to_association_tables"], "c5ed277b7f7b": ["d3f8c74bf148", "change_main_access_key_ondelete_to_set_null"], "caf54fcc17ab": ["8b2ec7e3d22a", "add_id_columns_to_association_tables"], "d04592473df7": ["4b0128c49210,e812d42bc34f", "merge"], "d3f8c74bf148": ["308bcecec5c2", "user_main_keypair"], "e812d42bc34f": ["02535458c0b3", "remove unique constraint of endpoints.name"], "308bcecec5c2": ["8c74e7df26f8", "add `groups.type`"], "3596bc12ec09": ["c4b7ec740b36", "replace_kernelrole_to_sessiontypes"], "38741c85f228": ["31463788c713", "fix duplicate enum values"], "3f47af213b05": ["41f332243bf9", "add_max_pending_session_count"], "41f332243bf9": ["7ff52ff68bfc", "add-missing-vfolder-indexes"], "59a622c31820": ["fdb2dcdb8811", "Remove foreign key constraint from vfolders to users and projects"], "5ba7fde56ddb": ["85615e005fa3", "add_vfolder_purge_status"], "5d92c9cc930c": ["679e5721e94d", "add runtime_variant column"], "679e5721e94d": ["f56a82d0ac9f", "sync_session_occupying_slots_to_sibling_kernels"], "7ff52ff68bfc": ["a5319bfc7d7c", "detail_vfolder_deletion_status"], "857b763b8618": ["75ea2b136830", "add groups.container_registry"], "b86b341fd9c9": ["5ba7fde56ddb", "update-resource-policy-tables"], "c8714799ca0e": ["ffbebdf3c2b9", "add endpoints.extra_mounts column"], "dddf9be580f5": ["857b763b8618", "sync_kernelssessionname_to_real_session_name"], "f56a82d0ac9f": ["c8714799ca0e", "add model_definition_path column"], "ffbebdf3c2b9": ["38741c85f228", "fix typo in column name"], "1d42c726d8a3": ["20218a73401b", "Migrate container registry config storage from `Etcd` to `PostgreSQL`"], "20218a73401b": ["3596bc12ec09", "add-session-priority"], "31463788c713": ["dddf9be580f5", "add_index_sessions_vfolder_mounts"], "7c8501cec07b": ["1d42c726d8a3", "Add project column to image table"], "c4b7ec740b36": ["59a622c31820", "migrate-roundrobin-strategy-to-agent-selector-config"], "d7df3baf3779": ["5d92c9cc930c", "add vfolders domain name"], "e9e574a6e22d": ["7c8501cec07b", "Add extra column to container_registries"], "ecc9f6322be4": ["f6ca2f2d04c1", "Remove foreign key constraint from endpoints.image column"], "ef9a7960d234": ["0bb88d5a46bf", "extend length of vfolders.name column"], "fdb2dcdb8811": ["d7df3baf3779", "add vfolder_permissions id"], "0bb88d5a46bf": ["3215bc85dc45", "add project_resource_policy.max_network_count column"], "3215bc85dc45": ["428215fddea3", "create networks table"], "428215fddea3": ["6e44ea67d26e", "rename desired_session_count to replicas"], "6e44ea67d26e": ["d4c174934fd0", "update_session_and_kernel_status"], "d4c174934fd0": ["e9e574a6e22d", "add sessions batch_timeout column"], "fb89f5d7817b": ["ef9a7960d234", "create endpoint_auto_scaling_rules table"], "f6ca2f2d04c1": ["fb89f5d7817b", "add uid and gid columns"], "8f85e9d0bd4e": ["ecc9f6322be4", "Add association table with `ContainerRegistries`, and `Groups` table."], "70e0533aa49a": ["9fc0e92ea510", "remove foreign keys on endpoints"], "9fc0e92ea510": ["d537c050dd8d", "add unique constraint"], "c002140f14d3": ["8f85e9d0bd4e", "Add `status` Column to the `Image` table, and `ImageRow` unique constraint"], "d537c050dd8d": ["c002140f14d3", "add scaling_group_name column to resource_presets table"], "683ca0a32f41": ["70e0533aa49a", "Add AuditLogs table"], "305e3ddc20a7": ["c4ea15b77136", "Update AuditLog table"], "c4ea15b77136": ["683ca0a32f41", "Ensure AuditLogs table exists"], "c7fedaca4883": ["305e3ddc20a7", "Update AuditLogRow.request_id column type to String, and AuditLogRow.entity_id to Nullable"], "17ea44123131": ["42998e8c8bb4", "add event log"], "42998e8c8bb4": ["c7fedaca4883", "add kernel last seen"], "01f0ed604819": ["17ea44123131", "set null to empty unmanaged_path field"], "bf39b34717d4": ["01f0ed604819", "Drop Session, and Kernel's fk constraints to users and keypairs"], "60bcbf00a96e": ["bf39b34717d4", "add role tables"], "643deb439458": ["ed84197be4fe", "change permission table names"], "a5ef73b01e97": ["60bcbf00a96e", "Add triggered_by to AuditLogRow"], "ed84197be4fe": ["a5ef73b01e97", "add scope entity mapping table"], "28fecac94e67": ["643deb439458", "redesign rbac tables"], "29bbf3830309": ["902837cf18b4", "Relocate artifact revision's readonly column"], "2bb529fb88b6": ["e38044633465", "Add huggingface_registries table"], "32764dcd0fad": ["345551145801", "Make artifact_revisions created_at, updated_at column nullable"], "345551145801": ["2bb529fb88b6", "Add artifacts"], "42feff246198": ["ec7a778bcb78", "add source col to roles"], "43c7e60c56af": ["b6f3b3c69d16", "Remove `storage_id`, and add `storage_namespace_id` in association_artifacts_storages"], "4db74efaf82e": ["fb01c44db0d6", "Separate designated agent ids"], "902837cf18b4": ["32764dcd0fad", "Add object_storage_meta table"], "b6f3b3c69d16": ["29bbf3830309", "Rename `object_storage_meta` to `object_storage_namespace`"], "e38044633465": ["42feff246198", "Add object_storages table"], "ec7a778bcb78": ["28fecac94e67", "restore object permissions"], "fb01c44db0d6": ["43c7e60c56af", "Update Endpoint and Routing for sokovan"], "08c1867e266e": ["982a7c19a06c", "Add `availability` column to `artifacts` table"], "11ee5c074009": ["4db74efaf82e", "Add reservoir_registries table"], "2cc8337d78a3": ["ba5207c55924", "Add `scanned_at`, `updated_at` columns to `artifacts`"], "430b1631804d": ["a4d56e86d9ee", "migrate project data to roles"], "5b171528a6f5": ["e43125b98bba", "migrate vfolder data to roles"], "982a7c19a06c": ["5b171528a6f5", "Make artifact scanned_at, updated_at columns timezone aware"], "9adcd6f48ba1": ["2cc8337d78a3", "expand rbac tables"], "a4d56e86d9ee": ["9adcd6f48ba1", "migrate user data to roles"], "ba5207c55924": ["11ee5c074009", "Add artifact_registries table"], "e43125b98bba": ["430b1631804d", "migrate domain data to roles"], "1f76b4c0f399": ["08c1867e266e", "Rename object_storage_namespace table to storage_namespace and bucket column to namespace"], "82f4d3dea750": ["1f76b4c0f399", "change association scopes entities uq constraint"], "fa3dd7f77c19": ["82f4d3dea750", "Add `remote_status` to `artifact_revision`"], "09206ac04fd3": ["de1032a11cca", "create global roles"], "d811b103dbfc": ["09206ac04fd3", "Add app_configs table for frontend configuration"], "de1032a11cca": ["fa3dd7f77c19", "Add vfs_storages table"], "4cfe35b1e60a": ["b55309328455", "Add verification_result to artifact_revisions"], "5a5142f6d251": ["d811b103dbfc", "Add digest to artifact_revisions"], "96e9056b8e72": ["5a5142f6d251", "add_extra_column_to_artifacts"], "b55309328455": ["ffcf0ed13a25", "Change notification channel_type from enum to string"], "dd15fd17f232": ["4cfe35b1e60a", "add_degraded_route_status"], "ffcf0ed13a25": ["96e9056b8e72", "Add notification tables"], "b0fb0eb6b6bc": ["dd15fd17f232", "Update container_registries.registry_name length restriction"], "013a6676866c": ["a5e87ed3b6d4", "migrate_notification_data_to_rbac"], "25ac68cb28ba": ["b6a20822c683", "create deployment_revisions table"], "3a8f1c2d4e5b": ["25ac68cb28ba", "create deployment_auto_scaling_policies table"], "4c9e2f3a5b6d": ["3a8f1c2d4e5b", "create deployment_policies table"], "5e7a3b9c1d2f": ["4c9e2f3a5b6d", "add deploying lifecycle state and revision_history_limit column"], "67f5338ff571": ["a4289ef5f0cd", "migrate_artifact_data_to_rbac"], "6d850788c7c8": ["67f5338ff571", "migrate_artifact_registry_data_to_rbac"], "6f8a4c0d2e3g": ["5e7a3b9c1d2f", "add routing revision and traffic_status columns"], "a4289ef5f0cd": ["6f8a4c0d2e3g", "Allow duplicated session names across different user"], "a5e87ed3b6d4": ["6d850788c7c8", "migrate_app_config_data_to_rbac"], "b6a20822c683": ["b0fb0eb6b6bc", "Add scheduling history tables"], "d0a3c0716970": ["013a6676866c", "migrate_model_deployment_data_to_rbac"], "2185ae0dd371": ["d86417a6bf7b", "migrate_vfolder_data_to_rbac"], "352143f82276": ["5bbce2f389e4", "add_scheduling_rank_to_user_fair_shares"], "3b27edfaae20": ["352143f82276", "Add last_observed_at column to kernels table"], "5bbce2f389e4": ["81f2dd702d93", "add_fair_share_spec_to_scaling_groups"], "71343531dd5a": ["7369d1eb7d4a", "add_fair_share_and_resource_usage_history_tables"], "7369d1eb7d4a": ["84b901f69d16", "add unique constraints to rbac permission tables"], "81f2dd702d93": ["a1b2c3d4e5f6", "fix_destory_typo_in_audit_logs_operation_column"], "84b901f69d16": ["2185ae0dd371", "Add sub_steps to history tables"], "a1b2c3d4e5f6": ["f8a9b3c2d1e0", "rename_scaling_group_to_resource_group"], "bc4e0e948300": ["3b27edfaae20", "make fair share weight columns nullable"], "d86417a6bf7b": ["d0a3c0716970", "add entity_fields table"], "f8a9b3c2d1e0": ["71343531dd5a", "add foreign key constraints to rbac permission tables"], "03ff6767b2e4": ["12b02ba4d44b", "Rename vfolderpermission PG enum type to vfoldermountpermission"], "12b02ba4d44b": ["ccf8ae5c90fe", "add_usage_bucket_entries_table"], "299deadfb77e": ["8fd6f47bd226", "add direct columns to permissions"], "321c033a321b": ["acd2e76c1e40", "set agent_resources used column not null with default 0"], "4b7b4b040a70": ["bc4e0e948300", "add_resource_slot_normalization_tables"], "8fd6f47bd226": ["321c033a321b", "add relation_type to association_scopes_entities"], "acd2e76c1e40": ["4b7b4b040a70", "add_service_catalog_tables"], "ccf8ae5c90fe": ["f41bbe0c0f12", "add_device_metadata_to_resource_slot_types"], "f41bbe0c0f12": ["299deadfb77e", "remove_permission_groups_table_and_fk"], "ffcf0ed13a26": ["03ff6767b2e4", "rename sessionresults enum type to sessionresult"], "091d0274c2e3": ["21159a293dfb", "migrate_agent_data_to_rbac"], "0b1efbb2db84": ["7h4m7ygnaao1", "fix sessionresult enum type when both singular and plural coexist"], "0e0723286a7a": ["091d0274c2e3", "migrate_image_data_to_rbac"], "21159a293dfb": ["2e42a745f939", "migrate_keypair_data_to_rbac"], "2e42a745f939": ["82e817b74ae4", "migrate_container_registry_data_to_rbac"], "32ad43817452": ["1cc9b47e0a8e", "add_prometheus_query_presets_table"], "359f0bbd936c": ["df13b2272b61", "add sub_step column to endpoints"], "3f5c20f7bb07": ["32ad43817452", "add unique constraint to permissions table"], "6f2f5d828a52": ["b1009fe7f865", "add-session-is-preemptible"], "7h4m7ygnaao1": ["3f5c20f7bb07", "remigrate vfolder invitation data to rbac"], "82e817b74ae4": ["359f0bbd936c", "migrate_resource_group_data_to_rbac"], "b1009fe7f865": ["0b1efbb2db84", "Make routings.created_at non-nullable"], "df13b2272b61": ["6f2f5d828a52", "Add server_default to roles.updated_at"], "0113c63f3261": ["bee1c0de01a1", "add role_preset and role_permission_preset tables"], "045b0e0e4384": ["ccd5dbb99161", "add FK to images.registry_id (RESTRICT)"], "04e150fdefa0": ["b16a619f26d5", "convert routing status and traffic_status from native ENUM to VARCHAR"], "0a200d0fc480": ["cff56a8381dd", "populate deployment revision rows from endpoint data"], "0b10b2c6a972": ["ba42cb865efe", "seed reads_vfolder_config_files for custom runtime variant"], "169cb5f48658": ["eb9d9c018e85", "add replica_id to sessions"], "17b679c98b50": ["21ce28a1c771", "drop expires_at from login_sessions"], "19e48e70b86a": ["3b6297b1bd75", "create login_session tables"], "1a2b3c4d5e6f": ["c0ffee5a91d3", "drop current_revision / deploying_revision from endpoints"], "1cc9b47e0a8e": ["ffcf0ed13a26", "fix sessionresult enum type when both singular and plural coexist (backport)"], "21ce28a1c771": ["f5338adb2de1,0a200d0fc480", "merge f5338adb2de1 and 0a200d0fc480"], "2a531e0c528e": ["b4e7f1a2c3d5", "Narrow endpoint name unique index to active states"], "2bf0e9a716de": ["979bd203db8a", "create runtime_variants table"], "2c9000848b6e": ["4f08ccd6cb8e", "backfill missing user system roles"], "30c8308738ee": ["5a4e677aea42", "migrate_session_data_to_rbac"], "338bc3284f20": ["4ce7119188af", "seed start_command in runtime_variants.default_model_definition"], "3549e469dfee": ["30c8308738ee", "drop rollback_on_failure from deployment_policies"], "3632aad9d5d9": ["6e5a7a62a687", "migrate_session_app_to_rbac"], "3727dd0927cf": ["19e48e70b86a", "add fk constraints to rbac tables"], "3b6297b1bd75": ["cf3290640ea8", "add admin page read permissions to existing admin roles"], "3f8a1c6b2e94": ["b7d4e2a9c1f3", "add routing replica_group fk"], "46e007d9b237": ["c4d5e6f7a8b9", "renormalize legacy hyphenated ``start-command`` key"], "4b79df76c749": ["9229f72fa447", "create runtime_variant_presets table"], "4ce7119188af": ["b8a85c96607c", "add reserved column to agent_resources"], "4f08ccd6cb8e": ["99805291b6e0", "free resource_allocations of CANCELLED kernels"], "5a139f0e951e": ["ba5923b1f4a7", "Add `updated_at` column to `vfolders`"], "5a4e677aea42": ["0e0723286a7a", "convert global-scoped permissions to domain-scoped"], "5d08e1164834": ["b7fa28e23b29,84d5c6daf8cc", "Merge heads b7fa28e23b29 and 84d5c6daf8cc"], "5e5d1672ccc2": ["c4e9f2a7b1d8", "add replica group rollout column"], "63be6b4add67": ["3f8a1c6b2e94", "add replica group status columns"], "689f66507280": ["9dc6609c92ce", "add max_concurrent_logins to user_resource_policy"], "6b8149885649": ["c7d58e2a4f93,5a139f0e951e", "merge c7d58e2a4f93 and 5a139f0e951e"], "6e104991787d": ["689f66507280", "add deployment-level fields to deployment_revision_presets"], "6e5a7a62a687": ["46e007d9b237", "migrate_vfolder_data_to_rbac"], "711635faccbe": ["169cb5f48658,e1f7a3c9d524", "merge replica_id and deploy_rollout heads"], "7a9be5b982c0": ["045b0e0e4384,0b10b2c6a972", "merge 045b and 0b10"], "7af18070fdef": ["ed42bc179b91", "expand_prometheus_query_presets"], "7ea9f3c1b2d5": ["ad7acfe8aa1c", "add reads_vfolder_config_files to runtime_variants"], "84d5c6daf8cc": ["f3a8c1d05e64", "drop legacy app_configs table"], "85743d601993": ["cd067180a8b1,e3fb172166dc", "merge 2 heads"], "869918e9e95a": ["17b679c98b50", "seed_default_prometheus_query_presets"], "89a57e90f3b4": ["f7d3738a3cef,2a531e0c528e", "merge f7d3 and 2a53"], "8c1f7d3a9e2b": ["dec0deba5893", "normalize legacy string start_command in stored model definitions"], "8d01fe40664a": ["af1b9ec86adb", "drop revision fields from endpoints and resource_group from deployment_revisions"], "9229f72fa447": ["2bf0e9a716de", "seed runtime_variants data"], "930e9f2dd502": ["869918e9e95a", "assign default rolling deployment policy and add FK to endpoints"], "979bd203db8a": ["930e9f2dd502", "make routings.revision non-nullable"], "99805291b6e0": ["6e104991787d", "expand sessions.name and kernels.session_name length"], "9dc6609c92ce": ["04e150fdefa0", "register existing project roles in association_scopes_entities"], "9fc9e6bfe695": ["f3a8c2d51b94", "create app_config_definitions table"], "a1b2c3d4e5f7": ["d3f4a5b6c7d8", "Add route sub_status, updated_at columns and fix traffic_status default."], "a1c3e5d7b9f2": ["b2c3d4e5f6a7", "add ``id`` UUID column to ``domains``"], "a3b4c5d6e7f8": ["89a57e90f3b4", "add category table and description/rank/category_id to presets"], "a3b7c9d1e5f2": ["ecc4b93d7907", "delete inactive login sessions"], "a3f1c7e2b9d4": ["711635faccbe", "add required to runtime_variant_presets"], "a7b8c9d0e1f2": ["f1a2b3c4d5e6", "preset image string to image_id uuid"], "aa596a09c091": ["8c1f7d3a9e2b", "add index to rbac tables"], "ad7acfe8aa1c": ["d3683e2703ff", "add role_invitations table and grant role:assignment permissions"], "af1b9ec86adb": ["ed1aa96c40d0", "create deployment_revision_presets table"], "b16a619f26d5": ["f2a3b4c5d6e7", "split threshold+comparator into min_threshold+max_threshold"], "b1a2c3d4e5f6": ["f0b1c2d3e4a5", "add deployment options to scaling group and endpoint"], "b2c3d4e5f6a7": ["d52fd86275bf", "Add sub_status columns to route_history and drop health_status columns."], "b2d4f6e8c1a3": ["a1c3e5d7b9f2", "add ``id`` UUID column to ``scaling_groups``"], "b4e7f1a2c3d5": ["a3b7c9d1e5f2", "add creator_id to vfolders"], "b5c6d7e8f9a0": ["7ea9f3c1b2d5", "add default_model_definition to runtime_variants"], "b7d4e2a9c1f3": ["d69322160c90", "add endpoint deploying_revision_id column"], "b7fa28e23b29": ["f3a8c1d05e64", "add route termination grace period"], "b8a85c96607c": ["7a9be5b982c0", "rewrap legacy string start_command via shell -c"], "b8c9d0e1f2a3": ["a7b8c9d0e1f2", "add preset_values to deployment_revisions"], "ba42cb865efe": ["c3d4e5f6a7b8", "remove deprecated RBAC permission rows (global scope, session:app entity)"], "ba5923b1f4a7": ["aa596a09c091", "make revision-preset deployment fields not null"], "bbcc151ec870": ["e3111d960208", "migrate strategy_spec legacy plain-int values to IntOrPercent dict format"], "bd1bf0524350": ["daf20413acda", "recompute inflated fair-share usage buckets from kernel records"], "be1ac9308056": ["2c9000848b6e", "add login_client_types table"], "bee1c0de01a1": ["338bc3284f20", "add enabled flag to resource slot types"], "c0ffee5a91d3": ["0113c63f3261", "add replica_groups table and replica group references"], "c2d3e4f5a6b7": ["b1a2c3d4e5f6", "add session options JSONB columns"], "c3d4e5f6a7b8": ["b2d4f6e8c1a3", "Add health_check column to routings table."], "c4d5e6f7a8b9": ["ba5923b1f4a7", "add revision_preset_id to deployment_revisions"], "c4e9f2a7b1d8": ["63be6b4add67", "add replica group history"], "c6648c039bd4": ["e7b3a1f9c2d4", "add permission bitmask column to permissions"], "c7d58e2a4f93": ["3632aad9d5d9", "Drop endpoint name unique index"], "c7d8e9f0a1b2": ["b5c6d7e8f9a0", "add FK to deployment_revisions.image (SET NULL)"], "c7e1a9d4f6b2": ["9fc9e6bfe695", "backfill custom runtime variant service block when missing"], "c7f2a8e31b04": ["b4e7f1a2c3d5", "add login_client_type_id to login_sessions"], "c9d0e1f2a3b4": ["b8c9d0e1f2a3", "add ui metadata to runtime_variant_presets"], "ccd5dbb99161": ["ba42cb865efe", "add ondelete cascade to image alias"], "cd067180a8b1": ["d8e4f2a1b3c7", "add image_id to kernels and image_ids to sessions"], "ce69b746304e": ["c2d3e4f5a6b7", "migrate association_groups_users data to rbac"], "cf3290640ea8": ["3549e469dfee", "add last_used_at to images"], "cff56a8381dd": ["3727dd0927cf", "add created_at to permissions table"], "d0e1f2a3b4c5": ["c9d0e1f2a3b4", "add access_level to model_cards"], "d1c0f1e2b3a4": ["ce69b746304e", "drop runtime_variant_presets.ui_type column; ui_type lives in ui_option"], "d3683e2703ff": ["f9a8cfaca907", "backfill role-to-scope mappings in association_scopes_entities"], "d3f4a5b6c7d8": ["fc249eccd0b2", "add required flag to resource slot types"], "d52fd86275bf": ["a1b2c3d4e5f7", "add ``vfolder_subpath`` to ``deployment_revisions``"], "d69322160c90": ["7af18070fdef", "add permission cap column to association_scopes_entities"], "d7879c511ea1": ["3727dd0927cf", "remove global scope rows from RBAC tables"], "d8e4f2a1b3c7": ["a3b4c5d6e7f8", "make endpoint created_at columns NOT NULL"], "d8e9f0a1b2c3": ["c7d8e9f0a1b2", "migrate deployment_revisions.runtime_variant to runtime_variant_id UUID FK"], "daf20413acda": ["f2b9a4c7e103", "disable auto_assign for admin roles"], "dec0deba5893": ["d1c0f1e2b3a4", "drop sessionresult/sessionresults native enum types in favor of VARCHAR"], "e1f2a3b4c5d6": ["d0e1f2a3b4c5", "normalize resource slots for model cards, presets, and revisions"], "e1f7a3c9d524": ["5e5d1672ccc2", "raise the deployment rollout timeout default and split action retries"], "e3111d960208": ["8d01fe40664a", "split route status and health_status columns"], "e3fb172166dc": ["d8e4f2a1b3c7", "backfill project member roles and promote legacy custom sources to system"], "e7b3a1f9c2d4": ["5d08e1164834", "seed runtime_variant_presets data"], "e9f0a1b2c3d4": ["d8e9f0a1b2c3", "add FK to deployment_revisions.model (SET NULL)"], "eb9d9c018e85": ["1a2b3c4d5e6f", "add auto_assign column to roles"], "ecc4b93d7907": ["be1ac9308056", "add prometheus_query_preset_id to endpoint_auto_scaling_rules"], "ed1aa96c40d0": ["4b79df76c749", "create model_cards table"], "ed42bc179b91": ["eb9d9c018e85", "seed health-check opt-in defaults for runtime variants"], "f0b1c2d3e4a5": ["e9f0a1b2c3d4", "split endpoint scaling_state out of EndpointLifecycle"], "f1a2b3c4d5e6": ["bbcc151ec870", "add_model_card_permissions_to_rbac"], "f2a3b4c5d6e7": ["e1f2a3b4c5d6", "add expires_at to endpoint_tokens"], "f2b9a4c7e103": ["c7e1a9d4f6b2", "backfill admin page read permission for runtime-created admin roles"], "f3a8c1d05e64": ["a3f1c7e2b9d4", "backfill default service port for custom runtime variant"], "f3a8c2d51b94": ["c6648c039bd4", "add ``model_mount_perm`` to ``deployment_revisions``"], "f5338adb2de1": ["cff56a8381dd,d7879c511ea1", "merge cff56a8381dd and d7879c511ea1"], "f7d3738a3cef": ["c7f2a8e31b04", "add server_default to images.last_used_at"], "f9a8cfaca907": ["85743d601993", "fix email scope_ids to UUIDs in association_scopes_entities"], "fc249eccd0b2": ["6b8149885649", "rename ``timeouts`` JSONB key to ``handler_options``"], "2d6443ac0d4a": ["bd1bf0524350", "create app_config_allow_list table"], "a8e06485829f": ["2d6443ac0d4a", "create app_config_fragments table"], "b4c5d6e7f8a9": ["e3b8d2a1c5f7", "make session scaling_group_name non-nullable"], "d3f8a1c45e9b": ["a8e06485829f", "create idle_checker tables"], "e3b8d2a1c5f7": ["d3f8a1c45e9b", "backfill custom runtime variant service block (main-head duplicate)"], "097389c0853b": ["c4e1a9b73f52", "add fair-share resource_group_id columns"], "2ec0aa5a19cf": ["b13d304bf1fd", "strip materialized nulls from stored model definitions"], "339ae21cb8ec": ["b3e8f1a24c76", "add sessions.requested_starts_at"], "39fadbbea696": ["b3e8f1a24c76", "add initial grace period to idle checkers"], "3f9a1c7b2e04": ["4a39641d0fc2", "add-session-job-priority"], "45d3064b95c9": ["2ec0aa5a19cf", "disable auto_assign for admin roles (main-head follow-up)"], "4a39641d0fc2": ["d004f760adc7", "create retention_policies table"], "5405ee0d8eed": ["339ae21cb8ec,39fadbbea696", "merge heads 339ae21cb8ec and 39fadbbea696"], "577c7a215934": ["b988f01b17a1,a1c4e7b93f22", "merge heads b988f01b17a1 and a1c4e7b93f22"], "5c92586bff94": ["b3f1a9c2d7e4", "create session_idle_checks"], "66d0f891ed20": ["ba6615a4d2f1", "move fragment rank to app_config_allow_list"], "710460cca1ed": ["097389c0853b", "add kernel usage record resource_group_id column"], "71cb16a7a9c5": ["8f3c1d5a2b47", "derive idle checker type from spec"], "7a9720934f55": ["710460cca1ed", "add usage bucket resource_group_id columns"], "7f2b9c4d1a83": ["a560420476b6", "add agent resource_group_id column"], "890490020974": ["e7a41b29c8d3", "make session idle check expire_at nullable"], "8f3c1d5a2b47": ["890490020974", "add session_groups table and placement group FKs"], "a0a28251f296": ["e5b71c94d2a8", "backfill jsonb null default_model_definition in runtime_variants"], "a1c4e7b93f22": ["3f9a1c7b2e04", "add kernel history read permissions to roles that can read kernels"], "a379b72f1206": ["b4c5d6e7f8a9", "add virtual scope tables"], "a3c1d8e5b294": ["c05f9465a9cd", "backfill admin page read permission for runtime-created admin roles (followup)"], "a560420476b6": ["e9a1c77b42d0", "cascade app config subtree deletion"], "aa27f1d5cd35": ["45d3064b95c9", "add covering indexes for virtual scope permission resolution"], "ada41cb881bb": ["a379b72f1206", "add session scope id columns"], "b13d304bf1fd": ["a3c1d8e5b294", "change audit_logs.acted_as to uuid"], "b3d9f7a2c184": ["c4e1a9b73f52", "add_app_config_fragment_permissions_to_rbac"], "b3e8f1a24c76": ["ea422739665b", "seed retention_policies disabled by default"], "b3f1a9c2d7e4": ["aa27f1d5cd35", "add is_default to scaling_group"], "b93d1c47af52": ["c4a91d7e05b2", "key app_config_fragments with UNIQUE NULLS NOT DISTINCT"], "b988f01b17a1": ["3f9a1c7b2e04", "use resource group IDs for fair-share uniqueness"], "ba6615a4d2f1": ["ada41cb881bb", "stringify model service start_command"], "c05f9465a9cd": ["7f2b9c4d1a83", "add acted_as to audit_logs"], "c4a91d7e05b2": ["71cb16a7a9c5", "recompute inflated fair-share usage buckets from kernel records"], "c4e1a7f9b26d": ["5405ee0d8eed", "add max_priority to keypair_resource_policies"], "c4e1a9b73f52": ["5c92586bff94", "drop_dead_app_config_permissions"], "cd6332715576": ["c4e1a7f9b26d", "add reserved_at column to resource_allocations"], "d004f760adc7": ["7a9720934f55,b3d9f7a2c184", "merge 7a97 and b3d9"], "e5b71c94d2a8": ["577c7a215934", "convert app_config_fragments.scope_id to a nullable UUID"], "e7a41b29c8d3": ["cd6332715576", "add prereserved columns for advance reservations"], "e9a1c77b42d0": ["66d0f891ed20", "add kernel resource_group_id column"], "ea422739665b": ["a0a28251f296", "make session idle check expire_at non-nullable"] };
-var LINE_PARENTS = { "22.09": { "bedd92de93af": "3efd66393bd0", "d58a526bf837": "fdc9d6ac49b4" }, "23.09": { "589c764a18f1": "a5319bfc7d7c", "8c74e7df26f8": "85615e005fa3", "d3f8c74bf148": "8c74e7df26f8" }, "24.03": { "3596bc12ec09": "59a622c31820", "38741c85f228": "dddf9be580f5", "59a622c31820": "5d92c9cc930c" }, "24.09": { "ecc9f6322be4": "ef9a7960d234", "ef9a7960d234": "e9e574a6e22d" }, "26.3": { "32ad43817452": "ffcf0ed13a26" }, "26.7": { "2d6443ac0d4a": "c7e1a9d4f6b2" } };
-
-// src/releases/releases.ts
-function lineKey(year, minor) {
-  return year <= 24 ? `${year}.${String(minor).padStart(2, "0")}` : `${year}.${minor}`;
-}
-function lineParts(line) {
-  const [year, minor] = line.split(".").map(Number);
-  return [year, minor];
-}
-function compareLines(a, b) {
-  const [ay, am] = lineParts(a);
-  const [by, bm] = lineParts(b);
-  return ay - by || am - bm;
-}
-function sameLine(a, b) {
-  return (typeof a === "string" ? a : a.series) === (typeof b === "string" ? b : b.series);
-}
-function compareReleases(a, b) {
-  return compareLines(a.series, b.series) || a.patch - b.patch;
-}
-var RELEASES = RELEASE_ROWS.map(([version, date, head, pythonRequires]) => {
-  const [year, minor, patch] = version.split(".").map(Number);
-  return { version, series: lineKey(year, minor), patch, head, date, pythonRequires };
-}).sort(compareReleases);
-var LINES = [...new Set(RELEASES.map((r) => r.series))];
-function releasesOf(line) {
-  return RELEASES.filter((r) => r.series === line);
-}
-function latestRelease(line) {
-  const releases = releasesOf(line);
-  return releases[releases.length - 1];
-}
-function earliestRelease(line) {
-  return releasesOf(line)[0];
-}
-function findRelease(version) {
-  return RELEASES.find((r) => r.version === version);
-}
-function parentsIn(line, revision) {
-  const parents = LINE_PARENTS[line]?.[revision] ?? REVISIONS[revision]?.[0];
-  return parents ? parents.split(",").filter((p) => p !== "") : [];
-}
-var ancestry = /* @__PURE__ */ new Map();
-function ancestorsIn(line, revision) {
-  const key = `${line} ${revision}`;
-  const known = ancestry.get(key);
-  if (known) return known;
-  const found = /* @__PURE__ */ new Set();
-  const queue = [revision];
-  while (queue.length > 0) {
-    const next = queue.pop();
-    if (found.has(next) || !(next in REVISIONS)) continue;
-    found.add(next);
-    queue.push(...parentsIn(line, next));
-  }
-  ancestry.set(key, found);
-  return found;
-}
-function revisionsOf(line) {
-  return ancestorsIn(line, latestRelease(line).head);
-}
-function reaches(line, revision, ancestor) {
-  return ancestorsIn(line, revision).has(ancestor);
-}
-function linesHolding(revision) {
-  return LINES.filter((line) => revisionsOf(line).has(revision));
 }
 
 // src/releases/catalogue.ts
@@ -31873,6 +31930,33 @@ async function aliveAgentRows({ deployment }) {
 // src/steps/schema.ts
 import { resolve as resolve5 } from "node:path";
 
+// src/releases/schema-facts.ts
+var VERSIONS_2109 = "backend.ai-manager@21.09.9:src/ai/backend/manager/models/alembic/versions";
+var VERSIONS_2203 = "backend.ai-manager@22.03.3:src/ai/backend/manager/models/alembic/versions";
+var SCHEMA_FACTS = [
+  {
+    since: "60a1effa77d2",
+    describe: "scaling_groups.wsproxy_addr exists",
+    probes: [{ table: "scaling_groups", column: "wsproxy_addr", exists: true }],
+    source: `${VERSIONS_2109}/60a1effa77d2_add_coordinator_address_column_on_.py`
+  },
+  {
+    since: "015d84d5a5ef",
+    describe: "tables images and image_aliases exist",
+    probes: [
+      { table: "images", exists: true },
+      { table: "image_aliases", exists: true }
+    ],
+    source: `${VERSIONS_2203}/015d84d5a5ef_add_image_table.py`
+  },
+  {
+    since: "d59ff89e7514",
+    describe: "keypairs.concurrency_used is dropped",
+    probes: [{ table: "keypairs", column: "concurrency_used", exists: false }],
+    source: `${VERSIONS_2203}/d59ff89e7514_remove_keypair_concurrency_used.py`
+  }
+];
+
 // src/manager/alembic.ts
 import { mkdtemp, readFile as readFile2, rm as rm6, writeFile as writeFile2 } from "node:fs/promises";
 import { tmpdir as tmpdir2 } from "node:os";
@@ -31887,6 +31971,9 @@ var AlembicError = class extends MigrationError {
   output;
 };
 async function runAlembic(setup, target, args) {
+  return runWithPrivateIni(setup, target, args.join(" "), (ini) => [...setup.command, "-c", ini, ...args]);
+}
+async function runWithPrivateIni(setup, target, what, argv) {
   const original = resolve4(setup.config);
   let text;
   try {
@@ -31899,7 +31986,7 @@ async function runAlembic(setup, target, args) {
   const ini = join6(dir, "alembic.ini");
   try {
     await writeFile2(ini, privateIni(text, dirname4(original), sqlalchemyUrl(target, await privateTlsFiles(target, dir), setup.lockTimeoutSeconds)), { mode: 384 });
-    const result = await runChild("alembic", process.execPath, ["-e", WATCHDOG, "--", ...setup.command, "-c", ini, ...args], { cwd: dirname4(original) });
+    const result = await runChild("alembic", process.execPath, ["-e", WATCHDOG, "--", ...argv(ini)], { cwd: dirname4(original) });
     if (result.exitCode === CANNOT_RUN) {
       throw new AlembicError(
         "invalid-input",
@@ -31914,7 +32001,7 @@ ${result.stdout.split("\n").filter((line) => line.includes("FAILED: ")).join("\n
       const failure2 = /FAILED: (.*)/.exec(said)?.[1] ?? pythonException(result.stderr) ?? result.stderr.trim().split("\n").slice(-3).join(" ");
       const tail = said.split("\n").filter((line) => line.trim() !== "").slice(-3).map((line) => line.trim()).join(" | ");
       const lockWait = /canceling statement due to lock timeout/.test(result.stderr) ? `; a table lock it needed was held by another session for longer than alembic-lock-timeout (${setup.lockTimeoutSeconds} s): find the holder in pg_locks, end it, and run migrate again` : "";
-      throw new AlembicError("inconsistent-state", `alembic ${args.join(" ")} failed (exit ${result.exitCode}): ${failure2}${lockWait}`, "failed", `exit ${result.exitCode}: ${tail || failure2}`);
+      throw new AlembicError("inconsistent-state", `alembic ${what} failed (exit ${result.exitCode}): ${failure2}${lockWait}`, "failed", `exit ${result.exitCode}: ${tail || failure2}`);
     }
     return result.stdout;
   } finally {
@@ -31966,81 +32053,219 @@ async function privateTlsFiles(target, dir) {
   return params;
 }
 
-// src/steps/schema.ts
-var FACTS = [
-  { since: "60a1effa77d2", describe: "scaling_groups.wsproxy_addr exists", holds: (c) => columnExists(c.deployment.postgres, "scaling_groups", "wsproxy_addr") },
-  {
-    since: "015d84d5a5ef",
-    describe: "tables images and image_aliases exist",
-    holds: async (c) => await tableExists(c.deployment.postgres, "images") && await tableExists(c.deployment.postgres, "image_aliases")
-  },
-  { since: "d59ff89e7514", describe: "keypairs.concurrency_used is dropped", holds: async (c) => !await columnExists(c.deployment.postgres, "keypairs", "concurrency_used") }
-];
-var schema = {
-  id: "schema",
-  title: "Database schema (alembic upgrade)",
-  kind: "change",
-  action: "Runs alembic upgrade to the target release's head revision under a PostgreSQL session advisory lock.",
-  servers: ["postgres"],
-  tables: ["alembic_version"],
-  async preflight(ctx) {
-    const revisions = await readRevisions(ctx.deployment.postgres);
-    const target = ctx.hop.to.head;
-    if (revisions.length === 1 && revisions[0] === target) return [ok2(`already at ${target}, the head of ${ctx.hop.to.version}; alembic is not run`)];
-    return [ok2(`at ${revisions.join(", ")}; alembic upgrade will take it to ${target} (${ctx.hop.to.version})`), await alembicWorks(ctx, target)];
-  },
-  async dryRun(ctx) {
-    const revisions = await readRevisions(ctx.deployment.postgres);
-    const target = ctx.hop.to.head;
-    if (revisions.length === 1 && revisions[0] === target) return [ok2(`already at ${target}: nothing to run`)];
-    if (ctx.options.managerVenv)
-      return [
-        skipped(`would run alembic upgrade ${revisions.join(", ")} \u2192 ${target} from the manager venv migrate makes in ${ctx.options.managerVenv.dir} (a dry run makes none, so no SQL is shown)`)
-      ];
-    const range = revisions.length === 1 ? `${revisions[0]}:${target}` : target;
-    const sql = await runAlembic(ctx.alembic, ctx.deployment.targets.postgres, ["upgrade", range, "--sql"]);
-    const statements = sql.split("\n").filter((line) => /;\s*$/.test(line) && !/^(BEGIN|COMMIT);/.test(line)).length;
-    return [
-      {
-        status: "ok",
-        detail: `would run alembic upgrade ${revisions.join(", ")} \u2192 ${target}: ${statements} SQL statement(s), shown in the report`,
-        attachment: { name: `alembic upgrade ${range} --sql`, content: sql }
-      }
-    ];
-  },
-  async apply(ctx) {
-    await waitForOrphanedAlembic(ctx);
-    const before = await readRevisions(ctx.deployment.postgres);
-    const target = ctx.hop.to.head;
-    if (before.length === 1 && before[0] === target) return ok2(`already at ${target} (${ctx.hop.to.version})`);
-    await runAlembic(ctx.alembic, ctx.deployment.targets.postgres, ["upgrade", target]);
-    return changed(`alembic upgrade ${before.join(", ")} \u2192 ${target} (${ctx.hop.to.version})`);
-  },
-  async verify(ctx) {
-    const revisions = await readRevisions(ctx.deployment.postgres);
-    const target = ctx.hop.to.head;
-    const findings = [];
-    findings.push(
-      revisions.length === 1 && revisions[0] === target ? ok2(`alembic_version is ${target}, the head of ${ctx.hop.to.version}`) : failed(`alembic_version is ${revisions.join(", ") || "empty"}; expected ${target}, the head of ${ctx.hop.to.version}`)
-    );
-    for (const fact of FACTS.filter((f) => reaches(ctx.hop.to.series, target, f.since))) {
-      findings.push(await fact.holds(ctx) ? ok2(fact.describe) : failed(`expected: ${fact.describe}`));
-    }
-    return findings;
+// src/manager/apply-revisions.ts
+import { readFile as readFile3 } from "node:fs/promises";
+var APPLY_REVISIONS = `
+import json, sys
+from alembic.config import Config
+from alembic.runtime.environment import EnvironmentContext
+from alembic.runtime.migration import MigrationStep
+from alembic.script import ScriptDirectory
+
+ini, wanted, mode, start = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], sys.argv[4]
+config = Config(ini)
+scripts = ScriptDirectory.from_config(config)
+def known(revision):
+    try:
+        return scripts.get_revision(revision) is not None
+    except Exception:
+        return False
+unknown = [r for r in wanted if not known(r)]
+if unknown:
+    sys.exit("FAILED: the manager package has no revision " + ", ".join(unknown))
+steps = [MigrationStep.upgrade_from_script(scripts.revision_map, scripts.get_revision(r)) for r in wanted]
+with EnvironmentContext(config, scripts, fn=lambda heads, context: steps, as_sql=(mode == "sql"), starting_rev=start or None, destination_rev=wanted[-1]):
+    scripts.run_env()
+`;
+async function pythonOf(setup) {
+  const [first, second, third] = setup.command;
+  if (second === "-m" && third === "alembic") return first;
+  if (setup.command.length === 1 && first) {
+    const line = (await readFile3(first, "utf8").catch(() => "")).split("\n")[0] ?? "";
+    const interpreter = /^#!\s*(\S+)/.exec(line)?.[1];
+    if (interpreter && !interpreter.endsWith("/env")) return interpreter;
   }
-};
-async function alembicWorks(ctx, target) {
-  if (ctx.options.managerVenv) return skipped(`alembic will run from the manager venv migrate makes in ${ctx.options.managerVenv.dir}: not checked here`);
-  const command = ctx.alembic.command.join(" ");
-  const config = resolve5(ctx.alembic.config);
+  throw new MigrationError(
+    "invalid-input",
+    `alembic-command "${setup.command.join(" ")}" does not say which Python runs it, which applying revisions one by one needs; accepted: "PYTHON -m alembic" or a venv's bin/alembic script`
+  );
+}
+async function applyRevisions(setup, target, revisions, options = {}) {
+  if (revisions.length === 0) return "";
+  const python = await pythonOf(setup);
+  const mode = options.offline ? "sql" : "online";
+  const what = `revisions ${revisions.length > 4 ? `${revisions.slice(0, 4).join(", ")} and ${revisions.length - 4} more` : revisions.join(", ")}${options.offline ? " (offline SQL)" : ""}`;
+  return runWithPrivateIni(setup, target, what, (ini) => [python, "-c", APPLY_REVISIONS, ini, JSON.stringify(revisions), mode, options.offline?.start ?? ""]);
+}
+
+// src/steps/schema.ts
+var listed = (revisions) => revisions.join(", ");
+function nextCommand(procedure, ctx, revisions) {
+  const head = ctx.hop.to.head;
+  const fromLine = ctx.hop.fromSeries;
+  const toLine = ctx.hop.to.series;
+  if (revisions.length === 1 && revisions[0] === head) return { kind: "done" };
+  const target = revisionsOf(toLine);
+  const unknown = revisions.filter((r) => !target.has(r));
+  if (unknown.length > 0) {
+    return {
+      kind: "refuse",
+      why: `alembic_version holds ${listed(unknown)}, which ${ctx.hop.to.version}'s migration scripts do not have (alembic would stop with "Can't locate revision"); a later release of ${toLine} or the next line may know it`
+    };
+  }
+  const headAncestors = appliedIn(toLine, [head]);
+  if (revisions.length > 1 && revisions.includes(head) && revisions.every((r) => headAncestors.has(r))) return { kind: "collapse", rows: revisions };
+  const source = revisionsOf(fromLine);
+  const followsSource = revisions.every((r) => source.has(r));
+  const skips = followsSource ? upgradeSkips(fromLine, toLine, revisions, head) : { skipped: [], covered: [] };
+  if (skips.skipped.length === 0) return { kind: "upgrade", covered: skips.covered };
+  const skipNote = `alembic upgrade would take ${skips.skipped.length} revision(s) of ${toLine} as done that the database never ran (${listed(skips.skipped)})`;
+  switch (procedure.kind) {
+    case "upgrade":
+      return { kind: "refuse", why: `${skipNote}; this hop has no remedy for them` };
+    case "apply-missing":
+      return { kind: "apply-missing", revisions: revisionsToApply(fromLine, toLine, revisions, head), skipped: skips.skipped };
+    case "downgrade-first":
+      if (!appliedIn(fromLine, revisions).has(procedure.downgradeTo)) {
+        return { kind: "refuse", why: `${skipNote}, and the database is not past ${procedure.downgradeTo}, the revision this hop downgrades to first` };
+      }
+      return { kind: "downgrade", to: procedure.downgradeTo, skipped: skips.skipped };
+  }
+}
+function describeNext(next, ctx) {
+  const head = ctx.hop.to.head;
+  switch (next.kind) {
+    case "done":
+      return `already at ${head}`;
+    case "collapse":
+      return `the missing revisions were applied; alembic_version's ${next.rows.length} rows will be collapsed to ${head}`;
+    case "upgrade":
+      return `alembic upgrade will take it to ${head} (${ctx.hop.to.version})${next.covered.length > 0 ? `; it skips ${next.covered.map((c) => `${c.revision} (the same change as ${c.twin})`).join(", ")}, which is harmless` : ""}`;
+    case "apply-missing":
+      return `alembic upgrade would skip ${listed(next.skipped)}, so the ${next.revisions.length} revision(s) of ${ctx.hop.to.version} the database lacks will be applied one by one in graph order, then alembic_version set to ${head}`;
+    case "downgrade":
+      return `alembic upgrade would skip ${listed(next.skipped)}, so ${ctx.hop.fromSeries}'s alembic will first downgrade to ${next.to}, then ${ctx.hop.to.version}'s upgrade to ${head}`;
+    case "refuse":
+      return next.why;
+  }
+}
+async function sourceAlembic(ctx) {
+  if (!ctx.sourceAlembic) {
+    throw new MigrationError("unsupported", `${ctx.hop.label} downgrades with ${ctx.hop.fromSeries}'s alembic before the upgrade, and this run has only the target release's alembic`);
+  }
+  return ctx.sourceAlembic();
+}
+function schemaStep(procedure = { kind: "upgrade" }) {
+  return {
+    id: "schema",
+    title: "Database schema (alembic upgrade)",
+    kind: "change",
+    action: procedure.kind === "upgrade" ? "Runs alembic upgrade to the target release's head revision under a PostgreSQL session advisory lock." : procedure.kind === "apply-missing" ? "Applies every revision of the target release the database lacks, including those alembic upgrade would skip, then sets alembic_version to the head." : `Downgrades with the source release's alembic to ${procedure.downgradeTo}, then runs the target release's alembic upgrade to its head.`,
+    servers: ["postgres"],
+    tables: ["alembic_version"],
+    async preflight(ctx) {
+      const revisions = await readRevisions(ctx.deployment.postgres);
+      const next = nextCommand(procedure, ctx, revisions);
+      const head = ctx.hop.to.head;
+      if (next.kind === "done") return [ok2(`already at ${head}, the head of ${ctx.hop.to.version}; alembic is not run`)];
+      if (next.kind === "refuse") return [failed(`at ${listed(revisions)}: ${next.why}`)];
+      const findings = [ok2(`at ${listed(revisions)}; ${describeNext(next, ctx)}`)];
+      if (next.kind !== "collapse") findings.push(await alembicWorks(ctx, ctx.alembic, head, "alembic"));
+      if (next.kind === "downgrade") {
+        findings.push(
+          ctx.sourceAlembic ? await alembicWorks(ctx, await ctx.sourceAlembic(), next.to, `${ctx.hop.fromSeries}'s alembic`) : failed(`${ctx.hop.label} needs ${ctx.hop.fromSeries}'s alembic for its downgrade to ${next.to}, and this run has only the target release's alembic`)
+        );
+      }
+      return findings;
+    },
+    async dryRun(ctx) {
+      const revisions = await readRevisions(ctx.deployment.postgres);
+      const next = nextCommand(procedure, ctx, revisions);
+      const head = ctx.hop.to.head;
+      const postgres = ctx.deployment.targets.postgres;
+      if (next.kind === "done") return [ok2(`already at ${head}: nothing to run`)];
+      if (next.kind === "refuse") return [failed(next.why)];
+      if (next.kind === "collapse") return [ok2(`would collapse alembic_version (${listed(next.rows)}) to ${head}`)];
+      if (ctx.options.managerVenv) {
+        return [
+          skipped(
+            `would run alembic ${next.kind === "upgrade" ? "upgrade" : next.kind} ${listed(revisions)} \u2192 ${head} from the manager venv migrate makes in ${ctx.options.managerVenv.dir} (a dry run makes none, so no SQL is shown)`
+          )
+        ];
+      }
+      const start = revisions.length === 1 ? revisions[0] : void 0;
+      const sql = next.kind === "apply-missing" ? await applyRevisions(ctx.alembic, postgres, next.revisions, { offline: { start: start ?? "" } }) : next.kind === "downgrade" ? await runAlembic(await sourceAlembic(ctx), postgres, ["downgrade", `${start ?? revisions[0]}:${next.to}`, "--sql"]) + await runAlembic(ctx.alembic, postgres, ["upgrade", `${next.to}:${head}`, "--sql"]) : await runAlembic(ctx.alembic, postgres, ["upgrade", start ? `${start}:${head}` : head, "--sql"]);
+      const statements = sql.split("\n").filter((line) => /;\s*$/.test(line) && !/^(BEGIN|COMMIT);/.test(line)).length;
+      const how = next.kind === "upgrade" ? "alembic upgrade" : next.kind === "apply-missing" ? `apply ${next.revisions.length} revision(s) by id, then collapse alembic_version` : `alembic downgrade to ${next.to}, then upgrade`;
+      return [
+        {
+          status: "ok",
+          detail: `would run ${how} ${listed(revisions)} \u2192 ${head}: ${statements} SQL statement(s), shown in the report`,
+          attachment: { name: `alembic ${next.kind === "upgrade" ? `upgrade ${start ? `${start}:${head}` : head}` : `${next.kind} ${listed(revisions)} \u2192 ${head}`} --sql`, content: sql }
+        }
+      ];
+    },
+    async apply(ctx) {
+      await waitForOrphanedAlembic(ctx);
+      const postgres = ctx.deployment.targets.postgres;
+      const head = ctx.hop.to.head;
+      const before = await readRevisions(ctx.deployment.postgres);
+      const done = [];
+      for (let revisions = before; ; revisions = await readRevisions(ctx.deployment.postgres)) {
+        const next = nextCommand(procedure, ctx, revisions);
+        if (next.kind === "done") break;
+        if (next.kind === "refuse") throw new MigrationError("inconsistent-state", `at ${listed(revisions)}: ${next.why}`);
+        if (done.length >= 3) throw new MigrationError("inconsistent-state", `alembic_version is ${listed(revisions)} after ${done.join(", ")}; expected ${head}`);
+        if (next.kind === "collapse") {
+          await ctx.deployment.postgres.query("DELETE FROM alembic_version WHERE version_num <> $1", [head]);
+          done.push(`alembic_version collapsed to ${head}`);
+        } else if (next.kind === "apply-missing") {
+          await applyRevisions(ctx.alembic, postgres, next.revisions);
+          done.push(`applied ${next.revisions.length} revision(s) by id (among them ${listed(next.skipped)}, which alembic upgrade would skip)`);
+        } else if (next.kind === "downgrade") {
+          await runAlembic(await sourceAlembic(ctx), postgres, ["downgrade", next.to]);
+          done.push(`${ctx.hop.fromSeries}'s alembic downgrade to ${next.to}`);
+        } else {
+          await runAlembic(ctx.alembic, postgres, ["upgrade", head]);
+          done.push(`alembic upgrade ${listed(revisions)} \u2192 ${head}`);
+        }
+      }
+      if (done.length === 0) return ok2(`already at ${head} (${ctx.hop.to.version})`);
+      return changed(`${done.join("; then ")} (${ctx.hop.to.version})`);
+    },
+    async verify(ctx) {
+      const revisions = await readRevisions(ctx.deployment.postgres);
+      const target = ctx.hop.to.head;
+      const findings = [];
+      findings.push(
+        revisions.length === 1 && revisions[0] === target ? ok2(`alembic_version is ${target}, the head of ${ctx.hop.to.version}`) : failed(`alembic_version is ${revisions.join(", ") || "empty"}; expected ${target}, the head of ${ctx.hop.to.version}`)
+      );
+      for (const fact of SCHEMA_FACTS.filter((f) => reaches(ctx.hop.to.series, target, f.since))) {
+        const holds = (await Promise.all(fact.probes.map((probe) => probeHolds(ctx, probe)))).every(Boolean);
+        findings.push(holds ? ok2(fact.describe) : failed(`expected: ${fact.describe}`));
+      }
+      return findings;
+    }
+  };
+}
+var schema = schemaStep();
+async function probeHolds(ctx, probe) {
+  const pg2 = ctx.deployment.postgres;
+  const present = probe.column ? await columnExists(pg2, probe.table, probe.column) : await tableExists(pg2, probe.table);
+  return present === probe.exists;
+}
+async function alembicWorks(ctx, setup, revision, name) {
+  if (ctx.options.managerVenv) return skipped(`${name} will run from the manager venv migrate makes in ${ctx.options.managerVenv.dir}: not checked here`);
+  const command = setup.command.join(" ");
+  const config = resolve5(setup.config);
   try {
-    await runAlembic(ctx.alembic, ctx.deployment.targets.postgres, ["show", target]);
-    return ok2(`alembic runs: "${command}" with ${config} knows revision ${target}`);
+    await runAlembic(setup, ctx.deployment.targets.postgres, ["show", revision]);
+    return ok2(`${name} runs: "${command}" with ${config} knows revision ${revision}`);
   } catch (error) {
     if (!(error instanceof AlembicError)) throw error;
-    const what = error.kind === "cannot-run" ? `"${command}" cannot be run (${error.output})` : error.kind === "no-config" ? `its config ${config} cannot be read (${error.output})` : `"${command} -c <private copy of ${config}> show ${target}" failed (${error.output})`;
+    const what = error.kind === "cannot-run" ? `"${command}" cannot be run (${error.output})` : error.kind === "no-config" ? `its config ${config} cannot be read (${error.output})` : `"${command} -c <private copy of ${config}> show ${revision}" failed (${error.output})`;
     return failed(
-      `alembic does not work as configured: ${what}; command: ${command}, config: ${config}. Set alembic-command (the manager venv's alembic, e.g. /opt/backend.ai/bin/alembic), alembic-config (the manager's alembic.ini, by default the one beside manager.toml) or manager-venv (bai-migrate makes the venv)`
+      `${name} does not work as configured: ${what}; command: ${command}, config: ${config}. Set alembic-command (the manager venv's alembic, e.g. /opt/backend.ai/bin/alembic), alembic-config (the manager's alembic.ini, by default the one beside manager.toml) or manager-venv (bai-migrate makes the venv)`
     );
   }
 }
@@ -32291,7 +32516,7 @@ async function compare(deployment, notOccupyingStatuses) {
 }
 
 // src/manager/manager-toml.ts
-import { open as open3, readFile as readFile3, realpath, rename as rename3, rm as rm7, stat as stat2 } from "node:fs/promises";
+import { open as open3, readFile as readFile4, realpath, rename as rename3, rm as rm7, stat as stat2 } from "node:fs/promises";
 import { basename as basename3, dirname as dirname5, join as join7, resolve as resolve6 } from "node:path";
 
 // node_modules/diff/libesm/diff/base.js
@@ -32812,7 +33037,7 @@ function splitLines(text) {
 async function currentConfig(ctx) {
   const config = ctx.deployment.targets.managerConfig;
   if (!config) throw new Error("no manager.toml: set manager-config");
-  return { path: config.path, text: await readFile3(config.path, "utf8") };
+  return { path: config.path, text: await readFile4(config.path, "utf8") };
 }
 function unifiedDiff(path4, before, after) {
   return createTwoFilesPatch(path4, path4, before, after, "now", "after the migration", { headerOptions: FILE_HEADERS_ONLY });
@@ -32878,39 +33103,75 @@ async function backupManagerToml(ctx) {
   return { name: "manager.toml", content: (await currentConfig(ctx)).text };
 }
 
+// src/steps/config-setting.ts
+var show = (value) => value === void 0 ? "unset" : typeof value === "string" ? `"${value}"` : String(value);
+function configSetting(spec) {
+  const { table, key, input } = spec;
+  const name = `[${table}] ${key}`;
+  const valueIn = (toml) => {
+    const section2 = toml[table];
+    return isTable(section2) ? section2[key] : void 0;
+  };
+  return {
+    id: spec.id,
+    title: spec.title,
+    kind: "change",
+    action: spec.action,
+    servers: [],
+    async preflight(ctx) {
+      const wanted = spec.value(ctx);
+      const config = ctx.deployment.targets.managerConfig;
+      const current = config ? valueIn(config.table) : void 0;
+      if (wanted === void 0) {
+        const stale = current === void 0 ? void 0 : spec.problem?.(current, ctx);
+        if (stale) return [failed(`${config.path} has ${name} = ${show(current)}, but ${stale}: set ${input} to one of them`)];
+        const stays = spec.unsetStatus === "ok" ? `${key} stays ${show(current)}; ` : "";
+        return [{ status: spec.unsetStatus, detail: `${input} not set: ${stays}${spec.why}` }];
+      }
+      const refused = spec.problem?.(wanted, ctx);
+      if (refused) return [failed(refused)];
+      if (!config) return [failed(`${describeInput(input, wanted)} must be written to manager.toml, but no manager.toml was found: set manager-config`)];
+      const now = spec.unsetStatus === "ok" ? ` in ${config.path} (now ${show(current)})` : "";
+      return [ok2(`${spec.unsetStatus === "ok" ? key : name} will be ${show(wanted)}${now}; ${spec.why}`)];
+    },
+    async dryRun(ctx) {
+      const wanted = spec.value(ctx);
+      if (wanted === void 0) return [skipped(`${input} not set: manager.toml stays as it is`)];
+      return [await dryRunSetting(ctx, table, key, wanted)];
+    },
+    async backup(ctx) {
+      if (spec.value(ctx) === void 0 || !ctx.deployment.targets.managerConfig) return void 0;
+      return backupManagerToml(ctx);
+    },
+    async apply(ctx) {
+      const wanted = spec.value(ctx);
+      if (wanted === void 0) return skipped(`${input} not set: manager.toml left as it is`);
+      return writeSetting(ctx, table, key, wanted);
+    },
+    async verify(ctx) {
+      const wanted = spec.value(ctx);
+      if (wanted === void 0) return [skipped(`${input} not set: nothing to verify`)];
+      const current = valueIn(parseToml((await currentConfig(ctx)).text));
+      return [current === wanted ? ok2(`${name} is ${show(current)}`) : failed(`${name} is ${show(current)}; expected ${show(wanted)}`)];
+    }
+  };
+}
+function describeInput(input, value) {
+  return typeof value === "string" ? `${input} "${value}"` : input;
+}
+
 // src/hops/21.09-22.03/last-stat-sync.ts
-var EXPLAIN = "from 22.03 kernels.last_stat is written only when a kernel terminates; periodic-sync-stats = true copies the live stats from Redis periodically, as before";
-var lastStatSync = {
+var lastStatSync = configSetting({
   id: "last-stat-sync",
   title: "kernels.last_stat sync ([debug] periodic-sync-stats)",
-  kind: "change",
   action: "Writes [debug] periodic-sync-stats to manager.toml when the periodic-sync-stats input is set; otherwise only explains the change.",
-  servers: [],
-  async preflight({ options, deployment }) {
-    if (options.periodicSyncStats === void 0) return [skipped(`periodic-sync-stats not set: ${EXPLAIN}`)];
-    if (!deployment.targets.managerConfig) return [failed("periodic-sync-stats must be written to manager.toml, but no manager.toml was found: set manager-config")];
-    return [ok2(`[debug] periodic-sync-stats will be ${options.periodicSyncStats}; ${EXPLAIN}`)];
-  },
-  async dryRun(ctx) {
-    if (ctx.options.periodicSyncStats === void 0) return [skipped("periodic-sync-stats not set: nothing to change")];
-    return [await dryRunSetting(ctx, "debug", "periodic-sync-stats", ctx.options.periodicSyncStats)];
-  },
-  async backup(ctx) {
-    return ctx.options.periodicSyncStats === void 0 ? void 0 : backupManagerToml(ctx);
-  },
-  async apply(ctx) {
-    if (ctx.options.periodicSyncStats === void 0) return skipped(`periodic-sync-stats not set: ${EXPLAIN}`);
-    return writeSetting(ctx, "debug", "periodic-sync-stats", ctx.options.periodicSyncStats);
-  },
-  async verify(ctx) {
-    if (ctx.options.periodicSyncStats === void 0) return [skipped("periodic-sync-stats not set: nothing to verify")];
-    const debug = parseToml((await currentConfig(ctx)).text).debug;
-    const value = isTable(debug) ? debug["periodic-sync-stats"] : void 0;
-    return [
-      value === ctx.options.periodicSyncStats ? ok2(`[debug] periodic-sync-stats is ${value}`) : failed(`[debug] periodic-sync-stats is ${String(value)}; expected ${ctx.options.periodicSyncStats}`)
-    ];
-  }
-};
+  table: "debug",
+  key: "periodic-sync-stats",
+  input: "periodic-sync-stats",
+  value: (ctx) => ctx.options.periodicSyncStats,
+  unsetStatus: "skipped",
+  why: "from 22.03 kernels.last_stat is written only when a kernel terminates; periodic-sync-stats = true copies the live stats from Redis periodically, as before"
+});
 
 // src/hops/21.09-22.03/image-tree.ts
 import { isIP } from "node:net";
@@ -33257,12 +33518,12 @@ function toRow(image) {
     resources: image.resources
   };
 }
-function listed(items, show) {
-  const shown = items.slice(0, SHOWN).map(show).join("; ");
+function listed2(items, show2) {
+  const shown = items.slice(0, SHOWN).map(show2).join("; ");
   return items.length > SHOWN ? `${shown}; and ${items.length - SHOWN} more (all in the report's attachment)` : shown;
 }
 function describeUnusable(unusable) {
-  return listed(unusable, (u) => `${u.key}: ${u.reason}`);
+  return listed2(unusable, (u) => `${u.key}: ${u.reason}`);
 }
 function unusableFinding(unusable, skip) {
   const count = `${unusable.length} etcd image entr${unusable.length === 1 ? "y" : "ies"} the 21.09 manager itself cannot use`;
@@ -33274,7 +33535,7 @@ function unusableFinding(unusable, skip) {
   };
 }
 function danglingFinding(tree) {
-  return warning(`${tree.dangling.length} alias(es) point at no image etcd holds and are not copied (21.09 cannot start them either): ${listed(tree.dangling, (d) => `${d.alias} ${d.reason}`)}`);
+  return warning(`${tree.dangling.length} alias(es) point at no image etcd holds and are not copied (21.09 cannot start them either): ${listed2(tree.dangling, (d) => `${d.alias} ${d.reason}`)}`);
 }
 var imagesRead = /* @__PURE__ */ new WeakMap();
 async function readEtcdImages(deployment) {
@@ -33459,51 +33720,18 @@ var pruneEtcdImages = {
 };
 
 // src/hops/21.09-22.03/distributed-lock.ts
-var DEFAULT_NOTE = "the upgrade guide says the default is etcd, but the manager defaults to pg_advisory from 22.03.2 (etcd only in 22.03.0 and 22.03.1)";
-var distributedLock = {
+var distributedLock = configSetting({
   id: "distributed-lock",
   title: "[manager] distributed-lock in manager.toml",
-  kind: "change",
   action: "Writes the chosen lock backend to [manager] distributed-lock in manager.toml, keeping its comments and layout.",
-  servers: [],
-  async preflight({ options, deployment }) {
-    const backend = options.lockBackend;
-    const config = deployment.targets.managerConfig;
-    const manager = config?.table.manager;
-    const current = isTable(manager) ? manager["distributed-lock"] : void 0;
-    if (!backend) {
-      return [ok2(`lock-backend not set: distributed-lock stays ${current === void 0 ? "unset" : `"${String(current)}"`}; ${DEFAULT_NOTE}`)];
-    }
-    if (backend === "redlock") {
-      return [failed('lock-backend "redlock" is not supported by Backend.AI 22.03; accepted: filelock, pg_advisory, etcd')];
-    }
-    if (!config) {
-      return [failed(`lock-backend "${backend}" must be written to manager.toml, but no manager.toml was found: set manager-config`)];
-    }
-    return [ok2(`distributed-lock will be "${backend}" in ${config.path} (now ${current === void 0 ? "unset" : `"${String(current)}"`}); ${DEFAULT_NOTE}`)];
-  },
-  async dryRun(ctx) {
-    if (!ctx.options.lockBackend) return [ok2("lock-backend not set: manager.toml stays as it is")];
-    return [await dryRunSetting(ctx, "manager", "distributed-lock", ctx.options.lockBackend)];
-  },
-  async backup(ctx) {
-    if (!ctx.options.lockBackend || !ctx.deployment.targets.managerConfig) return void 0;
-    return backupManagerToml(ctx);
-  },
-  async apply(ctx) {
-    if (!ctx.options.lockBackend) return ok2("lock-backend not set: manager.toml left as it is");
-    return writeSetting(ctx, "manager", "distributed-lock", ctx.options.lockBackend);
-  },
-  async verify(ctx) {
-    const { options } = ctx;
-    if (!options.lockBackend) return [ok2("lock-backend not set: nothing to verify")];
-    const manager = parseToml((await currentConfig(ctx)).text).manager;
-    const current = isTable(manager) ? manager["distributed-lock"] : void 0;
-    return [
-      current === options.lockBackend ? ok2(`[manager] distributed-lock is "${current}"`) : failed(`[manager] distributed-lock is ${current === void 0 ? "unset" : `"${String(current)}"`}; expected "${options.lockBackend}"`)
-    ];
-  }
-};
+  table: "manager",
+  key: "distributed-lock",
+  input: "lock-backend",
+  value: (ctx) => ctx.options.lockBackend,
+  unsetStatus: "ok",
+  why: "the upgrade guide says the default is etcd, but the manager defaults to pg_advisory from 22.03.2 (etcd only in 22.03.0 and 22.03.1)",
+  problem: (value, ctx) => typeof value === "string" && LOCK_BACKENDS.includes(value) ? lockBackendProblem(value, ctx.hop.to) : `lock-backend ${JSON.stringify(value)} is not a lock backend any Backend.AI release knows`
+});
 
 // src/hops/21.09-22.03/guide-notes.ts
 var storageProxy = {
@@ -34785,4 +35013,4 @@ export {
   venvRelease,
   needsManagerVenv
 };
-//# sourceMappingURL=chunk-XJUPXUBM.js.map
+//# sourceMappingURL=chunk-DKI2O2YU.js.map

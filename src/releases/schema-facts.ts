@@ -1,0 +1,48 @@
+/**
+ * What a schema looks like from a revision on, as PostgreSQL's catalog shows it: the schema
+ * step's verify checks every fact whose revision the target head has, so a head stamped without
+ * its DDL is caught. Each fact cites the revision file that makes it true.
+ */
+export interface SchemaProbe {
+  readonly table: string;
+  /** A column of the table; without it, the table itself. */
+  readonly column?: string;
+  /** false: the revision drops it. */
+  readonly exists: boolean;
+}
+
+export interface SchemaFact {
+  /** The revision that makes it true. */
+  readonly since: string;
+  readonly describe: string;
+  readonly probes: readonly SchemaProbe[];
+  /** Where the revision is, e.g. backend.ai-manager@21.09.9:src/ai/backend/manager/models/alembic/versions/…. */
+  readonly source: string;
+}
+
+const VERSIONS_2109 = 'backend.ai-manager@21.09.9:src/ai/backend/manager/models/alembic/versions';
+const VERSIONS_2203 = 'backend.ai-manager@22.03.3:src/ai/backend/manager/models/alembic/versions';
+
+export const SCHEMA_FACTS: readonly SchemaFact[] = [
+  {
+    since: '60a1effa77d2',
+    describe: 'scaling_groups.wsproxy_addr exists',
+    probes: [{ table: 'scaling_groups', column: 'wsproxy_addr', exists: true }],
+    source: `${VERSIONS_2109}/60a1effa77d2_add_coordinator_address_column_on_.py`,
+  },
+  {
+    since: '015d84d5a5ef',
+    describe: 'tables images and image_aliases exist',
+    probes: [
+      { table: 'images', exists: true },
+      { table: 'image_aliases', exists: true },
+    ],
+    source: `${VERSIONS_2203}/015d84d5a5ef_add_image_table.py`,
+  },
+  {
+    since: 'd59ff89e7514',
+    describe: 'keypairs.concurrency_used is dropped',
+    probes: [{ table: 'keypairs', column: 'concurrency_used', exists: false }],
+    source: `${VERSIONS_2203}/d59ff89e7514_remove_keypair_concurrency_used.py`,
+  },
+];
