@@ -16,7 +16,7 @@ import { resolveTargets } from '../../src/stores/connections.js';
 import { Deployment } from '../../src/stores/deployment.js';
 import { runAlembic, type AlembicSetup } from '../../src/manager/alembic.js';
 import { applyRevisions } from '../../src/manager/apply-revisions.js';
-import { latestRelease, revisionsOf } from '../../src/releases/releases.js';
+import { latestRelease, revisionsOf, revisionsToApply } from '../../src/releases/releases.js';
 import { schema, schemaStep, type SchemaProcedure } from '../../src/steps/schema.js';
 import type { StepContext } from '../../src/steps/step.js';
 
@@ -107,7 +107,6 @@ describe('schema: apply-missing (23.09.11 → 24.03.11)', () => {
       const [plan] = await step.preflight!(ctx);
       expect(plan!.status).toBe('ok');
       // What the killed run left: every revision applied, alembic_version with several rows.
-      const { revisionsToApply } = await import('../../src/releases/releases.js');
       await applyRevisions(ctx.alembic, ctx.deployment.targets.postgres!, revisionsToApply('23.09', '24.03', ['75ea2b136830'], '3596bc12ec09'));
       expect((await versions()).length).toBeGreaterThan(1);
       expect((await step.preflight!(ctx))[0]!.detail).toContain('will be collapsed to 3596bc12ec09');

@@ -16,8 +16,6 @@ interface LockBackendFacts {
   readonly works: readonly LockBackend[];
   /** Values that do not, with what happens (in the manager's own terms) where that helps. */
   readonly fails: Readonly<Partial<Record<LockBackend, string>>>;
-  /** The manager's default when the key is absent. */
-  readonly default: LockBackend;
 }
 
 const FOUR: readonly LockBackend[] = ['filelock', 'pg_advisory', 'etcd', 'redlock'];
@@ -25,29 +23,18 @@ const FOUR: readonly LockBackend[] = ['filelock', 'pg_advisory', 'etcd', 'redloc
 /** Each entry holds until the next one's release; oldest first. */
 const FACTS: readonly LockBackendFacts[] = [
   // 22.03 validates redlock but its factory raises NotImplementedError ("Redlock on aioredis v2 is not supported yet").
-  { since: '22.03.0', works: ['filelock', 'pg_advisory', 'etcd'], fails: { redlock: '', etcetra: 'not a value its config accepts' }, default: 'etcd' },
-  { since: '22.03.2', works: ['filelock', 'pg_advisory', 'etcd'], fails: { redlock: '', etcetra: 'not a value its config accepts' }, default: 'pg_advisory' },
+  { since: '22.03.0', works: ['filelock', 'pg_advisory', 'etcd'], fails: { redlock: '', etcetra: 'not a value its config accepts' } },
   // BA#468 brought redlock (redis-py); BA#2079 brought etcetra back in 24.03.3.
-  { since: '22.09.0', works: FOUR, fails: { etcetra: 'not a value its config accepts' }, default: 'pg_advisory' },
-  { since: '24.03.3', works: [...FOUR, 'etcetra'], fails: {}, default: 'pg_advisory' },
+  { since: '22.09.0', works: FOUR, fails: { etcetra: 'not a value its config accepts' } },
+  { since: '24.03.3', works: [...FOUR, 'etcetra'], fails: {} },
   // BA#4152 retired etcetra: 25.6–25.7 reject it in validation; from 25.8 the enum accepts it, the factory raises ValueError.
-  { since: '25.6.0', works: FOUR, fails: { etcetra: 'retired: its config validation rejects it' }, default: 'pg_advisory' },
-  { since: '25.8.0', works: FOUR, fails: { etcetra: 'its config accepts it, but the manager refuses to start: "Invalid lock backend: etcetra"' }, default: 'pg_advisory' },
+  { since: '25.6.0', works: FOUR, fails: { etcetra: 'retired: its config validation rejects it' } },
+  { since: '25.8.0', works: FOUR, fails: { etcetra: 'its config accepts it, but the manager refuses to start: "Invalid lock backend: etcetra"' } },
 ];
 
 /** undefined before 22.03, which has no distributed-lock setting. */
 function factsOf(release: Release): LockBackendFacts | undefined {
   return FACTS.filter((f) => compareReleases(findRelease(f.since)!, release) <= 0).at(-1);
-}
-
-/** The lock backends a manager of `release` starts with. */
-export function workingLockBackends(release: Release): readonly LockBackend[] {
-  return factsOf(release)?.works ?? [];
-}
-
-/** The manager's own default, for messages; undefined before 22.03. */
-export function defaultLockBackend(release: Release): LockBackend | undefined {
-  return factsOf(release)?.default;
 }
 
 /** Why `value` cannot be the lock backend of `release`, or undefined when it can. */

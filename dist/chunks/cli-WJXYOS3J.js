@@ -12,7 +12,7 @@ import {
   runCommand,
   secretInputs,
   unusedInputs
-} from "./chunk-DKI2O2YU.js";
+} from "./chunk-5UWTL4V2.js";
 import "./chunk-Z6VDQ35H.js";
 import "./chunk-YIVHD5DW.js";
 
@@ -207,4 +207,4 @@ process.exitCode = await main(process.argv.slice(2), process.env);
 export {
   main
 };
-//# sourceMappingURL=cli-WLSUPV3Z.js.map
+//# sourceMappingURL=cli-WJXYOS3J.js.map

@@ -19,7 +19,7 @@ import {
   venvCacheKey,
   venvRelease,
   which
-} from "./chunk-DKI2O2YU.js";
+} from "./chunk-5UWTL4V2.js";
 import {
   require_src3 as require_src
 } from "./chunk-Z6VDQ35H.js";
@@ -73892,4 +73892,4 @@ function setOutputs(report, options) {
 export {
   run
 };
-//# sourceMappingURL=main-AZDOOMKP.js.map
+//# sourceMappingURL=main-JABLQY3Q.js.map

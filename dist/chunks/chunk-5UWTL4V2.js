@@ -25315,14 +25315,13 @@ var LOCK_BACKENDS = ["filelock", "pg_advisory", "etcd", "redlock", "etcetra"];
 var FOUR = ["filelock", "pg_advisory", "etcd", "redlock"];
 var FACTS = [
   // 22.03 validates redlock but its factory raises NotImplementedError ("Redlock on aioredis v2 is not supported yet").
-  { since: "22.03.0", works: ["filelock", "pg_advisory", "etcd"], fails: { redlock: "", etcetra: "not a value its config accepts" }, default: "etcd" },
-  { since: "22.03.2", works: ["filelock", "pg_advisory", "etcd"], fails: { redlock: "", etcetra: "not a value its config accepts" }, default: "pg_advisory" },
+  { since: "22.03.0", works: ["filelock", "pg_advisory", "etcd"], fails: { redlock: "", etcetra: "not a value its config accepts" } },
   // BA#468 brought redlock (redis-py); BA#2079 brought etcetra back in 24.03.3.
-  { since: "22.09.0", works: FOUR, fails: { etcetra: "not a value its config accepts" }, default: "pg_advisory" },
-  { since: "24.03.3", works: [...FOUR, "etcetra"], fails: {}, default: "pg_advisory" },
+  { since: "22.09.0", works: FOUR, fails: { etcetra: "not a value its config accepts" } },
+  { since: "24.03.3", works: [...FOUR, "etcetra"], fails: {} },
   // BA#4152 retired etcetra: 25.6–25.7 reject it in validation; from 25.8 the enum accepts it, the factory raises ValueError.
-  { since: "25.6.0", works: FOUR, fails: { etcetra: "retired: its config validation rejects it" }, default: "pg_advisory" },
-  { since: "25.8.0", works: FOUR, fails: { etcetra: 'its config accepts it, but the manager refuses to start: "Invalid lock backend: etcetra"' }, default: "pg_advisory" }
+  { since: "25.6.0", works: FOUR, fails: { etcetra: "retired: its config validation rejects it" } },
+  { since: "25.8.0", works: FOUR, fails: { etcetra: 'its config accepts it, but the manager refuses to start: "Invalid lock backend: etcetra"' } }
 ];
 function factsOf(release) {
   return FACTS.filter((f) => compareReleases(findRelease(f.since), release) <= 0).at(-1);
@@ -35013,4 +35012,4 @@ export {
   venvRelease,
   needsManagerVenv
 };
-//# sourceMappingURL=chunk-DKI2O2YU.js.map
+//# sourceMappingURL=chunk-5UWTL4V2.js.map
