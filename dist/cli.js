@@ -3,5 +3,5 @@ import { createRequire as __baiCreateRequire } from 'node:module'; const require
 
 // src/cli/index.ts
 process.setSourceMapsEnabled(true);
-await import("./chunks/cli-WJXYOS3J.js");
+await import("./chunks/cli-IVX6BB3H.js");
 //# sourceMappingURL=cli.js.map

@@ -24,11 +24,11 @@ beforeAll(() => {
   olderWheels = buildManagerWheel('22.03.13');
 });
 
-/** A venv bai-migrate made earlier (as a migrate would), without running a migration. */
-async function madeVenv(): Promise<string> {
-  const dir = join(mkdtempSync(join(tmpdir(), 'bai-venv-')), 'manager');
-  await provisionManagerVenv({ dir, python: TEST_PYTHON, pipArgs: ['--no-index', '--find-links', wheels], systemSitePackages: true }, '22.03.14', new MemoryLogger());
-  return dir;
+/** manager-venv (a folder of venvs, one per release) where bai-migrate made 22.03.14's earlier (as a migrate would), without running a migration. */
+async function madeVenv(): Promise<{ root: string; venv: string }> {
+  const root = join(mkdtempSync(join(tmpdir(), 'bai-venv-')), 'manager');
+  await provisionManagerVenv({ dir: root, python: TEST_PYTHON, pipArgs: ['--no-index', '--find-links', wheels], systemSitePackages: true }, '22.03.14', new MemoryLogger());
+  return { root, venv: join(root, '22.03.14') };
 }
 
 /** The stand-in wheel has no CLI: this one answers everything and notes how it was called. */
@@ -55,17 +55,19 @@ function venvInputs(toml: string, venv: string, extra: Record<string, string> = 
 
 describe('manager-venv', () => {
   it('makes a venv with backend.ai-manager==<to-version>, migrates with its alembic, and reuses it next time', async () => {
-    const venv = join(mkdtempSync(join(tmpdir(), 'bai-venv-')), 'manager');
+    const root = join(mkdtempSync(join(tmpdir(), 'bai-venv-')), 'manager');
+    const venv = join(root, '22.03.14');
     const deployment = await deploy();
     const toml = deployment.writeManagerToml();
-    const first = await runEngine(venvInputs(toml, venv));
+    const first = await runEngine(venvInputs(toml, root));
     expect(first.report.error).toBeUndefined();
     expect(first.report.entries[0]).toEqual({ phase: 'setup', step: 'manager-venv', status: 'changed', detail: `made ${venv} with backend.ai-manager==22.03.14; alembic runs from it` });
     expect(first.report.managerVenv).toEqual({ dir: venv, requirement: 'backend.ai-manager==22.03.14', created: true });
     expect((await deployment.pg.query('SELECT version_num FROM alembic_version')).rows).toEqual([{ version_num: '81c264528f20' }]);
     expect(readFileSync(join(venv, 'bai-migrate-alembic.ini'), 'utf8')).toContain('script_location = ai.backend.manager.models:alembic');
+    expect(readdirSync(root).sort()).toEqual(['.bai-migrate-venvs', '22.03.14']);
 
-    const second = await runEngine(venvInputs(toml, venv));
+    const second = await runEngine(venvInputs(toml, root));
     expect(second.report.outcome).toBe('success');
     expect(second.report.entries[0]).toMatchObject({ step: 'manager-venv', status: 'ok', detail: `reused ${venv} with backend.ai-manager==22.03.14; alembic runs from it` });
   });
@@ -83,7 +85,7 @@ describe('manager-venv', () => {
     );
     expect(await snapshotState(admin(), deployment)).toEqual(before);
     // The half-made venv is marked as bai-migrate's, so the next run may replace it.
-    expect(readFileSync(join(venv, '.bai-migrate-manager'), 'utf8')).toBe('backend.ai-manager==22.03.13 (incomplete)\n');
+    expect(readFileSync(join(venv, '22.03.13', '.bai-migrate-manager'), 'utf8')).toBe('backend.ai-manager==22.03.13 (incomplete)\n');
     const next = await runEngine(venvInputs(toml, venv));
     expect(next.report.error).toBeUndefined();
     expect(next.report.managerVenv).toMatchObject({ requirement: 'backend.ai-manager==22.03.14', created: true });
@@ -109,6 +111,7 @@ describe('manager-venv', () => {
     const before = await snapshotState(admin(), deployment);
     const venv = join(mkdtempSync(join(tmpdir(), 'bai-venv-')), 'manager');
     const { 'backup-dir': backupDir, ...inputs } = venvInputs(toml, venv, { 'image-rescan': 'true' });
+    const release = join(venv, '22.03.14');
     // (image-rescan's dry run reads the images table, which a 21.09 database does not have yet.)
     for (const run of [
       { ...inputs, command: 'preflight' },
@@ -120,12 +123,12 @@ describe('manager-venv', () => {
         phase: 'setup',
         step: 'manager-venv',
         status: 'warning',
-        detail: `${venv} holds no venv yet; migrate will make it with backend.ai-manager==22.03.14 (pip install backend.ai-manager==22.03.14); a ${run.command === 'preflight' ? 'preflight' : 'dry run'} makes and caches no venv, so alembic and the manager's CLI from it are not checked`,
+        detail: `${release} holds no venv yet; migrate will make it with backend.ai-manager==22.03.14 (pip install backend.ai-manager==22.03.14); a ${run.command === 'preflight' ? 'preflight' : 'dry run'} makes and caches no venv, so alembic and the manager's CLI from it are not checked`,
       });
       if (run.command === 'preflight') {
         expect(report.entries.find((e) => e.phase === 'preflight' && e.step === 'image-rescan')).toMatchObject({
           status: 'skipped',
-          detail: expect.stringContaining(`will run ${venv}/bin/backend.ai from the manager venv migrate makes`),
+          detail: expect.stringContaining(`will run ${release}/bin/backend.ai from the manager venv migrate makes`),
         });
       } else {
         expect(report.entries.find((e) => e.phase === 'apply' && e.step === 'schema')).toMatchObject({
@@ -144,11 +147,11 @@ describe('manager-venv', () => {
   });
 
   it('preflight with a venv made earlier checks its alembic and its CLI, not the ones on PATH', async () => {
-    const venv = await madeVenv();
+    const { root, venv } = await madeVenv();
     const calls = fakeManagerCli(venv);
     const deployment = await deploy();
     const toml = deployment.writeManagerToml();
-    const { report } = await runEngine({ ...venvInputs(toml, venv, { 'image-rescan': 'true' }), command: 'preflight' });
+    const { report } = await runEngine({ ...venvInputs(toml, root, { 'image-rescan': 'true' }), command: 'preflight' });
     expect(report.error).toBeUndefined();
     expect(report.entries[0]).toMatchObject({ phase: 'setup', step: 'manager-venv', status: 'ok', detail: `reused ${venv} with backend.ai-manager==22.03.14; alembic runs from it` });
     const preflight = report.entries.filter((e) => e.phase === 'preflight');
@@ -160,14 +163,14 @@ describe('manager-venv', () => {
   });
 
   it('a venv that holds another release than its marker says fails before anything is written, naming both', async () => {
-    const venv = await madeVenv();
+    const { root, venv } = await madeVenv();
     // As a pip run by hand (or a cache restored from elsewhere) would leave it.
     execFileSync(join(venv, 'bin', 'python'), ['-m', 'pip', 'install', '-q', '--disable-pip-version-check', '--no-index', '--no-deps', '--find-links', olderWheels, 'backend.ai-manager==22.03.13']);
     const deployment = await deploy();
     const toml = deployment.writeManagerToml();
     const before = await snapshotState(admin(), deployment);
     const message = `manager venv ${venv} holds backend.ai-manager 22.3.13, but the target release is 22.03.14: its alembic and CLI are another release's; delete the folder (bai-migrate made it, and migrate makes it again with backend.ai-manager==22.03.14) or set manager-venv to another folder`;
-    const inputs = venvInputs(toml, venv);
+    const inputs = venvInputs(toml, root);
     for (const run of [{ ...inputs, command: 'preflight' }, inputs]) {
       const { report } = await runEngine(run);
       expect(report.outcome).toBe('failure');

@@ -8,7 +8,7 @@
  */
 import * as cache from '@actions/cache';
 import { MigrationError } from '../core/errors.js';
-import { managerRequirement, pythonVersion, chooseInterpreter, venvCacheKey, type ManagerVenvOptions } from '../manager/venv.js';
+import type { VenvCache } from '../manager/venvs.js';
 
 /** Between the workflow's key and the time: "prod" must not restore "prod-eu"'s snapshots. */
 const SNAPSHOT_ENTRY = '#snapshot-';
@@ -42,17 +42,16 @@ export async function restoreSnapshot(file: string, key: string): Promise<string
 }
 
 /**
- * The manager venv: restored before the run under a key of release, Python and OS, so that the
- * engine finds it made; saved after a run that had to make it. The cache only saves time, so
- * where it is not available the venv is simply made.
+ * The manager venvs: the engine restores each one it needs under a key of release, Python and OS
+ * before making it, and saves one it had to make. The cache only saves time, so where it is not
+ * available the venvs are simply made.
  */
-export async function restoreManagerVenv(venv: ManagerVenvOptions, version: string): Promise<string | undefined> {
+export function actionsVenvCache(): VenvCache | undefined {
   if (!cache.isFeatureAvailable()) return undefined;
-  const key = venvCacheKey(managerRequirement(version), await pythonVersion((await chooseInterpreter(venv.python, version)).python));
-  return (await cache.restoreCache([venv.dir], key)) ? key : `${key} (not cached yet)`;
-}
-
-export async function saveManagerVenv(venv: ManagerVenvOptions, version: string): Promise<void> {
-  if (!cache.isFeatureAvailable()) return;
-  await cache.saveCache([venv.dir], venvCacheKey(managerRequirement(version), await pythonVersion((await chooseInterpreter(venv.python, version)).python)));
+  return {
+    restore: async (dir, key) => (await cache.restoreCache([dir], key)) !== undefined,
+    save: async (dir, key) => {
+      await cache.saveCache([dir], key);
+    },
+  };
 }

@@ -3,12 +3,12 @@
  * log groups, annotations and a job summary. Everything else lives in the engine.
  */
 import * as core from '@actions/core';
-import { needsManagerVenv, runCommand, venvRelease } from '../core/run-command.js';
+import { runCommand } from '../core/run-command.js';
 import { MigrationError, messageOf } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { INPUTS, parseOptions, secretInputs, unusedInputs, type Options } from '../core/options.js';
 import { pullRequestFromEnv, rehearsalComment, upsertComment } from './pr-comment.js';
-import { restoreManagerVenv, restoreSnapshot, saveManagerVenv, saveSnapshot } from './cache.js';
+import { actionsVenvCache, restoreSnapshot, saveSnapshot } from './cache.js';
 import { renderMarkdown, type Report } from '../core/report/index.js';
 
 const actionLogger: Logger = {
@@ -31,15 +31,8 @@ export async function run(): Promise<void> {
       const entry = await core.group('Restore the snapshot from the Actions cache', () => restoreSnapshot(options.snapshotFile, options.snapshotCacheKey!));
       core.info(`Snapshot restored from cache entry ${entry}`);
     }
-    const venvVersion = options.managerVenv && needsManagerVenv(options) && options.toVersion ? venvRelease(options) : undefined;
-    if (venvVersion) {
-      const key = await core.group('Restore the manager venv from the Actions cache', () => restoreManagerVenv(options.managerVenv!, venvVersion));
-      if (key) core.info(`manager venv cache key: ${key}`);
-    }
-    const report = await runCommand(options, { log: actionLogger, onSecret: (secret) => core.setSecret(secret) });
-    if (venvVersion && report.managerVenv?.created) {
-      await core.group('Save the manager venv in the Actions cache', () => saveManagerVenv(options.managerVenv!, venvVersion));
-    }
+    // Each manager venv the run makes is restored from and saved in the Actions cache, keyed by release, Python and OS.
+    const report = await runCommand(options, { log: actionLogger, onSecret: (secret) => core.setSecret(secret), venvCache: actionsVenvCache() });
     if (options.command === 'snapshot' && options.snapshotCacheKey && report.outcome === 'success') {
       const entry = await core.group('Save the snapshot in the Actions cache', () => saveSnapshot(options.snapshotFile, options.snapshotCacheKey!));
       core.info(`Snapshot saved as cache entry ${entry}`);

@@ -10,6 +10,8 @@ import { grpcCause, SERVER_NAMES, type Deployment, type Server } from '../stores
 import { acquireMigrationLock, type MigrationLock } from '../stores/lock.js';
 import type { AlembicSetup } from '../manager/alembic.js';
 import type { ManagerCli } from '../manager/cli.js';
+import type { ManagerVenvs } from '../manager/venvs.js';
+import { latestRelease } from '../releases/releases.js';
 import { alembicConfigBeside } from '../rehearsal/rehearse.js';
 import type { Finding, Hop, Step, StepContext } from '../steps/step.js';
 
@@ -24,6 +26,8 @@ export class Session {
     readonly report: Report,
     private readonly secrets: ReadonlySet<string>,
     readonly log: Logger,
+    /** The run's manager venvs, with manager-venv: a hop that downgrades first takes its source release's alembic from them. */
+    private readonly venvs?: ManagerVenvs,
   ) {
     // alembic.ini beside manager.toml (where operators keep it), else in the working directory.
     const config = options.alembicConfig ?? alembicConfigBeside(deployment.targets.managerConfig?.path);
@@ -76,7 +80,18 @@ export class Session {
 
   /** What a step's phases get. */
   stepContext(hop: Hop): StepContext {
-    return { deployment: this.deployment, options: this.options, hop, log: this.log, alembic: this.alembic, managerCli: this.managerCli() };
+    const context = { deployment: this.deployment, options: this.options, hop, log: this.log, alembic: this.alembic, managerCli: this.managerCli() };
+    return this.venvs ? { ...context, sourceAlembic: () => this.sourceAlembic(hop) } : context;
+  }
+
+  /** The alembic of the source line's final release (the one the database was last upgraded with), from its own venv. */
+  private async sourceAlembic(hop: Hop): Promise<AlembicSetup | undefined> {
+    const source = latestRelease(hop.fromSeries).version;
+    const venv = await this.venvs!.get(source, {
+      use: `${hop.fromSeries}'s alembic runs from it for the downgrade of ${hop.label}`,
+      unchecked: `${hop.fromSeries}'s alembic from it is not checked`,
+    });
+    return venv ? { command: venv.command, config: venv.config, lockTimeoutSeconds: this.options.alembicLockTimeoutSeconds } : undefined;
   }
 
   /** The manager's CLI, handed manager.toml the way the manager finds it. */

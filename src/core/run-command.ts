@@ -9,7 +9,7 @@ import { redactingLogger, type Logger } from './logger.js';
 import type { Options } from './options.js';
 import { resolveTargets } from '../stores/connections.js';
 import { Deployment } from '../stores/deployment.js';
-import { inspectManagerVenv, provisionManagerVenv, requireManagerRelease, type ProvisionedVenv } from '../manager/venv.js';
+import { ManagerVenvs, type VenvCache } from '../manager/venvs.js';
 import { targetRelease } from '../releases/catalogue.js';
 import { commandDefinition } from '../commands/registry.js';
 import { Session } from '../commands/session.js';
@@ -20,6 +20,8 @@ export interface RunHooks {
   /** Called for every secret as soon as it is known, before anything can print it. */
   readonly onSecret: (secret: string) => void;
   readonly env?: NodeJS.ProcessEnv;
+  /** Where manager venvs outlive the runner (the Action's cache). */
+  readonly venvCache?: VenvCache;
 }
 
 export async function runCommand(given: Options, hooks: RunHooks): Promise<Report> {
@@ -36,7 +38,13 @@ export async function runCommand(given: Options, hooks: RunHooks): Promise<Repor
   let deployment: Deployment | undefined;
   try {
     const log = redactingLogger(hooks.log, secrets);
-    if (options.managerVenv && commandDefinition(options.command).managerVenv(options)) options = await withManagerVenv(options, report, log);
+    let venvs: ManagerVenvs | undefined;
+    const venvUse = commandDefinition(options.command).managerVenv(options);
+    if (options.managerVenv && venvUse) {
+      const record = (entry: Report['entries'][number]) => report.entries.push(entry);
+      venvs = new ManagerVenvs(options.managerVenv, venvUse, log, record, options.command === 'preflight' ? 'preflight' : 'dry run', hooks.venvCache);
+      options = await withTargetVenv(options, venvs, report);
+    }
     const command = commandDefinition(options.command);
     if (command.on === 'disposable-servers') {
       // No production connection at all: everything happens on the disposable servers.
@@ -46,7 +54,7 @@ export async function runCommand(given: Options, hooks: RunHooks): Promise<Repor
     const targets = resolveTargets(options, hooks.env);
     targets.secrets.forEach(addSecret);
     deployment = new Deployment(targets, options.connectTimeoutSeconds * 1000, addSecret, isReadOnly(options));
-    const session = new Session(options, deployment, report, secrets, log);
+    const session = new Session(options, deployment, report, secrets, log, venvs);
     try {
       await command.run(session);
     } finally {
@@ -80,49 +88,22 @@ export function venvRelease(options: Options): string {
   throw invalidInput('manager-venv with clear-history mode: manager needs to-version: the manager release installed (e.g. 22.03.14)');
 }
 
-/** The commands that make (or reuse) the venv; a dry run makes and caches nothing. */
-export function needsManagerVenv(options: Options): boolean {
-  return commandDefinition(options.command).managerVenv(options) === 'make';
-}
-
 /**
- * alembic from a venv bai-migrate makes (or made before) with the target release's manager,
- * proved to hold that release before anything else runs. preflight and dry runs only use a venv
- * that is there; without one, managerVenv stays set and the steps say what migrate will make.
+ * alembic and the manager's CLI from the target release's venv, made (or made before) and proved
+ * to hold that release before anything else runs. Without one (a check before any migrate made
+ * it), managerVenv stays set and the steps say what migrate will make.
  */
-async function withManagerVenv(options: Options, report: Report, log: Logger): Promise<Options> {
-  const venv = options.managerVenv!;
+async function withTargetVenv(options: Options, venvs: ManagerVenvs, report: Report): Promise<Options> {
   const version = venvRelease(options);
-  let provisioned: ProvisionedVenv;
-  if (needsManagerVenv(options)) provisioned = await log.group('Manager venv', () => provisionManagerVenv(venv, version, log));
-  else {
-    const found = await inspectManagerVenv(venv, version);
-    if (found.state !== 'ready') {
-      const holds = found.state === 'stale' ? `holds ${found.holds}, so migrate will replace it with` : 'holds no venv yet; migrate will make it with';
-      const detail = `${venv.dir} ${holds} ${found.requirement} (pip install ${found.requirement}); a ${options.command === 'preflight' ? 'preflight' : 'dry run'} makes and caches no venv, so alembic and the manager's CLI from it are not checked`;
-      report.entries.push({ phase: 'setup', step: 'manager-venv', status: 'warning', detail });
-      log.warning(`manager-venv: ${detail}`);
-      return options;
-    }
-    provisioned = found.venv;
-  }
-  await requireManagerRelease(provisioned, version).catch((error: unknown) => {
-    report.entries.push({ phase: 'setup', step: 'manager-venv', status: 'failed', detail: messageOf(error) });
-    throw error;
-  });
-  report.managerVenv = { dir: venv.dir, requirement: provisioned.requirement, created: provisioned.created };
-  report.entries.push({
-    phase: 'setup',
-    step: 'manager-venv',
-    status: provisioned.created ? 'changed' : 'ok',
-    detail: `${provisioned.created ? 'made' : 'reused'} ${venv.dir} with ${provisioned.requirement}; alembic runs from it`,
-  });
+  const venv = await venvs.get(version, { use: 'alembic runs from it', unchecked: "alembic and the manager's CLI from it are not checked" });
+  if (!venv) return options;
+  report.managerVenv = { dir: venvs.dirFor(version), requirement: venv.requirement, created: venv.created };
   return {
     ...options,
     managerVenv: undefined,
-    alembicCommand: provisioned.command,
-    alembicConfig: options.alembicConfig ?? provisioned.config,
-    managerCommand: options.managerCommand ?? [provisioned.managerCli],
+    alembicCommand: venv.command,
+    alembicConfig: options.alembicConfig ?? venv.config,
+    managerCommand: options.managerCommand ?? [venv.managerCli],
   };
 }
 

@@ -1,14 +1,17 @@
 /**
  * The manager's environment for alembic, made on demand: a venv with `pip install
- * backend.ai-manager==<target release>`. The manager's migration scripts import its own modules
+ * backend.ai-manager==<release>`. The manager's migration scripts import its own modules
  * (backend.ai-manager@22.03.3:src/ai/backend/manager/models/alembic/env.py), so alembic must run inside such a venv; a runner that has none gets one here,
  * and the Action caches it (keyed by release, Python and OS) so that only the first run pays.
+ *
+ * manager-venv is a folder of such venvs, one per release, `<manager-venv>/<release>/`: a run needs
+ * the target release's, and a hop that downgrades first also the source release's (manager/venvs.ts).
  *
  * bai-migrate only ever deletes or reuses a folder that carries its marker: a venv an operator
  * made is never touched.
  */
 import { existsSync, readdirSync } from 'node:fs';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { invalidInput, MigrationError } from '../core/errors.js';
 import type { AlembicSetup } from './alembic.js';
@@ -18,6 +21,8 @@ import { managerPythonFor } from '../releases/manager-python.js';
 
 export const MANAGER_PACKAGE = 'backend.ai-manager';
 const MARKER = '.bai-migrate-manager';
+/** Marks manager-venv itself as bai-migrate's folder of venvs. */
+const ROOT_MARKER = '.bai-migrate-venvs';
 
 export interface ManagerVenvOptions {
   readonly dir: string;
@@ -51,42 +56,79 @@ export function venvCacheKey(requirement: string, python: string, platform = pro
   return `bai-migrate-venv-${platform}-${arch}-py${python}-${requirement}`;
 }
 
+/** Where the venv of one release lives inside manager-venv. */
+export function releaseVenvDir(root: string, version: string): string {
+  return join(resolve(root), version);
+}
+
+function venvIn(dir: string, requirement: string): Omit<ProvisionedVenv, 'created'> {
+  return { command: [join(dir, 'bin', 'python'), '-m', 'alembic'], config: join(dir, 'bai-migrate-alembic.ini'), requirement, managerCli: join(dir, 'bin', 'backend.ai') };
+}
+
 /**
- * What the folder holds now, read only: a venv bai-migrate made with `version` (ready), one it
- * made with another release or left incomplete (stale: migrate replaces it), or nothing (absent).
+ * What manager-venv is: new or empty, bai-migrate's folder of venvs, or the single venv an earlier
+ * bai-migrate made in it (the folder before it held one venv per release), which a make replaces.
  * A folder bai-migrate did not make is refused.
+ */
+async function inspectRoot(root: string, given: string): Promise<'ours' | 'absent' | { legacy: string }> {
+  if (existsSync(join(root, ROOT_MARKER))) return 'ours';
+  if (existsSync(join(root, MARKER))) return { legacy: (await readFile(join(root, MARKER), 'utf8')).trim() };
+  const entries = existsSync(root) ? readdirSync(root) : [];
+  // Venvs restored one by one from a cache come without the folder's marker, each with its own.
+  if (entries.length > 0 && entries.every((entry) => existsSync(join(root, entry, MARKER)))) return 'ours';
+  if (entries.length > 0) {
+    throw invalidInput(`manager-venv "${given}" exists and was not made by bai-migrate; accepted: a new or empty folder (or point alembic-command at your own venv instead)`);
+  }
+  return 'absent';
+}
+
+/**
+ * What manager-venv holds for `version` now, read only: a venv bai-migrate made with it (ready),
+ * one it made with another release or left incomplete (stale: migrate replaces it), or nothing
+ * (absent).
  */
 export async function inspectManagerVenv(
   options: ManagerVenvOptions,
   version: string,
 ): Promise<{ state: 'ready'; venv: ProvisionedVenv } | { state: 'stale'; holds: string; requirement: string } | { state: 'absent'; requirement: string }> {
-  const dir = resolve(options.dir);
+  const root = resolve(options.dir);
   const requirement = managerRequirement(version);
-  const python = join(dir, 'bin', 'python');
+  const found = await inspectRoot(root, options.dir);
+  if (typeof found === 'object') return { state: 'stale', holds: `${found.legacy} in the layout of an earlier bai-migrate`, requirement };
+  const dir = releaseVenvDir(root, version);
   const marker = join(dir, MARKER);
   if (existsSync(marker)) {
     const holds = (await readFile(marker, 'utf8')).trim();
-    if (holds === requirement && existsSync(python)) {
-      return { state: 'ready', venv: { command: [python, '-m', 'alembic'], config: join(dir, 'bai-migrate-alembic.ini'), requirement, managerCli: join(dir, 'bin', 'backend.ai'), created: false } };
-    }
+    if (holds === requirement && existsSync(join(dir, 'bin', 'python'))) return { state: 'ready', venv: { ...venvIn(dir, requirement), created: false } };
     return { state: 'stale', holds, requirement };
   }
   if (existsSync(dir) && readdirSync(dir).length > 0) {
-    throw invalidInput(`manager-venv "${options.dir}" exists and was not made by bai-migrate; accepted: a new or empty folder (or point alembic-command at your own venv instead)`);
+    throw invalidInput(
+      `manager-venv "${options.dir}" holds ${dir}, which bai-migrate did not make; accepted: a folder bai-migrate keeps one venv per release in (delete ${dir}, or set manager-venv to another folder)`,
+    );
   }
   return { state: 'absent', requirement };
 }
 
 export async function provisionManagerVenv(options: ManagerVenvOptions, version: string, log: Logger): Promise<ProvisionedVenv> {
-  const dir = resolve(options.dir);
+  const root = resolve(options.dir);
+  const dir = releaseVenvDir(root, version);
   const requirement = managerRequirement(version);
   const python = join(dir, 'bin', 'python');
-  const setup = { command: [python, '-m', 'alembic'], config: join(dir, 'bai-migrate-alembic.ini'), requirement, managerCli: join(dir, 'bin', 'backend.ai') };
+  const setup = venvIn(dir, requirement);
   const found = await inspectManagerVenv(options, version);
   if (found.state === 'ready') {
     log.info(`manager venv ${dir} already has ${requirement}`);
     return found.venv;
   }
+  const rootState = await inspectRoot(root, options.dir);
+  if (typeof rootState === 'object') {
+    // The one venv an earlier bai-migrate kept right in manager-venv (its marker says so).
+    log.info(`manager-venv ${root} holds a venv of an earlier bai-migrate (${rootState.legacy}); replacing it with a folder of one venv per release`);
+    await rm(root, { recursive: true, force: true });
+  }
+  await mkdir(root, { recursive: true });
+  await writeFile(join(root, ROOT_MARKER), 'bai-migrate keeps one manager venv per release here\n');
   if (found.state === 'stale') await rm(dir, { recursive: true, force: true });
   const marker = join(dir, MARKER);
 

@@ -89,11 +89,12 @@ function describeNext(next: Next, ctx: StepContext): string {
   }
 }
 
-/** The source release's alembic, for a downgrade; a finding when this run has none. */
-async function sourceAlembic(ctx: StepContext): Promise<AlembicSetup> {
-  if (!ctx.sourceAlembic) {
-    throw new MigrationError('unsupported', `${ctx.hop.label} downgrades with ${ctx.hop.fromSeries}'s alembic before the upgrade, and this run has only the target release's alembic`);
-  }
+const noSourceAlembic = (ctx: StepContext, to: string) =>
+  `${ctx.hop.label} needs ${ctx.hop.fromSeries}'s alembic for its downgrade to ${to}, and this run has only the target release's alembic; set manager-venv (bai-migrate makes a venv of each release it needs)`;
+
+/** The source release's alembic, for a downgrade; undefined in a check when migrate is still to make its venv. */
+async function sourceAlembic(ctx: StepContext, to: string): Promise<AlembicSetup | undefined> {
+  if (!ctx.sourceAlembic) throw new MigrationError('unsupported', noSourceAlembic(ctx, to));
   return ctx.sourceAlembic();
 }
 
@@ -120,10 +121,14 @@ export function schemaStep(procedure: SchemaProcedure = { kind: 'upgrade' }): St
       const findings = [ok(`at ${listed(revisions)}; ${describeNext(next, ctx)}`)];
       if (next.kind !== 'collapse') findings.push(await alembicWorks(ctx, ctx.alembic, head, 'alembic'));
       if (next.kind === 'downgrade') {
+        const source = ctx.sourceAlembic ? await ctx.sourceAlembic() : undefined;
+        const name = `${ctx.hop.fromSeries}'s alembic`;
         findings.push(
-          ctx.sourceAlembic
-            ? await alembicWorks(ctx, await ctx.sourceAlembic(), next.to, `${ctx.hop.fromSeries}'s alembic`)
-            : failed(`${ctx.hop.label} needs ${ctx.hop.fromSeries}'s alembic for its downgrade to ${next.to}, and this run has only the target release's alembic`),
+          !ctx.sourceAlembic
+            ? failed(noSourceAlembic(ctx, next.to))
+            : source
+              ? await alembicWorks(ctx, source, next.to, name)
+              : skipped(`${name} will run from the manager venv migrate makes in ${ctx.options.managerVenv?.dir ?? 'manager-venv'}: not checked here`),
         );
       }
       return findings;
@@ -137,10 +142,11 @@ export function schemaStep(procedure: SchemaProcedure = { kind: 'upgrade' }): St
       if (next.kind === 'done') return [ok(`already at ${head}: nothing to run`)];
       if (next.kind === 'refuse') return [failed(next.why)];
       if (next.kind === 'collapse') return [ok(`would collapse alembic_version (${listed(next.rows)}) to ${head}`)];
-      if (ctx.options.managerVenv) {
+      const source = next.kind === 'downgrade' ? await sourceAlembic(ctx, next.to) : undefined;
+      if (ctx.options.managerVenv || (next.kind === 'downgrade' && !source)) {
         return [
           skipped(
-            `would run alembic ${next.kind === 'upgrade' ? 'upgrade' : next.kind} ${listed(revisions)} → ${head} from the manager venv migrate makes in ${ctx.options.managerVenv.dir} (a dry run makes none, so no SQL is shown)`,
+            `would run alembic ${next.kind === 'upgrade' ? 'upgrade' : next.kind} ${listed(revisions)} → ${head} from the manager venv${next.kind === 'downgrade' ? 's' : ''} migrate makes in ${ctx.options.managerVenv?.dir ?? 'manager-venv'} (a dry run makes none, so no SQL is shown)`,
           ),
         ];
       }
@@ -150,7 +156,7 @@ export function schemaStep(procedure: SchemaProcedure = { kind: 'upgrade' }): St
         next.kind === 'apply-missing'
           ? await applyRevisions(ctx.alembic, postgres, next.revisions, { offline: { start: start ?? '' } })
           : next.kind === 'downgrade'
-            ? (await runAlembic(await sourceAlembic(ctx), postgres, ['downgrade', `${start ?? revisions[0]}:${next.to}`, '--sql'])) +
+            ? (await runAlembic(source!, postgres, ['downgrade', `${start ?? revisions[0]}:${next.to}`, '--sql'])) +
               (await runAlembic(ctx.alembic, postgres, ['upgrade', `${next.to}:${head}`, '--sql']))
             : await runAlembic(ctx.alembic, postgres, ['upgrade', start ? `${start}:${head}` : head, '--sql']);
       const statements = sql.split('\n').filter((line) => /;\s*$/.test(line) && !/^(BEGIN|COMMIT);/.test(line)).length;
@@ -188,7 +194,9 @@ export function schemaStep(procedure: SchemaProcedure = { kind: 'upgrade' }): St
           await applyRevisions(ctx.alembic, postgres, next.revisions);
           done.push(`applied ${next.revisions.length} revision(s) by id (among them ${listed(next.skipped)}, which alembic upgrade would skip)`);
         } else if (next.kind === 'downgrade') {
-          await runAlembic(await sourceAlembic(ctx), postgres, ['downgrade', next.to]);
+          const source = await sourceAlembic(ctx, next.to);
+          if (!source) throw new MigrationError('unsupported', noSourceAlembic(ctx, next.to));
+          await runAlembic(source, postgres, ['downgrade', next.to]);
           done.push(`${ctx.hop.fromSeries}'s alembic downgrade to ${next.to}`);
         } else {
           await runAlembic(ctx.alembic, postgres, ['upgrade', head]);

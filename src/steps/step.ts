@@ -28,8 +28,11 @@ export interface StepContext {
   readonly log: Logger;
   /** The target release's alembic. */
   readonly alembic: AlembicSetup;
-  /** The source release's alembic, where the run has one (a schema step that downgrades first needs it). */
-  readonly sourceAlembic?: () => Promise<AlembicSetup>;
+  /**
+   * The source release's alembic, where the run has one (a schema step that downgrades first
+   * needs it); it resolves to undefined in a check when the venv migrate makes is not there yet.
+   */
+  readonly sourceAlembic?: () => Promise<AlembicSetup | undefined>;
   readonly managerCli: ManagerCli;
 }
 

@@ -128,7 +128,7 @@ export const INPUTS: readonly InputSpec[] = [
     kind: 'path',
     usedBy: VENV,
     description:
-      "A folder for a venv with backend.ai-manager==<to-version> from pip, made when it does not hold one yet; alembic and the manager's CLI then run from it (the Action caches it by release, Python and OS). preflight and dry runs make none: they check a venv an earlier run made, else say migrate will make it. Instead of alembic-command. For clear-history mode: manager, to-version names the installed release.",
+      "A folder bai-migrate keeps manager venvs in, one per release (<manager-venv>/<release>/, pip install backend.ai-manager==<release>), each made when it is not there yet: the target release's runs alembic and the manager's CLI; a hop that downgrades first also gets its source release's (the Action caches each by release, Python and OS). preflight and dry runs make none: they check venvs an earlier run made, else say migrate will make them. Instead of alembic-command. For clear-history mode: manager, to-version names the installed release.",
   },
   {
     name: 'python',
@@ -150,7 +150,7 @@ export const INPUTS: readonly InputSpec[] = [
     kind: 'list',
     separator: 'spaces',
     usedBy: ['migrate', 'preflight', 'verify', 'clear-history', 'rehearse'],
-    description: "The manager's CLI for image-rescan and mode: manager, split on spaces and run without a shell. Empty: <manager-venv>/bin/backend.ai with manager-venv, else backend.ai.",
+    description: "The manager's CLI for image-rescan and mode: manager, split on spaces and run without a shell. Empty: <manager-venv>/<release>/bin/backend.ai with manager-venv, else backend.ai.",
   },
   {
     name: 'image-rescan',

@@ -11,6 +11,9 @@ import type { Deployment } from '../../stores/deployment.js';
 import { imageRescanArgs, lastLines, requireSuccess, runManagerCli } from '../../manager/cli.js';
 import { readImageTree } from './image-metadata.js';
 import { tableExists } from '../../stores/schema.js';
+import { join } from 'node:path';
+import { releaseVenvDir } from '../../manager/venv.js';
+import { targetRelease } from '../../releases/catalogue.js';
 import { knownRegistries } from './image-tree.js';
 import { changed, failed, ok, skipped, type Step, type StepContext } from '../../steps/step.js';
 
@@ -29,7 +32,11 @@ export const imageRescan: Step = {
     if (!ctx.options.imageRescan) return [skipped('not requested: images come from etcd only; a rescan can be run later')];
     const registries = await registryNames(ctx.deployment);
     if (ctx.options.managerVenv && !ctx.options.managerCommand) {
-      return [skipped(`the rescan will run ${ctx.options.managerVenv.dir}/bin/backend.ai from the manager venv migrate makes: not checked here; it will rescan ${registries.join(', ')}`)];
+      return [
+        skipped(
+          `the rescan will run ${join(releaseVenvDir(ctx.options.managerVenv.dir, targetRelease(ctx.options.toVersion!).version), 'bin', 'backend.ai')} from the manager venv migrate makes: not checked here; it will rescan ${registries.join(', ')}`,
+        ),
+      ];
     }
     const help = [...imageRescanArgs(ctx.hop.to.series, '').slice(0, -1), '--help'];
     const result = await runManagerCli(ctx.managerCli, help);

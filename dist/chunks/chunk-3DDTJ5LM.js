@@ -25419,7 +25419,7 @@ var INPUTS = [
     name: "manager-venv",
     kind: "path",
     usedBy: VENV,
-    description: "A folder for a venv with backend.ai-manager==<to-version> from pip, made when it does not hold one yet; alembic and the manager's CLI then run from it (the Action caches it by release, Python and OS). preflight and dry runs make none: they check a venv an earlier run made, else say migrate will make it. Instead of alembic-command. For clear-history mode: manager, to-version names the installed release."
+    description: "A folder bai-migrate keeps manager venvs in, one per release (<manager-venv>/<release>/, pip install backend.ai-manager==<release>), each made when it is not there yet: the target release's runs alembic and the manager's CLI; a hop that downgrades first also gets its source release's (the Action caches each by release, Python and OS). preflight and dry runs make none: they check venvs an earlier run made, else say migrate will make them. Instead of alembic-command. For clear-history mode: manager, to-version names the installed release."
   },
   {
     name: "python",
@@ -25440,7 +25440,7 @@ var INPUTS = [
     kind: "list",
     separator: "spaces",
     usedBy: ["migrate", "preflight", "verify", "clear-history", "rehearse"],
-    description: "The manager's CLI for image-rescan and mode: manager, split on spaces and run without a shell. Empty: <manager-venv>/bin/backend.ai with manager-venv, else backend.ai."
+    description: "The manager's CLI for image-rescan and mode: manager, split on spaces and run without a shell. Empty: <manager-venv>/<release>/bin/backend.ai with manager-venv, else backend.ai."
   },
   {
     name: "image-rescan",
@@ -26195,8 +26195,8 @@ function isDowngrade(from, to) {
 }
 
 // src/core/run-command.ts
-import { mkdir as mkdir3, stat as stat3, writeFile as writeFile4 } from "node:fs/promises";
-import { dirname as dirname6, join as join9, resolve as resolve8 } from "node:path";
+import { mkdir as mkdir4, stat as stat3, writeFile as writeFile4 } from "node:fs/promises";
+import { dirname as dirname6, join as join10, resolve as resolve8 } from "node:path";
 
 // src/core/logger.ts
 function redactingLogger(log, secrets) {
@@ -27688,7 +27688,7 @@ var Deployment = class {
 
 // src/manager/venv.ts
 import { existsSync as existsSync2, readdirSync } from "node:fs";
-import { readFile, rm as rm3, writeFile } from "node:fs/promises";
+import { mkdir as mkdir2, readFile, rm as rm3, writeFile } from "node:fs/promises";
 import { join as join4, resolve as resolve3 } from "node:path";
 
 // node_modules/@actions/exec/lib/exec.js
@@ -28689,6 +28689,7 @@ function managerPythonFor(version) {
 // src/manager/venv.ts
 var MANAGER_PACKAGE = "backend.ai-manager";
 var MARKER = ".bai-migrate-manager";
+var ROOT_MARKER = ".bai-migrate-venvs";
 function managerRequirement(version) {
   return `${MANAGER_PACKAGE}==${version}`;
 }
@@ -28701,33 +28702,59 @@ async function pythonVersion(python) {
 function venvCacheKey(requirement, python, platform = process.platform, arch = process.arch) {
   return `bai-migrate-venv-${platform}-${arch}-py${python}-${requirement}`;
 }
+function releaseVenvDir(root, version) {
+  return join4(resolve3(root), version);
+}
+function venvIn(dir, requirement) {
+  return { command: [join4(dir, "bin", "python"), "-m", "alembic"], config: join4(dir, "bai-migrate-alembic.ini"), requirement, managerCli: join4(dir, "bin", "backend.ai") };
+}
+async function inspectRoot(root, given) {
+  if (existsSync2(join4(root, ROOT_MARKER))) return "ours";
+  if (existsSync2(join4(root, MARKER))) return { legacy: (await readFile(join4(root, MARKER), "utf8")).trim() };
+  const entries = existsSync2(root) ? readdirSync(root) : [];
+  if (entries.length > 0 && entries.every((entry) => existsSync2(join4(root, entry, MARKER)))) return "ours";
+  if (entries.length > 0) {
+    throw invalidInput(`manager-venv "${given}" exists and was not made by bai-migrate; accepted: a new or empty folder (or point alembic-command at your own venv instead)`);
+  }
+  return "absent";
+}
 async function inspectManagerVenv(options, version) {
-  const dir = resolve3(options.dir);
+  const root = resolve3(options.dir);
   const requirement = managerRequirement(version);
-  const python = join4(dir, "bin", "python");
+  const found = await inspectRoot(root, options.dir);
+  if (typeof found === "object") return { state: "stale", holds: `${found.legacy} in the layout of an earlier bai-migrate`, requirement };
+  const dir = releaseVenvDir(root, version);
   const marker = join4(dir, MARKER);
   if (existsSync2(marker)) {
     const holds = (await readFile(marker, "utf8")).trim();
-    if (holds === requirement && existsSync2(python)) {
-      return { state: "ready", venv: { command: [python, "-m", "alembic"], config: join4(dir, "bai-migrate-alembic.ini"), requirement, managerCli: join4(dir, "bin", "backend.ai"), created: false } };
-    }
+    if (holds === requirement && existsSync2(join4(dir, "bin", "python"))) return { state: "ready", venv: { ...venvIn(dir, requirement), created: false } };
     return { state: "stale", holds, requirement };
   }
   if (existsSync2(dir) && readdirSync(dir).length > 0) {
-    throw invalidInput(`manager-venv "${options.dir}" exists and was not made by bai-migrate; accepted: a new or empty folder (or point alembic-command at your own venv instead)`);
+    throw invalidInput(
+      `manager-venv "${options.dir}" holds ${dir}, which bai-migrate did not make; accepted: a folder bai-migrate keeps one venv per release in (delete ${dir}, or set manager-venv to another folder)`
+    );
   }
   return { state: "absent", requirement };
 }
 async function provisionManagerVenv(options, version, log) {
-  const dir = resolve3(options.dir);
+  const root = resolve3(options.dir);
+  const dir = releaseVenvDir(root, version);
   const requirement = managerRequirement(version);
   const python = join4(dir, "bin", "python");
-  const setup = { command: [python, "-m", "alembic"], config: join4(dir, "bai-migrate-alembic.ini"), requirement, managerCli: join4(dir, "bin", "backend.ai") };
+  const setup = venvIn(dir, requirement);
   const found = await inspectManagerVenv(options, version);
   if (found.state === "ready") {
     log.info(`manager venv ${dir} already has ${requirement}`);
     return found.venv;
   }
+  const rootState = await inspectRoot(root, options.dir);
+  if (typeof rootState === "object") {
+    log.info(`manager-venv ${root} holds a venv of an earlier bai-migrate (${rootState.legacy}); replacing it with a folder of one venv per release`);
+    await rm3(root, { recursive: true, force: true });
+  }
+  await mkdir2(root, { recursive: true });
+  await writeFile(join4(root, ROOT_MARKER), "bai-migrate keeps one manager venv per release here\n");
   if (found.state === "stale") await rm3(dir, { recursive: true, force: true });
   const marker = join4(dir, MARKER);
   const interpreter = await chooseInterpreter(options.python, version);
@@ -28836,6 +28863,91 @@ formatter = generic
 [formatter_generic]
 format = %(levelname)-5.5s [%(name)s] %(message)s
 `;
+
+// src/manager/venvs.ts
+var ManagerVenvs = class {
+  constructor(options, mode, log, record, runName, cache) {
+    this.options = options;
+    this.mode = mode;
+    this.log = log;
+    this.record = record;
+    this.runName = runName;
+    this.cache = cache;
+  }
+  options;
+  mode;
+  log;
+  record;
+  runName;
+  cache;
+  venvs = /* @__PURE__ */ new Map();
+  used = [];
+  /** Where the release's venv is or will be. */
+  dirFor(version) {
+    return releaseVenvDir(this.options.dir, version);
+  }
+  /**
+   * The release's venv, proved to hold that release; undefined in check mode when no earlier run
+   * made it (a warning in the report says migrate will).
+   */
+  get(version, purpose) {
+    let venv = this.venvs.get(version);
+    if (!venv) {
+      venv = this.mode === "make" ? this.make(version, purpose) : this.find(version, purpose);
+      this.venvs.set(version, venv);
+    }
+    return venv;
+  }
+  async make(version, purpose) {
+    const dir = this.dirFor(version);
+    const cacheKey = this.cache ? await this.cacheKey(version) : void 0;
+    if (this.cache && cacheKey && (await inspectManagerVenv(this.options, version)).state === "absent") {
+      const hit = await this.cache.restore(dir, cacheKey).catch((error) => {
+        this.log.warning(`manager venv ${dir}: restoring it from the cache failed (${messageOf(error)}); it is made instead`);
+        return false;
+      });
+      this.log.info(`manager venv cache key: ${cacheKey}${hit ? "" : " (not cached yet)"}`);
+    }
+    const venv = await this.log.group(`Manager venv ${version}`, () => provisionManagerVenv(this.options, version, this.log));
+    await this.prove(venv, version);
+    if (venv.created && this.cache && cacheKey) {
+      await this.cache.save(dir, cacheKey).catch((error) => this.log.warning(`manager venv ${dir}: saving it in the cache failed (${messageOf(error)}); the next run makes it again`));
+    }
+    this.used.push({ release: version, dir, requirement: venv.requirement, created: venv.created, ...cacheKey ? { cacheKey } : {} });
+    this.record({ phase: "setup", step: "manager-venv", status: venv.created ? "changed" : "ok", detail: `${venv.created ? "made" : "reused"} ${dir} with ${venv.requirement}; ${purpose.use}` });
+    return venv;
+  }
+  async find(version, purpose) {
+    const found = await inspectManagerVenv(this.options, version);
+    const dir = this.dirFor(version);
+    if (found.state !== "ready") {
+      const holds = found.state === "stale" ? `holds ${found.holds}, so migrate will replace it with` : "holds no venv yet; migrate will make it with";
+      const detail = `${dir} ${holds} ${found.requirement} (pip install ${found.requirement}); a ${this.runName} makes and caches no venv, so ${purpose.unchecked}`;
+      this.record({ phase: "setup", step: "manager-venv", status: "warning", detail });
+      this.log.warning(`manager-venv: ${detail}`);
+      return void 0;
+    }
+    await this.prove(found.venv, version);
+    this.used.push({ release: version, dir, requirement: found.venv.requirement, created: false });
+    this.record({ phase: "setup", step: "manager-venv", status: "ok", detail: `reused ${dir} with ${found.venv.requirement}; ${purpose.use}` });
+    return found.venv;
+  }
+  async prove(venv, version) {
+    await requireManagerRelease(venv, version).catch((error) => {
+      this.record({ phase: "setup", step: "manager-venv", status: "failed", detail: messageOf(error) });
+      throw error;
+    });
+  }
+  /** Release, Python and OS: a venv only works with the Python that made it. */
+  async cacheKey(version) {
+    try {
+      const { python } = await chooseInterpreter(this.options.python, version);
+      return venvCacheKey(`backend.ai-manager==${version}`, await pythonVersion(python));
+    } catch {
+      return void 0;
+    }
+  }
+};
 
 // src/rehearsal/rehearse.ts
 import { randomBytes as randomBytes4 } from "node:crypto";
@@ -32148,10 +32260,9 @@ function describeNext(next, ctx) {
       return next.why;
   }
 }
-async function sourceAlembic(ctx) {
-  if (!ctx.sourceAlembic) {
-    throw new MigrationError("unsupported", `${ctx.hop.label} downgrades with ${ctx.hop.fromSeries}'s alembic before the upgrade, and this run has only the target release's alembic`);
-  }
+var noSourceAlembic = (ctx, to) => `${ctx.hop.label} needs ${ctx.hop.fromSeries}'s alembic for its downgrade to ${to}, and this run has only the target release's alembic; set manager-venv (bai-migrate makes a venv of each release it needs)`;
+async function sourceAlembic(ctx, to) {
+  if (!ctx.sourceAlembic) throw new MigrationError("unsupported", noSourceAlembic(ctx, to));
   return ctx.sourceAlembic();
 }
 function schemaStep(procedure = { kind: "upgrade" }) {
@@ -32171,8 +32282,10 @@ function schemaStep(procedure = { kind: "upgrade" }) {
       const findings = [ok2(`at ${listed(revisions)}; ${describeNext(next, ctx)}`)];
       if (next.kind !== "collapse") findings.push(await alembicWorks(ctx, ctx.alembic, head, "alembic"));
       if (next.kind === "downgrade") {
+        const source = ctx.sourceAlembic ? await ctx.sourceAlembic() : void 0;
+        const name = `${ctx.hop.fromSeries}'s alembic`;
         findings.push(
-          ctx.sourceAlembic ? await alembicWorks(ctx, await ctx.sourceAlembic(), next.to, `${ctx.hop.fromSeries}'s alembic`) : failed(`${ctx.hop.label} needs ${ctx.hop.fromSeries}'s alembic for its downgrade to ${next.to}, and this run has only the target release's alembic`)
+          !ctx.sourceAlembic ? failed(noSourceAlembic(ctx, next.to)) : source ? await alembicWorks(ctx, source, next.to, name) : skipped(`${name} will run from the manager venv migrate makes in ${ctx.options.managerVenv?.dir ?? "manager-venv"}: not checked here`)
         );
       }
       return findings;
@@ -32185,15 +32298,16 @@ function schemaStep(procedure = { kind: "upgrade" }) {
       if (next.kind === "done") return [ok2(`already at ${head}: nothing to run`)];
       if (next.kind === "refuse") return [failed(next.why)];
       if (next.kind === "collapse") return [ok2(`would collapse alembic_version (${listed(next.rows)}) to ${head}`)];
-      if (ctx.options.managerVenv) {
+      const source = next.kind === "downgrade" ? await sourceAlembic(ctx, next.to) : void 0;
+      if (ctx.options.managerVenv || next.kind === "downgrade" && !source) {
         return [
           skipped(
-            `would run alembic ${next.kind === "upgrade" ? "upgrade" : next.kind} ${listed(revisions)} \u2192 ${head} from the manager venv migrate makes in ${ctx.options.managerVenv.dir} (a dry run makes none, so no SQL is shown)`
+            `would run alembic ${next.kind === "upgrade" ? "upgrade" : next.kind} ${listed(revisions)} \u2192 ${head} from the manager venv${next.kind === "downgrade" ? "s" : ""} migrate makes in ${ctx.options.managerVenv?.dir ?? "manager-venv"} (a dry run makes none, so no SQL is shown)`
           )
         ];
       }
       const start = revisions.length === 1 ? revisions[0] : void 0;
-      const sql = next.kind === "apply-missing" ? await applyRevisions(ctx.alembic, postgres, next.revisions, { offline: { start: start ?? "" } }) : next.kind === "downgrade" ? await runAlembic(await sourceAlembic(ctx), postgres, ["downgrade", `${start ?? revisions[0]}:${next.to}`, "--sql"]) + await runAlembic(ctx.alembic, postgres, ["upgrade", `${next.to}:${head}`, "--sql"]) : await runAlembic(ctx.alembic, postgres, ["upgrade", start ? `${start}:${head}` : head, "--sql"]);
+      const sql = next.kind === "apply-missing" ? await applyRevisions(ctx.alembic, postgres, next.revisions, { offline: { start: start ?? "" } }) : next.kind === "downgrade" ? await runAlembic(source, postgres, ["downgrade", `${start ?? revisions[0]}:${next.to}`, "--sql"]) + await runAlembic(ctx.alembic, postgres, ["upgrade", `${next.to}:${head}`, "--sql"]) : await runAlembic(ctx.alembic, postgres, ["upgrade", start ? `${start}:${head}` : head, "--sql"]);
       const statements = sql.split("\n").filter((line) => /;\s*$/.test(line) && !/^(BEGIN|COMMIT);/.test(line)).length;
       const how = next.kind === "upgrade" ? "alembic upgrade" : next.kind === "apply-missing" ? `apply ${next.revisions.length} revision(s) by id, then collapse alembic_version` : `alembic downgrade to ${next.to}, then upgrade`;
       return [
@@ -32222,7 +32336,9 @@ function schemaStep(procedure = { kind: "upgrade" }) {
           await applyRevisions(ctx.alembic, postgres, next.revisions);
           done.push(`applied ${next.revisions.length} revision(s) by id (among them ${listed(next.skipped)}, which alembic upgrade would skip)`);
         } else if (next.kind === "downgrade") {
-          await runAlembic(await sourceAlembic(ctx), postgres, ["downgrade", next.to]);
+          const source = await sourceAlembic(ctx, next.to);
+          if (!source) throw new MigrationError("unsupported", noSourceAlembic(ctx, next.to));
+          await runAlembic(source, postgres, ["downgrade", next.to]);
           done.push(`${ctx.hop.fromSeries}'s alembic downgrade to ${next.to}`);
         } else {
           await runAlembic(ctx.alembic, postgres, ["upgrade", head]);
@@ -33590,6 +33706,7 @@ function hiddenRedisFailure(output) {
 }
 
 // src/hops/21.09-22.03/image-rescan.ts
+import { join as join8 } from "node:path";
 var imageRescan = {
   id: "image-rescan",
   title: "Registry rescan",
@@ -33601,7 +33718,11 @@ var imageRescan = {
     if (!ctx.options.imageRescan) return [skipped("not requested: images come from etcd only; a rescan can be run later")];
     const registries = await registryNames(ctx.deployment);
     if (ctx.options.managerVenv && !ctx.options.managerCommand) {
-      return [skipped(`the rescan will run ${ctx.options.managerVenv.dir}/bin/backend.ai from the manager venv migrate makes: not checked here; it will rescan ${registries.join(", ")}`)];
+      return [
+        skipped(
+          `the rescan will run ${join8(releaseVenvDir(ctx.options.managerVenv.dir, targetRelease(ctx.options.toVersion).version), "bin", "backend.ai")} from the manager venv migrate makes: not checked here; it will rescan ${registries.join(", ")}`
+        )
+      ];
     }
     const help = [...imageRescanArgs(ctx.hop.to.series, "").slice(0, -1), "--help"];
     const result = await runManagerCli(ctx.managerCli, help);
@@ -33939,12 +34060,13 @@ function withinMs(promise, ms) {
 
 // src/commands/session.ts
 var Session = class {
-  constructor(options, deployment, report, secrets, log) {
+  constructor(options, deployment, report, secrets, log, venvs) {
     this.options = options;
     this.deployment = deployment;
     this.report = report;
     this.secrets = secrets;
     this.log = log;
+    this.venvs = venvs;
     const config = options.alembicConfig ?? alembicConfigBeside(deployment.targets.managerConfig?.path);
     this.alembic = { command: options.alembicCommand, config, lockTimeoutSeconds: options.alembicLockTimeoutSeconds };
   }
@@ -33953,6 +34075,7 @@ var Session = class {
   report;
   secrets;
   log;
+  venvs;
   alembic;
   /** migrate (not a dry run), clear-history and snapshot hold the migration lock for the whole run. */
   lock;
@@ -33997,7 +34120,17 @@ var Session = class {
   }
   /** What a step's phases get. */
   stepContext(hop3) {
-    return { deployment: this.deployment, options: this.options, hop: hop3, log: this.log, alembic: this.alembic, managerCli: this.managerCli() };
+    const context = { deployment: this.deployment, options: this.options, hop: hop3, log: this.log, alembic: this.alembic, managerCli: this.managerCli() };
+    return this.venvs ? { ...context, sourceAlembic: () => this.sourceAlembic(hop3) } : context;
+  }
+  /** The alembic of the source line's final release (the one the database was last upgraded with), from its own venv. */
+  async sourceAlembic(hop3) {
+    const source = latestRelease(hop3.fromSeries).version;
+    const venv = await this.venvs.get(source, {
+      use: `${hop3.fromSeries}'s alembic runs from it for the downgrade of ${hop3.label}`,
+      unchecked: `${hop3.fromSeries}'s alembic from it is not checked`
+    });
+    return venv ? { command: venv.command, config: venv.config, lockTimeoutSeconds: this.options.alembicLockTimeoutSeconds } : void 0;
   }
   /** The manager's CLI, handed manager.toml the way the manager finds it. */
   managerCli() {
@@ -34459,9 +34592,9 @@ function checkCommand(phase) {
 }
 
 // src/commands/migrate.ts
-import { mkdir as mkdir2, writeFile as writeFile3 } from "node:fs/promises";
+import { mkdir as mkdir3, writeFile as writeFile3 } from "node:fs/promises";
 import { performance as performance3 } from "node:perf_hooks";
-import { join as join8, resolve as resolve7 } from "node:path";
+import { join as join9, resolve as resolve7 } from "node:path";
 
 // src/commands/dry-run.ts
 async function dryRun(session, plan) {
@@ -34555,8 +34688,8 @@ async function writeBackup(session, plan) {
   for (const { hop: hop3, step: step2 } of lastOccurrences(plan)) {
     const item = step2.backup ? await step2.backup(session.stepContext(hop3)) : void 0;
     if (!item || saved.includes(item.name)) continue;
-    await mkdir2(dir, { recursive: true, mode: 448 });
-    await writeFile3(join8(dir, item.name), item.content, { mode: 384 });
+    await mkdir3(dir, { recursive: true, mode: 448 });
+    await writeFile3(join9(dir, item.name), item.content, { mode: 384 });
     saved.push(item.name);
   }
   if (saved.length > 0) {
@@ -34890,7 +35023,13 @@ async function runCommand(given, hooks) {
   let deployment;
   try {
     const log = redactingLogger(hooks.log, secrets);
-    if (options.managerVenv && commandDefinition(options.command).managerVenv(options)) options = await withManagerVenv(options, report, log);
+    let venvs;
+    const venvUse = commandDefinition(options.command).managerVenv(options);
+    if (options.managerVenv && venvUse) {
+      const record = (entry) => report.entries.push(entry);
+      venvs = new ManagerVenvs(options.managerVenv, venvUse, log, record, options.command === "preflight" ? "preflight" : "dry run", hooks.venvCache);
+      options = await withTargetVenv(options, venvs, report);
+    }
     const command = commandDefinition(options.command);
     if (command.on === "disposable-servers") {
       await command.run(options, report, log, addSecret, (inner) => runCommand(inner, { ...hooks, onSecret: addSecret }));
@@ -34899,7 +35038,7 @@ async function runCommand(given, hooks) {
     const targets = resolveTargets(options, hooks.env);
     targets.secrets.forEach(addSecret);
     deployment = new Deployment(targets, options.connectTimeoutSeconds * 1e3, addSecret, isReadOnly(options));
-    const session = new Session(options, deployment, report, secrets, log);
+    const session = new Session(options, deployment, report, secrets, log, venvs);
     try {
       await command.run(session);
     } finally {
@@ -34926,52 +35065,27 @@ function venvRelease(options) {
   if (options.toVersion) return targetRelease(options.toVersion).version;
   throw invalidInput("manager-venv with clear-history mode: manager needs to-version: the manager release installed (e.g. 22.03.14)");
 }
-function needsManagerVenv(options) {
-  return commandDefinition(options.command).managerVenv(options) === "make";
-}
-async function withManagerVenv(options, report, log) {
-  const venv = options.managerVenv;
+async function withTargetVenv(options, venvs, report) {
   const version = venvRelease(options);
-  let provisioned;
-  if (needsManagerVenv(options)) provisioned = await log.group("Manager venv", () => provisionManagerVenv(venv, version, log));
-  else {
-    const found = await inspectManagerVenv(venv, version);
-    if (found.state !== "ready") {
-      const holds = found.state === "stale" ? `holds ${found.holds}, so migrate will replace it with` : "holds no venv yet; migrate will make it with";
-      const detail = `${venv.dir} ${holds} ${found.requirement} (pip install ${found.requirement}); a ${options.command === "preflight" ? "preflight" : "dry run"} makes and caches no venv, so alembic and the manager's CLI from it are not checked`;
-      report.entries.push({ phase: "setup", step: "manager-venv", status: "warning", detail });
-      log.warning(`manager-venv: ${detail}`);
-      return options;
-    }
-    provisioned = found.venv;
-  }
-  await requireManagerRelease(provisioned, version).catch((error) => {
-    report.entries.push({ phase: "setup", step: "manager-venv", status: "failed", detail: messageOf(error) });
-    throw error;
-  });
-  report.managerVenv = { dir: venv.dir, requirement: provisioned.requirement, created: provisioned.created };
-  report.entries.push({
-    phase: "setup",
-    step: "manager-venv",
-    status: provisioned.created ? "changed" : "ok",
-    detail: `${provisioned.created ? "made" : "reused"} ${venv.dir} with ${provisioned.requirement}; alembic runs from it`
-  });
+  const venv = await venvs.get(version, { use: "alembic runs from it", unchecked: "alembic and the manager's CLI from it are not checked" });
+  if (!venv) return options;
+  report.managerVenv = { dir: venvs.dirFor(version), requirement: venv.requirement, created: venv.created };
   return {
     ...options,
     managerVenv: void 0,
-    alembicCommand: provisioned.command,
-    alembicConfig: options.alembicConfig ?? provisioned.config,
-    managerCommand: options.managerCommand ?? [provisioned.managerCli]
+    alembicCommand: venv.command,
+    alembicConfig: options.alembicConfig ?? venv.config,
+    managerCommand: options.managerCommand ?? [venv.managerCli]
   };
 }
 async function prepareReportFolder(file) {
   const folder = dirname6(resolve8(file));
   try {
-    await mkdir3(folder, { recursive: true });
+    await mkdir4(folder, { recursive: true });
   } catch (error) {
     throw invalidInput(`report-file "${file}": its folder ${folder} cannot be created (${messageOf(error)}); give a path in a folder that exists or can be made`);
   }
-  if ((await stat3(file).catch(() => void 0))?.isDirectory()) throw invalidInput(`report-file "${file}" is a folder; give the path of a file, e.g. ${join9(file, "bai-migrate-report.json")}`);
+  if ((await stat3(file).catch(() => void 0))?.isDirectory()) throw invalidInput(`report-file "${file}" is a folder; give the path of a file, e.g. ${join10(file, "bai-migrate-report.json")}`);
 }
 async function finish(report, options, secrets, log) {
   report.finishedAt ??= (/* @__PURE__ */ new Date()).toISOString();
@@ -35004,12 +35118,6 @@ export {
   unusedInputs,
   parseOptions,
   checkKind,
-  managerRequirement,
-  pythonVersion,
-  venvCacheKey,
-  chooseInterpreter,
-  runCommand,
-  venvRelease,
-  needsManagerVenv
+  runCommand
 };
-//# sourceMappingURL=chunk-5UWTL4V2.js.map
+//# sourceMappingURL=chunk-3DDTJ5LM.js.map

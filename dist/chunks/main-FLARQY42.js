@@ -2,24 +2,18 @@ import { createRequire as __baiCreateRequire } from 'node:module'; const require
 import {
   INPUTS,
   MigrationError,
-  chooseInterpreter,
   exec,
-  managerRequirement,
   messageOf,
   mkdirP,
-  needsManagerVenv,
   parseOptions,
-  pythonVersion,
   rehearsalComment,
   renderMarkdown,
   rmRF,
   runCommand,
   secretInputs,
   unusedInputs,
-  venvCacheKey,
-  venvRelease,
   which
-} from "./chunk-5UWTL4V2.js";
+} from "./chunk-3DDTJ5LM.js";
 import {
   require_src3 as require_src
 } from "./chunk-Z6VDQ35H.js";
@@ -73796,14 +73790,14 @@ async function restoreSnapshot(file, key) {
   }
   return hit;
 }
-async function restoreManagerVenv(venv, version3) {
+function actionsVenvCache() {
   if (!isFeatureAvailable()) return void 0;
-  const key = venvCacheKey(managerRequirement(version3), await pythonVersion((await chooseInterpreter(venv.python, version3)).python));
-  return await restoreCache([venv.dir], key) ? key : `${key} (not cached yet)`;
-}
-async function saveManagerVenv(venv, version3) {
-  if (!isFeatureAvailable()) return;
-  await saveCache2([venv.dir], venvCacheKey(managerRequirement(version3), await pythonVersion((await chooseInterpreter(venv.python, version3)).python)));
+  return {
+    restore: async (dir, key) => await restoreCache([dir], key) !== void 0,
+    save: async (dir, key) => {
+      await saveCache2([dir], key);
+    }
+  };
 }
 
 // src/action/main.ts
@@ -73824,15 +73818,7 @@ async function run() {
       const entry = await group("Restore the snapshot from the Actions cache", () => restoreSnapshot(options.snapshotFile, options.snapshotCacheKey));
       info(`Snapshot restored from cache entry ${entry}`);
     }
-    const venvVersion = options.managerVenv && needsManagerVenv(options) && options.toVersion ? venvRelease(options) : void 0;
-    if (venvVersion) {
-      const key = await group("Restore the manager venv from the Actions cache", () => restoreManagerVenv(options.managerVenv, venvVersion));
-      if (key) info(`manager venv cache key: ${key}`);
-    }
-    const report = await runCommand(options, { log: actionLogger, onSecret: (secret) => setSecret(secret) });
-    if (venvVersion && report.managerVenv?.created) {
-      await group("Save the manager venv in the Actions cache", () => saveManagerVenv(options.managerVenv, venvVersion));
-    }
+    const report = await runCommand(options, { log: actionLogger, onSecret: (secret) => setSecret(secret), venvCache: actionsVenvCache() });
     if (options.command === "snapshot" && options.snapshotCacheKey && report.outcome === "success") {
       const entry = await group("Save the snapshot in the Actions cache", () => saveSnapshot(options.snapshotFile, options.snapshotCacheKey));
       info(`Snapshot saved as cache entry ${entry}`);
@@ -73892,4 +73878,4 @@ function setOutputs(report, options) {
 export {
   run
 };
-//# sourceMappingURL=main-JABLQY3Q.js.map
+//# sourceMappingURL=main-FLARQY42.js.map

@@ -1,0 +1,125 @@
+/**
+ * manager-venv as a folder of venvs, one per release (manager/venvs.ts), made with the real pip
+ * from stand-in backend.ai-manager wheels (support/manager-wheel.ts): a run that needs two releases
+ * (a hop that downgrades first needs its source release's alembic) gets two venvs side by side;
+ * each one made is saved in the adapter's cache and restored from it by the next runner; a check
+ * makes none; the single venv an earlier bai-migrate kept in the folder is replaced.
+ */
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { TEST_PYTHON } from '../support/deployment.js';
+import { buildManagerWheel } from '../support/manager-wheel.js';
+import { MemoryLogger } from '../../src/core/logger.js';
+import type { ReportEntry } from '../../src/core/report/index.js';
+import { ManagerVenvs, type VenvCache } from '../../src/manager/venvs.js';
+
+let findLinks: string;
+beforeAll(() => {
+  // Both releases' wheels in one folder, as a mirror would serve them.
+  findLinks = mkdtempSync(join(tmpdir(), 'bai-wheels-'));
+  for (const version of ['22.09.23', '23.03.12']) cpSync(buildManagerWheel(version), findLinks, { recursive: true });
+});
+
+/** A cache in a folder, with what was asked of it. */
+function folderCache(): VenvCache & { saved: string[]; restored: string[] } {
+  const store = mkdtempSync(join(tmpdir(), 'bai-venv-cache-'));
+  const saved: string[] = [];
+  const restored: string[] = [];
+  return {
+    saved,
+    restored,
+    async restore(dir, key) {
+      if (!existsSync(join(store, key))) return false;
+      cpSync(join(store, key), dir, { recursive: true, verbatimSymlinks: true });
+      restored.push(key);
+      return true;
+    },
+    async save(dir, key) {
+      cpSync(dir, join(store, key), { recursive: true, verbatimSymlinks: true });
+      saved.push(key);
+    },
+  };
+}
+
+function venvs(root: string, mode: 'make' | 'check', cache?: VenvCache) {
+  const entries: ReportEntry[] = [];
+  const options = { dir: root, python: TEST_PYTHON, pipArgs: ['--no-index', '--find-links', findLinks], systemSitePackages: true };
+  return { venvs: new ManagerVenvs(options, mode, new MemoryLogger(), (e) => entries.push(e), 'preflight', cache), entries };
+}
+
+const target = { use: 'alembic runs from it', unchecked: "alembic and the manager's CLI from it are not checked" };
+const source = { use: "22.09's alembic runs from it for the downgrade of 22.09 → 23.03", unchecked: "22.09's alembic from it is not checked" };
+
+describe('manager venvs, one per release', () => {
+  it('makes the target and the source release side by side, saves each in the cache, and the next runner restores them', async () => {
+    const cache = folderCache();
+    const root = join(mkdtempSync(join(tmpdir(), 'bai-venvs-')), 'manager');
+    const first = venvs(root, 'make', cache);
+    const made = await first.venvs.get('23.03.12', target);
+    const older = await first.venvs.get('22.09.23', source);
+    // Asked twice in a run, made once.
+    expect(await first.venvs.get('22.09.23', source)).toBe(older);
+    expect(made?.command[0]).toBe(join(root, '23.03.12', 'bin', 'python'));
+    expect(older?.command[0]).toBe(join(root, '22.09.23', 'bin', 'python'));
+    expect(readdirSync(root).sort()).toEqual(['.bai-migrate-venvs', '22.09.23', '23.03.12']);
+    expect(first.entries).toEqual([
+      { phase: 'setup', step: 'manager-venv', status: 'changed', detail: `made ${join(root, '23.03.12')} with backend.ai-manager==23.03.12; alembic runs from it` },
+      { phase: 'setup', step: 'manager-venv', status: 'changed', detail: `made ${join(root, '22.09.23')} with backend.ai-manager==22.09.23; ${source.use}` },
+    ]);
+    expect(cache.saved).toHaveLength(2);
+    expect(cache.saved[0]).toMatch(/^bai-migrate-venv-linux-\w+-py3\.\d+\.\d+-backend\.ai-manager==23\.03\.12$/);
+    expect(first.venvs.used.map((u) => [u.release, u.created, u.cacheKey])).toEqual([
+      ['23.03.12', true, cache.saved[0]],
+      ['22.09.23', true, cache.saved[1]],
+    ]);
+
+    // Another runner, same folder path (a venv's scripts name it), nothing on disk: both come from the cache.
+    rmSync(root, { recursive: true });
+    const next = venvs(root, 'make', cache);
+    const restored = await next.venvs.get('23.03.12', target);
+    expect(restored?.created).toBe(false);
+    expect(cache.restored).toEqual([cache.saved[0]]);
+    expect(cache.saved).toHaveLength(2);
+    expect(next.entries[0]).toMatchObject({ status: 'ok', detail: `reused ${join(root, '23.03.12')} with backend.ai-manager==23.03.12; alembic runs from it` });
+  });
+
+  it('a check makes nothing: it says what migrate will make, and uses a venv an earlier run made', async () => {
+    const root = join(mkdtempSync(join(tmpdir(), 'bai-venvs-')), 'manager');
+    await venvs(root, 'make').venvs.get('23.03.12', target);
+    const check = venvs(root, 'check');
+    expect(await check.venvs.get('22.09.23', source)).toBeUndefined();
+    expect((await check.venvs.get('23.03.12', target))?.created).toBe(false);
+    expect(check.entries).toEqual([
+      {
+        phase: 'setup',
+        step: 'manager-venv',
+        status: 'warning',
+        detail: `${join(root, '22.09.23')} holds no venv yet; migrate will make it with backend.ai-manager==22.09.23 (pip install backend.ai-manager==22.09.23); a preflight makes and caches no venv, so 22.09's alembic from it is not checked`,
+      },
+      { phase: 'setup', step: 'manager-venv', status: 'ok', detail: `reused ${join(root, '23.03.12')} with backend.ai-manager==23.03.12; alembic runs from it` },
+    ]);
+    expect(existsSync(join(root, '22.09.23'))).toBe(false);
+  });
+
+  it('replaces the single venv an earlier bai-migrate kept right in manager-venv, and refuses a folder inside it that is not its own', async () => {
+    const root = join(mkdtempSync(join(tmpdir(), 'bai-venvs-')), 'manager');
+    mkdirSync(join(root, 'bin'), { recursive: true });
+    writeFileSync(join(root, '.bai-migrate-manager'), 'backend.ai-manager==22.03.14\n');
+    const check = venvs(root, 'check');
+    expect(await check.venvs.get('23.03.12', target)).toBeUndefined();
+    expect(check.entries[0]?.detail).toMatch(/holds backend\.ai-manager==22\.03\.14 in the layout of an earlier bai-migrate, so migrate will replace it with backend\.ai-manager==23\.03\.12/);
+    expect(existsSync(join(root, 'bin'))).toBe(true);
+
+    await venvs(root, 'make').venvs.get('23.03.12', target);
+    expect(readdirSync(root).sort()).toEqual(['.bai-migrate-venvs', '23.03.12']);
+
+    mkdirSync(join(root, '22.09.23'));
+    writeFileSync(join(root, '22.09.23', 'pyvenv.cfg'), 'home = /usr/bin\n');
+    await expect(venvs(root, 'make').venvs.get('22.09.23', source)).rejects.toThrow(
+      `manager-venv "${root}" holds ${join(root, '22.09.23')}, which bai-migrate did not make; accepted: a folder bai-migrate keeps one venv per release in (delete ${join(root, '22.09.23')}, or set manager-venv to another folder)`,
+    );
+    expect(existsSync(join(root, '22.09.23', 'pyvenv.cfg'))).toBe(true);
+  });
+});
