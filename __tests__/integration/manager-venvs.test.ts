@@ -14,6 +14,12 @@ import { buildManagerWheel } from '../support/manager-wheel.js';
 import { MemoryLogger } from '../../src/core/logger.js';
 import type { ReportEntry } from '../../src/core/report/index.js';
 import { ManagerVenvs, type VenvCache } from '../../src/manager/venvs.js';
+import { newReport } from '../../src/core/report/index.js';
+import { parseOptions } from '../../src/core/options.js';
+import { resolveTargets } from '../../src/stores/connections.js';
+import { Deployment } from '../../src/stores/deployment.js';
+import { Session } from '../../src/commands/session.js';
+import { latestRelease } from '../../src/releases/releases.js';
 
 let findLinks: string;
 beforeAll(() => {
@@ -121,5 +127,32 @@ describe('manager venvs, one per release', () => {
       `manager-venv "${root}" holds ${join(root, '22.09.23')}, which bai-migrate did not make; accepted: a folder bai-migrate keeps one venv per release in (delete ${join(root, '22.09.23')}, or set manager-venv to another folder)`,
     );
     expect(existsSync(join(root, '22.09.23', 'pyvenv.cfg'))).toBe(true);
+  });
+
+  it("a session hands a hop's steps the source line's final release's alembic from its own venv, and none without manager-venv", async () => {
+    const root = join(mkdtempSync(join(tmpdir(), 'bai-venvs-')), 'manager');
+    const options = parseOptions({ command: 'migrate', 'from-version': '22.09', 'to-version': '23.03.12', 'postgres-url': 'postgresql://bai@127.0.0.1:1/none' });
+    // Not connected: handing out the tools needs no server.
+    const deployment = new Deployment(resolveTargets(options, {}), 1000, () => undefined);
+    const hop = { label: '22.09 → 23.03', fromSeries: '22.09', to: latestRelease('23.03'), steps: [] };
+    const { venvs: made, entries } = venvs(root, 'make');
+    const session = new Session(options, deployment, newReport('migrate', false), new Set(), new MemoryLogger(), made);
+    const setup = await session.stepContext(hop).sourceAlembic!();
+    expect(latestRelease('22.09').version).toBe('22.09.23');
+    expect(setup).toEqual({
+      command: [join(root, '22.09.23', 'bin', 'python'), '-m', 'alembic'],
+      config: join(root, '22.09.23', 'bai-migrate-alembic.ini'),
+      lockTimeoutSeconds: options.alembicLockTimeoutSeconds,
+    });
+    expect(entries).toEqual([
+      {
+        phase: 'setup',
+        step: 'manager-venv',
+        status: 'changed',
+        detail: `made ${join(root, '22.09.23')} with backend.ai-manager==22.09.23; 22.09's alembic runs from it for the downgrade of 22.09 → 23.03`,
+      },
+    ]);
+    expect(new Session(options, deployment, newReport('migrate', false), new Set(), new MemoryLogger()).stepContext(hop).sourceAlembic).toBeUndefined();
+    await deployment.close();
   });
 });

@@ -151,8 +151,12 @@ describe('schema: downgrade-first (22.09.23 → 23.03.12)', () => {
     await bed('22.09', '23.03', async ({ ctx }) => {
       const without = { ...ctx, sourceAlembic: undefined } as StepContext;
       const findings = await step.preflight!(without);
-      expect(findings.at(-1)).toEqual({ status: 'failed', detail: "22.09 → 23.03 needs 22.09's alembic for its downgrade to 3efd66393bd0, and this run has only the target release's alembic" });
-      await expect(step.apply!(without)).rejects.toThrow("22.09 → 23.03 downgrades with 22.09's alembic before the upgrade, and this run has only the target release's alembic");
+      expect(findings.at(-1)).toEqual({
+        status: 'failed',
+        detail:
+          "22.09 → 23.03 needs 22.09's alembic for its downgrade to 3efd66393bd0, and this run has only the target release's alembic; set manager-venv (bai-migrate makes a venv of each release it needs)",
+      });
+      await expect(step.apply!(without)).rejects.toThrow("22.09 → 23.03 needs 22.09's alembic for its downgrade to 3efd66393bd0, and this run has only the target release's alembic; set manager-venv");
     });
   });
 });
