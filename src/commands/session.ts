@@ -12,6 +12,8 @@ import type { AlembicSetup } from '../manager/alembic.js';
 import type { ManagerCli } from '../manager/cli.js';
 import type { ManagerVenvs } from '../manager/venvs.js';
 import { latestRelease } from '../releases/releases.js';
+import { targetRelease } from '../releases/catalogue.js';
+import { alembicDriverOf } from '../releases/line-facts.js';
 import { alembicConfigBeside } from '../rehearsal/rehearse.js';
 import type { Finding, Hop, Step, StepContext } from '../steps/step.js';
 
@@ -31,7 +33,9 @@ export class Session {
   ) {
     // alembic.ini beside manager.toml (where operators keep it), else in the working directory.
     const config = options.alembicConfig ?? alembicConfigBeside(deployment.targets.managerConfig?.path);
-    this.alembic = { command: options.alembicCommand, config, lockTimeoutSeconds: options.alembicLockTimeoutSeconds };
+    // The target release's env.py decides the driver (an operator's alembic-command included).
+    const driver = options.toVersion ? alembicDriverOf(targetRelease(options.toVersion).version) : undefined;
+    this.alembic = { command: options.alembicCommand, config, lockTimeoutSeconds: options.alembicLockTimeoutSeconds, driver };
   }
 
   /** Adds a finding to the report and prints it: the one place a finding is printed (and annotated, in the Action). */
@@ -91,7 +95,7 @@ export class Session {
       use: `${hop.fromSeries}'s alembic runs from it for the downgrade of ${hop.label}`,
       unchecked: `${hop.fromSeries}'s alembic from it is not checked`,
     });
-    return venv ? { command: venv.command, config: venv.config, lockTimeoutSeconds: this.options.alembicLockTimeoutSeconds } : undefined;
+    return venv ? { command: venv.command, config: venv.config, lockTimeoutSeconds: this.options.alembicLockTimeoutSeconds, driver: venv.driver } : undefined;
   }
 
   /** The manager's CLI, handed manager.toml the way the manager finds it. */

@@ -10,6 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { MigrationError } from '../core/errors.js';
 import type { PostgresTarget } from '../stores/connections.js';
 import { CANNOT_RUN, runChild } from './child-env.js';
+import type { AlembicDriver } from '../releases/line-facts.js';
 
 export interface AlembicSetup {
   /** argv prefix, e.g. ["/opt/backend.ai/bin/alembic"] or ["python3", "-m", "alembic"]. */
@@ -18,6 +19,8 @@ export interface AlembicSetup {
   readonly config: string;
   /** PostgreSQL's lock_timeout for alembic's connection: how long one statement may wait for a table lock. */
   readonly lockTimeoutSeconds?: number;
+  /** The driver of the release's env.py (releases/line-facts.ts); psycopg2 when not given. */
+  readonly driver?: AlembicDriver;
 }
 
 /** A failed alembic run: what failed (the command, the config, alembic itself) and alembic's own last words. */
@@ -53,7 +56,7 @@ export async function runWithPrivateIni(setup: AlembicSetup, target: PostgresTar
   const dir = await mkdtemp(join(tmpdir(), 'bai-migrate-alembic-'));
   const ini = join(dir, 'alembic.ini');
   try {
-    await writeFile(ini, privateIni(text, dirname(original), sqlalchemyUrl(target, await privateTlsFiles(target, dir), setup.lockTimeoutSeconds)), { mode: 0o600 });
+    await writeFile(ini, privateIni(text, dirname(original), sqlalchemyUrl(setup.driver ?? 'psycopg2', target, await privateTlsFiles(target, dir), setup.lockTimeoutSeconds)), { mode: 0o600 });
     // The environment is an allowlist (child-env.ts): the database URL reaches alembic only through the private ini.
     const result = await runChild('alembic', process.execPath, ['-e', WATCHDOG, '--', ...argv(ini)], { cwd: dirname(original) });
     if (result.exitCode === CANNOT_RUN) {
@@ -128,18 +131,24 @@ function privateIni(text: string, originalDir: string, url: string): string {
 export const ALEMBIC_APPLICATION_NAME = 'bai-migrate-alembic';
 
 /**
- * Up to 22.03 the manager's env.py is synchronous (psycopg2): postgresql://. The application
- * name lets a later run see an alembic that outlived its killed parent.
+ * The URL alembic's env.py connects with. Up to 22.03 env.py is synchronous (psycopg2), which takes
+ * libpq's parameters from the URL's query. From 22.09 it is asyncpg, to which SQLAlchemy hands the
+ * query as keyword arguments (application_name is none of asyncpg.connect's), so the libpq-style URL
+ * goes whole as asyncpg's own dsn: asyncpg reads the ssl* parameters from it and sends the others
+ * (application_name, options) as startup settings, as libpq does. The application name lets a later
+ * run see an alembic that outlived its killed parent.
  */
-function sqlalchemyUrl(target: PostgresTarget, tls: Record<string, string>, lockTimeoutSeconds?: number): string {
+function sqlalchemyUrl(driver: AlembicDriver, target: PostgresTarget, tls: Record<string, string>, lockTimeoutSeconds?: number): string {
   const auth = `${encodeURIComponent(target.user)}${target.password ? `:${encodeURIComponent(target.password)}` : ''}`;
   const host = target.host.includes(':') ? `[${target.host}]` : target.host;
-  // libpq's options parameter, which psycopg2 takes from SQLAlchemy's URL query: a setting for the session.
+  // libpq's options parameter: a setting for the session.
   const options: Record<string, string> = lockTimeoutSeconds ? { options: `-c lock_timeout=${Math.round(lockTimeoutSeconds * 1000)}` } : {};
-  // %20 rather than URLSearchParams' "+" for the space (a literal "+" is %2B either way).
-  const query = new URLSearchParams({ application_name: ALEMBIC_APPLICATION_NAME, ...tls, ...options }).toString().replaceAll('+', '%20');
-  return `postgresql://${auth}@${host}:${target.port}/${encodeURIComponent(target.database)}?${query}`;
+  const libpq = `postgresql://${auth}@${host}:${target.port}/${encodeURIComponent(target.database)}?${query({ application_name: ALEMBIC_APPLICATION_NAME, ...tls, ...options })}`;
+  return driver === 'asyncpg' ? `postgresql+asyncpg://?${query({ dsn: libpq })}` : libpq;
 }
+
+/** %20 rather than URLSearchParams' "+" for a space (a literal "+" is %2B either way). */
+const query = (params: Record<string, string>) => new URLSearchParams(params).toString().replaceAll('+', '%20');
 
 /**
  * psycopg2's (libpq's) TLS parameters, with private 0600 copies of the files: libpq refuses a key

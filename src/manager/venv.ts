@@ -18,6 +18,7 @@ import type { AlembicSetup } from './alembic.js';
 import type { Logger } from '../core/logger.js';
 import { runChild } from './child-env.js';
 import { managerPythonFor } from '../releases/manager-python.js';
+import { alembicDriverOf } from '../releases/line-facts.js';
 
 export const MANAGER_PACKAGE = 'backend.ai-manager';
 const MARKER = '.bai-migrate-manager';
@@ -61,8 +62,14 @@ export function releaseVenvDir(root: string, version: string): string {
   return join(resolve(root), version);
 }
 
-function venvIn(dir: string, requirement: string): Omit<ProvisionedVenv, 'created'> {
-  return { command: [join(dir, 'bin', 'python'), '-m', 'alembic'], config: join(dir, 'bai-migrate-alembic.ini'), requirement, managerCli: join(dir, 'bin', 'backend.ai') };
+function venvIn(dir: string, version: string): Omit<ProvisionedVenv, 'created'> {
+  return {
+    command: [join(dir, 'bin', 'python'), '-m', 'alembic'],
+    config: join(dir, 'bai-migrate-alembic.ini'),
+    driver: alembicDriverOf(version),
+    requirement: managerRequirement(version),
+    managerCli: join(dir, 'bin', 'backend.ai'),
+  };
 }
 
 /**
@@ -99,7 +106,7 @@ export async function inspectManagerVenv(
   const marker = join(dir, MARKER);
   if (existsSync(marker)) {
     const holds = (await readFile(marker, 'utf8')).trim();
-    if (holds === requirement && existsSync(join(dir, 'bin', 'python'))) return { state: 'ready', venv: { ...venvIn(dir, requirement), created: false } };
+    if (holds === requirement && existsSync(join(dir, 'bin', 'python'))) return { state: 'ready', venv: { ...venvIn(dir, version), created: false } };
     return { state: 'stale', holds, requirement };
   }
   if (existsSync(dir) && readdirSync(dir).length > 0) {
@@ -115,7 +122,7 @@ export async function provisionManagerVenv(options: ManagerVenvOptions, version:
   const dir = releaseVenvDir(root, version);
   const requirement = managerRequirement(version);
   const python = join(dir, 'bin', 'python');
-  const setup = venvIn(dir, requirement);
+  const setup = venvIn(dir, version);
   const found = await inspectManagerVenv(options, version);
   if (found.state === 'ready') {
     log.info(`manager venv ${dir} already has ${requirement}`);

@@ -5,7 +5,7 @@
  * src/releases/ asks these tables instead of comparing versions.
  */
 import { invalidInput } from '../core/errors.js';
-import { compareReleases, findRelease, LINES, type Release } from './releases.js';
+import { compareLines, compareReleases, findRelease, LINES, type Release } from './releases.js';
 
 /** Official images of a halfstack compose file (docker-compose.halfstack-*.yml). */
 export interface HalfstackImages {
@@ -32,7 +32,15 @@ export interface LineFacts {
    * manager's USER_RESOURCE_OCCUPYING_KERNEL_STATUSES); set where it was read from that line's code.
    */
   readonly notOccupyingKernelStatuses?: readonly string[];
+  /**
+   * The database driver of the line's alembic env.py: psycopg2 (synchronous) to 22.03, asyncpg from
+   * 22.09, whose sqlalchemy.url must be postgresql+asyncpg:// (backend.ai@22.09.23:CHANGES.md, #702;
+   * backend.ai@22.09.23:src/ai/backend/manager/models/alembic/env.py uses async_engine_from_config).
+   */
+  readonly alembicDriver: AlembicDriver;
 }
+
+export type AlembicDriver = 'psycopg2' | 'asyncpg';
 
 // Rescan: MGR@21.09.9:src/ai/backend/manager/cli/etcd.py; from 22.03 MGR@22.03.3:src/ai/backend/manager/cli/image.py
 // (REGISTRY_OR_IMAGE from 23.09, optional from 24.09: the registry's name still works).
@@ -50,6 +58,8 @@ const HALFSTACK_VALKEY: HalfstackImages = { ...HALFSTACK_2409, redis: 'valkey/va
 /** 22.03's USER_RESOURCE_OCCUPYING_KERNEL_STATUSES is every status but these (MGR@22.03.3:src/ai/backend/manager/models/kernel.py). */
 const NOT_OCCUPYING_2203 = ['TERMINATING', 'TERMINATED', 'PENDING', 'CANCELLED'] as const;
 
+const ASYNCPG_SINCE = '22.09';
+
 function facts(line: string, halfstack: HalfstackImages, more: Partial<LineFacts> = {}): LineFacts {
   const [year] = line.split('.').map(Number);
   return {
@@ -57,6 +67,7 @@ function facts(line: string, halfstack: HalfstackImages, more: Partial<LineFacts
     imageRescanCommand: year === 21 ? ETCD_RESCAN : IMAGE_RESCAN,
     halfstack,
     concurrencyCounter: year === 21 ? 'keypairs-column' : 'redis',
+    alembicDriver: compareLines(line, ASYNCPG_SINCE) >= 0 ? 'asyncpg' : 'psycopg2',
     ...more,
   };
 }
@@ -144,3 +155,9 @@ export function clearHistoryPolicy(release: Release): ClearHistoryPolicy {
 
 /** The first release whose clear-history accepts the `s` unit, for messages. */
 export const SECONDS_UNIT_SINCE: string = CLEAR_HISTORY_POLICIES.find((p) => p.secondsUnit)!.since;
+
+/** The driver alembic's env.py of a release uses (a version bai-migrate does not know: psycopg2, as up to 22.03). */
+export function alembicDriverOf(version: string): AlembicDriver {
+  const release = findRelease(version);
+  return release ? lineFacts(release.series).alembicDriver : 'psycopg2';
+}
