@@ -12,6 +12,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { migrateInputs, useDeployments, TEST_PYTHON } from '../support/deployment.js';
 import { buildManagerWheel } from '../support/manager-wheel.js';
 import { runEngine } from '../support/run.js';
+import { runChild } from '../../src/manager/child-env.js';
+import { runAlembic } from '../../src/manager/alembic.js';
 
 const info = inject('testbed');
 const { deploy } = useDeployments(info);
@@ -117,5 +119,18 @@ describe('the environment of child processes', () => {
       expect(env.BACKEND_CONFIG_FILE).toBe(toml);
       expect(env.PIP_INDEX_URL).toBeUndefined();
     }
+  });
+
+  it('a child that asks a question gets end-of-file at once, through alembic\'s watchdog too, instead of waiting for an answer', async () => {
+    const started = Date.now();
+    const asked = await runChild('alembic', TEST_PYTHON, ['-c', 'input("Your choice? [a/b] ")']);
+    expect(asked.exitCode).toBe(1);
+    expect(asked.stderr).toContain('EOFError');
+    const deployment = await deploy({ schema: '81c264528f20' });
+    const ini = join(dir, 'asking.ini');
+    writeFileSync(ini, '[alembic]\nscript_location = .\nsqlalchemy.url =\n');
+    // The watchdog runs the program with the runner's own standard input, which runChild ends.
+    await expect(runAlembic({ command: [TEST_PYTHON, '-c', 'input("Your choice? [a/b] ")'], config: ini }, { ...info.postgres, database: deployment.database, source: 'test' }, ['current'])).rejects.toThrow(/EOFError/);
+    expect(Date.now() - started).toBeLessThan(30_000);
   });
 });
