@@ -10,6 +10,7 @@ import { columnExists, tableExists } from '../../stores/schema.js';
 import { changed, failed, ok, warning, type Finding, type Step, type StepContext } from '../../steps/step.js';
 import { lineFacts } from '../../releases/line-facts.js';
 import { MigrationError } from '../../core/errors.js';
+import { cannotKeepDroppedValues, DROPPED_VALUES, keepColumn, mayKeepDroppedValues } from '../../stores/dropped-values.js';
 
 const PREFIX = 'keypair.concurrency_used.';
 
@@ -36,15 +37,8 @@ export const concurrencyToRedis: Step = {
     const present = await columnExists(pg, 'keypairs', 'concurrency_used');
     const column = present ? 'keypairs.concurrency_used still exists' : 'keypairs.concurrency_used is already dropped';
     const findings = [ok(`${rows[0]?.count ?? 0} keypair(s); ${column}; ${existing.size} ${PREFIX}* key(s) in Redis DB 0`)];
-    if (present && !(await mayKeepDroppedValues(deployment))) {
-      const { rows: who } = await pg.query<{ user: string; db: string }>('SELECT current_user AS user, current_database() AS db');
-      // A warning: read-only credentials pass preflight, and migrate stops on this before its first change.
-      findings.push(
-        warning(
-          `keypairs.concurrency_used is dropped by 22.03 and migrate keeps its values in ${DROPPED_VALUES}, but user ${who[0]?.user} may not create schema ${DROPPED_VALUES_SCHEMA}, so migrate with this user would stop before its first change: GRANT CREATE ON DATABASE ${who[0]?.db} TO ${who[0]?.user}, or create the schema with that user as its owner`,
-        ),
-      );
-    }
+    // A warning: read-only credentials pass preflight, and migrate stops on this before its first change.
+    if (present && !(await mayKeepDroppedValues(pg))) findings.push(warning(await cannotKeepDroppedValues(pg, 'keypairs.concurrency_used is dropped by 22.03')));
     return findings;
   },
 
@@ -58,23 +52,8 @@ export const concurrencyToRedis: Step = {
   async carryForward({ deployment }) {
     const pg = deployment.postgres;
     if (!(await columnExists(pg, 'keypairs', 'concurrency_used'))) return undefined;
-    await pg.query(`CREATE SCHEMA IF NOT EXISTS ${DROPPED_VALUES_SCHEMA}`);
-    await pg.query(
-      `CREATE TABLE IF NOT EXISTS ${DROPPED_VALUES} (
-         table_name text NOT NULL, column_name text NOT NULL, row_key text NOT NULL, value jsonb,
-         dropped_by text NOT NULL, saved_at timestamptz NOT NULL DEFAULT now(),
-         PRIMARY KEY (table_name, column_name, row_key))`,
-    );
-    // A re-run before the drop (a run killed after this point) keeps the latest value, once per keypair.
-    await pg.query(
-      `INSERT INTO ${DROPPED_VALUES} (table_name, column_name, row_key, value, dropped_by)
-       SELECT 'keypairs', 'concurrency_used', access_key, to_jsonb(concurrency_used), $1 FROM keypairs
-       ON CONFLICT (table_name, column_name, row_key) DO UPDATE SET value = EXCLUDED.value, saved_at = now()
-        WHERE dropped_values.value IS DISTINCT FROM EXCLUDED.value`,
-      [DROPPED_BY],
-    );
-    const { rows } = await pg.query<{ count: string }>(`SELECT count(*) FROM ${DROPPED_VALUES} WHERE table_name = 'keypairs' AND column_name = 'concurrency_used'`);
-    return ok(`keypairs.concurrency_used of ${rows[0]?.count ?? 0} keypair(s) kept in PostgreSQL as ${DROPPED_VALUES} (alembic ${DROPPED_BY} drops the column)`);
+    const kept = await keepColumn(pg, { table: 'keypairs', key: 'access_key', column: 'concurrency_used' }, DROPPED_BY);
+    return ok(`keypairs.concurrency_used of ${kept} keypair(s) kept in PostgreSQL as ${DROPPED_VALUES} (alembic ${DROPPED_BY} drops the column)`);
   },
 
   async dryRun(ctx) {
@@ -114,24 +93,8 @@ export const concurrencyToRedis: Step = {
   },
 };
 
-/**
- * bai-migrate's own table of values a migration drops for good, outside the public schema: the
- * manager, its alembic and bai-migrate's snapshots read only public. One row per dropped value.
- */
-export const DROPPED_VALUES_SCHEMA = 'bai_migrate';
-export const DROPPED_VALUES = `${DROPPED_VALUES_SCHEMA}.dropped_values`;
 /** The 22.03 revision that drops keypairs.concurrency_used (remove_keypair_concurrency_used). */
 const DROPPED_BY = 'd59ff89e7514';
-
-/** The schema exists and is usable, or this user may create it. */
-async function mayKeepDroppedValues(deployment: Deployment): Promise<boolean> {
-  const { rows } = await deployment.postgres.query<{ ok: boolean }>(
-    `SELECT CASE WHEN to_regnamespace($1) IS NULL THEN has_database_privilege(current_database(), 'CREATE')
-                 ELSE has_schema_privilege($1, 'CREATE') AND has_schema_privilege($1, 'USAGE') END AS ok`,
-    [DROPPED_VALUES_SCHEMA],
-  );
-  return rows[0]?.ok ?? false;
-}
 
 async function redisCounters(deployment: Deployment): Promise<Map<string, string | null>> {
   const redis = await deployment.redis(REDIS_DB.stat);
