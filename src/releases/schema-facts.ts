@@ -22,6 +22,7 @@ export interface SchemaFact {
 
 const VERSIONS_2109 = 'backend.ai-manager@21.09.9:src/ai/backend/manager/models/alembic/versions';
 const VERSIONS_2203 = 'backend.ai-manager@22.03.3:src/ai/backend/manager/models/alembic/versions';
+const VERSIONS_2303 = 'backend.ai@23.03.12:src/ai/backend/manager/models/alembic/versions';
 
 export const SCHEMA_FACTS: readonly SchemaFact[] = [
   {
@@ -44,5 +45,12 @@ export const SCHEMA_FACTS: readonly SchemaFact[] = [
     describe: 'keypairs.concurrency_used is dropped',
     probes: [{ table: 'keypairs', column: 'concurrency_used', exists: false }],
     source: `${VERSIONS_2203}/d59ff89e7514_remove_keypair_concurrency_used.py`,
+  },
+  {
+    // The revision a plain upgrade from 22.09.23 would skip: its table proves the hop ran it.
+    since: 'b6b884fbae1f',
+    describe: 'table sessions exists',
+    probes: [{ table: 'sessions', exists: true }],
+    source: `${VERSIONS_2303}/b6b884fbae1f_add_session_table.py`,
   },
 ];
