@@ -2,22 +2,110 @@
  * The contract every hop keeps, run against real servers for each hop in src/hops (a new hop
  * folder joins by being listed in HOPS): verify fails before and passes after; the dry run writes
  * nothing; a second migrate changes nothing; a run killed after any step is completed by a re-run.
- * These hops run with the stand-in alembic project (real revision ids and graph, see fixtures/alembic).
+ * Each hop runs with a stand-in alembic of the real revision graph (rigFor says which): the
+ * fixture's scripts up to 22.03, after it the line's graph stand-in (support/graph-alembic.ts),
+ * and for a hop that downgrades first, stand-in manager wheels of both releases that bai-migrate's
+ * own manager-venv installs (support/manager-wheel.ts). The real packages of 22.09.23 → 23.03.12
+ * run in real-hop.test.ts.
  */
-import { describe, expect, inject, it } from 'vitest';
-import { migrateInputs, snapshotState, useDeployments } from '../support/deployment.js';
+import { cpSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type pg from 'pg';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { migrateInputs, snapshotState, TEST_PYTHON, useDeployments, type SeedOptions } from '../support/deployment.js';
+import { graphAlembic, graphTemplate } from '../support/graph-alembic.js';
+import { buildManagerWheel } from '../support/manager-wheel.js';
 import { killDistWhen, runEngine } from '../support/run.js';
 import { HOPS } from '../../src/hops/index.js';
-import { latestRelease } from '../../src/releases/releases.js';
+import type { HopDefinition } from '../../src/hops/hop.js';
+import { compareLines, latestRelease } from '../../src/releases/releases.js';
+import { columnsKeptBy } from '../../src/steps/columns-across-downgrade.js';
 
 const info = inject('testbed');
 const { admin, deploy } = useDeployments(info);
 
-/** Where a deployment of the hop's first line stands: its latest release's head. */
-const seedFor = (from: string) => ({ schema: latestRelease(from).head });
+/** The lines whose scripts the fixture holds (its tables, with real DDL). */
+const FIXTURE_LAST_LINE = '22.03';
 
-function inputs(hop: { from: string; to: string }, toml: string, extra: Record<string, string> = {}) {
-  return migrateInputs(toml, { 'from-version': hop.from, 'to-version': hop.to, ...extra });
+interface Rig {
+  readonly seed: SeedOptions;
+  /** How migrate gets its alembic: alembic-command/-config, or manager-venv with its pip arguments. */
+  readonly alembic: Record<string, string>;
+}
+
+/** What the seeding gives the columns a downgrade drops: values the target's upgrade does not give back by itself. */
+const KEPT_SEED_VALUES: Record<string, string> = {
+  'agents.public_host': '192.0.2.7',
+  'scaling_groups.is_public': 'false',
+  'kernels.role': 'SYSTEM',
+  'users.password_changed_at': '2023-01-02T03:04:05Z',
+};
+
+/** The kept columns the seeding filled (the fixture's schema has no users table), each with its one value. */
+async function keptColumnValues(client: pg.Client, hop: HopDefinition): Promise<Record<string, string[]>> {
+  const values: Record<string, string[]> = {};
+  for (const { table, column } of hop.steps.flatMap(columnsKeptBy)) {
+    const { rows } = await client.query(`SELECT 1 FROM information_schema.columns WHERE table_name = $1 AND column_name = $2`, [table, column]);
+    if (rows.length === 0) continue;
+    const { rows: held } = await client.query<{ value: string }>(`SELECT DISTINCT ${column}::text AS value FROM ${table}`);
+    values[`${table}.${column}`] = held.map((r) => r.value);
+  }
+  return values;
+}
+
+/** One folder of venvs for the whole file: each release's venv is made once and reused by its marker. */
+let venvRoot: string;
+let wheels: string;
+beforeAll(() => {
+  venvRoot = mkdtempSync(join(tmpdir(), 'bai-contract-venvs-'));
+  wheels = mkdtempSync(join(tmpdir(), 'bai-contract-wheels-'));
+  for (const hop of HOPS.filter(downgradesFirst)) {
+    for (const line of [hop.from, hop.to]) cpSync(buildManagerWheel(latestRelease(line).version, { graphOf: line }), wheels, { recursive: true });
+  }
+});
+
+it('seeds values the upgrade would not give back in every kept column the stand-in schema has', async () => {
+  const hop = HOPS.find((h) => h.steps.flatMap(columnsKeptBy).length > 0)!;
+  const deployment = await deploy((await rigFor(hop)).seed);
+  expect(await keptColumnValues(deployment.pg, hop)).toEqual({ 'agents.public_host': ['192.0.2.7'], 'scaling_groups.is_public': ['false'], 'kernels.role': ['SYSTEM'] });
+});
+
+function downgradesFirst(hop: HopDefinition): boolean {
+  return hop.steps.some((step) => step.id === 'schema' && /downgrades/i.test(step.action));
+}
+
+/** Where a deployment of the hop's first line stands (its latest release's head), and the alembic that takes it on. */
+async function rigFor(hop: HopDefinition): Promise<Rig> {
+  const head = latestRelease(hop.from).head;
+  const kept = hop.steps.flatMap(columnsKeptBy);
+  const seed: SeedOptions =
+    compareLines(hop.from, FIXTURE_LAST_LINE) <= 0
+      ? { schema: head }
+      : {
+          schemaOf: {
+            template: await graphTemplate(admin(), info, hop.from, head),
+            async beforeSeed() {},
+            async afterSeed(client) {
+              for (const { table, column } of kept) {
+                const { rows } = await client.query(`SELECT 1 FROM information_schema.columns WHERE table_name = $1 AND column_name = $2`, [table, column]);
+                if (rows.length > 0) await client.query(`UPDATE ${table} SET ${column} = $1`, [KEPT_SEED_VALUES[`${table}.${column}`]]);
+              }
+            },
+          },
+        };
+  if (compareLines(hop.to, FIXTURE_LAST_LINE) <= 0) return { seed, alembic: {} };
+  if (!downgradesFirst(hop)) return { seed, alembic: { 'alembic-config': graphAlembic(hop.to).config } };
+  return {
+    seed,
+    alembic: { 'alembic-command': '', 'alembic-config': '', 'manager-venv': venvRoot, python: TEST_PYTHON, 'pip-args': `--no-index --find-links ${wheels}`, 'venv-system-site-packages': 'true' },
+  };
+}
+
+function inputs(hop: { from: string; to: string }, toml: string, rig: Rig, extra: Record<string, string> = {}) {
+  const raw: Record<string, string> = migrateInputs(toml, { 'from-version': hop.from, 'to-version': hop.to, ...rig.alembic, ...extra });
+  // An empty input is an unset one: manager-venv takes the place of alembic-command.
+  return Object.fromEntries(Object.entries(raw).filter(([, value]) => value !== ''));
 }
 
 const asArgs = (raw: Record<string, string>) => Object.entries(raw).flatMap(([k, v]) => (k === 'command' ? [v] : [`--${k}`, v]));
@@ -25,23 +113,27 @@ const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 describe.each(HOPS.map((hop) => [`${hop.from} → ${hop.to}`, hop] as const))('hop %s keeps the contract', (label, hop) => {
   it('verify fails before and passes after; the dry run writes nothing; a second run changes nothing', async () => {
-    const deployment = await deploy(seedFor(hop.from));
+    const rig = await rigFor(hop);
+    const deployment = await deploy(rig.seed);
     const toml = deployment.writeManagerToml();
-    const before = await runEngine(inputs(hop, toml, { command: 'verify' }));
+    const seeded = await keptColumnValues(deployment.pg, hop);
+    const before = await runEngine(inputs(hop, toml, rig, { command: 'verify' }));
     expect(before.report.outcome).toBe('failure');
 
     const untouched = await snapshotState(admin(), deployment);
-    const dry = await runEngine(inputs(hop, toml, { 'dry-run': 'true' }));
+    const dry = await runEngine(inputs(hop, toml, rig, { 'dry-run': 'true' }));
     expect(dry.report.error).toBeUndefined();
     expect(await snapshotState(admin(), deployment)).toEqual(untouched);
 
-    const first = await runEngine(inputs(hop, toml));
+    const first = await runEngine(inputs(hop, toml, rig));
     expect(first.report.error).toBeUndefined();
-    const after = await runEngine(inputs(hop, toml, { command: 'verify' }));
+    const after = await runEngine(inputs(hop, toml, rig, { command: 'verify' }));
     expect(after.report.error).toBeUndefined();
+    // A column the downgrade dropped holds its seeded values again, not the upgrade's defaults.
+    expect(await keptColumnValues(deployment.pg, hop)).toEqual(seeded);
 
     const migrated = await snapshotState(admin(), deployment);
-    const second = await runEngine(inputs(hop, toml));
+    const second = await runEngine(inputs(hop, toml, rig));
     expect(second.report.error).toBeUndefined();
     expect(second.report.entries.filter((e) => e.phase === 'apply' && e.status === 'changed')).toEqual([]);
     expect(second.report.backup).toBeUndefined();
@@ -49,9 +141,11 @@ describe.each(HOPS.map((hop) => [`${hop.from} → ${hop.to}`, hop] as const))('h
   });
 
   it.each(hop.steps.filter((s) => s.kind === 'change').map((s) => [s.id]))(`a run killed after ${label} %s is completed by the next`, async (stepId) => {
-    const deployment = await deploy(seedFor(hop.from));
+    const rig = await rigFor(hop);
+    const deployment = await deploy(rig.seed);
     const toml = deployment.writeManagerToml();
-    const raw = inputs(hop, toml);
+    const seeded = await keptColumnValues(deployment.pg, hop);
+    const raw = inputs(hop, toml, rig);
     // The step's apply line in the migrate phase (preflight prints lines of the same shape before it).
     const applied = new RegExp(`== Migrate ${escape(label)}[\\s\\S]*(ok|changed|skipped|warning): ${escape(label)} ${escape(stepId)}: `);
     const { killed } = await killDistWhen(asArgs(raw), {}, applied);
@@ -60,5 +154,7 @@ describe.each(HOPS.map((hop) => [`${hop.from} → ${hop.to}`, hop] as const))('h
     expect(again.report.error).toBeUndefined();
     const verified = await runEngine({ ...raw, command: 'verify' });
     expect(verified.report.error).toBeUndefined();
+    // A resumed run puts back what was kept before the kill, never the upgrade's defaults.
+    expect(await keptColumnValues(deployment.pg, hop)).toEqual(seeded);
   });
 });

@@ -116,7 +116,7 @@ export const ALEMBIC_COMMAND = `${TEST_PYTHON} -m alembic`;
  * A template database per schema revision, made once by running the fixture's real alembic
  * migrations; each deployment is a cheap copy of one (CREATE DATABASE … TEMPLATE).
  */
-async function templateFor(admin: Admin, info: TestbedInfo, revision: string): Promise<string> {
+export async function templateFor(admin: Admin, info: TestbedInfo, revision: string): Promise<string> {
   const name = `tmpl_${revision}`;
   const { rows } = await admin.pg.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
   if (rows.length > 0) return name;

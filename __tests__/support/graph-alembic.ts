@@ -10,14 +10,61 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parentsIn, revisionsOf } from '../../src/releases/releases.js';
-import { ALEMBIC_COMMAND } from './deployment.js';
+import { ALEMBIC_COMMAND, templateFor, type Admin } from './deployment.js';
+import type { TestbedInfo } from './testbed.js';
+import { runAlembic } from '../../src/manager/alembic.js';
 import type { AlembicSetup } from '../../src/manager/alembic.js';
+import { SCHEMA_FACTS } from '../../src/releases/schema-facts.js';
+import { HOPS } from '../../src/hops/index.js';
+import { columnsKeptBy } from '../../src/steps/columns-across-downgrade.js';
 
 const FIXTURE = join(process.cwd(), '__tests__/fixtures/alembic');
 
-function revisionFile(line: string, revision: string): string {
+/**
+ * The DDL a stand-in revision runs besides its record: what bai-migrate checks of the real one.
+ * The schema facts verify reads (a table or column a revision adds or drops), and the columns a
+ * downgrade-first hop keeps, which the real revisions add (upgrade) and drop (downgrade). Every
+ * statement tolerates a table the stand-in schema lacks (the fixture has no users table).
+ */
+const STANDIN_COLUMN_TYPES: Record<string, string> = {
+  'users.password_changed_at': 'timestamptz DEFAULT now()',
+  'agents.public_host': 'varchar(256)',
+  'scaling_groups.is_public': 'boolean NOT NULL DEFAULT true',
+  // An enum filled from the images' labels in the real revision; COMPUTE when no image says otherwise.
+  'kernels.role': "text DEFAULT 'COMPUTE'",
+};
+
+function standinDdl(revision: string): { upgrade: string[]; downgrade: string[] } {
+  const upgrade: string[] = [];
+  const downgrade: string[] = [];
+  for (const fact of SCHEMA_FACTS.filter((f) => f.since === revision)) {
+    for (const probe of fact.probes) {
+      if (!probe.column) {
+        upgrade.push(probe.exists ? `CREATE TABLE IF NOT EXISTS ${probe.table} (id bigserial PRIMARY KEY)` : `DROP TABLE IF EXISTS ${probe.table}`);
+        if (probe.exists) downgrade.push(`DROP TABLE IF EXISTS ${probe.table}`);
+      } else if (probe.exists) {
+        upgrade.push(`ALTER TABLE IF EXISTS ${probe.table} ADD COLUMN IF NOT EXISTS ${probe.column} text`);
+        downgrade.push(`ALTER TABLE IF EXISTS ${probe.table} DROP COLUMN IF EXISTS ${probe.column}`);
+      } else {
+        upgrade.push(`ALTER TABLE IF EXISTS ${probe.table} DROP COLUMN IF EXISTS ${probe.column}`);
+      }
+    }
+  }
+  for (const column of HOPS.flatMap((hop) => hop.steps.flatMap(columnsKeptBy)).filter((c) => c.addedBy === revision)) {
+    const type = STANDIN_COLUMN_TYPES[`${column.table}.${column.column}`];
+    if (!type) throw new Error(`the stand-in has no type for ${column.table}.${column.column} (STANDIN_COLUMN_TYPES)`);
+    upgrade.push(`ALTER TABLE IF EXISTS ${column.table} ADD COLUMN IF NOT EXISTS ${column.column} ${type}`);
+    downgrade.push(`ALTER TABLE IF EXISTS ${column.table} DROP COLUMN IF EXISTS ${column.column}`);
+  }
+  return { upgrade, downgrade };
+}
+
+/** One revision of `line`'s graph as a stand-in script. */
+export function revisionFile(line: string, revision: string): string {
   const parents = parentsIn(line, revision);
   const down = parents.length === 0 ? 'None' : parents.length === 1 ? `'${parents[0]}'` : `(${parents.map((p) => `'${p}'`).join(', ')})`;
+  const ddl = standinDdl(revision);
+  const statement = (sql: string) => `    op.execute(${JSON.stringify(sql)})`;
   return [
     `revision = '${revision}'`,
     `down_revision = ${down}`,
@@ -27,10 +74,17 @@ function revisionFile(line: string, revision: string): string {
     'def upgrade():',
     '    op.execute("CREATE TABLE IF NOT EXISTS standin_applied (revision text PRIMARY KEY, seq bigserial)")',
     `    op.execute("INSERT INTO standin_applied (revision) VALUES ('${revision}')")`,
+    ...ddl.upgrade.map(statement),
     'def downgrade():',
     `    op.execute("DELETE FROM standin_applied WHERE revision = '${revision}'")`,
+    ...ddl.downgrade.map(statement),
     '',
   ].join('\n');
+}
+
+/** Writes every revision of `line`'s graph into `versions` (a folder that exists). */
+export function writeGraphRevisions(line: string, versions: string): void {
+  for (const revision of revisionsOf(line)) writeFileSync(join(versions, `${revision}.py`), revisionFile(line, revision));
 }
 
 /** A project holding every revision of `line`'s graph; returns how to run its alembic. */
@@ -39,9 +93,28 @@ export function graphAlembic(line: string): AlembicSetup {
   mkdirSync(join(dir, 'versions'));
   cpSync(join(FIXTURE, 'env.py'), join(dir, 'env.py'));
   cpSync(join(FIXTURE, 'script.py.mako'), join(dir, 'script.py.mako'));
-  for (const revision of revisionsOf(line)) writeFileSync(join(dir, 'versions', `${revision}.py`), revisionFile(line, revision));
+  writeGraphRevisions(line, join(dir, 'versions'));
   // The fixture's ini (its logging sections; script_location is %(here)s), without its comment.
   const ini = readFileSync(join(FIXTURE, 'alembic.ini'), 'utf8').replace(/^#.*\n/gm, '');
   writeFileSync(join(dir, 'alembic.ini'), `# A stand-in built from the revision graph of Backend.AI ${line}.\n${ini}`);
   return { command: ALEMBIC_COMMAND.split(' '), config: join(dir, 'alembic.ini') };
+}
+
+/** The last revision the fixture's own scripts reach (22.03's head): graph stand-ins start from its tables. */
+const FIXTURE_HEAD = '81c264528f20';
+
+/**
+ * A template database at `revision` of `line`: the fixture's tables at 22.03's head, then the
+ * line's stand-in revisions up to `revision` (their DDL adds what bai-migrate checks), made once
+ * per test bed. A deployment copies it (SeedOptions.schemaOf).
+ */
+export async function graphTemplate(admin: Admin, info: TestbedInfo, line: string, revision: string): Promise<string> {
+  const name = `tmpl_graph_${revision}`;
+  const { rows } = await admin.pg.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+  if (rows.length > 0) return name;
+  await admin.pg.query(`DROP DATABASE IF EXISTS ${name}_building`);
+  await admin.pg.query(`CREATE DATABASE ${name}_building TEMPLATE ${await templateFor(admin, info, FIXTURE_HEAD)}`);
+  await runAlembic(graphAlembic(line), { ...info.postgres, database: `${name}_building`, source: 'test' }, ['upgrade', revision]);
+  await admin.pg.query(`ALTER DATABASE ${name}_building RENAME TO ${name}`);
+  return name;
 }

@@ -2,6 +2,8 @@
  * A stand-in for the backend.ai-manager package on PyPI, which this machine cannot reach: a wheel
  * named backend.ai-manager at a given version that carries the fixture's migration scripts (the
  * real revision ids and graph) where the manager keeps them, ai/backend/manager/models/alembic.
+ * With `graphOf`, it carries instead the stand-in revisions of that line's whole graph
+ * (support/graph-alembic.ts), for releases whose own scripts the fixture lacks.
  * It is built with Debian's pip, setuptools and wheel, and installed by bai-migrate's own
  * `pip install` from a local folder (pip-args: --no-index --find-links).
  */
@@ -10,6 +12,8 @@ import { cpSync, mkdirSync, mkdtempSync, renameSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TEST_PYTHON } from './deployment.js';
+import { writeGraphRevisions } from './graph-alembic.js';
+import { alembicDriverOf } from '../../src/releases/line-facts.js';
 
 const FIXTURE = join(process.cwd(), '__tests__/fixtures/alembic');
 
@@ -18,7 +22,7 @@ const FIXTURE = join(process.cwd(), '__tests__/fixtures/alembic');
  * `sdistDumpingEnvTo`, the folder holds a source distribution instead, whose setup.py appends the
  * environment it runs in (pip's build of it: third-party code) to that file as a JSON line.
  */
-export function buildManagerWheel(version: string, options: { sdistDumpingEnvTo?: string } = {}): string {
+export function buildManagerWheel(version: string, options: { sdistDumpingEnvTo?: string; graphOf?: string } = {}): string {
   const root = mkdtempSync(join(tmpdir(), 'bai-manager-wheel-'));
   const source = join(root, 'src');
   const scripts = join(source, 'ai/backend/manager/models/alembic');
@@ -28,7 +32,12 @@ export function buildManagerWheel(version: string, options: { sdistDumpingEnvTo?
   }
   cpSync(join(FIXTURE, 'env.py'), join(scripts, 'env.py'));
   cpSync(join(FIXTURE, 'script.py.mako'), join(scripts, 'script.py.mako'));
-  cpSync(join(FIXTURE, 'versions'), join(scripts, 'versions'), { recursive: true, filter: (path) => !path.includes('__pycache__') });
+  if (options.graphOf) {
+    mkdirSync(join(scripts, 'versions'));
+    writeGraphRevisions(options.graphOf, join(scripts, 'versions'));
+  } else {
+    cpSync(join(FIXTURE, 'versions'), join(scripts, 'versions'), { recursive: true, filter: (path) => !path.includes('__pycache__') });
+  }
   writeFileSync(
     join(source, 'setup.py'),
     [
@@ -37,7 +46,8 @@ export function buildManagerWheel(version: string, options: { sdistDumpingEnvTo?
       `setup(name="backend.ai-manager", version="${version}",`,
       '      packages=["ai", "ai.backend", "ai.backend.manager", "ai.backend.manager.models", "ai.backend.manager.models.alembic"],',
       '      package_data={"ai.backend.manager.models.alembic": ["script.py.mako", "versions/*.py"]},',
-      '      install_requires=["alembic", "psycopg2"])',
+      // The driver of the release's env.py, as the real package requires it.
+      `      install_requires=["alembic", "${alembicDriverOf(version)}"])`,
       '',
     ].join('\n'),
   );
