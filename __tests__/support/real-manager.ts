@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { managerPythonFor, type TestBedPython } from '../../src/releases/manager-python.js';
+import { alembicDriverOf } from '../../src/releases/line-facts.js';
 import type pg from 'pg';
 import type { TestbedInfo } from './testbed.js';
 import type { Admin, SeedSchema } from './deployment.js';
@@ -242,7 +243,7 @@ export function requireLoopback(info: TestbedInfo): void {
 }
 
 /** A manager.toml and alembic.ini for `database` of the test bed's PostgreSQL, in a new folder (mounted read-only into the container). */
-export function writeManagerFiles(info: TestbedInfo, database: string, etcdNamespace = 'local'): ManagerFiles {
+export function writeManagerFiles(info: TestbedInfo, database: string, etcdNamespace = 'local', release = '21.09.9'): ManagerFiles {
   requireLoopback(info);
   const dir = mkdtempSync(join(tmpdir(), 'bai-real-manager-'));
   const { host, port, user, password } = info.postgres;
@@ -253,7 +254,9 @@ export function writeManagerFiles(info: TestbedInfo, database: string, etcdNames
       `[db]\ntype = "postgresql"\naddr = { host = "${host}", port = ${port} }\nname = "${database}"\nuser = "${user}"\npassword = "${password}"\n\n${MANAGER_TOML_MANAGER}${MANAGER_TOML_LOGGING}`,
   );
   const alembicIni = join(dir, 'alembic.ini');
-  writeFileSync(alembicIni, managerAlembicIni(`postgresql://${user}:${encodeURIComponent(password)}@${host}:${port}/${database}`));
+  // The scheme of the release's env.py: postgresql+asyncpg:// from 22.09.
+  const scheme = alembicDriverOf(release) === 'asyncpg' ? 'postgresql+asyncpg' : 'postgresql';
+  writeFileSync(alembicIni, managerAlembicIni(`${scheme}://${user}:${encodeURIComponent(password)}@${host}:${port}/${database}`));
   return { dir, managerToml, alembicIni };
 }
 
@@ -273,7 +276,7 @@ export async function runManagerCliInContainer(venv: RealManagerVenv, files: Man
  * before 22.09.2 (lablup/backend.ai#747).
  */
 export async function createRealSchema(venv: RealManagerVenv, info: TestbedInfo, database: string): Promise<CommandResult> {
-  const files = writeManagerFiles(info, database);
+  const files = writeManagerFiles(info, database, 'local', venv.release);
   return runManagerCliInContainer(venv, files, ['mgr', 'schema', 'oneshot', '-f', files.alembicIni]);
 }
 
@@ -285,7 +288,7 @@ const SEED_GROUP = '2de2b9a3-2f2c-4d4c-9a35-8c8ff5a3e3c1';
  * schema: NOT NULL columns without a server default, which the manager fills in itself.
  * A column of that kind missing here fails the seeding, naming it.
  */
-const FILL_2109: Record<string, string> = {
+export const FILL_2109: Readonly<Record<string, string>> = {
   'agents.region': `'local'`,
   'agents.available_slots': `'{}'`,
   'agents.occupied_slots': `'{}'`,
@@ -341,7 +344,7 @@ async function columnsToFill(client: pg.Client): Promise<Array<{ table: string; 
  * a group first, then the seeded rows with the manager's own NOT NULL columns relaxed, filled
  * (FILL_2109; a user per keypair, as the manager's keypairs need) and required again.
  */
-export function real2109Schema(template: string): SeedSchema {
+export function real2109Schema(template: string, fill: Readonly<Record<string, string>> = FILL_2109): SeedSchema {
   let relaxed: Array<{ table: string; column: string }> = [];
   return {
     template,
@@ -354,9 +357,8 @@ export function real2109Schema(template: string): SeedSchema {
         [SEED_GROUP],
       );
       relaxed = (await columnsToFill(client)).filter((c) => !SEEDED_COLUMNS.has(`${c.table}.${c.column}`));
-      const unknown = relaxed.filter((c) => !(`${c.table}.${c.column}` in FILL_2109));
-      if (unknown.length > 0)
-        throw new Error(`the real 21.09 schema has NOT NULL columns the seeding does not fill: ${unknown.map((c) => `${c.table}.${c.column}`).join(', ')} (add them to FILL_2109)`);
+      const unknown = relaxed.filter((c) => !(`${c.table}.${c.column}` in fill));
+      if (unknown.length > 0) throw new Error(`the real schema has NOT NULL columns the seeding does not fill: ${unknown.map((c) => `${c.table}.${c.column}`).join(', ')} (add them to its fill map)`);
       for (const { table, column } of relaxed) await client.query(`ALTER TABLE ${table} ALTER COLUMN "${column}" DROP NOT NULL`);
     },
     async afterSeed(client) {
@@ -365,7 +367,7 @@ export function real2109Schema(template: string): SeedSchema {
       );
       await client.query(`INSERT INTO association_groups_users (group_id, user_id) SELECT $1, uuid FROM users`, [SEED_GROUP]);
       for (const { table, column } of relaxed) {
-        await client.query(`UPDATE ${table} SET "${column}" = ${FILL_2109[`${table}.${column}`]} WHERE "${column}" IS NULL`);
+        await client.query(`UPDATE ${table} SET "${column}" = ${fill[`${table}.${column}`]} WHERE "${column}" IS NULL`);
         await client.query(`ALTER TABLE ${table} ALTER COLUMN "${column}" SET NOT NULL`);
       }
     },

@@ -23,6 +23,15 @@ describe('the interpreter a manager venv is made with', () => {
     expect(await chooseInterpreter('/opt/python3.9/bin/python3', '21.09.9')).toEqual({ python: '/opt/python3.9/bin/python3', pipArgs: [], constraints: ['Cython<3', 'protobuf<4'] });
   });
 
+  it("given, and the Python the release is known to run on, it gets the release's pip arguments too", async () => {
+    expect(await chooseInterpreter('/usr/bin/python3', '22.09.23')).toEqual({
+      python: '/usr/bin/python3',
+      pipArgs: ['--ignore-requires-python'],
+      constraints: [],
+      why: '22.09.23 installs on Python 3.11',
+    });
+  });
+
   it('is the one the release installs on, found on PATH', async () => {
     expect(await chooseInterpreter(undefined, '23.03.12')).toMatchObject({ python: 'python3', why: '23.03.12 installs on Python 3.11' });
     // 22.09 demands 3.10 but installs and runs on 3.11 when pip is told to ignore that.

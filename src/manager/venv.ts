@@ -218,8 +218,13 @@ function run(program: string, args: string[], env?: Record<string, string>) {
 export async function chooseInterpreter(given: string | undefined, version: string): Promise<{ python: string; pipArgs: readonly string[]; constraints: readonly string[]; why?: string }> {
   const choice = managerPythonFor(version);
   const constraints = choice.fits ? choice.constraints : (choice.entry?.constraints ?? []);
-  if (given) return { python: given, pipArgs: [], constraints };
   const needed = choice.fits ? choice.python.split('-')[0]! : /(\d+\.\d+)/.exec(choice.entry?.requiresPython ?? '')?.[1];
+  if (given) {
+    // The release's pip arguments (--ignore-requires-python) belong to the Python it is known to run on; another is the operator's own choice.
+    const result = await run(given, ['-c', 'import sys; print("%d.%d.%d" % sys.version_info[:3])']);
+    const fits = choice.fits && result.exitCode === 0 && result.stdout.trim().startsWith(`${needed}.`);
+    return fits ? { python: given, pipArgs: choice.pipArgs, constraints, why: `${version} installs on Python ${needed}` } : { python: given, pipArgs: [], constraints };
+  }
   if (!needed) throw invalidInput(`no Python is known to run ${MANAGER_PACKAGE} ${version} (${choice.fits ? '' : choice.reason}); set python to the interpreter its Requires-Python names`);
   const found: string[] = [];
   for (const candidate of [`python${needed}`, 'python3']) {

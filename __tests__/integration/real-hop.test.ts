@@ -1,0 +1,117 @@
+/**
+ * 22.09 → 23.03 with Backend.AI's real packages from PyPI, end to end: a deployment whose schema
+ * the real 21.09.9 made and the real 22.09.23 upgraded (deploy2209), with data, is migrated by bai-migrate's migrate with manager-venv, which pip-installs the real 22.09.23
+ * (for the downgrade) and 23.03.12 (for the upgrade) itself. Both install on bookworm's Python 3.11
+ * (src/releases/manager-python.ts). This is the hop whose plain `alembic upgrade` would skip six
+ * revisions of 23.03 (the sessions table among them).
+ *
+ * The product's venvs are kept under /var/cache/bai-migrate/product-venvs between runs (reused by
+ * their marker); pip's cache is the test bed's.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { snapshotState, useDeployments } from '../support/deployment.js';
+import { BAI_CACHE, ensureRealManagerVenv, managerAlembicIni, real2109Schema, real2109Template, type RealManagerVenv } from '../support/real-manager.js';
+import { runAlembic } from '../../src/manager/alembic.js';
+import { runEngine } from '../support/run.js';
+import { COLUMNS_DROPPED, DOWNGRADE_TO } from '../../src/hops/22.09-23.03/index.js';
+import { latestRelease } from '../../src/releases/releases.js';
+
+const info = inject('testbed');
+const { admin, deploy } = useDeployments(info);
+const PRODUCT_VENVS = join(BAI_CACHE, 'product-venvs');
+
+let template2109: string;
+let manager2209: RealManagerVenv;
+
+beforeAll(async () => {
+  // The product's pip shares the test bed's download cache.
+  process.env.PIP_CACHE_DIR = join(BAI_CACHE, 'pip');
+  template2109 = await real2109Template(await ensureRealManagerVenv('21.09.9'), admin(), info);
+  manager2209 = await ensureRealManagerVenv('22.09.23');
+}, 900_000);
+
+/**
+ * A long-lived 22.09.23 deployment: the real 21.09.9 schema (its own oneshot), seeded with
+ * kernels, keypairs, agents and users, then taken to 22.09.23's head by 22.09.23's own alembic,
+ * whose scripts carry 22.03's and 22.09's revisions with their data migrations (kernels.role is
+ * back-filled from the images). 22.09.23's own `mgr schema` commands cannot make it: the group's
+ * callback takes an argument click never passes (backend.ai@22.09.23:src/ai/backend/manager/cli/dbschema.py,
+ * `def cli(args)`), and its alembic cannot replay from an empty database: f8a71c3bffa2 (2018) asks
+ * a question on standard input.
+ */
+async function deploy2209() {
+  const deployment = await deploy({ schemaOf: real2109Schema(template2109) });
+  const dir = mkdtempSync(join(tmpdir(), 'bai-real-2209-'));
+  writeFileSync(join(dir, 'alembic.ini'), managerAlembicIni('postgresql+asyncpg://unused@127.0.0.1:1/unused'));
+  const alembic = { command: [join(manager2209.dir, 'bin', 'python'), '-m', 'alembic'], config: join(dir, 'alembic.ini'), driver: 'asyncpg' as const };
+  await runAlembic(alembic, { ...info.postgres, database: deployment.database, source: 'test' }, ['upgrade', latestRelease('22.09').head]);
+  return deployment;
+}
+
+/** Values the 23.03 upgrade would not give back by itself (it re-adds the columns empty, true, now() or from image labels). */
+const KEPT = {
+  'users.password_changed_at': `'2023-01-02T03:04:05Z'::timestamptz`,
+  'agents.public_host': `'192.0.2.7'`,
+  'scaling_groups.is_public': 'false',
+  'kernels.role': `'SYSTEM'`,
+} as const;
+
+async function keptValues(client: import('pg').Client): Promise<Record<string, string[]>> {
+  const values: Record<string, string[]> = {};
+  for (const { table, column } of COLUMNS_DROPPED) {
+    const { rows } = await client.query<{ value: string }>(`SELECT DISTINCT ${column}::text AS value FROM ${table} ORDER BY 1`);
+    values[`${table}.${column}`] = rows.map((r) => r.value);
+  }
+  return values;
+}
+
+describe('22.09.23 → 23.03.12 with the real packages (manager-venv, PyPI)', () => {
+  it('downgrades with 22.09.23 to 3efd66393bd0, upgrades with 23.03.12 (sessions back-filled), and puts back the columns the downgrade drops', async () => {
+    const deployment = await deploy2209();
+    for (const [name, value] of Object.entries(KEPT)) {
+      const [table, column] = name.split('.');
+      await deployment.pg.query(`UPDATE ${table} SET ${column} = ${value}`);
+    }
+    const seeded = await keptValues(deployment.pg);
+    const toml = deployment.writeManagerToml();
+    const inputs = {
+      command: 'migrate',
+      'from-version': '22.09',
+      'to-version': '23.03',
+      'manager-config': toml,
+      'manager-venv': PRODUCT_VENVS,
+      // Debian's, as on an operator's Debian runner (with libsnappy-dev: python-snappy has no cp311 wheel).
+      python: '/usr/bin/python3.11',
+      'backup-dir': mkdtempSync(join(tmpdir(), 'bai-real-hop-backup-')),
+    };
+
+    const untouched = await snapshotState(admin(), deployment);
+    const dry = await runEngine({ ...inputs, 'dry-run': 'true' });
+    expect(dry.report.error).toBeUndefined();
+    expect(await snapshotState(admin(), deployment)).toEqual(untouched);
+
+    const run = await runEngine(inputs);
+    expect(run.report.error).toBeUndefined();
+    const schemaApply = run.report.entries.find((e) => e.phase === 'apply' && e.step === 'schema');
+    expect(schemaApply?.detail).toBe(`22.09's alembic downgrade to ${DOWNGRADE_TO}; then alembic upgrade ${DOWNGRADE_TO} → ${latestRelease('23.03').head} (23.03.12)`);
+
+    const { rows: revisions } = await deployment.pg.query<{ version_num: string }>('SELECT version_num FROM alembic_version');
+    expect(revisions).toEqual([{ version_num: latestRelease('23.03').head }]);
+    // b6b884fbae1f, which a plain upgrade would have skipped, made a session of every kernel's session.
+    const { rows: sessions } = await deployment.pg.query<{ sessions: string; kernels: string }>(
+      `SELECT (SELECT count(*) FROM sessions) AS sessions, (SELECT count(DISTINCT session_id) FROM kernels) AS kernels`,
+    );
+    expect(Number(sessions[0]!.sessions)).toBeGreaterThan(0);
+    expect(sessions[0]!.sessions).toBe(sessions[0]!.kernels);
+    expect(await keptValues(deployment.pg)).toEqual(seeded);
+
+    const verified = await runEngine({ ...inputs, command: 'verify' });
+    expect(verified.report.error).toBeUndefined();
+    const again = await runEngine(inputs);
+    expect(again.report.error).toBeUndefined();
+    expect(again.report.entries.filter((e) => e.phase === 'apply' && e.status === 'changed')).toEqual([]);
+  }, 1_800_000);
+});
