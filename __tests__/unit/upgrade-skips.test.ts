@@ -4,7 +4,7 @@
  * and the order apply-missing runs them in.
  */
 import { describe, expect, it } from 'vitest';
-import { latestRelease, parentsIn, revisionsOf, revisionsToApply, upgradeSkips } from '../../src/releases/releases.js';
+import { latestRelease, parentsIn, pastIn, revisionsOf, revisionsToApply, upgradeSkips } from '../../src/releases/releases.js';
 
 const hop = (from: string, to: string) => upgradeSkips(from, to, [latestRelease(from).head], latestRelease(to).head);
 
@@ -42,5 +42,16 @@ describe('revisions to apply', () => {
       for (const parent of parentsIn('24.03', revision)) if (order.includes(parent)) expect(order.indexOf(parent)).toBeLessThan(i);
     }
     expect(order.at(-1)).toBe('3596bc12ec09');
+  });
+});
+
+describe('a database past a hop (a repeated run of several hops)', () => {
+  it('is past 23.03.12 when at 23.09’s head, and not past it while still in 23.03’s graph or before', () => {
+    expect(pastIn('23.03', ['75ea2b136830'], 'ae7d4cd92aa7')).toBe(true);
+    expect(pastIn('23.03', ['ae7d4cd92aa7'], 'ae7d4cd92aa7')).toBe(false);
+    expect(pastIn('23.03', ['d58a526bf837'], 'ae7d4cd92aa7')).toBe(false);
+    // 22.09.23's head is in 23.03's graph: not past, whatever the line after says.
+    expect(pastIn('22.09', ['3efd66393bd0'], 'd58a526bf837')).toBe(false);
+    expect(pastIn('22.09', ['ae7d4cd92aa7'], 'd58a526bf837')).toBe(true);
   });
 });

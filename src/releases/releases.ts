@@ -114,6 +114,15 @@ export function linesHolding(revision: string): string[] {
   return LINES.filter((line) => revisionsOf(line).has(revision));
 }
 
+/**
+ * True when a database at `position` has left `line`'s graph for a later line's, in which it is
+ * past `head`: a later hop of the same run took it there (a repeated run meets this hop again).
+ */
+export function pastIn(line: string, position: readonly string[], head: string): boolean {
+  if (position.length === 0 || position.every((revision) => revisionsOf(line).has(revision))) return false;
+  return position.every((revision) => LINES.some((later) => compareLines(later, line) > 0 && revisionsOf(later).has(revision) && reaches(later, revision, head)));
+}
+
 /** Every revision a database at `position` has run, placed in `line`'s graph. */
 export function appliedIn(line: string, position: readonly string[]): ReadonlySet<string> {
   return new Set(position.flatMap((revision) => [...ancestorsIn(line, revision)]));

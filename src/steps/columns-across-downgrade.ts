@@ -8,7 +8,7 @@
  * after the downgrade the columns are gone, and after the upgrade they hold the guesses, so a
  * resumed run never overwrites what was kept.
  */
-import { appliedIn, revisionsOf } from '../releases/releases.js';
+import { appliedIn, pastIn, revisionsOf } from '../releases/releases.js';
 import { columnExists, readRevisions } from '../stores/schema.js';
 import { cannotKeepDroppedValues, countDiffering, DROPPED_VALUES, keepColumn, keptCount, mayKeepDroppedValues, restoreColumn, type KeptColumn } from '../stores/dropped-values.js';
 import { quoteIdent } from '../stores/sql.js';
@@ -35,9 +35,10 @@ async function columnsAtSource(ctx: StepContext, columns: readonly ColumnAcrossD
   return atSource;
 }
 
+/** The schema is at the hop's head, or a later hop of the run took it past (a repeated run). */
 async function atTargetHead(ctx: StepContext): Promise<boolean> {
   const revisions = await readRevisions(ctx.deployment.postgres);
-  return revisions.length === 1 && revisions[0] === ctx.hop.to.head;
+  return (revisions.length === 1 && revisions[0] === ctx.hop.to.head) || pastIn(ctx.hop.to.series, revisions, ctx.hop.to.head);
 }
 
 async function rowCount(ctx: StepContext, table: string): Promise<number> {

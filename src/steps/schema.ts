@@ -14,10 +14,11 @@
  */
 import { resolve } from 'node:path';
 import { columnExists, readRevisions, tableExists } from '../stores/schema.js';
-import { appliedIn, reaches, revisionsOf, revisionsToApply, upgradeSkips } from '../releases/releases.js';
+import { appliedIn, parentsIn, pastIn, reaches, revisionsOf, revisionsToApply, upgradeSkips } from '../releases/releases.js';
 import { SCHEMA_FACTS, type SchemaProbe } from '../releases/schema-facts.js';
 import { ALEMBIC_APPLICATION_NAME, AlembicError, runAlembic, type AlembicSetup } from '../manager/alembic.js';
 import { applyRevisions } from '../manager/apply-revisions.js';
+import { offlineSql, type OfflineSql, type RevisionStep } from '../manager/offline-sql.js';
 import { MigrationError } from '../core/errors.js';
 import { sleep } from '../core/time.js';
 import { changed, failed, ok, skipped, type Finding, type Step, type StepContext } from './step.js';
@@ -27,6 +28,8 @@ export type SchemaProcedure = { readonly kind: 'upgrade' } | { readonly kind: 'a
 /** What the next command is, from where the database stands. */
 type Next =
   | { readonly kind: 'done' }
+  /** A later hop of the run already took the database past this hop's head. */
+  | { readonly kind: 'past'; readonly at: readonly string[] }
   /** apply-missing ran; its extra alembic_version rows remain. */
   | { readonly kind: 'collapse'; readonly rows: readonly string[] }
   | { readonly kind: 'upgrade'; readonly covered: ReadonlyArray<{ revision: string; twin: string }> }
@@ -42,6 +45,7 @@ function nextCommand(procedure: SchemaProcedure, ctx: StepContext, revisions: re
   const fromLine = ctx.hop.fromSeries;
   const toLine = ctx.hop.to.series;
   if (revisions.length === 1 && revisions[0] === head) return { kind: 'done' };
+  if (pastIn(toLine, revisions, head)) return { kind: 'past', at: revisions };
   const target = revisionsOf(toLine);
   const unknown = revisions.filter((r) => !target.has(r));
   if (unknown.length > 0) {
@@ -76,6 +80,8 @@ function describeNext(next: Next, ctx: StepContext): string {
   switch (next.kind) {
     case 'done':
       return `already at ${head}`;
+    case 'past':
+      return `already past ${head}, at ${listed(next.at)} of a later release`;
     case 'collapse':
       return `the missing revisions were applied; alembic_version's ${next.rows.length} rows will be collapsed to ${head}`;
     case 'upgrade':
@@ -117,6 +123,7 @@ export function schemaStep(procedure: SchemaProcedure = { kind: 'upgrade' }): St
       const next = nextCommand(procedure, ctx, revisions);
       const head = ctx.hop.to.head;
       if (next.kind === 'done') return [ok(`already at ${head}, the head of ${ctx.hop.to.version}; alembic is not run`)];
+      if (next.kind === 'past') return [ok(`${describeNext(next, ctx)}; alembic is not run for ${ctx.hop.label}`)];
       if (next.kind === 'refuse') return [failed(`at ${listed(revisions)}: ${next.why}`)];
       const findings = [ok(`at ${listed(revisions)}; ${describeNext(next, ctx)}`)];
       if (next.kind !== 'collapse') findings.push(await alembicWorks(ctx, ctx.alembic, head, 'alembic'));
@@ -140,6 +147,7 @@ export function schemaStep(procedure: SchemaProcedure = { kind: 'upgrade' }): St
       const head = ctx.hop.to.head;
       const postgres = ctx.deployment.targets.postgres!;
       if (next.kind === 'done') return [ok(`already at ${head}: nothing to run`)];
+      if (next.kind === 'past') return [ok(`${describeNext(next, ctx)}: nothing to run`)];
       if (next.kind === 'refuse') return [failed(next.why)];
       if (next.kind === 'collapse') return [ok(`would collapse alembic_version (${listed(next.rows)}) to ${head}`)];
       const source = next.kind === 'downgrade' ? await sourceAlembic(ctx, next.to) : undefined;
@@ -152,25 +160,36 @@ export function schemaStep(procedure: SchemaProcedure = { kind: 'upgrade' }): St
       }
       // Offline mode takes a single start revision; after an interrupted upgrade there may be two.
       const start = revisions.length === 1 ? revisions[0]! : undefined;
-      const sql =
-        next.kind === 'apply-missing'
-          ? await applyRevisions(ctx.alembic, postgres, next.revisions, { offline: { start: start ?? '' } })
-          : next.kind === 'downgrade'
-            ? (await runAlembic(source!, postgres, ['downgrade', `${start ?? revisions[0]}:${next.to}`, '--sql'])) +
-              (await runAlembic(ctx.alembic, postgres, ['upgrade', `${next.to}:${head}`, '--sql']))
-            : await runAlembic(ctx.alembic, postgres, ['upgrade', start ? `${start}:${head}` : head, '--sql']);
-      const statements = sql.split('\n').filter((line) => /;\s*$/.test(line) && !/^(BEGIN|COMMIT);/.test(line)).length;
+      let rendered: OfflineSql;
+      if (next.kind === 'apply-missing') {
+        rendered = { sql: await applyRevisions(ctx.alembic, postgres, next.revisions, { offline: { start: start ?? '' } }), cannot: [] };
+      } else if (next.kind === 'downgrade') {
+        const from = start ?? revisions[0]!;
+        const down = await offlineSql(source!, postgres, 'downgrade', `${from}:${next.to}`, downgradeSteps(ctx.hop.fromSeries, from, next.to));
+        const up = await offlineSql(ctx.alembic, postgres, 'upgrade', `${next.to}:${head}`, upgradeSteps(ctx.hop.to.series, next.to, head));
+        rendered = { sql: down.sql + up.sql, cannot: [...down.cannot, ...up.cannot] };
+      } else {
+        rendered = start
+          ? await offlineSql(ctx.alembic, postgres, 'upgrade', `${start}:${head}`, upgradeSteps(ctx.hop.to.series, start, head))
+          : { sql: await runAlembic(ctx.alembic, postgres, ['upgrade', head, '--sql']), cannot: [] };
+      }
+      const statements = rendered.sql.split('\n').filter((line) => /;\s*$/.test(line) && !/^(BEGIN|COMMIT);/.test(line)).length;
       const how =
         next.kind === 'upgrade'
           ? 'alembic upgrade'
           : next.kind === 'apply-missing'
             ? `apply ${next.revisions.length} revision(s) by id, then collapse alembic_version`
             : `alembic downgrade to ${next.to}, then upgrade`;
+      // A back-fill reads the data it migrates, which offline mode cannot: named, not a failure of the dry run.
+      const offline =
+        rendered.cannot.length > 0
+          ? `; ${rendered.cannot.length} revision(s) read the data they migrate and cannot be shown offline: ${rendered.cannot.map((c) => `${c.revision} (${c.why})`).join(', ')}`
+          : '';
       return [
         {
-          status: 'ok',
-          detail: `would run ${how} ${listed(revisions)} → ${head}: ${statements} SQL statement(s), shown in the report`,
-          attachment: { name: `alembic ${next.kind === 'upgrade' ? `upgrade ${start ? `${start}:${head}` : head}` : `${next.kind} ${listed(revisions)} → ${head}`} --sql`, content: sql },
+          status: rendered.cannot.length > 0 ? 'warning' : 'ok',
+          detail: `would run ${how} ${listed(revisions)} → ${head}: ${statements} SQL statement(s), shown in the report${offline}`,
+          attachment: { name: `alembic ${next.kind === 'upgrade' ? `upgrade ${start ? `${start}:${head}` : head}` : `${next.kind} ${listed(revisions)} → ${head}`} --sql`, content: rendered.sql },
         },
       ];
     },
@@ -185,6 +204,7 @@ export function schemaStep(procedure: SchemaProcedure = { kind: 'upgrade' }): St
       for (let revisions = before; ; revisions = await readRevisions(ctx.deployment.postgres)) {
         const next = nextCommand(procedure, ctx, revisions);
         if (next.kind === 'done') break;
+        if (next.kind === 'past') return ok(describeNext(next, ctx));
         if (next.kind === 'refuse') throw new MigrationError('inconsistent-state', `at ${listed(revisions)}: ${next.why}`);
         if (done.length >= 3) throw new MigrationError('inconsistent-state', `alembic_version is ${listed(revisions)} after ${done.join(', ')}; expected ${head}`);
         if (next.kind === 'collapse') {
@@ -212,6 +232,8 @@ export function schemaStep(procedure: SchemaProcedure = { kind: 'upgrade' }): St
       const revisions = await readRevisions(ctx.deployment.postgres);
       const target = ctx.hop.to.head;
       const findings: Finding[] = [];
+      // A later hop of the run has taken it further; that hop's schema step verifies its own head.
+      if (pastIn(ctx.hop.to.series, revisions, target)) return [ok(`alembic_version is ${listed(revisions)}, past ${target} (${ctx.hop.to.version})`)];
       findings.push(
         revisions.length === 1 && revisions[0] === target
           ? ok(`alembic_version is ${target}, the head of ${ctx.hop.to.version}`)
@@ -224,6 +246,18 @@ export function schemaStep(procedure: SchemaProcedure = { kind: 'upgrade' }): St
       return findings;
     },
   };
+}
+
+/** The revisions `alembic upgrade from:to` runs in `line`'s graph, each as its own range (a merge's from is its first parent). */
+function upgradeSteps(line: string, from: string, to: string): RevisionStep[] {
+  return revisionsToApply(line, line, [from], to).map((revision) => ({ revision, from: parentsIn(line, revision)[0] ?? 'base', to: revision }));
+}
+
+/** The revisions `alembic downgrade from:to` undoes in `line`'s graph, newest first, each as its own range. */
+function downgradeSteps(line: string, from: string, to: string): RevisionStep[] {
+  return upgradeSteps(line, to, from)
+    .reverse()
+    .map((step) => ({ revision: step.revision, from: step.to, to: step.from }));
 }
 
 /** The plain `alembic upgrade` schema step, which most hops take. */
