@@ -143,6 +143,8 @@ describe('manager venvs, one per release', () => {
       command: [join(root, '22.09.23', 'bin', 'python'), '-m', 'alembic'],
       config: join(root, '22.09.23', 'bai-migrate-alembic.ini'),
       lockTimeoutSeconds: options.alembicLockTimeoutSeconds,
+      // 22.09's env.py connects with asyncpg (releases/line-facts.ts).
+      driver: 'asyncpg',
     });
     expect(entries).toEqual([
       {

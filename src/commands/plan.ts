@@ -30,7 +30,10 @@ export async function planRun(session: Session, servers: readonly Server[], { al
   const plan = makePlan(options.fromVersion, options.toVersion!, position);
   describePlan(session, plan);
   await forecastPlan(session, plan, position);
-  if (!allowUnsupported) requireSupported(plan);
+  if (!allowUnsupported) {
+    requireSupported(plan);
+    await session.prepareHops(plan.hops, plan.to.version);
+  }
   return plan;
 }
 

@@ -14,11 +14,20 @@ import type { ManagerVenvs } from '../manager/venvs.js';
 import { latestRelease } from '../releases/releases.js';
 import { targetRelease } from '../releases/catalogue.js';
 import { alembicDriverOf } from '../releases/line-facts.js';
+import { publishedRelease } from '../releases/manager-python.js';
 import { alembicConfigBeside } from '../rehearsal/rehearse.js';
 import type { Finding, Hop, Step, StepContext } from '../steps/step.js';
 
+/** The manager's tools a hop runs: its target release's alembic and CLI. */
+interface HopTools {
+  readonly alembic: AlembicSetup;
+  readonly managerCli: ManagerCli;
+}
+
 export class Session {
   readonly alembic: AlembicSetup;
+  /** With manager-venv, the tools of each hop whose target is not the run's (prepareHops). */
+  private readonly hopTools = new Map<string, HopTools>();
   /** migrate (not a dry run), clear-history and snapshot hold the migration lock for the whole run. */
   lock: MigrationLock | undefined;
 
@@ -82,15 +91,39 @@ export class Session {
     return acquireMigrationLock(this.deployment.targets.postgres!, this.options.lockTimeoutSeconds, this.options.connectTimeoutSeconds * 1000);
   }
 
+  /**
+   * Each hop runs with its own target line's final release: its scripts (a revision imports the
+   * manager's code of the package it runs in) and its Python (one venv cannot serve 3.11 and 3.13
+   * lines). With manager-venv, a hop whose target is not the run's gets that release's venv; the
+   * run's own target comes from the venv made before the run (run-command.ts). Without
+   * manager-venv, alembic-command serves every hop.
+   */
+  async prepareHops(hops: readonly Hop[], runTarget: string): Promise<void> {
+    if (!this.venvs) return;
+    for (const hop of hops) {
+      if (hop.to.version === runTarget || this.hopTools.has(hop.label)) continue;
+      const venv = await this.venvs.get(publishedRelease(hop.to.version), {
+        use: `${hop.to.series}'s alembic and CLI run from it for ${hop.label}`,
+        unchecked: `${hop.to.series}'s alembic and CLI from it are not checked`,
+      });
+      if (!venv) continue;
+      this.hopTools.set(hop.label, {
+        alembic: { command: venv.command, config: venv.config, lockTimeoutSeconds: this.options.alembicLockTimeoutSeconds, driver: venv.driver },
+        managerCli: { command: [venv.managerCli], configFile: this.deployment.targets.managerConfig?.path },
+      });
+    }
+  }
+
   /** What a step's phases get. */
   stepContext(hop: Hop): StepContext {
-    const context = { deployment: this.deployment, options: this.options, hop, log: this.log, alembic: this.alembic, managerCli: this.managerCli() };
+    const tools = this.hopTools.get(hop.label);
+    const context = { deployment: this.deployment, options: this.options, hop, log: this.log, alembic: tools?.alembic ?? this.alembic, managerCli: tools?.managerCli ?? this.managerCli() };
     return this.venvs ? { ...context, sourceAlembic: () => this.sourceAlembic(hop) } : context;
   }
 
   /** The alembic of the source line's final release (the one the database was last upgraded with), from its own venv. */
   private async sourceAlembic(hop: Hop): Promise<AlembicSetup | undefined> {
-    const source = latestRelease(hop.fromSeries).version;
+    const source = publishedRelease(latestRelease(hop.fromSeries).version);
     const venv = await this.venvs!.get(source, {
       use: `${hop.fromSeries}'s alembic runs from it for the downgrade of ${hop.label}`,
       unchecked: `${hop.fromSeries}'s alembic from it is not checked`,

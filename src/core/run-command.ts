@@ -10,6 +10,7 @@ import type { Options } from './options.js';
 import { resolveTargets } from '../stores/connections.js';
 import { Deployment } from '../stores/deployment.js';
 import { ManagerVenvs, type VenvCache } from '../manager/venvs.js';
+import { publishedRelease } from '../releases/manager-python.js';
 import { targetRelease } from '../releases/catalogue.js';
 import { commandDefinition } from '../commands/registry.js';
 import { Session } from '../commands/session.js';
@@ -84,7 +85,7 @@ export function isReadOnly(options: Options): boolean {
 
 /** The manager release a venv holds: the target's, or for clear-history the one the database is at. */
 export function venvRelease(options: Options): string {
-  if (options.toVersion) return targetRelease(options.toVersion).version;
+  if (options.toVersion) return publishedRelease(targetRelease(options.toVersion).version);
   throw invalidInput('manager-venv with clear-history mode: manager needs to-version: the manager release installed (e.g. 22.03.14)');
 }
 

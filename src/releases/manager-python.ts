@@ -67,6 +67,21 @@ export function pypiVersion(version: string): string {
   return `${year}.${minor}.${parts.patch}`;
 }
 
+/**
+ * Tags whose package was never published on PyPI, each with the published release of its line
+ * whose schema head is the same: the venv of the tag installs that one instead (pip would find
+ * nothing at all).
+ */
+const UNPUBLISHED: Readonly<Record<string, string>> = {
+  // 23.09.11 is tagged (head 75ea2b136830) but PyPI's newest 23.09 is 23.9.10, with the same head.
+  '23.09.11': '23.09.10',
+};
+
+/** The release whose package a manager venv for `version` installs. */
+export function publishedRelease(version: string): string {
+  return UNPUBLISHED[version] ?? version;
+}
+
 const MGR_CONSTRAINTS = ['Cython<3', 'protobuf<4'];
 const MGR_SOURCE =
   "backend.ai-manager has no lock file before 22.03.4: Cython<3 lets PyYAML 5.4.1 (pinned ~=5.4.1) build from its sdist; protobuf<4 keeps etcd3 0.12's generated code importable (protobuf 4 came out after the release)";
