@@ -16,6 +16,7 @@ import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { migrateInputs, snapshotState, TEST_PYTHON, useDeployments, type SeedOptions } from '../support/deployment.js';
 import { graphAlembic, graphTemplate } from '../support/graph-alembic.js';
 import { buildManagerWheel } from '../support/manager-wheel.js';
+import { standinManagerCli } from '../support/standin-manager-cli.js';
 import { killDistWhen, runEngine } from '../support/run.js';
 import { HOPS } from '../../src/hops/index.js';
 import type { HopDefinition } from '../../src/hops/hop.js';
@@ -95,10 +96,20 @@ async function rigFor(hop: HopDefinition): Promise<Rig> {
           },
         };
   if (compareLines(hop.to, FIXTURE_LAST_LINE) <= 0) return { seed, alembic: {} };
-  if (!downgradesFirst(hop)) return { seed, alembic: { 'alembic-config': graphAlembic(hop.to).config } };
+  // The manager's CLI of releases after the fixture's (23.09's generate-rpc-keypair).
+  const cli = { 'manager-command': standinManagerCli() };
+  if (!downgradesFirst(hop)) return { seed, alembic: { 'alembic-config': graphAlembic(hop.to).config, ...cli } };
   return {
     seed,
-    alembic: { 'alembic-command': '', 'alembic-config': '', 'manager-venv': venvRoot, python: TEST_PYTHON, 'pip-args': `--no-index --find-links ${wheels}`, 'venv-system-site-packages': 'true' },
+    alembic: {
+      'alembic-command': '',
+      'alembic-config': '',
+      'manager-venv': venvRoot,
+      python: TEST_PYTHON,
+      'pip-args': `--no-index --find-links ${wheels}`,
+      'venv-system-site-packages': 'true',
+      ...cli,
+    },
   };
 }
 

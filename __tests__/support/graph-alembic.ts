@@ -43,7 +43,9 @@ function standinDdl(revision: string): { upgrade: string[]; downgrade: string[] 
         upgrade.push(probe.exists ? `CREATE TABLE IF NOT EXISTS ${probe.table} (id bigserial PRIMARY KEY)` : `DROP TABLE IF EXISTS ${probe.table}`);
         if (probe.exists) downgrade.push(`DROP TABLE IF EXISTS ${probe.table}`);
       } else if (probe.exists) {
-        upgrade.push(`ALTER TABLE IF EXISTS ${probe.table} ADD COLUMN IF NOT EXISTS ${probe.column} text`);
+        // The fixture's schema has only the tables bai-migrate reads: a column's table is made where missing.
+        upgrade.push(`CREATE TABLE IF NOT EXISTS ${probe.table} (id bigserial PRIMARY KEY)`);
+        upgrade.push(`ALTER TABLE ${probe.table} ADD COLUMN IF NOT EXISTS ${probe.column} text`);
         downgrade.push(`ALTER TABLE IF EXISTS ${probe.table} DROP COLUMN IF EXISTS ${probe.column}`);
       } else {
         upgrade.push(`ALTER TABLE IF EXISTS ${probe.table} DROP COLUMN IF EXISTS ${probe.column}`);
