@@ -8,9 +8,9 @@
  * The product's venvs are kept under /var/cache/bai-migrate/product-venvs between runs (reused by
  * their marker); pip's cache is the test bed's.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { snapshotState, useDeployments } from '../support/deployment.js';
 import { BAI_CACHE, ensureRealManagerVenv, managerAlembicIni, real2109Schema, real2109Template, type RealManagerVenv } from '../support/real-manager.js';
@@ -68,7 +68,7 @@ async function keptValues(client: import('pg').Client): Promise<Record<string, s
   return values;
 }
 
-describe('22.09.23 → 23.03.12 with the real packages (manager-venv, PyPI)', () => {
+describe('22.09.23 → 23.03.12 → 23.09.10 with the real packages (manager-venv, PyPI)', () => {
   it('downgrades with 22.09.23 to 3efd66393bd0, upgrades with 23.03.12 (sessions back-filled), and puts back the columns the downgrade drops', async () => {
     const deployment = await deploy2209();
     for (const [name, value] of Object.entries(KEPT)) {
@@ -107,6 +107,58 @@ describe('22.09.23 → 23.03.12 with the real packages (manager-venv, PyPI)', ()
     expect(Number(sessions[0]!.sessions)).toBeGreaterThan(0);
     expect(sessions[0]!.sessions).toBe(sessions[0]!.kernels);
     expect(await keptValues(deployment.pg)).toEqual(seeded);
+
+    const verified = await runEngine({ ...inputs, command: 'verify' });
+    expect(verified.report.error).toBeUndefined();
+    const again = await runEngine(inputs);
+    expect(again.report.error).toBeUndefined();
+    expect(again.report.entries.filter((e) => e.phase === 'apply' && e.status === 'changed')).toEqual([]);
+  }, 1_800_000);
+
+  it('22.09.23 → 23.09 in one run: each hop with its own release (22.09.23 down, 23.03.12 up, 23.09.10 up), the RPC key pair made by 23.09’s CLI, a main keypair for every user', async () => {
+    const deployment = await deploy2209();
+    for (const [name, value] of Object.entries(KEPT)) {
+      const [table, column] = name.split('.');
+      await deployment.pg.query(`UPDATE ${table} SET ${column} = ${value}`);
+    }
+    // A user without a keypair: 23.09's d3f8c74bf148 makes one for it.
+    await deployment.pg.query(`INSERT INTO users (uuid, username, email, status, role, domain_name) VALUES (gen_random_uuid(), 'nokeys', 'nokeys@example.com', 'active', 'user', 'default')`);
+    const { rows: before } = await deployment.pg.query<{ users: string; keypairs: string }>(`SELECT (SELECT count(*) FROM users) AS users, (SELECT count(*) FROM keypairs) AS keypairs`);
+    const seeded = await keptValues(deployment.pg);
+    const toml = deployment.writeManagerToml();
+    const inputs = {
+      command: 'migrate',
+      'from-version': '22.09',
+      'to-version': '23.09',
+      'manager-config': toml,
+      'manager-venv': PRODUCT_VENVS,
+      python: '/usr/bin/python3.11',
+      'backup-dir': mkdtempSync(join(tmpdir(), 'bai-real-hop-backup-')),
+    };
+
+    const run = await runEngine(inputs);
+    expect(run.report.error).toBeUndefined();
+    // 23.09.11 was never published: its venv holds 23.09.10, whose head is the same.
+    const venvs = run.report.entries.filter((e) => e.step === 'manager-venv').map((e) => e.detail.replace(/ with .*?;/, ';').replace(PRODUCT_VENVS, '<venvs>'));
+    expect(venvs).toEqual(
+      expect.arrayContaining([expect.stringMatching(/<venvs>\/23\.09\.10/), expect.stringMatching(/<venvs>\/23\.03\.12.*22\.09 → 23\.03/), expect.stringMatching(/<venvs>\/22\.09\.23/)]),
+    );
+    expect(run.report.entries.filter((e) => e.phase === 'apply' && e.step === 'schema').map((e) => e.detail)).toEqual([
+      `22.09's alembic downgrade to ${DOWNGRADE_TO}; then alembic upgrade ${DOWNGRADE_TO} → ${latestRelease('23.03').head} (23.03.12)`,
+      `alembic upgrade ${latestRelease('23.03').head} → ${latestRelease('23.09').head} (23.09.11)`,
+    ]);
+    const { rows: revisions } = await deployment.pg.query<{ version_num: string }>('SELECT version_num FROM alembic_version');
+    expect(revisions).toEqual([{ version_num: latestRelease('23.09').head }]);
+    expect(await keptValues(deployment.pg)).toEqual(seeded);
+    // One new keypair, for the user that had none; every user has a main keypair.
+    const { rows: after } = await deployment.pg.query<{ users: string; keypairs: string; without: string }>(
+      `SELECT (SELECT count(*) FROM users) AS users, (SELECT count(*) FROM keypairs) AS keypairs, (SELECT count(*) FROM users WHERE main_access_key IS NULL) AS without`,
+    );
+    expect(after[0]).toEqual({ users: before[0]!.users, keypairs: String(Number(before[0]!.keypairs) + 1), without: '0' });
+    // The key pair 23.09 requires, made by its own CLI beside manager.toml and named there.
+    const keyFile = join(dirname(toml), 'rpc-keypair', 'manager.key_secret');
+    expect(readFileSync(toml, 'utf8')).toContain(`rpc-auth-manager-keypair = "${keyFile}"`);
+    expect(readFileSync(keyFile, 'utf8')).toMatch(/secret-key = "/);
 
     const verified = await runEngine({ ...inputs, command: 'verify' });
     expect(verified.report.error).toBeUndefined();
