@@ -121,7 +121,7 @@ describe('the environment of child processes', () => {
     }
   });
 
-  it('a child that asks a question gets end-of-file at once, through alembic\'s watchdog too, instead of waiting for an answer', async () => {
+  it("a child that asks a question gets end-of-file at once, through alembic's watchdog too, instead of waiting for an answer", async () => {
     const started = Date.now();
     const asked = await runChild('alembic', TEST_PYTHON, ['-c', 'input("Your choice? [a/b] ")']);
     expect(asked.exitCode).toBe(1);
@@ -130,7 +130,9 @@ describe('the environment of child processes', () => {
     const ini = join(dir, 'asking.ini');
     writeFileSync(ini, '[alembic]\nscript_location = .\nsqlalchemy.url =\n');
     // The watchdog runs the program with the runner's own standard input, which runChild ends.
-    await expect(runAlembic({ command: [TEST_PYTHON, '-c', 'input("Your choice? [a/b] ")'], config: ini }, { ...info.postgres, database: deployment.database, source: 'test' }, ['current'])).rejects.toThrow(/EOFError/);
+    await expect(
+      runAlembic({ command: [TEST_PYTHON, '-c', 'input("Your choice? [a/b] ")'], config: ini }, { ...info.postgres, database: deployment.database, source: 'test' }, ['current']),
+    ).rejects.toThrow(/EOFError/);
     expect(Date.now() - started).toBeLessThan(30_000);
   });
 });
