@@ -165,5 +165,39 @@ describe('22.09.23 → 23.03.12 → 23.09.10 with the real packages (manager-ven
     const again = await runEngine(inputs);
     expect(again.report.error).toBeUndefined();
     expect(again.report.entries.filter((e) => e.phase === 'apply' && e.status === 'changed')).toEqual([]);
+
+    // Every venv is there now: a dry run of a fresh 22.09 deployment renders the real offline SQL of both hops.
+    const fresh = await deploy2209();
+    const dry = await runEngine({ ...inputs, 'manager-config': fresh.writeManagerToml(), 'dry-run': 'true' });
+    expect(dry.report.error).toBeUndefined();
+    const rendered = dry.report.entries.filter((e) => e.phase === 'apply' && e.step === 'schema').map((e) => [e.hop, e.status, e.detail]);
+    // The back-fills read the data they migrate: alembic cannot render them offline, and each is named.
+    const cannot = (revisions: string[]) => `cannot be shown offline: ${revisions.map((r) => `${r} \\(AttributeError: [^)]+\\)`).join(', ')}$`;
+    expect(rendered).toEqual([
+      [
+        '22.09 → 23.03',
+        'warning',
+        expect.stringMatching(
+          new RegExp(
+            `^dry run: would run alembic downgrade to ${DOWNGRADE_TO}, then upgrade d58a526bf837 → ae7d4cd92aa7: \\d+ SQL statement\\(s\\), shown in the report; 5 revision\\(s\\) .*${cannot(['b6b884fbae1f', 'bedd92de93af', '9e599b62f6f1', '69c059996cbd', 'eb9441fcf90a'])}`,
+          ),
+        ),
+      ],
+      // The second hop starts where the first will have left the schema, not where it is now.
+      [
+        '23.03 → 23.09',
+        'warning',
+        expect.stringMatching(
+          new RegExp(
+            `^dry run: would run alembic upgrade ae7d4cd92aa7 → 75ea2b136830: \\d+ SQL statement\\(s\\), shown in the report; 2 revision\\(s\\) .*${cannot(['85615e005fa3', 'd3f8c74bf148'])}`,
+          ),
+        ),
+      ],
+    ]);
+    const sql = dry.report.attachments.filter((a) => a.step === 'schema').map((a) => a.content);
+    expect(sql[0]).toContain('Running downgrade d58a526bf837 -> fdc9d6ac49b4');
+    expect(sql[0]).toContain('CREATE TABLE endpoints');
+    expect(sql[1]).toContain('Running upgrade ae7d4cd92aa7 -> 02535458c0b3');
+    expect(sql[1]).not.toContain('210c4d9be768');
   }, 1_800_000);
 });

@@ -142,7 +142,7 @@ export function schemaStep(procedure: SchemaProcedure = { kind: 'upgrade' }): St
     },
 
     async dryRun(ctx) {
-      const revisions = await readRevisions(ctx.deployment.postgres);
+      const revisions = ctx.assumedRevisions ?? (await readRevisions(ctx.deployment.postgres));
       const next = nextCommand(procedure, ctx, revisions);
       const head = ctx.hop.to.head;
       const postgres = ctx.deployment.targets.postgres!;
