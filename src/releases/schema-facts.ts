@@ -23,6 +23,7 @@ export interface SchemaFact {
 const VERSIONS_2109 = 'backend.ai-manager@21.09.9:src/ai/backend/manager/models/alembic/versions';
 const VERSIONS_2203 = 'backend.ai-manager@22.03.3:src/ai/backend/manager/models/alembic/versions';
 const VERSIONS_2303 = 'backend.ai@23.03.12:src/ai/backend/manager/models/alembic/versions';
+const VERSIONS_2309 = 'backend.ai@23.09.10:src/ai/backend/manager/models/alembic/versions';
 
 export const SCHEMA_FACTS: readonly SchemaFact[] = [
   {
@@ -52,5 +53,11 @@ export const SCHEMA_FACTS: readonly SchemaFact[] = [
     describe: 'table sessions exists',
     probes: [{ table: 'sessions', exists: true }],
     source: `${VERSIONS_2303}/b6b884fbae1f_add_session_table.py`,
+  },
+  {
+    since: 'd3f8c74bf148',
+    describe: 'users.main_access_key exists',
+    probes: [{ table: 'users', column: 'main_access_key', exists: true }],
+    source: `${VERSIONS_2309}/d3f8c74bf148_user_main_keypair.py`,
   },
 ];
