@@ -3,5 +3,5 @@ import { createRequire as __baiCreateRequire } from 'node:module'; const require
 
 // src/cli/index.ts
 process.setSourceMapsEnabled(true);
-await import("./chunks/cli-IVX6BB3H.js");
+await import("./chunks/cli-SY2Z225M.js");
 //# sourceMappingURL=cli.js.map

@@ -349,7 +349,7 @@ var require_util = __commonJS({
     }
     exports.sample = sample;
     function delay(duration) {
-      return new Promise((resolve9) => setTimeout(resolve9, duration));
+      return new Promise((resolve11) => setTimeout(resolve11, duration));
     }
     exports.delay = delay;
     function forOwn(obj, iterator) {
@@ -360,14 +360,14 @@ var require_util = __commonJS({
     }
     exports.forOwn = forOwn;
     function onceEvent(emitter, ...events2) {
-      return new Promise((resolve9, reject) => {
+      return new Promise((resolve11, reject) => {
         const teardown = [];
         const handler = (data, event) => {
           teardown.forEach((t) => t());
           if (event === "error") {
             reject(data);
           } else {
-            resolve9(data);
+            resolve11(data);
           }
         };
         events2.forEach((event) => {
@@ -419,13 +419,13 @@ var require_util = __commonJS({
     };
     exports.resolveCallOptions = resolveCallOptions;
     var getDeferred = () => {
-      let resolve9;
+      let resolve11;
       let reject;
       const promise = new Promise((res, rej) => {
-        resolve9 = res;
+        resolve11 = res;
         reject = rej;
       });
-      return { promise, resolve: resolve9, reject };
+      return { promise, resolve: resolve11, reject };
     };
     exports.getDeferred = getDeferred;
   }
@@ -932,20 +932,20 @@ var require_Event = __commonJS({
       };
       Event2.toPromise = (event, signal) => {
         if (!signal) {
-          return new Promise((resolve9) => Event2.once(event, resolve9));
+          return new Promise((resolve11) => Event2.once(event, resolve11));
         }
         if (signal.aborted) {
           return Promise.reject(new TaskCancelledError_1.TaskCancelledError());
         }
         const toDispose = [];
-        return new Promise((resolve9, reject) => {
+        return new Promise((resolve11, reject) => {
           const abortEvt = (0, exports.onAbort)(signal);
           toDispose.push(abortEvt);
           toDispose.push(abortEvt.event(() => {
             reject(new TaskCancelledError_1.TaskCancelledError());
           }));
           toDispose.push(Event2.once(event, (data) => {
-            resolve9(data);
+            resolve11(data);
           }));
         }).finally(() => {
           for (const d of toDispose) {
@@ -1754,13 +1754,13 @@ var require_defer = __commonJS({
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.defer = void 0;
     var defer = () => {
-      let resolve9;
+      let resolve11;
       let reject;
       const promise = new Promise((res, rej) => {
-        resolve9 = res;
+        resolve11 = res;
         reject = rej;
       });
-      return { resolve: resolve9, reject, promise };
+      return { resolve: resolve11, reject, promise };
     };
     exports.defer = defer;
   }
@@ -1824,8 +1824,8 @@ var require_BulkheadPolicy = __commonJS({
           }
         }
         if (this.queue.length < this.queueCapacity) {
-          const { resolve: resolve9, reject, promise } = (0, defer_1.defer)();
-          this.queue.push({ signal, fn, resolve: resolve9, reject });
+          const { resolve: resolve11, reject, promise } = (0, defer_1.defer)();
+          this.queue.push({ signal, fn, resolve: resolve11, reject });
           return promise;
         }
         this.onRejectEmitter.emit();
@@ -1905,8 +1905,8 @@ var require_RetryPolicy = __commonJS({
     var ConstantBackoff_1 = require_ConstantBackoff();
     var abort_1 = require_abort();
     var Event_1 = require_Event();
-    var delay = (duration, unref) => new Promise((resolve9) => {
-      const timer = setTimeout(resolve9, duration);
+    var delay = (duration, unref) => new Promise((resolve11) => {
+      const timer = setTimeout(resolve11, duration);
       if (unref) {
         timer.unref();
       }
@@ -2299,12 +2299,12 @@ var require_connection_pool = __commonJS({
       return name.replace(/^https?:\/\//, "");
     }
     function runServiceCall(client, metadata, options, method, payload) {
-      return new Promise((resolve9, reject) => {
+      return new Promise((resolve11, reject) => {
         client[method](payload, metadata, options || {}, (err, res) => {
           if (err) {
             reject((0, errors_1.castGrpcError)(err));
           } else {
-            resolve9(res);
+            resolve11(res);
           }
         });
       });
@@ -4945,7 +4945,7 @@ var require_election = __commonJS({
           if (!leader) {
             this.setLeader(void 0);
             const watcher2 = this.namespace.watch().startRevision(allKeys.header.revision).prefix("").only("put").watcher();
-            await new Promise((resolve9, reject) => {
+            await new Promise((resolve11, reject) => {
               watcher2.on("data", (data) => {
                 let done = false;
                 for (const event of data.events) {
@@ -4956,11 +4956,11 @@ var require_election = __commonJS({
                   }
                 }
                 if (done) {
-                  resolve9();
+                  resolve11();
                 }
               });
               watcher2.on("error", reject);
-              this.disposer = resolve9;
+              this.disposer = resolve11;
             }).finally(() => watcher2.cancel());
             if (!this.running) {
               return;
@@ -4971,12 +4971,12 @@ var require_election = __commonJS({
           }
           this.setLeader(leader);
           const watcher = this.namespace.watch().startRevision(new bignumber_js_1.default(revision).plus(1).toString()).key(leader.key).watcher();
-          await new Promise((resolve9, reject) => {
+          await new Promise((resolve11, reject) => {
             watcher.on("put", (kv) => this.setLeader(kv));
-            watcher.on("delete", () => resolve9());
+            watcher.on("delete", () => resolve11());
             watcher.on("error", reject);
             this.disposer = () => {
-              resolve9();
+              resolve11();
               return watcher.cancel();
             };
           }).finally(() => watcher.cancel());
@@ -5011,8 +5011,8 @@ var require_election = __commonJS({
        * If an error is emitted, the promise is rejected.
        */
       wait() {
-        return new Promise((resolve9, reject) => {
-          this.on("elected", () => resolve9(this));
+        return new Promise((resolve11, reject) => {
+          this.on("elected", () => resolve11(this));
           this.on("error", reject);
         });
       }
@@ -5148,8 +5148,8 @@ var require_election = __commonJS({
        */
       async observe() {
         const observer = new ElectionObserver(this.namespace);
-        return new Promise((resolve9, reject) => {
-          observer.once("change", () => resolve9(observer));
+        return new Promise((resolve11, reject) => {
+          observer.once("change", () => resolve11(observer));
           observer.once("error", reject);
         });
       }
@@ -5158,8 +5158,8 @@ var require_election = __commonJS({
     Election.prefix = "election";
     async function waitForDelete(namespace, key, rev) {
       const watcher = await namespace.watch().key(key).startRevision(rev).only("delete").create();
-      const deleteOrError = new Promise((resolve9, reject) => {
-        watcher.once("delete", resolve9);
+      const deleteOrError = new Promise((resolve11, reject) => {
+        watcher.once("delete", resolve11);
         watcher.once("error", reject);
       });
       try {
@@ -5308,8 +5308,8 @@ var require_lease = __commonJS({
        */
       keepaliveOnce(options = this.defaultOptions) {
         return Promise.all([this.client.leaseKeepAlive(options), this.grant()]).then(([stream, id]) => {
-          return new Promise((resolve9, reject) => {
-            stream.on("data", resolve9);
+          return new Promise((resolve11, reject) => {
+            stream.on("data", resolve11);
             stream.on("error", (err) => reject((0, errors_1.castGrpcError)(err)));
             stream.write({ ID: id });
           }).then((res) => {
@@ -8994,23 +8994,23 @@ var require_serializer = __commonJS({
         /* code.startup */
       );
     };
-    var query = (text) => {
+    var query2 = (text) => {
       return writer.addCString(text).flush(
         81
         /* code.query */
       );
     };
     var emptyArray = [];
-    var parse3 = (query2) => {
-      const name = query2.name || "";
+    var parse3 = (query3) => {
+      const name = query3.name || "";
       if (name.length > 63) {
         console.error("Warning! Postgres only supports 63 characters for query names.");
         console.error("You supplied %s (%s)", name, name.length);
         console.error("This can cause conflicts and silent errors executing queries");
       }
-      const types2 = query2.types || emptyArray;
+      const types2 = query3.types || emptyArray;
       const len = types2.length;
-      const buffer = writer.addCString(name).addCString(query2.text).addInt16(len);
+      const buffer = writer.addCString(name).addCString(query3.text).addInt16(len);
       for (let i = 0; i < len; i++) {
         buffer.addInt32(types2[i]);
       }
@@ -9147,7 +9147,7 @@ var require_serializer = __commonJS({
       requestSsl,
       sendSASLInitialResponseMessage,
       sendSCRAMClientFinalMessage,
-      query,
+      query: query2,
       parse: parse3,
       bind,
       execute,
@@ -9550,7 +9550,7 @@ var require_dist2 = __commonJS({
     function parse3(stream, callback) {
       const parser = new parser_1.Parser();
       stream.on("data", (buffer) => parser.parse(buffer, callback));
-      return new Promise((resolve9) => stream.on("end", () => resolve9()));
+      return new Promise((resolve11) => stream.on("end", () => resolve11()));
     }
   }
 });
@@ -9777,8 +9777,8 @@ var require_connection = __commonJS({
         this._send(serialize.query(text));
       }
       // send parse message
-      parse(query) {
-        this._send(serialize.parse(query));
+      parse(query2) {
+        this._send(serialize.parse(query2));
       }
       // send bind message
       bind(config) {
@@ -10113,8 +10113,8 @@ var require_lib2 = __commonJS({
     var helper = require_helper();
     module.exports = function(connInfo, cb) {
       var file = helper.getFileName();
-      fs2.stat(file, function(err, stat4) {
-        if (err || !helper.usePgPass(stat4, file)) {
+      fs2.stat(file, function(err, stat5) {
+        if (err || !helper.usePgPass(stat5, file)) {
           return cb(void 0);
         }
         var st = fs2.createReadStream(file);
@@ -10239,9 +10239,9 @@ var require_client = __commonJS({
         return this._activeQuery;
       }
       _errorAllQueries(err) {
-        const enqueueError = (query) => {
+        const enqueueError = (query2) => {
           process.nextTick(() => {
-            query.handleError(err, this.connection);
+            query2.handleError(err, this.connection);
           });
         };
         const activeQuery = this._getActiveQuery();
@@ -10319,12 +10319,12 @@ var require_client = __commonJS({
           this._connect(callback);
           return;
         }
-        return new this._Promise((resolve9, reject) => {
+        return new this._Promise((resolve11, reject) => {
           this._connect((error) => {
             if (error) {
               reject(error);
             } else {
-              resolve9(this);
+              resolve11(this);
             }
           });
         });
@@ -10606,8 +10606,8 @@ var require_client = __commonJS({
         }
         return data;
       }
-      cancel(client, query) {
-        if (client.activeQuery === query) {
+      cancel(client, query2) {
+        if (client.activeQuery === query2) {
           const con = this.connection;
           if (this.host && this.host.indexOf("/") === 0) {
             con.connect(this.host + "/.s.PGSQL." + this.port);
@@ -10617,10 +10617,10 @@ var require_client = __commonJS({
           con.on("connect", function() {
             con.cancel(client.processID, client.secretKey);
           });
-        } else if (client._queryQueue.indexOf(query) !== -1) {
-          client._queryQueue.splice(client._queryQueue.indexOf(query), 1);
-        } else if (client._sentQueryQueue.indexOf(query) !== -1) {
-          query.callback = () => {
+        } else if (client._queryQueue.indexOf(query2) !== -1) {
+          client._queryQueue.splice(client._queryQueue.indexOf(query2), 1);
+        } else if (client._sentQueryQueue.indexOf(query2) !== -1) {
+          query2.callback = () => {
           };
         }
       }
@@ -10669,16 +10669,16 @@ var require_client = __commonJS({
           return;
         }
         while (this._queryQueue.length > 0) {
-          const query = this._queryQueue.shift();
+          const query2 = this._queryQueue.shift();
           this.hasExecuted = true;
-          const queryError = query.submit(this.connection);
+          const queryError = query2.submit(this.connection);
           if (queryError) {
             process.nextTick(() => {
-              query.handleError(queryError, this.connection);
+              query2.handleError(queryError, this.connection);
             });
             continue;
           }
-          this._sentQueryQueue.push(query);
+          this._sentQueryQueue.push(query2);
         }
         if (this.readyForQuery && !this._activeQuery && this._sentQueryQueue.length > 0) {
           this._activeQuery = this._sentQueryQueue.shift();
@@ -10689,46 +10689,46 @@ var require_client = __commonJS({
         }
       }
       query(config, values, callback) {
-        let query;
+        let query2;
         let result;
         if (config == null) {
           throw new TypeError("Client was passed a null or undefined query");
         }
         if (typeof config.submit === "function") {
-          result = query = config;
-          if (!query.callback) {
+          result = query2 = config;
+          if (!query2.callback) {
             if (typeof values === "function") {
-              query.callback = values;
+              query2.callback = values;
             } else if (callback) {
-              query.callback = callback;
+              query2.callback = callback;
             }
           }
         } else {
-          query = new Query2(config, values, callback);
-          if (!query.callback) {
-            result = new this._Promise((resolve9, reject) => {
-              query.callback = (err, res) => err ? reject(err) : resolve9(res);
+          query2 = new Query2(config, values, callback);
+          if (!query2.callback) {
+            result = new this._Promise((resolve11, reject) => {
+              query2.callback = (err, res) => err ? reject(err) : resolve11(res);
             }).catch((err) => {
               Error.captureStackTrace(err);
               throw err;
             });
-          } else if (typeof query.callback !== "function") {
+          } else if (typeof query2.callback !== "function") {
             throw new TypeError("callback is not a function");
           }
         }
         const readTimeout = config.query_timeout || this.connectionParameters.query_timeout;
         if (readTimeout) {
-          const queryCallback = query.callback || (() => {
+          const queryCallback = query2.callback || (() => {
           });
           const readTimeoutTimer = setTimeout(() => {
             const error = new Error("Query read timeout");
             process.nextTick(() => {
-              query.handleError(error, this.connection);
+              query2.handleError(error, this.connection);
             });
             queryCallback(error);
-            query.callback = () => {
+            query2.callback = () => {
             };
-            const index = this._queryQueue.indexOf(query);
+            const index = this._queryQueue.indexOf(query2);
             if (index > -1) {
               this._queryQueue.splice(index, 1);
             } else if (this.pipeline) {
@@ -10737,42 +10737,42 @@ var require_client = __commonJS({
             }
             this._pulseQueryQueue();
           }, readTimeout);
-          query.callback = (err, res) => {
+          query2.callback = (err, res) => {
             clearTimeout(readTimeoutTimer);
             queryCallback(err, res);
           };
         }
-        if (this.binary && !query.binary) {
-          query.binary = true;
+        if (this.binary && !query2.binary) {
+          query2.binary = true;
         }
-        if (query._result && !query._result._types) {
-          query._result._types = this._types;
+        if (query2._result && !query2._result._types) {
+          query2._result._types = this._types;
         }
         if (this.pipeline) {
-          const portalQuery = typeof config.submit === "function" && !(query instanceof Query2) ? "Custom query classes such as pg-cursor and pg-query-stream are" : query.rows ? "The `rows` option is" : null;
+          const portalQuery = typeof config.submit === "function" && !(query2 instanceof Query2) ? "Custom query classes such as pg-cursor and pg-query-stream are" : query2.rows ? "The `rows` option is" : null;
           if (portalQuery) {
             process.nextTick(() => {
-              query.handleError(new Error(`${portalQuery} not supported in pipeline mode`), this.connection);
+              query2.handleError(new Error(`${portalQuery} not supported in pipeline mode`), this.connection);
             });
             return result;
           }
         }
         if (!this._queryable) {
           process.nextTick(() => {
-            query.handleError(new Error("Client has encountered a connection error and is not queryable"), this.connection);
+            query2.handleError(new Error("Client has encountered a connection error and is not queryable"), this.connection);
           });
           return result;
         }
         if (this._ending) {
           process.nextTick(() => {
-            query.handleError(new Error("Client was closed and is not queryable"), this.connection);
+            query2.handleError(new Error("Client was closed and is not queryable"), this.connection);
           });
           return result;
         }
         if (this._queryQueue.length > 0 && !this.pipeline) {
           queryQueueLengthDeprecationNotice();
         }
-        this._queryQueue.push(query);
+        this._queryQueue.push(query2);
         this._pulseQueryQueue();
         return result;
       }
@@ -10807,8 +10807,8 @@ var require_client = __commonJS({
         if (cb) {
           this.connection.once("end", cb);
         } else {
-          return new this._Promise((resolve9) => {
-            this.connection.once("end", resolve9);
+          return new this._Promise((resolve11) => {
+            this.connection.once("end", resolve11);
           });
         }
       }
@@ -10857,8 +10857,8 @@ var require_pg_pool = __commonJS({
       const cb = function(err, client) {
         err ? rej(err) : res(client);
       };
-      const result = new Promise2(function(resolve9, reject) {
-        res = resolve9;
+      const result = new Promise2(function(resolve11, reject) {
+        res = resolve11;
         rej = reject;
       }).catch((err) => {
         Error.captureStackTrace(err);
@@ -10919,7 +10919,7 @@ var require_pg_pool = __commonJS({
         if (typeof Promise2.try === "function") {
           return Promise2.try(f);
         }
-        return new Promise2((resolve9) => resolve9(f()));
+        return new Promise2((resolve11) => resolve11(f()));
       }
       _isFull() {
         return this._clients.length >= this.options.max;
@@ -11314,8 +11314,8 @@ var require_query2 = __commonJS({
     NativeQuery.prototype._getPromise = function() {
       if (this._promise) return this._promise;
       this._promise = new Promise(
-        function(resolve9, reject) {
-          this._once("end", resolve9);
+        function(resolve11, reject) {
+          this._once("end", resolve11);
           this._once("error", reject);
         }.bind(this)
       );
@@ -11443,10 +11443,10 @@ var require_client2 = __commonJS({
     Client2.Query = NativeQuery;
     util.inherits(Client2, EventEmitter2);
     Client2.prototype._errorAllQueries = function(err) {
-      const enqueueError = (query) => {
+      const enqueueError = (query2) => {
         process.nextTick(() => {
-          query.native = this.native;
-          query.handleError(err);
+          query2.native = this.native;
+          query2.handleError(err);
         });
       };
       if (this._hasActiveQuery()) {
@@ -11494,18 +11494,18 @@ var require_client2 = __commonJS({
         this._connect(callback);
         return;
       }
-      return new this._Promise((resolve9, reject) => {
+      return new this._Promise((resolve11, reject) => {
         this._connect((error) => {
           if (error) {
             reject(error);
           } else {
-            resolve9(this);
+            resolve11(this);
           }
         });
       });
     };
     Client2.prototype.query = function(config, values, callback) {
-      let query;
+      let query2;
       let result;
       let readTimeout;
       let readTimeoutTimer;
@@ -11514,65 +11514,65 @@ var require_client2 = __commonJS({
         throw new TypeError("Client was passed a null or undefined query");
       } else if (typeof config.submit === "function") {
         readTimeout = config.query_timeout || this.connectionParameters.query_timeout;
-        result = query = config;
+        result = query2 = config;
         if (typeof values === "function") {
           config.callback = values;
         }
       } else {
         readTimeout = config.query_timeout || this.connectionParameters.query_timeout;
-        query = new NativeQuery(config, values, callback);
-        if (!query.callback) {
+        query2 = new NativeQuery(config, values, callback);
+        if (!query2.callback) {
           let resolveOut, rejectOut;
-          result = new this._Promise((resolve9, reject) => {
-            resolveOut = resolve9;
+          result = new this._Promise((resolve11, reject) => {
+            resolveOut = resolve11;
             rejectOut = reject;
           }).catch((err) => {
             Error.captureStackTrace(err);
             throw err;
           });
-          query.callback = (err, res) => err ? rejectOut(err) : resolveOut(res);
+          query2.callback = (err, res) => err ? rejectOut(err) : resolveOut(res);
         }
       }
       if (readTimeout) {
-        queryCallback = query.callback || (() => {
+        queryCallback = query2.callback || (() => {
         });
         readTimeoutTimer = setTimeout(() => {
           const error = new Error("Query read timeout");
           process.nextTick(() => {
-            query.handleError(error, this.connection);
+            query2.handleError(error, this.connection);
           });
           queryCallback(error);
-          query.callback = () => {
+          query2.callback = () => {
           };
-          const index = this._queryQueue.indexOf(query);
+          const index = this._queryQueue.indexOf(query2);
           if (index > -1) {
             this._queryQueue.splice(index, 1);
           }
           this._pulseQueryQueue();
         }, readTimeout);
-        query.callback = (err, res) => {
+        query2.callback = (err, res) => {
           clearTimeout(readTimeoutTimer);
           queryCallback(err, res);
         };
       }
       if (!this._queryable) {
-        query.native = this.native;
+        query2.native = this.native;
         process.nextTick(() => {
-          query.handleError(new Error("Client has encountered a connection error and is not queryable"));
+          query2.handleError(new Error("Client has encountered a connection error and is not queryable"));
         });
         return result;
       }
       if (this._ending) {
-        query.native = this.native;
+        query2.native = this.native;
         process.nextTick(() => {
-          query.handleError(new Error("Client was closed and is not queryable"));
+          query2.handleError(new Error("Client was closed and is not queryable"));
         });
         return result;
       }
       if (this._queryQueue.length > 0 && !this.pipeline) {
         queryQueueLengthDeprecationNotice();
       }
-      this._queryQueue.push(query);
+      this._queryQueue.push(query2);
       this._pulseQueryQueue();
       return result;
     };
@@ -11587,8 +11587,8 @@ var require_client2 = __commonJS({
       }
       let result;
       if (!cb) {
-        result = new this._Promise(function(resolve9, reject) {
-          cb = (err) => err ? reject(err) : resolve9();
+        result = new this._Promise(function(resolve11, reject) {
+          cb = (err) => err ? reject(err) : resolve11();
         });
       }
       const doEnd = function() {
@@ -11621,17 +11621,17 @@ var require_client2 = __commonJS({
       if (this._hasActiveQuery()) {
         return;
       }
-      const query = this._queryQueue.shift();
-      if (!query) {
+      const query2 = this._queryQueue.shift();
+      if (!query2) {
         if (!initialConnection) {
           this.emit("drain");
         }
         return;
       }
-      this._activeQuery = query;
-      query.submit(this);
+      this._activeQuery = query2;
+      query2.submit(this);
       const self2 = this;
-      query.once("_done", function() {
+      query2.once("_done", function() {
         self2._pulseQueryQueue();
       });
     };
@@ -11651,15 +11651,15 @@ var require_client2 = __commonJS({
       const nativeQueries = [];
       const utils = require_utils();
       while (this._queryQueue.length > 0) {
-        const query = this._queryQueue.shift();
+        const query2 = this._queryQueue.shift();
         this.hasExecuted = true;
-        nativeQueries.push(query);
-        const values = query.values ? query.values.map(utils.prepareValue) : null;
-        const pipelineEntry = { text: query.text, name: query.name, arrayMode: query._arrayMode };
+        nativeQueries.push(query2);
+        const values = query2.values ? query2.values.map(utils.prepareValue) : null;
+        const pipelineEntry = { text: query2.text, name: query2.name, arrayMode: query2._arrayMode };
         if (values) {
           pipelineEntry.values = values;
         }
-        if (query.name && this.namedQueries[query.name]) {
+        if (query2.name && this.namedQueries[query2.name]) {
           pipelineEntry._alreadyPrepared = true;
         }
         queries.push(pipelineEntry);
@@ -11702,12 +11702,12 @@ var require_client2 = __commonJS({
         self2._pulsePipelinedQueryQueue();
       });
     };
-    Client2.prototype.cancel = function(query) {
-      if (this._activeQuery === query) {
+    Client2.prototype.cancel = function(query2) {
+      if (this._activeQuery === query2) {
         this.native.cancel(function() {
         });
-      } else if (this._queryQueue.indexOf(query) !== -1) {
-        this._queryQueue.splice(this._queryQueue.indexOf(query), 1);
+      } else if (this._queryQueue.indexOf(query2) !== -1) {
+        this._queryQueue.splice(this._queryQueue.indexOf(query2), 1);
       }
     };
     Client2.prototype.ref = function() {
@@ -18320,7 +18320,7 @@ var require_Command = __commonJS({
       initPromise() {
         this.isResolved = false;
         this.isSettled = false;
-        const promise = new Promise((resolve9, reject) => {
+        const promise = new Promise((resolve11, reject) => {
           if (!this.transformed) {
             this.transformed = true;
             const transformer = _Command._transformer.argument[this.name];
@@ -18329,7 +18329,7 @@ var require_Command = __commonJS({
             }
             this.stringifyArguments();
           }
-          this.resolve = this._convertValue(resolve9);
+          this.resolve = this._convertValue(resolve11);
           this.reject = (err) => {
             this._clearTimers();
             this.isSettled = true;
@@ -18363,11 +18363,11 @@ var require_Command = __commonJS({
       /**
        * Convert the value from buffer to the target encoding.
        */
-      _convertValue(resolve9) {
+      _convertValue(resolve11) {
         return (value) => {
           try {
             this._clearTimers();
-            resolve9(this.transformReply(value));
+            resolve11(this.transformReply(value));
             this.isResolved = true;
             this.isSettled = true;
           } catch (err) {
@@ -18679,13 +18679,13 @@ var require_autoPipelining = __commonJS({
       if (client.isCluster && !client.slots.length) {
         if (client.status === "wait")
           client.connect().catch(lodash_1.noop);
-        return (0, standard_as_callback_1.default)(new Promise(function(resolve9, reject) {
+        return (0, standard_as_callback_1.default)(new Promise(function(resolve11, reject) {
           client.delayUntilReady((err) => {
             if (err) {
               reject(err);
               return;
             }
-            executeWithAutoPipelining(client, functionName, commandName, args, null).then(resolve9, reject);
+            executeWithAutoPipelining(client, functionName, commandName, args, null).then(resolve11, reject);
           });
         }), callback);
       }
@@ -18706,13 +18706,13 @@ var require_autoPipelining = __commonJS({
         pipeline3[exports.kExec] = true;
         setImmediate(executeAutoPipeline, client, slotKey);
       }
-      const autoPipelinePromise = new Promise(function(resolve9, reject) {
+      const autoPipelinePromise = new Promise(function(resolve11, reject) {
         pipeline3[exports.kCallbacks].push(function(err, value) {
           if (err) {
             reject(err);
             return;
           }
-          resolve9(value);
+          resolve11(value);
         });
         if (functionName === "call") {
           args.unshift(commandName);
@@ -19360,8 +19360,8 @@ var require_Pipeline = __commonJS({
           this[name] = redis[name];
           this[name + "Buffer"] = redis[name + "Buffer"];
         });
-        this.promise = new Promise((resolve9, reject) => {
-          this.resolve = resolve9;
+        this.promise = new Promise((resolve11, reject) => {
+          this.resolve = resolve11;
           this.reject = reject;
         });
         const _this = this;
@@ -19771,13 +19771,13 @@ var require_transaction = __commonJS({
           if (this.isCluster && !this.redis.slots.length) {
             if (this.redis.status === "wait")
               this.redis.connect().catch(utils_1.noop);
-            return (0, standard_as_callback_1.default)(new Promise((resolve9, reject) => {
+            return (0, standard_as_callback_1.default)(new Promise((resolve11, reject) => {
               this.redis.delayUntilReady((err) => {
                 if (err) {
                   reject(err);
                   return;
                 }
-                this.exec(pipeline3).then(resolve9, reject);
+                this.exec(pipeline3).then(resolve11, reject);
               });
             }), callback);
           }
@@ -19891,10 +19891,10 @@ var require_util2 = __commonJS({
       if (redis.status === "end") {
         return Promise.reject(new Error(utils_1.CONNECTION_CLOSED_ERROR_MSG));
       }
-      return new Promise((resolve9, reject) => {
+      return new Promise((resolve11, reject) => {
         const onReady = () => {
           redis.removeListener("end", onEnd);
-          resolve9();
+          resolve11();
         };
         const onEnd = () => {
           redis.removeListener("ready", onReady);
@@ -21321,7 +21321,7 @@ var require_cluster = __commonJS({
        * Connect to a cluster
        */
       connect() {
-        return new Promise((resolve9, reject) => {
+        return new Promise((resolve11, reject) => {
           if (this.status === "connecting" || this.status === "connect" || this.status === "ready") {
             reject(new Error("Redis is already connecting/connected"));
             return;
@@ -21350,7 +21350,7 @@ var require_cluster = __commonJS({
               this.retryAttempts = 0;
               this.executeOfflineCommands();
               this.resetNodesRefreshInterval();
-              resolve9();
+              resolve11();
             };
             let closeListener = void 0;
             const refreshListener = () => {
@@ -22012,7 +22012,7 @@ var require_cluster = __commonJS({
         });
       }
       resolveSrv(hostname) {
-        return new Promise((resolve9, reject) => {
+        return new Promise((resolve11, reject) => {
           this.options.resolveSrv(hostname, (err, records) => {
             if (err) {
               return reject(err);
@@ -22026,7 +22026,7 @@ var require_cluster = __commonJS({
               if (!group.records.length) {
                 sortedKeys.shift();
               }
-              self2.dnsLookup(record.name).then((host) => resolve9({
+              self2.dnsLookup(record.name).then((host) => resolve11({
                 host,
                 port: record.port
               }), tryFirstOne);
@@ -22036,14 +22036,14 @@ var require_cluster = __commonJS({
         });
       }
       dnsLookup(hostname) {
-        return new Promise((resolve9, reject) => {
+        return new Promise((resolve11, reject) => {
           this.options.dnsLookup(hostname, (err, address) => {
             if (err) {
               debug("failed to resolve hostname %s to IP: %s", hostname, err.message);
               reject(err);
             } else {
               debug("resolved hostname %s to IP %s", hostname, address);
-              resolve9(address);
+              resolve11(address);
             }
           });
         });
@@ -22200,7 +22200,7 @@ var require_StandaloneConnector = __commonJS({
         if (options.tls) {
           Object.assign(connectionOptions, options.tls);
         }
-        return new Promise((resolve9, reject) => {
+        return new Promise((resolve11, reject) => {
           process.nextTick(() => {
             if (!this.connecting) {
               reject(new Error(utils_1.CONNECTION_CLOSED_ERROR_MSG));
@@ -22219,7 +22219,7 @@ var require_StandaloneConnector = __commonJS({
             this.stream.once("error", (err) => {
               this.firstError = err;
             });
-            resolve9(this.stream);
+            resolve11(this.stream);
           });
         });
       }
@@ -22378,7 +22378,7 @@ var require_SentinelConnector = __commonJS({
             const error = new Error(errorMsg);
             if (typeof retryDelay === "number") {
               eventEmitter("error", error);
-              await new Promise((resolve9) => setTimeout(resolve9, retryDelay));
+              await new Promise((resolve11) => setTimeout(resolve11, retryDelay));
               return connectToNext();
             } else {
               throw error;
@@ -24342,7 +24342,7 @@ var require_Redis = __commonJS({
         return (0, standard_as_callback_1.default)(promise, callback);
       }
       _connect() {
-        return new Promise((resolve9, reject) => {
+        return new Promise((resolve11, reject) => {
           if (this.status === "connecting" || this.status === "connect" || this.status === "ready") {
             reject(new Error("Redis is already connecting/connected"));
             return;
@@ -24424,7 +24424,7 @@ var require_Redis = __commonJS({
             }
             const connectionReadyHandler = function() {
               _this.removeListener("close", connectionCloseHandler);
-              resolve9();
+              resolve11();
             };
             var connectionCloseHandler = function() {
               _this.removeListener("ready", connectionReadyHandler);
@@ -24520,10 +24520,10 @@ var require_Redis = __commonJS({
           lazyConnect: false,
           himportFieldsets: void 0
         });
-        return (0, standard_as_callback_1.default)(new Promise(function(resolve9, reject) {
+        return (0, standard_as_callback_1.default)(new Promise(function(resolve11, reject) {
           monitorInstance.once("error", reject);
           monitorInstance.once("monitoring", function() {
-            resolve9(monitorInstance);
+            resolve11(monitorInstance);
           });
         }), callback);
       }
@@ -25121,16 +25121,16 @@ function renderTimings(timings) {
   const total = Math.max(0, ...timings.map((t) => t.startMs + t.applyMs + t.verifyMs));
   const hops = [...new Set(timings.map((t) => t.hop ?? ""))];
   const lines = ["### Downtime, step by step", "", "| Hop | Step | Apply | Verify | Step total |", "|---|---|---:|---:|---:|"];
-  for (const hop3 of hops) {
-    const steps = timings.filter((t) => (t.hop ?? "") === hop3);
-    for (const t of steps) lines.push(`| ${hop3} | ${t.step} | ${formatDuration(t.applyMs)} | ${formatDuration(t.verifyMs)} | ${formatDuration(t.applyMs + t.verifyMs)} |`);
-    if (hop3) lines.push(`| **${hop3}** | | | | **${formatDuration(steps.reduce((sum, t) => sum + t.applyMs + t.verifyMs, 0))}** |`);
+  for (const hop6 of hops) {
+    const steps = timings.filter((t) => (t.hop ?? "") === hop6);
+    for (const t of steps) lines.push(`| ${hop6} | ${t.step} | ${formatDuration(t.applyMs)} | ${formatDuration(t.verifyMs)} | ${formatDuration(t.applyMs + t.verifyMs)} |`);
+    if (hop6) lines.push(`| **${hop6}** | | | | **${formatDuration(steps.reduce((sum, t) => sum + t.applyMs + t.verifyMs, 0))}** |`);
   }
   lines.push(`| **all** | | | | **${formatDuration(total)}** |`, "");
   lines.push("```mermaid", "gantt", "  title Migration steps (time from the first change)", "  dateFormat x", "  axisFormat %M:%S");
-  for (const hop3 of hops) {
-    lines.push(`  section ${mermaidText(hop3 || "before the first hop")}`);
-    for (const t of timings.filter((x) => (x.hop ?? "") === hop3)) {
+  for (const hop6 of hops) {
+    lines.push(`  section ${mermaidText(hop6 || "before the first hop")}`);
+    for (const t of timings.filter((x) => (x.hop ?? "") === hop6)) {
       const start = Math.round(t.startMs);
       lines.push(`  ${mermaidText(t.step)} (${formatDuration(t.applyMs + t.verifyMs)}) : ${start}, ${start + Math.max(1, Math.round(t.applyMs + t.verifyMs))}`);
     }
@@ -25184,7 +25184,7 @@ function renderComment(report, marker) {
   if (report.error) lines.push("**Error:**", "", "```text", report.error, "```", "");
   if (report.plan.length > 0) {
     lines.push("### Plan", "", "| Hop | Step | What it does |", "|---|---|---|");
-    for (const hop3 of report.plan) for (const step2 of hop3.steps) lines.push(`| ${hop3.hop} | ${step2.id} | ${cell(step2.action)} |`);
+    for (const hop6 of report.plan) for (const step2 of hop6.steps) lines.push(`| ${hop6.hop} | ${step2.id} | ${cell(step2.action)} |`);
     lines.push("");
   }
   const rows = report.entries.filter((e) => e.phase === "rehearse" || e.phase === "apply" || e.phase === "verify" || e.status === "warning" || e.status === "failed");
@@ -25276,6 +25276,10 @@ function reaches(line, revision, ancestor) {
 }
 function linesHolding(revision) {
   return LINES.filter((line) => revisionsOf(line).has(revision));
+}
+function pastIn(line, position, head) {
+  if (position.length === 0 || position.every((revision) => revisionsOf(line).has(revision))) return false;
+  return position.every((revision) => LINES.some((later) => compareLines(later, line) > 0 && revisionsOf(later).has(revision) && reaches(later, revision, head)));
 }
 function appliedIn(line, position) {
   return new Set(position.flatMap((revision) => [...ancestorsIn(line, revision)]));
@@ -25751,6 +25755,7 @@ var HALFSTACK_2409 = { postgres: "postgres:16.3", redis: "redis:7.2.4", etcd: "q
 var HALFSTACK_2516 = { ...HALFSTACK_2409, redis: "redis:7.2.11" };
 var HALFSTACK_VALKEY = { ...HALFSTACK_2409, redis: "valkey/valkey:9.1.0-alpine" };
 var NOT_OCCUPYING_2203 = ["TERMINATING", "TERMINATED", "PENDING", "CANCELLED"];
+var ASYNCPG_SINCE = "22.09";
 function facts(line, halfstack, more = {}) {
   const [year] = line.split(".").map(Number);
   return {
@@ -25758,6 +25763,7 @@ function facts(line, halfstack, more = {}) {
     imageRescanCommand: year === 21 ? ETCD_RESCAN : IMAGE_RESCAN,
     halfstack,
     concurrencyCounter: year === 21 ? "keypairs-column" : "redis",
+    alembicDriver: compareLines(line, ASYNCPG_SINCE) >= 0 ? "asyncpg" : "psycopg2",
     ...more
   };
 }
@@ -25809,6 +25815,10 @@ function clearHistoryPolicy(release) {
   return CLEAR_HISTORY_POLICIES.filter((p) => compareReleases(findRelease(p.since), release) <= 0).at(-1);
 }
 var SECONDS_UNIT_SINCE = CLEAR_HISTORY_POLICIES.find((p) => p.secondsUnit).since;
+function alembicDriverOf(version) {
+  const release = findRelease(version);
+  return release ? lineFacts(release.series).alembicDriver : "psycopg2";
+}
 
 // src/releases/retention.ts
 var SECONDS_PER_UNIT = { w: 604800, d: 86400, h: 3600, m: 60, s: 1 };
@@ -26195,8 +26205,8 @@ function isDowngrade(from, to) {
 }
 
 // src/core/run-command.ts
-import { mkdir as mkdir4, stat as stat3, writeFile as writeFile4 } from "node:fs/promises";
-import { dirname as dirname6, join as join10, resolve as resolve8 } from "node:path";
+import { mkdir as mkdir5, stat as stat4, writeFile as writeFile4 } from "node:fs/promises";
+import { dirname as dirname7, join as join11, resolve as resolve10 } from "node:path";
 
 // src/core/logger.ts
 function redactingLogger(log, secrets) {
@@ -27251,9 +27261,9 @@ async function etcdPrefix(client, namespace, prefix, pageSize, timeoutMs) {
   let from = start;
   let revision;
   for (; ; ) {
-    let query = client.getAll().inRange({ start: from, end }).limit(pageSize);
-    if (revision) query = query.revision(revision);
-    const page = await bounded("etcd", query.exec(), timeoutMs);
+    let query2 = client.getAll().inRange({ start: from, end }).limit(pageSize);
+    if (revision) query2 = query2.revision(revision);
+    const page = await bounded("etcd", query2.exec(), timeoutMs);
     revision ??= page.header.revision;
     for (const kv of page.kvs) out[kv.key.toString().slice(root.length)] = kv.value.toString();
     const last2 = page.kvs[page.kvs.length - 1];
@@ -27709,11 +27719,11 @@ import * as fs from "fs";
 import * as path from "path";
 var __awaiter = function(thisArg, _arguments, P, generator) {
   function adopt2(value) {
-    return value instanceof P ? value : new P(function(resolve9) {
-      resolve9(value);
+    return value instanceof P ? value : new P(function(resolve11) {
+      resolve11(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve9, reject) {
+  return new (P || (P = Promise))(function(resolve11, reject) {
     function fulfilled(value) {
       try {
         step2(generator.next(value));
@@ -27729,7 +27739,7 @@ var __awaiter = function(thisArg, _arguments, P, generator) {
       }
     }
     function step2(result) {
-      result.done ? resolve9(result.value) : adopt2(result.value).then(fulfilled, rejected);
+      result.done ? resolve11(result.value) : adopt2(result.value).then(fulfilled, rejected);
     }
     step2((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -27833,11 +27843,11 @@ function isUnixExecutable(stats) {
 // node_modules/@actions/io/lib/io.js
 var __awaiter2 = function(thisArg, _arguments, P, generator) {
   function adopt2(value) {
-    return value instanceof P ? value : new P(function(resolve9) {
-      resolve9(value);
+    return value instanceof P ? value : new P(function(resolve11) {
+      resolve11(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve9, reject) {
+  return new (P || (P = Promise))(function(resolve11, reject) {
     function fulfilled(value) {
       try {
         step2(generator.next(value));
@@ -27853,7 +27863,7 @@ var __awaiter2 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step2(result) {
-      result.done ? resolve9(result.value) : adopt2(result.value).then(fulfilled, rejected);
+      result.done ? resolve11(result.value) : adopt2(result.value).then(fulfilled, rejected);
     }
     step2((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -27952,11 +27962,11 @@ function findInPath(tool) {
 import { setTimeout as setTimeout2 } from "timers";
 var __awaiter3 = function(thisArg, _arguments, P, generator) {
   function adopt2(value) {
-    return value instanceof P ? value : new P(function(resolve9) {
-      resolve9(value);
+    return value instanceof P ? value : new P(function(resolve11) {
+      resolve11(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve9, reject) {
+  return new (P || (P = Promise))(function(resolve11, reject) {
     function fulfilled(value) {
       try {
         step2(generator.next(value));
@@ -27972,7 +27982,7 @@ var __awaiter3 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step2(result) {
-      result.done ? resolve9(result.value) : adopt2(result.value).then(fulfilled, rejected);
+      result.done ? resolve11(result.value) : adopt2(result.value).then(fulfilled, rejected);
     }
     step2((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -28191,7 +28201,7 @@ var ToolRunner = class extends events.EventEmitter {
         this.toolPath = path3.resolve(process.cwd(), this.options.cwd || process.cwd(), this.toolPath);
       }
       this.toolPath = yield which(this.toolPath, true);
-      return new Promise((resolve9, reject) => __awaiter3(this, void 0, void 0, function* () {
+      return new Promise((resolve11, reject) => __awaiter3(this, void 0, void 0, function* () {
         this._debug(`exec tool: ${this.toolPath}`);
         this._debug("arguments:");
         for (const arg of this.args) {
@@ -28274,7 +28284,7 @@ var ToolRunner = class extends events.EventEmitter {
           if (error) {
             reject(error);
           } else {
-            resolve9(exitCode);
+            resolve11(exitCode);
           }
         });
         if (this.options.input) {
@@ -28397,11 +28407,11 @@ var ExecState = class _ExecState extends events.EventEmitter {
 // node_modules/@actions/exec/lib/exec.js
 var __awaiter4 = function(thisArg, _arguments, P, generator) {
   function adopt2(value) {
-    return value instanceof P ? value : new P(function(resolve9) {
-      resolve9(value);
+    return value instanceof P ? value : new P(function(resolve11) {
+      resolve11(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve9, reject) {
+  return new (P || (P = Promise))(function(resolve11, reject) {
     function fulfilled(value) {
       try {
         step2(generator.next(value));
@@ -28417,7 +28427,7 @@ var __awaiter4 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step2(result) {
-      result.done ? resolve9(result.value) : adopt2(result.value).then(fulfilled, rejected);
+      result.done ? resolve11(result.value) : adopt2(result.value).then(fulfilled, rejected);
     }
     step2((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -28489,7 +28499,7 @@ function childEnv(kind, extra = {}, from = process.env) {
 var CANNOT_RUN = 127;
 async function runChild(kind, program, args, options = {}) {
   try {
-    return await getExecOutput(program, [...args], { cwd: options.cwd, env: childEnv(kind, options.env), silent: true, ignoreReturnCode: true });
+    return await getExecOutput(program, [...args], { cwd: options.cwd, env: childEnv(kind, options.env), silent: true, ignoreReturnCode: true, input: Buffer.alloc(0) });
   } catch (error) {
     return { exitCode: CANNOT_RUN, stdout: "", stderr: error instanceof Error ? error.message : String(error) };
   }
@@ -28501,6 +28511,13 @@ function pypiVersion(version) {
   if (!parts || parts.patch === null) throw invalidInput(`release "${version}" is not a full version; accepted: YY.MM.PATCH, e.g. 21.09.9 or 25.15.12`);
   const [year, minor] = parts.series.split(".").map(Number);
   return `${year}.${minor}.${parts.patch}`;
+}
+var UNPUBLISHED = {
+  // 23.09.11 is tagged (head 75ea2b136830) but PyPI's newest 23.09 is 23.9.10, with the same head.
+  "23.09.11": "23.09.10"
+};
+function publishedRelease(version) {
+  return UNPUBLISHED[version] ?? version;
 }
 var MGR_CONSTRAINTS = ["Cython<3", "protobuf<4"];
 var MGR_SOURCE = "backend.ai-manager has no lock file before 22.03.4: Cython<3 lets PyYAML 5.4.1 (pinned ~=5.4.1) build from its sdist; protobuf<4 keeps etcd3 0.12's generated code importable (protobuf 4 came out after the release)";
@@ -28705,8 +28722,14 @@ function venvCacheKey(requirement, python, platform = process.platform, arch = p
 function releaseVenvDir(root, version) {
   return join4(resolve3(root), version);
 }
-function venvIn(dir, requirement) {
-  return { command: [join4(dir, "bin", "python"), "-m", "alembic"], config: join4(dir, "bai-migrate-alembic.ini"), requirement, managerCli: join4(dir, "bin", "backend.ai") };
+function venvIn(dir, version) {
+  return {
+    command: [join4(dir, "bin", "python"), "-m", "alembic"],
+    config: join4(dir, "bai-migrate-alembic.ini"),
+    driver: alembicDriverOf(version),
+    requirement: managerRequirement(version),
+    managerCli: join4(dir, "bin", "backend.ai")
+  };
 }
 async function inspectRoot(root, given) {
   if (existsSync2(join4(root, ROOT_MARKER))) return "ours";
@@ -28727,7 +28750,7 @@ async function inspectManagerVenv(options, version) {
   const marker = join4(dir, MARKER);
   if (existsSync2(marker)) {
     const holds = (await readFile(marker, "utf8")).trim();
-    if (holds === requirement && existsSync2(join4(dir, "bin", "python"))) return { state: "ready", venv: { ...venvIn(dir, requirement), created: false } };
+    if (holds === requirement && existsSync2(join4(dir, "bin", "python"))) return { state: "ready", venv: { ...venvIn(dir, version), created: false } };
     return { state: "stale", holds, requirement };
   }
   if (existsSync2(dir) && readdirSync(dir).length > 0) {
@@ -28742,7 +28765,7 @@ async function provisionManagerVenv(options, version, log) {
   const dir = releaseVenvDir(root, version);
   const requirement = managerRequirement(version);
   const python = join4(dir, "bin", "python");
-  const setup = venvIn(dir, requirement);
+  const setup = venvIn(dir, version);
   const found = await inspectManagerVenv(options, version);
   if (found.state === "ready") {
     log.info(`manager venv ${dir} already has ${requirement}`);
@@ -28810,8 +28833,12 @@ function run(program, args, env) {
 async function chooseInterpreter(given, version) {
   const choice = managerPythonFor(version);
   const constraints = choice.fits ? choice.constraints : choice.entry?.constraints ?? [];
-  if (given) return { python: given, pipArgs: [], constraints };
   const needed = choice.fits ? choice.python.split("-")[0] : /(\d+\.\d+)/.exec(choice.entry?.requiresPython ?? "")?.[1];
+  if (given) {
+    const result = await run(given, ["-c", 'import sys; print("%d.%d.%d" % sys.version_info[:3])']);
+    const fits = choice.fits && result.exitCode === 0 && result.stdout.trim().startsWith(`${needed}.`);
+    return fits ? { python: given, pipArgs: choice.pipArgs, constraints, why: `${version} installs on Python ${needed}` } : { python: given, pipArgs: [], constraints };
+  }
   if (!needed) throw invalidInput(`no Python is known to run ${MANAGER_PACKAGE} ${version} (${choice.fits ? "" : choice.reason}); set python to the interpreter its Requires-Python names`);
   const found = [];
   for (const candidate of [`python${needed}`, "python3"]) {
@@ -31621,13 +31648,13 @@ function etcdCommand(binary, listenClient, advertiseClient, peer, name = "bai") 
   ];
 }
 async function freePort() {
-  return new Promise((resolve9, reject) => {
+  return new Promise((resolve11, reject) => {
     const server = createServer();
     server.unref();
     server.on("error", reject);
     server.listen(0, "127.0.0.1", () => {
       const address = server.address();
-      server.close(() => typeof address === "object" && address ? resolve9(address.port) : reject(new Error("no free port")));
+      server.close(() => typeof address === "object" && address ? resolve11(address.port) : reject(new Error("no free port")));
     });
   });
 }
@@ -32000,8 +32027,8 @@ async function liveKernels({ deployment }) {
   );
   if (rows.length === 0) return ok2("no live kernels (every kernel is TERMINATED or CANCELLED)");
   const sessions = Number(rows[0].sessions);
-  const named = rows.map((r) => `${r.name ? `"${r.name}" (${r.session})` : r.session} of ${r.access_key ?? "no access key"}: ${r.statuses}${Number(r.kernels) > 1 ? `, ${r.kernels} kernels` : ""}`);
-  return failed(`${sessions} session(s) with ${rows[0].total} kernel(s) are not TERMINATED or CANCELLED: ${named.join("; ")}${andMore(sessions)}. Terminate them (or wait for them) before migrating`);
+  const named2 = rows.map((r) => `${r.name ? `"${r.name}" (${r.session})` : r.session} of ${r.access_key ?? "no access key"}: ${r.statuses}${Number(r.kernels) > 1 ? `, ${r.kernels} kernels` : ""}`);
+  return failed(`${sessions} session(s) with ${rows[0].total} kernel(s) are not TERMINATED or CANCELLED: ${named2.join("; ")}${andMore(sessions)}. Terminate them (or wait for them) before migrating`);
 }
 async function agentHeartbeat({ deployment }) {
   const redis = await deployment.redis(REDIS_DB.stream);
@@ -32021,11 +32048,11 @@ async function agentHeartbeat({ deployment }) {
     const senders = value("name") === "agent_heartbeat" ? heartbeats : others;
     if (!senders.has(source)) senders.set(source, Number(id.split("-")[0]));
   }
-  const named = (senders) => [...senders].slice(0, NAMED).map(([source, at]) => `${source} (${Math.round((nowMs - at) / 1e3)} s ago)`).join(", ") + andMore(senders.size);
+  const named2 = (senders) => [...senders].slice(0, NAMED).map(([source, at]) => `${source} (${Math.round((nowMs - at) / 1e3)} s ago)`).join(", ") + andMore(senders.size);
   if (heartbeats.size > 0) {
-    return failed(`${heartbeats.size} agent(s) sent heartbeats to the Redis events stream (DB 4) in the last minute: ${named(heartbeats)}; agents send one every 3 s: stop every agent`);
+    return failed(`${heartbeats.size} agent(s) sent heartbeats to the Redis events stream (DB 4) in the last minute: ${named2(heartbeats)}; agents send one every 3 s: stop every agent`);
   }
-  return failed(`the Redis events stream (DB 4) had events in the last minute (newest ${age}) from ${named(others)}: an agent or manager is still running; stop it`);
+  return failed(`the Redis events stream (DB 4) had events in the last minute (newest ${age}) from ${named2(others)}: an agent or manager is still running; stop it`);
 }
 async function aliveAgentRows({ deployment }) {
   const { rows: exists2 } = await deployment.postgres.query(`SELECT to_regclass('agents') IS NOT NULL AS present`);
@@ -32044,6 +32071,8 @@ import { resolve as resolve5 } from "node:path";
 // src/releases/schema-facts.ts
 var VERSIONS_2109 = "backend.ai-manager@21.09.9:src/ai/backend/manager/models/alembic/versions";
 var VERSIONS_2203 = "backend.ai-manager@22.03.3:src/ai/backend/manager/models/alembic/versions";
+var VERSIONS_2303 = "backend.ai@23.03.12:src/ai/backend/manager/models/alembic/versions";
+var VERSIONS_2309 = "backend.ai@23.09.10:src/ai/backend/manager/models/alembic/versions";
 var SCHEMA_FACTS = [
   {
     since: "60a1effa77d2",
@@ -32065,6 +32094,19 @@ var SCHEMA_FACTS = [
     describe: "keypairs.concurrency_used is dropped",
     probes: [{ table: "keypairs", column: "concurrency_used", exists: false }],
     source: `${VERSIONS_2203}/d59ff89e7514_remove_keypair_concurrency_used.py`
+  },
+  {
+    // The revision a plain upgrade from 22.09.23 would skip: its table proves the hop ran it.
+    since: "b6b884fbae1f",
+    describe: "table sessions exists",
+    probes: [{ table: "sessions", exists: true }],
+    source: `${VERSIONS_2303}/b6b884fbae1f_add_session_table.py`
+  },
+  {
+    since: "d3f8c74bf148",
+    describe: "users.main_access_key exists",
+    probes: [{ table: "users", column: "main_access_key", exists: true }],
+    source: `${VERSIONS_2309}/d3f8c74bf148_user_main_keypair.py`
   }
 ];
 
@@ -32096,7 +32138,7 @@ async function runWithPrivateIni(setup, target, what, argv) {
   const dir = await mkdtemp(join6(tmpdir2(), "bai-migrate-alembic-"));
   const ini = join6(dir, "alembic.ini");
   try {
-    await writeFile2(ini, privateIni(text, dirname4(original), sqlalchemyUrl(target, await privateTlsFiles(target, dir), setup.lockTimeoutSeconds)), { mode: 384 });
+    await writeFile2(ini, privateIni(text, dirname4(original), sqlalchemyUrl(setup.driver ?? "psycopg2", target, await privateTlsFiles(target, dir), setup.lockTimeoutSeconds)), { mode: 384 });
     const result = await runChild("alembic", process.execPath, ["-e", WATCHDOG, "--", ...argv(ini)], { cwd: dirname4(original) });
     if (result.exitCode === CANNOT_RUN) {
       throw new AlembicError(
@@ -32140,13 +32182,14 @@ function privateIni(text, originalDir, url2) {
 ${line}`);
 }
 var ALEMBIC_APPLICATION_NAME = "bai-migrate-alembic";
-function sqlalchemyUrl(target, tls, lockTimeoutSeconds) {
+function sqlalchemyUrl(driver, target, tls, lockTimeoutSeconds) {
   const auth = `${encodeURIComponent(target.user)}${target.password ? `:${encodeURIComponent(target.password)}` : ""}`;
   const host = target.host.includes(":") ? `[${target.host}]` : target.host;
   const options = lockTimeoutSeconds ? { options: `-c lock_timeout=${Math.round(lockTimeoutSeconds * 1e3)}` } : {};
-  const query = new URLSearchParams({ application_name: ALEMBIC_APPLICATION_NAME, ...tls, ...options }).toString().replaceAll("+", "%20");
-  return `postgresql://${auth}@${host}:${target.port}/${encodeURIComponent(target.database)}?${query}`;
+  const libpq = `postgresql://${auth}@${host}:${target.port}/${encodeURIComponent(target.database)}?${query({ application_name: ALEMBIC_APPLICATION_NAME, ...tls, ...options })}`;
+  return driver === "asyncpg" ? `postgresql+asyncpg://?${query({ dsn: libpq })}` : libpq;
 }
+var query = (params) => new URLSearchParams(params).toString().replaceAll("+", "%20");
 async function privateTlsFiles(target, dir) {
   const tls = target.tls;
   if (!tls) return {};
@@ -32209,6 +32252,30 @@ async function applyRevisions(setup, target, revisions, options = {}) {
   return runWithPrivateIni(setup, target, what, (ini) => [python, "-c", APPLY_REVISIONS, ini, JSON.stringify(revisions), mode, options.offline?.start ?? ""]);
 }
 
+// src/manager/offline-sql.ts
+async function offlineSql(setup, target, command, range, steps) {
+  try {
+    return { sql: await runAlembic(setup, target, [command, range, "--sql"]), cannot: [] };
+  } catch (error) {
+    if (!(error instanceof AlembicError) || error.kind !== "failed" || steps.length <= 1) throw error;
+  }
+  let sql = "";
+  const cannot = [];
+  for (const step2 of steps) {
+    try {
+      sql += `-- ${command} ${step2.revision}
+${await runAlembic(setup, target, [command, `${step2.from}:${step2.to}`, "--sql"])}`;
+    } catch (error) {
+      if (!(error instanceof AlembicError) || error.kind !== "failed") throw error;
+      const why = error.message.replace(/^alembic .*? failed \(exit \d+\): /, "");
+      cannot.push({ revision: step2.revision, why });
+      sql += `-- ${command} ${step2.revision}: cannot run offline (${why})
+`;
+    }
+  }
+  return { sql, cannot };
+}
+
 // src/steps/schema.ts
 var listed = (revisions) => revisions.join(", ");
 function nextCommand(procedure, ctx, revisions) {
@@ -32216,6 +32283,7 @@ function nextCommand(procedure, ctx, revisions) {
   const fromLine = ctx.hop.fromSeries;
   const toLine = ctx.hop.to.series;
   if (revisions.length === 1 && revisions[0] === head) return { kind: "done" };
+  if (pastIn(toLine, revisions, head)) return { kind: "past", at: revisions };
   const target = revisionsOf(toLine);
   const unknown = revisions.filter((r) => !target.has(r));
   if (unknown.length > 0) {
@@ -32248,6 +32316,8 @@ function describeNext(next, ctx) {
   switch (next.kind) {
     case "done":
       return `already at ${head}`;
+    case "past":
+      return `already past ${head}, at ${listed(next.at)} of a later release`;
     case "collapse":
       return `the missing revisions were applied; alembic_version's ${next.rows.length} rows will be collapsed to ${head}`;
     case "upgrade":
@@ -32278,6 +32348,7 @@ function schemaStep(procedure = { kind: "upgrade" }) {
       const next = nextCommand(procedure, ctx, revisions);
       const head = ctx.hop.to.head;
       if (next.kind === "done") return [ok2(`already at ${head}, the head of ${ctx.hop.to.version}; alembic is not run`)];
+      if (next.kind === "past") return [ok2(`${describeNext(next, ctx)}; alembic is not run for ${ctx.hop.label}`)];
       if (next.kind === "refuse") return [failed(`at ${listed(revisions)}: ${next.why}`)];
       const findings = [ok2(`at ${listed(revisions)}; ${describeNext(next, ctx)}`)];
       if (next.kind !== "collapse") findings.push(await alembicWorks(ctx, ctx.alembic, head, "alembic"));
@@ -32291,11 +32362,12 @@ function schemaStep(procedure = { kind: "upgrade" }) {
       return findings;
     },
     async dryRun(ctx) {
-      const revisions = await readRevisions(ctx.deployment.postgres);
+      const revisions = ctx.assumedRevisions ?? await readRevisions(ctx.deployment.postgres);
       const next = nextCommand(procedure, ctx, revisions);
       const head = ctx.hop.to.head;
       const postgres = ctx.deployment.targets.postgres;
       if (next.kind === "done") return [ok2(`already at ${head}: nothing to run`)];
+      if (next.kind === "past") return [ok2(`${describeNext(next, ctx)}: nothing to run`)];
       if (next.kind === "refuse") return [failed(next.why)];
       if (next.kind === "collapse") return [ok2(`would collapse alembic_version (${listed(next.rows)}) to ${head}`)];
       const source = next.kind === "downgrade" ? await sourceAlembic(ctx, next.to) : void 0;
@@ -32307,14 +32379,25 @@ function schemaStep(procedure = { kind: "upgrade" }) {
         ];
       }
       const start = revisions.length === 1 ? revisions[0] : void 0;
-      const sql = next.kind === "apply-missing" ? await applyRevisions(ctx.alembic, postgres, next.revisions, { offline: { start: start ?? "" } }) : next.kind === "downgrade" ? await runAlembic(source, postgres, ["downgrade", `${start ?? revisions[0]}:${next.to}`, "--sql"]) + await runAlembic(ctx.alembic, postgres, ["upgrade", `${next.to}:${head}`, "--sql"]) : await runAlembic(ctx.alembic, postgres, ["upgrade", start ? `${start}:${head}` : head, "--sql"]);
-      const statements = sql.split("\n").filter((line) => /;\s*$/.test(line) && !/^(BEGIN|COMMIT);/.test(line)).length;
+      let rendered;
+      if (next.kind === "apply-missing") {
+        rendered = { sql: await applyRevisions(ctx.alembic, postgres, next.revisions, { offline: { start: start ?? "" } }), cannot: [] };
+      } else if (next.kind === "downgrade") {
+        const from = start ?? revisions[0];
+        const down = await offlineSql(source, postgres, "downgrade", `${from}:${next.to}`, downgradeSteps(ctx.hop.fromSeries, from, next.to));
+        const up = await offlineSql(ctx.alembic, postgres, "upgrade", `${next.to}:${head}`, upgradeSteps(ctx.hop.to.series, next.to, head));
+        rendered = { sql: down.sql + up.sql, cannot: [...down.cannot, ...up.cannot] };
+      } else {
+        rendered = start ? await offlineSql(ctx.alembic, postgres, "upgrade", `${start}:${head}`, upgradeSteps(ctx.hop.to.series, start, head)) : { sql: await runAlembic(ctx.alembic, postgres, ["upgrade", head, "--sql"]), cannot: [] };
+      }
+      const statements = rendered.sql.split("\n").filter((line) => /;\s*$/.test(line) && !/^(BEGIN|COMMIT);/.test(line)).length;
       const how = next.kind === "upgrade" ? "alembic upgrade" : next.kind === "apply-missing" ? `apply ${next.revisions.length} revision(s) by id, then collapse alembic_version` : `alembic downgrade to ${next.to}, then upgrade`;
+      const offline = rendered.cannot.length > 0 ? `; ${rendered.cannot.length} revision(s) read the data they migrate and cannot be shown offline: ${rendered.cannot.map((c) => `${c.revision} (${c.why})`).join(", ")}` : "";
       return [
         {
-          status: "ok",
-          detail: `would run ${how} ${listed(revisions)} \u2192 ${head}: ${statements} SQL statement(s), shown in the report`,
-          attachment: { name: `alembic ${next.kind === "upgrade" ? `upgrade ${start ? `${start}:${head}` : head}` : `${next.kind} ${listed(revisions)} \u2192 ${head}`} --sql`, content: sql }
+          status: rendered.cannot.length > 0 ? "warning" : "ok",
+          detail: `would run ${how} ${listed(revisions)} \u2192 ${head}: ${statements} SQL statement(s), shown in the report${offline}`,
+          attachment: { name: `alembic ${next.kind === "upgrade" ? `upgrade ${start ? `${start}:${head}` : head}` : `${next.kind} ${listed(revisions)} \u2192 ${head}`} --sql`, content: rendered.sql }
         }
       ];
     },
@@ -32327,6 +32410,7 @@ function schemaStep(procedure = { kind: "upgrade" }) {
       for (let revisions = before; ; revisions = await readRevisions(ctx.deployment.postgres)) {
         const next = nextCommand(procedure, ctx, revisions);
         if (next.kind === "done") break;
+        if (next.kind === "past") return ok2(describeNext(next, ctx));
         if (next.kind === "refuse") throw new MigrationError("inconsistent-state", `at ${listed(revisions)}: ${next.why}`);
         if (done.length >= 3) throw new MigrationError("inconsistent-state", `alembic_version is ${listed(revisions)} after ${done.join(", ")}; expected ${head}`);
         if (next.kind === "collapse") {
@@ -32352,6 +32436,7 @@ function schemaStep(procedure = { kind: "upgrade" }) {
       const revisions = await readRevisions(ctx.deployment.postgres);
       const target = ctx.hop.to.head;
       const findings = [];
+      if (pastIn(ctx.hop.to.series, revisions, target)) return [ok2(`alembic_version is ${listed(revisions)}, past ${target} (${ctx.hop.to.version})`)];
       findings.push(
         revisions.length === 1 && revisions[0] === target ? ok2(`alembic_version is ${target}, the head of ${ctx.hop.to.version}`) : failed(`alembic_version is ${revisions.join(", ") || "empty"}; expected ${target}, the head of ${ctx.hop.to.version}`)
       );
@@ -32362,6 +32447,12 @@ function schemaStep(procedure = { kind: "upgrade" }) {
       return findings;
     }
   };
+}
+function upgradeSteps(line, from, to) {
+  return revisionsToApply(line, line, [from], to).map((revision) => ({ revision, from: parentsIn(line, revision)[0] ?? "base", to: revision }));
+}
+function downgradeSteps(line, from, to) {
+  return upgradeSteps(line, to, from).reverse().map((step2) => ({ revision: step2.revision, from: step2.to, to: step2.from }));
 }
 var schema = schemaStep();
 async function probeHolds(ctx, probe) {
@@ -32506,6 +32597,81 @@ function isDone(state) {
   return state.appendonly === "yes" && state.aofEnabled && state.rewritten;
 }
 
+// src/stores/dropped-values.ts
+var DROPPED_VALUES_SCHEMA = "bai_migrate";
+var DROPPED_VALUES = `${DROPPED_VALUES_SCHEMA}.dropped_values`;
+async function mayKeepDroppedValues(client) {
+  const { rows } = await client.query(
+    `SELECT CASE WHEN to_regnamespace($1) IS NULL THEN has_database_privilege(current_database(), 'CREATE')
+                 ELSE has_schema_privilege($1, 'CREATE') AND has_schema_privilege($1, 'USAGE') END AS ok`,
+    [DROPPED_VALUES_SCHEMA]
+  );
+  return rows[0]?.ok ?? false;
+}
+async function cannotKeepDroppedValues(client, what) {
+  const { rows } = await client.query("SELECT current_user AS user, current_database() AS db");
+  const { user, db } = rows[0] ?? { user: "?", db: "?" };
+  return `${what} and migrate keeps its values in ${DROPPED_VALUES}, but user ${user} may not create schema ${DROPPED_VALUES_SCHEMA}, so migrate with this user would stop before its first change: GRANT CREATE ON DATABASE ${db} TO ${user}, or create the schema with that user as its owner`;
+}
+async function ensureTable(client) {
+  await client.query(`CREATE SCHEMA IF NOT EXISTS ${DROPPED_VALUES_SCHEMA}`);
+  await client.query(
+    `CREATE TABLE IF NOT EXISTS ${DROPPED_VALUES} (
+       table_name text NOT NULL, column_name text NOT NULL, row_key text NOT NULL, value jsonb,
+       dropped_by text NOT NULL, saved_at timestamptz NOT NULL DEFAULT now(),
+       PRIMARY KEY (table_name, column_name, row_key))`
+  );
+}
+async function keepColumn(client, column, droppedBy) {
+  await ensureTable(client);
+  const [table, key, name] = [quoteIdent(column.table), quoteIdent(column.key), quoteIdent(column.column)];
+  await client.query(
+    `INSERT INTO ${DROPPED_VALUES} (table_name, column_name, row_key, value, dropped_by)
+     SELECT $1, $2, ${key}::text, to_jsonb(${name}), $3 FROM ${table}
+     ON CONFLICT (table_name, column_name, row_key) DO UPDATE SET value = EXCLUDED.value, dropped_by = EXCLUDED.dropped_by, saved_at = now()
+      WHERE dropped_values.value IS DISTINCT FROM EXCLUDED.value`,
+    [column.table, column.column, droppedBy]
+  );
+  return keptCount(client, column);
+}
+async function keptCount(client, column) {
+  if (!await tableExists(client, DROPPED_VALUES)) return 0;
+  const { rows } = await client.query(`SELECT count(*) FROM ${DROPPED_VALUES} WHERE table_name = $1 AND column_name = $2`, [column.table, column.column]);
+  return Number(rows[0]?.count ?? 0);
+}
+async function castOfKept(client, column) {
+  const { rows } = await client.query(
+    `SELECT format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a
+      WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND NOT a.attisdropped`,
+    [column.table, column.column]
+  );
+  const type = rows[0]?.type;
+  if (!type) throw new Error(`${column.table}.${column.column} does not exist`);
+  return `(d.value #>> '{}')::${type}`;
+}
+function comparison(column, kept) {
+  const [table, key, name] = [quoteIdent(column.table), quoteIdent(column.key), quoteIdent(column.column)];
+  return {
+    match: `d.table_name = $1 AND d.column_name = $2 AND d.row_key = ${table}.${key}::text`,
+    differs: `${table}.${name} IS DISTINCT FROM ${kept}`
+  };
+}
+async function restoreColumn(client, column) {
+  const kept = await castOfKept(client, column);
+  const { match, differs } = comparison(column, kept);
+  const { rowCount: rowCount2 } = await client.query(`UPDATE ${quoteIdent(column.table)} SET ${quoteIdent(column.column)} = ${kept} FROM ${DROPPED_VALUES} d WHERE ${match} AND ${differs}`, [
+    column.table,
+    column.column
+  ]);
+  return rowCount2 ?? 0;
+}
+async function countDiffering(client, column) {
+  const kept = await castOfKept(client, column);
+  const { match, differs } = comparison(column, kept);
+  const { rows } = await client.query(`SELECT count(*) FROM ${quoteIdent(column.table)} JOIN ${DROPPED_VALUES} d ON ${match} WHERE ${differs}`, [column.table, column.column]);
+  return Number(rows[0]?.count ?? 0);
+}
+
 // src/hops/21.09-22.03/concurrency-to-redis.ts
 var PREFIX = "keypair.concurrency_used.";
 function notOccupying(ctx) {
@@ -32528,14 +32694,7 @@ var concurrencyToRedis = {
     const present = await columnExists(pg2, "keypairs", "concurrency_used");
     const column = present ? "keypairs.concurrency_used still exists" : "keypairs.concurrency_used is already dropped";
     const findings = [ok2(`${rows[0]?.count ?? 0} keypair(s); ${column}; ${existing.size} ${PREFIX}* key(s) in Redis DB 0`)];
-    if (present && !await mayKeepDroppedValues(deployment)) {
-      const { rows: who } = await pg2.query("SELECT current_user AS user, current_database() AS db");
-      findings.push(
-        warning(
-          `keypairs.concurrency_used is dropped by 22.03 and migrate keeps its values in ${DROPPED_VALUES}, but user ${who[0]?.user} may not create schema ${DROPPED_VALUES_SCHEMA}, so migrate with this user would stop before its first change: GRANT CREATE ON DATABASE ${who[0]?.db} TO ${who[0]?.user}, or create the schema with that user as its owner`
-        )
-      );
-    }
+    if (present && !await mayKeepDroppedValues(pg2)) findings.push(warning(await cannotKeepDroppedValues(pg2, "keypairs.concurrency_used is dropped by 22.03")));
     return findings;
   },
   async backup({ deployment }) {
@@ -32547,22 +32706,8 @@ var concurrencyToRedis = {
   async carryForward({ deployment }) {
     const pg2 = deployment.postgres;
     if (!await columnExists(pg2, "keypairs", "concurrency_used")) return void 0;
-    await pg2.query(`CREATE SCHEMA IF NOT EXISTS ${DROPPED_VALUES_SCHEMA}`);
-    await pg2.query(
-      `CREATE TABLE IF NOT EXISTS ${DROPPED_VALUES} (
-         table_name text NOT NULL, column_name text NOT NULL, row_key text NOT NULL, value jsonb,
-         dropped_by text NOT NULL, saved_at timestamptz NOT NULL DEFAULT now(),
-         PRIMARY KEY (table_name, column_name, row_key))`
-    );
-    await pg2.query(
-      `INSERT INTO ${DROPPED_VALUES} (table_name, column_name, row_key, value, dropped_by)
-       SELECT 'keypairs', 'concurrency_used', access_key, to_jsonb(concurrency_used), $1 FROM keypairs
-       ON CONFLICT (table_name, column_name, row_key) DO UPDATE SET value = EXCLUDED.value, saved_at = now()
-        WHERE dropped_values.value IS DISTINCT FROM EXCLUDED.value`,
-      [DROPPED_BY]
-    );
-    const { rows } = await pg2.query(`SELECT count(*) FROM ${DROPPED_VALUES} WHERE table_name = 'keypairs' AND column_name = 'concurrency_used'`);
-    return ok2(`keypairs.concurrency_used of ${rows[0]?.count ?? 0} keypair(s) kept in PostgreSQL as ${DROPPED_VALUES} (alembic ${DROPPED_BY} drops the column)`);
+    const kept = await keepColumn(pg2, { table: "keypairs", key: "access_key", column: "concurrency_used" }, DROPPED_BY);
+    return ok2(`keypairs.concurrency_used of ${kept} keypair(s) kept in PostgreSQL as ${DROPPED_VALUES} (alembic ${DROPPED_BY} drops the column)`);
   },
   async dryRun(ctx) {
     const { differing, stale } = await compare(ctx.deployment, notOccupying(ctx));
@@ -32593,17 +32738,7 @@ var concurrencyToRedis = {
     return findings;
   }
 };
-var DROPPED_VALUES_SCHEMA = "bai_migrate";
-var DROPPED_VALUES = `${DROPPED_VALUES_SCHEMA}.dropped_values`;
 var DROPPED_BY = "d59ff89e7514";
-async function mayKeepDroppedValues(deployment) {
-  const { rows } = await deployment.postgres.query(
-    `SELECT CASE WHEN to_regnamespace($1) IS NULL THEN has_database_privilege(current_database(), 'CREATE')
-                 ELSE has_schema_privilege($1, 'CREATE') AND has_schema_privilege($1, 'USAGE') END AS ok`,
-    [DROPPED_VALUES_SCHEMA]
-  );
-  return rows[0]?.ok ?? false;
-}
 async function redisCounters(deployment) {
   const redis = await deployment.redis(REDIS_DB.stat);
   const counters = /* @__PURE__ */ new Map();
@@ -33853,27 +33988,33 @@ var distributedLock = configSetting({
   problem: (value, ctx) => typeof value === "string" && LOCK_BACKENDS.includes(value) ? lockBackendProblem(value, ctx.hop.to) : `lock-backend ${JSON.stringify(value)} is not a lock backend any Backend.AI release knows`
 });
 
+// src/steps/guide-note.ts
+function guideNote(spec) {
+  return {
+    id: spec.id,
+    title: spec.title,
+    kind: "note",
+    action: spec.action,
+    servers: [],
+    async preflight() {
+      return [skipped(spec.why)];
+    }
+  };
+}
+
 // src/hops/21.09-22.03/guide-notes.ts
-var storageProxy = {
+var storageProxy = guideNote({
   id: "storage-proxy",
   title: "Storage proxy",
-  kind: "note",
   action: `No documented step: the guide's "(TODO) storage-proxy related stuffs" item was never written upstream.`,
-  servers: [],
-  async preflight() {
-    return [skipped('no documented step: the upgrade guide has only "(TODO) storage-proxy related stuffs" here')];
-  }
-};
-var clearHistorySchedule = {
+  why: 'no documented step: the upgrade guide has only "(TODO) storage-proxy related stuffs" here'
+});
+var clearHistorySchedule = guideNote({
   id: "clear-history-schedule",
   title: "Daily clear-history",
-  kind: "note",
   action: "The guide asks for a daily `backend.ai mgr clear-history -r {retention}`; schedule `command: clear-history` in a nightly workflow.",
-  servers: [],
-  async preflight() {
-    return [skipped("scheduled separately: see the nightly clear-history workflow in README")];
-  }
-};
+  why: "scheduled separately: see the nightly clear-history workflow in README"
+});
 
 // src/hops/21.09-22.03/index.ts
 var hop2 = {
@@ -33882,8 +34023,378 @@ var hop2 = {
   steps: [servicesStopped, schema, concurrencyToRedis, lastStatSync, redisPersistence, imageMetadata, imageRescan, pruneEtcdImages, distributedLock, storageProxy, clearHistorySchedule]
 };
 
+// src/hops/22.03-22.09/alembic-ini-url.ts
+import { existsSync as existsSync4 } from "node:fs";
+import { readFile as readFile5 } from "node:fs/promises";
+import { resolve as resolve7 } from "node:path";
+var ASYNCPG = "postgresql+asyncpg";
+var SYNCHRONOUS = /* @__PURE__ */ new Set(["postgresql", "postgres", "postgresql+psycopg2"]);
+function operatorIni(ctx) {
+  const path4 = ctx.options.alembicConfig ?? alembicConfigBeside(ctx.deployment.targets.managerConfig?.path);
+  return existsSync4(path4) ? resolve7(path4) : void 0;
+}
+function findUrl(text) {
+  let section2 = "";
+  const lines = text.split("\n");
+  for (const [index, line] of lines.entries()) {
+    const header = /^\s*\[([^\]]+)\]/.exec(line);
+    if (header) section2 = header[1].trim();
+    const assignment = /^\s*sqlalchemy\.url\s*[=:]\s*([A-Za-z0-9+.-]+):\/\//i.exec(line);
+    if (section2 === "alembic" && assignment) return { line, index, scheme: assignment[1] };
+  }
+  return void 0;
+}
+function rewritten(text, url2) {
+  const lines = text.split("\n");
+  lines[url2.index] = url2.line.replace(`${url2.scheme}://`, `${ASYNCPG}://`);
+  return lines.join("\n");
+}
+async function examine(ctx) {
+  const path4 = operatorIni(ctx);
+  if (!path4) return { finding: skipped("no alembic.ini beside manager.toml and no alembic-config: nothing to rewrite (an alembic.ini kept elsewhere needs postgresql+asyncpg:// from 22.09)") };
+  const text = await readFile5(path4, "utf8");
+  const url2 = findUrl(text);
+  if (!url2) return { path: path4, text, finding: warning(`${path4} has no sqlalchemy.url = <scheme>://\u2026 in [alembic]: check by hand that it names postgresql+asyncpg://, which 22.09's env.py needs`) };
+  if (url2.scheme === ASYNCPG) return { path: path4, text, url: url2, finding: ok2(`${path4} already names ${ASYNCPG}://`) };
+  if (!SYNCHRONOUS.has(url2.scheme)) return { path: path4, text, url: url2, finding: failed(`${path4} names ${url2.scheme}:// in sqlalchemy.url, which is neither 22.03's postgresql:// nor 22.09's ${ASYNCPG}://`) };
+  return { path: path4, text, url: url2, finding: ok2(`${path4} names ${url2.scheme}://, which 22.09's env.py cannot use: it will name ${ASYNCPG}://`) };
+}
+var alembicIniUrl = {
+  id: "alembic-ini-url",
+  title: "alembic.ini names postgresql+asyncpg://",
+  kind: "change",
+  action: "Rewrites the scheme of sqlalchemy.url in the operator's alembic.ini to postgresql+asyncpg://, which 22.09's alembic env.py requires; nothing else in the file changes.",
+  servers: [],
+  async preflight(ctx) {
+    const { url: url2, finding } = await examine(ctx);
+    if (url2 && /\?/.test(url2.line)) return [finding, warning(`sqlalchemy.url has query parameters: asyncpg does not take libpq's (sslmode \u2192 ssl); check them after the rewrite`)];
+    return [finding];
+  },
+  async dryRun(ctx) {
+    const { path: path4, text, url: url2, finding } = await examine(ctx);
+    if (!path4 || !text || !url2 || url2.scheme === ASYNCPG || finding.status !== "ok") return [finding];
+    return [{ status: "ok", detail: `would rewrite sqlalchemy.url of ${path4} to ${ASYNCPG}://`, attachment: { name: "alembic.ini diff", content: unifiedDiff(path4, text, rewritten(text, url2)) } }];
+  },
+  async backup(ctx) {
+    const path4 = operatorIni(ctx);
+    return path4 ? { name: "alembic.ini", content: await readFile5(path4, "utf8") } : void 0;
+  },
+  async pending(ctx) {
+    const { url: url2 } = await examine(ctx);
+    return url2 !== void 0 && SYNCHRONOUS.has(url2.scheme);
+  },
+  async apply(ctx) {
+    const { path: path4, text, url: url2, finding } = await examine(ctx);
+    if (!path4 || !text || !url2 || url2.scheme === ASYNCPG || finding.status !== "ok") return finding;
+    const how = await replaceContent(path4, rewritten(text, url2));
+    return changed(`sqlalchemy.url of ${path4} now names ${ASYNCPG}:// (was ${url2.scheme}://)${how}`);
+  },
+  async verify(ctx) {
+    const { url: url2, finding } = await examine(ctx);
+    if (url2 && SYNCHRONOUS.has(url2.scheme)) return [failed(`sqlalchemy.url still names ${url2.scheme}://; 22.09's alembic needs ${ASYNCPG}://`)];
+    return [finding];
+  }
+};
+
+// src/hops/22.03-22.09/index.ts
+var sameVersionEverywhere = guideNote({
+  id: "same-version-everywhere",
+  title: "Every component on the same release",
+  action: "From 22.09 the manager, agents, storage proxies and webserver must run exactly the same release; upgrade each of them to the target release before starting any.",
+  why: "agents, storage proxies and webservers are installed on their own hosts: upgrade their packages to the same release before starting them"
+});
+var hop3 = { from: "22.03", to: "22.09", steps: [servicesStopped, schema, alembicIniUrl, sameVersionEverywhere] };
+
+// src/steps/columns-across-downgrade.ts
+var named = (c) => `${c.table}.${c.column}`;
+async function columnsAtSource(ctx, columns) {
+  const revisions = await readRevisions(ctx.deployment.postgres);
+  const source = revisionsOf(ctx.hop.fromSeries);
+  if (revisions.length === 0 || !revisions.every((r) => source.has(r))) return [];
+  const applied = appliedIn(ctx.hop.fromSeries, revisions);
+  const atSource = [];
+  for (const column of columns) {
+    if (applied.has(column.addedBy) && await columnExists(ctx.deployment.postgres, column.table, column.column)) atSource.push(column);
+  }
+  return atSource;
+}
+async function atTargetHead(ctx) {
+  const revisions = await readRevisions(ctx.deployment.postgres);
+  return revisions.length === 1 && revisions[0] === ctx.hop.to.head || pastIn(ctx.hop.to.series, revisions, ctx.hop.to.head);
+}
+async function rowCount(ctx, table) {
+  const { rows } = await ctx.deployment.postgres.query(`SELECT count(*) FROM ${quoteIdent(table)}`);
+  return Number(rows[0]?.count ?? 0);
+}
+function columnsAcrossDowngrade(columns) {
+  const list = columns.map(named).join(", ");
+  return {
+    id: "columns-across-downgrade",
+    columns,
+    title: "Columns the downgrade drops",
+    kind: "change",
+    action: `Keeps ${list} in ${DROPPED_VALUES} before the schema step's downgrade drops them, and puts them back once the target release has added them again.`,
+    servers: ["postgres"],
+    tables: [...new Set(columns.map((c) => c.table))],
+    async preflight(ctx) {
+      const pg2 = ctx.deployment.postgres;
+      const atSource = await columnsAtSource(ctx, columns);
+      if (atSource.length === 0) {
+        const kept = await Promise.all(columns.map((c) => keptCount(pg2, c)));
+        return [ok2(`the columns are no longer where ${ctx.hop.fromSeries} left them; ${kept.reduce((a, b) => a + b, 0)} value(s) kept earlier will be put back`)];
+      }
+      const counts = await Promise.all(atSource.map(async (c) => `${await rowCount(ctx, c.table)} of ${named(c)}`));
+      const findings = [ok2(`${counts.join(", ")} will be kept before the downgrade and put back after the upgrade`)];
+      if (!await mayKeepDroppedValues(pg2)) findings.push(warning(await cannotKeepDroppedValues(pg2, `${list} are dropped by the downgrade`)));
+      return findings;
+    },
+    async dryRun(ctx) {
+      const atSource = await columnsAtSource(ctx, columns);
+      if (atSource.length === 0) {
+        const differing = await Promise.all(
+          columns.map(
+            async (c) => await keptCount(ctx.deployment.postgres, c) > 0 && await columnExists(ctx.deployment.postgres, c.table, c.column) ? countDiffering(ctx.deployment.postgres, c) : 0
+          )
+        );
+        return [ok2(`would put back ${differing.reduce((a, b) => a + b, 0)} kept value(s) once the schema is at ${ctx.hop.to.head}`)];
+      }
+      const counts = await Promise.all(atSource.map(async (c) => `${await rowCount(ctx, c.table)} of ${named(c)}`));
+      return [ok2(`would keep ${counts.join(", ")} in ${DROPPED_VALUES}, then put them back after ${ctx.hop.to.version}'s upgrade adds the columns again`)];
+    },
+    async backup(ctx) {
+      const atSource = await columnsAtSource(ctx, columns);
+      if (atSource.length === 0) return void 0;
+      const content = {};
+      for (const c of atSource) {
+        const { rows } = await ctx.deployment.postgres.query(`SELECT ${quoteIdent(c.key)} AS key, ${quoteIdent(c.column)} AS value FROM ${quoteIdent(c.table)} ORDER BY 1`);
+        content[named(c)] = rows;
+      }
+      return { name: "columns-across-downgrade.json", content: JSON.stringify(content, null, 2) };
+    },
+    async carryForward(ctx) {
+      const atSource = await columnsAtSource(ctx, columns);
+      if (atSource.length === 0) return void 0;
+      const kept = [];
+      for (const c of atSource) kept.push(`${await keepColumn(ctx.deployment.postgres, c, c.addedBy)} of ${named(c)}`);
+      return ok2(`${kept.join(", ")} kept in PostgreSQL as ${DROPPED_VALUES} (the downgrade drops them)`);
+    },
+    async pending(ctx) {
+      if (!await atTargetHead(ctx)) return true;
+      for (const c of columns) if (await keptCount(ctx.deployment.postgres, c) > 0 && await countDiffering(ctx.deployment.postgres, c) > 0) return true;
+      return false;
+    },
+    async apply(ctx) {
+      if (!await atTargetHead(ctx)) {
+        throw new MigrationError("inconsistent-state", `the kept values of ${list} are put back at ${ctx.hop.to.head}, and the schema is not there yet; run the schema step first`);
+      }
+      const pg2 = ctx.deployment.postgres;
+      const restored = [];
+      let kept = 0;
+      for (const c of columns) {
+        const count = await keptCount(pg2, c);
+        kept += count;
+        if (count === 0) continue;
+        if (!await columnExists(pg2, c.table, c.column)) return failed(`${named(c)} is not in ${ctx.hop.to.version}'s schema, so its ${count} kept value(s) cannot be put back`);
+        const changedRows = await restoreColumn(pg2, c);
+        if (changedRows > 0) restored.push(`${changedRows} of ${named(c)}`);
+      }
+      if (kept === 0) return warning(`no values of ${list} were kept (the database had left ${ctx.hop.fromSeries}'s schema before bai-migrate ran): the upgrade's defaults stay`);
+      return restored.length > 0 ? changed(`put back ${restored.join(", ")} from ${DROPPED_VALUES}`) : ok2("every kept value is already in place");
+    },
+    async verify(ctx) {
+      const pg2 = ctx.deployment.postgres;
+      const findings = [];
+      for (const c of columns) {
+        const count = await keptCount(pg2, c);
+        if (count === 0) {
+          findings.push(skipped(`no values of ${named(c)} are kept: nothing to put back`));
+        } else if (!await columnExists(pg2, c.table, c.column)) {
+          findings.push(failed(`${named(c)} does not exist, so its ${count} kept value(s) are not in place`));
+        } else {
+          const differing = await countDiffering(pg2, c);
+          findings.push(differing === 0 ? ok2(`the ${count} kept value(s) of ${named(c)} are in place`) : failed(`${differing} row(s) of ${named(c)} differ from the value kept before the downgrade`));
+        }
+      }
+      return findings;
+    }
+  };
+}
+
+// src/hops/22.09-23.03/index.ts
+var DOWNGRADE_TO = "3efd66393bd0";
+var COLUMNS_DROPPED = [
+  // d58a526bf837_add_password_changed_at_col.py: re-added with server_default now() for every user.
+  { table: "users", key: "uuid", column: "password_changed_at", addedBy: "d58a526bf837" },
+  // fdc9d6ac49b4_add_public_host_to_agent.py
+  { table: "agents", key: "id", column: "public_host", addedBy: "fdc9d6ac49b4" },
+  // fe59ec332c07_add_is_public_flag_to_scaling_group.py: re-added as true for every group.
+  { table: "scaling_groups", key: "name", column: "is_public", addedBy: "fe59ec332c07" },
+  // bedd92de93af_add_role_column_on_kernels_table.py: re-added from the images' labels.
+  { table: "kernels", key: "id", column: "role", addedBy: "bedd92de93af" }
+];
+var vfolderLayout = guideNote({
+  id: "vfolder-v3-layout",
+  title: "vFolder v3 layout (storage proxy)",
+  action: "The guide asks to move every vFolder to the v3 layout (<quota-scope-id>/<2>/<2>/<rest>) with the storage proxy's own script generator, python -m ai.backend.storage.migration.",
+  why: "runs on each storage host with the storage proxy's package, outside the manager's stores: generate and run the script there (python -m ai.backend.storage.migration -h)"
+});
+var wsproxyToken = guideNote({
+  id: "wsproxy-api-token",
+  title: "scaling_groups.wsproxy_api_token",
+  action: "The schema gains scaling_groups.wsproxy_api_token; it may stay empty unless Model Service is used.",
+  why: "set it per scaling group when Model Service is used (the app proxy token); the upgrade leaves it empty"
+});
+var hop4 = {
+  from: "22.09",
+  to: "23.03",
+  steps: [servicesStopped, schemaStep({ kind: "downgrade-first", downgradeTo: DOWNGRADE_TO }), columnsAcrossDowngrade(COLUMNS_DROPPED), vfolderLayout, wsproxyToken]
+};
+
+// src/hops/23.03-23.09/rpc-keypair.ts
+import { existsSync as existsSync5, statSync } from "node:fs";
+import { chown, mkdir as mkdir3, stat as stat3 } from "node:fs/promises";
+import { dirname as dirname6, isAbsolute, join as join9, resolve as resolve8 } from "node:path";
+var TABLE = "manager";
+var KEY = "rpc-auth-manager-keypair";
+var NAME = `[${TABLE}] ${KEY}`;
+var GENERATE = ["mgr", "generate-rpc-keypair"];
+var KEYPAIR_NAME = "manager";
+function configured(text) {
+  const section2 = parseToml(text)[TABLE];
+  return isTable(section2) ? section2[KEY] : void 0;
+}
+function generatedPath(configPath) {
+  return join9(dirname6(resolve8(configPath)), "rpc-keypair", `${KEYPAIR_NAME}.key_secret`);
+}
+async function examine2(ctx) {
+  if (!ctx.deployment.targets.managerConfig) return void 0;
+  const { path: path4, text } = await currentConfig(ctx);
+  const value = configured(text);
+  const file = typeof value === "string" ? resolve8(dirname6(resolve8(path4)), value) : generatedPath(path4);
+  return { path: path4, value, file, exists: existsSync5(file) && statSync(file).isFile() };
+}
+var noConfig = () => failed(`23.09 needs ${NAME} in manager.toml, and no manager.toml was found: set manager-config`);
+function cliNotMadeYet(ctx) {
+  return ctx.options.managerVenv !== void 0 && ctx.options.managerCommand === void 0;
+}
+var rpcKeypair = {
+  id: "rpc-keypair",
+  title: "Manager RPC key pair ([manager] rpc-auth-manager-keypair)",
+  kind: "change",
+  action: `Checks that ${NAME} names an existing key file; when manager.toml names none, makes one with the manager's generate-rpc-keypair beside manager.toml and names it there.`,
+  servers: [],
+  async preflight(ctx) {
+    const state = await examine2(ctx);
+    if (!state) return [noConfig()];
+    if (state.value !== void 0 && typeof state.value !== "string") return [failed(`${state.path} has ${NAME} = ${String(state.value)}, which is no path`)];
+    if (state.value !== void 0) {
+      if (!state.exists) {
+        return [
+          failed(
+            `${state.path} has ${NAME} = "${state.value}", which does not exist (${state.file}); 23.09 will not start: make it with backend.ai mgr generate-rpc-keypair <dir> manager, or remove the line and let migrate make one`
+          )
+        ];
+      }
+      const relative2 = isAbsolute(state.value) ? [] : [
+        warning(
+          `"${state.value}" is relative: the manager resolves it from its working directory, and bai-migrate found it beside manager.toml (${state.file}); an absolute path avoids the difference`
+        )
+      ];
+      return [ok2(`${NAME} names ${state.file}, which exists`), ...relative2];
+    }
+    if (state.exists) return [ok2(`${NAME} is unset; migrate will name the key pair an earlier run made, ${state.file}`)];
+    if (cliNotMadeYet(ctx)) return [skipped(`${NAME} is unset; migrate will make ${state.file} with generate-rpc-keypair of the manager venv it makes: not checked here`)];
+    const help = [...GENERATE, "--help"];
+    const result = await runManagerCli(ctx.managerCli, help);
+    if (result.exitCode !== 0) {
+      return [
+        failed(
+          `${NAME} is unset, and making a key pair needs the ${ctx.hop.to.version} manager's CLI, but "${ctx.managerCli.command.join(" ")} ${help.join(" ")}" failed (exit ${result.exitCode}): ${lastLines(result.output)}; set manager-command or manager-venv, or set ${KEY} yourself`
+        )
+      ];
+    }
+    return [ok2(`${NAME} is unset (23.09 requires it): migrate will make ${state.file} with ${ctx.managerCli.command.join(" ")} ${GENERATE.join(" ")} and name it in ${state.path}`)];
+  },
+  async dryRun(ctx) {
+    const state = await examine2(ctx);
+    if (!state) return [noConfig()];
+    if (state.value !== void 0) return [ok2(`${NAME} already names ${state.file}: nothing to do`)];
+    const finding = await dryRunSetting(ctx, TABLE, KEY, state.file);
+    return [{ ...finding, detail: `${state.exists ? "would name the key pair an earlier run made" : `would make ${state.file} with generate-rpc-keypair`}; ${finding.detail}` }];
+  },
+  async backup(ctx) {
+    const state = await examine2(ctx);
+    return state && state.value === void 0 ? backupManagerToml(ctx) : void 0;
+  },
+  async pending(ctx) {
+    const state = await examine2(ctx);
+    return state !== void 0 && state.value === void 0;
+  },
+  async apply(ctx) {
+    const state = await examine2(ctx);
+    if (!state) return noConfig();
+    if (state.value !== void 0) return state.exists ? ok2(`${NAME} already names ${state.file}`) : failed(`${NAME} names ${state.file}, which does not exist`);
+    let made = "";
+    if (!state.exists) {
+      const dir = dirname6(state.file);
+      const owner = await stat3(state.path);
+      await mkdir3(dir, { recursive: true, mode: 448 });
+      const args = [...GENERATE, dir, KEYPAIR_NAME];
+      requireSuccess(ctx.managerCli, args, await runManagerCli(ctx.managerCli, args));
+      for (const file of [dir, state.file, join9(dir, `${KEYPAIR_NAME}.key`)]) await chown(file, owner.uid, owner.gid).catch(() => void 0);
+      made = `made ${state.file} with generate-rpc-keypair; `;
+    }
+    const written = await writeSetting(ctx, TABLE, KEY, state.file);
+    return { ...written, detail: `${made}${written.detail}` };
+  },
+  async verify(ctx) {
+    const state = await examine2(ctx);
+    if (!state) return [noConfig()];
+    if (state.value === void 0) return [failed(`${NAME} is unset; 23.09 will not start without it`)];
+    return [state.exists ? ok2(`${NAME} names ${state.file}, which exists`) : failed(`${NAME} names ${state.file}, which does not exist`)];
+  }
+};
+
+// src/hops/23.03-23.09/user-main-keypair.ts
+var userMainKeypair = {
+  id: "user-main-keypair",
+  title: "Every user's main keypair (revision d3f8c74bf148)",
+  kind: "check",
+  action: "Says how many users have no keypair, for whom 23.09's schema upgrade creates one, and verifies that every user has its main keypair afterwards.",
+  servers: ["postgres"],
+  tables: ["users", "keypairs"],
+  async preflight({ deployment }) {
+    const pg2 = deployment.postgres;
+    if (!await tableExists(pg2, "users")) return [skipped("the database has no users table")];
+    if (await columnExists(pg2, "users", "main_access_key")) return [ok2("users.main_access_key exists: the 23.09 schema has given every user its main keypair already")];
+    const { rows } = await pg2.query(
+      `SELECT count(*) AS users, count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM keypairs k WHERE k."user" = u.uuid)) AS without FROM users u`
+    );
+    const { users, without } = rows[0];
+    return [
+      Number(without) === 0 ? ok2(`each of the ${users} user(s) has a keypair: the upgrade picks the oldest as its main keypair`) : ok2(`${without} of ${users} user(s) have no keypair: the schema upgrade creates one for each (new access and secret keys), and picks the oldest keypair of the others as their main keypair`)
+    ];
+  },
+  async verify({ deployment }) {
+    const pg2 = deployment.postgres;
+    if (!await columnExists(pg2, "users", "main_access_key")) return [skipped("users.main_access_key does not exist yet: nothing to check")];
+    const { rows } = await pg2.query(`SELECT count(*) AS without FROM users WHERE main_access_key IS NULL`);
+    const without = Number(rows[0].without);
+    return [without === 0 ? ok2("every user has its main keypair (users.main_access_key)") : failed(`${without} user(s) have no main keypair (users.main_access_key is NULL)`)];
+  }
+};
+
+// src/hops/23.03-23.09/index.ts
+var webserverConfig = guideNote({
+  id: "webserver-config",
+  title: "webserver.conf",
+  action: 'The guide asks for the new required [webserver], [logging] and [debug] tables in webserver.conf, and session.redis.host/port become session.redis.addr = "host:port".',
+  why: "webserver.conf is on the webserver's host, outside the manager's stores: edit it there before starting the 23.09 webserver"
+});
+var hop5 = { from: "23.03", to: "23.09", steps: [servicesStopped, userMainKeypair, schema, rpcKeypair, webserverConfig] };
+
 // src/hops/index.ts
-var HOPS = [hop, hop2];
+var HOPS = [hop, hop2, hop3, hop4, hop5];
 var HOP_STEPS = Object.fromEntries(HOPS.map((h) => [`${h.from}\u2192${h.to}`, h.steps]));
 var PATCH_STEPS = [servicesStopped, schema];
 var TABLES_STEPS_TOUCH = [...new Set([...HOPS.flatMap((h) => h.steps), ...PATCH_STEPS].flatMap((step2) => step2.tables ?? []).concat("kernels"))];
@@ -34068,7 +34579,8 @@ var Session = class {
     this.log = log;
     this.venvs = venvs;
     const config = options.alembicConfig ?? alembicConfigBeside(deployment.targets.managerConfig?.path);
-    this.alembic = { command: options.alembicCommand, config, lockTimeoutSeconds: options.alembicLockTimeoutSeconds };
+    const driver = options.toVersion ? alembicDriverOf(targetRelease(options.toVersion).version) : void 0;
+    this.alembic = { command: options.alembicCommand, config, lockTimeoutSeconds: options.alembicLockTimeoutSeconds, driver };
   }
   options;
   deployment;
@@ -34077,6 +34589,8 @@ var Session = class {
   log;
   venvs;
   alembic;
+  /** With manager-venv, the tools of each hop whose target is not the run's (prepareHops). */
+  hopTools = /* @__PURE__ */ new Map();
   /** migrate (not a dry run), clear-history and snapshot hold the migration lock for the whole run. */
   lock;
   /** Adds a finding to the report and prints it: the one place a finding is printed (and annotated, in the Action). */
@@ -34118,19 +34632,42 @@ var Session = class {
   waitForLock() {
     return acquireMigrationLock(this.deployment.targets.postgres, this.options.lockTimeoutSeconds, this.options.connectTimeoutSeconds * 1e3);
   }
+  /**
+   * Each hop runs with its own target line's final release: its scripts (a revision imports the
+   * manager's code of the package it runs in) and its Python (one venv cannot serve 3.11 and 3.13
+   * lines). With manager-venv, a hop whose target is not the run's gets that release's venv; the
+   * run's own target comes from the venv made before the run (run-command.ts). Without
+   * manager-venv, alembic-command serves every hop.
+   */
+  async prepareHops(hops, runTarget) {
+    if (!this.venvs) return;
+    for (const hop6 of hops) {
+      if (hop6.to.version === runTarget || this.hopTools.has(hop6.label)) continue;
+      const venv = await this.venvs.get(publishedRelease(hop6.to.version), {
+        use: `${hop6.to.series}'s alembic and CLI run from it for ${hop6.label}`,
+        unchecked: `${hop6.to.series}'s alembic and CLI from it are not checked`
+      });
+      if (!venv) continue;
+      this.hopTools.set(hop6.label, {
+        alembic: { command: venv.command, config: venv.config, lockTimeoutSeconds: this.options.alembicLockTimeoutSeconds, driver: venv.driver },
+        managerCli: { command: [venv.managerCli], configFile: this.deployment.targets.managerConfig?.path }
+      });
+    }
+  }
   /** What a step's phases get. */
-  stepContext(hop3) {
-    const context = { deployment: this.deployment, options: this.options, hop: hop3, log: this.log, alembic: this.alembic, managerCli: this.managerCli() };
-    return this.venvs ? { ...context, sourceAlembic: () => this.sourceAlembic(hop3) } : context;
+  stepContext(hop6) {
+    const tools = this.hopTools.get(hop6.label);
+    const context = { deployment: this.deployment, options: this.options, hop: hop6, log: this.log, alembic: tools?.alembic ?? this.alembic, managerCli: tools?.managerCli ?? this.managerCli() };
+    return this.venvs ? { ...context, sourceAlembic: () => this.sourceAlembic(hop6) } : context;
   }
   /** The alembic of the source line's final release (the one the database was last upgraded with), from its own venv. */
-  async sourceAlembic(hop3) {
-    const source = latestRelease(hop3.fromSeries).version;
+  async sourceAlembic(hop6) {
+    const source = publishedRelease(latestRelease(hop6.fromSeries).version);
     const venv = await this.venvs.get(source, {
-      use: `${hop3.fromSeries}'s alembic runs from it for the downgrade of ${hop3.label}`,
-      unchecked: `${hop3.fromSeries}'s alembic from it is not checked`
+      use: `${hop6.fromSeries}'s alembic runs from it for the downgrade of ${hop6.label}`,
+      unchecked: `${hop6.fromSeries}'s alembic from it is not checked`
     });
-    return venv ? { command: venv.command, config: venv.config, lockTimeoutSeconds: this.options.alembicLockTimeoutSeconds } : void 0;
+    return venv ? { command: venv.command, config: venv.config, lockTimeoutSeconds: this.options.alembicLockTimeoutSeconds, driver: venv.driver } : void 0;
   }
   /** The manager's CLI, handed manager.toml the way the manager finds it. */
   managerCli() {
@@ -34444,13 +34981,13 @@ async function forecastPlan(session, plan, position) {
   const forecast = await makeForecast(plan, position, position ? session.deployment.postgres : void 0, session.options.retention);
   if (forecast.hops.length === 0) return;
   session.report.forecast = forecast;
-  for (const hop3 of forecast.hops) {
-    for (const r of hop3.revisions) {
+  for (const hop6 of forecast.hops) {
+    for (const r of hop6.revisions) {
       const rows = Object.entries(r.rows).map(([table, n]) => `${table} ${n.count.toLocaleString("en-US")}${n.estimated ? " (estimated)" : ""}`);
       const growth = r.growth === "quadratic" ? "time grows with the square of" : r.growth === "rewrite" ? "rewrites, in time linear in" : "time grows with";
       session.record({
         phase: "plan",
-        hop: hop3.hop,
+        hop: hop6.hop,
         step: "forecast",
         status: "ok",
         detail: `${r.revision} (${r.firstRelease}) ${r.work}: ${growth} ${r.tables.join(" and ")}${rows.length > 0 ? `; now ${rows.join(", ")}` : ""}`
@@ -34472,10 +35009,10 @@ async function makeForecast(plan, position, pgClient, retention) {
   let line = position ? position.releases[0]?.series ?? position.between?.[0].series : plan.hops[0]?.fromSeries;
   let revision = position ? position.revision : line ? earliestRelease(line).head : void 0;
   const hops = [];
-  for (const hop3 of plan.hops) {
-    const heavy = line && revision ? heavyRevisionsBetween(line, revision, hop3.to) : [];
-    line = hop3.to.series;
-    revision = hop3.to.head;
+  for (const hop6 of plan.hops) {
+    const heavy = line && revision ? heavyRevisionsBetween(line, revision, hop6.to) : [];
+    line = hop6.to.series;
+    revision = hop6.to.head;
     if (heavy.length === 0) continue;
     const revisions = [];
     for (const h of heavy) {
@@ -34486,7 +35023,7 @@ async function makeForecast(plan, position, pgClient, retention) {
       }
       revisions.push({ revision: h.revision, firstRelease: firstRelease(h.revision)?.version ?? "?", growth: h.growth, work: h.work, tables: h.tables, rows });
     }
-    hops.push({ hop: hop3.label, revisions });
+    hops.push({ hop: hop6.label, revisions });
   }
   const readingHistory = hops.flatMap((h) => h.revisions.filter((r) => r.tables.some((t) => HISTORY_TABLES.has(t))).map((r) => r.revision));
   const history = pgClient && readingHistory.length > 0 ? await removableKernels(pgClient, retention) : void 0;
@@ -34532,7 +35069,10 @@ async function planRun(session, servers, { allowUnsupported = false, lockFirst =
   const plan = makePlan(options.fromVersion, options.toVersion, position);
   describePlan(session, plan);
   await forecastPlan(session, plan, position);
-  if (!allowUnsupported) requireSupported(plan);
+  if (!allowUnsupported) {
+    requireSupported(plan);
+    await session.prepareHops(plan.hops, plan.to.version);
+  }
   return plan;
 }
 async function planCommand(session) {
@@ -34543,43 +35083,43 @@ function describePlan(session, plan) {
   report.fromVersion = plan.from;
   report.toVersion = plan.to.version;
   report.targetRevision = plan.to.head;
-  report.plan = plan.hops.map((hop3) => ({
-    hop: hop3.label,
-    targetRevision: hop3.to.head,
-    steps: hop3.steps.map((s) => ({ id: s.id, title: s.title, action: s.action }))
+  report.plan = plan.hops.map((hop6) => ({
+    hop: hop6.label,
+    targetRevision: hop6.to.head,
+    steps: hop6.steps.map((s) => ({ id: s.id, title: s.title, action: s.action }))
   }));
   if (plan.note) session.record({ phase: "plan", step: "from-version", status: "ok", detail: plan.note });
   if (plan.hops.length === 0) session.record({ phase: "plan", step: "hops", status: "ok", detail: `already at ${plan.to.version}: nothing to migrate` });
-  for (const hop3 of plan.hops) {
-    if (hop3.unsupported) session.record({ phase: "plan", hop: hop3.label, step: "hop", status: "warning", detail: hop3.unsupported });
-    for (const step2 of hop3.steps) session.record({ phase: "plan", hop: hop3.label, step: step2.id, status: "ok", detail: step2.action });
+  for (const hop6 of plan.hops) {
+    if (hop6.unsupported) session.record({ phase: "plan", hop: hop6.label, step: "hop", status: "warning", detail: hop6.unsupported });
+    for (const step2 of hop6.steps) session.record({ phase: "plan", hop: hop6.label, step: step2.id, status: "ok", detail: step2.action });
   }
   session.log.info(`Plan: ${plan.from} \u2192 ${plan.to.version} (${plan.hops.map((h) => h.label).join(", ") || "nothing to do"})`);
 }
 function lastOccurrences(plan) {
   const last2 = /* @__PURE__ */ new Map();
-  for (const hop3 of plan.hops) for (const step2 of hop3.steps) last2.set(step2.id, hop3);
-  return plan.hops.flatMap((hop3) => hop3.steps.filter((step2) => last2.get(step2.id) === hop3).map((step2) => ({ hop: hop3, step: step2 })));
+  for (const hop6 of plan.hops) for (const step2 of hop6.steps) last2.set(step2.id, hop6);
+  return plan.hops.flatMap((hop6) => hop6.steps.filter((step2) => last2.get(step2.id) === hop6).map((step2) => ({ hop: hop6, step: step2 })));
 }
 function changeSteps(plan) {
-  return plan.hops.flatMap((hop3) => hop3.steps.filter((s) => s.kind === "change").map((step2) => ({ hop: hop3, step: step2 })));
+  return plan.hops.flatMap((hop6) => hop6.steps.filter((s) => s.kind === "change").map((step2) => ({ hop: hop6, step: step2 })));
 }
-var stepLabel = ({ hop: hop3, step: step2 }) => `${hop3.label} ${step2.id}`;
+var stepLabel = ({ hop: hop6, step: step2 }) => `${hop6.label} ${step2.id}`;
 
 // src/commands/check.ts
 async function checkPhase(session, phase, plan) {
   await session.log.group(phase === "preflight" ? "Preflight" : "Verify", async () => {
     const checked = await Promise.all(
-      lastOccurrences(plan).map(async ({ hop: hop3, step: step2 }) => {
+      lastOccurrences(plan).map(async ({ hop: hop6, step: step2 }) => {
         const check = step2[phase];
         const started = performance2.now();
-        const findings = check ? await session.safely(step2, () => check.call(step2, session.stepContext(hop3))) : [{ status: "skipped", detail: `${step2.title} has no ${phase} phase` }];
-        session.log.debug(`${hop3.label} ${step2.id}: ${phase} took ${formatDuration(performance2.now() - started)}`);
-        return { hop: hop3, step: step2, findings };
+        const findings = check ? await session.safely(step2, () => check.call(step2, session.stepContext(hop6))) : [{ status: "skipped", detail: `${step2.title} has no ${phase} phase` }];
+        session.log.debug(`${hop6.label} ${step2.id}: ${phase} took ${formatDuration(performance2.now() - started)}`);
+        return { hop: hop6, step: step2, findings };
       })
     );
-    for (const { hop: hop3, step: step2, findings } of checked) {
-      for (const f of findings) session.record({ phase, hop: hop3.label, step: step2.id, status: f.status, detail: f.detail }, f);
+    for (const { hop: hop6, step: step2, findings } of checked) {
+      for (const f of findings) session.record({ phase, hop: hop6.label, step: step2.id, status: f.status, detail: f.detail }, f);
     }
   });
   session.failIfAny(phase, phase);
@@ -34592,16 +35132,24 @@ function checkCommand(phase) {
 }
 
 // src/commands/migrate.ts
-import { mkdir as mkdir3, writeFile as writeFile3 } from "node:fs/promises";
+import { mkdir as mkdir4, writeFile as writeFile3 } from "node:fs/promises";
 import { performance as performance3 } from "node:perf_hooks";
-import { join as join9, resolve as resolve7 } from "node:path";
+import { join as join10, resolve as resolve9 } from "node:path";
 
 // src/commands/dry-run.ts
+function startOf(plan, hop6, current) {
+  const previous = plan.hops[plan.hops.indexOf(hop6) - 1];
+  if (!previous) return void 0;
+  const there = current.length === 1 && current[0] === previous.to.head || pastIn(previous.to.series, current, previous.to.head);
+  return there ? void 0 : [previous.to.head];
+}
 async function dryRun(session, plan) {
+  const current = await readRevisions(session.deployment.postgres);
   await session.log.group("Dry run", async () => {
-    for (const { hop: hop3, step: step2 } of changeSteps(plan)) {
-      const findings = step2.dryRun ? await session.safely(step2, () => step2.dryRun(session.stepContext(hop3))) : [{ status: "skipped", detail: "nothing to show without applying" }];
-      for (const f of findings) session.record({ phase: "apply", hop: hop3.label, step: step2.id, status: f.status === "ok" ? "skipped" : f.status, detail: `dry run: ${f.detail}` }, f);
+    for (const { hop: hop6, step: step2 } of changeSteps(plan)) {
+      const ctx = { ...session.stepContext(hop6), assumedRevisions: startOf(plan, hop6, current) };
+      const findings = step2.dryRun ? await session.safely(step2, () => step2.dryRun(ctx)) : [{ status: "skipped", detail: "nothing to show without applying" }];
+      for (const f of findings) session.record({ phase: "apply", hop: hop6.label, step: step2.id, status: f.status === "ok" ? "skipped" : f.status, detail: `dry run: ${f.detail}` }, f);
     }
   });
   session.failIfAny("apply", "the dry run");
@@ -34639,13 +35187,13 @@ not done: ${notDone.join(", ") || "nothing"}`;
     await stillHeld();
     const [, backupStart, backupMs] = await timed(() => session.log.group("Backup", () => writeBackup(session, plan)));
     timings.push({ step: "backup", startMs: backupStart, applyMs: backupMs, verifyMs: 0 });
-    for (const hop3 of plan.hops) {
-      await session.log.group(`Migrate ${hop3.label}`, async () => {
-        for (const step2 of hop3.steps.filter((s) => s.kind === "change")) {
+    for (const hop6 of plan.hops) {
+      await session.log.group(`Migrate ${hop6.label}`, async () => {
+        for (const step2 of hop6.steps.filter((s) => s.kind === "change")) {
           await stillHeld();
-          const ctx = session.stepContext(hop3);
+          const ctx = session.stepContext(hop6);
           const record = (phase, findings) => {
-            for (const f of findings) session.record({ phase, hop: hop3.label, step: step2.id, status: f.status, detail: f.detail }, f);
+            for (const f of findings) session.record({ phase, hop: hop6.label, step: step2.id, status: f.status, detail: f.detail }, f);
           };
           const [applied, startMs, applyMs] = await timed(() => session.safely(step2, async () => [await step2.apply(ctx)]));
           record("apply", applied);
@@ -34653,8 +35201,8 @@ not done: ${notDone.join(", ") || "nothing"}`;
             async () => applied.some((f) => f.status === "failed") ? [] : session.safely(step2, () => step2.verify ? step2.verify(ctx) : Promise.resolve([]))
           );
           record("verify", verified);
-          timings.push({ hop: hop3.label, step: step2.id, startMs, applyMs, verifyMs });
-          const label = stepLabel({ hop: hop3, step: step2 });
+          timings.push({ hop: hop6.label, step: step2.id, startMs, applyMs, verifyMs });
+          const label = stepLabel({ hop: hop6, step: step2 });
           const failure2 = [...applied, ...verified].find((f) => f.status === "failed");
           if (failure2) {
             const where = `${progress(label)}
@@ -34683,21 +35231,21 @@ async function writeBackup(session, plan) {
     session.record({ phase: "apply", step: "backup", status: "ok", detail: "every step is already done: nothing to back up, no backup bundle written" });
     return;
   }
-  const dir = resolve7(session.options.backupDir, `backup-${(/* @__PURE__ */ new Date()).toISOString().replace(/[:.]/g, "-")}`);
+  const dir = resolve9(session.options.backupDir, `backup-${(/* @__PURE__ */ new Date()).toISOString().replace(/[:.]/g, "-")}`);
   const saved = [];
-  for (const { hop: hop3, step: step2 } of lastOccurrences(plan)) {
-    const item = step2.backup ? await step2.backup(session.stepContext(hop3)) : void 0;
+  for (const { hop: hop6, step: step2 } of lastOccurrences(plan)) {
+    const item = step2.backup ? await step2.backup(session.stepContext(hop6)) : void 0;
     if (!item || saved.includes(item.name)) continue;
-    await mkdir3(dir, { recursive: true, mode: 448 });
-    await writeFile3(join9(dir, item.name), item.content, { mode: 384 });
+    await mkdir4(dir, { recursive: true, mode: 448 });
+    await writeFile3(join10(dir, item.name), item.content, { mode: 384 });
     saved.push(item.name);
   }
   if (saved.length > 0) {
     session.report.backup = dir;
     session.record({ phase: "apply", step: "backup", status: "ok", detail: `backup bundle ${dir}: ${saved.join(", ")} (first change: ${first})` });
   }
-  for (const { hop: hop3, step: step2 } of lastOccurrences(plan)) {
-    const kept = step2.carryForward ? await step2.carryForward(session.stepContext(hop3)).catch((error) => {
+  for (const { hop: hop6, step: step2 } of lastOccurrences(plan)) {
+    const kept = step2.carryForward ? await step2.carryForward(session.stepContext(hop6)).catch((error) => {
       throw new MigrationError(
         "checks-failed",
         `${step2.title}: the values it drops could not be kept in PostgreSQL (${messageOf(error)}); nothing has been changed yet${saved.length > 0 ? ` (the backup bundle ${dir} was written)` : ""}`
@@ -35062,7 +35610,7 @@ function isReadOnly(options) {
   return options.dryRun || commandDefinition(options.command).readOnly;
 }
 function venvRelease(options) {
-  if (options.toVersion) return targetRelease(options.toVersion).version;
+  if (options.toVersion) return publishedRelease(targetRelease(options.toVersion).version);
   throw invalidInput("manager-venv with clear-history mode: manager needs to-version: the manager release installed (e.g. 22.03.14)");
 }
 async function withTargetVenv(options, venvs, report) {
@@ -35079,17 +35627,17 @@ async function withTargetVenv(options, venvs, report) {
   };
 }
 async function prepareReportFolder(file) {
-  const folder = dirname6(resolve8(file));
+  const folder = dirname7(resolve10(file));
   try {
-    await mkdir4(folder, { recursive: true });
+    await mkdir5(folder, { recursive: true });
   } catch (error) {
     throw invalidInput(`report-file "${file}": its folder ${folder} cannot be created (${messageOf(error)}); give a path in a folder that exists or can be made`);
   }
-  if ((await stat3(file).catch(() => void 0))?.isDirectory()) throw invalidInput(`report-file "${file}" is a folder; give the path of a file, e.g. ${join10(file, "bai-migrate-report.json")}`);
+  if ((await stat4(file).catch(() => void 0))?.isDirectory()) throw invalidInput(`report-file "${file}" is a folder; give the path of a file, e.g. ${join11(file, "bai-migrate-report.json")}`);
 }
 async function finish(report, options, secrets, log) {
   report.finishedAt ??= (/* @__PURE__ */ new Date()).toISOString();
-  report.reportFile = resolve8(options.reportFile);
+  report.reportFile = resolve10(options.reportFile);
   try {
     await writeFile4(options.reportFile, `${redact(JSON.stringify(report, null, 2), secrets)}
 `);
@@ -35120,4 +35668,4 @@ export {
   checkKind,
   runCommand
 };
-//# sourceMappingURL=chunk-3DDTJ5LM.js.map
+//# sourceMappingURL=chunk-3274N27R.js.map
