@@ -46,12 +46,15 @@ describe('revisions to apply', () => {
 });
 
 describe('a database past a hop (a repeated run of several hops)', () => {
-  it('is past 23.03.12 when at 23.09’s head, and not past it while still in 23.03’s graph or before', () => {
-    expect(pastIn('23.03', ['75ea2b136830'], 'ae7d4cd92aa7')).toBe(true);
-    expect(pastIn('23.03', ['ae7d4cd92aa7'], 'ae7d4cd92aa7')).toBe(false);
-    expect(pastIn('23.03', ['d58a526bf837'], 'ae7d4cd92aa7')).toBe(false);
-    // 22.09.23's head is in 23.03's graph: not past, whatever the line after says.
-    expect(pastIn('22.09', ['3efd66393bd0'], 'd58a526bf837')).toBe(false);
-    expect(pastIn('22.09', ['ae7d4cd92aa7'], 'd58a526bf837')).toBe(true);
+  it('is past 22.09 → 23.03 when at 23.09’s head, and not while still in either line’s graph', () => {
+    expect(pastIn('22.09', '23.03', ['75ea2b136830'], 'ae7d4cd92aa7')).toBe(true);
+    expect(pastIn('22.09', '23.03', ['ae7d4cd92aa7'], 'ae7d4cd92aa7')).toBe(false);
+    expect(pastIn('22.09', '23.03', ['d58a526bf837'], 'ae7d4cd92aa7')).toBe(false);
+    expect(pastIn('22.09', '23.03', ['3efd66393bd0'], 'ae7d4cd92aa7')).toBe(false);
+    expect(pastIn('22.03', '22.09', ['ae7d4cd92aa7'], 'd58a526bf837')).toBe(true);
+  });
+
+  it('is not past 24.12 at 24.09.14’s head, which 25.2 re-parents after 24.12’s head', () => {
+    expect(pastIn('24.09', '24.12', ['ecc9f6322be4'], '0bb88d5a46bf')).toBe(false);
   });
 });

@@ -115,11 +115,14 @@ export function linesHolding(revision: string): string[] {
 }
 
 /**
- * True when a database at `position` has left `line`'s graph for a later line's, in which it is
- * past `head`: a later hop of the same run took it there (a repeated run meets this hop again).
+ * True when a database at `position` went through the hop `fromLine` → `line` and on into a later
+ * line's graph, past `head`: a later hop of the same run took it there (a repeated run meets this
+ * hop again). A position still in either line's graph is not past: a later line may have
+ * re-parented the source's head after `head` (24.09.14's ecc9f6322be4 in 25.2), which says nothing
+ * about what ran.
  */
-export function pastIn(line: string, position: readonly string[], head: string): boolean {
-  if (position.length === 0 || position.every((revision) => revisionsOf(line).has(revision))) return false;
+export function pastIn(fromLine: string, line: string, position: readonly string[], head: string): boolean {
+  if (position.length === 0 || position.some((revision) => revisionsOf(line).has(revision) || revisionsOf(fromLine).has(revision))) return false;
   return position.every((revision) => LINES.some((later) => compareLines(later, line) > 0 && revisionsOf(later).has(revision) && reaches(later, revision, head)));
 }
 

@@ -38,7 +38,7 @@ async function columnsAtSource(ctx: StepContext, columns: readonly ColumnAcrossD
 /** The schema is at the hop's head, or a later hop of the run took it past (a repeated run). */
 async function atTargetHead(ctx: StepContext): Promise<boolean> {
   const revisions = await readRevisions(ctx.deployment.postgres);
-  return (revisions.length === 1 && revisions[0] === ctx.hop.to.head) || pastIn(ctx.hop.to.series, revisions, ctx.hop.to.head);
+  return (revisions.length === 1 && revisions[0] === ctx.hop.to.head) || pastIn(ctx.hop.fromSeries, ctx.hop.to.series, revisions, ctx.hop.to.head);
 }
 
 async function rowCount(ctx: StepContext, table: string): Promise<number> {

@@ -45,7 +45,7 @@ function nextCommand(procedure: SchemaProcedure, ctx: StepContext, revisions: re
   const fromLine = ctx.hop.fromSeries;
   const toLine = ctx.hop.to.series;
   if (revisions.length === 1 && revisions[0] === head) return { kind: 'done' };
-  if (pastIn(toLine, revisions, head)) return { kind: 'past', at: revisions };
+  if (pastIn(fromLine, toLine, revisions, head)) return { kind: 'past', at: revisions };
   const target = revisionsOf(toLine);
   const unknown = revisions.filter((r) => !target.has(r));
   if (unknown.length > 0) {
@@ -233,7 +233,7 @@ export function schemaStep(procedure: SchemaProcedure = { kind: 'upgrade' }): St
       const target = ctx.hop.to.head;
       const findings: Finding[] = [];
       // A later hop of the run has taken it further; that hop's schema step verifies its own head.
-      if (pastIn(ctx.hop.to.series, revisions, target)) return [ok(`alembic_version is ${listed(revisions)}, past ${target} (${ctx.hop.to.version})`)];
+      if (pastIn(ctx.hop.fromSeries, ctx.hop.to.series, revisions, target)) return [ok(`alembic_version is ${listed(revisions)}, past ${target} (${ctx.hop.to.version})`)];
       findings.push(
         revisions.length === 1 && revisions[0] === target
           ? ok(`alembic_version is ${target}, the head of ${ctx.hop.to.version}`)

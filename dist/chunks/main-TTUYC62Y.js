@@ -13,7 +13,7 @@ import {
   secretInputs,
   unusedInputs,
   which
-} from "./chunk-3274N27R.js";
+} from "./chunk-E3HHENDU.js";
 import {
   require_src3 as require_src
 } from "./chunk-Z6VDQ35H.js";
@@ -73878,4 +73878,4 @@ function setOutputs(report, options) {
 export {
   run
 };
-//# sourceMappingURL=main-GXYDR7VK.js.map
+//# sourceMappingURL=main-TTUYC62Y.js.map

@@ -25277,8 +25277,8 @@ function reaches(line, revision, ancestor) {
 function linesHolding(revision) {
   return LINES.filter((line) => revisionsOf(line).has(revision));
 }
-function pastIn(line, position, head) {
-  if (position.length === 0 || position.every((revision) => revisionsOf(line).has(revision))) return false;
+function pastIn(fromLine, line, position, head) {
+  if (position.length === 0 || position.some((revision) => revisionsOf(line).has(revision) || revisionsOf(fromLine).has(revision))) return false;
   return position.every((revision) => LINES.some((later) => compareLines(later, line) > 0 && revisionsOf(later).has(revision) && reaches(later, revision, head)));
 }
 function appliedIn(line, position) {
@@ -32283,7 +32283,7 @@ function nextCommand(procedure, ctx, revisions) {
   const fromLine = ctx.hop.fromSeries;
   const toLine = ctx.hop.to.series;
   if (revisions.length === 1 && revisions[0] === head) return { kind: "done" };
-  if (pastIn(toLine, revisions, head)) return { kind: "past", at: revisions };
+  if (pastIn(fromLine, toLine, revisions, head)) return { kind: "past", at: revisions };
   const target = revisionsOf(toLine);
   const unknown = revisions.filter((r) => !target.has(r));
   if (unknown.length > 0) {
@@ -32436,7 +32436,7 @@ function schemaStep(procedure = { kind: "upgrade" }) {
       const revisions = await readRevisions(ctx.deployment.postgres);
       const target = ctx.hop.to.head;
       const findings = [];
-      if (pastIn(ctx.hop.to.series, revisions, target)) return [ok2(`alembic_version is ${listed(revisions)}, past ${target} (${ctx.hop.to.version})`)];
+      if (pastIn(ctx.hop.fromSeries, ctx.hop.to.series, revisions, target)) return [ok2(`alembic_version is ${listed(revisions)}, past ${target} (${ctx.hop.to.version})`)];
       findings.push(
         revisions.length === 1 && revisions[0] === target ? ok2(`alembic_version is ${target}, the head of ${ctx.hop.to.version}`) : failed(`alembic_version is ${revisions.join(", ") || "empty"}; expected ${target}, the head of ${ctx.hop.to.version}`)
       );
@@ -34120,7 +34120,7 @@ async function columnsAtSource(ctx, columns) {
 }
 async function atTargetHead(ctx) {
   const revisions = await readRevisions(ctx.deployment.postgres);
-  return revisions.length === 1 && revisions[0] === ctx.hop.to.head || pastIn(ctx.hop.to.series, revisions, ctx.hop.to.head);
+  return revisions.length === 1 && revisions[0] === ctx.hop.to.head || pastIn(ctx.hop.fromSeries, ctx.hop.to.series, revisions, ctx.hop.to.head);
 }
 async function rowCount(ctx, table) {
   const { rows } = await ctx.deployment.postgres.query(`SELECT count(*) FROM ${quoteIdent(table)}`);
@@ -35140,7 +35140,7 @@ import { join as join10, resolve as resolve9 } from "node:path";
 function startOf(plan, hop6, current) {
   const previous = plan.hops[plan.hops.indexOf(hop6) - 1];
   if (!previous) return void 0;
-  const there = current.length === 1 && current[0] === previous.to.head || pastIn(previous.to.series, current, previous.to.head);
+  const there = current.length === 1 && current[0] === previous.to.head || pastIn(previous.fromSeries, previous.to.series, current, previous.to.head);
   return there ? void 0 : [previous.to.head];
 }
 async function dryRun(session, plan) {
@@ -35668,4 +35668,4 @@ export {
   checkKind,
   runCommand
 };
-//# sourceMappingURL=chunk-3274N27R.js.map
+//# sourceMappingURL=chunk-E3HHENDU.js.map
