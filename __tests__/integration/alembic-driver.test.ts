@@ -13,6 +13,7 @@ import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { useDeployments } from '../support/deployment.js';
 import { ensureRealManagerVenv, managerAlembicIni, type RealManagerVenv } from '../support/real-manager.js';
 import { ALEMBIC_APPLICATION_NAME, runAlembic, type AlembicSetup } from '../../src/manager/alembic.js';
+import { ranRealPackage } from '../support/real-lines.js';
 import { alembicDriverOf } from '../../src/releases/line-facts.js';
 import type { PostgresTarget } from '../../src/stores/connections.js';
 
@@ -43,25 +44,29 @@ describe('the alembic of backend.ai-manager 22.09.23 (real, from PyPI)', () => {
     expect(alembicDriverOf('22.09.23')).toBe('asyncpg');
     expect(alembicDriverOf('22.03.14')).toBe('psycopg2');
     const target = await freshDatabase();
-    // The stamp is a real online run of the manager's env.py; the watcher sees its session's settings.
+    // Real online runs of the manager's env.py. The second waits for a table lock the test holds,
+    // so that its session can be looked at while it is there.
+    await runAlembic(setup('asyncpg'), target, ['stamp', '3efd66393bd0']);
     const client = new pg.Client({ ...target });
     await client.connect();
     try {
-      const seen: Array<{ application_name: string }> = [];
-      const watching = (async () => {
-        for (let i = 0; i < 600 && seen.length === 0; i++) {
-          const { rows } = await client.query<{ application_name: string }>(`SELECT application_name FROM pg_stat_activity WHERE application_name = $1`, [ALEMBIC_APPLICATION_NAME]);
-          seen.push(...rows);
-          await new Promise((r) => setTimeout(r, 50));
-        }
-      })();
-      await runAlembic(setup('asyncpg'), target, ['stamp', '3efd66393bd0']);
-      await watching;
-      expect(seen.length).toBeGreaterThan(0);
+      await client.query('BEGIN');
+      await client.query('LOCK TABLE alembic_version IN ACCESS EXCLUSIVE MODE');
+      const stamping = runAlembic(setup('asyncpg', 60), target, ['stamp', 'd58a526bf837']);
+      let waiting: Array<{ application_name: string; wait_event_type: string }> = [];
+      for (let i = 0; i < 600 && waiting.length === 0; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        // From another session: a transaction sees pg_stat_activity as it was at its first look.
+        ({ rows: waiting } = await admin().pg.query(`SELECT application_name, wait_event_type FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'`, [target.database]));
+      }
+      await client.query('ROLLBACK');
+      expect(waiting).toEqual([{ application_name: ALEMBIC_APPLICATION_NAME, wait_event_type: 'Lock' }]);
+      await stamping;
       const current = await runAlembic(setup('asyncpg'), target, ['current']);
-      expect(current).toContain('3efd66393bd0');
+      expect(current).toContain('d58a526bf837');
       const { rows } = await client.query<{ version_num: string }>('SELECT version_num FROM alembic_version');
-      expect(rows).toEqual([{ version_num: '3efd66393bd0' }]);
+      expect(rows).toEqual([{ version_num: 'd58a526bf837' }]);
+      ranRealPackage('22.09.23', 'alembic (asyncpg)');
     } finally {
       await client.end();
     }

@@ -16,6 +16,7 @@ import { snapshotState, useDeployments } from '../support/deployment.js';
 import { BAI_CACHE, ensureRealManagerVenv, managerAlembicIni, real2109Schema, real2109Template, type RealManagerVenv } from '../support/real-manager.js';
 import { runAlembic } from '../../src/manager/alembic.js';
 import { runEngine } from '../support/run.js';
+import { ranRealPackage } from '../support/real-lines.js';
 import { COLUMNS_DROPPED, DOWNGRADE_TO } from '../../src/hops/22.09-23.03/index.js';
 import { latestRelease } from '../../src/releases/releases.js';
 
@@ -107,6 +108,8 @@ describe('22.09.23 → 23.03.12 → 23.09.10 with the real packages (manager-ven
     expect(Number(sessions[0]!.sessions)).toBeGreaterThan(0);
     expect(sessions[0]!.sessions).toBe(sessions[0]!.kernels);
     expect(await keptValues(deployment.pg)).toEqual(seeded);
+    ranRealPackage('22.09.23', 'alembic downgrade');
+    ranRealPackage('23.03.12', 'alembic upgrade');
 
     const verified = await runEngine({ ...inputs, command: 'verify' });
     expect(verified.report.error).toBeUndefined();
@@ -159,6 +162,7 @@ describe('22.09.23 → 23.03.12 → 23.09.10 with the real packages (manager-ven
     const keyFile = join(dirname(toml), 'rpc-keypair', 'manager.key_secret');
     expect(readFileSync(toml, 'utf8')).toContain(`rpc-auth-manager-keypair = "${keyFile}"`);
     expect(readFileSync(keyFile, 'utf8')).toMatch(/secret-key = "/);
+    ranRealPackage('23.09.10', 'alembic upgrade, mgr generate-rpc-keypair');
 
     const verified = await runEngine({ ...inputs, command: 'verify' });
     expect(verified.report.error).toBeUndefined();

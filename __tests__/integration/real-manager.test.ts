@@ -16,6 +16,7 @@ import { migrateInputs, useDeployments, type TestDeployment } from '../support/d
 import { extendToReal2109 } from '../support/real-2109.js';
 import { expectMigrated } from '../support/expect-migrated.js';
 import { runEngine, tempDir } from '../support/run.js';
+import { ranRealPackage } from '../support/real-lines.js';
 import {
   copyKernels,
   dockerRunArgs,
@@ -66,6 +67,7 @@ describe(`the real backend.ai-manager ${RELEASE} schema (its own mgr schema ones
   it('is create_all stamped at 21.09.9 head, and has every column (type, length, NOT NULL) the stand-in 21.09 schema of support/real-2109.ts assumes', async () => {
     const real = await deployReal();
     expect((await real.pg.query('SELECT version_num FROM alembic_version')).rows).toEqual([{ version_num: '60a1effa77d2' }]);
+    ranRealPackage(RELEASE, 'mgr schema oneshot');
     const standIn = await deploy();
     await extendToReal2109(standIn.pg);
     const assumed = await columns(standIn);
@@ -135,6 +137,7 @@ describe(`clear-history: the real backend.ai-manager ${RELEASE} CLI and bai-migr
     const byManager = await remainingKernels(one);
     expect(byManager.map((k) => k.id)).toEqual(expectedKept(kernels));
     expect(await remainingKernels(other)).toEqual(byManager);
+    ranRealPackage(RELEASE, 'mgr clear-history');
   });
 
   it('bai-migrate with mode: manager runs the real CLI (in its container, through manager-command) and reports what it deleted', async () => {
