@@ -41,7 +41,7 @@ export function describeRealLines(ledger: string): string[] {
   const standIn = covered.filter((line) => !byLine.has(line));
   return [
     `Backend.AI lines with the real package from PyPI: ${
-      real.map((line) => `${line} (${[...byLine.get(line)!].map(([release, whats]) => `${release}: ${[...whats].join(', ')}`).join('; ')})`).join(', ') || 'none'
+      real.map((line) => `${line} (${[...byLine.get(line)!].map(([release, whats]) => `${release}: ${[...whats].sort().join(', ')}`).join('; ')})`).join(', ') || 'none'
     }`,
     `Backend.AI lines with a stand-in only (the fixture's scripts or the line's graph): ${standIn.join(', ') || 'none'}`,
   ];
