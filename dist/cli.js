@@ -3,5 +3,5 @@ import { createRequire as __baiCreateRequire } from 'node:module'; const require
 
 // src/cli/index.ts
 process.setSourceMapsEnabled(true);
-await import("./chunks/cli-AE4E5LL6.js");
+await import("./chunks/cli-4UPWEZJ2.js");
 //# sourceMappingURL=cli.js.map

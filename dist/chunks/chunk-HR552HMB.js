@@ -25121,16 +25121,16 @@ function renderTimings(timings) {
   const total = Math.max(0, ...timings.map((t) => t.startMs + t.applyMs + t.verifyMs));
   const hops = [...new Set(timings.map((t) => t.hop ?? ""))];
   const lines = ["### Downtime, step by step", "", "| Hop | Step | Apply | Verify | Step total |", "|---|---|---:|---:|---:|"];
-  for (const hop6 of hops) {
-    const steps = timings.filter((t) => (t.hop ?? "") === hop6);
-    for (const t of steps) lines.push(`| ${hop6} | ${t.step} | ${formatDuration(t.applyMs)} | ${formatDuration(t.verifyMs)} | ${formatDuration(t.applyMs + t.verifyMs)} |`);
-    if (hop6) lines.push(`| **${hop6}** | | | | **${formatDuration(steps.reduce((sum, t) => sum + t.applyMs + t.verifyMs, 0))}** |`);
+  for (const hop7 of hops) {
+    const steps = timings.filter((t) => (t.hop ?? "") === hop7);
+    for (const t of steps) lines.push(`| ${hop7} | ${t.step} | ${formatDuration(t.applyMs)} | ${formatDuration(t.verifyMs)} | ${formatDuration(t.applyMs + t.verifyMs)} |`);
+    if (hop7) lines.push(`| **${hop7}** | | | | **${formatDuration(steps.reduce((sum, t) => sum + t.applyMs + t.verifyMs, 0))}** |`);
   }
   lines.push(`| **all** | | | | **${formatDuration(total)}** |`, "");
   lines.push("```mermaid", "gantt", "  title Migration steps (time from the first change)", "  dateFormat x", "  axisFormat %M:%S");
-  for (const hop6 of hops) {
-    lines.push(`  section ${mermaidText(hop6 || "before the first hop")}`);
-    for (const t of timings.filter((x) => (x.hop ?? "") === hop6)) {
+  for (const hop7 of hops) {
+    lines.push(`  section ${mermaidText(hop7 || "before the first hop")}`);
+    for (const t of timings.filter((x) => (x.hop ?? "") === hop7)) {
       const start = Math.round(t.startMs);
       lines.push(`  ${mermaidText(t.step)} (${formatDuration(t.applyMs + t.verifyMs)}) : ${start}, ${start + Math.max(1, Math.round(t.applyMs + t.verifyMs))}`);
     }
@@ -25184,7 +25184,7 @@ function renderComment(report, marker) {
   if (report.error) lines.push("**Error:**", "", "```text", report.error, "```", "");
   if (report.plan.length > 0) {
     lines.push("### Plan", "", "| Hop | Step | What it does |", "|---|---|---|");
-    for (const hop6 of report.plan) for (const step2 of hop6.steps) lines.push(`| ${hop6.hop} | ${step2.id} | ${cell(step2.action)} |`);
+    for (const hop7 of report.plan) for (const step2 of hop7.steps) lines.push(`| ${hop7.hop} | ${step2.id} | ${cell(step2.action)} |`);
     lines.push("");
   }
   const rows = report.entries.filter((e) => e.phase === "rehearse" || e.phase === "apply" || e.phase === "verify" || e.status === "warning" || e.status === "failed");
@@ -34393,8 +34393,17 @@ var webserverConfig = guideNote({
 });
 var hop5 = { from: "23.03", to: "23.09", steps: [servicesStopped, userMainKeypair, schema, rpcKeypair, webserverConfig] };
 
+// src/hops/23.09-24.03/index.ts
+var python312 = guideNote({
+  id: "python-3.12",
+  title: "Python 3.12",
+  action: "24.03's packages require CPython 3.12 (pants.toml, ==3.12.2\u20133.12.6): the manager, agents and storage proxies move to a 3.12 venv.",
+  why: "install each component into a Python 3.12 venv; manager-venv finds python3.12 on PATH (actions/setup-python on a runner), or set python"
+});
+var hop6 = { from: "23.09", to: "24.03", steps: [servicesStopped, schemaStep({ kind: "apply-missing" }), python312] };
+
 // src/hops/index.ts
-var HOPS = [hop, hop2, hop3, hop4, hop5];
+var HOPS = [hop, hop2, hop3, hop4, hop5, hop6];
 var HOP_STEPS = Object.fromEntries(HOPS.map((h) => [`${h.from}\u2192${h.to}`, h.steps]));
 var PATCH_STEPS = [servicesStopped, schema];
 var TABLES_STEPS_TOUCH = [...new Set([...HOPS.flatMap((h) => h.steps), ...PATCH_STEPS].flatMap((step2) => step2.tables ?? []).concat("kernels"))];
@@ -34641,31 +34650,31 @@ var Session = class {
    */
   async prepareHops(hops, runTarget) {
     if (!this.venvs) return;
-    for (const hop6 of hops) {
-      if (hop6.to.version === runTarget || this.hopTools.has(hop6.label)) continue;
-      const venv = await this.venvs.get(publishedRelease(hop6.to.version), {
-        use: `${hop6.to.series}'s alembic and CLI run from it for ${hop6.label}`,
-        unchecked: `${hop6.to.series}'s alembic and CLI from it are not checked`
+    for (const hop7 of hops) {
+      if (hop7.to.version === runTarget || this.hopTools.has(hop7.label)) continue;
+      const venv = await this.venvs.get(publishedRelease(hop7.to.version), {
+        use: `${hop7.to.series}'s alembic and CLI run from it for ${hop7.label}`,
+        unchecked: `${hop7.to.series}'s alembic and CLI from it are not checked`
       });
       if (!venv) continue;
-      this.hopTools.set(hop6.label, {
+      this.hopTools.set(hop7.label, {
         alembic: { command: venv.command, config: venv.config, lockTimeoutSeconds: this.options.alembicLockTimeoutSeconds, driver: venv.driver },
         managerCli: { command: [venv.managerCli], configFile: this.deployment.targets.managerConfig?.path }
       });
     }
   }
   /** What a step's phases get. */
-  stepContext(hop6) {
-    const tools = this.hopTools.get(hop6.label);
-    const context = { deployment: this.deployment, options: this.options, hop: hop6, log: this.log, alembic: tools?.alembic ?? this.alembic, managerCli: tools?.managerCli ?? this.managerCli() };
-    return this.venvs ? { ...context, sourceAlembic: () => this.sourceAlembic(hop6) } : context;
+  stepContext(hop7) {
+    const tools = this.hopTools.get(hop7.label);
+    const context = { deployment: this.deployment, options: this.options, hop: hop7, log: this.log, alembic: tools?.alembic ?? this.alembic, managerCli: tools?.managerCli ?? this.managerCli() };
+    return this.venvs ? { ...context, sourceAlembic: () => this.sourceAlembic(hop7) } : context;
   }
   /** The alembic of the source line's final release (the one the database was last upgraded with), from its own venv. */
-  async sourceAlembic(hop6) {
-    const source = publishedRelease(latestRelease(hop6.fromSeries).version);
+  async sourceAlembic(hop7) {
+    const source = publishedRelease(latestRelease(hop7.fromSeries).version);
     const venv = await this.venvs.get(source, {
-      use: `${hop6.fromSeries}'s alembic runs from it for the downgrade of ${hop6.label}`,
-      unchecked: `${hop6.fromSeries}'s alembic from it is not checked`
+      use: `${hop7.fromSeries}'s alembic runs from it for the downgrade of ${hop7.label}`,
+      unchecked: `${hop7.fromSeries}'s alembic from it is not checked`
     });
     return venv ? { command: venv.command, config: venv.config, lockTimeoutSeconds: this.options.alembicLockTimeoutSeconds, driver: venv.driver } : void 0;
   }
@@ -34981,13 +34990,13 @@ async function forecastPlan(session, plan, position) {
   const forecast = await makeForecast(plan, position, position ? session.deployment.postgres : void 0, session.options.retention);
   if (forecast.hops.length === 0) return;
   session.report.forecast = forecast;
-  for (const hop6 of forecast.hops) {
-    for (const r of hop6.revisions) {
+  for (const hop7 of forecast.hops) {
+    for (const r of hop7.revisions) {
       const rows = Object.entries(r.rows).map(([table, n]) => `${table} ${n.count.toLocaleString("en-US")}${n.estimated ? " (estimated)" : ""}`);
       const growth = r.growth === "quadratic" ? "time grows with the square of" : r.growth === "rewrite" ? "rewrites, in time linear in" : "time grows with";
       session.record({
         phase: "plan",
-        hop: hop6.hop,
+        hop: hop7.hop,
         step: "forecast",
         status: "ok",
         detail: `${r.revision} (${r.firstRelease}) ${r.work}: ${growth} ${r.tables.join(" and ")}${rows.length > 0 ? `; now ${rows.join(", ")}` : ""}`
@@ -35009,10 +35018,10 @@ async function makeForecast(plan, position, pgClient, retention) {
   let line = position ? position.releases[0]?.series ?? position.between?.[0].series : plan.hops[0]?.fromSeries;
   let revision = position ? position.revision : line ? earliestRelease(line).head : void 0;
   const hops = [];
-  for (const hop6 of plan.hops) {
-    const heavy = line && revision ? heavyRevisionsBetween(line, revision, hop6.to) : [];
-    line = hop6.to.series;
-    revision = hop6.to.head;
+  for (const hop7 of plan.hops) {
+    const heavy = line && revision ? heavyRevisionsBetween(line, revision, hop7.to) : [];
+    line = hop7.to.series;
+    revision = hop7.to.head;
     if (heavy.length === 0) continue;
     const revisions = [];
     for (const h of heavy) {
@@ -35023,7 +35032,7 @@ async function makeForecast(plan, position, pgClient, retention) {
       }
       revisions.push({ revision: h.revision, firstRelease: firstRelease(h.revision)?.version ?? "?", growth: h.growth, work: h.work, tables: h.tables, rows });
     }
-    hops.push({ hop: hop6.label, revisions });
+    hops.push({ hop: hop7.label, revisions });
   }
   const readingHistory = hops.flatMap((h) => h.revisions.filter((r) => r.tables.some((t) => HISTORY_TABLES.has(t))).map((r) => r.revision));
   const history = pgClient && readingHistory.length > 0 ? await removableKernels(pgClient, retention) : void 0;
@@ -35083,43 +35092,43 @@ function describePlan(session, plan) {
   report.fromVersion = plan.from;
   report.toVersion = plan.to.version;
   report.targetRevision = plan.to.head;
-  report.plan = plan.hops.map((hop6) => ({
-    hop: hop6.label,
-    targetRevision: hop6.to.head,
-    steps: hop6.steps.map((s) => ({ id: s.id, title: s.title, action: s.action }))
+  report.plan = plan.hops.map((hop7) => ({
+    hop: hop7.label,
+    targetRevision: hop7.to.head,
+    steps: hop7.steps.map((s) => ({ id: s.id, title: s.title, action: s.action }))
   }));
   if (plan.note) session.record({ phase: "plan", step: "from-version", status: "ok", detail: plan.note });
   if (plan.hops.length === 0) session.record({ phase: "plan", step: "hops", status: "ok", detail: `already at ${plan.to.version}: nothing to migrate` });
-  for (const hop6 of plan.hops) {
-    if (hop6.unsupported) session.record({ phase: "plan", hop: hop6.label, step: "hop", status: "warning", detail: hop6.unsupported });
-    for (const step2 of hop6.steps) session.record({ phase: "plan", hop: hop6.label, step: step2.id, status: "ok", detail: step2.action });
+  for (const hop7 of plan.hops) {
+    if (hop7.unsupported) session.record({ phase: "plan", hop: hop7.label, step: "hop", status: "warning", detail: hop7.unsupported });
+    for (const step2 of hop7.steps) session.record({ phase: "plan", hop: hop7.label, step: step2.id, status: "ok", detail: step2.action });
   }
   session.log.info(`Plan: ${plan.from} \u2192 ${plan.to.version} (${plan.hops.map((h) => h.label).join(", ") || "nothing to do"})`);
 }
 function lastOccurrences(plan) {
   const last2 = /* @__PURE__ */ new Map();
-  for (const hop6 of plan.hops) for (const step2 of hop6.steps) last2.set(step2.id, hop6);
-  return plan.hops.flatMap((hop6) => hop6.steps.filter((step2) => last2.get(step2.id) === hop6).map((step2) => ({ hop: hop6, step: step2 })));
+  for (const hop7 of plan.hops) for (const step2 of hop7.steps) last2.set(step2.id, hop7);
+  return plan.hops.flatMap((hop7) => hop7.steps.filter((step2) => last2.get(step2.id) === hop7).map((step2) => ({ hop: hop7, step: step2 })));
 }
 function changeSteps(plan) {
-  return plan.hops.flatMap((hop6) => hop6.steps.filter((s) => s.kind === "change").map((step2) => ({ hop: hop6, step: step2 })));
+  return plan.hops.flatMap((hop7) => hop7.steps.filter((s) => s.kind === "change").map((step2) => ({ hop: hop7, step: step2 })));
 }
-var stepLabel = ({ hop: hop6, step: step2 }) => `${hop6.label} ${step2.id}`;
+var stepLabel = ({ hop: hop7, step: step2 }) => `${hop7.label} ${step2.id}`;
 
 // src/commands/check.ts
 async function checkPhase(session, phase, plan) {
   await session.log.group(phase === "preflight" ? "Preflight" : "Verify", async () => {
     const checked = await Promise.all(
-      lastOccurrences(plan).map(async ({ hop: hop6, step: step2 }) => {
+      lastOccurrences(plan).map(async ({ hop: hop7, step: step2 }) => {
         const check = step2[phase];
         const started = performance2.now();
-        const findings = check ? await session.safely(step2, () => check.call(step2, session.stepContext(hop6))) : [{ status: "skipped", detail: `${step2.title} has no ${phase} phase` }];
-        session.log.debug(`${hop6.label} ${step2.id}: ${phase} took ${formatDuration(performance2.now() - started)}`);
-        return { hop: hop6, step: step2, findings };
+        const findings = check ? await session.safely(step2, () => check.call(step2, session.stepContext(hop7))) : [{ status: "skipped", detail: `${step2.title} has no ${phase} phase` }];
+        session.log.debug(`${hop7.label} ${step2.id}: ${phase} took ${formatDuration(performance2.now() - started)}`);
+        return { hop: hop7, step: step2, findings };
       })
     );
-    for (const { hop: hop6, step: step2, findings } of checked) {
-      for (const f of findings) session.record({ phase, hop: hop6.label, step: step2.id, status: f.status, detail: f.detail }, f);
+    for (const { hop: hop7, step: step2, findings } of checked) {
+      for (const f of findings) session.record({ phase, hop: hop7.label, step: step2.id, status: f.status, detail: f.detail }, f);
     }
   });
   session.failIfAny(phase, phase);
@@ -35137,8 +35146,8 @@ import { performance as performance3 } from "node:perf_hooks";
 import { join as join10, resolve as resolve9 } from "node:path";
 
 // src/commands/dry-run.ts
-function startOf(plan, hop6, current) {
-  const previous = plan.hops[plan.hops.indexOf(hop6) - 1];
+function startOf(plan, hop7, current) {
+  const previous = plan.hops[plan.hops.indexOf(hop7) - 1];
   if (!previous) return void 0;
   const there = current.length === 1 && current[0] === previous.to.head || pastIn(previous.fromSeries, previous.to.series, current, previous.to.head);
   return there ? void 0 : [previous.to.head];
@@ -35146,10 +35155,10 @@ function startOf(plan, hop6, current) {
 async function dryRun(session, plan) {
   const current = await readRevisions(session.deployment.postgres);
   await session.log.group("Dry run", async () => {
-    for (const { hop: hop6, step: step2 } of changeSteps(plan)) {
-      const ctx = { ...session.stepContext(hop6), assumedRevisions: startOf(plan, hop6, current) };
+    for (const { hop: hop7, step: step2 } of changeSteps(plan)) {
+      const ctx = { ...session.stepContext(hop7), assumedRevisions: startOf(plan, hop7, current) };
       const findings = step2.dryRun ? await session.safely(step2, () => step2.dryRun(ctx)) : [{ status: "skipped", detail: "nothing to show without applying" }];
-      for (const f of findings) session.record({ phase: "apply", hop: hop6.label, step: step2.id, status: f.status === "ok" ? "skipped" : f.status, detail: `dry run: ${f.detail}` }, f);
+      for (const f of findings) session.record({ phase: "apply", hop: hop7.label, step: step2.id, status: f.status === "ok" ? "skipped" : f.status, detail: `dry run: ${f.detail}` }, f);
     }
   });
   session.failIfAny("apply", "the dry run");
@@ -35187,13 +35196,13 @@ not done: ${notDone.join(", ") || "nothing"}`;
     await stillHeld();
     const [, backupStart, backupMs] = await timed(() => session.log.group("Backup", () => writeBackup(session, plan)));
     timings.push({ step: "backup", startMs: backupStart, applyMs: backupMs, verifyMs: 0 });
-    for (const hop6 of plan.hops) {
-      await session.log.group(`Migrate ${hop6.label}`, async () => {
-        for (const step2 of hop6.steps.filter((s) => s.kind === "change")) {
+    for (const hop7 of plan.hops) {
+      await session.log.group(`Migrate ${hop7.label}`, async () => {
+        for (const step2 of hop7.steps.filter((s) => s.kind === "change")) {
           await stillHeld();
-          const ctx = session.stepContext(hop6);
+          const ctx = session.stepContext(hop7);
           const record = (phase, findings) => {
-            for (const f of findings) session.record({ phase, hop: hop6.label, step: step2.id, status: f.status, detail: f.detail }, f);
+            for (const f of findings) session.record({ phase, hop: hop7.label, step: step2.id, status: f.status, detail: f.detail }, f);
           };
           const [applied, startMs, applyMs] = await timed(() => session.safely(step2, async () => [await step2.apply(ctx)]));
           record("apply", applied);
@@ -35201,8 +35210,8 @@ not done: ${notDone.join(", ") || "nothing"}`;
             async () => applied.some((f) => f.status === "failed") ? [] : session.safely(step2, () => step2.verify ? step2.verify(ctx) : Promise.resolve([]))
           );
           record("verify", verified);
-          timings.push({ hop: hop6.label, step: step2.id, startMs, applyMs, verifyMs });
-          const label = stepLabel({ hop: hop6, step: step2 });
+          timings.push({ hop: hop7.label, step: step2.id, startMs, applyMs, verifyMs });
+          const label = stepLabel({ hop: hop7, step: step2 });
           const failure2 = [...applied, ...verified].find((f) => f.status === "failed");
           if (failure2) {
             const where = `${progress(label)}
@@ -35233,8 +35242,8 @@ async function writeBackup(session, plan) {
   }
   const dir = resolve9(session.options.backupDir, `backup-${(/* @__PURE__ */ new Date()).toISOString().replace(/[:.]/g, "-")}`);
   const saved = [];
-  for (const { hop: hop6, step: step2 } of lastOccurrences(plan)) {
-    const item = step2.backup ? await step2.backup(session.stepContext(hop6)) : void 0;
+  for (const { hop: hop7, step: step2 } of lastOccurrences(plan)) {
+    const item = step2.backup ? await step2.backup(session.stepContext(hop7)) : void 0;
     if (!item || saved.includes(item.name)) continue;
     await mkdir4(dir, { recursive: true, mode: 448 });
     await writeFile3(join10(dir, item.name), item.content, { mode: 384 });
@@ -35244,8 +35253,8 @@ async function writeBackup(session, plan) {
     session.report.backup = dir;
     session.record({ phase: "apply", step: "backup", status: "ok", detail: `backup bundle ${dir}: ${saved.join(", ")} (first change: ${first})` });
   }
-  for (const { hop: hop6, step: step2 } of lastOccurrences(plan)) {
-    const kept = step2.carryForward ? await step2.carryForward(session.stepContext(hop6)).catch((error) => {
+  for (const { hop: hop7, step: step2 } of lastOccurrences(plan)) {
+    const kept = step2.carryForward ? await step2.carryForward(session.stepContext(hop7)).catch((error) => {
       throw new MigrationError(
         "checks-failed",
         `${step2.title}: the values it drops could not be kept in PostgreSQL (${messageOf(error)}); nothing has been changed yet${saved.length > 0 ? ` (the backup bundle ${dir} was written)` : ""}`
@@ -35668,4 +35677,4 @@ export {
   checkKind,
   runCommand
 };
-//# sourceMappingURL=chunk-E3HHENDU.js.map
+//# sourceMappingURL=chunk-HR552HMB.js.map

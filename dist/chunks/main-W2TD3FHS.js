@@ -13,7 +13,7 @@ import {
   secretInputs,
   unusedInputs,
   which
-} from "./chunk-E3HHENDU.js";
+} from "./chunk-HR552HMB.js";
 import {
   require_src3 as require_src
 } from "./chunk-Z6VDQ35H.js";
@@ -73878,4 +73878,4 @@ function setOutputs(report, options) {
 export {
   run
 };
-//# sourceMappingURL=main-TTUYC62Y.js.map
+//# sourceMappingURL=main-W2TD3FHS.js.map
