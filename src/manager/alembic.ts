@@ -106,13 +106,16 @@ function pythonException(stderr: string): string | undefined {
 /**
  * alembic runs under a small Node watchdog that stops it when bai-migrate dies (its parent pid
  * changes): a killed runner must not leave an alembic behind to race the next run. alembic's
- * transaction is then rolled back by PostgreSQL when its connection closes.
+ * transaction is then rolled back by PostgreSQL when its connection closes. alembic's standard
+ * input is empty: a revision that asks a question (the manager's 2018 revision f8a71c3bffa2 asks
+ * how to convert user ids when alembic replays it) gets end-of-file and fails, instead of waiting
+ * for an answer forever.
  */
 const WATCHDOG = `
 const { spawn } = require('node:child_process');
 const [program, ...args] = process.argv.slice(1);
 const parent = process.ppid;
-const child = spawn(program, args, { stdio: 'inherit' });
+const child = spawn(program, args, { stdio: ['ignore', 'inherit', 'inherit'] });
 const timer = setInterval(() => { if (process.ppid !== parent) child.kill('SIGTERM'); }, 100);
 for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => child.kill(signal));
 child.on('error', (error) => { console.error(error.message); process.exit(${CANNOT_RUN}); });

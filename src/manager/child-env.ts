@@ -48,13 +48,11 @@ export const CANNOT_RUN = 127;
 
 /**
  * Runs `program` with a `kind` environment and returns its exit code and output; a program that
- * cannot be started is exit 127 with the reason as stderr. Its standard input is empty: a program
- * that asks a question (the manager's 2018 revision f8a71c3bffa2 asks how to convert user ids when
- * alembic replays it) gets end-of-file and fails, instead of waiting for an answer forever.
+ * cannot be started is exit 127 with the reason as stderr.
  */
 export async function runChild(kind: ChildKind, program: string, args: readonly string[], options: { cwd?: string; env?: Record<string, string> } = {}): Promise<ChildResult> {
   try {
-    return await getExecOutput(program, [...args], { cwd: options.cwd, env: childEnv(kind, options.env), silent: true, ignoreReturnCode: true, input: Buffer.alloc(0) });
+    return await getExecOutput(program, [...args], { cwd: options.cwd, env: childEnv(kind, options.env), silent: true, ignoreReturnCode: true });
   } catch (error) {
     return { exitCode: CANNOT_RUN, stdout: '', stderr: error instanceof Error ? error.message : String(error) };
   }
