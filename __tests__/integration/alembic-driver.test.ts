@@ -39,55 +39,55 @@ function setup(driver: AlembicSetup['driver'], lockTimeoutSeconds = 7): AlembicS
   return { command: [join(venv.dir, 'bin', 'python'), '-m', 'alembic'], config: join(dir, 'alembic.ini'), lockTimeoutSeconds, driver };
 }
 
+/**
+ * A database stamped by the real alembic at 3efd66393bd0 whose alembic_version the test holds
+ * locked while `body` runs (so that alembic's next session waits where it can be looked at).
+ */
+async function withLockedVersionTable(body: (target: PostgresTarget) => Promise<void>): Promise<void> {
+  const target = await freshDatabase();
+  await runAlembic(setup('asyncpg'), target, ['stamp', '3efd66393bd0']);
+  const holder = new pg.Client({ ...target });
+  await holder.connect();
+  try {
+    await holder.query('BEGIN');
+    await holder.query('LOCK TABLE alembic_version IN ACCESS EXCLUSIVE MODE');
+    await body(target);
+  } finally {
+    await holder.query('ROLLBACK');
+    await holder.end();
+  }
+}
+
 describe('the alembic of backend.ai-manager 22.09.23 (real, from PyPI)', () => {
   it('is run with asyncpg, as release data says, and its connection carries the application name', async () => {
     expect(alembicDriverOf('22.09.23')).toBe('asyncpg');
     expect(alembicDriverOf('22.03.14')).toBe('psycopg2');
-    const target = await freshDatabase();
-    // Real online runs of the manager's env.py. The second waits for a table lock the test holds,
-    // so that its session can be looked at while it is there.
-    await runAlembic(setup('asyncpg'), target, ['stamp', '3efd66393bd0']);
-    const client = new pg.Client({ ...target });
-    await client.connect();
-    try {
-      await client.query('BEGIN');
-      await client.query('LOCK TABLE alembic_version IN ACCESS EXCLUSIVE MODE');
-      const stamping = runAlembic(setup('asyncpg', 60), target, ['stamp', 'd58a526bf837']);
+    let stamped: PostgresTarget | undefined;
+    let stamping: Promise<string> | undefined;
+    await withLockedVersionTable(async (target) => {
+      stamped = target;
+      stamping = runAlembic(setup('asyncpg', 60), target, ['stamp', 'd58a526bf837']);
       let waiting: Array<{ application_name: string; wait_event_type: string }> = [];
       for (let i = 0; i < 600 && waiting.length === 0; i++) {
         await new Promise((r) => setTimeout(r, 50));
         // From another session: a transaction sees pg_stat_activity as it was at its first look.
         ({ rows: waiting } = await admin().pg.query(`SELECT application_name, wait_event_type FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'`, [target.database]));
       }
-      await client.query('ROLLBACK');
       expect(waiting).toEqual([{ application_name: ALEMBIC_APPLICATION_NAME, wait_event_type: 'Lock' }]);
-      await stamping;
-      const current = await runAlembic(setup('asyncpg'), target, ['current']);
-      expect(current).toContain('d58a526bf837');
-      const { rows } = await client.query<{ version_num: string }>('SELECT version_num FROM alembic_version');
-      expect(rows).toEqual([{ version_num: 'd58a526bf837' }]);
-      ranRealPackage('22.09.23', 'alembic (asyncpg)');
-    } finally {
-      await client.end();
-    }
+    });
+    // The lock is gone: the stamp goes through.
+    await stamping;
+    expect(await runAlembic(setup('asyncpg'), stamped!, ['current'])).toContain('d58a526bf837');
+    ranRealPackage('22.09.23', 'alembic (asyncpg)');
   }, 300_000);
 
   it('gets the lock_timeout through the asyncpg URL: a statement waiting for a table lock gives up', async () => {
-    const target = await freshDatabase();
-    await runAlembic(setup('asyncpg'), target, ['stamp', '3efd66393bd0']);
-    const holder = new pg.Client({ ...target });
-    await holder.connect();
-    try {
-      await holder.query('BEGIN');
-      await holder.query('LOCK TABLE alembic_version IN ACCESS EXCLUSIVE MODE');
+    await withLockedVersionTable(async (target) => {
       const started = Date.now();
       await expect(runAlembic(setup('asyncpg', 1), target, ['stamp', 'd58a526bf837'])).rejects.toThrow(/lock timeout/);
       // One second of waiting, not the test's timeout: the setting reached alembic's session.
       expect(Date.now() - started).toBeLessThan(30_000);
-    } finally {
-      await holder.query('ROLLBACK');
-      await holder.end();
-    }
+    });
   }, 300_000);
 
   it('fails with the psycopg2 URL of 22.03, naming the cause: the 22.09 package does not even install psycopg2', async () => {

@@ -69,25 +69,35 @@ async function keptValues(client: import('pg').Client): Promise<Record<string, s
   return values;
 }
 
+/** A long-lived 22.09.23 deployment whose kept columns hold values the upgrade would not give back, and what they hold. */
+async function deployWithKeptValues() {
+  const deployment = await deploy2209();
+  for (const [name, value] of Object.entries(KEPT)) {
+    const [table, column] = name.split('.');
+    await deployment.pg.query(`UPDATE ${table} SET ${column} = ${value}`);
+  }
+  return { deployment, seeded: await keptValues(deployment.pg) };
+}
+
+/** migrate from 22.09 with the venvs bai-migrate makes from PyPI. */
+function migrateFrom2209(toml: string, toVersion: string) {
+  return {
+    command: 'migrate',
+    'from-version': '22.09',
+    'to-version': toVersion,
+    'manager-config': toml,
+    'manager-venv': PRODUCT_VENVS,
+    // Debian's, as on an operator's Debian runner (with libsnappy-dev: python-snappy has no cp311 wheel).
+    python: '/usr/bin/python3.11',
+    'backup-dir': mkdtempSync(join(tmpdir(), 'bai-real-hop-backup-')),
+  };
+}
+
 describe('22.09.23 → 23.03.12 → 23.09.10 with the real packages (manager-venv, PyPI)', () => {
   it('downgrades with 22.09.23 to 3efd66393bd0, upgrades with 23.03.12 (sessions back-filled), and puts back the columns the downgrade drops', async () => {
-    const deployment = await deploy2209();
-    for (const [name, value] of Object.entries(KEPT)) {
-      const [table, column] = name.split('.');
-      await deployment.pg.query(`UPDATE ${table} SET ${column} = ${value}`);
-    }
-    const seeded = await keptValues(deployment.pg);
+    const { deployment, seeded } = await deployWithKeptValues();
     const toml = deployment.writeManagerToml();
-    const inputs = {
-      command: 'migrate',
-      'from-version': '22.09',
-      'to-version': '23.03',
-      'manager-config': toml,
-      'manager-venv': PRODUCT_VENVS,
-      // Debian's, as on an operator's Debian runner (with libsnappy-dev: python-snappy has no cp311 wheel).
-      python: '/usr/bin/python3.11',
-      'backup-dir': mkdtempSync(join(tmpdir(), 'bai-real-hop-backup-')),
-    };
+    const inputs = migrateFrom2209(toml, '23.03');
 
     const untouched = await snapshotState(admin(), deployment);
     const dry = await runEngine({ ...inputs, 'dry-run': 'true' });
@@ -119,25 +129,14 @@ describe('22.09.23 → 23.03.12 → 23.09.10 with the real packages (manager-ven
   }, 1_800_000);
 
   it('22.09.23 → 23.09 in one run: each hop with its own release (22.09.23 down, 23.03.12 up, 23.09.10 up), the RPC key pair made by 23.09’s CLI, a main keypair for every user', async () => {
-    const deployment = await deploy2209();
-    for (const [name, value] of Object.entries(KEPT)) {
-      const [table, column] = name.split('.');
-      await deployment.pg.query(`UPDATE ${table} SET ${column} = ${value}`);
-    }
+    const { deployment } = await deployWithKeptValues();
     // A user without a keypair: 23.09's d3f8c74bf148 makes one for it.
     await deployment.pg.query(`INSERT INTO users (uuid, username, email, status, role, domain_name) VALUES (gen_random_uuid(), 'nokeys', 'nokeys@example.com', 'active', 'user', 'default')`);
     const { rows: before } = await deployment.pg.query<{ users: string; keypairs: string }>(`SELECT (SELECT count(*) FROM users) AS users, (SELECT count(*) FROM keypairs) AS keypairs`);
+    // After the new user: its password_changed_at is kept and put back like the others'.
     const seeded = await keptValues(deployment.pg);
     const toml = deployment.writeManagerToml();
-    const inputs = {
-      command: 'migrate',
-      'from-version': '22.09',
-      'to-version': '23.09',
-      'manager-config': toml,
-      'manager-venv': PRODUCT_VENVS,
-      python: '/usr/bin/python3.11',
-      'backup-dir': mkdtempSync(join(tmpdir(), 'bai-real-hop-backup-')),
-    };
+    const inputs = migrateFrom2209(toml, '23.09');
 
     const run = await runEngine(inputs);
     expect(run.report.error).toBeUndefined();
