@@ -12,7 +12,7 @@ import {
   runCommand,
   secretInputs,
   unusedInputs
-} from "./chunk-HR552HMB.js";
+} from "./chunk-4WUH7EGL.js";
 import "./chunk-Z6VDQ35H.js";
 import "./chunk-YIVHD5DW.js";
 
@@ -207,4 +207,4 @@ process.exitCode = await main(process.argv.slice(2), process.env);
 export {
   main
 };
-//# sourceMappingURL=cli-4UPWEZJ2.js.map
+//# sourceMappingURL=cli-OLWFGX4Z.js.map

@@ -28499,7 +28499,7 @@ function childEnv(kind, extra = {}, from = process.env) {
 var CANNOT_RUN = 127;
 async function runChild(kind, program, args, options = {}) {
   try {
-    return await getExecOutput(program, [...args], { cwd: options.cwd, env: childEnv(kind, options.env), silent: true, ignoreReturnCode: true, input: Buffer.alloc(0) });
+    return await getExecOutput(program, [...args], { cwd: options.cwd, env: childEnv(kind, options.env), silent: true, ignoreReturnCode: true });
   } catch (error) {
     return { exitCode: CANNOT_RUN, stdout: "", stderr: error instanceof Error ? error.message : String(error) };
   }
@@ -32168,7 +32168,7 @@ var WATCHDOG = `
 const { spawn } = require('node:child_process');
 const [program, ...args] = process.argv.slice(1);
 const parent = process.ppid;
-const child = spawn(program, args, { stdio: 'inherit' });
+const child = spawn(program, args, { stdio: ['ignore', 'inherit', 'inherit'] });
 const timer = setInterval(() => { if (process.ppid !== parent) child.kill('SIGTERM'); }, 100);
 for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => child.kill(signal));
 child.on('error', (error) => { console.error(error.message); process.exit(${CANNOT_RUN}); });
@@ -35677,4 +35677,4 @@ export {
   checkKind,
   runCommand
 };
-//# sourceMappingURL=chunk-HR552HMB.js.map
+//# sourceMappingURL=chunk-4WUH7EGL.js.map

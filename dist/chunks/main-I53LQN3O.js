@@ -13,7 +13,7 @@ import {
   secretInputs,
   unusedInputs,
   which
-} from "./chunk-HR552HMB.js";
+} from "./chunk-4WUH7EGL.js";
 import {
   require_src3 as require_src
 } from "./chunk-Z6VDQ35H.js";
@@ -73878,4 +73878,4 @@ function setOutputs(report, options) {
 export {
   run
 };
-//# sourceMappingURL=main-W2TD3FHS.js.map
+//# sourceMappingURL=main-I53LQN3O.js.map
