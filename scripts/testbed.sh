@@ -17,7 +17,8 @@ ensure_packages() {
   # The stand-in alembic of lines from 22.09 connects with asyncpg, as their env.py does.
   /usr/bin/python3 -c 'import asyncpg, greenlet' 2>/dev/null || missing+=(python3-asyncpg python3-greenlet)
   # The manager-venv tests build a stand-in manager wheel and install it into a venv.
-  /usr/bin/python3 -c 'import ensurepip, pip, setuptools, wheel' 2>/dev/null || missing+=(python3-venv python3-pip python3-setuptools python3-wheel)
+  # (pip imported before setuptools trips setuptools' distutils check: pip is asked on its own.)
+  { /usr/bin/python3 -c 'import setuptools, wheel, ensurepip' && /usr/bin/python3 -m pip --version; } >/dev/null 2>&1 || missing+=(python3-venv python3-pip python3-setuptools python3-wheel)
   # manager-venv builds the real packages on this machine's Python 3.11: python-snappy (22.09, 23.x) has no cp311 wheel.
   [[ -f /usr/include/snappy-c.h ]] || missing+=(libsnappy-dev)
   [[ -f /usr/include/python3.11/Python.h ]] || missing+=(python3-dev)
