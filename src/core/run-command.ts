@@ -40,13 +40,19 @@ export async function runCommand(given: Options, hooks: RunHooks): Promise<Repor
   try {
     const log = redactingLogger(hooks.log, secrets);
     let venvs: ManagerVenvs | undefined;
-    const venvUse = commandDefinition(options.command).managerVenv(options);
+    const command = commandDefinition(options.command);
+    const venvUse = command.managerVenv(options);
     if (options.managerVenv && venvUse) {
       const record = (entry: Report['entries'][number]) => report.entries.push(entry);
       venvs = new ManagerVenvs(options.managerVenv, venvUse, log, record, options.command === 'preflight' ? 'preflight' : 'dry run', hooks.venvCache);
-      options = await withTargetVenv(options, venvs, report);
+      if (command.on === 'disposable-servers') {
+        // The rehearsal's own runs take manager-venv as migrate does (each hop's venvs, a downgrade's
+        // source release's too); the target's is made first, so that their dry run can show its SQL.
+        await venvs.get(venvRelease(options), { use: 'the rehearsal runs alembic from it', unchecked: 'not checked' });
+      } else {
+        options = await withTargetVenv(options, venvs, report);
+      }
     }
-    const command = commandDefinition(options.command);
     if (command.on === 'disposable-servers') {
       // No production connection at all: everything happens on the disposable servers.
       await command.run(options, report, log, addSecret, (inner) => runCommand(inner, { ...hooks, onSecret: addSecret }));

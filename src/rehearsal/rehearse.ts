@@ -111,8 +111,8 @@ export async function rehearse(options: Options, report: Report, log: Logger, ad
       postgresTls: undefined,
       etcdTls: undefined,
       managerConfig,
-      // The PR's alembic.ini, not one beside the rehearsal's temporary manager.toml.
-      alembicConfig: options.alembicConfig ?? alembicConfigBeside(options.managerConfig),
+      // The PR's alembic.ini, not one beside the rehearsal's temporary manager.toml; with manager-venv, each venv's own.
+      alembicConfig: options.alembicConfig ?? (options.managerVenv ? undefined : alembicConfigBeside(options.managerConfig)),
       allowRunningServices: true,
       backupDir: join(work, 'backup'),
     };
