@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { migrateInputs, snapshotState, useDeployments, ALEMBIC_COMMAND, FIXTURE_ALEMBIC_INI, KERNEL_SECRETS, type TestDeployment } from '../support/deployment.js';
 import { localImageAvailable, LOCAL_IMAGE, SECRETS } from '../support/testbed.js';
 import { runEngine, tempDir } from '../support/run.js';
-import { extendToReal2109, plantSecrets } from '../support/real-2109.js';
+import { encodings, extendToReal2109, plantSecrets } from '../support/real-2109.js';
 import { startServers, type DisposableServers } from '../../src/rehearsal/servers.js';
 
 const info = inject('testbed');
@@ -36,6 +36,7 @@ const NOT_PLANTED = new Set([
   'kernels.access_key',
   'kernels.agent',
   'kernels.cluster_role',
+  'kernels.cluster_mode',
   'kernels.scaling_group',
   'kernels.domain_name',
   'keypairs.access_key',
@@ -82,17 +83,6 @@ async function deployWithSecrets(): Promise<{ deployment: TestDeployment; toml: 
     ...planted,
   ];
   return { deployment, toml, secrets };
-}
-
-/** A secret as the snapshot could hold it: as it is, hex-encoded (bytea) or inside base64 at any alignment. */
-function encodings(secret: string): string[] {
-  const bytes = Buffer.from(secret, 'utf8');
-  const base64 = [0, 1, 2].map((shift) => {
-    const encoded = Buffer.concat([Buffer.alloc(shift), bytes]).toString('base64');
-    // Leave out the groups the shift or the end share with neighbouring bytes.
-    return encoded.slice(shift === 0 ? 0 : 4, (shift + bytes.length) % 3 === 0 ? encoded.length : -4);
-  });
-  return [secret, bytes.toString('hex'), ...base64];
 }
 
 /** The snapshot-key of these tests' workflows (hex, as `openssl rand -hex 32` prints one). */
@@ -146,13 +136,17 @@ describe('snapshot', () => {
     expect(columns.kernels.copied.sort()).toEqual([
       'access_key',
       'agent',
+      'cluster_idx',
+      'cluster_mode',
       'cluster_role',
+      'cluster_size',
       'created_at',
       'domain_name',
       'group_id',
       'id',
       'scaling_group',
       'session_id',
+      'session_type',
       'status',
       'terminated_at',
       'user_uuid',

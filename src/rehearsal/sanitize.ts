@@ -47,6 +47,14 @@ export const SNAPSHOT_ALLOWLIST: Readonly<Record<string, Readonly<Record<string,
     domain_name: copy('foreign key to domains'),
     group_id: copy('foreign key to groups'),
     user_uuid: copy('foreign key to users'),
+    // 23.03's session back-fill (backend.ai@23.03.12 revision b6b884fbae1f) makes a session of every
+    // kernel with cluster_size 1 and of every cluster of more: neutral zeros would leave kernels
+    // without a session and fail the rehearsed upgrade. Numbers and labels the manager sets.
+    cluster_size: copy('23.03 groups kernels into sessions by it; a count'),
+    cluster_idx: copy("a kernel's place in its cluster; a number"),
+    cluster_mode: copy('SINGLE_NODE or MULTI_NODE, copied into sessions by 23.03'),
+    session_type: copy('INTERACTIVE, BATCH or INFERENCE, copied into sessions by 23.03'),
+    role: copy('COMPUTE, INFERENCE or SYSTEM (22.09 to 24.03); kept across 22.09 → 23.03'),
   },
   keypairs: {
     access_key: copy('primary key; the Redis concurrency counters are named by it'),
