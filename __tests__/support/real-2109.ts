@@ -143,3 +143,14 @@ function valueOf(type: string, element: string, param: string): string {
   if (type === 'bytea') return `convert_to('log: ' || ${param}::text || E'\\n', 'UTF8')`;
   return `${param}::text`;
 }
+
+/** A secret as the snapshot could hold it: as it is, hex-encoded (bytea) or inside base64 at any alignment. */
+export function encodings(secret: string): string[] {
+  const bytes = Buffer.from(secret, 'utf8');
+  const base64 = [0, 1, 2].map((shift) => {
+    const encoded = Buffer.concat([Buffer.alloc(shift), bytes]).toString('base64');
+    // Leave out the groups the shift or the end share with neighbouring bytes.
+    return encoded.slice(shift === 0 ? 0 : 4, (shift + bytes.length) % 3 === 0 ? encoded.length : -4);
+  });
+  return [secret, bytes.toString('hex'), ...base64];
+}
