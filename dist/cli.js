@@ -3,5 +3,5 @@ import { createRequire as __baiCreateRequire } from 'node:module'; const require
 
 // src/cli/index.ts
 process.setSourceMapsEnabled(true);
-await import("./chunks/cli-OLWFGX4Z.js");
+await import("./chunks/cli-Q2KY4BTC.js");
 //# sourceMappingURL=cli.js.map

@@ -31255,7 +31255,15 @@ var SNAPSHOT_ALLOWLIST = {
     scaling_group: copy("foreign key to scaling_groups"),
     domain_name: copy("foreign key to domains"),
     group_id: copy("foreign key to groups"),
-    user_uuid: copy("foreign key to users")
+    user_uuid: copy("foreign key to users"),
+    // 23.03's session back-fill (backend.ai@23.03.12 revision b6b884fbae1f) makes a session of every
+    // kernel with cluster_size 1 and of every cluster of more: neutral zeros would leave kernels
+    // without a session and fail the rehearsed upgrade. Numbers and labels the manager sets.
+    cluster_size: copy("23.03 groups kernels into sessions by it; a count"),
+    cluster_idx: copy("a kernel's place in its cluster; a number"),
+    cluster_mode: copy("SINGLE_NODE or MULTI_NODE, copied into sessions by 23.03"),
+    session_type: copy("INTERACTIVE, BATCH or INFERENCE, copied into sessions by 23.03"),
+    role: copy("COMPUTE, INFERENCE or SYSTEM (22.09 to 24.03); kept across 22.09 \u2192 23.03")
   },
   keypairs: {
     access_key: copy("primary key; the Redis concurrency counters are named by it"),
@@ -31769,8 +31777,8 @@ async function rehearse(options, report, log, addSecret, runInner) {
       postgresTls: void 0,
       etcdTls: void 0,
       managerConfig,
-      // The PR's alembic.ini, not one beside the rehearsal's temporary manager.toml.
-      alembicConfig: options.alembicConfig ?? alembicConfigBeside(options.managerConfig),
+      // The PR's alembic.ini, not one beside the rehearsal's temporary manager.toml; with manager-venv, each venv's own.
+      alembicConfig: options.alembicConfig ?? (options.managerVenv ? void 0 : alembicConfigBeside(options.managerConfig)),
       allowRunningServices: true,
       backupDir: join5(work, "backup")
     };
@@ -35581,13 +35589,17 @@ async function runCommand(given, hooks) {
   try {
     const log = redactingLogger(hooks.log, secrets);
     let venvs;
-    const venvUse = commandDefinition(options.command).managerVenv(options);
+    const command = commandDefinition(options.command);
+    const venvUse = command.managerVenv(options);
     if (options.managerVenv && venvUse) {
       const record = (entry) => report.entries.push(entry);
       venvs = new ManagerVenvs(options.managerVenv, venvUse, log, record, options.command === "preflight" ? "preflight" : "dry run", hooks.venvCache);
-      options = await withTargetVenv(options, venvs, report);
+      if (command.on === "disposable-servers") {
+        await venvs.get(venvRelease(options), { use: "the rehearsal runs alembic from it", unchecked: "not checked" });
+      } else {
+        options = await withTargetVenv(options, venvs, report);
+      }
     }
-    const command = commandDefinition(options.command);
     if (command.on === "disposable-servers") {
       await command.run(options, report, log, addSecret, (inner) => runCommand(inner, { ...hooks, onSecret: addSecret }));
       return await finish(report, options, secrets, log);
@@ -35677,4 +35689,4 @@ export {
   checkKind,
   runCommand
 };
-//# sourceMappingURL=chunk-4WUH7EGL.js.map
+//# sourceMappingURL=chunk-EGBCABMK.js.map

@@ -13,7 +13,7 @@ import {
   secretInputs,
   unusedInputs,
   which
-} from "./chunk-4WUH7EGL.js";
+} from "./chunk-EGBCABMK.js";
 import {
   require_src3 as require_src
 } from "./chunk-Z6VDQ35H.js";
@@ -73878,4 +73878,4 @@ function setOutputs(report, options) {
 export {
   run
 };
-//# sourceMappingURL=main-I53LQN3O.js.map
+//# sourceMappingURL=main-BXUCWDTP.js.map

@@ -12,7 +12,7 @@ import {
   runCommand,
   secretInputs,
   unusedInputs
-} from "./chunk-4WUH7EGL.js";
+} from "./chunk-EGBCABMK.js";
 import "./chunk-Z6VDQ35H.js";
 import "./chunk-YIVHD5DW.js";
 
@@ -207,4 +207,4 @@ process.exitCode = await main(process.argv.slice(2), process.env);
 export {
   main
 };
-//# sourceMappingURL=cli-OLWFGX4Z.js.map
+//# sourceMappingURL=cli-Q2KY4BTC.js.map
