@@ -11,6 +11,7 @@ import { acquireMigrationLock, type MigrationLock } from '../stores/lock.js';
 import type { AlembicSetup } from '../manager/alembic.js';
 import type { ManagerCli } from '../manager/cli.js';
 import type { ManagerVenvs } from '../manager/venvs.js';
+import type { ProvisionedVenv } from '../manager/venv.js';
 import { latestRelease } from '../releases/releases.js';
 import { targetRelease } from '../releases/catalogue.js';
 import { alembicDriverOf } from '../releases/line-facts.js';
@@ -108,7 +109,7 @@ export class Session {
       });
       if (!venv) continue;
       this.hopTools.set(hop.label, {
-        alembic: { command: venv.command, config: venv.config, lockTimeoutSeconds: this.options.alembicLockTimeoutSeconds, driver: venv.driver },
+        alembic: this.alembicOf(venv),
         managerCli: { command: [venv.managerCli], configFile: this.deployment.targets.managerConfig?.path },
       });
     }
@@ -128,7 +129,11 @@ export class Session {
       use: `${hop.fromSeries}'s alembic runs from it for the downgrade of ${hop.label}`,
       unchecked: `${hop.fromSeries}'s alembic from it is not checked`,
     });
-    return venv ? { command: venv.command, config: venv.config, lockTimeoutSeconds: this.options.alembicLockTimeoutSeconds, driver: venv.driver } : undefined;
+    return venv ? this.alembicOf(venv) : undefined;
+  }
+
+  private alembicOf(venv: ProvisionedVenv): AlembicSetup {
+    return { command: venv.command, config: venv.config, lockTimeoutSeconds: this.options.alembicLockTimeoutSeconds, driver: venv.driver };
   }
 
   /** The manager's CLI, handed manager.toml the way the manager finds it. */
