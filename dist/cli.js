@@ -3,5 +3,5 @@ import { createRequire as __baiCreateRequire } from 'node:module'; const require
 
 // src/cli/index.ts
 process.setSourceMapsEnabled(true);
-await import("./chunks/cli-Q2KY4BTC.js");
+await import("./chunks/cli-CQRCNIJQ.js");
 //# sourceMappingURL=cli.js.map

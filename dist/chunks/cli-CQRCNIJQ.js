@@ -12,7 +12,7 @@ import {
   runCommand,
   secretInputs,
   unusedInputs
-} from "./chunk-EGBCABMK.js";
+} from "./chunk-IK5KRQC5.js";
 import "./chunk-Z6VDQ35H.js";
 import "./chunk-YIVHD5DW.js";
 
@@ -207,4 +207,4 @@ process.exitCode = await main(process.argv.slice(2), process.env);
 export {
   main
 };
-//# sourceMappingURL=cli-Q2KY4BTC.js.map
+//# sourceMappingURL=cli-CQRCNIJQ.js.map

@@ -34666,7 +34666,7 @@ var Session = class {
       });
       if (!venv) continue;
       this.hopTools.set(hop7.label, {
-        alembic: { command: venv.command, config: venv.config, lockTimeoutSeconds: this.options.alembicLockTimeoutSeconds, driver: venv.driver },
+        alembic: this.alembicOf(venv),
         managerCli: { command: [venv.managerCli], configFile: this.deployment.targets.managerConfig?.path }
       });
     }
@@ -34684,7 +34684,10 @@ var Session = class {
       use: `${hop7.fromSeries}'s alembic runs from it for the downgrade of ${hop7.label}`,
       unchecked: `${hop7.fromSeries}'s alembic from it is not checked`
     });
-    return venv ? { command: venv.command, config: venv.config, lockTimeoutSeconds: this.options.alembicLockTimeoutSeconds, driver: venv.driver } : void 0;
+    return venv ? this.alembicOf(venv) : void 0;
+  }
+  alembicOf(venv) {
+    return { command: venv.command, config: venv.config, lockTimeoutSeconds: this.options.alembicLockTimeoutSeconds, driver: venv.driver };
   }
   /** The manager's CLI, handed manager.toml the way the manager finds it. */
   managerCli() {
@@ -35689,4 +35692,4 @@ export {
   checkKind,
   runCommand
 };
-//# sourceMappingURL=chunk-EGBCABMK.js.map
+//# sourceMappingURL=chunk-IK5KRQC5.js.map
