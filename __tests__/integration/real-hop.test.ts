@@ -17,7 +17,7 @@ import { snapshotState, useDeployments } from '../support/deployment.js';
 import { BAI_CACHE, ensureRealManagerVenv, managerAlembicIni, real2109Schema, real2109Template, type RealManagerVenv } from '../support/real-manager.js';
 import { runAlembic } from '../../src/manager/alembic.js';
 import { runEngine, tempDir } from '../support/run.js';
-import { encodings, plantSecrets } from '../support/real-2109.js';
+import { encodings, NOT_PLANTED, plantSecrets } from '../support/real-2109.js';
 import { localImageAvailable, LOCAL_IMAGE } from '../support/testbed.js';
 import { startServers } from '../../src/rehearsal/servers.js';
 import { ranRealPackage } from '../support/real-lines.js';
@@ -211,7 +211,7 @@ describe('22.09.23 → 23.03.12 → 23.09.10 with the real packages (manager-ven
   it('a snapshot of a real 22.09.23 deployment holds none of the secrets planted in its free-text columns, and its rehearsal of 22.09 → 23.03 with the real packages ends verified', async () => {
     const deployment = await deploy2209();
     const { rows } = await deployment.pg.query<{ secret_key: string }>('SELECT secret_key FROM keypairs');
-    const secrets = [...rows.map((r) => r.secret_key), ...(await plantSecrets(deployment.pg, ['kernels', 'keypairs', 'users', 'agents', 'scaling_groups'], CARRIED_AS_THEY_ARE))];
+    const secrets = [...rows.map((r) => r.secret_key), ...(await plantSecrets(deployment.pg, ['kernels', 'keypairs', 'users', 'agents', 'scaling_groups'], NOT_PLANTED))];
     const toml = deployment.writeManagerToml();
     const file = join(tempDir(), 'snapshot.jsonl.gz');
     const snapshot = await runEngine({ command: 'snapshot', 'manager-config': toml, 'snapshot-file': file });
@@ -253,25 +253,3 @@ describe('22.09.23 → 23.03.12 → 23.09.10 with the real packages (manager-ven
     }
   }, 1_800_000);
 });
-
-/** Columns a snapshot carries as they are (keys and references the steps need): no secret is planted there. */
-const CARRIED_AS_THEY_ARE = new Set([
-  'keypairs.user_id',
-  'users.email',
-  'kernels.access_key',
-  'kernels.agent',
-  'kernels.cluster_role',
-  'kernels.cluster_mode',
-  'kernels.scaling_group',
-  'kernels.domain_name',
-  'keypairs.access_key',
-  'keypairs.resource_policy',
-  'agents.id',
-  'agents.scaling_group',
-  'users.domain_name',
-  'scaling_groups.name',
-  'keypair_resource_policies.name',
-  // From 22.03 (911023380bc9): images are looked up by name and architecture.
-  'kernels.architecture',
-  'agents.architecture',
-]);

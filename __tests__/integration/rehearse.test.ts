@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { migrateInputs, snapshotState, useDeployments, ALEMBIC_COMMAND, FIXTURE_ALEMBIC_INI, KERNEL_SECRETS, type TestDeployment } from '../support/deployment.js';
 import { localImageAvailable, LOCAL_IMAGE, SECRETS } from '../support/testbed.js';
 import { runEngine, tempDir } from '../support/run.js';
-import { encodings, extendToReal2109, plantSecrets } from '../support/real-2109.js';
+import { encodings, extendToReal2109, NOT_PLANTED, plantSecrets } from '../support/real-2109.js';
 import { startServers, type DisposableServers } from '../../src/rehearsal/servers.js';
 
 const info = inject('testbed');
@@ -24,29 +24,6 @@ const { admin, deploy } = useDeployments(info);
 const REGISTRY_PASSWORD = 'registry-Secr3t-Qw7e';
 const PROXY_SECRET = 'proxy-Secr3t-Lm4n';
 const REHEARSAL_IMAGE = localImageAvailable() ? LOCAL_IMAGE : undefined;
-
-/**
- * No secret is planted in the columns a snapshot carries as they are, by design (keys and labels
- * the steps need), nor in the email columns: they keep their seeded addresses, which are secrets
- * too, so that the pseudonyms can be seen to stay emails.
- */
-const NOT_PLANTED = new Set([
-  'keypairs.user_id',
-  'users.email',
-  'kernels.access_key',
-  'kernels.agent',
-  'kernels.cluster_role',
-  'kernels.cluster_mode',
-  'kernels.scaling_group',
-  'kernels.domain_name',
-  'keypairs.access_key',
-  'keypairs.resource_policy',
-  'agents.id',
-  'agents.scaling_group',
-  'users.domain_name',
-  'scaling_groups.name',
-  'keypair_resource_policies.name',
-]);
 
 /**
  * A 21.09 deployment with secrets in every place a snapshot could pick them up: the real 21.09.9

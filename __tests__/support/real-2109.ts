@@ -103,6 +103,32 @@ export async function extendToReal2109(client: pg.Client): Promise<void> {
 }
 
 /**
+ * No secret is planted in the columns a snapshot carries as they are, by design (keys and labels
+ * the steps and the target's data migrations need), nor in the email columns: they keep their
+ * seeded addresses, which are secrets too, so that the pseudonyms can be seen to stay emails.
+ */
+export const NOT_PLANTED: ReadonlySet<string> = new Set([
+  'keypairs.user_id',
+  'users.email',
+  'kernels.access_key',
+  'kernels.agent',
+  'kernels.cluster_role',
+  'kernels.cluster_mode',
+  'kernels.scaling_group',
+  'kernels.domain_name',
+  'keypairs.access_key',
+  'keypairs.resource_policy',
+  'agents.id',
+  'agents.scaling_group',
+  'users.domain_name',
+  'scaling_groups.name',
+  'keypair_resource_policies.name',
+  // From 22.03 (911023380bc9): images are looked up by name and architecture.
+  'kernels.architecture',
+  'agents.architecture',
+]);
+
+/**
  * Writes a distinctive secret into every column that can hold free text (text, varchar, char,
  * json, jsonb, bytea, arrays of those) of every row of `tables`, except `keep` (the columns a
  * snapshot carries as they are: keys and labels the steps need). Returns the secrets.
