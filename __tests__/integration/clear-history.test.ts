@@ -7,6 +7,8 @@ import { snapshotState, useDeployments, type TestDeployment } from '../support/d
 import { killDistWhen, runEngine } from '../support/run.js';
 import { retentionInterval } from '../../src/commands/clear-history.js';
 import { parseRetention } from '../../src/releases/retention.js';
+import { latestRelease } from '../../src/releases/releases.js';
+import { graphTemplate } from '../support/graph-alembic.js';
 
 const info = inject('testbed');
 const { admin, deploy } = useDeployments(info);
@@ -21,6 +23,19 @@ async function state(deployment: TestDeployment) {
   const { rows } = await deployment.pg.query<{ id: string; terminated_at: Date }>('SELECT id, terminated_at FROM kernels ORDER BY id');
   return { kernels: rows, redisKeys: (await admin().redis(0).keys('*')).sort() };
 }
+
+describe('clear-history of a release whose manager purges more than kernels', () => {
+  it('refuses a 24.03.11 database (its manager also purges sessions) before deleting anything, and names mode: manager', async () => {
+    const template = await graphTemplate(admin(), info, '24.03', latestRelease('24.03').head);
+    const deployment = await deploy({ schemaOf: { template, async beforeSeed() {}, async afterSeed() {} } });
+    const before = await state(deployment);
+    const { report } = await runEngine(inputs(deployment));
+    expect(report.error).toMatch(
+      /^clear-history knows what the manager deletes before 24\.03\.4 \(kernels, and their stat keys from 22\.03\); this database is at revision 3596bc12ec09 .*, whose manager also purges sessions\. Use mode: manager with that release's manager$/,
+    );
+    expect(await state(deployment)).toEqual(before);
+  });
+});
 
 describe('clear-history on a 22.03 deployment', () => {
   it('deletes exactly the kernels terminated before the cutoff, and only their Redis stat keys', async () => {

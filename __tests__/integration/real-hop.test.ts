@@ -173,6 +173,33 @@ describe('22.09.23 → 23.03.12 → 23.09.10 with the real packages (manager-ven
     expect(again.report.error).toBeUndefined();
     expect(again.report.entries.filter((e) => e.phase === 'apply' && e.status === 'changed')).toEqual([]);
 
+    // bai-migrate's own clear-history on the real 23.09 schema deletes what 23.09's manager does:
+    // kernels terminated before the cutoff and their stat keys in Redis DB 0; the sessions stay.
+    const kernelIds = async (where: string) => (await deployment.pg.query<{ id: string }>(`SELECT id::text FROM kernels WHERE ${where} ORDER BY id`)).rows.map((r) => r.id);
+    const old = await kernelIds(`terminated_at < now() - interval '10 days'`);
+    const kept = await kernelIds(`NOT (terminated_at < now() - interval '10 days') OR terminated_at IS NULL`);
+    const { rows: sessionsBefore } = await deployment.pg.query('SELECT count(*) FROM sessions');
+    expect(old.length).toBeGreaterThan(0);
+    expect(
+      await admin()
+        .redis(0)
+        .exists(...old),
+    ).toBe(old.length);
+    const cleared = await runEngine({ command: 'clear-history', 'manager-config': toml, retention: '10d' });
+    expect(cleared.report.error).toBeUndefined();
+    expect(await kernelIds('true')).toEqual(kept);
+    expect(
+      await admin()
+        .redis(0)
+        .exists(...old),
+    ).toBe(0);
+    expect(
+      await admin()
+        .redis(0)
+        .exists(...kept),
+    ).toBe(kept.length);
+    expect((await deployment.pg.query('SELECT count(*) FROM sessions')).rows).toEqual(sessionsBefore);
+
     // Every venv is there now: a dry run of a fresh 22.09 deployment renders the real offline SQL of both hops.
     const fresh = await deploy2209();
     const dry = await runEngine({ ...inputs, 'manager-config': fresh.writeManagerToml(), 'dry-run': 'true' });

@@ -64,7 +64,10 @@ describe('clear-history per release', () => {
   it('deletes Redis stat keys from 22.03 on, and accepts the s unit from 22.09 on', () => {
     expect(clearHistoryPolicy(release('21.09.9'))).toMatchObject({ deletesRedisStatKeys: false, secondsUnit: false, ownMode: true });
     expect(clearHistoryPolicy(release('22.03.0'))).toMatchObject({ deletesRedisStatKeys: true, secondsUnit: false, ownMode: true });
-    expect(clearHistoryPolicy(release('22.09.0'))).toMatchObject({ deletesRedisStatKeys: true, secondsUnit: true, ownMode: false });
+    expect(clearHistoryPolicy(release('22.09.0'))).toMatchObject({ deletesRedisStatKeys: true, secondsUnit: true, ownMode: true });
+    // bai-migrate's own mode does what the manager does up to 24.03.3; from 24.03.4 the manager also purges sessions.
+    expect(clearHistoryPolicy(release('24.03.3')).ownMode).toBe(true);
+    expect(clearHistoryPolicy(release('24.03.4')).ownMode).toBe(false);
     expect(clearHistoryPolicy(release('26.8.1')).deletesRedisStatKeys).toBe(true);
   });
 

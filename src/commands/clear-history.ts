@@ -1,6 +1,7 @@
 /**
  * `backend.ai mgr clear-history -r {retention}`, done by bai-migrate itself so that a nightly job
- * needs only the database connections (backend.ai-manager@22.03.3:src/ai/backend/manager/cli/__main__.py). For 21.03–22.03 schemas it deletes kernels
+ * needs only the database connections (backend.ai-manager@22.03.3:src/ai/backend/manager/cli/__main__.py,
+ * backend.ai@24.03.3 the same). For schemas before 24.03.4 it deletes kernels
  * whose terminated_at is before the cutoff; from 22.03 also their stat keys in Redis DB 0, then
  * asks Redis to persist (BGREWRITEAOF with AOF on, else BGSAVE SCHEDULE).
  *
@@ -18,7 +19,7 @@ import type { Logger } from '../core/logger.js';
 import type { Options } from '../core/options.js';
 import type { Retention } from '../releases/retention.js';
 import { describePosition, type SchemaPosition } from '../releases/catalogue.js';
-import { clearHistoryPolicy } from '../releases/line-facts.js';
+import { clearHistoryPolicy, OWN_MODE_BEFORE } from '../releases/line-facts.js';
 import type { Finding } from '../steps/step.js';
 import { clearHistoryArgs, hiddenRedisFailure, requireSuccess, runManagerCli, type ManagerCli } from '../manager/cli.js';
 import type { Server } from '../stores/deployment.js';
@@ -56,7 +57,7 @@ export async function clearHistory(deployment: Deployment, position: SchemaPosit
   if (!policy.ownMode) {
     throw new MigrationError(
       'unsupported',
-      `clear-history knows what the manager of 21.03–22.03 deletes; this database is at ${describePosition(position)}. Use mode: manager with that release's manager`,
+      `clear-history knows what the manager deletes before ${OWN_MODE_BEFORE} (kernels, and their stat keys from 22.03); this database is at ${describePosition(position)}, whose manager also purges sessions. Use mode: manager with that release's manager`,
     );
   }
   const withRedis = policy.deletesRedisStatKeys;

@@ -136,9 +136,10 @@ const POLICY_CHANGES: ReadonlyArray<Partial<ClearHistoryPolicy> & { readonly sin
   { since: '21.03.0' },
   { since: '21.09.2', managerCommand: true },
   { since: '22.03.0', deletesRedisStatKeys: true },
-  // asyncpg from 22.09 and the s unit; bai-migrate's own mode stops at 22.03 (its schemas are the ones tested).
-  { since: '22.09.0', secondsUnit: true, ownMode: false },
-  { since: '24.03.4', deletes: ['kernels', 'sessions'], vacuum: 'ignored' },
+  // The s unit (BA@22.09.23:src/ai/backend/manager/cli/__main__.py); kernels and their stat keys as before.
+  { since: '22.09.0', secondsUnit: true },
+  // Sessions are purged too; bai-migrate's own mode does not do that yet.
+  { since: '24.03.4', deletes: ['kernels', 'sessions'], vacuum: 'ignored', ownMode: false },
   { since: '24.09.0', deletes: ['kernels', 'sessions', 'error_logs'], vacuum: 'database' },
   { since: '26.1.0', cutoffClock: 'utc' },
   { since: '26.8.0', retentionGovernsDatabase: false },
@@ -152,6 +153,9 @@ export const CLEAR_HISTORY_POLICIES: readonly ClearHistoryPolicy[] = POLICY_CHAN
 export function clearHistoryPolicy(release: Release): ClearHistoryPolicy {
   return CLEAR_HISTORY_POLICIES.filter((p) => compareReleases(findRelease(p.since)!, release) <= 0).at(-1)!;
 }
+
+/** The first release whose clear-history bai-migrate's own mode does not do, for messages. */
+export const OWN_MODE_BEFORE: string = CLEAR_HISTORY_POLICIES.find((p) => !p.ownMode)!.since;
 
 /** The first release whose clear-history accepts the `s` unit, for messages. */
 export const SECONDS_UNIT_SINCE: string = CLEAR_HISTORY_POLICIES.find((p) => p.secondsUnit)!.since;
