@@ -25800,9 +25800,10 @@ var POLICY_CHANGES = [
   { since: "21.03.0" },
   { since: "21.09.2", managerCommand: true },
   { since: "22.03.0", deletesRedisStatKeys: true },
-  // asyncpg from 22.09 and the s unit; bai-migrate's own mode stops at 22.03 (its schemas are the ones tested).
-  { since: "22.09.0", secondsUnit: true, ownMode: false },
-  { since: "24.03.4", deletes: ["kernels", "sessions"], vacuum: "ignored" },
+  // The s unit (BA@22.09.23:src/ai/backend/manager/cli/__main__.py); kernels and their stat keys as before.
+  { since: "22.09.0", secondsUnit: true },
+  // Sessions are purged too; bai-migrate's own mode does not do that yet.
+  { since: "24.03.4", deletes: ["kernels", "sessions"], vacuum: "ignored", ownMode: false },
   { since: "24.09.0", deletes: ["kernels", "sessions", "error_logs"], vacuum: "database" },
   { since: "26.1.0", cutoffClock: "utc" },
   { since: "26.8.0", retentionGovernsDatabase: false }
@@ -25814,6 +25815,7 @@ var CLEAR_HISTORY_POLICIES = POLICY_CHANGES.reduce(
 function clearHistoryPolicy(release) {
   return CLEAR_HISTORY_POLICIES.filter((p) => compareReleases(findRelease(p.since), release) <= 0).at(-1);
 }
+var OWN_MODE_BEFORE = CLEAR_HISTORY_POLICIES.find((p) => !p.ownMode).since;
 var SECONDS_UNIT_SINCE = CLEAR_HISTORY_POLICIES.find((p) => p.secondsUnit).since;
 function alembicDriverOf(version) {
   const release = findRelease(version);
@@ -34739,7 +34741,7 @@ async function clearHistory(deployment, position, options, log, redisUp) {
   if (!policy.ownMode) {
     throw new MigrationError(
       "unsupported",
-      `clear-history knows what the manager of 21.03\u201322.03 deletes; this database is at ${describePosition(position)}. Use mode: manager with that release's manager`
+      `clear-history knows what the manager deletes before ${OWN_MODE_BEFORE} (kernels, and their stat keys from 22.03); this database is at ${describePosition(position)}, whose manager also purges sessions. Use mode: manager with that release's manager`
     );
   }
   const withRedis = policy.deletesRedisStatKeys;
@@ -35692,4 +35694,4 @@ export {
   checkKind,
   runCommand
 };
-//# sourceMappingURL=chunk-IK5KRQC5.js.map
+//# sourceMappingURL=chunk-BZIRLD44.js.map

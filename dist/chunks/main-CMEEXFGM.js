@@ -13,7 +13,7 @@ import {
   secretInputs,
   unusedInputs,
   which
-} from "./chunk-IK5KRQC5.js";
+} from "./chunk-BZIRLD44.js";
 import {
   require_src3 as require_src
 } from "./chunk-Z6VDQ35H.js";
@@ -73878,4 +73878,4 @@ function setOutputs(report, options) {
 export {
   run
 };
-//# sourceMappingURL=main-VEG57QMN.js.map
+//# sourceMappingURL=main-CMEEXFGM.js.map
