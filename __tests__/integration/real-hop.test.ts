@@ -97,6 +97,15 @@ function migrateFrom2209(toml: string, toVersion: string) {
   };
 }
 
+/** After a migrate: verify passes, and a second migrate changes nothing. */
+async function expectVerifiedAndDone(inputs: Record<string, string>): Promise<void> {
+  const verified = await runEngine({ ...inputs, command: 'verify' });
+  expect(verified.report.error).toBeUndefined();
+  const again = await runEngine(inputs);
+  expect(again.report.error).toBeUndefined();
+  expect(again.report.entries.filter((e) => e.phase === 'apply' && e.status === 'changed')).toEqual([]);
+}
+
 describe('22.09.23 → 23.03.12 → 23.09.10 with the real packages (manager-venv, PyPI)', () => {
   it('downgrades with 22.09.23 to 3efd66393bd0, upgrades with 23.03.12 (sessions back-filled), and puts back the columns the downgrade drops', async () => {
     const { deployment, seeded } = await deployWithKeptValues();
@@ -125,11 +134,7 @@ describe('22.09.23 → 23.03.12 → 23.09.10 with the real packages (manager-ven
     ranRealPackage('22.09.23', 'alembic downgrade');
     ranRealPackage('23.03.12', 'alembic upgrade');
 
-    const verified = await runEngine({ ...inputs, command: 'verify' });
-    expect(verified.report.error).toBeUndefined();
-    const again = await runEngine(inputs);
-    expect(again.report.error).toBeUndefined();
-    expect(again.report.entries.filter((e) => e.phase === 'apply' && e.status === 'changed')).toEqual([]);
+    await expectVerifiedAndDone(inputs);
   }, 1_800_000);
 
   it('22.09.23 → 23.09 in one run: each hop with its own release (22.09.23 down, 23.03.12 up, 23.09.10 up), the RPC key pair made by 23.09’s CLI, a main keypair for every user', async () => {
@@ -167,11 +172,7 @@ describe('22.09.23 → 23.03.12 → 23.09.10 with the real packages (manager-ven
     expect(readFileSync(keyFile, 'utf8')).toMatch(/secret-key = "/);
     ranRealPackage('23.09.10', 'alembic upgrade, mgr generate-rpc-keypair');
 
-    const verified = await runEngine({ ...inputs, command: 'verify' });
-    expect(verified.report.error).toBeUndefined();
-    const again = await runEngine(inputs);
-    expect(again.report.error).toBeUndefined();
-    expect(again.report.entries.filter((e) => e.phase === 'apply' && e.status === 'changed')).toEqual([]);
+    await expectVerifiedAndDone(inputs);
 
     // bai-migrate's own clear-history on the real 23.09 schema deletes what 23.09's manager does:
     // kernels terminated before the cutoff and their stat keys in Redis DB 0; the sessions stay.
