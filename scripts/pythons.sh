@@ -3,12 +3,16 @@
 # Debian's own packages (no Docker Hub): bullseye gives CPython 3.9, bookworm 3.11, trixie 3.13.
 # bookworm is the machine's own suite, but the machine lacks libsnappy-dev, which the MGR-era
 # releases (python-snappy 0.6 has no cp311 wheel) need to build; the image has it.
+# No Debian suite has 3.10 or 3.12. The project machine's pyenv has both (built on bookworm):
+# 3.10-pyenv and 3.12-pyenv are the bookworm image with that interpreter copied in at its own
+# path and first on PATH. Without pyenv's interpreter on the machine they cannot be built, and
+# this script says so.
 # Each image also holds what a manager venv needs to build the wheels PyPI has no
 # binary for on that Python (compiler, Python headers, libpq, libsnappy, libffi, OpenSSL).
 # Idempotent: an image that exists is reused. pip's download cache stays on the
 # machine (/var/cache/bai-migrate/pip), never in the repository.
 #
-#   scripts/pythons.sh                     build or reuse all three images
+#   scripts/pythons.sh                     build or reuse the three Debian images
 #   scripts/pythons.sh 3.13-trixie         build or reuse only the named images
 #   scripts/pythons.sh exec TAG CMD...     run CMD in image TAG with pip's settings and cache
 set -euo pipefail
@@ -21,13 +25,46 @@ PACKAGES=python3,python3-venv,python3-pip,python3-dev,gcc,g++,make,libc6-dev,pkg
 
 log() { printf '[pythons] %s\n' "$*"; }
 
+PYENV_ROOT="${PYENV_ROOT:-/root/.pyenv}"
+
 suite_of() {
   case "$1" in
     3.9-bullseye) echo bullseye ;;
-    3.11-bookworm) echo bookworm ;;
+    3.10-pyenv | 3.11-bookworm | 3.12-pyenv) echo bookworm ;;
     3.13-trixie) echo trixie ;;
-    *) log "unknown interpreter image '$1' (known: 3.9-bullseye, 3.11-bookworm, 3.13-trixie)"; exit 2 ;;
+    *) log "unknown interpreter image '$1' (known: 3.9-bullseye, 3.10-pyenv, 3.11-bookworm, 3.12-pyenv, 3.13-trixie)"; exit 2 ;;
   esac
+}
+
+# The newest X.Y.Z pyenv has of X.Y, e.g. /root/.pyenv/versions/3.10.13.
+pyenv_prefix() {
+  local want=$1 found
+  found=$(find "$PYENV_ROOT/versions" -maxdepth 1 -name "$want.*" 2>/dev/null | sort -V | tail -1)
+  [[ -n $found && -x $found/bin/python$want ]] || return 1
+  echo "$found"
+}
+
+# bookworm's image with pyenv's interpreter at the same path (its sysconfig and shebangs name it).
+ensure_pyenv_image() {
+  local tag=$1 image="$REPO:$1" want=${1%-pyenv} prefix ctx started
+  if docker image inspect "$image" >/dev/null 2>&1; then
+    log "image $image present ($(docker run --rm --network host "$image" python3 --version 2>&1))"
+    return
+  fi
+  prefix=$(pyenv_prefix "$want") || {
+    log "Python $want: no Debian suite has it, and this machine's pyenv has none ($PYENV_ROOT/versions/$want.*/bin/python$want); install it with pyenv to build $image"
+    exit 1
+  }
+  ensure_image 3.11-bookworm
+  started=$(date +%s)
+  ctx=$(mktemp -d "/tmp/bai-python-$tag-context.XXXXXX")
+  # The interpreter without the packages pyenv's users installed into it: venvs bring their own.
+  tar -C "$prefix" --exclude='./lib/python*/site-packages/*' -cf "$ctx/python.tar" .
+  printf 'FROM %s\nADD python.tar %s/\nRUN ln -sf python%s %s/bin/python3\nENV PATH=%s/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n' \
+    "$REPO:3.11-bookworm" "$prefix" "$want" "$prefix" "$prefix" >"$ctx/Dockerfile"
+  DOCKER_BUILDKIT=0 docker build --network host -q -t "$image" "$ctx" >/dev/null
+  rm -rf "$ctx"
+  log "image $image built from $prefix in $(($(date +%s) - started))s ($(docker run --rm --network host "$image" python3 --version 2>&1))"
 }
 
 # The same mirror the machine's apt uses, as scripts/testbed.sh finds it.
@@ -40,6 +77,10 @@ debian_mirror() {
 ensure_image() {
   local tag=$1 image="$REPO:$1" suite mirror rootfs started
   suite=$(suite_of "$tag")
+  if [[ $tag == *-pyenv ]]; then
+    ensure_pyenv_image "$tag"
+    return
+  fi
   if docker image inspect "$image" >/dev/null 2>&1; then
     log "image $image present ($(docker run --rm --network host "$image" python3 --version 2>&1))"
     return

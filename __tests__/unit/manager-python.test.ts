@@ -48,16 +48,18 @@ describe('managerPythonFor', () => {
     expect(managerPythonFor('26.8.1')).toMatchObject({ fits: true, python: '3.13-trixie' });
   });
 
-  it('says why nothing fits for 22.03 and the 3.12-only lines', () => {
+  it('puts 22.03 and the 3.12 lines on pyenv’s 3.10 and 3.12: 22.03.14 past its exact ==3.10.5 with the lock file’s aiohttp-sse', () => {
     const early = managerPythonFor('22.03.3');
     const late = managerPythonFor('22.03.14');
-    expect(early).toMatchObject({ fits: false });
-    expect(late).toMatchObject({ fits: false });
-    if (!late.fits) expect(late.reason).toMatch(/3\.10\.4\/3\.10\.5.*aioredis/);
-    if (!early.fits) expect(early.reason).toMatch(/pyzmq 22\.1\.0/);
-    const r2403 = managerPythonFor('24.03');
-    expect(r2403.fits).toBe(false);
-    if (!r2403.fits) expect(r2403.reason).toMatch(/3\.12.*etcd-client-py/);
+    expect(early).toMatchObject({ fits: true, python: '3.10-pyenv', pipArgs: [], constraints: ['Cython<3', 'protobuf<4'] });
+    expect(late).toMatchObject({ fits: true, python: '3.10-pyenv', pipArgs: ['--ignore-requires-python'], constraints: ['aiohttp-sse==2.1'] });
+    // The 3.11 attempt stays on record with why it cannot run.
+    expect(late.entry?.results.find((r) => r.python === '3.11-bookworm')?.failure).toMatch(/aioredis/);
+    for (const line of ['24.03', '24.09', '24.12', '25.1', '25.5']) {
+      const choice = managerPythonFor(line);
+      expect(choice).toMatchObject({ fits: true, python: '3.12-pyenv', pipArgs: [] });
+      expect(choice.entry?.head).toBe(RELEASES.find((r) => r.version === choice.version)?.head);
+    }
   });
 
   it('refuses what was not tried and what is not a version', () => {

@@ -13,6 +13,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { homedir } from 'node:os';
 import { invalidInput, MigrationError } from '../core/errors.js';
 import type { AlembicSetup } from './alembic.js';
 import type { Logger } from '../core/logger.js';
@@ -211,8 +212,8 @@ function run(program: string, args: string[], env?: Record<string, string>) {
 
 /**
  * The interpreter that makes the venv: the `python` input when given, else the one the release
- * is known to install and run on (src/releases/manager-python.ts), found on PATH as pythonX.Y or
- * python3; a release no available interpreter fits is refused before anything is made, naming
+ * is known to install and run on (src/releases/manager-python.ts), found on PATH as pythonX.Y, among
+ * pyenv's versions, or as python3; a release no available interpreter fits is refused before anything is made, naming
  * the Python it needs.
  */
 export async function chooseInterpreter(given: string | undefined, version: string): Promise<{ python: string; pipArgs: readonly string[]; constraints: readonly string[]; why?: string }> {
@@ -220,17 +221,26 @@ export async function chooseInterpreter(given: string | undefined, version: stri
   const constraints = choice.fits ? choice.constraints : (choice.entry?.constraints ?? []);
   const needed = choice.fits ? choice.python.split('-')[0]! : /(\d+\.\d+)/.exec(choice.entry?.requiresPython ?? '')?.[1];
   if (given) {
-    // The release's pip arguments (--ignore-requires-python) belong to the Python it is known to run on; another is the operator's own choice.
-    const result = await run(given, ['-c', 'import sys; print("%d.%d.%d" % sys.version_info[:3])']);
-    const fits = choice.fits && result.exitCode === 0 && result.stdout.trim().startsWith(`${needed}.`);
-    return fits ? { python: given, pipArgs: choice.pipArgs, constraints, why: `${version} installs on Python ${needed}` } : { python: given, pipArgs: [], constraints };
+    // Several, for a run whose hops need different Pythons: each release takes the one of its X.Y.
+    const interpreters = given
+      .split(',')
+      .map((python) => python.trim())
+      .filter((python) => python !== '');
+    const versions = await Promise.all(interpreters.map(async (python) => ({ python, version: await versionOf(python) })));
+    const fitting = choice.fits ? versions.find((candidate) => candidate.version?.startsWith(`${needed}.`)) : undefined;
+    // The release's pip arguments (--ignore-requires-python) belong to the Python it is known to run on.
+    if (choice.fits && fitting) return { python: fitting.python, pipArgs: choice.pipArgs, constraints, why: `${version} installs on Python ${needed}` };
+    // One interpreter of another Python is the operator's own choice.
+    if (interpreters.length === 1) return { python: interpreters[0]!, pipArgs: [], constraints };
+    throw invalidInput(
+      `python lists ${versions.map((candidate) => `${candidate.python} (${candidate.version ?? 'cannot be run'})`).join(', ')}, but ${MANAGER_PACKAGE} ${version} needs Python ${needed ?? 'of a release that was tried'}; accepted: one interpreter, or one per Python the run's releases need, comma-separated`,
+    );
   }
   if (!needed) throw invalidInput(`no Python is known to run ${MANAGER_PACKAGE} ${version} (${choice.fits ? '' : choice.reason}); set python to the interpreter its Requires-Python names`);
   const found: string[] = [];
-  for (const candidate of [`python${needed}`, 'python3']) {
-    const result = await run(candidate, ['-c', 'import sys; print("%d.%d.%d" % sys.version_info[:3])']);
-    if (result.exitCode !== 0) continue;
-    const actual = result.stdout.trim();
+  for (const candidate of [`python${needed}`, ...pyenvInterpreters(needed), 'python3']) {
+    const actual = await versionOf(candidate);
+    if (actual === undefined) continue;
     found.push(`${candidate} is ${actual}`);
     if (actual.startsWith(`${needed}.`)) return { python: candidate, pipArgs: choice.fits ? choice.pipArgs : [], constraints, why: `${version} installs on Python ${needed}` };
   }
@@ -238,6 +248,27 @@ export async function chooseInterpreter(given: string | undefined, version: stri
   throw invalidInput(
     `${MANAGER_PACKAGE} ${version} needs Python ${needed} (${why}); on PATH ${found.join(', ') || `neither python${needed} nor python3 runs`}. Set python to a Python ${needed} interpreter`,
   );
+}
+
+/** "3.11.2", or undefined when the interpreter cannot be run. */
+async function versionOf(python: string): Promise<string | undefined> {
+  const result = await run(python, ['-c', 'import sys; print("%d.%d.%d" % sys.version_info[:3])']);
+  return result.exitCode === 0 ? result.stdout.trim() : undefined;
+}
+
+/**
+ * pyenv's builds of Python X.Y, newest patch first: its shims only run the versions pyenv has
+ * selected, so a python3.10 that pyenv installed but did not select is found here instead.
+ */
+export function pyenvInterpreters(pythonXY: string, root = process.env.PYENV_ROOT ?? join(homedir(), '.pyenv')): string[] {
+  const versions = join(root, 'versions');
+  if (!existsSync(versions)) return [];
+  const patch = (name: string) => Number(name.slice(pythonXY.length + 1));
+  return readdirSync(versions)
+    .filter((name) => name.startsWith(`${pythonXY}.`) && /^\d+$/.test(name.slice(pythonXY.length + 1)))
+    .sort((a, b) => patch(b) - patch(a))
+    .map((name) => join(versions, name, 'bin', `python${pythonXY}`))
+    .filter((path) => existsSync(path));
 }
 
 /** The manager's own alembic.ini.sample points at its scripts as a package resource (backend.ai-manager@22.03.3:alembic.ini.sample). */

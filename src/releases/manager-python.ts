@@ -2,17 +2,23 @@
  * Which Python each Backend.AI manager release installs on, as found by installing the final
  * patch of each line from PyPI (`scripts/manager-matrix.sh`, raw results in docs/manager-packages.md).
  *
- * The test bed's interpreters are Debian's (`scripts/pythons.sh`): bullseye's 3.9, bookworm's 3.11 and
- * trixie's 3.13. No Debian suite ships 3.10 or 3.12, so the lines that demand those are tried on the
- * nearest one with `--ignore-requires-python`, and recorded as not fitting where that does not work.
+ * The test bed's interpreters (`scripts/pythons.sh`) are Debian's where a suite has the Python:
+ * bullseye's 3.9, bookworm's 3.11 and trixie's 3.13. No Debian suite ships 3.10 or 3.12; the
+ * project machine's pyenv has both (CPython 3.10.13 and 3.12.1, built on bookworm), and the test
+ * bed runs them in the bookworm image. Where an entry names a patch version Requires-Python
+ * pins exactly (22.03.14: ==3.10.5), the nearest patch of the same X.Y is used with
+ * `--ignore-requires-python`.
  */
 import { invalidInput } from '../core/errors.js';
 import { splitVersion } from './catalogue.js';
 
-/** An interpreter of the test bed: `<python>-<Debian suite>`, an image of scripts/pythons.sh. */
-export type TestBedPython = '3.9-bullseye' | '3.11-bookworm' | '3.13-trixie';
+/**
+ * An interpreter of the test bed, an image of scripts/pythons.sh: `<python>-<Debian suite>`, or
+ * `<python>-pyenv` for the machine's pyenv build of a Python no suite has.
+ */
+export type TestBedPython = '3.9-bullseye' | '3.10-pyenv' | '3.11-bookworm' | '3.12-pyenv' | '3.13-trixie';
 
-export const TEST_BED_PYTHONS: readonly TestBedPython[] = ['3.9-bullseye', '3.11-bookworm', '3.13-trixie'];
+export const TEST_BED_PYTHONS: readonly TestBedPython[] = ['3.9-bullseye', '3.10-pyenv', '3.11-bookworm', '3.12-pyenv', '3.13-trixie'];
 
 /** What one install attempt showed; timings in seconds, the venv in MB. */
 export interface InstallResult {
@@ -114,15 +120,14 @@ export const MANAGER_PYTHON: readonly ManagerPythonEntry[] = [
     patches: [0, 3],
     tried: '22.03.3',
     requiresPython: '>=3.10',
-    python: null,
+    python: '3.10-pyenv',
     preinstall: [],
     pipArgs: [],
     constraints: MGR_CONSTRAINTS,
     constraintsSource: MGR_SOURCE,
-    head: null,
-    reason:
-      "22.03.0–22.03.3 need Python 3.10 (no Debian suite has it); on 3.11 pyzmq 22.1.0 and grpcio 1.48.2 (etcetra's pin) have no cp311 wheel and their sdists do not compile (longintrepr.h, _PyErr_StackItem.exc_type)",
+    head: '81c264528f20',
     results: [
+      { python: '3.10-pyenv', installs: true, alembic: true, cli: true, coldSeconds: 135, venvMegabytes: 164 },
       { python: '3.11-bookworm', installs: false, alembic: false, cli: false, failure: 'pyzmq 22.1.0 and grpcio 1.48.2 fail to build from sdist on 3.11, also with Cython<3 and --no-build-isolation' },
     ],
   },
@@ -131,14 +136,15 @@ export const MANAGER_PYTHON: readonly ManagerPythonEntry[] = [
     patches: [4, 14],
     tried: '22.03.14',
     requiresPython: '==3.10.5',
-    python: null,
+    python: '3.10-pyenv',
     preinstall: [],
+    // The wheel pins CPython 3.10.5 exactly; any 3.10 runs it.
     pipArgs: ['--ignore-requires-python'],
-    constraints: [],
-    head: null,
-    reason:
-      '22.03.4–22.03.14 demand exactly CPython 3.10.4/3.10.5; with --ignore-requires-python on 3.11 pip installs it, but aioredis 2.0.1 cannot be imported on 3.11 ("duplicate base class TimeoutError"), so neither alembic nor the CLI loads',
+    constraints: ['aiohttp-sse==2.1'],
+    constraintsSource: 'backend.ai@22.03.14:python.lock pins aiohttp-sse 2.1; the wheel asks only aiohttp_sse>=2.0, and later releases import typing.Self, which Python 3.10 lacks',
+    head: '81c264528f20',
     results: [
+      { python: '3.10-pyenv', installs: true, alembic: true, cli: true, coldSeconds: 37, venvMegabytes: 190 },
       {
         python: '3.11-bookworm',
         installs: true,
@@ -190,37 +196,28 @@ export const MANAGER_PYTHON: readonly ManagerPythonEntry[] = [
   },
   ...(
     [
-      ['24.03', 11, '24.03.11', 'etcd-client-py 0.3.0'],
-      ['24.09', 14, '24.09.14', 'etcd-client-py 0.3.0'],
-      ['24.12', 1, '24.12.1', 'etcd-client-py 0.3.0'],
-      ['25.1', 1, '25.1.1', 'etcd-client-py 0.3.0'],
+      ['24.03', 11, '24.03.11', '3596bc12ec09', 50, 208, 'etcd-client-py 0.3.0'],
+      ['24.09', 14, '24.09.14', 'ecc9f6322be4', 71, 242, 'etcd-client-py 0.3.0'],
+      // 24.12.0 was never published and 24.12.1 is yanked; pip still installs a yanked release pinned with ==.
+      ['24.12', 1, '24.12.1', '0bb88d5a46bf', 47, 243, 'etcd-client-py 0.3.0'],
+      ['25.1', 1, '25.1.1', 'fb89f5d7817b', 44, 250, 'etcd-client-py 0.3.0'],
+      ['25.5', 2, '25.5.2', '683ca0a32f41', 49, 253, "grpcio 1.62.2 (etcetra 0.1.19's pin)"],
     ] as const
-  ).map(([line, last, tried, extension]): ManagerPythonEntry => ({
+  ).map(([line, last, tried, head, coldSeconds, venvMegabytes, extension]): ManagerPythonEntry => ({
     line,
     patches: [0, last],
     tried,
     requiresPython: '>=3.12,<3.13',
-    python: null,
+    python: '3.12-pyenv',
     preinstall: [],
-    pipArgs: ['--ignore-requires-python'],
+    pipArgs: [],
     constraints: [],
-    head: null,
-    reason: `${line} needs Python 3.12 (no Debian suite has it); on 3.13 ${extension} has no cp313 wheel and its Rust build fetches rustup from static.rust-lang.org, which this machine cannot reach`,
-    results: [{ python: '3.13-trixie', installs: false, alembic: false, cli: false, failure: `${extension}: no cp313 wheel; sdist build needs Rust (rustup download: CERTIFICATE_VERIFY_FAILED)` }],
+    head,
+    results: [
+      { python: '3.12-pyenv', installs: true, alembic: true, cli: true, coldSeconds, venvMegabytes },
+      { python: '3.13-trixie', installs: false, alembic: false, cli: false, failure: `${extension}: no cp313 wheel, and its sdist does not build here (with --ignore-requires-python)` },
+    ],
   })),
-  {
-    line: '25.5',
-    patches: [0, 2],
-    tried: '25.5.2',
-    requiresPython: '>=3.12,<3.13',
-    python: null,
-    preinstall: [],
-    pipArgs: ['--ignore-requires-python'],
-    constraints: [],
-    head: null,
-    reason: "25.5 needs Python 3.12 (no Debian suite has it); on 3.13 grpcio 1.62.2 (etcetra 0.1.19's pin) has no cp313 wheel and its sdist does not build (No module named 'pkg_resources')",
-    results: [{ python: '3.13-trixie', installs: false, alembic: false, cli: false, failure: 'grpcio 1.62.2 sdist: No module named pkg_resources' }],
-  },
   ...(
     [
       ['25.6', 17, '25.6.17', 'c7fedaca4883', 34, 29, 224],

@@ -135,7 +135,7 @@ export const INPUTS: readonly InputSpec[] = [
     kind: 'string',
     usedBy: VENV,
     description:
-      'manager-venv: the Python that makes the venv. Empty: the one the release is known to install and run on (21.09: 3.9; 22.09–23.09: 3.11; 25.6+: 3.13; see README), found on PATH as pythonX.Y or python3; a release none fits is refused, naming the Python it needs.',
+      'manager-venv: the Python that makes the venvs; several, comma-separated, for a run whose releases need different Pythons (22.09 → 24.03: 3.11 and 3.12), each release taking the one of its own. Empty: the one the release is known to install and run on (21.09: 3.9; 22.03: 3.10; 22.09–23.09: 3.11; 24.03–25.5: 3.12; 25.6+: 3.13; see README), found on PATH as pythonX.Y, among the versions pyenv installed, or as python3; a release none fits is refused, naming the Python it needs.',
   },
   {
     name: 'pip-args',

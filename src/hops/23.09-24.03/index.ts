@@ -17,7 +17,7 @@ const python312 = guideNote({
   id: 'python-3.12',
   title: 'Python 3.12',
   action: "24.03's packages require CPython 3.12 (pants.toml, ==3.12.2–3.12.6): the manager, agents and storage proxies move to a 3.12 venv.",
-  why: 'install each component into a Python 3.12 venv; manager-venv finds python3.12 on PATH (actions/setup-python on a runner), or set python',
+  why: 'install each component into a Python 3.12 venv; manager-venv finds python3.12 on PATH (actions/setup-python on a runner) or among the versions pyenv installed, or set python',
 });
 
 export const hop: HopDefinition = { from: '23.09', to: '24.03', steps: [servicesStopped, schemaStep({ kind: 'apply-missing' }), python312] };
