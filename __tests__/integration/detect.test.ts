@@ -39,8 +39,9 @@ describe('version detection from alembic_version', () => {
     expect(report.outcome).toBe('success');
     expect(report.plan.map((h) => [h.hop, h.targetRevision])).toEqual([['21.09 → 22.03', '81c264528f20']]);
     // The steps that change data after the schema are planned too (the guide's notes follow them).
-    expect(report.plan[0]!.steps.map((s) => s.id).slice(0, 9)).toEqual([
+    expect(report.plan[0]!.steps.map((s) => s.id).slice(0, 10)).toEqual([
       'services-stopped',
+      'manager-connects',
       'schema',
       'concurrency-to-redis',
       'last-stat-sync',

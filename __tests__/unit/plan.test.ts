@@ -8,6 +8,7 @@ const shape = (plan: ReturnType<typeof makePlan>) => plan.hops.map((h) => ({ hop
 
 const GUIDE_2203 = [
   'services-stopped',
+  'manager-connects',
   'schema',
   'concurrency-to-redis',
   'last-stat-sync',
@@ -23,7 +24,7 @@ const GUIDE_2203 = [
 describe('plan', () => {
   it('21.03 → 22.03 goes through the latest 21.09 first', () => {
     expect(shape(makePlan(v('21.03'), v('22.03')))).toEqual([
-      { hop: '21.03 → 21.09', to: '21.09.9', steps: ['services-stopped', 'schema'] },
+      { hop: '21.03 → 21.09', to: '21.09.9', steps: ['services-stopped', 'manager-connects', 'schema'] },
       { hop: '21.09 → 22.03', to: '22.03.14', steps: GUIDE_2203 },
     ]);
   });

@@ -18,6 +18,13 @@ export interface LineFacts {
   readonly line: string;
   /** `backend.ai` arguments that rescan one registry, before the registry's name. */
   readonly imageRescanCommand: readonly string[];
+  /**
+   * What the rescan logs when it fails and then exits 0 anyway: from 22.03 the CLI catches every
+   * exception and only logs it (backend.ai@22.03.14:src/ai/backend/manager/cli/image_impl.py,
+   * `log.exception("An error occurred.")`; from 25.5 "Failed to scan registries" and "Unknown error
+   * occurred", backend.ai@25.5.2:src/ai/backend/manager/cli/image_impl.py).
+   */
+  readonly imageRescanFailures: readonly string[];
   /** The halfstack of the line's final patch (earlier patches may differ: see halfstackNote). */
   readonly halfstack: HalfstackImages;
   readonly halfstackNote?: string;
@@ -60,11 +67,16 @@ const NOT_OCCUPYING_2203 = ['TERMINATING', 'TERMINATED', 'PENDING', 'CANCELLED']
 
 const ASYNCPG_SINCE = '22.09';
 
+const RESCAN_FAILURES = ['An error occurred.'] as const;
+const RESCAN_FAILURES_2505 = ['Failed to scan registries', 'Unknown error occurred.'] as const;
+const RESCAN_REPORTS_SINCE = '25.5';
+
 function facts(line: string, halfstack: HalfstackImages, more: Partial<LineFacts> = {}): LineFacts {
   const [year] = line.split('.').map(Number);
   return {
     line,
     imageRescanCommand: year === 21 ? ETCD_RESCAN : IMAGE_RESCAN,
+    imageRescanFailures: compareLines(line, RESCAN_REPORTS_SINCE) >= 0 ? RESCAN_FAILURES_2505 : RESCAN_FAILURES,
     halfstack,
     concurrencyCounter: year === 21 ? 'keypairs-column' : 'redis',
     alembicDriver: compareLines(line, ASYNCPG_SINCE) >= 0 ? 'asyncpg' : 'psycopg2',
@@ -164,4 +176,36 @@ export const SECONDS_UNIT_SINCE: string = CLEAR_HISTORY_POLICIES.find((p) => p.s
 export function alembicDriverOf(version: string): AlembicDriver {
   const release = findRelease(version);
   return release ? lineFacts(release.series).alembicDriver : 'psycopg2';
+}
+
+/**
+ * Releases whose manager cannot connect to a PostgreSQL whose `server_version` carries a
+ * distribution's suffix, as Debian's and Ubuntu's packages and the official non-Alpine images
+ * report it ("15.18 (Debian 15.18-0+deb12u1)"): `connect_database` splits it on "." and int()
+ * fails on "18 (Debian 15" (backend.ai-manager@21.09.9:src/ai/backend/manager/models/utils.py,
+ * added by backend.ai-manager#407 in 21.03.21). The manager's server connects through it, and so
+ * do the CLI's image rescan and clear-history from 22.03. Fixed by backend.ai#1415
+ * (backend.ai@22.09.23:src/ai/backend/manager/models/utils.py parses only the first word).
+ * The halfstacks of these releases ran PostgreSQL's Alpine image, which reports a bare version.
+ */
+const SERVER_VERSION_UNPARSED: ReadonlyArray<readonly [string, string]> = [
+  ['21.03.21', '21.03.32'],
+  ['21.09.0', '21.09.9'],
+  ['22.03.0', '22.03.14'],
+  ['22.09.0', '22.09.22'],
+  ['23.03.0', '23.03.9'],
+];
+
+/** The releases with that fix, for messages: the first fixed patch of each affected line that has one. */
+export const SERVER_VERSION_FIXED_IN = ['22.09.23', '23.03.10', '23.09.0'] as const;
+
+/** Whether the manager of `version` fails to connect to a server reporting `serverVersion`. */
+export function managerFailsOnServerVersion(version: string, serverVersion: string): boolean {
+  const release = findRelease(version);
+  if (!release) return false;
+  const affected = SERVER_VERSION_UNPARSED.some(([first, last]) => compareReleases(findRelease(first)!, release) <= 0 && compareReleases(release, findRelease(last)!) <= 0);
+  if (!affected) return false;
+  // Python's `major, minor, *_ = map(int, v.split("."))` converts every part; int() takes digits with surrounding blanks only.
+  const parts = serverVersion.split('.');
+  return parts.length < 2 || !parts.every((part) => /^\s*[+-]?\d+\s*$/.test(part));
 }

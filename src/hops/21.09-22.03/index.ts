@@ -1,5 +1,6 @@
 /** 21.09 → 22.03: every item of the upgrade guide, in its order (and the one it never wrote). */
 import { servicesStopped } from '../../steps/services-stopped.js';
+import { managerConnects } from '../../steps/manager-connects.js';
 import { schema } from '../../steps/schema.js';
 import { redisPersistence } from '../../steps/redis-persistence.js';
 import { concurrencyToRedis } from './concurrency-to-redis.js';
@@ -14,5 +15,18 @@ import type { HopDefinition } from '../hop.js';
 export const hop: HopDefinition = {
   from: '21.09',
   to: '22.03',
-  steps: [servicesStopped, schema, concurrencyToRedis, lastStatSync, redisPersistence, imageMetadata, imageRescan, pruneEtcdImages, distributedLock, storageProxy, clearHistorySchedule],
+  steps: [
+    servicesStopped,
+    managerConnects,
+    schema,
+    concurrencyToRedis,
+    lastStatSync,
+    redisPersistence,
+    imageMetadata,
+    imageRescan,
+    pruneEtcdImages,
+    distributedLock,
+    storageProxy,
+    clearHistorySchedule,
+  ],
 };

@@ -4,6 +4,7 @@
  * every server component must run exactly the same version.
  */
 import { servicesStopped } from '../../steps/services-stopped.js';
+import { managerConnects } from '../../steps/manager-connects.js';
 import { schema } from '../../steps/schema.js';
 import { guideNote } from '../../steps/guide-note.js';
 import { alembicIniUrl } from './alembic-ini-url.js';
@@ -17,4 +18,4 @@ const sameVersionEverywhere = guideNote({
   why: 'agents, storage proxies and webservers are installed on their own hosts: upgrade their packages to the same release before starting them',
 });
 
-export const hop: HopDefinition = { from: '22.03', to: '22.09', steps: [servicesStopped, schema, alembicIniUrl, sameVersionEverywhere] };
+export const hop: HopDefinition = { from: '22.03', to: '22.09', steps: [servicesStopped, managerConnects, schema, alembicIniUrl, sameVersionEverywhere] };

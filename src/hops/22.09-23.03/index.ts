@@ -8,6 +8,7 @@
  * (backend.ai@22.09.23 and backend.ai@23.03.12:src/ai/backend/manager/models/alembic/versions/)
  */
 import { servicesStopped } from '../../steps/services-stopped.js';
+import { managerConnects } from '../../steps/manager-connects.js';
 import { schemaStep } from '../../steps/schema.js';
 import { columnsAcrossDowngrade } from '../../steps/columns-across-downgrade.js';
 import { guideNote } from '../../steps/guide-note.js';
@@ -45,5 +46,5 @@ const wsproxyToken = guideNote({
 export const hop: HopDefinition = {
   from: '22.09',
   to: '23.03',
-  steps: [servicesStopped, schemaStep({ kind: 'downgrade-first', downgradeTo: DOWNGRADE_TO }), columnsAcrossDowngrade(COLUMNS_DROPPED), vfolderLayout, wsproxyToken],
+  steps: [servicesStopped, managerConnects, schemaStep({ kind: 'downgrade-first', downgradeTo: DOWNGRADE_TO }), columnsAcrossDowngrade(COLUMNS_DROPPED), vfolderLayout, wsproxyToken],
 };
