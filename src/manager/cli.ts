@@ -64,10 +64,26 @@ export const HIDDEN_REDIS_FAILURE = 'Unexpected error while cleaning up redis hi
 
 /** The line of the manager's log that reports the Redis failure it does not turn into an exit code. */
 export function hiddenRedisFailure(output: string): string | undefined {
+  return hiddenFailure(output, [HIDDEN_REDIS_FAILURE]);
+}
+
+/** The rescan's logged failure, which its exit code does not show (src/releases/line-facts.ts, imageRescanFailures). */
+export function hiddenRescanFailure(series: string, output: string): string | undefined {
+  return hiddenFailure(output, lineFacts(series).imageRescanFailures);
+}
+
+/**
+ * The first line of the manager's log that holds one of `markers`, with the innermost exception
+ * that follows it (the last "SomethingError: message" of its traceback; a task group prints its
+ * sub-errors inside its own message), e.g. "ClientConnectorError: Cannot connect to host …".
+ */
+export function hiddenFailure(output: string, markers: readonly string[]): string | undefined {
   const lines = output.split('\n');
-  const at = lines.findIndex((line) => line.includes(HIDDEN_REDIS_FAILURE));
+  const at = lines.findIndex((line) => markers.some((marker) => line.includes(marker)));
   if (at < 0) return undefined;
-  // The exception follows on the next lines (a traceback); its last line says what happened.
-  const traceback = lines.slice(at + 1).find((line) => /^\S*(Error|Exception)\b.*:/.test(line.trim()));
-  return traceback ? `${lines[at]!.trim()} (${traceback.trim()})` : lines[at]!.trim();
+  const after = lines.slice(at + 1).join('\n');
+  // Up to the end of the line, or of the line inside a repr (a literal backslash-n); \' unescaped.
+  const raised = [...after.matchAll(/([A-Za-z_][\w.]*(?:Error|Exception)): ((?:[^\n\\]|\\(?!n))+)/g)].at(-1);
+  const cause = raised ? `${raised[1]}: ${raised[2]!.replace(/\\(['"])/g, '$1').trim()}` : undefined;
+  return cause ? `${lines[at]!.trim()} (${cause.length > 240 ? `${cause.slice(0, 240)}…` : cause})` : lines[at]!.trim();
 }

@@ -8,14 +8,16 @@
  * between the rescan and the putting back still finds the limits in etcd next time.
  */
 import type { Deployment } from '../../stores/deployment.js';
-import { imageRescanArgs, lastLines, requireSuccess, runManagerCli } from '../../manager/cli.js';
+import { hiddenRescanFailure, imageRescanArgs, lastLines, requireSuccess, runManagerCli } from '../../manager/cli.js';
+import { MigrationError } from '../../core/errors.js';
+import { serverVersion, unreadableServerVersion } from '../../steps/manager-connects.js';
 import { readImageTree } from './image-metadata.js';
 import { tableExists } from '../../stores/schema.js';
 import { join } from 'node:path';
 import { releaseVenvDir } from '../../manager/venv.js';
 import { targetRelease } from '../../releases/catalogue.js';
 import { knownRegistries } from './image-tree.js';
-import { changed, failed, ok, skipped, type Step, type StepContext } from '../../steps/step.js';
+import { changed, failed, ok, skipped, warning, type Step, type StepContext } from '../../steps/step.js';
 
 /** "name|architecture" → resource slot → its admin-set maximum. */
 export type AdminLimits = Map<string, Record<string, string>>;
@@ -31,11 +33,22 @@ export const imageRescan: Step = {
   async preflight(ctx) {
     if (!ctx.options.imageRescan) return [skipped('not requested: images come from etcd only; a rescan can be run later')];
     const registries = await registryNames(ctx.deployment);
+    // The CLI connects the way the manager does, and some releases cannot (steps/manager-connects.ts);
+    // a warning, not a refusal: a deployment that runs such a release on such a server has patched it.
+    const unreadable = unreadableServerVersion(ctx.hop.to.version, await serverVersion(ctx.deployment));
+    const connects = unreadable
+      ? [
+          warning(
+            `image-rescan runs the ${ctx.hop.to.version} manager's CLI, but ${unreadable}: unless your manager is patched, the rescan will fail; leave image-rescan off and rescan later with a release that has the fix`,
+          ),
+        ]
+      : [];
     if (ctx.options.managerVenv && !ctx.options.managerCommand) {
       return [
         skipped(
           `the rescan will run ${join(releaseVenvDir(ctx.options.managerVenv.dir, targetRelease(ctx.options.toVersion!).version), 'bin', 'backend.ai')} from the manager venv migrate makes: not checked here; it will rescan ${registries.join(', ')}`,
         ),
+        ...connects,
       ];
     }
     const help = [...imageRescanArgs(ctx.hop.to.series, '').slice(0, -1), '--help'];
@@ -45,9 +58,13 @@ export const imageRescan: Step = {
         failed(
           `image-rescan needs the ${ctx.hop.to.version} manager's CLI, but "${ctx.managerCli.command.join(' ')} ${help.join(' ')}" failed (exit ${result.exitCode}): ${lastLines(result.output)}; set manager-command or manager-venv`,
         ),
+        ...connects,
       ];
     }
-    return [ok(`will rescan ${registries.length} registr${registries.length === 1 ? 'y' : 'ies'} (${registries.join(', ')}) with ${ctx.managerCli.command.join(' ')}, then put back admin-set limits`)];
+    return [
+      ok(`will rescan ${registries.length} registr${registries.length === 1 ? 'y' : 'ies'} (${registries.join(', ')}) with ${ctx.managerCli.command.join(' ')}, then put back admin-set limits`),
+      ...connects,
+    ];
   },
 
   async dryRun(ctx) {
@@ -65,12 +82,30 @@ export const imageRescan: Step = {
     if (!ctx.options.imageRescan) return skipped('not requested');
     const limits = await adminLimits(ctx.deployment);
     const registries = await registryNames(ctx.deployment);
+    const failures: string[] = [];
     for (const registry of registries) {
       const args = imageRescanArgs(ctx.hop.to.series, registry);
       ctx.log.info(`${ctx.managerCli.command.join(' ')} ${args.join(' ')}`);
-      requireSuccess(ctx.managerCli, args, await runManagerCli(ctx.managerCli, args));
+      const result = await runManagerCli(ctx.managerCli, args);
+      try {
+        requireSuccess(ctx.managerCli, args, result);
+      } catch (error) {
+        const unreadable = unreadableServerVersion(ctx.hop.to.version, await serverVersion(ctx.deployment));
+        if (!unreadable || !(error instanceof MigrationError)) throw error;
+        throw new MigrationError(error.code, `${error.message} (${unreadable}; leave image-rescan off and rescan later with a release that has the fix)`);
+      }
+      // The manager logs a failed rescan and exits 0: its log is the only sign.
+      const hidden = hiddenRescanFailure(ctx.hop.to.series, result.output);
+      if (hidden) failures.push(`${registry}: ${hidden}`);
     }
+    // Put back what the rescans that did run overwrote, also when another one failed.
     const restored = await putBackAdminLimits(ctx.deployment, limits);
+    if (failures.length > 0) {
+      throw new MigrationError(
+        'inconsistent-state',
+        `the manager's rescan failed although ${ctx.managerCli.command.join(' ')} exited 0 (${failures.join('; ')}); the admin-set limits of ${restored} image(s) are put back. Fix the registry and run migrate again: the rescan runs again`,
+      );
+    }
     return changed(`rescanned ${registries.join(', ')}; put back the admin-set limits of ${restored} image(s) the rescan had reset`);
   },
 
