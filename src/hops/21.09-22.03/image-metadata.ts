@@ -4,6 +4,10 @@
  * src/ai/backend/manager/models/image.py, and its MIGRATION.md). A rescan
  * alone would lose aliases and admin-set resource limits, so bai-migrate copies the tree itself:
  * one transaction, idempotent, etcd left intact.
+ *
+ * Only rows PostgreSQL lacks are written. A row that is there already is the manager's: a registry
+ * rescan (image-rescan, or the operator's own) or an admin changed it after the import, and etcd's
+ * 21.09 tree is older than it. A later run must not put etcd's digests, labels and limits back.
  */
 import type { Deployment } from '../../stores/deployment.js';
 import { tableExists } from '../../stores/schema.js';
@@ -76,14 +80,8 @@ export const imageMetadata: Step = {
         `INSERT INTO images (name, image, tag, registry, architecture, config_digest, size_bytes, type, accelerators, labels, resources)
          SELECT r.name, r.image, r.tag, r.registry, r.architecture, r.digest, r.size_bytes, r.type::image_type, r.accelerators, r.labels, r.resources
            FROM ${DESIRED_IMAGES}
-         ON CONFLICT (name, architecture) DO UPDATE SET
-           image = EXCLUDED.image, tag = EXCLUDED.tag, registry = EXCLUDED.registry, config_digest = EXCLUDED.config_digest,
-           size_bytes = EXCLUDED.size_bytes, type = EXCLUDED.type, accelerators = EXCLUDED.accelerators,
-           labels = EXCLUDED.labels, resources = EXCLUDED.resources
-         WHERE (images.image, images.tag, images.registry, images.config_digest, images.size_bytes, images.type, images.accelerators, images.labels, images.resources)
-               IS DISTINCT FROM
-               (EXCLUDED.image, EXCLUDED.tag, EXCLUDED.registry, EXCLUDED.config_digest, EXCLUDED.size_bytes, EXCLUDED.type, EXCLUDED.accelerators, EXCLUDED.labels, EXCLUDED.resources)
-         RETURNING xmax = 0 AS inserted`,
+         ON CONFLICT (name, architecture) DO NOTHING
+         RETURNING true AS inserted`,
         [JSON.stringify(tree.images.map(toRow))],
       );
       // An alias names an image; with several architectures of it, x86_64 (the etcd era's only one) wins.
@@ -92,12 +90,13 @@ export const imageMetadata: Step = {
          SELECT DISTINCT ON (a.alias) a.alias, i.id
            FROM ${DESIRED_ALIASES} JOIN images i ON i.name = a.image
           ORDER BY a.alias, i.architecture <> 'x86_64', i.architecture
-         ON CONFLICT (alias) DO UPDATE SET image = EXCLUDED.image WHERE image_aliases.image IS DISTINCT FROM EXCLUDED.image
-         RETURNING xmax = 0 AS inserted`,
+         ON CONFLICT (alias) DO NOTHING
+         RETURNING true AS inserted`,
         [JSON.stringify(tree.aliases.map(({ alias, image }) => ({ alias, image })))],
       );
       await pg.query('COMMIT');
-      const counts = { images: split(images.rows), aliases: split(aliases.rows) };
+      const present = await countChanges(deployment, tree);
+      const counts = { images: { created: images.rows.length, kept: present.images.kept }, aliases: { created: aliases.rows.length, kept: present.aliases.kept } };
       const notes = [
         ...(tree.unusable.length > 0 ? [`skipped ${tree.unusable.length} unusable entr${tree.unusable.length === 1 ? 'y' : 'ies'} (kept in etcd and the backup bundle)`] : []),
         ...(tree.dangling.length > 0 ? [`${tree.dangling.length} dangling alias(es) not copied`] : []),
@@ -105,7 +104,7 @@ export const imageMetadata: Step = {
       ].join('; ');
       return images.rows.length + aliases.rows.length > 0
         ? changed(`wrote ${describeCounts(counts)}; ${notes}`)
-        : ok(`all ${tree.images.length} image(s) and ${tree.aliases.length} alias(es) are already in PostgreSQL; ${notes}`);
+        : ok(`all ${tree.images.length} image(s) and ${tree.aliases.length} alias(es) are already in PostgreSQL${keptNote(counts)}; ${notes}`);
     } catch (error) {
       await pg.query('ROLLBACK').catch(() => undefined);
       throw error;
@@ -115,15 +114,16 @@ export const imageMetadata: Step = {
   /** Every image tag and every alias key in etcd: each has its row, or is named as skipped or dangling. */
   async verify({ deployment, options }) {
     const tree = await readImageTree(deployment);
-    const { rows } = await deployment.postgres.query<{ name: string; architecture: string; config_digest: string }>('SELECT name, architecture, config_digest FROM images');
-    const digests = new Map(rows.map((r) => [`${r.name}\0${r.architecture}`, r.config_digest?.trim()]));
-    const wrong = tree.images.filter((i) => digests.get(`${i.name}\0${i.architecture}`) !== i.digest);
+    const { rows } = await deployment.postgres.query<{ name: string; architecture: string }>('SELECT name, architecture FROM images');
+    const present = new Set(rows.map((r) => `${r.name}\0${r.architecture}`));
+    const wrong = tree.images.filter((i) => !present.has(`${i.name}\0${i.architecture}`));
     const { rows: aliasRows } = await deployment.postgres.query<{ alias: string; name: string }>('SELECT a.alias, i.name FROM image_aliases a JOIN images i ON i.id = a.image');
     const resolved = new Map(aliasRows.map((r) => [r.alias, r.name]));
-    const unresolved = tree.aliases.filter((a) => resolved.get(a.alias) !== a.image);
+    // An alias the manager points elsewhere now is its own; one that is missing is not.
+    const unresolved = tree.aliases.filter((a) => !resolved.has(a.alias));
     const findings = [
       wrong.length === 0
-        ? ok(`every usable etcd image tag (${tree.images.length}) has its row in images (same name, architecture and digest)`)
+        ? ok(`every usable etcd image tag (${tree.images.length}) has its row in images (same name and architecture)`)
         : failed(
             `${wrong.length} etcd image tag(s) have no matching row in images (by name and architecture), e.g. ${wrong
               .slice(0, 3)
@@ -131,9 +131,9 @@ export const imageMetadata: Step = {
               .join(', ')}`,
           ),
       unresolved.length === 0
-        ? ok(`every resolvable alias (${tree.aliases.length} of ${tree.aliasKeys} alias key(s)) has its row pointing at its image`)
+        ? ok(`every resolvable alias (${tree.aliases.length} of ${tree.aliasKeys} alias key(s)) has its row`)
         : failed(
-            `${unresolved.length} alias(es) have no row pointing at their image, e.g. ${unresolved
+            `${unresolved.length} alias(es) have no row, e.g. ${unresolved
               .slice(0, 3)
               .map((a) => `${a.alias} → ${a.image}`)
               .join(', ')}`,
@@ -157,24 +157,24 @@ const DESIRED_IMAGES = `(SELECT name, image, tag, registry, architecture, digest
 /** The alias rows migrate writes (alias → image name), as a record set of $1 or $2. */
 const DESIRED_ALIASES = `json_to_recordset($1::json) AS a(alias text, image text)`;
 
+/** Rows the import writes, and rows PostgreSQL has already that differ from etcd (left as they are). */
 interface Counts {
-  images: { created: number; updated: number };
-  aliases: { created: number; updated: number };
-}
-
-function split(rows: ReadonlyArray<{ inserted: boolean }>): { created: number; updated: number } {
-  const created = rows.filter((r) => r.inserted).length;
-  return { created, updated: rows.length - created };
+  images: { created: number; kept: number };
+  aliases: { created: number; kept: number };
 }
 
 function describeCounts(counts: Counts): string {
-  const part = (what: string, c: { created: number; updated: number }) => `${c.created + c.updated} ${what} (${c.created} new, ${c.updated} changed)`;
-  return `${part('image row(s)', counts.images)} and ${part('alias row(s)', counts.aliases)}`;
+  return `${counts.images.created} image row(s) and ${counts.aliases.created} alias row(s)${keptNote(counts)}`;
+}
+
+function keptNote(counts: Counts): string {
+  const kept = [...(counts.images.kept > 0 ? [`${counts.images.kept} image row(s)`] : []), ...(counts.aliases.kept > 0 ? [`${counts.aliases.kept} alias row(s)`] : [])];
+  return kept.length > 0 ? ` (${kept.join(' and ')} already in PostgreSQL differ from etcd and are left as they are: the manager's, e.g. from a registry rescan)` : '';
 }
 
 /**
- * What apply would write, found by reading only: the same rows compared with the same predicates
- * as apply's upserts, so the dry run's numbers are the ones migrate then reports.
+ * What apply would write, found by reading only (the same predicates as apply's inserts, so the
+ * dry run's numbers are the ones migrate then reports), and which present rows differ from etcd.
  */
 async function countChanges(deployment: Deployment, tree: EtcdImageTree): Promise<Counts> {
   const images = JSON.stringify(tree.images.map(toRow));
@@ -182,9 +182,9 @@ async function countChanges(deployment: Deployment, tree: EtcdImageTree): Promis
   if (!(await tableExists(deployment.postgres, 'images'))) {
     // A 21.09 database: alembic creates the tables empty, so every row is new.
     const names = new Set(tree.images.map((i) => i.name));
-    return { images: { created: tree.images.length, updated: 0 }, aliases: { created: tree.aliases.filter((a) => names.has(a.image)).length, updated: 0 } };
+    return { images: { created: tree.images.length, kept: 0 }, aliases: { created: tree.aliases.filter((a) => names.has(a.image)).length, kept: 0 } };
   }
-  const { rows } = await deployment.postgres.query<{ images_created: string; images_updated: string; aliases_created: string; aliases_updated: string }>(
+  const { rows } = await deployment.postgres.query<{ images_created: string; images_kept: string; aliases_created: string; aliases_kept: string }>(
     `WITH desired AS (SELECT * FROM ${DESIRED_IMAGES}),
      image_changes AS (
        SELECT i.id IS NULL AS created FROM desired r LEFT JOIN images i ON i.name = r.name AND i.architecture = r.architecture
@@ -199,15 +199,15 @@ async function countChanges(deployment: Deployment, tree: EtcdImageTree): Promis
        SELECT p.alias IS NULL AS created FROM wanted w LEFT JOIN present p ON p.alias = w.alias
         WHERE p.alias IS NULL OR (p.name, p.architecture) IS DISTINCT FROM (w.name, w.architecture))
      SELECT (SELECT count(*) FILTER (WHERE created) FROM image_changes) AS images_created,
-            (SELECT count(*) FILTER (WHERE NOT created) FROM image_changes) AS images_updated,
+            (SELECT count(*) FILTER (WHERE NOT created) FROM image_changes) AS images_kept,
             (SELECT count(*) FILTER (WHERE created) FROM alias_changes) AS aliases_created,
-            (SELECT count(*) FILTER (WHERE NOT created) FROM alias_changes) AS aliases_updated`,
+            (SELECT count(*) FILTER (WHERE NOT created) FROM alias_changes) AS aliases_kept`,
     [images, aliases],
   );
   const r = rows[0]!;
   return {
-    images: { created: Number(r.images_created), updated: Number(r.images_updated) },
-    aliases: { created: Number(r.aliases_created), updated: Number(r.aliases_updated) },
+    images: { created: Number(r.images_created), kept: Number(r.images_kept) },
+    aliases: { created: Number(r.aliases_created), kept: Number(r.aliases_kept) },
   };
 }
 
