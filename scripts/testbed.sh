@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Provision the local test bed on a Debian machine without registry access:
 # a Docker engine with host networking only, and one image built from Debian's
-# packages that holds PostgreSQL 15, Redis 7.0 and etcd 3.4.
+# packages that holds PostgreSQL 15, Redis 7.0, etcd 3.4 and a Docker registry (distribution 2.8,
+# which the real manager's image rescan is tested against).
 # Idempotent: an engine that answers and an image that exists are reused.
 set -euo pipefail
 
@@ -46,9 +47,22 @@ ensure_engine() {
   exit 1
 }
 
+PACKAGES=postgresql-15,redis-server,etcd-server,docker-registry
+
 ensure_image() {
   if docker image inspect "$IMAGE" >/dev/null 2>&1; then
-    log "image $IMAGE present"
+    if docker run --rm --network host "$IMAGE" test -x /usr/bin/docker-registry; then
+      log "image $IMAGE present"
+      return
+    fi
+    # An image of an earlier test bed: add the registry with the image's own apt.
+    log "image $IMAGE lacks docker-registry: adding it"
+    docker rm -f bai-testbed-extend >/dev/null 2>&1 || true
+    docker run --name bai-testbed-extend --network host "$IMAGE" sh -c \
+      'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-registry >/dev/null && rm -rf /var/lib/apt/lists/*'
+    docker commit bai-testbed-extend "$IMAGE" >/dev/null
+    docker rm bai-testbed-extend >/dev/null
+    log "image $IMAGE has docker-registry"
     return
   fi
   local mirror rootfs
@@ -56,7 +70,7 @@ ensure_image() {
   mirror=${mirror:-http://deb.debian.org/debian}
   rootfs=$(mktemp -d /tmp/bai-testbed-rootfs.XXXXXX)
   log "debootstrap bookworm from $mirror into $rootfs"
-  debootstrap --variant=minbase --include=postgresql-15,redis-server,etcd-server \
+  debootstrap --variant=minbase --include="$PACKAGES" \
     bookworm "$rootfs" "$mirror" >/tmp/bai-testbed-debootstrap.log 2>&1 || {
     tail -30 /tmp/bai-testbed-debootstrap.log >&2
     exit 1
