@@ -63,9 +63,10 @@ describe('managerPythonFor', () => {
   });
 
   it('refuses what was not tried and what is not a version', () => {
-    const untried = managerPythonFor('21.03.32');
+    const untried = managerPythonFor('21.03.0');
     expect(untried.fits).toBe(false);
-    if (!untried.fits) expect(untried.reason).toMatch(/21\.03 was not tried/);
+    if (!untried.fits) expect(untried.reason).toMatch(/21\.03\.0 is outside the patches tried for line 21\.03 \(1–32\)/);
+    expect(managerPythonFor('21.03')).toMatchObject({ fits: true, version: '21.03.32', python: '3.9-bullseye', constraints: ['Cython<3', 'protobuf<4'] });
     const beyond = managerPythonFor('26.4.12');
     if (!beyond.fits) expect(beyond.reason).toMatch(/outside the patches tried/);
     expect(beyond.fits).toBe(false);

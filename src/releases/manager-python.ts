@@ -94,6 +94,20 @@ const MGR_SOURCE =
 
 export const MANAGER_PYTHON: readonly ManagerPythonEntry[] = [
   {
+    // Only the final patch was tried; 21.03.0 asked for 3.8, every later one for 3.9.
+    line: '21.03',
+    patches: [1, 32],
+    tried: '21.03.32',
+    requiresPython: '>=3.9',
+    python: '3.9-bullseye',
+    preinstall: [],
+    pipArgs: [],
+    constraints: MGR_CONSTRAINTS,
+    constraintsSource: MGR_SOURCE,
+    head: '8679d0a7e22b',
+    results: [{ python: '3.9-bullseye', installs: true, alembic: true, cli: true, coldSeconds: 34, warmSeconds: 28, venvMegabytes: 154 }],
+  },
+  {
     line: '21.09',
     patches: [0, 9],
     tried: '21.09.9',
