@@ -14,7 +14,20 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { snapshotState, useDeployments } from '../support/deployment.js';
-import { BAI_CACHE, ensureRealManagerVenv, managerAlembicIni, real2109Schema, real2109Template, type RealManagerVenv } from '../support/real-manager.js';
+import {
+  BAI_CACHE,
+  copyKernels,
+  ensureRealManagerVenv,
+  expectedKept,
+  historyKernels,
+  managerAlembicIni,
+  MANAGER_TOML_LOGGING,
+  MANAGER_TOML_MANAGER,
+  real2109Schema,
+  real2109Template,
+  runManagerCliInContainer,
+  type RealManagerVenv,
+} from '../support/real-manager.js';
 import { runAlembic } from '../../src/manager/alembic.js';
 import { runEngine, tempDir } from '../support/run.js';
 import { encodings, NOT_PLANTED, plantSecrets } from '../support/real-2109.js';
@@ -23,6 +36,7 @@ import { startServers } from '../../src/rehearsal/servers.js';
 import { ranRealPackage } from '../support/real-lines.js';
 import { COLUMNS_DROPPED, DOWNGRADE_TO } from '../../src/hops/22.09-23.03/index.js';
 import { latestRelease } from '../../src/releases/releases.js';
+import { pyenvInterpreters } from '../../src/manager/venv.js';
 
 const info = inject('testbed');
 const { admin, deploy } = useDeployments(info);
@@ -236,6 +250,48 @@ describe('22.09.23 → 23.03.12 → 23.09.10 with the real packages (manager-ven
     expect(sql[1]).not.toContain('210c4d9be768');
   }, 1_800_000);
 
+  it('22.09.23 → 24.03 in one run: 24.03.11, on pyenv’s Python 3.12, applies by id the six revisions a plain upgrade from 23.09 would skip, after the vfolders.status type gets the name its scripts use', async () => {
+    const deployment = await deploy2209();
+    const toml = deployment.writeManagerToml();
+    // One interpreter per Python the run's releases need: 22.09–23.09 on 3.11, 24.03 on 3.12.
+    const python312 = pyenvInterpreters('3.12')[0];
+    expect(python312, 'the machine has no Python 3.12 (pyenv) for 24.03').toBeDefined();
+    const inputs = { ...migrateFrom2209(toml, '24.03'), python: `/usr/bin/python3.11,${python312}` };
+
+    const run = await runEngine(inputs);
+    expect(run.report.error).toBeUndefined();
+    expect(run.report.entries.filter((e) => e.phase === 'apply' && e.step === 'schema').map((e) => [e.hop, e.status, e.detail])).toEqual([
+      ['22.09 → 23.03', 'changed', expect.stringContaining(`downgrade to ${DOWNGRADE_TO}`)],
+      ['23.03 → 23.09', 'changed', `alembic upgrade ${latestRelease('23.03').head} → ${latestRelease('23.09').head} (23.09.11)`],
+      [
+        '23.09 → 24.03',
+        'changed',
+        `applied 16 revision(s) by id (among them 308bcecec5c2, 3f47af213b05, 41f332243bf9, 5ba7fde56ddb, 7ff52ff68bfc, b86b341fd9c9, which alembic upgrade would skip); then alembic_version collapsed to ${latestRelease('24.03').head} (24.03.11)`,
+      ],
+    ]);
+    // The column's type as alembic made it, renamed to what 24.03.11's 5ba7fde56ddb and 7ff52ff68bfc
+    // alter and drop; without it they fail ("type vfolderoperationstatus does not exist").
+    expect(run.report.entries.find((e) => e.phase === 'apply' && e.step === 'vfolder-status-type')?.detail).toBe(
+      'renamed type vfolderstatus to vfolderoperationstatus (ALTER TYPE vfolderoperationstatus RENAME TO vfolderstatus undoes it)',
+    );
+    const { rows: status } = await deployment.pg.query(`SELECT data_type FROM information_schema.columns WHERE table_name = 'vfolders' AND column_name = 'status'`);
+    expect(status).toEqual([{ data_type: 'character varying' }]);
+    const { rows: revisions } = await deployment.pg.query<{ version_num: string }>('SELECT version_num FROM alembic_version');
+    expect(revisions).toEqual([{ version_num: latestRelease('24.03').head }]);
+    // What the six did, by 24.03.11's own scripts: groups.type (308bcecec5c2), vfolder indexes
+    // (41f332243bf9), the resource policies' vfolder limits moved off keypair policies (b86b341fd9c9).
+    const { rows } = await deployment.pg.query<{ fact: string }>(
+      `SELECT 'groups.type' AS fact FROM information_schema.columns WHERE table_name = 'groups' AND column_name = 'type'
+       UNION ALL SELECT 'ix_vfolders_host' FROM pg_indexes WHERE indexname = 'ix_vfolders_host'
+       UNION ALL SELECT 'keypair_resource_policies.max_vfolder_count' FROM information_schema.columns WHERE table_name = 'keypair_resource_policies' AND column_name = 'max_vfolder_count'
+       ORDER BY 1`,
+    );
+    expect(rows.map((r) => r.fact)).toEqual(['groups.type', 'ix_vfolders_host']);
+    ranRealPackage('24.03.11', 'alembic (revisions applied by id), on Python 3.12');
+
+    await expectVerifiedAndDone(inputs);
+  }, 1_800_000);
+
   it('a snapshot of a real 22.09.23 deployment holds none of the secrets planted in its free-text columns, and its rehearsal of 22.09 → 23.03 with the real packages ends verified', async () => {
     const deployment = await deploy2209();
     const { rows } = await deployment.pg.query<{ secret_key: string }>('SELECT secret_key FROM keypairs');
@@ -280,4 +336,44 @@ describe('22.09.23 → 23.03.12 → 23.09.10 with the real packages (manager-ven
       await servers.stop();
     }
   }, 1_800_000);
+});
+
+describe('clear-history: the real backend.ai-manager 22.09.23 CLI and bai-migrate on the 22.09 schema', () => {
+  /** A 22.09.23 deployment holding only `kernels`, and Redis DB 0 holding a stat key per kernel and one key that is no kernel's. */
+  async function withHistory(kernels: ReturnType<typeof historyKernels>) {
+    const deployment = await deploy2209();
+    await copyKernels(deployment.pg, kernels);
+    await deployment.pg.query('DELETE FROM kernels WHERE id <> ALL($1::uuid[])', [kernels.map((k) => k.id)]);
+    const redis = admin().redis(0);
+    await redis.flushdb();
+    const stats = redis.pipeline();
+    for (const { id } of kernels) stats.set(id, JSON.stringify({ cpu_util: { current: '12.5' } }));
+    stats.set('keypair.concurrency_used.AKTEST00000000000001', '1');
+    await stats.exec();
+    return deployment;
+  }
+  const state = async (deployment: Awaited<ReturnType<typeof deploy2209>>) => ({
+    kernels: (await deployment.pg.query<{ id: string }>('SELECT id::text FROM kernels ORDER BY id')).rows.map((r) => r.id),
+    redisKeys: (await admin().redis(0).keys('*')).sort(),
+  });
+
+  it('the real `mgr clear-history -r 30d` and bai-migrate (mode: bai-migrate) leave the same kernel rows and the same Redis keys', async () => {
+    const kernels = historyKernels();
+    const kept = expectedKept(kernels);
+    const expected = { kernels: kept, redisKeys: [...kept, 'keypair.concurrency_used.AKTEST00000000000001'].sort() };
+
+    const one = await withHistory(kernels);
+    const toml = one.writeManagerToml(MANAGER_TOML_LOGGING, { manager: MANAGER_TOML_MANAGER });
+    const manager = await runManagerCliInContainer(manager2209, { dir: dirname(toml), managerToml: toml, alembicIni: '' }, ['mgr', 'clear-history', '-r', '30d']);
+    expect(`${manager.stdout}\n${manager.stderr}`).not.toMatch(/Unexpected error while cleaning up redis history/);
+    const byManager = await state(one);
+    expect(byManager).toEqual(expected);
+    ranRealPackage('22.09.23', 'mgr clear-history');
+
+    const other = await withHistory(kernels);
+    const { report } = await runEngine({ command: 'clear-history', mode: 'bai-migrate', 'manager-config': other.writeManagerToml(), retention: '30d' });
+    expect(report.error).toBeUndefined();
+    expect(report.history).toMatchObject({ kernels: kernels.length - kept.length, redisKeys: kernels.length - kept.length });
+    expect(await state(other)).toEqual(byManager);
+  }, 600_000);
 });

@@ -6,7 +6,6 @@
  * The first run on a machine builds the interpreter image and the venv (minutes); nothing here
  * skips when they cannot be built.
  */
-import { randomUUID } from 'node:crypto';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
@@ -16,6 +15,8 @@ import { runEngine, tempDir } from '../support/run.js';
 import { ranRealPackage } from '../support/real-lines.js';
 import {
   copyKernels,
+  expectedKept,
+  historyKernels,
   dockerRunArgs,
   ensureRealManagerVenv,
   MANAGER_TOML_LOGGING,
@@ -76,19 +77,6 @@ describe(`the real backend.ai-manager ${RELEASE} schema (its own mgr schema ones
   });
 });
 
-/** Terminated kernels on both sides of a 30-day retention (days away from the cutoff, so the manager's clock and PostgreSQL's agree), and kernels that stay. */
-function historyKernels(): KernelSpec[] {
-  const daysAgo = (days: number) => new Date(Date.now() - days * 86_400_000).toISOString();
-  return [
-    ...[31, 45, 90, 400].map((days) => ({ id: randomUUID(), status: 'TERMINATED', terminatedAt: daysAgo(days) })),
-    { id: randomUUID(), status: 'CANCELLED', terminatedAt: daysAgo(60) },
-    { id: randomUUID(), status: 'ERROR', terminatedAt: daysAgo(35) },
-    ...[1, 10, 29].map((days) => ({ id: randomUUID(), status: 'TERMINATED', terminatedAt: daysAgo(days) })),
-    { id: randomUUID(), status: 'RUNNING', terminatedAt: null },
-    { id: randomUUID(), status: 'PENDING', terminatedAt: null },
-  ];
-}
-
 /** Two deployments with the real schema and the same kernels (only `kernels`), and a stat key per kernel in Redis DB 0. */
 async function twoIdenticalDeployments(): Promise<{ one: TestDeployment; other: TestDeployment; kernels: KernelSpec[] }> {
   const kernels = historyKernels();
@@ -109,12 +97,6 @@ async function remainingKernels(deployment: TestDeployment) {
   const { rows } = await deployment.pg.query('SELECT id::text, session_id::text, status::text, terminated_at, access_key FROM kernels ORDER BY id');
   return rows;
 }
-
-const expectedKept = (kernels: KernelSpec[]) =>
-  kernels
-    .filter((k) => k.terminatedAt === null || Date.now() - Date.parse(k.terminatedAt) < 30 * 86_400_000)
-    .map((k) => k.id)
-    .sort();
 
 describe(`clear-history: the real backend.ai-manager ${RELEASE} CLI and bai-migrate`, () => {
   it('the real `backend.ai mgr clear-history -r 30d` and bai-migrate (mode: bai-migrate) leave the same kernel rows, and 21.09 leaves Redis alone', async () => {

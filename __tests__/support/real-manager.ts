@@ -12,6 +12,7 @@
  * Nothing here skips: an image or venv that cannot be built throws, with pip's last lines.
  */
 import { execFile, execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -388,6 +389,26 @@ export async function real2109Template(venv: RealManagerVenv, admin: Admin, info
   await admin.pg.query(`ALTER DATABASE ${name}_building RENAME TO ${name}`);
   return name;
 }
+
+/** Terminated kernels on both sides of a 30-day retention (days away from the cutoff, so the manager's clock and PostgreSQL's agree), and kernels that stay. */
+export function historyKernels(): KernelSpec[] {
+  const daysAgo = (days: number) => new Date(Date.now() - days * 86_400_000).toISOString();
+  return [
+    ...[31, 45, 90, 400].map((days) => ({ id: randomUUID(), status: 'TERMINATED', terminatedAt: daysAgo(days) })),
+    { id: randomUUID(), status: 'CANCELLED', terminatedAt: daysAgo(60) },
+    { id: randomUUID(), status: 'ERROR', terminatedAt: daysAgo(35) },
+    ...[1, 10, 29].map((days) => ({ id: randomUUID(), status: 'TERMINATED', terminatedAt: daysAgo(days) })),
+    { id: randomUUID(), status: 'RUNNING', terminatedAt: null },
+    { id: randomUUID(), status: 'PENDING', terminatedAt: null },
+  ];
+}
+
+/** The ids of `kernels` a 30-day retention keeps, sorted. */
+export const expectedKept = (kernels: readonly KernelSpec[]): string[] =>
+  kernels
+    .filter((k) => k.terminatedAt === null || Date.now() - Date.parse(k.terminatedAt) < 30 * 86_400_000)
+    .map((k) => k.id)
+    .sort();
 
 export interface KernelSpec {
   readonly id: string;
