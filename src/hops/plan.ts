@@ -77,8 +77,8 @@ export function requireSupported(plan: Plan): void {
 /**
  * The earliest series the database's revision belongs to: an extra hop is harmless, a missed one
  * is not. A schema at a series' head does not prove the rest of the hop into it was done (a run
- * killed after its schema step), so when that hop has other changes, it is planned again; its
- * steps are idempotent and report what was already done.
+ * killed after its schema step), so when that hop has changes after its schema step, it is
+ * planned again; its steps are idempotent and report what was already done.
  */
 function detectedStart(position: SchemaPosition | undefined): VersionRef {
   if (!position) throw invalidInput(`from-version is not set and cannot be detected without PostgreSQL; set from-version (${describeAcceptedVersions()})`);
@@ -86,7 +86,9 @@ function detectedStart(position: SchemaPosition | undefined): VersionRef {
   const index = seriesIndex(release.series);
   const previous = SERIES[index - 1];
   const hopInto = previous ? HOP_STEPS[`${previous}→${release.series}`] : undefined;
-  const series = hopInto?.some((step) => step.kind === 'change' && step.id !== 'schema') ? previous! : release.series;
+  // Only changes after the schema step can be left undone by a run that got the schema there.
+  const afterSchema = hopInto?.slice(hopInto.findIndex((step) => step.id === 'schema') + 1) ?? [];
+  const series = afterSchema.some((step) => step.kind === 'change') ? previous! : release.series;
   return { input: series, series };
 }
 
