@@ -8,9 +8,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { snapshotState, useDeployments } from '../support/deployment.js';
+import { useDeployments } from '../support/deployment.js';
 import { BAI_CACHE, ensureRealManagerVenv, real2109Schema, real2109Template, requireLoopback } from '../support/real-manager.js';
-import { runEngine } from '../support/run.js';
+import { dryRunThenMigrate, expectVerifiedAndDone } from '../support/real-runs.js';
 import { ranRealPackage } from '../support/real-lines.js';
 import { latestRelease } from '../../src/releases/releases.js';
 
@@ -41,13 +41,7 @@ describe(`${SOURCE.version} → ${TARGET.version} with the real packages (manage
       'backup-dir': mkdtempSync(join(tmpdir(), 'bai-real-2103-backup-')),
     };
 
-    const untouched = await snapshotState(admin(), deployment);
-    const dry = await runEngine({ ...inputs, 'dry-run': 'true' });
-    expect(dry.report.error).toBeUndefined();
-    expect(await snapshotState(admin(), deployment)).toEqual(untouched);
-
-    const run = await runEngine(inputs);
-    expect(run.report.error).toBeUndefined();
+    const run = { report: await dryRunThenMigrate(admin(), deployment, inputs) };
     expect(run.report.entries.filter((e) => e.phase === 'apply' && e.step === 'schema').map((e) => [e.status, e.detail])).toEqual([
       ['changed', `alembic upgrade ${SOURCE.head} → ${TARGET.head} (${TARGET.version})`],
     ]);
@@ -55,10 +49,6 @@ describe(`${SOURCE.version} → ${TARGET.version} with the real packages (manage
     expect(after).toEqual([{ version_num: TARGET.head }]);
     ranRealPackage(TARGET.version, 'alembic upgrade');
 
-    const verified = await runEngine({ ...inputs, command: 'verify' });
-    expect(verified.report.error).toBeUndefined();
-    const again = await runEngine(inputs);
-    expect(again.report.error).toBeUndefined();
-    expect(again.report.entries.filter((e) => e.phase === 'apply' && e.status === 'changed')).toEqual([]);
+    await expectVerifiedAndDone(inputs);
   }, 1_800_000);
 });

@@ -9,20 +9,17 @@
  * The product's venvs are kept under /var/cache/bai-migrate/product-venvs between runs (reused by
  * their marker); pip's cache is the test bed's.
  */
-import { readFileSync } from 'node:fs';
-import { gunzipSync } from 'node:zlib';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { snapshotState, useDeployments, type TestDeployment } from '../support/deployment.js';
+import { useDeployments, type TestDeployment } from '../support/deployment.js';
 import { BAI_CACHE, ensureRealManagerVenv, MANAGER_TOML_LOGGING, MANAGER_TOML_MANAGER, real2109Schema, real2109Template, requireLoopback } from '../support/real-manager.js';
-import { runEngine, tempDir } from '../support/run.js';
-import { encodings, NOT_PLANTED, plantSecrets } from '../support/real-2109.js';
-import { freePort, localImageAvailable, LOCAL_IMAGE } from '../support/testbed.js';
+import { runEngine } from '../support/run.js';
+import { dryRunThenMigrate, rehearseVerified, snapshotWithoutSecrets } from '../support/real-runs.js';
+import { freePort } from '../support/testbed.js';
 import { pushImage, startRegistry, type KernelImage, type TestRegistry } from '../support/registry.js';
 import { startPlainPostgres, type PlainPostgres } from '../support/plain-postgres.js';
-import { startServers } from '../../src/rehearsal/servers.js';
 import { ranRealPackage } from '../support/real-lines.js';
 import { latestRelease } from '../../src/releases/releases.js';
 
@@ -143,13 +140,7 @@ describe(`21.09.9 → ${TARGET.version} with the real packages (manager-venv on 
     const toml = realToml(deployment);
     const inputs = migrateTo2203(toml, { 'image-rescan': 'true' });
 
-    const untouched = await snapshotState(admin(), deployment);
-    const dry = await runEngine({ ...inputs, 'dry-run': 'true' });
-    expect(dry.report.error).toBeUndefined();
-    expect(await snapshotState(admin(), deployment)).toEqual(untouched);
-
-    const run = await runEngine(inputs);
-    expect(run.report.error).toBeUndefined();
+    const run = { report: await dryRunThenMigrate(admin(), deployment, inputs) };
     expect(run.report.entries.filter((e) => e.phase === 'apply' && e.step !== 'backup').map((e) => [e.step, e.status])).toEqual([
       ['schema', 'changed'],
       ['concurrency-to-redis', 'changed'],
@@ -183,7 +174,6 @@ describe(`21.09.9 → ${TARGET.version} with the real packages (manager-venv on 
 
     const verified = await runEngine({ ...inputs, command: 'verify' });
     expect(verified.report.error).toBeUndefined();
-    expect(verified.report.entries.filter((e) => e.status === 'failed')).toEqual([]);
     // Without the rescan (which runs whenever it is asked for), nothing is left to do, and etcd's
     // older copy of the rescanned image does not overwrite the registry's.
     const again = await runEngine({ ...inputs, 'image-rescan': 'false' });
@@ -218,43 +208,9 @@ describe(`21.09.9 → ${TARGET.version} with the real packages (manager-venv on 
 
   it('a snapshot of a real 21.09.9 deployment holds none of its planted secrets, and its rehearsal of 21.09 → 22.03 with the real 22.03.14 ends verified', async () => {
     const deployment = await deploy({ schemaOf: real2109Schema(template2109) });
-    const { rows } = await deployment.pg.query<{ secret_key: string }>('SELECT secret_key FROM keypairs');
-    const secrets = [...rows.map((r) => r.secret_key), ...(await plantSecrets(deployment.pg, ['kernels', 'keypairs', 'users', 'agents', 'scaling_groups'], NOT_PLANTED))];
     const toml = realToml(deployment);
-    const file = join(tempDir(), 'snapshot.jsonl.gz');
-    const snapshot = await runEngine({ command: 'snapshot', 'manager-config': toml, 'snapshot-file': file });
-    expect(snapshot.report.error).toBeUndefined();
-    const raw = readFileSync(file);
-    const text = gunzipSync(raw).toString('utf8');
-    expect(secrets.length).toBeGreaterThan(500);
-    for (const secret of secrets) {
-      for (const form of encodings(secret)) expect(text.includes(form) || raw.includes(form), `secret ${secret.slice(0, 6)}… in the snapshot`).toBe(false);
-    }
-
-    const servers = await startServers({ series: '21.09', localImage: localImageAvailable() ? LOCAL_IMAGE : undefined });
-    try {
-      const rehearsal = await runEngine({
-        ...migrateTo2203(toml),
-        command: 'rehearse',
-        'snapshot-file': file,
-        'allow-running-services': 'true',
-        'rehearsal-servers': 'given',
-        'postgres-url': `postgresql://postgres:${servers.postgres.password}@${servers.postgres.host}:${servers.postgres.port}/postgres`,
-        'redis-url': `redis://:${servers.redis.password}@${servers.redis.host}:${servers.redis.port}`,
-        'etcd-endpoints': `${servers.etcd.host}:${servers.etcd.port}`,
-      });
-      expect(rehearsal.report.error).toBeUndefined();
-      expect(rehearsal.report.entries.filter((e) => e.phase === 'rehearse').map((e) => [e.step, e.status])).toEqual([
-        ['snapshot', 'ok'],
-        ['servers', 'ok'],
-        ['restore', 'ok'],
-        ['final verify', 'ok'],
-        ['result', 'ok'],
-      ]);
-      expect(rehearsal.report.entries.find((e) => e.phase === 'apply' && e.step === 'schema' && e.status === 'changed')?.detail).toMatch(new RegExp(`^alembic upgrade 60a1effa77d2 → ${TARGET.head}`));
-      ranRealPackage(TARGET.version, 'rehearsal');
-    } finally {
-      await servers.stop();
-    }
+    const rehearsal = await rehearseVerified('21.09', migrateTo2203(toml), await snapshotWithoutSecrets(deployment, toml));
+    expect(rehearsal.entries.find((e) => e.phase === 'apply' && e.step === 'schema' && e.status === 'changed')?.detail).toMatch(new RegExp(`^alembic upgrade 60a1effa77d2 → ${TARGET.head}`));
+    ranRealPackage(TARGET.version, 'rehearsal');
   }, 1_800_000);
 });

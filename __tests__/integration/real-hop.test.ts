@@ -9,11 +9,10 @@
  * their marker); pip's cache is the test bed's.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { gunzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { snapshotState, useDeployments } from '../support/deployment.js';
+import { useDeployments } from '../support/deployment.js';
 import {
   BAI_CACHE,
   copyKernels,
@@ -29,10 +28,8 @@ import {
   type RealManagerVenv,
 } from '../support/real-manager.js';
 import { runAlembic } from '../../src/manager/alembic.js';
-import { runEngine, tempDir } from '../support/run.js';
-import { encodings, NOT_PLANTED, plantSecrets } from '../support/real-2109.js';
-import { localImageAvailable, LOCAL_IMAGE } from '../support/testbed.js';
-import { startServers } from '../../src/rehearsal/servers.js';
+import { runEngine } from '../support/run.js';
+import { dryRunThenMigrate, expectVerifiedAndDone, rehearseVerified, snapshotWithoutSecrets } from '../support/real-runs.js';
 import { ranRealPackage } from '../support/real-lines.js';
 import { COLUMNS_DROPPED, DOWNGRADE_TO } from '../../src/hops/22.09-23.03/index.js';
 import { latestRelease } from '../../src/releases/releases.js';
@@ -111,28 +108,13 @@ function migrateFrom2209(toml: string, toVersion: string) {
   };
 }
 
-/** After a migrate: verify passes, and a second migrate changes nothing. */
-async function expectVerifiedAndDone(inputs: Record<string, string>): Promise<void> {
-  const verified = await runEngine({ ...inputs, command: 'verify' });
-  expect(verified.report.error).toBeUndefined();
-  const again = await runEngine(inputs);
-  expect(again.report.error).toBeUndefined();
-  expect(again.report.entries.filter((e) => e.phase === 'apply' && e.status === 'changed')).toEqual([]);
-}
-
 describe('22.09.23 → 23.03.12 → 23.09.10 with the real packages (manager-venv, PyPI)', () => {
   it('downgrades with 22.09.23 to 3efd66393bd0, upgrades with 23.03.12 (sessions back-filled), and puts back the columns the downgrade drops', async () => {
     const { deployment, seeded } = await deployWithKeptValues();
     const toml = deployment.writeManagerToml();
     const inputs = migrateFrom2209(toml, '23.03');
 
-    const untouched = await snapshotState(admin(), deployment);
-    const dry = await runEngine({ ...inputs, 'dry-run': 'true' });
-    expect(dry.report.error).toBeUndefined();
-    expect(await snapshotState(admin(), deployment)).toEqual(untouched);
-
-    const run = await runEngine(inputs);
-    expect(run.report.error).toBeUndefined();
+    const run = { report: await dryRunThenMigrate(admin(), deployment, inputs) };
     const schemaApply = run.report.entries.find((e) => e.phase === 'apply' && e.step === 'schema');
     expect(schemaApply?.detail).toBe(`22.09's alembic downgrade to ${DOWNGRADE_TO}; then alembic upgrade ${DOWNGRADE_TO} → ${latestRelease('23.03').head} (23.03.12)`);
 
@@ -294,47 +276,12 @@ describe('22.09.23 → 23.03.12 → 23.09.10 with the real packages (manager-ven
 
   it('a snapshot of a real 22.09.23 deployment holds none of the secrets planted in its free-text columns, and its rehearsal of 22.09 → 23.03 with the real packages ends verified', async () => {
     const deployment = await deploy2209();
-    const { rows } = await deployment.pg.query<{ secret_key: string }>('SELECT secret_key FROM keypairs');
-    const secrets = [...rows.map((r) => r.secret_key), ...(await plantSecrets(deployment.pg, ['kernels', 'keypairs', 'users', 'agents', 'scaling_groups'], NOT_PLANTED))];
     const toml = deployment.writeManagerToml();
-    const file = join(tempDir(), 'snapshot.jsonl.gz');
-    const snapshot = await runEngine({ command: 'snapshot', 'manager-config': toml, 'snapshot-file': file });
-    expect(snapshot.report.error).toBeUndefined();
-    const raw = readFileSync(file);
-    const text = gunzipSync(raw).toString('utf8');
-    expect(secrets.length).toBeGreaterThan(500);
-    for (const secret of secrets) {
-      for (const form of encodings(secret)) {
-        expect(text.includes(form) || raw.includes(form), `secret ${secret.slice(0, 6)}… in the snapshot`).toBe(false);
-      }
-    }
-
-    const servers = await startServers({ series: '22.09', localImage: localImageAvailable() ? LOCAL_IMAGE : undefined });
-    try {
-      const rehearsal = await runEngine({
-        ...migrateFrom2209(toml, '23.03'),
-        command: 'rehearse',
-        'snapshot-file': file,
-        'allow-running-services': 'true',
-        'rehearsal-servers': 'given',
-        'postgres-url': `postgresql://postgres:${servers.postgres.password}@${servers.postgres.host}:${servers.postgres.port}/postgres`,
-        'redis-url': `redis://:${servers.redis.password}@${servers.redis.host}:${servers.redis.port}`,
-        'etcd-endpoints': `${servers.etcd.host}:${servers.etcd.port}`,
-      });
-      expect(rehearsal.report.error).toBeUndefined();
-      expect(rehearsal.report.entries.filter((e) => e.phase === 'rehearse').map((e) => [e.step, e.status])).toEqual([
-        ['snapshot', 'ok'],
-        ['servers', 'ok'],
-        ['restore', 'ok'],
-        ['final verify', 'ok'],
-        ['result', 'ok'],
-      ]);
-      expect(rehearsal.report.entries.find((e) => e.phase === 'apply' && e.step === 'schema' && e.status === 'changed')?.detail).toBe(
-        `22.09's alembic downgrade to ${DOWNGRADE_TO}; then alembic upgrade ${DOWNGRADE_TO} → ${latestRelease('23.03').head} (23.03.12)`,
-      );
-    } finally {
-      await servers.stop();
-    }
+    const file = await snapshotWithoutSecrets(deployment, toml);
+    const rehearsal = await rehearseVerified('22.09', migrateFrom2209(toml, '23.03'), file);
+    expect(rehearsal.entries.find((e) => e.phase === 'apply' && e.step === 'schema' && e.status === 'changed')?.detail).toBe(
+      `22.09's alembic downgrade to ${DOWNGRADE_TO}; then alembic upgrade ${DOWNGRADE_TO} → ${latestRelease('23.03').head} (23.03.12)`,
+    );
   }, 1_800_000);
 });
 
