@@ -12,7 +12,7 @@ import {
   runCommand,
   secretInputs,
   unusedInputs
-} from "./chunk-BZIRLD44.js";
+} from "./chunk-HKBUB7OT.js";
 import "./chunk-Z6VDQ35H.js";
 import "./chunk-YIVHD5DW.js";
 
@@ -207,4 +207,4 @@ process.exitCode = await main(process.argv.slice(2), process.env);
 export {
   main
 };
-//# sourceMappingURL=cli-VSNQMOG4.js.map
+//# sourceMappingURL=cli-5GCFWNWO.js.map

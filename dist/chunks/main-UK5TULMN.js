@@ -13,7 +13,7 @@ import {
   secretInputs,
   unusedInputs,
   which
-} from "./chunk-BZIRLD44.js";
+} from "./chunk-HKBUB7OT.js";
 import {
   require_src3 as require_src
 } from "./chunk-Z6VDQ35H.js";
@@ -73878,4 +73878,4 @@ function setOutputs(report, options) {
 export {
   run
 };
-//# sourceMappingURL=main-CMEEXFGM.js.map
+//# sourceMappingURL=main-UK5TULMN.js.map

@@ -9886,7 +9886,7 @@ var require_split2 = __commonJS({
     function noop(incoming) {
       return incoming;
     }
-    function split2(matcher, mapper, options) {
+    function split(matcher, mapper, options) {
       matcher = matcher || /\r?\n/;
       mapper = mapper || noop;
       options = options || {};
@@ -9929,7 +9929,7 @@ var require_split2 = __commonJS({
       };
       return stream;
     }
-    module.exports = split2;
+    module.exports = split;
   }
 });
 
@@ -9939,7 +9939,7 @@ var require_helper = __commonJS({
     "use strict";
     var path4 = __require("path");
     var Stream = __require("stream").Stream;
-    var split2 = require_split2();
+    var split = require_split2();
     var util = __require("util");
     var defaultPort = 5432;
     var isWin = process.platform === "win32";
@@ -10009,7 +10009,7 @@ var require_helper = __commonJS({
     };
     module.exports.getPassword = function(connInfo, stream, cb) {
       var pass;
-      var lineStream = stream.pipe(split2());
+      var lineStream = stream.pipe(split());
       function onLine(line) {
         var entry = parseLine(line);
         if (entry && isValidEntry(entry) && matcher(connInfo, entry)) {
@@ -25429,7 +25429,7 @@ var INPUTS = [
     name: "python",
     kind: "string",
     usedBy: VENV,
-    description: "manager-venv: the Python that makes the venv. Empty: the one the release is known to install and run on (21.09: 3.9; 22.09\u201323.09: 3.11; 25.6+: 3.13; see README), found on PATH as pythonX.Y or python3; a release none fits is refused, naming the Python it needs."
+    description: "manager-venv: the Python that makes the venvs; several, comma-separated, for a run whose releases need different Pythons (22.09 \u2192 24.03: 3.11 and 3.12), each release taking the one of its own. Empty: the one the release is known to install and run on (21.09: 3.9; 22.03: 3.10; 22.09\u201323.09: 3.11; 24.03\u201325.5: 3.12; 25.6+: 3.13; see README), found on PATH as pythonX.Y, among the versions pyenv installed, or as python3; a release none fits is refused, naming the Python it needs."
   },
   {
     name: "pip-args",
@@ -25756,11 +25756,15 @@ var HALFSTACK_2516 = { ...HALFSTACK_2409, redis: "redis:7.2.11" };
 var HALFSTACK_VALKEY = { ...HALFSTACK_2409, redis: "valkey/valkey:9.1.0-alpine" };
 var NOT_OCCUPYING_2203 = ["TERMINATING", "TERMINATED", "PENDING", "CANCELLED"];
 var ASYNCPG_SINCE = "22.09";
+var RESCAN_FAILURES = ["An error occurred."];
+var RESCAN_FAILURES_2505 = ["Failed to scan registries", "Unknown error occurred."];
+var RESCAN_REPORTS_SINCE = "25.5";
 function facts(line, halfstack, more = {}) {
   const [year] = line.split(".").map(Number);
   return {
     line,
     imageRescanCommand: year === 21 ? ETCD_RESCAN : IMAGE_RESCAN,
+    imageRescanFailures: compareLines(line, RESCAN_REPORTS_SINCE) >= 0 ? RESCAN_FAILURES_2505 : RESCAN_FAILURES,
     halfstack,
     concurrencyCounter: year === 21 ? "keypairs-column" : "redis",
     alembicDriver: compareLines(line, ASYNCPG_SINCE) >= 0 ? "asyncpg" : "psycopg2",
@@ -25820,6 +25824,22 @@ var SECONDS_UNIT_SINCE = CLEAR_HISTORY_POLICIES.find((p) => p.secondsUnit).since
 function alembicDriverOf(version) {
   const release = findRelease(version);
   return release ? lineFacts(release.series).alembicDriver : "psycopg2";
+}
+var SERVER_VERSION_UNPARSED = [
+  ["21.03.21", "21.03.32"],
+  ["21.09.0", "21.09.9"],
+  ["22.03.0", "22.03.14"],
+  ["22.09.0", "22.09.22"],
+  ["23.03.0", "23.03.9"]
+];
+var SERVER_VERSION_FIXED_IN = ["22.09.23", "23.03.10", "23.09.0"];
+function managerFailsOnServerVersion(version, serverVersion2) {
+  const release = findRelease(version);
+  if (!release) return false;
+  const affected = SERVER_VERSION_UNPARSED.some(([first, last2]) => compareReleases(findRelease(first), release) <= 0 && compareReleases(release, findRelease(last2)) <= 0);
+  if (!affected) return false;
+  const parts = serverVersion2.split(".");
+  return parts.length < 2 || !parts.every((part) => /^\s*[+-]?\d+\s*$/.test(part));
 }
 
 // src/releases/retention.ts
@@ -27702,6 +27722,7 @@ var Deployment = class {
 import { existsSync as existsSync2, readdirSync } from "node:fs";
 import { mkdir as mkdir2, readFile, rm as rm3, writeFile } from "node:fs/promises";
 import { join as join4, resolve as resolve3 } from "node:path";
+import { homedir as homedir2 } from "node:os";
 
 // node_modules/@actions/exec/lib/exec.js
 import { StringDecoder } from "string_decoder";
@@ -28525,6 +28546,20 @@ var MGR_CONSTRAINTS = ["Cython<3", "protobuf<4"];
 var MGR_SOURCE = "backend.ai-manager has no lock file before 22.03.4: Cython<3 lets PyYAML 5.4.1 (pinned ~=5.4.1) build from its sdist; protobuf<4 keeps etcd3 0.12's generated code importable (protobuf 4 came out after the release)";
 var MANAGER_PYTHON = [
   {
+    // Only the final patch was tried; 21.03.0 asked for 3.8, every later one for 3.9.
+    line: "21.03",
+    patches: [1, 32],
+    tried: "21.03.32",
+    requiresPython: ">=3.9",
+    python: "3.9-bullseye",
+    preinstall: [],
+    pipArgs: [],
+    constraints: MGR_CONSTRAINTS,
+    constraintsSource: MGR_SOURCE,
+    head: "8679d0a7e22b",
+    results: [{ python: "3.9-bullseye", installs: true, alembic: true, cli: true, coldSeconds: 34, warmSeconds: 28, venvMegabytes: 154 }]
+  },
+  {
     line: "21.09",
     patches: [0, 9],
     tried: "21.09.9",
@@ -28551,14 +28586,14 @@ var MANAGER_PYTHON = [
     patches: [0, 3],
     tried: "22.03.3",
     requiresPython: ">=3.10",
-    python: null,
+    python: "3.10-pyenv",
     preinstall: [],
     pipArgs: [],
     constraints: MGR_CONSTRAINTS,
     constraintsSource: MGR_SOURCE,
-    head: null,
-    reason: "22.03.0\u201322.03.3 need Python 3.10 (no Debian suite has it); on 3.11 pyzmq 22.1.0 and grpcio 1.48.2 (etcetra's pin) have no cp311 wheel and their sdists do not compile (longintrepr.h, _PyErr_StackItem.exc_type)",
+    head: "81c264528f20",
     results: [
+      { python: "3.10-pyenv", installs: true, alembic: true, cli: true, coldSeconds: 135, venvMegabytes: 164 },
       { python: "3.11-bookworm", installs: false, alembic: false, cli: false, failure: "pyzmq 22.1.0 and grpcio 1.48.2 fail to build from sdist on 3.11, also with Cython<3 and --no-build-isolation" }
     ]
   },
@@ -28567,13 +28602,15 @@ var MANAGER_PYTHON = [
     patches: [4, 14],
     tried: "22.03.14",
     requiresPython: "==3.10.5",
-    python: null,
+    python: "3.10-pyenv",
     preinstall: [],
+    // The wheel pins CPython 3.10.5 exactly; any 3.10 runs it.
     pipArgs: ["--ignore-requires-python"],
-    constraints: [],
-    head: null,
-    reason: '22.03.4\u201322.03.14 demand exactly CPython 3.10.4/3.10.5; with --ignore-requires-python on 3.11 pip installs it, but aioredis 2.0.1 cannot be imported on 3.11 ("duplicate base class TimeoutError"), so neither alembic nor the CLI loads',
+    constraints: ["aiohttp-sse==2.1"],
+    constraintsSource: "backend.ai@22.03.14:python.lock pins aiohttp-sse 2.1; the wheel asks only aiohttp_sse>=2.0, and later releases import typing.Self, which Python 3.10 lacks",
+    head: "81c264528f20",
     results: [
+      { python: "3.10-pyenv", installs: true, alembic: true, cli: true, coldSeconds: 37, venvMegabytes: 190 },
       {
         python: "3.11-bookworm",
         installs: true,
@@ -28624,36 +28661,27 @@ var MANAGER_PYTHON = [
     results: [{ python: "3.11-bookworm", installs: true, alembic: true, cli: true, coldSeconds: 56, warmSeconds: 39, venvMegabytes: 185 }]
   },
   ...[
-    ["24.03", 11, "24.03.11", "etcd-client-py 0.3.0"],
-    ["24.09", 14, "24.09.14", "etcd-client-py 0.3.0"],
-    ["24.12", 1, "24.12.1", "etcd-client-py 0.3.0"],
-    ["25.1", 1, "25.1.1", "etcd-client-py 0.3.0"]
-  ].map(([line, last2, tried, extension]) => ({
+    ["24.03", 11, "24.03.11", "3596bc12ec09", 50, 208, "etcd-client-py 0.3.0"],
+    ["24.09", 14, "24.09.14", "ecc9f6322be4", 71, 242, "etcd-client-py 0.3.0"],
+    // 24.12.0 was never published and 24.12.1 is yanked; pip still installs a yanked release pinned with ==.
+    ["24.12", 1, "24.12.1", "0bb88d5a46bf", 47, 243, "etcd-client-py 0.3.0"],
+    ["25.1", 1, "25.1.1", "fb89f5d7817b", 44, 250, "etcd-client-py 0.3.0"],
+    ["25.5", 2, "25.5.2", "683ca0a32f41", 49, 253, "grpcio 1.62.2 (etcetra 0.1.19's pin)"]
+  ].map(([line, last2, tried, head, coldSeconds, venvMegabytes, extension]) => ({
     line,
     patches: [0, last2],
     tried,
     requiresPython: ">=3.12,<3.13",
-    python: null,
+    python: "3.12-pyenv",
     preinstall: [],
-    pipArgs: ["--ignore-requires-python"],
+    pipArgs: [],
     constraints: [],
-    head: null,
-    reason: `${line} needs Python 3.12 (no Debian suite has it); on 3.13 ${extension} has no cp313 wheel and its Rust build fetches rustup from static.rust-lang.org, which this machine cannot reach`,
-    results: [{ python: "3.13-trixie", installs: false, alembic: false, cli: false, failure: `${extension}: no cp313 wheel; sdist build needs Rust (rustup download: CERTIFICATE_VERIFY_FAILED)` }]
+    head,
+    results: [
+      { python: "3.12-pyenv", installs: true, alembic: true, cli: true, coldSeconds, venvMegabytes },
+      { python: "3.13-trixie", installs: false, alembic: false, cli: false, failure: `${extension}: no cp313 wheel, and its sdist does not build here (with --ignore-requires-python)` }
+    ]
   })),
-  {
-    line: "25.5",
-    patches: [0, 2],
-    tried: "25.5.2",
-    requiresPython: ">=3.12,<3.13",
-    python: null,
-    preinstall: [],
-    pipArgs: ["--ignore-requires-python"],
-    constraints: [],
-    head: null,
-    reason: "25.5 needs Python 3.12 (no Debian suite has it); on 3.13 grpcio 1.62.2 (etcetra 0.1.19's pin) has no cp313 wheel and its sdist does not build (No module named 'pkg_resources')",
-    results: [{ python: "3.13-trixie", installs: false, alembic: false, cli: false, failure: "grpcio 1.62.2 sdist: No module named pkg_resources" }]
-  },
   ...[
     ["25.6", 17, "25.6.17", "c7fedaca4883", 34, 29, 224],
     ["25.15", 12, "25.15.12", "fa3dd7f77c19", 38, 37, 291],
@@ -28837,16 +28865,20 @@ async function chooseInterpreter(given, version) {
   const constraints = choice.fits ? choice.constraints : choice.entry?.constraints ?? [];
   const needed = choice.fits ? choice.python.split("-")[0] : /(\d+\.\d+)/.exec(choice.entry?.requiresPython ?? "")?.[1];
   if (given) {
-    const result = await run(given, ["-c", 'import sys; print("%d.%d.%d" % sys.version_info[:3])']);
-    const fits = choice.fits && result.exitCode === 0 && result.stdout.trim().startsWith(`${needed}.`);
-    return fits ? { python: given, pipArgs: choice.pipArgs, constraints, why: `${version} installs on Python ${needed}` } : { python: given, pipArgs: [], constraints };
+    const interpreters = given.split(",").map((python) => python.trim()).filter((python) => python !== "");
+    const versions = await Promise.all(interpreters.map(async (python) => ({ python, version: await versionOf(python) })));
+    const fitting = choice.fits ? versions.find((candidate) => candidate.version?.startsWith(`${needed}.`)) : void 0;
+    if (choice.fits && fitting) return { python: fitting.python, pipArgs: choice.pipArgs, constraints, why: `${version} installs on Python ${needed}` };
+    if (interpreters.length === 1) return { python: interpreters[0], pipArgs: [], constraints };
+    throw invalidInput(
+      `python lists ${versions.map((candidate) => `${candidate.python} (${candidate.version ?? "cannot be run"})`).join(", ")}, but ${MANAGER_PACKAGE} ${version} needs Python ${needed ?? "of a release that was tried"}; accepted: one interpreter, or one per Python the run's releases need, comma-separated`
+    );
   }
   if (!needed) throw invalidInput(`no Python is known to run ${MANAGER_PACKAGE} ${version} (${choice.fits ? "" : choice.reason}); set python to the interpreter its Requires-Python names`);
   const found = [];
-  for (const candidate of [`python${needed}`, "python3"]) {
-    const result = await run(candidate, ["-c", 'import sys; print("%d.%d.%d" % sys.version_info[:3])']);
-    if (result.exitCode !== 0) continue;
-    const actual = result.stdout.trim();
+  for (const candidate of [`python${needed}`, ...pyenvInterpreters(needed), "python3"]) {
+    const actual = await versionOf(candidate);
+    if (actual === void 0) continue;
     found.push(`${candidate} is ${actual}`);
     if (actual.startsWith(`${needed}.`)) return { python: candidate, pipArgs: choice.fits ? choice.pipArgs : [], constraints, why: `${version} installs on Python ${needed}` };
   }
@@ -28854,6 +28886,16 @@ async function chooseInterpreter(given, version) {
   throw invalidInput(
     `${MANAGER_PACKAGE} ${version} needs Python ${needed} (${why}); on PATH ${found.join(", ") || `neither python${needed} nor python3 runs`}. Set python to a Python ${needed} interpreter`
   );
+}
+async function versionOf(python) {
+  const result = await run(python, ["-c", 'import sys; print("%d.%d.%d" % sys.version_info[:3])']);
+  return result.exitCode === 0 ? result.stdout.trim() : void 0;
+}
+function pyenvInterpreters(pythonXY, root = process.env.PYENV_ROOT ?? join4(homedir2(), ".pyenv")) {
+  const versions = join4(root, "versions");
+  if (!existsSync2(versions)) return [];
+  const patch = (name) => Number(name.slice(pythonXY.length + 1));
+  return readdirSync(versions).filter((name) => name.startsWith(`${pythonXY}.`) && /^\d+$/.test(name.slice(pythonXY.length + 1))).sort((a, b) => patch(b) - patch(a)).map((name) => join4(versions, name, "bin", `python${pythonXY}`)).filter((path4) => existsSync2(path4));
 }
 var ALEMBIC_INI = `# Written by bai-migrate for the manager venv; sqlalchemy.url is set on each run.
 [alembic]
@@ -32506,8 +32548,36 @@ async function waitForOrphanedAlembic(ctx) {
   }
 }
 
+// src/steps/manager-connects.ts
+async function serverVersion(deployment) {
+  const { rows } = await deployment.postgres.query("SHOW server_version");
+  return rows[0].server_version;
+}
+function unreadableServerVersion(version, reported) {
+  if (!managerFailsOnServerVersion(version, reported)) return void 0;
+  return `the ${version} manager cannot connect to this PostgreSQL: it reads server_version "${reported}" as numbers and fails on the suffix (fixed in ${SERVER_VERSION_FIXED_IN.join(", ")})`;
+}
+var managerConnects = {
+  id: "manager-connects",
+  title: "Manager can connect",
+  kind: "check",
+  action: "Checks that the target release's manager can read this PostgreSQL's server_version, which some releases fail on at start.",
+  servers: ["postgres"],
+  async preflight(ctx) {
+    const release = ctx.hop.to.version;
+    const reported = await serverVersion(ctx.deployment);
+    const problem = unreadableServerVersion(release, reported);
+    if (!problem) return [ok2(`the ${release} manager reads server_version "${reported}"`)];
+    const final = ctx.options.toVersion !== void 0 && targetRelease(ctx.options.toVersion).version === release;
+    if (!final) return [ok2(`${problem}; the run only passes through ${release}, whose manager does not run`)];
+    return [
+      warning(`${problem}. The migration itself works, but the manager will not start: choose a to-version with the fix, or a PostgreSQL build that reports a bare version (e.g. the Alpine image)`)
+    ];
+  }
+};
+
 // src/hops/21.03-21.09/index.ts
-var hop = { from: "21.03", to: "21.09", steps: [servicesStopped, schema] };
+var hop = { from: "21.03", to: "21.09", steps: [servicesStopped, managerConnects, schema] };
 
 // src/steps/redis-persistence.ts
 var REWRITE_WAIT_MS = 12e4;
@@ -33663,14 +33733,8 @@ var imageMetadata = {
         `INSERT INTO images (name, image, tag, registry, architecture, config_digest, size_bytes, type, accelerators, labels, resources)
          SELECT r.name, r.image, r.tag, r.registry, r.architecture, r.digest, r.size_bytes, r.type::image_type, r.accelerators, r.labels, r.resources
            FROM ${DESIRED_IMAGES}
-         ON CONFLICT (name, architecture) DO UPDATE SET
-           image = EXCLUDED.image, tag = EXCLUDED.tag, registry = EXCLUDED.registry, config_digest = EXCLUDED.config_digest,
-           size_bytes = EXCLUDED.size_bytes, type = EXCLUDED.type, accelerators = EXCLUDED.accelerators,
-           labels = EXCLUDED.labels, resources = EXCLUDED.resources
-         WHERE (images.image, images.tag, images.registry, images.config_digest, images.size_bytes, images.type, images.accelerators, images.labels, images.resources)
-               IS DISTINCT FROM
-               (EXCLUDED.image, EXCLUDED.tag, EXCLUDED.registry, EXCLUDED.config_digest, EXCLUDED.size_bytes, EXCLUDED.type, EXCLUDED.accelerators, EXCLUDED.labels, EXCLUDED.resources)
-         RETURNING xmax = 0 AS inserted`,
+         ON CONFLICT (name, architecture) DO NOTHING
+         RETURNING true AS inserted`,
         [JSON.stringify(tree.images.map(toRow))]
       );
       const aliases = await pg2.query(
@@ -33678,18 +33742,19 @@ var imageMetadata = {
          SELECT DISTINCT ON (a.alias) a.alias, i.id
            FROM ${DESIRED_ALIASES} JOIN images i ON i.name = a.image
           ORDER BY a.alias, i.architecture <> 'x86_64', i.architecture
-         ON CONFLICT (alias) DO UPDATE SET image = EXCLUDED.image WHERE image_aliases.image IS DISTINCT FROM EXCLUDED.image
-         RETURNING xmax = 0 AS inserted`,
+         ON CONFLICT (alias) DO NOTHING
+         RETURNING true AS inserted`,
         [JSON.stringify(tree.aliases.map(({ alias, image }) => ({ alias, image })))]
       );
       await pg2.query("COMMIT");
-      const counts = { images: split(images.rows), aliases: split(aliases.rows) };
+      const present = await countChanges(deployment, tree);
+      const counts = { images: { created: images.rows.length, kept: present.images.kept }, aliases: { created: aliases.rows.length, kept: present.aliases.kept } };
       const notes = [
         ...tree.unusable.length > 0 ? [`skipped ${tree.unusable.length} unusable entr${tree.unusable.length === 1 ? "y" : "ies"} (kept in etcd and the backup bundle)`] : [],
         ...tree.dangling.length > 0 ? [`${tree.dangling.length} dangling alias(es) not copied`] : [],
         "etcd images/ left intact"
       ].join("; ");
-      return images.rows.length + aliases.rows.length > 0 ? changed(`wrote ${describeCounts(counts)}; ${notes}`) : ok2(`all ${tree.images.length} image(s) and ${tree.aliases.length} alias(es) are already in PostgreSQL; ${notes}`);
+      return images.rows.length + aliases.rows.length > 0 ? changed(`wrote ${describeCounts(counts)}; ${notes}`) : ok2(`all ${tree.images.length} image(s) and ${tree.aliases.length} alias(es) are already in PostgreSQL${keptNote(counts)}; ${notes}`);
     } catch (error) {
       await pg2.query("ROLLBACK").catch(() => void 0);
       throw error;
@@ -33698,18 +33763,18 @@ var imageMetadata = {
   /** Every image tag and every alias key in etcd: each has its row, or is named as skipped or dangling. */
   async verify({ deployment, options }) {
     const tree = await readImageTree(deployment);
-    const { rows } = await deployment.postgres.query("SELECT name, architecture, config_digest FROM images");
-    const digests = new Map(rows.map((r) => [`${r.name}\0${r.architecture}`, r.config_digest?.trim()]));
-    const wrong = tree.images.filter((i) => digests.get(`${i.name}\0${i.architecture}`) !== i.digest);
+    const { rows } = await deployment.postgres.query("SELECT name, architecture FROM images");
+    const present = new Set(rows.map((r) => `${r.name}\0${r.architecture}`));
+    const wrong = tree.images.filter((i) => !present.has(`${i.name}\0${i.architecture}`));
     const { rows: aliasRows } = await deployment.postgres.query("SELECT a.alias, i.name FROM image_aliases a JOIN images i ON i.id = a.image");
     const resolved = new Map(aliasRows.map((r) => [r.alias, r.name]));
-    const unresolved = tree.aliases.filter((a) => resolved.get(a.alias) !== a.image);
+    const unresolved = tree.aliases.filter((a) => !resolved.has(a.alias));
     const findings = [
-      wrong.length === 0 ? ok2(`every usable etcd image tag (${tree.images.length}) has its row in images (same name, architecture and digest)`) : failed(
+      wrong.length === 0 ? ok2(`every usable etcd image tag (${tree.images.length}) has its row in images (same name and architecture)`) : failed(
         `${wrong.length} etcd image tag(s) have no matching row in images (by name and architecture), e.g. ${wrong.slice(0, 3).map((i) => `${i.name} (${i.architecture})`).join(", ")}`
       ),
-      unresolved.length === 0 ? ok2(`every resolvable alias (${tree.aliases.length} of ${tree.aliasKeys} alias key(s)) has its row pointing at its image`) : failed(
-        `${unresolved.length} alias(es) have no row pointing at their image, e.g. ${unresolved.slice(0, 3).map((a) => `${a.alias} \u2192 ${a.image}`).join(", ")}`
+      unresolved.length === 0 ? ok2(`every resolvable alias (${tree.aliases.length} of ${tree.aliasKeys} alias key(s)) has its row`) : failed(
+        `${unresolved.length} alias(es) have no row, e.g. ${unresolved.slice(0, 3).map((a) => `${a.alias} \u2192 ${a.image}`).join(", ")}`
       )
     ];
     if (tree.dangling.length > 0) findings.push(danglingFinding(tree));
@@ -33722,20 +33787,19 @@ var DESIRED_IMAGES = `(SELECT name, image, tag, registry, architecture, digest, 
    FROM json_to_recordset($1::json) AS x(name text, image text, tag text, registry text, architecture text, digest text,
         size_bytes bigint, type text, accelerators text, labels json, resources json)) AS r`;
 var DESIRED_ALIASES = `json_to_recordset($1::json) AS a(alias text, image text)`;
-function split(rows) {
-  const created = rows.filter((r) => r.inserted).length;
-  return { created, updated: rows.length - created };
-}
 function describeCounts(counts) {
-  const part = (what, c) => `${c.created + c.updated} ${what} (${c.created} new, ${c.updated} changed)`;
-  return `${part("image row(s)", counts.images)} and ${part("alias row(s)", counts.aliases)}`;
+  return `${counts.images.created} image row(s) and ${counts.aliases.created} alias row(s)${keptNote(counts)}`;
+}
+function keptNote(counts) {
+  const kept = [...counts.images.kept > 0 ? [`${counts.images.kept} image row(s)`] : [], ...counts.aliases.kept > 0 ? [`${counts.aliases.kept} alias row(s)`] : []];
+  return kept.length > 0 ? ` (${kept.join(" and ")} already in PostgreSQL differ from etcd and are left as they are: the manager's, e.g. from a registry rescan)` : "";
 }
 async function countChanges(deployment, tree) {
   const images = JSON.stringify(tree.images.map(toRow));
   const aliases = JSON.stringify(tree.aliases.map(({ alias, image }) => ({ alias, image })));
   if (!await tableExists(deployment.postgres, "images")) {
     const names = new Set(tree.images.map((i) => i.name));
-    return { images: { created: tree.images.length, updated: 0 }, aliases: { created: tree.aliases.filter((a) => names.has(a.image)).length, updated: 0 } };
+    return { images: { created: tree.images.length, kept: 0 }, aliases: { created: tree.aliases.filter((a) => names.has(a.image)).length, kept: 0 } };
   }
   const { rows } = await deployment.postgres.query(
     `WITH desired AS (SELECT * FROM ${DESIRED_IMAGES}),
@@ -33752,15 +33816,15 @@ async function countChanges(deployment, tree) {
        SELECT p.alias IS NULL AS created FROM wanted w LEFT JOIN present p ON p.alias = w.alias
         WHERE p.alias IS NULL OR (p.name, p.architecture) IS DISTINCT FROM (w.name, w.architecture))
      SELECT (SELECT count(*) FILTER (WHERE created) FROM image_changes) AS images_created,
-            (SELECT count(*) FILTER (WHERE NOT created) FROM image_changes) AS images_updated,
+            (SELECT count(*) FILTER (WHERE NOT created) FROM image_changes) AS images_kept,
             (SELECT count(*) FILTER (WHERE created) FROM alias_changes) AS aliases_created,
-            (SELECT count(*) FILTER (WHERE NOT created) FROM alias_changes) AS aliases_updated`,
+            (SELECT count(*) FILTER (WHERE NOT created) FROM alias_changes) AS aliases_kept`,
     [images, aliases]
   );
   const r = rows[0];
   return {
-    images: { created: Number(r.images_created), updated: Number(r.images_updated) },
-    aliases: { created: Number(r.aliases_created), updated: Number(r.aliases_updated) }
+    images: { created: Number(r.images_created), kept: Number(r.images_kept) },
+    aliases: { created: Number(r.aliases_created), kept: Number(r.aliases_kept) }
   };
 }
 function toRow(image) {
@@ -33843,11 +33907,19 @@ function clearHistoryArgs(retention, vacuum) {
 }
 var HIDDEN_REDIS_FAILURE = "Unexpected error while cleaning up redis history";
 function hiddenRedisFailure(output) {
+  return hiddenFailure(output, [HIDDEN_REDIS_FAILURE]);
+}
+function hiddenRescanFailure(series, output) {
+  return hiddenFailure(output, lineFacts(series).imageRescanFailures);
+}
+function hiddenFailure(output, markers) {
   const lines = output.split("\n");
-  const at = lines.findIndex((line) => line.includes(HIDDEN_REDIS_FAILURE));
+  const at = lines.findIndex((line) => markers.some((marker) => line.includes(marker)));
   if (at < 0) return void 0;
-  const traceback = lines.slice(at + 1).find((line) => /^\S*(Error|Exception)\b.*:/.test(line.trim()));
-  return traceback ? `${lines[at].trim()} (${traceback.trim()})` : lines[at].trim();
+  const after = lines.slice(at + 1).join("\n");
+  const raised = [...after.matchAll(/([A-Za-z_][\w.]*(?:Error|Exception)): ((?:[^\n\\]|\\(?!n))+)/g)].at(-1);
+  const cause = raised ? `${raised[1]}: ${raised[2].replace(/\\(['"])/g, "$1").trim()}` : void 0;
+  return cause ? `${lines[at].trim()} (${cause.length > 240 ? `${cause.slice(0, 240)}\u2026` : cause})` : lines[at].trim();
 }
 
 // src/hops/21.09-22.03/image-rescan.ts
@@ -33862,11 +33934,18 @@ var imageRescan = {
   async preflight(ctx) {
     if (!ctx.options.imageRescan) return [skipped("not requested: images come from etcd only; a rescan can be run later")];
     const registries = await registryNames(ctx.deployment);
+    const unreadable = unreadableServerVersion(ctx.hop.to.version, await serverVersion(ctx.deployment));
+    const connects = unreadable ? [
+      warning(
+        `image-rescan runs the ${ctx.hop.to.version} manager's CLI, but ${unreadable}: unless your manager is patched, the rescan will fail; leave image-rescan off and rescan later with a release that has the fix`
+      )
+    ] : [];
     if (ctx.options.managerVenv && !ctx.options.managerCommand) {
       return [
         skipped(
           `the rescan will run ${join8(releaseVenvDir(ctx.options.managerVenv.dir, targetRelease(ctx.options.toVersion).version), "bin", "backend.ai")} from the manager venv migrate makes: not checked here; it will rescan ${registries.join(", ")}`
-        )
+        ),
+        ...connects
       ];
     }
     const help = [...imageRescanArgs(ctx.hop.to.series, "").slice(0, -1), "--help"];
@@ -33875,10 +33954,14 @@ var imageRescan = {
       return [
         failed(
           `image-rescan needs the ${ctx.hop.to.version} manager's CLI, but "${ctx.managerCli.command.join(" ")} ${help.join(" ")}" failed (exit ${result.exitCode}): ${lastLines(result.output)}; set manager-command or manager-venv`
-        )
+        ),
+        ...connects
       ];
     }
-    return [ok2(`will rescan ${registries.length} registr${registries.length === 1 ? "y" : "ies"} (${registries.join(", ")}) with ${ctx.managerCli.command.join(" ")}, then put back admin-set limits`)];
+    return [
+      ok2(`will rescan ${registries.length} registr${registries.length === 1 ? "y" : "ies"} (${registries.join(", ")}) with ${ctx.managerCli.command.join(" ")}, then put back admin-set limits`),
+      ...connects
+    ];
   },
   async dryRun(ctx) {
     if (!ctx.options.imageRescan) return [skipped("not requested")];
@@ -33893,12 +33976,28 @@ var imageRescan = {
     if (!ctx.options.imageRescan) return skipped("not requested");
     const limits = await adminLimits(ctx.deployment);
     const registries = await registryNames(ctx.deployment);
+    const failures = [];
     for (const registry of registries) {
       const args = imageRescanArgs(ctx.hop.to.series, registry);
       ctx.log.info(`${ctx.managerCli.command.join(" ")} ${args.join(" ")}`);
-      requireSuccess(ctx.managerCli, args, await runManagerCli(ctx.managerCli, args));
+      const result = await runManagerCli(ctx.managerCli, args);
+      try {
+        requireSuccess(ctx.managerCli, args, result);
+      } catch (error) {
+        const unreadable = unreadableServerVersion(ctx.hop.to.version, await serverVersion(ctx.deployment));
+        if (!unreadable || !(error instanceof MigrationError)) throw error;
+        throw new MigrationError(error.code, `${error.message} (${unreadable}; leave image-rescan off and rescan later with a release that has the fix)`);
+      }
+      const hidden = hiddenRescanFailure(ctx.hop.to.series, result.output);
+      if (hidden) failures.push(`${registry}: ${hidden}`);
     }
     const restored = await putBackAdminLimits(ctx.deployment, limits);
+    if (failures.length > 0) {
+      throw new MigrationError(
+        "inconsistent-state",
+        `the manager's rescan failed although ${ctx.managerCli.command.join(" ")} exited 0 (${failures.join("; ")}); the admin-set limits of ${restored} image(s) are put back. Fix the registry and run migrate again: the rescan runs again`
+      );
+    }
     return changed(`rescanned ${registries.join(", ")}; put back the admin-set limits of ${restored} image(s) the rescan had reset`);
   },
   async verify(ctx) {
@@ -34030,7 +34129,20 @@ var clearHistorySchedule = guideNote({
 var hop2 = {
   from: "21.09",
   to: "22.03",
-  steps: [servicesStopped, schema, concurrencyToRedis, lastStatSync, redisPersistence, imageMetadata, imageRescan, pruneEtcdImages, distributedLock, storageProxy, clearHistorySchedule]
+  steps: [
+    servicesStopped,
+    managerConnects,
+    schema,
+    concurrencyToRedis,
+    lastStatSync,
+    redisPersistence,
+    imageMetadata,
+    imageRescan,
+    pruneEtcdImages,
+    distributedLock,
+    storageProxy,
+    clearHistorySchedule
+  ]
 };
 
 // src/hops/22.03-22.09/alembic-ini-url.ts
@@ -34113,7 +34225,7 @@ var sameVersionEverywhere = guideNote({
   action: "From 22.09 the manager, agents, storage proxies and webserver must run exactly the same release; upgrade each of them to the target release before starting any.",
   why: "agents, storage proxies and webservers are installed on their own hosts: upgrade their packages to the same release before starting them"
 });
-var hop3 = { from: "22.03", to: "22.09", steps: [servicesStopped, schema, alembicIniUrl, sameVersionEverywhere] };
+var hop3 = { from: "22.03", to: "22.09", steps: [servicesStopped, managerConnects, schema, alembicIniUrl, sameVersionEverywhere] };
 
 // src/steps/columns-across-downgrade.ts
 var named = (c) => `${c.table}.${c.column}`;
@@ -34131,6 +34243,9 @@ async function columnsAtSource(ctx, columns) {
 async function atTargetHead(ctx) {
   const revisions = await readRevisions(ctx.deployment.postgres);
   return revisions.length === 1 && revisions[0] === ctx.hop.to.head || pastIn(ctx.hop.fromSeries, ctx.hop.to.series, revisions, ctx.hop.to.head);
+}
+async function pastTargetHead(ctx) {
+  return pastIn(ctx.hop.fromSeries, ctx.hop.to.series, await readRevisions(ctx.deployment.postgres), ctx.hop.to.head);
 }
 async function rowCount(ctx, table) {
   const { rows } = await ctx.deployment.postgres.query(`SELECT count(*) FROM ${quoteIdent(table)}`);
@@ -34189,6 +34304,7 @@ function columnsAcrossDowngrade(columns) {
       return ok2(`${kept.join(", ")} kept in PostgreSQL as ${DROPPED_VALUES} (the downgrade drops them)`);
     },
     async pending(ctx) {
+      if (await pastTargetHead(ctx)) return false;
       if (!await atTargetHead(ctx)) return true;
       for (const c of columns) if (await keptCount(ctx.deployment.postgres, c) > 0 && await countDiffering(ctx.deployment.postgres, c) > 0) return true;
       return false;
@@ -34197,6 +34313,7 @@ function columnsAcrossDowngrade(columns) {
       if (!await atTargetHead(ctx)) {
         throw new MigrationError("inconsistent-state", `the kept values of ${list} are put back at ${ctx.hop.to.head}, and the schema is not there yet; run the schema step first`);
       }
+      if (await pastTargetHead(ctx)) return ok2(`the schema is past ${ctx.hop.to.head} (${ctx.hop.to.version}): later revisions own ${list}; nothing to put back`);
       const pg2 = ctx.deployment.postgres;
       const restored = [];
       let kept = 0;
@@ -34214,6 +34331,7 @@ function columnsAcrossDowngrade(columns) {
     async verify(ctx) {
       const pg2 = ctx.deployment.postgres;
       const findings = [];
+      if (await pastTargetHead(ctx)) return [ok2(`the schema is past ${ctx.hop.to.head} (${ctx.hop.to.version}): later revisions own ${list}`)];
       for (const c of columns) {
         const count = await keptCount(pg2, c);
         if (count === 0) {
@@ -34257,7 +34375,7 @@ var wsproxyToken = guideNote({
 var hop4 = {
   from: "22.09",
   to: "23.03",
-  steps: [servicesStopped, schemaStep({ kind: "downgrade-first", downgradeTo: DOWNGRADE_TO }), columnsAcrossDowngrade(COLUMNS_DROPPED), vfolderLayout, wsproxyToken]
+  steps: [servicesStopped, managerConnects, schemaStep({ kind: "downgrade-first", downgradeTo: DOWNGRADE_TO }), columnsAcrossDowngrade(COLUMNS_DROPPED), vfolderLayout, wsproxyToken]
 };
 
 // src/hops/23.03-23.09/rpc-keypair.ts
@@ -34403,14 +34521,68 @@ var webserverConfig = guideNote({
 });
 var hop5 = { from: "23.03", to: "23.09", steps: [servicesStopped, userMainKeypair, schema, rpcKeypair, webserverConfig] };
 
+// src/hops/23.09-24.03/vfolder-status-type.ts
+var ALEMBIC_NAME = "vfolderstatus";
+var SCRIPTS_NAME = "vfolderoperationstatus";
+async function statusType(deployment) {
+  const { rows } = await deployment.postgres.query(
+    `SELECT (SELECT t.typname::text FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_type t ON t.oid = a.atttypid
+              WHERE c.relname = 'vfolders' AND c.relnamespace = 'public'::regnamespace AND a.attname = 'status' AND NOT a.attisdropped) AS column,
+            EXISTS (SELECT 1 FROM pg_type WHERE typname = $1 AND typnamespace = 'public'::regnamespace) AS taken`,
+    [SCRIPTS_NAME]
+  );
+  return { column: rows[0].column, scriptsNameTaken: rows[0].taken };
+}
+var vfolderStatusType = {
+  id: "vfolder-status-type",
+  title: "vfolders.status enum type name",
+  kind: "change",
+  action: `Renames the enum type of vfolders.status from ${ALEMBIC_NAME} (what alembic created) to ${SCRIPTS_NAME}, the name 24.03's revisions 5ba7fde56ddb and 7ff52ff68bfc alter and drop.`,
+  servers: ["postgres"],
+  async preflight({ deployment }) {
+    const { column, scriptsNameTaken } = await statusType(deployment);
+    if (column === null) return [skipped("vfolders has no status column: nothing to rename")];
+    if (column !== ALEMBIC_NAME) return [ok2(`vfolders.status is of type ${column}: nothing to rename`)];
+    if (scriptsNameTaken) {
+      return [
+        failed(
+          `vfolders.status is of type ${ALEMBIC_NAME}, and a type ${SCRIPTS_NAME} exists too: 24.03's revisions 5ba7fde56ddb and 7ff52ff68bfc would alter the wrong one. Drop the unused ${SCRIPTS_NAME} (no column uses it) and run again`
+        )
+      ];
+    }
+    return [
+      ok2(
+        `vfolders.status is of type ${ALEMBIC_NAME}, as alembic made it; 24.03.11's revisions 5ba7fde56ddb and 7ff52ff68bfc expect ${SCRIPTS_NAME} and would fail, so migrate renames it first (upstream fixed the scripts in 25.3.2, backend.ai#3829)`
+      )
+    ];
+  },
+  async dryRun({ deployment }) {
+    const { column } = await statusType(deployment);
+    return [ok2(column === ALEMBIC_NAME ? `would run ALTER TYPE ${ALEMBIC_NAME} RENAME TO ${SCRIPTS_NAME}` : "nothing to rename")];
+  },
+  async pending({ deployment }) {
+    return (await statusType(deployment)).column === ALEMBIC_NAME;
+  },
+  async apply({ deployment }) {
+    const { column } = await statusType(deployment);
+    if (column !== ALEMBIC_NAME) return ok2(`vfolders.status is of type ${column ?? "none"}: nothing to rename`);
+    await deployment.postgres.query(`ALTER TYPE ${ALEMBIC_NAME} RENAME TO ${SCRIPTS_NAME}`);
+    return changed(`renamed type ${ALEMBIC_NAME} to ${SCRIPTS_NAME} (ALTER TYPE ${SCRIPTS_NAME} RENAME TO ${ALEMBIC_NAME} undoes it)`);
+  },
+  async verify({ deployment }) {
+    const { column } = await statusType(deployment);
+    return column === ALEMBIC_NAME ? [failed(`vfolders.status is still of type ${ALEMBIC_NAME}, which 24.03's revisions cannot alter`)] : [ok2(`vfolders.status is of type ${column ?? "none"} (varchar once 7ff52ff68bfc has run)`)];
+  }
+};
+
 // src/hops/23.09-24.03/index.ts
 var python312 = guideNote({
   id: "python-3.12",
   title: "Python 3.12",
   action: "24.03's packages require CPython 3.12 (pants.toml, ==3.12.2\u20133.12.6): the manager, agents and storage proxies move to a 3.12 venv.",
-  why: "install each component into a Python 3.12 venv; manager-venv finds python3.12 on PATH (actions/setup-python on a runner), or set python"
+  why: "install each component into a Python 3.12 venv; manager-venv finds python3.12 on PATH (actions/setup-python on a runner) or among the versions pyenv installed, or set python"
 });
-var hop6 = { from: "23.09", to: "24.03", steps: [servicesStopped, schemaStep({ kind: "apply-missing" }), python312] };
+var hop6 = { from: "23.09", to: "24.03", steps: [servicesStopped, vfolderStatusType, schemaStep({ kind: "apply-missing" }), python312] };
 
 // src/hops/index.ts
 var HOPS = [hop, hop2, hop3, hop4, hop5, hop6];
@@ -34475,7 +34647,8 @@ function detectedStart(position) {
   const index = seriesIndex(release.series);
   const previous = SERIES[index - 1];
   const hopInto = previous ? HOP_STEPS[`${previous}\u2192${release.series}`] : void 0;
-  const series = hopInto?.some((step2) => step2.kind === "change" && step2.id !== "schema") ? previous : release.series;
+  const afterSchema = hopInto?.slice(hopInto.findIndex((step2) => step2.id === "schema") + 1) ?? [];
+  const series = afterSchema.some((step2) => step2.kind === "change") ? previous : release.series;
   return { input: series, series };
 }
 function checkConsistent(position, from, fromLowest, to) {
@@ -35694,4 +35867,4 @@ export {
   checkKind,
   runCommand
 };
-//# sourceMappingURL=chunk-BZIRLD44.js.map
+//# sourceMappingURL=chunk-HKBUB7OT.js.map
