@@ -7,10 +7,10 @@
  *                          same work: one bare DELETE … WHERE terminated_at < cutoff RETURNING id
  *                          and one pipelined UNLINK of exactly those keys, timed together.
  *   clear-history/manager  bai-migrate's clear-history vs the real `backend.ai mgr clear-history`
- *                          of backend.ai-manager 21.09.9 (the newest release with a clear-history
- *                          whose Python the test bed has) on a 21.09 deployment; both delete
- *                          the same rows and vacuum (the manager always runs VACUUM; bai-migrate
- *                          runs with vacuum: analyze). Set BENCH_MANAGER=0 to leave it out.
+ *                          of backend.ai-manager 22.09.23 (scripts/bench-real-manager.ts) on the
+ *                          same 22.03-schema deployment: both delete the same rows and their Redis
+ *                          stat keys and vacuum (the manager always runs VACUUM of the database;
+ *                          bai-migrate runs with vacuum: analyze). Set BENCH_MANAGER=0 to leave it out.
  *
  * It also reports the longest single statement and the heap bai-migrate holds at 100,000 and at N
  * kernels (garbage collected every 50 ms, separate runs). Each ratio is printed as a line
@@ -150,21 +150,21 @@ await withTestbed(async (info, admin) => {
   );
 
   if (process.env.BENCH_MANAGER === '0') return;
-  const { realManagerClearHistory } = await import('./bench-real-manager.js');
-  const at2109 = await createDeployment(admin, info);
-  console.log(`\nSeeding ${n} terminated kernels (plus ${KEPT} kept) on a 21.09 deployment before each contender…`);
-  const mineVacuum = await ours(at2109, n, { vacuum: 'analyze', withKeys: false });
-  await seed(admin, at2109, n, false);
+  const { realManagerClearHistory, REAL_CLEAR_HISTORY_RELEASE } = await import('./bench-real-manager.js');
+  const againAt2203 = await createDeployment(admin, info, { schema: '81c264528f20' });
+  console.log(`\nSeeding ${n} terminated kernels and ${n} Redis stat keys (plus ${KEPT} kept) before each contender…`);
+  const mineVacuum = await ours(againAt2203, n, { vacuum: 'analyze' });
+  await seed(admin, againAt2203, n, true);
   const manager = await measure(async () => {
     const start = performance.now();
-    await realManagerClearHistory(at2109, `${RETENTION_DAYS}d`);
+    await realManagerClearHistory(againAt2203, `${RETENTION_DAYS}d`);
     // The manager's one DELETE is the statement; its process start is part of what an operator waits for.
     return performance.now() - start;
   });
-  await expectCleared(at2109, 'backend.ai mgr clear-history', undefined);
-  await at2109.close();
-  console.log(`\nclear-history of ${n} kernels, ${KEPT} kept (21.09 schema), each followed by a VACUUM`);
+  await expectCleared(againAt2203, 'backend.ai mgr clear-history', KEPT);
+  await againAt2203.close();
+  console.log(`\nclear-history of ${n} kernels with as many Redis stat keys, ${KEPT} kept (22.03 schema), each followed by a VACUUM`);
   console.log(line('bai-migrate clear-history (vacuum: analyze)', mineVacuum));
-  console.log(line('backend.ai mgr clear-history 21.09.9 (one DELETE, VACUUM)', manager));
-  printRatio('clear-history/manager', mineVacuum.ms / manager.ms, `bai-migrate ${mineVacuum.ms.toFixed(0)} ms vs the real manager ${manager.ms.toFixed(0)} ms`);
+  console.log(line(`backend.ai mgr clear-history ${REAL_CLEAR_HISTORY_RELEASE} (one DELETE, DEL by 32, VACUUM)`, manager));
+  printRatio('clear-history/manager', mineVacuum.ms / manager.ms, `bai-migrate ${mineVacuum.ms.toFixed(0)} ms vs the real manager ${REAL_CLEAR_HISTORY_RELEASE} ${manager.ms.toFixed(0)} ms`);
 });

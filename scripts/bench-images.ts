@@ -86,7 +86,7 @@ await withTestbed(async (info, admin) => {
   console.log(`image-metadata import of ${count} etcd image tags (${puts.length} keys), PostgreSQL and etcd on this machine`);
   console.log(`  plain etcd prefix read (getAll().prefix('images/'), median of ${repeats}) ${fmt(read)}   1.00×`);
   console.log(`  bai-migrate's paged read of the same tree (median of ${repeats})    ${fmt(median(pagedReads))}   ${(median(pagedReads) / read).toFixed(2)}×`);
-  console.log(`  first import (read, parse, one-transaction upsert)          ${fmt(firstImport)}   ${(firstImport / read).toFixed(2)}×`);
+  console.log(`  first import (read, parse, one-transaction insert)          ${fmt(firstImport)}   ${(firstImport / read).toFixed(2)}×`);
   console.log(`  repeated import, nothing to change (median of ${repeats})         ${fmt(median(reimports))}   ${(median(reimports) / read).toFixed(2)}×`);
   console.log(`  rows in images: ${rows}; throughput of the first import: ${Math.round((count / firstImport) * 1000)} images/s`);
   printRatio('image-import/etcd-read', firstImport / read, `first import ${firstImport.toFixed(0)} ms vs one plain read of the tree ${read.toFixed(0)} ms`);

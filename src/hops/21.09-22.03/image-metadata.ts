@@ -95,8 +95,13 @@ export const imageMetadata: Step = {
         [JSON.stringify(tree.aliases.map(({ alias, image }) => ({ alias, image })))],
       );
       await pg.query('COMMIT');
-      const present = await countChanges(deployment, tree);
-      const counts = { images: { created: images.rows.length, kept: present.images.kept }, aliases: { created: aliases.rows.length, kept: present.aliases.kept } };
+      // Rows that were there already, and of those the ones that differ from etcd (a first import has none: no second read).
+      const allWritten = images.rows.length === tree.images.length && aliases.rows.length === tree.aliases.length;
+      const present = allWritten ? undefined : await countChanges(deployment, tree);
+      const counts = {
+        images: { created: images.rows.length, kept: present?.images.kept ?? 0 },
+        aliases: { created: aliases.rows.length, kept: present?.aliases.kept ?? 0 },
+      };
       const notes = [
         ...(tree.unusable.length > 0 ? [`skipped ${tree.unusable.length} unusable entr${tree.unusable.length === 1 ? 'y' : 'ies'} (kept in etcd and the backup bundle)`] : []),
         ...(tree.dangling.length > 0 ? [`${tree.dangling.length} dangling alias(es) not copied`] : []),

@@ -13,7 +13,7 @@ import {
   secretInputs,
   unusedInputs,
   which
-} from "./chunk-HKBUB7OT.js";
+} from "./chunk-GOMDLR5A.js";
 import {
   require_src3 as require_src
 } from "./chunk-Z6VDQ35H.js";
@@ -73878,4 +73878,4 @@ function setOutputs(report, options) {
 export {
   run
 };
-//# sourceMappingURL=main-UK5TULMN.js.map
+//# sourceMappingURL=main-FKSHB3GF.js.map

@@ -33747,8 +33747,12 @@ var imageMetadata = {
         [JSON.stringify(tree.aliases.map(({ alias, image }) => ({ alias, image })))]
       );
       await pg2.query("COMMIT");
-      const present = await countChanges(deployment, tree);
-      const counts = { images: { created: images.rows.length, kept: present.images.kept }, aliases: { created: aliases.rows.length, kept: present.aliases.kept } };
+      const allWritten = images.rows.length === tree.images.length && aliases.rows.length === tree.aliases.length;
+      const present = allWritten ? void 0 : await countChanges(deployment, tree);
+      const counts = {
+        images: { created: images.rows.length, kept: present?.images.kept ?? 0 },
+        aliases: { created: aliases.rows.length, kept: present?.aliases.kept ?? 0 }
+      };
       const notes = [
         ...tree.unusable.length > 0 ? [`skipped ${tree.unusable.length} unusable entr${tree.unusable.length === 1 ? "y" : "ies"} (kept in etcd and the backup bundle)`] : [],
         ...tree.dangling.length > 0 ? [`${tree.dangling.length} dangling alias(es) not copied`] : [],
@@ -35867,4 +35871,4 @@ export {
   checkKind,
   runCommand
 };
-//# sourceMappingURL=chunk-HKBUB7OT.js.map
+//# sourceMappingURL=chunk-GOMDLR5A.js.map
