@@ -131,6 +131,14 @@ describe(`21.09.9 → ${TARGET.version} with the real packages (manager-venv on 
       ),
     );
     ranRealPackage(TARGET.version, 'mgr image rescan');
+
+    // Its clear-history deletes the rows through psycopg2, but reaches Redis through the same
+    // version check: it logs that and exits 0. The report names the cause.
+    const cleared = await runEngine({ command: 'clear-history', mode: 'manager', 'manager-config': inputs['manager-config'], retention: '30d', 'manager-venv': PRODUCT_VENVS, 'to-version': '22.03' });
+    expect(cleared.report.error).toMatch(
+      /the manager exited 0 but logged "ERROR Unexpected error while cleaning up redis history \(ValueError: invalid literal for int\(\) with base 10: '\d+ \(Debian \d+'\)" \(the manager cannot read this PostgreSQL's server_version "\d+\.\d+ \(Debian [^"]+": it splits it on "\." and fails on the suffix, fixed in 22\.09\.23, 23\.03\.10, 23\.09\.0\): stat keys of deleted kernels stay in Redis DB 0/,
+    );
+    ranRealPackage(TARGET.version, 'mgr clear-history');
   });
 
   it('dry run writes nothing; migrate upgrades with 22.03.14’s alembic, rescans the registry with its CLI and puts back the admin-set limit; verify passes and a second run changes nothing', async () => {

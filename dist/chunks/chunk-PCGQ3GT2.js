@@ -35032,7 +35032,13 @@ async function clearHistoryWithManager(deployment, options, cli, log) {
   log.info(`running ${cli.command.join(" ")} ${args.join(" ")}`);
   const started = Date.now();
   const result = await runManagerCli(cli, args);
-  requireSuccess(cli, args, result);
+  const hint = result.output.includes("invalid literal for int()") ? await serverVersionHint(deployment) : void 0;
+  try {
+    requireSuccess(cli, args, result);
+  } catch (error) {
+    if (!hint || !(error instanceof MigrationError)) throw error;
+    throw new MigrationError(error.code, `${error.message} (${hint}; use mode: bai-migrate)`);
+  }
   const after = await deployment.postgres.query("SELECT count(*) AS n FROM kernels WHERE terminated_at < $1", [before.cutoff]);
   const deleted = before.total - Number(after.rows[0].n);
   findings.push({ status: deleted > 0 ? "changed" : "ok", detail: `the manager deleted ${deleted} kernel row(s) in ${Date.now() - started} ms (one statement: the table was locked throughout)` });
@@ -35040,10 +35046,15 @@ async function clearHistoryWithManager(deployment, options, cli, log) {
   if (hidden) {
     findings.push({
       status: options.redisFailure === "warn" ? "warning" : "failed",
-      detail: `the manager exited 0 but logged "${hidden}": stat keys of deleted kernels stay in Redis DB 0 (bai-migrate's own mode with sweep-orphaned-stat-keys: true removes them)`
+      detail: `the manager exited 0 but logged "${hidden}"${hint ? ` (${hint})` : ""}: stat keys of deleted kernels stay in Redis DB 0 (bai-migrate's own mode with sweep-orphaned-stat-keys: true removes them)`
     });
   }
   return { cutoff: cutoffText, kernels: deleted, redisKeys: null, sweptRedisKeys: null, longestStatementMs: 0, findings };
+}
+async function serverVersionHint(deployment) {
+  const reported = await serverVersion(deployment);
+  if (!/\s/.test(reported.trim())) return void 0;
+  return `the manager cannot read this PostgreSQL's server_version "${reported}": it splits it on "." and fails on the suffix, fixed in ${SERVER_VERSION_FIXED_IN.join(", ")}`;
 }
 function retentionInterval(retention) {
   return retention.kind === "months" ? `${retention.months} months` : `${retention.seconds} seconds`;
@@ -35871,4 +35882,4 @@ export {
   checkKind,
   runCommand
 };
-//# sourceMappingURL=chunk-GOMDLR5A.js.map
+//# sourceMappingURL=chunk-PCGQ3GT2.js.map
