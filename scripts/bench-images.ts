@@ -108,7 +108,11 @@ await withTestbed(async (info, admin) => {
   console.log(`  first import (read, parse, one-transaction insert; median of ${repeats}, each on empty tables) ${fmt(firstImport)}   ${(firstImport / read).toFixed(2)}×`);
   console.log(`  repeated import, nothing to change (median of ${repeats})         ${fmt(median(reimports))}   ${(median(reimports) / read).toFixed(2)}×`);
   console.log(`  rows in images: ${rows}; throughput of the first import: ${Math.round((count / firstImport) * 1000)} images/s`);
-  printRatio('image-import/etcd-read', firstImport / read, `first import ${firstImport.toFixed(0)} ms (${firstImports.map((ms) => ms.toFixed(0)).join(', ')}) vs one plain read of the tree ${read.toFixed(0)} ms`);
+  printRatio(
+    'image-import/etcd-read',
+    firstImport / read,
+    `first import ${firstImport.toFixed(0)} ms (${firstImports.map((ms) => ms.toFixed(0)).join(', ')}) vs one plain read of the tree ${read.toFixed(0)} ms`,
+  );
   await deployment.close();
   await seeded.close();
 });
