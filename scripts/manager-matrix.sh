@@ -4,7 +4,7 @@
 # that cache), the venv's size, the real alembic (import, `alembic heads`) and `backend.ai mgr --help`.
 #
 #   scripts/manager-matrix.sh TAG VERSION [PIP_ARGS...]
-#     TAG: 3.9-bullseye | 3.13-trixie (images of scripts/pythons.sh) | host (the machine's /usr/bin/python3)
+#     TAG: 3.9-bullseye | 3.10-pyenv | 3.11-bookworm | 3.12-pyenv | 3.13-trixie (images of scripts/pythons.sh) | host (the machine's /usr/bin/python3)
 #     BAI_CONSTRAINTS=path/to/constraints.txt  passed to pip as PIP_CONSTRAINT
 #     BAI_PREINSTALL="Cython<3 setuptools wheel"  installed into the venv first (for --no-build-isolation)
 # Results: one line appended to $OUT/results.tsv, the whole output in $OUT/TAG-VERSION.log.

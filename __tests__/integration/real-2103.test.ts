@@ -41,7 +41,7 @@ describe(`${SOURCE.version} → ${TARGET.version} with the real packages (manage
       'backup-dir': mkdtempSync(join(tmpdir(), 'bai-real-2103-backup-')),
     };
 
-    const run = { report: await dryRunThenMigrate(admin(), deployment, inputs) };
+    const run = await dryRunThenMigrate(admin(), deployment, inputs);
     expect(run.report.entries.filter((e) => e.phase === 'apply' && e.step === 'schema').map((e) => [e.status, e.detail])).toEqual([
       ['changed', `alembic upgrade ${SOURCE.head} → ${TARGET.head} (${TARGET.version})`],
     ]);

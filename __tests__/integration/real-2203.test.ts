@@ -136,7 +136,7 @@ describe(`21.09.9 → ${TARGET.version} with the real packages (manager-venv on 
     // version check: it logs that and exits 0. The report names the cause.
     const cleared = await runEngine({ command: 'clear-history', mode: 'manager', 'manager-config': inputs['manager-config'], retention: '30d', 'manager-venv': PRODUCT_VENVS, 'to-version': '22.03' });
     expect(cleared.report.error).toMatch(
-      /the manager exited 0 but logged "ERROR Unexpected error while cleaning up redis history \(ValueError: invalid literal for int\(\) with base 10: '\d+ \(Debian \d+'\)" \(the manager cannot read this PostgreSQL's server_version "\d+\.\d+ \(Debian [^"]+": it splits it on "\." and fails on the suffix, fixed in 22\.09\.23, 23\.03\.10, 23\.09\.0\): stat keys of deleted kernels stay in Redis DB 0/,
+      /the manager exited 0 but logged "ERROR Unexpected error while cleaning up redis history \(ValueError: invalid literal for int\(\) with base 10: '\d+ \(Debian \d+'\)" \(the manager cannot connect to this PostgreSQL: it reads server_version "\d+\.\d+ \(Debian [^"]+" as numbers and fails on the suffix \(fixed in 22\.09\.23, 23\.03\.10, 23\.09\.0\)\): stat keys of deleted kernels stay in Redis DB 0/,
     );
     ranRealPackage(TARGET.version, 'mgr clear-history');
   });
@@ -148,7 +148,7 @@ describe(`21.09.9 → ${TARGET.version} with the real packages (manager-venv on 
     const toml = realToml(deployment);
     const inputs = migrateTo2203(toml, { 'image-rescan': 'true' });
 
-    const run = { report: await dryRunThenMigrate(admin(), deployment, inputs) };
+    const run = await dryRunThenMigrate(admin(), deployment, inputs);
     expect(run.report.entries.filter((e) => e.phase === 'apply' && e.step !== 'backup').map((e) => [e.step, e.status])).toEqual([
       ['schema', 'changed'],
       ['concurrency-to-redis', 'changed'],

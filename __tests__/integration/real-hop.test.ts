@@ -114,7 +114,7 @@ describe('22.09.23 → 23.03.12 → 23.09.10 with the real packages (manager-ven
     const toml = deployment.writeManagerToml();
     const inputs = migrateFrom2209(toml, '23.03');
 
-    const run = { report: await dryRunThenMigrate(admin(), deployment, inputs) };
+    const run = await dryRunThenMigrate(admin(), deployment, inputs);
     const schemaApply = run.report.entries.find((e) => e.phase === 'apply' && e.step === 'schema');
     expect(schemaApply?.detail).toBe(`22.09's alembic downgrade to ${DOWNGRADE_TO}; then alembic upgrade ${DOWNGRADE_TO} → ${latestRelease('23.03').head} (23.03.12)`);
 

@@ -15,14 +15,14 @@ import { runEngine, tempDir } from './run.js';
 import { localImageAvailable, LOCAL_IMAGE } from './testbed.js';
 
 /** A dry run of `inputs` leaves the deployment exactly as it was; then the migration itself, which must end without an error. */
-export async function dryRunThenMigrate(admin: Admin, deployment: TestDeployment, inputs: Record<string, string>): Promise<Report> {
+export async function dryRunThenMigrate(admin: Admin, deployment: TestDeployment, inputs: Record<string, string>): Promise<{ report: Report }> {
   const untouched = await snapshotState(admin, deployment);
   const dry = await runEngine({ ...inputs, 'dry-run': 'true' });
   expect(dry.report.error).toBeUndefined();
   expect(await snapshotState(admin, deployment)).toEqual(untouched);
   const run = await runEngine(inputs);
   expect(run.report.error).toBeUndefined();
-  return run.report;
+  return run;
 }
 
 /** After a migrate: verify passes, and a second migrate changes nothing. */

@@ -19,10 +19,9 @@ import type { Logger } from '../core/logger.js';
 import type { Options } from '../core/options.js';
 import type { Retention } from '../releases/retention.js';
 import { describePosition, type SchemaPosition } from '../releases/catalogue.js';
-import { clearHistoryPolicy, OWN_MODE_BEFORE, SERVER_VERSION_FIXED_IN } from '../releases/line-facts.js';
-import { serverVersion } from '../steps/manager-connects.js';
+import { clearHistoryPolicy, OWN_MODE_BEFORE } from '../releases/line-facts.js';
 import type { Finding } from '../steps/step.js';
-import { clearHistoryArgs, hiddenRedisFailure, requireSuccess, runManagerCli, type ManagerCli } from '../manager/cli.js';
+import { clearHistoryArgs, hiddenRedisFailure, requireConnectedSuccess, runManagerCli, serverVersionCause, type ManagerCli } from '../manager/cli.js';
 import type { Server } from '../stores/deployment.js';
 import { tryMigrationLock } from '../stores/lock.js';
 import { detectPosition } from '../stores/schema.js';
@@ -193,31 +192,20 @@ export async function clearHistoryWithManager(deployment: Deployment, options: C
   const started = Date.now();
   const result = await runManagerCli(cli, args);
   // The managers of 21.03.21–22.09.22 and 23.03.0–.9 connect through a version check that fails on a suffixed server_version.
-  const hint = result.output.includes('invalid literal for int()') ? await serverVersionHint(deployment) : undefined;
-  try {
-    requireSuccess(cli, args, result);
-  } catch (error) {
-    if (!hint || !(error instanceof MigrationError)) throw error;
-    throw new MigrationError(error.code, `${error.message} (${hint}; use mode: bai-migrate)`);
-  }
+  await requireConnectedSuccess(cli, args, result, deployment.postgres, 'the manager', 'use mode: bai-migrate');
   const after = await deployment.postgres.query<{ n: string }>('SELECT count(*) AS n FROM kernels WHERE terminated_at < $1', [before.cutoff]);
   const deleted = before.total - Number(after.rows[0]!.n);
   findings.push({ status: deleted > 0 ? 'changed' : 'ok', detail: `the manager deleted ${deleted} kernel row(s) in ${Date.now() - started} ms (one statement: the table was locked throughout)` });
   const hidden = hiddenRedisFailure(result.output);
   if (hidden) {
+    // 22.03 deletes the rows through psycopg2 but reaches Redis through that check.
+    const hint = await serverVersionCause(deployment.postgres, result.output, 'the manager');
     findings.push({
       status: options.redisFailure === 'warn' ? 'warning' : 'failed',
       detail: `the manager exited 0 but logged "${hidden}"${hint ? ` (${hint})` : ''}: stat keys of deleted kernels stay in Redis DB 0 (bai-migrate's own mode with sweep-orphaned-stat-keys: true removes them)`,
     });
   }
   return { cutoff: cutoffText, kernels: deleted, redisKeys: null, sweptRedisKeys: null, longestStatementMs: 0, findings };
-}
-
-/** Why the manager could not connect, when the server reports a version with a distribution's suffix. */
-async function serverVersionHint(deployment: Deployment): Promise<string | undefined> {
-  const reported = await serverVersion(deployment);
-  if (!/\s/.test(reported.trim())) return undefined;
-  return `the manager cannot read this PostgreSQL's server_version "${reported}": it splits it on "." and fails on the suffix, fixed in ${SERVER_VERSION_FIXED_IN.join(', ')}`;
 }
 
 /** A PostgreSQL interval for the retention: calendar months stay months, so the date clamps like relativedelta. */

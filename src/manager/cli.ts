@@ -7,7 +7,9 @@
  */
 import { MigrationError } from '../core/errors.js';
 import { CANNOT_RUN, runChild } from './child-env.js';
-import { lineFacts } from '../releases/line-facts.js';
+import type pg from 'pg';
+import { lineFacts, SERVER_VERSION_FIXED_IN, unparsableServerVersion } from '../releases/line-facts.js';
+import { serverVersion } from '../stores/schema.js';
 
 export interface ManagerCli {
   /** argv prefix, e.g. ["backend.ai"] or ["/opt/backend.ai/bin/backend.ai"]. */
@@ -39,6 +41,29 @@ export function requireSuccess(cli: ManagerCli, args: readonly string[], result:
     );
   }
   throw new MigrationError('inconsistent-state', `${what} failed (exit ${result.exitCode}): ${lastLines(result.output)}`);
+}
+
+/** Why `who` (a manager) cannot connect to a server reporting `reported` (src/releases/line-facts.ts, managerFailsOnServerVersion). */
+export function cannotConnect(who: string, reported: string): string {
+  return `${who} cannot connect to this PostgreSQL: it reads server_version "${reported}" as numbers and fails on the suffix (fixed in ${SERVER_VERSION_FIXED_IN.join(', ')})`;
+}
+
+/** The cause when the manager's output shows its version parse failing on this server's version string; undefined otherwise. */
+export async function serverVersionCause(postgres: pg.Client, output: string, who: string): Promise<string | undefined> {
+  if (!output.includes('invalid literal for int()')) return undefined;
+  const reported = await serverVersion(postgres);
+  return unparsableServerVersion(reported) ? cannotConnect(who, reported) : undefined;
+}
+
+/** requireSuccess for a command that connects to PostgreSQL: a failure on the server's version string is named, with `remedy`. */
+export async function requireConnectedSuccess(cli: ManagerCli, args: readonly string[], result: CliResult, postgres: pg.Client, who: string, remedy: string): Promise<void> {
+  try {
+    requireSuccess(cli, args, result);
+  } catch (error) {
+    const cause = error instanceof MigrationError ? await serverVersionCause(postgres, result.output, who) : undefined;
+    if (!cause) throw error;
+    throw new MigrationError((error as MigrationError).code, `${(error as MigrationError).message} (${cause}; ${remedy})`);
+  }
 }
 
 export function lastLines(output: string, count = 3): string {

@@ -199,13 +199,16 @@ const SERVER_VERSION_UNPARSED: ReadonlyArray<readonly [string, string]> = [
 /** The releases with that fix, for messages: the first fixed patch of each affected line that has one. */
 export const SERVER_VERSION_FIXED_IN = ['22.09.23', '23.03.10', '23.09.0'] as const;
 
+/** Whether those releases' parse fails on `serverVersion`: Python's `major, minor, *_ = map(int, v.split("."))`, where int() takes digits with surrounding blanks only. */
+export function unparsableServerVersion(serverVersion: string): boolean {
+  const parts = serverVersion.split('.');
+  return parts.length < 2 || !parts.every((part) => /^\s*[+-]?\d+\s*$/.test(part));
+}
+
 /** Whether the manager of `version` fails to connect to a server reporting `serverVersion`. */
 export function managerFailsOnServerVersion(version: string, serverVersion: string): boolean {
   const release = findRelease(version);
   if (!release) return false;
   const affected = SERVER_VERSION_UNPARSED.some(([first, last]) => compareReleases(findRelease(first)!, release) <= 0 && compareReleases(release, findRelease(last)!) <= 0);
-  if (!affected) return false;
-  // Python's `major, minor, *_ = map(int, v.split("."))` converts every part; int() takes digits with surrounding blanks only.
-  const parts = serverVersion.split('.');
-  return parts.length < 2 || !parts.every((part) => /^\s*[+-]?\d+\s*$/.test(part));
+  return affected && unparsableServerVersion(serverVersion);
 }

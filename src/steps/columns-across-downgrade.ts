@@ -35,19 +35,16 @@ async function columnsAtSource(ctx: StepContext, columns: readonly ColumnAcrossD
   return atSource;
 }
 
-/** The schema is at the hop's head, or a later hop of the run took it past (a repeated run). */
-async function atTargetHead(ctx: StepContext): Promise<boolean> {
-  const revisions = await readRevisions(ctx.deployment.postgres);
-  return (revisions.length === 1 && revisions[0] === ctx.hop.to.head) || pastIn(ctx.hop.fromSeries, ctx.hop.to.series, revisions, ctx.hop.to.head);
-}
-
 /**
- * A later hop has taken the schema further: the values were put back before it ran, and its
- * revisions own the columns now (24.03's 3596bc12ec09 turns kernels.role into session types and
- * drops it), so a repeated run leaves them alone.
+ * Where the schema stands against the hop's head: not there yet, at it, or past it. Past: a later
+ * hop of the run took it further, after the values were put back; that hop's revisions own the
+ * columns now (24.03's 3596bc12ec09 turns kernels.role into session types and drops it), so a
+ * repeated run leaves them alone.
  */
-async function pastTargetHead(ctx: StepContext): Promise<boolean> {
-  return pastIn(ctx.hop.fromSeries, ctx.hop.to.series, await readRevisions(ctx.deployment.postgres), ctx.hop.to.head);
+async function standing(ctx: StepContext): Promise<'before' | 'at' | 'past'> {
+  const revisions = await readRevisions(ctx.deployment.postgres);
+  if (revisions.length === 1 && revisions[0] === ctx.hop.to.head) return 'at';
+  return pastIn(ctx.hop.fromSeries, ctx.hop.to.series, revisions, ctx.hop.to.head) ? 'past' : 'before';
 }
 
 async function rowCount(ctx: StepContext, table: string): Promise<number> {
@@ -122,17 +119,18 @@ export function columnsAcrossDowngrade(columns: readonly ColumnAcrossDowngrade[]
     },
 
     async pending(ctx) {
-      if (await pastTargetHead(ctx)) return false;
-      if (!(await atTargetHead(ctx))) return true;
+      const where = await standing(ctx);
+      if (where !== 'at') return where === 'before';
       for (const c of columns) if ((await keptCount(ctx.deployment.postgres, c)) > 0 && (await countDiffering(ctx.deployment.postgres, c)) > 0) return true;
       return false;
     },
 
     async apply(ctx) {
-      if (!(await atTargetHead(ctx))) {
+      const where = await standing(ctx);
+      if (where === 'before') {
         throw new MigrationError('inconsistent-state', `the kept values of ${list} are put back at ${ctx.hop.to.head}, and the schema is not there yet; run the schema step first`);
       }
-      if (await pastTargetHead(ctx)) return ok(`the schema is past ${ctx.hop.to.head} (${ctx.hop.to.version}): later revisions own ${list}; nothing to put back`);
+      if (where === 'past') return ok(`the schema is past ${ctx.hop.to.head} (${ctx.hop.to.version}): later revisions own ${list}; nothing to put back`);
       const pg = ctx.deployment.postgres;
       const restored: string[] = [];
       let kept = 0;
@@ -151,10 +149,8 @@ export function columnsAcrossDowngrade(columns: readonly ColumnAcrossDowngrade[]
     async verify(ctx) {
       const pg = ctx.deployment.postgres;
       const findings: Finding[] = [];
-      // Once a later hop has taken the schema further, its revisions own these columns (24.03's
-      // 3596bc12ec09 turns kernels.role into session types and drops it); migrate checked them
-      // right after putting them back, before that hop ran.
-      if (await pastTargetHead(ctx)) return [ok(`the schema is past ${ctx.hop.to.head} (${ctx.hop.to.version}): later revisions own ${list}`)];
+      // migrate checked them right after putting them back, before the later hop ran.
+      if ((await standing(ctx)) === 'past') return [ok(`the schema is past ${ctx.hop.to.head} (${ctx.hop.to.version}): later revisions own ${list}`)];
       for (const c of columns) {
         const count = await keptCount(pg, c);
         if (count === 0) {

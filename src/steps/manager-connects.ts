@@ -5,20 +5,15 @@
  * this is a warning for the release the run ends at, whose manager the operator starts next, and
  * only a remark for a release the run passes through, whose manager never runs.
  */
-import { managerFailsOnServerVersion, SERVER_VERSION_FIXED_IN } from '../releases/line-facts.js';
+import { managerFailsOnServerVersion } from '../releases/line-facts.js';
 import { targetRelease } from '../releases/catalogue.js';
-import type { Deployment } from '../stores/deployment.js';
+import { cannotConnect } from '../manager/cli.js';
+import { serverVersion } from '../stores/schema.js';
 import { ok, warning, type Step } from './step.js';
-
-export async function serverVersion(deployment: Deployment): Promise<string> {
-  const { rows } = await deployment.postgres.query<{ server_version: string }>('SHOW server_version');
-  return rows[0]!.server_version;
-}
 
 /** Why the manager of `version` cannot connect, for a message; undefined when it can. */
 export function unreadableServerVersion(version: string, reported: string): string | undefined {
-  if (!managerFailsOnServerVersion(version, reported)) return undefined;
-  return `the ${version} manager cannot connect to this PostgreSQL: it reads server_version "${reported}" as numbers and fails on the suffix (fixed in ${SERVER_VERSION_FIXED_IN.join(', ')})`;
+  return managerFailsOnServerVersion(version, reported) ? cannotConnect(`the ${version} manager`, reported) : undefined;
 }
 
 export const managerConnects: Step = {
@@ -30,7 +25,7 @@ export const managerConnects: Step = {
 
   async preflight(ctx) {
     const release = ctx.hop.to.version;
-    const reported = await serverVersion(ctx.deployment);
+    const reported = await serverVersion(ctx.deployment.postgres);
     const problem = unreadableServerVersion(release, reported);
     if (!problem) return [ok(`the ${release} manager reads server_version "${reported}"`)];
     const final = ctx.options.toVersion !== undefined && targetRelease(ctx.options.toVersion).version === release;

@@ -17,6 +17,12 @@ export async function readRevisions(client: pg.Client): Promise<string[]> {
   return result.rows.map((r) => r.version_num);
 }
 
+/** What the server says it is, e.g. "15.18 (Debian 15.18-0+deb12u1)". */
+export async function serverVersion(client: pg.Client): Promise<string> {
+  const { rows } = await client.query<{ server_version: string }>('SHOW server_version');
+  return rows[0]!.server_version;
+}
+
 /** Where the database stands among known releases; anything bai-migrate cannot place is an error. */
 export async function detectPosition(client: pg.Client): Promise<SchemaPosition> {
   const revisions = await readRevisions(client);

@@ -8,9 +8,10 @@
  * between the rescan and the putting back still finds the limits in etcd next time.
  */
 import type { Deployment } from '../../stores/deployment.js';
-import { hiddenRescanFailure, imageRescanArgs, lastLines, requireSuccess, runManagerCli } from '../../manager/cli.js';
+import { hiddenRescanFailure, imageRescanArgs, lastLines, requireConnectedSuccess, runManagerCli } from '../../manager/cli.js';
 import { MigrationError } from '../../core/errors.js';
-import { serverVersion, unreadableServerVersion } from '../../steps/manager-connects.js';
+import { unreadableServerVersion } from '../../steps/manager-connects.js';
+import { serverVersion } from '../../stores/schema.js';
 import { readImageTree } from './image-metadata.js';
 import { tableExists } from '../../stores/schema.js';
 import { join } from 'node:path';
@@ -35,7 +36,7 @@ export const imageRescan: Step = {
     const registries = await registryNames(ctx.deployment);
     // The CLI connects the way the manager does, and some releases cannot (steps/manager-connects.ts);
     // a warning, not a refusal: a deployment that runs such a release on such a server has patched it.
-    const unreadable = unreadableServerVersion(ctx.hop.to.version, await serverVersion(ctx.deployment));
+    const unreadable = unreadableServerVersion(ctx.hop.to.version, await serverVersion(ctx.deployment.postgres));
     const connects = unreadable
       ? [
           warning(
@@ -87,13 +88,14 @@ export const imageRescan: Step = {
       const args = imageRescanArgs(ctx.hop.to.series, registry);
       ctx.log.info(`${ctx.managerCli.command.join(' ')} ${args.join(' ')}`);
       const result = await runManagerCli(ctx.managerCli, args);
-      try {
-        requireSuccess(ctx.managerCli, args, result);
-      } catch (error) {
-        const unreadable = unreadableServerVersion(ctx.hop.to.version, await serverVersion(ctx.deployment));
-        if (!unreadable || !(error instanceof MigrationError)) throw error;
-        throw new MigrationError(error.code, `${error.message} (${unreadable}; leave image-rescan off and rescan later with a release that has the fix)`);
-      }
+      await requireConnectedSuccess(
+        ctx.managerCli,
+        args,
+        result,
+        ctx.deployment.postgres,
+        `the ${ctx.hop.to.version} manager`,
+        'leave image-rescan off and rescan later with a release that has the fix',
+      );
       // The manager logs a failed rescan and exits 0: its log is the only sign.
       const hidden = hiddenRescanFailure(ctx.hop.to.series, result.output);
       if (hidden) failures.push(`${registry}: ${hidden}`);

@@ -13,7 +13,7 @@ import {
   secretInputs,
   unusedInputs,
   which
-} from "./chunk-PCGQ3GT2.js";
+} from "./chunk-6VB44SEE.js";
 import {
   require_src3 as require_src
 } from "./chunk-Z6VDQ35H.js";
@@ -73878,4 +73878,4 @@ function setOutputs(report, options) {
 export {
   run
 };
-//# sourceMappingURL=main-3G4E75IF.js.map
+//# sourceMappingURL=main-NTYUBPKR.js.map

@@ -25833,13 +25833,15 @@ var SERVER_VERSION_UNPARSED = [
   ["23.03.0", "23.03.9"]
 ];
 var SERVER_VERSION_FIXED_IN = ["22.09.23", "23.03.10", "23.09.0"];
+function unparsableServerVersion(serverVersion2) {
+  const parts = serverVersion2.split(".");
+  return parts.length < 2 || !parts.every((part) => /^\s*[+-]?\d+\s*$/.test(part));
+}
 function managerFailsOnServerVersion(version, serverVersion2) {
   const release = findRelease(version);
   if (!release) return false;
   const affected = SERVER_VERSION_UNPARSED.some(([first, last2]) => compareReleases(findRelease(first), release) <= 0 && compareReleases(release, findRelease(last2)) <= 0);
-  if (!affected) return false;
-  const parts = serverVersion2.split(".");
-  return parts.length < 2 || !parts.every((part) => /^\s*[+-]?\d+\s*$/.test(part));
+  return affected && unparsableServerVersion(serverVersion2);
 }
 
 // src/releases/retention.ts
@@ -31995,6 +31997,10 @@ async function readRevisions(client) {
   const result = await client.query("SELECT version_num FROM alembic_version ORDER BY version_num");
   return result.rows.map((r) => r.version_num);
 }
+async function serverVersion(client) {
+  const { rows } = await client.query("SHOW server_version");
+  return rows[0].server_version;
+}
 async function detectPosition(client) {
   const revisions = await readRevisions(client);
   if (revisions.length === 0) {
@@ -32548,14 +32554,70 @@ async function waitForOrphanedAlembic(ctx) {
   }
 }
 
-// src/steps/manager-connects.ts
-async function serverVersion(deployment) {
-  const { rows } = await deployment.postgres.query("SHOW server_version");
-  return rows[0].server_version;
+// src/manager/cli.ts
+async function runManagerCli(cli, args) {
+  const [program, ...prefix] = cli.command;
+  const result = await runChild("manager-cli", program, [...prefix, ...args], { env: cli.configFile ? { BACKEND_CONFIG_FILE: cli.configFile } : {} });
+  return { exitCode: result.exitCode, output: `${result.stdout}
+${result.stderr}`.trim() };
 }
+function requireSuccess(cli, args, result) {
+  if (result.exitCode === 0) return;
+  const what = `${cli.command.join(" ")} ${args.join(" ")}`;
+  if (result.exitCode === CANNOT_RUN) {
+    throw new MigrationError(
+      "invalid-input",
+      `manager-command "${cli.command.join(" ")}" cannot be run (${result.output}); accepted: the manager venv's backend.ai, e.g. /opt/backend.ai/bin/backend.ai (or set manager-venv)`
+    );
+  }
+  throw new MigrationError("inconsistent-state", `${what} failed (exit ${result.exitCode}): ${lastLines(result.output)}`);
+}
+function cannotConnect(who, reported) {
+  return `${who} cannot connect to this PostgreSQL: it reads server_version "${reported}" as numbers and fails on the suffix (fixed in ${SERVER_VERSION_FIXED_IN.join(", ")})`;
+}
+async function serverVersionCause(postgres, output, who) {
+  if (!output.includes("invalid literal for int()")) return void 0;
+  const reported = await serverVersion(postgres);
+  return unparsableServerVersion(reported) ? cannotConnect(who, reported) : void 0;
+}
+async function requireConnectedSuccess(cli, args, result, postgres, who, remedy) {
+  try {
+    requireSuccess(cli, args, result);
+  } catch (error) {
+    const cause = error instanceof MigrationError ? await serverVersionCause(postgres, result.output, who) : void 0;
+    if (!cause) throw error;
+    throw new MigrationError(error.code, `${error.message} (${cause}; ${remedy})`);
+  }
+}
+function lastLines(output, count = 3) {
+  return output.split("\n").filter((line) => line.trim() !== "").slice(-count).join(" | ");
+}
+function imageRescanArgs(series, registry) {
+  return [...lineFacts(series).imageRescanCommand, registry];
+}
+function clearHistoryArgs(retention, vacuum) {
+  return ["mgr", "clear-history", "-r", retention, "-v", vacuum === "full" ? "true" : "false"];
+}
+var HIDDEN_REDIS_FAILURE = "Unexpected error while cleaning up redis history";
+function hiddenRedisFailure(output) {
+  return hiddenFailure(output, [HIDDEN_REDIS_FAILURE]);
+}
+function hiddenRescanFailure(series, output) {
+  return hiddenFailure(output, lineFacts(series).imageRescanFailures);
+}
+function hiddenFailure(output, markers) {
+  const lines = output.split("\n");
+  const at = lines.findIndex((line) => markers.some((marker) => line.includes(marker)));
+  if (at < 0) return void 0;
+  const after = lines.slice(at + 1).join("\n");
+  const raised = [...after.matchAll(/([A-Za-z_][\w.]*(?:Error|Exception)): ((?:[^\n\\]|\\(?!n))+)/g)].at(-1);
+  const cause = raised ? `${raised[1]}: ${raised[2].replace(/\\(['"])/g, "$1").trim()}` : void 0;
+  return cause ? `${lines[at].trim()} (${cause.length > 240 ? `${cause.slice(0, 240)}\u2026` : cause})` : lines[at].trim();
+}
+
+// src/steps/manager-connects.ts
 function unreadableServerVersion(version, reported) {
-  if (!managerFailsOnServerVersion(version, reported)) return void 0;
-  return `the ${version} manager cannot connect to this PostgreSQL: it reads server_version "${reported}" as numbers and fails on the suffix (fixed in ${SERVER_VERSION_FIXED_IN.join(", ")})`;
+  return managerFailsOnServerVersion(version, reported) ? cannotConnect(`the ${version} manager`, reported) : void 0;
 }
 var managerConnects = {
   id: "manager-connects",
@@ -32565,7 +32627,7 @@ var managerConnects = {
   servers: ["postgres"],
   async preflight(ctx) {
     const release = ctx.hop.to.version;
-    const reported = await serverVersion(ctx.deployment);
+    const reported = await serverVersion(ctx.deployment.postgres);
     const problem = unreadableServerVersion(release, reported);
     if (!problem) return [ok2(`the ${release} manager reads server_version "${reported}"`)];
     const final = ctx.options.toVersion !== void 0 && targetRelease(ctx.options.toVersion).version === release;
@@ -33882,50 +33944,6 @@ async function readImageKeys(deployment) {
   return (await readEtcdImages(deployment)).all;
 }
 
-// src/manager/cli.ts
-async function runManagerCli(cli, args) {
-  const [program, ...prefix] = cli.command;
-  const result = await runChild("manager-cli", program, [...prefix, ...args], { env: cli.configFile ? { BACKEND_CONFIG_FILE: cli.configFile } : {} });
-  return { exitCode: result.exitCode, output: `${result.stdout}
-${result.stderr}`.trim() };
-}
-function requireSuccess(cli, args, result) {
-  if (result.exitCode === 0) return;
-  const what = `${cli.command.join(" ")} ${args.join(" ")}`;
-  if (result.exitCode === CANNOT_RUN) {
-    throw new MigrationError(
-      "invalid-input",
-      `manager-command "${cli.command.join(" ")}" cannot be run (${result.output}); accepted: the manager venv's backend.ai, e.g. /opt/backend.ai/bin/backend.ai (or set manager-venv)`
-    );
-  }
-  throw new MigrationError("inconsistent-state", `${what} failed (exit ${result.exitCode}): ${lastLines(result.output)}`);
-}
-function lastLines(output, count = 3) {
-  return output.split("\n").filter((line) => line.trim() !== "").slice(-count).join(" | ");
-}
-function imageRescanArgs(series, registry) {
-  return [...lineFacts(series).imageRescanCommand, registry];
-}
-function clearHistoryArgs(retention, vacuum) {
-  return ["mgr", "clear-history", "-r", retention, "-v", vacuum === "full" ? "true" : "false"];
-}
-var HIDDEN_REDIS_FAILURE = "Unexpected error while cleaning up redis history";
-function hiddenRedisFailure(output) {
-  return hiddenFailure(output, [HIDDEN_REDIS_FAILURE]);
-}
-function hiddenRescanFailure(series, output) {
-  return hiddenFailure(output, lineFacts(series).imageRescanFailures);
-}
-function hiddenFailure(output, markers) {
-  const lines = output.split("\n");
-  const at = lines.findIndex((line) => markers.some((marker) => line.includes(marker)));
-  if (at < 0) return void 0;
-  const after = lines.slice(at + 1).join("\n");
-  const raised = [...after.matchAll(/([A-Za-z_][\w.]*(?:Error|Exception)): ((?:[^\n\\]|\\(?!n))+)/g)].at(-1);
-  const cause = raised ? `${raised[1]}: ${raised[2].replace(/\\(['"])/g, "$1").trim()}` : void 0;
-  return cause ? `${lines[at].trim()} (${cause.length > 240 ? `${cause.slice(0, 240)}\u2026` : cause})` : lines[at].trim();
-}
-
 // src/hops/21.09-22.03/image-rescan.ts
 import { join as join8 } from "node:path";
 var imageRescan = {
@@ -33938,7 +33956,7 @@ var imageRescan = {
   async preflight(ctx) {
     if (!ctx.options.imageRescan) return [skipped("not requested: images come from etcd only; a rescan can be run later")];
     const registries = await registryNames(ctx.deployment);
-    const unreadable = unreadableServerVersion(ctx.hop.to.version, await serverVersion(ctx.deployment));
+    const unreadable = unreadableServerVersion(ctx.hop.to.version, await serverVersion(ctx.deployment.postgres));
     const connects = unreadable ? [
       warning(
         `image-rescan runs the ${ctx.hop.to.version} manager's CLI, but ${unreadable}: unless your manager is patched, the rescan will fail; leave image-rescan off and rescan later with a release that has the fix`
@@ -33985,13 +34003,14 @@ var imageRescan = {
       const args = imageRescanArgs(ctx.hop.to.series, registry);
       ctx.log.info(`${ctx.managerCli.command.join(" ")} ${args.join(" ")}`);
       const result = await runManagerCli(ctx.managerCli, args);
-      try {
-        requireSuccess(ctx.managerCli, args, result);
-      } catch (error) {
-        const unreadable = unreadableServerVersion(ctx.hop.to.version, await serverVersion(ctx.deployment));
-        if (!unreadable || !(error instanceof MigrationError)) throw error;
-        throw new MigrationError(error.code, `${error.message} (${unreadable}; leave image-rescan off and rescan later with a release that has the fix)`);
-      }
+      await requireConnectedSuccess(
+        ctx.managerCli,
+        args,
+        result,
+        ctx.deployment.postgres,
+        `the ${ctx.hop.to.version} manager`,
+        "leave image-rescan off and rescan later with a release that has the fix"
+      );
       const hidden = hiddenRescanFailure(ctx.hop.to.series, result.output);
       if (hidden) failures.push(`${registry}: ${hidden}`);
     }
@@ -34244,12 +34263,10 @@ async function columnsAtSource(ctx, columns) {
   }
   return atSource;
 }
-async function atTargetHead(ctx) {
+async function standing(ctx) {
   const revisions = await readRevisions(ctx.deployment.postgres);
-  return revisions.length === 1 && revisions[0] === ctx.hop.to.head || pastIn(ctx.hop.fromSeries, ctx.hop.to.series, revisions, ctx.hop.to.head);
-}
-async function pastTargetHead(ctx) {
-  return pastIn(ctx.hop.fromSeries, ctx.hop.to.series, await readRevisions(ctx.deployment.postgres), ctx.hop.to.head);
+  if (revisions.length === 1 && revisions[0] === ctx.hop.to.head) return "at";
+  return pastIn(ctx.hop.fromSeries, ctx.hop.to.series, revisions, ctx.hop.to.head) ? "past" : "before";
 }
 async function rowCount(ctx, table) {
   const { rows } = await ctx.deployment.postgres.query(`SELECT count(*) FROM ${quoteIdent(table)}`);
@@ -34308,16 +34325,17 @@ function columnsAcrossDowngrade(columns) {
       return ok2(`${kept.join(", ")} kept in PostgreSQL as ${DROPPED_VALUES} (the downgrade drops them)`);
     },
     async pending(ctx) {
-      if (await pastTargetHead(ctx)) return false;
-      if (!await atTargetHead(ctx)) return true;
+      const where = await standing(ctx);
+      if (where !== "at") return where === "before";
       for (const c of columns) if (await keptCount(ctx.deployment.postgres, c) > 0 && await countDiffering(ctx.deployment.postgres, c) > 0) return true;
       return false;
     },
     async apply(ctx) {
-      if (!await atTargetHead(ctx)) {
+      const where = await standing(ctx);
+      if (where === "before") {
         throw new MigrationError("inconsistent-state", `the kept values of ${list} are put back at ${ctx.hop.to.head}, and the schema is not there yet; run the schema step first`);
       }
-      if (await pastTargetHead(ctx)) return ok2(`the schema is past ${ctx.hop.to.head} (${ctx.hop.to.version}): later revisions own ${list}; nothing to put back`);
+      if (where === "past") return ok2(`the schema is past ${ctx.hop.to.head} (${ctx.hop.to.version}): later revisions own ${list}; nothing to put back`);
       const pg2 = ctx.deployment.postgres;
       const restored = [];
       let kept = 0;
@@ -34335,7 +34353,7 @@ function columnsAcrossDowngrade(columns) {
     async verify(ctx) {
       const pg2 = ctx.deployment.postgres;
       const findings = [];
-      if (await pastTargetHead(ctx)) return [ok2(`the schema is past ${ctx.hop.to.head} (${ctx.hop.to.version}): later revisions own ${list}`)];
+      if (await standing(ctx) === "past") return [ok2(`the schema is past ${ctx.hop.to.head} (${ctx.hop.to.version}): later revisions own ${list}`)];
       for (const c of columns) {
         const count = await keptCount(pg2, c);
         if (count === 0) {
@@ -35032,29 +35050,19 @@ async function clearHistoryWithManager(deployment, options, cli, log) {
   log.info(`running ${cli.command.join(" ")} ${args.join(" ")}`);
   const started = Date.now();
   const result = await runManagerCli(cli, args);
-  const hint = result.output.includes("invalid literal for int()") ? await serverVersionHint(deployment) : void 0;
-  try {
-    requireSuccess(cli, args, result);
-  } catch (error) {
-    if (!hint || !(error instanceof MigrationError)) throw error;
-    throw new MigrationError(error.code, `${error.message} (${hint}; use mode: bai-migrate)`);
-  }
+  await requireConnectedSuccess(cli, args, result, deployment.postgres, "the manager", "use mode: bai-migrate");
   const after = await deployment.postgres.query("SELECT count(*) AS n FROM kernels WHERE terminated_at < $1", [before.cutoff]);
   const deleted = before.total - Number(after.rows[0].n);
   findings.push({ status: deleted > 0 ? "changed" : "ok", detail: `the manager deleted ${deleted} kernel row(s) in ${Date.now() - started} ms (one statement: the table was locked throughout)` });
   const hidden = hiddenRedisFailure(result.output);
   if (hidden) {
+    const hint = await serverVersionCause(deployment.postgres, result.output, "the manager");
     findings.push({
       status: options.redisFailure === "warn" ? "warning" : "failed",
       detail: `the manager exited 0 but logged "${hidden}"${hint ? ` (${hint})` : ""}: stat keys of deleted kernels stay in Redis DB 0 (bai-migrate's own mode with sweep-orphaned-stat-keys: true removes them)`
     });
   }
   return { cutoff: cutoffText, kernels: deleted, redisKeys: null, sweptRedisKeys: null, longestStatementMs: 0, findings };
-}
-async function serverVersionHint(deployment) {
-  const reported = await serverVersion(deployment);
-  if (!/\s/.test(reported.trim())) return void 0;
-  return `the manager cannot read this PostgreSQL's server_version "${reported}": it splits it on "." and fails on the suffix, fixed in ${SERVER_VERSION_FIXED_IN.join(", ")}`;
 }
 function retentionInterval(retention) {
   return retention.kind === "months" ? `${retention.months} months` : `${retention.seconds} seconds`;
@@ -35882,4 +35890,4 @@ export {
   checkKind,
   runCommand
 };
-//# sourceMappingURL=chunk-PCGQ3GT2.js.map
+//# sourceMappingURL=chunk-6VB44SEE.js.map
