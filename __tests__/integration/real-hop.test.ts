@@ -8,6 +8,7 @@
  * The product's venvs are kept under /var/cache/bai-migrate/product-venvs between runs (reused by
  * their marker); pip's cache is the test bed's.
  */
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -34,6 +35,8 @@ import { ranRealPackage } from '../support/real-lines.js';
 import { COLUMNS_DROPPED, DOWNGRADE_TO } from '../../src/hops/22.09-23.03/index.js';
 import { latestRelease } from '../../src/releases/releases.js';
 import { pyenvInterpreters } from '../../src/manager/venv.js';
+import { judgeGrowth } from '../../src/rehearsal/growth.js';
+import { rehearsalComment } from '../../src/core/report/index.js';
 
 const info = inject('testbed');
 const { admin, deploy } = useDeployments(info);
@@ -276,12 +279,35 @@ describe('22.09.23 → 23.03.12 → 23.09.10 with the real packages (manager-ven
 
   it('a snapshot of a real 22.09.23 deployment holds none of the secrets planted in its free-text columns, and its rehearsal of 22.09 → 23.03 with the real packages ends verified', async () => {
     const deployment = await deploy2209();
+    // Two years of history, a kernel every twelve hours: enough for the rehearsal to time a second size.
+    await copyKernels(
+      deployment.pg,
+      Array.from({ length: 1_400 }, (_, i) => ({ id: randomUUID(), status: 'TERMINATED', terminatedAt: new Date(Date.now() - (i + 1) * 43_200_000).toISOString() })),
+    );
+    const kernels = Number((await deployment.pg.query<{ n: string }>('SELECT count(*) AS n FROM kernels')).rows[0]!.n);
     const toml = deployment.writeManagerToml();
     const file = await snapshotWithoutSecrets(deployment, toml);
     const rehearsal = await rehearseVerified('22.09', migrateFrom2209(toml, '23.03'), file);
     expect(rehearsal.entries.find((e) => e.phase === 'apply' && e.step === 'schema' && e.status === 'changed')?.detail).toBe(
       `22.09's alembic downgrade to ${DOWNGRADE_TO}; then alembic upgrade ${DOWNGRADE_TO} → ${latestRelease('23.03').head} (23.03.12)`,
     );
+    // The real 23.03.12 revisions ran at two sizes: the snapshot's kernels, and about half of them.
+    const growth = rehearsal.growth!;
+    expect(growth.rows.full).toBe(kernels);
+    expect(growth.rows.smaller).toBeGreaterThan(kernels * 0.4);
+    expect(growth.rows.smaller).toBeLessThan(kernels * 0.6);
+    const hop = growth.hops.find((h) => h.hop === '22.09 → 23.03')!;
+    expect(hop.schemaFullMs).toBeGreaterThan(0);
+    expect(hop.schemaSmallerMs).toBeGreaterThan(0);
+    expect(hop.verdict).toBe(judgeGrowth(hop.fullMs, hop.smallerMs, growth.rows.full / growth.rows.smaller));
+    // The plan of the full copy counted the rows the heavy revisions of 23.03 meet; the comment shows both.
+    const sessions = rehearsal.forecast!.hops.find((h) => h.hop === '22.09 → 23.03')!.revisions.find((r) => r.revision === 'b6b884fbae1f')!;
+    expect(sessions.rows).toEqual({ kernels: { count: kernels, estimated: false } });
+    const { body } = rehearsalComment(rehearsal);
+    expect(body).toContain(
+      `| 22.09 → 23.03 | \`b6b884fbae1f\` | 23.03.0 | creates sessions from kernels with OFFSET paging of 100 rows | with the square of kernels | kernels ${kernels.toLocaleString('en-US')} |`,
+    );
+    expect(body).toContain('### Time against the data');
   }, 1_800_000);
 });
 

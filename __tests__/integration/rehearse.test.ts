@@ -17,6 +17,8 @@ import { localImageAvailable, LOCAL_IMAGE, SECRETS } from '../support/testbed.js
 import { runEngine, tempDir } from '../support/run.js';
 import { encodings, extendToReal2109, NOT_PLANTED, plantSecrets } from '../support/real-2109.js';
 import { startServers, type DisposableServers } from '../../src/rehearsal/servers.js';
+import { judgeGrowth } from '../../src/rehearsal/growth.js';
+import { rehearsalComment } from '../../src/core/report/index.js';
 
 const info = inject('testbed');
 const { admin, deploy } = useDeployments(info);
@@ -253,6 +255,7 @@ describe('rehearse', () => {
       ['services', 'warning'],
       ['servers', 'ok'],
       ['restore', 'ok'],
+      ['growth', 'skipped'],
       ['final verify', 'ok'],
       ['result', 'ok'],
       ['kept', 'warning'],
@@ -299,6 +302,74 @@ describe('rehearse', () => {
       await etcd.delete().all();
       etcd.close();
     }
+  });
+
+  it('with enough history, also migrates a copy with the older half cleared, and compares each hop’s time with the rows', async () => {
+    const deployment = await deploy();
+    // Two thousand kernels that ended an hour apart, each with its stat key in Redis.
+    await deployment.pg.query(
+      `INSERT INTO kernels (id, session_id, access_key, status, terminated_at)
+       SELECT gen_random_uuid(), gen_random_uuid(), 'AKTEST00000000000001', 'TERMINATED'::kernelstatus, now() - n * interval '1 hour' FROM generate_series(1, 2000) AS n`,
+    );
+    const { rows: ids } = await deployment.pg.query<{ id: string }>(`SELECT id::text FROM kernels WHERE terminated_at IS NOT NULL`);
+    const stats = admin().redis(0).pipeline();
+    for (const { id } of ids) stats.set(id, '{}');
+    await stats.exec();
+    const q = async (sql: string) => Number((await deployment.pg.query<{ n: string }>(sql)).rows[0]!.n);
+    const kernels = await q('SELECT count(*) AS n FROM kernels');
+    // The older half of the terminated kernels: up to and including their median.
+    const older = await q(`SELECT count(*) AS n FROM kernels WHERE terminated_at <= (SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY terminated_at) FROM kernels WHERE terminated_at IS NOT NULL)`);
+    const toml = deployment.writeManagerToml();
+    const file = await takeSnapshot(toml);
+    const { report } = await runEngine({ ...migrateInputs(toml, { 'allow-running-services': 'true' }), ...given(), command: 'rehearse', 'manager-config': toml, 'snapshot-file': file });
+    expect(report.error).toBeUndefined();
+    const rehearse = report.entries.filter((e) => e.phase === 'rehearse');
+    expect(rehearse.map((e) => e.step)).toEqual([
+      'snapshot',
+      'servers',
+      'restore',
+      'smaller copy',
+      'restore',
+      'final verify',
+      ...rehearse.filter((e) => e.step === 'growth').map(() => 'growth'),
+      'result',
+    ]);
+    expect(rehearse.find((e) => e.step === 'smaller copy')!.detail).toMatch(
+      new RegExp(
+        `^${older} kernel\\(s\\) that ended before \\S+ cleared from a second restore: ${(kernels - older).toLocaleString('en-US')} history rows against ${kernels.toLocaleString('en-US')}, migrated in `,
+      ),
+    );
+    // The full migration's own timings are the ones compared; the hop was timed at both sizes.
+    const growth = report.growth!;
+    expect(growth.rows).toEqual({ full: kernels, smaller: kernels - older });
+    const hop = growth.hops.find((h) => h.hop === '21.09 → 22.03')!;
+    const own = report.timings!.filter((t) => t.hop === '21.09 → 22.03');
+    expect(hop.fullMs).toBe(own.reduce((sum, t) => sum + t.applyMs + t.verifyMs, 0));
+    expect(hop.smallerMs).toBeGreaterThan(0);
+    expect(hop.schemaFullMs).toBe(own.filter((t) => t.step === 'schema').reduce((sum, t) => sum + t.applyMs + t.verifyMs, 0));
+    expect(hop.verdict).toBe(judgeGrowth(hop.fullMs, hop.smallerMs, growth.rows.full / growth.rows.smaller));
+    // The smaller copy's rows stay out of the report: one restore's worth of apply rows.
+    expect(report.entries.filter((e) => e.phase === 'apply' && e.step === 'schema')).toHaveLength(1);
+    const { body } = rehearsalComment(report);
+    expect(body).toContain(
+      `History rows (kernels, and sessions where they exist): ${kernels.toLocaleString('en-US')} in the snapshot, ${(kernels - older).toLocaleString('en-US')} with its older half cleared`,
+    );
+    expect(body).toMatch(/\| 21\.09 → 22\.03 \| [\d.]+ m?s \| [\d.]+ m?s \| [\d.]+× \|/);
+    // Nothing of either copy is left on the given servers.
+    const cleaner = new pg.Client({ ...servers.postgres });
+    await cleaner.connect();
+    const left = await cleaner.query(`SELECT datname FROM pg_database WHERE datname LIKE 'bai_rehearsal_%'`);
+    await cleaner.end();
+    expect(left.rows).toEqual([]);
+  }, 300_000);
+
+  it('with measure-growth: false, migrates the snapshot once', async () => {
+    const { toml } = await deployWithSecrets();
+    const file = await takeSnapshot(toml);
+    const { report } = await runEngine({ ...migrateInputs(toml, { 'allow-running-services': 'true' }), ...given(), command: 'rehearse', 'snapshot-file': file, 'measure-growth': 'false' });
+    expect(report.error).toBeUndefined();
+    expect(report.entries.find((e) => e.step === 'growth')).toMatchObject({ status: 'skipped', detail: "measure-growth: false: the migration is timed at the snapshot's size only" });
+    expect(report.growth).toBeUndefined();
   });
 
   it('refuses a sealed snapshot that was changed, cut short or extended, or a wrong key, before it starts or creates anything', async () => {

@@ -8,7 +8,12 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { commentMarker, rehearsalComment, upsertComment } from '../../src/action/pr-comment.js';
 import { startFakeGitHub, type FakeGitHub } from '../support/fake-github.js';
-import type { Report } from '../../src/core/report/index.js';
+import type { Report, StepTiming } from '../../src/core/report/index.js';
+import { makePlan } from '../../src/hops/plan.js';
+import { parseVersion } from '../../src/releases/catalogue.js';
+import { makeForecast } from '../../src/commands/forecast.js';
+import { parseRetention } from '../../src/releases/retention.js';
+import { compareSizes, describeGrowth } from '../../src/rehearsal/growth.js';
 
 const FIXTURES = join(import.meta.dirname, '../fixtures/rehearsal');
 const report = JSON.parse(readFileSync(join(FIXTURES, 'report.json'), 'utf8')) as Report;
@@ -37,6 +42,65 @@ describe('the rehearsal comment', () => {
     expect(body).toContain('### Downtime, step by step');
     expect(body).toContain('```mermaid\ngantt\n');
     for (const t of timings.slice(1)) expect(body).toContain(`  ${t.step} (`);
+  });
+
+  it('shows the heavy revisions with the rows they meet, and how each hop grew with the history (golden file)', async () => {
+    // A rehearsal of 22.09 → 23.09: the plan and forecast bai-migrate makes for it, with the rows
+    // a snapshot of 40,000 history rows holds, timed whole and with the older half cleared.
+    const plan = makePlan(parseVersion('22.09', 'from-version'), parseVersion('23.09', 'to-version'));
+    const forecast = await makeForecast(plan, undefined, undefined, parseRetention('30d'));
+    const withRows = {
+      ...forecast,
+      // 22.09's schema has no sessions table yet: plan counts only the tables that exist.
+      hops: forecast.hops.map((h) => ({
+        ...h,
+        revisions: h.revisions.map((r) => ({
+          ...r,
+          rows: Object.fromEntries(r.tables.filter((t) => t !== 'sessions').map((t) => [t, { count: t === 'kernels' ? 40_000 : 1_200, estimated: t === 'images' }])),
+        })),
+      })),
+      history: { kernels: 40_000, removable: 31_000, revisions: forecast.hops.flatMap((h) => h.revisions.filter((r) => r.tables.includes('kernels')).map((r) => r.revision)) },
+    };
+    const timed = (schemaMs: Record<string, number>): StepTiming[] => {
+      let at = 0;
+      return plan.hops.flatMap((hop) =>
+        hop.steps
+          .filter((s) => s.kind === 'change')
+          .map((s) => {
+            const applyMs = s.id === 'schema' ? schemaMs[hop.label]! : 200;
+            const t = { hop: hop.label, step: s.id, startMs: at, applyMs, verifyMs: 20 };
+            at += applyMs + 20;
+            return t;
+          }),
+      );
+    };
+    // 22.09 → 23.03 (the OFFSET-paged sessions back-fill) takes 3.6 times as long for twice the rows; 23.03 → 23.09 takes 1.4 times.
+    const full = timed({ '22.09 → 23.03': 72_000, '23.03 → 23.09': 5_600 });
+    const smaller = timed({ '22.09 → 23.03': 19_800, '23.03 → 23.09': 3_900 });
+    const growth = compareSizes({ rows: 40_000, timings: full }, { rows: 20_000, timings: smaller });
+    expect(growth.hops.map((h) => [h.hop, h.verdict])).toEqual([
+      ['22.09 → 23.03', 'faster than the data'],
+      ['23.03 → 23.09', 'not faster than the data'],
+    ]);
+    const entries = [...report.entries.filter((e) => e.phase === 'rehearse' && e.step !== 'result'), ...describeGrowth(growth).map((e) => ({ phase: 'rehearse' as const, ...e }))];
+    const rehearsal: Report = {
+      ...report,
+      fromVersion: '22.09',
+      toVersion: plan.to.version,
+      plan: plan.hops.map((h) => ({ hop: h.label, targetRevision: h.to.head, steps: h.steps.map((s) => ({ id: s.id, title: s.title, action: s.action })) })),
+      entries,
+      attachments: [],
+      timings: full,
+      growth,
+      forecast: withRows,
+    };
+    const { body } = rehearsalComment(rehearsal);
+    const golden = join(FIXTURES, 'comment-with-growth.md');
+    if (process.env.UPDATE_GOLDEN) writeFileSync(golden, body);
+    expect(body).toBe(readFileSync(golden, 'utf8'));
+    expect(body).toContain('| 22.09 → 23.03 | 1 min 12 s | 20.0 s | 3.6× | 1 min 12 s, 19.8 s | ⚠️ faster than the data |');
+    expect(body).toContain('| 22.09 → 23.03 | `b6b884fbae1f` | 23.03.0 | creates sessions from kernels with OFFSET paging of 100 rows | with the square of kernels | kernels 40,000 |');
+    expect(body).toContain('```mermaid\ngantt\n');
   });
 
   it('starts with the hidden marker of its deployment, which the next rehearsal finds', () => {

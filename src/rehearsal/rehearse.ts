@@ -22,6 +22,7 @@ import { restoreSnapshot } from './restore.js';
 import { redactToml } from './sanitize.js';
 import { replaceTomlTable } from '../manager/toml-edit.js';
 import { startServers, type DisposableServers } from './servers.js';
+import { compareSizes, describeGrowth, migrateSmallerCopy, type SmallerCopy } from './growth.js';
 import { serializeQueries } from '../stores/postgres.js';
 import type { Report, ReportEntry } from '../core/report/index.js';
 import type { Logger } from '../core/logger.js';
@@ -80,42 +81,58 @@ export async function rehearse(options: Options, report: Report, log: Logger, ad
     if (servers.redis.password) addSecret(servers.redis.password);
     record({ step: 'servers', status: 'ok', detail: `${started ? 'started' : 'given'}: ${servers.description}` });
 
-    const restored = await log.group('Restore', async () => {
-      const target = await prepareTargets(servers, manifest, options.connectTimeoutSeconds * 1000);
-      cleanup = started ? target.close : target.removeAndClose;
-      closeTargets = target.close;
-      database = target.database;
-      const result = await restoreSnapshot(snapshotFile, {
-        postgres: target.postgres,
-        etcd: target.etcd,
-        redis: target.redis,
-        redisAddress: servers.redis,
+    // One restore of the snapshot into new targets, and the inner runs' options pointed at them.
+    const restoreOnce = async (label: string) => {
+      const restored = await log.group(label, async () => {
+        const target = await prepareTargets(servers, manifest, options.connectTimeoutSeconds * 1000);
+        cleanup = started ? target.close : target.removeAndClose;
+        closeTargets = target.close;
+        database = target.database;
+        const result = await restoreSnapshot(snapshotFile, { postgres: target.postgres, etcd: target.etcd, redis: target.redis, redisAddress: servers.redis });
+        return { ...result, target };
       });
-      return { ...result, database: target.database };
-    });
-    record({ step: 'restore', status: 'ok', detail: `${restored.rows} row(s) into database ${restored.database}, ${restored.etcdKeys} etcd key(s) under namespace "${manifest.etcd.namespace}"` });
-
-    const managerConfig = join(work, 'manager.toml');
-    const { user, password, host, port } = servers.postgres;
-    writeFileSync(managerConfig, rehearsalManagerToml(options, manifest, restored.managerToml, servers, restored.database), { mode: 0o600 });
-    const inner: Options = {
-      ...options,
-      command: 'migrate',
-      postgresUrl: `postgresql://${encodeURIComponent(user)}${password ? `:${encodeURIComponent(password)}` : ''}@${host}:${port}/${restored.database}`,
-      redisUrl: undefined,
-      etcdEndpoints: [servers.etcd],
-      etcdNamespace: manifest.etcd.namespace,
-      etcdUser: undefined,
-      etcdPassword: undefined,
-      // Production's certificates are not the disposable servers': those speak plain TCP.
-      postgresTls: undefined,
-      etcdTls: undefined,
-      managerConfig,
-      // The PR's alembic.ini, not one beside the rehearsal's temporary manager.toml; with manager-venv, each venv's own.
-      alembicConfig: options.alembicConfig ?? (options.managerVenv ? undefined : alembicConfigBeside(options.managerConfig)),
-      allowRunningServices: true,
-      backupDir: join(work, 'backup'),
+      record({
+        step: 'restore',
+        status: 'ok',
+        detail: `${restored.rows} row(s) into database ${restored.target.database}, ${restored.etcdKeys} etcd key(s) under namespace "${manifest.etcd.namespace}"`,
+      });
+      const managerConfig = join(work, 'manager.toml');
+      const { user, password, host, port } = servers.postgres;
+      writeFileSync(managerConfig, rehearsalManagerToml(options, manifest, restored.managerToml, servers, restored.target.database), { mode: 0o600 });
+      const inner: Options = {
+        ...options,
+        command: 'migrate',
+        postgresUrl: `postgresql://${encodeURIComponent(user)}${password ? `:${encodeURIComponent(password)}` : ''}@${host}:${port}/${restored.target.database}`,
+        redisUrl: undefined,
+        etcdEndpoints: [servers.etcd],
+        etcdNamespace: manifest.etcd.namespace,
+        etcdUser: undefined,
+        etcdPassword: undefined,
+        // Production's certificates are not the disposable servers': those speak plain TCP.
+        postgresTls: undefined,
+        etcdTls: undefined,
+        managerConfig,
+        // The PR's alembic.ini, not one beside the rehearsal's temporary manager.toml; with manager-venv, each venv's own.
+        alembicConfig: options.alembicConfig ?? (options.managerVenv ? undefined : alembicConfigBeside(options.managerConfig)),
+        allowRunningServices: true,
+        backupDir: join(work, 'backup'),
+      };
+      return { target: restored.target, inner };
     };
+
+    let { target, inner } = await restoreOnce('Restore');
+    // First, where the history allows, the migration of a smaller copy: the full one is what keep-rehearsal keeps.
+    let smaller: SmallerCopy | undefined;
+    if (options.measureGrowth) {
+      smaller = await log.group('Smaller copy', () => migrateSmallerCopy(target.postgres, inner, runInner, record, work));
+      if (smaller) {
+        await target.removeAndClose();
+        ({ target, inner } = await restoreOnce('Restore again'));
+      }
+    } else {
+      record({ step: 'growth', status: 'skipped', detail: "measure-growth: false: the migration is timed at the snapshot's size only" });
+    }
+
     const dry = await runInner({ ...inner, dryRun: true, reportFile: join(work, 'dry-run.json') });
     if (dry.outcome === 'failure') {
       adopt(report, dry);
@@ -135,6 +152,10 @@ export async function rehearse(options: Options, report: Report, log: Logger, ad
       status: 'ok',
       detail: `${checks.filter((e) => e.status === 'ok').length} check(s) of the end state hold, ${checks.filter((e) => e.status === 'skipped').length} skipped`,
     });
+    if (smaller) {
+      report.growth = compareSizes({ rows: smaller.fullRows, timings: migrated.timings ?? [] }, smaller);
+      for (const entry of describeGrowth(report.growth)) record(entry);
+    }
     record({ step: 'result', status: 'ok', detail: `migrated ${manifest.release.series} → ${migrated.toVersion} on the restored snapshot and verified` });
   } finally {
     await log.group('Clean up', async () => {

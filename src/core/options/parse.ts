@@ -73,6 +73,7 @@ export interface Options {
   readonly rehearsalServers: 'start' | 'given';
   readonly rehearsalImage?: string;
   readonly keepRehearsal: boolean;
+  readonly measureGrowth: boolean;
   readonly githubToken?: string;
 }
 
@@ -164,6 +165,7 @@ export function parseOptions(raw: RawInputs): Options {
   const vacuum = attempt(() => choice('vacuum', VACUUM_MODES));
   const redisFailure = attempt(() => choice('redis-failure', REDIS_FAILURE_MODES));
   const keepRehearsal = attempt(() => flag('keep-rehearsal'));
+  const measureGrowth = attempt(() => flag('measure-growth'));
   const systemSitePackages = attempt(() => flag('venv-system-site-packages'));
   if (text('manager-venv') && raw['alembic-command']?.trim()) {
     problems.push('manager-venv and alembic-command are both set; accepted: one of them (manager-venv makes the venv alembic runs from)');
@@ -238,6 +240,7 @@ export function parseOptions(raw: RawInputs): Options {
     rehearsalServers: rehearsalServers!,
     rehearsalImage: text('rehearsal-image'),
     keepRehearsal: keepRehearsal!,
+    measureGrowth: measureGrowth!,
     githubToken: text('github-token'),
   };
 }

@@ -317,6 +317,14 @@ export const INPUTS: readonly InputSpec[] = [
     description: 'rehearse: leave the restored database (and any servers it started) in place for inspection; the report says where they are.',
   },
   {
+    name: 'measure-growth',
+    kind: 'boolean',
+    usedBy: ['rehearse'],
+    default: 'true',
+    description:
+      'rehearse: where the snapshot holds at least 1,000 terminated kernels, also migrate a copy with the older half of its history cleared, and flag hops whose time grows faster than the data (the rehearsal takes about twice as long).',
+  },
+  {
     name: 'github-token',
     kind: 'secret',
     usedBy: ['rehearse'],

@@ -1,5 +1,5 @@
 /** The job summary: the report as GitHub-flavoured Markdown, with the downtime table and gantt chart. */
-import { countByStatus, type Report, type Status, type StepTiming } from './model.js';
+import { countByStatus, type Forecast, type Growth, type Report, type Status, type StepTiming } from './model.js';
 
 export const ICON: Record<Status, string> = { ok: '✅', changed: '🛠️', warning: '⚠️', failed: '❌', skipped: '⏭️' };
 
@@ -38,6 +38,8 @@ export function renderMarkdown(report: Report, maxBytes = 512 * 1024): string {
     lines.push('', `<details><summary>${a.step}: ${a.name}</summary>`, '', '```', content, '```', '', '</details>');
   }
   if (report.timings && report.timings.length > 0) lines.push('', ...renderTimings(report.timings));
+  if (report.growth) lines.push('', ...renderGrowth(report.growth));
+  if (report.forecast) lines.push('', ...renderForecast(report.forecast));
   if (report.backup) lines.push('', `Backup bundle: \`${report.backup}\``);
   const counts = countByStatus(report);
   lines.push('', (Object.keys(counts) as Status[]).map((s) => `${ICON[s]} ${counts[s]} ${s}`).join(' · '));
@@ -76,6 +78,56 @@ export function renderTimings(timings: readonly StepTiming[]): string[] {
     }
   }
   lines.push('```');
+  return lines;
+}
+
+const GROWS: Record<Forecast['hops'][number]['revisions'][number]['growth'], string> = {
+  linear: 'with',
+  quadratic: 'with the square of',
+  rewrite: 'with (rewrites)',
+};
+
+/** The revisions on the path whose time grows with the data, with the rows their tables hold now. */
+export function renderForecast(forecast: Forecast): string[] {
+  const lines = ['### Heavy revisions on the path', '', '| Hop | Revision | First in | What it does | Time grows | Rows now |', '|---|---|---|---|---|---:|'];
+  for (const hop of forecast.hops) {
+    for (const r of hop.revisions) {
+      const rows = Object.entries(r.rows).map(([table, n]) => `${table} ${n.estimated ? '~' : ''}${n.count.toLocaleString('en-US')}`);
+      lines.push(`| ${hop.hop} | \`${r.revision}\` | ${r.firstRelease} | ${cell(r.work)} | ${GROWS[r.growth]} ${r.tables.join(', ')} | ${rows.join(', ') || '–'} |`);
+    }
+  }
+  const history = forecast.history;
+  if (history && history.removable > 0) {
+    lines.push(
+      '',
+      `Clear-history with the run's retention would first remove ${history.removable.toLocaleString('en-US')} of ${history.kernels.toLocaleString('en-US')} kernels, which ${history.revisions.map((r) => `\`${r}\``).join(', ')} read.`,
+    );
+  }
+  return lines;
+}
+
+const VERDICT: Record<Growth['hops'][number]['verdict'], string> = {
+  'faster than the data': '⚠️ faster than the data',
+  'not faster than the data': '✅ not faster than the data',
+  'too short': '⏭️ too short to judge',
+};
+
+/** Each hop timed at the snapshot's size and with the older half of its history cleared. */
+export function renderGrowth(growth: Growth): string[] {
+  const x = (a: number, b: number) => `${(a / Math.max(1, b)).toFixed(1)}×`;
+  const lines = [
+    '### Time against the data',
+    '',
+    `History rows (kernels, and sessions where they exist): ${growth.rows.full.toLocaleString('en-US')} in the snapshot, ${growth.rows.smaller.toLocaleString('en-US')} with its older half cleared (${x(growth.rows.full, growth.rows.smaller)}).`,
+    '',
+    '| Hop | Snapshot | Half the history | Ratio | Schema step (snapshot, half) | Growth |',
+    '|---|---:|---:|---:|---:|---|',
+  ];
+  for (const h of growth.hops) {
+    lines.push(
+      `| ${h.hop} | ${formatDuration(h.fullMs)} | ${formatDuration(h.smallerMs)} | ${x(h.fullMs, h.smallerMs)} | ${formatDuration(h.schemaFullMs)}, ${formatDuration(h.schemaSmallerMs)} | ${VERDICT[h.verdict]} |`,
+    );
+  }
   return lines;
 }
 

@@ -45,6 +45,22 @@ export interface Forecast {
   readonly history?: { kernels: number; removable: number; revisions: readonly string[] };
 }
 
+export type GrowthVerdict = 'faster than the data' | 'not faster than the data' | 'too short';
+
+/** rehearse: the migration timed at two sizes of the history (the snapshot, and it with the older half cleared), hop by hop. */
+export interface Growth {
+  /** History rows (kernels, and sessions where they exist) each migration started from. */
+  readonly rows: { readonly full: number; readonly smaller: number };
+  readonly hops: ReadonlyArray<{
+    readonly hop: string;
+    readonly fullMs: number;
+    readonly smallerMs: number;
+    readonly schemaFullMs: number;
+    readonly schemaSmallerMs: number;
+    readonly verdict: GrowthVerdict;
+  }>;
+}
+
 export interface Report {
   readonly tool: 'bai-migrate';
   readonly command: string;
@@ -81,6 +97,8 @@ export interface Report {
   forecast?: Forecast;
   /** migrate: the backup and each change step, in the order they ran: the downtime, measured. */
   timings?: StepTiming[];
+  /** rehearse: how each hop's time grew with the history, where the snapshot held enough of it. */
+  growth?: Growth;
   plan: Array<{ hop: string; targetRevision: string; steps: Array<{ id: string; title: string; action: string }> }>;
   readonly entries: ReportEntry[];
 }

@@ -1,6 +1,6 @@
 /** The rehearsal's pull-request comment: plan, result, measured downtime and offline SQL, found again by a hidden marker. */
 import type { Report } from './model.js';
-import { cell, ICON, renderTimings } from './markdown.js';
+import { cell, ICON, renderForecast, renderGrowth, renderTimings } from './markdown.js';
 
 /** GitHub refuses comments over 65,536 characters; the SQL is cut to keep well under. */
 const MAX_COMMENT = 60_000;
@@ -35,6 +35,9 @@ function renderComment(report: Report, marker: string): string {
   lines.push('');
   // The downtime the migration took on the restored snapshot: what the real one will need, roughly.
   if (report.timings && report.timings.length > 0) lines.push(...renderTimings(report.timings), '');
+  // What will take longer in production than here: the heavy revisions with the rows they meet, and how time grew with the data.
+  if (report.growth) lines.push(...renderGrowth(report.growth), '');
+  if (report.forecast) lines.push(...renderForecast(report.forecast), '');
 
   let size = lines.join('\n').length;
   for (const a of report.attachments.filter((x) => x.name.includes('--sql'))) {

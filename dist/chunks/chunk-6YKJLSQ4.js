@@ -25105,6 +25105,8 @@ function renderMarkdown(report, maxBytes = 512 * 1024) {
     lines.push("", `<details><summary>${a.step}: ${a.name}</summary>`, "", "```", content, "```", "", "</details>");
   }
   if (report.timings && report.timings.length > 0) lines.push("", ...renderTimings(report.timings));
+  if (report.growth) lines.push("", ...renderGrowth(report.growth));
+  if (report.forecast) lines.push("", ...renderForecast(report.forecast));
   if (report.backup) lines.push("", `Backup bundle: \`${report.backup}\``);
   const counts = countByStatus(report);
   lines.push("", Object.keys(counts).map((s) => `${ICON[s]} ${counts[s]} ${s}`).join(" \xB7 "));
@@ -25136,6 +25138,50 @@ function renderTimings(timings) {
     }
   }
   lines.push("```");
+  return lines;
+}
+var GROWS = {
+  linear: "with",
+  quadratic: "with the square of",
+  rewrite: "with (rewrites)"
+};
+function renderForecast(forecast) {
+  const lines = ["### Heavy revisions on the path", "", "| Hop | Revision | First in | What it does | Time grows | Rows now |", "|---|---|---|---|---|---:|"];
+  for (const hop7 of forecast.hops) {
+    for (const r of hop7.revisions) {
+      const rows = Object.entries(r.rows).map(([table, n]) => `${table} ${n.estimated ? "~" : ""}${n.count.toLocaleString("en-US")}`);
+      lines.push(`| ${hop7.hop} | \`${r.revision}\` | ${r.firstRelease} | ${cell(r.work)} | ${GROWS[r.growth]} ${r.tables.join(", ")} | ${rows.join(", ") || "\u2013"} |`);
+    }
+  }
+  const history = forecast.history;
+  if (history && history.removable > 0) {
+    lines.push(
+      "",
+      `Clear-history with the run's retention would first remove ${history.removable.toLocaleString("en-US")} of ${history.kernels.toLocaleString("en-US")} kernels, which ${history.revisions.map((r) => `\`${r}\``).join(", ")} read.`
+    );
+  }
+  return lines;
+}
+var VERDICT = {
+  "faster than the data": "\u26A0\uFE0F faster than the data",
+  "not faster than the data": "\u2705 not faster than the data",
+  "too short": "\u23ED\uFE0F too short to judge"
+};
+function renderGrowth(growth) {
+  const x = (a, b) => `${(a / Math.max(1, b)).toFixed(1)}\xD7`;
+  const lines = [
+    "### Time against the data",
+    "",
+    `History rows (kernels, and sessions where they exist): ${growth.rows.full.toLocaleString("en-US")} in the snapshot, ${growth.rows.smaller.toLocaleString("en-US")} with its older half cleared (${x(growth.rows.full, growth.rows.smaller)}).`,
+    "",
+    "| Hop | Snapshot | Half the history | Ratio | Schema step (snapshot, half) | Growth |",
+    "|---|---:|---:|---:|---:|---|"
+  ];
+  for (const h of growth.hops) {
+    lines.push(
+      `| ${h.hop} | ${formatDuration(h.fullMs)} | ${formatDuration(h.smallerMs)} | ${x(h.fullMs, h.smallerMs)} | ${formatDuration(h.schemaFullMs)}, ${formatDuration(h.schemaSmallerMs)} | ${VERDICT[h.verdict]} |`
+    );
+  }
   return lines;
 }
 function mermaidText(text) {
@@ -25192,6 +25238,8 @@ function renderComment(report, marker) {
   for (const e of rows) lines.push(`| ${e.phase} | ${e.hop ? `${e.hop} ` : ""}${e.step} | ${ICON[e.status]} ${e.status} | ${cell(e.detail)} |`);
   lines.push("");
   if (report.timings && report.timings.length > 0) lines.push(...renderTimings(report.timings), "");
+  if (report.growth) lines.push(...renderGrowth(report.growth), "");
+  if (report.forecast) lines.push(...renderForecast(report.forecast), "");
   let size = lines.join("\n").length;
   for (const a of report.attachments.filter((x) => x.name.includes("--sql"))) {
     const room = Math.max(0, MAX_COMMENT - size - 500);
@@ -25597,6 +25645,13 @@ var INPUTS = [
     usedBy: ["rehearse"],
     default: "false",
     description: "rehearse: leave the restored database (and any servers it started) in place for inspection; the report says where they are."
+  },
+  {
+    name: "measure-growth",
+    kind: "boolean",
+    usedBy: ["rehearse"],
+    default: "true",
+    description: "rehearse: where the snapshot holds at least 1,000 terminated kernels, also migrate a copy with the older half of its history cleared, and flag hops whose time grows faster than the data (the rehearsal takes about twice as long)."
   },
   {
     name: "github-token",
@@ -26092,6 +26147,7 @@ function parseOptions(raw) {
   const vacuum = attempt(() => choice("vacuum", VACUUM_MODES));
   const redisFailure = attempt(() => choice("redis-failure", REDIS_FAILURE_MODES));
   const keepRehearsal = attempt(() => flag("keep-rehearsal"));
+  const measureGrowth = attempt(() => flag("measure-growth"));
   const systemSitePackages = attempt(() => flag("venv-system-site-packages"));
   if (text("manager-venv") && raw["alembic-command"]?.trim()) {
     problems2.push("manager-venv and alembic-command are both set; accepted: one of them (manager-venv makes the venv alembic runs from)");
@@ -26165,6 +26221,7 @@ function parseOptions(raw) {
     rehearsalServers,
     rehearsalImage: text("rehearsal-image"),
     keepRehearsal,
+    measureGrowth,
     githubToken: text("github-token")
   };
 }
@@ -26230,7 +26287,7 @@ function isDowngrade(from, to) {
 
 // src/core/run-command.ts
 import { mkdir as mkdir5, stat as stat4, writeFile as writeFile4 } from "node:fs/promises";
-import { dirname as dirname7, join as join11, resolve as resolve10 } from "node:path";
+import { dirname as dirname7, join as join12, resolve as resolve10 } from "node:path";
 
 // src/core/logger.ts
 function redactingLogger(log, secrets) {
@@ -29027,7 +29084,7 @@ import { randomBytes as randomBytes4 } from "node:crypto";
 import { existsSync as existsSync3, mkdtempSync, writeFileSync } from "node:fs";
 import { rm as rm5 } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname as dirname3, join as join5 } from "node:path";
+import { dirname as dirname3, join as join6 } from "node:path";
 var import_ioredis2 = __toESM(require_built3(), 1);
 var import_etcd32 = __toESM(require_lib(), 1);
 
@@ -31751,6 +31808,116 @@ function officialRecipes({ GenericContainer, Wait }, images, passwords) {
   return [postgres(), redis(), etcd()];
 }
 
+// src/rehearsal/growth.ts
+import { join as join5 } from "node:path";
+var MIN_HISTORY_KERNELS = 1e3;
+var GROWTH_TOLERANCE = 1.25;
+var MIN_JUDGED_MS = 1e3;
+async function historyRows(client) {
+  const { rows } = await client.query(`SELECT to_regclass('sessions') IS NOT NULL AS sessions`);
+  const tables = rows[0].sessions ? ["kernels", "sessions"] : ["kernels"];
+  const counted = await client.query(`SELECT ${tables.map((t) => `(SELECT count(*) FROM ${t})`).join(" + ")} AS n`);
+  return Number(counted.rows[0].n);
+}
+async function halfOfHistory(client) {
+  const { rows } = await client.query(
+    `SELECT count(*) AS terminated,
+            extract(epoch FROM now() - percentile_disc(0.5) WITHIN GROUP (ORDER BY terminated_at)) AS seconds
+       FROM kernels WHERE terminated_at IS NOT NULL`
+  );
+  return { terminated: Number(rows[0].terminated), retentionSeconds: Math.max(0, Math.floor(Number(rows[0].seconds ?? 0))) };
+}
+function hopTimes(timings) {
+  const hops = /* @__PURE__ */ new Map();
+  for (const t of timings) {
+    if (!t.hop) continue;
+    const hop7 = hops.get(t.hop) ?? { totalMs: 0, schemaMs: 0 };
+    hop7.totalMs += t.applyMs + t.verifyMs;
+    if (t.step === "schema") hop7.schemaMs += t.applyMs + t.verifyMs;
+    hops.set(t.hop, hop7);
+  }
+  return hops;
+}
+function judgeGrowth(fullMs, smallerMs, rowRatio) {
+  if (fullMs < MIN_JUDGED_MS) return "too short";
+  return fullMs / Math.max(1, smallerMs) > rowRatio * GROWTH_TOLERANCE ? "faster than the data" : "not faster than the data";
+}
+function compareSizes(full, smaller) {
+  const rowRatio = full.rows / Math.max(1, smaller.rows);
+  const small = hopTimes(smaller.timings);
+  const hops = [...hopTimes(full.timings)].map(([hop7, f]) => {
+    const s = small.get(hop7) ?? { totalMs: 0, schemaMs: 0 };
+    return { hop: hop7, fullMs: f.totalMs, smallerMs: s.totalMs, schemaFullMs: f.schemaMs, schemaSmallerMs: s.schemaMs, verdict: judgeGrowth(f.totalMs, s.totalMs, rowRatio) };
+  });
+  return { rows: { full: full.rows, smaller: smaller.rows }, hops };
+}
+async function migrateSmallerCopy(client, inner, runInner, record, work) {
+  const only = "the migration is timed at the snapshot's size only";
+  const fullRows = await historyRows(client);
+  const half = await halfOfHistory(client);
+  if (half.terminated < MIN_HISTORY_KERNELS) {
+    record({
+      step: "growth",
+      status: "skipped",
+      detail: `the snapshot holds ${half.terminated.toLocaleString("en-US")} terminated kernel(s), fewer than the ${MIN_HISTORY_KERNELS.toLocaleString("en-US")} two sizes need to tell growth from noise: ${only}`
+    });
+    return void 0;
+  }
+  const cleared = await runInner({
+    ...inner,
+    command: "clear-history",
+    dryRun: false,
+    retention: parseRetention(String(half.retentionSeconds)),
+    clearHistoryMode: "bai-migrate",
+    sweepOrphanedStatKeys: false,
+    vacuum: "full",
+    reportFile: join5(work, "smaller-clear-history.json")
+  });
+  if (cleared.outcome === "failure") {
+    record({ step: "growth", status: "warning", detail: `the older half of the history could not be cleared for a second size (${cleared.error ?? "see the report"}): ${only}` });
+    return void 0;
+  }
+  const rows = await historyRows(client);
+  if (rows * 1.2 > fullRows) {
+    record({ step: "growth", status: "skipped", detail: `clearing the older half of the terminated kernels left ${rows} of ${fullRows} history rows, too close to tell growth: ${only}` });
+    return void 0;
+  }
+  const migrated = await runInner({ ...inner, dryRun: false, reportFile: join5(work, "smaller-migrate.json") });
+  if (migrated.outcome === "failure") {
+    record({ step: "growth", status: "warning", detail: `the migration of the copy with half the history failed (${migrated.error ?? "see the report"}): ${only}` });
+    return void 0;
+  }
+  const timings = migrated.timings ?? [];
+  const took = Math.max(0, ...timings.map((t) => t.startMs + t.applyMs + t.verifyMs));
+  record({
+    step: "smaller copy",
+    status: "ok",
+    detail: `${cleared.history?.kernels ?? 0} kernel(s) that ended before ${cleared.history?.cutoff ?? "?"} cleared from a second restore: ${rows.toLocaleString("en-US")} history rows against ${fullRows.toLocaleString("en-US")}, migrated in ${formatDuration(took)}`
+  });
+  return { fullRows, rows, timings };
+}
+function describeGrowth(growth) {
+  const rowRatio = growth.rows.full / Math.max(1, growth.rows.smaller);
+  const sizes = `${growth.rows.full.toLocaleString("en-US")} and ${growth.rows.smaller.toLocaleString("en-US")} history rows (${ratio(rowRatio)})`;
+  const times = (h) => `${formatDuration(h.fullMs)} against ${formatDuration(h.smallerMs)} (${ratio(h.fullMs / Math.max(1, h.smallerMs))})`;
+  const entries = growth.hops.filter((h) => h.verdict === "faster than the data").map((h) => ({
+    hop: h.hop,
+    step: "growth",
+    status: "warning",
+    detail: `${times(h)} at ${sizes}: its time grows faster than the data. Clear history before migrating (plan says how much it would remove), and expect this hop to take disproportionately longer as the history grows`
+  }));
+  const rest = growth.hops.filter((h) => h.verdict !== "faster than the data");
+  if (rest.length > 0) {
+    entries.push({
+      step: "growth",
+      status: "ok",
+      detail: `timed at ${sizes}: ${rest.map((h) => `${h.hop} ${times(h)}${h.verdict === "too short" ? ", too short to judge" : ""}`).join("; ")}; none of these grew faster than the data`
+    });
+  }
+  return entries;
+}
+var ratio = (value) => `${value.toFixed(1)}\xD7`;
+
 // src/rehearsal/rehearse.ts
 async function rehearse(options, report, log, addSecret, runInner) {
   const record = (entry) => {
@@ -31759,11 +31926,11 @@ async function rehearse(options, report, log, addSecret, runInner) {
     if (full.status === "failed") log.error(`${full.step}: ${full.detail}`);
     else log.info(`${full.status}: ${full.step}: ${full.detail}`);
   };
-  const work = mkdtempSync(join5(tmpdir(), "bai-migrate-rehearsal-"));
+  const work = mkdtempSync(join6(tmpdir(), "bai-migrate-rehearsal-"));
   let snapshotFile;
   let manifest;
   try {
-    snapshotFile = await openSnapshot(options.snapshotFile, options.snapshotKey, join5(work, "snapshot.jsonl.gz"));
+    snapshotFile = await openSnapshot(options.snapshotFile, options.snapshotKey, join6(work, "snapshot.jsonl.gz"));
     manifest = await readManifest(snapshotFile);
   } catch (error) {
     await rm5(work, { recursive: true, force: true });
@@ -31793,51 +31960,64 @@ async function rehearse(options, report, log, addSecret, runInner) {
     if (servers.postgres.password) addSecret(servers.postgres.password);
     if (servers.redis.password) addSecret(servers.redis.password);
     record({ step: "servers", status: "ok", detail: `${started ? "started" : "given"}: ${servers.description}` });
-    const restored = await log.group("Restore", async () => {
-      const target = await prepareTargets(servers, manifest, options.connectTimeoutSeconds * 1e3);
-      cleanup = started ? target.close : target.removeAndClose;
-      closeTargets = target.close;
-      database = target.database;
-      const result = await restoreSnapshot(snapshotFile, {
-        postgres: target.postgres,
-        etcd: target.etcd,
-        redis: target.redis,
-        redisAddress: servers.redis
+    const restoreOnce = async (label) => {
+      const restored = await log.group(label, async () => {
+        const target2 = await prepareTargets(servers, manifest, options.connectTimeoutSeconds * 1e3);
+        cleanup = started ? target2.close : target2.removeAndClose;
+        closeTargets = target2.close;
+        database = target2.database;
+        const result = await restoreSnapshot(snapshotFile, { postgres: target2.postgres, etcd: target2.etcd, redis: target2.redis, redisAddress: servers.redis });
+        return { ...result, target: target2 };
       });
-      return { ...result, database: target.database };
-    });
-    record({ step: "restore", status: "ok", detail: `${restored.rows} row(s) into database ${restored.database}, ${restored.etcdKeys} etcd key(s) under namespace "${manifest.etcd.namespace}"` });
-    const managerConfig = join5(work, "manager.toml");
-    const { user, password, host, port } = servers.postgres;
-    writeFileSync(managerConfig, rehearsalManagerToml(options, manifest, restored.managerToml, servers, restored.database), { mode: 384 });
-    const inner = {
-      ...options,
-      command: "migrate",
-      postgresUrl: `postgresql://${encodeURIComponent(user)}${password ? `:${encodeURIComponent(password)}` : ""}@${host}:${port}/${restored.database}`,
-      redisUrl: void 0,
-      etcdEndpoints: [servers.etcd],
-      etcdNamespace: manifest.etcd.namespace,
-      etcdUser: void 0,
-      etcdPassword: void 0,
-      // Production's certificates are not the disposable servers': those speak plain TCP.
-      postgresTls: void 0,
-      etcdTls: void 0,
-      managerConfig,
-      // The PR's alembic.ini, not one beside the rehearsal's temporary manager.toml; with manager-venv, each venv's own.
-      alembicConfig: options.alembicConfig ?? (options.managerVenv ? void 0 : alembicConfigBeside(options.managerConfig)),
-      allowRunningServices: true,
-      backupDir: join5(work, "backup")
+      record({
+        step: "restore",
+        status: "ok",
+        detail: `${restored.rows} row(s) into database ${restored.target.database}, ${restored.etcdKeys} etcd key(s) under namespace "${manifest.etcd.namespace}"`
+      });
+      const managerConfig = join6(work, "manager.toml");
+      const { user, password, host, port } = servers.postgres;
+      writeFileSync(managerConfig, rehearsalManagerToml(options, manifest, restored.managerToml, servers, restored.target.database), { mode: 384 });
+      const inner2 = {
+        ...options,
+        command: "migrate",
+        postgresUrl: `postgresql://${encodeURIComponent(user)}${password ? `:${encodeURIComponent(password)}` : ""}@${host}:${port}/${restored.target.database}`,
+        redisUrl: void 0,
+        etcdEndpoints: [servers.etcd],
+        etcdNamespace: manifest.etcd.namespace,
+        etcdUser: void 0,
+        etcdPassword: void 0,
+        // Production's certificates are not the disposable servers': those speak plain TCP.
+        postgresTls: void 0,
+        etcdTls: void 0,
+        managerConfig,
+        // The PR's alembic.ini, not one beside the rehearsal's temporary manager.toml; with manager-venv, each venv's own.
+        alembicConfig: options.alembicConfig ?? (options.managerVenv ? void 0 : alembicConfigBeside(options.managerConfig)),
+        allowRunningServices: true,
+        backupDir: join6(work, "backup")
+      };
+      return { target: restored.target, inner: inner2 };
     };
-    const dry = await runInner({ ...inner, dryRun: true, reportFile: join5(work, "dry-run.json") });
+    let { target, inner } = await restoreOnce("Restore");
+    let smaller;
+    if (options.measureGrowth) {
+      smaller = await log.group("Smaller copy", () => migrateSmallerCopy(target.postgres, inner, runInner, record, work));
+      if (smaller) {
+        await target.removeAndClose();
+        ({ target, inner } = await restoreOnce("Restore again"));
+      }
+    } else {
+      record({ step: "growth", status: "skipped", detail: "measure-growth: false: the migration is timed at the snapshot's size only" });
+    }
+    const dry = await runInner({ ...inner, dryRun: true, reportFile: join6(work, "dry-run.json") });
     if (dry.outcome === "failure") {
       adopt(report, dry);
       throw failure(dry, "the dry run");
     }
     report.attachments.push(...dry.attachments);
-    const migrated = await runInner({ ...inner, dryRun: false, reportFile: join5(work, "migrate.json") });
+    const migrated = await runInner({ ...inner, dryRun: false, reportFile: join6(work, "migrate.json") });
     adopt(report, migrated);
     if (migrated.outcome === "failure") throw failure(migrated, "the migration");
-    const verified = await runInner({ ...inner, command: "verify", dryRun: false, reportFile: join5(work, "verify.json") });
+    const verified = await runInner({ ...inner, command: "verify", dryRun: false, reportFile: join6(work, "verify.json") });
     const checks = verified.entries.filter((e) => e.phase === "verify");
     report.entries.push(...checks.filter((e) => e.status === "failed" || e.status === "warning"));
     if (verified.outcome === "failure") throw failure(verified, "the final verify");
@@ -31846,6 +32026,10 @@ async function rehearse(options, report, log, addSecret, runInner) {
       status: "ok",
       detail: `${checks.filter((e) => e.status === "ok").length} check(s) of the end state hold, ${checks.filter((e) => e.status === "skipped").length} skipped`
     });
+    if (smaller) {
+      report.growth = compareSizes({ rows: smaller.fullRows, timings: migrated.timings ?? [] }, smaller);
+      for (const entry of describeGrowth(report.growth)) record(entry);
+    }
     record({ step: "result", status: "ok", detail: `migrated ${manifest.release.series} \u2192 ${migrated.toVersion} on the restored snapshot and verified` });
   } finally {
     await log.group("Clean up", async () => {
@@ -31978,7 +32162,7 @@ user = ""
 password = ""`);
 }
 function alembicConfigBeside(managerConfig) {
-  const beside = managerConfig ? join5(dirname3(managerConfig), "alembic.ini") : void 0;
+  const beside = managerConfig ? join6(dirname3(managerConfig), "alembic.ini") : void 0;
   return beside && existsSync3(beside) ? beside : "alembic.ini";
 }
 
@@ -32171,7 +32355,7 @@ var SCHEMA_FACTS = [
 // src/manager/alembic.ts
 import { mkdtemp, readFile as readFile2, rm as rm6, writeFile as writeFile2 } from "node:fs/promises";
 import { tmpdir as tmpdir2 } from "node:os";
-import { dirname as dirname4, join as join6, resolve as resolve4 } from "node:path";
+import { dirname as dirname4, join as join7, resolve as resolve4 } from "node:path";
 var AlembicError = class extends MigrationError {
   constructor(code, message, kind, output) {
     super(code, message);
@@ -32193,8 +32377,8 @@ async function runWithPrivateIni(setup, target, what, argv) {
     const cause = error.code === "ENOENT" ? "no such file" : error.code ?? String(error);
     throw new AlembicError("invalid-input", `alembic-config "${setup.config}" cannot be read; accepted: the path of the manager's alembic.ini`, "no-config", cause);
   }
-  const dir = await mkdtemp(join6(tmpdir2(), "bai-migrate-alembic-"));
-  const ini = join6(dir, "alembic.ini");
+  const dir = await mkdtemp(join7(tmpdir2(), "bai-migrate-alembic-"));
+  const ini = join7(dir, "alembic.ini");
   try {
     await writeFile2(ini, privateIni(text, dirname4(original), sqlalchemyUrl(setup.driver ?? "psycopg2", target, await privateTlsFiles(target, dir), setup.lockTimeoutSeconds)), { mode: 384 });
     const result = await runChild("alembic", process.execPath, ["-e", WATCHDOG, "--", ...argv(ini)], { cwd: dirname4(original) });
@@ -32258,7 +32442,7 @@ async function privateTlsFiles(target, dir) {
     ["sslkey", tls.key]
   ]) {
     if (!file) continue;
-    const path4 = join6(dir, param);
+    const path4 = join7(dir, param);
     await writeFile2(path4, file.pem, { mode: 384 });
     params[param] = path4;
   }
@@ -32909,7 +33093,7 @@ async function compare(deployment, notOccupyingStatuses) {
 
 // src/manager/manager-toml.ts
 import { open as open3, readFile as readFile4, realpath, rename as rename3, rm as rm7, stat as stat2 } from "node:fs/promises";
-import { basename as basename3, dirname as dirname5, join as join7, resolve as resolve6 } from "node:path";
+import { basename as basename3, dirname as dirname5, join as join8, resolve as resolve6 } from "node:path";
 
 // node_modules/diff/libesm/diff/base.js
 var Diff = class {
@@ -33452,7 +33636,7 @@ async function writeSetting(ctx, table, key, value) {
 async function replaceContent(path4, content) {
   const real = await realpath(path4);
   const original = await stat2(real);
-  const temporary = join7(dirname5(real), `.${basename3(real)}.bai-migrate.tmp`);
+  const temporary = join8(dirname5(real), `.${basename3(real)}.bai-migrate.tmp`);
   await rm7(temporary, { force: true });
   const file = await open3(temporary, "wx", 384);
   let renamed = false;
@@ -33945,7 +34129,7 @@ async function readImageKeys(deployment) {
 }
 
 // src/hops/21.09-22.03/image-rescan.ts
-import { join as join8 } from "node:path";
+import { join as join9 } from "node:path";
 var imageRescan = {
   id: "image-rescan",
   title: "Registry rescan",
@@ -33965,7 +34149,7 @@ var imageRescan = {
     if (ctx.options.managerVenv && !ctx.options.managerCommand) {
       return [
         skipped(
-          `the rescan will run ${join8(releaseVenvDir(ctx.options.managerVenv.dir, targetRelease(ctx.options.toVersion).version), "bin", "backend.ai")} from the manager venv migrate makes: not checked here; it will rescan ${registries.join(", ")}`
+          `the rescan will run ${join9(releaseVenvDir(ctx.options.managerVenv.dir, targetRelease(ctx.options.toVersion).version), "bin", "backend.ai")} from the manager venv migrate makes: not checked here; it will rescan ${registries.join(", ")}`
         ),
         ...connects
       ];
@@ -34403,7 +34587,7 @@ var hop4 = {
 // src/hops/23.03-23.09/rpc-keypair.ts
 import { existsSync as existsSync5, statSync } from "node:fs";
 import { chown, mkdir as mkdir3, stat as stat3 } from "node:fs/promises";
-import { dirname as dirname6, isAbsolute, join as join9, resolve as resolve8 } from "node:path";
+import { dirname as dirname6, isAbsolute, join as join10, resolve as resolve8 } from "node:path";
 var TABLE = "manager";
 var KEY = "rpc-auth-manager-keypair";
 var NAME = `[${TABLE}] ${KEY}`;
@@ -34414,7 +34598,7 @@ function configured(text) {
   return isTable(section2) ? section2[KEY] : void 0;
 }
 function generatedPath(configPath) {
-  return join9(dirname6(resolve8(configPath)), "rpc-keypair", `${KEYPAIR_NAME}.key_secret`);
+  return join10(dirname6(resolve8(configPath)), "rpc-keypair", `${KEYPAIR_NAME}.key_secret`);
 }
 async function examine2(ctx) {
   if (!ctx.deployment.targets.managerConfig) return void 0;
@@ -34491,7 +34675,7 @@ var rpcKeypair = {
       await mkdir3(dir, { recursive: true, mode: 448 });
       const args = [...GENERATE, dir, KEYPAIR_NAME];
       requireSuccess(ctx.managerCli, args, await runManagerCli(ctx.managerCli, args));
-      for (const file of [dir, state.file, join9(dir, `${KEYPAIR_NAME}.key`)]) await chown(file, owner.uid, owner.gid).catch(() => void 0);
+      for (const file of [dir, state.file, join10(dir, `${KEYPAIR_NAME}.key`)]) await chown(file, owner.uid, owner.gid).catch(() => void 0);
       made = `made ${state.file} with generate-rpc-keypair; `;
     }
     const written = await writeSetting(ctx, TABLE, KEY, state.file);
@@ -35352,7 +35536,7 @@ function checkCommand(phase) {
 // src/commands/migrate.ts
 import { mkdir as mkdir4, writeFile as writeFile3 } from "node:fs/promises";
 import { performance as performance3 } from "node:perf_hooks";
-import { join as join10, resolve as resolve9 } from "node:path";
+import { join as join11, resolve as resolve9 } from "node:path";
 
 // src/commands/dry-run.ts
 function startOf(plan, hop7, current) {
@@ -35455,7 +35639,7 @@ async function writeBackup(session, plan) {
     const item = step2.backup ? await step2.backup(session.stepContext(hop7)) : void 0;
     if (!item || saved.includes(item.name)) continue;
     await mkdir4(dir, { recursive: true, mode: 448 });
-    await writeFile3(join10(dir, item.name), item.content, { mode: 384 });
+    await writeFile3(join11(dir, item.name), item.content, { mode: 384 });
     saved.push(item.name);
   }
   if (saved.length > 0) {
@@ -35855,7 +36039,7 @@ async function prepareReportFolder(file) {
   } catch (error) {
     throw invalidInput(`report-file "${file}": its folder ${folder} cannot be created (${messageOf(error)}); give a path in a folder that exists or can be made`);
   }
-  if ((await stat4(file).catch(() => void 0))?.isDirectory()) throw invalidInput(`report-file "${file}" is a folder; give the path of a file, e.g. ${join11(file, "bai-migrate-report.json")}`);
+  if ((await stat4(file).catch(() => void 0))?.isDirectory()) throw invalidInput(`report-file "${file}" is a folder; give the path of a file, e.g. ${join12(file, "bai-migrate-report.json")}`);
 }
 async function finish(report, options, secrets, log) {
   report.finishedAt ??= (/* @__PURE__ */ new Date()).toISOString();
@@ -35890,4 +36074,4 @@ export {
   checkKind,
   runCommand
 };
-//# sourceMappingURL=chunk-6VB44SEE.js.map
+//# sourceMappingURL=chunk-6YKJLSQ4.js.map

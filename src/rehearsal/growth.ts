@@ -1,0 +1,159 @@
+/**
+ * How a hop's time grows with the data: the rehearsal migrates the snapshot twice, whole and with
+ * the older half of its history cleared, and compares each hop's time with the rows. A hop whose
+ * time grows faster than the rows (the OFFSET-paged back-fills of 23.03 are one) will take
+ * disproportionately longer as the history grows, and clearing history first shortens it most.
+ */
+import { join } from 'node:path';
+import type pg from 'pg';
+import { formatDuration, type Growth, type GrowthVerdict, type ReportEntry, type StepTiming } from '../core/report/index.js';
+import type { Options } from '../core/options.js';
+import { parseRetention } from '../releases/retention.js';
+import type { RunInner } from './rehearse.js';
+
+/** Fewer terminated kernels than this make two sizes too close to tell growth from noise. */
+export const MIN_HISTORY_KERNELS = 1_000;
+/** A ratio of times this much above the ratio of rows is growth, not noise. */
+export const GROWTH_TOLERANCE = 1.25;
+/** A hop shorter than this at full size is too short to judge (timer and process start-up noise). */
+export const MIN_JUDGED_MS = 1_000;
+
+/** The history rows whose number the heavy revisions' time follows: kernels, with sessions where the schema has them. */
+export async function historyRows(client: pg.Client): Promise<number> {
+  const { rows } = await client.query<{ sessions: boolean }>(`SELECT to_regclass('sessions') IS NOT NULL AS sessions`);
+  const tables = rows[0]!.sessions ? ['kernels', 'sessions'] : ['kernels'];
+  const counted = await client.query<{ n: string }>(`SELECT ${tables.map((t) => `(SELECT count(*) FROM ${t})`).join(' + ')} AS n`);
+  return Number(counted.rows[0]!.n);
+}
+
+/** The terminated kernels, and how many seconds ago their median one ended: the retention that clears the older half. */
+export async function halfOfHistory(client: pg.Client): Promise<{ terminated: number; retentionSeconds: number }> {
+  const { rows } = await client.query<{ terminated: string; seconds: string | null }>(
+    `SELECT count(*) AS terminated,
+            extract(epoch FROM now() - percentile_disc(0.5) WITHIN GROUP (ORDER BY terminated_at)) AS seconds
+       FROM kernels WHERE terminated_at IS NOT NULL`,
+  );
+  return { terminated: Number(rows[0]!.terminated), retentionSeconds: Math.max(0, Math.floor(Number(rows[0]!.seconds ?? 0))) };
+}
+
+/** Each hop's time (apply and verify of its steps) and its schema step's, from a migration's timings. */
+export function hopTimes(timings: readonly StepTiming[]): Map<string, { totalMs: number; schemaMs: number }> {
+  const hops = new Map<string, { totalMs: number; schemaMs: number }>();
+  for (const t of timings) {
+    if (!t.hop) continue;
+    const hop = hops.get(t.hop) ?? { totalMs: 0, schemaMs: 0 };
+    hop.totalMs += t.applyMs + t.verifyMs;
+    if (t.step === 'schema') hop.schemaMs += t.applyMs + t.verifyMs;
+    hops.set(t.hop, hop);
+  }
+  return hops;
+}
+
+/**
+ * Whether a hop's time grew faster than the rows. Fixed costs (the manager's start-up) only pull the
+ * ratio of times down, so "faster" is never a false alarm from them; "not faster" at small sizes can
+ * hide growth that shows only on more data.
+ */
+export function judgeGrowth(fullMs: number, smallerMs: number, rowRatio: number): GrowthVerdict {
+  if (fullMs < MIN_JUDGED_MS) return 'too short';
+  return fullMs / Math.max(1, smallerMs) > rowRatio * GROWTH_TOLERANCE ? 'faster than the data' : 'not faster than the data';
+}
+
+/** The comparison of the two migrations, hop by hop. */
+export function compareSizes(full: { rows: number; timings: readonly StepTiming[] }, smaller: { rows: number; timings: readonly StepTiming[] }): Growth {
+  const rowRatio = full.rows / Math.max(1, smaller.rows);
+  const small = hopTimes(smaller.timings);
+  const hops = [...hopTimes(full.timings)].map(([hop, f]) => {
+    const s = small.get(hop) ?? { totalMs: 0, schemaMs: 0 };
+    return { hop, fullMs: f.totalMs, smallerMs: s.totalMs, schemaFullMs: f.schemaMs, schemaSmallerMs: s.schemaMs, verdict: judgeGrowth(f.totalMs, s.totalMs, rowRatio) };
+  });
+  return { rows: { full: full.rows, smaller: smaller.rows }, hops };
+}
+
+/** What the migration of the smaller copy measured, and the history rows of the whole snapshot. */
+export interface SmallerCopy {
+  readonly fullRows: number;
+  readonly rows: number;
+  readonly timings: readonly StepTiming[];
+}
+
+type Record = (entry: Omit<ReportEntry, 'phase'>) => void;
+
+/**
+ * On a restored snapshot: clears the older half of its history (bai-migrate's own clear-history,
+ * then VACUUM FULL, so that the copy is as a smaller database would be, not one full of dead rows)
+ * and migrates it. Undefined, with a row that says why, where the history is too small or either
+ * run fails: the rehearsal then goes on at the snapshot's size only.
+ */
+export async function migrateSmallerCopy(client: pg.Client, inner: Options, runInner: RunInner, record: Record, work: string): Promise<SmallerCopy | undefined> {
+  const only = "the migration is timed at the snapshot's size only";
+  const fullRows = await historyRows(client);
+  const half = await halfOfHistory(client);
+  if (half.terminated < MIN_HISTORY_KERNELS) {
+    record({
+      step: 'growth',
+      status: 'skipped',
+      detail: `the snapshot holds ${half.terminated.toLocaleString('en-US')} terminated kernel(s), fewer than the ${MIN_HISTORY_KERNELS.toLocaleString('en-US')} two sizes need to tell growth from noise: ${only}`,
+    });
+    return undefined;
+  }
+  const cleared = await runInner({
+    ...inner,
+    command: 'clear-history',
+    dryRun: false,
+    retention: parseRetention(String(half.retentionSeconds)),
+    clearHistoryMode: 'bai-migrate',
+    sweepOrphanedStatKeys: false,
+    vacuum: 'full',
+    reportFile: join(work, 'smaller-clear-history.json'),
+  });
+  if (cleared.outcome === 'failure') {
+    record({ step: 'growth', status: 'warning', detail: `the older half of the history could not be cleared for a second size (${cleared.error ?? 'see the report'}): ${only}` });
+    return undefined;
+  }
+  const rows = await historyRows(client);
+  if (rows * 1.2 > fullRows) {
+    record({ step: 'growth', status: 'skipped', detail: `clearing the older half of the terminated kernels left ${rows} of ${fullRows} history rows, too close to tell growth: ${only}` });
+    return undefined;
+  }
+  const migrated = await runInner({ ...inner, dryRun: false, reportFile: join(work, 'smaller-migrate.json') });
+  if (migrated.outcome === 'failure') {
+    record({ step: 'growth', status: 'warning', detail: `the migration of the copy with half the history failed (${migrated.error ?? 'see the report'}): ${only}` });
+    return undefined;
+  }
+  const timings = migrated.timings ?? [];
+  const took = Math.max(0, ...timings.map((t) => t.startMs + t.applyMs + t.verifyMs));
+  record({
+    step: 'smaller copy',
+    status: 'ok',
+    detail: `${cleared.history?.kernels ?? 0} kernel(s) that ended before ${cleared.history?.cutoff ?? '?'} cleared from a second restore: ${rows.toLocaleString('en-US')} history rows against ${fullRows.toLocaleString('en-US')}, migrated in ${formatDuration(took)}`,
+  });
+  return { fullRows, rows, timings };
+}
+
+/** The rows that say how each hop grew: a warning per hop faster than the data, one row for the rest. */
+export function describeGrowth(growth: Growth): Array<Omit<ReportEntry, 'phase'>> {
+  const rowRatio = growth.rows.full / Math.max(1, growth.rows.smaller);
+  const sizes = `${growth.rows.full.toLocaleString('en-US')} and ${growth.rows.smaller.toLocaleString('en-US')} history rows (${ratio(rowRatio)})`;
+  const times = (h: Growth['hops'][number]) => `${formatDuration(h.fullMs)} against ${formatDuration(h.smallerMs)} (${ratio(h.fullMs / Math.max(1, h.smallerMs))})`;
+  const entries: Array<Omit<ReportEntry, 'phase'>> = growth.hops
+    .filter((h) => h.verdict === 'faster than the data')
+    .map((h) => ({
+      hop: h.hop,
+      step: 'growth',
+      status: 'warning',
+      detail: `${times(h)} at ${sizes}: its time grows faster than the data. Clear history before migrating (plan says how much it would remove), and expect this hop to take disproportionately longer as the history grows`,
+    }));
+  const rest = growth.hops.filter((h) => h.verdict !== 'faster than the data');
+  if (rest.length > 0) {
+    entries.push({
+      step: 'growth',
+      status: 'ok',
+      detail: `timed at ${sizes}: ${rest.map((h) => `${h.hop} ${times(h)}${h.verdict === 'too short' ? ', too short to judge' : ''}`).join('; ')}; none of these grew faster than the data`,
+    });
+  }
+  return entries;
+}
+
+/** "2.0×" */
+export const ratio = (value: number): string => `${value.toFixed(1)}×`;
