@@ -18,7 +18,7 @@ import type { StepContext } from '../src/steps/step.js';
 import { benchMachine, printRatio } from './bench-support.js';
 
 const count = Number(process.env.BENCH_IMAGES ?? 10_000);
-const repeats = 3;
+const repeats = Number(process.env.BENCH_REPEATS ?? 7);
 
 await withTestbed(async (info, admin) => {
   const seeded = await createDeployment(admin, info, { registries: false });

@@ -24,9 +24,13 @@ describe('etcd prefix reads', () => {
     const deployment = new Deployment(resolveTargets(options, {}), 5_000, () => undefined);
     try {
       expect((await deployment.connect(['etcd']))[0]?.ok).toBe(true);
-      expect(await deployment.etcdPrefix('images/', 4)).toEqual(expected);
+      expect(await deployment.etcdPrefix('images/', { pageSize: 4 })).toEqual(expected);
+      // Every entry is shown to onEntry once, in key order, as its page is decoded.
+      const seen: Array<[string, string]> = [];
+      await deployment.etcdPrefix('images/', { pageSize: 4, onEntry: (key, value) => seen.push([key, value]) });
+      expect(seen).toEqual(Object.entries(expected).sort(([a], [b]) => (a < b ? -1 : 1)));
       expect(await deployment.etcdPrefix('images/')).toEqual(expected);
-      expect(await deployment.etcdPrefix('nothing-here/', 4)).toEqual({});
+      expect(await deployment.etcdPrefix('nothing-here/', { pageSize: 4 })).toEqual({});
     } finally {
       await deployment.close();
     }

@@ -67,9 +67,9 @@ export class Deployment {
   }
 
   /** Every key under `prefix` (relative to the namespace) with its value, read in pages at one revision (etcdPrefix). */
-  async etcdPrefix(prefix: string, pageSize = 10_000): Promise<Record<string, string>> {
+  async etcdPrefix(prefix: string, { pageSize = 10_000, onEntry }: { pageSize?: number; onEntry?: (key: string, value: string) => void } = {}): Promise<Record<string, string>> {
     if (!this.etcdClient || !this.namespace) throw new MigrationError('unreachable', 'etcd is not connected');
-    return etcdPrefix(this.etcdClient, this.namespace, prefix, pageSize, this.timeoutMs);
+    return etcdPrefix(this.etcdClient, this.namespace, prefix, pageSize, this.timeoutMs, onEntry);
   }
 
   /** The etcd member's status (its version), bounded like every call. */

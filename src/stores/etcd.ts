@@ -2,7 +2,7 @@
  * etcd: a client on the deployment's endpoints, checked to hold the namespace's keys, paged range
  * reads under one revision, and a fresh probe after a failure.
  */
-import { Etcd3, EtcdAuthenticationFailedError, EtcdPermissionDeniedError } from 'etcd3';
+import { Etcd3, EtcdAuthenticationFailedError, EtcdPermissionDeniedError, type IRangeResponse } from 'etcd3';
 import { MigrationError, messageOf } from '../core/errors.js';
 import type { EtcdTarget } from './connections.js';
 import { bounded, type Connected } from './server.js';
@@ -57,25 +57,44 @@ export function closeEtcd(client: Etcd3): void {
 /**
  * Every key under `prefix` (relative to the namespace) with its value, read in pages at one
  * revision: a single response must stay under gRPC's 4 MiB limit, which a large image tree
- * exceeds (10,000 images are about 6 MB).
+ * exceeds (10,000 images are about 6 MB). The next page is asked for before this one is decoded,
+ * so etcd reads it while Node decodes (and `onEntry` looks at) this one.
  */
-export async function etcdPrefix(client: Etcd3, namespace: string, prefix: string, pageSize: number, timeoutMs: number): Promise<Record<string, string>> {
+export async function etcdPrefix(
+  client: Etcd3,
+  namespace: string,
+  prefix: string,
+  pageSize: number,
+  timeoutMs: number,
+  onEntry?: (key: string, value: string) => void,
+): Promise<Record<string, string>> {
   const root = etcdRoot(namespace);
   const start = Buffer.from(`${root}${prefix}`);
   const end = prefixEnd(start);
   const out: Record<string, string> = {};
-  let from = start;
-  let revision: string | undefined;
-  for (;;) {
+  const fetchPage = (from: Buffer, revision?: string): Promise<IRangeResponse> => {
     let query = client.getAll().inRange({ start: from, end }).limit(pageSize);
     if (revision) query = query.revision(revision);
-    const page = await bounded('etcd', query.exec(), timeoutMs);
+    const page = bounded('etcd', query.exec(), timeoutMs);
+    // Awaited below; until then a failure must not count as unhandled.
+    page.catch(() => undefined);
+    return page;
+  };
+  let pending: Promise<IRangeResponse> | undefined = fetchPage(start);
+  let revision: string | undefined;
+  while (pending) {
+    const page: IRangeResponse = await pending;
     revision ??= page.header.revision;
-    for (const kv of page.kvs) out[kv.key.toString().slice(root.length)] = kv.value.toString();
     const last = page.kvs[page.kvs.length - 1];
-    if (!page.more || !last) return out;
-    from = Buffer.concat([last.key, Buffer.from([0])]);
+    pending = page.more && last ? fetchPage(Buffer.concat([last.key, Buffer.from([0])]), revision) : undefined;
+    for (const kv of page.kvs) {
+      const key = kv.key.toString().slice(root.length);
+      const value = kv.value.toString();
+      out[key] = value;
+      onEntry?.(key, value);
+    }
   }
+  return out;
 }
 
 /**

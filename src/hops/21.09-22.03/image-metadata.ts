@@ -12,7 +12,7 @@
 import type { Deployment } from '../../stores/deployment.js';
 import { tableExists } from '../../stores/schema.js';
 import { changed, failed, ok, skipped, warning, type Finding, type Step } from '../../steps/step.js';
-import { knownRegistries, parseImageTree, type EtcdImage, type EtcdImageTree, type UnusableEntry } from './image-tree.js';
+import { knownRegistries, ImageTreeCollector, type EtcdImage, type EtcdImageTree, type UnusableEntry } from './image-tree.js';
 
 export type { EtcdImage, EtcdImageTree } from './image-tree.js';
 
@@ -76,38 +76,38 @@ export const imageMetadata: Step = {
     const pg = deployment.postgres;
     await pg.query('BEGIN');
     try {
-      const images = await pg.query<{ inserted: boolean }>(
+      const images = await pg.query(
         `INSERT INTO images (name, image, tag, registry, architecture, config_digest, size_bytes, type, accelerators, labels, resources)
          SELECT r.name, r.image, r.tag, r.registry, r.architecture, r.digest, r.size_bytes, r.type::image_type, r.accelerators, r.labels, r.resources
            FROM ${DESIRED_IMAGES}
-         ON CONFLICT (name, architecture) DO NOTHING
-         RETURNING true AS inserted`,
+         ON CONFLICT (name, architecture) DO NOTHING`,
         [JSON.stringify(tree.images.map(toRow))],
       );
       // An alias names an image; with several architectures of it, x86_64 (the etcd era's only one) wins.
-      const aliases = await pg.query<{ inserted: boolean }>(
+      const aliases = await pg.query(
         `INSERT INTO image_aliases (alias, image)
          SELECT DISTINCT ON (a.alias) a.alias, i.id
            FROM ${DESIRED_ALIASES} JOIN images i ON i.name = a.image
           ORDER BY a.alias, i.architecture <> 'x86_64', i.architecture
-         ON CONFLICT (alias) DO NOTHING
-         RETURNING true AS inserted`,
+         ON CONFLICT (alias) DO NOTHING`,
         [JSON.stringify(tree.aliases.map(({ alias, image }) => ({ alias, image })))],
       );
       await pg.query('COMMIT');
+      // INSERT … ON CONFLICT DO NOTHING counts only the rows it wrote.
+      const created = { images: images.rowCount ?? 0, aliases: aliases.rowCount ?? 0 };
       // Rows that were there already, and of those the ones that differ from etcd (a first import has none: no second read).
-      const allWritten = images.rows.length === tree.images.length && aliases.rows.length === tree.aliases.length;
+      const allWritten = created.images === tree.images.length && created.aliases === tree.aliases.length;
       const present = allWritten ? undefined : await countChanges(deployment, tree);
       const counts = {
-        images: { created: images.rows.length, kept: present?.images.kept ?? 0 },
-        aliases: { created: aliases.rows.length, kept: present?.aliases.kept ?? 0 },
+        images: { created: created.images, kept: present?.images.kept ?? 0 },
+        aliases: { created: created.aliases, kept: present?.aliases.kept ?? 0 },
       };
       const notes = [
         ...(tree.unusable.length > 0 ? [`skipped ${tree.unusable.length} unusable entr${tree.unusable.length === 1 ? 'y' : 'ies'} (kept in etcd and the backup bundle)`] : []),
         ...(tree.dangling.length > 0 ? [`${tree.dangling.length} dangling alias(es) not copied`] : []),
         'etcd images/ left intact',
       ].join('; ');
-      return images.rows.length + aliases.rows.length > 0
+      return created.images + created.aliases > 0
         ? changed(`wrote ${describeCounts(counts)}; ${notes}`)
         : ok(`all ${tree.images.length} image(s) and ${tree.aliases.length} alias(es) are already in PostgreSQL${keptNote(counts)}; ${notes}`);
     } catch (error) {
@@ -275,8 +275,10 @@ async function readEtcdImages(deployment: Deployment): Promise<EtcdImages> {
   const { header } = await deployment.bounded('etcd', deployment.etcd.get('images/').exec());
   const cached = imagesRead.get(deployment);
   if (cached && cached.revision === header.revision) return cached;
-  const [all, registries] = await Promise.all([deployment.etcdPrefix('images/'), deployment.etcdPrefix('config/docker/registry/')]);
-  const read = { revision: header.revision, all, tree: parseImageTree(all, registries) };
+  // Keys are grouped by tag as each page is decoded, while etcd reads the next one.
+  const collector = new ImageTreeCollector();
+  const [all, registries] = await Promise.all([deployment.etcdPrefix('images/', { onEntry: (key, value) => collector.add(key, value) }), deployment.etcdPrefix('config/docker/registry/')]);
+  const read = { revision: header.revision, all, tree: collector.finish(registries) };
   imagesRead.set(deployment, read);
   return read;
 }

@@ -127,106 +127,130 @@ export function canonicalImageRef(value: string, known: ReadonlySet<string>): { 
  * config/docker/registry/, into what 22.03's images and image_aliases tables should hold.
  */
 export function parseImageTree(all: Record<string, string>, registryConfig: Record<string, string>): EtcdImageTree {
-  const known = knownRegistries(registryConfig);
-  const unusable: UnusableEntry[] = [];
-  const aliasEntries: Array<{ key: string; raw: string; alias: string; value: string }> = [];
-  const tags = new Map<string, TagEntry>();
-  // Positions of slashes instead of split/join: a large registry has hundreds of thousands of keys.
-  for (const key in all) {
-    const value = all[key]!;
+  const collector = new ImageTreeCollector();
+  for (const key in all) collector.add(key, all[key]!);
+  return collector.finish(registryConfig);
+}
+
+/**
+ * parseImageTree in two parts: `add` groups keys by image tag as they arrive (in any order, so a
+ * read can hand them over page by page while etcd reads the next), `finish` judges each tag and
+ * resolves the aliases once every key is in.
+ */
+export class ImageTreeCollector {
+  private readonly tags = new Map<string, TagEntry>();
+  private readonly aliasEntries: Array<{ key: string; raw: string; alias: string; value: string }> = [];
+  /** Image and registry names repeat across a registry's tags: each is unquoted once. */
+  private readonly unquoted = new Map<string, string>();
+
+  add(key: string, value: string): void {
+    // Positions of slashes instead of split/join: a large registry has hundreds of thousands of keys.
     const first = key.indexOf('/');
     const second = key.indexOf('/', first + 1);
-    if (second < 0) continue;
+    if (second < 0) return;
     const third = key.indexOf('/', second + 1);
     if (key.startsWith('_aliases/', first + 1)) {
-      if (third < 0) aliasEntries.push({ key, raw: key.slice(second + 1), alias: pyUnquote(key.slice(second + 1)), value });
-      continue;
+      if (third < 0) this.aliasEntries.push({ key, raw: key.slice(second + 1), alias: pyUnquote(key.slice(second + 1)), value });
+      return;
     }
     // images/{registry}/{image} = "1" is only the marker of an image.
-    if (third < 0) continue;
+    if (third < 0) return;
     const fourth = key.indexOf('/', third + 1);
     const base = fourth < 0 ? key : key.slice(0, fourth);
-    let entry = tags.get(base);
+    let entry = this.tags.get(base);
     if (!entry) {
       entry = {
         base,
-        registry: pyUnquote(key.slice(first + 1, second)),
-        image: pyUnquote(key.slice(second + 1, third)),
+        registry: this.unquote(key.slice(first + 1, second)),
+        image: this.unquote(key.slice(second + 1, third)),
         tag: pyUnquote(key.slice(third + 1, fourth < 0 ? undefined : fourth)),
         fields: new Map(),
       };
-      tags.set(base, entry);
+      this.tags.set(base, entry);
     }
     const field = fourth < 0 ? '' : key.slice(fourth + 1);
     entry.fields.set(field.includes('%') ? field.split('/').map(pyUnquote).join('/') : field, value);
   }
 
-  const images: EtcdImage[] = [];
-  for (const { base, registry, image, tag, fields } of tags.values()) {
-    if (tag === '') continue;
-    // list_images unquotes the (already unquoted) names once more before parsing the reference.
-    const name = `${registry}/${image}:${tag}`;
-    const ref = canonicalImageRef(`${pyUnquote(registry)}/${pyUnquote(image)}:${tag}`, known);
-    const unusableAs = (key: string, reason: string) => unusable.push({ key, reason, name });
-    if ('error' in ref) {
-      unusableAs(base, `21.09 skips it as malformed: ${ref.error}`);
-      continue;
+  private unquote(text: string): string {
+    let done = this.unquoted.get(text);
+    if (done === undefined) {
+      done = pyUnquote(text);
+      this.unquoted.set(text, done);
     }
-    if (ref.name !== name) {
-      const why = known.has(registry) ? '' : ` (registry "${registry}" is not in etcd config/docker/registry)`;
-      unusableAs(base, `21.09 reads it as ${ref.name}${why}, an image it has no entry for, so it can neither list nor start it`);
-      continue;
-    }
-    const digest = fields.get('');
-    if (digest === undefined || digest === '') {
-      unusableAs(base, 'no digest (the tag key itself holds none): 21.09 fails reading this image');
-      continue;
-    }
-    const size = fields.get('size_bytes');
-    if (size !== undefined && !/^\d+$/.test(size.trim())) {
-      unusableAs(`${base}/size_bytes`, `"${size.slice(0, 20)}" is not a whole number of bytes`);
-      continue;
-    }
-    const labels: Record<string, string> = {};
-    const resources: EtcdImage['resources'] = {};
-    let hasResource = false;
-    for (const [field, value] of fields) {
-      if (field.startsWith('labels/')) labels[field.slice('labels/'.length)] = value;
-      else if (field.startsWith('resource/')) {
-        hasResource = true;
-        // resource/{slot}/min and resource/{slot}/max; deeper or other keys are 21.09's to ignore too.
-        const slash = field.indexOf('/', 'resource/'.length);
-        const bound = field.slice(slash + 1);
-        if (slash > 'resource/'.length && (bound === 'min' || bound === 'max')) {
-          const slot = field.slice('resource/'.length, slash);
-          resources[slot] = { ...resources[slot], [bound]: value };
-        }
-      }
-    }
-    if (!hasResource) {
-      unusableAs(`${base}/resource`, 'no resource/ keys: 21.09 fails on this image when it lists images or starts a session (it reads resource/ without a default)');
-      continue;
-    }
-    const role = (labels['ai.backend.role'] ?? 'COMPUTE').toUpperCase();
-    images.push({
-      name,
-      registry,
-      image,
-      tag,
-      architecture: labels['ai.backend.architecture'] ?? 'x86_64',
-      digest,
-      // A hand-registered image has no size: 21.09 shows 0.
-      sizeBytes: size === undefined ? 0 : Number(size.trim()),
-      type: role === 'SYSTEM' || role === 'SERVICE' ? role : 'COMPUTE',
-      // 21.09's reader says accelerators, its scanner writes accels (the ai.backend.accelerators label).
-      accelerators: fields.get('accelerators') ?? fields.get('accels') ?? null,
-      labels,
-      resources,
-    });
+    return done;
   }
 
-  const resolved = resolveAliases(aliasEntries, new Set(images.map((i) => i.name)), new Set(unusable.map((u) => u.name)), known);
-  return { images, aliases: resolved.aliases, dangling: resolved.dangling, unusable: [...unusable, ...resolved.unusable], aliasKeys: aliasEntries.length };
+  finish(registryConfig: Record<string, string>): EtcdImageTree {
+    const known = knownRegistries(registryConfig);
+    const unusable: UnusableEntry[] = [];
+    const images: EtcdImage[] = [];
+    for (const { base, registry, image, tag, fields } of this.tags.values()) {
+      if (tag === '') continue;
+      // list_images unquotes the (already unquoted) names once more before parsing the reference.
+      const name = `${registry}/${image}:${tag}`;
+      const ref = canonicalImageRef(`${this.unquote(registry)}/${this.unquote(image)}:${tag}`, known);
+      const unusableAs = (key: string, reason: string) => unusable.push({ key, reason, name });
+      if ('error' in ref) {
+        unusableAs(base, `21.09 skips it as malformed: ${ref.error}`);
+        continue;
+      }
+      if (ref.name !== name) {
+        const why = known.has(registry) ? '' : ` (registry "${registry}" is not in etcd config/docker/registry)`;
+        unusableAs(base, `21.09 reads it as ${ref.name}${why}, an image it has no entry for, so it can neither list nor start it`);
+        continue;
+      }
+      const digest = fields.get('');
+      if (digest === undefined || digest === '') {
+        unusableAs(base, 'no digest (the tag key itself holds none): 21.09 fails reading this image');
+        continue;
+      }
+      const size = fields.get('size_bytes');
+      if (size !== undefined && !/^\d+$/.test(size.trim())) {
+        unusableAs(`${base}/size_bytes`, `"${size.slice(0, 20)}" is not a whole number of bytes`);
+        continue;
+      }
+      const labels: Record<string, string> = {};
+      const resources: EtcdImage['resources'] = {};
+      let hasResource = false;
+      for (const [field, value] of fields) {
+        if (field.startsWith('labels/')) labels[field.slice('labels/'.length)] = value;
+        else if (field.startsWith('resource/')) {
+          hasResource = true;
+          // resource/{slot}/min and resource/{slot}/max; deeper or other keys are 21.09's to ignore too.
+          const slash = field.indexOf('/', 'resource/'.length);
+          const bound = field.slice(slash + 1);
+          if (slash > 'resource/'.length && (bound === 'min' || bound === 'max')) {
+            const slot = field.slice('resource/'.length, slash);
+            resources[slot] = { ...resources[slot], [bound]: value };
+          }
+        }
+      }
+      if (!hasResource) {
+        unusableAs(`${base}/resource`, 'no resource/ keys: 21.09 fails on this image when it lists images or starts a session (it reads resource/ without a default)');
+        continue;
+      }
+      const role = (labels['ai.backend.role'] ?? 'COMPUTE').toUpperCase();
+      images.push({
+        name,
+        registry,
+        image,
+        tag,
+        architecture: labels['ai.backend.architecture'] ?? 'x86_64',
+        digest,
+        // A hand-registered image has no size: 21.09 shows 0.
+        sizeBytes: size === undefined ? 0 : Number(size.trim()),
+        type: role === 'SYSTEM' || role === 'SERVICE' ? role : 'COMPUTE',
+        // 21.09's reader says accelerators, its scanner writes accels (the ai.backend.accelerators label).
+        accelerators: fields.get('accelerators') ?? fields.get('accels') ?? null,
+        labels,
+        resources,
+      });
+    }
+
+    const resolved = resolveAliases(this.aliasEntries, new Set(images.map((i) => i.name)), new Set(unusable.map((u) => u.name)), known);
+    return { images, aliases: resolved.aliases, dangling: resolved.dangling, unusable: [...unusable, ...resolved.unusable], aliasKeys: this.aliasEntries.length };
+  }
 }
 
 /**
