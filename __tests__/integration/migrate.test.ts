@@ -18,6 +18,25 @@ const { admin, deploy } = useDeployments(info);
 const expectMigrated = (deployment: TestDeployment, toml: string) => expectMigratedState(admin(), deployment, toml);
 
 describe('migrate 21.09 → 22.03', () => {
+  it('sets every keypair’s counter and zeroes only the counters of access keys no keypair has, as its dry run said', async () => {
+    const deployment = await deploy();
+    const toml = deployment.writeManagerToml();
+    const redis = admin().redis(0);
+    // A deleted keypair's counter left at 3, one already 0, and a kernel's stat key that merely looks alike.
+    await redis.mset('keypair.concurrency_used.AKGONE0000000000001', '3', 'keypair.concurrency_used.AKGONE0000000000002', '0', 'keypair.concurrency_used', '9');
+    const dry = await runEngine({ ...migrateInputs(toml), 'dry-run': 'true' });
+    expect(dry.report.entries.find((e) => e.phase === 'apply' && e.step === 'concurrency-to-redis')?.detail).toMatch(/^dry run: would set 11 counter\(s\) and zero 1 stale counter\(s\) in Redis DB 0/);
+    const { report } = await runEngine(migrateInputs(toml));
+    expect(report.error).toBeUndefined();
+    expect(report.entries.find((e) => e.phase === 'apply' && e.step === 'concurrency-to-redis')?.detail).toBe('set 11 counter(s) from the kernels table, zeroed 1 stale counter(s)');
+    expect(await redis.mget('keypair.concurrency_used.AKGONE0000000000001', 'keypair.concurrency_used.AKGONE0000000000002', 'keypair.concurrency_used')).toEqual(['0', '0', '9']);
+    expect(report.entries.filter((e) => e.phase === 'verify' && e.step === 'concurrency-to-redis').map((e) => e.status)).toEqual(['ok']);
+    // A stale counter set again after the run (by hand): verify, a new run, finds it.
+    await redis.set('keypair.concurrency_used.AKGONE0000000000001', '2');
+    const verified = await runEngine({ ...migrateInputs(toml), command: 'verify' });
+    expect(verified.report.entries.find((e) => e.phase === 'verify' && e.step === 'concurrency-to-redis' && e.status === 'failed')?.detail).toBe('1 counter(s) of unknown access keys are not 0');
+  });
+
   it('applies and verifies every step, and writes a backup bundle first', async () => {
     const deployment = await deploy();
     const toml = deployment.writeManagerToml();

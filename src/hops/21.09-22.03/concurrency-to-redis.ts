@@ -66,9 +66,10 @@ export const concurrencyToRedis: Step = {
     const { differing, stale } = await compare(deployment, notOccupying(ctx));
     if (differing.length === 0 && stale.length === 0) return ok('every keypair.concurrency_used counter already matches PostgreSQL');
     const redis = await deployment.redis(REDIS_DB.stat);
+    const updates = [...differing.map(([accessKey, count]): [string, string] => [`${PREFIX}${accessKey}`, String(count)]), ...stale.map((key): [string, string] => [key, '0'])];
+    // One MSET per thousand counters: a cluster has tens of thousands of keypairs.
     const pipeline = redis.pipeline();
-    for (const [accessKey, count] of differing) pipeline.set(`${PREFIX}${accessKey}`, String(count));
-    for (const key of stale) pipeline.set(key, '0');
+    for (let i = 0; i < updates.length; i += 1_000) pipeline.mset(...updates.slice(i, i + 1_000).flat());
     const results = (await pipeline.exec()) ?? [];
     const error = results.find(([err]) => err)?.[0];
     if (error) return failed(`Redis refused a counter update: ${error.message}`);
@@ -96,30 +97,67 @@ export const concurrencyToRedis: Step = {
 /** The 22.03 revision that drops keypairs.concurrency_used (remove_keypair_concurrency_used). */
 const DROPPED_BY = 'd59ff89e7514';
 
-async function redisCounters(deployment: Deployment): Promise<Map<string, string | null>> {
+/**
+ * The names of every counter in Redis DB 0, found by one SCAN per run: the DB also holds a stat key
+ * per kernel ever run, so a SCAN is most of this step's reading. Managers and agents are stopped
+ * (services-stopped), so no counter appears during the run, and this step writes only counters
+ * of known keypairs and zeroes existing ones; every phase reads the values again, by name.
+ */
+const counterNames = new WeakMap<Deployment, Promise<string[]>>();
+
+function scanCounterNames(deployment: Deployment): Promise<string[]> {
+  let names = counterNames.get(deployment);
+  if (!names) {
+    names = (async () => {
+      const redis = await deployment.redis(REDIS_DB.stat);
+      const found: string[] = [];
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 10_000);
+        found.push(...keys);
+        cursor = next;
+      } while (cursor !== '0');
+      return found;
+    })();
+    counterNames.set(deployment, names);
+    names.catch(() => counterNames.delete(deployment));
+  }
+  return names;
+}
+
+/** The values of the counters named, read in batches. */
+async function readCounters(deployment: Deployment, names: readonly string[]): Promise<Map<string, string | null>> {
   const redis = await deployment.redis(REDIS_DB.stat);
   const counters = new Map<string, string | null>();
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 10_000);
-    const values = keys.length > 0 ? await redis.mget(keys) : [];
-    keys.forEach((key, i) => counters.set(key, values[i] ?? null));
-    cursor = next;
-  } while (cursor !== '0');
+  for (let i = 0; i < names.length; i += 10_000) {
+    const batch = names.slice(i, i + 10_000);
+    const values = await redis.mget(batch);
+    batch.forEach((name, j) => counters.set(name, values[j] ?? null));
+  }
+  return counters;
+}
+
+async function redisCounters(deployment: Deployment): Promise<Map<string, string | null>> {
+  const counters = await readCounters(deployment, await scanCounterNames(deployment));
+  // A name the SCAN found may since have gone (deleted by hand): only counters that exist count.
+  for (const [name, value] of counters) if (value === null) counters.delete(name);
   return counters;
 }
 
 /** What PostgreSQL says each counter must be, and where Redis disagrees. */
 async function compare(deployment: Deployment, notOccupyingStatuses: readonly string[]) {
   const { rows } = await deployment.postgres.query<{ access_key: string; used: string }>(
-    `SELECT k.access_key, count(kn.id) FILTER (WHERE kn.status::text <> ALL ($1)) AS used
-       FROM keypairs k LEFT JOIN kernels kn ON kn.access_key = k.access_key
-      GROUP BY k.access_key`,
+    // Only the occupying kernels are counted (a few, of a history of millions), then joined to every keypair.
+    `SELECT k.access_key, COALESCE(o.used, 0) AS used
+       FROM keypairs k
+       LEFT JOIN (SELECT access_key, count(*) AS used FROM kernels WHERE status::text <> ALL ($1) GROUP BY access_key) o ON o.access_key = k.access_key`,
     [notOccupyingStatuses],
   );
   const expected = new Map(rows.map((r) => [r.access_key, Number(r.used)]));
-  const counters = await redisCounters(deployment);
+  // Every keypair's counter by name (a new one too), and those of access keys no keypair has.
+  const unknown = (await scanCounterNames(deployment)).filter((name) => !expected.has(name.slice(PREFIX.length)));
+  const counters = await readCounters(deployment, [...[...expected.keys()].map((accessKey) => `${PREFIX}${accessKey}`), ...unknown]);
   const differing = [...expected].filter(([accessKey, count]) => counters.get(`${PREFIX}${accessKey}`) !== String(count));
-  const stale = [...counters].filter(([key, value]) => !expected.has(key.slice(PREFIX.length)) && value !== '0').map(([key]) => key);
+  const stale = [...counters].filter(([key, value]) => !expected.has(key.slice(PREFIX.length)) && value !== null && value !== '0').map(([key]) => key);
   return { expected, differing, stale };
 }

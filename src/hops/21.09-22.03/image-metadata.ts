@@ -269,18 +269,25 @@ interface EtcdImages {
  * revision moves with every write anywhere in the cluster, so a tree read at or after revision R
  * is still what etcd holds while the revision is R.
  */
-const imagesRead = new WeakMap<Deployment, EtcdImages>();
+const imagesRead = new WeakMap<Deployment, { revision: string; read: Promise<EtcdImages> }>();
 
 async function readEtcdImages(deployment: Deployment): Promise<EtcdImages> {
   const { header } = await deployment.bounded('etcd', deployment.etcd.get('images/').exec());
   const cached = imagesRead.get(deployment);
-  if (cached && cached.revision === header.revision) return cached;
+  // Steps' preflights run side by side: the second asker waits for the first one's read.
+  if (cached && cached.revision === header.revision) return cached.read;
+  const read = readAt(deployment, header.revision);
+  imagesRead.set(deployment, { revision: header.revision, read });
+  // A failed read is not kept: the next asker reads again.
+  read.catch(() => imagesRead.get(deployment)?.read === read && imagesRead.delete(deployment));
+  return read;
+}
+
+async function readAt(deployment: Deployment, revision: string): Promise<EtcdImages> {
   // Keys are grouped by tag as each page is decoded, while etcd reads the next one.
   const collector = new ImageTreeCollector();
   const [all, registries] = await Promise.all([deployment.etcdPrefix('images/', { onEntry: (key, value) => collector.add(key, value) }), deployment.etcdPrefix('config/docker/registry/')]);
-  const read = { revision: header.revision, all, tree: collector.finish(registries) };
-  imagesRead.set(deployment, read);
-  return read;
+  return { revision, all, tree: collector.finish(registries) };
 }
 
 /** Reads the etcd image database of 21.09 as the 21.09 manager reads it (see image-tree.ts). */
