@@ -61,6 +61,54 @@ function standinDdl(revision: string): { upgrade: string[]; downgrade: string[] 
   return { upgrade, downgrade };
 }
 
+/**
+ * What a stand-in revision does besides DDL, where bai-migrate's steps depend on it: 24.09's
+ * 1d42c726d8a3 reads etcd config/docker/registry through manager.toml (BACKEND_CONFIG_FILE), makes a
+ * container_registries row per registry and project (Docker Hub without one: "library"; local: none;
+ * any other without one stops it), links every image to the row its name starts with (the rest to a
+ * "local" row), and deletes the etcd prefix before the transaction commits
+ * (backend.ai@24.09.14:src/ai/backend/manager/models/alembic/versions/1d42c726d8a3_migrate_container_registries_from_etcd_to_psql.py).
+ * The stand-in reaches etcd through its JSON gateway, with Python's standard library only.
+ */
+const STANDIN_BODIES: Record<string, readonly string[]> = {
+  '1d42c726d8a3': [
+    'import base64, json, os, tomllib, urllib.request',
+    'from urllib.parse import unquote',
+    'import sqlalchemy as sa',
+    "with open(os.environ['BACKEND_CONFIG_FILE'], 'rb') as f:",
+    "    etcd = tomllib.load(f)['etcd']",
+    "base = f\"http://{etcd['addr']['host']}:{etcd['addr']['port']}/v3/kv/\"",
+    'root = f"/sorna/{etcd[\'namespace\']}/config/docker/registry/"',
+    'b64 = lambda text: base64.b64encode(text.encode()).decode()',
+    'end = root[:-1] + chr(ord(root[-1]) + 1)',
+    'def call(path, body):',
+    "    request = urllib.request.Request(base + path, data=json.dumps(body).encode(), headers={'Content-Type': 'application/json'})",
+    '    return json.load(urllib.request.urlopen(request))',
+    'registries = {}',
+    "for kv in call('range', {'key': b64(root), 'range_end': b64(end)}).get('kvs', []):",
+    "    key = base64.b64decode(kv['key']).decode()[len(root):]",
+    "    name, _, field = key.partition('/')",
+    "    registries.setdefault(unquote(name), {})[field] = base64.b64decode(kv.get('value', '')).decode()",
+    'op.execute("CREATE TABLE container_registries (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), url varchar(512), registry_name varchar(50), type text NOT NULL DEFAULT \'docker\', project varchar(255), username varchar(255), password text, ssl_verify boolean DEFAULT true, is_global boolean DEFAULT true)")',
+    'bind = op.get_bind()',
+    'for name, fields in registries.items():',
+    "    kind = fields.get('type', 'docker')",
+    "    projects = fields['project'].split(',') if fields.get('project') else []",
+    '    if not projects:',
+    "        if kind == 'local': projects = [None]",
+    "        elif kind == 'docker' and name == 'index.docker.io': projects = ['library']",
+    '        else: raise Exception(f\'ContainerRegistryRow.project is required! Please put the value to "config/docker/registry/{name}/project" before migration.\')',
+    '    for project in projects:',
+    "        bind.execute(sa.text('INSERT INTO container_registries (url, registry_name, type, project, username, password) VALUES (:url, :name, :kind, :project, :username, :password)'), {'url': fields.get(''), 'name': name, 'kind': kind, 'project': project, 'username': fields.get('username'), 'password': fields.get('password')})",
+    'op.execute("ALTER TABLE images ADD COLUMN registry_id uuid")',
+    "op.execute(\"UPDATE images i SET registry_id = r.id FROM container_registries r WHERE r.project IS NOT NULL AND i.name LIKE r.registry_name || '/' || r.project || '%'\")",
+    "op.execute(\"INSERT INTO container_registries (registry_name, type, url) SELECT 'local', 'local', 'http://localhost' WHERE EXISTS (SELECT 1 FROM images WHERE registry_id IS NULL) AND NOT EXISTS (SELECT 1 FROM container_registries WHERE type = 'local')\")",
+    'op.execute("UPDATE images SET registry_id = (SELECT id FROM container_registries WHERE type = \'local\' LIMIT 1) WHERE registry_id IS NULL")',
+    'op.execute("ALTER TABLE images ALTER COLUMN registry_id SET NOT NULL")',
+    "call('deleterange', {'key': b64(root), 'range_end': b64(end)})",
+  ],
+};
+
 /** One revision of `line`'s graph as a stand-in script. */
 export function revisionFile(line: string, revision: string): string {
   const parents = parentsIn(line, revision);
@@ -77,6 +125,7 @@ export function revisionFile(line: string, revision: string): string {
     '    op.execute("CREATE TABLE IF NOT EXISTS standin_applied (revision text PRIMARY KEY, seq bigserial)")',
     `    op.execute("INSERT INTO standin_applied (revision) VALUES ('${revision}')")`,
     ...ddl.upgrade.map(statement),
+    ...(STANDIN_BODIES[revision] ?? []).map((line) => `    ${line}`),
     'def downgrade():',
     `    op.execute("DELETE FROM standin_applied WHERE revision = '${revision}'")`,
     ...ddl.downgrade.map(statement),

@@ -2,6 +2,7 @@
  * What every command that works on a deployment shares: its options, the open connections, the
  * report it fills, the migration lock it may hold, and the one place a finding is recorded.
  */
+import { resolve } from 'node:path';
 import { MigrationError, messageOf } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Options } from '../core/options.js';
@@ -118,7 +119,15 @@ export class Session {
   /** What a step's phases get. */
   stepContext(hop: Hop): StepContext {
     const tools = this.hopTools.get(hop.label);
-    const context = { deployment: this.deployment, options: this.options, hop, log: this.log, alembic: tools?.alembic ?? this.alembic, managerCli: tools?.managerCli ?? this.managerCli() };
+    const alembic = tools?.alembic ?? this.alembic;
+    const context = {
+      deployment: this.deployment,
+      options: this.options,
+      hop,
+      log: this.log,
+      alembic: { ...alembic, env: { ...alembic.env, ...this.managerConfigEnv() } },
+      managerCli: tools?.managerCli ?? this.managerCli(),
+    };
     return this.venvs ? { ...context, sourceAlembic: () => this.sourceAlembic(hop) } : context;
   }
 
@@ -134,6 +143,12 @@ export class Session {
 
   private alembicOf(venv: ProvisionedVenv): AlembicSetup {
     return { command: venv.command, config: venv.config, lockTimeoutSeconds: this.options.alembicLockTimeoutSeconds, driver: venv.driver };
+  }
+
+  /** What a revision that loads the manager's configuration needs (alembic.ts, AlembicSetup.env): the checked manager.toml, and the backup folder. */
+  private managerConfigEnv(): Record<string, string> {
+    const config = this.deployment.targets.managerConfig?.path;
+    return { ...(config ? { BACKEND_CONFIG_FILE: resolve(config) } : {}), BACKEND_ETCD_BACKUP_PATH: resolve(this.options.backupDir) };
   }
 
   /** The manager's CLI, handed manager.toml the way the manager finds it. */

@@ -21,6 +21,12 @@ export interface AlembicSetup {
   readonly lockTimeoutSeconds?: number;
   /** The driver of the release's env.py (releases/line-facts.ts); psycopg2 when not given. */
   readonly driver?: AlembicDriver;
+  /**
+   * Where a revision that reads the manager's own configuration finds it: 24.09's 1d42c726d8a3
+   * loads manager.toml (BACKEND_CONFIG_FILE) to reach etcd, and writes a copy of what it moves
+   * into BACKEND_ETCD_BACKUP_PATH. Paths only; never a secret.
+   */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** A failed alembic run: what failed (the command, the config, alembic itself) and alembic's own last words. */
@@ -58,7 +64,7 @@ export async function runWithPrivateIni(setup: AlembicSetup, target: PostgresTar
   try {
     await writeFile(ini, privateIni(text, dirname(original), sqlalchemyUrl(setup.driver ?? 'psycopg2', target, await privateTlsFiles(target, dir), setup.lockTimeoutSeconds)), { mode: 0o600 });
     // The environment is an allowlist (child-env.ts): the database URL reaches alembic only through the private ini.
-    const result = await runChild('alembic', process.execPath, ['-e', WATCHDOG, '--', ...argv(ini)], { cwd: dirname(original) });
+    const result = await runChild('alembic', process.execPath, ['-e', WATCHDOG, '--', ...argv(ini)], { cwd: dirname(original), env: { ...setup.env } });
     if (result.exitCode === CANNOT_RUN) {
       throw new AlembicError(
         'invalid-input',

@@ -19,18 +19,35 @@ export interface OfflineSql {
   readonly sql: string;
   /** Revisions alembic could not render offline, with the last line of its error. */
   readonly cannot: ReadonlyArray<{ readonly revision: string; readonly why: string }>;
+  /** Revisions not run at all, not even offline, because they act outside PostgreSQL (releases/outside-database.ts). */
+  readonly withheld?: ReadonlyArray<{ readonly revision: string; readonly why: string }>;
 }
 
-export async function offlineSql(setup: AlembicSetup, target: PostgresTarget, command: 'upgrade' | 'downgrade', range: string, steps: readonly RevisionStep[]): Promise<OfflineSql> {
-  try {
-    return { sql: await runAlembic(setup, target, [command, range, '--sql']), cannot: [] };
-  } catch (error) {
-    // alembic that does not start at all fails every revision alike: that is the error to show.
-    if (!(error instanceof AlembicError) || error.kind !== 'failed' || steps.length <= 1) throw error;
+export async function offlineSql(
+  setup: AlembicSetup,
+  target: PostgresTarget,
+  command: 'upgrade' | 'downgrade',
+  range: string,
+  steps: readonly RevisionStep[],
+  withhold: ReadonlyArray<{ readonly revision: string; readonly why: string }> = [],
+): Promise<OfflineSql> {
+  const withheld = withhold.filter((w) => steps.some((s) => s.revision === w.revision));
+  if (withheld.length === 0) {
+    try {
+      return { sql: await runAlembic(setup, target, [command, range, '--sql']), cannot: [] };
+    } catch (error) {
+      // alembic that does not start at all fails every revision alike: that is the error to show.
+      if (!(error instanceof AlembicError) || error.kind !== 'failed' || steps.length <= 1) throw error;
+    }
   }
   let sql = '';
   const cannot: Array<{ revision: string; why: string }> = [];
   for (const step of steps) {
+    const held = withheld.find((w) => w.revision === step.revision);
+    if (held) {
+      sql += `-- ${command} ${step.revision}: not run in a dry run, not even offline: it ${held.why}\n`;
+      continue;
+    }
     try {
       sql += `-- ${command} ${step.revision}\n${await runAlembic(setup, target, [command, `${step.from}:${step.to}`, '--sql'])}`;
     } catch (error) {
@@ -41,5 +58,5 @@ export async function offlineSql(setup: AlembicSetup, target: PostgresTarget, co
       sql += `-- ${command} ${step.revision}: cannot run offline (${why})\n`;
     }
   }
-  return { sql, cannot };
+  return { sql, cannot, withheld };
 }

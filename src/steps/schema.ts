@@ -19,6 +19,7 @@ import { SCHEMA_FACTS, type SchemaProbe } from '../releases/schema-facts.js';
 import { ALEMBIC_APPLICATION_NAME, AlembicError, runAlembic, type AlembicSetup } from '../manager/alembic.js';
 import { applyRevisions } from '../manager/apply-revisions.js';
 import { offlineSql, type OfflineSql, type RevisionStep } from '../manager/offline-sql.js';
+import { outsideDatabase } from '../releases/outside-database.js';
 import { MigrationError } from '../core/errors.js';
 import { sleep } from '../core/time.js';
 import { changed, failed, ok, skipped, type Finding, type Step, type StepContext } from './step.js';
@@ -161,16 +162,29 @@ export function schemaStep(procedure: SchemaProcedure = { kind: 'upgrade' }): St
       // Offline mode takes a single start revision; after an interrupted upgrade there may be two.
       const start = revisions.length === 1 ? revisions[0]! : undefined;
       let rendered: OfflineSql;
+      // What a revision does outside PostgreSQL it would do offline too: those are named, never run.
+      const have = appliedIn(ctx.hop.to.series, revisions);
+      const withhold = outsideDatabase(next.kind === 'apply-missing' ? next.revisions : [...appliedIn(ctx.hop.to.series, [head])].filter((r) => !have.has(r)));
       if (next.kind === 'apply-missing') {
-        rendered = { sql: await applyRevisions(ctx.alembic, postgres, next.revisions, { offline: { start: start ?? '' } }), cannot: [] };
+        const run = next.revisions.filter((r) => !withhold.some((w) => w.revision === r));
+        const sql = await applyRevisions(ctx.alembic, postgres, run, { offline: { start: start ?? '' } });
+        const held = withhold.map((w) => `-- ${w.revision}: not run in a dry run, not even offline: it ${w.why}\n`).join('');
+        rendered = { sql: held + sql, cannot: [], withheld: withhold };
       } else if (next.kind === 'downgrade') {
         const from = start ?? revisions[0]!;
         const down = await offlineSql(source!, postgres, 'downgrade', `${from}:${next.to}`, downgradeSteps(ctx.hop.fromSeries, from, next.to));
         const up = await offlineSql(ctx.alembic, postgres, 'upgrade', `${next.to}:${head}`, upgradeSteps(ctx.hop.to.series, next.to, head));
         rendered = { sql: down.sql + up.sql, cannot: [...down.cannot, ...up.cannot] };
       } else {
+        const steps = start ? upgradeSteps(ctx.hop.to.series, start, head) : [];
+        if (!start && withhold.length > 0)
+          return [
+            skipped(
+              `would run alembic upgrade ${listed(revisions)} → ${head}; its SQL is not shown: alembic_version holds several rows, and ${withhold.map((w) => w.revision).join(', ')} must not run offline`,
+            ),
+          ];
         rendered = start
-          ? await offlineSql(ctx.alembic, postgres, 'upgrade', `${start}:${head}`, upgradeSteps(ctx.hop.to.series, start, head))
+          ? await offlineSql(ctx.alembic, postgres, 'upgrade', `${start}:${head}`, steps, withhold)
           : { sql: await runAlembic(ctx.alembic, postgres, ['upgrade', head, '--sql']), cannot: [] };
       }
       const statements = rendered.sql.split('\n').filter((line) => /;\s*$/.test(line) && !/^(BEGIN|COMMIT);/.test(line)).length;
@@ -182,9 +196,9 @@ export function schemaStep(procedure: SchemaProcedure = { kind: 'upgrade' }): St
             : `alembic downgrade to ${next.to}, then upgrade`;
       // A back-fill reads the data it migrates, which offline mode cannot: named, not a failure of the dry run.
       const offline =
-        rendered.cannot.length > 0
+        (rendered.cannot.length > 0
           ? `; ${rendered.cannot.length} revision(s) read the data they migrate and cannot be shown offline: ${rendered.cannot.map((c) => `${c.revision} (${c.why})`).join(', ')}`
-          : '';
+          : '') + (rendered.withheld && rendered.withheld.length > 0 ? `; not run, not even offline: ${rendered.withheld.map((w) => `${w.revision} (it ${w.why})`).join(', ')}` : '');
       return [
         {
           status: rendered.cannot.length > 0 ? 'warning' : 'ok',

@@ -109,3 +109,29 @@ export async function countDiffering(client: pg.Client, column: KeptColumn): Pro
   const { rows } = await client.query<{ count: string }>(`SELECT count(*) FROM ${quoteIdent(column.table)} JOIN ${DROPPED_VALUES} d ON ${match} WHERE ${differs}`, [column.table, column.column]);
   return Number(rows[0]?.count ?? 0);
 }
+
+/** etcd keys a revision deletes, kept as rows of table_name "etcd", column_name their prefix. */
+const ETCD = 'etcd';
+
+/** Keeps every key of `entries` (relative to the namespace) under `prefix`, idempotently; returns how many are kept. */
+export async function keepEtcdKeys(client: pg.Client, prefix: string, entries: Readonly<Record<string, string>>, droppedBy: string): Promise<number> {
+  await ensureTable(client);
+  await client.query(
+    `INSERT INTO ${DROPPED_VALUES} (table_name, column_name, row_key, value, dropped_by)
+     SELECT $1, $2, e.key, to_jsonb(e.value), $3 FROM jsonb_each_text($4::jsonb) AS e
+     ON CONFLICT (table_name, column_name, row_key) DO UPDATE SET value = EXCLUDED.value, dropped_by = EXCLUDED.dropped_by, saved_at = now()
+      WHERE dropped_values.value IS DISTINCT FROM EXCLUDED.value`,
+    [ETCD, prefix, droppedBy, JSON.stringify(entries)],
+  );
+  return Object.keys(await keptEtcdKeys(client, prefix)).length;
+}
+
+/** The kept keys under `prefix` with their values ({} when none were kept). */
+export async function keptEtcdKeys(client: pg.Client, prefix: string): Promise<Record<string, string>> {
+  if (!(await tableExists(client, DROPPED_VALUES))) return {};
+  const { rows } = await client.query<{ key: string; value: string }>(
+    `SELECT row_key AS key, value #>> '{}' AS value FROM ${DROPPED_VALUES} WHERE table_name = $1 AND column_name = $2 ORDER BY row_key`,
+    [ETCD, prefix],
+  );
+  return Object.fromEntries(rows.map((r) => [r.key, r.value]));
+}

@@ -349,7 +349,7 @@ var require_util = __commonJS({
     }
     exports.sample = sample;
     function delay(duration) {
-      return new Promise((resolve11) => setTimeout(resolve11, duration));
+      return new Promise((resolve13) => setTimeout(resolve13, duration));
     }
     exports.delay = delay;
     function forOwn(obj, iterator) {
@@ -360,14 +360,14 @@ var require_util = __commonJS({
     }
     exports.forOwn = forOwn;
     function onceEvent(emitter, ...events2) {
-      return new Promise((resolve11, reject) => {
+      return new Promise((resolve13, reject) => {
         const teardown = [];
         const handler = (data, event) => {
           teardown.forEach((t) => t());
           if (event === "error") {
             reject(data);
           } else {
-            resolve11(data);
+            resolve13(data);
           }
         };
         events2.forEach((event) => {
@@ -419,13 +419,13 @@ var require_util = __commonJS({
     };
     exports.resolveCallOptions = resolveCallOptions;
     var getDeferred = () => {
-      let resolve11;
+      let resolve13;
       let reject;
       const promise = new Promise((res, rej) => {
-        resolve11 = res;
+        resolve13 = res;
         reject = rej;
       });
-      return { promise, resolve: resolve11, reject };
+      return { promise, resolve: resolve13, reject };
     };
     exports.getDeferred = getDeferred;
   }
@@ -932,20 +932,20 @@ var require_Event = __commonJS({
       };
       Event2.toPromise = (event, signal) => {
         if (!signal) {
-          return new Promise((resolve11) => Event2.once(event, resolve11));
+          return new Promise((resolve13) => Event2.once(event, resolve13));
         }
         if (signal.aborted) {
           return Promise.reject(new TaskCancelledError_1.TaskCancelledError());
         }
         const toDispose = [];
-        return new Promise((resolve11, reject) => {
+        return new Promise((resolve13, reject) => {
           const abortEvt = (0, exports.onAbort)(signal);
           toDispose.push(abortEvt);
           toDispose.push(abortEvt.event(() => {
             reject(new TaskCancelledError_1.TaskCancelledError());
           }));
           toDispose.push(Event2.once(event, (data) => {
-            resolve11(data);
+            resolve13(data);
           }));
         }).finally(() => {
           for (const d of toDispose) {
@@ -1754,13 +1754,13 @@ var require_defer = __commonJS({
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.defer = void 0;
     var defer = () => {
-      let resolve11;
+      let resolve13;
       let reject;
       const promise = new Promise((res, rej) => {
-        resolve11 = res;
+        resolve13 = res;
         reject = rej;
       });
-      return { resolve: resolve11, reject, promise };
+      return { resolve: resolve13, reject, promise };
     };
     exports.defer = defer;
   }
@@ -1824,8 +1824,8 @@ var require_BulkheadPolicy = __commonJS({
           }
         }
         if (this.queue.length < this.queueCapacity) {
-          const { resolve: resolve11, reject, promise } = (0, defer_1.defer)();
-          this.queue.push({ signal, fn, resolve: resolve11, reject });
+          const { resolve: resolve13, reject, promise } = (0, defer_1.defer)();
+          this.queue.push({ signal, fn, resolve: resolve13, reject });
           return promise;
         }
         this.onRejectEmitter.emit();
@@ -1905,8 +1905,8 @@ var require_RetryPolicy = __commonJS({
     var ConstantBackoff_1 = require_ConstantBackoff();
     var abort_1 = require_abort();
     var Event_1 = require_Event();
-    var delay = (duration, unref) => new Promise((resolve11) => {
-      const timer = setTimeout(resolve11, duration);
+    var delay = (duration, unref) => new Promise((resolve13) => {
+      const timer = setTimeout(resolve13, duration);
       if (unref) {
         timer.unref();
       }
@@ -2299,12 +2299,12 @@ var require_connection_pool = __commonJS({
       return name.replace(/^https?:\/\//, "");
     }
     function runServiceCall(client, metadata, options, method, payload) {
-      return new Promise((resolve11, reject) => {
+      return new Promise((resolve13, reject) => {
         client[method](payload, metadata, options || {}, (err, res) => {
           if (err) {
             reject((0, errors_1.castGrpcError)(err));
           } else {
-            resolve11(res);
+            resolve13(res);
           }
         });
       });
@@ -4945,7 +4945,7 @@ var require_election = __commonJS({
           if (!leader) {
             this.setLeader(void 0);
             const watcher2 = this.namespace.watch().startRevision(allKeys.header.revision).prefix("").only("put").watcher();
-            await new Promise((resolve11, reject) => {
+            await new Promise((resolve13, reject) => {
               watcher2.on("data", (data) => {
                 let done = false;
                 for (const event of data.events) {
@@ -4956,11 +4956,11 @@ var require_election = __commonJS({
                   }
                 }
                 if (done) {
-                  resolve11();
+                  resolve13();
                 }
               });
               watcher2.on("error", reject);
-              this.disposer = resolve11;
+              this.disposer = resolve13;
             }).finally(() => watcher2.cancel());
             if (!this.running) {
               return;
@@ -4971,12 +4971,12 @@ var require_election = __commonJS({
           }
           this.setLeader(leader);
           const watcher = this.namespace.watch().startRevision(new bignumber_js_1.default(revision).plus(1).toString()).key(leader.key).watcher();
-          await new Promise((resolve11, reject) => {
+          await new Promise((resolve13, reject) => {
             watcher.on("put", (kv) => this.setLeader(kv));
-            watcher.on("delete", () => resolve11());
+            watcher.on("delete", () => resolve13());
             watcher.on("error", reject);
             this.disposer = () => {
-              resolve11();
+              resolve13();
               return watcher.cancel();
             };
           }).finally(() => watcher.cancel());
@@ -5011,8 +5011,8 @@ var require_election = __commonJS({
        * If an error is emitted, the promise is rejected.
        */
       wait() {
-        return new Promise((resolve11, reject) => {
-          this.on("elected", () => resolve11(this));
+        return new Promise((resolve13, reject) => {
+          this.on("elected", () => resolve13(this));
           this.on("error", reject);
         });
       }
@@ -5148,8 +5148,8 @@ var require_election = __commonJS({
        */
       async observe() {
         const observer = new ElectionObserver(this.namespace);
-        return new Promise((resolve11, reject) => {
-          observer.once("change", () => resolve11(observer));
+        return new Promise((resolve13, reject) => {
+          observer.once("change", () => resolve13(observer));
           observer.once("error", reject);
         });
       }
@@ -5158,8 +5158,8 @@ var require_election = __commonJS({
     Election.prefix = "election";
     async function waitForDelete(namespace, key, rev) {
       const watcher = await namespace.watch().key(key).startRevision(rev).only("delete").create();
-      const deleteOrError = new Promise((resolve11, reject) => {
-        watcher.once("delete", resolve11);
+      const deleteOrError = new Promise((resolve13, reject) => {
+        watcher.once("delete", resolve13);
         watcher.once("error", reject);
       });
       try {
@@ -5308,8 +5308,8 @@ var require_lease = __commonJS({
        */
       keepaliveOnce(options = this.defaultOptions) {
         return Promise.all([this.client.leaseKeepAlive(options), this.grant()]).then(([stream, id]) => {
-          return new Promise((resolve11, reject) => {
-            stream.on("data", resolve11);
+          return new Promise((resolve13, reject) => {
+            stream.on("data", resolve13);
             stream.on("error", (err) => reject((0, errors_1.castGrpcError)(err)));
             stream.write({ ID: id });
           }).then((res) => {
@@ -9550,7 +9550,7 @@ var require_dist2 = __commonJS({
     function parse3(stream, callback) {
       const parser = new parser_1.Parser();
       stream.on("data", (buffer) => parser.parse(buffer, callback));
-      return new Promise((resolve11) => stream.on("end", () => resolve11()));
+      return new Promise((resolve13) => stream.on("end", () => resolve13()));
     }
   }
 });
@@ -10319,12 +10319,12 @@ var require_client = __commonJS({
           this._connect(callback);
           return;
         }
-        return new this._Promise((resolve11, reject) => {
+        return new this._Promise((resolve13, reject) => {
           this._connect((error) => {
             if (error) {
               reject(error);
             } else {
-              resolve11(this);
+              resolve13(this);
             }
           });
         });
@@ -10706,8 +10706,8 @@ var require_client = __commonJS({
         } else {
           query2 = new Query2(config, values, callback);
           if (!query2.callback) {
-            result = new this._Promise((resolve11, reject) => {
-              query2.callback = (err, res) => err ? reject(err) : resolve11(res);
+            result = new this._Promise((resolve13, reject) => {
+              query2.callback = (err, res) => err ? reject(err) : resolve13(res);
             }).catch((err) => {
               Error.captureStackTrace(err);
               throw err;
@@ -10807,8 +10807,8 @@ var require_client = __commonJS({
         if (cb) {
           this.connection.once("end", cb);
         } else {
-          return new this._Promise((resolve11) => {
-            this.connection.once("end", resolve11);
+          return new this._Promise((resolve13) => {
+            this.connection.once("end", resolve13);
           });
         }
       }
@@ -10857,8 +10857,8 @@ var require_pg_pool = __commonJS({
       const cb = function(err, client) {
         err ? rej(err) : res(client);
       };
-      const result = new Promise2(function(resolve11, reject) {
-        res = resolve11;
+      const result = new Promise2(function(resolve13, reject) {
+        res = resolve13;
         rej = reject;
       }).catch((err) => {
         Error.captureStackTrace(err);
@@ -10919,7 +10919,7 @@ var require_pg_pool = __commonJS({
         if (typeof Promise2.try === "function") {
           return Promise2.try(f);
         }
-        return new Promise2((resolve11) => resolve11(f()));
+        return new Promise2((resolve13) => resolve13(f()));
       }
       _isFull() {
         return this._clients.length >= this.options.max;
@@ -11314,8 +11314,8 @@ var require_query2 = __commonJS({
     NativeQuery.prototype._getPromise = function() {
       if (this._promise) return this._promise;
       this._promise = new Promise(
-        function(resolve11, reject) {
-          this._once("end", resolve11);
+        function(resolve13, reject) {
+          this._once("end", resolve13);
           this._once("error", reject);
         }.bind(this)
       );
@@ -11494,12 +11494,12 @@ var require_client2 = __commonJS({
         this._connect(callback);
         return;
       }
-      return new this._Promise((resolve11, reject) => {
+      return new this._Promise((resolve13, reject) => {
         this._connect((error) => {
           if (error) {
             reject(error);
           } else {
-            resolve11(this);
+            resolve13(this);
           }
         });
       });
@@ -11523,8 +11523,8 @@ var require_client2 = __commonJS({
         query2 = new NativeQuery(config, values, callback);
         if (!query2.callback) {
           let resolveOut, rejectOut;
-          result = new this._Promise((resolve11, reject) => {
-            resolveOut = resolve11;
+          result = new this._Promise((resolve13, reject) => {
+            resolveOut = resolve13;
             rejectOut = reject;
           }).catch((err) => {
             Error.captureStackTrace(err);
@@ -11587,8 +11587,8 @@ var require_client2 = __commonJS({
       }
       let result;
       if (!cb) {
-        result = new this._Promise(function(resolve11, reject) {
-          cb = (err) => err ? reject(err) : resolve11();
+        result = new this._Promise(function(resolve13, reject) {
+          cb = (err) => err ? reject(err) : resolve13();
         });
       }
       const doEnd = function() {
@@ -18320,7 +18320,7 @@ var require_Command = __commonJS({
       initPromise() {
         this.isResolved = false;
         this.isSettled = false;
-        const promise = new Promise((resolve11, reject) => {
+        const promise = new Promise((resolve13, reject) => {
           if (!this.transformed) {
             this.transformed = true;
             const transformer = _Command._transformer.argument[this.name];
@@ -18329,7 +18329,7 @@ var require_Command = __commonJS({
             }
             this.stringifyArguments();
           }
-          this.resolve = this._convertValue(resolve11);
+          this.resolve = this._convertValue(resolve13);
           this.reject = (err) => {
             this._clearTimers();
             this.isSettled = true;
@@ -18363,11 +18363,11 @@ var require_Command = __commonJS({
       /**
        * Convert the value from buffer to the target encoding.
        */
-      _convertValue(resolve11) {
+      _convertValue(resolve13) {
         return (value) => {
           try {
             this._clearTimers();
-            resolve11(this.transformReply(value));
+            resolve13(this.transformReply(value));
             this.isResolved = true;
             this.isSettled = true;
           } catch (err) {
@@ -18679,13 +18679,13 @@ var require_autoPipelining = __commonJS({
       if (client.isCluster && !client.slots.length) {
         if (client.status === "wait")
           client.connect().catch(lodash_1.noop);
-        return (0, standard_as_callback_1.default)(new Promise(function(resolve11, reject) {
+        return (0, standard_as_callback_1.default)(new Promise(function(resolve13, reject) {
           client.delayUntilReady((err) => {
             if (err) {
               reject(err);
               return;
             }
-            executeWithAutoPipelining(client, functionName, commandName, args, null).then(resolve11, reject);
+            executeWithAutoPipelining(client, functionName, commandName, args, null).then(resolve13, reject);
           });
         }), callback);
       }
@@ -18706,13 +18706,13 @@ var require_autoPipelining = __commonJS({
         pipeline3[exports.kExec] = true;
         setImmediate(executeAutoPipeline, client, slotKey);
       }
-      const autoPipelinePromise = new Promise(function(resolve11, reject) {
+      const autoPipelinePromise = new Promise(function(resolve13, reject) {
         pipeline3[exports.kCallbacks].push(function(err, value) {
           if (err) {
             reject(err);
             return;
           }
-          resolve11(value);
+          resolve13(value);
         });
         if (functionName === "call") {
           args.unshift(commandName);
@@ -19360,8 +19360,8 @@ var require_Pipeline = __commonJS({
           this[name] = redis[name];
           this[name + "Buffer"] = redis[name + "Buffer"];
         });
-        this.promise = new Promise((resolve11, reject) => {
-          this.resolve = resolve11;
+        this.promise = new Promise((resolve13, reject) => {
+          this.resolve = resolve13;
           this.reject = reject;
         });
         const _this = this;
@@ -19771,13 +19771,13 @@ var require_transaction = __commonJS({
           if (this.isCluster && !this.redis.slots.length) {
             if (this.redis.status === "wait")
               this.redis.connect().catch(utils_1.noop);
-            return (0, standard_as_callback_1.default)(new Promise((resolve11, reject) => {
+            return (0, standard_as_callback_1.default)(new Promise((resolve13, reject) => {
               this.redis.delayUntilReady((err) => {
                 if (err) {
                   reject(err);
                   return;
                 }
-                this.exec(pipeline3).then(resolve11, reject);
+                this.exec(pipeline3).then(resolve13, reject);
               });
             }), callback);
           }
@@ -19891,10 +19891,10 @@ var require_util2 = __commonJS({
       if (redis.status === "end") {
         return Promise.reject(new Error(utils_1.CONNECTION_CLOSED_ERROR_MSG));
       }
-      return new Promise((resolve11, reject) => {
+      return new Promise((resolve13, reject) => {
         const onReady = () => {
           redis.removeListener("end", onEnd);
-          resolve11();
+          resolve13();
         };
         const onEnd = () => {
           redis.removeListener("ready", onReady);
@@ -21321,7 +21321,7 @@ var require_cluster = __commonJS({
        * Connect to a cluster
        */
       connect() {
-        return new Promise((resolve11, reject) => {
+        return new Promise((resolve13, reject) => {
           if (this.status === "connecting" || this.status === "connect" || this.status === "ready") {
             reject(new Error("Redis is already connecting/connected"));
             return;
@@ -21350,7 +21350,7 @@ var require_cluster = __commonJS({
               this.retryAttempts = 0;
               this.executeOfflineCommands();
               this.resetNodesRefreshInterval();
-              resolve11();
+              resolve13();
             };
             let closeListener = void 0;
             const refreshListener = () => {
@@ -22012,7 +22012,7 @@ var require_cluster = __commonJS({
         });
       }
       resolveSrv(hostname) {
-        return new Promise((resolve11, reject) => {
+        return new Promise((resolve13, reject) => {
           this.options.resolveSrv(hostname, (err, records) => {
             if (err) {
               return reject(err);
@@ -22026,7 +22026,7 @@ var require_cluster = __commonJS({
               if (!group.records.length) {
                 sortedKeys.shift();
               }
-              self2.dnsLookup(record.name).then((host) => resolve11({
+              self2.dnsLookup(record.name).then((host) => resolve13({
                 host,
                 port: record.port
               }), tryFirstOne);
@@ -22036,14 +22036,14 @@ var require_cluster = __commonJS({
         });
       }
       dnsLookup(hostname) {
-        return new Promise((resolve11, reject) => {
+        return new Promise((resolve13, reject) => {
           this.options.dnsLookup(hostname, (err, address) => {
             if (err) {
               debug("failed to resolve hostname %s to IP: %s", hostname, err.message);
               reject(err);
             } else {
               debug("resolved hostname %s to IP %s", hostname, address);
-              resolve11(address);
+              resolve13(address);
             }
           });
         });
@@ -22200,7 +22200,7 @@ var require_StandaloneConnector = __commonJS({
         if (options.tls) {
           Object.assign(connectionOptions, options.tls);
         }
-        return new Promise((resolve11, reject) => {
+        return new Promise((resolve13, reject) => {
           process.nextTick(() => {
             if (!this.connecting) {
               reject(new Error(utils_1.CONNECTION_CLOSED_ERROR_MSG));
@@ -22219,7 +22219,7 @@ var require_StandaloneConnector = __commonJS({
             this.stream.once("error", (err) => {
               this.firstError = err;
             });
-            resolve11(this.stream);
+            resolve13(this.stream);
           });
         });
       }
@@ -22378,7 +22378,7 @@ var require_SentinelConnector = __commonJS({
             const error = new Error(errorMsg);
             if (typeof retryDelay === "number") {
               eventEmitter("error", error);
-              await new Promise((resolve11) => setTimeout(resolve11, retryDelay));
+              await new Promise((resolve13) => setTimeout(resolve13, retryDelay));
               return connectToNext();
             } else {
               throw error;
@@ -24342,7 +24342,7 @@ var require_Redis = __commonJS({
         return (0, standard_as_callback_1.default)(promise, callback);
       }
       _connect() {
-        return new Promise((resolve11, reject) => {
+        return new Promise((resolve13, reject) => {
           if (this.status === "connecting" || this.status === "connect" || this.status === "ready") {
             reject(new Error("Redis is already connecting/connected"));
             return;
@@ -24424,7 +24424,7 @@ var require_Redis = __commonJS({
             }
             const connectionReadyHandler = function() {
               _this.removeListener("close", connectionCloseHandler);
-              resolve11();
+              resolve13();
             };
             var connectionCloseHandler = function() {
               _this.removeListener("ready", connectionReadyHandler);
@@ -24520,10 +24520,10 @@ var require_Redis = __commonJS({
           lazyConnect: false,
           himportFieldsets: void 0
         });
-        return (0, standard_as_callback_1.default)(new Promise(function(resolve11, reject) {
+        return (0, standard_as_callback_1.default)(new Promise(function(resolve13, reject) {
           monitorInstance.once("error", reject);
           monitorInstance.once("monitoring", function() {
-            resolve11(monitorInstance);
+            resolve13(monitorInstance);
           });
         }), callback);
       }
@@ -25123,16 +25123,16 @@ function renderTimings(timings) {
   const total = Math.max(0, ...timings.map((t) => t.startMs + t.applyMs + t.verifyMs));
   const hops = [...new Set(timings.map((t) => t.hop ?? ""))];
   const lines = ["### Downtime, step by step", "", "| Hop | Step | Apply | Verify | Step total |", "|---|---|---:|---:|---:|"];
-  for (const hop7 of hops) {
-    const steps = timings.filter((t) => (t.hop ?? "") === hop7);
-    for (const t of steps) lines.push(`| ${hop7} | ${t.step} | ${formatDuration(t.applyMs)} | ${formatDuration(t.verifyMs)} | ${formatDuration(t.applyMs + t.verifyMs)} |`);
-    if (hop7) lines.push(`| **${hop7}** | | | | **${formatDuration(steps.reduce((sum, t) => sum + t.applyMs + t.verifyMs, 0))}** |`);
+  for (const hop8 of hops) {
+    const steps = timings.filter((t) => (t.hop ?? "") === hop8);
+    for (const t of steps) lines.push(`| ${hop8} | ${t.step} | ${formatDuration(t.applyMs)} | ${formatDuration(t.verifyMs)} | ${formatDuration(t.applyMs + t.verifyMs)} |`);
+    if (hop8) lines.push(`| **${hop8}** | | | | **${formatDuration(steps.reduce((sum, t) => sum + t.applyMs + t.verifyMs, 0))}** |`);
   }
   lines.push(`| **all** | | | | **${formatDuration(total)}** |`, "");
   lines.push("```mermaid", "gantt", "  title Migration steps (time from the first change)", "  dateFormat x", "  axisFormat %M:%S");
-  for (const hop7 of hops) {
-    lines.push(`  section ${mermaidText(hop7 || "before the first hop")}`);
-    for (const t of timings.filter((x) => (x.hop ?? "") === hop7)) {
+  for (const hop8 of hops) {
+    lines.push(`  section ${mermaidText(hop8 || "before the first hop")}`);
+    for (const t of timings.filter((x) => (x.hop ?? "") === hop8)) {
       const start = Math.round(t.startMs);
       lines.push(`  ${mermaidText(t.step)} (${formatDuration(t.applyMs + t.verifyMs)}) : ${start}, ${start + Math.max(1, Math.round(t.applyMs + t.verifyMs))}`);
     }
@@ -25147,10 +25147,10 @@ var GROWS = {
 };
 function renderForecast(forecast) {
   const lines = ["### Heavy revisions on the path", "", "| Hop | Revision | First in | What it does | Time grows | Rows now |", "|---|---|---|---|---|---:|"];
-  for (const hop7 of forecast.hops) {
-    for (const r of hop7.revisions) {
+  for (const hop8 of forecast.hops) {
+    for (const r of hop8.revisions) {
       const rows = Object.entries(r.rows).map(([table, n]) => `${table} ${n.estimated ? "~" : ""}${n.count.toLocaleString("en-US")}`);
-      lines.push(`| ${hop7.hop} | \`${r.revision}\` | ${r.firstRelease} | ${cell(r.work)} | ${GROWS[r.growth]} ${r.tables.join(", ")} | ${rows.join(", ") || "\u2013"} |`);
+      lines.push(`| ${hop8.hop} | \`${r.revision}\` | ${r.firstRelease} | ${cell(r.work)} | ${GROWS[r.growth]} ${r.tables.join(", ")} | ${rows.join(", ") || "\u2013"} |`);
     }
   }
   const history = forecast.history;
@@ -25230,7 +25230,7 @@ function renderComment(report, marker) {
   if (report.error) lines.push("**Error:**", "", "```text", report.error, "```", "");
   if (report.plan.length > 0) {
     lines.push("### Plan", "", "| Hop | Step | What it does |", "|---|---|---|");
-    for (const hop7 of report.plan) for (const step2 of hop7.steps) lines.push(`| ${hop7.hop} | ${step2.id} | ${cell(step2.action)} |`);
+    for (const hop8 of report.plan) for (const step2 of hop8.steps) lines.push(`| ${hop8.hop} | ${step2.id} | ${cell(step2.action)} |`);
     lines.push("");
   }
   const rows = report.entries.filter((e) => e.phase === "rehearse" || e.phase === "apply" || e.phase === "verify" || e.status === "warning" || e.status === "failed");
@@ -26286,8 +26286,8 @@ function isDowngrade(from, to) {
 }
 
 // src/core/run-command.ts
-import { mkdir as mkdir5, stat as stat4, writeFile as writeFile4 } from "node:fs/promises";
-import { dirname as dirname7, join as join12, resolve as resolve10 } from "node:path";
+import { mkdir as mkdir6, stat as stat4, writeFile as writeFile4 } from "node:fs/promises";
+import { dirname as dirname7, join as join12, resolve as resolve12 } from "node:path";
 
 // src/core/logger.ts
 function redactingLogger(log, secrets) {
@@ -27334,23 +27334,33 @@ async function probeEtcd(target, timeoutMs) {
 function closeEtcd(client) {
   client.close();
 }
-async function etcdPrefix(client, namespace, prefix, pageSize, timeoutMs) {
+async function etcdPrefix(client, namespace, prefix, pageSize, timeoutMs, onEntry) {
   const root = etcdRoot(namespace);
   const start = Buffer.from(`${root}${prefix}`);
   const end = prefixEnd(start);
   const out = {};
-  let from = start;
-  let revision;
-  for (; ; ) {
+  const fetchPage = (from, revision2) => {
     let query2 = client.getAll().inRange({ start: from, end }).limit(pageSize);
-    if (revision) query2 = query2.revision(revision);
-    const page = await bounded("etcd", query2.exec(), timeoutMs);
+    if (revision2) query2 = query2.revision(revision2);
+    const page = bounded("etcd", query2.exec(), timeoutMs);
+    page.catch(() => void 0);
+    return page;
+  };
+  let pending = fetchPage(start);
+  let revision;
+  while (pending) {
+    const page = await pending;
     revision ??= page.header.revision;
-    for (const kv of page.kvs) out[kv.key.toString().slice(root.length)] = kv.value.toString();
     const last2 = page.kvs[page.kvs.length - 1];
-    if (!page.more || !last2) return out;
-    from = Buffer.concat([last2.key, Buffer.from([0])]);
+    pending = page.more && last2 ? fetchPage(Buffer.concat([last2.key, Buffer.from([0])]), revision) : void 0;
+    for (const kv of page.kvs) {
+      const key = kv.key.toString().slice(root.length);
+      const value = kv.value.toString();
+      out[key] = value;
+      onEntry?.(key, value);
+    }
   }
+  return out;
 }
 async function requireNamespace(client, target, timeoutMs) {
   const prefix = etcdRoot(target.namespace);
@@ -27684,9 +27694,9 @@ var Deployment = class {
     return this.etcdClient.namespace(etcdRoot(this.namespace));
   }
   /** Every key under `prefix` (relative to the namespace) with its value, read in pages at one revision (etcdPrefix). */
-  async etcdPrefix(prefix, pageSize = 1e4) {
+  async etcdPrefix(prefix, { pageSize = 1e4, onEntry } = {}) {
     if (!this.etcdClient || !this.namespace) throw new MigrationError("unreachable", "etcd is not connected");
-    return etcdPrefix(this.etcdClient, this.namespace, prefix, pageSize, this.timeoutMs);
+    return etcdPrefix(this.etcdClient, this.namespace, prefix, pageSize, this.timeoutMs, onEntry);
   }
   /** The etcd member's status (its version), bounded like every call. */
   async etcdStatus() {
@@ -27801,11 +27811,11 @@ import * as fs from "fs";
 import * as path from "path";
 var __awaiter = function(thisArg, _arguments, P, generator) {
   function adopt2(value) {
-    return value instanceof P ? value : new P(function(resolve11) {
-      resolve11(value);
+    return value instanceof P ? value : new P(function(resolve13) {
+      resolve13(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve11, reject) {
+  return new (P || (P = Promise))(function(resolve13, reject) {
     function fulfilled(value) {
       try {
         step2(generator.next(value));
@@ -27821,7 +27831,7 @@ var __awaiter = function(thisArg, _arguments, P, generator) {
       }
     }
     function step2(result) {
-      result.done ? resolve11(result.value) : adopt2(result.value).then(fulfilled, rejected);
+      result.done ? resolve13(result.value) : adopt2(result.value).then(fulfilled, rejected);
     }
     step2((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -27925,11 +27935,11 @@ function isUnixExecutable(stats) {
 // node_modules/@actions/io/lib/io.js
 var __awaiter2 = function(thisArg, _arguments, P, generator) {
   function adopt2(value) {
-    return value instanceof P ? value : new P(function(resolve11) {
-      resolve11(value);
+    return value instanceof P ? value : new P(function(resolve13) {
+      resolve13(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve11, reject) {
+  return new (P || (P = Promise))(function(resolve13, reject) {
     function fulfilled(value) {
       try {
         step2(generator.next(value));
@@ -27945,7 +27955,7 @@ var __awaiter2 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step2(result) {
-      result.done ? resolve11(result.value) : adopt2(result.value).then(fulfilled, rejected);
+      result.done ? resolve13(result.value) : adopt2(result.value).then(fulfilled, rejected);
     }
     step2((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -28044,11 +28054,11 @@ function findInPath(tool) {
 import { setTimeout as setTimeout2 } from "timers";
 var __awaiter3 = function(thisArg, _arguments, P, generator) {
   function adopt2(value) {
-    return value instanceof P ? value : new P(function(resolve11) {
-      resolve11(value);
+    return value instanceof P ? value : new P(function(resolve13) {
+      resolve13(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve11, reject) {
+  return new (P || (P = Promise))(function(resolve13, reject) {
     function fulfilled(value) {
       try {
         step2(generator.next(value));
@@ -28064,7 +28074,7 @@ var __awaiter3 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step2(result) {
-      result.done ? resolve11(result.value) : adopt2(result.value).then(fulfilled, rejected);
+      result.done ? resolve13(result.value) : adopt2(result.value).then(fulfilled, rejected);
     }
     step2((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -28283,7 +28293,7 @@ var ToolRunner = class extends events.EventEmitter {
         this.toolPath = path3.resolve(process.cwd(), this.options.cwd || process.cwd(), this.toolPath);
       }
       this.toolPath = yield which(this.toolPath, true);
-      return new Promise((resolve11, reject) => __awaiter3(this, void 0, void 0, function* () {
+      return new Promise((resolve13, reject) => __awaiter3(this, void 0, void 0, function* () {
         this._debug(`exec tool: ${this.toolPath}`);
         this._debug("arguments:");
         for (const arg of this.args) {
@@ -28366,7 +28376,7 @@ var ToolRunner = class extends events.EventEmitter {
           if (error) {
             reject(error);
           } else {
-            resolve11(exitCode);
+            resolve13(exitCode);
           }
         });
         if (this.options.input) {
@@ -28489,11 +28499,11 @@ var ExecState = class _ExecState extends events.EventEmitter {
 // node_modules/@actions/exec/lib/exec.js
 var __awaiter4 = function(thisArg, _arguments, P, generator) {
   function adopt2(value) {
-    return value instanceof P ? value : new P(function(resolve11) {
-      resolve11(value);
+    return value instanceof P ? value : new P(function(resolve13) {
+      resolve13(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve11, reject) {
+  return new (P || (P = Promise))(function(resolve13, reject) {
     function fulfilled(value) {
       try {
         step2(generator.next(value));
@@ -28509,7 +28519,7 @@ var __awaiter4 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step2(result) {
-      result.done ? resolve11(result.value) : adopt2(result.value).then(fulfilled, rejected);
+      result.done ? resolve13(result.value) : adopt2(result.value).then(fulfilled, rejected);
     }
     step2((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -31759,13 +31769,13 @@ function etcdCommand(binary, listenClient, advertiseClient, peer, name = "bai") 
   ];
 }
 async function freePort() {
-  return new Promise((resolve11, reject) => {
+  return new Promise((resolve13, reject) => {
     const server = createServer();
     server.unref();
     server.on("error", reject);
     server.listen(0, "127.0.0.1", () => {
       const address = server.address();
-      server.close(() => typeof address === "object" && address ? resolve11(address.port) : reject(new Error("no free port")));
+      server.close(() => typeof address === "object" && address ? resolve13(address.port) : reject(new Error("no free port")));
     });
   });
 }
@@ -31831,10 +31841,10 @@ function hopTimes(timings) {
   const hops = /* @__PURE__ */ new Map();
   for (const t of timings) {
     if (!t.hop) continue;
-    const hop7 = hops.get(t.hop) ?? { totalMs: 0, schemaMs: 0 };
-    hop7.totalMs += t.applyMs + t.verifyMs;
-    if (t.step === "schema") hop7.schemaMs += t.applyMs + t.verifyMs;
-    hops.set(t.hop, hop7);
+    const hop8 = hops.get(t.hop) ?? { totalMs: 0, schemaMs: 0 };
+    hop8.totalMs += t.applyMs + t.verifyMs;
+    if (t.step === "schema") hop8.schemaMs += t.applyMs + t.verifyMs;
+    hops.set(t.hop, hop8);
   }
   return hops;
 }
@@ -31845,9 +31855,9 @@ function judgeGrowth(fullMs, smallerMs, rowRatio) {
 function compareSizes(full, smaller) {
   const rowRatio = full.rows / Math.max(1, smaller.rows);
   const small = hopTimes(smaller.timings);
-  const hops = [...hopTimes(full.timings)].map(([hop7, f]) => {
-    const s = small.get(hop7) ?? { totalMs: 0, schemaMs: 0 };
-    return { hop: hop7, fullMs: f.totalMs, smallerMs: s.totalMs, schemaFullMs: f.schemaMs, schemaSmallerMs: s.schemaMs, verdict: judgeGrowth(f.totalMs, s.totalMs, rowRatio) };
+  const hops = [...hopTimes(full.timings)].map(([hop8, f]) => {
+    const s = small.get(hop8) ?? { totalMs: 0, schemaMs: 0 };
+    return { hop: hop8, fullMs: f.totalMs, smallerMs: s.totalMs, schemaFullMs: f.schemaMs, schemaSmallerMs: s.schemaMs, verdict: judgeGrowth(f.totalMs, s.totalMs, rowRatio) };
   });
   return { rows: { full: full.rows, smaller: smaller.rows }, hops };
 }
@@ -32381,7 +32391,7 @@ async function runWithPrivateIni(setup, target, what, argv) {
   const ini = join7(dir, "alembic.ini");
   try {
     await writeFile2(ini, privateIni(text, dirname4(original), sqlalchemyUrl(setup.driver ?? "psycopg2", target, await privateTlsFiles(target, dir), setup.lockTimeoutSeconds)), { mode: 384 });
-    const result = await runChild("alembic", process.execPath, ["-e", WATCHDOG, "--", ...argv(ini)], { cwd: dirname4(original) });
+    const result = await runChild("alembic", process.execPath, ["-e", WATCHDOG, "--", ...argv(ini)], { cwd: dirname4(original), env: { ...setup.env } });
     if (result.exitCode === CANNOT_RUN) {
       throw new AlembicError(
         "invalid-input",
@@ -32495,15 +32505,24 @@ async function applyRevisions(setup, target, revisions, options = {}) {
 }
 
 // src/manager/offline-sql.ts
-async function offlineSql(setup, target, command, range, steps) {
-  try {
-    return { sql: await runAlembic(setup, target, [command, range, "--sql"]), cannot: [] };
-  } catch (error) {
-    if (!(error instanceof AlembicError) || error.kind !== "failed" || steps.length <= 1) throw error;
+async function offlineSql(setup, target, command, range, steps, withhold = []) {
+  const withheld = withhold.filter((w) => steps.some((s) => s.revision === w.revision));
+  if (withheld.length === 0) {
+    try {
+      return { sql: await runAlembic(setup, target, [command, range, "--sql"]), cannot: [] };
+    } catch (error) {
+      if (!(error instanceof AlembicError) || error.kind !== "failed" || steps.length <= 1) throw error;
+    }
   }
   let sql = "";
   const cannot = [];
   for (const step2 of steps) {
+    const held = withheld.find((w) => w.revision === step2.revision);
+    if (held) {
+      sql += `-- ${command} ${step2.revision}: not run in a dry run, not even offline: it ${held.why}
+`;
+      continue;
+    }
     try {
       sql += `-- ${command} ${step2.revision}
 ${await runAlembic(setup, target, [command, `${step2.from}:${step2.to}`, "--sql"])}`;
@@ -32515,7 +32534,16 @@ ${await runAlembic(setup, target, [command, `${step2.from}:${step2.to}`, "--sql"
 `;
     }
   }
-  return { sql, cannot };
+  return { sql, cannot, withheld };
+}
+
+// src/releases/outside-database.ts
+var OUTSIDE_DATABASE = {
+  // backend.ai@24.09.14:src/ai/backend/manager/models/alembic/versions/1d42c726d8a3_migrate_container_registries_from_etcd_to_psql.py
+  "1d42c726d8a3": "reads etcd config/docker/registry through manager.toml, writes a copy of it beside the backup bundles and deletes it from etcd"
+};
+function outsideDatabase(revisions) {
+  return revisions.filter((r) => r in OUTSIDE_DATABASE).map((revision) => ({ revision, why: OUTSIDE_DATABASE[revision] }));
 }
 
 // src/steps/schema.ts
@@ -32622,19 +32650,32 @@ function schemaStep(procedure = { kind: "upgrade" }) {
       }
       const start = revisions.length === 1 ? revisions[0] : void 0;
       let rendered;
+      const have = appliedIn(ctx.hop.to.series, revisions);
+      const withhold = outsideDatabase(next.kind === "apply-missing" ? next.revisions : [...appliedIn(ctx.hop.to.series, [head])].filter((r) => !have.has(r)));
       if (next.kind === "apply-missing") {
-        rendered = { sql: await applyRevisions(ctx.alembic, postgres, next.revisions, { offline: { start: start ?? "" } }), cannot: [] };
+        const run2 = next.revisions.filter((r) => !withhold.some((w) => w.revision === r));
+        const sql = await applyRevisions(ctx.alembic, postgres, run2, { offline: { start: start ?? "" } });
+        const held = withhold.map((w) => `-- ${w.revision}: not run in a dry run, not even offline: it ${w.why}
+`).join("");
+        rendered = { sql: held + sql, cannot: [], withheld: withhold };
       } else if (next.kind === "downgrade") {
         const from = start ?? revisions[0];
         const down = await offlineSql(source, postgres, "downgrade", `${from}:${next.to}`, downgradeSteps(ctx.hop.fromSeries, from, next.to));
         const up = await offlineSql(ctx.alembic, postgres, "upgrade", `${next.to}:${head}`, upgradeSteps(ctx.hop.to.series, next.to, head));
         rendered = { sql: down.sql + up.sql, cannot: [...down.cannot, ...up.cannot] };
       } else {
-        rendered = start ? await offlineSql(ctx.alembic, postgres, "upgrade", `${start}:${head}`, upgradeSteps(ctx.hop.to.series, start, head)) : { sql: await runAlembic(ctx.alembic, postgres, ["upgrade", head, "--sql"]), cannot: [] };
+        const steps = start ? upgradeSteps(ctx.hop.to.series, start, head) : [];
+        if (!start && withhold.length > 0)
+          return [
+            skipped(
+              `would run alembic upgrade ${listed(revisions)} \u2192 ${head}; its SQL is not shown: alembic_version holds several rows, and ${withhold.map((w) => w.revision).join(", ")} must not run offline`
+            )
+          ];
+        rendered = start ? await offlineSql(ctx.alembic, postgres, "upgrade", `${start}:${head}`, steps, withhold) : { sql: await runAlembic(ctx.alembic, postgres, ["upgrade", head, "--sql"]), cannot: [] };
       }
       const statements = rendered.sql.split("\n").filter((line) => /;\s*$/.test(line) && !/^(BEGIN|COMMIT);/.test(line)).length;
       const how = next.kind === "upgrade" ? "alembic upgrade" : next.kind === "apply-missing" ? `apply ${next.revisions.length} revision(s) by id, then collapse alembic_version` : `alembic downgrade to ${next.to}, then upgrade`;
-      const offline = rendered.cannot.length > 0 ? `; ${rendered.cannot.length} revision(s) read the data they migrate and cannot be shown offline: ${rendered.cannot.map((c) => `${c.revision} (${c.why})`).join(", ")}` : "";
+      const offline = (rendered.cannot.length > 0 ? `; ${rendered.cannot.length} revision(s) read the data they migrate and cannot be shown offline: ${rendered.cannot.map((c) => `${c.revision} (${c.why})`).join(", ")}` : "") + (rendered.withheld && rendered.withheld.length > 0 ? `; not run, not even offline: ${rendered.withheld.map((w) => `${w.revision} (it ${w.why})`).join(", ")}` : "");
       return [
         {
           status: rendered.cannot.length > 0 ? "warning" : "ok",
@@ -32997,6 +33038,26 @@ async function countDiffering(client, column) {
   const { rows } = await client.query(`SELECT count(*) FROM ${quoteIdent(column.table)} JOIN ${DROPPED_VALUES} d ON ${match} WHERE ${differs}`, [column.table, column.column]);
   return Number(rows[0]?.count ?? 0);
 }
+var ETCD = "etcd";
+async function keepEtcdKeys(client, prefix, entries, droppedBy) {
+  await ensureTable(client);
+  await client.query(
+    `INSERT INTO ${DROPPED_VALUES} (table_name, column_name, row_key, value, dropped_by)
+     SELECT $1, $2, e.key, to_jsonb(e.value), $3 FROM jsonb_each_text($4::jsonb) AS e
+     ON CONFLICT (table_name, column_name, row_key) DO UPDATE SET value = EXCLUDED.value, dropped_by = EXCLUDED.dropped_by, saved_at = now()
+      WHERE dropped_values.value IS DISTINCT FROM EXCLUDED.value`,
+    [ETCD, prefix, droppedBy, JSON.stringify(entries)]
+  );
+  return Object.keys(await keptEtcdKeys(client, prefix)).length;
+}
+async function keptEtcdKeys(client, prefix) {
+  if (!await tableExists(client, DROPPED_VALUES)) return {};
+  const { rows } = await client.query(
+    `SELECT row_key AS key, value #>> '{}' AS value FROM ${DROPPED_VALUES} WHERE table_name = $1 AND column_name = $2 ORDER BY row_key`,
+    [ETCD, prefix]
+  );
+  return Object.fromEntries(rows.map((r) => [r.key, r.value]));
+}
 
 // src/hops/21.09-22.03/concurrency-to-redis.ts
 var PREFIX = "keypair.concurrency_used.";
@@ -33044,9 +33105,9 @@ var concurrencyToRedis = {
     const { differing, stale } = await compare(deployment, notOccupying(ctx));
     if (differing.length === 0 && stale.length === 0) return ok2("every keypair.concurrency_used counter already matches PostgreSQL");
     const redis = await deployment.redis(REDIS_DB.stat);
+    const updates = [...differing.map(([accessKey, count]) => [`${PREFIX}${accessKey}`, String(count)]), ...stale.map((key) => [key, "0"])];
     const pipeline3 = redis.pipeline();
-    for (const [accessKey, count] of differing) pipeline3.set(`${PREFIX}${accessKey}`, String(count));
-    for (const key of stale) pipeline3.set(key, "0");
+    for (let i = 0; i < updates.length; i += 1e3) pipeline3.mset(...updates.slice(i, i + 1e3).flat());
     const results = await pipeline3.exec() ?? [];
     const error = results.find(([err]) => err)?.[0];
     if (error) return failed(`Redis refused a counter update: ${error.message}`);
@@ -33065,29 +33126,54 @@ var concurrencyToRedis = {
   }
 };
 var DROPPED_BY = "d59ff89e7514";
-async function redisCounters(deployment) {
+var counterNames = /* @__PURE__ */ new WeakMap();
+function scanCounterNames(deployment) {
+  let names = counterNames.get(deployment);
+  if (!names) {
+    names = (async () => {
+      const redis = await deployment.redis(REDIS_DB.stat);
+      const found = [];
+      let cursor = "0";
+      do {
+        const [next, keys] = await redis.scan(cursor, "MATCH", `${PREFIX}*`, "COUNT", 1e4);
+        found.push(...keys);
+        cursor = next;
+      } while (cursor !== "0");
+      return found;
+    })();
+    counterNames.set(deployment, names);
+    names.catch(() => counterNames.delete(deployment));
+  }
+  return names;
+}
+async function readCounters(deployment, names) {
   const redis = await deployment.redis(REDIS_DB.stat);
   const counters = /* @__PURE__ */ new Map();
-  let cursor = "0";
-  do {
-    const [next, keys] = await redis.scan(cursor, "MATCH", `${PREFIX}*`, "COUNT", 1e4);
-    const values = keys.length > 0 ? await redis.mget(keys) : [];
-    keys.forEach((key, i) => counters.set(key, values[i] ?? null));
-    cursor = next;
-  } while (cursor !== "0");
+  for (let i = 0; i < names.length; i += 1e4) {
+    const batch = names.slice(i, i + 1e4);
+    const values = await redis.mget(batch);
+    batch.forEach((name, j) => counters.set(name, values[j] ?? null));
+  }
+  return counters;
+}
+async function redisCounters(deployment) {
+  const counters = await readCounters(deployment, await scanCounterNames(deployment));
+  for (const [name, value] of counters) if (value === null) counters.delete(name);
   return counters;
 }
 async function compare(deployment, notOccupyingStatuses) {
   const { rows } = await deployment.postgres.query(
-    `SELECT k.access_key, count(kn.id) FILTER (WHERE kn.status::text <> ALL ($1)) AS used
-       FROM keypairs k LEFT JOIN kernels kn ON kn.access_key = k.access_key
-      GROUP BY k.access_key`,
+    // Only the occupying kernels are counted (a few, of a history of millions), then joined to every keypair.
+    `SELECT k.access_key, COALESCE(o.used, 0) AS used
+       FROM keypairs k
+       LEFT JOIN (SELECT access_key, count(*) AS used FROM kernels WHERE status::text <> ALL ($1) GROUP BY access_key) o ON o.access_key = k.access_key`,
     [notOccupyingStatuses]
   );
   const expected = new Map(rows.map((r) => [r.access_key, Number(r.used)]));
-  const counters = await redisCounters(deployment);
+  const unknown = (await scanCounterNames(deployment)).filter((name) => !expected.has(name.slice(PREFIX.length)));
+  const counters = await readCounters(deployment, [...[...expected.keys()].map((accessKey) => `${PREFIX}${accessKey}`), ...unknown]);
   const differing = [...expected].filter(([accessKey, count]) => counters.get(`${PREFIX}${accessKey}`) !== String(count));
-  const stale = [...counters].filter(([key, value]) => !expected.has(key.slice(PREFIX.length)) && value !== "0").map(([key]) => key);
+  const stale = [...counters].filter(([key, value]) => !expected.has(key.slice(PREFIX.length)) && value !== null && value !== "0").map(([key]) => key);
   return { expected, differing, stale };
 }
 
@@ -33787,102 +33873,113 @@ function canonicalImageRef(value, known) {
   if (!TAG_SLUG.test(tag)) return { error: `"${tag}" is not a valid image tag` };
   return { name: `${registry}/${image}:${tag}` };
 }
-function parseImageTree(all, registryConfig) {
-  const known = knownRegistries(registryConfig);
-  const unusable = [];
-  const aliasEntries = [];
-  const tags = /* @__PURE__ */ new Map();
-  for (const key in all) {
-    const value = all[key];
+var ImageTreeCollector = class {
+  tags = /* @__PURE__ */ new Map();
+  aliasEntries = [];
+  /** Image and registry names repeat across a registry's tags: each is unquoted once. */
+  unquoted = /* @__PURE__ */ new Map();
+  add(key, value) {
     const first = key.indexOf("/");
     const second = key.indexOf("/", first + 1);
-    if (second < 0) continue;
+    if (second < 0) return;
     const third = key.indexOf("/", second + 1);
     if (key.startsWith("_aliases/", first + 1)) {
-      if (third < 0) aliasEntries.push({ key, raw: key.slice(second + 1), alias: pyUnquote(key.slice(second + 1)), value });
-      continue;
+      if (third < 0) this.aliasEntries.push({ key, raw: key.slice(second + 1), alias: pyUnquote(key.slice(second + 1)), value });
+      return;
     }
-    if (third < 0) continue;
+    if (third < 0) return;
     const fourth = key.indexOf("/", third + 1);
     const base = fourth < 0 ? key : key.slice(0, fourth);
-    let entry = tags.get(base);
+    let entry = this.tags.get(base);
     if (!entry) {
       entry = {
         base,
-        registry: pyUnquote(key.slice(first + 1, second)),
-        image: pyUnquote(key.slice(second + 1, third)),
+        registry: this.unquote(key.slice(first + 1, second)),
+        image: this.unquote(key.slice(second + 1, third)),
         tag: pyUnquote(key.slice(third + 1, fourth < 0 ? void 0 : fourth)),
         fields: /* @__PURE__ */ new Map()
       };
-      tags.set(base, entry);
+      this.tags.set(base, entry);
     }
     const field = fourth < 0 ? "" : key.slice(fourth + 1);
     entry.fields.set(field.includes("%") ? field.split("/").map(pyUnquote).join("/") : field, value);
   }
-  const images = [];
-  for (const { base, registry, image, tag, fields } of tags.values()) {
-    if (tag === "") continue;
-    const name = `${registry}/${image}:${tag}`;
-    const ref = canonicalImageRef(`${pyUnquote(registry)}/${pyUnquote(image)}:${tag}`, known);
-    const unusableAs = (key, reason) => unusable.push({ key, reason, name });
-    if ("error" in ref) {
-      unusableAs(base, `21.09 skips it as malformed: ${ref.error}`);
-      continue;
+  unquote(text) {
+    let done = this.unquoted.get(text);
+    if (done === void 0) {
+      done = pyUnquote(text);
+      this.unquoted.set(text, done);
     }
-    if (ref.name !== name) {
-      const why = known.has(registry) ? "" : ` (registry "${registry}" is not in etcd config/docker/registry)`;
-      unusableAs(base, `21.09 reads it as ${ref.name}${why}, an image it has no entry for, so it can neither list nor start it`);
-      continue;
-    }
-    const digest = fields.get("");
-    if (digest === void 0 || digest === "") {
-      unusableAs(base, "no digest (the tag key itself holds none): 21.09 fails reading this image");
-      continue;
-    }
-    const size = fields.get("size_bytes");
-    if (size !== void 0 && !/^\d+$/.test(size.trim())) {
-      unusableAs(`${base}/size_bytes`, `"${size.slice(0, 20)}" is not a whole number of bytes`);
-      continue;
-    }
-    const labels = {};
-    const resources = {};
-    let hasResource = false;
-    for (const [field, value] of fields) {
-      if (field.startsWith("labels/")) labels[field.slice("labels/".length)] = value;
-      else if (field.startsWith("resource/")) {
-        hasResource = true;
-        const slash = field.indexOf("/", "resource/".length);
-        const bound = field.slice(slash + 1);
-        if (slash > "resource/".length && (bound === "min" || bound === "max")) {
-          const slot = field.slice("resource/".length, slash);
-          resources[slot] = { ...resources[slot], [bound]: value };
+    return done;
+  }
+  finish(registryConfig) {
+    const known = knownRegistries(registryConfig);
+    const unusable = [];
+    const images = [];
+    for (const { base, registry, image, tag, fields } of this.tags.values()) {
+      if (tag === "") continue;
+      const name = `${registry}/${image}:${tag}`;
+      const ref = canonicalImageRef(`${this.unquote(registry)}/${this.unquote(image)}:${tag}`, known);
+      const unusableAs = (key, reason) => unusable.push({ key, reason, name });
+      if ("error" in ref) {
+        unusableAs(base, `21.09 skips it as malformed: ${ref.error}`);
+        continue;
+      }
+      if (ref.name !== name) {
+        const why = known.has(registry) ? "" : ` (registry "${registry}" is not in etcd config/docker/registry)`;
+        unusableAs(base, `21.09 reads it as ${ref.name}${why}, an image it has no entry for, so it can neither list nor start it`);
+        continue;
+      }
+      const digest = fields.get("");
+      if (digest === void 0 || digest === "") {
+        unusableAs(base, "no digest (the tag key itself holds none): 21.09 fails reading this image");
+        continue;
+      }
+      const size = fields.get("size_bytes");
+      if (size !== void 0 && !/^\d+$/.test(size.trim())) {
+        unusableAs(`${base}/size_bytes`, `"${size.slice(0, 20)}" is not a whole number of bytes`);
+        continue;
+      }
+      const labels = {};
+      const resources = {};
+      let hasResource = false;
+      for (const [field, value] of fields) {
+        if (field.startsWith("labels/")) labels[field.slice("labels/".length)] = value;
+        else if (field.startsWith("resource/")) {
+          hasResource = true;
+          const slash = field.indexOf("/", "resource/".length);
+          const bound = field.slice(slash + 1);
+          if (slash > "resource/".length && (bound === "min" || bound === "max")) {
+            const slot = field.slice("resource/".length, slash);
+            resources[slot] = { ...resources[slot], [bound]: value };
+          }
         }
       }
+      if (!hasResource) {
+        unusableAs(`${base}/resource`, "no resource/ keys: 21.09 fails on this image when it lists images or starts a session (it reads resource/ without a default)");
+        continue;
+      }
+      const role = (labels["ai.backend.role"] ?? "COMPUTE").toUpperCase();
+      images.push({
+        name,
+        registry,
+        image,
+        tag,
+        architecture: labels["ai.backend.architecture"] ?? "x86_64",
+        digest,
+        // A hand-registered image has no size: 21.09 shows 0.
+        sizeBytes: size === void 0 ? 0 : Number(size.trim()),
+        type: role === "SYSTEM" || role === "SERVICE" ? role : "COMPUTE",
+        // 21.09's reader says accelerators, its scanner writes accels (the ai.backend.accelerators label).
+        accelerators: fields.get("accelerators") ?? fields.get("accels") ?? null,
+        labels,
+        resources
+      });
     }
-    if (!hasResource) {
-      unusableAs(`${base}/resource`, "no resource/ keys: 21.09 fails on this image when it lists images or starts a session (it reads resource/ without a default)");
-      continue;
-    }
-    const role = (labels["ai.backend.role"] ?? "COMPUTE").toUpperCase();
-    images.push({
-      name,
-      registry,
-      image,
-      tag,
-      architecture: labels["ai.backend.architecture"] ?? "x86_64",
-      digest,
-      // A hand-registered image has no size: 21.09 shows 0.
-      sizeBytes: size === void 0 ? 0 : Number(size.trim()),
-      type: role === "SYSTEM" || role === "SERVICE" ? role : "COMPUTE",
-      // 21.09's reader says accelerators, its scanner writes accels (the ai.backend.accelerators label).
-      accelerators: fields.get("accelerators") ?? fields.get("accels") ?? null,
-      labels,
-      resources
-    });
+    const resolved = resolveAliases(this.aliasEntries, new Set(images.map((i) => i.name)), new Set(unusable.map((u) => u.name)), known);
+    return { images, aliases: resolved.aliases, dangling: resolved.dangling, unusable: [...unusable, ...resolved.unusable], aliasKeys: this.aliasEntries.length };
   }
-  const resolved = resolveAliases(aliasEntries, new Set(images.map((i) => i.name)), new Set(unusable.map((u) => u.name)), known);
-  return { images, aliases: resolved.aliases, dangling: resolved.dangling, unusable: [...unusable, ...resolved.unusable], aliasKeys: aliasEntries.length };
-}
+};
 function resolveAliases(entries, imageNames, unusableImages, known) {
   const byName = /* @__PURE__ */ new Map();
   const unusable = [];
@@ -33979,8 +34076,7 @@ var imageMetadata = {
         `INSERT INTO images (name, image, tag, registry, architecture, config_digest, size_bytes, type, accelerators, labels, resources)
          SELECT r.name, r.image, r.tag, r.registry, r.architecture, r.digest, r.size_bytes, r.type::image_type, r.accelerators, r.labels, r.resources
            FROM ${DESIRED_IMAGES}
-         ON CONFLICT (name, architecture) DO NOTHING
-         RETURNING true AS inserted`,
+         ON CONFLICT (name, architecture) DO NOTHING`,
         [JSON.stringify(tree.images.map(toRow))]
       );
       const aliases = await pg2.query(
@@ -33988,23 +34084,23 @@ var imageMetadata = {
          SELECT DISTINCT ON (a.alias) a.alias, i.id
            FROM ${DESIRED_ALIASES} JOIN images i ON i.name = a.image
           ORDER BY a.alias, i.architecture <> 'x86_64', i.architecture
-         ON CONFLICT (alias) DO NOTHING
-         RETURNING true AS inserted`,
+         ON CONFLICT (alias) DO NOTHING`,
         [JSON.stringify(tree.aliases.map(({ alias, image }) => ({ alias, image })))]
       );
       await pg2.query("COMMIT");
-      const allWritten = images.rows.length === tree.images.length && aliases.rows.length === tree.aliases.length;
+      const created = { images: images.rowCount ?? 0, aliases: aliases.rowCount ?? 0 };
+      const allWritten = created.images === tree.images.length && created.aliases === tree.aliases.length;
       const present = allWritten ? void 0 : await countChanges(deployment, tree);
       const counts = {
-        images: { created: images.rows.length, kept: present?.images.kept ?? 0 },
-        aliases: { created: aliases.rows.length, kept: present?.aliases.kept ?? 0 }
+        images: { created: created.images, kept: present?.images.kept ?? 0 },
+        aliases: { created: created.aliases, kept: present?.aliases.kept ?? 0 }
       };
       const notes = [
         ...tree.unusable.length > 0 ? [`skipped ${tree.unusable.length} unusable entr${tree.unusable.length === 1 ? "y" : "ies"} (kept in etcd and the backup bundle)`] : [],
         ...tree.dangling.length > 0 ? [`${tree.dangling.length} dangling alias(es) not copied`] : [],
         "etcd images/ left intact"
       ].join("; ");
-      return images.rows.length + aliases.rows.length > 0 ? changed(`wrote ${describeCounts(counts)}; ${notes}`) : ok2(`all ${tree.images.length} image(s) and ${tree.aliases.length} alias(es) are already in PostgreSQL${keptNote(counts)}; ${notes}`);
+      return created.images + created.aliases > 0 ? changed(`wrote ${describeCounts(counts)}; ${notes}`) : ok2(`all ${tree.images.length} image(s) and ${tree.aliases.length} alias(es) are already in PostgreSQL${keptNote(counts)}; ${notes}`);
     } catch (error) {
       await pg2.query("ROLLBACK").catch(() => void 0);
       throw error;
@@ -34115,11 +34211,16 @@ var imagesRead = /* @__PURE__ */ new WeakMap();
 async function readEtcdImages(deployment) {
   const { header } = await deployment.bounded("etcd", deployment.etcd.get("images/").exec());
   const cached = imagesRead.get(deployment);
-  if (cached && cached.revision === header.revision) return cached;
-  const [all, registries] = await Promise.all([deployment.etcdPrefix("images/"), deployment.etcdPrefix("config/docker/registry/")]);
-  const read = { revision: header.revision, all, tree: parseImageTree(all, registries) };
-  imagesRead.set(deployment, read);
+  if (cached && cached.revision === header.revision) return cached.read;
+  const read = readAt(deployment, header.revision);
+  imagesRead.set(deployment, { revision: header.revision, read });
+  read.catch(() => imagesRead.get(deployment)?.read === read && imagesRead.delete(deployment));
   return read;
+}
+async function readAt(deployment, revision) {
+  const collector = new ImageTreeCollector();
+  const [all, registries] = await Promise.all([deployment.etcdPrefix("images/", { onEntry: (key, value) => collector.add(key, value) }), deployment.etcdPrefix("config/docker/registry/")]);
+  return { revision, all, tree: collector.finish(registries) };
 }
 async function readImageTree(deployment) {
   return (await readEtcdImages(deployment)).tree;
@@ -34790,8 +34891,230 @@ var python312 = guideNote({
 });
 var hop6 = { from: "23.09", to: "24.03", steps: [servicesStopped, vfolderStatusType, schemaStep({ kind: "apply-missing" }), python312] };
 
+// src/hops/24.03-24.09/container-registries.ts
+import { mkdir as mkdir4 } from "node:fs/promises";
+import { resolve as resolve9 } from "node:path";
+
+// src/hops/24.03-24.09/registry-config.ts
+var REGISTRIES_MOVED_BY = "1d42c726d8a3";
+var REGISTRY_PREFIX = "config/docker/registry/";
+var REGISTRY_TYPES = ["docker", "harbor", "harbor2", "github", "gitlab", "ecr", "ecr-public", "local"];
+var DOCKER_HUB = "index.docker.io";
+var LIMITS = { registryName: 50, url: 512, project: 255, username: 255 };
+function parseRegistries(entries) {
+  const byName = /* @__PURE__ */ new Map();
+  for (const [key, value] of Object.entries(entries)) {
+    if (!key.startsWith(REGISTRY_PREFIX)) continue;
+    const rest = key.slice(REGISTRY_PREFIX.length);
+    const slash = rest.indexOf("/");
+    const name = pyUnquote(slash < 0 ? rest : rest.slice(0, slash));
+    if (name === "") continue;
+    const entry = byName.get(name) ?? { fields: /* @__PURE__ */ new Map() };
+    byName.set(name, entry);
+    entry.fields.set(slash < 0 ? "" : rest.slice(slash + 1), value);
+  }
+  return [...byName].map(([name, { fields }]) => {
+    const project = fields.get("project");
+    return {
+      name,
+      url: fields.get(""),
+      type: fields.get("type") ?? "docker",
+      // tx.StringList: split at commas, nothing trimmed; an empty string is no project.
+      projects: project === void 0 || project === "" ? [] : project.split(","),
+      username: fields.get("username")
+    };
+  });
+}
+function registryProblems(registries) {
+  const problems2 = [];
+  for (const r of registries) {
+    const key = `${REGISTRY_PREFIX}${r.name}`;
+    const add = (suffix, reason) => problems2.push({ name: r.name, key: `${key}${suffix}`, reason });
+    if (r.url === void 0 || r.url === "") add("", "has no URL (the value of the registry key itself)");
+    else if (!/^[a-z][a-z0-9+.-]*:\/\/[^/]/i.test(r.url)) add("", `has "${r.url.slice(0, 60)}" as its URL, which is no URL`);
+    else if (r.url.length > LIMITS.url) add("", `has a URL of ${r.url.length} characters; container_registries.url takes ${LIMITS.url}`);
+    if (!REGISTRY_TYPES.includes(r.type)) add("/type", `has type "${r.type}"; 24.09 knows ${REGISTRY_TYPES.join(", ")}`);
+    if (r.projects.length === 0 && !(r.type === "docker" && r.name === DOCKER_HUB) && r.type !== "local") {
+      add("/project", "has no project, which 24.09 requires of every registry but Docker Hub and local ones: put its project name(s), comma-separated, there");
+    }
+    if (r.name.length > LIMITS.registryName) add("", `has a name of ${r.name.length} characters; container_registries.registry_name takes ${LIMITS.registryName}`);
+    for (const p of r.projects) {
+      if (p === "") add("/project", `has an empty name in its project list "${r.projects.join(",")}", on which 24.09 stops`);
+      else if (p.trim() !== p)
+        add("/project", `has the project "${p}" with spaces around it: 24.09 keeps them, so no image matches that row, and its images get a row of their own without the credentials`);
+      else if (p.length > LIMITS.project) add("/project", `has a project of ${p.length} characters; container_registries.project takes ${LIMITS.project}`);
+    }
+    if (r.username && r.username.length > LIMITS.username) add("/username", `has a username of ${r.username.length} characters; container_registries.username takes ${LIMITS.username}`);
+  }
+  return problems2;
+}
+function registryRows(registries) {
+  return registries.flatMap(
+    (r) => r.projects.length > 0 ? r.projects.map((project) => ({ name: r.name, project })) : [{ name: r.name, project: r.type === "local" ? null : "library" }]
+  );
+}
+
+// src/hops/24.03-24.09/container-registries.ts
+var SHOWN2 = 5;
+var listed3 = (items, show2) => `${items.slice(0, SHOWN2).map(show2).join("; ")}${items.length > SHOWN2 ? `; and ${items.length - SHOWN2} more` : ""}`;
+var describeRows = (rows) => listed3(rows, (r) => `${r.name}${r.project === null ? " (local)" : `/${r.project}`}`);
+var LOAD_CONFIG = `
+import sys
+from pathlib import Path
+from ai.backend.manager.config import load
+load(Path(sys.argv[1]))
+`;
+var moved = (deployment) => tableExists(deployment.postgres, "container_registries");
+var containerRegistries = {
+  id: "container-registries",
+  title: "Container registries before 24.09 moves them",
+  kind: "change",
+  action: `Checks etcd ${REGISTRY_PREFIX} for what 24.09's ${REGISTRIES_MOVED_BY} requires, keeps a copy of it in the backup bundle and in PostgreSQL, and puts it back in etcd if an interrupted run left it deleted.`,
+  servers: ["etcd", "postgres"],
+  async preflight(ctx) {
+    const { deployment } = ctx;
+    const entries = await deployment.etcdPrefix(REGISTRY_PREFIX);
+    const findings = [...await configFindings(ctx)];
+    if (Object.keys(entries).length === 0) {
+      findings.push(await emptyPrefixFinding(deployment));
+      return findings;
+    }
+    const registries = parseRegistries(entries);
+    const problems2 = registryProblems(registries);
+    for (const p of problems2) findings.push(failed(`registry ${p.name}: ${p.key} ${p.reason}; ${REGISTRIES_MOVED_BY} would stop the upgrade on it`));
+    if (problems2.length === 0) findings.push(ok2(`${registries.length} registr${registries.length === 1 ? "y" : "ies"} in etcd ${REGISTRY_PREFIX} become ${rowsOf(registries)}`));
+    if (!await mayKeepDroppedValues(deployment.postgres)) findings.push(warning(await cannotKeepDroppedValues(deployment.postgres, `${REGISTRIES_MOVED_BY} deletes etcd ${REGISTRY_PREFIX}`)));
+    return findings;
+  },
+  async dryRun({ deployment }) {
+    const entries = await deployment.etcdPrefix(REGISTRY_PREFIX);
+    if (Object.keys(entries).length === 0) return [await emptyPrefixFinding(deployment)];
+    return [ok2(`would keep ${Object.keys(entries).length} key(s) of etcd ${REGISTRY_PREFIX} in ${DROPPED_VALUES}; ${REGISTRIES_MOVED_BY} then makes ${rowsOf(parseRegistries(entries))}`)];
+  },
+  async backup({ deployment }) {
+    const entries = await deployment.etcdPrefix(REGISTRY_PREFIX);
+    if (Object.keys(entries).length === 0) return void 0;
+    return { name: "etcd-container-registries.json", content: JSON.stringify(entries, null, 2) };
+  },
+  // The backup bundle may be pruned; PostgreSQL keeps the prefix too, and is where apply finds it after an interruption.
+  async carryForward({ deployment }) {
+    const entries = await deployment.etcdPrefix(REGISTRY_PREFIX);
+    if (Object.keys(entries).length === 0) return void 0;
+    const kept = await keepEtcdKeys(deployment.postgres, REGISTRY_PREFIX, entries, REGISTRIES_MOVED_BY);
+    return ok2(`${kept} key(s) of etcd ${REGISTRY_PREFIX} kept in PostgreSQL as ${DROPPED_VALUES} (alembic ${REGISTRIES_MOVED_BY} deletes them)`);
+  },
+  async pending({ deployment }) {
+    return await interrupted(deployment) !== void 0;
+  },
+  async apply({ deployment, options }) {
+    await mkdir4(resolve9(options.backupDir), { recursive: true, mode: 448 });
+    const kept = await interrupted(deployment);
+    if (!kept) return ok2(`nothing to put back: etcd ${REGISTRY_PREFIX} is as it was; the schema step's ${REGISTRIES_MOVED_BY} moves it`);
+    const etcd = deployment.etcd;
+    const keys = Object.entries(kept);
+    for (let i = 0; i < keys.length; i += 64) {
+      await deployment.bounded("etcd", Promise.all(keys.slice(i, i + 64).map(([key, value]) => etcd.put(key).value(value).exec())));
+    }
+    return changed(
+      `put back ${keys.length} key(s) of etcd ${REGISTRY_PREFIX} from ${DROPPED_VALUES}: a run interrupted after ${REGISTRIES_MOVED_BY} had deleted them, and PostgreSQL had rolled the move back`
+    );
+  },
+  async verify({ deployment }) {
+    if (await moved(deployment)) return [ok2(`${REGISTRIES_MOVED_BY} has run: registries-moved checks container_registries`)];
+    const [entries, kept] = await Promise.all([deployment.etcdPrefix(REGISTRY_PREFIX), keptEtcdKeys(deployment.postgres, REGISTRY_PREFIX)]);
+    const missing = Object.keys(kept).filter((key) => !(key in entries));
+    return [
+      missing.length === 0 ? ok2(`etcd ${REGISTRY_PREFIX} holds ${Object.keys(entries).length} key(s), every kept one among them`) : failed(`${missing.length} kept key(s) are not in etcd ${REGISTRY_PREFIX}: ${listed3(missing, (k) => k)}`)
+    ];
+  }
+};
+var registriesMoved = {
+  id: "registries-moved",
+  title: "Container registries in PostgreSQL",
+  kind: "change",
+  action: `Checks that ${REGISTRIES_MOVED_BY} made a container_registries row for every registry and project of etcd ${REGISTRY_PREFIX}, linked every image to one, and deleted the prefix; changes nothing.`,
+  servers: ["etcd", "postgres"],
+  tables: ["container_registries", "images"],
+  async apply({ deployment }) {
+    if (!await moved(deployment)) return failed(`container_registries does not exist: the schema step did not run ${REGISTRIES_MOVED_BY}`);
+    const { rows } = await deployment.postgres.query("SELECT count(*) FROM container_registries");
+    return ok2(`${REGISTRIES_MOVED_BY} moved the registries: container_registries holds ${rows[0].count} row(s)`);
+  },
+  async verify({ deployment }) {
+    if (!await moved(deployment)) return [failed(`container_registries does not exist: ${REGISTRIES_MOVED_BY} has not run`)];
+    const pg2 = deployment.postgres;
+    const findings = [];
+    const expected = registryRows(parseRegistries(await keptEtcdKeys(pg2, REGISTRY_PREFIX)));
+    const { rows } = await pg2.query("SELECT registry_name AS name, project FROM container_registries");
+    const missing = expected.filter((e) => !rows.some((r) => r.name === e.name && r.project === e.project));
+    findings.push(
+      missing.length === 0 ? ok2(`every registry and project of the kept etcd ${REGISTRY_PREFIX} (${expected.length}) has its container_registries row; ${rows.length} row(s) in all`) : failed(`${missing.length} registry row(s) are missing from container_registries: ${describeRows(missing)}`)
+    );
+    if (await columnExists(pg2, "images", "registry_id")) {
+      const { rows: unlinked } = await pg2.query("SELECT count(*) FROM images WHERE registry_id IS NULL");
+      const count = Number(unlinked[0].count);
+      findings.push(count === 0 ? ok2("every image has its registry_id") : failed(`${count} image(s) have no registry_id`));
+    }
+    const left = Object.keys(await deployment.etcdPrefix(REGISTRY_PREFIX));
+    findings.push(left.length === 0 ? ok2(`etcd ${REGISTRY_PREFIX} is gone, as 24.09 expects`) : warning(`etcd ${REGISTRY_PREFIX} still holds ${left.length} key(s), which 24.09 no longer reads`));
+    return findings;
+  }
+};
+function rowsOf(registries) {
+  const rows = registryRows(registries);
+  return `${rows.length} container_registries row(s): ${describeRows(rows)}`;
+}
+async function interrupted(deployment) {
+  if (await moved(deployment)) return void 0;
+  const entries = await deployment.etcdPrefix(REGISTRY_PREFIX);
+  if (Object.keys(entries).length > 0) return void 0;
+  const kept = await keptEtcdKeys(deployment.postgres, REGISTRY_PREFIX);
+  return Object.keys(kept).length > 0 ? kept : void 0;
+}
+async function emptyPrefixFinding(deployment) {
+  if (await moved(deployment)) return ok2(`etcd ${REGISTRY_PREFIX} is empty and container_registries exists: ${REGISTRIES_MOVED_BY} has run`);
+  const kept = await keptEtcdKeys(deployment.postgres, REGISTRY_PREFIX);
+  if (Object.keys(kept).length > 0) {
+    return warning(
+      `etcd ${REGISTRY_PREFIX} is empty, but container_registries does not exist: a run was interrupted after ${REGISTRIES_MOVED_BY} deleted the prefix and before its transaction committed; migrate puts the ${Object.keys(kept).length} kept key(s) back first`
+    );
+  }
+  return warning(`etcd ${REGISTRY_PREFIX} holds no registry: ${REGISTRIES_MOVED_BY} makes a row per registry and project the images name (without credentials) and marks the other images local`);
+}
+async function configFindings(ctx) {
+  const config = ctx.deployment.targets.managerConfig?.path;
+  if (!config) {
+    return [failed(`${REGISTRIES_MOVED_BY} reads etcd through manager.toml, and no manager.toml was given or found; accepted: manager-config, the path of the deployment's manager.toml`)];
+  }
+  let python;
+  try {
+    python = await pythonOf(ctx.alembic);
+  } catch {
+    return [warning(`manager.toml (${config}) is not checked against 24.09: alembic-command does not say which Python runs it; ${REGISTRIES_MOVED_BY} loads it with 24.09's validation`)];
+  }
+  const result = await runChild("alembic", python, ["-c", LOAD_CONFIG, resolve9(config)], { env: { BACKEND_CONFIG_FILE: resolve9(config) } });
+  if (result.exitCode === 0) return [ok2(`manager.toml (${config}) passes 24.09's validation, which ${REGISTRIES_MOVED_BY} loads it with`)];
+  if (/No module named '?ai'?/.test(result.stderr)) {
+    return [
+      warning(`manager.toml (${config}) is not checked against 24.09: alembic's Python (${python}) has no backend.ai-manager to load it with; ${REGISTRIES_MOVED_BY} loads it with 24.09's validation`)
+    ];
+  }
+  const said = `${result.stderr}
+${result.stdout}`.split("\n").map((line) => line.trim()).filter(Boolean).slice(-6).join(" ");
+  return [failed(`manager.toml (${config}) does not pass 24.09's validation, which ${REGISTRIES_MOVED_BY} loads it with: ${said.slice(0, 600)}`)];
+}
+
+// src/hops/24.03-24.09/index.ts
+var postgres16 = guideNote({
+  id: "postgresql-16",
+  title: "PostgreSQL 16",
+  action: "24.09's halfstack moves from PostgreSQL 15 to 16.3, and the upgrade guide asks for a dump before and a restore after (backend.ai@24.09.14:MIGRATION.md).",
+  why: "bai-migrate migrates the PostgreSQL you run; upgrade the server itself (pg_dump and restore, or pg_upgrade) in its own maintenance window, before or after this hop"
+});
+var hop7 = { from: "24.03", to: "24.09", steps: [servicesStopped, containerRegistries, schemaStep({ kind: "apply-missing" }), registriesMoved, postgres16] };
+
 // src/hops/index.ts
-var HOPS = [hop, hop2, hop3, hop4, hop5, hop6];
+var HOPS = [hop, hop2, hop3, hop4, hop5, hop6, hop7];
 var HOP_STEPS = Object.fromEntries(HOPS.map((h) => [`${h.from}\u2192${h.to}`, h.steps]));
 var PATCH_STEPS = [servicesStopped, schema];
 var TABLES_STEPS_TOUCH = [...new Set([...HOPS.flatMap((h) => h.steps), ...PATCH_STEPS].flatMap((step2) => step2.tables ?? []).concat("kernels"))];
@@ -34968,6 +35291,7 @@ function withinMs(promise, ms) {
 }
 
 // src/commands/session.ts
+import { resolve as resolve10 } from "node:path";
 var Session = class {
   constructor(options, deployment, report, secrets, log, venvs) {
     this.options = options;
@@ -35039,36 +35363,49 @@ var Session = class {
    */
   async prepareHops(hops, runTarget) {
     if (!this.venvs) return;
-    for (const hop7 of hops) {
-      if (hop7.to.version === runTarget || this.hopTools.has(hop7.label)) continue;
-      const venv = await this.venvs.get(publishedRelease(hop7.to.version), {
-        use: `${hop7.to.series}'s alembic and CLI run from it for ${hop7.label}`,
-        unchecked: `${hop7.to.series}'s alembic and CLI from it are not checked`
+    for (const hop8 of hops) {
+      if (hop8.to.version === runTarget || this.hopTools.has(hop8.label)) continue;
+      const venv = await this.venvs.get(publishedRelease(hop8.to.version), {
+        use: `${hop8.to.series}'s alembic and CLI run from it for ${hop8.label}`,
+        unchecked: `${hop8.to.series}'s alembic and CLI from it are not checked`
       });
       if (!venv) continue;
-      this.hopTools.set(hop7.label, {
+      this.hopTools.set(hop8.label, {
         alembic: this.alembicOf(venv),
         managerCli: { command: [venv.managerCli], configFile: this.deployment.targets.managerConfig?.path }
       });
     }
   }
   /** What a step's phases get. */
-  stepContext(hop7) {
-    const tools = this.hopTools.get(hop7.label);
-    const context = { deployment: this.deployment, options: this.options, hop: hop7, log: this.log, alembic: tools?.alembic ?? this.alembic, managerCli: tools?.managerCli ?? this.managerCli() };
-    return this.venvs ? { ...context, sourceAlembic: () => this.sourceAlembic(hop7) } : context;
+  stepContext(hop8) {
+    const tools = this.hopTools.get(hop8.label);
+    const alembic = tools?.alembic ?? this.alembic;
+    const context = {
+      deployment: this.deployment,
+      options: this.options,
+      hop: hop8,
+      log: this.log,
+      alembic: { ...alembic, env: { ...alembic.env, ...this.managerConfigEnv() } },
+      managerCli: tools?.managerCli ?? this.managerCli()
+    };
+    return this.venvs ? { ...context, sourceAlembic: () => this.sourceAlembic(hop8) } : context;
   }
   /** The alembic of the source line's final release (the one the database was last upgraded with), from its own venv. */
-  async sourceAlembic(hop7) {
-    const source = publishedRelease(latestRelease(hop7.fromSeries).version);
+  async sourceAlembic(hop8) {
+    const source = publishedRelease(latestRelease(hop8.fromSeries).version);
     const venv = await this.venvs.get(source, {
-      use: `${hop7.fromSeries}'s alembic runs from it for the downgrade of ${hop7.label}`,
-      unchecked: `${hop7.fromSeries}'s alembic from it is not checked`
+      use: `${hop8.fromSeries}'s alembic runs from it for the downgrade of ${hop8.label}`,
+      unchecked: `${hop8.fromSeries}'s alembic from it is not checked`
     });
     return venv ? this.alembicOf(venv) : void 0;
   }
   alembicOf(venv) {
     return { command: venv.command, config: venv.config, lockTimeoutSeconds: this.options.alembicLockTimeoutSeconds, driver: venv.driver };
+  }
+  /** What a revision that loads the manager's configuration needs (alembic.ts, AlembicSetup.env): the checked manager.toml, and the backup folder. */
+  managerConfigEnv() {
+    const config = this.deployment.targets.managerConfig?.path;
+    return { ...config ? { BACKEND_CONFIG_FILE: resolve10(config) } : {}, BACKEND_ETCD_BACKUP_PATH: resolve10(this.options.backupDir) };
   }
   /** The manager's CLI, handed manager.toml the way the manager finds it. */
   managerCli() {
@@ -35383,13 +35720,13 @@ async function forecastPlan(session, plan, position) {
   const forecast = await makeForecast(plan, position, position ? session.deployment.postgres : void 0, session.options.retention);
   if (forecast.hops.length === 0) return;
   session.report.forecast = forecast;
-  for (const hop7 of forecast.hops) {
-    for (const r of hop7.revisions) {
+  for (const hop8 of forecast.hops) {
+    for (const r of hop8.revisions) {
       const rows = Object.entries(r.rows).map(([table, n]) => `${table} ${n.count.toLocaleString("en-US")}${n.estimated ? " (estimated)" : ""}`);
       const growth = r.growth === "quadratic" ? "time grows with the square of" : r.growth === "rewrite" ? "rewrites, in time linear in" : "time grows with";
       session.record({
         phase: "plan",
-        hop: hop7.hop,
+        hop: hop8.hop,
         step: "forecast",
         status: "ok",
         detail: `${r.revision} (${r.firstRelease}) ${r.work}: ${growth} ${r.tables.join(" and ")}${rows.length > 0 ? `; now ${rows.join(", ")}` : ""}`
@@ -35411,10 +35748,10 @@ async function makeForecast(plan, position, pgClient, retention) {
   let line = position ? position.releases[0]?.series ?? position.between?.[0].series : plan.hops[0]?.fromSeries;
   let revision = position ? position.revision : line ? earliestRelease(line).head : void 0;
   const hops = [];
-  for (const hop7 of plan.hops) {
-    const heavy = line && revision ? heavyRevisionsBetween(line, revision, hop7.to) : [];
-    line = hop7.to.series;
-    revision = hop7.to.head;
+  for (const hop8 of plan.hops) {
+    const heavy = line && revision ? heavyRevisionsBetween(line, revision, hop8.to) : [];
+    line = hop8.to.series;
+    revision = hop8.to.head;
     if (heavy.length === 0) continue;
     const revisions = [];
     for (const h of heavy) {
@@ -35425,7 +35762,7 @@ async function makeForecast(plan, position, pgClient, retention) {
       }
       revisions.push({ revision: h.revision, firstRelease: firstRelease(h.revision)?.version ?? "?", growth: h.growth, work: h.work, tables: h.tables, rows });
     }
-    hops.push({ hop: hop7.label, revisions });
+    hops.push({ hop: hop8.label, revisions });
   }
   const readingHistory = hops.flatMap((h) => h.revisions.filter((r) => r.tables.some((t) => HISTORY_TABLES.has(t))).map((r) => r.revision));
   const history = pgClient && readingHistory.length > 0 ? await removableKernels(pgClient, retention) : void 0;
@@ -35485,43 +35822,43 @@ function describePlan(session, plan) {
   report.fromVersion = plan.from;
   report.toVersion = plan.to.version;
   report.targetRevision = plan.to.head;
-  report.plan = plan.hops.map((hop7) => ({
-    hop: hop7.label,
-    targetRevision: hop7.to.head,
-    steps: hop7.steps.map((s) => ({ id: s.id, title: s.title, action: s.action }))
+  report.plan = plan.hops.map((hop8) => ({
+    hop: hop8.label,
+    targetRevision: hop8.to.head,
+    steps: hop8.steps.map((s) => ({ id: s.id, title: s.title, action: s.action }))
   }));
   if (plan.note) session.record({ phase: "plan", step: "from-version", status: "ok", detail: plan.note });
   if (plan.hops.length === 0) session.record({ phase: "plan", step: "hops", status: "ok", detail: `already at ${plan.to.version}: nothing to migrate` });
-  for (const hop7 of plan.hops) {
-    if (hop7.unsupported) session.record({ phase: "plan", hop: hop7.label, step: "hop", status: "warning", detail: hop7.unsupported });
-    for (const step2 of hop7.steps) session.record({ phase: "plan", hop: hop7.label, step: step2.id, status: "ok", detail: step2.action });
+  for (const hop8 of plan.hops) {
+    if (hop8.unsupported) session.record({ phase: "plan", hop: hop8.label, step: "hop", status: "warning", detail: hop8.unsupported });
+    for (const step2 of hop8.steps) session.record({ phase: "plan", hop: hop8.label, step: step2.id, status: "ok", detail: step2.action });
   }
   session.log.info(`Plan: ${plan.from} \u2192 ${plan.to.version} (${plan.hops.map((h) => h.label).join(", ") || "nothing to do"})`);
 }
 function lastOccurrences(plan) {
   const last2 = /* @__PURE__ */ new Map();
-  for (const hop7 of plan.hops) for (const step2 of hop7.steps) last2.set(step2.id, hop7);
-  return plan.hops.flatMap((hop7) => hop7.steps.filter((step2) => last2.get(step2.id) === hop7).map((step2) => ({ hop: hop7, step: step2 })));
+  for (const hop8 of plan.hops) for (const step2 of hop8.steps) last2.set(step2.id, hop8);
+  return plan.hops.flatMap((hop8) => hop8.steps.filter((step2) => last2.get(step2.id) === hop8).map((step2) => ({ hop: hop8, step: step2 })));
 }
 function changeSteps(plan) {
-  return plan.hops.flatMap((hop7) => hop7.steps.filter((s) => s.kind === "change").map((step2) => ({ hop: hop7, step: step2 })));
+  return plan.hops.flatMap((hop8) => hop8.steps.filter((s) => s.kind === "change").map((step2) => ({ hop: hop8, step: step2 })));
 }
-var stepLabel = ({ hop: hop7, step: step2 }) => `${hop7.label} ${step2.id}`;
+var stepLabel = ({ hop: hop8, step: step2 }) => `${hop8.label} ${step2.id}`;
 
 // src/commands/check.ts
 async function checkPhase(session, phase, plan) {
   await session.log.group(phase === "preflight" ? "Preflight" : "Verify", async () => {
     const checked = await Promise.all(
-      lastOccurrences(plan).map(async ({ hop: hop7, step: step2 }) => {
+      lastOccurrences(plan).map(async ({ hop: hop8, step: step2 }) => {
         const check = step2[phase];
         const started = performance2.now();
-        const findings = check ? await session.safely(step2, () => check.call(step2, session.stepContext(hop7))) : [{ status: "skipped", detail: `${step2.title} has no ${phase} phase` }];
-        session.log.debug(`${hop7.label} ${step2.id}: ${phase} took ${formatDuration(performance2.now() - started)}`);
-        return { hop: hop7, step: step2, findings };
+        const findings = check ? await session.safely(step2, () => check.call(step2, session.stepContext(hop8))) : [{ status: "skipped", detail: `${step2.title} has no ${phase} phase` }];
+        session.log.debug(`${hop8.label} ${step2.id}: ${phase} took ${formatDuration(performance2.now() - started)}`);
+        return { hop: hop8, step: step2, findings };
       })
     );
-    for (const { hop: hop7, step: step2, findings } of checked) {
-      for (const f of findings) session.record({ phase, hop: hop7.label, step: step2.id, status: f.status, detail: f.detail }, f);
+    for (const { hop: hop8, step: step2, findings } of checked) {
+      for (const f of findings) session.record({ phase, hop: hop8.label, step: step2.id, status: f.status, detail: f.detail }, f);
     }
   });
   session.failIfAny(phase, phase);
@@ -35534,13 +35871,13 @@ function checkCommand(phase) {
 }
 
 // src/commands/migrate.ts
-import { mkdir as mkdir4, writeFile as writeFile3 } from "node:fs/promises";
+import { mkdir as mkdir5, writeFile as writeFile3 } from "node:fs/promises";
 import { performance as performance3 } from "node:perf_hooks";
-import { join as join11, resolve as resolve9 } from "node:path";
+import { join as join11, resolve as resolve11 } from "node:path";
 
 // src/commands/dry-run.ts
-function startOf(plan, hop7, current) {
-  const previous = plan.hops[plan.hops.indexOf(hop7) - 1];
+function startOf(plan, hop8, current) {
+  const previous = plan.hops[plan.hops.indexOf(hop8) - 1];
   if (!previous) return void 0;
   const there = current.length === 1 && current[0] === previous.to.head || pastIn(previous.fromSeries, previous.to.series, current, previous.to.head);
   return there ? void 0 : [previous.to.head];
@@ -35548,10 +35885,10 @@ function startOf(plan, hop7, current) {
 async function dryRun(session, plan) {
   const current = await readRevisions(session.deployment.postgres);
   await session.log.group("Dry run", async () => {
-    for (const { hop: hop7, step: step2 } of changeSteps(plan)) {
-      const ctx = { ...session.stepContext(hop7), assumedRevisions: startOf(plan, hop7, current) };
+    for (const { hop: hop8, step: step2 } of changeSteps(plan)) {
+      const ctx = { ...session.stepContext(hop8), assumedRevisions: startOf(plan, hop8, current) };
       const findings = step2.dryRun ? await session.safely(step2, () => step2.dryRun(ctx)) : [{ status: "skipped", detail: "nothing to show without applying" }];
-      for (const f of findings) session.record({ phase: "apply", hop: hop7.label, step: step2.id, status: f.status === "ok" ? "skipped" : f.status, detail: `dry run: ${f.detail}` }, f);
+      for (const f of findings) session.record({ phase: "apply", hop: hop8.label, step: step2.id, status: f.status === "ok" ? "skipped" : f.status, detail: `dry run: ${f.detail}` }, f);
     }
   });
   session.failIfAny("apply", "the dry run");
@@ -35589,13 +35926,13 @@ not done: ${notDone.join(", ") || "nothing"}`;
     await stillHeld();
     const [, backupStart, backupMs] = await timed(() => session.log.group("Backup", () => writeBackup(session, plan)));
     timings.push({ step: "backup", startMs: backupStart, applyMs: backupMs, verifyMs: 0 });
-    for (const hop7 of plan.hops) {
-      await session.log.group(`Migrate ${hop7.label}`, async () => {
-        for (const step2 of hop7.steps.filter((s) => s.kind === "change")) {
+    for (const hop8 of plan.hops) {
+      await session.log.group(`Migrate ${hop8.label}`, async () => {
+        for (const step2 of hop8.steps.filter((s) => s.kind === "change")) {
           await stillHeld();
-          const ctx = session.stepContext(hop7);
+          const ctx = session.stepContext(hop8);
           const record = (phase, findings) => {
-            for (const f of findings) session.record({ phase, hop: hop7.label, step: step2.id, status: f.status, detail: f.detail }, f);
+            for (const f of findings) session.record({ phase, hop: hop8.label, step: step2.id, status: f.status, detail: f.detail }, f);
           };
           const [applied, startMs, applyMs] = await timed(() => session.safely(step2, async () => [await step2.apply(ctx)]));
           record("apply", applied);
@@ -35603,8 +35940,8 @@ not done: ${notDone.join(", ") || "nothing"}`;
             async () => applied.some((f) => f.status === "failed") ? [] : session.safely(step2, () => step2.verify ? step2.verify(ctx) : Promise.resolve([]))
           );
           record("verify", verified);
-          timings.push({ hop: hop7.label, step: step2.id, startMs, applyMs, verifyMs });
-          const label = stepLabel({ hop: hop7, step: step2 });
+          timings.push({ hop: hop8.label, step: step2.id, startMs, applyMs, verifyMs });
+          const label = stepLabel({ hop: hop8, step: step2 });
           const failure2 = [...applied, ...verified].find((f) => f.status === "failed");
           if (failure2) {
             const where = `${progress(label)}
@@ -35633,12 +35970,12 @@ async function writeBackup(session, plan) {
     session.record({ phase: "apply", step: "backup", status: "ok", detail: "every step is already done: nothing to back up, no backup bundle written" });
     return;
   }
-  const dir = resolve9(session.options.backupDir, `backup-${(/* @__PURE__ */ new Date()).toISOString().replace(/[:.]/g, "-")}`);
+  const dir = resolve11(session.options.backupDir, `backup-${(/* @__PURE__ */ new Date()).toISOString().replace(/[:.]/g, "-")}`);
   const saved = [];
-  for (const { hop: hop7, step: step2 } of lastOccurrences(plan)) {
-    const item = step2.backup ? await step2.backup(session.stepContext(hop7)) : void 0;
+  for (const { hop: hop8, step: step2 } of lastOccurrences(plan)) {
+    const item = step2.backup ? await step2.backup(session.stepContext(hop8)) : void 0;
     if (!item || saved.includes(item.name)) continue;
-    await mkdir4(dir, { recursive: true, mode: 448 });
+    await mkdir5(dir, { recursive: true, mode: 448 });
     await writeFile3(join11(dir, item.name), item.content, { mode: 384 });
     saved.push(item.name);
   }
@@ -35646,8 +35983,8 @@ async function writeBackup(session, plan) {
     session.report.backup = dir;
     session.record({ phase: "apply", step: "backup", status: "ok", detail: `backup bundle ${dir}: ${saved.join(", ")} (first change: ${first})` });
   }
-  for (const { hop: hop7, step: step2 } of lastOccurrences(plan)) {
-    const kept = step2.carryForward ? await step2.carryForward(session.stepContext(hop7)).catch((error) => {
+  for (const { hop: hop8, step: step2 } of lastOccurrences(plan)) {
+    const kept = step2.carryForward ? await step2.carryForward(session.stepContext(hop8)).catch((error) => {
       throw new MigrationError(
         "checks-failed",
         `${step2.title}: the values it drops could not be kept in PostgreSQL (${messageOf(error)}); nothing has been changed yet${saved.length > 0 ? ` (the backup bundle ${dir} was written)` : ""}`
@@ -36033,9 +36370,9 @@ async function withTargetVenv(options, venvs, report) {
   };
 }
 async function prepareReportFolder(file) {
-  const folder = dirname7(resolve10(file));
+  const folder = dirname7(resolve12(file));
   try {
-    await mkdir5(folder, { recursive: true });
+    await mkdir6(folder, { recursive: true });
   } catch (error) {
     throw invalidInput(`report-file "${file}": its folder ${folder} cannot be created (${messageOf(error)}); give a path in a folder that exists or can be made`);
   }
@@ -36043,7 +36380,7 @@ async function prepareReportFolder(file) {
 }
 async function finish(report, options, secrets, log) {
   report.finishedAt ??= (/* @__PURE__ */ new Date()).toISOString();
-  report.reportFile = resolve10(options.reportFile);
+  report.reportFile = resolve12(options.reportFile);
   try {
     await writeFile4(options.reportFile, `${redact(JSON.stringify(report, null, 2), secrets)}
 `);
@@ -36074,4 +36411,4 @@ export {
   checkKind,
   runCommand
 };
-//# sourceMappingURL=chunk-6YKJLSQ4.js.map
+//# sourceMappingURL=chunk-DQU57XBC.js.map

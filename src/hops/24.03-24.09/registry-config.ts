@@ -1,0 +1,100 @@
+/**
+ * etcd config/docker/registry as 24.09's 1d42c726d8a3 reads it before it moves it into the
+ * container_registries table (backend.ai@24.09.14:src/ai/backend/manager/models/alembic/versions/1d42c726d8a3_migrate_container_registries_from_etcd_to_psql.py):
+ * each `{hostname}` key holds the registry's URL, with `type` (default docker), `project` (a
+ * comma-separated list), `username`, `password` and `ssl_verify` under it. Each project becomes one
+ * row. Without a project the revision stops, unless the registry is Docker Hub (type docker named
+ * index.docker.io: project "library") or of type local (no project).
+ */
+import { pyUnquote } from '../21.09-22.03/image-tree.js';
+
+/** The revision that moves the registries, and deletes the etcd prefix before its transaction commits. */
+export const REGISTRIES_MOVED_BY = '1d42c726d8a3';
+/** Relative to the namespace, as Deployment.etcdPrefix reads it. */
+export const REGISTRY_PREFIX = 'config/docker/registry/';
+
+/** ContainerRegistryType of 24.09; any other `type` makes the revision fail. */
+export const REGISTRY_TYPES = ['docker', 'harbor', 'harbor2', 'github', 'gitlab', 'ecr', 'ecr-public', 'local'] as const;
+const DOCKER_HUB = 'index.docker.io';
+/** Column lengths of container_registries (registry_name VARCHAR(50), url VARCHAR(512), project and username VARCHAR(255)). */
+const LIMITS = { registryName: 50, url: 512, project: 255, username: 255 } as const;
+
+export interface EtcdRegistry {
+  /** The hostname, unquoted: container_registries.registry_name. */
+  readonly name: string;
+  readonly url: string | undefined;
+  readonly type: string;
+  readonly projects: readonly string[];
+  readonly username: string | undefined;
+}
+
+/** A registry 1d42c726d8a3 would stop on, and why, naming the key to fix. */
+export interface RegistryProblem {
+  readonly name: string;
+  readonly key: string;
+  readonly reason: string;
+}
+
+/** One row of container_registries the revision makes. */
+export interface RegistryRow {
+  readonly name: string;
+  readonly project: string | null;
+}
+
+/** The registries under the prefix (keys relative to the namespace). */
+export function parseRegistries(entries: Readonly<Record<string, string>>): EtcdRegistry[] {
+  const byName = new Map<string, { fields: Map<string, string> }>();
+  for (const [key, value] of Object.entries(entries)) {
+    if (!key.startsWith(REGISTRY_PREFIX)) continue;
+    const rest = key.slice(REGISTRY_PREFIX.length);
+    const slash = rest.indexOf('/');
+    const name = pyUnquote(slash < 0 ? rest : rest.slice(0, slash));
+    if (name === '') continue;
+    const entry = byName.get(name) ?? { fields: new Map<string, string>() };
+    byName.set(name, entry);
+    entry.fields.set(slash < 0 ? '' : rest.slice(slash + 1), value);
+  }
+  return [...byName].map(([name, { fields }]) => {
+    const project = fields.get('project');
+    return {
+      name,
+      url: fields.get(''),
+      type: fields.get('type') ?? 'docker',
+      // tx.StringList: split at commas, nothing trimmed; an empty string is no project.
+      projects: project === undefined || project === '' ? [] : project.split(','),
+      username: fields.get('username'),
+    };
+  });
+}
+
+/** What 1d42c726d8a3 cannot move: it raises (or PostgreSQL refuses the row) and the whole upgrade rolls back. */
+export function registryProblems(registries: readonly EtcdRegistry[]): RegistryProblem[] {
+  const problems: RegistryProblem[] = [];
+  for (const r of registries) {
+    const key = `${REGISTRY_PREFIX}${r.name}`;
+    const add = (suffix: string, reason: string) => problems.push({ name: r.name, key: `${key}${suffix}`, reason });
+    if (r.url === undefined || r.url === '') add('', 'has no URL (the value of the registry key itself)');
+    else if (!/^[a-z][a-z0-9+.-]*:\/\/[^/]/i.test(r.url)) add('', `has "${r.url.slice(0, 60)}" as its URL, which is no URL`);
+    else if (r.url.length > LIMITS.url) add('', `has a URL of ${r.url.length} characters; container_registries.url takes ${LIMITS.url}`);
+    if (!(REGISTRY_TYPES as readonly string[]).includes(r.type)) add('/type', `has type "${r.type}"; 24.09 knows ${REGISTRY_TYPES.join(', ')}`);
+    if (r.projects.length === 0 && !(r.type === 'docker' && r.name === DOCKER_HUB) && r.type !== 'local') {
+      add('/project', 'has no project, which 24.09 requires of every registry but Docker Hub and local ones: put its project name(s), comma-separated, there');
+    }
+    if (r.name.length > LIMITS.registryName) add('', `has a name of ${r.name.length} characters; container_registries.registry_name takes ${LIMITS.registryName}`);
+    for (const p of r.projects) {
+      if (p === '') add('/project', `has an empty name in its project list "${r.projects.join(',')}", on which 24.09 stops`);
+      else if (p.trim() !== p)
+        add('/project', `has the project "${p}" with spaces around it: 24.09 keeps them, so no image matches that row, and its images get a row of their own without the credentials`);
+      else if (p.length > LIMITS.project) add('/project', `has a project of ${p.length} characters; container_registries.project takes ${LIMITS.project}`);
+    }
+    if (r.username && r.username.length > LIMITS.username) add('/username', `has a username of ${r.username.length} characters; container_registries.username takes ${LIMITS.username}`);
+  }
+  return problems;
+}
+
+/** The rows the revision makes of the registries: one per project; Docker Hub without one gets "library", local none. */
+export function registryRows(registries: readonly EtcdRegistry[]): RegistryRow[] {
+  return registries.flatMap((r): RegistryRow[] =>
+    r.projects.length > 0 ? r.projects.map((project) => ({ name: r.name, project })) : [{ name: r.name, project: r.type === 'local' ? null : 'library' }],
+  );
+}
