@@ -9,7 +9,7 @@
  * their marker); pip's cache is the test bed's.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
@@ -235,9 +235,10 @@ describe('22.09.23 → 23.03.12 → 23.09.10 with the real packages (manager-ven
     expect(sql[1]).not.toContain('210c4d9be768');
   }, 1_800_000);
 
-  it('22.09.23 → 24.03 in one run: 24.03.11, on pyenv’s Python 3.12, applies by id the six revisions a plain upgrade from 23.09 would skip, after the vfolders.status type gets the name its scripts use', async () => {
+  it('22.09.23 → 24.03 in one run: 24.03.11, on pyenv’s Python 3.12, applies by id the six revisions a plain upgrade from 23.09 would skip, after the vfolders.status type gets the name its scripts use; then 24.09.14 moves the registries', async () => {
     const deployment = await deploy2209();
-    const toml = deployment.writeManagerToml();
+    // What 24.09's loader requires besides (1d42c726d8a3 loads it): [logging], [docker-registry], num-proc within the machine's cores.
+    const toml = deployment.writeManagerToml(MANAGER_TOML_LOGGING, { manager: MANAGER_TOML_MANAGER });
     // One interpreter per Python the run's releases need: 22.09–23.09 on 3.11, 24.03 on 3.12.
     const python312 = pyenvInterpreters('3.12')[0];
     expect(python312, 'the machine has no Python 3.12 (pyenv) for 24.03').toBeDefined();
@@ -275,7 +276,52 @@ describe('22.09.23 → 23.03.12 → 23.09.10 with the real packages (manager-ven
     ranRealPackage('24.03.11', 'alembic (revisions applied by id), on Python 3.12');
 
     await expectVerifiedAndDone(inputs);
-  }, 1_800_000);
+
+    // On to 24.09 with 24.09.14, whose 1d42c726d8a3 moves etcd's registries into PostgreSQL: a registry with two projects and credentials beside the seeded one.
+    const etcd = admin().etcd.namespace(`/sorna/${deployment.namespace}/`);
+    await etcd.put('config/docker/registry/registry.example.com').value('https://registry.example.com');
+    await etcd.put('config/docker/registry/registry.example.com/type').value('harbor2');
+    await etcd.put('config/docker/registry/registry.example.com/project').value('ml,research');
+    await etcd.put('config/docker/registry/registry.example.com/username').value('robot');
+    await deployment.pg.query(
+      `INSERT INTO images (name, image, tag, registry, architecture, config_digest, size_bytes, type, labels, resources)
+       VALUES ('registry.example.com/research/llm:1.0', 'research/llm', '1.0', 'registry.example.com', 'x86_64', repeat('0', 72), 1, 'COMPUTE', '{}', '{}')`,
+    );
+    const to2409 = { ...inputs, 'from-version': '24.03', 'to-version': '24.09' };
+    // 24.09's own loader judges manager.toml in preflight: the tests' plain one lacks what 24.09 requires.
+    const refused = await runEngine({ ...to2409, command: 'preflight', 'manager-config': deployment.writeManagerToml() });
+    expect(refused.report.entries.find((e) => e.step === 'container-registries' && e.status === 'failed')?.detail).toMatch(
+      /^manager\.toml \(.+\) does not pass 24\.09's validation, which 1d42c726d8a3 loads it with: \{.*'logging': 'is required'/,
+    );
+    const moved = await dryRunThenMigrate(admin(), deployment, to2409);
+    const applied = (step: string) => moved.report.entries.find((e) => e.phase === 'apply' && e.step === step);
+    expect(moved.report.entries.find((e) => e.phase === 'preflight' && e.step === 'container-registries' && e.detail.startsWith('manager.toml'))?.status).toBe('ok');
+    expect(applied('schema')?.detail).toMatch(
+      /^applied \d+ revision\(s\) by id \(among them 31463788c713, c4b7ec740b36, d7df3baf3779, fdb2dcdb8811, which alembic upgrade would skip\); then alembic_version collapsed to /,
+    );
+    const { rows: registries } = await deployment.pg.query('SELECT registry_name, project, type::text AS type, username FROM container_registries ORDER BY registry_name, project');
+    // The revision also makes a "local" row, for images whose name no registry and project starts; always, in
+    // fact: mark_local_images_with_missing_registry_id tests the query's result object, not its rows.
+    const { rows: local } = await deployment.pg.query<{ name: string }>(`SELECT i.name FROM images i JOIN container_registries r ON r.id = i.registry_id WHERE r.type::text = 'local'`);
+    expect(registries).toEqual([
+      { registry_name: 'cr.backend.ai', project: 'stable', type: 'harbor2', username: null },
+      { registry_name: 'local', project: null, type: 'local', username: null },
+      { registry_name: 'registry.example.com', project: 'ml', type: 'harbor2', username: 'robot' },
+      { registry_name: 'registry.example.com', project: 'research', type: 'harbor2', username: 'robot' },
+    ]);
+    expect(local.filter((i) => /^(cr\.backend\.ai\/stable|registry\.example\.com\/(ml|research))\//.test(i.name))).toEqual([]);
+    const { rows: linked } = await deployment.pg.query(
+      `SELECT i.name, r.registry_name, r.project FROM images i JOIN container_registries r ON r.id = i.registry_id WHERE i.name = 'registry.example.com/research/llm:1.0'`,
+    );
+    expect(linked).toEqual([{ name: 'registry.example.com/research/llm:1.0', registry_name: 'registry.example.com', project: 'research' }]);
+    expect((await deployment.pg.query('SELECT count(*)::int AS n FROM images WHERE registry_id IS NULL')).rows).toEqual([{ n: 0 }]);
+    expect(await etcd.getAll().prefix('config/docker/registry/').keys()).toEqual([]);
+    // The revision's own copy, where BACKEND_ETCD_BACKUP_PATH sent it.
+    expect(readdirSync(to2409['backup-dir']).filter((f) => f.startsWith('backup.etcd.container-registries.'))).toHaveLength(1);
+    expect(moved.report.entries.filter((e) => e.step === 'registries-moved' && e.phase === 'verify').map((e) => e.status)).toEqual(['ok', 'ok', 'ok']);
+    ranRealPackage('24.09.14', 'alembic (revisions applied by id, 1d42c726d8a3 reading etcd through manager.toml), on Python 3.12');
+    await expectVerifiedAndDone(to2409);
+  }, 2_400_000);
 
   it('a snapshot of a real 22.09.23 deployment holds none of the secrets planted in its free-text columns, and its rehearsal of 22.09 → 23.03 with the real packages ends verified', async () => {
     const deployment = await deploy2209();

@@ -167,9 +167,9 @@ export function schemaStep(procedure: SchemaProcedure = { kind: 'upgrade' }): St
       const withhold = outsideDatabase(next.kind === 'apply-missing' ? next.revisions : [...appliedIn(ctx.hop.to.series, [head])].filter((r) => !have.has(r)));
       if (next.kind === 'apply-missing') {
         const run = next.revisions.filter((r) => !withhold.some((w) => w.revision === r));
-        const sql = await applyRevisions(ctx.alembic, postgres, run, { offline: { start: start ?? '' } });
         const held = withhold.map((w) => `-- ${w.revision}: not run in a dry run, not even offline: it ${w.why}\n`).join('');
-        rendered = { sql: held + sql, cannot: [], withheld: withhold };
+        rendered = { ...(await offlineRevisions(ctx.alembic, postgres, run, start ?? '')), withheld: withhold };
+        rendered = { ...rendered, sql: held + rendered.sql };
       } else if (next.kind === 'downgrade') {
         const from = start ?? revisions[0]!;
         const down = await offlineSql(source!, postgres, 'downgrade', `${from}:${next.to}`, downgradeSteps(ctx.hop.fromSeries, from, next.to));
@@ -333,4 +333,30 @@ async function waitForOrphanedAlembic(ctx: StepContext): Promise<void> {
     ctx.log.info(`waiting for an alembic started by an earlier run (backend pid ${rows[0]!.pid}) to finish`);
     await sleep(500);
   }
+}
+
+/**
+ * The offline SQL of revisions applied by id; a back-fill that reads the data it migrates cannot
+ * render offline and stops the whole batch, so the batch is then taken one revision at a time,
+ * naming each that cannot (as offlineSql does for alembic's own ranges).
+ */
+async function offlineRevisions(setup: AlembicSetup, postgres: Parameters<typeof applyRevisions>[1], revisions: readonly string[], start: string): Promise<OfflineSql> {
+  try {
+    return { sql: await applyRevisions(setup, postgres, revisions, { offline: { start } }), cannot: [] };
+  } catch (error) {
+    if (!(error instanceof AlembicError) || error.kind !== 'failed' || revisions.length <= 1) throw error;
+  }
+  let sql = '';
+  const cannot: Array<{ revision: string; why: string }> = [];
+  for (const revision of revisions) {
+    try {
+      sql += `-- apply ${revision}\n${await applyRevisions(setup, postgres, [revision], { offline: { start } })}`;
+    } catch (error) {
+      if (!(error instanceof AlembicError) || error.kind !== 'failed') throw error;
+      const why = error.message.replace(/^.*? failed \(exit \d+\): /s, '');
+      cannot.push({ revision, why });
+      sql += `-- apply ${revision}: cannot run offline (${why})\n`;
+    }
+  }
+  return { sql, cannot };
 }

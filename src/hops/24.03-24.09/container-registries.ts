@@ -195,11 +195,15 @@ async function configFindings(ctx: StepContext): Promise<Finding[]> {
       warning(`manager.toml (${config}) is not checked against 24.09: alembic's Python (${python}) has no backend.ai-manager to load it with; ${REGISTRIES_MOVED_BY} loads it with 24.09's validation`),
     ];
   }
-  const said = `${result.stderr}\n${result.stdout}`
+  // The loader prints what fails validation as one ConfigurationError line (then a traceback and click's Abort).
+  const lines = `${result.stderr}\n${result.stdout}`
     .split('\n')
     .map((line) => line.trim())
-    .filter(Boolean)
-    .slice(-6)
-    .join(' ');
+    .filter(Boolean);
+  const said =
+    lines
+      .filter((line) => /ConfigurationError: \{/.test(line))
+      .at(-1)
+      ?.replace(/^.*ConfigurationError: /, '') ?? lines.slice(-6).join(' ');
   return [failed(`manager.toml (${config}) does not pass 24.09's validation, which ${REGISTRIES_MOVED_BY} loads it with: ${said.slice(0, 600)}`)];
 }

@@ -32654,10 +32654,10 @@ function schemaStep(procedure = { kind: "upgrade" }) {
       const withhold = outsideDatabase(next.kind === "apply-missing" ? next.revisions : [...appliedIn(ctx.hop.to.series, [head])].filter((r) => !have.has(r)));
       if (next.kind === "apply-missing") {
         const run2 = next.revisions.filter((r) => !withhold.some((w) => w.revision === r));
-        const sql = await applyRevisions(ctx.alembic, postgres, run2, { offline: { start: start ?? "" } });
         const held = withhold.map((w) => `-- ${w.revision}: not run in a dry run, not even offline: it ${w.why}
 `).join("");
-        rendered = { sql: held + sql, cannot: [], withheld: withhold };
+        rendered = { ...await offlineRevisions(ctx.alembic, postgres, run2, start ?? ""), withheld: withhold };
+        rendered = { ...rendered, sql: held + rendered.sql };
       } else if (next.kind === "downgrade") {
         const from = start ?? revisions[0];
         const down = await offlineSql(source, postgres, "downgrade", `${from}:${next.to}`, downgradeSteps(ctx.hop.fromSeries, from, next.to));
@@ -32777,6 +32777,28 @@ async function waitForOrphanedAlembic(ctx) {
     ctx.log.info(`waiting for an alembic started by an earlier run (backend pid ${rows[0].pid}) to finish`);
     await sleep(500);
   }
+}
+async function offlineRevisions(setup, postgres, revisions, start) {
+  try {
+    return { sql: await applyRevisions(setup, postgres, revisions, { offline: { start } }), cannot: [] };
+  } catch (error) {
+    if (!(error instanceof AlembicError) || error.kind !== "failed" || revisions.length <= 1) throw error;
+  }
+  let sql = "";
+  const cannot = [];
+  for (const revision of revisions) {
+    try {
+      sql += `-- apply ${revision}
+${await applyRevisions(setup, postgres, [revision], { offline: { start } })}`;
+    } catch (error) {
+      if (!(error instanceof AlembicError) || error.kind !== "failed") throw error;
+      const why = error.message.replace(/^.*? failed \(exit \d+\): /s, "");
+      cannot.push({ revision, why });
+      sql += `-- apply ${revision}: cannot run offline (${why})
+`;
+    }
+  }
+  return { sql, cannot };
 }
 
 // src/manager/cli.ts
@@ -35099,8 +35121,9 @@ async function configFindings(ctx) {
       warning(`manager.toml (${config}) is not checked against 24.09: alembic's Python (${python}) has no backend.ai-manager to load it with; ${REGISTRIES_MOVED_BY} loads it with 24.09's validation`)
     ];
   }
-  const said = `${result.stderr}
-${result.stdout}`.split("\n").map((line) => line.trim()).filter(Boolean).slice(-6).join(" ");
+  const lines = `${result.stderr}
+${result.stdout}`.split("\n").map((line) => line.trim()).filter(Boolean);
+  const said = lines.filter((line) => /ConfigurationError: \{/.test(line)).at(-1)?.replace(/^.*ConfigurationError: /, "") ?? lines.slice(-6).join(" ");
   return [failed(`manager.toml (${config}) does not pass 24.09's validation, which ${REGISTRIES_MOVED_BY} loads it with: ${said.slice(0, 600)}`)];
 }
 
@@ -36411,4 +36434,4 @@ export {
   checkKind,
   runCommand
 };
-//# sourceMappingURL=chunk-DQU57XBC.js.map
+//# sourceMappingURL=chunk-VTODHY7E.js.map

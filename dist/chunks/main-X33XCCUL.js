@@ -13,7 +13,7 @@ import {
   secretInputs,
   unusedInputs,
   which
-} from "./chunk-DQU57XBC.js";
+} from "./chunk-VTODHY7E.js";
 import {
   require_src3 as require_src
 } from "./chunk-Z6VDQ35H.js";
@@ -73878,4 +73878,4 @@ function setOutputs(report, options) {
 export {
   run
 };
-//# sourceMappingURL=main-M65PANL2.js.map
+//# sourceMappingURL=main-X33XCCUL.js.map
