@@ -60,6 +60,36 @@ describe('24.03 → 24.09: container registries from etcd to PostgreSQL', () => 
     expect(await snapshotState(admin(), deployment)).toEqual(before);
   });
 
+  it('preflight names vfolders whose owner is gone, which d7df3baf3779 cannot give a domain (the upgrade would stop on its NOT NULL)', async () => {
+    const { deployment } = await deploy2403();
+    // The columns d7df3baf3779 reads, as 24.03 has them (the stand-in's users and groups hold only what its schema facts check).
+    await deployment.pg.query(`DROP TABLE IF EXISTS users, groups CASCADE`);
+    await deployment.pg.query(`CREATE TABLE users (uuid uuid PRIMARY KEY, domain_name varchar(64))`);
+    await deployment.pg.query(`CREATE TABLE groups (id uuid PRIMARY KEY, domain_name varchar(64))`);
+    await deployment.pg.query(`CREATE TABLE vfolders (id uuid PRIMARY KEY, name varchar(64), "user" uuid, "group" uuid)`);
+    await deployment.pg.query(`INSERT INTO users VALUES ('00000000-0000-4000-8000-0000000000a1', 'default')`);
+    await deployment.pg.query(`INSERT INTO groups VALUES ('00000000-0000-4000-8000-0000000000b1', 'default')`);
+    await deployment.pg.query(
+      `INSERT INTO vfolders VALUES ('00000000-0000-4000-8000-000000000001', 'mine', '00000000-0000-4000-8000-0000000000a1', NULL),
+                                  ('00000000-0000-4000-8000-000000000002', 'ours', NULL, '00000000-0000-4000-8000-0000000000b1'),
+                                  ('00000000-0000-4000-8000-000000000003', 'orphan', '00000000-0000-4000-8000-0000000000ff', NULL)`,
+    );
+    const toml = deployment.writeManagerToml();
+    const before = await snapshotState(admin(), deployment);
+    const { report } = await runEngine(inputsFor(toml));
+    expect(report.errorCode).toBe('checks-failed');
+    expect(report.entries.filter((e) => e.step === 'vfolder-domains' && e.status === 'failed').map((e) => e.detail)).toEqual([
+      '1 vfolder(s) belong to no user or group that still exists, e.g. orphan (00000000-0000-4000-8000-000000000003): 24.09\'s d7df3baf3779 cannot give them a domain_name and stops the upgrade on its NOT NULL. Delete them, or set their "user" or "group" to an existing owner (upstream fixed this only in 25.4.0)',
+    ]);
+    expect(await snapshotState(admin(), deployment)).toEqual(before);
+    await deployment.pg.query(`UPDATE vfolders SET "user" = '00000000-0000-4000-8000-0000000000a1' WHERE name = 'orphan'`);
+    const fixed = await runEngine({ ...inputsFor(toml), command: 'preflight' });
+    expect(fixed.report.entries.find((e) => e.phase === 'preflight' && e.step === 'vfolder-domains')).toMatchObject({
+      status: 'ok',
+      detail: "every vfolder's owning user or group has a domain, which d7df3baf3779 copies",
+    });
+  });
+
   it('moves every registry and project, and the dry run before it neither runs 1d42c726d8a3 nor writes anything', async () => {
     const { deployment, etcd } = await deploy2403();
     const toml = deployment.writeManagerToml();

@@ -11,6 +11,7 @@ import { schemaStep } from '../../steps/schema.js';
 import { guideNote } from '../../steps/guide-note.js';
 import type { HopDefinition } from '../hop.js';
 import { containerRegistries, registriesMoved } from './container-registries.js';
+import { vfolderDomains } from './vfolder-domains.js';
 
 const postgres16 = guideNote({
   id: 'postgresql-16',
@@ -19,4 +20,4 @@ const postgres16 = guideNote({
   why: 'bai-migrate migrates the PostgreSQL you run; upgrade the server itself (pg_dump and restore, or pg_upgrade) in its own maintenance window, before or after this hop',
 });
 
-export const hop: HopDefinition = { from: '24.03', to: '24.09', steps: [servicesStopped, containerRegistries, schemaStep({ kind: 'apply-missing' }), registriesMoved, postgres16] };
+export const hop: HopDefinition = { from: '24.03', to: '24.09', steps: [servicesStopped, vfolderDomains, containerRegistries, schemaStep({ kind: 'apply-missing' }), registriesMoved, postgres16] };

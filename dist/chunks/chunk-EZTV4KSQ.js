@@ -35127,6 +35127,42 @@ ${result.stdout}`.split("\n").map((line) => line.trim()).filter(Boolean);
   return [failed(`manager.toml (${config}) does not pass 24.09's validation, which ${REGISTRIES_MOVED_BY} loads it with: ${said.slice(0, 600)}`)];
 }
 
+// src/hops/24.03-24.09/vfolder-domains.ts
+var SHOWN3 = 5;
+var vfolderDomains = {
+  id: "vfolder-domains",
+  title: "Every vfolder has a domain",
+  kind: "check",
+  action: "Checks that every vfolder's owning user or group still exists, from which 24.09's d7df3baf3779 takes its domain_name before making it NOT NULL; changes nothing.",
+  servers: ["postgres"],
+  tables: ["vfolders", "users", "groups"],
+  async preflight({ deployment }) {
+    const pg2 = deployment.postgres;
+    if (!await tableExists(pg2, "vfolders")) return [ok2("no vfolders table: nothing for d7df3baf3779 to fill")];
+    if (await columnExists(pg2, "vfolders", "domain_name")) return [ok2("vfolders.domain_name exists: d7df3baf3779 has run")];
+    const { rows } = await pg2.query(
+      `SELECT v.id::text, v.name, count(*) OVER () AS total FROM vfolders v
+        WHERE COALESCE((SELECT u.domain_name FROM users u WHERE u.uuid = v."user"), (SELECT g.domain_name FROM groups g WHERE g.id = v."group")) IS NULL
+        ORDER BY v.id LIMIT ${SHOWN3}`
+    );
+    if (rows.length === 0) return [ok2("every vfolder's owning user or group has a domain, which d7df3baf3779 copies")];
+    const total = Number(rows[0].total);
+    const named2 = rows.map((r) => `${r.name} (${r.id})`).join(", ");
+    return [
+      failed(
+        `${total} vfolder(s) belong to no user or group that still exists, e.g. ${named2}: 24.09's d7df3baf3779 cannot give them a domain_name and stops the upgrade on its NOT NULL. Delete them, or set their "user" or "group" to an existing owner (upstream fixed this only in 25.4.0)`
+      )
+    ];
+  },
+  async verify({ deployment }) {
+    const pg2 = deployment.postgres;
+    if (!await columnExists(pg2, "vfolders", "domain_name")) return [ok2("vfolders.domain_name does not exist yet")];
+    const { rows } = await pg2.query("SELECT count(*) FROM vfolders WHERE domain_name IS NULL");
+    const count = Number(rows[0].count);
+    return [count === 0 ? ok2("every vfolder has its domain_name") : failed(`${count} vfolder(s) have no domain_name`)];
+  }
+};
+
 // src/hops/24.03-24.09/index.ts
 var postgres16 = guideNote({
   id: "postgresql-16",
@@ -35134,7 +35170,7 @@ var postgres16 = guideNote({
   action: "24.09's halfstack moves from PostgreSQL 15 to 16.3, and the upgrade guide asks for a dump before and a restore after (backend.ai@24.09.14:MIGRATION.md).",
   why: "bai-migrate migrates the PostgreSQL you run; upgrade the server itself (pg_dump and restore, or pg_upgrade) in its own maintenance window, before or after this hop"
 });
-var hop7 = { from: "24.03", to: "24.09", steps: [servicesStopped, containerRegistries, schemaStep({ kind: "apply-missing" }), registriesMoved, postgres16] };
+var hop7 = { from: "24.03", to: "24.09", steps: [servicesStopped, vfolderDomains, containerRegistries, schemaStep({ kind: "apply-missing" }), registriesMoved, postgres16] };
 
 // src/hops/index.ts
 var HOPS = [hop, hop2, hop3, hop4, hop5, hop6, hop7];
@@ -36434,4 +36470,4 @@ export {
   checkKind,
   runCommand
 };
-//# sourceMappingURL=chunk-VTODHY7E.js.map
+//# sourceMappingURL=chunk-EZTV4KSQ.js.map
