@@ -3,5 +3,5 @@ import { createRequire as __baiCreateRequire } from 'node:module'; const require
 
 // src/cli/index.ts
 process.setSourceMapsEnabled(true);
-await import("./chunks/cli-CM63IJOL.js");
+await import("./chunks/cli-HIF2P43X.js");
 //# sourceMappingURL=cli.js.map

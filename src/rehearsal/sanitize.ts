@@ -90,6 +90,14 @@ export const SNAPSHOT_ALLOWLIST: Readonly<Record<string, Readonly<Record<string,
     ]),
   ),
   image_aliases: { id: copy('primary key'), alias: copy('image-metadata compares aliases'), image: copy('foreign key to images') },
+  // 24.09's d7df3baf3779 gives each vfolder its owner's domain (vfolder-domains checks that one exists); the name is the user's.
+  vfolders: {
+    id: copy('primary key'),
+    name: pseudonym("a user's name for their folder"),
+    user: copy('owning user: 24.09 takes the domain from it'),
+    group: copy('owning group: 24.09 takes the domain from it'),
+    domain_name: copy('foreign key to domains (from 24.09)'),
+  },
 };
 
 export interface ColumnInfo {

@@ -31411,7 +31411,15 @@ var SNAPSHOT_ALLOWLIST = {
       copy("image metadata the image steps compare")
     ])
   ),
-  image_aliases: { id: copy("primary key"), alias: copy("image-metadata compares aliases"), image: copy("foreign key to images") }
+  image_aliases: { id: copy("primary key"), alias: copy("image-metadata compares aliases"), image: copy("foreign key to images") },
+  // 24.09's d7df3baf3779 gives each vfolder its owner's domain (vfolder-domains checks that one exists); the name is the user's.
+  vfolders: {
+    id: copy("primary key"),
+    name: pseudonym("a user's name for their folder"),
+    user: copy("owning user: 24.09 takes the domain from it"),
+    group: copy("owning group: 24.09 takes the domain from it"),
+    domain_name: copy("foreign key to domains (from 24.09)")
+  }
 };
 var TEXT_TYPE = /^(text|character varying|character|varchar|char|citext|name)\b/;
 var STRUCTURED_TYPE = /^(jsonb?|bytea|xml)$/;
@@ -36470,4 +36478,4 @@ export {
   checkKind,
   runCommand
 };
-//# sourceMappingURL=chunk-EZTV4KSQ.js.map
+//# sourceMappingURL=chunk-DKFQIMA3.js.map
