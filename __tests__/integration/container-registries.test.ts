@@ -14,6 +14,7 @@ import { standinManagerCli } from '../support/standin-manager-cli.js';
 import { killDistWhen, runEngine } from '../support/run.js';
 import { latestRelease } from '../../src/releases/releases.js';
 import { DROPPED_VALUES } from '../../src/stores/dropped-values.js';
+import { putHarbor } from '../support/etcd-registries.js';
 
 const info = inject('testbed');
 const { admin, deploy } = useDeployments(info);
@@ -24,15 +25,11 @@ async function deploy2403() {
   const etcd = admin().etcd.namespace(`/sorna/${deployment.namespace}/`);
   // Beside the seeded cr.backend.ai (harbor2, project stable): Docker Hub without a project, and one with two projects and credentials.
   await etcd.put('config/docker/registry/index.docker.io').value('https://registry-1.docker.io');
-  await etcd.put('config/docker/registry/registry.example.com').value('https://registry.example.com');
-  await etcd.put('config/docker/registry/registry.example.com/type').value('harbor2');
-  await etcd.put('config/docker/registry/registry.example.com/project').value('ml,research');
-  await etcd.put('config/docker/registry/registry.example.com/username').value('robot');
-  await etcd.put('config/docker/registry/registry.example.com/password').value('Registry-Secr3t');
+  await putHarbor(etcd, deployment.pg, 'Registry-Secr3t');
+  // An image of a registry etcd does not know: the revision links it to a "local" row.
   await deployment.pg.query(
     `INSERT INTO images (name, image, tag, registry, architecture, config_digest, size_bytes, type, labels, resources)
-     VALUES ('registry.example.com/research/llm:1.0', 'research/llm', '1.0', 'registry.example.com', 'x86_64', repeat('0', 72), 1, 'COMPUTE', '{}', '{}'),
-            ('elsewhere.io/team/tool:2', 'team/tool', '2', 'elsewhere.io', 'x86_64', repeat('1', 72), 1, 'COMPUTE', '{}', '{}')`,
+     VALUES ('elsewhere.io/team/tool:2', 'team/tool', '2', 'elsewhere.io', 'x86_64', repeat('1', 72), 1, 'COMPUTE', '{}', '{}')`,
   );
   return { deployment, etcd };
 }

@@ -36,6 +36,7 @@ import { COLUMNS_DROPPED, DOWNGRADE_TO } from '../../src/hops/22.09-23.03/index.
 import { latestRelease } from '../../src/releases/releases.js';
 import { pyenvInterpreters } from '../../src/manager/venv.js';
 import { judgeGrowth } from '../../src/rehearsal/growth.js';
+import { putHarbor } from '../support/etcd-registries.js';
 import { rehearsalComment } from '../../src/core/report/index.js';
 
 const info = inject('testbed');
@@ -279,14 +280,7 @@ describe('22.09.23 → 23.03.12 → 23.09.10 with the real packages (manager-ven
 
     // On to 24.09 with 24.09.14, whose 1d42c726d8a3 moves etcd's registries into PostgreSQL: a registry with two projects and credentials beside the seeded one.
     const etcd = admin().etcd.namespace(`/sorna/${deployment.namespace}/`);
-    await etcd.put('config/docker/registry/registry.example.com').value('https://registry.example.com');
-    await etcd.put('config/docker/registry/registry.example.com/type').value('harbor2');
-    await etcd.put('config/docker/registry/registry.example.com/project').value('ml,research');
-    await etcd.put('config/docker/registry/registry.example.com/username').value('robot');
-    await deployment.pg.query(
-      `INSERT INTO images (name, image, tag, registry, architecture, config_digest, size_bytes, type, labels, resources)
-       VALUES ('registry.example.com/research/llm:1.0', 'research/llm', '1.0', 'registry.example.com', 'x86_64', repeat('0', 72), 1, 'COMPUTE', '{}', '{}')`,
-    );
+    await putHarbor(etcd, deployment.pg);
     const to2409 = { ...inputs, 'from-version': '24.03', 'to-version': '24.09' };
     // 24.09's own loader judges manager.toml in preflight: the tests' plain one lacks what 24.09 requires.
     const refused = await runEngine({ ...to2409, command: 'preflight', 'manager-config': deployment.writeManagerToml() });
