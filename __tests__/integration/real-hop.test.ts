@@ -236,7 +236,7 @@ describe('22.09.23 → 23.03.12 → 23.09.10 with the real packages (manager-ven
     expect(sql[1]).not.toContain('210c4d9be768');
   }, 1_800_000);
 
-  it('22.09.23 → 24.03 in one run: 24.03.11, on pyenv’s Python 3.12, applies by id the six revisions a plain upgrade from 23.09 would skip, after the vfolders.status type gets the name its scripts use; then 24.09.14 moves the registries', async () => {
+  it('22.09.23 → 24.03 in one run: 24.03.11, on pyenv’s Python 3.12, applies by id the six revisions a plain upgrade from 23.09 would skip, after the vfolders.status type gets the name its scripts use; then 24.09.14 moves the registries, and 24.12.1 takes over after 24.09.14’s downgrade', async () => {
     const deployment = await deploy2209();
     // What 24.09's loader requires besides (1d42c726d8a3 loads it): [logging], [docker-registry], num-proc within the machine's cores.
     const toml = deployment.writeManagerToml(MANAGER_TOML_LOGGING, { manager: MANAGER_TOML_MANAGER });
@@ -315,6 +315,27 @@ describe('22.09.23 → 23.03.12 → 23.09.10 with the real packages (manager-ven
     expect(moved.report.entries.filter((e) => e.step === 'registries-moved' && e.phase === 'verify').map((e) => e.status)).toEqual(['ok', 'ok', 'ok']);
     ranRealPackage('24.09.14', 'alembic (revisions applied by id, 1d42c726d8a3 reading etcd through manager.toml), on Python 3.12');
     await expectVerifiedAndDone(to2409);
+
+    // And to 24.12 with 24.12.1, whose scripts do not know 24.09.14's head: 24.09.14's own alembic downgrades to e9e574a6e22d first.
+    await etcd.put('config/network/overlay/mtu').value('1450');
+    const to2412 = { ...inputs, 'from-version': '24.09', 'to-version': '24.12' };
+    const on = await dryRunThenMigrate(admin(), deployment, to2412);
+    expect(on.report.entries.find((e) => e.phase === 'apply' && e.step === 'schema')?.detail).toBe(
+      `24.09's alembic downgrade to e9e574a6e22d; then alembic upgrade e9e574a6e22d → ${latestRelease('24.12').head} (24.12.1)`,
+    );
+    expect((await deployment.pg.query<{ version_num: string }>('SELECT version_num FROM alembic_version')).rows).toEqual([{ version_num: latestRelease('24.12').head }]);
+    // 6e44ea67d26e: kernels.status is text now; 428215fddea3: endpoints.replicas.
+    const { rows: columns } = await deployment.pg.query(
+      `SELECT table_name, column_name, data_type FROM information_schema.columns WHERE (table_name, column_name) IN (('kernels', 'status'), ('endpoints', 'replicas')) ORDER BY 1`,
+    );
+    expect(columns).toEqual([
+      { table_name: 'endpoints', column_name: 'replicas', data_type: 'integer' },
+      { table_name: 'kernels', column_name: 'status', data_type: 'character varying' },
+    ]);
+    expect(await etcd.get('config/plugins/network/overlay/mtu').string()).toBe('1450');
+    expect(await etcd.get('config/network/overlay/mtu').string()).toBeNull();
+    ranRealPackage('24.12.1', 'alembic upgrade after 24.09.14’s downgrade, on Python 3.12');
+    await expectVerifiedAndDone(to2412);
   }, 2_400_000);
 
   it('a snapshot of a real 22.09.23 deployment holds none of the secrets planted in its free-text columns, and its rehearsal of 22.09 → 23.03 with the real packages ends verified', async () => {

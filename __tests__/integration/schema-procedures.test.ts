@@ -162,7 +162,7 @@ describe('schema: downgrade-first (22.09.23 → 23.03.12)', () => {
 });
 
 describe('schema: a head the target line does not know', () => {
-  it('24.09.14 → 24.12 is refused before alembic runs', async () => {
+  it('a plain upgrade from 24.09.14 to 24.12 is refused before alembic runs (the hop downgrades with 24.09.14 first)', async () => {
     await bed('24.09', '24.12', async ({ ctx, versions }) => {
       const [refused] = await schema.preflight!(ctx);
       expect(refused).toEqual({

@@ -10,8 +10,9 @@ import { hop as from2209 } from './22.09-23.03/index.js';
 import { hop as from2303 } from './23.03-23.09/index.js';
 import { hop as from2309 } from './23.09-24.03/index.js';
 import { hop as from2403 } from './24.03-24.09/index.js';
+import { hop as from2409 } from './24.09-24.12/index.js';
 
-export const HOPS: readonly HopDefinition[] = [from2103, from2109, from2203, from2209, from2303, from2309, from2403];
+export const HOPS: readonly HopDefinition[] = [from2103, from2109, from2203, from2209, from2303, from2309, from2403, from2409];
 
 /** Steps of a major hop, keyed "from→to"; a patch upgrade within a line only runs the schema. */
 export const HOP_STEPS: Readonly<Record<string, readonly Step[]>> = Object.fromEntries(HOPS.map((h) => [`${h.from}→${h.to}`, h.steps]));

@@ -3,7 +3,7 @@
  * series by series, each to its latest patch first, as Backend.AI's upgrade policy requires.
  */
 import { describeAcceptedVersions, describePosition, relationTo, SERIES, seriesIndex, targetRelease, type Release, type SchemaPosition, type VersionRef } from '../releases/catalogue.js';
-import { compareLines, earliestRelease, latestRelease, sameLine } from '../releases/releases.js';
+import { compareLines, earliestRelease, latestRelease, revisionsOf, sameLine } from '../releases/releases.js';
 import { invalidInput, MigrationError } from '../core/errors.js';
 import { HOP_STEPS, PATCH_STEPS } from './index.js';
 import type { Hop } from '../steps/step.js';
@@ -98,6 +98,18 @@ function detectedStart(position: SchemaPosition | undefined): VersionRef {
  * Positions are compared by ancestry in the target line's graph.
  */
 function checkConsistent(position: SchemaPosition, from: VersionRef, fromLowest: Release, to: Release): void {
+  // A head the target line's scripts do not have (24.09.6+'s ecc9f6322be4 for 24.12) is judged in
+  // the graph of a line on the way that has it; that hop's schema step takes the database from there.
+  if (!revisionsOf(to.series).has(position.revision)) {
+    const lines = SERIES.slice(seriesIndex(from.series), seriesIndex(to.series));
+    const holder = [...lines].reverse().find((line) => revisionsOf(line).has(position.revision));
+    if (holder) {
+      if (sameLine(holder, from) && relationTo(holder, position.revision, fromLowest) === 'before') {
+        throw new MigrationError('inconsistent-state', `the database is at ${describePosition(position)}, older than from-version ${from.input}; set from-version to the installed release`);
+      }
+      return;
+    }
+  }
   const toFrom = relationTo(to.series, position.revision, fromLowest);
   if (toFrom === 'before') {
     throw new MigrationError('inconsistent-state', `the database is at ${describePosition(position)}, older than from-version ${from.input}; set from-version to the installed release`);

@@ -35,7 +35,7 @@ type Next =
   | { readonly kind: 'collapse'; readonly rows: readonly string[] }
   | { readonly kind: 'upgrade'; readonly covered: ReadonlyArray<{ revision: string; twin: string }> }
   | { readonly kind: 'apply-missing'; readonly revisions: readonly string[]; readonly skipped: readonly string[] }
-  | { readonly kind: 'downgrade'; readonly to: string; readonly skipped: readonly string[] }
+  | { readonly kind: 'downgrade'; readonly to: string; readonly skipped: readonly string[]; readonly unknown?: readonly string[] }
   /** Nothing this procedure may do takes the database to the head. */
   | { readonly kind: 'refuse'; readonly why: string };
 
@@ -49,6 +49,10 @@ function nextCommand(procedure: SchemaProcedure, ctx: StepContext, revisions: re
   if (pastIn(fromLine, toLine, revisions, head)) return { kind: 'past', at: revisions };
   const target = revisionsOf(toLine);
   const unknown = revisions.filter((r) => !target.has(r));
+  // A head the target cannot start from (24.09.6+'s ecc9f6322be4 for 24.12): the source's own downgrade first.
+  if (unknown.length > 0 && procedure.kind === 'downgrade-first' && revisions.every((r) => revisionsOf(fromLine).has(r)) && appliedIn(fromLine, revisions).has(procedure.downgradeTo)) {
+    return { kind: 'downgrade', to: procedure.downgradeTo, skipped: [], unknown };
+  }
   if (unknown.length > 0) {
     return {
       kind: 'refuse',
@@ -90,7 +94,9 @@ function describeNext(next: Next, ctx: StepContext): string {
     case 'apply-missing':
       return `alembic upgrade would skip ${listed(next.skipped)}, so the ${next.revisions.length} revision(s) of ${ctx.hop.to.version} the database lacks will be applied one by one in graph order, then alembic_version set to ${head}`;
     case 'downgrade':
-      return `alembic upgrade would skip ${listed(next.skipped)}, so ${ctx.hop.fromSeries}'s alembic will first downgrade to ${next.to}, then ${ctx.hop.to.version}'s upgrade to ${head}`;
+      return next.unknown && next.unknown.length > 0
+        ? `${ctx.hop.to.version}'s migration scripts do not have ${listed(next.unknown)}, so ${ctx.hop.fromSeries}'s alembic will first downgrade to ${next.to}, then ${ctx.hop.to.version}'s upgrade to ${head}`
+        : `alembic upgrade would skip ${listed(next.skipped)}, so ${ctx.hop.fromSeries}'s alembic will first downgrade to ${next.to}, then ${ctx.hop.to.version}'s upgrade to ${head}`;
     case 'refuse':
       return next.why;
   }

@@ -13,7 +13,7 @@ import {
   secretInputs,
   unusedInputs,
   which
-} from "./chunk-DKFQIMA3.js";
+} from "./chunk-BWEK5JZ5.js";
 import {
   require_src3 as require_src
 } from "./chunk-Z6VDQ35H.js";
@@ -73878,4 +73878,4 @@ function setOutputs(report, options) {
 export {
   run
 };
-//# sourceMappingURL=main-EVVENVL7.js.map
+//# sourceMappingURL=main-UOM3ER3P.js.map

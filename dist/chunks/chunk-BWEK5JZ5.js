@@ -25123,16 +25123,16 @@ function renderTimings(timings) {
   const total = Math.max(0, ...timings.map((t) => t.startMs + t.applyMs + t.verifyMs));
   const hops = [...new Set(timings.map((t) => t.hop ?? ""))];
   const lines = ["### Downtime, step by step", "", "| Hop | Step | Apply | Verify | Step total |", "|---|---|---:|---:|---:|"];
-  for (const hop8 of hops) {
-    const steps = timings.filter((t) => (t.hop ?? "") === hop8);
-    for (const t of steps) lines.push(`| ${hop8} | ${t.step} | ${formatDuration(t.applyMs)} | ${formatDuration(t.verifyMs)} | ${formatDuration(t.applyMs + t.verifyMs)} |`);
-    if (hop8) lines.push(`| **${hop8}** | | | | **${formatDuration(steps.reduce((sum, t) => sum + t.applyMs + t.verifyMs, 0))}** |`);
+  for (const hop9 of hops) {
+    const steps = timings.filter((t) => (t.hop ?? "") === hop9);
+    for (const t of steps) lines.push(`| ${hop9} | ${t.step} | ${formatDuration(t.applyMs)} | ${formatDuration(t.verifyMs)} | ${formatDuration(t.applyMs + t.verifyMs)} |`);
+    if (hop9) lines.push(`| **${hop9}** | | | | **${formatDuration(steps.reduce((sum, t) => sum + t.applyMs + t.verifyMs, 0))}** |`);
   }
   lines.push(`| **all** | | | | **${formatDuration(total)}** |`, "");
   lines.push("```mermaid", "gantt", "  title Migration steps (time from the first change)", "  dateFormat x", "  axisFormat %M:%S");
-  for (const hop8 of hops) {
-    lines.push(`  section ${mermaidText(hop8 || "before the first hop")}`);
-    for (const t of timings.filter((x) => (x.hop ?? "") === hop8)) {
+  for (const hop9 of hops) {
+    lines.push(`  section ${mermaidText(hop9 || "before the first hop")}`);
+    for (const t of timings.filter((x) => (x.hop ?? "") === hop9)) {
       const start = Math.round(t.startMs);
       lines.push(`  ${mermaidText(t.step)} (${formatDuration(t.applyMs + t.verifyMs)}) : ${start}, ${start + Math.max(1, Math.round(t.applyMs + t.verifyMs))}`);
     }
@@ -25147,10 +25147,10 @@ var GROWS = {
 };
 function renderForecast(forecast) {
   const lines = ["### Heavy revisions on the path", "", "| Hop | Revision | First in | What it does | Time grows | Rows now |", "|---|---|---|---|---|---:|"];
-  for (const hop8 of forecast.hops) {
-    for (const r of hop8.revisions) {
+  for (const hop9 of forecast.hops) {
+    for (const r of hop9.revisions) {
       const rows = Object.entries(r.rows).map(([table, n]) => `${table} ${n.estimated ? "~" : ""}${n.count.toLocaleString("en-US")}`);
-      lines.push(`| ${hop8.hop} | \`${r.revision}\` | ${r.firstRelease} | ${cell(r.work)} | ${GROWS[r.growth]} ${r.tables.join(", ")} | ${rows.join(", ") || "\u2013"} |`);
+      lines.push(`| ${hop9.hop} | \`${r.revision}\` | ${r.firstRelease} | ${cell(r.work)} | ${GROWS[r.growth]} ${r.tables.join(", ")} | ${rows.join(", ") || "\u2013"} |`);
     }
   }
   const history = forecast.history;
@@ -25230,7 +25230,7 @@ function renderComment(report, marker) {
   if (report.error) lines.push("**Error:**", "", "```text", report.error, "```", "");
   if (report.plan.length > 0) {
     lines.push("### Plan", "", "| Hop | Step | What it does |", "|---|---|---|");
-    for (const hop8 of report.plan) for (const step2 of hop8.steps) lines.push(`| ${hop8.hop} | ${step2.id} | ${cell(step2.action)} |`);
+    for (const hop9 of report.plan) for (const step2 of hop9.steps) lines.push(`| ${hop9.hop} | ${step2.id} | ${cell(step2.action)} |`);
     lines.push("");
   }
   const rows = report.entries.filter((e) => e.phase === "rehearse" || e.phase === "apply" || e.phase === "verify" || e.status === "warning" || e.status === "failed");
@@ -31849,10 +31849,10 @@ function hopTimes(timings) {
   const hops = /* @__PURE__ */ new Map();
   for (const t of timings) {
     if (!t.hop) continue;
-    const hop8 = hops.get(t.hop) ?? { totalMs: 0, schemaMs: 0 };
-    hop8.totalMs += t.applyMs + t.verifyMs;
-    if (t.step === "schema") hop8.schemaMs += t.applyMs + t.verifyMs;
-    hops.set(t.hop, hop8);
+    const hop9 = hops.get(t.hop) ?? { totalMs: 0, schemaMs: 0 };
+    hop9.totalMs += t.applyMs + t.verifyMs;
+    if (t.step === "schema") hop9.schemaMs += t.applyMs + t.verifyMs;
+    hops.set(t.hop, hop9);
   }
   return hops;
 }
@@ -31863,9 +31863,9 @@ function judgeGrowth(fullMs, smallerMs, rowRatio) {
 function compareSizes(full, smaller) {
   const rowRatio = full.rows / Math.max(1, smaller.rows);
   const small = hopTimes(smaller.timings);
-  const hops = [...hopTimes(full.timings)].map(([hop8, f]) => {
-    const s = small.get(hop8) ?? { totalMs: 0, schemaMs: 0 };
-    return { hop: hop8, fullMs: f.totalMs, smallerMs: s.totalMs, schemaFullMs: f.schemaMs, schemaSmallerMs: s.schemaMs, verdict: judgeGrowth(f.totalMs, s.totalMs, rowRatio) };
+  const hops = [...hopTimes(full.timings)].map(([hop9, f]) => {
+    const s = small.get(hop9) ?? { totalMs: 0, schemaMs: 0 };
+    return { hop: hop9, fullMs: f.totalMs, smallerMs: s.totalMs, schemaFullMs: f.schemaMs, schemaSmallerMs: s.schemaMs, verdict: judgeGrowth(f.totalMs, s.totalMs, rowRatio) };
   });
   return { rows: { full: full.rows, smaller: smaller.rows }, hops };
 }
@@ -32564,6 +32564,9 @@ function nextCommand(procedure, ctx, revisions) {
   if (pastIn(fromLine, toLine, revisions, head)) return { kind: "past", at: revisions };
   const target = revisionsOf(toLine);
   const unknown = revisions.filter((r) => !target.has(r));
+  if (unknown.length > 0 && procedure.kind === "downgrade-first" && revisions.every((r) => revisionsOf(fromLine).has(r)) && appliedIn(fromLine, revisions).has(procedure.downgradeTo)) {
+    return { kind: "downgrade", to: procedure.downgradeTo, skipped: [], unknown };
+  }
   if (unknown.length > 0) {
     return {
       kind: "refuse",
@@ -32603,7 +32606,7 @@ function describeNext(next, ctx) {
     case "apply-missing":
       return `alembic upgrade would skip ${listed(next.skipped)}, so the ${next.revisions.length} revision(s) of ${ctx.hop.to.version} the database lacks will be applied one by one in graph order, then alembic_version set to ${head}`;
     case "downgrade":
-      return `alembic upgrade would skip ${listed(next.skipped)}, so ${ctx.hop.fromSeries}'s alembic will first downgrade to ${next.to}, then ${ctx.hop.to.version}'s upgrade to ${head}`;
+      return next.unknown && next.unknown.length > 0 ? `${ctx.hop.to.version}'s migration scripts do not have ${listed(next.unknown)}, so ${ctx.hop.fromSeries}'s alembic will first downgrade to ${next.to}, then ${ctx.hop.to.version}'s upgrade to ${head}` : `alembic upgrade would skip ${listed(next.skipped)}, so ${ctx.hop.fromSeries}'s alembic will first downgrade to ${next.to}, then ${ctx.hop.to.version}'s upgrade to ${head}`;
     case "refuse":
       return next.why;
   }
@@ -35180,8 +35183,146 @@ var postgres16 = guideNote({
 });
 var hop7 = { from: "24.03", to: "24.09", steps: [servicesStopped, vfolderDomains, containerRegistries, schemaStep({ kind: "apply-missing" }), registriesMoved, postgres16] };
 
+// src/steps/etcd-key-move.ts
+var KEYS_PER_TRANSACTION = 50;
+var SHOWN4 = 5;
+async function survey(deployment, spec) {
+  const [old, current] = await Promise.all([deployment.etcdPrefix(spec.from), deployment.etcdPrefix(spec.to)]);
+  const pending = Object.entries(old).map(([key, value]) => ({ from: key, to: spec.to + key.slice(spec.from.length), value }));
+  const conflicts = pending.flatMap((m) => current[m.to] !== void 0 && current[m.to] !== m.value ? [{ ...m, existing: current[m.to] }] : []);
+  return { pending, conflicts, atDestination: Object.keys(current).length };
+}
+var listed4 = (moves) => {
+  const shown = moves.slice(0, SHOWN4).map((m) => `${m.from} \u2192 ${m.to}`);
+  return moves.length > SHOWN4 ? `${shown.join(", ")} and ${moves.length - SHOWN4} more` : shown.join(", ");
+};
+function conflictFinding(spec, conflicts) {
+  const each = conflicts.slice(0, SHOWN4).map((c) => `${c.to} holds ${JSON.stringify(c.existing)}, ${c.from} holds ${JSON.stringify(c.value)}`).join("; ");
+  return failed(
+    `${conflicts.length} key(s) under ${spec.from} have a different value at their new name under ${spec.to}: ${each}. Keep the value the new release should read under ${spec.to} and delete the old key (etcdctl del), then run again`
+  );
+}
+function etcdKeyMove(spec) {
+  return {
+    id: spec.id,
+    title: spec.title,
+    kind: "change",
+    action: `Moves every etcd key under ${spec.from} to the same name under ${spec.to}, one transaction per batch, never overwriting a different value.`,
+    servers: ["etcd"],
+    async preflight({ deployment }) {
+      const found = await survey(deployment, spec);
+      if (found.conflicts.length > 0) return [conflictFinding(spec, found.conflicts)];
+      if (found.pending.length === 0) return [ok2(`nothing under ${spec.from}: nothing to move (${found.atDestination} key(s) under ${spec.to}); ${spec.why}`)];
+      return [ok2(`${found.pending.length} key(s) will move from ${spec.from} to ${spec.to}: ${listed4(found.pending)}; ${spec.why}`)];
+    },
+    async dryRun({ deployment }) {
+      const found = await survey(deployment, spec);
+      if (found.conflicts.length > 0) return [conflictFinding(spec, found.conflicts)];
+      return [found.pending.length === 0 ? ok2(`nothing under ${spec.from}: nothing to move`) : ok2(`would move ${found.pending.length} key(s): ${listed4(found.pending)}`)];
+    },
+    async backup({ deployment }) {
+      const [old, current] = await Promise.all([deployment.etcdPrefix(spec.from), deployment.etcdPrefix(spec.to)]);
+      if (Object.keys(old).length === 0) return void 0;
+      return { name: `etcd-${spec.id}.json`, content: JSON.stringify({ [spec.from]: old, [spec.to]: current }, null, 2) };
+    },
+    async pending({ deployment }) {
+      return (await survey(deployment, spec)).pending.length > 0;
+    },
+    async apply({ deployment }) {
+      const found = await survey(deployment, spec);
+      if (found.conflicts.length > 0) return conflictFinding(spec, found.conflicts);
+      if (found.pending.length === 0) return ok2(`nothing left under ${spec.from}`);
+      const etcd = deployment.etcd;
+      for (let i = 0; i < found.pending.length; i += KEYS_PER_TRANSACTION) {
+        const batch = found.pending.slice(i, i + KEYS_PER_TRANSACTION);
+        const [first, ...rest] = batch;
+        let txn = etcd.if(first.from, "Value", "==", first.value);
+        for (const move of rest) txn = txn.and(move.from, "Value", "==", move.value);
+        const result = await deployment.bounded("etcd", txn.then(...batch.flatMap((m) => [etcd.put(m.to).value(m.value), etcd.delete().key(m.from)])).commit());
+        if (!result.succeeded) {
+          return failed(`a key under ${spec.from} changed while it was being moved (is a manager running?); ${i} of ${found.pending.length} moved, run again to move the rest`);
+        }
+      }
+      return changed(`moved ${found.pending.length} key(s) from ${spec.from} to ${spec.to}: ${listed4(found.pending)}`);
+    },
+    async verify({ deployment }) {
+      const found = await survey(deployment, spec);
+      return [
+        found.pending.length === 0 ? ok2(`nothing is left under ${spec.from}; ${found.atDestination} key(s) under ${spec.to}`) : failed(`${found.pending.length} key(s) are still under ${spec.from}: ${listed4(found.pending)}`)
+      ];
+    }
+  };
+}
+
+// src/hops/24.09-24.12/facts.ts
+var DOWNGRADE_TO2 = "e9e574a6e22d";
+
+// src/hops/24.09-24.12/downgrade-guards.ts
+var SHOWN5 = 5;
+var NAME_LIMIT = 64;
+var downgradeGuards = {
+  id: "downgrade-guards",
+  title: `What the downgrade to ${DOWNGRADE_TO2} requires`,
+  kind: "check",
+  action: `Checks that every endpoint has an image that exists and every vfolder name fits ${NAME_LIMIT} characters, which 24.09.14's downgrade to ${DOWNGRADE_TO2} requires again; changes nothing.`,
+  servers: ["postgres"],
+  tables: ["endpoints", "vfolders", "images"],
+  async preflight({ deployment }) {
+    const pg2 = deployment.postgres;
+    const findings = [];
+    if (await tableExists(pg2, "endpoints")) {
+      const { rows } = await pg2.query(
+        `SELECT e.id::text, e.name, e.image::text, count(*) OVER () AS total FROM endpoints e
+          WHERE e.image IS NULL OR NOT EXISTS (SELECT 1 FROM images i WHERE i.id = e.image) ORDER BY e.id LIMIT ${SHOWN5}`
+      );
+      findings.push(
+        rows.length === 0 ? ok2(`every endpoint names an image that exists: the downgrade's foreign key and NOT NULL on endpoints.image hold`) : failed(
+          `${rows[0].total} endpoint(s) have no image or one that is gone, e.g. ${rows.map((r) => `${r.name} (${r.id}, image ${r.image ?? "NULL"})`).join(", ")}: 24.09.14's downgrade to ${DOWNGRADE_TO2} makes endpoints.image NOT NULL with a foreign key to images and stops on them. Delete those endpoints (destroyed ones lose nothing) or point them at an existing image`
+        )
+      );
+    }
+    if (await columnExists(pg2, "vfolders", "name")) {
+      const { rows } = await pg2.query(
+        `SELECT id::text, length(name) AS length, count(*) OVER () AS total FROM vfolders WHERE length(name) > ${NAME_LIMIT} ORDER BY id LIMIT ${SHOWN5}`
+      );
+      findings.push(
+        rows.length === 0 ? ok2(`every vfolder name fits ${NAME_LIMIT} characters, to which the downgrade shrinks the column`) : failed(
+          `${rows[0].total} vfolder(s) have a name longer than ${NAME_LIMIT} characters, e.g. ${rows.map((r) => `${r.id} (${r.length})`).join(", ")}: 24.09.14's downgrade to ${DOWNGRADE_TO2} shrinks vfolders.name to ${NAME_LIMIT} and stops on them (25.1 widens it again). Rename them first`
+        )
+      );
+    }
+    return findings.length > 0 ? findings : [ok2("no endpoints or vfolders tables: nothing for the downgrade to stop on")];
+  }
+};
+
+// src/hops/24.09-24.12/index.ts
+var overlayMove = etcdKeyMove({
+  id: "overlay-network-config",
+  title: "Overlay network settings under config/plugins/",
+  from: "config/network/overlay/",
+  to: "config/plugins/network/overlay/",
+  why: "24.12 reads the overlay network plugin settings (e.g. mtu) under config/plugins/network/overlay/ (backend.ai@24.12.1:MIGRATION.md)"
+});
+var replicasRename = guideNote({
+  id: "endpoints-replicas",
+  title: "endpoints.desired_session_count is now replicas",
+  action: "24.12's 428215fddea3 renames endpoints.desired_session_count to replicas (backend.ai@24.12.1:MIGRATION.md).",
+  why: "anything outside the manager that reads the column (reports, dashboards, SQL of your own) must read replicas"
+});
+var sessionStatuses = guideNote({
+  id: "session-statuses",
+  title: "Session and kernel statuses become text, with new ones",
+  action: "24.12's 6e44ea67d26e turns the session and kernel status enums into VARCHAR(64), rewriting both tables, and 24.12 adds the PREPARED and CREATING statuses (backend.ai@24.12.1:CHANGELOG.md).",
+  why: "SQL of your own that casts to the kernelstatus or sessionstatus types must compare text instead; the rewrite's time grows with the history (plan names it)"
+});
+var hop8 = {
+  from: "24.09",
+  to: "24.12",
+  steps: [servicesStopped, downgradeGuards, schemaStep({ kind: "downgrade-first", downgradeTo: DOWNGRADE_TO2 }), overlayMove, replicasRename, sessionStatuses]
+};
+
 // src/hops/index.ts
-var HOPS = [hop, hop2, hop3, hop4, hop5, hop6, hop7];
+var HOPS = [hop, hop2, hop3, hop4, hop5, hop6, hop7, hop8];
 var HOP_STEPS = Object.fromEntries(HOPS.map((h) => [`${h.from}\u2192${h.to}`, h.steps]));
 var PATCH_STEPS = [servicesStopped, schema];
 var TABLES_STEPS_TOUCH = [...new Set([...HOPS.flatMap((h) => h.steps), ...PATCH_STEPS].flatMap((step2) => step2.tables ?? []).concat("kernels"))];
@@ -35248,6 +35389,16 @@ function detectedStart(position) {
   return { input: series, series };
 }
 function checkConsistent(position, from, fromLowest, to) {
+  if (!revisionsOf(to.series).has(position.revision)) {
+    const lines = SERIES.slice(seriesIndex(from.series), seriesIndex(to.series));
+    const holder = [...lines].reverse().find((line) => revisionsOf(line).has(position.revision));
+    if (holder) {
+      if (sameLine(holder, from) && relationTo(holder, position.revision, fromLowest) === "before") {
+        throw new MigrationError("inconsistent-state", `the database is at ${describePosition(position)}, older than from-version ${from.input}; set from-version to the installed release`);
+      }
+      return;
+    }
+  }
   const toFrom = relationTo(to.series, position.revision, fromLowest);
   if (toFrom === "before") {
     throw new MigrationError("inconsistent-state", `the database is at ${describePosition(position)}, older than from-version ${from.input}; set from-version to the installed release`);
@@ -35430,39 +35581,39 @@ var Session = class {
    */
   async prepareHops(hops, runTarget) {
     if (!this.venvs) return;
-    for (const hop8 of hops) {
-      if (hop8.to.version === runTarget || this.hopTools.has(hop8.label)) continue;
-      const venv = await this.venvs.get(publishedRelease(hop8.to.version), {
-        use: `${hop8.to.series}'s alembic and CLI run from it for ${hop8.label}`,
-        unchecked: `${hop8.to.series}'s alembic and CLI from it are not checked`
+    for (const hop9 of hops) {
+      if (hop9.to.version === runTarget || this.hopTools.has(hop9.label)) continue;
+      const venv = await this.venvs.get(publishedRelease(hop9.to.version), {
+        use: `${hop9.to.series}'s alembic and CLI run from it for ${hop9.label}`,
+        unchecked: `${hop9.to.series}'s alembic and CLI from it are not checked`
       });
       if (!venv) continue;
-      this.hopTools.set(hop8.label, {
+      this.hopTools.set(hop9.label, {
         alembic: this.alembicOf(venv),
         managerCli: { command: [venv.managerCli], configFile: this.deployment.targets.managerConfig?.path }
       });
     }
   }
   /** What a step's phases get. */
-  stepContext(hop8) {
-    const tools = this.hopTools.get(hop8.label);
+  stepContext(hop9) {
+    const tools = this.hopTools.get(hop9.label);
     const alembic = tools?.alembic ?? this.alembic;
     const context = {
       deployment: this.deployment,
       options: this.options,
-      hop: hop8,
+      hop: hop9,
       log: this.log,
       alembic: { ...alembic, env: { ...alembic.env, ...this.managerConfigEnv() } },
       managerCli: tools?.managerCli ?? this.managerCli()
     };
-    return this.venvs ? { ...context, sourceAlembic: () => this.sourceAlembic(hop8) } : context;
+    return this.venvs ? { ...context, sourceAlembic: () => this.sourceAlembic(hop9) } : context;
   }
   /** The alembic of the source line's final release (the one the database was last upgraded with), from its own venv. */
-  async sourceAlembic(hop8) {
-    const source = publishedRelease(latestRelease(hop8.fromSeries).version);
+  async sourceAlembic(hop9) {
+    const source = publishedRelease(latestRelease(hop9.fromSeries).version);
     const venv = await this.venvs.get(source, {
-      use: `${hop8.fromSeries}'s alembic runs from it for the downgrade of ${hop8.label}`,
-      unchecked: `${hop8.fromSeries}'s alembic from it is not checked`
+      use: `${hop9.fromSeries}'s alembic runs from it for the downgrade of ${hop9.label}`,
+      unchecked: `${hop9.fromSeries}'s alembic from it is not checked`
     });
     return venv ? this.alembicOf(venv) : void 0;
   }
@@ -35787,13 +35938,13 @@ async function forecastPlan(session, plan, position) {
   const forecast = await makeForecast(plan, position, position ? session.deployment.postgres : void 0, session.options.retention);
   if (forecast.hops.length === 0) return;
   session.report.forecast = forecast;
-  for (const hop8 of forecast.hops) {
-    for (const r of hop8.revisions) {
+  for (const hop9 of forecast.hops) {
+    for (const r of hop9.revisions) {
       const rows = Object.entries(r.rows).map(([table, n]) => `${table} ${n.count.toLocaleString("en-US")}${n.estimated ? " (estimated)" : ""}`);
       const growth = r.growth === "quadratic" ? "time grows with the square of" : r.growth === "rewrite" ? "rewrites, in time linear in" : "time grows with";
       session.record({
         phase: "plan",
-        hop: hop8.hop,
+        hop: hop9.hop,
         step: "forecast",
         status: "ok",
         detail: `${r.revision} (${r.firstRelease}) ${r.work}: ${growth} ${r.tables.join(" and ")}${rows.length > 0 ? `; now ${rows.join(", ")}` : ""}`
@@ -35815,10 +35966,10 @@ async function makeForecast(plan, position, pgClient, retention) {
   let line = position ? position.releases[0]?.series ?? position.between?.[0].series : plan.hops[0]?.fromSeries;
   let revision = position ? position.revision : line ? earliestRelease(line).head : void 0;
   const hops = [];
-  for (const hop8 of plan.hops) {
-    const heavy = line && revision ? heavyRevisionsBetween(line, revision, hop8.to) : [];
-    line = hop8.to.series;
-    revision = hop8.to.head;
+  for (const hop9 of plan.hops) {
+    const heavy = line && revision ? heavyRevisionsBetween(line, revision, hop9.to) : [];
+    line = hop9.to.series;
+    revision = hop9.to.head;
     if (heavy.length === 0) continue;
     const revisions = [];
     for (const h of heavy) {
@@ -35829,7 +35980,7 @@ async function makeForecast(plan, position, pgClient, retention) {
       }
       revisions.push({ revision: h.revision, firstRelease: firstRelease(h.revision)?.version ?? "?", growth: h.growth, work: h.work, tables: h.tables, rows });
     }
-    hops.push({ hop: hop8.label, revisions });
+    hops.push({ hop: hop9.label, revisions });
   }
   const readingHistory = hops.flatMap((h) => h.revisions.filter((r) => r.tables.some((t) => HISTORY_TABLES.has(t))).map((r) => r.revision));
   const history = pgClient && readingHistory.length > 0 ? await removableKernels(pgClient, retention) : void 0;
@@ -35889,43 +36040,43 @@ function describePlan(session, plan) {
   report.fromVersion = plan.from;
   report.toVersion = plan.to.version;
   report.targetRevision = plan.to.head;
-  report.plan = plan.hops.map((hop8) => ({
-    hop: hop8.label,
-    targetRevision: hop8.to.head,
-    steps: hop8.steps.map((s) => ({ id: s.id, title: s.title, action: s.action }))
+  report.plan = plan.hops.map((hop9) => ({
+    hop: hop9.label,
+    targetRevision: hop9.to.head,
+    steps: hop9.steps.map((s) => ({ id: s.id, title: s.title, action: s.action }))
   }));
   if (plan.note) session.record({ phase: "plan", step: "from-version", status: "ok", detail: plan.note });
   if (plan.hops.length === 0) session.record({ phase: "plan", step: "hops", status: "ok", detail: `already at ${plan.to.version}: nothing to migrate` });
-  for (const hop8 of plan.hops) {
-    if (hop8.unsupported) session.record({ phase: "plan", hop: hop8.label, step: "hop", status: "warning", detail: hop8.unsupported });
-    for (const step2 of hop8.steps) session.record({ phase: "plan", hop: hop8.label, step: step2.id, status: "ok", detail: step2.action });
+  for (const hop9 of plan.hops) {
+    if (hop9.unsupported) session.record({ phase: "plan", hop: hop9.label, step: "hop", status: "warning", detail: hop9.unsupported });
+    for (const step2 of hop9.steps) session.record({ phase: "plan", hop: hop9.label, step: step2.id, status: "ok", detail: step2.action });
   }
   session.log.info(`Plan: ${plan.from} \u2192 ${plan.to.version} (${plan.hops.map((h) => h.label).join(", ") || "nothing to do"})`);
 }
 function lastOccurrences(plan) {
   const last2 = /* @__PURE__ */ new Map();
-  for (const hop8 of plan.hops) for (const step2 of hop8.steps) last2.set(step2.id, hop8);
-  return plan.hops.flatMap((hop8) => hop8.steps.filter((step2) => last2.get(step2.id) === hop8).map((step2) => ({ hop: hop8, step: step2 })));
+  for (const hop9 of plan.hops) for (const step2 of hop9.steps) last2.set(step2.id, hop9);
+  return plan.hops.flatMap((hop9) => hop9.steps.filter((step2) => last2.get(step2.id) === hop9).map((step2) => ({ hop: hop9, step: step2 })));
 }
 function changeSteps(plan) {
-  return plan.hops.flatMap((hop8) => hop8.steps.filter((s) => s.kind === "change").map((step2) => ({ hop: hop8, step: step2 })));
+  return plan.hops.flatMap((hop9) => hop9.steps.filter((s) => s.kind === "change").map((step2) => ({ hop: hop9, step: step2 })));
 }
-var stepLabel = ({ hop: hop8, step: step2 }) => `${hop8.label} ${step2.id}`;
+var stepLabel = ({ hop: hop9, step: step2 }) => `${hop9.label} ${step2.id}`;
 
 // src/commands/check.ts
 async function checkPhase(session, phase, plan) {
   await session.log.group(phase === "preflight" ? "Preflight" : "Verify", async () => {
     const checked = await Promise.all(
-      lastOccurrences(plan).map(async ({ hop: hop8, step: step2 }) => {
+      lastOccurrences(plan).map(async ({ hop: hop9, step: step2 }) => {
         const check = step2[phase];
         const started = performance2.now();
-        const findings = check ? await session.safely(step2, () => check.call(step2, session.stepContext(hop8))) : [{ status: "skipped", detail: `${step2.title} has no ${phase} phase` }];
-        session.log.debug(`${hop8.label} ${step2.id}: ${phase} took ${formatDuration(performance2.now() - started)}`);
-        return { hop: hop8, step: step2, findings };
+        const findings = check ? await session.safely(step2, () => check.call(step2, session.stepContext(hop9))) : [{ status: "skipped", detail: `${step2.title} has no ${phase} phase` }];
+        session.log.debug(`${hop9.label} ${step2.id}: ${phase} took ${formatDuration(performance2.now() - started)}`);
+        return { hop: hop9, step: step2, findings };
       })
     );
-    for (const { hop: hop8, step: step2, findings } of checked) {
-      for (const f of findings) session.record({ phase, hop: hop8.label, step: step2.id, status: f.status, detail: f.detail }, f);
+    for (const { hop: hop9, step: step2, findings } of checked) {
+      for (const f of findings) session.record({ phase, hop: hop9.label, step: step2.id, status: f.status, detail: f.detail }, f);
     }
   });
   session.failIfAny(phase, phase);
@@ -35943,8 +36094,8 @@ import { performance as performance3 } from "node:perf_hooks";
 import { join as join11, resolve as resolve11 } from "node:path";
 
 // src/commands/dry-run.ts
-function startOf(plan, hop8, current) {
-  const previous = plan.hops[plan.hops.indexOf(hop8) - 1];
+function startOf(plan, hop9, current) {
+  const previous = plan.hops[plan.hops.indexOf(hop9) - 1];
   if (!previous) return void 0;
   const there = current.length === 1 && current[0] === previous.to.head || pastIn(previous.fromSeries, previous.to.series, current, previous.to.head);
   return there ? void 0 : [previous.to.head];
@@ -35952,10 +36103,10 @@ function startOf(plan, hop8, current) {
 async function dryRun(session, plan) {
   const current = await readRevisions(session.deployment.postgres);
   await session.log.group("Dry run", async () => {
-    for (const { hop: hop8, step: step2 } of changeSteps(plan)) {
-      const ctx = { ...session.stepContext(hop8), assumedRevisions: startOf(plan, hop8, current) };
+    for (const { hop: hop9, step: step2 } of changeSteps(plan)) {
+      const ctx = { ...session.stepContext(hop9), assumedRevisions: startOf(plan, hop9, current) };
       const findings = step2.dryRun ? await session.safely(step2, () => step2.dryRun(ctx)) : [{ status: "skipped", detail: "nothing to show without applying" }];
-      for (const f of findings) session.record({ phase: "apply", hop: hop8.label, step: step2.id, status: f.status === "ok" ? "skipped" : f.status, detail: `dry run: ${f.detail}` }, f);
+      for (const f of findings) session.record({ phase: "apply", hop: hop9.label, step: step2.id, status: f.status === "ok" ? "skipped" : f.status, detail: `dry run: ${f.detail}` }, f);
     }
   });
   session.failIfAny("apply", "the dry run");
@@ -35993,13 +36144,13 @@ not done: ${notDone.join(", ") || "nothing"}`;
     await stillHeld();
     const [, backupStart, backupMs] = await timed(() => session.log.group("Backup", () => writeBackup(session, plan)));
     timings.push({ step: "backup", startMs: backupStart, applyMs: backupMs, verifyMs: 0 });
-    for (const hop8 of plan.hops) {
-      await session.log.group(`Migrate ${hop8.label}`, async () => {
-        for (const step2 of hop8.steps.filter((s) => s.kind === "change")) {
+    for (const hop9 of plan.hops) {
+      await session.log.group(`Migrate ${hop9.label}`, async () => {
+        for (const step2 of hop9.steps.filter((s) => s.kind === "change")) {
           await stillHeld();
-          const ctx = session.stepContext(hop8);
+          const ctx = session.stepContext(hop9);
           const record = (phase, findings) => {
-            for (const f of findings) session.record({ phase, hop: hop8.label, step: step2.id, status: f.status, detail: f.detail }, f);
+            for (const f of findings) session.record({ phase, hop: hop9.label, step: step2.id, status: f.status, detail: f.detail }, f);
           };
           const [applied, startMs, applyMs] = await timed(() => session.safely(step2, async () => [await step2.apply(ctx)]));
           record("apply", applied);
@@ -36007,8 +36158,8 @@ not done: ${notDone.join(", ") || "nothing"}`;
             async () => applied.some((f) => f.status === "failed") ? [] : session.safely(step2, () => step2.verify ? step2.verify(ctx) : Promise.resolve([]))
           );
           record("verify", verified);
-          timings.push({ hop: hop8.label, step: step2.id, startMs, applyMs, verifyMs });
-          const label = stepLabel({ hop: hop8, step: step2 });
+          timings.push({ hop: hop9.label, step: step2.id, startMs, applyMs, verifyMs });
+          const label = stepLabel({ hop: hop9, step: step2 });
           const failure2 = [...applied, ...verified].find((f) => f.status === "failed");
           if (failure2) {
             const where = `${progress(label)}
@@ -36039,8 +36190,8 @@ async function writeBackup(session, plan) {
   }
   const dir = resolve11(session.options.backupDir, `backup-${(/* @__PURE__ */ new Date()).toISOString().replace(/[:.]/g, "-")}`);
   const saved = [];
-  for (const { hop: hop8, step: step2 } of lastOccurrences(plan)) {
-    const item = step2.backup ? await step2.backup(session.stepContext(hop8)) : void 0;
+  for (const { hop: hop9, step: step2 } of lastOccurrences(plan)) {
+    const item = step2.backup ? await step2.backup(session.stepContext(hop9)) : void 0;
     if (!item || saved.includes(item.name)) continue;
     await mkdir5(dir, { recursive: true, mode: 448 });
     await writeFile3(join11(dir, item.name), item.content, { mode: 384 });
@@ -36050,8 +36201,8 @@ async function writeBackup(session, plan) {
     session.report.backup = dir;
     session.record({ phase: "apply", step: "backup", status: "ok", detail: `backup bundle ${dir}: ${saved.join(", ")} (first change: ${first})` });
   }
-  for (const { hop: hop8, step: step2 } of lastOccurrences(plan)) {
-    const kept = step2.carryForward ? await step2.carryForward(session.stepContext(hop8)).catch((error) => {
+  for (const { hop: hop9, step: step2 } of lastOccurrences(plan)) {
+    const kept = step2.carryForward ? await step2.carryForward(session.stepContext(hop9)).catch((error) => {
       throw new MigrationError(
         "checks-failed",
         `${step2.title}: the values it drops could not be kept in PostgreSQL (${messageOf(error)}); nothing has been changed yet${saved.length > 0 ? ` (the backup bundle ${dir} was written)` : ""}`
@@ -36478,4 +36629,4 @@ export {
   checkKind,
   runCommand
 };
-//# sourceMappingURL=chunk-DKFQIMA3.js.map
+//# sourceMappingURL=chunk-BWEK5JZ5.js.map
