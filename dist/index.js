@@ -2,6 +2,6 @@ import { createRequire as __baiCreateRequire } from 'node:module'; const require
 
 // src/action/index.ts
 process.setSourceMapsEnabled(true);
-var { run } = await import("./chunks/main-UOM3ER3P.js");
+var { run } = await import("./chunks/main-2A6UWQYU.js");
 await run();
 //# sourceMappingURL=index.js.map

@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path';
 import type pg from 'pg';
-import { formatDuration, type Growth, type GrowthVerdict, type ReportEntry, type StepTiming } from '../core/report/index.js';
+import { formatDuration, formatRatio, type Growth, type GrowthVerdict, type ReportEntry, type StepTiming } from '../core/report/index.js';
 import type { Options } from '../core/options.js';
 import { parseRetention } from '../releases/retention.js';
 import type { RunInner } from './rehearse.js';
@@ -133,9 +133,8 @@ export async function migrateSmallerCopy(client: pg.Client, inner: Options, runI
 
 /** The rows that say how each hop grew: a warning per hop faster than the data, one row for the rest. */
 export function describeGrowth(growth: Growth): Array<Omit<ReportEntry, 'phase'>> {
-  const rowRatio = growth.rows.full / Math.max(1, growth.rows.smaller);
-  const sizes = `${growth.rows.full.toLocaleString('en-US')} and ${growth.rows.smaller.toLocaleString('en-US')} history rows (${ratio(rowRatio)})`;
-  const times = (h: Growth['hops'][number]) => `${formatDuration(h.fullMs)} against ${formatDuration(h.smallerMs)} (${ratio(h.fullMs / Math.max(1, h.smallerMs))})`;
+  const sizes = `${growth.rows.full.toLocaleString('en-US')} and ${growth.rows.smaller.toLocaleString('en-US')} history rows (${formatRatio(growth.rows.full, growth.rows.smaller)})`;
+  const times = (h: Growth['hops'][number]) => `${formatDuration(h.fullMs)} against ${formatDuration(h.smallerMs)} (${formatRatio(h.fullMs, h.smallerMs)})`;
   const entries: Array<Omit<ReportEntry, 'phase'>> = growth.hops
     .filter((h) => h.verdict === 'faster than the data')
     .map((h) => ({
@@ -154,6 +153,3 @@ export function describeGrowth(growth: Growth): Array<Omit<ReportEntry, 'phase'>
   }
   return entries;
 }
-
-/** "2.0×" */
-export const ratio = (value: number): string => `${value.toFixed(1)}×`;

@@ -18,7 +18,7 @@ import { appliedIn, parentsIn, pastIn, reaches, revisionsOf, revisionsToApply, u
 import { SCHEMA_FACTS, type SchemaProbe } from '../releases/schema-facts.js';
 import { ALEMBIC_APPLICATION_NAME, AlembicError, runAlembic, type AlembicSetup } from '../manager/alembic.js';
 import { applyRevisions } from '../manager/apply-revisions.js';
-import { offlineSql, type OfflineSql, type RevisionStep } from '../manager/offline-sql.js';
+import { offlineRevisions, offlineSql, type OfflineSql, type RevisionStep } from '../manager/offline-sql.js';
 import { outsideDatabase } from '../releases/outside-database.js';
 import { MigrationError } from '../core/errors.js';
 import { sleep } from '../core/time.js';
@@ -172,10 +172,7 @@ export function schemaStep(procedure: SchemaProcedure = { kind: 'upgrade' }): St
       const have = appliedIn(ctx.hop.to.series, revisions);
       const withhold = outsideDatabase(next.kind === 'apply-missing' ? next.revisions : [...appliedIn(ctx.hop.to.series, [head])].filter((r) => !have.has(r)));
       if (next.kind === 'apply-missing') {
-        const run = next.revisions.filter((r) => !withhold.some((w) => w.revision === r));
-        const held = withhold.map((w) => `-- ${w.revision}: not run in a dry run, not even offline: it ${w.why}\n`).join('');
-        rendered = { ...(await offlineRevisions(ctx.alembic, postgres, run, start ?? '')), withheld: withhold };
-        rendered = { ...rendered, sql: held + rendered.sql };
+        rendered = await offlineRevisions(ctx.alembic, postgres, next.revisions, start ?? '', withhold);
       } else if (next.kind === 'downgrade') {
         const from = start ?? revisions[0]!;
         const down = await offlineSql(source!, postgres, 'downgrade', `${from}:${next.to}`, downgradeSteps(ctx.hop.fromSeries, from, next.to));
@@ -339,30 +336,4 @@ async function waitForOrphanedAlembic(ctx: StepContext): Promise<void> {
     ctx.log.info(`waiting for an alembic started by an earlier run (backend pid ${rows[0]!.pid}) to finish`);
     await sleep(500);
   }
-}
-
-/**
- * The offline SQL of revisions applied by id; a back-fill that reads the data it migrates cannot
- * render offline and stops the whole batch, so the batch is then taken one revision at a time,
- * naming each that cannot (as offlineSql does for alembic's own ranges).
- */
-async function offlineRevisions(setup: AlembicSetup, postgres: Parameters<typeof applyRevisions>[1], revisions: readonly string[], start: string): Promise<OfflineSql> {
-  try {
-    return { sql: await applyRevisions(setup, postgres, revisions, { offline: { start } }), cannot: [] };
-  } catch (error) {
-    if (!(error instanceof AlembicError) || error.kind !== 'failed' || revisions.length <= 1) throw error;
-  }
-  let sql = '';
-  const cannot: Array<{ revision: string; why: string }> = [];
-  for (const revision of revisions) {
-    try {
-      sql += `-- apply ${revision}\n${await applyRevisions(setup, postgres, [revision], { offline: { start } })}`;
-    } catch (error) {
-      if (!(error instanceof AlembicError) || error.kind !== 'failed') throw error;
-      const why = error.message.replace(/^.*? failed \(exit \d+\): /s, '');
-      cannot.push({ revision, why });
-      sql += `-- apply ${revision}: cannot run offline (${why})\n`;
-    }
-  }
-  return { sql, cannot };
 }

@@ -86,3 +86,9 @@ export const failed = (detail: string): Finding => ({ status: 'failed', detail }
 export const warning = (detail: string): Finding => ({ status: 'warning', detail });
 export const skipped = (detail: string): Finding => ({ status: 'skipped', detail });
 export const changed = (detail: string): Finding => ({ status: 'changed', detail });
+
+/** The first `limit` items as `show` names them, "; "-separated, then how many more (with `more` after it). */
+export function firstFew<T>(items: readonly T[], show: (item: T) => string, { limit = 5, more = '' } = {}): string {
+  const shown = items.slice(0, limit).map(show).join('; ');
+  return items.length > limit ? `${shown}; and ${items.length - limit} more${more}` : shown;
+}

@@ -54,6 +54,11 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(seconds / 60)} min ${String(seconds % 60).padStart(2, '0')} s`;
 }
 
+/** "3.6×": how many times `a` is `b`, as the growth tables show it. */
+export function formatRatio(a: number, b: number): string {
+  return `${(a / Math.max(1, b)).toFixed(1)}×`;
+}
+
 /**
  * How long each step and each hop took, as a table and a mermaid gantt chart (GitHub renders
  * it in summaries and comments): the downtime the migration needs, measured.
@@ -114,18 +119,17 @@ const VERDICT: Record<Growth['hops'][number]['verdict'], string> = {
 
 /** Each hop timed at the snapshot's size and with the older half of its history cleared. */
 export function renderGrowth(growth: Growth): string[] {
-  const x = (a: number, b: number) => `${(a / Math.max(1, b)).toFixed(1)}×`;
   const lines = [
     '### Time against the data',
     '',
-    `History rows (kernels, and sessions where they exist): ${growth.rows.full.toLocaleString('en-US')} in the snapshot, ${growth.rows.smaller.toLocaleString('en-US')} with its older half cleared (${x(growth.rows.full, growth.rows.smaller)}).`,
+    `History rows (kernels, and sessions where they exist): ${growth.rows.full.toLocaleString('en-US')} in the snapshot, ${growth.rows.smaller.toLocaleString('en-US')} with its older half cleared (${formatRatio(growth.rows.full, growth.rows.smaller)}).`,
     '',
     '| Hop | Snapshot | Half the history | Ratio | Schema step (snapshot, half) | Growth |',
     '|---|---:|---:|---:|---:|---|',
   ];
   for (const h of growth.hops) {
     lines.push(
-      `| ${h.hop} | ${formatDuration(h.fullMs)} | ${formatDuration(h.smallerMs)} | ${x(h.fullMs, h.smallerMs)} | ${formatDuration(h.schemaFullMs)}, ${formatDuration(h.schemaSmallerMs)} | ${VERDICT[h.verdict]} |`,
+      `| ${h.hop} | ${formatDuration(h.fullMs)} | ${formatDuration(h.smallerMs)} | ${formatRatio(h.fullMs, h.smallerMs)} | ${formatDuration(h.schemaFullMs)}, ${formatDuration(h.schemaSmallerMs)} | ${VERDICT[h.verdict]} |`,
     );
   }
   return lines;

@@ -11,7 +11,7 @@
  */
 import type { Deployment } from '../../stores/deployment.js';
 import { tableExists } from '../../stores/schema.js';
-import { changed, failed, ok, skipped, warning, type Finding, type Step } from '../../steps/step.js';
+import { changed, failed, firstFew, ok, skipped, warning, type Finding, type Step } from '../../steps/step.js';
 import { knownRegistries, ImageTreeCollector, type EtcdImage, type EtcdImageTree, type UnusableEntry } from './image-tree.js';
 
 export type { EtcdImage, EtcdImageTree } from './image-tree.js';
@@ -233,8 +233,7 @@ function toRow(image: EtcdImage) {
 }
 
 function listed<T>(items: readonly T[], show: (item: T) => string): string {
-  const shown = items.slice(0, SHOWN).map(show).join('; ');
-  return items.length > SHOWN ? `${shown}; and ${items.length - SHOWN} more (all in the report's attachment)` : shown;
+  return firstFew(items, show, { limit: SHOWN, more: " (all in the report's attachment)" });
 }
 
 function describeUnusable(unusable: readonly UnusableEntry[]): string {

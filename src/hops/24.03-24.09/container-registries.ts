@@ -19,12 +19,10 @@ import { tableExists, columnExists } from '../../stores/schema.js';
 import { cannotKeepDroppedValues, DROPPED_VALUES, keepEtcdKeys, keptEtcdKeys, mayKeepDroppedValues } from '../../stores/dropped-values.js';
 import { pythonOf } from '../../manager/apply-revisions.js';
 import { runChild } from '../../manager/child-env.js';
-import { changed, failed, ok, warning, type Finding, type Step, type StepContext } from '../../steps/step.js';
+import { changed, failed, firstFew, ok, warning, type Finding, type Step, type StepContext } from '../../steps/step.js';
 import { parseRegistries, REGISTRIES_MOVED_BY, REGISTRY_PREFIX, registryProblems, registryRows, type EtcdRegistry, type RegistryRow } from './registry-config.js';
 
-const SHOWN = 5;
-const listed = <T>(items: readonly T[], show: (item: T) => string) => `${items.slice(0, SHOWN).map(show).join('; ')}${items.length > SHOWN ? `; and ${items.length - SHOWN} more` : ''}`;
-const describeRows = (rows: readonly RegistryRow[]) => listed(rows, (r) => `${r.name}${r.project === null ? ' (local)' : `/${r.project}`}`);
+const describeRows = (rows: readonly RegistryRow[]) => firstFew(rows, (r) => `${r.name}${r.project === null ? ' (local)' : `/${r.project}`}`);
 
 /** 24.09's manager loads and validates manager.toml as the revision will (its load(), in the target's own Python). */
 const LOAD_CONFIG = `
@@ -106,7 +104,7 @@ export const containerRegistries: Step = {
     return [
       missing.length === 0
         ? ok(`etcd ${REGISTRY_PREFIX} holds ${Object.keys(entries).length} key(s), every kept one among them`)
-        : failed(`${missing.length} kept key(s) are not in etcd ${REGISTRY_PREFIX}: ${listed(missing, (k) => k)}`),
+        : failed(`${missing.length} kept key(s) are not in etcd ${REGISTRY_PREFIX}: ${firstFew(missing, (k) => k)}`),
     ];
   },
 };

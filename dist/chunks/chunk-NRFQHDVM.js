@@ -25119,6 +25119,9 @@ function formatDuration(ms) {
   const seconds = Math.round(ms / 1e3);
   return `${Math.floor(seconds / 60)} min ${String(seconds % 60).padStart(2, "0")} s`;
 }
+function formatRatio(a, b) {
+  return `${(a / Math.max(1, b)).toFixed(1)}\xD7`;
+}
 function renderTimings(timings) {
   const total = Math.max(0, ...timings.map((t) => t.startMs + t.applyMs + t.verifyMs));
   const hops = [...new Set(timings.map((t) => t.hop ?? ""))];
@@ -25168,18 +25171,17 @@ var VERDICT = {
   "too short": "\u23ED\uFE0F too short to judge"
 };
 function renderGrowth(growth) {
-  const x = (a, b) => `${(a / Math.max(1, b)).toFixed(1)}\xD7`;
   const lines = [
     "### Time against the data",
     "",
-    `History rows (kernels, and sessions where they exist): ${growth.rows.full.toLocaleString("en-US")} in the snapshot, ${growth.rows.smaller.toLocaleString("en-US")} with its older half cleared (${x(growth.rows.full, growth.rows.smaller)}).`,
+    `History rows (kernels, and sessions where they exist): ${growth.rows.full.toLocaleString("en-US")} in the snapshot, ${growth.rows.smaller.toLocaleString("en-US")} with its older half cleared (${formatRatio(growth.rows.full, growth.rows.smaller)}).`,
     "",
     "| Hop | Snapshot | Half the history | Ratio | Schema step (snapshot, half) | Growth |",
     "|---|---:|---:|---:|---:|---|"
   ];
   for (const h of growth.hops) {
     lines.push(
-      `| ${h.hop} | ${formatDuration(h.fullMs)} | ${formatDuration(h.smallerMs)} | ${x(h.fullMs, h.smallerMs)} | ${formatDuration(h.schemaFullMs)}, ${formatDuration(h.schemaSmallerMs)} | ${VERDICT[h.verdict]} |`
+      `| ${h.hop} | ${formatDuration(h.fullMs)} | ${formatDuration(h.smallerMs)} | ${formatRatio(h.fullMs, h.smallerMs)} | ${formatDuration(h.schemaFullMs)}, ${formatDuration(h.schemaSmallerMs)} | ${VERDICT[h.verdict]} |`
     );
   }
   return lines;
@@ -31915,9 +31917,8 @@ async function migrateSmallerCopy(client, inner, runInner, record, work) {
   return { fullRows, rows, timings };
 }
 function describeGrowth(growth) {
-  const rowRatio = growth.rows.full / Math.max(1, growth.rows.smaller);
-  const sizes = `${growth.rows.full.toLocaleString("en-US")} and ${growth.rows.smaller.toLocaleString("en-US")} history rows (${ratio(rowRatio)})`;
-  const times = (h) => `${formatDuration(h.fullMs)} against ${formatDuration(h.smallerMs)} (${ratio(h.fullMs / Math.max(1, h.smallerMs))})`;
+  const sizes = `${growth.rows.full.toLocaleString("en-US")} and ${growth.rows.smaller.toLocaleString("en-US")} history rows (${formatRatio(growth.rows.full, growth.rows.smaller)})`;
+  const times = (h) => `${formatDuration(h.fullMs)} against ${formatDuration(h.smallerMs)} (${formatRatio(h.fullMs, h.smallerMs)})`;
   const entries = growth.hops.filter((h) => h.verdict === "faster than the data").map((h) => ({
     hop: h.hop,
     step: "growth",
@@ -31934,7 +31935,6 @@ function describeGrowth(growth) {
   }
   return entries;
 }
-var ratio = (value) => `${value.toFixed(1)}\xD7`;
 
 // src/rehearsal/rehearse.ts
 async function rehearse(options, report, log, addSecret, runInner) {
@@ -32243,6 +32243,10 @@ var failed = (detail) => ({ status: "failed", detail });
 var warning = (detail) => ({ status: "warning", detail });
 var skipped = (detail) => ({ status: "skipped", detail });
 var changed = (detail) => ({ status: "changed", detail });
+function firstFew(items, show2, { limit = 5, more = "" } = {}) {
+  const shown = items.slice(0, limit).map(show2).join("; ");
+  return items.length > limit ? `${shown}; and ${items.length - limit} more${more}` : shown;
+}
 
 // src/steps/services-stopped.ts
 var HEARTBEAT_WINDOW_MS = 6e4;
@@ -32513,32 +32517,57 @@ async function applyRevisions(setup, target, revisions, options = {}) {
 }
 
 // src/manager/offline-sql.ts
-async function offlineSql(setup, target, command, range, steps, withhold = []) {
-  const withheld = withhold.filter((w) => steps.some((s) => s.revision === w.revision));
-  if (withheld.length === 0) {
+function offlineSql(setup, target, command, range, steps, withhold = []) {
+  const revisions = steps.map((s) => s.revision);
+  const whole = withhold.some((w) => revisions.includes(w.revision)) ? void 0 : () => runAlembic(setup, target, [command, range, "--sql"]);
+  return renderOffline(
+    command,
+    revisions,
+    whole,
+    (revision) => {
+      const step2 = steps.find((s) => s.revision === revision);
+      return runAlembic(setup, target, [command, `${step2.from}:${step2.to}`, "--sql"]);
+    },
+    withhold
+  );
+}
+function offlineRevisions(setup, target, revisions, start, withhold = []) {
+  const run2 = revisions.filter((r) => !withhold.some((w) => w.revision === r));
+  return renderOffline(
+    "apply",
+    revisions,
+    () => applyRevisions(setup, target, run2, { offline: { start } }),
+    (revision) => applyRevisions(setup, target, [revision], { offline: { start } }),
+    withhold
+  );
+}
+async function renderOffline(label, revisions, whole, one, withhold) {
+  const withheld = withhold.filter((w) => revisions.includes(w.revision));
+  const note = (w) => `-- ${label} ${w.revision}: not run in a dry run, not even offline: it ${w.why}
+`;
+  if (whole) {
     try {
-      return { sql: await runAlembic(setup, target, [command, range, "--sql"]), cannot: [] };
+      return { sql: withheld.map(note).join("") + await whole(), cannot: [], withheld };
     } catch (error) {
-      if (!(error instanceof AlembicError) || error.kind !== "failed" || steps.length <= 1) throw error;
+      if (!(error instanceof AlembicError) || error.kind !== "failed" || revisions.length <= 1) throw error;
     }
   }
   let sql = "";
   const cannot = [];
-  for (const step2 of steps) {
-    const held = withheld.find((w) => w.revision === step2.revision);
+  for (const revision of revisions) {
+    const held = withheld.find((w) => w.revision === revision);
     if (held) {
-      sql += `-- ${command} ${step2.revision}: not run in a dry run, not even offline: it ${held.why}
-`;
+      sql += note(held);
       continue;
     }
     try {
-      sql += `-- ${command} ${step2.revision}
-${await runAlembic(setup, target, [command, `${step2.from}:${step2.to}`, "--sql"])}`;
+      sql += `-- ${label} ${revision}
+${await one(revision)}`;
     } catch (error) {
       if (!(error instanceof AlembicError) || error.kind !== "failed") throw error;
-      const why = error.message.replace(/^alembic .*? failed \(exit \d+\): /, "");
-      cannot.push({ revision: step2.revision, why });
-      sql += `-- ${command} ${step2.revision}: cannot run offline (${why})
+      const why = error.message.replace(/^.*? failed \(exit \d+\): /s, "");
+      cannot.push({ revision, why });
+      sql += `-- ${label} ${revision}: cannot run offline (${why})
 `;
     }
   }
@@ -32664,11 +32693,7 @@ function schemaStep(procedure = { kind: "upgrade" }) {
       const have = appliedIn(ctx.hop.to.series, revisions);
       const withhold = outsideDatabase(next.kind === "apply-missing" ? next.revisions : [...appliedIn(ctx.hop.to.series, [head])].filter((r) => !have.has(r)));
       if (next.kind === "apply-missing") {
-        const run2 = next.revisions.filter((r) => !withhold.some((w) => w.revision === r));
-        const held = withhold.map((w) => `-- ${w.revision}: not run in a dry run, not even offline: it ${w.why}
-`).join("");
-        rendered = { ...await offlineRevisions(ctx.alembic, postgres, run2, start ?? ""), withheld: withhold };
-        rendered = { ...rendered, sql: held + rendered.sql };
+        rendered = await offlineRevisions(ctx.alembic, postgres, next.revisions, start ?? "", withhold);
       } else if (next.kind === "downgrade") {
         const from = start ?? revisions[0];
         const down = await offlineSql(source, postgres, "downgrade", `${from}:${next.to}`, downgradeSteps(ctx.hop.fromSeries, from, next.to));
@@ -32788,28 +32813,6 @@ async function waitForOrphanedAlembic(ctx) {
     ctx.log.info(`waiting for an alembic started by an earlier run (backend pid ${rows[0].pid}) to finish`);
     await sleep(500);
   }
-}
-async function offlineRevisions(setup, postgres, revisions, start) {
-  try {
-    return { sql: await applyRevisions(setup, postgres, revisions, { offline: { start } }), cannot: [] };
-  } catch (error) {
-    if (!(error instanceof AlembicError) || error.kind !== "failed" || revisions.length <= 1) throw error;
-  }
-  let sql = "";
-  const cannot = [];
-  for (const revision of revisions) {
-    try {
-      sql += `-- apply ${revision}
-${await applyRevisions(setup, postgres, [revision], { offline: { start } })}`;
-    } catch (error) {
-      if (!(error instanceof AlembicError) || error.kind !== "failed") throw error;
-      const why = error.message.replace(/^.*? failed \(exit \d+\): /s, "");
-      cannot.push({ revision, why });
-      sql += `-- apply ${revision}: cannot run offline (${why})
-`;
-    }
-  }
-  return { sql, cannot };
 }
 
 // src/manager/cli.ts
@@ -34222,8 +34225,7 @@ function toRow(image) {
   };
 }
 function listed2(items, show2) {
-  const shown = items.slice(0, SHOWN).map(show2).join("; ");
-  return items.length > SHOWN ? `${shown}; and ${items.length - SHOWN} more (all in the report's attachment)` : shown;
+  return firstFew(items, show2, { limit: SHOWN, more: " (all in the report's attachment)" });
 }
 function describeUnusable(unusable) {
   return listed2(unusable, (u) => `${u.key}: ${u.reason}`);
@@ -34988,9 +34990,7 @@ function registryRows(registries) {
 }
 
 // src/hops/24.03-24.09/container-registries.ts
-var SHOWN2 = 5;
-var listed3 = (items, show2) => `${items.slice(0, SHOWN2).map(show2).join("; ")}${items.length > SHOWN2 ? `; and ${items.length - SHOWN2} more` : ""}`;
-var describeRows = (rows) => listed3(rows, (r) => `${r.name}${r.project === null ? " (local)" : `/${r.project}`}`);
+var describeRows = (rows) => firstFew(rows, (r) => `${r.name}${r.project === null ? " (local)" : `/${r.project}`}`);
 var LOAD_CONFIG = `
 import sys
 from pathlib import Path
@@ -35057,7 +35057,7 @@ var containerRegistries = {
     const [entries, kept] = await Promise.all([deployment.etcdPrefix(REGISTRY_PREFIX), keptEtcdKeys(deployment.postgres, REGISTRY_PREFIX)]);
     const missing = Object.keys(kept).filter((key) => !(key in entries));
     return [
-      missing.length === 0 ? ok2(`etcd ${REGISTRY_PREFIX} holds ${Object.keys(entries).length} key(s), every kept one among them`) : failed(`${missing.length} kept key(s) are not in etcd ${REGISTRY_PREFIX}: ${listed3(missing, (k) => k)}`)
+      missing.length === 0 ? ok2(`etcd ${REGISTRY_PREFIX} holds ${Object.keys(entries).length} key(s), every kept one among them`) : failed(`${missing.length} kept key(s) are not in etcd ${REGISTRY_PREFIX}: ${firstFew(missing, (k) => k)}`)
     ];
   }
 };
@@ -35139,7 +35139,7 @@ ${result.stdout}`.split("\n").map((line) => line.trim()).filter(Boolean);
 }
 
 // src/hops/24.03-24.09/vfolder-domains.ts
-var SHOWN3 = 5;
+var SHOWN2 = 5;
 var vfolderDomains = {
   id: "vfolder-domains",
   title: "Every vfolder has a domain",
@@ -35154,7 +35154,7 @@ var vfolderDomains = {
     const { rows } = await pg2.query(
       `SELECT v.id::text, v.name, count(*) OVER () AS total FROM vfolders v
         WHERE COALESCE((SELECT u.domain_name FROM users u WHERE u.uuid = v."user"), (SELECT g.domain_name FROM groups g WHERE g.id = v."group")) IS NULL
-        ORDER BY v.id LIMIT ${SHOWN3}`
+        ORDER BY v.id LIMIT ${SHOWN2}`
     );
     if (rows.length === 0) return [ok2("every vfolder's owning user or group has a domain, which d7df3baf3779 copies")];
     const total = Number(rows[0].total);
@@ -35185,19 +35185,19 @@ var hop7 = { from: "24.03", to: "24.09", steps: [servicesStopped, vfolderDomains
 
 // src/steps/etcd-key-move.ts
 var KEYS_PER_TRANSACTION = 50;
-var SHOWN4 = 5;
+var SHOWN3 = 5;
 async function survey(deployment, spec) {
   const [old, current] = await Promise.all([deployment.etcdPrefix(spec.from), deployment.etcdPrefix(spec.to)]);
   const pending = Object.entries(old).map(([key, value]) => ({ from: key, to: spec.to + key.slice(spec.from.length), value }));
   const conflicts = pending.flatMap((m) => current[m.to] !== void 0 && current[m.to] !== m.value ? [{ ...m, existing: current[m.to] }] : []);
   return { pending, conflicts, atDestination: Object.keys(current).length };
 }
-var listed4 = (moves) => {
-  const shown = moves.slice(0, SHOWN4).map((m) => `${m.from} \u2192 ${m.to}`);
-  return moves.length > SHOWN4 ? `${shown.join(", ")} and ${moves.length - SHOWN4} more` : shown.join(", ");
+var listed3 = (moves) => {
+  const shown = moves.slice(0, SHOWN3).map((m) => `${m.from} \u2192 ${m.to}`);
+  return moves.length > SHOWN3 ? `${shown.join(", ")} and ${moves.length - SHOWN3} more` : shown.join(", ");
 };
 function conflictFinding(spec, conflicts) {
-  const each = conflicts.slice(0, SHOWN4).map((c) => `${c.to} holds ${JSON.stringify(c.existing)}, ${c.from} holds ${JSON.stringify(c.value)}`).join("; ");
+  const each = conflicts.slice(0, SHOWN3).map((c) => `${c.to} holds ${JSON.stringify(c.existing)}, ${c.from} holds ${JSON.stringify(c.value)}`).join("; ");
   return failed(
     `${conflicts.length} key(s) under ${spec.from} have a different value at their new name under ${spec.to}: ${each}. Keep the value the new release should read under ${spec.to} and delete the old key (etcdctl del), then run again`
   );
@@ -35213,12 +35213,12 @@ function etcdKeyMove(spec) {
       const found = await survey(deployment, spec);
       if (found.conflicts.length > 0) return [conflictFinding(spec, found.conflicts)];
       if (found.pending.length === 0) return [ok2(`nothing under ${spec.from}: nothing to move (${found.atDestination} key(s) under ${spec.to}); ${spec.why}`)];
-      return [ok2(`${found.pending.length} key(s) will move from ${spec.from} to ${spec.to}: ${listed4(found.pending)}; ${spec.why}`)];
+      return [ok2(`${found.pending.length} key(s) will move from ${spec.from} to ${spec.to}: ${listed3(found.pending)}; ${spec.why}`)];
     },
     async dryRun({ deployment }) {
       const found = await survey(deployment, spec);
       if (found.conflicts.length > 0) return [conflictFinding(spec, found.conflicts)];
-      return [found.pending.length === 0 ? ok2(`nothing under ${spec.from}: nothing to move`) : ok2(`would move ${found.pending.length} key(s): ${listed4(found.pending)}`)];
+      return [found.pending.length === 0 ? ok2(`nothing under ${spec.from}: nothing to move`) : ok2(`would move ${found.pending.length} key(s): ${listed3(found.pending)}`)];
     },
     async backup({ deployment }) {
       const [old, current] = await Promise.all([deployment.etcdPrefix(spec.from), deployment.etcdPrefix(spec.to)]);
@@ -35243,12 +35243,12 @@ function etcdKeyMove(spec) {
           return failed(`a key under ${spec.from} changed while it was being moved (is a manager running?); ${i} of ${found.pending.length} moved, run again to move the rest`);
         }
       }
-      return changed(`moved ${found.pending.length} key(s) from ${spec.from} to ${spec.to}: ${listed4(found.pending)}`);
+      return changed(`moved ${found.pending.length} key(s) from ${spec.from} to ${spec.to}: ${listed3(found.pending)}`);
     },
     async verify({ deployment }) {
       const found = await survey(deployment, spec);
       return [
-        found.pending.length === 0 ? ok2(`nothing is left under ${spec.from}; ${found.atDestination} key(s) under ${spec.to}`) : failed(`${found.pending.length} key(s) are still under ${spec.from}: ${listed4(found.pending)}`)
+        found.pending.length === 0 ? ok2(`nothing is left under ${spec.from}; ${found.atDestination} key(s) under ${spec.to}`) : failed(`${found.pending.length} key(s) are still under ${spec.from}: ${listed3(found.pending)}`)
       ];
     }
   };
@@ -35258,7 +35258,7 @@ function etcdKeyMove(spec) {
 var DOWNGRADE_TO2 = "e9e574a6e22d";
 
 // src/hops/24.09-24.12/downgrade-guards.ts
-var SHOWN5 = 5;
+var SHOWN4 = 5;
 var NAME_LIMIT = 64;
 var downgradeGuards = {
   id: "downgrade-guards",
@@ -35273,7 +35273,7 @@ var downgradeGuards = {
     if (await tableExists(pg2, "endpoints")) {
       const { rows } = await pg2.query(
         `SELECT e.id::text, e.name, e.image::text, count(*) OVER () AS total FROM endpoints e
-          WHERE e.image IS NULL OR NOT EXISTS (SELECT 1 FROM images i WHERE i.id = e.image) ORDER BY e.id LIMIT ${SHOWN5}`
+          WHERE e.image IS NULL OR NOT EXISTS (SELECT 1 FROM images i WHERE i.id = e.image) ORDER BY e.id LIMIT ${SHOWN4}`
       );
       findings.push(
         rows.length === 0 ? ok2(`every endpoint names an image that exists: the downgrade's foreign key and NOT NULL on endpoints.image hold`) : failed(
@@ -35283,7 +35283,7 @@ var downgradeGuards = {
     }
     if (await columnExists(pg2, "vfolders", "name")) {
       const { rows } = await pg2.query(
-        `SELECT id::text, length(name) AS length, count(*) OVER () AS total FROM vfolders WHERE length(name) > ${NAME_LIMIT} ORDER BY id LIMIT ${SHOWN5}`
+        `SELECT id::text, length(name) AS length, count(*) OVER () AS total FROM vfolders WHERE length(name) > ${NAME_LIMIT} ORDER BY id LIMIT ${SHOWN4}`
       );
       findings.push(
         rows.length === 0 ? ok2(`every vfolder name fits ${NAME_LIMIT} characters, to which the downgrade shrinks the column`) : failed(
@@ -36629,4 +36629,4 @@ export {
   checkKind,
   runCommand
 };
-//# sourceMappingURL=chunk-BWEK5JZ5.js.map
+//# sourceMappingURL=chunk-NRFQHDVM.js.map

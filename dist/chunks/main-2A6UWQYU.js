@@ -13,7 +13,7 @@ import {
   secretInputs,
   unusedInputs,
   which
-} from "./chunk-BWEK5JZ5.js";
+} from "./chunk-NRFQHDVM.js";
 import {
   require_src3 as require_src
 } from "./chunk-Z6VDQ35H.js";
@@ -73878,4 +73878,4 @@ function setOutputs(report, options) {
 export {
   run
 };
-//# sourceMappingURL=main-UOM3ER3P.js.map
+//# sourceMappingURL=main-2A6UWQYU.js.map

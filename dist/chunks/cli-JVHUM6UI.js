@@ -12,7 +12,7 @@ import {
   runCommand,
   secretInputs,
   unusedInputs
-} from "./chunk-BWEK5JZ5.js";
+} from "./chunk-NRFQHDVM.js";
 import "./chunk-Z6VDQ35H.js";
 import "./chunk-YIVHD5DW.js";
 
@@ -207,4 +207,4 @@ process.exitCode = await main(process.argv.slice(2), process.env);
 export {
   main
 };
-//# sourceMappingURL=cli-6E6XSWLI.js.map
+//# sourceMappingURL=cli-JVHUM6UI.js.map
