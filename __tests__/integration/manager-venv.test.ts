@@ -105,43 +105,42 @@ describe('manager-venv', () => {
     );
   });
 
-  it('preflight and the dry run make no venv: they say migrate will make it, and write nothing', async () => {
+  it('preflight makes the venv and checks its tools (on a fresh runner as on a warm one), writing nothing to the deployment; the dry run makes none and says so', async () => {
     const deployment = await deploy();
     const toml = deployment.writeManagerToml();
     const before = await snapshotState(admin(), deployment);
-    const venv = join(mkdtempSync(join(tmpdir(), 'bai-venv-')), 'manager');
-    const { 'backup-dir': backupDir, ...inputs } = venvInputs(toml, venv, { 'image-rescan': 'true' });
-    const release = join(venv, '22.03.14');
-    // (image-rescan's dry run reads the images table, which a 21.09 database does not have yet.)
-    for (const run of [
-      { ...inputs, command: 'preflight' },
-      { ...inputs, 'image-rescan': 'false', 'backup-dir': backupDir!, 'dry-run': 'true' },
-    ]) {
-      const { report } = await runEngine(run);
-      expect(report.error).toBeUndefined();
-      expect(report.entries[0]).toEqual({
-        phase: 'setup',
-        step: 'manager-venv',
-        status: 'warning',
-        detail: `${release} holds no venv yet; migrate will make it with backend.ai-manager==22.03.14 (pip install backend.ai-manager==22.03.14); a ${run.command === 'preflight' ? 'preflight' : 'dry run'} makes and caches no venv, so alembic and the manager's CLI from it are not checked`,
-      });
-      if (run.command === 'preflight') {
-        expect(report.entries.find((e) => e.phase === 'preflight' && e.step === 'image-rescan')).toMatchObject({
-          status: 'skipped',
-          detail: expect.stringContaining(`will run ${release}/bin/backend.ai from the manager venv migrate makes`),
-        });
-      } else {
-        expect(report.entries.find((e) => e.phase === 'apply' && e.step === 'schema')).toMatchObject({
-          status: 'skipped',
-          detail: expect.stringContaining(`from the manager venv migrate makes in ${venv}`),
-        });
-      }
-      expect(report.entries.find((e) => e.phase === 'preflight' && e.step === 'schema' && e.status === 'skipped')?.detail).toBe(
-        `alembic will run from the manager venv migrate makes in ${venv}: not checked here`,
-      );
-      expect(report.managerVenv).toBeUndefined();
-      expect(existsSync(venv)).toBe(false);
-    }
+    const { 'backup-dir': backupDir, ...inputs } = venvInputs(toml, join(mkdtempSync(join(tmpdir(), 'bai-venv-')), 'manager'));
+
+    // A dry run on a runner where no venv was made yet: nothing is made, and it says who makes it.
+    const dryRoot = join(mkdtempSync(join(tmpdir(), 'bai-venv-')), 'manager');
+    const dry = await runEngine({ ...inputs, 'manager-venv': dryRoot, 'backup-dir': backupDir!, 'dry-run': 'true' });
+    expect(dry.report.error).toBeUndefined();
+    expect(dry.report.entries[0]).toEqual({
+      phase: 'setup',
+      step: 'manager-venv',
+      status: 'warning',
+      detail: `${join(dryRoot, '22.03.14')} holds no venv yet; preflight or migrate will make it with backend.ai-manager==22.03.14 (pip install backend.ai-manager==22.03.14); a dry run makes and caches no venv, so alembic and the manager's CLI from it are not checked (run preflight first to check them)`,
+    });
+    expect(dry.report.entries.find((e) => e.phase === 'apply' && e.step === 'schema')).toMatchObject({
+      status: 'skipped',
+      detail: expect.stringContaining(`from the manager venv preflight or migrate makes in ${dryRoot}`),
+    });
+    expect(dry.report.managerVenv).toBeUndefined();
+    expect(existsSync(dryRoot)).toBe(false);
+
+    // Preflight on the same fresh runner: it makes the venv, then runs every check with it.
+    const root = inputs['manager-venv'];
+    const venv = join(root, '22.03.14');
+    const { report } = await runEngine({ ...inputs, command: 'preflight' });
+    expect(report.error).toBeUndefined();
+    expect(report.entries[0]).toEqual({ phase: 'setup', step: 'manager-venv', status: 'changed', detail: `made ${venv} with backend.ai-manager==22.03.14; alembic runs from it` });
+    expect(report.entries.find((e) => e.phase === 'preflight' && e.step === 'schema' && e.detail.startsWith('alembic runs'))?.detail).toBe(
+      `alembic runs: "${venv}/bin/python -m alembic" with ${venv}/bai-migrate-alembic.ini knows revision 81c264528f20`,
+    );
+    expect(report.entries.filter((e) => e.status === 'skipped' && e.phase === 'preflight').map((e) => e.detail)).not.toContainEqual(expect.stringContaining('not checked here'));
+    // The dry run after it checks the venv preflight made.
+    const after = await runEngine({ ...inputs, 'backup-dir': backupDir!, 'dry-run': 'true' });
+    expect(after.report.entries[0]).toMatchObject({ step: 'manager-venv', status: 'ok', detail: `reused ${venv} with backend.ai-manager==22.03.14; alembic runs from it` });
     expect(readdirSync(backupDir!)).toEqual([]);
     expect(await snapshotState(admin(), deployment)).toEqual(before);
   });

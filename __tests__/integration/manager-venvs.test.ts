@@ -52,7 +52,7 @@ function folderCache(): VenvCache & { saved: string[]; restored: string[] } {
 function venvs(root: string, mode: 'make' | 'check', cache?: VenvCache) {
   const entries: ReportEntry[] = [];
   const options = { dir: root, python: TEST_PYTHON, pipArgs: ['--no-index', '--find-links', findLinks], systemSitePackages: true };
-  return { venvs: new ManagerVenvs(options, mode, new MemoryLogger(), (e) => entries.push(e), 'preflight', cache), entries };
+  return { venvs: new ManagerVenvs(options, mode, new MemoryLogger(), (e) => entries.push(e), cache), entries };
 }
 
 const target = { use: 'alembic runs from it', unchecked: "alembic and the manager's CLI from it are not checked" };
@@ -91,7 +91,7 @@ describe('manager venvs, one per release', () => {
     expect(next.entries[0]).toMatchObject({ status: 'ok', detail: `reused ${join(root, '23.03.12')} with backend.ai-manager==23.03.12; alembic runs from it` });
   });
 
-  it('a check makes nothing: it says what migrate will make, and uses a venv an earlier run made', async () => {
+  it('a check (a dry run) makes nothing: it says what preflight or migrate will make, and uses a venv an earlier run made', async () => {
     const root = join(mkdtempSync(join(tmpdir(), 'bai-venvs-')), 'manager');
     await venvs(root, 'make').venvs.get('23.03.12', target);
     const check = venvs(root, 'check');
@@ -102,7 +102,7 @@ describe('manager venvs, one per release', () => {
         phase: 'setup',
         step: 'manager-venv',
         status: 'warning',
-        detail: `${join(root, '22.09.23')} holds no venv yet; migrate will make it with backend.ai-manager==22.09.23 (pip install backend.ai-manager==22.09.23); a preflight makes and caches no venv, so 22.09's alembic from it is not checked`,
+        detail: `${join(root, '22.09.23')} holds no venv yet; preflight or migrate will make it with backend.ai-manager==22.09.23 (pip install backend.ai-manager==22.09.23); a dry run makes and caches no venv, so 22.09's alembic from it is not checked (run preflight first to check them)`,
       },
       { phase: 'setup', step: 'manager-venv', status: 'ok', detail: `reused ${join(root, '23.03.12')} with backend.ai-manager==23.03.12; alembic runs from it` },
     ]);
@@ -115,7 +115,9 @@ describe('manager venvs, one per release', () => {
     writeFileSync(join(root, '.bai-migrate-manager'), 'backend.ai-manager==22.03.14\n');
     const check = venvs(root, 'check');
     expect(await check.venvs.get('23.03.12', target)).toBeUndefined();
-    expect(check.entries[0]?.detail).toMatch(/holds backend\.ai-manager==22\.03\.14 in the layout of an earlier bai-migrate, so migrate will replace it with backend\.ai-manager==23\.03\.12/);
+    expect(check.entries[0]?.detail).toMatch(
+      /holds backend\.ai-manager==22\.03\.14 in the layout of an earlier bai-migrate, so preflight or migrate will replace it with backend\.ai-manager==23\.03\.12/,
+    );
     expect(existsSync(join(root, 'bin'))).toBe(true);
 
     await venvs(root, 'make').venvs.get('23.03.12', target);

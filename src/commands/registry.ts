@@ -13,7 +13,7 @@ import { planCommand } from './plan.js';
 import type { Session } from './session.js';
 import { snapshotCommand } from './snapshot.js';
 
-/** What a command does with manager-venv: make (or reuse) the venv, only check one an earlier run made, or nothing. */
+/** What a command does with manager-venv: make (or reuse) the venv, only check one an earlier run made (a dry run), or nothing. */
 export type VenvUse = 'make' | 'check' | undefined;
 
 interface CommandTraits {
@@ -40,9 +40,12 @@ const noVenv = (): VenvUse => undefined;
 
 export const COMMAND_DEFINITIONS: Readonly<Record<Command, CommandDefinition>> = {
   plan: { on: 'deployment', readOnly: true, managerVenv: noVenv, run: planCommand },
-  preflight: { on: 'deployment', readOnly: true, managerVenv: () => 'check', run: checkCommand('preflight') },
+  // Preflight makes (or restores) every venv the run needs, so that every check runs on a fresh
+  // runner as on a warm one, and migrate inside the maintenance window pays nothing for them.
+  // Read-only is about the deployment: the venvs are the runner's tools.
+  preflight: { on: 'deployment', readOnly: true, managerVenv: () => 'make', run: checkCommand('preflight') },
   verify: { on: 'deployment', readOnly: true, managerVenv: noVenv, run: checkCommand('verify') },
-  // A dry run makes and caches no venv: it checks the tools of one an earlier run made.
+  // A dry run writes nothing anywhere, not even a venv: it checks the tools of one preflight or an earlier run made.
   migrate: { on: 'deployment', readOnly: false, managerVenv: (o) => (o.dryRun ? 'check' : 'make'), run: migrateCommand },
   'clear-history': { on: 'deployment', readOnly: false, managerVenv: (o) => (o.clearHistoryMode === 'manager' && !o.dryRun ? 'make' : undefined), run: clearHistoryCommand },
   snapshot: { on: 'deployment', readOnly: true, managerVenv: noVenv, run: snapshotCommand },

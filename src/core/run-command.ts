@@ -44,7 +44,7 @@ export async function runCommand(given: Options, hooks: RunHooks): Promise<Repor
     const venvUse = command.managerVenv(options);
     if (options.managerVenv && venvUse) {
       const record = (entry: Report['entries'][number]) => report.entries.push(entry);
-      venvs = new ManagerVenvs(options.managerVenv, venvUse, log, record, options.command === 'preflight' ? 'preflight' : 'dry run', hooks.venvCache);
+      venvs = new ManagerVenvs(options.managerVenv, venvUse, log, record, hooks.venvCache);
       if (command.on === 'disposable-servers') {
         // The rehearsal's own runs take manager-venv as migrate does (each hop's venvs, a downgrade's
         // source release's too); the target's is made first, so that their dry run can show its SQL.

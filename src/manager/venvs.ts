@@ -3,10 +3,10 @@
  * release's alembic and CLI serve every hop, and a hop whose schema downgrades first also needs
  * the source release's alembic, which only that release's package has.
  *
- * make (migrate, rehearse, clear-history mode: manager): a missing venv is restored from the
- * cache the adapter offers, else made with pip, and a venv it had to make is saved there.
- * check (preflight, dry runs): only a venv an earlier run made is used; for one that is not there,
- * the run says migrate will make it, and nothing is made or cached.
+ * make (preflight, migrate, rehearse, clear-history mode: manager): a missing venv is restored from
+ * the cache the adapter offers, else made with pip, and a venv it had to make is saved there.
+ * check (dry runs): only a venv an earlier run made is used; for one that is not there, the run
+ * says preflight or migrate will make it, and nothing is made or cached.
  */
 import { messageOf } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -58,8 +58,6 @@ export class ManagerVenvs {
     readonly mode: VenvMode,
     private readonly log: Logger,
     private readonly record: (entry: ReportEntry) => void,
-    /** "preflight" or "dry run": what a check-mode run calls itself. */
-    private readonly runName: string,
     private readonly cache?: VenvCache,
   ) {}
 
@@ -105,8 +103,8 @@ export class ManagerVenvs {
     const found = await inspectManagerVenv(this.options, version);
     const dir = this.dirFor(version);
     if (found.state !== 'ready') {
-      const holds = found.state === 'stale' ? `holds ${found.holds}, so migrate will replace it with` : 'holds no venv yet; migrate will make it with';
-      const detail = `${dir} ${holds} ${found.requirement} (pip install ${found.requirement}); a ${this.runName} makes and caches no venv, so ${purpose.unchecked}`;
+      const holds = found.state === 'stale' ? `holds ${found.holds}, so preflight or migrate will replace it with` : 'holds no venv yet; preflight or migrate will make it with';
+      const detail = `${dir} ${holds} ${found.requirement} (pip install ${found.requirement}); a dry run makes and caches no venv, so ${purpose.unchecked} (run preflight first to check them)`;
       this.record({ phase: 'setup', step: 'manager-venv', status: 'warning', detail });
       this.log.warning(`manager-venv: ${detail}`);
       return undefined;

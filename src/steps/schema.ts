@@ -142,7 +142,7 @@ export function schemaStep(procedure: SchemaProcedure = { kind: 'upgrade' }): St
             ? failed(noSourceAlembic(ctx, next.to))
             : source
               ? await alembicWorks(ctx, source, next.to, name)
-              : skipped(`${name} will run from the manager venv migrate makes in ${ctx.options.managerVenv?.dir ?? 'manager-venv'}: not checked here`),
+              : skipped(`${name} will run from the manager venv preflight or migrate makes in ${ctx.options.managerVenv?.dir ?? 'manager-venv'}: not checked here`),
         );
       }
       return findings;
@@ -161,7 +161,7 @@ export function schemaStep(procedure: SchemaProcedure = { kind: 'upgrade' }): St
       if (ctx.options.managerVenv || (next.kind === 'downgrade' && !source)) {
         return [
           skipped(
-            `would run alembic ${next.kind === 'upgrade' ? 'upgrade' : next.kind} ${listed(revisions)} → ${head} from the manager venv${next.kind === 'downgrade' ? 's' : ''} migrate makes in ${ctx.options.managerVenv?.dir ?? 'manager-venv'} (a dry run makes none, so no SQL is shown)`,
+            `would run alembic ${next.kind === 'upgrade' ? 'upgrade' : next.kind} ${listed(revisions)} → ${head} from the manager venv${next.kind === 'downgrade' ? 's' : ''} preflight or migrate makes in ${ctx.options.managerVenv?.dir ?? 'manager-venv'} (a dry run makes none, so no SQL is shown)`,
           ),
         ];
       }
@@ -292,7 +292,7 @@ async function probeHolds(ctx: StepContext, probe: SchemaProbe): Promise<boolean
  * missing alembic.ini would otherwise be found in the apply phase.
  */
 async function alembicWorks(ctx: StepContext, setup: AlembicSetup, revision: string, name: string): Promise<Finding> {
-  if (ctx.options.managerVenv) return skipped(`${name} will run from the manager venv migrate makes in ${ctx.options.managerVenv.dir}: not checked here`);
+  if (ctx.options.managerVenv) return skipped(`${name} will run from the manager venv preflight or migrate makes in ${ctx.options.managerVenv.dir}: not checked here`);
   const command = setup.command.join(' ');
   const config = resolve(setup.config);
   try {

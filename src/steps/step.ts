@@ -30,7 +30,7 @@ export interface StepContext {
   readonly alembic: AlembicSetup;
   /**
    * The source release's alembic, where the run has one (a schema step that downgrades first
-   * needs it); it resolves to undefined in a check when the venv migrate makes is not there yet.
+   * needs it); it resolves to undefined in a dry run when the venv preflight or migrate makes is not there yet.
    */
   readonly sourceAlembic?: () => Promise<AlembicSetup | undefined>;
   readonly managerCli: ManagerCli;

@@ -47,7 +47,7 @@ export const imageRescan: Step = {
     if (ctx.options.managerVenv && !ctx.options.managerCommand) {
       return [
         skipped(
-          `the rescan will run ${join(releaseVenvDir(ctx.options.managerVenv.dir, targetRelease(ctx.options.toVersion!).version), 'bin', 'backend.ai')} from the manager venv migrate makes: not checked here; it will rescan ${registries.join(', ')}`,
+          `the rescan will run ${join(releaseVenvDir(ctx.options.managerVenv.dir, targetRelease(ctx.options.toVersion!).version), 'bin', 'backend.ai')} from the manager venv preflight or migrate makes: not checked here; it will rescan ${registries.join(', ')}`,
         ),
         ...connects,
       ];

@@ -19,7 +19,7 @@ import { tableExists, columnExists } from '../../stores/schema.js';
 import { cannotKeepDroppedValues, DROPPED_VALUES, keepEtcdKeys, keptEtcdKeys, mayKeepDroppedValues } from '../../stores/dropped-values.js';
 import { pythonOf } from '../../manager/apply-revisions.js';
 import { runChild } from '../../manager/child-env.js';
-import { changed, failed, firstFew, ok, warning, type Finding, type Step, type StepContext } from '../../steps/step.js';
+import { changed, failed, firstFew, ok, skipped, warning, type Finding, type Step, type StepContext } from '../../steps/step.js';
 import { parseRegistries, REGISTRIES_MOVED_BY, REGISTRY_PREFIX, registryProblems, registryRows, type EtcdRegistry, type RegistryRow } from './registry-config.js';
 
 const describeRows = (rows: readonly RegistryRow[]) => firstFew(rows, (r) => `${r.name}${r.project === null ? ' (local)' : `/${r.project}`}`);
@@ -184,6 +184,12 @@ async function configFindings(ctx: StepContext): Promise<Finding[]> {
   try {
     python = await pythonOf(ctx.alembic);
   } catch {
+    // With manager-venv, only a dry run gets here (it makes no venv).
+    if (ctx.options.managerVenv) {
+      return [
+        skipped(`manager.toml (${config}) is checked against 24.09 in the 24.09 venv that preflight or migrate makes in ${ctx.options.managerVenv.dir}: not checked here (a dry run makes no venv)`),
+      ];
+    }
     return [warning(`manager.toml (${config}) is not checked against 24.09: alembic-command does not say which Python runs it; ${REGISTRIES_MOVED_BY} loads it with 24.09's validation`)];
   }
   const result = await runChild('alembic', python, ['-c', LOAD_CONFIG, resolve(config)], { env: { BACKEND_CONFIG_FILE: resolve(config) } });
