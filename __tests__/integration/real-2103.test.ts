@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { useDeployments } from '../support/deployment.js';
-import { BAI_CACHE, ensureRealManagerVenv, real2109Schema, real2109Template, requireLoopback } from '../support/real-manager.js';
+import { ensureRealManagerVenv, productVenvs, real2109Schema, real2109Template, requireLoopback } from '../support/real-manager.js';
 import { dryRunThenMigrate, expectVerifiedAndDone } from '../support/real-runs.js';
 import { ranRealPackage } from '../support/real-lines.js';
 import { latestRelease } from '../../src/releases/releases.js';
@@ -22,7 +22,6 @@ let template2103: string;
 
 beforeAll(async () => {
   requireLoopback(info);
-  process.env.PIP_CACHE_DIR = join(BAI_CACHE, 'pip');
   template2103 = await real2109Template(await ensureRealManagerVenv(SOURCE.version), admin(), info);
 }, 1_800_000);
 
@@ -37,7 +36,7 @@ describe(`${SOURCE.version} → ${TARGET.version} with the real packages (manage
       'from-version': '21.03',
       'to-version': '21.09',
       'manager-config': deployment.writeManagerToml(),
-      'manager-venv': join(BAI_CACHE, 'product-venvs'),
+      'manager-venv': productVenvs(),
       'backup-dir': mkdtempSync(join(tmpdir(), 'bai-real-2103-backup-')),
     };
 

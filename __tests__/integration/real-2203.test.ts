@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { useDeployments, type TestDeployment } from '../support/deployment.js';
-import { BAI_CACHE, ensureRealManagerVenv, MANAGER_TOML_LOGGING, MANAGER_TOML_MANAGER, real2109Schema, real2109Template, requireLoopback } from '../support/real-manager.js';
+import { ensureRealManagerVenv, MANAGER_TOML_LOGGING, MANAGER_TOML_MANAGER, productVenvs, real2109Schema, real2109Template, requireLoopback } from '../support/real-manager.js';
 import { runEngine } from '../support/run.js';
 import { dryRunThenMigrate, rehearseVerified, snapshotWithoutSecrets } from '../support/real-runs.js';
 import { freePort } from '../support/testbed.js';
@@ -25,7 +25,7 @@ import { latestRelease } from '../../src/releases/releases.js';
 
 const info = inject('testbed');
 const { admin, deploy } = useDeployments(info);
-const PRODUCT_VENVS = join(BAI_CACHE, 'product-venvs');
+let PRODUCT_VENVS: string;
 const TARGET = latestRelease('22.03');
 
 let template2109: string;
@@ -55,7 +55,7 @@ const REGISTRY_IMAGES: readonly KernelImage[] = [
 
 beforeAll(async () => {
   requireLoopback(info);
-  process.env.PIP_CACHE_DIR = join(BAI_CACHE, 'pip');
+  PRODUCT_VENVS = productVenvs();
   const manager2109 = await ensureRealManagerVenv('21.09.9');
   template2109 = await real2109Template(manager2109, admin(), info);
   plain = await startPlainPostgres(info);
@@ -139,7 +139,7 @@ describe(`21.09.9 → ${TARGET.version} with the real packages (manager-venv on 
       /the manager exited 0 but logged "ERROR Unexpected error while cleaning up redis history \(ValueError: invalid literal for int\(\) with base 10: '\d+ \(Debian \d+'\)" \(the manager cannot connect to this PostgreSQL: it reads server_version "\d+\.\d+ \(Debian [^"]+" as numbers and fails on the suffix \(fixed in 22\.09\.23, 23\.03\.10, 23\.09\.0\)\): stat keys of deleted kernels stay in Redis DB 0/,
     );
     ranRealPackage(TARGET.version, 'mgr clear-history');
-  });
+  }, 1_800_000); // it makes the 22.03.14 venv (preflight makes every venv the run needs)
 
   it('dry run writes nothing; migrate upgrades with 22.03.14’s alembic, rescans the registry with its CLI and puts back the admin-set limit; verify passes and a second run changes nothing', async () => {
     expect(plain.serverVersion).toMatch(/^\d+\.\d+$/);

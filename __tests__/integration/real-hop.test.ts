@@ -15,7 +15,7 @@ import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { useDeployments } from '../support/deployment.js';
 import {
-  BAI_CACHE,
+  productVenvs,
   copyKernels,
   ensureRealManagerVenv,
   expectedKept,
@@ -41,14 +41,13 @@ import { rehearsalComment } from '../../src/core/report/index.js';
 
 const info = inject('testbed');
 const { admin, deploy } = useDeployments(info);
-const PRODUCT_VENVS = join(BAI_CACHE, 'product-venvs');
+let PRODUCT_VENVS: string;
 
 let template2109: string;
 let manager2209: RealManagerVenv;
 
 beforeAll(async () => {
-  // The product's pip shares the test bed's download cache.
-  process.env.PIP_CACHE_DIR = join(BAI_CACHE, 'pip');
+  PRODUCT_VENVS = productVenvs();
   template2109 = await real2109Template(await ensureRealManagerVenv('21.09.9'), admin(), info);
   manager2209 = await ensureRealManagerVenv('22.09.23');
 }, 900_000);

@@ -74,7 +74,7 @@ describe(`the real backend.ai-manager ${RELEASE} schema (its own mgr schema ones
     expect(assumed.filter((c) => JSON.stringify(actual.get(`${c.table_name}.${c.column_name}`)) !== JSON.stringify(c))).toEqual([]);
     // What the stand-in leaves out: whole tables (domains, groups, vfolders, …) and columns of these.
     expect(actual.size).toBeGreaterThan(assumed.length);
-  });
+  }, 300_000);
 });
 
 /** Two deployments with the real schema and the same kernels (only `kernels`), and a stat key per kernel in Redis DB 0. */
@@ -117,7 +117,7 @@ describe(`clear-history: the real backend.ai-manager ${RELEASE} CLI and bai-migr
     expect(byManager.map((k) => k.id)).toEqual(expectedKept(kernels));
     expect(await remainingKernels(other)).toEqual(byManager);
     ranRealPackage(RELEASE, 'mgr clear-history');
-  });
+  }, 300_000);
 
   it('bai-migrate with mode: manager runs the real CLI (in its container, through manager-command) and reports what it deleted', async () => {
     const { one, kernels } = await twoIdenticalDeployments();
@@ -142,5 +142,5 @@ describe(`clear-history: the real backend.ai-manager ${RELEASE} CLI and bai-migr
     expect(report.entries.filter((e) => e.status === 'failed' || e.status === 'warning')).toEqual([]);
     expect((await remainingKernels(one)).map((k) => k.id)).toEqual(expectedKept(kernels));
     expect((await admin().redis(0).keys('*')).sort()).toEqual(keysBefore);
-  });
+  }, 300_000);
 });

@@ -20,12 +20,30 @@ import { promisify } from 'node:util';
 import { managerPythonFor, type TestBedPython } from '../../src/releases/manager-python.js';
 import { alembicDriverOf } from '../../src/releases/line-facts.js';
 import type pg from 'pg';
+import { inject } from 'vitest';
 import type { TestbedInfo } from './testbed.js';
 import type { Admin, SeedSchema } from './deployment.js';
 
 const execFileAsync = promisify(execFile);
 
 export const BAI_CACHE = process.env.BAI_CACHE_DIR ?? '/var/cache/bai-migrate';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** manager-venv of the tests that run the product's own venvs: new and empty each run. */
+    productVenvs: string;
+  }
+}
+
+/**
+ * The folder the product makes its manager venvs in (manager-venv), which the global setup makes
+ * new and empty for each run: what the product makes under test never outlives the run, so a
+ * fresh machine and a warm one run the same code. pip's download cache is the test bed's.
+ */
+export function productVenvs(): string {
+  process.env.PIP_CACHE_DIR = join(BAI_CACHE, 'pip');
+  return inject('productVenvs');
+}
 const PYTHONS_SH = join(process.cwd(), 'scripts/pythons.sh');
 const IMAGE_REPO = process.env.BAI_PYTHON_IMAGE_REPO ?? 'bai-migrate/python';
 const MARKER = '.bai-migrate-complete';
