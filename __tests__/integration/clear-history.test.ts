@@ -106,25 +106,55 @@ describe('clear-history on a 22.03 deployment', () => {
     expect(after.redisKeys.filter((k) => UUID.test(k))).toEqual(after.kernels.map((k) => k.id).sort());
   });
 
-  it('finishes the database part when Redis is down, then fails the step with a clear message', async () => {
+  it('with Redis down, deletes nothing and names Redis; with redis-failure: warn, clears the database part and warns', async () => {
     const deployment = await deploy({ schema: '81c264528f20' });
+    const before = await state(deployment);
     const down = 'redis://127.0.0.1:1';
-    const { report } = await runEngine(inputs(deployment, { 'redis-url': down, 'connect-timeout': '2' }));
-    expect(report.outcome).toBe('failure');
-    expect(report.error).toMatch(
-      /^clear-history: Redis part not done \(Redis is unreachable\): stat keys of deleted kernels stay in Redis DB 0; a run with sweep-orphaned-stat-keys: true removes them once Redis is back$/,
-    );
-    expect(report.history!.kernels).toBeGreaterThan(5);
-    expect((await state(deployment)).kernels).toHaveLength(29);
-    // Warn instead of fail, when asked; a later run with Redis back leaves the orphaned keys unless
-    // asked to sweep them, as the manager would, and then counts them apart.
+    for (const dryRun of ['true', 'false']) {
+      const { report } = await runEngine(inputs(deployment, { 'redis-url': down, 'connect-timeout': '2', 'dry-run': dryRun }));
+      expect(report.outcome).toBe('failure');
+      expect(report.errorCode).toBe('unreachable');
+      expect(report.error).toMatch(
+        /^Redis: Redis at 127\.0\.0\.1:1 \(from redis-url\) is unreachable: .*\nthe manager of revision 81c264528f20 .* also removes the deleted kernels' stat keys from Redis; nothing was deleted \(redis-failure: warn would clear the database part alone\)$/s,
+      );
+      expect(report.history).toBeUndefined();
+      expect(await state(deployment)).toEqual(before);
+    }
+    // Warn instead of fail, when asked: the database part is done; a later run with Redis back leaves
+    // the orphaned keys unless asked to sweep them, as the manager would, and then counts them apart.
     const warned = await runEngine(inputs(deployment, { 'redis-url': down, 'connect-timeout': '2', 'redis-failure': 'warn' }));
     expect(warned.report.outcome).toBe('success');
+    expect(warned.report.entries.find((e) => e.step === 'clear-history' && e.status === 'warning')?.detail).toBe(
+      'Redis part not done (Redis is unreachable): stat keys of deleted kernels stay in Redis DB 0; a run with sweep-orphaned-stat-keys: true removes them once Redis is back',
+    );
+    expect(warned.report.history!.kernels).toBeGreaterThan(5);
+    expect((await state(deployment)).kernels).toHaveLength(29);
     const plain = await runEngine(inputs(deployment));
     expect(plain.report.history).toMatchObject({ kernels: 0, redisKeys: 0, sweptRedisKeys: null });
     const swept = await runEngine(inputs(deployment, { 'sweep-orphaned-stat-keys': 'true' }));
     expect(swept.report.error).toBeUndefined();
-    expect(swept.report.history).toMatchObject({ kernels: 0, redisKeys: 0, sweptRedisKeys: report.history!.kernels });
+    expect(swept.report.history).toMatchObject({ kernels: 0, redisKeys: 0, sweptRedisKeys: warned.report.history!.kernels });
+  });
+
+  it('a nightly job whose etcd namespace is missing (an unset variable) deletes nothing and says so, whatever redis-failure says', async () => {
+    const deployment = await deploy({ schema: '81c264528f20' });
+    const before = await state(deployment);
+    const { postgres, etcd } = info;
+    const nightly = {
+      command: 'clear-history',
+      retention: '30d',
+      'postgres-url': `postgresql://${encodeURIComponent(postgres.user)}:${encodeURIComponent(postgres.password)}@${postgres.host}:${postgres.port}/${deployment.database}`,
+      'etcd-endpoints': `${etcd.host}:${etcd.port}`,
+    };
+    for (const extra of [{}, { 'redis-failure': 'warn' }]) {
+      const { report } = await runEngine({ ...nightly, ...extra });
+      expect(report.outcome).toBe('failure');
+      expect(report.errorCode).toBe('invalid-input');
+      expect(report.error).toMatch(
+        /^clear-history cannot find Redis: the manager of revision 81c264528f20 \(.*\) also removes the deleted kernels' stat keys from Redis, whose address is read from etcd config\/redis, and etcd is not configured \(no etcd-namespace and no \[etcd\] namespace in manager\.toml\); nothing was deleted\. Accepted: etcd-endpoints and etcd-namespace \(or manager-config naming them\), or redis-url$/,
+      );
+      expect(await state(deployment)).toEqual(before);
+    }
   });
 });
 

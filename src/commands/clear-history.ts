@@ -19,7 +19,7 @@ import type { Logger } from '../core/logger.js';
 import type { Options } from '../core/options.js';
 import type { Retention } from '../releases/retention.js';
 import { describePosition, type SchemaPosition } from '../releases/catalogue.js';
-import { clearHistoryPolicy, OWN_MODE_BEFORE } from '../releases/line-facts.js';
+import { clearHistoryPolicy, OWN_MODE_BEFORE, type ClearHistoryPolicy } from '../releases/line-facts.js';
 import type { Finding } from '../steps/step.js';
 import { clearHistoryArgs, hiddenRedisFailure, requireConnectedSuccess, runManagerCli, serverVersionCause, type ManagerCli } from '../manager/cli.js';
 import type { Server } from '../stores/deployment.js';
@@ -48,19 +48,27 @@ const PROGRESS_EVERY_MS = 2_000;
 const PERSIST_ATTEMPTS = 20;
 const PERSIST_RETRY_MS = 250;
 
-export async function clearHistory(deployment: Deployment, position: SchemaPosition, options: ClearHistoryOptions, log: Logger, redisUp: boolean): Promise<ClearHistoryResult> {
-  if (position.between) {
-    throw new MigrationError('inconsistent-state', `the database is part-way through an upgrade (${position.revision}); finish the migration before clearing history`);
-  }
-  const release = position.releases[0]!;
-  const policy = clearHistoryPolicy(release);
+/** What the manager of the database's release deletes; refused when bai-migrate's own mode does not know it yet. */
+export function ownModePolicy(position: SchemaPosition): ClearHistoryPolicy {
+  const policy = releasePolicy(position);
   if (!policy.ownMode) {
     throw new MigrationError(
       'unsupported',
       `clear-history knows what the manager deletes before ${OWN_MODE_BEFORE} (kernels, and their stat keys from 22.03); this database is at ${describePosition(position)}, whose manager also purges sessions. Use mode: manager with that release's manager`,
     );
   }
-  const withRedis = policy.deletesRedisStatKeys;
+  return policy;
+}
+
+function releasePolicy(position: SchemaPosition): ClearHistoryPolicy {
+  if (position.between) {
+    throw new MigrationError('inconsistent-state', `the database is part-way through an upgrade (${position.revision}); finish the migration before clearing history`);
+  }
+  return clearHistoryPolicy(position.releases[0]!);
+}
+
+export async function clearHistory(deployment: Deployment, position: SchemaPosition, options: ClearHistoryOptions, log: Logger, redisUp: boolean): Promise<ClearHistoryResult> {
+  const withRedis = ownModePolicy(position).deletesRedisStatKeys;
   const pg = deployment.postgres;
   const { cutoff, total } = await cutoffAndCount(deployment, options.retention);
   const cutoffText = cutoff.toISOString();
@@ -276,13 +284,14 @@ async function persistRedis(deployment: Deployment): Promise<Finding> {
 }
 
 /**
- * The command: the nightly job. The database part needs only PostgreSQL; Redis (and etcd, where
- * Redis's address comes from) trouble is reported after it.
+ * The command: the nightly job. Every part the run will do is checked before anything is deleted:
+ * PostgreSQL, the release's semantics, and, where that release's manager also removes stat keys,
+ * Redis (and etcd, where Redis's address comes from). Only redis-failure: warn lets the database
+ * part go on without a Redis that does not answer; an incomplete configuration is refused always.
  */
 export async function clearHistoryCommand(session: Session): Promise<void> {
   const { options, deployment, report } = session;
-  const servers: Server[] = deployment.targets.redis ? ['postgres', 'redis'] : ['postgres', 'etcd', 'redis'];
-  const up = await session.connect(servers, ['etcd', 'redis']);
+  await session.connect(['postgres']);
   if (!options.dryRun) {
     // Deleting history beside a migration would race its schema step: this run skips, the next one clears.
     const taken = await tryMigrationLock(deployment.targets.postgres!, options.connectTimeoutSeconds * 1000);
@@ -299,14 +308,16 @@ export async function clearHistoryCommand(session: Session): Promise<void> {
   }
   const position = await detectPosition(deployment.postgres);
   report.currentRevision = position.revision;
+  const policy = options.clearHistoryMode === 'manager' ? releasePolicy(position) : ownModePolicy(position);
+  const redisUp = policy.deletesRedisStatKeys && (await connectRedisPart(session, describePosition(position)));
   const result = await session.log.group('Clear history', () =>
     (options.clearHistoryMode === 'manager'
       ? clearHistoryWithManager(deployment, options, session.managerCli(), session.log)
-      : clearHistory(deployment, position, options, session.log, up.has('redis'))
+      : clearHistory(deployment, position, options, session.log, redisUp)
     ).catch(async (error: unknown) => {
       if (error instanceof MigrationError) throw error;
       // Each batch is its own transaction: what was deleted stays deleted, the rest waits for the next run.
-      const message = await session.withServersDown([...up], messageOf(error));
+      const message = await session.withServersDown(['postgres', 'etcd', 'redis'], messageOf(error));
       throw new MigrationError('unreachable', `clear-history stopped: ${message}. Batches already deleted stay deleted (each is one transaction); run clear-history again once the server is back`);
     }),
   );
@@ -314,4 +325,34 @@ export async function clearHistoryCommand(session: Session): Promise<void> {
   for (const f of result.findings) session.record({ phase: 'apply', step: 'clear-history', status: f.status, detail: f.detail });
   const failures = result.findings.filter((f) => f.status === 'failed');
   if (failures.length > 0) throw new MigrationError('checks-failed', `clear-history: ${failures.map((f) => f.detail).join('; ')}`, `clear-history: ${problems(failures.length)}`);
+}
+
+/**
+ * Redis for a release whose clear-history also removes stat keys, connected before anything is
+ * deleted. Its address is redis-url, or etcd's config/redis: an etcd that is not configured is an
+ * input error (a nightly job with an unset namespace variable must not delete half of its work).
+ * true when Redis answers; false only with redis-failure: warn.
+ */
+async function connectRedisPart(session: Session, position: string): Promise<boolean> {
+  const { deployment, options } = session;
+  const why = `the manager of ${position} also removes the deleted kernels' stat keys from Redis`;
+  if (!deployment.targets.redis && !deployment.targets.etcd) {
+    throw new MigrationError(
+      'invalid-input',
+      `clear-history cannot find Redis: ${why}, whose address is read from etcd config/redis, and etcd is not configured (${deployment.targets.missing.etcd ?? 'no etcd'}); nothing was deleted. Accepted: etcd-endpoints and etcd-namespace (or manager-config naming them), or redis-url`,
+    );
+  }
+  const servers: Server[] = deployment.targets.redis ? ['redis'] : ['etcd', 'redis'];
+  const warnOnly = options.redisFailure === 'warn';
+  const up = await session.connect(servers, warnOnly ? servers : []).catch((error: unknown) => {
+    if (error instanceof MigrationError) {
+      throw new MigrationError(
+        error.code,
+        `${error.message}\n${why}; nothing was deleted (redis-failure: warn would clear the database part alone)`,
+        `${error.summary ?? error.message}; nothing was deleted`,
+      );
+    }
+    throw error;
+  });
+  return up.has('redis');
 }
