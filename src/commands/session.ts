@@ -5,6 +5,7 @@
 import { resolve } from 'node:path';
 import { MigrationError, messageOf } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { whileWaiting } from '../core/progress.js';
 import type { Options } from '../core/options.js';
 import { redact, type Report, type ReportEntry } from '../core/report/index.js';
 import { grpcCause, SERVER_NAMES, type Deployment, type Server } from '../stores/deployment.js';
@@ -90,7 +91,9 @@ export class Session {
 
   /** The migration lock, waiting up to lock-timeout for a run that holds it. */
   waitForLock(): Promise<MigrationLock> {
-    return acquireMigrationLock(this.deployment.targets.postgres!, this.options.lockTimeoutSeconds, this.options.connectTimeoutSeconds * 1000);
+    return whileWaiting({ log: this.log, what: `the migration lock (another bai-migrate run holds it; lock-timeout ${this.options.lockTimeoutSeconds} s)` }, () =>
+      acquireMigrationLock(this.deployment.targets.postgres!, this.options.lockTimeoutSeconds, this.options.connectTimeoutSeconds * 1000),
+    );
   }
 
   /**
@@ -111,7 +114,7 @@ export class Session {
       if (!venv) continue;
       this.hopTools.set(hop.label, {
         alembic: this.alembicOf(venv),
-        managerCli: { command: [venv.managerCli], configFile: this.deployment.targets.managerConfig?.path },
+        managerCli: { command: [venv.managerCli], configFile: this.deployment.targets.managerConfig?.path, log: this.log },
       });
     }
   }
@@ -125,7 +128,7 @@ export class Session {
       options: this.options,
       hop,
       log: this.log,
-      alembic: { ...alembic, env: { ...alembic.env, ...this.managerConfigEnv() } },
+      alembic: { ...alembic, env: { ...alembic.env, ...this.managerConfigEnv() }, log: this.log },
       managerCli: tools?.managerCli ?? this.managerCli(),
     };
     return this.venvs ? { ...context, sourceAlembic: () => this.sourceAlembic(hop) } : context;
@@ -153,7 +156,7 @@ export class Session {
 
   /** The manager's CLI, handed manager.toml the way the manager finds it. */
   managerCli(): ManagerCli {
-    return { command: this.options.managerCommand ?? ['backend.ai'], configFile: this.deployment.targets.managerConfig?.path };
+    return { command: this.options.managerCommand ?? ['backend.ai'], configFile: this.deployment.targets.managerConfig?.path, log: this.log };
   }
 
   /**

@@ -11,6 +11,7 @@ import { MigrationError } from '../core/errors.js';
 import type { PostgresTarget } from '../stores/connections.js';
 import { CANNOT_RUN, runChild } from './child-env.js';
 import type { AlembicDriver } from '../releases/line-facts.js';
+import type { Logger } from '../core/logger.js';
 
 export interface AlembicSetup {
   /** argv prefix, e.g. ["/opt/backend.ai/bin/alembic"] or ["python3", "-m", "alembic"]. */
@@ -27,6 +28,8 @@ export interface AlembicSetup {
    * into BACKEND_ETCD_BACKUP_PATH. Paths only; never a secret.
    */
   readonly env?: Readonly<Record<string, string>>;
+  /** Where a long run says that it is still running. */
+  readonly log?: Logger;
 }
 
 /** A failed alembic run: what failed (the command, the config, alembic itself) and alembic's own last words. */
@@ -64,7 +67,11 @@ export async function runWithPrivateIni(setup: AlembicSetup, target: PostgresTar
   try {
     await writeFile(ini, privateIni(text, dirname(original), sqlalchemyUrl(setup.driver ?? 'psycopg2', target, await privateTlsFiles(target, dir), setup.lockTimeoutSeconds)), { mode: 0o600 });
     // The environment is an allowlist (child-env.ts): the database URL reaches alembic only through the private ini.
-    const result = await runChild('alembic', process.execPath, ['-e', WATCHDOG, '--', ...argv(ini)], { cwd: dirname(original), env: { ...setup.env } });
+    const result = await runChild('alembic', process.execPath, ['-e', WATCHDOG, '--', ...argv(ini)], {
+      cwd: dirname(original),
+      env: { ...setup.env },
+      progress: setup.log && { log: setup.log, what: `alembic ${what}` },
+    });
     if (result.exitCode === CANNOT_RUN) {
       throw new AlembicError(
         'invalid-input',

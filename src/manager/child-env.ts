@@ -5,6 +5,7 @@
  * CLI's BAI_MIGRATE_* settings, and `pip install` runs third-party build code.
  */
 import { getExecOutput } from '@actions/exec';
+import { whileWaiting, type Progress } from '../core/progress.js';
 
 /** Who is started: each kind gets the shared base and what only it needs. */
 export type ChildKind = 'alembic' | 'pip' | 'manager-cli';
@@ -48,11 +49,12 @@ export const CANNOT_RUN = 127;
 
 /**
  * Runs `program` with a `kind` environment and returns its exit code and output; a program that
- * cannot be started is exit 127 with the reason as stderr.
+ * cannot be started is exit 127 with the reason as stderr. With `progress`, a long run says that it
+ * is still running.
  */
-export async function runChild(kind: ChildKind, program: string, args: readonly string[], options: { cwd?: string; env?: Record<string, string> } = {}): Promise<ChildResult> {
+export async function runChild(kind: ChildKind, program: string, args: readonly string[], options: { cwd?: string; env?: Record<string, string>; progress?: Progress } = {}): Promise<ChildResult> {
   try {
-    return await getExecOutput(program, [...args], { cwd: options.cwd, env: childEnv(kind, options.env), silent: true, ignoreReturnCode: true });
+    return await whileWaiting(options.progress, () => getExecOutput(program, [...args], { cwd: options.cwd, env: childEnv(kind, options.env), silent: true, ignoreReturnCode: true }));
   } catch (error) {
     return { exitCode: CANNOT_RUN, stdout: '', stderr: error instanceof Error ? error.message : String(error) };
   }

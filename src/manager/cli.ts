@@ -6,6 +6,7 @@
  * commands are idempotent, so a killed run is simply run again.
  */
 import { MigrationError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
 import { CANNOT_RUN, runChild } from './child-env.js';
 import type pg from 'pg';
 import { lineFacts, SERVER_VERSION_FIXED_IN, unparsableServerVersion } from '../releases/line-facts.js';
@@ -16,6 +17,8 @@ export interface ManagerCli {
   readonly command: readonly string[];
   /** manager.toml, handed over as BACKEND_CONFIG_FILE. */
   readonly configFile?: string;
+  /** Where a long run (a rescan, a clear-history) says that it is still running. */
+  readonly log?: Logger;
 }
 
 export interface CliResult {
@@ -26,7 +29,10 @@ export interface CliResult {
 
 export async function runManagerCli(cli: ManagerCli, args: readonly string[]): Promise<CliResult> {
   const [program, ...prefix] = cli.command;
-  const result = await runChild('manager-cli', program!, [...prefix, ...args], { env: cli.configFile ? { BACKEND_CONFIG_FILE: cli.configFile } : {} });
+  const result = await runChild('manager-cli', program!, [...prefix, ...args], {
+    env: cli.configFile ? { BACKEND_CONFIG_FILE: cli.configFile } : {},
+    progress: cli.log && { log: cli.log, what: `${cli.command.join(' ')} ${args.join(' ')}` },
+  });
   return { exitCode: result.exitCode, output: `${result.stdout}\n${result.stderr}`.trim() };
 }
 

@@ -142,7 +142,7 @@ export async function provisionManagerVenv(options: ManagerVenvOptions, version:
 
   const interpreter = await chooseInterpreter(options.python, version);
   log.info(`creating manager venv ${dir} with ${interpreter.python}${interpreter.why ? ` (${interpreter.why})` : ''}`);
-  await step(`${interpreter.python} -m venv`, interpreter.python, ['-m', 'venv', ...(options.systemSitePackages ? ['--system-site-packages'] : []), dir]);
+  await step(log, `${interpreter.python} -m venv`, interpreter.python, ['-m', 'venv', ...(options.systemSitePackages ? ['--system-site-packages'] : []), dir]);
   // Marked as ours at once: a pip that fails leaves a folder the next run may replace.
   await writeFile(marker, `${requirement} (incomplete)\n`);
   // Constraints go through PIP_CONSTRAINT, which also reaches the environments that build sdists.
@@ -150,9 +150,9 @@ export async function provisionManagerVenv(options: ManagerVenvOptions, version:
   await writeFile(constraints, interpreter.constraints.map((c) => `${c}\n`).join(''));
   const pipEnv = interpreter.constraints.length > 0 ? { PIP_CONSTRAINT: constraints } : undefined;
   log.info(`pip install ${requirement}${interpreter.pipArgs.length > 0 ? ` ${interpreter.pipArgs.join(' ')}` : ''}${pipEnv ? ` with constraints ${interpreter.constraints.join(', ')}` : ''}`);
-  await step(`pip install ${requirement}`, python, ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', ...interpreter.pipArgs, ...options.pipArgs, requirement], pipEnv);
+  await step(log, `pip install ${requirement}`, python, ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', ...interpreter.pipArgs, ...options.pipArgs, requirement], pipEnv);
   // The package must hold the migration scripts, and alembic must be importable beside it.
-  await step('checking the manager package', python, ['-c', 'import alembic, ai.backend.manager.models.alembic']);
+  await step(log, 'checking the manager package', python, ['-c', 'import alembic, ai.backend.manager.models.alembic']);
   await writeFile(setup.config, ALEMBIC_INI);
   await writeFile(marker, `${requirement}\n`);
   return { ...setup, created: true };
@@ -192,8 +192,8 @@ export function sameRelease(installed: string, version: string): boolean {
   return numbers(installed) === numbers(version);
 }
 
-async function step(what: string, program: string, args: string[], env?: Record<string, string>): Promise<void> {
-  const result = await run(program, args, env);
+async function step(log: Logger, what: string, program: string, args: string[], env?: Record<string, string>): Promise<void> {
+  const result = await runChild('pip', program, args, { env, progress: { log, what } });
   if (result.exitCode !== 0) {
     const tail = `${result.stderr}\n${result.stdout}`
       .trim()

@@ -5,6 +5,7 @@
  */
 import { messageOf } from '../core/errors.js';
 import { sleep } from '../core/time.js';
+import { whileWaiting } from '../core/progress.js';
 import { REDIS_DB, redisConfigFile } from '../stores/redis.js';
 import { changed, failed, ok, skipped, type Finding, type Step, type StepContext } from './step.js';
 
@@ -72,10 +73,14 @@ export const redisPersistence: Step = {
     if (!wasOn) await redis.config('SET', 'appendonly', 'yes');
     // Turning AOF on starts a rewrite that writes the first AOF; it must finish before Redis is durable.
     const deadline = Date.now() + REWRITE_WAIT_MS;
-    while (/aof_rewrite_in_progress:1|aof_rewrite_scheduled:1/.test(await redis.info('persistence'))) {
-      if (Date.now() > deadline) return failed(`the AOF rewrite did not finish within ${REWRITE_WAIT_MS / 1000} s; check the Redis log and disk space in ${await configGet(ctx, 'dir')}`);
-      await sleep(20); // The first AOF of a large DB takes seconds, of a small one milliseconds: poll often, the wait is downtime.
-    }
+    const finished = await whileWaiting({ log: ctx.log, what: 'Redis to finish the AOF rewrite' }, async () => {
+      while (/aof_rewrite_in_progress:1|aof_rewrite_scheduled:1/.test(await redis.info('persistence'))) {
+        if (Date.now() > deadline) return false;
+        await sleep(20); // The first AOF of a large DB takes seconds, of a small one milliseconds: poll often, the wait is downtime.
+      }
+      return true;
+    });
+    if (!finished) return failed(`the AOF rewrite did not finish within ${REWRITE_WAIT_MS / 1000} s; check the Redis log and disk space in ${await configGet(ctx, 'dir')}`);
     await redis.config('REWRITE');
     await redis.set(REWRITTEN_KEY, JSON.stringify({ runId: state.runId, configFile: state.configFile, at: new Date().toISOString() }));
     return wasOn
