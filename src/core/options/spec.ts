@@ -251,7 +251,8 @@ export const INPUTS: readonly InputSpec[] = [
     values: REDIS_FAILURE_MODES,
     usedBy: ['clear-history'],
     default: 'fail',
-    description: 'clear-history: fail or warn when Redis cannot be cleaned (the manager silently ignores this); the database part is done either way.',
+    description:
+      'clear-history: fail or warn when Redis cannot be cleaned (the manager silently ignores this). fail: a Redis that does not answer before the run stops it before anything is deleted; one that fails mid-run fails the step after the database part. warn: the database part goes on alone.',
   },
   {
     name: 'allow-running-services',
