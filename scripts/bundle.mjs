@@ -7,6 +7,7 @@
 // etcd3 reads its .proto files from disk when it loads; a bundle has no such files, so the protos
 // are compiled to JSON here and inlined through proto-loader's fromJSON.
 import { build } from 'esbuild';
+import { readFileSync } from 'node:fs';
 import { readFile, readdir, writeFile, mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -148,5 +149,16 @@ async function writeReadmeTables(inputs, outputs, usedBy, acceptedText) {
     if (!pattern.test(readme)) throw new Error(`README.md lacks the <!-- ${name}:start --> … <!-- ${name}:end --> markers`);
     readme = readme.replace(pattern, `$1${rows.join('\n')}\n$2`);
   }
-  await writeFile('README.md', readme);
+  await writeFile('README.md', writeReadmeWorkflows(readme));
+}
+
+/**
+ * README's example workflows are this repository's own (.github/workflows/), one source: each is
+ * copied between its markers, with `uses: ./` shown as operators write it.
+ */
+function writeReadmeWorkflows(readme) {
+  return readme.replace(/(<!-- workflow:([\w.-]+):start[^>]*-->\n)[\s\S]*?(<!-- workflow:\2:end -->)/g, (_all, start, file, end) => {
+    const text = readFileSync(`.github/workflows/${file}`, 'utf8').replace(/^(\s*(?:- )?uses: )\.\/$/gm, '$1org/bai-migrate@v1');
+    return `${start}\n\`\`\`yaml\n${text.trimEnd()}\n\`\`\`\n\n${end}`;
+  });
 }
