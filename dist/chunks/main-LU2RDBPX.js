@@ -13,7 +13,7 @@ import {
   secretInputs,
   unusedInputs,
   which
-} from "./chunk-NRFQHDVM.js";
+} from "./chunk-JQYTFNUI.js";
 import {
   require_src3 as require_src
 } from "./chunk-Z6VDQ35H.js";
@@ -73878,4 +73878,4 @@ function setOutputs(report, options) {
 export {
   run
 };
-//# sourceMappingURL=main-2A6UWQYU.js.map
+//# sourceMappingURL=main-LU2RDBPX.js.map

@@ -25589,7 +25589,7 @@ var INPUTS = [
     values: REDIS_FAILURE_MODES,
     usedBy: ["clear-history"],
     default: "fail",
-    description: "clear-history: fail or warn when Redis cannot be cleaned (the manager silently ignores this); the database part is done either way."
+    description: "clear-history: fail or warn when Redis cannot be cleaned (the manager silently ignores this). fail: a Redis that does not answer before the run stops it before anything is deleted; one that fails mid-run fails the step after the database part. warn: the database part goes on alone."
   },
   {
     name: "allow-running-services",
@@ -28571,6 +28571,20 @@ function getExecOutput(commandLine, args, options) {
   });
 }
 
+// src/core/progress.ts
+var PROGRESS_EVERY_MS = 1e4;
+async function whileWaiting(progress, work) {
+  if (!progress) return work();
+  const started = Date.now();
+  const timer = setInterval(() => progress.log.info(`\u2026 still waiting for ${progress.what} (${Math.round((Date.now() - started) / 1e3)} s)`), progress.everyMs ?? PROGRESS_EVERY_MS);
+  timer.unref();
+  try {
+    return await work();
+  } finally {
+    clearInterval(timer);
+  }
+}
+
 // src/manager/child-env.ts
 var BASE = ["PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TEMP", "TMP", "LD_LIBRARY_PATH"];
 var PYTHON = ["PYTHONIOENCODING", "PYTHONUTF8"];
@@ -28593,7 +28607,7 @@ function childEnv(kind, extra = {}, from = process.env) {
 var CANNOT_RUN = 127;
 async function runChild(kind, program, args, options = {}) {
   try {
-    return await getExecOutput(program, [...args], { cwd: options.cwd, env: childEnv(kind, options.env), silent: true, ignoreReturnCode: true });
+    return await whileWaiting(options.progress, () => getExecOutput(program, [...args], { cwd: options.cwd, env: childEnv(kind, options.env), silent: true, ignoreReturnCode: true }));
   } catch (error) {
     return { exitCode: CANNOT_RUN, stdout: "", stderr: error instanceof Error ? error.message : String(error) };
   }
@@ -28883,7 +28897,7 @@ async function provisionManagerVenv(options, version, log) {
   const marker = join4(dir, MARKER);
   const interpreter = await chooseInterpreter(options.python, version);
   log.info(`creating manager venv ${dir} with ${interpreter.python}${interpreter.why ? ` (${interpreter.why})` : ""}`);
-  await step(`${interpreter.python} -m venv`, interpreter.python, ["-m", "venv", ...options.systemSitePackages ? ["--system-site-packages"] : [], dir]);
+  await step(log, `${interpreter.python} -m venv`, interpreter.python, ["-m", "venv", ...options.systemSitePackages ? ["--system-site-packages"] : [], dir]);
   await writeFile(marker, `${requirement} (incomplete)
 `);
   const constraints = join4(dir, "bai-migrate-constraints.txt");
@@ -28891,8 +28905,8 @@ async function provisionManagerVenv(options, version, log) {
 `).join(""));
   const pipEnv = interpreter.constraints.length > 0 ? { PIP_CONSTRAINT: constraints } : void 0;
   log.info(`pip install ${requirement}${interpreter.pipArgs.length > 0 ? ` ${interpreter.pipArgs.join(" ")}` : ""}${pipEnv ? ` with constraints ${interpreter.constraints.join(", ")}` : ""}`);
-  await step(`pip install ${requirement}`, python, ["-m", "pip", "install", "--disable-pip-version-check", "--no-input", ...interpreter.pipArgs, ...options.pipArgs, requirement], pipEnv);
-  await step("checking the manager package", python, ["-c", "import alembic, ai.backend.manager.models.alembic"]);
+  await step(log, `pip install ${requirement}`, python, ["-m", "pip", "install", "--disable-pip-version-check", "--no-input", ...interpreter.pipArgs, ...options.pipArgs, requirement], pipEnv);
+  await step(log, "checking the manager package", python, ["-c", "import alembic, ai.backend.manager.models.alembic"]);
   await writeFile(setup.config, ALEMBIC_INI);
   await writeFile(marker, `${requirement}
 `);
@@ -28920,8 +28934,8 @@ function sameRelease(installed, version) {
   const numbers = (v) => /^\d+(\.\d+)*$/.test(v) ? v.split(".").map(Number).join(".") : v;
   return numbers(installed) === numbers(version);
 }
-async function step(what, program, args, env) {
-  const result = await run(program, args, env);
+async function step(log, what, program, args, env) {
+  const result = await runChild("pip", program, args, { env, progress: { log, what } });
   if (result.exitCode !== 0) {
     const tail = `${result.stderr}
 ${result.stdout}`.trim().split("\n").filter((l) => l.trim() !== "").slice(-3).join(" ");
@@ -29008,19 +29022,17 @@ format = %(levelname)-5.5s [%(name)s] %(message)s
 
 // src/manager/venvs.ts
 var ManagerVenvs = class {
-  constructor(options, mode, log, record, runName, cache) {
+  constructor(options, mode, log, record, cache) {
     this.options = options;
     this.mode = mode;
     this.log = log;
     this.record = record;
-    this.runName = runName;
     this.cache = cache;
   }
   options;
   mode;
   log;
   record;
-  runName;
   cache;
   venvs = /* @__PURE__ */ new Map();
   used = [];
@@ -29063,8 +29075,8 @@ var ManagerVenvs = class {
     const found = await inspectManagerVenv(this.options, version);
     const dir = this.dirFor(version);
     if (found.state !== "ready") {
-      const holds = found.state === "stale" ? `holds ${found.holds}, so migrate will replace it with` : "holds no venv yet; migrate will make it with";
-      const detail = `${dir} ${holds} ${found.requirement} (pip install ${found.requirement}); a ${this.runName} makes and caches no venv, so ${purpose.unchecked}`;
+      const holds = found.state === "stale" ? `holds ${found.holds}, so preflight or migrate will replace it with` : "holds no venv yet; preflight or migrate will make it with";
+      const detail = `${dir} ${holds} ${found.requirement} (pip install ${found.requirement}); a dry run makes and caches no venv, so ${purpose.unchecked} (run preflight first to check them)`;
       this.record({ phase: "setup", step: "manager-venv", status: "warning", detail });
       this.log.warning(`manager-venv: ${detail}`);
       return void 0;
@@ -32403,7 +32415,11 @@ async function runWithPrivateIni(setup, target, what, argv) {
   const ini = join7(dir, "alembic.ini");
   try {
     await writeFile2(ini, privateIni(text, dirname4(original), sqlalchemyUrl(setup.driver ?? "psycopg2", target, await privateTlsFiles(target, dir), setup.lockTimeoutSeconds)), { mode: 384 });
-    const result = await runChild("alembic", process.execPath, ["-e", WATCHDOG, "--", ...argv(ini)], { cwd: dirname4(original), env: { ...setup.env } });
+    const result = await runChild("alembic", process.execPath, ["-e", WATCHDOG, "--", ...argv(ini)], {
+      cwd: dirname4(original),
+      env: { ...setup.env },
+      progress: setup.log && { log: setup.log, what: `alembic ${what}` }
+    });
     if (result.exitCode === CANNOT_RUN) {
       throw new AlembicError(
         "invalid-input",
@@ -32666,7 +32682,7 @@ function schemaStep(procedure = { kind: "upgrade" }) {
         const source = ctx.sourceAlembic ? await ctx.sourceAlembic() : void 0;
         const name = `${ctx.hop.fromSeries}'s alembic`;
         findings.push(
-          !ctx.sourceAlembic ? failed(noSourceAlembic(ctx, next.to)) : source ? await alembicWorks(ctx, source, next.to, name) : skipped(`${name} will run from the manager venv migrate makes in ${ctx.options.managerVenv?.dir ?? "manager-venv"}: not checked here`)
+          !ctx.sourceAlembic ? failed(noSourceAlembic(ctx, next.to)) : source ? await alembicWorks(ctx, source, next.to, name) : skipped(`${name} will run from the manager venv preflight or migrate makes in ${ctx.options.managerVenv?.dir ?? "manager-venv"}: not checked here`)
         );
       }
       return findings;
@@ -32684,7 +32700,7 @@ function schemaStep(procedure = { kind: "upgrade" }) {
       if (ctx.options.managerVenv || next.kind === "downgrade" && !source) {
         return [
           skipped(
-            `would run alembic ${next.kind === "upgrade" ? "upgrade" : next.kind} ${listed(revisions)} \u2192 ${head} from the manager venv${next.kind === "downgrade" ? "s" : ""} migrate makes in ${ctx.options.managerVenv?.dir ?? "manager-venv"} (a dry run makes none, so no SQL is shown)`
+            `would run alembic ${next.kind === "upgrade" ? "upgrade" : next.kind} ${listed(revisions)} \u2192 ${head} from the manager venv${next.kind === "downgrade" ? "s" : ""} preflight or migrate makes in ${ctx.options.managerVenv?.dir ?? "manager-venv"} (a dry run makes none, so no SQL is shown)`
           )
         ];
       }
@@ -32780,7 +32796,7 @@ async function probeHolds(ctx, probe) {
   return present === probe.exists;
 }
 async function alembicWorks(ctx, setup, revision, name) {
-  if (ctx.options.managerVenv) return skipped(`${name} will run from the manager venv migrate makes in ${ctx.options.managerVenv.dir}: not checked here`);
+  if (ctx.options.managerVenv) return skipped(`${name} will run from the manager venv preflight or migrate makes in ${ctx.options.managerVenv.dir}: not checked here`);
   const command = setup.command.join(" ");
   const config = resolve5(setup.config);
   try {
@@ -32818,7 +32834,10 @@ async function waitForOrphanedAlembic(ctx) {
 // src/manager/cli.ts
 async function runManagerCli(cli, args) {
   const [program, ...prefix] = cli.command;
-  const result = await runChild("manager-cli", program, [...prefix, ...args], { env: cli.configFile ? { BACKEND_CONFIG_FILE: cli.configFile } : {} });
+  const result = await runChild("manager-cli", program, [...prefix, ...args], {
+    env: cli.configFile ? { BACKEND_CONFIG_FILE: cli.configFile } : {},
+    progress: cli.log && { log: cli.log, what: `${cli.command.join(" ")} ${args.join(" ")}` }
+  });
   return { exitCode: result.exitCode, output: `${result.stdout}
 ${result.stderr}`.trim() };
 }
@@ -32958,10 +32977,14 @@ var redisPersistence = {
     const wasOn = state.appendonly === "yes";
     if (!wasOn) await redis.config("SET", "appendonly", "yes");
     const deadline = Date.now() + REWRITE_WAIT_MS;
-    while (/aof_rewrite_in_progress:1|aof_rewrite_scheduled:1/.test(await redis.info("persistence"))) {
-      if (Date.now() > deadline) return failed(`the AOF rewrite did not finish within ${REWRITE_WAIT_MS / 1e3} s; check the Redis log and disk space in ${await configGet(ctx, "dir")}`);
-      await sleep(20);
-    }
+    const finished = await whileWaiting({ log: ctx.log, what: "Redis to finish the AOF rewrite" }, async () => {
+      while (/aof_rewrite_in_progress:1|aof_rewrite_scheduled:1/.test(await redis.info("persistence"))) {
+        if (Date.now() > deadline) return false;
+        await sleep(20);
+      }
+      return true;
+    });
+    if (!finished) return failed(`the AOF rewrite did not finish within ${REWRITE_WAIT_MS / 1e3} s; check the Redis log and disk space in ${await configGet(ctx, "dir")}`);
     await redis.config("REWRITE");
     await redis.set(REWRITTEN_KEY, JSON.stringify({ runId: state.runId, configFile: state.configFile, at: (/* @__PURE__ */ new Date()).toISOString() }));
     return wasOn ? changed(`appendonly was already yes; written to the config file ${state.configFile} (CONFIG REWRITE) so that it survives a restart`) : changed(`appendonly yes, AOF written to ${await configGet(ctx, "dir")} and kept in the config file (CONFIG REWRITE)`);
@@ -34285,7 +34308,7 @@ var imageRescan = {
     if (ctx.options.managerVenv && !ctx.options.managerCommand) {
       return [
         skipped(
-          `the rescan will run ${join9(releaseVenvDir(ctx.options.managerVenv.dir, targetRelease(ctx.options.toVersion).version), "bin", "backend.ai")} from the manager venv migrate makes: not checked here; it will rescan ${registries.join(", ")}`
+          `the rescan will run ${join9(releaseVenvDir(ctx.options.managerVenv.dir, targetRelease(ctx.options.toVersion).version), "bin", "backend.ai")} from the manager venv preflight or migrate makes: not checked here; it will rescan ${registries.join(", ")}`
         ),
         ...connects
       ];
@@ -35123,6 +35146,11 @@ async function configFindings(ctx) {
   try {
     python = await pythonOf(ctx.alembic);
   } catch {
+    if (ctx.options.managerVenv) {
+      return [
+        skipped(`manager.toml (${config}) is checked against 24.09 in the 24.09 venv that preflight or migrate makes in ${ctx.options.managerVenv.dir}: not checked here (a dry run makes no venv)`)
+      ];
+    }
     return [warning(`manager.toml (${config}) is not checked against 24.09: alembic-command does not say which Python runs it; ${REGISTRIES_MOVED_BY} loads it with 24.09's validation`)];
   }
   const result = await runChild("alembic", python, ["-c", LOAD_CONFIG, resolve9(config)], { env: { BACKEND_CONFIG_FILE: resolve9(config) } });
@@ -35570,7 +35598,10 @@ var Session = class {
   }
   /** The migration lock, waiting up to lock-timeout for a run that holds it. */
   waitForLock() {
-    return acquireMigrationLock(this.deployment.targets.postgres, this.options.lockTimeoutSeconds, this.options.connectTimeoutSeconds * 1e3);
+    return whileWaiting(
+      { log: this.log, what: `the migration lock (another bai-migrate run holds it; lock-timeout ${this.options.lockTimeoutSeconds} s)` },
+      () => acquireMigrationLock(this.deployment.targets.postgres, this.options.lockTimeoutSeconds, this.options.connectTimeoutSeconds * 1e3)
+    );
   }
   /**
    * Each hop runs with its own target line's final release: its scripts (a revision imports the
@@ -35590,7 +35621,7 @@ var Session = class {
       if (!venv) continue;
       this.hopTools.set(hop9.label, {
         alembic: this.alembicOf(venv),
-        managerCli: { command: [venv.managerCli], configFile: this.deployment.targets.managerConfig?.path }
+        managerCli: { command: [venv.managerCli], configFile: this.deployment.targets.managerConfig?.path, log: this.log }
       });
     }
   }
@@ -35603,7 +35634,7 @@ var Session = class {
       options: this.options,
       hop: hop9,
       log: this.log,
-      alembic: { ...alembic, env: { ...alembic.env, ...this.managerConfigEnv() } },
+      alembic: { ...alembic, env: { ...alembic.env, ...this.managerConfigEnv() }, log: this.log },
       managerCli: tools?.managerCli ?? this.managerCli()
     };
     return this.venvs ? { ...context, sourceAlembic: () => this.sourceAlembic(hop9) } : context;
@@ -35627,7 +35658,7 @@ var Session = class {
   }
   /** The manager's CLI, handed manager.toml the way the manager finds it. */
   managerCli() {
-    return { command: this.options.managerCommand ?? ["backend.ai"], configFile: this.deployment.targets.managerConfig?.path };
+    return { command: this.options.managerCommand ?? ["backend.ai"], configFile: this.deployment.targets.managerConfig?.path, log: this.log };
   }
   /**
    * A phase that throws is a failed finding that names the step, not the end of the run; when one
@@ -35663,22 +35694,27 @@ function problems(count) {
 
 // src/commands/clear-history.ts
 var UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-var PROGRESS_EVERY_MS = 2e3;
+var PROGRESS_EVERY_MS2 = 2e3;
 var PERSIST_ATTEMPTS = 20;
 var PERSIST_RETRY_MS = 250;
-async function clearHistory(deployment, position, options, log, redisUp) {
-  if (position.between) {
-    throw new MigrationError("inconsistent-state", `the database is part-way through an upgrade (${position.revision}); finish the migration before clearing history`);
-  }
-  const release = position.releases[0];
-  const policy = clearHistoryPolicy(release);
+function ownModePolicy(position) {
+  const policy = releasePolicy(position);
   if (!policy.ownMode) {
     throw new MigrationError(
       "unsupported",
       `clear-history knows what the manager deletes before ${OWN_MODE_BEFORE} (kernels, and their stat keys from 22.03); this database is at ${describePosition(position)}, whose manager also purges sessions. Use mode: manager with that release's manager`
     );
   }
-  const withRedis = policy.deletesRedisStatKeys;
+  return policy;
+}
+function releasePolicy(position) {
+  if (position.between) {
+    throw new MigrationError("inconsistent-state", `the database is part-way through an upgrade (${position.revision}); finish the migration before clearing history`);
+  }
+  return clearHistoryPolicy(position.releases[0]);
+}
+async function clearHistory(deployment, position, options, log, redisUp) {
+  const withRedis = ownModePolicy(position).deletesRedisStatKeys;
   const pg2 = deployment.postgres;
   const { cutoff, total } = await cutoffAndCount(deployment, options.retention);
   const cutoffText = cutoff.toISOString();
@@ -35731,7 +35767,7 @@ async function clearHistory(deployment, position, options, log, redisUp) {
     from = batch.rows.reduce((latest, r) => r.terminated_at > latest ? r.terminated_at : latest, batch.rows[0].terminated_at);
     deleted += batch.rows.length;
     if (withRedis) await unlinkWhileNextBatchRuns(batch.rows.map((r) => r.id));
-    if (Date.now() - lastProgress >= PROGRESS_EVERY_MS) {
+    if (Date.now() - lastProgress >= PROGRESS_EVERY_MS2) {
       lastProgress = Date.now();
       const rate = deleted / ((lastProgress - started) / 1e3);
       log.info(`clear-history: ${deleted} of ${total} kernel rows deleted, ${Math.round(rate)} rows/s, about ${Math.ceil((total - deleted) / Math.max(rate, 1))} s left`);
@@ -35860,8 +35896,7 @@ async function persistRedis(deployment) {
 }
 async function clearHistoryCommand(session) {
   const { options, deployment, report } = session;
-  const servers = deployment.targets.redis ? ["postgres", "redis"] : ["postgres", "etcd", "redis"];
-  const up = await session.connect(servers, ["etcd", "redis"]);
+  await session.connect(["postgres"]);
   if (!options.dryRun) {
     const taken = await tryMigrationLock(deployment.targets.postgres, options.connectTimeoutSeconds * 1e3);
     if ("holder" in taken) {
@@ -35877,11 +35912,13 @@ async function clearHistoryCommand(session) {
   }
   const position = await detectPosition(deployment.postgres);
   report.currentRevision = position.revision;
+  const policy = options.clearHistoryMode === "manager" ? releasePolicy(position) : ownModePolicy(position);
+  const redisUp = policy.deletesRedisStatKeys && await connectRedisPart(session, describePosition(position));
   const result = await session.log.group(
     "Clear history",
-    () => (options.clearHistoryMode === "manager" ? clearHistoryWithManager(deployment, options, session.managerCli(), session.log) : clearHistory(deployment, position, options, session.log, up.has("redis"))).catch(async (error) => {
+    () => (options.clearHistoryMode === "manager" ? clearHistoryWithManager(deployment, options, session.managerCli(), session.log) : clearHistory(deployment, position, options, session.log, redisUp)).catch(async (error) => {
       if (error instanceof MigrationError) throw error;
-      const message = await session.withServersDown([...up], messageOf(error));
+      const message = await session.withServersDown(["postgres", "etcd", "redis"], messageOf(error));
       throw new MigrationError("unreachable", `clear-history stopped: ${message}. Batches already deleted stay deleted (each is one transaction); run clear-history again once the server is back`);
     })
   );
@@ -35889,6 +35926,30 @@ async function clearHistoryCommand(session) {
   for (const f of result.findings) session.record({ phase: "apply", step: "clear-history", status: f.status, detail: f.detail });
   const failures = result.findings.filter((f) => f.status === "failed");
   if (failures.length > 0) throw new MigrationError("checks-failed", `clear-history: ${failures.map((f) => f.detail).join("; ")}`, `clear-history: ${problems(failures.length)}`);
+}
+async function connectRedisPart(session, position) {
+  const { deployment, options } = session;
+  const why = `the manager of ${position} also removes the deleted kernels' stat keys from Redis`;
+  if (!deployment.targets.redis && !deployment.targets.etcd) {
+    throw new MigrationError(
+      "invalid-input",
+      `clear-history cannot find Redis: ${why}, whose address is read from etcd config/redis, and etcd is not configured (${deployment.targets.missing.etcd ?? "no etcd"}); nothing was deleted. Accepted: etcd-endpoints and etcd-namespace (or manager-config naming them), or redis-url`
+    );
+  }
+  const servers = deployment.targets.redis ? ["redis"] : ["etcd", "redis"];
+  const warnOnly = options.redisFailure === "warn";
+  const up = await session.connect(servers, warnOnly ? servers : []).catch((error) => {
+    if (error instanceof MigrationError) {
+      throw new MigrationError(
+        error.code,
+        `${error.message}
+${why}; nothing was deleted (redis-failure: warn would clear the database part alone)`,
+        `${error.summary ?? error.message}; nothing was deleted`
+      );
+    }
+    throw error;
+  });
+  return up.has("redis");
 }
 
 // src/releases/heavy-revisions.ts
@@ -36500,9 +36561,12 @@ async function snapshotCommand(session) {
 var noVenv = () => void 0;
 var COMMAND_DEFINITIONS = {
   plan: { on: "deployment", readOnly: true, managerVenv: noVenv, run: planCommand },
-  preflight: { on: "deployment", readOnly: true, managerVenv: () => "check", run: checkCommand("preflight") },
+  // Preflight makes (or restores) every venv the run needs, so that every check runs on a fresh
+  // runner as on a warm one, and migrate inside the maintenance window pays nothing for them.
+  // Read-only is about the deployment: the venvs are the runner's tools.
+  preflight: { on: "deployment", readOnly: true, managerVenv: () => "make", run: checkCommand("preflight") },
   verify: { on: "deployment", readOnly: true, managerVenv: noVenv, run: checkCommand("verify") },
-  // A dry run makes and caches no venv: it checks the tools of one an earlier run made.
+  // A dry run writes nothing anywhere, not even a venv: it checks the tools of one preflight or an earlier run made.
   migrate: { on: "deployment", readOnly: false, managerVenv: (o) => o.dryRun ? "check" : "make", run: migrateCommand },
   "clear-history": { on: "deployment", readOnly: false, managerVenv: (o) => o.clearHistoryMode === "manager" && !o.dryRun ? "make" : void 0, run: clearHistoryCommand },
   snapshot: { on: "deployment", readOnly: true, managerVenv: noVenv, run: snapshotCommand },
@@ -36533,7 +36597,7 @@ async function runCommand(given, hooks) {
     const venvUse = command.managerVenv(options);
     if (options.managerVenv && venvUse) {
       const record = (entry) => report.entries.push(entry);
-      venvs = new ManagerVenvs(options.managerVenv, venvUse, log, record, options.command === "preflight" ? "preflight" : "dry run", hooks.venvCache);
+      venvs = new ManagerVenvs(options.managerVenv, venvUse, log, record, hooks.venvCache);
       if (command.on === "disposable-servers") {
         await venvs.get(venvRelease(options), { use: "the rehearsal runs alembic from it", unchecked: "not checked" });
       } else {
@@ -36629,4 +36693,4 @@ export {
   checkKind,
   runCommand
 };
-//# sourceMappingURL=chunk-NRFQHDVM.js.map
+//# sourceMappingURL=chunk-JQYTFNUI.js.map
