@@ -310,19 +310,20 @@ export async function clearHistoryCommand(session: Session): Promise<void> {
   report.currentRevision = position.revision;
   const policy = options.clearHistoryMode === 'manager' ? releasePolicy(position) : ownModePolicy(position);
   const redisUp = policy.deletesRedisStatKeys && (await connectRedisPart(session, describePosition(position)));
-  const result = await session.log.group('Clear history', () =>
-    (options.clearHistoryMode === 'manager'
-      ? clearHistoryWithManager(deployment, options, session.managerCli(), session.log)
-      : clearHistory(deployment, position, options, session.log, redisUp)
+  // The findings are recorded inside the group, where the log shows them.
+  const result = await session.log.group('Clear history', async () => {
+    const done = await (
+      options.clearHistoryMode === 'manager' ? clearHistoryWithManager(deployment, options, session.managerCli(), session.log) : clearHistory(deployment, position, options, session.log, redisUp)
     ).catch(async (error: unknown) => {
       if (error instanceof MigrationError) throw error;
       // Each batch is its own transaction: what was deleted stays deleted, the rest waits for the next run.
       const message = await session.withServersDown(['postgres', 'etcd', 'redis'], messageOf(error));
       throw new MigrationError('unreachable', `clear-history stopped: ${message}. Batches already deleted stay deleted (each is one transaction); run clear-history again once the server is back`);
-    }),
-  );
+    });
+    for (const f of done.findings) session.record({ phase: 'apply', step: 'clear-history', status: f.status, detail: f.detail });
+    return done;
+  });
   report.history = { cutoff: result.cutoff, kernels: result.kernels, redisKeys: result.redisKeys, sweptRedisKeys: result.sweptRedisKeys };
-  for (const f of result.findings) session.record({ phase: 'apply', step: 'clear-history', status: f.status, detail: f.detail });
   const failures = result.findings.filter((f) => f.status === 'failed');
   if (failures.length > 0) throw new MigrationError('checks-failed', `clear-history: ${failures.map((f) => f.detail).join('; ')}`, `clear-history: ${problems(failures.length)}`);
 }

@@ -50,6 +50,9 @@ export class Session {
     this.alembic = { command: options.alembicCommand, config, lockTimeoutSeconds: options.alembicLockTimeoutSeconds, driver };
   }
 
+  /** Warnings already annotated: verify finding what preflight found is said again in the log, not annotated twice. */
+  private readonly warned = new Set<string>();
+
   /** Adds a finding to the report and prints it: the one place a finding is printed (and annotated, in the Action). */
   record(entry: ReportEntry, finding?: Finding): void {
     this.report.entries.push({ ...entry, detail: redact(entry.detail, this.secrets) });
@@ -60,8 +63,11 @@ export class Session {
     const line = `${entry.hop ? `${entry.hop} ` : ''}${entry.step}: ${entry.detail}`;
     const title = `bai-migrate ${entry.phase}: ${entry.step}`;
     if (entry.status === 'failed') this.log.error(line, title);
-    else if (entry.status === 'warning') this.log.warning(line, title);
-    else if (entry.phase !== 'plan') this.log.info(`${entry.status}: ${line}`);
+    else if (entry.status === 'warning' && this.warned.has(line)) this.log.info(`warning (as in an earlier phase): ${line}`);
+    else if (entry.status === 'warning') {
+      this.warned.add(line);
+      this.log.warning(line, title);
+    } else if (entry.phase !== 'plan') this.log.info(`${entry.status}: ${line}`);
   }
 
   /** Connects; an unreachable server ends the run unless it is `optional` (then it is a warning). */

@@ -1,11 +1,14 @@
 /** The job summary: the report as GitHub-flavoured Markdown, with the downtime table and gantt chart. */
-import { countByStatus, type Forecast, type Growth, type Report, type Status, type StepTiming } from './model.js';
+import { changedNothing, countByStatus, wouldChange, type Forecast, type Growth, type Report, type Status, type StepTiming } from './model.js';
 
 export const ICON: Record<Status, string> = { ok: '✅', changed: '🛠️', warning: '⚠️', failed: '❌', skipped: '⏭️' };
+/** A dry run's change to come (model.ts, wouldChange). */
+const WOULD_CHANGE = '🔍';
 
 /** GitHub-flavoured Markdown for the job summary; kept well under the summary's 1 MiB limit. */
 export function renderMarkdown(report: Report, maxBytes = 512 * 1024): string {
-  const title = `bai-migrate ${report.command}${report.dryRun ? ' (dry run)' : ''}: ${report.outcome === 'success' ? 'succeeded' : 'failed'}`;
+  const outcome = report.outcome === 'success' ? (changedNothing(report) ? 'already at the target, nothing to do' : 'succeeded') : 'failed';
+  const title = `bai-migrate ${report.command}${report.dryRun ? ' (dry run)' : ''}: ${outcome}`;
   const lines = [`## ${report.outcome === 'success' ? '✅' : '❌'} ${title}`, ''];
   const facts: Array<[string, string | undefined]> = [
     ['From', report.fromVersion],
@@ -22,7 +25,8 @@ export function renderMarkdown(report: Report, maxBytes = 512 * 1024): string {
   let size = lines.join('\n').length;
   let omitted = 0;
   for (const e of report.entries) {
-    const row = `| ${e.phase} | ${e.hop ?? ''} | ${e.step} | ${ICON[e.status]} ${e.status} | ${cell(e.detail)} |`;
+    const status = wouldChange(report, e) ? `${WOULD_CHANGE} would change` : `${ICON[e.status]} ${e.status}`;
+    const row = `| ${e.phase} | ${e.hop ?? ''} | ${e.step} | ${status} | ${cell(e.detail)} |`;
     if (size + row.length > maxBytes) {
       omitted++;
       continue;
@@ -42,7 +46,9 @@ export function renderMarkdown(report: Report, maxBytes = 512 * 1024): string {
   if (report.forecast) lines.push('', ...renderForecast(report.forecast));
   if (report.backup) lines.push('', `Backup bundle: \`${report.backup}\``);
   const counts = countByStatus(report);
-  lines.push('', (Object.keys(counts) as Status[]).map((s) => `${ICON[s]} ${counts[s]} ${s}`).join(' · '));
+  const toCome = report.entries.filter((e) => wouldChange(report, e)).length;
+  counts.skipped -= toCome;
+  lines.push('', [...(Object.keys(counts) as Status[]).map((s) => `${ICON[s]} ${counts[s]} ${s}`), ...(report.dryRun ? [`${WOULD_CHANGE} ${toCome} would change`] : [])].join(' · '));
   return `${lines.join('\n')}\n`;
 }
 
@@ -74,7 +80,8 @@ export function renderTimings(timings: readonly StepTiming[]): string[] {
   }
   lines.push(`| **all** | | | | **${formatDuration(total)}** |`, '');
   // Mermaid reads "x" dates as milliseconds since the epoch: the chart starts at 0.
-  lines.push('```mermaid', 'gantt', '  title Migration steps (time from the first change)', '  dateFormat x', '  axisFormat %M:%S');
+  // Under a minute, minutes:seconds would label every tick 00:00: seconds and milliseconds then.
+  lines.push('```mermaid', 'gantt', '  title Migration steps (time from the first change)', '  dateFormat x', `  axisFormat ${total < 60_000 ? '%S.%L s' : '%M:%S'}`);
   for (const hop of hops) {
     lines.push(`  section ${mermaidText(hop || 'before the first hop')}`);
     for (const t of timings.filter((x) => (x.hop ?? '') === hop)) {

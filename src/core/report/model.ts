@@ -107,6 +107,19 @@ export function newReport(command: string, dryRun: boolean): Report {
   return { tool: 'bai-migrate', command, dryRun, startedAt: new Date().toISOString(), outcome: 'success', plan: [], entries: [], attachments: [] };
 }
 
+/**
+ * A dry run's apply rows are skipped (nothing was written), but those that say what would change
+ * are changes to come, not skips: summaries show them apart.
+ */
+export function wouldChange(report: Report, entry: ReportEntry): boolean {
+  return report.dryRun && entry.phase === 'apply' && entry.status === 'skipped' && /\bwould\b/.test(entry.detail) && !/\bwould (do nothing|change nothing)\b/.test(entry.detail);
+}
+
+/** A real migrate that changed nothing: the deployment was already at the target. */
+export function changedNothing(report: Report): boolean {
+  return report.command === 'migrate' && !report.dryRun && report.outcome === 'success' && !report.entries.some((e) => e.status === 'changed');
+}
+
 export function countByStatus(report: Report): Record<Status, number> {
   const counts: Record<Status, number> = { ok: 0, changed: 0, warning: 0, failed: 0, skipped: 0 };
   for (const entry of report.entries) counts[entry.status]++;

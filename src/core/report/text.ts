@@ -1,5 +1,5 @@
 /** The CLI's stdout: the report as plain text. */
-import { countByStatus, type Report, type ReportEntry, type Status } from './model.js';
+import { changedNothing, countByStatus, wouldChange, type Report, type ReportEntry, type Status } from './model.js';
 
 /**
  * Plain text for a terminal. `logged`: the findings were printed one by one as the run went (the
@@ -16,11 +16,13 @@ export function renderText(report: Report, { logged = false }: { logged?: boolea
   }
   if (logged) {
     const counts = countByStatus(report);
-    const shown = (Object.keys(counts) as Status[]).filter((s) => counts[s] > 0).map((s) => `${counts[s]} ${s}`);
+    const toCome = report.entries.filter((e) => wouldChange(report, e)).length;
+    counts.skipped -= toCome;
+    const shown = [...(Object.keys(counts) as Status[]).filter((s) => counts[s] > 0).map((s) => `${counts[s]} ${s}`), ...(toCome > 0 ? [`${toCome} would change`] : [])];
     out.push(`  ${shown.join(', ') || 'no findings'}${report.reportFile ? `; every row is in ${report.reportFile}` : ''}`);
     if (report.backup) out.push(`  backup bundle ${report.backup}`);
   }
   const error = logged ? (report.errorSummary ?? report.error) : report.error;
-  out.push(report.outcome === 'success' ? 'Result: success' : `Result: failure\n${error ?? ''}`);
+  out.push(report.outcome === 'success' ? `Result: success${changedNothing(report) ? ' (already at the target, nothing to do)' : ''}` : `Result: failure\n${error ?? ''}`);
   return `${out.join('\n')}\n`;
 }
