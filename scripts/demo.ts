@@ -11,9 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ALEMBIC_COMMAND, FIXTURE_ALEMBIC_INI, createDeployment, withTestbed } from '../__tests__/support/deployment.js';
 
+/** Runs the bundled CLI as an operator would, its log (stderr) and its result (stdout) both shown. */
 function cli(args: string[]): number {
   console.log(`\n$ bai-migrate ${args.join(' ')}`);
-  const result = spawnSync(process.execPath, ['dist/cli.js', ...args], { stdio: ['ignore', 'inherit', 'ignore'] });
+  const result = spawnSync(process.execPath, ['dist/cli.js', ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
   return result.status ?? 1;
 }
 
