@@ -57,6 +57,26 @@ describe('24.03 → 24.09: container registries from etcd to PostgreSQL', () => 
     expect(await snapshotState(admin(), deployment)).toEqual(before);
   });
 
+  it('preflight refuses images named after a local registry with a path under it (1d42c726d8a3 would make a second local row and stop on MultipleResultsFound), names them and changes nothing', async () => {
+    const { deployment, etcd } = await deploy2403();
+    await etcd.put('config/docker/registry/local').value('http://localhost');
+    await etcd.put('config/docker/registry/local/type').value('local');
+    await deployment.pg.query(
+      `INSERT INTO images (name, image, tag, registry, architecture, config_digest, size_bytes, type, labels, resources)
+       VALUES ('local/research/trainer:1', 'research/trainer', '1', 'local', 'x86_64', repeat('2', 72), 1, 'COMPUTE', '{}', '{}')`,
+    );
+    const toml = deployment.writeManagerToml();
+    const before = await snapshotState(admin(), deployment);
+    const { report } = await runEngine(inputsFor(toml));
+    expect(report.errorCode).toBe('checks-failed');
+    expect(report.entries.filter((e) => e.phase === 'preflight' && e.step === 'container-registries' && e.status === 'failed').map((e) => e.detail)).toEqual([
+      expect.stringMatching(
+        /^1d42c726d8a3 would stop with MultipleResultsFound, rolling the upgrade back: it makes 2 container_registries rows of type local \(local \(0 images\); local\/research \(1 image\)\) and then looks up the one local registry\. The extra rows come from images named after the local registry local with a path under it \(local\/research\/trainer:1\), .*Move etcd config\/docker\/registry\/local aside before migrating/,
+      ),
+    ]);
+    expect(await snapshotState(admin(), deployment)).toEqual(before);
+  });
+
   it('preflight names vfolders whose owner is gone, which d7df3baf3779 cannot give a domain (the upgrade would stop on its NOT NULL)', async () => {
     const { deployment } = await deploy2403();
     // The columns d7df3baf3779 reads, as 24.03 has them (the stand-in's users and groups hold only what its schema facts check).

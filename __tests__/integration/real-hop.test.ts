@@ -273,6 +273,15 @@ describe('22.09.23 → 23.03.12 → 23.09.10 with the real packages (manager-ven
        ORDER BY 1`,
     );
     expect(rows.map((r) => r.fact)).toEqual(['groups.type', 'ix_vfolders_host']);
+    // What preflight said 308bcecec5c2 would make, it made: the model-store project and its members.
+    const predicted = run.report.entries.find((e) => e.phase === 'preflight' && e.step === 'model-store-project')?.detail ?? '';
+    expect(predicted).toMatch(
+      /^308bcecec5c2 will add the project model-store \(type model-store\) to the domain "default" with the resource policy "default" \(which 23\.03 seeds on the way\), and make all \d+ user\(s\) of that domain members/,
+    );
+    const { rows: store } = await deployment.pg.query<{ domain: string; policy: string; members: number }>(
+      `SELECT g.domain_name AS domain, g.resource_policy AS policy, (SELECT count(*)::int FROM association_groups_users a WHERE a.group_id = g.id) AS members FROM groups g WHERE g.type::text = 'model-store'`,
+    );
+    expect(store).toEqual([{ domain: 'default', policy: 'default', members: Number(/make all (\d+) user/.exec(predicted)![1]) }]);
     ranRealPackage('24.03.11', 'alembic (revisions applied by id), on Python 3.12');
 
     await expectVerifiedAndDone(inputs);
@@ -289,6 +298,9 @@ describe('22.09.23 → 23.03.12 → 23.09.10 with the real packages (manager-ven
     const moved = await dryRunThenMigrate(admin(), deployment, to2409);
     const applied = (step: string) => moved.report.entries.find((e) => e.phase === 'apply' && e.step === step);
     expect(moved.report.entries.find((e) => e.phase === 'preflight' && e.step === 'container-registries' && e.detail.startsWith('manager.toml'))?.status).toBe('ok');
+    // Preflight predicted exactly the rows the real revision then made, the local one it adds by itself among them.
+    const predictedRows = moved.report.entries.find((e) => e.phase === 'preflight' && e.step === 'container-registries' && / become \d+ container_registries row/.test(e.detail))?.detail;
+    expect(predictedRows).toMatch(/ become 4 container_registries row\(s\): cr\.backend\.ai\/stable; registry\.example\.com\/ml; registry\.example\.com\/research; local \(local\)$/);
     expect(applied('schema')?.detail).toMatch(
       /^applied \d+ revision\(s\) by id \(among them 31463788c713, c4b7ec740b36, d7df3baf3779, fdb2dcdb8811, which alembic upgrade would skip\); then alembic_version collapsed to /,
     );

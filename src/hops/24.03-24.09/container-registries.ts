@@ -20,7 +20,7 @@ import { cannotKeepDroppedValues, DROPPED_VALUES, keepEtcdKeys, keptEtcdKeys, ma
 import { pythonOf } from '../../manager/apply-revisions.js';
 import { runChild } from '../../manager/child-env.js';
 import { changed, failed, firstFew, ok, skipped, warning, type Finding, type Step, type StepContext } from '../../steps/step.js';
-import { parseRegistries, REGISTRIES_MOVED_BY, REGISTRY_PREFIX, registryProblems, registryRows, type EtcdRegistry, type RegistryRow } from './registry-config.js';
+import { parseRegistries, REGISTRIES_MOVED_BY, REGISTRY_PREFIX, registryProblems, registryRows, simulateRegistryMove, type EtcdRegistry, type RegistryRow } from './registry-config.js';
 
 const describeRows = (rows: readonly RegistryRow[]) => firstFew(rows, (r) => `${r.name}${r.project === null ? ' (local)' : `/${r.project}`}`);
 
@@ -53,7 +53,7 @@ export const containerRegistries: Step = {
     const registries = parseRegistries(entries);
     const problems = registryProblems(registries);
     for (const p of problems) findings.push(failed(`registry ${p.name}: ${p.key} ${p.reason}; ${REGISTRIES_MOVED_BY} would stop the upgrade on it`));
-    if (problems.length === 0) findings.push(ok(`${registries.length} registr${registries.length === 1 ? 'y' : 'ies'} in etcd ${REGISTRY_PREFIX} become ${rowsOf(registries)}`));
+    if (problems.length === 0) findings.push(...moveFindings(registries, await imageNames(deployment)));
     if (!(await mayKeepDroppedValues(deployment.postgres))) findings.push(warning(await cannotKeepDroppedValues(deployment.postgres, `${REGISTRIES_MOVED_BY} deletes etcd ${REGISTRY_PREFIX}`)));
     return findings;
   },
@@ -61,7 +61,8 @@ export const containerRegistries: Step = {
   async dryRun({ deployment }) {
     const entries = await deployment.etcdPrefix(REGISTRY_PREFIX);
     if (Object.keys(entries).length === 0) return [await emptyPrefixFinding(deployment)];
-    return [ok(`would keep ${Object.keys(entries).length} key(s) of etcd ${REGISTRY_PREFIX} in ${DROPPED_VALUES}; ${REGISTRIES_MOVED_BY} then makes ${rowsOf(parseRegistries(entries))}`)];
+    const move = simulateRegistryMove(parseRegistries(entries), await imageNames(deployment));
+    return [ok(`would keep ${Object.keys(entries).length} key(s) of etcd ${REGISTRY_PREFIX} in ${DROPPED_VALUES}; ${REGISTRIES_MOVED_BY} then makes ${rowsOf(move.rows)}`)];
   },
 
   async backup({ deployment }) {
@@ -146,9 +147,53 @@ export const registriesMoved: Step = {
   },
 };
 
-function rowsOf(registries: readonly EtcdRegistry[]): string {
-  const rows = registryRows(registries);
+function rowsOf(rows: readonly RegistryRow[]): string {
   return `${rows.length} container_registries row(s): ${describeRows(rows)}`;
+}
+
+/** The images table's names in its physical order, which the revision's unordered SELECTs follow. */
+async function imageNames(deployment: Deployment): Promise<string[]> {
+  if (!(await tableExists(deployment.postgres, 'images'))) return [];
+  const { rows } = await deployment.postgres.query<{ name: string }>('SELECT name FROM images ORDER BY ctid');
+  return rows.map((r) => r.name);
+}
+
+/** What the revision will make, exactly, and where it would stop or surprise. */
+function moveFindings(registries: readonly EtcdRegistry[], images: readonly string[]): Finding[] {
+  const move = simulateRegistryMove(registries, images);
+  const named = (rows: readonly { name: string; project: string | null; images: readonly string[] }[]) =>
+    firstFew(rows, (r) => `${r.name}${r.project === null ? '' : `/${r.project}`} (${r.images.length} image${r.images.length === 1 ? '' : 's'})`);
+  if (move.stopsOnLocalRows) {
+    const local = move.stopsOnLocalRows.filter((r) => !r.automatic).map((r) => r.name);
+    const byImages = move.stopsOnLocalRows.filter((r) => r.automatic);
+    return [
+      failed(
+        `${REGISTRIES_MOVED_BY} would stop with MultipleResultsFound, rolling the upgrade back: it makes ${move.stopsOnLocalRows.length} container_registries rows of type local (${named(move.stopsOnLocalRows)}) and then looks up the one local registry. ` +
+          `The extra rows come from images named after the local registry ${local.join(', ')} with a path under it (${firstFew(
+            byImages.flatMap((r) => r.images),
+            (i) => i,
+            { limit: 3 },
+          )}), for which it makes a row of their own. Move ${local.map((name) => `etcd ${REGISTRY_PREFIX}${name}`).join(', ')} aside before migrating (the backup bundle keeps it): the revision then makes one local row and marks those images local. A rehearsal of a snapshot of this deployment finds the same before any change`,
+      ),
+    ];
+  }
+  const findings: Finding[] = [ok(`${registries.length} registr${registries.length === 1 ? 'y' : 'ies'} in etcd ${REGISTRY_PREFIX} and ${images.length} image(s) become ${rowsOf(move.rows)}`)];
+  const automatic = move.rows.filter((r) => r.automatic && r.type !== 'local');
+  if (automatic.length > 0) {
+    findings.push(
+      warning(
+        `${REGISTRIES_MOVED_BY} also makes ${automatic.length} row(s) by itself, without credentials, for images whose project no registry in etcd lists: ${named(automatic)}; after the migration give them credentials if those registries need them (or add the projects to the registry's project list in etcd before migrating)`,
+      ),
+    );
+  }
+  if (move.localDespiteRegistry.length > 0) {
+    findings.push(
+      warning(
+        `${move.localDespiteRegistry.length} image(s) end up in the local registry although their registry is known (${firstFew(move.localDespiteRegistry, (i) => i, { limit: 3 })}): ${REGISTRIES_MOVED_BY} makes one row per project name across all registries, and another registry's row took theirs`,
+      ),
+    );
+  }
+  return findings;
 }
 
 /**

@@ -98,3 +98,81 @@ export function registryRows(registries: readonly EtcdRegistry[]): RegistryRow[]
     r.projects.length > 0 ? r.projects.map((project) => ({ name: r.name, project })) : [{ name: r.name, project: r.type === 'local' ? null : 'library' }],
   );
 }
+
+/** A container_registries row as the whole revision leaves it. */
+export interface MovedRow extends RegistryRow {
+  readonly type: string;
+  /** Made by the revision itself for images whose project no registry lists: no credentials. */
+  readonly automatic: boolean;
+  /** The images linked to it. */
+  readonly images: readonly string[];
+}
+
+/** What 1d42c726d8a3 will make of the registries and the images, or where it stops. */
+export interface RegistryMove {
+  readonly rows: readonly MovedRow[];
+  /** Its last phase looks up the one registry of type local and stops when there are several (MultipleResultsFound). */
+  readonly stopsOnLocalRows?: readonly MovedRow[];
+  /** Images whose registry row is known but whose project another registry's automatic row took: they end up local. */
+  readonly localDespiteRegistry: readonly string[];
+}
+
+/**
+ * The revision's four phases, in its order, on the registries (etcd's order) and the image names
+ * (the table's physical order, `ORDER BY ctid`, as its unordered SELECTs return them):
+ * 1. a row per registry and project (migrate_data_etcd_to_psql);
+ * 2. each row with a project takes the images whose name starts with `name/project`, later rows
+ *    overriding earlier ones (insert_registry_id_to_images);
+ * 3. an image still without a row, named `registry/project/…` after a registry that has a row, makes
+ *    a row of that registry's first row's type for its project, without credentials, once per
+ *    project name across all registries (insert_registry_id_to_images_with_missing_registry_id);
+ * 4. the one row of type local (made when there is none: the revision tests its query's result
+ *    object, which is always true) takes every image left (mark_local_images_with_missing_registry_id).
+ * Its prefix tests are SQL LIKE patterns, unescaped: `_` and `%` in a name match any character.
+ */
+export function simulateRegistryMove(registries: readonly EtcdRegistry[], imageNames: readonly string[]): RegistryMove {
+  type Row = { name: string; project: string | null; type: string; automatic: boolean };
+  const rows: Row[] = registries.flatMap((r) =>
+    r.projects.length > 0
+      ? r.projects.map((project) => ({ name: r.name, project, type: r.type, automatic: false }))
+      : [{ name: r.name, project: r.type === 'local' ? null : 'library', type: r.type, automatic: false }],
+  );
+  const linked = new Map<string, Row>();
+  for (const row of rows) {
+    const project = row.project ?? (row.name === 'index.docker.io' ? 'library' : null);
+    if (!project) continue;
+    const prefix = likePrefix(`${row.name}/${project}`);
+    for (const image of imageNames) if (prefix.test(image)) linked.set(image, row);
+  }
+  const addedProjects = new Set<string>();
+  const localDespiteRegistry: string[] = [];
+  for (const image of imageNames.filter((name) => !linked.has(name))) {
+    if (linked.has(image)) continue;
+    const [registryName, project] = image.split('/');
+    if (project === undefined) continue;
+    const first = rows.find((r) => r.name === registryName);
+    if (!first) continue;
+    if (addedProjects.has(project)) {
+      localDespiteRegistry.push(image);
+      continue;
+    }
+    addedProjects.add(project);
+    const row: Row = { name: registryName!, project, type: first.type, automatic: true };
+    rows.push(row);
+    const prefix = likePrefix(`${registryName}/${project}`);
+    for (const other of imageNames) if (!linked.has(other) && prefix.test(other)) linked.set(other, row);
+  }
+  const local = rows.filter((r) => r.type === 'local');
+  const withImages = (row: Row): MovedRow => ({ ...row, images: imageNames.filter((name) => linked.get(name) === row) });
+  if (local.length > 1) return { rows: rows.map(withImages), stopsOnLocalRows: local.map(withImages), localDespiteRegistry: [] };
+  const localRow = local[0] ?? { name: 'local', project: null, type: 'local', automatic: true };
+  if (local.length === 0) rows.push(localRow);
+  for (const image of imageNames) if (!linked.has(image)) linked.set(image, localRow);
+  return { rows: rows.map(withImages), localDespiteRegistry: localDespiteRegistry.filter((image) => linked.get(image) === localRow) };
+}
+
+/** A SQL `LIKE 'prefix%'` without escapes, as a regular expression. */
+function likePrefix(prefix: string): RegExp {
+  const pattern = [...prefix].map((c) => (c === '_' ? '.' : c === '%' ? '.*' : c.replace(/[\\^$.*+?()[\]{}|/-]/g, '\\$&'))).join('');
+  return new RegExp(`^${pattern}`, 's');
+}
