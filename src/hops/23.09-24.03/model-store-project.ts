@@ -7,8 +7,9 @@
  * which creates the tables but seeds no policy, or renamed since) stops the upgrade on a foreign
  * key half-way through the hop; a `model-store` project already in that domain stops it on
  * uq_groups_name_domain_name; and a default domain without users hands its membership insert an
- * empty parameter list, which it does not survive (24.09.8 guards it, backend.ai#3816, and picks
- * any existing policy). This check names each before anything is written, and says what the
+ * empty parameter list, which its SQLAlchemy 1.4.54 refuses ("A value is required for bind
+ * parameter", tried with 24.03.11's own venv; 24.09.8 guards it, backend.ai#3816, and picks any
+ * existing policy). This check names each before anything is written, and says what the
  * revision will make.
  */
 import type pg from 'pg';
@@ -66,7 +67,7 @@ export function judgeModelStore(facts: ModelStoreFacts): Finding[] {
   if (facts.domains.includes(DOMAIN) && facts.users.total === 0) {
     problems.push(
       failed(
-        `${stops}: the domain "${DOMAIN}" has no users, and 24.03.11's ${MODEL_STORE_REVISION} inserts the memberships of ${PROJECT} with an empty parameter list, which fails (24.09.8 guards it). Add a user to the domain "${DOMAIN}" before migrating`,
+        `${stops}: the domain "${DOMAIN}" has no users, and 24.03.11's ${MODEL_STORE_REVISION} inserts the memberships of ${PROJECT} with an empty parameter list, on which its SQLAlchemy 1.4 stops ("A value is required for bind parameter 'user_id'"; 24.09.8 guards it). Add a user to the domain "${DOMAIN}" before migrating`,
       ),
     );
   }
