@@ -62,7 +62,20 @@ describe('inputs', () => {
 describe("retention (the manager's TimeDuration)", () => {
   it.each([
     ['86400', 86400],
-    ['0', 0],
+    ['1e5', 100000],
+    ['1440m', 86400],
+    ['36h', 129600],
+    ['1.5d', 129600],
+    ['3d', 259200],
+    ['2w', 1209600],
+    [' 7d ', 604800],
+    ['36525d', 3155760000],
+    ['3155760000', 3155760000],
+  ])('%j is %d seconds', (text, seconds) => {
+    expect(parseRetention(text)).toMatchObject({ kind: 'seconds', seconds });
+  });
+
+  it.each([
     ['1', 1],
     ['0.001', 0.001],
     ['1e3', 1000],
@@ -70,11 +83,19 @@ describe("retention (the manager's TimeDuration)", () => {
     ['1.5h', 5400],
     ['6h', 21600],
     ['0.5d', 43200],
-    ['3d', 259200],
-    ['2w', 1209600],
-    [' 7d ', 604800],
-  ])('%j is %d seconds', (text, seconds) => {
-    expect(parseRetention(text)).toMatchObject({ kind: 'seconds', seconds });
+  ])('%j (%d seconds) is under one day: refused, unless allowed', (text, seconds) => {
+    expect(() => parseRetention(text)).toThrow(`retention "${text}" is under one day, which would delete kernels that finished only hours ago; accepted:`);
+    expect(parseRetention(text, { allowShort: true })).toMatchObject({ kind: 'seconds', seconds });
+  });
+
+  it.each(['0', '0.0', '-0', '0e5', '0d', '0.0w', '0m', '0mo', '0yr'])('refuses the zero %j, even when short ones are allowed', (text) => {
+    expect(() => parseRetention(text, { allowShort: true })).toThrow(`retention "${text}" is zero, which would delete every finished kernel; accepted:`);
+  });
+
+  it.each(['999999999999999yr', '101yr', '1201mo', '36526d', '5218w', '3155760001', '1e30', '1e999'])('refuses %j, more than 100 years, before PostgreSQL would', (text) => {
+    expect(() => parseRetention(text)).toThrow(
+      `retention "${text}" is more than 100 years; accepted: a number of seconds ("86400"), or a number with a unit: w, d, h, m (minutes), s (22.09+) such as "3d" or "1.5d", or a whole number of mo or yr such as "3mo", "1yr"; from one day (1d, 86400) to 100 years (100yr, 1200mo, 36525d or 3155760000), or more than zero but under a day with allow-short-retention: true`,
+    );
   });
 
   it.each([
@@ -82,6 +103,8 @@ describe("retention (the manager's TimeDuration)", () => {
     ['1mo', 1],
     ['1yr', 12],
     ['12yr', 144],
+    ['100yr', 1200],
+    ['1200mo', 1200],
   ])('%s is %d calendar months', (text, months) => {
     expect(parseRetention(text)).toMatchObject({ kind: 'months', months });
   });
@@ -91,7 +114,18 @@ describe("retention (the manager's TimeDuration)", () => {
   });
 
   it('accepts seconds for 22.09 and later', () => {
-    expect(parseRetention('30s', { secondsUnit: true })).toMatchObject({ seconds: 30 });
+    expect(parseRetention('86400s', { secondsUnit: true })).toMatchObject({ seconds: 86400 });
+    expect(parseRetention('30s', { secondsUnit: true, allowShort: true })).toMatchObject({ seconds: 30 });
+  });
+
+  it('as an input: under one day only with allow-short-retention: true, named in the refusal', () => {
+    const clearHistory = (extra: Record<string, string>) => parseOptions({ command: 'clear-history', ...extra });
+    expect(clearHistory({})).toMatchObject({ retention: { kind: 'months', months: 12 }, allowShortRetention: false });
+    expect(() => clearHistory({ retention: '6h' })).toThrow(/^retention "6h" is under one day, .*or more than zero but under a day with allow-short-retention: true$/);
+    expect(clearHistory({ retention: '6h', 'allow-short-retention': 'true' })).toMatchObject({ retention: { kind: 'seconds', seconds: 21600 }, allowShortRetention: true });
+    expect(() => clearHistory({ retention: '0', 'allow-short-retention': 'true' })).toThrow(/^retention "0" is zero/);
+    expect(() => clearHistory({ retention: '1e30' })).toThrow(/^retention "1e30" is more than 100 years; accepted: .*to 100 years/);
+    expect(() => clearHistory({ retention: '6h', 'allow-short-retention': 'yes' })).toThrow(/allow-short-retention "yes" is not a boolean; accepted: true, false/);
   });
 });
 

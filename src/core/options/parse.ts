@@ -34,6 +34,8 @@ export interface Options {
   readonly fromVersion?: VersionRef;
   readonly toVersion?: VersionRef;
   readonly retention: Retention;
+  /** The retention may be under one day (it was checked against this already). */
+  readonly allowShortRetention: boolean;
   readonly lockBackend?: LockBackend;
   readonly dryRun: boolean;
   readonly managerConfig?: string;
@@ -144,7 +146,8 @@ export function parseOptions(raw: RawInputs): Options {
   const command = attempt(() => choice('command', COMMANDS));
   const fromVersion = attempt(() => (text('from-version') ? parseVersion(text('from-version')!, 'from-version') : undefined));
   const toVersion = attempt(() => (text('to-version') ? parseVersion(text('to-version')!, 'to-version') : undefined));
-  const retention = attempt(() => parseRetention(text('retention')!));
+  const allowShortRetention = attempt(() => flag('allow-short-retention'));
+  const retention = attempt(() => parseRetention(text('retention')!, { allowShort: allowShortRetention }));
   const lockBackend = attempt(() => choice('lock-backend', LOCK_BACKENDS));
   const dryRun = attempt(() => flag('dry-run'));
   const allowRunningServices = attempt(() => flag('allow-running-services'));
@@ -203,6 +206,7 @@ export function parseOptions(raw: RawInputs): Options {
     fromVersion,
     toVersion,
     retention: retention!,
+    allowShortRetention: allowShortRetention!,
     lockBackend,
     dryRun: dryRun!,
     managerConfig: text('manager-config'),

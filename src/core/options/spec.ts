@@ -68,7 +68,14 @@ export const INPUTS: readonly InputSpec[] = [
     kind: 'retention',
     usedBy: ['clear-history'],
     default: '1yr',
-    description: 'How much history clear-history keeps, as for `backend.ai mgr clear-history -r`: 86400, 30m, 6h, 3d, 2w, 3mo, 1yr.',
+    description: 'How much history clear-history keeps, as for `backend.ai mgr clear-history -r`: 86400, 3d, 2w, 3mo, 1yr; from one day to 100 years (under a day needs allow-short-retention).',
+  },
+  {
+    name: 'allow-short-retention',
+    kind: 'boolean',
+    usedBy: ['clear-history'],
+    default: 'false',
+    description: 'clear-history: accept a retention under one day (e.g. 6h or 3600), which deletes kernels that finished only hours ago. false: such a retention is refused as a likely mistake.',
   },
   {
     name: 'lock-backend',
@@ -368,7 +375,7 @@ export function acceptedText(spec: InputSpec): string {
     case 'version':
       return 'a Backend.AI release line (e.g. 22.03) or release (e.g. 22.03.3)';
     case 'retention':
-      return 'a duration: seconds, or a number with m, h, d, w, mo or yr';
+      return 'a duration from one day to 100 years: seconds, or a number with m, h, d, w, mo or yr (under a day with allow-short-retention: true)';
     case 'list':
       return `a list separated by ${spec.separator}`;
     case 'path':
