@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { expectGolden, fixtureSecret, loadReportFixture, replay, REPORT_FIXTURES, type ReportFixture } from '../support/report-fixtures.js';
 import { startFakeGitHub, type FakeGitHub } from '../support/fake-github.js';
 import { tempDir } from '../support/run.js';
-import { OUTPUTS } from '../../src/core/options.js';
+import { inputSpec, OUTPUTS } from '../../src/core/options.js';
 import type { Options } from '../../src/core/options.js';
 import type { RunHooks } from '../../src/core/run-command.js';
 import type { Report } from '../../src/core/report/index.js';
@@ -37,8 +37,8 @@ vi.mock('@actions/core', () => {
     },
   };
   return {
-    // As the runner's getInput: INPUT_<NAME>, trimmed, '' when not given.
-    getInput: (name: string) => (state.inputs[name] ?? '').trim(),
+    // As the runner's getInput: INPUT_<NAME>, trimmed; the runner sets action.yml's default when the workflow gives none, else ''.
+    getInput: (name: string) => (state.inputs[name] ?? inputSpec(name)?.default ?? '').trim(),
     setSecret: record('setSecret'),
     setOutput: record('setOutput'),
     setFailed: record('setFailed'),
@@ -164,6 +164,25 @@ describe('the Action around the engine', () => {
     const [[reason]] = named('setFailed') as [[string]];
     expect(reason).toMatch(/dry-run/);
     expect(state.summary).toBe(`## ❌ bai-migrate did not start\n\n\`\`\`text\n${reason}\n\`\`\`\n`);
+  });
+
+  it("an empty etcd-namespace (an unset variable) is refused before the engine runs; the runner's default means manager.toml's", async () => {
+    // etcd-namespace: ${{ vars.BACKENDAI_NAMESPACE }} with the variable unset.
+    state.inputs = { ...fixtureInputs('migrate'), 'etcd-namespace': '' };
+    await run();
+    expect(engine.options).toEqual([]);
+    expect(named('setOutput')).toEqual([['outcome', 'failure']]);
+    expect(named('setFailed')).toEqual([
+      [
+        `etcd-namespace is empty (as an unset workflow variable gives it); accepted: letters, digits, ".", "_" and "-" (e.g. local), or from-manager-config (the default) for manager.toml's [etcd] namespace`,
+      ],
+    ]);
+
+    engine.fixture = loadReportFixture('migrate');
+    state.inputs = fixtureInputs('migrate');
+    await run();
+    expect(engine.options).toHaveLength(1);
+    expect(engine.options[0]!.etcdNamespace).toBeUndefined();
   });
 
   it('a summary the runner cannot take is a warning; the outputs and the outcome stand', async () => {

@@ -38,6 +38,17 @@ describe('inputs', () => {
     expect(secretInputs({ 'github-token': 'ghs_abc123' })).toEqual(['ghs_abc123']);
   });
 
+  it('takes etcd-namespace from manager.toml when not given or from-manager-config, and refuses it empty', () => {
+    const namespace = (value?: string) => parseOptions({ command: 'verify', 'to-version': '22.03', ...(value === undefined ? {} : { 'etcd-namespace': value }) }).etcdNamespace;
+    expect(namespace()).toBeUndefined();
+    expect(namespace('from-manager-config')).toBeUndefined();
+    expect(namespace(' local ')).toBe('local');
+    const accepted = `accepted: letters, digits, ".", "_" and "-" (e.g. local), or from-manager-config (the default) for manager.toml's [etcd] namespace`;
+    expect(() => namespace('')).toThrow(`etcd-namespace is empty (as an unset workflow variable gives it); ${accepted}`);
+    expect(() => namespace('  ')).toThrow(`etcd-namespace is empty (as an unset workflow variable gives it); ${accepted}`);
+    expect(() => namespace('a/b')).toThrow(`etcd-namespace "a/b" may hold only letters, digits, ".", "_" and "-"; ${accepted}`);
+  });
+
   it('reads lists of etcd endpoints', () => {
     expect(parseOptions({ command: 'plan', 'to-version': '22.03', 'etcd-endpoints': 'http://10.0.0.1:2379,\n10.0.0.2:2379' }).etcdEndpoints).toEqual(['http://10.0.0.1:2379', '10.0.0.2:2379']);
   });

@@ -15,6 +15,7 @@ import {
   acceptedText,
   CLEAR_HISTORY_MODES,
   COMMANDS,
+  FROM_MANAGER_CONFIG,
   inputSpec,
   INPUTS,
   LOCK_BACKENDS,
@@ -183,10 +184,7 @@ export function parseOptions(raw: RawInputs): Options {
       'snapshot-cache-key is set without snapshot-key: a snapshot in the Actions cache must be sealed, since pull requests can restore it; accepted: snapshot-key from a secret, e.g. snapshot-key: ${{ secrets.BACKENDAI_SNAPSHOT_KEY }} holding the output of `openssl rand -hex 32` (pull requests from forks get no secrets, so they cannot rehearse)',
     );
   }
-  const etcdNamespace = text('etcd-namespace');
-  if (etcdNamespace !== undefined && !/^[A-Za-z0-9_.-]+$/.test(etcdNamespace)) {
-    problems.push(`etcd-namespace "${etcdNamespace}" may hold only letters, digits, ".", "_" and "-"`);
-  }
+  const etcdNamespace = attempt(() => namespace(raw['etcd-namespace']));
 
   if (fromVersion && toVersion && isDowngrade(fromVersion, toVersion)) {
     problems.push(`from-version ${fromVersion.input} is newer than to-version ${toVersion.input}: bai-migrate only upgrades; accepted: a to-version after ${fromVersion.input}`);
@@ -307,6 +305,20 @@ function url(name: string, value: string | undefined, protocols: string[]): stri
   decodeUrlPart(parsed.password, name, 'password');
   if (name === 'postgres-url') decodeUrlPart(parsed.pathname.replace(/^\//, ''), name, 'database name');
   return value;
+}
+
+/**
+ * etcd-namespace, undefined for manager.toml's: not given, or its default. Given empty is refused, not
+ * taken as "not given": on GitHub an unset variable (${{ vars.X }}) gives an empty value, and
+ * manager.toml's namespace may be another deployment's.
+ */
+function namespace(value: string | undefined): string | undefined {
+  const text = value?.trim();
+  if (text === undefined || text === FROM_MANAGER_CONFIG) return undefined;
+  const accepted = `accepted: letters, digits, ".", "_" and "-" (e.g. local), or ${FROM_MANAGER_CONFIG} (the default) for manager.toml's [etcd] namespace`;
+  if (text === '') throw invalidInput(`etcd-namespace is empty (as an unset workflow variable gives it); ${accepted}`);
+  if (!/^[A-Za-z0-9_.-]+$/.test(text)) throw invalidInput(`etcd-namespace "${text}" may hold only letters, digits, ".", "_" and "-"; ${accepted}`);
+  return text;
 }
 
 function endpoints(value: string | undefined): string[] {

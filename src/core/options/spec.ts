@@ -14,6 +14,8 @@ export const VACUUM_MODES = ['none', 'analyze', 'full'] as const;
 export const CLEAR_HISTORY_MODES = ['bai-migrate', 'manager'] as const;
 export const REDIS_FAILURE_MODES = ['fail', 'warn'] as const;
 export const REHEARSAL_SERVERS = ['start', 'given'] as const;
+/** etcd-namespace's default: manager.toml's [etcd] namespace. */
+export const FROM_MANAGER_CONFIG = 'from-manager-config';
 
 /** A number input's range; `aboveMin` excludes min itself (a timeout of 0 would never wait). */
 export interface NumberRange {
@@ -116,7 +118,14 @@ export const INPUTS: readonly InputSpec[] = [
     usedBy: [...ALL_SERVERS, 'rehearse'],
     description: 'etcd endpoints, comma- or newline-separated host:port. Overrides [etcd] addr of manager.toml.',
   },
-  { name: 'etcd-namespace', kind: 'string', usedBy: ALL_SERVERS, description: 'etcd namespace of the deployment (keys live under /sorna/{namespace}/). Overrides [etcd] namespace.' },
+  {
+    name: 'etcd-namespace',
+    kind: 'string',
+    usedBy: ALL_SERVERS,
+    // A default the Action's runner hands over when the workflow gives none: an empty value is then one the workflow gave.
+    default: FROM_MANAGER_CONFIG,
+    description: `etcd namespace of the deployment (keys live under /sorna/{namespace}/). Overrides [etcd] namespace of manager.toml, which ${FROM_MANAGER_CONFIG} (the default) reads. An empty value (as an unset workflow variable gives) is refused.`,
+  },
   { name: 'etcd-user', kind: 'string', usedBy: ALL_SERVERS, description: 'etcd user. Overrides [etcd] user.' },
   { name: 'etcd-password', kind: 'secret', usedBy: ALL_SERVERS, description: 'etcd password. Overrides [etcd] password.' },
   { name: 'etcd-ca', kind: 'path', usedBy: ALL_SERVERS, description: "PEM file of the CA that signed etcd's server certificates. Given: etcd is reached over TLS (https://) and verified." },
