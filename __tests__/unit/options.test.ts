@@ -1,8 +1,18 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { INPUTS, OUTPUTS, parseOptions, secretInputs } from '../../src/core/options.js';
+import { INPUTS, OUTPUTS, parseOptions, secretInputs, type RawInputs } from '../../src/core/options.js';
 import { parseRetention } from '../../src/releases/retention.js';
 import { managerRequirement, venvCacheKey } from '../../src/manager/venv.js';
+
+/** parseOptions' message for inputs it refuses. */
+function refusal(raw: RawInputs): string {
+  try {
+    parseOptions(raw);
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
+  return 'accepted';
+}
 
 describe('inputs', () => {
   it('has defaults, and every input named in action.yml', () => {
@@ -49,6 +59,17 @@ describe('inputs', () => {
     expect(() => namespace('a/b')).toThrow(`etcd-namespace "a/b" may hold only letters, digits, ".", "_" and "-"; ${accepted}`);
   });
 
+  it("refuses a database number in redis-url (bai-migrate picks the manager's own), without repeating the URL", () => {
+    for (const url of ['redis://:r3dis-pw@h:6379/99', 'redis://:r3dis-pw@h:6379/0', 'redis://h/1?x=y']) {
+      const message = refusal({ 'to-version': '22.03', 'redis-url': url });
+      expect(message).toBe(
+        "redis-url has a path (a database number such as /2), which bai-migrate would ignore: it picks the manager's fixed database numbers itself; accepted: redis://user:password@host:port, without a path",
+      );
+    }
+    expect(parseOptions({ 'to-version': '22.03', 'redis-url': 'redis://:r3dis-pw@h:6379/' }).redisUrl).toBe('redis://:r3dis-pw@h:6379/');
+    expect(parseOptions({ 'to-version': '22.03', 'redis-url': 'redis://h:6379' }).redisUrl).toBe('redis://h:6379');
+  });
+
   it('reads lists of etcd endpoints', () => {
     expect(parseOptions({ command: 'plan', 'to-version': '22.03', 'etcd-endpoints': 'http://10.0.0.1:2379,\n10.0.0.2:2379' }).etcdEndpoints).toEqual(['http://10.0.0.1:2379', '10.0.0.2:2379']);
   });
@@ -57,14 +78,7 @@ describe('inputs', () => {
     const raw = { 'postgres-url': 'postgresql://u:p%40ss@h:5432/db', 'redis-url': 'redis://:r3dis@h:6379', 'etcd-password': 'etcdpw' };
     expect(secretInputs(raw)).toEqual(expect.arrayContaining(['p%40ss', 'p@ss', 'r3dis', 'etcdpw']));
     expect(() => parseOptions({ 'to-version': '22.03', 'postgres-url': 'http://u:topsecret@h/db' })).toThrow(/postgres-url must be a postgresql:\/\//);
-    const unparsable = (() => {
-      try {
-        parseOptions({ 'to-version': '22.03', 'postgres-url': 'postgresql://u:topsecret@[bad' });
-      } catch (error) {
-        return String(error);
-      }
-      return 'accepted';
-    })();
+    const unparsable = refusal({ 'to-version': '22.03', 'postgres-url': 'postgresql://u:topsecret@[bad' });
     expect(unparsable).toMatch(/postgres-url/);
     expect(unparsable).not.toContain('topsecret');
   });

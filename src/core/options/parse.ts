@@ -300,6 +300,12 @@ function url(name: string, value: string | undefined, protocols: string[]): stri
       `${name} must be a ${protocols.map((p) => `${p}//`).join(' or ')} URL with a host; accepted: ${protocols[0]}//user:password@host:port${name === 'postgres-url' ? '/database' : ''}`,
     );
   }
+  if (name === 'redis-url' && !['', '/'].includes(parsed.pathname)) {
+    // The path is not echoed: it is part of a secret input. Backend.AI keeps each kind of data in its own database.
+    throw invalidInput(
+      "redis-url has a path (a database number such as /2), which bai-migrate would ignore: it picks the manager's fixed database numbers itself; accepted: redis://user:password@host:port, without a path",
+    );
+  }
   // Refused here with every other input problem, not later when connecting.
   decodeUrlPart(parsed.username, name, 'user name');
   decodeUrlPart(parsed.password, name, 'password');

@@ -110,7 +110,12 @@ export const INPUTS: readonly InputSpec[] = [
     description: 'PEM file of a client certificate for PostgreSQL (with postgres-client-key), e.g. for pg_hba clientcert=verify-full.',
   },
   { name: 'postgres-client-key', kind: 'path', usedBy: PRODUCTION, description: 'PEM file of the private key of postgres-client-cert (unencrypted; alembic gets a private 0600 copy).' },
-  { name: 'redis-url', kind: 'secret', usedBy: [...ALL_SERVERS, 'rehearse'], description: "Redis URL (redis://:password@host:port). Overrides etcd's config/redis." },
+  {
+    name: 'redis-url',
+    kind: 'secret',
+    usedBy: [...ALL_SERVERS, 'rehearse'],
+    description: "Redis URL (redis://:password@host:port), without a database number: bai-migrate uses the manager's own ones. Overrides etcd's config/redis.",
+  },
   {
     name: 'etcd-endpoints',
     kind: 'list',
