@@ -3,7 +3,7 @@
  * log groups, annotations and a job summary. Everything else lives in the engine.
  */
 import * as core from '@actions/core';
-import { runCommand } from '../core/run-command.js';
+import { checkWrittenPaths, runCommand } from '../core/run-command.js';
 import { MigrationError, messageOf } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { INPUTS, parseOptions, secretInputs, unusedInputs, type Options } from '../core/options.js';
@@ -28,6 +28,8 @@ export async function run(): Promise<void> {
     // A shared set of inputs passed to every command is common: ignored, with a warning, not refused.
     for (const warning of unusedInputs(raw, options.command)) core.warning(warning);
     if (options.command === 'rehearse' && options.snapshotCacheKey) {
+      // The restore writes snapshot-file before the engine would check it.
+      checkWrittenPaths(options);
       const entry = await core.group('Restore the snapshot from the Actions cache', () => restoreSnapshot(options.snapshotFile, options.snapshotCacheKey!));
       core.info(`Snapshot restored from cache entry ${entry}`);
     }

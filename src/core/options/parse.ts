@@ -3,7 +3,7 @@
  * is read or written, and reported at once. Booleans, choices and numbers are checked by their kind
  * in spec.ts; the rest (versions, URLs, files) by their own parsers.
  */
-import { invalidInput, MigrationError } from '../errors.js';
+import { invalidInput, invalidInputs, MigrationError } from '../errors.js';
 import { decodeUrlPart, tryDecodeURIComponent } from '../uri.js';
 import { parseVersion, type VersionRef } from '../../releases/catalogue.js';
 import { compareLines } from '../../releases/releases.js';
@@ -197,7 +197,7 @@ export function parseOptions(raw: RawInputs): Options {
     problems.push(`to-version is required for command "${command}", e.g. to-version: 22.03`);
   }
   if (problems.length > 0) {
-    throw invalidInput(problems.length === 1 ? problems[0]! : `invalid inputs:\n- ${problems.join('\n- ')}`);
+    throw invalidInputs(problems);
   }
   return {
     command: command!,
