@@ -17,7 +17,7 @@ import type { Report } from '../../src/core/report/index.js';
 
 /** Every call the adapter made on @actions/core, in order. */
 const calls: Array<[string, ...unknown[]]> = [];
-const state = { inputs: {} as Record<string, string>, summary: '', summaryFails: false };
+const state = { inputs: {} as Record<string, string>, summary: '', summaryFails: false, outputFails: false };
 
 vi.mock('@actions/core', () => {
   const record =
@@ -40,7 +40,11 @@ vi.mock('@actions/core', () => {
     // As the runner's getInput: INPUT_<NAME>, trimmed; the runner sets action.yml's default when the workflow gives none, else ''.
     getInput: (name: string) => (state.inputs[name] ?? inputSpec(name)?.default ?? '').trim(),
     setSecret: record('setSecret'),
-    setOutput: record('setOutput'),
+    // As @actions/core does when GITHUB_OUTPUT names a file in a folder that is gone.
+    setOutput: (...args: unknown[]) => {
+      if (state.outputFails) throw new Error('Missing file at path: /home/runner/gone/set_output_1');
+      record('setOutput')(...args);
+    },
     setFailed: record('setFailed'),
     info: record('info'),
     debug: record('debug'),
@@ -106,7 +110,7 @@ const named = (name: string) => calls.filter(([call]) => call === name).map(([, 
 beforeEach(() => {
   calls.length = 0;
   engine.options.length = 0;
-  Object.assign(state, { inputs: {}, summary: '', summaryFails: false });
+  Object.assign(state, { inputs: {}, summary: '', summaryFails: false, outputFails: false });
 });
 
 describe.each(REPORT_FIXTURES)('the Action with the report of a real %s', (name) => {
@@ -193,6 +197,25 @@ describe('the Action around the engine', () => {
     expect(named('warning').at(-1)).toEqual(['bai-migrate: the job summary was not written (Unable to find environment variable for $GITHUB_STEP_SUMMARY); the outcome stands: success']);
     expect(named('setOutput').find(([output]) => output === 'outcome')).toEqual(['outcome', 'success']);
     expect(named('setFailed')).toEqual([]);
+  });
+
+  it("a GITHUB_OUTPUT that cannot be written fails the step in words that name it and the run's outcome, not with a stack; the summary stands", async () => {
+    engine.fixture = loadReportFixture('migrate');
+    state.inputs = fixtureInputs('migrate');
+    state.outputFails = true;
+    await expect(run()).resolves.toBeUndefined();
+    expect(engine.options).toHaveLength(1);
+    expect(named('setFailed')).toEqual([["bai-migrate: the step outputs could not be written to GITHUB_OUTPUT (Missing file at path: /home/runner/gone/set_output_1); the run's outcome: success"]]);
+    expect(named('summary.write')).toHaveLength(1);
+    expect(state.summary).toContain('bai-migrate migrate: succeeded');
+
+    // A run that did not start says why, and that its outputs are missing too.
+    Object.assign(state, { summary: '', inputs: { command: 'migrate', 'to-version': '22.03', 'dry-run': 'maybe' } });
+    calls.length = 0;
+    await expect(run()).resolves.toBeUndefined();
+    expect(named('setFailed')).toEqual([
+      ['dry-run "maybe" is not a boolean; accepted: true, false\nbai-migrate: the step outputs could not be written to GITHUB_OUTPUT (Missing file at path: /home/runner/gone/set_output_1)'],
+    ]);
   });
 });
 
