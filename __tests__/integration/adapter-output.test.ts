@@ -128,7 +128,9 @@ describe('an outcome is the work’s', () => {
     const result = await runDist('cli.js', cliArgs(inputs), {});
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(
-      new RegExp(`^bai-migrate: report-file "${file}/report\\.json": its folder ${file} cannot be created \\(EEXIST: file already exists.*\\); give a path in a folder that exists or can be made\\n$`),
+      new RegExp(
+        `^bai-migrate: report-file "${file}/report\\.json": ${file} is a file, not a folder; accepted: a path under a folder that exists and may be written, not under /proc, /sys or /dev\\n$`,
+      ),
     );
     expect(await snapshotState(admin(), deployment)).toEqual(before);
     expect(readdirSync(inputs['backup-dir'])).toEqual([]);

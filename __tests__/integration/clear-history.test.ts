@@ -48,7 +48,7 @@ describe('clear-history on a 22.03 deployment', () => {
     );
     const before = await state(deployment);
     await admin().redis(0).set('i-agent-1', '{"agent":"stats"}');
-    const { report } = await runEngine(inputs(deployment, { retention: '1h', 'batch-size': '7' }));
+    const { report } = await runEngine(inputs(deployment, { retention: '1h', 'allow-short-retention': 'true', 'batch-size': '7' }));
     expect(report.error).toBeUndefined();
     const cutoff = new Date(report.history!.cutoff);
     const expectedKept = before.kernels.filter((k) => !(k.terminated_at < cutoff));
@@ -167,7 +167,10 @@ describe('the cutoff', () => {
     ['0.5d', '2021-03-01', '2021-02-28 12:00'],
   ])("now - %s from %s is %s: calendar months clamp like the manager's relativedelta", async (retention, now, expected) => {
     const client = admin().pg;
-    const { rows } = await client.query<{ cutoff: string }>(`SELECT to_char(($1::timestamp - $2::interval), 'YYYY-MM-DD HH24:MI') AS cutoff`, [now, retentionInterval(parseRetention(retention))]);
+    const { rows } = await client.query<{ cutoff: string }>(`SELECT to_char(($1::timestamp - $2::interval), 'YYYY-MM-DD HH24:MI') AS cutoff`, [
+      now,
+      retentionInterval(parseRetention(retention, { allowShort: true })),
+    ]);
     expect(rows[0]?.cutoff).toBe(expected.length === 10 ? `${expected} 00:00` : expected);
   });
 });

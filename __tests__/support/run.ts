@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCommand } from '../../src/core/run-command.js';
 import { MemoryLogger } from '../../src/core/logger.js';
-import { parseOptions, type RawInputs } from '../../src/core/options.js';
+import { INPUTS, parseOptions, type RawInputs } from '../../src/core/options.js';
 import type { Report } from '../../src/core/report/index.js';
 
 export function tempDir(): string {
@@ -91,14 +91,18 @@ function readOutputs(path: string): Record<string, string> {
   return outputs;
 }
 
+/** INPUT_<NAME> of every input as the runner sets them: the workflow's value, else action.yml's default, else empty. */
+export function actionInputs(inputs: Record<string, string>): NodeJS.ProcessEnv {
+  return Object.fromEntries(INPUTS.map((spec) => [`INPUT_${spec.name.toUpperCase()}`, inputs[spec.name] ?? spec.default ?? '']));
+}
+
 /** Runs dist/index.js as the runner does: inputs in INPUT_*, outputs and summary in files read back. */
 export async function runAction(inputs: Record<string, string>, extraEnv: NodeJS.ProcessEnv = {}) {
   const dir = tempDir();
   const files = { output: join(dir, 'output'), summary: join(dir, 'summary'), report: join(dir, 'report.json') };
   writeFileSync(files.output, '');
   writeFileSync(files.summary, '');
-  const env: NodeJS.ProcessEnv = { GITHUB_OUTPUT: files.output, GITHUB_STEP_SUMMARY: files.summary, 'INPUT_REPORT-FILE': files.report, ...extraEnv };
-  for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.toUpperCase()}`] = value;
+  const env: NodeJS.ProcessEnv = { GITHUB_OUTPUT: files.output, GITHUB_STEP_SUMMARY: files.summary, ...extraEnv, ...actionInputs({ 'report-file': files.report, ...inputs }) };
   const result = await runDist('index.js', [], env, dir);
   return { result, files, outputs: readOutputs(files.output), summary: readFileSync(files.summary, 'utf8') };
 }

@@ -10,14 +10,14 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { expectGolden, fixtureSecret, loadReportFixture, replay, REPORT_FIXTURES, type ReportFixture } from '../support/report-fixtures.js';
 import { startFakeGitHub, type FakeGitHub } from '../support/fake-github.js';
 import { tempDir } from '../support/run.js';
-import { OUTPUTS } from '../../src/core/options.js';
+import { inputSpec, OUTPUTS } from '../../src/core/options.js';
 import type { Options } from '../../src/core/options.js';
 import type { RunHooks } from '../../src/core/run-command.js';
 import type { Report } from '../../src/core/report/index.js';
 
 /** Every call the adapter made on @actions/core, in order. */
 const calls: Array<[string, ...unknown[]]> = [];
-const state = { inputs: {} as Record<string, string>, summary: '', summaryFails: false };
+const state = { inputs: {} as Record<string, string>, summary: '', summaryFails: false, outputFails: false };
 
 vi.mock('@actions/core', () => {
   const record =
@@ -37,10 +37,14 @@ vi.mock('@actions/core', () => {
     },
   };
   return {
-    // As the runner's getInput: INPUT_<NAME>, trimmed, '' when not given.
-    getInput: (name: string) => (state.inputs[name] ?? '').trim(),
+    // As the runner's getInput: INPUT_<NAME>, trimmed; the runner sets action.yml's default when the workflow gives none, else ''.
+    getInput: (name: string) => (state.inputs[name] ?? inputSpec(name)?.default ?? '').trim(),
     setSecret: record('setSecret'),
-    setOutput: record('setOutput'),
+    // As @actions/core does when GITHUB_OUTPUT names a file in a folder that is gone.
+    setOutput: (...args: unknown[]) => {
+      if (state.outputFails) throw new Error('Missing file at path: /home/runner/gone/set_output_1');
+      record('setOutput')(...args);
+    },
     setFailed: record('setFailed'),
     info: record('info'),
     debug: record('debug'),
@@ -106,7 +110,7 @@ const named = (name: string) => calls.filter(([call]) => call === name).map(([, 
 beforeEach(() => {
   calls.length = 0;
   engine.options.length = 0;
-  Object.assign(state, { inputs: {}, summary: '', summaryFails: false });
+  Object.assign(state, { inputs: {}, summary: '', summaryFails: false, outputFails: false });
 });
 
 describe.each(REPORT_FIXTURES)('the Action with the report of a real %s', (name) => {
@@ -166,6 +170,25 @@ describe('the Action around the engine', () => {
     expect(state.summary).toBe(`## ❌ bai-migrate did not start\n\n\`\`\`text\n${reason}\n\`\`\`\n`);
   });
 
+  it("an empty etcd-namespace (an unset variable) is refused before the engine runs; the runner's default means manager.toml's", async () => {
+    // etcd-namespace: ${{ vars.BACKENDAI_NAMESPACE }} with the variable unset.
+    state.inputs = { ...fixtureInputs('migrate'), 'etcd-namespace': '' };
+    await run();
+    expect(engine.options).toEqual([]);
+    expect(named('setOutput')).toEqual([['outcome', 'failure']]);
+    expect(named('setFailed')).toEqual([
+      [
+        `etcd-namespace is empty (as an unset workflow variable gives it); accepted: letters, digits, ".", "_" and "-" (e.g. local), or from-manager-config (the default) for manager.toml's [etcd] namespace`,
+      ],
+    ]);
+
+    engine.fixture = loadReportFixture('migrate');
+    state.inputs = fixtureInputs('migrate');
+    await run();
+    expect(engine.options).toHaveLength(1);
+    expect(engine.options[0]!.etcdNamespace).toBeUndefined();
+  });
+
   it('a summary the runner cannot take is a warning; the outputs and the outcome stand', async () => {
     engine.fixture = loadReportFixture('migrate');
     state.inputs = fixtureInputs('migrate');
@@ -174,6 +197,25 @@ describe('the Action around the engine', () => {
     expect(named('warning').at(-1)).toEqual(['bai-migrate: the job summary was not written (Unable to find environment variable for $GITHUB_STEP_SUMMARY); the outcome stands: success']);
     expect(named('setOutput').find(([output]) => output === 'outcome')).toEqual(['outcome', 'success']);
     expect(named('setFailed')).toEqual([]);
+  });
+
+  it("a GITHUB_OUTPUT that cannot be written fails the step in words that name it and the run's outcome, not with a stack; the summary stands", async () => {
+    engine.fixture = loadReportFixture('migrate');
+    state.inputs = fixtureInputs('migrate');
+    state.outputFails = true;
+    await expect(run()).resolves.toBeUndefined();
+    expect(engine.options).toHaveLength(1);
+    expect(named('setFailed')).toEqual([["bai-migrate: the step outputs could not be written to GITHUB_OUTPUT (Missing file at path: /home/runner/gone/set_output_1); the run's outcome: success"]]);
+    expect(named('summary.write')).toHaveLength(1);
+    expect(state.summary).toContain('bai-migrate migrate: succeeded');
+
+    // A run that did not start says why, and that its outputs are missing too.
+    Object.assign(state, { summary: '', inputs: { command: 'migrate', 'to-version': '22.03', 'dry-run': 'maybe' } });
+    calls.length = 0;
+    await expect(run()).resolves.toBeUndefined();
+    expect(named('setFailed')).toEqual([
+      ['dry-run "maybe" is not a boolean; accepted: true, false\nbai-migrate: the step outputs could not be written to GITHUB_OUTPUT (Missing file at path: /home/runner/gone/set_output_1)'],
+    ]);
   });
 });
 

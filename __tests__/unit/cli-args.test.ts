@@ -106,6 +106,13 @@ describe('the help', () => {
     expect(text).toMatch(/^ {2}-h, --help +Show this help/m);
   });
 
+  it("shows etcd-namespace's default as what it means, and an omitted flag still falls back to it", () => {
+    expect(usage()).toMatch(/^ {2}--etcd-namespace <text> +etcd namespace .*\(default: manager\.toml's \[etcd\] namespace\)$/m);
+    expect(usage()).not.toContain('(default: from-manager-config)');
+    expect(parseOptions(parse(['verify', '--to-version', '22.03']).raw).etcdNamespace).toBeUndefined();
+    expect(parseOptions(parse(['verify', '--to-version', '22.03', '--etcd-namespace', 'local']).raw).etcdNamespace).toBe('local');
+  });
+
   it('after a command, shows only the options it uses', () => {
     const text = usage('clear-history');
     expect(text).toContain('Usage: bai-migrate clear-history [options]');

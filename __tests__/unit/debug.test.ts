@@ -7,7 +7,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runDist, tempDir } from '../support/run.js';
+import { actionInputs, runDist, tempDir } from '../support/run.js';
 import { MemoryLogger, redactingLogger } from '../../src/core/logger.js';
 import { SNAPSHOT_FORMAT_VERSION } from '../../src/rehearsal/snapshot-file.js';
 
@@ -56,10 +56,7 @@ describe('an unexpected error', () => {
     const output = join(dir, 'output');
     writeFileSync(output, '');
     const { code, stdout } = await runDist('index.js', [], {
-      INPUT_COMMAND: 'rehearse',
-      'INPUT_TO-VERSION': '22.03',
-      'INPUT_SNAPSHOT-FILE': oddSnapshot(),
-      'INPUT_REPORT-FILE': join(dir, 'report.json'),
+      ...actionInputs({ command: 'rehearse', 'to-version': '22.03', 'snapshot-file': oddSnapshot(), 'report-file': join(dir, 'report.json') }),
       GITHUB_OUTPUT: output,
     });
     expect(code).toBe(1);

@@ -1,8 +1,18 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { INPUTS, OUTPUTS, parseOptions, secretInputs } from '../../src/core/options.js';
+import { INPUTS, OUTPUTS, parseOptions, secretInputs, type RawInputs } from '../../src/core/options.js';
 import { parseRetention } from '../../src/releases/retention.js';
 import { managerRequirement, venvCacheKey } from '../../src/manager/venv.js';
+
+/** parseOptions' message for inputs it refuses. */
+function refusal(raw: RawInputs): string {
+  try {
+    parseOptions(raw);
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
+  return 'accepted';
+}
 
 describe('inputs', () => {
   it('has defaults, and every input named in action.yml', () => {
@@ -38,6 +48,28 @@ describe('inputs', () => {
     expect(secretInputs({ 'github-token': 'ghs_abc123' })).toEqual(['ghs_abc123']);
   });
 
+  it('takes etcd-namespace from manager.toml when not given or from-manager-config, and refuses it empty', () => {
+    const namespace = (value?: string) => parseOptions({ command: 'verify', 'to-version': '22.03', ...(value === undefined ? {} : { 'etcd-namespace': value }) }).etcdNamespace;
+    expect(namespace()).toBeUndefined();
+    expect(namespace('from-manager-config')).toBeUndefined();
+    expect(namespace(' local ')).toBe('local');
+    const accepted = `accepted: letters, digits, ".", "_" and "-" (e.g. local), or from-manager-config (the default) for manager.toml's [etcd] namespace`;
+    expect(() => namespace('')).toThrow(`etcd-namespace is empty (as an unset workflow variable gives it); ${accepted}`);
+    expect(() => namespace('  ')).toThrow(`etcd-namespace is empty (as an unset workflow variable gives it); ${accepted}`);
+    expect(() => namespace('a/b')).toThrow(`etcd-namespace "a/b" may hold only letters, digits, ".", "_" and "-"; ${accepted}`);
+  });
+
+  it("refuses a database number in redis-url (bai-migrate picks the manager's own), without repeating the URL", () => {
+    for (const url of ['redis://:r3dis-pw@h:6379/99', 'redis://:r3dis-pw@h:6379/0', 'redis://h/1?x=y']) {
+      const message = refusal({ 'to-version': '22.03', 'redis-url': url });
+      expect(message).toBe(
+        "redis-url has a path (a database number such as /2), which bai-migrate would ignore: it picks the manager's fixed database numbers itself; accepted: redis://user:password@host:port, without a path",
+      );
+    }
+    expect(parseOptions({ 'to-version': '22.03', 'redis-url': 'redis://:r3dis-pw@h:6379/' }).redisUrl).toBe('redis://:r3dis-pw@h:6379/');
+    expect(parseOptions({ 'to-version': '22.03', 'redis-url': 'redis://h:6379' }).redisUrl).toBe('redis://h:6379');
+  });
+
   it('reads lists of etcd endpoints', () => {
     expect(parseOptions({ command: 'plan', 'to-version': '22.03', 'etcd-endpoints': 'http://10.0.0.1:2379,\n10.0.0.2:2379' }).etcdEndpoints).toEqual(['http://10.0.0.1:2379', '10.0.0.2:2379']);
   });
@@ -46,14 +78,7 @@ describe('inputs', () => {
     const raw = { 'postgres-url': 'postgresql://u:p%40ss@h:5432/db', 'redis-url': 'redis://:r3dis@h:6379', 'etcd-password': 'etcdpw' };
     expect(secretInputs(raw)).toEqual(expect.arrayContaining(['p%40ss', 'p@ss', 'r3dis', 'etcdpw']));
     expect(() => parseOptions({ 'to-version': '22.03', 'postgres-url': 'http://u:topsecret@h/db' })).toThrow(/postgres-url must be a postgresql:\/\//);
-    const unparsable = (() => {
-      try {
-        parseOptions({ 'to-version': '22.03', 'postgres-url': 'postgresql://u:topsecret@[bad' });
-      } catch (error) {
-        return String(error);
-      }
-      return 'accepted';
-    })();
+    const unparsable = refusal({ 'to-version': '22.03', 'postgres-url': 'postgresql://u:topsecret@[bad' });
     expect(unparsable).toMatch(/postgres-url/);
     expect(unparsable).not.toContain('topsecret');
   });
@@ -62,7 +87,20 @@ describe('inputs', () => {
 describe("retention (the manager's TimeDuration)", () => {
   it.each([
     ['86400', 86400],
-    ['0', 0],
+    ['1e5', 100000],
+    ['1440m', 86400],
+    ['36h', 129600],
+    ['1.5d', 129600],
+    ['3d', 259200],
+    ['2w', 1209600],
+    [' 7d ', 604800],
+    ['36525d', 3155760000],
+    ['3155760000', 3155760000],
+  ])('%j is %d seconds', (text, seconds) => {
+    expect(parseRetention(text)).toMatchObject({ kind: 'seconds', seconds });
+  });
+
+  it.each([
     ['1', 1],
     ['0.001', 0.001],
     ['1e3', 1000],
@@ -70,11 +108,19 @@ describe("retention (the manager's TimeDuration)", () => {
     ['1.5h', 5400],
     ['6h', 21600],
     ['0.5d', 43200],
-    ['3d', 259200],
-    ['2w', 1209600],
-    [' 7d ', 604800],
-  ])('%j is %d seconds', (text, seconds) => {
-    expect(parseRetention(text)).toMatchObject({ kind: 'seconds', seconds });
+  ])('%j (%d seconds) is under one day: refused, unless allowed', (text, seconds) => {
+    expect(() => parseRetention(text)).toThrow(`retention "${text}" is under one day, which would delete kernels that finished only hours ago; accepted:`);
+    expect(parseRetention(text, { allowShort: true })).toMatchObject({ kind: 'seconds', seconds });
+  });
+
+  it.each(['0', '0.0', '-0', '0e5', '0d', '0.0w', '0m', '0mo', '0yr'])('refuses the zero %j, even when short ones are allowed', (text) => {
+    expect(() => parseRetention(text, { allowShort: true })).toThrow(`retention "${text}" is zero, which would delete every finished kernel; accepted:`);
+  });
+
+  it.each(['999999999999999yr', '101yr', '1201mo', '36526d', '5218w', '3155760001', '1e30', '1e999'])('refuses %j, more than 100 years, before PostgreSQL would', (text) => {
+    expect(() => parseRetention(text)).toThrow(
+      `retention "${text}" is more than 100 years; accepted: a number of seconds ("86400"), or a number with a unit: w, d, h, m (minutes), s (22.09+) such as "3d" or "1.5d", or a whole number of mo or yr such as "3mo", "1yr"; from one day (1d, 86400) to 100 years (100yr, 1200mo, 36525d or 3155760000), or more than zero but under a day with allow-short-retention: true`,
+    );
   });
 
   it.each([
@@ -82,6 +128,8 @@ describe("retention (the manager's TimeDuration)", () => {
     ['1mo', 1],
     ['1yr', 12],
     ['12yr', 144],
+    ['100yr', 1200],
+    ['1200mo', 1200],
   ])('%s is %d calendar months', (text, months) => {
     expect(parseRetention(text)).toMatchObject({ kind: 'months', months });
   });
@@ -91,7 +139,18 @@ describe("retention (the manager's TimeDuration)", () => {
   });
 
   it('accepts seconds for 22.09 and later', () => {
-    expect(parseRetention('30s', { secondsUnit: true })).toMatchObject({ seconds: 30 });
+    expect(parseRetention('86400s', { secondsUnit: true })).toMatchObject({ seconds: 86400 });
+    expect(parseRetention('30s', { secondsUnit: true, allowShort: true })).toMatchObject({ seconds: 30 });
+  });
+
+  it('as an input: under one day only with allow-short-retention: true, named in the refusal', () => {
+    const clearHistory = (extra: Record<string, string>) => parseOptions({ command: 'clear-history', ...extra });
+    expect(clearHistory({})).toMatchObject({ retention: { kind: 'months', months: 12 }, allowShortRetention: false });
+    expect(() => clearHistory({ retention: '6h' })).toThrow(/^retention "6h" is under one day, .*or more than zero but under a day with allow-short-retention: true$/);
+    expect(clearHistory({ retention: '6h', 'allow-short-retention': 'true' })).toMatchObject({ retention: { kind: 'seconds', seconds: 21600 }, allowShortRetention: true });
+    expect(() => clearHistory({ retention: '0', 'allow-short-retention': 'true' })).toThrow(/^retention "0" is zero/);
+    expect(() => clearHistory({ retention: '1e30' })).toThrow(/^retention "1e30" is more than 100 years; accepted: .*to 100 years/);
+    expect(() => clearHistory({ retention: '6h', 'allow-short-retention': 'yes' })).toThrow(/allow-short-retention "yes" is not a boolean; accepted: true, false/);
   });
 });
 

@@ -1,6 +1,12 @@
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { tempDir } from '../support/run.js';
 import { locateRevision, parseVersion, type SchemaPosition } from '../../src/releases/catalogue.js';
 import { makePlan, requireSupported } from '../../src/hops/plan.js';
+import { MemoryLogger } from '../../src/core/logger.js';
+import { parseOptions } from '../../src/core/options.js';
+import { renderText } from '../../src/core/report/index.js';
+import { runCommand } from '../../src/core/run-command.js';
 
 const v = (text: string) => parseVersion(text, 'version');
 const at = (revision: string) => locateRevision(revision) as SchemaPosition;
@@ -87,6 +93,30 @@ describe('plan', () => {
     expect(makePlan(undefined, v('26.8'), at('bd1bf0524350')).hops.map((h) => h.label)).toEqual(['26.4 → 26.7', '26.7 → 26.8']);
     // Part-way through 23.03's revisions (after 22.09.23's head): 22.09 → 23.03 is still to come.
     expect(makePlan(v('22.09'), v('23.03'), at('36b69ddee76e')).hops).toHaveLength(1);
+  });
+
+  it('says how a version in another spelling was read (PyPI spells the 22.03 line 22.3.x), and nothing for the usual one', () => {
+    const to = (text: string) => parseVersion(text, 'to-version');
+    expect(makePlan(v('21.09'), to('22.3')).readings).toEqual([{ input: 'to-version', reading: '22.3 is read as 22.03 (22.03.14)' }]);
+    expect(makePlan(v('21.9'), to('22.3.3')).readings).toEqual([
+      { input: 'from-version', reading: '21.9 is read as 21.09' },
+      { input: 'to-version', reading: '22.3.3 is read as 22.03.3' },
+    ]);
+    expect(makePlan(v('21.09.9'), to('22.03')).readings).toEqual([]);
+    expect(makePlan(undefined, to('25.1'), at('81c264528f20')).readings).toEqual([]);
+  });
+
+  it('puts the reading first in a plan, in its log line, its report and its text', async () => {
+    const log = new MemoryLogger();
+    const options = parseOptions({ command: 'plan', 'from-version': '21.09', 'to-version': '22.3', 'report-file': join(tempDir(), 'report.json') });
+    const report = await runCommand(options, { log, onSecret: () => undefined, env: {} });
+    expect(report.outcome).toBe('success');
+    expect(log.lines.filter((line) => line.startsWith('Plan:'))).toEqual(['Plan: 21.09 → 22.03.14 (21.09 → 22.03); to-version 22.3 is read as 22.03 (22.03.14)']);
+    expect(report.entries[0]).toEqual({ phase: 'plan', step: 'to-version', status: 'ok', detail: '22.3 is read as 22.03 (22.03.14)' });
+    expect(renderText(report, { logged: true }).split('\n').slice(1, 3)).toEqual([
+      '  21.09 → 22.03.14 (target revision 81c264528f20)',
+      '  OK       plan      to-version: 22.3 is read as 22.03 (22.03.14)',
+    ]);
   });
 
   it.each([

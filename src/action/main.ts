@@ -3,7 +3,7 @@
  * log groups, annotations and a job summary. Everything else lives in the engine.
  */
 import * as core from '@actions/core';
-import { runCommand } from '../core/run-command.js';
+import { checkWrittenPaths, runCommand } from '../core/run-command.js';
 import { MigrationError, messageOf } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { INPUTS, parseOptions, secretInputs, unusedInputs, type Options } from '../core/options.js';
@@ -28,6 +28,8 @@ export async function run(): Promise<void> {
     // A shared set of inputs passed to every command is common: ignored, with a warning, not refused.
     for (const warning of unusedInputs(raw, options.command)) core.warning(warning);
     if (options.command === 'rehearse' && options.snapshotCacheKey) {
+      // The restore writes snapshot-file before the engine would check it.
+      checkWrittenPaths(options);
       const entry = await core.group('Restore the snapshot from the Actions cache', () => restoreSnapshot(options.snapshotFile, options.snapshotCacheKey!));
       core.info(`Snapshot restored from cache entry ${entry}`);
     }
@@ -38,24 +40,40 @@ export async function run(): Promise<void> {
       core.info(`Snapshot saved as cache entry ${entry}`);
     }
     if (options.command === 'rehearse') await commentOnPullRequest(report, options.githubToken);
-    setOutputs(report, options);
+    const unwritten = outputsNotWritten(() => setOutputs(report, options));
     // The summary is a view of the outcome, not part of it: a runner without one gets a warning.
     await core.summary
       .addRaw(renderMarkdown(report))
       .write()
       .catch((error: unknown) => core.warning(`bai-migrate: the job summary was not written (${messageOf(error)}); the outcome stands: ${report.outcome}`));
     // Each finding was annotated once as it was found (GitHub keeps 10 annotations a step): the failure names none again.
-    if (report.outcome === 'failure') core.setFailed(report.errorSummary ?? report.error ?? 'bai-migrate failed');
+    const failure = report.outcome === 'failure' ? (report.errorSummary ?? report.error ?? 'bai-migrate failed') : undefined;
+    // Later steps cannot read the outcome without the outputs: the step fails, and its log says how the run ended.
+    if (unwritten) core.setFailed(`${unwritten}; the run's outcome: ${report.outcome}${failure ? ` (${failure})` : ''}`);
+    else if (failure) core.setFailed(failure);
   } catch (error) {
     const message = messageOf(error);
     // Masked by the runner like every line; shown with ACTIONS_STEP_DEBUG.
     if (!(error instanceof MigrationError) && error instanceof Error && error.stack) core.debug(error.stack);
-    core.setOutput('outcome', 'failure');
+    const unwritten = outputsNotWritten(() => core.setOutput('outcome', 'failure'));
     await core.summary
       .addRaw(`## ❌ bai-migrate did not start\n\n\`\`\`text\n${message}\n\`\`\`\n`)
       .write()
       .catch(() => undefined);
-    core.setFailed(message);
+    core.setFailed(unwritten ? `${message}\n${unwritten}` : message);
+  }
+}
+
+/**
+ * core.setOutput appends to the file GITHUB_OUTPUT names, and throws where it cannot (a missing or
+ * read-only folder): said in words instead of a stack. Undefined when every output was written.
+ */
+function outputsNotWritten(write: () => void): string | undefined {
+  try {
+    write();
+    return undefined;
+  } catch (error) {
+    return `bai-migrate: the step outputs could not be written to GITHUB_OUTPUT (${messageOf(error)})`;
   }
 }
 

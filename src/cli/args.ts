@@ -170,7 +170,8 @@ export function usage(command?: string): string {
   const groups = new Map<string, string[]>([['Options of every command:', []]]);
   specs.forEach((spec, i) => {
     const lines = groups.get(heading(spec)) ?? [];
-    lines.push(line(labels[i]!, `${spec.description}${spec.default !== undefined ? ` (default: ${spec.default})` : ''}`));
+    // A default that stands for a fallback (etcd-namespace's from-manager-config) is shown as what it means.
+    lines.push(line(labels[i]!, `${spec.description}${spec.default !== undefined ? ` (default: ${FALLBACKS[spec.name] ?? spec.default})` : ''}`));
     groups.set(heading(spec), lines);
   });
   const sections = [...groups].filter(([, lines]) => lines.length > 0).flatMap(([title, lines]) => ['', title, ...lines]);

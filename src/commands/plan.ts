@@ -52,13 +52,16 @@ function describePlan(session: Session, plan: Plan): void {
     targetRevision: hop.to.head,
     steps: hop.steps.map((s) => ({ id: s.id, title: s.title, action: s.action })),
   }));
+  // First: a version read otherwise than it was written (22.3 as 22.03) is said before anything is planned from it.
+  for (const { input, reading } of plan.readings) session.record({ phase: 'plan', step: input, status: 'ok', detail: reading });
   if (plan.note) session.record({ phase: 'plan', step: 'from-version', status: 'ok', detail: plan.note });
   if (plan.hops.length === 0) session.record({ phase: 'plan', step: 'hops', status: 'ok', detail: `already at ${plan.to.version}: nothing to migrate` });
   for (const hop of plan.hops) {
     if (hop.unsupported) session.record({ phase: 'plan', hop: hop.label, step: 'hop', status: 'warning', detail: hop.unsupported });
     for (const step of hop.steps) session.record({ phase: 'plan', hop: hop.label, step: step.id, status: 'ok', detail: step.action });
   }
-  session.log.info(`Plan: ${plan.from} → ${plan.to.version} (${plan.hops.map((h) => h.label).join(', ') || 'nothing to do'})`);
+  const readings = plan.readings.map(({ input, reading }) => `; ${input} ${reading}`).join('');
+  session.log.info(`Plan: ${plan.from} → ${plan.to.version} (${plan.hops.map((h) => h.label).join(', ') || 'nothing to do'})${readings}`);
 }
 
 /** Each step once, in the last hop that has it: preflight, verify and the backup judge the deployment as it stands and as it must end. */

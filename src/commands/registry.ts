@@ -3,6 +3,7 @@
  * here instead of branching on its name.
  */
 import type { Logger } from '../core/logger.js';
+import type { WrittenPath } from '../core/writable-paths.js';
 import type { Command, Options } from '../core/options.js';
 import type { Report } from '../core/report/index.js';
 import { rehearse, type RunInner } from '../rehearsal/rehearse.js';
@@ -20,6 +21,8 @@ interface CommandTraits {
   /** Writes nothing, whatever the options: its PostgreSQL session cannot write. A dry run of any command is read-only too. */
   readonly readOnly: boolean;
   readonly managerVenv: (options: Options) => VenvUse;
+  /** The path inputs it writes to besides report-file and manager-venv (see writtenPaths). */
+  readonly writes: (options: Options) => readonly WrittenPath[];
 }
 
 /** Works on the deployment the connection inputs name. */
@@ -37,22 +40,37 @@ export interface DisposableCommand extends CommandTraits {
 export type CommandDefinition = DeploymentCommand | DisposableCommand;
 
 const noVenv = (): VenvUse => undefined;
+const writesNoMore = (): readonly WrittenPath[] => [];
+const snapshotFile = (options: Options): WrittenPath => ({ input: 'snapshot-file', path: options.snapshotFile, is: 'file' });
 
 export const COMMAND_DEFINITIONS: Readonly<Record<Command, CommandDefinition>> = {
-  plan: { on: 'deployment', readOnly: true, managerVenv: noVenv, run: planCommand },
+  plan: { on: 'deployment', readOnly: true, managerVenv: noVenv, writes: writesNoMore, run: planCommand },
   // Preflight makes (or restores) every venv the run needs, so that every check runs on a fresh
   // runner as on a warm one, and migrate inside the maintenance window pays nothing for them.
   // Read-only is about the deployment: the venvs are the runner's tools.
-  preflight: { on: 'deployment', readOnly: true, managerVenv: () => 'make', run: checkCommand('preflight') },
-  verify: { on: 'deployment', readOnly: true, managerVenv: noVenv, run: checkCommand('verify') },
+  preflight: { on: 'deployment', readOnly: true, managerVenv: () => 'make', writes: writesNoMore, run: checkCommand('preflight') },
+  verify: { on: 'deployment', readOnly: true, managerVenv: noVenv, writes: writesNoMore, run: checkCommand('verify') },
   // A dry run writes nothing anywhere, not even a venv: it checks the tools of one preflight or an earlier run made.
-  migrate: { on: 'deployment', readOnly: false, managerVenv: (o) => (o.dryRun ? 'check' : 'make'), run: migrateCommand },
-  'clear-history': { on: 'deployment', readOnly: false, managerVenv: (o) => (o.clearHistoryMode === 'manager' && !o.dryRun ? 'make' : undefined), run: clearHistoryCommand },
-  snapshot: { on: 'deployment', readOnly: true, managerVenv: noVenv, run: snapshotCommand },
-  // Its dry run still rehearses: the disposable servers are its own to write.
-  rehearse: { on: 'disposable-servers', readOnly: false, managerVenv: () => 'make', run: rehearse },
+  migrate: {
+    on: 'deployment',
+    readOnly: false,
+    managerVenv: (o) => (o.dryRun ? 'check' : 'make'),
+    writes: (o) => (o.dryRun ? [] : [{ input: 'backup-dir', path: o.backupDir, is: 'folder' }]),
+    run: migrateCommand,
+  },
+  'clear-history': { on: 'deployment', readOnly: false, managerVenv: (o) => (o.clearHistoryMode === 'manager' && !o.dryRun ? 'make' : undefined), writes: writesNoMore, run: clearHistoryCommand },
+  snapshot: { on: 'deployment', readOnly: true, managerVenv: noVenv, writes: (o) => [snapshotFile(o)], run: snapshotCommand },
+  // Its dry run still rehearses: the disposable servers are its own to write. The Action restores a cached snapshot into snapshot-file.
+  rehearse: { on: 'disposable-servers', readOnly: false, managerVenv: () => 'make', writes: (o) => (o.snapshotCacheKey ? [snapshotFile(o)] : []), run: rehearse },
 };
 
 export function commandDefinition(command: Command): CommandDefinition {
   return COMMAND_DEFINITIONS[command];
+}
+
+/** Every path input a run writes to, to be checked before anything is read or written. */
+export function writtenPaths(options: Options): WrittenPath[] {
+  const command = commandDefinition(options.command);
+  const venv = options.managerVenv && command.managerVenv(options) === 'make' ? [{ input: 'manager-venv', path: options.managerVenv.dir, is: 'folder' } as const] : [];
+  return [{ input: 'report-file', path: options.reportFile, is: 'file', inPlace: true }, ...command.writes(options), ...venv];
 }

@@ -25,6 +25,11 @@ export function invalidInput(message: string): MigrationError {
   return new MigrationError('invalid-input', message);
 }
 
+/** Every input problem at once: one as it is, several as a list. */
+export function invalidInputs(problems: readonly string[]): MigrationError {
+  return invalidInput(problems.length === 1 ? problems[0]! : `invalid inputs:\n- ${problems.join('\n- ')}`);
+}
+
 export function messageOf(error: unknown): string {
   if (error instanceof AggregateError && error.errors.length > 0) {
     return error.errors.map(messageOf).join('; ');

@@ -2,8 +2,8 @@
  * The engine: validated options in, a report out. It knows nothing of GitHub; the Action and the
  * CLI are thin adapters around `runCommand`. What each command does lives in src/commands/.
  */
-import { mkdir, stat, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { invalidInput, MigrationError, messageOf } from './errors.js';
 import { redactingLogger, type Logger } from './logger.js';
 import type { Options } from './options.js';
@@ -12,7 +12,8 @@ import { Deployment } from '../stores/deployment.js';
 import { ManagerVenvs, type VenvCache } from '../manager/venvs.js';
 import { publishedRelease } from '../releases/manager-python.js';
 import { targetRelease } from '../releases/catalogue.js';
-import { commandDefinition } from '../commands/registry.js';
+import { commandDefinition, writtenPaths } from '../commands/registry.js';
+import { checkWritablePaths } from './writable-paths.js';
 import { Session } from '../commands/session.js';
 import { newReport, redact, type Report } from './report/index.js';
 
@@ -35,6 +36,7 @@ export async function runCommand(given: Options, hooks: RunHooks): Promise<Repor
       hooks.onSecret(secret);
     }
   };
+  checkWrittenPaths(options);
   await prepareReportFolder(options.reportFile);
   let deployment: Deployment | undefined;
   try {
@@ -84,6 +86,11 @@ export async function runCommand(given: Options, hooks: RunHooks): Promise<Repor
   return finish(report, options, secrets, redactingLogger(hooks.log, secrets));
 }
 
+/** Refuses, before anything is read or written, a path input the run would write to but cannot. */
+export function checkWrittenPaths(options: Options): void {
+  checkWritablePaths(writtenPaths(options));
+}
+
 /** Commands (and dry runs) that must not write: their PostgreSQL session cannot. */
 export function isReadOnly(options: Options): boolean {
   return options.dryRun || commandDefinition(options.command).readOnly;
@@ -116,7 +123,7 @@ async function withTargetVenv(options: Options, venvs: ManagerVenvs, report: Rep
 
 /**
  * Makes the report's folder (mkdir -p) before anything else is written, so that a run that did its
- * work can also write its report; a path that cannot be made a folder is an input error.
+ * work can also write its report; checkWritablePaths has refused a path where it cannot be made.
  */
 async function prepareReportFolder(file: string): Promise<void> {
   const folder = dirname(resolve(file));
@@ -125,7 +132,6 @@ async function prepareReportFolder(file: string): Promise<void> {
   } catch (error) {
     throw invalidInput(`report-file "${file}": its folder ${folder} cannot be created (${messageOf(error)}); give a path in a folder that exists or can be made`);
   }
-  if ((await stat(file).catch(() => undefined))?.isDirectory()) throw invalidInput(`report-file "${file}" is a folder; give the path of a file, e.g. ${join(file, 'bai-migrate-report.json')}`);
 }
 
 /** The outcome is the work's: a report file that cannot be written is a warning, and the report stays in memory for the adapters. */

@@ -2,7 +2,19 @@
  * From two versions (and the database's revision) to the hops of an upgrade. Major upgrades go
  * series by series, each to its latest patch first, as Backend.AI's upgrade policy requires.
  */
-import { describeAcceptedVersions, describePosition, relationTo, SERIES, seriesIndex, targetRelease, type Release, type SchemaPosition, type VersionRef } from '../releases/catalogue.js';
+import {
+  describeAcceptedVersions,
+  describePosition,
+  relationTo,
+  SERIES,
+  seriesIndex,
+  targetRelease,
+  versionReading,
+  type Release,
+  type VersionReading,
+  type SchemaPosition,
+  type VersionRef,
+} from '../releases/catalogue.js';
 import { compareLines, earliestRelease, latestRelease, revisionsOf, sameLine } from '../releases/releases.js';
 import { invalidInput, MigrationError } from '../core/errors.js';
 import { HOP_STEPS, PATCH_STEPS } from './index.js';
@@ -16,6 +28,8 @@ export interface Plan {
   readonly hops: readonly Hop[];
   /** Why the starting point was chosen, when it was detected. */
   readonly note?: string;
+  /** The versions given in another spelling, and how they were read (to-version 22.3 as 22.03). */
+  readonly readings: readonly VersionReading[];
 }
 
 export function makePlan(fromVersion: VersionRef | undefined, toVersion: VersionRef, position?: SchemaPosition): Plan {
@@ -60,6 +74,7 @@ export function makePlan(fromVersion: VersionRef | undefined, toVersion: Version
     to,
     hops,
     note: fromVersion === undefined && position ? `detected from alembic_version: ${describePosition(position)}` : undefined,
+    readings: [fromVersion && versionReading('from-version', fromVersion), versionReading('to-version', toVersion, to)].filter((r) => r !== undefined),
   };
 }
 

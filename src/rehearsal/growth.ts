@@ -33,7 +33,8 @@ export async function halfOfHistory(client: pg.Client): Promise<{ terminated: nu
             extract(epoch FROM now() - percentile_disc(0.5) WITHIN GROUP (ORDER BY terminated_at)) AS seconds
        FROM kernels WHERE terminated_at IS NOT NULL`,
   );
-  return { terminated: Number(rows[0]!.terminated), retentionSeconds: Math.max(0, Math.floor(Number(rows[0]!.seconds ?? 0))) };
+  // At least a second: a retention of zero is refused.
+  return { terminated: Number(rows[0]!.terminated), retentionSeconds: Math.max(1, Math.floor(Number(rows[0]!.seconds ?? 0))) };
 }
 
 /** Each hop's time (apply and verify of its steps) and its schema step's, from a migration's timings. */
@@ -101,7 +102,8 @@ export async function migrateSmallerCopy(client: pg.Client, inner: Options, runI
     ...inner,
     command: 'clear-history',
     dryRun: false,
-    retention: parseRetention(String(half.retentionSeconds)),
+    // The median may have ended minutes before the snapshot: a copy's history, not a mistake.
+    retention: parseRetention(String(half.retentionSeconds), { allowShort: true }),
     clearHistoryMode: 'bai-migrate',
     sweepOrphanedStatKeys: false,
     vacuum: 'full',

@@ -76,6 +76,20 @@ export function parseVersion(input: string, inputName: string): VersionRef {
   return { input: text, series, release };
 }
 
+/** How a version input given in another spelling was understood. */
+export interface VersionReading {
+  readonly input: 'from-version' | 'to-version';
+  /** e.g. "22.3 is read as 22.03 (22.03.14)": PyPI spells the 22.03 line 22.3.x. */
+  readonly reading: string;
+}
+
+/** Undefined when the text given is already bai-migrate's spelling; `target` adds the release a line stands for. */
+export function versionReading(input: VersionReading['input'], ref: VersionRef, target?: Release): VersionReading | undefined {
+  const understood = ref.release?.version ?? ref.series;
+  if (ref.input === understood) return undefined;
+  return { input, reading: `${ref.input} is read as ${understood}${target && !ref.release ? ` (${target.version})` : ''}` };
+}
+
 export function seriesIndex(series: string): number {
   return SERIES.indexOf(series);
 }

@@ -3,7 +3,7 @@
  * is read or written, and reported at once. Booleans, choices and numbers are checked by their kind
  * in spec.ts; the rest (versions, URLs, files) by their own parsers.
  */
-import { invalidInput, MigrationError } from '../errors.js';
+import { invalidInput, invalidInputs, MigrationError } from '../errors.js';
 import { decodeUrlPart, tryDecodeURIComponent } from '../uri.js';
 import { parseVersion, type VersionRef } from '../../releases/catalogue.js';
 import { compareLines } from '../../releases/releases.js';
@@ -15,6 +15,7 @@ import {
   acceptedText,
   CLEAR_HISTORY_MODES,
   COMMANDS,
+  FROM_MANAGER_CONFIG,
   inputSpec,
   INPUTS,
   LOCK_BACKENDS,
@@ -34,6 +35,8 @@ export interface Options {
   readonly fromVersion?: VersionRef;
   readonly toVersion?: VersionRef;
   readonly retention: Retention;
+  /** The retention may be under one day (it was checked against this already). */
+  readonly allowShortRetention: boolean;
   readonly lockBackend?: LockBackend;
   readonly dryRun: boolean;
   readonly managerConfig?: string;
@@ -144,7 +147,8 @@ export function parseOptions(raw: RawInputs): Options {
   const command = attempt(() => choice('command', COMMANDS));
   const fromVersion = attempt(() => (text('from-version') ? parseVersion(text('from-version')!, 'from-version') : undefined));
   const toVersion = attempt(() => (text('to-version') ? parseVersion(text('to-version')!, 'to-version') : undefined));
-  const retention = attempt(() => parseRetention(text('retention')!));
+  const allowShortRetention = attempt(() => flag('allow-short-retention'));
+  const retention = attempt(() => parseRetention(text('retention')!, { allowShort: allowShortRetention }));
   const lockBackend = attempt(() => choice('lock-backend', LOCK_BACKENDS));
   const dryRun = attempt(() => flag('dry-run'));
   const allowRunningServices = attempt(() => flag('allow-running-services'));
@@ -180,10 +184,7 @@ export function parseOptions(raw: RawInputs): Options {
       'snapshot-cache-key is set without snapshot-key: a snapshot in the Actions cache must be sealed, since pull requests can restore it; accepted: snapshot-key from a secret, e.g. snapshot-key: ${{ secrets.BACKENDAI_SNAPSHOT_KEY }} holding the output of `openssl rand -hex 32` (pull requests from forks get no secrets, so they cannot rehearse)',
     );
   }
-  const etcdNamespace = text('etcd-namespace');
-  if (etcdNamespace !== undefined && !/^[A-Za-z0-9_.-]+$/.test(etcdNamespace)) {
-    problems.push(`etcd-namespace "${etcdNamespace}" may hold only letters, digits, ".", "_" and "-"`);
-  }
+  const etcdNamespace = attempt(() => namespace(raw['etcd-namespace']));
 
   if (fromVersion && toVersion && isDowngrade(fromVersion, toVersion)) {
     problems.push(`from-version ${fromVersion.input} is newer than to-version ${toVersion.input}: bai-migrate only upgrades; accepted: a to-version after ${fromVersion.input}`);
@@ -196,13 +197,14 @@ export function parseOptions(raw: RawInputs): Options {
     problems.push(`to-version is required for command "${command}", e.g. to-version: 22.03`);
   }
   if (problems.length > 0) {
-    throw invalidInput(problems.length === 1 ? problems[0]! : `invalid inputs:\n- ${problems.join('\n- ')}`);
+    throw invalidInputs(problems);
   }
   return {
     command: command!,
     fromVersion,
     toVersion,
     retention: retention!,
+    allowShortRetention: allowShortRetention!,
     lockBackend,
     dryRun: dryRun!,
     managerConfig: text('manager-config'),
@@ -298,11 +300,31 @@ function url(name: string, value: string | undefined, protocols: string[]): stri
       `${name} must be a ${protocols.map((p) => `${p}//`).join(' or ')} URL with a host; accepted: ${protocols[0]}//user:password@host:port${name === 'postgres-url' ? '/database' : ''}`,
     );
   }
+  if (name === 'redis-url' && !['', '/'].includes(parsed.pathname)) {
+    // The path is not echoed: it is part of a secret input. Backend.AI keeps each kind of data in its own database.
+    throw invalidInput(
+      "redis-url has a path (a database number such as /2), which bai-migrate would ignore: it picks the manager's fixed database numbers itself; accepted: redis://user:password@host:port, without a path",
+    );
+  }
   // Refused here with every other input problem, not later when connecting.
   decodeUrlPart(parsed.username, name, 'user name');
   decodeUrlPart(parsed.password, name, 'password');
   if (name === 'postgres-url') decodeUrlPart(parsed.pathname.replace(/^\//, ''), name, 'database name');
   return value;
+}
+
+/**
+ * etcd-namespace, undefined for manager.toml's: not given, or its default. Given empty is refused, not
+ * taken as "not given": on GitHub an unset variable (${{ vars.X }}) gives an empty value, and
+ * manager.toml's namespace may be another deployment's.
+ */
+function namespace(value: string | undefined): string | undefined {
+  const text = value?.trim();
+  if (text === undefined || text === FROM_MANAGER_CONFIG) return undefined;
+  const accepted = `accepted: letters, digits, ".", "_" and "-" (e.g. local), or ${FROM_MANAGER_CONFIG} (the default) for manager.toml's [etcd] namespace`;
+  if (text === '') throw invalidInput(`etcd-namespace is empty (as an unset workflow variable gives it); ${accepted}`);
+  if (!/^[A-Za-z0-9_.-]+$/.test(text)) throw invalidInput(`etcd-namespace "${text}" may hold only letters, digits, ".", "_" and "-"; ${accepted}`);
+  return text;
 }
 
 function endpoints(value: string | undefined): string[] {

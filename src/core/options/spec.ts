@@ -14,6 +14,8 @@ export const VACUUM_MODES = ['none', 'analyze', 'full'] as const;
 export const CLEAR_HISTORY_MODES = ['bai-migrate', 'manager'] as const;
 export const REDIS_FAILURE_MODES = ['fail', 'warn'] as const;
 export const REHEARSAL_SERVERS = ['start', 'given'] as const;
+/** etcd-namespace's default: manager.toml's [etcd] namespace. */
+export const FROM_MANAGER_CONFIG = 'from-manager-config';
 
 /** A number input's range; `aboveMin` excludes min itself (a timeout of 0 would never wait). */
 export interface NumberRange {
@@ -68,7 +70,14 @@ export const INPUTS: readonly InputSpec[] = [
     kind: 'retention',
     usedBy: ['clear-history'],
     default: '1yr',
-    description: 'How much history clear-history keeps, as for `backend.ai mgr clear-history -r`: 86400, 30m, 6h, 3d, 2w, 3mo, 1yr.',
+    description: 'How much history clear-history keeps, as for `backend.ai mgr clear-history -r`: 86400, 3d, 2w, 3mo, 1yr; from one day to 100 years (under a day needs allow-short-retention).',
+  },
+  {
+    name: 'allow-short-retention',
+    kind: 'boolean',
+    usedBy: ['clear-history'],
+    default: 'false',
+    description: 'clear-history: accept a retention under one day (e.g. 6h or 3600), which deletes kernels that finished only hours ago. false: such a retention is refused as a likely mistake.',
   },
   {
     name: 'lock-backend',
@@ -101,7 +110,12 @@ export const INPUTS: readonly InputSpec[] = [
     description: 'PEM file of a client certificate for PostgreSQL (with postgres-client-key), e.g. for pg_hba clientcert=verify-full.',
   },
   { name: 'postgres-client-key', kind: 'path', usedBy: PRODUCTION, description: 'PEM file of the private key of postgres-client-cert (unencrypted; alembic gets a private 0600 copy).' },
-  { name: 'redis-url', kind: 'secret', usedBy: [...ALL_SERVERS, 'rehearse'], description: "Redis URL (redis://:password@host:port). Overrides etcd's config/redis." },
+  {
+    name: 'redis-url',
+    kind: 'secret',
+    usedBy: [...ALL_SERVERS, 'rehearse'],
+    description: "Redis URL (redis://:password@host:port), without a database number: bai-migrate uses the manager's own ones. Overrides etcd's config/redis.",
+  },
   {
     name: 'etcd-endpoints',
     kind: 'list',
@@ -109,7 +123,14 @@ export const INPUTS: readonly InputSpec[] = [
     usedBy: [...ALL_SERVERS, 'rehearse'],
     description: 'etcd endpoints, comma- or newline-separated host:port. Overrides [etcd] addr of manager.toml.',
   },
-  { name: 'etcd-namespace', kind: 'string', usedBy: ALL_SERVERS, description: 'etcd namespace of the deployment (keys live under /sorna/{namespace}/). Overrides [etcd] namespace.' },
+  {
+    name: 'etcd-namespace',
+    kind: 'string',
+    usedBy: ALL_SERVERS,
+    // A default the Action's runner hands over when the workflow gives none: an empty value is then one the workflow gave.
+    default: FROM_MANAGER_CONFIG,
+    description: `etcd namespace of the deployment (keys live under /sorna/{namespace}/). Overrides [etcd] namespace of manager.toml, which ${FROM_MANAGER_CONFIG} (the default) reads. An empty value (as an unset workflow variable gives) is refused.`,
+  },
   { name: 'etcd-user', kind: 'string', usedBy: ALL_SERVERS, description: 'etcd user. Overrides [etcd] user.' },
   { name: 'etcd-password', kind: 'secret', usedBy: ALL_SERVERS, description: 'etcd password. Overrides [etcd] password.' },
   { name: 'etcd-ca', kind: 'path', usedBy: ALL_SERVERS, description: "PEM file of the CA that signed etcd's server certificates. Given: etcd is reached over TLS (https://) and verified." },
@@ -369,7 +390,7 @@ export function acceptedText(spec: InputSpec): string {
     case 'version':
       return 'a Backend.AI release line (e.g. 22.03) or release (e.g. 22.03.3)';
     case 'retention':
-      return 'a duration: seconds, or a number with m, h, d, w, mo or yr';
+      return 'a duration from one day to 100 years: seconds, or a number with m, h, d, w, mo or yr (under a day with allow-short-retention: true)';
     case 'list':
       return `a list separated by ${spec.separator}`;
     case 'path':

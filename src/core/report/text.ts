@@ -9,8 +9,9 @@ export function renderText(report: Report, { logged = false }: { logged?: boolea
   const out = [`bai-migrate ${report.command}${report.dryRun ? ' (dry run)' : ''}`];
   if (report.fromVersion || report.toVersion) out.push(`  ${report.fromVersion ?? '?'} → ${report.toVersion ?? '?'}${report.targetRevision ? ` (target revision ${report.targetRevision})` : ''}`);
   if (report.currentRevision) out.push(`  current revision ${report.currentRevision}`);
-  // The plan's rows are the whole output of `plan` (the log never prints them); elsewhere the hops line above says enough.
-  const planRow = (entry: ReportEntry) => entry.phase === 'plan' && (report.command === 'plan' || entry.step === 'from-version');
+  // The plan's rows are the whole output of `plan` (the log never prints them); elsewhere the hops line above says enough,
+  // with how the versions were read.
+  const planRow = (entry: ReportEntry) => entry.phase === 'plan' && (report.command === 'plan' || entry.step === 'from-version' || entry.step === 'to-version');
   for (const e of report.entries.filter((entry) => (logged ? planRow(entry) : entry.phase !== 'plan' || planRow(entry)))) {
     out.push(`  ${e.status.toUpperCase().padEnd(8)} ${e.phase.padEnd(9)} ${(e.hop ? `${e.hop} ` : '') + e.step}: ${e.detail}`);
   }

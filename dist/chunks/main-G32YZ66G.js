@@ -2,6 +2,7 @@ import { createRequire as __baiCreateRequire } from 'node:module'; const require
 import {
   INPUTS,
   MigrationError,
+  checkWrittenPaths,
   exec,
   messageOf,
   mkdirP,
@@ -13,7 +14,7 @@ import {
   secretInputs,
   unusedInputs,
   which
-} from "./chunk-JQYTFNUI.js";
+} from "./chunk-QC4IY5QF.js";
 import {
   require_src3 as require_src
 } from "./chunk-Z6VDQ35H.js";
@@ -73815,6 +73816,7 @@ async function run() {
     const options = parseOptions(raw);
     for (const warning2 of unusedInputs(raw, options.command)) warning(warning2);
     if (options.command === "rehearse" && options.snapshotCacheKey) {
+      checkWrittenPaths(options);
       const entry = await group("Restore the snapshot from the Actions cache", () => restoreSnapshot(options.snapshotFile, options.snapshotCacheKey));
       info(`Snapshot restored from cache entry ${entry}`);
     }
@@ -73824,20 +73826,31 @@ async function run() {
       info(`Snapshot saved as cache entry ${entry}`);
     }
     if (options.command === "rehearse") await commentOnPullRequest(report, options.githubToken);
-    setOutputs(report, options);
+    const unwritten = outputsNotWritten(() => setOutputs(report, options));
     await summary.addRaw(renderMarkdown(report)).write().catch((error2) => warning(`bai-migrate: the job summary was not written (${messageOf(error2)}); the outcome stands: ${report.outcome}`));
-    if (report.outcome === "failure") setFailed(report.errorSummary ?? report.error ?? "bai-migrate failed");
+    const failure = report.outcome === "failure" ? report.errorSummary ?? report.error ?? "bai-migrate failed" : void 0;
+    if (unwritten) setFailed(`${unwritten}; the run's outcome: ${report.outcome}${failure ? ` (${failure})` : ""}`);
+    else if (failure) setFailed(failure);
   } catch (error2) {
     const message = messageOf(error2);
     if (!(error2 instanceof MigrationError) && error2 instanceof Error && error2.stack) debug(error2.stack);
-    setOutput("outcome", "failure");
+    const unwritten = outputsNotWritten(() => setOutput("outcome", "failure"));
     await summary.addRaw(`## \u274C bai-migrate did not start
 
 \`\`\`text
 ${message}
 \`\`\`
 `).write().catch(() => void 0);
-    setFailed(message);
+    setFailed(unwritten ? `${message}
+${unwritten}` : message);
+  }
+}
+function outputsNotWritten(write) {
+  try {
+    write();
+    return void 0;
+  } catch (error2) {
+    return `bai-migrate: the step outputs could not be written to GITHUB_OUTPUT (${messageOf(error2)})`;
   }
 }
 async function commentOnPullRequest(report, token) {
@@ -73878,4 +73891,4 @@ function setOutputs(report, options) {
 export {
   run
 };
-//# sourceMappingURL=main-LU2RDBPX.js.map
+//# sourceMappingURL=main-G32YZ66G.js.map

@@ -12,7 +12,7 @@ import {
   runCommand,
   secretInputs,
   unusedInputs
-} from "./chunk-JQYTFNUI.js";
+} from "./chunk-QC4IY5QF.js";
 import "./chunk-Z6VDQ35H.js";
 import "./chunk-YIVHD5DW.js";
 
@@ -135,7 +135,7 @@ function usage(command) {
   const groups = /* @__PURE__ */ new Map([["Options of every command:", []]]);
   specs.forEach((spec, i) => {
     const lines = groups.get(heading(spec)) ?? [];
-    lines.push(line(labels[i], `${spec.description}${spec.default !== void 0 ? ` (default: ${spec.default})` : ""}`));
+    lines.push(line(labels[i], `${spec.description}${spec.default !== void 0 ? ` (default: ${FALLBACKS[spec.name] ?? spec.default})` : ""}`));
     groups.set(heading(spec), lines);
   });
   const sections = [...groups].filter(([, lines]) => lines.length > 0).flatMap(([title, lines]) => ["", title, ...lines]);
@@ -207,4 +207,4 @@ process.exitCode = await main(process.argv.slice(2), process.env);
 export {
   main
 };
-//# sourceMappingURL=cli-TEW6QWVA.js.map
+//# sourceMappingURL=cli-XKDZKRS7.js.map

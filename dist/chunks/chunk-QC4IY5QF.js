@@ -30,8 +30,8 @@ var require_errors = __commonJS({
     };
     exports.ClientRuntimeError = ClientRuntimeError;
     var ClientClosedError = class extends Error {
-      constructor(namespace) {
-        super(`Tried to call a ${namespace} method on etcd3, but the client was already closed`);
+      constructor(namespace2) {
+        super(`Tried to call a ${namespace2} method on etcd3, but the client was already closed`);
       }
     };
     exports.ClientClosedError = ClientClosedError;
@@ -349,7 +349,7 @@ var require_util = __commonJS({
     }
     exports.sample = sample;
     function delay(duration) {
-      return new Promise((resolve13) => setTimeout(resolve13, duration));
+      return new Promise((resolve14) => setTimeout(resolve14, duration));
     }
     exports.delay = delay;
     function forOwn(obj, iterator) {
@@ -360,14 +360,14 @@ var require_util = __commonJS({
     }
     exports.forOwn = forOwn;
     function onceEvent(emitter, ...events2) {
-      return new Promise((resolve13, reject) => {
+      return new Promise((resolve14, reject) => {
         const teardown = [];
         const handler = (data, event) => {
           teardown.forEach((t) => t());
           if (event === "error") {
             reject(data);
           } else {
-            resolve13(data);
+            resolve14(data);
           }
         };
         events2.forEach((event) => {
@@ -419,13 +419,13 @@ var require_util = __commonJS({
     };
     exports.resolveCallOptions = resolveCallOptions;
     var getDeferred = () => {
-      let resolve13;
+      let resolve14;
       let reject;
       const promise = new Promise((res, rej) => {
-        resolve13 = res;
+        resolve14 = res;
         reject = rej;
       });
-      return { promise, resolve: resolve13, reject };
+      return { promise, resolve: resolve14, reject };
     };
     exports.getDeferred = getDeferred;
   }
@@ -932,20 +932,20 @@ var require_Event = __commonJS({
       };
       Event2.toPromise = (event, signal) => {
         if (!signal) {
-          return new Promise((resolve13) => Event2.once(event, resolve13));
+          return new Promise((resolve14) => Event2.once(event, resolve14));
         }
         if (signal.aborted) {
           return Promise.reject(new TaskCancelledError_1.TaskCancelledError());
         }
         const toDispose = [];
-        return new Promise((resolve13, reject) => {
+        return new Promise((resolve14, reject) => {
           const abortEvt = (0, exports.onAbort)(signal);
           toDispose.push(abortEvt);
           toDispose.push(abortEvt.event(() => {
             reject(new TaskCancelledError_1.TaskCancelledError());
           }));
           toDispose.push(Event2.once(event, (data) => {
-            resolve13(data);
+            resolve14(data);
           }));
         }).finally(() => {
           for (const d of toDispose) {
@@ -1754,13 +1754,13 @@ var require_defer = __commonJS({
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.defer = void 0;
     var defer = () => {
-      let resolve13;
+      let resolve14;
       let reject;
       const promise = new Promise((res, rej) => {
-        resolve13 = res;
+        resolve14 = res;
         reject = rej;
       });
-      return { resolve: resolve13, reject, promise };
+      return { resolve: resolve14, reject, promise };
     };
     exports.defer = defer;
   }
@@ -1824,8 +1824,8 @@ var require_BulkheadPolicy = __commonJS({
           }
         }
         if (this.queue.length < this.queueCapacity) {
-          const { resolve: resolve13, reject, promise } = (0, defer_1.defer)();
-          this.queue.push({ signal, fn, resolve: resolve13, reject });
+          const { resolve: resolve14, reject, promise } = (0, defer_1.defer)();
+          this.queue.push({ signal, fn, resolve: resolve14, reject });
           return promise;
         }
         this.onRejectEmitter.emit();
@@ -1905,8 +1905,8 @@ var require_RetryPolicy = __commonJS({
     var ConstantBackoff_1 = require_ConstantBackoff();
     var abort_1 = require_abort();
     var Event_1 = require_Event();
-    var delay = (duration, unref) => new Promise((resolve13) => {
-      const timer = setTimeout(resolve13, duration);
+    var delay = (duration, unref) => new Promise((resolve14) => {
+      const timer = setTimeout(resolve14, duration);
       if (unref) {
         timer.unref();
       }
@@ -2299,12 +2299,12 @@ var require_connection_pool = __commonJS({
       return name.replace(/^https?:\/\//, "");
     }
     function runServiceCall(client, metadata, options, method, payload) {
-      return new Promise((resolve13, reject) => {
+      return new Promise((resolve14, reject) => {
         client[method](payload, metadata, options || {}, (err, res) => {
           if (err) {
             reject((0, errors_1.castGrpcError)(err));
           } else {
-            resolve13(res);
+            resolve14(res);
           }
         });
       });
@@ -3034,9 +3034,9 @@ var require_builder = __commonJS({
       }
     }
     var RangeBuilder = class extends util_1.PromiseWrap {
-      constructor(namespace) {
+      constructor(namespace2) {
         super();
-        this.namespace = namespace;
+        this.namespace = namespace2;
         this.request = {};
       }
       /**
@@ -3097,8 +3097,8 @@ var require_builder = __commonJS({
     };
     exports.RangeBuilder = RangeBuilder;
     var SingleRangeBuilder = class extends RangeBuilder {
-      constructor(kv, namespace, key) {
-        super(namespace);
+      constructor(kv, namespace2, key) {
+        super(namespace2);
         this.kv = kv;
         this.request.key = (0, util_1.toBuffer)(key);
         this.request.limit = 1;
@@ -3153,8 +3153,8 @@ var require_builder = __commonJS({
     };
     exports.SingleRangeBuilder = SingleRangeBuilder;
     var MultiRangeBuilder = class extends RangeBuilder {
-      constructor(kv, namespace) {
-        super(namespace);
+      constructor(kv, namespace2) {
+        super(namespace2);
         this.kv = kv;
         this.prefix(emptyBuffer);
       }
@@ -3282,10 +3282,10 @@ var require_builder = __commonJS({
     };
     exports.MultiRangeBuilder = MultiRangeBuilder;
     var DeleteBuilder = class extends util_1.PromiseWrap {
-      constructor(kv, namespace) {
+      constructor(kv, namespace2) {
         super();
         this.kv = kv;
-        this.namespace = namespace;
+        this.namespace = namespace2;
         this.request = {};
       }
       /**
@@ -3364,10 +3364,10 @@ var require_builder = __commonJS({
     };
     exports.DeleteBuilder = DeleteBuilder;
     var PutBuilder = class extends util_1.PromiseWrap {
-      constructor(kv, namespace, key) {
+      constructor(kv, namespace2, key) {
         super();
         this.kv = kv;
-        this.namespace = namespace;
+        this.namespace = namespace2;
         this.request = {};
         this.request.key = (0, util_1.toBuffer)(key);
       }
@@ -3450,9 +3450,9 @@ var require_builder = __commonJS({
     };
     exports.PutBuilder = PutBuilder;
     var ComparatorBuilder = class {
-      constructor(kv, namespace) {
+      constructor(kv, namespace2) {
         this.kv = kv;
-        this.namespace = namespace;
+        this.namespace = namespace2;
         this.request = { compare: [], success: [], failure: [] };
       }
       /**
@@ -4890,9 +4890,9 @@ var require_election = __commonJS({
       get hasLeader() {
         return !!this.current;
       }
-      constructor(namespace) {
+      constructor(namespace2) {
         super();
-        this.namespace = namespace;
+        this.namespace = namespace2;
         this.running = true;
         this.current = UnsetCurrent;
         this.runLoop = this.loop().catch((err) => {
@@ -4945,7 +4945,7 @@ var require_election = __commonJS({
           if (!leader) {
             this.setLeader(void 0);
             const watcher2 = this.namespace.watch().startRevision(allKeys.header.revision).prefix("").only("put").watcher();
-            await new Promise((resolve13, reject) => {
+            await new Promise((resolve14, reject) => {
               watcher2.on("data", (data) => {
                 let done = false;
                 for (const event of data.events) {
@@ -4956,11 +4956,11 @@ var require_election = __commonJS({
                   }
                 }
                 if (done) {
-                  resolve13();
+                  resolve14();
                 }
               });
               watcher2.on("error", reject);
-              this.disposer = resolve13;
+              this.disposer = resolve14;
             }).finally(() => watcher2.cancel());
             if (!this.running) {
               return;
@@ -4971,12 +4971,12 @@ var require_election = __commonJS({
           }
           this.setLeader(leader);
           const watcher = this.namespace.watch().startRevision(new bignumber_js_1.default(revision).plus(1).toString()).key(leader.key).watcher();
-          await new Promise((resolve13, reject) => {
+          await new Promise((resolve14, reject) => {
             watcher.on("put", (kv) => this.setLeader(kv));
-            watcher.on("delete", () => resolve13());
+            watcher.on("delete", () => resolve14());
             watcher.on("error", reject);
             this.disposer = () => {
-              resolve13();
+              resolve14();
               return watcher.cancel();
             };
           }).finally(() => watcher.cancel());
@@ -4986,9 +4986,9 @@ var require_election = __commonJS({
     exports.ElectionObserver = ElectionObserver;
     var ResignedCampaign = /* @__PURE__ */ Symbol("ResignedCampaign");
     var Campaign = class extends events_1.EventEmitter {
-      constructor(namespace, value, ttl) {
+      constructor(namespace2, value, ttl) {
         super();
-        this.namespace = namespace;
+        this.namespace = namespace2;
         this.value = (0, util_1.toBuffer)(value);
         this.lease = this.namespace.lease(ttl);
         this.lease.on("lost", (err) => this.emit("error", err));
@@ -5011,8 +5011,8 @@ var require_election = __commonJS({
        * If an error is emitted, the promise is rejected.
        */
       wait() {
-        return new Promise((resolve13, reject) => {
-          this.on("elected", () => resolve13(this));
+        return new Promise((resolve14, reject) => {
+          this.on("elected", () => resolve14(this));
           this.on("error", reject);
         });
       }
@@ -5148,18 +5148,18 @@ var require_election = __commonJS({
        */
       async observe() {
         const observer = new ElectionObserver(this.namespace);
-        return new Promise((resolve13, reject) => {
-          observer.once("change", () => resolve13(observer));
+        return new Promise((resolve14, reject) => {
+          observer.once("change", () => resolve14(observer));
           observer.once("error", reject);
         });
       }
     };
     exports.Election = Election;
     Election.prefix = "election";
-    async function waitForDelete(namespace, key, rev) {
-      const watcher = await namespace.watch().key(key).startRevision(rev).only("delete").create();
-      const deleteOrError = new Promise((resolve13, reject) => {
-        watcher.once("delete", resolve13);
+    async function waitForDelete(namespace2, key, rev) {
+      const watcher = await namespace2.watch().key(key).startRevision(rev).only("delete").create();
+      const deleteOrError = new Promise((resolve14, reject) => {
+        watcher.once("delete", resolve14);
         watcher.once("error", reject);
       });
       try {
@@ -5168,11 +5168,11 @@ var require_election = __commonJS({
         await watcher.cancel();
       }
     }
-    async function waitForDeletes(namespace, keys) {
+    async function waitForDeletes(namespace2, keys) {
       for (const key of keys) {
-        const res = await namespace.get(key).exec();
+        const res = await namespace2.get(key).exec();
         if (res.kvs.length) {
-          await waitForDelete(namespace, key, res.header.revision);
+          await waitForDelete(namespace2, key, res.header.revision);
         }
       }
     }
@@ -5230,10 +5230,10 @@ var require_lease = __commonJS({
       get state() {
         return this.innerState;
       }
-      constructor(pool, namespace, ttl, options = {}) {
+      constructor(pool, namespace2, ttl, options = {}) {
         super();
         this.pool = pool;
-        this.namespace = namespace;
+        this.namespace = namespace2;
         this.ttl = ttl;
         this.innerState = LeaseState.Pending;
         this.client = new RPC.LeaseClient(this.pool);
@@ -5308,8 +5308,8 @@ var require_lease = __commonJS({
        */
       keepaliveOnce(options = this.defaultOptions) {
         return Promise.all([this.client.leaseKeepAlive(options), this.grant()]).then(([stream, id]) => {
-          return new Promise((resolve13, reject) => {
-            stream.on("data", resolve13);
+          return new Promise((resolve14, reject) => {
+            stream.on("data", resolve14);
             stream.on("error", (err) => reject((0, errors_1.castGrpcError)(err)));
             stream.write({ ID: id });
           }).then((res) => {
@@ -5418,9 +5418,9 @@ var require_lock = __commonJS({
     var lease_1 = require_lease();
     var RPC = require_rpc();
     var Lock = class {
-      constructor(pool, namespace, key) {
+      constructor(pool, namespace2, key) {
         this.pool = pool;
-        this.namespace = namespace;
+        this.namespace = namespace2;
         this.key = key;
         this.leaseTTL = 30;
       }
@@ -5753,9 +5753,9 @@ var require_stm = __commonJS({
       }
     };
     var SoftwareTransaction = class {
-      constructor(options, namespace, rawKV) {
+      constructor(options, namespace2, rawKV) {
         this.options = options;
-        this.namespace = namespace;
+        this.namespace = namespace2;
         this.rawKV = rawKV;
         this.kv = new Proxy(rawKV, {
           get: (target, key) => {
@@ -6103,9 +6103,9 @@ var require_watch = __commonJS({
       delete: RPC.FilterType.Noput
     };
     var WatchBuilder = class {
-      constructor(manager, namespace) {
+      constructor(manager, namespace2) {
         this.manager = manager;
-        this.namespace = namespace;
+        this.namespace = namespace2;
         this.request = { progress_notify: true };
       }
       /**
@@ -6181,10 +6181,10 @@ var require_watch = __commonJS({
       /**
        * @internal
        */
-      constructor(manager, namespace, request) {
+      constructor(manager, namespace2, request) {
         super();
         this.manager = manager;
-        this.namespace = namespace;
+        this.namespace = namespace2;
         this.request = request;
         this.id = null;
         this.manager.attach(this);
@@ -9550,7 +9550,7 @@ var require_dist2 = __commonJS({
     function parse3(stream, callback) {
       const parser = new parser_1.Parser();
       stream.on("data", (buffer) => parser.parse(buffer, callback));
-      return new Promise((resolve13) => stream.on("end", () => resolve13()));
+      return new Promise((resolve14) => stream.on("end", () => resolve14()));
     }
   }
 });
@@ -10113,8 +10113,8 @@ var require_lib2 = __commonJS({
     var helper = require_helper();
     module.exports = function(connInfo, cb) {
       var file = helper.getFileName();
-      fs2.stat(file, function(err, stat5) {
-        if (err || !helper.usePgPass(stat5, file)) {
+      fs2.stat(file, function(err, stat4) {
+        if (err || !helper.usePgPass(stat4, file)) {
           return cb(void 0);
         }
         var st = fs2.createReadStream(file);
@@ -10319,12 +10319,12 @@ var require_client = __commonJS({
           this._connect(callback);
           return;
         }
-        return new this._Promise((resolve13, reject) => {
+        return new this._Promise((resolve14, reject) => {
           this._connect((error) => {
             if (error) {
               reject(error);
             } else {
-              resolve13(this);
+              resolve14(this);
             }
           });
         });
@@ -10706,8 +10706,8 @@ var require_client = __commonJS({
         } else {
           query2 = new Query2(config, values, callback);
           if (!query2.callback) {
-            result = new this._Promise((resolve13, reject) => {
-              query2.callback = (err, res) => err ? reject(err) : resolve13(res);
+            result = new this._Promise((resolve14, reject) => {
+              query2.callback = (err, res) => err ? reject(err) : resolve14(res);
             }).catch((err) => {
               Error.captureStackTrace(err);
               throw err;
@@ -10807,8 +10807,8 @@ var require_client = __commonJS({
         if (cb) {
           this.connection.once("end", cb);
         } else {
-          return new this._Promise((resolve13) => {
-            this.connection.once("end", resolve13);
+          return new this._Promise((resolve14) => {
+            this.connection.once("end", resolve14);
           });
         }
       }
@@ -10857,8 +10857,8 @@ var require_pg_pool = __commonJS({
       const cb = function(err, client) {
         err ? rej(err) : res(client);
       };
-      const result = new Promise2(function(resolve13, reject) {
-        res = resolve13;
+      const result = new Promise2(function(resolve14, reject) {
+        res = resolve14;
         rej = reject;
       }).catch((err) => {
         Error.captureStackTrace(err);
@@ -10919,7 +10919,7 @@ var require_pg_pool = __commonJS({
         if (typeof Promise2.try === "function") {
           return Promise2.try(f);
         }
-        return new Promise2((resolve13) => resolve13(f()));
+        return new Promise2((resolve14) => resolve14(f()));
       }
       _isFull() {
         return this._clients.length >= this.options.max;
@@ -11314,8 +11314,8 @@ var require_query2 = __commonJS({
     NativeQuery.prototype._getPromise = function() {
       if (this._promise) return this._promise;
       this._promise = new Promise(
-        function(resolve13, reject) {
-          this._once("end", resolve13);
+        function(resolve14, reject) {
+          this._once("end", resolve14);
           this._once("error", reject);
         }.bind(this)
       );
@@ -11494,12 +11494,12 @@ var require_client2 = __commonJS({
         this._connect(callback);
         return;
       }
-      return new this._Promise((resolve13, reject) => {
+      return new this._Promise((resolve14, reject) => {
         this._connect((error) => {
           if (error) {
             reject(error);
           } else {
-            resolve13(this);
+            resolve14(this);
           }
         });
       });
@@ -11523,8 +11523,8 @@ var require_client2 = __commonJS({
         query2 = new NativeQuery(config, values, callback);
         if (!query2.callback) {
           let resolveOut, rejectOut;
-          result = new this._Promise((resolve13, reject) => {
-            resolveOut = resolve13;
+          result = new this._Promise((resolve14, reject) => {
+            resolveOut = resolve14;
             rejectOut = reject;
           }).catch((err) => {
             Error.captureStackTrace(err);
@@ -11587,8 +11587,8 @@ var require_client2 = __commonJS({
       }
       let result;
       if (!cb) {
-        result = new this._Promise(function(resolve13, reject) {
-          cb = (err) => err ? reject(err) : resolve13();
+        result = new this._Promise(function(resolve14, reject) {
+          cb = (err) => err ? reject(err) : resolve14();
         });
       }
       const doEnd = function() {
@@ -17457,8 +17457,8 @@ var require_debug = __commonJS({
       return length <= maxLen ? str2 : str2.slice(0, maxLen) + ' ... <REDACTED full-length="' + length + '">';
     }
     exports.genRedactedString = genRedactedString;
-    function genDebugFunction(namespace) {
-      const fn = (0, debug_1.default)(`${NAMESPACE_PREFIX}:${namespace}`);
+    function genDebugFunction(namespace2) {
+      const fn = (0, debug_1.default)(`${NAMESPACE_PREFIX}:${namespace2}`);
       function wrappedDebug(...args) {
         if (!fn.enabled) {
           return;
@@ -18320,7 +18320,7 @@ var require_Command = __commonJS({
       initPromise() {
         this.isResolved = false;
         this.isSettled = false;
-        const promise = new Promise((resolve13, reject) => {
+        const promise = new Promise((resolve14, reject) => {
           if (!this.transformed) {
             this.transformed = true;
             const transformer = _Command._transformer.argument[this.name];
@@ -18329,7 +18329,7 @@ var require_Command = __commonJS({
             }
             this.stringifyArguments();
           }
-          this.resolve = this._convertValue(resolve13);
+          this.resolve = this._convertValue(resolve14);
           this.reject = (err) => {
             this._clearTimers();
             this.isSettled = true;
@@ -18363,11 +18363,11 @@ var require_Command = __commonJS({
       /**
        * Convert the value from buffer to the target encoding.
        */
-      _convertValue(resolve13) {
+      _convertValue(resolve14) {
         return (value) => {
           try {
             this._clearTimers();
-            resolve13(this.transformReply(value));
+            resolve14(this.transformReply(value));
             this.isResolved = true;
             this.isSettled = true;
           } catch (err) {
@@ -18679,13 +18679,13 @@ var require_autoPipelining = __commonJS({
       if (client.isCluster && !client.slots.length) {
         if (client.status === "wait")
           client.connect().catch(lodash_1.noop);
-        return (0, standard_as_callback_1.default)(new Promise(function(resolve13, reject) {
+        return (0, standard_as_callback_1.default)(new Promise(function(resolve14, reject) {
           client.delayUntilReady((err) => {
             if (err) {
               reject(err);
               return;
             }
-            executeWithAutoPipelining(client, functionName, commandName, args, null).then(resolve13, reject);
+            executeWithAutoPipelining(client, functionName, commandName, args, null).then(resolve14, reject);
           });
         }), callback);
       }
@@ -18706,13 +18706,13 @@ var require_autoPipelining = __commonJS({
         pipeline3[exports.kExec] = true;
         setImmediate(executeAutoPipeline, client, slotKey);
       }
-      const autoPipelinePromise = new Promise(function(resolve13, reject) {
+      const autoPipelinePromise = new Promise(function(resolve14, reject) {
         pipeline3[exports.kCallbacks].push(function(err, value) {
           if (err) {
             reject(err);
             return;
           }
-          resolve13(value);
+          resolve14(value);
         });
         if (functionName === "call") {
           args.unshift(commandName);
@@ -19360,8 +19360,8 @@ var require_Pipeline = __commonJS({
           this[name] = redis[name];
           this[name + "Buffer"] = redis[name + "Buffer"];
         });
-        this.promise = new Promise((resolve13, reject) => {
-          this.resolve = resolve13;
+        this.promise = new Promise((resolve14, reject) => {
+          this.resolve = resolve14;
           this.reject = reject;
         });
         const _this = this;
@@ -19771,13 +19771,13 @@ var require_transaction = __commonJS({
           if (this.isCluster && !this.redis.slots.length) {
             if (this.redis.status === "wait")
               this.redis.connect().catch(utils_1.noop);
-            return (0, standard_as_callback_1.default)(new Promise((resolve13, reject) => {
+            return (0, standard_as_callback_1.default)(new Promise((resolve14, reject) => {
               this.redis.delayUntilReady((err) => {
                 if (err) {
                   reject(err);
                   return;
                 }
-                this.exec(pipeline3).then(resolve13, reject);
+                this.exec(pipeline3).then(resolve14, reject);
               });
             }), callback);
           }
@@ -19891,10 +19891,10 @@ var require_util2 = __commonJS({
       if (redis.status === "end") {
         return Promise.reject(new Error(utils_1.CONNECTION_CLOSED_ERROR_MSG));
       }
-      return new Promise((resolve13, reject) => {
+      return new Promise((resolve14, reject) => {
         const onReady = () => {
           redis.removeListener("end", onEnd);
-          resolve13();
+          resolve14();
         };
         const onEnd = () => {
           redis.removeListener("ready", onReady);
@@ -21321,7 +21321,7 @@ var require_cluster = __commonJS({
        * Connect to a cluster
        */
       connect() {
-        return new Promise((resolve13, reject) => {
+        return new Promise((resolve14, reject) => {
           if (this.status === "connecting" || this.status === "connect" || this.status === "ready") {
             reject(new Error("Redis is already connecting/connected"));
             return;
@@ -21350,7 +21350,7 @@ var require_cluster = __commonJS({
               this.retryAttempts = 0;
               this.executeOfflineCommands();
               this.resetNodesRefreshInterval();
-              resolve13();
+              resolve14();
             };
             let closeListener = void 0;
             const refreshListener = () => {
@@ -22012,7 +22012,7 @@ var require_cluster = __commonJS({
         });
       }
       resolveSrv(hostname) {
-        return new Promise((resolve13, reject) => {
+        return new Promise((resolve14, reject) => {
           this.options.resolveSrv(hostname, (err, records) => {
             if (err) {
               return reject(err);
@@ -22026,7 +22026,7 @@ var require_cluster = __commonJS({
               if (!group.records.length) {
                 sortedKeys.shift();
               }
-              self2.dnsLookup(record.name).then((host) => resolve13({
+              self2.dnsLookup(record.name).then((host) => resolve14({
                 host,
                 port: record.port
               }), tryFirstOne);
@@ -22036,14 +22036,14 @@ var require_cluster = __commonJS({
         });
       }
       dnsLookup(hostname) {
-        return new Promise((resolve13, reject) => {
+        return new Promise((resolve14, reject) => {
           this.options.dnsLookup(hostname, (err, address) => {
             if (err) {
               debug("failed to resolve hostname %s to IP: %s", hostname, err.message);
               reject(err);
             } else {
               debug("resolved hostname %s to IP %s", hostname, address);
-              resolve13(address);
+              resolve14(address);
             }
           });
         });
@@ -22200,7 +22200,7 @@ var require_StandaloneConnector = __commonJS({
         if (options.tls) {
           Object.assign(connectionOptions, options.tls);
         }
-        return new Promise((resolve13, reject) => {
+        return new Promise((resolve14, reject) => {
           process.nextTick(() => {
             if (!this.connecting) {
               reject(new Error(utils_1.CONNECTION_CLOSED_ERROR_MSG));
@@ -22219,7 +22219,7 @@ var require_StandaloneConnector = __commonJS({
             this.stream.once("error", (err) => {
               this.firstError = err;
             });
-            resolve13(this.stream);
+            resolve14(this.stream);
           });
         });
       }
@@ -22378,7 +22378,7 @@ var require_SentinelConnector = __commonJS({
             const error = new Error(errorMsg);
             if (typeof retryDelay === "number") {
               eventEmitter("error", error);
-              await new Promise((resolve13) => setTimeout(resolve13, retryDelay));
+              await new Promise((resolve14) => setTimeout(resolve14, retryDelay));
               return connectToNext();
             } else {
               throw error;
@@ -24342,7 +24342,7 @@ var require_Redis = __commonJS({
         return (0, standard_as_callback_1.default)(promise, callback);
       }
       _connect() {
-        return new Promise((resolve13, reject) => {
+        return new Promise((resolve14, reject) => {
           if (this.status === "connecting" || this.status === "connect" || this.status === "ready") {
             reject(new Error("Redis is already connecting/connected"));
             return;
@@ -24424,7 +24424,7 @@ var require_Redis = __commonJS({
             }
             const connectionReadyHandler = function() {
               _this.removeListener("close", connectionCloseHandler);
-              resolve13();
+              resolve14();
             };
             var connectionCloseHandler = function() {
               _this.removeListener("ready", connectionReadyHandler);
@@ -24520,10 +24520,10 @@ var require_Redis = __commonJS({
           lazyConnect: false,
           himportFieldsets: void 0
         });
-        return (0, standard_as_callback_1.default)(new Promise(function(resolve13, reject) {
+        return (0, standard_as_callback_1.default)(new Promise(function(resolve14, reject) {
           monitorInstance.once("error", reject);
           monitorInstance.once("monitoring", function() {
-            resolve13(monitorInstance);
+            resolve14(monitorInstance);
           });
         }), callback);
       }
@@ -25042,6 +25042,10 @@ var MigrationError = class extends Error {
 function invalidInput(message) {
   return new MigrationError("invalid-input", message);
 }
+function invalidInputs(problems2) {
+  return invalidInput(problems2.length === 1 ? problems2[0] : `invalid inputs:
+- ${problems2.join("\n- ")}`);
+}
 function messageOf(error) {
   if (error instanceof AggregateError && error.errors.length > 0) {
     return error.errors.map(messageOf).join("; ");
@@ -25062,6 +25066,12 @@ function redact(text, secrets) {
 function newReport(command, dryRun2) {
   return { tool: "bai-migrate", command, dryRun: dryRun2, startedAt: (/* @__PURE__ */ new Date()).toISOString(), outcome: "success", plan: [], entries: [], attachments: [] };
 }
+function wouldChange(report, entry) {
+  return report.dryRun && entry.phase === "apply" && entry.status === "skipped" && /\bwould\b/.test(entry.detail) && !/\bwould (do nothing|change nothing)\b/.test(entry.detail);
+}
+function changedNothing(report) {
+  return report.command === "migrate" && !report.dryRun && report.outcome === "success" && !report.entries.some((e) => e.status === "changed");
+}
 function countByStatus(report) {
   const counts = { ok: 0, changed: 0, warning: 0, failed: 0, skipped: 0 };
   for (const entry of report.entries) counts[entry.status]++;
@@ -25070,8 +25080,10 @@ function countByStatus(report) {
 
 // src/core/report/markdown.ts
 var ICON = { ok: "\u2705", changed: "\u{1F6E0}\uFE0F", warning: "\u26A0\uFE0F", failed: "\u274C", skipped: "\u23ED\uFE0F" };
+var WOULD_CHANGE = "\u{1F50D}";
 function renderMarkdown(report, maxBytes = 512 * 1024) {
-  const title = `bai-migrate ${report.command}${report.dryRun ? " (dry run)" : ""}: ${report.outcome === "success" ? "succeeded" : "failed"}`;
+  const outcome = report.outcome === "success" ? changedNothing(report) ? "already at the target, nothing to do" : "succeeded" : "failed";
+  const title = `bai-migrate ${report.command}${report.dryRun ? " (dry run)" : ""}: ${outcome}`;
   const lines = [`## ${report.outcome === "success" ? "\u2705" : "\u274C"} ${title}`, ""];
   const facts2 = [
     ["From", report.fromVersion],
@@ -25088,7 +25100,8 @@ function renderMarkdown(report, maxBytes = 512 * 1024) {
   let size = lines.join("\n").length;
   let omitted = 0;
   for (const e of report.entries) {
-    const row = `| ${e.phase} | ${e.hop ?? ""} | ${e.step} | ${ICON[e.status]} ${e.status} | ${cell(e.detail)} |`;
+    const status = wouldChange(report, e) ? `${WOULD_CHANGE} would change` : `${ICON[e.status]} ${e.status}`;
+    const row = `| ${e.phase} | ${e.hop ?? ""} | ${e.step} | ${status} | ${cell(e.detail)} |`;
     if (size + row.length > maxBytes) {
       omitted++;
       continue;
@@ -25109,7 +25122,9 @@ function renderMarkdown(report, maxBytes = 512 * 1024) {
   if (report.forecast) lines.push("", ...renderForecast(report.forecast));
   if (report.backup) lines.push("", `Backup bundle: \`${report.backup}\``);
   const counts = countByStatus(report);
-  lines.push("", Object.keys(counts).map((s) => `${ICON[s]} ${counts[s]} ${s}`).join(" \xB7 "));
+  const toCome = report.entries.filter((e) => wouldChange(report, e)).length;
+  counts.skipped -= toCome;
+  lines.push("", [...Object.keys(counts).map((s) => `${ICON[s]} ${counts[s]} ${s}`), ...report.dryRun ? [`${WOULD_CHANGE} ${toCome} would change`] : []].join(" \xB7 "));
   return `${lines.join("\n")}
 `;
 }
@@ -25132,7 +25147,7 @@ function renderTimings(timings) {
     if (hop9) lines.push(`| **${hop9}** | | | | **${formatDuration(steps.reduce((sum, t) => sum + t.applyMs + t.verifyMs, 0))}** |`);
   }
   lines.push(`| **all** | | | | **${formatDuration(total)}** |`, "");
-  lines.push("```mermaid", "gantt", "  title Migration steps (time from the first change)", "  dateFormat x", "  axisFormat %M:%S");
+  lines.push("```mermaid", "gantt", "  title Migration steps (time from the first change)", "  dateFormat x", `  axisFormat ${total < 6e4 ? "%S.%L s" : "%M:%S"}`);
   for (const hop9 of hops) {
     lines.push(`  section ${mermaidText(hop9 || "before the first hop")}`);
     for (const t of timings.filter((x) => (x.hop ?? "") === hop9)) {
@@ -25198,18 +25213,20 @@ function renderText(report, { logged = false } = {}) {
   const out = [`bai-migrate ${report.command}${report.dryRun ? " (dry run)" : ""}`];
   if (report.fromVersion || report.toVersion) out.push(`  ${report.fromVersion ?? "?"} \u2192 ${report.toVersion ?? "?"}${report.targetRevision ? ` (target revision ${report.targetRevision})` : ""}`);
   if (report.currentRevision) out.push(`  current revision ${report.currentRevision}`);
-  const planRow = (entry) => entry.phase === "plan" && (report.command === "plan" || entry.step === "from-version");
+  const planRow = (entry) => entry.phase === "plan" && (report.command === "plan" || entry.step === "from-version" || entry.step === "to-version");
   for (const e of report.entries.filter((entry) => logged ? planRow(entry) : entry.phase !== "plan" || planRow(entry))) {
     out.push(`  ${e.status.toUpperCase().padEnd(8)} ${e.phase.padEnd(9)} ${(e.hop ? `${e.hop} ` : "") + e.step}: ${e.detail}`);
   }
   if (logged) {
     const counts = countByStatus(report);
-    const shown = Object.keys(counts).filter((s) => counts[s] > 0).map((s) => `${counts[s]} ${s}`);
+    const toCome = report.entries.filter((e) => wouldChange(report, e)).length;
+    counts.skipped -= toCome;
+    const shown = [...Object.keys(counts).filter((s) => counts[s] > 0).map((s) => `${counts[s]} ${s}`), ...toCome > 0 ? [`${toCome} would change`] : []];
     out.push(`  ${shown.join(", ") || "no findings"}${report.reportFile ? `; every row is in ${report.reportFile}` : ""}`);
     if (report.backup) out.push(`  backup bundle ${report.backup}`);
   }
   const error = logged ? report.errorSummary ?? report.error : report.error;
-  out.push(report.outcome === "success" ? "Result: success" : `Result: failure
+  out.push(report.outcome === "success" ? `Result: success${changedNothing(report) ? " (already at the target, nothing to do)" : ""}` : `Result: failure
 ${error ?? ""}`);
   return `${out.join("\n")}
 `;
@@ -25217,8 +25234,8 @@ ${error ?? ""}`);
 
 // src/core/report/pr-comment.ts
 var MAX_COMMENT = 6e4;
-function commentMarker(namespace) {
-  return `<!-- bai-migrate rehearsal: ${namespace} -->`;
+function commentMarker(namespace2) {
+  return `<!-- bai-migrate rehearsal: ${namespace2} -->`;
 }
 function rehearsalComment(report) {
   const marker = commentMarker(report.rehearsal?.namespace ?? "unknown");
@@ -25395,6 +25412,7 @@ var VACUUM_MODES = ["none", "analyze", "full"];
 var CLEAR_HISTORY_MODES = ["bai-migrate", "manager"];
 var REDIS_FAILURE_MODES = ["fail", "warn"];
 var REHEARSAL_SERVERS = ["start", "given"];
+var FROM_MANAGER_CONFIG = "from-manager-config";
 var SECONDS = { min: 0, max: 86400, aboveMin: true, unit: "seconds" };
 var PLANNED = ["migrate", "preflight", "verify", "plan", "rehearse"];
 var STEPS = ["migrate", "preflight", "verify", "rehearse"];
@@ -25417,7 +25435,14 @@ var INPUTS = [
     kind: "retention",
     usedBy: ["clear-history"],
     default: "1yr",
-    description: "How much history clear-history keeps, as for `backend.ai mgr clear-history -r`: 86400, 30m, 6h, 3d, 2w, 3mo, 1yr."
+    description: "How much history clear-history keeps, as for `backend.ai mgr clear-history -r`: 86400, 3d, 2w, 3mo, 1yr; from one day to 100 years (under a day needs allow-short-retention)."
+  },
+  {
+    name: "allow-short-retention",
+    kind: "boolean",
+    usedBy: ["clear-history"],
+    default: "false",
+    description: "clear-history: accept a retention under one day (e.g. 6h or 3600), which deletes kernels that finished only hours ago. false: such a retention is refused as a likely mistake."
   },
   {
     name: "lock-backend",
@@ -25447,7 +25472,12 @@ var INPUTS = [
     description: "PEM file of a client certificate for PostgreSQL (with postgres-client-key), e.g. for pg_hba clientcert=verify-full."
   },
   { name: "postgres-client-key", kind: "path", usedBy: PRODUCTION, description: "PEM file of the private key of postgres-client-cert (unencrypted; alembic gets a private 0600 copy)." },
-  { name: "redis-url", kind: "secret", usedBy: [...ALL_SERVERS, "rehearse"], description: "Redis URL (redis://:password@host:port). Overrides etcd's config/redis." },
+  {
+    name: "redis-url",
+    kind: "secret",
+    usedBy: [...ALL_SERVERS, "rehearse"],
+    description: "Redis URL (redis://:password@host:port), without a database number: bai-migrate uses the manager's own ones. Overrides etcd's config/redis."
+  },
   {
     name: "etcd-endpoints",
     kind: "list",
@@ -25455,7 +25485,14 @@ var INPUTS = [
     usedBy: [...ALL_SERVERS, "rehearse"],
     description: "etcd endpoints, comma- or newline-separated host:port. Overrides [etcd] addr of manager.toml."
   },
-  { name: "etcd-namespace", kind: "string", usedBy: ALL_SERVERS, description: "etcd namespace of the deployment (keys live under /sorna/{namespace}/). Overrides [etcd] namespace." },
+  {
+    name: "etcd-namespace",
+    kind: "string",
+    usedBy: ALL_SERVERS,
+    // A default the Action's runner hands over when the workflow gives none: an empty value is then one the workflow gave.
+    default: FROM_MANAGER_CONFIG,
+    description: `etcd namespace of the deployment (keys live under /sorna/{namespace}/). Overrides [etcd] namespace of manager.toml, which ${FROM_MANAGER_CONFIG} (the default) reads. An empty value (as an unset workflow variable gives) is refused.`
+  },
   { name: "etcd-user", kind: "string", usedBy: ALL_SERVERS, description: "etcd user. Overrides [etcd] user." },
   { name: "etcd-password", kind: "secret", usedBy: ALL_SERVERS, description: "etcd password. Overrides [etcd] password." },
   { name: "etcd-ca", kind: "path", usedBy: ALL_SERVERS, description: "PEM file of the CA that signed etcd's server certificates. Given: etcd is reached over TLS (https://) and verified." },
@@ -25676,7 +25713,7 @@ function acceptedText(spec) {
     case "version":
       return "a Backend.AI release line (e.g. 22.03) or release (e.g. 22.03.3)";
     case "retention":
-      return "a duration: seconds, or a number with m, h, d, w, mo or yr";
+      return "a duration from one day to 100 years: seconds, or a number with m, h, d, w, mo or yr (under a day with allow-short-retention: true)";
     case "list":
       return `a list separated by ${spec.separator}`;
     case "path":
@@ -25758,6 +25795,11 @@ function parseVersion(input, inputName) {
     throw invalidInput(`${inputName} "${text}" is not a known ${series} release; known: ${series}${describePatchRanges(releasesOf(series).map((r) => r.patch))}`);
   }
   return { input: text, series, release };
+}
+function versionReading(input, ref, target) {
+  const understood = ref.release?.version ?? ref.series;
+  if (ref.input === understood) return void 0;
+  return { input, reading: `${ref.input} is read as ${understood}${target && !ref.release ? ` (${target.version})` : ""}` };
 }
 function seriesIndex(series) {
   return SERIES.indexOf(series);
@@ -25903,24 +25945,35 @@ function managerFailsOnServerVersion(version, serverVersion2) {
 
 // src/releases/retention.ts
 var SECONDS_PER_UNIT = { w: 604800, d: 86400, h: 3600, m: 60, s: 1 };
+var DAY_SECONDS = SECONDS_PER_UNIT.d;
+var MAX_YEARS = 100;
+var MAX_SECONDS = MAX_YEARS * 365.25 * DAY_SECONDS;
+var MAX_MONTHS = MAX_YEARS * 12;
 var SECONDS_UNIT_LINE = SECONDS_UNIT_SINCE.split(".").slice(0, 2).join(".");
-var ACCEPTED = `accepted: a number of seconds ("86400"), or a number with a unit: w, d, h, m (minutes), s (${SECONDS_UNIT_LINE}+) such as "3d" or "0.5d", or a whole number of mo or yr such as "3mo", "1yr"`;
-function parseRetention(input, options = { secondsUnit: false }) {
-  const secondsUnit = "release" in options ? clearHistoryPolicy(options.release).secondsUnit : options.secondsUnit;
+var ACCEPTED = `accepted: a number of seconds ("86400"), or a number with a unit: w, d, h, m (minutes), s (${SECONDS_UNIT_LINE}+) such as "3d" or "1.5d", or a whole number of mo or yr such as "3mo", "1yr"; from one day (1d, 86400) to ${MAX_YEARS} years (${MAX_YEARS}yr, ${MAX_MONTHS}mo, ${MAX_SECONDS / DAY_SECONDS}d or ${MAX_SECONDS}), or more than zero but under a day with allow-short-retention: true`;
+function parseRetention(input, options = {}) {
+  const secondsUnit = "release" in options ? clearHistoryPolicy(options.release).secondsUnit : options.secondsUnit ?? false;
   const text = input.trim();
   const reject = (why) => invalidInput(`retention "${text}" is ${why}; ${ACCEPTED}`);
+  const bounded2 = (retention) => {
+    const [size, max] = retention.kind === "months" ? [retention.months, MAX_MONTHS] : [retention.seconds, MAX_SECONDS];
+    if (size === 0) throw reject("zero, which would delete every finished kernel");
+    if (!(size <= max)) throw reject(`more than ${MAX_YEARS} years`);
+    if (retention.kind === "seconds" && size < DAY_SECONDS && !options.allowShort) throw reject("under one day, which would delete kernels that finished only hours ago");
+    return retention;
+  };
   if (text === "") throw reject("empty");
   if (/\d$/.test(text)) {
     if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text)) throw reject("not a number");
     const seconds = Number(text);
     if (seconds < 0) throw reject("negative");
-    return { text, kind: "seconds", seconds };
+    return bounded2({ text, kind: "seconds", seconds });
   }
   const calendar = /^([+-]?\d+)(mo|yr)$/.exec(text);
   if (calendar) {
     const count2 = Number(calendar[1]);
     if (count2 < 0) throw reject("negative");
-    return { text, kind: "months", months: calendar[2] === "yr" ? count2 * 12 : count2 };
+    return bounded2({ text, kind: "months", months: calendar[2] === "yr" ? count2 * 12 : count2 });
   }
   if (/[A-Za-z]{2}$/.test(text)) {
     throw reject(/^[+-]?\d*\.\d*(mo|yr)$/.test(text) ? "a fraction of a calendar unit" : "in an unknown unit");
@@ -25932,7 +25985,7 @@ function parseRetention(input, options = { secondsUnit: false }) {
   if (!/^[+-]?(\d+\.?\d*|\.\d+)$/.test(count)) throw reject("not a number with a unit");
   const value = Number(count);
   if (value < 0) throw reject("negative");
-  return { text, kind: "seconds", seconds: value * SECONDS_PER_UNIT[unit] };
+  return bounded2({ text, kind: "seconds", seconds: value * SECONDS_PER_UNIT[unit] });
 }
 
 // src/stores/tls.ts
@@ -26128,7 +26181,8 @@ function parseOptions(raw) {
   const command = attempt(() => choice("command", COMMANDS));
   const fromVersion = attempt(() => text("from-version") ? parseVersion(text("from-version"), "from-version") : void 0);
   const toVersion = attempt(() => text("to-version") ? parseVersion(text("to-version"), "to-version") : void 0);
-  const retention = attempt(() => parseRetention(text("retention")));
+  const allowShortRetention = attempt(() => flag("allow-short-retention"));
+  const retention = attempt(() => parseRetention(text("retention"), { allowShort: allowShortRetention }));
   const lockBackend = attempt(() => choice("lock-backend", LOCK_BACKENDS));
   const dryRun2 = attempt(() => flag("dry-run"));
   const allowRunningServices = attempt(() => flag("allow-running-services"));
@@ -26163,10 +26217,7 @@ function parseOptions(raw) {
       "snapshot-cache-key is set without snapshot-key: a snapshot in the Actions cache must be sealed, since pull requests can restore it; accepted: snapshot-key from a secret, e.g. snapshot-key: ${{ secrets.BACKENDAI_SNAPSHOT_KEY }} holding the output of `openssl rand -hex 32` (pull requests from forks get no secrets, so they cannot rehearse)"
     );
   }
-  const etcdNamespace = text("etcd-namespace");
-  if (etcdNamespace !== void 0 && !/^[A-Za-z0-9_.-]+$/.test(etcdNamespace)) {
-    problems2.push(`etcd-namespace "${etcdNamespace}" may hold only letters, digits, ".", "_" and "-"`);
-  }
+  const etcdNamespace = attempt(() => namespace(raw["etcd-namespace"]));
   if (fromVersion && toVersion && isDowngrade(fromVersion, toVersion)) {
     problems2.push(`from-version ${fromVersion.input} is newer than to-version ${toVersion.input}: bai-migrate only upgrades; accepted: a to-version after ${fromVersion.input}`);
   }
@@ -26178,14 +26229,14 @@ function parseOptions(raw) {
     problems2.push(`to-version is required for command "${command}", e.g. to-version: 22.03`);
   }
   if (problems2.length > 0) {
-    throw invalidInput(problems2.length === 1 ? problems2[0] : `invalid inputs:
-- ${problems2.join("\n- ")}`);
+    throw invalidInputs(problems2);
   }
   return {
     command,
     fromVersion,
     toVersion,
     retention,
+    allowShortRetention,
     lockBackend,
     dryRun: dryRun2,
     managerConfig: text("manager-config"),
@@ -26266,10 +26317,23 @@ function url(name, value, protocols) {
       `${name} must be a ${protocols.map((p) => `${p}//`).join(" or ")} URL with a host; accepted: ${protocols[0]}//user:password@host:port${name === "postgres-url" ? "/database" : ""}`
     );
   }
+  if (name === "redis-url" && !["", "/"].includes(parsed.pathname)) {
+    throw invalidInput(
+      "redis-url has a path (a database number such as /2), which bai-migrate would ignore: it picks the manager's fixed database numbers itself; accepted: redis://user:password@host:port, without a path"
+    );
+  }
   decodeUrlPart(parsed.username, name, "user name");
   decodeUrlPart(parsed.password, name, "password");
   if (name === "postgres-url") decodeUrlPart(parsed.pathname.replace(/^\//, ""), name, "database name");
   return value;
+}
+function namespace(value) {
+  const text = value?.trim();
+  if (text === void 0 || text === FROM_MANAGER_CONFIG) return void 0;
+  const accepted = `accepted: letters, digits, ".", "_" and "-" (e.g. local), or ${FROM_MANAGER_CONFIG} (the default) for manager.toml's [etcd] namespace`;
+  if (text === "") throw invalidInput(`etcd-namespace is empty (as an unset workflow variable gives it); ${accepted}`);
+  if (!/^[A-Za-z0-9_.-]+$/.test(text)) throw invalidInput(`etcd-namespace "${text}" may hold only letters, digits, ".", "_" and "-"; ${accepted}`);
+  return text;
 }
 function endpoints(value) {
   if (value === void 0) return [];
@@ -26288,8 +26352,8 @@ function isDowngrade(from, to) {
 }
 
 // src/core/run-command.ts
-import { mkdir as mkdir6, stat as stat4, writeFile as writeFile4 } from "node:fs/promises";
-import { dirname as dirname7, join as join12, resolve as resolve12 } from "node:path";
+import { mkdir as mkdir6, writeFile as writeFile4 } from "node:fs/promises";
+import { dirname as dirname8, resolve as resolve13 } from "node:path";
 
 // src/core/logger.ts
 function redactingLogger(log, secrets) {
@@ -27141,16 +27205,16 @@ function resolveTargets(options, env = process.env) {
     if (key) secrets.push(key.pem.toString(), ...pemBodyLines(key.pem));
   }
   const etcdSection = managerConfig?.table.etcd !== void 0 ? section(managerConfig.table, "etcd", where) : void 0;
-  const namespace = options.etcdNamespace ?? (etcdSection ? str(etcdSection, "namespace", `${where} [etcd]`) : void 0);
+  const namespace2 = options.etcdNamespace ?? (etcdSection ? str(etcdSection, "namespace", `${where} [etcd]`) : void 0);
   const endpoints2 = options.etcdEndpoints.length > 0 ? options.etcdEndpoints : etcdSection ? [addr(etcdSection, `${where} [etcd]`, 2379)] : [];
   let etcd;
-  if (endpoints2.length > 0 && namespace) {
+  if (endpoints2.length > 0 && namespace2) {
     const user = options.etcdUser ?? optionalStr(etcdSection, "user", `${where} [etcd]`);
     const password = options.etcdPassword ?? optionalStr(etcdSection, "password", `${where} [etcd]`);
     if (password) secrets.push(password);
     etcd = {
       endpoints: etcdUrls(endpoints2, options.etcdTls),
-      namespace,
+      namespace: namespace2,
       user: user || void 0,
       password: password || void 0,
       tls: options.etcdTls,
@@ -27299,8 +27363,8 @@ function bounded(server, promise, timeoutMs) {
 }
 
 // src/stores/etcd.ts
-function etcdRoot(namespace) {
-  return `/sorna/${namespace}/`;
+function etcdRoot(namespace2) {
+  return `/sorna/${namespace2}/`;
 }
 async function connectEtcd(target, timeoutMs) {
   const client = newEtcdClient(target, timeoutMs);
@@ -27336,8 +27400,8 @@ async function probeEtcd(target, timeoutMs) {
 function closeEtcd(client) {
   client.close();
 }
-async function etcdPrefix(client, namespace, prefix, pageSize, timeoutMs, onEntry) {
-  const root = etcdRoot(namespace);
+async function etcdPrefix(client, namespace2, prefix, pageSize, timeoutMs, onEntry) {
+  const root = etcdRoot(namespace2);
   const start = Buffer.from(`${root}${prefix}`);
   const end = prefixEnd(start);
   const out = {};
@@ -27813,11 +27877,11 @@ import * as fs from "fs";
 import * as path from "path";
 var __awaiter = function(thisArg, _arguments, P, generator) {
   function adopt2(value) {
-    return value instanceof P ? value : new P(function(resolve13) {
-      resolve13(value);
+    return value instanceof P ? value : new P(function(resolve14) {
+      resolve14(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve13, reject) {
+  return new (P || (P = Promise))(function(resolve14, reject) {
     function fulfilled(value) {
       try {
         step2(generator.next(value));
@@ -27833,7 +27897,7 @@ var __awaiter = function(thisArg, _arguments, P, generator) {
       }
     }
     function step2(result) {
-      result.done ? resolve13(result.value) : adopt2(result.value).then(fulfilled, rejected);
+      result.done ? resolve14(result.value) : adopt2(result.value).then(fulfilled, rejected);
     }
     step2((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -27937,11 +28001,11 @@ function isUnixExecutable(stats) {
 // node_modules/@actions/io/lib/io.js
 var __awaiter2 = function(thisArg, _arguments, P, generator) {
   function adopt2(value) {
-    return value instanceof P ? value : new P(function(resolve13) {
-      resolve13(value);
+    return value instanceof P ? value : new P(function(resolve14) {
+      resolve14(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve13, reject) {
+  return new (P || (P = Promise))(function(resolve14, reject) {
     function fulfilled(value) {
       try {
         step2(generator.next(value));
@@ -27957,7 +28021,7 @@ var __awaiter2 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step2(result) {
-      result.done ? resolve13(result.value) : adopt2(result.value).then(fulfilled, rejected);
+      result.done ? resolve14(result.value) : adopt2(result.value).then(fulfilled, rejected);
     }
     step2((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -28056,11 +28120,11 @@ function findInPath(tool) {
 import { setTimeout as setTimeout2 } from "timers";
 var __awaiter3 = function(thisArg, _arguments, P, generator) {
   function adopt2(value) {
-    return value instanceof P ? value : new P(function(resolve13) {
-      resolve13(value);
+    return value instanceof P ? value : new P(function(resolve14) {
+      resolve14(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve13, reject) {
+  return new (P || (P = Promise))(function(resolve14, reject) {
     function fulfilled(value) {
       try {
         step2(generator.next(value));
@@ -28076,7 +28140,7 @@ var __awaiter3 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step2(result) {
-      result.done ? resolve13(result.value) : adopt2(result.value).then(fulfilled, rejected);
+      result.done ? resolve14(result.value) : adopt2(result.value).then(fulfilled, rejected);
     }
     step2((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -28295,7 +28359,7 @@ var ToolRunner = class extends events.EventEmitter {
         this.toolPath = path3.resolve(process.cwd(), this.options.cwd || process.cwd(), this.toolPath);
       }
       this.toolPath = yield which(this.toolPath, true);
-      return new Promise((resolve13, reject) => __awaiter3(this, void 0, void 0, function* () {
+      return new Promise((resolve14, reject) => __awaiter3(this, void 0, void 0, function* () {
         this._debug(`exec tool: ${this.toolPath}`);
         this._debug("arguments:");
         for (const arg of this.args) {
@@ -28378,7 +28442,7 @@ var ToolRunner = class extends events.EventEmitter {
           if (error) {
             reject(error);
           } else {
-            resolve13(exitCode);
+            resolve14(exitCode);
           }
         });
         if (this.options.input) {
@@ -28501,11 +28565,11 @@ var ExecState = class _ExecState extends events.EventEmitter {
 // node_modules/@actions/exec/lib/exec.js
 var __awaiter4 = function(thisArg, _arguments, P, generator) {
   function adopt2(value) {
-    return value instanceof P ? value : new P(function(resolve13) {
-      resolve13(value);
+    return value instanceof P ? value : new P(function(resolve14) {
+      resolve14(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve13, reject) {
+  return new (P || (P = Promise))(function(resolve14, reject) {
     function fulfilled(value) {
       try {
         step2(generator.next(value));
@@ -28521,7 +28585,7 @@ var __awaiter4 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step2(result) {
-      result.done ? resolve13(result.value) : adopt2(result.value).then(fulfilled, rejected);
+      result.done ? resolve14(result.value) : adopt2(result.value).then(fulfilled, rejected);
     }
     step2((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -29300,15 +29364,15 @@ async function insertRows(client, schema2, table, columns, rows) {
   }
   return rows.length;
 }
-async function putEtcd(targets, namespace, kvs) {
-  const etcd = targets.etcd.namespace(`/sorna/${namespace}/`);
+async function putEtcd(targets, namespace2, kvs) {
+  const etcd = targets.etcd.namespace(`/sorna/${namespace2}/`);
   for (let i = 0; i < kvs.length; i += ETCD_WRITES_AT_ONCE) {
     await Promise.all(kvs.slice(i, i + ETCD_WRITES_AT_ONCE).map(([key, value]) => etcd.put(key).value(value)));
   }
   return kvs.length;
 }
-async function pointEtcdAtRedis(targets, namespace) {
-  const etcd = targets.etcd.namespace(`/sorna/${namespace}/`);
+async function pointEtcdAtRedis(targets, namespace2) {
+  const etcd = targets.etcd.namespace(`/sorna/${namespace2}/`);
   const { host, port, password } = targets.redisAddress;
   await etcd.delete().key("config/redis/sentinel");
   await etcd.delete().key("config/redis/service_name");
@@ -31791,13 +31855,13 @@ function etcdCommand(binary, listenClient, advertiseClient, peer, name = "bai") 
   ];
 }
 async function freePort() {
-  return new Promise((resolve13, reject) => {
+  return new Promise((resolve14, reject) => {
     const server = createServer();
     server.unref();
     server.on("error", reject);
     server.listen(0, "127.0.0.1", () => {
       const address = server.address();
-      server.close(() => typeof address === "object" && address ? resolve13(address.port) : reject(new Error("no free port")));
+      server.close(() => typeof address === "object" && address ? resolve14(address.port) : reject(new Error("no free port")));
     });
   });
 }
@@ -31857,7 +31921,7 @@ async function halfOfHistory(client) {
             extract(epoch FROM now() - percentile_disc(0.5) WITHIN GROUP (ORDER BY terminated_at)) AS seconds
        FROM kernels WHERE terminated_at IS NOT NULL`
   );
-  return { terminated: Number(rows[0].terminated), retentionSeconds: Math.max(0, Math.floor(Number(rows[0].seconds ?? 0))) };
+  return { terminated: Number(rows[0].terminated), retentionSeconds: Math.max(1, Math.floor(Number(rows[0].seconds ?? 0))) };
 }
 function hopTimes(timings) {
   const hops = /* @__PURE__ */ new Map();
@@ -31899,7 +31963,8 @@ async function migrateSmallerCopy(client, inner, runInner, record, work) {
     ...inner,
     command: "clear-history",
     dryRun: false,
-    retention: parseRetention(String(half.retentionSeconds)),
+    // The median may have ended minutes before the snapshot: a copy's history, not a mistake.
+    retention: parseRetention(String(half.retentionSeconds), { allowShort: true }),
     clearHistoryMode: "bai-migrate",
     sweepOrphanedStatKeys: false,
     vacuum: "full",
@@ -31957,11 +32022,11 @@ async function rehearse(options, report, log, addSecret, runInner) {
     else log.info(`${full.status}: ${full.step}: ${full.detail}`);
   };
   const work = mkdtempSync(join6(tmpdir(), "bai-migrate-rehearsal-"));
-  let snapshotFile;
+  let snapshotFile2;
   let manifest;
   try {
-    snapshotFile = await openSnapshot(options.snapshotFile, options.snapshotKey, join6(work, "snapshot.jsonl.gz"));
-    manifest = await readManifest(snapshotFile);
+    snapshotFile2 = await openSnapshot(options.snapshotFile, options.snapshotKey, join6(work, "snapshot.jsonl.gz"));
+    manifest = await readManifest(snapshotFile2);
   } catch (error) {
     await rm5(work, { recursive: true, force: true });
     throw error;
@@ -31996,7 +32061,7 @@ async function rehearse(options, report, log, addSecret, runInner) {
         cleanup = started ? target2.close : target2.removeAndClose;
         closeTargets = target2.close;
         database = target2.database;
-        const result = await restoreSnapshot(snapshotFile, { postgres: target2.postgres, etcd: target2.etcd, redis: target2.redis, redisAddress: servers.redis });
+        const result = await restoreSnapshot(snapshotFile2, { postgres: target2.postgres, etcd: target2.etcd, redis: target2.redis, redisAddress: servers.redis });
         return { ...result, target: target2 };
       });
       record({
@@ -34039,7 +34104,7 @@ var ImageTreeCollector = class {
     return { images, aliases: resolved.aliases, dangling: resolved.dangling, unusable: [...unusable, ...resolved.unusable], aliasKeys: this.aliasEntries.length };
   }
 };
-function resolveAliases(entries, imageNames, unusableImages, known) {
+function resolveAliases(entries, imageNames2, unusableImages, known) {
   const byName = /* @__PURE__ */ new Map();
   const unusable = [];
   for (const entry of [...entries].sort((a, b) => Number(b.raw === b.alias) - Number(a.raw === a.alias))) {
@@ -34072,7 +34137,7 @@ function resolveAliases(entries, imageNames, unusableImages, known) {
     const ref = canonicalImageRef(next, known);
     if ("error" in ref) {
       dangling.push({ alias: entry.alias, key: entry.key, target: next, reason: `points at "${next}"${via}, which is no image reference (${ref.error})` });
-    } else if (imageNames.has(ref.name)) {
+    } else if (imageNames2.has(ref.name)) {
       aliases.push({ alias: entry.alias, key: entry.key, image: ref.name, chain });
     } else if (unusableImages.has(ref.name)) {
       unusable.push({ key: entry.key, name: entry.alias, reason: `points at ${ref.name}${via}, an image entry 21.09 cannot use` });
@@ -34940,6 +35005,75 @@ var vfolderStatusType = {
   }
 };
 
+// src/hops/23.09-24.03/model-store-project.ts
+var MODEL_STORE_REVISION = "308bcecec5c2";
+var DOMAIN = "default";
+var POLICY = "default";
+var PROJECT = "model-store";
+async function readFacts(pg2) {
+  const { rows: domains } = await pg2.query("SELECT name FROM domains ORDER BY name");
+  const policies = await tableExists(pg2, "project_resource_policies") ? (await pg2.query("SELECT name FROM project_resource_policies ORDER BY name")).rows.map((r) => r.name) : null;
+  const { rows: projects } = await pg2.query("SELECT id::text FROM groups WHERE name = $1 AND domain_name = $2", [PROJECT, DOMAIN]);
+  const { rows: users } = await pg2.query("SELECT status::text AS status, count(*)::int AS n FROM users WHERE domain_name = $1 GROUP BY 1 ORDER BY 1", [DOMAIN]);
+  const byStatus = Object.fromEntries(users.map((u) => [u.status ?? "no status", u.n]));
+  return { domains: domains.map((d) => d.name), policies, existingProject: projects[0]?.id, users: { total: users.reduce((sum, u) => sum + u.n, 0), byStatus } };
+}
+function judgeModelStore(facts2) {
+  const stops = `${MODEL_STORE_REVISION} (24.03.11) would stop the upgrade`;
+  const problems2 = [];
+  if (!facts2.domains.includes(DOMAIN)) {
+    problems2.push(
+      failed(
+        `${stops} on its foreign key to domains: it adds the project ${PROJECT} to the domain "${DOMAIN}", which does not exist (domains: ${firstFew(facts2.domains, (d) => d) || "none"}). Create a domain named "${DOMAIN}" before migrating`
+      )
+    );
+  }
+  if (facts2.policies !== null && !facts2.policies.includes(POLICY)) {
+    problems2.push(
+      failed(
+        `${stops} on fk_groups_resource_policy_project_resource_policies: it gives the project ${PROJECT} the project resource policy "${POLICY}", which does not exist (policies: ${firstFew(facts2.policies, (p) => p) || "none"}). Create it before migrating, as 23.03's a9eb2b002330 seeds it: INSERT INTO project_resource_policies (name, max_vfolder_size) VALUES ('${POLICY}', -1)`
+      )
+    );
+  }
+  if (facts2.existingProject) {
+    problems2.push(
+      failed(
+        `${stops} on uq_groups_name_domain_name: the domain "${DOMAIN}" already has a project named ${PROJECT} (${facts2.existingProject}), which it creates. Rename that project before migrating`
+      )
+    );
+  }
+  if (facts2.domains.includes(DOMAIN) && facts2.users.total === 0) {
+    problems2.push(
+      failed(
+        `${stops}: the domain "${DOMAIN}" has no users, and 24.03.11's ${MODEL_STORE_REVISION} inserts the memberships of ${PROJECT} with an empty parameter list, on which its SQLAlchemy 1.4 stops ("A value is required for bind parameter 'user_id'"; 24.09.8 guards it). Add a user to the domain "${DOMAIN}" before migrating`
+      )
+    );
+  }
+  if (problems2.length > 0) return problems2;
+  const others = Object.entries(facts2.users.byStatus).filter(([status]) => status !== "active");
+  return [
+    ok2(
+      `${MODEL_STORE_REVISION} will add the project ${PROJECT} (type model-store) to the domain "${DOMAIN}" with the resource policy "${POLICY}"${facts2.policies === null ? " (which 23.03 seeds on the way)" : ""}, and make all ${facts2.users.total} user(s) of that domain members${others.length > 0 ? `, ${others.map(([status, n]) => `${n} ${status}`).join(", ")} among them` : ""}`
+    )
+  ];
+}
+var modelStoreProject = {
+  id: "model-store-project",
+  title: `What ${MODEL_STORE_REVISION} assumes`,
+  kind: "check",
+  action: `Checks the rows 24.03's ${MODEL_STORE_REVISION} looks up by name (the domain "${DOMAIN}", the project resource policy "${POLICY}", no ${PROJECT} project yet, users in that domain) and says what it will create; changes nothing.`,
+  servers: ["postgres"],
+  tables: ["domains", "project_resource_policies", "groups", "users"],
+  async preflight({ deployment }) {
+    const pg2 = deployment.postgres;
+    if (await columnExists(pg2, "groups", "type")) return [ok2(`${MODEL_STORE_REVISION} has run (groups.type exists): nothing to check`)];
+    const missing = [];
+    for (const table of ["domains", "groups", "users"]) if (!await tableExists(pg2, table)) missing.push(table);
+    if (missing.length > 0) return [skipped(`the schema has no ${missing.join(", ")} table, which ${MODEL_STORE_REVISION} writes to: not checked`)];
+    return judgeModelStore(await readFacts(pg2));
+  }
+};
+
 // src/hops/23.09-24.03/index.ts
 var python312 = guideNote({
   id: "python-3.12",
@@ -34947,7 +35081,7 @@ var python312 = guideNote({
   action: "24.03's packages require CPython 3.12 (pants.toml, ==3.12.2\u20133.12.6): the manager, agents and storage proxies move to a 3.12 venv.",
   why: "install each component into a Python 3.12 venv; manager-venv finds python3.12 on PATH (actions/setup-python on a runner) or among the versions pyenv installed, or set python"
 });
-var hop6 = { from: "23.09", to: "24.03", steps: [servicesStopped, vfolderStatusType, schemaStep({ kind: "apply-missing" }), python312] };
+var hop6 = { from: "23.09", to: "24.03", steps: [servicesStopped, modelStoreProject, vfolderStatusType, schemaStep({ kind: "apply-missing" }), python312] };
 
 // src/hops/24.03-24.09/container-registries.ts
 import { mkdir as mkdir4 } from "node:fs/promises";
@@ -35011,6 +35145,47 @@ function registryRows(registries) {
     (r) => r.projects.length > 0 ? r.projects.map((project) => ({ name: r.name, project })) : [{ name: r.name, project: r.type === "local" ? null : "library" }]
   );
 }
+function simulateRegistryMove(registries, imageNames2) {
+  const rows = registries.flatMap(
+    (r) => r.projects.length > 0 ? r.projects.map((project) => ({ name: r.name, project, type: r.type, automatic: false })) : [{ name: r.name, project: r.type === "local" ? null : "library", type: r.type, automatic: false }]
+  );
+  const linked = /* @__PURE__ */ new Map();
+  for (const row of rows) {
+    const project = row.project ?? (row.name === "index.docker.io" ? "library" : null);
+    if (!project) continue;
+    const prefix = likePrefix(`${row.name}/${project}`);
+    for (const image of imageNames2) if (prefix.test(image)) linked.set(image, row);
+  }
+  const addedProjects = /* @__PURE__ */ new Set();
+  const localDespiteRegistry = [];
+  for (const image of imageNames2.filter((name) => !linked.has(name))) {
+    if (linked.has(image)) continue;
+    const [registryName, project] = image.split("/");
+    if (project === void 0) continue;
+    const first = rows.find((r) => r.name === registryName);
+    if (!first) continue;
+    if (addedProjects.has(project)) {
+      localDespiteRegistry.push(image);
+      continue;
+    }
+    addedProjects.add(project);
+    const row = { name: registryName, project, type: first.type, automatic: true };
+    rows.push(row);
+    const prefix = likePrefix(`${registryName}/${project}`);
+    for (const other of imageNames2) if (!linked.has(other) && prefix.test(other)) linked.set(other, row);
+  }
+  const local = rows.filter((r) => r.type === "local");
+  const withImages = (row) => ({ ...row, images: imageNames2.filter((name) => linked.get(name) === row) });
+  if (local.length > 1) return { rows: rows.map(withImages), stopsOnLocalRows: local.map(withImages), localDespiteRegistry: [] };
+  const localRow = local[0] ?? { name: "local", project: null, type: "local", automatic: true };
+  if (local.length === 0) rows.push(localRow);
+  for (const image of imageNames2) if (!linked.has(image)) linked.set(image, localRow);
+  return { rows: rows.map(withImages), localDespiteRegistry: localDespiteRegistry.filter((image) => linked.get(image) === localRow) };
+}
+function likePrefix(prefix) {
+  const pattern = [...prefix].map((c) => c === "_" ? "." : c === "%" ? ".*" : c.replace(/[\\^$.*+?()[\]{}|/-]/g, "\\$&")).join("");
+  return new RegExp(`^${pattern}`, "s");
+}
 
 // src/hops/24.03-24.09/container-registries.ts
 var describeRows = (rows) => firstFew(rows, (r) => `${r.name}${r.project === null ? " (local)" : `/${r.project}`}`);
@@ -35038,14 +35213,15 @@ var containerRegistries = {
     const registries = parseRegistries(entries);
     const problems2 = registryProblems(registries);
     for (const p of problems2) findings.push(failed(`registry ${p.name}: ${p.key} ${p.reason}; ${REGISTRIES_MOVED_BY} would stop the upgrade on it`));
-    if (problems2.length === 0) findings.push(ok2(`${registries.length} registr${registries.length === 1 ? "y" : "ies"} in etcd ${REGISTRY_PREFIX} become ${rowsOf(registries)}`));
+    if (problems2.length === 0) findings.push(...moveFindings(registries, await imageNames(deployment)));
     if (!await mayKeepDroppedValues(deployment.postgres)) findings.push(warning(await cannotKeepDroppedValues(deployment.postgres, `${REGISTRIES_MOVED_BY} deletes etcd ${REGISTRY_PREFIX}`)));
     return findings;
   },
   async dryRun({ deployment }) {
     const entries = await deployment.etcdPrefix(REGISTRY_PREFIX);
     if (Object.keys(entries).length === 0) return [await emptyPrefixFinding(deployment)];
-    return [ok2(`would keep ${Object.keys(entries).length} key(s) of etcd ${REGISTRY_PREFIX} in ${DROPPED_VALUES}; ${REGISTRIES_MOVED_BY} then makes ${rowsOf(parseRegistries(entries))}`)];
+    const move = simulateRegistryMove(parseRegistries(entries), await imageNames(deployment));
+    return [ok2(`would keep ${Object.keys(entries).length} key(s) of etcd ${REGISTRY_PREFIX} in ${DROPPED_VALUES}; ${REGISTRIES_MOVED_BY} then makes ${rowsOf(move.rows)}`)];
   },
   async backup({ deployment }) {
     const entries = await deployment.etcdPrefix(REGISTRY_PREFIX);
@@ -35116,9 +35292,47 @@ var registriesMoved = {
     return findings;
   }
 };
-function rowsOf(registries) {
-  const rows = registryRows(registries);
+function rowsOf(rows) {
   return `${rows.length} container_registries row(s): ${describeRows(rows)}`;
+}
+async function imageNames(deployment) {
+  if (!await tableExists(deployment.postgres, "images")) return [];
+  const { rows } = await deployment.postgres.query("SELECT name FROM images ORDER BY ctid");
+  return rows.map((r) => r.name);
+}
+function moveFindings(registries, images) {
+  const move = simulateRegistryMove(registries, images);
+  const named2 = (rows) => firstFew(rows, (r) => `${r.name}${r.project === null ? "" : `/${r.project}`} (${r.images.length} image${r.images.length === 1 ? "" : "s"})`);
+  if (move.stopsOnLocalRows) {
+    const local = move.stopsOnLocalRows.filter((r) => !r.automatic).map((r) => r.name);
+    const byImages = move.stopsOnLocalRows.filter((r) => r.automatic);
+    return [
+      failed(
+        `${REGISTRIES_MOVED_BY} would stop with MultipleResultsFound, rolling the upgrade back: it makes ${move.stopsOnLocalRows.length} container_registries rows of type local (${named2(move.stopsOnLocalRows)}) and then looks up the one local registry. The extra rows come from images named after the local registry ${local.join(", ")} with a path under it (${firstFew(
+          byImages.flatMap((r) => r.images),
+          (i) => i,
+          { limit: 3 }
+        )}), for which it makes a row of their own. Move ${local.map((name) => `etcd ${REGISTRY_PREFIX}${name}`).join(", ")} aside before migrating (the backup bundle keeps it): the revision then makes one local row and marks those images local. A rehearsal of a snapshot of this deployment finds the same before any change`
+      )
+    ];
+  }
+  const findings = [ok2(`${registries.length} registr${registries.length === 1 ? "y" : "ies"} in etcd ${REGISTRY_PREFIX} and ${images.length} image(s) become ${rowsOf(move.rows)}`)];
+  const automatic = move.rows.filter((r) => r.automatic && r.type !== "local");
+  if (automatic.length > 0) {
+    findings.push(
+      warning(
+        `${REGISTRIES_MOVED_BY} also makes ${automatic.length} row(s) by itself, without credentials, for images whose project no registry in etcd lists: ${named2(automatic)}; after the migration give them credentials if those registries need them (or add the projects to the registry's project list in etcd before migrating)`
+      )
+    );
+  }
+  if (move.localDespiteRegistry.length > 0) {
+    findings.push(
+      warning(
+        `${move.localDespiteRegistry.length} image(s) end up in the local registry although their registry is known (${firstFew(move.localDespiteRegistry, (i) => i, { limit: 3 })}): ${REGISTRIES_MOVED_BY} makes one row per project name across all registries, and another registry's row took theirs`
+      )
+    );
+  }
+  return findings;
 }
 async function interrupted(deployment) {
   if (await moved(deployment)) return void 0;
@@ -35394,7 +35608,8 @@ function makePlan(fromVersion, toVersion, position) {
     detected: fromVersion === void 0,
     to,
     hops,
-    note: fromVersion === void 0 && position ? `detected from alembic_version: ${describePosition(position)}` : void 0
+    note: fromVersion === void 0 && position ? `detected from alembic_version: ${describePosition(position)}` : void 0,
+    readings: [fromVersion && versionReading("from-version", fromVersion), versionReading("to-version", toVersion, to)].filter((r) => r !== void 0)
   };
 }
 function requireSupported(plan) {
@@ -35561,6 +35776,8 @@ var Session = class {
   hopTools = /* @__PURE__ */ new Map();
   /** migrate (not a dry run), clear-history and snapshot hold the migration lock for the whole run. */
   lock;
+  /** Warnings already annotated: verify finding what preflight found is said again in the log, not annotated twice. */
+  warned = /* @__PURE__ */ new Set();
   /** Adds a finding to the report and prints it: the one place a finding is printed (and annotated, in the Action). */
   record(entry, finding) {
     this.report.entries.push({ ...entry, detail: redact(entry.detail, this.secrets) });
@@ -35570,8 +35787,11 @@ var Session = class {
     const line = `${entry.hop ? `${entry.hop} ` : ""}${entry.step}: ${entry.detail}`;
     const title = `bai-migrate ${entry.phase}: ${entry.step}`;
     if (entry.status === "failed") this.log.error(line, title);
-    else if (entry.status === "warning") this.log.warning(line, title);
-    else if (entry.phase !== "plan") this.log.info(`${entry.status}: ${line}`);
+    else if (entry.status === "warning" && this.warned.has(line)) this.log.info(`warning (as in an earlier phase): ${line}`);
+    else if (entry.status === "warning") {
+      this.warned.add(line);
+      this.log.warning(line, title);
+    } else if (entry.phase !== "plan") this.log.info(`${entry.status}: ${line}`);
   }
   /** Connects; an unreachable server ends the run unless it is `optional` (then it is a warning). */
   async connect(servers, optional = []) {
@@ -35914,16 +36134,16 @@ async function clearHistoryCommand(session) {
   report.currentRevision = position.revision;
   const policy = options.clearHistoryMode === "manager" ? releasePolicy(position) : ownModePolicy(position);
   const redisUp = policy.deletesRedisStatKeys && await connectRedisPart(session, describePosition(position));
-  const result = await session.log.group(
-    "Clear history",
-    () => (options.clearHistoryMode === "manager" ? clearHistoryWithManager(deployment, options, session.managerCli(), session.log) : clearHistory(deployment, position, options, session.log, redisUp)).catch(async (error) => {
+  const result = await session.log.group("Clear history", async () => {
+    const done = await (options.clearHistoryMode === "manager" ? clearHistoryWithManager(deployment, options, session.managerCli(), session.log) : clearHistory(deployment, position, options, session.log, redisUp)).catch(async (error) => {
       if (error instanceof MigrationError) throw error;
       const message = await session.withServersDown(["postgres", "etcd", "redis"], messageOf(error));
       throw new MigrationError("unreachable", `clear-history stopped: ${message}. Batches already deleted stay deleted (each is one transaction); run clear-history again once the server is back`);
-    })
-  );
+    });
+    for (const f of done.findings) session.record({ phase: "apply", step: "clear-history", status: f.status, detail: f.detail });
+    return done;
+  });
   report.history = { cutoff: result.cutoff, kernels: result.kernels, redisKeys: result.redisKeys, sweptRedisKeys: result.sweptRedisKeys };
-  for (const f of result.findings) session.record({ phase: "apply", step: "clear-history", status: f.status, detail: f.detail });
   const failures = result.findings.filter((f) => f.status === "failed");
   if (failures.length > 0) throw new MigrationError("checks-failed", `clear-history: ${failures.map((f) => f.detail).join("; ")}`, `clear-history: ${problems(failures.length)}`);
 }
@@ -36106,13 +36326,15 @@ function describePlan(session, plan) {
     targetRevision: hop9.to.head,
     steps: hop9.steps.map((s) => ({ id: s.id, title: s.title, action: s.action }))
   }));
+  for (const { input, reading } of plan.readings) session.record({ phase: "plan", step: input, status: "ok", detail: reading });
   if (plan.note) session.record({ phase: "plan", step: "from-version", status: "ok", detail: plan.note });
   if (plan.hops.length === 0) session.record({ phase: "plan", step: "hops", status: "ok", detail: `already at ${plan.to.version}: nothing to migrate` });
   for (const hop9 of plan.hops) {
     if (hop9.unsupported) session.record({ phase: "plan", hop: hop9.label, step: "hop", status: "warning", detail: hop9.unsupported });
     for (const step2 of hop9.steps) session.record({ phase: "plan", hop: hop9.label, step: step2.id, status: "ok", detail: step2.action });
   }
-  session.log.info(`Plan: ${plan.from} \u2192 ${plan.to.version} (${plan.hops.map((h) => h.label).join(", ") || "nothing to do"})`);
+  const readings = plan.readings.map(({ input, reading }) => `; ${input} ${reading}`).join("");
+  session.log.info(`Plan: ${plan.from} \u2192 ${plan.to.version} (${plan.hops.map((h) => h.label).join(", ") || "nothing to do"})${readings}`);
 }
 function lastOccurrences(plan) {
   const last2 = /* @__PURE__ */ new Map();
@@ -36559,22 +36781,79 @@ async function snapshotCommand(session) {
 
 // src/commands/registry.ts
 var noVenv = () => void 0;
+var writesNoMore = () => [];
+var snapshotFile = (options) => ({ input: "snapshot-file", path: options.snapshotFile, is: "file" });
 var COMMAND_DEFINITIONS = {
-  plan: { on: "deployment", readOnly: true, managerVenv: noVenv, run: planCommand },
+  plan: { on: "deployment", readOnly: true, managerVenv: noVenv, writes: writesNoMore, run: planCommand },
   // Preflight makes (or restores) every venv the run needs, so that every check runs on a fresh
   // runner as on a warm one, and migrate inside the maintenance window pays nothing for them.
   // Read-only is about the deployment: the venvs are the runner's tools.
-  preflight: { on: "deployment", readOnly: true, managerVenv: () => "make", run: checkCommand("preflight") },
-  verify: { on: "deployment", readOnly: true, managerVenv: noVenv, run: checkCommand("verify") },
+  preflight: { on: "deployment", readOnly: true, managerVenv: () => "make", writes: writesNoMore, run: checkCommand("preflight") },
+  verify: { on: "deployment", readOnly: true, managerVenv: noVenv, writes: writesNoMore, run: checkCommand("verify") },
   // A dry run writes nothing anywhere, not even a venv: it checks the tools of one preflight or an earlier run made.
-  migrate: { on: "deployment", readOnly: false, managerVenv: (o) => o.dryRun ? "check" : "make", run: migrateCommand },
-  "clear-history": { on: "deployment", readOnly: false, managerVenv: (o) => o.clearHistoryMode === "manager" && !o.dryRun ? "make" : void 0, run: clearHistoryCommand },
-  snapshot: { on: "deployment", readOnly: true, managerVenv: noVenv, run: snapshotCommand },
-  // Its dry run still rehearses: the disposable servers are its own to write.
-  rehearse: { on: "disposable-servers", readOnly: false, managerVenv: () => "make", run: rehearse }
+  migrate: {
+    on: "deployment",
+    readOnly: false,
+    managerVenv: (o) => o.dryRun ? "check" : "make",
+    writes: (o) => o.dryRun ? [] : [{ input: "backup-dir", path: o.backupDir, is: "folder" }],
+    run: migrateCommand
+  },
+  "clear-history": { on: "deployment", readOnly: false, managerVenv: (o) => o.clearHistoryMode === "manager" && !o.dryRun ? "make" : void 0, writes: writesNoMore, run: clearHistoryCommand },
+  snapshot: { on: "deployment", readOnly: true, managerVenv: noVenv, writes: (o) => [snapshotFile(o)], run: snapshotCommand },
+  // Its dry run still rehearses: the disposable servers are its own to write. The Action restores a cached snapshot into snapshot-file.
+  rehearse: { on: "disposable-servers", readOnly: false, managerVenv: () => "make", writes: (o) => o.snapshotCacheKey ? [snapshotFile(o)] : [], run: rehearse }
 };
 function commandDefinition(command) {
   return COMMAND_DEFINITIONS[command];
+}
+function writtenPaths(options) {
+  const command = commandDefinition(options.command);
+  const venv = options.managerVenv && command.managerVenv(options) === "make" ? [{ input: "manager-venv", path: options.managerVenv.dir, is: "folder" }] : [];
+  return [{ input: "report-file", path: options.reportFile, is: "file", inPlace: true }, ...command.writes(options), ...venv];
+}
+
+// src/core/writable-paths.ts
+import { accessSync, constants as constants2, realpathSync, statSync as statSync2 } from "node:fs";
+import { dirname as dirname7, join as join12, resolve as resolve12 } from "node:path";
+var PSEUDO_FILESYSTEMS = ["/proc", "/sys", "/dev"];
+var ACCEPTED2 = "accepted: a path under a folder that exists and may be written, not under /proc, /sys or /dev";
+function checkWritablePaths(paths) {
+  const problems2 = paths.flatMap((path4) => unwritable(path4) ?? []);
+  if (problems2.length > 0) throw invalidInputs(problems2);
+}
+function unwritable({ input, path: path4, is, inPlace }) {
+  const target = resolve12(path4);
+  const existing = statOf(target);
+  const deniedText = (reason) => reason && `${input} "${path4}" may not be written (${reason}); ${ACCEPTED2}`;
+  if (existing?.isCharacterDevice() && inPlace) return deniedText(denied(target));
+  if (existing?.isDirectory() && is === "file") return `${input} "${path4}" is a folder; accepted: the path of a file, e.g. ${join12(path4, inputSpec(input)?.default ?? "file")}`;
+  if (existing && !existing.isDirectory() && is === "folder") return `${input} "${path4}" is a file, not a folder; ${ACCEPTED2}`;
+  const folder = nearestExisting(is === "file" ? dirname7(target) : target);
+  const real = realpathSync(folder);
+  const pseudo = PSEUDO_FILESYSTEMS.find((root) => real === root || real.startsWith(`${root}/`));
+  if (pseudo) return `${input} "${path4}" is under ${pseudo}, a pseudo-filesystem${real === folder ? "" : ` (${folder} is ${real})`}; ${ACCEPTED2}`;
+  if (!statOf(folder).isDirectory()) return `${input} "${path4}": ${folder} is a file, not a folder; ${ACCEPTED2}`;
+  return deniedText(denied(folder) ?? (existing ? denied(target) : void 0));
+}
+function nearestExisting(path4) {
+  let candidate = path4;
+  while (!statOf(candidate) && dirname7(candidate) !== candidate) candidate = dirname7(candidate);
+  return candidate;
+}
+function statOf(path4) {
+  try {
+    return statSync2(path4);
+  } catch {
+    return void 0;
+  }
+}
+function denied(path4) {
+  try {
+    accessSync(path4, constants2.W_OK);
+    return void 0;
+  } catch (error) {
+    return messageOf(error);
+  }
 }
 
 // src/core/run-command.ts
@@ -36588,6 +36867,7 @@ async function runCommand(given, hooks) {
       hooks.onSecret(secret);
     }
   };
+  checkWrittenPaths(options);
   await prepareReportFolder(options.reportFile);
   let deployment;
   try {
@@ -36631,6 +36911,9 @@ async function runCommand(given, hooks) {
   }
   return finish(report, options, secrets, redactingLogger(hooks.log, secrets));
 }
+function checkWrittenPaths(options) {
+  checkWritablePaths(writtenPaths(options));
+}
 function isReadOnly(options) {
   return options.dryRun || commandDefinition(options.command).readOnly;
 }
@@ -36652,17 +36935,16 @@ async function withTargetVenv(options, venvs, report) {
   };
 }
 async function prepareReportFolder(file) {
-  const folder = dirname7(resolve12(file));
+  const folder = dirname8(resolve13(file));
   try {
     await mkdir6(folder, { recursive: true });
   } catch (error) {
     throw invalidInput(`report-file "${file}": its folder ${folder} cannot be created (${messageOf(error)}); give a path in a folder that exists or can be made`);
   }
-  if ((await stat4(file).catch(() => void 0))?.isDirectory()) throw invalidInput(`report-file "${file}" is a folder; give the path of a file, e.g. ${join12(file, "bai-migrate-report.json")}`);
 }
 async function finish(report, options, secrets, log) {
   report.finishedAt ??= (/* @__PURE__ */ new Date()).toISOString();
-  report.reportFile = resolve12(options.reportFile);
+  report.reportFile = resolve13(options.reportFile);
   try {
     await writeFile4(options.reportFile, `${redact(JSON.stringify(report, null, 2), secrets)}
 `);
@@ -36691,6 +36973,7 @@ export {
   unusedInputs,
   parseOptions,
   checkKind,
-  runCommand
+  runCommand,
+  checkWrittenPaths
 };
-//# sourceMappingURL=chunk-JQYTFNUI.js.map
+//# sourceMappingURL=chunk-QC4IY5QF.js.map
