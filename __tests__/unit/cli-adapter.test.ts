@@ -3,6 +3,7 @@
  * (__tests__/fixtures/reports). What an operator or a script sees: the exit code (0 success, 1
  * failure, 2 invalid input), the report on stdout as text or --json, the log on stderr.
  */
+import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { loadReportFixture, replay, type LogEvent, type ReportFixture } from '../support/report-fixtures.js';
 import type { Options } from '../../src/core/options.js';
@@ -158,6 +159,14 @@ describe('the CLI around the engine', () => {
   it('--help prints the usage on stdout and exits 0 without running anything', async () => {
     expect(await main(['--help'], {})).toBe(0);
     expect(output.stdout.startsWith('Usage: bai-migrate <command> [options]\n')).toBe(true);
+    expect(output.stderr).toBe('');
+    expect(engine.options).toEqual([]);
+  });
+
+  it.each([['--version'], ['-V'], ['plan', '--version']])('%s prints bai-migrate and the version of package.json, and exits 0 without running anything', async (...args) => {
+    const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
+    expect(await main(args, {})).toBe(0);
+    expect(output.stdout).toBe(`bai-migrate ${version}\n`);
     expect(output.stderr).toBe('');
     expect(engine.options).toEqual([]);
   });

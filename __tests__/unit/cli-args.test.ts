@@ -11,9 +11,14 @@ describe('the command line', () => {
       json: true,
       help: false,
       debug: true,
+      version: false,
     });
     expect(parse(['-h'])).toMatchObject({ raw: {}, help: true, json: false });
     expect(parse(['preflight', '--help']).help).toBe(true);
+    expect(parse(['--version'])).toMatchObject({ raw: {}, version: true, help: false });
+    expect(parse(['-V']).version).toBe(true);
+    expect(() => parse(['--version=1'])).toThrow('option --version takes no value; see bai-migrate --help');
+    expect(() => parse(['preflight', '--to-version', '-V'])).toThrow(/^option --to-version needs a value$/);
   });
 
   it('takes boolean inputs as switches, with an optional true or false', () => {
@@ -104,6 +109,7 @@ describe('the help', () => {
     expect(text).toMatch(/Options of every command:\n {2}--manager-config <path>/);
     expect(text).toMatch(/^ {2}--dry-run\[=true\|false\] +Check and report/m);
     expect(text).toMatch(/^ {2}-h, --help +Show this help/m);
+    expect(text).toMatch(/^ {2}-V, --version +Print bai-migrate's version\.$/m);
   });
 
   it("shows etcd-namespace's default as what it means, and an omitted flag still falls back to it", () => {

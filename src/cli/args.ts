@@ -16,6 +16,7 @@ export interface CommandLine {
   readonly json: boolean;
   readonly help: boolean;
   readonly debug: boolean;
+  readonly version: boolean;
 }
 
 /** The CLI's own switches, beside the inputs. */
@@ -23,6 +24,7 @@ const CLI_FLAGS = [
   { name: 'json', description: 'Print the report as JSON instead of text.' },
   { name: 'debug', description: "Also print debug lines (an unexpected error's stack) to stderr." },
   { name: 'help', short: 'h', description: 'Show this help; after a command, only the options it uses.' },
+  { name: 'version', short: 'V', description: "Print bai-migrate's version." },
 ] as const;
 
 /** The positional is the command: the input "command" is no flag. */
@@ -59,7 +61,7 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
   const [command, extra] = parsed.positionals;
   if (extra !== undefined) throw new MigrationError('invalid-input', `unexpected argument "${extra}"; see bai-migrate --help`);
   if (command !== undefined) raw.command = command;
-  return { raw, json: parsed.values.json === true, help: parsed.values.help === true, debug: parsed.values.debug === true };
+  return { raw, json: parsed.values.json === true, help: parsed.values.help === true, debug: parsed.values.debug === true, version: parsed.values.version === true };
 }
 
 /**
@@ -112,7 +114,7 @@ function normalise(argv: readonly string[]): string[] {
 
 /** An argument that names one of this CLI's options (so it is no value). */
 function isOption(arg: string): boolean {
-  if (arg === '-h') return true;
+  if (CLI_FLAGS.some((flag) => 'short' in flag && arg === `-${flag.short}`)) return true;
   if (!arg.startsWith('--')) return false;
   const name = arg.slice(2).split('=')[0]!;
   return name in PARSE_OPTIONS || (name.startsWith('no-') && PARSE_OPTIONS[name.slice(3)]?.type === 'boolean');

@@ -8,6 +8,8 @@ import type { Logger } from '../core/logger.js';
 import { parseOptions, secretInputs, unusedInputs } from '../core/options.js';
 import { parseCommandLine, usage } from './args.js';
 import { redact, renderText } from '../core/report/index.js';
+// Bundled into dist/cli.js by esbuild, read as it is from src/ (tests, scripts/run-ts.mjs).
+import packageJson from '../../package.json' with { type: 'json' };
 
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
@@ -30,7 +32,11 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   // Known even when the rest of the arguments cannot be parsed.
   const debug = argv.includes('--debug');
   try {
-    const { raw, json, help } = parseCommandLine(argv, env);
+    const { raw, json, help, version } = parseCommandLine(argv, env);
+    if (version) {
+      process.stdout.write(`bai-migrate ${packageJson.version}\n`);
+      return 0;
+    }
     if (help) {
       process.stdout.write(usage(raw.command));
       return 0;
