@@ -21,7 +21,8 @@ import { parseArgs } from "node:util";
 var CLI_FLAGS = [
   { name: "json", description: "Print the report as JSON instead of text." },
   { name: "debug", description: "Also print debug lines (an unexpected error's stack) to stderr." },
-  { name: "help", short: "h", description: "Show this help; after a command, only the options it uses." }
+  { name: "help", short: "h", description: "Show this help; after a command, only the options it uses." },
+  { name: "version", short: "V", description: "Print bai-migrate's version." }
 ];
 var FLAG_INPUTS = INPUTS.filter((spec) => spec.name !== "command");
 var PARSE_OPTIONS = Object.fromEntries([
@@ -51,7 +52,7 @@ function parseCommandLine(argv, env) {
   const [command, extra] = parsed.positionals;
   if (extra !== void 0) throw new MigrationError("invalid-input", `unexpected argument "${extra}"; see bai-migrate --help`);
   if (command !== void 0) raw.command = command;
-  return { raw, json: parsed.values.json === true, help: parsed.values.help === true, debug: parsed.values.debug === true };
+  return { raw, json: parsed.values.json === true, help: parsed.values.help === true, debug: parsed.values.debug === true, version: parsed.values.version === true };
 }
 function normalise(argv) {
   const { tokens } = parseArgs({ args: [...argv], options: PARSE_OPTIONS, allowPositionals: true, allowNegative: true, strict: false, tokens: true });
@@ -88,7 +89,7 @@ function normalise(argv) {
   return args;
 }
 function isOption(arg) {
-  if (arg === "-h") return true;
+  if (CLI_FLAGS.some((flag) => "short" in flag && arg === `-${flag.short}`)) return true;
   if (!arg.startsWith("--")) return false;
   const name = arg.slice(2).split("=")[0];
   return name in PARSE_OPTIONS || name.startsWith("no-") && PARSE_OPTIONS[name.slice(3)]?.type === "boolean";
@@ -157,6 +158,63 @@ function usage(command) {
   ].join("\n");
 }
 
+// package.json
+var package_default = {
+  name: "bai-migrate",
+  version: "0.1.0",
+  description: "Plan, preflight, migrate and verify a Backend.AI cluster upgrade (PostgreSQL, Redis, etcd) as a GitHub Action and a CLI",
+  license: "MIT",
+  private: true,
+  type: "module",
+  engines: {
+    node: ">=24"
+  },
+  bin: {
+    "bai-migrate": "dist/cli.js"
+  },
+  scripts: {
+    typecheck: "tsc --noEmit",
+    bundle: "node scripts/bundle.mjs",
+    "check-dist": "node scripts/bundle.mjs && git status --porcelain -- dist action.yml README.md | (! grep .) && git diff --exit-code -- dist action.yml README.md",
+    testbed: "bash scripts/testbed.sh",
+    test: "bash scripts/testbed.sh && npm run -s real-manager && vitest run",
+    "real-manager": "node scripts/run-ts.mjs scripts/real-manager.ts",
+    "test:unit": "vitest run --project unit",
+    demo: "bash scripts/testbed.sh && npm run -s bundle && node scripts/run-ts.mjs scripts/demo.ts",
+    all: "npm run typecheck && npm run bundle && npm test",
+    bench: "bash scripts/testbed.sh && npm run -s real-manager && node scripts/run-ts.mjs scripts/bench-images.ts && node scripts/run-ts.mjs scripts/bench-migrate.ts && node --expose-gc scripts/run-ts.mjs scripts/bench-clear-history.ts",
+    lint: "eslint --cache --cache-location node_modules/.cache/eslint/ . && prettier --check --cache .",
+    format: "prettier --write ."
+  },
+  dependencies: {
+    "@actions/cache": "^6.3.0",
+    "@actions/core": "^3.0.1",
+    "@actions/exec": "^3.0.0",
+    "@actions/github": "^9.1.1",
+    "@octokit/plugin-retry": "^8.1.1",
+    diff: "^9.0.0",
+    etcd3: "^1.1.2",
+    ioredis: "^6.0.0",
+    pg: "^8.23.1",
+    "smol-toml": "^1.9.1",
+    testcontainers: "^12.2.0",
+    "toml-eslint-parser": "^1.0.3"
+  },
+  devDependencies: {
+    "@eslint/js": "^10.0.1",
+    "@types/node": "^24.19.2",
+    "@types/pg": "^8.15.6",
+    esbuild: "^0.28.2",
+    eslint: "^10.15.0",
+    node: "^24.21.0",
+    prettier: "^3.10.1",
+    typescript: "^5.9.3",
+    "typescript-eslint": "^8.74.0",
+    vitest: "^5.1.1",
+    yaml: "^2.9.1"
+  }
+};
+
 // src/cli/cli.ts
 var EXIT_FAILED = 1;
 var EXIT_USAGE = 2;
@@ -181,7 +239,12 @@ async function main(argv, env) {
   let secrets = [];
   const debug = argv.includes("--debug");
   try {
-    const { raw, json, help } = parseCommandLine(argv, env);
+    const { raw, json, help, version } = parseCommandLine(argv, env);
+    if (version) {
+      process.stdout.write(`bai-migrate ${package_default.version}
+`);
+      return 0;
+    }
     if (help) {
       process.stdout.write(usage(raw.command));
       return 0;
@@ -207,4 +270,4 @@ process.exitCode = await main(process.argv.slice(2), process.env);
 export {
   main
 };
-//# sourceMappingURL=cli-XKDZKRS7.js.map
+//# sourceMappingURL=cli-HKX3XSEC.js.map
