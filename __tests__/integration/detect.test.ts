@@ -53,6 +53,21 @@ describe('version detection from alembic_version', () => {
     ]);
   });
 
+  it("plans from where the database is: a database at 22.03's head needs nothing, unless bai-migrate's journal has the hop into 22.03 started and not finished", async () => {
+    const deployment = await deploy({ revisions: ['81c264528f20'] });
+    const plan = () => runEngine({ command: 'plan', 'to-version': '22.03', 'postgres-url': deployment.postgresUrl });
+    const there = await plan();
+    expect(there.report.fromVersion).toBe('22.03');
+    expect(there.report.plan).toEqual([]);
+    // As a migrate killed after the hop's schema step leaves it.
+    await deployment.pg.query(`CREATE SCHEMA IF NOT EXISTS bai_migrate`);
+    await deployment.pg.query(`CREATE TABLE bai_migrate.hops (hop text PRIMARY KEY, target_release text NOT NULL, started_at timestamptz NOT NULL DEFAULT now(), finished_at timestamptz)`);
+    await deployment.pg.query(`INSERT INTO bai_migrate.hops (hop, target_release) VALUES ('21.09 → 22.03', '22.03.14')`);
+    const resumed = await plan();
+    expect(resumed.report.plan.map((h) => h.hop)).toEqual(['21.09 → 22.03']);
+    expect(resumed.report.entries.find((e) => e.step === 'from-version')?.detail).toMatch(/bai-migrate's journal has the hop 21\.09 → 22\.03 as started and not finished, so it is planned again$/);
+  });
+
   it('plans nothing when the database and from-version are at the target release', async () => {
     const { report } = await planFor(['81c264528f20'], { 'from-version': '22.03.14', 'to-version': '22.03.14' });
     expect(report.outcome).toBe('success');

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { tempDir } from '../support/run.js';
 import { locateRevision, parseVersion, type SchemaPosition } from '../../src/releases/catalogue.js';
 import { makePlan, requireSupported } from '../../src/hops/plan.js';
+import { latestRelease } from '../../src/releases/releases.js';
 import { MemoryLogger } from '../../src/core/logger.js';
 import { parseOptions } from '../../src/core/options.js';
 import { renderText } from '../../src/core/report/index.js';
@@ -51,9 +52,17 @@ describe('plan', () => {
     expect(makePlan(undefined, v('22.03'), at('518ecf41f567')).from).toBe('21.03');
   });
 
-  it('plans the hop into 22.03 again when the schema is already there: its other steps may not be', () => {
-    expect(shape(makePlan(undefined, v('22.03'), at('81c264528f20')))).toEqual([{ hop: '21.09 → 22.03', to: '22.03.14', steps: GUIDE_2203 }]);
+  it("plans from where the database is, and the hop into its line again only when bai-migrate's journal has it started and not finished", () => {
+    const there = makePlan(undefined, v('22.03'), at('81c264528f20'));
+    expect(there).toMatchObject({ from: '22.03', hops: [] });
+    // A run killed after the hop's schema step: its other steps may not have run.
+    const resumed = makePlan(undefined, v('22.03'), at('81c264528f20'), ['21.09 → 22.03']);
+    expect(shape(resumed)).toEqual([{ hop: '21.09 → 22.03', to: '22.03.14', steps: GUIDE_2203 }]);
+    expect(resumed.note).toMatch(/; bai-migrate's journal has the hop 21\.09 → 22\.03 as started and not finished, so it is planned again$/);
+    // Part-way through 22.03's revisions, the hop is planned whatever the journal says.
     expect(makePlan(undefined, v('22.03'), at('d59ff89e7514')).from).toBe('21.09');
+    // A database at 24.12's head is at 24.12, not somewhere in 24.09 → 24.12.
+    expect(makePlan(undefined, v('24.12'), at(latestRelease('24.12').head))).toMatchObject({ from: '24.12', hops: [] });
   });
 
   it('accepts a database part-way along the plan (a resumed run) or at its end (a second run)', () => {
@@ -81,8 +90,9 @@ describe('plan', () => {
 
   it('plans 24.09.6+ (head ecc9f6322be4, which 24.12 does not know) into 24.12, whose hop downgrades with 24.09.14 first', () => {
     expect(makePlan(v('24.09'), v('24.12'), at('ecc9f6322be4')).hops.map((h) => [h.label, h.to.version, h.unsupported])).toEqual([['24.09 → 24.12', '24.12.1', undefined]]);
-    // Detected, 24.03 → 24.09 comes along: a step after its schema step (registries-moved) may be what a run left undone.
-    expect(makePlan(undefined, v('24.12'), at('ecc9f6322be4')).hops.map((h) => h.label)).toEqual(['24.03 → 24.09', '24.09 → 24.12']);
+    // Detected, from 24.09; 24.03 → 24.09 comes along only when the journal has it unfinished.
+    expect(makePlan(undefined, v('24.12'), at('ecc9f6322be4')).hops.map((h) => h.label)).toEqual(['24.09 → 24.12']);
+    expect(makePlan(undefined, v('24.12'), at('ecc9f6322be4'), ['24.03 → 24.09']).hops.map((h) => h.label)).toEqual(['24.03 → 24.09', '24.09 → 24.12']);
     // Also from further back, and still refused where the database is older than from-version says.
     expect(makePlan(v('24.03'), v('24.12'), at('ecc9f6322be4')).hops.map((h) => h.label)).toEqual(['24.03 → 24.09', '24.09 → 24.12']);
     expect(() => makePlan(v('24.09.10'), v('24.12'), at('7c8501cec07b'))).toThrow(/older than from-version 24\.09\.10/);

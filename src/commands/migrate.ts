@@ -14,6 +14,7 @@ import type { Session } from './session.js';
 import { checkPhase } from './check.js';
 import { dryRun } from './dry-run.js';
 import { changeSteps, lastOccurrences, planRun, stepLabel } from './plan.js';
+import { hopFinished, hopStarted, HOP_JOURNAL } from '../stores/journal.js';
 
 export async function migrateCommand(session: Session): Promise<void> {
   const { dryRun: dry } = session.options;
@@ -46,8 +47,10 @@ async function migrate(session: Session, plan: Plan): Promise<void> {
     await stillHeld();
     const [, backupStart, backupMs] = await timed(() => session.log.group('Backup', () => writeBackup(session, plan)));
     timings.push({ step: 'backup', startMs: backupStart, applyMs: backupMs, verifyMs: 0 });
+    const journal = hopJournal(session);
     for (const hop of plan.hops) {
       await session.log.group(`Migrate ${hop.label}`, async () => {
+        await journal.started(hop.label, hop.to.version);
         for (const step of hop.steps.filter((s) => s.kind === 'change')) {
           await stillHeld();
           const ctx = session.stepContext(hop);
@@ -69,11 +72,29 @@ async function migrate(session: Session, plan: Plan): Promise<void> {
           }
           done.push(label);
         }
+        await journal.finished(hop.label);
       });
     }
   } finally {
     await lock.release();
   }
+}
+
+/**
+ * The hop journal a later run plans from (stores/journal.ts). It guides planning only: a journal
+ * that cannot be written is a warning, and a later run without from-version plans the hop again.
+ */
+function hopJournal(session: Session): { started(hop: string, target: string): Promise<void>; finished(hop: string): Promise<void> } {
+  let failed = false;
+  const safely = async (write: () => Promise<void>) => {
+    if (failed) return;
+    await write().catch((error: unknown) => {
+      failed = true;
+      session.log.warning(`the hop journal ${HOP_JOURNAL} could not be written (${messageOf(error)}); a later run without from-version may plan finished hops again`);
+    });
+  };
+  const pg = session.deployment.postgres;
+  return { started: (hop, target) => safely(() => hopStarted(pg, hop, target)), finished: (hop) => safely(() => hopFinished(pg, hop)) };
 }
 
 /** Ends the run when the lock is gone: another run may already be migrating. */

@@ -4,6 +4,7 @@
  */
 import type { Server } from '../stores/deployment.js';
 import { detectPosition } from '../stores/schema.js';
+import { unfinishedHops } from '../stores/journal.js';
 import { makePlan, requireSupported, type Plan } from '../hops/plan.js';
 import type { SchemaPosition } from '../releases/catalogue.js';
 import type { Hop, Step } from '../steps/step.js';
@@ -23,11 +24,13 @@ export async function planRun(session: Session, servers: readonly Server[], { al
   // Before plan and preflight: a run that waited for another must judge what that one left.
   if (lockFirst) session.lock = await session.waitForLock();
   let position: SchemaPosition | undefined;
+  let unfinished: string[] = [];
   if (servers.includes('postgres')) {
     position = await detectPosition(session.deployment.postgres);
     report.currentRevision = position.revision;
+    unfinished = await unfinishedHops(session.deployment.postgres);
   }
-  const plan = makePlan(options.fromVersion, options.toVersion!, position);
+  const plan = makePlan(options.fromVersion, options.toVersion!, position, unfinished);
   describePlan(session, plan);
   await forecastPlan(session, plan, position);
   if (!allowUnsupported) {

@@ -32,9 +32,14 @@ export interface Plan {
   readonly readings: readonly VersionReading[];
 }
 
-export function makePlan(fromVersion: VersionRef | undefined, toVersion: VersionRef, position?: SchemaPosition): Plan {
+/**
+ * `unfinished`: the hops bai-migrate's journal has as started and not finished on this database
+ * (stores/journal.ts); detection plans such a hop again.
+ */
+export function makePlan(fromVersion: VersionRef | undefined, toVersion: VersionRef, position?: SchemaPosition, unfinished: readonly string[] = []): Plan {
   const to = targetRelease(toVersion);
-  const start = fromVersion ?? detectedStart(position);
+  const detected = fromVersion ? undefined : detectedStart(position, unfinished);
+  const start = fromVersion ?? detected!.start;
   const fromLowest = start.release ?? earliestRelease(start.series);
   if (!fromVersion && position && compareLines(start.series, to.series) > 0) {
     throw new MigrationError('inconsistent-state', `the database is at ${describePosition(position)}, already newer than to-version ${to.version}; bai-migrate does not downgrade`);
@@ -73,7 +78,7 @@ export function makePlan(fromVersion: VersionRef | undefined, toVersion: Version
     detected: fromVersion === undefined,
     to,
     hops,
-    note: fromVersion === undefined && position ? `detected from alembic_version: ${describePosition(position)}` : undefined,
+    note: fromVersion === undefined && position ? `detected from alembic_version: ${describePosition(position)}${detected?.why ?? ''}` : undefined,
     readings: [fromVersion && versionReading('from-version', fromVersion), versionReading('to-version', toVersion, to)].filter((r) => r !== undefined),
   };
 }
@@ -90,21 +95,23 @@ export function requireSupported(plan: Plan): void {
 }
 
 /**
- * The earliest series the database's revision belongs to: an extra hop is harmless, a missed one
- * is not. A schema at a series' head does not prove the rest of the hop into it was done (a run
- * killed after its schema step), so when that hop has changes after its schema step, it is
- * planned again; its steps are idempotent and report what was already done.
+ * Where the database is: the line of its revision (the earliest that has it: an extra hop is
+ * harmless, a missed one is not). A schema at a line's head does not prove the rest of the hop
+ * into it was done, but bai-migrate's journal does: a hop into that line it started and did not
+ * finish (a run killed after its schema step) is planned again; its steps are idempotent and
+ * report what was already done.
  */
-function detectedStart(position: SchemaPosition | undefined): VersionRef {
+function detectedStart(position: SchemaPosition | undefined, unfinished: readonly string[]): { start: VersionRef; why?: string } {
   if (!position) throw invalidInput(`from-version is not set and cannot be detected without PostgreSQL; set from-version (${describeAcceptedVersions()})`);
   const release = position.between ? position.between[0] : position.releases[0]!;
-  const index = seriesIndex(release.series);
-  const previous = SERIES[index - 1];
-  const hopInto = previous ? HOP_STEPS[`${previous}→${release.series}`] : undefined;
-  // Only changes after the schema step can be left undone by a run that got the schema there.
-  const afterSchema = hopInto?.slice(hopInto.findIndex((step) => step.id === 'schema') + 1) ?? [];
-  const series = afterSchema.some((step) => step.kind === 'change') ? previous! : release.series;
-  return { input: series, series };
+  const previous = SERIES[seriesIndex(release.series) - 1];
+  const into = previous ? `${previous} → ${release.series}` : undefined;
+  if (into && unfinished.includes(into)) {
+    return { start: { input: previous!, series: previous! }, why: `; bai-migrate's journal has the hop ${into} as started and not finished, so it is planned again` };
+  }
+  // At a head several patch releases share, the newest of them: no patch hop to make up.
+  const newest = position.between ? undefined : position.releases.filter((r) => sameLine(r, release)).at(-1);
+  return { start: { input: release.series, series: release.series, ...(newest ? { release: newest } : {}) } };
 }
 
 /**
