@@ -6,7 +6,8 @@ import { performance } from 'node:perf_hooks';
 import type { Plan } from '../hops/plan.js';
 import { formatDuration, type Phase } from '../core/report/index.js';
 import type { Session } from './session.js';
-import { lastOccurrences, planRun } from './plan.js';
+import { lastOccurrences, planRun, startOf } from './plan.js';
+import { readRevisions } from '../stores/schema.js';
 
 export type CheckPhase = Extract<Phase, 'preflight' | 'verify'>;
 
@@ -15,6 +16,8 @@ export type CheckPhase = Extract<Phase, 'preflight' | 'verify'>;
  * earlier one fails, so that all findings are reported; then the phase fails once.
  */
 export async function checkPhase(session: Session, phase: CheckPhase, plan: Plan): Promise<void> {
+  // Preflight judges a step in its last hop, which starts where the hops before it leave the schema.
+  const current = phase === 'preflight' && plan.hops.length > 1 ? await readRevisions(session.deployment.postgres) : undefined;
   await session.log.group(phase === 'preflight' ? 'Preflight' : 'Verify', async () => {
     // The checks only read, and most of their time is waiting (alembic starting, etcd, Redis): they
     // run side by side, and their findings are recorded in plan order. Preflight is downtime too.
@@ -22,7 +25,8 @@ export async function checkPhase(session: Session, phase: CheckPhase, plan: Plan
       lastOccurrences(plan).map(async ({ hop, step }) => {
         const check = step[phase];
         const started = performance.now();
-        const findings = check ? await session.safely(step, () => check.call(step, session.stepContext(hop))) : [{ status: 'skipped' as const, detail: `${step.title} has no ${phase} phase` }];
+        const ctx = current ? { ...session.stepContext(hop), assumedRevisions: startOf(plan, hop, current) } : session.stepContext(hop);
+        const findings = check ? await session.safely(step, () => check.call(step, ctx)) : [{ status: 'skipped' as const, detail: `${step.title} has no ${phase} phase` }];
         session.log.debug(`${hop.label} ${step.id}: ${phase} took ${formatDuration(performance.now() - started)}`);
         return { hop, step, findings };
       }),

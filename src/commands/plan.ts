@@ -7,6 +7,7 @@ import { detectPosition } from '../stores/schema.js';
 import { unfinishedHops } from '../stores/journal.js';
 import { makePlan, requireSupported, type Plan } from '../hops/plan.js';
 import type { SchemaPosition } from '../releases/catalogue.js';
+import { pastIn } from '../releases/releases.js';
 import type { Hop, Step } from '../steps/step.js';
 import type { Session } from './session.js';
 import { forecastPlan } from './forecast.js';
@@ -81,3 +82,15 @@ export function changeSteps(plan: Plan): Array<{ hop: Hop; step: Step }> {
 
 /** "hop step", as progress messages name a step. */
 export const stepLabel = ({ hop, step }: { hop: Hop; step: Step }): string => `${hop.label} ${step.id}`;
+
+/**
+ * Where the schema will stand when `hop` starts, for phases that judge a later hop before the
+ * earlier ones ran (preflight, the dry run): the previous hop's head, unless the database is
+ * already there or past it (then undefined: as it stands).
+ */
+export function startOf(plan: Plan, hop: Hop, current: readonly string[]): readonly string[] | undefined {
+  const previous = plan.hops[plan.hops.indexOf(hop) - 1];
+  if (!previous) return undefined;
+  const there = (current.length === 1 && current[0] === previous.to.head) || pastIn(previous.fromSeries, previous.to.series, current, previous.to.head);
+  return there ? undefined : [previous.to.head];
+}

@@ -126,13 +126,13 @@ export function schemaStep(procedure: SchemaProcedure = { kind: 'upgrade' }): St
     tables: ['alembic_version'],
 
     async preflight(ctx) {
-      const revisions = await readRevisions(ctx.deployment.postgres);
+      const revisions = ctx.assumedRevisions ?? (await readRevisions(ctx.deployment.postgres));
       const next = nextCommand(procedure, ctx, revisions);
       const head = ctx.hop.to.head;
       if (next.kind === 'done') return [ok(`already at ${head}, the head of ${ctx.hop.to.version}; alembic is not run`)];
       if (next.kind === 'past') return [ok(`${describeNext(next, ctx)}; alembic is not run for ${ctx.hop.label}`)];
       if (next.kind === 'refuse') return [failed(`at ${listed(revisions)}: ${next.why}`)];
-      const findings = [ok(`at ${listed(revisions)}; ${describeNext(next, ctx)}`)];
+      const findings = [ok(`${ctx.assumedRevisions ? `from ${listed(revisions)}, where the hops before ${ctx.hop.label} leave it` : `at ${listed(revisions)}`}; ${describeNext(next, ctx)}`)];
       if (next.kind !== 'collapse') findings.push(await alembicWorks(ctx, ctx.alembic, head, 'alembic'));
       if (next.kind === 'downgrade') {
         const source = ctx.sourceAlembic ? await ctx.sourceAlembic() : undefined;
@@ -161,7 +161,11 @@ export function schemaStep(procedure: SchemaProcedure = { kind: 'upgrade' }): St
       if (ctx.options.managerVenv || (next.kind === 'downgrade' && !source)) {
         return [
           skipped(
-            `would run alembic ${next.kind === 'upgrade' ? 'upgrade' : next.kind} ${listed(revisions)} → ${head} from the manager venv${next.kind === 'downgrade' ? 's' : ''} preflight or migrate makes in ${ctx.options.managerVenv?.dir ?? 'manager-venv'} (a dry run makes none, so no SQL is shown)`,
+            `would run ${
+              next.kind === 'downgrade'
+                ? `${ctx.hop.fromSeries}'s alembic downgrade ${listed(revisions)} → ${next.to}, then ${ctx.hop.to.version}'s alembic upgrade ${next.to} → ${head}`
+                : `alembic ${next.kind === 'upgrade' ? 'upgrade' : next.kind} ${listed(revisions)} → ${head}`
+            } from the manager venv${next.kind === 'downgrade' ? 's' : ''} preflight or migrate makes in ${ctx.options.managerVenv?.dir ?? 'manager-venv'} (a dry run makes none, so no SQL is shown)`,
           ),
         ];
       }

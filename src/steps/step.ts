@@ -35,8 +35,8 @@ export interface StepContext {
   readonly sourceAlembic?: () => Promise<AlembicSetup | undefined>;
   readonly managerCli: ManagerCli;
   /**
-   * A dry run of several hops applies nothing, so a later hop starts where the schema will be by
-   * then, the previous hop's head, not where it is now.
+   * Preflight and a dry run of several hops apply nothing, so a later hop starts where the schema
+   * will be by then, the previous hop's head, not where it is now.
    */
   readonly assumedRevisions?: readonly string[];
 }
