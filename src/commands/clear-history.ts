@@ -24,7 +24,8 @@ import type { Finding } from '../steps/step.js';
 import { clearHistoryArgs, hiddenRedisFailure, requireConnectedSuccess, runManagerCli, serverVersionCause, type ManagerCli } from '../manager/cli.js';
 import type { Server } from '../stores/deployment.js';
 import { tryMigrationLock } from '../stores/lock.js';
-import { detectPosition } from '../stores/schema.js';
+import { columnExists, detectPosition, tableExists } from '../stores/schema.js';
+import { quoteIdent } from '../stores/sql.js';
 import { problems, type Session } from './session.js';
 
 /** The part of the run's options clear-history reads. */
@@ -181,8 +182,9 @@ async function cutoffAndCount(deployment: Deployment, retention: Retention): Pro
  * it. bai-migrate counts the kernels before and after (the manager's own counts are not to be
  * trusted: backend.ai-manager@22.03.3:src/ai/backend/manager/cli/__main__.py counts the Redis keys of the last chunk only) and reads its log for the Redis failure it hides behind exit code 0.
  */
-export async function clearHistoryWithManager(deployment: Deployment, options: ClearHistoryOptions, cli: ManagerCli, log: Logger): Promise<ClearHistoryResult> {
+export async function clearHistoryWithManager(deployment: Deployment, options: ClearHistoryOptions, cli: ManagerCli, log: Logger, policy: ClearHistoryPolicy): Promise<ClearHistoryResult> {
   const before = await cutoffAndCount(deployment, options.retention);
+  const tables = await purgedTables(deployment, policy);
   const cutoffText = before.cutoff.toISOString();
   const args = clearHistoryArgs(options.retention.text, options.vacuum);
   const findings: Finding[] = [
@@ -198,12 +200,26 @@ export async function clearHistoryWithManager(deployment: Deployment, options: C
   }
   log.info(`running ${cli.command.join(' ')} ${args.join(' ')}`);
   const started = Date.now();
+  // What the manager deletes is counted by bai-migrate, before and after, among the rows that existed before it started.
+  const { rows: clock } = await deployment.postgres.query<{ now: Date }>('SELECT now() AS now');
+  const rowsBefore = await countRows(deployment, tables, clock[0]!.now);
   const result = await runManagerCli(cli, args);
-  // The managers of 21.03.21–22.09.22 and 23.03.0–.9 connect through a version check that fails on a suffixed server_version.
-  await requireConnectedSuccess(cli, args, result, deployment.postgres, 'the manager', 'use mode: bai-migrate');
-  const after = await deployment.postgres.query<{ n: string }>('SELECT count(*) AS n FROM kernels WHERE terminated_at < $1', [before.cutoff]);
-  const deleted = before.total - Number(after.rows[0]!.n);
-  findings.push({ status: deleted > 0 ? 'changed' : 'ok', detail: `the manager deleted ${deleted} kernel row(s) in ${Date.now() - started} ms (one statement: the table was locked throughout)` });
+  const rowsAfter = await countRows(deployment, tables, clock[0]!.now);
+  const deletedRows = Object.fromEntries(tables.map(({ table }) => [table, rowsBefore[table]! - rowsAfter[table]!]));
+  const counted = tables.map(({ table }) => `${deletedRows[table]} ${ROW_NAMES[table] ?? table} row(s)`).join(', ');
+  try {
+    // The managers of 21.03.21–22.09.22 and 23.03.0–.9 connect through a version check that fails on a suffixed server_version.
+    await requireConnectedSuccess(cli, args, result, deployment.postgres, 'the manager', 'use mode: bai-migrate');
+  } catch (error) {
+    if (!(error instanceof MigrationError)) throw error;
+    // A manager that fails half-way has deleted some of it (24.12.1: kernels and stat keys, then a foreign key of routings).
+    throw new MigrationError(error.code, `${error.message}; before it failed, it had deleted ${counted}`);
+  }
+  const deleted = deletedRows.kernels ?? 0;
+  findings.push({
+    status: Object.values(deletedRows).some((n) => n > 0) ? 'changed' : 'ok',
+    detail: `the manager deleted ${counted} in ${Date.now() - started} ms (one statement per table: each was locked throughout)`,
+  });
   const hidden = hiddenRedisFailure(result.output);
   if (hidden) {
     // 22.03 deletes the rows through psycopg2 but reaches Redis through that check.
@@ -313,7 +329,9 @@ export async function clearHistoryCommand(session: Session): Promise<void> {
   // The findings are recorded inside the group, where the log shows them.
   const result = await session.log.group('Clear history', async () => {
     const done = await (
-      options.clearHistoryMode === 'manager' ? clearHistoryWithManager(deployment, options, session.managerCli(), session.log) : clearHistory(deployment, position, options, session.log, redisUp)
+      options.clearHistoryMode === 'manager'
+        ? clearHistoryWithManager(deployment, options, session.managerCli(), session.log, policy)
+        : clearHistory(deployment, position, options, session.log, redisUp)
     ).catch(async (error: unknown) => {
       if (error instanceof MigrationError) throw error;
       // Each batch is its own transaction: what was deleted stays deleted, the rest waits for the next run.
@@ -356,4 +374,27 @@ async function connectRedisPart(session: Session, position: string): Promise<boo
     throw error;
   });
   return up.has('redis');
+}
+
+const ROW_NAMES: Record<string, string> = { kernels: 'kernel', sessions: 'session', error_logs: 'error log' };
+
+/** The tables the release's manager purges, with the column that says when a row was made. */
+async function purgedTables(deployment: Deployment, policy: ClearHistoryPolicy): Promise<Array<{ table: string; made: string }>> {
+  const tables: Array<{ table: string; made: string }> = [];
+  for (const table of policy.deletes) {
+    // kernels of the oldest schemas have no created_at: their terminated_at is the age they are judged by.
+    const made = (await columnExists(deployment.postgres, table, 'created_at')) ? 'created_at' : 'terminated_at';
+    if (await tableExists(deployment.postgres, table)) tables.push({ table, made });
+  }
+  return tables;
+}
+
+/** Rows of each table made before `asOf`: what exists before the manager runs, rows it cannot have deleted left out. */
+async function countRows(deployment: Deployment, tables: ReadonlyArray<{ table: string; made: string }>, asOf: Date): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (const { table, made } of tables) {
+    const { rows } = await deployment.postgres.query<{ n: string }>(`SELECT count(*) AS n FROM ${quoteIdent(table)} WHERE ${quoteIdent(made)} < $1`, [asOf]);
+    counts[table] = Number(rows[0]!.n);
+  }
+  return counts;
 }

@@ -46,7 +46,23 @@ export function requireSuccess(cli: ManagerCli, args: readonly string[], result:
       `manager-command "${cli.command.join(' ')}" cannot be run (${result.output}); accepted: the manager venv's backend.ai, e.g. /opt/backend.ai/bin/backend.ai (or set manager-venv)`,
     );
   }
-  throw new MigrationError('inconsistent-state', `${what} failed (exit ${result.exitCode}): ${lastLines(result.output)}`);
+  throw new MigrationError('inconsistent-state', `${what} failed (exit ${result.exitCode}): ${pythonFailure(result.output) ?? lastLines(result.output)}`);
+}
+
+/**
+ * The cause of a Python program's failure as its traceback ends: the last "SomeError: message"
+ * with its DETAIL, never SQLAlchemy's statement and parameters (which hold row data, and run to
+ * megabytes: "[SQL: DELETE FROM sessions WHERE sessions.id IN (…" with every id). Key values in a
+ * DETAIL are left out too. Undefined when the output names no exception.
+ */
+export function pythonFailure(output: string): string | undefined {
+  const text = output.replace(/\[SQL: [\s\S]*?\](?=\s*(?:\[parameters:|\(Background on|$))/g, '').replace(/\[parameters: [\s\S]*?\](?=\s*(?:\(Background on|$))/g, '');
+  const lines = text.split('\n').map((line) => line.trim());
+  const at = lines.findLastIndex((line) => /^[A-Za-z_][\w.]*(?:Error|Exception|Violation)\b.*?: \S/.test(line));
+  if (at < 0) return undefined;
+  const detail = lines.slice(at + 1, at + 4).find((line) => line.startsWith('DETAIL:'));
+  const cause = [lines[at]!, detail?.replace(/Key \(([^)]*)\)=\((?:[^()]|\([^)]*\))*\)/g, 'Key ($1)=(…)')].filter(Boolean).join(' ');
+  return cause.length > 600 ? `${cause.slice(0, 600)}…` : cause;
 }
 
 /** Why `who` (a manager) cannot connect to a server reporting `reported` (src/releases/line-facts.ts, managerFailsOnServerVersion). */
