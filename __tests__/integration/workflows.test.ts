@@ -66,6 +66,8 @@ describe('nightly-clear-history.yml', () => {
     expect(outputs.outcome).toBe('success');
     expect(Number(outputs['deleted-kernels'])).toBeGreaterThan(0);
     expect(Number(outputs['deleted-redis-keys'])).toBe(Number(outputs['deleted-kernels']));
+    // Its findings sit inside its log group, where the log shows them.
+    expect(result.stdout).toMatch(/::group::Clear history\n(?:(?!::endgroup::)[\s\S])*deleted \d+ kernel row\(s\) in batches[\s\S]*?::endgroup::/);
     const { rows } = await deployment.pg.query<{ n: number }>(`SELECT count(*)::int AS n FROM kernels WHERE terminated_at < now() - interval '30 days'`);
     expect(rows).toEqual([{ n: 0 }]);
   });
