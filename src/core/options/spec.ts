@@ -149,7 +149,7 @@ export const INPUTS: readonly InputSpec[] = [
     kind: 'path',
     usedBy: VENV,
     description:
-      "A folder bai-migrate keeps manager venvs in, one per release (<manager-venv>/<release>/, pip install backend.ai-manager==<release>), each made when it is not there yet: the target release's runs alembic and the manager's CLI; a hop that downgrades first also gets its source release's (the Action caches each by release, Python and OS). preflight and dry runs make none: they check venvs an earlier run made, else say migrate will make them. Instead of alembic-command. For clear-history mode: manager, to-version names the installed release.",
+      "A folder bai-migrate keeps manager venvs in, one per release (<manager-venv>/<release>/, pip install backend.ai-manager==<release>), each made when it is not there yet: the target release's runs alembic and the manager's CLI; a hop that downgrades first also gets its source release's (the Action caches each by release, Python and OS). preflight makes them too (before the window, so that migrate pays nothing for them); a dry run makes none: it checks venvs preflight or an earlier run made, else says so. Instead of alembic-command. For clear-history mode: manager, to-version names the installed release.",
   },
   {
     name: 'python',
