@@ -14,7 +14,7 @@ import {
   secretInputs,
   unusedInputs,
   which
-} from "./chunk-QC4IY5QF.js";
+} from "./chunk-AKITIQS4.js";
 import {
   require_src3 as require_src
 } from "./chunk-Z6VDQ35H.js";
@@ -73891,4 +73891,4 @@ function setOutputs(report, options) {
 export {
   run
 };
-//# sourceMappingURL=main-G32YZ66G.js.map
+//# sourceMappingURL=main-ZNWZY3RZ.js.map

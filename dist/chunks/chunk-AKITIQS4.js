@@ -25510,7 +25510,7 @@ var INPUTS = [
     name: "manager-venv",
     kind: "path",
     usedBy: VENV,
-    description: "A folder bai-migrate keeps manager venvs in, one per release (<manager-venv>/<release>/, pip install backend.ai-manager==<release>), each made when it is not there yet: the target release's runs alembic and the manager's CLI; a hop that downgrades first also gets its source release's (the Action caches each by release, Python and OS). preflight and dry runs make none: they check venvs an earlier run made, else say migrate will make them. Instead of alembic-command. For clear-history mode: manager, to-version names the installed release."
+    description: "A folder bai-migrate keeps manager venvs in, one per release (<manager-venv>/<release>/, pip install backend.ai-manager==<release>), each made when it is not there yet: the target release's runs alembic and the manager's CLI; a hop that downgrades first also gets its source release's (the Action caches each by release, Python and OS). preflight makes them too (before the window, so that migrate pays nothing for them); a dry run makes none: it checks venvs preflight or an earlier run made, else says so. Instead of alembic-command. For clear-history mode: manager, to-version names the installed release."
   },
   {
     name: "python",
@@ -32314,6 +32314,127 @@ async function columnExists(client, table, column) {
   return rows.length > 0;
 }
 
+// src/stores/dropped-values.ts
+var DROPPED_VALUES_SCHEMA = "bai_migrate";
+var DROPPED_VALUES = `${DROPPED_VALUES_SCHEMA}.dropped_values`;
+async function mayKeepDroppedValues(client) {
+  const { rows } = await client.query(
+    `SELECT CASE WHEN to_regnamespace($1) IS NULL THEN has_database_privilege(current_database(), 'CREATE')
+                 ELSE has_schema_privilege($1, 'CREATE') AND has_schema_privilege($1, 'USAGE') END AS ok`,
+    [DROPPED_VALUES_SCHEMA]
+  );
+  return rows[0]?.ok ?? false;
+}
+async function cannotKeepDroppedValues(client, what) {
+  const { rows } = await client.query("SELECT current_user AS user, current_database() AS db");
+  const { user, db } = rows[0] ?? { user: "?", db: "?" };
+  return `${what} and migrate keeps its values in ${DROPPED_VALUES}, but user ${user} may not create schema ${DROPPED_VALUES_SCHEMA}, so migrate with this user would stop before its first change: GRANT CREATE ON DATABASE ${db} TO ${user}, or create the schema with that user as its owner`;
+}
+async function ensureTable(client) {
+  await client.query(`CREATE SCHEMA IF NOT EXISTS ${DROPPED_VALUES_SCHEMA}`);
+  await client.query(
+    `CREATE TABLE IF NOT EXISTS ${DROPPED_VALUES} (
+       table_name text NOT NULL, column_name text NOT NULL, row_key text NOT NULL, value jsonb,
+       dropped_by text NOT NULL, saved_at timestamptz NOT NULL DEFAULT now(),
+       PRIMARY KEY (table_name, column_name, row_key))`
+  );
+}
+async function keepColumn(client, column, droppedBy) {
+  await ensureTable(client);
+  const [table, key, name] = [quoteIdent(column.table), quoteIdent(column.key), quoteIdent(column.column)];
+  await client.query(
+    `INSERT INTO ${DROPPED_VALUES} (table_name, column_name, row_key, value, dropped_by)
+     SELECT $1, $2, ${key}::text, to_jsonb(${name}), $3 FROM ${table}
+     ON CONFLICT (table_name, column_name, row_key) DO UPDATE SET value = EXCLUDED.value, dropped_by = EXCLUDED.dropped_by, saved_at = now()
+      WHERE dropped_values.value IS DISTINCT FROM EXCLUDED.value`,
+    [column.table, column.column, droppedBy]
+  );
+  return keptCount(client, column);
+}
+async function keptCount(client, column) {
+  if (!await tableExists(client, DROPPED_VALUES)) return 0;
+  const { rows } = await client.query(`SELECT count(*) FROM ${DROPPED_VALUES} WHERE table_name = $1 AND column_name = $2`, [column.table, column.column]);
+  return Number(rows[0]?.count ?? 0);
+}
+async function castOfKept(client, column) {
+  const { rows } = await client.query(
+    `SELECT format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a
+      WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND NOT a.attisdropped`,
+    [column.table, column.column]
+  );
+  const type = rows[0]?.type;
+  if (!type) throw new Error(`${column.table}.${column.column} does not exist`);
+  return `(d.value #>> '{}')::${type}`;
+}
+function comparison(column, kept) {
+  const [table, key, name] = [quoteIdent(column.table), quoteIdent(column.key), quoteIdent(column.column)];
+  return {
+    match: `d.table_name = $1 AND d.column_name = $2 AND d.row_key = ${table}.${key}::text`,
+    differs: `${table}.${name} IS DISTINCT FROM ${kept}`
+  };
+}
+async function restoreColumn(client, column) {
+  const kept = await castOfKept(client, column);
+  const { match, differs } = comparison(column, kept);
+  const { rowCount: rowCount2 } = await client.query(`UPDATE ${quoteIdent(column.table)} SET ${quoteIdent(column.column)} = ${kept} FROM ${DROPPED_VALUES} d WHERE ${match} AND ${differs}`, [
+    column.table,
+    column.column
+  ]);
+  return rowCount2 ?? 0;
+}
+async function countDiffering(client, column) {
+  const kept = await castOfKept(client, column);
+  const { match, differs } = comparison(column, kept);
+  const { rows } = await client.query(`SELECT count(*) FROM ${quoteIdent(column.table)} JOIN ${DROPPED_VALUES} d ON ${match} WHERE ${differs}`, [column.table, column.column]);
+  return Number(rows[0]?.count ?? 0);
+}
+var ETCD = "etcd";
+async function keepEtcdKeys(client, prefix, entries, droppedBy) {
+  await ensureTable(client);
+  await client.query(
+    `INSERT INTO ${DROPPED_VALUES} (table_name, column_name, row_key, value, dropped_by)
+     SELECT $1, $2, e.key, to_jsonb(e.value), $3 FROM jsonb_each_text($4::jsonb) AS e
+     ON CONFLICT (table_name, column_name, row_key) DO UPDATE SET value = EXCLUDED.value, dropped_by = EXCLUDED.dropped_by, saved_at = now()
+      WHERE dropped_values.value IS DISTINCT FROM EXCLUDED.value`,
+    [ETCD, prefix, droppedBy, JSON.stringify(entries)]
+  );
+  return Object.keys(await keptEtcdKeys(client, prefix)).length;
+}
+async function keptEtcdKeys(client, prefix) {
+  if (!await tableExists(client, DROPPED_VALUES)) return {};
+  const { rows } = await client.query(
+    `SELECT row_key AS key, value #>> '{}' AS value FROM ${DROPPED_VALUES} WHERE table_name = $1 AND column_name = $2 ORDER BY row_key`,
+    [ETCD, prefix]
+  );
+  return Object.fromEntries(rows.map((r) => [r.key, r.value]));
+}
+
+// src/stores/journal.ts
+var HOP_JOURNAL = `${DROPPED_VALUES_SCHEMA}.hops`;
+async function ensureTable2(client) {
+  await client.query(`CREATE SCHEMA IF NOT EXISTS ${DROPPED_VALUES_SCHEMA}`);
+  await client.query(
+    `CREATE TABLE IF NOT EXISTS ${HOP_JOURNAL} (
+       hop text PRIMARY KEY, target_release text NOT NULL, started_at timestamptz NOT NULL DEFAULT now(), finished_at timestamptz)`
+  );
+}
+async function hopStarted(client, hop9, targetRelease2) {
+  await ensureTable2(client);
+  await client.query(
+    `INSERT INTO ${HOP_JOURNAL} (hop, target_release) VALUES ($1, $2)
+     ON CONFLICT (hop) DO UPDATE SET target_release = EXCLUDED.target_release, started_at = now(), finished_at = NULL`,
+    [hop9, targetRelease2]
+  );
+}
+async function hopFinished(client, hop9) {
+  await client.query(`UPDATE ${HOP_JOURNAL} SET finished_at = now() WHERE hop = $1`, [hop9]);
+}
+async function unfinishedHops(client) {
+  if (!await tableExists(client, HOP_JOURNAL)) return [];
+  const { rows } = await client.query(`SELECT hop FROM ${HOP_JOURNAL} WHERE finished_at IS NULL ORDER BY started_at`);
+  return rows.map((r) => r.hop);
+}
+
 // src/steps/step.ts
 var ok2 = (detail) => ({ status: "ok", detail });
 var failed = (detail) => ({ status: "failed", detail });
@@ -32735,13 +32856,13 @@ function schemaStep(procedure = { kind: "upgrade" }) {
     servers: ["postgres"],
     tables: ["alembic_version"],
     async preflight(ctx) {
-      const revisions = await readRevisions(ctx.deployment.postgres);
+      const revisions = ctx.assumedRevisions ?? await readRevisions(ctx.deployment.postgres);
       const next = nextCommand(procedure, ctx, revisions);
       const head = ctx.hop.to.head;
       if (next.kind === "done") return [ok2(`already at ${head}, the head of ${ctx.hop.to.version}; alembic is not run`)];
       if (next.kind === "past") return [ok2(`${describeNext(next, ctx)}; alembic is not run for ${ctx.hop.label}`)];
       if (next.kind === "refuse") return [failed(`at ${listed(revisions)}: ${next.why}`)];
-      const findings = [ok2(`at ${listed(revisions)}; ${describeNext(next, ctx)}`)];
+      const findings = [ok2(`${ctx.assumedRevisions ? `from ${listed(revisions)}, where the hops before ${ctx.hop.label} leave it` : `at ${listed(revisions)}`}; ${describeNext(next, ctx)}`)];
       if (next.kind !== "collapse") findings.push(await alembicWorks(ctx, ctx.alembic, head, "alembic"));
       if (next.kind === "downgrade") {
         const source = ctx.sourceAlembic ? await ctx.sourceAlembic() : void 0;
@@ -32765,7 +32886,7 @@ function schemaStep(procedure = { kind: "upgrade" }) {
       if (ctx.options.managerVenv || next.kind === "downgrade" && !source) {
         return [
           skipped(
-            `would run alembic ${next.kind === "upgrade" ? "upgrade" : next.kind} ${listed(revisions)} \u2192 ${head} from the manager venv${next.kind === "downgrade" ? "s" : ""} preflight or migrate makes in ${ctx.options.managerVenv?.dir ?? "manager-venv"} (a dry run makes none, so no SQL is shown)`
+            `would run ${next.kind === "downgrade" ? `${ctx.hop.fromSeries}'s alembic downgrade ${listed(revisions)} \u2192 ${next.to}, then ${ctx.hop.to.version}'s alembic upgrade ${next.to} \u2192 ${head}` : `alembic ${next.kind === "upgrade" ? "upgrade" : next.kind} ${listed(revisions)} \u2192 ${head}`} from the manager venv${next.kind === "downgrade" ? "s" : ""} preflight or migrate makes in ${ctx.options.managerVenv?.dir ?? "manager-venv"} (a dry run makes none, so no SQL is shown)`
           )
         ];
       }
@@ -32915,7 +33036,16 @@ function requireSuccess(cli, args, result) {
       `manager-command "${cli.command.join(" ")}" cannot be run (${result.output}); accepted: the manager venv's backend.ai, e.g. /opt/backend.ai/bin/backend.ai (or set manager-venv)`
     );
   }
-  throw new MigrationError("inconsistent-state", `${what} failed (exit ${result.exitCode}): ${lastLines(result.output)}`);
+  throw new MigrationError("inconsistent-state", `${what} failed (exit ${result.exitCode}): ${pythonFailure(result.output) ?? lastLines(result.output)}`);
+}
+function pythonFailure(output) {
+  const text = output.replace(/\[SQL: [\s\S]*?\](?=\s*(?:\[parameters:|\(Background on|$))/g, "").replace(/\[parameters: [\s\S]*?\](?=\s*(?:\(Background on|$))/g, "");
+  const lines = text.split("\n").map((line) => line.trim());
+  const at = lines.findLastIndex((line) => /^[A-Za-z_][\w.]*(?:Error|Exception|Violation)\b.*?: \S/.test(line));
+  if (at < 0) return void 0;
+  const detail = lines.slice(at + 1, at + 4).find((line) => line.startsWith("DETAIL:"));
+  const cause = [lines[at], detail?.replace(/Key \(([^)]*)\)=\((?:[^()]|\([^)]*\))*\)/g, "Key ($1)=(\u2026)")].filter(Boolean).join(" ");
+  return cause.length > 600 ? `${cause.slice(0, 600)}\u2026` : cause;
 }
 function cannotConnect(who, reported) {
   return `${who} cannot connect to this PostgreSQL: it reads server_version "${reported}" as numbers and fails on the suffix (fixed in ${SERVER_VERSION_FIXED_IN.join(", ")})`;
@@ -33086,101 +33216,6 @@ async function persistenceState(ctx) {
 }
 function isDone(state) {
   return state.appendonly === "yes" && state.aofEnabled && state.rewritten;
-}
-
-// src/stores/dropped-values.ts
-var DROPPED_VALUES_SCHEMA = "bai_migrate";
-var DROPPED_VALUES = `${DROPPED_VALUES_SCHEMA}.dropped_values`;
-async function mayKeepDroppedValues(client) {
-  const { rows } = await client.query(
-    `SELECT CASE WHEN to_regnamespace($1) IS NULL THEN has_database_privilege(current_database(), 'CREATE')
-                 ELSE has_schema_privilege($1, 'CREATE') AND has_schema_privilege($1, 'USAGE') END AS ok`,
-    [DROPPED_VALUES_SCHEMA]
-  );
-  return rows[0]?.ok ?? false;
-}
-async function cannotKeepDroppedValues(client, what) {
-  const { rows } = await client.query("SELECT current_user AS user, current_database() AS db");
-  const { user, db } = rows[0] ?? { user: "?", db: "?" };
-  return `${what} and migrate keeps its values in ${DROPPED_VALUES}, but user ${user} may not create schema ${DROPPED_VALUES_SCHEMA}, so migrate with this user would stop before its first change: GRANT CREATE ON DATABASE ${db} TO ${user}, or create the schema with that user as its owner`;
-}
-async function ensureTable(client) {
-  await client.query(`CREATE SCHEMA IF NOT EXISTS ${DROPPED_VALUES_SCHEMA}`);
-  await client.query(
-    `CREATE TABLE IF NOT EXISTS ${DROPPED_VALUES} (
-       table_name text NOT NULL, column_name text NOT NULL, row_key text NOT NULL, value jsonb,
-       dropped_by text NOT NULL, saved_at timestamptz NOT NULL DEFAULT now(),
-       PRIMARY KEY (table_name, column_name, row_key))`
-  );
-}
-async function keepColumn(client, column, droppedBy) {
-  await ensureTable(client);
-  const [table, key, name] = [quoteIdent(column.table), quoteIdent(column.key), quoteIdent(column.column)];
-  await client.query(
-    `INSERT INTO ${DROPPED_VALUES} (table_name, column_name, row_key, value, dropped_by)
-     SELECT $1, $2, ${key}::text, to_jsonb(${name}), $3 FROM ${table}
-     ON CONFLICT (table_name, column_name, row_key) DO UPDATE SET value = EXCLUDED.value, dropped_by = EXCLUDED.dropped_by, saved_at = now()
-      WHERE dropped_values.value IS DISTINCT FROM EXCLUDED.value`,
-    [column.table, column.column, droppedBy]
-  );
-  return keptCount(client, column);
-}
-async function keptCount(client, column) {
-  if (!await tableExists(client, DROPPED_VALUES)) return 0;
-  const { rows } = await client.query(`SELECT count(*) FROM ${DROPPED_VALUES} WHERE table_name = $1 AND column_name = $2`, [column.table, column.column]);
-  return Number(rows[0]?.count ?? 0);
-}
-async function castOfKept(client, column) {
-  const { rows } = await client.query(
-    `SELECT format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a
-      WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND NOT a.attisdropped`,
-    [column.table, column.column]
-  );
-  const type = rows[0]?.type;
-  if (!type) throw new Error(`${column.table}.${column.column} does not exist`);
-  return `(d.value #>> '{}')::${type}`;
-}
-function comparison(column, kept) {
-  const [table, key, name] = [quoteIdent(column.table), quoteIdent(column.key), quoteIdent(column.column)];
-  return {
-    match: `d.table_name = $1 AND d.column_name = $2 AND d.row_key = ${table}.${key}::text`,
-    differs: `${table}.${name} IS DISTINCT FROM ${kept}`
-  };
-}
-async function restoreColumn(client, column) {
-  const kept = await castOfKept(client, column);
-  const { match, differs } = comparison(column, kept);
-  const { rowCount: rowCount2 } = await client.query(`UPDATE ${quoteIdent(column.table)} SET ${quoteIdent(column.column)} = ${kept} FROM ${DROPPED_VALUES} d WHERE ${match} AND ${differs}`, [
-    column.table,
-    column.column
-  ]);
-  return rowCount2 ?? 0;
-}
-async function countDiffering(client, column) {
-  const kept = await castOfKept(client, column);
-  const { match, differs } = comparison(column, kept);
-  const { rows } = await client.query(`SELECT count(*) FROM ${quoteIdent(column.table)} JOIN ${DROPPED_VALUES} d ON ${match} WHERE ${differs}`, [column.table, column.column]);
-  return Number(rows[0]?.count ?? 0);
-}
-var ETCD = "etcd";
-async function keepEtcdKeys(client, prefix, entries, droppedBy) {
-  await ensureTable(client);
-  await client.query(
-    `INSERT INTO ${DROPPED_VALUES} (table_name, column_name, row_key, value, dropped_by)
-     SELECT $1, $2, e.key, to_jsonb(e.value), $3 FROM jsonb_each_text($4::jsonb) AS e
-     ON CONFLICT (table_name, column_name, row_key) DO UPDATE SET value = EXCLUDED.value, dropped_by = EXCLUDED.dropped_by, saved_at = now()
-      WHERE dropped_values.value IS DISTINCT FROM EXCLUDED.value`,
-    [ETCD, prefix, droppedBy, JSON.stringify(entries)]
-  );
-  return Object.keys(await keptEtcdKeys(client, prefix)).length;
-}
-async function keptEtcdKeys(client, prefix) {
-  if (!await tableExists(client, DROPPED_VALUES)) return {};
-  const { rows } = await client.query(
-    `SELECT row_key AS key, value #>> '{}' AS value FROM ${DROPPED_VALUES} WHERE table_name = $1 AND column_name = $2 ORDER BY row_key`,
-    [ETCD, prefix]
-  );
-  return Object.fromEntries(rows.map((r) => [r.key, r.value]));
 }
 
 // src/hops/21.09-22.03/concurrency-to-redis.ts
@@ -35570,9 +35605,10 @@ var PATCH_STEPS = [servicesStopped, schema];
 var TABLES_STEPS_TOUCH = [...new Set([...HOPS.flatMap((h) => h.steps), ...PATCH_STEPS].flatMap((step2) => step2.tables ?? []).concat("kernels"))];
 
 // src/hops/plan.ts
-function makePlan(fromVersion, toVersion, position) {
+function makePlan(fromVersion, toVersion, position, unfinished = []) {
   const to = targetRelease(toVersion);
-  const start = fromVersion ?? detectedStart(position);
+  const detected = fromVersion ? void 0 : detectedStart(position, unfinished);
+  const start = fromVersion ?? detected.start;
   const fromLowest = start.release ?? earliestRelease(start.series);
   if (!fromVersion && position && compareLines(start.series, to.series) > 0) {
     throw new MigrationError("inconsistent-state", `the database is at ${describePosition(position)}, already newer than to-version ${to.version}; bai-migrate does not downgrade`);
@@ -35608,7 +35644,7 @@ function makePlan(fromVersion, toVersion, position) {
     detected: fromVersion === void 0,
     to,
     hops,
-    note: fromVersion === void 0 && position ? `detected from alembic_version: ${describePosition(position)}` : void 0,
+    note: fromVersion === void 0 && position ? `detected from alembic_version: ${describePosition(position)}${detected?.why ?? ""}` : void 0,
     readings: [fromVersion && versionReading("from-version", fromVersion), versionReading("to-version", toVersion, to)].filter((r) => r !== void 0)
   };
 }
@@ -35621,15 +35657,16 @@ function requireSupported(plan) {
     );
   }
 }
-function detectedStart(position) {
+function detectedStart(position, unfinished) {
   if (!position) throw invalidInput(`from-version is not set and cannot be detected without PostgreSQL; set from-version (${describeAcceptedVersions()})`);
   const release = position.between ? position.between[0] : position.releases[0];
-  const index = seriesIndex(release.series);
-  const previous = SERIES[index - 1];
-  const hopInto = previous ? HOP_STEPS[`${previous}\u2192${release.series}`] : void 0;
-  const afterSchema = hopInto?.slice(hopInto.findIndex((step2) => step2.id === "schema") + 1) ?? [];
-  const series = afterSchema.some((step2) => step2.kind === "change") ? previous : release.series;
-  return { input: series, series };
+  const previous = SERIES[seriesIndex(release.series) - 1];
+  const into = previous ? `${previous} \u2192 ${release.series}` : void 0;
+  if (into && unfinished.includes(into)) {
+    return { start: { input: previous, series: previous }, why: `; bai-migrate's journal has the hop ${into} as started and not finished, so it is planned again` };
+  }
+  const newest = position.between ? void 0 : position.releases.filter((r) => sameLine(r, release)).at(-1);
+  return { start: { input: release.series, series: release.series, ...newest ? { release: newest } : {} } };
 }
 function checkConsistent(position, from, fromLowest, to) {
   if (!revisionsOf(to.series).has(position.revision)) {
@@ -36027,8 +36064,9 @@ async function cutoffAndCount(deployment, retention) {
   );
   return { cutoff: rows[0].cutoff, total: Number(rows[0].total) };
 }
-async function clearHistoryWithManager(deployment, options, cli, log) {
+async function clearHistoryWithManager(deployment, options, cli, log, policy) {
   const before = await cutoffAndCount(deployment, options.retention);
+  const tables = await purgedTables(deployment, policy);
   const cutoffText = before.cutoff.toISOString();
   const args = clearHistoryArgs(options.retention.text, options.vacuum);
   const findings = [
@@ -36044,11 +36082,23 @@ async function clearHistoryWithManager(deployment, options, cli, log) {
   }
   log.info(`running ${cli.command.join(" ")} ${args.join(" ")}`);
   const started = Date.now();
+  const { rows: clock } = await deployment.postgres.query("SELECT now() AS now");
+  const rowsBefore = await countRows(deployment, tables, clock[0].now);
   const result = await runManagerCli(cli, args);
-  await requireConnectedSuccess(cli, args, result, deployment.postgres, "the manager", "use mode: bai-migrate");
-  const after = await deployment.postgres.query("SELECT count(*) AS n FROM kernels WHERE terminated_at < $1", [before.cutoff]);
-  const deleted = before.total - Number(after.rows[0].n);
-  findings.push({ status: deleted > 0 ? "changed" : "ok", detail: `the manager deleted ${deleted} kernel row(s) in ${Date.now() - started} ms (one statement: the table was locked throughout)` });
+  const rowsAfter = await countRows(deployment, tables, clock[0].now);
+  const deletedRows = Object.fromEntries(tables.map(({ table }) => [table, rowsBefore[table] - rowsAfter[table]]));
+  const counted = tables.map(({ table }) => `${deletedRows[table]} ${ROW_NAMES[table] ?? table} row(s)`).join(", ");
+  try {
+    await requireConnectedSuccess(cli, args, result, deployment.postgres, "the manager", "use mode: bai-migrate");
+  } catch (error) {
+    if (!(error instanceof MigrationError)) throw error;
+    throw new MigrationError(error.code, `${error.message}; before it failed, it had deleted ${counted}`);
+  }
+  const deleted = deletedRows.kernels ?? 0;
+  findings.push({
+    status: Object.values(deletedRows).some((n) => n > 0) ? "changed" : "ok",
+    detail: `the manager deleted ${counted} in ${Date.now() - started} ms (one statement per table: each was locked throughout)`
+  });
   const hidden = hiddenRedisFailure(result.output);
   if (hidden) {
     const hint = await serverVersionCause(deployment.postgres, result.output, "the manager");
@@ -36135,7 +36185,7 @@ async function clearHistoryCommand(session) {
   const policy = options.clearHistoryMode === "manager" ? releasePolicy(position) : ownModePolicy(position);
   const redisUp = policy.deletesRedisStatKeys && await connectRedisPart(session, describePosition(position));
   const result = await session.log.group("Clear history", async () => {
-    const done = await (options.clearHistoryMode === "manager" ? clearHistoryWithManager(deployment, options, session.managerCli(), session.log) : clearHistory(deployment, position, options, session.log, redisUp)).catch(async (error) => {
+    const done = await (options.clearHistoryMode === "manager" ? clearHistoryWithManager(deployment, options, session.managerCli(), session.log, policy) : clearHistory(deployment, position, options, session.log, redisUp)).catch(async (error) => {
       if (error instanceof MigrationError) throw error;
       const message = await session.withServersDown(["postgres", "etcd", "redis"], messageOf(error));
       throw new MigrationError("unreachable", `clear-history stopped: ${message}. Batches already deleted stay deleted (each is one transaction); run clear-history again once the server is back`);
@@ -36170,6 +36220,23 @@ ${why}; nothing was deleted (redis-failure: warn would clear the database part a
     throw error;
   });
   return up.has("redis");
+}
+var ROW_NAMES = { kernels: "kernel", sessions: "session", error_logs: "error log" };
+async function purgedTables(deployment, policy) {
+  const tables = [];
+  for (const table of policy.deletes) {
+    const made = await columnExists(deployment.postgres, table, "created_at") ? "created_at" : "terminated_at";
+    if (await tableExists(deployment.postgres, table)) tables.push({ table, made });
+  }
+  return tables;
+}
+async function countRows(deployment, tables, asOf) {
+  const counts = {};
+  for (const { table, made } of tables) {
+    const { rows } = await deployment.postgres.query(`SELECT count(*) AS n FROM ${quoteIdent(table)} WHERE ${quoteIdent(made)} < $1`, [asOf]);
+    counts[table] = Number(rows[0].n);
+  }
+  return counts;
 }
 
 // src/releases/heavy-revisions.ts
@@ -36256,7 +36323,7 @@ async function makeForecast(plan, position, pgClient, retention) {
     for (const h of heavy) {
       const rows = {};
       for (const table of h.tables) {
-        const counted = pgClient ? await countRows(pgClient, table) : void 0;
+        const counted = pgClient ? await countRows2(pgClient, table) : void 0;
         if (counted) rows[table] = counted;
       }
       revisions.push({ revision: h.revision, firstRelease: firstRelease(h.revision)?.version ?? "?", growth: h.growth, work: h.work, tables: h.tables, rows });
@@ -36267,7 +36334,7 @@ async function makeForecast(plan, position, pgClient, retention) {
   const history = pgClient && readingHistory.length > 0 ? await removableKernels(pgClient, retention) : void 0;
   return { hops, history: history ? { ...history, revisions: readingHistory } : void 0 };
 }
-async function countRows(client, table) {
+async function countRows2(client, table) {
   const { rows } = await client.query(`SELECT reltuples::bigint AS estimate FROM pg_class WHERE oid = to_regclass($1)`, [table]);
   if (rows.length === 0) return void 0;
   try {
@@ -36300,11 +36367,13 @@ async function planRun(session, servers, { allowUnsupported = false, lockFirst =
   await session.connect(servers);
   if (lockFirst) session.lock = await session.waitForLock();
   let position;
+  let unfinished = [];
   if (servers.includes("postgres")) {
     position = await detectPosition(session.deployment.postgres);
     report.currentRevision = position.revision;
+    unfinished = await unfinishedHops(session.deployment.postgres);
   }
-  const plan = makePlan(options.fromVersion, options.toVersion, position);
+  const plan = makePlan(options.fromVersion, options.toVersion, position, unfinished);
   describePlan(session, plan);
   await forecastPlan(session, plan, position);
   if (!allowUnsupported) {
@@ -36345,15 +36414,23 @@ function changeSteps(plan) {
   return plan.hops.flatMap((hop9) => hop9.steps.filter((s) => s.kind === "change").map((step2) => ({ hop: hop9, step: step2 })));
 }
 var stepLabel = ({ hop: hop9, step: step2 }) => `${hop9.label} ${step2.id}`;
+function startOf(plan, hop9, current) {
+  const previous = plan.hops[plan.hops.indexOf(hop9) - 1];
+  if (!previous) return void 0;
+  const there = current.length === 1 && current[0] === previous.to.head || pastIn(previous.fromSeries, previous.to.series, current, previous.to.head);
+  return there ? void 0 : [previous.to.head];
+}
 
 // src/commands/check.ts
 async function checkPhase(session, phase, plan) {
+  const current = phase === "preflight" && plan.hops.length > 1 ? await readRevisions(session.deployment.postgres) : void 0;
   await session.log.group(phase === "preflight" ? "Preflight" : "Verify", async () => {
     const checked = await Promise.all(
       lastOccurrences(plan).map(async ({ hop: hop9, step: step2 }) => {
         const check = step2[phase];
         const started = performance2.now();
-        const findings = check ? await session.safely(step2, () => check.call(step2, session.stepContext(hop9))) : [{ status: "skipped", detail: `${step2.title} has no ${phase} phase` }];
+        const ctx = current ? { ...session.stepContext(hop9), assumedRevisions: startOf(plan, hop9, current) } : session.stepContext(hop9);
+        const findings = check ? await session.safely(step2, () => check.call(step2, ctx)) : [{ status: "skipped", detail: `${step2.title} has no ${phase} phase` }];
         session.log.debug(`${hop9.label} ${step2.id}: ${phase} took ${formatDuration(performance2.now() - started)}`);
         return { hop: hop9, step: step2, findings };
       })
@@ -36377,12 +36454,6 @@ import { performance as performance3 } from "node:perf_hooks";
 import { join as join11, resolve as resolve11 } from "node:path";
 
 // src/commands/dry-run.ts
-function startOf(plan, hop9, current) {
-  const previous = plan.hops[plan.hops.indexOf(hop9) - 1];
-  if (!previous) return void 0;
-  const there = current.length === 1 && current[0] === previous.to.head || pastIn(previous.fromSeries, previous.to.series, current, previous.to.head);
-  return there ? void 0 : [previous.to.head];
-}
 async function dryRun(session, plan) {
   const current = await readRevisions(session.deployment.postgres);
   await session.log.group("Dry run", async () => {
@@ -36427,8 +36498,10 @@ not done: ${notDone.join(", ") || "nothing"}`;
     await stillHeld();
     const [, backupStart, backupMs] = await timed(() => session.log.group("Backup", () => writeBackup(session, plan)));
     timings.push({ step: "backup", startMs: backupStart, applyMs: backupMs, verifyMs: 0 });
+    const journal = hopJournal(session);
     for (const hop9 of plan.hops) {
       await session.log.group(`Migrate ${hop9.label}`, async () => {
+        await journal.started(hop9.label, hop9.to.version);
         for (const step2 of hop9.steps.filter((s) => s.kind === "change")) {
           await stillHeld();
           const ctx = session.stepContext(hop9);
@@ -36453,11 +36526,24 @@ ${where}`);
           }
           done.push(label);
         }
+        await journal.finished(hop9.label);
       });
     }
   } finally {
     await lock.release();
   }
+}
+function hopJournal(session) {
+  let failed2 = false;
+  const safely = async (write) => {
+    if (failed2) return;
+    await write().catch((error) => {
+      failed2 = true;
+      session.log.warning(`the hop journal ${HOP_JOURNAL} could not be written (${messageOf(error)}); a later run without from-version may plan finished hops again`);
+    });
+  };
+  const pg2 = session.deployment.postgres;
+  return { started: (hop9, target) => safely(() => hopStarted(pg2, hop9, target)), finished: (hop9) => safely(() => hopFinished(pg2, hop9)) };
 }
 async function lockLost(session, error, progress) {
   if (!(error instanceof MigrationError)) throw error;
@@ -36976,4 +37062,4 @@ export {
   runCommand,
   checkWrittenPaths
 };
-//# sourceMappingURL=chunk-QC4IY5QF.js.map
+//# sourceMappingURL=chunk-AKITIQS4.js.map

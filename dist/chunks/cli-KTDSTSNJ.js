@@ -12,7 +12,7 @@ import {
   runCommand,
   secretInputs,
   unusedInputs
-} from "./chunk-QC4IY5QF.js";
+} from "./chunk-AKITIQS4.js";
 import "./chunk-Z6VDQ35H.js";
 import "./chunk-YIVHD5DW.js";
 
@@ -270,4 +270,4 @@ process.exitCode = await main(process.argv.slice(2), process.env);
 export {
   main
 };
-//# sourceMappingURL=cli-HKX3XSEC.js.map
+//# sourceMappingURL=cli-KTDSTSNJ.js.map
