@@ -102,10 +102,25 @@ describe('sanitizing', () => {
     expect(stripUrlPassword('https://cr.example.com/a@b')).toBe('https://cr.example.com/a@b');
   });
 
-  it('empties secret values in manager.toml and keeps its layout', () => {
-    const { text, redacted } = redactToml('[db]\npassword = "s3cret"  # prod\naddr = { host = "h", port = 5432 }\n');
-    expect(text).toBe('[db]\npassword = ""  # prod\naddr = { host = "h", port = 5432 }\n');
-    expect(redacted).toEqual(['db.password']);
+  it('replaces secret values in manager.toml by random stand-ins of their shape, never blank, and keeps its layout', () => {
+    const { text, redacted } = redactToml('[db]\npassword = "s3cret"  # prod\naddr = { host = "h", port = 5432 }\n[manager]\nsecret = "0f3a9c77e1d2b4a6"\n');
+    expect(text).toMatch(/^\[db\]\npassword = "[A-Za-z0-9]{6}"  # prod\naddr = \{ host = "h", port = 5432 \}\n\[manager\]\nsecret = "[0-9a-f]{16}"\n$/);
+    expect(text).not.toContain('s3cret');
+    expect(text).not.toContain('0f3a9c77e1d2b4a6');
+    expect(redacted).toEqual(['db.password', 'manager.secret']);
+    // A loader that refuses a blank secret (24.09's) accepts the stand-in.
+    expect((parseSmol(text).manager as Record<string, string>).secret).toHaveLength(16);
+  });
+
+  it('removes a secret wherever else it stands in the file: a comment, a URL, percent-encoded', () => {
+    const password = 'p@ss/w0rd-Secr3t';
+    const source = `[db]\npassword = "${password}"\n# was: postgresql://bai:${encodeURIComponent(password)}@10.0.0.5/backend\n# also ${password} here\n[logging]\nnote = "copy of ${password}"\n`;
+    const { text } = redactToml(source);
+    expect(text).not.toContain(password);
+    expect(text).not.toContain(encodeURIComponent(password));
+    const standIn = (parseSmol(text).db as Record<string, string>).password!;
+    expect(text.split(standIn)).toHaveLength(5);
+    expect(() => redactToml('[db]\npassword = "abc"\n[etcd]\nnamespace = "abc"\n')).toThrow(/the value of db\.password also stands elsewhere in it, and is too short to be removed from there safely/);
   });
 });
 
@@ -182,5 +197,15 @@ describe("the rehearsal's manager.toml", () => {
       etcd: { namespace: 'prod', addr: { host: '127.0.0.1', port: 41003 } },
       manager: { 'num-proc': 4 },
     });
+  });
+});
+
+describe('names Backend.AI looks up by value', () => {
+  it('stay themselves wherever they stand (24.03 looks up the policy and domain "default" and makes "model-store"); other names become pseudonyms', () => {
+    const sanitizer = new Sanitizer();
+    expect(sanitizer.pseudonym('default')).toBe('default');
+    expect(sanitizer.pseudonym('model-store')).toBe('model-store');
+    expect(sanitizer.pseudonym('research-gpu')).toMatch(/^u-[0-9a-f]{12}$/);
+    expect(sanitizer.pseudonym('Default')).toMatch(/^u-[0-9a-f]{12}$/);
   });
 });

@@ -12,6 +12,7 @@ import { parseTOML, ParseError, type AST } from 'toml-eslint-parser';
 import { parse as parseTomlStrictly } from 'smol-toml';
 import { messageOf, MigrationError } from '../core/errors.js';
 import { tryDecodeURIComponent } from '../core/uri.js';
+import { isLookedUpName } from '../releases/looked-up-names.js';
 
 /** What happens to a column's values: kept, replaced by a keyed pseudonym, or replaced by a neutral value. */
 export type ColumnTreatment = 'copy' | 'pseudonym' | 'neutral';
@@ -252,8 +253,13 @@ export class Sanitizer {
     return typeof neutral === 'function' ? neutral() : neutral;
   }
 
-  /** The same input gives the same pseudonym within this snapshot; an email stays an email. */
+  /**
+   * The same input gives the same pseudonym within this snapshot; an email stays an email. A name
+   * Backend.AI's code looks up by value ("default", "model-store") stays itself, in every column
+   * alike, so that foreign keys still join.
+   */
   pseudonym(value: string): string {
+    if (isLookedUpName(value)) return value;
     const digest = this.digest(value).slice(0, 12);
     return value.includes('@') ? `u-${digest}@redacted.invalid` : `u-${digest}`;
   }
@@ -316,13 +322,32 @@ function showPath(path: TomlPath): string {
 }
 
 /**
- * manager.toml with every secret value emptied, layout and comments kept: each value under a key
- * path with a part named like a secret ([db] and [etcd] passwords, tokens, private keys), in any
- * TOML form (basic, literal and multi-line strings, dotted or quoted keys, arrays, inline tables),
- * is found in a real TOML syntax tree and its exact source range replaced by an empty value of
- * its kind; a comment that looks like a secret assignment is emptied too. The result is parsed
- * again and refused, with nothing copied, unless it is valid TOML holding none of those values.
- * Returns the text and the full dotted paths it emptied.
+ * A random stand-in of a secret's shape: as long, of hex digits where it was hex, else of letters
+ * and digits. Never blank: a loader that requires the value (24.09's [manager] secret) still
+ * accepts the redacted file, and nothing of the original is in it.
+ */
+export function secretStandIn(value: string): string {
+  const alphabet = /^[0-9a-f]+$/i.test(value) ? '0123456789abcdef' : 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+  const bytes = randomBytes(Math.max(1, value.length));
+  let out = '';
+  for (const byte of bytes) out += alphabet[byte % alphabet.length];
+  // Vanishingly unlikely, but a stand-in must never be the value it replaces.
+  return out === value ? secretStandIn(value) : out;
+}
+
+/** Removed values shorter than this are not searched for elsewhere in the text: too short to be told from other text. */
+const SHORTEST_SEARCHED = 6;
+
+/**
+ * manager.toml with every secret value replaced, layout and comments kept: each value under a key
+ * path with a part named like a secret ([db] and [etcd] passwords, [manager] secret, tokens,
+ * private keys), in any TOML form (basic, literal and multi-line strings, dotted or quoted keys,
+ * arrays, inline tables), is found in a real TOML syntax tree and its exact source range replaced:
+ * a string by a random stand-in of its shape (secretStandIn), other kinds by an empty value; a
+ * comment that looks like a secret assignment is emptied too. A removed string that also stands
+ * elsewhere (a comment, a URL, another key; as written or percent-encoded) is replaced there by
+ * its stand-in too. The result is parsed again and refused, with nothing copied, unless it is
+ * valid TOML in which no removed value is left anywhere. Returns the text and the paths replaced.
  */
 export function redactToml(text: string, name = 'manager.toml'): { text: string; redacted: string[] } {
   const refuse = (why: string) => new MigrationError('invalid-input', `${name} cannot be redacted safely (${why}); it is not copied`);
@@ -333,14 +358,27 @@ export function redactToml(text: string, name = 'manager.toml'): { text: string;
     const at = error instanceof ParseError ? ` at line ${error.lineNumber}` : '';
     throw refuse(`it is not valid TOML${at}: ${messageOf(error).split('\n')[0]}`);
   }
-  const splices: Array<{ range: readonly [number, number]; by: string; path: TomlPath; label?: string }> = [];
+  /** `secrets`: the strings it removes (a string's value, an array's or inline table's string leaves); `standIn`: a string's replacement. */
+  const splices: Array<{ range: readonly [number, number]; by: string; path: TomlPath; label?: string; secrets: readonly string[]; standIn?: string }> = [];
+  const strings = (node: AST.TOMLContentNode): string[] =>
+    node.type === 'TOMLValue'
+      ? node.kind === 'string' && node.value !== ''
+        ? [node.value]
+        : []
+      : node.type === 'TOMLArray'
+        ? node.elements.flatMap(strings)
+        : node.type === 'TOMLInlineTable'
+          ? node.body.flatMap((pair) => strings(pair.value))
+          : [];
   const keyParts = (key: AST.TOMLKey) => key.keys.map((k) => (k.type === 'TOMLBare' ? k.name : k.value));
   const visit = (node: AST.TOMLContentNode, path: TomlPath, secret: boolean): void => {
     const isSecret = secret || SECRET_TOML_KEY.test(String(path.at(-1) ?? ''));
-    if (isSecret && node.type === 'TOMLArray') splices.push({ range: node.range, by: '[]', path });
-    else if (isSecret && node.type === 'TOMLInlineTable') splices.push({ range: node.range, by: '{}', path });
-    else if (isSecret && node.type === 'TOMLValue' && node.kind === 'string') splices.push({ range: node.range, by: '""', path });
-    else if (isSecret && node.type === 'TOMLValue' && (node.kind === 'integer' || node.kind === 'float')) splices.push({ range: node.range, by: '0', path });
+    if (isSecret && node.type === 'TOMLArray') splices.push({ range: node.range, by: '[]', path, secrets: strings(node) });
+    else if (isSecret && node.type === 'TOMLInlineTable') splices.push({ range: node.range, by: '{}', path, secrets: strings(node) });
+    else if (isSecret && node.type === 'TOMLValue' && node.kind === 'string') {
+      const standIn = node.value === '' ? '' : secretStandIn(node.value);
+      splices.push({ range: node.range, by: JSON.stringify(standIn), path, secrets: strings(node), standIn });
+    } else if (isSecret && node.type === 'TOMLValue' && (node.kind === 'integer' || node.kind === 'float')) splices.push({ range: node.range, by: '0', path, secrets: [] });
     else if (node.type === 'TOMLArray') node.elements.forEach((element, i) => visit(element, [...path, i], isSecret));
     else if (node.type === 'TOMLInlineTable') for (const pair of node.body) visit(pair.value, [...path, ...keyParts(pair.key)], isSecret || keyParts(pair.key).some((k) => SECRET_TOML_KEY.test(k)));
   };
@@ -367,12 +405,23 @@ export function redactToml(text: string, name = 'manager.toml'): { text: string;
   // A commented-out assignment (`# password = "old"`) is still a secret; one inside a removed value goes with it.
   const inside = (range: readonly [number, number]) => splices.some((s) => s.range[0] <= range[0] && range[1] <= s.range[1]);
   const comments = program.comments.filter((c) => SECRET_TOML_KEY.test(c.value) && /[=:]/.test(c.value) && !inside(c.range));
-  for (const comment of comments) splices.push({ range: comment.range, by: '# (secret removed by bai-migrate)', path: [], label: `(comment on line ${comment.loc.start.line})` });
+  for (const comment of comments) splices.push({ range: comment.range, by: '# (secret removed by bai-migrate)', path: [], label: `(comment on line ${comment.loc.start.line})`, secrets: [] });
   // An empty value has nothing to remove, and is not reported as removed.
-  const needed = splices.filter((s) => text.slice(s.range[0], s.range[1]) !== s.by);
+  const needed = splices.filter((s) => (s.standIn === undefined ? text.slice(s.range[0], s.range[1]) !== s.by : s.standIn !== ''));
 
   let out = text;
   for (const splice of [...needed].sort((a, b) => b.range[0] - a.range[0])) out = out.slice(0, splice.range[0]) + splice.by + out.slice(splice.range[1]);
+  // The same value elsewhere (a comment, a URL, another key) goes too: a removed value never leaves.
+  for (const splice of needed) {
+    for (const secret of splice.secrets) {
+      const standIn = splice.standIn ?? secretStandIn(secret);
+      for (const form of new Set([secret, encodeURIComponent(secret)])) {
+        if (!out.includes(form)) continue;
+        if (form.length < SHORTEST_SEARCHED) throw refuse(`the value of ${showPath(splice.path)} also stands elsewhere in it, and is too short to be removed from there safely`);
+        out = out.replaceAll(form, standIn);
+      }
+    }
+  }
 
   // Checked on what is written, by another parser: valid, and none of the removed values left in it.
   let parsed: Record<string, unknown>;
@@ -382,16 +431,16 @@ export function redactToml(text: string, name = 'manager.toml'): { text: string;
     // Only the first line: the parser's message goes on to quote the text.
     throw refuse(`the redacted text is not valid TOML: ${messageOf(error).split('\n')[0]}`);
   }
-  const count = (haystack: string, needle: string) => haystack.split(needle).length - 1;
   for (const splice of needed) {
-    const removed = text.slice(splice.range[0], splice.range[1]);
-    // The same text may stand elsewhere outside any secret (user = "x", password = "x"), but no more often than that.
-    const elsewhere = count(text, removed) - needed.filter((s) => text.slice(s.range[0], s.range[1]) === removed).length;
-    if (count(out, removed) > elsewhere) throw refuse(`the value of ${splice.label ?? showPath(splice.path)} is still in it`);
+    // Checked on the final bytes: no removed string is anywhere in them.
+    if (splice.secrets.some((secret) => out.includes(secret))) throw refuse(`the value of ${splice.label ?? showPath(splice.path)} is still in it`);
     if (splice.label) continue;
     const value = splice.path.reduce<unknown>((at, part) => (at as Record<string | number, unknown> | undefined)?.[part], parsed);
-    const empty = value === '' || value === 0 || (Array.isArray(value) && value.length === 0) || (typeof value === 'object' && value !== null && Object.keys(value).length === 0);
-    if (!empty) throw refuse(`${showPath(splice.path)} is not empty after redaction`);
+    const replaced =
+      splice.standIn !== undefined
+        ? value === splice.standIn
+        : value === 0 || (Array.isArray(value) && value.length === 0) || (typeof value === 'object' && value !== null && Object.keys(value).length === 0);
+    if (!replaced) throw refuse(`${showPath(splice.path)} is not replaced after redaction`);
   }
   return { text: out, redacted: [...new Set(needed.map((s) => s.label ?? showPath(s.path)))] };
 }
