@@ -3,5 +3,5 @@ import { createRequire as __baiCreateRequire } from 'node:module'; const require
 
 // src/cli/index.ts
 process.setSourceMapsEnabled(true);
-await import("./chunks/cli-KTDSTSNJ.js");
+await import("./chunks/cli-IG4G74DO.js");
 //# sourceMappingURL=cli.js.map

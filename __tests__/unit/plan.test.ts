@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../support/run.js';
@@ -6,7 +7,7 @@ import { makePlan, requireSupported } from '../../src/hops/plan.js';
 import { latestRelease } from '../../src/releases/releases.js';
 import { MemoryLogger } from '../../src/core/logger.js';
 import { parseOptions } from '../../src/core/options.js';
-import { renderText } from '../../src/core/report/index.js';
+import { renderMarkdown, renderText } from '../../src/core/report/index.js';
 import { runCommand } from '../../src/core/run-command.js';
 
 const v = (text: string) => parseVersion(text, 'version');
@@ -114,6 +115,14 @@ describe('plan', () => {
     ]);
     expect(makePlan(v('21.09.9'), to('22.03')).readings).toEqual([]);
     expect(makePlan(undefined, to('25.1'), at('81c264528f20')).readings).toEqual([]);
+  });
+
+  it('writes the Markdown summary to summary-file, for CI systems other than GitHub Actions, the same the Action writes', async () => {
+    const dir = tempDir();
+    const options = parseOptions({ command: 'plan', 'from-version': '21.09', 'to-version': '22.03', 'report-file': join(dir, 'report.json'), 'summary-file': join(dir, 'ci', 'summary.md') });
+    const report = await runCommand(options, { log: new MemoryLogger(), onSecret: () => undefined, env: {} });
+    expect(readFileSync(join(dir, 'ci', 'summary.md'), 'utf8')).toBe(renderMarkdown(report));
+    expect(readFileSync(join(dir, 'ci', 'summary.md'), 'utf8')).toMatch(/^## ✅ bai-migrate plan: succeeded\n/);
   });
 
   it('puts the reading first in a plan, in its log line, its report and its text', async () => {

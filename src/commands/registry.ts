@@ -72,5 +72,6 @@ export function commandDefinition(command: Command): CommandDefinition {
 export function writtenPaths(options: Options): WrittenPath[] {
   const command = commandDefinition(options.command);
   const venv = options.managerVenv && command.managerVenv(options) === 'make' ? [{ input: 'manager-venv', path: options.managerVenv.dir, is: 'folder' } as const] : [];
-  return [{ input: 'report-file', path: options.reportFile, is: 'file', inPlace: true }, ...command.writes(options), ...venv];
+  const summary: WrittenPath[] = options.summaryFile ? [{ input: 'summary-file', path: options.summaryFile, is: 'file', inPlace: true }] : [];
+  return [{ input: 'report-file', path: options.reportFile, is: 'file', inPlace: true }, ...summary, ...command.writes(options), ...venv];
 }

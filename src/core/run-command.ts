@@ -15,7 +15,7 @@ import { targetRelease } from '../releases/catalogue.js';
 import { commandDefinition, writtenPaths } from '../commands/registry.js';
 import { checkWritablePaths } from './writable-paths.js';
 import { Session } from '../commands/session.js';
-import { newReport, redact, type Report } from './report/index.js';
+import { newReport, redact, renderMarkdown, type Report } from './report/index.js';
 
 export interface RunHooks {
   readonly log: Logger;
@@ -143,6 +143,11 @@ async function finish(report: Report, options: Options, secrets: ReadonlySet<str
   } catch (error) {
     report.reportFile = undefined;
     log.warning(`the report file ${options.reportFile} was not written (${messageOf(error)}); the outcome stands: ${report.outcome}`);
+  }
+  if (options.summaryFile) {
+    await mkdir(dirname(resolve(options.summaryFile)), { recursive: true })
+      .then(() => writeFile(options.summaryFile!, redact(renderMarkdown(report), secrets)))
+      .catch((error: unknown) => log.warning(`the summary file ${options.summaryFile} was not written (${messageOf(error)}); the outcome stands: ${report.outcome}`));
   }
   return report;
 }

@@ -69,6 +69,7 @@ export interface Options {
   readonly alembicLockTimeoutSeconds: number;
   readonly connectTimeoutSeconds: number;
   readonly reportFile: string;
+  readonly summaryFile?: string;
   readonly snapshotFile: string;
   readonly snapshotCacheKey?: string;
   /** 32 bytes: the snapshot is sealed with it, and must have been for rehearse. */
@@ -236,6 +237,7 @@ export function parseOptions(raw: RawInputs): Options {
     alembicLockTimeoutSeconds: alembicLockTimeoutSeconds!,
     connectTimeoutSeconds: connectTimeoutSeconds!,
     reportFile: text('report-file')!,
+    summaryFile: text('summary-file'),
     snapshotFile: text('snapshot-file')!,
     snapshotCacheKey: text('snapshot-cache-key'),
     snapshotKey,

@@ -294,6 +294,12 @@ export const INPUTS: readonly InputSpec[] = [
   { name: 'connect-timeout', kind: 'number', range: SECONDS, usedBy: COMMANDS, default: '10', description: 'Seconds to wait for each server to answer before reporting it unreachable.' },
   { name: 'report-file', kind: 'path', usedBy: COMMANDS, default: 'bai-migrate-report.json', description: 'Where the JSON report is written; a missing folder is made first.' },
   {
+    name: 'summary-file',
+    kind: 'path',
+    usedBy: COMMANDS,
+    description: "Also write the run's summary in Markdown, as the Action writes its job summary, to this file: for other CI systems, or to keep it. Empty: none.",
+  },
+  {
     name: 'snapshot-file',
     kind: 'path',
     usedBy: SNAPSHOTS,

@@ -12,7 +12,7 @@ import {
   runCommand,
   secretInputs,
   unusedInputs
-} from "./chunk-AKITIQS4.js";
+} from "./chunk-ADJEP3OH.js";
 import "./chunk-Z6VDQ35H.js";
 import "./chunk-YIVHD5DW.js";
 
@@ -270,4 +270,4 @@ process.exitCode = await main(process.argv.slice(2), process.env);
 export {
   main
 };
-//# sourceMappingURL=cli-KTDSTSNJ.js.map
+//# sourceMappingURL=cli-IG4G74DO.js.map

@@ -14,7 +14,7 @@ import {
   secretInputs,
   unusedInputs,
   which
-} from "./chunk-AKITIQS4.js";
+} from "./chunk-ADJEP3OH.js";
 import {
   require_src3 as require_src
 } from "./chunk-Z6VDQ35H.js";
@@ -73891,4 +73891,4 @@ function setOutputs(report, options) {
 export {
   run
 };
-//# sourceMappingURL=main-ZNWZY3RZ.js.map
+//# sourceMappingURL=main-PVGEPMLR.js.map

@@ -25646,6 +25646,12 @@ var INPUTS = [
   { name: "connect-timeout", kind: "number", range: SECONDS, usedBy: COMMANDS, default: "10", description: "Seconds to wait for each server to answer before reporting it unreachable." },
   { name: "report-file", kind: "path", usedBy: COMMANDS, default: "bai-migrate-report.json", description: "Where the JSON report is written; a missing folder is made first." },
   {
+    name: "summary-file",
+    kind: "path",
+    usedBy: COMMANDS,
+    description: "Also write the run's summary in Markdown, as the Action writes its job summary, to this file: for other CI systems, or to keep it. Empty: none."
+  },
+  {
     name: "snapshot-file",
     kind: "path",
     usedBy: SNAPSHOTS,
@@ -26268,6 +26274,7 @@ function parseOptions(raw) {
     alembicLockTimeoutSeconds,
     connectTimeoutSeconds,
     reportFile: text("report-file"),
+    summaryFile: text("summary-file"),
     snapshotFile: text("snapshot-file"),
     snapshotCacheKey: text("snapshot-cache-key"),
     snapshotKey,
@@ -31427,6 +31434,24 @@ function parseTOML(code, options) {
   return parseForESLint(code, options).ast;
 }
 
+// src/releases/looked-up-names.ts
+var LOOKED_UP_NAMES = [
+  {
+    value: "default",
+    where: "domains.name, project_resource_policies.name (308bcecec5c2); users and groups.resource_policy (a9eb2b002330); scaling_groups.name, keypair_resource_policies.name (the install fixtures)",
+    source: "backend.ai@24.03.11:src/ai/backend/manager/models/alembic/versions/308bcecec5c2_add_groups_type.py"
+  },
+  {
+    value: "model-store",
+    where: "groups.name (308bcecec5c2 creates it; uq_groups_name_domain_name)",
+    source: "backend.ai@24.03.11:src/ai/backend/manager/models/alembic/versions/308bcecec5c2_add_groups_type.py"
+  }
+];
+var VALUES = new Set(LOOKED_UP_NAMES.map((n) => n.value));
+function isLookedUpName(value) {
+  return VALUES.has(value);
+}
+
 // src/rehearsal/sanitize.ts
 var copy = (why) => ({ rule: "copy", why });
 var pseudonym = (why) => ({ rule: "pseudonym", why });
@@ -31601,8 +31626,13 @@ var Sanitizer = class {
     if (neutral === void 0) throw new Error(`no neutral value for NOT NULL column ${plan.name} of type ${plan.type}`);
     return typeof neutral === "function" ? neutral() : neutral;
   }
-  /** The same input gives the same pseudonym within this snapshot; an email stays an email. */
+  /**
+   * The same input gives the same pseudonym within this snapshot; an email stays an email. A name
+   * Backend.AI's code looks up by value ("default", "model-store") stays itself, in every column
+   * alike, so that foreign keys still join.
+   */
   pseudonym(value) {
+    if (isLookedUpName(value)) return value;
     const digest = this.digest(value).slice(0, 12);
     return value.includes("@") ? `u-${digest}@redacted.invalid` : `u-${digest}`;
   }
@@ -31639,6 +31669,14 @@ var SECRET_TOML_KEY = /(password|passwd|secret|token|credential|private[-_]?key|
 function showPath(path4) {
   return path4.map((part, i) => typeof part === "number" ? `[${part}]` : `${i > 0 ? "." : ""}${/^[A-Za-z0-9_-]+$/.test(part) ? part : JSON.stringify(part)}`).join("");
 }
+function secretStandIn(value) {
+  const alphabet = /^[0-9a-f]+$/i.test(value) ? "0123456789abcdef" : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  const bytes = randomBytes2(Math.max(1, value.length));
+  let out = "";
+  for (const byte of bytes) out += alphabet[byte % alphabet.length];
+  return out === value ? secretStandIn(value) : out;
+}
+var SHORTEST_SEARCHED = 6;
 function redactToml(text, name = "manager.toml") {
   const refuse = (why) => new MigrationError("invalid-input", `${name} cannot be redacted safely (${why}); it is not copied`);
   let program;
@@ -31649,13 +31687,16 @@ function redactToml(text, name = "manager.toml") {
     throw refuse(`it is not valid TOML${at}: ${messageOf(error).split("\n")[0]}`);
   }
   const splices = [];
+  const strings = (node) => node.type === "TOMLValue" ? node.kind === "string" && node.value !== "" ? [node.value] : [] : node.type === "TOMLArray" ? node.elements.flatMap(strings) : node.type === "TOMLInlineTable" ? node.body.flatMap((pair) => strings(pair.value)) : [];
   const keyParts = (key) => key.keys.map((k) => k.type === "TOMLBare" ? k.name : k.value);
   const visit = (node, path4, secret) => {
     const isSecret = secret || SECRET_TOML_KEY.test(String(path4.at(-1) ?? ""));
-    if (isSecret && node.type === "TOMLArray") splices.push({ range: node.range, by: "[]", path: path4 });
-    else if (isSecret && node.type === "TOMLInlineTable") splices.push({ range: node.range, by: "{}", path: path4 });
-    else if (isSecret && node.type === "TOMLValue" && node.kind === "string") splices.push({ range: node.range, by: '""', path: path4 });
-    else if (isSecret && node.type === "TOMLValue" && (node.kind === "integer" || node.kind === "float")) splices.push({ range: node.range, by: "0", path: path4 });
+    if (isSecret && node.type === "TOMLArray") splices.push({ range: node.range, by: "[]", path: path4, secrets: strings(node) });
+    else if (isSecret && node.type === "TOMLInlineTable") splices.push({ range: node.range, by: "{}", path: path4, secrets: strings(node) });
+    else if (isSecret && node.type === "TOMLValue" && node.kind === "string") {
+      const standIn = node.value === "" ? "" : secretStandIn(node.value);
+      splices.push({ range: node.range, by: JSON.stringify(standIn), path: path4, secrets: strings(node), standIn });
+    } else if (isSecret && node.type === "TOMLValue" && (node.kind === "integer" || node.kind === "float")) splices.push({ range: node.range, by: "0", path: path4, secrets: [] });
     else if (node.type === "TOMLArray") node.elements.forEach((element, i) => visit(element, [...path4, i], isSecret));
     else if (node.type === "TOMLInlineTable") for (const pair of node.body) visit(pair.value, [...path4, ...keyParts(pair.key)], isSecret || keyParts(pair.key).some((k) => SECRET_TOML_KEY.test(k)));
   };
@@ -31681,25 +31722,32 @@ function redactToml(text, name = "manager.toml") {
   }
   const inside = (range) => splices.some((s) => s.range[0] <= range[0] && range[1] <= s.range[1]);
   const comments = program.comments.filter((c) => SECRET_TOML_KEY.test(c.value) && /[=:]/.test(c.value) && !inside(c.range));
-  for (const comment of comments) splices.push({ range: comment.range, by: "# (secret removed by bai-migrate)", path: [], label: `(comment on line ${comment.loc.start.line})` });
-  const needed = splices.filter((s) => text.slice(s.range[0], s.range[1]) !== s.by);
+  for (const comment of comments) splices.push({ range: comment.range, by: "# (secret removed by bai-migrate)", path: [], label: `(comment on line ${comment.loc.start.line})`, secrets: [] });
+  const needed = splices.filter((s) => s.standIn === void 0 ? text.slice(s.range[0], s.range[1]) !== s.by : s.standIn !== "");
   let out = text;
   for (const splice of [...needed].sort((a, b) => b.range[0] - a.range[0])) out = out.slice(0, splice.range[0]) + splice.by + out.slice(splice.range[1]);
+  for (const splice of needed) {
+    for (const secret of splice.secrets) {
+      const standIn = splice.standIn ?? secretStandIn(secret);
+      for (const form of /* @__PURE__ */ new Set([secret, encodeURIComponent(secret)])) {
+        if (!out.includes(form)) continue;
+        if (form.length < SHORTEST_SEARCHED) throw refuse(`the value of ${showPath(splice.path)} also stands elsewhere in it, and is too short to be removed from there safely`);
+        out = out.replaceAll(form, standIn);
+      }
+    }
+  }
   let parsed;
   try {
     parsed = parse(out);
   } catch (error) {
     throw refuse(`the redacted text is not valid TOML: ${messageOf(error).split("\n")[0]}`);
   }
-  const count = (haystack, needle) => haystack.split(needle).length - 1;
   for (const splice of needed) {
-    const removed = text.slice(splice.range[0], splice.range[1]);
-    const elsewhere = count(text, removed) - needed.filter((s) => text.slice(s.range[0], s.range[1]) === removed).length;
-    if (count(out, removed) > elsewhere) throw refuse(`the value of ${splice.label ?? showPath(splice.path)} is still in it`);
+    if (splice.secrets.some((secret) => out.includes(secret))) throw refuse(`the value of ${splice.label ?? showPath(splice.path)} is still in it`);
     if (splice.label) continue;
     const value = splice.path.reduce((at, part) => at?.[part], parsed);
-    const empty = value === "" || value === 0 || Array.isArray(value) && value.length === 0 || typeof value === "object" && value !== null && Object.keys(value).length === 0;
-    if (!empty) throw refuse(`${showPath(splice.path)} is not empty after redaction`);
+    const replaced = splice.standIn !== void 0 ? value === splice.standIn : value === 0 || Array.isArray(value) && value.length === 0 || typeof value === "object" && value !== null && Object.keys(value).length === 0;
+    if (!replaced) throw refuse(`${showPath(splice.path)} is not replaced after redaction`);
   }
   return { text: out, redacted: [...new Set(needed.map((s) => s.label ?? showPath(s.path)))] };
 }
@@ -36895,7 +36943,8 @@ function commandDefinition(command) {
 function writtenPaths(options) {
   const command = commandDefinition(options.command);
   const venv = options.managerVenv && command.managerVenv(options) === "make" ? [{ input: "manager-venv", path: options.managerVenv.dir, is: "folder" }] : [];
-  return [{ input: "report-file", path: options.reportFile, is: "file", inPlace: true }, ...command.writes(options), ...venv];
+  const summary = options.summaryFile ? [{ input: "summary-file", path: options.summaryFile, is: "file", inPlace: true }] : [];
+  return [{ input: "report-file", path: options.reportFile, is: "file", inPlace: true }, ...summary, ...command.writes(options), ...venv];
 }
 
 // src/core/writable-paths.ts
@@ -37038,6 +37087,9 @@ async function finish(report, options, secrets, log) {
     report.reportFile = void 0;
     log.warning(`the report file ${options.reportFile} was not written (${messageOf(error)}); the outcome stands: ${report.outcome}`);
   }
+  if (options.summaryFile) {
+    await mkdir6(dirname8(resolve13(options.summaryFile)), { recursive: true }).then(() => writeFile4(options.summaryFile, redact(renderMarkdown(report), secrets))).catch((error) => log.warning(`the summary file ${options.summaryFile} was not written (${messageOf(error)}); the outcome stands: ${report.outcome}`));
+  }
   return report;
 }
 
@@ -37062,4 +37114,4 @@ export {
   runCommand,
   checkWrittenPaths
 };
-//# sourceMappingURL=chunk-AKITIQS4.js.map
+//# sourceMappingURL=chunk-ADJEP3OH.js.map
