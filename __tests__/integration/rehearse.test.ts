@@ -304,9 +304,9 @@ describe('rehearse', () => {
     }
   });
 
-  it('with enough history, also migrates a copy with the older half cleared, and compares each hop’s time with the rows', async () => {
+  /** A deployment with enough history for two sizes: two thousand kernels that ended an hour apart, each with its stat key in Redis. */
+  async function deployWithHistory() {
     const deployment = await deploy();
-    // Two thousand kernels that ended an hour apart, each with its stat key in Redis.
     await deployment.pg.query(
       `INSERT INTO kernels (id, session_id, access_key, status, terminated_at)
        SELECT gen_random_uuid(), gen_random_uuid(), 'AKTEST00000000000001', 'TERMINATED'::kernelstatus, now() - n * interval '1 hour' FROM generate_series(1, 2000) AS n`,
@@ -315,6 +315,40 @@ describe('rehearse', () => {
     const stats = admin().redis(0).pipeline();
     for (const { id } of ids) stats.set(id, '{}');
     await stats.exec();
+    return deployment;
+  }
+
+  it('rehearses the full size from a fresh restore when the smaller copy fails, and reports both', async () => {
+    const deployment = await deployWithHistory();
+    const toml = deployment.writeManagerToml();
+    const file = await takeSnapshot(toml);
+    // redlock is no lock backend of 22.03: the migration stops in preflight, at both sizes.
+    const { report } = await runEngine({
+      ...migrateInputs(toml, { 'allow-running-services': 'true', 'lock-backend': 'redlock' }),
+      ...given(),
+      command: 'rehearse',
+      'manager-config': toml,
+      'snapshot-file': file,
+    });
+    expect(report.outcome).toBe('failure');
+    const rehearse = report.entries.filter((e) => e.phase === 'rehearse');
+    expect(rehearse.map((e) => [e.step, e.status])).toEqual([
+      ['snapshot', 'ok'],
+      ['servers', 'ok'],
+      ['restore', 'ok'],
+      ['growth', 'warning'],
+      ['restore', 'ok'],
+    ]);
+    expect(rehearse[3]!.detail).toMatch(
+      /^the migration of the copy with half the history failed \(.*redlock.*\): the migration is timed at the snapshot's size only; the full size is rehearsed from a fresh restore$/s,
+    );
+    // The second restore holds the whole snapshot again, not the cleared copy.
+    expect(rehearse[4]!.detail.split(' row(s)')[0]).toBe(rehearse[2]!.detail.split(' row(s)')[0]);
+    expect(report.error).toMatch(/^the dry run failed in the rehearsal: .*redlock/s);
+  }, 300_000);
+
+  it('with enough history, also migrates a copy with the older half cleared, and compares each hop’s time with the rows', async () => {
+    const deployment = await deployWithHistory();
     const q = async (sql: string) => Number((await deployment.pg.query<{ n: string }>(sql)).rows[0]!.n);
     const kernels = await q('SELECT count(*) AS n FROM kernels');
     // The older half of the terminated kernels: up to and including their median.

@@ -124,8 +124,10 @@ export async function rehearse(options: Options, report: Report, log: Logger, ad
     // First, where the history allows, the migration of a smaller copy: the full one is what keep-rehearsal keeps.
     let smaller: SmallerCopy | undefined;
     if (options.measureGrowth) {
-      smaller = await log.group('Smaller copy', () => migrateSmallerCopy(target.postgres, inner, runInner, record, work));
-      if (smaller) {
+      const attempt = await log.group('Smaller copy', () => migrateSmallerCopy(target.postgres, inner, runInner, record, work));
+      smaller = attempt.copy;
+      // Each size from a fresh restore: a copy that was cleared, or failed part-way, is never rehearsed again.
+      if (attempt.changed) {
         await target.removeAndClose();
         ({ target, inner } = await restoreOnce('Restore again'));
       }
