@@ -1,3 +1,5 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { INPUTS, OUTPUTS, parseOptions, secretInputs, type RawInputs } from '../../src/core/options.js';
@@ -159,5 +161,13 @@ describe('manager-venv', () => {
     const options = parseOptions({ 'to-version': '22.03', 'manager-venv': '/opt/bai/venv', 'pip-args': '--index-url https://mirror.example/simple  --timeout 30' });
     expect(options.managerVenv).toEqual({ dir: '/opt/bai/venv', python: undefined, pipArgs: ['--index-url', 'https://mirror.example/simple', '--timeout', '30'], systemSitePackages: false });
     expect(venvCacheKey(managerRequirement('22.03.14'), '3.10.12', 'linux', 'x64')).toBe('bai-migrate-venv-linux-x64-py3.10.12-backend.ai-manager==22.03.14');
+  });
+});
+
+describe('backup-dir', () => {
+  it('defaults to a folder outside the workspace, under the home folder, as a shell reads "~"', () => {
+    expect(parseOptions({ command: 'migrate', 'to-version': '22.03' }).backupDir).toBe(join(homedir(), '.local/state/bai-migrate/backup'));
+    expect(parseOptions({ command: 'migrate', 'to-version': '22.03', 'backup-dir': '~/bk' }).backupDir).toBe(join(homedir(), 'bk'));
+    expect(parseOptions({ command: 'migrate', 'to-version': '22.03', 'backup-dir': '/srv/~bk' }).backupDir).toBe('/srv/~bk');
   });
 });

@@ -3,6 +3,8 @@
  * is read or written, and reported at once. Booleans, choices and numbers are checked by their kind
  * in spec.ts; the rest (versions, URLs, files) by their own parsers.
  */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { invalidInput, invalidInputs, MigrationError } from '../errors.js';
 import { decodeUrlPart, tryDecodeURIComponent } from '../uri.js';
 import { parseVersion, type VersionRef } from '../../releases/catalogue.js';
@@ -126,9 +128,10 @@ export function parseOptions(raw: RawInputs): Options {
     if (!known.has(name) && raw[name] !== undefined) problems.push(`unknown input "${name}"; accepted: ${[...known].join(', ')}`);
   }
   const text = (name: string): string | undefined => {
-    const value = raw[name]?.trim();
-    if (value) return value;
-    return inputSpec(name)?.default;
+    const spec = inputSpec(name);
+    const value = raw[name]?.trim() || spec?.default;
+    // A path may start at the home folder, as a shell would read it (backup-dir's default does).
+    return value !== undefined && spec?.kind === 'path' ? expandHome(value) : value;
   };
   const attempt = <T>(parse: () => T): T | undefined => {
     try {
@@ -344,4 +347,9 @@ function isDowngrade(from: VersionRef, to: VersionRef): boolean {
   const bySeries = compareLines(from.series, to.series);
   if (bySeries !== 0) return bySeries > 0;
   return from.release !== undefined && to.release !== undefined && from.release.patch > to.release.patch;
+}
+
+/** "~/x" and "~" as a shell reads them; "~user" is not (no shell here to ask). */
+export function expandHome(path: string): string {
+  return path === '~' || path.startsWith('~/') ? join(homedir(), path.slice(1)) : path;
 }

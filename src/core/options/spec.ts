@@ -230,8 +230,9 @@ export const INPUTS: readonly InputSpec[] = [
     name: 'backup-dir',
     kind: 'path',
     usedBy: ['migrate'],
-    default: 'bai-migrate-backup',
-    description: 'Folder for the backup bundle written before the first change (dropped column values, etcd image tree, manager.toml, Redis config).',
+    default: '~/.local/state/bai-migrate/backup',
+    description:
+      "Folder for the backup bundle written before the first change (dropped column values, etcd image tree, manager.toml, Redis config): what an operator needs to go back. Outside the workspace by default, since it holds manager.toml's passwords and a workflow's artifact step would publish the workspace; made 0700, its files 0600. A leading ~ is the home folder.",
   },
   {
     name: 'batch-size',

@@ -14,7 +14,7 @@ import {
   secretInputs,
   unusedInputs,
   which
-} from "./chunk-ADJEP3OH.js";
+} from "./chunk-XJPZCWB6.js";
 import {
   require_src3 as require_src
 } from "./chunk-Z6VDQ35H.js";
@@ -73891,4 +73891,4 @@ function setOutputs(report, options) {
 export {
   run
 };
-//# sourceMappingURL=main-PVGEPMLR.js.map
+//# sourceMappingURL=main-D2B3G6QK.js.map

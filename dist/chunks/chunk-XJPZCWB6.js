@@ -25586,8 +25586,8 @@ var INPUTS = [
     name: "backup-dir",
     kind: "path",
     usedBy: ["migrate"],
-    default: "bai-migrate-backup",
-    description: "Folder for the backup bundle written before the first change (dropped column values, etcd image tree, manager.toml, Redis config)."
+    default: "~/.local/state/bai-migrate/backup",
+    description: "Folder for the backup bundle written before the first change (dropped column values, etcd image tree, manager.toml, Redis config): what an operator needs to go back. Outside the workspace by default, since it holds manager.toml's passwords and a workflow's artifact step would publish the workspace; made 0700, its files 0600. A leading ~ is the home folder."
   },
   {
     name: "batch-size",
@@ -25737,6 +25737,10 @@ function rangeText(range) {
 function usedByText(spec) {
   return spec.usedBy.length === COMMANDS.length ? "used by every command" : `used by: ${spec.usedBy.join(", ")}`;
 }
+
+// src/core/options/parse.ts
+import { homedir } from "node:os";
+import { join } from "node:path";
 
 // src/core/uri.ts
 function tryDecodeURIComponent(text) {
@@ -26168,9 +26172,9 @@ function parseOptions(raw) {
     if (!known.has(name) && raw[name] !== void 0) problems2.push(`unknown input "${name}"; accepted: ${[...known].join(", ")}`);
   }
   const text = (name) => {
-    const value = raw[name]?.trim();
-    if (value) return value;
-    return inputSpec(name)?.default;
+    const spec = inputSpec(name);
+    const value = raw[name]?.trim() || spec?.default;
+    return value !== void 0 && spec?.kind === "path" ? expandHome(value) : value;
   };
   const attempt = (parse3) => {
     try {
@@ -26357,6 +26361,9 @@ function isDowngrade(from, to) {
   if (bySeries !== 0) return bySeries > 0;
   return from.release !== void 0 && to.release !== void 0 && from.release.patch > to.release.patch;
 }
+function expandHome(path4) {
+  return path4 === "~" || path4.startsWith("~/") ? join(homedir(), path4.slice(1)) : path4;
+}
 
 // src/core/run-command.ts
 import { mkdir as mkdir6, writeFile as writeFile4 } from "node:fs/promises";
@@ -26376,8 +26383,8 @@ function redactingLogger(log, secrets) {
 
 // src/stores/connections.ts
 import { existsSync, readFileSync as readFileSync2 } from "node:fs";
-import { homedir } from "node:os";
-import { join } from "node:path";
+import { homedir as homedir2 } from "node:os";
+import { join as join2 } from "node:path";
 
 // node_modules/smol-toml/dist/error.js
 function getLineColFromPtr(string, ptr) {
@@ -27173,7 +27180,7 @@ function isTable(value) {
 // src/stores/connections.ts
 var SSL_MODES = ["disable", "require", "verify-ca", "verify-full"];
 function managerConfigCandidates(env = process.env, cwd = process.cwd()) {
-  return [env.BACKEND_CONFIG_FILE, join(cwd, "manager.toml"), join(homedir(), ".config/backend.ai/manager.toml"), "/etc/backend.ai/manager.toml"].filter((p) => !!p);
+  return [env.BACKEND_CONFIG_FILE, join2(cwd, "manager.toml"), join2(homedir2(), ".config/backend.ai/manager.toml"), "/etc/backend.ai/manager.toml"].filter((p) => !!p);
 }
 function loadManagerConfig(path4) {
   let text;
@@ -27863,8 +27870,8 @@ var Deployment = class {
 // src/manager/venv.ts
 import { existsSync as existsSync2, readdirSync } from "node:fs";
 import { mkdir as mkdir2, readFile, rm as rm3, writeFile } from "node:fs/promises";
-import { join as join4, resolve as resolve3 } from "node:path";
-import { homedir as homedir2 } from "node:os";
+import { join as join5, resolve as resolve3 } from "node:path";
+import { homedir as homedir3 } from "node:os";
 
 // node_modules/@actions/exec/lib/exec.js
 import { StringDecoder } from "string_decoder";
@@ -28906,22 +28913,22 @@ function venvCacheKey(requirement, python, platform = process.platform, arch = p
   return `bai-migrate-venv-${platform}-${arch}-py${python}-${requirement}`;
 }
 function releaseVenvDir(root, version) {
-  return join4(resolve3(root), version);
+  return join5(resolve3(root), version);
 }
 function venvIn(dir, version) {
   return {
-    command: [join4(dir, "bin", "python"), "-m", "alembic"],
-    config: join4(dir, "bai-migrate-alembic.ini"),
+    command: [join5(dir, "bin", "python"), "-m", "alembic"],
+    config: join5(dir, "bai-migrate-alembic.ini"),
     driver: alembicDriverOf(version),
     requirement: managerRequirement(version),
-    managerCli: join4(dir, "bin", "backend.ai")
+    managerCli: join5(dir, "bin", "backend.ai")
   };
 }
 async function inspectRoot(root, given) {
-  if (existsSync2(join4(root, ROOT_MARKER))) return "ours";
-  if (existsSync2(join4(root, MARKER))) return { legacy: (await readFile(join4(root, MARKER), "utf8")).trim() };
+  if (existsSync2(join5(root, ROOT_MARKER))) return "ours";
+  if (existsSync2(join5(root, MARKER))) return { legacy: (await readFile(join5(root, MARKER), "utf8")).trim() };
   const entries = existsSync2(root) ? readdirSync(root) : [];
-  if (entries.length > 0 && entries.every((entry) => existsSync2(join4(root, entry, MARKER)))) return "ours";
+  if (entries.length > 0 && entries.every((entry) => existsSync2(join5(root, entry, MARKER)))) return "ours";
   if (entries.length > 0) {
     throw invalidInput(`manager-venv "${given}" exists and was not made by bai-migrate; accepted: a new or empty folder (or point alembic-command at your own venv instead)`);
   }
@@ -28933,10 +28940,10 @@ async function inspectManagerVenv(options, version) {
   const found = await inspectRoot(root, options.dir);
   if (typeof found === "object") return { state: "stale", holds: `${found.legacy} in the layout of an earlier bai-migrate`, requirement };
   const dir = releaseVenvDir(root, version);
-  const marker = join4(dir, MARKER);
+  const marker = join5(dir, MARKER);
   if (existsSync2(marker)) {
     const holds = (await readFile(marker, "utf8")).trim();
-    if (holds === requirement && existsSync2(join4(dir, "bin", "python"))) return { state: "ready", venv: { ...venvIn(dir, version), created: false } };
+    if (holds === requirement && existsSync2(join5(dir, "bin", "python"))) return { state: "ready", venv: { ...venvIn(dir, version), created: false } };
     return { state: "stale", holds, requirement };
   }
   if (existsSync2(dir) && readdirSync(dir).length > 0) {
@@ -28950,7 +28957,7 @@ async function provisionManagerVenv(options, version, log) {
   const root = resolve3(options.dir);
   const dir = releaseVenvDir(root, version);
   const requirement = managerRequirement(version);
-  const python = join4(dir, "bin", "python");
+  const python = join5(dir, "bin", "python");
   const setup = venvIn(dir, version);
   const found = await inspectManagerVenv(options, version);
   if (found.state === "ready") {
@@ -28963,15 +28970,15 @@ async function provisionManagerVenv(options, version, log) {
     await rm3(root, { recursive: true, force: true });
   }
   await mkdir2(root, { recursive: true });
-  await writeFile(join4(root, ROOT_MARKER), "bai-migrate keeps one manager venv per release here\n");
+  await writeFile(join5(root, ROOT_MARKER), "bai-migrate keeps one manager venv per release here\n");
   if (found.state === "stale") await rm3(dir, { recursive: true, force: true });
-  const marker = join4(dir, MARKER);
+  const marker = join5(dir, MARKER);
   const interpreter = await chooseInterpreter(options.python, version);
   log.info(`creating manager venv ${dir} with ${interpreter.python}${interpreter.why ? ` (${interpreter.why})` : ""}`);
   await step(log, `${interpreter.python} -m venv`, interpreter.python, ["-m", "venv", ...options.systemSitePackages ? ["--system-site-packages"] : [], dir]);
   await writeFile(marker, `${requirement} (incomplete)
 `);
-  const constraints = join4(dir, "bai-migrate-constraints.txt");
+  const constraints = join5(dir, "bai-migrate-constraints.txt");
   await writeFile(constraints, interpreter.constraints.map((c) => `${c}
 `).join(""));
   const pipEnv = interpreter.constraints.length > 0 ? { PIP_CONSTRAINT: constraints } : void 0;
@@ -29047,11 +29054,11 @@ async function versionOf(python) {
   const result = await run(python, ["-c", 'import sys; print("%d.%d.%d" % sys.version_info[:3])']);
   return result.exitCode === 0 ? result.stdout.trim() : void 0;
 }
-function pyenvInterpreters(pythonXY, root = process.env.PYENV_ROOT ?? join4(homedir2(), ".pyenv")) {
-  const versions = join4(root, "versions");
+function pyenvInterpreters(pythonXY, root = process.env.PYENV_ROOT ?? join5(homedir3(), ".pyenv")) {
+  const versions = join5(root, "versions");
   if (!existsSync2(versions)) return [];
   const patch = (name) => Number(name.slice(pythonXY.length + 1));
-  return readdirSync(versions).filter((name) => name.startsWith(`${pythonXY}.`) && /^\d+$/.test(name.slice(pythonXY.length + 1))).sort((a, b) => patch(b) - patch(a)).map((name) => join4(versions, name, "bin", `python${pythonXY}`)).filter((path4) => existsSync2(path4));
+  return readdirSync(versions).filter((name) => name.startsWith(`${pythonXY}.`) && /^\d+$/.test(name.slice(pythonXY.length + 1))).sort((a, b) => patch(b) - patch(a)).map((name) => join5(versions, name, "bin", `python${pythonXY}`)).filter((path4) => existsSync2(path4));
 }
 var ALEMBIC_INI = `# Written by bai-migrate for the manager venv; sqlalchemy.url is set on each run.
 [alembic]
@@ -29179,7 +29186,7 @@ import { randomBytes as randomBytes4 } from "node:crypto";
 import { existsSync as existsSync3, mkdtempSync, writeFileSync } from "node:fs";
 import { rm as rm5 } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname as dirname3, join as join6 } from "node:path";
+import { dirname as dirname3, join as join7 } from "node:path";
 var import_ioredis2 = __toESM(require_built3(), 1);
 var import_etcd32 = __toESM(require_lib(), 1);
 
@@ -31953,7 +31960,7 @@ function officialRecipes({ GenericContainer, Wait }, images, passwords) {
 }
 
 // src/rehearsal/growth.ts
-import { join as join5 } from "node:path";
+import { join as join6 } from "node:path";
 var MIN_HISTORY_KERNELS = 1e3;
 var GROWTH_TOLERANCE = 1.25;
 var MIN_JUDGED_MS = 1e3;
@@ -32005,7 +32012,7 @@ async function migrateSmallerCopy(client, inner, runInner, record, work) {
       status: "skipped",
       detail: `the snapshot holds ${half.terminated.toLocaleString("en-US")} terminated kernel(s), fewer than the ${MIN_HISTORY_KERNELS.toLocaleString("en-US")} two sizes need to tell growth from noise: ${only}`
     });
-    return void 0;
+    return { changed: false };
   }
   const cleared = await runInner({
     ...inner,
@@ -32016,21 +32023,25 @@ async function migrateSmallerCopy(client, inner, runInner, record, work) {
     clearHistoryMode: "bai-migrate",
     sweepOrphanedStatKeys: false,
     vacuum: "full",
-    reportFile: join5(work, "smaller-clear-history.json")
+    reportFile: join6(work, "smaller-clear-history.json")
   });
   if (cleared.outcome === "failure") {
     record({ step: "growth", status: "warning", detail: `the older half of the history could not be cleared for a second size (${cleared.error ?? "see the report"}): ${only}` });
-    return void 0;
+    return { changed: true };
   }
   const rows = await historyRows(client);
   if (rows * 1.2 > fullRows) {
     record({ step: "growth", status: "skipped", detail: `clearing the older half of the terminated kernels left ${rows} of ${fullRows} history rows, too close to tell growth: ${only}` });
-    return void 0;
+    return { changed: true };
   }
-  const migrated = await runInner({ ...inner, dryRun: false, reportFile: join5(work, "smaller-migrate.json") });
+  const migrated = await runInner({ ...inner, dryRun: false, reportFile: join6(work, "smaller-migrate.json") });
   if (migrated.outcome === "failure") {
-    record({ step: "growth", status: "warning", detail: `the migration of the copy with half the history failed (${migrated.error ?? "see the report"}): ${only}` });
-    return void 0;
+    record({
+      step: "growth",
+      status: "warning",
+      detail: `the migration of the copy with half the history failed (${migrated.error ?? "see the report"}): ${only}; the full size is rehearsed from a fresh restore`
+    });
+    return { changed: true };
   }
   const timings = migrated.timings ?? [];
   const took = Math.max(0, ...timings.map((t) => t.startMs + t.applyMs + t.verifyMs));
@@ -32039,7 +32050,7 @@ async function migrateSmallerCopy(client, inner, runInner, record, work) {
     status: "ok",
     detail: `${cleared.history?.kernels ?? 0} kernel(s) that ended before ${cleared.history?.cutoff ?? "?"} cleared from a second restore: ${rows.toLocaleString("en-US")} history rows against ${fullRows.toLocaleString("en-US")}, migrated in ${formatDuration(took)}`
   });
-  return { fullRows, rows, timings };
+  return { copy: { fullRows, rows, timings }, changed: true };
 }
 function describeGrowth(growth) {
   const sizes = `${growth.rows.full.toLocaleString("en-US")} and ${growth.rows.smaller.toLocaleString("en-US")} history rows (${formatRatio(growth.rows.full, growth.rows.smaller)})`;
@@ -32069,11 +32080,11 @@ async function rehearse(options, report, log, addSecret, runInner) {
     if (full.status === "failed") log.error(`${full.step}: ${full.detail}`);
     else log.info(`${full.status}: ${full.step}: ${full.detail}`);
   };
-  const work = mkdtempSync(join6(tmpdir(), "bai-migrate-rehearsal-"));
+  const work = mkdtempSync(join7(tmpdir(), "bai-migrate-rehearsal-"));
   let snapshotFile2;
   let manifest;
   try {
-    snapshotFile2 = await openSnapshot(options.snapshotFile, options.snapshotKey, join6(work, "snapshot.jsonl.gz"));
+    snapshotFile2 = await openSnapshot(options.snapshotFile, options.snapshotKey, join7(work, "snapshot.jsonl.gz"));
     manifest = await readManifest(snapshotFile2);
   } catch (error) {
     await rm5(work, { recursive: true, force: true });
@@ -32117,7 +32128,7 @@ async function rehearse(options, report, log, addSecret, runInner) {
         status: "ok",
         detail: `${restored.rows} row(s) into database ${restored.target.database}, ${restored.etcdKeys} etcd key(s) under namespace "${manifest.etcd.namespace}"`
       });
-      const managerConfig = join6(work, "manager.toml");
+      const managerConfig = join7(work, "manager.toml");
       const { user, password, host, port } = servers.postgres;
       writeFileSync(managerConfig, rehearsalManagerToml(options, manifest, restored.managerToml, servers, restored.target.database), { mode: 384 });
       const inner2 = {
@@ -32136,31 +32147,32 @@ async function rehearse(options, report, log, addSecret, runInner) {
         // The PR's alembic.ini, not one beside the rehearsal's temporary manager.toml; with manager-venv, each venv's own.
         alembicConfig: options.alembicConfig ?? (options.managerVenv ? void 0 : alembicConfigBeside(options.managerConfig)),
         allowRunningServices: true,
-        backupDir: join6(work, "backup")
+        backupDir: join7(work, "backup")
       };
       return { target: restored.target, inner: inner2 };
     };
     let { target, inner } = await restoreOnce("Restore");
     let smaller;
     if (options.measureGrowth) {
-      smaller = await log.group("Smaller copy", () => migrateSmallerCopy(target.postgres, inner, runInner, record, work));
-      if (smaller) {
+      const attempt = await log.group("Smaller copy", () => migrateSmallerCopy(target.postgres, inner, runInner, record, work));
+      smaller = attempt.copy;
+      if (attempt.changed) {
         await target.removeAndClose();
         ({ target, inner } = await restoreOnce("Restore again"));
       }
     } else {
       record({ step: "growth", status: "skipped", detail: "measure-growth: false: the migration is timed at the snapshot's size only" });
     }
-    const dry = await runInner({ ...inner, dryRun: true, reportFile: join6(work, "dry-run.json") });
+    const dry = await runInner({ ...inner, dryRun: true, reportFile: join7(work, "dry-run.json") });
     if (dry.outcome === "failure") {
       adopt(report, dry);
       throw failure(dry, "the dry run");
     }
     report.attachments.push(...dry.attachments);
-    const migrated = await runInner({ ...inner, dryRun: false, reportFile: join6(work, "migrate.json") });
+    const migrated = await runInner({ ...inner, dryRun: false, reportFile: join7(work, "migrate.json") });
     adopt(report, migrated);
     if (migrated.outcome === "failure") throw failure(migrated, "the migration");
-    const verified = await runInner({ ...inner, command: "verify", dryRun: false, reportFile: join6(work, "verify.json") });
+    const verified = await runInner({ ...inner, command: "verify", dryRun: false, reportFile: join7(work, "verify.json") });
     const checks = verified.entries.filter((e) => e.phase === "verify");
     report.entries.push(...checks.filter((e) => e.status === "failed" || e.status === "warning"));
     if (verified.outcome === "failure") throw failure(verified, "the final verify");
@@ -32305,7 +32317,7 @@ user = ""
 password = ""`);
 }
 function alembicConfigBeside(managerConfig) {
-  const beside = managerConfig ? join6(dirname3(managerConfig), "alembic.ini") : void 0;
+  const beside = managerConfig ? join7(dirname3(managerConfig), "alembic.ini") : void 0;
   return beside && existsSync3(beside) ? beside : "alembic.ini";
 }
 
@@ -32623,7 +32635,7 @@ var SCHEMA_FACTS = [
 // src/manager/alembic.ts
 import { mkdtemp, readFile as readFile2, rm as rm6, writeFile as writeFile2 } from "node:fs/promises";
 import { tmpdir as tmpdir2 } from "node:os";
-import { dirname as dirname4, join as join7, resolve as resolve4 } from "node:path";
+import { dirname as dirname4, join as join8, resolve as resolve4 } from "node:path";
 var AlembicError = class extends MigrationError {
   constructor(code, message, kind, output) {
     super(code, message);
@@ -32645,8 +32657,8 @@ async function runWithPrivateIni(setup, target, what, argv) {
     const cause = error.code === "ENOENT" ? "no such file" : error.code ?? String(error);
     throw new AlembicError("invalid-input", `alembic-config "${setup.config}" cannot be read; accepted: the path of the manager's alembic.ini`, "no-config", cause);
   }
-  const dir = await mkdtemp(join7(tmpdir2(), "bai-migrate-alembic-"));
-  const ini = join7(dir, "alembic.ini");
+  const dir = await mkdtemp(join8(tmpdir2(), "bai-migrate-alembic-"));
+  const ini = join8(dir, "alembic.ini");
   try {
     await writeFile2(ini, privateIni(text, dirname4(original), sqlalchemyUrl(setup.driver ?? "psycopg2", target, await privateTlsFiles(target, dir), setup.lockTimeoutSeconds)), { mode: 384 });
     const result = await runChild("alembic", process.execPath, ["-e", WATCHDOG, "--", ...argv(ini)], {
@@ -32714,7 +32726,7 @@ async function privateTlsFiles(target, dir) {
     ["sslkey", tls.key]
   ]) {
     if (!file) continue;
-    const path4 = join7(dir, param);
+    const path4 = join8(dir, param);
     await writeFile2(path4, file.pem, { mode: 384 });
     params[param] = path4;
   }
@@ -33386,7 +33398,7 @@ async function compare(deployment, notOccupyingStatuses) {
 
 // src/manager/manager-toml.ts
 import { open as open3, readFile as readFile4, realpath, rename as rename3, rm as rm7, stat as stat2 } from "node:fs/promises";
-import { basename as basename3, dirname as dirname5, join as join8, resolve as resolve6 } from "node:path";
+import { basename as basename3, dirname as dirname5, join as join9, resolve as resolve6 } from "node:path";
 
 // node_modules/diff/libesm/diff/base.js
 var Diff = class {
@@ -33929,7 +33941,7 @@ async function writeSetting(ctx, table, key, value) {
 async function replaceContent(path4, content) {
   const real = await realpath(path4);
   const original = await stat2(real);
-  const temporary = join8(dirname5(real), `.${basename3(real)}.bai-migrate.tmp`);
+  const temporary = join9(dirname5(real), `.${basename3(real)}.bai-migrate.tmp`);
   await rm7(temporary, { force: true });
   const file = await open3(temporary, "wx", 384);
   let renamed = false;
@@ -34436,7 +34448,7 @@ async function readImageKeys(deployment) {
 }
 
 // src/hops/21.09-22.03/image-rescan.ts
-import { join as join9 } from "node:path";
+import { join as join10 } from "node:path";
 var imageRescan = {
   id: "image-rescan",
   title: "Registry rescan",
@@ -34456,7 +34468,7 @@ var imageRescan = {
     if (ctx.options.managerVenv && !ctx.options.managerCommand) {
       return [
         skipped(
-          `the rescan will run ${join9(releaseVenvDir(ctx.options.managerVenv.dir, targetRelease(ctx.options.toVersion).version), "bin", "backend.ai")} from the manager venv preflight or migrate makes: not checked here; it will rescan ${registries.join(", ")}`
+          `the rescan will run ${join10(releaseVenvDir(ctx.options.managerVenv.dir, targetRelease(ctx.options.toVersion).version), "bin", "backend.ai")} from the manager venv preflight or migrate makes: not checked here; it will rescan ${registries.join(", ")}`
         ),
         ...connects
       ];
@@ -34894,7 +34906,7 @@ var hop4 = {
 // src/hops/23.03-23.09/rpc-keypair.ts
 import { existsSync as existsSync5, statSync } from "node:fs";
 import { chown, mkdir as mkdir3, stat as stat3 } from "node:fs/promises";
-import { dirname as dirname6, isAbsolute, join as join10, resolve as resolve8 } from "node:path";
+import { dirname as dirname6, isAbsolute, join as join11, resolve as resolve8 } from "node:path";
 var TABLE = "manager";
 var KEY = "rpc-auth-manager-keypair";
 var NAME = `[${TABLE}] ${KEY}`;
@@ -34905,7 +34917,7 @@ function configured(text) {
   return isTable(section2) ? section2[KEY] : void 0;
 }
 function generatedPath(configPath) {
-  return join10(dirname6(resolve8(configPath)), "rpc-keypair", `${KEYPAIR_NAME}.key_secret`);
+  return join11(dirname6(resolve8(configPath)), "rpc-keypair", `${KEYPAIR_NAME}.key_secret`);
 }
 async function examine2(ctx) {
   if (!ctx.deployment.targets.managerConfig) return void 0;
@@ -34982,7 +34994,7 @@ var rpcKeypair = {
       await mkdir3(dir, { recursive: true, mode: 448 });
       const args = [...GENERATE, dir, KEYPAIR_NAME];
       requireSuccess(ctx.managerCli, args, await runManagerCli(ctx.managerCli, args));
-      for (const file of [dir, state.file, join10(dir, `${KEYPAIR_NAME}.key`)]) await chown(file, owner.uid, owner.gid).catch(() => void 0);
+      for (const file of [dir, state.file, join11(dir, `${KEYPAIR_NAME}.key`)]) await chown(file, owner.uid, owner.gid).catch(() => void 0);
       made = `made ${state.file} with generate-rpc-keypair; `;
     }
     const written = await writeSetting(ctx, TABLE, KEY, state.file);
@@ -36499,7 +36511,7 @@ function checkCommand(phase) {
 // src/commands/migrate.ts
 import { mkdir as mkdir5, writeFile as writeFile3 } from "node:fs/promises";
 import { performance as performance3 } from "node:perf_hooks";
-import { join as join11, resolve as resolve11 } from "node:path";
+import { join as join12, resolve as resolve11 } from "node:path";
 
 // src/commands/dry-run.ts
 async function dryRun(session, plan) {
@@ -36611,7 +36623,7 @@ async function writeBackup(session, plan) {
     const item = step2.backup ? await step2.backup(session.stepContext(hop9)) : void 0;
     if (!item || saved.includes(item.name)) continue;
     await mkdir5(dir, { recursive: true, mode: 448 });
-    await writeFile3(join11(dir, item.name), item.content, { mode: 384 });
+    await writeFile3(join12(dir, item.name), item.content, { mode: 384 });
     saved.push(item.name);
   }
   if (saved.length > 0) {
@@ -36949,7 +36961,7 @@ function writtenPaths(options) {
 
 // src/core/writable-paths.ts
 import { accessSync, constants as constants2, realpathSync, statSync as statSync2 } from "node:fs";
-import { dirname as dirname7, join as join12, resolve as resolve12 } from "node:path";
+import { dirname as dirname7, join as join13, resolve as resolve12 } from "node:path";
 var PSEUDO_FILESYSTEMS = ["/proc", "/sys", "/dev"];
 var ACCEPTED2 = "accepted: a path under a folder that exists and may be written, not under /proc, /sys or /dev";
 function checkWritablePaths(paths) {
@@ -36961,7 +36973,7 @@ function unwritable({ input, path: path4, is, inPlace }) {
   const existing = statOf(target);
   const deniedText = (reason) => reason && `${input} "${path4}" may not be written (${reason}); ${ACCEPTED2}`;
   if (existing?.isCharacterDevice() && inPlace) return deniedText(denied(target));
-  if (existing?.isDirectory() && is === "file") return `${input} "${path4}" is a folder; accepted: the path of a file, e.g. ${join12(path4, inputSpec(input)?.default ?? "file")}`;
+  if (existing?.isDirectory() && is === "file") return `${input} "${path4}" is a folder; accepted: the path of a file, e.g. ${join13(path4, inputSpec(input)?.default ?? "file")}`;
   if (existing && !existing.isDirectory() && is === "folder") return `${input} "${path4}" is a file, not a folder; ${ACCEPTED2}`;
   const folder = nearestExisting(is === "file" ? dirname7(target) : target);
   const real = realpathSync(folder);
@@ -37114,4 +37126,4 @@ export {
   runCommand,
   checkWrittenPaths
 };
-//# sourceMappingURL=chunk-ADJEP3OH.js.map
+//# sourceMappingURL=chunk-XJPZCWB6.js.map

@@ -12,7 +12,7 @@ import {
   runCommand,
   secretInputs,
   unusedInputs
-} from "./chunk-ADJEP3OH.js";
+} from "./chunk-XJPZCWB6.js";
 import "./chunk-Z6VDQ35H.js";
 import "./chunk-YIVHD5DW.js";
 
@@ -270,4 +270,4 @@ process.exitCode = await main(process.argv.slice(2), process.env);
 export {
   main
 };
-//# sourceMappingURL=cli-IG4G74DO.js.map
+//# sourceMappingURL=cli-B3MZHKKI.js.map
