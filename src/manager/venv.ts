@@ -16,6 +16,7 @@ import { join, resolve } from 'node:path';
 import { homedir } from 'node:os';
 import { invalidInput, MigrationError } from '../core/errors.js';
 import type { AlembicSetup } from './alembic.js';
+import type { ManagerVenvOptions } from '../core/options.js';
 import type { Logger } from '../core/logger.js';
 import { runChild } from './child-env.js';
 import { managerPythonFor } from '../releases/manager-python.js';
@@ -25,14 +26,6 @@ export const MANAGER_PACKAGE = 'backend.ai-manager';
 const MARKER = '.bai-migrate-manager';
 /** Marks manager-venv itself as bai-migrate's folder of venvs. */
 const ROOT_MARKER = '.bai-migrate-venvs';
-
-export interface ManagerVenvOptions {
-  readonly dir: string;
-  /** Given by the operator; otherwise chosen per release (chooseInterpreter). */
-  readonly python?: string;
-  readonly pipArgs: readonly string[];
-  readonly systemSitePackages: boolean;
-}
 
 export interface ProvisionedVenv extends AlembicSetup {
   readonly requirement: string;

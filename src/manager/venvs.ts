@@ -10,18 +10,9 @@
  */
 import { messageOf } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import type { ManagerVenvOptions } from '../core/options.js';
 import type { ReportEntry } from '../core/report/index.js';
-import {
-  chooseInterpreter,
-  inspectManagerVenv,
-  provisionManagerVenv,
-  pythonVersion,
-  releaseVenvDir,
-  requireManagerRelease,
-  venvCacheKey,
-  type ManagerVenvOptions,
-  type ProvisionedVenv,
-} from './venv.js';
+import { chooseInterpreter, inspectManagerVenv, provisionManagerVenv, pythonVersion, releaseVenvDir, requireManagerRelease, venvCacheKey, type ProvisionedVenv } from './venv.js';
 
 /** Where venvs outlive the runner (the Actions cache); the CLI has none. */
 export interface VenvCache {

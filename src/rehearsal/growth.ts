@@ -6,10 +6,12 @@
  */
 import { join } from 'node:path';
 import type pg from 'pg';
-import { formatDuration, formatRatio, type Growth, type GrowthVerdict, type ReportEntry, type StepTiming } from '../core/report/index.js';
+import { formatDuration, formatRatio, type Growth, type GrowthVerdict, type Report, type ReportEntry, type StepTiming } from '../core/report/index.js';
 import type { Options } from '../core/options.js';
+
+/** What one inner run of the engine needs: the rehearse command's caller passes runCommand in. */
+export type RunInner = (options: Options) => Promise<Report>;
 import { parseRetention } from '../releases/retention.js';
-import type { RunInner } from './rehearse.js';
 
 /** Fewer terminated kernels than this make two sizes too close to tell growth from noise. */
 export const MIN_HISTORY_KERNELS = 1_000;

@@ -22,7 +22,7 @@ import { restoreSnapshot } from './restore.js';
 import { redactToml } from './sanitize.js';
 import { replaceTomlTable } from '../manager/toml-edit.js';
 import { startServers, type DisposableServers } from './servers.js';
-import { compareSizes, describeGrowth, migrateSmallerCopy, type SmallerCopy } from './growth.js';
+import { compareSizes, describeGrowth, migrateSmallerCopy, type RunInner, type SmallerCopy } from './growth.js';
 import { serializeQueries } from '../stores/postgres.js';
 import type { Report, ReportEntry } from '../core/report/index.js';
 import type { Logger } from '../core/logger.js';
@@ -33,9 +33,6 @@ export interface RehearsalServers {
   readonly etcd: string;
   readonly description: string;
 }
-
-/** What one inner run of the engine needs: the rehearse command's caller passes runCommand in. */
-export type RunInner = (options: Options) => Promise<Report>;
 
 export async function rehearse(options: Options, report: Report, log: Logger, addSecret: (secret: string) => void, runInner: RunInner): Promise<void> {
   const record = (entry: Omit<ReportEntry, 'phase'> & { phase?: ReportEntry['phase'] }) => {

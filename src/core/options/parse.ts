@@ -10,7 +10,6 @@ import { decodeUrlPart, tryDecodeURIComponent } from '../uri.js';
 import { parseVersion, type VersionRef } from '../../releases/catalogue.js';
 import { compareLines } from '../../releases/releases.js';
 import { parseRetention, type Retention } from '../../releases/retention.js';
-import type { ManagerVenvOptions } from '../../manager/venv.js';
 import { readTlsFiles, type TlsFiles } from '../../stores/tls.js';
 import { parseSnapshotKey } from '../../rehearsal/snapshot-seal.js';
 import {
@@ -31,6 +30,15 @@ import {
   type NumberRange,
   usedByText,
 } from './spec.js';
+
+/** manager-venv and the inputs that shape its venvs (manager/venv.ts makes them). */
+export interface ManagerVenvOptions {
+  readonly dir: string;
+  /** Given by the operator; otherwise chosen per release (chooseInterpreter). */
+  readonly python?: string;
+  readonly pipArgs: readonly string[];
+  readonly systemSitePackages: boolean;
+}
 
 export interface Options {
   readonly command: Command;

@@ -12,8 +12,8 @@ import {
   runCommand,
   secretInputs,
   unusedInputs
-} from "./chunk-XJPZCWB6.js";
-import "./chunk-Z6VDQ35H.js";
+} from "./chunk-SOF4XOB4.js";
+import "./chunk-PS4AXIT4.js";
 import "./chunk-YIVHD5DW.js";
 
 // src/cli/args.ts
@@ -183,7 +183,7 @@ var package_default = {
     demo: "bash scripts/testbed.sh && npm run -s bundle && node scripts/run-ts.mjs scripts/demo.ts",
     all: "npm run typecheck && npm run bundle && npm test",
     bench: "bash scripts/testbed.sh && npm run -s real-manager && node scripts/run-ts.mjs scripts/bench-images.ts && node scripts/run-ts.mjs scripts/bench-migrate.ts && node --expose-gc scripts/run-ts.mjs scripts/bench-clear-history.ts",
-    lint: "eslint --cache --cache-location node_modules/.cache/eslint/ . && prettier --check --cache .",
+    lint: "eslint --cache --cache-location node_modules/.cache/eslint/ . && prettier --check --cache . && madge --circular --no-spinner --extensions ts --ts-config tsconfig.json src",
     format: "prettier --write ."
   },
   dependencies: {
@@ -206,6 +206,7 @@ var package_default = {
     "@types/pg": "^8.15.6",
     esbuild: "^0.28.2",
     eslint: "^10.15.0",
+    madge: "^8.0.0",
     node: "^24.21.0",
     prettier: "^3.10.1",
     typescript: "^5.9.3",
@@ -270,4 +271,4 @@ process.exitCode = await main(process.argv.slice(2), process.env);
 export {
   main
 };
-//# sourceMappingURL=cli-B3MZHKKI.js.map
+//# sourceMappingURL=cli-GIXP5ITZ.js.map

@@ -14,10 +14,10 @@ import {
   secretInputs,
   unusedInputs,
   which
-} from "./chunk-XJPZCWB6.js";
+} from "./chunk-SOF4XOB4.js";
 import {
   require_src3 as require_src
-} from "./chunk-Z6VDQ35H.js";
+} from "./chunk-PS4AXIT4.js";
 import {
   __commonJS,
   __export,
@@ -73891,4 +73891,4 @@ function setOutputs(report, options) {
 export {
   run
 };
-//# sourceMappingURL=main-D2B3G6QK.js.map
+//# sourceMappingURL=main-M2Y5AYQ3.js.map

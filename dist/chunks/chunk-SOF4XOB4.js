@@ -3,7 +3,7 @@ import {
   require_src,
   require_src2,
   require_src3
-} from "./chunk-Z6VDQ35H.js";
+} from "./chunk-PS4AXIT4.js";
 import {
   __commonJS,
   __require,
@@ -31869,7 +31869,7 @@ async function startServers(options) {
   }
   let tc;
   try {
-    const loaded = await import("./build-H76SIHNH.js");
+    const loaded = await import("./build-CDBJI3NF.js");
     tc = loaded.GenericContainer ? loaded : loaded.default;
   } catch (error) {
     throw new MigrationError("unsupported", `Testcontainers cannot load: ${messageOf(error)}`);
@@ -37126,4 +37126,4 @@ export {
   runCommand,
   checkWrittenPaths
 };
-//# sourceMappingURL=chunk-XJPZCWB6.js.map
+//# sourceMappingURL=chunk-SOF4XOB4.js.map
