@@ -117,7 +117,7 @@ describe('24.03 → 24.09: container registries from etcd to PostgreSQL', () => 
     const schema = dry.report.entries.find((e) => e.phase === 'apply' && e.step === 'schema')!;
     expect(schema.detail).toContain('not run, not even offline: 1d42c726d8a3 (it reads etcd config/docker/registry through manager.toml');
     expect(dry.report.entries.find((e) => e.phase === 'preflight' && e.step === 'container-registries' && e.status === 'ok')?.detail).toBe(
-      '3 registries in etcd config/docker/registry/ become 4 container_registries row(s): cr.backend.ai/stable; index.docker.io/library; registry.example.com/ml; registry.example.com/research',
+      '3 registries in etcd config/docker/registry/ and 2 image(s) become 5 container_registries row(s): cr.backend.ai/stable; index.docker.io/library; registry.example.com/ml; registry.example.com/research; local (local)',
     );
 
     const { report } = await runEngine(inputsFor(toml));

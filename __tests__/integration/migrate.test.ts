@@ -85,7 +85,12 @@ describe('migrate 21.09 → 22.03', () => {
     expect((await runEngine(migrateInputs(toml))).report.outcome).toBe('success');
     const before = await snapshotState(admin(), deployment);
     const tomlBefore = readFileSync(toml, 'utf8');
-    const { report } = await runEngine(migrateInputs(toml));
+    // Planned from where the database is, with the hop finished: nothing to do.
+    const again = await runEngine(migrateInputs(toml));
+    expect(again.report.plan).toEqual([]);
+    expect(again.report.entries.find((e) => e.step === 'hops')?.detail).toBe('already at 22.03.14: nothing to migrate');
+    // The hop named again: every step finds its work done.
+    const { report } = await runEngine(migrateInputs(toml, { 'from-version': '21.09' }));
     expect(report.error).toBeUndefined();
     expect(report.entries.filter((e) => e.phase === 'apply').map((e) => e.status)).not.toContain('changed');
     expect(report.entries.find((e) => e.step === 'schema' && e.phase === 'apply')?.detail).toBe('already at 81c264528f20 (22.03.14)');
@@ -140,7 +145,7 @@ describe('pruning the old etcd image tree', () => {
     const saved = JSON.parse(readFileSync(join(report.backup!, 'etcd-images.json'), 'utf8'));
     expect(Object.keys(saved).length).toBe(Object.keys(before).length);
     // Once pruned, a second run finds nothing left to do.
-    const again = await runEngine(inputs);
+    const again = await runEngine({ ...inputs, 'from-version': '21.09' });
     expect(again.report.error).toBeUndefined();
     expect(again.report.entries.find((e) => e.step === 'prune-etcd-images' && e.phase === 'apply')?.detail).toBe('etcd images/ is already empty');
   });
@@ -211,7 +216,8 @@ describe('migrate under faults', () => {
     await deployment.pg.query(`CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN
       IF (SELECT count(*) FROM images) >= 2 THEN RAISE EXCEPTION 'disk full (simulated)'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`);
     await deployment.pg.query('CREATE TRIGGER refuse BEFORE INSERT ON images FOR EACH ROW EXECUTE FUNCTION refuse()');
-    const { report } = await runEngine(inputs);
+    // The hop is named: a finished hop is not planned again from a database at its head.
+    const { report } = await runEngine({ ...inputs, 'from-version': '21.09' });
     expect(report.outcome).toBe('failure');
     expect(report.error).toContain('21.09 → 22.03 image-metadata failed: Image metadata from etcd to PostgreSQL: disk full (simulated)');
     expect(report.error).toContain('done: 21.09 → 22.03 schema, 21.09 → 22.03 concurrency-to-redis, 21.09 → 22.03 last-stat-sync, 21.09 → 22.03 redis-persistence');
@@ -220,6 +226,7 @@ describe('migrate under faults', () => {
     expect((await deployment.pg.query('SELECT count(*) FROM images')).rows[0].count).toBe('0');
     expect(readFileSync(toml, 'utf8')).not.toContain('distributed-lock = "etcd"');
     await deployment.pg.query('DROP TRIGGER refuse ON images');
+    // The failed run left its hop unfinished in the journal: a run without from-version takes it on.
     expect((await runEngine(inputs)).report.error).toBeUndefined();
     await expectMigrated(deployment, toml);
   });

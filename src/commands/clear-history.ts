@@ -211,8 +211,9 @@ export async function clearHistoryWithManager(deployment: Deployment, options: C
     // The managers of 21.03.21–22.09.22 and 23.03.0–.9 connect through a version check that fails on a suffixed server_version.
     await requireConnectedSuccess(cli, args, result, deployment.postgres, 'the manager', 'use mode: bai-migrate');
   } catch (error) {
-    if (!(error instanceof MigrationError)) throw error;
-    // A manager that fails half-way has deleted some of it (24.12.1: kernels and stat keys, then a foreign key of routings).
+    // A CLI that could not be started deleted nothing; one that failed half-way has deleted some of it
+    // (24.12.1: kernels and stat keys, then a foreign key of routings).
+    if (!(error instanceof MigrationError) || error.code === 'invalid-input') throw error;
     throw new MigrationError(error.code, `${error.message}; before it failed, it had deleted ${counted}`);
   }
   const deleted = deletedRows.kernels ?? 0;

@@ -5,7 +5,7 @@
 import type { Server } from '../stores/deployment.js';
 import { detectPosition } from '../stores/schema.js';
 import { unfinishedHops } from '../stores/journal.js';
-import { makePlan, requireSupported, type Plan } from '../hops/plan.js';
+import { hopInto, makePlan, requireSupported, type Plan, type PlanAgain } from '../hops/plan.js';
 import type { SchemaPosition } from '../releases/catalogue.js';
 import { pastIn } from '../releases/releases.js';
 import type { Hop, Step } from '../steps/step.js';
@@ -25,13 +25,19 @@ export async function planRun(session: Session, servers: readonly Server[], { al
   // Before plan and preflight: a run that waited for another must judge what that one left.
   if (lockFirst) session.lock = await session.waitForLock();
   let position: SchemaPosition | undefined;
-  let unfinished: string[] = [];
+  let again: PlanAgain | undefined;
   if (servers.includes('postgres')) {
     position = await detectPosition(session.deployment.postgres);
     report.currentRevision = position.revision;
-    unfinished = await unfinishedHops(session.deployment.postgres);
+    // verify checks the end state the hop into the database's line made; the others plan from
+    // where the database is, and again only a hop a killed run left unfinished.
+    const into = hopInto(position);
+    again =
+      options.command === 'verify' && into
+        ? { hops: [into.label], because: 'verify checks the end state of the hop {hop}' }
+        : { hops: await unfinishedHops(session.deployment.postgres), because: "bai-migrate's journal has the hop {hop} as started and not finished" };
   }
-  const plan = makePlan(options.fromVersion, options.toVersion!, position, unfinished);
+  const plan = makePlan(options.fromVersion, options.toVersion!, position, again);
   describePlan(session, plan);
   await forecastPlan(session, plan, position);
   if (!allowUnsupported) {

@@ -32,13 +32,21 @@ export interface Plan {
   readonly readings: readonly VersionReading[];
 }
 
+/** Hops detection plans again when the database is at the head of their target line, and why. */
+export interface PlanAgain {
+  readonly hops: readonly string[];
+  /** "bai-migrate's journal has … as started and not finished" */
+  readonly because: string;
+}
+
 /**
- * `unfinished`: the hops bai-migrate's journal has as started and not finished on this database
- * (stores/journal.ts); detection plans such a hop again.
+ * `again`: hops to plan again from a database at their target line's head: the ones
+ * bai-migrate's journal has as started and not finished (stores/journal.ts), or for verify the
+ * hop into the database's line, whose end state it checks.
  */
-export function makePlan(fromVersion: VersionRef | undefined, toVersion: VersionRef, position?: SchemaPosition, unfinished: readonly string[] = []): Plan {
+export function makePlan(fromVersion: VersionRef | undefined, toVersion: VersionRef, position?: SchemaPosition, again?: PlanAgain): Plan {
   const to = targetRelease(toVersion);
-  const detected = fromVersion ? undefined : detectedStart(position, unfinished);
+  const detected = fromVersion ? undefined : detectedStart(position, again);
   const start = fromVersion ?? detected!.start;
   const fromLowest = start.release ?? earliestRelease(start.series);
   if (!fromVersion && position && compareLines(start.series, to.series) > 0) {
@@ -98,16 +106,15 @@ export function requireSupported(plan: Plan): void {
  * Where the database is: the line of its revision (the earliest that has it: an extra hop is
  * harmless, a missed one is not). A schema at a line's head does not prove the rest of the hop
  * into it was done, but bai-migrate's journal does: a hop into that line it started and did not
- * finish (a run killed after its schema step) is planned again; its steps are idempotent and
- * report what was already done.
+ * finish (a run killed after its schema step) is planned again (`again`); its steps are
+ * idempotent and report what was already done.
  */
-function detectedStart(position: SchemaPosition | undefined, unfinished: readonly string[]): { start: VersionRef; why?: string } {
+function detectedStart(position: SchemaPosition | undefined, again: PlanAgain | undefined): { start: VersionRef; why?: string } {
   if (!position) throw invalidInput(`from-version is not set and cannot be detected without PostgreSQL; set from-version (${describeAcceptedVersions()})`);
   const release = position.between ? position.between[0] : position.releases[0]!;
-  const previous = SERIES[seriesIndex(release.series) - 1];
-  const into = previous ? `${previous} → ${release.series}` : undefined;
-  if (into && unfinished.includes(into)) {
-    return { start: { input: previous!, series: previous! }, why: `; bai-migrate's journal has the hop ${into} as started and not finished, so it is planned again` };
+  const into = hopInto(position);
+  if (into && again?.hops.includes(into.label)) {
+    return { start: { input: into.from, series: into.from }, why: `; ${again.because.replace('{hop}', into.label)}, so it is planned again` };
   }
   // At a head several patch releases share, the newest of them: no patch hop to make up.
   const newest = position.between ? undefined : position.releases.filter((r) => sameLine(r, release)).at(-1);
@@ -146,4 +153,11 @@ function checkConsistent(position: SchemaPosition, from: VersionRef, fromLowest:
       `the database is at ${describePosition(position)}, which is not on the way from ${fromLowest.version} to ${to.version} in ${to.series}'s revision graph (a patch release whose schema the target line does not know?); set from-version to the installed release`,
     );
   }
+}
+
+/** The hop into the line the database stands in, when there is one before it. */
+export function hopInto(position: SchemaPosition): { from: string; label: string } | undefined {
+  const release = position.between ? position.between[0] : position.releases[0];
+  const previous = release ? SERIES[seriesIndex(release.series) - 1] : undefined;
+  return previous ? { from: previous, label: `${previous} → ${release!.series}` } : undefined;
 }

@@ -34,9 +34,19 @@ export async function hopFinished(client: pg.Client, hop: string): Promise<void>
   await client.query(`UPDATE ${HOP_JOURNAL} SET finished_at = now() WHERE hop = $1`, [hop]);
 }
 
-/** The hops started and not finished; none where no run of bai-migrate kept a journal. */
+/**
+ * The hops started and not finished; none where no run of bai-migrate kept a journal, or where
+ * this user may not read it (a read-only role made before migrate made the journal).
+ */
 export async function unfinishedHops(client: pg.Client): Promise<string[]> {
   if (!(await tableExists(client, HOP_JOURNAL))) return [];
-  const { rows } = await client.query<{ hop: string }>(`SELECT hop FROM ${HOP_JOURNAL} WHERE finished_at IS NULL ORDER BY started_at`);
-  return rows.map((r) => r.hop);
+  try {
+    const { rows } = await client.query<{ hop: string }>(`SELECT hop FROM ${HOP_JOURNAL} WHERE finished_at IS NULL ORDER BY started_at`);
+    return rows.map((r) => r.hop);
+  } catch (error) {
+    if ((error as { code?: string }).code === INSUFFICIENT_PRIVILEGE) return [];
+    throw error;
+  }
 }
+
+const INSUFFICIENT_PRIVILEGE = '42501';
