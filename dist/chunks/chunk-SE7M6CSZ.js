@@ -32491,9 +32491,15 @@ async function hopFinished(client, hop9) {
 }
 async function unfinishedHops(client) {
   if (!await tableExists(client, HOP_JOURNAL)) return [];
-  const { rows } = await client.query(`SELECT hop FROM ${HOP_JOURNAL} WHERE finished_at IS NULL ORDER BY started_at`);
-  return rows.map((r) => r.hop);
+  try {
+    const { rows } = await client.query(`SELECT hop FROM ${HOP_JOURNAL} WHERE finished_at IS NULL ORDER BY started_at`);
+    return rows.map((r) => r.hop);
+  } catch (error) {
+    if (error.code === INSUFFICIENT_PRIVILEGE) return [];
+    throw error;
+  }
 }
+var INSUFFICIENT_PRIVILEGE = "42501";
 
 // src/steps/step.ts
 var ok2 = (detail) => ({ status: "ok", detail });
@@ -35665,9 +35671,9 @@ var PATCH_STEPS = [servicesStopped, schema];
 var TABLES_STEPS_TOUCH = [...new Set([...HOPS.flatMap((h) => h.steps), ...PATCH_STEPS].flatMap((step2) => step2.tables ?? []).concat("kernels"))];
 
 // src/hops/plan.ts
-function makePlan(fromVersion, toVersion, position, unfinished = []) {
+function makePlan(fromVersion, toVersion, position, again) {
   const to = targetRelease(toVersion);
-  const detected = fromVersion ? void 0 : detectedStart(position, unfinished);
+  const detected = fromVersion ? void 0 : detectedStart(position, again);
   const start = fromVersion ?? detected.start;
   const fromLowest = start.release ?? earliestRelease(start.series);
   if (!fromVersion && position && compareLines(start.series, to.series) > 0) {
@@ -35717,13 +35723,12 @@ function requireSupported(plan) {
     );
   }
 }
-function detectedStart(position, unfinished) {
+function detectedStart(position, again) {
   if (!position) throw invalidInput(`from-version is not set and cannot be detected without PostgreSQL; set from-version (${describeAcceptedVersions()})`);
   const release = position.between ? position.between[0] : position.releases[0];
-  const previous = SERIES[seriesIndex(release.series) - 1];
-  const into = previous ? `${previous} \u2192 ${release.series}` : void 0;
-  if (into && unfinished.includes(into)) {
-    return { start: { input: previous, series: previous }, why: `; bai-migrate's journal has the hop ${into} as started and not finished, so it is planned again` };
+  const into = hopInto(position);
+  if (into && again?.hops.includes(into.label)) {
+    return { start: { input: into.from, series: into.from }, why: `; ${again.because.replace("{hop}", into.label)}, so it is planned again` };
   }
   const newest = position.between ? void 0 : position.releases.filter((r) => sameLine(r, release)).at(-1);
   return { start: { input: release.series, series: release.series, ...newest ? { release: newest } : {} } };
@@ -35753,6 +35758,11 @@ function checkConsistent(position, from, fromLowest, to) {
       `the database is at ${describePosition(position)}, which is not on the way from ${fromLowest.version} to ${to.version} in ${to.series}'s revision graph (a patch release whose schema the target line does not know?); set from-version to the installed release`
     );
   }
+}
+function hopInto(position) {
+  const release = position.between ? position.between[0] : position.releases[0];
+  const previous = release ? SERIES[seriesIndex(release.series) - 1] : void 0;
+  return previous ? { from: previous, label: `${previous} \u2192 ${release.series}` } : void 0;
 }
 
 // src/commands/clear-history.ts
@@ -36151,7 +36161,7 @@ async function clearHistoryWithManager(deployment, options, cli, log, policy) {
   try {
     await requireConnectedSuccess(cli, args, result, deployment.postgres, "the manager", "use mode: bai-migrate");
   } catch (error) {
-    if (!(error instanceof MigrationError)) throw error;
+    if (!(error instanceof MigrationError) || error.code === "invalid-input") throw error;
     throw new MigrationError(error.code, `${error.message}; before it failed, it had deleted ${counted}`);
   }
   const deleted = deletedRows.kernels ?? 0;
@@ -36427,13 +36437,14 @@ async function planRun(session, servers, { allowUnsupported = false, lockFirst =
   await session.connect(servers);
   if (lockFirst) session.lock = await session.waitForLock();
   let position;
-  let unfinished = [];
+  let again;
   if (servers.includes("postgres")) {
     position = await detectPosition(session.deployment.postgres);
     report.currentRevision = position.revision;
-    unfinished = await unfinishedHops(session.deployment.postgres);
+    const into = hopInto(position);
+    again = options.command === "verify" && into ? { hops: [into.label], because: "verify checks the end state of the hop {hop}" } : { hops: await unfinishedHops(session.deployment.postgres), because: "bai-migrate's journal has the hop {hop} as started and not finished" };
   }
-  const plan = makePlan(options.fromVersion, options.toVersion, position, unfinished);
+  const plan = makePlan(options.fromVersion, options.toVersion, position, again);
   describePlan(session, plan);
   await forecastPlan(session, plan, position);
   if (!allowUnsupported) {
@@ -37126,4 +37137,4 @@ export {
   runCommand,
   checkWrittenPaths
 };
-//# sourceMappingURL=chunk-SOF4XOB4.js.map
+//# sourceMappingURL=chunk-SE7M6CSZ.js.map

@@ -14,7 +14,7 @@ import {
   secretInputs,
   unusedInputs,
   which
-} from "./chunk-SOF4XOB4.js";
+} from "./chunk-SE7M6CSZ.js";
 import {
   require_src3 as require_src
 } from "./chunk-PS4AXIT4.js";
@@ -73891,4 +73891,4 @@ function setOutputs(report, options) {
 export {
   run
 };
-//# sourceMappingURL=main-M2Y5AYQ3.js.map
+//# sourceMappingURL=main-2CEF3TL5.js.map
