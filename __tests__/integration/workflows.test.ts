@@ -84,6 +84,21 @@ describe('nightly-clear-history.yml', () => {
 });
 
 describe('deploy.yml', () => {
+  it('is gated by a dry run, checks the lock backend in preflight too, keeps the bundle outside the workspace and the report as an artifact', () => {
+    const workflow = parse(readFileSync('.github/workflows/deploy.yml', 'utf8')) as {
+      on: { workflow_dispatch: { inputs: Record<string, { default?: unknown }> } };
+      jobs: { upgrade: { steps: Step[] & Array<{ if?: string }> } };
+    };
+    expect(workflow.on.workflow_dispatch.inputs['dry-run']!.default).toBe(true);
+    const [preflight, migrate] = actionSteps('deploy.yml', 'upgrade');
+    expect(preflight!.with!['lock-backend']).toBe(migrate!.with!['lock-backend']);
+    expect(migrate!.with!['dry-run']).toBe('${{ inputs.dry-run }}');
+    // Absolute and outside the checkout: the bundle holds manager.toml's passwords.
+    expect(String(migrate!.with!['backup-dir'])).toMatch(/^\/(?!home\/runner\/work)/);
+    const upload = workflow.jobs.upgrade.steps.find((s) => s.uses?.startsWith('actions/upload-artifact@'));
+    expect(upload).toMatchObject({ if: 'always()', with: { path: expect.stringContaining('steps.migrate.outputs.report-file') } });
+  });
+
   it('preflight, then migrate as a dry run (its default), write nothing and succeed', async () => {
     const deployment = await deploy();
     const toml = deployment.writeManagerToml();
