@@ -2,6 +2,6 @@ import { createRequire as __baiCreateRequire } from 'node:module'; const require
 
 // src/action/index.ts
 process.setSourceMapsEnabled(true);
-var { run } = await import("./chunks/main-2CEF3TL5.js");
+var { run } = await import("./chunks/main-CJU2TIBR.js");
 await run();
 //# sourceMappingURL=index.js.map

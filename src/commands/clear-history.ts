@@ -383,9 +383,10 @@ const ROW_NAMES: Record<string, string> = { kernels: 'kernel', sessions: 'sessio
 async function purgedTables(deployment: Deployment, policy: ClearHistoryPolicy): Promise<Array<{ table: string; made: string }>> {
   const tables: Array<{ table: string; made: string }> = [];
   for (const table of policy.deletes) {
+    if (!(await tableExists(deployment.postgres, table))) continue;
     // kernels of the oldest schemas have no created_at: their terminated_at is the age they are judged by.
     const made = (await columnExists(deployment.postgres, table, 'created_at')) ? 'created_at' : 'terminated_at';
-    if (await tableExists(deployment.postgres, table)) tables.push({ table, made });
+    tables.push({ table, made });
   }
   return tables;
 }

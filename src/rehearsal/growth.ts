@@ -8,10 +8,10 @@ import { join } from 'node:path';
 import type pg from 'pg';
 import { formatDuration, formatRatio, type Growth, type GrowthVerdict, type Report, type ReportEntry, type StepTiming } from '../core/report/index.js';
 import type { Options } from '../core/options.js';
+import { parseRetention } from '../releases/retention.js';
 
 /** What one inner run of the engine needs: the rehearse command's caller passes runCommand in. */
 export type RunInner = (options: Options) => Promise<Report>;
-import { parseRetention } from '../releases/retention.js';
 
 /** Fewer terminated kernels than this make two sizes too close to tell growth from noise. */
 export const MIN_HISTORY_KERNELS = 1_000;
@@ -85,12 +85,10 @@ type Record = (entry: Omit<ReportEntry, 'phase'>) => void;
 /**
  * On a restored snapshot: clears the older half of its history (bai-migrate's own clear-history,
  * then VACUUM FULL, so that the copy is as a smaller database would be, not one full of dead rows)
- * and migrates it. Undefined, with a row that says why, where the history is too small or either
- * run fails: the rehearsal then goes on at the snapshot's size only.
- */
-/**
- * `copy`: the smaller size's timings, when it could be measured; `changed`: whether the restored
- * copy was written to (cleared, or migrated in part), so that the full size needs a fresh restore.
+ * and migrates it. `copy`: the smaller size's timings; none, with a row that says why, where the
+ * history is too small or either run fails (the rehearsal then goes on at the snapshot's size
+ * only). `changed`: whether the restored copy was written to (cleared, or migrated in part), so
+ * that the full size needs a fresh restore.
  */
 export async function migrateSmallerCopy(client: pg.Client, inner: Options, runInner: RunInner, record: Record, work: string): Promise<{ copy?: SmallerCopy; changed: boolean }> {
   const only = "the migration is timed at the snapshot's size only";

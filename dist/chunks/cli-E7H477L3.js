@@ -12,7 +12,7 @@ import {
   runCommand,
   secretInputs,
   unusedInputs
-} from "./chunk-SE7M6CSZ.js";
+} from "./chunk-66PQSL7I.js";
 import "./chunk-PS4AXIT4.js";
 import "./chunk-YIVHD5DW.js";
 
@@ -271,4 +271,4 @@ process.exitCode = await main(process.argv.slice(2), process.env);
 export {
   main
 };
-//# sourceMappingURL=cli-BQOXHSFF.js.map
+//# sourceMappingURL=cli-E7H477L3.js.map

@@ -36295,8 +36295,9 @@ var ROW_NAMES = { kernels: "kernel", sessions: "session", error_logs: "error log
 async function purgedTables(deployment, policy) {
   const tables = [];
   for (const table of policy.deletes) {
+    if (!await tableExists(deployment.postgres, table)) continue;
     const made = await columnExists(deployment.postgres, table, "created_at") ? "created_at" : "terminated_at";
-    if (await tableExists(deployment.postgres, table)) tables.push({ table, made });
+    tables.push({ table, made });
   }
   return tables;
 }
@@ -37137,4 +37138,4 @@ export {
   runCommand,
   checkWrittenPaths
 };
-//# sourceMappingURL=chunk-SE7M6CSZ.js.map
+//# sourceMappingURL=chunk-66PQSL7I.js.map

@@ -14,7 +14,7 @@ import {
   secretInputs,
   unusedInputs,
   which
-} from "./chunk-SE7M6CSZ.js";
+} from "./chunk-66PQSL7I.js";
 import {
   require_src3 as require_src
 } from "./chunk-PS4AXIT4.js";
@@ -73891,4 +73891,4 @@ function setOutputs(report, options) {
 export {
   run
 };
-//# sourceMappingURL=main-2CEF3TL5.js.map
+//# sourceMappingURL=main-CJU2TIBR.js.map
