@@ -8,6 +8,8 @@ import { formatDuration, type Phase } from '../core/report/index.js';
 import type { Session } from './session.js';
 import { lastOccurrences, planRun, startOf } from './plan.js';
 import { readRevisions } from '../stores/schema.js';
+import { messageOf } from '../core/errors.js';
+import { schemaDrift } from './schema-drift.js';
 
 export type CheckPhase = Extract<Phase, 'preflight' | 'verify'>;
 
@@ -17,10 +19,14 @@ export type CheckPhase = Extract<Phase, 'preflight' | 'verify'>;
  */
 export async function checkPhase(session: Session, phase: CheckPhase, plan: Plan): Promise<void> {
   // Preflight judges a step in its last hop, which starts where the hops before it leave the schema.
-  const current = phase === 'preflight' && plan.hops.length > 1 ? await readRevisions(session.deployment.postgres) : undefined;
+  const live = phase === 'preflight' ? await readRevisions(session.deployment.postgres) : undefined;
+  const current = plan.hops.length > 1 ? live : undefined;
   await session.log.group(phase === 'preflight' ? 'Preflight' : 'Verify', async () => {
     // The checks only read, and most of their time is waiting (alembic starting, etcd, Redis): they
     // run side by side, and their findings are recorded in plan order. Preflight is downtime too.
+    const drift = live
+      ? schemaDrift(session, plan, live).catch((error: unknown) => [{ hop: plan.hops[0]?.label, status: 'warning' as const, detail: `schema drift not checked: ${messageOf(error)}` }])
+      : Promise.resolve([]);
     const checked = await Promise.all(
       lastOccurrences(plan).map(async ({ hop, step }) => {
         const check = step[phase];
@@ -34,6 +40,7 @@ export async function checkPhase(session: Session, phase: CheckPhase, plan: Plan
     for (const { hop, step, findings } of checked) {
       for (const f of findings) session.record({ phase, hop: hop.label, step: step.id, status: f.status, detail: f.detail }, f);
     }
+    for (const f of await drift) session.record({ phase, hop: f.hop, step: 'schema', status: f.status, detail: f.detail }, f);
   });
   session.failIfAny(phase, phase);
 }

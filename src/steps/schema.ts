@@ -19,10 +19,11 @@ import { SCHEMA_FACTS, type SchemaProbe } from '../releases/schema-facts.js';
 import { ALEMBIC_APPLICATION_NAME, AlembicError, runAlembic, type AlembicSetup } from '../manager/alembic.js';
 import { applyRevisions } from '../manager/apply-revisions.js';
 import { offlineRevisions, offlineSql, type OfflineSql, type RevisionStep } from '../manager/offline-sql.js';
+import type { RevisionRun } from '../manager/revision-sql.js';
 import { outsideDatabase } from '../releases/outside-database.js';
 import { MigrationError } from '../core/errors.js';
 import { sleep } from '../core/time.js';
-import { changed, failed, ok, skipped, type Finding, type Step, type StepContext } from './step.js';
+import { changed, failed, ok, skipped, type Finding, type Hop, type Step, type StepContext } from './step.js';
 
 export type SchemaProcedure = { readonly kind: 'upgrade' } | { readonly kind: 'apply-missing' } | { readonly kind: 'downgrade-first'; readonly downgradeTo: string };
 
@@ -41,7 +42,7 @@ type Next =
 
 const listed = (revisions: readonly string[]) => revisions.join(', ');
 
-function nextCommand(procedure: SchemaProcedure, ctx: StepContext, revisions: readonly string[]): Next {
+function nextCommand(procedure: SchemaProcedure, ctx: Pick<StepContext, 'hop'>, revisions: readonly string[]): Next {
   const head = ctx.hop.to.head;
   const fromLine = ctx.hop.fromSeries;
   const toLine = ctx.hop.to.series;
@@ -111,8 +112,43 @@ async function sourceAlembic(ctx: StepContext, to: string): Promise<AlembicSetup
   return ctx.sourceAlembic();
 }
 
+/** Each schema step's procedure, for the revisions a run would take (schemaRevisionRuns). */
+const procedures = new WeakMap<Step, SchemaProcedure>();
+
+/** The schema step of `hop`, if it has one. */
+export function schemaStepOf(hop: Hop): Step | undefined {
+  return hop.steps.find((step) => procedures.has(step));
+}
+
+/**
+ * The revisions `hop`'s schema step would run from `revisions`, in order, and whose alembic runs
+ * each (the source release's for a downgrade): what the drift check renders and plays.
+ */
+export function schemaRevisionRuns(hop: Hop, revisions: readonly string[]): Array<RevisionRun & { readonly by: 'source' | 'target' }> {
+  const step = schemaStepOf(hop);
+  if (!step) return [];
+  const next = nextCommand(procedures.get(step)!, { hop }, revisions);
+  const head = hop.to.head;
+  const toLine = hop.to.series;
+  const target = (steps: readonly RevisionStep[]) => steps.map((s) => ({ ...s, direction: 'up' as const, by: 'target' as const }));
+  switch (next.kind) {
+    case 'upgrade':
+      return target(
+        revisions.length === 1
+          ? upgradeSteps(toLine, revisions[0]!, head)
+          : revisionsToApply(toLine, toLine, revisions, head).map((revision) => ({ revision, from: parentsIn(toLine, revision)[0] ?? 'base', to: revision })),
+      );
+    case 'apply-missing':
+      return target(next.revisions.map((revision) => ({ revision, from: parentsIn(toLine, revision)[0] ?? 'base', to: revision })));
+    case 'downgrade':
+      return [...downgradeSteps(hop.fromSeries, revisions[0]!, next.to).map((s) => ({ ...s, direction: 'down' as const, by: 'source' as const })), ...target(upgradeSteps(toLine, next.to, head))];
+    default:
+      return [];
+  }
+}
+
 export function schemaStep(procedure: SchemaProcedure = { kind: 'upgrade' }): Step {
-  return {
+  const step: Step = {
     id: 'schema',
     title: 'Database schema (alembic upgrade)',
     kind: 'change',
@@ -267,6 +303,8 @@ export function schemaStep(procedure: SchemaProcedure = { kind: 'upgrade' }): St
       return findings;
     },
   };
+  procedures.set(step, procedure);
+  return step;
 }
 
 /** The revisions `alembic upgrade from:to` runs in `line`'s graph, each as its own range (a merge's from is its first parent). */

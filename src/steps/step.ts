@@ -59,6 +59,12 @@ export interface Step {
   readonly servers: readonly Server[];
   /** The PostgreSQL tables its phases read or write; a snapshot for a rehearsal carries their rows. */
   readonly tables?: readonly string[];
+  /**
+   * Enum types its apply renames ahead of the hop's schema step, where the database has `from` and
+   * not `to`: the drift check (commands/schema-drift.ts) plays the revisions over the schema as it
+   * will be by then.
+   */
+  readonly renamesTypes?: ReadonlyArray<{ readonly from: string; readonly to: string }>;
   preflight?(ctx: StepContext): Promise<Finding[]>;
   /** What apply would do, found by reading only. */
   dryRun?(ctx: StepContext): Promise<Finding[]>;
@@ -92,3 +98,9 @@ export function firstFew<T>(items: readonly T[], show: (item: T) => string, { li
   const shown = items.slice(0, limit).map(show).join('; ');
   return items.length > limit ? `${shown}; and ${items.length - limit} more${more}` : shown;
 }
+
+/**
+ * Said with each refusal of a hazard upstream's revisions stop on: the PR check rehearses the
+ * migration on a snapshot and meets the same stop, weeks before the maintenance window.
+ */
+export const REHEARSAL_FINDS_IT = 'A rehearsal of a nightly snapshot (bai-migrate rehearse, the PR check) finds this before the maintenance window.';

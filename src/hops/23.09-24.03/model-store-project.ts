@@ -14,7 +14,7 @@
  */
 import type pg from 'pg';
 import { columnExists, tableExists } from '../../stores/schema.js';
-import { failed, firstFew, ok, skipped, type Finding, type Step } from '../../steps/step.js';
+import { failed, firstFew, ok, REHEARSAL_FINDS_IT, skipped, type Finding, type Step } from '../../steps/step.js';
 
 export const MODEL_STORE_REVISION = '308bcecec5c2';
 /** The literals the revision looks up. */
@@ -71,7 +71,8 @@ export function judgeModelStore(facts: ModelStoreFacts): Finding[] {
       ),
     );
   }
-  if (problems.length > 0) return problems;
+  // Each refusal says that the PR check's rehearsal meets the same stop.
+  if (problems.length > 0) return problems.map((p) => ({ ...p, detail: `${p.detail}. ${REHEARSAL_FINDS_IT}` }));
   const others = Object.entries(facts.users.byStatus).filter(([status]) => status !== 'active');
   return [
     ok(

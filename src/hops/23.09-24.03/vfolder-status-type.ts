@@ -33,6 +33,7 @@ export const vfolderStatusType: Step = {
   kind: 'change',
   action: `Renames the enum type of vfolders.status from ${ALEMBIC_NAME} (what alembic created) to ${SCRIPTS_NAME}, the name 24.03's revisions 5ba7fde56ddb and 7ff52ff68bfc alter and drop.`,
   servers: ['postgres'],
+  renamesTypes: [{ from: ALEMBIC_NAME, to: SCRIPTS_NAME }],
 
   async preflight({ deployment }) {
     const { column, scriptsNameTaken } = await statusType(deployment);

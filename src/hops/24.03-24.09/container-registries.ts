@@ -19,7 +19,7 @@ import { tableExists, columnExists } from '../../stores/schema.js';
 import { cannotKeepDroppedValues, DROPPED_VALUES, keepEtcdKeys, keptEtcdKeys, mayKeepDroppedValues } from '../../stores/dropped-values.js';
 import { pythonOf } from '../../manager/apply-revisions.js';
 import { runChild } from '../../manager/child-env.js';
-import { changed, failed, firstFew, ok, skipped, warning, type Finding, type Step, type StepContext } from '../../steps/step.js';
+import { changed, failed, firstFew, ok, REHEARSAL_FINDS_IT, skipped, warning, type Finding, type Step, type StepContext } from '../../steps/step.js';
 import { parseRegistries, REGISTRIES_MOVED_BY, REGISTRY_PREFIX, registryProblems, registryRows, simulateRegistryMove, type EtcdRegistry, type RegistryRow } from './registry-config.js';
 
 const describeRows = (rows: readonly RegistryRow[]) => firstFew(rows, (r) => `${r.name}${r.project === null ? ' (local)' : `/${r.project}`}`);
@@ -173,7 +173,7 @@ function moveFindings(registries: readonly EtcdRegistry[], images: readonly stri
             byImages.flatMap((r) => r.images),
             (i) => i,
             { limit: 3 },
-          )}), for which it makes a row of their own. Move ${local.map((name) => `etcd ${REGISTRY_PREFIX}${name}`).join(', ')} aside before migrating (the backup bundle keeps it): the revision then makes one local row and marks those images local. A rehearsal of a snapshot of this deployment finds the same before any change`,
+          )}), for which it makes a row of their own. Move ${local.map((name) => `etcd ${REGISTRY_PREFIX}${name}`).join(', ')} aside before migrating (the backup bundle keeps it): the revision then makes one local row and marks those images local. ${REHEARSAL_FINDS_IT}`,
       ),
     ];
   }

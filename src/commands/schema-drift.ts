@@ -1,0 +1,125 @@
+/**
+ * Schema drift, found in preflight: a constraint, index, column, table or enum type a revision on
+ * the path drops, alters or renames that the database does not have (a hand-made change, a restore
+ * that lost it), or one a revision creates that the database already has. PostgreSQL stops such a
+ * revision and the hop rolls back, after the hops before it committed; Atlas checks drift before it
+ * migrates for the same reason.
+ *
+ * How: every revision the run's schema steps would take, in order, is rendered offline on its own
+ * by the alembic that will run it (the source release's for a downgrade), and its DDL is played over
+ * a model of the live schema (stores/schema-model.ts). Nothing connects but the read of the
+ * catalogue; offline mode does not touch the database.
+ */
+import { access } from 'node:fs/promises';
+import type { Plan } from '../hops/plan.js';
+import { REHEARSAL_FINDS_IT, type Finding, type Hop } from '../steps/step.js';
+import { schemaRevisionRuns, schemaStepOf } from '../steps/schema.js';
+import { renderEachRevision, type RenderedRevision, type RevisionRun } from '../manager/revision-sql.js';
+import { outsideDatabase } from '../releases/outside-database.js';
+import { latestRelease } from '../releases/releases.js';
+import { readSchemaObjects, SchemaModel } from '../stores/schema-model.js';
+import { messageOf } from '../core/errors.js';
+import type { Session } from './session.js';
+import { startOf } from './plan.js';
+
+export interface DriftFinding extends Finding {
+  readonly hop: string;
+}
+
+/** The findings of the drift check for `plan`, starting from the live database at `current`. */
+export async function schemaDrift(session: Session, plan: Plan, current: readonly string[]): Promise<DriftFinding[]> {
+  const hops = plan.hops.filter((hop) => schemaStepOf(hop));
+  if (hops.length === 0) return [];
+  const model = new SchemaModel(await readSchemaObjects(session.deployment.postgres));
+  const findings: DriftFinding[] = [];
+  /** Revisions whose DDL the model could not follow: a later stop may be theirs to explain. */
+  const unfollowed: string[] = [];
+  let played = 0;
+  for (const hop of plan.hops) {
+    // bai-migrate's own steps before the schema step (a type renamed to the name the scripts use).
+    for (const step of hop.steps.slice(0, hop.steps.indexOf(schemaStepOf(hop)!))) {
+      for (const rename of step.renamesTypes ?? []) if (model.hasType(rename.from) && !model.hasType(rename.to)) model.renameType(rename.from, rename.to);
+    }
+    if (!schemaStepOf(hop)) continue;
+    const runs = schemaRevisionRuns(hop, startOf(plan, hop, current) ?? current);
+    if (runs.length === 0) continue;
+    const rendered = await renderHop(session, hop, runs);
+    if ('notChecked' in rendered) {
+      findings.push({ hop: hop.label, status: 'skipped', detail: `schema drift of ${hop.label}${hop === hops[0] ? '' : ' and the hops after it'} not checked: ${rendered.notChecked}` });
+      return findings;
+    }
+    for (const [i, run] of runs.entries()) {
+      const release = run.by === 'source' ? latestRelease(hop.fromSeries).version : hop.to.version;
+      const name = `${release}'s ${run.revision}${run.direction === 'down' ? ' (downgrade)' : ''}`;
+      const result = rendered.revisions[i]!;
+      if ('error' in result) {
+        unfollowed.push(`${name} (cannot render offline: ${result.error})`);
+        continue;
+      }
+      if (rendered.withheld.has(run.revision)) {
+        unfollowed.push(`${name} (it ${rendered.withheld.get(run.revision)}, so it is not run, not even offline)`);
+        continue;
+      }
+      played++;
+      for (const stop of model.play(result.sql)) {
+        const sure = stop.certain && unfollowed.length === 0;
+        findings.push({
+          hop: hop.label,
+          status: sure ? 'failed' : 'warning',
+          detail:
+            `schema drift: ${name} would stop: it ${stop.problem} (${clip(stop.statement)}). ` +
+            (sure
+              ? `PostgreSQL would roll ${hop.label} back there. The database differs from what its release made (a hand-made change, or a restore that lost it): make it match what the revision expects, then run again; nothing was written. ${REHEARSAL_FINDS_IT}`
+              : `Not certain: ${stop.certain ? `revisions before it that the check could not follow may change this: ${unfollowed.slice(0, 3).join('; ')}` : 'the object belongs to a table the path itself creates, whose unnamed constraints PostgreSQL names'}`),
+        });
+      }
+    }
+  }
+  if (!findings.some((f) => f.status === 'failed' || f.status === 'warning')) {
+    findings.push({
+      hop: plan.hops[0]!.label,
+      status: 'ok',
+      detail: `schema drift: none; ${played} revision(s) on the path played over the live schema: everything they drop, alter or rename is there, nothing they create is${unfollowed.length > 0 ? `; not followed: ${unfollowed.join('; ')}` : ''}`,
+    });
+  }
+  return findings;
+}
+
+/** The hop's revisions rendered, in the order of `runs`, or why they cannot be. */
+async function renderHop(
+  session: Session,
+  hop: Hop,
+  runs: ReadonlyArray<RevisionRun & { by: 'source' | 'target' }>,
+): Promise<{ revisions: RenderedRevision[]; withheld: Map<string, string> } | { notChecked: string }> {
+  const ctx = session.stepContext(hop);
+  const target = ctx.deployment.targets.postgres!;
+  // What a revision does outside PostgreSQL it would do offline too: never run here.
+  const withheld = new Map(outsideDatabase(runs.map((r) => r.revision)).map((w) => [w.revision, w.why]));
+  const render = async (by: 'source' | 'target') => {
+    const mine = runs.filter((r) => r.by === by && !withheld.has(r.revision));
+    if (mine.length === 0) return [];
+    const alembic = by === 'target' ? ctx.alembic : await ctx.sourceAlembic?.();
+    if (!alembic) throw new NotReady(`${hop.fromSeries}'s alembic, which ${hop.label} downgrades with, is not in this run (set manager-venv)`);
+    // A dry run makes no venv: the check runs once preflight or an earlier run made it.
+    if (session.options.managerVenv && !(await exists(alembic.command[0]!)))
+      throw new NotReady(`${by === 'target' ? hop.to.version : hop.fromSeries}'s manager venv is not made yet (preflight or migrate makes it)`);
+    return renderEachRevision(alembic, target, mine);
+  };
+  try {
+    const [source, targets] = [await render('source'), await render('target')];
+    const byRun = new Map([...source, ...targets].map((r, i) => [`${i < source.length ? 'source' : 'target'}:${r.revision}`, r]));
+    return { revisions: runs.map((r) => byRun.get(`${r.by}:${r.revision}`) ?? { revision: r.revision, sql: '' }), withheld };
+  } catch (error) {
+    return { notChecked: error instanceof NotReady ? error.message : `alembic could not render the revisions offline: ${messageOf(error)}` };
+  }
+}
+
+class NotReady extends Error {}
+
+const exists = (path: string) =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
+
+const clip = (statement: string) => (statement.length > 160 ? `${statement.slice(0, 157)}…` : statement);
