@@ -50,6 +50,9 @@ const common = {
   // Native addons of Testcontainers' SSH transport: optional, and never used for a local engine.
   external: ['pg-native', '*.node'],
   plugins: [inlineEtcdProtos],
+  // A worktree whose node_modules is a link to another checkout's builds the same dist/ (paths in
+  // its comments stay node_modules/…).
+  preserveSymlinks: true,
   logLevel: 'warning',
 };
 
