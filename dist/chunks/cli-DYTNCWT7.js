@@ -175,7 +175,7 @@ var package_default = {
   scripts: {
     typecheck: "tsc --noEmit",
     bundle: "node scripts/bundle.mjs",
-    "check-dist": "node scripts/bundle.mjs && git status --porcelain -- dist action.yml README.md | (! grep .) && git diff --exit-code -- dist action.yml README.md",
+    "check-dist": "node scripts/bundle.mjs && git status --porcelain -- dist action.yml README.md docs | (! grep .) && git diff --exit-code -- dist action.yml README.md docs",
     testbed: "bash scripts/testbed.sh",
     test: "bash scripts/testbed.sh && npm run -s real-manager && vitest run",
     "real-manager": "node scripts/run-ts.mjs scripts/real-manager.ts",
@@ -271,4 +271,4 @@ process.exitCode = await main(process.argv.slice(2), process.env);
 export {
   main
 };
-//# sourceMappingURL=cli-E7H477L3.js.map
+//# sourceMappingURL=cli-DYTNCWT7.js.map
