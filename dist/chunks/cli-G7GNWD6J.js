@@ -180,6 +180,7 @@ var package_default = {
     test: "bash scripts/testbed.sh && npm run -s real-manager && vitest run",
     "real-manager": "node scripts/run-ts.mjs scripts/real-manager.ts",
     "test:unit": "vitest run --project unit",
+    goldens: "node scripts/run-ts.mjs scripts/plan-goldens.ts",
     demo: "bash scripts/testbed.sh && npm run -s bundle && node scripts/run-ts.mjs scripts/demo.ts",
     all: "npm run typecheck && npm run bundle && npm test",
     bench: "bash scripts/testbed.sh && npm run -s real-manager && node scripts/run-ts.mjs scripts/bench-images.ts && node scripts/run-ts.mjs scripts/bench-migrate.ts && node --expose-gc scripts/run-ts.mjs scripts/bench-clear-history.ts",
@@ -271,4 +272,4 @@ process.exitCode = await main(process.argv.slice(2), process.env);
 export {
   main
 };
-//# sourceMappingURL=cli-DYTNCWT7.js.map
+//# sourceMappingURL=cli-G7GNWD6J.js.map
