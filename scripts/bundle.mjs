@@ -2,12 +2,15 @@
 // - dist/index.js (the Action) and dist/cli.js (the CLI), one bundled file each;
 // - action.yml and README's input and output tables, from src/core/options/spec.ts, the one list of them
 //   (each input's description there ends with the commands that use it);
+// - README's supported releases and status box, docs/hops.md and docs/manager-venv.md's install
+//   matrix, from HOPS (src/hops/index.ts) and src/releases/, rendered by scripts/docs.ts;
+// - the example workflows in README.md and docs/*.md, copied from .github/workflows/;
 // - a source map beside each file (stacks point at src/…ts; no sources inside, to stay small);
 // - dist/licenses.txt: every bundled package with its licence, since the bundle drops their files.
 // etcd3 reads its .proto files from disk when it loads; a bundle has no such files, so the protos
 // are compiled to JSON here and inlined through proto-loader's fromJSON.
 import { build } from 'esbuild';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { readFile, readdir, writeFile, mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -50,6 +53,9 @@ const common = {
   // Native addons of Testcontainers' SSH transport: optional, and never used for a local engine.
   external: ['pg-native', '*.node'],
   plugins: [inlineEtcdProtos],
+  // A worktree whose node_modules is a link to another checkout's builds the same dist/ (paths in
+  // its comments stay node_modules/…).
+  preserveSymlinks: true,
   logLevel: 'warning',
 };
 
@@ -68,6 +74,8 @@ const { metafile } = await build({
 await writeLicenses(metafile);
 
 await writeActionYml();
+
+await writeDocs();
 
 /** dist/licenses.txt: name, version, licence and licence files of every package esbuild bundled. */
 async function writeLicenses(meta) {
@@ -141,23 +149,55 @@ async function writeReadmeTables(inputs, outputs, usedBy, acceptedText) {
   ];
   const outputRows = ['| output | description |', '|---|---|', ...outputs.map((o) => `| \`${o.name}\` | ${cell(o.description)} |`)];
   let readme = await readFile('README.md', 'utf8');
-  for (const [name, rows] of [
-    ['inputs', inputRows],
-    ['outputs', outputRows],
-  ]) {
-    const pattern = new RegExp(`(<!-- ${name}:start[^>]*-->\\n)[\\s\\S]*?(<!-- ${name}:end -->)`);
-    if (!pattern.test(readme)) throw new Error(`README.md lacks the <!-- ${name}:start --> … <!-- ${name}:end --> markers`);
-    readme = readme.replace(pattern, `$1${rows.join('\n')}\n$2`);
-  }
-  await writeFile('README.md', writeReadmeWorkflows(readme));
+  readme = replaceBlock(readme, 'README.md', 'inputs', inputRows.join('\n'));
+  readme = replaceBlock(readme, 'README.md', 'outputs', outputRows.join('\n'));
+  await writeFile('README.md', readme);
+}
+
+/** The text between `<!-- name:start … -->` and `<!-- name:end -->` in `file`'s `text`, replaced by `body`. */
+function replaceBlock(text, file, name, body) {
+  const pattern = new RegExp(`(<!-- ${name}:start[^>]*-->\\n)[\\s\\S]*?(<!-- ${name}:end -->)`);
+  if (!pattern.test(text)) throw new Error(`${file} lacks the <!-- ${name}:start --> … <!-- ${name}:end --> markers`);
+  return text.replace(pattern, (_all, start, end) => `${start}${body}\n${end}`);
 }
 
 /**
- * README's example workflows are this repository's own (.github/workflows/), one source: each is
- * copied between its markers, with `uses: ./` shown as operators write it.
+ * What README.md and docs/ show as data (scripts/docs.ts renders it from src/hops/ and
+ * src/releases/), and the example workflows in each of them. Built like the option spec above, but
+ * inside node_modules/.cache with its packages left external: the steps import the stores' clients.
  */
-function writeReadmeWorkflows(readme) {
-  return readme.replace(/(<!-- workflow:([\w.-]+):start[^>]*-->\n)[\s\S]*?(<!-- workflow:\2:end -->)/g, (_all, start, file, end) => {
+async function writeDocs() {
+  const cache = join(process.cwd(), 'node_modules', '.cache');
+  mkdirSync(cache, { recursive: true });
+  const dir = await mkdtemp(join(cache, 'bai-migrate-docs-'));
+  const file = join(dir, 'docs.mjs');
+  try {
+    await build({ entryPoints: ['scripts/docs.ts'], bundle: true, platform: 'node', format: 'esm', target: 'node24', packages: 'external', outfile: file, logLevel: 'warning' });
+    const docs = await import(pathToFileURL(file).href);
+    let readme = await readFile('README.md', 'utf8');
+    readme = replaceBlock(readme, 'README.md', 'releases', docs.releasesText());
+    readme = replaceBlock(readme, 'README.md', 'status', docs.statusText());
+    await writeFile('README.md', writeWorkflows(readme));
+    await writeFile('docs/hops.md', docs.hopsDoc());
+    const venv = await readFile('docs/manager-venv.md', 'utf8');
+    await writeFile('docs/manager-venv.md', replaceBlock(venv, 'docs/manager-venv.md', 'python-matrix', docs.pythonMatrix()));
+    for (const name of (await readdir('docs')).filter((f) => f.endsWith('.md'))) {
+      const path = join('docs', name);
+      const text = await readFile(path, 'utf8');
+      const updated = writeWorkflows(text);
+      if (updated !== text) await writeFile(path, updated);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The example workflows (README.md, docs/) are this repository's own (.github/workflows/), one
+ * source: each is copied between its markers, with `uses: ./` shown as operators write it.
+ */
+function writeWorkflows(text) {
+  return text.replace(/(<!-- workflow:([\w.-]+):start[^>]*-->\n)[\s\S]*?(<!-- workflow:\2:end -->)/g, (_all, start, file, end) => {
     const text = readFileSync(`.github/workflows/${file}`, 'utf8').replace(/^(\s*(?:- )?uses: )\.\/$/gm, '$1org/bai-migrate@v1');
     return `${start}\n\`\`\`yaml\n${text.trimEnd()}\n\`\`\`\n\n${end}`;
   });

@@ -175,11 +175,12 @@ var package_default = {
   scripts: {
     typecheck: "tsc --noEmit",
     bundle: "node scripts/bundle.mjs",
-    "check-dist": "node scripts/bundle.mjs && git status --porcelain -- dist action.yml README.md | (! grep .) && git diff --exit-code -- dist action.yml README.md",
+    "check-dist": "node scripts/bundle.mjs && git status --porcelain -- dist action.yml README.md docs | (! grep .) && git diff --exit-code -- dist action.yml README.md docs",
     testbed: "bash scripts/testbed.sh",
     test: "bash scripts/testbed.sh && npm run -s real-manager && vitest run",
     "real-manager": "node scripts/run-ts.mjs scripts/real-manager.ts",
     "test:unit": "vitest run --project unit",
+    goldens: "node scripts/run-ts.mjs scripts/plan-goldens.ts",
     demo: "bash scripts/testbed.sh && npm run -s bundle && node scripts/run-ts.mjs scripts/demo.ts",
     all: "npm run typecheck && npm run bundle && npm test",
     bench: "bash scripts/testbed.sh && npm run -s real-manager && node scripts/run-ts.mjs scripts/bench-images.ts && node scripts/run-ts.mjs scripts/bench-migrate.ts && node --expose-gc scripts/run-ts.mjs scripts/bench-clear-history.ts",
@@ -271,4 +272,4 @@ process.exitCode = await main(process.argv.slice(2), process.env);
 export {
   main
 };
-//# sourceMappingURL=cli-E7H477L3.js.map
+//# sourceMappingURL=cli-G7GNWD6J.js.map
