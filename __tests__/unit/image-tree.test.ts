@@ -3,7 +3,8 @@
  * values follow backend.ai-manager@21.09.9 config.py and backend.ai-common@21.09.8 docker.py/etcd.py.
  */
 import { describe, expect, it } from 'vitest';
-import { ALIAS_LOOKUPS, canonicalImageRef, parseImageTree, pyUnquote } from '../../src/hops/21.09-22.03/image-tree.js';
+import { ALIAS_LOOKUPS, canonicalImageRef, parseImageTree } from '../../src/hops/21.09-22.03/image-tree.js';
+import { pyUnquote } from '../../src/manager/python-values.js';
 
 const q = encodeURIComponent;
 const REGISTRIES = { 'config/docker/registry/cr.backend.ai': 'https://cr.backend.ai', 'config/docker/registry/cr.backend.ai/type': 'harbor2' };
