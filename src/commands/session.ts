@@ -10,7 +10,7 @@ import type { Options } from '../core/options.js';
 import { redact, type Report, type ReportEntry } from '../core/report/index.js';
 import { grpcCause, SERVER_NAMES, type Deployment, type Server } from '../stores/deployment.js';
 import { acquireMigrationLock, type MigrationLock } from '../stores/lock.js';
-import type { AlembicSetup } from '../manager/alembic.js';
+import { alembicConfigBeside, type AlembicSetup } from '../manager/alembic.js';
 import type { ManagerCli } from '../manager/cli.js';
 import type { ManagerVenvs } from '../manager/venvs.js';
 import type { ProvisionedVenv } from '../manager/venv.js';
@@ -18,7 +18,6 @@ import { latestRelease } from '../releases/releases.js';
 import { targetRelease } from '../releases/catalogue.js';
 import { alembicDriverOf } from '../releases/line-facts.js';
 import { publishedRelease } from '../releases/manager-python.js';
-import { alembicConfigBeside } from '../rehearsal/rehearse.js';
 import type { Finding, Hop, Step, StepContext } from '../steps/step.js';
 
 /** The manager's tools a hop runs: its target release's alembic and CLI. */

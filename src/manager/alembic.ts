@@ -4,6 +4,7 @@
  * checked, so both always talk to the same database; the copy is 0600 and removed afterwards,
  * and the password never appears on a command line.
  */
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -185,4 +186,10 @@ async function privateTlsFiles(target: PostgresTarget, dir: string): Promise<Rec
     params[param] = path;
   }
   return params;
+}
+
+/** Where operators keep alembic.ini: beside manager.toml; else the working directory's. */
+export function alembicConfigBeside(managerConfig: string | undefined): string {
+  const beside = managerConfig ? join(dirname(managerConfig), 'alembic.ini') : undefined;
+  return beside && existsSync(beside) ? beside : 'alembic.ini';
 }

@@ -212,7 +212,7 @@ function run(program: string, args: string[], env?: Record<string, string>) {
 export async function chooseInterpreter(given: string | undefined, version: string): Promise<{ python: string; pipArgs: readonly string[]; constraints: readonly string[]; why?: string }> {
   const choice = managerPythonFor(version);
   const constraints = choice.fits ? choice.constraints : (choice.entry?.constraints ?? []);
-  const needed = choice.fits ? choice.python.split('-')[0]! : /(\d+\.\d+)/.exec(choice.entry?.requiresPython ?? '')?.[1];
+  const needed = choice.fits ? choice.python : /(\d+\.\d+)/.exec(choice.entry?.requiresPython ?? '')?.[1];
   if (given) {
     // Several, for a run whose hops need different Pythons: each release takes the one of its X.Y.
     const interpreters = given

@@ -6,10 +6,10 @@
  * created is removed at the end.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { Etcd3 } from 'etcd3';
@@ -21,6 +21,7 @@ import { openSnapshot } from './snapshot-seal.js';
 import { restoreSnapshot } from './restore.js';
 import { redactToml } from './sanitize.js';
 import { replaceTomlTable } from '../manager/toml-edit.js';
+import { alembicConfigBeside } from '../manager/alembic.js';
 import { startServers, type DisposableServers } from './servers.js';
 import { compareSizes, describeGrowth, migrateSmallerCopy, type RunInner, type SmallerCopy } from './growth.js';
 import { serializeQueries } from '../stores/postgres.js';
@@ -314,10 +315,4 @@ export function rehearsalManagerToml(options: Options, manifest: SnapshotManifes
     `type = "postgresql"\naddr = { host = ${q(pg.host)}, port = ${pg.port} }\nname = ${q(database)}\nuser = ${q(pg.user)}\npassword = ${q(pg.password ?? '')}`,
   );
   return replaceTomlTable(withDb, 'etcd', `namespace = ${q(manifest.etcd.namespace)}\naddr = { host = ${q(etcdHost!)}, port = ${etcdPort ?? 2379} }\nuser = ""\npassword = ""`);
-}
-
-/** Where operators keep alembic.ini: beside manager.toml; else the working directory's. */
-export function alembicConfigBeside(managerConfig: string | undefined): string {
-  const beside = managerConfig ? join(dirname(managerConfig), 'alembic.ini') : undefined;
-  return beside && existsSync(beside) ? beside : 'alembic.ini';
 }
