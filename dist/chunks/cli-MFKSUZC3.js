@@ -12,7 +12,7 @@ import {
   runCommand,
   secretInputs,
   unusedInputs
-} from "./chunk-66PQSL7I.js";
+} from "./chunk-F67MJ4UK.js";
 import "./chunk-PS4AXIT4.js";
 import "./chunk-YIVHD5DW.js";
 
@@ -272,4 +272,4 @@ process.exitCode = await main(process.argv.slice(2), process.env);
 export {
   main
 };
-//# sourceMappingURL=cli-G7GNWD6J.js.map
+//# sourceMappingURL=cli-MFKSUZC3.js.map

@@ -16565,11 +16565,11 @@ var require_built = __commonJS({
         return flags2;
       }, {});
     });
-    function exists2(commandName, options) {
+    function exists3(commandName, options) {
       commandName = (options === null || options === void 0 ? void 0 : options.caseInsensitive) ? String(commandName).toLowerCase() : commandName;
       return Boolean(commandMetadata[commandName]);
     }
-    exports.exists = exists2;
+    exports.exists = exists3;
     function hasFlag(commandName, flag, options) {
       commandName = (options === null || options === void 0 ? void 0 : options.nameCaseInsensitive) ? String(commandName).toLowerCase() : commandName;
       if (!flags[commandName]) {
@@ -26367,7 +26367,7 @@ function expandHome(path4) {
 
 // src/core/run-command.ts
 import { mkdir as mkdir6, writeFile as writeFile4 } from "node:fs/promises";
-import { dirname as dirname8, resolve as resolve13 } from "node:path";
+import { dirname as dirname7, resolve as resolve13 } from "node:path";
 
 // src/core/logger.ts
 function redactingLogger(log, secrets) {
@@ -28714,101 +28714,71 @@ var MANAGER_PYTHON = [
     patches: [1, 32],
     tried: "21.03.32",
     requiresPython: ">=3.9",
-    python: "3.9-bullseye",
+    python: "3.9",
     preinstall: [],
     pipArgs: [],
     constraints: MGR_CONSTRAINTS,
     constraintsSource: MGR_SOURCE,
-    head: "8679d0a7e22b",
-    results: [{ python: "3.9-bullseye", installs: true, alembic: true, cli: true, coldSeconds: 34, warmSeconds: 28, venvMegabytes: 154 }]
+    head: "8679d0a7e22b"
   },
   {
     line: "21.09",
     patches: [0, 9],
     tried: "21.09.9",
     requiresPython: ">=3.9",
-    python: "3.9-bullseye",
+    python: "3.9",
     preinstall: [],
     pipArgs: [],
     constraints: MGR_CONSTRAINTS,
     constraintsSource: MGR_SOURCE,
-    head: "60a1effa77d2",
-    results: [
-      { python: "3.9-bullseye", installs: true, alembic: true, cli: true, coldSeconds: 72, warmSeconds: 48, venvMegabytes: 152 },
-      {
-        python: "3.11-bookworm",
-        installs: false,
-        alembic: false,
-        cli: false,
-        failure: "pyzmq 22.1.0 (pinned ~=22.1.0) has no cp311 wheel and its shipped C does not compile on 3.11 (longintrepr.h); also with --no-build-isolation and Cython<3"
-      }
-    ]
+    head: "60a1effa77d2"
   },
   {
     line: "22.03",
     patches: [0, 3],
     tried: "22.03.3",
     requiresPython: ">=3.10",
-    python: "3.10-pyenv",
+    python: "3.10",
     preinstall: [],
     pipArgs: [],
     constraints: MGR_CONSTRAINTS,
     constraintsSource: MGR_SOURCE,
-    head: "81c264528f20",
-    results: [
-      { python: "3.10-pyenv", installs: true, alembic: true, cli: true, coldSeconds: 135, venvMegabytes: 164 },
-      { python: "3.11-bookworm", installs: false, alembic: false, cli: false, failure: "pyzmq 22.1.0 and grpcio 1.48.2 fail to build from sdist on 3.11, also with Cython<3 and --no-build-isolation" }
-    ]
+    head: "81c264528f20"
   },
   {
     line: "22.03",
     patches: [4, 14],
     tried: "22.03.14",
     requiresPython: "==3.10.5",
-    python: "3.10-pyenv",
+    python: "3.10",
     preinstall: [],
     // The wheel pins CPython 3.10.5 exactly; any 3.10 runs it.
     pipArgs: ["--ignore-requires-python"],
     constraints: ["aiohttp-sse==2.1"],
     constraintsSource: "backend.ai@22.03.14:python.lock pins aiohttp-sse 2.1; the wheel asks only aiohttp_sse>=2.0, and later releases import typing.Self, which Python 3.10 lacks",
-    head: "81c264528f20",
-    results: [
-      { python: "3.10-pyenv", installs: true, alembic: true, cli: true, coldSeconds: 37, venvMegabytes: 190 },
-      {
-        python: "3.11-bookworm",
-        installs: true,
-        alembic: false,
-        cli: false,
-        coldSeconds: 35,
-        warmSeconds: 31,
-        venvMegabytes: 182,
-        failure: "aioredis 2.0.1: TypeError: duplicate base class TimeoutError"
-      }
-    ]
+    head: "81c264528f20"
   },
   {
     line: "22.09",
     patches: [0, 23],
     tried: "22.09.23",
     requiresPython: ">=3.10,<3.11",
-    python: "3.11-bookworm",
+    python: "3.11",
     preinstall: [],
     pipArgs: ["--ignore-requires-python"],
     constraints: [],
-    head: "d58a526bf837",
-    results: [{ python: "3.11-bookworm", installs: true, alembic: true, cli: true, coldSeconds: 43, warmSeconds: 37, venvMegabytes: 183 }]
+    head: "d58a526bf837"
   },
   {
     line: "23.03",
     patches: [0, 12],
     tried: "23.03.12",
     requiresPython: ">=3.11,<3.12",
-    python: "3.11-bookworm",
+    python: "3.11",
     preinstall: [],
     pipArgs: [],
     constraints: [],
-    head: "ae7d4cd92aa7",
-    results: [{ python: "3.11-bookworm", installs: true, alembic: true, cli: true, coldSeconds: 104, warmSeconds: 114, venvMegabytes: 183 }]
+    head: "ae7d4cd92aa7"
   },
   {
     // 23.09.11 is tagged but was never published to PyPI: 23.9.10 is the newest there (same head).
@@ -28816,51 +28786,45 @@ var MANAGER_PYTHON = [
     patches: [0, 10],
     tried: "23.09.10",
     requiresPython: ">=3.11,<3.12",
-    python: "3.11-bookworm",
+    python: "3.11",
     preinstall: [],
     pipArgs: [],
     constraints: [],
-    head: "75ea2b136830",
-    results: [{ python: "3.11-bookworm", installs: true, alembic: true, cli: true, coldSeconds: 56, warmSeconds: 39, venvMegabytes: 185 }]
+    head: "75ea2b136830"
   },
   ...[
-    ["24.03", 11, "24.03.11", "3596bc12ec09", 50, 208, "etcd-client-py 0.3.0"],
-    ["24.09", 14, "24.09.14", "ecc9f6322be4", 71, 242, "etcd-client-py 0.3.0"],
+    ["24.03", 11, "24.03.11", "3596bc12ec09"],
+    ["24.09", 14, "24.09.14", "ecc9f6322be4"],
     // 24.12.0 was never published and 24.12.1 is yanked; pip still installs a yanked release pinned with ==.
-    ["24.12", 1, "24.12.1", "0bb88d5a46bf", 47, 243, "etcd-client-py 0.3.0"],
-    ["25.1", 1, "25.1.1", "fb89f5d7817b", 44, 250, "etcd-client-py 0.3.0"],
-    ["25.5", 2, "25.5.2", "683ca0a32f41", 49, 253, "grpcio 1.62.2 (etcetra 0.1.19's pin)"]
-  ].map(([line, last2, tried, head, coldSeconds, venvMegabytes, extension]) => ({
+    ["24.12", 1, "24.12.1", "0bb88d5a46bf"],
+    ["25.1", 1, "25.1.1", "fb89f5d7817b"],
+    ["25.5", 2, "25.5.2", "683ca0a32f41"]
+  ].map(([line, last2, tried, head]) => ({
     line,
     patches: [0, last2],
     tried,
     requiresPython: ">=3.12,<3.13",
-    python: "3.12-pyenv",
+    python: "3.12",
     preinstall: [],
     pipArgs: [],
     constraints: [],
-    head,
-    results: [
-      { python: "3.12-pyenv", installs: true, alembic: true, cli: true, coldSeconds, venvMegabytes },
-      { python: "3.13-trixie", installs: false, alembic: false, cli: false, failure: `${extension}: no cp313 wheel, and its sdist does not build here (with --ignore-requires-python)` }
-    ]
+    head
   })),
   ...[
-    ["25.6", 17, "25.6.17", "c7fedaca4883", 34, 29, 224],
-    ["25.15", 12, "25.15.12", "fa3dd7f77c19", 38, 37, 291],
-    ["26.4", 10, "26.4.10", "bd1bf0524350", 37, 42, 349],
-    ["26.8", 1, "26.8.1", "b93d1c47af52", 38, 38, 352]
-  ].map(([line, last2, tried, head, coldSeconds, warmSeconds, venvMegabytes]) => ({
+    ["25.6", 17, "25.6.17", "c7fedaca4883"],
+    ["25.15", 12, "25.15.12", "fa3dd7f77c19"],
+    ["26.4", 10, "26.4.10", "bd1bf0524350"],
+    ["26.8", 1, "26.8.1", "b93d1c47af52"]
+  ].map(([line, last2, tried, head]) => ({
     line,
     patches: [0, last2],
     tried,
     requiresPython: ">=3.13,<3.14",
-    python: "3.13-trixie",
+    python: "3.13",
     preinstall: [],
     pipArgs: [],
     constraints: [],
-    head,
-    results: [{ python: "3.13-trixie", installs: true, alembic: true, cli: true, coldSeconds, warmSeconds, venvMegabytes }]
+    head
   }))
 ];
 function parse2(version) {
@@ -28881,7 +28845,6 @@ function managerPythonFor(version) {
   }
   const full = patch === null ? entry.tried : `${line}.${patch}`;
   if (entry.python === null) return { fits: false, version: full, reason: entry.reason ?? `no interpreter of the test bed runs ${line}`, entry };
-  const chosen = entry.results.find((result) => result.python === entry.python);
   return {
     fits: true,
     version: full,
@@ -28890,8 +28853,6 @@ function managerPythonFor(version) {
     preinstall: entry.preinstall,
     pipArgs: entry.pipArgs,
     constraints: entry.constraints,
-    alembic: chosen?.alembic ?? false,
-    cli: chosen?.cli ?? false,
     entry
   };
 }
@@ -29026,7 +28987,7 @@ function run(program, args, env) {
 async function chooseInterpreter(given, version) {
   const choice = managerPythonFor(version);
   const constraints = choice.fits ? choice.constraints : choice.entry?.constraints ?? [];
-  const needed = choice.fits ? choice.python.split("-")[0] : /(\d+\.\d+)/.exec(choice.entry?.requiresPython ?? "")?.[1];
+  const needed = choice.fits ? choice.python : /(\d+\.\d+)/.exec(choice.entry?.requiresPython ?? "")?.[1];
   if (given) {
     const interpreters = given.split(",").map((python) => python.trim()).filter((python) => python !== "");
     const versions = await Promise.all(interpreters.map(async (python) => ({ python, version: await versionOf(python) })));
@@ -29183,10 +29144,10 @@ var ManagerVenvs = class {
 
 // src/rehearsal/rehearse.ts
 import { randomBytes as randomBytes4 } from "node:crypto";
-import { existsSync as existsSync3, mkdtempSync, writeFileSync } from "node:fs";
-import { rm as rm5 } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { dirname as dirname3, join as join7 } from "node:path";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { rm as rm6 } from "node:fs/promises";
+import { tmpdir as tmpdir2 } from "node:os";
+import { join as join8 } from "node:path";
 var import_ioredis2 = __toESM(require_built3(), 1);
 var import_etcd32 = __toESM(require_lib(), 1);
 
@@ -31856,6 +31817,112 @@ function escapeRegExp(text) {
   return text.replace(/[.*+?^${}()|[\]\\-]/g, "\\$&");
 }
 
+// src/manager/alembic.ts
+import { existsSync as existsSync3 } from "node:fs";
+import { mkdtemp, readFile as readFile2, rm as rm5, writeFile as writeFile2 } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname as dirname3, join as join6, resolve as resolve4 } from "node:path";
+var AlembicError = class extends MigrationError {
+  constructor(code, message, kind, output) {
+    super(code, message);
+    this.kind = kind;
+    this.output = output;
+  }
+  kind;
+  output;
+};
+async function runAlembic(setup, target, args) {
+  return runWithPrivateIni(setup, target, args.join(" "), (ini) => [...setup.command, "-c", ini, ...args]);
+}
+async function runWithPrivateIni(setup, target, what, argv) {
+  const original = resolve4(setup.config);
+  let text;
+  try {
+    text = await readFile2(original, "utf8");
+  } catch (error) {
+    const cause = error.code === "ENOENT" ? "no such file" : error.code ?? String(error);
+    throw new AlembicError("invalid-input", `alembic-config "${setup.config}" cannot be read; accepted: the path of the manager's alembic.ini`, "no-config", cause);
+  }
+  const dir = await mkdtemp(join6(tmpdir(), "bai-migrate-alembic-"));
+  const ini = join6(dir, "alembic.ini");
+  try {
+    await writeFile2(ini, privateIni(text, dirname3(original), sqlalchemyUrl(setup.driver ?? "psycopg2", target, await privateTlsFiles(target, dir), setup.lockTimeoutSeconds)), { mode: 384 });
+    const result = await runChild("alembic", process.execPath, ["-e", WATCHDOG, "--", ...argv(ini)], {
+      cwd: dirname3(original),
+      env: { ...setup.env },
+      progress: setup.log && { log: setup.log, what: `alembic ${what}` }
+    });
+    if (result.exitCode === CANNOT_RUN) {
+      throw new AlembicError(
+        "invalid-input",
+        `alembic-command "${setup.command.join(" ")}" cannot be run (${result.stderr.trim()}); accepted: the manager venv's alembic, e.g. /opt/backend.ai/bin/alembic`,
+        "cannot-run",
+        result.stderr.trim()
+      );
+    }
+    if (result.exitCode !== 0) {
+      const said = `${result.stderr}
+${result.stdout.split("\n").filter((line) => line.includes("FAILED: ")).join("\n")}`;
+      const failure2 = /FAILED: (.*)/.exec(said)?.[1] ?? pythonException(result.stderr) ?? result.stderr.trim().split("\n").slice(-3).join(" ");
+      const tail = said.split("\n").filter((line) => line.trim() !== "").slice(-3).map((line) => line.trim()).join(" | ");
+      const lockWait = /canceling statement due to lock timeout/.test(result.stderr) ? `; a table lock it needed was held by another session for longer than alembic-lock-timeout (${setup.lockTimeoutSeconds} s): find the holder in pg_locks, end it, and run migrate again` : "";
+      throw new AlembicError("inconsistent-state", `alembic ${what} failed (exit ${result.exitCode}): ${failure2}${lockWait}`, "failed", `exit ${result.exitCode}: ${tail || failure2}`);
+    }
+    return result.stdout;
+  } finally {
+    await rm5(dir, { recursive: true, force: true });
+  }
+}
+function pythonException(stderr) {
+  return stderr.split("\n").filter((line) => /^[A-Za-z_][\w.]*(Error|Exception): /.test(line)).at(-1)?.trim();
+}
+var WATCHDOG = `
+const { spawn } = require('node:child_process');
+const [program, ...args] = process.argv.slice(1);
+const parent = process.ppid;
+const child = spawn(program, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+const timer = setInterval(() => { if (process.ppid !== parent) child.kill('SIGTERM'); }, 100);
+for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => child.kill(signal));
+child.on('error', (error) => { console.error(error.message); process.exit(${CANNOT_RUN}); });
+child.on('exit', (code, signal) => { clearInterval(timer); process.exit(code ?? (signal ? 128 : 1)); });
+`;
+function privateIni(text, originalDir, url2) {
+  const pinned = text.replaceAll("%(here)s", originalDir.replaceAll("%", "%%"));
+  const line = `sqlalchemy.url = ${url2.replaceAll("%", "%%")}`;
+  if (/^sqlalchemy\.url\s*=.*$/m.test(pinned)) return pinned.replace(/^sqlalchemy\.url\s*=.*$/m, line);
+  return pinned.replace(/^\[alembic\]\s*$/m, `[alembic]
+${line}`);
+}
+var ALEMBIC_APPLICATION_NAME = "bai-migrate-alembic";
+function sqlalchemyUrl(driver, target, tls, lockTimeoutSeconds) {
+  const auth = `${encodeURIComponent(target.user)}${target.password ? `:${encodeURIComponent(target.password)}` : ""}`;
+  const host = target.host.includes(":") ? `[${target.host}]` : target.host;
+  const options = lockTimeoutSeconds ? { options: `-c lock_timeout=${Math.round(lockTimeoutSeconds * 1e3)}` } : {};
+  const libpq = `postgresql://${auth}@${host}:${target.port}/${encodeURIComponent(target.database)}?${query({ application_name: ALEMBIC_APPLICATION_NAME, ...tls, ...options })}`;
+  return driver === "asyncpg" ? `postgresql+asyncpg://?${query({ dsn: libpq })}` : libpq;
+}
+var query = (params) => new URLSearchParams(params).toString().replaceAll("+", "%20");
+async function privateTlsFiles(target, dir) {
+  const tls = target.tls;
+  if (!tls) return {};
+  const params = { sslmode: tls.mode };
+  for (const [param, file] of [
+    ["sslrootcert", tls.ca],
+    ["sslcert", tls.cert],
+    ["sslkey", tls.key]
+  ]) {
+    if (!file) continue;
+    const path4 = join6(dir, param);
+    await writeFile2(path4, file.pem, { mode: 384 });
+    params[param] = path4;
+  }
+  return params;
+}
+function alembicConfigBeside(managerConfig) {
+  const beside = managerConfig ? join6(dirname3(managerConfig), "alembic.ini") : void 0;
+  return beside && existsSync3(beside) ? beside : "alembic.ini";
+}
+
 // src/rehearsal/servers.ts
 import { randomBytes as randomBytes3 } from "node:crypto";
 import { createServer } from "node:net";
@@ -31960,7 +32027,7 @@ function officialRecipes({ GenericContainer, Wait }, images, passwords) {
 }
 
 // src/rehearsal/growth.ts
-import { join as join6 } from "node:path";
+import { join as join7 } from "node:path";
 var MIN_HISTORY_KERNELS = 1e3;
 var GROWTH_TOLERANCE = 1.25;
 var MIN_JUDGED_MS = 1e3;
@@ -32023,7 +32090,7 @@ async function migrateSmallerCopy(client, inner, runInner, record, work) {
     clearHistoryMode: "bai-migrate",
     sweepOrphanedStatKeys: false,
     vacuum: "full",
-    reportFile: join6(work, "smaller-clear-history.json")
+    reportFile: join7(work, "smaller-clear-history.json")
   });
   if (cleared.outcome === "failure") {
     record({ step: "growth", status: "warning", detail: `the older half of the history could not be cleared for a second size (${cleared.error ?? "see the report"}): ${only}` });
@@ -32034,7 +32101,7 @@ async function migrateSmallerCopy(client, inner, runInner, record, work) {
     record({ step: "growth", status: "skipped", detail: `clearing the older half of the terminated kernels left ${rows} of ${fullRows} history rows, too close to tell growth: ${only}` });
     return { changed: true };
   }
-  const migrated = await runInner({ ...inner, dryRun: false, reportFile: join6(work, "smaller-migrate.json") });
+  const migrated = await runInner({ ...inner, dryRun: false, reportFile: join7(work, "smaller-migrate.json") });
   if (migrated.outcome === "failure") {
     record({
       step: "growth",
@@ -32080,14 +32147,14 @@ async function rehearse(options, report, log, addSecret, runInner) {
     if (full.status === "failed") log.error(`${full.step}: ${full.detail}`);
     else log.info(`${full.status}: ${full.step}: ${full.detail}`);
   };
-  const work = mkdtempSync(join7(tmpdir(), "bai-migrate-rehearsal-"));
+  const work = mkdtempSync(join8(tmpdir2(), "bai-migrate-rehearsal-"));
   let snapshotFile2;
   let manifest;
   try {
-    snapshotFile2 = await openSnapshot(options.snapshotFile, options.snapshotKey, join7(work, "snapshot.jsonl.gz"));
+    snapshotFile2 = await openSnapshot(options.snapshotFile, options.snapshotKey, join8(work, "snapshot.jsonl.gz"));
     manifest = await readManifest(snapshotFile2);
   } catch (error) {
-    await rm5(work, { recursive: true, force: true });
+    await rm6(work, { recursive: true, force: true });
     throw error;
   }
   report.fromVersion = manifest.release.series;
@@ -32128,7 +32195,7 @@ async function rehearse(options, report, log, addSecret, runInner) {
         status: "ok",
         detail: `${restored.rows} row(s) into database ${restored.target.database}, ${restored.etcdKeys} etcd key(s) under namespace "${manifest.etcd.namespace}"`
       });
-      const managerConfig = join7(work, "manager.toml");
+      const managerConfig = join8(work, "manager.toml");
       const { user, password, host, port } = servers.postgres;
       writeFileSync(managerConfig, rehearsalManagerToml(options, manifest, restored.managerToml, servers, restored.target.database), { mode: 384 });
       const inner2 = {
@@ -32147,7 +32214,7 @@ async function rehearse(options, report, log, addSecret, runInner) {
         // The PR's alembic.ini, not one beside the rehearsal's temporary manager.toml; with manager-venv, each venv's own.
         alembicConfig: options.alembicConfig ?? (options.managerVenv ? void 0 : alembicConfigBeside(options.managerConfig)),
         allowRunningServices: true,
-        backupDir: join7(work, "backup")
+        backupDir: join8(work, "backup")
       };
       return { target: restored.target, inner: inner2 };
     };
@@ -32163,16 +32230,16 @@ async function rehearse(options, report, log, addSecret, runInner) {
     } else {
       record({ step: "growth", status: "skipped", detail: "measure-growth: false: the migration is timed at the snapshot's size only" });
     }
-    const dry = await runInner({ ...inner, dryRun: true, reportFile: join7(work, "dry-run.json") });
+    const dry = await runInner({ ...inner, dryRun: true, reportFile: join8(work, "dry-run.json") });
     if (dry.outcome === "failure") {
       adopt(report, dry);
       throw failure(dry, "the dry run");
     }
     report.attachments.push(...dry.attachments);
-    const migrated = await runInner({ ...inner, dryRun: false, reportFile: join7(work, "migrate.json") });
+    const migrated = await runInner({ ...inner, dryRun: false, reportFile: join8(work, "migrate.json") });
     adopt(report, migrated);
     if (migrated.outcome === "failure") throw failure(migrated, "the migration");
-    const verified = await runInner({ ...inner, command: "verify", dryRun: false, reportFile: join7(work, "verify.json") });
+    const verified = await runInner({ ...inner, command: "verify", dryRun: false, reportFile: join8(work, "verify.json") });
     const checks = verified.entries.filter((e) => e.phase === "verify");
     report.entries.push(...checks.filter((e) => e.status === "failed" || e.status === "warning"));
     if (verified.outcome === "failure") throw failure(verified, "the final verify");
@@ -32188,7 +32255,7 @@ async function rehearse(options, report, log, addSecret, runInner) {
     record({ step: "result", status: "ok", detail: `migrated ${manifest.release.series} \u2192 ${migrated.toVersion} on the restored snapshot and verified` });
   } finally {
     await log.group("Clean up", async () => {
-      await rm5(work, { recursive: true, force: true });
+      await rm6(work, { recursive: true, force: true });
       if (options.keepRehearsal && database) {
         await closeTargets?.();
         const containers = started ? `; containers ${Object.values(started.containers).map((id) => id.slice(0, 12)).join(", ")} keep running (docker rm -f them when done)` : "";
@@ -32315,10 +32382,6 @@ password = ${q(pg2.password ?? "")}`
 addr = { host = ${q(etcdHost)}, port = ${etcdPort ?? 2379} }
 user = ""
 password = ""`);
-}
-function alembicConfigBeside(managerConfig) {
-  const beside = managerConfig ? join7(dirname3(managerConfig), "alembic.ini") : void 0;
-  return beside && existsSync3(beside) ? beside : "alembic.ini";
 }
 
 // src/commands/check.ts
@@ -32511,6 +32574,7 @@ function firstFew(items, show2, { limit = 5, more = "" } = {}) {
   const shown = items.slice(0, limit).map(show2).join("; ");
   return items.length > limit ? `${shown}; and ${items.length - limit} more${more}` : shown;
 }
+var REHEARSAL_FINDS_IT = "A rehearsal of a nightly snapshot (bai-migrate rehearse, the PR check) finds this before the maintenance window.";
 
 // src/steps/services-stopped.ts
 var HEARTBEAT_WINDOW_MS = 6e4;
@@ -32542,8 +32606,8 @@ async function registeredManagers({ deployment }) {
   );
 }
 async function liveKernels({ deployment }) {
-  const { rows: exists2 } = await deployment.postgres.query(`SELECT to_regclass('kernels') IS NOT NULL AS present`);
-  if (!exists2[0]?.present) return warning("the database has no kernels table; cannot check for live kernels");
+  const { rows: exists3 } = await deployment.postgres.query(`SELECT to_regclass('kernels') IS NOT NULL AS present`);
+  if (!exists3[0]?.present) return warning("the database has no kernels table; cannot check for live kernels");
   const { rows } = await deployment.postgres.query(
     `WITH live AS (SELECT k.session_id::text AS session, to_jsonb(k) ->> 'session_name' AS name, k.access_key, k.status::text AS status, k.created_at
                      FROM kernels k WHERE k.status::text NOT IN ('TERMINATED', 'CANCELLED')),
@@ -32583,8 +32647,8 @@ async function agentHeartbeat({ deployment }) {
   return failed(`the Redis events stream (DB 4) had events in the last minute (newest ${age}) from ${named2(others)}: an agent or manager is still running; stop it`);
 }
 async function aliveAgentRows({ deployment }) {
-  const { rows: exists2 } = await deployment.postgres.query(`SELECT to_regclass('agents') IS NOT NULL AS present`);
-  if (!exists2[0]?.present) return ok2("the database has no agents table");
+  const { rows: exists3 } = await deployment.postgres.query(`SELECT to_regclass('agents') IS NOT NULL AS present`);
+  if (!exists3[0]?.present) return ok2("the database has no agents table");
   const { rows } = await deployment.postgres.query(`SELECT id, count(*) OVER () AS alive FROM agents WHERE status::text = 'ALIVE' ORDER BY id LIMIT ${NAMED}`);
   if (rows.length === 0) return ok2("no agent row is ALIVE in PostgreSQL");
   const alive = Number(rows[0].alive);
@@ -32637,107 +32701,6 @@ var SCHEMA_FACTS = [
     source: `${VERSIONS_2309}/d3f8c74bf148_user_main_keypair.py`
   }
 ];
-
-// src/manager/alembic.ts
-import { mkdtemp, readFile as readFile2, rm as rm6, writeFile as writeFile2 } from "node:fs/promises";
-import { tmpdir as tmpdir2 } from "node:os";
-import { dirname as dirname4, join as join8, resolve as resolve4 } from "node:path";
-var AlembicError = class extends MigrationError {
-  constructor(code, message, kind, output) {
-    super(code, message);
-    this.kind = kind;
-    this.output = output;
-  }
-  kind;
-  output;
-};
-async function runAlembic(setup, target, args) {
-  return runWithPrivateIni(setup, target, args.join(" "), (ini) => [...setup.command, "-c", ini, ...args]);
-}
-async function runWithPrivateIni(setup, target, what, argv) {
-  const original = resolve4(setup.config);
-  let text;
-  try {
-    text = await readFile2(original, "utf8");
-  } catch (error) {
-    const cause = error.code === "ENOENT" ? "no such file" : error.code ?? String(error);
-    throw new AlembicError("invalid-input", `alembic-config "${setup.config}" cannot be read; accepted: the path of the manager's alembic.ini`, "no-config", cause);
-  }
-  const dir = await mkdtemp(join8(tmpdir2(), "bai-migrate-alembic-"));
-  const ini = join8(dir, "alembic.ini");
-  try {
-    await writeFile2(ini, privateIni(text, dirname4(original), sqlalchemyUrl(setup.driver ?? "psycopg2", target, await privateTlsFiles(target, dir), setup.lockTimeoutSeconds)), { mode: 384 });
-    const result = await runChild("alembic", process.execPath, ["-e", WATCHDOG, "--", ...argv(ini)], {
-      cwd: dirname4(original),
-      env: { ...setup.env },
-      progress: setup.log && { log: setup.log, what: `alembic ${what}` }
-    });
-    if (result.exitCode === CANNOT_RUN) {
-      throw new AlembicError(
-        "invalid-input",
-        `alembic-command "${setup.command.join(" ")}" cannot be run (${result.stderr.trim()}); accepted: the manager venv's alembic, e.g. /opt/backend.ai/bin/alembic`,
-        "cannot-run",
-        result.stderr.trim()
-      );
-    }
-    if (result.exitCode !== 0) {
-      const said = `${result.stderr}
-${result.stdout.split("\n").filter((line) => line.includes("FAILED: ")).join("\n")}`;
-      const failure2 = /FAILED: (.*)/.exec(said)?.[1] ?? pythonException(result.stderr) ?? result.stderr.trim().split("\n").slice(-3).join(" ");
-      const tail = said.split("\n").filter((line) => line.trim() !== "").slice(-3).map((line) => line.trim()).join(" | ");
-      const lockWait = /canceling statement due to lock timeout/.test(result.stderr) ? `; a table lock it needed was held by another session for longer than alembic-lock-timeout (${setup.lockTimeoutSeconds} s): find the holder in pg_locks, end it, and run migrate again` : "";
-      throw new AlembicError("inconsistent-state", `alembic ${what} failed (exit ${result.exitCode}): ${failure2}${lockWait}`, "failed", `exit ${result.exitCode}: ${tail || failure2}`);
-    }
-    return result.stdout;
-  } finally {
-    await rm6(dir, { recursive: true, force: true });
-  }
-}
-function pythonException(stderr) {
-  return stderr.split("\n").filter((line) => /^[A-Za-z_][\w.]*(Error|Exception): /.test(line)).at(-1)?.trim();
-}
-var WATCHDOG = `
-const { spawn } = require('node:child_process');
-const [program, ...args] = process.argv.slice(1);
-const parent = process.ppid;
-const child = spawn(program, args, { stdio: ['ignore', 'inherit', 'inherit'] });
-const timer = setInterval(() => { if (process.ppid !== parent) child.kill('SIGTERM'); }, 100);
-for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => child.kill(signal));
-child.on('error', (error) => { console.error(error.message); process.exit(${CANNOT_RUN}); });
-child.on('exit', (code, signal) => { clearInterval(timer); process.exit(code ?? (signal ? 128 : 1)); });
-`;
-function privateIni(text, originalDir, url2) {
-  const pinned = text.replaceAll("%(here)s", originalDir.replaceAll("%", "%%"));
-  const line = `sqlalchemy.url = ${url2.replaceAll("%", "%%")}`;
-  if (/^sqlalchemy\.url\s*=.*$/m.test(pinned)) return pinned.replace(/^sqlalchemy\.url\s*=.*$/m, line);
-  return pinned.replace(/^\[alembic\]\s*$/m, `[alembic]
-${line}`);
-}
-var ALEMBIC_APPLICATION_NAME = "bai-migrate-alembic";
-function sqlalchemyUrl(driver, target, tls, lockTimeoutSeconds) {
-  const auth = `${encodeURIComponent(target.user)}${target.password ? `:${encodeURIComponent(target.password)}` : ""}`;
-  const host = target.host.includes(":") ? `[${target.host}]` : target.host;
-  const options = lockTimeoutSeconds ? { options: `-c lock_timeout=${Math.round(lockTimeoutSeconds * 1e3)}` } : {};
-  const libpq = `postgresql://${auth}@${host}:${target.port}/${encodeURIComponent(target.database)}?${query({ application_name: ALEMBIC_APPLICATION_NAME, ...tls, ...options })}`;
-  return driver === "asyncpg" ? `postgresql+asyncpg://?${query({ dsn: libpq })}` : libpq;
-}
-var query = (params) => new URLSearchParams(params).toString().replaceAll("+", "%20");
-async function privateTlsFiles(target, dir) {
-  const tls = target.tls;
-  if (!tls) return {};
-  const params = { sslmode: tls.mode };
-  for (const [param, file] of [
-    ["sslrootcert", tls.ca],
-    ["sslcert", tls.cert],
-    ["sslkey", tls.key]
-  ]) {
-    if (!file) continue;
-    const path4 = join8(dir, param);
-    await writeFile2(path4, file.pem, { mode: 384 });
-    params[param] = path4;
-  }
-  return params;
-}
 
 // src/manager/apply-revisions.ts
 import { readFile as readFile3 } from "node:fs/promises";
@@ -32913,8 +32876,32 @@ async function sourceAlembic(ctx, to) {
   if (!ctx.sourceAlembic) throw new MigrationError("unsupported", noSourceAlembic(ctx, to));
   return ctx.sourceAlembic();
 }
+var procedures = /* @__PURE__ */ new WeakMap();
+function schemaStepOf(hop9) {
+  return hop9.steps.find((step2) => procedures.has(step2));
+}
+function schemaRevisionRuns(hop9, revisions) {
+  const step2 = schemaStepOf(hop9);
+  if (!step2) return [];
+  const next = nextCommand(procedures.get(step2), { hop: hop9 }, revisions);
+  const head = hop9.to.head;
+  const toLine = hop9.to.series;
+  const target = (steps) => steps.map((s) => ({ ...s, direction: "up", by: "target" }));
+  switch (next.kind) {
+    case "upgrade":
+      return target(
+        revisions.length === 1 ? upgradeSteps(toLine, revisions[0], head) : revisionsToApply(toLine, toLine, revisions, head).map((revision) => ({ revision, from: parentsIn(toLine, revision)[0] ?? "base", to: revision }))
+      );
+    case "apply-missing":
+      return target(next.revisions.map((revision) => ({ revision, from: parentsIn(toLine, revision)[0] ?? "base", to: revision })));
+    case "downgrade":
+      return [...downgradeSteps(hop9.fromSeries, revisions[0], next.to).map((s) => ({ ...s, direction: "down", by: "source" })), ...target(upgradeSteps(toLine, next.to, head))];
+    default:
+      return [];
+  }
+}
 function schemaStep(procedure = { kind: "upgrade" }) {
-  return {
+  const step2 = {
     id: "schema",
     title: "Database schema (alembic upgrade)",
     kind: "change",
@@ -32977,13 +32964,13 @@ function schemaStep(procedure = { kind: "upgrade" }) {
           ];
         rendered = start ? await offlineSql(ctx.alembic, postgres, "upgrade", `${start}:${head}`, steps, withhold) : { sql: await runAlembic(ctx.alembic, postgres, ["upgrade", head, "--sql"]), cannot: [] };
       }
-      const statements = rendered.sql.split("\n").filter((line) => /;\s*$/.test(line) && !/^(BEGIN|COMMIT);/.test(line)).length;
+      const statements2 = rendered.sql.split("\n").filter((line) => /;\s*$/.test(line) && !/^(BEGIN|COMMIT);/.test(line)).length;
       const how = next.kind === "upgrade" ? "alembic upgrade" : next.kind === "apply-missing" ? `apply ${next.revisions.length} revision(s) by id, then collapse alembic_version` : `alembic downgrade to ${next.to}, then upgrade`;
       const offline = (rendered.cannot.length > 0 ? `; ${rendered.cannot.length} revision(s) read the data they migrate and cannot be shown offline: ${rendered.cannot.map((c) => `${c.revision} (${c.why})`).join(", ")}` : "") + (rendered.withheld && rendered.withheld.length > 0 ? `; not run, not even offline: ${rendered.withheld.map((w) => `${w.revision} (it ${w.why})`).join(", ")}` : "");
       return [
         {
           status: rendered.cannot.length > 0 ? "warning" : "ok",
-          detail: `would run ${how} ${listed(revisions)} \u2192 ${head}: ${statements} SQL statement(s), shown in the report${offline}`,
+          detail: `would run ${how} ${listed(revisions)} \u2192 ${head}: ${statements2} SQL statement(s), shown in the report${offline}`,
           attachment: { name: `alembic ${next.kind === "upgrade" ? `upgrade ${start ? `${start}:${head}` : head}` : `${next.kind} ${listed(revisions)} \u2192 ${head}`} --sql`, content: rendered.sql }
         }
       ];
@@ -33034,6 +33021,8 @@ function schemaStep(procedure = { kind: "upgrade" }) {
       return findings;
     }
   };
+  procedures.set(step2, procedure);
+  return step2;
 }
 function upgradeSteps(line, from, to) {
   return revisionsToApply(line, line, [from], to).map((revision) => ({ revision, from: parentsIn(line, revision)[0] ?? "base", to: revision }));
@@ -33402,9 +33391,12 @@ async function compare(deployment, notOccupyingStatuses) {
   return { expected, differing, stale };
 }
 
+// src/steps/manager-toml.ts
+import { readFile as readFile4 } from "node:fs/promises";
+
 // src/manager/manager-toml.ts
-import { open as open3, readFile as readFile4, realpath, rename as rename3, rm as rm7, stat as stat2 } from "node:fs/promises";
-import { basename as basename3, dirname as dirname5, join as join9, resolve as resolve6 } from "node:path";
+import { open as open3, realpath, rename as rename3, rm as rm7, stat as stat2 } from "node:fs/promises";
+import { basename as basename3, dirname as dirname4, join as join9, resolve as resolve6 } from "node:path";
 
 // node_modules/diff/libesm/diff/base.js
 var Diff = class {
@@ -33921,33 +33913,13 @@ function splitLines(text) {
 }
 
 // src/manager/manager-toml.ts
-async function currentConfig(ctx) {
-  const config = ctx.deployment.targets.managerConfig;
-  if (!config) throw new Error("no manager.toml: set manager-config");
-  return { path: config.path, text: await readFile4(config.path, "utf8") };
-}
 function unifiedDiff(path4, before, after) {
   return createTwoFilesPatch(path4, path4, before, after, "now", "after the migration", { headerOptions: FILE_HEADERS_ONLY });
-}
-async function dryRunSetting(ctx, table, key, value) {
-  const { path: path4, text } = await currentConfig(ctx);
-  const next = setTomlValue(text, table, key, value);
-  const shown = typeof value === "string" ? `"${value}"` : String(value);
-  if (next === text) return ok2(`${path4} already has [${table}] ${key} = ${shown}`);
-  return { status: "ok", detail: `would set [${table}] ${key} = ${shown} in ${path4}`, attachment: { name: `manager.toml diff (${key})`, content: unifiedDiff(path4, text, next) } };
-}
-async function writeSetting(ctx, table, key, value) {
-  const { path: path4, text } = await currentConfig(ctx);
-  const next = setTomlValue(text, table, key, value);
-  const shown = typeof value === "string" ? `"${value}"` : String(value);
-  if (next === text) return ok2(`already [${table}] ${key} = ${shown} in ${path4}`);
-  const how = await replaceContent(path4, next);
-  return changed(`[${table}] ${key} = ${shown} written to ${path4}${how}`);
 }
 async function replaceContent(path4, content) {
   const real = await realpath(path4);
   const original = await stat2(real);
-  const temporary = join9(dirname5(real), `.${basename3(real)}.bai-migrate.tmp`);
+  const temporary = join9(dirname4(real), `.${basename3(real)}.bai-migrate.tmp`);
   await rm7(temporary, { force: true });
   const file = await open3(temporary, "wx", 384);
   let renamed = false;
@@ -33985,6 +33957,28 @@ async function writeInPlace(path4, content) {
   } finally {
     await file.close();
   }
+}
+
+// src/steps/manager-toml.ts
+async function currentConfig(ctx) {
+  const config = ctx.deployment.targets.managerConfig;
+  if (!config) throw new Error("no manager.toml: set manager-config");
+  return { path: config.path, text: await readFile4(config.path, "utf8") };
+}
+async function dryRunSetting(ctx, table, key, value) {
+  const { path: path4, text } = await currentConfig(ctx);
+  const next = setTomlValue(text, table, key, value);
+  const shown = typeof value === "string" ? `"${value}"` : String(value);
+  if (next === text) return ok2(`${path4} already has [${table}] ${key} = ${shown}`);
+  return { status: "ok", detail: `would set [${table}] ${key} = ${shown} in ${path4}`, attachment: { name: `manager.toml diff (${key})`, content: unifiedDiff(path4, text, next) } };
+}
+async function writeSetting(ctx, table, key, value) {
+  const { path: path4, text } = await currentConfig(ctx);
+  const next = setTomlValue(text, table, key, value);
+  const shown = typeof value === "string" ? `"${value}"` : String(value);
+  if (next === text) return ok2(`already [${table}] ${key} = ${shown} in ${path4}`);
+  const how = await replaceContent(path4, next);
+  return changed(`[${table}] ${key} = ${shown} written to ${path4}${how}`);
 }
 async function backupManagerToml(ctx) {
   return { name: "manager.toml", content: (await currentConfig(ctx)).text };
@@ -34062,14 +34056,18 @@ var lastStatSync = configSetting({
 
 // src/hops/21.09-22.03/image-tree.ts
 import { isIP } from "node:net";
-var ALIAS_LOOKUPS = 8;
-var DEFAULT_REGISTRY = "index.docker.io";
-var DEFAULT_REPOSITORY = "lablup";
-var TAG_SLUG = /^[A-Za-z0-9](?:[A-Za-z0-9\-._]*[A-Za-z0-9])?$/;
+
+// src/manager/python-values.ts
 function pyUnquote(text) {
   if (!text.includes("%")) return text;
   return text.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run2) => Buffer.from(run2.replaceAll("%", ""), "hex").toString("utf8"));
 }
+
+// src/hops/21.09-22.03/image-tree.ts
+var ALIAS_LOOKUPS = 8;
+var DEFAULT_REGISTRY = "index.docker.io";
+var DEFAULT_REPOSITORY = "lablup";
+var TAG_SLUG = /^[A-Za-z0-9](?:[A-Za-z0-9\-._]*[A-Za-z0-9])?$/;
 function knownRegistries(registryConfig) {
   const names = Object.keys(registryConfig).map((key) => pyUnquote(key.split("/")[3] ?? ""));
   return new Set(names.filter((name) => name !== ""));
@@ -34912,7 +34910,7 @@ var hop4 = {
 // src/hops/23.03-23.09/rpc-keypair.ts
 import { existsSync as existsSync5, statSync } from "node:fs";
 import { chown, mkdir as mkdir3, stat as stat3 } from "node:fs/promises";
-import { dirname as dirname6, isAbsolute, join as join11, resolve as resolve8 } from "node:path";
+import { dirname as dirname5, isAbsolute, join as join11, resolve as resolve8 } from "node:path";
 var TABLE = "manager";
 var KEY = "rpc-auth-manager-keypair";
 var NAME = `[${TABLE}] ${KEY}`;
@@ -34923,13 +34921,13 @@ function configured(text) {
   return isTable(section2) ? section2[KEY] : void 0;
 }
 function generatedPath(configPath) {
-  return join11(dirname6(resolve8(configPath)), "rpc-keypair", `${KEYPAIR_NAME}.key_secret`);
+  return join11(dirname5(resolve8(configPath)), "rpc-keypair", `${KEYPAIR_NAME}.key_secret`);
 }
 async function examine2(ctx) {
   if (!ctx.deployment.targets.managerConfig) return void 0;
   const { path: path4, text } = await currentConfig(ctx);
   const value = configured(text);
-  const file = typeof value === "string" ? resolve8(dirname6(resolve8(path4)), value) : generatedPath(path4);
+  const file = typeof value === "string" ? resolve8(dirname5(resolve8(path4)), value) : generatedPath(path4);
   return { path: path4, value, file, exists: existsSync5(file) && statSync(file).isFile() };
 }
 var noConfig = () => failed(`23.09 needs ${NAME} in manager.toml, and no manager.toml was found: set manager-config`);
@@ -34995,7 +34993,7 @@ var rpcKeypair = {
     if (state.value !== void 0) return state.exists ? ok2(`${NAME} already names ${state.file}`) : failed(`${NAME} names ${state.file}, which does not exist`);
     let made = "";
     if (!state.exists) {
-      const dir = dirname6(state.file);
+      const dir = dirname5(state.file);
       const owner = await stat3(state.path);
       await mkdir3(dir, { recursive: true, mode: 448 });
       const args = [...GENERATE, dir, KEYPAIR_NAME];
@@ -35070,6 +35068,7 @@ var vfolderStatusType = {
   kind: "change",
   action: `Renames the enum type of vfolders.status from ${ALEMBIC_NAME} (what alembic created) to ${SCRIPTS_NAME}, the name 24.03's revisions 5ba7fde56ddb and 7ff52ff68bfc alter and drop.`,
   servers: ["postgres"],
+  renamesTypes: [{ from: ALEMBIC_NAME, to: SCRIPTS_NAME }],
   async preflight({ deployment }) {
     const { column, scriptsNameTaken } = await statusType(deployment);
     if (column === null) return [skipped("vfolders has no status column: nothing to rename")];
@@ -35150,7 +35149,7 @@ function judgeModelStore(facts2) {
       )
     );
   }
-  if (problems2.length > 0) return problems2;
+  if (problems2.length > 0) return problems2.map((p) => ({ ...p, detail: `${p.detail}. ${REHEARSAL_FINDS_IT}` }));
   const others = Object.entries(facts2.users.byStatus).filter(([status]) => status !== "active");
   return [
     ok2(
@@ -35413,7 +35412,7 @@ function moveFindings(registries, images) {
           byImages.flatMap((r) => r.images),
           (i) => i,
           { limit: 3 }
-        )}), for which it makes a row of their own. Move ${local.map((name) => `etcd ${REGISTRY_PREFIX}${name}`).join(", ")} aside before migrating (the backup bundle keeps it): the revision then makes one local row and marks those images local. A rehearsal of a snapshot of this deployment finds the same before any change`
+        )}), for which it makes a row of their own. Move ${local.map((name) => `etcd ${REGISTRY_PREFIX}${name}`).join(", ")} aside before migrating (the backup bundle keeps it): the revision then makes one local row and marks those images local. ${REHEARSAL_FINDS_IT}`
       )
     ];
   }
@@ -36493,10 +36492,464 @@ function startOf(plan, hop9, current) {
   return there ? void 0 : [previous.to.head];
 }
 
+// src/commands/schema-drift.ts
+import { access } from "node:fs/promises";
+
+// src/manager/revision-sql.ts
+var MARK = "@@bai-migrate-revision-sql@@";
+var RENDER_EACH = `
+import contextlib, io, json, sys
+from alembic.config import Config
+from alembic.runtime.environment import EnvironmentContext
+from alembic.runtime.migration import MigrationStep
+from alembic.script import ScriptDirectory
+
+ini, runs = sys.argv[1], json.loads(sys.argv[2])
+config = Config(ini)
+scripts = ScriptDirectory.from_config(config)
+rendered = []
+for run in runs:
+    buffer = io.StringIO()
+    try:
+        script = scripts.get_revision(run["revision"])
+        make = MigrationStep.upgrade_from_script if run["direction"] == "up" else MigrationStep.downgrade_from_script
+        step = make(scripts.revision_map, script)
+        with contextlib.redirect_stdout(buffer):
+            with EnvironmentContext(config, scripts, fn=lambda heads, context, step=step: [step], as_sql=True,
+                                    starting_rev=None if run["from"] == "base" else run["from"], destination_rev=run["to"]):
+                scripts.run_env()
+        rendered.append({"revision": run["revision"], "sql": buffer.getvalue()})
+    except BaseException as error:
+        said = (str(error).strip().splitlines() or [""])[-1][:400]
+        rendered.append({"revision": run["revision"], "error": type(error).__name__ + (": " + said if said else "")})
+print("${MARK}" + json.dumps(rendered))
+`;
+async function renderEachRevision(setup, target, runs) {
+  if (runs.length === 0) return [];
+  const python = await pythonOf(setup);
+  const out = await runWithPrivateIni(setup, target, `offline SQL of ${runs.length} revision(s) for the drift check`, (ini) => [python, "-c", RENDER_EACH, ini, JSON.stringify(runs)]);
+  const line = out.split("\n").find((l) => l.startsWith(MARK));
+  if (!line) throw new Error(`alembic's Python printed no offline SQL for the drift check (its output ended: ${out.trim().split("\n").slice(-2).join(" | ")})`);
+  return JSON.parse(line.slice(MARK.length));
+}
+
+// src/stores/schema-model.ts
+async function readSchemaObjects(client) {
+  const names = async (sql) => (await client.query(sql)).rows.map((r) => r.name);
+  const [tables, columns, constraints, indexes, types2] = await Promise.all([
+    names(`SELECT relname AS name FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'p', 'v', 'm')`),
+    names(`SELECT c.relname || '.' || a.attname AS name FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+            WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm') AND a.attnum > 0 AND NOT a.attisdropped`),
+    names(`SELECT c.relname || '.' || con.conname AS name FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid WHERE c.relnamespace = 'public'::regnamespace`),
+    client.query(
+      `SELECT i.relname AS name, t.relname AS table FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
+          WHERE i.relnamespace = 'public'::regnamespace`
+    ).then((r) => r.rows),
+    names(`SELECT typname AS name FROM pg_type WHERE typnamespace = 'public'::regnamespace AND typtype = 'e'`)
+  ]);
+  return { tables, columns, constraints, indexes, types: types2 };
+}
+var SchemaModel = class {
+  tables = /* @__PURE__ */ new Set();
+  columns = /* @__PURE__ */ new Set();
+  constraints = /* @__PURE__ */ new Set();
+  indexes = /* @__PURE__ */ new Map();
+  types = /* @__PURE__ */ new Set();
+  /** Tables the played DDL created: their objects' names are partly PostgreSQL's guesses. */
+  created = /* @__PURE__ */ new Set();
+  constructor(objects) {
+    objects.tables.forEach((t) => this.tables.add(t));
+    objects.columns.forEach((c) => this.columns.add(c));
+    objects.constraints.forEach((c) => this.constraints.add(c));
+    objects.indexes.forEach((i) => this.indexes.set(i.name, i.table));
+    objects.types.forEach((t) => this.types.add(t));
+  }
+  hasType(name) {
+    return this.types.has(name);
+  }
+  renameType(from, to) {
+    this.types.delete(from);
+    this.types.add(to);
+  }
+  /**
+   * Plays one revision's offline SQL; returns every statement where PostgreSQL would stop (it stops
+   * at the first; the others are what the operator would meet next).
+   */
+  play(sql) {
+    return statements(sql).flatMap((statement) => this.playStatement(statement) ?? []);
+  }
+  playStatement(text) {
+    if (/\balembic_version\b/i.test(text)) return void 0;
+    const s = new Tokens(text);
+    const stop = (problem, table) => ({ statement: text, problem, certain: table === void 0 || !this.created.has(table) });
+    if (s.take("CREATE", "TABLE")) {
+      const ifNotExists = s.take("IF", "NOT", "EXISTS");
+      const table = s.name();
+      if (!table) return void 0;
+      if (this.tables.has(table)) return ifNotExists ? void 0 : stop(`creates table ${table}, which already exists`);
+      this.tables.add(table);
+      this.created.add(table);
+      this.defineTableBody(table, s.rest());
+      return void 0;
+    }
+    if (s.take("DROP", "TABLE")) {
+      const ifExists = s.take("IF", "EXISTS");
+      const table = s.name();
+      if (!table) return void 0;
+      if (!this.tables.has(table)) return ifExists ? void 0 : stop(`drops table ${table}, which the database does not have`, table);
+      this.dropTable(table);
+      return void 0;
+    }
+    if (s.take("ALTER", "TABLE")) {
+      const ifExists = s.take("IF", "EXISTS");
+      s.take("ONLY");
+      const table = s.name();
+      if (!table) return void 0;
+      if (!this.tables.has(table)) return ifExists ? void 0 : stop(`alters table ${table}, which the database does not have`, table);
+      for (const action of splitTopLevel(s.rest(), ",")) {
+        const problem = this.alterTable(table, new Tokens(action));
+        if (problem) return stop(problem, table);
+      }
+      return void 0;
+    }
+    const unique2 = /^CREATE\s+UNIQUE\s+INDEX/i.test(text);
+    if (s.take("CREATE", "INDEX") || s.take("CREATE", "UNIQUE", "INDEX")) {
+      s.take("CONCURRENTLY");
+      const ifNotExists = s.take("IF", "NOT", "EXISTS");
+      const name = s.name();
+      if (!name || !s.take("ON")) return void 0;
+      s.take("ONLY");
+      const table = s.name();
+      if (!table) return void 0;
+      if (this.indexes.has(name)) return ifNotExists ? void 0 : stop(`creates ${unique2 ? "unique " : ""}index ${name}, and a relation of that name already exists`, this.indexes.get(name));
+      if (!this.tables.has(table)) return stop(`creates index ${name} on table ${table}, which the database does not have`, table);
+      this.indexes.set(name, table);
+      return void 0;
+    }
+    if (s.take("DROP", "INDEX")) {
+      s.take("CONCURRENTLY");
+      const ifExists = s.take("IF", "EXISTS");
+      const name = s.name();
+      if (!name) return void 0;
+      if (!this.indexes.has(name)) return ifExists ? void 0 : stop(`drops index ${name}, which the database does not have`, void 0);
+      this.indexes.delete(name);
+      return void 0;
+    }
+    if (s.take("ALTER", "INDEX")) {
+      const ifExists = s.take("IF", "EXISTS");
+      const name = s.name();
+      if (!name || !s.take("RENAME", "TO")) return void 0;
+      const to = s.name();
+      const table = this.indexes.get(name);
+      if (table === void 0) return ifExists ? void 0 : stop(`renames index ${name}, which the database does not have`);
+      this.indexes.delete(name);
+      if (to) this.indexes.set(to, table);
+      return void 0;
+    }
+    if (s.take("CREATE", "TYPE")) {
+      const name = s.name();
+      if (!name || !/\bAS\s+ENUM\b/i.test(s.rest())) return void 0;
+      if (this.types.has(name)) return stop(`creates type ${name}, which already exists`);
+      this.types.add(name);
+      return void 0;
+    }
+    if (s.take("DROP", "TYPE")) {
+      const ifExists = s.take("IF", "EXISTS");
+      const name = s.name();
+      if (!name) return void 0;
+      if (!this.types.has(name)) return ifExists ? void 0 : stop(`drops type ${name}, which the database does not have`);
+      this.types.delete(name);
+      return void 0;
+    }
+    if (s.take("ALTER", "TYPE")) {
+      const name = s.name();
+      if (!name) return void 0;
+      if (!this.types.has(name)) return /^\s*(ADD\s+VALUE|RENAME\s+(VALUE|TO))\b/i.test(s.rest()) ? stop(`alters type ${name}, which the database does not have`) : void 0;
+      if (s.take("RENAME", "TO")) {
+        const to = s.name();
+        if (to) this.renameType(name, to);
+      }
+      return void 0;
+    }
+    return void 0;
+  }
+  /** One action of ALTER TABLE; returns the problem where PostgreSQL would stop. */
+  alterTable(table, a) {
+    const column = (name) => `${table}.${name}`;
+    if (a.take("ADD", "CONSTRAINT")) {
+      const name = a.name();
+      if (!name) return void 0;
+      if (this.constraints.has(column(name))) return `adds constraint ${name} to ${table}, which already has it`;
+      this.addConstraint(table, name, a.rest());
+      return void 0;
+    }
+    if (a.take("DROP", "CONSTRAINT")) {
+      const ifExists = a.take("IF", "EXISTS");
+      const name = a.name();
+      if (!name) return void 0;
+      if (!this.constraints.has(column(name))) return ifExists ? void 0 : `drops constraint ${name} of ${table}, which the database does not have`;
+      this.constraints.delete(column(name));
+      this.indexes.delete(name);
+      return void 0;
+    }
+    if (a.take("RENAME", "CONSTRAINT")) {
+      const name = a.name();
+      a.take("TO");
+      const to = a.name();
+      if (!name || !to) return void 0;
+      if (!this.constraints.has(column(name))) return `renames constraint ${name} of ${table}, which the database does not have`;
+      this.constraints.delete(column(name));
+      this.constraints.add(column(to));
+      const index = this.indexes.get(name);
+      if (index !== void 0) {
+        this.indexes.delete(name);
+        this.indexes.set(to, index);
+      }
+      return void 0;
+    }
+    if (a.take("RENAME", "TO")) {
+      const to = a.name();
+      if (!to) return void 0;
+      this.renameTable(table, to);
+      return void 0;
+    }
+    if (a.take("RENAME")) {
+      a.take("COLUMN");
+      const name = a.name();
+      a.take("TO");
+      const to = a.name();
+      if (!name || !to) return void 0;
+      if (!this.columns.has(column(name))) return `renames column ${name} of ${table}, which the database does not have`;
+      if (this.columns.has(column(to))) return `renames column ${name} of ${table} to ${to}, which ${table} already has`;
+      this.columns.delete(column(name));
+      this.columns.add(column(to));
+      return void 0;
+    }
+    if (a.take("ADD")) {
+      a.take("COLUMN");
+      const ifNotExists = a.take("IF", "NOT", "EXISTS");
+      if (/^\s*(PRIMARY|UNIQUE|FOREIGN|CHECK|EXCLUDE)\b/i.test(a.rest())) return void 0;
+      const name = a.name();
+      if (!name) return void 0;
+      if (this.columns.has(column(name))) return ifNotExists ? void 0 : `adds column ${name} to ${table}, which already has it`;
+      this.columns.add(column(name));
+      this.inlineColumnConstraints(table, name, a.rest());
+      return void 0;
+    }
+    if (a.take("DROP", "COLUMN") || a.take("DROP")) {
+      const ifExists = a.take("IF", "EXISTS");
+      const name = a.name();
+      if (!name) return void 0;
+      if (!this.columns.has(column(name))) return ifExists ? void 0 : `drops column ${name} of ${table}, which the database does not have`;
+      this.columns.delete(column(name));
+      return void 0;
+    }
+    if (a.take("ALTER", "CONSTRAINT")) {
+      const name = a.name();
+      if (name && !this.constraints.has(column(name))) return `alters constraint ${name} of ${table}, which the database does not have`;
+      return void 0;
+    }
+    if (a.take("ALTER", "COLUMN") || a.take("ALTER")) {
+      const name = a.name();
+      if (!name) return void 0;
+      if (!this.columns.has(column(name))) return `alters column ${name} of ${table}, which the database does not have`;
+      return void 0;
+    }
+    return void 0;
+  }
+  defineTableBody(table, rest) {
+    const body = /^\s*\(([\s\S]*)\)/.exec(rest)?.[1] ?? "";
+    for (const item of splitTopLevel(body, ",")) {
+      const t = new Tokens(item);
+      if (t.take("CONSTRAINT")) {
+        const name = t.name();
+        if (name) this.addConstraint(table, name, t.rest());
+      } else if (t.take("PRIMARY", "KEY")) {
+        this.addConstraint(table, `${table}_pkey`, "PRIMARY KEY");
+      } else if (/^\s*(UNIQUE|FOREIGN|CHECK|EXCLUDE|LIKE)\b/i.test(item)) {
+        continue;
+      } else {
+        const name = t.name();
+        if (!name) continue;
+        this.columns.add(`${table}.${name}`);
+        this.inlineColumnConstraints(table, name, t.rest());
+      }
+    }
+  }
+  /** A column's own PRIMARY KEY or UNIQUE, named by PostgreSQL's rule (t_pkey, t_col_key). */
+  inlineColumnConstraints(table, column, rest) {
+    const named2 = /\bCONSTRAINT\s+("(?:[^"]|"")+"|[A-Za-z_][\w$]*)\s+(PRIMARY\s+KEY|UNIQUE)/i.exec(rest);
+    if (named2) this.addConstraint(table, unquote(named2[1]), named2[2]);
+    else if (/\bPRIMARY\s+KEY\b/i.test(rest)) this.addConstraint(table, `${table}_pkey`, "PRIMARY KEY");
+    else if (/\bUNIQUE\b/i.test(rest)) this.addConstraint(table, `${table}_${column}_key`, "UNIQUE");
+  }
+  addConstraint(table, name, definition) {
+    this.constraints.add(`${table}.${name}`);
+    if (/^\s*(PRIMARY\s+KEY|UNIQUE)\b/i.test(definition)) this.indexes.set(name, table);
+  }
+  dropTable(table) {
+    this.tables.delete(table);
+    for (const set2 of [this.columns, this.constraints]) for (const key of [...set2]) if (key.startsWith(`${table}.`)) set2.delete(key);
+    for (const [name, owner] of [...this.indexes]) if (owner === table) this.indexes.delete(name);
+  }
+  renameTable(from, to) {
+    this.tables.delete(from);
+    this.tables.add(to);
+    if (this.created.delete(from)) this.created.add(to);
+    for (const set2 of [this.columns, this.constraints]) {
+      for (const key of [...set2]) {
+        if (!key.startsWith(`${from}.`)) continue;
+        set2.delete(key);
+        set2.add(`${to}.${key.slice(from.length + 1)}`);
+      }
+    }
+    for (const [name, owner] of [...this.indexes]) if (owner === from) this.indexes.set(name, to);
+  }
+};
+function statements(sql) {
+  const kept = sql.split("\n").filter((line) => !/^\s*--/.test(line) && !/^(INFO|WARNING|WARN|DEBUG|ERROR)\s+\[/.test(line)).join("\n");
+  return splitTopLevel(kept, ";").map((s) => s.replace(/\s+/g, " ").trim()).filter((s) => s !== "");
+}
+function splitTopLevel(text, separator) {
+  const parts = [];
+  let depth = 0;
+  let start = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === "'" || c === '"') {
+      const end = text.indexOf(c, i + 1);
+      i = end === -1 ? text.length : end;
+    } else if (c === "$") {
+      const tag = /^\$[A-Za-z_]*\$/.exec(text.slice(i))?.[0];
+      if (tag) {
+        const end = text.indexOf(tag, i + tag.length);
+        i = end === -1 ? text.length : end + tag.length - 1;
+      }
+    } else if (c === "(") depth++;
+    else if (c === ")") depth--;
+    else if (c === separator && depth === 0) {
+      parts.push(text.slice(start, i));
+      start = i + 1;
+    }
+  }
+  parts.push(text.slice(start));
+  return parts;
+}
+function unquote(identifier) {
+  return identifier.startsWith('"') ? identifier.slice(1, -1).replaceAll('""', '"') : identifier.toLowerCase();
+}
+var Tokens = class {
+  constructor(text) {
+    this.text = text;
+  }
+  text;
+  /** Takes the keywords when the text starts with all of them, in order. */
+  take(...words) {
+    const match = new RegExp(`^\\s*${words.join("\\s+")}\\b`, "i").exec(this.text);
+    if (!match) return false;
+    this.text = this.text.slice(match[0].length);
+    return true;
+  }
+  /** A (possibly schema-qualified, possibly quoted) name; `public.` is dropped. */
+  name() {
+    const match = /^\s*((?:"(?:[^"]|"")+"|[A-Za-z_][\w$]*)(?:\s*\.\s*(?:"(?:[^"]|"")+"|[A-Za-z_][\w$]*))?)/.exec(this.text);
+    if (!match) return void 0;
+    this.text = this.text.slice(match[0].length);
+    const parts = match[1].split(/\s*\.\s*(?=(?:[^"]*"[^"]*")*[^"]*$)/).map(unquote);
+    return parts.length === 2 && parts[0] === "public" ? parts[1] : parts.length === 1 ? parts[0] : void 0;
+  }
+  rest() {
+    return this.text;
+  }
+};
+
+// src/commands/schema-drift.ts
+async function schemaDrift(session, plan, current) {
+  const hops = plan.hops.filter((hop9) => schemaStepOf(hop9));
+  if (hops.length === 0) return [];
+  const model = new SchemaModel(await readSchemaObjects(session.deployment.postgres));
+  const findings = [];
+  const unfollowed = [];
+  let played = 0;
+  for (const hop9 of plan.hops) {
+    for (const step2 of hop9.steps.slice(0, hop9.steps.indexOf(schemaStepOf(hop9)))) {
+      for (const rename4 of step2.renamesTypes ?? []) if (model.hasType(rename4.from) && !model.hasType(rename4.to)) model.renameType(rename4.from, rename4.to);
+    }
+    if (!schemaStepOf(hop9)) continue;
+    const runs = schemaRevisionRuns(hop9, startOf(plan, hop9, current) ?? current);
+    if (runs.length === 0) continue;
+    const rendered = await renderHop(session, hop9, runs);
+    if ("notChecked" in rendered) {
+      findings.push({ hop: hop9.label, status: "skipped", detail: `schema drift of ${hop9.label}${hop9 === hops[0] ? "" : " and the hops after it"} not checked: ${rendered.notChecked}` });
+      return findings;
+    }
+    for (const [i, run2] of runs.entries()) {
+      const release = run2.by === "source" ? latestRelease(hop9.fromSeries).version : hop9.to.version;
+      const name = `${release}'s ${run2.revision}${run2.direction === "down" ? " (downgrade)" : ""}`;
+      const result = rendered.revisions[i];
+      if ("error" in result) {
+        unfollowed.push(`${name} (cannot render offline: ${result.error})`);
+        continue;
+      }
+      if (rendered.withheld.has(run2.revision)) {
+        unfollowed.push(`${name} (it ${rendered.withheld.get(run2.revision)}, so it is not run, not even offline)`);
+        continue;
+      }
+      played++;
+      for (const stop of model.play(result.sql)) {
+        const sure = stop.certain && unfollowed.length === 0;
+        findings.push({
+          hop: hop9.label,
+          status: sure ? "failed" : "warning",
+          detail: `schema drift: ${name} would stop: it ${stop.problem} (${clip(stop.statement)}). ` + (sure ? `PostgreSQL would roll ${hop9.label} back there. The database differs from what its release made (a hand-made change, or a restore that lost it): make it match what the revision expects, then run again; nothing was written. ${REHEARSAL_FINDS_IT}` : `Not certain: ${stop.certain ? `revisions before it that the check could not follow may change this: ${unfollowed.slice(0, 3).join("; ")}` : "the object belongs to a table the path itself creates, whose unnamed constraints PostgreSQL names"}`)
+        });
+      }
+    }
+  }
+  if (!findings.some((f) => f.status === "failed" || f.status === "warning")) {
+    findings.push({
+      hop: plan.hops[0].label,
+      status: "ok",
+      detail: `schema drift: none; ${played} revision(s) on the path played over the live schema: everything they drop, alter or rename is there, nothing they create is${unfollowed.length > 0 ? `; not followed: ${unfollowed.join("; ")}` : ""}`
+    });
+  }
+  return findings;
+}
+async function renderHop(session, hop9, runs) {
+  const ctx = session.stepContext(hop9);
+  const target = ctx.deployment.targets.postgres;
+  const withheld = new Map(outsideDatabase(runs.map((r) => r.revision)).map((w) => [w.revision, w.why]));
+  const render = async (by) => {
+    const mine = runs.filter((r) => r.by === by && !withheld.has(r.revision));
+    if (mine.length === 0) return [];
+    const alembic = by === "target" ? ctx.alembic : await ctx.sourceAlembic?.();
+    if (!alembic) throw new NotReady(`${hop9.fromSeries}'s alembic, which ${hop9.label} downgrades with, is not in this run (set manager-venv)`);
+    if (session.options.managerVenv && !await exists2(alembic.command[0]))
+      throw new NotReady(`${by === "target" ? hop9.to.version : hop9.fromSeries}'s manager venv is not made yet (preflight or migrate makes it)`);
+    return renderEachRevision(alembic, target, mine);
+  };
+  try {
+    const [source, targets] = [await render("source"), await render("target")];
+    const byRun = new Map([...source, ...targets].map((r, i) => [`${i < source.length ? "source" : "target"}:${r.revision}`, r]));
+    return { revisions: runs.map((r) => byRun.get(`${r.by}:${r.revision}`) ?? { revision: r.revision, sql: "" }), withheld };
+  } catch (error) {
+    return { notChecked: error instanceof NotReady ? error.message : `alembic could not render the revisions offline: ${messageOf(error)}` };
+  }
+}
+var NotReady = class extends Error {
+};
+var exists2 = (path4) => access(path4).then(
+  () => true,
+  () => false
+);
+var clip = (statement) => statement.length > 160 ? `${statement.slice(0, 157)}\u2026` : statement;
+
 // src/commands/check.ts
 async function checkPhase(session, phase, plan) {
-  const current = phase === "preflight" && plan.hops.length > 1 ? await readRevisions(session.deployment.postgres) : void 0;
+  const live = phase === "preflight" ? await readRevisions(session.deployment.postgres) : void 0;
+  const current = plan.hops.length > 1 ? live : void 0;
   await session.log.group(phase === "preflight" ? "Preflight" : "Verify", async () => {
+    const drift = live ? schemaDrift(session, plan, live).catch((error) => [{ hop: plan.hops[0]?.label, status: "warning", detail: `schema drift not checked: ${messageOf(error)}` }]) : Promise.resolve([]);
     const checked = await Promise.all(
       lastOccurrences(plan).map(async ({ hop: hop9, step: step2 }) => {
         const check = step2[phase];
@@ -36510,6 +36963,7 @@ async function checkPhase(session, phase, plan) {
     for (const { hop: hop9, step: step2, findings } of checked) {
       for (const f of findings) session.record({ phase, hop: hop9.label, step: step2.id, status: f.status, detail: f.detail }, f);
     }
+    for (const f of await drift) session.record({ phase, hop: f.hop, step: "schema", status: f.status, detail: f.detail }, f);
   });
   session.failIfAny(phase, phase);
 }
@@ -36776,7 +37230,7 @@ async function closeOverForeignKeys(client, schema2, wanted) {
   for (let grew = true; grew; ) {
     grew = false;
     for (const { child: child2, parent } of rows) {
-      const [c, p] = [unquote(child2), unquote(parent)];
+      const [c, p] = [unquote2(child2), unquote2(parent)];
       if (out.has(c) && !out.has(p) && existing.has(p)) {
         out.add(p);
         grew = true;
@@ -36809,7 +37263,7 @@ async function readKeys(client) {
   );
   return rows.map((r) => ({ kind: r.kind, table: r.table, columns: r.columns, ...r.refTable ? { refTable: r.refTable, refColumns: r.refColumns ?? [] } : {} }));
 }
-function unquote(name) {
+function unquote2(name) {
   return name.startsWith('"') ? name.slice(1, -1).replaceAll('""', '"') : name;
 }
 async function dumpSchema(client) {
@@ -36973,7 +37427,7 @@ function writtenPaths(options) {
 
 // src/core/writable-paths.ts
 import { accessSync, constants as constants2, realpathSync, statSync as statSync2 } from "node:fs";
-import { dirname as dirname7, join as join13, resolve as resolve12 } from "node:path";
+import { dirname as dirname6, join as join13, resolve as resolve12 } from "node:path";
 var PSEUDO_FILESYSTEMS = ["/proc", "/sys", "/dev"];
 var ACCEPTED2 = "accepted: a path under a folder that exists and may be written, not under /proc, /sys or /dev";
 function checkWritablePaths(paths) {
@@ -36987,7 +37441,7 @@ function unwritable({ input, path: path4, is, inPlace }) {
   if (existing?.isCharacterDevice() && inPlace) return deniedText(denied(target));
   if (existing?.isDirectory() && is === "file") return `${input} "${path4}" is a folder; accepted: the path of a file, e.g. ${join13(path4, inputSpec(input)?.default ?? "file")}`;
   if (existing && !existing.isDirectory() && is === "folder") return `${input} "${path4}" is a file, not a folder; ${ACCEPTED2}`;
-  const folder = nearestExisting(is === "file" ? dirname7(target) : target);
+  const folder = nearestExisting(is === "file" ? dirname6(target) : target);
   const real = realpathSync(folder);
   const pseudo = PSEUDO_FILESYSTEMS.find((root) => real === root || real.startsWith(`${root}/`));
   if (pseudo) return `${input} "${path4}" is under ${pseudo}, a pseudo-filesystem${real === folder ? "" : ` (${folder} is ${real})`}; ${ACCEPTED2}`;
@@ -36996,7 +37450,7 @@ function unwritable({ input, path: path4, is, inPlace }) {
 }
 function nearestExisting(path4) {
   let candidate = path4;
-  while (!statOf(candidate) && dirname7(candidate) !== candidate) candidate = dirname7(candidate);
+  while (!statOf(candidate) && dirname6(candidate) !== candidate) candidate = dirname6(candidate);
   return candidate;
 }
 function statOf(path4) {
@@ -37094,7 +37548,7 @@ async function withTargetVenv(options, venvs, report) {
   };
 }
 async function prepareReportFolder(file) {
-  const folder = dirname8(resolve13(file));
+  const folder = dirname7(resolve13(file));
   try {
     await mkdir6(folder, { recursive: true });
   } catch (error) {
@@ -37112,7 +37566,7 @@ async function finish(report, options, secrets, log) {
     log.warning(`the report file ${options.reportFile} was not written (${messageOf(error)}); the outcome stands: ${report.outcome}`);
   }
   if (options.summaryFile) {
-    await mkdir6(dirname8(resolve13(options.summaryFile)), { recursive: true }).then(() => writeFile4(options.summaryFile, redact(renderMarkdown(report), secrets))).catch((error) => log.warning(`the summary file ${options.summaryFile} was not written (${messageOf(error)}); the outcome stands: ${report.outcome}`));
+    await mkdir6(dirname7(resolve13(options.summaryFile)), { recursive: true }).then(() => writeFile4(options.summaryFile, redact(renderMarkdown(report), secrets))).catch((error) => log.warning(`the summary file ${options.summaryFile} was not written (${messageOf(error)}); the outcome stands: ${report.outcome}`));
   }
   return report;
 }
@@ -37138,4 +37592,4 @@ export {
   runCommand,
   checkWrittenPaths
 };
-//# sourceMappingURL=chunk-66PQSL7I.js.map
+//# sourceMappingURL=chunk-F67MJ4UK.js.map
