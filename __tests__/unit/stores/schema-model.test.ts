@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SchemaModel, statements } from '../../src/stores/schema-model.js';
+import { SchemaModel, statements } from '../../../src/stores/schema-model.js';
 
 const live = () =>
   new SchemaModel({
