@@ -65,7 +65,10 @@ describe('revisionFailure', () => {
   });
 
   it('a DETAIL of a unique key names both columns and values; one with the whole failing row leaves the values out', () => {
-    const unique = ASYNCPG.replace(/DETAIL: {2}Key \(resource_policy\)=\(default\) is not present in table "standin_policies"\./g, 'DETAIL:  Key (name, domain_name)=(model-store, default) already exists.');
+    const unique = ASYNCPG.replace(
+      /DETAIL: {2}Key \(resource_policy\)=\(default\) is not present in table "standin_policies"\./g,
+      'DETAIL:  Key (name, domain_name)=(model-store, default) already exists.',
+    );
     expect(revisionFailure(unique)!.rows).toEqual([{ table: 'standin_projects', key: '(name, domain_name)=(model-store, default)', problem: 'already exists' }]);
     const notNull = ASYNCPG.replace(/DETAIL: {2}Key .*\./g, 'DETAIL:  Failing row contains (7, secret-value, null).');
     expect(revisionFailure(notNull)!.cause!.detail).toBe("Failing row contains (…: the row's values are left out)");

@@ -85,7 +85,7 @@ export function pythonCause(output: string): PythonCause | undefined {
   const driverException = wrapped ? (wrapped[2] ?? wrapped[1]) : undefined;
   const message = wrapped ? wrapped[3]! : rest;
   const detailLine = lines.slice(at + 1, at + 4).find((l) => l.startsWith('DETAIL:'));
-  const detail = detailLine?.replace(/^DETAIL:\s*/, '').replace(/^Failing row contains \(.*\)\.?$/, 'Failing row contains (…: the row\'s values are left out)');
+  const detail = detailLine?.replace(/^DETAIL:\s*/, '').replace(/^Failing row contains \(.*\)\.?$/, "Failing row contains (…: the row's values are left out)");
   return {
     line,
     exception,

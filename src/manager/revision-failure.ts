@@ -42,7 +42,10 @@ function scriptFrame(output: string): string | undefined {
 function statementKind(output: string): string | undefined {
   const sql = /\[SQL: \s*([\s\S]{0,300})/.exec(output)?.[1];
   if (!sql) return undefined;
-  const match = /^(INSERT INTO|UPDATE|DELETE FROM|ALTER TABLE|CREATE TABLE|DROP TABLE|CREATE (?:UNIQUE )?INDEX|DROP INDEX|CREATE TYPE|DROP TYPE|ALTER TYPE|SELECT|WITH)\b\s*(?:(?:IF (?:NOT )?EXISTS|ONLY)\s+)?("?[\w.]+"?)?/i.exec(sql.trim());
+  const match =
+    /^(INSERT INTO|UPDATE|DELETE FROM|ALTER TABLE|CREATE TABLE|DROP TABLE|CREATE (?:UNIQUE )?INDEX|DROP INDEX|CREATE TYPE|DROP TYPE|ALTER TYPE|SELECT|WITH)\b\s*(?:(?:IF (?:NOT )?EXISTS|ONLY)\s+)?("?[\w.]+"?)?/i.exec(
+      sql.trim(),
+    );
   if (!match) return undefined;
   const verb = match[1]!.toUpperCase();
   return verb === 'SELECT' || verb === 'WITH' || !match[2] ? verb : `${verb} ${match[2]}`;

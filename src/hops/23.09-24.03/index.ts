@@ -30,7 +30,7 @@ export const hop: HopDefinition = {
     {
       revision: MODEL_STORE_REVISION,
       step: modelStoreProject.id,
-      hazard: "the domain and the project resource policy named default it looks up, a model-store project already in that domain, a default domain without users",
+      hazard: 'the domain and the project resource policy named default it looks up, a model-store project already in that domain, a default domain without users',
     },
     { revision: '5ba7fde56ddb', step: vfolderStatusType.id, hazard: 'the enum type of vfolders.status under the name 24.03 alters (vfolderoperationstatus)' },
     { revision: '7ff52ff68bfc', step: vfolderStatusType.id, hazard: 'the enum type of vfolders.status under the name 24.03 drops (vfolderoperationstatus)' },

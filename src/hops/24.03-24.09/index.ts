@@ -29,7 +29,8 @@ export const hop: HopDefinition = {
     {
       revision: REGISTRIES_MOVED_BY,
       step: containerRegistries.id,
-      hazard: "etcd's config/docker/registry entries it moves (a project every registry but Docker Hub and local ones needs, known types, project lists without empty names), manager.toml as 24.09 loads it, images it links to a registry",
+      hazard:
+        "etcd's config/docker/registry entries it moves (a project every registry but Docker Hub and local ones needs, known types, project lists without empty names), manager.toml as 24.09 loads it, images it links to a registry",
     },
     { revision: VFOLDER_DOMAIN_REVISION, step: vfolderDomains.id, hazard: 'vfolders whose owning user and group are both gone, which leave domain_name NULL before it is made NOT NULL' },
   ],
