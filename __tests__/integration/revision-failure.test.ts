@@ -6,7 +6,7 @@
  * foreign key violation raised by the test bed's PostgreSQL, through the machine's real alembic,
  * SQLAlchemy and asyncpg (as 24.09's env.py connects) or psycopg2 (as 22.03's does).
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { migrateInputs, useDeployments } from '../support/deployment.js';
@@ -44,7 +44,8 @@ const inputsFor = (toml: string, failIn: string) =>
 describe('a migration that fails inside a revision (stand-in revisions failing on a real PostgreSQL foreign key)', () => {
   it('stand-in d7df3baf3779 (asyncpg): names the revision, the cause, the key, and that vfolder-domains checked it and passed: a gap to report', async () => {
     const deployment = await deploy2403();
-    const { report } = await runEngine(inputsFor(deployment.writeManagerToml(), 'd7df3baf3779'));
+    const summaryFile = join(tempDir(), 'summary.md');
+    const { report } = await runEngine({ ...inputsFor(deployment.writeManagerToml(), 'd7df3baf3779'), 'summary-file': summaryFile });
     expect(report.outcome).toBe('failure');
     const failure = report.failure!;
     expect(failure).toMatchObject({
@@ -80,6 +81,10 @@ describe('a migration that fails inside a revision (stand-in revisions failing o
       expect(text).not.toContain('[parameters:');
     }
     expect(renderMarkdown(report)).toContain('Key (resource_policy)=(default) is not present in table "standin_policies".');
+    // The CLI's summary-file is that Markdown: what to fix comes before the collapsed table of every step.
+    const summary = readFileSync(summaryFile, 'utf8');
+    expect(summary).toBe(renderMarkdown(report));
+    expect(summary.indexOf('| DETAIL | Key (resource_policy)=(default) is not present in table "standin_policies". |')).toBeLessThan(summary.indexOf('<details><summary>Every step'));
     // The transaction rolled back: nothing of the failing revision is left.
     const { rows } = await deployment.pg.query("SELECT to_regclass('standin_projects') AS t");
     expect(rows[0].t).toBeNull();

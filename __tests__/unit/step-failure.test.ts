@@ -41,6 +41,19 @@ describe('stepFailure', () => {
     expect(stepFailure(migrateReport(), HOP, 'schema', real('asyncpg-fk-violation.txt')).preflight?.status).toBe('not run');
   });
 
+  it('a revision that lost its connection: no rows to fix and no preflight gap, the cause outside the data', () => {
+    const base = real('asyncpg-fk-violation.txt');
+    // What asyncpg raises when the server goes away mid-statement, as SQLAlchemy wraps it.
+    const lost = {
+      ...base,
+      cause: { exception: 'sqlalchemy.exc.InterfaceError', driverException: 'asyncpg.exceptions.ConnectionDoesNotExistError', message: 'connection was closed in the middle of operation' },
+      rows: [],
+    };
+    const failure = stepFailure(migrateReport({ status: 'ok', detail: 'ok' }), HOP, 'schema', lost);
+    expect(failure.preflight).toBeUndefined();
+    expect(failure.remedy).toBe('d7df3baf3779 did not finish for a reason outside its data (the cause above): fix that and run migrate again: finished steps are recognised and skipped.');
+  });
+
   it('a revision no check covers says so', () => {
     const failure = stepFailure(migrateReport(), HOP, 'schema', real('psycopg2-fk-violation.txt'));
     expect(failure.preflight).toBeUndefined();

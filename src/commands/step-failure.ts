@@ -12,6 +12,10 @@ const AGAIN = 'run migrate again: finished steps are recognised and skipped';
 /** The failure of `step` of `hop` in `report`'s run, with its remedy. */
 export function stepFailure(report: Report, hop: string | undefined, step: string, failure: RevisionFailure): StepFailure {
   const revision = failure.revision;
+  // A lost connection or a cancelled statement says nothing of the revision's data: no check would have predicted it.
+  if (revision && connectionCause(failure)) {
+    return { ...(hop && { hop }), step, ...failure, remedy: `${revision} did not finish for a reason outside its data (the cause above): fix that and ${AGAIN}.` };
+  }
   const guard = revision ? revisionGuard(revision) : undefined;
   const preflight = guard && { hop: guard.hop, step: guard.step, hazard: guard.hazard, ...preflightOutcome(report, guard.hop, guard.step) };
   const rows = failure.rows.length > 0 ? ` (${failure.rows.map((r) => `${r.table ? `${r.table} ` : ''}${r.key}`).join('; ')})` : '';
@@ -37,4 +41,10 @@ function preflightOutcome(report: Report, hop: string, step: string): { status: 
   const worst = rows.sort((a, b) => order.indexOf(a.status) - order.indexOf(b.status))[0];
   if (!worst) return { status: 'not run' };
   return { status: worst.status, ...(worst.status !== 'ok' && { detail: worst.detail }) };
+}
+
+/** The driver or SQLAlchemy lost the server or cancelled the statement: OperationalError, InterfaceError, ConnectionDoesNotExistError, QueryCanceled, AdminShutdown… */
+function connectionCause(failure: RevisionFailure): boolean {
+  const classes = `${failure.cause?.exception ?? ''} ${failure.cause?.driverException ?? ''}`;
+  return /Operational|Interface|Connection|Shutdown|Timeout|Cancel/.test(classes);
 }

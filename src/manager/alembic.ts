@@ -100,7 +100,8 @@ export async function runWithPrivateIni(setup: AlembicSetup, target: PostgresTar
       const lockWait = /canceling statement due to lock timeout/.test(result.stderr)
         ? `; a table lock it needed was held by another session for longer than alembic-lock-timeout (${setup.lockTimeoutSeconds} s): find the holder in pg_locks, end it, and run migrate again`
         : '';
-      const taken = revisionFailure(result.stderr);
+      // A statement that waited for a lock: the holder is the cause, not the revision or its rows.
+      const taken = lockWait ? undefined : revisionFailure(result.stderr);
       const where = taken?.revision ? ` in revision ${taken.revision}` : '';
       throw new AlembicError('inconsistent-state', `alembic ${what} failed (exit ${result.exitCode})${where}: ${failure}${lockWait}`, 'failed', `exit ${result.exitCode}: ${tail || failure}`, taken);
     }
