@@ -54,14 +54,34 @@ describe('revisionFailure', () => {
   });
 
   it("a downgrade names the revision whose downgrade() ran, and a merge's two parents stay one revision", () => {
-    // alembic's own log lines (alembic/runtime/migration.py, "Running %s" of a RevisionStep), before the real asyncpg failure.
-    const tail = ASYNCPG.slice(ASYNCPG.indexOf('Traceback'));
-    expect(revisionFailure(`INFO  [alembic.runtime.migration] Running downgrade ecc9f6322be4 -> e9e574a6e22d, remove fk constraint from endpoints\n${tail}`)).toMatchObject({
+    // alembic's own log lines (alembic/runtime/migration.py, "Running %s" of a RevisionStep), before the real asyncpg exception (its frames left out).
+    const cause = ASYNCPG.slice(ASYNCPG.lastIndexOf('sqlalchemy.exc.IntegrityError'));
+    expect(revisionFailure(`INFO  [alembic.runtime.migration] Running downgrade ecc9f6322be4 -> e9e574a6e22d, remove fk constraint from endpoints\n${cause}`)).toMatchObject({
       revision: 'ecc9f6322be4',
       direction: 'downgrade',
       running: 'downgrade ecc9f6322be4 -> e9e574a6e22d, remove fk constraint from endpoints',
     });
-    expect(revisionFailure(`INFO  [alembic.runtime.migration] Running upgrade 3596bc12ec09, 20218a73401b -> a7ca9f175d5f, merge\n${tail}`)!.revision).toBe('a7ca9f175d5f');
+    expect(revisionFailure(`INFO  [alembic.runtime.migration] Running upgrade 3596bc12ec09, 20218a73401b -> a7ca9f175d5f, merge\n${cause}`)!.revision).toBe('a7ca9f175d5f');
+  });
+
+  it("where alembic logs nothing at INFO, the script the traceback stops in names the revision (upstream's files: <revision>_<slug>.py)", () => {
+    const quiet = ASYNCPG.split('\n')
+      .filter((line) => !line.startsWith('INFO '))
+      .join('\n')
+      .replace('/versions/d7df3baf3779.py', '/versions/d7df3baf3779_add_vfolders_domain_name.py');
+    const failure = revisionFailure(quiet)!;
+    expect(failure.revision).toBe('d7df3baf3779');
+    expect(failure.running).toBeUndefined();
+    expect(failure.doing).toMatch(/^upgrade\(\) line 13 of d7df3baf3779_add_vfolders_domain_name\.py: /);
+  });
+
+  it("a revision's own bare Exception (24.09's 1d42c726d8a3 raises one for a registry without a project) is the cause", () => {
+    // The real run's frames, ending in the exception the upstream revision raises instead of the database's.
+    const raised = `${ASYNCPG.slice(0, ASYNCPG.lastIndexOf('sqlalchemy.exc.IntegrityError'))}Exception: ContainerRegistryRow.project is required! Please put the value to "config/docker/registry/cr.example.com/project" before migration.\n`;
+    expect(revisionFailure(raised)!.cause).toEqual({
+      exception: 'Exception',
+      message: 'ContainerRegistryRow.project is required! Please put the value to "config/docker/registry/cr.example.com/project" before migration.',
+    });
   });
 
   it('a DETAIL of a unique key names both columns and values; one with the whole failing row leaves the values out', () => {

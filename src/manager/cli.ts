@@ -76,7 +76,8 @@ export interface PythonCause {
 export function pythonCause(output: string): PythonCause | undefined {
   const text = output.replace(/\[SQL: [\s\S]*?\](?=\s*(?:\[parameters:|\(Background on|$))/g, '').replace(/\[parameters: [\s\S]*?\](?=\s*(?:\(Background on|$))/g, '');
   const lines = text.split('\n').map((line) => line.trim());
-  const at = lines.findLastIndex((line) => /^[A-Za-z_][\w.]*(?:Error|Exception|Violation)\b.*?: \S/.test(line));
+  // "module.SomeError: …", and Python's bare "Exception: …" that a revision raises itself (a bare "Error: …" is click's usage message).
+  const at = lines.findLastIndex((line) => /^(?:[A-Za-z_][\w.]*(?:Error|Exception|Violation)|Exception)\b.*?: \S/.test(line));
   if (at < 0) return undefined;
   const line = lines[at]!;
   const [, exception = '', rest = ''] = /^([A-Za-z_][\w.]*?): (.*)$/.exec(line) ?? [];

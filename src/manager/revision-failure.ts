@@ -14,11 +14,15 @@ export function revisionFailure(output: string): RevisionFailure | undefined {
   if (!running && !cause) return undefined;
   const direction = running?.[2] as 'upgrade' | 'downgrade' | undefined;
   // A downgrade from B to A runs B's downgrade(); a merge's from is "A, B".
-  const revision = running && (direction === 'upgrade' ? running[4] : running[3]!.split(', ')[0]);
+  const logged = running && (direction === 'upgrade' ? running[4] : running[3]!.split(', ')[0]);
+  const frame = scriptFrame(output);
+  // The script the traceback stops in names it too ("308bcecec5c2_add_groups_type.py"), also where alembic logs below INFO.
+  const revision = frame?.revision ?? logged;
   const { line: _line, ...parts } = cause ?? { line: '' };
   return {
-    ...(revision && { revision, direction, running: running[1]!.trim() }),
-    ...optional('doing', scriptFrame(output)),
+    ...(revision && { revision }),
+    ...(revision && revision === logged && { direction, running: running![1]!.trim() }),
+    ...optional('doing', frame?.doing),
     ...optional('statement', statementKind(output)),
     ...(cause && { cause: parts as NonNullable<RevisionFailure['cause']> }),
     rows: cause?.detail ? keyedRows(cause.detail, cause.table) : [],
@@ -27,15 +31,19 @@ export function revisionFailure(output: string): RevisionFailure | undefined {
 
 const optional = <K extends string>(key: K, value: string | undefined) => (value === undefined ? {} : ({ [key]: value } as Record<K, string>));
 
-/** The traceback's innermost frame in a revision script (…/versions/…py): "upgrade() line 42 of 308bcecec5c2_add_groups_type.py: op.execute(…)". */
-function scriptFrame(output: string): string | undefined {
+/**
+ * The traceback's innermost frame in a revision script (…/versions/…py): "upgrade() line 42 of
+ * 308bcecec5c2_add_groups_type.py: op.execute(…)", and the revision its file name starts with.
+ */
+function scriptFrame(output: string): { doing: string; revision?: string } | undefined {
   const lines = output.split('\n');
   const at = lines.findLastIndex((line) => /^\s*File ".*\/versions\/[^/"]+\.py", line \d+, in \S+/.test(line));
   if (at < 0) return undefined;
   const [, file, number, fn] = /File ".*\/versions\/([^/"]+\.py)", line (\d+), in (\S+)/.exec(lines[at]!)!;
   const code = lines[at + 1]?.trim() ?? '';
   const shown = code && !code.startsWith('File ') && !/^[\^~ ]+$/.test(code) ? `: ${code.length > 160 ? `${code.slice(0, 160)}…` : code}` : '';
-  return `${fn}() line ${number} of ${file}${shown}`;
+  const revision = /^([0-9a-f]{12})(?:_|\.py$)/.exec(file!)?.[1];
+  return { doing: `${fn}() line ${number} of ${file}${shown}`, ...(revision && { revision }) };
 }
 
 /** The failing statement's verb and table from SQLAlchemy's "[SQL: …]", without anything after them. */
