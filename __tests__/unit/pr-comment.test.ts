@@ -2,6 +2,8 @@
  * The rehearsal's pull-request comment, as a golden file: the report of a real rehearsal (21.09 →
  * 22.03 of a seeded deployment) renders to exactly __tests__/fixtures/rehearsal/comment.md.
  * After an intended change: UPDATE_GOLDEN=1 npx vitest run --project unit, then review the diff.
+ * failed-report.json, a real rehearsal that failed inside a revision, is written by
+ * UPDATE_REPORT_FIXTURES=1 npx vitest run __tests__/integration/revision-failure.test.ts.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
