@@ -191,6 +191,8 @@ function adopt(report: Report, inner: Report): void {
   // The downtime measured on the restored snapshot, and what the plan expected it to meet.
   if (inner.timings) report.timings = inner.timings;
   if (inner.forecast) report.forecast = inner.forecast;
+  // A revision that failed: which one, the cause, the rows and what preflight made of it (commands/step-failure.ts).
+  if (inner.failure) report.failure = inner.failure;
   report.entries.push(...inner.entries);
   report.attachments.push(...inner.attachments.filter((a) => !report.attachments.some((b) => b.step === a.step && b.name === a.name)));
 }

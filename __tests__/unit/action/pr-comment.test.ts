@@ -2,6 +2,8 @@
  * The rehearsal's pull-request comment, as a golden file: the report of a real rehearsal (21.09 →
  * 22.03 of a seeded deployment) renders to exactly __tests__/fixtures/rehearsal/comment.md.
  * After an intended change: UPDATE_GOLDEN=1 npx vitest run --project unit, then review the diff.
+ * failed-report.json, a real rehearsal that failed inside a revision, is written by
+ * UPDATE_REPORT_FIXTURES=1 npx vitest run __tests__/integration/revision-failure.test.ts.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -121,7 +123,35 @@ describe('the rehearsal comment', () => {
     const failed: Report = { ...report, outcome: 'failure', error: 'the migration failed in the rehearsal: 21.09 → 22.03 schema failed: alembic exited with 1' };
     const { body } = rehearsalComment(failed);
     expect(body).toContain('## ❌ Migration rehearsal 21.09 → 22.03.14: failed');
-    expect(body.indexOf('**Error:**')).toBeLessThan(body.indexOf('### Plan'));
+    expect(body.indexOf('**Error:**')).toBeLessThan(body.indexOf('<details><summary>Plan'));
+  });
+
+  it('is short on top: the outcome, what needs attention, the downtime and the heavy revisions; the plan, every row and the SQL collapsed', () => {
+    const { body } = rehearsalComment(report);
+    const top = body.slice(0, body.indexOf('<details>'));
+    expect(top).toContain('### Needs attention');
+    expect(top).not.toContain('| apply |');
+    for (const summary of ['<details><summary>Plan: 1 hop(s), 10 step(s)</summary>', '<details><summary>Every step: 26 row(s)</summary>', '<details><summary>Offline SQL: <code>'])
+      expect(body).toContain(summary);
+  });
+
+  it('a rehearsal that failed inside a revision says what to fix first (golden file; the report of a real rehearsal, integration/revision-failure.test.ts)', () => {
+    const failed = JSON.parse(readFileSync(join(FIXTURES, 'failed-report.json'), 'utf8')) as Report;
+    const { body } = rehearsalComment(failed);
+    const golden = join(FIXTURES, 'comment-failed-revision.md');
+    if (process.env.UPDATE_GOLDEN) writeFileSync(golden, body);
+    expect(body).toBe(readFileSync(golden, 'utf8'));
+    const top = body.slice(0, body.indexOf('<details>'));
+    expect(top).toContain('stopped in revision `d7df3baf3779` (alembic: Running `upgrade 5d92c9cc930c -> d7df3baf3779`)');
+    expect(top).toContain(
+      '| Cause | `asyncpg.exceptions.ForeignKeyViolationError` (raised as `sqlalchemy.exc.IntegrityError`): insert or update on table "standin_projects" violates foreign key constraint "standin_projects_resource_policy_fkey" |',
+    );
+    expect(top).toContain('| DETAIL | Key (resource_policy)=(default) is not present in table "standin_policies". |');
+    expect(top).toContain('| Preflight | vfolder-domains (24.03 → 24.09) checks this revision: ✅ passed |');
+    expect(top).toContain('preflight did not predict this. Please report it');
+    expect(top).toContain('### Downtime, step by step');
+    expect(top).toContain('### Heavy revisions on the path');
+    expect(top).not.toContain('Fix the cause and run migrate again');
   });
 });
 
