@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { revisionFailure } from '../../../src/manager/revision-failure.js';
 import { pythonCause, pythonFailure } from '../../../src/manager/cli.js';
 
-const real = (name: string) => readFileSync(join(import.meta.dirname, '../fixtures/alembic-failures', name), 'utf8');
+const real = (name: string) => readFileSync(join(import.meta.dirname, '../../fixtures/alembic-failures', name), 'utf8');
 const ASYNCPG = real('asyncpg-fk-violation.txt');
 const PSYCOPG2 = real('psycopg2-fk-violation.txt');
 

@@ -8927,16 +8927,16 @@ var require_buffer_writer = __commonJS({
         this.offset += size;
         return offset;
       }
-      join(code) {
-        if (code) {
-          this.buffer[this.headerPosition] = code;
+      join(code2) {
+        if (code2) {
+          this.buffer[this.headerPosition] = code2;
           const length = this.offset - (this.headerPosition + 1);
           this.buffer.writeInt32BE(length, this.headerPosition + 1);
         }
-        return this.buffer.slice(code ? 0 : 5, this.offset);
+        return this.buffer.slice(code2 ? 0 : 5, this.offset);
       }
-      flush(code) {
-        const result = this.join(code);
+      flush(code2) {
+        const result = this.join(code2);
         this.offset = 5;
         this.headerPosition = 0;
         this.buffer = Buffer.allocUnsafe(this.size);
@@ -9090,11 +9090,11 @@ var require_serializer = __commonJS({
       buffer.writeInt32BE(secretKey, 12);
       return buffer;
     };
-    var cstringMessage = (code, string) => {
+    var cstringMessage = (code2, string) => {
       const stringLen = Buffer.byteLength(string);
       const len = 4 + stringLen + 1;
       const buffer = Buffer.allocUnsafe(1 + len);
-      buffer[0] = code;
+      buffer[0] = code2;
       buffer.writeInt32BE(len, 1);
       buffer.write(string, 5, "utf-8");
       buffer[len] = 0;
@@ -9124,7 +9124,7 @@ var require_serializer = __commonJS({
     var copyFail = (message) => {
       return cstringMessage(102, message);
     };
-    var codeOnlyBuffer = (code) => Buffer.from([code, 0, 0, 0, 4]);
+    var codeOnlyBuffer = (code2) => Buffer.from([code2, 0, 0, 0, 4]);
     var flushBuffer = codeOnlyBuffer(
       72
       /* code.flush */
@@ -9253,11 +9253,11 @@ var require_parser = __commonJS({
         const bufferFullLength = this.bufferOffset + this.bufferLength;
         let offset = this.bufferOffset;
         while (offset + HEADER_LENGTH <= bufferFullLength) {
-          const code = this.buffer[offset];
+          const code2 = this.buffer[offset];
           const length = this.buffer.readUInt32BE(offset + CODE_LENGTH);
           const fullMessageLength = CODE_LENGTH + length;
           if (fullMessageLength + offset <= bufferFullLength) {
-            const message = this.handlePacket(offset + HEADER_LENGTH, code, length, this.buffer);
+            const message = this.handlePacket(offset + HEADER_LENGTH, code2, length, this.buffer);
             callback(message);
             offset += fullMessageLength;
           } else {
@@ -9300,11 +9300,11 @@ var require_parser = __commonJS({
           this.bufferLength = buffer.byteLength;
         }
       }
-      handlePacket(offset, code, length, bytes) {
+      handlePacket(offset, code2, length, bytes) {
         const { reader } = this;
         reader.setBuffer(offset, bytes);
         let message;
-        switch (code) {
+        switch (code2) {
           case 50:
             message = messages_1.bindComplete;
             break;
@@ -9372,7 +9372,7 @@ var require_parser = __commonJS({
             message = parseCopyData(reader, length);
             break;
           default:
-            return new messages_1.DatabaseError("received invalid response: " + code.toString(16), length, "error");
+            return new messages_1.DatabaseError("received invalid response: " + code2.toString(16), length, "error");
         }
         reader.setBuffer(0, emptyBuffer);
         message.length = length;
@@ -9455,12 +9455,12 @@ var require_parser = __commonJS({
       return new messages_1.BackendKeyDataMessage(LATEINIT_LENGTH, processID, secretKey);
     };
     var parseAuthenticationResponse = (reader, length) => {
-      const code = reader.int32();
+      const code2 = reader.int32();
       const message = {
         name: "authenticationOk",
         length
       };
-      switch (code) {
+      switch (code2) {
         case 0:
           break;
         case 3:
@@ -9497,7 +9497,7 @@ var require_parser = __commonJS({
           message.data = reader.string(length - 8);
           break;
         default:
-          throw new Error("Unknown authenticationOk message type " + code);
+          throw new Error("Unknown authenticationOk message type " + code2);
       }
       return message;
     };
@@ -25030,9 +25030,9 @@ var MigrationError = class extends Error {
    * @param summary the message in words that do not repeat findings already reported one by one
    * (the adapters print it; the report keeps the whole message)
    */
-  constructor(code, message, summary) {
+  constructor(code2, message, summary) {
     super(message);
-    this.code = code;
+    this.code = code2;
     this.summary = summary;
     this.name = "MigrationError";
   }
@@ -25095,8 +25095,13 @@ function renderMarkdown(report, maxBytes = 512 * 1024) {
   if (shown.length > 0) {
     lines.push("| | |", "|---|---|", ...shown.map(([k, v]) => `| ${k} | ${v} |`), "");
   }
-  if (report.error) lines.push("**Error:**", "", "```text", report.error, "```", "");
-  lines.push("| Phase | Hop | Step | Status | Detail |", "|---|---|---|---|---|");
+  lines.push(...renderError(report));
+  if (report.failure) lines.push(...renderFailure(report.failure), "");
+  lines.push(...renderAttention(report));
+  if (report.timings && report.timings.length > 0) lines.push(...renderTimings(report.timings), "");
+  if (report.growth) lines.push(...renderGrowth(report.growth), "");
+  if (report.forecast) lines.push(...renderForecast(report.forecast), "");
+  lines.push(`<details><summary>Every step (${report.entries.length} rows)</summary>`, "", "| Phase | Hop | Step | Status | Detail |", "|---|---|---|---|---|");
   let size = lines.join("\n").length;
   let omitted = 0;
   for (const e of report.entries) {
@@ -25110,6 +25115,7 @@ function renderMarkdown(report, maxBytes = 512 * 1024) {
     lines.push(row);
   }
   if (omitted > 0) lines.push("", `_${omitted} more rows are in the report file._`);
+  lines.push("", "</details>");
   for (const a of report.attachments) {
     const content = a.content.length > 6e4 ? `${a.content.slice(0, 6e4)}
 \u2026 (truncated; the whole text is in the report file)` : a.content;
@@ -25117,9 +25123,6 @@ function renderMarkdown(report, maxBytes = 512 * 1024) {
     size += content.length;
     lines.push("", `<details><summary>${a.step}: ${a.name}</summary>`, "", "```", content, "```", "", "</details>");
   }
-  if (report.timings && report.timings.length > 0) lines.push("", ...renderTimings(report.timings));
-  if (report.growth) lines.push("", ...renderGrowth(report.growth));
-  if (report.forecast) lines.push("", ...renderForecast(report.forecast));
   if (report.backup) lines.push("", `Backup bundle: \`${report.backup}\``);
   const counts = countByStatus(report);
   const toCome = report.entries.filter((e) => wouldChange(report, e)).length;
@@ -25127,6 +25130,55 @@ function renderMarkdown(report, maxBytes = 512 * 1024) {
   lines.push("", [...Object.keys(counts).map((s) => `${ICON[s]} ${counts[s]} ${s}`), ...report.dryRun ? [`${WOULD_CHANGE} ${toCome} would change`] : []].join(" \xB7 "));
   return `${lines.join("\n")}
 `;
+}
+function renderFailure(failure2) {
+  const where = `${failure2.hop ? `${failure2.hop} ` : ""}${failure2.step}`;
+  const lines = [
+    "### What to fix",
+    "",
+    failure2.revision ? `${where} stopped in revision \`${failure2.revision}\`${failure2.running ? ` (alembic: Running ${code(failure2.running)})` : ""}.` : `${where} stopped; alembic's output names no revision that was running.`,
+    "",
+    "| | |",
+    "|---|---|"
+  ];
+  const cause = failure2.cause;
+  const facts2 = [
+    ["Doing", [failure2.doing && code(failure2.doing), failure2.statement && `(${failure2.statement})`].filter(Boolean).join(" ") || void 0],
+    ["Cause", cause && `${code(cause.driverException ?? cause.exception)}${cause.driverException ? ` (raised as ${code(cause.exception)})` : ""}: ${cause.message}`],
+    ["Constraint", cause?.constraint && code(cause.constraint)],
+    ["DETAIL", cause?.detail],
+    ["Rows", failure2.rows.length > 0 ? failure2.rows.map((r) => `${r.table ? `${r.table} ` : ""}${code(r.key)} ${r.problem}`).join("<br>") : void 0],
+    [
+      "Preflight",
+      failure2.preflight ? `${failure2.preflight.step} (${failure2.preflight.hop}) checks this revision: ${PREFLIGHT[failure2.preflight.status]}` : failure2.revision ? "no preflight check covers this revision" : void 0
+    ]
+  ];
+  lines.push(...facts2.filter(([, v]) => v).map(([k, v]) => `| ${k} | ${cell(v)} |`), "", `**Next:** ${failure2.remedy}`);
+  return lines;
+}
+var PREFLIGHT = {
+  ok: "\u2705 passed",
+  changed: "\u2705 passed",
+  warning: "\u26A0\uFE0F passed with a warning",
+  failed: "\u274C failed",
+  skipped: "\u23ED\uFE0F skipped",
+  "not run": "did not run"
+};
+function code(text) {
+  return `\`${text.replaceAll("`", "\u02CB")}\``;
+}
+function renderError(report) {
+  if (!report.error) return [];
+  const error = report.failure ? report.error.replace(report.failure.remedy, "").trimEnd() : report.error;
+  return ["**Error:**", "", "```text", error, "```", ""];
+}
+var ATTENTION_ROWS = 30;
+function renderAttention(report) {
+  const rows = report.entries.filter((e) => (e.status === "failed" || e.status === "warning") && !report.error?.includes(e.detail));
+  if (rows.length === 0) return [];
+  const shown = rows.slice(0, ATTENTION_ROWS).map((e) => `| ${e.phase} | ${e.hop ? `${e.hop} ` : ""}${e.step} | ${ICON[e.status]} ${e.status} | ${cell(e.detail)} |`);
+  const more = rows.length > ATTENTION_ROWS ? ["", `_${rows.length - ATTENTION_ROWS} more among every step below._`] : [];
+  return ["### Needs attention", "", "| Phase | Step | Status | Detail |", "|---|---|---|---|", ...shown, ...more, ""];
 }
 function formatDuration(ms) {
   if (ms < 1e3) return `${Math.round(ms)} ms`;
@@ -25225,11 +25277,31 @@ function renderText(report, { logged = false } = {}) {
     out.push(`  ${shown.join(", ") || "no findings"}${report.reportFile ? `; every row is in ${report.reportFile}` : ""}`);
     if (report.backup) out.push(`  backup bundle ${report.backup}`);
   }
+  if (report.failure) out.push(...failureLines(report.failure));
   const error = logged ? report.errorSummary ?? report.error : report.error;
   out.push(report.outcome === "success" ? `Result: success${changedNothing(report) ? " (already at the target, nothing to do)" : ""}` : `Result: failure
 ${error ?? ""}`);
   return `${out.join("\n")}
 `;
+}
+function failureLines(failure2) {
+  const where = `${failure2.hop ? `${failure2.hop} ` : ""}${failure2.step}`;
+  const cause = failure2.cause;
+  const lines = [
+    ["doing", [failure2.doing, failure2.statement && `(${failure2.statement})`].filter(Boolean).join(" ") || void 0],
+    ["cause", cause && `${cause.driverException ?? cause.exception}${cause.driverException ? ` (raised as ${cause.exception})` : ""}: ${cause.message}`],
+    ["constraint", cause?.constraint],
+    ["DETAIL", cause?.detail],
+    ...failure2.rows.map((r) => ["row", `${r.table ? `${r.table} ` : ""}${r.key} ${r.problem}`]),
+    [
+      "preflight",
+      failure2.preflight ? `${failure2.preflight.step} (${failure2.preflight.hop}) checks this revision: ${failure2.preflight.status === "ok" ? "passed" : failure2.preflight.status}` : failure2.revision ? "no check covers this revision" : void 0
+    ]
+  ];
+  return [
+    `  What to fix: ${where} stopped in ${failure2.revision ? `revision ${failure2.revision}${failure2.running ? ` (${failure2.running})` : ""}` : "alembic"}`,
+    ...lines.filter(([, v]) => v).map(([k, v]) => `    ${k}: ${v}`)
+  ];
 }
 
 // src/core/report/pr-comment.ts
@@ -25246,19 +25318,22 @@ function renderComment(report, marker) {
   const succeeded = report.outcome === "success";
   const lines = [marker, `## ${succeeded ? "\u2705" : "\u274C"} Migration rehearsal ${report.fromVersion ?? "?"} \u2192 ${report.toVersion ?? "?"}: ${succeeded ? "succeeded" : "failed"}`, ""];
   if (manifest) lines.push(`Snapshot ${manifest.detail}.`, "");
-  if (report.error) lines.push("**Error:**", "", "```text", report.error, "```", "");
-  if (report.plan.length > 0) {
-    lines.push("### Plan", "", "| Hop | Step | What it does |", "|---|---|---|");
-    for (const hop9 of report.plan) for (const step2 of hop9.steps) lines.push(`| ${hop9.hop} | ${step2.id} | ${cell(step2.action)} |`);
-    lines.push("");
-  }
-  const rows = report.entries.filter((e) => e.phase === "rehearse" || e.phase === "apply" || e.phase === "verify" || e.status === "warning" || e.status === "failed");
-  lines.push("### Result", "", "| Phase | Step | Status | Detail |", "|---|---|---|---|");
-  for (const e of rows) lines.push(`| ${e.phase} | ${e.hop ? `${e.hop} ` : ""}${e.step} | ${ICON[e.status]} ${e.status} | ${cell(e.detail)} |`);
-  lines.push("");
+  lines.push(...renderError(report));
+  if (report.failure) lines.push(...renderFailure(report.failure), "");
+  lines.push(...renderAttention(report));
   if (report.timings && report.timings.length > 0) lines.push(...renderTimings(report.timings), "");
   if (report.growth) lines.push(...renderGrowth(report.growth), "");
   if (report.forecast) lines.push(...renderForecast(report.forecast), "");
+  if (report.plan.length > 0) {
+    const steps = report.plan.reduce((n, hop9) => n + hop9.steps.length, 0);
+    lines.push(`<details><summary>Plan: ${report.plan.length} hop(s), ${steps} step(s)</summary>`, "", "| Hop | Step | What it does |", "|---|---|---|");
+    for (const hop9 of report.plan) for (const step2 of hop9.steps) lines.push(`| ${hop9.hop} | ${step2.id} | ${cell(step2.action)} |`);
+    lines.push("", "</details>", "");
+  }
+  const rows = report.entries.filter((e) => e.phase === "rehearse" || e.phase === "apply" || e.phase === "verify" || e.status === "warning" || e.status === "failed");
+  lines.push(`<details><summary>Every step: ${rows.length} row(s)</summary>`, "", "| Phase | Step | Status | Detail |", "|---|---|---|---|");
+  for (const e of rows) lines.push(`| ${e.phase} | ${e.hop ? `${e.hop} ` : ""}${e.step} | ${ICON[e.status]} ${e.status} | ${cell(e.detail)} |`);
+  lines.push("", "</details>", "");
   let size = lines.join("\n").length;
   for (const a of report.attachments.filter((x) => x.name.includes("--sql"))) {
     const room = Math.max(0, MAX_COMMENT - size - 500);
@@ -26022,8 +26097,8 @@ function readPem(input, path4, marker, accepted) {
   try {
     pem = readFileSync(path4);
   } catch (error) {
-    const code = error.code;
-    const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "a directory" : code ?? "error";
+    const code2 = error.code;
+    const why = code2 === "ENOENT" ? "no such file" : code2 === "EACCES" ? "permission denied" : code2 === "EISDIR" ? "a directory" : code2 ?? "error";
     throw invalidInput(`${input} "${path4}" cannot be read (${why}); accepted: the path of ${accepted}`);
   }
   if (!marker.test(pem.toString("latin1"))) {
@@ -26034,8 +26109,8 @@ function readPem(input, path4, marker, accepted) {
 var VERIFY_CODES = /^(SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|ERR_TLS_CERT_ALTNAME_INVALID|CERT_[A-Z_]+)$/;
 var VERIFY_MESSAGES = /self[- ]signed certificate|unable to verify the first certificate|unable to get (local )?issuer certificate|Hostname\/IP does not match certificate|certificate has expired/i;
 function isCertificateFailure(error) {
-  const code = error?.code;
-  if (typeof code === "string" && VERIFY_CODES.test(code)) return true;
+  const code2 = error?.code;
+  if (typeof code2 === "string" && VERIFY_CODES.test(code2)) return true;
   return VERIFY_MESSAGES.test(error instanceof Error ? error.message : String(error));
 }
 function tlsHint(error, caInput, ca) {
@@ -27187,8 +27262,8 @@ function loadManagerConfig(path4) {
   try {
     text = readFileSync2(path4, "utf8");
   } catch (error) {
-    const code = error.code;
-    throw invalidInput(`manager-config "${path4}" cannot be read (${code === "ENOENT" ? "no such file" : code ?? "error"}); accepted: the path of a readable manager.toml`);
+    const code2 = error.code;
+    throw invalidInput(`manager-config "${path4}" cannot be read (${code2 === "ENOENT" ? "no such file" : code2 ?? "error"}); accepted: the path of a readable manager.toml`);
   }
   try {
     return { path: path4, text, table: parseToml(text) };
@@ -27573,9 +27648,9 @@ function closePostgres(client, timeoutMs) {
   return endWithin(client, timeoutMs);
 }
 function postgresAuthFailure(error) {
-  const code = error?.code;
-  if (code === "28P01") return "SQLSTATE 28P01: the password is wrong, or there is no such user";
-  if (code === "28000")
+  const code2 = error?.code;
+  if (code2 === "28P01") return "SQLSTATE 28P01: the password is wrong, or there is no such user";
+  if (code2 === "28000")
     return "SQLSTATE 28000: the server does not let this user in: no pg_hba.conf entry matches this host, user, database and TLS setting, or the role does not exist or may not log in (NOLOGIN)";
   return void 0;
 }
@@ -28432,14 +28507,14 @@ var ToolRunner = class extends events.EventEmitter {
           state.processClosed = true;
           state.CheckComplete();
         });
-        cp.on("exit", (code) => {
-          state.processExitCode = code;
+        cp.on("exit", (code2) => {
+          state.processExitCode = code2;
           state.processExited = true;
-          this._debug(`Exit code ${code} received from tool '${this.toolPath}'`);
+          this._debug(`Exit code ${code2} received from tool '${this.toolPath}'`);
           state.CheckComplete();
         });
-        cp.on("close", (code) => {
-          state.processExitCode = code;
+        cp.on("close", (code2) => {
+          state.processExitCode = code2;
           state.processExited = true;
           state.processClosed = true;
           this._debug(`STDIO streams have closed for tool '${this.toolPath}'`);
@@ -29546,20 +29621,20 @@ var MESSAGES = {
   "invalid-trailing-dot-in-key": "Keys cannot end with a dot",
   "invalid-leading-dot-in-key": "Keys cannot start with a dot"
 };
-function getMessage(code, data) {
-  if (data) return MESSAGES[code].replace(/\{\{(.*?)\}\}/gu, (_, name$2) => {
+function getMessage(code2, data) {
+  if (data) return MESSAGES[code2].replace(/\{\{(.*?)\}\}/gu, (_, name$2) => {
     if (name$2 in data) return data[name$2];
     return `{{${name$2}}}`;
   });
-  return MESSAGES[code];
+  return MESSAGES[code2];
 }
 var ParseError = class extends SyntaxError {
   /**
   * Initialize this ParseError instance.
   *
   */
-  constructor(code, offset, line, column, data) {
-    super(getMessage(code, data));
+  constructor(code2, offset, line, column, data) {
+    super(getMessage(code2, data));
     this.index = offset;
     this.lineNumber = line;
     this.column = column;
@@ -29816,10 +29891,10 @@ var Tokenizer = class {
   /**
   * Report an invalid character error.
   */
-  reportParseError(code, data) {
+  reportParseError(code2, data) {
     const offset = this.codePointIterator.start;
     const loc = this.codePointIterator.getLocFromIndex(offset);
-    throw new ParseError(code, offset, loc.line, loc.column, data);
+    throw new ParseError(code2, offset, loc.line, loc.column, data);
   }
   /**
   * Get the next token.
@@ -30032,18 +30107,18 @@ var Tokenizer = class {
           cp = this.nextCode();
           continue;
         } else if (cp === CodePoint.LATIN_SMALL_U) {
-          const code = this.parseUnicode(4);
-          out.push(code);
+          const code2 = this.parseUnicode(4);
+          out.push(code2);
           cp = this.nextCode();
           continue;
         } else if (cp === CodePoint.LATIN_CAPITAL_U) {
-          const code = this.parseUnicode(8);
-          out.push(code);
+          const code2 = this.parseUnicode(8);
+          out.push(code2);
           cp = this.nextCode();
           continue;
         } else if (cp === CodePoint.LATIN_SMALL_X && this.tomlVersion.gte(1, 1)) {
-          const code = this.parseUnicode(2);
-          out.push(code);
+          const code2 = this.parseUnicode(2);
+          out.push(code2);
           cp = this.nextCode();
           continue;
         }
@@ -30087,18 +30162,18 @@ var Tokenizer = class {
           cp = this.nextCode();
           continue;
         } else if (cp === CodePoint.LATIN_SMALL_U) {
-          const code = this.parseUnicode(4);
-          out.push(code);
+          const code2 = this.parseUnicode(4);
+          out.push(code2);
           cp = this.nextCode();
           continue;
         } else if (cp === CodePoint.LATIN_CAPITAL_U) {
-          const code = this.parseUnicode(8);
-          out.push(code);
+          const code2 = this.parseUnicode(8);
+          out.push(code2);
           cp = this.nextCode();
           continue;
         } else if (cp === CodePoint.LATIN_SMALL_X && this.tomlVersion.gte(1, 1)) {
-          const code = this.parseUnicode(2);
-          out.push(code);
+          const code2 = this.parseUnicode(2);
+          out.push(code2);
           cp = this.nextCode();
           continue;
         } else if (cp === CodePoint.LINE_FEED) {
@@ -30528,9 +30603,9 @@ var Tokenizer = class {
       if (charCount >= count) break;
     }
     const end = this.codePointIterator.end;
-    const code = this.text.slice(start, end);
-    const codePoint = parseInt(code, 16);
-    if (!isUnicodeScalarValue(codePoint)) return this.reportParseError("invalid-code-point", { cp: code });
+    const code2 = this.text.slice(start, end);
+    const codePoint = parseInt(code2, 16);
+    if (!isUnicodeScalarValue(codePoint)) return this.reportParseError("invalid-code-point", { cp: code2 });
     return codePoint;
   }
   reportParseErrorControlChar() {
@@ -30793,7 +30868,7 @@ var Context = class {
   /**
   * Report an invalid token error.
   */
-  reportParseError(code, token) {
+  reportParseError(code2, token) {
     let offset, line, column;
     if (token) {
       offset = token.range[0];
@@ -30805,7 +30880,7 @@ var Context = class {
       line = startPos.line;
       column = startPos.column;
     }
-    throw new ParseError(code, offset, line, column);
+    throw new ParseError(code2, offset, line, column);
   }
 };
 var STATE_FOR_ERROR = { VALUE: "missing-value" };
@@ -31265,9 +31340,9 @@ var tomlKeys = {
   TOMLValue: []
 };
 var KEYS2 = unionWith(tomlKeys);
-function parseForESLint(code, options) {
+function parseForESLint(code2, options) {
   return {
-    ast: new TOMLParser(code, options).parse(),
+    ast: new TOMLParser(code2, options).parse(),
     visitorKeys: KEYS2,
     services: { isTOML: true }
   };
@@ -31398,8 +31473,8 @@ function set(baseTable, keys, value) {
 function isValue(value) {
   return typeof value !== "object" || value instanceof Date;
 }
-function parseTOML(code, options) {
-  return parseForESLint(code, options).ast;
+function parseTOML(code2, options) {
+  return parseForESLint(code2, options).ast;
 }
 
 // src/releases/looked-up-names.ts
@@ -31822,14 +31897,211 @@ import { existsSync as existsSync3 } from "node:fs";
 import { mkdtemp, readFile as readFile2, rm as rm5, writeFile as writeFile2 } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname as dirname3, join as join6, resolve as resolve4 } from "node:path";
+
+// src/stores/schema.ts
+async function readRevisions(client) {
+  const { rows } = await client.query(`SELECT to_regclass('alembic_version') IS NOT NULL AS exists`);
+  if (!rows[0]?.exists) {
+    throw new MigrationError(
+      "inconsistent-state",
+      "the database has no alembic_version table: it is not a Backend.AI manager database, or its schema was never stamped (backend.ai mgr schema oneshot)"
+    );
+  }
+  const result = await client.query("SELECT version_num FROM alembic_version ORDER BY version_num");
+  return result.rows.map((r) => r.version_num);
+}
+async function serverVersion(client) {
+  const { rows } = await client.query("SHOW server_version");
+  return rows[0].server_version;
+}
+async function detectPosition(client) {
+  const revisions = await readRevisions(client);
+  if (revisions.length === 0) {
+    throw new MigrationError("inconsistent-state", "alembic_version is empty: the schema revision is unknown. Stamp it with the installed release's head (alembic stamp <revision>) and run again");
+  }
+  if (revisions.length > 1 && revisions.every((r) => linesHolding(r).length > 0)) {
+    const between = betweenReleases(revisions);
+    if (between) return { revision: revisions[0], releases: [], between };
+  }
+  if (revisions.length > 1) {
+    throw new MigrationError(
+      "inconsistent-state",
+      `alembic_version holds ${revisions.length} revisions (${revisions.join(", ")}): the schema has several heads. Resolve them with the manager's alembic (alembic merge or stamp) before migrating`
+    );
+  }
+  const located = locateRevision(revisions[0]);
+  if (isSchemaPosition(located)) return located;
+  if (located.otherRelease) {
+    throw new MigrationError(
+      "unsupported",
+      `the database is at revision ${located.revision}, the head of Backend.AI ${located.otherRelease}, older than any release bai-migrate knows (${describeAcceptedVersions()})`
+    );
+  }
+  throw new MigrationError("inconsistent-state", `the database is at revision ${located.revision}, which is no revision of a known Backend.AI release; known: ${describeAcceptedVersions()}`);
+}
+async function tableExists(client, table) {
+  const { rows } = await client.query("SELECT to_regclass($1) IS NOT NULL AS exists", [table]);
+  return rows[0]?.exists ?? false;
+}
+async function columnExists(client, table, column) {
+  const { rows } = await client.query(`SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 AND column_name = $2`, [table, column]);
+  return rows.length > 0;
+}
+
+// src/manager/cli.ts
+async function runManagerCli(cli, args) {
+  const [program, ...prefix] = cli.command;
+  const result = await runChild("manager-cli", program, [...prefix, ...args], {
+    env: cli.configFile ? { BACKEND_CONFIG_FILE: cli.configFile } : {},
+    progress: cli.log && { log: cli.log, what: `${cli.command.join(" ")} ${args.join(" ")}` }
+  });
+  return { exitCode: result.exitCode, output: `${result.stdout}
+${result.stderr}`.trim() };
+}
+function requireSuccess(cli, args, result) {
+  if (result.exitCode === 0) return;
+  const what = `${cli.command.join(" ")} ${args.join(" ")}`;
+  if (result.exitCode === CANNOT_RUN) {
+    throw new MigrationError(
+      "invalid-input",
+      `manager-command "${cli.command.join(" ")}" cannot be run (${result.output}); accepted: the manager venv's backend.ai, e.g. /opt/backend.ai/bin/backend.ai (or set manager-venv)`
+    );
+  }
+  throw new MigrationError("inconsistent-state", `${what} failed (exit ${result.exitCode}): ${pythonFailure(result.output) ?? lastLines(result.output)}`);
+}
+function pythonCause(output) {
+  const text = output.replace(/\[SQL: [\s\S]*?\](?=\s*(?:\[parameters:|\(Background on|$))/g, "").replace(/\[parameters: [\s\S]*?\](?=\s*(?:\(Background on|$))/g, "");
+  const lines = text.split("\n").map((line2) => line2.trim());
+  const at = lines.findLastIndex((line2) => /^(?:[A-Za-z_][\w.]*(?:Error|Exception|Violation)|Exception)\b.*?: \S/.test(line2));
+  if (at < 0) return void 0;
+  const line = lines[at];
+  const [, exception = "", rest = ""] = /^([A-Za-z_][\w.]*?): (.*)$/.exec(line) ?? [];
+  const wrapped = /^\(([\w.]+)\) (?:<class '([\w.]+)'>: )?(.*)$/.exec(rest);
+  const driverException = wrapped ? wrapped[2] ?? wrapped[1] : void 0;
+  const message = wrapped ? wrapped[3] : rest;
+  const detailLine = lines.slice(at + 1, at + 4).find((l) => l.startsWith("DETAIL:"));
+  const detail = detailLine?.replace(/^DETAIL:\s*/, "").replace(/^Failing row contains \(.*\)\.?$/, "Failing row contains (\u2026: the row's values are left out)");
+  return {
+    line,
+    exception,
+    ...driverException && { driverException },
+    message: message.length > 400 ? `${message.slice(0, 400)}\u2026` : message,
+    ...optional("constraint", /constraint "([^"]+)"/.exec(message)?.[1]),
+    ...optional("table", /(?:on table|of relation) "([^"]+)"/.exec(message)?.[1]),
+    ...optional("detail", detail && (detail.length > 400 ? `${detail.slice(0, 400)}\u2026` : detail))
+  };
+}
+var optional = (key, value) => value === void 0 ? {} : { [key]: value };
+function pythonFailure(output) {
+  const cause = pythonCause(output);
+  if (!cause) return void 0;
+  const detail = cause.detail && `DETAIL:  ${cause.detail.replace(/Key \(([^)]*)\)=\((?:[^()]|\([^)]*\))*\)/g, "Key ($1)=(\u2026)")}`;
+  const text = [cause.line, detail].filter(Boolean).join(" ");
+  return text.length > 600 ? `${text.slice(0, 600)}\u2026` : text;
+}
+function cannotConnect(who, reported) {
+  return `${who} cannot connect to this PostgreSQL: it reads server_version "${reported}" as numbers and fails on the suffix (fixed in ${SERVER_VERSION_FIXED_IN.join(", ")})`;
+}
+async function serverVersionCause(postgres, output, who) {
+  if (!output.includes("invalid literal for int()")) return void 0;
+  const reported = await serverVersion(postgres);
+  return unparsableServerVersion(reported) ? cannotConnect(who, reported) : void 0;
+}
+async function requireConnectedSuccess(cli, args, result, postgres, who, remedy) {
+  try {
+    requireSuccess(cli, args, result);
+  } catch (error) {
+    const cause = error instanceof MigrationError ? await serverVersionCause(postgres, result.output, who) : void 0;
+    if (!cause) throw error;
+    throw new MigrationError(error.code, `${error.message} (${cause}; ${remedy})`);
+  }
+}
+function lastLines(output, count = 3) {
+  return output.split("\n").filter((line) => line.trim() !== "").slice(-count).join(" | ");
+}
+function imageRescanArgs(series, registry) {
+  return [...lineFacts(series).imageRescanCommand, registry];
+}
+function clearHistoryArgs(retention, vacuum) {
+  return ["mgr", "clear-history", "-r", retention, "-v", vacuum === "full" ? "true" : "false"];
+}
+var HIDDEN_REDIS_FAILURE = "Unexpected error while cleaning up redis history";
+function hiddenRedisFailure(output) {
+  return hiddenFailure(output, [HIDDEN_REDIS_FAILURE]);
+}
+function hiddenRescanFailure(series, output) {
+  return hiddenFailure(output, lineFacts(series).imageRescanFailures);
+}
+function hiddenFailure(output, markers) {
+  const lines = output.split("\n");
+  const at = lines.findIndex((line) => markers.some((marker) => line.includes(marker)));
+  if (at < 0) return void 0;
+  const after = lines.slice(at + 1).join("\n");
+  const raised = [...after.matchAll(/([A-Za-z_][\w.]*(?:Error|Exception)): ((?:[^\n\\]|\\(?!n))+)/g)].at(-1);
+  const cause = raised ? `${raised[1]}: ${raised[2].replace(/\\(['"])/g, "$1").trim()}` : void 0;
+  return cause ? `${lines[at].trim()} (${cause.length > 240 ? `${cause.slice(0, 240)}\u2026` : cause})` : lines[at].trim();
+}
+
+// src/manager/revision-failure.ts
+function revisionFailure(output) {
+  const running = [...output.matchAll(/Running ((upgrade|downgrade) (\S.*?) -> (\S+?)(?:,.*)?)\s*$/gm)].at(-1);
+  const cause = pythonCause(output);
+  if (!running && !cause) return void 0;
+  const direction = running?.[2];
+  const logged = running && (direction === "upgrade" ? running[4] : running[3].split(", ")[0]);
+  const frame = scriptFrame(output);
+  const revision = frame?.revision ?? logged;
+  const { line: _line, ...parts } = cause ?? { line: "" };
+  return {
+    ...revision && { revision },
+    ...revision && revision === logged && { direction, running: running[1].trim() },
+    ...optional2("doing", frame?.doing),
+    ...optional2("statement", statementKind(output)),
+    ...cause && { cause: parts },
+    rows: cause?.detail ? keyedRows(cause.detail, cause.table) : []
+  };
+}
+var optional2 = (key, value) => value === void 0 ? {} : { [key]: value };
+function scriptFrame(output) {
+  const lines = output.split("\n");
+  const at = lines.findLastIndex((line) => /^\s*File ".*\/versions\/[^/"]+\.py", line \d+, in \S+/.test(line));
+  if (at < 0) return void 0;
+  const [, file, number, fn] = /File ".*\/versions\/([^/"]+\.py)", line (\d+), in (\S+)/.exec(lines[at]);
+  const code2 = lines[at + 1]?.trim() ?? "";
+  const shown = code2 && !code2.startsWith("File ") && !/^[\^~ ]+$/.test(code2) ? `: ${code2.length > 160 ? `${code2.slice(0, 160)}\u2026` : code2}` : "";
+  const revision = /^([0-9a-f]{12})(?:_|\.py$)/.exec(file)?.[1];
+  return { doing: `${fn}() line ${number} of ${file}${shown}`, ...revision && { revision } };
+}
+function statementKind(output) {
+  const sql = /\[SQL: \s*([\s\S]{0,300})/.exec(output)?.[1];
+  if (!sql) return void 0;
+  const match = /^(INSERT INTO|UPDATE|DELETE FROM|ALTER TABLE|CREATE TABLE|DROP TABLE|CREATE (?:UNIQUE )?INDEX|DROP INDEX|CREATE TYPE|DROP TYPE|ALTER TYPE|SELECT|WITH)\b\s*(?:(?:IF (?:NOT )?EXISTS|ONLY)\s+)?("?[\w.]+"?)?/i.exec(
+    sql.trim()
+  );
+  if (!match) return void 0;
+  const verb = match[1].toUpperCase();
+  return verb === "SELECT" || verb === "WITH" || !match[2] ? verb : `${verb} ${match[2]}`;
+}
+function keyedRows(detail, table) {
+  const rows = [...detail.matchAll(/Key (\([^)]*\)=\((?:[^()]|\([^)]*\))*\))\s*([^.]*)/g)].map((m) => ({
+    ...table && { table },
+    key: m[1].length > 240 ? `${m[1].slice(0, 240)}\u2026` : m[1],
+    problem: m[2].trim()
+  }));
+  return rows;
+}
+
+// src/manager/alembic.ts
 var AlembicError = class extends MigrationError {
-  constructor(code, message, kind, output) {
-    super(code, message);
+  constructor(code2, message, kind, output, failure2) {
+    super(code2, message);
     this.kind = kind;
     this.output = output;
+    this.failure = failure2;
   }
   kind;
   output;
+  failure;
 };
 async function runAlembic(setup, target, args) {
   return runWithPrivateIni(setup, target, args.join(" "), (ini) => [...setup.command, "-c", ini, ...args]);
@@ -31866,7 +32138,9 @@ ${result.stdout.split("\n").filter((line) => line.includes("FAILED: ")).join("\n
       const failure2 = /FAILED: (.*)/.exec(said)?.[1] ?? pythonException(result.stderr) ?? result.stderr.trim().split("\n").slice(-3).join(" ");
       const tail = said.split("\n").filter((line) => line.trim() !== "").slice(-3).map((line) => line.trim()).join(" | ");
       const lockWait = /canceling statement due to lock timeout/.test(result.stderr) ? `; a table lock it needed was held by another session for longer than alembic-lock-timeout (${setup.lockTimeoutSeconds} s): find the holder in pg_locks, end it, and run migrate again` : "";
-      throw new AlembicError("inconsistent-state", `alembic ${what} failed (exit ${result.exitCode}): ${failure2}${lockWait}`, "failed", `exit ${result.exitCode}: ${tail || failure2}`);
+      const taken = lockWait ? void 0 : revisionFailure(result.stderr);
+      const where = taken?.revision ? ` in revision ${taken.revision}` : "";
+      throw new AlembicError("inconsistent-state", `alembic ${what} failed (exit ${result.exitCode})${where}: ${failure2}${lockWait}`, "failed", `exit ${result.exitCode}: ${tail || failure2}`, taken);
     }
     return result.stdout;
   } finally {
@@ -32279,6 +32553,7 @@ function adopt(report, inner) {
   report.plan = inner.plan;
   if (inner.timings) report.timings = inner.timings;
   if (inner.forecast) report.forecast = inner.forecast;
+  if (inner.failure) report.failure = inner.failure;
   report.entries.push(...inner.entries);
   report.attachments.push(...inner.attachments.filter((a) => !report.attachments.some((b) => b.step === a.step && b.name === a.name)));
 }
@@ -32386,56 +32661,6 @@ password = ""`);
 
 // src/commands/check.ts
 import { performance as performance2 } from "node:perf_hooks";
-
-// src/stores/schema.ts
-async function readRevisions(client) {
-  const { rows } = await client.query(`SELECT to_regclass('alembic_version') IS NOT NULL AS exists`);
-  if (!rows[0]?.exists) {
-    throw new MigrationError(
-      "inconsistent-state",
-      "the database has no alembic_version table: it is not a Backend.AI manager database, or its schema was never stamped (backend.ai mgr schema oneshot)"
-    );
-  }
-  const result = await client.query("SELECT version_num FROM alembic_version ORDER BY version_num");
-  return result.rows.map((r) => r.version_num);
-}
-async function serverVersion(client) {
-  const { rows } = await client.query("SHOW server_version");
-  return rows[0].server_version;
-}
-async function detectPosition(client) {
-  const revisions = await readRevisions(client);
-  if (revisions.length === 0) {
-    throw new MigrationError("inconsistent-state", "alembic_version is empty: the schema revision is unknown. Stamp it with the installed release's head (alembic stamp <revision>) and run again");
-  }
-  if (revisions.length > 1 && revisions.every((r) => linesHolding(r).length > 0)) {
-    const between = betweenReleases(revisions);
-    if (between) return { revision: revisions[0], releases: [], between };
-  }
-  if (revisions.length > 1) {
-    throw new MigrationError(
-      "inconsistent-state",
-      `alembic_version holds ${revisions.length} revisions (${revisions.join(", ")}): the schema has several heads. Resolve them with the manager's alembic (alembic merge or stamp) before migrating`
-    );
-  }
-  const located = locateRevision(revisions[0]);
-  if (isSchemaPosition(located)) return located;
-  if (located.otherRelease) {
-    throw new MigrationError(
-      "unsupported",
-      `the database is at revision ${located.revision}, the head of Backend.AI ${located.otherRelease}, older than any release bai-migrate knows (${describeAcceptedVersions()})`
-    );
-  }
-  throw new MigrationError("inconsistent-state", `the database is at revision ${located.revision}, which is no revision of a known Backend.AI release; known: ${describeAcceptedVersions()}`);
-}
-async function tableExists(client, table) {
-  const { rows } = await client.query("SELECT to_regclass($1) IS NOT NULL AS exists", [table]);
-  return rows[0]?.exists ?? false;
-}
-async function columnExists(client, table, column) {
-  const { rows } = await client.query(`SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 AND column_name = $2`, [table, column]);
-  return rows.length > 0;
-}
 
 // src/stores/dropped-values.ts
 var DROPPED_VALUES_SCHEMA = "bai_migrate";
@@ -33070,79 +33295,6 @@ async function waitForOrphanedAlembic(ctx) {
     ctx.log.info(`waiting for an alembic started by an earlier run (backend pid ${rows[0].pid}) to finish`);
     await sleep(500);
   }
-}
-
-// src/manager/cli.ts
-async function runManagerCli(cli, args) {
-  const [program, ...prefix] = cli.command;
-  const result = await runChild("manager-cli", program, [...prefix, ...args], {
-    env: cli.configFile ? { BACKEND_CONFIG_FILE: cli.configFile } : {},
-    progress: cli.log && { log: cli.log, what: `${cli.command.join(" ")} ${args.join(" ")}` }
-  });
-  return { exitCode: result.exitCode, output: `${result.stdout}
-${result.stderr}`.trim() };
-}
-function requireSuccess(cli, args, result) {
-  if (result.exitCode === 0) return;
-  const what = `${cli.command.join(" ")} ${args.join(" ")}`;
-  if (result.exitCode === CANNOT_RUN) {
-    throw new MigrationError(
-      "invalid-input",
-      `manager-command "${cli.command.join(" ")}" cannot be run (${result.output}); accepted: the manager venv's backend.ai, e.g. /opt/backend.ai/bin/backend.ai (or set manager-venv)`
-    );
-  }
-  throw new MigrationError("inconsistent-state", `${what} failed (exit ${result.exitCode}): ${pythonFailure(result.output) ?? lastLines(result.output)}`);
-}
-function pythonFailure(output) {
-  const text = output.replace(/\[SQL: [\s\S]*?\](?=\s*(?:\[parameters:|\(Background on|$))/g, "").replace(/\[parameters: [\s\S]*?\](?=\s*(?:\(Background on|$))/g, "");
-  const lines = text.split("\n").map((line) => line.trim());
-  const at = lines.findLastIndex((line) => /^[A-Za-z_][\w.]*(?:Error|Exception|Violation)\b.*?: \S/.test(line));
-  if (at < 0) return void 0;
-  const detail = lines.slice(at + 1, at + 4).find((line) => line.startsWith("DETAIL:"));
-  const cause = [lines[at], detail?.replace(/Key \(([^)]*)\)=\((?:[^()]|\([^)]*\))*\)/g, "Key ($1)=(\u2026)")].filter(Boolean).join(" ");
-  return cause.length > 600 ? `${cause.slice(0, 600)}\u2026` : cause;
-}
-function cannotConnect(who, reported) {
-  return `${who} cannot connect to this PostgreSQL: it reads server_version "${reported}" as numbers and fails on the suffix (fixed in ${SERVER_VERSION_FIXED_IN.join(", ")})`;
-}
-async function serverVersionCause(postgres, output, who) {
-  if (!output.includes("invalid literal for int()")) return void 0;
-  const reported = await serverVersion(postgres);
-  return unparsableServerVersion(reported) ? cannotConnect(who, reported) : void 0;
-}
-async function requireConnectedSuccess(cli, args, result, postgres, who, remedy) {
-  try {
-    requireSuccess(cli, args, result);
-  } catch (error) {
-    const cause = error instanceof MigrationError ? await serverVersionCause(postgres, result.output, who) : void 0;
-    if (!cause) throw error;
-    throw new MigrationError(error.code, `${error.message} (${cause}; ${remedy})`);
-  }
-}
-function lastLines(output, count = 3) {
-  return output.split("\n").filter((line) => line.trim() !== "").slice(-count).join(" | ");
-}
-function imageRescanArgs(series, registry) {
-  return [...lineFacts(series).imageRescanCommand, registry];
-}
-function clearHistoryArgs(retention, vacuum) {
-  return ["mgr", "clear-history", "-r", retention, "-v", vacuum === "full" ? "true" : "false"];
-}
-var HIDDEN_REDIS_FAILURE = "Unexpected error while cleaning up redis history";
-function hiddenRedisFailure(output) {
-  return hiddenFailure(output, [HIDDEN_REDIS_FAILURE]);
-}
-function hiddenRescanFailure(series, output) {
-  return hiddenFailure(output, lineFacts(series).imageRescanFailures);
-}
-function hiddenFailure(output, markers) {
-  const lines = output.split("\n");
-  const at = lines.findIndex((line) => markers.some((marker) => line.includes(marker)));
-  if (at < 0) return void 0;
-  const after = lines.slice(at + 1).join("\n");
-  const raised = [...after.matchAll(/([A-Za-z_][\w.]*(?:Error|Exception)): ((?:[^\n\\]|\\(?!n))+)/g)].at(-1);
-  const cause = raised ? `${raised[1]}: ${raised[2].replace(/\\(['"])/g, "$1").trim()}` : void 0;
-  return cause ? `${lines[at].trim()} (${cause.length > 240 ? `${cause.slice(0, 240)}\u2026` : cause})` : lines[at].trim();
 }
 
 // src/steps/manager-connects.ts
@@ -35181,7 +35333,20 @@ var python312 = guideNote({
   action: "24.03's packages require CPython 3.12 (pants.toml, ==3.12.2\u20133.12.6): the manager, agents and storage proxies move to a 3.12 venv.",
   why: "install each component into a Python 3.12 venv; manager-venv finds python3.12 on PATH (actions/setup-python on a runner) or among the versions pyenv installed, or set python"
 });
-var hop6 = { from: "23.09", to: "24.03", steps: [servicesStopped, modelStoreProject, vfolderStatusType, schemaStep({ kind: "apply-missing" }), python312] };
+var hop6 = {
+  from: "23.09",
+  to: "24.03",
+  steps: [servicesStopped, modelStoreProject, vfolderStatusType, schemaStep({ kind: "apply-missing" }), python312],
+  guards: [
+    {
+      revision: MODEL_STORE_REVISION,
+      step: modelStoreProject.id,
+      hazard: "the domain and the project resource policy named default it looks up, a model-store project already in that domain, a default domain without users"
+    },
+    { revision: "5ba7fde56ddb", step: vfolderStatusType.id, hazard: "the enum type of vfolders.status under the name 24.03 alters (vfolderoperationstatus)" },
+    { revision: "7ff52ff68bfc", step: vfolderStatusType.id, hazard: "the enum type of vfolders.status under the name 24.03 drops (vfolderoperationstatus)" }
+  ]
+};
 
 // src/hops/24.03-24.09/container-registries.ts
 import { mkdir as mkdir4 } from "node:fs/promises";
@@ -35482,6 +35647,7 @@ ${result.stdout}`.split("\n").map((line) => line.trim()).filter(Boolean);
 
 // src/hops/24.03-24.09/vfolder-domains.ts
 var SHOWN2 = 5;
+var VFOLDER_DOMAIN_REVISION = "d7df3baf3779";
 var vfolderDomains = {
   id: "vfolder-domains",
   title: "Every vfolder has a domain",
@@ -35523,7 +35689,19 @@ var postgres16 = guideNote({
   action: "24.09's halfstack moves from PostgreSQL 15 to 16.3, and the upgrade guide asks for a dump before and a restore after (backend.ai@24.09.14:MIGRATION.md).",
   why: "bai-migrate migrates the PostgreSQL you run; upgrade the server itself (pg_dump and restore, or pg_upgrade) in its own maintenance window, before or after this hop"
 });
-var hop7 = { from: "24.03", to: "24.09", steps: [servicesStopped, vfolderDomains, containerRegistries, schemaStep({ kind: "apply-missing" }), registriesMoved, postgres16] };
+var hop7 = {
+  from: "24.03",
+  to: "24.09",
+  steps: [servicesStopped, vfolderDomains, containerRegistries, schemaStep({ kind: "apply-missing" }), registriesMoved, postgres16],
+  guards: [
+    {
+      revision: REGISTRIES_MOVED_BY,
+      step: containerRegistries.id,
+      hazard: "etcd's config/docker/registry entries it moves (a project every registry but Docker Hub and local ones needs, known types, project lists without empty names), manager.toml as 24.09 loads it, images it links to a registry"
+    },
+    { revision: VFOLDER_DOMAIN_REVISION, step: vfolderDomains.id, hazard: "vfolders whose owning user and group are both gone, which leave domain_name NULL before it is made NOT NULL" }
+  ]
+};
 
 // src/steps/etcd-key-move.ts
 var KEYS_PER_TRANSACTION = 50;
@@ -35660,7 +35838,12 @@ var sessionStatuses = guideNote({
 var hop8 = {
   from: "24.09",
   to: "24.12",
-  steps: [servicesStopped, downgradeGuards, schemaStep({ kind: "downgrade-first", downgradeTo: DOWNGRADE_TO2 }), overlayMove, replicasRename, sessionStatuses]
+  steps: [servicesStopped, downgradeGuards, schemaStep({ kind: "downgrade-first", downgradeTo: DOWNGRADE_TO2 }), overlayMove, replicasRename, sessionStatuses],
+  // 24.09.14's downgrade() of these two, which the downgrade to e9e574a6e22d runs.
+  guards: [
+    { revision: "ecc9f6322be4", step: downgradeGuards.id, hazard: "endpoints whose image is gone, which the NOT NULL and foreign key its downgrade puts back refuse" },
+    { revision: "ef9a7960d234", step: downgradeGuards.id, hazard: "vfolder names longer than the 64 characters its downgrade puts back" }
+  ]
 };
 
 // src/hops/index.ts
@@ -35899,25 +36082,29 @@ var Session = class {
       this.log.warning(line, title);
     } else if (entry.phase !== "plan") this.log.info(`${entry.status}: ${line}`);
   }
+  /** `value` with every secret masked in each of its strings. */
+  redacted(value) {
+    return JSON.parse(JSON.stringify(value), (_key, v) => typeof v === "string" ? redact(v, this.secrets) : v);
+  }
   /** Connects; an unreachable server ends the run unless it is `optional` (then it is a warning). */
-  async connect(servers, optional = []) {
+  async connect(servers, optional3 = []) {
     if (servers.length === 0) return /* @__PURE__ */ new Set();
     const results = await this.log.group("Connect", async () => {
       const outcome = await this.deployment.connect(servers);
       for (const r of outcome) {
-        const status = r.ok ? "ok" : optional.includes(r.server) ? "warning" : "failed";
+        const status = r.ok ? "ok" : optional3.includes(r.server) ? "warning" : "failed";
         this.record({ phase: "connect", step: SERVER_NAMES[r.server], status, detail: r.detail });
       }
       return outcome;
     });
-    const down = results.filter((r) => !r.ok && !optional.includes(r.server));
+    const down = results.filter((r) => !r.ok && !optional3.includes(r.server));
     if (down.length > 0) {
       const codes = down.flatMap((r) => r.code ? [r.code] : []);
-      const code = codes.length === 0 || codes.includes("unreachable") ? "unreachable" : codes[0];
+      const code2 = codes.length === 0 || codes.includes("unreachable") ? "unreachable" : codes[0];
       throw new MigrationError(
-        code,
+        code2,
         down.map((r) => `${SERVER_NAMES[r.server]}: ${r.detail}`).join("\n"),
-        `${down.map((r) => SERVER_NAMES[r.server]).join(", ")} ${code === "unreachable" ? "unreachable" : "refused the connection"} (reported above)`
+        `${down.map((r) => SERVER_NAMES[r.server]).join(", ")} ${code2 === "unreachable" ? "unreachable" : "refused the connection"} (reported above)`
       );
     }
     return new Set(results.filter((r) => r.ok).map((r) => r.server));
@@ -35994,7 +36181,8 @@ var Session = class {
     try {
       return await body();
     } catch (error) {
-      return [{ status: "failed", detail: `${step2.title}: ${await this.withServersDown(step2.servers, messageOf(error))}` }];
+      const detail = `${step2.title}: ${await this.withServersDown(step2.servers, messageOf(error))}`;
+      return [{ status: "failed", detail, ...error instanceof AlembicError && error.failure && { revisionFailure: error.failure } }];
     }
   }
   /** "PostgreSQL at h:p/db … is unreachable: …; it stopped with: <message>", or the message alone when every server answers. */
@@ -36992,6 +37180,48 @@ async function dryRun(session, plan) {
   session.failIfAny("apply", "the dry run");
 }
 
+// src/hops/guards.ts
+function revisionGuard(revision) {
+  for (const hop9 of HOPS) {
+    const guard = hop9.guards?.find((g) => g.revision === revision);
+    if (guard) return { ...guard, hop: `${hop9.from} \u2192 ${hop9.to}` };
+  }
+  return void 0;
+}
+
+// src/commands/step-failure.ts
+var AGAIN = "run migrate again: finished steps are recognised and skipped";
+function stepFailure(report, hop9, step2, failure2) {
+  const revision = failure2.revision;
+  if (revision && connectionCause(failure2)) {
+    return { ...hop9 && { hop: hop9 }, step: step2, ...failure2, remedy: `${revision} did not finish for a reason outside its data (the cause above): fix that and ${AGAIN}.` };
+  }
+  const guard = revision ? revisionGuard(revision) : void 0;
+  const preflight = guard && { hop: guard.hop, step: guard.step, hazard: guard.hazard, ...preflightOutcome(report, guard.hop, guard.step) };
+  const rows = failure2.rows.length > 0 ? ` (${failure2.rows.map((r) => `${r.table ? `${r.table} ` : ""}${r.key}`).join("; ")})` : "";
+  let remedy;
+  if (!revision) remedy = `Fix the cause above and ${AGAIN}.`;
+  else if (preflight && (preflight.status === "ok" || preflight.status === "warning" || preflight.status === "changed")) {
+    remedy = `Preflight's ${preflight.step} check (${preflight.hop}) looks for what ${revision} stops on (${preflight.hazard}) and passed: preflight did not predict this. Please report it to bai-migrate's maintainers with the revision ${revision}, the cause, constraint and DETAIL above, the ${preflight.step} preflight row and the releases of the run (all in the report file; no rows beyond the DETAIL's key). Then fix the rows named above${rows} and ${AGAIN}.`;
+  } else if (preflight) {
+    remedy = `Preflight's ${preflight.step} check (${preflight.hop}) looks for what ${revision} stops on (${preflight.hazard}) but did not pass in this run (${preflight.status}${preflight.detail ? `: ${preflight.detail}` : ""}): run preflight so that it checks, fix what it names, and ${AGAIN}.`;
+  } else {
+    remedy = `No preflight check of bai-migrate looks for what ${revision} stops on: fix the rows named above${rows} and ${AGAIN}. If they look valid for this release, report it to bai-migrate's maintainers with the revision and the cause, constraint and DETAIL above.`;
+  }
+  return { ...hop9 && { hop: hop9 }, step: step2, ...failure2, ...preflight && { preflight }, remedy };
+}
+function preflightOutcome(report, hop9, step2) {
+  const rows = report.entries.filter((e) => e.phase === "preflight" && e.step === step2 && (e.hop === void 0 || e.hop === hop9));
+  const order = ["failed", "warning", "changed", "ok", "skipped"];
+  const worst = rows.sort((a, b) => order.indexOf(a.status) - order.indexOf(b.status))[0];
+  if (!worst) return { status: "not run" };
+  return { status: worst.status, ...worst.status !== "ok" && { detail: worst.detail } };
+}
+function connectionCause(failure2) {
+  const classes = `${failure2.cause?.exception ?? ""} ${failure2.cause?.driverException ?? ""}`;
+  return /Operational|Interface|Connection|Shutdown|Timeout|Cancel/.test(classes);
+}
+
 // src/commands/migrate.ts
 async function migrateCommand(session) {
   const { dryRun: dry } = session.options;
@@ -37044,8 +37274,10 @@ not done: ${notDone.join(", ") || "nothing"}`;
           const label = stepLabel({ hop: hop9, step: step2 });
           const failure2 = [...applied, ...verified].find((f) => f.status === "failed");
           if (failure2) {
+            const taken = failure2.revisionFailure && session.redacted(stepFailure(session.report, hop9.label, step2.id, failure2.revisionFailure));
+            if (taken) session.report.failure = taken;
             const where = `${progress(label)}
-Fix the cause and run migrate again: finished steps are recognised and skipped.`;
+${taken?.remedy ?? "Fix the cause and run migrate again: finished steps are recognised and skipped."}`;
             throw new MigrationError("checks-failed", `${label} failed: ${failure2.detail}
 ${where}`, `${label} failed (reported above)
 ${where}`);
@@ -37592,4 +37824,4 @@ export {
   runCommand,
   checkWrittenPaths
 };
-//# sourceMappingURL=chunk-F67MJ4UK.js.map
+//# sourceMappingURL=chunk-2H5JX4RG.js.map

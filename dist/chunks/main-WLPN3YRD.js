@@ -14,7 +14,7 @@ import {
   secretInputs,
   unusedInputs,
   which
-} from "./chunk-F67MJ4UK.js";
+} from "./chunk-2H5JX4RG.js";
 import {
   require_src3 as require_src
 } from "./chunk-PS4AXIT4.js";
@@ -73891,4 +73891,4 @@ function setOutputs(report, options) {
 export {
   run
 };
-//# sourceMappingURL=main-27K2EHNA.js.map
+//# sourceMappingURL=main-WLPN3YRD.js.map
