@@ -10,7 +10,7 @@ import { newReport, renderMarkdown, renderText, type Report } from '../../../src
 import { revisionFailure } from '../../../src/manager/revision-failure.js';
 import { stepFailure } from '../../../src/commands/step-failure.js';
 
-const real = (name: string) => revisionFailure(readFileSync(join(import.meta.dirname, '../fixtures/alembic-failures', name), 'utf8'))!;
+const real = (name: string) => revisionFailure(readFileSync(join(import.meta.dirname, '../../fixtures/alembic-failures', name), 'utf8'))!;
 const HOP = '24.03 → 24.09';
 
 function migrateReport(preflight?: { status: 'ok' | 'skipped'; detail: string }): Report {

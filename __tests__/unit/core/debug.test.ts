@@ -31,7 +31,8 @@ beforeAll(() => {
   if (!existsSync(join(DIST, 'cli.js'))) throw new Error('dist/ is not built: run npm run bundle first');
 });
 
-describe('an unexpected error', () => {
+// Each case starts the bundled CLI or Action in a process of its own: seconds on a loaded 2-core machine.
+describe('an unexpected error', { timeout: 30_000 }, () => {
   it('the CLI with --debug prints its stack, mapped to src/…ts; without --debug only the message', async () => {
     const args = ['rehearse', '--to-version', '22.03', '--snapshot-file', oddSnapshot(), '--github-token', TOKEN];
     const debug = await runDist('cli.js', [...args, '--debug'], {});
