@@ -9,61 +9,29 @@
  * callback takes an argument click never passes); the base is made by the same command of the same
  * release run past that callback (ONESHOT_2303_BROKEN says what it prints).
  */
+import { createHash } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import { connectAdmin, type Admin } from '../support/deployment.js';
-import {
-  buildBase2303,
-  cloneBase,
-  HARBOR_PASSWORD,
-  MANAGER_SECRET,
-  ONESHOT_2303_BROKEN,
-  OTHER_DOMAIN_USERS,
-  pythons,
-  stateOf,
-  USERS_BY_STATUS,
-  type Base2303,
-  type Clone2303,
-} from '../support/deployment-2303.js';
-import { productVenvs } from '../support/real-manager.js';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import type { Admin } from '../support/deployment.js';
+import { HARBOR_PASSWORD, MANAGER_SECRET, ONESHOT_2303_BROKEN, OTHER_DOMAIN_USERS, stateOf, USERS_BY_STATUS, type Base2303, type Clone2303, useDeployment2303 } from '../support/deployment-2303.js';
 import { ranRealPackage } from '../support/real-lines.js';
 import { runEngine } from '../support/run.js';
 import { latestRelease } from '../../src/releases/releases.js';
-import { pyenvInterpreters } from '../../src/manager/venv.js';
 import { DOWNGRADE_TO } from '../../src/hops/24.09-24.12/facts.js';
 import type { Report } from '../../src/core/report/index.js';
 
 const info = inject('testbed');
+const { admin: adminOf, base: baseOf, clone, productVenvs, pythons, python312 } = useDeployment2303(info);
 let admin: Admin;
 let base: Base2303;
 let PRODUCT_VENVS: string;
-let python312: string;
-const clones: Clone2303[] = [];
-
-beforeAll(async () => {
+beforeAll(() => {
+  admin = adminOf();
+  base = baseOf();
   PRODUCT_VENVS = productVenvs();
-  python312 = pyenvInterpreters('3.12')[0]!;
-  expect(python312, 'the machine has no Python 3.12 (pyenv) for 24.03–24.12').toBeDefined();
-  admin = await connectAdmin(info);
-  base = await buildBase2303(admin, info, PRODUCT_VENVS);
-}, 900_000);
-
-afterEach(async () => {
-  for (const clone of clones.splice(0)) await clone.close();
 });
-
-afterAll(async () => {
-  if (base) await admin.pg.query(`DROP DATABASE IF EXISTS ${base.template} WITH (FORCE)`);
-  await admin?.close();
-});
-
-async function clone(): Promise<Clone2303> {
-  const made = await cloneBase(admin, info, base);
-  clones.push(made);
-  return made;
-}
 
 /** Toward 24.12.1 with the real packages; from-version is not given: it is read from the database. */
 function toward2412(c: Clone2303, command: 'preflight' | 'migrate') {
@@ -72,7 +40,7 @@ function toward2412(c: Clone2303, command: 'preflight' | 'migrate') {
     'to-version': '24.12',
     'manager-config': c.managerToml,
     'manager-venv': PRODUCT_VENVS,
-    python: pythons(python312),
+    python: pythons(),
     'backup-dir': mkdtempSync(join(tmpdir(), 'bai-2303-backup-')),
   };
 }
@@ -112,8 +80,8 @@ describe('preflight toward 24.12.1 refuses, naming what blocks, before anything 
     // As 23.09 stores an image built on an agent and tagged under a project path.
     await c.pg.query(
       `INSERT INTO images (id, name, image, tag, registry, architecture, config_digest, size_bytes, type, labels, resources, is_local)
-       VALUES (gen_random_uuid(), $1, 'vision-team/notebook', '1.0', 'local', 'x86_64', 'sha256:' || md5($1) || md5($1), 1, 'COMPUTE', '{}', '{}', true)`,
-      [image],
+       VALUES (gen_random_uuid(), $1, 'vision-team/notebook', '1.0', 'local', 'x86_64', $2, 1, 'COMPUTE', '{}', '{}', true)`,
+      [image, `sha256:${createHash('sha256').update(image).digest('hex')}`],
     );
     const before = await stateOf(admin, c);
     const { report } = await runEngine(toward2412(c, 'preflight'));
@@ -251,7 +219,7 @@ describe('migrate of the clean clone to 24.12.1, then clear-history with the rea
       'manager-config': c.managerToml,
       'manager-venv': PRODUCT_VENVS,
       'to-version': '24.12.1',
-      python: python312,
+      python: python312(),
     });
     const after = await all();
     ranRealPackage('24.12.1', 'mgr clear-history');

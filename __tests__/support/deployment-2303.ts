@@ -18,13 +18,14 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { expect } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import type { Report } from '../../src/core/report/index.js';
 import { latestRelease } from '../../src/releases/releases.js';
-import type { Admin } from './deployment.js';
-import { ensureRealManagerVenv, MANAGER_TOML_LOGGING, runInVenv, writeManagerFiles, type CommandResult, type RealManagerVenv } from './real-manager.js';
+import { connectAdmin, type Admin } from './deployment.js';
+import { ensureRealManagerVenv, MANAGER_TOML_LOGGING, productVenvs, runInVenv, writeManagerFiles, type CommandResult, type RealManagerVenv } from './real-manager.js';
 import { ranRealPackage } from './real-lines.js';
 import { runEngine } from './run.js';
+import { pyenvInterpreters } from '../../src/manager/venv.js';
 import type { TestbedInfo } from './testbed.js';
 
 /** Distinctive, so that a test can search every report for it. */
@@ -141,11 +142,6 @@ export function writeManagerToml2303(info: TestbedInfo, database: string, namesp
     ].join('\n'),
   );
   return path;
-}
-
-/** The Python each line installs on (23.09 on 3.11, 24.x on pyenv's 3.12), as real-hop gives them. */
-export function pythons(python312: string): string {
-  return `/usr/bin/python3.11,${python312}`;
 }
 
 /**
@@ -348,7 +344,7 @@ async function seed(c: pg.Client): Promise<void> {
     `CREATE TEMP TABLE seed_sessions AS
      SELECT n, gen_random_uuid() AS id, u.uuid AS user_uuid, u.main_access_key AS access_key, g.id AS group_id,
             now() - n * interval '8 hours' AS created_at, now() - n * interval '8 hours' + interval '2 hours' AS terminated_at,
-            CASE WHEN n % 40 = 0 THEN 'ERROR' WHEN n % 17 = 0 THEN 'CANCELLED' ELSE 'TERMINATED' END AS status,
+            CASE WHEN n % 17 = 0 THEN 'CANCELLED' ELSE 'TERMINATED' END AS status,
             CASE WHEN n IN (${[...ROUTED_OLD, ...ROUTED_RECENT].join(', ')}) THEN 'INFERENCE' WHEN n % 5 = 0 THEN 'BATCH' ELSE 'INTERACTIVE' END AS session_type
        FROM generate_series(1, ${SESSIONS}) AS n
        JOIN LATERAL (SELECT uuid, main_access_key FROM users WHERE domain_name = 'default' AND status = 'active' ORDER BY email OFFSET (n % ${USERS_BY_STATUS.active}) LIMIT 1) u ON true
@@ -624,4 +620,53 @@ export async function stateOf(admin: Admin, clone: Clone2303): Promise<Record<st
   const { rows: alembic } = await c.query('SELECT version_num FROM alembic_version ORDER BY 1');
   const etcd = await admin.etcd.namespace(`/sorna/${clone.namespace}/`).getAll().prefix('').strings();
   return { alembic, columns, constraints, indexes, types, rows, etcd };
+}
+
+/**
+ * The hooks of a test file on this deployment: the base built once (beforeAll), a clone per call
+ * of `clone()`, dropped after each test. A case of its own (a schema drift: a removed constraint)
+ * is one test: `const c = await clone(); await c.pg.query('ALTER TABLE … DROP CONSTRAINT …'); …`.
+ */
+export function useDeployment2303(info: TestbedInfo): {
+  admin: () => Admin;
+  base: () => Base2303;
+  clone: () => Promise<Clone2303>;
+  /** The product's manager-venv of the run (shared with the other real tests). */
+  productVenvs: () => string;
+  /** The `python` input toward 24.x: 3.11 for 23.09, pyenv's 3.12 for 24.03–24.12. */
+  pythons: () => string;
+  python312: () => string;
+} {
+  let admin: Admin | undefined;
+  let base: Base2303 | undefined;
+  let venvs = '';
+  let python312 = '';
+  const clones: Clone2303[] = [];
+  beforeAll(async () => {
+    venvs = productVenvs();
+    const found = pyenvInterpreters('3.12')[0];
+    if (!found) throw new Error('the machine has no Python 3.12 (pyenv) for 24.03–24.12');
+    python312 = found;
+    admin = await connectAdmin(info);
+    base = await buildBase2303(admin, info, venvs);
+  }, 1_800_000);
+  afterEach(async () => {
+    for (const c of clones.splice(0)) await c.close();
+  });
+  afterAll(async () => {
+    if (base) await admin!.pg.query(`DROP DATABASE IF EXISTS ${base.template} WITH (FORCE)`);
+    await admin?.close();
+  });
+  return {
+    admin: () => admin!,
+    base: () => base!,
+    async clone() {
+      const made = await cloneBase(admin!, info, base!);
+      clones.push(made);
+      return made;
+    },
+    productVenvs: () => venvs,
+    pythons: () => `/usr/bin/python3.11,${python312}`,
+    python312: () => python312,
+  };
 }
