@@ -17,6 +17,7 @@ import { beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Admin } from '../support/deployment.js';
 import { HARBOR_PASSWORD, MANAGER_SECRET, ONESHOT_2303_BROKEN, OTHER_DOMAIN_USERS, stateOf, USERS_BY_STATUS, type Base2303, type Clone2303, useDeployment2303 } from '../support/deployment-2303.js';
 import { ranRealPackage } from '../support/real-lines.js';
+import { REHEARSAL_FINDS_IT } from '../../src/steps/step.js';
 import { runEngine } from '../support/run.js';
 import { latestRelease } from '../../src/releases/releases.js';
 import { DOWNGRADE_TO } from '../../src/hops/24.09-24.12/facts.js';
@@ -94,6 +95,7 @@ describe('preflight toward 24.12.1 refuses, naming what blocks, before anything 
     expect(refusal).toContain(`(${registry} (0 images); ${registry}/${project} (1 image))`);
     expect(refusal).toContain(`images named after the local registry ${registry} with a path under it (${image})`);
     expect(refusal).toContain(`Move etcd config/docker/registry/${registry} aside before migrating`);
+    expect(refusal).toContain(REHEARSAL_FINDS_IT);
     expect(await stateOf(admin, c)).toEqual(before);
     noSecrets(report);
   }, 900_000);
@@ -108,8 +110,24 @@ describe('preflight toward 24.12.1 refuses, naming what blocks, before anything 
     expect(report.outcome).toBe('failure');
     expect(failures(report)).toEqual([['23.09 → 24.03', 'model-store-project']]);
     expect(entries(report, 'preflight', 'model-store-project').map((e) => e.detail)).toEqual([
-      `308bcecec5c2 (24.03.11) would stop the upgrade on fk_groups_resource_policy_project_resource_policies: it gives the project model-store the project resource policy "default", which does not exist (policies: ${policies.map((p) => p.name).join('; ')}). Create it before migrating, as 23.03's a9eb2b002330 seeds it: INSERT INTO project_resource_policies (name, max_vfolder_size) VALUES ('default', -1)`,
+      `308bcecec5c2 (24.03.11) would stop the upgrade on fk_groups_resource_policy_project_resource_policies: it gives the project model-store the project resource policy "default", which does not exist (policies: ${policies.map((p) => p.name).join('; ')}). Create it before migrating, as 23.03's a9eb2b002330 seeds it: INSERT INTO project_resource_policies (name, max_vfolder_size) VALUES ('default', -1). ${REHEARSAL_FINDS_IT}`,
     ]);
+    expect(await stateOf(admin, c)).toEqual(before);
+    noSecrets(report);
+  }, 900_000);
+
+  it('schema drift: a foreign key 24.03’s 59a622c31820 drops, lost by a restore; preflight renders the path’s revisions in their own venvs, names the revision and the constraint, and writes nothing', async () => {
+    const c = await clone();
+    await c.pg.query('ALTER TABLE vfolders DROP CONSTRAINT fk_vfolders_user_users');
+    const before = await stateOf(admin, c);
+    const { report } = await runEngine(toward2412(c, 'preflight'));
+    expect(report.outcome).toBe('failure');
+    expect(failures(report)).toEqual([['23.09 → 24.03', 'schema']]);
+    const refusal = entries(report, 'preflight', 'schema').find((e) => e.status === 'failed')!.detail;
+    expect(refusal).toMatch(
+      /^schema drift: 24\.03\.11's 59a622c31820 would stop: it drops constraint fk_vfolders_user_users of vfolders, which the database does not have \(ALTER TABLE vfolders DROP CONSTRAINT fk_vfolders_user_users\)\. PostgreSQL would roll 23\.09 → 24\.03 back there\./,
+    );
+    expect(refusal).toContain(REHEARSAL_FINDS_IT);
     expect(await stateOf(admin, c)).toEqual(before);
     noSecrets(report);
   }, 900_000);
@@ -164,6 +182,10 @@ describe('what preflight says of the clean clone toward 24.12.1', () => {
       expect.stringMatching(new RegExp(`^alembic runs: "${PRODUCT_VENVS}/24\\.12\\.1/bin/python -m alembic" .* knows revision ${latestRelease('24.12').head}$`)),
       expect.stringMatching(new RegExp(`^24\\.09's alembic runs: "${PRODUCT_VENVS}/24\\.09\\.14/bin/python -m alembic" .* knows revision ${DOWNGRADE_TO}$`)),
     ]);
+    // Every revision of the three hops (24.09.14's downgrade among them) played over the live schema: no drift.
+    expect(entries(report, 'preflight', 'schema', '23.09 → 24.03').map((e) => e.detail)).toContainEqual(
+      expect.stringMatching(/^schema drift: none; \d+ revision\(s\) on the path played over the live schema/),
+    );
     expect(await stateOf(admin, c)).toEqual(before);
     noSecrets(report);
   }, 900_000);
