@@ -62,7 +62,7 @@ export async function schemaDrift(session: Session, plan: Plan, current: readonl
       }
       played++;
       for (const stop of model.play(result.sql)) {
-        const explainers = unfollowed.filter((u) => stop.names.some((n) => mentions(u.source, n)));
+        const explainers = unfollowed.filter((u) => stop.names.length > 0 && stop.names.every((n) => mentions(u.source, n)));
         const sure = stop.certain && explainers.length === 0;
         findings.push({
           hop: hop.label,
@@ -73,7 +73,7 @@ export async function schemaDrift(session: Session, plan: Plan, current: readonl
               ? `PostgreSQL would roll ${hop.label} back there. The database differs from what its release made (a hand-made change, or a restore that lost it): make it match what the revision expects, then run again; nothing was written. ${REHEARSAL_FINDS_IT}`
               : `Not certain: ${
                   stop.certain
-                    ? `revisions before it that the check could not follow name ${stop.names.join(' or ')} and may change this: ${explainers
+                    ? `revisions before it that the check could not follow name ${stop.names.join(' and ')} and may change this: ${explainers
                         .map((u) => u.what)
                         .slice(0, 3)
                         .join('; ')}`

@@ -91,10 +91,13 @@ export class SchemaModel {
     // alembic's own bookkeeping: offline mode may create its table afresh in every rendering.
     if (/\balembic_version\b/i.test(text)) return undefined;
     const s = new Tokens(text);
-    const stop = (problem: string, ...names: Array<string | undefined>): Stop => {
-      const table = names[0];
-      return { statement: text, problem, certain: table === undefined || !this.created.has(table), names: names.filter((n): n is string => n !== undefined) };
-    };
+    // `names`: what a revision the check could not follow must all mention to explain the stop (the object; a column with its table).
+    const stop = (problem: string, table: string | undefined, ...names: string[]): Stop => ({
+      statement: text,
+      problem,
+      certain: table === undefined || !this.created.has(table),
+      names: names.length > 0 ? names : table !== undefined ? [table] : [],
+    });
     if (s.take('CREATE', 'TABLE')) {
       const ifNotExists = s.take('IF', 'NOT', 'EXISTS');
       const table = s.name();
@@ -121,7 +124,11 @@ export class SchemaModel {
       if (!this.tables.has(table)) return ifExists ? undefined : stop(`alters table ${table}, which the database does not have`, table);
       for (const action of splitTopLevel(s.rest(), ',')) {
         const problem = this.alterTable(table, new Tokens(action));
-        if (problem) return stop(problem, table, /^\s*(?:ADD|DROP|ALTER|RENAME)\s+(?:CONSTRAINT|COLUMN)?\s*(?:IF\s+(?:NOT\s+)?EXISTS\s+)?("?[\w$]+"?)/i.exec(action)?.[1]?.replaceAll('"', ''));
+        if (!problem) continue;
+        const named = /^\s*(?:ADD|DROP|ALTER|RENAME)\s+(CONSTRAINT\s+|COLUMN\s+)?(?:IF\s+(?:NOT\s+)?EXISTS\s+)?("?[\w$]+"?)/i.exec(action);
+        const object = named?.[2]?.replaceAll('"', '');
+        if (!object) return stop(problem, table);
+        return /^CONSTRAINT/i.test(named?.[1] ?? '') ? stop(problem, table, object) : stop(problem, table, table, object);
       }
       return undefined;
     }
@@ -135,7 +142,7 @@ export class SchemaModel {
       const table = s.name();
       if (!table) return undefined;
       if (this.indexes.has(name)) return ifNotExists ? undefined : stop(`creates ${unique ? 'unique ' : ''}index ${name}, and a relation of that name already exists`, this.indexes.get(name), name);
-      if (!this.tables.has(table)) return stop(`creates index ${name} on table ${table}, which the database does not have`, table, name);
+      if (!this.tables.has(table)) return stop(`creates index ${name} on table ${table}, which the database does not have`, table);
       this.indexes.set(name, table);
       return undefined;
     }

@@ -42,7 +42,7 @@ describe('the schema model plays offline DDL over the live schema', () => {
     ]);
     expect(stops.every((s) => s.certain)).toBe(true);
     // What an earlier revision the check could not follow must name to explain the stop.
-    expect(stops.map((s) => s.names)).toEqual([['groups', 'fk_groups_resource_policy_users'], ['ix_vfolders_status'], ['users', 'domain_name'], ['vfolderoperationstatus']]);
+    expect(stops.map((s) => s.names)).toEqual([['fk_groups_resource_policy_users'], ['ix_vfolders_status'], ['users', 'domain_name'], ['vfolderoperationstatus']]);
   });
 
   it('passes what is there, what IF EXISTS guards, and what an earlier statement created', () => {
