@@ -117,7 +117,8 @@ export function parsePipConfig(listing: string): Map<string, string> {
 /**
  * pip's settings in uv's names: index-url → UV_DEFAULT_INDEX, extra-index-url → UV_INDEX (and
  * pip's way of picking among indexes, the best version of all, UV_INDEX_STRATEGY=unsafe-best-match),
- * find-links → UV_FIND_LINKS, trusted-host → UV_INSECURE_HOST, timeout → UV_HTTP_TIMEOUT, cert →
+ * find-links → UV_FIND_LINKS, trusted-host → UV_INSECURE_HOST, timeout → UV_HTTP_TIMEOUT, constraint →
+ * UV_CONSTRAINT, cert →
  * SSL_CERT_FILE, client-cert → SSL_CLIENT_CERT, proxy → HTTPS_PROXY/HTTP_PROXY. What the run's
  * environment already sets under uv's name wins. no-index cannot be said in uv's environment: it
  * comes back as an argument.
@@ -139,6 +140,9 @@ export function uvSettingsFromPip(pip: ReadonlyMap<string, string>, env: NodeJS.
   const trusted = pip.get('trusted-host');
   if (trusted) set('UV_INSECURE_HOST', words(trusted).join(' '));
   set('UV_HTTP_TIMEOUT', pip.get('timeout') ?? pip.get('default-timeout'));
+  // The release's own constraints, given on uv's command line, take the place of these as they do of PIP_CONSTRAINT.
+  const constraint = pip.get('constraint');
+  if (constraint) set('UV_CONSTRAINT', words(constraint).join(' '));
   set('SSL_CERT_FILE', pip.get('cert'));
   set('SSL_CLIENT_CERT', pip.get('client-cert'));
   const proxy = pip.get('proxy');
@@ -174,14 +178,13 @@ const fetched = new Map<string, Promise<{ uv: string } | { why: string }>>();
  */
 export function getUv(root: string, python: string, indexArgs: readonly string[], log: Logger): Promise<{ uv: string } | { why: string }> {
   const dir = join(uvHome(root), UV_VERSION);
-  let found = fetched.get(dir);
+  // A failure is remembered for the run (per interpreter: one without pip cannot fetch, another may),
+  // so that an index that does not answer costs its timeout once, not once per venv.
+  const key = `${dir}\0${python}`;
+  let found = fetched.get(key);
   if (!found) {
     found = fetchUv(dir, python, indexArgs, log);
-    fetched.set(dir, found);
-    // A failure is not remembered: the next run (or a later call with another interpreter) tries again.
-    void found.then((result) => {
-      if ('why' in result) fetched.delete(dir);
-    });
+    fetched.set(key, found);
   }
   return found;
 }
