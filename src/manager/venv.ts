@@ -182,7 +182,8 @@ async function makeWithPip({ dir, python, marker, requirement, interpreter, opti
 /**
  * `uv venv`, then `uv pip install` into it: the same packages and entry points as pip's, the
  * constraints also given to the builds of sdists (--build-constraints, as PIP_CONSTRAINT reaches
- * pip's). The venv has no pip of its own: nothing bai-migrate runs needs it. Unlike pip, uv does
+ * pip's). The venv gets what `python -m venv` seeds (its ensurepip: pip, and setuptools before
+ * Python 3.12, whose pkg_resources 21.09's manager imports without requiring it). Unlike pip, uv does
  * not compile every module to bytecode up front (--compile-bytecode doubles the install's time on
  * 24.03.11): Python compiles the modules alembic and the CLI import when they first run.
  */
@@ -190,6 +191,8 @@ async function makeWithUv({ dir, python, marker, requirement, interpreter, log }
   // Run from the temporary folder: no project's pyproject.toml or uv.toml around the runner's checkout applies.
   const cwd = tmpdir();
   await step(log, 'uv venv', uv.uv, ['venv', '--no-project', '--quiet', '--python', interpreter.python, dir], uv.env, 'uv', cwd);
+  // What `python -m venv` runs in a new venv, from the interpreter's own wheels (no index).
+  await step(log, 'ensurepip', python, ['-m', 'ensurepip', '--upgrade', '--default-pip']);
   await writeFile(marker, `${requirement} (incomplete)\n`);
   const constraints = await writeConstraints(dir, interpreter);
   log.info(`uv pip install ${requirement}${constraints ? ` with constraints ${interpreter.constraints.join(', ')}` : ''}`);
