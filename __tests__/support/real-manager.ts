@@ -39,10 +39,12 @@ declare module 'vitest' {
 /**
  * The folder the product makes its manager venvs in (manager-venv), which the global setup makes
  * new and empty for each run: what the product makes under test never outlives the run, so a
- * fresh machine and a warm one run the same code. pip's download cache is the test bed's.
+ * fresh machine and a warm one run the same code. pip's and uv's download caches are the test bed's
+ * (the uv binary itself is fetched again into the new folder each run, from pip's cache).
  */
 export function productVenvs(): string {
   process.env.PIP_CACHE_DIR = join(BAI_CACHE, 'pip');
+  process.env.UV_CACHE_DIR = join(BAI_CACHE, 'uv');
   return inject('productVenvs');
 }
 const PYTHONS_SH = join(process.cwd(), 'scripts/pythons.sh');
