@@ -91,6 +91,12 @@ export const SNAPSHOT_ALLOWLIST: Readonly<Record<string, Readonly<Record<string,
     ]),
   ),
   image_aliases: { id: copy('primary key'), alias: copy('image-metadata compares aliases'), image: copy('foreign key to images') },
+  // 24.09.14's downgrade to e9e574a6e22d makes endpoints.image NOT NULL with a foreign key to images again (downgrade-guards).
+  endpoints: {
+    id: copy('primary key; downgrade-guards names the endpoints it refuses by it'),
+    name: pseudonym("a user's name for their endpoint"),
+    image: copy('the image it serves: the downgrade requires one that exists, which downgrade-guards checks'),
+  },
   // 24.09's d7df3baf3779 gives each vfolder its owner's domain (vfolder-domains checks that one exists); the name is the user's.
   vfolders: {
     id: copy('primary key'),
