@@ -6,10 +6,10 @@
  * created is removed at the end.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { Etcd3 } from 'etcd3';
@@ -111,7 +111,7 @@ export async function rehearse(options: Options, report: Report, log: Logger, ad
         etcdTls: undefined,
         managerConfig,
         // The PR's alembic.ini, not one beside the rehearsal's temporary manager.toml; with manager-venv, each venv's own.
-        alembicConfig: options.alembicConfig ?? (options.managerVenv ? undefined : alembicConfigBeside(options.managerConfig)),
+        alembicConfig: alembicIniCopy(options.alembicConfig ?? (options.managerVenv ? undefined : alembicConfigBeside(options.managerConfig)), work),
         allowRunningServices: true,
         backupDir: join(work, 'backup'),
       };
@@ -174,6 +174,19 @@ export async function rehearse(options: Options, report: Report, log: Logger, ad
       await started?.stop();
     });
   }
+}
+
+/**
+ * The PR's alembic.ini as the rehearsal's own copy in `work`, with %(here)s pinned to the
+ * original's folder (as every alembic run reads it): a step that edits the file (22.09's
+ * alembic-ini-url) edits the copy, so the rehearsal leaves the checkout as it was, and the real
+ * migrate afterwards finds the file the rehearsal started from. A path that names no file is kept.
+ */
+function alembicIniCopy(path: string | undefined, work: string): string | undefined {
+  if (!path || !existsSync(path)) return path;
+  const copy = join(work, 'alembic.ini');
+  if (!existsSync(copy)) writeFileSync(copy, readFileSync(path, 'utf8').replaceAll('%(here)s', dirname(resolve(path)).replaceAll('%', '%%')), { mode: 0o600 });
+  return copy;
 }
 
 function describeSnapshot(manifest: SnapshotManifest): string {

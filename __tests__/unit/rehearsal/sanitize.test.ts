@@ -209,3 +209,15 @@ describe('names Backend.AI looks up by value', () => {
     expect(sanitizer.pseudonym('Default')).toMatch(/^u-[0-9a-f]{12}$/);
   });
 });
+
+describe('a pseudonym of a long name', () => {
+  it('keeps its length, so that a revision shrinking the column stops on it as on the original (24.09.14: vfolders.name to 64)', () => {
+    const sanitizer = new Sanitizer();
+    for (const length of [15, 64, 65, 70, 200]) {
+      const name = 'n'.repeat(length);
+      expect(sanitizer.pseudonym(name)).toMatch(new RegExp(`^u-[0-9a-f]{${length - 2}}$`));
+      expect(sanitizer.pseudonym(name)).toBe(sanitizer.pseudonym(name));
+    }
+    expect(sanitizer.pseudonym('n'.repeat(70))).not.toBe(sanitizer.pseudonym('m'.repeat(70)));
+  });
+});
