@@ -14,7 +14,7 @@ import {
   secretInputs,
   unusedInputs,
   which
-} from "./chunk-2H5JX4RG.js";
+} from "./chunk-OT5TFBMP.js";
 import {
   require_src3 as require_src
 } from "./chunk-PS4AXIT4.js";
@@ -73891,4 +73891,4 @@ function setOutputs(report, options) {
 export {
   run
 };
-//# sourceMappingURL=main-WLPN3YRD.js.map
+//# sourceMappingURL=main-CM6XAQZT.js.map

@@ -349,7 +349,7 @@ var require_util = __commonJS({
     }
     exports.sample = sample;
     function delay(duration) {
-      return new Promise((resolve14) => setTimeout(resolve14, duration));
+      return new Promise((resolve15) => setTimeout(resolve15, duration));
     }
     exports.delay = delay;
     function forOwn(obj, iterator) {
@@ -360,14 +360,14 @@ var require_util = __commonJS({
     }
     exports.forOwn = forOwn;
     function onceEvent(emitter, ...events2) {
-      return new Promise((resolve14, reject) => {
+      return new Promise((resolve15, reject) => {
         const teardown = [];
         const handler = (data, event) => {
           teardown.forEach((t) => t());
           if (event === "error") {
             reject(data);
           } else {
-            resolve14(data);
+            resolve15(data);
           }
         };
         events2.forEach((event) => {
@@ -419,13 +419,13 @@ var require_util = __commonJS({
     };
     exports.resolveCallOptions = resolveCallOptions;
     var getDeferred = () => {
-      let resolve14;
+      let resolve15;
       let reject;
       const promise = new Promise((res, rej) => {
-        resolve14 = res;
+        resolve15 = res;
         reject = rej;
       });
-      return { promise, resolve: resolve14, reject };
+      return { promise, resolve: resolve15, reject };
     };
     exports.getDeferred = getDeferred;
   }
@@ -932,20 +932,20 @@ var require_Event = __commonJS({
       };
       Event2.toPromise = (event, signal) => {
         if (!signal) {
-          return new Promise((resolve14) => Event2.once(event, resolve14));
+          return new Promise((resolve15) => Event2.once(event, resolve15));
         }
         if (signal.aborted) {
           return Promise.reject(new TaskCancelledError_1.TaskCancelledError());
         }
         const toDispose = [];
-        return new Promise((resolve14, reject) => {
+        return new Promise((resolve15, reject) => {
           const abortEvt = (0, exports.onAbort)(signal);
           toDispose.push(abortEvt);
           toDispose.push(abortEvt.event(() => {
             reject(new TaskCancelledError_1.TaskCancelledError());
           }));
           toDispose.push(Event2.once(event, (data) => {
-            resolve14(data);
+            resolve15(data);
           }));
         }).finally(() => {
           for (const d of toDispose) {
@@ -1754,13 +1754,13 @@ var require_defer = __commonJS({
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.defer = void 0;
     var defer = () => {
-      let resolve14;
+      let resolve15;
       let reject;
       const promise = new Promise((res, rej) => {
-        resolve14 = res;
+        resolve15 = res;
         reject = rej;
       });
-      return { resolve: resolve14, reject, promise };
+      return { resolve: resolve15, reject, promise };
     };
     exports.defer = defer;
   }
@@ -1824,8 +1824,8 @@ var require_BulkheadPolicy = __commonJS({
           }
         }
         if (this.queue.length < this.queueCapacity) {
-          const { resolve: resolve14, reject, promise } = (0, defer_1.defer)();
-          this.queue.push({ signal, fn, resolve: resolve14, reject });
+          const { resolve: resolve15, reject, promise } = (0, defer_1.defer)();
+          this.queue.push({ signal, fn, resolve: resolve15, reject });
           return promise;
         }
         this.onRejectEmitter.emit();
@@ -1905,8 +1905,8 @@ var require_RetryPolicy = __commonJS({
     var ConstantBackoff_1 = require_ConstantBackoff();
     var abort_1 = require_abort();
     var Event_1 = require_Event();
-    var delay = (duration, unref) => new Promise((resolve14) => {
-      const timer = setTimeout(resolve14, duration);
+    var delay = (duration, unref) => new Promise((resolve15) => {
+      const timer = setTimeout(resolve15, duration);
       if (unref) {
         timer.unref();
       }
@@ -2299,12 +2299,12 @@ var require_connection_pool = __commonJS({
       return name.replace(/^https?:\/\//, "");
     }
     function runServiceCall(client, metadata, options, method, payload) {
-      return new Promise((resolve14, reject) => {
+      return new Promise((resolve15, reject) => {
         client[method](payload, metadata, options || {}, (err, res) => {
           if (err) {
             reject((0, errors_1.castGrpcError)(err));
           } else {
-            resolve14(res);
+            resolve15(res);
           }
         });
       });
@@ -3886,7 +3886,7 @@ var require_bignumber = __commonJS({
             return arr.reverse();
           }
           return function(str2, baseIn, baseOut, sign, callerIsToString) {
-            var alphabet, d, e, k, r, x, xc, y, i = str2.indexOf("."), dp = DECIMAL_PLACES, rm8 = ROUNDING_MODE;
+            var alphabet, d, e, k, r, x, xc, y, i = str2.indexOf("."), dp = DECIMAL_PLACES, rm9 = ROUNDING_MODE;
             if (i >= 0) {
               k = POW_PRECISION;
               POW_PRECISION = 0;
@@ -3912,7 +3912,7 @@ var require_bignumber = __commonJS({
               x.c = xc;
               x.e = e;
               x.s = sign;
-              x = div(x, y, dp, rm8, baseOut);
+              x = div(x, y, dp, rm9, baseOut);
               xc = x.c;
               r = x.r;
               e = x.e;
@@ -3921,7 +3921,7 @@ var require_bignumber = __commonJS({
             i = xc[d];
             k = baseOut / 2;
             r = r || d < 0 || xc[d + 1] != null;
-            r = rm8 < 4 ? (i != null || r) && (rm8 == 0 || rm8 == (x.s < 0 ? 3 : 2)) : i > k || i == k && (rm8 == 4 || r || rm8 == 6 && xc[d - 1] & 1 || rm8 == (x.s < 0 ? 8 : 7));
+            r = rm9 < 4 ? (i != null || r) && (rm9 == 0 || rm9 == (x.s < 0 ? 3 : 2)) : i > k || i == k && (rm9 == 4 || r || rm9 == 6 && xc[d - 1] & 1 || rm9 == (x.s < 0 ? 8 : 7));
             if (d < 1 || !xc[0]) {
               str2 = r ? toFixedPoint(alphabet.charAt(1), -dp, alphabet.charAt(0)) : alphabet.charAt(0);
             } else {
@@ -3979,7 +3979,7 @@ var require_bignumber = __commonJS({
             }
             for (; !a[0] && a.length > 1; a.splice(0, 1)) ;
           }
-          return function(x, y, dp, rm8, base) {
+          return function(x, y, dp, rm9, base) {
             var cmp, e, i, more, n, prod, prodL, q, qc, rem, remL, rem0, xi, xL, yc0, yL, yz, s = x.s == y.s ? 1 : -1, xc = x.c, yc = y.c;
             if (!xc || !xc[0] || !yc || !yc[0]) {
               return new BigNumber2(
@@ -4076,7 +4076,7 @@ var require_bignumber = __commonJS({
             }
             if (base == BASE2) {
               for (i = 1, s = qc[0]; s >= 10; s /= 10, i++) ;
-              round(q, dp + (q.e = i + e * LOG_BASE - 1) + 1, rm8, more);
+              round(q, dp + (q.e = i + e * LOG_BASE - 1) + 1, rm9, more);
             } else {
               q.e = e;
               q.r = +more;
@@ -4084,10 +4084,10 @@ var require_bignumber = __commonJS({
             return q;
           };
         })();
-        function format(n, i, rm8, id) {
+        function format(n, i, rm9, id) {
           var c0, e, ne, len, str2;
-          if (rm8 == null) rm8 = ROUNDING_MODE;
-          else intCheck(rm8, 0, 8);
+          if (rm9 == null) rm9 = ROUNDING_MODE;
+          else intCheck(rm9, 0, 8);
           if (!n.c) return n.toString();
           c0 = n.c[0];
           ne = n.e;
@@ -4095,7 +4095,7 @@ var require_bignumber = __commonJS({
             str2 = coeffToString(n.c);
             str2 = id == 1 || id == 2 && (ne <= TO_EXP_NEG || ne >= TO_EXP_POS) ? toExponential(str2, ne) : toFixedPoint(str2, ne, "0");
           } else {
-            n = round(new BigNumber2(n), i, rm8);
+            n = round(new BigNumber2(n), i, rm9);
             e = n.e;
             str2 = coeffToString(n.c);
             len = str2.length;
@@ -4168,7 +4168,7 @@ var require_bignumber = __commonJS({
             x.c = x.e = null;
           };
         })();
-        function round(x, sd, rm8, r) {
+        function round(x, sd, rm9, r) {
           var d, i, j, k, n, ni, rd, xc = x.c, pows10 = POWS_TEN;
           if (xc) {
             out: {
@@ -4203,8 +4203,8 @@ var require_bignumber = __commonJS({
               // The expression  n % pows10[d - j - 1]  returns all digits of n to the right
               // of the digit at j, e.g. if n is 908714 and j is 2, the expression gives 714.
               xc[ni + 1] != null || (j < 0 ? n : n % pows10[d - j - 1]);
-              r = rm8 < 4 ? (rd || r) && (rm8 == 0 || rm8 == (x.s < 0 ? 3 : 2)) : rd > 5 || rd == 5 && (rm8 == 4 || r || rm8 == 6 && // Check whether the digit to the left of the rounding digit is odd.
-              (i > 0 ? j > 0 ? n / pows10[d - j] : 0 : xc[ni - 1]) % 10 & 1 || rm8 == (x.s < 0 ? 8 : 7));
+              r = rm9 < 4 ? (rd || r) && (rm9 == 0 || rm9 == (x.s < 0 ? 3 : 2)) : rd > 5 || rd == 5 && (rm9 == 4 || r || rm9 == 6 && // Check whether the digit to the left of the rounding digit is odd.
+              (i > 0 ? j > 0 ? n / pows10[d - j] : 0 : xc[ni - 1]) % 10 & 1 || rm9 == (x.s < 0 ? 8 : 7));
               if (sd < 1 || !xc[0]) {
                 xc.length = 0;
                 if (r) {
@@ -4269,13 +4269,13 @@ var require_bignumber = __commonJS({
         P.comparedTo = function(y, b) {
           return compare2(this, new BigNumber2(y, b));
         };
-        P.decimalPlaces = P.dp = function(dp, rm8) {
+        P.decimalPlaces = P.dp = function(dp, rm9) {
           var c, n, v, x = this;
           if (dp != null) {
             intCheck(dp, 0, MAX);
-            if (rm8 == null) rm8 = ROUNDING_MODE;
-            else intCheck(rm8, 0, 8);
-            return round(new BigNumber2(x), dp + x.e + 1, rm8);
+            if (rm9 == null) rm9 = ROUNDING_MODE;
+            else intCheck(rm9, 0, 8);
+            return round(new BigNumber2(x), dp + x.e + 1, rm9);
           }
           if (!(c = x.c)) return null;
           n = ((v = c.length - 1) - bitFloor(this.e / LOG_BASE)) * LOG_BASE;
@@ -4358,11 +4358,11 @@ var require_bignumber = __commonJS({
           if (nIsNeg) y = ONE.div(y);
           return m ? y.mod(m) : k ? round(y, POW_PRECISION, ROUNDING_MODE, more) : y;
         };
-        P.integerValue = function(rm8) {
+        P.integerValue = function(rm9) {
           var n = new BigNumber2(this);
-          if (rm8 == null) rm8 = ROUNDING_MODE;
-          else intCheck(rm8, 0, 8);
-          return round(n, n.e + 1, rm8);
+          if (rm9 == null) rm9 = ROUNDING_MODE;
+          else intCheck(rm9, 0, 8);
+          return round(n, n.e + 1, rm9);
         };
         P.isEqualTo = P.eq = function(y, b) {
           return compare2(this, new BigNumber2(y, b)) === 0;
@@ -4589,13 +4589,13 @@ var require_bignumber = __commonJS({
           }
           return normalise(y, xc, ye);
         };
-        P.precision = P.sd = function(sd, rm8) {
+        P.precision = P.sd = function(sd, rm9) {
           var c, n, v, x = this;
           if (sd != null && sd !== !!sd) {
             intCheck(sd, 1, MAX);
-            if (rm8 == null) rm8 = ROUNDING_MODE;
-            else intCheck(rm8, 0, 8);
-            return round(new BigNumber2(x), sd, rm8);
+            if (rm9 == null) rm9 = ROUNDING_MODE;
+            else intCheck(rm9, 0, 8);
+            return round(new BigNumber2(x), sd, rm9);
           }
           if (!(c = x.c)) return null;
           v = c.length - 1;
@@ -4665,36 +4665,36 @@ var require_bignumber = __commonJS({
           }
           return round(r, r.e + DECIMAL_PLACES + 1, ROUNDING_MODE, m);
         };
-        P.toExponential = function(dp, rm8) {
+        P.toExponential = function(dp, rm9) {
           if (dp != null) {
             intCheck(dp, 0, MAX);
             dp++;
           }
-          return format(this, dp, rm8, 1);
+          return format(this, dp, rm9, 1);
         };
-        P.toFixed = function(dp, rm8) {
+        P.toFixed = function(dp, rm9) {
           if (dp != null) {
             intCheck(dp, 0, MAX);
             dp = dp + this.e + 1;
           }
-          return format(this, dp, rm8);
+          return format(this, dp, rm9);
         };
-        P.toFormat = function(dp, rm8, format2) {
+        P.toFormat = function(dp, rm9, format2) {
           var str2, x = this;
           if (format2 == null) {
-            if (dp != null && rm8 && typeof rm8 == "object") {
-              format2 = rm8;
-              rm8 = null;
+            if (dp != null && rm9 && typeof rm9 == "object") {
+              format2 = rm9;
+              rm9 = null;
             } else if (dp && typeof dp == "object") {
               format2 = dp;
-              dp = rm8 = null;
+              dp = rm9 = null;
             } else {
               format2 = FORMAT;
             }
           } else if (typeof format2 != "object") {
             throw Error(bignumberError + "Argument not an object: " + format2);
           }
-          str2 = x.toFixed(dp, rm8);
+          str2 = x.toFixed(dp, rm9);
           if (x.c) {
             var i, arr = str2.split("."), g1 = +format2.groupSize, g2 = +format2.secondaryGroupSize, groupSeparator = format2.groupSeparator || "", intPart = arr[0], fractionPart = arr[1], isNeg = x.s < 0, intDigits = isNeg ? intPart.slice(1) : intPart, len = intDigits.length;
             if (g2) {
@@ -4762,9 +4762,9 @@ var require_bignumber = __commonJS({
         P.toNumber = function() {
           return +valueOf(this);
         };
-        P.toPrecision = function(sd, rm8) {
+        P.toPrecision = function(sd, rm9) {
           if (sd != null) intCheck(sd, 1, MAX);
-          return format(this, sd, rm8, 2);
+          return format(this, sd, rm9, 2);
         };
         P.toString = function(b) {
           var str2, n = this, s = n.s, e = n.e;
@@ -4945,7 +4945,7 @@ var require_election = __commonJS({
           if (!leader) {
             this.setLeader(void 0);
             const watcher2 = this.namespace.watch().startRevision(allKeys.header.revision).prefix("").only("put").watcher();
-            await new Promise((resolve14, reject) => {
+            await new Promise((resolve15, reject) => {
               watcher2.on("data", (data) => {
                 let done = false;
                 for (const event of data.events) {
@@ -4956,11 +4956,11 @@ var require_election = __commonJS({
                   }
                 }
                 if (done) {
-                  resolve14();
+                  resolve15();
                 }
               });
               watcher2.on("error", reject);
-              this.disposer = resolve14;
+              this.disposer = resolve15;
             }).finally(() => watcher2.cancel());
             if (!this.running) {
               return;
@@ -4971,12 +4971,12 @@ var require_election = __commonJS({
           }
           this.setLeader(leader);
           const watcher = this.namespace.watch().startRevision(new bignumber_js_1.default(revision).plus(1).toString()).key(leader.key).watcher();
-          await new Promise((resolve14, reject) => {
+          await new Promise((resolve15, reject) => {
             watcher.on("put", (kv) => this.setLeader(kv));
-            watcher.on("delete", () => resolve14());
+            watcher.on("delete", () => resolve15());
             watcher.on("error", reject);
             this.disposer = () => {
-              resolve14();
+              resolve15();
               return watcher.cancel();
             };
           }).finally(() => watcher.cancel());
@@ -5011,8 +5011,8 @@ var require_election = __commonJS({
        * If an error is emitted, the promise is rejected.
        */
       wait() {
-        return new Promise((resolve14, reject) => {
-          this.on("elected", () => resolve14(this));
+        return new Promise((resolve15, reject) => {
+          this.on("elected", () => resolve15(this));
           this.on("error", reject);
         });
       }
@@ -5148,8 +5148,8 @@ var require_election = __commonJS({
        */
       async observe() {
         const observer = new ElectionObserver(this.namespace);
-        return new Promise((resolve14, reject) => {
-          observer.once("change", () => resolve14(observer));
+        return new Promise((resolve15, reject) => {
+          observer.once("change", () => resolve15(observer));
           observer.once("error", reject);
         });
       }
@@ -5158,8 +5158,8 @@ var require_election = __commonJS({
     Election.prefix = "election";
     async function waitForDelete(namespace2, key, rev) {
       const watcher = await namespace2.watch().key(key).startRevision(rev).only("delete").create();
-      const deleteOrError = new Promise((resolve14, reject) => {
-        watcher.once("delete", resolve14);
+      const deleteOrError = new Promise((resolve15, reject) => {
+        watcher.once("delete", resolve15);
         watcher.once("error", reject);
       });
       try {
@@ -5308,8 +5308,8 @@ var require_lease = __commonJS({
        */
       keepaliveOnce(options = this.defaultOptions) {
         return Promise.all([this.client.leaseKeepAlive(options), this.grant()]).then(([stream, id]) => {
-          return new Promise((resolve14, reject) => {
-            stream.on("data", resolve14);
+          return new Promise((resolve15, reject) => {
+            stream.on("data", resolve15);
             stream.on("error", (err) => reject((0, errors_1.castGrpcError)(err)));
             stream.write({ ID: id });
           }).then((res) => {
@@ -9550,7 +9550,7 @@ var require_dist2 = __commonJS({
     function parse3(stream, callback) {
       const parser = new parser_1.Parser();
       stream.on("data", (buffer) => parser.parse(buffer, callback));
-      return new Promise((resolve14) => stream.on("end", () => resolve14()));
+      return new Promise((resolve15) => stream.on("end", () => resolve15()));
     }
   }
 });
@@ -10319,12 +10319,12 @@ var require_client = __commonJS({
           this._connect(callback);
           return;
         }
-        return new this._Promise((resolve14, reject) => {
+        return new this._Promise((resolve15, reject) => {
           this._connect((error) => {
             if (error) {
               reject(error);
             } else {
-              resolve14(this);
+              resolve15(this);
             }
           });
         });
@@ -10706,8 +10706,8 @@ var require_client = __commonJS({
         } else {
           query2 = new Query2(config, values, callback);
           if (!query2.callback) {
-            result = new this._Promise((resolve14, reject) => {
-              query2.callback = (err, res) => err ? reject(err) : resolve14(res);
+            result = new this._Promise((resolve15, reject) => {
+              query2.callback = (err, res) => err ? reject(err) : resolve15(res);
             }).catch((err) => {
               Error.captureStackTrace(err);
               throw err;
@@ -10807,8 +10807,8 @@ var require_client = __commonJS({
         if (cb) {
           this.connection.once("end", cb);
         } else {
-          return new this._Promise((resolve14) => {
-            this.connection.once("end", resolve14);
+          return new this._Promise((resolve15) => {
+            this.connection.once("end", resolve15);
           });
         }
       }
@@ -10857,8 +10857,8 @@ var require_pg_pool = __commonJS({
       const cb = function(err, client) {
         err ? rej(err) : res(client);
       };
-      const result = new Promise2(function(resolve14, reject) {
-        res = resolve14;
+      const result = new Promise2(function(resolve15, reject) {
+        res = resolve15;
         rej = reject;
       }).catch((err) => {
         Error.captureStackTrace(err);
@@ -10919,7 +10919,7 @@ var require_pg_pool = __commonJS({
         if (typeof Promise2.try === "function") {
           return Promise2.try(f);
         }
-        return new Promise2((resolve14) => resolve14(f()));
+        return new Promise2((resolve15) => resolve15(f()));
       }
       _isFull() {
         return this._clients.length >= this.options.max;
@@ -11314,8 +11314,8 @@ var require_query2 = __commonJS({
     NativeQuery.prototype._getPromise = function() {
       if (this._promise) return this._promise;
       this._promise = new Promise(
-        function(resolve14, reject) {
-          this._once("end", resolve14);
+        function(resolve15, reject) {
+          this._once("end", resolve15);
           this._once("error", reject);
         }.bind(this)
       );
@@ -11494,12 +11494,12 @@ var require_client2 = __commonJS({
         this._connect(callback);
         return;
       }
-      return new this._Promise((resolve14, reject) => {
+      return new this._Promise((resolve15, reject) => {
         this._connect((error) => {
           if (error) {
             reject(error);
           } else {
-            resolve14(this);
+            resolve15(this);
           }
         });
       });
@@ -11523,8 +11523,8 @@ var require_client2 = __commonJS({
         query2 = new NativeQuery(config, values, callback);
         if (!query2.callback) {
           let resolveOut, rejectOut;
-          result = new this._Promise((resolve14, reject) => {
-            resolveOut = resolve14;
+          result = new this._Promise((resolve15, reject) => {
+            resolveOut = resolve15;
             rejectOut = reject;
           }).catch((err) => {
             Error.captureStackTrace(err);
@@ -11587,8 +11587,8 @@ var require_client2 = __commonJS({
       }
       let result;
       if (!cb) {
-        result = new this._Promise(function(resolve14, reject) {
-          cb = (err) => err ? reject(err) : resolve14();
+        result = new this._Promise(function(resolve15, reject) {
+          cb = (err) => err ? reject(err) : resolve15();
         });
       }
       const doEnd = function() {
@@ -18320,7 +18320,7 @@ var require_Command = __commonJS({
       initPromise() {
         this.isResolved = false;
         this.isSettled = false;
-        const promise = new Promise((resolve14, reject) => {
+        const promise = new Promise((resolve15, reject) => {
           if (!this.transformed) {
             this.transformed = true;
             const transformer = _Command._transformer.argument[this.name];
@@ -18329,7 +18329,7 @@ var require_Command = __commonJS({
             }
             this.stringifyArguments();
           }
-          this.resolve = this._convertValue(resolve14);
+          this.resolve = this._convertValue(resolve15);
           this.reject = (err) => {
             this._clearTimers();
             this.isSettled = true;
@@ -18363,11 +18363,11 @@ var require_Command = __commonJS({
       /**
        * Convert the value from buffer to the target encoding.
        */
-      _convertValue(resolve14) {
+      _convertValue(resolve15) {
         return (value) => {
           try {
             this._clearTimers();
-            resolve14(this.transformReply(value));
+            resolve15(this.transformReply(value));
             this.isResolved = true;
             this.isSettled = true;
           } catch (err) {
@@ -18679,13 +18679,13 @@ var require_autoPipelining = __commonJS({
       if (client.isCluster && !client.slots.length) {
         if (client.status === "wait")
           client.connect().catch(lodash_1.noop);
-        return (0, standard_as_callback_1.default)(new Promise(function(resolve14, reject) {
+        return (0, standard_as_callback_1.default)(new Promise(function(resolve15, reject) {
           client.delayUntilReady((err) => {
             if (err) {
               reject(err);
               return;
             }
-            executeWithAutoPipelining(client, functionName, commandName, args, null).then(resolve14, reject);
+            executeWithAutoPipelining(client, functionName, commandName, args, null).then(resolve15, reject);
           });
         }), callback);
       }
@@ -18706,13 +18706,13 @@ var require_autoPipelining = __commonJS({
         pipeline3[exports.kExec] = true;
         setImmediate(executeAutoPipeline, client, slotKey);
       }
-      const autoPipelinePromise = new Promise(function(resolve14, reject) {
+      const autoPipelinePromise = new Promise(function(resolve15, reject) {
         pipeline3[exports.kCallbacks].push(function(err, value) {
           if (err) {
             reject(err);
             return;
           }
-          resolve14(value);
+          resolve15(value);
         });
         if (functionName === "call") {
           args.unshift(commandName);
@@ -19360,8 +19360,8 @@ var require_Pipeline = __commonJS({
           this[name] = redis[name];
           this[name + "Buffer"] = redis[name + "Buffer"];
         });
-        this.promise = new Promise((resolve14, reject) => {
-          this.resolve = resolve14;
+        this.promise = new Promise((resolve15, reject) => {
+          this.resolve = resolve15;
           this.reject = reject;
         });
         const _this = this;
@@ -19771,13 +19771,13 @@ var require_transaction = __commonJS({
           if (this.isCluster && !this.redis.slots.length) {
             if (this.redis.status === "wait")
               this.redis.connect().catch(utils_1.noop);
-            return (0, standard_as_callback_1.default)(new Promise((resolve14, reject) => {
+            return (0, standard_as_callback_1.default)(new Promise((resolve15, reject) => {
               this.redis.delayUntilReady((err) => {
                 if (err) {
                   reject(err);
                   return;
                 }
-                this.exec(pipeline3).then(resolve14, reject);
+                this.exec(pipeline3).then(resolve15, reject);
               });
             }), callback);
           }
@@ -19891,10 +19891,10 @@ var require_util2 = __commonJS({
       if (redis.status === "end") {
         return Promise.reject(new Error(utils_1.CONNECTION_CLOSED_ERROR_MSG));
       }
-      return new Promise((resolve14, reject) => {
+      return new Promise((resolve15, reject) => {
         const onReady = () => {
           redis.removeListener("end", onEnd);
-          resolve14();
+          resolve15();
         };
         const onEnd = () => {
           redis.removeListener("ready", onReady);
@@ -21321,7 +21321,7 @@ var require_cluster = __commonJS({
        * Connect to a cluster
        */
       connect() {
-        return new Promise((resolve14, reject) => {
+        return new Promise((resolve15, reject) => {
           if (this.status === "connecting" || this.status === "connect" || this.status === "ready") {
             reject(new Error("Redis is already connecting/connected"));
             return;
@@ -21350,7 +21350,7 @@ var require_cluster = __commonJS({
               this.retryAttempts = 0;
               this.executeOfflineCommands();
               this.resetNodesRefreshInterval();
-              resolve14();
+              resolve15();
             };
             let closeListener = void 0;
             const refreshListener = () => {
@@ -22012,7 +22012,7 @@ var require_cluster = __commonJS({
         });
       }
       resolveSrv(hostname) {
-        return new Promise((resolve14, reject) => {
+        return new Promise((resolve15, reject) => {
           this.options.resolveSrv(hostname, (err, records) => {
             if (err) {
               return reject(err);
@@ -22026,7 +22026,7 @@ var require_cluster = __commonJS({
               if (!group.records.length) {
                 sortedKeys.shift();
               }
-              self2.dnsLookup(record.name).then((host) => resolve14({
+              self2.dnsLookup(record.name).then((host) => resolve15({
                 host,
                 port: record.port
               }), tryFirstOne);
@@ -22036,14 +22036,14 @@ var require_cluster = __commonJS({
         });
       }
       dnsLookup(hostname) {
-        return new Promise((resolve14, reject) => {
+        return new Promise((resolve15, reject) => {
           this.options.dnsLookup(hostname, (err, address) => {
             if (err) {
               debug("failed to resolve hostname %s to IP: %s", hostname, err.message);
               reject(err);
             } else {
               debug("resolved hostname %s to IP %s", hostname, address);
-              resolve14(address);
+              resolve15(address);
             }
           });
         });
@@ -22200,7 +22200,7 @@ var require_StandaloneConnector = __commonJS({
         if (options.tls) {
           Object.assign(connectionOptions, options.tls);
         }
-        return new Promise((resolve14, reject) => {
+        return new Promise((resolve15, reject) => {
           process.nextTick(() => {
             if (!this.connecting) {
               reject(new Error(utils_1.CONNECTION_CLOSED_ERROR_MSG));
@@ -22219,7 +22219,7 @@ var require_StandaloneConnector = __commonJS({
             this.stream.once("error", (err) => {
               this.firstError = err;
             });
-            resolve14(this.stream);
+            resolve15(this.stream);
           });
         });
       }
@@ -22378,7 +22378,7 @@ var require_SentinelConnector = __commonJS({
             const error = new Error(errorMsg);
             if (typeof retryDelay === "number") {
               eventEmitter("error", error);
-              await new Promise((resolve14) => setTimeout(resolve14, retryDelay));
+              await new Promise((resolve15) => setTimeout(resolve15, retryDelay));
               return connectToNext();
             } else {
               throw error;
@@ -24342,7 +24342,7 @@ var require_Redis = __commonJS({
         return (0, standard_as_callback_1.default)(promise, callback);
       }
       _connect() {
-        return new Promise((resolve14, reject) => {
+        return new Promise((resolve15, reject) => {
           if (this.status === "connecting" || this.status === "connect" || this.status === "ready") {
             reject(new Error("Redis is already connecting/connected"));
             return;
@@ -24424,7 +24424,7 @@ var require_Redis = __commonJS({
             }
             const connectionReadyHandler = function() {
               _this.removeListener("close", connectionCloseHandler);
-              resolve14();
+              resolve15();
             };
             var connectionCloseHandler = function() {
               _this.removeListener("ready", connectionReadyHandler);
@@ -24520,10 +24520,10 @@ var require_Redis = __commonJS({
           lazyConnect: false,
           himportFieldsets: void 0
         });
-        return (0, standard_as_callback_1.default)(new Promise(function(resolve14, reject) {
+        return (0, standard_as_callback_1.default)(new Promise(function(resolve15, reject) {
           monitorInstance.once("error", reject);
           monitorInstance.once("monitoring", function() {
-            resolve14(monitorInstance);
+            resolve15(monitorInstance);
           });
         }), callback);
       }
@@ -26441,8 +26441,8 @@ function expandHome(path4) {
 }
 
 // src/core/run-command.ts
-import { mkdir as mkdir6, writeFile as writeFile4 } from "node:fs/promises";
-import { dirname as dirname7, resolve as resolve13 } from "node:path";
+import { mkdir as mkdir7, writeFile as writeFile4 } from "node:fs/promises";
+import { dirname as dirname8, resolve as resolve14 } from "node:path";
 
 // src/core/logger.ts
 function redactingLogger(log, secrets) {
@@ -27943,10 +27943,10 @@ var Deployment = class {
 };
 
 // src/manager/venv.ts
-import { existsSync as existsSync2, readdirSync } from "node:fs";
-import { mkdir as mkdir2, readFile, rm as rm3, writeFile } from "node:fs/promises";
-import { join as join5, resolve as resolve3 } from "node:path";
-import { homedir as homedir3 } from "node:os";
+import { existsSync as existsSync3, readdirSync } from "node:fs";
+import { mkdir as mkdir3, readFile, rm as rm4, writeFile } from "node:fs/promises";
+import { join as join6, resolve as resolve3 } from "node:path";
+import { homedir as homedir3, tmpdir } from "node:os";
 
 // node_modules/@actions/exec/lib/exec.js
 import { StringDecoder } from "string_decoder";
@@ -27966,11 +27966,11 @@ import * as fs from "fs";
 import * as path from "path";
 var __awaiter = function(thisArg, _arguments, P, generator) {
   function adopt2(value) {
-    return value instanceof P ? value : new P(function(resolve14) {
-      resolve14(value);
+    return value instanceof P ? value : new P(function(resolve15) {
+      resolve15(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve14, reject) {
+  return new (P || (P = Promise))(function(resolve15, reject) {
     function fulfilled(value) {
       try {
         step2(generator.next(value));
@@ -27986,7 +27986,7 @@ var __awaiter = function(thisArg, _arguments, P, generator) {
       }
     }
     function step2(result) {
-      result.done ? resolve14(result.value) : adopt2(result.value).then(fulfilled, rejected);
+      result.done ? resolve15(result.value) : adopt2(result.value).then(fulfilled, rejected);
     }
     step2((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -28090,11 +28090,11 @@ function isUnixExecutable(stats) {
 // node_modules/@actions/io/lib/io.js
 var __awaiter2 = function(thisArg, _arguments, P, generator) {
   function adopt2(value) {
-    return value instanceof P ? value : new P(function(resolve14) {
-      resolve14(value);
+    return value instanceof P ? value : new P(function(resolve15) {
+      resolve15(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve14, reject) {
+  return new (P || (P = Promise))(function(resolve15, reject) {
     function fulfilled(value) {
       try {
         step2(generator.next(value));
@@ -28110,7 +28110,7 @@ var __awaiter2 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step2(result) {
-      result.done ? resolve14(result.value) : adopt2(result.value).then(fulfilled, rejected);
+      result.done ? resolve15(result.value) : adopt2(result.value).then(fulfilled, rejected);
     }
     step2((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -28209,11 +28209,11 @@ function findInPath(tool) {
 import { setTimeout as setTimeout2 } from "timers";
 var __awaiter3 = function(thisArg, _arguments, P, generator) {
   function adopt2(value) {
-    return value instanceof P ? value : new P(function(resolve14) {
-      resolve14(value);
+    return value instanceof P ? value : new P(function(resolve15) {
+      resolve15(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve14, reject) {
+  return new (P || (P = Promise))(function(resolve15, reject) {
     function fulfilled(value) {
       try {
         step2(generator.next(value));
@@ -28229,7 +28229,7 @@ var __awaiter3 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step2(result) {
-      result.done ? resolve14(result.value) : adopt2(result.value).then(fulfilled, rejected);
+      result.done ? resolve15(result.value) : adopt2(result.value).then(fulfilled, rejected);
     }
     step2((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -28448,7 +28448,7 @@ var ToolRunner = class extends events.EventEmitter {
         this.toolPath = path3.resolve(process.cwd(), this.options.cwd || process.cwd(), this.toolPath);
       }
       this.toolPath = yield which(this.toolPath, true);
-      return new Promise((resolve14, reject) => __awaiter3(this, void 0, void 0, function* () {
+      return new Promise((resolve15, reject) => __awaiter3(this, void 0, void 0, function* () {
         this._debug(`exec tool: ${this.toolPath}`);
         this._debug("arguments:");
         for (const arg of this.args) {
@@ -28531,7 +28531,7 @@ var ToolRunner = class extends events.EventEmitter {
           if (error) {
             reject(error);
           } else {
-            resolve14(exitCode);
+            resolve15(exitCode);
           }
         });
         if (this.options.input) {
@@ -28654,11 +28654,11 @@ var ExecState = class _ExecState extends events.EventEmitter {
 // node_modules/@actions/exec/lib/exec.js
 var __awaiter4 = function(thisArg, _arguments, P, generator) {
   function adopt2(value) {
-    return value instanceof P ? value : new P(function(resolve14) {
-      resolve14(value);
+    return value instanceof P ? value : new P(function(resolve15) {
+      resolve15(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve14, reject) {
+  return new (P || (P = Promise))(function(resolve15, reject) {
     function fulfilled(value) {
       try {
         step2(generator.next(value));
@@ -28674,7 +28674,7 @@ var __awaiter4 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step2(result) {
-      result.done ? resolve14(result.value) : adopt2(result.value).then(fulfilled, rejected);
+      result.done ? resolve15(result.value) : adopt2(result.value).then(fulfilled, rejected);
     }
     step2((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -28746,6 +28746,9 @@ var ALLOWED = {
   alembic: { names: [...BASE, ...PYTHON], prefixes: ["LC_"] },
   // PIP_INDEX_URL may carry the operator's index credentials: meant for pip, so pip alone gets PIP_*.
   pip: { names: [...BASE, ...PYTHON, ...NETWORK], prefixes: ["LC_", "PIP_"] },
+  // uv gets UV_* (UV_DEFAULT_INDEX may carry index credentials too) and pip's index settings only as
+  // uv's own names, which the caller maps (manager/uv.ts): no PIP_*, since uv reads none of them.
+  uv: { names: [...BASE, ...PYTHON, ...NETWORK], prefixes: ["LC_", "UV_"] },
   // BACKEND_* overrides are not passed: the CLI reads the manager.toml bai-migrate checked (BACKEND_CONFIG_FILE).
   "manager-cli": { names: [...BASE, ...PYTHON, ...NETWORK], prefixes: ["LC_"] }
 };
@@ -28764,6 +28767,190 @@ async function runChild(kind, program, args, options = {}) {
   } catch (error) {
     return { exitCode: CANNOT_RUN, stdout: "", stderr: error instanceof Error ? error.message : String(error) };
   }
+}
+
+// src/manager/uv.ts
+import { existsSync as existsSync2 } from "node:fs";
+import { mkdir as mkdir2, mkdtemp, readdir as readdir2, rename as rename2, rm as rm3 } from "node:fs/promises";
+import { join as join5 } from "node:path";
+var UV_VERSION = "0.13.9";
+function uvHome(root) {
+  return join5(root, ".uv");
+}
+function uvCacheDir(root, env = process.env) {
+  return env.UV_CACHE_DIR || join5(uvHome(root), "cache");
+}
+var RELEASE_ARGS_UV_LACKS = {
+  "--ignore-requires-python": "uv has no --ignore-requires-python (it always enforces Requires-Python)"
+};
+function uvCannotInstall(releasePipArgs) {
+  const lacking = releasePipArgs.filter((arg) => arg in RELEASE_ARGS_UV_LACKS);
+  return lacking.length > 0 ? lacking.map((arg) => RELEASE_ARGS_UV_LACKS[arg]).join("; ") : void 0;
+}
+var PIP_ARGS_FOR_UV = {
+  "--no-index": { uv: ["--no-index"], value: false },
+  "--index-url": { uv: ["--index-url"], value: true },
+  "-i": { uv: ["--index-url"], value: true },
+  "--extra-index-url": { uv: ["--extra-index-url"], value: true },
+  "--find-links": { uv: ["--find-links"], value: true },
+  "-f": { uv: ["--find-links"], value: true },
+  "--trusted-host": { uv: ["--allow-insecure-host"], value: true },
+  "--no-build-isolation": { uv: ["--no-build-isolation"], value: false },
+  "--pre": { uv: ["--prerelease", "allow"], value: false },
+  "--no-cache-dir": { uv: ["--no-cache"], value: false },
+  "--only-binary": { uv: ["--only-binary"], value: true },
+  "--no-binary": { uv: ["--no-binary"], value: true },
+  "--no-deps": { uv: ["--no-deps"], value: false },
+  "-q": { uv: ["--quiet"], value: false },
+  "--quiet": { uv: ["--quiet"], value: false },
+  "-v": { uv: ["--verbose"], value: false },
+  "--verbose": { uv: ["--verbose"], value: false }
+};
+var INDEX_ARGS = /* @__PURE__ */ new Set(["--no-index", "--index-url", "-i", "--extra-index-url", "--find-links", "-f", "--trusted-host"]);
+function pipArgsForUv(pipArgs) {
+  const uv = [];
+  const index = [];
+  let extraIndex = false;
+  for (let i = 0; i < pipArgs.length; i++) {
+    const arg = pipArgs[i];
+    if (arg === "") continue;
+    const eq = arg.startsWith("--") ? arg.indexOf("=") : -1;
+    const name = eq > 0 ? arg.slice(0, eq) : arg;
+    const known = PIP_ARGS_FOR_UV[name];
+    if (!known) return { unsupported: arg };
+    let value;
+    if (known.value) {
+      value = eq > 0 ? arg.slice(eq + 1) : pipArgs[++i];
+      if (value === void 0) return { unsupported: arg };
+    }
+    uv.push(...known.uv, ...value !== void 0 ? [value] : []);
+    if (INDEX_ARGS.has(name)) index.push(name, ...value !== void 0 ? [value] : []);
+    if (name === "--extra-index-url") extraIndex = true;
+  }
+  return { uv, index, extraIndex };
+}
+function parsePipConfig(listing) {
+  const rank = (section2) => section2 === ":env:" ? 3 : section2 === "install" ? 2 : section2 === "global" ? 1 : 0;
+  const found = /* @__PURE__ */ new Map();
+  for (const line of listing.split("\n")) {
+    const match = /^([^.=\s]+)\.([\w-]+)=(['"])(.*)\3$/.exec(line.trim());
+    if (!match) continue;
+    const [, section2, name, , value] = match;
+    const r = rank(section2);
+    if (r === 0) continue;
+    const before = found.get(name);
+    if (!before || before.rank < r) found.set(name, { value, rank: r });
+  }
+  return new Map([...found].map(([name, { value }]) => [name, value]));
+}
+function uvSettingsFromPip(pip, env = process.env) {
+  const out = {};
+  const words = (value) => value.split(/\s+/).filter((w) => w !== "");
+  const set2 = (name, value) => {
+    if (value !== void 0 && value !== "" && !env[name]) out[name] = value;
+  };
+  set2("UV_DEFAULT_INDEX", pip.get("index-url"));
+  const extra = pip.get("extra-index-url");
+  if (extra) {
+    set2("UV_INDEX", words(extra).join(" "));
+    set2("UV_INDEX_STRATEGY", "unsafe-best-match");
+  }
+  const links = pip.get("find-links");
+  if (links) set2("UV_FIND_LINKS", words(links).join(","));
+  const trusted = pip.get("trusted-host");
+  if (trusted) set2("UV_INSECURE_HOST", words(trusted).join(" "));
+  set2("UV_HTTP_TIMEOUT", pip.get("timeout") ?? pip.get("default-timeout"));
+  const constraint = pip.get("constraint");
+  if (constraint) set2("UV_CONSTRAINT", words(constraint).join(" "));
+  set2("SSL_CERT_FILE", pip.get("cert"));
+  set2("SSL_CLIENT_CERT", pip.get("client-cert"));
+  const proxy = pip.get("proxy");
+  if (proxy && !env.https_proxy && !env.http_proxy) {
+    set2("HTTPS_PROXY", proxy);
+    set2("HTTP_PROXY", proxy);
+  }
+  const noIndex = pip.get("no-index");
+  return { env: out, args: noIndex && /^(1|true|yes|on)$/i.test(noIndex) ? ["--no-index"] : [] };
+}
+async function pipConfig(python) {
+  const result = await runChild("pip", python, ["-m", "pip", "config", "list"]);
+  return result.exitCode === 0 ? parsePipConfig(result.stdout) : /* @__PURE__ */ new Map();
+}
+var EXTRACT = `import os, sys, zipfile
+wheel, target = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(wheel) as z:
+    names = [n for n in z.namelist() if n.endswith(".data/scripts/uv")]
+    if not names: sys.exit("the wheel holds no .data/scripts/uv")
+    with open(target, "wb") as f: f.write(z.read(names[0]))
+os.chmod(target, 0o755)
+`;
+var fetched = /* @__PURE__ */ new Map();
+function getUv(root, python, indexArgs, log) {
+  const dir = join5(uvHome(root), UV_VERSION);
+  const key = `${dir}\0${python}`;
+  let found = fetched.get(key);
+  if (!found) {
+    found = fetchUv(dir, python, indexArgs, log);
+    fetched.set(key, found);
+  }
+  return found;
+}
+async function fetchUv(dir, python, indexArgs, log) {
+  const uv = join5(dir, "uv");
+  if (existsSync2(uv)) {
+    const why = await checkUv(uv);
+    if (!why) return { uv };
+    await rm3(uv, { force: true });
+  }
+  await mkdir2(dir, { recursive: true });
+  const download = await mkdtemp(join5(dir, "download-"));
+  try {
+    log.info(`fetching uv ${UV_VERSION} (pip download uv==${UV_VERSION}) into ${dir}`);
+    const got = await runChild(
+      "pip",
+      python,
+      [
+        "-m",
+        "pip",
+        "download",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--retries",
+        "1",
+        "--timeout",
+        "30",
+        "-d",
+        download,
+        ...indexArgs,
+        `uv==${UV_VERSION}`
+      ],
+      { progress: { log, what: `pip download uv==${UV_VERSION}` } }
+    );
+    if (got.exitCode !== 0) return { why: `pip download uv==${UV_VERSION} failed (exit ${got.exitCode}): ${lastLines(`${got.stderr}
+${got.stdout}`)}` };
+    const wheel = (await readdir2(download)).find((name) => name.endsWith(".whl"));
+    if (!wheel) return { why: `pip download uv==${UV_VERSION} left no wheel` };
+    const partial = join5(download, "uv");
+    const extracted = await runChild("pip", python, ["-c", EXTRACT, join5(download, wheel), partial]);
+    if (extracted.exitCode !== 0) return { why: `taking uv out of ${wheel} failed: ${lastLines(extracted.stderr)}` };
+    const why = await checkUv(partial);
+    if (why) return { why: `${wheel}: ${why}` };
+    await rename2(partial, uv);
+    return { uv };
+  } finally {
+    await rm3(download, { recursive: true, force: true });
+  }
+}
+async function checkUv(uv) {
+  const result = await runChild("uv", uv, ["--version"]);
+  if (result.exitCode !== 0) return `uv --version failed (exit ${result.exitCode}): ${lastLines(result.stderr)}`;
+  if (!result.stdout.startsWith(`uv ${UV_VERSION}`)) return `uv --version says "${result.stdout.trim()}", not uv ${UV_VERSION}`;
+  return void 0;
+}
+function lastLines(text) {
+  return text.trim().split("\n").filter((l) => l.trim() !== "").slice(-3).join(" ") || "no output";
 }
 
 // src/releases/manager-python.ts
@@ -28949,22 +29136,22 @@ function venvCacheKey(requirement, python, platform = process.platform, arch = p
   return `bai-migrate-venv-${platform}-${arch}-py${python}-${requirement}`;
 }
 function releaseVenvDir(root, version) {
-  return join5(resolve3(root), version);
+  return join6(resolve3(root), version);
 }
 function venvIn(dir, version) {
   return {
-    command: [join5(dir, "bin", "python"), "-m", "alembic"],
-    config: join5(dir, "bai-migrate-alembic.ini"),
+    command: [join6(dir, "bin", "python"), "-m", "alembic"],
+    config: join6(dir, "bai-migrate-alembic.ini"),
     driver: alembicDriverOf(version),
     requirement: managerRequirement(version),
-    managerCli: join5(dir, "bin", "backend.ai")
+    managerCli: join6(dir, "bin", "backend.ai")
   };
 }
 async function inspectRoot(root, given) {
-  if (existsSync2(join5(root, ROOT_MARKER))) return "ours";
-  if (existsSync2(join5(root, MARKER))) return { legacy: (await readFile(join5(root, MARKER), "utf8")).trim() };
-  const entries = existsSync2(root) ? readdirSync(root) : [];
-  if (entries.length > 0 && entries.every((entry) => existsSync2(join5(root, entry, MARKER)))) return "ours";
+  if (existsSync3(join6(root, ROOT_MARKER))) return "ours";
+  if (existsSync3(join6(root, MARKER))) return { legacy: (await readFile(join6(root, MARKER), "utf8")).trim() };
+  const entries = existsSync3(root) ? readdirSync(root) : [];
+  if (entries.length > 0 && entries.every((entry) => existsSync3(join6(root, entry, MARKER)))) return "ours";
   if (entries.length > 0) {
     throw invalidInput(`manager-venv "${given}" exists and was not made by bai-migrate; accepted: a new or empty folder (or point alembic-command at your own venv instead)`);
   }
@@ -28976,13 +29163,13 @@ async function inspectManagerVenv(options, version) {
   const found = await inspectRoot(root, options.dir);
   if (typeof found === "object") return { state: "stale", holds: `${found.legacy} in the layout of an earlier bai-migrate`, requirement };
   const dir = releaseVenvDir(root, version);
-  const marker = join5(dir, MARKER);
-  if (existsSync2(marker)) {
+  const marker = join6(dir, MARKER);
+  if (existsSync3(marker)) {
     const holds = (await readFile(marker, "utf8")).trim();
-    if (holds === requirement && existsSync2(join5(dir, "bin", "python"))) return { state: "ready", venv: { ...venvIn(dir, version), created: false } };
+    if (holds === requirement && existsSync3(join6(dir, "bin", "python"))) return { state: "ready", venv: { ...venvIn(dir, version), created: false } };
     return { state: "stale", holds, requirement };
   }
-  if (existsSync2(dir) && readdirSync(dir).length > 0) {
+  if (existsSync3(dir) && readdirSync(dir).length > 0) {
     throw invalidInput(
       `manager-venv "${options.dir}" holds ${dir}, which bai-migrate did not make; accepted: a folder bai-migrate keeps one venv per release in (delete ${dir}, or set manager-venv to another folder)`
     );
@@ -28993,7 +29180,7 @@ async function provisionManagerVenv(options, version, log) {
   const root = resolve3(options.dir);
   const dir = releaseVenvDir(root, version);
   const requirement = managerRequirement(version);
-  const python = join5(dir, "bin", "python");
+  const python = join6(dir, "bin", "python");
   const setup = venvIn(dir, version);
   const found = await inspectManagerVenv(options, version);
   if (found.state === "ready") {
@@ -29003,28 +29190,91 @@ async function provisionManagerVenv(options, version, log) {
   const rootState = await inspectRoot(root, options.dir);
   if (typeof rootState === "object") {
     log.info(`manager-venv ${root} holds a venv of an earlier bai-migrate (${rootState.legacy}); replacing it with a folder of one venv per release`);
-    await rm3(root, { recursive: true, force: true });
+    await rm4(root, { recursive: true, force: true });
   }
-  await mkdir2(root, { recursive: true });
-  await writeFile(join5(root, ROOT_MARKER), "bai-migrate keeps one manager venv per release here\n");
-  if (found.state === "stale") await rm3(dir, { recursive: true, force: true });
-  const marker = join5(dir, MARKER);
+  await mkdir3(root, { recursive: true });
+  await writeFile(join6(root, ROOT_MARKER), "bai-migrate keeps one manager venv per release here\n");
+  if (found.state === "stale") await rm4(dir, { recursive: true, force: true });
+  const marker = join6(dir, MARKER);
   const interpreter = await chooseInterpreter(options.python, version);
-  log.info(`creating manager venv ${dir} with ${interpreter.python}${interpreter.why ? ` (${interpreter.why})` : ""}`);
-  await step(log, `${interpreter.python} -m venv`, interpreter.python, ["-m", "venv", ...options.systemSitePackages ? ["--system-site-packages"] : [], dir]);
-  await writeFile(marker, `${requirement} (incomplete)
-`);
-  const constraints = join5(dir, "bai-migrate-constraints.txt");
-  await writeFile(constraints, interpreter.constraints.map((c) => `${c}
-`).join(""));
-  const pipEnv = interpreter.constraints.length > 0 ? { PIP_CONSTRAINT: constraints } : void 0;
-  log.info(`pip install ${requirement}${interpreter.pipArgs.length > 0 ? ` ${interpreter.pipArgs.join(" ")}` : ""}${pipEnv ? ` with constraints ${interpreter.constraints.join(", ")}` : ""}`);
-  await step(log, `pip install ${requirement}`, python, ["-m", "pip", "install", "--disable-pip-version-check", "--no-input", ...interpreter.pipArgs, ...options.pipArgs, requirement], pipEnv);
+  const installer = await chooseInstaller(root, version, interpreter, options, log);
+  log.info(`creating manager venv ${dir} with ${interpreter.python}${interpreter.why ? ` (${interpreter.why})` : ""}, installing with ${installer.tool}`);
+  const made = { dir, python, marker, requirement, interpreter, options, log };
+  if (installer.tool === "uv") {
+    try {
+      await makeWithUv(made, installer);
+    } catch (error) {
+      log.warning(`uv could not make ${dir} (${messageOf(error)}); making it with pip instead`);
+      await rm4(dir, { recursive: true, force: true });
+      await makeWithPip(made);
+    }
+  } else {
+    await makeWithPip(made);
+  }
   await step(log, "checking the manager package", python, ["-c", "import alembic, ai.backend.manager.models.alembic"]);
   await writeFile(setup.config, ALEMBIC_INI);
   await writeFile(marker, `${requirement}
 `);
   return { ...setup, created: true };
+}
+async function makeWithPip({ dir, python, marker, requirement, interpreter, options, log }) {
+  await step(log, `${interpreter.python} -m venv`, interpreter.python, ["-m", "venv", ...options.systemSitePackages ? ["--system-site-packages"] : [], dir]);
+  await writeFile(marker, `${requirement} (incomplete)
+`);
+  const constraints = await writeConstraints(dir, interpreter);
+  const pipEnv = constraints ? { PIP_CONSTRAINT: constraints } : void 0;
+  log.info(`pip install ${requirement}${interpreter.pipArgs.length > 0 ? ` ${interpreter.pipArgs.join(" ")}` : ""}${pipEnv ? ` with constraints ${interpreter.constraints.join(", ")}` : ""}`);
+  await step(log, `pip install ${requirement}`, python, ["-m", "pip", "install", "--disable-pip-version-check", "--no-input", ...interpreter.pipArgs, ...options.pipArgs, requirement], pipEnv);
+}
+async function makeWithUv({ dir, python, marker, requirement, interpreter, log }, uv) {
+  const cwd = tmpdir();
+  await step(log, "uv venv", uv.uv, ["venv", "--no-project", "--quiet", "--python", interpreter.python, dir], uv.env, "uv", cwd);
+  await step(log, "ensurepip", python, ["-m", "ensurepip", "--upgrade", "--default-pip"]);
+  await writeFile(marker, `${requirement} (incomplete)
+`);
+  const constraints = await writeConstraints(dir, interpreter);
+  log.info(`uv pip install ${requirement}${constraints ? ` with constraints ${interpreter.constraints.join(", ")}` : ""}`);
+  await step(
+    log,
+    `uv pip install ${requirement}`,
+    uv.uv,
+    ["pip", "install", "--python", python, ...constraints ? ["--constraints", constraints, "--build-constraints", constraints] : [], ...uv.args, requirement],
+    uv.env,
+    "uv",
+    cwd
+  );
+}
+async function writeConstraints(dir, interpreter) {
+  const constraints = join6(dir, "bai-migrate-constraints.txt");
+  await writeFile(constraints, interpreter.constraints.map((c) => `${c}
+`).join(""));
+  return interpreter.constraints.length > 0 ? constraints : void 0;
+}
+async function chooseInstaller(root, version, interpreter, options, log) {
+  const pip = { tool: "pip" };
+  const releaseWhy = uvCannotInstall(interpreter.pipArgs);
+  if (releaseWhy) {
+    log.info(`${MANAGER_PACKAGE} ${version} is installed with pip: it needs ${interpreter.pipArgs.join(" ")}, and ${releaseWhy}`);
+    return pip;
+  }
+  if (options.systemSitePackages) {
+    log.info(`${MANAGER_PACKAGE} ${version} is installed with pip: venv-system-site-packages is set, and uv does not use the system's packages to satisfy requirements`);
+    return pip;
+  }
+  const args = pipArgsForUv(options.pipArgs);
+  if ("unsupported" in args) {
+    log.info(`${MANAGER_PACKAGE} ${version} is installed with pip: pip-args ${args.unsupported} has no uv equivalent bai-migrate knows`);
+    return pip;
+  }
+  const got = await getUv(root, interpreter.python, args.index, log);
+  if ("why" in got) {
+    log.info(`uv is not available (${got.why}); ${MANAGER_PACKAGE} ${version} is installed with pip`);
+    return pip;
+  }
+  const settings = uvSettingsFromPip(await pipConfig(interpreter.python));
+  const env = { ...settings.env, UV_CACHE_DIR: uvCacheDir(root), UV_PYTHON_DOWNLOADS: "never", UV_NO_PROGRESS: "1" };
+  if (args.extraIndex && !process.env.UV_INDEX_STRATEGY) env.UV_INDEX_STRATEGY = "unsafe-best-match";
+  return { tool: "uv", uv: got.uv, args: [...settings.args.filter((arg) => !args.uv.includes(arg)), ...args.uv], env };
 }
 async function requireManagerRelease(venv, version) {
   const python = venv.command[0];
@@ -29048,8 +29298,8 @@ function sameRelease(installed, version) {
   const numbers = (v) => /^\d+(\.\d+)*$/.test(v) ? v.split(".").map(Number).join(".") : v;
   return numbers(installed) === numbers(version);
 }
-async function step(log, what, program, args, env) {
-  const result = await runChild("pip", program, args, { env, progress: { log, what } });
+async function step(log, what, program, args, env, kind = "pip", cwd) {
+  const result = await runChild(kind, program, args, { env, cwd, progress: { log, what } });
   if (result.exitCode !== 0) {
     const tail = `${result.stderr}
 ${result.stdout}`.trim().split("\n").filter((l) => l.trim() !== "").slice(-3).join(" ");
@@ -29090,11 +29340,11 @@ async function versionOf(python) {
   const result = await run(python, ["-c", 'import sys; print("%d.%d.%d" % sys.version_info[:3])']);
   return result.exitCode === 0 ? result.stdout.trim() : void 0;
 }
-function pyenvInterpreters(pythonXY, root = process.env.PYENV_ROOT ?? join5(homedir3(), ".pyenv")) {
-  const versions = join5(root, "versions");
-  if (!existsSync2(versions)) return [];
+function pyenvInterpreters(pythonXY, root = process.env.PYENV_ROOT ?? join6(homedir3(), ".pyenv")) {
+  const versions = join6(root, "versions");
+  if (!existsSync3(versions)) return [];
   const patch = (name) => Number(name.slice(pythonXY.length + 1));
-  return readdirSync(versions).filter((name) => name.startsWith(`${pythonXY}.`) && /^\d+$/.test(name.slice(pythonXY.length + 1))).sort((a, b) => patch(b) - patch(a)).map((name) => join5(versions, name, "bin", `python${pythonXY}`)).filter((path4) => existsSync2(path4));
+  return readdirSync(versions).filter((name) => name.startsWith(`${pythonXY}.`) && /^\d+$/.test(name.slice(pythonXY.length + 1))).sort((a, b) => patch(b) - patch(a)).map((name) => join6(versions, name, "bin", `python${pythonXY}`)).filter((path4) => existsSync3(path4));
 }
 var ALEMBIC_INI = `# Written by bai-migrate for the manager venv; sqlalchemy.url is set on each run.
 [alembic]
@@ -29219,16 +29469,16 @@ var ManagerVenvs = class {
 
 // src/rehearsal/rehearse.ts
 import { randomBytes as randomBytes4 } from "node:crypto";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { rm as rm6 } from "node:fs/promises";
-import { tmpdir as tmpdir2 } from "node:os";
-import { join as join8 } from "node:path";
+import { existsSync as existsSync5, mkdtempSync, readFileSync as readFileSync3, writeFileSync } from "node:fs";
+import { rm as rm7 } from "node:fs/promises";
+import { tmpdir as tmpdir3 } from "node:os";
+import { dirname as dirname4, join as join9, resolve as resolve5 } from "node:path";
 var import_ioredis2 = __toESM(require_built3(), 1);
 var import_etcd32 = __toESM(require_lib(), 1);
 
 // src/rehearsal/snapshot-file.ts
 import { createReadStream as createReadStream2, createWriteStream as createWriteStream2 } from "node:fs";
-import { rename as rename2, rm as rm4 } from "node:fs/promises";
+import { rename as rename3, rm as rm5 } from "node:fs/promises";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
 import { pipeline as pipeline2 } from "node:stream/promises";
@@ -29261,13 +29511,13 @@ var SnapshotWriter = class {
     this.gzip.end();
     await this.done.catch(() => void 0);
     if (this.failure) throw this.cannotWrite();
-    await rename2(this.partial, this.path);
+    await rename3(this.partial, this.path);
   }
   /** Gives up: the partial file is removed and nothing is renamed. */
   async abandon() {
     this.gzip.destroy();
     await this.done.catch(() => void 0);
-    await rm4(this.partial, { force: true });
+    await rm5(this.partial, { force: true });
   }
   cannotWrite() {
     return invalidInput(`snapshot-file "${this.path}" cannot be written (${messageOf(this.failure)}); accepted: a path in a folder that exists and may be written`);
@@ -31558,6 +31808,12 @@ var SNAPSHOT_ALLOWLIST = {
     ])
   ),
   image_aliases: { id: copy("primary key"), alias: copy("image-metadata compares aliases"), image: copy("foreign key to images") },
+  // 24.09.14's downgrade to e9e574a6e22d makes endpoints.image NOT NULL with a foreign key to images again (downgrade-guards).
+  endpoints: {
+    id: copy("primary key; downgrade-guards names the endpoints it refuses by it"),
+    name: pseudonym("a user's name for their endpoint"),
+    image: copy("the image it serves: the downgrade requires one that exists, which downgrade-guards checks")
+  },
   // 24.09's d7df3baf3779 gives each vfolder its owner's domain (vfolder-domains checks that one exists); the name is the user's.
   vfolders: {
     id: copy("primary key"),
@@ -31672,12 +31928,16 @@ var Sanitizer = class {
   /**
    * The same input gives the same pseudonym within this snapshot; an email stays an email. A name
    * Backend.AI's code looks up by value ("default", "model-store") stays itself, in every column
-   * alike, so that foreign keys still join.
+   * alike, so that foreign keys still join. A name longer than a pseudonym keeps its length (the
+   * column's limit still cuts it): a revision that shrinks the column (24.09.14's downgrade of
+   * vfolders.name to 64 characters) stops on the stand-in as on the original.
    */
   pseudonym(value) {
     if (isLookedUpName(value)) return value;
-    const digest = this.digest(value).slice(0, 12);
-    return value.includes("@") ? `u-${digest}@redacted.invalid` : `u-${digest}`;
+    if (value.includes("@")) return `u-${this.digest(value).slice(0, 12)}@redacted.invalid`;
+    let digest = this.digest(value);
+    while (digest.length < value.length - 2) digest += this.digest(`${value}\0${digest.length}`);
+    return `u-${digest.slice(0, Math.max(12, value.length - 2))}`;
   }
   /** A uuid key's stand-in: the same uuid always maps to the same one, which reveals nothing of it. */
   uuidPseudonym(value) {
@@ -31893,10 +32153,10 @@ function escapeRegExp(text) {
 }
 
 // src/manager/alembic.ts
-import { existsSync as existsSync3 } from "node:fs";
-import { mkdtemp, readFile as readFile2, rm as rm5, writeFile as writeFile2 } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { dirname as dirname3, join as join6, resolve as resolve4 } from "node:path";
+import { existsSync as existsSync4 } from "node:fs";
+import { mkdtemp as mkdtemp2, readFile as readFile2, rm as rm6, writeFile as writeFile2 } from "node:fs/promises";
+import { tmpdir as tmpdir2 } from "node:os";
+import { dirname as dirname3, join as join7, resolve as resolve4 } from "node:path";
 
 // src/stores/schema.ts
 async function readRevisions(client) {
@@ -31967,7 +32227,7 @@ function requireSuccess(cli, args, result) {
       `manager-command "${cli.command.join(" ")}" cannot be run (${result.output}); accepted: the manager venv's backend.ai, e.g. /opt/backend.ai/bin/backend.ai (or set manager-venv)`
     );
   }
-  throw new MigrationError("inconsistent-state", `${what} failed (exit ${result.exitCode}): ${pythonFailure(result.output) ?? lastLines(result.output)}`);
+  throw new MigrationError("inconsistent-state", `${what} failed (exit ${result.exitCode}): ${pythonFailure(result.output) ?? lastLines2(result.output)}`);
 }
 function pythonCause(output) {
   const text = output.replace(/\[SQL: [\s\S]*?\](?=\s*(?:\[parameters:|\(Background on|$))/g, "").replace(/\[parameters: [\s\S]*?\](?=\s*(?:\(Background on|$))/g, "");
@@ -32016,7 +32276,7 @@ async function requireConnectedSuccess(cli, args, result, postgres, who, remedy)
     throw new MigrationError(error.code, `${error.message} (${cause}; ${remedy})`);
   }
 }
-function lastLines(output, count = 3) {
+function lastLines2(output, count = 3) {
   return output.split("\n").filter((line) => line.trim() !== "").slice(-count).join(" | ");
 }
 function imageRescanArgs(series, registry) {
@@ -32115,8 +32375,8 @@ async function runWithPrivateIni(setup, target, what, argv) {
     const cause = error.code === "ENOENT" ? "no such file" : error.code ?? String(error);
     throw new AlembicError("invalid-input", `alembic-config "${setup.config}" cannot be read; accepted: the path of the manager's alembic.ini`, "no-config", cause);
   }
-  const dir = await mkdtemp(join6(tmpdir(), "bai-migrate-alembic-"));
-  const ini = join6(dir, "alembic.ini");
+  const dir = await mkdtemp2(join7(tmpdir2(), "bai-migrate-alembic-"));
+  const ini = join7(dir, "alembic.ini");
   try {
     await writeFile2(ini, privateIni(text, dirname3(original), sqlalchemyUrl(setup.driver ?? "psycopg2", target, await privateTlsFiles(target, dir), setup.lockTimeoutSeconds)), { mode: 384 });
     const result = await runChild("alembic", process.execPath, ["-e", WATCHDOG, "--", ...argv(ini)], {
@@ -32144,7 +32404,7 @@ ${result.stdout.split("\n").filter((line) => line.includes("FAILED: ")).join("\n
     }
     return result.stdout;
   } finally {
-    await rm5(dir, { recursive: true, force: true });
+    await rm6(dir, { recursive: true, force: true });
   }
 }
 function pythonException(stderr) {
@@ -32186,15 +32446,15 @@ async function privateTlsFiles(target, dir) {
     ["sslkey", tls.key]
   ]) {
     if (!file) continue;
-    const path4 = join6(dir, param);
+    const path4 = join7(dir, param);
     await writeFile2(path4, file.pem, { mode: 384 });
     params[param] = path4;
   }
   return params;
 }
 function alembicConfigBeside(managerConfig) {
-  const beside = managerConfig ? join6(dirname3(managerConfig), "alembic.ini") : void 0;
-  return beside && existsSync3(beside) ? beside : "alembic.ini";
+  const beside = managerConfig ? join7(dirname3(managerConfig), "alembic.ini") : void 0;
+  return beside && existsSync4(beside) ? beside : "alembic.ini";
 }
 
 // src/rehearsal/servers.ts
@@ -32251,13 +32511,13 @@ function etcdCommand(binary, listenClient, advertiseClient, peer, name = "bai") 
   ];
 }
 async function freePort() {
-  return new Promise((resolve14, reject) => {
+  return new Promise((resolve15, reject) => {
     const server = createServer();
     server.unref();
     server.on("error", reject);
     server.listen(0, "127.0.0.1", () => {
       const address = server.address();
-      server.close(() => typeof address === "object" && address ? resolve14(address.port) : reject(new Error("no free port")));
+      server.close(() => typeof address === "object" && address ? resolve15(address.port) : reject(new Error("no free port")));
     });
   });
 }
@@ -32301,7 +32561,7 @@ function officialRecipes({ GenericContainer, Wait }, images, passwords) {
 }
 
 // src/rehearsal/growth.ts
-import { join as join7 } from "node:path";
+import { join as join8 } from "node:path";
 var MIN_HISTORY_KERNELS = 1e3;
 var GROWTH_TOLERANCE = 1.25;
 var MIN_JUDGED_MS = 1e3;
@@ -32364,7 +32624,7 @@ async function migrateSmallerCopy(client, inner, runInner, record, work) {
     clearHistoryMode: "bai-migrate",
     sweepOrphanedStatKeys: false,
     vacuum: "full",
-    reportFile: join7(work, "smaller-clear-history.json")
+    reportFile: join8(work, "smaller-clear-history.json")
   });
   if (cleared.outcome === "failure") {
     record({ step: "growth", status: "warning", detail: `the older half of the history could not be cleared for a second size (${cleared.error ?? "see the report"}): ${only}` });
@@ -32375,7 +32635,7 @@ async function migrateSmallerCopy(client, inner, runInner, record, work) {
     record({ step: "growth", status: "skipped", detail: `clearing the older half of the terminated kernels left ${rows} of ${fullRows} history rows, too close to tell growth: ${only}` });
     return { changed: true };
   }
-  const migrated = await runInner({ ...inner, dryRun: false, reportFile: join7(work, "smaller-migrate.json") });
+  const migrated = await runInner({ ...inner, dryRun: false, reportFile: join8(work, "smaller-migrate.json") });
   if (migrated.outcome === "failure") {
     record({
       step: "growth",
@@ -32421,14 +32681,14 @@ async function rehearse(options, report, log, addSecret, runInner) {
     if (full.status === "failed") log.error(`${full.step}: ${full.detail}`);
     else log.info(`${full.status}: ${full.step}: ${full.detail}`);
   };
-  const work = mkdtempSync(join8(tmpdir2(), "bai-migrate-rehearsal-"));
+  const work = mkdtempSync(join9(tmpdir3(), "bai-migrate-rehearsal-"));
   let snapshotFile2;
   let manifest;
   try {
-    snapshotFile2 = await openSnapshot(options.snapshotFile, options.snapshotKey, join8(work, "snapshot.jsonl.gz"));
+    snapshotFile2 = await openSnapshot(options.snapshotFile, options.snapshotKey, join9(work, "snapshot.jsonl.gz"));
     manifest = await readManifest(snapshotFile2);
   } catch (error) {
-    await rm6(work, { recursive: true, force: true });
+    await rm7(work, { recursive: true, force: true });
     throw error;
   }
   report.fromVersion = manifest.release.series;
@@ -32469,7 +32729,7 @@ async function rehearse(options, report, log, addSecret, runInner) {
         status: "ok",
         detail: `${restored.rows} row(s) into database ${restored.target.database}, ${restored.etcdKeys} etcd key(s) under namespace "${manifest.etcd.namespace}"`
       });
-      const managerConfig = join8(work, "manager.toml");
+      const managerConfig = join9(work, "manager.toml");
       const { user, password, host, port } = servers.postgres;
       writeFileSync(managerConfig, rehearsalManagerToml(options, manifest, restored.managerToml, servers, restored.target.database), { mode: 384 });
       const inner2 = {
@@ -32486,9 +32746,9 @@ async function rehearse(options, report, log, addSecret, runInner) {
         etcdTls: void 0,
         managerConfig,
         // The PR's alembic.ini, not one beside the rehearsal's temporary manager.toml; with manager-venv, each venv's own.
-        alembicConfig: options.alembicConfig ?? (options.managerVenv ? void 0 : alembicConfigBeside(options.managerConfig)),
+        alembicConfig: alembicIniCopy(options.alembicConfig ?? (options.managerVenv ? void 0 : alembicConfigBeside(options.managerConfig)), work),
         allowRunningServices: true,
-        backupDir: join8(work, "backup")
+        backupDir: join9(work, "backup")
       };
       return { target: restored.target, inner: inner2 };
     };
@@ -32504,16 +32764,16 @@ async function rehearse(options, report, log, addSecret, runInner) {
     } else {
       record({ step: "growth", status: "skipped", detail: "measure-growth: false: the migration is timed at the snapshot's size only" });
     }
-    const dry = await runInner({ ...inner, dryRun: true, reportFile: join8(work, "dry-run.json") });
+    const dry = await runInner({ ...inner, dryRun: true, reportFile: join9(work, "dry-run.json") });
     if (dry.outcome === "failure") {
       adopt(report, dry);
       throw failure(dry, "the dry run");
     }
     report.attachments.push(...dry.attachments);
-    const migrated = await runInner({ ...inner, dryRun: false, reportFile: join8(work, "migrate.json") });
+    const migrated = await runInner({ ...inner, dryRun: false, reportFile: join9(work, "migrate.json") });
     adopt(report, migrated);
     if (migrated.outcome === "failure") throw failure(migrated, "the migration");
-    const verified = await runInner({ ...inner, command: "verify", dryRun: false, reportFile: join8(work, "verify.json") });
+    const verified = await runInner({ ...inner, command: "verify", dryRun: false, reportFile: join9(work, "verify.json") });
     const checks = verified.entries.filter((e) => e.phase === "verify");
     report.entries.push(...checks.filter((e) => e.status === "failed" || e.status === "warning"));
     if (verified.outcome === "failure") throw failure(verified, "the final verify");
@@ -32529,7 +32789,7 @@ async function rehearse(options, report, log, addSecret, runInner) {
     record({ step: "result", status: "ok", detail: `migrated ${manifest.release.series} \u2192 ${migrated.toVersion} on the restored snapshot and verified` });
   } finally {
     await log.group("Clean up", async () => {
-      await rm6(work, { recursive: true, force: true });
+      await rm7(work, { recursive: true, force: true });
       if (options.keepRehearsal && database) {
         await closeTargets?.();
         const containers = started ? `; containers ${Object.values(started.containers).map((id) => id.slice(0, 12)).join(", ")} keep running (docker rm -f them when done)` : "";
@@ -32540,6 +32800,12 @@ async function rehearse(options, report, log, addSecret, runInner) {
       await started?.stop();
     });
   }
+}
+function alembicIniCopy(path4, work) {
+  if (!path4 || !existsSync5(path4)) return path4;
+  const copy2 = join9(work, "alembic.ini");
+  if (!existsSync5(copy2)) writeFileSync(copy2, readFileSync3(path4, "utf8").replaceAll("%(here)s", dirname4(resolve5(path4)).replaceAll("%", "%%")), { mode: 384 });
+  return copy2;
 }
 function describeSnapshot(manifest) {
   const rows = Object.values(manifest.postgres.rows).reduce((a, b) => a + b, 0);
@@ -32883,7 +33149,7 @@ async function aliveAgentRows({ deployment }) {
 }
 
 // src/steps/schema.ts
-import { resolve as resolve5 } from "node:path";
+import { resolve as resolve6 } from "node:path";
 
 // src/releases/schema-facts.ts
 var VERSIONS_2109 = "backend.ai-manager@21.09.9:src/ai/backend/manager/models/alembic/versions";
@@ -33264,7 +33530,7 @@ async function probeHolds(ctx, probe) {
 async function alembicWorks(ctx, setup, revision, name) {
   if (ctx.options.managerVenv) return skipped(`${name} will run from the manager venv preflight or migrate makes in ${ctx.options.managerVenv.dir}: not checked here`);
   const command = setup.command.join(" ");
-  const config = resolve5(setup.config);
+  const config = resolve6(setup.config);
   try {
     await runAlembic(setup, ctx.deployment.targets.postgres, ["show", revision]);
     return ok2(`${name} runs: "${command}" with ${config} knows revision ${revision}`);
@@ -33547,8 +33813,8 @@ async function compare(deployment, notOccupyingStatuses) {
 import { readFile as readFile4 } from "node:fs/promises";
 
 // src/manager/manager-toml.ts
-import { open as open3, realpath, rename as rename3, rm as rm7, stat as stat2 } from "node:fs/promises";
-import { basename as basename3, dirname as dirname4, join as join9, resolve as resolve6 } from "node:path";
+import { open as open3, realpath, rename as rename4, rm as rm8, stat as stat2 } from "node:fs/promises";
+import { basename as basename3, dirname as dirname5, join as join10, resolve as resolve7 } from "node:path";
 
 // node_modules/diff/libesm/diff/base.js
 var Diff = class {
@@ -34071,8 +34337,8 @@ function unifiedDiff(path4, before, after) {
 async function replaceContent(path4, content) {
   const real = await realpath(path4);
   const original = await stat2(real);
-  const temporary = join9(dirname4(real), `.${basename3(real)}.bai-migrate.tmp`);
-  await rm7(temporary, { force: true });
+  const temporary = join10(dirname5(real), `.${basename3(real)}.bai-migrate.tmp`);
+  await rm8(temporary, { force: true });
   const file = await open3(temporary, "wx", 384);
   let renamed = false;
   try {
@@ -34081,7 +34347,7 @@ async function replaceContent(path4, content) {
     } catch (error) {
       if (error.code !== "EPERM") throw error;
       await file.close();
-      await rm7(temporary, { force: true });
+      await rm8(temporary, { force: true });
       await writeInPlace(real, content);
       return ` (written in place, not by rename: this user may not give a new file the owner ${original.uid}:${original.gid})`;
     }
@@ -34089,15 +34355,15 @@ async function replaceContent(path4, content) {
     await file.writeFile(content);
     await file.sync();
     await file.close();
-    await rename3(temporary, real);
+    await rename4(temporary, real);
     renamed = true;
   } finally {
     if (!renamed) {
       await file.close().catch(() => void 0);
-      await rm7(temporary, { force: true });
+      await rm8(temporary, { force: true });
     }
   }
-  return real === resolve6(path4) ? "" : ` (through the link, to ${real})`;
+  return real === resolve7(path4) ? "" : ` (through the link, to ${real})`;
 }
 async function writeInPlace(path4, content) {
   const file = await open3(path4, "r+");
@@ -34604,7 +34870,7 @@ async function readImageKeys(deployment) {
 }
 
 // src/hops/21.09-22.03/image-rescan.ts
-import { join as join10 } from "node:path";
+import { join as join11 } from "node:path";
 var imageRescan = {
   id: "image-rescan",
   title: "Registry rescan",
@@ -34624,7 +34890,7 @@ var imageRescan = {
     if (ctx.options.managerVenv && !ctx.options.managerCommand) {
       return [
         skipped(
-          `the rescan will run ${join10(releaseVenvDir(ctx.options.managerVenv.dir, targetRelease(ctx.options.toVersion).version), "bin", "backend.ai")} from the manager venv preflight or migrate makes: not checked here; it will rescan ${registries.join(", ")}`
+          `the rescan will run ${join11(releaseVenvDir(ctx.options.managerVenv.dir, targetRelease(ctx.options.toVersion).version), "bin", "backend.ai")} from the manager venv preflight or migrate makes: not checked here; it will rescan ${registries.join(", ")}`
         ),
         ...connects
       ];
@@ -34634,7 +34900,7 @@ var imageRescan = {
     if (result.exitCode !== 0) {
       return [
         failed(
-          `image-rescan needs the ${ctx.hop.to.version} manager's CLI, but "${ctx.managerCli.command.join(" ")} ${help.join(" ")}" failed (exit ${result.exitCode}): ${lastLines(result.output)}; set manager-command or manager-venv`
+          `image-rescan needs the ${ctx.hop.to.version} manager's CLI, but "${ctx.managerCli.command.join(" ")} ${help.join(" ")}" failed (exit ${result.exitCode}): ${lastLines2(result.output)}; set manager-command or manager-venv`
         ),
         ...connects
       ];
@@ -34828,14 +35094,14 @@ var hop2 = {
 };
 
 // src/hops/22.03-22.09/alembic-ini-url.ts
-import { existsSync as existsSync4 } from "node:fs";
+import { existsSync as existsSync6 } from "node:fs";
 import { readFile as readFile5 } from "node:fs/promises";
-import { resolve as resolve7 } from "node:path";
+import { resolve as resolve8 } from "node:path";
 var ASYNCPG = "postgresql+asyncpg";
 var SYNCHRONOUS = /* @__PURE__ */ new Set(["postgresql", "postgres", "postgresql+psycopg2"]);
 function operatorIni(ctx) {
   const path4 = ctx.options.alembicConfig ?? alembicConfigBeside(ctx.deployment.targets.managerConfig?.path);
-  return existsSync4(path4) ? resolve7(path4) : void 0;
+  return existsSync6(path4) ? resolve8(path4) : void 0;
 }
 function findUrl(text) {
   let section2 = "";
@@ -35060,9 +35326,9 @@ var hop4 = {
 };
 
 // src/hops/23.03-23.09/rpc-keypair.ts
-import { existsSync as existsSync5, statSync } from "node:fs";
-import { chown, mkdir as mkdir3, stat as stat3 } from "node:fs/promises";
-import { dirname as dirname5, isAbsolute, join as join11, resolve as resolve8 } from "node:path";
+import { existsSync as existsSync7, statSync } from "node:fs";
+import { chown, mkdir as mkdir4, stat as stat3 } from "node:fs/promises";
+import { dirname as dirname6, isAbsolute, join as join12, resolve as resolve9 } from "node:path";
 var TABLE = "manager";
 var KEY = "rpc-auth-manager-keypair";
 var NAME = `[${TABLE}] ${KEY}`;
@@ -35073,14 +35339,14 @@ function configured(text) {
   return isTable(section2) ? section2[KEY] : void 0;
 }
 function generatedPath(configPath) {
-  return join11(dirname5(resolve8(configPath)), "rpc-keypair", `${KEYPAIR_NAME}.key_secret`);
+  return join12(dirname6(resolve9(configPath)), "rpc-keypair", `${KEYPAIR_NAME}.key_secret`);
 }
 async function examine2(ctx) {
   if (!ctx.deployment.targets.managerConfig) return void 0;
   const { path: path4, text } = await currentConfig(ctx);
   const value = configured(text);
-  const file = typeof value === "string" ? resolve8(dirname5(resolve8(path4)), value) : generatedPath(path4);
-  return { path: path4, value, file, exists: existsSync5(file) && statSync(file).isFile() };
+  const file = typeof value === "string" ? resolve9(dirname6(resolve9(path4)), value) : generatedPath(path4);
+  return { path: path4, value, file, exists: existsSync7(file) && statSync(file).isFile() };
 }
 var noConfig = () => failed(`23.09 needs ${NAME} in manager.toml, and no manager.toml was found: set manager-config`);
 function cliNotMadeYet(ctx) {
@@ -35118,7 +35384,7 @@ var rpcKeypair = {
     if (result.exitCode !== 0) {
       return [
         failed(
-          `${NAME} is unset, and making a key pair needs the ${ctx.hop.to.version} manager's CLI, but "${ctx.managerCli.command.join(" ")} ${help.join(" ")}" failed (exit ${result.exitCode}): ${lastLines(result.output)}; set manager-command or manager-venv, or set ${KEY} yourself`
+          `${NAME} is unset, and making a key pair needs the ${ctx.hop.to.version} manager's CLI, but "${ctx.managerCli.command.join(" ")} ${help.join(" ")}" failed (exit ${result.exitCode}): ${lastLines2(result.output)}; set manager-command or manager-venv, or set ${KEY} yourself`
         )
       ];
     }
@@ -35145,12 +35411,12 @@ var rpcKeypair = {
     if (state.value !== void 0) return state.exists ? ok2(`${NAME} already names ${state.file}`) : failed(`${NAME} names ${state.file}, which does not exist`);
     let made = "";
     if (!state.exists) {
-      const dir = dirname5(state.file);
+      const dir = dirname6(state.file);
       const owner = await stat3(state.path);
-      await mkdir3(dir, { recursive: true, mode: 448 });
+      await mkdir4(dir, { recursive: true, mode: 448 });
       const args = [...GENERATE, dir, KEYPAIR_NAME];
       requireSuccess(ctx.managerCli, args, await runManagerCli(ctx.managerCli, args));
-      for (const file of [dir, state.file, join11(dir, `${KEYPAIR_NAME}.key`)]) await chown(file, owner.uid, owner.gid).catch(() => void 0);
+      for (const file of [dir, state.file, join12(dir, `${KEYPAIR_NAME}.key`)]) await chown(file, owner.uid, owner.gid).catch(() => void 0);
       made = `made ${state.file} with generate-rpc-keypair; `;
     }
     const written = await writeSetting(ctx, TABLE, KEY, state.file);
@@ -35349,8 +35615,8 @@ var hop6 = {
 };
 
 // src/hops/24.03-24.09/container-registries.ts
-import { mkdir as mkdir4 } from "node:fs/promises";
-import { resolve as resolve9 } from "node:path";
+import { mkdir as mkdir5 } from "node:fs/promises";
+import { resolve as resolve10 } from "node:path";
 
 // src/hops/24.03-24.09/registry-config.ts
 var REGISTRIES_MOVED_BY = "1d42c726d8a3";
@@ -35504,7 +35770,7 @@ var containerRegistries = {
     return await interrupted(deployment) !== void 0;
   },
   async apply({ deployment, options }) {
-    await mkdir4(resolve9(options.backupDir), { recursive: true, mode: 448 });
+    await mkdir5(resolve10(options.backupDir), { recursive: true, mode: 448 });
     const kept = await interrupted(deployment);
     if (!kept) return ok2(`nothing to put back: etcd ${REGISTRY_PREFIX} is as it was; the schema step's ${REGISTRIES_MOVED_BY} moves it`);
     const etcd = deployment.etcd;
@@ -35632,7 +35898,7 @@ async function configFindings(ctx) {
     }
     return [warning(`manager.toml (${config}) is not checked against 24.09: alembic-command does not say which Python runs it; ${REGISTRIES_MOVED_BY} loads it with 24.09's validation`)];
   }
-  const result = await runChild("alembic", python, ["-c", LOAD_CONFIG, resolve9(config)], { env: { BACKEND_CONFIG_FILE: resolve9(config) } });
+  const result = await runChild("alembic", python, ["-c", LOAD_CONFIG, resolve10(config)], { env: { BACKEND_CONFIG_FILE: resolve10(config) } });
   if (result.exitCode === 0) return [ok2(`manager.toml (${config}) passes 24.09's validation, which ${REGISTRIES_MOVED_BY} loads it with`)];
   if (/No module named '?ai'?/.test(result.stderr)) {
     return [
@@ -36041,7 +36307,7 @@ function withinMs(promise, ms) {
 }
 
 // src/commands/session.ts
-import { resolve as resolve10 } from "node:path";
+import { resolve as resolve11 } from "node:path";
 var Session = class {
   constructor(options, deployment, report, secrets, log, venvs) {
     this.options = options;
@@ -36167,7 +36433,7 @@ var Session = class {
   /** What a revision that loads the manager's configuration needs (alembic.ts, AlembicSetup.env): the checked manager.toml, and the backup folder. */
   managerConfigEnv() {
     const config = this.deployment.targets.managerConfig?.path;
-    return { ...config ? { BACKEND_CONFIG_FILE: resolve10(config) } : {}, BACKEND_ETCD_BACKUP_PATH: resolve10(this.options.backupDir) };
+    return { ...config ? { BACKEND_CONFIG_FILE: resolve11(config) } : {}, BACKEND_ETCD_BACKUP_PATH: resolve11(this.options.backupDir) };
   }
   /** The manager's CLI, handed manager.toml the way the manager finds it. */
   managerCli() {
@@ -36698,8 +36964,12 @@ scripts = ScriptDirectory.from_config(config)
 rendered = []
 for run in runs:
     buffer = io.StringIO()
+    script = None
     try:
         script = scripts.get_revision(run["revision"])
+        if run["direction"] == "source":
+            rendered.append({"revision": run["revision"], "source": open(script.path, encoding="utf-8").read()})
+            continue
         make = MigrationStep.upgrade_from_script if run["direction"] == "up" else MigrationStep.downgrade_from_script
         step = make(scripts.revision_map, script)
         with contextlib.redirect_stdout(buffer):
@@ -36709,7 +36979,11 @@ for run in runs:
         rendered.append({"revision": run["revision"], "sql": buffer.getvalue()})
     except BaseException as error:
         said = (str(error).strip().splitlines() or [""])[-1][:400]
-        rendered.append({"revision": run["revision"], "error": type(error).__name__ + (": " + said if said else "")})
+        try:
+            source = open(script.path, encoding="utf-8").read() if script is not None else ""
+        except Exception:
+            source = ""
+        rendered.append({"revision": run["revision"], "error": type(error).__name__ + (": " + said if said else ""), "source": source})
 print("${MARK}" + json.dumps(rendered))
 `;
 async function renderEachRevision(setup, target, runs) {
@@ -36769,12 +37043,17 @@ var SchemaModel = class {
   playStatement(text) {
     if (/\balembic_version\b/i.test(text)) return void 0;
     const s = new Tokens(text);
-    const stop = (problem, table) => ({ statement: text, problem, certain: table === void 0 || !this.created.has(table) });
+    const stop = (problem, table, ...names) => ({
+      statement: text,
+      problem,
+      certain: table === void 0 || !this.created.has(table),
+      names: names.length > 0 ? names : table !== void 0 ? [table] : []
+    });
     if (s.take("CREATE", "TABLE")) {
       const ifNotExists = s.take("IF", "NOT", "EXISTS");
       const table = s.name();
       if (!table) return void 0;
-      if (this.tables.has(table)) return ifNotExists ? void 0 : stop(`creates table ${table}, which already exists`);
+      if (this.tables.has(table)) return ifNotExists ? void 0 : stop(`creates table ${table}, which already exists`, table);
       this.tables.add(table);
       this.created.add(table);
       this.defineTableBody(table, s.rest());
@@ -36796,7 +37075,11 @@ var SchemaModel = class {
       if (!this.tables.has(table)) return ifExists ? void 0 : stop(`alters table ${table}, which the database does not have`, table);
       for (const action of splitTopLevel(s.rest(), ",")) {
         const problem = this.alterTable(table, new Tokens(action));
-        if (problem) return stop(problem, table);
+        if (!problem) continue;
+        const named2 = /^\s*(?:ADD|DROP|ALTER|RENAME)\s+(CONSTRAINT\s+|COLUMN\s+)?(?:IF\s+(?:NOT\s+)?EXISTS\s+)?("?[\w$]+"?)/i.exec(action);
+        const object = named2?.[2]?.replaceAll('"', "");
+        if (!object) return stop(problem, table);
+        return /^CONSTRAINT/i.test(named2?.[1] ?? "") ? stop(problem, table, object) : stop(problem, table, table, object);
       }
       return void 0;
     }
@@ -36809,7 +37092,7 @@ var SchemaModel = class {
       s.take("ONLY");
       const table = s.name();
       if (!table) return void 0;
-      if (this.indexes.has(name)) return ifNotExists ? void 0 : stop(`creates ${unique2 ? "unique " : ""}index ${name}, and a relation of that name already exists`, this.indexes.get(name));
+      if (this.indexes.has(name)) return ifNotExists ? void 0 : stop(`creates ${unique2 ? "unique " : ""}index ${name}, and a relation of that name already exists`, this.indexes.get(name), name);
       if (!this.tables.has(table)) return stop(`creates index ${name} on table ${table}, which the database does not have`, table);
       this.indexes.set(name, table);
       return void 0;
@@ -36819,7 +37102,7 @@ var SchemaModel = class {
       const ifExists = s.take("IF", "EXISTS");
       const name = s.name();
       if (!name) return void 0;
-      if (!this.indexes.has(name)) return ifExists ? void 0 : stop(`drops index ${name}, which the database does not have`, void 0);
+      if (!this.indexes.has(name)) return ifExists ? void 0 : stop(`drops index ${name}, which the database does not have`, void 0, name);
       this.indexes.delete(name);
       return void 0;
     }
@@ -36829,7 +37112,7 @@ var SchemaModel = class {
       if (!name || !s.take("RENAME", "TO")) return void 0;
       const to = s.name();
       const table = this.indexes.get(name);
-      if (table === void 0) return ifExists ? void 0 : stop(`renames index ${name}, which the database does not have`);
+      if (table === void 0) return ifExists ? void 0 : stop(`renames index ${name}, which the database does not have`, void 0, name);
       this.indexes.delete(name);
       if (to) this.indexes.set(to, table);
       return void 0;
@@ -36837,7 +37120,7 @@ var SchemaModel = class {
     if (s.take("CREATE", "TYPE")) {
       const name = s.name();
       if (!name || !/\bAS\s+ENUM\b/i.test(s.rest())) return void 0;
-      if (this.types.has(name)) return stop(`creates type ${name}, which already exists`);
+      if (this.types.has(name)) return stop(`creates type ${name}, which already exists`, void 0, name);
       this.types.add(name);
       return void 0;
     }
@@ -36845,14 +37128,14 @@ var SchemaModel = class {
       const ifExists = s.take("IF", "EXISTS");
       const name = s.name();
       if (!name) return void 0;
-      if (!this.types.has(name)) return ifExists ? void 0 : stop(`drops type ${name}, which the database does not have`);
+      if (!this.types.has(name)) return ifExists ? void 0 : stop(`drops type ${name}, which the database does not have`, void 0, name);
       this.types.delete(name);
       return void 0;
     }
     if (s.take("ALTER", "TYPE")) {
       const name = s.name();
       if (!name) return void 0;
-      if (!this.types.has(name)) return /^\s*(ADD\s+VALUE|RENAME\s+(VALUE|TO))\b/i.test(s.rest()) ? stop(`alters type ${name}, which the database does not have`) : void 0;
+      if (!this.types.has(name)) return /^\s*(ADD\s+VALUE|RENAME\s+(VALUE|TO))\b/i.test(s.rest()) ? stop(`alters type ${name}, which the database does not have`, void 0, name) : void 0;
       if (s.take("RENAME", "TO")) {
         const to = s.name();
         if (to) this.renameType(name, to);
@@ -37061,7 +37344,7 @@ async function schemaDrift(session, plan, current) {
   let played = 0;
   for (const hop9 of plan.hops) {
     for (const step2 of hop9.steps.slice(0, hop9.steps.indexOf(schemaStepOf(hop9)))) {
-      for (const rename4 of step2.renamesTypes ?? []) if (model.hasType(rename4.from) && !model.hasType(rename4.to)) model.renameType(rename4.from, rename4.to);
+      for (const rename5 of step2.renamesTypes ?? []) if (model.hasType(rename5.from) && !model.hasType(rename5.to)) model.renameType(rename5.from, rename5.to);
     }
     if (!schemaStepOf(hop9)) continue;
     const runs = schemaRevisionRuns(hop9, startOf(plan, hop9, current) ?? current);
@@ -37075,21 +37358,19 @@ async function schemaDrift(session, plan, current) {
       const release = run2.by === "source" ? latestRelease(hop9.fromSeries).version : hop9.to.version;
       const name = `${release}'s ${run2.revision}${run2.direction === "down" ? " (downgrade)" : ""}`;
       const result = rendered.revisions[i];
-      if ("error" in result) {
-        unfollowed.push(`${name} (cannot render offline: ${result.error})`);
-        continue;
-      }
-      if (rendered.withheld.has(run2.revision)) {
-        unfollowed.push(`${name} (it ${rendered.withheld.get(run2.revision)}, so it is not run, not even offline)`);
+      if (!("sql" in result)) {
+        const why = rendered.withheld.get(run2.revision);
+        unfollowed.push({ what: `${name} (${why ? `it ${why}, so it is not run, not even offline` : `cannot render offline: ${result.error}`})`, source: result.source });
         continue;
       }
       played++;
       for (const stop of model.play(result.sql)) {
-        const sure = stop.certain && unfollowed.length === 0;
+        const explainers = unfollowed.filter((u) => stop.names.length > 0 && stop.names.every((n) => mentions(u.source, n)));
+        const sure = stop.certain && explainers.length === 0;
         findings.push({
           hop: hop9.label,
           status: sure ? "failed" : "warning",
-          detail: `schema drift: ${name} would stop: it ${stop.problem} (${clip(stop.statement)}). ` + (sure ? `PostgreSQL would roll ${hop9.label} back there. The database differs from what its release made (a hand-made change, or a restore that lost it): make it match what the revision expects, then run again; nothing was written. ${REHEARSAL_FINDS_IT}` : `Not certain: ${stop.certain ? `revisions before it that the check could not follow may change this: ${unfollowed.slice(0, 3).join("; ")}` : "the object belongs to a table the path itself creates, whose unnamed constraints PostgreSQL names"}`)
+          detail: `schema drift: ${name} would stop: it ${stop.problem} (${clip(stop.statement)}). ` + (sure ? `PostgreSQL would roll ${hop9.label} back there. The database differs from what its release made (a hand-made change, or a restore that lost it): make it match what the revision expects, then run again; nothing was written. ${REHEARSAL_FINDS_IT}` : `Not certain: ${stop.certain ? `revisions before it that the check could not follow name ${stop.names.join(" and ")} and may change this: ${explainers.map((u) => u.what).slice(0, 3).join("; ")}` : "the object belongs to a table the path itself creates, whose unnamed constraints PostgreSQL names"}`)
         });
       }
     }
@@ -37098,7 +37379,7 @@ async function schemaDrift(session, plan, current) {
     findings.push({
       hop: plan.hops[0].label,
       status: "ok",
-      detail: `schema drift: none; ${played} revision(s) on the path played over the live schema: everything they drop, alter or rename is there, nothing they create is${unfollowed.length > 0 ? `; not followed: ${unfollowed.join("; ")}` : ""}`
+      detail: `schema drift: none; ${played} revision(s) on the path played over the live schema: everything they drop, alter or rename is there, nothing they create is${unfollowed.length > 0 ? `; not followed: ${unfollowed.map((u) => u.what).join("; ")}` : ""}`
     });
   }
   return findings;
@@ -37108,7 +37389,7 @@ async function renderHop(session, hop9, runs) {
   const target = ctx.deployment.targets.postgres;
   const withheld = new Map(outsideDatabase(runs.map((r) => r.revision)).map((w) => [w.revision, w.why]));
   const render = async (by) => {
-    const mine = runs.filter((r) => r.by === by && !withheld.has(r.revision));
+    const mine = runs.filter((r) => r.by === by).map((r) => withheld.has(r.revision) ? { ...r, direction: "source" } : r);
     if (mine.length === 0) return [];
     const alembic = by === "target" ? ctx.alembic : await ctx.sourceAlembic?.();
     if (!alembic) throw new NotReady(`${hop9.fromSeries}'s alembic, which ${hop9.label} downgrades with, is not in this run (set manager-venv)`);
@@ -37130,6 +37411,7 @@ var exists2 = (path4) => access(path4).then(
   () => true,
   () => false
 );
+var mentions = (source, name) => new RegExp(`(^|[^\\w])${name.replace(/[$]/g, "\\$&")}($|[^\\w])`).test(source);
 var clip = (statement) => statement.length > 160 ? `${statement.slice(0, 157)}\u2026` : statement;
 
 // src/commands/check.ts
@@ -37163,9 +37445,9 @@ function checkCommand(phase) {
 }
 
 // src/commands/migrate.ts
-import { mkdir as mkdir5, writeFile as writeFile3 } from "node:fs/promises";
+import { mkdir as mkdir6, writeFile as writeFile3 } from "node:fs/promises";
 import { performance as performance3 } from "node:perf_hooks";
-import { join as join12, resolve as resolve11 } from "node:path";
+import { join as join13, resolve as resolve12 } from "node:path";
 
 // src/commands/dry-run.ts
 async function dryRun(session, plan) {
@@ -37315,13 +37597,13 @@ async function writeBackup(session, plan) {
     session.record({ phase: "apply", step: "backup", status: "ok", detail: "every step is already done: nothing to back up, no backup bundle written" });
     return;
   }
-  const dir = resolve11(session.options.backupDir, `backup-${(/* @__PURE__ */ new Date()).toISOString().replace(/[:.]/g, "-")}`);
+  const dir = resolve12(session.options.backupDir, `backup-${(/* @__PURE__ */ new Date()).toISOString().replace(/[:.]/g, "-")}`);
   const saved = [];
   for (const { hop: hop9, step: step2 } of lastOccurrences(plan)) {
     const item = step2.backup ? await step2.backup(session.stepContext(hop9)) : void 0;
     if (!item || saved.includes(item.name)) continue;
-    await mkdir5(dir, { recursive: true, mode: 448 });
-    await writeFile3(join12(dir, item.name), item.content, { mode: 384 });
+    await mkdir6(dir, { recursive: true, mode: 448 });
+    await writeFile3(join13(dir, item.name), item.content, { mode: 384 });
     saved.push(item.name);
   }
   if (saved.length > 0) {
@@ -37659,7 +37941,7 @@ function writtenPaths(options) {
 
 // src/core/writable-paths.ts
 import { accessSync, constants as constants2, realpathSync, statSync as statSync2 } from "node:fs";
-import { dirname as dirname6, join as join13, resolve as resolve12 } from "node:path";
+import { dirname as dirname7, join as join14, resolve as resolve13 } from "node:path";
 var PSEUDO_FILESYSTEMS = ["/proc", "/sys", "/dev"];
 var ACCEPTED2 = "accepted: a path under a folder that exists and may be written, not under /proc, /sys or /dev";
 function checkWritablePaths(paths) {
@@ -37667,13 +37949,13 @@ function checkWritablePaths(paths) {
   if (problems2.length > 0) throw invalidInputs(problems2);
 }
 function unwritable({ input, path: path4, is, inPlace }) {
-  const target = resolve12(path4);
+  const target = resolve13(path4);
   const existing = statOf(target);
   const deniedText = (reason) => reason && `${input} "${path4}" may not be written (${reason}); ${ACCEPTED2}`;
   if (existing?.isCharacterDevice() && inPlace) return deniedText(denied(target));
-  if (existing?.isDirectory() && is === "file") return `${input} "${path4}" is a folder; accepted: the path of a file, e.g. ${join13(path4, inputSpec(input)?.default ?? "file")}`;
+  if (existing?.isDirectory() && is === "file") return `${input} "${path4}" is a folder; accepted: the path of a file, e.g. ${join14(path4, inputSpec(input)?.default ?? "file")}`;
   if (existing && !existing.isDirectory() && is === "folder") return `${input} "${path4}" is a file, not a folder; ${ACCEPTED2}`;
-  const folder = nearestExisting(is === "file" ? dirname6(target) : target);
+  const folder = nearestExisting(is === "file" ? dirname7(target) : target);
   const real = realpathSync(folder);
   const pseudo = PSEUDO_FILESYSTEMS.find((root) => real === root || real.startsWith(`${root}/`));
   if (pseudo) return `${input} "${path4}" is under ${pseudo}, a pseudo-filesystem${real === folder ? "" : ` (${folder} is ${real})`}; ${ACCEPTED2}`;
@@ -37682,7 +37964,7 @@ function unwritable({ input, path: path4, is, inPlace }) {
 }
 function nearestExisting(path4) {
   let candidate = path4;
-  while (!statOf(candidate) && dirname6(candidate) !== candidate) candidate = dirname6(candidate);
+  while (!statOf(candidate) && dirname7(candidate) !== candidate) candidate = dirname7(candidate);
   return candidate;
 }
 function statOf(path4) {
@@ -37780,16 +38062,16 @@ async function withTargetVenv(options, venvs, report) {
   };
 }
 async function prepareReportFolder(file) {
-  const folder = dirname7(resolve13(file));
+  const folder = dirname8(resolve14(file));
   try {
-    await mkdir6(folder, { recursive: true });
+    await mkdir7(folder, { recursive: true });
   } catch (error) {
     throw invalidInput(`report-file "${file}": its folder ${folder} cannot be created (${messageOf(error)}); give a path in a folder that exists or can be made`);
   }
 }
 async function finish(report, options, secrets, log) {
   report.finishedAt ??= (/* @__PURE__ */ new Date()).toISOString();
-  report.reportFile = resolve13(options.reportFile);
+  report.reportFile = resolve14(options.reportFile);
   try {
     await writeFile4(options.reportFile, `${redact(JSON.stringify(report, null, 2), secrets)}
 `);
@@ -37798,7 +38080,7 @@ async function finish(report, options, secrets, log) {
     log.warning(`the report file ${options.reportFile} was not written (${messageOf(error)}); the outcome stands: ${report.outcome}`);
   }
   if (options.summaryFile) {
-    await mkdir6(dirname7(resolve13(options.summaryFile)), { recursive: true }).then(() => writeFile4(options.summaryFile, redact(renderMarkdown(report), secrets))).catch((error) => log.warning(`the summary file ${options.summaryFile} was not written (${messageOf(error)}); the outcome stands: ${report.outcome}`));
+    await mkdir7(dirname8(resolve14(options.summaryFile)), { recursive: true }).then(() => writeFile4(options.summaryFile, redact(renderMarkdown(report), secrets))).catch((error) => log.warning(`the summary file ${options.summaryFile} was not written (${messageOf(error)}); the outcome stands: ${report.outcome}`));
   }
   return report;
 }
@@ -37824,4 +38106,4 @@ export {
   runCommand,
   checkWrittenPaths
 };
-//# sourceMappingURL=chunk-2H5JX4RG.js.map
+//# sourceMappingURL=chunk-OT5TFBMP.js.map
