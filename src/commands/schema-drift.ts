@@ -37,6 +37,8 @@ export async function schemaDrift(session: Session, plan: Plan, current: readonl
    * theirs to explain only where the script names the table or the object it stops on.
    */
   const unfollowed: Array<{ readonly what: string; readonly source: string }> = [];
+  /** Stops the check cannot judge, said in its summary instead of as findings. */
+  const unjudged: string[] = [];
   let played = 0;
   for (const hop of plan.hops) {
     // bai-migrate's own steps before the schema step (a type renamed to the name the scripts use).
@@ -62,32 +64,33 @@ export async function schemaDrift(session: Session, plan: Plan, current: readonl
       }
       played++;
       for (const stop of model.play(result.sql)) {
-        const explainers = unfollowed.filter((u) => stop.names.length > 0 && stop.names.every((n) => mentions(u.source, n)));
-        const sure = stop.certain && explainers.length === 0;
+        const explained = unfollowed.some((u) => stop.names.length > 0 && stop.names.every((n) => mentions(u.source, n)));
+        if (!stop.certain || explained) {
+          // Not judged: a revision the check could not follow may make it, or PostgreSQL names it (a table the path creates).
+          if (explained && stop.missingTable) model.assumeTable(stop.missingTable);
+          unjudged.push(`${name}: ${stop.problem}${explained ? ` (a revision before it that could not be followed names ${stop.names.join(' and ')})` : ' (a name PostgreSQL gives)'}`);
+          continue;
+        }
         findings.push({
           hop: hop.label,
-          status: sure ? 'failed' : 'warning',
+          status: 'failed',
           detail:
             `schema drift: ${name} would stop: it ${stop.problem} (${clip(stop.statement)}). ` +
-            (sure
-              ? `PostgreSQL would roll ${hop.label} back there. The database differs from what its release made (a hand-made change, or a restore that lost it): make it match what the revision expects, then run again; nothing was written. ${REHEARSAL_FINDS_IT}`
-              : `Not certain: ${
-                  stop.certain
-                    ? `revisions before it that the check could not follow name ${stop.names.join(' and ')} and may change this: ${explainers
-                        .map((u) => u.what)
-                        .slice(0, 3)
-                        .join('; ')}`
-                    : 'the object belongs to a table the path itself creates, whose unnamed constraints PostgreSQL names'
-                }`),
+            `PostgreSQL would roll ${hop.label} back there. The database differs from what its release made (a hand-made change, or a restore that lost it): make it match what the revision expects, then run again; nothing was written. ${REHEARSAL_FINDS_IT}`,
         });
       }
     }
   }
-  if (!findings.some((f) => f.status === 'failed' || f.status === 'warning')) {
+  if (!findings.some((f) => f.status === 'failed')) {
+    const notJudged =
+      unjudged.length > 0
+        ? `; ${unjudged.length} statement(s) not judged, on what revisions the check could not follow may make: ${unjudged.slice(0, 3).join('; ')}${unjudged.length > 3 ? '; …' : ''}`
+        : '';
+    const notFollowed = unfollowed.length > 0 ? `; not followed: ${unfollowed.map((u) => u.what).join('; ')}` : '';
     findings.push({
       hop: plan.hops[0]!.label,
       status: 'ok',
-      detail: `schema drift: none; ${played} revision(s) on the path played over the live schema: everything they drop, alter or rename is there, nothing they create is${unfollowed.length > 0 ? `; not followed: ${unfollowed.map((u) => u.what).join('; ')}` : ''}`,
+      detail: `schema drift: none; ${played} revision(s) on the path played over the live schema: everything they drop, alter or rename is there, nothing they create is${notJudged}${notFollowed}`,
     });
   }
   return findings;

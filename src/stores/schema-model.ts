@@ -50,6 +50,8 @@ export interface Stop {
   readonly certain: boolean;
   /** The table and the object the statement names: what an earlier revision the check could not follow would have to mention to make the difference. */
   readonly names: readonly string[];
+  /** Set when the table a statement alters is missing: the caller may assume it (assumeTable) where an earlier revision it could not follow makes it. */
+  readonly missingTable?: string;
 }
 
 /** A schema to play DDL over. */
@@ -72,6 +74,12 @@ export class SchemaModel {
 
   hasType(name: string): boolean {
     return this.types.has(name);
+  }
+
+  /** A table some revision the check could not follow makes: its objects are judged as guesses from here on. */
+  assumeTable(name: string): void {
+    this.tables.add(name);
+    this.created.add(name);
   }
 
   renameType(from: string, to: string): void {
@@ -121,7 +129,7 @@ export class SchemaModel {
       s.take('ONLY');
       const table = s.name();
       if (!table) return undefined;
-      if (!this.tables.has(table)) return ifExists ? undefined : stop(`alters table ${table}, which the database does not have`, table);
+      if (!this.tables.has(table)) return ifExists ? undefined : { ...stop(`alters table ${table}, which the database does not have`, table), missingTable: table };
       for (const action of splitTopLevel(s.rest(), ',')) {
         const problem = this.alterTable(table, new Tokens(action));
         if (!problem) continue;
