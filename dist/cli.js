@@ -3,5 +3,5 @@ import { createRequire as __baiCreateRequire } from 'node:module'; const require
 
 // src/cli/index.ts
 process.setSourceMapsEnabled(true);
-await import("./chunks/cli-WNQWD7GQ.js");
+await import("./chunks/cli-7MQGMDNQ.js");
 //# sourceMappingURL=cli.js.map

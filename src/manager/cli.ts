@@ -7,6 +7,7 @@
  */
 import { MigrationError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import type { FailureCause } from '../core/report/index.js';
 import { CANNOT_RUN, runChild } from './child-env.js';
 import type pg from 'pg';
 import { lineFacts, SERVER_VERSION_FIXED_IN, unparsableServerVersion } from '../releases/line-facts.js';
@@ -50,21 +51,9 @@ export function requireSuccess(cli: ManagerCli, args: readonly string[], result:
 }
 
 /** The innermost exception a Python program ended with, taken apart (pythonCause). */
-export interface PythonCause {
+export interface PythonCause extends FailureCause {
   /** The traceback's last "module.SomeError: message" line, as printed (SQL and parameters never follow it here). */
   readonly line: string;
-  /** Its class, e.g. "sqlalchemy.exc.IntegrityError". */
-  readonly exception: string;
-  /** The database driver's exception inside it: "asyncpg.exceptions.ForeignKeyViolationError", "psycopg2.errors.ForeignKeyViolation". */
-  readonly driverException?: string;
-  /** The message without the class names. */
-  readonly message: string;
-  /** The constraint PostgreSQL names in the message. */
-  readonly constraint?: string;
-  /** The table the failing statement wrote ("insert or update on table …", "… of relation …"). */
-  readonly table?: string;
-  /** PostgreSQL's DETAIL without its prefix, key values included ("Failing row contains (…)" never: the whole row). */
-  readonly detail?: string;
 }
 
 /**

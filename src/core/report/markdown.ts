@@ -22,11 +22,7 @@ export function renderMarkdown(report: Report, maxBytes = 512 * 1024): string {
   }
   lines.push(...renderError(report));
   // Short first: what to fix, the downtime and the heavy revisions; every row and the SQL collapsed below.
-  if (report.failure) lines.push(...renderFailure(report.failure), '');
-  lines.push(...renderAttention(report));
-  if (report.timings && report.timings.length > 0) lines.push(...renderTimings(report.timings), '');
-  if (report.growth) lines.push(...renderGrowth(report.growth), '');
-  if (report.forecast) lines.push(...renderForecast(report.forecast), '');
+  lines.push(...renderOnTop(report));
   lines.push(`<details><summary>Every step (${report.entries.length} rows)</summary>`, '', '| Phase | Hop | Step | Status | Detail |', '|---|---|---|---|---|');
   let size = lines.join('\n').length;
   let omitted = 0;
@@ -61,6 +57,20 @@ export function renderMarkdown(report: Report, maxBytes = 512 * 1024): string {
  * cause with its constraint and DETAIL, the rows the DETAIL names, what preflight made of that
  * revision, and the remedy.
  */
+/**
+ * What a reader needs first, in the job summary and the PR comment alike: what to fix, what needs
+ * attention, the downtime, and what will take longer in production (growth, heavy revisions).
+ */
+export function renderOnTop(report: Report): string[] {
+  return [
+    ...(report.failure ? [...renderFailure(report.failure), ''] : []),
+    ...renderAttention(report),
+    ...(report.timings && report.timings.length > 0 ? [...renderTimings(report.timings), ''] : []),
+    ...(report.growth ? [...renderGrowth(report.growth), ''] : []),
+    ...(report.forecast ? [...renderForecast(report.forecast), ''] : []),
+  ];
+}
+
 export function renderFailure(failure: StepFailure): string[] {
   const where = `${failure.hop ? `${failure.hop} ` : ''}${failure.step}`;
   const lines = [

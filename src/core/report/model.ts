@@ -61,6 +61,22 @@ export interface Growth {
   }>;
 }
 
+/** The innermost exception a Python program (alembic, the manager's CLI) ended with, taken apart (manager/cli.ts pythonCause). */
+export interface FailureCause {
+  /** Its class, e.g. "sqlalchemy.exc.IntegrityError". */
+  readonly exception: string;
+  /** The database driver's exception inside it: "asyncpg.exceptions.ForeignKeyViolationError", "psycopg2.errors.ForeignKeyViolation". */
+  readonly driverException?: string;
+  /** The message without the class names. */
+  readonly message: string;
+  /** The constraint PostgreSQL names in the message. */
+  readonly constraint?: string;
+  /** The table the failing statement wrote ("insert or update on table …", "… of relation …"). */
+  readonly table?: string;
+  /** PostgreSQL's DETAIL without its prefix, key values included ("Failing row contains (…)" never: the whole row). */
+  readonly detail?: string;
+}
+
 /** What alembic was doing when a revision failed, read from its output (manager/revision-failure.ts). */
 export interface RevisionFailure {
   /** The revision that was running: the one upgraded to, or the one whose downgrade ran. */
@@ -72,14 +88,7 @@ export interface RevisionFailure {
   readonly doing?: string;
   /** The statement's kind and table, e.g. "INSERT INTO groups"; never the statement or its parameters. */
   readonly statement?: string;
-  readonly cause?: {
-    readonly exception: string;
-    readonly driverException?: string;
-    readonly message: string;
-    readonly constraint?: string;
-    readonly table?: string;
-    readonly detail?: string;
-  };
+  readonly cause?: FailureCause;
   /** The rows the DETAIL names by key: "(resource_policy)=(default)" and what is wrong with it. */
   readonly rows: ReadonlyArray<{ readonly table?: string; readonly key: string; readonly problem: string }>;
 }

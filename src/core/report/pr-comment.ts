@@ -4,7 +4,7 @@
  * collapsed below.
  */
 import type { Report } from './model.js';
-import { cell, ICON, renderAttention, renderError, renderFailure, renderForecast, renderGrowth, renderTimings } from './markdown.js';
+import { cell, ICON, renderError, renderOnTop } from './markdown.js';
 
 /** GitHub refuses comments over 65,536 characters; the SQL is cut to keep well under. */
 const MAX_COMMENT = 60_000;
@@ -25,14 +25,9 @@ function renderComment(report: Report, marker: string): string {
   const lines = [marker, `## ${succeeded ? '✅' : '❌'} Migration rehearsal ${report.fromVersion ?? '?'} → ${report.toVersion ?? '?'}: ${succeeded ? 'succeeded' : 'failed'}`, ''];
   if (manifest) lines.push(`Snapshot ${manifest.detail}.`, '');
   lines.push(...renderError(report));
-  // Short first: what to fix, what needs attention, the downtime and what will take longer in production.
-  if (report.failure) lines.push(...renderFailure(report.failure), '');
-  lines.push(...renderAttention(report));
-  // The downtime the migration took on the restored snapshot: what the real one will need, roughly.
-  if (report.timings && report.timings.length > 0) lines.push(...renderTimings(report.timings), '');
-  // What will take longer in production than here: the heavy revisions with the rows they meet, and how time grew with the data.
-  if (report.growth) lines.push(...renderGrowth(report.growth), '');
-  if (report.forecast) lines.push(...renderForecast(report.forecast), '');
+  // Short first: what to fix, what needs attention, the downtime the migration took on the restored
+  // snapshot (what the real one will need, roughly), and what will take longer in production.
+  lines.push(...renderOnTop(report));
 
   // Collapsed: the plan, every row of the rehearsal, its changes and checks, and the offline SQL.
   if (report.plan.length > 0) {

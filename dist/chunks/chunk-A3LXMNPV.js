@@ -25096,11 +25096,7 @@ function renderMarkdown(report, maxBytes = 512 * 1024) {
     lines.push("| | |", "|---|---|", ...shown.map(([k, v]) => `| ${k} | ${v} |`), "");
   }
   lines.push(...renderError(report));
-  if (report.failure) lines.push(...renderFailure(report.failure), "");
-  lines.push(...renderAttention(report));
-  if (report.timings && report.timings.length > 0) lines.push(...renderTimings(report.timings), "");
-  if (report.growth) lines.push(...renderGrowth(report.growth), "");
-  if (report.forecast) lines.push(...renderForecast(report.forecast), "");
+  lines.push(...renderOnTop(report));
   lines.push(`<details><summary>Every step (${report.entries.length} rows)</summary>`, "", "| Phase | Hop | Step | Status | Detail |", "|---|---|---|---|---|");
   let size = lines.join("\n").length;
   let omitted = 0;
@@ -25130,6 +25126,15 @@ function renderMarkdown(report, maxBytes = 512 * 1024) {
   lines.push("", [...Object.keys(counts).map((s) => `${ICON[s]} ${counts[s]} ${s}`), ...report.dryRun ? [`${WOULD_CHANGE} ${toCome} would change`] : []].join(" \xB7 "));
   return `${lines.join("\n")}
 `;
+}
+function renderOnTop(report) {
+  return [
+    ...report.failure ? [...renderFailure(report.failure), ""] : [],
+    ...renderAttention(report),
+    ...report.timings && report.timings.length > 0 ? [...renderTimings(report.timings), ""] : [],
+    ...report.growth ? [...renderGrowth(report.growth), ""] : [],
+    ...report.forecast ? [...renderForecast(report.forecast), ""] : []
+  ];
 }
 function renderFailure(failure2) {
   const where = `${failure2.hop ? `${failure2.hop} ` : ""}${failure2.step}`;
@@ -25319,11 +25324,7 @@ function renderComment(report, marker) {
   const lines = [marker, `## ${succeeded ? "\u2705" : "\u274C"} Migration rehearsal ${report.fromVersion ?? "?"} \u2192 ${report.toVersion ?? "?"}: ${succeeded ? "succeeded" : "failed"}`, ""];
   if (manifest) lines.push(`Snapshot ${manifest.detail}.`, "");
   lines.push(...renderError(report));
-  if (report.failure) lines.push(...renderFailure(report.failure), "");
-  lines.push(...renderAttention(report));
-  if (report.timings && report.timings.length > 0) lines.push(...renderTimings(report.timings), "");
-  if (report.growth) lines.push(...renderGrowth(report.growth), "");
-  if (report.forecast) lines.push(...renderForecast(report.forecast), "");
+  lines.push(...renderOnTop(report));
   if (report.plan.length > 0) {
     const steps = report.plan.reduce((n, hop9) => n + hop9.steps.length, 0);
     lines.push(`<details><summary>Plan: ${report.plan.length} hop(s), ${steps} step(s)</summary>`, "", "| Hop | Step | What it does |", "|---|---|---|");
@@ -37029,6 +37030,11 @@ var SchemaModel = class {
   hasType(name) {
     return this.types.has(name);
   }
+  /** A table some revision the check could not follow makes: its objects are judged as guesses from here on. */
+  assumeTable(name) {
+    this.tables.add(name);
+    this.created.add(name);
+  }
   renameType(from, to) {
     this.types.delete(from);
     this.types.add(to);
@@ -37072,7 +37078,7 @@ var SchemaModel = class {
       s.take("ONLY");
       const table = s.name();
       if (!table) return void 0;
-      if (!this.tables.has(table)) return ifExists ? void 0 : stop(`alters table ${table}, which the database does not have`, table);
+      if (!this.tables.has(table)) return ifExists ? void 0 : { ...stop(`alters table ${table}, which the database does not have`, table), missingTable: table };
       for (const action of splitTopLevel(s.rest(), ",")) {
         const problem = this.alterTable(table, new Tokens(action));
         if (!problem) continue;
@@ -37341,6 +37347,7 @@ async function schemaDrift(session, plan, current) {
   const model = new SchemaModel(await readSchemaObjects(session.deployment.postgres));
   const findings = [];
   const unfollowed = [];
+  const unjudged = [];
   let played = 0;
   for (const hop9 of plan.hops) {
     for (const step2 of hop9.steps.slice(0, hop9.steps.indexOf(schemaStepOf(hop9)))) {
@@ -37365,21 +37372,27 @@ async function schemaDrift(session, plan, current) {
       }
       played++;
       for (const stop of model.play(result.sql)) {
-        const explainers = unfollowed.filter((u) => stop.names.length > 0 && stop.names.every((n) => mentions(u.source, n)));
-        const sure = stop.certain && explainers.length === 0;
+        const explained = unfollowed.some((u) => stop.names.length > 0 && stop.names.every((n) => mentions(u.source, n)));
+        if (!stop.certain || explained) {
+          if (explained && stop.missingTable) model.assumeTable(stop.missingTable);
+          unjudged.push(`${name}: ${stop.problem}${explained ? ` (a revision before it that could not be followed names ${stop.names.join(" and ")})` : " (a name PostgreSQL gives)"}`);
+          continue;
+        }
         findings.push({
           hop: hop9.label,
-          status: sure ? "failed" : "warning",
-          detail: `schema drift: ${name} would stop: it ${stop.problem} (${clip(stop.statement)}). ` + (sure ? `PostgreSQL would roll ${hop9.label} back there. The database differs from what its release made (a hand-made change, or a restore that lost it): make it match what the revision expects, then run again; nothing was written. ${REHEARSAL_FINDS_IT}` : `Not certain: ${stop.certain ? `revisions before it that the check could not follow name ${stop.names.join(" and ")} and may change this: ${explainers.map((u) => u.what).slice(0, 3).join("; ")}` : "the object belongs to a table the path itself creates, whose unnamed constraints PostgreSQL names"}`)
+          status: "failed",
+          detail: `schema drift: ${name} would stop: it ${stop.problem} (${clip(stop.statement)}). PostgreSQL would roll ${hop9.label} back there. The database differs from what its release made (a hand-made change, or a restore that lost it): make it match what the revision expects, then run again; nothing was written. ${REHEARSAL_FINDS_IT}`
         });
       }
     }
   }
-  if (!findings.some((f) => f.status === "failed" || f.status === "warning")) {
+  if (!findings.some((f) => f.status === "failed")) {
+    const notJudged = unjudged.length > 0 ? `; ${unjudged.length} statement(s) not judged, on what revisions the check could not follow may make: ${unjudged.slice(0, 3).join("; ")}${unjudged.length > 3 ? "; \u2026" : ""}` : "";
+    const notFollowed = unfollowed.length > 0 ? `; not followed: ${unfollowed.map((u) => u.what).join("; ")}` : "";
     findings.push({
       hop: plan.hops[0].label,
       status: "ok",
-      detail: `schema drift: none; ${played} revision(s) on the path played over the live schema: everything they drop, alter or rename is there, nothing they create is${unfollowed.length > 0 ? `; not followed: ${unfollowed.map((u) => u.what).join("; ")}` : ""}`
+      detail: `schema drift: none; ${played} revision(s) on the path played over the live schema: everything they drop, alter or rename is there, nothing they create is${notJudged}${notFollowed}`
     });
   }
   return findings;
@@ -38106,4 +38119,4 @@ export {
   runCommand,
   checkWrittenPaths
 };
-//# sourceMappingURL=chunk-OT5TFBMP.js.map
+//# sourceMappingURL=chunk-A3LXMNPV.js.map
