@@ -88,8 +88,8 @@ async function renderOffline(
       sql += `-- ${label} ${revision}\n${await one(revision)}`;
     } catch (error) {
       if (!(error instanceof AlembicError) || error.kind !== 'failed') throw error;
-      // The cause alembic gave, without "alembic upgrade a:b --sql failed (exit 1): ".
-      const why = error.message.replace(/^.*? failed \(exit \d+\): /s, '');
+      // The cause alembic gave, without "alembic upgrade a:b --sql failed (exit 1) in revision b: ".
+      const why = error.message.replace(/^.*? failed \(exit \d+\)(?: in revision \w+)?: /s, '');
       cannot.push({ revision, why });
       sql += `-- ${label} ${revision}: cannot run offline (${why})\n`;
     }
