@@ -33288,7 +33288,7 @@ async function renderOffline(label, revisions, whole, one, withhold) {
 ${await one(revision)}`;
     } catch (error) {
       if (!(error instanceof AlembicError) || error.kind !== "failed") throw error;
-      const why = error.message.replace(/^.*? failed \(exit \d+\): /s, "");
+      const why = error.message.replace(/^.*? failed \(exit \d+\)(?: in revision \w+)?: /s, "");
       cannot.push({ revision, why });
       sql += `-- ${label} ${revision}: cannot run offline (${why})
 `;
@@ -38119,4 +38119,4 @@ export {
   runCommand,
   checkWrittenPaths
 };
-//# sourceMappingURL=chunk-A3LXMNPV.js.map
+//# sourceMappingURL=chunk-EQ32H72W.js.map
