@@ -41,11 +41,12 @@ export async function schemaDrift(session: Session, plan: Plan, current: readonl
   const unjudged: string[] = [];
   let played = 0;
   for (const hop of plan.hops) {
+    const schemaStep = schemaStepOf(hop);
+    if (!schemaStep) continue;
     // bai-migrate's own steps before the schema step (a type renamed to the name the scripts use).
-    for (const step of hop.steps.slice(0, hop.steps.indexOf(schemaStepOf(hop)!))) {
+    for (const step of hop.steps.slice(0, hop.steps.indexOf(schemaStep))) {
       for (const rename of step.renamesTypes ?? []) if (model.hasType(rename.from) && !model.hasType(rename.to)) model.renameType(rename.from, rename.to);
     }
-    if (!schemaStepOf(hop)) continue;
     const runs = schemaRevisionRuns(hop, startOf(plan, hop, current) ?? current);
     if (runs.length === 0) continue;
     const rendered = await renderHop(session, hop, runs);

@@ -37350,10 +37350,11 @@ async function schemaDrift(session, plan, current) {
   const unjudged = [];
   let played = 0;
   for (const hop9 of plan.hops) {
-    for (const step2 of hop9.steps.slice(0, hop9.steps.indexOf(schemaStepOf(hop9)))) {
+    const schemaStep2 = schemaStepOf(hop9);
+    if (!schemaStep2) continue;
+    for (const step2 of hop9.steps.slice(0, hop9.steps.indexOf(schemaStep2))) {
       for (const rename5 of step2.renamesTypes ?? []) if (model.hasType(rename5.from) && !model.hasType(rename5.to)) model.renameType(rename5.from, rename5.to);
     }
-    if (!schemaStepOf(hop9)) continue;
     const runs = schemaRevisionRuns(hop9, startOf(plan, hop9, current) ?? current);
     if (runs.length === 0) continue;
     const rendered = await renderHop(session, hop9, runs);
@@ -38119,4 +38120,4 @@ export {
   runCommand,
   checkWrittenPaths
 };
-//# sourceMappingURL=chunk-EQ32H72W.js.map
+//# sourceMappingURL=chunk-KM6XWMSQ.js.map
