@@ -24,7 +24,7 @@ import { dirname, join, resolve } from 'node:path';
 import { managerStartFacts, type ManagerStartFacts } from '../releases/manager-start.js';
 import { freePort } from '../rehearsal/servers.js';
 import { currentConfig } from '../manager/manager-toml.js';
-import { requireSuccess, runManagerCli } from '../manager/cli.js';
+import { lastLines, requireSuccess, runManagerCli } from '../manager/cli.js';
 import { managerTomlCopy, signedRequest, startManagerServer, waitForRoot, type Keypair, type RunningManager } from '../manager/start-server.js';
 import { loopbackListener, pointOutwardAtLoopback } from '../manager/outward-addresses.js';
 import { isTable, parseToml } from '../manager/toml.js';
@@ -158,6 +158,8 @@ export async function runManagerProof(ctx: StepContext, hooks: { whileRunning?: 
     log = await manager.log();
     const errors = loggedErrors(log, facts);
     if (errors.length > 0) problems.push(`the manager logged: ${errors.slice(0, 3).join(' | ')}${errors.length > 3 ? ` (and ${errors.length - 3} more)` : ''}`);
+    // A loader that refuses manager.toml prints its verdict and exits before logging anything.
+    else if (manager.exit()) problems.push(`its output ended: ${lastLines(log, 3)}`);
     const stop = await manager.stop(STOP_GRACE_MS);
     timings.stopMs = stop.ms;
     log = await manager.log();
@@ -177,8 +179,9 @@ export async function runManagerProof(ctx: StepContext, hooks: { whileRunning?: 
     const where = ctx.options.disposableCopy ? 'on the copy' : 'on this deployment';
     if (problems.length > 0) {
       const cause = problems.join('; ');
+      const answered = 'body' in root && root.status === 200 ? ` answered GET / (${root.body.trim()}) but` : '';
       return {
-        finding: failed(`the ${release} manager ${where} did not prove it serves: ${cause}; it ${stopped}${notes.length ? ` (${notes.join('; ')})` : ''}`),
+        finding: failed(`the ${release} manager ${where}${answered} did not prove it serves: ${cause}; it ${stopped}${notes.length ? ` (${notes.join('; ')})` : ''}`),
         log,
         dialled: listener?.peers ?? [],
         timings,
@@ -242,8 +245,9 @@ async function removeThrowAway(ctx: StepContext, keypair: Keypair, user: ThrowAw
   await pg.query('UPDATE users SET main_access_key = NULL WHERE uuid = $1', [user.uuid]);
   await pg.query('DELETE FROM keypairs WHERE access_key = $1', [keypair.accessKey]);
   await pg.query('DELETE FROM users WHERE uuid = $1', [user.uuid]);
-  const redis = await ctx.deployment.redis(REDIS_DB.stat);
-  await redis.del(`kp:${keypair.accessKey}:num_queries`, `kp:${keypair.accessKey}:last_call_time`);
+  // Without Redis (a proof that failed on it) there are none.
+  const redis = await ctx.deployment.redis(REDIS_DB.stat).catch(() => undefined);
+  await redis?.del(`kp:${keypair.accessKey}:num_queries`, `kp:${keypair.accessKey}:last_call_time`);
 }
 
 /** The servers the copy of manager.toml points at: the ones this run migrated. */
@@ -299,12 +303,13 @@ export function loggedErrors(log: string, facts: ManagerStartFacts): string[] {
   const lines = log.split('\n');
   const errors: string[] = [];
   for (const [i, line] of lines.entries()) {
-    if (!/\b(ERROR|CRITICAL)\b/.test(line)) continue;
+    // The copy's [logging] has the simple format: the level starts the line (a status named ERROR in a query's parameters does not).
+    if (!/^(ERROR|CRITICAL) /.test(line)) continue;
     // The first exception of the traceback below the line, if any: Python prints a chain cause first.
     const next = lines.slice(i + 1, i + 200);
-    const end = next.findIndex((l) => /^(ERROR|CRITICAL|WARNING|INFO|DEBUG) /.test(l) || /\s(ERROR|CRITICAL|WARNING|INFO|DEBUG) /.test(l.slice(0, 60)));
+    const end = next.findIndex((l) => /^(ERROR|CRITICAL|WARNING|INFO|DEBUG) /.test(l));
     const raised = (end < 0 ? next : next.slice(0, end)).find((l) => /^[A-Za-z_][\w.]*(Error|Exception|Violation)\b.*?: /.test(l.trim()));
-    const message = line.replace(/^.*?\b(ERROR|CRITICAL)\b\s*/, '').trim();
+    const message = line.replace(/^(ERROR|CRITICAL) /, '').trim();
     const error = raised ? `${message} (${raised.trim()})` : message;
     if (!facts.harmlessLogErrors.some((h) => error.includes(h.text))) errors.push(error);
   }
