@@ -22,6 +22,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { managerStartFacts, type ManagerStartFacts } from '../releases/manager-start.js';
+import { publishedRelease } from '../releases/manager-python.js';
 import { freePort } from '../rehearsal/servers.js';
 import { currentConfig } from '../manager/manager-toml.js';
 import { lastLines, requireSuccess, runManagerCli } from '../manager/cli.js';
@@ -36,6 +37,11 @@ import { changed, failed, ok, skipped, warning, type Finding, type Step, type St
 const START_TIMEOUT_MS = 90_000;
 /** How long SIGTERM may take before the process group is killed: 24.12.1 stops in under 1 s. */
 const STOP_GRACE_MS = 10_000;
+
+/** The release whose manager runs: the package the venv installs (23.09.11 was never published; its venv holds 23.09.10). */
+function managerRelease(ctx: StepContext): string {
+  return publishedRelease(ctx.hop.to.version);
+}
 
 /** Why the step does not start the manager in this run; undefined when it does. */
 function notAsked(ctx: StepContext): string | undefined {
@@ -58,13 +64,13 @@ export const managerStarts: Step = {
     const blocked = await cannotStart(ctx);
     if (blocked) return [blocked];
     return [
-      ok(`the ${ctx.hop.to.version} manager will be started at the end of the run${ctx.options.disposableCopy ? ', on the disposable copy' : ' (start-manager: true): on this deployment, for real'}`),
+      ok(`the ${managerRelease(ctx)} manager will be started at the end of the run${ctx.options.disposableCopy ? ', on the disposable copy' : ' (start-manager: true): on this deployment, for real'}`),
     ];
   },
 
   async dryRun(ctx) {
     const why = notAsked(ctx);
-    return [skipped(why ?? `a dry run never starts the manager; migrate starts the ${ctx.hop.to.version} manager at the end`)];
+    return [skipped(why ?? `a dry run never starts the manager; migrate starts the ${managerRelease(ctx)} manager at the end`)];
   },
 
   // It changes nothing a backup bundle could give back: on a copy, nothing matters; on production the operator asked for it.
@@ -81,7 +87,7 @@ export const managerStarts: Step = {
 
 /** A release that cannot start here is reported, not attempted. */
 async function cannotStart(ctx: StepContext): Promise<Finding | undefined> {
-  const release = ctx.hop.to.version;
+  const release = managerRelease(ctx);
   if (!managerStartFacts(release)) return skipped(`bai-migrate does not start the ${release} manager yet: src/releases/manager-start.ts has no facts for its line`);
   const problem = unreadableServerVersion(release, await serverVersion(ctx.deployment.postgres));
   if (problem) return warning(`not attempted: ${problem}`);
@@ -100,13 +106,20 @@ export interface ManagerProof {
 }
 
 /** The whole proof; apply's finding. */
-export async function proveManagerStarts(ctx: StepContext, hooks: { whileRunning?: (manager: RunningManager) => Promise<void> } = {}): Promise<Finding> {
+export interface ProofHooks {
+  /** Called once GET / answered, before the signed request (tests look at the manager's connections then). */
+  readonly whileRunning?: (manager: RunningManager) => Promise<void>;
+  /** How long SIGTERM may take before SIGKILL (tests make it 0 to show the kill and the clean-up). */
+  readonly stopGraceMs?: number;
+}
+
+export async function proveManagerStarts(ctx: StepContext, hooks: ProofHooks = {}): Promise<Finding> {
   return (await runManagerProof(ctx, hooks)).finding;
 }
 
-/** `whileRunning` is called once GET / answered, before the signed request (tests look at the manager's connections then). */
-export async function runManagerProof(ctx: StepContext, hooks: { whileRunning?: (manager: RunningManager) => Promise<void> } = {}): Promise<ManagerProof> {
-  const release = ctx.hop.to.version;
+export async function runManagerProof(ctx: StepContext, hooks: ProofHooks = {}): Promise<ManagerProof> {
+  const grace = hooks.stopGraceMs ?? STOP_GRACE_MS;
+  const release = managerRelease(ctx);
   const facts = managerStartFacts(release)!;
   const dir = await mkdtemp(join(tmpdir(), 'bai-migrate-manager-'));
   const listener = ctx.options.disposableCopy ? await loopbackListener() : undefined;
@@ -160,7 +173,7 @@ export async function runManagerProof(ctx: StepContext, hooks: { whileRunning?: 
     if (errors.length > 0) problems.push(`the manager logged: ${errors.slice(0, 3).join(' | ')}${errors.length > 3 ? ` (and ${errors.length - 3} more)` : ''}`);
     // A loader that refuses manager.toml prints its verdict and exits before logging anything.
     else if (manager.exit()) problems.push(`its output ended: ${lastLines(log, 3)}`);
-    const stop = await manager.stop(STOP_GRACE_MS);
+    const stop = await manager.stop(grace);
     timings.stopMs = stop.ms;
     log = await manager.log();
     const registered = await ctx.deployment.etcdPrefix(`nodes/manager/${managerId}`);
@@ -170,7 +183,7 @@ export async function runManagerProof(ctx: StepContext, hooks: { whileRunning?: 
     }
     const stopped =
       stop.how === 'sigkill'
-        ? `killed (SIGKILL to its process group) after ${STOP_GRACE_MS / 1000} s of SIGTERM`
+        ? `was killed (SIGKILL to its process group) after ${grace / 1000} s of SIGTERM`
         : stop.how === 'sigterm'
           ? `stopped by SIGTERM in ${(stop.ms / 1000).toFixed(1)} s`
           : `had exited by itself (exit code ${stop.code})`;
