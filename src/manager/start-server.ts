@@ -8,7 +8,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash, createHmac } from 'node:crypto';
-import { open, readFile } from 'node:fs/promises';
+import { open, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'smol-toml';
 import { childEnv } from './child-env.js';
@@ -128,6 +128,25 @@ export async function startManagerServer(command: readonly string[], configFile:
       // The group is gone.
     }
   };
+  /**
+   * SIGKILL to every process of the manager's session (it was started as a session leader): its
+   * process group, and any worker that moved to a group of its own. Then up to 5 s until none is left.
+   */
+  const killAll = async () => {
+    group('SIGKILL');
+    for (let i = 0; i < 50; i++) {
+      const members = (await sessionMembers(pid)).filter((member) => !member.zombie);
+      if (members.length === 0) return;
+      for (const member of members) {
+        try {
+          process.kill(member.pid, 'SIGKILL');
+        } catch {
+          // Gone meanwhile.
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  };
   return {
     pid,
     url: `http://127.0.0.1:${servicePort}`,
@@ -137,18 +156,19 @@ export async function startManagerServer(command: readonly string[], configFile:
     async stop(graceMs) {
       const started = Date.now();
       if (state.exited) {
-        // Workers of an exited parent may still hold the group.
-        group('SIGKILL');
+        // Workers of an exited parent may still be running.
+        await killAll();
         return { how: 'already-exited', ms: 0, code: state.exited.code };
       }
       child.kill('SIGTERM');
       const inTime = await Promise.race([done.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), graceMs).unref())]);
       if (inTime) {
-        group('SIGKILL');
+        await killAll();
         return { how: 'sigterm', ms: Date.now() - started, code: exitCode() };
       }
       group('SIGKILL');
       await done;
+      await killAll();
       return { how: 'sigkill', ms: Date.now() - started, code: exitCode() };
     },
   };
@@ -206,4 +226,17 @@ export async function signedRequest(baseUrl: string, method: string, path: strin
     signal: AbortSignal.timeout(20_000),
   });
   return { status: response.status, body: await response.text() };
+}
+
+/** The processes of session `sid` (Linux: /proc/<pid>/stat's sixth field), and which are zombies. */
+async function sessionMembers(sid: number): Promise<Array<{ pid: number; zombie: boolean }>> {
+  const entries = await readdir('/proc').catch(() => [] as string[]);
+  const members: Array<{ pid: number; zombie: boolean }> = [];
+  for (const entry of entries.filter((e) => /^\d+$/.test(e))) {
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => undefined);
+    // "pid (comm) state ppid pgrp session …": comm may hold spaces and parentheses.
+    const fields = stat?.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (fields && Number(fields[3]) === sid) members.push({ pid: Number(entry), zombie: fields[0] === 'Z' });
+  }
+  return members;
 }

@@ -144,6 +144,7 @@ export async function runManagerProof(ctx: StepContext, hooks: ProofHooks = {}):
     for (const key of facts.aiomonitorKeys) aiomonitor[key] = await freePort();
     await writeFile(config, managerTomlCopy({ ...(await copyTargets(ctx)), dir, servicePort, aiomonitor, managerId, rpcKeypair: await rpcKeypair(ctx, facts, dir) }), { mode: 0o600 });
 
+    const before = Object.keys(await ctx.deployment.etcdPrefix('nodes/manager/'));
     const started = Date.now();
     manager = await startManagerServer(ctx.managerCli.command, config, dir, servicePort);
     const root = await waitForRoot(manager, START_TIMEOUT_MS);
@@ -176,10 +177,12 @@ export async function runManagerProof(ctx: StepContext, hooks: ProofHooks = {}):
     const stop = await manager.stop(grace);
     timings.stopMs = stop.ms;
     log = await manager.log();
-    const registered = await ctx.deployment.etcdPrefix(`nodes/manager/${managerId}`);
-    if (Object.keys(registered).length > 0) {
-      await ctx.deployment.etcd.delete().prefix(`nodes/manager/${managerId}`);
-      notes.push(`removed its etcd registration nodes/manager/${managerId}`);
+    // The manager registers under its host's instance id, not [manager] id (backend.ai@24.12.1:src/ai/backend/manager/config.py,
+    // register_myself, and common/identity.py: the cloud's instance id, else i-<hostname>): what is new since the start is its.
+    const left = Object.keys(await ctx.deployment.etcdPrefix('nodes/manager/')).filter((key) => !before.includes(key));
+    if (left.length > 0) {
+      for (const key of left) await ctx.deployment.etcd.delete().key(key);
+      notes.push(`removed its etcd registration ${left.join(', ')}`);
     }
     const stopped =
       stop.how === 'sigkill'
