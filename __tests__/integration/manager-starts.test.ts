@@ -26,15 +26,28 @@ import { resolveTargets } from '../../src/stores/connections.js';
 import { Deployment } from '../../src/stores/deployment.js';
 import { makePlan } from '../../src/hops/plan.js';
 import { parseVersion } from '../../src/releases/catalogue.js';
-import { runManagerProof, type ManagerProof } from '../../src/steps/manager-starts.js';
+import { runManagerProof, type ManagerProof, type ProofHooks } from '../../src/steps/manager-starts.js';
 import type { StepContext } from '../../src/steps/step.js';
-import type { RunningManager } from '../../src/manager/start-server.js';
 
 const info = inject('testbed');
-const RELEASE = '24.12.1';
+/** A release the step is tried with: its hop into the line, and the interpreter bai-migrate's venv gets. */
+interface Target {
+  readonly release: string;
+  readonly from: string;
+  readonly to: string;
+  readonly python: () => string | undefined;
+  /** Whether the test's manager.toml names a key pair (23.09's CLI needs it for schema oneshot); without, the step makes one. */
+  readonly rpcKeypair: boolean;
+}
+const T2412: Target = { release: '24.12.1', from: '24.09', to: '24.12', python: () => pyenvInterpreters('3.12')[0], rpcKeypair: false };
+const T2309: Target = { release: '23.09.10', from: '23.03', to: '23.09', python: () => '/usr/bin/python3.11', rpcKeypair: true };
 let admin: Admin;
+/** The release the running describe block tries, its venv, the seeded template, and the key pair its manager.toml names. */
+let target: Target;
 let venv: ProvisionedVenv;
 let template: string;
+let keypairFile: string | undefined;
+const templates: string[] = [];
 /** What each test's copies leave: dropped after the test. */
 const cleanups: Array<() => Promise<void>> = [];
 
@@ -47,22 +60,35 @@ function managerToml(database: string, namespace: string, extra = ''): string {
     path,
     `[etcd]\nnamespace = "${namespace}"\naddr = { host = "${info.etcd.host}", port = ${info.etcd.port} }\nuser = ""\npassword = ""\n\n` +
       `[db]\ntype = "postgresql"\naddr = { host = "${host}", port = ${port} }\nname = "${database}"\nuser = "${user}"\npassword = "${password}"\n\n` +
-      `[manager]\nnum-proc = 1\nservice-addr = { host = "0.0.0.0", port = 8080 }\nheartbeat-timeout = 30.0\n${extra}\n${MANAGER_TOML_LOGGING}`,
+      `[manager]\nnum-proc = 1\nservice-addr = { host = "0.0.0.0", port = 8080 }\nheartbeat-timeout = 30.0\n${keypairFile ? `rpc-auth-manager-keypair = "${keypairFile}"\n` : ''}${extra}\n${MANAGER_TOML_LOGGING}`,
   );
   return path;
 }
 
 beforeAll(async () => {
   admin = await connectAdmin(info);
-  const python = pyenvInterpreters('3.12')[0];
-  expect(python, 'the machine has no Python 3.12 (pyenv) for 24.12').toBeDefined();
-  const options = parseOptions({ command: 'migrate', 'to-version': '24.12', 'manager-venv': productVenvs(), python: python! });
-  const started = Date.now();
-  venv = (await new ManagerVenvs(options.managerVenv!, 'make', new MemoryLogger(), () => undefined).get(RELEASE, { use: 'the manager starts from it', unchecked: '' }))!;
-  console.log(`24.12.1 venv made in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+});
 
-  // The template: 24.12.1's own schema, then the seeding.
+/** bai-migrate's own venv of `t` (manager-venv, pip), and a template database with `t`'s own schema (schema oneshot), seeded. */
+async function prepare(t: Target): Promise<void> {
+  target = t;
+  const python = t.python();
+  expect(python, `the machine has no Python for ${t.release}`).toBeDefined();
+  const options = parseOptions({ command: 'migrate', 'to-version': t.to, 'manager-venv': productVenvs(), python: python! });
+  const started = Date.now();
+  venv = (await new ManagerVenvs(options.managerVenv!, 'make', new MemoryLogger(), () => undefined).get(t.release, { use: 'the manager starts from it', unchecked: '' }))!;
+  console.log(`${t.release} venv made in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  keypairFile = undefined;
+  if (t.rpcKeypair) {
+    const dir = mkdtempSync(join(tmpdir(), 'bai-ms-rpc-'));
+    const args = ['mgr', 'generate-rpc-keypair', dir, 'manager'];
+    requireSuccess({ command: [venv.managerCli] }, args, await runManagerCli({ command: [venv.managerCli] }, args));
+    keypairFile = join(dir, 'manager.key_secret');
+  }
+
+  // The template: the release's own schema, then the seeding.
   template = `tmpl_ms_${randomBytes(3).toString('hex')}`;
+  templates.push(template);
   await admin.pg.query(`CREATE DATABASE ${template}`);
   const toml = managerToml(template, 'unused');
   const alembicIni = join(mkdtempSync(join(tmpdir(), 'bai-ms-alembic-')), 'alembic.ini');
@@ -78,38 +104,117 @@ beforeAll(async () => {
   } finally {
     await pg.end();
   }
-}, 900_000);
+}
 
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
 afterAll(async () => {
-  if (template) await admin.pg.query(`DROP DATABASE IF EXISTS ${template} WITH (FORCE)`);
+  for (const name of templates) await admin.pg.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
   await admin?.close();
 });
 
-/** What an installation holds: a domain, a superadmin with a keypair, policies, a scaling group with an app proxy, an agent. */
+/** INSERT of the columns `table` has of `row` (SQL expressions): the lines' schemas differ. */
+async function insert(pg: import('pg').Client, table: string, row: Record<string, string>, from = ''): Promise<void> {
+  const { rows } = await pg.query<{ column_name: string }>(`SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = $1`, [table]);
+  const columns = Object.keys(row).filter((c) => rows.some((r) => r.column_name === c));
+  await pg.query(`INSERT INTO ${table} (${columns.map((c) => `"${c}"`).join(', ')}) SELECT ${columns.map((c) => row[c]).join(', ')} ${from}`);
+}
+
+/** What an installation holds: a domain, a superadmin with a keypair, policies, a group, a scaling group with an app proxy, an agent. */
 async function seed(pg: import('pg').Client): Promise<void> {
-  await pg.query(`INSERT INTO domains (name, is_active, total_resource_slots, allowed_vfolder_hosts, allowed_docker_registries, dotfiles) VALUES ('default', true, '{}', '{}', '{}', '\\x90')`);
-  await pg.query(`INSERT INTO keypair_resource_policies (name, default_for_unspecified, total_resource_slots, max_concurrent_sessions, max_containers_per_session, idle_timeout, allowed_vfolder_hosts)
-                  VALUES ('default', 'UNLIMITED', '{}', 30, 1, 0, '{}')`);
-  await pg.query(
-    `INSERT INTO user_resource_policies (name, max_vfolder_count, max_quota_scope_size, max_session_count_per_model_session, max_customized_image_count) VALUES ('default', 0, -1, 10, 3)`,
+  await insert(pg, 'domains', { name: `'default'`, is_active: 'true', total_resource_slots: `'{}'`, allowed_vfolder_hosts: `'{}'`, allowed_docker_registries: `'{}'`, dotfiles: `'\\x90'` });
+  await insert(pg, 'keypair_resource_policies', {
+    name: `'default'`,
+    default_for_unspecified: `'UNLIMITED'`,
+    total_resource_slots: `'{}'`,
+    max_concurrent_sessions: '30',
+    max_containers_per_session: '1',
+    idle_timeout: '0',
+    allowed_vfolder_hosts: `'{}'`,
+    max_vfolder_count: '0',
+    max_vfolder_size: '0',
+  });
+  await insert(pg, 'user_resource_policies', {
+    name: `'default'`,
+    max_vfolder_count: '0',
+    max_vfolder_size: '0',
+    max_quota_scope_size: '-1',
+    max_session_count_per_model_session: '10',
+    max_customized_image_count: '3',
+  });
+  await insert(pg, 'project_resource_policies', { name: `'default'`, max_vfolder_count: '0', max_vfolder_size: '0', max_quota_scope_size: '-1', max_network_count: '3' });
+  await insert(pg, 'users', {
+    uuid: 'gen_random_uuid()',
+    username: `'admin'`,
+    email: `'admin@example.com'`,
+    password: `'x'`,
+    need_password_change: 'false',
+    full_name: `'Admin'`,
+    description: `''`,
+    status: `'active'`,
+    status_info: `'admin-requested'`,
+    domain_name: `'default'`,
+    role: `'superadmin'`,
+    resource_policy: `'default'`,
+    sudo_session_enabled: 'false',
+  });
+  await insert(
+    pg,
+    'keypairs',
+    {
+      user_id: 'email',
+      access_key: `'AKIAIOSFODNN7EXAMPLE'`,
+      secret_key: `'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY'`,
+      is_active: 'true',
+      is_admin: 'true',
+      resource_policy: `'default'`,
+      user: 'uuid',
+      rate_limit: '30000',
+      num_queries: '0',
+      dotfiles: `'\\x90'`,
+      bootstrap_script: `''`,
+    },
+    'FROM users',
   );
-  await pg.query(`INSERT INTO project_resource_policies (name, max_vfolder_count, max_quota_scope_size, max_network_count) VALUES ('default', 0, -1, 3)`);
-  await pg.query(`INSERT INTO users (uuid, username, email, password, need_password_change, full_name, description, status, status_info, domain_name, role, resource_policy, sudo_session_enabled)
-                  VALUES (gen_random_uuid(), 'admin', 'admin@example.com', 'x', false, 'Admin', '', 'active', 'admin-requested', 'default', 'superadmin', 'default', false)`);
-  await pg.query(`INSERT INTO keypairs (user_id, access_key, secret_key, is_active, is_admin, resource_policy, "user", rate_limit, num_queries, dotfiles, bootstrap_script)
-                  SELECT email, 'AKIAIOSFODNN7EXAMPLE', 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', true, true, 'default', uuid, 30000, 0, '\\x90', '' FROM users`);
-  await pg.query(`INSERT INTO groups (id, name, domain_name, resource_policy, allowed_vfolder_hosts, dotfiles, type, is_active, total_resource_slots)
-                  VALUES (gen_random_uuid(), 'default', 'default', 'default', '{}', '\\x90', 'general', true, '{}')`);
+  await pg.query(`UPDATE users SET main_access_key = 'AKIAIOSFODNN7EXAMPLE'`);
+  await insert(pg, 'groups', {
+    id: 'gen_random_uuid()',
+    name: `'default'`,
+    domain_name: `'default'`,
+    resource_policy: `'default'`,
+    allowed_vfolder_hosts: `'{}'`,
+    dotfiles: `'\\x90'`,
+    type: `'general'`,
+    is_active: 'true',
+    total_resource_slots: `'{}'`,
+  });
   await pg.query(`INSERT INTO association_groups_users (group_id, user_id) SELECT g.id, u.uuid FROM groups g, users u`);
-  await pg.query(`INSERT INTO scaling_groups (name, is_active, driver, driver_opts, scheduler, scheduler_opts, use_host_network, wsproxy_addr)
-                  VALUES ('default', true, 'static', '{}', 'fifo', '{}', false, 'http://192.0.2.10:5050')`);
+  await insert(pg, 'scaling_groups', {
+    name: `'default'`,
+    is_active: 'true',
+    driver: `'static'`,
+    driver_opts: `'{}'`,
+    scheduler: `'fifo'`,
+    scheduler_opts: `'{}'`,
+    use_host_network: 'false',
+    wsproxy_addr: `'http://192.0.2.10:5050'`,
+  });
   await pg.query(`INSERT INTO sgroups_for_domains (scaling_group, domain) VALUES ('default', 'default')`);
-  await pg.query(`INSERT INTO agents (id, status, region, scaling_group, available_slots, occupied_slots, addr, version, architecture, compute_plugins, first_contact)
-                  VALUES ('i-agent-1', 'ALIVE', 'local', 'default', '{"cpu": "4", "mem": "8589934592"}', '{"cpu": "0", "mem": "0"}', 'tcp://192.0.2.11:6001', '24.12.1', 'x86_64', '{}', now())`);
+  await insert(pg, 'agents', {
+    id: `'i-agent-1'`,
+    status: `'ALIVE'`,
+    region: `'local'`,
+    scaling_group: `'default'`,
+    available_slots: `'{"cpu": "4", "mem": "8589934592"}'`,
+    occupied_slots: `'{"cpu": "0", "mem": "0"}'`,
+    addr: `'tcp://192.0.2.11:6001'`,
+    version: `'${target.release}'`,
+    architecture: `'x86_64'`,
+    compute_plugins: `'{}'`,
+    first_contact: 'now()',
+  });
 }
 
 interface Copy {
@@ -145,14 +250,14 @@ async function copyOf(): Promise<Copy> {
   return { database, namespace, toml: managerToml(database, namespace), etcd, pg };
 }
 
-/** The step's context on `copy` as a rehearsal's inner run has it: a disposable copy, the 24.09 → 24.12 hop. */
+/** The step's context on `copy` as a rehearsal's inner run has it: a disposable copy, the hop into the release's line. */
 async function contextOf(copy: Copy, toml = copy.toml, servers: ReadonlyArray<'postgres' | 'etcd' | 'redis'> = ['postgres', 'etcd', 'redis']): Promise<StepContext & { close(): Promise<void> }> {
-  const parsed = parseOptions({ command: 'migrate', 'from-version': '24.09', 'to-version': '24.12', 'manager-config': toml });
+  const parsed = parseOptions({ command: 'migrate', 'from-version': target.from, 'to-version': target.to, 'manager-config': toml });
   const options: Options = { ...parsed, disposableCopy: true };
   const deployment = new Deployment(resolveTargets(options, {}), 5_000, () => undefined);
   const connected = await deployment.connect(servers);
   expect(connected.filter((c) => !c.ok)).toEqual([]);
-  const hop = makePlan(parseVersion('24.09', 'from-version'), parseVersion('24.12', 'to-version')).hops.at(-1)!;
+  const hop = makePlan(parseVersion(target.from, 'from-version'), parseVersion(target.to, 'to-version')).hops.at(-1)!;
   return {
     deployment,
     options,
@@ -164,13 +269,10 @@ async function contextOf(copy: Copy, toml = copy.toml, servers: ReadonlyArray<'p
   };
 }
 
-async function prove(
-  copy: Copy,
-  options: { toml?: string; servers?: ReadonlyArray<'postgres' | 'etcd' | 'redis'>; whileRunning?: (manager: RunningManager) => Promise<void> } = {},
-): Promise<ManagerProof> {
+async function prove(copy: Copy, options: { toml?: string; servers?: ReadonlyArray<'postgres' | 'etcd' | 'redis'> } & ProofHooks = {}): Promise<ManagerProof> {
   const ctx = await contextOf(copy, options.toml, options.servers);
   try {
-    return await runManagerProof(ctx, { whileRunning: options.whileRunning });
+    return await runManagerProof(ctx, options);
   } finally {
     await ctx.close();
   }
@@ -186,7 +288,9 @@ function groupConnections(pgid: number): string[] {
   return lines.filter((line) => pids.some((pid) => line.includes(`pid=${pid},`))).map((line) => line.trim().split(/\s+/)[4]!);
 }
 
-describe(`manager-starts with the real ${RELEASE} (bai-migrate's own venv, Python 3.12) on a fresh ${RELEASE} schema (schema oneshot, not migrated)`, () => {
+describe(`manager-starts with the real 24.12.1 (bai-migrate's own venv, Python 3.12) on a fresh 24.12.1 schema (schema oneshot, not migrated)`, () => {
+  beforeAll(() => prepare(T2412), 900_000);
+
   it('the plan ends its last hop with the step', () => {
     const plan = makePlan(parseVersion('23.09', 'from-version'), parseVersion('24.12', 'to-version'));
     expect(plan.hops.map((h) => h.steps.at(-1)!.id)).toEqual([...plan.hops.slice(0, -1).map((h) => h.steps.at(-1)!.id), 'manager-starts']);
@@ -222,7 +326,7 @@ describe(`manager-starts with the real ${RELEASE} (bai-migrate's own venv, Pytho
     expect((await copy.pg.query(`SELECT access_key FROM keypairs`)).rows).toEqual([{ access_key: 'AKIAIOSFODNN7EXAMPLE' }]);
     expect((await copy.pg.query(`SELECT email FROM users`)).rows).toEqual([{ email: 'admin@example.com' }]);
     expect(await copy.etcd.getAll().prefix('nodes/manager/').keys()).toEqual([]);
-    ranRealPackage(RELEASE, 'mgr start-server (manager-starts proof)');
+    ranRealPackage(T2412.release, 'mgr start-server (manager-starts proof)');
   }, 300_000);
 
   it('the proof fails on a schema one migration short (what 6e44ea67d26e changes undone by hand: kernels.status and sessions.status enums again), although GET / answers: it names what the manager logged', async () => {
@@ -265,5 +369,43 @@ describe(`manager-starts with the real ${RELEASE} (bai-migrate's own venv, Pytho
     expect(proof.finding.detail).toMatch(
       /the manager exited \(exit code 1\) before it answered GET \/; its output ended: ConfigurationError: Could not read or validate the manager local config: \| \{'manager': \{'heartbeat-timeout': 'value is less than 1\.0'\}\}/,
     );
+  }, 300_000);
+
+  it('a manager that does not stop in time is killed with its process group, and its etcd registration is removed', async () => {
+    const copy = await copyOf();
+    let registered: string[] = [];
+    let pid = 0;
+    const proof = await prove(copy, {
+      stopGraceMs: 0,
+      whileRunning: async (manager) => {
+        pid = manager.pid;
+        registered = await copy.etcd.getAll().prefix('nodes/manager/').keys();
+      },
+    });
+    console.log(`killed: ${proof.finding.detail}`);
+    expect(proof.finding.status).toBe('changed');
+    // Under the host's instance id (i-<hostname> off a cloud), not the copy's [manager] id.
+    expect(registered).toEqual([expect.stringMatching(/^nodes\/manager\/i-/)]);
+    expect(proof.finding.detail).toMatch(/was killed \(SIGKILL to its process group\) after 0 s of SIGTERM; .*removed its etcd registration nodes\/manager\/i-/);
+    expect(await copy.etcd.getAll().prefix('nodes/manager/').keys()).toEqual([]);
+    // No process of its group is left (a zombie, dead but not yet reaped, is not one).
+    const left = execFileSync('ps', ['-o', 'pid=,stat=,comm=', '-g', String(pid)], { encoding: 'utf8' })
+      .split('\n')
+      .filter((line) => line.trim() !== '' && !/^\s*\d+\s+Z/.test(line));
+    expect(left).toEqual([]);
+  }, 300_000);
+});
+
+describe(`manager-starts with the real 23.09.10 (bai-migrate's own venv, Debian's Python 3.11) on a fresh 23.09.10 schema (schema oneshot, not migrated)`, () => {
+  beforeAll(() => prepare(T2309), 900_000);
+
+  it('the proof passes: GET / is 23.09.10, the signed GraphQL read succeeds, the log has no error', async () => {
+    const copy = await copyOf();
+    const proof = await prove(copy);
+    console.log(`23.09.10 proof: ${proof.finding.detail}\n(start ${proof.timings.startMs} ms, stop ${proof.timings.stopMs} ms)`);
+    expect(proof.finding.status, `${proof.finding.detail}\n${proof.log.slice(-3000)}`).toBe('changed');
+    expect(proof.finding.detail).toMatch(/answered GET \/ \(\{"version": "v7\.20230615", "manager": "23\.09\.10"\}\)/);
+    expect(proof.finding.detail).toMatch(/served a signed GraphQL query of users, vfolders, sessions and agents \(user_list 2, vfolder_list 0, compute_session_list 0, agent_list 1\)/);
+    ranRealPackage(T2309.release, 'mgr start-server (manager-starts proof)');
   }, 300_000);
 });
