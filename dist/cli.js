@@ -3,5 +3,5 @@ import { createRequire as __baiCreateRequire } from 'node:module'; const require
 
 // src/cli/index.ts
 process.setSourceMapsEnabled(true);
-await import("./chunks/cli-G7GNWD6J.js");
+await import("./chunks/cli-7MQGMDNQ.js");
 //# sourceMappingURL=cli.js.map

@@ -10,7 +10,13 @@ import { HOPS } from '../src/hops/index.js';
 import type { HopDefinition } from '../src/hops/hop.js';
 import { heavyRevisionsBetween } from '../src/releases/heavy-revisions.js';
 import { CLEAR_HISTORY_POLICIES, lineFacts, OWN_MODE_BEFORE } from '../src/releases/line-facts.js';
-import { MANAGER_PYTHON, type ManagerPythonEntry, type TestBedPython } from '../src/releases/manager-python.js';
+import { MANAGER_PYTHON, type ManagerPythonEntry } from '../src/releases/manager-python.js';
+import { INSTALL_RESULTS, testBedPython, type TestBedPython } from '../__tests__/support/test-bed-pythons.js';
+
+/** What installing a release on the test bed showed (measurements of this project's machine). */
+const resultsOf = (e: ManagerPythonEntry) => INSTALL_RESULTS[e.tried] ?? [];
+/** The test bed's interpreter of the release's Python. */
+const bedPython = (e: ManagerPythonEntry) => (e.python ? testBedPython(e.python) : undefined);
 import { compareLines, latestRelease, LINES, RELEASES, releasesOf, revisionsOf, upgradeSkips } from '../src/releases/releases.js';
 
 const KIND_TEXT: Readonly<Record<'change' | 'check' | 'note', string>> = {
@@ -105,7 +111,7 @@ function hopSection(hop: HopDefinition): string[] {
     `| releases of ${hop.from} | ${patchRange(hop.from)}; the last, ${source.version}, is at ${code(source.head)} |`,
     `| target | ${target.version} (${target.date}), alembic head ${code(target.head)}; releases of ${hop.to}: ${patchRange(hop.to)} |`,
     `| Requires-Python of ${target.version} | ${code(target.pythonRequires)} |`,
-    `| manager venv | ${python ? `${python.tried} installs on ${python.python ? PYTHON_TEXT[python.python] : 'no interpreter of the test bed'}${python.pipArgs.length ? ` with ${python.pipArgs.map(code).join(' ')}` : ''}${python.constraints.length ? `, constraints ${python.constraints.map(code).join(', ')}` : ''}` : 'not tried'} |`,
+    `| manager venv | ${python ? `${python.tried} installs on ${python.python ? PYTHON_TEXT[testBedPython(python.python)] : 'no interpreter of the test bed'}${python.pipArgs.length ? ` with ${python.pipArgs.map(code).join(' ')}` : ''}${python.constraints.length ? `, constraints ${python.constraints.map(code).join(', ')}` : ''}` : 'not tried'} |`,
     `| alembic's driver | ${facts.alembicDriver} |`,
     `| halfstack of ${hop.to} | ${code(facts.halfstack.postgres)}, ${code(facts.halfstack.redis)}, ${code(facts.halfstack.etcd)}${facts.halfstackNote ? ` (${cell(facts.halfstackNote)})` : ''} |`,
     `| image rescan | ${code(`backend.ai ${facts.imageRescanCommand.join(' ')} REGISTRY`)} |`,
@@ -147,7 +153,7 @@ export function hopsDoc(): string {
 }
 
 const cold = (e: ManagerPythonEntry) => {
-  const chosen = e.results.find((r) => r.python === e.python);
+  const chosen = resultsOf(e).find((r) => r.python === bedPython(e));
   if (!chosen) return '';
   const time = chosen.coldSeconds === undefined ? '' : `${chosen.coldSeconds} s${chosen.warmSeconds === undefined ? '' : ` / ${chosen.warmSeconds} s`}`;
   return [time, chosen.venvMegabytes === undefined ? '' : `${chosen.venvMegabytes} MB`].filter(Boolean).join(', ');
@@ -159,11 +165,13 @@ export function pythonMatrix(): string {
     '| release (tried) | Requires-Python | installs on | pip extras | alembic head / CLI | cold / warm, venv | does not run on |',
     '|---|---|---|---|---|---|---|',
     ...MANAGER_PYTHON.map((e) => {
-      const chosen = e.results.find((r) => r.python === e.python);
+      const chosen = resultsOf(e).find((r) => r.python === bedPython(e));
       const extras = [...e.pipArgs.map(code), ...(e.constraints.length ? [`constraints ${e.constraints.map(code).join(', ')}`] : []), ...e.preinstall.map((p) => `preinstall ${code(p)}`)].join('; ');
-      const fails = e.results.filter((r) => !(r.installs && r.alembic && r.cli)).map((r) => `${PYTHON_TEXT[r.python]}: ${cell(r.failure ?? 'fails')}`);
+      const fails = resultsOf(e)
+        .filter((r) => !(r.installs && r.alembic && r.cli))
+        .map((r) => `${PYTHON_TEXT[r.python]}: ${cell(r.failure ?? 'fails')}`);
       const check = chosen ? `${e.head ? code(e.head) : '?'} ${chosen.alembic ? '✓' : '✗'} / ${chosen.cli ? '✓' : '✗'}` : '';
-      return `| ${e.line}.${e.patches[0]}–${e.patches[1]} (${e.tried}) | ${code(e.requiresPython)} | ${e.python ? PYTHON_TEXT[e.python] : `**no**${e.reason ? `: ${cell(e.reason)}` : ''}`} | ${extras} | ${check} | ${cold(e)} | ${fails.join('; ')} |`;
+      return `| ${e.line}.${e.patches[0]}–${e.patches[1]} (${e.tried}) | ${code(e.requiresPython)} | ${e.python ? PYTHON_TEXT[testBedPython(e.python)] : `**no**${e.reason ? `: ${cell(e.reason)}` : ''}`} | ${extras} | ${check} | ${cold(e)} | ${fails.join('; ')} |`;
     }),
     '',
     'Where the constraints come from:',

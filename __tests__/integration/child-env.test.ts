@@ -5,7 +5,7 @@
  * got, and none holds a secret while PATH and HOME are there.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -13,6 +13,9 @@ import { migrateInputs, useDeployments, TEST_PYTHON } from '../support/deploymen
 import { buildManagerWheel } from '../support/manager-wheel.js';
 import { runEngine } from '../support/run.js';
 import { runAlembic } from '../../src/manager/alembic.js';
+import { provisionManagerVenv } from '../../src/manager/venv.js';
+import { MemoryLogger } from '../../src/core/logger.js';
+import { standInDependencies, uvWheel } from '../support/uv-wheels.js';
 
 const info = inject('testbed');
 const { deploy } = useDeployments(info);
@@ -105,6 +108,33 @@ describe('the environment of child processes', () => {
     expectClean(envs);
     for (const env of envs) expect(env.PIP_INDEX_URL).toBe(PIP_INDEX_URL);
   });
+
+  it('uv, building a source package, gets UV_* with pip’s index under uv’s name, no PIP_* and no secret', async () => {
+    const out = join(dir, 'uv.jsonl');
+    const links = buildManagerWheel('23.03.12', { sdistDumpingEnvTo: out });
+    // What the stand-in requires, setuptools for uv's isolated build, and uv itself.
+    cpSync(standInDependencies(), links, { recursive: true });
+    cpSync(uvWheel(), links, { recursive: true });
+    const root = join(mkdtempSync(join(tmpdir(), 'bai-venv-')), 'manager');
+    const log = new MemoryLogger();
+    await provisionManagerVenv({ dir: root, python: TEST_PYTHON, pipArgs: ['--no-index', '--find-links', links], systemSitePackages: false }, '23.03.12', log);
+    expect(log.lines).toContainEqual(expect.stringMatching(/installing with uv$/));
+    const envs = environments(out);
+    expect(envs.length).toBeGreaterThan(0);
+    for (const env of envs) {
+      const values = Object.values(env).join('\n');
+      for (const [name, secret] of Object.entries(PLANTED)) {
+        expect(env[name], name).toBeUndefined();
+        expect(values).not.toContain(secret);
+      }
+      expect(Object.keys(env).filter((name) => name.startsWith('PIP_'))).toEqual([]);
+      expect(env.UV_DEFAULT_INDEX).toBe(PIP_INDEX_URL);
+      expect(env.UV_CACHE_DIR).toBe(join(root, '.uv', 'cache'));
+      // uv's build puts its isolated environment first on PATH; the rest is the run's.
+      expect(env.PATH?.endsWith(process.env.PATH!)).toBe(true);
+      expect(env.HOME).toBe(process.env.HOME);
+    }
+  }, 300_000);
 
   it('the manager’s CLI gets BACKEND_CONFIG_FILE and no secret', async () => {
     const deployment = await deploy({ schema: '81c264528f20' });

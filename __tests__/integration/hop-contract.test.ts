@@ -8,40 +8,17 @@
  * own manager-venv installs (support/manager-wheel.ts). The real packages of 22.09.23 → 23.03.12
  * run in real-hop.test.ts.
  */
-import { cpSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type pg from 'pg';
-import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { migrateInputs, snapshotState, TEST_PYTHON, useDeployments, type SeedOptions } from '../support/deployment.js';
-import { graphAlembic, graphTemplate } from '../support/graph-alembic.js';
-import { buildManagerWheel } from '../support/manager-wheel.js';
-import { standinManagerCli } from '../support/standin-manager-cli.js';
+import { describe, expect, inject, it } from 'vitest';
+import { snapshotState, useDeployments } from '../support/deployment.js';
+import { hopInputs as inputs, useHopRigs } from '../support/hop-rigs.js';
 import { killDistWhen, runEngine } from '../support/run.js';
 import { HOPS } from '../../src/hops/index.js';
 import type { HopDefinition } from '../../src/hops/hop.js';
-import { compareLines, latestRelease } from '../../src/releases/releases.js';
 import { columnsKeptBy } from '../../src/steps/columns-across-downgrade.js';
 
 const info = inject('testbed');
 const { admin, deploy } = useDeployments(info);
-
-/** The lines whose scripts the fixture holds (its tables, with real DDL). */
-const FIXTURE_LAST_LINE = '22.03';
-
-interface Rig {
-  readonly seed: SeedOptions;
-  /** How migrate gets its alembic: alembic-command/-config, or manager-venv with its pip arguments. */
-  readonly alembic: Record<string, string>;
-}
-
-/** What the seeding gives the columns a downgrade drops: values the target's upgrade does not give back by itself. */
-const KEPT_SEED_VALUES: Record<string, string> = {
-  'agents.public_host': '192.0.2.7',
-  'scaling_groups.is_public': 'false',
-  'kernels.role': 'SYSTEM',
-  'users.password_changed_at': '2023-01-02T03:04:05Z',
-};
 
 /** The kept columns the seeding filled (the fixture's schema has no users table), each with its one value. */
 async function keptColumnValues(client: pg.Client, hop: HopDefinition): Promise<Record<string, string[]>> {
@@ -55,69 +32,13 @@ async function keptColumnValues(client: pg.Client, hop: HopDefinition): Promise<
   return values;
 }
 
-/** One folder of venvs for the whole file: each release's venv is made once and reused by its marker. */
-let venvRoot: string;
-let wheels: string;
-beforeAll(() => {
-  venvRoot = mkdtempSync(join(tmpdir(), 'bai-contract-venvs-'));
-  wheels = mkdtempSync(join(tmpdir(), 'bai-contract-wheels-'));
-  for (const hop of HOPS.filter(downgradesFirst)) {
-    for (const line of [hop.from, hop.to]) cpSync(buildManagerWheel(latestRelease(line).version, { graphOf: line }), wheels, { recursive: true });
-  }
-});
+const { rigFor } = useHopRigs(admin, info);
 
 it('seeds values the upgrade would not give back in every kept column the stand-in schema has', async () => {
   const hop = HOPS.find((h) => h.steps.flatMap(columnsKeptBy).length > 0)!;
   const deployment = await deploy((await rigFor(hop)).seed);
   expect(await keptColumnValues(deployment.pg, hop)).toEqual({ 'agents.public_host': ['192.0.2.7'], 'scaling_groups.is_public': ['false'], 'kernels.role': ['SYSTEM'] });
 });
-
-function downgradesFirst(hop: HopDefinition): boolean {
-  return hop.steps.some((step) => step.id === 'schema' && /downgrades/i.test(step.action));
-}
-
-/** Where a deployment of the hop's first line stands (its latest release's head), and the alembic that takes it on. */
-async function rigFor(hop: HopDefinition): Promise<Rig> {
-  const head = latestRelease(hop.from).head;
-  const kept = hop.steps.flatMap(columnsKeptBy);
-  const seed: SeedOptions =
-    compareLines(hop.from, FIXTURE_LAST_LINE) <= 0
-      ? { schema: head }
-      : {
-          schemaOf: {
-            template: await graphTemplate(admin(), info, hop.from, head),
-            async beforeSeed() {},
-            async afterSeed(client) {
-              for (const { table, column } of kept) {
-                const { rows } = await client.query(`SELECT 1 FROM information_schema.columns WHERE table_name = $1 AND column_name = $2`, [table, column]);
-                if (rows.length > 0) await client.query(`UPDATE ${table} SET ${column} = $1`, [KEPT_SEED_VALUES[`${table}.${column}`]]);
-              }
-            },
-          },
-        };
-  if (compareLines(hop.to, FIXTURE_LAST_LINE) <= 0) return { seed, alembic: {} };
-  // The manager's CLI of releases after the fixture's (23.09's generate-rpc-keypair).
-  const cli = { 'manager-command': standinManagerCli() };
-  if (!downgradesFirst(hop)) return { seed, alembic: { 'alembic-config': graphAlembic(hop.to).config, ...cli } };
-  return {
-    seed,
-    alembic: {
-      'alembic-command': '',
-      'alembic-config': '',
-      'manager-venv': venvRoot,
-      python: TEST_PYTHON,
-      'pip-args': `--no-index --find-links ${wheels}`,
-      'venv-system-site-packages': 'true',
-      ...cli,
-    },
-  };
-}
-
-function inputs(hop: { from: string; to: string }, toml: string, rig: Rig, extra: Record<string, string> = {}) {
-  const raw: Record<string, string> = migrateInputs(toml, { 'from-version': hop.from, 'to-version': hop.to, ...rig.alembic, ...extra });
-  // An empty input is an unset one: manager-venv takes the place of alembic-command.
-  return Object.fromEntries(Object.entries(raw).filter(([, value]) => value !== ''));
-}
 
 const asArgs = (raw: Record<string, string>) => Object.entries(raw).flatMap(([k, v]) => (k === 'command' ? [v] : [`--${k}`, v]));
 const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

@@ -5,12 +5,14 @@
  * each one made is saved in the adapter's cache and restored from it by the next runner; a check
  * makes none; the single venv an earlier bai-migrate kept in the folder is replaced.
  */
+import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TEST_PYTHON } from '../support/deployment.js';
 import { buildManagerWheel } from '../support/manager-wheel.js';
+import { standInDependencies, uvWheel } from '../support/uv-wheels.js';
 import { MemoryLogger } from '../../src/core/logger.js';
 import type { ReportEntry } from '../../src/core/report/index.js';
 import { ManagerVenvs, type VenvCache } from '../../src/manager/venvs.js';
@@ -20,6 +22,8 @@ import { resolveTargets } from '../../src/stores/connections.js';
 import { Deployment } from '../../src/stores/deployment.js';
 import { Session } from '../../src/commands/session.js';
 import { latestRelease } from '../../src/releases/releases.js';
+import { requireManagerRelease } from '../../src/manager/venv.js';
+import { UV_VERSION } from '../../src/manager/uv.js';
 
 let findLinks: string;
 beforeAll(() => {
@@ -159,4 +163,72 @@ describe('manager venvs, one per release', () => {
     expect(new Session(options, deployment, newReport('migrate', false), new Set(), new MemoryLogger()).stepContext(hop).sourceAlembic).toBeUndefined();
     await deployment.close();
   });
+});
+
+/** What the venv's Python has installed, name==version. */
+function distributions(python: string): string[] {
+  const listing = execFileSync(python, ['-c', 'import importlib.metadata as m; print("\\n".join(sorted(f"{d.metadata[\'Name\'].lower()}=={d.version}" for d in m.distributions())))']).toString();
+  return listing.trim().split('\n');
+}
+
+describe('manager venvs made with uv', () => {
+  // The stand-in wheels and what they require, all from one folder: no system packages (uv does not count them).
+  let withUv: string;
+  let withoutUv: string;
+  beforeAll(() => {
+    withoutUv = mkdtempSync(join(tmpdir(), 'bai-wheels-'));
+    cpSync(findLinks, withoutUv, { recursive: true });
+    cpSync(standInDependencies(), withoutUv, { recursive: true });
+    withUv = mkdtempSync(join(tmpdir(), 'bai-wheels-'));
+    cpSync(withoutUv, withUv, { recursive: true });
+    cpSync(uvWheel(), withUv, { recursive: true });
+  }, 300_000);
+
+  function uvVenvs(root: string, links: string, cache?: VenvCache) {
+    const entries: ReportEntry[] = [];
+    const log = new MemoryLogger();
+    const options = { dir: root, python: TEST_PYTHON, pipArgs: ['--no-index', '--find-links', links], systemSitePackages: false };
+    return { venvs: new ManagerVenvs(options, 'make', log, (e) => entries.push(e), cache), entries, log };
+  }
+
+  it('makes 23.03.12 with uv and 22.09.23 (whose install needs --ignore-requires-python) with pip; the uv venv is what pip makes, and the cache keeps it', async () => {
+    const cache = folderCache();
+    const root = join(mkdtempSync(join(tmpdir(), 'bai-venvs-')), 'manager');
+    const { venvs: made, entries, log } = uvVenvs(root, withUv, cache);
+    const venv = await made.get('23.03.12', target);
+    const older = await made.get('22.09.23', source);
+    expect(entries.map((e) => e.status)).toEqual(['changed', 'changed']);
+    expect(log.lines).toContain(`fetching uv ${UV_VERSION} (pip download uv==${UV_VERSION}) into ${join(root, '.uv', UV_VERSION)}`);
+    expect(log.lines).toContainEqual(expect.stringMatching(new RegExp(`^creating manager venv ${join(root, '23.03.12')} with .*, installing with uv$`)));
+    expect(log.lines).toContain('backend.ai-manager 22.09.23 is installed with pip: it needs --ignore-requires-python, and uv has no --ignore-requires-python (it always enforces Requires-Python)');
+    expect(log.lines.filter((l) => l.startsWith('warning'))).toEqual([]);
+    // uv's binary and its cache beside the venvs; pip (and setuptools) seeded as python -m venv seeds them.
+    expect(readdirSync(join(root, '.uv')).sort()).toEqual([UV_VERSION, 'cache']);
+    expect(existsSync(join(root, '23.03.12', 'bin', 'pip'))).toBe(true);
+    // The same packages pip installs, and a working alembic entry point.
+    const pipRoot = join(mkdtempSync(join(tmpdir(), 'bai-venvs-')), 'manager');
+    const byPip = uvVenvs(pipRoot, withoutUv);
+    await byPip.venvs.get('23.03.12', target);
+    expect(byPip.log.lines).toContainEqual(expect.stringMatching(/^uv is not available \(pip download uv==[\d.]+ failed \(exit 1\): .*\); backend\.ai-manager 23\.03\.12 is installed with pip$/));
+    expect(existsSync(join(pipRoot, '.uv', UV_VERSION, 'uv'))).toBe(false);
+    expect(distributions(venv!.command[0]!)).toEqual(distributions(join(pipRoot, '23.03.12', 'bin', 'python')));
+    expect(distributions(venv!.command[0]!)).toContain('backend.ai-manager==23.3.12');
+    expect(execFileSync(join(root, '23.03.12', 'bin', 'alembic'), ['--help']).toString()).toContain('usage: alembic');
+    expect(older?.command[0]).toBe(join(root, '22.09.23', 'bin', 'python'));
+
+    // Another runner restores it from the cache, and its Python still says 23.03.12.
+    rmSync(root, { recursive: true });
+    const next = uvVenvs(root, withUv, cache);
+    const restored = await next.venvs.get('23.03.12', target);
+    expect(restored?.created).toBe(false);
+    expect(await requireManagerRelease(restored!, '23.03.12')).toBe('23.3.12');
+    expect(next.log.lines.some((l) => l.includes('fetching uv'))).toBe(false);
+  }, 300_000);
+
+  it('a uv that cannot install the release leaves the venv to pip, which then ends with its own reason', async () => {
+    const root = join(mkdtempSync(join(tmpdir(), 'bai-venvs-')), 'manager');
+    const { venvs: made, log } = uvVenvs(root, withUv);
+    await expect(made.get('23.03.11', target)).rejects.toThrow(/^provisioning the manager venv failed at pip install backend\.ai-manager==23\.03\.11 \(exit 1\): .*No matching distribution/);
+    expect(log.lines).toContainEqual(expect.stringMatching(/^warning: uv could not make .*23\.03\.11 \(provisioning the manager venv failed at uv pip install .*\); making it with pip instead$/));
+  }, 300_000);
 });

@@ -1,6 +1,7 @@
 import { describe, expect, inject, it } from 'vitest';
 import { ALEMBIC_COMMAND, FIXTURE_ALEMBIC_INI, snapshotState, useDeployments, type SeedOptions, type TestDeployment } from '../support/deployment.js';
 import { runEngine } from '../support/run.js';
+import { revisionsToApply } from '../../src/releases/releases.js';
 
 const info = inject('testbed');
 const { admin, deploy } = useDeployments(info);
@@ -54,6 +55,8 @@ describe('preflight', () => {
     expect(preflightRows.filter((e) => e.step === 'schema').map((e) => e.detail)).toEqual([
       'at 60a1effa77d2; alembic upgrade will take it to 81c264528f20 (22.03.14)',
       `alembic runs: "${ALEMBIC_COMMAND}" with ${FIXTURE_ALEMBIC_INI} knows revision 81c264528f20`,
+      // Every revision alembic upgrade will run, rendered offline and played over the live schema.
+      `schema drift: none; ${revisionsToApply('22.03', '22.03', ['60a1effa77d2'], '81c264528f20').length} revision(s) on the path played over the live schema: everything they drop, alter or rename is there, nothing they create is`,
     ]);
     expect(await snapshotState(admin(), deployment)).toEqual(before);
   });

@@ -13,7 +13,7 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { useDeployments } from '../support/deployment.js';
+import { snapshotState, useDeployments } from '../support/deployment.js';
 import {
   productVenvs,
   copyKernels,
@@ -244,8 +244,33 @@ describe('22.09.23 → 23.03.12 → 23.09.10 with the real packages (manager-ven
     expect(python312, 'the machine has no Python 3.12 (pyenv) for 24.03').toBeDefined();
     const inputs = { ...migrateFrom2209(toml, '24.03'), python: `/usr/bin/python3.11,${python312}` };
 
+    // Schema drift: a foreign key that 24.03.11's 59a622c31820 drops, lost (by hand, or by a restore).
+    // Preflight renders every revision of the path in its own release's venv, finds the stop and writes nothing.
+    const { rows: fk } = await deployment.pg.query<{ definition: string }>(
+      `SELECT pg_get_constraintdef(oid) AS definition FROM pg_constraint WHERE conname = 'fk_vfolders_user_users' AND conrelid = 'vfolders'::regclass`,
+    );
+    expect(fk, '22.09.23 made vfolders.user a foreign key to users').toHaveLength(1);
+    await deployment.pg.query('ALTER TABLE vfolders DROP CONSTRAINT fk_vfolders_user_users');
+    const beforeDrift = await snapshotState(admin(), deployment);
+    const drift = await runEngine({ ...inputs, command: 'preflight' });
+    expect(drift.report.outcome).toBe('failure');
+    expect(drift.report.entries.filter((e) => e.phase === 'preflight' && e.step === 'schema' && e.status === 'failed').map((e) => [e.hop, e.detail])).toEqual([
+      [
+        '23.09 → 24.03',
+        expect.stringMatching(
+          /^schema drift: 24\.03\.11's 59a622c31820 would stop: it drops constraint fk_vfolders_user_users of vfolders, which the database does not have \(ALTER TABLE vfolders DROP CONSTRAINT fk_vfolders_user_users\)\. PostgreSQL would roll 23\.09 → 24\.03 back there\..* A rehearsal of a nightly snapshot/,
+        ),
+      ],
+    ]);
+    expect(await snapshotState(admin(), deployment)).toEqual(beforeDrift);
+    await deployment.pg.query(`ALTER TABLE vfolders ADD CONSTRAINT fk_vfolders_user_users ${fk[0]!.definition}`);
+
     const run = await runEngine(inputs);
     expect(run.report.error).toBeUndefined();
+    // The same check on the intact schema: no stop on the whole path, three hops of revisions played.
+    expect(run.report.entries.find((e) => e.phase === 'preflight' && e.step === 'schema' && e.detail.startsWith('schema drift'))?.detail).toMatch(
+      /^schema drift: none; \d+ revision\(s\) on the path played over the live schema/,
+    );
     expect(run.report.entries.filter((e) => e.phase === 'apply' && e.step === 'schema').map((e) => [e.hop, e.status, e.detail])).toEqual([
       ['22.09 → 23.03', 'changed', expect.stringContaining(`downgrade to ${DOWNGRADE_TO}`)],
       ['23.03 → 23.09', 'changed', `alembic upgrade ${latestRelease('23.03').head} → ${latestRelease('23.09').head} (23.09.11)`],

@@ -112,8 +112,8 @@ const STANDIN_BODIES: Record<string, readonly string[]> = {
   ],
 };
 
-/** One revision of `line`'s graph as a stand-in script. */
-export function revisionFile(line: string, revision: string): string {
+/** One revision of `line`'s graph as a stand-in script; `body` (Python lines) replaces what STANDIN_BODIES gives it. */
+export function revisionFile(line: string, revision: string, body: readonly string[] = STANDIN_BODIES[revision] ?? []): string {
   const parents = parentsIn(line, revision);
   const down = parents.length === 0 ? 'None' : parents.length === 1 ? `'${parents[0]}'` : `(${parents.map((p) => `'${p}'`).join(', ')})`;
   const ddl = standinDdl(revision);
@@ -128,7 +128,7 @@ export function revisionFile(line: string, revision: string): string {
     '    op.execute("CREATE TABLE IF NOT EXISTS standin_applied (revision text PRIMARY KEY, seq bigserial)")',
     `    op.execute("INSERT INTO standin_applied (revision) VALUES ('${revision}')")`,
     ...ddl.upgrade.map(statement),
-    ...(STANDIN_BODIES[revision] ?? []).map((line) => `    ${line}`),
+    ...body.map((line) => `    ${line}`),
     'def downgrade():',
     `    op.execute("DELETE FROM standin_applied WHERE revision = '${revision}'")`,
     ...ddl.downgrade.map(statement),
@@ -136,18 +136,21 @@ export function revisionFile(line: string, revision: string): string {
   ].join('\n');
 }
 
-/** Writes every revision of `line`'s graph into `versions` (a folder that exists). */
-export function writeGraphRevisions(line: string, versions: string): void {
-  for (const revision of revisionsOf(line)) writeFileSync(join(versions, `${revision}.py`), revisionFile(line, revision));
+/** Writes every revision of `line`'s graph into `versions` (a folder that exists); `bodies` replace some revisions' bodies. */
+export function writeGraphRevisions(line: string, versions: string, bodies: Readonly<Record<string, readonly string[]>> = {}): void {
+  for (const revision of revisionsOf(line)) writeFileSync(join(versions, `${revision}.py`), revisionFile(line, revision, bodies[revision]));
 }
 
-/** A project holding every revision of `line`'s graph; returns how to run its alembic. */
-export function graphAlembic(line: string): AlembicSetup {
+/**
+ * A project holding every revision of `line`'s graph; returns how to run its alembic. `bodies`
+ * give some revisions other Python (a revision made to fail on PostgreSQL, say).
+ */
+export function graphAlembic(line: string, bodies: Readonly<Record<string, readonly string[]>> = {}): AlembicSetup {
   const dir = mkdtempSync(join(tmpdir(), `bai-graph-${line}-`));
   mkdirSync(join(dir, 'versions'));
   cpSync(join(FIXTURE, 'env.py'), join(dir, 'env.py'));
   cpSync(join(FIXTURE, 'script.py.mako'), join(dir, 'script.py.mako'));
-  writeGraphRevisions(line, join(dir, 'versions'));
+  writeGraphRevisions(line, join(dir, 'versions'), bodies);
   // The fixture's ini (its logging sections; script_location is %(here)s), without its comment.
   const ini = readFileSync(join(FIXTURE, 'alembic.ini'), 'utf8').replace(/^#.*\n/gm, '');
   writeFileSync(join(dir, 'alembic.ini'), `# A stand-in built from the revision graph of Backend.AI ${line}.\n${ini}`);

@@ -149,6 +149,7 @@ export async function plantSecrets(client: pg.Client, tables: readonly string[],
       [table],
     );
     const planted = columns.filter((c) => !keep.has(`${table}.${c.name}`) && isFreeText(c.type, c.element));
+    if (planted.length === 0) continue;
     const { rows } = await client.query<{ ctid: string }>(`SELECT ctid::text FROM ${table}`);
     for (const row of rows) {
       const sets = planted.map((c, i) => `"${c.name}" = ${valueOf(c.type, c.element, `$${i + 2}`)}`);

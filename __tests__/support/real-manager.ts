@@ -17,7 +17,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { managerPythonFor, type TestBedPython } from '../../src/releases/manager-python.js';
+import { managerPythonFor } from '../../src/releases/manager-python.js';
+import { testBedPython, type TestBedPython } from './test-bed-pythons.js';
 import { alembicDriverOf } from '../../src/releases/line-facts.js';
 import type pg from 'pg';
 import { inject } from 'vitest';
@@ -38,10 +39,12 @@ declare module 'vitest' {
 /**
  * The folder the product makes its manager venvs in (manager-venv), which the global setup makes
  * new and empty for each run: what the product makes under test never outlives the run, so a
- * fresh machine and a warm one run the same code. pip's download cache is the test bed's.
+ * fresh machine and a warm one run the same code. pip's and uv's download caches are the test bed's
+ * (the uv binary itself is fetched again into the new folder each run, from pip's cache).
  */
 export function productVenvs(): string {
   process.env.PIP_CACHE_DIR = join(BAI_CACHE, 'pip');
+  process.env.UV_CACHE_DIR = join(BAI_CACHE, 'uv');
   return inject('productVenvs');
 }
 const PYTHONS_SH = join(process.cwd(), 'scripts/pythons.sh');
@@ -91,14 +94,15 @@ export async function ensureRealManagerVenv(release: string): Promise<RealManage
   const started = Date.now();
   const choice = managerPythonFor(release);
   if (!choice.fits) throw new Error(`backend.ai-manager ${release} has no interpreter on the test bed: ${choice.reason}`);
-  const pythonXY = choice.python.split('-')[0]!;
+  const pythonXY = choice.python;
+  const python = testBedPython(pythonXY);
   const dir = join(BAI_CACHE, 'venvs', `${choice.version}-py${pythonXY}`);
-  const image = `${IMAGE_REPO}:${choice.python}`;
+  const image = `${IMAGE_REPO}:${python}`;
   const want = stamp(choice.requirement, pythonXY, choice.constraints, choice.pipArgs);
   const result = (built: boolean): RealManagerVenv => ({
     release: choice.version,
     requirement: choice.requirement,
-    python: choice.python,
+    python,
     image,
     dir,
     cli: join(dir, 'bin', 'backend.ai'),
@@ -111,10 +115,10 @@ export async function ensureRealManagerVenv(release: string): Promise<RealManage
   if (choice.preinstall.length > 0) throw new Error(`${release}: preinstall (${choice.preinstall.join(' ')}) is not supported by the test bed's venv builder`);
   mkdirSync(join(BAI_CACHE, 'venvs'), { recursive: true });
   try {
-    await execFileAsync('bash', [PYTHONS_SH, choice.python], { maxBuffer: 16 << 20 });
+    await execFileAsync('bash', [PYTHONS_SH, python], { maxBuffer: 16 << 20 });
     const { stdout } = await execFileAsync(
       'flock',
-      [`${dir}.lock`, 'bash', PYTHONS_SH, 'exec', choice.python, 'sh', '-c', BUILD_SCRIPT, 'build', dir, choice.requirement, want, choice.constraints.map((c) => `${c}\n`).join(''), ...choice.pipArgs],
+      [`${dir}.lock`, 'bash', PYTHONS_SH, 'exec', python, 'sh', '-c', BUILD_SCRIPT, 'build', dir, choice.requirement, want, choice.constraints.map((c) => `${c}\n`).join(''), ...choice.pipArgs],
       { env: { ...process.env, BAI_PYTHON_MOUNTS: `${BAI_CACHE}:${BAI_CACHE}` }, maxBuffer: 64 << 20 },
     );
     return result(stdout.includes(`built ${dir}`));

@@ -14,6 +14,7 @@ import type { Session } from './session.js';
 import { checkPhase } from './check.js';
 import { dryRun } from './dry-run.js';
 import { changeSteps, lastOccurrences, planRun, stepLabel } from './plan.js';
+import { stepFailure } from './step-failure.js';
 import { hopFinished, hopStarted, HOP_JOURNAL } from '../stores/journal.js';
 
 export async function migrateCommand(session: Session): Promise<void> {
@@ -67,7 +68,10 @@ async function migrate(session: Session, plan: Plan): Promise<void> {
           const label = stepLabel({ hop, step });
           const failure = [...applied, ...verified].find((f) => f.status === 'failed');
           if (failure) {
-            const where = `${progress(label)}\nFix the cause and run migrate again: finished steps are recognised and skipped.`;
+            // Inside an alembic revision: which one, the cause and the rows, and whether preflight checks it.
+            const taken = failure.revisionFailure && session.redacted(stepFailure(session.report, hop.label, step.id, failure.revisionFailure));
+            if (taken) session.report.failure = taken;
+            const where = `${progress(label)}\n${taken?.remedy ?? 'Fix the cause and run migrate again: finished steps are recognised and skipped.'}`;
             throw new MigrationError('checks-failed', `${label} failed: ${failure.detail}\n${where}`, `${label} failed (reported above)\n${where}`);
           }
           done.push(label);

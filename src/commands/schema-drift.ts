@@ -32,8 +32,13 @@ export async function schemaDrift(session: Session, plan: Plan, current: readonl
   if (hops.length === 0) return [];
   const model = new SchemaModel(await readSchemaObjects(session.deployment.postgres));
   const findings: DriftFinding[] = [];
-  /** Revisions whose DDL the model could not follow: a later stop may be theirs to explain. */
-  const unfollowed: string[] = [];
+  /**
+   * Revisions whose DDL the model could not follow, with their script's text: a later stop is
+   * theirs to explain only where the script names the table or the object it stops on.
+   */
+  const unfollowed: Array<{ readonly what: string; readonly source: string }> = [];
+  /** Stops the check cannot judge, said in its summary instead of as findings. */
+  const unjudged: string[] = [];
   let played = 0;
   for (const hop of plan.hops) {
     // bai-migrate's own steps before the schema step (a type renamed to the name the scripts use).
@@ -52,34 +57,40 @@ export async function schemaDrift(session: Session, plan: Plan, current: readonl
       const release = run.by === 'source' ? latestRelease(hop.fromSeries).version : hop.to.version;
       const name = `${release}'s ${run.revision}${run.direction === 'down' ? ' (downgrade)' : ''}`;
       const result = rendered.revisions[i]!;
-      if ('error' in result) {
-        unfollowed.push(`${name} (cannot render offline: ${result.error})`);
-        continue;
-      }
-      if (rendered.withheld.has(run.revision)) {
-        unfollowed.push(`${name} (it ${rendered.withheld.get(run.revision)}, so it is not run, not even offline)`);
+      if (!('sql' in result)) {
+        const why = rendered.withheld.get(run.revision);
+        unfollowed.push({ what: `${name} (${why ? `it ${why}, so it is not run, not even offline` : `cannot render offline: ${result.error}`})`, source: result.source });
         continue;
       }
       played++;
       for (const stop of model.play(result.sql)) {
-        const sure = stop.certain && unfollowed.length === 0;
+        const explained = unfollowed.some((u) => stop.names.length > 0 && stop.names.every((n) => mentions(u.source, n)));
+        if (!stop.certain || explained) {
+          // Not judged: a revision the check could not follow may make it, or PostgreSQL names it (a table the path creates).
+          if (explained && stop.missingTable) model.assumeTable(stop.missingTable);
+          unjudged.push(`${name}: ${stop.problem}${explained ? ` (a revision before it that could not be followed names ${stop.names.join(' and ')})` : ' (a name PostgreSQL gives)'}`);
+          continue;
+        }
         findings.push({
           hop: hop.label,
-          status: sure ? 'failed' : 'warning',
+          status: 'failed',
           detail:
             `schema drift: ${name} would stop: it ${stop.problem} (${clip(stop.statement)}). ` +
-            (sure
-              ? `PostgreSQL would roll ${hop.label} back there. The database differs from what its release made (a hand-made change, or a restore that lost it): make it match what the revision expects, then run again; nothing was written. ${REHEARSAL_FINDS_IT}`
-              : `Not certain: ${stop.certain ? `revisions before it that the check could not follow may change this: ${unfollowed.slice(0, 3).join('; ')}` : 'the object belongs to a table the path itself creates, whose unnamed constraints PostgreSQL names'}`),
+            `PostgreSQL would roll ${hop.label} back there. The database differs from what its release made (a hand-made change, or a restore that lost it): make it match what the revision expects, then run again; nothing was written. ${REHEARSAL_FINDS_IT}`,
         });
       }
     }
   }
-  if (!findings.some((f) => f.status === 'failed' || f.status === 'warning')) {
+  if (!findings.some((f) => f.status === 'failed')) {
+    const notJudged =
+      unjudged.length > 0
+        ? `; ${unjudged.length} statement(s) not judged, on what revisions the check could not follow may make: ${unjudged.slice(0, 3).join('; ')}${unjudged.length > 3 ? '; …' : ''}`
+        : '';
+    const notFollowed = unfollowed.length > 0 ? `; not followed: ${unfollowed.map((u) => u.what).join('; ')}` : '';
     findings.push({
       hop: plan.hops[0]!.label,
       status: 'ok',
-      detail: `schema drift: none; ${played} revision(s) on the path played over the live schema: everything they drop, alter or rename is there, nothing they create is${unfollowed.length > 0 ? `; not followed: ${unfollowed.join('; ')}` : ''}`,
+      detail: `schema drift: none; ${played} revision(s) on the path played over the live schema: everything they drop, alter or rename is there, nothing they create is${notJudged}${notFollowed}`,
     });
   }
   return findings;
@@ -96,7 +107,8 @@ async function renderHop(
   // What a revision does outside PostgreSQL it would do offline too: never run here.
   const withheld = new Map(outsideDatabase(runs.map((r) => r.revision)).map((w) => [w.revision, w.why]));
   const render = async (by: 'source' | 'target') => {
-    const mine = runs.filter((r) => r.by === by && !withheld.has(r.revision));
+    // A withheld revision's script is only read, never run.
+    const mine = runs.filter((r) => r.by === by).map((r) => (withheld.has(r.revision) ? { ...r, direction: 'source' as const } : r));
     if (mine.length === 0) return [];
     const alembic = by === 'target' ? ctx.alembic : await ctx.sourceAlembic?.();
     if (!alembic) throw new NotReady(`${hop.fromSeries}'s alembic, which ${hop.label} downgrades with, is not in this run (set manager-venv)`);
@@ -121,5 +133,8 @@ const exists = (path: string) =>
     () => true,
     () => false,
   );
+
+/** Whether a revision's script names `name` as a word (a table, a constraint, an index). */
+const mentions = (source: string, name: string) => new RegExp(`(^|[^\\w])${name.replace(/[$]/g, '\\$&')}($|[^\\w])`).test(source);
 
 const clip = (statement: string) => (statement.length > 160 ? `${statement.slice(0, 157)}…` : statement);

@@ -10,7 +10,7 @@ import type { Options } from '../core/options.js';
 import { redact, type Report, type ReportEntry } from '../core/report/index.js';
 import { grpcCause, SERVER_NAMES, type Deployment, type Server } from '../stores/deployment.js';
 import { acquireMigrationLock, type MigrationLock } from '../stores/lock.js';
-import type { AlembicSetup } from '../manager/alembic.js';
+import { AlembicError, alembicConfigBeside, type AlembicSetup } from '../manager/alembic.js';
 import type { ManagerCli } from '../manager/cli.js';
 import type { ManagerVenvs } from '../manager/venvs.js';
 import type { ProvisionedVenv } from '../manager/venv.js';
@@ -18,7 +18,6 @@ import { latestRelease } from '../releases/releases.js';
 import { targetRelease } from '../releases/catalogue.js';
 import { alembicDriverOf } from '../releases/line-facts.js';
 import { publishedRelease } from '../releases/manager-python.js';
-import { alembicConfigBeside } from '../rehearsal/rehearse.js';
 import type { Finding, Hop, Step, StepContext } from '../steps/step.js';
 
 /** The manager's tools a hop runs: its target release's alembic and CLI. */
@@ -68,6 +67,11 @@ export class Session {
       this.warned.add(line);
       this.log.warning(line, title);
     } else if (entry.phase !== 'plan') this.log.info(`${entry.status}: ${line}`);
+  }
+
+  /** `value` with every secret masked in each of its strings. */
+  redacted<T>(value: T): T {
+    return JSON.parse(JSON.stringify(value), (_key, v: unknown) => (typeof v === 'string' ? redact(v, this.secrets) : v)) as T;
   }
 
   /** Connects; an unreachable server ends the run unless it is `optional` (then it is a warning). */
@@ -173,7 +177,8 @@ export class Session {
     try {
       return await body();
     } catch (error) {
-      return [{ status: 'failed', detail: `${step.title}: ${await this.withServersDown(step.servers, messageOf(error))}` }];
+      const detail = `${step.title}: ${await this.withServersDown(step.servers, messageOf(error))}`;
+      return [{ status: 'failed', detail, ...(error instanceof AlembicError && error.failure && { revisionFailure: error.failure }) }];
     }
   }
 

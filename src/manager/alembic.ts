@@ -4,6 +4,7 @@
  * checked, so both always talk to the same database; the copy is 0600 and removed afterwards,
  * and the password never appears on a command line.
  */
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -12,6 +13,8 @@ import type { PostgresTarget } from '../stores/connections.js';
 import { CANNOT_RUN, runChild } from './child-env.js';
 import type { AlembicDriver } from '../releases/line-facts.js';
 import type { Logger } from '../core/logger.js';
+import type { RevisionFailure } from '../core/report/model.js';
+import { revisionFailure } from './revision-failure.js';
 
 export interface AlembicSetup {
   /** argv prefix, e.g. ["/opt/backend.ai/bin/alembic"] or ["python3", "-m", "alembic"]. */
@@ -40,6 +43,8 @@ export class AlembicError extends MigrationError {
     readonly kind: 'cannot-run' | 'no-config' | 'failed',
     /** The cause as the system or alembic said it (stderr's last lines). */
     readonly output: string,
+    /** A failed run taken apart: the revision that was running, the cause, the rows (revision-failure.ts). */
+    readonly failure?: RevisionFailure,
   ) {
     super(code, message);
   }
@@ -96,7 +101,10 @@ export async function runWithPrivateIni(setup: AlembicSetup, target: PostgresTar
       const lockWait = /canceling statement due to lock timeout/.test(result.stderr)
         ? `; a table lock it needed was held by another session for longer than alembic-lock-timeout (${setup.lockTimeoutSeconds} s): find the holder in pg_locks, end it, and run migrate again`
         : '';
-      throw new AlembicError('inconsistent-state', `alembic ${what} failed (exit ${result.exitCode}): ${failure}${lockWait}`, 'failed', `exit ${result.exitCode}: ${tail || failure}`);
+      // A statement that waited for a lock: the holder is the cause, not the revision or its rows.
+      const taken = lockWait ? undefined : revisionFailure(result.stderr);
+      const where = taken?.revision ? ` in revision ${taken.revision}` : '';
+      throw new AlembicError('inconsistent-state', `alembic ${what} failed (exit ${result.exitCode})${where}: ${failure}${lockWait}`, 'failed', `exit ${result.exitCode}: ${tail || failure}`, taken);
     }
     return result.stdout;
   } finally {
@@ -185,4 +193,10 @@ async function privateTlsFiles(target: PostgresTarget, dir: string): Promise<Rec
     params[param] = path;
   }
   return params;
+}
+
+/** Where operators keep alembic.ini: beside manager.toml; else the working directory's. */
+export function alembicConfigBeside(managerConfig: string | undefined): string {
+  const beside = managerConfig ? join(dirname(managerConfig), 'alembic.ini') : undefined;
+  return beside && existsSync(beside) ? beside : 'alembic.ini';
 }

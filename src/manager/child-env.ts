@@ -1,5 +1,5 @@
 /**
- * The one way bai-migrate starts a program (alembic, pip, the manager's CLI): without a shell and
+ * The one way bai-migrate starts a program (alembic, pip, uv, the manager's CLI): without a shell and
  * with an environment built from an allowlist, never the whole of ours. Ours holds the Action's
  * inputs (INPUT_POSTGRES-URL, INPUT_GITHUB-TOKEN), the runner's ACTIONS_RUNTIME_TOKEN and the
  * CLI's BAI_MIGRATE_* settings, and `pip install` runs third-party build code.
@@ -8,7 +8,7 @@ import { getExecOutput } from '@actions/exec';
 import { whileWaiting, type Progress } from '../core/progress.js';
 
 /** Who is started: each kind gets the shared base and what only it needs. */
-export type ChildKind = 'alembic' | 'pip' | 'manager-cli' | 'manager-server';
+export type ChildKind = 'alembic' | 'pip' | 'uv' | 'manager-cli' | 'manager-server';
 
 /** What any program needs to start and to find its files, its locale and its time zone. */
 const BASE = ['PATH', 'HOME', 'USER', 'LOGNAME', 'LANG', 'LANGUAGE', 'TZ', 'TMPDIR', 'TEMP', 'TMP', 'LD_LIBRARY_PATH'];
@@ -24,6 +24,9 @@ const ALLOWED: Record<ChildKind, { names: readonly string[]; prefixes: readonly 
   alembic: { names: [...BASE, ...PYTHON], prefixes: ['LC_'] },
   // PIP_INDEX_URL may carry the operator's index credentials: meant for pip, so pip alone gets PIP_*.
   pip: { names: [...BASE, ...PYTHON, ...NETWORK], prefixes: ['LC_', 'PIP_'] },
+  // uv gets UV_* (UV_DEFAULT_INDEX may carry index credentials too) and pip's index settings only as
+  // uv's own names, which the caller maps (manager/uv.ts): no PIP_*, since uv reads none of them.
+  uv: { names: [...BASE, ...PYTHON, ...NETWORK], prefixes: ['LC_', 'UV_'] },
   // BACKEND_* overrides are not passed: the CLI reads the manager.toml bai-migrate checked (BACKEND_CONFIG_FILE).
   'manager-cli': { names: [...BASE, ...PYTHON, ...NETWORK], prefixes: ['LC_'] },
   // The manager's server (manager-starts) gets no proxy settings either: it is meant to reach only

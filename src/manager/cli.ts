@@ -7,6 +7,7 @@
  */
 import { MigrationError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import type { FailureCause } from '../core/report/index.js';
 import { CANNOT_RUN, runChild } from './child-env.js';
 import type pg from 'pg';
 import { lineFacts, SERVER_VERSION_FIXED_IN, unparsableServerVersion } from '../releases/line-facts.js';
@@ -49,20 +50,55 @@ export function requireSuccess(cli: ManagerCli, args: readonly string[], result:
   throw new MigrationError('inconsistent-state', `${what} failed (exit ${result.exitCode}): ${pythonFailure(result.output) ?? lastLines(result.output)}`);
 }
 
+/** The innermost exception a Python program ended with, taken apart (pythonCause). */
+export interface PythonCause extends FailureCause {
+  /** The traceback's last "module.SomeError: message" line, as printed (SQL and parameters never follow it here). */
+  readonly line: string;
+}
+
 /**
  * The cause of a Python program's failure as its traceback ends: the last "SomeError: message"
  * with its DETAIL, never SQLAlchemy's statement and parameters (which hold row data, and run to
- * megabytes: "[SQL: DELETE FROM sessions WHERE sessions.id IN (…" with every id). Key values in a
- * DETAIL are left out too. Undefined when the output names no exception.
+ * megabytes: "[SQL: DELETE FROM sessions WHERE sessions.id IN (…" with every id). Undefined when the
+ * output names no exception.
  */
-export function pythonFailure(output: string): string | undefined {
+export function pythonCause(output: string): PythonCause | undefined {
   const text = output.replace(/\[SQL: [\s\S]*?\](?=\s*(?:\[parameters:|\(Background on|$))/g, '').replace(/\[parameters: [\s\S]*?\](?=\s*(?:\(Background on|$))/g, '');
   const lines = text.split('\n').map((line) => line.trim());
-  const at = lines.findLastIndex((line) => /^[A-Za-z_][\w.]*(?:Error|Exception|Violation)\b.*?: \S/.test(line));
+  // "module.SomeError: …", and Python's bare "Exception: …" that a revision raises itself (a bare "Error: …" is click's usage message).
+  const at = lines.findLastIndex((line) => /^(?:[A-Za-z_][\w.]*(?:Error|Exception|Violation)|Exception)\b.*?: \S/.test(line));
   if (at < 0) return undefined;
-  const detail = lines.slice(at + 1, at + 4).find((line) => line.startsWith('DETAIL:'));
-  const cause = [lines[at]!, detail?.replace(/Key \(([^)]*)\)=\((?:[^()]|\([^)]*\))*\)/g, 'Key ($1)=(…)')].filter(Boolean).join(' ');
-  return cause.length > 600 ? `${cause.slice(0, 600)}…` : cause;
+  const line = lines[at]!;
+  const [, exception = '', rest = ''] = /^([A-Za-z_][\w.]*?): (.*)$/.exec(line) ?? [];
+  // SQLAlchemy wraps the driver's: "(psycopg2.errors.X) message", "(…asyncpg.IntegrityError) <class 'asyncpg.exceptions.X'>: message".
+  const wrapped = /^\(([\w.]+)\) (?:<class '([\w.]+)'>: )?(.*)$/.exec(rest);
+  const driverException = wrapped ? (wrapped[2] ?? wrapped[1]) : undefined;
+  const message = wrapped ? wrapped[3]! : rest;
+  const detailLine = lines.slice(at + 1, at + 4).find((l) => l.startsWith('DETAIL:'));
+  const detail = detailLine?.replace(/^DETAIL:\s*/, '').replace(/^Failing row contains \(.*\)\.?$/, "Failing row contains (…: the row's values are left out)");
+  return {
+    line,
+    exception,
+    ...(driverException && { driverException }),
+    message: message.length > 400 ? `${message.slice(0, 400)}…` : message,
+    ...optional('constraint', /constraint "([^"]+)"/.exec(message)?.[1]),
+    ...optional('table', /(?:on table|of relation) "([^"]+)"/.exec(message)?.[1]),
+    ...optional('detail', detail && (detail.length > 400 ? `${detail.slice(0, 400)}…` : detail)),
+  };
+}
+
+const optional = <K extends string>(key: K, value: string | undefined) => (value === undefined ? {} : ({ [key]: value } as Record<K, string>));
+
+/**
+ * pythonCause as one line: the exception and its DETAIL with the key values left out (a cause for a
+ * log line, where a DETAIL's ids say nothing).
+ */
+export function pythonFailure(output: string): string | undefined {
+  const cause = pythonCause(output);
+  if (!cause) return undefined;
+  const detail = cause.detail && `DETAIL:  ${cause.detail.replace(/Key \(([^)]*)\)=\((?:[^()]|\([^)]*\))*\)/g, 'Key ($1)=(…)')}`;
+  const text = [cause.line, detail].filter(Boolean).join(' ');
+  return text.length > 600 ? `${text.slice(0, 600)}…` : text;
 }
 
 /** Why `who` (a manager) cannot connect to a server reporting `reported` (src/releases/line-facts.ts, managerFailsOnServerVersion). */

@@ -1,37 +1,14 @@
-/** Reading and editing the operator's manager.toml, shared by the steps that change a setting in it. */
-import { open, readFile, realpath, rename, rm, stat } from 'node:fs/promises';
+/**
+ * Writing the operator's manager.toml (or alembic.ini) and showing a change as a diff. The steps'
+ * helpers that find the file through a StepContext are in steps/manager-toml.ts.
+ */
+import { open, realpath, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { createTwoFilesPatch, FILE_HEADERS_ONLY } from 'diff';
-import { setTomlValue } from './toml-edit.js';
-import { changed, ok, type Finding, type StepContext } from '../steps/step.js';
-
-/** manager.toml as it is on disk now (the copy read at start may be stale after apply). */
-export async function currentConfig(ctx: StepContext): Promise<{ path: string; text: string }> {
-  const config = ctx.deployment.targets.managerConfig;
-  if (!config) throw new Error('no manager.toml: set manager-config');
-  return { path: config.path, text: await readFile(config.path, 'utf8') };
-}
 
 /** The change a dry run would make, as a unified diff (3 lines of context) an operator can read or apply with `patch`. */
 export function unifiedDiff(path: string, before: string, after: string): string {
   return createTwoFilesPatch(path, path, before, after, 'now', 'after the migration', { headerOptions: FILE_HEADERS_ONLY });
-}
-
-export async function dryRunSetting(ctx: StepContext, table: string, key: string, value: string | boolean): Promise<Finding> {
-  const { path, text } = await currentConfig(ctx);
-  const next = setTomlValue(text, table, key, value);
-  const shown = typeof value === 'string' ? `"${value}"` : String(value);
-  if (next === text) return ok(`${path} already has [${table}] ${key} = ${shown}`);
-  return { status: 'ok', detail: `would set [${table}] ${key} = ${shown} in ${path}`, attachment: { name: `manager.toml diff (${key})`, content: unifiedDiff(path, text, next) } };
-}
-
-export async function writeSetting(ctx: StepContext, table: string, key: string, value: string | boolean): Promise<Finding> {
-  const { path, text } = await currentConfig(ctx);
-  const next = setTomlValue(text, table, key, value);
-  const shown = typeof value === 'string' ? `"${value}"` : String(value);
-  if (next === text) return ok(`already [${table}] ${key} = ${shown} in ${path}`);
-  const how = await replaceContent(path, next);
-  return changed(`[${table}] ${key} = ${shown} written to ${path}${how}`);
 }
 
 /**
@@ -89,9 +66,4 @@ async function writeInPlace(path: string, content: string): Promise<void> {
   } finally {
     await file.close();
   }
-}
-
-/** The whole file, for the backup bundle, before a step changes it. */
-export async function backupManagerToml(ctx: StepContext): Promise<{ name: string; content: string }> {
-  return { name: 'manager.toml', content: (await currentConfig(ctx)).text };
 }

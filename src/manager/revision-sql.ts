@@ -10,13 +10,18 @@ import { pythonOf } from './apply-revisions.js';
 
 export interface RevisionRun {
   readonly revision: string;
-  readonly direction: 'up' | 'down';
+  /** 'source': not rendered, only its script's text read (a revision that must not run even offline). */
+  readonly direction: 'up' | 'down' | 'source';
   /** The revision alembic_version holds before it (for alembic's own version statements). */
   readonly from: string;
   readonly to: string;
 }
 
-export type RenderedRevision = { readonly revision: string; readonly sql: string } | { readonly revision: string; readonly error: string };
+/**
+ * A revision's offline SQL; or, where it cannot render (or must not run), why, and its script's
+ * text, so a later stop can be judged by whether this revision could have made the difference.
+ */
+export type RenderedRevision = { readonly revision: string; readonly sql: string } | { readonly revision: string; readonly error?: string; readonly source: string };
 
 const MARK = '@@bai-migrate-revision-sql@@';
 
@@ -34,8 +39,12 @@ scripts = ScriptDirectory.from_config(config)
 rendered = []
 for run in runs:
     buffer = io.StringIO()
+    script = None
     try:
         script = scripts.get_revision(run["revision"])
+        if run["direction"] == "source":
+            rendered.append({"revision": run["revision"], "source": open(script.path, encoding="utf-8").read()})
+            continue
         make = MigrationStep.upgrade_from_script if run["direction"] == "up" else MigrationStep.downgrade_from_script
         step = make(scripts.revision_map, script)
         with contextlib.redirect_stdout(buffer):
@@ -45,7 +54,11 @@ for run in runs:
         rendered.append({"revision": run["revision"], "sql": buffer.getvalue()})
     except BaseException as error:
         said = (str(error).strip().splitlines() or [""])[-1][:400]
-        rendered.append({"revision": run["revision"], "error": type(error).__name__ + (": " + said if said else "")})
+        try:
+            source = open(script.path, encoding="utf-8").read() if script is not None else ""
+        except Exception:
+            source = ""
+        rendered.append({"revision": run["revision"], "error": type(error).__name__ + (": " + said if said else ""), "source": source})
 print("${MARK}" + json.dumps(rendered))
 `;
 

@@ -13,12 +13,13 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { homedir } from 'node:os';
-import { invalidInput, MigrationError } from '../core/errors.js';
+import { homedir, tmpdir } from 'node:os';
+import { invalidInput, messageOf, MigrationError } from '../core/errors.js';
 import type { AlembicSetup } from './alembic.js';
 import type { ManagerVenvOptions } from '../core/options.js';
 import type { Logger } from '../core/logger.js';
 import { runChild } from './child-env.js';
+import { getUv, pipArgsForUv, pipConfig, uvCacheDir, uvCannotInstall, uvSettingsFromPip } from './uv.js';
 import { managerPythonFor } from '../releases/manager-python.js';
 import { alembicDriverOf } from '../releases/line-facts.js';
 
@@ -132,23 +133,125 @@ export async function provisionManagerVenv(options: ManagerVenvOptions, version:
   await writeFile(join(root, ROOT_MARKER), 'bai-migrate keeps one manager venv per release here\n');
   if (found.state === 'stale') await rm(dir, { recursive: true, force: true });
   const marker = join(dir, MARKER);
-
   const interpreter = await chooseInterpreter(options.python, version);
-  log.info(`creating manager venv ${dir} with ${interpreter.python}${interpreter.why ? ` (${interpreter.why})` : ''}`);
-  await step(log, `${interpreter.python} -m venv`, interpreter.python, ['-m', 'venv', ...(options.systemSitePackages ? ['--system-site-packages'] : []), dir]);
-  // Marked as ours at once: a pip that fails leaves a folder the next run may replace.
-  await writeFile(marker, `${requirement} (incomplete)\n`);
-  // Constraints go through PIP_CONSTRAINT, which also reaches the environments that build sdists.
-  const constraints = join(dir, 'bai-migrate-constraints.txt');
-  await writeFile(constraints, interpreter.constraints.map((c) => `${c}\n`).join(''));
-  const pipEnv = interpreter.constraints.length > 0 ? { PIP_CONSTRAINT: constraints } : undefined;
-  log.info(`pip install ${requirement}${interpreter.pipArgs.length > 0 ? ` ${interpreter.pipArgs.join(' ')}` : ''}${pipEnv ? ` with constraints ${interpreter.constraints.join(', ')}` : ''}`);
-  await step(log, `pip install ${requirement}`, python, ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', ...interpreter.pipArgs, ...options.pipArgs, requirement], pipEnv);
+  const installer = await chooseInstaller(root, version, interpreter, options, log);
+  log.info(`creating manager venv ${dir} with ${interpreter.python}${interpreter.why ? ` (${interpreter.why})` : ''}, installing with ${installer.tool}`);
+  const made: Made = { dir, python, marker, requirement, interpreter, options, log };
+  if (installer.tool === 'uv') {
+    try {
+      await makeWithUv(made, installer);
+    } catch (error) {
+      // uv's resolver is stricter than pip's in places: pip gets its chance, and says why if it fails too.
+      log.warning(`uv could not make ${dir} (${messageOf(error)}); making it with pip instead`);
+      await rm(dir, { recursive: true, force: true });
+      await makeWithPip(made);
+    }
+  } else {
+    await makeWithPip(made);
+  }
   // The package must hold the migration scripts, and alembic must be importable beside it.
   await step(log, 'checking the manager package', python, ['-c', 'import alembic, ai.backend.manager.models.alembic']);
   await writeFile(setup.config, ALEMBIC_INI);
   await writeFile(marker, `${requirement}\n`);
   return { ...setup, created: true };
+}
+
+interface Made {
+  readonly dir: string;
+  /** The venv's Python. */
+  readonly python: string;
+  readonly marker: string;
+  readonly requirement: string;
+  readonly interpreter: Interpreter;
+  readonly options: ManagerVenvOptions;
+  readonly log: Logger;
+}
+
+/** `python -m venv`, then `pip install` (with the release's constraints in PIP_CONSTRAINT). */
+async function makeWithPip({ dir, python, marker, requirement, interpreter, options, log }: Made): Promise<void> {
+  await step(log, `${interpreter.python} -m venv`, interpreter.python, ['-m', 'venv', ...(options.systemSitePackages ? ['--system-site-packages'] : []), dir]);
+  // Marked as ours at once: a pip that fails leaves a folder the next run may replace.
+  await writeFile(marker, `${requirement} (incomplete)\n`);
+  // Constraints go through PIP_CONSTRAINT, which also reaches the environments that build sdists.
+  const constraints = await writeConstraints(dir, interpreter);
+  const pipEnv = constraints ? { PIP_CONSTRAINT: constraints } : undefined;
+  log.info(`pip install ${requirement}${interpreter.pipArgs.length > 0 ? ` ${interpreter.pipArgs.join(' ')}` : ''}${pipEnv ? ` with constraints ${interpreter.constraints.join(', ')}` : ''}`);
+  await step(log, `pip install ${requirement}`, python, ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', ...interpreter.pipArgs, ...options.pipArgs, requirement], pipEnv);
+}
+
+/**
+ * `uv venv`, then `uv pip install` into it: the same packages and entry points as pip's, the
+ * constraints also given to the builds of sdists (--build-constraints, as PIP_CONSTRAINT reaches
+ * pip's). The venv gets what `python -m venv` seeds (its ensurepip: pip, and setuptools before
+ * Python 3.12, whose pkg_resources 21.09's manager imports without requiring it). Unlike pip, uv does
+ * not compile every module to bytecode up front (--compile-bytecode doubles the install's time on
+ * 24.03.11): Python compiles the modules alembic and the CLI import when they first run.
+ */
+async function makeWithUv({ dir, python, marker, requirement, interpreter, log }: Made, uv: UvInstaller): Promise<void> {
+  // Run from the temporary folder: no project's pyproject.toml or uv.toml around the runner's checkout applies.
+  const cwd = tmpdir();
+  await step(log, 'uv venv', uv.uv, ['venv', '--no-project', '--quiet', '--python', interpreter.python, dir], uv.env, 'uv', cwd);
+  // What `python -m venv` runs in a new venv, from the interpreter's own wheels (no index).
+  await step(log, 'ensurepip', python, ['-m', 'ensurepip', '--upgrade', '--default-pip']);
+  await writeFile(marker, `${requirement} (incomplete)\n`);
+  const constraints = await writeConstraints(dir, interpreter);
+  log.info(`uv pip install ${requirement}${constraints ? ` with constraints ${interpreter.constraints.join(', ')}` : ''}`);
+  await step(
+    log,
+    `uv pip install ${requirement}`,
+    uv.uv,
+    ['pip', 'install', '--python', python, ...(constraints ? ['--constraints', constraints, '--build-constraints', constraints] : []), ...uv.args, requirement],
+    uv.env,
+    'uv',
+    cwd,
+  );
+}
+
+/** The release's constraints in the venv's bai-migrate-constraints.txt; the file, or undefined when there are none. */
+async function writeConstraints(dir: string, interpreter: Interpreter): Promise<string | undefined> {
+  const constraints = join(dir, 'bai-migrate-constraints.txt');
+  await writeFile(constraints, interpreter.constraints.map((c) => `${c}\n`).join(''));
+  return interpreter.constraints.length > 0 ? constraints : undefined;
+}
+
+interface UvInstaller {
+  readonly tool: 'uv';
+  readonly uv: string;
+  /** pip-args in uv's spelling. */
+  readonly args: readonly string[];
+  /** UV_CACHE_DIR and pip's index settings in uv's names. */
+  readonly env: Record<string, string>;
+}
+
+/**
+ * uv when the release and pip-args allow it and uv can be had; else pip, with a log line saying why.
+ */
+async function chooseInstaller(root: string, version: string, interpreter: Interpreter, options: ManagerVenvOptions, log: Logger): Promise<UvInstaller | { tool: 'pip' }> {
+  const pip = { tool: 'pip' } as const;
+  const releaseWhy = uvCannotInstall(interpreter.pipArgs);
+  if (releaseWhy) {
+    log.info(`${MANAGER_PACKAGE} ${version} is installed with pip: it needs ${interpreter.pipArgs.join(' ')}, and ${releaseWhy}`);
+    return pip;
+  }
+  if (options.systemSitePackages) {
+    // uv pip install does not count the system's packages as installed: it would fetch its own copies.
+    log.info(`${MANAGER_PACKAGE} ${version} is installed with pip: venv-system-site-packages is set, and uv does not use the system's packages to satisfy requirements`);
+    return pip;
+  }
+  const args = pipArgsForUv(options.pipArgs);
+  if ('unsupported' in args) {
+    log.info(`${MANAGER_PACKAGE} ${version} is installed with pip: pip-args ${args.unsupported} has no uv equivalent bai-migrate knows`);
+    return pip;
+  }
+  const got = await getUv(root, interpreter.python, args.index, log);
+  if ('why' in got) {
+    log.info(`uv is not available (${got.why}); ${MANAGER_PACKAGE} ${version} is installed with pip`);
+    return pip;
+  }
+  const settings = uvSettingsFromPip(await pipConfig(interpreter.python));
+  const env: Record<string, string> = { ...settings.env, UV_CACHE_DIR: uvCacheDir(root), UV_PYTHON_DOWNLOADS: 'never', UV_NO_PROGRESS: '1' };
+  if (args.extraIndex && !process.env.UV_INDEX_STRATEGY) env.UV_INDEX_STRATEGY = 'unsafe-best-match';
+  return { tool: 'uv', uv: got.uv, args: [...settings.args.filter((arg) => !args.uv.includes(arg)), ...args.uv], env };
 }
 
 /**
@@ -185,8 +288,8 @@ export function sameRelease(installed: string, version: string): boolean {
   return numbers(installed) === numbers(version);
 }
 
-async function step(log: Logger, what: string, program: string, args: string[], env?: Record<string, string>): Promise<void> {
-  const result = await runChild('pip', program, args, { env, progress: { log, what } });
+async function step(log: Logger, what: string, program: string, args: string[], env?: Record<string, string>, kind: 'pip' | 'uv' = 'pip', cwd?: string): Promise<void> {
+  const result = await runChild(kind, program, args, { env, cwd, progress: { log, what } });
   if (result.exitCode !== 0) {
     const tail = `${result.stderr}\n${result.stdout}`
       .trim()
@@ -209,10 +312,17 @@ function run(program: string, args: string[], env?: Record<string, string>) {
  * pyenv's versions, or as python3; a release no available interpreter fits is refused before anything is made, naming
  * the Python it needs.
  */
-export async function chooseInterpreter(given: string | undefined, version: string): Promise<{ python: string; pipArgs: readonly string[]; constraints: readonly string[]; why?: string }> {
+export interface Interpreter {
+  readonly python: string;
+  readonly pipArgs: readonly string[];
+  readonly constraints: readonly string[];
+  readonly why?: string;
+}
+
+export async function chooseInterpreter(given: string | undefined, version: string): Promise<Interpreter> {
   const choice = managerPythonFor(version);
   const constraints = choice.fits ? choice.constraints : (choice.entry?.constraints ?? []);
-  const needed = choice.fits ? choice.python.split('-')[0]! : /(\d+\.\d+)/.exec(choice.entry?.requiresPython ?? '')?.[1];
+  const needed = choice.fits ? choice.python : /(\d+\.\d+)/.exec(choice.entry?.requiresPython ?? '')?.[1];
   if (given) {
     // Several, for a run whose hops need different Pythons: each release takes the one of its X.Y.
     const interpreters = given

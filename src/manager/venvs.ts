@@ -4,7 +4,7 @@
  * the source release's alembic, which only that release's package has.
  *
  * make (preflight, migrate, rehearse, clear-history mode: manager): a missing venv is restored from
- * the cache the adapter offers, else made with pip, and a venv it had to make is saved there.
+ * the cache the adapter offers, else made with uv or pip (manager/uv.ts), and a venv it had to make is saved there.
  * check (dry runs): only a venv an earlier run made is used; for one that is not there, the run
  * says preflight or migrate will make it, and nothing is made or cached.
  */

@@ -6,10 +6,10 @@
  * created is removed at the end.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { Etcd3 } from 'etcd3';
@@ -21,6 +21,7 @@ import { openSnapshot } from './snapshot-seal.js';
 import { restoreSnapshot } from './restore.js';
 import { redactToml } from './sanitize.js';
 import { replaceTomlTable } from '../manager/toml-edit.js';
+import { alembicConfigBeside } from '../manager/alembic.js';
 import { startServers, type DisposableServers } from './servers.js';
 import { compareSizes, describeGrowth, migrateSmallerCopy, type RunInner, type SmallerCopy } from './growth.js';
 import { serializeQueries } from '../stores/postgres.js';
@@ -110,7 +111,7 @@ export async function rehearse(options: Options, report: Report, log: Logger, ad
         etcdTls: undefined,
         managerConfig,
         // The PR's alembic.ini, not one beside the rehearsal's temporary manager.toml; with manager-venv, each venv's own.
-        alembicConfig: options.alembicConfig ?? (options.managerVenv ? undefined : alembicConfigBeside(options.managerConfig)),
+        alembicConfig: alembicIniCopy(options.alembicConfig ?? (options.managerVenv ? undefined : alembicConfigBeside(options.managerConfig)), work),
         allowRunningServices: true,
         // The copy is disposable: its run ends with the target release's manager starting on it (steps/manager-starts.ts).
         disposableCopy: true,
@@ -177,6 +178,19 @@ export async function rehearse(options: Options, report: Report, log: Logger, ad
   }
 }
 
+/**
+ * The PR's alembic.ini as the rehearsal's own copy in `work`, with %(here)s pinned to the
+ * original's folder (as every alembic run reads it): a step that edits the file (22.09's
+ * alembic-ini-url) edits the copy, so the rehearsal leaves the checkout as it was, and the real
+ * migrate afterwards finds the file the rehearsal started from. A path that names no file is kept.
+ */
+function alembicIniCopy(path: string | undefined, work: string): string | undefined {
+  if (!path || !existsSync(path)) return path;
+  const copy = join(work, 'alembic.ini');
+  if (!existsSync(copy)) writeFileSync(copy, readFileSync(path, 'utf8').replaceAll('%(here)s', dirname(resolve(path)).replaceAll('%', '%%')), { mode: 0o600 });
+  return copy;
+}
+
 function describeSnapshot(manifest: SnapshotManifest): string {
   const rows = Object.values(manifest.postgres.rows).reduce((a, b) => a + b, 0);
   const columns = Object.values(manifest.postgres.columns);
@@ -192,6 +206,8 @@ function adopt(report: Report, inner: Report): void {
   // The downtime measured on the restored snapshot, and what the plan expected it to meet.
   if (inner.timings) report.timings = inner.timings;
   if (inner.forecast) report.forecast = inner.forecast;
+  // A revision that failed: which one, the cause, the rows and what preflight made of it (commands/step-failure.ts).
+  if (inner.failure) report.failure = inner.failure;
   report.entries.push(...inner.entries);
   report.attachments.push(...inner.attachments.filter((a) => !report.attachments.some((b) => b.step === a.step && b.name === a.name)));
 }
@@ -316,10 +332,4 @@ export function rehearsalManagerToml(options: Options, manifest: SnapshotManifes
     `type = "postgresql"\naddr = { host = ${q(pg.host)}, port = ${pg.port} }\nname = ${q(database)}\nuser = ${q(pg.user)}\npassword = ${q(pg.password ?? '')}`,
   );
   return replaceTomlTable(withDb, 'etcd', `namespace = ${q(manifest.etcd.namespace)}\naddr = { host = ${q(etcdHost!)}, port = ${etcdPort ?? 2379} }\nuser = ""\npassword = ""`);
-}
-
-/** Where operators keep alembic.ini: beside manager.toml; else the working directory's. */
-export function alembicConfigBeside(managerConfig: string | undefined): string {
-  const beside = managerConfig ? join(dirname(managerConfig), 'alembic.ini') : undefined;
-  return beside && existsSync(beside) ? beside : 'alembic.ini';
 }

@@ -91,6 +91,12 @@ export const SNAPSHOT_ALLOWLIST: Readonly<Record<string, Readonly<Record<string,
     ]),
   ),
   image_aliases: { id: copy('primary key'), alias: copy('image-metadata compares aliases'), image: copy('foreign key to images') },
+  // 24.09.14's downgrade to e9e574a6e22d makes endpoints.image NOT NULL with a foreign key to images again (downgrade-guards).
+  endpoints: {
+    id: copy('primary key; downgrade-guards names the endpoints it refuses by it'),
+    name: pseudonym("a user's name for their endpoint"),
+    image: copy('the image it serves: the downgrade requires one that exists, which downgrade-guards checks'),
+  },
   // 24.09's d7df3baf3779 gives each vfolder its owner's domain (vfolder-domains checks that one exists); the name is the user's.
   vfolders: {
     id: copy('primary key'),
@@ -256,12 +262,16 @@ export class Sanitizer {
   /**
    * The same input gives the same pseudonym within this snapshot; an email stays an email. A name
    * Backend.AI's code looks up by value ("default", "model-store") stays itself, in every column
-   * alike, so that foreign keys still join.
+   * alike, so that foreign keys still join. A name longer than a pseudonym keeps its length (the
+   * column's limit still cuts it): a revision that shrinks the column (24.09.14's downgrade of
+   * vfolders.name to 64 characters) stops on the stand-in as on the original.
    */
   pseudonym(value: string): string {
     if (isLookedUpName(value)) return value;
-    const digest = this.digest(value).slice(0, 12);
-    return value.includes('@') ? `u-${digest}@redacted.invalid` : `u-${digest}`;
+    if (value.includes('@')) return `u-${this.digest(value).slice(0, 12)}@redacted.invalid`;
+    let digest = this.digest(value);
+    while (digest.length < value.length - 2) digest += this.digest(`${value}\u0000${digest.length}`);
+    return `u-${digest.slice(0, Math.max(12, value.length - 2))}`;
   }
 
   /** A uuid key's stand-in: the same uuid always maps to the same one, which reveals nothing of it. */

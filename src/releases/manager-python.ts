@@ -1,39 +1,12 @@
 /**
  * Which Python each Backend.AI manager release installs on, as found by installing the final
- * patch of each line from PyPI (`scripts/manager-matrix.sh`, raw results in docs/manager-packages.md).
- *
- * The test bed's interpreters (`scripts/pythons.sh`) are Debian's where a suite has the Python:
- * bullseye's 3.9, bookworm's 3.11 and trixie's 3.13. No Debian suite ships 3.10 or 3.12; the
- * project machine's pyenv has both (CPython 3.10.13 and 3.12.1, built on bookworm), and the test
- * bed runs them in the bookworm image. Where an entry names a patch version Requires-Python
- * pins exactly (22.03.14: ==3.10.5), the nearest patch of the same X.Y is used with
- * `--ignore-requires-python`.
+ * patch of each line from PyPI (`scripts/manager-matrix.sh`, raw results in docs/manager-packages.md;
+ * the test bed's interpreters and what each attempt measured are in __tests__/support/test-bed-pythons.ts).
+ * Where an entry names a patch version Requires-Python pins exactly (22.03.14: ==3.10.5), the
+ * nearest patch of the same X.Y is used with `--ignore-requires-python`.
  */
 import { invalidInput } from '../core/errors.js';
 import { splitVersion } from './catalogue.js';
-
-/**
- * An interpreter of the test bed, an image of scripts/pythons.sh: `<python>-<Debian suite>`, or
- * `<python>-pyenv` for the machine's pyenv build of a Python no suite has.
- */
-export type TestBedPython = '3.9-bullseye' | '3.10-pyenv' | '3.11-bookworm' | '3.12-pyenv' | '3.13-trixie';
-
-export const TEST_BED_PYTHONS: readonly TestBedPython[] = ['3.9-bullseye', '3.10-pyenv', '3.11-bookworm', '3.12-pyenv', '3.13-trixie'];
-
-/** What one install attempt showed; timings in seconds, the venv in MB. */
-export interface InstallResult {
-  readonly python: TestBedPython;
-  readonly installs: boolean;
-  /** `python -c 'import ai.backend.manager.models.alembic'` and `alembic heads` prints the release's head. */
-  readonly alembic: boolean;
-  /** `backend.ai mgr --help` exits 0. */
-  readonly cli: boolean;
-  readonly coldSeconds?: number;
-  readonly warmSeconds?: number;
-  readonly venvMegabytes?: number;
-  /** Why it does not install or run, in a line (the error's gist). */
-  readonly failure?: string;
-}
 
 export interface ManagerPythonEntry {
   /** Release line, e.g. "22.03". */
@@ -44,8 +17,8 @@ export interface ManagerPythonEntry {
   readonly tried: string;
   /** The wheel's Requires-Python, what pip enforces. */
   readonly requiresPython: string;
-  /** Where the test bed installs it; null: no interpreter of the test bed runs it. */
-  readonly python: TestBedPython | null;
+  /** The Python (X.Y, e.g. "3.10") it installs and runs on; null: none that was tried runs it. */
+  readonly python: string | null;
   /** Installed into the fresh venv before the manager (the build tools `--no-build-isolation` builds with). */
   readonly preinstall: readonly string[];
   /** More arguments for `pip install`. */
@@ -59,8 +32,6 @@ export interface ManagerPythonEntry {
   readonly constraintsSource?: string;
   /** The alembic head `alembic heads` printed for the tried patch (releases.tsv's head for that tag). */
   readonly head: string | null;
-  /** Every attempt, the chosen one first. */
-  readonly results: readonly InstallResult[];
   /** For python null: what it needs and why nothing here fits. */
   readonly reason?: string;
 }
@@ -99,101 +70,71 @@ export const MANAGER_PYTHON: readonly ManagerPythonEntry[] = [
     patches: [1, 32],
     tried: '21.03.32',
     requiresPython: '>=3.9',
-    python: '3.9-bullseye',
+    python: '3.9',
     preinstall: [],
     pipArgs: [],
     constraints: MGR_CONSTRAINTS,
     constraintsSource: MGR_SOURCE,
     head: '8679d0a7e22b',
-    results: [{ python: '3.9-bullseye', installs: true, alembic: true, cli: true, coldSeconds: 34, warmSeconds: 28, venvMegabytes: 154 }],
   },
   {
     line: '21.09',
     patches: [0, 9],
     tried: '21.09.9',
     requiresPython: '>=3.9',
-    python: '3.9-bullseye',
+    python: '3.9',
     preinstall: [],
     pipArgs: [],
     constraints: MGR_CONSTRAINTS,
     constraintsSource: MGR_SOURCE,
     head: '60a1effa77d2',
-    results: [
-      { python: '3.9-bullseye', installs: true, alembic: true, cli: true, coldSeconds: 72, warmSeconds: 48, venvMegabytes: 152 },
-      {
-        python: '3.11-bookworm',
-        installs: false,
-        alembic: false,
-        cli: false,
-        failure: 'pyzmq 22.1.0 (pinned ~=22.1.0) has no cp311 wheel and its shipped C does not compile on 3.11 (longintrepr.h); also with --no-build-isolation and Cython<3',
-      },
-    ],
   },
   {
     line: '22.03',
     patches: [0, 3],
     tried: '22.03.3',
     requiresPython: '>=3.10',
-    python: '3.10-pyenv',
+    python: '3.10',
     preinstall: [],
     pipArgs: [],
     constraints: MGR_CONSTRAINTS,
     constraintsSource: MGR_SOURCE,
     head: '81c264528f20',
-    results: [
-      { python: '3.10-pyenv', installs: true, alembic: true, cli: true, coldSeconds: 135, venvMegabytes: 164 },
-      { python: '3.11-bookworm', installs: false, alembic: false, cli: false, failure: 'pyzmq 22.1.0 and grpcio 1.48.2 fail to build from sdist on 3.11, also with Cython<3 and --no-build-isolation' },
-    ],
   },
   {
     line: '22.03',
     patches: [4, 14],
     tried: '22.03.14',
     requiresPython: '==3.10.5',
-    python: '3.10-pyenv',
+    python: '3.10',
     preinstall: [],
     // The wheel pins CPython 3.10.5 exactly; any 3.10 runs it.
     pipArgs: ['--ignore-requires-python'],
     constraints: ['aiohttp-sse==2.1'],
     constraintsSource: 'backend.ai@22.03.14:python.lock pins aiohttp-sse 2.1; the wheel asks only aiohttp_sse>=2.0, and later releases import typing.Self, which Python 3.10 lacks',
     head: '81c264528f20',
-    results: [
-      { python: '3.10-pyenv', installs: true, alembic: true, cli: true, coldSeconds: 37, venvMegabytes: 190 },
-      {
-        python: '3.11-bookworm',
-        installs: true,
-        alembic: false,
-        cli: false,
-        coldSeconds: 35,
-        warmSeconds: 31,
-        venvMegabytes: 182,
-        failure: 'aioredis 2.0.1: TypeError: duplicate base class TimeoutError',
-      },
-    ],
   },
   {
     line: '22.09',
     patches: [0, 23],
     tried: '22.09.23',
     requiresPython: '>=3.10,<3.11',
-    python: '3.11-bookworm',
+    python: '3.11',
     preinstall: [],
     pipArgs: ['--ignore-requires-python'],
     constraints: [],
     head: 'd58a526bf837',
-    results: [{ python: '3.11-bookworm', installs: true, alembic: true, cli: true, coldSeconds: 43, warmSeconds: 37, venvMegabytes: 183 }],
   },
   {
     line: '23.03',
     patches: [0, 12],
     tried: '23.03.12',
     requiresPython: '>=3.11,<3.12',
-    python: '3.11-bookworm',
+    python: '3.11',
     preinstall: [],
     pipArgs: [],
     constraints: [],
     head: 'ae7d4cd92aa7',
-    results: [{ python: '3.11-bookworm', installs: true, alembic: true, cli: true, coldSeconds: 104, warmSeconds: 114, venvMegabytes: 183 }],
   },
   {
     // 23.09.11 is tagged but was never published to PyPI: 23.9.10 is the newest there (same head).
@@ -201,57 +142,51 @@ export const MANAGER_PYTHON: readonly ManagerPythonEntry[] = [
     patches: [0, 10],
     tried: '23.09.10',
     requiresPython: '>=3.11,<3.12',
-    python: '3.11-bookworm',
+    python: '3.11',
     preinstall: [],
     pipArgs: [],
     constraints: ['yarl==1.9.4'],
     constraintsSource:
       "backend.ai@23.09.10:python.lock pins yarl 1.9.4; the wheel asks only yarl>=1.8.2,<2.0, and the newest (1.25.1 when tried) makes aiohttp 3.8.6 answer every request whose Host carries a port with 500 (ValueError: Host '127.0.0.1:…' cannot contain ':'), found by manager-starts",
     head: '75ea2b136830',
-    results: [{ python: '3.11-bookworm', installs: true, alembic: true, cli: true, coldSeconds: 56, warmSeconds: 39, venvMegabytes: 185 }],
   },
   ...(
     [
-      ['24.03', 11, '24.03.11', '3596bc12ec09', 50, 208, 'etcd-client-py 0.3.0'],
-      ['24.09', 14, '24.09.14', 'ecc9f6322be4', 71, 242, 'etcd-client-py 0.3.0'],
+      ['24.03', 11, '24.03.11', '3596bc12ec09'],
+      ['24.09', 14, '24.09.14', 'ecc9f6322be4'],
       // 24.12.0 was never published and 24.12.1 is yanked; pip still installs a yanked release pinned with ==.
-      ['24.12', 1, '24.12.1', '0bb88d5a46bf', 47, 243, 'etcd-client-py 0.3.0'],
-      ['25.1', 1, '25.1.1', 'fb89f5d7817b', 44, 250, 'etcd-client-py 0.3.0'],
-      ['25.5', 2, '25.5.2', '683ca0a32f41', 49, 253, "grpcio 1.62.2 (etcetra 0.1.19's pin)"],
+      ['24.12', 1, '24.12.1', '0bb88d5a46bf'],
+      ['25.1', 1, '25.1.1', 'fb89f5d7817b'],
+      ['25.5', 2, '25.5.2', '683ca0a32f41'],
     ] as const
-  ).map(([line, last, tried, head, coldSeconds, venvMegabytes, extension]): ManagerPythonEntry => ({
+  ).map(([line, last, tried, head]): ManagerPythonEntry => ({
     line,
     patches: [0, last],
     tried,
     requiresPython: '>=3.12,<3.13',
-    python: '3.12-pyenv',
+    python: '3.12',
     preinstall: [],
     pipArgs: [],
     constraints: [],
     head,
-    results: [
-      { python: '3.12-pyenv', installs: true, alembic: true, cli: true, coldSeconds, venvMegabytes },
-      { python: '3.13-trixie', installs: false, alembic: false, cli: false, failure: `${extension}: no cp313 wheel, and its sdist does not build here (with --ignore-requires-python)` },
-    ],
   })),
   ...(
     [
-      ['25.6', 17, '25.6.17', 'c7fedaca4883', 34, 29, 224],
-      ['25.15', 12, '25.15.12', 'fa3dd7f77c19', 38, 37, 291],
-      ['26.4', 10, '26.4.10', 'bd1bf0524350', 37, 42, 349],
-      ['26.8', 1, '26.8.1', 'b93d1c47af52', 38, 38, 352],
+      ['25.6', 17, '25.6.17', 'c7fedaca4883'],
+      ['25.15', 12, '25.15.12', 'fa3dd7f77c19'],
+      ['26.4', 10, '26.4.10', 'bd1bf0524350'],
+      ['26.8', 1, '26.8.1', 'b93d1c47af52'],
     ] as const
-  ).map(([line, last, tried, head, coldSeconds, warmSeconds, venvMegabytes]): ManagerPythonEntry => ({
+  ).map(([line, last, tried, head]): ManagerPythonEntry => ({
     line,
     patches: [0, last],
     tried,
     requiresPython: '>=3.13,<3.14',
-    python: '3.13-trixie',
+    python: '3.13',
     preinstall: [],
     pipArgs: [],
     constraints: [],
     head,
-    results: [{ python: '3.13-trixie', installs: true, alembic: true, cli: true, coldSeconds, warmSeconds, venvMegabytes }],
   })),
 ];
 
@@ -262,12 +197,11 @@ export type ManagerPythonChoice =
       readonly version: string;
       /** The pip requirement, e.g. backend.ai-manager==21.9.9. */
       readonly requirement: string;
-      readonly python: TestBedPython;
+      /** The Python X.Y, e.g. "3.10". */
+      readonly python: string;
       readonly preinstall: readonly string[];
       readonly pipArgs: readonly string[];
       readonly constraints: readonly string[];
-      readonly alembic: boolean;
-      readonly cli: boolean;
       readonly entry: ManagerPythonEntry;
     }
   | { readonly fits: false; readonly version: string; readonly reason: string; readonly entry?: ManagerPythonEntry };
@@ -298,7 +232,6 @@ export function managerPythonFor(version: string): ManagerPythonChoice {
   }
   const full = patch === null ? entry.tried : `${line}.${patch}`;
   if (entry.python === null) return { fits: false, version: full, reason: entry.reason ?? `no interpreter of the test bed runs ${line}`, entry };
-  const chosen = entry.results.find((result) => result.python === entry.python);
   return {
     fits: true,
     version: full,
@@ -307,8 +240,6 @@ export function managerPythonFor(version: string): ManagerPythonChoice {
     preinstall: entry.preinstall,
     pipArgs: entry.pipArgs,
     constraints: entry.constraints,
-    alembic: chosen?.alembic ?? false,
-    cli: chosen?.cli ?? false,
     entry,
   };
 }

@@ -5,7 +5,7 @@
  * (manager/toml-edit.ts), and verify reads the file back.
  */
 import { isTable, parseToml, type TomlTable, type TomlValue } from '../manager/toml.js';
-import { backupManagerToml, currentConfig, dryRunSetting, writeSetting } from '../manager/manager-toml.js';
+import { backupManagerToml, currentConfig, dryRunSetting, writeSetting } from './manager-toml.js';
 import { failed, ok, skipped, type Finding, type Step, type StepContext } from './step.js';
 
 export interface ConfigSettingSpec<V extends string | boolean> {

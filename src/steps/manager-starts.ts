@@ -24,7 +24,7 @@ import { dirname, join, resolve } from 'node:path';
 import { managerStartFacts, type ManagerStartFacts } from '../releases/manager-start.js';
 import { publishedRelease } from '../releases/manager-python.js';
 import { freePort } from '../rehearsal/servers.js';
-import { currentConfig } from '../manager/manager-toml.js';
+import { currentConfig } from './manager-toml.js';
 import { lastLines, requireSuccess, runManagerCli } from '../manager/cli.js';
 import { managerTomlCopy, signedRequest, startManagerServer, waitForRoot, type Keypair, type RunningManager } from '../manager/start-server.js';
 import { loopbackListener, pointOutwardAtLoopback } from '../manager/outward-addresses.js';

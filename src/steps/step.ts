@@ -7,7 +7,7 @@ import type { Deployment, Server } from '../stores/deployment.js';
 import type { Logger } from '../core/logger.js';
 import type { Options } from '../core/options.js';
 import type { Release } from '../releases/catalogue.js';
-import type { Status } from '../core/report/index.js';
+import type { RevisionFailure, Status } from '../core/report/index.js';
 import type { AlembicSetup } from '../manager/alembic.js';
 import type { ManagerCli } from '../manager/cli.js';
 
@@ -46,6 +46,8 @@ export interface Finding {
   readonly detail: string;
   /** A longer artefact for the report, e.g. the offline SQL of a dry run. */
   readonly attachment?: { readonly name: string; readonly content: string };
+  /** A phase that failed inside an alembic revision: that revision, the cause and the rows (manager/revision-failure.ts). */
+  readonly revisionFailure?: RevisionFailure;
 }
 
 export interface Step {

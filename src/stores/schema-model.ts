@@ -48,6 +48,10 @@ export interface Stop {
   readonly problem: string;
   /** Whether the object belongs to a table the database had (exact) or to one the path creates (a guess). */
   readonly certain: boolean;
+  /** The table and the object the statement names: what an earlier revision the check could not follow would have to mention to make the difference. */
+  readonly names: readonly string[];
+  /** Set when the table a statement alters is missing: the caller may assume it (assumeTable) where an earlier revision it could not follow makes it. */
+  readonly missingTable?: string;
 }
 
 /** A schema to play DDL over. */
@@ -72,6 +76,12 @@ export class SchemaModel {
     return this.types.has(name);
   }
 
+  /** A table some revision the check could not follow makes: its objects are judged as guesses from here on. */
+  assumeTable(name: string): void {
+    this.tables.add(name);
+    this.created.add(name);
+  }
+
   renameType(from: string, to: string): void {
     this.types.delete(from);
     this.types.add(to);
@@ -89,12 +99,18 @@ export class SchemaModel {
     // alembic's own bookkeeping: offline mode may create its table afresh in every rendering.
     if (/\balembic_version\b/i.test(text)) return undefined;
     const s = new Tokens(text);
-    const stop = (problem: string, table?: string): Stop => ({ statement: text, problem, certain: table === undefined || !this.created.has(table) });
+    // `names`: what a revision the check could not follow must all mention to explain the stop (the object; a column with its table).
+    const stop = (problem: string, table: string | undefined, ...names: string[]): Stop => ({
+      statement: text,
+      problem,
+      certain: table === undefined || !this.created.has(table),
+      names: names.length > 0 ? names : table !== undefined ? [table] : [],
+    });
     if (s.take('CREATE', 'TABLE')) {
       const ifNotExists = s.take('IF', 'NOT', 'EXISTS');
       const table = s.name();
       if (!table) return undefined;
-      if (this.tables.has(table)) return ifNotExists ? undefined : stop(`creates table ${table}, which already exists`);
+      if (this.tables.has(table)) return ifNotExists ? undefined : stop(`creates table ${table}, which already exists`, table);
       this.tables.add(table);
       this.created.add(table);
       this.defineTableBody(table, s.rest());
@@ -113,10 +129,14 @@ export class SchemaModel {
       s.take('ONLY');
       const table = s.name();
       if (!table) return undefined;
-      if (!this.tables.has(table)) return ifExists ? undefined : stop(`alters table ${table}, which the database does not have`, table);
+      if (!this.tables.has(table)) return ifExists ? undefined : { ...stop(`alters table ${table}, which the database does not have`, table), missingTable: table };
       for (const action of splitTopLevel(s.rest(), ',')) {
         const problem = this.alterTable(table, new Tokens(action));
-        if (problem) return stop(problem, table);
+        if (!problem) continue;
+        const named = /^\s*(?:ADD|DROP|ALTER|RENAME)\s+(CONSTRAINT\s+|COLUMN\s+)?(?:IF\s+(?:NOT\s+)?EXISTS\s+)?("?[\w$]+"?)/i.exec(action);
+        const object = named?.[2]?.replaceAll('"', '');
+        if (!object) return stop(problem, table);
+        return /^CONSTRAINT/i.test(named?.[1] ?? '') ? stop(problem, table, object) : stop(problem, table, table, object);
       }
       return undefined;
     }
@@ -129,7 +149,7 @@ export class SchemaModel {
       s.take('ONLY');
       const table = s.name();
       if (!table) return undefined;
-      if (this.indexes.has(name)) return ifNotExists ? undefined : stop(`creates ${unique ? 'unique ' : ''}index ${name}, and a relation of that name already exists`, this.indexes.get(name));
+      if (this.indexes.has(name)) return ifNotExists ? undefined : stop(`creates ${unique ? 'unique ' : ''}index ${name}, and a relation of that name already exists`, this.indexes.get(name), name);
       if (!this.tables.has(table)) return stop(`creates index ${name} on table ${table}, which the database does not have`, table);
       this.indexes.set(name, table);
       return undefined;
@@ -139,7 +159,7 @@ export class SchemaModel {
       const ifExists = s.take('IF', 'EXISTS');
       const name = s.name();
       if (!name) return undefined;
-      if (!this.indexes.has(name)) return ifExists ? undefined : stop(`drops index ${name}, which the database does not have`, undefined);
+      if (!this.indexes.has(name)) return ifExists ? undefined : stop(`drops index ${name}, which the database does not have`, undefined, name);
       this.indexes.delete(name);
       return undefined;
     }
@@ -149,7 +169,7 @@ export class SchemaModel {
       if (!name || !s.take('RENAME', 'TO')) return undefined;
       const to = s.name();
       const table = this.indexes.get(name);
-      if (table === undefined) return ifExists ? undefined : stop(`renames index ${name}, which the database does not have`);
+      if (table === undefined) return ifExists ? undefined : stop(`renames index ${name}, which the database does not have`, undefined, name);
       this.indexes.delete(name);
       if (to) this.indexes.set(to, table);
       return undefined;
@@ -157,7 +177,7 @@ export class SchemaModel {
     if (s.take('CREATE', 'TYPE')) {
       const name = s.name();
       if (!name || !/\bAS\s+ENUM\b/i.test(s.rest())) return undefined;
-      if (this.types.has(name)) return stop(`creates type ${name}, which already exists`);
+      if (this.types.has(name)) return stop(`creates type ${name}, which already exists`, undefined, name);
       this.types.add(name);
       return undefined;
     }
@@ -165,7 +185,7 @@ export class SchemaModel {
       const ifExists = s.take('IF', 'EXISTS');
       const name = s.name();
       if (!name) return undefined;
-      if (!this.types.has(name)) return ifExists ? undefined : stop(`drops type ${name}, which the database does not have`);
+      if (!this.types.has(name)) return ifExists ? undefined : stop(`drops type ${name}, which the database does not have`, undefined, name);
       this.types.delete(name);
       return undefined;
     }
@@ -173,7 +193,7 @@ export class SchemaModel {
       const name = s.name();
       if (!name) return undefined;
       // Only enum types are modelled; ALTER TYPE of another kind (a composite) is passed over.
-      if (!this.types.has(name)) return /^\s*(ADD\s+VALUE|RENAME\s+(VALUE|TO))\b/i.test(s.rest()) ? stop(`alters type ${name}, which the database does not have`) : undefined;
+      if (!this.types.has(name)) return /^\s*(ADD\s+VALUE|RENAME\s+(VALUE|TO))\b/i.test(s.rest()) ? stop(`alters type ${name}, which the database does not have`, undefined, name) : undefined;
       if (s.take('RENAME', 'TO')) {
         const to = s.name();
         if (to) this.renameType(name, to);

@@ -5,6 +5,6 @@
  */
 export * from './model.js';
 export { redact } from './redact.js';
-export { formatDuration, formatRatio, renderForecast, renderGrowth, renderMarkdown, renderTimings } from './markdown.js';
+export { formatDuration, formatRatio, renderAttention, renderFailure, renderForecast, renderGrowth, renderMarkdown, renderTimings } from './markdown.js';
 export { renderText } from './text.js';
 export { commentMarker, rehearsalComment } from './pr-comment.js';

@@ -1,5 +1,5 @@
 /** The job summary: the report as GitHub-flavoured Markdown, with the downtime table and gantt chart. */
-import { changedNothing, countByStatus, wouldChange, type Forecast, type Growth, type Report, type Status, type StepTiming } from './model.js';
+import { changedNothing, countByStatus, wouldChange, type Forecast, type Growth, type Report, type Status, type StepFailure, type StepTiming } from './model.js';
 
 export const ICON: Record<Status, string> = { ok: '✅', changed: '🛠️', warning: '⚠️', failed: '❌', skipped: '⏭️' };
 /** A dry run's change to come (model.ts, wouldChange). */
@@ -20,8 +20,10 @@ export function renderMarkdown(report: Report, maxBytes = 512 * 1024): string {
   if (shown.length > 0) {
     lines.push('| | |', '|---|---|', ...shown.map(([k, v]) => `| ${k} | ${v} |`), '');
   }
-  if (report.error) lines.push('**Error:**', '', '```text', report.error, '```', '');
-  lines.push('| Phase | Hop | Step | Status | Detail |', '|---|---|---|---|---|');
+  lines.push(...renderError(report));
+  // Short first: what to fix, the downtime and the heavy revisions; every row and the SQL collapsed below.
+  lines.push(...renderOnTop(report));
+  lines.push(`<details><summary>Every step (${report.entries.length} rows)</summary>`, '', '| Phase | Hop | Step | Status | Detail |', '|---|---|---|---|---|');
   let size = lines.join('\n').length;
   let omitted = 0;
   for (const e of report.entries) {
@@ -35,21 +37,103 @@ export function renderMarkdown(report: Report, maxBytes = 512 * 1024): string {
     lines.push(row);
   }
   if (omitted > 0) lines.push('', `_${omitted} more rows are in the report file._`);
+  lines.push('', '</details>');
   for (const a of report.attachments) {
     const content = a.content.length > 60_000 ? `${a.content.slice(0, 60_000)}\n… (truncated; the whole text is in the report file)` : a.content;
     if (size + content.length > maxBytes) continue;
     size += content.length;
     lines.push('', `<details><summary>${a.step}: ${a.name}</summary>`, '', '```', content, '```', '', '</details>');
   }
-  if (report.timings && report.timings.length > 0) lines.push('', ...renderTimings(report.timings));
-  if (report.growth) lines.push('', ...renderGrowth(report.growth));
-  if (report.forecast) lines.push('', ...renderForecast(report.forecast));
   if (report.backup) lines.push('', `Backup bundle: \`${report.backup}\``);
   const counts = countByStatus(report);
   const toCome = report.entries.filter((e) => wouldChange(report, e)).length;
   counts.skipped -= toCome;
   lines.push('', [...(Object.keys(counts) as Status[]).map((s) => `${ICON[s]} ${counts[s]} ${s}`), ...(report.dryRun ? [`${WOULD_CHANGE} ${toCome} would change`] : [])].join(' · '));
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * What to fix when a step failed inside an alembic revision: the revision, what it was doing, the
+ * cause with its constraint and DETAIL, the rows the DETAIL names, what preflight made of that
+ * revision, and the remedy.
+ */
+/**
+ * What a reader needs first, in the job summary and the PR comment alike: what to fix, what needs
+ * attention, the downtime, and what will take longer in production (growth, heavy revisions).
+ */
+export function renderOnTop(report: Report): string[] {
+  return [
+    ...(report.failure ? [...renderFailure(report.failure), ''] : []),
+    ...renderAttention(report),
+    ...(report.timings && report.timings.length > 0 ? [...renderTimings(report.timings), ''] : []),
+    ...(report.growth ? [...renderGrowth(report.growth), ''] : []),
+    ...(report.forecast ? [...renderForecast(report.forecast), ''] : []),
+  ];
+}
+
+export function renderFailure(failure: StepFailure): string[] {
+  const where = `${failure.hop ? `${failure.hop} ` : ''}${failure.step}`;
+  const lines = [
+    '### What to fix',
+    '',
+    failure.revision
+      ? `${where} stopped in revision \`${failure.revision}\`${failure.running ? ` (alembic: Running ${code(failure.running)})` : ''}.`
+      : `${where} stopped; alembic's output names no revision that was running.`,
+    '',
+    '| | |',
+    '|---|---|',
+  ];
+  const cause = failure.cause;
+  const facts: Array<[string, string | undefined]> = [
+    ['Doing', [failure.doing && code(failure.doing), failure.statement && `(${failure.statement})`].filter(Boolean).join(' ') || undefined],
+    ['Cause', cause && `${code(cause.driverException ?? cause.exception)}${cause.driverException ? ` (raised as ${code(cause.exception)})` : ''}: ${cause.message}`],
+    ['Constraint', cause?.constraint && code(cause.constraint)],
+    ['DETAIL', cause?.detail],
+    ['Rows', failure.rows.length > 0 ? failure.rows.map((r) => `${r.table ? `${r.table} ` : ''}${code(r.key)} ${r.problem}`).join('<br>') : undefined],
+    [
+      'Preflight',
+      failure.preflight
+        ? `${failure.preflight.step} (${failure.preflight.hop}) checks this revision: ${PREFLIGHT[failure.preflight.status]}`
+        : failure.revision
+          ? 'no preflight check covers this revision'
+          : undefined,
+    ],
+  ];
+  lines.push(...facts.filter(([, v]) => v).map(([k, v]) => `| ${k} | ${cell(v!)} |`), '', `**Next:** ${failure.remedy}`);
+  return lines;
+}
+
+const PREFLIGHT: Record<NonNullable<StepFailure['preflight']>['status'], string> = {
+  ok: '✅ passed',
+  changed: '✅ passed',
+  warning: '⚠️ passed with a warning',
+  failed: '❌ failed',
+  skipped: '⏭️ skipped',
+  'not run': 'did not run',
+};
+
+/** Inline code; a backtick inside becomes a look-alike. */
+function code(text: string): string {
+  return `\`${text.replaceAll('`', 'ˋ')}\``;
+}
+
+/** The error, without the remedy that "What to fix" ends with (renderFailure): said once. */
+export function renderError(report: Report): string[] {
+  if (!report.error) return [];
+  const error = report.failure ? report.error.replace(report.failure.remedy, '').trimEnd() : report.error;
+  return ['**Error:**', '', '```text', error, '```', ''];
+}
+
+const ATTENTION_ROWS = 30;
+
+/** The rows that failed or warn, outside the collapsed table: what an operator must read that the error does not say. */
+export function renderAttention(report: Report): string[] {
+  // A failed row the error already quotes (a failed preflight lists them all) is not repeated.
+  const rows = report.entries.filter((e) => (e.status === 'failed' || e.status === 'warning') && !report.error?.includes(e.detail));
+  if (rows.length === 0) return [];
+  const shown = rows.slice(0, ATTENTION_ROWS).map((e) => `| ${e.phase} | ${e.hop ? `${e.hop} ` : ''}${e.step} | ${ICON[e.status]} ${e.status} | ${cell(e.detail)} |`);
+  const more = rows.length > ATTENTION_ROWS ? ['', `_${rows.length - ATTENTION_ROWS} more among every step below._`] : [];
+  return ['### Needs attention', '', '| Phase | Step | Status | Detail |', '|---|---|---|---|', ...shown, ...more, ''];
 }
 
 /** "850 ms", "12.4 s", "3 min 05 s": how long a step took, as an operator plans downtime. */

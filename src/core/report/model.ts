@@ -61,6 +61,48 @@ export interface Growth {
   }>;
 }
 
+/** The innermost exception a Python program (alembic, the manager's CLI) ended with, taken apart (manager/cli.ts pythonCause). */
+export interface FailureCause {
+  /** Its class, e.g. "sqlalchemy.exc.IntegrityError". */
+  readonly exception: string;
+  /** The database driver's exception inside it: "asyncpg.exceptions.ForeignKeyViolationError", "psycopg2.errors.ForeignKeyViolation". */
+  readonly driverException?: string;
+  /** The message without the class names. */
+  readonly message: string;
+  /** The constraint PostgreSQL names in the message. */
+  readonly constraint?: string;
+  /** The table the failing statement wrote ("insert or update on table …", "… of relation …"). */
+  readonly table?: string;
+  /** PostgreSQL's DETAIL without its prefix, key values included ("Failing row contains (…)" never: the whole row). */
+  readonly detail?: string;
+}
+
+/** What alembic was doing when a revision failed, read from its output (manager/revision-failure.ts). */
+export interface RevisionFailure {
+  /** The revision that was running: the one upgraded to, or the one whose downgrade ran. */
+  readonly revision?: string;
+  readonly direction?: 'upgrade' | 'downgrade';
+  /** alembic's "Running upgrade A -> B, doc" without "Running ". */
+  readonly running?: string;
+  /** Where in the revision's script it stopped: "upgrade() line 42: op.execute(…)". */
+  readonly doing?: string;
+  /** The statement's kind and table, e.g. "INSERT INTO groups"; never the statement or its parameters. */
+  readonly statement?: string;
+  readonly cause?: FailureCause;
+  /** The rows the DETAIL names by key: "(resource_policy)=(default)" and what is wrong with it. */
+  readonly rows: ReadonlyArray<{ readonly table?: string; readonly key: string; readonly problem: string }>;
+}
+
+/** A change step that failed, with what to fix: the report's "What to fix". */
+export interface StepFailure extends RevisionFailure {
+  readonly hop?: string;
+  readonly step: string;
+  /** The preflight step that checks this revision's hazard (hops/guards.ts), and how it went in this run; absent when none does. */
+  readonly preflight?: { readonly hop: string; readonly step: string; readonly hazard: string; readonly status: Status | 'not run'; readonly detail?: string };
+  /** What to do, in one paragraph. */
+  readonly remedy: string;
+}
+
 export interface Report {
   readonly tool: 'bai-migrate';
   readonly command: string;
@@ -77,6 +119,8 @@ export interface Report {
   errorCode?: ErrorCode;
   /** `error` without the findings it lists (each is a row, reported as it was found): what the adapters print. */
   errorSummary?: string;
+  /** migrate (and rehearse, from its migration): the step that failed inside an alembic revision, taken apart. */
+  failure?: StepFailure;
   /** Longer artefacts: offline SQL, diffs. */
   attachments: Array<{ step: string; name: string; content: string }>;
   /** What clear-history deleted (or would delete, in a dry run). */

@@ -1,6 +1,10 @@
-/** The rehearsal's pull-request comment: plan, result, measured downtime and offline SQL, found again by a hidden marker. */
+/**
+ * The rehearsal's pull-request comment, found again by a hidden marker: short on top (the outcome,
+ * what to fix, the measured downtime, the heavy revisions), the plan, every row and the offline SQL
+ * collapsed below.
+ */
 import type { Report } from './model.js';
-import { cell, ICON, renderForecast, renderGrowth, renderTimings } from './markdown.js';
+import { cell, ICON, renderError, renderOnTop } from './markdown.js';
 
 /** GitHub refuses comments over 65,536 characters; the SQL is cut to keep well under. */
 const MAX_COMMENT = 60_000;
@@ -20,24 +24,22 @@ function renderComment(report: Report, marker: string): string {
   const succeeded = report.outcome === 'success';
   const lines = [marker, `## ${succeeded ? '✅' : '❌'} Migration rehearsal ${report.fromVersion ?? '?'} → ${report.toVersion ?? '?'}: ${succeeded ? 'succeeded' : 'failed'}`, ''];
   if (manifest) lines.push(`Snapshot ${manifest.detail}.`, '');
-  if (report.error) lines.push('**Error:**', '', '```text', report.error, '```', '');
+  lines.push(...renderError(report));
+  // Short first: what to fix, what needs attention, the downtime the migration took on the restored
+  // snapshot (what the real one will need, roughly), and what will take longer in production.
+  lines.push(...renderOnTop(report));
 
+  // Collapsed: the plan, every row of the rehearsal, its changes and checks, and the offline SQL.
   if (report.plan.length > 0) {
-    lines.push('### Plan', '', '| Hop | Step | What it does |', '|---|---|---|');
+    const steps = report.plan.reduce((n, hop) => n + hop.steps.length, 0);
+    lines.push(`<details><summary>Plan: ${report.plan.length} hop(s), ${steps} step(s)</summary>`, '', '| Hop | Step | What it does |', '|---|---|---|');
     for (const hop of report.plan) for (const step of hop.steps) lines.push(`| ${hop.hop} | ${step.id} | ${cell(step.action)} |`);
-    lines.push('');
+    lines.push('', '</details>', '');
   }
-
-  // What an operator must read: the rehearsal's own rows, every change and check, and anything not ok.
   const rows = report.entries.filter((e) => e.phase === 'rehearse' || e.phase === 'apply' || e.phase === 'verify' || e.status === 'warning' || e.status === 'failed');
-  lines.push('### Result', '', '| Phase | Step | Status | Detail |', '|---|---|---|---|');
+  lines.push(`<details><summary>Every step: ${rows.length} row(s)</summary>`, '', '| Phase | Step | Status | Detail |', '|---|---|---|---|');
   for (const e of rows) lines.push(`| ${e.phase} | ${e.hop ? `${e.hop} ` : ''}${e.step} | ${ICON[e.status]} ${e.status} | ${cell(e.detail)} |`);
-  lines.push('');
-  // The downtime the migration took on the restored snapshot: what the real one will need, roughly.
-  if (report.timings && report.timings.length > 0) lines.push(...renderTimings(report.timings), '');
-  // What will take longer in production than here: the heavy revisions with the rows they meet, and how time grew with the data.
-  if (report.growth) lines.push(...renderGrowth(report.growth), '');
-  if (report.forecast) lines.push(...renderForecast(report.forecast), '');
+  lines.push('', '</details>', '');
 
   let size = lines.join('\n').length;
   for (const a of report.attachments.filter((x) => x.name.includes('--sql'))) {

@@ -1,5 +1,5 @@
 /** The CLI's stdout: the report as plain text. */
-import { changedNothing, countByStatus, wouldChange, type Report, type ReportEntry, type Status } from './model.js';
+import { changedNothing, countByStatus, wouldChange, type Report, type ReportEntry, type Status, type StepFailure } from './model.js';
 
 /**
  * Plain text for a terminal. `logged`: the findings were printed one by one as the run went (the
@@ -23,7 +23,33 @@ export function renderText(report: Report, { logged = false }: { logged?: boolea
     out.push(`  ${shown.join(', ') || 'no findings'}${report.reportFile ? `; every row is in ${report.reportFile}` : ''}`);
     if (report.backup) out.push(`  backup bundle ${report.backup}`);
   }
+  if (report.failure) out.push(...failureLines(report.failure));
   const error = logged ? (report.errorSummary ?? report.error) : report.error;
   out.push(report.outcome === 'success' ? `Result: success${changedNothing(report) ? ' (already at the target, nothing to do)' : ''}` : `Result: failure\n${error ?? ''}`);
   return `${out.join('\n')}\n`;
+}
+
+/** What to fix, as the summary's table has it (markdown.ts, renderFailure); the remedy ends the error below. */
+function failureLines(failure: StepFailure): string[] {
+  const where = `${failure.hop ? `${failure.hop} ` : ''}${failure.step}`;
+  const cause = failure.cause;
+  const lines: Array<[string, string | undefined]> = [
+    ['doing', [failure.doing, failure.statement && `(${failure.statement})`].filter(Boolean).join(' ') || undefined],
+    ['cause', cause && `${cause.driverException ?? cause.exception}${cause.driverException ? ` (raised as ${cause.exception})` : ''}: ${cause.message}`],
+    ['constraint', cause?.constraint],
+    ['DETAIL', cause?.detail],
+    ...failure.rows.map((r): [string, string] => ['row', `${r.table ? `${r.table} ` : ''}${r.key} ${r.problem}`]),
+    [
+      'preflight',
+      failure.preflight
+        ? `${failure.preflight.step} (${failure.preflight.hop}) checks this revision: ${failure.preflight.status === 'ok' ? 'passed' : failure.preflight.status}`
+        : failure.revision
+          ? 'no check covers this revision'
+          : undefined,
+    ],
+  ];
+  return [
+    `  What to fix: ${where} stopped in ${failure.revision ? `revision ${failure.revision}${failure.running ? ` (${failure.running})` : ''}` : 'alembic'}`,
+    ...lines.filter(([, v]) => v).map(([k, v]) => `    ${k}: ${v}`),
+  ];
 }

@@ -15,6 +15,7 @@
  *   is parsed as an image reference against the registries in config/docker/registry.
  */
 import { isIP } from 'node:net';
+import { pyUnquote } from '../../manager/python-values.js';
 
 export interface EtcdImage {
   /** "{registry}/{image}:{tag}", the name 22.03 keys its rows by. */
@@ -81,12 +82,6 @@ export const ALIAS_LOOKUPS = 8;
 const DEFAULT_REGISTRY = 'index.docker.io';
 const DEFAULT_REPOSITORY = 'lablup';
 const TAG_SLUG = /^[A-Za-z0-9](?:[A-Za-z0-9\-._]*[A-Za-z0-9])?$/;
-
-/** Python's urllib.parse.unquote: %XX runs decoded as UTF-8 (U+FFFD for bad bytes), anything else kept. */
-export function pyUnquote(text: string): string {
-  if (!text.includes('%')) return text;
-  return text.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => Buffer.from(run.replaceAll('%', ''), 'hex').toString('utf8'));
-}
 
 /** Registry names in etcd config/docker/registry/ (get_known_registries), unquoted. */
 export function knownRegistries(registryConfig: Record<string, string>): Set<string> {

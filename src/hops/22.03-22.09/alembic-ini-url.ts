@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { replaceContent, unifiedDiff } from '../../manager/manager-toml.js';
-import { alembicConfigBeside } from '../../rehearsal/rehearse.js';
+import { alembicConfigBeside } from '../../manager/alembic.js';
 import { changed, failed, ok, skipped, warning, type Finding, type Step, type StepContext } from '../../steps/step.js';
 
 const ASYNCPG = 'postgresql+asyncpg';

@@ -14,7 +14,7 @@ import { existsSync, statSync } from 'node:fs';
 import { chown, mkdir, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { isTable, parseToml, type TomlValue } from '../../manager/toml.js';
-import { backupManagerToml, currentConfig, dryRunSetting, writeSetting } from '../../manager/manager-toml.js';
+import { backupManagerToml, currentConfig, dryRunSetting, writeSetting } from '../../steps/manager-toml.js';
 import { lastLines, requireSuccess, runManagerCli } from '../../manager/cli.js';
 import { failed, ok, skipped, warning, type Finding, type Step, type StepContext } from '../../steps/step.js';
 

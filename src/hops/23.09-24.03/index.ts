@@ -13,7 +13,7 @@ import { schemaStep } from '../../steps/schema.js';
 import { guideNote } from '../../steps/guide-note.js';
 import type { HopDefinition } from '../hop.js';
 import { vfolderStatusType } from './vfolder-status-type.js';
-import { modelStoreProject } from './model-store-project.js';
+import { MODEL_STORE_REVISION, modelStoreProject } from './model-store-project.js';
 
 const python312 = guideNote({
   id: 'python-3.12',
@@ -22,4 +22,17 @@ const python312 = guideNote({
   why: 'install each component into a Python 3.12 venv; manager-venv finds python3.12 on PATH (actions/setup-python on a runner) or among the versions pyenv installed, or set python',
 });
 
-export const hop: HopDefinition = { from: '23.09', to: '24.03', steps: [servicesStopped, modelStoreProject, vfolderStatusType, schemaStep({ kind: 'apply-missing' }), python312] };
+export const hop: HopDefinition = {
+  from: '23.09',
+  to: '24.03',
+  steps: [servicesStopped, modelStoreProject, vfolderStatusType, schemaStep({ kind: 'apply-missing' }), python312],
+  guards: [
+    {
+      revision: MODEL_STORE_REVISION,
+      step: modelStoreProject.id,
+      hazard: 'the domain and the project resource policy named default it looks up, a model-store project already in that domain, a default domain without users',
+    },
+    { revision: '5ba7fde56ddb', step: vfolderStatusType.id, hazard: 'the enum type of vfolders.status under the name 24.03 alters (vfolderoperationstatus)' },
+    { revision: '7ff52ff68bfc', step: vfolderStatusType.id, hazard: 'the enum type of vfolders.status under the name 24.03 drops (vfolderoperationstatus)' },
+  ],
+};

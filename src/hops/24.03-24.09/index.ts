@@ -11,7 +11,8 @@ import { schemaStep } from '../../steps/schema.js';
 import { guideNote } from '../../steps/guide-note.js';
 import type { HopDefinition } from '../hop.js';
 import { containerRegistries, registriesMoved } from './container-registries.js';
-import { vfolderDomains } from './vfolder-domains.js';
+import { VFOLDER_DOMAIN_REVISION, vfolderDomains } from './vfolder-domains.js';
+import { REGISTRIES_MOVED_BY } from './registry-config.js';
 
 const postgres16 = guideNote({
   id: 'postgresql-16',
@@ -20,4 +21,17 @@ const postgres16 = guideNote({
   why: 'bai-migrate migrates the PostgreSQL you run; upgrade the server itself (pg_dump and restore, or pg_upgrade) in its own maintenance window, before or after this hop',
 });
 
-export const hop: HopDefinition = { from: '24.03', to: '24.09', steps: [servicesStopped, vfolderDomains, containerRegistries, schemaStep({ kind: 'apply-missing' }), registriesMoved, postgres16] };
+export const hop: HopDefinition = {
+  from: '24.03',
+  to: '24.09',
+  steps: [servicesStopped, vfolderDomains, containerRegistries, schemaStep({ kind: 'apply-missing' }), registriesMoved, postgres16],
+  guards: [
+    {
+      revision: REGISTRIES_MOVED_BY,
+      step: containerRegistries.id,
+      hazard:
+        "etcd's config/docker/registry entries it moves (a project every registry but Docker Hub and local ones needs, known types, project lists without empty names), manager.toml as 24.09 loads it, images it links to a registry",
+    },
+    { revision: VFOLDER_DOMAIN_REVISION, step: vfolderDomains.id, hazard: 'vfolders whose owning user and group are both gone, which leave domain_name NULL before it is made NOT NULL' },
+  ],
+};

@@ -6,7 +6,7 @@
  * row. Without a project the revision stops, unless the registry is Docker Hub (type docker named
  * index.docker.io: project "library") or of type local (no project).
  */
-import { pyUnquote } from '../21.09-22.03/image-tree.js';
+import { pyUnquote } from '../../manager/python-values.js';
 
 /** The revision that moves the registries, and deletes the etcd prefix before its transaction commits. */
 export const REGISTRIES_MOVED_BY = '1d42c726d8a3';

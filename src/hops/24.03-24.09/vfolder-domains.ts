@@ -10,6 +10,9 @@ import { failed, ok, type Step } from '../../steps/step.js';
 
 const SHOWN = 5;
 
+/** The revision that fills vfolders.domain_name and makes it NOT NULL. */
+export const VFOLDER_DOMAIN_REVISION = 'd7df3baf3779';
+
 export const vfolderDomains: Step = {
   id: 'vfolder-domains',
   title: 'Every vfolder has a domain',

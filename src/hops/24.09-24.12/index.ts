@@ -43,4 +43,9 @@ export const hop: HopDefinition = {
   from: '24.09',
   to: '24.12',
   steps: [servicesStopped, downgradeGuards, schemaStep({ kind: 'downgrade-first', downgradeTo: DOWNGRADE_TO }), overlayMove, replicasRename, sessionStatuses],
+  // 24.09.14's downgrade() of these two, which the downgrade to e9e574a6e22d runs.
+  guards: [
+    { revision: 'ecc9f6322be4', step: downgradeGuards.id, hazard: 'endpoints whose image is gone, which the NOT NULL and foreign key its downgrade puts back refuse' },
+    { revision: 'ef9a7960d234', step: downgradeGuards.id, hazard: 'vfolder names longer than the 64 characters its downgrade puts back' },
+  ],
 };

@@ -1,0 +1,106 @@
+/**
+ * The test bed's interpreters and what installing each manager release on them showed
+ * (`scripts/manager-matrix.sh`, raw results in docs/manager-packages.md): measurements of this
+ * project's machine, not release facts, so they stay out of the bundle. The release facts (which
+ * Python X.Y a release needs, its pins) are src/releases/manager-python.ts.
+ *
+ * The test bed's interpreters (`scripts/pythons.sh`) are Debian's where a suite has the Python:
+ * bullseye's 3.9, bookworm's 3.11 and trixie's 3.13. No Debian suite ships 3.10 or 3.12; the
+ * project machine's pyenv has both (CPython 3.10.13 and 3.12.1, built on bookworm), and the test
+ * bed runs them in the bookworm image.
+ */
+
+/**
+ * An interpreter of the test bed, an image of scripts/pythons.sh: `<python>-<Debian suite>`, or
+ * `<python>-pyenv` for the machine's pyenv build of a Python no suite has.
+ */
+export type TestBedPython = '3.9-bullseye' | '3.10-pyenv' | '3.11-bookworm' | '3.12-pyenv' | '3.13-trixie';
+
+export const TEST_BED_PYTHONS: readonly TestBedPython[] = ['3.9-bullseye', '3.10-pyenv', '3.11-bookworm', '3.12-pyenv', '3.13-trixie'];
+
+/** What one install attempt showed; timings in seconds, the venv in MB. */
+export interface InstallResult {
+  readonly python: TestBedPython;
+  readonly installs: boolean;
+  /** `python -c 'import ai.backend.manager.models.alembic'` and `alembic heads` prints the release's head. */
+  readonly alembic: boolean;
+  /** `backend.ai mgr --help` exits 0. */
+  readonly cli: boolean;
+  readonly coldSeconds?: number;
+  readonly warmSeconds?: number;
+  readonly venvMegabytes?: number;
+  /** Why it does not install or run, in a line (the error's gist). */
+  readonly failure?: string;
+}
+
+/** The test bed's interpreter of Python X.Y ("3.10" → "3.10-pyenv"). */
+export function testBedPython(pythonXY: string): TestBedPython {
+  const found = TEST_BED_PYTHONS.find((python) => python.startsWith(`${pythonXY}-`));
+  if (!found) throw new Error(`the test bed has no Python ${pythonXY} (it has ${TEST_BED_PYTHONS.join(', ')})`);
+  return found;
+}
+
+/** Every attempt per release tried (a ManagerPythonEntry's `tried`), the chosen one first. */
+export const INSTALL_RESULTS: Readonly<Record<string, readonly InstallResult[]>> = {
+  '21.03.32': [{ python: '3.9-bullseye', installs: true, alembic: true, cli: true, coldSeconds: 34, warmSeconds: 28, venvMegabytes: 154 }],
+  '21.09.9': [
+    { python: '3.9-bullseye', installs: true, alembic: true, cli: true, coldSeconds: 72, warmSeconds: 48, venvMegabytes: 152 },
+    {
+      python: '3.11-bookworm',
+      installs: false,
+      alembic: false,
+      cli: false,
+      failure: 'pyzmq 22.1.0 (pinned ~=22.1.0) has no cp311 wheel and its shipped C does not compile on 3.11 (longintrepr.h); also with --no-build-isolation and Cython<3',
+    },
+  ],
+  '22.03.3': [
+    { python: '3.10-pyenv', installs: true, alembic: true, cli: true, coldSeconds: 135, venvMegabytes: 164 },
+    { python: '3.11-bookworm', installs: false, alembic: false, cli: false, failure: 'pyzmq 22.1.0 and grpcio 1.48.2 fail to build from sdist on 3.11, also with Cython<3 and --no-build-isolation' },
+  ],
+  '22.03.14': [
+    { python: '3.10-pyenv', installs: true, alembic: true, cli: true, coldSeconds: 37, venvMegabytes: 190 },
+    {
+      python: '3.11-bookworm',
+      installs: true,
+      alembic: false,
+      cli: false,
+      coldSeconds: 35,
+      warmSeconds: 31,
+      venvMegabytes: 182,
+      failure: 'aioredis 2.0.1: TypeError: duplicate base class TimeoutError',
+    },
+  ],
+  '22.09.23': [{ python: '3.11-bookworm', installs: true, alembic: true, cli: true, coldSeconds: 43, warmSeconds: 37, venvMegabytes: 183 }],
+  '23.03.12': [{ python: '3.11-bookworm', installs: true, alembic: true, cli: true, coldSeconds: 104, warmSeconds: 114, venvMegabytes: 183 }],
+  '23.09.10': [{ python: '3.11-bookworm', installs: true, alembic: true, cli: true, coldSeconds: 56, warmSeconds: 39, venvMegabytes: 185 }],
+  ...Object.fromEntries(
+    (
+      [
+        ['24.03.11', 50, 208, 'etcd-client-py 0.3.0'],
+        ['24.09.14', 71, 242, 'etcd-client-py 0.3.0'],
+        ['24.12.1', 47, 243, 'etcd-client-py 0.3.0'],
+        ['25.1.1', 44, 250, 'etcd-client-py 0.3.0'],
+        ['25.5.2', 49, 253, "grpcio 1.62.2 (etcetra 0.1.19's pin)"],
+      ] as const
+    ).map(([tried, coldSeconds, venvMegabytes, extension]): [string, readonly InstallResult[]] => [
+      tried,
+      [
+        { python: '3.12-pyenv', installs: true, alembic: true, cli: true, coldSeconds, venvMegabytes },
+        { python: '3.13-trixie', installs: false, alembic: false, cli: false, failure: `${extension}: no cp313 wheel, and its sdist does not build here (with --ignore-requires-python)` },
+      ],
+    ]),
+  ),
+  ...Object.fromEntries(
+    (
+      [
+        ['25.6.17', 34, 29, 224],
+        ['25.15.12', 38, 37, 291],
+        ['26.4.10', 37, 42, 349],
+        ['26.8.1', 38, 38, 352],
+      ] as const
+    ).map(([tried, coldSeconds, warmSeconds, venvMegabytes]): [string, readonly InstallResult[]] => [
+      tried,
+      [{ python: '3.13-trixie', installs: true, alembic: true, cli: true, coldSeconds, warmSeconds, venvMegabytes }],
+    ]),
+  ),
+};

@@ -1,0 +1,103 @@
+/**
+ * The per-line facts of src/releases/line-facts.ts: every line of the catalogue has its record,
+ * and the values checked here by hand against the release reference (its catalogue and
+ * halfstack tables, the manager CLI's rescan forms, clear-history per release).
+ */
+import { describe, expect, it } from 'vitest';
+import { CLEAR_HISTORY_POLICIES, clearHistoryPolicy, HALFSTACK_IMAGES, LINE_FACTS, lineFacts } from '../../../src/releases/line-facts.js';
+import { findRelease, LINES, RELEASES, sameLine } from '../../../src/releases/releases.js';
+import { parseRetention } from '../../../src/releases/retention.js';
+import { splitVersion } from '../../../src/releases/catalogue.js';
+
+const release = (version: string) => {
+  const found = findRelease(version);
+  if (!found) throw new Error(`${version} is not in the catalogue`);
+  return found;
+};
+
+describe('line facts', () => {
+  it('has one record per line of the catalogue, 21.03 … 26.8, in order', () => {
+    expect(LINE_FACTS.map((f) => f.line)).toEqual(LINES);
+    expect(LINES[0]).toBe('21.03');
+    expect(LINES.at(-1)).toBe('26.8');
+    expect(() => lineFacts('20.09')).toThrow(/no facts are recorded for Backend.AI 20.09/);
+  });
+
+  it('rescans with mgr etcd rescan-images through 21.09 and mgr image rescan from 22.03 on', () => {
+    expect(lineFacts('21.03').imageRescanCommand).toEqual(['mgr', 'etcd', 'rescan-images']);
+    expect(lineFacts('21.09').imageRescanCommand).toEqual(['mgr', 'etcd', 'rescan-images']);
+    for (const line of ['22.03', '23.09', '24.09', '26.8']) expect(lineFacts(line).imageRescanCommand).toEqual(['mgr', 'image', 'rescan']);
+  });
+
+  it('names the halfstack images of each line as its compose files do', () => {
+    expect(HALFSTACK_IMAGES['21.03']).toEqual({ postgres: 'postgres:13.7', redis: 'redis:6.2.7', etcd: 'quay.io/coreos/etcd:v3.4.18' });
+    expect(HALFSTACK_IMAGES['21.09']).toEqual({ postgres: 'postgres:13.7', redis: 'redis:6.2.7', etcd: 'quay.io/coreos/etcd:v3.5.4' });
+    expect(HALFSTACK_IMAGES['22.09']).toEqual({ postgres: 'postgres:13.7', redis: 'redis:6.2.7', etcd: 'quay.io/coreos/etcd:v3.5.4' });
+    expect(HALFSTACK_IMAGES['23.03']).toEqual({ postgres: 'postgres:15.1', redis: 'redis:7.0.5', etcd: 'quay.io/coreos/etcd:v3.5.6' });
+    expect(HALFSTACK_IMAGES['25.15']).toEqual({ postgres: 'postgres:16.3', redis: 'redis:7.2.4', etcd: 'quay.io/coreos/etcd:v3.5.14' });
+    expect(HALFSTACK_IMAGES['25.16']!.redis).toBe('redis:7.2.11');
+    expect(HALFSTACK_IMAGES['26.8']).toEqual({ postgres: 'postgres:16.3', redis: 'valkey/valkey:9.1.0-alpine', etcd: 'quay.io/coreos/etcd:v3.5.14' });
+  });
+
+  it('knows where each line counts keypair concurrency, and which kernels 22.03 leaves out of the count', () => {
+    expect(lineFacts('21.09').concurrencyCounter).toBe('keypairs-column');
+    expect(lineFacts('22.03').concurrencyCounter).toBe('redis');
+    expect(lineFacts('26.4').concurrencyCounter).toBe('redis');
+    expect(lineFacts('26.8').concurrencyCounter).toBe('none');
+    expect([...lineFacts('22.03').notOccupyingKernelStatuses!].sort()).toEqual(['CANCELLED', 'PENDING', 'TERMINATED', 'TERMINATING']);
+  });
+});
+
+describe('clear-history per release', () => {
+  it('has a policy for every release of the catalogue, its changes at releases that exist, oldest first', () => {
+    for (const r of RELEASES) expect(clearHistoryPolicy(r), r.version).toBeDefined();
+    for (const p of CLEAR_HISTORY_POLICIES) expect(findRelease(p.since), p.since).toBeDefined();
+    expect(CLEAR_HISTORY_POLICIES[0]!.since).toBe(RELEASES[0]!.version);
+  });
+
+  it('has no manager command before 21.09.2', () => {
+    expect(clearHistoryPolicy(release('21.03.32')).managerCommand).toBe(false);
+    expect(clearHistoryPolicy(release('21.09.1')).managerCommand).toBe(false);
+    expect(clearHistoryPolicy(release('21.09.2')).managerCommand).toBe(true);
+  });
+
+  it('deletes Redis stat keys from 22.03 on, and accepts the s unit from 22.09 on', () => {
+    expect(clearHistoryPolicy(release('21.09.9'))).toMatchObject({ deletesRedisStatKeys: false, secondsUnit: false, ownMode: true });
+    expect(clearHistoryPolicy(release('22.03.0'))).toMatchObject({ deletesRedisStatKeys: true, secondsUnit: false, ownMode: true });
+    expect(clearHistoryPolicy(release('22.09.0'))).toMatchObject({ deletesRedisStatKeys: true, secondsUnit: true, ownMode: true });
+    // bai-migrate's own mode does what the manager does up to 24.03.3; from 24.03.4 the manager also purges sessions.
+    expect(clearHistoryPolicy(release('24.03.3')).ownMode).toBe(true);
+    expect(clearHistoryPolicy(release('24.03.4')).ownMode).toBe(false);
+    expect(clearHistoryPolicy(release('26.8.1')).deletesRedisStatKeys).toBe(true);
+  });
+
+  it('purges sessions from 24.03.4 (without VACUUM there) and error_logs from 24.09, and leaves the database to retention_policies from 26.8', () => {
+    expect(clearHistoryPolicy(release('24.03.3'))).toMatchObject({ deletes: ['kernels'], vacuum: 'database' });
+    expect(clearHistoryPolicy(release('24.03.4'))).toMatchObject({ deletes: ['kernels', 'sessions'], vacuum: 'ignored' });
+    expect(clearHistoryPolicy(release('24.09.0'))).toMatchObject({ deletes: ['kernels', 'sessions', 'error_logs'], vacuum: 'database' });
+    expect(clearHistoryPolicy(release('26.4.10'))).toMatchObject({ retentionGovernsDatabase: true, cutoffClock: 'utc' });
+    expect(clearHistoryPolicy(release('25.19.2')).cutoffClock).toBe('local');
+    expect(clearHistoryPolicy(release('26.8.0')).retentionGovernsDatabase).toBe(false);
+  });
+
+  it("parses a retention with the release's rules", () => {
+    expect(() => parseRetention('30s', { release: release('22.03.14') })).toThrow(/accepts only from 22\.09/);
+    expect(parseRetention('30s', { release: release('22.09.0'), allowShort: true })).toMatchObject({ kind: 'seconds', seconds: 30 });
+    expect(parseRetention('3d', { release: release('21.09.9') })).toMatchObject({ kind: 'seconds', seconds: 259200 });
+  });
+});
+
+describe('versions', () => {
+  it('compares lines of positions with sameLine', () => {
+    expect(sameLine(release('21.09.2'), release('21.09.9'))).toBe(true);
+    expect(sameLine('22.03', release('22.03.1'))).toBe(true);
+    expect(sameLine(release('21.09.9'), '22.03')).toBe(false);
+  });
+
+  it('splits a version into line and patch, also outside the catalogue', () => {
+    expect(splitVersion('21.9.9')).toEqual({ series: '21.09', patch: 9 });
+    expect(splitVersion(' 26.4.12 ')).toEqual({ series: '26.4', patch: 12 });
+    expect(splitVersion('25.01')).toEqual({ series: '25.1', patch: null });
+    expect(splitVersion('latest')).toBeUndefined();
+  });
+});
