@@ -19,6 +19,7 @@ import { compareLines, earliestRelease, latestRelease, revisionsOf, sameLine } f
 import { invalidInput, MigrationError } from '../core/errors.js';
 import { HOP_STEPS, PATCH_STEPS } from './index.js';
 import type { Hop } from '../steps/step.js';
+import { managerStarts } from '../steps/manager-starts.js';
 
 export interface Plan {
   /** The version the plan starts from, as given or as detected. */
@@ -81,6 +82,9 @@ export function makePlan(fromVersion: VersionRef | undefined, toVersion: Version
       );
     }
   }
+  // The run ends with the target release's manager starting on the migrated data (in a rehearsal, or with start-manager).
+  const last = hops.at(-1);
+  if (last && !last.unsupported) hops[hops.length - 1] = { ...last, steps: [...last.steps, managerStarts] };
   return {
     from: start.input,
     detected: fromVersion === undefined,

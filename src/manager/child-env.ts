@@ -8,7 +8,7 @@ import { getExecOutput } from '@actions/exec';
 import { whileWaiting, type Progress } from '../core/progress.js';
 
 /** Who is started: each kind gets the shared base and what only it needs. */
-export type ChildKind = 'alembic' | 'pip' | 'uv' | 'manager-cli';
+export type ChildKind = 'alembic' | 'pip' | 'uv' | 'manager-cli' | 'manager-server';
 
 /** What any program needs to start and to find its files, its locale and its time zone. */
 const BASE = ['PATH', 'HOME', 'USER', 'LOGNAME', 'LANG', 'LANGUAGE', 'TZ', 'TMPDIR', 'TEMP', 'TMP', 'LD_LIBRARY_PATH'];
@@ -29,6 +29,9 @@ const ALLOWED: Record<ChildKind, { names: readonly string[]; prefixes: readonly 
   uv: { names: [...BASE, ...PYTHON, ...NETWORK], prefixes: ['LC_', 'UV_'] },
   // BACKEND_* overrides are not passed: the CLI reads the manager.toml bai-migrate checked (BACKEND_CONFIG_FILE).
   'manager-cli': { names: [...BASE, ...PYTHON, ...NETWORK], prefixes: ['LC_'] },
+  // The manager's server (manager-starts) gets no proxy settings either: it is meant to reach only
+  // the servers its manager.toml copy names, and the loopback.
+  'manager-server': { names: [...BASE, ...PYTHON], prefixes: ['LC_'] },
 };
 
 /** The environment a `kind` child gets: the allowed names found in `from`, then `extra`. */

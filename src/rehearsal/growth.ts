@@ -7,6 +7,7 @@
 import { join } from 'node:path';
 import type pg from 'pg';
 import { formatDuration, formatRatio, type Growth, type GrowthVerdict, type Report, type ReportEntry, type StepTiming } from '../core/report/index.js';
+import { managerStarts } from '../steps/manager-starts.js';
 import type { Options } from '../core/options.js';
 import { parseRetention } from '../releases/retention.js';
 
@@ -39,11 +40,14 @@ export async function halfOfHistory(client: pg.Client): Promise<{ terminated: nu
   return { terminated: Number(rows[0]!.terminated), retentionSeconds: Math.max(1, Math.floor(Number(rows[0]!.seconds ?? 0))) };
 }
 
-/** Each hop's time (apply and verify of its steps) and its schema step's, from a migration's timings. */
+/**
+ * Each hop's time (apply and verify of its steps) and its schema step's, from a migration's timings.
+ * The manager's start at the end of a rehearsal (manager-starts) is no migration time: left out.
+ */
 export function hopTimes(timings: readonly StepTiming[]): Map<string, { totalMs: number; schemaMs: number }> {
   const hops = new Map<string, { totalMs: number; schemaMs: number }>();
   for (const t of timings) {
-    if (!t.hop) continue;
+    if (!t.hop || t.step === managerStarts.id) continue;
     const hop = hops.get(t.hop) ?? { totalMs: 0, schemaMs: 0 };
     hop.totalMs += t.applyMs + t.verifyMs;
     if (t.step === 'schema') hop.schemaMs += t.applyMs + t.verifyMs;
@@ -122,7 +126,8 @@ export async function migrateSmallerCopy(client: pg.Client, inner: Options, runI
     record({ step: 'growth', status: 'skipped', detail: `clearing the older half of the terminated kernels left ${rows} of ${fullRows} history rows, too close to tell growth: ${only}` });
     return { changed: true };
   }
-  const migrated = await runInner({ ...inner, dryRun: false, reportFile: join(work, 'smaller-migrate.json') });
+  // The manager starts once, on the full copy.
+  const migrated = await runInner({ ...inner, dryRun: false, disposableCopy: false, startManager: false, reportFile: join(work, 'smaller-migrate.json') });
   if (migrated.outcome === 'failure') {
     // The full size is still rehearsed, from a fresh restore: its own run shows where it stops.
     record({

@@ -113,6 +113,8 @@ export async function rehearse(options: Options, report: Report, log: Logger, ad
         // The PR's alembic.ini, not one beside the rehearsal's temporary manager.toml; with manager-venv, each venv's own.
         alembicConfig: alembicIniCopy(options.alembicConfig ?? (options.managerVenv ? undefined : alembicConfigBeside(options.managerConfig)), work),
         allowRunningServices: true,
+        // The copy is disposable: its run ends with the target release's manager starting on it (steps/manager-starts.ts).
+        disposableCopy: true,
         backupDir: join(work, 'backup'),
       };
       return { target: restored.target, inner };

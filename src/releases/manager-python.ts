@@ -145,7 +145,9 @@ export const MANAGER_PYTHON: readonly ManagerPythonEntry[] = [
     python: '3.11',
     preinstall: [],
     pipArgs: [],
-    constraints: [],
+    constraints: ['yarl==1.9.4'],
+    constraintsSource:
+      "backend.ai@23.09.10:python.lock pins yarl 1.9.4; the wheel asks only yarl>=1.8.2,<2.0, and the newest (1.25.1 when tried) makes aiohttp 3.8.6 answer every request whose Host carries a port with 500 (ValueError: Host '127.0.0.1:…' cannot contain ':'), found by manager-starts",
     head: '75ea2b136830',
   },
   ...(

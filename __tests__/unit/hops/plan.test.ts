@@ -35,16 +35,16 @@ describe('plan', () => {
   it('21.03 → 22.03 goes through the latest 21.09 first', () => {
     expect(shape(makePlan(v('21.03'), v('22.03')))).toEqual([
       { hop: '21.03 → 21.09', to: '21.09.9', steps: ['services-stopped', 'manager-connects', 'schema'] },
-      { hop: '21.09 → 22.03', to: '22.03.14', steps: GUIDE_2203 },
+      { hop: '21.09 → 22.03', to: '22.03.14', steps: [...GUIDE_2203, 'manager-starts'] },
     ]);
   });
 
   it('21.09 → 22.03 has every item of the upgrade guide, the unwritten storage-proxy one included', () => {
-    expect(shape(makePlan(v('21.09.9'), v('22.03.3')))).toEqual([{ hop: '21.09 → 22.03', to: '22.03.3', steps: GUIDE_2203 }]);
+    expect(shape(makePlan(v('21.09.9'), v('22.03.3')))).toEqual([{ hop: '21.09 → 22.03', to: '22.03.3', steps: [...GUIDE_2203, 'manager-starts'] }]);
   });
 
-  it('a patch upgrade runs only the schema', () => {
-    expect(shape(makePlan(v('21.09.2'), v('21.09')))).toEqual([{ hop: '21.09.2 → 21.09.9', to: '21.09.9', steps: ['services-stopped', 'schema'] }]);
+  it('a patch upgrade runs only the schema (and, as every run’s last hop, ends with the manager starting where it is asked to)', () => {
+    expect(shape(makePlan(v('21.09.2'), v('21.09')))).toEqual([{ hop: '21.09.2 → 21.09.9', to: '21.09.9', steps: ['services-stopped', 'schema', 'manager-starts'] }]);
     expect(makePlan(v('22.03.14'), v('22.03')).hops).toEqual([]);
   });
 
@@ -60,7 +60,7 @@ describe('plan', () => {
     expect(there).toMatchObject({ from: '22.03', hops: [] });
     // A run killed after the hop's schema step: its other steps may not have run.
     const resumed = makePlan(undefined, v('22.03'), at('81c264528f20'), unfinished('21.09 → 22.03'));
-    expect(shape(resumed)).toEqual([{ hop: '21.09 → 22.03', to: '22.03.14', steps: GUIDE_2203 }]);
+    expect(shape(resumed)).toEqual([{ hop: '21.09 → 22.03', to: '22.03.14', steps: [...GUIDE_2203, 'manager-starts'] }]);
     expect(resumed.note).toMatch(/; bai-migrate's journal has the hop 21\.09 → 22\.03 as started and not finished, so it is planned again$/);
     // Part-way through 22.03's revisions, the hop is planned whatever the journal says.
     expect(makePlan(undefined, v('22.03'), at('d59ff89e7514')).from).toBe('21.09');

@@ -75,6 +75,14 @@ export interface Options {
   readonly vacuum: 'none' | 'analyze' | 'full';
   readonly redisFailure: 'fail' | 'warn';
   readonly allowRunningServices: boolean;
+  /** start-manager: the manager-starts step starts the target release's manager at the end of the run. */
+  readonly startManager: boolean;
+  /**
+   * Set by rehearse for its inner runs (never an input): the deployment is a disposable copy, so
+   * manager-starts starts the manager whatever start-manager says, after pointing the copy's
+   * outward addresses at loopback.
+   */
+  readonly disposableCopy?: boolean;
   readonly lockTimeoutSeconds: number;
   readonly alembicLockTimeoutSeconds: number;
   readonly connectTimeoutSeconds: number;
@@ -164,6 +172,7 @@ export function parseOptions(raw: RawInputs): Options {
   const lockBackend = attempt(() => choice('lock-backend', LOCK_BACKENDS));
   const dryRun = attempt(() => flag('dry-run'));
   const allowRunningServices = attempt(() => flag('allow-running-services'));
+  const startManager = attempt(() => flag('start-manager'));
   const lockTimeoutSeconds = attempt(() => number('lock-timeout'));
   const alembicLockTimeoutSeconds = attempt(() => number('alembic-lock-timeout'));
   const connectTimeoutSeconds = attempt(() => number('connect-timeout'));
@@ -244,6 +253,7 @@ export function parseOptions(raw: RawInputs): Options {
     vacuum: vacuum!,
     redisFailure: redisFailure!,
     allowRunningServices: allowRunningServices!,
+    startManager: startManager!,
     lockTimeoutSeconds: lockTimeoutSeconds!,
     alembicLockTimeoutSeconds: alembicLockTimeoutSeconds!,
     connectTimeoutSeconds: connectTimeoutSeconds!,

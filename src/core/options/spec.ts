@@ -284,6 +284,14 @@ export const INPUTS: readonly InputSpec[] = [
     description: 'Turn the "managers and agents are stopped" checks into warnings. The report says so.',
   },
   {
+    name: 'start-manager',
+    kind: 'boolean',
+    usedBy: ['migrate'],
+    default: 'false',
+    description:
+      "At the end of the run, start the target release's real manager (backend.ai mgr start-server, on a free loopback port with one process) on the migrated deployment to prove it comes up and serves an authenticated read-only GraphQL request, then stop it. On production this is the manager starting for real, for about 10 s: it registers in etcd nodes/manager/, flushes Redis DB 1 on shutdown, rewrites Redis's agent keys, its scheduler may change endpoints and routings and dial agents and the app proxy (scaling_groups.wsproxy_addr), and its log cleanup deletes error_logs older than the etcd retention; a throw-away superadmin user and keypair are added for the request and removed. false: only a rehearsal starts it, on its disposable copy whose outward addresses are first pointed at loopback.",
+  },
+  {
     name: 'lock-timeout',
     kind: 'number',
     range: SECONDS,
