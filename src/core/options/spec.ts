@@ -289,7 +289,7 @@ export const INPUTS: readonly InputSpec[] = [
     usedBy: ['migrate'],
     default: 'false',
     description:
-      "At the end of the run, start the target release's real manager (backend.ai mgr start-server, on a free loopback port with one process) on the migrated deployment to prove it comes up and serves an authenticated read-only GraphQL request, then stop it. On production this is the manager starting for real, for about 10 s: it registers in etcd nodes/manager/, flushes Redis DB 1 on shutdown, rewrites Redis's agent keys, its scheduler may change endpoints and routings and dial agents and the app proxy (scaling_groups.wsproxy_addr), and its log cleanup deletes error_logs older than the etcd retention; a throw-away superadmin user and keypair are added for the request and removed. false: only a rehearsal starts it, on its disposable copy whose outward addresses are first pointed at loopback.",
+      "Start the target release's real manager on the migrated deployment at the end of the run (loopback port, one process, about 10 s) to prove it serves a signed read-only GraphQL request. On production this is the manager starting for real, with its effects on etcd, Redis and error_logs (docs/safety.md). false: only a rehearsal starts it, on its disposable copy.",
   },
   {
     name: 'lock-timeout',

@@ -12,7 +12,7 @@ import {
   runCommand,
   secretInputs,
   unusedInputs
-} from "./chunk-KM6XWMSQ.js";
+} from "./chunk-ELIG4YRQ.js";
 import "./chunk-PS4AXIT4.js";
 import "./chunk-YIVHD5DW.js";
 
@@ -272,4 +272,4 @@ process.exitCode = await main(process.argv.slice(2), process.env);
 export {
   main
 };
-//# sourceMappingURL=cli-FE362VWP.js.map
+//# sourceMappingURL=cli-ZDAKU6QW.js.map

@@ -349,7 +349,7 @@ var require_util = __commonJS({
     }
     exports.sample = sample;
     function delay(duration) {
-      return new Promise((resolve15) => setTimeout(resolve15, duration));
+      return new Promise((resolve16) => setTimeout(resolve16, duration));
     }
     exports.delay = delay;
     function forOwn(obj, iterator) {
@@ -360,14 +360,14 @@ var require_util = __commonJS({
     }
     exports.forOwn = forOwn;
     function onceEvent(emitter, ...events2) {
-      return new Promise((resolve15, reject) => {
+      return new Promise((resolve16, reject) => {
         const teardown = [];
         const handler = (data, event) => {
           teardown.forEach((t) => t());
           if (event === "error") {
             reject(data);
           } else {
-            resolve15(data);
+            resolve16(data);
           }
         };
         events2.forEach((event) => {
@@ -419,13 +419,13 @@ var require_util = __commonJS({
     };
     exports.resolveCallOptions = resolveCallOptions;
     var getDeferred = () => {
-      let resolve15;
+      let resolve16;
       let reject;
       const promise = new Promise((res, rej) => {
-        resolve15 = res;
+        resolve16 = res;
         reject = rej;
       });
-      return { promise, resolve: resolve15, reject };
+      return { promise, resolve: resolve16, reject };
     };
     exports.getDeferred = getDeferred;
   }
@@ -932,20 +932,20 @@ var require_Event = __commonJS({
       };
       Event2.toPromise = (event, signal) => {
         if (!signal) {
-          return new Promise((resolve15) => Event2.once(event, resolve15));
+          return new Promise((resolve16) => Event2.once(event, resolve16));
         }
         if (signal.aborted) {
           return Promise.reject(new TaskCancelledError_1.TaskCancelledError());
         }
         const toDispose = [];
-        return new Promise((resolve15, reject) => {
+        return new Promise((resolve16, reject) => {
           const abortEvt = (0, exports.onAbort)(signal);
           toDispose.push(abortEvt);
           toDispose.push(abortEvt.event(() => {
             reject(new TaskCancelledError_1.TaskCancelledError());
           }));
           toDispose.push(Event2.once(event, (data) => {
-            resolve15(data);
+            resolve16(data);
           }));
         }).finally(() => {
           for (const d of toDispose) {
@@ -1754,13 +1754,13 @@ var require_defer = __commonJS({
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.defer = void 0;
     var defer = () => {
-      let resolve15;
+      let resolve16;
       let reject;
       const promise = new Promise((res, rej) => {
-        resolve15 = res;
+        resolve16 = res;
         reject = rej;
       });
-      return { resolve: resolve15, reject, promise };
+      return { resolve: resolve16, reject, promise };
     };
     exports.defer = defer;
   }
@@ -1824,8 +1824,8 @@ var require_BulkheadPolicy = __commonJS({
           }
         }
         if (this.queue.length < this.queueCapacity) {
-          const { resolve: resolve15, reject, promise } = (0, defer_1.defer)();
-          this.queue.push({ signal, fn, resolve: resolve15, reject });
+          const { resolve: resolve16, reject, promise } = (0, defer_1.defer)();
+          this.queue.push({ signal, fn, resolve: resolve16, reject });
           return promise;
         }
         this.onRejectEmitter.emit();
@@ -1905,8 +1905,8 @@ var require_RetryPolicy = __commonJS({
     var ConstantBackoff_1 = require_ConstantBackoff();
     var abort_1 = require_abort();
     var Event_1 = require_Event();
-    var delay = (duration, unref) => new Promise((resolve15) => {
-      const timer = setTimeout(resolve15, duration);
+    var delay = (duration, unref) => new Promise((resolve16) => {
+      const timer = setTimeout(resolve16, duration);
       if (unref) {
         timer.unref();
       }
@@ -2299,12 +2299,12 @@ var require_connection_pool = __commonJS({
       return name.replace(/^https?:\/\//, "");
     }
     function runServiceCall(client, metadata, options, method, payload) {
-      return new Promise((resolve15, reject) => {
+      return new Promise((resolve16, reject) => {
         client[method](payload, metadata, options || {}, (err, res) => {
           if (err) {
             reject((0, errors_1.castGrpcError)(err));
           } else {
-            resolve15(res);
+            resolve16(res);
           }
         });
       });
@@ -3886,7 +3886,7 @@ var require_bignumber = __commonJS({
             return arr.reverse();
           }
           return function(str2, baseIn, baseOut, sign, callerIsToString) {
-            var alphabet, d, e, k, r, x, xc, y, i = str2.indexOf("."), dp = DECIMAL_PLACES, rm9 = ROUNDING_MODE;
+            var alphabet, d, e, k, r, x, xc, y, i = str2.indexOf("."), dp = DECIMAL_PLACES, rm10 = ROUNDING_MODE;
             if (i >= 0) {
               k = POW_PRECISION;
               POW_PRECISION = 0;
@@ -3912,7 +3912,7 @@ var require_bignumber = __commonJS({
               x.c = xc;
               x.e = e;
               x.s = sign;
-              x = div(x, y, dp, rm9, baseOut);
+              x = div(x, y, dp, rm10, baseOut);
               xc = x.c;
               r = x.r;
               e = x.e;
@@ -3921,7 +3921,7 @@ var require_bignumber = __commonJS({
             i = xc[d];
             k = baseOut / 2;
             r = r || d < 0 || xc[d + 1] != null;
-            r = rm9 < 4 ? (i != null || r) && (rm9 == 0 || rm9 == (x.s < 0 ? 3 : 2)) : i > k || i == k && (rm9 == 4 || r || rm9 == 6 && xc[d - 1] & 1 || rm9 == (x.s < 0 ? 8 : 7));
+            r = rm10 < 4 ? (i != null || r) && (rm10 == 0 || rm10 == (x.s < 0 ? 3 : 2)) : i > k || i == k && (rm10 == 4 || r || rm10 == 6 && xc[d - 1] & 1 || rm10 == (x.s < 0 ? 8 : 7));
             if (d < 1 || !xc[0]) {
               str2 = r ? toFixedPoint(alphabet.charAt(1), -dp, alphabet.charAt(0)) : alphabet.charAt(0);
             } else {
@@ -3979,7 +3979,7 @@ var require_bignumber = __commonJS({
             }
             for (; !a[0] && a.length > 1; a.splice(0, 1)) ;
           }
-          return function(x, y, dp, rm9, base) {
+          return function(x, y, dp, rm10, base) {
             var cmp, e, i, more, n, prod, prodL, q, qc, rem, remL, rem0, xi, xL, yc0, yL, yz, s = x.s == y.s ? 1 : -1, xc = x.c, yc = y.c;
             if (!xc || !xc[0] || !yc || !yc[0]) {
               return new BigNumber2(
@@ -4076,7 +4076,7 @@ var require_bignumber = __commonJS({
             }
             if (base == BASE2) {
               for (i = 1, s = qc[0]; s >= 10; s /= 10, i++) ;
-              round(q, dp + (q.e = i + e * LOG_BASE - 1) + 1, rm9, more);
+              round(q, dp + (q.e = i + e * LOG_BASE - 1) + 1, rm10, more);
             } else {
               q.e = e;
               q.r = +more;
@@ -4084,10 +4084,10 @@ var require_bignumber = __commonJS({
             return q;
           };
         })();
-        function format(n, i, rm9, id) {
+        function format(n, i, rm10, id) {
           var c0, e, ne, len, str2;
-          if (rm9 == null) rm9 = ROUNDING_MODE;
-          else intCheck(rm9, 0, 8);
+          if (rm10 == null) rm10 = ROUNDING_MODE;
+          else intCheck(rm10, 0, 8);
           if (!n.c) return n.toString();
           c0 = n.c[0];
           ne = n.e;
@@ -4095,7 +4095,7 @@ var require_bignumber = __commonJS({
             str2 = coeffToString(n.c);
             str2 = id == 1 || id == 2 && (ne <= TO_EXP_NEG || ne >= TO_EXP_POS) ? toExponential(str2, ne) : toFixedPoint(str2, ne, "0");
           } else {
-            n = round(new BigNumber2(n), i, rm9);
+            n = round(new BigNumber2(n), i, rm10);
             e = n.e;
             str2 = coeffToString(n.c);
             len = str2.length;
@@ -4168,7 +4168,7 @@ var require_bignumber = __commonJS({
             x.c = x.e = null;
           };
         })();
-        function round(x, sd, rm9, r) {
+        function round(x, sd, rm10, r) {
           var d, i, j, k, n, ni, rd, xc = x.c, pows10 = POWS_TEN;
           if (xc) {
             out: {
@@ -4203,8 +4203,8 @@ var require_bignumber = __commonJS({
               // The expression  n % pows10[d - j - 1]  returns all digits of n to the right
               // of the digit at j, e.g. if n is 908714 and j is 2, the expression gives 714.
               xc[ni + 1] != null || (j < 0 ? n : n % pows10[d - j - 1]);
-              r = rm9 < 4 ? (rd || r) && (rm9 == 0 || rm9 == (x.s < 0 ? 3 : 2)) : rd > 5 || rd == 5 && (rm9 == 4 || r || rm9 == 6 && // Check whether the digit to the left of the rounding digit is odd.
-              (i > 0 ? j > 0 ? n / pows10[d - j] : 0 : xc[ni - 1]) % 10 & 1 || rm9 == (x.s < 0 ? 8 : 7));
+              r = rm10 < 4 ? (rd || r) && (rm10 == 0 || rm10 == (x.s < 0 ? 3 : 2)) : rd > 5 || rd == 5 && (rm10 == 4 || r || rm10 == 6 && // Check whether the digit to the left of the rounding digit is odd.
+              (i > 0 ? j > 0 ? n / pows10[d - j] : 0 : xc[ni - 1]) % 10 & 1 || rm10 == (x.s < 0 ? 8 : 7));
               if (sd < 1 || !xc[0]) {
                 xc.length = 0;
                 if (r) {
@@ -4269,13 +4269,13 @@ var require_bignumber = __commonJS({
         P.comparedTo = function(y, b) {
           return compare2(this, new BigNumber2(y, b));
         };
-        P.decimalPlaces = P.dp = function(dp, rm9) {
+        P.decimalPlaces = P.dp = function(dp, rm10) {
           var c, n, v, x = this;
           if (dp != null) {
             intCheck(dp, 0, MAX);
-            if (rm9 == null) rm9 = ROUNDING_MODE;
-            else intCheck(rm9, 0, 8);
-            return round(new BigNumber2(x), dp + x.e + 1, rm9);
+            if (rm10 == null) rm10 = ROUNDING_MODE;
+            else intCheck(rm10, 0, 8);
+            return round(new BigNumber2(x), dp + x.e + 1, rm10);
           }
           if (!(c = x.c)) return null;
           n = ((v = c.length - 1) - bitFloor(this.e / LOG_BASE)) * LOG_BASE;
@@ -4358,11 +4358,11 @@ var require_bignumber = __commonJS({
           if (nIsNeg) y = ONE.div(y);
           return m ? y.mod(m) : k ? round(y, POW_PRECISION, ROUNDING_MODE, more) : y;
         };
-        P.integerValue = function(rm9) {
+        P.integerValue = function(rm10) {
           var n = new BigNumber2(this);
-          if (rm9 == null) rm9 = ROUNDING_MODE;
-          else intCheck(rm9, 0, 8);
-          return round(n, n.e + 1, rm9);
+          if (rm10 == null) rm10 = ROUNDING_MODE;
+          else intCheck(rm10, 0, 8);
+          return round(n, n.e + 1, rm10);
         };
         P.isEqualTo = P.eq = function(y, b) {
           return compare2(this, new BigNumber2(y, b)) === 0;
@@ -4589,13 +4589,13 @@ var require_bignumber = __commonJS({
           }
           return normalise(y, xc, ye);
         };
-        P.precision = P.sd = function(sd, rm9) {
+        P.precision = P.sd = function(sd, rm10) {
           var c, n, v, x = this;
           if (sd != null && sd !== !!sd) {
             intCheck(sd, 1, MAX);
-            if (rm9 == null) rm9 = ROUNDING_MODE;
-            else intCheck(rm9, 0, 8);
-            return round(new BigNumber2(x), sd, rm9);
+            if (rm10 == null) rm10 = ROUNDING_MODE;
+            else intCheck(rm10, 0, 8);
+            return round(new BigNumber2(x), sd, rm10);
           }
           if (!(c = x.c)) return null;
           v = c.length - 1;
@@ -4665,36 +4665,36 @@ var require_bignumber = __commonJS({
           }
           return round(r, r.e + DECIMAL_PLACES + 1, ROUNDING_MODE, m);
         };
-        P.toExponential = function(dp, rm9) {
+        P.toExponential = function(dp, rm10) {
           if (dp != null) {
             intCheck(dp, 0, MAX);
             dp++;
           }
-          return format(this, dp, rm9, 1);
+          return format(this, dp, rm10, 1);
         };
-        P.toFixed = function(dp, rm9) {
+        P.toFixed = function(dp, rm10) {
           if (dp != null) {
             intCheck(dp, 0, MAX);
             dp = dp + this.e + 1;
           }
-          return format(this, dp, rm9);
+          return format(this, dp, rm10);
         };
-        P.toFormat = function(dp, rm9, format2) {
+        P.toFormat = function(dp, rm10, format2) {
           var str2, x = this;
           if (format2 == null) {
-            if (dp != null && rm9 && typeof rm9 == "object") {
-              format2 = rm9;
-              rm9 = null;
+            if (dp != null && rm10 && typeof rm10 == "object") {
+              format2 = rm10;
+              rm10 = null;
             } else if (dp && typeof dp == "object") {
               format2 = dp;
-              dp = rm9 = null;
+              dp = rm10 = null;
             } else {
               format2 = FORMAT;
             }
           } else if (typeof format2 != "object") {
             throw Error(bignumberError + "Argument not an object: " + format2);
           }
-          str2 = x.toFixed(dp, rm9);
+          str2 = x.toFixed(dp, rm10);
           if (x.c) {
             var i, arr = str2.split("."), g1 = +format2.groupSize, g2 = +format2.secondaryGroupSize, groupSeparator = format2.groupSeparator || "", intPart = arr[0], fractionPart = arr[1], isNeg = x.s < 0, intDigits = isNeg ? intPart.slice(1) : intPart, len = intDigits.length;
             if (g2) {
@@ -4762,9 +4762,9 @@ var require_bignumber = __commonJS({
         P.toNumber = function() {
           return +valueOf(this);
         };
-        P.toPrecision = function(sd, rm9) {
+        P.toPrecision = function(sd, rm10) {
           if (sd != null) intCheck(sd, 1, MAX);
-          return format(this, sd, rm9, 2);
+          return format(this, sd, rm10, 2);
         };
         P.toString = function(b) {
           var str2, n = this, s = n.s, e = n.e;
@@ -4945,7 +4945,7 @@ var require_election = __commonJS({
           if (!leader) {
             this.setLeader(void 0);
             const watcher2 = this.namespace.watch().startRevision(allKeys.header.revision).prefix("").only("put").watcher();
-            await new Promise((resolve15, reject) => {
+            await new Promise((resolve16, reject) => {
               watcher2.on("data", (data) => {
                 let done = false;
                 for (const event of data.events) {
@@ -4956,11 +4956,11 @@ var require_election = __commonJS({
                   }
                 }
                 if (done) {
-                  resolve15();
+                  resolve16();
                 }
               });
               watcher2.on("error", reject);
-              this.disposer = resolve15;
+              this.disposer = resolve16;
             }).finally(() => watcher2.cancel());
             if (!this.running) {
               return;
@@ -4971,12 +4971,12 @@ var require_election = __commonJS({
           }
           this.setLeader(leader);
           const watcher = this.namespace.watch().startRevision(new bignumber_js_1.default(revision).plus(1).toString()).key(leader.key).watcher();
-          await new Promise((resolve15, reject) => {
+          await new Promise((resolve16, reject) => {
             watcher.on("put", (kv) => this.setLeader(kv));
-            watcher.on("delete", () => resolve15());
+            watcher.on("delete", () => resolve16());
             watcher.on("error", reject);
             this.disposer = () => {
-              resolve15();
+              resolve16();
               return watcher.cancel();
             };
           }).finally(() => watcher.cancel());
@@ -5011,8 +5011,8 @@ var require_election = __commonJS({
        * If an error is emitted, the promise is rejected.
        */
       wait() {
-        return new Promise((resolve15, reject) => {
-          this.on("elected", () => resolve15(this));
+        return new Promise((resolve16, reject) => {
+          this.on("elected", () => resolve16(this));
           this.on("error", reject);
         });
       }
@@ -5148,8 +5148,8 @@ var require_election = __commonJS({
        */
       async observe() {
         const observer = new ElectionObserver(this.namespace);
-        return new Promise((resolve15, reject) => {
-          observer.once("change", () => resolve15(observer));
+        return new Promise((resolve16, reject) => {
+          observer.once("change", () => resolve16(observer));
           observer.once("error", reject);
         });
       }
@@ -5158,8 +5158,8 @@ var require_election = __commonJS({
     Election.prefix = "election";
     async function waitForDelete(namespace2, key, rev) {
       const watcher = await namespace2.watch().key(key).startRevision(rev).only("delete").create();
-      const deleteOrError = new Promise((resolve15, reject) => {
-        watcher.once("delete", resolve15);
+      const deleteOrError = new Promise((resolve16, reject) => {
+        watcher.once("delete", resolve16);
         watcher.once("error", reject);
       });
       try {
@@ -5308,8 +5308,8 @@ var require_lease = __commonJS({
        */
       keepaliveOnce(options = this.defaultOptions) {
         return Promise.all([this.client.leaseKeepAlive(options), this.grant()]).then(([stream, id]) => {
-          return new Promise((resolve15, reject) => {
-            stream.on("data", resolve15);
+          return new Promise((resolve16, reject) => {
+            stream.on("data", resolve16);
             stream.on("error", (err) => reject((0, errors_1.castGrpcError)(err)));
             stream.write({ ID: id });
           }).then((res) => {
@@ -7663,7 +7663,7 @@ var require_utils2 = __commonJS({
     var nodeCrypto = __require("crypto");
     module.exports = {
       postgresMd5PasswordHash,
-      randomBytes: randomBytes5,
+      randomBytes: randomBytes6,
       deriveKey,
       sha256,
       hashByName,
@@ -7673,7 +7673,7 @@ var require_utils2 = __commonJS({
     var webCrypto = nodeCrypto.webcrypto || globalThis.crypto;
     var subtleCrypto = webCrypto.subtle;
     var textEncoder = new TextEncoder();
-    function randomBytes5(length) {
+    function randomBytes6(length) {
       return webCrypto.getRandomValues(Buffer.alloc(length));
     }
     async function md5(string) {
@@ -9550,7 +9550,7 @@ var require_dist2 = __commonJS({
     function parse3(stream, callback) {
       const parser = new parser_1.Parser();
       stream.on("data", (buffer) => parser.parse(buffer, callback));
-      return new Promise((resolve15) => stream.on("end", () => resolve15()));
+      return new Promise((resolve16) => stream.on("end", () => resolve16()));
     }
   }
 });
@@ -10319,12 +10319,12 @@ var require_client = __commonJS({
           this._connect(callback);
           return;
         }
-        return new this._Promise((resolve15, reject) => {
+        return new this._Promise((resolve16, reject) => {
           this._connect((error) => {
             if (error) {
               reject(error);
             } else {
-              resolve15(this);
+              resolve16(this);
             }
           });
         });
@@ -10706,8 +10706,8 @@ var require_client = __commonJS({
         } else {
           query2 = new Query2(config, values, callback);
           if (!query2.callback) {
-            result = new this._Promise((resolve15, reject) => {
-              query2.callback = (err, res) => err ? reject(err) : resolve15(res);
+            result = new this._Promise((resolve16, reject) => {
+              query2.callback = (err, res) => err ? reject(err) : resolve16(res);
             }).catch((err) => {
               Error.captureStackTrace(err);
               throw err;
@@ -10807,8 +10807,8 @@ var require_client = __commonJS({
         if (cb) {
           this.connection.once("end", cb);
         } else {
-          return new this._Promise((resolve15) => {
-            this.connection.once("end", resolve15);
+          return new this._Promise((resolve16) => {
+            this.connection.once("end", resolve16);
           });
         }
       }
@@ -10857,8 +10857,8 @@ var require_pg_pool = __commonJS({
       const cb = function(err, client) {
         err ? rej(err) : res(client);
       };
-      const result = new Promise2(function(resolve15, reject) {
-        res = resolve15;
+      const result = new Promise2(function(resolve16, reject) {
+        res = resolve16;
         rej = reject;
       }).catch((err) => {
         Error.captureStackTrace(err);
@@ -10919,7 +10919,7 @@ var require_pg_pool = __commonJS({
         if (typeof Promise2.try === "function") {
           return Promise2.try(f);
         }
-        return new Promise2((resolve15) => resolve15(f()));
+        return new Promise2((resolve16) => resolve16(f()));
       }
       _isFull() {
         return this._clients.length >= this.options.max;
@@ -11314,8 +11314,8 @@ var require_query2 = __commonJS({
     NativeQuery.prototype._getPromise = function() {
       if (this._promise) return this._promise;
       this._promise = new Promise(
-        function(resolve15, reject) {
-          this._once("end", resolve15);
+        function(resolve16, reject) {
+          this._once("end", resolve16);
           this._once("error", reject);
         }.bind(this)
       );
@@ -11494,12 +11494,12 @@ var require_client2 = __commonJS({
         this._connect(callback);
         return;
       }
-      return new this._Promise((resolve15, reject) => {
+      return new this._Promise((resolve16, reject) => {
         this._connect((error) => {
           if (error) {
             reject(error);
           } else {
-            resolve15(this);
+            resolve16(this);
           }
         });
       });
@@ -11523,8 +11523,8 @@ var require_client2 = __commonJS({
         query2 = new NativeQuery(config, values, callback);
         if (!query2.callback) {
           let resolveOut, rejectOut;
-          result = new this._Promise((resolve15, reject) => {
-            resolveOut = resolve15;
+          result = new this._Promise((resolve16, reject) => {
+            resolveOut = resolve16;
             rejectOut = reject;
           }).catch((err) => {
             Error.captureStackTrace(err);
@@ -11587,8 +11587,8 @@ var require_client2 = __commonJS({
       }
       let result;
       if (!cb) {
-        result = new this._Promise(function(resolve15, reject) {
-          cb = (err) => err ? reject(err) : resolve15();
+        result = new this._Promise(function(resolve16, reject) {
+          cb = (err) => err ? reject(err) : resolve16();
         });
       }
       const doEnd = function() {
@@ -18320,7 +18320,7 @@ var require_Command = __commonJS({
       initPromise() {
         this.isResolved = false;
         this.isSettled = false;
-        const promise = new Promise((resolve15, reject) => {
+        const promise = new Promise((resolve16, reject) => {
           if (!this.transformed) {
             this.transformed = true;
             const transformer = _Command._transformer.argument[this.name];
@@ -18329,7 +18329,7 @@ var require_Command = __commonJS({
             }
             this.stringifyArguments();
           }
-          this.resolve = this._convertValue(resolve15);
+          this.resolve = this._convertValue(resolve16);
           this.reject = (err) => {
             this._clearTimers();
             this.isSettled = true;
@@ -18363,11 +18363,11 @@ var require_Command = __commonJS({
       /**
        * Convert the value from buffer to the target encoding.
        */
-      _convertValue(resolve15) {
+      _convertValue(resolve16) {
         return (value) => {
           try {
             this._clearTimers();
-            resolve15(this.transformReply(value));
+            resolve16(this.transformReply(value));
             this.isResolved = true;
             this.isSettled = true;
           } catch (err) {
@@ -18679,13 +18679,13 @@ var require_autoPipelining = __commonJS({
       if (client.isCluster && !client.slots.length) {
         if (client.status === "wait")
           client.connect().catch(lodash_1.noop);
-        return (0, standard_as_callback_1.default)(new Promise(function(resolve15, reject) {
+        return (0, standard_as_callback_1.default)(new Promise(function(resolve16, reject) {
           client.delayUntilReady((err) => {
             if (err) {
               reject(err);
               return;
             }
-            executeWithAutoPipelining(client, functionName, commandName, args, null).then(resolve15, reject);
+            executeWithAutoPipelining(client, functionName, commandName, args, null).then(resolve16, reject);
           });
         }), callback);
       }
@@ -18706,13 +18706,13 @@ var require_autoPipelining = __commonJS({
         pipeline3[exports.kExec] = true;
         setImmediate(executeAutoPipeline, client, slotKey);
       }
-      const autoPipelinePromise = new Promise(function(resolve15, reject) {
+      const autoPipelinePromise = new Promise(function(resolve16, reject) {
         pipeline3[exports.kCallbacks].push(function(err, value) {
           if (err) {
             reject(err);
             return;
           }
-          resolve15(value);
+          resolve16(value);
         });
         if (functionName === "call") {
           args.unshift(commandName);
@@ -19360,8 +19360,8 @@ var require_Pipeline = __commonJS({
           this[name] = redis[name];
           this[name + "Buffer"] = redis[name + "Buffer"];
         });
-        this.promise = new Promise((resolve15, reject) => {
-          this.resolve = resolve15;
+        this.promise = new Promise((resolve16, reject) => {
+          this.resolve = resolve16;
           this.reject = reject;
         });
         const _this = this;
@@ -19771,13 +19771,13 @@ var require_transaction = __commonJS({
           if (this.isCluster && !this.redis.slots.length) {
             if (this.redis.status === "wait")
               this.redis.connect().catch(utils_1.noop);
-            return (0, standard_as_callback_1.default)(new Promise((resolve15, reject) => {
+            return (0, standard_as_callback_1.default)(new Promise((resolve16, reject) => {
               this.redis.delayUntilReady((err) => {
                 if (err) {
                   reject(err);
                   return;
                 }
-                this.exec(pipeline3).then(resolve15, reject);
+                this.exec(pipeline3).then(resolve16, reject);
               });
             }), callback);
           }
@@ -19891,10 +19891,10 @@ var require_util2 = __commonJS({
       if (redis.status === "end") {
         return Promise.reject(new Error(utils_1.CONNECTION_CLOSED_ERROR_MSG));
       }
-      return new Promise((resolve15, reject) => {
+      return new Promise((resolve16, reject) => {
         const onReady = () => {
           redis.removeListener("end", onEnd);
-          resolve15();
+          resolve16();
         };
         const onEnd = () => {
           redis.removeListener("ready", onReady);
@@ -21321,7 +21321,7 @@ var require_cluster = __commonJS({
        * Connect to a cluster
        */
       connect() {
-        return new Promise((resolve15, reject) => {
+        return new Promise((resolve16, reject) => {
           if (this.status === "connecting" || this.status === "connect" || this.status === "ready") {
             reject(new Error("Redis is already connecting/connected"));
             return;
@@ -21350,7 +21350,7 @@ var require_cluster = __commonJS({
               this.retryAttempts = 0;
               this.executeOfflineCommands();
               this.resetNodesRefreshInterval();
-              resolve15();
+              resolve16();
             };
             let closeListener = void 0;
             const refreshListener = () => {
@@ -22012,7 +22012,7 @@ var require_cluster = __commonJS({
         });
       }
       resolveSrv(hostname) {
-        return new Promise((resolve15, reject) => {
+        return new Promise((resolve16, reject) => {
           this.options.resolveSrv(hostname, (err, records) => {
             if (err) {
               return reject(err);
@@ -22026,7 +22026,7 @@ var require_cluster = __commonJS({
               if (!group.records.length) {
                 sortedKeys.shift();
               }
-              self2.dnsLookup(record.name).then((host) => resolve15({
+              self2.dnsLookup(record.name).then((host) => resolve16({
                 host,
                 port: record.port
               }), tryFirstOne);
@@ -22036,14 +22036,14 @@ var require_cluster = __commonJS({
         });
       }
       dnsLookup(hostname) {
-        return new Promise((resolve15, reject) => {
+        return new Promise((resolve16, reject) => {
           this.options.dnsLookup(hostname, (err, address) => {
             if (err) {
               debug("failed to resolve hostname %s to IP: %s", hostname, err.message);
               reject(err);
             } else {
               debug("resolved hostname %s to IP %s", hostname, address);
-              resolve15(address);
+              resolve16(address);
             }
           });
         });
@@ -22200,7 +22200,7 @@ var require_StandaloneConnector = __commonJS({
         if (options.tls) {
           Object.assign(connectionOptions, options.tls);
         }
-        return new Promise((resolve15, reject) => {
+        return new Promise((resolve16, reject) => {
           process.nextTick(() => {
             if (!this.connecting) {
               reject(new Error(utils_1.CONNECTION_CLOSED_ERROR_MSG));
@@ -22219,7 +22219,7 @@ var require_StandaloneConnector = __commonJS({
             this.stream.once("error", (err) => {
               this.firstError = err;
             });
-            resolve15(this.stream);
+            resolve16(this.stream);
           });
         });
       }
@@ -22378,7 +22378,7 @@ var require_SentinelConnector = __commonJS({
             const error = new Error(errorMsg);
             if (typeof retryDelay === "number") {
               eventEmitter("error", error);
-              await new Promise((resolve15) => setTimeout(resolve15, retryDelay));
+              await new Promise((resolve16) => setTimeout(resolve16, retryDelay));
               return connectToNext();
             } else {
               throw error;
@@ -24342,7 +24342,7 @@ var require_Redis = __commonJS({
         return (0, standard_as_callback_1.default)(promise, callback);
       }
       _connect() {
-        return new Promise((resolve15, reject) => {
+        return new Promise((resolve16, reject) => {
           if (this.status === "connecting" || this.status === "connect" || this.status === "ready") {
             reject(new Error("Redis is already connecting/connected"));
             return;
@@ -24424,7 +24424,7 @@ var require_Redis = __commonJS({
             }
             const connectionReadyHandler = function() {
               _this.removeListener("close", connectionCloseHandler);
-              resolve15();
+              resolve16();
             };
             var connectionCloseHandler = function() {
               _this.removeListener("ready", connectionReadyHandler);
@@ -24520,10 +24520,10 @@ var require_Redis = __commonJS({
           lazyConnect: false,
           himportFieldsets: void 0
         });
-        return (0, standard_as_callback_1.default)(new Promise(function(resolve15, reject) {
+        return (0, standard_as_callback_1.default)(new Promise(function(resolve16, reject) {
           monitorInstance.once("error", reject);
           monitorInstance.once("monitoring", function() {
-            resolve15(monitorInstance);
+            resolve16(monitorInstance);
           });
         }), callback);
       }
@@ -25073,9 +25073,9 @@ function changedNothing(report) {
   return report.command === "migrate" && !report.dryRun && report.outcome === "success" && !report.entries.some((e) => e.status === "changed");
 }
 function countByStatus(report) {
-  const counts = { ok: 0, changed: 0, warning: 0, failed: 0, skipped: 0 };
-  for (const entry of report.entries) counts[entry.status]++;
-  return counts;
+  const counts2 = { ok: 0, changed: 0, warning: 0, failed: 0, skipped: 0 };
+  for (const entry of report.entries) counts2[entry.status]++;
+  return counts2;
 }
 
 // src/core/report/markdown.ts
@@ -25120,10 +25120,10 @@ function renderMarkdown(report, maxBytes = 512 * 1024) {
     lines.push("", `<details><summary>${a.step}: ${a.name}</summary>`, "", "```", content, "```", "", "</details>");
   }
   if (report.backup) lines.push("", `Backup bundle: \`${report.backup}\``);
-  const counts = countByStatus(report);
+  const counts2 = countByStatus(report);
   const toCome = report.entries.filter((e) => wouldChange(report, e)).length;
-  counts.skipped -= toCome;
-  lines.push("", [...Object.keys(counts).map((s) => `${ICON[s]} ${counts[s]} ${s}`), ...report.dryRun ? [`${WOULD_CHANGE} ${toCome} would change`] : []].join(" \xB7 "));
+  counts2.skipped -= toCome;
+  lines.push("", [...Object.keys(counts2).map((s) => `${ICON[s]} ${counts2[s]} ${s}`), ...report.dryRun ? [`${WOULD_CHANGE} ${toCome} would change`] : []].join(" \xB7 "));
   return `${lines.join("\n")}
 `;
 }
@@ -25275,10 +25275,10 @@ function renderText(report, { logged = false } = {}) {
     out.push(`  ${e.status.toUpperCase().padEnd(8)} ${e.phase.padEnd(9)} ${(e.hop ? `${e.hop} ` : "") + e.step}: ${e.detail}`);
   }
   if (logged) {
-    const counts = countByStatus(report);
+    const counts2 = countByStatus(report);
     const toCome = report.entries.filter((e) => wouldChange(report, e)).length;
-    counts.skipped -= toCome;
-    const shown = [...Object.keys(counts).filter((s) => counts[s] > 0).map((s) => `${counts[s]} ${s}`), ...toCome > 0 ? [`${toCome} would change`] : []];
+    counts2.skipped -= toCome;
+    const shown = [...Object.keys(counts2).filter((s) => counts2[s] > 0).map((s) => `${counts2[s]} ${s}`), ...toCome > 0 ? [`${toCome} would change`] : []];
     out.push(`  ${shown.join(", ") || "no findings"}${report.reportFile ? `; every row is in ${report.reportFile}` : ""}`);
     if (report.backup) out.push(`  backup bundle ${report.backup}`);
   }
@@ -25710,6 +25710,13 @@ var INPUTS = [
     usedBy: ["migrate", "preflight"],
     default: "false",
     description: 'Turn the "managers and agents are stopped" checks into warnings. The report says so.'
+  },
+  {
+    name: "start-manager",
+    kind: "boolean",
+    usedBy: ["migrate"],
+    default: "false",
+    description: "Start the target release's real manager on the migrated deployment at the end of the run (loopback port, one process, about 10 s) to prove it serves a signed read-only GraphQL request. On production this is the manager starting for real, with its effects on etcd, Redis and error_logs (docs/safety.md). false: only a rehearsal starts it, on its disposable copy."
   },
   {
     name: "lock-timeout",
@@ -26272,6 +26279,7 @@ function parseOptions(raw) {
   const lockBackend = attempt(() => choice("lock-backend", LOCK_BACKENDS));
   const dryRun2 = attempt(() => flag("dry-run"));
   const allowRunningServices = attempt(() => flag("allow-running-services"));
+  const startManager = attempt(() => flag("start-manager"));
   const lockTimeoutSeconds = attempt(() => number("lock-timeout"));
   const alembicLockTimeoutSeconds = attempt(() => number("alembic-lock-timeout"));
   const connectTimeoutSeconds = attempt(() => number("connect-timeout"));
@@ -26350,6 +26358,7 @@ function parseOptions(raw) {
     vacuum,
     redisFailure,
     allowRunningServices,
+    startManager,
     lockTimeoutSeconds,
     alembicLockTimeoutSeconds,
     connectTimeoutSeconds,
@@ -26442,8 +26451,8 @@ function expandHome(path4) {
 }
 
 // src/core/run-command.ts
-import { mkdir as mkdir7, writeFile as writeFile4 } from "node:fs/promises";
-import { dirname as dirname8, resolve as resolve14 } from "node:path";
+import { mkdir as mkdir7, writeFile as writeFile5 } from "node:fs/promises";
+import { dirname as dirname9, resolve as resolve15 } from "node:path";
 
 // src/core/logger.ts
 function redactingLogger(log, secrets) {
@@ -27218,7 +27227,190 @@ function parse(toml, options = {}) {
 }
 
 // node_modules/smol-toml/dist/stringify.js
+var BARE_KEY = /^[a-z0-9-_]+$/i;
 var HAS_WELLFORMED = !!"".isWellFormed;
+function extendedTypeOf(obj) {
+  let type = typeof obj;
+  if (type === "object") {
+    if (Array.isArray(obj))
+      return "array";
+    if (typeof obj.getUTCDate === "function" && obj instanceof Date)
+      return "date";
+    if (globalThis.Temporal) {
+      if (obj.until) {
+        if (obj instanceof Temporal.ZonedDateTime)
+          return "temporal/tz+uc";
+        if (obj instanceof Temporal.PlainDateTime || obj instanceof Temporal.PlainDate)
+          return "temporal/uc";
+        if (obj instanceof Temporal.PlainTime || obj instanceof Temporal.Instant)
+          return "temporal";
+        if (obj instanceof Temporal.PlainYearMonth)
+          return "temporal/x";
+      } else if (obj.toPlainDate && obj instanceof Temporal.PlainMonthDay || obj.negated && obj instanceof Temporal.Duration) {
+        return "temporal/x";
+      }
+    }
+  }
+  return type;
+}
+function isArrayOfTables(obj) {
+  for (let i = 0; i < obj.length; i++) {
+    if (extendedTypeOf(obj[i]) !== "object")
+      return false;
+  }
+  return obj.length != 0;
+}
+function formatWellFormedStringUnchecked(s) {
+  return JSON.stringify(s).replaceAll("\x7F", "\\u007f");
+}
+function formatString(s) {
+  return formatWellFormedStringUnchecked(HAS_WELLFORMED ? s.toWellFormed() : s);
+}
+function formatKey(s) {
+  if (BARE_KEY.test(s))
+    return s;
+  if (HAS_WELLFORMED && !s.isWellFormed())
+    throw new RangeError("key contains illegal lone surrogates");
+  return formatWellFormedStringUnchecked(s);
+}
+function stringifyValue(val, type, depth, numberAsFloat, strictTemporal) {
+  if (depth === 0) {
+    throw new Error("Could not stringify the object: maximum object depth exceeded");
+  }
+  switch (type) {
+    // @ts-expect-error -- intentional fallthrough case
+    case "number":
+      if (isNaN(val))
+        return "nan";
+      if (val === Infinity)
+        return "inf";
+      if (val === -Infinity)
+        return "-inf";
+      if (Number.isInteger(val) && (numberAsFloat || !Number.isSafeInteger(val)))
+        return val.toFixed(1);
+    case "bigint":
+    case "boolean":
+    case "temporal":
+      return val.toString();
+    case "string":
+      return formatString(val);
+    case "date":
+      if (isNaN(val.getTime()))
+        throw new TypeError("cannot serialize invalid date");
+      return val.toISOString();
+    case "object":
+      return stringifyInlineTable(val, depth, numberAsFloat, strictTemporal);
+    case "array":
+      return stringifyArray(val, depth, numberAsFloat, strictTemporal);
+    // @ts-expect-error -- intentional fallthrough case
+    case "temporal/tz+uc":
+      if (strictTemporal) {
+        let tz = val.timeZoneId;
+        let tzc = tz.charCodeAt(0);
+        if (
+          // Classic offset
+          tzc !== 43 && tzc !== 45 && // Fast pre-check pass; see below for the actually accepted values
+          (tzc !== 85 && tzc !== 71 && tzc !== 90 && tzc !== 69 || // UTC and its aliases; Temporal implementations don't all canonicalise unfortunately
+          tz !== "UTC" && tz !== "UCT" && tz !== "Universal" && tz !== "Zulu" && // GMT is a TZ but it's for all intents and purposes equivalent to UTC. Safe to downgrade.
+          !tz.startsWith("GMT") && tz !== "Greenwich" && // Etc/* are all safe to downgrade to offset (either UTC, GMT, or offset)
+          !tz.startsWith("Etc/"))
+        ) {
+          throw new TypeError("Temporal objects with an IANA timezone are not allowed in Temporal strict mode");
+        }
+      }
+    case "temporal/uc":
+      if (strictTemporal && val.calendarId !== "iso8601")
+        throw new TypeError("Temporal objects with a non-default calendar are not allowed in Temporal strict mode");
+      return val.toString({
+        calendarName: "never",
+        timeZoneName: "never"
+      });
+    case "temporal/x":
+      throw new TypeError("Unsupported " + val[Symbol.toStringTag]);
+  }
+}
+function stringifyInlineTable(obj, depth, numberAsFloat, strictTemporal) {
+  let keys = Object.keys(obj);
+  if (keys.length === 0)
+    return "{}";
+  let res = "{ ";
+  for (let i = 0; i < keys.length; i++) {
+    let k = keys[i];
+    if (i)
+      res += ", ";
+    res += formatKey(k) + " = " + stringifyValue(obj[k], extendedTypeOf(obj[k]), depth - 1, numberAsFloat, strictTemporal);
+  }
+  return res + " }";
+}
+function stringifyArray(array, depth, numberAsFloat, strictTemporal) {
+  if (array.length === 0)
+    return "[]";
+  let res = "[ ";
+  for (let i = 0; i < array.length; i++) {
+    if (i)
+      res += ", ";
+    if (array[i] === null || array[i] === void 0) {
+      throw new TypeError("arrays cannot contain null or undefined values");
+    }
+    res += stringifyValue(array[i], extendedTypeOf(array[i]), depth - 1, numberAsFloat, strictTemporal);
+  }
+  return res + " ]";
+}
+function stringifyArrayTable(array, key, depth, numberAsFloat, strictTemporal) {
+  if (depth === 0) {
+    throw new Error("Could not stringify the object: maximum object depth exceeded");
+  }
+  let res = "";
+  for (let i = 0; i < array.length; i++) {
+    res += `${res && "\n"}[[${key}]]
+`;
+    res += stringifyTable(0, array[i], key, depth, numberAsFloat, strictTemporal);
+  }
+  return res;
+}
+function stringifyTable(tableKey, obj, prefix, depth, numberAsFloat, strictTemporal) {
+  if (depth === 0) {
+    throw new Error("Could not stringify the object: maximum object depth exceeded");
+  }
+  let preamble = "";
+  let tables = "";
+  let keys = Object.keys(obj);
+  for (let i = 0; i < keys.length; i++) {
+    let k = keys[i];
+    if (obj[k] !== null && obj[k] !== void 0) {
+      let type = extendedTypeOf(obj[k]);
+      if (type === "symbol" || type === "function") {
+        throw new TypeError(`cannot serialize values of type '${type}'`);
+      }
+      let key = formatKey(k);
+      if (type === "array" && isArrayOfTables(obj[k])) {
+        tables += (tables && "\n") + stringifyArrayTable(obj[k], prefix ? `${prefix}.${key}` : key, depth - 1, numberAsFloat, strictTemporal);
+      } else if (type === "object") {
+        let tblKey = prefix ? `${prefix}.${key}` : key;
+        tables += (tables && "\n") + stringifyTable(tblKey, obj[k], tblKey, depth - 1, numberAsFloat, strictTemporal);
+      } else {
+        preamble += key;
+        preamble += " = ";
+        preamble += stringifyValue(obj[k], type, depth, numberAsFloat, strictTemporal);
+        preamble += "\n";
+      }
+    }
+  }
+  if (tableKey && (preamble || !tables))
+    preamble = preamble ? `[${tableKey}]
+${preamble}` : `[${tableKey}]`;
+  return preamble && tables ? `${preamble}
+${tables}` : preamble || tables;
+}
+function stringify(obj, { maxDepth = 1e3, numbersAsFloat = false, strictTemporal = false } = {}) {
+  if (extendedTypeOf(obj) !== "object") {
+    throw new TypeError("stringify can only be called with an object");
+  }
+  let str2 = stringifyTable(0, obj, "", maxDepth, numbersAsFloat, strictTemporal);
+  if (str2[str2.length - 1] !== "\n")
+    return str2 + "\n";
+  return str2;
+}
 
 // src/manager/toml.ts
 var TomlError2 = class extends Error {
@@ -27967,11 +28159,11 @@ import * as fs from "fs";
 import * as path from "path";
 var __awaiter = function(thisArg, _arguments, P, generator) {
   function adopt2(value) {
-    return value instanceof P ? value : new P(function(resolve15) {
-      resolve15(value);
+    return value instanceof P ? value : new P(function(resolve16) {
+      resolve16(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve15, reject) {
+  return new (P || (P = Promise))(function(resolve16, reject) {
     function fulfilled(value) {
       try {
         step2(generator.next(value));
@@ -27987,7 +28179,7 @@ var __awaiter = function(thisArg, _arguments, P, generator) {
       }
     }
     function step2(result) {
-      result.done ? resolve15(result.value) : adopt2(result.value).then(fulfilled, rejected);
+      result.done ? resolve16(result.value) : adopt2(result.value).then(fulfilled, rejected);
     }
     step2((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -28091,11 +28283,11 @@ function isUnixExecutable(stats) {
 // node_modules/@actions/io/lib/io.js
 var __awaiter2 = function(thisArg, _arguments, P, generator) {
   function adopt2(value) {
-    return value instanceof P ? value : new P(function(resolve15) {
-      resolve15(value);
+    return value instanceof P ? value : new P(function(resolve16) {
+      resolve16(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve15, reject) {
+  return new (P || (P = Promise))(function(resolve16, reject) {
     function fulfilled(value) {
       try {
         step2(generator.next(value));
@@ -28111,7 +28303,7 @@ var __awaiter2 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step2(result) {
-      result.done ? resolve15(result.value) : adopt2(result.value).then(fulfilled, rejected);
+      result.done ? resolve16(result.value) : adopt2(result.value).then(fulfilled, rejected);
     }
     step2((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -28210,11 +28402,11 @@ function findInPath(tool) {
 import { setTimeout as setTimeout2 } from "timers";
 var __awaiter3 = function(thisArg, _arguments, P, generator) {
   function adopt2(value) {
-    return value instanceof P ? value : new P(function(resolve15) {
-      resolve15(value);
+    return value instanceof P ? value : new P(function(resolve16) {
+      resolve16(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve15, reject) {
+  return new (P || (P = Promise))(function(resolve16, reject) {
     function fulfilled(value) {
       try {
         step2(generator.next(value));
@@ -28230,7 +28422,7 @@ var __awaiter3 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step2(result) {
-      result.done ? resolve15(result.value) : adopt2(result.value).then(fulfilled, rejected);
+      result.done ? resolve16(result.value) : adopt2(result.value).then(fulfilled, rejected);
     }
     step2((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -28449,7 +28641,7 @@ var ToolRunner = class extends events.EventEmitter {
         this.toolPath = path3.resolve(process.cwd(), this.options.cwd || process.cwd(), this.toolPath);
       }
       this.toolPath = yield which(this.toolPath, true);
-      return new Promise((resolve15, reject) => __awaiter3(this, void 0, void 0, function* () {
+      return new Promise((resolve16, reject) => __awaiter3(this, void 0, void 0, function* () {
         this._debug(`exec tool: ${this.toolPath}`);
         this._debug("arguments:");
         for (const arg of this.args) {
@@ -28532,7 +28724,7 @@ var ToolRunner = class extends events.EventEmitter {
           if (error) {
             reject(error);
           } else {
-            resolve15(exitCode);
+            resolve16(exitCode);
           }
         });
         if (this.options.input) {
@@ -28655,11 +28847,11 @@ var ExecState = class _ExecState extends events.EventEmitter {
 // node_modules/@actions/exec/lib/exec.js
 var __awaiter4 = function(thisArg, _arguments, P, generator) {
   function adopt2(value) {
-    return value instanceof P ? value : new P(function(resolve15) {
-      resolve15(value);
+    return value instanceof P ? value : new P(function(resolve16) {
+      resolve16(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve15, reject) {
+  return new (P || (P = Promise))(function(resolve16, reject) {
     function fulfilled(value) {
       try {
         step2(generator.next(value));
@@ -28675,7 +28867,7 @@ var __awaiter4 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step2(result) {
-      result.done ? resolve15(result.value) : adopt2(result.value).then(fulfilled, rejected);
+      result.done ? resolve16(result.value) : adopt2(result.value).then(fulfilled, rejected);
     }
     step2((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -28751,7 +28943,10 @@ var ALLOWED = {
   // uv's own names, which the caller maps (manager/uv.ts): no PIP_*, since uv reads none of them.
   uv: { names: [...BASE, ...PYTHON, ...NETWORK], prefixes: ["LC_", "UV_"] },
   // BACKEND_* overrides are not passed: the CLI reads the manager.toml bai-migrate checked (BACKEND_CONFIG_FILE).
-  "manager-cli": { names: [...BASE, ...PYTHON, ...NETWORK], prefixes: ["LC_"] }
+  "manager-cli": { names: [...BASE, ...PYTHON, ...NETWORK], prefixes: ["LC_"] },
+  // The manager's server (manager-starts) gets no proxy settings either: it is meant to reach only
+  // the servers its manager.toml copy names, and the loopback.
+  "manager-server": { names: [...BASE, ...PYTHON], prefixes: ["LC_"] }
 };
 function childEnv(kind, extra = {}, from = process.env) {
   const { names, prefixes } = ALLOWED[kind];
@@ -29052,7 +29247,8 @@ var MANAGER_PYTHON = [
     python: "3.11",
     preinstall: [],
     pipArgs: [],
-    constraints: [],
+    constraints: ["yarl==1.9.4"],
+    constraintsSource: "backend.ai@23.09.10:python.lock pins yarl 1.9.4; the wheel asks only yarl>=1.8.2,<2.0, and the newest (1.25.1 when tried) makes aiohttp 3.8.6 answer every request whose Host carries a port with 500 (ValueError: Host '127.0.0.1:\u2026' cannot contain ':'), found by manager-starts",
     head: "75ea2b136830"
   },
   ...[
@@ -29469,11 +29665,11 @@ var ManagerVenvs = class {
 };
 
 // src/rehearsal/rehearse.ts
-import { randomBytes as randomBytes4 } from "node:crypto";
-import { existsSync as existsSync5, mkdtempSync, readFileSync as readFileSync3, writeFileSync } from "node:fs";
-import { rm as rm7 } from "node:fs/promises";
-import { tmpdir as tmpdir3 } from "node:os";
-import { dirname as dirname4, join as join9, resolve as resolve5 } from "node:path";
+import { randomBytes as randomBytes5 } from "node:crypto";
+import { existsSync as existsSync6, mkdtempSync, readFileSync as readFileSync3, writeFileSync } from "node:fs";
+import { rm as rm9 } from "node:fs/promises";
+import { tmpdir as tmpdir4 } from "node:os";
+import { dirname as dirname6, join as join12, resolve as resolve7 } from "node:path";
 var import_ioredis2 = __toESM(require_built3(), 1);
 var import_etcd32 = __toESM(require_lib(), 1);
 
@@ -32512,13 +32708,13 @@ function etcdCommand(binary, listenClient, advertiseClient, peer, name = "bai") 
   ];
 }
 async function freePort() {
-  return new Promise((resolve15, reject) => {
+  return new Promise((resolve16, reject) => {
     const server = createServer();
     server.unref();
     server.on("error", reject);
     server.listen(0, "127.0.0.1", () => {
       const address = server.address();
-      server.close(() => typeof address === "object" && address ? resolve15(address.port) : reject(new Error("no free port")));
+      server.close(() => typeof address === "object" && address ? resolve16(address.port) : reject(new Error("no free port")));
     });
   });
 }
@@ -32562,1260 +32758,46 @@ function officialRecipes({ GenericContainer, Wait }, images, passwords) {
 }
 
 // src/rehearsal/growth.ts
-import { join as join8 } from "node:path";
-var MIN_HISTORY_KERNELS = 1e3;
-var GROWTH_TOLERANCE = 1.25;
-var MIN_JUDGED_MS = 1e3;
-async function historyRows(client) {
-  const { rows } = await client.query(`SELECT to_regclass('sessions') IS NOT NULL AS sessions`);
-  const tables = rows[0].sessions ? ["kernels", "sessions"] : ["kernels"];
-  const counted = await client.query(`SELECT ${tables.map((t) => `(SELECT count(*) FROM ${t})`).join(" + ")} AS n`);
-  return Number(counted.rows[0].n);
-}
-async function halfOfHistory(client) {
-  const { rows } = await client.query(
-    `SELECT count(*) AS terminated,
-            extract(epoch FROM now() - percentile_disc(0.5) WITHIN GROUP (ORDER BY terminated_at)) AS seconds
-       FROM kernels WHERE terminated_at IS NOT NULL`
-  );
-  return { terminated: Number(rows[0].terminated), retentionSeconds: Math.max(1, Math.floor(Number(rows[0].seconds ?? 0))) };
-}
-function hopTimes(timings) {
-  const hops = /* @__PURE__ */ new Map();
-  for (const t of timings) {
-    if (!t.hop) continue;
-    const hop9 = hops.get(t.hop) ?? { totalMs: 0, schemaMs: 0 };
-    hop9.totalMs += t.applyMs + t.verifyMs;
-    if (t.step === "schema") hop9.schemaMs += t.applyMs + t.verifyMs;
-    hops.set(t.hop, hop9);
-  }
-  return hops;
-}
-function judgeGrowth(fullMs, smallerMs, rowRatio) {
-  if (fullMs < MIN_JUDGED_MS) return "too short";
-  return fullMs / Math.max(1, smallerMs) > rowRatio * GROWTH_TOLERANCE ? "faster than the data" : "not faster than the data";
-}
-function compareSizes(full, smaller) {
-  const rowRatio = full.rows / Math.max(1, smaller.rows);
-  const small = hopTimes(smaller.timings);
-  const hops = [...hopTimes(full.timings)].map(([hop9, f]) => {
-    const s = small.get(hop9) ?? { totalMs: 0, schemaMs: 0 };
-    return { hop: hop9, fullMs: f.totalMs, smallerMs: s.totalMs, schemaFullMs: f.schemaMs, schemaSmallerMs: s.schemaMs, verdict: judgeGrowth(f.totalMs, s.totalMs, rowRatio) };
-  });
-  return { rows: { full: full.rows, smaller: smaller.rows }, hops };
-}
-async function migrateSmallerCopy(client, inner, runInner, record, work) {
-  const only = "the migration is timed at the snapshot's size only";
-  const fullRows = await historyRows(client);
-  const half = await halfOfHistory(client);
-  if (half.terminated < MIN_HISTORY_KERNELS) {
-    record({
-      step: "growth",
-      status: "skipped",
-      detail: `the snapshot holds ${half.terminated.toLocaleString("en-US")} terminated kernel(s), fewer than the ${MIN_HISTORY_KERNELS.toLocaleString("en-US")} two sizes need to tell growth from noise: ${only}`
-    });
-    return { changed: false };
-  }
-  const cleared = await runInner({
-    ...inner,
-    command: "clear-history",
-    dryRun: false,
-    // The median may have ended minutes before the snapshot: a copy's history, not a mistake.
-    retention: parseRetention(String(half.retentionSeconds), { allowShort: true }),
-    clearHistoryMode: "bai-migrate",
-    sweepOrphanedStatKeys: false,
-    vacuum: "full",
-    reportFile: join8(work, "smaller-clear-history.json")
-  });
-  if (cleared.outcome === "failure") {
-    record({ step: "growth", status: "warning", detail: `the older half of the history could not be cleared for a second size (${cleared.error ?? "see the report"}): ${only}` });
-    return { changed: true };
-  }
-  const rows = await historyRows(client);
-  if (rows * 1.2 > fullRows) {
-    record({ step: "growth", status: "skipped", detail: `clearing the older half of the terminated kernels left ${rows} of ${fullRows} history rows, too close to tell growth: ${only}` });
-    return { changed: true };
-  }
-  const migrated = await runInner({ ...inner, dryRun: false, reportFile: join8(work, "smaller-migrate.json") });
-  if (migrated.outcome === "failure") {
-    record({
-      step: "growth",
-      status: "warning",
-      detail: `the migration of the copy with half the history failed (${migrated.error ?? "see the report"}): ${only}; the full size is rehearsed from a fresh restore`
-    });
-    return { changed: true };
-  }
-  const timings = migrated.timings ?? [];
-  const took = Math.max(0, ...timings.map((t) => t.startMs + t.applyMs + t.verifyMs));
-  record({
-    step: "smaller copy",
-    status: "ok",
-    detail: `${cleared.history?.kernels ?? 0} kernel(s) that ended before ${cleared.history?.cutoff ?? "?"} cleared from a second restore: ${rows.toLocaleString("en-US")} history rows against ${fullRows.toLocaleString("en-US")}, migrated in ${formatDuration(took)}`
-  });
-  return { copy: { fullRows, rows, timings }, changed: true };
-}
-function describeGrowth(growth) {
-  const sizes = `${growth.rows.full.toLocaleString("en-US")} and ${growth.rows.smaller.toLocaleString("en-US")} history rows (${formatRatio(growth.rows.full, growth.rows.smaller)})`;
-  const times = (h) => `${formatDuration(h.fullMs)} against ${formatDuration(h.smallerMs)} (${formatRatio(h.fullMs, h.smallerMs)})`;
-  const entries = growth.hops.filter((h) => h.verdict === "faster than the data").map((h) => ({
-    hop: h.hop,
-    step: "growth",
-    status: "warning",
-    detail: `${times(h)} at ${sizes}: its time grows faster than the data. Clear history before migrating (plan says how much it would remove), and expect this hop to take disproportionately longer as the history grows`
-  }));
-  const rest = growth.hops.filter((h) => h.verdict !== "faster than the data");
-  if (rest.length > 0) {
-    entries.push({
-      step: "growth",
-      status: "ok",
-      detail: `timed at ${sizes}: ${rest.map((h) => `${h.hop} ${times(h)}${h.verdict === "too short" ? ", too short to judge" : ""}`).join("; ")}; none of these grew faster than the data`
-    });
-  }
-  return entries;
-}
+import { join as join11 } from "node:path";
 
-// src/rehearsal/rehearse.ts
-async function rehearse(options, report, log, addSecret, runInner) {
-  const record = (entry) => {
-    const full = { phase: "rehearse", ...entry };
-    report.entries.push(full);
-    if (full.status === "failed") log.error(`${full.step}: ${full.detail}`);
-    else log.info(`${full.status}: ${full.step}: ${full.detail}`);
-  };
-  const work = mkdtempSync(join9(tmpdir3(), "bai-migrate-rehearsal-"));
-  let snapshotFile2;
-  let manifest;
-  try {
-    snapshotFile2 = await openSnapshot(options.snapshotFile, options.snapshotKey, join9(work, "snapshot.jsonl.gz"));
-    manifest = await readManifest(snapshotFile2);
-  } catch (error) {
-    await rm7(work, { recursive: true, force: true });
-    throw error;
-  }
-  report.fromVersion = manifest.release.series;
-  report.currentRevision = manifest.release.revision;
-  report.rehearsal = { namespace: manifest.etcd.namespace };
-  record({ step: "snapshot", status: "ok", detail: describeSnapshot(manifest) });
-  if (manifest.liveness.managersRegistered > 0 || manifest.liveness.liveKernels > 0) {
-    record({
-      step: "services",
-      status: "warning",
-      detail: `when the snapshot was taken, ${manifest.liveness.managersRegistered} manager(s) were registered and ${manifest.liveness.liveKernels} kernel(s) were live; the rehearsal runs as if they were stopped. Stop them before the real migration: its preflight checks it`
-    });
-  }
-  let started;
-  let cleanup;
-  let closeTargets;
-  let database;
-  try {
-    const servers = await log.group("Servers", async () => {
-      if (options.rehearsalServers === "given") return givenServers(options);
-      started = await startServers({ series: manifest.release.series, localImage: options.rehearsalImage });
-      return fromStarted(started);
-    });
-    if (servers.postgres.password) addSecret(servers.postgres.password);
-    if (servers.redis.password) addSecret(servers.redis.password);
-    record({ step: "servers", status: "ok", detail: `${started ? "started" : "given"}: ${servers.description}` });
-    const restoreOnce = async (label) => {
-      const restored = await log.group(label, async () => {
-        const target2 = await prepareTargets(servers, manifest, options.connectTimeoutSeconds * 1e3);
-        cleanup = started ? target2.close : target2.removeAndClose;
-        closeTargets = target2.close;
-        database = target2.database;
-        const result = await restoreSnapshot(snapshotFile2, { postgres: target2.postgres, etcd: target2.etcd, redis: target2.redis, redisAddress: servers.redis });
-        return { ...result, target: target2 };
-      });
-      record({
-        step: "restore",
-        status: "ok",
-        detail: `${restored.rows} row(s) into database ${restored.target.database}, ${restored.etcdKeys} etcd key(s) under namespace "${manifest.etcd.namespace}"`
-      });
-      const managerConfig = join9(work, "manager.toml");
-      const { user, password, host, port } = servers.postgres;
-      writeFileSync(managerConfig, rehearsalManagerToml(options, manifest, restored.managerToml, servers, restored.target.database), { mode: 384 });
-      const inner2 = {
-        ...options,
-        command: "migrate",
-        postgresUrl: `postgresql://${encodeURIComponent(user)}${password ? `:${encodeURIComponent(password)}` : ""}@${host}:${port}/${restored.target.database}`,
-        redisUrl: void 0,
-        etcdEndpoints: [servers.etcd],
-        etcdNamespace: manifest.etcd.namespace,
-        etcdUser: void 0,
-        etcdPassword: void 0,
-        // Production's certificates are not the disposable servers': those speak plain TCP.
-        postgresTls: void 0,
-        etcdTls: void 0,
-        managerConfig,
-        // The PR's alembic.ini, not one beside the rehearsal's temporary manager.toml; with manager-venv, each venv's own.
-        alembicConfig: alembicIniCopy(options.alembicConfig ?? (options.managerVenv ? void 0 : alembicConfigBeside(options.managerConfig)), work),
-        allowRunningServices: true,
-        backupDir: join9(work, "backup")
-      };
-      return { target: restored.target, inner: inner2 };
-    };
-    let { target, inner } = await restoreOnce("Restore");
-    let smaller;
-    if (options.measureGrowth) {
-      const attempt = await log.group("Smaller copy", () => migrateSmallerCopy(target.postgres, inner, runInner, record, work));
-      smaller = attempt.copy;
-      if (attempt.changed) {
-        await target.removeAndClose();
-        ({ target, inner } = await restoreOnce("Restore again"));
-      }
-    } else {
-      record({ step: "growth", status: "skipped", detail: "measure-growth: false: the migration is timed at the snapshot's size only" });
-    }
-    const dry = await runInner({ ...inner, dryRun: true, reportFile: join9(work, "dry-run.json") });
-    if (dry.outcome === "failure") {
-      adopt(report, dry);
-      throw failure(dry, "the dry run");
-    }
-    report.attachments.push(...dry.attachments);
-    const migrated = await runInner({ ...inner, dryRun: false, reportFile: join9(work, "migrate.json") });
-    adopt(report, migrated);
-    if (migrated.outcome === "failure") throw failure(migrated, "the migration");
-    const verified = await runInner({ ...inner, command: "verify", dryRun: false, reportFile: join9(work, "verify.json") });
-    const checks = verified.entries.filter((e) => e.phase === "verify");
-    report.entries.push(...checks.filter((e) => e.status === "failed" || e.status === "warning"));
-    if (verified.outcome === "failure") throw failure(verified, "the final verify");
-    record({
-      step: "final verify",
-      status: "ok",
-      detail: `${checks.filter((e) => e.status === "ok").length} check(s) of the end state hold, ${checks.filter((e) => e.status === "skipped").length} skipped`
-    });
-    if (smaller) {
-      report.growth = compareSizes({ rows: smaller.fullRows, timings: migrated.timings ?? [] }, smaller);
-      for (const entry of describeGrowth(report.growth)) record(entry);
-    }
-    record({ step: "result", status: "ok", detail: `migrated ${manifest.release.series} \u2192 ${migrated.toVersion} on the restored snapshot and verified` });
-  } finally {
-    await log.group("Clean up", async () => {
-      await rm7(work, { recursive: true, force: true });
-      if (options.keepRehearsal && database) {
-        await closeTargets?.();
-        const containers = started ? `; containers ${Object.values(started.containers).map((id) => id.slice(0, 12)).join(", ")} keep running (docker rm -f them when done)` : "";
-        record({ step: "kept", status: "warning", detail: `keep-rehearsal: database ${database} and etcd namespace "${manifest.etcd.namespace}" are left in place${containers}` });
-        return;
-      }
-      await cleanup?.().catch((error) => log.warning(`rehearsal clean-up: ${messageOf(error)}`));
-      await started?.stop();
-    });
-  }
-}
-function alembicIniCopy(path4, work) {
-  if (!path4 || !existsSync5(path4)) return path4;
-  const copy2 = join9(work, "alembic.ini");
-  if (!existsSync5(copy2)) writeFileSync(copy2, readFileSync3(path4, "utf8").replaceAll("%(here)s", dirname4(resolve5(path4)).replaceAll("%", "%%")), { mode: 384 });
-  return copy2;
-}
-function describeSnapshot(manifest) {
-  const rows = Object.values(manifest.postgres.rows).reduce((a, b) => a + b, 0);
-  const columns = Object.values(manifest.postgres.columns);
-  const redacted = columns.reduce((n, c) => n + c.pseudonymised.length + c.neutralised.length, 0);
-  return `taken ${manifest.takenAt} at ${manifest.release.description}: ${Object.keys(manifest.postgres.rows).length} table(s) with ${rows} row(s), ${manifest.postgres.schemaOnly.length} schema-only, ${manifest.etcd.keys} etcd key(s); ${columns.reduce((n, c) => n + c.copied.length, 0)} column(s) copied, ${redacted} pseudonymised or neutralised, ${manifest.etcd.redactedKeys.length} etcd key(s) redacted`;
-}
-function adopt(report, inner) {
-  report.toVersion = inner.toVersion;
-  report.targetRevision = inner.targetRevision;
-  report.plan = inner.plan;
-  if (inner.timings) report.timings = inner.timings;
-  if (inner.forecast) report.forecast = inner.forecast;
-  if (inner.failure) report.failure = inner.failure;
-  report.entries.push(...inner.entries);
-  report.attachments.push(...inner.attachments.filter((a) => !report.attachments.some((b) => b.step === a.step && b.name === a.name)));
-}
-function failure(inner, what) {
-  return new MigrationError(inner.errorCode ?? "checks-failed", `${what} failed in the rehearsal: ${inner.error ?? "see the report"}`);
-}
-function givenServers(options) {
-  const pgTarget = postgresFromUrl(options.postgresUrl);
-  const redis = redisFromUrl(options.redisUrl, "redis-url");
-  return {
-    postgres: { host: pgTarget.host, port: pgTarget.port, user: pgTarget.user, password: pgTarget.password, database: pgTarget.database },
-    redis: { host: redis.host, port: redis.port, password: redis.password },
-    etcd: options.etcdEndpoints[0],
-    description: `PostgreSQL ${pgTarget.host}:${pgTarget.port}, Redis ${redis.host}:${redis.port}, etcd ${options.etcdEndpoints[0]}`
-  };
-}
-function fromStarted(s) {
-  return { postgres: s.postgres, redis: s.redis, etcd: `${s.etcd.host}:${s.etcd.port}`, description: s.description };
-}
-async function prepareTargets(servers, manifest, timeoutMs) {
-  const base = { host: servers.postgres.host, port: servers.postgres.port, user: servers.postgres.user, password: servers.postgres.password, connectionTimeoutMillis: timeoutMs };
-  const admin = serializeQueries(new esm_default.Client({ ...base, database: servers.postgres.database, application_name: "bai-migrate-rehearsal" }));
-  admin.on("error", () => void 0);
-  const etcd = new import_etcd32.Etcd3({ hosts: servers.etcd.includes("://") ? servers.etcd : `http://${servers.etcd}`, dialTimeout: timeoutMs });
-  const redis = new import_ioredis2.Redis({
-    host: servers.redis.host,
-    port: servers.redis.port,
-    password: servers.redis.password,
-    lazyConnect: true,
-    connectTimeout: timeoutMs,
-    maxRetriesPerRequest: 1,
-    retryStrategy: () => null
-  });
-  redis.on("error", () => void 0);
-  const database = `bai_rehearsal_${randomBytes4(4).toString("hex")}`;
-  let client;
-  const close = async () => {
-    await client?.end().catch(() => void 0);
-    await admin.end().catch(() => void 0);
-    redis.disconnect();
-    etcd.close();
-  };
-  try {
-    await admin.connect();
-    await redis.connect();
-    const prefix = `/sorna/${manifest.etcd.namespace}/`;
-    const existing = await etcd.getAll().prefix(prefix).count();
-    if (existing > 0)
-      throw new MigrationError("inconsistent-state", `the rehearsal's etcd already has ${existing} key(s) under ${prefix}: give rehearse disposable servers, never a live deployment's`);
-    for (let db = 0; db <= 4; db++) {
-      await redis.select(db);
-      const size = await redis.dbsize();
-      if (size > 0) throw new MigrationError("inconsistent-state", `the rehearsal's Redis already has ${size} key(s) in DB ${db}: give rehearse disposable servers, never a live deployment's`);
-    }
-    await redis.select(0);
-    await admin.query(`CREATE DATABASE ${database}`);
-    client = serializeQueries(new esm_default.Client({ ...base, database, application_name: "bai-migrate-rehearsal" }));
-    client.on("error", () => void 0);
-    await client.connect();
-  } catch (error) {
-    await close();
-    if (error instanceof MigrationError) throw error;
-    throw new MigrationError("unreachable", `the rehearsal's servers are not usable: ${messageOf(error)}`);
-  }
-  return {
-    postgres: client,
-    etcd,
-    redis,
-    database,
-    close,
-    async removeAndClose() {
-      try {
-        await client.end().catch(() => void 0);
-        await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-        await etcd.delete().prefix(`/sorna/${manifest.etcd.namespace}/`);
-        for (let db = 0; db <= 4; db++) {
-          await redis.select(db);
-          await redis.flushdb();
-        }
-      } finally {
-        await close();
-      }
-    }
-  };
-}
-function rehearsalManagerToml(options, manifest, fromSnapshot, servers, database) {
-  const base = options.managerConfig ? redactToml(loadManagerConfig(options.managerConfig).text).text : fromSnapshot ?? "# written by bai-migrate rehearse: the snapshot had no manager.toml\n[manager]\n";
-  const q = (text) => JSON.stringify(text);
-  const [etcdHost, etcdPort] = servers.etcd.replace(/^https?:\/\//, "").split(/:(?=\d+$)/);
-  const pg2 = servers.postgres;
-  const withDb = replaceTomlTable(
-    base,
-    "db",
-    `type = "postgresql"
-addr = { host = ${q(pg2.host)}, port = ${pg2.port} }
-name = ${q(database)}
-user = ${q(pg2.user)}
-password = ${q(pg2.password ?? "")}`
-  );
-  return replaceTomlTable(withDb, "etcd", `namespace = ${q(manifest.etcd.namespace)}
-addr = { host = ${q(etcdHost)}, port = ${etcdPort ?? 2379} }
-user = ""
-password = ""`);
-}
+// src/steps/manager-starts.ts
+import { randomBytes as randomBytes4, randomUUID as randomUUID2 } from "node:crypto";
+import { existsSync as existsSync5 } from "node:fs";
+import { mkdtemp as mkdtemp3, rm as rm8, writeFile as writeFile3 } from "node:fs/promises";
+import { tmpdir as tmpdir3 } from "node:os";
+import { dirname as dirname5, join as join10, resolve as resolve6 } from "node:path";
 
-// src/commands/check.ts
-import { performance as performance2 } from "node:perf_hooks";
-
-// src/stores/dropped-values.ts
-var DROPPED_VALUES_SCHEMA = "bai_migrate";
-var DROPPED_VALUES = `${DROPPED_VALUES_SCHEMA}.dropped_values`;
-async function mayKeepDroppedValues(client) {
-  const { rows } = await client.query(
-    `SELECT CASE WHEN to_regnamespace($1) IS NULL THEN has_database_privilege(current_database(), 'CREATE')
-                 ELSE has_schema_privilege($1, 'CREATE') AND has_schema_privilege($1, 'USAGE') END AS ok`,
-    [DROPPED_VALUES_SCHEMA]
-  );
-  return rows[0]?.ok ?? false;
-}
-async function cannotKeepDroppedValues(client, what) {
-  const { rows } = await client.query("SELECT current_user AS user, current_database() AS db");
-  const { user, db } = rows[0] ?? { user: "?", db: "?" };
-  return `${what} and migrate keeps its values in ${DROPPED_VALUES}, but user ${user} may not create schema ${DROPPED_VALUES_SCHEMA}, so migrate with this user would stop before its first change: GRANT CREATE ON DATABASE ${db} TO ${user}, or create the schema with that user as its owner`;
-}
-async function ensureTable(client) {
-  await client.query(`CREATE SCHEMA IF NOT EXISTS ${DROPPED_VALUES_SCHEMA}`);
-  await client.query(
-    `CREATE TABLE IF NOT EXISTS ${DROPPED_VALUES} (
-       table_name text NOT NULL, column_name text NOT NULL, row_key text NOT NULL, value jsonb,
-       dropped_by text NOT NULL, saved_at timestamptz NOT NULL DEFAULT now(),
-       PRIMARY KEY (table_name, column_name, row_key))`
-  );
-}
-async function keepColumn(client, column, droppedBy) {
-  await ensureTable(client);
-  const [table, key, name] = [quoteIdent(column.table), quoteIdent(column.key), quoteIdent(column.column)];
-  await client.query(
-    `INSERT INTO ${DROPPED_VALUES} (table_name, column_name, row_key, value, dropped_by)
-     SELECT $1, $2, ${key}::text, to_jsonb(${name}), $3 FROM ${table}
-     ON CONFLICT (table_name, column_name, row_key) DO UPDATE SET value = EXCLUDED.value, dropped_by = EXCLUDED.dropped_by, saved_at = now()
-      WHERE dropped_values.value IS DISTINCT FROM EXCLUDED.value`,
-    [column.table, column.column, droppedBy]
-  );
-  return keptCount(client, column);
-}
-async function keptCount(client, column) {
-  if (!await tableExists(client, DROPPED_VALUES)) return 0;
-  const { rows } = await client.query(`SELECT count(*) FROM ${DROPPED_VALUES} WHERE table_name = $1 AND column_name = $2`, [column.table, column.column]);
-  return Number(rows[0]?.count ?? 0);
-}
-async function castOfKept(client, column) {
-  const { rows } = await client.query(
-    `SELECT format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a
-      WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND NOT a.attisdropped`,
-    [column.table, column.column]
-  );
-  const type = rows[0]?.type;
-  if (!type) throw new Error(`${column.table}.${column.column} does not exist`);
-  return `(d.value #>> '{}')::${type}`;
-}
-function comparison(column, kept) {
-  const [table, key, name] = [quoteIdent(column.table), quoteIdent(column.key), quoteIdent(column.column)];
-  return {
-    match: `d.table_name = $1 AND d.column_name = $2 AND d.row_key = ${table}.${key}::text`,
-    differs: `${table}.${name} IS DISTINCT FROM ${kept}`
-  };
-}
-async function restoreColumn(client, column) {
-  const kept = await castOfKept(client, column);
-  const { match, differs } = comparison(column, kept);
-  const { rowCount: rowCount2 } = await client.query(`UPDATE ${quoteIdent(column.table)} SET ${quoteIdent(column.column)} = ${kept} FROM ${DROPPED_VALUES} d WHERE ${match} AND ${differs}`, [
-    column.table,
-    column.column
-  ]);
-  return rowCount2 ?? 0;
-}
-async function countDiffering(client, column) {
-  const kept = await castOfKept(client, column);
-  const { match, differs } = comparison(column, kept);
-  const { rows } = await client.query(`SELECT count(*) FROM ${quoteIdent(column.table)} JOIN ${DROPPED_VALUES} d ON ${match} WHERE ${differs}`, [column.table, column.column]);
-  return Number(rows[0]?.count ?? 0);
-}
-var ETCD = "etcd";
-async function keepEtcdKeys(client, prefix, entries, droppedBy) {
-  await ensureTable(client);
-  await client.query(
-    `INSERT INTO ${DROPPED_VALUES} (table_name, column_name, row_key, value, dropped_by)
-     SELECT $1, $2, e.key, to_jsonb(e.value), $3 FROM jsonb_each_text($4::jsonb) AS e
-     ON CONFLICT (table_name, column_name, row_key) DO UPDATE SET value = EXCLUDED.value, dropped_by = EXCLUDED.dropped_by, saved_at = now()
-      WHERE dropped_values.value IS DISTINCT FROM EXCLUDED.value`,
-    [ETCD, prefix, droppedBy, JSON.stringify(entries)]
-  );
-  return Object.keys(await keptEtcdKeys(client, prefix)).length;
-}
-async function keptEtcdKeys(client, prefix) {
-  if (!await tableExists(client, DROPPED_VALUES)) return {};
-  const { rows } = await client.query(
-    `SELECT row_key AS key, value #>> '{}' AS value FROM ${DROPPED_VALUES} WHERE table_name = $1 AND column_name = $2 ORDER BY row_key`,
-    [ETCD, prefix]
-  );
-  return Object.fromEntries(rows.map((r) => [r.key, r.value]));
-}
-
-// src/stores/journal.ts
-var HOP_JOURNAL = `${DROPPED_VALUES_SCHEMA}.hops`;
-async function ensureTable2(client) {
-  await client.query(`CREATE SCHEMA IF NOT EXISTS ${DROPPED_VALUES_SCHEMA}`);
-  await client.query(
-    `CREATE TABLE IF NOT EXISTS ${HOP_JOURNAL} (
-       hop text PRIMARY KEY, target_release text NOT NULL, started_at timestamptz NOT NULL DEFAULT now(), finished_at timestamptz)`
-  );
-}
-async function hopStarted(client, hop9, targetRelease2) {
-  await ensureTable2(client);
-  await client.query(
-    `INSERT INTO ${HOP_JOURNAL} (hop, target_release) VALUES ($1, $2)
-     ON CONFLICT (hop) DO UPDATE SET target_release = EXCLUDED.target_release, started_at = now(), finished_at = NULL`,
-    [hop9, targetRelease2]
-  );
-}
-async function hopFinished(client, hop9) {
-  await client.query(`UPDATE ${HOP_JOURNAL} SET finished_at = now() WHERE hop = $1`, [hop9]);
-}
-async function unfinishedHops(client) {
-  if (!await tableExists(client, HOP_JOURNAL)) return [];
-  try {
-    const { rows } = await client.query(`SELECT hop FROM ${HOP_JOURNAL} WHERE finished_at IS NULL ORDER BY started_at`);
-    return rows.map((r) => r.hop);
-  } catch (error) {
-    if (error.code === INSUFFICIENT_PRIVILEGE) return [];
-    throw error;
-  }
-}
-var INSUFFICIENT_PRIVILEGE = "42501";
-
-// src/steps/step.ts
-var ok2 = (detail) => ({ status: "ok", detail });
-var failed = (detail) => ({ status: "failed", detail });
-var warning = (detail) => ({ status: "warning", detail });
-var skipped = (detail) => ({ status: "skipped", detail });
-var changed = (detail) => ({ status: "changed", detail });
-function firstFew(items, show2, { limit = 5, more = "" } = {}) {
-  const shown = items.slice(0, limit).map(show2).join("; ");
-  return items.length > limit ? `${shown}; and ${items.length - limit} more${more}` : shown;
-}
-var REHEARSAL_FINDS_IT = "A rehearsal of a nightly snapshot (bai-migrate rehearse, the PR check) finds this before the maintenance window.";
-
-// src/steps/services-stopped.ts
-var HEARTBEAT_WINDOW_MS = 6e4;
-var NAMED = 5;
-function andMore(total) {
-  return total > NAMED ? `, and ${total - NAMED} more` : "";
-}
-var servicesStopped = {
-  id: "services-stopped",
-  title: "Managers and agents are stopped",
-  kind: "check",
-  action: "Checks that no manager is registered in etcd, no agent sends heartbeats and no kernel is alive; changes nothing.",
-  servers: ["postgres", "etcd", "redis"],
-  tables: ["kernels", "agents"],
-  async preflight(ctx) {
-    const findings = [await registeredManagers(ctx), await liveKernels(ctx), await agentHeartbeat(ctx)];
-    const unsafe = findings.filter((f) => f.status === "failed");
-    const result = ctx.options.allowRunningServices ? findings.map((f) => f.status === "failed" ? warning(`${f.detail} (allowed by allow-running-services)`) : f) : findings;
-    if (unsafe.length === 0) result.push(await aliveAgentRows(ctx));
-    return result;
-  }
-};
-async function registeredManagers({ deployment }) {
-  const keys = Object.keys(await deployment.etcdPrefix("nodes/manager/"));
-  if (keys.length === 0) return ok2("no manager is registered under etcd nodes/manager/");
-  const ids = keys.map((k) => k.replace(/^nodes\/manager\//, ""));
-  return failed(
-    `${ids.length} manager(s) registered in etcd nodes/manager/: ${ids.slice(0, NAMED).join(", ")}${andMore(ids.length)}. Stop them; a key left by a crashed manager must be deleted by hand (etcdctl del /sorna/${deployment.namespace}/nodes/manager/<id>)`
-  );
-}
-async function liveKernels({ deployment }) {
-  const { rows: exists3 } = await deployment.postgres.query(`SELECT to_regclass('kernels') IS NOT NULL AS present`);
-  if (!exists3[0]?.present) return warning("the database has no kernels table; cannot check for live kernels");
-  const { rows } = await deployment.postgres.query(
-    `WITH live AS (SELECT k.session_id::text AS session, to_jsonb(k) ->> 'session_name' AS name, k.access_key, k.status::text AS status, k.created_at
-                     FROM kernels k WHERE k.status::text NOT IN ('TERMINATED', 'CANCELLED')),
-          sessions AS (SELECT session, max(name) AS name, max(access_key) AS access_key, string_agg(DISTINCT status, '/') AS statuses,
-                              count(*) AS kernels, min(created_at) AS since
-                         FROM live GROUP BY session)
-     SELECT s.*, (SELECT count(*) FROM sessions) AS sessions, (SELECT count(*) FROM live) AS total
-       FROM sessions s ORDER BY s.since NULLS LAST, s.session LIMIT ${NAMED}`
-  );
-  if (rows.length === 0) return ok2("no live kernels (every kernel is TERMINATED or CANCELLED)");
-  const sessions = Number(rows[0].sessions);
-  const named2 = rows.map((r) => `${r.name ? `"${r.name}" (${r.session})` : r.session} of ${r.access_key ?? "no access key"}: ${r.statuses}${Number(r.kernels) > 1 ? `, ${r.kernels} kernels` : ""}`);
-  return failed(`${sessions} session(s) with ${rows[0].total} kernel(s) are not TERMINATED or CANCELLED: ${named2.join("; ")}${andMore(sessions)}. Terminate them (or wait for them) before migrating`);
-}
-async function agentHeartbeat({ deployment }) {
-  const redis = await deployment.redis(REDIS_DB.stream);
-  const [latest] = await redis.xrevrange("events", "+", "-", "COUNT", 1);
-  if (!latest) return ok2("no events in the Redis events stream (DB 4): no agent heartbeat");
-  const [seconds, micros] = await redis.time();
-  const nowMs = Number(seconds) * 1e3 + Math.floor(Number(micros) / 1e3);
-  const ageMs = nowMs - Number(latest[0].split("-")[0]);
-  const age = `${Math.round(ageMs / 1e3)} s ago`;
-  if (ageMs >= HEARTBEAT_WINDOW_MS) return ok2(`the newest event in the Redis events stream (DB 4) is ${age}: no agent heartbeat in the last minute`);
-  const recent = await redis.xrevrange("events", "+", String(nowMs - HEARTBEAT_WINDOW_MS), "COUNT", 1e4);
-  const heartbeats = /* @__PURE__ */ new Map();
-  const others = /* @__PURE__ */ new Map();
-  for (const [id, fields] of recent) {
-    const value = (name) => fields.find((_, i) => i % 2 === 1 && fields[i - 1] === name);
-    const source = value("source") ?? "(no source)";
-    const senders = value("name") === "agent_heartbeat" ? heartbeats : others;
-    if (!senders.has(source)) senders.set(source, Number(id.split("-")[0]));
-  }
-  const named2 = (senders) => [...senders].slice(0, NAMED).map(([source, at]) => `${source} (${Math.round((nowMs - at) / 1e3)} s ago)`).join(", ") + andMore(senders.size);
-  if (heartbeats.size > 0) {
-    return failed(`${heartbeats.size} agent(s) sent heartbeats to the Redis events stream (DB 4) in the last minute: ${named2(heartbeats)}; agents send one every 3 s: stop every agent`);
-  }
-  return failed(`the Redis events stream (DB 4) had events in the last minute (newest ${age}) from ${named2(others)}: an agent or manager is still running; stop it`);
-}
-async function aliveAgentRows({ deployment }) {
-  const { rows: exists3 } = await deployment.postgres.query(`SELECT to_regclass('agents') IS NOT NULL AS present`);
-  if (!exists3[0]?.present) return ok2("the database has no agents table");
-  const { rows } = await deployment.postgres.query(`SELECT id, count(*) OVER () AS alive FROM agents WHERE status::text = 'ALIVE' ORDER BY id LIMIT ${NAMED}`);
-  if (rows.length === 0) return ok2("no agent row is ALIVE in PostgreSQL");
-  const alive = Number(rows[0].alive);
-  return warning(
-    `${alive} agent row(s) say ALIVE in PostgreSQL (${rows.map((r) => r.id).join(", ")}${andMore(alive)}); managers write this status and leave it stale when they stop first, so with no heartbeat above it is not trusted`
-  );
-}
-
-// src/steps/schema.ts
-import { resolve as resolve6 } from "node:path";
-
-// src/releases/schema-facts.ts
-var VERSIONS_2109 = "backend.ai-manager@21.09.9:src/ai/backend/manager/models/alembic/versions";
-var VERSIONS_2203 = "backend.ai-manager@22.03.3:src/ai/backend/manager/models/alembic/versions";
-var VERSIONS_2303 = "backend.ai@23.03.12:src/ai/backend/manager/models/alembic/versions";
-var VERSIONS_2309 = "backend.ai@23.09.10:src/ai/backend/manager/models/alembic/versions";
-var SCHEMA_FACTS = [
+// src/releases/manager-start.ts
+var PROOF_QUERY = "query { user_list(limit: 1, offset: 0) { total_count } vfolder_list(limit: 1, offset: 0) { total_count } compute_session_list(limit: 1, offset: 0) { total_count items { id status } } agent_list(limit: 1, offset: 0) { total_count } }";
+var MANAGER_START_FACTS = [
   {
-    since: "60a1effa77d2",
-    describe: "scaling_groups.wsproxy_addr exists",
-    probes: [{ table: "scaling_groups", column: "wsproxy_addr", exists: true }],
-    source: `${VERSIONS_2109}/60a1effa77d2_add_coordinator_address_column_on_.py`
-  },
-  {
-    since: "015d84d5a5ef",
-    describe: "tables images and image_aliases exist",
-    probes: [
-      { table: "images", exists: true },
-      { table: "image_aliases", exists: true }
+    since: "23.09",
+    rpcKeypairRequired: true,
+    aiomonitorKeys: ["aiomonitor-termui-port", "aiomonitor-webui-port"],
+    harmlessLogErrors: [
+      {
+        // The overlay network plugin asks Docker for swarm mode at start and logs "error during
+        // initialization of plugin: overlay" when this host runs none
+        // (backend.ai@24.12.1:src/ai/backend/manager/network/overlay.py, OverlayNetworkError);
+        // the manager needs it only for multi-node sessions. Seen on the test bed with 24.12.1.
+        text: "Docker swarm not enabled on system",
+        why: "the overlay network plugin's complaint that Docker swarm is off on this host (multi-node sessions only)"
+      }
     ],
-    source: `${VERSIONS_2203}/015d84d5a5ef_add_image_table.py`
-  },
-  {
-    since: "d59ff89e7514",
-    describe: "keypairs.concurrency_used is dropped",
-    probes: [{ table: "keypairs", column: "concurrency_used", exists: false }],
-    source: `${VERSIONS_2203}/d59ff89e7514_remove_keypair_concurrency_used.py`
-  },
-  {
-    // The revision a plain upgrade from 22.09.23 would skip: its table proves the hop ran it.
-    since: "b6b884fbae1f",
-    describe: "table sessions exists",
-    probes: [{ table: "sessions", exists: true }],
-    source: `${VERSIONS_2303}/b6b884fbae1f_add_session_table.py`
-  },
-  {
-    since: "d3f8c74bf148",
-    describe: "users.main_access_key exists",
-    probes: [{ table: "users", column: "main_access_key", exists: true }],
-    source: `${VERSIONS_2309}/d3f8c74bf148_user_main_keypair.py`
+    proofQuery: PROOF_QUERY
   }
 ];
-
-// src/manager/apply-revisions.ts
-import { readFile as readFile3 } from "node:fs/promises";
-var APPLY_REVISIONS = `
-import json, sys
-from alembic.config import Config
-from alembic.runtime.environment import EnvironmentContext
-from alembic.runtime.migration import MigrationStep
-from alembic.script import ScriptDirectory
-
-ini, wanted, mode, start = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], sys.argv[4]
-config = Config(ini)
-scripts = ScriptDirectory.from_config(config)
-def known(revision):
-    try:
-        return scripts.get_revision(revision) is not None
-    except Exception:
-        return False
-unknown = [r for r in wanted if not known(r)]
-if unknown:
-    sys.exit("FAILED: the manager package has no revision " + ", ".join(unknown))
-steps = [MigrationStep.upgrade_from_script(scripts.revision_map, scripts.get_revision(r)) for r in wanted]
-with EnvironmentContext(config, scripts, fn=lambda heads, context: steps, as_sql=(mode == "sql"), starting_rev=start or None, destination_rev=wanted[-1]):
-    scripts.run_env()
-`;
-async function pythonOf(setup) {
-  const [first, second, third] = setup.command;
-  if (second === "-m" && third === "alembic") return first;
-  if (setup.command.length === 1 && first) {
-    const line = (await readFile3(first, "utf8").catch(() => "")).split("\n")[0] ?? "";
-    const interpreter = /^#!\s*(\S+)/.exec(line)?.[1];
-    if (interpreter && !interpreter.endsWith("/env")) return interpreter;
-  }
-  throw new MigrationError(
-    "invalid-input",
-    `alembic-command "${setup.command.join(" ")}" does not say which Python runs it, which applying revisions one by one needs; accepted: "PYTHON -m alembic" or a venv's bin/alembic script`
-  );
-}
-async function applyRevisions(setup, target, revisions, options = {}) {
-  if (revisions.length === 0) return "";
-  const python = await pythonOf(setup);
-  const mode = options.offline ? "sql" : "online";
-  const what = `revisions ${revisions.length > 4 ? `${revisions.slice(0, 4).join(", ")} and ${revisions.length - 4} more` : revisions.join(", ")}${options.offline ? " (offline SQL)" : ""}`;
-  return runWithPrivateIni(setup, target, what, (ini) => [python, "-c", APPLY_REVISIONS, ini, JSON.stringify(revisions), mode, options.offline?.start ?? ""]);
-}
-
-// src/manager/offline-sql.ts
-function offlineSql(setup, target, command, range, steps, withhold = []) {
-  const revisions = steps.map((s) => s.revision);
-  const whole = withhold.some((w) => revisions.includes(w.revision)) ? void 0 : () => runAlembic(setup, target, [command, range, "--sql"]);
-  return renderOffline(
-    command,
-    revisions,
-    whole,
-    (revision) => {
-      const step2 = steps.find((s) => s.revision === revision);
-      return runAlembic(setup, target, [command, `${step2.from}:${step2.to}`, "--sql"]);
-    },
-    withhold
-  );
-}
-function offlineRevisions(setup, target, revisions, start, withhold = []) {
-  const run2 = revisions.filter((r) => !withhold.some((w) => w.revision === r));
-  return renderOffline(
-    "apply",
-    revisions,
-    () => applyRevisions(setup, target, run2, { offline: { start } }),
-    (revision) => applyRevisions(setup, target, [revision], { offline: { start } }),
-    withhold
-  );
-}
-async function renderOffline(label, revisions, whole, one, withhold) {
-  const withheld = withhold.filter((w) => revisions.includes(w.revision));
-  const note = (w) => `-- ${label} ${w.revision}: not run in a dry run, not even offline: it ${w.why}
-`;
-  if (whole) {
-    try {
-      return { sql: withheld.map(note).join("") + await whole(), cannot: [], withheld };
-    } catch (error) {
-      if (!(error instanceof AlembicError) || error.kind !== "failed" || revisions.length <= 1) throw error;
-    }
-  }
-  let sql = "";
-  const cannot = [];
-  for (const revision of revisions) {
-    const held = withheld.find((w) => w.revision === revision);
-    if (held) {
-      sql += note(held);
-      continue;
-    }
-    try {
-      sql += `-- ${label} ${revision}
-${await one(revision)}`;
-    } catch (error) {
-      if (!(error instanceof AlembicError) || error.kind !== "failed") throw error;
-      const why = error.message.replace(/^.*? failed \(exit \d+\)(?: in revision \w+)?: /s, "");
-      cannot.push({ revision, why });
-      sql += `-- ${label} ${revision}: cannot run offline (${why})
-`;
-    }
-  }
-  return { sql, cannot, withheld };
-}
-
-// src/releases/outside-database.ts
-var OUTSIDE_DATABASE = {
-  // backend.ai@24.09.14:src/ai/backend/manager/models/alembic/versions/1d42c726d8a3_migrate_container_registries_from_etcd_to_psql.py
-  "1d42c726d8a3": "reads etcd config/docker/registry through manager.toml, writes a copy of it beside the backup bundles and deletes it from etcd"
-};
-function outsideDatabase(revisions) {
-  return revisions.filter((r) => r in OUTSIDE_DATABASE).map((revision) => ({ revision, why: OUTSIDE_DATABASE[revision] }));
-}
-
-// src/steps/schema.ts
-var listed = (revisions) => revisions.join(", ");
-function nextCommand(procedure, ctx, revisions) {
-  const head = ctx.hop.to.head;
-  const fromLine = ctx.hop.fromSeries;
-  const toLine = ctx.hop.to.series;
-  if (revisions.length === 1 && revisions[0] === head) return { kind: "done" };
-  if (pastIn(fromLine, toLine, revisions, head)) return { kind: "past", at: revisions };
-  const target = revisionsOf(toLine);
-  const unknown = revisions.filter((r) => !target.has(r));
-  if (unknown.length > 0 && procedure.kind === "downgrade-first" && revisions.every((r) => revisionsOf(fromLine).has(r)) && appliedIn(fromLine, revisions).has(procedure.downgradeTo)) {
-    return { kind: "downgrade", to: procedure.downgradeTo, skipped: [], unknown };
-  }
-  if (unknown.length > 0) {
-    return {
-      kind: "refuse",
-      why: `alembic_version holds ${listed(unknown)}, which ${ctx.hop.to.version}'s migration scripts do not have (alembic would stop with "Can't locate revision"); a later release of ${toLine} or the next line may know it`
-    };
-  }
-  const headAncestors = appliedIn(toLine, [head]);
-  if (revisions.length > 1 && revisions.includes(head) && revisions.every((r) => headAncestors.has(r))) return { kind: "collapse", rows: revisions };
-  const source = revisionsOf(fromLine);
-  const followsSource = revisions.every((r) => source.has(r));
-  const skips = followsSource ? upgradeSkips(fromLine, toLine, revisions, head) : { skipped: [], covered: [] };
-  if (skips.skipped.length === 0) return { kind: "upgrade", covered: skips.covered };
-  const skipNote = `alembic upgrade would take ${skips.skipped.length} revision(s) of ${toLine} as done that the database never ran (${listed(skips.skipped)})`;
-  switch (procedure.kind) {
-    case "upgrade":
-      return { kind: "refuse", why: `${skipNote}; this hop has no remedy for them` };
-    case "apply-missing":
-      return { kind: "apply-missing", revisions: revisionsToApply(fromLine, toLine, revisions, head), skipped: skips.skipped };
-    case "downgrade-first":
-      if (!appliedIn(fromLine, revisions).has(procedure.downgradeTo)) {
-        return { kind: "refuse", why: `${skipNote}, and the database is not past ${procedure.downgradeTo}, the revision this hop downgrades to first` };
-      }
-      return { kind: "downgrade", to: procedure.downgradeTo, skipped: skips.skipped };
-  }
-}
-function describeNext(next, ctx) {
-  const head = ctx.hop.to.head;
-  switch (next.kind) {
-    case "done":
-      return `already at ${head}`;
-    case "past":
-      return `already past ${head}, at ${listed(next.at)} of a later release`;
-    case "collapse":
-      return `the missing revisions were applied; alembic_version's ${next.rows.length} rows will be collapsed to ${head}`;
-    case "upgrade":
-      return `alembic upgrade will take it to ${head} (${ctx.hop.to.version})${next.covered.length > 0 ? `; it skips ${next.covered.map((c) => `${c.revision} (the same change as ${c.twin})`).join(", ")}, which is harmless` : ""}`;
-    case "apply-missing":
-      return `alembic upgrade would skip ${listed(next.skipped)}, so the ${next.revisions.length} revision(s) of ${ctx.hop.to.version} the database lacks will be applied one by one in graph order, then alembic_version set to ${head}`;
-    case "downgrade":
-      return next.unknown && next.unknown.length > 0 ? `${ctx.hop.to.version}'s migration scripts do not have ${listed(next.unknown)}, so ${ctx.hop.fromSeries}'s alembic will first downgrade to ${next.to}, then ${ctx.hop.to.version}'s upgrade to ${head}` : `alembic upgrade would skip ${listed(next.skipped)}, so ${ctx.hop.fromSeries}'s alembic will first downgrade to ${next.to}, then ${ctx.hop.to.version}'s upgrade to ${head}`;
-    case "refuse":
-      return next.why;
-  }
-}
-var noSourceAlembic = (ctx, to) => `${ctx.hop.label} needs ${ctx.hop.fromSeries}'s alembic for its downgrade to ${to}, and this run has only the target release's alembic; set manager-venv (bai-migrate makes a venv of each release it needs)`;
-async function sourceAlembic(ctx, to) {
-  if (!ctx.sourceAlembic) throw new MigrationError("unsupported", noSourceAlembic(ctx, to));
-  return ctx.sourceAlembic();
-}
-var procedures = /* @__PURE__ */ new WeakMap();
-function schemaStepOf(hop9) {
-  return hop9.steps.find((step2) => procedures.has(step2));
-}
-function schemaRevisionRuns(hop9, revisions) {
-  const step2 = schemaStepOf(hop9);
-  if (!step2) return [];
-  const next = nextCommand(procedures.get(step2), { hop: hop9 }, revisions);
-  const head = hop9.to.head;
-  const toLine = hop9.to.series;
-  const target = (steps) => steps.map((s) => ({ ...s, direction: "up", by: "target" }));
-  switch (next.kind) {
-    case "upgrade":
-      return target(
-        revisions.length === 1 ? upgradeSteps(toLine, revisions[0], head) : revisionsToApply(toLine, toLine, revisions, head).map((revision) => ({ revision, from: parentsIn(toLine, revision)[0] ?? "base", to: revision }))
-      );
-    case "apply-missing":
-      return target(next.revisions.map((revision) => ({ revision, from: parentsIn(toLine, revision)[0] ?? "base", to: revision })));
-    case "downgrade":
-      return [...downgradeSteps(hop9.fromSeries, revisions[0], next.to).map((s) => ({ ...s, direction: "down", by: "source" })), ...target(upgradeSteps(toLine, next.to, head))];
-    default:
-      return [];
-  }
-}
-function schemaStep(procedure = { kind: "upgrade" }) {
-  const step2 = {
-    id: "schema",
-    title: "Database schema (alembic upgrade)",
-    kind: "change",
-    action: procedure.kind === "upgrade" ? "Runs alembic upgrade to the target release's head revision under a PostgreSQL session advisory lock." : procedure.kind === "apply-missing" ? "Applies every revision of the target release the database lacks, including those alembic upgrade would skip, then sets alembic_version to the head." : `Downgrades with the source release's alembic to ${procedure.downgradeTo}, then runs the target release's alembic upgrade to its head.`,
-    servers: ["postgres"],
-    tables: ["alembic_version"],
-    async preflight(ctx) {
-      const revisions = ctx.assumedRevisions ?? await readRevisions(ctx.deployment.postgres);
-      const next = nextCommand(procedure, ctx, revisions);
-      const head = ctx.hop.to.head;
-      if (next.kind === "done") return [ok2(`already at ${head}, the head of ${ctx.hop.to.version}; alembic is not run`)];
-      if (next.kind === "past") return [ok2(`${describeNext(next, ctx)}; alembic is not run for ${ctx.hop.label}`)];
-      if (next.kind === "refuse") return [failed(`at ${listed(revisions)}: ${next.why}`)];
-      const findings = [ok2(`${ctx.assumedRevisions ? `from ${listed(revisions)}, where the hops before ${ctx.hop.label} leave it` : `at ${listed(revisions)}`}; ${describeNext(next, ctx)}`)];
-      if (next.kind !== "collapse") findings.push(await alembicWorks(ctx, ctx.alembic, head, "alembic"));
-      if (next.kind === "downgrade") {
-        const source = ctx.sourceAlembic ? await ctx.sourceAlembic() : void 0;
-        const name = `${ctx.hop.fromSeries}'s alembic`;
-        findings.push(
-          !ctx.sourceAlembic ? failed(noSourceAlembic(ctx, next.to)) : source ? await alembicWorks(ctx, source, next.to, name) : skipped(`${name} will run from the manager venv preflight or migrate makes in ${ctx.options.managerVenv?.dir ?? "manager-venv"}: not checked here`)
-        );
-      }
-      return findings;
-    },
-    async dryRun(ctx) {
-      const revisions = ctx.assumedRevisions ?? await readRevisions(ctx.deployment.postgres);
-      const next = nextCommand(procedure, ctx, revisions);
-      const head = ctx.hop.to.head;
-      const postgres = ctx.deployment.targets.postgres;
-      if (next.kind === "done") return [ok2(`already at ${head}: nothing to run`)];
-      if (next.kind === "past") return [ok2(`${describeNext(next, ctx)}: nothing to run`)];
-      if (next.kind === "refuse") return [failed(next.why)];
-      if (next.kind === "collapse") return [ok2(`would collapse alembic_version (${listed(next.rows)}) to ${head}`)];
-      const source = next.kind === "downgrade" ? await sourceAlembic(ctx, next.to) : void 0;
-      if (ctx.options.managerVenv || next.kind === "downgrade" && !source) {
-        return [
-          skipped(
-            `would run ${next.kind === "downgrade" ? `${ctx.hop.fromSeries}'s alembic downgrade ${listed(revisions)} \u2192 ${next.to}, then ${ctx.hop.to.version}'s alembic upgrade ${next.to} \u2192 ${head}` : `alembic ${next.kind === "upgrade" ? "upgrade" : next.kind} ${listed(revisions)} \u2192 ${head}`} from the manager venv${next.kind === "downgrade" ? "s" : ""} preflight or migrate makes in ${ctx.options.managerVenv?.dir ?? "manager-venv"} (a dry run makes none, so no SQL is shown)`
-          )
-        ];
-      }
-      const start = revisions.length === 1 ? revisions[0] : void 0;
-      let rendered;
-      const have = appliedIn(ctx.hop.to.series, revisions);
-      const withhold = outsideDatabase(next.kind === "apply-missing" ? next.revisions : [...appliedIn(ctx.hop.to.series, [head])].filter((r) => !have.has(r)));
-      if (next.kind === "apply-missing") {
-        rendered = await offlineRevisions(ctx.alembic, postgres, next.revisions, start ?? "", withhold);
-      } else if (next.kind === "downgrade") {
-        const from = start ?? revisions[0];
-        const down = await offlineSql(source, postgres, "downgrade", `${from}:${next.to}`, downgradeSteps(ctx.hop.fromSeries, from, next.to));
-        const up = await offlineSql(ctx.alembic, postgres, "upgrade", `${next.to}:${head}`, upgradeSteps(ctx.hop.to.series, next.to, head));
-        rendered = { sql: down.sql + up.sql, cannot: [...down.cannot, ...up.cannot] };
-      } else {
-        const steps = start ? upgradeSteps(ctx.hop.to.series, start, head) : [];
-        if (!start && withhold.length > 0)
-          return [
-            skipped(
-              `would run alembic upgrade ${listed(revisions)} \u2192 ${head}; its SQL is not shown: alembic_version holds several rows, and ${withhold.map((w) => w.revision).join(", ")} must not run offline`
-            )
-          ];
-        rendered = start ? await offlineSql(ctx.alembic, postgres, "upgrade", `${start}:${head}`, steps, withhold) : { sql: await runAlembic(ctx.alembic, postgres, ["upgrade", head, "--sql"]), cannot: [] };
-      }
-      const statements2 = rendered.sql.split("\n").filter((line) => /;\s*$/.test(line) && !/^(BEGIN|COMMIT);/.test(line)).length;
-      const how = next.kind === "upgrade" ? "alembic upgrade" : next.kind === "apply-missing" ? `apply ${next.revisions.length} revision(s) by id, then collapse alembic_version` : `alembic downgrade to ${next.to}, then upgrade`;
-      const offline = (rendered.cannot.length > 0 ? `; ${rendered.cannot.length} revision(s) read the data they migrate and cannot be shown offline: ${rendered.cannot.map((c) => `${c.revision} (${c.why})`).join(", ")}` : "") + (rendered.withheld && rendered.withheld.length > 0 ? `; not run, not even offline: ${rendered.withheld.map((w) => `${w.revision} (it ${w.why})`).join(", ")}` : "");
-      return [
-        {
-          status: rendered.cannot.length > 0 ? "warning" : "ok",
-          detail: `would run ${how} ${listed(revisions)} \u2192 ${head}: ${statements2} SQL statement(s), shown in the report${offline}`,
-          attachment: { name: `alembic ${next.kind === "upgrade" ? `upgrade ${start ? `${start}:${head}` : head}` : `${next.kind} ${listed(revisions)} \u2192 ${head}`} --sql`, content: rendered.sql }
-        }
-      ];
-    },
-    async apply(ctx) {
-      await waitForOrphanedAlembic(ctx);
-      const postgres = ctx.deployment.targets.postgres;
-      const head = ctx.hop.to.head;
-      const before = await readRevisions(ctx.deployment.postgres);
-      const done = [];
-      for (let revisions = before; ; revisions = await readRevisions(ctx.deployment.postgres)) {
-        const next = nextCommand(procedure, ctx, revisions);
-        if (next.kind === "done") break;
-        if (next.kind === "past") return ok2(describeNext(next, ctx));
-        if (next.kind === "refuse") throw new MigrationError("inconsistent-state", `at ${listed(revisions)}: ${next.why}`);
-        if (done.length >= 3) throw new MigrationError("inconsistent-state", `alembic_version is ${listed(revisions)} after ${done.join(", ")}; expected ${head}`);
-        if (next.kind === "collapse") {
-          await ctx.deployment.postgres.query("DELETE FROM alembic_version WHERE version_num <> $1", [head]);
-          done.push(`alembic_version collapsed to ${head}`);
-        } else if (next.kind === "apply-missing") {
-          await applyRevisions(ctx.alembic, postgres, next.revisions);
-          done.push(`applied ${next.revisions.length} revision(s) by id (among them ${listed(next.skipped)}, which alembic upgrade would skip)`);
-        } else if (next.kind === "downgrade") {
-          const source = await sourceAlembic(ctx, next.to);
-          if (!source) throw new MigrationError("unsupported", noSourceAlembic(ctx, next.to));
-          await runAlembic(source, postgres, ["downgrade", next.to]);
-          done.push(`${ctx.hop.fromSeries}'s alembic downgrade to ${next.to}`);
-        } else {
-          await runAlembic(ctx.alembic, postgres, ["upgrade", head]);
-          done.push(`alembic upgrade ${listed(revisions)} \u2192 ${head}`);
-        }
-      }
-      if (done.length === 0) return ok2(`already at ${head} (${ctx.hop.to.version})`);
-      return changed(`${done.join("; then ")} (${ctx.hop.to.version})`);
-    },
-    async verify(ctx) {
-      const revisions = await readRevisions(ctx.deployment.postgres);
-      const target = ctx.hop.to.head;
-      const findings = [];
-      if (pastIn(ctx.hop.fromSeries, ctx.hop.to.series, revisions, target)) return [ok2(`alembic_version is ${listed(revisions)}, past ${target} (${ctx.hop.to.version})`)];
-      findings.push(
-        revisions.length === 1 && revisions[0] === target ? ok2(`alembic_version is ${target}, the head of ${ctx.hop.to.version}`) : failed(`alembic_version is ${revisions.join(", ") || "empty"}; expected ${target}, the head of ${ctx.hop.to.version}`)
-      );
-      for (const fact of SCHEMA_FACTS.filter((f) => reaches(ctx.hop.to.series, target, f.since))) {
-        const holds = (await Promise.all(fact.probes.map((probe) => probeHolds(ctx, probe)))).every(Boolean);
-        findings.push(holds ? ok2(fact.describe) : failed(`expected: ${fact.describe}`));
-      }
-      return findings;
-    }
-  };
-  procedures.set(step2, procedure);
-  return step2;
-}
-function upgradeSteps(line, from, to) {
-  return revisionsToApply(line, line, [from], to).map((revision) => ({ revision, from: parentsIn(line, revision)[0] ?? "base", to: revision }));
-}
-function downgradeSteps(line, from, to) {
-  return upgradeSteps(line, to, from).reverse().map((step2) => ({ revision: step2.revision, from: step2.to, to: step2.from }));
-}
-var schema = schemaStep();
-async function probeHolds(ctx, probe) {
-  const pg2 = ctx.deployment.postgres;
-  const present = probe.column ? await columnExists(pg2, probe.table, probe.column) : await tableExists(pg2, probe.table);
-  return present === probe.exists;
-}
-async function alembicWorks(ctx, setup, revision, name) {
-  if (ctx.options.managerVenv) return skipped(`${name} will run from the manager venv preflight or migrate makes in ${ctx.options.managerVenv.dir}: not checked here`);
-  const command = setup.command.join(" ");
-  const config = resolve6(setup.config);
-  try {
-    await runAlembic(setup, ctx.deployment.targets.postgres, ["show", revision]);
-    return ok2(`${name} runs: "${command}" with ${config} knows revision ${revision}`);
-  } catch (error) {
-    if (!(error instanceof AlembicError)) throw error;
-    const what = error.kind === "cannot-run" ? `"${command}" cannot be run (${error.output})` : error.kind === "no-config" ? `its config ${config} cannot be read (${error.output})` : `"${command} -c <private copy of ${config}> show ${revision}" failed (${error.output})`;
-    return failed(
-      `${name} does not work as configured: ${what}; command: ${command}, config: ${config}. Set alembic-command (the manager venv's alembic, e.g. /opt/backend.ai/bin/alembic), alembic-config (the manager's alembic.ini, by default the one beside manager.toml) or manager-venv (bai-migrate makes the venv)`
-    );
-  }
-}
-async function waitForOrphanedAlembic(ctx) {
-  const deadline = Date.now() + ctx.options.lockTimeoutSeconds * 1e3;
-  for (; ; ) {
-    const { rows } = await ctx.deployment.postgres.query(
-      `SELECT pid, round(extract(epoch FROM now() - backend_start))::int AS seconds
-         FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1 AND pid <> pg_backend_pid()`,
-      [ALEMBIC_APPLICATION_NAME]
-    );
-    if (rows.length === 0) return;
-    if (Date.now() > deadline) {
-      const { pid, seconds } = rows[0];
-      throw new MigrationError(
-        "inconsistent-state",
-        `an alembic started by an earlier bai-migrate run is still connected (backend pid ${pid}, for ${seconds} s); let it finish, or stop it with SELECT pg_terminate_backend(${pid}), then run again`
-      );
-    }
-    ctx.log.info(`waiting for an alembic started by an earlier run (backend pid ${rows[0].pid}) to finish`);
-    await sleep(500);
-  }
-}
-
-// src/steps/manager-connects.ts
-function unreadableServerVersion(version, reported) {
-  return managerFailsOnServerVersion(version, reported) ? cannotConnect(`the ${version} manager`, reported) : void 0;
-}
-var managerConnects = {
-  id: "manager-connects",
-  title: "Manager can connect",
-  kind: "check",
-  action: "Checks that the target release's manager can read this PostgreSQL's server_version, which some releases fail on at start.",
-  servers: ["postgres"],
-  async preflight(ctx) {
-    const release = ctx.hop.to.version;
-    const reported = await serverVersion(ctx.deployment.postgres);
-    const problem = unreadableServerVersion(release, reported);
-    if (!problem) return [ok2(`the ${release} manager reads server_version "${reported}"`)];
-    const final = ctx.options.toVersion !== void 0 && targetRelease(ctx.options.toVersion).version === release;
-    if (!final) return [ok2(`${problem}; the run only passes through ${release}, whose manager does not run`)];
-    return [
-      warning(`${problem}. The migration itself works, but the manager will not start: choose a to-version with the fix, or a PostgreSQL build that reports a bare version (e.g. the Alpine image)`)
-    ];
-  }
-};
-
-// src/hops/21.03-21.09/index.ts
-var hop = { from: "21.03", to: "21.09", steps: [servicesStopped, managerConnects, schema] };
-
-// src/steps/redis-persistence.ts
-var REWRITE_WAIT_MS = 12e4;
-var redisPersistence = {
-  id: "redis-persistence",
-  title: "Redis persistence (AOF)",
-  kind: "change",
-  action: "Turns on appendonly (CONFIG SET, then CONFIG REWRITE so it survives a restart) and waits for the AOF rewrite.",
-  servers: ["redis"],
-  async preflight(ctx) {
-    if (ctx.options.redisPersistence === "managed") {
-      const appendonly2 = await configGet(ctx, "appendonly").catch(() => "unknown (CONFIG is not available)");
-      return [skipped(`redis-persistence is managed: bai-migrate leaves persistence to the Redis service (appendonly is ${appendonly2})`)];
-    }
-    const redis = await ctx.deployment.redis(REDIS_DB.stat);
-    let appendonly;
-    let dir;
-    try {
-      appendonly = await configGet(ctx, "appendonly");
-      dir = await configGet(ctx, "dir");
-    } catch (error) {
-      return [failed(`Redis refused CONFIG GET (${messageOf(error)}): CONFIG is disabled or renamed, as on managed Redis. Enable AOF persistence (appendonly yes) in the service's own settings`)];
-    }
-    const configFile = redisConfigFile(await redis.info("server"));
-    const findings = [];
-    findings.push(
-      configFile ? ok2(`Redis runs from ${configFile}, so CONFIG REWRITE can persist the setting`) : failed("Redis runs without a config file, so CONFIG REWRITE cannot make appendonly survive a restart: start redis-server with a config file, or add --appendonly yes to its command line")
-    );
-    findings.push(ok2(appendonly === "yes" ? `appendonly is already yes; data directory ${dir}` : `appendonly is ${appendonly}; data directory ${dir}`));
-    return findings;
-  },
-  async dryRun(ctx) {
-    if (ctx.options.redisPersistence === "managed") return [skipped("managed elsewhere: nothing to change")];
-    const state = await persistenceState(ctx);
-    if (state.appendonly !== "yes") return [ok2("would set appendonly yes, wait for the AOF rewrite and persist it with CONFIG REWRITE")];
-    if (!isDone(state)) return [ok2(`appendonly is already yes; would write it to ${state.configFile || "the config file"} once (CONFIG REWRITE): no earlier run did so for this Redis process`)];
-    return [ok2(`appendonly is already yes and was written to ${state.configFile} by an earlier run: nothing to do`)];
-  },
-  async pending(ctx) {
-    return ctx.options.redisPersistence !== "managed" && !isDone(await persistenceState(ctx));
-  },
-  async backup(ctx) {
-    if (ctx.options.redisPersistence === "managed") return void 0;
-    const redis = await ctx.deployment.redis(REDIS_DB.stat);
-    const config = {};
-    for (const name of ["appendonly", "appendfsync", "dir", "dbfilename", "appendfilename", "save"]) config[name] = await configGet(ctx, name);
-    const configFile = redisConfigFile(await redis.info("server"));
-    return { name: "redis-config.json", content: JSON.stringify({ configFile, config }, null, 2) };
-  },
-  async apply(ctx) {
-    if (ctx.options.redisPersistence === "managed") return skipped("managed elsewhere: nothing changed");
-    const redis = await ctx.deployment.redis(REDIS_DB.stat);
-    const state = await persistenceState(ctx);
-    if (isDone(state)) return ok2(`appendonly is already yes and was written to ${state.configFile} by an earlier run: nothing to do`);
-    const wasOn = state.appendonly === "yes";
-    if (!wasOn) await redis.config("SET", "appendonly", "yes");
-    const deadline = Date.now() + REWRITE_WAIT_MS;
-    const finished = await whileWaiting({ log: ctx.log, what: "Redis to finish the AOF rewrite" }, async () => {
-      while (/aof_rewrite_in_progress:1|aof_rewrite_scheduled:1/.test(await redis.info("persistence"))) {
-        if (Date.now() > deadline) return false;
-        await sleep(20);
-      }
-      return true;
-    });
-    if (!finished) return failed(`the AOF rewrite did not finish within ${REWRITE_WAIT_MS / 1e3} s; check the Redis log and disk space in ${await configGet(ctx, "dir")}`);
-    await redis.config("REWRITE");
-    await redis.set(REWRITTEN_KEY, JSON.stringify({ runId: state.runId, configFile: state.configFile, at: (/* @__PURE__ */ new Date()).toISOString() }));
-    return wasOn ? changed(`appendonly was already yes; written to the config file ${state.configFile} (CONFIG REWRITE) so that it survives a restart`) : changed(`appendonly yes, AOF written to ${await configGet(ctx, "dir")} and kept in the config file (CONFIG REWRITE)`);
-  },
-  async verify(ctx) {
-    if (ctx.options.redisPersistence === "managed") return [skipped("managed elsewhere")];
-    const appendonly = await configGet(ctx, "appendonly");
-    const info = await (await ctx.deployment.redis(REDIS_DB.stat)).info("persistence");
-    const aofEnabled = /aof_enabled:1/.test(info);
-    return [
-      appendonly === "yes" && aofEnabled ? ok2(`appendonly is yes and AOF is enabled; data directory ${await configGet(ctx, "dir")}`) : failed(`appendonly is ${appendonly} (aof_enabled:${aofEnabled ? 1 : 0}); expected yes`)
-    ];
-  }
-};
-async function configGet(ctx, name) {
-  const redis = await ctx.deployment.redis(REDIS_DB.stat);
-  const [, value] = await redis.config("GET", name);
-  return value ?? "";
-}
-var REWRITTEN_KEY = "bai-migrate.redis-persistence.config-rewritten";
-async function persistenceState(ctx) {
-  const redis = await ctx.deployment.redis(REDIS_DB.stat);
-  const appendonly = await configGet(ctx, "appendonly");
-  const aofEnabled = /aof_enabled:1/.test(await redis.info("persistence"));
-  const server = await redis.info("server");
-  const runId = /run_id:(\w+)/.exec(server)?.[1] ?? "";
-  const configFile = redisConfigFile(server);
-  let recorded = {};
-  try {
-    recorded = JSON.parse(await redis.get(REWRITTEN_KEY) ?? "{}");
-  } catch {
-  }
-  return { appendonly, aofEnabled, runId, configFile, rewritten: runId !== "" && recorded.runId === runId && recorded.configFile === configFile };
-}
-function isDone(state) {
-  return state.appendonly === "yes" && state.aofEnabled && state.rewritten;
-}
-
-// src/hops/21.09-22.03/concurrency-to-redis.ts
-var PREFIX = "keypair.concurrency_used.";
-function notOccupying(ctx) {
-  const statuses = lineFacts(ctx.hop.to.series).notOccupyingKernelStatuses;
-  if (!statuses) throw new MigrationError("unsupported", `no resource-occupying kernel statuses are recorded for Backend.AI ${ctx.hop.to.series} (src/releases/line-facts.ts)`);
-  return statuses;
-}
-var concurrencyToRedis = {
-  id: "concurrency-to-redis",
-  title: "Keypair concurrency moves to Redis",
-  kind: "change",
-  action: "Backs up keypairs.concurrency_used before the column is dropped, then sets keypair.concurrency_used.{access_key} in Redis DB 0 from the resource-occupying kernels.",
-  servers: ["postgres", "redis"],
-  tables: ["keypairs", "kernels"],
-  async preflight({ deployment }) {
-    const pg2 = deployment.postgres;
-    if (!await tableExists(pg2, "keypairs")) return [warning("the database has no keypairs table")];
-    const existing = await redisCounters(deployment);
-    const { rows } = await pg2.query("SELECT count(*) FROM keypairs");
-    const present = await columnExists(pg2, "keypairs", "concurrency_used");
-    const column = present ? "keypairs.concurrency_used still exists" : "keypairs.concurrency_used is already dropped";
-    const findings = [ok2(`${rows[0]?.count ?? 0} keypair(s); ${column}; ${existing.size} ${PREFIX}* key(s) in Redis DB 0`)];
-    if (present && !await mayKeepDroppedValues(pg2)) findings.push(warning(await cannotKeepDroppedValues(pg2, "keypairs.concurrency_used is dropped by 22.03")));
-    return findings;
-  },
-  async backup({ deployment }) {
-    if (!await columnExists(deployment.postgres, "keypairs", "concurrency_used")) return void 0;
-    const { rows } = await deployment.postgres.query("SELECT access_key, concurrency_used FROM keypairs ORDER BY access_key");
-    return { name: "keypairs.concurrency_used.json", content: JSON.stringify(rows, null, 2) };
-  },
-  // The counters become Redis's, and the old values are gone with the column; a bundle may be pruned, so they are kept in the database too.
-  async carryForward({ deployment }) {
-    const pg2 = deployment.postgres;
-    if (!await columnExists(pg2, "keypairs", "concurrency_used")) return void 0;
-    const kept = await keepColumn(pg2, { table: "keypairs", key: "access_key", column: "concurrency_used" }, DROPPED_BY);
-    return ok2(`keypairs.concurrency_used of ${kept} keypair(s) kept in PostgreSQL as ${DROPPED_VALUES} (alembic ${DROPPED_BY} drops the column)`);
-  },
-  async dryRun(ctx) {
-    const { differing, stale } = await compare(ctx.deployment, notOccupying(ctx));
-    return [ok2(`would set ${differing.length} counter(s) and zero ${stale.length} stale counter(s) in Redis DB 0`)];
-  },
-  async apply(ctx) {
-    const { deployment } = ctx;
-    const { differing, stale } = await compare(deployment, notOccupying(ctx));
-    if (differing.length === 0 && stale.length === 0) return ok2("every keypair.concurrency_used counter already matches PostgreSQL");
-    const redis = await deployment.redis(REDIS_DB.stat);
-    const updates = [...differing.map(([accessKey, count]) => [`${PREFIX}${accessKey}`, String(count)]), ...stale.map((key) => [key, "0"])];
-    const pipeline3 = redis.pipeline();
-    for (let i = 0; i < updates.length; i += 1e3) pipeline3.mset(...updates.slice(i, i + 1e3).flat());
-    const results = await pipeline3.exec() ?? [];
-    const error = results.find(([err]) => err)?.[0];
-    if (error) return failed(`Redis refused a counter update: ${error.message}`);
-    return changed(`set ${differing.length} counter(s) from the kernels table, zeroed ${stale.length} stale counter(s)`);
-  },
-  async verify(ctx) {
-    const { expected, differing, stale } = await compare(ctx.deployment, notOccupying(ctx));
-    const findings = [];
-    findings.push(
-      differing.length === 0 ? ok2(`${expected.size} keypair counter(s) match the resource-occupying kernels in PostgreSQL`) : failed(
-        `${differing.length} counter(s) differ from PostgreSQL, e.g. ${differing.slice(0, 3).map(([k, v]) => `${k}=${v}`).join(", ")}`
-      )
-    );
-    if (stale.length > 0) findings.push(failed(`${stale.length} counter(s) of unknown access keys are not 0`));
-    return findings;
-  }
-};
-var DROPPED_BY = "d59ff89e7514";
-var counterNames = /* @__PURE__ */ new WeakMap();
-function scanCounterNames(deployment) {
-  let names = counterNames.get(deployment);
-  if (!names) {
-    names = (async () => {
-      const redis = await deployment.redis(REDIS_DB.stat);
-      const found = [];
-      let cursor = "0";
-      do {
-        const [next, keys] = await redis.scan(cursor, "MATCH", `${PREFIX}*`, "COUNT", 1e4);
-        found.push(...keys);
-        cursor = next;
-      } while (cursor !== "0");
-      return found;
-    })();
-    counterNames.set(deployment, names);
-    names.catch(() => counterNames.delete(deployment));
-  }
-  return names;
-}
-async function readCounters(deployment, names) {
-  const redis = await deployment.redis(REDIS_DB.stat);
-  const counters = /* @__PURE__ */ new Map();
-  for (let i = 0; i < names.length; i += 1e4) {
-    const batch = names.slice(i, i + 1e4);
-    const values = await redis.mget(batch);
-    batch.forEach((name, j) => counters.set(name, values[j] ?? null));
-  }
-  return counters;
-}
-async function redisCounters(deployment) {
-  const counters = await readCounters(deployment, await scanCounterNames(deployment));
-  for (const [name, value] of counters) if (value === null) counters.delete(name);
-  return counters;
-}
-async function compare(deployment, notOccupyingStatuses) {
-  const { rows } = await deployment.postgres.query(
-    // Only the occupying kernels are counted (a few, of a history of millions), then joined to every keypair.
-    `SELECT k.access_key, COALESCE(o.used, 0) AS used
-       FROM keypairs k
-       LEFT JOIN (SELECT access_key, count(*) AS used FROM kernels WHERE status::text <> ALL ($1) GROUP BY access_key) o ON o.access_key = k.access_key`,
-    [notOccupyingStatuses]
-  );
-  const expected = new Map(rows.map((r) => [r.access_key, Number(r.used)]));
-  const unknown = (await scanCounterNames(deployment)).filter((name) => !expected.has(name.slice(PREFIX.length)));
-  const counters = await readCounters(deployment, [...[...expected.keys()].map((accessKey) => `${PREFIX}${accessKey}`), ...unknown]);
-  const differing = [...expected].filter(([accessKey, count]) => counters.get(`${PREFIX}${accessKey}`) !== String(count));
-  const stale = [...counters].filter(([key, value]) => !expected.has(key.slice(PREFIX.length)) && value !== null && value !== "0").map(([key]) => key);
-  return { expected, differing, stale };
+function managerStartFacts(version) {
+  const series = version.split(".").slice(0, 2).join(".");
+  return [...MANAGER_START_FACTS].reverse().find((f) => compareLines(series, f.since) >= 0);
 }
 
 // src/steps/manager-toml.ts
-import { readFile as readFile4 } from "node:fs/promises";
+import { readFile as readFile3 } from "node:fs/promises";
 
 // src/manager/manager-toml.ts
-import { open as open3, realpath, rename as rename4, rm as rm8, stat as stat2 } from "node:fs/promises";
-import { basename as basename3, dirname as dirname5, join as join10, resolve as resolve7 } from "node:path";
+import { open as open3, realpath, rename as rename4, rm as rm7, stat as stat2 } from "node:fs/promises";
+import { basename as basename3, dirname as dirname4, join as join8, resolve as resolve5 } from "node:path";
 
 // node_modules/diff/libesm/diff/base.js
 var Diff = class {
@@ -34338,8 +33320,8 @@ function unifiedDiff(path4, before, after) {
 async function replaceContent(path4, content) {
   const real = await realpath(path4);
   const original = await stat2(real);
-  const temporary = join10(dirname5(real), `.${basename3(real)}.bai-migrate.tmp`);
-  await rm8(temporary, { force: true });
+  const temporary = join8(dirname4(real), `.${basename3(real)}.bai-migrate.tmp`);
+  await rm7(temporary, { force: true });
   const file = await open3(temporary, "wx", 384);
   let renamed = false;
   try {
@@ -34348,7 +33330,7 @@ async function replaceContent(path4, content) {
     } catch (error) {
       if (error.code !== "EPERM") throw error;
       await file.close();
-      await rm8(temporary, { force: true });
+      await rm7(temporary, { force: true });
       await writeInPlace(real, content);
       return ` (written in place, not by rename: this user may not give a new file the owner ${original.uid}:${original.gid})`;
     }
@@ -34361,10 +33343,10 @@ async function replaceContent(path4, content) {
   } finally {
     if (!renamed) {
       await file.close().catch(() => void 0);
-      await rm8(temporary, { force: true });
+      await rm7(temporary, { force: true });
     }
   }
-  return real === resolve7(path4) ? "" : ` (through the link, to ${real})`;
+  return real === resolve5(path4) ? "" : ` (through the link, to ${real})`;
 }
 async function writeInPlace(path4, content) {
   const file = await open3(path4, "r+");
@@ -34378,11 +33360,23 @@ async function writeInPlace(path4, content) {
   }
 }
 
+// src/steps/step.ts
+var ok2 = (detail) => ({ status: "ok", detail });
+var failed = (detail) => ({ status: "failed", detail });
+var warning = (detail) => ({ status: "warning", detail });
+var skipped = (detail) => ({ status: "skipped", detail });
+var changed = (detail) => ({ status: "changed", detail });
+function firstFew(items, show2, { limit = 5, more = "" } = {}) {
+  const shown = items.slice(0, limit).map(show2).join("; ");
+  return items.length > limit ? `${shown}; and ${items.length - limit} more${more}` : shown;
+}
+var REHEARSAL_FINDS_IT = "A rehearsal of a nightly snapshot (bai-migrate rehearse, the PR check) finds this before the maintenance window.";
+
 // src/steps/manager-toml.ts
 async function currentConfig(ctx) {
   const config = ctx.deployment.targets.managerConfig;
   if (!config) throw new Error("no manager.toml: set manager-config");
-  return { path: config.path, text: await readFile4(config.path, "utf8") };
+  return { path: config.path, text: await readFile3(config.path, "utf8") };
 }
 async function dryRunSetting(ctx, table, key, value) {
   const { path: path4, text } = await currentConfig(ctx);
@@ -34401,6 +33395,1675 @@ async function writeSetting(ctx, table, key, value) {
 }
 async function backupManagerToml(ctx) {
   return { name: "manager.toml", content: (await currentConfig(ctx)).text };
+}
+
+// src/manager/start-server.ts
+import { spawn as spawn2 } from "node:child_process";
+import { createHash, createHmac as createHmac2 } from "node:crypto";
+import { open as open4, readdir as readdir3, readFile as readFile4 } from "node:fs/promises";
+import { join as join9 } from "node:path";
+var LOGGING = {
+  level: "INFO",
+  drivers: ["console"],
+  console: { colored: false, format: "simple" },
+  "pkg-ns": { "": "WARNING", "ai.backend": "INFO", aiohttp: "WARNING" }
+};
+function managerTomlCopy(copy2) {
+  const table = parseToml(copy2.text);
+  const section2 = (name) => isTable(table[name]) ? { ...table[name] } : {};
+  const db = section2("db");
+  db.addr = { host: copy2.postgres.host, port: copy2.postgres.port };
+  db.name = copy2.postgres.database;
+  db.user = copy2.postgres.user;
+  if (copy2.postgres.password !== void 0) db.password = copy2.postgres.password;
+  const etcd = section2("etcd");
+  etcd.addr = { host: copy2.etcd.host, port: copy2.etcd.port };
+  etcd.namespace = copy2.etcd.namespace;
+  if (copy2.etcd.user !== void 0) etcd.user = copy2.etcd.user;
+  if (copy2.etcd.password !== void 0) etcd.password = copy2.etcd.password;
+  const manager = section2("manager");
+  Object.assign(manager, {
+    "num-proc": 1,
+    "service-addr": { host: "127.0.0.1", port: copy2.servicePort },
+    "ssl-enabled": false,
+    id: copy2.managerId,
+    "pid-file": join9(copy2.dir, "manager.pid"),
+    "ipc-base-path": join9(copy2.dir, "ipc"),
+    ...copy2.aiomonitor,
+    ...copy2.rpcKeypair ? { "rpc-auth-manager-keypair": copy2.rpcKeypair } : {}
+  });
+  if ("aiomonitor-termui-port" in copy2.aiomonitor) delete manager["aiomonitor-port"];
+  delete manager["public-metrics-port"];
+  const debug = section2("debug");
+  debug.enabled = false;
+  const result = { ...table, db, etcd, manager, logging: LOGGING, debug };
+  return stringify(result);
+}
+async function startManagerServer(command, configFile, dir, servicePort) {
+  const logFile = join9(dir, "manager.log");
+  const out = await open4(logFile, "a", 384);
+  const [program, ...prefix] = command;
+  const state = {};
+  const child2 = spawn2(program, [...prefix, "mgr", "start-server", "-f", configFile], { cwd: dir, env: childEnv("manager-server"), detached: true, stdio: ["ignore", out.fd, out.fd] });
+  const done = new Promise((resolve16) => {
+    child2.on("exit", (code2, signal) => {
+      state.exited = { code: code2, signal };
+      resolve16();
+    });
+    child2.on("error", (error) => {
+      state.exited ??= { code: 127, signal: null };
+      void out.write(`
+${error.message}
+`);
+      resolve16();
+    });
+  });
+  await new Promise((resolve16) => {
+    child2.once("spawn", resolve16);
+    child2.once("error", () => resolve16());
+  });
+  await out.close();
+  const pid = child2.pid ?? -1;
+  const exitCode = () => state.exited?.code ?? null;
+  const group = (signal) => {
+    try {
+      process.kill(-pid, signal);
+    } catch {
+    }
+  };
+  const killAll = async () => {
+    group("SIGKILL");
+    for (let i = 0; i < 50; i++) {
+      const members = (await sessionMembers(pid)).filter((member) => !member.zombie);
+      if (members.length === 0) return;
+      for (const member of members) {
+        try {
+          process.kill(member.pid, "SIGKILL");
+        } catch {
+        }
+      }
+      await new Promise((resolve16) => setTimeout(resolve16, 100));
+    }
+  };
+  return {
+    pid,
+    url: `http://127.0.0.1:${servicePort}`,
+    logFile,
+    log: () => readFile4(logFile, "utf8"),
+    exit: () => state.exited,
+    async stop(graceMs) {
+      const started = Date.now();
+      if (state.exited) {
+        await killAll();
+        return { how: "already-exited", ms: 0, code: state.exited.code };
+      }
+      child2.kill("SIGTERM");
+      const inTime = await Promise.race([done.then(() => true), new Promise((resolve16) => setTimeout(() => resolve16(false), graceMs).unref())]);
+      if (inTime) {
+        await killAll();
+        return { how: "sigterm", ms: Date.now() - started, code: exitCode() };
+      }
+      group("SIGKILL");
+      await done;
+      await killAll();
+      return { how: "sigkill", ms: Date.now() - started, code: exitCode() };
+    }
+  };
+}
+async function waitForRoot(manager, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  for (; ; ) {
+    const gone = manager.exit();
+    if (gone) return { failure: `the manager exited (${gone.signal ? `signal ${gone.signal}` : `exit code ${gone.code}`}) before it answered GET /` };
+    try {
+      const response = await fetch(`${manager.url}/`, { signal: AbortSignal.timeout(2e3) });
+      return { status: response.status, body: await response.text() };
+    } catch {
+    }
+    if (Date.now() > deadline) return { failure: `GET / did not answer within ${Math.round(timeoutMs / 1e3)} s` };
+    await new Promise((resolve16) => setTimeout(resolve16, 250));
+  }
+}
+async function signedRequest(baseUrl, method, path4, body, keypair, apiVersion) {
+  const url2 = new URL(path4, baseUrl);
+  const date = /* @__PURE__ */ new Date();
+  const rawDate = date.toISOString();
+  const contentType = "application/json";
+  const bodyHash = createHash("sha256").update("").digest("hex");
+  const signed = `${method}
+${url2.pathname}
+${rawDate}
+host:${url2.host}
+content-type:${contentType}
+x-backendai-version:${apiVersion}
+${bodyHash}`;
+  const day = rawDate.slice(0, 10).replaceAll("-", "");
+  let key = createHmac2("sha256", keypair.secretKey).update(day).digest();
+  key = createHmac2("sha256", key).update(url2.host).digest();
+  const signature = createHmac2("sha256", key).update(signed).digest("hex");
+  const response = await fetch(url2, {
+    method,
+    headers: {
+      // Date is a header fetch may not set; the manager reads X-BackendAI-Date when Date is absent (check_date).
+      "X-BackendAI-Date": rawDate,
+      "Content-Type": contentType,
+      "X-BackendAI-Version": apiVersion,
+      Authorization: `BackendAI signMethod=HMAC-SHA256, credential=${keypair.accessKey}:${signature}`
+    },
+    body,
+    signal: AbortSignal.timeout(2e4)
+  });
+  return { status: response.status, body: await response.text() };
+}
+async function sessionMembers(sid) {
+  const entries = await readdir3("/proc").catch(() => []);
+  const members = [];
+  for (const entry of entries.filter((e) => /^\d+$/.test(e))) {
+    const stat4 = await readFile4(`/proc/${entry}/stat`, "utf8").catch(() => void 0);
+    const fields = stat4?.slice(stat4.lastIndexOf(")") + 2).split(" ");
+    if (fields && Number(fields[3]) === sid) members.push({ pid: Number(entry), zombie: fields[0] === "Z" });
+  }
+  return members;
+}
+
+// src/manager/outward-addresses.ts
+import { createServer as createServer2 } from "node:net";
+async function loopbackListener() {
+  const peers = [];
+  const server = createServer2((socket) => {
+    peers.push(`${socket.remoteAddress}:${socket.remotePort}`);
+    socket.destroy();
+  });
+  await new Promise((resolve16, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", resolve16);
+  });
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : 0;
+  return { port, peers, close: () => new Promise((resolve16) => server.close(() => resolve16())) };
+}
+async function hasColumn(deployment, table, column) {
+  const { rowCount: rowCount2 } = await deployment.postgres.query(`SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 AND column_name = $2`, [table, column]);
+  return (rowCount2 ?? 0) > 0;
+}
+async function pointOutwardAtLoopback(deployment, port) {
+  const changed2 = [];
+  const http = `http://127.0.0.1:${port}`;
+  const updates = [
+    ["scaling_groups", "wsproxy_addr", http],
+    ["agents", "addr", `tcp://127.0.0.1:${port}`]
+  ];
+  for (const [table, column, value] of updates) {
+    if (!await hasColumn(deployment, table, column)) continue;
+    const { rowCount: rowCount2 } = await deployment.postgres.query(`UPDATE ${table} SET ${column} = $1 WHERE ${column} IS NOT NULL AND ${column} <> '' AND ${column} <> $1`, [value]);
+    if (rowCount2) changed2.push(`${rowCount2} ${table}.${column}`);
+  }
+  const proxies = Object.keys(await deployment.etcdPrefix("volumes/proxies/")).filter((key) => /\/(client_api|manager_api)$/.test(key));
+  for (const key of proxies) await deployment.etcd.put(key).value(http);
+  if (proxies.length > 0) changed2.push(`${proxies.length} etcd volumes/proxies/*/{client_api,manager_api}`);
+  return changed2;
+}
+
+// src/steps/manager-connects.ts
+function unreadableServerVersion(version, reported) {
+  return managerFailsOnServerVersion(version, reported) ? cannotConnect(`the ${version} manager`, reported) : void 0;
+}
+var managerConnects = {
+  id: "manager-connects",
+  title: "Manager can connect",
+  kind: "check",
+  action: "Checks that the target release's manager can read this PostgreSQL's server_version, which some releases fail on at start.",
+  servers: ["postgres"],
+  async preflight(ctx) {
+    const release = ctx.hop.to.version;
+    const reported = await serverVersion(ctx.deployment.postgres);
+    const problem = unreadableServerVersion(release, reported);
+    if (!problem) return [ok2(`the ${release} manager reads server_version "${reported}"`)];
+    const final = ctx.options.toVersion !== void 0 && targetRelease(ctx.options.toVersion).version === release;
+    if (!final) return [ok2(`${problem}; the run only passes through ${release}, whose manager does not run`)];
+    return [
+      warning(`${problem}. The migration itself works, but the manager will not start: choose a to-version with the fix, or a PostgreSQL build that reports a bare version (e.g. the Alpine image)`)
+    ];
+  }
+};
+
+// src/steps/manager-starts.ts
+var START_TIMEOUT_MS = 9e4;
+var STOP_GRACE_MS = 1e4;
+function managerRelease(ctx) {
+  return publishedRelease(ctx.hop.to.version);
+}
+function notAsked(ctx) {
+  if (ctx.options.disposableCopy || ctx.options.startManager) return void 0;
+  return "start-manager is false: only a rehearsal starts the manager (on its disposable copy); set start-manager: true to start it on this deployment";
+}
+var managerStarts = {
+  id: "manager-starts",
+  title: "The target release's manager starts",
+  kind: "change",
+  action: "In a rehearsal (or with start-manager), starts the target release's manager on the migrated data on a loopback port for a few seconds, and proves it serves: GET / with the release's version, an authenticated read-only GraphQL request with a throw-away keypair, and a log without errors; a rehearsal first points the copy's outward addresses at loopback.",
+  servers: ["postgres", "etcd", "redis"],
+  tables: ["scaling_groups", "agents", "keypairs", "users"],
+  async preflight(ctx) {
+    const why = notAsked(ctx);
+    if (why) return [skipped(why)];
+    const blocked = await cannotStart(ctx);
+    if (blocked) return [blocked];
+    return [
+      ok2(`the ${managerRelease(ctx)} manager will be started at the end of the run${ctx.options.disposableCopy ? ", on the disposable copy" : " (start-manager: true): on this deployment, for real"}`)
+    ];
+  },
+  async dryRun(ctx) {
+    const why = notAsked(ctx);
+    return [skipped(why ?? `a dry run never starts the manager; migrate starts the ${managerRelease(ctx)} manager at the end`)];
+  },
+  // It changes nothing a backup bundle could give back: on a copy, nothing matters; on production the operator asked for it.
+  async pending() {
+    return false;
+  },
+  async apply(ctx) {
+    const why = notAsked(ctx);
+    if (why) return skipped(why);
+    return await cannotStart(ctx) ?? proveManagerStarts(ctx);
+  }
+};
+async function cannotStart(ctx) {
+  const release = managerRelease(ctx);
+  if (!managerStartFacts(release)) return skipped(`bai-migrate does not start the ${release} manager yet: src/releases/manager-start.ts has no facts for its line`);
+  const problem = unreadableServerVersion(release, await serverVersion(ctx.deployment.postgres));
+  if (problem) return warning(`not attempted: ${problem}`);
+  if (!ctx.deployment.targets.managerConfig) return failed("the manager needs manager.toml: set manager-config");
+  return void 0;
+}
+async function proveManagerStarts(ctx, hooks = {}) {
+  return (await runManagerProof(ctx, hooks)).finding;
+}
+async function runManagerProof(ctx, hooks = {}) {
+  const grace = hooks.stopGraceMs ?? STOP_GRACE_MS;
+  const release = managerRelease(ctx);
+  const facts2 = managerStartFacts(release);
+  const dir = await mkdtemp3(join10(tmpdir3(), "bai-migrate-manager-"));
+  const listener = ctx.options.disposableCopy ? await loopbackListener() : void 0;
+  const keypair = { accessKey: `AKBAIMIGRATE${randomBytes4(4).toString("hex").toUpperCase()}`, secretKey: randomBytes4(20).toString("hex") };
+  const managerId = `i-bai-migrate-${randomBytes4(3).toString("hex")}`;
+  const user = { uuid: randomUUID2(), email: `bai-migrate-proof-${randomBytes4(3).toString("hex")}@example.invalid` };
+  let manager;
+  let log = "";
+  const timings = {};
+  const notes = [];
+  try {
+    if (listener) {
+      const rewritten2 = await pointOutwardAtLoopback(ctx.deployment, listener.port);
+      notes.push(rewritten2.length > 0 ? `pointed ${rewritten2.join(", ")} at 127.0.0.1:${listener.port}` : "the copy names no outward address");
+    }
+    const made = await throwAwayKeypair(ctx, keypair, user);
+    if (typeof made === "string") return { finding: failed(made), log, dialled: [], timings };
+    const config = join10(dir, "manager.toml");
+    const servicePort = await freePort();
+    const aiomonitor = {};
+    for (const key of facts2.aiomonitorKeys) aiomonitor[key] = await freePort();
+    await writeFile3(config, managerTomlCopy({ ...await copyTargets(ctx), dir, servicePort, aiomonitor, managerId, rpcKeypair: await rpcKeypair(ctx, facts2, dir) }), { mode: 384 });
+    const before = Object.keys(await ctx.deployment.etcdPrefix("nodes/manager/"));
+    const started = Date.now();
+    manager = await startManagerServer(ctx.managerCli.command, config, dir, servicePort);
+    const root = await waitForRoot(manager, START_TIMEOUT_MS);
+    timings.startMs = Date.now() - started;
+    const problems2 = [];
+    let apiVersion;
+    if ("failure" in root) problems2.push(root.failure);
+    else {
+      const answer = parseJson(root.body);
+      apiVersion = typeof answer?.version === "string" ? answer.version : void 0;
+      if (root.status !== 200 || answer?.manager !== release) problems2.push(`GET / answered ${root.status} ${root.body.slice(0, 200)}, not the ${release} manager`);
+    }
+    if (hooks.whileRunning && !manager.exit()) await hooks.whileRunning(manager);
+    let served = "";
+    if (apiVersion && problems2.length === 0) {
+      const response = await signedRequest(manager.url, "POST", "/admin/gql", JSON.stringify({ query: facts2.proofQuery }), keypair, apiVersion).catch((error) => ({
+        status: 0,
+        body: String(error)
+      }));
+      const answer = parseJson(response.body);
+      if (response.status !== 200 || !answer || answer.errors)
+        problems2.push(`the signed GraphQL request (${facts2.proofQuery.slice(0, 60)}\u2026) answered ${response.status}: ${response.body.slice(0, 400)}`);
+      else served = `served a signed GraphQL query of users, vfolders, sessions and agents (${counts(answer.data)})`;
+    }
+    log = await manager.log();
+    const errors = loggedErrors(log, facts2);
+    if (errors.length > 0) problems2.push(`the manager logged: ${errors.slice(0, 3).join(" | ")}${errors.length > 3 ? ` (and ${errors.length - 3} more)` : ""}`);
+    else if (manager.exit()) problems2.push(`its output ended: ${lastLines2(log, 3)}`);
+    const stop = await manager.stop(grace);
+    timings.stopMs = stop.ms;
+    log = await manager.log();
+    const left = Object.keys(await ctx.deployment.etcdPrefix("nodes/manager/")).filter((key) => !before.includes(key));
+    if (left.length > 0) {
+      for (const key of left) await ctx.deployment.etcd.delete().key(key);
+      notes.push(`removed its etcd registration ${left.join(", ")}`);
+    }
+    const stopped = stop.how === "sigkill" ? `was killed (SIGKILL to its process group) after ${grace / 1e3} s of SIGTERM` : stop.how === "sigterm" ? `stopped by SIGTERM in ${(stop.ms / 1e3).toFixed(1)} s` : `had exited by itself (exit code ${stop.code})`;
+    if (listener && listener.peers.some((peer) => !/^(127\.|::ffff:127\.|::1)/.test(peer))) problems2.push(`a connection came from outside the loopback: ${listener.peers.join(", ")}`);
+    if (listener && listener.peers.length > 0) notes.push(`it dialled the loopback stand-in ${listener.peers.length} time(s)`);
+    const where = ctx.options.disposableCopy ? "on the copy" : "on this deployment";
+    if (problems2.length > 0) {
+      const cause = problems2.join("; ");
+      const answered = "body" in root && root.status === 200 ? ` answered GET / (${root.body.trim()}) but` : "";
+      return {
+        finding: failed(`the ${release} manager ${where}${answered} did not prove it serves: ${cause}; it ${stopped}${notes.length ? ` (${notes.join("; ")})` : ""}`),
+        log,
+        dialled: listener?.peers ?? [],
+        timings,
+        pid: manager.pid
+      };
+    }
+    return {
+      finding: changed(
+        `the ${release} manager started ${where} in ${((timings.startMs ?? 0) / 1e3).toFixed(1)} s, answered GET / (${root && "body" in root ? root.body.trim() : ""}), ${served}, logged no error, and ${stopped}${notes.length ? `; ${notes.join("; ")}` : ""}`
+      ),
+      log,
+      dialled: listener?.peers ?? [],
+      timings,
+      pid: manager.pid
+    };
+  } finally {
+    if (manager && !manager.exit()) await manager.stop(STOP_GRACE_MS).catch(() => void 0);
+    await removeThrowAway(ctx, keypair, user).catch((error) => ctx.log.warning(`manager-starts: the throw-away superadmin ${user.email} could not be removed: ${messageOf(error)}`));
+    await listener?.close();
+    await rm8(dir, { recursive: true, force: true });
+  }
+}
+async function throwAwayKeypair(ctx, keypair, user) {
+  const pg2 = ctx.deployment.postgres;
+  const users = await pg2.query(
+    `INSERT INTO users
+     SELECT (jsonb_populate_record(u, jsonb_build_object('uuid', $1::text, 'email', $2::text, 'username', $2::text, 'main_access_key', NULL))).*
+       FROM users u WHERE u.role::text = 'superadmin' AND u.status::text = 'active' ORDER BY u.created_at LIMIT 1
+     RETURNING (SELECT uuid FROM users WHERE role::text = 'superadmin' AND status::text = 'active' ORDER BY created_at LIMIT 1)::text AS source`,
+    [user.uuid, user.email]
+  );
+  if (users.rowCount !== 1) return "the deployment has no active superadmin user, so no throw-away superadmin can be made for the authenticated request";
+  const keypairs = await pg2.query(
+    `INSERT INTO keypairs
+     SELECT (jsonb_populate_record(k, jsonb_build_object('access_key', $1::text, 'secret_key', $2::text, 'user', $3::text, 'user_id', $4::text,
+                                                         'is_active', true, 'is_admin', true, 'ssh_public_key', NULL, 'ssh_private_key', NULL))).*
+       FROM keypairs k ORDER BY (k."user"::text = $5) DESC, k.created_at LIMIT 1`,
+    [keypair.accessKey, keypair.secretKey, user.uuid, user.email, users.rows[0].source]
+  );
+  if (keypairs.rowCount !== 1) return "the deployment has no keypair to copy for a throw-away superadmin";
+  await pg2.query("UPDATE users SET main_access_key = $1 WHERE uuid = $2", [keypair.accessKey, user.uuid]);
+  return true;
+}
+async function removeThrowAway(ctx, keypair, user) {
+  const pg2 = ctx.deployment.postgres;
+  await pg2.query("UPDATE users SET main_access_key = NULL WHERE uuid = $1", [user.uuid]);
+  await pg2.query("DELETE FROM keypairs WHERE access_key = $1", [keypair.accessKey]);
+  await pg2.query("DELETE FROM users WHERE uuid = $1", [user.uuid]);
+  const redis = await ctx.deployment.redis(REDIS_DB.stat).catch(() => void 0);
+  await redis?.del(`kp:${keypair.accessKey}:num_queries`, `kp:${keypair.accessKey}:last_call_time`);
+}
+async function copyTargets(ctx) {
+  const { text } = await currentConfig(ctx);
+  const pg2 = ctx.deployment.targets.postgres;
+  const etcd = ctx.deployment.targets.etcd;
+  const endpoint = new URL(/^\w+:\/\//.test(etcd.endpoints[0]) ? etcd.endpoints[0] : `http://${etcd.endpoints[0]}`);
+  return {
+    text,
+    postgres: { host: pg2.host, port: pg2.port, database: pg2.database, user: pg2.user, password: pg2.password },
+    etcd: { host: endpoint.hostname, port: Number(endpoint.port || 2379), namespace: etcd.namespace, user: etcd.user, password: etcd.password }
+  };
+}
+async function rpcKeypair(ctx, facts2, dir) {
+  if (!facts2.rpcKeypairRequired) return void 0;
+  const { path: path4, text } = await currentConfig(ctx);
+  const manager = parseToml(text).manager;
+  const value = isTable(manager) ? manager["rpc-auth-manager-keypair"] : void 0;
+  if (typeof value === "string") {
+    const file = resolve6(dirname5(resolve6(path4)), value);
+    if (existsSync5(file)) return file;
+  }
+  const args = ["mgr", "generate-rpc-keypair", dir, "manager"];
+  requireSuccess(ctx.managerCli, args, await runManagerCli(ctx.managerCli, args));
+  return join10(dir, "manager.key_secret");
+}
+function parseJson(text) {
+  try {
+    const value = JSON.parse(text);
+    return typeof value === "object" && value !== null ? value : void 0;
+  } catch {
+    return void 0;
+  }
+}
+function counts(data) {
+  if (typeof data !== "object" || data === null) return "no data";
+  return Object.entries(data).map(([name, value]) => `${name} ${value?.total_count ?? "?"}`).join(", ");
+}
+function loggedErrors(log, facts2) {
+  const lines = log.split("\n");
+  const errors = [];
+  for (const [i, line] of lines.entries()) {
+    if (!/^(ERROR|CRITICAL) /.test(line)) continue;
+    const next = lines.slice(i + 1, i + 200);
+    const end = next.findIndex((l) => /^(ERROR|CRITICAL|WARNING|INFO|DEBUG) /.test(l));
+    const raised = (end < 0 ? next : next.slice(0, end)).find((l) => /^[A-Za-z_][\w.]*(Error|Exception|Violation)\b.*?: /.test(l.trim()));
+    const message = line.replace(/^(ERROR|CRITICAL) /, "").trim();
+    const error = raised ? `${message} (${raised.trim()})` : message;
+    if (!facts2.harmlessLogErrors.some((h) => error.includes(h.text))) errors.push(error);
+  }
+  return errors.map((e) => e.length > 400 ? `${e.slice(0, 400)}\u2026` : e).filter((e, i, all) => all.indexOf(e) === i);
+}
+
+// src/rehearsal/growth.ts
+var MIN_HISTORY_KERNELS = 1e3;
+var GROWTH_TOLERANCE = 1.25;
+var MIN_JUDGED_MS = 1e3;
+async function historyRows(client) {
+  const { rows } = await client.query(`SELECT to_regclass('sessions') IS NOT NULL AS sessions`);
+  const tables = rows[0].sessions ? ["kernels", "sessions"] : ["kernels"];
+  const counted = await client.query(`SELECT ${tables.map((t) => `(SELECT count(*) FROM ${t})`).join(" + ")} AS n`);
+  return Number(counted.rows[0].n);
+}
+async function halfOfHistory(client) {
+  const { rows } = await client.query(
+    `SELECT count(*) AS terminated,
+            extract(epoch FROM now() - percentile_disc(0.5) WITHIN GROUP (ORDER BY terminated_at)) AS seconds
+       FROM kernels WHERE terminated_at IS NOT NULL`
+  );
+  return { terminated: Number(rows[0].terminated), retentionSeconds: Math.max(1, Math.floor(Number(rows[0].seconds ?? 0))) };
+}
+function hopTimes(timings) {
+  const hops = /* @__PURE__ */ new Map();
+  for (const t of timings) {
+    if (!t.hop || t.step === managerStarts.id) continue;
+    const hop9 = hops.get(t.hop) ?? { totalMs: 0, schemaMs: 0 };
+    hop9.totalMs += t.applyMs + t.verifyMs;
+    if (t.step === "schema") hop9.schemaMs += t.applyMs + t.verifyMs;
+    hops.set(t.hop, hop9);
+  }
+  return hops;
+}
+function judgeGrowth(fullMs, smallerMs, rowRatio) {
+  if (fullMs < MIN_JUDGED_MS) return "too short";
+  return fullMs / Math.max(1, smallerMs) > rowRatio * GROWTH_TOLERANCE ? "faster than the data" : "not faster than the data";
+}
+function compareSizes(full, smaller) {
+  const rowRatio = full.rows / Math.max(1, smaller.rows);
+  const small = hopTimes(smaller.timings);
+  const hops = [...hopTimes(full.timings)].map(([hop9, f]) => {
+    const s = small.get(hop9) ?? { totalMs: 0, schemaMs: 0 };
+    return { hop: hop9, fullMs: f.totalMs, smallerMs: s.totalMs, schemaFullMs: f.schemaMs, schemaSmallerMs: s.schemaMs, verdict: judgeGrowth(f.totalMs, s.totalMs, rowRatio) };
+  });
+  return { rows: { full: full.rows, smaller: smaller.rows }, hops };
+}
+async function migrateSmallerCopy(client, inner, runInner, record, work) {
+  const only = "the migration is timed at the snapshot's size only";
+  const fullRows = await historyRows(client);
+  const half = await halfOfHistory(client);
+  if (half.terminated < MIN_HISTORY_KERNELS) {
+    record({
+      step: "growth",
+      status: "skipped",
+      detail: `the snapshot holds ${half.terminated.toLocaleString("en-US")} terminated kernel(s), fewer than the ${MIN_HISTORY_KERNELS.toLocaleString("en-US")} two sizes need to tell growth from noise: ${only}`
+    });
+    return { changed: false };
+  }
+  const cleared = await runInner({
+    ...inner,
+    command: "clear-history",
+    dryRun: false,
+    // The median may have ended minutes before the snapshot: a copy's history, not a mistake.
+    retention: parseRetention(String(half.retentionSeconds), { allowShort: true }),
+    clearHistoryMode: "bai-migrate",
+    sweepOrphanedStatKeys: false,
+    vacuum: "full",
+    reportFile: join11(work, "smaller-clear-history.json")
+  });
+  if (cleared.outcome === "failure") {
+    record({ step: "growth", status: "warning", detail: `the older half of the history could not be cleared for a second size (${cleared.error ?? "see the report"}): ${only}` });
+    return { changed: true };
+  }
+  const rows = await historyRows(client);
+  if (rows * 1.2 > fullRows) {
+    record({ step: "growth", status: "skipped", detail: `clearing the older half of the terminated kernels left ${rows} of ${fullRows} history rows, too close to tell growth: ${only}` });
+    return { changed: true };
+  }
+  const migrated = await runInner({ ...inner, dryRun: false, disposableCopy: false, startManager: false, reportFile: join11(work, "smaller-migrate.json") });
+  if (migrated.outcome === "failure") {
+    record({
+      step: "growth",
+      status: "warning",
+      detail: `the migration of the copy with half the history failed (${migrated.error ?? "see the report"}): ${only}; the full size is rehearsed from a fresh restore`
+    });
+    return { changed: true };
+  }
+  const timings = migrated.timings ?? [];
+  const took = Math.max(0, ...timings.map((t) => t.startMs + t.applyMs + t.verifyMs));
+  record({
+    step: "smaller copy",
+    status: "ok",
+    detail: `${cleared.history?.kernels ?? 0} kernel(s) that ended before ${cleared.history?.cutoff ?? "?"} cleared from a second restore: ${rows.toLocaleString("en-US")} history rows against ${fullRows.toLocaleString("en-US")}, migrated in ${formatDuration(took)}`
+  });
+  return { copy: { fullRows, rows, timings }, changed: true };
+}
+function describeGrowth(growth) {
+  const sizes = `${growth.rows.full.toLocaleString("en-US")} and ${growth.rows.smaller.toLocaleString("en-US")} history rows (${formatRatio(growth.rows.full, growth.rows.smaller)})`;
+  const times = (h) => `${formatDuration(h.fullMs)} against ${formatDuration(h.smallerMs)} (${formatRatio(h.fullMs, h.smallerMs)})`;
+  const entries = growth.hops.filter((h) => h.verdict === "faster than the data").map((h) => ({
+    hop: h.hop,
+    step: "growth",
+    status: "warning",
+    detail: `${times(h)} at ${sizes}: its time grows faster than the data. Clear history before migrating (plan says how much it would remove), and expect this hop to take disproportionately longer as the history grows`
+  }));
+  const rest = growth.hops.filter((h) => h.verdict !== "faster than the data");
+  if (rest.length > 0) {
+    entries.push({
+      step: "growth",
+      status: "ok",
+      detail: `timed at ${sizes}: ${rest.map((h) => `${h.hop} ${times(h)}${h.verdict === "too short" ? ", too short to judge" : ""}`).join("; ")}; none of these grew faster than the data`
+    });
+  }
+  return entries;
+}
+
+// src/rehearsal/rehearse.ts
+async function rehearse(options, report, log, addSecret, runInner) {
+  const record = (entry) => {
+    const full = { phase: "rehearse", ...entry };
+    report.entries.push(full);
+    if (full.status === "failed") log.error(`${full.step}: ${full.detail}`);
+    else log.info(`${full.status}: ${full.step}: ${full.detail}`);
+  };
+  const work = mkdtempSync(join12(tmpdir4(), "bai-migrate-rehearsal-"));
+  let snapshotFile2;
+  let manifest;
+  try {
+    snapshotFile2 = await openSnapshot(options.snapshotFile, options.snapshotKey, join12(work, "snapshot.jsonl.gz"));
+    manifest = await readManifest(snapshotFile2);
+  } catch (error) {
+    await rm9(work, { recursive: true, force: true });
+    throw error;
+  }
+  report.fromVersion = manifest.release.series;
+  report.currentRevision = manifest.release.revision;
+  report.rehearsal = { namespace: manifest.etcd.namespace };
+  record({ step: "snapshot", status: "ok", detail: describeSnapshot(manifest) });
+  if (manifest.liveness.managersRegistered > 0 || manifest.liveness.liveKernels > 0) {
+    record({
+      step: "services",
+      status: "warning",
+      detail: `when the snapshot was taken, ${manifest.liveness.managersRegistered} manager(s) were registered and ${manifest.liveness.liveKernels} kernel(s) were live; the rehearsal runs as if they were stopped. Stop them before the real migration: its preflight checks it`
+    });
+  }
+  let started;
+  let cleanup;
+  let closeTargets;
+  let database;
+  try {
+    const servers = await log.group("Servers", async () => {
+      if (options.rehearsalServers === "given") return givenServers(options);
+      started = await startServers({ series: manifest.release.series, localImage: options.rehearsalImage });
+      return fromStarted(started);
+    });
+    if (servers.postgres.password) addSecret(servers.postgres.password);
+    if (servers.redis.password) addSecret(servers.redis.password);
+    record({ step: "servers", status: "ok", detail: `${started ? "started" : "given"}: ${servers.description}` });
+    const restoreOnce = async (label) => {
+      const restored = await log.group(label, async () => {
+        const target2 = await prepareTargets(servers, manifest, options.connectTimeoutSeconds * 1e3);
+        cleanup = started ? target2.close : target2.removeAndClose;
+        closeTargets = target2.close;
+        database = target2.database;
+        const result = await restoreSnapshot(snapshotFile2, { postgres: target2.postgres, etcd: target2.etcd, redis: target2.redis, redisAddress: servers.redis });
+        return { ...result, target: target2 };
+      });
+      record({
+        step: "restore",
+        status: "ok",
+        detail: `${restored.rows} row(s) into database ${restored.target.database}, ${restored.etcdKeys} etcd key(s) under namespace "${manifest.etcd.namespace}"`
+      });
+      const managerConfig = join12(work, "manager.toml");
+      const { user, password, host, port } = servers.postgres;
+      writeFileSync(managerConfig, rehearsalManagerToml(options, manifest, restored.managerToml, servers, restored.target.database), { mode: 384 });
+      const inner2 = {
+        ...options,
+        command: "migrate",
+        postgresUrl: `postgresql://${encodeURIComponent(user)}${password ? `:${encodeURIComponent(password)}` : ""}@${host}:${port}/${restored.target.database}`,
+        redisUrl: void 0,
+        etcdEndpoints: [servers.etcd],
+        etcdNamespace: manifest.etcd.namespace,
+        etcdUser: void 0,
+        etcdPassword: void 0,
+        // Production's certificates are not the disposable servers': those speak plain TCP.
+        postgresTls: void 0,
+        etcdTls: void 0,
+        managerConfig,
+        // The PR's alembic.ini, not one beside the rehearsal's temporary manager.toml; with manager-venv, each venv's own.
+        alembicConfig: alembicIniCopy(options.alembicConfig ?? (options.managerVenv ? void 0 : alembicConfigBeside(options.managerConfig)), work),
+        allowRunningServices: true,
+        // The copy is disposable: its run ends with the target release's manager starting on it (steps/manager-starts.ts).
+        disposableCopy: true,
+        backupDir: join12(work, "backup")
+      };
+      return { target: restored.target, inner: inner2 };
+    };
+    let { target, inner } = await restoreOnce("Restore");
+    let smaller;
+    if (options.measureGrowth) {
+      const attempt = await log.group("Smaller copy", () => migrateSmallerCopy(target.postgres, inner, runInner, record, work));
+      smaller = attempt.copy;
+      if (attempt.changed) {
+        await target.removeAndClose();
+        ({ target, inner } = await restoreOnce("Restore again"));
+      }
+    } else {
+      record({ step: "growth", status: "skipped", detail: "measure-growth: false: the migration is timed at the snapshot's size only" });
+    }
+    const dry = await runInner({ ...inner, dryRun: true, reportFile: join12(work, "dry-run.json") });
+    if (dry.outcome === "failure") {
+      adopt(report, dry);
+      throw failure(dry, "the dry run");
+    }
+    report.attachments.push(...dry.attachments);
+    const migrated = await runInner({ ...inner, dryRun: false, reportFile: join12(work, "migrate.json") });
+    adopt(report, migrated);
+    if (migrated.outcome === "failure") throw failure(migrated, "the migration");
+    const verified = await runInner({ ...inner, command: "verify", dryRun: false, reportFile: join12(work, "verify.json") });
+    const checks = verified.entries.filter((e) => e.phase === "verify");
+    report.entries.push(...checks.filter((e) => e.status === "failed" || e.status === "warning"));
+    if (verified.outcome === "failure") throw failure(verified, "the final verify");
+    record({
+      step: "final verify",
+      status: "ok",
+      detail: `${checks.filter((e) => e.status === "ok").length} check(s) of the end state hold, ${checks.filter((e) => e.status === "skipped").length} skipped`
+    });
+    if (smaller) {
+      report.growth = compareSizes({ rows: smaller.fullRows, timings: migrated.timings ?? [] }, smaller);
+      for (const entry of describeGrowth(report.growth)) record(entry);
+    }
+    record({ step: "result", status: "ok", detail: `migrated ${manifest.release.series} \u2192 ${migrated.toVersion} on the restored snapshot and verified` });
+  } finally {
+    await log.group("Clean up", async () => {
+      await rm9(work, { recursive: true, force: true });
+      if (options.keepRehearsal && database) {
+        await closeTargets?.();
+        const containers = started ? `; containers ${Object.values(started.containers).map((id) => id.slice(0, 12)).join(", ")} keep running (docker rm -f them when done)` : "";
+        record({ step: "kept", status: "warning", detail: `keep-rehearsal: database ${database} and etcd namespace "${manifest.etcd.namespace}" are left in place${containers}` });
+        return;
+      }
+      await cleanup?.().catch((error) => log.warning(`rehearsal clean-up: ${messageOf(error)}`));
+      await started?.stop();
+    });
+  }
+}
+function alembicIniCopy(path4, work) {
+  if (!path4 || !existsSync6(path4)) return path4;
+  const copy2 = join12(work, "alembic.ini");
+  if (!existsSync6(copy2)) writeFileSync(copy2, readFileSync3(path4, "utf8").replaceAll("%(here)s", dirname6(resolve7(path4)).replaceAll("%", "%%")), { mode: 384 });
+  return copy2;
+}
+function describeSnapshot(manifest) {
+  const rows = Object.values(manifest.postgres.rows).reduce((a, b) => a + b, 0);
+  const columns = Object.values(manifest.postgres.columns);
+  const redacted = columns.reduce((n, c) => n + c.pseudonymised.length + c.neutralised.length, 0);
+  return `taken ${manifest.takenAt} at ${manifest.release.description}: ${Object.keys(manifest.postgres.rows).length} table(s) with ${rows} row(s), ${manifest.postgres.schemaOnly.length} schema-only, ${manifest.etcd.keys} etcd key(s); ${columns.reduce((n, c) => n + c.copied.length, 0)} column(s) copied, ${redacted} pseudonymised or neutralised, ${manifest.etcd.redactedKeys.length} etcd key(s) redacted`;
+}
+function adopt(report, inner) {
+  report.toVersion = inner.toVersion;
+  report.targetRevision = inner.targetRevision;
+  report.plan = inner.plan;
+  if (inner.timings) report.timings = inner.timings;
+  if (inner.forecast) report.forecast = inner.forecast;
+  if (inner.failure) report.failure = inner.failure;
+  report.entries.push(...inner.entries);
+  report.attachments.push(...inner.attachments.filter((a) => !report.attachments.some((b) => b.step === a.step && b.name === a.name)));
+}
+function failure(inner, what) {
+  return new MigrationError(inner.errorCode ?? "checks-failed", `${what} failed in the rehearsal: ${inner.error ?? "see the report"}`);
+}
+function givenServers(options) {
+  const pgTarget = postgresFromUrl(options.postgresUrl);
+  const redis = redisFromUrl(options.redisUrl, "redis-url");
+  return {
+    postgres: { host: pgTarget.host, port: pgTarget.port, user: pgTarget.user, password: pgTarget.password, database: pgTarget.database },
+    redis: { host: redis.host, port: redis.port, password: redis.password },
+    etcd: options.etcdEndpoints[0],
+    description: `PostgreSQL ${pgTarget.host}:${pgTarget.port}, Redis ${redis.host}:${redis.port}, etcd ${options.etcdEndpoints[0]}`
+  };
+}
+function fromStarted(s) {
+  return { postgres: s.postgres, redis: s.redis, etcd: `${s.etcd.host}:${s.etcd.port}`, description: s.description };
+}
+async function prepareTargets(servers, manifest, timeoutMs) {
+  const base = { host: servers.postgres.host, port: servers.postgres.port, user: servers.postgres.user, password: servers.postgres.password, connectionTimeoutMillis: timeoutMs };
+  const admin = serializeQueries(new esm_default.Client({ ...base, database: servers.postgres.database, application_name: "bai-migrate-rehearsal" }));
+  admin.on("error", () => void 0);
+  const etcd = new import_etcd32.Etcd3({ hosts: servers.etcd.includes("://") ? servers.etcd : `http://${servers.etcd}`, dialTimeout: timeoutMs });
+  const redis = new import_ioredis2.Redis({
+    host: servers.redis.host,
+    port: servers.redis.port,
+    password: servers.redis.password,
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    maxRetriesPerRequest: 1,
+    retryStrategy: () => null
+  });
+  redis.on("error", () => void 0);
+  const database = `bai_rehearsal_${randomBytes5(4).toString("hex")}`;
+  let client;
+  const close = async () => {
+    await client?.end().catch(() => void 0);
+    await admin.end().catch(() => void 0);
+    redis.disconnect();
+    etcd.close();
+  };
+  try {
+    await admin.connect();
+    await redis.connect();
+    const prefix = `/sorna/${manifest.etcd.namespace}/`;
+    const existing = await etcd.getAll().prefix(prefix).count();
+    if (existing > 0)
+      throw new MigrationError("inconsistent-state", `the rehearsal's etcd already has ${existing} key(s) under ${prefix}: give rehearse disposable servers, never a live deployment's`);
+    for (let db = 0; db <= 4; db++) {
+      await redis.select(db);
+      const size = await redis.dbsize();
+      if (size > 0) throw new MigrationError("inconsistent-state", `the rehearsal's Redis already has ${size} key(s) in DB ${db}: give rehearse disposable servers, never a live deployment's`);
+    }
+    await redis.select(0);
+    await admin.query(`CREATE DATABASE ${database}`);
+    client = serializeQueries(new esm_default.Client({ ...base, database, application_name: "bai-migrate-rehearsal" }));
+    client.on("error", () => void 0);
+    await client.connect();
+  } catch (error) {
+    await close();
+    if (error instanceof MigrationError) throw error;
+    throw new MigrationError("unreachable", `the rehearsal's servers are not usable: ${messageOf(error)}`);
+  }
+  return {
+    postgres: client,
+    etcd,
+    redis,
+    database,
+    close,
+    async removeAndClose() {
+      try {
+        await client.end().catch(() => void 0);
+        await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+        await etcd.delete().prefix(`/sorna/${manifest.etcd.namespace}/`);
+        for (let db = 0; db <= 4; db++) {
+          await redis.select(db);
+          await redis.flushdb();
+        }
+      } finally {
+        await close();
+      }
+    }
+  };
+}
+function rehearsalManagerToml(options, manifest, fromSnapshot, servers, database) {
+  const base = options.managerConfig ? redactToml(loadManagerConfig(options.managerConfig).text).text : fromSnapshot ?? "# written by bai-migrate rehearse: the snapshot had no manager.toml\n[manager]\n";
+  const q = (text) => JSON.stringify(text);
+  const [etcdHost, etcdPort] = servers.etcd.replace(/^https?:\/\//, "").split(/:(?=\d+$)/);
+  const pg2 = servers.postgres;
+  const withDb = replaceTomlTable(
+    base,
+    "db",
+    `type = "postgresql"
+addr = { host = ${q(pg2.host)}, port = ${pg2.port} }
+name = ${q(database)}
+user = ${q(pg2.user)}
+password = ${q(pg2.password ?? "")}`
+  );
+  return replaceTomlTable(withDb, "etcd", `namespace = ${q(manifest.etcd.namespace)}
+addr = { host = ${q(etcdHost)}, port = ${etcdPort ?? 2379} }
+user = ""
+password = ""`);
+}
+
+// src/commands/check.ts
+import { performance as performance2 } from "node:perf_hooks";
+
+// src/stores/dropped-values.ts
+var DROPPED_VALUES_SCHEMA = "bai_migrate";
+var DROPPED_VALUES = `${DROPPED_VALUES_SCHEMA}.dropped_values`;
+async function mayKeepDroppedValues(client) {
+  const { rows } = await client.query(
+    `SELECT CASE WHEN to_regnamespace($1) IS NULL THEN has_database_privilege(current_database(), 'CREATE')
+                 ELSE has_schema_privilege($1, 'CREATE') AND has_schema_privilege($1, 'USAGE') END AS ok`,
+    [DROPPED_VALUES_SCHEMA]
+  );
+  return rows[0]?.ok ?? false;
+}
+async function cannotKeepDroppedValues(client, what) {
+  const { rows } = await client.query("SELECT current_user AS user, current_database() AS db");
+  const { user, db } = rows[0] ?? { user: "?", db: "?" };
+  return `${what} and migrate keeps its values in ${DROPPED_VALUES}, but user ${user} may not create schema ${DROPPED_VALUES_SCHEMA}, so migrate with this user would stop before its first change: GRANT CREATE ON DATABASE ${db} TO ${user}, or create the schema with that user as its owner`;
+}
+async function ensureTable(client) {
+  await client.query(`CREATE SCHEMA IF NOT EXISTS ${DROPPED_VALUES_SCHEMA}`);
+  await client.query(
+    `CREATE TABLE IF NOT EXISTS ${DROPPED_VALUES} (
+       table_name text NOT NULL, column_name text NOT NULL, row_key text NOT NULL, value jsonb,
+       dropped_by text NOT NULL, saved_at timestamptz NOT NULL DEFAULT now(),
+       PRIMARY KEY (table_name, column_name, row_key))`
+  );
+}
+async function keepColumn(client, column, droppedBy) {
+  await ensureTable(client);
+  const [table, key, name] = [quoteIdent(column.table), quoteIdent(column.key), quoteIdent(column.column)];
+  await client.query(
+    `INSERT INTO ${DROPPED_VALUES} (table_name, column_name, row_key, value, dropped_by)
+     SELECT $1, $2, ${key}::text, to_jsonb(${name}), $3 FROM ${table}
+     ON CONFLICT (table_name, column_name, row_key) DO UPDATE SET value = EXCLUDED.value, dropped_by = EXCLUDED.dropped_by, saved_at = now()
+      WHERE dropped_values.value IS DISTINCT FROM EXCLUDED.value`,
+    [column.table, column.column, droppedBy]
+  );
+  return keptCount(client, column);
+}
+async function keptCount(client, column) {
+  if (!await tableExists(client, DROPPED_VALUES)) return 0;
+  const { rows } = await client.query(`SELECT count(*) FROM ${DROPPED_VALUES} WHERE table_name = $1 AND column_name = $2`, [column.table, column.column]);
+  return Number(rows[0]?.count ?? 0);
+}
+async function castOfKept(client, column) {
+  const { rows } = await client.query(
+    `SELECT format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a
+      WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND NOT a.attisdropped`,
+    [column.table, column.column]
+  );
+  const type = rows[0]?.type;
+  if (!type) throw new Error(`${column.table}.${column.column} does not exist`);
+  return `(d.value #>> '{}')::${type}`;
+}
+function comparison(column, kept) {
+  const [table, key, name] = [quoteIdent(column.table), quoteIdent(column.key), quoteIdent(column.column)];
+  return {
+    match: `d.table_name = $1 AND d.column_name = $2 AND d.row_key = ${table}.${key}::text`,
+    differs: `${table}.${name} IS DISTINCT FROM ${kept}`
+  };
+}
+async function restoreColumn(client, column) {
+  const kept = await castOfKept(client, column);
+  const { match, differs } = comparison(column, kept);
+  const { rowCount: rowCount2 } = await client.query(`UPDATE ${quoteIdent(column.table)} SET ${quoteIdent(column.column)} = ${kept} FROM ${DROPPED_VALUES} d WHERE ${match} AND ${differs}`, [
+    column.table,
+    column.column
+  ]);
+  return rowCount2 ?? 0;
+}
+async function countDiffering(client, column) {
+  const kept = await castOfKept(client, column);
+  const { match, differs } = comparison(column, kept);
+  const { rows } = await client.query(`SELECT count(*) FROM ${quoteIdent(column.table)} JOIN ${DROPPED_VALUES} d ON ${match} WHERE ${differs}`, [column.table, column.column]);
+  return Number(rows[0]?.count ?? 0);
+}
+var ETCD = "etcd";
+async function keepEtcdKeys(client, prefix, entries, droppedBy) {
+  await ensureTable(client);
+  await client.query(
+    `INSERT INTO ${DROPPED_VALUES} (table_name, column_name, row_key, value, dropped_by)
+     SELECT $1, $2, e.key, to_jsonb(e.value), $3 FROM jsonb_each_text($4::jsonb) AS e
+     ON CONFLICT (table_name, column_name, row_key) DO UPDATE SET value = EXCLUDED.value, dropped_by = EXCLUDED.dropped_by, saved_at = now()
+      WHERE dropped_values.value IS DISTINCT FROM EXCLUDED.value`,
+    [ETCD, prefix, droppedBy, JSON.stringify(entries)]
+  );
+  return Object.keys(await keptEtcdKeys(client, prefix)).length;
+}
+async function keptEtcdKeys(client, prefix) {
+  if (!await tableExists(client, DROPPED_VALUES)) return {};
+  const { rows } = await client.query(
+    `SELECT row_key AS key, value #>> '{}' AS value FROM ${DROPPED_VALUES} WHERE table_name = $1 AND column_name = $2 ORDER BY row_key`,
+    [ETCD, prefix]
+  );
+  return Object.fromEntries(rows.map((r) => [r.key, r.value]));
+}
+
+// src/stores/journal.ts
+var HOP_JOURNAL = `${DROPPED_VALUES_SCHEMA}.hops`;
+async function ensureTable2(client) {
+  await client.query(`CREATE SCHEMA IF NOT EXISTS ${DROPPED_VALUES_SCHEMA}`);
+  await client.query(
+    `CREATE TABLE IF NOT EXISTS ${HOP_JOURNAL} (
+       hop text PRIMARY KEY, target_release text NOT NULL, started_at timestamptz NOT NULL DEFAULT now(), finished_at timestamptz)`
+  );
+}
+async function hopStarted(client, hop9, targetRelease2) {
+  await ensureTable2(client);
+  await client.query(
+    `INSERT INTO ${HOP_JOURNAL} (hop, target_release) VALUES ($1, $2)
+     ON CONFLICT (hop) DO UPDATE SET target_release = EXCLUDED.target_release, started_at = now(), finished_at = NULL`,
+    [hop9, targetRelease2]
+  );
+}
+async function hopFinished(client, hop9) {
+  await client.query(`UPDATE ${HOP_JOURNAL} SET finished_at = now() WHERE hop = $1`, [hop9]);
+}
+async function unfinishedHops(client) {
+  if (!await tableExists(client, HOP_JOURNAL)) return [];
+  try {
+    const { rows } = await client.query(`SELECT hop FROM ${HOP_JOURNAL} WHERE finished_at IS NULL ORDER BY started_at`);
+    return rows.map((r) => r.hop);
+  } catch (error) {
+    if (error.code === INSUFFICIENT_PRIVILEGE) return [];
+    throw error;
+  }
+}
+var INSUFFICIENT_PRIVILEGE = "42501";
+
+// src/steps/services-stopped.ts
+var HEARTBEAT_WINDOW_MS = 6e4;
+var NAMED = 5;
+function andMore(total) {
+  return total > NAMED ? `, and ${total - NAMED} more` : "";
+}
+var servicesStopped = {
+  id: "services-stopped",
+  title: "Managers and agents are stopped",
+  kind: "check",
+  action: "Checks that no manager is registered in etcd, no agent sends heartbeats and no kernel is alive; changes nothing.",
+  servers: ["postgres", "etcd", "redis"],
+  tables: ["kernels", "agents"],
+  async preflight(ctx) {
+    const findings = [await registeredManagers(ctx), await liveKernels(ctx), await agentHeartbeat(ctx)];
+    const unsafe = findings.filter((f) => f.status === "failed");
+    const result = ctx.options.allowRunningServices ? findings.map((f) => f.status === "failed" ? warning(`${f.detail} (allowed by allow-running-services)`) : f) : findings;
+    if (unsafe.length === 0) result.push(await aliveAgentRows(ctx));
+    return result;
+  }
+};
+async function registeredManagers({ deployment }) {
+  const keys = Object.keys(await deployment.etcdPrefix("nodes/manager/"));
+  if (keys.length === 0) return ok2("no manager is registered under etcd nodes/manager/");
+  const ids = keys.map((k) => k.replace(/^nodes\/manager\//, ""));
+  return failed(
+    `${ids.length} manager(s) registered in etcd nodes/manager/: ${ids.slice(0, NAMED).join(", ")}${andMore(ids.length)}. Stop them; a key left by a crashed manager must be deleted by hand (etcdctl del /sorna/${deployment.namespace}/nodes/manager/<id>)`
+  );
+}
+async function liveKernels({ deployment }) {
+  const { rows: exists3 } = await deployment.postgres.query(`SELECT to_regclass('kernels') IS NOT NULL AS present`);
+  if (!exists3[0]?.present) return warning("the database has no kernels table; cannot check for live kernels");
+  const { rows } = await deployment.postgres.query(
+    `WITH live AS (SELECT k.session_id::text AS session, to_jsonb(k) ->> 'session_name' AS name, k.access_key, k.status::text AS status, k.created_at
+                     FROM kernels k WHERE k.status::text NOT IN ('TERMINATED', 'CANCELLED')),
+          sessions AS (SELECT session, max(name) AS name, max(access_key) AS access_key, string_agg(DISTINCT status, '/') AS statuses,
+                              count(*) AS kernels, min(created_at) AS since
+                         FROM live GROUP BY session)
+     SELECT s.*, (SELECT count(*) FROM sessions) AS sessions, (SELECT count(*) FROM live) AS total
+       FROM sessions s ORDER BY s.since NULLS LAST, s.session LIMIT ${NAMED}`
+  );
+  if (rows.length === 0) return ok2("no live kernels (every kernel is TERMINATED or CANCELLED)");
+  const sessions = Number(rows[0].sessions);
+  const named2 = rows.map((r) => `${r.name ? `"${r.name}" (${r.session})` : r.session} of ${r.access_key ?? "no access key"}: ${r.statuses}${Number(r.kernels) > 1 ? `, ${r.kernels} kernels` : ""}`);
+  return failed(`${sessions} session(s) with ${rows[0].total} kernel(s) are not TERMINATED or CANCELLED: ${named2.join("; ")}${andMore(sessions)}. Terminate them (or wait for them) before migrating`);
+}
+async function agentHeartbeat({ deployment }) {
+  const redis = await deployment.redis(REDIS_DB.stream);
+  const [latest] = await redis.xrevrange("events", "+", "-", "COUNT", 1);
+  if (!latest) return ok2("no events in the Redis events stream (DB 4): no agent heartbeat");
+  const [seconds, micros] = await redis.time();
+  const nowMs = Number(seconds) * 1e3 + Math.floor(Number(micros) / 1e3);
+  const ageMs = nowMs - Number(latest[0].split("-")[0]);
+  const age = `${Math.round(ageMs / 1e3)} s ago`;
+  if (ageMs >= HEARTBEAT_WINDOW_MS) return ok2(`the newest event in the Redis events stream (DB 4) is ${age}: no agent heartbeat in the last minute`);
+  const recent = await redis.xrevrange("events", "+", String(nowMs - HEARTBEAT_WINDOW_MS), "COUNT", 1e4);
+  const heartbeats = /* @__PURE__ */ new Map();
+  const others = /* @__PURE__ */ new Map();
+  for (const [id, fields] of recent) {
+    const value = (name) => fields.find((_, i) => i % 2 === 1 && fields[i - 1] === name);
+    const source = value("source") ?? "(no source)";
+    const senders = value("name") === "agent_heartbeat" ? heartbeats : others;
+    if (!senders.has(source)) senders.set(source, Number(id.split("-")[0]));
+  }
+  const named2 = (senders) => [...senders].slice(0, NAMED).map(([source, at]) => `${source} (${Math.round((nowMs - at) / 1e3)} s ago)`).join(", ") + andMore(senders.size);
+  if (heartbeats.size > 0) {
+    return failed(`${heartbeats.size} agent(s) sent heartbeats to the Redis events stream (DB 4) in the last minute: ${named2(heartbeats)}; agents send one every 3 s: stop every agent`);
+  }
+  return failed(`the Redis events stream (DB 4) had events in the last minute (newest ${age}) from ${named2(others)}: an agent or manager is still running; stop it`);
+}
+async function aliveAgentRows({ deployment }) {
+  const { rows: exists3 } = await deployment.postgres.query(`SELECT to_regclass('agents') IS NOT NULL AS present`);
+  if (!exists3[0]?.present) return ok2("the database has no agents table");
+  const { rows } = await deployment.postgres.query(`SELECT id, count(*) OVER () AS alive FROM agents WHERE status::text = 'ALIVE' ORDER BY id LIMIT ${NAMED}`);
+  if (rows.length === 0) return ok2("no agent row is ALIVE in PostgreSQL");
+  const alive = Number(rows[0].alive);
+  return warning(
+    `${alive} agent row(s) say ALIVE in PostgreSQL (${rows.map((r) => r.id).join(", ")}${andMore(alive)}); managers write this status and leave it stale when they stop first, so with no heartbeat above it is not trusted`
+  );
+}
+
+// src/steps/schema.ts
+import { resolve as resolve8 } from "node:path";
+
+// src/releases/schema-facts.ts
+var VERSIONS_2109 = "backend.ai-manager@21.09.9:src/ai/backend/manager/models/alembic/versions";
+var VERSIONS_2203 = "backend.ai-manager@22.03.3:src/ai/backend/manager/models/alembic/versions";
+var VERSIONS_2303 = "backend.ai@23.03.12:src/ai/backend/manager/models/alembic/versions";
+var VERSIONS_2309 = "backend.ai@23.09.10:src/ai/backend/manager/models/alembic/versions";
+var SCHEMA_FACTS = [
+  {
+    since: "60a1effa77d2",
+    describe: "scaling_groups.wsproxy_addr exists",
+    probes: [{ table: "scaling_groups", column: "wsproxy_addr", exists: true }],
+    source: `${VERSIONS_2109}/60a1effa77d2_add_coordinator_address_column_on_.py`
+  },
+  {
+    since: "015d84d5a5ef",
+    describe: "tables images and image_aliases exist",
+    probes: [
+      { table: "images", exists: true },
+      { table: "image_aliases", exists: true }
+    ],
+    source: `${VERSIONS_2203}/015d84d5a5ef_add_image_table.py`
+  },
+  {
+    since: "d59ff89e7514",
+    describe: "keypairs.concurrency_used is dropped",
+    probes: [{ table: "keypairs", column: "concurrency_used", exists: false }],
+    source: `${VERSIONS_2203}/d59ff89e7514_remove_keypair_concurrency_used.py`
+  },
+  {
+    // The revision a plain upgrade from 22.09.23 would skip: its table proves the hop ran it.
+    since: "b6b884fbae1f",
+    describe: "table sessions exists",
+    probes: [{ table: "sessions", exists: true }],
+    source: `${VERSIONS_2303}/b6b884fbae1f_add_session_table.py`
+  },
+  {
+    since: "d3f8c74bf148",
+    describe: "users.main_access_key exists",
+    probes: [{ table: "users", column: "main_access_key", exists: true }],
+    source: `${VERSIONS_2309}/d3f8c74bf148_user_main_keypair.py`
+  }
+];
+
+// src/manager/apply-revisions.ts
+import { readFile as readFile5 } from "node:fs/promises";
+var APPLY_REVISIONS = `
+import json, sys
+from alembic.config import Config
+from alembic.runtime.environment import EnvironmentContext
+from alembic.runtime.migration import MigrationStep
+from alembic.script import ScriptDirectory
+
+ini, wanted, mode, start = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], sys.argv[4]
+config = Config(ini)
+scripts = ScriptDirectory.from_config(config)
+def known(revision):
+    try:
+        return scripts.get_revision(revision) is not None
+    except Exception:
+        return False
+unknown = [r for r in wanted if not known(r)]
+if unknown:
+    sys.exit("FAILED: the manager package has no revision " + ", ".join(unknown))
+steps = [MigrationStep.upgrade_from_script(scripts.revision_map, scripts.get_revision(r)) for r in wanted]
+with EnvironmentContext(config, scripts, fn=lambda heads, context: steps, as_sql=(mode == "sql"), starting_rev=start or None, destination_rev=wanted[-1]):
+    scripts.run_env()
+`;
+async function pythonOf(setup) {
+  const [first, second, third] = setup.command;
+  if (second === "-m" && third === "alembic") return first;
+  if (setup.command.length === 1 && first) {
+    const line = (await readFile5(first, "utf8").catch(() => "")).split("\n")[0] ?? "";
+    const interpreter = /^#!\s*(\S+)/.exec(line)?.[1];
+    if (interpreter && !interpreter.endsWith("/env")) return interpreter;
+  }
+  throw new MigrationError(
+    "invalid-input",
+    `alembic-command "${setup.command.join(" ")}" does not say which Python runs it, which applying revisions one by one needs; accepted: "PYTHON -m alembic" or a venv's bin/alembic script`
+  );
+}
+async function applyRevisions(setup, target, revisions, options = {}) {
+  if (revisions.length === 0) return "";
+  const python = await pythonOf(setup);
+  const mode = options.offline ? "sql" : "online";
+  const what = `revisions ${revisions.length > 4 ? `${revisions.slice(0, 4).join(", ")} and ${revisions.length - 4} more` : revisions.join(", ")}${options.offline ? " (offline SQL)" : ""}`;
+  return runWithPrivateIni(setup, target, what, (ini) => [python, "-c", APPLY_REVISIONS, ini, JSON.stringify(revisions), mode, options.offline?.start ?? ""]);
+}
+
+// src/manager/offline-sql.ts
+function offlineSql(setup, target, command, range, steps, withhold = []) {
+  const revisions = steps.map((s) => s.revision);
+  const whole = withhold.some((w) => revisions.includes(w.revision)) ? void 0 : () => runAlembic(setup, target, [command, range, "--sql"]);
+  return renderOffline(
+    command,
+    revisions,
+    whole,
+    (revision) => {
+      const step2 = steps.find((s) => s.revision === revision);
+      return runAlembic(setup, target, [command, `${step2.from}:${step2.to}`, "--sql"]);
+    },
+    withhold
+  );
+}
+function offlineRevisions(setup, target, revisions, start, withhold = []) {
+  const run2 = revisions.filter((r) => !withhold.some((w) => w.revision === r));
+  return renderOffline(
+    "apply",
+    revisions,
+    () => applyRevisions(setup, target, run2, { offline: { start } }),
+    (revision) => applyRevisions(setup, target, [revision], { offline: { start } }),
+    withhold
+  );
+}
+async function renderOffline(label, revisions, whole, one, withhold) {
+  const withheld = withhold.filter((w) => revisions.includes(w.revision));
+  const note = (w) => `-- ${label} ${w.revision}: not run in a dry run, not even offline: it ${w.why}
+`;
+  if (whole) {
+    try {
+      return { sql: withheld.map(note).join("") + await whole(), cannot: [], withheld };
+    } catch (error) {
+      if (!(error instanceof AlembicError) || error.kind !== "failed" || revisions.length <= 1) throw error;
+    }
+  }
+  let sql = "";
+  const cannot = [];
+  for (const revision of revisions) {
+    const held = withheld.find((w) => w.revision === revision);
+    if (held) {
+      sql += note(held);
+      continue;
+    }
+    try {
+      sql += `-- ${label} ${revision}
+${await one(revision)}`;
+    } catch (error) {
+      if (!(error instanceof AlembicError) || error.kind !== "failed") throw error;
+      const why = error.message.replace(/^.*? failed \(exit \d+\)(?: in revision \w+)?: /s, "");
+      cannot.push({ revision, why });
+      sql += `-- ${label} ${revision}: cannot run offline (${why})
+`;
+    }
+  }
+  return { sql, cannot, withheld };
+}
+
+// src/releases/outside-database.ts
+var OUTSIDE_DATABASE = {
+  // backend.ai@24.09.14:src/ai/backend/manager/models/alembic/versions/1d42c726d8a3_migrate_container_registries_from_etcd_to_psql.py
+  "1d42c726d8a3": "reads etcd config/docker/registry through manager.toml, writes a copy of it beside the backup bundles and deletes it from etcd"
+};
+function outsideDatabase(revisions) {
+  return revisions.filter((r) => r in OUTSIDE_DATABASE).map((revision) => ({ revision, why: OUTSIDE_DATABASE[revision] }));
+}
+
+// src/steps/schema.ts
+var listed = (revisions) => revisions.join(", ");
+function nextCommand(procedure, ctx, revisions) {
+  const head = ctx.hop.to.head;
+  const fromLine = ctx.hop.fromSeries;
+  const toLine = ctx.hop.to.series;
+  if (revisions.length === 1 && revisions[0] === head) return { kind: "done" };
+  if (pastIn(fromLine, toLine, revisions, head)) return { kind: "past", at: revisions };
+  const target = revisionsOf(toLine);
+  const unknown = revisions.filter((r) => !target.has(r));
+  if (unknown.length > 0 && procedure.kind === "downgrade-first" && revisions.every((r) => revisionsOf(fromLine).has(r)) && appliedIn(fromLine, revisions).has(procedure.downgradeTo)) {
+    return { kind: "downgrade", to: procedure.downgradeTo, skipped: [], unknown };
+  }
+  if (unknown.length > 0) {
+    return {
+      kind: "refuse",
+      why: `alembic_version holds ${listed(unknown)}, which ${ctx.hop.to.version}'s migration scripts do not have (alembic would stop with "Can't locate revision"); a later release of ${toLine} or the next line may know it`
+    };
+  }
+  const headAncestors = appliedIn(toLine, [head]);
+  if (revisions.length > 1 && revisions.includes(head) && revisions.every((r) => headAncestors.has(r))) return { kind: "collapse", rows: revisions };
+  const source = revisionsOf(fromLine);
+  const followsSource = revisions.every((r) => source.has(r));
+  const skips = followsSource ? upgradeSkips(fromLine, toLine, revisions, head) : { skipped: [], covered: [] };
+  if (skips.skipped.length === 0) return { kind: "upgrade", covered: skips.covered };
+  const skipNote = `alembic upgrade would take ${skips.skipped.length} revision(s) of ${toLine} as done that the database never ran (${listed(skips.skipped)})`;
+  switch (procedure.kind) {
+    case "upgrade":
+      return { kind: "refuse", why: `${skipNote}; this hop has no remedy for them` };
+    case "apply-missing":
+      return { kind: "apply-missing", revisions: revisionsToApply(fromLine, toLine, revisions, head), skipped: skips.skipped };
+    case "downgrade-first":
+      if (!appliedIn(fromLine, revisions).has(procedure.downgradeTo)) {
+        return { kind: "refuse", why: `${skipNote}, and the database is not past ${procedure.downgradeTo}, the revision this hop downgrades to first` };
+      }
+      return { kind: "downgrade", to: procedure.downgradeTo, skipped: skips.skipped };
+  }
+}
+function describeNext(next, ctx) {
+  const head = ctx.hop.to.head;
+  switch (next.kind) {
+    case "done":
+      return `already at ${head}`;
+    case "past":
+      return `already past ${head}, at ${listed(next.at)} of a later release`;
+    case "collapse":
+      return `the missing revisions were applied; alembic_version's ${next.rows.length} rows will be collapsed to ${head}`;
+    case "upgrade":
+      return `alembic upgrade will take it to ${head} (${ctx.hop.to.version})${next.covered.length > 0 ? `; it skips ${next.covered.map((c) => `${c.revision} (the same change as ${c.twin})`).join(", ")}, which is harmless` : ""}`;
+    case "apply-missing":
+      return `alembic upgrade would skip ${listed(next.skipped)}, so the ${next.revisions.length} revision(s) of ${ctx.hop.to.version} the database lacks will be applied one by one in graph order, then alembic_version set to ${head}`;
+    case "downgrade":
+      return next.unknown && next.unknown.length > 0 ? `${ctx.hop.to.version}'s migration scripts do not have ${listed(next.unknown)}, so ${ctx.hop.fromSeries}'s alembic will first downgrade to ${next.to}, then ${ctx.hop.to.version}'s upgrade to ${head}` : `alembic upgrade would skip ${listed(next.skipped)}, so ${ctx.hop.fromSeries}'s alembic will first downgrade to ${next.to}, then ${ctx.hop.to.version}'s upgrade to ${head}`;
+    case "refuse":
+      return next.why;
+  }
+}
+var noSourceAlembic = (ctx, to) => `${ctx.hop.label} needs ${ctx.hop.fromSeries}'s alembic for its downgrade to ${to}, and this run has only the target release's alembic; set manager-venv (bai-migrate makes a venv of each release it needs)`;
+async function sourceAlembic(ctx, to) {
+  if (!ctx.sourceAlembic) throw new MigrationError("unsupported", noSourceAlembic(ctx, to));
+  return ctx.sourceAlembic();
+}
+var procedures = /* @__PURE__ */ new WeakMap();
+function schemaStepOf(hop9) {
+  return hop9.steps.find((step2) => procedures.has(step2));
+}
+function schemaRevisionRuns(hop9, revisions) {
+  const step2 = schemaStepOf(hop9);
+  if (!step2) return [];
+  const next = nextCommand(procedures.get(step2), { hop: hop9 }, revisions);
+  const head = hop9.to.head;
+  const toLine = hop9.to.series;
+  const target = (steps) => steps.map((s) => ({ ...s, direction: "up", by: "target" }));
+  switch (next.kind) {
+    case "upgrade":
+      return target(
+        revisions.length === 1 ? upgradeSteps(toLine, revisions[0], head) : revisionsToApply(toLine, toLine, revisions, head).map((revision) => ({ revision, from: parentsIn(toLine, revision)[0] ?? "base", to: revision }))
+      );
+    case "apply-missing":
+      return target(next.revisions.map((revision) => ({ revision, from: parentsIn(toLine, revision)[0] ?? "base", to: revision })));
+    case "downgrade":
+      return [...downgradeSteps(hop9.fromSeries, revisions[0], next.to).map((s) => ({ ...s, direction: "down", by: "source" })), ...target(upgradeSteps(toLine, next.to, head))];
+    default:
+      return [];
+  }
+}
+function schemaStep(procedure = { kind: "upgrade" }) {
+  const step2 = {
+    id: "schema",
+    title: "Database schema (alembic upgrade)",
+    kind: "change",
+    action: procedure.kind === "upgrade" ? "Runs alembic upgrade to the target release's head revision under a PostgreSQL session advisory lock." : procedure.kind === "apply-missing" ? "Applies every revision of the target release the database lacks, including those alembic upgrade would skip, then sets alembic_version to the head." : `Downgrades with the source release's alembic to ${procedure.downgradeTo}, then runs the target release's alembic upgrade to its head.`,
+    servers: ["postgres"],
+    tables: ["alembic_version"],
+    async preflight(ctx) {
+      const revisions = ctx.assumedRevisions ?? await readRevisions(ctx.deployment.postgres);
+      const next = nextCommand(procedure, ctx, revisions);
+      const head = ctx.hop.to.head;
+      if (next.kind === "done") return [ok2(`already at ${head}, the head of ${ctx.hop.to.version}; alembic is not run`)];
+      if (next.kind === "past") return [ok2(`${describeNext(next, ctx)}; alembic is not run for ${ctx.hop.label}`)];
+      if (next.kind === "refuse") return [failed(`at ${listed(revisions)}: ${next.why}`)];
+      const findings = [ok2(`${ctx.assumedRevisions ? `from ${listed(revisions)}, where the hops before ${ctx.hop.label} leave it` : `at ${listed(revisions)}`}; ${describeNext(next, ctx)}`)];
+      if (next.kind !== "collapse") findings.push(await alembicWorks(ctx, ctx.alembic, head, "alembic"));
+      if (next.kind === "downgrade") {
+        const source = ctx.sourceAlembic ? await ctx.sourceAlembic() : void 0;
+        const name = `${ctx.hop.fromSeries}'s alembic`;
+        findings.push(
+          !ctx.sourceAlembic ? failed(noSourceAlembic(ctx, next.to)) : source ? await alembicWorks(ctx, source, next.to, name) : skipped(`${name} will run from the manager venv preflight or migrate makes in ${ctx.options.managerVenv?.dir ?? "manager-venv"}: not checked here`)
+        );
+      }
+      return findings;
+    },
+    async dryRun(ctx) {
+      const revisions = ctx.assumedRevisions ?? await readRevisions(ctx.deployment.postgres);
+      const next = nextCommand(procedure, ctx, revisions);
+      const head = ctx.hop.to.head;
+      const postgres = ctx.deployment.targets.postgres;
+      if (next.kind === "done") return [ok2(`already at ${head}: nothing to run`)];
+      if (next.kind === "past") return [ok2(`${describeNext(next, ctx)}: nothing to run`)];
+      if (next.kind === "refuse") return [failed(next.why)];
+      if (next.kind === "collapse") return [ok2(`would collapse alembic_version (${listed(next.rows)}) to ${head}`)];
+      const source = next.kind === "downgrade" ? await sourceAlembic(ctx, next.to) : void 0;
+      if (ctx.options.managerVenv || next.kind === "downgrade" && !source) {
+        return [
+          skipped(
+            `would run ${next.kind === "downgrade" ? `${ctx.hop.fromSeries}'s alembic downgrade ${listed(revisions)} \u2192 ${next.to}, then ${ctx.hop.to.version}'s alembic upgrade ${next.to} \u2192 ${head}` : `alembic ${next.kind === "upgrade" ? "upgrade" : next.kind} ${listed(revisions)} \u2192 ${head}`} from the manager venv${next.kind === "downgrade" ? "s" : ""} preflight or migrate makes in ${ctx.options.managerVenv?.dir ?? "manager-venv"} (a dry run makes none, so no SQL is shown)`
+          )
+        ];
+      }
+      const start = revisions.length === 1 ? revisions[0] : void 0;
+      let rendered;
+      const have = appliedIn(ctx.hop.to.series, revisions);
+      const withhold = outsideDatabase(next.kind === "apply-missing" ? next.revisions : [...appliedIn(ctx.hop.to.series, [head])].filter((r) => !have.has(r)));
+      if (next.kind === "apply-missing") {
+        rendered = await offlineRevisions(ctx.alembic, postgres, next.revisions, start ?? "", withhold);
+      } else if (next.kind === "downgrade") {
+        const from = start ?? revisions[0];
+        const down = await offlineSql(source, postgres, "downgrade", `${from}:${next.to}`, downgradeSteps(ctx.hop.fromSeries, from, next.to));
+        const up = await offlineSql(ctx.alembic, postgres, "upgrade", `${next.to}:${head}`, upgradeSteps(ctx.hop.to.series, next.to, head));
+        rendered = { sql: down.sql + up.sql, cannot: [...down.cannot, ...up.cannot] };
+      } else {
+        const steps = start ? upgradeSteps(ctx.hop.to.series, start, head) : [];
+        if (!start && withhold.length > 0)
+          return [
+            skipped(
+              `would run alembic upgrade ${listed(revisions)} \u2192 ${head}; its SQL is not shown: alembic_version holds several rows, and ${withhold.map((w) => w.revision).join(", ")} must not run offline`
+            )
+          ];
+        rendered = start ? await offlineSql(ctx.alembic, postgres, "upgrade", `${start}:${head}`, steps, withhold) : { sql: await runAlembic(ctx.alembic, postgres, ["upgrade", head, "--sql"]), cannot: [] };
+      }
+      const statements2 = rendered.sql.split("\n").filter((line) => /;\s*$/.test(line) && !/^(BEGIN|COMMIT);/.test(line)).length;
+      const how = next.kind === "upgrade" ? "alembic upgrade" : next.kind === "apply-missing" ? `apply ${next.revisions.length} revision(s) by id, then collapse alembic_version` : `alembic downgrade to ${next.to}, then upgrade`;
+      const offline = (rendered.cannot.length > 0 ? `; ${rendered.cannot.length} revision(s) read the data they migrate and cannot be shown offline: ${rendered.cannot.map((c) => `${c.revision} (${c.why})`).join(", ")}` : "") + (rendered.withheld && rendered.withheld.length > 0 ? `; not run, not even offline: ${rendered.withheld.map((w) => `${w.revision} (it ${w.why})`).join(", ")}` : "");
+      return [
+        {
+          status: rendered.cannot.length > 0 ? "warning" : "ok",
+          detail: `would run ${how} ${listed(revisions)} \u2192 ${head}: ${statements2} SQL statement(s), shown in the report${offline}`,
+          attachment: { name: `alembic ${next.kind === "upgrade" ? `upgrade ${start ? `${start}:${head}` : head}` : `${next.kind} ${listed(revisions)} \u2192 ${head}`} --sql`, content: rendered.sql }
+        }
+      ];
+    },
+    async apply(ctx) {
+      await waitForOrphanedAlembic(ctx);
+      const postgres = ctx.deployment.targets.postgres;
+      const head = ctx.hop.to.head;
+      const before = await readRevisions(ctx.deployment.postgres);
+      const done = [];
+      for (let revisions = before; ; revisions = await readRevisions(ctx.deployment.postgres)) {
+        const next = nextCommand(procedure, ctx, revisions);
+        if (next.kind === "done") break;
+        if (next.kind === "past") return ok2(describeNext(next, ctx));
+        if (next.kind === "refuse") throw new MigrationError("inconsistent-state", `at ${listed(revisions)}: ${next.why}`);
+        if (done.length >= 3) throw new MigrationError("inconsistent-state", `alembic_version is ${listed(revisions)} after ${done.join(", ")}; expected ${head}`);
+        if (next.kind === "collapse") {
+          await ctx.deployment.postgres.query("DELETE FROM alembic_version WHERE version_num <> $1", [head]);
+          done.push(`alembic_version collapsed to ${head}`);
+        } else if (next.kind === "apply-missing") {
+          await applyRevisions(ctx.alembic, postgres, next.revisions);
+          done.push(`applied ${next.revisions.length} revision(s) by id (among them ${listed(next.skipped)}, which alembic upgrade would skip)`);
+        } else if (next.kind === "downgrade") {
+          const source = await sourceAlembic(ctx, next.to);
+          if (!source) throw new MigrationError("unsupported", noSourceAlembic(ctx, next.to));
+          await runAlembic(source, postgres, ["downgrade", next.to]);
+          done.push(`${ctx.hop.fromSeries}'s alembic downgrade to ${next.to}`);
+        } else {
+          await runAlembic(ctx.alembic, postgres, ["upgrade", head]);
+          done.push(`alembic upgrade ${listed(revisions)} \u2192 ${head}`);
+        }
+      }
+      if (done.length === 0) return ok2(`already at ${head} (${ctx.hop.to.version})`);
+      return changed(`${done.join("; then ")} (${ctx.hop.to.version})`);
+    },
+    async verify(ctx) {
+      const revisions = await readRevisions(ctx.deployment.postgres);
+      const target = ctx.hop.to.head;
+      const findings = [];
+      if (pastIn(ctx.hop.fromSeries, ctx.hop.to.series, revisions, target)) return [ok2(`alembic_version is ${listed(revisions)}, past ${target} (${ctx.hop.to.version})`)];
+      findings.push(
+        revisions.length === 1 && revisions[0] === target ? ok2(`alembic_version is ${target}, the head of ${ctx.hop.to.version}`) : failed(`alembic_version is ${revisions.join(", ") || "empty"}; expected ${target}, the head of ${ctx.hop.to.version}`)
+      );
+      for (const fact of SCHEMA_FACTS.filter((f) => reaches(ctx.hop.to.series, target, f.since))) {
+        const holds = (await Promise.all(fact.probes.map((probe) => probeHolds(ctx, probe)))).every(Boolean);
+        findings.push(holds ? ok2(fact.describe) : failed(`expected: ${fact.describe}`));
+      }
+      return findings;
+    }
+  };
+  procedures.set(step2, procedure);
+  return step2;
+}
+function upgradeSteps(line, from, to) {
+  return revisionsToApply(line, line, [from], to).map((revision) => ({ revision, from: parentsIn(line, revision)[0] ?? "base", to: revision }));
+}
+function downgradeSteps(line, from, to) {
+  return upgradeSteps(line, to, from).reverse().map((step2) => ({ revision: step2.revision, from: step2.to, to: step2.from }));
+}
+var schema = schemaStep();
+async function probeHolds(ctx, probe) {
+  const pg2 = ctx.deployment.postgres;
+  const present = probe.column ? await columnExists(pg2, probe.table, probe.column) : await tableExists(pg2, probe.table);
+  return present === probe.exists;
+}
+async function alembicWorks(ctx, setup, revision, name) {
+  if (ctx.options.managerVenv) return skipped(`${name} will run from the manager venv preflight or migrate makes in ${ctx.options.managerVenv.dir}: not checked here`);
+  const command = setup.command.join(" ");
+  const config = resolve8(setup.config);
+  try {
+    await runAlembic(setup, ctx.deployment.targets.postgres, ["show", revision]);
+    return ok2(`${name} runs: "${command}" with ${config} knows revision ${revision}`);
+  } catch (error) {
+    if (!(error instanceof AlembicError)) throw error;
+    const what = error.kind === "cannot-run" ? `"${command}" cannot be run (${error.output})` : error.kind === "no-config" ? `its config ${config} cannot be read (${error.output})` : `"${command} -c <private copy of ${config}> show ${revision}" failed (${error.output})`;
+    return failed(
+      `${name} does not work as configured: ${what}; command: ${command}, config: ${config}. Set alembic-command (the manager venv's alembic, e.g. /opt/backend.ai/bin/alembic), alembic-config (the manager's alembic.ini, by default the one beside manager.toml) or manager-venv (bai-migrate makes the venv)`
+    );
+  }
+}
+async function waitForOrphanedAlembic(ctx) {
+  const deadline = Date.now() + ctx.options.lockTimeoutSeconds * 1e3;
+  for (; ; ) {
+    const { rows } = await ctx.deployment.postgres.query(
+      `SELECT pid, round(extract(epoch FROM now() - backend_start))::int AS seconds
+         FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1 AND pid <> pg_backend_pid()`,
+      [ALEMBIC_APPLICATION_NAME]
+    );
+    if (rows.length === 0) return;
+    if (Date.now() > deadline) {
+      const { pid, seconds } = rows[0];
+      throw new MigrationError(
+        "inconsistent-state",
+        `an alembic started by an earlier bai-migrate run is still connected (backend pid ${pid}, for ${seconds} s); let it finish, or stop it with SELECT pg_terminate_backend(${pid}), then run again`
+      );
+    }
+    ctx.log.info(`waiting for an alembic started by an earlier run (backend pid ${rows[0].pid}) to finish`);
+    await sleep(500);
+  }
+}
+
+// src/hops/21.03-21.09/index.ts
+var hop = { from: "21.03", to: "21.09", steps: [servicesStopped, managerConnects, schema] };
+
+// src/steps/redis-persistence.ts
+var REWRITE_WAIT_MS = 12e4;
+var redisPersistence = {
+  id: "redis-persistence",
+  title: "Redis persistence (AOF)",
+  kind: "change",
+  action: "Turns on appendonly (CONFIG SET, then CONFIG REWRITE so it survives a restart) and waits for the AOF rewrite.",
+  servers: ["redis"],
+  async preflight(ctx) {
+    if (ctx.options.redisPersistence === "managed") {
+      const appendonly2 = await configGet(ctx, "appendonly").catch(() => "unknown (CONFIG is not available)");
+      return [skipped(`redis-persistence is managed: bai-migrate leaves persistence to the Redis service (appendonly is ${appendonly2})`)];
+    }
+    const redis = await ctx.deployment.redis(REDIS_DB.stat);
+    let appendonly;
+    let dir;
+    try {
+      appendonly = await configGet(ctx, "appendonly");
+      dir = await configGet(ctx, "dir");
+    } catch (error) {
+      return [failed(`Redis refused CONFIG GET (${messageOf(error)}): CONFIG is disabled or renamed, as on managed Redis. Enable AOF persistence (appendonly yes) in the service's own settings`)];
+    }
+    const configFile = redisConfigFile(await redis.info("server"));
+    const findings = [];
+    findings.push(
+      configFile ? ok2(`Redis runs from ${configFile}, so CONFIG REWRITE can persist the setting`) : failed("Redis runs without a config file, so CONFIG REWRITE cannot make appendonly survive a restart: start redis-server with a config file, or add --appendonly yes to its command line")
+    );
+    findings.push(ok2(appendonly === "yes" ? `appendonly is already yes; data directory ${dir}` : `appendonly is ${appendonly}; data directory ${dir}`));
+    return findings;
+  },
+  async dryRun(ctx) {
+    if (ctx.options.redisPersistence === "managed") return [skipped("managed elsewhere: nothing to change")];
+    const state = await persistenceState(ctx);
+    if (state.appendonly !== "yes") return [ok2("would set appendonly yes, wait for the AOF rewrite and persist it with CONFIG REWRITE")];
+    if (!isDone(state)) return [ok2(`appendonly is already yes; would write it to ${state.configFile || "the config file"} once (CONFIG REWRITE): no earlier run did so for this Redis process`)];
+    return [ok2(`appendonly is already yes and was written to ${state.configFile} by an earlier run: nothing to do`)];
+  },
+  async pending(ctx) {
+    return ctx.options.redisPersistence !== "managed" && !isDone(await persistenceState(ctx));
+  },
+  async backup(ctx) {
+    if (ctx.options.redisPersistence === "managed") return void 0;
+    const redis = await ctx.deployment.redis(REDIS_DB.stat);
+    const config = {};
+    for (const name of ["appendonly", "appendfsync", "dir", "dbfilename", "appendfilename", "save"]) config[name] = await configGet(ctx, name);
+    const configFile = redisConfigFile(await redis.info("server"));
+    return { name: "redis-config.json", content: JSON.stringify({ configFile, config }, null, 2) };
+  },
+  async apply(ctx) {
+    if (ctx.options.redisPersistence === "managed") return skipped("managed elsewhere: nothing changed");
+    const redis = await ctx.deployment.redis(REDIS_DB.stat);
+    const state = await persistenceState(ctx);
+    if (isDone(state)) return ok2(`appendonly is already yes and was written to ${state.configFile} by an earlier run: nothing to do`);
+    const wasOn = state.appendonly === "yes";
+    if (!wasOn) await redis.config("SET", "appendonly", "yes");
+    const deadline = Date.now() + REWRITE_WAIT_MS;
+    const finished = await whileWaiting({ log: ctx.log, what: "Redis to finish the AOF rewrite" }, async () => {
+      while (/aof_rewrite_in_progress:1|aof_rewrite_scheduled:1/.test(await redis.info("persistence"))) {
+        if (Date.now() > deadline) return false;
+        await sleep(20);
+      }
+      return true;
+    });
+    if (!finished) return failed(`the AOF rewrite did not finish within ${REWRITE_WAIT_MS / 1e3} s; check the Redis log and disk space in ${await configGet(ctx, "dir")}`);
+    await redis.config("REWRITE");
+    await redis.set(REWRITTEN_KEY, JSON.stringify({ runId: state.runId, configFile: state.configFile, at: (/* @__PURE__ */ new Date()).toISOString() }));
+    return wasOn ? changed(`appendonly was already yes; written to the config file ${state.configFile} (CONFIG REWRITE) so that it survives a restart`) : changed(`appendonly yes, AOF written to ${await configGet(ctx, "dir")} and kept in the config file (CONFIG REWRITE)`);
+  },
+  async verify(ctx) {
+    if (ctx.options.redisPersistence === "managed") return [skipped("managed elsewhere")];
+    const appendonly = await configGet(ctx, "appendonly");
+    const info = await (await ctx.deployment.redis(REDIS_DB.stat)).info("persistence");
+    const aofEnabled = /aof_enabled:1/.test(info);
+    return [
+      appendonly === "yes" && aofEnabled ? ok2(`appendonly is yes and AOF is enabled; data directory ${await configGet(ctx, "dir")}`) : failed(`appendonly is ${appendonly} (aof_enabled:${aofEnabled ? 1 : 0}); expected yes`)
+    ];
+  }
+};
+async function configGet(ctx, name) {
+  const redis = await ctx.deployment.redis(REDIS_DB.stat);
+  const [, value] = await redis.config("GET", name);
+  return value ?? "";
+}
+var REWRITTEN_KEY = "bai-migrate.redis-persistence.config-rewritten";
+async function persistenceState(ctx) {
+  const redis = await ctx.deployment.redis(REDIS_DB.stat);
+  const appendonly = await configGet(ctx, "appendonly");
+  const aofEnabled = /aof_enabled:1/.test(await redis.info("persistence"));
+  const server = await redis.info("server");
+  const runId = /run_id:(\w+)/.exec(server)?.[1] ?? "";
+  const configFile = redisConfigFile(server);
+  let recorded = {};
+  try {
+    recorded = JSON.parse(await redis.get(REWRITTEN_KEY) ?? "{}");
+  } catch {
+  }
+  return { appendonly, aofEnabled, runId, configFile, rewritten: runId !== "" && recorded.runId === runId && recorded.configFile === configFile };
+}
+function isDone(state) {
+  return state.appendonly === "yes" && state.aofEnabled && state.rewritten;
+}
+
+// src/hops/21.09-22.03/concurrency-to-redis.ts
+var PREFIX = "keypair.concurrency_used.";
+function notOccupying(ctx) {
+  const statuses = lineFacts(ctx.hop.to.series).notOccupyingKernelStatuses;
+  if (!statuses) throw new MigrationError("unsupported", `no resource-occupying kernel statuses are recorded for Backend.AI ${ctx.hop.to.series} (src/releases/line-facts.ts)`);
+  return statuses;
+}
+var concurrencyToRedis = {
+  id: "concurrency-to-redis",
+  title: "Keypair concurrency moves to Redis",
+  kind: "change",
+  action: "Backs up keypairs.concurrency_used before the column is dropped, then sets keypair.concurrency_used.{access_key} in Redis DB 0 from the resource-occupying kernels.",
+  servers: ["postgres", "redis"],
+  tables: ["keypairs", "kernels"],
+  async preflight({ deployment }) {
+    const pg2 = deployment.postgres;
+    if (!await tableExists(pg2, "keypairs")) return [warning("the database has no keypairs table")];
+    const existing = await redisCounters(deployment);
+    const { rows } = await pg2.query("SELECT count(*) FROM keypairs");
+    const present = await columnExists(pg2, "keypairs", "concurrency_used");
+    const column = present ? "keypairs.concurrency_used still exists" : "keypairs.concurrency_used is already dropped";
+    const findings = [ok2(`${rows[0]?.count ?? 0} keypair(s); ${column}; ${existing.size} ${PREFIX}* key(s) in Redis DB 0`)];
+    if (present && !await mayKeepDroppedValues(pg2)) findings.push(warning(await cannotKeepDroppedValues(pg2, "keypairs.concurrency_used is dropped by 22.03")));
+    return findings;
+  },
+  async backup({ deployment }) {
+    if (!await columnExists(deployment.postgres, "keypairs", "concurrency_used")) return void 0;
+    const { rows } = await deployment.postgres.query("SELECT access_key, concurrency_used FROM keypairs ORDER BY access_key");
+    return { name: "keypairs.concurrency_used.json", content: JSON.stringify(rows, null, 2) };
+  },
+  // The counters become Redis's, and the old values are gone with the column; a bundle may be pruned, so they are kept in the database too.
+  async carryForward({ deployment }) {
+    const pg2 = deployment.postgres;
+    if (!await columnExists(pg2, "keypairs", "concurrency_used")) return void 0;
+    const kept = await keepColumn(pg2, { table: "keypairs", key: "access_key", column: "concurrency_used" }, DROPPED_BY);
+    return ok2(`keypairs.concurrency_used of ${kept} keypair(s) kept in PostgreSQL as ${DROPPED_VALUES} (alembic ${DROPPED_BY} drops the column)`);
+  },
+  async dryRun(ctx) {
+    const { differing, stale } = await compare(ctx.deployment, notOccupying(ctx));
+    return [ok2(`would set ${differing.length} counter(s) and zero ${stale.length} stale counter(s) in Redis DB 0`)];
+  },
+  async apply(ctx) {
+    const { deployment } = ctx;
+    const { differing, stale } = await compare(deployment, notOccupying(ctx));
+    if (differing.length === 0 && stale.length === 0) return ok2("every keypair.concurrency_used counter already matches PostgreSQL");
+    const redis = await deployment.redis(REDIS_DB.stat);
+    const updates = [...differing.map(([accessKey, count]) => [`${PREFIX}${accessKey}`, String(count)]), ...stale.map((key) => [key, "0"])];
+    const pipeline3 = redis.pipeline();
+    for (let i = 0; i < updates.length; i += 1e3) pipeline3.mset(...updates.slice(i, i + 1e3).flat());
+    const results = await pipeline3.exec() ?? [];
+    const error = results.find(([err]) => err)?.[0];
+    if (error) return failed(`Redis refused a counter update: ${error.message}`);
+    return changed(`set ${differing.length} counter(s) from the kernels table, zeroed ${stale.length} stale counter(s)`);
+  },
+  async verify(ctx) {
+    const { expected, differing, stale } = await compare(ctx.deployment, notOccupying(ctx));
+    const findings = [];
+    findings.push(
+      differing.length === 0 ? ok2(`${expected.size} keypair counter(s) match the resource-occupying kernels in PostgreSQL`) : failed(
+        `${differing.length} counter(s) differ from PostgreSQL, e.g. ${differing.slice(0, 3).map(([k, v]) => `${k}=${v}`).join(", ")}`
+      )
+    );
+    if (stale.length > 0) findings.push(failed(`${stale.length} counter(s) of unknown access keys are not 0`));
+    return findings;
+  }
+};
+var DROPPED_BY = "d59ff89e7514";
+var counterNames = /* @__PURE__ */ new WeakMap();
+function scanCounterNames(deployment) {
+  let names = counterNames.get(deployment);
+  if (!names) {
+    names = (async () => {
+      const redis = await deployment.redis(REDIS_DB.stat);
+      const found = [];
+      let cursor = "0";
+      do {
+        const [next, keys] = await redis.scan(cursor, "MATCH", `${PREFIX}*`, "COUNT", 1e4);
+        found.push(...keys);
+        cursor = next;
+      } while (cursor !== "0");
+      return found;
+    })();
+    counterNames.set(deployment, names);
+    names.catch(() => counterNames.delete(deployment));
+  }
+  return names;
+}
+async function readCounters(deployment, names) {
+  const redis = await deployment.redis(REDIS_DB.stat);
+  const counters = /* @__PURE__ */ new Map();
+  for (let i = 0; i < names.length; i += 1e4) {
+    const batch = names.slice(i, i + 1e4);
+    const values = await redis.mget(batch);
+    batch.forEach((name, j) => counters.set(name, values[j] ?? null));
+  }
+  return counters;
+}
+async function redisCounters(deployment) {
+  const counters = await readCounters(deployment, await scanCounterNames(deployment));
+  for (const [name, value] of counters) if (value === null) counters.delete(name);
+  return counters;
+}
+async function compare(deployment, notOccupyingStatuses) {
+  const { rows } = await deployment.postgres.query(
+    // Only the occupying kernels are counted (a few, of a history of millions), then joined to every keypair.
+    `SELECT k.access_key, COALESCE(o.used, 0) AS used
+       FROM keypairs k
+       LEFT JOIN (SELECT access_key, count(*) AS used FROM kernels WHERE status::text <> ALL ($1) GROUP BY access_key) o ON o.access_key = k.access_key`,
+    [notOccupyingStatuses]
+  );
+  const expected = new Map(rows.map((r) => [r.access_key, Number(r.used)]));
+  const unknown = (await scanCounterNames(deployment)).filter((name) => !expected.has(name.slice(PREFIX.length)));
+  const counters = await readCounters(deployment, [...[...expected.keys()].map((accessKey) => `${PREFIX}${accessKey}`), ...unknown]);
+  const differing = [...expected].filter(([accessKey, count]) => counters.get(`${PREFIX}${accessKey}`) !== String(count));
+  const stale = [...counters].filter(([key, value]) => !expected.has(key.slice(PREFIX.length)) && value !== null && value !== "0").map(([key]) => key);
+  return { expected, differing, stale };
 }
 
 // src/steps/config-setting.ts
@@ -34704,9 +35367,9 @@ var imageMetadata = {
   async dryRun({ deployment, options }) {
     const tree = await readImageTree(deployment);
     if (tree.unusable.length > 0 && !options.skipUnusableImages) return [unusableFinding(tree.unusable, false)];
-    const counts = await countChanges(deployment, tree);
+    const counts2 = await countChanges(deployment, tree);
     const skippedNote = tree.unusable.length > 0 ? `; ${tree.unusable.length} unusable entr${tree.unusable.length === 1 ? "y" : "ies"} skipped` : "";
-    return [ok2(`would write ${describeCounts(counts)} into PostgreSQL${skippedNote}`)];
+    return [ok2(`would write ${describeCounts(counts2)} into PostgreSQL${skippedNote}`)];
   },
   async apply({ deployment, options }) {
     const tree = await readImageTree(deployment);
@@ -34733,7 +35396,7 @@ var imageMetadata = {
       const created = { images: images.rowCount ?? 0, aliases: aliases.rowCount ?? 0 };
       const allWritten = created.images === tree.images.length && created.aliases === tree.aliases.length;
       const present = allWritten ? void 0 : await countChanges(deployment, tree);
-      const counts = {
+      const counts2 = {
         images: { created: created.images, kept: present?.images.kept ?? 0 },
         aliases: { created: created.aliases, kept: present?.aliases.kept ?? 0 }
       };
@@ -34742,7 +35405,7 @@ var imageMetadata = {
         ...tree.dangling.length > 0 ? [`${tree.dangling.length} dangling alias(es) not copied`] : [],
         "etcd images/ left intact"
       ].join("; ");
-      return created.images + created.aliases > 0 ? changed(`wrote ${describeCounts(counts)}; ${notes}`) : ok2(`all ${tree.images.length} image(s) and ${tree.aliases.length} alias(es) are already in PostgreSQL${keptNote(counts)}; ${notes}`);
+      return created.images + created.aliases > 0 ? changed(`wrote ${describeCounts(counts2)}; ${notes}`) : ok2(`all ${tree.images.length} image(s) and ${tree.aliases.length} alias(es) are already in PostgreSQL${keptNote(counts2)}; ${notes}`);
     } catch (error) {
       await pg2.query("ROLLBACK").catch(() => void 0);
       throw error;
@@ -34775,11 +35438,11 @@ var DESIRED_IMAGES = `(SELECT name, image, tag, registry, architecture, digest, 
    FROM json_to_recordset($1::json) AS x(name text, image text, tag text, registry text, architecture text, digest text,
         size_bytes bigint, type text, accelerators text, labels json, resources json)) AS r`;
 var DESIRED_ALIASES = `json_to_recordset($1::json) AS a(alias text, image text)`;
-function describeCounts(counts) {
-  return `${counts.images.created} image row(s) and ${counts.aliases.created} alias row(s)${keptNote(counts)}`;
+function describeCounts(counts2) {
+  return `${counts2.images.created} image row(s) and ${counts2.aliases.created} alias row(s)${keptNote(counts2)}`;
 }
-function keptNote(counts) {
-  const kept = [...counts.images.kept > 0 ? [`${counts.images.kept} image row(s)`] : [], ...counts.aliases.kept > 0 ? [`${counts.aliases.kept} alias row(s)`] : []];
+function keptNote(counts2) {
+  const kept = [...counts2.images.kept > 0 ? [`${counts2.images.kept} image row(s)`] : [], ...counts2.aliases.kept > 0 ? [`${counts2.aliases.kept} alias row(s)`] : []];
   return kept.length > 0 ? ` (${kept.join(" and ")} already in PostgreSQL differ from etcd and are left as they are: the manager's, e.g. from a registry rescan)` : "";
 }
 async function countChanges(deployment, tree) {
@@ -34871,7 +35534,7 @@ async function readImageKeys(deployment) {
 }
 
 // src/hops/21.09-22.03/image-rescan.ts
-import { join as join11 } from "node:path";
+import { join as join13 } from "node:path";
 var imageRescan = {
   id: "image-rescan",
   title: "Registry rescan",
@@ -34891,7 +35554,7 @@ var imageRescan = {
     if (ctx.options.managerVenv && !ctx.options.managerCommand) {
       return [
         skipped(
-          `the rescan will run ${join11(releaseVenvDir(ctx.options.managerVenv.dir, targetRelease(ctx.options.toVersion).version), "bin", "backend.ai")} from the manager venv preflight or migrate makes: not checked here; it will rescan ${registries.join(", ")}`
+          `the rescan will run ${join13(releaseVenvDir(ctx.options.managerVenv.dir, targetRelease(ctx.options.toVersion).version), "bin", "backend.ai")} from the manager venv preflight or migrate makes: not checked here; it will rescan ${registries.join(", ")}`
         ),
         ...connects
       ];
@@ -35095,14 +35758,14 @@ var hop2 = {
 };
 
 // src/hops/22.03-22.09/alembic-ini-url.ts
-import { existsSync as existsSync6 } from "node:fs";
-import { readFile as readFile5 } from "node:fs/promises";
-import { resolve as resolve8 } from "node:path";
+import { existsSync as existsSync7 } from "node:fs";
+import { readFile as readFile6 } from "node:fs/promises";
+import { resolve as resolve9 } from "node:path";
 var ASYNCPG = "postgresql+asyncpg";
 var SYNCHRONOUS = /* @__PURE__ */ new Set(["postgresql", "postgres", "postgresql+psycopg2"]);
 function operatorIni(ctx) {
   const path4 = ctx.options.alembicConfig ?? alembicConfigBeside(ctx.deployment.targets.managerConfig?.path);
-  return existsSync6(path4) ? resolve8(path4) : void 0;
+  return existsSync7(path4) ? resolve9(path4) : void 0;
 }
 function findUrl(text) {
   let section2 = "";
@@ -35123,7 +35786,7 @@ function rewritten(text, url2) {
 async function examine(ctx) {
   const path4 = operatorIni(ctx);
   if (!path4) return { finding: skipped("no alembic.ini beside manager.toml and no alembic-config: nothing to rewrite (an alembic.ini kept elsewhere needs postgresql+asyncpg:// from 22.09)") };
-  const text = await readFile5(path4, "utf8");
+  const text = await readFile6(path4, "utf8");
   const url2 = findUrl(text);
   if (!url2) return { path: path4, text, finding: warning(`${path4} has no sqlalchemy.url = <scheme>://\u2026 in [alembic]: check by hand that it names postgresql+asyncpg://, which 22.09's env.py needs`) };
   if (url2.scheme === ASYNCPG) return { path: path4, text, url: url2, finding: ok2(`${path4} already names ${ASYNCPG}://`) };
@@ -35148,7 +35811,7 @@ var alembicIniUrl = {
   },
   async backup(ctx) {
     const path4 = operatorIni(ctx);
-    return path4 ? { name: "alembic.ini", content: await readFile5(path4, "utf8") } : void 0;
+    return path4 ? { name: "alembic.ini", content: await readFile6(path4, "utf8") } : void 0;
   },
   async pending(ctx) {
     const { url: url2 } = await examine(ctx);
@@ -35215,8 +35878,8 @@ function columnsAcrossDowngrade(columns) {
         const kept = await Promise.all(columns.map((c) => keptCount(pg2, c)));
         return [ok2(`the columns are no longer where ${ctx.hop.fromSeries} left them; ${kept.reduce((a, b) => a + b, 0)} value(s) kept earlier will be put back`)];
       }
-      const counts = await Promise.all(atSource.map(async (c) => `${await rowCount(ctx, c.table)} of ${named(c)}`));
-      const findings = [ok2(`${counts.join(", ")} will be kept before the downgrade and put back after the upgrade`)];
+      const counts2 = await Promise.all(atSource.map(async (c) => `${await rowCount(ctx, c.table)} of ${named(c)}`));
+      const findings = [ok2(`${counts2.join(", ")} will be kept before the downgrade and put back after the upgrade`)];
       if (!await mayKeepDroppedValues(pg2)) findings.push(warning(await cannotKeepDroppedValues(pg2, `${list} are dropped by the downgrade`)));
       return findings;
     },
@@ -35230,8 +35893,8 @@ function columnsAcrossDowngrade(columns) {
         );
         return [ok2(`would put back ${differing.reduce((a, b) => a + b, 0)} kept value(s) once the schema is at ${ctx.hop.to.head}`)];
       }
-      const counts = await Promise.all(atSource.map(async (c) => `${await rowCount(ctx, c.table)} of ${named(c)}`));
-      return [ok2(`would keep ${counts.join(", ")} in ${DROPPED_VALUES}, then put them back after ${ctx.hop.to.version}'s upgrade adds the columns again`)];
+      const counts2 = await Promise.all(atSource.map(async (c) => `${await rowCount(ctx, c.table)} of ${named(c)}`));
+      return [ok2(`would keep ${counts2.join(", ")} in ${DROPPED_VALUES}, then put them back after ${ctx.hop.to.version}'s upgrade adds the columns again`)];
     },
     async backup(ctx) {
       const atSource = await columnsAtSource(ctx, columns);
@@ -35327,9 +35990,9 @@ var hop4 = {
 };
 
 // src/hops/23.03-23.09/rpc-keypair.ts
-import { existsSync as existsSync7, statSync } from "node:fs";
+import { existsSync as existsSync8, statSync } from "node:fs";
 import { chown, mkdir as mkdir4, stat as stat3 } from "node:fs/promises";
-import { dirname as dirname6, isAbsolute, join as join12, resolve as resolve9 } from "node:path";
+import { dirname as dirname7, isAbsolute, join as join14, resolve as resolve10 } from "node:path";
 var TABLE = "manager";
 var KEY = "rpc-auth-manager-keypair";
 var NAME = `[${TABLE}] ${KEY}`;
@@ -35340,20 +36003,20 @@ function configured(text) {
   return isTable(section2) ? section2[KEY] : void 0;
 }
 function generatedPath(configPath) {
-  return join12(dirname6(resolve9(configPath)), "rpc-keypair", `${KEYPAIR_NAME}.key_secret`);
+  return join14(dirname7(resolve10(configPath)), "rpc-keypair", `${KEYPAIR_NAME}.key_secret`);
 }
 async function examine2(ctx) {
   if (!ctx.deployment.targets.managerConfig) return void 0;
   const { path: path4, text } = await currentConfig(ctx);
   const value = configured(text);
-  const file = typeof value === "string" ? resolve9(dirname6(resolve9(path4)), value) : generatedPath(path4);
-  return { path: path4, value, file, exists: existsSync7(file) && statSync(file).isFile() };
+  const file = typeof value === "string" ? resolve10(dirname7(resolve10(path4)), value) : generatedPath(path4);
+  return { path: path4, value, file, exists: existsSync8(file) && statSync(file).isFile() };
 }
 var noConfig = () => failed(`23.09 needs ${NAME} in manager.toml, and no manager.toml was found: set manager-config`);
 function cliNotMadeYet(ctx) {
   return ctx.options.managerVenv !== void 0 && ctx.options.managerCommand === void 0;
 }
-var rpcKeypair = {
+var rpcKeypair2 = {
   id: "rpc-keypair",
   title: "Manager RPC key pair ([manager] rpc-auth-manager-keypair)",
   kind: "change",
@@ -35412,12 +36075,12 @@ var rpcKeypair = {
     if (state.value !== void 0) return state.exists ? ok2(`${NAME} already names ${state.file}`) : failed(`${NAME} names ${state.file}, which does not exist`);
     let made = "";
     if (!state.exists) {
-      const dir = dirname6(state.file);
+      const dir = dirname7(state.file);
       const owner = await stat3(state.path);
       await mkdir4(dir, { recursive: true, mode: 448 });
       const args = [...GENERATE, dir, KEYPAIR_NAME];
       requireSuccess(ctx.managerCli, args, await runManagerCli(ctx.managerCli, args));
-      for (const file of [dir, state.file, join12(dir, `${KEYPAIR_NAME}.key`)]) await chown(file, owner.uid, owner.gid).catch(() => void 0);
+      for (const file of [dir, state.file, join14(dir, `${KEYPAIR_NAME}.key`)]) await chown(file, owner.uid, owner.gid).catch(() => void 0);
       made = `made ${state.file} with generate-rpc-keypair; `;
     }
     const written = await writeSetting(ctx, TABLE, KEY, state.file);
@@ -35467,7 +36130,7 @@ var webserverConfig = guideNote({
   action: 'The guide asks for the new required [webserver], [logging] and [debug] tables in webserver.conf, and session.redis.host/port become session.redis.addr = "host:port".',
   why: "webserver.conf is on the webserver's host, outside the manager's stores: edit it there before starting the 23.09 webserver"
 });
-var hop5 = { from: "23.03", to: "23.09", steps: [servicesStopped, userMainKeypair, schema, rpcKeypair, webserverConfig] };
+var hop5 = { from: "23.03", to: "23.09", steps: [servicesStopped, userMainKeypair, schema, rpcKeypair2, webserverConfig] };
 
 // src/hops/23.09-24.03/vfolder-status-type.ts
 var ALEMBIC_NAME = "vfolderstatus";
@@ -35617,7 +36280,7 @@ var hop6 = {
 
 // src/hops/24.03-24.09/container-registries.ts
 import { mkdir as mkdir5 } from "node:fs/promises";
-import { resolve as resolve10 } from "node:path";
+import { resolve as resolve11 } from "node:path";
 
 // src/hops/24.03-24.09/registry-config.ts
 var REGISTRIES_MOVED_BY = "1d42c726d8a3";
@@ -35771,7 +36434,7 @@ var containerRegistries = {
     return await interrupted(deployment) !== void 0;
   },
   async apply({ deployment, options }) {
-    await mkdir5(resolve10(options.backupDir), { recursive: true, mode: 448 });
+    await mkdir5(resolve11(options.backupDir), { recursive: true, mode: 448 });
     const kept = await interrupted(deployment);
     if (!kept) return ok2(`nothing to put back: etcd ${REGISTRY_PREFIX} is as it was; the schema step's ${REGISTRIES_MOVED_BY} moves it`);
     const etcd = deployment.etcd;
@@ -35899,7 +36562,7 @@ async function configFindings(ctx) {
     }
     return [warning(`manager.toml (${config}) is not checked against 24.09: alembic-command does not say which Python runs it; ${REGISTRIES_MOVED_BY} loads it with 24.09's validation`)];
   }
-  const result = await runChild("alembic", python, ["-c", LOAD_CONFIG, resolve10(config)], { env: { BACKEND_CONFIG_FILE: resolve10(config) } });
+  const result = await runChild("alembic", python, ["-c", LOAD_CONFIG, resolve11(config)], { env: { BACKEND_CONFIG_FILE: resolve11(config) } });
   if (result.exitCode === 0) return [ok2(`manager.toml (${config}) passes 24.09's validation, which ${REGISTRIES_MOVED_BY} loads it with`)];
   if (/No module named '?ai'?/.test(result.stderr)) {
     return [
@@ -36154,6 +36817,8 @@ function makePlan(fromVersion, toVersion, position, again) {
       );
     }
   }
+  const last2 = hops.at(-1);
+  if (last2 && !last2.unsupported) hops[hops.length - 1] = { ...last2, steps: [...last2.steps, managerStarts] };
   return {
     from: start.input,
     detected: fromVersion === void 0,
@@ -36308,7 +36973,7 @@ function withinMs(promise, ms) {
 }
 
 // src/commands/session.ts
-import { resolve as resolve11 } from "node:path";
+import { resolve as resolve12 } from "node:path";
 var Session = class {
   constructor(options, deployment, report, secrets, log, venvs) {
     this.options = options;
@@ -36434,7 +37099,7 @@ var Session = class {
   /** What a revision that loads the manager's configuration needs (alembic.ts, AlembicSetup.env): the checked manager.toml, and the backup folder. */
   managerConfigEnv() {
     const config = this.deployment.targets.managerConfig?.path;
-    return { ...config ? { BACKEND_CONFIG_FILE: resolve11(config) } : {}, BACKEND_ETCD_BACKUP_PATH: resolve11(this.options.backupDir) };
+    return { ...config ? { BACKEND_CONFIG_FILE: resolve12(config) } : {}, BACKEND_ETCD_BACKUP_PATH: resolve12(this.options.backupDir) };
   }
   /** The manager's CLI, handed manager.toml the way the manager finds it. */
   managerCli() {
@@ -36756,12 +37421,12 @@ async function purgedTables(deployment, policy) {
   return tables;
 }
 async function countRows(deployment, tables, asOf) {
-  const counts = {};
+  const counts2 = {};
   for (const { table, made } of tables) {
     const { rows } = await deployment.postgres.query(`SELECT count(*) AS n FROM ${quoteIdent(table)} WHERE ${quoteIdent(made)} < $1`, [asOf]);
-    counts[table] = Number(rows[0].n);
+    counts2[table] = Number(rows[0].n);
   }
-  return counts;
+  return counts2;
 }
 
 // src/releases/heavy-revisions.ts
@@ -37459,9 +38124,9 @@ function checkCommand(phase) {
 }
 
 // src/commands/migrate.ts
-import { mkdir as mkdir6, writeFile as writeFile3 } from "node:fs/promises";
+import { mkdir as mkdir6, writeFile as writeFile4 } from "node:fs/promises";
 import { performance as performance3 } from "node:perf_hooks";
-import { join as join13, resolve as resolve12 } from "node:path";
+import { join as join15, resolve as resolve13 } from "node:path";
 
 // src/commands/dry-run.ts
 async function dryRun(session, plan) {
@@ -37611,13 +38276,13 @@ async function writeBackup(session, plan) {
     session.record({ phase: "apply", step: "backup", status: "ok", detail: "every step is already done: nothing to back up, no backup bundle written" });
     return;
   }
-  const dir = resolve12(session.options.backupDir, `backup-${(/* @__PURE__ */ new Date()).toISOString().replace(/[:.]/g, "-")}`);
+  const dir = resolve13(session.options.backupDir, `backup-${(/* @__PURE__ */ new Date()).toISOString().replace(/[:.]/g, "-")}`);
   const saved = [];
   for (const { hop: hop9, step: step2 } of lastOccurrences(plan)) {
     const item = step2.backup ? await step2.backup(session.stepContext(hop9)) : void 0;
     if (!item || saved.includes(item.name)) continue;
     await mkdir6(dir, { recursive: true, mode: 448 });
-    await writeFile3(join13(dir, item.name), item.content, { mode: 384 });
+    await writeFile4(join15(dir, item.name), item.content, { mode: 384 });
     saved.push(item.name);
   }
   if (saved.length > 0) {
@@ -37955,7 +38620,7 @@ function writtenPaths(options) {
 
 // src/core/writable-paths.ts
 import { accessSync, constants as constants2, realpathSync, statSync as statSync2 } from "node:fs";
-import { dirname as dirname7, join as join14, resolve as resolve13 } from "node:path";
+import { dirname as dirname8, join as join16, resolve as resolve14 } from "node:path";
 var PSEUDO_FILESYSTEMS = ["/proc", "/sys", "/dev"];
 var ACCEPTED2 = "accepted: a path under a folder that exists and may be written, not under /proc, /sys or /dev";
 function checkWritablePaths(paths) {
@@ -37963,13 +38628,13 @@ function checkWritablePaths(paths) {
   if (problems2.length > 0) throw invalidInputs(problems2);
 }
 function unwritable({ input, path: path4, is, inPlace }) {
-  const target = resolve13(path4);
+  const target = resolve14(path4);
   const existing = statOf(target);
   const deniedText = (reason) => reason && `${input} "${path4}" may not be written (${reason}); ${ACCEPTED2}`;
   if (existing?.isCharacterDevice() && inPlace) return deniedText(denied(target));
-  if (existing?.isDirectory() && is === "file") return `${input} "${path4}" is a folder; accepted: the path of a file, e.g. ${join14(path4, inputSpec(input)?.default ?? "file")}`;
+  if (existing?.isDirectory() && is === "file") return `${input} "${path4}" is a folder; accepted: the path of a file, e.g. ${join16(path4, inputSpec(input)?.default ?? "file")}`;
   if (existing && !existing.isDirectory() && is === "folder") return `${input} "${path4}" is a file, not a folder; ${ACCEPTED2}`;
-  const folder = nearestExisting(is === "file" ? dirname7(target) : target);
+  const folder = nearestExisting(is === "file" ? dirname8(target) : target);
   const real = realpathSync(folder);
   const pseudo = PSEUDO_FILESYSTEMS.find((root) => real === root || real.startsWith(`${root}/`));
   if (pseudo) return `${input} "${path4}" is under ${pseudo}, a pseudo-filesystem${real === folder ? "" : ` (${folder} is ${real})`}; ${ACCEPTED2}`;
@@ -37978,7 +38643,7 @@ function unwritable({ input, path: path4, is, inPlace }) {
 }
 function nearestExisting(path4) {
   let candidate = path4;
-  while (!statOf(candidate) && dirname7(candidate) !== candidate) candidate = dirname7(candidate);
+  while (!statOf(candidate) && dirname8(candidate) !== candidate) candidate = dirname8(candidate);
   return candidate;
 }
 function statOf(path4) {
@@ -38076,7 +38741,7 @@ async function withTargetVenv(options, venvs, report) {
   };
 }
 async function prepareReportFolder(file) {
-  const folder = dirname8(resolve14(file));
+  const folder = dirname9(resolve15(file));
   try {
     await mkdir7(folder, { recursive: true });
   } catch (error) {
@@ -38085,16 +38750,16 @@ async function prepareReportFolder(file) {
 }
 async function finish(report, options, secrets, log) {
   report.finishedAt ??= (/* @__PURE__ */ new Date()).toISOString();
-  report.reportFile = resolve14(options.reportFile);
+  report.reportFile = resolve15(options.reportFile);
   try {
-    await writeFile4(options.reportFile, `${redact(JSON.stringify(report, null, 2), secrets)}
+    await writeFile5(options.reportFile, `${redact(JSON.stringify(report, null, 2), secrets)}
 `);
   } catch (error) {
     report.reportFile = void 0;
     log.warning(`the report file ${options.reportFile} was not written (${messageOf(error)}); the outcome stands: ${report.outcome}`);
   }
   if (options.summaryFile) {
-    await mkdir7(dirname8(resolve14(options.summaryFile)), { recursive: true }).then(() => writeFile4(options.summaryFile, redact(renderMarkdown(report), secrets))).catch((error) => log.warning(`the summary file ${options.summaryFile} was not written (${messageOf(error)}); the outcome stands: ${report.outcome}`));
+    await mkdir7(dirname9(resolve15(options.summaryFile)), { recursive: true }).then(() => writeFile5(options.summaryFile, redact(renderMarkdown(report), secrets))).catch((error) => log.warning(`the summary file ${options.summaryFile} was not written (${messageOf(error)}); the outcome stands: ${report.outcome}`));
   }
   return report;
 }
@@ -38120,4 +38785,4 @@ export {
   runCommand,
   checkWrittenPaths
 };
-//# sourceMappingURL=chunk-KM6XWMSQ.js.map
+//# sourceMappingURL=chunk-ELIG4YRQ.js.map

@@ -14,7 +14,7 @@ import {
   secretInputs,
   unusedInputs,
   which
-} from "./chunk-KM6XWMSQ.js";
+} from "./chunk-ELIG4YRQ.js";
 import {
   require_src3 as require_src
 } from "./chunk-PS4AXIT4.js";
@@ -73891,4 +73891,4 @@ function setOutputs(report, options) {
 export {
   run
 };
-//# sourceMappingURL=main-JMEUF2GQ.js.map
+//# sourceMappingURL=main-7MWW3OOF.js.map
