@@ -9,6 +9,10 @@
  * by the alembic that will run it (the source release's for a downgrade), and its DDL is played over
  * a model of the live schema (stores/schema-model.ts). Nothing connects but the read of the
  * catalogue; offline mode does not touch the database.
+ *
+ * The other differences from what the source release describes, which no revision on the path
+ * stops on, are warnings: the live schema is compared with that release's own models in its venv
+ * (manager/model-diff.ts), where the database is at its head.
  */
 import { access } from 'node:fs/promises';
 import type { Plan } from '../hops/plan.js';
@@ -16,7 +20,9 @@ import { REHEARSAL_FINDS_IT, type Finding, type Hop } from '../steps/step.js';
 import { schemaRevisionRuns, schemaStepOf } from '../steps/schema.js';
 import { renderEachRevision, type RenderedRevision, type RevisionRun } from '../manager/revision-sql.js';
 import { outsideDatabase } from '../releases/outside-database.js';
-import { latestRelease } from '../releases/releases.js';
+import { findRelease, latestRelease } from '../releases/releases.js';
+import { publishedRelease } from '../releases/manager-python.js';
+import { compareWithModels, describeDifference, type ModelDifference } from '../manager/model-diff.js';
 import { readSchemaObjects, SchemaModel } from '../stores/schema-model.js';
 import { messageOf } from '../core/errors.js';
 import type { Session } from './session.js';
@@ -82,6 +88,21 @@ export async function schemaDrift(session: Session, plan: Plan, current: readonl
       }
     }
   }
+  const models = await modelDifferences(session, hops[0]!, current);
+  if ('differences' in models) {
+    // A difference a stop above already names is said there.
+    const stopped = findings.filter((f) => f.status === 'failed').map((f) => f.detail);
+    const drifted = models.differences.filter((d) => !d.madeBy && !stopped.some((detail) => mentions(detail, d.name.split('.').pop()!)));
+    if (drifted.length > 0)
+      findings.push({
+        hop: hops[0]!.label,
+        status: 'warning',
+        detail:
+          `differences from ${models.release}'s models that no revision on the path stops on (${drifted.length}): ` +
+          `${drifted.slice(0, MAX_LISTED).map(describeDifference).join('; ')}${drifted.length > MAX_LISTED ? `; and ${drifted.length - MAX_LISTED} more` : ''}. ` +
+          `The migration does not depend on them; a hand-made change, a restore, or an install by an older release (whose models declared more) leaves such differences: make them match if they were not meant`,
+      });
+  }
   if (!findings.some((f) => f.status === 'failed')) {
     const notJudged =
       unjudged.length > 0
@@ -91,10 +112,43 @@ export async function schemaDrift(session: Session, plan: Plan, current: readonl
     findings.push({
       hop: plan.hops[0]!.label,
       status: 'ok',
-      detail: `schema drift: none; ${played} revision(s) on the path played over the live schema: everything they drop, alter or rename is there, nothing they create is${notJudged}${notFollowed}`,
+      detail: `schema drift: none; ${played} revision(s) on the path played over the live schema: everything they drop, alter or rename is there, nothing they create is${notJudged}${notFollowed}; ${modelsSaid(models)}`,
     });
   }
   return findings;
+}
+
+/** How many differences from the models one warning lists. */
+const MAX_LISTED = 12;
+
+type ModelComparison = { readonly release: string; readonly differences: readonly ModelDifference[] } | { readonly notCompared: string };
+
+/**
+ * The live schema against the models of the release the database is at: the first schema hop's
+ * source line's final release, from its own venv. Only where the database is at that release's head:
+ * the models describe the head.
+ */
+async function modelDifferences(session: Session, hop: Hop, current: readonly string[]): Promise<ModelComparison> {
+  const release = publishedRelease(latestRelease(hop.fromSeries).version);
+  const head = findRelease(release)?.head;
+  if (current.length !== 1 || current[0] !== head) return { notCompared: `the database is at ${current.join(', ') || 'no revision'}, not at ${release}'s head ${head}` };
+  const ctx = session.stepContext(hop);
+  if (!ctx.sourceAlembic) return { notCompared: `needs ${release}'s own package (set manager-venv)` };
+  try {
+    const alembic = await ctx.sourceAlembic('models');
+    if (!alembic || !(await exists(alembic.command[0]!))) return { notCompared: `${release}'s manager venv is not made yet (preflight or migrate makes it)` };
+    return { release, differences: await compareWithModels(alembic, ctx.deployment.targets.postgres!) };
+  } catch (error) {
+    return { notCompared: `${release}'s models could not be compared: ${messageOf(error)}` };
+  }
+}
+
+function modelsSaid(models: ModelComparison): string {
+  if ('notCompared' in models) return `not compared with the source release's models: ${models.notCompared}`;
+  const upstream = models.differences.filter((d) => d.madeBy);
+  const own = upstream.length > 0 ? `; ${upstream.length} difference(s) upstream's own revisions make: ${upstream.map((d) => `${describeDifference(d)} (${d.madeBy})`).join('; ')}` : '';
+  const others = models.differences.length - upstream.length;
+  return `compared with ${models.release}'s models: ${others === 0 ? 'no other difference' : `${others} other difference(s), warned about`}${own}`;
 }
 
 /** The hop's revisions rendered, in the order of `runs`, or why they cannot be. */

@@ -141,14 +141,17 @@ export class Session {
       alembic: { ...alembic, env: { ...alembic.env, ...this.managerConfigEnv() }, log: this.log },
       managerCli: tools?.managerCli ?? this.managerCli(),
     };
-    return this.venvs ? { ...context, sourceAlembic: () => this.sourceAlembic(hop) } : context;
+    return this.venvs ? { ...context, sourceAlembic: (purpose?: 'downgrade' | 'models') => this.sourceAlembic(hop, purpose) } : context;
   }
 
   /** The alembic of the source line's final release (the one the database was last upgraded with), from its own venv. */
-  private async sourceAlembic(hop: Hop): Promise<AlembicSetup | undefined> {
+  private async sourceAlembic(hop: Hop, purpose: 'downgrade' | 'models' = 'downgrade'): Promise<AlembicSetup | undefined> {
     const source = publishedRelease(latestRelease(hop.fromSeries).version);
     const venv = await this.venvs!.get(source, {
-      use: `${hop.fromSeries}'s alembic runs from it for the downgrade of ${hop.label}`,
+      use:
+        purpose === 'downgrade'
+          ? `${hop.fromSeries}'s alembic runs from it for the downgrade of ${hop.label}`
+          : `${source}'s models are compared with the live schema from it (the drift check); its alembic runs nothing`,
       unchecked: `${hop.fromSeries}'s alembic from it is not checked`,
     });
     return venv ? this.alembicOf(venv) : undefined;

@@ -30,9 +30,10 @@ export interface StepContext {
   readonly alembic: AlembicSetup;
   /**
    * The source release's alembic, where the run has one (a schema step that downgrades first
-   * needs it); it resolves to undefined in a dry run when the venv preflight or migrate makes is not there yet.
+   * needs it; the drift check reads its models); it resolves to undefined in a dry run when the venv
+   * preflight or migrate makes is not there yet. `purpose` is what the setup report says it is for.
    */
-  readonly sourceAlembic?: () => Promise<AlembicSetup | undefined>;
+  readonly sourceAlembic?: (purpose?: 'downgrade' | 'models') => Promise<AlembicSetup | undefined>;
   readonly managerCli: ManagerCli;
   /**
    * Preflight and a dry run of several hops apply nothing, so a later hop starts where the schema
