@@ -9,10 +9,12 @@
  * callback takes an argument click never passes); the base is made by the same command of the same
  * release run past that callback (ONESHOT_2303_BROKEN says what it prints).
  */
-import { createHash } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Admin } from '../support/deployment.js';
 import { HARBOR_PASSWORD, MANAGER_SECRET, ONESHOT_2303_BROKEN, OTHER_DOMAIN_USERS, stateOf, USERS_BY_STATUS, type Base2303, type Clone2303, useDeployment2303 } from '../support/deployment-2303.js';
@@ -22,6 +24,10 @@ import { runEngine } from '../support/run.js';
 import { latestRelease } from '../../src/releases/releases.js';
 import { DOWNGRADE_TO } from '../../src/hops/24.09-24.12/facts.js';
 import type { Report } from '../../src/core/report/index.js';
+import { hopTimes } from '../../src/rehearsal/growth.js';
+import { openSnapshot, parseSnapshotKey } from '../../src/rehearsal/snapshot-seal.js';
+import { localImageAvailable, LOCAL_IMAGE } from '../support/testbed.js';
+import { catalogueDifferences, catalogueOf, type Catalogue } from '../support/schema-catalogue.js';
 
 const info = inject('testbed');
 const { admin: adminOf, base: baseOf, clone, productVenvs, pythons, python312 } = useDeployment2303(info);
@@ -73,6 +79,50 @@ function modelStoreMembers(): { total: number; others: string } {
     .join(', ');
   return { total, others };
 }
+
+/** 23.09.10's own models made into an empty database by SQLAlchemy's create_all, what `mgr schema oneshot` does, in the venv preflight made. */
+const CREATE_ALL = `
+import asyncio, os
+from sqlalchemy.ext.asyncio import create_async_engine
+import ai.backend.manager.models
+from ai.backend.manager.models.base import metadata
+async def main():
+    engine = create_async_engine(os.environ["REFERENCE_URL"])
+    async with engine.begin() as conn:
+        await conn.exec_driver_sql('CREATE EXTENSION IF NOT EXISTS "uuid-ossp"')
+        await conn.run_sync(metadata.create_all)
+    await engine.dispose()
+asyncio.run(main())
+`;
+let reference: Catalogue | undefined;
+
+/** The catalogue of a database made from 23.09.10's models: what the comparison should find the clone differs from. */
+async function referenceCatalogue(): Promise<Catalogue> {
+  if (reference) return reference;
+  const database = `ref2309_${randomBytes(3).toString('hex')}`;
+  await admin.pg.query(`CREATE DATABASE ${database}`);
+  try {
+    const { host, port, user, password } = info.postgres;
+    execFileSync(join(PRODUCT_VENVS, '23.09.10', 'bin', 'python'), ['-c', CREATE_ALL], {
+      env: { PATH: process.env.PATH, REFERENCE_URL: `postgresql+asyncpg://${user}:${encodeURIComponent(password)}@${host}:${port}/${database}` },
+      stdio: 'pipe',
+    });
+    const pgModule = (await import('pg')).default;
+    const client = new pgModule.Client({ host, port, user, password, database });
+    await client.connect();
+    try {
+      reference = await catalogueOf(client);
+    } finally {
+      await client.end();
+    }
+    return reference;
+  } finally {
+    await admin.pg.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+  }
+}
+
+/** The warning of the drift check's comparison with 23.09.10's models, and the names it lists. */
+const modelWarning = (report: Report) => entries(report, 'preflight', 'schema').filter((e) => e.status === 'warning' && e.detail.startsWith("differences from 23.09.10's models"));
 
 describe('preflight toward 24.12.1 refuses, naming what blocks, before anything is written', () => {
   it('an image of the local registry with a project path (local/<project>/<name>): 24.09’s 1d42c726d8a3 would stop with MultipleResultsFound; preflight names the image and etcd’s local registry', async () => {
@@ -128,6 +178,33 @@ describe('preflight toward 24.12.1 refuses, naming what blocks, before anything 
       /^schema drift: 24\.03\.11's 59a622c31820 would stop: it drops constraint fk_vfolders_user_users of vfolders, which the database does not have \(ALTER TABLE vfolders DROP CONSTRAINT fk_vfolders_user_users\)\. PostgreSQL would roll 23\.09 → 24\.03 back there\./,
     );
     expect(refusal).toContain(REHEARSAL_FINDS_IT);
+    // The lost foreign key is said once, as the stop; the comparison with the models does not repeat it.
+    expect(
+      modelWarning(report)
+        .map((e) => e.detail)
+        .join('\n'),
+    ).not.toContain('fk_vfolders_user_users');
+    expect(await stateOf(admin, c)).toEqual(before);
+    noSecrets(report);
+  }, 900_000);
+});
+
+describe('differences from 23.09.10’s models that no revision on the path stops on are warnings', () => {
+  it('a hand-made index and a column made nullable by hand: preflight names both beside what the install left, passes, and writes nothing', async () => {
+    const c = await clone();
+    await c.pg.query('CREATE INDEX ix_hand_made_users_created ON users (created_at)');
+    await c.pg.query('ALTER TABLE scaling_groups ALTER COLUMN driver DROP NOT NULL');
+    const before = await stateOf(admin, c);
+    const { report } = await runEngine(toward2412(c, 'preflight'));
+    expect(report.error).toBeUndefined();
+    expect(failures(report)).toEqual([]);
+    const expected = catalogueDifferences(await catalogueOf(c.pg), await referenceCatalogue());
+    expect(expected).toEqual(expect.arrayContaining(['index ix_hand_made_users_created', 'column scaling_groups.driver']));
+    const warned = modelWarning(report).map((e) => e.detail);
+    expect(warned).toHaveLength(1);
+    expect(warned[0]).toContain(`no revision on the path stops on (${expected.length}): `);
+    expect(warned[0]).toContain('index ix_hand_made_users_created on users is in the database, not in the models');
+    expect(warned[0]).toContain('column scaling_groups.driver is nullable in the database, NOT NULL in the models');
     expect(await stateOf(admin, c)).toEqual(before);
     noSecrets(report);
   }, 900_000);
@@ -142,9 +219,11 @@ describe('what preflight says of the clean clone toward 24.12.1', () => {
     expect(report.fromVersion).toBe('23.09');
     expect(report.currentRevision).toBe(latestRelease('23.09').head);
     expect(report.plan.map((h) => h.hop)).toEqual(['23.09 → 24.03', '24.03 → 24.09', '24.09 → 24.12']);
-    // The venvs of the hops' releases; none of 23.09, where the database already is.
+    // The venvs of the hops' releases; 23.09.10's, where the database already is, only for the comparison with its models.
     const venvs = entries(report, 'setup', 'manager-venv').map((e) => e.detail);
-    expect(venvs.join('\n')).not.toContain('23.09.10');
+    expect(venvs.filter((v) => v.includes('23.09.10'))).toEqual([
+      expect.stringMatching(/; 23\.09\.10's models are compared with the live schema from it \(the drift check\); its alembic runs nothing$/),
+    ]);
 
     // 308bcecec5c2: every user of the domain "default", whatever its status; the other domain's are not counted.
     const { rows: counted } = await c.pg.query<{ n: number }>(`SELECT count(*)::int AS n FROM users WHERE domain_name = 'default'`);
@@ -186,9 +265,71 @@ describe('what preflight says of the clean clone toward 24.12.1', () => {
     expect(entries(report, 'preflight', 'schema', '23.09 → 24.03').map((e) => e.detail)).toContainEqual(
       expect.stringMatching(/^schema drift: none; \d+ revision\(s\) on the path played over the live schema/),
     );
+    // What 23.09.10's models describe and this install does not (read from the catalogues, not from bai-migrate): each is a warning.
+    const expected = catalogueDifferences(await catalogueOf(c.pg), await referenceCatalogue());
+    expect(expected.length).toBeGreaterThan(0);
+    const warned = modelWarning(report);
+    expect(warned).toHaveLength(1);
+    expect(warned[0]!.detail).toContain(`no revision on the path stops on (${expected.length}): `);
+    for (const difference of expected) expect(warned[0]!.detail).toContain(difference.split(' ').pop()!);
+    expect(entries(report, 'preflight', 'schema', '23.09 → 24.03').map((e) => e.detail)).toContainEqual(
+      expect.stringContaining(`compared with 23.09.10's models: ${expected.length} other difference(s), warned about`),
+    );
     expect(await stateOf(admin, c)).toEqual(before);
     noSecrets(report);
   }, 900_000);
+});
+
+/** The two runs the timing comparison needs: the rehearsal of a snapshot of a clean clone, and the real migrate of another. */
+const measured: { rehearsal?: Report; migrate?: Report } = {};
+
+/** The migration's own time, hop by hop: every step's apply and verify but the backup and the manager's start (growth.ts). */
+const migrationMs = (report: Report) => [...hopTimes(report.timings ?? []).values()].reduce((sum, hop) => sum + hop.totalMs, 0);
+
+describe('a nightly snapshot of the clean clone (sealed with a key), rehearsed to 24.12.1 with the real packages, as the PR check does', () => {
+  it('the snapshot changes nothing and carries no secret; the rehearsal keeps "default" and the manager secret usable, migrates all three hops, verifies, and ends with the real 24.12.1 manager serving on the copy', async () => {
+    const c = await clone();
+    const before = await stateOf(admin, c);
+    const key = randomBytes(32).toString('hex');
+    const dir = mkdtempSync(join(tmpdir(), 'bai-2303-snapshot-'));
+    const file = join(dir, 'snapshot.jsonl.gz');
+    const snapshot = await runEngine({ command: 'snapshot', 'manager-config': c.managerToml, 'snapshot-file': file, 'snapshot-key': key });
+    expect(snapshot.report.error).toBeUndefined();
+    expect(await stateOf(admin, c)).toEqual(before);
+    // Opened as rehearse opens it: none of the deployment's secrets, in any of the forms they are stored in.
+    const plain = gunzipSync(readFileSync(await openSnapshot(file, parseSnapshotKey(key), join(dir, 'plain.jsonl.gz')))).toString('utf8');
+    for (const secret of [MANAGER_SECRET, HARBOR_PASSWORD, info.postgres.password, info.redis.password]) expect(plain).not.toContain(secret);
+    // The names upstream's revisions look up by value are kept (308bcecec5c2 reads the policy "default").
+    expect(plain).toContain('"default"');
+
+    const { report } = await runEngine({
+      command: 'rehearse',
+      'to-version': '24.12',
+      'manager-config': c.managerToml,
+      'manager-venv': PRODUCT_VENVS,
+      python: pythons(),
+      'snapshot-file': file,
+      'snapshot-key': key,
+      ...(localImageAvailable() ? { 'rehearsal-image': LOCAL_IMAGE } : {}),
+    });
+    expect(report.error).toBeUndefined();
+    expect(report.outcome).toBe('success');
+    expect(failures(report)).toEqual([]);
+    expect(report.plan.map((h) => h.hop)).toEqual(['23.09 → 24.03', '24.03 → 24.09', '24.09 → 24.12']);
+    // 24.03's 308bcecec5c2 found the policy "default"; 24.09's 1d42c726d8a3 made the registry rows; 24.12.1's head was reached.
+    expect(entries(report, 'apply', 'schema').map((e) => e.status)).toEqual(['changed', 'changed', 'changed']);
+    expect(entries(report, 'verify', 'schema', '24.09 → 24.12').map((e) => e.status)).toEqual(['ok']);
+    const proof = entries(report, 'apply', 'manager-starts');
+    expect(proof.map((e) => e.status)).toEqual(['changed']);
+    expect(proof[0]!.detail).toMatch(
+      /^the 24\.12\.1 manager started on the copy in [\d.]+ s, answered GET \/ \(.*"manager": ?"24\.12\.1".*\), served a signed GraphQL query of users, vfolders, sessions and agents \(.*\), logged no error/,
+    );
+    ranRealPackage('24.12.1', 'rehearse: alembic and start-server on a restored 23.03-installed snapshot');
+    // The deployment is as it was: the rehearsal ran on its own servers.
+    expect(await stateOf(admin, c)).toEqual(before);
+    noSecrets(report);
+    measured.rehearsal = report;
+  }, 1_800_000);
 });
 
 describe('migrate of the clean clone to 24.12.1, then clear-history with the real 24.12.1 manager', () => {
@@ -197,9 +338,16 @@ describe('migrate of the clean clone to 24.12.1, then clear-history with the rea
     const inputs = toward2412(c, 'migrate');
     const { report } = await runEngine(inputs);
     expect(report.error).toBeUndefined();
+    measured.migrate = report;
     expect(report.fromVersion).toBe('23.09');
+    // 23.09.10's venv serves only the comparison with its models: its alembic runs nothing.
     expect(
       entries(report, 'setup', 'manager-venv')
+        .map((e) => e.detail)
+        .filter((d) => d.includes('23.09.10')),
+    ).toEqual([expect.stringMatching(/its alembic runs nothing$/)]);
+    expect(
+      entries(report, 'apply', 'schema')
         .map((e) => e.detail)
         .join('\n'),
     ).not.toContain('23.09.10');
@@ -256,4 +404,16 @@ describe('migrate of the clean clone to 24.12.1, then clear-history with the rea
     for (const { id } of routedOld) expect(JSON.stringify(cleared.report)).not.toContain(id);
     noSecrets(cleared.report);
   }, 1_800_000);
+});
+
+describe('the rehearsal measures what the real migrate takes', () => {
+  it('its migration of the three hops took within 25 % of the real migrate of the same deployment', () => {
+    expect(measured.rehearsal, 'the rehearsal case passed').toBeDefined();
+    expect(measured.migrate, 'the migrate case ran').toBeDefined();
+    const rehearsed = migrationMs(measured.rehearsal!);
+    const real = migrationMs(measured.migrate!);
+    console.log(`migration time: rehearsal ${rehearsed} ms, real migrate ${real} ms (${((rehearsed / real - 1) * 100).toFixed(1)} %)`);
+    expect(real).toBeGreaterThan(0);
+    expect(Math.abs(rehearsed - real) / real).toBeLessThanOrEqual(0.25);
+  });
 });
