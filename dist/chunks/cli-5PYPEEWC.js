@@ -12,7 +12,7 @@ import {
   runCommand,
   secretInputs,
   unusedInputs
-} from "./chunk-ELIG4YRQ.js";
+} from "./chunk-3XTK3SO7.js";
 import "./chunk-PS4AXIT4.js";
 import "./chunk-YIVHD5DW.js";
 
@@ -272,4 +272,4 @@ process.exitCode = await main(process.argv.slice(2), process.env);
 export {
   main
 };
-//# sourceMappingURL=cli-ZDAKU6QW.js.map
+//# sourceMappingURL=cli-5PYPEEWC.js.map

@@ -37082,13 +37082,13 @@ var Session = class {
       alembic: { ...alembic, env: { ...alembic.env, ...this.managerConfigEnv() }, log: this.log },
       managerCli: tools?.managerCli ?? this.managerCli()
     };
-    return this.venvs ? { ...context, sourceAlembic: () => this.sourceAlembic(hop9) } : context;
+    return this.venvs ? { ...context, sourceAlembic: (purpose) => this.sourceAlembic(hop9, purpose) } : context;
   }
   /** The alembic of the source line's final release (the one the database was last upgraded with), from its own venv. */
-  async sourceAlembic(hop9) {
+  async sourceAlembic(hop9, purpose = "downgrade") {
     const source = publishedRelease(latestRelease(hop9.fromSeries).version);
     const venv = await this.venvs.get(source, {
-      use: `${hop9.fromSeries}'s alembic runs from it for the downgrade of ${hop9.label}`,
+      use: purpose === "downgrade" ? `${hop9.fromSeries}'s alembic runs from it for the downgrade of ${hop9.label}` : `${source}'s models are compared with the live schema from it (the drift check); its alembic runs nothing`,
       unchecked: `${hop9.fromSeries}'s alembic from it is not checked`
     });
     return venv ? this.alembicOf(venv) : void 0;
@@ -37661,6 +37661,100 @@ async function renderEachRevision(setup, target, runs) {
   return JSON.parse(line.slice(MARK.length));
 }
 
+// src/manager/model-diff.ts
+var MARK2 = "@@bai-migrate-model-diff@@";
+var COMPARE = `
+import json, re, sys, warnings
+warnings.simplefilter("ignore")
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from alembic.migration import MigrationContext
+from alembic.autogenerate import compare_metadata
+import sqlalchemy
+import ai.backend.manager.models
+try:
+    from ai.backend.manager.models.base import metadata
+except ImportError:
+    from ai.backend.manager.models import metadata
+
+config = Config(sys.argv[1])
+url = config.get_main_option("sqlalchemy.url")
+
+def compare(conn):
+    conn.execute(sqlalchemy.text("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"))
+    return compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+
+if url.startswith("postgresql+asyncpg"):
+    import asyncio
+    from sqlalchemy.ext.asyncio import create_async_engine
+    async def run():
+        engine = create_async_engine(url)
+        try:
+            async with engine.connect() as conn:
+                return await conn.run_sync(compare)
+        finally:
+            await engine.dispose()
+    found = asyncio.run(run())
+else:
+    engine = sqlalchemy.create_engine(url)
+    with engine.connect() as conn:
+        found = compare(conn)
+
+def columns_of(constraint):
+    return ",".join(c.name for c in constraint.columns)
+
+def nullability(value):
+    return "nullable" if value else "NOT NULL"
+
+out = []
+for item in found:
+    for op in (item if isinstance(item, list) else [item]):
+        kind = op[0]
+        if kind in ("add_table", "remove_table"):
+            out.append({"kind": "missing" if kind == "add_table" else "extra", "object": "table", "table": op[1].name, "name": op[1].name})
+        elif kind in ("add_column", "remove_column"):
+            out.append({"kind": "missing" if kind == "add_column" else "extra", "object": "column", "table": op[2], "name": op[2] + "." + op[3].name})
+        elif kind in ("add_index", "remove_index"):
+            out.append({"kind": "missing" if kind == "add_index" else "extra", "object": "index", "table": op[1].table.name, "name": op[1].name})
+        elif kind in ("add_constraint", "remove_constraint"):
+            c = op[1]
+            out.append({"kind": "missing" if kind == "add_constraint" else "extra", "object": "unique constraint", "table": c.table.name, "name": c.name or c.table.name + "(" + columns_of(c) + ")"})
+        elif kind in ("add_fk", "remove_fk"):
+            c = op[1]
+            out.append({"kind": "missing" if kind == "add_fk" else "extra", "object": "foreign key", "table": c.parent.name, "name": c.name or c.parent.name + "(" + columns_of(c) + ")"})
+        elif kind == "modify_nullable":
+            out.append({"kind": "changed", "object": "column", "table": op[2], "name": op[2] + "." + op[3], "how": nullability(op[5]) + " in the database, " + nullability(op[6]) + " in the models"})
+        elif kind == "modify_type":
+            out.append({"kind": "changed", "object": "column", "table": op[2], "name": op[2] + "." + op[3], "how": "of type " + str(op[5]) + " in the database, " + str(op[6]) + " in the models"})
+
+# An extra object a revision script names was made by upstream's migrations, not by hand.
+extra = [d for d in out if d["kind"] == "extra"]
+if extra:
+    scripts = ScriptDirectory.from_config(config)
+    for script in scripts.walk_revisions():
+        try:
+            text = open(script.path, encoding="utf-8").read()
+        except OSError:
+            continue
+        for d in extra:
+            short = d["name"].split(".")[-1]
+            if "madeBy" not in d and re.search(r"(^|[^\\w])" + re.escape(short) + r"($|[^\\w])", text):
+                d["madeBy"] = script.revision
+print("${MARK2}" + json.dumps(out))
+`;
+async function compareWithModels(setup, target) {
+  const python = await pythonOf(setup);
+  const out = await runWithPrivateIni(setup, target, "comparison of the live schema with the release's models", (ini) => [python, "-c", COMPARE, ini]);
+  const line = out.split("\n").find((l) => l.startsWith(MARK2));
+  if (!line) throw new Error(`the release's Python printed no comparison (its output ended: ${out.trim().split("\n").slice(-2).join(" | ")})`);
+  return JSON.parse(line.slice(MARK2.length));
+}
+function describeDifference(d) {
+  const what = d.object === "column" ? `column ${d.name}` : `${d.object} ${d.name}${d.object === "table" ? "" : ` on ${d.table}`}`;
+  if (d.kind === "changed") return `${what} is ${d.how}`;
+  return d.kind === "missing" ? `${what} is in the models, not in the database` : `${what} is in the database, not in the models`;
+}
+
 // src/stores/schema-model.ts
 async function readSchemaObjects(client) {
   const names = async (sql) => (await client.query(sql)).rows.map((r) => r.name);
@@ -38052,16 +38146,49 @@ async function schemaDrift(session, plan, current) {
       }
     }
   }
+  const models = await modelDifferences(session, hops[0], current);
+  if ("differences" in models) {
+    const stopped = findings.filter((f) => f.status === "failed").map((f) => f.detail);
+    const drifted = models.differences.filter((d) => !d.madeBy && !stopped.some((detail) => mentions(detail, d.name.split(".").pop())));
+    if (drifted.length > 0)
+      findings.push({
+        hop: hops[0].label,
+        status: "warning",
+        detail: `differences from ${models.release}'s models that no revision on the path stops on (${drifted.length}): ${drifted.slice(0, MAX_LISTED).map(describeDifference).join("; ")}${drifted.length > MAX_LISTED ? `; and ${drifted.length - MAX_LISTED} more` : ""}. The migration does not depend on them; a hand-made change, a restore, or an install by an older release (whose models declared more) leaves such differences: make them match if they were not meant`
+      });
+  }
   if (!findings.some((f) => f.status === "failed")) {
     const notJudged = unjudged.length > 0 ? `; ${unjudged.length} statement(s) not judged, on what revisions the check could not follow may make: ${unjudged.slice(0, 3).join("; ")}${unjudged.length > 3 ? "; \u2026" : ""}` : "";
     const notFollowed = unfollowed.length > 0 ? `; not followed: ${unfollowed.map((u) => u.what).join("; ")}` : "";
     findings.push({
       hop: plan.hops[0].label,
       status: "ok",
-      detail: `schema drift: none; ${played} revision(s) on the path played over the live schema: everything they drop, alter or rename is there, nothing they create is${notJudged}${notFollowed}`
+      detail: `schema drift: none; ${played} revision(s) on the path played over the live schema: everything they drop, alter or rename is there, nothing they create is${notJudged}${notFollowed}; ${modelsSaid(models)}`
     });
   }
   return findings;
+}
+var MAX_LISTED = 12;
+async function modelDifferences(session, hop9, current) {
+  const release = publishedRelease(latestRelease(hop9.fromSeries).version);
+  const head = findRelease(release)?.head;
+  if (current.length !== 1 || current[0] !== head) return { notCompared: `the database is at ${current.join(", ") || "no revision"}, not at ${release}'s head ${head}` };
+  const ctx = session.stepContext(hop9);
+  if (!ctx.sourceAlembic) return { notCompared: `needs ${release}'s own package (set manager-venv)` };
+  try {
+    const alembic = await ctx.sourceAlembic("models");
+    if (!alembic || !await exists2(alembic.command[0])) return { notCompared: `${release}'s manager venv is not made yet (preflight or migrate makes it)` };
+    return { release, differences: await compareWithModels(alembic, ctx.deployment.targets.postgres) };
+  } catch (error) {
+    return { notCompared: `${release}'s models could not be compared: ${messageOf(error)}` };
+  }
+}
+function modelsSaid(models) {
+  if ("notCompared" in models) return `not compared with the source release's models: ${models.notCompared}`;
+  const upstream = models.differences.filter((d) => d.madeBy);
+  const own = upstream.length > 0 ? `; ${upstream.length} difference(s) upstream's own revisions make: ${upstream.map((d) => `${describeDifference(d)} (${d.madeBy})`).join("; ")}` : "";
+  const others = models.differences.length - upstream.length;
+  return `compared with ${models.release}'s models: ${others === 0 ? "no other difference" : `${others} other difference(s), warned about`}${own}`;
 }
 async function renderHop(session, hop9, runs) {
   const ctx = session.stepContext(hop9);
@@ -38785,4 +38912,4 @@ export {
   runCommand,
   checkWrittenPaths
 };
-//# sourceMappingURL=chunk-ELIG4YRQ.js.map
+//# sourceMappingURL=chunk-3XTK3SO7.js.map

@@ -14,7 +14,7 @@ import {
   secretInputs,
   unusedInputs,
   which
-} from "./chunk-ELIG4YRQ.js";
+} from "./chunk-3XTK3SO7.js";
 import {
   require_src3 as require_src
 } from "./chunk-PS4AXIT4.js";
@@ -73891,4 +73891,4 @@ function setOutputs(report, options) {
 export {
   run
 };
-//# sourceMappingURL=main-7MWW3OOF.js.map
+//# sourceMappingURL=main-LO4QGDZI.js.map
