@@ -146,8 +146,15 @@ describe('22.09.23 → 23.03.12 → 23.09.10 with the real packages (manager-ven
     const toml = deployment.writeManagerToml();
     const inputs = migrateFrom2209(toml, '23.09');
 
-    const run = await runEngine(inputs);
+    // The test's deployment is thrown away after it, as a rehearsal's copy is: the run ends with the real 23.09.10 manager serving on it.
+    const run = await runEngine(inputs, undefined, { disposableCopy: true });
     expect(run.report.error).toBeUndefined();
+    const proof = run.report.entries.filter((e) => e.phase === 'apply' && e.step === 'manager-starts');
+    expect(proof.map((e) => e.status)).toEqual(['changed']);
+    expect(proof[0]!.detail).toMatch(
+      /^the 23\.09\.10 manager started on the copy in [\d.]+ s, answered GET \/ \(.*"manager": ?"23\.09\.10".*\), served a signed GraphQL query of users, vfolders, sessions and agents \(.*\), logged no error/,
+    );
+    ranRealPackage('23.09.10', 'start-server on the migrated deployment (manager-starts)');
     // 23.09.11 was never published: its venv holds 23.09.10, whose head is the same.
     const venvs = run.report.entries.filter((e) => e.step === 'manager-venv').map((e) => e.detail.replace(/ with .*?;/, ';').replace(PRODUCT_VENVS, '<venvs>'));
     expect(venvs).toEqual(

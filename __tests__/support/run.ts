@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCommand } from '../../src/core/run-command.js';
 import { MemoryLogger } from '../../src/core/logger.js';
-import { INPUTS, parseOptions, type RawInputs } from '../../src/core/options.js';
+import { INPUTS, parseOptions, type Options, type RawInputs } from '../../src/core/options.js';
 import type { Report } from '../../src/core/report/index.js';
 
 export function tempDir(): string {
@@ -13,9 +13,14 @@ export function tempDir(): string {
 }
 
 /** Runs the engine as the adapters do, with no environment-found manager.toml; `log` may watch the run's progress. */
-export async function runEngine<L extends MemoryLogger = MemoryLogger>(raw: RawInputs, log: L = new MemoryLogger() as L): Promise<{ report: Report; log: L; secrets: string[] }> {
+export async function runEngine<L extends MemoryLogger = MemoryLogger>(
+  raw: RawInputs,
+  log: L = new MemoryLogger() as L,
+  /** What no input sets: `disposableCopy` says the test's deployment is thrown away after it, as a rehearsal's restored copy is. */
+  internal: Pick<Options, 'disposableCopy'> = {},
+): Promise<{ report: Report; log: L; secrets: string[] }> {
   const secrets: string[] = [];
-  const options = parseOptions({ 'report-file': join(tempDir(), 'report.json'), 'connect-timeout': '5', ...raw });
+  const options = { ...parseOptions({ 'report-file': join(tempDir(), 'report.json'), 'connect-timeout': '5', ...raw }), ...internal };
   const report = await runCommand(options, { log, onSecret: (s) => secrets.push(s), env: {} });
   return { report, log, secrets };
 }
