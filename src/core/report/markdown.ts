@@ -64,11 +64,21 @@ export function renderMarkdown(report: Report, maxBytes = 512 * 1024): string {
 export function renderOnTop(report: Report): string[] {
   return [
     ...(report.failure ? [...renderFailure(report.failure), ''] : []),
+    ...renderManagerProof(report),
     ...renderAttention(report),
     ...(report.timings && report.timings.length > 0 ? [...renderTimings(report.timings), ''] : []),
     ...(report.growth ? [...renderGrowth(report.growth), ''] : []),
     ...(report.forecast ? [...renderForecast(report.forecast), ''] : []),
   ];
+}
+
+/**
+ * The proof that the target release's manager serves on the migrated data (steps/manager-starts.ts),
+ * where the run gave it; a proof that failed is already said where the failure is.
+ */
+export function renderManagerProof(report: Report): string[] {
+  const proof = report.entries.find((e) => e.phase === 'apply' && e.step === 'manager-starts' && e.status === 'changed');
+  return proof ? ['### The manager comes back', '', `✅ ${proof.detail}`, ''] : [];
 }
 
 export function renderFailure(failure: StepFailure): string[] {
