@@ -11,7 +11,7 @@ import { runAlembic } from '../src/manager/alembic.js';
 import { resolveTargets } from '../src/stores/connections.js';
 import { Deployment } from '../src/stores/deployment.js';
 import { MemoryLogger } from '../src/core/logger.js';
-import { parseOptions } from '../src/core/options.js';
+import { parseOptions } from '../src/options/index.js';
 import { imageMetadata } from '../src/hops/21.09-22.03/image-metadata.js';
 import { parseVersion, targetRelease } from '../src/releases/catalogue.js';
 import type { StepContext } from '../src/steps/step.js';

@@ -7,7 +7,7 @@ import { describe, expect, inject, it } from 'vitest';
 import { useDeployments } from '../support/deployment.js';
 import { resolveTargets } from '../../src/stores/connections.js';
 import { Deployment } from '../../src/stores/deployment.js';
-import { parseOptions } from '../../src/core/options.js';
+import { parseOptions } from '../../src/options/index.js';
 import { etcdKeyMove } from '../../src/steps/etcd-key-move.js';
 import type { StepContext } from '../../src/steps/step.js';
 

@@ -17,7 +17,7 @@ import { connectAdmin, type Admin } from '../support/deployment.js';
 import { managerAlembicIni, MANAGER_TOML_LOGGING, productVenvs } from '../support/real-manager.js';
 import { ranRealPackage } from '../support/real-lines.js';
 import { MemoryLogger } from '../../src/core/logger.js';
-import { parseOptions, type Options } from '../../src/core/options.js';
+import { parseOptions, type Options } from '../../src/options/index.js';
 import { ManagerVenvs } from '../../src/manager/venvs.js';
 import type { ProvisionedVenv } from '../../src/manager/venv.js';
 import { pyenvInterpreters } from '../../src/manager/venv.js';

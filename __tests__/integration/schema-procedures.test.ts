@@ -10,7 +10,7 @@ import pg from 'pg';
 import { describe, expect, inject, it } from 'vitest';
 import { useDeployments } from '../support/deployment.js';
 import { graphAlembic } from '../support/graph-alembic.js';
-import { parseOptions } from '../../src/core/options.js';
+import { parseOptions } from '../../src/options/index.js';
 import { MemoryLogger } from '../../src/core/logger.js';
 import { resolveTargets } from '../../src/stores/connections.js';
 import { Deployment } from '../../src/stores/deployment.js';

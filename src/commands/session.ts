@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { MigrationError, messageOf } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { whileWaiting } from '../core/progress.js';
-import type { Options } from '../core/options.js';
+import type { Options } from '../options/index.js';
 import { redact, type Report, type ReportEntry } from '../core/report/index.js';
 import { grpcCause, SERVER_NAMES, type Deployment, type Server } from '../stores/deployment.js';
 import { acquireMigrationLock, type MigrationLock } from '../stores/lock.js';

@@ -5,7 +5,7 @@
  */
 import type { Deployment, Server } from '../stores/deployment.js';
 import type { Logger } from '../core/logger.js';
-import type { Options } from '../core/options.js';
+import type { Options } from '../options/index.js';
 import type { Release } from '../releases/catalogue.js';
 import type { RevisionFailure, Status } from '../core/report/index.js';
 import type { AlembicSetup } from '../manager/alembic.js';

@@ -1,21 +1,21 @@
 /**
  * The engine: validated options in, a report out. It knows nothing of GitHub; the Action and the
- * CLI are thin adapters around `runCommand`. What each command does lives in src/commands/.
+ * CLI are thin adapters around `runCommand`. What each command does lives in the files beside it.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { invalidInput, MigrationError, messageOf } from './errors.js';
-import { redactingLogger, type Logger } from './logger.js';
-import type { Options } from './options.js';
+import { invalidInput, MigrationError, messageOf } from '../core/errors.js';
+import { redactingLogger, type Logger } from '../core/logger.js';
+import type { Options } from '../options/index.js';
 import { resolveTargets } from '../stores/connections.js';
 import { Deployment } from '../stores/deployment.js';
 import { ManagerVenvs, type VenvCache } from '../manager/venvs.js';
 import { publishedRelease } from '../releases/manager-python.js';
 import { targetRelease } from '../releases/catalogue.js';
-import { commandDefinition, writtenPaths } from '../commands/registry.js';
-import { checkWritablePaths } from './writable-paths.js';
-import { Session } from '../commands/session.js';
-import { newReport, redact, renderMarkdown, type Report } from './report/index.js';
+import { commandDefinition, writtenPaths } from './registry.js';
+import { checkWritablePaths } from '../options/writable-paths.js';
+import { Session } from './session.js';
+import { newReport, redact, renderMarkdown, type Report } from '../core/report/index.js';
 
 export interface RunHooks {
   readonly log: Logger;
