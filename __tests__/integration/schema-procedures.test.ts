@@ -17,7 +17,7 @@ import { Deployment } from '../../src/stores/deployment.js';
 import { runAlembic, type AlembicSetup } from '../../src/manager/alembic.js';
 import { applyRevisions } from '../../src/manager/apply-revisions.js';
 import { latestRelease, revisionsOf, revisionsToApply } from '../../src/releases/releases.js';
-import { schema, schemaStep, type SchemaProcedure } from '../../src/steps/schema.js';
+import { schema, schemaStep, type SchemaProcedure } from '../../src/steps/schema/index.js';
 import type { StepContext } from '../../src/steps/step.js';
 
 const info = inject('testbed');

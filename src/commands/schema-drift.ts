@@ -13,7 +13,7 @@
 import { access } from 'node:fs/promises';
 import type { Plan } from '../hops/plan.js';
 import { REHEARSAL_FINDS_IT, type Finding, type Hop } from '../steps/step.js';
-import { schemaRevisionRuns, schemaStepOf } from '../steps/schema.js';
+import { schemaRevisionRuns, schemaStepOf } from '../steps/schema/index.js';
 import { renderEachRevision, type RenderedRevision, type RevisionRun } from '../manager/revision-sql.js';
 import { outsideDatabase } from '../releases/outside-database.js';
 import { latestRelease } from '../releases/releases.js';
