@@ -18,7 +18,7 @@ import { latestRelease } from '../releases/releases.js';
 import { targetRelease } from '../releases/catalogue.js';
 import { alembicDriverOf } from '../releases/line-facts.js';
 import { publishedRelease } from '../releases/manager-python.js';
-import type { Finding, Hop, Step, StepContext } from '../steps/step.js';
+import { stepSettings, type Finding, type Hop, type Step, type StepContext, type StepSettings, type VenvToMake } from '../steps/step.js';
 
 /** The manager's tools a hop runs: its target release's alembic and CLI. */
 interface HopTools {
@@ -28,6 +28,13 @@ interface HopTools {
 
 export class Session {
   readonly alembic: AlembicSetup;
+  /** What the steps read of the options. */
+  private readonly settings: StepSettings;
+  /**
+   * With manager-venv, the target's venv while it is not made yet: the options keep manager-venv
+   * only then (run-command.ts takes alembic and the CLI from the venv once it is made).
+   */
+  private readonly venvToMake?: VenvToMake;
   /** With manager-venv, the tools of each hop whose target is not the run's (prepareHops). */
   private readonly hopTools = new Map<string, HopTools>();
   /** migrate (not a dry run), clear-history and snapshot hold the migration lock for the whole run. */
@@ -47,6 +54,8 @@ export class Session {
     // The target release's env.py decides the driver (an operator's alembic-command included).
     const driver = options.toVersion ? alembicDriverOf(targetRelease(options.toVersion).version) : undefined;
     this.alembic = { command: options.alembicCommand, config, lockTimeoutSeconds: options.alembicLockTimeoutSeconds, driver };
+    this.settings = stepSettings(options);
+    if (options.managerVenv) this.venvToMake = { dir: options.managerVenv.dir, managerCli: options.managerCommand === undefined };
   }
 
   /** Warnings already annotated: verify finding what preflight found is said again in the log, not annotated twice. */
@@ -135,7 +144,8 @@ export class Session {
     const alembic = tools?.alembic ?? this.alembic;
     const context = {
       deployment: this.deployment,
-      options: this.options,
+      settings: this.settings,
+      venvToMake: this.venvToMake,
       hop,
       log: this.log,
       alembic: { ...alembic, env: { ...alembic.env, ...this.managerConfigEnv() }, log: this.log },

@@ -21,9 +21,61 @@ export interface Hop {
   readonly unsupported?: string;
 }
 
+/**
+ * The inputs steps read, and nothing else of the run's Options: a step that needs another input
+ * names it here. Built once per run (stepSettings).
+ */
+export interface StepSettings {
+  readonly toVersion: Options['toVersion'];
+  readonly lockBackend: Options['lockBackend'];
+  /** The operator's alembic.ini, or with a manager venv made before the run, the venv's. */
+  readonly alembicConfig: Options['alembicConfig'];
+  readonly backupDir: string;
+  readonly lockTimeoutSeconds: number;
+  readonly allowRunningServices: boolean;
+  readonly redisPersistence: Options['redisPersistence'];
+  readonly imageRescan: boolean;
+  readonly skipUnusableImages: boolean;
+  readonly pruneEtcdImages: boolean;
+  readonly periodicSyncStats: Options['periodicSyncStats'];
+  readonly startManager: boolean;
+  readonly disposableCopy: Options['disposableCopy'];
+}
+
+export function stepSettings(options: Options): StepSettings {
+  return {
+    toVersion: options.toVersion,
+    lockBackend: options.lockBackend,
+    alembicConfig: options.alembicConfig,
+    backupDir: options.backupDir,
+    lockTimeoutSeconds: options.lockTimeoutSeconds,
+    allowRunningServices: options.allowRunningServices,
+    redisPersistence: options.redisPersistence,
+    imageRescan: options.imageRescan,
+    skipUnusableImages: options.skipUnusableImages,
+    pruneEtcdImages: options.pruneEtcdImages,
+    periodicSyncStats: options.periodicSyncStats,
+    startManager: options.startManager,
+    disposableCopy: options.disposableCopy,
+  };
+}
+
+/**
+ * With manager-venv, the target release's venv while it is not made yet (a check, or a dry run,
+ * before migrate made it): alembic, and the manager's CLI unless manager-command is given, will
+ * run from it, so the steps say so instead of checking them.
+ */
+export interface VenvToMake {
+  /** manager-venv: the folder preflight or migrate makes it in. */
+  readonly dir: string;
+  /** The manager's CLI runs from it too (no manager-command given). */
+  readonly managerCli: boolean;
+}
+
 export interface StepContext {
   readonly deployment: Deployment;
-  readonly options: Options;
+  readonly settings: StepSettings;
+  readonly venvToMake?: VenvToMake;
   readonly hop: Hop;
   readonly log: Logger;
   /** The target release's alembic. */

@@ -20,7 +20,7 @@ export const applyMissingCommand: SchemaCommand<ApplyMissingNext> = {
 
   async dryRun(next, ctx, revisions) {
     const head = ctx.hop.to.head;
-    if (ctx.options.managerVenv) return [sqlNotShown(ctx, `alembic ${next.kind} ${listed(revisions)} → ${head}`, 'venv')];
+    if (ctx.venvToMake) return [sqlNotShown(ctx, `alembic ${next.kind} ${listed(revisions)} → ${head}`, 'venv')];
     const start = revisions.length === 1 ? revisions[0]! : undefined;
     // What a revision does outside PostgreSQL it would do offline too: those are named, never run.
     const withhold = outsideDatabase(next.revisions);

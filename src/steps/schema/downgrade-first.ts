@@ -48,7 +48,7 @@ export const downgradeCommand: SchemaCommand<DowngradeNext> = {
         ? failed(noSourceAlembic(ctx, next.to))
         : source
           ? await alembicWorks(ctx, source, next.to, name)
-          : skipped(`${name} will run from the manager venv preflight or migrate makes in ${ctx.options.managerVenv?.dir ?? 'manager-venv'}: not checked here`),
+          : skipped(`${name} will run from the manager venv preflight or migrate makes in ${ctx.venvToMake?.dir ?? 'manager-venv'}: not checked here`),
     ];
   },
 
@@ -56,7 +56,7 @@ export const downgradeCommand: SchemaCommand<DowngradeNext> = {
     const head = ctx.hop.to.head;
     const postgres = ctx.deployment.targets.postgres!;
     const source = await sourceAlembic(ctx, next.to);
-    if (ctx.options.managerVenv || !source) {
+    if (ctx.venvToMake || !source) {
       return [sqlNotShown(ctx, `${ctx.hop.fromSeries}'s alembic downgrade ${listed(revisions)} → ${next.to}, then ${ctx.hop.to.version}'s alembic upgrade ${next.to} → ${head}`, 'venvs')];
     }
     // Offline mode takes a single start revision: after an interrupted upgrade, the first row.

@@ -214,7 +214,7 @@ async function probeHolds(ctx: StepContext, probe: SchemaProbe): Promise<boolean
  * until no alembic of an earlier run is connected, instead of racing it.
  */
 async function waitForOrphanedAlembic(ctx: StepContext): Promise<void> {
-  const deadline = Date.now() + ctx.options.lockTimeoutSeconds * 1000;
+  const deadline = Date.now() + ctx.settings.lockTimeoutSeconds * 1000;
   for (;;) {
     const { rows } = await ctx.deployment.postgres.query<{ pid: number; seconds: number }>(
       `SELECT pid, round(extract(epoch FROM now() - backend_start))::int AS seconds

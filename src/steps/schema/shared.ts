@@ -79,7 +79,7 @@ export const byTarget = (steps: readonly RevisionStep[]): SchemaRevisionRun[] =>
 
 /** A dry run before the manager venv alembic will run from is made: what would run, without its SQL. */
 export function sqlNotShown(ctx: StepContext, wouldRun: string, venvs: 'venv' | 'venvs'): Finding {
-  return skipped(`would run ${wouldRun} from the manager ${venvs} preflight or migrate makes in ${ctx.options.managerVenv?.dir ?? 'manager-venv'} (a dry run makes none, so no SQL is shown)`);
+  return skipped(`would run ${wouldRun} from the manager ${venvs} preflight or migrate makes in ${ctx.venvToMake?.dir ?? 'manager-venv'} (a dry run makes none, so no SQL is shown)`);
 }
 
 /** A dry run's finding for the SQL a command would run (`how`), attached to the report as `alembic <name> --sql`. */
@@ -103,7 +103,7 @@ export function sqlShown(rendered: OfflineSql, how: string, revisions: readonly 
  * missing alembic.ini would otherwise be found in the apply phase.
  */
 export async function alembicWorks(ctx: StepContext, setup: AlembicSetup, revision: string, name: string): Promise<Finding> {
-  if (ctx.options.managerVenv) return skipped(`${name} will run from the manager venv preflight or migrate makes in ${ctx.options.managerVenv.dir}: not checked here`);
+  if (ctx.venvToMake) return skipped(`${name} will run from the manager venv preflight or migrate makes in ${ctx.venvToMake.dir}: not checked here`);
   const command = setup.command.join(' ');
   const config = resolve(setup.config);
   try {

@@ -21,7 +21,7 @@ export const upgradeCommand: SchemaCommand<UpgradeNext> = {
   async dryRun(_next, ctx, revisions) {
     const head = ctx.hop.to.head;
     const postgres = ctx.deployment.targets.postgres!;
-    if (ctx.options.managerVenv) return [sqlNotShown(ctx, `alembic upgrade ${listed(revisions)} → ${head}`, 'venv')];
+    if (ctx.venvToMake) return [sqlNotShown(ctx, `alembic upgrade ${listed(revisions)} → ${head}`, 'venv')];
     // Offline mode takes a single start revision; after an interrupted upgrade there may be two.
     const start = revisions.length === 1 ? revisions[0]! : undefined;
     // What a revision does outside PostgreSQL it would do offline too: those are named, never run.
