@@ -114,7 +114,7 @@ async function renderHop(
     const alembic = by === 'target' ? ctx.alembic : await ctx.sourceAlembic?.();
     if (!alembic) throw new NotReady(`${hop.fromSeries}'s alembic, which ${hop.label} downgrades with, is not in this run (set manager-venv)`);
     // A dry run makes no venv: the check runs once preflight or an earlier run made it.
-    if (session.options.managerVenv && !(await exists(alembic.command[0]!)))
+    if (session.tools.venvToMake && !(await exists(alembic.command[0]!)))
       throw new NotReady(`${by === 'target' ? hop.to.version : hop.fromSeries}'s manager venv is not made yet (preflight or migrate makes it)`);
     return renderEachRevision(alembic, target, mine);
   };

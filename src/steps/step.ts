@@ -28,7 +28,7 @@ export interface Hop {
 export interface StepSettings {
   readonly toVersion: Options['toVersion'];
   readonly lockBackend: Options['lockBackend'];
-  /** The operator's alembic.ini, or with a manager venv made before the run, the venv's. */
+  /** alembic-config, else with the target's manager venv made before the run, the venv's alembic.ini. */
   readonly alembicConfig: Options['alembicConfig'];
   readonly backupDir: string;
   readonly lockTimeoutSeconds: number;
@@ -42,11 +42,12 @@ export interface StepSettings {
   readonly disposableCopy: Options['disposableCopy'];
 }
 
-export function stepSettings(options: Options): StepSettings {
+/** `alembicConfig`: the run's, as its tools resolved it (alembic-config, else the target venv's alembic.ini). */
+export function stepSettings(options: Options, alembicConfig = options.alembicConfig): StepSettings {
   return {
     toVersion: options.toVersion,
     lockBackend: options.lockBackend,
-    alembicConfig: options.alembicConfig,
+    alembicConfig,
     backupDir: options.backupDir,
     lockTimeoutSeconds: options.lockTimeoutSeconds,
     allowRunningServices: options.allowRunningServices,
