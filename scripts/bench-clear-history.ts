@@ -21,7 +21,7 @@ import { createDeployment, withTestbed, type Admin, type TestDeployment } from '
 import { resolveTargets } from '../src/stores/connections.js';
 import { Deployment } from '../src/stores/deployment.js';
 import { MemoryLogger } from '../src/core/logger.js';
-import { parseOptions } from '../src/core/options.js';
+import { parseOptions } from '../src/options/index.js';
 import { detectPosition } from '../src/stores/schema.js';
 import { clearHistory } from '../src/commands/clear-history.js';
 import { benchMachine, printRatio } from './bench-support.js';

@@ -11,10 +11,10 @@ import { runAlembic } from '../src/manager/alembic.js';
 import { resolveTargets } from '../src/stores/connections.js';
 import { Deployment } from '../src/stores/deployment.js';
 import { MemoryLogger } from '../src/core/logger.js';
-import { parseOptions } from '../src/core/options.js';
+import { parseOptions } from '../src/options/index.js';
 import { imageMetadata } from '../src/hops/21.09-22.03/image-metadata.js';
 import { parseVersion, targetRelease } from '../src/releases/catalogue.js';
-import type { StepContext } from '../src/steps/step.js';
+import { stepSettings, type StepContext } from '../src/steps/step.js';
 import { benchMachine, printRatio } from './bench-support.js';
 
 const count = Number(process.env.BENCH_IMAGES ?? 10_000);
@@ -47,7 +47,7 @@ await withTestbed(async (info, admin) => {
   };
   const contextOf = (deployment: Deployment): StepContext => ({
     deployment,
-    options,
+    settings: stepSettings(options),
     hop: { label: '21.09 → 22.03', fromSeries: '21.09', to: targetRelease(parseVersion('22.03', 'to-version')), steps: [imageMetadata] },
     log: new MemoryLogger(),
     alembic: { command: [], config: '' },

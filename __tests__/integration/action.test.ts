@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ALEMBIC_COMMAND, FIXTURE_ALEMBIC_INI, connectAdmin, migrateInputs, createDeployment, snapshotState, type Admin, type TestDeployment } from '../support/deployment.js';
 import { runAction, tempDir } from '../support/run.js';
-import { OUTPUTS } from '../../src/core/options.js';
+import { OUTPUTS } from '../../src/options/index.js';
 
 const info = inject('testbed');
 let admin: Admin;

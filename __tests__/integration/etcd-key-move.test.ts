@@ -7,9 +7,9 @@ import { describe, expect, inject, it } from 'vitest';
 import { useDeployments } from '../support/deployment.js';
 import { resolveTargets } from '../../src/stores/connections.js';
 import { Deployment } from '../../src/stores/deployment.js';
-import { parseOptions } from '../../src/core/options.js';
+import { parseOptions } from '../../src/options/index.js';
 import { etcdKeyMove } from '../../src/steps/etcd-key-move.js';
-import type { StepContext } from '../../src/steps/step.js';
+import { stepSettings, type StepContext } from '../../src/steps/step.js';
 
 const info = inject('testbed');
 const { admin, deploy } = useDeployments(info);
@@ -23,7 +23,7 @@ async function withStep(body: (ctx: StepContext, etcd: ReturnType<ReturnType<typ
   const deployment = new Deployment(resolveTargets(options, {}), 5_000, () => undefined);
   try {
     expect((await deployment.connect(['etcd']))[0]?.ok).toBe(true);
-    await body({ deployment, options } as unknown as StepContext, etcd);
+    await body({ deployment, settings: stepSettings(options) } as unknown as StepContext, etcd);
   } finally {
     await deployment.close();
   }

@@ -2,7 +2,7 @@ import { describe, expect, inject, it } from 'vitest';
 import { useDeployments } from '../support/deployment.js';
 import { resolveTargets } from '../../src/stores/connections.js';
 import { Deployment } from '../../src/stores/deployment.js';
-import { parseOptions } from '../../src/core/options.js';
+import { parseOptions } from '../../src/options/index.js';
 
 const info = inject('testbed');
 const { admin, deploy } = useDeployments(info);

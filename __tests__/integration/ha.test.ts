@@ -14,8 +14,8 @@ import { makeCertificates, pem, startEtcd, startSentinelRedis, startTlsPostgres,
 import { runEngine, tempDir } from '../support/run.js';
 import { SECRETS, type TestbedInfo } from '../support/testbed.js';
 import type { Report } from '../../src/core/report/index.js';
-import { parseOptions } from '../../src/core/options.js';
-import { readTlsFiles } from '../../src/stores/tls.js';
+import { parseOptions } from '../../src/options/index.js';
+import { readTlsFiles } from '../../src/options/tls-files.js';
 
 const info = inject('testbed');
 const { admin, deploy } = useDeployments(info);

@@ -25,7 +25,8 @@ import { latestRelease } from '../../src/releases/releases.js';
 import { DOWNGRADE_TO } from '../../src/hops/24.09-24.12/facts.js';
 import type { Report } from '../../src/core/report/index.js';
 import { hopTimes } from '../../src/rehearsal/growth.js';
-import { openSnapshot, parseSnapshotKey } from '../../src/rehearsal/snapshot-seal.js';
+import { openSnapshot } from '../../src/rehearsal/snapshot-seal.js';
+import { parseSnapshotKey } from '../../src/options/snapshot-key.js';
 import { localImageAvailable, LOCAL_IMAGE } from '../support/testbed.js';
 import { catalogueDifferences, catalogueOf, type Catalogue } from '../support/schema-catalogue.js';
 

@@ -12,7 +12,7 @@ import { migrateInputs, snapshotState, useDeployments } from '../support/deploym
 import { runEngine } from '../support/run.js';
 import { Deployment } from '../../src/stores/deployment.js';
 import { resolveTargets } from '../../src/stores/connections.js';
-import { parseOptions } from '../../src/core/options.js';
+import { parseOptions } from '../../src/options/index.js';
 import { adminLimits, putBackAdminLimits } from '../../src/hops/21.09-22.03/image-rescan.js';
 
 const info = inject('testbed');

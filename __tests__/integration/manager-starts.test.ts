@@ -17,7 +17,7 @@ import { connectAdmin, type Admin } from '../support/deployment.js';
 import { managerAlembicIni, MANAGER_TOML_LOGGING, productVenvs } from '../support/real-manager.js';
 import { ranRealPackage } from '../support/real-lines.js';
 import { MemoryLogger } from '../../src/core/logger.js';
-import { parseOptions, type Options } from '../../src/core/options.js';
+import { parseOptions, type Options } from '../../src/options/index.js';
 import { ManagerVenvs } from '../../src/manager/venvs.js';
 import type { ProvisionedVenv } from '../../src/manager/venv.js';
 import { pyenvInterpreters } from '../../src/manager/venv.js';
@@ -27,7 +27,7 @@ import { Deployment } from '../../src/stores/deployment.js';
 import { makePlan } from '../../src/hops/plan.js';
 import { parseVersion } from '../../src/releases/catalogue.js';
 import { runManagerProof, type ManagerProof, type ProofHooks } from '../../src/steps/manager-starts.js';
-import type { StepContext } from '../../src/steps/step.js';
+import { stepSettings, type StepContext } from '../../src/steps/step.js';
 
 const info = inject('testbed');
 /** A release the step is tried with: its hop into the line, and the interpreter bai-migrate's venv gets. */
@@ -260,7 +260,7 @@ async function contextOf(copy: Copy, toml = copy.toml, servers: ReadonlyArray<'p
   const hop = makePlan(parseVersion(target.from, 'from-version'), parseVersion(target.to, 'to-version')).hops.at(-1)!;
   return {
     deployment,
-    options,
+    settings: stepSettings(options),
     hop,
     log: new MemoryLogger(),
     alembic: { command: [], config: '' },

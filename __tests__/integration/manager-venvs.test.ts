@@ -17,7 +17,7 @@ import { MemoryLogger } from '../../src/core/logger.js';
 import type { ReportEntry } from '../../src/core/report/index.js';
 import { ManagerVenvs, type VenvCache } from '../../src/manager/venvs.js';
 import { newReport } from '../../src/core/report/index.js';
-import { parseOptions } from '../../src/core/options.js';
+import { parseOptions } from '../../src/options/index.js';
 import { resolveTargets } from '../../src/stores/connections.js';
 import { Deployment } from '../../src/stores/deployment.js';
 import { Session } from '../../src/commands/session.js';

@@ -13,8 +13,8 @@ import { runEngine, tempDir } from '../support/run.js';
 import { join } from 'node:path';
 import { Deployment } from '../../src/stores/deployment.js';
 import { resolveTargets } from '../../src/stores/connections.js';
-import { isReadOnly } from '../../src/core/run-command.js';
-import { parseOptions } from '../../src/core/options.js';
+import { isReadOnly } from '../../src/commands/run-command.js';
+import { parseOptions } from '../../src/options/index.js';
 
 const info = inject('testbed');
 const { admin, deploy } = useDeployments(info);

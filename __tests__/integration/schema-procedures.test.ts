@@ -10,15 +10,15 @@ import pg from 'pg';
 import { describe, expect, inject, it } from 'vitest';
 import { useDeployments } from '../support/deployment.js';
 import { graphAlembic } from '../support/graph-alembic.js';
-import { parseOptions } from '../../src/core/options.js';
+import { parseOptions } from '../../src/options/index.js';
 import { MemoryLogger } from '../../src/core/logger.js';
 import { resolveTargets } from '../../src/stores/connections.js';
 import { Deployment } from '../../src/stores/deployment.js';
 import { runAlembic, type AlembicSetup } from '../../src/manager/alembic.js';
 import { applyRevisions } from '../../src/manager/apply-revisions.js';
 import { latestRelease, revisionsOf, revisionsToApply } from '../../src/releases/releases.js';
-import { schema, schemaStep, type SchemaProcedure } from '../../src/steps/schema.js';
-import type { StepContext } from '../../src/steps/step.js';
+import { schema, schemaStep, type SchemaProcedure } from '../../src/steps/schema/index.js';
+import { stepSettings, type StepContext } from '../../src/steps/step.js';
 
 const info = inject('testbed');
 const { admin } = useDeployments(info);
@@ -48,7 +48,7 @@ async function bed(fromLine: string, toLine: string, body: (bed: Bed) => Promise
     await runAlembic(alembicFor(fromLine), deployment.targets.postgres!, ['upgrade', latestRelease(fromLine).head]);
     const ctx = {
       deployment,
-      options,
+      settings: stepSettings(options),
       log: new MemoryLogger(),
       hop: { label: `${fromLine} → ${toLine}`, fromSeries: fromLine, to: latestRelease(toLine), steps: [] },
       alembic: alembicFor(toLine),

@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HOPS } from '../../src/hops/index.js';
 import { MemoryLogger } from '../../src/core/logger.js';
-import { parseOptions } from '../../src/core/options.js';
+import { parseOptions } from '../../src/options/index.js';
 import { renderText } from '../../src/core/report/index.js';
-import { runCommand } from '../../src/core/run-command.js';
+import { runCommand } from '../../src/commands/run-command.js';
 
 // From the repository's root, where vitest and scripts/run-ts.mjs (whose bundle lives elsewhere) run.
 export const PLAN_GOLDEN_DIR = join(process.cwd(), '__tests__', 'golden', 'plan');

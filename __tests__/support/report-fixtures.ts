@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import type { Logger } from '../../src/core/logger.js';
 import type { Report } from '../../src/core/report/index.js';
-import type { RunHooks } from '../../src/core/run-command.js';
+import type { RunHooks } from '../../src/commands/run-command.js';
 
 /** One call the engine made on its logger, in order; a group as its start and its end. */
 export type LogEvent =

@@ -3,9 +3,9 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCommand } from '../../src/core/run-command.js';
+import { runCommand } from '../../src/commands/run-command.js';
 import { MemoryLogger } from '../../src/core/logger.js';
-import { INPUTS, parseOptions, type Options, type RawInputs } from '../../src/core/options.js';
+import { INPUTS, parseOptions, type Options, type RawInputs } from '../../src/options/index.js';
 import type { Report } from '../../src/core/report/index.js';
 
 export function tempDir(): string {

@@ -3,10 +3,10 @@
  * log groups, annotations and a job summary. Everything else lives in the engine.
  */
 import * as core from '@actions/core';
-import { checkWrittenPaths, runCommand } from '../core/run-command.js';
+import { checkWrittenPaths, runCommand } from '../commands/run-command.js';
 import { MigrationError, messageOf } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { INPUTS, parseOptions, secretInputs, unusedInputs, type Options } from '../core/options.js';
+import { INPUTS, parseOptions, secretInputs, unusedInputs, type Options } from '../options/index.js';
 import { pullRequestFromEnv, rehearsalComment, upsertComment } from './pr-comment.js';
 import { actionsVenvCache, restoreSnapshot, saveSnapshot } from './cache.js';
 import { renderMarkdown, type Report } from '../core/report/index.js';

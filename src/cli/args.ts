@@ -9,7 +9,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { MigrationError } from '../core/errors.js';
-import { checkKind, COMMANDS, INPUTS, inputSpec, type InputSpec, type RawInputs } from '../core/options.js';
+import { checkKind, COMMANDS, INPUTS, inputSpec, type InputSpec, type RawInputs } from '../options/index.js';
 
 export interface CommandLine {
   readonly raw: RawInputs;

@@ -2,10 +2,10 @@
  * The command-line adapter: `bai-migrate <command> --to-version 22.03 …` (args.ts reads the
  * command line). The report goes to stdout, the log to stderr.
  */
-import { runCommand } from '../core/run-command.js';
+import { runCommand } from '../commands/run-command.js';
 import { MigrationError, messageOf } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { parseOptions, secretInputs, unusedInputs } from '../core/options.js';
+import { parseOptions, secretInputs, unusedInputs } from '../options/index.js';
 import { parseCommandLine, usage } from './args.js';
 import { redact, renderText } from '../core/report/index.js';
 // Bundled into dist/cli.js by esbuild, read as it is from src/ (tests, scripts/run-ts.mjs).

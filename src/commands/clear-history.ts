@@ -16,7 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { messageOf, MigrationError } from '../core/errors.js';
 import { REDIS_DB, type Deployment } from '../stores/deployment.js';
 import type { Logger } from '../core/logger.js';
-import type { Options } from '../core/options.js';
+import type { Options } from '../options/index.js';
 import type { Retention } from '../releases/retention.js';
 import { describePosition, type SchemaPosition } from '../releases/catalogue.js';
 import { clearHistoryPolicy, OWN_MODE_BEFORE, type ClearHistoryPolicy } from '../releases/line-facts.js';

@@ -3,8 +3,8 @@
  * here instead of branching on its name.
  */
 import type { Logger } from '../core/logger.js';
-import type { WrittenPath } from '../core/writable-paths.js';
-import type { Command, Options } from '../core/options.js';
+import type { WrittenPath } from '../options/writable-paths.js';
+import type { Command, Options } from '../options/index.js';
 import type { Report } from '../core/report/index.js';
 import { rehearse } from '../rehearsal/rehearse.js';
 import type { RunInner } from '../rehearsal/growth.js';

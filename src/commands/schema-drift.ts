@@ -17,7 +17,7 @@
 import { access } from 'node:fs/promises';
 import type { Plan } from '../hops/plan.js';
 import { REHEARSAL_FINDS_IT, type Finding, type Hop } from '../steps/step.js';
-import { schemaRevisionRuns, schemaStepOf } from '../steps/schema.js';
+import { schemaRevisionRuns, schemaStepOf } from '../steps/schema/index.js';
 import { renderEachRevision, type RenderedRevision, type RevisionRun } from '../manager/revision-sql.js';
 import { outsideDatabase } from '../releases/outside-database.js';
 import { findRelease, latestRelease } from '../releases/releases.js';
@@ -168,7 +168,7 @@ async function renderHop(
     const alembic = by === 'target' ? ctx.alembic : await ctx.sourceAlembic?.();
     if (!alembic) throw new NotReady(`${hop.fromSeries}'s alembic, which ${hop.label} downgrades with, is not in this run (set manager-venv)`);
     // A dry run makes no venv: the check runs once preflight or an earlier run made it.
-    if (session.options.managerVenv && !(await exists(alembic.command[0]!)))
+    if (session.tools.venvToMake && !(await exists(alembic.command[0]!)))
       throw new NotReady(`${by === 'target' ? hop.to.version : hop.fromSeries}'s manager venv is not made yet (preflight or migrate makes it)`);
     return renderEachRevision(alembic, target, mine);
   };

@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { MigrationError, messageOf } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { whileWaiting } from '../core/progress.js';
-import type { Options } from '../core/options.js';
+import type { Options } from '../options/index.js';
 import { redact, type Report, type ReportEntry } from '../core/report/index.js';
 import { grpcCause, SERVER_NAMES, type Deployment, type Server } from '../stores/deployment.js';
 import { acquireMigrationLock, type MigrationLock } from '../stores/lock.js';
@@ -18,7 +18,31 @@ import { latestRelease } from '../releases/releases.js';
 import { targetRelease } from '../releases/catalogue.js';
 import { alembicDriverOf } from '../releases/line-facts.js';
 import { publishedRelease } from '../releases/manager-python.js';
-import type { Finding, Hop, Step, StepContext } from '../steps/step.js';
+import { stepSettings, type Finding, type Hop, type Step, type StepContext, type StepSettings, type VenvToMake } from '../steps/step.js';
+
+/**
+ * Where the run's alembic and the manager's CLI come from, resolved once before the run: the
+ * inputs (inputTools), or the target release's venv once it is made (run-command.ts).
+ */
+export interface RunTools {
+  readonly alembicCommand: readonly string[];
+  /** alembic-config, else the target venv's alembic.ini; without either, the one beside manager.toml. */
+  readonly alembicConfig?: string;
+  /** manager-command, else the target venv's backend.ai; without either, backend.ai on PATH. */
+  readonly managerCommand?: readonly string[];
+  /** With manager-venv, the target's venv while it is not made yet (a check before migrate made it). */
+  readonly venvToMake?: VenvToMake;
+}
+
+/** The tools the inputs name, before (or without) a manager venv. */
+export function inputTools(options: Options): RunTools {
+  return {
+    alembicCommand: options.alembicCommand,
+    alembicConfig: options.alembicConfig,
+    managerCommand: options.managerCommand,
+    venvToMake: options.managerVenv && { dir: options.managerVenv.dir, managerCli: options.managerCommand === undefined },
+  };
+}
 
 /** The manager's tools a hop runs: its target release's alembic and CLI. */
 interface HopTools {
@@ -28,6 +52,8 @@ interface HopTools {
 
 export class Session {
   readonly alembic: AlembicSetup;
+  /** What the steps read of the options. */
+  private readonly settings: StepSettings;
   /** With manager-venv, the tools of each hop whose target is not the run's (prepareHops). */
   private readonly hopTools = new Map<string, HopTools>();
   /** migrate (not a dry run), clear-history and snapshot hold the migration lock for the whole run. */
@@ -41,12 +67,14 @@ export class Session {
     readonly log: Logger,
     /** The run's manager venvs, with manager-venv: a hop that downgrades first takes its source release's alembic from them. */
     private readonly venvs?: ManagerVenvs,
+    readonly tools: RunTools = inputTools(options),
   ) {
     // alembic.ini beside manager.toml (where operators keep it), else in the working directory.
-    const config = options.alembicConfig ?? alembicConfigBeside(deployment.targets.managerConfig?.path);
+    const config = tools.alembicConfig ?? alembicConfigBeside(deployment.targets.managerConfig?.path);
     // The target release's env.py decides the driver (an operator's alembic-command included).
     const driver = options.toVersion ? alembicDriverOf(targetRelease(options.toVersion).version) : undefined;
-    this.alembic = { command: options.alembicCommand, config, lockTimeoutSeconds: options.alembicLockTimeoutSeconds, driver };
+    this.alembic = { command: tools.alembicCommand, config, lockTimeoutSeconds: options.alembicLockTimeoutSeconds, driver };
+    this.settings = stepSettings(options, tools.alembicConfig);
   }
 
   /** Warnings already annotated: verify finding what preflight found is said again in the log, not annotated twice. */
@@ -135,7 +163,8 @@ export class Session {
     const alembic = tools?.alembic ?? this.alembic;
     const context = {
       deployment: this.deployment,
-      options: this.options,
+      settings: this.settings,
+      venvToMake: this.tools.venvToMake,
       hop,
       log: this.log,
       alembic: { ...alembic, env: { ...alembic.env, ...this.managerConfigEnv() }, log: this.log },
@@ -169,7 +198,7 @@ export class Session {
 
   /** The manager's CLI, handed manager.toml the way the manager finds it. */
   managerCli(): ManagerCli {
-    return { command: this.options.managerCommand ?? ['backend.ai'], configFile: this.deployment.targets.managerConfig?.path, log: this.log };
+    return { command: this.tools.managerCommand ?? ['backend.ai'], configFile: this.deployment.targets.managerConfig?.path, log: this.log };
   }
 
   /**

@@ -1,6 +1,6 @@
 /** The hops bai-migrate can take: adding a release line adds one folder and one line here. */
 import { servicesStopped } from '../steps/services-stopped.js';
-import { schema } from '../steps/schema.js';
+import { schema } from '../steps/schema/index.js';
 import type { Step } from '../steps/step.js';
 import type { HopDefinition } from './hop.js';
 import { hop as from2103 } from './21.03-21.09/index.js';

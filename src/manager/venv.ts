@@ -16,7 +16,7 @@ import { join, resolve } from 'node:path';
 import { homedir, tmpdir } from 'node:os';
 import { invalidInput, messageOf, MigrationError } from '../core/errors.js';
 import type { AlembicSetup } from './alembic.js';
-import type { ManagerVenvOptions } from '../core/options.js';
+import type { ManagerVenvOptions } from '../options/index.js';
 import type { Logger } from '../core/logger.js';
 import { runChild } from './child-env.js';
 import { getUv, pipArgsForUv, pipConfig, uvCacheDir, uvCannotInstall, uvSettingsFromPip } from './uv.js';

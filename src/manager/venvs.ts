@@ -10,7 +10,7 @@
  */
 import { messageOf } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import type { ManagerVenvOptions } from '../core/options.js';
+import type { ManagerVenvOptions } from '../options/index.js';
 import type { ReportEntry } from '../core/report/index.js';
 import { chooseInterpreter, inspectManagerVenv, provisionManagerVenv, pythonVersion, releaseVenvDir, requireManagerRelease, venvCacheKey, type ProvisionedVenv } from './venv.js';
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type pg from 'pg';
 import { formatDuration, formatRatio, type Growth, type GrowthVerdict, type Report, type ReportEntry, type StepTiming } from '../core/report/index.js';
 import { managerStarts } from '../steps/manager-starts.js';
-import type { Options } from '../core/options.js';
+import type { Options } from '../options/index.js';
 import { parseRetention } from '../releases/retention.js';
 
 /** What one inner run of the engine needs: the rehearse command's caller passes runCommand in. */

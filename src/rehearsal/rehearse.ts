@@ -14,7 +14,7 @@ import pg from 'pg';
 import { Redis } from 'ioredis';
 import { Etcd3 } from 'etcd3';
 import { MigrationError, messageOf } from '../core/errors.js';
-import type { Options } from '../core/options.js';
+import type { Options } from '../options/index.js';
 import { loadManagerConfig, postgresFromUrl, redisFromUrl } from '../stores/connections.js';
 import { readManifest, type SnapshotManifest } from './snapshot-file.js';
 import { openSnapshot } from './snapshot-seal.js';

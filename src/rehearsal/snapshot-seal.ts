@@ -27,18 +27,6 @@ const TAG_BYTES = 16;
 export const SEAL_HEADER_BYTES = SEAL_MAGIC.length + 1 + KEY_ID_BYTES + NONCE_BYTES;
 const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
 
-export const SNAPSHOT_KEY_ACCEPTED = 'accepted: 32 random bytes as 64 hex digits or as base64 (44 characters), e.g. the output of `openssl rand -hex 32`, kept in a secret';
-
-/** snapshot-key's text as its 32 bytes; the message never repeats the value. */
-export function parseSnapshotKey(text: string): Buffer {
-  if (/^[0-9a-fA-F]{64}$/.test(text)) return Buffer.from(text, 'hex');
-  if (/^[A-Za-z0-9+/_-]{43}={0,1}$/.test(text)) {
-    const bytes = Buffer.from(text.replaceAll('-', '+').replaceAll('_', '/'), 'base64');
-    if (bytes.length === 32) return bytes;
-  }
-  throw invalidInput(`snapshot-key is not a 256-bit key (${text.length} characters); ${SNAPSHOT_KEY_ACCEPTED}`);
-}
-
 /** Separate keys for encryption and for the key id, both from the one secret (HKDF-SHA256). */
 function derive(key: Buffer, purpose: 'aes-256-gcm' | 'key-id', length: number): Buffer {
   return Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), `bai-migrate snapshot seal v${SEAL_VERSION}: ${purpose}`, length));

@@ -28,7 +28,7 @@ export const managerConnects: Step = {
     const reported = await serverVersion(ctx.deployment.postgres);
     const problem = unreadableServerVersion(release, reported);
     if (!problem) return [ok(`the ${release} manager reads server_version "${reported}"`)];
-    const final = ctx.options.toVersion !== undefined && targetRelease(ctx.options.toVersion).version === release;
+    const final = ctx.settings.toVersion !== undefined && targetRelease(ctx.settings.toVersion).version === release;
     if (!final) return [ok(`${problem}; the run only passes through ${release}, whose manager does not run`)];
     return [
       warning(`${problem}. The migration itself works, but the manager will not start: choose a to-version with the fix, or a PostgreSQL build that reports a bare version (e.g. the Alpine image)`),

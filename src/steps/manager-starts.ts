@@ -10,7 +10,7 @@
  *
  * A running manager changes data within seconds (Redis DB 1 flushed, agent keys, error_logs
  * cleanup, the scheduler's endpoints and routings), so it runs on a disposable copy: always in a
- * rehearsal (options.disposableCopy), whose outward addresses are pointed at loopback first
+ * rehearsal (settings.disposableCopy), whose outward addresses are pointed at loopback first
  * (manager/outward-addresses.ts); on production only with start-manager: true. The dry run never
  * starts it.
  */
@@ -45,7 +45,7 @@ function managerRelease(ctx: StepContext): string {
 
 /** Why the step does not start the manager in this run; undefined when it does. */
 function notAsked(ctx: StepContext): string | undefined {
-  if (ctx.options.disposableCopy || ctx.options.startManager) return undefined;
+  if (ctx.settings.disposableCopy || ctx.settings.startManager) return undefined;
   return 'start-manager is false: only a rehearsal starts the manager (on its disposable copy); set start-manager: true to start it on this deployment';
 }
 
@@ -64,7 +64,9 @@ export const managerStarts: Step = {
     const blocked = await cannotStart(ctx);
     if (blocked) return [blocked];
     return [
-      ok(`the ${managerRelease(ctx)} manager will be started at the end of the run${ctx.options.disposableCopy ? ', on the disposable copy' : ' (start-manager: true): on this deployment, for real'}`),
+      ok(
+        `the ${managerRelease(ctx)} manager will be started at the end of the run${ctx.settings.disposableCopy ? ', on the disposable copy' : ' (start-manager: true): on this deployment, for real'}`,
+      ),
     ];
   },
 
@@ -122,7 +124,7 @@ export async function runManagerProof(ctx: StepContext, hooks: ProofHooks = {}):
   const release = managerRelease(ctx);
   const facts = managerStartFacts(release)!;
   const dir = await mkdtemp(join(tmpdir(), 'bai-migrate-manager-'));
-  const listener = ctx.options.disposableCopy ? await loopbackListener() : undefined;
+  const listener = ctx.settings.disposableCopy ? await loopbackListener() : undefined;
   const keypair: Keypair = { accessKey: `AKBAIMIGRATE${randomBytes(4).toString('hex').toUpperCase()}`, secretKey: randomBytes(20).toString('hex') };
   const managerId = `i-bai-migrate-${randomBytes(3).toString('hex')}`;
   const user: ThrowAwayUser = { uuid: randomUUID(), email: `bai-migrate-proof-${randomBytes(3).toString('hex')}@example.invalid` };
@@ -192,7 +194,7 @@ export async function runManagerProof(ctx: StepContext, hooks: ProofHooks = {}):
           : `had exited by itself (exit code ${stop.code})`;
     if (listener && listener.peers.some((peer) => !/^(127\.|::ffff:127\.|::1)/.test(peer))) problems.push(`a connection came from outside the loopback: ${listener.peers.join(', ')}`);
     if (listener && listener.peers.length > 0) notes.push(`it dialled the loopback stand-in ${listener.peers.length} time(s)`);
-    const where = ctx.options.disposableCopy ? 'on the copy' : 'on this deployment';
+    const where = ctx.settings.disposableCopy ? 'on the copy' : 'on this deployment';
     if (problems.length > 0) {
       const cause = problems.join('; ');
       const answered = 'body' in root && root.status === 200 ? ` answered GET / (${root.body.trim()}) but` : '';

@@ -19,7 +19,7 @@ export const redisPersistence: Step = {
   servers: ['redis'],
 
   async preflight(ctx) {
-    if (ctx.options.redisPersistence === 'managed') {
+    if (ctx.settings.redisPersistence === 'managed') {
       const appendonly = await configGet(ctx, 'appendonly').catch(() => 'unknown (CONFIG is not available)');
       return [skipped(`redis-persistence is managed: bai-migrate leaves persistence to the Redis service (appendonly is ${appendonly})`)];
     }
@@ -44,7 +44,7 @@ export const redisPersistence: Step = {
   },
 
   async dryRun(ctx) {
-    if (ctx.options.redisPersistence === 'managed') return [skipped('managed elsewhere: nothing to change')];
+    if (ctx.settings.redisPersistence === 'managed') return [skipped('managed elsewhere: nothing to change')];
     const state = await persistenceState(ctx);
     if (state.appendonly !== 'yes') return [ok('would set appendonly yes, wait for the AOF rewrite and persist it with CONFIG REWRITE')];
     if (!isDone(state)) return [ok(`appendonly is already yes; would write it to ${state.configFile || 'the config file'} once (CONFIG REWRITE): no earlier run did so for this Redis process`)];
@@ -52,11 +52,11 @@ export const redisPersistence: Step = {
   },
 
   async pending(ctx) {
-    return ctx.options.redisPersistence !== 'managed' && !isDone(await persistenceState(ctx));
+    return ctx.settings.redisPersistence !== 'managed' && !isDone(await persistenceState(ctx));
   },
 
   async backup(ctx) {
-    if (ctx.options.redisPersistence === 'managed') return undefined;
+    if (ctx.settings.redisPersistence === 'managed') return undefined;
     const redis = await ctx.deployment.redis(REDIS_DB.stat);
     const config: Record<string, string> = {};
     for (const name of ['appendonly', 'appendfsync', 'dir', 'dbfilename', 'appendfilename', 'save']) config[name] = await configGet(ctx, name);
@@ -65,7 +65,7 @@ export const redisPersistence: Step = {
   },
 
   async apply(ctx) {
-    if (ctx.options.redisPersistence === 'managed') return skipped('managed elsewhere: nothing changed');
+    if (ctx.settings.redisPersistence === 'managed') return skipped('managed elsewhere: nothing changed');
     const redis = await ctx.deployment.redis(REDIS_DB.stat);
     const state = await persistenceState(ctx);
     if (isDone(state)) return ok(`appendonly is already yes and was written to ${state.configFile} by an earlier run: nothing to do`);
@@ -89,7 +89,7 @@ export const redisPersistence: Step = {
   },
 
   async verify(ctx) {
-    if (ctx.options.redisPersistence === 'managed') return [skipped('managed elsewhere')];
+    if (ctx.settings.redisPersistence === 'managed') return [skipped('managed elsewhere')];
     const appendonly = await configGet(ctx, 'appendonly');
     const info = await (await ctx.deployment.redis(REDIS_DB.stat)).info('persistence');
     const aofEnabled = /aof_enabled:1/.test(info);

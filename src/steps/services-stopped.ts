@@ -28,7 +28,7 @@ export const servicesStopped: Step = {
   async preflight(ctx: StepContext): Promise<Finding[]> {
     const findings = [await registeredManagers(ctx), await liveKernels(ctx), await agentHeartbeat(ctx)];
     const unsafe = findings.filter((f) => f.status === 'failed');
-    const result = ctx.options.allowRunningServices ? findings.map((f) => (f.status === 'failed' ? warning(`${f.detail} (allowed by allow-running-services)`) : f)) : findings;
+    const result = ctx.settings.allowRunningServices ? findings.map((f) => (f.status === 'failed' ? warning(`${f.detail} (allowed by allow-running-services)`) : f)) : findings;
     if (unsafe.length === 0) result.push(await aliveAgentRows(ctx));
     return result;
   },

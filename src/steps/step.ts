@@ -5,7 +5,7 @@
  */
 import type { Deployment, Server } from '../stores/deployment.js';
 import type { Logger } from '../core/logger.js';
-import type { Options } from '../core/options.js';
+import type { Options } from '../options/index.js';
 import type { Release } from '../releases/catalogue.js';
 import type { RevisionFailure, Status } from '../core/report/index.js';
 import type { AlembicSetup } from '../manager/alembic.js';
@@ -21,9 +21,62 @@ export interface Hop {
   readonly unsupported?: string;
 }
 
+/**
+ * The inputs steps read, and nothing else of the run's Options: a step that needs another input
+ * names it here. Built once per run (stepSettings).
+ */
+export interface StepSettings {
+  readonly toVersion: Options['toVersion'];
+  readonly lockBackend: Options['lockBackend'];
+  /** alembic-config, else with the target's manager venv made before the run, the venv's alembic.ini. */
+  readonly alembicConfig: Options['alembicConfig'];
+  readonly backupDir: string;
+  readonly lockTimeoutSeconds: number;
+  readonly allowRunningServices: boolean;
+  readonly redisPersistence: Options['redisPersistence'];
+  readonly imageRescan: boolean;
+  readonly skipUnusableImages: boolean;
+  readonly pruneEtcdImages: boolean;
+  readonly periodicSyncStats: Options['periodicSyncStats'];
+  readonly startManager: boolean;
+  readonly disposableCopy: Options['disposableCopy'];
+}
+
+/** `alembicConfig`: the run's, as its tools resolved it (alembic-config, else the target venv's alembic.ini). */
+export function stepSettings(options: Options, alembicConfig = options.alembicConfig): StepSettings {
+  return {
+    toVersion: options.toVersion,
+    lockBackend: options.lockBackend,
+    alembicConfig,
+    backupDir: options.backupDir,
+    lockTimeoutSeconds: options.lockTimeoutSeconds,
+    allowRunningServices: options.allowRunningServices,
+    redisPersistence: options.redisPersistence,
+    imageRescan: options.imageRescan,
+    skipUnusableImages: options.skipUnusableImages,
+    pruneEtcdImages: options.pruneEtcdImages,
+    periodicSyncStats: options.periodicSyncStats,
+    startManager: options.startManager,
+    disposableCopy: options.disposableCopy,
+  };
+}
+
+/**
+ * With manager-venv, the target release's venv while it is not made yet (a check, or a dry run,
+ * before migrate made it): alembic, and the manager's CLI unless manager-command is given, will
+ * run from it, so the steps say so instead of checking them.
+ */
+export interface VenvToMake {
+  /** manager-venv: the folder preflight or migrate makes it in. */
+  readonly dir: string;
+  /** The manager's CLI runs from it too (no manager-command given). */
+  readonly managerCli: boolean;
+}
+
 export interface StepContext {
   readonly deployment: Deployment;
-  readonly options: Options;
+  readonly settings: StepSettings;
+  readonly venvToMake?: VenvToMake;
   readonly hop: Hop;
   readonly log: Logger;
   /** The target release's alembic. */

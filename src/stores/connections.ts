@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { invalidInput } from '../core/errors.js';
 import { decodeUrlPart } from '../core/uri.js';
 import { isTable, parseToml, TomlError, type TomlTable, type TomlValue } from '../manager/toml.js';
-import { secretsInUrl, type Options } from '../core/options.js';
-import type { PemFile, TlsFiles } from './tls.js';
+import { secretsInUrl, type Options } from '../options/index.js';
+import type { PemFile, TlsFiles } from '../options/tls-files.js';
 
 /** libpq's sslmode values that bai-migrate honours; allow and prefer would silently fall back to plain text. */
 export const SSL_MODES = ['disable', 'require', 'verify-ca', 'verify-full'] as const;

@@ -10,9 +10,9 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { expectGolden, fixtureSecret, loadReportFixture, replay, REPORT_FIXTURES, type ReportFixture } from '../../support/report-fixtures.js';
 import { startFakeGitHub, type FakeGitHub } from '../../support/fake-github.js';
 import { tempDir } from '../../support/run.js';
-import { inputSpec, OUTPUTS } from '../../../src/core/options.js';
-import type { Options } from '../../../src/core/options.js';
-import type { RunHooks } from '../../../src/core/run-command.js';
+import { inputSpec, OUTPUTS } from '../../../src/options/index.js';
+import type { Options } from '../../../src/options/index.js';
+import type { RunHooks } from '../../../src/commands/run-command.js';
 import type { Report } from '../../../src/core/report/index.js';
 
 /** Every call the adapter made on @actions/core, in order. */
@@ -64,8 +64,8 @@ vi.mock('@actions/core', () => {
 });
 
 const engine = vi.hoisted(() => ({ fixture: undefined as ReportFixture | undefined, options: [] as Options[] }));
-vi.mock('../../../src/core/run-command.js', async (importOriginal) => ({
-  ...(await importOriginal<typeof import('../../../src/core/run-command.js')>()),
+vi.mock('../../../src/commands/run-command.js', async (importOriginal) => ({
+  ...(await importOriginal<typeof import('../../../src/commands/run-command.js')>()),
   runCommand: vi.fn(async (options: Options, hooks: RunHooks) => {
     engine.options.push(options);
     return replay(engine.fixture!, hooks);

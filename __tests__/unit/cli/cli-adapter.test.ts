@@ -6,8 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { loadReportFixture, replay, type LogEvent, type ReportFixture } from '../../support/report-fixtures.js';
-import type { Options } from '../../../src/core/options.js';
-import type { RunHooks } from '../../../src/core/run-command.js';
+import type { Options } from '../../../src/options/index.js';
+import type { RunHooks } from '../../../src/commands/run-command.js';
 
 const engine = vi.hoisted(() => ({
   fixture: undefined as ReportFixture | undefined,
@@ -15,8 +15,8 @@ const engine = vi.hoisted(() => ({
   options: [] as Options[],
   env: [] as Array<NodeJS.ProcessEnv | undefined>,
 }));
-vi.mock('../../../src/core/run-command.js', async (importOriginal) => ({
-  ...(await importOriginal<typeof import('../../../src/core/run-command.js')>()),
+vi.mock('../../../src/commands/run-command.js', async (importOriginal) => ({
+  ...(await importOriginal<typeof import('../../../src/commands/run-command.js')>()),
   runCommand: vi.fn(async (options: Options, hooks: RunHooks) => {
     engine.options.push(options);
     engine.env.push(hooks.env);

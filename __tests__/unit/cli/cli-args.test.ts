@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseCommandLine, usage } from '../../../src/cli/args.js';
-import { COMMANDS, INPUTS, parseOptions, unusedInputs } from '../../../src/core/options.js';
+import { COMMANDS, INPUTS, parseOptions, unusedInputs } from '../../../src/options/index.js';
 
 const parse = (argv: string[], env: NodeJS.ProcessEnv = {}) => parseCommandLine(argv, env);
 

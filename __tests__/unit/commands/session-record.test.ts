@@ -1,7 +1,7 @@
 /** Each finding is printed once as it is found; a warning verify repeats from preflight is annotated once. */
 import { describe, expect, it } from 'vitest';
 import { MemoryLogger } from '../../../src/core/logger.js';
-import { parseOptions } from '../../../src/core/options.js';
+import { parseOptions } from '../../../src/options/index.js';
 import { newReport } from '../../../src/core/report/index.js';
 import { Session } from '../../../src/commands/session.js';
 import type { Deployment } from '../../../src/stores/deployment.js';

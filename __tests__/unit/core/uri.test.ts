@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodeUrlPart, tryDecodeURIComponent } from '../../../src/core/uri.js';
 import { MigrationError } from '../../../src/core/errors.js';
-import { parseOptions, secretInputs } from '../../../src/core/options.js';
+import { parseOptions, secretInputs } from '../../../src/options/index.js';
 import { postgresFromUrl, redisFromUrl } from '../../../src/stores/connections.js';
 import { isSecretEtcdKey } from '../../../src/rehearsal/sanitize.js';
 

@@ -6,9 +6,9 @@ import { locateRevision, parseVersion, type SchemaPosition } from '../../../src/
 import { makePlan, requireSupported } from '../../../src/hops/plan.js';
 import { latestRelease } from '../../../src/releases/releases.js';
 import { MemoryLogger } from '../../../src/core/logger.js';
-import { parseOptions } from '../../../src/core/options.js';
+import { parseOptions } from '../../../src/options/index.js';
 import { renderMarkdown, renderText } from '../../../src/core/report/index.js';
-import { runCommand } from '../../../src/core/run-command.js';
+import { runCommand } from '../../../src/commands/run-command.js';
 
 const v = (text: string) => parseVersion(text, 'version');
 const at = (revision: string) => locateRevision(revision) as SchemaPosition;

@@ -5,7 +5,7 @@ import { rehearsalManagerToml } from '../../../src/rehearsal/rehearse.js';
 import { replaceTomlTable } from '../../../src/manager/toml-edit.js';
 import { parseToml } from '../../../src/manager/toml.js';
 import { parse as parseSmol } from 'smol-toml';
-import type { Options } from '../../../src/core/options.js';
+import type { Options } from '../../../src/options/index.js';
 import type { SnapshotManifest } from '../../../src/rehearsal/snapshot-file.js';
 
 describe('sanitizing', () => {

@@ -10,8 +10,9 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { readSnapshot, SnapshotWriter, SNAPSHOT_FORMAT, SNAPSHOT_FORMAT_VERSION, type SnapshotManifest } from '../../../src/rehearsal/snapshot-file.js';
-import { openSnapshot, parseSnapshotKey, SEAL_HEADER_BYTES } from '../../../src/rehearsal/snapshot-seal.js';
-import { parseOptions, secretInputs } from '../../../src/core/options.js';
+import { openSnapshot, SEAL_HEADER_BYTES } from '../../../src/rehearsal/snapshot-seal.js';
+import { parseSnapshotKey } from '../../../src/options/snapshot-key.js';
+import { parseOptions, secretInputs } from '../../../src/options/index.js';
 
 function messageOf(body: () => unknown): string {
   try {

@@ -19,7 +19,7 @@ function context(text: string, target: string, lockBackend?: string): StepContex
   const path = join(mkdtempSync(join(tmpdir(), 'bai-config-setting-')), 'manager.toml');
   writeFileSync(path, text);
   return {
-    options: { lockBackend },
+    settings: { lockBackend },
     deployment: { targets: { managerConfig: { path, text, table: parseToml(text) } } },
     hop: { label: `x → ${target}`, fromSeries: 'x', to: findRelease(target)!, steps: [] },
   } as unknown as StepContext;

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { postgresFromUrl, resolveTargets } from '../../../src/stores/connections.js';
-import { parseOptions } from '../../../src/core/options.js';
-import { readTlsFiles } from '../../../src/stores/tls.js';
+import { parseOptions } from '../../../src/options/index.js';
+import { readTlsFiles } from '../../../src/options/tls-files.js';
 
 // Only the PEM markers are checked before connecting: these files need not hold real certificates.
 const dir = mkdtempSync(join(tmpdir(), 'bai-migrate-pem-'));

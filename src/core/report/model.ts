@@ -1,4 +1,3 @@
-import type { SnapshotManifest } from '../../rehearsal/snapshot-file.js';
 import type { ErrorCode } from '../errors.js';
 
 /**
@@ -126,7 +125,7 @@ export interface Report {
   /** What clear-history deleted (or would delete, in a dry run). */
   history?: { cutoff: string; kernels: number; redisKeys: number | null; sweptRedisKeys: number | null };
   /** snapshot: the file written and its manifest. */
-  snapshot?: { file: string; manifest: SnapshotManifest };
+  snapshot?: { file: string; manifest: ReportedManifest };
   /** The manager venv alembic ran from, when bai-migrate made or reused it. */
   managerVenv?: { dir: string; requirement: string; cacheKey?: string; created: boolean };
   /** rehearse: the restored deployment's etcd namespace (one PR comment per namespace). */
@@ -145,6 +144,17 @@ export interface Report {
   growth?: Growth;
   plan: Array<{ hop: string; targetRevision: string; steps: Array<{ id: string; title: string; action: string }> }>;
   readonly entries: ReportEntry[];
+}
+
+/**
+ * A snapshot's manifest as the report carries it into its JSON, whole (its type is
+ * src/rehearsal/snapshot-file.ts's SnapshotManifest); the report names only what identifies it, so
+ * that the base layer needs nothing from the rehearsal.
+ */
+export interface ReportedManifest {
+  readonly format: string;
+  readonly formatVersion: number;
+  readonly takenAt: string;
 }
 
 export function newReport(command: string, dryRun: boolean): Report {

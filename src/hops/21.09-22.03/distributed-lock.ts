@@ -13,7 +13,7 @@ export const distributedLock = configSetting({
   table: 'manager',
   key: 'distributed-lock',
   input: 'lock-backend',
-  value: (ctx) => ctx.options.lockBackend,
+  value: (ctx) => ctx.settings.lockBackend,
   unsetStatus: 'ok',
   why: 'the upgrade guide says the default is etcd, but the manager defaults to pg_advisory from 22.03.2 (etcd only in 22.03.0 and 22.03.1)',
   problem: (value, ctx) =>

@@ -27,7 +27,7 @@ export const imageMetadata: Step = {
   servers: ['etcd', 'postgres'],
   tables: ['images', 'image_aliases'],
 
-  async preflight({ deployment, options }) {
+  async preflight({ deployment, settings }) {
     const findings: Finding[] = [];
     const tree = await readImageTree(deployment);
     const names = [...knownRegistries(await deployment.etcdPrefix('config/docker/registry/'))];
@@ -36,7 +36,7 @@ export const imageMetadata: Step = {
         ? ok(`${names.length} registr${names.length === 1 ? 'y' : 'ies'} in etcd config/docker/registry: ${names.join(', ')}`)
         : failed('etcd config/docker/registry is empty: the 22.03 manager (and its image rescan) requires at least one registry there'),
     );
-    if (tree.unusable.length > 0) findings.push(unusableFinding(tree.unusable, options.skipUnusableImages));
+    if (tree.unusable.length > 0) findings.push(unusableFinding(tree.unusable, settings.skipUnusableImages));
     findings.push(
       tree.images.length > 0
         ? ok(`${tree.images.length} image tag(s) and ${tree.aliasKeys} alias key(s) in etcd images/`)
@@ -62,17 +62,17 @@ export const imageMetadata: Step = {
     return { name: 'etcd-images.json', content: JSON.stringify(all, null, 2) };
   },
 
-  async dryRun({ deployment, options }) {
+  async dryRun({ deployment, settings }) {
     const tree = await readImageTree(deployment);
-    if (tree.unusable.length > 0 && !options.skipUnusableImages) return [unusableFinding(tree.unusable, false)];
+    if (tree.unusable.length > 0 && !settings.skipUnusableImages) return [unusableFinding(tree.unusable, false)];
     const counts = await countChanges(deployment, tree);
     const skippedNote = tree.unusable.length > 0 ? `; ${tree.unusable.length} unusable entr${tree.unusable.length === 1 ? 'y' : 'ies'} skipped` : '';
     return [ok(`would write ${describeCounts(counts)} into PostgreSQL${skippedNote}`)];
   },
 
-  async apply({ deployment, options }) {
+  async apply({ deployment, settings }) {
     const tree = await readImageTree(deployment);
-    if (tree.unusable.length > 0 && !options.skipUnusableImages) return unusableFinding(tree.unusable, false);
+    if (tree.unusable.length > 0 && !settings.skipUnusableImages) return unusableFinding(tree.unusable, false);
     const pg = deployment.postgres;
     await pg.query('BEGIN');
     try {
@@ -117,7 +117,7 @@ export const imageMetadata: Step = {
   },
 
   /** Every image tag and every alias key in etcd: each has its row, or is named as skipped or dangling. */
-  async verify({ deployment, options }) {
+  async verify({ deployment, settings }) {
     const tree = await readImageTree(deployment);
     const { rows } = await deployment.postgres.query<{ name: string; architecture: string }>('SELECT name, architecture FROM images');
     const present = new Set(rows.map((r) => `${r.name}\0${r.architecture}`));
@@ -146,7 +146,7 @@ export const imageMetadata: Step = {
     ];
     if (tree.dangling.length > 0) findings.push(danglingFinding(tree));
     if (tree.unusable.length > 0)
-      findings.push(options.skipUnusableImages ? skipped(`not imported (skip-unusable-images): ${describeUnusable(tree.unusable)}`) : unusableFinding(tree.unusable, false));
+      findings.push(settings.skipUnusableImages ? skipped(`not imported (skip-unusable-images): ${describeUnusable(tree.unusable)}`) : unusableFinding(tree.unusable, false));
     return findings;
   },
 };

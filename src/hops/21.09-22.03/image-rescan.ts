@@ -32,7 +32,7 @@ export const imageRescan: Step = {
   tables: ['images'],
 
   async preflight(ctx) {
-    if (!ctx.options.imageRescan) return [skipped('not requested: images come from etcd only; a rescan can be run later')];
+    if (!ctx.settings.imageRescan) return [skipped('not requested: images come from etcd only; a rescan can be run later')];
     const registries = await registryNames(ctx.deployment);
     // The CLI connects the way the manager does, and some releases cannot (steps/manager-connects.ts);
     // a warning, not a refusal: a deployment that runs such a release on such a server has patched it.
@@ -44,10 +44,10 @@ export const imageRescan: Step = {
           ),
         ]
       : [];
-    if (ctx.options.managerVenv && !ctx.options.managerCommand) {
+    if (ctx.venvToMake?.managerCli) {
       return [
         skipped(
-          `the rescan will run ${join(releaseVenvDir(ctx.options.managerVenv.dir, targetRelease(ctx.options.toVersion!).version), 'bin', 'backend.ai')} from the manager venv preflight or migrate makes: not checked here; it will rescan ${registries.join(', ')}`,
+          `the rescan will run ${join(releaseVenvDir(ctx.venvToMake.dir, targetRelease(ctx.settings.toVersion!).version), 'bin', 'backend.ai')} from the manager venv preflight or migrate makes: not checked here; it will rescan ${registries.join(', ')}`,
         ),
         ...connects,
       ];
@@ -69,18 +69,18 @@ export const imageRescan: Step = {
   },
 
   async dryRun(ctx) {
-    if (!ctx.options.imageRescan) return [skipped('not requested')];
+    if (!ctx.settings.imageRescan) return [skipped('not requested')];
     const limits = await adminLimits(ctx.deployment);
     return [ok(`would rescan ${(await registryNames(ctx.deployment)).join(', ')} and put back the admin-set limits of ${limits.size} image(s)`)];
   },
 
   // A requested rescan runs every time: the manager rewrites the rows, so there is always a change to back up for.
   async pending(ctx) {
-    return ctx.options.imageRescan;
+    return ctx.settings.imageRescan;
   },
 
   async apply(ctx) {
-    if (!ctx.options.imageRescan) return skipped('not requested');
+    if (!ctx.settings.imageRescan) return skipped('not requested');
     const limits = await adminLimits(ctx.deployment);
     const registries = await registryNames(ctx.deployment);
     const failures: string[] = [];
@@ -112,7 +112,7 @@ export const imageRescan: Step = {
   },
 
   async verify(ctx: StepContext) {
-    if (!ctx.options.imageRescan) return [skipped('not requested')];
+    if (!ctx.settings.imageRescan) return [skipped('not requested')];
     const missing = await missingLimits(ctx.deployment, await adminLimits(ctx.deployment));
     return [missing.length === 0 ? ok('every admin-set resource limit is in images.resources') : failed(`admin-set limits missing for ${missing.slice(0, 5).join(', ')}`)];
   },

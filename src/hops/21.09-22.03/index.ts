@@ -1,7 +1,7 @@
 /** 21.09 → 22.03: every item of the upgrade guide, in its order (and the one it never wrote). */
 import { servicesStopped } from '../../steps/services-stopped.js';
 import { managerConnects } from '../../steps/manager-connects.js';
-import { schema } from '../../steps/schema.js';
+import { schema } from '../../steps/schema/index.js';
 import { redisPersistence } from '../../steps/redis-persistence.js';
 import { concurrencyToRedis } from './concurrency-to-redis.js';
 import { lastStatSync } from './last-stat-sync.js';

@@ -13,7 +13,7 @@ export const lastStatSync = configSetting({
   table: 'debug',
   key: 'periodic-sync-stats',
   input: 'periodic-sync-stats',
-  value: (ctx) => ctx.options.periodicSyncStats,
+  value: (ctx) => ctx.settings.periodicSyncStats,
   unsetStatus: 'skipped',
   why: 'from 22.03 kernels.last_stat is written only when a kernel terminates; periodic-sync-stats = true copies the live stats from Redis periodically, as before',
 });

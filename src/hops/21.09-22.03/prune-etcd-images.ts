@@ -13,19 +13,19 @@ export const pruneEtcdImages: Step = {
   action: 'With prune-etcd-images: true, deletes etcd images/ after the import into PostgreSQL has verified; the backup bundle keeps every key.',
   servers: ['etcd', 'postgres'],
 
-  async preflight({ options, deployment }) {
+  async preflight({ settings, deployment }) {
     const keys = Object.keys(await readImageKeys(deployment)).length;
-    if (!options.pruneEtcdImages) return [skipped(`not requested: the ${keys} key(s) under etcd images/ stay; 22.03 does not read them`)];
+    if (!settings.pruneEtcdImages) return [skipped(`not requested: the ${keys} key(s) under etcd images/ stay; 22.03 does not read them`)];
     return [ok(`will delete the ${keys} key(s) under etcd images/ once the import has verified; the backup bundle keeps them`)];
   },
 
-  async dryRun({ options, deployment }) {
-    if (!options.pruneEtcdImages) return [skipped('not requested')];
+  async dryRun({ settings, deployment }) {
+    if (!settings.pruneEtcdImages) return [skipped('not requested')];
     return [ok(`would delete ${Object.keys(await readImageKeys(deployment)).length} key(s) under etcd images/ after verifying the import`)];
   },
 
   async apply(ctx) {
-    if (!ctx.options.pruneEtcdImages) return skipped('not requested: etcd images/ left as it is');
+    if (!ctx.settings.pruneEtcdImages) return skipped('not requested: etcd images/ left as it is');
     const keys = Object.keys(await readImageKeys(ctx.deployment)).length;
     if (keys === 0) return ok('etcd images/ is already empty');
     const problems = (await imageMetadata.verify!(ctx)).filter((f) => f.status === 'failed');
@@ -34,8 +34,8 @@ export const pruneEtcdImages: Step = {
     return changed(`deleted ${keys} key(s) under etcd images/ (they are in the backup bundle)`);
   },
 
-  async verify({ options, deployment }) {
-    if (!options.pruneEtcdImages) return [skipped('not requested')];
+  async verify({ settings, deployment }) {
+    if (!settings.pruneEtcdImages) return [skipped('not requested')];
     const left = Object.keys(await readImageKeys(deployment)).length;
     return [left === 0 ? ok('etcd images/ is empty') : failed(`${left} key(s) are still under etcd images/`)];
   },

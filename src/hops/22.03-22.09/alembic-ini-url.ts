@@ -18,7 +18,7 @@ const SYNCHRONOUS = new Set(['postgresql', 'postgres', 'postgresql+psycopg2']);
 
 /** The operator's alembic.ini: alembic-config, else the one beside manager.toml; undefined when there is none. */
 function operatorIni(ctx: StepContext): string | undefined {
-  const path = ctx.options.alembicConfig ?? alembicConfigBeside(ctx.deployment.targets.managerConfig?.path);
+  const path = ctx.settings.alembicConfig ?? alembicConfigBeside(ctx.deployment.targets.managerConfig?.path);
   return existsSync(path) ? resolve(path) : undefined;
 }
 

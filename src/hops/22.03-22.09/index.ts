@@ -5,7 +5,7 @@
  */
 import { servicesStopped } from '../../steps/services-stopped.js';
 import { managerConnects } from '../../steps/manager-connects.js';
-import { schema } from '../../steps/schema.js';
+import { schema } from '../../steps/schema/index.js';
 import { guideNote } from '../../steps/guide-note.js';
 import { alembicIniUrl } from './alembic-ini-url.js';
 import type { HopDefinition } from '../hop.js';

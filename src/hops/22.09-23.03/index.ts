@@ -9,7 +9,7 @@
  */
 import { servicesStopped } from '../../steps/services-stopped.js';
 import { managerConnects } from '../../steps/manager-connects.js';
-import { schemaStep } from '../../steps/schema.js';
+import { schemaStep } from '../../steps/schema/index.js';
 import { columnsAcrossDowngrade } from '../../steps/columns-across-downgrade.js';
 import { guideNote } from '../../steps/guide-note.js';
 import type { HopDefinition } from '../hop.js';

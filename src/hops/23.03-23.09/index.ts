@@ -5,7 +5,7 @@
  * user a main keypair, and webserver.conf changes shape (backend.ai@23.09.10:MIGRATION.md).
  */
 import { servicesStopped } from '../../steps/services-stopped.js';
-import { schema } from '../../steps/schema.js';
+import { schema } from '../../steps/schema/index.js';
 import { guideNote } from '../../steps/guide-note.js';
 import { rpcKeypair } from './rpc-keypair.js';
 import { userMainKeypair } from './user-main-keypair.js';

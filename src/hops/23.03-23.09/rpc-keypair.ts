@@ -56,7 +56,7 @@ const noConfig = () => failed(`23.09 needs ${NAME} in manager.toml, and no manag
 
 /** With manager-venv in a check, the CLI is in a venv migrate is still to make. */
 function cliNotMadeYet(ctx: StepContext): boolean {
-  return ctx.options.managerVenv !== undefined && ctx.options.managerCommand === undefined;
+  return ctx.venvToMake?.managerCli ?? false;
 }
 
 export const rpcKeypair: Step = {

@@ -9,7 +9,7 @@
  * in graph order, then alembic_version collapsed to the head; nothing is downgraded.
  */
 import { servicesStopped } from '../../steps/services-stopped.js';
-import { schemaStep } from '../../steps/schema.js';
+import { schemaStep } from '../../steps/schema/index.js';
 import { guideNote } from '../../steps/guide-note.js';
 import type { HopDefinition } from '../hop.js';
 import { vfolderStatusType } from './vfolder-status-type.js';

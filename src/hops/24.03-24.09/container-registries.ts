@@ -83,9 +83,9 @@ export const containerRegistries: Step = {
     return (await interrupted(deployment)) !== undefined;
   },
 
-  async apply({ deployment, options }) {
+  async apply({ deployment, settings }) {
     // The revision writes its own copy there (BACKEND_ETCD_BACKUP_PATH), and stops when it cannot.
-    await mkdir(resolve(options.backupDir), { recursive: true, mode: 0o700 });
+    await mkdir(resolve(settings.backupDir), { recursive: true, mode: 0o700 });
     const kept = await interrupted(deployment);
     if (!kept) return ok(`nothing to put back: etcd ${REGISTRY_PREFIX} is as it was; the schema step's ${REGISTRIES_MOVED_BY} moves it`);
     const etcd = deployment.etcd;
@@ -230,10 +230,8 @@ async function configFindings(ctx: StepContext): Promise<Finding[]> {
     python = await pythonOf(ctx.alembic);
   } catch {
     // With manager-venv, only a dry run gets here (it makes no venv).
-    if (ctx.options.managerVenv) {
-      return [
-        skipped(`manager.toml (${config}) is checked against 24.09 in the 24.09 venv that preflight or migrate makes in ${ctx.options.managerVenv.dir}: not checked here (a dry run makes no venv)`),
-      ];
+    if (ctx.venvToMake) {
+      return [skipped(`manager.toml (${config}) is checked against 24.09 in the 24.09 venv that preflight or migrate makes in ${ctx.venvToMake.dir}: not checked here (a dry run makes no venv)`)];
     }
     return [warning(`manager.toml (${config}) is not checked against 24.09: alembic-command does not say which Python runs it; ${REGISTRIES_MOVED_BY} loads it with 24.09's validation`)];
   }

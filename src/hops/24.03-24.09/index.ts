@@ -7,7 +7,7 @@
  * the container registries from etcd into PostgreSQL: the steps around the schema step guard it.
  */
 import { servicesStopped } from '../../steps/services-stopped.js';
-import { schemaStep } from '../../steps/schema.js';
+import { schemaStep } from '../../steps/schema/index.js';
 import { guideNote } from '../../steps/guide-note.js';
 import type { HopDefinition } from '../hop.js';
 import { containerRegistries, registriesMoved } from './container-registries.js';

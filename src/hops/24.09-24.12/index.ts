@@ -9,7 +9,7 @@
  * (backend.ai@24.12.1:MIGRATION.md).
  */
 import { servicesStopped } from '../../steps/services-stopped.js';
-import { schemaStep } from '../../steps/schema.js';
+import { schemaStep } from '../../steps/schema/index.js';
 import { etcdKeyMove } from '../../steps/etcd-key-move.js';
 import { guideNote } from '../../steps/guide-note.js';
 import type { HopDefinition } from '../hop.js';

@@ -6,8 +6,8 @@
  */
 import { accessSync, constants, realpathSync, statSync, type Stats } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { invalidInputs, messageOf } from './errors.js';
-import { inputSpec } from './options.js';
+import { invalidInputs, messageOf } from '../core/errors.js';
+import { inputSpec } from './index.js';
 
 /** A path input a run writes to: a file (its missing folders made first), or a folder it makes and writes into. */
 export interface WrittenPath {

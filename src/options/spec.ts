@@ -3,12 +3,12 @@
  * that read it: parse.ts validates by it, and action.yml, the README tables and `bai-migrate --help`
  * are made from it (a test keeps action.yml in step with it).
  */
-import { LOCK_BACKENDS } from '../../releases/lock-backends.js';
+import { LOCK_BACKENDS } from '../releases/lock-backends.js';
 
 export const COMMANDS = ['migrate', 'preflight', 'verify', 'plan', 'clear-history', 'snapshot', 'rehearse'] as const;
 export type Command = (typeof COMMANDS)[number];
 
-export { LOCK_BACKENDS, type LockBackend } from '../../releases/lock-backends.js';
+export { LOCK_BACKENDS, type LockBackend } from '../releases/lock-backends.js';
 export const REDIS_PERSISTENCE = ['configure', 'managed'] as const;
 export const VACUUM_MODES = ['none', 'analyze', 'full'] as const;
 export const CLEAR_HISTORY_MODES = ['bai-migrate', 'manager'] as const;

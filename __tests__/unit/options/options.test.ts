@@ -2,7 +2,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { INPUTS, OUTPUTS, parseOptions, secretInputs, type RawInputs } from '../../../src/core/options.js';
+import { INPUTS, OUTPUTS, parseOptions, secretInputs, type RawInputs } from '../../../src/options/index.js';
 import { parseRetention } from '../../../src/releases/retention.js';
 import { managerRequirement, venvCacheKey } from '../../../src/manager/venv.js';
 

@@ -1,21 +1,21 @@
 /**
  * The engine: validated options in, a report out. It knows nothing of GitHub; the Action and the
- * CLI are thin adapters around `runCommand`. What each command does lives in src/commands/.
+ * CLI are thin adapters around `runCommand`. What each command does lives in the files beside it.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { invalidInput, MigrationError, messageOf } from './errors.js';
-import { redactingLogger, type Logger } from './logger.js';
-import type { Options } from './options.js';
+import { invalidInput, MigrationError, messageOf } from '../core/errors.js';
+import { redactingLogger, type Logger } from '../core/logger.js';
+import type { Options } from '../options/index.js';
 import { resolveTargets } from '../stores/connections.js';
 import { Deployment } from '../stores/deployment.js';
 import { ManagerVenvs, type VenvCache } from '../manager/venvs.js';
 import { publishedRelease } from '../releases/manager-python.js';
 import { targetRelease } from '../releases/catalogue.js';
-import { commandDefinition, writtenPaths } from '../commands/registry.js';
-import { checkWritablePaths } from './writable-paths.js';
-import { Session } from '../commands/session.js';
-import { newReport, redact, renderMarkdown, type Report } from './report/index.js';
+import { commandDefinition, writtenPaths } from './registry.js';
+import { checkWritablePaths } from '../options/writable-paths.js';
+import { inputTools, Session, type RunTools } from './session.js';
+import { newReport, redact, renderMarkdown, type Report } from '../core/report/index.js';
 
 export interface RunHooks {
   readonly log: Logger;
@@ -26,8 +26,7 @@ export interface RunHooks {
   readonly venvCache?: VenvCache;
 }
 
-export async function runCommand(given: Options, hooks: RunHooks): Promise<Report> {
-  let options = given;
+export async function runCommand(options: Options, hooks: RunHooks): Promise<Report> {
   const report = newReport(options.command, options.dryRun);
   const secrets = new Set<string>();
   const addSecret = (secret: string) => {
@@ -42,6 +41,7 @@ export async function runCommand(given: Options, hooks: RunHooks): Promise<Repor
   try {
     const log = redactingLogger(hooks.log, secrets);
     let venvs: ManagerVenvs | undefined;
+    let tools = inputTools(options);
     const command = commandDefinition(options.command);
     const venvUse = command.managerVenv(options);
     if (options.managerVenv && venvUse) {
@@ -52,7 +52,7 @@ export async function runCommand(given: Options, hooks: RunHooks): Promise<Repor
         // source release's too); the target's is made first, so that their dry run can show its SQL.
         await venvs.get(venvRelease(options), { use: 'the rehearsal runs alembic from it', unchecked: 'not checked' });
       } else {
-        options = await withTargetVenv(options, venvs, report);
+        tools = await targetVenvTools(options, venvs, report);
       }
     }
     if (command.on === 'disposable-servers') {
@@ -63,7 +63,7 @@ export async function runCommand(given: Options, hooks: RunHooks): Promise<Repor
     const targets = resolveTargets(options, hooks.env);
     targets.secrets.forEach(addSecret);
     deployment = new Deployment(targets, options.connectTimeoutSeconds * 1000, addSecret, isReadOnly(options));
-    const session = new Session(options, deployment, report, secrets, log, venvs);
+    const session = new Session(options, deployment, report, secrets, log, venvs, tools);
     try {
       await command.run(session);
     } finally {
@@ -105,16 +105,14 @@ export function venvRelease(options: Options): string {
 /**
  * alembic and the manager's CLI from the target release's venv, made (or made before) and proved
  * to hold that release before anything else runs. Without one (a check before any migrate made
- * it), managerVenv stays set and the steps say what migrate will make.
+ * it), the tools keep the venv to make, and the steps say what migrate will make.
  */
-async function withTargetVenv(options: Options, venvs: ManagerVenvs, report: Report): Promise<Options> {
+async function targetVenvTools(options: Options, venvs: ManagerVenvs, report: Report): Promise<RunTools> {
   const version = venvRelease(options);
   const venv = await venvs.get(version, { use: 'alembic runs from it', unchecked: "alembic and the manager's CLI from it are not checked" });
-  if (!venv) return options;
+  if (!venv) return inputTools(options);
   report.managerVenv = { dir: venvs.dirFor(version), requirement: venv.requirement, created: venv.created };
   return {
-    ...options,
-    managerVenv: undefined,
     alembicCommand: venv.command,
     alembicConfig: options.alembicConfig ?? venv.config,
     managerCommand: options.managerCommand ?? [venv.managerCli],

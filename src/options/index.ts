@@ -1,3 +1,3 @@
 /** The inputs' one description (spec.ts) and their validation (parse.ts); import them from here. */
-export * from './options/spec.js';
-export * from './options/parse.js';
+export * from './spec.js';
+export * from './parse.js';

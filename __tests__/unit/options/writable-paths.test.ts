@@ -7,10 +7,10 @@ import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { tempDir } from '../../support/run.js';
 import { MemoryLogger } from '../../../src/core/logger.js';
-import { parseOptions, type RawInputs } from '../../../src/core/options.js';
-import { runCommand } from '../../../src/core/run-command.js';
+import { parseOptions, type RawInputs } from '../../../src/options/index.js';
+import { runCommand } from '../../../src/commands/run-command.js';
 import { writtenPaths } from '../../../src/commands/registry.js';
-import { checkWritablePaths, type WrittenPath } from '../../../src/core/writable-paths.js';
+import { checkWritablePaths, type WrittenPath } from '../../../src/options/writable-paths.js';
 
 /** Folders the stand-in access() says may not be written (the tests may run as root, who may write anywhere). */
 const readOnly = vi.hoisted(() => new Set<string>());

@@ -5,13 +5,13 @@
  */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { invalidInput, invalidInputs, MigrationError } from '../errors.js';
-import { decodeUrlPart, tryDecodeURIComponent } from '../uri.js';
-import { parseVersion, type VersionRef } from '../../releases/catalogue.js';
-import { compareLines } from '../../releases/releases.js';
-import { parseRetention, type Retention } from '../../releases/retention.js';
-import { readTlsFiles, type TlsFiles } from '../../stores/tls.js';
-import { parseSnapshotKey } from '../../rehearsal/snapshot-seal.js';
+import { invalidInput, invalidInputs, MigrationError } from '../core/errors.js';
+import { decodeUrlPart, tryDecodeURIComponent } from '../core/uri.js';
+import { parseVersion, type VersionRef } from '../releases/catalogue.js';
+import { compareLines } from '../releases/releases.js';
+import { parseRetention, type Retention } from '../releases/retention.js';
+import { readTlsFiles, type TlsFiles } from './tls-files.js';
+import { parseSnapshotKey } from './snapshot-key.js';
 import {
   acceptedText,
   CLEAR_HISTORY_MODES,
