@@ -2,6 +2,6 @@ import { createRequire as __baiCreateRequire } from 'node:module'; const require
 
 // src/action/index.ts
 process.setSourceMapsEnabled(true);
-var { run } = await import("./chunks/main-LO4QGDZI.js");
+var { run } = await import("./chunks/main-KESQ7ZEK.js");
 await run();
 //# sourceMappingURL=index.js.map

@@ -14,7 +14,7 @@ import {
   secretInputs,
   unusedInputs,
   which
-} from "./chunk-3XTK3SO7.js";
+} from "./chunk-2KYIS5Z7.js";
 import {
   require_src3 as require_src
 } from "./chunk-PS4AXIT4.js";
@@ -73891,4 +73891,4 @@ function setOutputs(report, options) {
 export {
   run
 };
-//# sourceMappingURL=main-LO4QGDZI.js.map
+//# sourceMappingURL=main-KESQ7ZEK.js.map

@@ -25130,11 +25130,16 @@ function renderMarkdown(report, maxBytes = 512 * 1024) {
 function renderOnTop(report) {
   return [
     ...report.failure ? [...renderFailure(report.failure), ""] : [],
+    ...renderManagerProof(report),
     ...renderAttention(report),
     ...report.timings && report.timings.length > 0 ? [...renderTimings(report.timings), ""] : [],
     ...report.growth ? [...renderGrowth(report.growth), ""] : [],
     ...report.forecast ? [...renderForecast(report.forecast), ""] : []
   ];
+}
+function renderManagerProof(report) {
+  const proof = report.entries.find((e) => e.phase === "apply" && e.step === "manager-starts" && e.status === "changed");
+  return proof ? ["### The manager comes back", "", `\u2705 ${proof.detail}`, ""] : [];
 }
 function renderFailure(failure2) {
   const where = `${failure2.hop ? `${failure2.hop} ` : ""}${failure2.step}`;
@@ -25481,7 +25486,7 @@ function lockBackendProblem(value, release) {
   return `lock-backend "${value}" is not supported by Backend.AI ${release.series}${detail ? ` (${detail})` : ""}; accepted: ${facts2.works.join(", ")}`;
 }
 
-// src/core/options/spec.ts
+// src/options/spec.ts
 var COMMANDS = ["migrate", "preflight", "verify", "plan", "clear-history", "snapshot", "rehearse"];
 var REDIS_PERSISTENCE = ["configure", "managed"];
 var VACUUM_MODES = ["none", "analyze", "full"];
@@ -25821,7 +25826,7 @@ function usedByText(spec) {
   return spec.usedBy.length === COMMANDS.length ? "used by every command" : `used by: ${spec.usedBy.join(", ")}`;
 }
 
-// src/core/options/parse.ts
+// src/options/parse.ts
 import { homedir } from "node:os";
 import { join } from "node:path";
 
@@ -26081,7 +26086,7 @@ function parseRetention(input, options = {}) {
   return bounded2({ text, kind: "seconds", seconds: value * SECONDS_PER_UNIT[unit] });
 }
 
-// src/stores/tls.ts
+// src/options/tls-files.ts
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 function tlsInputNames(server) {
@@ -26114,31 +26119,8 @@ function readPem(input, path4, marker, accepted) {
   }
   return { path: resolve(path4), pem };
 }
-var VERIFY_CODES = /^(SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|ERR_TLS_CERT_ALTNAME_INVALID|CERT_[A-Z_]+)$/;
-var VERIFY_MESSAGES = /self[- ]signed certificate|unable to verify the first certificate|unable to get (local )?issuer certificate|Hostname\/IP does not match certificate|certificate has expired/i;
-function isCertificateFailure(error) {
-  const code2 = error?.code;
-  if (typeof code2 === "string" && VERIFY_CODES.test(code2)) return true;
-  return VERIFY_MESSAGES.test(error instanceof Error ? error.message : String(error));
-}
-function tlsHint(error, caInput, ca) {
-  if (!isCertificateFailure(error)) return "";
-  return ca ? ` (the server's certificate does not verify against ${caInput} ${ca})` : ` (the server's certificate does not verify: set ${caInput})`;
-}
 
-// src/rehearsal/snapshot-seal.ts
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, timingSafeEqual } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
-import { open, rm } from "node:fs/promises";
-import { Transform } from "node:stream";
-import { pipeline } from "node:stream/promises";
-var SEAL_MAGIC = Buffer.from("BAIMSEAL", "latin1");
-var SEAL_VERSION = 1;
-var KEY_ID_BYTES = 8;
-var NONCE_BYTES = 12;
-var TAG_BYTES = 16;
-var SEAL_HEADER_BYTES = SEAL_MAGIC.length + 1 + KEY_ID_BYTES + NONCE_BYTES;
-var GZIP_MAGIC = Buffer.from([31, 139]);
+// src/options/snapshot-key.ts
 var SNAPSHOT_KEY_ACCEPTED = "accepted: 32 random bytes as 64 hex digits or as base64 (44 characters), e.g. the output of `openssl rand -hex 32`, kept in a secret";
 function parseSnapshotKey(text) {
   if (/^[0-9a-fA-F]{64}$/.test(text)) return Buffer.from(text, "hex");
@@ -26148,89 +26130,8 @@ function parseSnapshotKey(text) {
   }
   throw invalidInput(`snapshot-key is not a 256-bit key (${text.length} characters); ${SNAPSHOT_KEY_ACCEPTED}`);
 }
-function derive(key, purpose, length) {
-  return Buffer.from(hkdfSync("sha256", key, Buffer.alloc(0), `bai-migrate snapshot seal v${SEAL_VERSION}: ${purpose}`, length));
-}
-function keyId(key) {
-  return derive(key, "key-id", KEY_ID_BYTES);
-}
-function sealStream(key) {
-  const nonce = randomBytes(NONCE_BYTES);
-  const header = Buffer.concat([SEAL_MAGIC, Buffer.from([SEAL_VERSION]), keyId(key), nonce]);
-  const cipher = createCipheriv("aes-256-gcm", derive(key, "aes-256-gcm", 32), nonce);
-  cipher.setAAD(header);
-  let started = false;
-  const start = (stream) => {
-    if (!started) stream.push(header);
-    started = true;
-  };
-  return new Transform({
-    transform(chunk, _encoding, callback) {
-      start(this);
-      callback(null, cipher.update(chunk));
-    },
-    flush(callback) {
-      start(this);
-      this.push(cipher.final());
-      callback(null, cipher.getAuthTag());
-    }
-  });
-}
-async function readHead(path4) {
-  let handle;
-  try {
-    handle = await open(path4, "r");
-    const { size } = await handle.stat();
-    const head = Buffer.alloc(Math.min(SEAL_HEADER_BYTES, size));
-    await handle.read(head, 0, head.length, 0);
-    const tag = Buffer.alloc(TAG_BYTES);
-    if (size >= SEAL_HEADER_BYTES + TAG_BYTES) await handle.read(tag, 0, TAG_BYTES, size - TAG_BYTES);
-    return { head, size, tag };
-  } catch (error) {
-    throw invalidInput(`snapshot-file "${path4}" cannot be read: ${messageOf(error)}; accepted: a file written by bai-migrate snapshot`);
-  } finally {
-    await handle?.close();
-  }
-}
-async function openSnapshot(path4, key, plainPath) {
-  const { head, size, tag } = await readHead(path4);
-  const sealed = head.length >= SEAL_MAGIC.length && head.subarray(0, SEAL_MAGIC.length).equals(SEAL_MAGIC);
-  if (!sealed) {
-    if (key) {
-      const what = head.subarray(0, 2).equals(GZIP_MAGIC) ? "is not sealed (a plain snapshot taken without snapshot-key)" : "is not a sealed bai-migrate snapshot";
-      throw invalidInput(
-        `snapshot-file "${path4}" ${what}, but snapshot-key is given: refused, since a file sealed with that key was expected; take the snapshot again with snapshot-key, or leave snapshot-key empty to rehearse an unsealed file of your own`
-      );
-    }
-    return path4;
-  }
-  if (!key) throw invalidInput(`snapshot-file "${path4}" is sealed (encrypted); give snapshot-key, the key it was sealed with`);
-  if (size < SEAL_HEADER_BYTES + TAG_BYTES) throw damaged(path4, `${size} bytes, shorter than a sealed file's header and tag`);
-  const version = head[SEAL_MAGIC.length];
-  if (version !== SEAL_VERSION) throw invalidInput(`snapshot-file "${path4}" is sealed in format version ${version}; this bai-migrate reads version ${SEAL_VERSION}`);
-  const idAt = SEAL_MAGIC.length + 1;
-  if (!timingSafeEqual(head.subarray(idAt, idAt + KEY_ID_BYTES), keyId(key))) {
-    throw invalidInput(`snapshot-key does not match the key this snapshot was sealed with (snapshot-file "${path4}"); give the snapshot-key of the workflow that took it`);
-  }
-  const decipher = createDecipheriv("aes-256-gcm", derive(key, "aes-256-gcm", 32), head.subarray(idAt + KEY_ID_BYTES));
-  decipher.setAAD(head);
-  decipher.setAuthTag(tag);
-  const ciphertext = size - SEAL_HEADER_BYTES - TAG_BYTES;
-  const source = ciphertext > 0 ? createReadStream(path4, { start: SEAL_HEADER_BYTES, end: SEAL_HEADER_BYTES + ciphertext - 1 }) : [];
-  try {
-    await pipeline(source, decipher, createWriteStream(plainPath, { mode: 384, flags: "wx" }));
-  } catch (error) {
-    await rm(plainPath, { force: true });
-    if (/unable to authenticate|auth/i.test(messageOf(error))) throw damaged(path4, "its AES-256-GCM tag does not match its contents");
-    throw invalidInput(`snapshot-file "${path4}" cannot be read: ${messageOf(error)}`);
-  }
-  return plainPath;
-}
-function damaged(path4, why) {
-  return invalidInput(`snapshot-file "${path4}" fails its integrity check (${why}): it was changed, cut short or extended after it was sealed, and nothing in it was used; take the snapshot again`);
-}
 
-// src/core/options/parse.ts
+// src/options/parse.ts
 function secretInputs(raw) {
   return INPUTS.filter((spec) => spec.kind === "secret").map((spec) => raw[spec.name]?.trim() ?? "").filter((value) => value !== "").flatMap((value) => [value, ...secretsInUrl(value)]);
 }
@@ -26450,7 +26351,7 @@ function expandHome(path4) {
   return path4 === "~" || path4.startsWith("~/") ? join(homedir(), path4.slice(1)) : path4;
 }
 
-// src/core/run-command.ts
+// src/commands/run-command.ts
 import { mkdir as mkdir7, writeFile as writeFile5 } from "node:fs/promises";
 import { dirname as dirname9, resolve as resolve15 } from "node:path";
 
@@ -27644,6 +27545,19 @@ function bounded(server, promise, timeoutMs) {
   });
 }
 
+// src/stores/tls.ts
+var VERIFY_CODES = /^(SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|ERR_TLS_CERT_ALTNAME_INVALID|CERT_[A-Z_]+)$/;
+var VERIFY_MESSAGES = /self[- ]signed certificate|unable to verify the first certificate|unable to get (local )?issuer certificate|Hostname\/IP does not match certificate|certificate has expired/i;
+function isCertificateFailure(error) {
+  const code2 = error?.code;
+  if (typeof code2 === "string" && VERIFY_CODES.test(code2)) return true;
+  return VERIFY_MESSAGES.test(error instanceof Error ? error.message : String(error));
+}
+function tlsHint(error, caInput, ca) {
+  if (!isCertificateFailure(error)) return "";
+  return ca ? ` (the server's certificate does not verify against ${caInput} ${ca})` : ` (the server's certificate does not verify: set ${caInput})`;
+}
+
 // src/stores/etcd.ts
 function etcdRoot(namespace2) {
   return `/sorna/${namespace2}/`;
@@ -28137,7 +28051,7 @@ var Deployment = class {
 
 // src/manager/venv.ts
 import { existsSync as existsSync3, readdirSync } from "node:fs";
-import { mkdir as mkdir3, readFile, rm as rm4, writeFile } from "node:fs/promises";
+import { mkdir as mkdir3, readFile, rm as rm3, writeFile } from "node:fs/promises";
 import { join as join6, resolve as resolve3 } from "node:path";
 import { homedir as homedir3, tmpdir } from "node:os";
 
@@ -28184,7 +28098,7 @@ var __awaiter = function(thisArg, _arguments, P, generator) {
     step2((generator = generator.apply(thisArg, _arguments || [])).next());
   });
 };
-var { chmod, copyFile, lstat, mkdir, open: open2, readdir, rename, rm: rm2, rmdir, stat, symlink, unlink } = fs.promises;
+var { chmod, copyFile, lstat, mkdir, open, readdir, rename, rm, rmdir, stat, symlink, unlink } = fs.promises;
 var IS_WINDOWS = process.platform === "win32";
 var READONLY = fs.constants.O_RDONLY;
 function exists(fsPath) {
@@ -28316,7 +28230,7 @@ function rmRF(inputPath) {
       }
     }
     try {
-      yield rm2(inputPath, {
+      yield rm(inputPath, {
         force: true,
         maxRetries: 3,
         recursive: true,
@@ -28967,7 +28881,7 @@ async function runChild(kind, program, args, options = {}) {
 
 // src/manager/uv.ts
 import { existsSync as existsSync2 } from "node:fs";
-import { mkdir as mkdir2, mkdtemp, readdir as readdir2, rename as rename2, rm as rm3 } from "node:fs/promises";
+import { mkdir as mkdir2, mkdtemp, readdir as readdir2, rename as rename2, rm as rm2 } from "node:fs/promises";
 import { join as join5 } from "node:path";
 var UV_VERSION = "0.13.9";
 function uvHome(root) {
@@ -29096,7 +29010,7 @@ async function fetchUv(dir, python, indexArgs, log) {
   if (existsSync2(uv)) {
     const why = await checkUv(uv);
     if (!why) return { uv };
-    await rm3(uv, { force: true });
+    await rm2(uv, { force: true });
   }
   await mkdir2(dir, { recursive: true });
   const download = await mkdtemp(join5(dir, "download-"));
@@ -29136,7 +29050,7 @@ ${got.stdout}`)}` };
     await rename2(partial, uv);
     return { uv };
   } finally {
-    await rm3(download, { recursive: true, force: true });
+    await rm2(download, { recursive: true, force: true });
   }
 }
 async function checkUv(uv) {
@@ -29387,11 +29301,11 @@ async function provisionManagerVenv(options, version, log) {
   const rootState = await inspectRoot(root, options.dir);
   if (typeof rootState === "object") {
     log.info(`manager-venv ${root} holds a venv of an earlier bai-migrate (${rootState.legacy}); replacing it with a folder of one venv per release`);
-    await rm4(root, { recursive: true, force: true });
+    await rm3(root, { recursive: true, force: true });
   }
   await mkdir3(root, { recursive: true });
   await writeFile(join6(root, ROOT_MARKER), "bai-migrate keeps one manager venv per release here\n");
-  if (found.state === "stale") await rm4(dir, { recursive: true, force: true });
+  if (found.state === "stale") await rm3(dir, { recursive: true, force: true });
   const marker = join6(dir, MARKER);
   const interpreter = await chooseInterpreter(options.python, version);
   const installer = await chooseInstaller(root, version, interpreter, options, log);
@@ -29402,7 +29316,7 @@ async function provisionManagerVenv(options, version, log) {
       await makeWithUv(made, installer);
     } catch (error) {
       log.warning(`uv could not make ${dir} (${messageOf(error)}); making it with pip instead`);
-      await rm4(dir, { recursive: true, force: true });
+      await rm3(dir, { recursive: true, force: true });
       await makeWithPip(made);
     }
   } else {
@@ -29680,6 +29594,103 @@ import { once } from "node:events";
 import { createInterface } from "node:readline";
 import { pipeline as pipeline2 } from "node:stream/promises";
 import { createGunzip, createGzip } from "node:zlib";
+
+// src/rehearsal/snapshot-seal.ts
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, timingSafeEqual } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
+import { open as open2, rm as rm4 } from "node:fs/promises";
+import { Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+var SEAL_MAGIC = Buffer.from("BAIMSEAL", "latin1");
+var SEAL_VERSION = 1;
+var KEY_ID_BYTES = 8;
+var NONCE_BYTES = 12;
+var TAG_BYTES = 16;
+var SEAL_HEADER_BYTES = SEAL_MAGIC.length + 1 + KEY_ID_BYTES + NONCE_BYTES;
+var GZIP_MAGIC = Buffer.from([31, 139]);
+function derive(key, purpose, length) {
+  return Buffer.from(hkdfSync("sha256", key, Buffer.alloc(0), `bai-migrate snapshot seal v${SEAL_VERSION}: ${purpose}`, length));
+}
+function keyId(key) {
+  return derive(key, "key-id", KEY_ID_BYTES);
+}
+function sealStream(key) {
+  const nonce = randomBytes(NONCE_BYTES);
+  const header = Buffer.concat([SEAL_MAGIC, Buffer.from([SEAL_VERSION]), keyId(key), nonce]);
+  const cipher = createCipheriv("aes-256-gcm", derive(key, "aes-256-gcm", 32), nonce);
+  cipher.setAAD(header);
+  let started = false;
+  const start = (stream) => {
+    if (!started) stream.push(header);
+    started = true;
+  };
+  return new Transform({
+    transform(chunk, _encoding, callback) {
+      start(this);
+      callback(null, cipher.update(chunk));
+    },
+    flush(callback) {
+      start(this);
+      this.push(cipher.final());
+      callback(null, cipher.getAuthTag());
+    }
+  });
+}
+async function readHead(path4) {
+  let handle;
+  try {
+    handle = await open2(path4, "r");
+    const { size } = await handle.stat();
+    const head = Buffer.alloc(Math.min(SEAL_HEADER_BYTES, size));
+    await handle.read(head, 0, head.length, 0);
+    const tag = Buffer.alloc(TAG_BYTES);
+    if (size >= SEAL_HEADER_BYTES + TAG_BYTES) await handle.read(tag, 0, TAG_BYTES, size - TAG_BYTES);
+    return { head, size, tag };
+  } catch (error) {
+    throw invalidInput(`snapshot-file "${path4}" cannot be read: ${messageOf(error)}; accepted: a file written by bai-migrate snapshot`);
+  } finally {
+    await handle?.close();
+  }
+}
+async function openSnapshot(path4, key, plainPath) {
+  const { head, size, tag } = await readHead(path4);
+  const sealed = head.length >= SEAL_MAGIC.length && head.subarray(0, SEAL_MAGIC.length).equals(SEAL_MAGIC);
+  if (!sealed) {
+    if (key) {
+      const what = head.subarray(0, 2).equals(GZIP_MAGIC) ? "is not sealed (a plain snapshot taken without snapshot-key)" : "is not a sealed bai-migrate snapshot";
+      throw invalidInput(
+        `snapshot-file "${path4}" ${what}, but snapshot-key is given: refused, since a file sealed with that key was expected; take the snapshot again with snapshot-key, or leave snapshot-key empty to rehearse an unsealed file of your own`
+      );
+    }
+    return path4;
+  }
+  if (!key) throw invalidInput(`snapshot-file "${path4}" is sealed (encrypted); give snapshot-key, the key it was sealed with`);
+  if (size < SEAL_HEADER_BYTES + TAG_BYTES) throw damaged(path4, `${size} bytes, shorter than a sealed file's header and tag`);
+  const version = head[SEAL_MAGIC.length];
+  if (version !== SEAL_VERSION) throw invalidInput(`snapshot-file "${path4}" is sealed in format version ${version}; this bai-migrate reads version ${SEAL_VERSION}`);
+  const idAt = SEAL_MAGIC.length + 1;
+  if (!timingSafeEqual(head.subarray(idAt, idAt + KEY_ID_BYTES), keyId(key))) {
+    throw invalidInput(`snapshot-key does not match the key this snapshot was sealed with (snapshot-file "${path4}"); give the snapshot-key of the workflow that took it`);
+  }
+  const decipher = createDecipheriv("aes-256-gcm", derive(key, "aes-256-gcm", 32), head.subarray(idAt + KEY_ID_BYTES));
+  decipher.setAAD(head);
+  decipher.setAuthTag(tag);
+  const ciphertext = size - SEAL_HEADER_BYTES - TAG_BYTES;
+  const source = ciphertext > 0 ? createReadStream(path4, { start: SEAL_HEADER_BYTES, end: SEAL_HEADER_BYTES + ciphertext - 1 }) : [];
+  try {
+    await pipeline(source, decipher, createWriteStream(plainPath, { mode: 384, flags: "wx" }));
+  } catch (error) {
+    await rm4(plainPath, { force: true });
+    if (/unable to authenticate|auth/i.test(messageOf(error))) throw damaged(path4, "its AES-256-GCM tag does not match its contents");
+    throw invalidInput(`snapshot-file "${path4}" cannot be read: ${messageOf(error)}`);
+  }
+  return plainPath;
+}
+function damaged(path4, why) {
+  return invalidInput(`snapshot-file "${path4}" fails its integrity check (${why}): it was changed, cut short or extended after it was sealed, and nothing in it was used; take the snapshot again`);
+}
+
+// src/rehearsal/snapshot-file.ts
 var SNAPSHOT_FORMAT = "bai-migrate-snapshot";
 var SNAPSHOT_FORMAT_VERSION = 2;
 var SnapshotWriter = class {
@@ -33361,6 +33372,23 @@ async function writeInPlace(path4, content) {
 }
 
 // src/steps/step.ts
+function stepSettings(options, alembicConfig = options.alembicConfig) {
+  return {
+    toVersion: options.toVersion,
+    lockBackend: options.lockBackend,
+    alembicConfig,
+    backupDir: options.backupDir,
+    lockTimeoutSeconds: options.lockTimeoutSeconds,
+    allowRunningServices: options.allowRunningServices,
+    redisPersistence: options.redisPersistence,
+    imageRescan: options.imageRescan,
+    skipUnusableImages: options.skipUnusableImages,
+    pruneEtcdImages: options.pruneEtcdImages,
+    periodicSyncStats: options.periodicSyncStats,
+    startManager: options.startManager,
+    disposableCopy: options.disposableCopy
+  };
+}
 var ok2 = (detail) => ({ status: "ok", detail });
 var failed = (detail) => ({ status: "failed", detail });
 var warning = (detail) => ({ status: "warning", detail });
@@ -33619,7 +33647,7 @@ var managerConnects = {
     const reported = await serverVersion(ctx.deployment.postgres);
     const problem = unreadableServerVersion(release, reported);
     if (!problem) return [ok2(`the ${release} manager reads server_version "${reported}"`)];
-    const final = ctx.options.toVersion !== void 0 && targetRelease(ctx.options.toVersion).version === release;
+    const final = ctx.settings.toVersion !== void 0 && targetRelease(ctx.settings.toVersion).version === release;
     if (!final) return [ok2(`${problem}; the run only passes through ${release}, whose manager does not run`)];
     return [
       warning(`${problem}. The migration itself works, but the manager will not start: choose a to-version with the fix, or a PostgreSQL build that reports a bare version (e.g. the Alpine image)`)
@@ -33634,7 +33662,7 @@ function managerRelease(ctx) {
   return publishedRelease(ctx.hop.to.version);
 }
 function notAsked(ctx) {
-  if (ctx.options.disposableCopy || ctx.options.startManager) return void 0;
+  if (ctx.settings.disposableCopy || ctx.settings.startManager) return void 0;
   return "start-manager is false: only a rehearsal starts the manager (on its disposable copy); set start-manager: true to start it on this deployment";
 }
 var managerStarts = {
@@ -33650,7 +33678,9 @@ var managerStarts = {
     const blocked = await cannotStart(ctx);
     if (blocked) return [blocked];
     return [
-      ok2(`the ${managerRelease(ctx)} manager will be started at the end of the run${ctx.options.disposableCopy ? ", on the disposable copy" : " (start-manager: true): on this deployment, for real"}`)
+      ok2(
+        `the ${managerRelease(ctx)} manager will be started at the end of the run${ctx.settings.disposableCopy ? ", on the disposable copy" : " (start-manager: true): on this deployment, for real"}`
+      )
     ];
   },
   async dryRun(ctx) {
@@ -33683,7 +33713,7 @@ async function runManagerProof(ctx, hooks = {}) {
   const release = managerRelease(ctx);
   const facts2 = managerStartFacts(release);
   const dir = await mkdtemp3(join10(tmpdir3(), "bai-migrate-manager-"));
-  const listener = ctx.options.disposableCopy ? await loopbackListener() : void 0;
+  const listener = ctx.settings.disposableCopy ? await loopbackListener() : void 0;
   const keypair = { accessKey: `AKBAIMIGRATE${randomBytes4(4).toString("hex").toUpperCase()}`, secretKey: randomBytes4(20).toString("hex") };
   const managerId = `i-bai-migrate-${randomBytes4(3).toString("hex")}`;
   const user = { uuid: randomUUID2(), email: `bai-migrate-proof-${randomBytes4(3).toString("hex")}@example.invalid` };
@@ -33743,7 +33773,7 @@ async function runManagerProof(ctx, hooks = {}) {
     const stopped = stop.how === "sigkill" ? `was killed (SIGKILL to its process group) after ${grace / 1e3} s of SIGTERM` : stop.how === "sigterm" ? `stopped by SIGTERM in ${(stop.ms / 1e3).toFixed(1)} s` : `had exited by itself (exit code ${stop.code})`;
     if (listener && listener.peers.some((peer) => !/^(127\.|::ffff:127\.|::1)/.test(peer))) problems2.push(`a connection came from outside the loopback: ${listener.peers.join(", ")}`);
     if (listener && listener.peers.length > 0) notes.push(`it dialled the loopback stand-in ${listener.peers.length} time(s)`);
-    const where = ctx.options.disposableCopy ? "on the copy" : "on this deployment";
+    const where = ctx.settings.disposableCopy ? "on the copy" : "on this deployment";
     if (problems2.length > 0) {
       const cause = problems2.join("; ");
       const answered = "body" in root && root.status === 200 ? ` answered GET / (${root.body.trim()}) but` : "";
@@ -34363,7 +34393,7 @@ var servicesStopped = {
   async preflight(ctx) {
     const findings = [await registeredManagers(ctx), await liveKernels(ctx), await agentHeartbeat(ctx)];
     const unsafe = findings.filter((f) => f.status === "failed");
-    const result = ctx.options.allowRunningServices ? findings.map((f) => f.status === "failed" ? warning(`${f.detail} (allowed by allow-running-services)`) : f) : findings;
+    const result = ctx.settings.allowRunningServices ? findings.map((f) => f.status === "failed" ? warning(`${f.detail} (allowed by allow-running-services)`) : f) : findings;
     if (unsafe.length === 0) result.push(await aliveAgentRows(ctx));
     return result;
   }
@@ -34428,9 +34458,6 @@ async function aliveAgentRows({ deployment }) {
   );
 }
 
-// src/steps/schema.ts
-import { resolve as resolve8 } from "node:path";
-
 // src/releases/schema-facts.ts
 var VERSIONS_2109 = "backend.ai-manager@21.09.9:src/ai/backend/manager/models/alembic/versions";
 var VERSIONS_2203 = "backend.ai-manager@22.03.3:src/ai/backend/manager/models/alembic/versions";
@@ -34472,6 +34499,53 @@ var SCHEMA_FACTS = [
     source: `${VERSIONS_2309}/d3f8c74bf148_user_main_keypair.py`
   }
 ];
+
+// src/steps/schema/shared.ts
+import { resolve as resolve8 } from "node:path";
+var listed = (revisions) => revisions.join(", ");
+function upgradeSteps(line, from, to) {
+  return revisionsToApply(line, line, [from], to).map((revision) => ({ revision, from: parentsIn(line, revision)[0] ?? "base", to: revision }));
+}
+function downgradeSteps(line, from, to) {
+  return upgradeSteps(line, to, from).reverse().map((step2) => ({ revision: step2.revision, from: step2.to, to: step2.from }));
+}
+var byTarget = (steps) => steps.map((s) => ({ ...s, direction: "up", by: "target" }));
+function sqlNotShown(ctx, wouldRun, venvs) {
+  return skipped(`would run ${wouldRun} from the manager ${venvs} preflight or migrate makes in ${ctx.venvToMake?.dir ?? "manager-venv"} (a dry run makes none, so no SQL is shown)`);
+}
+function sqlShown(rendered, how, revisions, head, name) {
+  const statements2 = rendered.sql.split("\n").filter((line) => /;\s*$/.test(line) && !/^(BEGIN|COMMIT);/.test(line)).length;
+  const offline = (rendered.cannot.length > 0 ? `; ${rendered.cannot.length} revision(s) read the data they migrate and cannot be shown offline: ${rendered.cannot.map((c) => `${c.revision} (${c.why})`).join(", ")}` : "") + (rendered.withheld && rendered.withheld.length > 0 ? `; not run, not even offline: ${rendered.withheld.map((w) => `${w.revision} (it ${w.why})`).join(", ")}` : "");
+  return {
+    status: rendered.cannot.length > 0 ? "warning" : "ok",
+    detail: `would run ${how} ${listed(revisions)} \u2192 ${head}: ${statements2} SQL statement(s), shown in the report${offline}`,
+    attachment: { name: `alembic ${name} --sql`, content: rendered.sql }
+  };
+}
+async function alembicWorks(ctx, setup, revision, name) {
+  if (ctx.venvToMake) return skipped(`${name} will run from the manager venv preflight or migrate makes in ${ctx.venvToMake.dir}: not checked here`);
+  const command = setup.command.join(" ");
+  const config = resolve8(setup.config);
+  try {
+    await runAlembic(setup, ctx.deployment.targets.postgres, ["show", revision]);
+    return ok2(`${name} runs: "${command}" with ${config} knows revision ${revision}`);
+  } catch (error) {
+    if (!(error instanceof AlembicError)) throw error;
+    const what = error.kind === "cannot-run" ? `"${command}" cannot be run (${error.output})` : error.kind === "no-config" ? `its config ${config} cannot be read (${error.output})` : `"${command} -c <private copy of ${config}> show ${revision}" failed (${error.output})`;
+    return failed(
+      `${name} does not work as configured: ${what}; command: ${command}, config: ${config}. Set alembic-command (the manager venv's alembic, e.g. /opt/backend.ai/bin/alembic), alembic-config (the manager's alembic.ini, by default the one beside manager.toml) or manager-venv (bai-migrate makes the venv)`
+    );
+  }
+}
+
+// src/releases/outside-database.ts
+var OUTSIDE_DATABASE = {
+  // backend.ai@24.09.14:src/ai/backend/manager/models/alembic/versions/1d42c726d8a3_migrate_container_registries_from_etcd_to_psql.py
+  "1d42c726d8a3": "reads etcd config/docker/registry through manager.toml, writes a copy of it beside the backup bundles and deletes it from etcd"
+};
+function outsideDatabase(revisions) {
+  return revisions.filter((r) => r in OUTSIDE_DATABASE).map((revision) => ({ revision, why: OUTSIDE_DATABASE[revision] }));
+}
 
 // src/manager/apply-revisions.ts
 import { readFile as readFile5 } from "node:fs/promises";
@@ -34576,32 +34650,150 @@ ${await one(revision)}`;
   return { sql, cannot, withheld };
 }
 
-// src/releases/outside-database.ts
-var OUTSIDE_DATABASE = {
-  // backend.ai@24.09.14:src/ai/backend/manager/models/alembic/versions/1d42c726d8a3_migrate_container_registries_from_etcd_to_psql.py
-  "1d42c726d8a3": "reads etcd config/docker/registry through manager.toml, writes a copy of it beside the backup bundles and deletes it from etcd"
+// src/steps/schema/upgrade.ts
+var upgrade = {
+  action: "Runs alembic upgrade to the target release's head revision under a PostgreSQL session advisory lock.",
+  whenSkipping: (_hop, _revisions, _skipped, skipNote) => ({ kind: "refuse", why: `${skipNote}; this hop has no remedy for them` })
 };
-function outsideDatabase(revisions) {
-  return revisions.filter((r) => r in OUTSIDE_DATABASE).map((revision) => ({ revision, why: OUTSIDE_DATABASE[revision] }));
-}
+var upgradeCommand = {
+  describe: (next, hop9) => `alembic upgrade will take it to ${hop9.to.head} (${hop9.to.version})${next.covered.length > 0 ? `; it skips ${next.covered.map((c) => `${c.revision} (the same change as ${c.twin})`).join(", ")}, which is harmless` : ""}`,
+  async dryRun(_next, ctx, revisions) {
+    const head = ctx.hop.to.head;
+    const postgres = ctx.deployment.targets.postgres;
+    if (ctx.venvToMake) return [sqlNotShown(ctx, `alembic upgrade ${listed(revisions)} \u2192 ${head}`, "venv")];
+    const start = revisions.length === 1 ? revisions[0] : void 0;
+    const have = appliedIn(ctx.hop.to.series, revisions);
+    const withhold = outsideDatabase([...appliedIn(ctx.hop.to.series, [head])].filter((r) => !have.has(r)));
+    const steps = start ? upgradeSteps(ctx.hop.to.series, start, head) : [];
+    if (!start && withhold.length > 0)
+      return [
+        skipped(
+          `would run alembic upgrade ${listed(revisions)} \u2192 ${head}; its SQL is not shown: alembic_version holds several rows, and ${withhold.map((w) => w.revision).join(", ")} must not run offline`
+        )
+      ];
+    const rendered = start ? await offlineSql(ctx.alembic, postgres, "upgrade", `${start}:${head}`, steps, withhold) : { sql: await runAlembic(ctx.alembic, postgres, ["upgrade", head, "--sql"]), cannot: [] };
+    return [sqlShown(rendered, "alembic upgrade", revisions, head, `upgrade ${start ? `${start}:${head}` : head}`)];
+  },
+  async apply(_next, ctx, revisions) {
+    const head = ctx.hop.to.head;
+    await runAlembic(ctx.alembic, ctx.deployment.targets.postgres, ["upgrade", head]);
+    return `alembic upgrade ${listed(revisions)} \u2192 ${head}`;
+  },
+  runs(_next, hop9, revisions) {
+    const head = hop9.to.head;
+    const toLine = hop9.to.series;
+    return byTarget(
+      revisions.length === 1 ? upgradeSteps(toLine, revisions[0], head) : revisionsToApply(toLine, toLine, revisions, head).map((revision) => ({ revision, from: parentsIn(toLine, revision)[0] ?? "base", to: revision }))
+    );
+  }
+};
 
-// src/steps/schema.ts
-var listed = (revisions) => revisions.join(", ");
-function nextCommand(procedure, ctx, revisions) {
-  const head = ctx.hop.to.head;
-  const fromLine = ctx.hop.fromSeries;
-  const toLine = ctx.hop.to.series;
+// src/steps/schema/apply-missing.ts
+var applyMissing = {
+  action: "Applies every revision of the target release the database lacks, including those alembic upgrade would skip, then sets alembic_version to the head.",
+  whenSkipping: (hop9, revisions, skipped2) => ({ kind: "apply-missing", revisions: revisionsToApply(hop9.fromSeries, hop9.to.series, revisions, hop9.to.head), skipped: skipped2 })
+};
+var applyMissingCommand = {
+  describe: (next, hop9) => `alembic upgrade would skip ${listed(next.skipped)}, so the ${next.revisions.length} revision(s) of ${hop9.to.version} the database lacks will be applied one by one in graph order, then alembic_version set to ${hop9.to.head}`,
+  async dryRun(next, ctx, revisions) {
+    const head = ctx.hop.to.head;
+    if (ctx.venvToMake) return [sqlNotShown(ctx, `alembic ${next.kind} ${listed(revisions)} \u2192 ${head}`, "venv")];
+    const start = revisions.length === 1 ? revisions[0] : void 0;
+    const withhold = outsideDatabase(next.revisions);
+    const rendered = await offlineRevisions(ctx.alembic, ctx.deployment.targets.postgres, next.revisions, start ?? "", withhold);
+    return [sqlShown(rendered, `apply ${next.revisions.length} revision(s) by id, then collapse alembic_version`, revisions, head, `${next.kind} ${listed(revisions)} \u2192 ${head}`)];
+  },
+  async apply(next, ctx) {
+    await applyRevisions(ctx.alembic, ctx.deployment.targets.postgres, next.revisions);
+    return `applied ${next.revisions.length} revision(s) by id (among them ${listed(next.skipped)}, which alembic upgrade would skip)`;
+  },
+  runs: (next, hop9) => byTarget(next.revisions.map((revision) => ({ revision, from: parentsIn(hop9.to.series, revision)[0] ?? "base", to: revision })))
+};
+
+// src/steps/schema/downgrade-first.ts
+function downgradeFirst(downgradeTo) {
+  return {
+    action: `Downgrades with the source release's alembic to ${downgradeTo}, then runs the target release's alembic upgrade to its head.`,
+    // A head the target cannot start from: the source's own downgrade first.
+    beyondTarget: (hop9, revisions, unknown) => revisions.every((r) => revisionsOf(hop9.fromSeries).has(r)) && appliedIn(hop9.fromSeries, revisions).has(downgradeTo) ? { kind: "downgrade", to: downgradeTo, skipped: [], unknown } : void 0,
+    whenSkipping(hop9, revisions, skipped2, skipNote) {
+      if (!appliedIn(hop9.fromSeries, revisions).has(downgradeTo)) {
+        return { kind: "refuse", why: `${skipNote}, and the database is not past ${downgradeTo}, the revision this hop downgrades to first` };
+      }
+      return { kind: "downgrade", to: downgradeTo, skipped: skipped2 };
+    }
+  };
+}
+var noSourceAlembic = (ctx, to) => `${ctx.hop.label} needs ${ctx.hop.fromSeries}'s alembic for its downgrade to ${to}, and this run has only the target release's alembic; set manager-venv (bai-migrate makes a venv of each release it needs)`;
+async function sourceAlembic(ctx, to) {
+  if (!ctx.sourceAlembic) throw new MigrationError("unsupported", noSourceAlembic(ctx, to));
+  return ctx.sourceAlembic();
+}
+var downgradeCommand = {
+  describe: (next, hop9) => next.unknown && next.unknown.length > 0 ? `${hop9.to.version}'s migration scripts do not have ${listed(next.unknown)}, so ${hop9.fromSeries}'s alembic will first downgrade to ${next.to}, then ${hop9.to.version}'s upgrade to ${hop9.to.head}` : `alembic upgrade would skip ${listed(next.skipped)}, so ${hop9.fromSeries}'s alembic will first downgrade to ${next.to}, then ${hop9.to.version}'s upgrade to ${hop9.to.head}`,
+  async preflight(next, ctx) {
+    const source = ctx.sourceAlembic ? await ctx.sourceAlembic() : void 0;
+    const name = `${ctx.hop.fromSeries}'s alembic`;
+    return [
+      !ctx.sourceAlembic ? failed(noSourceAlembic(ctx, next.to)) : source ? await alembicWorks(ctx, source, next.to, name) : skipped(`${name} will run from the manager venv preflight or migrate makes in ${ctx.venvToMake?.dir ?? "manager-venv"}: not checked here`)
+    ];
+  },
+  async dryRun(next, ctx, revisions) {
+    const head = ctx.hop.to.head;
+    const postgres = ctx.deployment.targets.postgres;
+    const source = await sourceAlembic(ctx, next.to);
+    if (ctx.venvToMake || !source) {
+      return [sqlNotShown(ctx, `${ctx.hop.fromSeries}'s alembic downgrade ${listed(revisions)} \u2192 ${next.to}, then ${ctx.hop.to.version}'s alembic upgrade ${next.to} \u2192 ${head}`, "venvs")];
+    }
+    const from = revisions[0];
+    const down = await offlineSql(source, postgres, "downgrade", `${from}:${next.to}`, downgradeSteps(ctx.hop.fromSeries, from, next.to));
+    const up = await offlineSql(ctx.alembic, postgres, "upgrade", `${next.to}:${head}`, upgradeSteps(ctx.hop.to.series, next.to, head));
+    const rendered = { sql: down.sql + up.sql, cannot: [...down.cannot, ...up.cannot] };
+    return [sqlShown(rendered, `alembic downgrade to ${next.to}, then upgrade`, revisions, head, `${next.kind} ${listed(revisions)} \u2192 ${head}`)];
+  },
+  async apply(next, ctx) {
+    const source = await sourceAlembic(ctx, next.to);
+    if (!source) throw new MigrationError("unsupported", noSourceAlembic(ctx, next.to));
+    await runAlembic(source, ctx.deployment.targets.postgres, ["downgrade", next.to]);
+    return `${ctx.hop.fromSeries}'s alembic downgrade to ${next.to}`;
+  },
+  runs: (next, hop9, revisions) => [
+    ...downgradeSteps(hop9.fromSeries, revisions[0], next.to).map((s) => ({ ...s, direction: "down", by: "source" })),
+    ...byTarget(upgradeSteps(hop9.to.series, next.to, hop9.to.head))
+  ]
+};
+
+// src/steps/schema/index.ts
+function rulesOf(procedure) {
+  switch (procedure.kind) {
+    case "upgrade":
+      return upgrade;
+    case "apply-missing":
+      return applyMissing;
+    case "downgrade-first":
+      return downgradeFirst(procedure.downgradeTo);
+  }
+}
+var COMMANDS2 = {
+  upgrade: upgradeCommand,
+  "apply-missing": applyMissingCommand,
+  downgrade: downgradeCommand
+};
+function commandOf(next) {
+  return COMMANDS2[next.kind];
+}
+function nextCommand(rules, hop9, revisions) {
+  const head = hop9.to.head;
+  const fromLine = hop9.fromSeries;
+  const toLine = hop9.to.series;
   if (revisions.length === 1 && revisions[0] === head) return { kind: "done" };
   if (pastIn(fromLine, toLine, revisions, head)) return { kind: "past", at: revisions };
   const target = revisionsOf(toLine);
   const unknown = revisions.filter((r) => !target.has(r));
-  if (unknown.length > 0 && procedure.kind === "downgrade-first" && revisions.every((r) => revisionsOf(fromLine).has(r)) && appliedIn(fromLine, revisions).has(procedure.downgradeTo)) {
-    return { kind: "downgrade", to: procedure.downgradeTo, skipped: [], unknown };
-  }
   if (unknown.length > 0) {
-    return {
+    return rules.beyondTarget?.(hop9, revisions, unknown) ?? {
       kind: "refuse",
-      why: `alembic_version holds ${listed(unknown)}, which ${ctx.hop.to.version}'s migration scripts do not have (alembic would stop with "Can't locate revision"); a later release of ${toLine} or the next line may know it`
+      why: `alembic_version holds ${listed(unknown)}, which ${hop9.to.version}'s migration scripts do not have (alembic would stop with "Can't locate revision"); a later release of ${toLine} or the next line may know it`
     };
   }
   const headAncestors = appliedIn(toLine, [head]);
@@ -34611,20 +34803,10 @@ function nextCommand(procedure, ctx, revisions) {
   const skips = followsSource ? upgradeSkips(fromLine, toLine, revisions, head) : { skipped: [], covered: [] };
   if (skips.skipped.length === 0) return { kind: "upgrade", covered: skips.covered };
   const skipNote = `alembic upgrade would take ${skips.skipped.length} revision(s) of ${toLine} as done that the database never ran (${listed(skips.skipped)})`;
-  switch (procedure.kind) {
-    case "upgrade":
-      return { kind: "refuse", why: `${skipNote}; this hop has no remedy for them` };
-    case "apply-missing":
-      return { kind: "apply-missing", revisions: revisionsToApply(fromLine, toLine, revisions, head), skipped: skips.skipped };
-    case "downgrade-first":
-      if (!appliedIn(fromLine, revisions).has(procedure.downgradeTo)) {
-        return { kind: "refuse", why: `${skipNote}, and the database is not past ${procedure.downgradeTo}, the revision this hop downgrades to first` };
-      }
-      return { kind: "downgrade", to: procedure.downgradeTo, skipped: skips.skipped };
-  }
+  return rules.whenSkipping(hop9, revisions, skips.skipped, skipNote);
 }
-function describeNext(next, ctx) {
-  const head = ctx.hop.to.head;
+function describeNext(next, hop9) {
+  const head = hop9.to.head;
   switch (next.kind) {
     case "done":
       return `already at ${head}`;
@@ -34632,20 +34814,11 @@ function describeNext(next, ctx) {
       return `already past ${head}, at ${listed(next.at)} of a later release`;
     case "collapse":
       return `the missing revisions were applied; alembic_version's ${next.rows.length} rows will be collapsed to ${head}`;
-    case "upgrade":
-      return `alembic upgrade will take it to ${head} (${ctx.hop.to.version})${next.covered.length > 0 ? `; it skips ${next.covered.map((c) => `${c.revision} (the same change as ${c.twin})`).join(", ")}, which is harmless` : ""}`;
-    case "apply-missing":
-      return `alembic upgrade would skip ${listed(next.skipped)}, so the ${next.revisions.length} revision(s) of ${ctx.hop.to.version} the database lacks will be applied one by one in graph order, then alembic_version set to ${head}`;
-    case "downgrade":
-      return next.unknown && next.unknown.length > 0 ? `${ctx.hop.to.version}'s migration scripts do not have ${listed(next.unknown)}, so ${ctx.hop.fromSeries}'s alembic will first downgrade to ${next.to}, then ${ctx.hop.to.version}'s upgrade to ${head}` : `alembic upgrade would skip ${listed(next.skipped)}, so ${ctx.hop.fromSeries}'s alembic will first downgrade to ${next.to}, then ${ctx.hop.to.version}'s upgrade to ${head}`;
     case "refuse":
       return next.why;
+    default:
+      return commandOf(next).describe(next, hop9);
   }
-}
-var noSourceAlembic = (ctx, to) => `${ctx.hop.label} needs ${ctx.hop.fromSeries}'s alembic for its downgrade to ${to}, and this run has only the target release's alembic; set manager-venv (bai-migrate makes a venv of each release it needs)`;
-async function sourceAlembic(ctx, to) {
-  if (!ctx.sourceAlembic) throw new MigrationError("unsupported", noSourceAlembic(ctx, to));
-  return ctx.sourceAlembic();
 }
 var procedures = /* @__PURE__ */ new WeakMap();
 function schemaStepOf(hop9) {
@@ -34654,124 +34827,65 @@ function schemaStepOf(hop9) {
 function schemaRevisionRuns(hop9, revisions) {
   const step2 = schemaStepOf(hop9);
   if (!step2) return [];
-  const next = nextCommand(procedures.get(step2), { hop: hop9 }, revisions);
-  const head = hop9.to.head;
-  const toLine = hop9.to.series;
-  const target = (steps) => steps.map((s) => ({ ...s, direction: "up", by: "target" }));
+  const next = nextCommand(procedures.get(step2), hop9, revisions);
   switch (next.kind) {
-    case "upgrade":
-      return target(
-        revisions.length === 1 ? upgradeSteps(toLine, revisions[0], head) : revisionsToApply(toLine, toLine, revisions, head).map((revision) => ({ revision, from: parentsIn(toLine, revision)[0] ?? "base", to: revision }))
-      );
-    case "apply-missing":
-      return target(next.revisions.map((revision) => ({ revision, from: parentsIn(toLine, revision)[0] ?? "base", to: revision })));
-    case "downgrade":
-      return [...downgradeSteps(hop9.fromSeries, revisions[0], next.to).map((s) => ({ ...s, direction: "down", by: "source" })), ...target(upgradeSteps(toLine, next.to, head))];
-    default:
+    case "done":
+    case "past":
+    case "collapse":
+    case "refuse":
       return [];
+    default:
+      return commandOf(next).runs(next, hop9, revisions);
   }
 }
 function schemaStep(procedure = { kind: "upgrade" }) {
+  const rules = rulesOf(procedure);
   const step2 = {
     id: "schema",
     title: "Database schema (alembic upgrade)",
     kind: "change",
-    action: procedure.kind === "upgrade" ? "Runs alembic upgrade to the target release's head revision under a PostgreSQL session advisory lock." : procedure.kind === "apply-missing" ? "Applies every revision of the target release the database lacks, including those alembic upgrade would skip, then sets alembic_version to the head." : `Downgrades with the source release's alembic to ${procedure.downgradeTo}, then runs the target release's alembic upgrade to its head.`,
+    action: rules.action,
     servers: ["postgres"],
     tables: ["alembic_version"],
     async preflight(ctx) {
       const revisions = ctx.assumedRevisions ?? await readRevisions(ctx.deployment.postgres);
-      const next = nextCommand(procedure, ctx, revisions);
+      const next = nextCommand(rules, ctx.hop, revisions);
       const head = ctx.hop.to.head;
       if (next.kind === "done") return [ok2(`already at ${head}, the head of ${ctx.hop.to.version}; alembic is not run`)];
-      if (next.kind === "past") return [ok2(`${describeNext(next, ctx)}; alembic is not run for ${ctx.hop.label}`)];
+      if (next.kind === "past") return [ok2(`${describeNext(next, ctx.hop)}; alembic is not run for ${ctx.hop.label}`)];
       if (next.kind === "refuse") return [failed(`at ${listed(revisions)}: ${next.why}`)];
-      const findings = [ok2(`${ctx.assumedRevisions ? `from ${listed(revisions)}, where the hops before ${ctx.hop.label} leave it` : `at ${listed(revisions)}`}; ${describeNext(next, ctx)}`)];
-      if (next.kind !== "collapse") findings.push(await alembicWorks(ctx, ctx.alembic, head, "alembic"));
-      if (next.kind === "downgrade") {
-        const source = ctx.sourceAlembic ? await ctx.sourceAlembic() : void 0;
-        const name = `${ctx.hop.fromSeries}'s alembic`;
-        findings.push(
-          !ctx.sourceAlembic ? failed(noSourceAlembic(ctx, next.to)) : source ? await alembicWorks(ctx, source, next.to, name) : skipped(`${name} will run from the manager venv preflight or migrate makes in ${ctx.options.managerVenv?.dir ?? "manager-venv"}: not checked here`)
-        );
-      }
+      const findings = [ok2(`${ctx.assumedRevisions ? `from ${listed(revisions)}, where the hops before ${ctx.hop.label} leave it` : `at ${listed(revisions)}`}; ${describeNext(next, ctx.hop)}`)];
+      if (next.kind === "collapse") return findings;
+      findings.push(await alembicWorks(ctx, ctx.alembic, head, "alembic"));
+      findings.push(...await commandOf(next).preflight?.(next, ctx) ?? []);
       return findings;
     },
     async dryRun(ctx) {
       const revisions = ctx.assumedRevisions ?? await readRevisions(ctx.deployment.postgres);
-      const next = nextCommand(procedure, ctx, revisions);
+      const next = nextCommand(rules, ctx.hop, revisions);
       const head = ctx.hop.to.head;
-      const postgres = ctx.deployment.targets.postgres;
       if (next.kind === "done") return [ok2(`already at ${head}: nothing to run`)];
-      if (next.kind === "past") return [ok2(`${describeNext(next, ctx)}: nothing to run`)];
+      if (next.kind === "past") return [ok2(`${describeNext(next, ctx.hop)}: nothing to run`)];
       if (next.kind === "refuse") return [failed(next.why)];
       if (next.kind === "collapse") return [ok2(`would collapse alembic_version (${listed(next.rows)}) to ${head}`)];
-      const source = next.kind === "downgrade" ? await sourceAlembic(ctx, next.to) : void 0;
-      if (ctx.options.managerVenv || next.kind === "downgrade" && !source) {
-        return [
-          skipped(
-            `would run ${next.kind === "downgrade" ? `${ctx.hop.fromSeries}'s alembic downgrade ${listed(revisions)} \u2192 ${next.to}, then ${ctx.hop.to.version}'s alembic upgrade ${next.to} \u2192 ${head}` : `alembic ${next.kind === "upgrade" ? "upgrade" : next.kind} ${listed(revisions)} \u2192 ${head}`} from the manager venv${next.kind === "downgrade" ? "s" : ""} preflight or migrate makes in ${ctx.options.managerVenv?.dir ?? "manager-venv"} (a dry run makes none, so no SQL is shown)`
-          )
-        ];
-      }
-      const start = revisions.length === 1 ? revisions[0] : void 0;
-      let rendered;
-      const have = appliedIn(ctx.hop.to.series, revisions);
-      const withhold = outsideDatabase(next.kind === "apply-missing" ? next.revisions : [...appliedIn(ctx.hop.to.series, [head])].filter((r) => !have.has(r)));
-      if (next.kind === "apply-missing") {
-        rendered = await offlineRevisions(ctx.alembic, postgres, next.revisions, start ?? "", withhold);
-      } else if (next.kind === "downgrade") {
-        const from = start ?? revisions[0];
-        const down = await offlineSql(source, postgres, "downgrade", `${from}:${next.to}`, downgradeSteps(ctx.hop.fromSeries, from, next.to));
-        const up = await offlineSql(ctx.alembic, postgres, "upgrade", `${next.to}:${head}`, upgradeSteps(ctx.hop.to.series, next.to, head));
-        rendered = { sql: down.sql + up.sql, cannot: [...down.cannot, ...up.cannot] };
-      } else {
-        const steps = start ? upgradeSteps(ctx.hop.to.series, start, head) : [];
-        if (!start && withhold.length > 0)
-          return [
-            skipped(
-              `would run alembic upgrade ${listed(revisions)} \u2192 ${head}; its SQL is not shown: alembic_version holds several rows, and ${withhold.map((w) => w.revision).join(", ")} must not run offline`
-            )
-          ];
-        rendered = start ? await offlineSql(ctx.alembic, postgres, "upgrade", `${start}:${head}`, steps, withhold) : { sql: await runAlembic(ctx.alembic, postgres, ["upgrade", head, "--sql"]), cannot: [] };
-      }
-      const statements2 = rendered.sql.split("\n").filter((line) => /;\s*$/.test(line) && !/^(BEGIN|COMMIT);/.test(line)).length;
-      const how = next.kind === "upgrade" ? "alembic upgrade" : next.kind === "apply-missing" ? `apply ${next.revisions.length} revision(s) by id, then collapse alembic_version` : `alembic downgrade to ${next.to}, then upgrade`;
-      const offline = (rendered.cannot.length > 0 ? `; ${rendered.cannot.length} revision(s) read the data they migrate and cannot be shown offline: ${rendered.cannot.map((c) => `${c.revision} (${c.why})`).join(", ")}` : "") + (rendered.withheld && rendered.withheld.length > 0 ? `; not run, not even offline: ${rendered.withheld.map((w) => `${w.revision} (it ${w.why})`).join(", ")}` : "");
-      return [
-        {
-          status: rendered.cannot.length > 0 ? "warning" : "ok",
-          detail: `would run ${how} ${listed(revisions)} \u2192 ${head}: ${statements2} SQL statement(s), shown in the report${offline}`,
-          attachment: { name: `alembic ${next.kind === "upgrade" ? `upgrade ${start ? `${start}:${head}` : head}` : `${next.kind} ${listed(revisions)} \u2192 ${head}`} --sql`, content: rendered.sql }
-        }
-      ];
+      return commandOf(next).dryRun(next, ctx, revisions);
     },
     async apply(ctx) {
       await waitForOrphanedAlembic(ctx);
-      const postgres = ctx.deployment.targets.postgres;
       const head = ctx.hop.to.head;
       const before = await readRevisions(ctx.deployment.postgres);
       const done = [];
       for (let revisions = before; ; revisions = await readRevisions(ctx.deployment.postgres)) {
-        const next = nextCommand(procedure, ctx, revisions);
+        const next = nextCommand(rules, ctx.hop, revisions);
         if (next.kind === "done") break;
-        if (next.kind === "past") return ok2(describeNext(next, ctx));
+        if (next.kind === "past") return ok2(describeNext(next, ctx.hop));
         if (next.kind === "refuse") throw new MigrationError("inconsistent-state", `at ${listed(revisions)}: ${next.why}`);
         if (done.length >= 3) throw new MigrationError("inconsistent-state", `alembic_version is ${listed(revisions)} after ${done.join(", ")}; expected ${head}`);
         if (next.kind === "collapse") {
           await ctx.deployment.postgres.query("DELETE FROM alembic_version WHERE version_num <> $1", [head]);
           done.push(`alembic_version collapsed to ${head}`);
-        } else if (next.kind === "apply-missing") {
-          await applyRevisions(ctx.alembic, postgres, next.revisions);
-          done.push(`applied ${next.revisions.length} revision(s) by id (among them ${listed(next.skipped)}, which alembic upgrade would skip)`);
-        } else if (next.kind === "downgrade") {
-          const source = await sourceAlembic(ctx, next.to);
-          if (!source) throw new MigrationError("unsupported", noSourceAlembic(ctx, next.to));
-          await runAlembic(source, postgres, ["downgrade", next.to]);
-          done.push(`${ctx.hop.fromSeries}'s alembic downgrade to ${next.to}`);
         } else {
-          await runAlembic(ctx.alembic, postgres, ["upgrade", head]);
-          done.push(`alembic upgrade ${listed(revisions)} \u2192 ${head}`);
+          done.push(await commandOf(next).apply(next, ctx, revisions));
         }
       }
       if (done.length === 0) return ok2(`already at ${head} (${ctx.hop.to.version})`);
@@ -34792,14 +34906,8 @@ function schemaStep(procedure = { kind: "upgrade" }) {
       return findings;
     }
   };
-  procedures.set(step2, procedure);
+  procedures.set(step2, rules);
   return step2;
-}
-function upgradeSteps(line, from, to) {
-  return revisionsToApply(line, line, [from], to).map((revision) => ({ revision, from: parentsIn(line, revision)[0] ?? "base", to: revision }));
-}
-function downgradeSteps(line, from, to) {
-  return upgradeSteps(line, to, from).reverse().map((step2) => ({ revision: step2.revision, from: step2.to, to: step2.from }));
 }
 var schema = schemaStep();
 async function probeHolds(ctx, probe) {
@@ -34807,23 +34915,8 @@ async function probeHolds(ctx, probe) {
   const present = probe.column ? await columnExists(pg2, probe.table, probe.column) : await tableExists(pg2, probe.table);
   return present === probe.exists;
 }
-async function alembicWorks(ctx, setup, revision, name) {
-  if (ctx.options.managerVenv) return skipped(`${name} will run from the manager venv preflight or migrate makes in ${ctx.options.managerVenv.dir}: not checked here`);
-  const command = setup.command.join(" ");
-  const config = resolve8(setup.config);
-  try {
-    await runAlembic(setup, ctx.deployment.targets.postgres, ["show", revision]);
-    return ok2(`${name} runs: "${command}" with ${config} knows revision ${revision}`);
-  } catch (error) {
-    if (!(error instanceof AlembicError)) throw error;
-    const what = error.kind === "cannot-run" ? `"${command}" cannot be run (${error.output})` : error.kind === "no-config" ? `its config ${config} cannot be read (${error.output})` : `"${command} -c <private copy of ${config}> show ${revision}" failed (${error.output})`;
-    return failed(
-      `${name} does not work as configured: ${what}; command: ${command}, config: ${config}. Set alembic-command (the manager venv's alembic, e.g. /opt/backend.ai/bin/alembic), alembic-config (the manager's alembic.ini, by default the one beside manager.toml) or manager-venv (bai-migrate makes the venv)`
-    );
-  }
-}
 async function waitForOrphanedAlembic(ctx) {
-  const deadline = Date.now() + ctx.options.lockTimeoutSeconds * 1e3;
+  const deadline = Date.now() + ctx.settings.lockTimeoutSeconds * 1e3;
   for (; ; ) {
     const { rows } = await ctx.deployment.postgres.query(
       `SELECT pid, round(extract(epoch FROM now() - backend_start))::int AS seconds
@@ -34855,7 +34948,7 @@ var redisPersistence = {
   action: "Turns on appendonly (CONFIG SET, then CONFIG REWRITE so it survives a restart) and waits for the AOF rewrite.",
   servers: ["redis"],
   async preflight(ctx) {
-    if (ctx.options.redisPersistence === "managed") {
+    if (ctx.settings.redisPersistence === "managed") {
       const appendonly2 = await configGet(ctx, "appendonly").catch(() => "unknown (CONFIG is not available)");
       return [skipped(`redis-persistence is managed: bai-migrate leaves persistence to the Redis service (appendonly is ${appendonly2})`)];
     }
@@ -34877,17 +34970,17 @@ var redisPersistence = {
     return findings;
   },
   async dryRun(ctx) {
-    if (ctx.options.redisPersistence === "managed") return [skipped("managed elsewhere: nothing to change")];
+    if (ctx.settings.redisPersistence === "managed") return [skipped("managed elsewhere: nothing to change")];
     const state = await persistenceState(ctx);
     if (state.appendonly !== "yes") return [ok2("would set appendonly yes, wait for the AOF rewrite and persist it with CONFIG REWRITE")];
     if (!isDone(state)) return [ok2(`appendonly is already yes; would write it to ${state.configFile || "the config file"} once (CONFIG REWRITE): no earlier run did so for this Redis process`)];
     return [ok2(`appendonly is already yes and was written to ${state.configFile} by an earlier run: nothing to do`)];
   },
   async pending(ctx) {
-    return ctx.options.redisPersistence !== "managed" && !isDone(await persistenceState(ctx));
+    return ctx.settings.redisPersistence !== "managed" && !isDone(await persistenceState(ctx));
   },
   async backup(ctx) {
-    if (ctx.options.redisPersistence === "managed") return void 0;
+    if (ctx.settings.redisPersistence === "managed") return void 0;
     const redis = await ctx.deployment.redis(REDIS_DB.stat);
     const config = {};
     for (const name of ["appendonly", "appendfsync", "dir", "dbfilename", "appendfilename", "save"]) config[name] = await configGet(ctx, name);
@@ -34895,7 +34988,7 @@ var redisPersistence = {
     return { name: "redis-config.json", content: JSON.stringify({ configFile, config }, null, 2) };
   },
   async apply(ctx) {
-    if (ctx.options.redisPersistence === "managed") return skipped("managed elsewhere: nothing changed");
+    if (ctx.settings.redisPersistence === "managed") return skipped("managed elsewhere: nothing changed");
     const redis = await ctx.deployment.redis(REDIS_DB.stat);
     const state = await persistenceState(ctx);
     if (isDone(state)) return ok2(`appendonly is already yes and was written to ${state.configFile} by an earlier run: nothing to do`);
@@ -34915,7 +35008,7 @@ var redisPersistence = {
     return wasOn ? changed(`appendonly was already yes; written to the config file ${state.configFile} (CONFIG REWRITE) so that it survives a restart`) : changed(`appendonly yes, AOF written to ${await configGet(ctx, "dir")} and kept in the config file (CONFIG REWRITE)`);
   },
   async verify(ctx) {
-    if (ctx.options.redisPersistence === "managed") return [skipped("managed elsewhere")];
+    if (ctx.settings.redisPersistence === "managed") return [skipped("managed elsewhere")];
     const appendonly = await configGet(ctx, "appendonly");
     const info = await (await ctx.deployment.redis(REDIS_DB.stat)).info("persistence");
     const aofEnabled = /aof_enabled:1/.test(info);
@@ -35131,7 +35224,7 @@ var lastStatSync = configSetting({
   table: "debug",
   key: "periodic-sync-stats",
   input: "periodic-sync-stats",
-  value: (ctx) => ctx.options.periodicSyncStats,
+  value: (ctx) => ctx.settings.periodicSyncStats,
   unsetStatus: "skipped",
   why: "from 22.03 kernels.last_stat is written only when a kernel terminates; periodic-sync-stats = true copies the live stats from Redis periodically, as before"
 });
@@ -35338,14 +35431,14 @@ var imageMetadata = {
   action: "Copies images/{registry}/{image}/{tag} and images/_aliases from etcd into the images and image_aliases tables (alias chains resolved to their image), keeping etcd intact.",
   servers: ["etcd", "postgres"],
   tables: ["images", "image_aliases"],
-  async preflight({ deployment, options }) {
+  async preflight({ deployment, settings }) {
     const findings = [];
     const tree = await readImageTree(deployment);
     const names = [...knownRegistries(await deployment.etcdPrefix("config/docker/registry/"))];
     findings.push(
       names.length > 0 ? ok2(`${names.length} registr${names.length === 1 ? "y" : "ies"} in etcd config/docker/registry: ${names.join(", ")}`) : failed("etcd config/docker/registry is empty: the 22.03 manager (and its image rescan) requires at least one registry there")
     );
-    if (tree.unusable.length > 0) findings.push(unusableFinding(tree.unusable, options.skipUnusableImages));
+    if (tree.unusable.length > 0) findings.push(unusableFinding(tree.unusable, settings.skipUnusableImages));
     findings.push(
       tree.images.length > 0 ? ok2(`${tree.images.length} image tag(s) and ${tree.aliasKeys} alias key(s) in etcd images/`) : warning("etcd images/ holds no image tag 21.09 can use: nothing to copy; run an image rescan after the upgrade")
     );
@@ -35364,16 +35457,16 @@ var imageMetadata = {
     const all = await readImageKeys(deployment);
     return { name: "etcd-images.json", content: JSON.stringify(all, null, 2) };
   },
-  async dryRun({ deployment, options }) {
+  async dryRun({ deployment, settings }) {
     const tree = await readImageTree(deployment);
-    if (tree.unusable.length > 0 && !options.skipUnusableImages) return [unusableFinding(tree.unusable, false)];
+    if (tree.unusable.length > 0 && !settings.skipUnusableImages) return [unusableFinding(tree.unusable, false)];
     const counts2 = await countChanges(deployment, tree);
     const skippedNote = tree.unusable.length > 0 ? `; ${tree.unusable.length} unusable entr${tree.unusable.length === 1 ? "y" : "ies"} skipped` : "";
     return [ok2(`would write ${describeCounts(counts2)} into PostgreSQL${skippedNote}`)];
   },
-  async apply({ deployment, options }) {
+  async apply({ deployment, settings }) {
     const tree = await readImageTree(deployment);
-    if (tree.unusable.length > 0 && !options.skipUnusableImages) return unusableFinding(tree.unusable, false);
+    if (tree.unusable.length > 0 && !settings.skipUnusableImages) return unusableFinding(tree.unusable, false);
     const pg2 = deployment.postgres;
     await pg2.query("BEGIN");
     try {
@@ -35412,7 +35505,7 @@ var imageMetadata = {
     }
   },
   /** Every image tag and every alias key in etcd: each has its row, or is named as skipped or dangling. */
-  async verify({ deployment, options }) {
+  async verify({ deployment, settings }) {
     const tree = await readImageTree(deployment);
     const { rows } = await deployment.postgres.query("SELECT name, architecture FROM images");
     const present = new Set(rows.map((r) => `${r.name}\0${r.architecture}`));
@@ -35430,7 +35523,7 @@ var imageMetadata = {
     ];
     if (tree.dangling.length > 0) findings.push(danglingFinding(tree));
     if (tree.unusable.length > 0)
-      findings.push(options.skipUnusableImages ? skipped(`not imported (skip-unusable-images): ${describeUnusable(tree.unusable)}`) : unusableFinding(tree.unusable, false));
+      findings.push(settings.skipUnusableImages ? skipped(`not imported (skip-unusable-images): ${describeUnusable(tree.unusable)}`) : unusableFinding(tree.unusable, false));
     return findings;
   }
 };
@@ -35543,7 +35636,7 @@ var imageRescan = {
   servers: ["etcd", "postgres"],
   tables: ["images"],
   async preflight(ctx) {
-    if (!ctx.options.imageRescan) return [skipped("not requested: images come from etcd only; a rescan can be run later")];
+    if (!ctx.settings.imageRescan) return [skipped("not requested: images come from etcd only; a rescan can be run later")];
     const registries = await registryNames(ctx.deployment);
     const unreadable = unreadableServerVersion(ctx.hop.to.version, await serverVersion(ctx.deployment.postgres));
     const connects = unreadable ? [
@@ -35551,10 +35644,10 @@ var imageRescan = {
         `image-rescan runs the ${ctx.hop.to.version} manager's CLI, but ${unreadable}: unless your manager is patched, the rescan will fail; leave image-rescan off and rescan later with a release that has the fix`
       )
     ] : [];
-    if (ctx.options.managerVenv && !ctx.options.managerCommand) {
+    if (ctx.venvToMake?.managerCli) {
       return [
         skipped(
-          `the rescan will run ${join13(releaseVenvDir(ctx.options.managerVenv.dir, targetRelease(ctx.options.toVersion).version), "bin", "backend.ai")} from the manager venv preflight or migrate makes: not checked here; it will rescan ${registries.join(", ")}`
+          `the rescan will run ${join13(releaseVenvDir(ctx.venvToMake.dir, targetRelease(ctx.settings.toVersion).version), "bin", "backend.ai")} from the manager venv preflight or migrate makes: not checked here; it will rescan ${registries.join(", ")}`
         ),
         ...connects
       ];
@@ -35575,16 +35668,16 @@ var imageRescan = {
     ];
   },
   async dryRun(ctx) {
-    if (!ctx.options.imageRescan) return [skipped("not requested")];
+    if (!ctx.settings.imageRescan) return [skipped("not requested")];
     const limits = await adminLimits(ctx.deployment);
     return [ok2(`would rescan ${(await registryNames(ctx.deployment)).join(", ")} and put back the admin-set limits of ${limits.size} image(s)`)];
   },
   // A requested rescan runs every time: the manager rewrites the rows, so there is always a change to back up for.
   async pending(ctx) {
-    return ctx.options.imageRescan;
+    return ctx.settings.imageRescan;
   },
   async apply(ctx) {
-    if (!ctx.options.imageRescan) return skipped("not requested");
+    if (!ctx.settings.imageRescan) return skipped("not requested");
     const limits = await adminLimits(ctx.deployment);
     const registries = await registryNames(ctx.deployment);
     const failures = [];
@@ -35613,7 +35706,7 @@ var imageRescan = {
     return changed(`rescanned ${registries.join(", ")}; put back the admin-set limits of ${restored} image(s) the rescan had reset`);
   },
   async verify(ctx) {
-    if (!ctx.options.imageRescan) return [skipped("not requested")];
+    if (!ctx.settings.imageRescan) return [skipped("not requested")];
     const missing = await missingLimits(ctx.deployment, await adminLimits(ctx.deployment));
     return [missing.length === 0 ? ok2("every admin-set resource limit is in images.resources") : failed(`admin-set limits missing for ${missing.slice(0, 5).join(", ")}`)];
   }
@@ -35670,17 +35763,17 @@ var pruneEtcdImages = {
   kind: "change",
   action: "With prune-etcd-images: true, deletes etcd images/ after the import into PostgreSQL has verified; the backup bundle keeps every key.",
   servers: ["etcd", "postgres"],
-  async preflight({ options, deployment }) {
+  async preflight({ settings, deployment }) {
     const keys = Object.keys(await readImageKeys(deployment)).length;
-    if (!options.pruneEtcdImages) return [skipped(`not requested: the ${keys} key(s) under etcd images/ stay; 22.03 does not read them`)];
+    if (!settings.pruneEtcdImages) return [skipped(`not requested: the ${keys} key(s) under etcd images/ stay; 22.03 does not read them`)];
     return [ok2(`will delete the ${keys} key(s) under etcd images/ once the import has verified; the backup bundle keeps them`)];
   },
-  async dryRun({ options, deployment }) {
-    if (!options.pruneEtcdImages) return [skipped("not requested")];
+  async dryRun({ settings, deployment }) {
+    if (!settings.pruneEtcdImages) return [skipped("not requested")];
     return [ok2(`would delete ${Object.keys(await readImageKeys(deployment)).length} key(s) under etcd images/ after verifying the import`)];
   },
   async apply(ctx) {
-    if (!ctx.options.pruneEtcdImages) return skipped("not requested: etcd images/ left as it is");
+    if (!ctx.settings.pruneEtcdImages) return skipped("not requested: etcd images/ left as it is");
     const keys = Object.keys(await readImageKeys(ctx.deployment)).length;
     if (keys === 0) return ok2("etcd images/ is already empty");
     const problems2 = (await imageMetadata.verify(ctx)).filter((f) => f.status === "failed");
@@ -35688,8 +35781,8 @@ var pruneEtcdImages = {
     await ctx.deployment.bounded("etcd", ctx.deployment.etcd.delete().prefix("images/").exec());
     return changed(`deleted ${keys} key(s) under etcd images/ (they are in the backup bundle)`);
   },
-  async verify({ options, deployment }) {
-    if (!options.pruneEtcdImages) return [skipped("not requested")];
+  async verify({ settings, deployment }) {
+    if (!settings.pruneEtcdImages) return [skipped("not requested")];
     const left = Object.keys(await readImageKeys(deployment)).length;
     return [left === 0 ? ok2("etcd images/ is empty") : failed(`${left} key(s) are still under etcd images/`)];
   }
@@ -35703,7 +35796,7 @@ var distributedLock = configSetting({
   table: "manager",
   key: "distributed-lock",
   input: "lock-backend",
-  value: (ctx) => ctx.options.lockBackend,
+  value: (ctx) => ctx.settings.lockBackend,
   unsetStatus: "ok",
   why: "the upgrade guide says the default is etcd, but the manager defaults to pg_advisory from 22.03.2 (etcd only in 22.03.0 and 22.03.1)",
   problem: (value, ctx) => typeof value === "string" && LOCK_BACKENDS.includes(value) ? lockBackendProblem(value, ctx.hop.to) : `lock-backend ${JSON.stringify(value)} is not a lock backend any Backend.AI release knows`
@@ -35764,7 +35857,7 @@ import { resolve as resolve9 } from "node:path";
 var ASYNCPG = "postgresql+asyncpg";
 var SYNCHRONOUS = /* @__PURE__ */ new Set(["postgresql", "postgres", "postgresql+psycopg2"]);
 function operatorIni(ctx) {
-  const path4 = ctx.options.alembicConfig ?? alembicConfigBeside(ctx.deployment.targets.managerConfig?.path);
+  const path4 = ctx.settings.alembicConfig ?? alembicConfigBeside(ctx.deployment.targets.managerConfig?.path);
   return existsSync7(path4) ? resolve9(path4) : void 0;
 }
 function findUrl(text) {
@@ -36014,7 +36107,7 @@ async function examine2(ctx) {
 }
 var noConfig = () => failed(`23.09 needs ${NAME} in manager.toml, and no manager.toml was found: set manager-config`);
 function cliNotMadeYet(ctx) {
-  return ctx.options.managerVenv !== void 0 && ctx.options.managerCommand === void 0;
+  return ctx.venvToMake?.managerCli ?? false;
 }
 var rpcKeypair2 = {
   id: "rpc-keypair",
@@ -36433,8 +36526,8 @@ var containerRegistries = {
   async pending({ deployment }) {
     return await interrupted(deployment) !== void 0;
   },
-  async apply({ deployment, options }) {
-    await mkdir5(resolve11(options.backupDir), { recursive: true, mode: 448 });
+  async apply({ deployment, settings }) {
+    await mkdir5(resolve11(settings.backupDir), { recursive: true, mode: 448 });
     const kept = await interrupted(deployment);
     if (!kept) return ok2(`nothing to put back: etcd ${REGISTRY_PREFIX} is as it was; the schema step's ${REGISTRIES_MOVED_BY} moves it`);
     const etcd = deployment.etcd;
@@ -36555,10 +36648,8 @@ async function configFindings(ctx) {
   try {
     python = await pythonOf(ctx.alembic);
   } catch {
-    if (ctx.options.managerVenv) {
-      return [
-        skipped(`manager.toml (${config}) is checked against 24.09 in the 24.09 venv that preflight or migrate makes in ${ctx.options.managerVenv.dir}: not checked here (a dry run makes no venv)`)
-      ];
+    if (ctx.venvToMake) {
+      return [skipped(`manager.toml (${config}) is checked against 24.09 in the 24.09 venv that preflight or migrate makes in ${ctx.venvToMake.dir}: not checked here (a dry run makes no venv)`)];
     }
     return [warning(`manager.toml (${config}) is not checked against 24.09: alembic-command does not say which Python runs it; ${REGISTRIES_MOVED_BY} loads it with 24.09's validation`)];
   }
@@ -36974,17 +37065,27 @@ function withinMs(promise, ms) {
 
 // src/commands/session.ts
 import { resolve as resolve12 } from "node:path";
+function inputTools(options) {
+  return {
+    alembicCommand: options.alembicCommand,
+    alembicConfig: options.alembicConfig,
+    managerCommand: options.managerCommand,
+    venvToMake: options.managerVenv && { dir: options.managerVenv.dir, managerCli: options.managerCommand === void 0 }
+  };
+}
 var Session = class {
-  constructor(options, deployment, report, secrets, log, venvs) {
+  constructor(options, deployment, report, secrets, log, venvs, tools = inputTools(options)) {
     this.options = options;
     this.deployment = deployment;
     this.report = report;
     this.secrets = secrets;
     this.log = log;
     this.venvs = venvs;
-    const config = options.alembicConfig ?? alembicConfigBeside(deployment.targets.managerConfig?.path);
+    this.tools = tools;
+    const config = tools.alembicConfig ?? alembicConfigBeside(deployment.targets.managerConfig?.path);
     const driver = options.toVersion ? alembicDriverOf(targetRelease(options.toVersion).version) : void 0;
-    this.alembic = { command: options.alembicCommand, config, lockTimeoutSeconds: options.alembicLockTimeoutSeconds, driver };
+    this.alembic = { command: tools.alembicCommand, config, lockTimeoutSeconds: options.alembicLockTimeoutSeconds, driver };
+    this.settings = stepSettings(options, tools.alembicConfig);
   }
   options;
   deployment;
@@ -36992,7 +37093,10 @@ var Session = class {
   secrets;
   log;
   venvs;
+  tools;
   alembic;
+  /** What the steps read of the options. */
+  settings;
   /** With manager-venv, the tools of each hop whose target is not the run's (prepareHops). */
   hopTools = /* @__PURE__ */ new Map();
   /** migrate (not a dry run), clear-history and snapshot hold the migration lock for the whole run. */
@@ -37076,7 +37180,8 @@ var Session = class {
     const alembic = tools?.alembic ?? this.alembic;
     const context = {
       deployment: this.deployment,
-      options: this.options,
+      settings: this.settings,
+      venvToMake: this.tools.venvToMake,
       hop: hop9,
       log: this.log,
       alembic: { ...alembic, env: { ...alembic.env, ...this.managerConfigEnv() }, log: this.log },
@@ -37103,7 +37208,7 @@ var Session = class {
   }
   /** The manager's CLI, handed manager.toml the way the manager finds it. */
   managerCli() {
-    return { command: this.options.managerCommand ?? ["backend.ai"], configFile: this.deployment.targets.managerConfig?.path, log: this.log };
+    return { command: this.tools.managerCommand ?? ["backend.ai"], configFile: this.deployment.targets.managerConfig?.path, log: this.log };
   }
   /**
    * A phase that throws is a failed finding that names the step, not the end of the run; when one
@@ -38199,7 +38304,7 @@ async function renderHop(session, hop9, runs) {
     if (mine.length === 0) return [];
     const alembic = by === "target" ? ctx.alembic : await ctx.sourceAlembic?.();
     if (!alembic) throw new NotReady(`${hop9.fromSeries}'s alembic, which ${hop9.label} downgrades with, is not in this run (set manager-venv)`);
-    if (session.options.managerVenv && !await exists2(alembic.command[0]))
+    if (session.tools.venvToMake && !await exists2(alembic.command[0]))
       throw new NotReady(`${by === "target" ? hop9.to.version : hop9.fromSeries}'s manager venv is not made yet (preflight or migrate makes it)`);
     return renderEachRevision(alembic, target, mine);
   };
@@ -38745,7 +38850,7 @@ function writtenPaths(options) {
   return [{ input: "report-file", path: options.reportFile, is: "file", inPlace: true }, ...summary, ...command.writes(options), ...venv];
 }
 
-// src/core/writable-paths.ts
+// src/options/writable-paths.ts
 import { accessSync, constants as constants2, realpathSync, statSync as statSync2 } from "node:fs";
 import { dirname as dirname8, join as join16, resolve as resolve14 } from "node:path";
 var PSEUDO_FILESYSTEMS = ["/proc", "/sys", "/dev"];
@@ -38789,9 +38894,8 @@ function denied(path4) {
   }
 }
 
-// src/core/run-command.ts
-async function runCommand(given, hooks) {
-  let options = given;
+// src/commands/run-command.ts
+async function runCommand(options, hooks) {
   const report = newReport(options.command, options.dryRun);
   const secrets = /* @__PURE__ */ new Set();
   const addSecret = (secret) => {
@@ -38806,6 +38910,7 @@ async function runCommand(given, hooks) {
   try {
     const log = redactingLogger(hooks.log, secrets);
     let venvs;
+    let tools = inputTools(options);
     const command = commandDefinition(options.command);
     const venvUse = command.managerVenv(options);
     if (options.managerVenv && venvUse) {
@@ -38814,7 +38919,7 @@ async function runCommand(given, hooks) {
       if (command.on === "disposable-servers") {
         await venvs.get(venvRelease(options), { use: "the rehearsal runs alembic from it", unchecked: "not checked" });
       } else {
-        options = await withTargetVenv(options, venvs, report);
+        tools = await targetVenvTools(options, venvs, report);
       }
     }
     if (command.on === "disposable-servers") {
@@ -38824,7 +38929,7 @@ async function runCommand(given, hooks) {
     const targets = resolveTargets(options, hooks.env);
     targets.secrets.forEach(addSecret);
     deployment = new Deployment(targets, options.connectTimeoutSeconds * 1e3, addSecret, isReadOnly(options));
-    const session = new Session(options, deployment, report, secrets, log, venvs);
+    const session = new Session(options, deployment, report, secrets, log, venvs, tools);
     try {
       await command.run(session);
     } finally {
@@ -38854,14 +38959,12 @@ function venvRelease(options) {
   if (options.toVersion) return publishedRelease(targetRelease(options.toVersion).version);
   throw invalidInput("manager-venv with clear-history mode: manager needs to-version: the manager release installed (e.g. 22.03.14)");
 }
-async function withTargetVenv(options, venvs, report) {
+async function targetVenvTools(options, venvs, report) {
   const version = venvRelease(options);
   const venv = await venvs.get(version, { use: "alembic runs from it", unchecked: "alembic and the manager's CLI from it are not checked" });
-  if (!venv) return options;
+  if (!venv) return inputTools(options);
   report.managerVenv = { dir: venvs.dirFor(version), requirement: venv.requirement, created: venv.created };
   return {
-    ...options,
-    managerVenv: void 0,
     alembicCommand: venv.command,
     alembicConfig: options.alembicConfig ?? venv.config,
     managerCommand: options.managerCommand ?? [venv.managerCli]
@@ -38912,4 +39015,4 @@ export {
   runCommand,
   checkWrittenPaths
 };
-//# sourceMappingURL=chunk-3XTK3SO7.js.map
+//# sourceMappingURL=chunk-2KYIS5Z7.js.map
