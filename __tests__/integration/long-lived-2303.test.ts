@@ -313,6 +313,7 @@ describe('a nightly snapshot of the clean clone (sealed with a key), rehearsed t
       'snapshot-key': key,
       ...(localImageAvailable() ? { 'rehearsal-image': LOCAL_IMAGE } : {}),
     });
+    expect(report.entries.filter((e) => e.status === 'failed').map((e) => `${e.phase} ${e.hop ?? ''} ${e.step}: ${e.detail}`)).toEqual([]);
     expect(report.error).toBeUndefined();
     expect(report.outcome).toBe('success');
     expect(failures(report)).toEqual([]);

@@ -91,6 +91,9 @@ export const managerStarts: Step = {
 async function cannotStart(ctx: StepContext): Promise<Finding | undefined> {
   const release = managerRelease(ctx);
   if (!managerStartFacts(release)) return skipped(`bai-migrate does not start the ${release} manager yet: src/releases/manager-start.ts has no facts for its line`);
+  // Without its own venv the run's manager is whatever the runner has, of a release it cannot vouch for.
+  if (!ctx.settings.managerFromOwnVenv)
+    return skipped(`starting the ${release} manager needs its package in bai-migrate's own venv: set manager-venv (and no manager-command), so that the manager started is ${release}'s`);
   const problem = unreadableServerVersion(release, await serverVersion(ctx.deployment.postgres));
   if (problem) return warning(`not attempted: ${problem}`);
   if (!ctx.deployment.targets.managerConfig) return failed('the manager needs manager.toml: set manager-config');

@@ -40,6 +40,8 @@ export interface StepSettings {
   readonly periodicSyncStats: Options['periodicSyncStats'];
   readonly startManager: boolean;
   readonly disposableCopy: Options['disposableCopy'];
+  /** manager-venv is set and manager-command is not: the manager's CLI runs from bai-migrate's own venv of the hop's release. */
+  readonly managerFromOwnVenv: boolean;
 }
 
 /** `alembicConfig`: the run's, as its tools resolved it (alembic-config, else the target venv's alembic.ini). */
@@ -58,6 +60,7 @@ export function stepSettings(options: Options, alembicConfig = options.alembicCo
     periodicSyncStats: options.periodicSyncStats,
     startManager: options.startManager,
     disposableCopy: options.disposableCopy,
+    managerFromOwnVenv: options.managerVenv !== undefined && options.managerCommand === undefined,
   };
 }
 
