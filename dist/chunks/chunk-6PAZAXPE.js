@@ -33386,7 +33386,8 @@ function stepSettings(options, alembicConfig = options.alembicConfig) {
     pruneEtcdImages: options.pruneEtcdImages,
     periodicSyncStats: options.periodicSyncStats,
     startManager: options.startManager,
-    disposableCopy: options.disposableCopy
+    disposableCopy: options.disposableCopy,
+    managerFromOwnVenv: options.managerVenv !== void 0 && options.managerCommand === void 0
   };
 }
 var ok2 = (detail) => ({ status: "ok", detail });
@@ -33700,6 +33701,8 @@ var managerStarts = {
 async function cannotStart(ctx) {
   const release = managerRelease(ctx);
   if (!managerStartFacts(release)) return skipped(`bai-migrate does not start the ${release} manager yet: src/releases/manager-start.ts has no facts for its line`);
+  if (!ctx.settings.managerFromOwnVenv)
+    return skipped(`starting the ${release} manager needs its package in bai-migrate's own venv: set manager-venv (and no manager-command), so that the manager started is ${release}'s`);
   const problem = unreadableServerVersion(release, await serverVersion(ctx.deployment.postgres));
   if (problem) return warning(`not attempted: ${problem}`);
   if (!ctx.deployment.targets.managerConfig) return failed("the manager needs manager.toml: set manager-config");
@@ -39015,4 +39018,4 @@ export {
   runCommand,
   checkWrittenPaths
 };
-//# sourceMappingURL=chunk-2KYIS5Z7.js.map
+//# sourceMappingURL=chunk-6PAZAXPE.js.map
