@@ -84,7 +84,16 @@ describe('the rehearsal comment', () => {
       ['22.09 → 23.03', 'faster than the data'],
       ['23.03 → 23.09', 'not faster than the data'],
     ]);
-    const entries = [...report.entries.filter((e) => e.phase === 'rehearse' && e.step !== 'result'), ...describeGrowth(growth).map((e) => ({ phase: 'rehearse' as const, ...e }))];
+    // The proof that ends the run, in the words the real 23.09.10 manager's run gave (manager-starts.test.ts).
+    const proof = {
+      phase: 'apply' as const,
+      hop: '23.03 → 23.09',
+      step: 'manager-starts',
+      status: 'changed' as const,
+      detail:
+        'the 23.09.10 manager started on the copy in 4.3 s, answered GET / ({"version": "v7.20230615", "manager": "23.09.10"}), served a signed GraphQL query of users, vfolders, sessions and agents (user_list 2, vfolder_list 0, compute_session_list 0, agent_list 1), logged no error, and stopped by SIGTERM in 1.7 s; pointed 1 scaling_groups.wsproxy_addr, 1 agents.addr, 2 etcd volumes/proxies/*/{client_api,manager_api} at 127.0.0.1:39577',
+    };
+    const entries = [...report.entries.filter((e) => e.phase === 'rehearse' && e.step !== 'result'), ...describeGrowth(growth).map((e) => ({ phase: 'rehearse' as const, ...e })), proof];
     const rehearsal: Report = {
       ...report,
       fromVersion: '22.09',
@@ -103,6 +112,7 @@ describe('the rehearsal comment', () => {
     expect(body).toContain('| 22.09 → 23.03 | 1 min 12 s | 20.0 s | 3.6× | 1 min 12 s, 19.8 s | ⚠️ faster than the data |');
     expect(body).toContain('| 22.09 → 23.03 | `b6b884fbae1f` | 23.03.0 | creates sessions from kernels with OFFSET paging of 100 rows | with the square of kernels | kernels 40,000 |');
     expect(body).toContain('```mermaid\ngantt\n');
+    expect(body).toContain(`### The manager comes back\n\n✅ ${proof.detail}\n`);
   });
 
   it('starts with the hidden marker of its deployment, which the next rehearsal finds', () => {
