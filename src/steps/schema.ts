@@ -13,9 +13,9 @@
  * Verify reads alembic_version and the schema facts of the target head (releases/schema-facts.ts).
  */
 import { resolve } from 'node:path';
-import { columnExists, readRevisions, tableExists } from '../stores/schema.js';
+import { probeHolds, readRevisions } from '../stores/schema.js';
 import { appliedIn, parentsIn, pastIn, reaches, revisionsOf, revisionsToApply, upgradeSkips } from '../releases/releases.js';
-import { SCHEMA_FACTS, type SchemaProbe } from '../releases/schema-facts.js';
+import { SCHEMA_FACTS } from '../releases/schema-facts.js';
 import { ALEMBIC_APPLICATION_NAME, AlembicError, runAlembic, type AlembicSetup } from '../manager/alembic.js';
 import { applyRevisions } from '../manager/apply-revisions.js';
 import { offlineRevisions, offlineSql, type OfflineSql, type RevisionStep } from '../manager/offline-sql.js';
@@ -297,7 +297,7 @@ export function schemaStep(procedure: SchemaProcedure = { kind: 'upgrade' }): St
           : failed(`alembic_version is ${revisions.join(', ') || 'empty'}; expected ${target}, the head of ${ctx.hop.to.version}`),
       );
       for (const fact of SCHEMA_FACTS.filter((f) => reaches(ctx.hop.to.series, target, f.since))) {
-        const holds = (await Promise.all(fact.probes.map((probe) => probeHolds(ctx, probe)))).every(Boolean);
+        const holds = (await Promise.all(fact.probes.map((probe) => probeHolds(ctx.deployment.postgres, probe)))).every(Boolean);
         findings.push(holds ? ok(fact.describe) : failed(`expected: ${fact.describe}`));
       }
       return findings;
@@ -321,12 +321,6 @@ function downgradeSteps(line: string, from: string, to: string): RevisionStep[] 
 
 /** The plain `alembic upgrade` schema step, which most hops take. */
 export const schema: Step = schemaStep();
-
-async function probeHolds(ctx: StepContext, probe: SchemaProbe): Promise<boolean> {
-  const pg = ctx.deployment.postgres;
-  const present = probe.column ? await columnExists(pg, probe.table, probe.column) : await tableExists(pg, probe.table);
-  return present === probe.exists;
-}
 
 /**
  * Before the lock and the backup: alembic starts, reads its config and knows the revision
