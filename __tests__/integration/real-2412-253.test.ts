@@ -5,8 +5,9 @@
  * 25.2.0 and 25.3.3 itself (uv, pyenv's Python 3.12; src/releases/manager-python.ts).
  *
  * Also with the real packages: 25.2.0's ecc9f6322be4 stops on an endpoint that is neither destroyed
- * nor has an image, which preflight names first; and a database at 25.2.0's head, which 24.09.6+
- * share, is found to be at 25.2.0.
+ * nor has an image, which preflight names first; a database at 25.2.0's head, which 24.09.6+
+ * share, is found to be at 25.2.0; and a run to 25.3 ends with the real 25.3.3 manager serving on
+ * the migrated data (manager-starts).
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -178,6 +179,12 @@ async function copy(): Promise<Copy> {
   const etcd = admin.etcd.namespace(`/sorna/${namespace}/`);
   await etcd.put('config/redis/addr').value(`${info.redis.host}:${info.redis.port}`);
   await etcd.put('config/redis/password').value(info.redis.password);
+  // A storage proxy, as an installation names one (the manager reads it at start).
+  await etcd.put('volumes/default_host').value('local:volume1');
+  await etcd.put('volumes/proxies/local/client_api').value('http://192.0.2.12:6021');
+  await etcd.put('volumes/proxies/local/manager_api').value('https://192.0.2.12:6022');
+  await etcd.put('volumes/proxies/local/secret').value('some-secret');
+  await etcd.put('volumes/proxies/local/ssl_verify').value('false');
   const c = client(database);
   await c.connect();
   cleanups.push(async () => {
@@ -338,5 +345,19 @@ describe('24.12.1 → 25.1.1 → 25.2.0 → 25.3.3 with the real packages (manag
     expect(upgrade.output).toContain('ck_image_required_unless_destroyed');
     expect(await revisionsOf(c)).toEqual([HEADS['25.1.1']]);
     ranRealPackage('25.2.0', 'alembic upgrade stopping on an endpoint without an image (ecc9f6322be4)');
+  }, 1_800_000);
+
+  // Last: the manager it starts leaves its events in the test bed's Redis, which services-stopped counts for a minute.
+  it('the run ends with the real 25.3.3 manager serving on the migrated deployment (manager-starts, the test’s copy thrown away as a rehearsal’s is)', async () => {
+    const { toml, pg: c } = await copy();
+    const { report } = await runEngine(inputs(toml, { 'from-version': '24.12', 'to-version': '25.3' }), undefined, { disposableCopy: true });
+    expect(report.error).toBeUndefined();
+    expect(await revisionsOf(c)).toEqual([HEADS['25.3.3']]);
+    const proof = report.entries.filter((e) => e.phase === 'apply' && e.step === 'manager-starts');
+    expect(proof.map((e) => e.status)).toEqual(['changed']);
+    expect(proof[0]!.detail).toMatch(
+      /^the 25\.3\.3 manager started on the copy in [\d.]+ s, answered GET \/ \(.*"manager": ?"25\.3\.3".*\), served a signed GraphQL query of users, vfolders, sessions and agents \(.*\), logged no error/,
+    );
+    ranRealPackage('25.3.3', 'start-server on the migrated deployment (manager-starts)');
   }, 1_800_000);
 });
