@@ -68,6 +68,34 @@ describe('version detection from alembic_version', () => {
     expect(resumed.report.entries.find((e) => e.step === 'from-version')?.detail).toMatch(/bai-migrate's journal has the hop 21\.09 → 22\.03 as started and not finished, so it is planned again$/);
   });
 
+  it("tells 24.09.6–24.09.14 from 25.2.0, which share the head ecc9f6322be4, by the schema under it (25.2's users.container_uid and endpoint_auto_scaling_rules)", async () => {
+    const deployment = await deploy({ revisions: ['ecc9f6322be4'] });
+    const plan = () => runEngine({ command: 'plan', 'to-version': '25.3', 'postgres-url': deployment.postgresUrl });
+    // The fixture's 21.09 tables, made to look like 24.09.14's where bai-migrate looks (22.03's images, 23.03's sessions, 23.09's users.main_access_key).
+    for (const ddl of [
+      'CREATE TABLE images (id uuid)',
+      'CREATE TABLE image_aliases (id uuid)',
+      'ALTER TABLE keypairs DROP COLUMN concurrency_used',
+      'CREATE TABLE sessions (id uuid)',
+      'CREATE TABLE users (uuid uuid, main_access_key varchar(20))',
+    ]) {
+      await deployment.pg.query(ddl);
+    }
+    const at2409 = await plan();
+    expect(at2409.report.error).toBeUndefined();
+    expect(at2409.report.fromVersion).toBe('24.09');
+    expect(at2409.report.plan.map((h) => h.hop)).toEqual(['24.09 → 24.12', '24.12 → 25.1', '25.1 → 25.2', '25.2 → 25.3']);
+    // What 25.1.1's fb89f5d7817b and 25.2.0's f6ca2f2d04c1 add: 25.2.0's schema.
+    await deployment.pg.query('CREATE TABLE endpoint_auto_scaling_rules (id uuid)');
+    await deployment.pg.query('ALTER TABLE users ADD COLUMN container_uid integer');
+    const at2502 = await plan();
+    expect(at2502.report.error).toBeUndefined();
+    expect(at2502.report.fromVersion).toBe('25.2');
+    expect(at2502.report.plan.map((h) => h.hop)).toEqual(['25.2 → 25.3']);
+    expect(at2502.report.entries.find((e) => e.step === 'from-version')?.detail).toContain('25.2.0');
+    expect(at2502.report.entries.find((e) => e.step === 'from-version')?.detail).not.toContain('24.09');
+  });
+
   it('plans nothing when the database and from-version are at the target release', async () => {
     const { report } = await planFor(['81c264528f20'], { 'from-version': '22.03.14', 'to-version': '22.03.14' });
     expect(report.outcome).toBe('success');

@@ -90,6 +90,10 @@ export const INSTALL_RESULTS: Readonly<Record<string, readonly InstallResult[]>>
       ],
     ]),
   ),
+  // bai-migrate's own manager-venv with uv 0.13.9 on pyenv's 3.12.1 (2026-12-07): cold is a fresh uv cache for 25.2.0,
+  // then 25.3.3 with what 25.2.0 left in it; warm is the test bed's shared uv cache on a busy machine. 3.13 was not tried.
+  '25.2.0': [{ python: '3.12-pyenv', installs: true, alembic: true, cli: true, coldSeconds: 42, warmSeconds: 38, venvMegabytes: 226 }],
+  '25.3.3': [{ python: '3.12-pyenv', installs: true, alembic: true, cli: true, coldSeconds: 38, warmSeconds: 67, venvMegabytes: 223 }],
   ...Object.fromEntries(
     (
       [

@@ -16,7 +16,7 @@ export function stepFailure(report: Report, hop: string | undefined, step: strin
   if (revision && connectionCause(failure)) {
     return { ...(hop && { hop }), step, ...failure, remedy: `${revision} did not finish for a reason outside its data (the cause above): fix that and ${AGAIN}.` };
   }
-  const guard = revision ? revisionGuard(revision) : undefined;
+  const guard = revision ? revisionGuard(revision, hop) : undefined;
   const preflight = guard && { hop: guard.hop, step: guard.step, hazard: guard.hazard, ...preflightOutcome(report, guard.hop, guard.step) };
   const rows = failure.rows.length > 0 ? ` (${failure.rows.map((r) => `${r.table ? `${r.table} ` : ''}${r.key}`).join('; ')})` : '';
   let remedy: string;

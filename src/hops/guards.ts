@@ -5,11 +5,12 @@
 import { HOPS } from './index.js';
 import type { RevisionGuard } from './hop.js';
 
-/** The guard of `revision` and the label of its hop ("23.09 → 24.03"); undefined when no step checks it. */
-export function revisionGuard(revision: string): (RevisionGuard & { readonly hop: string }) | undefined {
-  for (const hop of HOPS) {
-    const guard = hop.guards?.find((g) => g.revision === revision);
-    if (guard) return { ...guard, hop: `${hop.from} → ${hop.to}` };
-  }
-  return undefined;
+/**
+ * The guard of `revision` and the label of its hop ("23.09 → 24.03"); undefined when no step checks
+ * it. A revision two hops guard (ecc9f6322be4: its downgrade in 24.09 → 24.12, its upgrade in
+ * 25.1 → 25.2) is looked up for `hop`, the hop it failed in, when that hop has a guard for it.
+ */
+export function revisionGuard(revision: string, hop?: string): (RevisionGuard & { readonly hop: string }) | undefined {
+  const found = HOPS.flatMap((h) => (h.guards ?? []).filter((g) => g.revision === revision).map((g) => ({ ...g, hop: `${h.from} → ${h.to}` })));
+  return found.find((g) => g.hop === hop) ?? found[0];
 }

@@ -3,6 +3,8 @@
  * step's verify checks every fact whose revision the target head has, so a head stamped without
  * its DDL is caught. Each fact cites the revision file that makes it true.
  */
+import { reaches } from './releases.js';
+
 export interface SchemaProbe {
   readonly table: string;
   /** A column of the table; without it, the table itself. */
@@ -24,6 +26,7 @@ const VERSIONS_2109 = 'backend.ai-manager@21.09.9:src/ai/backend/manager/models/
 const VERSIONS_2203 = 'backend.ai-manager@22.03.3:src/ai/backend/manager/models/alembic/versions';
 const VERSIONS_2303 = 'backend.ai@23.03.12:src/ai/backend/manager/models/alembic/versions';
 const VERSIONS_2309 = 'backend.ai@23.09.10:src/ai/backend/manager/models/alembic/versions';
+const VERSIONS_2503 = 'backend.ai@25.3.3:src/ai/backend/manager/models/alembic/versions';
 
 export const SCHEMA_FACTS: readonly SchemaFact[] = [
   {
@@ -60,4 +63,28 @@ export const SCHEMA_FACTS: readonly SchemaFact[] = [
     probes: [{ table: 'users', column: 'main_access_key', exists: true }],
     source: `${VERSIONS_2309}/d3f8c74bf148_user_main_keypair.py`,
   },
+  {
+    since: 'fb89f5d7817b',
+    describe: 'table endpoint_auto_scaling_rules exists',
+    probes: [{ table: 'endpoint_auto_scaling_rules', exists: true }],
+    source: `${VERSIONS_2503}/fb89f5d7817b_create_endpoint_auto_scaling_rules_table.py`,
+  },
+  {
+    // Also what tells 25.2.0 from 24.09.6–24.09.14, whose head ecc9f6322be4 it shares (stores/schema.ts).
+    since: 'f6ca2f2d04c1',
+    describe: 'users.container_uid exists',
+    probes: [{ table: 'users', column: 'container_uid', exists: true }],
+    source: `${VERSIONS_2503}/f6ca2f2d04c1_add_uid_and_gid_columns.py`,
+  },
+  {
+    since: '8f85e9d0bd4e',
+    describe: 'table association_container_registries_groups exists',
+    probes: [{ table: 'association_container_registries_groups', exists: true }],
+    source: `${VERSIONS_2503}/8f85e9d0bd4e_add_association_containerregistries_.py`,
+  },
 ];
+
+/** The facts a schema at `head` in `line`'s graph has: those of every revision under it there. */
+export function factsAt(line: string, head: string): SchemaFact[] {
+  return SCHEMA_FACTS.filter((fact) => reaches(line, head, fact.since));
+}

@@ -2,7 +2,8 @@
 import type pg from 'pg';
 import { MigrationError } from '../core/errors.js';
 import { betweenReleases, describeAcceptedVersions, isSchemaPosition, locateRevision, type SchemaPosition } from '../releases/catalogue.js';
-import { linesHolding } from '../releases/releases.js';
+import { linesHolding, sameLine } from '../releases/releases.js';
+import { factsAt, type SchemaProbe } from '../releases/schema-facts.js';
 
 /** The rows of alembic_version; more than one means several heads. */
 export async function readRevisions(client: pg.Client): Promise<string[]> {
@@ -42,7 +43,7 @@ export async function detectPosition(client: pg.Client): Promise<SchemaPosition>
     );
   }
   const located = locateRevision(revisions[0]!);
-  if (isSchemaPosition(located)) return located;
+  if (isSchemaPosition(located)) return sharedHead(client, located);
   if (located.otherRelease) {
     throw new MigrationError(
       'unsupported',
@@ -50,6 +51,33 @@ export async function detectPosition(client: pg.Client): Promise<SchemaPosition>
     );
   }
   throw new MigrationError('inconsistent-state', `the database is at revision ${located.revision}, which is no revision of a known Backend.AI release; known: ${describeAcceptedVersions()}`);
+}
+
+/**
+ * A head that releases of several lines end at over different histories (ecc9f6322be4: 24.09.6–24.09.14,
+ * and 25.2.0, which ran 24.12's and 25.1's revisions under it): the schema facts each line's history
+ * implies tell them apart. The releases of the line with the most facts, all of which hold, are kept;
+ * where the lines imply the same facts (8679d0a7e22b: 21.03.3+ and 21.09.0–2, one schema), or none
+ * of them holds, the position stays as the head alone places it.
+ */
+async function sharedHead(client: pg.Client, position: SchemaPosition): Promise<SchemaPosition> {
+  const lines = [...new Set(position.releases.map((r) => r.series))];
+  const factsOf = new Map(lines.map((line) => [line, factsAt(line, position.revision)]));
+  if (new Set([...factsOf.values()].map((facts) => facts.map((f) => f.since).join())).size <= 1) return position;
+  const holding: string[] = [];
+  for (const line of lines) {
+    const probes = factsOf.get(line)!.flatMap((fact) => fact.probes);
+    if ((await Promise.all(probes.map((probe) => probeHolds(client, probe)))).every(Boolean)) holding.push(line);
+  }
+  if (holding.length === 0) return position;
+  const chosen = holding.reduce((best, line) => (factsOf.get(line)!.length > factsOf.get(best)!.length ? line : best));
+  return { ...position, releases: position.releases.filter((r) => sameLine(r, chosen)) };
+}
+
+/** Whether the table or column a schema fact names is there (or gone) as it says. */
+export async function probeHolds(client: pg.Client, probe: SchemaProbe): Promise<boolean> {
+  const present = probe.column ? await columnExists(client, probe.table, probe.column) : await tableExists(client, probe.table);
+  return present === probe.exists;
 }
 
 export async function tableExists(client: pg.Client, table: string): Promise<boolean> {

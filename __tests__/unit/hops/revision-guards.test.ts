@@ -24,8 +24,17 @@ describe('revision guards', () => {
     expect(revisionGuard('fdb2dcdb8811')).toBeUndefined();
   });
 
-  it('no revision is guarded twice', () => {
-    const revisions = guards.map(({ guard }) => guard.revision);
-    expect(new Set(revisions).size).toBe(revisions.length);
+  it('no hop guards a revision twice', () => {
+    for (const hop of HOPS) {
+      const revisions = (hop.guards ?? []).map((guard) => guard.revision);
+      expect(new Set(revisions).size).toBe(revisions.length);
+    }
+  });
+
+  it('a revision two hops guard (ecc9f6322be4: downgraded in 24.09 → 24.12, upgraded in 25.1 → 25.2) is found for the hop it failed in', () => {
+    expect(guards.filter(({ guard }) => guard.revision === 'ecc9f6322be4').map(({ hop }) => `${hop.from} → ${hop.to}`)).toEqual(['24.09 → 24.12', '25.1 → 25.2']);
+    expect(revisionGuard('ecc9f6322be4', '24.09 → 24.12')).toMatchObject({ step: 'downgrade-guards' });
+    expect(revisionGuard('ecc9f6322be4', '25.1 → 25.2')).toMatchObject({ step: 'endpoint-images' });
+    expect(revisionGuard('ecc9f6322be4')).toMatchObject({ hop: '24.09 → 24.12' });
   });
 });

@@ -61,7 +61,7 @@ describe('managerPythonFor', () => {
     expect([testBedPython('3.10'), testBedPython('3.12')]).toEqual(['3.10-pyenv', '3.12-pyenv']);
     // The 3.11 attempt stays on record with why it cannot run.
     expect(INSTALL_RESULTS[late.entry!.tried]?.find((r) => r.python === '3.11-bookworm')?.failure).toMatch(/aioredis/);
-    for (const line of ['24.03', '24.09', '24.12', '25.1', '25.5']) {
+    for (const line of ['24.03', '24.09', '24.12', '25.1', '25.2', '25.3', '25.5']) {
       const choice = managerPythonFor(line);
       expect(choice).toMatchObject({ fits: true, python: '3.12', pipArgs: [] });
       expect(choice.entry?.head).toBe(RELEASES.find((r) => r.version === choice.version)?.head);

@@ -15,6 +15,9 @@ describe('upgrade skips between lines', () => {
     ['24.03', '24.09', ['31463788c713', 'c4b7ec740b36', 'd7df3baf3779', 'fdb2dcdb8811']],
     ['21.09', '22.03', []],
     ['23.03', '23.09', []],
+    ['24.12', '25.1', []],
+    ['25.1', '25.2', []],
+    ['25.2', '25.3', []],
     ['25.15', '25.16', []],
   ] as const)('%s → %s skips %j', (from, to, skipped) => {
     expect(hop(from, to)).toEqual({ skipped, covered: [] });

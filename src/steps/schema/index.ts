@@ -12,9 +12,9 @@
  * where a command started or where it ended, and a re-run picks the next command from there.
  * Verify reads alembic_version and the schema facts of the target head (releases/schema-facts.ts).
  */
-import { columnExists, readRevisions, tableExists } from '../../stores/schema.js';
+import { probeHolds, readRevisions } from '../../stores/schema.js';
 import { appliedIn, pastIn, reaches, revisionsOf, upgradeSkips } from '../../releases/releases.js';
-import { SCHEMA_FACTS, type SchemaProbe } from '../../releases/schema-facts.js';
+import { SCHEMA_FACTS } from '../../releases/schema-facts.js';
 import { ALEMBIC_APPLICATION_NAME } from '../../manager/alembic.js';
 import { MigrationError } from '../../core/errors.js';
 import { sleep } from '../../core/time.js';
@@ -189,7 +189,7 @@ export function schemaStep(procedure: SchemaProcedure = { kind: 'upgrade' }): St
           : failed(`alembic_version is ${revisions.join(', ') || 'empty'}; expected ${target}, the head of ${ctx.hop.to.version}`),
       );
       for (const fact of SCHEMA_FACTS.filter((f) => reaches(ctx.hop.to.series, target, f.since))) {
-        const holds = (await Promise.all(fact.probes.map((probe) => probeHolds(ctx, probe)))).every(Boolean);
+        const holds = (await Promise.all(fact.probes.map((probe) => probeHolds(ctx.deployment.postgres, probe)))).every(Boolean);
         findings.push(holds ? ok(fact.describe) : failed(`expected: ${fact.describe}`));
       }
       return findings;
@@ -201,12 +201,6 @@ export function schemaStep(procedure: SchemaProcedure = { kind: 'upgrade' }): St
 
 /** The plain `alembic upgrade` schema step, which most hops take. */
 export const schema: Step = schemaStep();
-
-async function probeHolds(ctx: StepContext, probe: SchemaProbe): Promise<boolean> {
-  const pg = ctx.deployment.postgres;
-  const present = probe.column ? await columnExists(pg, probe.table, probe.column) : await tableExists(pg, probe.table);
-  return present === probe.exists;
-}
 
 /**
  * alembic's watchdog stops it soon after a killed runner, but its connection may still be closing

@@ -1,0 +1,363 @@
+/**
+ * 24.12 → 25.1 → 25.2 → 25.3 with Backend.AI's real packages from PyPI: a deployment installed by
+ * the real 24.12.1 (its own `mgr schema oneshot` into an empty database, then an installation's
+ * rows), migrated by bai-migrate's migrate with manager-venv, which makes the venvs of 25.1.1,
+ * 25.2.0 and 25.3.3 itself (uv, pyenv's Python 3.12; src/releases/manager-python.ts).
+ *
+ * Also with the real packages: 25.2.0's ecc9f6322be4 stops on an endpoint that is neither destroyed
+ * nor has an image, which preflight names first; a database at 25.2.0's head, which 24.09.6+
+ * share, is found to be at 25.2.0; and a run to 25.3 ends with the real 25.3.3 manager serving on
+ * the migrated data (manager-starts).
+ */
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { connectAdmin, type Admin } from '../support/deployment.js';
+import { managerAlembicIni, MANAGER_TOML_LOGGING, productVenvs } from '../support/real-manager.js';
+import { ranRealPackage } from '../support/real-lines.js';
+import { runEngine } from '../support/run.js';
+import { MemoryLogger } from '../../src/core/logger.js';
+import { parseOptions } from '../../src/options/index.js';
+import { ManagerVenvs } from '../../src/manager/venvs.js';
+import { pyenvInterpreters, type ProvisionedVenv } from '../../src/manager/venv.js';
+import { requireSuccess, runManagerCli } from '../../src/manager/cli.js';
+
+const info = inject('testbed');
+/** Each line's final patch and head, as releases.md lists them (§1, §3.7–§3.9). */
+const HEADS = { '24.12.1': '0bb88d5a46bf', '25.1.1': 'fb89f5d7817b', '25.2.0': 'ecc9f6322be4', '25.3.3': '8f85e9d0bd4e' } as const;
+/** The installation's rows the seeding makes (seed below). */
+const SEEDED = { users: 3, keypairs: 3, groups: 1, scaling_groups: 1 } as const;
+
+let admin: Admin;
+let venvs: string;
+let python312: string;
+let template: string;
+const cleanups: Array<() => Promise<void>> = [];
+
+function client(database: string): pg.Client {
+  const { host, port, user, password } = info.postgres;
+  const c = new pg.Client({ host, port, user, password, database });
+  c.on('error', () => undefined);
+  return c;
+}
+
+/** manager.toml as a 24.12 operator's: what its loader requires, no RPC key pair (24.12.1's CLI makes do without). */
+function managerToml(database: string, namespace: string): string {
+  const { host, port, user, password } = info.postgres;
+  const path = join(mkdtempSync(join(tmpdir(), 'bai-real-2412-')), 'manager.toml');
+  writeFileSync(
+    path,
+    `[etcd]\nnamespace = "${namespace}"\naddr = { host = "${info.etcd.host}", port = ${info.etcd.port} }\nuser = ""\npassword = ""\n\n` +
+      `[db]\ntype = "postgresql"\naddr = { host = "${host}", port = ${port} }\nname = "${database}"\nuser = "${user}"\npassword = "${password}"\n\n` +
+      `[manager]\nnum-proc = 1\nservice-addr = { host = "0.0.0.0", port = 8080 }\nheartbeat-timeout = 30.0\n\n${MANAGER_TOML_LOGGING}`,
+  );
+  return path;
+}
+
+/** bai-migrate's own venv of `release` (manager-venv), as migrate makes it. */
+async function venvOf(release: string): Promise<ProvisionedVenv> {
+  const options = parseOptions({ command: 'migrate', 'to-version': release, 'manager-venv': venvs, python: python312 });
+  return (await new ManagerVenvs(options.managerVenv!, 'make', new MemoryLogger(), () => undefined).get(release, { use: 'the test runs it', unchecked: '' }))!;
+}
+
+/** `alembic <args>` of a real release's venv on `database`; its exit code and output. */
+function alembic(venv: ProvisionedVenv, database: string, args: string[]): { status: number | null; output: string } {
+  const { host, port, user, password } = info.postgres;
+  const ini = join(mkdtempSync(join(tmpdir(), 'bai-real-2412-alembic-')), 'alembic.ini');
+  writeFileSync(ini, managerAlembicIni(`postgresql+asyncpg://${user}:${encodeURIComponent(password)}@${host}:${port}/${database}`));
+  const result = spawnSync(join(venv.managerCli, '..', 'alembic'), ['-c', ini, ...args], { encoding: 'utf8', timeout: 600_000 });
+  return { status: result.status, output: `${result.stdout}\n${result.stderr}` };
+}
+
+/** INSERT of the columns `table` has of `row` (SQL expressions). */
+async function insert(c: pg.Client, table: string, row: Record<string, string>, from = ''): Promise<void> {
+  const { rows } = await c.query<{ column_name: string }>(`SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = $1`, [table]);
+  const columns = Object.keys(row).filter((column) => rows.some((r) => r.column_name === column));
+  await c.query(`INSERT INTO ${table} (${columns.map((column) => `"${column}"`).join(', ')}) SELECT ${columns.map((column) => row[column]).join(', ')} ${from}`);
+}
+
+/** An installation's rows: a domain, policies, three users with a keypair each, a project they belong to, a scaling group. */
+async function seed(c: pg.Client): Promise<void> {
+  await insert(c, 'domains', { name: `'default'`, is_active: 'true', total_resource_slots: `'{}'`, allowed_vfolder_hosts: `'{}'`, allowed_docker_registries: `'{}'`, dotfiles: `'\\x90'` });
+  await insert(c, 'keypair_resource_policies', {
+    name: `'default'`,
+    default_for_unspecified: `'UNLIMITED'`,
+    total_resource_slots: `'{}'`,
+    max_concurrent_sessions: '30',
+    max_containers_per_session: '1',
+    idle_timeout: '0',
+    allowed_vfolder_hosts: `'{}'`,
+    max_vfolder_count: '0',
+    max_vfolder_size: '0',
+  });
+  await insert(c, 'user_resource_policies', {
+    name: `'default'`,
+    max_vfolder_count: '0',
+    max_vfolder_size: '0',
+    max_quota_scope_size: '-1',
+    max_session_count_per_model_session: '10',
+    max_customized_image_count: '3',
+  });
+  await insert(c, 'project_resource_policies', { name: `'default'`, max_vfolder_count: '0', max_vfolder_size: '0', max_quota_scope_size: '-1', max_network_count: '3' });
+  for (let i = 0; i < SEEDED.users; i++) {
+    await insert(c, 'users', {
+      uuid: 'gen_random_uuid()',
+      username: `'user${i}'`,
+      email: `'user${i}@example.com'`,
+      password: `'x'`,
+      need_password_change: 'false',
+      full_name: `'User ${i}'`,
+      description: `''`,
+      status: `'active'`,
+      status_info: `'admin-requested'`,
+      domain_name: `'default'`,
+      role: i === 0 ? `'superadmin'` : `'user'`,
+      resource_policy: `'default'`,
+      sudo_session_enabled: 'false',
+    });
+  }
+  await insert(
+    c,
+    'keypairs',
+    {
+      user_id: 'email',
+      access_key: `'AKIA' || upper(substr(md5(email), 1, 16))`,
+      secret_key: `md5(email || 'secret')`,
+      is_active: 'true',
+      is_admin: `role = 'superadmin'`,
+      resource_policy: `'default'`,
+      user: 'uuid',
+      rate_limit: '30000',
+      num_queries: '0',
+      dotfiles: `'\\x90'`,
+      bootstrap_script: `''`,
+    },
+    'FROM users',
+  );
+  await c.query(`UPDATE users u SET main_access_key = k.access_key FROM keypairs k WHERE k.user_id = u.email`);
+  await insert(c, 'groups', {
+    id: 'gen_random_uuid()',
+    name: `'default'`,
+    domain_name: `'default'`,
+    resource_policy: `'default'`,
+    allowed_vfolder_hosts: `'{}'`,
+    dotfiles: `'\\x90'`,
+    type: `'general'`,
+    is_active: 'true',
+    total_resource_slots: `'{}'`,
+  });
+  await c.query(`INSERT INTO association_groups_users (group_id, user_id) SELECT g.id, u.uuid FROM groups g, users u`);
+  await insert(c, 'scaling_groups', {
+    name: `'default'`,
+    is_active: 'true',
+    driver: `'static'`,
+    driver_opts: `'{}'`,
+    scheduler: `'fifo'`,
+    scheduler_opts: `'{}'`,
+    use_host_network: 'false',
+    wsproxy_addr: `'http://192.0.2.10:5050'`,
+  });
+  await c.query(`INSERT INTO sgroups_for_domains (scaling_group, domain) VALUES ('default', 'default')`);
+}
+
+interface Copy {
+  readonly database: string;
+  readonly toml: string;
+  readonly pg: pg.Client;
+}
+
+/** A copy of the seeded 24.12.1 installation: its own database and etcd namespace (with the Redis address), dropped after the test. */
+async function copy(): Promise<Copy> {
+  const suffix = randomBytes(4).toString('hex');
+  const database = `bai2412_${suffix}`;
+  const namespace = `ns-2412-${suffix}`;
+  await admin.pg.query(`CREATE DATABASE ${database} TEMPLATE ${template}`);
+  const etcd = admin.etcd.namespace(`/sorna/${namespace}/`);
+  await etcd.put('config/redis/addr').value(`${info.redis.host}:${info.redis.port}`);
+  await etcd.put('config/redis/password').value(info.redis.password);
+  // A storage proxy, as an installation names one (the manager reads it at start).
+  await etcd.put('volumes/default_host').value('local:volume1');
+  await etcd.put('volumes/proxies/local/client_api').value('http://192.0.2.12:6021');
+  await etcd.put('volumes/proxies/local/manager_api').value('https://192.0.2.12:6022');
+  await etcd.put('volumes/proxies/local/secret').value('some-secret');
+  await etcd.put('volumes/proxies/local/ssl_verify').value('false');
+  const c = client(database);
+  await c.connect();
+  cleanups.push(async () => {
+    await c.end();
+    await admin.pg.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    await admin.etcd.delete().prefix(`/sorna/${namespace}/`);
+  });
+  return { database, toml: managerToml(database, namespace), pg: c };
+}
+
+/** migrate (or another command) with the venvs bai-migrate makes from PyPI. */
+function inputs(toml: string, extra: Record<string, string>): Record<string, string> {
+  return {
+    command: 'migrate',
+    'manager-config': toml,
+    'manager-venv': venvs,
+    python: python312,
+    'backup-dir': mkdtempSync(join(tmpdir(), 'bai-real-2412-backup-')),
+    ...extra,
+  };
+}
+
+const revisionsOf = async (c: pg.Client) => (await c.query<{ version_num: string }>('SELECT version_num FROM alembic_version')).rows.map((r) => r.version_num);
+
+beforeAll(async () => {
+  admin = await connectAdmin(info);
+  venvs = productVenvs();
+  python312 = pyenvInterpreters('3.12')[0]!;
+  expect(python312, 'pyenv has no Python 3.12').toBeDefined();
+  const started = Date.now();
+  const venv2412 = await venvOf('24.12.1');
+  console.log(`24.12.1 venv made in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  template = `tmpl_2412_${randomBytes(3).toString('hex')}`;
+  await admin.pg.query(`CREATE DATABASE ${template}`);
+  const cli = { command: [venv2412.managerCli], configFile: managerToml(template, 'unused') };
+  const ini = join(mkdtempSync(join(tmpdir(), 'bai-real-2412-oneshot-')), 'alembic.ini');
+  const { host, port, user, password } = info.postgres;
+  writeFileSync(ini, managerAlembicIni(`postgresql+asyncpg://${user}:${encodeURIComponent(password)}@${host}:${port}/${template}`));
+  const args = ['mgr', 'schema', 'oneshot', '-f', ini];
+  requireSuccess(cli, args, await runManagerCli(cli, args));
+  ranRealPackage('24.12.1', 'mgr schema oneshot (a fresh 24.12.1 install)');
+  const c = client(template);
+  await c.connect();
+  try {
+    expect(await revisionsOf(c)).toEqual([HEADS['24.12.1']]);
+    await seed(c);
+  } finally {
+    await c.end();
+  }
+}, 900_000);
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+afterAll(async () => {
+  if (template) await admin.pg.query(`DROP DATABASE IF EXISTS ${template} WITH (FORCE)`);
+  await admin?.close();
+});
+
+describe('24.12.1 → 25.1.1 → 25.2.0 → 25.3.3 with the real packages (manager-venv, uv, Python 3.12)', () => {
+  it('one migrate takes a 24.12.1 install to 25.3.3, each hop by a plain alembic upgrade with its own release, keeping the rows; verify passes', async () => {
+    const { toml, pg: c } = await copy();
+    const count = async () =>
+      (
+        await c.query<Record<keyof typeof SEEDED, number>>(
+          `SELECT (SELECT count(*)::int FROM users) AS users, (SELECT count(*)::int FROM keypairs) AS keypairs, (SELECT count(*)::int FROM groups) AS groups, (SELECT count(*)::int FROM scaling_groups) AS scaling_groups`,
+        )
+      ).rows[0];
+    expect(await count()).toEqual(SEEDED);
+    const started = Date.now();
+    const { report } = await runEngine(inputs(toml, { 'from-version': '24.12', 'to-version': '25.3' }));
+    console.log(`24.12 → 25.3 migrate (venvs of 25.1.1, 25.2.0, 25.3.3 included) in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    expect(report.error).toBeUndefined();
+    expect(report.outcome).toBe('success');
+    expect(await revisionsOf(c)).toEqual([HEADS['25.3.3']]);
+
+    const schema = report.entries.filter((e) => e.phase === 'apply' && e.step === 'schema').map((e) => [e.hop, e.status, e.detail]);
+    expect(schema).toEqual([
+      ['24.12 → 25.1', 'changed', expect.stringMatching(new RegExp(`^alembic upgrade ${HEADS['24.12.1']} → ${HEADS['25.1.1']} \\(25\\.1\\.1\\)`))],
+      ['25.1 → 25.2', 'changed', expect.stringMatching(new RegExp(`^alembic upgrade ${HEADS['25.1.1']} → ${HEADS['25.2.0']} \\(25\\.2\\.0\\)`))],
+      ['25.2 → 25.3', 'changed', expect.stringMatching(new RegExp(`^alembic upgrade ${HEADS['25.2.0']} → ${HEADS['25.3.3']} \\(25\\.3\\.3\\)`))],
+    ]);
+    // Each hop's target release in a venv migrate made; 24.12.1's (the source's models, for the drift check) is the one this file made.
+    const venvsUsed = report.entries
+      .filter((e) => e.step === 'manager-venv')
+      .map((e) => /^(made|reused) .* with backend\.ai-manager==([\d.]+);/.exec(e.detail)!)
+      .map(([, how, release]) => `${how} ${release}`);
+    expect([...new Set(venvsUsed)].sort()).toEqual(['made 25.1.1', 'made 25.2.0', 'made 25.3.3', 'reused 24.12.1']);
+    // What each hop's revisions make, read from the catalog, and the installation's rows untouched.
+    const { rows: made2503 } = await c.query<{ name: string }>(
+      `SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public' AND table_name IN ('endpoint_auto_scaling_rules', 'association_container_registries_groups') ORDER BY 1`,
+    );
+    expect(made2503.map((r) => r.name)).toEqual(['association_container_registries_groups', 'endpoint_auto_scaling_rules']);
+    const { rows: columns } = await c.query(
+      `SELECT table_name, column_name, data_type, character_maximum_length, is_nullable FROM information_schema.columns
+        WHERE (table_name, column_name) IN (('users', 'container_uid'), ('vfolders', 'name'), ('endpoints', 'image')) ORDER BY 1, 2`,
+    );
+    expect(columns).toEqual([
+      { table_name: 'endpoints', column_name: 'image', data_type: 'uuid', character_maximum_length: null, is_nullable: 'YES' },
+      { table_name: 'users', column_name: 'container_uid', data_type: 'integer', character_maximum_length: null, is_nullable: 'YES' },
+      { table_name: 'vfolders', column_name: 'name', data_type: 'character varying', character_maximum_length: 128, is_nullable: 'NO' },
+    ]);
+    expect(await count()).toEqual(SEEDED);
+    ranRealPackage('25.1.1', 'alembic upgrade, on Python 3.12 (uv)');
+    ranRealPackage('25.2.0', 'alembic upgrade, on Python 3.12 (uv)');
+    ranRealPackage('25.3.3', 'alembic upgrade, on Python 3.12 (uv)');
+
+    const verified = await runEngine(inputs(toml, { command: 'verify', 'from-version': '24.12', 'to-version': '25.3' }));
+    expect(verified.report.error).toBeUndefined();
+    expect(verified.report.outcome).toBe('success');
+    // Detected where it stands: at 25.3, nothing left to do.
+    const planned = await runEngine(inputs(toml, { command: 'plan', 'to-version': '25.3' }));
+    expect(planned.report.error).toBeUndefined();
+    expect(planned.report.entries.filter((e) => e.phase === 'plan' && e.hop !== undefined)).toEqual([]);
+  }, 1_800_000);
+
+  it("a database at 25.2.0's head, which 24.09.6–24.09.14 share, is found at 25.2.0: the plan to 25.3 is the one hop 25.2 → 25.3", async () => {
+    const { toml, pg: c } = await copy();
+    const { report } = await runEngine(inputs(toml, { 'from-version': '24.12', 'to-version': '25.2' }));
+    expect(report.error).toBeUndefined();
+    expect(await revisionsOf(c)).toEqual([HEADS['25.2.0']]);
+    const planned = await runEngine(inputs(toml, { command: 'plan', 'to-version': '25.3' }));
+    expect(planned.report.error).toBeUndefined();
+    expect([...new Set(planned.report.entries.filter((e) => e.phase === 'plan' && e.hop !== undefined).map((e) => e.hop))]).toEqual(['25.2 → 25.3']);
+    const migrated = await runEngine(inputs(toml, { 'to-version': '25.3' }));
+    expect(migrated.report.error).toBeUndefined();
+    expect(await revisionsOf(c)).toEqual([HEADS['25.3.3']]);
+  }, 1_800_000);
+
+  it("preflight names the endpoint 25.2.0's ecc9f6322be4 stops on (not destroyed, no image), and the real 25.2.0 alembic does stop on it", async () => {
+    const { database, toml, pg: c } = await copy();
+    const to251 = await runEngine(inputs(toml, { 'from-version': '24.12', 'to-version': '25.1' }));
+    expect(to251.report.error).toBeUndefined();
+    expect(await revisionsOf(c)).toEqual([HEADS['25.1.1']]);
+    // What 24.12's and 25.1's schema forbid, loosened by hand: an endpoint without an image. A destroyed one passes the new check.
+    await c.query('ALTER TABLE endpoints ALTER COLUMN image DROP NOT NULL');
+    for (const [name, stage] of [
+      ['svc-no-image', 'created'],
+      ['svc-gone', 'destroyed'],
+    ]) {
+      await c.query(
+        `INSERT INTO endpoints (id, name, created_user, session_owner, image, domain, project, resource_group, lifecycle_stage, runtime_variant, resource_slots)
+         SELECT gen_random_uuid(), $1, u.uuid, u.uuid, NULL, 'default', g.id, 'default', $2, 'custom', '{}' FROM users u, groups g WHERE u.username = 'user0'`,
+        [name, stage],
+      );
+    }
+    const { report } = await runEngine(inputs(toml, { command: 'preflight', 'from-version': '25.1', 'to-version': '25.2' }));
+    expect(report.outcome).toBe('failure');
+    const refused = report.entries.filter((e) => e.phase === 'preflight' && e.step === 'endpoint-images' && e.status === 'failed');
+    expect(refused).toHaveLength(1);
+    expect(refused[0]!.detail).toMatch(/^1 endpoint\(s\) are not destroyed and have no image: svc-no-image \([0-9a-f-]{36}, created\)/);
+    expect(refused[0]!.detail).not.toContain('svc-gone');
+
+    const venv2502 = await venvOf('25.2.0');
+    const upgrade = alembic(venv2502, database, ['upgrade', 'head']);
+    expect(upgrade.status).not.toBe(0);
+    expect(upgrade.output).toContain('ck_image_required_unless_destroyed');
+    expect(await revisionsOf(c)).toEqual([HEADS['25.1.1']]);
+    ranRealPackage('25.2.0', 'alembic upgrade stopping on an endpoint without an image (ecc9f6322be4)');
+  }, 1_800_000);
+
+  // Last: the manager it starts leaves its events in the test bed's Redis, which services-stopped counts for a minute.
+  it('the run ends with the real 25.3.3 manager serving on the migrated deployment (manager-starts, the test’s copy thrown away as a rehearsal’s is)', async () => {
+    const { toml, pg: c } = await copy();
+    const { report } = await runEngine(inputs(toml, { 'from-version': '24.12', 'to-version': '25.3' }), undefined, { disposableCopy: true });
+    expect(report.error).toBeUndefined();
+    expect(await revisionsOf(c)).toEqual([HEADS['25.3.3']]);
+    const proof = report.entries.filter((e) => e.phase === 'apply' && e.step === 'manager-starts');
+    expect(proof.map((e) => e.status)).toEqual(['changed']);
+    expect(proof[0]!.detail).toMatch(
+      /^the 25\.3\.3 manager started on the copy in [\d.]+ s, answered GET \/ \(.*"manager": ?"25\.3\.3".*\), served a signed GraphQL query of users, vfolders, sessions and agents \(.*\), logged no error/,
+    );
+    ranRealPackage('25.3.3', 'start-server on the migrated deployment (manager-starts)');
+  }, 1_800_000);
+});
