@@ -3,5 +3,5 @@ import { createRequire as __baiCreateRequire } from 'node:module'; const require
 
 // src/cli/index.ts
 process.setSourceMapsEnabled(true);
-await import("./chunks/cli-2HMYID6G.js");
+await import("./chunks/cli-SXSJSFXV.js");
 //# sourceMappingURL=cli.js.map

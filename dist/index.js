@@ -2,6 +2,6 @@ import { createRequire as __baiCreateRequire } from 'node:module'; const require
 
 // src/action/index.ts
 process.setSourceMapsEnabled(true);
-var { run } = await import("./chunks/main-ZYR53R3G.js");
+var { run } = await import("./chunks/main-W25QJFT7.js");
 await run();
 //# sourceMappingURL=index.js.map

@@ -25203,16 +25203,16 @@ function renderTimings(timings) {
   const total = Math.max(0, ...timings.map((t) => t.startMs + t.applyMs + t.verifyMs));
   const hops = [...new Set(timings.map((t) => t.hop ?? ""))];
   const lines = ["### Downtime, step by step", "", "| Hop | Step | Apply | Verify | Step total |", "|---|---|---:|---:|---:|"];
-  for (const hop9 of hops) {
-    const steps = timings.filter((t) => (t.hop ?? "") === hop9);
-    for (const t of steps) lines.push(`| ${hop9} | ${t.step} | ${formatDuration(t.applyMs)} | ${formatDuration(t.verifyMs)} | ${formatDuration(t.applyMs + t.verifyMs)} |`);
-    if (hop9) lines.push(`| **${hop9}** | | | | **${formatDuration(steps.reduce((sum, t) => sum + t.applyMs + t.verifyMs, 0))}** |`);
+  for (const hop12 of hops) {
+    const steps = timings.filter((t) => (t.hop ?? "") === hop12);
+    for (const t of steps) lines.push(`| ${hop12} | ${t.step} | ${formatDuration(t.applyMs)} | ${formatDuration(t.verifyMs)} | ${formatDuration(t.applyMs + t.verifyMs)} |`);
+    if (hop12) lines.push(`| **${hop12}** | | | | **${formatDuration(steps.reduce((sum, t) => sum + t.applyMs + t.verifyMs, 0))}** |`);
   }
   lines.push(`| **all** | | | | **${formatDuration(total)}** |`, "");
   lines.push("```mermaid", "gantt", "  title Migration steps (time from the first change)", "  dateFormat x", `  axisFormat ${total < 6e4 ? "%S.%L s" : "%M:%S"}`);
-  for (const hop9 of hops) {
-    lines.push(`  section ${mermaidText(hop9 || "before the first hop")}`);
-    for (const t of timings.filter((x) => (x.hop ?? "") === hop9)) {
+  for (const hop12 of hops) {
+    lines.push(`  section ${mermaidText(hop12 || "before the first hop")}`);
+    for (const t of timings.filter((x) => (x.hop ?? "") === hop12)) {
       const start = Math.round(t.startMs);
       lines.push(`  ${mermaidText(t.step)} (${formatDuration(t.applyMs + t.verifyMs)}) : ${start}, ${start + Math.max(1, Math.round(t.applyMs + t.verifyMs))}`);
     }
@@ -25227,10 +25227,10 @@ var GROWS = {
 };
 function renderForecast(forecast) {
   const lines = ["### Heavy revisions on the path", "", "| Hop | Revision | First in | What it does | Time grows | Rows now |", "|---|---|---|---|---|---:|"];
-  for (const hop9 of forecast.hops) {
-    for (const r of hop9.revisions) {
+  for (const hop12 of forecast.hops) {
+    for (const r of hop12.revisions) {
       const rows = Object.entries(r.rows).map(([table, n]) => `${table} ${n.estimated ? "~" : ""}${n.count.toLocaleString("en-US")}`);
-      lines.push(`| ${hop9.hop} | \`${r.revision}\` | ${r.firstRelease} | ${cell(r.work)} | ${GROWS[r.growth]} ${r.tables.join(", ")} | ${rows.join(", ") || "\u2013"} |`);
+      lines.push(`| ${hop12.hop} | \`${r.revision}\` | ${r.firstRelease} | ${cell(r.work)} | ${GROWS[r.growth]} ${r.tables.join(", ")} | ${rows.join(", ") || "\u2013"} |`);
     }
   }
   const history = forecast.history;
@@ -25331,9 +25331,9 @@ function renderComment(report, marker) {
   lines.push(...renderError(report));
   lines.push(...renderOnTop(report));
   if (report.plan.length > 0) {
-    const steps = report.plan.reduce((n, hop9) => n + hop9.steps.length, 0);
+    const steps = report.plan.reduce((n, hop12) => n + hop12.steps.length, 0);
     lines.push(`<details><summary>Plan: ${report.plan.length} hop(s), ${steps} step(s)</summary>`, "", "| Hop | Step | What it does |", "|---|---|---|");
-    for (const hop9 of report.plan) for (const step2 of hop9.steps) lines.push(`| ${hop9.hop} | ${step2.id} | ${cell(step2.action)} |`);
+    for (const hop12 of report.plan) for (const step2 of hop12.steps) lines.push(`| ${hop12.hop} | ${step2.id} | ${cell(step2.action)} |`);
     lines.push("", "</details>", "");
   }
   const rows = report.entries.filter((e) => e.phase === "rehearse" || e.phase === "apply" || e.phase === "verify" || e.status === "warning" || e.status === "failed");
@@ -29171,6 +29171,8 @@ var MANAGER_PYTHON = [
     // 24.12.0 was never published and 24.12.1 is yanked; pip still installs a yanked release pinned with ==.
     ["24.12", 1, "24.12.1", "0bb88d5a46bf"],
     ["25.1", 1, "25.1.1", "fb89f5d7817b"],
+    ["25.2", 0, "25.2.0", "ecc9f6322be4"],
+    ["25.3", 3, "25.3.3", "8f85e9d0bd4e"],
     ["25.5", 2, "25.5.2", "683ca0a32f41"]
   ].map(([line, last2, tried, head]) => ({
     line,
@@ -32366,6 +32368,71 @@ import { mkdtemp as mkdtemp2, readFile as readFile2, rm as rm6, writeFile as wri
 import { tmpdir as tmpdir2 } from "node:os";
 import { dirname as dirname3, join as join7, resolve as resolve4 } from "node:path";
 
+// src/releases/schema-facts.ts
+var VERSIONS_2109 = "backend.ai-manager@21.09.9:src/ai/backend/manager/models/alembic/versions";
+var VERSIONS_2203 = "backend.ai-manager@22.03.3:src/ai/backend/manager/models/alembic/versions";
+var VERSIONS_2303 = "backend.ai@23.03.12:src/ai/backend/manager/models/alembic/versions";
+var VERSIONS_2309 = "backend.ai@23.09.10:src/ai/backend/manager/models/alembic/versions";
+var VERSIONS_2503 = "backend.ai@25.3.3:src/ai/backend/manager/models/alembic/versions";
+var SCHEMA_FACTS = [
+  {
+    since: "60a1effa77d2",
+    describe: "scaling_groups.wsproxy_addr exists",
+    probes: [{ table: "scaling_groups", column: "wsproxy_addr", exists: true }],
+    source: `${VERSIONS_2109}/60a1effa77d2_add_coordinator_address_column_on_.py`
+  },
+  {
+    since: "015d84d5a5ef",
+    describe: "tables images and image_aliases exist",
+    probes: [
+      { table: "images", exists: true },
+      { table: "image_aliases", exists: true }
+    ],
+    source: `${VERSIONS_2203}/015d84d5a5ef_add_image_table.py`
+  },
+  {
+    since: "d59ff89e7514",
+    describe: "keypairs.concurrency_used is dropped",
+    probes: [{ table: "keypairs", column: "concurrency_used", exists: false }],
+    source: `${VERSIONS_2203}/d59ff89e7514_remove_keypair_concurrency_used.py`
+  },
+  {
+    // The revision a plain upgrade from 22.09.23 would skip: its table proves the hop ran it.
+    since: "b6b884fbae1f",
+    describe: "table sessions exists",
+    probes: [{ table: "sessions", exists: true }],
+    source: `${VERSIONS_2303}/b6b884fbae1f_add_session_table.py`
+  },
+  {
+    since: "d3f8c74bf148",
+    describe: "users.main_access_key exists",
+    probes: [{ table: "users", column: "main_access_key", exists: true }],
+    source: `${VERSIONS_2309}/d3f8c74bf148_user_main_keypair.py`
+  },
+  {
+    since: "fb89f5d7817b",
+    describe: "table endpoint_auto_scaling_rules exists",
+    probes: [{ table: "endpoint_auto_scaling_rules", exists: true }],
+    source: `${VERSIONS_2503}/fb89f5d7817b_create_endpoint_auto_scaling_rules_table.py`
+  },
+  {
+    // Also what tells 25.2.0 from 24.09.6–24.09.14, whose head ecc9f6322be4 it shares (stores/schema.ts).
+    since: "f6ca2f2d04c1",
+    describe: "users.container_uid exists",
+    probes: [{ table: "users", column: "container_uid", exists: true }],
+    source: `${VERSIONS_2503}/f6ca2f2d04c1_add_uid_and_gid_columns.py`
+  },
+  {
+    since: "8f85e9d0bd4e",
+    describe: "table association_container_registries_groups exists",
+    probes: [{ table: "association_container_registries_groups", exists: true }],
+    source: `${VERSIONS_2503}/8f85e9d0bd4e_add_association_containerregistries_.py`
+  }
+];
+function factsAt(line, head) {
+  return SCHEMA_FACTS.filter((fact) => reaches(line, head, fact.since));
+}
+
 // src/stores/schema.ts
 async function readRevisions(client) {
   const { rows } = await client.query(`SELECT to_regclass('alembic_version') IS NOT NULL AS exists`);
@@ -32398,7 +32465,7 @@ async function detectPosition(client) {
     );
   }
   const located = locateRevision(revisions[0]);
-  if (isSchemaPosition(located)) return located;
+  if (isSchemaPosition(located)) return sharedHead(client, located);
   if (located.otherRelease) {
     throw new MigrationError(
       "unsupported",
@@ -32406,6 +32473,23 @@ async function detectPosition(client) {
     );
   }
   throw new MigrationError("inconsistent-state", `the database is at revision ${located.revision}, which is no revision of a known Backend.AI release; known: ${describeAcceptedVersions()}`);
+}
+async function sharedHead(client, position) {
+  const lines = [...new Set(position.releases.map((r) => r.series))];
+  const factsOf2 = new Map(lines.map((line) => [line, factsAt(line, position.revision)]));
+  if (new Set([...factsOf2.values()].map((facts2) => facts2.map((f) => f.since).join())).size <= 1) return position;
+  const holding = [];
+  for (const line of lines) {
+    const probes = factsOf2.get(line).flatMap((fact) => fact.probes);
+    if ((await Promise.all(probes.map((probe) => probeHolds(client, probe)))).every(Boolean)) holding.push(line);
+  }
+  if (holding.length === 0) return position;
+  const chosen = holding.reduce((best, line) => factsOf2.get(line).length > factsOf2.get(best).length ? line : best);
+  return { ...position, releases: position.releases.filter((r) => sameLine(r, chosen)) };
+}
+async function probeHolds(client, probe) {
+  const present = probe.column ? await columnExists(client, probe.table, probe.column) : await tableExists(client, probe.table);
+  return present === probe.exists;
 }
 async function tableExists(client, table) {
   const { rows } = await client.query("SELECT to_regclass($1) IS NOT NULL AS exists", [table]);
@@ -33906,10 +33990,10 @@ function hopTimes(timings) {
   const hops = /* @__PURE__ */ new Map();
   for (const t of timings) {
     if (!t.hop || t.step === managerStarts.id) continue;
-    const hop9 = hops.get(t.hop) ?? { totalMs: 0, schemaMs: 0 };
-    hop9.totalMs += t.applyMs + t.verifyMs;
-    if (t.step === "schema") hop9.schemaMs += t.applyMs + t.verifyMs;
-    hops.set(t.hop, hop9);
+    const hop12 = hops.get(t.hop) ?? { totalMs: 0, schemaMs: 0 };
+    hop12.totalMs += t.applyMs + t.verifyMs;
+    if (t.step === "schema") hop12.schemaMs += t.applyMs + t.verifyMs;
+    hops.set(t.hop, hop12);
   }
   return hops;
 }
@@ -33920,9 +34004,9 @@ function judgeGrowth(fullMs, smallerMs, rowRatio) {
 function compareSizes(full, smaller) {
   const rowRatio = full.rows / Math.max(1, smaller.rows);
   const small = hopTimes(smaller.timings);
-  const hops = [...hopTimes(full.timings)].map(([hop9, f]) => {
-    const s = small.get(hop9) ?? { totalMs: 0, schemaMs: 0 };
-    return { hop: hop9, fullMs: f.totalMs, smallerMs: s.totalMs, schemaFullMs: f.schemaMs, schemaSmallerMs: s.schemaMs, verdict: judgeGrowth(f.totalMs, s.totalMs, rowRatio) };
+  const hops = [...hopTimes(full.timings)].map(([hop12, f]) => {
+    const s = small.get(hop12) ?? { totalMs: 0, schemaMs: 0 };
+    return { hop: hop12, fullMs: f.totalMs, smallerMs: s.totalMs, schemaFullMs: f.schemaMs, schemaSmallerMs: s.schemaMs, verdict: judgeGrowth(f.totalMs, s.totalMs, rowRatio) };
   });
   return { rows: { full: full.rows, smaller: smaller.rows }, hops };
 }
@@ -34357,16 +34441,16 @@ async function ensureTable2(client) {
        hop text PRIMARY KEY, target_release text NOT NULL, started_at timestamptz NOT NULL DEFAULT now(), finished_at timestamptz)`
   );
 }
-async function hopStarted(client, hop9, targetRelease2) {
+async function hopStarted(client, hop12, targetRelease2) {
   await ensureTable2(client);
   await client.query(
     `INSERT INTO ${HOP_JOURNAL} (hop, target_release) VALUES ($1, $2)
      ON CONFLICT (hop) DO UPDATE SET target_release = EXCLUDED.target_release, started_at = now(), finished_at = NULL`,
-    [hop9, targetRelease2]
+    [hop12, targetRelease2]
   );
 }
-async function hopFinished(client, hop9) {
-  await client.query(`UPDATE ${HOP_JOURNAL} SET finished_at = now() WHERE hop = $1`, [hop9]);
+async function hopFinished(client, hop12) {
+  await client.query(`UPDATE ${HOP_JOURNAL} SET finished_at = now() WHERE hop = $1`, [hop12]);
 }
 async function unfinishedHops(client) {
   if (!await tableExists(client, HOP_JOURNAL)) return [];
@@ -34460,48 +34544,6 @@ async function aliveAgentRows({ deployment }) {
     `${alive} agent row(s) say ALIVE in PostgreSQL (${rows.map((r) => r.id).join(", ")}${andMore(alive)}); managers write this status and leave it stale when they stop first, so with no heartbeat above it is not trusted`
   );
 }
-
-// src/releases/schema-facts.ts
-var VERSIONS_2109 = "backend.ai-manager@21.09.9:src/ai/backend/manager/models/alembic/versions";
-var VERSIONS_2203 = "backend.ai-manager@22.03.3:src/ai/backend/manager/models/alembic/versions";
-var VERSIONS_2303 = "backend.ai@23.03.12:src/ai/backend/manager/models/alembic/versions";
-var VERSIONS_2309 = "backend.ai@23.09.10:src/ai/backend/manager/models/alembic/versions";
-var SCHEMA_FACTS = [
-  {
-    since: "60a1effa77d2",
-    describe: "scaling_groups.wsproxy_addr exists",
-    probes: [{ table: "scaling_groups", column: "wsproxy_addr", exists: true }],
-    source: `${VERSIONS_2109}/60a1effa77d2_add_coordinator_address_column_on_.py`
-  },
-  {
-    since: "015d84d5a5ef",
-    describe: "tables images and image_aliases exist",
-    probes: [
-      { table: "images", exists: true },
-      { table: "image_aliases", exists: true }
-    ],
-    source: `${VERSIONS_2203}/015d84d5a5ef_add_image_table.py`
-  },
-  {
-    since: "d59ff89e7514",
-    describe: "keypairs.concurrency_used is dropped",
-    probes: [{ table: "keypairs", column: "concurrency_used", exists: false }],
-    source: `${VERSIONS_2203}/d59ff89e7514_remove_keypair_concurrency_used.py`
-  },
-  {
-    // The revision a plain upgrade from 22.09.23 would skip: its table proves the hop ran it.
-    since: "b6b884fbae1f",
-    describe: "table sessions exists",
-    probes: [{ table: "sessions", exists: true }],
-    source: `${VERSIONS_2303}/b6b884fbae1f_add_session_table.py`
-  },
-  {
-    since: "d3f8c74bf148",
-    describe: "users.main_access_key exists",
-    probes: [{ table: "users", column: "main_access_key", exists: true }],
-    source: `${VERSIONS_2309}/d3f8c74bf148_user_main_keypair.py`
-  }
-];
 
 // src/steps/schema/shared.ts
 import { resolve as resolve8 } from "node:path";
@@ -34659,7 +34701,7 @@ var upgrade = {
   whenSkipping: (_hop, _revisions, _skipped, skipNote) => ({ kind: "refuse", why: `${skipNote}; this hop has no remedy for them` })
 };
 var upgradeCommand = {
-  describe: (next, hop9) => `alembic upgrade will take it to ${hop9.to.head} (${hop9.to.version})${next.covered.length > 0 ? `; it skips ${next.covered.map((c) => `${c.revision} (the same change as ${c.twin})`).join(", ")}, which is harmless` : ""}`,
+  describe: (next, hop12) => `alembic upgrade will take it to ${hop12.to.head} (${hop12.to.version})${next.covered.length > 0 ? `; it skips ${next.covered.map((c) => `${c.revision} (the same change as ${c.twin})`).join(", ")}, which is harmless` : ""}`,
   async dryRun(_next, ctx, revisions) {
     const head = ctx.hop.to.head;
     const postgres = ctx.deployment.targets.postgres;
@@ -34682,9 +34724,9 @@ var upgradeCommand = {
     await runAlembic(ctx.alembic, ctx.deployment.targets.postgres, ["upgrade", head]);
     return `alembic upgrade ${listed(revisions)} \u2192 ${head}`;
   },
-  runs(_next, hop9, revisions) {
-    const head = hop9.to.head;
-    const toLine = hop9.to.series;
+  runs(_next, hop12, revisions) {
+    const head = hop12.to.head;
+    const toLine = hop12.to.series;
     return byTarget(
       revisions.length === 1 ? upgradeSteps(toLine, revisions[0], head) : revisionsToApply(toLine, toLine, revisions, head).map((revision) => ({ revision, from: parentsIn(toLine, revision)[0] ?? "base", to: revision }))
     );
@@ -34694,10 +34736,10 @@ var upgradeCommand = {
 // src/steps/schema/apply-missing.ts
 var applyMissing = {
   action: "Applies every revision of the target release the database lacks, including those alembic upgrade would skip, then sets alembic_version to the head.",
-  whenSkipping: (hop9, revisions, skipped2) => ({ kind: "apply-missing", revisions: revisionsToApply(hop9.fromSeries, hop9.to.series, revisions, hop9.to.head), skipped: skipped2 })
+  whenSkipping: (hop12, revisions, skipped2) => ({ kind: "apply-missing", revisions: revisionsToApply(hop12.fromSeries, hop12.to.series, revisions, hop12.to.head), skipped: skipped2 })
 };
 var applyMissingCommand = {
-  describe: (next, hop9) => `alembic upgrade would skip ${listed(next.skipped)}, so the ${next.revisions.length} revision(s) of ${hop9.to.version} the database lacks will be applied one by one in graph order, then alembic_version set to ${hop9.to.head}`,
+  describe: (next, hop12) => `alembic upgrade would skip ${listed(next.skipped)}, so the ${next.revisions.length} revision(s) of ${hop12.to.version} the database lacks will be applied one by one in graph order, then alembic_version set to ${hop12.to.head}`,
   async dryRun(next, ctx, revisions) {
     const head = ctx.hop.to.head;
     if (ctx.venvToMake) return [sqlNotShown(ctx, `alembic ${next.kind} ${listed(revisions)} \u2192 ${head}`, "venv")];
@@ -34710,7 +34752,7 @@ var applyMissingCommand = {
     await applyRevisions(ctx.alembic, ctx.deployment.targets.postgres, next.revisions);
     return `applied ${next.revisions.length} revision(s) by id (among them ${listed(next.skipped)}, which alembic upgrade would skip)`;
   },
-  runs: (next, hop9) => byTarget(next.revisions.map((revision) => ({ revision, from: parentsIn(hop9.to.series, revision)[0] ?? "base", to: revision })))
+  runs: (next, hop12) => byTarget(next.revisions.map((revision) => ({ revision, from: parentsIn(hop12.to.series, revision)[0] ?? "base", to: revision })))
 };
 
 // src/steps/schema/downgrade-first.ts
@@ -34718,9 +34760,9 @@ function downgradeFirst(downgradeTo) {
   return {
     action: `Downgrades with the source release's alembic to ${downgradeTo}, then runs the target release's alembic upgrade to its head.`,
     // A head the target cannot start from: the source's own downgrade first.
-    beyondTarget: (hop9, revisions, unknown) => revisions.every((r) => revisionsOf(hop9.fromSeries).has(r)) && appliedIn(hop9.fromSeries, revisions).has(downgradeTo) ? { kind: "downgrade", to: downgradeTo, skipped: [], unknown } : void 0,
-    whenSkipping(hop9, revisions, skipped2, skipNote) {
-      if (!appliedIn(hop9.fromSeries, revisions).has(downgradeTo)) {
+    beyondTarget: (hop12, revisions, unknown) => revisions.every((r) => revisionsOf(hop12.fromSeries).has(r)) && appliedIn(hop12.fromSeries, revisions).has(downgradeTo) ? { kind: "downgrade", to: downgradeTo, skipped: [], unknown } : void 0,
+    whenSkipping(hop12, revisions, skipped2, skipNote) {
+      if (!appliedIn(hop12.fromSeries, revisions).has(downgradeTo)) {
         return { kind: "refuse", why: `${skipNote}, and the database is not past ${downgradeTo}, the revision this hop downgrades to first` };
       }
       return { kind: "downgrade", to: downgradeTo, skipped: skipped2 };
@@ -34733,7 +34775,7 @@ async function sourceAlembic(ctx, to) {
   return ctx.sourceAlembic();
 }
 var downgradeCommand = {
-  describe: (next, hop9) => next.unknown && next.unknown.length > 0 ? `${hop9.to.version}'s migration scripts do not have ${listed(next.unknown)}, so ${hop9.fromSeries}'s alembic will first downgrade to ${next.to}, then ${hop9.to.version}'s upgrade to ${hop9.to.head}` : `alembic upgrade would skip ${listed(next.skipped)}, so ${hop9.fromSeries}'s alembic will first downgrade to ${next.to}, then ${hop9.to.version}'s upgrade to ${hop9.to.head}`,
+  describe: (next, hop12) => next.unknown && next.unknown.length > 0 ? `${hop12.to.version}'s migration scripts do not have ${listed(next.unknown)}, so ${hop12.fromSeries}'s alembic will first downgrade to ${next.to}, then ${hop12.to.version}'s upgrade to ${hop12.to.head}` : `alembic upgrade would skip ${listed(next.skipped)}, so ${hop12.fromSeries}'s alembic will first downgrade to ${next.to}, then ${hop12.to.version}'s upgrade to ${hop12.to.head}`,
   async preflight(next, ctx) {
     const source = ctx.sourceAlembic ? await ctx.sourceAlembic() : void 0;
     const name = `${ctx.hop.fromSeries}'s alembic`;
@@ -34760,9 +34802,9 @@ var downgradeCommand = {
     await runAlembic(source, ctx.deployment.targets.postgres, ["downgrade", next.to]);
     return `${ctx.hop.fromSeries}'s alembic downgrade to ${next.to}`;
   },
-  runs: (next, hop9, revisions) => [
-    ...downgradeSteps(hop9.fromSeries, revisions[0], next.to).map((s) => ({ ...s, direction: "down", by: "source" })),
-    ...byTarget(upgradeSteps(hop9.to.series, next.to, hop9.to.head))
+  runs: (next, hop12, revisions) => [
+    ...downgradeSteps(hop12.fromSeries, revisions[0], next.to).map((s) => ({ ...s, direction: "down", by: "source" })),
+    ...byTarget(upgradeSteps(hop12.to.series, next.to, hop12.to.head))
   ]
 };
 
@@ -34785,18 +34827,18 @@ var COMMANDS2 = {
 function commandOf(next) {
   return COMMANDS2[next.kind];
 }
-function nextCommand(rules, hop9, revisions) {
-  const head = hop9.to.head;
-  const fromLine = hop9.fromSeries;
-  const toLine = hop9.to.series;
+function nextCommand(rules, hop12, revisions) {
+  const head = hop12.to.head;
+  const fromLine = hop12.fromSeries;
+  const toLine = hop12.to.series;
   if (revisions.length === 1 && revisions[0] === head) return { kind: "done" };
   if (pastIn(fromLine, toLine, revisions, head)) return { kind: "past", at: revisions };
   const target = revisionsOf(toLine);
   const unknown = revisions.filter((r) => !target.has(r));
   if (unknown.length > 0) {
-    return rules.beyondTarget?.(hop9, revisions, unknown) ?? {
+    return rules.beyondTarget?.(hop12, revisions, unknown) ?? {
       kind: "refuse",
-      why: `alembic_version holds ${listed(unknown)}, which ${hop9.to.version}'s migration scripts do not have (alembic would stop with "Can't locate revision"); a later release of ${toLine} or the next line may know it`
+      why: `alembic_version holds ${listed(unknown)}, which ${hop12.to.version}'s migration scripts do not have (alembic would stop with "Can't locate revision"); a later release of ${toLine} or the next line may know it`
     };
   }
   const headAncestors = appliedIn(toLine, [head]);
@@ -34806,10 +34848,10 @@ function nextCommand(rules, hop9, revisions) {
   const skips = followsSource ? upgradeSkips(fromLine, toLine, revisions, head) : { skipped: [], covered: [] };
   if (skips.skipped.length === 0) return { kind: "upgrade", covered: skips.covered };
   const skipNote = `alembic upgrade would take ${skips.skipped.length} revision(s) of ${toLine} as done that the database never ran (${listed(skips.skipped)})`;
-  return rules.whenSkipping(hop9, revisions, skips.skipped, skipNote);
+  return rules.whenSkipping(hop12, revisions, skips.skipped, skipNote);
 }
-function describeNext(next, hop9) {
-  const head = hop9.to.head;
+function describeNext(next, hop12) {
+  const head = hop12.to.head;
   switch (next.kind) {
     case "done":
       return `already at ${head}`;
@@ -34820,17 +34862,17 @@ function describeNext(next, hop9) {
     case "refuse":
       return next.why;
     default:
-      return commandOf(next).describe(next, hop9);
+      return commandOf(next).describe(next, hop12);
   }
 }
 var procedures = /* @__PURE__ */ new WeakMap();
-function schemaStepOf(hop9) {
-  return hop9.steps.find((step2) => procedures.has(step2));
+function schemaStepOf(hop12) {
+  return hop12.steps.find((step2) => procedures.has(step2));
 }
-function schemaRevisionRuns(hop9, revisions) {
-  const step2 = schemaStepOf(hop9);
+function schemaRevisionRuns(hop12, revisions) {
+  const step2 = schemaStepOf(hop12);
   if (!step2) return [];
-  const next = nextCommand(procedures.get(step2), hop9, revisions);
+  const next = nextCommand(procedures.get(step2), hop12, revisions);
   switch (next.kind) {
     case "done":
     case "past":
@@ -34838,7 +34880,7 @@ function schemaRevisionRuns(hop9, revisions) {
     case "refuse":
       return [];
     default:
-      return commandOf(next).runs(next, hop9, revisions);
+      return commandOf(next).runs(next, hop12, revisions);
   }
 }
 function schemaStep(procedure = { kind: "upgrade" }) {
@@ -34903,7 +34945,7 @@ function schemaStep(procedure = { kind: "upgrade" }) {
         revisions.length === 1 && revisions[0] === target ? ok2(`alembic_version is ${target}, the head of ${ctx.hop.to.version}`) : failed(`alembic_version is ${revisions.join(", ") || "empty"}; expected ${target}, the head of ${ctx.hop.to.version}`)
       );
       for (const fact of SCHEMA_FACTS.filter((f) => reaches(ctx.hop.to.series, target, f.since))) {
-        const holds = (await Promise.all(fact.probes.map((probe) => probeHolds(ctx, probe)))).every(Boolean);
+        const holds = (await Promise.all(fact.probes.map((probe) => probeHolds(ctx.deployment.postgres, probe)))).every(Boolean);
         findings.push(holds ? ok2(fact.describe) : failed(`expected: ${fact.describe}`));
       }
       return findings;
@@ -34913,11 +34955,6 @@ function schemaStep(procedure = { kind: "upgrade" }) {
   return step2;
 }
 var schema = schemaStep();
-async function probeHolds(ctx, probe) {
-  const pg2 = ctx.deployment.postgres;
-  const present = probe.column ? await columnExists(pg2, probe.table, probe.column) : await tableExists(pg2, probe.table);
-  return present === probe.exists;
-}
 async function waitForOrphanedAlembic(ctx) {
   const deadline = Date.now() + ctx.settings.lockTimeoutSeconds * 1e3;
   for (; ; ) {
@@ -36870,8 +36907,75 @@ var hop8 = {
   ]
 };
 
+// src/hops/24.12-25.1/index.ts
+var hop9 = { from: "24.12", to: "25.1", steps: [servicesStopped, schema] };
+
+// src/hops/25.1-25.2/endpoint-images.ts
+var IMAGE_CHECK_REVISION = "ecc9f6322be4";
+var IMAGE_REQUIRED = "lifecycle_stage = 'destroyed' OR image IS NOT NULL";
+var SHOWN5 = 5;
+var endpointImages = {
+  id: "endpoint-images",
+  title: "Endpoints that are not destroyed have an image",
+  kind: "check",
+  action: `Checks that every endpoint is destroyed or names an image, which the check constraint 25.2's ${IMAGE_CHECK_REVISION} adds requires of every row; changes nothing.`,
+  servers: ["postgres"],
+  tables: ["endpoints"],
+  async preflight({ deployment }) {
+    const pg2 = deployment.postgres;
+    if (!await tableExists(pg2, "endpoints") || !await columnExists(pg2, "endpoints", "lifecycle_stage")) {
+      return [ok2("no endpoints table with a lifecycle_stage: nothing for the check constraint to stop on")];
+    }
+    const { rows } = await pg2.query(
+      `SELECT id::text, name, lifecycle_stage::text, count(*) OVER () AS total FROM endpoints WHERE NOT (${IMAGE_REQUIRED}) ORDER BY id LIMIT ${SHOWN5}`
+    );
+    if (rows.length === 0) return [ok2(`every endpoint is destroyed or names an image: ${IMAGE_CHECK_REVISION}'s check constraint (${IMAGE_REQUIRED}) holds`)];
+    return [
+      failed(
+        `${rows[0].total} endpoint(s) are not destroyed and have no image: ${firstFew(rows, (r) => `${r.name} (${r.id}, ${r.lifecycle_stage})`)}. 25.2's ${IMAGE_CHECK_REVISION} adds the check constraint ${IMAGE_REQUIRED} and stops the upgrade on them. Point them at an image or destroy them first. ${REHEARSAL_FINDS_IT}`
+      )
+    ];
+  }
+};
+
+// src/hops/25.1-25.2/index.ts
+var hop10 = {
+  from: "25.1",
+  to: "25.2",
+  steps: [servicesStopped, endpointImages, schema],
+  guards: [{ revision: IMAGE_CHECK_REVISION, step: endpointImages.id, hazard: `endpoints that are neither destroyed nor have an image, which its check constraint (${IMAGE_REQUIRED}) refuses` }]
+};
+
+// src/hops/25.2-25.3/aiomonitor-ports.ts
+var AIOMONITOR_PORTS = [
+  { names: ["aiomonitor-termui-port", "aiomonitor-port"], before: 48100, after: 38100 },
+  { names: ["aiomonitor-webui-port"], before: 49100, after: 39100 }
+];
+var aiomonitorPorts = {
+  id: "aiomonitor-ports",
+  title: "aiomonitor's default ports move",
+  kind: "check",
+  action: "Reads [manager]'s aiomonitor ports in manager.toml: where one is not set, says that 25.3's manager listens on the new default (38100 and 39100 instead of 48100 and 49100, plus the process index); changes nothing. Agents and storage proxies move theirs too (48200 \u2192 38200, 48300 \u2192 38300).",
+  servers: [],
+  async preflight({ deployment }) {
+    const config = deployment.targets.managerConfig;
+    if (!config) return [skipped("no manager.toml was given or found: its aiomonitor ports are not read")];
+    const manager = config.table.manager;
+    const section2 = typeof manager === "object" && manager !== null && !Array.isArray(manager) ? manager : {};
+    return AIOMONITOR_PORTS.map(({ names, before, after }) => {
+      const set2 = names.find((name) => section2[name] !== void 0);
+      return set2 ? ok2(`${config.path} sets [manager] ${set2} = ${String(section2[set2])}: 25.3 keeps it`) : ok2(
+        `${config.path} does not set [manager] ${names[0]}: 25.3's manager listens on ${after} (plus the process index) where 24.12 to 25.2 listened on ${before}; set ${names[0]} = ${before} to keep the old port`
+      );
+    });
+  }
+};
+
+// src/hops/25.2-25.3/index.ts
+var hop11 = { from: "25.2", to: "25.3", steps: [servicesStopped, schema, aiomonitorPorts] };
+
 // src/hops/index.ts
-var HOPS = [hop, hop2, hop3, hop4, hop5, hop6, hop7, hop8];
+var HOPS = [hop, hop2, hop3, hop4, hop5, hop6, hop7, hop8, hop9, hop10, hop11];
 var HOP_STEPS = Object.fromEntries(HOPS.map((h) => [`${h.from}\u2192${h.to}`, h.steps]));
 var PATCH_STEPS = [servicesStopped, schema];
 var TABLES_STEPS_TOUCH = [...new Set([...HOPS.flatMap((h) => h.steps), ...PATCH_STEPS].flatMap((step2) => step2.tables ?? []).concat("kernels"))];
@@ -37164,40 +37268,40 @@ var Session = class {
    */
   async prepareHops(hops, runTarget) {
     if (!this.venvs) return;
-    for (const hop9 of hops) {
-      if (hop9.to.version === runTarget || this.hopTools.has(hop9.label)) continue;
-      const venv = await this.venvs.get(publishedRelease(hop9.to.version), {
-        use: `${hop9.to.series}'s alembic and CLI run from it for ${hop9.label}`,
-        unchecked: `${hop9.to.series}'s alembic and CLI from it are not checked`
+    for (const hop12 of hops) {
+      if (hop12.to.version === runTarget || this.hopTools.has(hop12.label)) continue;
+      const venv = await this.venvs.get(publishedRelease(hop12.to.version), {
+        use: `${hop12.to.series}'s alembic and CLI run from it for ${hop12.label}`,
+        unchecked: `${hop12.to.series}'s alembic and CLI from it are not checked`
       });
       if (!venv) continue;
-      this.hopTools.set(hop9.label, {
+      this.hopTools.set(hop12.label, {
         alembic: this.alembicOf(venv),
         managerCli: { command: [venv.managerCli], configFile: this.deployment.targets.managerConfig?.path, log: this.log }
       });
     }
   }
   /** What a step's phases get. */
-  stepContext(hop9) {
-    const tools = this.hopTools.get(hop9.label);
+  stepContext(hop12) {
+    const tools = this.hopTools.get(hop12.label);
     const alembic = tools?.alembic ?? this.alembic;
     const context = {
       deployment: this.deployment,
       settings: this.settings,
       venvToMake: this.tools.venvToMake,
-      hop: hop9,
+      hop: hop12,
       log: this.log,
       alembic: { ...alembic, env: { ...alembic.env, ...this.managerConfigEnv() }, log: this.log },
       managerCli: tools?.managerCli ?? this.managerCli()
     };
-    return this.venvs ? { ...context, sourceAlembic: (purpose) => this.sourceAlembic(hop9, purpose) } : context;
+    return this.venvs ? { ...context, sourceAlembic: (purpose) => this.sourceAlembic(hop12, purpose) } : context;
   }
   /** The alembic of the source line's final release (the one the database was last upgraded with), from its own venv. */
-  async sourceAlembic(hop9, purpose = "downgrade") {
-    const source = publishedRelease(latestRelease(hop9.fromSeries).version);
+  async sourceAlembic(hop12, purpose = "downgrade") {
+    const source = publishedRelease(latestRelease(hop12.fromSeries).version);
     const venv = await this.venvs.get(source, {
-      use: purpose === "downgrade" ? `${hop9.fromSeries}'s alembic runs from it for the downgrade of ${hop9.label}` : `${source}'s models are compared with the live schema from it (the drift check); its alembic runs nothing`,
-      unchecked: `${hop9.fromSeries}'s alembic from it is not checked`
+      use: purpose === "downgrade" ? `${hop12.fromSeries}'s alembic runs from it for the downgrade of ${hop12.label}` : `${source}'s models are compared with the live schema from it (the drift check); its alembic runs nothing`,
+      unchecked: `${hop12.fromSeries}'s alembic from it is not checked`
     });
     return venv ? this.alembicOf(venv) : void 0;
   }
@@ -37584,13 +37688,13 @@ async function forecastPlan(session, plan, position) {
   const forecast = await makeForecast(plan, position, position ? session.deployment.postgres : void 0, session.options.retention);
   if (forecast.hops.length === 0) return;
   session.report.forecast = forecast;
-  for (const hop9 of forecast.hops) {
-    for (const r of hop9.revisions) {
+  for (const hop12 of forecast.hops) {
+    for (const r of hop12.revisions) {
       const rows = Object.entries(r.rows).map(([table, n]) => `${table} ${n.count.toLocaleString("en-US")}${n.estimated ? " (estimated)" : ""}`);
       const growth = r.growth === "quadratic" ? "time grows with the square of" : r.growth === "rewrite" ? "rewrites, in time linear in" : "time grows with";
       session.record({
         phase: "plan",
-        hop: hop9.hop,
+        hop: hop12.hop,
         step: "forecast",
         status: "ok",
         detail: `${r.revision} (${r.firstRelease}) ${r.work}: ${growth} ${r.tables.join(" and ")}${rows.length > 0 ? `; now ${rows.join(", ")}` : ""}`
@@ -37612,10 +37716,10 @@ async function makeForecast(plan, position, pgClient, retention) {
   let line = position ? position.releases[0]?.series ?? position.between?.[0].series : plan.hops[0]?.fromSeries;
   let revision = position ? position.revision : line ? earliestRelease(line).head : void 0;
   const hops = [];
-  for (const hop9 of plan.hops) {
-    const heavy = line && revision ? heavyRevisionsBetween(line, revision, hop9.to) : [];
-    line = hop9.to.series;
-    revision = hop9.to.head;
+  for (const hop12 of plan.hops) {
+    const heavy = line && revision ? heavyRevisionsBetween(line, revision, hop12.to) : [];
+    line = hop12.to.series;
+    revision = hop12.to.head;
     if (heavy.length === 0) continue;
     const revisions = [];
     for (const h of heavy) {
@@ -37626,7 +37730,7 @@ async function makeForecast(plan, position, pgClient, retention) {
       }
       revisions.push({ revision: h.revision, firstRelease: firstRelease(h.revision)?.version ?? "?", growth: h.growth, work: h.work, tables: h.tables, rows });
     }
-    hops.push({ hop: hop9.label, revisions });
+    hops.push({ hop: hop12.label, revisions });
   }
   const readingHistory = hops.flatMap((h) => h.revisions.filter((r) => r.tables.some((t) => HISTORY_TABLES.has(t))).map((r) => r.revision));
   const history = pgClient && readingHistory.length > 0 ? await removableKernels(pgClient, retention) : void 0;
@@ -37689,32 +37793,32 @@ function describePlan(session, plan) {
   report.fromVersion = plan.from;
   report.toVersion = plan.to.version;
   report.targetRevision = plan.to.head;
-  report.plan = plan.hops.map((hop9) => ({
-    hop: hop9.label,
-    targetRevision: hop9.to.head,
-    steps: hop9.steps.map((s) => ({ id: s.id, title: s.title, action: s.action }))
+  report.plan = plan.hops.map((hop12) => ({
+    hop: hop12.label,
+    targetRevision: hop12.to.head,
+    steps: hop12.steps.map((s) => ({ id: s.id, title: s.title, action: s.action }))
   }));
   for (const { input, reading } of plan.readings) session.record({ phase: "plan", step: input, status: "ok", detail: reading });
   if (plan.note) session.record({ phase: "plan", step: "from-version", status: "ok", detail: plan.note });
   if (plan.hops.length === 0) session.record({ phase: "plan", step: "hops", status: "ok", detail: `already at ${plan.to.version}: nothing to migrate` });
-  for (const hop9 of plan.hops) {
-    if (hop9.unsupported) session.record({ phase: "plan", hop: hop9.label, step: "hop", status: "warning", detail: hop9.unsupported });
-    for (const step2 of hop9.steps) session.record({ phase: "plan", hop: hop9.label, step: step2.id, status: "ok", detail: step2.action });
+  for (const hop12 of plan.hops) {
+    if (hop12.unsupported) session.record({ phase: "plan", hop: hop12.label, step: "hop", status: "warning", detail: hop12.unsupported });
+    for (const step2 of hop12.steps) session.record({ phase: "plan", hop: hop12.label, step: step2.id, status: "ok", detail: step2.action });
   }
   const readings = plan.readings.map(({ input, reading }) => `; ${input} ${reading}`).join("");
   session.log.info(`Plan: ${plan.from} \u2192 ${plan.to.version} (${plan.hops.map((h) => h.label).join(", ") || "nothing to do"})${readings}`);
 }
 function lastOccurrences(plan) {
   const last2 = /* @__PURE__ */ new Map();
-  for (const hop9 of plan.hops) for (const step2 of hop9.steps) last2.set(step2.id, hop9);
-  return plan.hops.flatMap((hop9) => hop9.steps.filter((step2) => last2.get(step2.id) === hop9).map((step2) => ({ hop: hop9, step: step2 })));
+  for (const hop12 of plan.hops) for (const step2 of hop12.steps) last2.set(step2.id, hop12);
+  return plan.hops.flatMap((hop12) => hop12.steps.filter((step2) => last2.get(step2.id) === hop12).map((step2) => ({ hop: hop12, step: step2 })));
 }
 function changeSteps(plan) {
-  return plan.hops.flatMap((hop9) => hop9.steps.filter((s) => s.kind === "change").map((step2) => ({ hop: hop9, step: step2 })));
+  return plan.hops.flatMap((hop12) => hop12.steps.filter((s) => s.kind === "change").map((step2) => ({ hop: hop12, step: step2 })));
 }
-var stepLabel = ({ hop: hop9, step: step2 }) => `${hop9.label} ${step2.id}`;
-function startOf(plan, hop9, current) {
-  const previous = plan.hops[plan.hops.indexOf(hop9) - 1];
+var stepLabel = ({ hop: hop12, step: step2 }) => `${hop12.label} ${step2.id}`;
+function startOf(plan, hop12, current) {
+  const previous = plan.hops[plan.hops.indexOf(hop12) - 1];
   if (!previous) return void 0;
   const there = current.length === 1 && current[0] === previous.to.head || pastIn(previous.fromSeries, previous.to.series, current, previous.to.head);
   return there ? void 0 : [previous.to.head];
@@ -38209,28 +38313,28 @@ var Tokens = class {
 
 // src/commands/schema-drift.ts
 async function schemaDrift(session, plan, current) {
-  const hops = plan.hops.filter((hop9) => schemaStepOf(hop9));
+  const hops = plan.hops.filter((hop12) => schemaStepOf(hop12));
   if (hops.length === 0) return [];
   const model = new SchemaModel(await readSchemaObjects(session.deployment.postgres));
   const findings = [];
   const unfollowed = [];
   const unjudged = [];
   let played = 0;
-  for (const hop9 of plan.hops) {
-    const schemaStep2 = schemaStepOf(hop9);
+  for (const hop12 of plan.hops) {
+    const schemaStep2 = schemaStepOf(hop12);
     if (!schemaStep2) continue;
-    for (const step2 of hop9.steps.slice(0, hop9.steps.indexOf(schemaStep2))) {
+    for (const step2 of hop12.steps.slice(0, hop12.steps.indexOf(schemaStep2))) {
       for (const rename5 of step2.renamesTypes ?? []) if (model.hasType(rename5.from) && !model.hasType(rename5.to)) model.renameType(rename5.from, rename5.to);
     }
-    const runs = schemaRevisionRuns(hop9, startOf(plan, hop9, current) ?? current);
+    const runs = schemaRevisionRuns(hop12, startOf(plan, hop12, current) ?? current);
     if (runs.length === 0) continue;
-    const rendered = await renderHop(session, hop9, runs);
+    const rendered = await renderHop(session, hop12, runs);
     if ("notChecked" in rendered) {
-      findings.push({ hop: hop9.label, status: "skipped", detail: `schema drift of ${hop9.label}${hop9 === hops[0] ? "" : " and the hops after it"} not checked: ${rendered.notChecked}` });
+      findings.push({ hop: hop12.label, status: "skipped", detail: `schema drift of ${hop12.label}${hop12 === hops[0] ? "" : " and the hops after it"} not checked: ${rendered.notChecked}` });
       return findings;
     }
     for (const [i, run2] of runs.entries()) {
-      const release = run2.by === "source" ? latestRelease(hop9.fromSeries).version : hop9.to.version;
+      const release = run2.by === "source" ? latestRelease(hop12.fromSeries).version : hop12.to.version;
       const name = `${release}'s ${run2.revision}${run2.direction === "down" ? " (downgrade)" : ""}`;
       const result = rendered.revisions[i];
       if (!("sql" in result)) {
@@ -38247,9 +38351,9 @@ async function schemaDrift(session, plan, current) {
           continue;
         }
         findings.push({
-          hop: hop9.label,
+          hop: hop12.label,
           status: "failed",
-          detail: `schema drift: ${name} would stop: it ${stop.problem} (${clip(stop.statement)}). PostgreSQL would roll ${hop9.label} back there. The database differs from what its release made (a hand-made change, or a restore that lost it): make it match what the revision expects, then run again; nothing was written. ${REHEARSAL_FINDS_IT}`
+          detail: `schema drift: ${name} would stop: it ${stop.problem} (${clip(stop.statement)}). PostgreSQL would roll ${hop12.label} back there. The database differs from what its release made (a hand-made change, or a restore that lost it): make it match what the revision expects, then run again; nothing was written. ${REHEARSAL_FINDS_IT}`
         });
       }
     }
@@ -38277,11 +38381,11 @@ async function schemaDrift(session, plan, current) {
   return findings;
 }
 var MAX_LISTED = 12;
-async function modelDifferences(session, hop9, current) {
-  const release = publishedRelease(latestRelease(hop9.fromSeries).version);
+async function modelDifferences(session, hop12, current) {
+  const release = publishedRelease(latestRelease(hop12.fromSeries).version);
   const head = findRelease(release)?.head;
   if (current.length !== 1 || current[0] !== head) return { notCompared: `the database is at ${current.join(", ") || "no revision"}, not at ${release}'s head ${head}` };
-  const ctx = session.stepContext(hop9);
+  const ctx = session.stepContext(hop12);
   if (!ctx.sourceAlembic) return { notCompared: `needs ${release}'s own package (set manager-venv)` };
   try {
     const alembic = await ctx.sourceAlembic("models");
@@ -38298,17 +38402,17 @@ function modelsSaid(models) {
   const others = models.differences.length - upstream.length;
   return `compared with ${models.release}'s models: ${others === 0 ? "no other difference" : `${others} other difference(s), warned about`}${own}`;
 }
-async function renderHop(session, hop9, runs) {
-  const ctx = session.stepContext(hop9);
+async function renderHop(session, hop12, runs) {
+  const ctx = session.stepContext(hop12);
   const target = ctx.deployment.targets.postgres;
   const withheld = new Map(outsideDatabase(runs.map((r) => r.revision)).map((w) => [w.revision, w.why]));
   const render = async (by) => {
     const mine = runs.filter((r) => r.by === by).map((r) => withheld.has(r.revision) ? { ...r, direction: "source" } : r);
     if (mine.length === 0) return [];
     const alembic = by === "target" ? ctx.alembic : await ctx.sourceAlembic?.();
-    if (!alembic) throw new NotReady(`${hop9.fromSeries}'s alembic, which ${hop9.label} downgrades with, is not in this run (set manager-venv)`);
+    if (!alembic) throw new NotReady(`${hop12.fromSeries}'s alembic, which ${hop12.label} downgrades with, is not in this run (set manager-venv)`);
     if (session.tools.venvToMake && !await exists2(alembic.command[0]))
-      throw new NotReady(`${by === "target" ? hop9.to.version : hop9.fromSeries}'s manager venv is not made yet (preflight or migrate makes it)`);
+      throw new NotReady(`${by === "target" ? hop12.to.version : hop12.fromSeries}'s manager venv is not made yet (preflight or migrate makes it)`);
     return renderEachRevision(alembic, target, mine);
   };
   try {
@@ -38335,17 +38439,17 @@ async function checkPhase(session, phase, plan) {
   await session.log.group(phase === "preflight" ? "Preflight" : "Verify", async () => {
     const drift = live ? schemaDrift(session, plan, live).catch((error) => [{ hop: plan.hops[0]?.label, status: "warning", detail: `schema drift not checked: ${messageOf(error)}` }]) : Promise.resolve([]);
     const checked = await Promise.all(
-      lastOccurrences(plan).map(async ({ hop: hop9, step: step2 }) => {
+      lastOccurrences(plan).map(async ({ hop: hop12, step: step2 }) => {
         const check = step2[phase];
         const started = performance2.now();
-        const ctx = current ? { ...session.stepContext(hop9), assumedRevisions: startOf(plan, hop9, current) } : session.stepContext(hop9);
+        const ctx = current ? { ...session.stepContext(hop12), assumedRevisions: startOf(plan, hop12, current) } : session.stepContext(hop12);
         const findings = check ? await session.safely(step2, () => check.call(step2, ctx)) : [{ status: "skipped", detail: `${step2.title} has no ${phase} phase` }];
-        session.log.debug(`${hop9.label} ${step2.id}: ${phase} took ${formatDuration(performance2.now() - started)}`);
-        return { hop: hop9, step: step2, findings };
+        session.log.debug(`${hop12.label} ${step2.id}: ${phase} took ${formatDuration(performance2.now() - started)}`);
+        return { hop: hop12, step: step2, findings };
       })
     );
-    for (const { hop: hop9, step: step2, findings } of checked) {
-      for (const f of findings) session.record({ phase, hop: hop9.label, step: step2.id, status: f.status, detail: f.detail }, f);
+    for (const { hop: hop12, step: step2, findings } of checked) {
+      for (const f of findings) session.record({ phase, hop: hop12.label, step: step2.id, status: f.status, detail: f.detail }, f);
     }
     for (const f of await drift) session.record({ phase, hop: f.hop, step: "schema", status: f.status, detail: f.detail }, f);
   });
@@ -38367,32 +38471,29 @@ import { join as join15, resolve as resolve13 } from "node:path";
 async function dryRun(session, plan) {
   const current = await readRevisions(session.deployment.postgres);
   await session.log.group("Dry run", async () => {
-    for (const { hop: hop9, step: step2 } of changeSteps(plan)) {
-      const ctx = { ...session.stepContext(hop9), assumedRevisions: startOf(plan, hop9, current) };
+    for (const { hop: hop12, step: step2 } of changeSteps(plan)) {
+      const ctx = { ...session.stepContext(hop12), assumedRevisions: startOf(plan, hop12, current) };
       const findings = step2.dryRun ? await session.safely(step2, () => step2.dryRun(ctx)) : [{ status: "skipped", detail: "nothing to show without applying" }];
-      for (const f of findings) session.record({ phase: "apply", hop: hop9.label, step: step2.id, status: f.status === "ok" ? "skipped" : f.status, detail: `dry run: ${f.detail}` }, f);
+      for (const f of findings) session.record({ phase: "apply", hop: hop12.label, step: step2.id, status: f.status === "ok" ? "skipped" : f.status, detail: `dry run: ${f.detail}` }, f);
     }
   });
   session.failIfAny("apply", "the dry run");
 }
 
 // src/hops/guards.ts
-function revisionGuard(revision) {
-  for (const hop9 of HOPS) {
-    const guard = hop9.guards?.find((g) => g.revision === revision);
-    if (guard) return { ...guard, hop: `${hop9.from} \u2192 ${hop9.to}` };
-  }
-  return void 0;
+function revisionGuard(revision, hop12) {
+  const found = HOPS.flatMap((h) => (h.guards ?? []).filter((g) => g.revision === revision).map((g) => ({ ...g, hop: `${h.from} \u2192 ${h.to}` })));
+  return found.find((g) => g.hop === hop12) ?? found[0];
 }
 
 // src/commands/step-failure.ts
 var AGAIN = "run migrate again: finished steps are recognised and skipped";
-function stepFailure(report, hop9, step2, failure2) {
+function stepFailure(report, hop12, step2, failure2) {
   const revision = failure2.revision;
   if (revision && connectionCause(failure2)) {
-    return { ...hop9 && { hop: hop9 }, step: step2, ...failure2, remedy: `${revision} did not finish for a reason outside its data (the cause above): fix that and ${AGAIN}.` };
+    return { ...hop12 && { hop: hop12 }, step: step2, ...failure2, remedy: `${revision} did not finish for a reason outside its data (the cause above): fix that and ${AGAIN}.` };
   }
-  const guard = revision ? revisionGuard(revision) : void 0;
+  const guard = revision ? revisionGuard(revision, hop12) : void 0;
   const preflight = guard && { hop: guard.hop, step: guard.step, hazard: guard.hazard, ...preflightOutcome(report, guard.hop, guard.step) };
   const rows = failure2.rows.length > 0 ? ` (${failure2.rows.map((r) => `${r.table ? `${r.table} ` : ""}${r.key}`).join("; ")})` : "";
   let remedy;
@@ -38404,10 +38505,10 @@ function stepFailure(report, hop9, step2, failure2) {
   } else {
     remedy = `No preflight check of bai-migrate looks for what ${revision} stops on: fix the rows named above${rows} and ${AGAIN}. If they look valid for this release, report it to bai-migrate's maintainers with the revision and the cause, constraint and DETAIL above.`;
   }
-  return { ...hop9 && { hop: hop9 }, step: step2, ...failure2, ...preflight && { preflight }, remedy };
+  return { ...hop12 && { hop: hop12 }, step: step2, ...failure2, ...preflight && { preflight }, remedy };
 }
-function preflightOutcome(report, hop9, step2) {
-  const rows = report.entries.filter((e) => e.phase === "preflight" && e.step === step2 && (e.hop === void 0 || e.hop === hop9));
+function preflightOutcome(report, hop12, step2) {
+  const rows = report.entries.filter((e) => e.phase === "preflight" && e.step === step2 && (e.hop === void 0 || e.hop === hop12));
   const order = ["failed", "warning", "changed", "ok", "skipped"];
   const worst = rows.sort((a, b) => order.indexOf(a.status) - order.indexOf(b.status))[0];
   if (!worst) return { status: "not run" };
@@ -38451,14 +38552,14 @@ not done: ${notDone.join(", ") || "nothing"}`;
     const [, backupStart, backupMs] = await timed(() => session.log.group("Backup", () => writeBackup(session, plan)));
     timings.push({ step: "backup", startMs: backupStart, applyMs: backupMs, verifyMs: 0 });
     const journal = hopJournal(session);
-    for (const hop9 of plan.hops) {
-      await session.log.group(`Migrate ${hop9.label}`, async () => {
-        await journal.started(hop9.label, hop9.to.version);
-        for (const step2 of hop9.steps.filter((s) => s.kind === "change")) {
+    for (const hop12 of plan.hops) {
+      await session.log.group(`Migrate ${hop12.label}`, async () => {
+        await journal.started(hop12.label, hop12.to.version);
+        for (const step2 of hop12.steps.filter((s) => s.kind === "change")) {
           await stillHeld();
-          const ctx = session.stepContext(hop9);
+          const ctx = session.stepContext(hop12);
           const record = (phase, findings) => {
-            for (const f of findings) session.record({ phase, hop: hop9.label, step: step2.id, status: f.status, detail: f.detail }, f);
+            for (const f of findings) session.record({ phase, hop: hop12.label, step: step2.id, status: f.status, detail: f.detail }, f);
           };
           const [applied, startMs, applyMs] = await timed(() => session.safely(step2, async () => [await step2.apply(ctx)]));
           record("apply", applied);
@@ -38466,11 +38567,11 @@ not done: ${notDone.join(", ") || "nothing"}`;
             async () => applied.some((f) => f.status === "failed") ? [] : session.safely(step2, () => step2.verify ? step2.verify(ctx) : Promise.resolve([]))
           );
           record("verify", verified);
-          timings.push({ hop: hop9.label, step: step2.id, startMs, applyMs, verifyMs });
-          const label = stepLabel({ hop: hop9, step: step2 });
+          timings.push({ hop: hop12.label, step: step2.id, startMs, applyMs, verifyMs });
+          const label = stepLabel({ hop: hop12, step: step2 });
           const failure2 = [...applied, ...verified].find((f) => f.status === "failed");
           if (failure2) {
-            const taken = failure2.revisionFailure && session.redacted(stepFailure(session.report, hop9.label, step2.id, failure2.revisionFailure));
+            const taken = failure2.revisionFailure && session.redacted(stepFailure(session.report, hop12.label, step2.id, failure2.revisionFailure));
             if (taken) session.report.failure = taken;
             const where = `${progress(label)}
 ${taken?.remedy ?? "Fix the cause and run migrate again: finished steps are recognised and skipped."}`;
@@ -38480,7 +38581,7 @@ ${where}`);
           }
           done.push(label);
         }
-        await journal.finished(hop9.label);
+        await journal.finished(hop12.label);
       });
     }
   } finally {
@@ -38497,7 +38598,7 @@ function hopJournal(session) {
     });
   };
   const pg2 = session.deployment.postgres;
-  return { started: (hop9, target) => safely(() => hopStarted(pg2, hop9, target)), finished: (hop9) => safely(() => hopFinished(pg2, hop9)) };
+  return { started: (hop12, target) => safely(() => hopStarted(pg2, hop12, target)), finished: (hop12) => safely(() => hopFinished(pg2, hop12)) };
 }
 async function lockLost(session, error, progress) {
   if (!(error instanceof MigrationError)) throw error;
@@ -38513,8 +38614,8 @@ async function writeBackup(session, plan) {
   }
   const dir = resolve13(session.options.backupDir, `backup-${(/* @__PURE__ */ new Date()).toISOString().replace(/[:.]/g, "-")}`);
   const saved = [];
-  for (const { hop: hop9, step: step2 } of lastOccurrences(plan)) {
-    const item = step2.backup ? await step2.backup(session.stepContext(hop9)) : void 0;
+  for (const { hop: hop12, step: step2 } of lastOccurrences(plan)) {
+    const item = step2.backup ? await step2.backup(session.stepContext(hop12)) : void 0;
     if (!item || saved.includes(item.name)) continue;
     await mkdir6(dir, { recursive: true, mode: 448 });
     await writeFile4(join15(dir, item.name), item.content, { mode: 384 });
@@ -38524,8 +38625,8 @@ async function writeBackup(session, plan) {
     session.report.backup = dir;
     session.record({ phase: "apply", step: "backup", status: "ok", detail: `backup bundle ${dir}: ${saved.join(", ")} (first change: ${first})` });
   }
-  for (const { hop: hop9, step: step2 } of lastOccurrences(plan)) {
-    const kept = step2.carryForward ? await step2.carryForward(session.stepContext(hop9)).catch((error) => {
+  for (const { hop: hop12, step: step2 } of lastOccurrences(plan)) {
+    const kept = step2.carryForward ? await step2.carryForward(session.stepContext(hop12)).catch((error) => {
       throw new MigrationError(
         "checks-failed",
         `${step2.title}: the values it drops could not be kept in PostgreSQL (${messageOf(error)}); nothing has been changed yet${saved.length > 0 ? ` (the backup bundle ${dir} was written)` : ""}`
@@ -39018,4 +39119,4 @@ export {
   runCommand,
   checkWrittenPaths
 };
-//# sourceMappingURL=chunk-6PAZAXPE.js.map
+//# sourceMappingURL=chunk-LNMABBSI.js.map
