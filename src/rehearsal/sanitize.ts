@@ -76,6 +76,8 @@ export const SNAPSHOT_ALLOWLIST: Readonly<Record<string, Readonly<Record<string,
     username: pseudonym('unique'),
     full_name: pseudonym('a name'),
     domain_name: copy('foreign key to domains'),
+    role: copy("an enum label the manager reads by value (a superadmin's rights; the manager's proof needs one)"),
+    status: copy('an enum label the manager and revisions read by value (active, inactive, deleted, before-verification)'),
   },
   agents: {
     id: copy('primary key; services-stopped names live agents'),

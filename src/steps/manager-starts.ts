@@ -227,22 +227,25 @@ export async function runManagerProof(ctx: StepContext, hooks: ProofHooks = {}):
 }
 
 /**
- * A throw-away superadmin for the proof's request: a copy of an active superadmin's row with a new
- * uuid, email and username, and a copy of a keypair row with a new access and secret key as its
+ * A throw-away superadmin for the proof's request: a copy of a user's row (an active superadmin's
+ * where there is one) with a new uuid, email and username, made an active superadmin, and a copy of a keypair row with a new access and secret key as its
  * main keypair (the manager finds the user of a request by users.main_access_key,
  * backend.ai@23.09.10 and @24.12.1:src/ai/backend/manager/api/auth.py, _query_cred). Copies, so
  * that every column the release requires has a value it accepts. Returns why it cannot be made.
  */
 async function throwAwayKeypair(ctx: StepContext, keypair: Keypair, user: ThrowAwayUser): Promise<true | string> {
   const pg = ctx.deployment.postgres;
+  // An active superadmin's row where there is one, else any user's (a snapshot may carry no superadmin), made an active superadmin.
+  const source = `SELECT uuid FROM users ORDER BY (role::text = 'superadmin' AND status::text = 'active') DESC, created_at LIMIT 1`;
   const users = await pg.query(
     `INSERT INTO users
-     SELECT (jsonb_populate_record(u, jsonb_build_object('uuid', $1::text, 'email', $2::text, 'username', $2::text, 'main_access_key', NULL))).*
-       FROM users u WHERE u.role::text = 'superadmin' AND u.status::text = 'active' ORDER BY u.created_at LIMIT 1
-     RETURNING (SELECT uuid FROM users WHERE role::text = 'superadmin' AND status::text = 'active' ORDER BY created_at LIMIT 1)::text AS source`,
+     SELECT (jsonb_populate_record(u, jsonb_build_object('uuid', $1::text, 'email', $2::text, 'username', $2::text, 'main_access_key', NULL,
+                                                         'role', 'superadmin', 'status', 'active', 'is_active', true))).*
+       FROM users u WHERE u.uuid = (${source})
+     RETURNING (${source})::text AS source`,
     [user.uuid, user.email],
   );
-  if (users.rowCount !== 1) return 'the deployment has no active superadmin user, so no throw-away superadmin can be made for the authenticated request';
+  if (users.rowCount !== 1) return 'the deployment has no user, so no throw-away superadmin can be made for the authenticated request';
   const keypairs = await pg.query(
     `INSERT INTO keypairs
      SELECT (jsonb_populate_record(k, jsonb_build_object('access_key', $1::text, 'secret_key', $2::text, 'user', $3::text, 'user_id', $4::text,
