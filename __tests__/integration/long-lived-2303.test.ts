@@ -17,7 +17,18 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Admin } from '../support/deployment.js';
-import { HARBOR_PASSWORD, MANAGER_SECRET, ONESHOT_2303_BROKEN, OTHER_DOMAIN_USERS, stateOf, USERS_BY_STATUS, type Base2303, type Clone2303, useDeployment2303 } from '../support/deployment-2303.js';
+import {
+  HARBOR_PASSWORD,
+  MANAGER_SECRET,
+  STORAGE_PROXY_SECRET,
+  ONESHOT_2303_BROKEN,
+  OTHER_DOMAIN_USERS,
+  stateOf,
+  USERS_BY_STATUS,
+  type Base2303,
+  type Clone2303,
+  useDeployment2303,
+} from '../support/deployment-2303.js';
 import { ranRealPackage } from '../support/real-lines.js';
 import { REHEARSAL_FINDS_IT } from '../../src/steps/step.js';
 import { runEngine } from '../support/run.js';
@@ -59,6 +70,7 @@ const noSecrets = (report: Report) => {
   const text = JSON.stringify(report);
   expect(text).not.toContain(MANAGER_SECRET);
   expect(text).not.toContain(HARBOR_PASSWORD);
+  expect(text).not.toContain(STORAGE_PROXY_SECRET);
 };
 
 describe('a 23.03.12 oneshot install, upgraded to 23.09 by the real 23.09.10 and seeded with years of data, toward 24.12.1', () => {
@@ -299,7 +311,7 @@ describe('a nightly snapshot of the clean clone (sealed with a key), rehearsed t
     expect(await stateOf(admin, c)).toEqual(before);
     // Opened as rehearse opens it: none of the deployment's secrets, in any of the forms they are stored in.
     const plain = gunzipSync(readFileSync(await openSnapshot(file, parseSnapshotKey(key), join(dir, 'plain.jsonl.gz')))).toString('utf8');
-    for (const secret of [MANAGER_SECRET, HARBOR_PASSWORD, info.postgres.password, info.redis.password]) expect(plain).not.toContain(secret);
+    for (const secret of [MANAGER_SECRET, HARBOR_PASSWORD, STORAGE_PROXY_SECRET, info.postgres.password, info.redis.password]) expect(plain).not.toContain(secret);
     // The names upstream's revisions look up by value are kept (308bcecec5c2 reads the policy "default").
     expect(plain).toContain('"default"');
 

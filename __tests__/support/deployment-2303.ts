@@ -469,6 +469,16 @@ async function seed(c: pg.Client): Promise<void> {
  * an argument click never passes (backend.ai@23.03.12:src/ai/backend/manager/cli/dbschema.py,
  * `def cli(args) -> None: pass`), so none of `mgr schema`'s commands runs.
  */
+/** etcd's volumes/ as an install writes it for one storage proxy on the same host (loopback; nothing listens there in the tests). */
+export const STORAGE_PROXY_SECRET = 'storage-Secr3t-Q8zN4vKd';
+const STORAGE_PROXY_KEYS: Record<string, string> = {
+  'volumes/default_host': 'local:volume1',
+  'volumes/proxies/local/client_api': 'http://127.0.0.1:6021',
+  'volumes/proxies/local/manager_api': 'https://127.0.0.1:6022',
+  'volumes/proxies/local/secret': STORAGE_PROXY_SECRET,
+  'volumes/proxies/local/ssl_verify': 'false',
+};
+
 export const ONESHOT_2303_BROKEN = "TypeError: cli() missing 1 required positional argument: 'args'";
 
 /**
@@ -521,6 +531,8 @@ export async function install2303To2309(admin: Admin, info: TestbedInfo, product
   const etcd = admin.etcd.namespace(`/sorna/${namespace}/`);
   await etcd.put('config/redis/addr').value(`${info.redis.host}:${info.redis.port}`);
   await etcd.put('config/redis/password').value(info.redis.password);
+  // The storage proxy, as every install configures it: the manager refuses to start without volumes/ (its storage_manager_ctx).
+  for (const [key, value] of Object.entries(STORAGE_PROXY_KEYS)) await etcd.put(key).value(value);
   const managerToml = writeManagerToml2303(info, database, namespace);
   const { report } = await runEngine({
     command: 'migrate',
