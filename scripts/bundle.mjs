@@ -142,16 +142,26 @@ async function writeActionYml() {
 async function writeReadmeTables(inputs, outputs, usedBy, acceptedText) {
   const cell = (text) => text.replaceAll('|', '\\|');
   // "accepts" from each input's kind; "used by" names the commands that read it.
-  const inputRows = [
+  const inputRows = (describe) => [
     '| input | default | accepts | used by | description |',
     '|---|---|---|---|---|',
-    ...inputs.map((i) => `| \`${i.name}\` | ${i.default !== undefined ? `\`${i.default}\`` : ''} | ${cell(acceptedText(i))} | ${usedBy(i)} | ${cell(i.description)} |`),
+    ...inputs.map((i) => `| \`${i.name}\` | ${i.default !== undefined ? `\`${i.default}\`` : ''} | ${cell(acceptedText(i))} | ${usedBy(i)} | ${cell(describe(i.description))} |`),
   ];
   const outputRows = ['| output | description |', '|---|---|', ...outputs.map((o) => `| \`${o.name}\` | ${cell(o.description)} |`)];
+  // README keeps each input's first sentence, so an operator reads the table at a glance; docs/inputs.md has them whole.
   let readme = await readFile('README.md', 'utf8');
-  readme = replaceBlock(readme, 'README.md', 'inputs', inputRows.join('\n'));
+  readme = replaceBlock(readme, 'README.md', 'inputs', inputRows(firstSentence).join('\n'));
   readme = replaceBlock(readme, 'README.md', 'outputs', outputRows.join('\n'));
   await writeFile('README.md', readme);
+  let full = await readFile('docs/inputs.md', 'utf8');
+  full = replaceBlock(full, 'docs/inputs.md', 'inputs', inputRows((text) => text).join('\n'));
+  await writeFile('docs/inputs.md', full);
+}
+
+/** A description's first sentence (one that ends before a capital letter, so "e.g. 22.03" does not end it). */
+function firstSentence(text) {
+  const end = /\.\s+(?=[A-Z`])/.exec(text);
+  return end ? text.slice(0, end.index + 1) : text;
 }
 
 /** The text between `<!-- name:start … -->` and `<!-- name:end -->` in `file`'s `text`, replaced by `body`. */

@@ -32002,7 +32002,9 @@ var SNAPSHOT_ALLOWLIST = {
     email: pseudonym("unique; keypairs.user_id holds the same address"),
     username: pseudonym("unique"),
     full_name: pseudonym("a name"),
-    domain_name: copy("foreign key to domains")
+    domain_name: copy("foreign key to domains"),
+    role: copy("an enum label the manager reads by value (a superadmin's rights; the manager's proof needs one)"),
+    status: copy("an enum label the manager and revisions read by value (active, inactive, deleted, before-verification)")
   },
   agents: {
     id: copy("primary key; services-stopped names live agents"),
@@ -33890,14 +33892,16 @@ async function runManagerProof(ctx, hooks = {}) {
 }
 async function throwAwayKeypair(ctx, keypair, user) {
   const pg2 = ctx.deployment.postgres;
+  const source = `SELECT uuid FROM users ORDER BY (role::text = 'superadmin' AND status::text = 'active') DESC, created_at LIMIT 1`;
   const users = await pg2.query(
     `INSERT INTO users
-     SELECT (jsonb_populate_record(u, jsonb_build_object('uuid', $1::text, 'email', $2::text, 'username', $2::text, 'main_access_key', NULL))).*
-       FROM users u WHERE u.role::text = 'superadmin' AND u.status::text = 'active' ORDER BY u.created_at LIMIT 1
-     RETURNING (SELECT uuid FROM users WHERE role::text = 'superadmin' AND status::text = 'active' ORDER BY created_at LIMIT 1)::text AS source`,
+     SELECT (jsonb_populate_record(u, jsonb_build_object('uuid', $1::text, 'email', $2::text, 'username', $2::text, 'main_access_key', NULL,
+                                                         'role', 'superadmin', 'status', 'active', 'is_active', true))).*
+       FROM users u WHERE u.uuid = (${source})
+     RETURNING (${source})::text AS source`,
     [user.uuid, user.email]
   );
-  if (users.rowCount !== 1) return "the deployment has no active superadmin user, so no throw-away superadmin can be made for the authenticated request";
+  if (users.rowCount !== 1) return "the deployment has no user, so no throw-away superadmin can be made for the authenticated request";
   const keypairs = await pg2.query(
     `INSERT INTO keypairs
      SELECT (jsonb_populate_record(k, jsonb_build_object('access_key', $1::text, 'secret_key', $2::text, 'user', $3::text, 'user_id', $4::text,
@@ -39119,4 +39123,4 @@ export {
   runCommand,
   checkWrittenPaths
 };
-//# sourceMappingURL=chunk-LNMABBSI.js.map
+//# sourceMappingURL=chunk-SEMOZCY7.js.map
