@@ -231,7 +231,9 @@ export async function runManagerProof(ctx: StepContext, hooks: ProofHooks = {}):
  * where there is one) with a new uuid, email and username, made an active superadmin, and a copy of a keypair row with a new access and secret key as its
  * main keypair (the manager finds the user of a request by users.main_access_key,
  * backend.ai@23.09.10 and @24.12.1:src/ai/backend/manager/api/auth.py, _query_cred). Copies, so
- * that every column the release requires has a value it accepts. Returns why it cannot be made.
+ * that every column the release requires has a value it accepts; its own rate limit, since the
+ * manager's rate limiter fails every request of a keypair without one (a snapshot may not carry it).
+ * Returns why it cannot be made.
  */
 async function throwAwayKeypair(ctx: StepContext, keypair: Keypair, user: ThrowAwayUser): Promise<true | string> {
   const pg = ctx.deployment.postgres;
@@ -249,7 +251,8 @@ async function throwAwayKeypair(ctx: StepContext, keypair: Keypair, user: ThrowA
   const keypairs = await pg.query(
     `INSERT INTO keypairs
      SELECT (jsonb_populate_record(k, jsonb_build_object('access_key', $1::text, 'secret_key', $2::text, 'user', $3::text, 'user_id', $4::text,
-                                                         'is_active', true, 'is_admin', true, 'ssh_public_key', NULL, 'ssh_private_key', NULL))).*
+                                                         'is_active', true, 'is_admin', true, 'ssh_public_key', NULL, 'ssh_private_key', NULL,
+                                                         'rate_limit', 10000, 'num_queries', 0))).*
        FROM keypairs k ORDER BY (k."user"::text = $5) DESC, k.created_at LIMIT 1`,
     [keypair.accessKey, keypair.secretKey, user.uuid, user.email, users.rows[0]!.source],
   );
