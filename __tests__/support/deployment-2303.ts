@@ -238,6 +238,9 @@ async function seed(c: pg.Client): Promise<void> {
       addr: `'tcp://10.0.0.' || n || ':6001'`,
       architecture: `'x86_64'`,
       version: `'23.09.10'`,
+      // What an agent reports of its host; the manager's agent_list reads every slot it knows (cpu, mem).
+      available_slots: `'{"cpu": "8", "mem": "34359738368"}'::jsonb`,
+      occupied_slots: `'{"cpu": "0", "mem": "0"}'::jsonb`,
     },
     3,
   );

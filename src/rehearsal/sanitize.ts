@@ -85,6 +85,8 @@ export const SNAPSHOT_ALLOWLIST: Readonly<Record<string, Readonly<Record<string,
     status: copy('services-stopped looks for ALIVE agents'),
     scaling_group: copy('foreign key to scaling_groups'),
     architecture: copy('NOT NULL from 22.03; a label, not user data'),
+    available_slots: copy("resource numbers (cpu, mem, …) the manager's scheduler and API read, not user data"),
+    occupied_slots: copy("resource numbers the manager's scheduler and API read, not user data"),
   },
   // Image metadata from the registries: image-metadata and image-rescan read and write all of it.
   images: Object.fromEntries(
