@@ -332,7 +332,10 @@ describe('a nightly snapshot of the clean clone (sealed with a key), rehearsed t
     expect(report.plan.map((h) => h.hop)).toEqual(['23.09 → 24.03', '24.03 → 24.09', '24.09 → 24.12']);
     // 24.03's 308bcecec5c2 found the policy "default"; 24.09's 1d42c726d8a3 made the registry rows; 24.12.1's head was reached.
     expect(entries(report, 'apply', 'schema').map((e) => e.status)).toEqual(['changed', 'changed', 'changed']);
-    expect(entries(report, 'verify', 'schema', '24.09 → 24.12').map((e) => e.status)).toEqual(['ok']);
+    // The head, and every schema fact of it, verified on the copy.
+    const verified = entries(report, 'verify', 'schema', '24.09 → 24.12').map((e) => e.status);
+    expect(verified.length).toBeGreaterThan(1);
+    expect(new Set(verified)).toEqual(new Set(['ok']));
     const proof = entries(report, 'apply', 'manager-starts');
     expect(proof.map((e) => e.status)).toEqual(['changed']);
     expect(proof[0]!.detail).toMatch(

@@ -31991,7 +31991,8 @@ var SNAPSHOT_ALLOWLIST = {
     concurrency_used: copy("concurrency-to-redis moves it to Redis"),
     resource_policy: copy("foreign key to keypair_resource_policies"),
     is_active: copy("a flag, not user data"),
-    is_admin: copy("a flag, not user data")
+    is_admin: copy("a flag, not user data"),
+    rate_limit: copy("a number the manager's rate limiter reads on every request")
   },
   keypair_resource_policies: { name: copy("primary key that keypairs reference") },
   scaling_groups: { name: copy("primary key that agents and kernels reference") },
@@ -32010,7 +32011,9 @@ var SNAPSHOT_ALLOWLIST = {
     id: copy("primary key; services-stopped names live agents"),
     status: copy("services-stopped looks for ALIVE agents"),
     scaling_group: copy("foreign key to scaling_groups"),
-    architecture: copy("NOT NULL from 22.03; a label, not user data")
+    architecture: copy("NOT NULL from 22.03; a label, not user data"),
+    available_slots: copy("resource numbers (cpu, mem, \u2026) the manager's scheduler and API read, not user data"),
+    occupied_slots: copy("resource numbers the manager's scheduler and API read, not user data")
   },
   // Image metadata from the registries: image-metadata and image-rescan read and write all of it.
   images: Object.fromEntries(
@@ -33905,7 +33908,8 @@ async function throwAwayKeypair(ctx, keypair, user) {
   const keypairs = await pg2.query(
     `INSERT INTO keypairs
      SELECT (jsonb_populate_record(k, jsonb_build_object('access_key', $1::text, 'secret_key', $2::text, 'user', $3::text, 'user_id', $4::text,
-                                                         'is_active', true, 'is_admin', true, 'ssh_public_key', NULL, 'ssh_private_key', NULL))).*
+                                                         'is_active', true, 'is_admin', true, 'ssh_public_key', NULL, 'ssh_private_key', NULL,
+                                                         'rate_limit', 10000, 'num_queries', 0))).*
        FROM keypairs k ORDER BY (k."user"::text = $5) DESC, k.created_at LIMIT 1`,
     [keypair.accessKey, keypair.secretKey, user.uuid, user.email, users.rows[0].source]
   );
@@ -39123,4 +39127,4 @@ export {
   runCommand,
   checkWrittenPaths
 };
-//# sourceMappingURL=chunk-SEMOZCY7.js.map
+//# sourceMappingURL=chunk-FBEJFVOD.js.map
