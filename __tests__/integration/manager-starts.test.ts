@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { connectAdmin, type Admin } from '../support/deployment.js';
+import { seedInstallation } from '../support/installation-rows.js';
 import { managerAlembicIni, MANAGER_TOML_LOGGING, productVenvs } from '../support/real-manager.js';
 import { ranRealPackage } from '../support/real-lines.js';
 import { MemoryLogger } from '../../src/core/logger.js';
@@ -100,7 +101,7 @@ async function prepare(t: Target): Promise<void> {
   const pg = new (await import('pg')).default.Client({ host, port, user, password, database: template });
   await pg.connect();
   try {
-    await seed(pg);
+    await seedInstallation(pg, { users: ['admin'], agent: { version: t.release } });
   } finally {
     await pg.end();
   }
@@ -114,108 +115,6 @@ afterAll(async () => {
   for (const name of templates) await admin.pg.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
   await admin?.close();
 });
-
-/** INSERT of the columns `table` has of `row` (SQL expressions): the lines' schemas differ. */
-async function insert(pg: import('pg').Client, table: string, row: Record<string, string>, from = ''): Promise<void> {
-  const { rows } = await pg.query<{ column_name: string }>(`SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = $1`, [table]);
-  const columns = Object.keys(row).filter((c) => rows.some((r) => r.column_name === c));
-  await pg.query(`INSERT INTO ${table} (${columns.map((c) => `"${c}"`).join(', ')}) SELECT ${columns.map((c) => row[c]).join(', ')} ${from}`);
-}
-
-/** What an installation holds: a domain, a superadmin with a keypair, policies, a group, a scaling group with an app proxy, an agent. */
-async function seed(pg: import('pg').Client): Promise<void> {
-  await insert(pg, 'domains', { name: `'default'`, is_active: 'true', total_resource_slots: `'{}'`, allowed_vfolder_hosts: `'{}'`, allowed_docker_registries: `'{}'`, dotfiles: `'\\x90'` });
-  await insert(pg, 'keypair_resource_policies', {
-    name: `'default'`,
-    default_for_unspecified: `'UNLIMITED'`,
-    total_resource_slots: `'{}'`,
-    max_concurrent_sessions: '30',
-    max_containers_per_session: '1',
-    idle_timeout: '0',
-    allowed_vfolder_hosts: `'{}'`,
-    max_vfolder_count: '0',
-    max_vfolder_size: '0',
-  });
-  await insert(pg, 'user_resource_policies', {
-    name: `'default'`,
-    max_vfolder_count: '0',
-    max_vfolder_size: '0',
-    max_quota_scope_size: '-1',
-    max_session_count_per_model_session: '10',
-    max_customized_image_count: '3',
-  });
-  await insert(pg, 'project_resource_policies', { name: `'default'`, max_vfolder_count: '0', max_vfolder_size: '0', max_quota_scope_size: '-1', max_network_count: '3' });
-  await insert(pg, 'users', {
-    uuid: 'gen_random_uuid()',
-    username: `'admin'`,
-    email: `'admin@example.com'`,
-    password: `'x'`,
-    need_password_change: 'false',
-    full_name: `'Admin'`,
-    description: `''`,
-    status: `'active'`,
-    status_info: `'admin-requested'`,
-    domain_name: `'default'`,
-    role: `'superadmin'`,
-    resource_policy: `'default'`,
-    sudo_session_enabled: 'false',
-  });
-  await insert(
-    pg,
-    'keypairs',
-    {
-      user_id: 'email',
-      access_key: `'AKIAIOSFODNN7EXAMPLE'`,
-      secret_key: `'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY'`,
-      is_active: 'true',
-      is_admin: 'true',
-      resource_policy: `'default'`,
-      user: 'uuid',
-      rate_limit: '30000',
-      num_queries: '0',
-      dotfiles: `'\\x90'`,
-      bootstrap_script: `''`,
-    },
-    'FROM users',
-  );
-  await pg.query(`UPDATE users SET main_access_key = 'AKIAIOSFODNN7EXAMPLE'`);
-  await insert(pg, 'groups', {
-    id: 'gen_random_uuid()',
-    name: `'default'`,
-    domain_name: `'default'`,
-    resource_policy: `'default'`,
-    allowed_vfolder_hosts: `'{}'`,
-    dotfiles: `'\\x90'`,
-    type: `'general'`,
-    is_active: 'true',
-    total_resource_slots: `'{}'`,
-  });
-  await pg.query(`INSERT INTO association_groups_users (group_id, user_id) SELECT g.id, u.uuid FROM groups g, users u`);
-  await insert(pg, 'scaling_groups', {
-    name: `'default'`,
-    is_active: 'true',
-    driver: `'static'`,
-    driver_opts: `'{}'`,
-    scheduler: `'fifo'`,
-    scheduler_opts: `'{}'`,
-    use_host_network: 'false',
-    wsproxy_addr: `'http://192.0.2.10:5050'`,
-  });
-  await pg.query(`INSERT INTO sgroups_for_domains (scaling_group, domain) VALUES ('default', 'default')`);
-  await insert(pg, 'agents', {
-    id: `'i-agent-1'`,
-    status: `'ALIVE'`,
-    region: `'local'`,
-    scaling_group: `'default'`,
-    available_slots: `'{"cpu": "4", "mem": "8589934592"}'`,
-    occupied_slots: `'{"cpu": "0", "mem": "0"}'`,
-    addr: `'tcp://192.0.2.11:6001'`,
-    version: `'${target.release}'`,
-    architecture: `'x86_64'`,
-    compute_plugins: `'{}'`,
-    first_contact: 'now()',
-  });
-}
 
 interface Copy {
   readonly database: string;

@@ -18,6 +18,7 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { connectAdmin, type Admin } from '../support/deployment.js';
 import { managerAlembicIni, MANAGER_TOML_LOGGING, productVenvs } from '../support/real-manager.js';
+import { seedInstallation } from '../support/installation-rows.js';
 import { ranRealPackage } from '../support/real-lines.js';
 import { runEngine } from '../support/run.js';
 import { MemoryLogger } from '../../src/core/logger.js';
@@ -31,6 +32,8 @@ const info = inject('testbed');
 const HEADS = { '24.12.1': '0bb88d5a46bf', '25.1.1': 'fb89f5d7817b', '25.2.0': 'ecc9f6322be4', '25.3.3': '8f85e9d0bd4e' } as const;
 /** The installation's rows the seeding makes (seed below). */
 const SEEDED = { users: 3, keypairs: 3, groups: 1, scaling_groups: 1 } as const;
+/** The seeded users; user0 is the superadmin. */
+const SEEDED_USERS = ['user0', 'user1', 'user2'];
 
 let admin: Admin;
 let venvs: string;
@@ -71,97 +74,6 @@ function alembic(venv: ProvisionedVenv, database: string, args: string[]): { sta
   writeFileSync(ini, managerAlembicIni(`postgresql+asyncpg://${user}:${encodeURIComponent(password)}@${host}:${port}/${database}`));
   const result = spawnSync(join(venv.managerCli, '..', 'alembic'), ['-c', ini, ...args], { encoding: 'utf8', timeout: 600_000 });
   return { status: result.status, output: `${result.stdout}\n${result.stderr}` };
-}
-
-/** INSERT of the columns `table` has of `row` (SQL expressions). */
-async function insert(c: pg.Client, table: string, row: Record<string, string>, from = ''): Promise<void> {
-  const { rows } = await c.query<{ column_name: string }>(`SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = $1`, [table]);
-  const columns = Object.keys(row).filter((column) => rows.some((r) => r.column_name === column));
-  await c.query(`INSERT INTO ${table} (${columns.map((column) => `"${column}"`).join(', ')}) SELECT ${columns.map((column) => row[column]).join(', ')} ${from}`);
-}
-
-/** An installation's rows: a domain, policies, three users with a keypair each, a project they belong to, a scaling group. */
-async function seed(c: pg.Client): Promise<void> {
-  await insert(c, 'domains', { name: `'default'`, is_active: 'true', total_resource_slots: `'{}'`, allowed_vfolder_hosts: `'{}'`, allowed_docker_registries: `'{}'`, dotfiles: `'\\x90'` });
-  await insert(c, 'keypair_resource_policies', {
-    name: `'default'`,
-    default_for_unspecified: `'UNLIMITED'`,
-    total_resource_slots: `'{}'`,
-    max_concurrent_sessions: '30',
-    max_containers_per_session: '1',
-    idle_timeout: '0',
-    allowed_vfolder_hosts: `'{}'`,
-    max_vfolder_count: '0',
-    max_vfolder_size: '0',
-  });
-  await insert(c, 'user_resource_policies', {
-    name: `'default'`,
-    max_vfolder_count: '0',
-    max_vfolder_size: '0',
-    max_quota_scope_size: '-1',
-    max_session_count_per_model_session: '10',
-    max_customized_image_count: '3',
-  });
-  await insert(c, 'project_resource_policies', { name: `'default'`, max_vfolder_count: '0', max_vfolder_size: '0', max_quota_scope_size: '-1', max_network_count: '3' });
-  for (let i = 0; i < SEEDED.users; i++) {
-    await insert(c, 'users', {
-      uuid: 'gen_random_uuid()',
-      username: `'user${i}'`,
-      email: `'user${i}@example.com'`,
-      password: `'x'`,
-      need_password_change: 'false',
-      full_name: `'User ${i}'`,
-      description: `''`,
-      status: `'active'`,
-      status_info: `'admin-requested'`,
-      domain_name: `'default'`,
-      role: i === 0 ? `'superadmin'` : `'user'`,
-      resource_policy: `'default'`,
-      sudo_session_enabled: 'false',
-    });
-  }
-  await insert(
-    c,
-    'keypairs',
-    {
-      user_id: 'email',
-      access_key: `'AKIA' || upper(substr(md5(email), 1, 16))`,
-      secret_key: `md5(email || 'secret')`,
-      is_active: 'true',
-      is_admin: `role = 'superadmin'`,
-      resource_policy: `'default'`,
-      user: 'uuid',
-      rate_limit: '30000',
-      num_queries: '0',
-      dotfiles: `'\\x90'`,
-      bootstrap_script: `''`,
-    },
-    'FROM users',
-  );
-  await c.query(`UPDATE users u SET main_access_key = k.access_key FROM keypairs k WHERE k.user_id = u.email`);
-  await insert(c, 'groups', {
-    id: 'gen_random_uuid()',
-    name: `'default'`,
-    domain_name: `'default'`,
-    resource_policy: `'default'`,
-    allowed_vfolder_hosts: `'{}'`,
-    dotfiles: `'\\x90'`,
-    type: `'general'`,
-    is_active: 'true',
-    total_resource_slots: `'{}'`,
-  });
-  await c.query(`INSERT INTO association_groups_users (group_id, user_id) SELECT g.id, u.uuid FROM groups g, users u`);
-  await insert(c, 'scaling_groups', {
-    name: `'default'`,
-    is_active: 'true',
-    driver: `'static'`,
-    driver_opts: `'{}'`,
-    scheduler: `'fifo'`,
-    scheduler_opts: `'{}'`,
-    use_host_network: 'false',
-    wsproxy_addr: `'http://192.0.2.10:5050'`,
-  });
-  await c.query(`INSERT INTO sgroups_for_domains (scaling_group, domain) VALUES ('default', 'default')`);
 }
 
 interface Copy {
@@ -230,7 +142,7 @@ beforeAll(async () => {
   await c.connect();
   try {
     expect(await revisionsOf(c)).toEqual([HEADS['24.12.1']]);
-    await seed(c);
+    await seedInstallation(c, { users: SEEDED_USERS });
   } finally {
     await c.end();
   }

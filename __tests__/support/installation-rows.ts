@@ -1,0 +1,118 @@
+/**
+ * The rows a fresh installation holds before anyone uses it, for tests that start from a release's
+ * own `mgr schema oneshot`: a domain, policies, users with a keypair each (the first a superadmin),
+ * a project they all belong to, a scaling group whose app proxy is outside the loopback (TEST-NET),
+ * and optionally one agent. Columns a line's schema lacks are left out.
+ */
+import type pg from 'pg';
+
+/** INSERT of the columns `table` has of `row` (SQL expressions). */
+export async function insertColumns(c: pg.Client, table: string, row: Record<string, string>, from = ''): Promise<void> {
+  const { rows } = await c.query<{ column_name: string }>(`SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = $1`, [table]);
+  const columns = Object.keys(row).filter((column) => rows.some((r) => r.column_name === column));
+  await c.query(`INSERT INTO ${table} (${columns.map((column) => `"${column}"`).join(', ')}) SELECT ${columns.map((column) => row[column]).join(', ')} ${from}`);
+}
+
+export interface InstallationRows {
+  /** User names; the first is the superadmin. */
+  readonly users: readonly string[];
+  /** One ALIVE agent of this version, at a TEST-NET address. */
+  readonly agent?: { readonly version: string };
+}
+
+export async function seedInstallation(c: pg.Client, { users, agent }: InstallationRows): Promise<void> {
+  await insertColumns(c, 'domains', { name: `'default'`, is_active: 'true', total_resource_slots: `'{}'`, allowed_vfolder_hosts: `'{}'`, allowed_docker_registries: `'{}'`, dotfiles: `'\\x90'` });
+  await insertColumns(c, 'keypair_resource_policies', {
+    name: `'default'`,
+    default_for_unspecified: `'UNLIMITED'`,
+    total_resource_slots: `'{}'`,
+    max_concurrent_sessions: '30',
+    max_containers_per_session: '1',
+    idle_timeout: '0',
+    allowed_vfolder_hosts: `'{}'`,
+    max_vfolder_count: '0',
+    max_vfolder_size: '0',
+  });
+  await insertColumns(c, 'user_resource_policies', {
+    name: `'default'`,
+    max_vfolder_count: '0',
+    max_vfolder_size: '0',
+    max_quota_scope_size: '-1',
+    max_session_count_per_model_session: '10',
+    max_customized_image_count: '3',
+  });
+  await insertColumns(c, 'project_resource_policies', { name: `'default'`, max_vfolder_count: '0', max_vfolder_size: '0', max_quota_scope_size: '-1', max_network_count: '3' });
+  for (const [i, name] of users.entries()) {
+    await insertColumns(c, 'users', {
+      uuid: 'gen_random_uuid()',
+      username: `'${name}'`,
+      email: `'${name}@example.com'`,
+      password: `'x'`,
+      need_password_change: 'false',
+      full_name: `'${name}'`,
+      description: `''`,
+      status: `'active'`,
+      status_info: `'admin-requested'`,
+      domain_name: `'default'`,
+      role: i === 0 ? `'superadmin'` : `'user'`,
+      resource_policy: `'default'`,
+      sudo_session_enabled: 'false',
+    });
+  }
+  await insertColumns(
+    c,
+    'keypairs',
+    {
+      user_id: 'email',
+      access_key: `'AKIA' || upper(substr(md5(email), 1, 16))`,
+      secret_key: `md5(email || 'secret')`,
+      is_active: 'true',
+      is_admin: `role = 'superadmin'`,
+      resource_policy: `'default'`,
+      user: 'uuid',
+      rate_limit: '30000',
+      num_queries: '0',
+      dotfiles: `'\\x90'`,
+      bootstrap_script: `''`,
+    },
+    'FROM users',
+  );
+  await c.query(`UPDATE users u SET main_access_key = k.access_key FROM keypairs k WHERE k.user_id = u.email`);
+  await insertColumns(c, 'groups', {
+    id: 'gen_random_uuid()',
+    name: `'default'`,
+    domain_name: `'default'`,
+    resource_policy: `'default'`,
+    allowed_vfolder_hosts: `'{}'`,
+    dotfiles: `'\\x90'`,
+    type: `'general'`,
+    is_active: 'true',
+    total_resource_slots: `'{}'`,
+  });
+  await c.query(`INSERT INTO association_groups_users (group_id, user_id) SELECT g.id, u.uuid FROM groups g, users u`);
+  await insertColumns(c, 'scaling_groups', {
+    name: `'default'`,
+    is_active: 'true',
+    driver: `'static'`,
+    driver_opts: `'{}'`,
+    scheduler: `'fifo'`,
+    scheduler_opts: `'{}'`,
+    use_host_network: 'false',
+    wsproxy_addr: `'http://192.0.2.10:5050'`,
+  });
+  await c.query(`INSERT INTO sgroups_for_domains (scaling_group, domain) VALUES ('default', 'default')`);
+  if (agent)
+    await insertColumns(c, 'agents', {
+      id: `'i-agent-1'`,
+      status: `'ALIVE'`,
+      region: `'local'`,
+      scaling_group: `'default'`,
+      available_slots: `'{"cpu": "4", "mem": "8589934592"}'`,
+      occupied_slots: `'{"cpu": "0", "mem": "0"}'`,
+      addr: `'tcp://192.0.2.11:6001'`,
+      version: `'${agent.version}'`,
+      architecture: `'x86_64'`,
+      compute_plugins: `'{}'`,
+      first_contact: 'now()',
+    });
+}
