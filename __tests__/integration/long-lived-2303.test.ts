@@ -17,18 +17,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Admin } from '../support/deployment.js';
-import {
-  HARBOR_PASSWORD,
-  MANAGER_SECRET,
-  STORAGE_PROXY_SECRET,
-  ONESHOT_2303_BROKEN,
-  OTHER_DOMAIN_USERS,
-  stateOf,
-  USERS_BY_STATUS,
-  type Base2303,
-  type Clone2303,
-  useDeployment2303,
-} from '../support/deployment-2303.js';
+import { HARBOR_PASSWORD, MANAGER_SECRET, ONESHOT_2303_BROKEN, OTHER_DOMAIN_USERS, stateOf, USERS_BY_STATUS, type Base2303, type Clone2303, useDeployment2303 } from '../support/deployment-2303.js';
 import { ranRealPackage } from '../support/real-lines.js';
 import { REHEARSAL_FINDS_IT } from '../../src/steps/step.js';
 import { runEngine } from '../support/run.js';
@@ -39,6 +28,7 @@ import { hopTimes } from '../../src/rehearsal/growth.js';
 import { openSnapshot } from '../../src/rehearsal/snapshot-seal.js';
 import { parseSnapshotKey } from '../../src/options/snapshot-key.js';
 import { localImageAvailable, LOCAL_IMAGE } from '../support/testbed.js';
+import { STORAGE_PROXY_SECRET } from '../support/installation-rows.js';
 import { catalogueDifferences, catalogueOf, type Catalogue } from '../support/schema-catalogue.js';
 
 const info = inject('testbed');

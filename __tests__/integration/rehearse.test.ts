@@ -108,9 +108,9 @@ describe('snapshot', () => {
     expect(manifest.postgres.rows).toMatchObject({ keypairs: 12, kernels: 43, agents: 2, alembic_version: 1, keypair_resource_policies: 1, users: 12, future_templates: 4 });
     const columns = manifest.postgres.columns;
     expect(columns.keypairs).toEqual({
-      copied: ['access_key', 'is_active', 'is_admin', 'concurrency_used', 'resource_policy', 'user'],
+      copied: ['access_key', 'is_active', 'is_admin', 'concurrency_used', 'resource_policy', 'rate_limit', 'user'],
       pseudonymised: ['user_id'],
-      neutralised: ['secret_key', 'created_at', 'modified_at', 'last_used', 'rate_limit', 'num_queries', 'ssh_public_key', 'ssh_private_key', 'dotfiles', 'bootstrap_script'],
+      neutralised: ['secret_key', 'created_at', 'modified_at', 'last_used', 'num_queries', 'ssh_public_key', 'ssh_private_key', 'dotfiles', 'bootstrap_script'],
     });
     expect(columns.kernels.copied.sort()).toEqual([
       'access_key',
@@ -148,12 +148,12 @@ describe('snapshot', () => {
       expect(columns.kernels.neutralised).toContain(column);
     }
     expect(columns.users).toEqual({
-      copied: ['uuid', 'domain_name'],
+      copied: ['uuid', 'status', 'domain_name', 'role'],
       pseudonymised: ['username', 'email', 'full_name'],
-      neutralised: ['password', 'need_password_change', 'description', 'status', 'status_info', 'created_at', 'modified_at', 'integration_id', 'role'],
+      neutralised: ['password', 'need_password_change', 'description', 'status_info', 'created_at', 'modified_at', 'integration_id'],
     });
     expect(columns.future_templates).toEqual({ copied: [], pseudonymised: ['id', 'name', 'slug'], neutralised: ['spec'] });
-    expect(columns.agents.copied.sort()).toEqual(['id', 'scaling_group', 'status']);
+    expect(columns.agents.copied.sort()).toEqual(['available_slots', 'id', 'occupied_slots', 'scaling_group', 'status']);
     expect(manifest.etcd.redactedKeys.sort()).toEqual(['config/docker/registry/cr.backend.ai/password', 'config/redis/password', 'volumes/proxies/local/secret']);
     expect(manifest.redis).toMatchObject({ configFile: true, config: { appendonly: 'no' } });
     expect(JSON.stringify(manifest.redis)).not.toContain('requirepass');

@@ -27,6 +27,7 @@ import { ranRealPackage } from './real-lines.js';
 import { runEngine } from './run.js';
 import { pyenvInterpreters } from '../../src/manager/venv.js';
 import type { TestbedInfo } from './testbed.js';
+import { STORAGE_PROXY_KEYS } from './installation-rows.js';
 
 /** Distinctive, so that a test can search every report for it. */
 export const MANAGER_SECRET = 'mgr-Secr3t-W7vq2LxP';
@@ -472,15 +473,6 @@ async function seed(c: pg.Client): Promise<void> {
  * an argument click never passes (backend.ai@23.03.12:src/ai/backend/manager/cli/dbschema.py,
  * `def cli(args) -> None: pass`), so none of `mgr schema`'s commands runs.
  */
-/** etcd's volumes/ as an install writes it for one storage proxy on the same host (loopback; nothing listens there in the tests). */
-export const STORAGE_PROXY_SECRET = 'storage-Secr3t-Q8zN4vKd';
-const STORAGE_PROXY_KEYS: Record<string, string> = {
-  'volumes/default_host': 'local:volume1',
-  'volumes/proxies/local/client_api': 'http://127.0.0.1:6021',
-  'volumes/proxies/local/manager_api': 'https://127.0.0.1:6022',
-  'volumes/proxies/local/secret': STORAGE_PROXY_SECRET,
-  'volumes/proxies/local/ssl_verify': 'false',
-};
 
 export const ONESHOT_2303_BROKEN = "TypeError: cli() missing 1 required positional argument: 'args'";
 

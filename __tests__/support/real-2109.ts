@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
+import { SNAPSHOT_ALLOWLIST } from '../../src/rehearsal/sanitize.js';
 
 /** [table, column, definition]: added where missing; `fill` is what existing rows get before a client-side default is dropped. */
 const COLUMNS_2109: ReadonlyArray<readonly [string, string, string, string?]> = [
@@ -103,29 +104,19 @@ export async function extendToReal2109(client: pg.Client): Promise<void> {
 }
 
 /**
- * No secret is planted in the columns a snapshot carries as they are, by design (keys and labels
- * the steps and the target's data migrations need), nor in the email columns: they keep their
- * seeded addresses, which are secrets too, so that the pseudonyms can be seen to stay emails.
+ * No secret is planted in the columns a snapshot carries as they are, by design (the allowlist's
+ * copies: keys, labels and numbers the steps, the target's data migrations and the manager need),
+ * nor in the email columns: they keep their seeded addresses, which are secrets too, so that the
+ * pseudonyms can be seen to stay emails.
  */
 export const NOT_PLANTED: ReadonlySet<string> = new Set([
   'keypairs.user_id',
   'users.email',
-  'kernels.access_key',
-  'kernels.agent',
-  'kernels.cluster_role',
-  'kernels.cluster_mode',
-  'kernels.scaling_group',
-  'kernels.domain_name',
-  'keypairs.access_key',
-  'keypairs.resource_policy',
-  'agents.id',
-  'agents.scaling_group',
-  'users.domain_name',
-  'scaling_groups.name',
-  'keypair_resource_policies.name',
-  // From 22.03 (911023380bc9): images are looked up by name and architecture.
-  'kernels.architecture',
-  'agents.architecture',
+  ...Object.entries(SNAPSHOT_ALLOWLIST).flatMap(([table, columns]) =>
+    Object.entries(columns)
+      .filter(([, allowed]) => allowed.rule === 'copy')
+      .map(([column]) => `${table}.${column}`),
+  ),
 ]);
 
 /**
