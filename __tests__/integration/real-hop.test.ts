@@ -144,7 +144,7 @@ describe('22.09.23 → 23.03.12 → 23.09.10 with the real packages (manager-ven
     const { rows: before } = await deployment.pg.query<{ users: string; keypairs: string }>(`SELECT (SELECT count(*) FROM users) AS users, (SELECT count(*) FROM keypairs) AS keypairs`);
     // After the new user: its password_changed_at is kept and put back like the others'.
     const seeded = await keptValues(deployment.pg);
-    const toml = deployment.writeManagerToml();
+    const toml = deployment.writeManagerToml(MANAGER_TOML_LOGGING, { manager: MANAGER_TOML_MANAGER });
     const inputs = migrateFrom2209(toml, '23.09');
     // What an installation has that the manager reads when it starts: a storage proxy in etcd, agents that report their slots.
     const etcd = admin().etcd.namespace(`/sorna/${deployment.namespace}/`);

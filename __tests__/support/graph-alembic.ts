@@ -166,7 +166,8 @@ const FIXTURE_HEAD = '81c264528f20';
  * per test bed. A deployment copies it (SeedOptions.schemaOf).
  */
 export async function graphTemplate(admin: Admin, info: TestbedInfo, line: string, revision: string): Promise<string> {
-  const name = `tmpl_graph_${revision}`;
+  // By line too: lines may share a head over different histories (24.09.6+ and 25.2.0 end at ecc9f6322be4).
+  const name = `tmpl_graph_${line.replace(/\W/g, '_')}_${revision}`;
   const { rows } = await admin.pg.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
   if (rows.length > 0) return name;
   await admin.pg.query(`DROP DATABASE IF EXISTS ${name}_building`);
