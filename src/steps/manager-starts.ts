@@ -150,6 +150,7 @@ export async function runManagerProof(ctx: StepContext, hooks: ProofHooks = {}):
     await writeFile(config, managerTomlCopy({ ...(await copyTargets(ctx)), dir, servicePort, aiomonitor, managerId, rpcKeypair: await rpcKeypair(ctx, facts, dir) }), { mode: 0o600 });
 
     const before = Object.keys(await ctx.deployment.etcdPrefix('nodes/manager/'));
+    const eventsSince = await streamClock(ctx);
     const started = Date.now();
     manager = await startManagerServer(ctx.managerCli.command, config, dir, servicePort);
     const root = await waitForRoot(manager, START_TIMEOUT_MS);
@@ -189,6 +190,8 @@ export async function runManagerProof(ctx: StepContext, hooks: ProofHooks = {}):
       for (const key of left) await ctx.deployment.etcd.delete().key(key);
       notes.push(`removed its etcd registration ${left.join(', ')}`);
     }
+    const events = await removeOwnEvents(ctx, eventsSince);
+    if (events > 0) notes.push(`removed the ${events} event(s) it put in Redis's events stream`);
     const stopped =
       stop.how === 'sigkill'
         ? `was killed (SIGKILL to its process group) after ${grace / 1000} s of SIGTERM`
@@ -264,6 +267,27 @@ async function throwAwayKeypair(ctx: StepContext, keypair: Keypair, user: ThrowA
 interface ThrowAwayUser {
   readonly uuid: string;
   readonly email: string;
+}
+
+/** The events stream's clock (Redis's own milliseconds) as a stream id; undefined without Redis. */
+async function streamClock(ctx: StepContext): Promise<string | undefined> {
+  const redis = await ctx.deployment.redis(REDIS_DB.stream).catch(() => undefined);
+  const time = await redis?.time().catch(() => undefined);
+  return time ? `${Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000)}-0` : undefined;
+}
+
+/**
+ * The events the started manager put in Redis's stream (source "manager", since its start): the next
+ * run's services-stopped would take them for a running manager for a minute. Returns how many.
+ */
+async function removeOwnEvents(ctx: StepContext, since: string | undefined): Promise<number> {
+  if (!since) return 0;
+  const redis = await ctx.deployment.redis(REDIS_DB.stream).catch(() => undefined);
+  if (!redis) return 0;
+  const entries = (await redis.xrange('events', since, '+')) as Array<[string, string[]]>;
+  const own = entries.filter(([, fields]) => fields.some((field, i) => i % 2 === 0 && field === 'source' && fields[i + 1] === 'manager')).map(([id]) => id);
+  if (own.length > 0) await redis.xdel('events', ...own);
+  return own.length;
 }
 
 /** Removes the throw-away superadmin, its keypair, and the request counters the manager kept for it in Redis. */

@@ -33826,6 +33826,7 @@ async function runManagerProof(ctx, hooks = {}) {
     for (const key of facts2.aiomonitorKeys) aiomonitor[key] = await freePort();
     await writeFile3(config, managerTomlCopy({ ...await copyTargets(ctx), dir, servicePort, aiomonitor, managerId, rpcKeypair: await rpcKeypair(ctx, facts2, dir) }), { mode: 384 });
     const before = Object.keys(await ctx.deployment.etcdPrefix("nodes/manager/"));
+    const eventsSince = await streamClock(ctx);
     const started = Date.now();
     manager = await startManagerServer(ctx.managerCli.command, config, dir, servicePort);
     const root = await waitForRoot(manager, START_TIMEOUT_MS);
@@ -33862,6 +33863,8 @@ async function runManagerProof(ctx, hooks = {}) {
       for (const key of left) await ctx.deployment.etcd.delete().key(key);
       notes.push(`removed its etcd registration ${left.join(", ")}`);
     }
+    const events2 = await removeOwnEvents(ctx, eventsSince);
+    if (events2 > 0) notes.push(`removed the ${events2} event(s) it put in Redis's events stream`);
     const stopped = stop.how === "sigkill" ? `was killed (SIGKILL to its process group) after ${grace / 1e3} s of SIGTERM` : stop.how === "sigterm" ? `stopped by SIGTERM in ${(stop.ms / 1e3).toFixed(1)} s` : `had exited by itself (exit code ${stop.code})`;
     if (listener && listener.peers.some((peer) => !/^(127\.|::ffff:127\.|::1)/.test(peer))) problems2.push(`a connection came from outside the loopback: ${listener.peers.join(", ")}`);
     if (listener && listener.peers.length > 0) notes.push(`it dialled the loopback stand-in ${listener.peers.length} time(s)`);
@@ -33916,6 +33919,20 @@ async function throwAwayKeypair(ctx, keypair, user) {
   if (keypairs.rowCount !== 1) return "the deployment has no keypair to copy for a throw-away superadmin";
   await pg2.query("UPDATE users SET main_access_key = $1 WHERE uuid = $2", [keypair.accessKey, user.uuid]);
   return true;
+}
+async function streamClock(ctx) {
+  const redis = await ctx.deployment.redis(REDIS_DB.stream).catch(() => void 0);
+  const time = await redis?.time().catch(() => void 0);
+  return time ? `${Number(time[0]) * 1e3 + Math.floor(Number(time[1]) / 1e3)}-0` : void 0;
+}
+async function removeOwnEvents(ctx, since) {
+  if (!since) return 0;
+  const redis = await ctx.deployment.redis(REDIS_DB.stream).catch(() => void 0);
+  if (!redis) return 0;
+  const entries = await redis.xrange("events", since, "+");
+  const own = entries.filter(([, fields]) => fields.some((field, i) => i % 2 === 0 && field === "source" && fields[i + 1] === "manager")).map(([id]) => id);
+  if (own.length > 0) await redis.xdel("events", ...own);
+  return own.length;
 }
 async function removeThrowAway(ctx, keypair, user) {
   const pg2 = ctx.deployment.postgres;
@@ -39127,4 +39144,4 @@ export {
   runCommand,
   checkWrittenPaths
 };
-//# sourceMappingURL=chunk-FBEJFVOD.js.map
+//# sourceMappingURL=chunk-RABXROXA.js.map
