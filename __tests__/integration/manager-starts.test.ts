@@ -8,7 +8,7 @@
  * storage proxy, all at addresses outside the loopback (192.0.2.x, TEST-NET).
  */
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -222,7 +222,9 @@ describe(`manager-starts with the real 24.12.1 (bai-migrate's own venv, Python 3
     expect(await copy.etcd.get('volumes/proxies/local/client_api').string()).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(await copy.etcd.get('volumes/proxies/local/manager_api').string()).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     // The throw-away keypair is gone, and so is the manager's registration.
-    expect((await copy.pg.query(`SELECT access_key FROM keypairs`)).rows).toEqual([{ access_key: 'AKIAIOSFODNN7EXAMPLE' }]);
+    // Only the seeded admin's keypair (installation-rows.ts names it 'AKIA' and 16 hex digits of its email's md5).
+    const seededKey = `AKIA${createHash('md5').update('admin@example.com').digest('hex').slice(0, 16).toUpperCase()}`;
+    expect((await copy.pg.query(`SELECT access_key FROM keypairs`)).rows).toEqual([{ access_key: seededKey }]);
     expect((await copy.pg.query(`SELECT email FROM users`)).rows).toEqual([{ email: 'admin@example.com' }]);
     expect(await copy.etcd.getAll().prefix('nodes/manager/').keys()).toEqual([]);
     ranRealPackage(T2412.release, 'mgr start-server (manager-starts proof)');
