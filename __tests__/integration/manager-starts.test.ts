@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { connectAdmin, type Admin } from '../support/deployment.js';
-import { seedInstallation } from '../support/installation-rows.js';
+import { seedInstallation, storageProxyKeys } from '../support/installation-rows.js';
 import { managerAlembicIni, MANAGER_TOML_LOGGING, productVenvs } from '../support/real-manager.js';
 import { ranRealPackage } from '../support/real-lines.js';
 import { MemoryLogger } from '../../src/core/logger.js';
@@ -133,11 +133,8 @@ async function copyOf(): Promise<Copy> {
   const etcd = admin.etcd.namespace(`/sorna/${namespace}/`);
   await etcd.put('config/redis/addr').value(`${info.redis.host}:${info.redis.port}`);
   await etcd.put('config/redis/password').value(info.redis.password);
-  await etcd.put('volumes/default_host').value('local:volume1');
-  await etcd.put('volumes/proxies/local/client_api').value('http://192.0.2.12:6021');
-  await etcd.put('volumes/proxies/local/manager_api').value('https://192.0.2.12:6022');
-  await etcd.put('volumes/proxies/local/secret').value('some-secret');
-  await etcd.put('volumes/proxies/local/ssl_verify').value('false');
+  // A storage proxy outside the loopback (TEST-NET), which the proof points at loopback first.
+  for (const [key, value] of Object.entries(storageProxyKeys('192.0.2.12'))) await etcd.put(key).value(value);
   const { host, port, user, password } = info.postgres;
   const pg = new (await import('pg')).default.Client({ host, port, user, password, database });
   await pg.connect();

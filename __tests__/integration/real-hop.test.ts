@@ -31,7 +31,7 @@ import {
 import { runAlembic } from '../../src/manager/alembic.js';
 import { runEngine } from '../support/run.js';
 import { dryRunThenMigrate, expectVerifiedAndDone, rehearseVerified, snapshotWithoutSecrets } from '../support/real-runs.js';
-import { STORAGE_PROXY_KEYS } from '../support/installation-rows.js';
+import { storageProxyKeys } from '../support/installation-rows.js';
 import { ranRealPackage } from '../support/real-lines.js';
 import { COLUMNS_DROPPED, DOWNGRADE_TO } from '../../src/hops/22.09-23.03/index.js';
 import { latestRelease } from '../../src/releases/releases.js';
@@ -148,7 +148,7 @@ describe('22.09.23 → 23.03.12 → 23.09.10 with the real packages (manager-ven
     const inputs = migrateFrom2209(toml, '23.09');
     // What an installation has that the manager reads when it starts: a storage proxy in etcd, agents that report their slots.
     const etcd = admin().etcd.namespace(`/sorna/${deployment.namespace}/`);
-    for (const [key, value] of Object.entries(STORAGE_PROXY_KEYS)) await etcd.put(key).value(value);
+    for (const [key, value] of Object.entries(storageProxyKeys())) await etcd.put(key).value(value);
     await deployment.pg.query(`UPDATE agents SET available_slots = '{"cpu": "8", "mem": "34359738368"}', occupied_slots = '{"cpu": "0", "mem": "0"}'`);
 
     // The test's deployment is thrown away after it, as a rehearsal's copy is: the run ends with the real 23.09.10 manager serving on it.

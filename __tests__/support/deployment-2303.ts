@@ -27,7 +27,7 @@ import { ranRealPackage } from './real-lines.js';
 import { runEngine } from './run.js';
 import { pyenvInterpreters } from '../../src/manager/venv.js';
 import type { TestbedInfo } from './testbed.js';
-import { STORAGE_PROXY_KEYS } from './installation-rows.js';
+import { storageProxyKeys } from './installation-rows.js';
 
 /** Distinctive, so that a test can search every report for it. */
 export const MANAGER_SECRET = 'mgr-Secr3t-W7vq2LxP';
@@ -527,7 +527,7 @@ export async function install2303To2309(admin: Admin, info: TestbedInfo, product
   await etcd.put('config/redis/addr').value(`${info.redis.host}:${info.redis.port}`);
   await etcd.put('config/redis/password').value(info.redis.password);
   // The storage proxy, as every install configures it: the manager refuses to start without volumes/ (its storage_manager_ctx).
-  for (const [key, value] of Object.entries(STORAGE_PROXY_KEYS)) await etcd.put(key).value(value);
+  for (const [key, value] of Object.entries(storageProxyKeys())) await etcd.put(key).value(value);
   const managerToml = writeManagerToml2303(info, database, namespace);
   const { report } = await runEngine({
     command: 'migrate',

@@ -10,16 +10,18 @@ import type pg from 'pg';
 export const STORAGE_PROXY_SECRET = 'storage-Secr3t-Q8zN4vKd';
 
 /**
- * etcd's volumes/ as an install writes it for one storage proxy on the same host (loopback; nothing
- * listens there in the tests): the manager refuses to start without it (its storage_manager_ctx).
+ * etcd's volumes/ as an install writes it for one storage proxy at `host` (loopback by default;
+ * nothing listens there in the tests): the manager refuses to start without it (its storage_manager_ctx).
  */
-export const STORAGE_PROXY_KEYS: Readonly<Record<string, string>> = {
-  'volumes/default_host': 'local:volume1',
-  'volumes/proxies/local/client_api': 'http://127.0.0.1:6021',
-  'volumes/proxies/local/manager_api': 'https://127.0.0.1:6022',
-  'volumes/proxies/local/secret': STORAGE_PROXY_SECRET,
-  'volumes/proxies/local/ssl_verify': 'false',
-};
+export function storageProxyKeys(host = '127.0.0.1'): Readonly<Record<string, string>> {
+  return {
+    'volumes/default_host': 'local:volume1',
+    'volumes/proxies/local/client_api': `http://${host}:6021`,
+    'volumes/proxies/local/manager_api': `https://${host}:6022`,
+    'volumes/proxies/local/secret': STORAGE_PROXY_SECRET,
+    'volumes/proxies/local/ssl_verify': 'false',
+  };
+}
 
 /** INSERT of the columns `table` has of `row` (SQL expressions). */
 export async function insertColumns(c: pg.Client, table: string, row: Record<string, string>, from = ''): Promise<void> {
