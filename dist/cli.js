@@ -3,5 +3,5 @@ import { createRequire as __baiCreateRequire } from 'node:module'; const require
 
 // src/cli/index.ts
 process.setSourceMapsEnabled(true);
-await import("./chunks/cli-LNA3UHX4.js");
+await import("./chunks/cli-D6SYDOGK.js");
 //# sourceMappingURL=cli.js.map

@@ -2,6 +2,6 @@ import { createRequire as __baiCreateRequire } from 'node:module'; const require
 
 // src/action/index.ts
 process.setSourceMapsEnabled(true);
-var { run } = await import("./chunks/main-ORI2J7N3.js");
+var { run } = await import("./chunks/main-R6UCA4GB.js");
 await run();
 //# sourceMappingURL=index.js.map

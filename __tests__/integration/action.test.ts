@@ -4,12 +4,13 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALEMBIC_COMMAND, FIXTURE_ALEMBIC_INI, connectAdmin, migrateInputs, createDeployment, snapshotState, type Admin, type TestDeployment } from '../support/deployment.js';
 import { runAction, tempDir } from '../support/run.js';
 import { OUTPUTS } from '../../src/options/index.js';
+import { workerTestbed } from '../support/worker-testbed.js';
 
-const info = inject('testbed');
+const info = workerTestbed();
 let admin: Admin;
 let deployment: TestDeployment;
 

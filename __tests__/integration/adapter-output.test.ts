@@ -5,15 +5,16 @@
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { migrateInputs, snapshotState, useDeployments } from '../support/deployment.js';
 import { runAction, runDist, tempDir } from '../support/run.js';
 import type { Report, ReportEntry } from '../../src/core/report/index.js';
+import { workerTestbed } from '../support/worker-testbed.js';
 
 /** A preflight that passes: it checks the alembic migrate would run, so it gets the fixture's. */
 const preflightInputs = (toml: string) => ({ ...migrateInputs(toml), command: 'preflight' });
 
-const info = inject('testbed');
+const info = workerTestbed();
 const { admin, deploy } = useDeployments(info);
 
 const cliArgs = (inputs: Record<string, string>) => Object.entries(inputs).flatMap(([k, v]) => (k === 'command' ? [v] : [`--${k}`, v]));

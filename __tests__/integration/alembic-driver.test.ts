@@ -9,15 +9,16 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { useDeployments } from '../support/deployment.js';
 import { ensureRealManagerVenv, managerAlembicIni, type RealManagerVenv } from '../support/real-manager.js';
 import { ALEMBIC_APPLICATION_NAME, runAlembic, type AlembicSetup } from '../../src/manager/alembic.js';
 import { ranRealPackage } from '../support/real-lines.js';
 import { alembicDriverOf } from '../../src/releases/line-facts.js';
 import type { PostgresTarget } from '../../src/stores/connections.js';
+import { workerTestbed } from '../support/worker-testbed.js';
 
-const info = inject('testbed');
+const info = workerTestbed();
 const { admin } = useDeployments(info);
 let venv: RealManagerVenv;
 

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrateInputs, useDeployments, TEST_PYTHON } from '../support/deployment.js';
 import { buildManagerWheel } from '../support/manager-wheel.js';
 import { runEngine } from '../support/run.js';
@@ -16,8 +16,9 @@ import { runAlembic } from '../../src/manager/alembic.js';
 import { provisionManagerVenv } from '../../src/manager/venv.js';
 import { MemoryLogger } from '../../src/core/logger.js';
 import { standInDependencies, uvWheel } from '../support/uv-wheels.js';
+import { workerTestbed } from '../support/worker-testbed.js';
 
-const info = inject('testbed');
+const info = workerTestbed();
 const { deploy } = useDeployments(info);
 
 const PLANTED: Record<string, string> = {

@@ -2,15 +2,16 @@
  * clear-history on real servers: the cutoff boundary, Redis keys of kept kernels, the dry run, a
  * run killed mid-way, and a Redis that is down.
  */
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { snapshotState, useDeployments, type TestDeployment } from '../support/deployment.js';
 import { killDistWhen, runEngine } from '../support/run.js';
 import { retentionInterval } from '../../src/commands/clear-history.js';
 import { parseRetention } from '../../src/releases/retention.js';
 import { latestRelease } from '../../src/releases/releases.js';
 import { graphTemplate } from '../support/graph-alembic.js';
+import { workerTestbed } from '../support/worker-testbed.js';
 
-const info = inject('testbed');
+const info = workerTestbed();
 const { admin, deploy } = useDeployments(info);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-/;
 

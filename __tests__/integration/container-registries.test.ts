@@ -7,7 +7,7 @@
  * its 1d42c726d8a3 reads and deletes the prefix through etcd's JSON gateway, as the real one does
  * through manager.toml); the real 24.09.14 runs in real-hop.test.ts.
  */
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { migrateInputs, snapshotState, useDeployments } from '../support/deployment.js';
 import { graphAlembic, graphTemplate } from '../support/graph-alembic.js';
 import { standinManagerCli } from '../support/standin-manager-cli.js';
@@ -15,8 +15,9 @@ import { killDistWhen, runEngine } from '../support/run.js';
 import { latestRelease } from '../../src/releases/releases.js';
 import { DROPPED_VALUES } from '../../src/stores/dropped-values.js';
 import { putHarbor } from '../support/etcd-registries.js';
+import { workerTestbed } from '../support/worker-testbed.js';
 
-const info = inject('testbed');
+const info = workerTestbed();
 const { admin, deploy } = useDeployments(info);
 
 async function deploy2403() {

@@ -1,8 +1,9 @@
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { useDeployments } from '../support/deployment.js';
 import { runEngine } from '../support/run.js';
+import { workerTestbed } from '../support/worker-testbed.js';
 
-const { deploy } = useDeployments(inject('testbed'));
+const { deploy } = useDeployments(workerTestbed());
 
 async function planFor(revisions: string[] | null, raw: Record<string, string> = {}) {
   const deployment = await deploy({ revisions });

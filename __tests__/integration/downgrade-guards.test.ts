@@ -4,14 +4,15 @@
  * names the rows that would stop it, and changes nothing. On the stand-in of 24.09's revision graph,
  * with the three tables as 24.09 has their columns (the stand-in's schema holds only what its facts check).
  */
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { migrateInputs, snapshotState, useDeployments } from '../support/deployment.js';
 import { graphAlembic, graphTemplate } from '../support/graph-alembic.js';
 import { standinManagerCli } from '../support/standin-manager-cli.js';
 import { runEngine } from '../support/run.js';
 import { latestRelease } from '../../src/releases/releases.js';
+import { workerTestbed } from '../support/worker-testbed.js';
 
-const info = inject('testbed');
+const info = workerTestbed();
 const { admin, deploy } = useDeployments(info);
 
 describe('24.09 → 24.12: what the downgrade to e9e574a6e22d would stop on', () => {

@@ -3,15 +3,16 @@
  * than one transaction's worth), a half-done move is finished, a different value at the new name
  * stops it with both values named, and nothing outside the two prefixes is touched.
  */
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { useDeployments } from '../support/deployment.js';
 import { resolveTargets } from '../../src/stores/connections.js';
 import { Deployment } from '../../src/stores/deployment.js';
 import { parseOptions } from '../../src/options/index.js';
 import { etcdKeyMove } from '../../src/steps/etcd-key-move.js';
 import { stepSettings, type StepContext } from '../../src/steps/step.js';
+import { workerTestbed } from '../support/worker-testbed.js';
 
-const info = inject('testbed');
+const info = workerTestbed();
 const { admin, deploy } = useDeployments(info);
 
 const move = etcdKeyMove({ id: 'overlay-move', title: 'test move', from: 'config/network/overlay/', to: 'config/plugins/network/overlay/', why: 'the test says so' });

@@ -1,9 +1,10 @@
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { useDeployments } from '../support/deployment.js';
 import { runEngine } from '../support/run.js';
 import { firstRelease, HEAVY_REVISIONS } from '../../src/releases/heavy-revisions.js';
+import { workerTestbed } from '../support/worker-testbed.js';
 
-const { deploy } = useDeployments(inject('testbed'));
+const { deploy } = useDeployments(workerTestbed());
 
 describe('the downtime forecast of a plan', () => {
   it('names the heavy revisions on the path with the rows their tables hold, and what clear-history would remove first', async () => {

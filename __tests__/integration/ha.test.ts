@@ -3,7 +3,7 @@
  * Redis behind Sentinel (and after a failover), PostgreSQL and etcd over TLS, etcd with
  * authentication. Each migrates 21.09 → 22.03 for real.
  */
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Etcd3, Range } from 'etcd3';
 import { Redis } from 'ioredis';
 import { connectAdmin, migrateInputs, snapshotState, useDeployments, type Admin, type TestDeployment } from '../support/deployment.js';
@@ -16,8 +16,9 @@ import { SECRETS, type TestbedInfo } from '../support/testbed.js';
 import type { Report } from '../../src/core/report/index.js';
 import { parseOptions } from '../../src/options/index.js';
 import { readTlsFiles } from '../../src/options/tls-files.js';
+import { workerTestbed } from '../support/worker-testbed.js';
 
-const info = inject('testbed');
+const info = workerTestbed();
 const { admin, deploy } = useDeployments(info);
 
 const HEAD_22_03 = '81c264528f20';

@@ -9,15 +9,16 @@
  * run in real-hop.test.ts.
  */
 import type pg from 'pg';
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { snapshotState, useDeployments } from '../support/deployment.js';
 import { hopInputs as inputs, useHopRigs } from '../support/hop-rigs.js';
 import { killDistWhen, runEngine } from '../support/run.js';
 import { HOPS } from '../../src/hops/index.js';
 import type { HopDefinition } from '../../src/hops/hop.js';
 import { columnsKeptBy } from '../../src/steps/columns-across-downgrade.js';
+import { workerTestbed } from '../support/worker-testbed.js';
 
-const info = inject('testbed');
+const info = workerTestbed();
 const { admin, deploy } = useDeployments(info);
 
 /** The kept columns the seeding filled (the fixture's schema has no users table), each with its one value. */

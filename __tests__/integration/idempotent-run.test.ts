@@ -5,13 +5,14 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { migrateInputs, snapshotState, useDeployments, type Admin } from '../support/deployment.js';
 import { killDistWhen, runEngine } from '../support/run.js';
 import { expectMigrated } from '../support/expect-migrated.js';
+import { workerTestbed } from '../support/worker-testbed.js';
 const REWRITTEN_KEY = 'x';
 
-const info = inject('testbed');
+const info = workerTestbed();
 const { admin, deploy } = useDeployments(info);
 
 /** The test bed's Redis config file as Redis reads it at start, from inside its container. */

@@ -7,13 +7,14 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { migrateInputs, snapshotState, useDeployments, type TestDeployment } from '../support/deployment.js';
 import { expectMigrated } from '../support/expect-migrated.js';
 import { runEngine, tempDir } from '../support/run.js';
 import { LOCK_KEYS } from '../../src/stores/lock.js';
+import { workerTestbed } from '../support/worker-testbed.js';
 
-const info = inject('testbed');
+const info = workerTestbed();
 const { admin, deploy } = useDeployments(info);
 
 /** Another bai-migrate, as PostgreSQL sees it: a session holding the lock in the deployment's database. */

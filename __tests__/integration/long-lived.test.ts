@@ -5,13 +5,14 @@
  * reads made by the test, never from bai-migrate.
  */
 import { readFileSync } from 'node:fs';
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { migrateInputs, snapshotState, useDeployments } from '../support/deployment.js';
 import { seedLongLived } from '../support/long-lived.js';
 import { runEngine } from '../support/run.js';
 import type { Report } from '../../src/core/report/index.js';
+import { workerTestbed } from '../support/worker-testbed.js';
 
-const info = inject('testbed');
+const info = workerTestbed();
 const { admin, deploy } = useDeployments(info);
 
 const detail = (report: Report, phase: string, step: string) => report.entries.filter((e) => e.phase === phase && e.step === step).map((e) => e.detail);

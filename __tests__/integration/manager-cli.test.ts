@@ -7,15 +7,16 @@
 import { chmodSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { migrateInputs, snapshotState, useDeployments } from '../support/deployment.js';
 import { runEngine } from '../support/run.js';
 import { Deployment } from '../../src/stores/deployment.js';
 import { resolveTargets } from '../../src/stores/connections.js';
 import { parseOptions } from '../../src/options/index.js';
 import { adminLimits, putBackAdminLimits } from '../../src/hops/21.09-22.03/image-rescan.js';
+import { workerTestbed } from '../support/worker-testbed.js';
 
-const info = inject('testbed');
+const info = workerTestbed();
 const { admin, deploy } = useDeployments(info);
 const MISSING_CLI = '/nonexistent/backend.ai';
 

@@ -12,7 +12,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connectAdmin, type Admin } from '../support/deployment.js';
 import { seedInstallation, storageProxyKeys } from '../support/installation-rows.js';
 import { managerAlembicIni, MANAGER_TOML_LOGGING, productVenvs } from '../support/real-manager.js';
@@ -29,8 +29,9 @@ import { makePlan } from '../../src/hops/plan.js';
 import { parseVersion } from '../../src/releases/catalogue.js';
 import { runManagerProof, type ManagerProof, type ProofHooks } from '../../src/steps/manager-starts.js';
 import { stepSettings, type StepContext } from '../../src/steps/step.js';
+import { workerTestbed } from '../support/worker-testbed.js';
 
-const info = inject('testbed');
+const info = workerTestbed();
 /** A release the step is tried with: its hop into the line, and the interpreter bai-migrate's venv gets. */
 interface Target {
   readonly release: string;

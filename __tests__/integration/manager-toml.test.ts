@@ -7,12 +7,13 @@ import { chmodSync, chownSync, copyFileSync, lstatSync, mkdirSync, mkdtempSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { migrateInputs, useDeployments } from '../support/deployment.js';
 import { runEngine } from '../support/run.js';
 import { setTomlValue } from '../../src/manager/toml-edit.js';
+import { workerTestbed } from '../support/worker-testbed.js';
 
-const info = inject('testbed');
+const info = workerTestbed();
 const { deploy } = useDeployments(info);
 
 /** Not the runner's user: a manager's service account. */

@@ -7,14 +7,15 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { migrateInputs, snapshotState, useDeployments, TEST_PYTHON } from '../support/deployment.js';
 import { buildManagerWheel } from '../support/manager-wheel.js';
 import { runEngine } from '../support/run.js';
 import { provisionManagerVenv } from '../../src/manager/venv.js';
 import { MemoryLogger } from '../../src/core/logger.js';
+import { workerTestbed } from '../support/worker-testbed.js';
 
-const info = inject('testbed');
+const info = workerTestbed();
 const { admin, deploy } = useDeployments(info);
 
 let wheels: string;

@@ -4,15 +4,16 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { migrateInputs, snapshotState, useDeployments, type TestDeployment } from '../support/deployment.js';
 import { killDistWhen, runEngine } from '../support/run.js';
 import { renderMarkdown } from '../../src/core/report/index.js';
 import { IMAGE_COUNT, expectMigrated as expectMigratedState } from '../support/expect-migrated.js';
 import pg from 'pg';
 import { LOCK_KEYS } from '../../src/stores/lock.js';
+import { workerTestbed } from '../support/worker-testbed.js';
 
-const info = inject('testbed');
+const info = workerTestbed();
 const { admin, deploy } = useDeployments(info);
 
 const expectMigrated = (deployment: TestDeployment, toml: string) => expectMigratedState(admin(), deployment, toml);

@@ -3,12 +3,13 @@
  * go to the server one after another: pg 8 warns when a busy client is given another query (and
  * pg 9 will refuse), and a warning on stderr is noise in every operator's log.
  */
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { connectPostgres, closePostgres } from '../../src/stores/postgres.js';
+import { workerTestbed } from '../support/worker-testbed.js';
 
 describe('the run’s PostgreSQL session', () => {
   it('answers queries issued side by side, in order, without a deprecation warning, and a failed one does not stop the rest', async () => {
-    const { postgres } = inject('testbed');
+    const { postgres } = workerTestbed();
     const warnings: string[] = [];
     const onWarning = (warning: Error) => warnings.push(warning.message);
     process.on('warning', onWarning);

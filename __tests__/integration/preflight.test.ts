@@ -1,9 +1,10 @@
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ALEMBIC_COMMAND, FIXTURE_ALEMBIC_INI, snapshotState, useDeployments, type SeedOptions, type TestDeployment } from '../support/deployment.js';
 import { runEngine } from '../support/run.js';
 import { revisionsToApply } from '../../src/releases/releases.js';
+import { workerTestbed } from '../support/worker-testbed.js';
 
-const info = inject('testbed');
+const info = workerTestbed();
 const { admin, deploy } = useDeployments(info);
 let deployment: TestDeployment | undefined;
 /** preflight checks the alembic that migrate will run. */

@@ -5,7 +5,7 @@
  * must succeed. And by construction: their PostgreSQL session refuses writes even to a role that
  * could make them.
  */
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Etcd3, Range } from 'etcd3';
 import { migrateInputs, snapshotState, useDeployments, type TestDeployment } from '../support/deployment.js';
 import { startEtcd, type EtcdServers } from '../support/ha.js';
@@ -15,8 +15,9 @@ import { Deployment } from '../../src/stores/deployment.js';
 import { resolveTargets } from '../../src/stores/connections.js';
 import { isReadOnly } from '../../src/commands/run-command.js';
 import { parseOptions } from '../../src/options/index.js';
+import { workerTestbed } from '../support/worker-testbed.js';
 
-const info = inject('testbed');
+const info = workerTestbed();
 const { admin, deploy } = useDeployments(info);
 
 const PG_ROLE = 'bai_readonly';

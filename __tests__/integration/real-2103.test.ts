@@ -7,14 +7,15 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { useDeployments } from '../support/deployment.js';
 import { ensureRealManagerVenv, productVenvs, real2109Schema, real2109Template, requireLoopback } from '../support/real-manager.js';
 import { dryRunThenMigrate, expectVerifiedAndDone } from '../support/real-runs.js';
 import { ranRealPackage } from '../support/real-lines.js';
 import { latestRelease } from '../../src/releases/releases.js';
+import { workerTestbed } from '../support/worker-testbed.js';
 
-const info = inject('testbed');
+const info = workerTestbed();
 const { admin, deploy } = useDeployments(info);
 const SOURCE = latestRelease('21.03');
 const TARGET = latestRelease('21.09');

@@ -12,7 +12,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useDeployments, type TestDeployment } from '../support/deployment.js';
 import { ensureRealManagerVenv, MANAGER_TOML_LOGGING, MANAGER_TOML_MANAGER, productVenvs, real2109Schema, real2109Template, requireLoopback } from '../support/real-manager.js';
 import { runEngine } from '../support/run.js';
@@ -22,8 +22,9 @@ import { pushImage, startRegistry, type KernelImage, type TestRegistry } from '.
 import { startPlainPostgres, type PlainPostgres } from '../support/plain-postgres.js';
 import { ranRealPackage } from '../support/real-lines.js';
 import { latestRelease } from '../../src/releases/releases.js';
+import { workerTestbed } from '../support/worker-testbed.js';
 
-const info = inject('testbed');
+const info = workerTestbed();
 const { admin, deploy } = useDeployments(info);
 let PRODUCT_VENVS: string;
 const TARGET = latestRelease('22.03');

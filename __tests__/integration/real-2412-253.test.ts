@@ -15,7 +15,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connectAdmin, type Admin } from '../support/deployment.js';
 import { managerAlembicIni, MANAGER_TOML_LOGGING, productVenvs } from '../support/real-manager.js';
 import { seedInstallation, storageProxyKeys } from '../support/installation-rows.js';
@@ -26,8 +26,9 @@ import { parseOptions } from '../../src/options/index.js';
 import { ManagerVenvs } from '../../src/manager/venvs.js';
 import { pyenvInterpreters, type ProvisionedVenv } from '../../src/manager/venv.js';
 import { requireSuccess, runManagerCli } from '../../src/manager/cli.js';
+import { workerTestbed } from '../support/worker-testbed.js';
 
-const info = inject('testbed');
+const info = workerTestbed();
 /** Each line's final patch and head, as releases.md lists them (§1, §3.7–§3.9). */
 const HEADS = { '24.12.1': '0bb88d5a46bf', '25.1.1': 'fb89f5d7817b', '25.2.0': 'ecc9f6322be4', '25.3.3': '8f85e9d0bd4e' } as const;
 /** The installation's rows the seeding makes (seed below). */

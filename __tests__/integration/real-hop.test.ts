@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { snapshotState, useDeployments } from '../support/deployment.js';
 import {
   productVenvs,
@@ -39,8 +39,9 @@ import { pyenvInterpreters } from '../../src/manager/venv.js';
 import { judgeGrowth } from '../../src/rehearsal/growth.js';
 import { putHarbor } from '../support/etcd-registries.js';
 import { rehearsalComment } from '../../src/core/report/index.js';
+import { workerTestbed } from '../support/worker-testbed.js';
 
-const info = inject('testbed');
+const info = workerTestbed();
 const { admin, deploy } = useDeployments(info);
 let PRODUCT_VENVS: string;
 

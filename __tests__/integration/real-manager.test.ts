@@ -8,7 +8,7 @@
  */
 import { chmodSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { useDeployments, type TestDeployment } from '../support/deployment.js';
 import { extendToReal2109 } from '../support/real-2109.js';
 import { runEngine, tempDir } from '../support/run.js';
@@ -28,8 +28,9 @@ import {
   type KernelSpec,
   type RealManagerVenv,
 } from '../support/real-manager.js';
+import { workerTestbed } from '../support/worker-testbed.js';
 
-const info = inject('testbed');
+const info = workerTestbed();
 const { admin, deploy } = useDeployments(info);
 const RELEASE = '21.09.9';
 let venv: RealManagerVenv;

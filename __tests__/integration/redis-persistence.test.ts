@@ -2,12 +2,13 @@
  * Redis servers whose persistence bai-migrate cannot make durable: preflight says exactly what the
  * operator must do, unless redis-persistence says it is managed elsewhere.
  */
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALEMBIC_COMMAND, FIXTURE_ALEMBIC_INI, useDeployments } from '../support/deployment.js';
 import { startExtraRedis } from '../support/testbed.js';
 import { runEngine } from '../support/run.js';
+import { workerTestbed } from '../support/worker-testbed.js';
 
-const { deploy } = useDeployments(inject('testbed'));
+const { deploy } = useDeployments(workerTestbed());
 let noConfigFile: Awaited<ReturnType<typeof startExtraRedis>>;
 let configRenamed: Awaited<ReturnType<typeof startExtraRedis>>;
 

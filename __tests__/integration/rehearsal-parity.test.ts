@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type pg from 'pg';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { snapshotState, useDeployments, type TestDeployment } from '../support/deployment.js';
 import { hopInputs, useHopRigs } from '../support/hop-rigs.js';
 import { encodings, NOT_PLANTED, plantSecrets } from '../support/real-2109.js';
@@ -24,8 +24,9 @@ import { HOPS, TABLES_STEPS_TOUCH } from '../../src/hops/index.js';
 import { startServers, type DisposableServers } from '../../src/rehearsal/servers.js';
 import { SNAPSHOT_ALLOWLIST } from '../../src/rehearsal/sanitize.js';
 import type { Report } from '../../src/core/report/index.js';
+import { workerTestbed } from '../support/worker-testbed.js';
 
-const info = inject('testbed');
+const info = workerTestbed();
 const { admin, deploy } = useDeployments(info);
 const { rigFor } = useHopRigs(admin, info);
 

@@ -5,14 +5,15 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { migrateInputs, useDeployments } from '../support/deployment.js';
 import { localImageAvailable, LOCAL_IMAGE, SECRETS } from '../support/testbed.js';
 import { runAction, runEngine, tempDir } from '../support/run.js';
 import { startFakeGitHub, type FakeGitHub } from '../support/fake-github.js';
 import { commentMarker } from '../../src/action/pr-comment.js';
+import { workerTestbed } from '../support/worker-testbed.js';
 
-const info = inject('testbed');
+const info = workerTestbed();
 const { deploy } = useDeployments(info);
 const TOKEN = 'ghs_FakeToken0123456789abcdef';
 const REPOSITORY = 'example-org/cluster-config';

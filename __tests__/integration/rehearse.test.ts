@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { constants as zlib, gunzipSync, gzipSync } from 'node:zlib';
 import pg from 'pg';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrateInputs, snapshotState, useDeployments, ALEMBIC_COMMAND, FIXTURE_ALEMBIC_INI, KERNEL_SECRETS, type TestDeployment } from '../support/deployment.js';
 import { localImageAvailable, LOCAL_IMAGE, SECRETS } from '../support/testbed.js';
 import { runEngine, tempDir } from '../support/run.js';
@@ -19,8 +19,9 @@ import { encodings, extendToReal2109, NOT_PLANTED, plantSecrets } from '../suppo
 import { startServers, type DisposableServers } from '../../src/rehearsal/servers.js';
 import { judgeGrowth } from '../../src/rehearsal/growth.js';
 import { rehearsalComment } from '../../src/core/report/index.js';
+import { workerTestbed } from '../support/worker-testbed.js';
 
-const info = inject('testbed');
+const info = workerTestbed();
 const { admin, deploy } = useDeployments(info);
 
 const REGISTRY_PASSWORD = 'registry-Secr3t-Qw7e';

@@ -8,7 +8,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrateInputs, useDeployments } from '../support/deployment.js';
 import { graphAlembic, graphTemplate } from '../support/graph-alembic.js';
 import { standinManagerCli } from '../support/standin-manager-cli.js';
@@ -19,8 +19,9 @@ import { latestRelease } from '../../src/releases/releases.js';
 import { AlembicError } from '../../src/manager/alembic.js';
 import { applyRevisions } from '../../src/manager/apply-revisions.js';
 import { rehearsalComment, renderMarkdown, renderText } from '../../src/core/report/index.js';
+import { workerTestbed } from '../support/worker-testbed.js';
 
-const info = inject('testbed');
+const info = workerTestbed();
 const { admin, deploy } = useDeployments(info);
 
 /** A revision body that inserts a project whose resource policy does not exist: PostgreSQL refuses it on the foreign key. */

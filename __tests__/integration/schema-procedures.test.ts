@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { useDeployments } from '../support/deployment.js';
 import { graphAlembic } from '../support/graph-alembic.js';
 import { parseOptions } from '../../src/options/index.js';
@@ -19,8 +19,9 @@ import { applyRevisions } from '../../src/manager/apply-revisions.js';
 import { latestRelease, revisionsOf, revisionsToApply } from '../../src/releases/releases.js';
 import { schema, schemaStep, type SchemaProcedure } from '../../src/steps/schema/index.js';
 import { stepSettings, type StepContext } from '../../src/steps/step.js';
+import { workerTestbed } from '../support/worker-testbed.js';
 
-const info = inject('testbed');
+const info = workerTestbed();
 const { admin } = useDeployments(info);
 
 const alembicOf = new Map<string, AlembicSetup>();

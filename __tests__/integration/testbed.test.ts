@@ -1,9 +1,10 @@
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { connectAdmin } from '../support/deployment.js';
+import { workerTestbed } from '../support/worker-testbed.js';
 
 describe('test bed', () => {
   it('serves PostgreSQL, Redis and etcd', async () => {
-    const admin = await connectAdmin(inject('testbed'));
+    const admin = await connectAdmin(workerTestbed());
     try {
       const { rows } = await admin.pg.query<{ v: string }>('SELECT 1 AS v');
       expect(rows[0]?.v).toBe(1);

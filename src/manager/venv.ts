@@ -19,6 +19,7 @@ import type { AlembicSetup } from './alembic.js';
 import type { ManagerVenvOptions } from '../options/index.js';
 import type { Logger } from '../core/logger.js';
 import { runChild } from './child-env.js';
+import { withVenvLock } from './venv-lock.js';
 import { getUv, pipArgsForUv, pipConfig, uvCacheDir, uvCannotInstall, uvSettingsFromPip } from './uv.js';
 import { managerPythonFor } from '../releases/manager-python.js';
 import { alembicDriverOf } from '../releases/line-facts.js';
@@ -112,16 +113,20 @@ export async function inspectManagerVenv(
   return { state: 'absent', requirement };
 }
 
+async function holds(dir: string, requirement: string): Promise<boolean> {
+  const marker = join(dir, MARKER);
+  return existsSync(marker) && existsSync(join(dir, 'bin', 'python')) && (await readFile(marker, 'utf8')).trim() === requirement;
+}
+
 export async function provisionManagerVenv(options: ManagerVenvOptions, version: string, log: Logger): Promise<ProvisionedVenv> {
   const root = resolve(options.dir);
   const dir = releaseVenvDir(root, version);
   const requirement = managerRequirement(version);
-  const python = join(dir, 'bin', 'python');
-  const setup = venvIn(dir, version);
-  const found = await inspectManagerVenv(options, version);
-  if (found.state === 'ready') {
+  // Read only the marker here: a venv another run is making has no marker yet, which the full
+  // inspection, done holding the lock, would take for a folder bai-migrate did not make.
+  if (await holds(dir, requirement)) {
     log.info(`manager venv ${dir} already has ${requirement}`);
-    return found.venv;
+    return { ...venvIn(dir, version), created: false };
   }
   const rootState = await inspectRoot(root, options.dir);
   if (typeof rootState === 'object') {
@@ -131,7 +136,24 @@ export async function provisionManagerVenv(options: ManagerVenvOptions, version:
   }
   await mkdir(root, { recursive: true });
   await writeFile(join(root, ROOT_MARKER), 'bai-migrate keeps one manager venv per release here\n');
-  if (found.state === 'stale') await rm(dir, { recursive: true, force: true });
+  return withVenvLock(`${dir}.lock`, `manager venv ${dir}`, log, async () => {
+    // Another run may have made it while this one waited.
+    const found = await inspectManagerVenv(options, version);
+    if (found.state === 'ready') {
+      log.info(`manager venv ${dir} already has ${requirement} (made by another run meanwhile)`);
+      return found.venv;
+    }
+    if (found.state === 'stale') await rm(dir, { recursive: true, force: true });
+    return makeVenv(options, version, log);
+  });
+}
+
+async function makeVenv(options: ManagerVenvOptions, version: string, log: Logger): Promise<ProvisionedVenv> {
+  const root = resolve(options.dir);
+  const dir = releaseVenvDir(root, version);
+  const requirement = managerRequirement(version);
+  const python = join(dir, 'bin', 'python');
+  const setup = venvIn(dir, version);
   const marker = join(dir, MARKER);
   const interpreter = await chooseInterpreter(options.python, version);
   const installer = await chooseInstaller(root, version, interpreter, options, log);

@@ -3886,7 +3886,7 @@ var require_bignumber = __commonJS({
             return arr.reverse();
           }
           return function(str2, baseIn, baseOut, sign, callerIsToString) {
-            var alphabet, d, e, k, r, x, xc, y, i = str2.indexOf("."), dp = DECIMAL_PLACES, rm10 = ROUNDING_MODE;
+            var alphabet, d, e, k, r, x, xc, y, i = str2.indexOf("."), dp = DECIMAL_PLACES, rm11 = ROUNDING_MODE;
             if (i >= 0) {
               k = POW_PRECISION;
               POW_PRECISION = 0;
@@ -3912,7 +3912,7 @@ var require_bignumber = __commonJS({
               x.c = xc;
               x.e = e;
               x.s = sign;
-              x = div(x, y, dp, rm10, baseOut);
+              x = div(x, y, dp, rm11, baseOut);
               xc = x.c;
               r = x.r;
               e = x.e;
@@ -3921,7 +3921,7 @@ var require_bignumber = __commonJS({
             i = xc[d];
             k = baseOut / 2;
             r = r || d < 0 || xc[d + 1] != null;
-            r = rm10 < 4 ? (i != null || r) && (rm10 == 0 || rm10 == (x.s < 0 ? 3 : 2)) : i > k || i == k && (rm10 == 4 || r || rm10 == 6 && xc[d - 1] & 1 || rm10 == (x.s < 0 ? 8 : 7));
+            r = rm11 < 4 ? (i != null || r) && (rm11 == 0 || rm11 == (x.s < 0 ? 3 : 2)) : i > k || i == k && (rm11 == 4 || r || rm11 == 6 && xc[d - 1] & 1 || rm11 == (x.s < 0 ? 8 : 7));
             if (d < 1 || !xc[0]) {
               str2 = r ? toFixedPoint(alphabet.charAt(1), -dp, alphabet.charAt(0)) : alphabet.charAt(0);
             } else {
@@ -3979,7 +3979,7 @@ var require_bignumber = __commonJS({
             }
             for (; !a[0] && a.length > 1; a.splice(0, 1)) ;
           }
-          return function(x, y, dp, rm10, base) {
+          return function(x, y, dp, rm11, base) {
             var cmp, e, i, more, n, prod, prodL, q, qc, rem, remL, rem0, xi, xL, yc0, yL, yz, s = x.s == y.s ? 1 : -1, xc = x.c, yc = y.c;
             if (!xc || !xc[0] || !yc || !yc[0]) {
               return new BigNumber2(
@@ -4076,7 +4076,7 @@ var require_bignumber = __commonJS({
             }
             if (base == BASE2) {
               for (i = 1, s = qc[0]; s >= 10; s /= 10, i++) ;
-              round(q, dp + (q.e = i + e * LOG_BASE - 1) + 1, rm10, more);
+              round(q, dp + (q.e = i + e * LOG_BASE - 1) + 1, rm11, more);
             } else {
               q.e = e;
               q.r = +more;
@@ -4084,10 +4084,10 @@ var require_bignumber = __commonJS({
             return q;
           };
         })();
-        function format(n, i, rm10, id) {
+        function format(n, i, rm11, id) {
           var c0, e, ne, len, str2;
-          if (rm10 == null) rm10 = ROUNDING_MODE;
-          else intCheck(rm10, 0, 8);
+          if (rm11 == null) rm11 = ROUNDING_MODE;
+          else intCheck(rm11, 0, 8);
           if (!n.c) return n.toString();
           c0 = n.c[0];
           ne = n.e;
@@ -4095,7 +4095,7 @@ var require_bignumber = __commonJS({
             str2 = coeffToString(n.c);
             str2 = id == 1 || id == 2 && (ne <= TO_EXP_NEG || ne >= TO_EXP_POS) ? toExponential(str2, ne) : toFixedPoint(str2, ne, "0");
           } else {
-            n = round(new BigNumber2(n), i, rm10);
+            n = round(new BigNumber2(n), i, rm11);
             e = n.e;
             str2 = coeffToString(n.c);
             len = str2.length;
@@ -4168,7 +4168,7 @@ var require_bignumber = __commonJS({
             x.c = x.e = null;
           };
         })();
-        function round(x, sd, rm10, r) {
+        function round(x, sd, rm11, r) {
           var d, i, j, k, n, ni, rd, xc = x.c, pows10 = POWS_TEN;
           if (xc) {
             out: {
@@ -4203,8 +4203,8 @@ var require_bignumber = __commonJS({
               // The expression  n % pows10[d - j - 1]  returns all digits of n to the right
               // of the digit at j, e.g. if n is 908714 and j is 2, the expression gives 714.
               xc[ni + 1] != null || (j < 0 ? n : n % pows10[d - j - 1]);
-              r = rm10 < 4 ? (rd || r) && (rm10 == 0 || rm10 == (x.s < 0 ? 3 : 2)) : rd > 5 || rd == 5 && (rm10 == 4 || r || rm10 == 6 && // Check whether the digit to the left of the rounding digit is odd.
-              (i > 0 ? j > 0 ? n / pows10[d - j] : 0 : xc[ni - 1]) % 10 & 1 || rm10 == (x.s < 0 ? 8 : 7));
+              r = rm11 < 4 ? (rd || r) && (rm11 == 0 || rm11 == (x.s < 0 ? 3 : 2)) : rd > 5 || rd == 5 && (rm11 == 4 || r || rm11 == 6 && // Check whether the digit to the left of the rounding digit is odd.
+              (i > 0 ? j > 0 ? n / pows10[d - j] : 0 : xc[ni - 1]) % 10 & 1 || rm11 == (x.s < 0 ? 8 : 7));
               if (sd < 1 || !xc[0]) {
                 xc.length = 0;
                 if (r) {
@@ -4269,13 +4269,13 @@ var require_bignumber = __commonJS({
         P.comparedTo = function(y, b) {
           return compare2(this, new BigNumber2(y, b));
         };
-        P.decimalPlaces = P.dp = function(dp, rm10) {
+        P.decimalPlaces = P.dp = function(dp, rm11) {
           var c, n, v, x = this;
           if (dp != null) {
             intCheck(dp, 0, MAX);
-            if (rm10 == null) rm10 = ROUNDING_MODE;
-            else intCheck(rm10, 0, 8);
-            return round(new BigNumber2(x), dp + x.e + 1, rm10);
+            if (rm11 == null) rm11 = ROUNDING_MODE;
+            else intCheck(rm11, 0, 8);
+            return round(new BigNumber2(x), dp + x.e + 1, rm11);
           }
           if (!(c = x.c)) return null;
           n = ((v = c.length - 1) - bitFloor(this.e / LOG_BASE)) * LOG_BASE;
@@ -4358,11 +4358,11 @@ var require_bignumber = __commonJS({
           if (nIsNeg) y = ONE.div(y);
           return m ? y.mod(m) : k ? round(y, POW_PRECISION, ROUNDING_MODE, more) : y;
         };
-        P.integerValue = function(rm10) {
+        P.integerValue = function(rm11) {
           var n = new BigNumber2(this);
-          if (rm10 == null) rm10 = ROUNDING_MODE;
-          else intCheck(rm10, 0, 8);
-          return round(n, n.e + 1, rm10);
+          if (rm11 == null) rm11 = ROUNDING_MODE;
+          else intCheck(rm11, 0, 8);
+          return round(n, n.e + 1, rm11);
         };
         P.isEqualTo = P.eq = function(y, b) {
           return compare2(this, new BigNumber2(y, b)) === 0;
@@ -4589,13 +4589,13 @@ var require_bignumber = __commonJS({
           }
           return normalise(y, xc, ye);
         };
-        P.precision = P.sd = function(sd, rm10) {
+        P.precision = P.sd = function(sd, rm11) {
           var c, n, v, x = this;
           if (sd != null && sd !== !!sd) {
             intCheck(sd, 1, MAX);
-            if (rm10 == null) rm10 = ROUNDING_MODE;
-            else intCheck(rm10, 0, 8);
-            return round(new BigNumber2(x), sd, rm10);
+            if (rm11 == null) rm11 = ROUNDING_MODE;
+            else intCheck(rm11, 0, 8);
+            return round(new BigNumber2(x), sd, rm11);
           }
           if (!(c = x.c)) return null;
           v = c.length - 1;
@@ -4665,36 +4665,36 @@ var require_bignumber = __commonJS({
           }
           return round(r, r.e + DECIMAL_PLACES + 1, ROUNDING_MODE, m);
         };
-        P.toExponential = function(dp, rm10) {
+        P.toExponential = function(dp, rm11) {
           if (dp != null) {
             intCheck(dp, 0, MAX);
             dp++;
           }
-          return format(this, dp, rm10, 1);
+          return format(this, dp, rm11, 1);
         };
-        P.toFixed = function(dp, rm10) {
+        P.toFixed = function(dp, rm11) {
           if (dp != null) {
             intCheck(dp, 0, MAX);
             dp = dp + this.e + 1;
           }
-          return format(this, dp, rm10);
+          return format(this, dp, rm11);
         };
-        P.toFormat = function(dp, rm10, format2) {
+        P.toFormat = function(dp, rm11, format2) {
           var str2, x = this;
           if (format2 == null) {
-            if (dp != null && rm10 && typeof rm10 == "object") {
-              format2 = rm10;
-              rm10 = null;
+            if (dp != null && rm11 && typeof rm11 == "object") {
+              format2 = rm11;
+              rm11 = null;
             } else if (dp && typeof dp == "object") {
               format2 = dp;
-              dp = rm10 = null;
+              dp = rm11 = null;
             } else {
               format2 = FORMAT;
             }
           } else if (typeof format2 != "object") {
             throw Error(bignumberError + "Argument not an object: " + format2);
           }
-          str2 = x.toFixed(dp, rm10);
+          str2 = x.toFixed(dp, rm11);
           if (x.c) {
             var i, arr = str2.split("."), g1 = +format2.groupSize, g2 = +format2.secondaryGroupSize, groupSeparator = format2.groupSeparator || "", intPart = arr[0], fractionPart = arr[1], isNeg = x.s < 0, intDigits = isNeg ? intPart.slice(1) : intPart, len = intDigits.length;
             if (g2) {
@@ -4762,9 +4762,9 @@ var require_bignumber = __commonJS({
         P.toNumber = function() {
           return +valueOf(this);
         };
-        P.toPrecision = function(sd, rm10) {
+        P.toPrecision = function(sd, rm11) {
           if (sd != null) intCheck(sd, 1, MAX);
-          return format(this, sd, rm10, 2);
+          return format(this, sd, rm11, 2);
         };
         P.toString = function(b) {
           var str2, n = this, s = n.s, e = n.e;
@@ -8078,11 +8078,11 @@ var require_pg_connection_string = __commonJS({
         config.client_encoding = result.searchParams.get("encoding");
         return config;
       }
-      const hostname = (dummyHost ? "" : result.hostname).replace(/^\[(.+)\]$/, "$1");
+      const hostname2 = (dummyHost ? "" : result.hostname).replace(/^\[(.+)\]$/, "$1");
       if (!config.host) {
-        config.host = decodeURIComponent(hostname);
-      } else if (hostname && /^%2f/i.test(hostname)) {
-        result.pathname = hostname + result.pathname;
+        config.host = decodeURIComponent(hostname2);
+      } else if (hostname2 && /^%2f/i.test(hostname2)) {
+        result.pathname = hostname2 + result.pathname;
       }
       if (!config.port) {
         config.port = result.port;
@@ -22011,9 +22011,9 @@ var require_cluster = __commonJS({
           }
         });
       }
-      resolveSrv(hostname) {
+      resolveSrv(hostname2) {
         return new Promise((resolve16, reject) => {
-          this.options.resolveSrv(hostname, (err, records) => {
+          this.options.resolveSrv(hostname2, (err, records) => {
             if (err) {
               return reject(err);
             }
@@ -22035,14 +22035,14 @@ var require_cluster = __commonJS({
           });
         });
       }
-      dnsLookup(hostname) {
+      dnsLookup(hostname2) {
         return new Promise((resolve16, reject) => {
-          this.options.dnsLookup(hostname, (err, address) => {
+          this.options.dnsLookup(hostname2, (err, address) => {
             if (err) {
-              debug("failed to resolve hostname %s to IP: %s", hostname, err.message);
+              debug("failed to resolve hostname %s to IP: %s", hostname2, err.message);
               reject(err);
             } else {
-              debug("resolved hostname %s to IP %s", hostname, address);
+              debug("resolved hostname %s to IP %s", hostname2, address);
               resolve16(address);
             }
           });
@@ -28051,7 +28051,7 @@ var Deployment = class {
 
 // src/manager/venv.ts
 import { existsSync as existsSync3, readdirSync } from "node:fs";
-import { mkdir as mkdir3, readFile, rm as rm3, writeFile } from "node:fs/promises";
+import { mkdir as mkdir3, readFile as readFile2, rm as rm4, writeFile } from "node:fs/promises";
 import { join as join6, resolve as resolve3 } from "node:path";
 import { homedir as homedir3, tmpdir } from "node:os";
 
@@ -28879,9 +28879,74 @@ async function runChild(kind, program, args, options = {}) {
   }
 }
 
+// src/manager/venv-lock.ts
+import { hostname } from "node:os";
+import { open as open2, readFile, rm as rm2 } from "node:fs/promises";
+var VENV_LOCK_TIMING = { pollMs: 1e3, timeoutMs: 30 * 6e4 };
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return error.code === "EPERM";
+  }
+}
+async function readHolder(path4) {
+  try {
+    const parsed = JSON.parse(await readFile(path4, "utf8"));
+    return typeof parsed.pid === "number" && typeof parsed.host === "string" ? { pid: parsed.pid, host: parsed.host, since: String(parsed.since ?? "") } : void 0;
+  } catch {
+    return void 0;
+  }
+}
+async function tryTake(path4) {
+  try {
+    const file = await open2(path4, "wx", 384);
+    try {
+      await file.writeFile(JSON.stringify({ pid: process.pid, host: hostname(), since: (/* @__PURE__ */ new Date()).toISOString() }));
+    } finally {
+      await file.close();
+    }
+    return true;
+  } catch (error) {
+    if (error.code === "EEXIST") return false;
+    throw error;
+  }
+}
+async function withVenvLock(path4, what, log, work, timing = VENV_LOCK_TIMING) {
+  const started = Date.now();
+  let told = false;
+  for (; ; ) {
+    if (await tryTake(path4)) break;
+    const holder = await readHolder(path4);
+    if (holder && holder.host === hostname() && !alive(holder.pid)) {
+      log.info(`${what}: the lock ${path4} was left by process ${holder.pid}, which has ended; taking it over`);
+      await rm2(path4, { force: true });
+      continue;
+    }
+    if (Date.now() - started >= timing.timeoutMs) {
+      const by = holder ? `process ${holder.pid} on ${holder.host}, since ${holder.since}` : "another run";
+      throw new MigrationError(
+        "inconsistent-state",
+        `${what}: waited ${Math.round(timing.timeoutMs / 1e3)} s for ${by} to finish making it (lock ${path4}); if no bai-migrate is running with this manager-venv, delete ${path4} and run again`
+      );
+    }
+    if (!told) {
+      log.info(`${what}: another bai-migrate is making it (${holder ? `process ${holder.pid} on ${holder.host}` : path4}); waiting`);
+      told = true;
+    }
+    await new Promise((done) => setTimeout(done, timing.pollMs));
+  }
+  try {
+    return await work();
+  } finally {
+    await rm2(path4, { force: true });
+  }
+}
+
 // src/manager/uv.ts
 import { existsSync as existsSync2 } from "node:fs";
-import { mkdir as mkdir2, mkdtemp, readdir as readdir2, rename as rename2, rm as rm2 } from "node:fs/promises";
+import { mkdir as mkdir2, mkdtemp, readdir as readdir2, rename as rename2, rm as rm3 } from "node:fs/promises";
 import { join as join5 } from "node:path";
 var UV_VERSION = "0.13.9";
 function uvHome(root) {
@@ -29010,7 +29075,7 @@ async function fetchUv(dir, python, indexArgs, log) {
   if (existsSync2(uv)) {
     const why = await checkUv(uv);
     if (!why) return { uv };
-    await rm2(uv, { force: true });
+    await rm3(uv, { force: true });
   }
   await mkdir2(dir, { recursive: true });
   const download = await mkdtemp(join5(dir, "download-"));
@@ -29050,7 +29115,7 @@ ${got.stdout}`)}` };
     await rename2(partial, uv);
     return { uv };
   } finally {
-    await rm2(download, { recursive: true, force: true });
+    await rm3(download, { recursive: true, force: true });
   }
 }
 async function checkUv(uv) {
@@ -29262,7 +29327,7 @@ function venvIn(dir, version) {
 }
 async function inspectRoot(root, given) {
   if (existsSync3(join6(root, ROOT_MARKER))) return "ours";
-  if (existsSync3(join6(root, MARKER))) return { legacy: (await readFile(join6(root, MARKER), "utf8")).trim() };
+  if (existsSync3(join6(root, MARKER))) return { legacy: (await readFile2(join6(root, MARKER), "utf8")).trim() };
   const entries = existsSync3(root) ? readdirSync(root) : [];
   if (entries.length > 0 && entries.every((entry) => existsSync3(join6(root, entry, MARKER)))) return "ours";
   if (entries.length > 0) {
@@ -29278,9 +29343,9 @@ async function inspectManagerVenv(options, version) {
   const dir = releaseVenvDir(root, version);
   const marker = join6(dir, MARKER);
   if (existsSync3(marker)) {
-    const holds = (await readFile(marker, "utf8")).trim();
-    if (holds === requirement && existsSync3(join6(dir, "bin", "python"))) return { state: "ready", venv: { ...venvIn(dir, version), created: false } };
-    return { state: "stale", holds, requirement };
+    const holds2 = (await readFile2(marker, "utf8")).trim();
+    if (holds2 === requirement && existsSync3(join6(dir, "bin", "python"))) return { state: "ready", venv: { ...venvIn(dir, version), created: false } };
+    return { state: "stale", holds: holds2, requirement };
   }
   if (existsSync3(dir) && readdirSync(dir).length > 0) {
     throw invalidInput(
@@ -29289,25 +29354,41 @@ async function inspectManagerVenv(options, version) {
   }
   return { state: "absent", requirement };
 }
+async function holds(dir, requirement) {
+  const marker = join6(dir, MARKER);
+  return existsSync3(marker) && existsSync3(join6(dir, "bin", "python")) && (await readFile2(marker, "utf8")).trim() === requirement;
+}
 async function provisionManagerVenv(options, version, log) {
+  const root = resolve3(options.dir);
+  const dir = releaseVenvDir(root, version);
+  const requirement = managerRequirement(version);
+  if (await holds(dir, requirement)) {
+    log.info(`manager venv ${dir} already has ${requirement}`);
+    return { ...venvIn(dir, version), created: false };
+  }
+  const rootState = await inspectRoot(root, options.dir);
+  if (typeof rootState === "object") {
+    log.info(`manager-venv ${root} holds a venv of an earlier bai-migrate (${rootState.legacy}); replacing it with a folder of one venv per release`);
+    await rm4(root, { recursive: true, force: true });
+  }
+  await mkdir3(root, { recursive: true });
+  await writeFile(join6(root, ROOT_MARKER), "bai-migrate keeps one manager venv per release here\n");
+  return withVenvLock(`${dir}.lock`, `manager venv ${dir}`, log, async () => {
+    const found = await inspectManagerVenv(options, version);
+    if (found.state === "ready") {
+      log.info(`manager venv ${dir} already has ${requirement} (made by another run meanwhile)`);
+      return found.venv;
+    }
+    if (found.state === "stale") await rm4(dir, { recursive: true, force: true });
+    return makeVenv(options, version, log);
+  });
+}
+async function makeVenv(options, version, log) {
   const root = resolve3(options.dir);
   const dir = releaseVenvDir(root, version);
   const requirement = managerRequirement(version);
   const python = join6(dir, "bin", "python");
   const setup = venvIn(dir, version);
-  const found = await inspectManagerVenv(options, version);
-  if (found.state === "ready") {
-    log.info(`manager venv ${dir} already has ${requirement}`);
-    return found.venv;
-  }
-  const rootState = await inspectRoot(root, options.dir);
-  if (typeof rootState === "object") {
-    log.info(`manager-venv ${root} holds a venv of an earlier bai-migrate (${rootState.legacy}); replacing it with a folder of one venv per release`);
-    await rm3(root, { recursive: true, force: true });
-  }
-  await mkdir3(root, { recursive: true });
-  await writeFile(join6(root, ROOT_MARKER), "bai-migrate keeps one manager venv per release here\n");
-  if (found.state === "stale") await rm3(dir, { recursive: true, force: true });
   const marker = join6(dir, MARKER);
   const interpreter = await chooseInterpreter(options.python, version);
   const installer = await chooseInstaller(root, version, interpreter, options, log);
@@ -29318,7 +29399,7 @@ async function provisionManagerVenv(options, version, log) {
       await makeWithUv(made, installer);
     } catch (error) {
       log.warning(`uv could not make ${dir} (${messageOf(error)}); making it with pip instead`);
-      await rm3(dir, { recursive: true, force: true });
+      await rm4(dir, { recursive: true, force: true });
       await makeWithPip(made);
     }
   } else {
@@ -29552,8 +29633,8 @@ var ManagerVenvs = class {
     const found = await inspectManagerVenv(this.options, version);
     const dir = this.dirFor(version);
     if (found.state !== "ready") {
-      const holds = found.state === "stale" ? `holds ${found.holds}, so preflight or migrate will replace it with` : "holds no venv yet; preflight or migrate will make it with";
-      const detail = `${dir} ${holds} ${found.requirement} (pip install ${found.requirement}); a dry run makes and caches no venv, so ${purpose.unchecked} (run preflight first to check them)`;
+      const holds2 = found.state === "stale" ? `holds ${found.holds}, so preflight or migrate will replace it with` : "holds no venv yet; preflight or migrate will make it with";
+      const detail = `${dir} ${holds2} ${found.requirement} (pip install ${found.requirement}); a dry run makes and caches no venv, so ${purpose.unchecked} (run preflight first to check them)`;
       this.record({ phase: "setup", step: "manager-venv", status: "warning", detail });
       this.log.warning(`manager-venv: ${detail}`);
       return void 0;
@@ -29583,7 +29664,7 @@ var ManagerVenvs = class {
 // src/rehearsal/rehearse.ts
 import { randomBytes as randomBytes5 } from "node:crypto";
 import { existsSync as existsSync6, mkdtempSync, readFileSync as readFileSync3, writeFileSync } from "node:fs";
-import { rm as rm9 } from "node:fs/promises";
+import { rm as rm10 } from "node:fs/promises";
 import { tmpdir as tmpdir4 } from "node:os";
 import { dirname as dirname6, join as join12, resolve as resolve7 } from "node:path";
 var import_ioredis2 = __toESM(require_built3(), 1);
@@ -29591,7 +29672,7 @@ var import_etcd32 = __toESM(require_lib(), 1);
 
 // src/rehearsal/snapshot-file.ts
 import { createReadStream as createReadStream2, createWriteStream as createWriteStream2 } from "node:fs";
-import { rename as rename3, rm as rm5 } from "node:fs/promises";
+import { rename as rename3, rm as rm6 } from "node:fs/promises";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
 import { pipeline as pipeline2 } from "node:stream/promises";
@@ -29600,7 +29681,7 @@ import { createGunzip, createGzip } from "node:zlib";
 // src/rehearsal/snapshot-seal.ts
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, timingSafeEqual } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { open as open2, rm as rm4 } from "node:fs/promises";
+import { open as open3, rm as rm5 } from "node:fs/promises";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 var SEAL_MAGIC = Buffer.from("BAIMSEAL", "latin1");
@@ -29641,7 +29722,7 @@ function sealStream(key) {
 async function readHead(path4) {
   let handle;
   try {
-    handle = await open2(path4, "r");
+    handle = await open3(path4, "r");
     const { size } = await handle.stat();
     const head = Buffer.alloc(Math.min(SEAL_HEADER_BYTES, size));
     await handle.read(head, 0, head.length, 0);
@@ -29682,7 +29763,7 @@ async function openSnapshot(path4, key, plainPath) {
   try {
     await pipeline(source, decipher, createWriteStream(plainPath, { mode: 384, flags: "wx" }));
   } catch (error) {
-    await rm4(plainPath, { force: true });
+    await rm5(plainPath, { force: true });
     if (/unable to authenticate|auth/i.test(messageOf(error))) throw damaged(path4, "its AES-256-GCM tag does not match its contents");
     throw invalidInput(`snapshot-file "${path4}" cannot be read: ${messageOf(error)}`);
   }
@@ -29727,7 +29808,7 @@ var SnapshotWriter = class {
   async abandon() {
     this.gzip.destroy();
     await this.done.catch(() => void 0);
-    await rm5(this.partial, { force: true });
+    await rm6(this.partial, { force: true });
   }
   cannotWrite() {
     return invalidInput(`snapshot-file "${this.path}" cannot be written (${messageOf(this.failure)}); accepted: a path in a folder that exists and may be written`);
@@ -32369,7 +32450,7 @@ function escapeRegExp(text) {
 
 // src/manager/alembic.ts
 import { existsSync as existsSync4 } from "node:fs";
-import { mkdtemp as mkdtemp2, readFile as readFile2, rm as rm6, writeFile as writeFile2 } from "node:fs/promises";
+import { mkdtemp as mkdtemp2, readFile as readFile3, rm as rm7, writeFile as writeFile2 } from "node:fs/promises";
 import { tmpdir as tmpdir2 } from "node:os";
 import { dirname as dirname3, join as join7, resolve as resolve4 } from "node:path";
 
@@ -32667,7 +32748,7 @@ async function runWithPrivateIni(setup, target, what, argv) {
   const original = resolve4(setup.config);
   let text;
   try {
-    text = await readFile2(original, "utf8");
+    text = await readFile3(original, "utf8");
   } catch (error) {
     const cause = error.code === "ENOENT" ? "no such file" : error.code ?? String(error);
     throw new AlembicError("invalid-input", `alembic-config "${setup.config}" cannot be read; accepted: the path of the manager's alembic.ini`, "no-config", cause);
@@ -32701,7 +32782,7 @@ ${result.stdout.split("\n").filter((line) => line.includes("FAILED: ")).join("\n
     }
     return result.stdout;
   } finally {
-    await rm6(dir, { recursive: true, force: true });
+    await rm7(dir, { recursive: true, force: true });
   }
 }
 function pythonException(stderr) {
@@ -32863,7 +32944,7 @@ import { join as join11 } from "node:path";
 // src/steps/manager-starts.ts
 import { randomBytes as randomBytes4, randomUUID as randomUUID2 } from "node:crypto";
 import { existsSync as existsSync5 } from "node:fs";
-import { mkdtemp as mkdtemp3, rm as rm8, writeFile as writeFile3 } from "node:fs/promises";
+import { mkdtemp as mkdtemp3, rm as rm9, writeFile as writeFile3 } from "node:fs/promises";
 import { tmpdir as tmpdir3 } from "node:os";
 import { dirname as dirname5, join as join10, resolve as resolve6 } from "node:path";
 
@@ -32893,10 +32974,10 @@ function managerStartFacts(version) {
 }
 
 // src/steps/manager-toml.ts
-import { readFile as readFile3 } from "node:fs/promises";
+import { readFile as readFile4 } from "node:fs/promises";
 
 // src/manager/manager-toml.ts
-import { open as open3, realpath, rename as rename4, rm as rm7, stat as stat2 } from "node:fs/promises";
+import { open as open4, realpath, rename as rename4, rm as rm8, stat as stat2 } from "node:fs/promises";
 import { basename as basename3, dirname as dirname4, join as join8, resolve as resolve5 } from "node:path";
 
 // node_modules/diff/libesm/diff/base.js
@@ -33421,8 +33502,8 @@ async function replaceContent(path4, content) {
   const real = await realpath(path4);
   const original = await stat2(real);
   const temporary = join8(dirname4(real), `.${basename3(real)}.bai-migrate.tmp`);
-  await rm7(temporary, { force: true });
-  const file = await open3(temporary, "wx", 384);
+  await rm8(temporary, { force: true });
+  const file = await open4(temporary, "wx", 384);
   let renamed = false;
   try {
     try {
@@ -33430,7 +33511,7 @@ async function replaceContent(path4, content) {
     } catch (error) {
       if (error.code !== "EPERM") throw error;
       await file.close();
-      await rm7(temporary, { force: true });
+      await rm8(temporary, { force: true });
       await writeInPlace(real, content);
       return ` (written in place, not by rename: this user may not give a new file the owner ${original.uid}:${original.gid})`;
     }
@@ -33443,13 +33524,13 @@ async function replaceContent(path4, content) {
   } finally {
     if (!renamed) {
       await file.close().catch(() => void 0);
-      await rm7(temporary, { force: true });
+      await rm8(temporary, { force: true });
     }
   }
   return real === resolve5(path4) ? "" : ` (through the link, to ${real})`;
 }
 async function writeInPlace(path4, content) {
-  const file = await open3(path4, "r+");
+  const file = await open4(path4, "r+");
   try {
     const bytes = Buffer.from(content, "utf8");
     await file.write(bytes, 0, bytes.length, 0);
@@ -33494,7 +33575,7 @@ var REHEARSAL_FINDS_IT = "A rehearsal of a nightly snapshot (bai-migrate rehears
 async function currentConfig(ctx) {
   const config = ctx.deployment.targets.managerConfig;
   if (!config) throw new Error("no manager.toml: set manager-config");
-  return { path: config.path, text: await readFile3(config.path, "utf8") };
+  return { path: config.path, text: await readFile4(config.path, "utf8") };
 }
 async function dryRunSetting(ctx, table, key, value) {
   const { path: path4, text } = await currentConfig(ctx);
@@ -33518,7 +33599,7 @@ async function backupManagerToml(ctx) {
 // src/manager/start-server.ts
 import { spawn as spawn2 } from "node:child_process";
 import { createHash, createHmac as createHmac2 } from "node:crypto";
-import { open as open4, readdir as readdir3, readFile as readFile4 } from "node:fs/promises";
+import { open as open5, readdir as readdir3, readFile as readFile5 } from "node:fs/promises";
 import { join as join9 } from "node:path";
 var LOGGING = {
   level: "INFO",
@@ -33559,7 +33640,7 @@ function managerTomlCopy(copy2) {
 }
 async function startManagerServer(command, configFile, dir, servicePort) {
   const logFile = join9(dir, "manager.log");
-  const out = await open4(logFile, "a", 384);
+  const out = await open5(logFile, "a", 384);
   const [program, ...prefix] = command;
   const state = {};
   const child2 = spawn2(program, [...prefix, "mgr", "start-server", "-f", configFile], { cwd: dir, env: childEnv("manager-server"), detached: true, stdio: ["ignore", out.fd, out.fd] });
@@ -33607,7 +33688,7 @@ ${error.message}
     pid,
     url: `http://127.0.0.1:${servicePort}`,
     logFile,
-    log: () => readFile4(logFile, "utf8"),
+    log: () => readFile5(logFile, "utf8"),
     exit: () => state.exited,
     async stop(graceMs) {
       const started = Date.now();
@@ -33677,7 +33758,7 @@ async function sessionMembers(sid) {
   const entries = await readdir3("/proc").catch(() => []);
   const members = [];
   for (const entry of entries.filter((e) => /^\d+$/.test(e))) {
-    const stat4 = await readFile4(`/proc/${entry}/stat`, "utf8").catch(() => void 0);
+    const stat4 = await readFile5(`/proc/${entry}/stat`, "utf8").catch(() => void 0);
     const fields = stat4?.slice(stat4.lastIndexOf(")") + 2).split(" ");
     if (fields && Number(fields[3]) === sid) members.push({ pid: Number(entry), zombie: fields[0] === "Z" });
   }
@@ -33893,7 +33974,7 @@ async function runManagerProof(ctx, hooks = {}) {
     if (manager && !manager.exit()) await manager.stop(STOP_GRACE_MS).catch(() => void 0);
     await removeThrowAway(ctx, keypair, user).catch((error) => ctx.log.warning(`manager-starts: the throw-away superadmin ${user.email} could not be removed: ${messageOf(error)}`));
     await listener?.close();
-    await rm8(dir, { recursive: true, force: true });
+    await rm9(dir, { recursive: true, force: true });
   }
 }
 async function throwAwayKeypair(ctx, keypair, user) {
@@ -34120,7 +34201,7 @@ async function rehearse(options, report, log, addSecret, runInner) {
     snapshotFile2 = await openSnapshot(options.snapshotFile, options.snapshotKey, join12(work, "snapshot.jsonl.gz"));
     manifest = await readManifest(snapshotFile2);
   } catch (error) {
-    await rm9(work, { recursive: true, force: true });
+    await rm10(work, { recursive: true, force: true });
     throw error;
   }
   report.fromVersion = manifest.release.series;
@@ -34223,7 +34304,7 @@ async function rehearse(options, report, log, addSecret, runInner) {
     record({ step: "result", status: "ok", detail: `migrated ${manifest.release.series} \u2192 ${migrated.toVersion} on the restored snapshot and verified` });
   } finally {
     await log.group("Clean up", async () => {
-      await rm9(work, { recursive: true, force: true });
+      await rm10(work, { recursive: true, force: true });
       if (options.keepRehearsal && database) {
         await closeTargets?.();
         const containers = started ? `; containers ${Object.values(started.containers).map((id) => id.slice(0, 12)).join(", ")} keep running (docker rm -f them when done)` : "";
@@ -34564,9 +34645,9 @@ async function aliveAgentRows({ deployment }) {
   if (!exists3[0]?.present) return ok2("the database has no agents table");
   const { rows } = await deployment.postgres.query(`SELECT id, count(*) OVER () AS alive FROM agents WHERE status::text = 'ALIVE' ORDER BY id LIMIT ${NAMED}`);
   if (rows.length === 0) return ok2("no agent row is ALIVE in PostgreSQL");
-  const alive = Number(rows[0].alive);
+  const alive2 = Number(rows[0].alive);
   return warning(
-    `${alive} agent row(s) say ALIVE in PostgreSQL (${rows.map((r) => r.id).join(", ")}${andMore(alive)}); managers write this status and leave it stale when they stop first, so with no heartbeat above it is not trusted`
+    `${alive2} agent row(s) say ALIVE in PostgreSQL (${rows.map((r) => r.id).join(", ")}${andMore(alive2)}); managers write this status and leave it stale when they stop first, so with no heartbeat above it is not trusted`
   );
 }
 
@@ -34618,7 +34699,7 @@ function outsideDatabase(revisions) {
 }
 
 // src/manager/apply-revisions.ts
-import { readFile as readFile5 } from "node:fs/promises";
+import { readFile as readFile6 } from "node:fs/promises";
 var APPLY_REVISIONS = `
 import json, sys
 from alembic.config import Config
@@ -34645,7 +34726,7 @@ async function pythonOf(setup) {
   const [first, second, third] = setup.command;
   if (second === "-m" && third === "alembic") return first;
   if (setup.command.length === 1 && first) {
-    const line = (await readFile5(first, "utf8").catch(() => "")).split("\n")[0] ?? "";
+    const line = (await readFile6(first, "utf8").catch(() => "")).split("\n")[0] ?? "";
     const interpreter = /^#!\s*(\S+)/.exec(line)?.[1];
     if (interpreter && !interpreter.endsWith("/env")) return interpreter;
   }
@@ -34970,8 +35051,8 @@ function schemaStep(procedure = { kind: "upgrade" }) {
         revisions.length === 1 && revisions[0] === target ? ok2(`alembic_version is ${target}, the head of ${ctx.hop.to.version}`) : failed(`alembic_version is ${revisions.join(", ") || "empty"}; expected ${target}, the head of ${ctx.hop.to.version}`)
       );
       for (const fact of SCHEMA_FACTS.filter((f) => reaches(ctx.hop.to.series, target, f.since))) {
-        const holds = (await Promise.all(fact.probes.map((probe) => probeHolds(ctx.deployment.postgres, probe)))).every(Boolean);
-        findings.push(holds ? ok2(fact.describe) : failed(`expected: ${fact.describe}`));
+        const holds2 = (await Promise.all(fact.probes.map((probe) => probeHolds(ctx.deployment.postgres, probe)))).every(Boolean);
+        findings.push(holds2 ? ok2(fact.describe) : failed(`expected: ${fact.describe}`));
       }
       return findings;
     }
@@ -35917,7 +35998,7 @@ var hop2 = {
 
 // src/hops/22.03-22.09/alembic-ini-url.ts
 import { existsSync as existsSync7 } from "node:fs";
-import { readFile as readFile6 } from "node:fs/promises";
+import { readFile as readFile7 } from "node:fs/promises";
 import { resolve as resolve9 } from "node:path";
 var ASYNCPG = "postgresql+asyncpg";
 var SYNCHRONOUS = /* @__PURE__ */ new Set(["postgresql", "postgres", "postgresql+psycopg2"]);
@@ -35944,7 +36025,7 @@ function rewritten(text, url2) {
 async function examine(ctx) {
   const path4 = operatorIni(ctx);
   if (!path4) return { finding: skipped("no alembic.ini beside manager.toml and no alembic-config: nothing to rewrite (an alembic.ini kept elsewhere needs postgresql+asyncpg:// from 22.09)") };
-  const text = await readFile6(path4, "utf8");
+  const text = await readFile7(path4, "utf8");
   const url2 = findUrl(text);
   if (!url2) return { path: path4, text, finding: warning(`${path4} has no sqlalchemy.url = <scheme>://\u2026 in [alembic]: check by hand that it names postgresql+asyncpg://, which 22.09's env.py needs`) };
   if (url2.scheme === ASYNCPG) return { path: path4, text, url: url2, finding: ok2(`${path4} already names ${ASYNCPG}://`) };
@@ -35969,7 +36050,7 @@ var alembicIniUrl = {
   },
   async backup(ctx) {
     const path4 = operatorIni(ctx);
-    return path4 ? { name: "alembic.ini", content: await readFile6(path4, "utf8") } : void 0;
+    return path4 ? { name: "alembic.ini", content: await readFile7(path4, "utf8") } : void 0;
   },
   async pending(ctx) {
     const { url: url2 } = await examine(ctx);
@@ -37565,8 +37646,8 @@ async function sweepOrphanedStatKeys(deployment, batchSize, action) {
     const candidates = keys.filter((k) => UUID.test(k));
     if (candidates.length === 0) continue;
     const { rows } = await deployment.postgres.query("SELECT id::text FROM kernels WHERE id = ANY($1::uuid[])", [candidates]);
-    const alive = new Set(rows.map((r) => r.id));
-    const orphans = candidates.filter((k) => !alive.has(k) && !counted.has(k));
+    const alive2 = new Set(rows.map((r) => r.id));
+    const orphans = candidates.filter((k) => !alive2.has(k) && !counted.has(k));
     if (action === "count") orphans.forEach((k) => counted.add(k));
     removed += action === "unlink" ? await unlink2(deployment, orphans) : orphans.length;
   } while (cursor !== "0");
@@ -39144,4 +39225,4 @@ export {
   runCommand,
   checkWrittenPaths
 };
-//# sourceMappingURL=chunk-RABXROXA.js.map
+//# sourceMappingURL=chunk-UVSCX6ML.js.map
