@@ -27,6 +27,7 @@ import { resolveTargets } from '../../src/stores/connections.js';
 import { Deployment } from '../../src/stores/deployment.js';
 import { makePlan } from '../../src/hops/plan.js';
 import { parseVersion } from '../../src/releases/catalogue.js';
+import { targetConfigLoads } from '../../src/steps/config-loads.js';
 import { runManagerProof, type ManagerProof, type ProofHooks } from '../../src/steps/manager-starts.js';
 import { stepSettings, type StepContext } from '../../src/steps/step.js';
 import { workerTestbed } from '../support/worker-testbed.js';
@@ -268,6 +269,34 @@ describe(`manager-starts with the real 24.12.1 (bai-migrate's own venv, Python 3
     expect(proof.finding.detail).toMatch(
       /the manager exited \(exit code 1\) before it answered GET \/; its output ended: ConfigurationError: Could not read or validate the manager local config: \| \{'manager': \{'heartbeat-timeout': 'value is less than 1\.0'\}\}/,
     );
+  }, 300_000);
+
+  it("preflight loads manager.toml with 24.12.1's own loader: a sound file loads, every refused key is named, and a path the runner lacks is only a warning", async () => {
+    const copy = await copyOf();
+    const base = await contextOf(copy);
+    const ctx = { ...base, alembic: { command: venv.command, config: venv.config } };
+    try {
+      expect(await targetConfigLoads(ctx, '24.12.1')).toEqual([{ status: 'ok', detail: `manager.toml (${copy.toml}) loads with 24.12.1's own loader` }]);
+
+      const sound = readFileSync(copy.toml, 'utf8');
+      writeFileSync(copy.toml, sound.replace('heartbeat-timeout = 30.0', 'heartbeat-timeout = 0.5').replace('num-proc = 1', 'num-proc = "many"'));
+      const refused = await targetConfigLoads(ctx, '24.12.1');
+      expect(refused.map((f) => f.status)).toEqual(['failed']);
+      expect(refused[0]!.detail).toMatch(/does not load with 24\.12\.1's own loader, so the 24\.12\.1 manager would not start after the migration; it refuses 2 key\(s\): /);
+      expect(refused[0]!.detail).toContain('manager.heartbeat-timeout (value is less than 1.0)');
+      expect(refused[0]!.detail).toMatch(/manager\.num-proc \([^)]*int[^)]*\)/);
+
+      // A key pair on the manager's host, not on this runner: relative to manager.toml's folder, as the manager resolves it.
+      writeFileSync(copy.toml, sound.replace('num-proc = 1', 'num-proc = 1\nrpc-auth-manager-keypair = "fixtures/manager/manager.key_secret"'));
+      const absent = await targetConfigLoads(ctx, '24.12.1');
+      expect(absent.map((f) => f.status)).toEqual(['warning']);
+      expect(absent[0]!.detail).toMatch(
+        /names path\(s\) this runner does not have, which 24\.12\.1's loader requires .*: manager\.rpc-auth-manager-keypair \(value is not a regular file\); the manager's host must have them/,
+      );
+      ranRealPackage(T2412.release, "the manager's config loader (preflight)");
+    } finally {
+      await base.close();
+    }
   }, 300_000);
 
   it('a manager that does not stop in time is killed with its process group, and its etcd registration is removed', async () => {

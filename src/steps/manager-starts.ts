@@ -31,6 +31,7 @@ import { loopbackListener, pointOutwardAtLoopback } from '../manager/outward-add
 import { isTable, parseToml } from '../manager/toml.js';
 import { serverVersion } from '../stores/schema.js';
 import { unreadableServerVersion } from './manager-connects.js';
+import { targetConfigLoads } from './config-loads.js';
 import { changed, failed, ok, skipped, warning, type Finding, type Step, type StepContext } from './step.js';
 
 /** How long GET / may take to answer: 24.12.1 serves in about 2 s on the test bed. */
@@ -54,16 +55,19 @@ export const managerStarts: Step = {
   title: "The target release's manager starts",
   kind: 'change',
   action:
-    "In a rehearsal (or with start-manager), starts the target release's manager on the migrated data on a loopback port for a few seconds, and proves it serves: GET / with the release's version, an authenticated read-only GraphQL request with a throw-away keypair, and a log without errors; a rehearsal first points the copy's outward addresses at loopback.",
+    "In preflight, loads manager.toml with the target release's own loader. In a rehearsal (or with start-manager), starts the target release's manager on the migrated data on a loopback port for a few seconds, and proves it serves: GET / with the release's version, an authenticated read-only GraphQL request with a throw-away keypair, and a log without errors; a rehearsal first points the copy's outward addresses at loopback.",
   servers: ['postgres', 'etcd', 'redis'],
   tables: ['scaling_groups', 'agents', 'keypairs', 'users'],
 
   async preflight(ctx) {
+    // Whether or not it is started here, the manager the operator starts next must accept manager.toml.
+    const loads = await targetConfigLoads(ctx, managerRelease(ctx));
     const why = notAsked(ctx);
-    if (why) return [skipped(why)];
+    if (why) return [...loads, skipped(why)];
     const blocked = await cannotStart(ctx);
-    if (blocked) return [blocked];
+    if (blocked) return [...loads, blocked];
     return [
+      ...loads,
       ok(
         `the ${managerRelease(ctx)} manager will be started at the end of the run${ctx.settings.disposableCopy ? ', on the disposable copy' : ' (start-manager: true): on this deployment, for real'}`,
       ),

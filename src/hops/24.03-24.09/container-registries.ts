@@ -18,19 +18,11 @@ import type { Deployment } from '../../stores/deployment.js';
 import { tableExists, columnExists } from '../../stores/schema.js';
 import { cannotKeepDroppedValues, DROPPED_VALUES, keepEtcdKeys, keptEtcdKeys, mayKeepDroppedValues } from '../../stores/dropped-values.js';
 import { pythonOf } from '../../manager/apply-revisions.js';
-import { runChild } from '../../manager/child-env.js';
+import { loadManagerConfig } from '../../manager/config-load.js';
 import { changed, failed, firstFew, ok, REHEARSAL_FINDS_IT, skipped, warning, type Finding, type Step, type StepContext } from '../../steps/step.js';
 import { parseRegistries, REGISTRIES_MOVED_BY, REGISTRY_PREFIX, registryProblems, registryRows, simulateRegistryMove, type EtcdRegistry, type RegistryRow } from './registry-config.js';
 
 const describeRows = (rows: readonly RegistryRow[]) => firstFew(rows, (r) => `${r.name}${r.project === null ? ' (local)' : `/${r.project}`}`);
-
-/** 24.09's manager loads and validates manager.toml as the revision will (its load(), in the target's own Python). */
-const LOAD_CONFIG = `
-import sys
-from pathlib import Path
-from ai.backend.manager.config import load
-load(Path(sys.argv[1]))
-`;
 
 /** Whether 1d42c726d8a3 has run: its table exists. */
 const moved = (deployment: Deployment) => tableExists(deployment.postgres, 'container_registries');
@@ -235,22 +227,24 @@ async function configFindings(ctx: StepContext): Promise<Finding[]> {
     }
     return [warning(`manager.toml (${config}) is not checked against 24.09: alembic-command does not say which Python runs it; ${REGISTRIES_MOVED_BY} loads it with 24.09's validation`)];
   }
-  const result = await runChild('alembic', python, ['-c', LOAD_CONFIG, resolve(config)], { env: { BACKEND_CONFIG_FILE: resolve(config) } });
-  if (result.exitCode === 0) return [ok(`manager.toml (${config}) passes 24.09's validation, which ${REGISTRIES_MOVED_BY} loads it with`)];
-  if (/No module named '?ai'?/.test(result.stderr)) {
-    return [
-      warning(`manager.toml (${config}) is not checked against 24.09: alembic's Python (${python}) has no backend.ai-manager to load it with; ${REGISTRIES_MOVED_BY} loads it with 24.09's validation`),
-    ];
+  // The revision runs from bai-migrate's working folder and finds the file through BACKEND_CONFIG_FILE.
+  const path = resolve(config);
+  const loaded = await loadManagerConfig(python, path, { cwd: process.cwd(), env: { BACKEND_CONFIG_FILE: path } });
+  switch (loaded.state) {
+    case 'loads':
+      return [ok(`manager.toml (${config}) passes 24.09's validation, which ${REGISTRIES_MOVED_BY} loads it with`)];
+    case 'no-package':
+      return [
+        warning(
+          `manager.toml (${config}) is not checked against 24.09: alembic's Python (${python}) has no backend.ai-manager to load it with; ${REGISTRIES_MOVED_BY} loads it with 24.09's validation`,
+        ),
+      ];
+    case 'refused': {
+      // The revision itself loads the file on this runner: a path it lacks stops it too.
+      const said = loaded.keys.map((k) => `${k.key} (${k.reason})`).join('; ');
+      return [failed(`manager.toml (${config}) does not pass 24.09's validation, which ${REGISTRIES_MOVED_BY} loads it with: ${said.slice(0, 600)}`)];
+    }
+    default:
+      return [failed(`manager.toml (${config}) could not be loaded with 24.09's loader, which ${REGISTRIES_MOVED_BY} loads it with: ${loaded.detail}`)];
   }
-  // The loader prints what fails validation as one ConfigurationError line (then a traceback and click's Abort).
-  const lines = `${result.stderr}\n${result.stdout}`
-    .split('\n')
-    .map((line) => line.trim())
-    .filter(Boolean);
-  const said =
-    lines
-      .filter((line) => /ConfigurationError: \{/.test(line))
-      .at(-1)
-      ?.replace(/^.*ConfigurationError: /, '') ?? lines.slice(-6).join(' ');
-  return [failed(`manager.toml (${config}) does not pass 24.09's validation, which ${REGISTRIES_MOVED_BY} loads it with: ${said.slice(0, 600)}`)];
 }

@@ -1,0 +1,100 @@
+/**
+ * manager.toml as a release's own loader reads it: `ai.backend.manager.config.load()` in that
+ * release's venv (backend.ai@22.03.14 … @25.7.0:src/ai/backend/manager/config.py), which validates
+ * the whole file with the release's trafaret schema and raises ConfigurationError with what it
+ * refuses (backend.ai@24.12.1:src/ai/backend/common/config.py, `check`). The refusal is caught where
+ * it is raised and printed as JSON, so every refused key is named, not the loader's pretty-print.
+ * From 25.8 the manager's configuration is a package that merges manager.toml with etcd
+ * (backend.ai@25.8.1:src/ai/backend/manager/config/): that loader is not run here.
+ */
+import { dirname, resolve } from 'node:path';
+import { runChild } from './child-env.js';
+
+const LOAD = `
+import json, sys
+from pathlib import Path
+try:
+    import ai.backend.manager.config as manager_config
+    load = manager_config.load
+    from ai.backend.common import config as common_config
+except ModuleNotFoundError as e:
+    print("BAI_MIGRATE_NO_PACKAGE " + str(e), flush=True)
+    sys.exit(3)
+except (ImportError, AttributeError) as e:
+    print("BAI_MIGRATE_NO_LOADER " + str(e), flush=True)
+    sys.exit(4)
+check = common_config.check
+def checked(table, iv, *args, **kwargs):
+    try:
+        return check(table, iv, *args, **kwargs)
+    except common_config.ConfigurationError as e:
+        print("BAI_MIGRATE_REFUSED " + json.dumps(e.invalid_data, default=str), flush=True)
+        raise
+common_config.check = checked
+load(Path(sys.argv[1]))
+print("BAI_MIGRATE_LOADED", flush=True)
+`;
+
+/** One key the loader refused: its dotted path in manager.toml and the loader's reason. */
+export interface RefusedKey {
+  readonly key: string;
+  readonly reason: string;
+}
+
+export type ConfigLoad =
+  | { readonly state: 'loads' }
+  | { readonly state: 'refused'; readonly keys: readonly RefusedKey[] }
+  /** The Python has no backend.ai-manager (alembic-command pointing elsewhere). */
+  | { readonly state: 'no-package'; readonly detail: string }
+  /** The release has no such loader (25.8+), or it failed otherwise: `detail` says how. */
+  | { readonly state: 'no-loader' | 'failed'; readonly detail: string };
+
+/** The loader's nested refusal, `{"manager": {"num-proc": "…"}}`, as dotted keys. */
+export function refusedKeys(invalid: unknown, prefix = ''): RefusedKey[] {
+  if (invalid !== null && typeof invalid === 'object' && !Array.isArray(invalid)) {
+    return Object.entries(invalid as Record<string, unknown>).flatMap(([key, value]) => refusedKeys(value, prefix ? `${prefix}.${key}` : key));
+  }
+  return [{ key: prefix || '(the file)', reason: String(invalid) }];
+}
+
+/** Messages of trafaret's Path for a file or folder this machine does not have (backend.ai@24.12.1:src/ai/backend/common/validators.py). */
+const ABSENT_PATH = /^value is not a (regular file|directory)$/;
+
+/** A key refused only because the path it names is not on this machine (the manager's host may have it). */
+export function namesAbsentPath(key: RefusedKey): boolean {
+  return ABSENT_PATH.test(key.reason);
+}
+
+/**
+ * Runs the release's loader on `configPath` with `python` (the release's venv), by default from the
+ * file's folder, where an operator starts the manager and its relative paths resolve.
+ */
+export async function loadManagerConfig(python: string, configPath: string, options: { cwd?: string; env?: Record<string, string> } = {}): Promise<ConfigLoad> {
+  const path = resolve(configPath);
+  const result = await runChild('alembic', python, ['-c', LOAD, path], { cwd: options.cwd ?? dirname(path), env: options.env });
+  const lines = `${result.stdout}\n${result.stderr}`.split('\n');
+  const tagged = (tag: string) =>
+    lines
+      .find((line) => line.startsWith(`${tag} `) || line === tag)
+      ?.slice(tag.length)
+      .trim();
+  if (result.exitCode === 0 && tagged('BAI_MIGRATE_LOADED') !== undefined) return { state: 'loads' };
+  const refused = tagged('BAI_MIGRATE_REFUSED');
+  if (refused !== undefined) {
+    try {
+      return { state: 'refused', keys: refusedKeys(JSON.parse(refused)) };
+    } catch {
+      return { state: 'refused', keys: [{ key: '(the file)', reason: refused.slice(0, 600) }] };
+    }
+  }
+  const noPackage = tagged('BAI_MIGRATE_NO_PACKAGE');
+  if (noPackage !== undefined) return { state: 'no-package', detail: noPackage };
+  const noLoader = tagged('BAI_MIGRATE_NO_LOADER');
+  if (noLoader !== undefined) return { state: 'no-loader', detail: noLoader };
+  const said = lines
+    .map((line) => line.trim())
+    .filter(Boolean)
+    .slice(-4)
+    .join(' ');
+  return { state: 'failed', detail: `exit ${result.exitCode}: ${said.slice(0, 600)}` };
+}
