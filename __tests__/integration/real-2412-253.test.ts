@@ -6,8 +6,8 @@
  *
  * Also with the real packages: 25.2.0's ecc9f6322be4 stops on an endpoint that is neither destroyed
  * nor has an image, which preflight names first; a database at 25.2.0's head, which 24.09.6+
- * share, is found to be at 25.2.0; and a run to 25.3 ends with the real 25.3.3 manager serving on
- * the migrated data (manager-starts).
+ * share, is found to be at 25.2.0; and runs to 25.1, 25.2 and 25.3 end with that release's real
+ * manager serving on the migrated data (manager-starts, on the test's copy as on a rehearsal's).
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -27,6 +27,7 @@ import { ManagerVenvs } from '../../src/manager/venvs.js';
 import { pyenvInterpreters, type ProvisionedVenv } from '../../src/manager/venv.js';
 import { requireSuccess, runManagerCli } from '../../src/manager/cli.js';
 import { workerTestbed } from '../support/worker-testbed.js';
+import type { Report } from '../../src/core/report/index.js';
 
 const info = workerTestbed();
 /** Each line's final patch and head, as releases.md lists them (§1, §3.7–§3.9). */
@@ -154,6 +155,19 @@ afterAll(async () => {
   await admin?.close();
 });
 
+/** The run's manager-starts proof: the real `release` manager served on the migrated copy. */
+function expectServed(report: Report, release: string): void {
+  const proof = report.entries.filter((e) => e.phase === 'apply' && e.step === 'manager-starts');
+  expect(proof.map((e) => e.status)).toEqual(['changed']);
+  const version = release.replaceAll('.', '\\.');
+  expect(proof[0]!.detail).toMatch(
+    new RegExp(
+      `^the ${version} manager started on the copy in [\\d.]+ s, answered GET / \\(.*"manager": ?"${version}".*\\), served a signed GraphQL query of users, vfolders, sessions and agents \\(.*\\), logged no error`,
+    ),
+  );
+  ranRealPackage(release, 'start-server on the migrated deployment (manager-starts)');
+}
+
 describe('24.12.1 → 25.1.1 → 25.2.0 → 25.3.3 with the real packages (manager-venv, uv, Python 3.12)', () => {
   it('one migrate takes a 24.12.1 install to 25.3.3, each hop by a plain alembic upgrade with its own release, keeping the rows; verify passes', async () => {
     const { toml, pg: c } = await copy();
@@ -211,11 +225,12 @@ describe('24.12.1 → 25.1.1 → 25.2.0 → 25.3.3 with the real packages (manag
     expect(planned.report.entries.filter((e) => e.phase === 'plan' && e.hop !== undefined)).toEqual([]);
   }, 1_800_000);
 
-  it("a database at 25.2.0's head, which 24.09.6–24.09.14 share, is found at 25.2.0: the plan to 25.3 is the one hop 25.2 → 25.3", async () => {
+  it("a run to 25.2 ends with the real 25.2.0 manager serving; a database at 25.2.0's head, which 24.09.6–24.09.14 share, is found at 25.2.0: the plan to 25.3 is the one hop 25.2 → 25.3", async () => {
     const { toml, pg: c } = await copy();
-    const { report } = await runEngine(inputs(toml, { 'from-version': '24.12', 'to-version': '25.2' }));
+    const { report } = await runEngine(inputs(toml, { 'from-version': '24.12', 'to-version': '25.2' }), undefined, { disposableCopy: true });
     expect(report.error).toBeUndefined();
     expect(await revisionsOf(c)).toEqual([HEADS['25.2.0']]);
+    expectServed(report, '25.2.0');
     const planned = await runEngine(inputs(toml, { command: 'plan', 'to-version': '25.3' }));
     expect(planned.report.error).toBeUndefined();
     expect([...new Set(planned.report.entries.filter((e) => e.phase === 'plan' && e.hop !== undefined).map((e) => e.hop))]).toEqual(['25.2 → 25.3']);
@@ -224,11 +239,12 @@ describe('24.12.1 → 25.1.1 → 25.2.0 → 25.3.3 with the real packages (manag
     expect(await revisionsOf(c)).toEqual([HEADS['25.3.3']]);
   }, 1_800_000);
 
-  it("preflight names the endpoint 25.2.0's ecc9f6322be4 stops on (not destroyed, no image), and the real 25.2.0 alembic does stop on it", async () => {
+  it("a run to 25.1 ends with the real 25.1.1 manager serving; preflight then names the endpoint 25.2.0's ecc9f6322be4 stops on (not destroyed, no image), and the real 25.2.0 alembic does stop on it", async () => {
     const { database, toml, pg: c } = await copy();
-    const to251 = await runEngine(inputs(toml, { 'from-version': '24.12', 'to-version': '25.1' }));
+    const to251 = await runEngine(inputs(toml, { 'from-version': '24.12', 'to-version': '25.1' }), undefined, { disposableCopy: true });
     expect(to251.report.error).toBeUndefined();
     expect(await revisionsOf(c)).toEqual([HEADS['25.1.1']]);
+    expectServed(to251.report, '25.1.1');
     // What 24.12's and 25.1's schema forbid, loosened by hand: an endpoint without an image. A destroyed one passes the new check.
     await c.query('ALTER TABLE endpoints ALTER COLUMN image DROP NOT NULL');
     for (const [name, stage] of [
@@ -262,11 +278,6 @@ describe('24.12.1 → 25.1.1 → 25.2.0 → 25.3.3 with the real packages (manag
     const { report } = await runEngine(inputs(toml, { 'from-version': '24.12', 'to-version': '25.3' }), undefined, { disposableCopy: true });
     expect(report.error).toBeUndefined();
     expect(await revisionsOf(c)).toEqual([HEADS['25.3.3']]);
-    const proof = report.entries.filter((e) => e.phase === 'apply' && e.step === 'manager-starts');
-    expect(proof.map((e) => e.status)).toEqual(['changed']);
-    expect(proof[0]!.detail).toMatch(
-      /^the 25\.3\.3 manager started on the copy in [\d.]+ s, answered GET \/ \(.*"manager": ?"25\.3\.3".*\), served a signed GraphQL query of users, vfolders, sessions and agents \(.*\), logged no error/,
-    );
-    ranRealPackage('25.3.3', 'start-server on the migrated deployment (manager-starts)');
+    expectServed(report, '25.3.3');
   }, 1_800_000);
 });
