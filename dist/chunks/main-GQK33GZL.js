@@ -14,7 +14,7 @@ import {
   secretInputs,
   unusedInputs,
   which
-} from "./chunk-UVSCX6ML.js";
+} from "./chunk-GQ5IM7DY.js";
 import {
   require_src3 as require_src
 } from "./chunk-PS4AXIT4.js";
@@ -73891,4 +73891,4 @@ function setOutputs(report, options) {
 export {
   run
 };
-//# sourceMappingURL=main-R6UCA4GB.js.map
+//# sourceMappingURL=main-GQK33GZL.js.map

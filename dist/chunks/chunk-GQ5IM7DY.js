@@ -349,7 +349,7 @@ var require_util = __commonJS({
     }
     exports.sample = sample;
     function delay(duration) {
-      return new Promise((resolve16) => setTimeout(resolve16, duration));
+      return new Promise((resolve17) => setTimeout(resolve17, duration));
     }
     exports.delay = delay;
     function forOwn(obj, iterator) {
@@ -360,14 +360,14 @@ var require_util = __commonJS({
     }
     exports.forOwn = forOwn;
     function onceEvent(emitter, ...events2) {
-      return new Promise((resolve16, reject) => {
+      return new Promise((resolve17, reject) => {
         const teardown = [];
         const handler = (data, event) => {
           teardown.forEach((t) => t());
           if (event === "error") {
             reject(data);
           } else {
-            resolve16(data);
+            resolve17(data);
           }
         };
         events2.forEach((event) => {
@@ -419,13 +419,13 @@ var require_util = __commonJS({
     };
     exports.resolveCallOptions = resolveCallOptions;
     var getDeferred = () => {
-      let resolve16;
+      let resolve17;
       let reject;
       const promise = new Promise((res, rej) => {
-        resolve16 = res;
+        resolve17 = res;
         reject = rej;
       });
-      return { promise, resolve: resolve16, reject };
+      return { promise, resolve: resolve17, reject };
     };
     exports.getDeferred = getDeferred;
   }
@@ -932,20 +932,20 @@ var require_Event = __commonJS({
       };
       Event2.toPromise = (event, signal) => {
         if (!signal) {
-          return new Promise((resolve16) => Event2.once(event, resolve16));
+          return new Promise((resolve17) => Event2.once(event, resolve17));
         }
         if (signal.aborted) {
           return Promise.reject(new TaskCancelledError_1.TaskCancelledError());
         }
         const toDispose = [];
-        return new Promise((resolve16, reject) => {
+        return new Promise((resolve17, reject) => {
           const abortEvt = (0, exports.onAbort)(signal);
           toDispose.push(abortEvt);
           toDispose.push(abortEvt.event(() => {
             reject(new TaskCancelledError_1.TaskCancelledError());
           }));
           toDispose.push(Event2.once(event, (data) => {
-            resolve16(data);
+            resolve17(data);
           }));
         }).finally(() => {
           for (const d of toDispose) {
@@ -1754,13 +1754,13 @@ var require_defer = __commonJS({
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.defer = void 0;
     var defer = () => {
-      let resolve16;
+      let resolve17;
       let reject;
       const promise = new Promise((res, rej) => {
-        resolve16 = res;
+        resolve17 = res;
         reject = rej;
       });
-      return { resolve: resolve16, reject, promise };
+      return { resolve: resolve17, reject, promise };
     };
     exports.defer = defer;
   }
@@ -1824,8 +1824,8 @@ var require_BulkheadPolicy = __commonJS({
           }
         }
         if (this.queue.length < this.queueCapacity) {
-          const { resolve: resolve16, reject, promise } = (0, defer_1.defer)();
-          this.queue.push({ signal, fn, resolve: resolve16, reject });
+          const { resolve: resolve17, reject, promise } = (0, defer_1.defer)();
+          this.queue.push({ signal, fn, resolve: resolve17, reject });
           return promise;
         }
         this.onRejectEmitter.emit();
@@ -1905,8 +1905,8 @@ var require_RetryPolicy = __commonJS({
     var ConstantBackoff_1 = require_ConstantBackoff();
     var abort_1 = require_abort();
     var Event_1 = require_Event();
-    var delay = (duration, unref) => new Promise((resolve16) => {
-      const timer = setTimeout(resolve16, duration);
+    var delay = (duration, unref) => new Promise((resolve17) => {
+      const timer = setTimeout(resolve17, duration);
       if (unref) {
         timer.unref();
       }
@@ -2299,12 +2299,12 @@ var require_connection_pool = __commonJS({
       return name.replace(/^https?:\/\//, "");
     }
     function runServiceCall(client, metadata, options, method, payload) {
-      return new Promise((resolve16, reject) => {
+      return new Promise((resolve17, reject) => {
         client[method](payload, metadata, options || {}, (err, res) => {
           if (err) {
             reject((0, errors_1.castGrpcError)(err));
           } else {
-            resolve16(res);
+            resolve17(res);
           }
         });
       });
@@ -4945,7 +4945,7 @@ var require_election = __commonJS({
           if (!leader) {
             this.setLeader(void 0);
             const watcher2 = this.namespace.watch().startRevision(allKeys.header.revision).prefix("").only("put").watcher();
-            await new Promise((resolve16, reject) => {
+            await new Promise((resolve17, reject) => {
               watcher2.on("data", (data) => {
                 let done = false;
                 for (const event of data.events) {
@@ -4956,11 +4956,11 @@ var require_election = __commonJS({
                   }
                 }
                 if (done) {
-                  resolve16();
+                  resolve17();
                 }
               });
               watcher2.on("error", reject);
-              this.disposer = resolve16;
+              this.disposer = resolve17;
             }).finally(() => watcher2.cancel());
             if (!this.running) {
               return;
@@ -4971,12 +4971,12 @@ var require_election = __commonJS({
           }
           this.setLeader(leader);
           const watcher = this.namespace.watch().startRevision(new bignumber_js_1.default(revision).plus(1).toString()).key(leader.key).watcher();
-          await new Promise((resolve16, reject) => {
+          await new Promise((resolve17, reject) => {
             watcher.on("put", (kv) => this.setLeader(kv));
-            watcher.on("delete", () => resolve16());
+            watcher.on("delete", () => resolve17());
             watcher.on("error", reject);
             this.disposer = () => {
-              resolve16();
+              resolve17();
               return watcher.cancel();
             };
           }).finally(() => watcher.cancel());
@@ -5011,8 +5011,8 @@ var require_election = __commonJS({
        * If an error is emitted, the promise is rejected.
        */
       wait() {
-        return new Promise((resolve16, reject) => {
-          this.on("elected", () => resolve16(this));
+        return new Promise((resolve17, reject) => {
+          this.on("elected", () => resolve17(this));
           this.on("error", reject);
         });
       }
@@ -5148,8 +5148,8 @@ var require_election = __commonJS({
        */
       async observe() {
         const observer = new ElectionObserver(this.namespace);
-        return new Promise((resolve16, reject) => {
-          observer.once("change", () => resolve16(observer));
+        return new Promise((resolve17, reject) => {
+          observer.once("change", () => resolve17(observer));
           observer.once("error", reject);
         });
       }
@@ -5158,8 +5158,8 @@ var require_election = __commonJS({
     Election.prefix = "election";
     async function waitForDelete(namespace2, key, rev) {
       const watcher = await namespace2.watch().key(key).startRevision(rev).only("delete").create();
-      const deleteOrError = new Promise((resolve16, reject) => {
-        watcher.once("delete", resolve16);
+      const deleteOrError = new Promise((resolve17, reject) => {
+        watcher.once("delete", resolve17);
         watcher.once("error", reject);
       });
       try {
@@ -5308,8 +5308,8 @@ var require_lease = __commonJS({
        */
       keepaliveOnce(options = this.defaultOptions) {
         return Promise.all([this.client.leaseKeepAlive(options), this.grant()]).then(([stream, id]) => {
-          return new Promise((resolve16, reject) => {
-            stream.on("data", resolve16);
+          return new Promise((resolve17, reject) => {
+            stream.on("data", resolve17);
             stream.on("error", (err) => reject((0, errors_1.castGrpcError)(err)));
             stream.write({ ID: id });
           }).then((res) => {
@@ -9550,7 +9550,7 @@ var require_dist2 = __commonJS({
     function parse3(stream, callback) {
       const parser = new parser_1.Parser();
       stream.on("data", (buffer) => parser.parse(buffer, callback));
-      return new Promise((resolve16) => stream.on("end", () => resolve16()));
+      return new Promise((resolve17) => stream.on("end", () => resolve17()));
     }
   }
 });
@@ -10319,12 +10319,12 @@ var require_client = __commonJS({
           this._connect(callback);
           return;
         }
-        return new this._Promise((resolve16, reject) => {
+        return new this._Promise((resolve17, reject) => {
           this._connect((error) => {
             if (error) {
               reject(error);
             } else {
-              resolve16(this);
+              resolve17(this);
             }
           });
         });
@@ -10706,8 +10706,8 @@ var require_client = __commonJS({
         } else {
           query2 = new Query2(config, values, callback);
           if (!query2.callback) {
-            result = new this._Promise((resolve16, reject) => {
-              query2.callback = (err, res) => err ? reject(err) : resolve16(res);
+            result = new this._Promise((resolve17, reject) => {
+              query2.callback = (err, res) => err ? reject(err) : resolve17(res);
             }).catch((err) => {
               Error.captureStackTrace(err);
               throw err;
@@ -10807,8 +10807,8 @@ var require_client = __commonJS({
         if (cb) {
           this.connection.once("end", cb);
         } else {
-          return new this._Promise((resolve16) => {
-            this.connection.once("end", resolve16);
+          return new this._Promise((resolve17) => {
+            this.connection.once("end", resolve17);
           });
         }
       }
@@ -10857,8 +10857,8 @@ var require_pg_pool = __commonJS({
       const cb = function(err, client) {
         err ? rej(err) : res(client);
       };
-      const result = new Promise2(function(resolve16, reject) {
-        res = resolve16;
+      const result = new Promise2(function(resolve17, reject) {
+        res = resolve17;
         rej = reject;
       }).catch((err) => {
         Error.captureStackTrace(err);
@@ -10919,7 +10919,7 @@ var require_pg_pool = __commonJS({
         if (typeof Promise2.try === "function") {
           return Promise2.try(f);
         }
-        return new Promise2((resolve16) => resolve16(f()));
+        return new Promise2((resolve17) => resolve17(f()));
       }
       _isFull() {
         return this._clients.length >= this.options.max;
@@ -11314,8 +11314,8 @@ var require_query2 = __commonJS({
     NativeQuery.prototype._getPromise = function() {
       if (this._promise) return this._promise;
       this._promise = new Promise(
-        function(resolve16, reject) {
-          this._once("end", resolve16);
+        function(resolve17, reject) {
+          this._once("end", resolve17);
           this._once("error", reject);
         }.bind(this)
       );
@@ -11494,12 +11494,12 @@ var require_client2 = __commonJS({
         this._connect(callback);
         return;
       }
-      return new this._Promise((resolve16, reject) => {
+      return new this._Promise((resolve17, reject) => {
         this._connect((error) => {
           if (error) {
             reject(error);
           } else {
-            resolve16(this);
+            resolve17(this);
           }
         });
       });
@@ -11523,8 +11523,8 @@ var require_client2 = __commonJS({
         query2 = new NativeQuery(config, values, callback);
         if (!query2.callback) {
           let resolveOut, rejectOut;
-          result = new this._Promise((resolve16, reject) => {
-            resolveOut = resolve16;
+          result = new this._Promise((resolve17, reject) => {
+            resolveOut = resolve17;
             rejectOut = reject;
           }).catch((err) => {
             Error.captureStackTrace(err);
@@ -11587,8 +11587,8 @@ var require_client2 = __commonJS({
       }
       let result;
       if (!cb) {
-        result = new this._Promise(function(resolve16, reject) {
-          cb = (err) => err ? reject(err) : resolve16();
+        result = new this._Promise(function(resolve17, reject) {
+          cb = (err) => err ? reject(err) : resolve17();
         });
       }
       const doEnd = function() {
@@ -18320,7 +18320,7 @@ var require_Command = __commonJS({
       initPromise() {
         this.isResolved = false;
         this.isSettled = false;
-        const promise = new Promise((resolve16, reject) => {
+        const promise = new Promise((resolve17, reject) => {
           if (!this.transformed) {
             this.transformed = true;
             const transformer = _Command._transformer.argument[this.name];
@@ -18329,7 +18329,7 @@ var require_Command = __commonJS({
             }
             this.stringifyArguments();
           }
-          this.resolve = this._convertValue(resolve16);
+          this.resolve = this._convertValue(resolve17);
           this.reject = (err) => {
             this._clearTimers();
             this.isSettled = true;
@@ -18363,11 +18363,11 @@ var require_Command = __commonJS({
       /**
        * Convert the value from buffer to the target encoding.
        */
-      _convertValue(resolve16) {
+      _convertValue(resolve17) {
         return (value) => {
           try {
             this._clearTimers();
-            resolve16(this.transformReply(value));
+            resolve17(this.transformReply(value));
             this.isResolved = true;
             this.isSettled = true;
           } catch (err) {
@@ -18679,13 +18679,13 @@ var require_autoPipelining = __commonJS({
       if (client.isCluster && !client.slots.length) {
         if (client.status === "wait")
           client.connect().catch(lodash_1.noop);
-        return (0, standard_as_callback_1.default)(new Promise(function(resolve16, reject) {
+        return (0, standard_as_callback_1.default)(new Promise(function(resolve17, reject) {
           client.delayUntilReady((err) => {
             if (err) {
               reject(err);
               return;
             }
-            executeWithAutoPipelining(client, functionName, commandName, args, null).then(resolve16, reject);
+            executeWithAutoPipelining(client, functionName, commandName, args, null).then(resolve17, reject);
           });
         }), callback);
       }
@@ -18706,13 +18706,13 @@ var require_autoPipelining = __commonJS({
         pipeline3[exports.kExec] = true;
         setImmediate(executeAutoPipeline, client, slotKey);
       }
-      const autoPipelinePromise = new Promise(function(resolve16, reject) {
+      const autoPipelinePromise = new Promise(function(resolve17, reject) {
         pipeline3[exports.kCallbacks].push(function(err, value) {
           if (err) {
             reject(err);
             return;
           }
-          resolve16(value);
+          resolve17(value);
         });
         if (functionName === "call") {
           args.unshift(commandName);
@@ -19360,8 +19360,8 @@ var require_Pipeline = __commonJS({
           this[name] = redis[name];
           this[name + "Buffer"] = redis[name + "Buffer"];
         });
-        this.promise = new Promise((resolve16, reject) => {
-          this.resolve = resolve16;
+        this.promise = new Promise((resolve17, reject) => {
+          this.resolve = resolve17;
           this.reject = reject;
         });
         const _this = this;
@@ -19771,13 +19771,13 @@ var require_transaction = __commonJS({
           if (this.isCluster && !this.redis.slots.length) {
             if (this.redis.status === "wait")
               this.redis.connect().catch(utils_1.noop);
-            return (0, standard_as_callback_1.default)(new Promise((resolve16, reject) => {
+            return (0, standard_as_callback_1.default)(new Promise((resolve17, reject) => {
               this.redis.delayUntilReady((err) => {
                 if (err) {
                   reject(err);
                   return;
                 }
-                this.exec(pipeline3).then(resolve16, reject);
+                this.exec(pipeline3).then(resolve17, reject);
               });
             }), callback);
           }
@@ -19891,10 +19891,10 @@ var require_util2 = __commonJS({
       if (redis.status === "end") {
         return Promise.reject(new Error(utils_1.CONNECTION_CLOSED_ERROR_MSG));
       }
-      return new Promise((resolve16, reject) => {
+      return new Promise((resolve17, reject) => {
         const onReady = () => {
           redis.removeListener("end", onEnd);
-          resolve16();
+          resolve17();
         };
         const onEnd = () => {
           redis.removeListener("ready", onReady);
@@ -21321,7 +21321,7 @@ var require_cluster = __commonJS({
        * Connect to a cluster
        */
       connect() {
-        return new Promise((resolve16, reject) => {
+        return new Promise((resolve17, reject) => {
           if (this.status === "connecting" || this.status === "connect" || this.status === "ready") {
             reject(new Error("Redis is already connecting/connected"));
             return;
@@ -21350,7 +21350,7 @@ var require_cluster = __commonJS({
               this.retryAttempts = 0;
               this.executeOfflineCommands();
               this.resetNodesRefreshInterval();
-              resolve16();
+              resolve17();
             };
             let closeListener = void 0;
             const refreshListener = () => {
@@ -22012,7 +22012,7 @@ var require_cluster = __commonJS({
         });
       }
       resolveSrv(hostname2) {
-        return new Promise((resolve16, reject) => {
+        return new Promise((resolve17, reject) => {
           this.options.resolveSrv(hostname2, (err, records) => {
             if (err) {
               return reject(err);
@@ -22026,7 +22026,7 @@ var require_cluster = __commonJS({
               if (!group.records.length) {
                 sortedKeys.shift();
               }
-              self2.dnsLookup(record.name).then((host) => resolve16({
+              self2.dnsLookup(record.name).then((host) => resolve17({
                 host,
                 port: record.port
               }), tryFirstOne);
@@ -22036,14 +22036,14 @@ var require_cluster = __commonJS({
         });
       }
       dnsLookup(hostname2) {
-        return new Promise((resolve16, reject) => {
+        return new Promise((resolve17, reject) => {
           this.options.dnsLookup(hostname2, (err, address) => {
             if (err) {
               debug("failed to resolve hostname %s to IP: %s", hostname2, err.message);
               reject(err);
             } else {
               debug("resolved hostname %s to IP %s", hostname2, address);
-              resolve16(address);
+              resolve17(address);
             }
           });
         });
@@ -22200,7 +22200,7 @@ var require_StandaloneConnector = __commonJS({
         if (options.tls) {
           Object.assign(connectionOptions, options.tls);
         }
-        return new Promise((resolve16, reject) => {
+        return new Promise((resolve17, reject) => {
           process.nextTick(() => {
             if (!this.connecting) {
               reject(new Error(utils_1.CONNECTION_CLOSED_ERROR_MSG));
@@ -22219,7 +22219,7 @@ var require_StandaloneConnector = __commonJS({
             this.stream.once("error", (err) => {
               this.firstError = err;
             });
-            resolve16(this.stream);
+            resolve17(this.stream);
           });
         });
       }
@@ -22378,7 +22378,7 @@ var require_SentinelConnector = __commonJS({
             const error = new Error(errorMsg);
             if (typeof retryDelay === "number") {
               eventEmitter("error", error);
-              await new Promise((resolve16) => setTimeout(resolve16, retryDelay));
+              await new Promise((resolve17) => setTimeout(resolve17, retryDelay));
               return connectToNext();
             } else {
               throw error;
@@ -24342,7 +24342,7 @@ var require_Redis = __commonJS({
         return (0, standard_as_callback_1.default)(promise, callback);
       }
       _connect() {
-        return new Promise((resolve16, reject) => {
+        return new Promise((resolve17, reject) => {
           if (this.status === "connecting" || this.status === "connect" || this.status === "ready") {
             reject(new Error("Redis is already connecting/connected"));
             return;
@@ -24424,7 +24424,7 @@ var require_Redis = __commonJS({
             }
             const connectionReadyHandler = function() {
               _this.removeListener("close", connectionCloseHandler);
-              resolve16();
+              resolve17();
             };
             var connectionCloseHandler = function() {
               _this.removeListener("ready", connectionReadyHandler);
@@ -24520,10 +24520,10 @@ var require_Redis = __commonJS({
           lazyConnect: false,
           himportFieldsets: void 0
         });
-        return (0, standard_as_callback_1.default)(new Promise(function(resolve16, reject) {
+        return (0, standard_as_callback_1.default)(new Promise(function(resolve17, reject) {
           monitorInstance.once("error", reject);
           monitorInstance.once("monitoring", function() {
-            resolve16(monitorInstance);
+            resolve17(monitorInstance);
           });
         }), callback);
       }
@@ -26353,7 +26353,7 @@ function expandHome(path4) {
 
 // src/commands/run-command.ts
 import { mkdir as mkdir7, writeFile as writeFile5 } from "node:fs/promises";
-import { dirname as dirname9, resolve as resolve15 } from "node:path";
+import { dirname as dirname10, resolve as resolve16 } from "node:path";
 
 // src/core/logger.ts
 function redactingLogger(log, secrets) {
@@ -28073,11 +28073,11 @@ import * as fs from "fs";
 import * as path from "path";
 var __awaiter = function(thisArg, _arguments, P, generator) {
   function adopt2(value) {
-    return value instanceof P ? value : new P(function(resolve16) {
-      resolve16(value);
+    return value instanceof P ? value : new P(function(resolve17) {
+      resolve17(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve16, reject) {
+  return new (P || (P = Promise))(function(resolve17, reject) {
     function fulfilled(value) {
       try {
         step2(generator.next(value));
@@ -28093,7 +28093,7 @@ var __awaiter = function(thisArg, _arguments, P, generator) {
       }
     }
     function step2(result) {
-      result.done ? resolve16(result.value) : adopt2(result.value).then(fulfilled, rejected);
+      result.done ? resolve17(result.value) : adopt2(result.value).then(fulfilled, rejected);
     }
     step2((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -28197,11 +28197,11 @@ function isUnixExecutable(stats) {
 // node_modules/@actions/io/lib/io.js
 var __awaiter2 = function(thisArg, _arguments, P, generator) {
   function adopt2(value) {
-    return value instanceof P ? value : new P(function(resolve16) {
-      resolve16(value);
+    return value instanceof P ? value : new P(function(resolve17) {
+      resolve17(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve16, reject) {
+  return new (P || (P = Promise))(function(resolve17, reject) {
     function fulfilled(value) {
       try {
         step2(generator.next(value));
@@ -28217,7 +28217,7 @@ var __awaiter2 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step2(result) {
-      result.done ? resolve16(result.value) : adopt2(result.value).then(fulfilled, rejected);
+      result.done ? resolve17(result.value) : adopt2(result.value).then(fulfilled, rejected);
     }
     step2((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -28316,11 +28316,11 @@ function findInPath(tool) {
 import { setTimeout as setTimeout2 } from "timers";
 var __awaiter3 = function(thisArg, _arguments, P, generator) {
   function adopt2(value) {
-    return value instanceof P ? value : new P(function(resolve16) {
-      resolve16(value);
+    return value instanceof P ? value : new P(function(resolve17) {
+      resolve17(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve16, reject) {
+  return new (P || (P = Promise))(function(resolve17, reject) {
     function fulfilled(value) {
       try {
         step2(generator.next(value));
@@ -28336,7 +28336,7 @@ var __awaiter3 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step2(result) {
-      result.done ? resolve16(result.value) : adopt2(result.value).then(fulfilled, rejected);
+      result.done ? resolve17(result.value) : adopt2(result.value).then(fulfilled, rejected);
     }
     step2((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -28555,7 +28555,7 @@ var ToolRunner = class extends events.EventEmitter {
         this.toolPath = path3.resolve(process.cwd(), this.options.cwd || process.cwd(), this.toolPath);
       }
       this.toolPath = yield which(this.toolPath, true);
-      return new Promise((resolve16, reject) => __awaiter3(this, void 0, void 0, function* () {
+      return new Promise((resolve17, reject) => __awaiter3(this, void 0, void 0, function* () {
         this._debug(`exec tool: ${this.toolPath}`);
         this._debug("arguments:");
         for (const arg of this.args) {
@@ -28638,7 +28638,7 @@ var ToolRunner = class extends events.EventEmitter {
           if (error) {
             reject(error);
           } else {
-            resolve16(exitCode);
+            resolve17(exitCode);
           }
         });
         if (this.options.input) {
@@ -28761,11 +28761,11 @@ var ExecState = class _ExecState extends events.EventEmitter {
 // node_modules/@actions/exec/lib/exec.js
 var __awaiter4 = function(thisArg, _arguments, P, generator) {
   function adopt2(value) {
-    return value instanceof P ? value : new P(function(resolve16) {
-      resolve16(value);
+    return value instanceof P ? value : new P(function(resolve17) {
+      resolve17(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve16, reject) {
+  return new (P || (P = Promise))(function(resolve17, reject) {
     function fulfilled(value) {
       try {
         step2(generator.next(value));
@@ -28781,7 +28781,7 @@ var __awaiter4 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step2(result) {
-      result.done ? resolve16(result.value) : adopt2(result.value).then(fulfilled, rejected);
+      result.done ? resolve17(result.value) : adopt2(result.value).then(fulfilled, rejected);
     }
     step2((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -29666,7 +29666,7 @@ import { randomBytes as randomBytes5 } from "node:crypto";
 import { existsSync as existsSync6, mkdtempSync, readFileSync as readFileSync3, writeFileSync } from "node:fs";
 import { rm as rm10 } from "node:fs/promises";
 import { tmpdir as tmpdir4 } from "node:os";
-import { dirname as dirname6, join as join12, resolve as resolve7 } from "node:path";
+import { dirname as dirname7, join as join12, resolve as resolve8 } from "node:path";
 var import_ioredis2 = __toESM(require_built3(), 1);
 var import_etcd32 = __toESM(require_lib(), 1);
 
@@ -32889,13 +32889,13 @@ function etcdCommand(binary, listenClient, advertiseClient, peer, name = "bai") 
   ];
 }
 async function freePort() {
-  return new Promise((resolve16, reject) => {
+  return new Promise((resolve17, reject) => {
     const server = createServer();
     server.unref();
     server.on("error", reject);
     server.listen(0, "127.0.0.1", () => {
       const address = server.address();
-      server.close(() => typeof address === "object" && address ? resolve16(address.port) : reject(new Error("no free port")));
+      server.close(() => typeof address === "object" && address ? resolve17(address.port) : reject(new Error("no free port")));
     });
   });
 }
@@ -32946,7 +32946,7 @@ import { randomBytes as randomBytes4, randomUUID as randomUUID2 } from "node:cry
 import { existsSync as existsSync5 } from "node:fs";
 import { mkdtemp as mkdtemp3, rm as rm9, writeFile as writeFile3 } from "node:fs/promises";
 import { tmpdir as tmpdir3 } from "node:os";
-import { dirname as dirname5, join as join10, resolve as resolve6 } from "node:path";
+import { dirname as dirname6, join as join10, resolve as resolve7 } from "node:path";
 
 // src/releases/manager-start.ts
 var PROOF_QUERY = "query { user_list(limit: 1, offset: 0) { total_count } vfolder_list(limit: 1, offset: 0) { total_count } compute_session_list(limit: 1, offset: 0) { total_count items { id status } } agent_list(limit: 1, offset: 0) { total_count } }";
@@ -33644,22 +33644,22 @@ async function startManagerServer(command, configFile, dir, servicePort) {
   const [program, ...prefix] = command;
   const state = {};
   const child2 = spawn2(program, [...prefix, "mgr", "start-server", "-f", configFile], { cwd: dir, env: childEnv("manager-server"), detached: true, stdio: ["ignore", out.fd, out.fd] });
-  const done = new Promise((resolve16) => {
+  const done = new Promise((resolve17) => {
     child2.on("exit", (code2, signal) => {
       state.exited = { code: code2, signal };
-      resolve16();
+      resolve17();
     });
     child2.on("error", (error) => {
       state.exited ??= { code: 127, signal: null };
       void out.write(`
 ${error.message}
 `);
-      resolve16();
+      resolve17();
     });
   });
-  await new Promise((resolve16) => {
-    child2.once("spawn", resolve16);
-    child2.once("error", () => resolve16());
+  await new Promise((resolve17) => {
+    child2.once("spawn", resolve17);
+    child2.once("error", () => resolve17());
   });
   await out.close();
   const pid = child2.pid ?? -1;
@@ -33681,7 +33681,7 @@ ${error.message}
         } catch {
         }
       }
-      await new Promise((resolve16) => setTimeout(resolve16, 100));
+      await new Promise((resolve17) => setTimeout(resolve17, 100));
     }
   };
   return {
@@ -33697,7 +33697,7 @@ ${error.message}
         return { how: "already-exited", ms: 0, code: state.exited.code };
       }
       child2.kill("SIGTERM");
-      const inTime = await Promise.race([done.then(() => true), new Promise((resolve16) => setTimeout(() => resolve16(false), graceMs).unref())]);
+      const inTime = await Promise.race([done.then(() => true), new Promise((resolve17) => setTimeout(() => resolve17(false), graceMs).unref())]);
       if (inTime) {
         await killAll();
         return { how: "sigterm", ms: Date.now() - started, code: exitCode() };
@@ -33720,7 +33720,7 @@ async function waitForRoot(manager, timeoutMs) {
     } catch {
     }
     if (Date.now() > deadline) return { failure: `GET / did not answer within ${Math.round(timeoutMs / 1e3)} s` };
-    await new Promise((resolve16) => setTimeout(resolve16, 250));
+    await new Promise((resolve17) => setTimeout(resolve17, 250));
   }
 }
 async function signedRequest(baseUrl, method, path4, body, keypair, apiVersion) {
@@ -33773,13 +33773,13 @@ async function loopbackListener() {
     peers.push(`${socket.remoteAddress}:${socket.remotePort}`);
     socket.destroy();
   });
-  await new Promise((resolve16, reject) => {
+  await new Promise((resolve17, reject) => {
     server.once("error", reject);
-    server.listen(0, "127.0.0.1", resolve16);
+    server.listen(0, "127.0.0.1", resolve17);
   });
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : 0;
-  return { port, peers, close: () => new Promise((resolve16) => server.close(() => resolve16())) };
+  return { port, peers, close: () => new Promise((resolve17) => server.close(() => resolve17())) };
 }
 async function hasColumn(deployment, table, column) {
   const { rowCount: rowCount2 } = await deployment.postgres.query(`SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 AND column_name = $2`, [table, column]);
@@ -33826,6 +33826,155 @@ var managerConnects = {
   }
 };
 
+// src/manager/config-load.ts
+import { dirname as dirname5, resolve as resolve6 } from "node:path";
+var LOAD = `
+import json, sys
+from pathlib import Path
+try:
+    import ai.backend.manager.config as manager_config
+    load = manager_config.load
+    from ai.backend.common import config as common_config
+except ModuleNotFoundError as e:
+    print("BAI_MIGRATE_NO_PACKAGE " + str(e), flush=True)
+    sys.exit(3)
+except (ImportError, AttributeError) as e:
+    print("BAI_MIGRATE_NO_LOADER " + str(e), flush=True)
+    sys.exit(4)
+check = common_config.check
+def checked(table, iv, *args, **kwargs):
+    try:
+        return check(table, iv, *args, **kwargs)
+    except common_config.ConfigurationError as e:
+        print("BAI_MIGRATE_REFUSED " + json.dumps(e.invalid_data, default=str), flush=True)
+        raise
+common_config.check = checked
+load(Path(sys.argv[1]))
+print("BAI_MIGRATE_LOADED", flush=True)
+`;
+function refusedKeys(invalid, prefix = "") {
+  if (invalid !== null && typeof invalid === "object" && !Array.isArray(invalid)) {
+    return Object.entries(invalid).flatMap(([key, value]) => refusedKeys(value, prefix ? `${prefix}.${key}` : key));
+  }
+  return [{ key: prefix || "(the file)", reason: String(invalid) }];
+}
+var ABSENT_PATH = /^value is not a (regular file|directory)$/;
+function namesAbsentPath(key) {
+  return ABSENT_PATH.test(key.reason);
+}
+async function loadManagerConfig2(python, configPath, options = {}) {
+  const path4 = resolve6(configPath);
+  const result = await runChild("alembic", python, ["-c", LOAD, path4], { cwd: options.cwd ?? dirname5(path4), env: options.env });
+  const lines = `${result.stdout}
+${result.stderr}`.split("\n");
+  const tagged = (tag) => lines.find((line) => line.startsWith(`${tag} `) || line === tag)?.slice(tag.length).trim();
+  if (result.exitCode === 0 && tagged("BAI_MIGRATE_LOADED") !== void 0) return { state: "loads" };
+  const refused = tagged("BAI_MIGRATE_REFUSED");
+  if (refused !== void 0) {
+    try {
+      return { state: "refused", keys: refusedKeys(JSON.parse(refused)) };
+    } catch {
+      return { state: "refused", keys: [{ key: "(the file)", reason: refused.slice(0, 600) }] };
+    }
+  }
+  const noPackage = tagged("BAI_MIGRATE_NO_PACKAGE");
+  if (noPackage !== void 0) return { state: "no-package", detail: noPackage };
+  const noLoader = tagged("BAI_MIGRATE_NO_LOADER");
+  if (noLoader !== void 0) return { state: "no-loader", detail: noLoader };
+  const said = lines.map((line) => line.trim()).filter(Boolean).slice(-4).join(" ");
+  return { state: "failed", detail: `exit ${result.exitCode}: ${said.slice(0, 600)}` };
+}
+
+// src/manager/apply-revisions.ts
+import { readFile as readFile6 } from "node:fs/promises";
+var APPLY_REVISIONS = `
+import json, sys
+from alembic.config import Config
+from alembic.runtime.environment import EnvironmentContext
+from alembic.runtime.migration import MigrationStep
+from alembic.script import ScriptDirectory
+
+ini, wanted, mode, start = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], sys.argv[4]
+config = Config(ini)
+scripts = ScriptDirectory.from_config(config)
+def known(revision):
+    try:
+        return scripts.get_revision(revision) is not None
+    except Exception:
+        return False
+unknown = [r for r in wanted if not known(r)]
+if unknown:
+    sys.exit("FAILED: the manager package has no revision " + ", ".join(unknown))
+steps = [MigrationStep.upgrade_from_script(scripts.revision_map, scripts.get_revision(r)) for r in wanted]
+with EnvironmentContext(config, scripts, fn=lambda heads, context: steps, as_sql=(mode == "sql"), starting_rev=start or None, destination_rev=wanted[-1]):
+    scripts.run_env()
+`;
+async function pythonOf(setup) {
+  const [first, second, third] = setup.command;
+  if (second === "-m" && third === "alembic") return first;
+  if (setup.command.length === 1 && first) {
+    const line = (await readFile6(first, "utf8").catch(() => "")).split("\n")[0] ?? "";
+    const interpreter = /^#!\s*(\S+)/.exec(line)?.[1];
+    if (interpreter && !interpreter.endsWith("/env")) return interpreter;
+  }
+  throw new MigrationError(
+    "invalid-input",
+    `alembic-command "${setup.command.join(" ")}" does not say which Python runs it, which applying revisions one by one needs; accepted: "PYTHON -m alembic" or a venv's bin/alembic script`
+  );
+}
+async function applyRevisions(setup, target, revisions, options = {}) {
+  if (revisions.length === 0) return "";
+  const python = await pythonOf(setup);
+  const mode = options.offline ? "sql" : "online";
+  const what = `revisions ${revisions.length > 4 ? `${revisions.slice(0, 4).join(", ")} and ${revisions.length - 4} more` : revisions.join(", ")}${options.offline ? " (offline SQL)" : ""}`;
+  return runWithPrivateIni(setup, target, what, (ini) => [python, "-c", APPLY_REVISIONS, ini, JSON.stringify(revisions), mode, options.offline?.start ?? ""]);
+}
+
+// src/steps/config-loads.ts
+var listKeys = (keys) => keys.map((k) => `${k.key} (${k.reason})`).join("; ");
+async function targetConfigLoads(ctx, release) {
+  const config = ctx.deployment.targets.managerConfig?.path;
+  if (!config) return [skipped(`no manager.toml given (manager-config): the ${release} loader was not run on it`)];
+  if (ctx.venvToMake) return [skipped(`manager.toml is loaded with ${release}'s own loader in the venv preflight or migrate makes in ${ctx.venvToMake.dir}: not here (a dry run makes no venv)`)];
+  let python;
+  try {
+    python = await pythonOf(ctx.alembic);
+  } catch {
+    return [skipped(`manager.toml is not loaded with ${release}'s own loader: alembic-command does not say which Python runs it`)];
+  }
+  const loaded = await loadManagerConfig2(python, config);
+  switch (loaded.state) {
+    case "loads":
+      return [ok2(`manager.toml (${config}) loads with ${release}'s own loader`)];
+    case "no-package":
+      return [skipped(`manager.toml is not loaded with ${release}'s own loader: alembic's Python (${python}) has no backend.ai-manager (${loaded.detail})`)];
+    case "no-loader":
+      return [skipped(`${release} has no file-only loader (${loaded.detail}): it reads manager.toml merged with etcd, which the manager's start in a rehearsal proves`)];
+    case "failed":
+      return [warning(`manager.toml (${config}) could not be checked with ${release}'s own loader: ${loaded.detail}`)];
+    case "refused": {
+      const absent = loaded.keys.filter(namesAbsentPath);
+      const refused = loaded.keys.filter((k) => !namesAbsentPath(k));
+      const findings = [];
+      if (refused.length > 0) {
+        findings.push(
+          failed(
+            `manager.toml (${config}) does not load with ${release}'s own loader, so the ${release} manager would not start after the migration; it refuses ${refused.length} key(s): ${listKeys(refused)}; accepted: values ${release}'s configuration accepts (fix them before the window)`
+          )
+        );
+      }
+      if (absent.length > 0) {
+        findings.push(
+          warning(
+            `manager.toml (${config}) names path(s) this runner does not have, which ${release}'s loader requires (relative paths resolved from manager.toml's folder): ${listKeys(absent)}; the manager's host must have them`
+          )
+        );
+      }
+      return findings;
+    }
+  }
+}
+
 // src/steps/manager-starts.ts
 var START_TIMEOUT_MS = 9e4;
 var STOP_GRACE_MS = 1e4;
@@ -33840,15 +33989,17 @@ var managerStarts = {
   id: "manager-starts",
   title: "The target release's manager starts",
   kind: "change",
-  action: "In a rehearsal (or with start-manager), starts the target release's manager on the migrated data on a loopback port for a few seconds, and proves it serves: GET / with the release's version, an authenticated read-only GraphQL request with a throw-away keypair, and a log without errors; a rehearsal first points the copy's outward addresses at loopback.",
+  action: "In preflight, loads manager.toml with the target release's own loader. In a rehearsal (or with start-manager), starts the target release's manager on the migrated data on a loopback port for a few seconds, and proves it serves: GET / with the release's version, an authenticated read-only GraphQL request with a throw-away keypair, and a log without errors; a rehearsal first points the copy's outward addresses at loopback.",
   servers: ["postgres", "etcd", "redis"],
   tables: ["scaling_groups", "agents", "keypairs", "users"],
   async preflight(ctx) {
+    const loads = await targetConfigLoads(ctx, managerRelease(ctx));
     const why = notAsked(ctx);
-    if (why) return [skipped(why)];
+    if (why) return [...loads, skipped(why)];
     const blocked = await cannotStart(ctx);
-    if (blocked) return [blocked];
+    if (blocked) return [...loads, blocked];
     return [
+      ...loads,
       ok2(
         `the ${managerRelease(ctx)} manager will be started at the end of the run${ctx.settings.disposableCopy ? ", on the disposable copy" : " (start-manager: true): on this deployment, for real"}`
       )
@@ -34040,7 +34191,7 @@ async function rpcKeypair(ctx, facts2, dir) {
   const manager = parseToml(text).manager;
   const value = isTable(manager) ? manager["rpc-auth-manager-keypair"] : void 0;
   if (typeof value === "string") {
-    const file = resolve6(dirname5(resolve6(path4)), value);
+    const file = resolve7(dirname6(resolve7(path4)), value);
     if (existsSync5(file)) return file;
   }
   const args = ["mgr", "generate-rpc-keypair", dir, "manager"];
@@ -34319,7 +34470,7 @@ async function rehearse(options, report, log, addSecret, runInner) {
 function alembicIniCopy(path4, work) {
   if (!path4 || !existsSync6(path4)) return path4;
   const copy2 = join12(work, "alembic.ini");
-  if (!existsSync6(copy2)) writeFileSync(copy2, readFileSync3(path4, "utf8").replaceAll("%(here)s", dirname6(resolve7(path4)).replaceAll("%", "%%")), { mode: 384 });
+  if (!existsSync6(copy2)) writeFileSync(copy2, readFileSync3(path4, "utf8").replaceAll("%(here)s", dirname7(resolve8(path4)).replaceAll("%", "%%")), { mode: 384 });
   return copy2;
 }
 function describeSnapshot(manifest) {
@@ -34652,7 +34803,7 @@ async function aliveAgentRows({ deployment }) {
 }
 
 // src/steps/schema/shared.ts
-import { resolve as resolve8 } from "node:path";
+import { resolve as resolve9 } from "node:path";
 var listed = (revisions) => revisions.join(", ");
 function upgradeSteps(line, from, to) {
   return revisionsToApply(line, line, [from], to).map((revision) => ({ revision, from: parentsIn(line, revision)[0] ?? "base", to: revision }));
@@ -34676,7 +34827,7 @@ function sqlShown(rendered, how, revisions, head, name) {
 async function alembicWorks(ctx, setup, revision, name) {
   if (ctx.venvToMake) return skipped(`${name} will run from the manager venv preflight or migrate makes in ${ctx.venvToMake.dir}: not checked here`);
   const command = setup.command.join(" ");
-  const config = resolve8(setup.config);
+  const config = resolve9(setup.config);
   try {
     await runAlembic(setup, ctx.deployment.targets.postgres, ["show", revision]);
     return ok2(`${name} runs: "${command}" with ${config} knows revision ${revision}`);
@@ -34696,51 +34847,6 @@ var OUTSIDE_DATABASE = {
 };
 function outsideDatabase(revisions) {
   return revisions.filter((r) => r in OUTSIDE_DATABASE).map((revision) => ({ revision, why: OUTSIDE_DATABASE[revision] }));
-}
-
-// src/manager/apply-revisions.ts
-import { readFile as readFile6 } from "node:fs/promises";
-var APPLY_REVISIONS = `
-import json, sys
-from alembic.config import Config
-from alembic.runtime.environment import EnvironmentContext
-from alembic.runtime.migration import MigrationStep
-from alembic.script import ScriptDirectory
-
-ini, wanted, mode, start = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], sys.argv[4]
-config = Config(ini)
-scripts = ScriptDirectory.from_config(config)
-def known(revision):
-    try:
-        return scripts.get_revision(revision) is not None
-    except Exception:
-        return False
-unknown = [r for r in wanted if not known(r)]
-if unknown:
-    sys.exit("FAILED: the manager package has no revision " + ", ".join(unknown))
-steps = [MigrationStep.upgrade_from_script(scripts.revision_map, scripts.get_revision(r)) for r in wanted]
-with EnvironmentContext(config, scripts, fn=lambda heads, context: steps, as_sql=(mode == "sql"), starting_rev=start or None, destination_rev=wanted[-1]):
-    scripts.run_env()
-`;
-async function pythonOf(setup) {
-  const [first, second, third] = setup.command;
-  if (second === "-m" && third === "alembic") return first;
-  if (setup.command.length === 1 && first) {
-    const line = (await readFile6(first, "utf8").catch(() => "")).split("\n")[0] ?? "";
-    const interpreter = /^#!\s*(\S+)/.exec(line)?.[1];
-    if (interpreter && !interpreter.endsWith("/env")) return interpreter;
-  }
-  throw new MigrationError(
-    "invalid-input",
-    `alembic-command "${setup.command.join(" ")}" does not say which Python runs it, which applying revisions one by one needs; accepted: "PYTHON -m alembic" or a venv's bin/alembic script`
-  );
-}
-async function applyRevisions(setup, target, revisions, options = {}) {
-  if (revisions.length === 0) return "";
-  const python = await pythonOf(setup);
-  const mode = options.offline ? "sql" : "online";
-  const what = `revisions ${revisions.length > 4 ? `${revisions.slice(0, 4).join(", ")} and ${revisions.length - 4} more` : revisions.join(", ")}${options.offline ? " (offline SQL)" : ""}`;
-  return runWithPrivateIni(setup, target, what, (ini) => [python, "-c", APPLY_REVISIONS, ini, JSON.stringify(revisions), mode, options.offline?.start ?? ""]);
 }
 
 // src/manager/offline-sql.ts
@@ -35999,12 +36105,12 @@ var hop2 = {
 // src/hops/22.03-22.09/alembic-ini-url.ts
 import { existsSync as existsSync7 } from "node:fs";
 import { readFile as readFile7 } from "node:fs/promises";
-import { resolve as resolve9 } from "node:path";
+import { resolve as resolve10 } from "node:path";
 var ASYNCPG = "postgresql+asyncpg";
 var SYNCHRONOUS = /* @__PURE__ */ new Set(["postgresql", "postgres", "postgresql+psycopg2"]);
 function operatorIni(ctx) {
   const path4 = ctx.settings.alembicConfig ?? alembicConfigBeside(ctx.deployment.targets.managerConfig?.path);
-  return existsSync7(path4) ? resolve9(path4) : void 0;
+  return existsSync7(path4) ? resolve10(path4) : void 0;
 }
 function findUrl(text) {
   let section2 = "";
@@ -36231,7 +36337,7 @@ var hop4 = {
 // src/hops/23.03-23.09/rpc-keypair.ts
 import { existsSync as existsSync8, statSync } from "node:fs";
 import { chown, mkdir as mkdir4, stat as stat3 } from "node:fs/promises";
-import { dirname as dirname7, isAbsolute, join as join14, resolve as resolve10 } from "node:path";
+import { dirname as dirname8, isAbsolute, join as join14, resolve as resolve11 } from "node:path";
 var TABLE = "manager";
 var KEY = "rpc-auth-manager-keypair";
 var NAME = `[${TABLE}] ${KEY}`;
@@ -36242,13 +36348,13 @@ function configured(text) {
   return isTable(section2) ? section2[KEY] : void 0;
 }
 function generatedPath(configPath) {
-  return join14(dirname7(resolve10(configPath)), "rpc-keypair", `${KEYPAIR_NAME}.key_secret`);
+  return join14(dirname8(resolve11(configPath)), "rpc-keypair", `${KEYPAIR_NAME}.key_secret`);
 }
 async function examine2(ctx) {
   if (!ctx.deployment.targets.managerConfig) return void 0;
   const { path: path4, text } = await currentConfig(ctx);
   const value = configured(text);
-  const file = typeof value === "string" ? resolve10(dirname7(resolve10(path4)), value) : generatedPath(path4);
+  const file = typeof value === "string" ? resolve11(dirname8(resolve11(path4)), value) : generatedPath(path4);
   return { path: path4, value, file, exists: existsSync8(file) && statSync(file).isFile() };
 }
 var noConfig = () => failed(`23.09 needs ${NAME} in manager.toml, and no manager.toml was found: set manager-config`);
@@ -36314,7 +36420,7 @@ var rpcKeypair2 = {
     if (state.value !== void 0) return state.exists ? ok2(`${NAME} already names ${state.file}`) : failed(`${NAME} names ${state.file}, which does not exist`);
     let made = "";
     if (!state.exists) {
-      const dir = dirname7(state.file);
+      const dir = dirname8(state.file);
       const owner = await stat3(state.path);
       await mkdir4(dir, { recursive: true, mode: 448 });
       const args = [...GENERATE, dir, KEYPAIR_NAME];
@@ -36519,7 +36625,7 @@ var hop6 = {
 
 // src/hops/24.03-24.09/container-registries.ts
 import { mkdir as mkdir5 } from "node:fs/promises";
-import { resolve as resolve11 } from "node:path";
+import { resolve as resolve12 } from "node:path";
 
 // src/hops/24.03-24.09/registry-config.ts
 var REGISTRIES_MOVED_BY = "1d42c726d8a3";
@@ -36623,12 +36729,6 @@ function likePrefix(prefix) {
 
 // src/hops/24.03-24.09/container-registries.ts
 var describeRows = (rows) => firstFew(rows, (r) => `${r.name}${r.project === null ? " (local)" : `/${r.project}`}`);
-var LOAD_CONFIG = `
-import sys
-from pathlib import Path
-from ai.backend.manager.config import load
-load(Path(sys.argv[1]))
-`;
 var moved = (deployment) => tableExists(deployment.postgres, "container_registries");
 var containerRegistries = {
   id: "container-registries",
@@ -36673,7 +36773,7 @@ var containerRegistries = {
     return await interrupted(deployment) !== void 0;
   },
   async apply({ deployment, settings }) {
-    await mkdir5(resolve11(settings.backupDir), { recursive: true, mode: 448 });
+    await mkdir5(resolve12(settings.backupDir), { recursive: true, mode: 448 });
     const kept = await interrupted(deployment);
     if (!kept) return ok2(`nothing to put back: etcd ${REGISTRY_PREFIX} is as it was; the schema step's ${REGISTRIES_MOVED_BY} moves it`);
     const etcd = deployment.etcd;
@@ -36799,17 +36899,24 @@ async function configFindings(ctx) {
     }
     return [warning(`manager.toml (${config}) is not checked against 24.09: alembic-command does not say which Python runs it; ${REGISTRIES_MOVED_BY} loads it with 24.09's validation`)];
   }
-  const result = await runChild("alembic", python, ["-c", LOAD_CONFIG, resolve11(config)], { env: { BACKEND_CONFIG_FILE: resolve11(config) } });
-  if (result.exitCode === 0) return [ok2(`manager.toml (${config}) passes 24.09's validation, which ${REGISTRIES_MOVED_BY} loads it with`)];
-  if (/No module named '?ai'?/.test(result.stderr)) {
-    return [
-      warning(`manager.toml (${config}) is not checked against 24.09: alembic's Python (${python}) has no backend.ai-manager to load it with; ${REGISTRIES_MOVED_BY} loads it with 24.09's validation`)
-    ];
+  const path4 = resolve12(config);
+  const loaded = await loadManagerConfig2(python, path4, { cwd: process.cwd(), env: { BACKEND_CONFIG_FILE: path4 } });
+  switch (loaded.state) {
+    case "loads":
+      return [ok2(`manager.toml (${config}) passes 24.09's validation, which ${REGISTRIES_MOVED_BY} loads it with`)];
+    case "no-package":
+      return [
+        warning(
+          `manager.toml (${config}) is not checked against 24.09: alembic's Python (${python}) has no backend.ai-manager to load it with; ${REGISTRIES_MOVED_BY} loads it with 24.09's validation`
+        )
+      ];
+    case "refused": {
+      const said = loaded.keys.map((k) => `${k.key} (${k.reason})`).join("; ");
+      return [failed(`manager.toml (${config}) does not pass 24.09's validation, which ${REGISTRIES_MOVED_BY} loads it with: ${said.slice(0, 600)}`)];
+    }
+    default:
+      return [failed(`manager.toml (${config}) could not be loaded with 24.09's loader, which ${REGISTRIES_MOVED_BY} loads it with: ${loaded.detail}`)];
   }
-  const lines = `${result.stderr}
-${result.stdout}`.split("\n").map((line) => line.trim()).filter(Boolean);
-  const said = lines.filter((line) => /ConfigurationError: \{/.test(line)).at(-1)?.replace(/^.*ConfigurationError: /, "") ?? lines.slice(-6).join(" ");
-  return [failed(`manager.toml (${config}) does not pass 24.09's validation, which ${REGISTRIES_MOVED_BY} loads it with: ${said.slice(0, 600)}`)];
 }
 
 // src/hops/24.03-24.09/vfolder-domains.ts
@@ -37277,7 +37384,7 @@ function withinMs(promise, ms) {
 }
 
 // src/commands/session.ts
-import { resolve as resolve12 } from "node:path";
+import { resolve as resolve13 } from "node:path";
 function inputTools(options) {
   return {
     alembicCommand: options.alembicCommand,
@@ -37417,7 +37524,7 @@ var Session = class {
   /** What a revision that loads the manager's configuration needs (alembic.ts, AlembicSetup.env): the checked manager.toml, and the backup folder. */
   managerConfigEnv() {
     const config = this.deployment.targets.managerConfig?.path;
-    return { ...config ? { BACKEND_CONFIG_FILE: resolve12(config) } : {}, BACKEND_ETCD_BACKUP_PATH: resolve12(this.options.backupDir) };
+    return { ...config ? { BACKEND_CONFIG_FILE: resolve13(config) } : {}, BACKEND_ETCD_BACKUP_PATH: resolve13(this.options.backupDir) };
   }
   /** The manager's CLI, handed manager.toml the way the manager finds it. */
   managerCli() {
@@ -38571,7 +38678,7 @@ function checkCommand(phase) {
 // src/commands/migrate.ts
 import { mkdir as mkdir6, writeFile as writeFile4 } from "node:fs/promises";
 import { performance as performance3 } from "node:perf_hooks";
-import { join as join15, resolve as resolve13 } from "node:path";
+import { join as join15, resolve as resolve14 } from "node:path";
 
 // src/commands/dry-run.ts
 async function dryRun(session, plan) {
@@ -38718,7 +38825,7 @@ async function writeBackup(session, plan) {
     session.record({ phase: "apply", step: "backup", status: "ok", detail: "every step is already done: nothing to back up, no backup bundle written" });
     return;
   }
-  const dir = resolve13(session.options.backupDir, `backup-${(/* @__PURE__ */ new Date()).toISOString().replace(/[:.]/g, "-")}`);
+  const dir = resolve14(session.options.backupDir, `backup-${(/* @__PURE__ */ new Date()).toISOString().replace(/[:.]/g, "-")}`);
   const saved = [];
   for (const { hop: hop12, step: step2 } of lastOccurrences(plan)) {
     const item = step2.backup ? await step2.backup(session.stepContext(hop12)) : void 0;
@@ -39062,7 +39169,7 @@ function writtenPaths(options) {
 
 // src/options/writable-paths.ts
 import { accessSync, constants as constants2, realpathSync, statSync as statSync2 } from "node:fs";
-import { dirname as dirname8, join as join16, resolve as resolve14 } from "node:path";
+import { dirname as dirname9, join as join16, resolve as resolve15 } from "node:path";
 var PSEUDO_FILESYSTEMS = ["/proc", "/sys", "/dev"];
 var ACCEPTED2 = "accepted: a path under a folder that exists and may be written, not under /proc, /sys or /dev";
 function checkWritablePaths(paths) {
@@ -39070,13 +39177,13 @@ function checkWritablePaths(paths) {
   if (problems2.length > 0) throw invalidInputs(problems2);
 }
 function unwritable({ input, path: path4, is, inPlace }) {
-  const target = resolve14(path4);
+  const target = resolve15(path4);
   const existing = statOf(target);
   const deniedText = (reason) => reason && `${input} "${path4}" may not be written (${reason}); ${ACCEPTED2}`;
   if (existing?.isCharacterDevice() && inPlace) return deniedText(denied(target));
   if (existing?.isDirectory() && is === "file") return `${input} "${path4}" is a folder; accepted: the path of a file, e.g. ${join16(path4, inputSpec(input)?.default ?? "file")}`;
   if (existing && !existing.isDirectory() && is === "folder") return `${input} "${path4}" is a file, not a folder; ${ACCEPTED2}`;
-  const folder = nearestExisting(is === "file" ? dirname8(target) : target);
+  const folder = nearestExisting(is === "file" ? dirname9(target) : target);
   const real = realpathSync(folder);
   const pseudo = PSEUDO_FILESYSTEMS.find((root) => real === root || real.startsWith(`${root}/`));
   if (pseudo) return `${input} "${path4}" is under ${pseudo}, a pseudo-filesystem${real === folder ? "" : ` (${folder} is ${real})`}; ${ACCEPTED2}`;
@@ -39085,7 +39192,7 @@ function unwritable({ input, path: path4, is, inPlace }) {
 }
 function nearestExisting(path4) {
   let candidate = path4;
-  while (!statOf(candidate) && dirname8(candidate) !== candidate) candidate = dirname8(candidate);
+  while (!statOf(candidate) && dirname9(candidate) !== candidate) candidate = dirname9(candidate);
   return candidate;
 }
 function statOf(path4) {
@@ -39181,7 +39288,7 @@ async function targetVenvTools(options, venvs, report) {
   };
 }
 async function prepareReportFolder(file) {
-  const folder = dirname9(resolve15(file));
+  const folder = dirname10(resolve16(file));
   try {
     await mkdir7(folder, { recursive: true });
   } catch (error) {
@@ -39190,7 +39297,7 @@ async function prepareReportFolder(file) {
 }
 async function finish(report, options, secrets, log) {
   report.finishedAt ??= (/* @__PURE__ */ new Date()).toISOString();
-  report.reportFile = resolve15(options.reportFile);
+  report.reportFile = resolve16(options.reportFile);
   try {
     await writeFile5(options.reportFile, `${redact(JSON.stringify(report, null, 2), secrets)}
 `);
@@ -39199,7 +39306,7 @@ async function finish(report, options, secrets, log) {
     log.warning(`the report file ${options.reportFile} was not written (${messageOf(error)}); the outcome stands: ${report.outcome}`);
   }
   if (options.summaryFile) {
-    await mkdir7(dirname9(resolve15(options.summaryFile)), { recursive: true }).then(() => writeFile5(options.summaryFile, redact(renderMarkdown(report), secrets))).catch((error) => log.warning(`the summary file ${options.summaryFile} was not written (${messageOf(error)}); the outcome stands: ${report.outcome}`));
+    await mkdir7(dirname10(resolve16(options.summaryFile)), { recursive: true }).then(() => writeFile5(options.summaryFile, redact(renderMarkdown(report), secrets))).catch((error) => log.warning(`the summary file ${options.summaryFile} was not written (${messageOf(error)}); the outcome stands: ${report.outcome}`));
   }
   return report;
 }
@@ -39225,4 +39332,4 @@ export {
   runCommand,
   checkWrittenPaths
 };
-//# sourceMappingURL=chunk-UVSCX6ML.js.map
+//# sourceMappingURL=chunk-GQ5IM7DY.js.map

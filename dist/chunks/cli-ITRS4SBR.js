@@ -12,7 +12,7 @@ import {
   runCommand,
   secretInputs,
   unusedInputs
-} from "./chunk-UVSCX6ML.js";
+} from "./chunk-GQ5IM7DY.js";
 import "./chunk-PS4AXIT4.js";
 import "./chunk-YIVHD5DW.js";
 
@@ -272,4 +272,4 @@ process.exitCode = await main(process.argv.slice(2), process.env);
 export {
   main
 };
-//# sourceMappingURL=cli-D6SYDOGK.js.map
+//# sourceMappingURL=cli-ITRS4SBR.js.map
