@@ -42,7 +42,8 @@ function scriptFrame(output: string): { doing: string; revision?: string } | und
   const [, file, number, fn] = /File ".*\/versions\/([^/"]+\.py)", line (\d+), in (\S+)/.exec(lines[at]!)!;
   const code = lines[at + 1]?.trim() ?? '';
   const shown = code && !code.startsWith('File ') && !/^[\^~ ]+$/.test(code) ? `: ${code.length > 160 ? `${code.slice(0, 160)}…` : code}` : '';
-  const revision = /^([0-9a-f]{12})(?:_|\.py$)/.exec(file!)?.[1];
+  // Ids are alembic's 12 characters, not always hex: backend.ai@25.19.2 has 6f8a4c0d2e3g.
+  const revision = /^([0-9a-z]{12})(?:_|\.py$)/.exec(file!)?.[1];
   return { doing: `${fn}() line ${number} of ${file}${shown}`, ...(revision && { revision }) };
 }
 

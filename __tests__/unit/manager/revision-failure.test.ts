@@ -75,6 +75,14 @@ describe('revisionFailure', () => {
     expect(failure.doing).toMatch(/^upgrade\(\) line 13 of d7df3baf3779_add_vfolders_domain_name\.py: /);
   });
 
+  it('a revision id that is not all hex (25.19 has 6f8a4c0d2e3g) is named as any other', () => {
+    const quiet = ASYNCPG.split('\n')
+      .filter((line) => !line.startsWith('INFO '))
+      .join('\n')
+      .replace('/versions/d7df3baf3779.py', '/versions/6f8a4c0d2e3g_add_routing_revision_and_traffic_status.py');
+    expect(revisionFailure(quiet)!.revision).toBe('6f8a4c0d2e3g');
+  });
+
   it("a revision's own bare Exception (24.09's 1d42c726d8a3 raises one for a registry without a project) is the cause", () => {
     // The real run's frames, ending in the exception the upstream revision raises instead of the database's.
     const raised = `${ASYNCPG.slice(0, ASYNCPG.lastIndexOf('sqlalchemy.exc.IntegrityError'))}Exception: ContainerRegistryRow.project is required! Please put the value to "config/docker/registry/cr.example.com/project" before migration.\n`;
