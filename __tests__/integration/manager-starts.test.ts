@@ -276,6 +276,17 @@ describe(`manager-starts with the real 24.12.1 (bai-migrate's own venv, Python 3
     const base = await contextOf(copy);
     const ctx = { ...base, alembic: { command: venv.command, config: venv.config } };
     try {
+      // Without rpc-auth-manager-keypair, 24.12.1's loader defaults to a relative path this runner lacks.
+      expect(await targetConfigLoads(ctx, '24.12.1')).toEqual([
+        {
+          status: 'warning',
+          detail: expect.stringMatching(/leaves default path\(s\), that this runner does not have, .*: manager\.rpc-auth-manager-keypair \(value is not a regular file\)/),
+        },
+      ]);
+      // An operator's file names the key pair the manager has.
+      const keyPair = join(mkdtempSync(join(tmpdir(), 'bai-ms-key-')), 'manager.key_secret');
+      writeFileSync(keyPair, '');
+      writeFileSync(copy.toml, readFileSync(copy.toml, 'utf8').replace('num-proc = 1', `num-proc = 1\nrpc-auth-manager-keypair = "${keyPair}"`));
       expect(await targetConfigLoads(ctx, '24.12.1')).toEqual([{ status: 'ok', detail: `manager.toml (${copy.toml}) loads with 24.12.1's own loader` }]);
 
       const sound = readFileSync(copy.toml, 'utf8');
@@ -287,11 +298,11 @@ describe(`manager-starts with the real 24.12.1 (bai-migrate's own venv, Python 3
       expect(refused[0]!.detail).toMatch(/manager\.num-proc \([^)]*int[^)]*\)/);
 
       // A key pair on the manager's host, not on this runner: relative to manager.toml's folder, as the manager resolves it.
-      writeFileSync(copy.toml, sound.replace('num-proc = 1', 'num-proc = 1\nrpc-auth-manager-keypair = "fixtures/manager/manager.key_secret"'));
+      writeFileSync(copy.toml, sound.replace(keyPair, 'fixtures/manager/manager.key_secret'));
       const absent = await targetConfigLoads(ctx, '24.12.1');
       expect(absent.map((f) => f.status)).toEqual(['warning']);
       expect(absent[0]!.detail).toMatch(
-        /names path\(s\) this runner does not have, which 24\.12\.1's loader requires .*: manager\.rpc-auth-manager-keypair \(value is not a regular file\); the manager's host must have them/,
+        /names path\(s\), or leaves default path\(s\), that this runner does not have, which 24\.12\.1's loader requires .*: manager\.rpc-auth-manager-keypair \(value is not a regular file\); the manager's host must have them/,
       );
       ranRealPackage(T2412.release, "the manager's config loader (preflight)");
     } finally {

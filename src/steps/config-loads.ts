@@ -45,7 +45,7 @@ export async function targetConfigLoads(ctx: StepContext, release: string): Prom
       if (absent.length > 0) {
         findings.push(
           warning(
-            `manager.toml (${config}) names path(s) this runner does not have, which ${release}'s loader requires (relative paths resolved from manager.toml's folder): ${listKeys(absent)}; the manager's host must have them`,
+            `manager.toml (${config}) names path(s), or leaves default path(s), that this runner does not have, which ${release}'s loader requires (relative paths resolved from manager.toml's folder): ${listKeys(absent)}; the manager's host must have them`,
           ),
         );
       }
