@@ -10,7 +10,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connectAdmin, type Admin } from '../support/deployment.js';
@@ -280,7 +280,9 @@ describe(`manager-starts with the real 24.12.1 (bai-migrate's own venv, Python 3
       expect(await targetConfigLoads(ctx, '24.12.1')).toEqual([
         {
           status: 'warning',
-          detail: expect.stringMatching(/leaves default path\(s\), that this runner does not have, .*: manager\.rpc-auth-manager-keypair \(value is not a regular file\)/),
+          detail: expect.stringMatching(
+            /leaves default path\(s\), .*which 24\.12\.1's loader checks against the machine it runs on .*: manager\.rpc-auth-manager-keypair \(value is not a regular file\)/,
+          ),
         },
       ]);
       // An operator's file names the key pair the manager has.
@@ -297,13 +299,18 @@ describe(`manager-starts with the real 24.12.1 (bai-migrate's own venv, Python 3
       expect(refused[0]!.detail).toContain('manager.heartbeat-timeout (value is less than 1.0)');
       expect(refused[0]!.detail).toMatch(/manager\.num-proc \([^)]*int[^)]*\)/);
 
-      // A key pair on the manager's host, not on this runner: relative to manager.toml's folder, as the manager resolves it.
-      writeFileSync(copy.toml, sound.replace(keyPair, 'fixtures/manager/manager.key_secret'));
-      const absent = await targetConfigLoads(ctx, '24.12.1');
-      expect(absent.map((f) => f.status)).toEqual(['warning']);
-      expect(absent[0]!.detail).toMatch(
-        /names path\(s\), or leaves default path\(s\), that this runner does not have, which 24\.12\.1's loader requires .*: manager\.rpc-auth-manager-keypair \(value is not a regular file\); the manager's host must have them/,
+      // A key pair on the manager's host, not on this runner (relative to manager.toml's folder, as the manager resolves it),
+      // and more processes than this runner has CPUs, which the loader checks against the machine it runs on.
+      const processes = cpus().length + 62;
+      writeFileSync(copy.toml, sound.replace(keyPair, 'fixtures/manager/manager.key_secret').replace('num-proc = 1', `num-proc = ${processes}`));
+      const onHost = await targetConfigLoads(ctx, '24.12.1');
+      expect(onHost.map((f) => f.status)).toEqual(['warning']);
+      expect(onHost[0]!.detail).toMatch(
+        new RegExp(
+          `or asks for more processes than this runner's ${cpus().length} CPU\\(s\\), which 24\\.12\\.1's loader checks against the machine it runs on .*: .*manager\\.rpc-auth-manager-keypair \\(value is not a regular file\\); the manager's host must have them`,
+        ),
       );
+      expect(onHost[0]!.detail).toContain(`manager.num-proc (value is greater than ${cpus().length})`);
       ranRealPackage(T2412.release, "the manager's config loader (preflight)");
     } finally {
       await base.close();

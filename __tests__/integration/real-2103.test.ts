@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useDeployments } from '../support/deployment.js';
-import { ensureRealManagerVenv, productVenvs, real2109Schema, real2109Template, requireLoopback } from '../support/real-manager.js';
+import { ensureRealManagerVenv, MANAGER_TOML_LOGGING, MANAGER_TOML_MANAGER, productVenvs, real2109Schema, real2109Template, requireLoopback } from '../support/real-manager.js';
 import { dryRunThenMigrate, expectVerifiedAndDone } from '../support/real-runs.js';
 import { ranRealPackage } from '../support/real-lines.js';
 import { latestRelease } from '../../src/releases/releases.js';
@@ -36,7 +36,8 @@ describe(`${SOURCE.version} → ${TARGET.version} with the real packages (manage
       command: 'migrate',
       'from-version': '21.03',
       'to-version': '21.09',
-      'manager-config': deployment.writeManagerToml(),
+      // As an operator's file: what 21.09's loader requires (docker-registry, logging), num-proc within the cores.
+      'manager-config': deployment.writeManagerToml(MANAGER_TOML_LOGGING, { manager: MANAGER_TOML_MANAGER }),
       'manager-venv': productVenvs(),
       'backup-dir': mkdtempSync(join(tmpdir(), 'bai-real-2103-backup-')),
     };

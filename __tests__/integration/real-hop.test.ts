@@ -116,7 +116,8 @@ function migrateFrom2209(toml: string, toVersion: string) {
 describe('22.09.23 → 23.03.12 → 23.09.10 with the real packages (manager-venv, PyPI)', () => {
   it('downgrades with 22.09.23 to 3efd66393bd0, upgrades with 23.03.12 (sessions back-filled), and puts back the columns the downgrade drops', async () => {
     const { deployment, seeded } = await deployWithKeptValues();
-    const toml = deployment.writeManagerToml();
+    // As an operator's 22.09 manager.toml: what 22.09's and 23.03's loaders require (docker-registry, logging), num-proc within the cores.
+    const toml = deployment.writeManagerToml(MANAGER_TOML_LOGGING, { manager: MANAGER_TOML_MANAGER });
     const inputs = migrateFrom2209(toml, '23.03');
 
     const run = await dryRunThenMigrate(admin(), deployment, inputs);
@@ -215,7 +216,7 @@ describe('22.09.23 → 23.03.12 → 23.09.10 with the real packages (manager-ven
 
     // Every venv is there now: a dry run of a fresh 22.09 deployment renders the real offline SQL of both hops.
     const fresh = await deploy2209();
-    const dry = await runEngine({ ...inputs, 'manager-config': fresh.writeManagerToml(), 'dry-run': 'true' });
+    const dry = await runEngine({ ...inputs, 'manager-config': fresh.writeManagerToml(MANAGER_TOML_LOGGING, { manager: MANAGER_TOML_MANAGER }), 'dry-run': 'true' });
     expect(dry.report.error).toBeUndefined();
     const rendered = dry.report.entries.filter((e) => e.phase === 'apply' && e.step === 'schema').map((e) => [e.hop, e.status, e.detail]);
     // The back-fills read the data they migrate: alembic cannot render them offline, and each is named.
@@ -395,7 +396,7 @@ describe('22.09.23 → 23.03.12 → 23.09.10 with the real packages (manager-ven
       Array.from({ length: 1_400 }, (_, i) => ({ id: randomUUID(), status: 'TERMINATED', terminatedAt: new Date(Date.now() - (i + 1) * 43_200_000).toISOString() })),
     );
     const kernels = Number((await deployment.pg.query<{ n: string }>('SELECT count(*) AS n FROM kernels')).rows[0]!.n);
-    const toml = deployment.writeManagerToml();
+    const toml = deployment.writeManagerToml(MANAGER_TOML_LOGGING, { manager: MANAGER_TOML_MANAGER });
     const file = await snapshotWithoutSecrets(deployment, toml);
     const rehearsal = await rehearseVerified('22.09', migrateFrom2209(toml, '23.03'), file);
     expect(rehearsal.entries.find((e) => e.phase === 'apply' && e.step === 'schema' && e.status === 'changed')?.detail).toBe(

@@ -66,6 +66,15 @@ export function namesAbsentPath(key: RefusedKey): boolean {
 }
 
 /**
+ * A key refused only because of the machine the loader runs on: a path it lacks, or num-proc above
+ * its CPU count (`t.Int[1:_max_cpu_count]`, backend.ai@23.03.12:src/ai/backend/manager/config.py);
+ * the manager's host may well have them.
+ */
+export function dependsOnHost(key: RefusedKey): boolean {
+  return namesAbsentPath(key) || (key.key === 'manager.num-proc' && /^value is greater than \d+$/.test(key.reason));
+}
+
+/**
  * Runs the release's loader on `configPath` with `python` (the release's venv), by default from the
  * file's folder, where an operator starts the manager and its relative paths resolve.
  */

@@ -2,10 +2,11 @@
  * Whether the target release's manager will accept manager.toml: its own loader run on the file in
  * its venv (manager/config-load.ts), in preflight, so that a value valid for the source release but
  * refused by the target's loader stops the run before the window instead of the manager after it.
- * Keys refused only because the path they name is not on the runner (the manager's host may have
- * it) are a warning, not a refusal.
+ * Keys refused only because of the runner (a path it lacks, more processes than its CPUs: the
+ * manager's host may have them) are a warning, not a refusal.
  */
-import { loadManagerConfig, namesAbsentPath, type RefusedKey } from '../manager/config-load.js';
+import { cpus } from 'node:os';
+import { dependsOnHost, loadManagerConfig, type RefusedKey } from '../manager/config-load.js';
 import { pythonOf } from '../manager/apply-revisions.js';
 import { failed, ok, skipped, warning, type Finding, type StepContext } from './step.js';
 
@@ -32,8 +33,8 @@ export async function targetConfigLoads(ctx: StepContext, release: string): Prom
     case 'failed':
       return [warning(`manager.toml (${config}) could not be checked with ${release}'s own loader: ${loaded.detail}`)];
     case 'refused': {
-      const absent = loaded.keys.filter(namesAbsentPath);
-      const refused = loaded.keys.filter((k) => !namesAbsentPath(k));
+      const onHost = loaded.keys.filter(dependsOnHost);
+      const refused = loaded.keys.filter((k) => !dependsOnHost(k));
       const findings: Finding[] = [];
       if (refused.length > 0) {
         findings.push(
@@ -42,10 +43,10 @@ export async function targetConfigLoads(ctx: StepContext, release: string): Prom
           ),
         );
       }
-      if (absent.length > 0) {
+      if (onHost.length > 0) {
         findings.push(
           warning(
-            `manager.toml (${config}) names path(s), or leaves default path(s), that this runner does not have, which ${release}'s loader requires (relative paths resolved from manager.toml's folder): ${listKeys(absent)}; the manager's host must have them`,
+            `manager.toml (${config}) names path(s), or leaves default path(s), or asks for more processes than this runner's ${cpus().length} CPU(s), which ${release}'s loader checks against the machine it runs on (relative paths resolved from manager.toml's folder): ${listKeys(onHost)}; the manager's host must have them`,
           ),
         );
       }
