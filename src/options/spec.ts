@@ -371,8 +371,17 @@ export const INPUTS: readonly InputSpec[] = [
   },
 ];
 
-/** The Action's outputs, set by src/action/main.ts. */
-export const OUTPUTS: ReadonlyArray<{ readonly name: string; readonly description: string }> = [
+export interface OutputSpec {
+  readonly name: string;
+  readonly description: string;
+}
+
+/**
+ * The Action's outputs, declared once: action.yml and README's outputs table are made from this
+ * list, and src/action/main.ts sets them through `OutputValues`, so an output it misses or
+ * misspells is a type error.
+ */
+export const OUTPUTS = [
   { name: 'outcome', description: 'success or failure.' },
   { name: 'from-version', description: 'The version the plan starts from, as given or detected (e.g. 21.09).' },
   { name: 'to-version', description: 'The exact target release (e.g. 22.03.14).' },
@@ -387,7 +396,12 @@ export const OUTPUTS: ReadonlyArray<{ readonly name: string; readonly descriptio
   { name: 'swept-redis-keys', description: 'clear-history with sweep-orphaned-stat-keys: stat keys of kernels that no longer exist removed (or that a dry run would remove); empty otherwise.' },
   { name: 'snapshot-file', description: 'snapshot and rehearse: the path of the snapshot file.' },
   { name: 'comment-url', description: 'rehearse: the URL of the pull-request comment it created or updated.' },
-];
+] as const satisfies readonly OutputSpec[];
+
+export type OutputName = (typeof OUTPUTS)[number]['name'];
+
+/** A value for every declared output (a run's outputs), keyed by its name. */
+export type OutputValues = { readonly [N in OutputName]: string };
 
 export function inputSpec(name: string): InputSpec | undefined {
   return INPUTS.find((spec) => spec.name === name);
