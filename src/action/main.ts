@@ -6,7 +6,7 @@ import * as core from '@actions/core';
 import { checkWrittenPaths, runCommand } from '../commands/run-command.js';
 import { MigrationError, messageOf } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { INPUTS, parseOptions, secretInputs, unusedInputs, type Options } from '../options/index.js';
+import { INPUTS, OUTPUTS, parseOptions, secretInputs, unusedInputs, type Options, type OutputValues } from '../options/index.js';
 import { pullRequestFromEnv, rehearsalComment, upsertComment } from './pr-comment.js';
 import { actionsVenvCache, restoreSnapshot, saveSnapshot } from './cache.js';
 import { renderMarkdown, type Report } from '../core/report/index.js';
@@ -40,7 +40,7 @@ export async function run(): Promise<void> {
       core.info(`Snapshot saved as cache entry ${entry}`);
     }
     if (options.command === 'rehearse') await commentOnPullRequest(report, options.githubToken);
-    const unwritten = outputsNotWritten(() => setOutputs(report, options));
+    const unwritten = outputsNotWritten(() => setOutputs(outputValues(report, options)));
     // The summary is a view of the outcome, not part of it: a runner without one gets a warning.
     await core.summary
       .addRaw(renderMarkdown(report))
@@ -55,7 +55,8 @@ export async function run(): Promise<void> {
     const message = messageOf(error);
     // Masked by the runner like every line; shown with ACTIONS_STEP_DEBUG.
     if (!(error instanceof MigrationError) && error instanceof Error && error.stack) core.debug(error.stack);
-    const unwritten = outputsNotWritten(() => core.setOutput('outcome', 'failure'));
+    // No report, so nothing else to say: the other outputs stay unset (a later step reads them as empty).
+    const unwritten = outputsNotWritten(() => setOutputs({ outcome: 'failure' }));
     await core.summary
       .addRaw(`## ❌ bai-migrate did not start\n\n\`\`\`text\n${message}\n\`\`\`\n`)
       .write()
@@ -98,19 +99,30 @@ async function commentOnPullRequest(report: Report, token: string | undefined): 
   }
 }
 
-function setOutputs(report: Report, options: Options): void {
-  core.setOutput('outcome', report.outcome);
-  core.setOutput('from-version', report.fromVersion ?? '');
-  core.setOutput('to-version', report.toVersion ?? '');
-  core.setOutput('current-revision', report.currentRevision ?? '');
-  core.setOutput('target-revision', report.targetRevision ?? '');
-  core.setOutput('plan', JSON.stringify(report.plan));
-  core.setOutput('report', JSON.stringify(report));
-  core.setOutput('report-file', report.reportFile ?? '');
-  core.setOutput('cutoff', report.history?.cutoff ?? '');
-  core.setOutput('deleted-kernels', report.history ? String(report.history.kernels) : '');
-  core.setOutput('deleted-redis-keys', report.history?.redisKeys != null ? String(report.history.redisKeys) : '');
-  core.setOutput('swept-redis-keys', report.history?.sweptRedisKeys != null ? String(report.history.sweptRedisKeys) : '');
-  core.setOutput('snapshot-file', options.command === 'snapshot' || options.command === 'rehearse' ? options.snapshotFile : '');
-  core.setOutput('comment-url', report.commentUrl ?? '');
+/** Every declared output's value for a run that made a report; a missing or misspelt output is a type error. */
+export function outputValues(report: Report, options: Options): OutputValues {
+  return {
+    outcome: report.outcome,
+    'from-version': report.fromVersion ?? '',
+    'to-version': report.toVersion ?? '',
+    'current-revision': report.currentRevision ?? '',
+    'target-revision': report.targetRevision ?? '',
+    plan: JSON.stringify(report.plan),
+    report: JSON.stringify(report),
+    'report-file': report.reportFile ?? '',
+    cutoff: report.history?.cutoff ?? '',
+    'deleted-kernels': report.history ? String(report.history.kernels) : '',
+    'deleted-redis-keys': report.history?.redisKeys != null ? String(report.history.redisKeys) : '',
+    'swept-redis-keys': report.history?.sweptRedisKeys != null ? String(report.history.sweptRedisKeys) : '',
+    'snapshot-file': options.command === 'snapshot' || options.command === 'rehearse' ? options.snapshotFile : '',
+    'comment-url': report.commentUrl ?? '',
+  };
+}
+
+/** Sets the given outputs, in the order OUTPUTS declares them. */
+function setOutputs(values: Partial<OutputValues>): void {
+  for (const { name } of OUTPUTS) {
+    const value = values[name];
+    if (value !== undefined) core.setOutput(name, value);
+  }
 }

@@ -1,24 +1,26 @@
 /**
  * What every command that works on a deployment shares: its options, the open connections, the
- * report it fills, the migration lock it may hold, and the one place a finding is recorded.
+ * report it fills, the migration lock it may hold, and the one place a finding is recorded. The
+ * session ties them together for the steps (stepContext); what each part does lives apart:
+ * recording findings (session-findings.ts), the servers and the lock (session-servers.ts), the
+ * hops' manager venvs (session-venvs.ts).
  */
 import { resolve } from 'node:path';
 import { MigrationError, messageOf } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { whileWaiting } from '../core/progress.js';
 import type { Options } from '../options/index.js';
-import { redact, type Report, type ReportEntry } from '../core/report/index.js';
-import { grpcCause, SERVER_NAMES, type Deployment, type Server } from '../stores/deployment.js';
-import { acquireMigrationLock, type MigrationLock } from '../stores/lock.js';
+import type { Report, ReportEntry } from '../core/report/index.js';
+import type { Deployment, Server } from '../stores/deployment.js';
+import type { MigrationLock } from '../stores/lock.js';
 import { AlembicError, alembicConfigBeside, type AlembicSetup } from '../manager/alembic.js';
 import type { ManagerCli } from '../manager/cli.js';
 import type { ManagerVenvs } from '../manager/venvs.js';
-import type { ProvisionedVenv } from '../manager/venv.js';
-import { latestRelease } from '../releases/releases.js';
 import { targetRelease } from '../releases/catalogue.js';
 import { alembicDriverOf } from '../releases/line-facts.js';
-import { publishedRelease } from '../releases/manager-python.js';
 import { stepSettings, type Finding, type Hop, type Step, type StepContext, type StepSettings, type VenvToMake } from '../steps/step.js';
+import { Findings } from './session-findings.js';
+import { connectServers, waitForMigrationLock, withServersDown } from './session-servers.js';
+import { HopVenvs } from './session-venvs.js';
 
 /**
  * Where the run's alembic and the manager's CLI come from, resolved once before the run: the
@@ -44,18 +46,13 @@ export function inputTools(options: Options): RunTools {
   };
 }
 
-/** The manager's tools a hop runs: its target release's alembic and CLI. */
-interface HopTools {
-  readonly alembic: AlembicSetup;
-  readonly managerCli: ManagerCli;
-}
-
 export class Session {
   readonly alembic: AlembicSetup;
   /** What the steps read of the options. */
   private readonly settings: StepSettings;
-  /** With manager-venv, the tools of each hop whose target is not the run's (prepareHops). */
-  private readonly hopTools = new Map<string, HopTools>();
+  private readonly findings: Findings;
+  /** With manager-venv, the tools each hop runs from its own release's venvs. */
+  private readonly hopVenvs?: HopVenvs;
   /** migrate (not a dry run), clear-history and snapshot hold the migration lock for the whole run. */
   lock: MigrationLock | undefined;
 
@@ -63,10 +60,10 @@ export class Session {
     readonly options: Options,
     readonly deployment: Deployment,
     readonly report: Report,
-    private readonly secrets: ReadonlySet<string>,
+    secrets: ReadonlySet<string>,
     readonly log: Logger,
     /** The run's manager venvs, with manager-venv: a hop that downgrades first takes its source release's alembic from them. */
-    private readonly venvs?: ManagerVenvs,
+    venvs?: ManagerVenvs,
     readonly tools: RunTools = inputTools(options),
   ) {
     // alembic.ini beside manager.toml (where operators keep it), else in the working directory.
@@ -75,91 +72,41 @@ export class Session {
     const driver = options.toVersion ? alembicDriverOf(targetRelease(options.toVersion).version) : undefined;
     this.alembic = { command: tools.alembicCommand, config, lockTimeoutSeconds: options.alembicLockTimeoutSeconds, driver };
     this.settings = stepSettings(options, tools.alembicConfig);
+    this.findings = new Findings(report, secrets, log);
+    if (venvs) this.hopVenvs = new HopVenvs(venvs, options.alembicLockTimeoutSeconds, deployment.targets.managerConfig?.path, log);
   }
-
-  /** Warnings already annotated: verify finding what preflight found is said again in the log, not annotated twice. */
-  private readonly warned = new Set<string>();
 
   /** Adds a finding to the report and prints it: the one place a finding is printed (and annotated, in the Action). */
   record(entry: ReportEntry, finding?: Finding): void {
-    this.report.entries.push({ ...entry, detail: redact(entry.detail, this.secrets) });
-    if (finding?.attachment) {
-      this.report.attachments.push({ step: entry.step, name: finding.attachment.name, content: redact(finding.attachment.content, this.secrets) });
-    }
-    // Errors and summaries only count findings; the lines below are the only ones that show them.
-    const line = `${entry.hop ? `${entry.hop} ` : ''}${entry.step}: ${entry.detail}`;
-    const title = `bai-migrate ${entry.phase}: ${entry.step}`;
-    if (entry.status === 'failed') this.log.error(line, title);
-    else if (entry.status === 'warning' && this.warned.has(line)) this.log.info(`warning (as in an earlier phase): ${line}`);
-    else if (entry.status === 'warning') {
-      this.warned.add(line);
-      this.log.warning(line, title);
-    } else if (entry.phase !== 'plan') this.log.info(`${entry.status}: ${line}`);
+    this.findings.record(entry, finding);
   }
 
   /** `value` with every secret masked in each of its strings. */
   redacted<T>(value: T): T {
-    return JSON.parse(JSON.stringify(value), (_key, v: unknown) => (typeof v === 'string' ? redact(v, this.secrets) : v)) as T;
+    return this.findings.redacted(value);
   }
 
   /** Connects; an unreachable server ends the run unless it is `optional` (then it is a warning). */
-  async connect(servers: readonly Server[], optional: readonly Server[] = []): Promise<Set<Server>> {
-    if (servers.length === 0) return new Set();
-    const results = await this.log.group('Connect', async () => {
-      const outcome = await this.deployment.connect(servers);
-      for (const r of outcome) {
-        const status = r.ok ? 'ok' : optional.includes(r.server) ? 'warning' : 'failed';
-        this.record({ phase: 'connect', step: SERVER_NAMES[r.server], status, detail: r.detail });
-      }
-      return outcome;
-    });
-    const down = results.filter((r) => !r.ok && !optional.includes(r.server));
-    if (down.length > 0) {
-      // A server out of reach comes first; otherwise the cause (credentials, an empty namespace) is the code.
-      const codes = down.flatMap((r) => (r.code ? [r.code] : []));
-      const code = codes.length === 0 || codes.includes('unreachable') ? 'unreachable' : codes[0]!;
-      throw new MigrationError(
-        code,
-        down.map((r) => `${SERVER_NAMES[r.server]}: ${r.detail}`).join('\n'),
-        `${down.map((r) => SERVER_NAMES[r.server]).join(', ')} ${code === 'unreachable' ? 'unreachable' : 'refused the connection'} (reported above)`,
-      );
-    }
-    return new Set(results.filter((r) => r.ok).map((r) => r.server));
+  connect(servers: readonly Server[], optional: readonly Server[] = []): Promise<Set<Server>> {
+    return connectServers(this.deployment, this.log, (entry) => this.record(entry), servers, optional);
   }
 
   /** The migration lock, waiting up to lock-timeout for a run that holds it. */
   waitForLock(): Promise<MigrationLock> {
-    return whileWaiting({ log: this.log, what: `the migration lock (another bai-migrate run holds it; lock-timeout ${this.options.lockTimeoutSeconds} s)` }, () =>
-      acquireMigrationLock(this.deployment.targets.postgres!, this.options.lockTimeoutSeconds, this.options.connectTimeoutSeconds * 1000),
-    );
+    return waitForMigrationLock(this.deployment, this.options, this.log);
   }
 
   /**
-   * Each hop runs with its own target line's final release: its scripts (a revision imports the
-   * manager's code of the package it runs in) and its Python (one venv cannot serve 3.11 and 3.13
-   * lines). With manager-venv, a hop whose target is not the run's gets that release's venv; the
-   * run's own target comes from the venv made before the run (run-command.ts). Without
-   * manager-venv, alembic-command serves every hop.
+   * With manager-venv, each hop whose target is not the run's gets that release's venv (session-venvs.ts).
+   * Without manager-venv, alembic-command serves every hop.
    */
   async prepareHops(hops: readonly Hop[], runTarget: string): Promise<void> {
-    if (!this.venvs) return;
-    for (const hop of hops) {
-      if (hop.to.version === runTarget || this.hopTools.has(hop.label)) continue;
-      const venv = await this.venvs.get(publishedRelease(hop.to.version), {
-        use: `${hop.to.series}'s alembic and CLI run from it for ${hop.label}`,
-        unchecked: `${hop.to.series}'s alembic and CLI from it are not checked`,
-      });
-      if (!venv) continue;
-      this.hopTools.set(hop.label, {
-        alembic: this.alembicOf(venv),
-        managerCli: { command: [venv.managerCli], configFile: this.deployment.targets.managerConfig?.path, log: this.log },
-      });
-    }
+    await this.hopVenvs?.prepare(hops, runTarget);
   }
 
-  /** What a step's phases get. */
+  /** What a step's phases get: the hop's own tools where it has them, else the run's. */
   stepContext(hop: Hop): StepContext {
-    const tools = this.hopTools.get(hop.label);
+    const tools = this.hopVenvs?.toolsOf(hop);
     const alembic = tools?.alembic ?? this.alembic;
     const context = {
       deployment: this.deployment,
@@ -170,24 +117,8 @@ export class Session {
       alembic: { ...alembic, env: { ...alembic.env, ...this.managerConfigEnv() }, log: this.log },
       managerCli: tools?.managerCli ?? this.managerCli(),
     };
-    return this.venvs ? { ...context, sourceAlembic: (purpose?: 'downgrade' | 'models') => this.sourceAlembic(hop, purpose) } : context;
-  }
-
-  /** The alembic of the source line's final release (the one the database was last upgraded with), from its own venv. */
-  private async sourceAlembic(hop: Hop, purpose: 'downgrade' | 'models' = 'downgrade'): Promise<AlembicSetup | undefined> {
-    const source = publishedRelease(latestRelease(hop.fromSeries).version);
-    const venv = await this.venvs!.get(source, {
-      use:
-        purpose === 'downgrade'
-          ? `${hop.fromSeries}'s alembic runs from it for the downgrade of ${hop.label}`
-          : `${source}'s models are compared with the live schema from it (the drift check); its alembic runs nothing`,
-      unchecked: `${hop.fromSeries}'s alembic from it is not checked`,
-    });
-    return venv ? this.alembicOf(venv) : undefined;
-  }
-
-  private alembicOf(venv: ProvisionedVenv): AlembicSetup {
-    return { command: venv.command, config: venv.config, lockTimeoutSeconds: this.options.alembicLockTimeoutSeconds, driver: venv.driver };
+    const hopVenvs = this.hopVenvs;
+    return hopVenvs ? { ...context, sourceAlembic: (purpose?: 'downgrade' | 'models') => hopVenvs.sourceAlembic(hop, purpose) } : context;
   }
 
   /** What a revision that loads the manager's configuration needs (alembic.ts, AlembicSetup.env): the checked manager.toml, and the backup folder. */
@@ -215,9 +146,8 @@ export class Session {
   }
 
   /** "PostgreSQL at h:p/db … is unreachable: …; it stopped with: <message>", or the message alone when every server answers. */
-  async withServersDown(servers: readonly Server[], message: string): Promise<string> {
-    const down = await this.deployment.unreachable(servers);
-    return down.length > 0 ? `${down.join('; ')}; it stopped with: ${grpcCause(message)}` : message;
+  withServersDown(servers: readonly Server[], message: string): Promise<string> {
+    return withServersDown(this.deployment, servers, message);
   }
 
   /** Ends a phase once, after every one of its findings was recorded, when any of them failed. */

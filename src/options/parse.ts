@@ -1,35 +1,20 @@
 /**
  * Raw inputs (the Action's, the CLI's) to validated options: every problem is found before anything
- * is read or written, and reported at once. Booleans, choices and numbers are checked by their kind
- * in spec.ts; the rest (versions, URLs, files) by their own parsers.
+ * is read or written, and reported at once. Each input is read as its entry in spec.ts says: by its
+ * kind (booleans, choices, numbers, versions, retentions, lists) or by its own `parse` (URLs,
+ * endpoints, etcd-namespace, snapshot-key). `Options` is typed from the same entries, so a new input
+ * is one entry in spec.ts. Only the fields made of several inputs (the TLS files, the manager venv)
+ * and the checks across inputs are written here.
  */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { invalidInput, invalidInputs, MigrationError } from '../core/errors.js';
-import { decodeUrlPart, tryDecodeURIComponent } from '../core/uri.js';
+import { tryDecodeURIComponent } from '../core/uri.js';
 import { parseVersion, type VersionRef } from '../releases/catalogue.js';
 import { compareLines } from '../releases/releases.js';
 import { parseRetention, type Retention } from '../releases/retention.js';
 import { readTlsFiles, type TlsFiles } from './tls-files.js';
-import { parseSnapshotKey } from './snapshot-key.js';
-import {
-  acceptedText,
-  CLEAR_HISTORY_MODES,
-  COMMANDS,
-  FROM_MANAGER_CONFIG,
-  inputSpec,
-  INPUTS,
-  LOCK_BACKENDS,
-  REDIS_FAILURE_MODES,
-  REDIS_PERSISTENCE,
-  REHEARSAL_SERVERS,
-  VACUUM_MODES,
-  type Command,
-  type InputSpec,
-  type LockBackend,
-  type NumberRange,
-  usedByText,
-} from './spec.js';
+import { acceptedText, inputSpec, INPUTS, type Command, type DeclaredInput, type InputName, type InputSpec, type NumberRange, usedByText } from './spec.js';
 
 /** manager-venv and the inputs that shape its venvs (manager/venv.ts makes them). */
 export interface ManagerVenvOptions {
@@ -40,64 +25,62 @@ export interface ManagerVenvOptions {
   readonly systemSitePackages: boolean;
 }
 
-export interface Options {
-  readonly command: Command;
-  readonly fromVersion?: VersionRef;
-  readonly toVersion?: VersionRef;
-  readonly retention: Retention;
-  /** The retention may be under one day (it was checked against this already). */
-  readonly allowShortRetention: boolean;
-  readonly lockBackend?: LockBackend;
-  readonly dryRun: boolean;
-  readonly managerConfig?: string;
-  readonly postgresUrl?: string;
+/** "lock-timeout" → "lockTimeout". */
+type CamelCase<S extends string> = S extends `${infer Head}-${infer Tail}` ? `${Head}${Capitalize<CamelCase<Tail>>}` : S;
+
+/** The value in `Options` of an input: what its own `parse` returns, else by its kind (see `InputKind` in spec.ts). */
+type KindValue<S extends InputSpec> = S extends { readonly parse: (value: string) => infer R }
+  ? Exclude<R, undefined>
+  : S extends { readonly kind: 'boolean' }
+    ? boolean
+    : S extends { readonly kind: 'number' }
+      ? number
+      : S extends { readonly kind: 'enum'; readonly values: readonly (infer V)[] }
+        ? V
+        : S extends { readonly kind: 'version' }
+          ? VersionRef
+          : S extends { readonly kind: 'retention' }
+            ? Retention
+            : S extends { readonly kind: 'list' }
+              ? readonly string[]
+              : string;
+
+type Declared<N extends InputName> = Extract<DeclaredInput, { readonly name: N }>;
+type FieldName<S extends DeclaredInput> = S extends { readonly key: infer K extends string } ? K : CamelCase<S['name']>;
+/** Never undefined: it has a default (and its parse does not read the value as given), or is a list that is [] when empty. */
+type AlwaysSet<S extends DeclaredInput> = S extends { readonly asGiven: true }
+  ? false
+  : S extends { readonly default: string }
+    ? true
+    : S extends { readonly separator: 'commas or newlines' }
+      ? true
+      : false;
+/** The inputs with a field of their own in `Options` (the others name the field they go `into`). */
+type OwnField = Exclude<DeclaredInput, { readonly into: string }>;
+
+/** One field per input of spec.ts that has one, typed by its entry: a new input is one entry in spec.ts. */
+export type InputOptions = { readonly [S in OwnField as AlwaysSet<S> extends true ? FieldName<S> : never]: KindValue<S> } & {
+  readonly [S in OwnField as AlwaysSet<S> extends true ? never : FieldName<S>]?: KindValue<S>;
+};
+
+/** The fields parse.ts builds from several inputs (those inputs' `into`), and one that is never an input. */
+interface ComposedOptions {
+  /** postgres-ca, postgres-client-cert and postgres-client-key, read. */
   readonly postgresTls?: TlsFiles;
-  readonly redisUrl?: string;
-  readonly etcdEndpoints: readonly string[];
-  readonly etcdNamespace?: string;
-  readonly etcdUser?: string;
-  readonly etcdPassword?: string;
+  /** etcd-ca, etcd-client-cert and etcd-client-key, read. */
   readonly etcdTls?: TlsFiles;
-  readonly alembicCommand: readonly string[];
-  readonly alembicConfig?: string;
+  /** manager-venv, python, pip-args and venv-system-site-packages. */
   readonly managerVenv?: ManagerVenvOptions;
-  /** Given explicitly; otherwise the venv's backend.ai, else backend.ai on PATH. */
-  readonly managerCommand?: readonly string[];
-  readonly imageRescan: boolean;
-  readonly clearHistoryMode: 'bai-migrate' | 'manager';
-  readonly periodicSyncStats?: boolean;
-  readonly skipUnusableImages: boolean;
-  readonly pruneEtcdImages: boolean;
-  readonly redisPersistence: 'configure' | 'managed';
-  readonly backupDir: string;
-  readonly batchSize: number;
-  readonly sweepOrphanedStatKeys: boolean;
-  readonly vacuum: 'none' | 'analyze' | 'full';
-  readonly redisFailure: 'fail' | 'warn';
-  readonly allowRunningServices: boolean;
-  /** start-manager: the manager-starts step starts the target release's manager at the end of the run. */
-  readonly startManager: boolean;
   /**
    * Set by rehearse for its inner runs (never an input): the deployment is a disposable copy, so
    * manager-starts starts the manager whatever start-manager says, after pointing the copy's
    * outward addresses at loopback.
    */
   readonly disposableCopy?: boolean;
-  readonly lockTimeoutSeconds: number;
-  readonly alembicLockTimeoutSeconds: number;
-  readonly connectTimeoutSeconds: number;
-  readonly reportFile: string;
-  readonly summaryFile?: string;
-  readonly snapshotFile: string;
-  readonly snapshotCacheKey?: string;
-  /** 32 bytes: the snapshot is sealed with it, and must have been for rehearse. */
-  readonly snapshotKey?: Buffer;
-  readonly rehearsalServers: 'start' | 'given';
-  readonly rehearsalImage?: string;
-  readonly keepRehearsal: boolean;
-  readonly measureGrowth: boolean;
-  readonly githubToken?: string;
 }
+
+/** The inputs validated: a field per input (`InputOptions`, from spec.ts) and the composed ones. */
+export interface Options extends InputOptions, ComposedOptions {}
 
 export type RawInputs = Readonly<Record<string, string | undefined>>;
 
@@ -134,150 +117,196 @@ export function unusedInputs(raw: RawInputs, command: Command): string[] {
 }
 
 /**
+ * The order problems are listed in when several inputs are bad, as parseOptions listed them before
+ * it was driven by the spec, so that a message with several stays as it was; an input not named here
+ * is listed after these, in the spec's order, and the checks across inputs come last. `postgresTls`,
+ * `etcdTls` and `managerVenv` stand for the checks of their composed fields. A new input needs no
+ * place here.
+ */
+const PROBLEM_ORDER: readonly string[] = [
+  'command',
+  'from-version',
+  'to-version',
+  'allow-short-retention',
+  'retention',
+  'lock-backend',
+  'dry-run',
+  'allow-running-services',
+  'start-manager',
+  'lock-timeout',
+  'alembic-lock-timeout',
+  'connect-timeout',
+  'postgres-url',
+  'postgresTls',
+  'etcdTls',
+  'redis-url',
+  'etcd-endpoints',
+  'periodic-sync-stats',
+  'prune-etcd-images',
+  'skip-unusable-images',
+  'sweep-orphaned-stat-keys',
+  'redis-persistence',
+  'batch-size',
+  'vacuum',
+  'redis-failure',
+  'keep-rehearsal',
+  'measure-growth',
+  'venv-system-site-packages',
+  'managerVenv',
+  'image-rescan',
+  'mode',
+  'rehearsal-servers',
+  'snapshot-key',
+  'snapshot-cache-key',
+  'etcd-namespace',
+];
+
+/** An input's field in `Options` (FieldName above, at run time). */
+export function fieldName(spec: InputSpec): string {
+  return spec.key ?? spec.name.replace(/-([a-z])/g, (_dash, letter: string) => letter.toUpperCase());
+}
+
+/** A problem with the inputs, and what it is about (an input's name, or a composed field's) to order it by. */
+interface Problem {
+  readonly about: string;
+  readonly message: string;
+}
+
+/**
  * Validates every input before anything is read or written, and reports all problems at once.
  * `raw` maps input names (as in action.yml) to their text; empty means "not given".
  */
 export function parseOptions(raw: RawInputs): Options {
-  const problems: string[] = [];
-  const known = new Set(INPUTS.map((spec) => spec.name));
-  for (const name of Object.keys(raw)) {
-    if (!known.has(name) && raw[name] !== undefined) problems.push(`unknown input "${name}"; accepted: ${[...known].join(', ')}`);
-  }
-  const text = (name: string): string | undefined => {
-    const spec = inputSpec(name);
-    const value = raw[name]?.trim() || spec?.default;
-    // A path may start at the home folder, as a shell would read it (backup-dir's default does).
-    return value !== undefined && spec?.kind === 'path' ? expandHome(value) : value;
-  };
-  const attempt = <T>(parse: () => T): T | undefined => {
+  const problems: Problem[] = [];
+  const attempt = <T>(about: string, parse: () => T): T | undefined => {
     try {
       return parse();
     } catch (error) {
       if (!(error instanceof MigrationError)) throw error;
-      problems.push(error.message);
+      problems.push({ about, message: error.message });
       return undefined;
     }
   };
-
-  // Booleans, choices and numbers by their kind in spec.ts; undefined when empty without a default.
-  const flag = (name: string): boolean | undefined => typed(name, text(name), 'boolean');
-  const choice = <T extends string>(name: string, _values: readonly T[]): T | undefined => typed(name, text(name), 'enum') as T | undefined;
-  const number = (name: string): number | undefined => typed(name, text(name), 'number');
-
-  const command = attempt(() => choice('command', COMMANDS));
-  const fromVersion = attempt(() => (text('from-version') ? parseVersion(text('from-version')!, 'from-version') : undefined));
-  const toVersion = attempt(() => (text('to-version') ? parseVersion(text('to-version')!, 'to-version') : undefined));
-  const allowShortRetention = attempt(() => flag('allow-short-retention'));
-  const retention = attempt(() => parseRetention(text('retention')!, { allowShort: allowShortRetention }));
-  const lockBackend = attempt(() => choice('lock-backend', LOCK_BACKENDS));
-  const dryRun = attempt(() => flag('dry-run'));
-  const allowRunningServices = attempt(() => flag('allow-running-services'));
-  const startManager = attempt(() => flag('start-manager'));
-  const lockTimeoutSeconds = attempt(() => number('lock-timeout'));
-  const alembicLockTimeoutSeconds = attempt(() => number('alembic-lock-timeout'));
-  const connectTimeoutSeconds = attempt(() => number('connect-timeout'));
-  const postgresUrl = attempt(() => url('postgres-url', text('postgres-url'), ['postgresql:', 'postgres:', 'postgresql+asyncpg:', 'postgresql+psycopg2:']));
-  const postgresTls = attempt(() => readTlsFiles('postgres', { ca: text('postgres-ca'), cert: text('postgres-client-cert'), key: text('postgres-client-key') }));
-  const etcdTls = attempt(() => readTlsFiles('etcd', { ca: text('etcd-ca'), cert: text('etcd-client-cert'), key: text('etcd-client-key') }));
-  const redisUrl = attempt(() => url('redis-url', text('redis-url'), ['redis:']));
-  const etcdEndpoints = attempt(() => endpoints(text('etcd-endpoints')));
-  const periodicSyncStats = attempt(() => flag('periodic-sync-stats'));
-  const pruneEtcdImages = attempt(() => flag('prune-etcd-images'));
-  const skipUnusableImages = attempt(() => flag('skip-unusable-images'));
-  const sweepOrphanedStatKeys = attempt(() => flag('sweep-orphaned-stat-keys'));
-  const redisPersistence = attempt(() => choice('redis-persistence', REDIS_PERSISTENCE));
-  const batchSize = attempt(() => number('batch-size'));
-  const vacuum = attempt(() => choice('vacuum', VACUUM_MODES));
-  const redisFailure = attempt(() => choice('redis-failure', REDIS_FAILURE_MODES));
-  const keepRehearsal = attempt(() => flag('keep-rehearsal'));
-  const measureGrowth = attempt(() => flag('measure-growth'));
-  const systemSitePackages = attempt(() => flag('venv-system-site-packages'));
-  if (text('manager-venv') && raw['alembic-command']?.trim()) {
-    problems.push('manager-venv and alembic-command are both set; accepted: one of them (manager-venv makes the venv alembic runs from)');
+  const values = readInputs(raw, attempt);
+  const value = <N extends InputName>(name: N) => values.get(name) as KindValue<Declared<N>> | undefined;
+  const composed = composedOptions(raw, value, attempt, problems);
+  const messages = [...unknownInputs(raw), ...inOrder(problems), ...acrossInputs(raw, value, problems)];
+  if (messages.length > 0) {
+    throw invalidInputs(messages);
   }
-  const imageRescan = attempt(() => flag('image-rescan'));
-  const clearHistoryMode = attempt(() => choice('mode', CLEAR_HISTORY_MODES));
-  const rehearsalServers = attempt(() => choice('rehearsal-servers', REHEARSAL_SERVERS));
-  const snapshotKey = attempt(() => (text('snapshot-key') ? parseSnapshotKey(text('snapshot-key')!) : undefined));
-  if (text('snapshot-cache-key') && !text('snapshot-key')) {
-    // Every workflow run of the repository, pull requests from forks included, may restore the cache.
-    problems.push(
-      'snapshot-cache-key is set without snapshot-key: a snapshot in the Actions cache must be sealed, since pull requests can restore it; accepted: snapshot-key from a secret, e.g. snapshot-key: ${{ secrets.BACKENDAI_SNAPSHOT_KEY }} holding the output of `openssl rand -hex 32` (pull requests from forks get no secrets, so they cannot rehearse)',
-    );
-  }
-  const etcdNamespace = attempt(() => namespace(raw['etcd-namespace']));
-
-  if (fromVersion && toVersion && isDowngrade(fromVersion, toVersion)) {
-    problems.push(`from-version ${fromVersion.input} is newer than to-version ${toVersion.input}: bai-migrate only upgrades; accepted: a to-version after ${fromVersion.input}`);
-  }
-  if (command === 'rehearse' && rehearsalServers === 'given') {
-    const missing = (['postgres-url', 'redis-url', 'etcd-endpoints'] as const).filter((name) => !text(name));
-    if (missing.length > 0) problems.push(`rehearsal-servers: given needs ${missing.join(', ')} (the disposable servers to restore into)`);
-  }
-  if (command && !['clear-history', 'snapshot'].includes(command) && !toVersion && !problems.some((p) => p.startsWith('to-version'))) {
-    problems.push(`to-version is required for command "${command}", e.g. to-version: 22.03`);
-  }
-  if (problems.length > 0) {
-    throw invalidInputs(problems);
-  }
-  return {
-    command: command!,
-    fromVersion,
-    toVersion,
-    retention: retention!,
-    allowShortRetention: allowShortRetention!,
-    lockBackend,
-    dryRun: dryRun!,
-    managerConfig: text('manager-config'),
-    postgresUrl,
-    postgresTls,
-    redisUrl,
-    etcdEndpoints: etcdEndpoints!,
-    etcdNamespace,
-    etcdUser: text('etcd-user'),
-    etcdPassword: text('etcd-password'),
-    etcdTls,
-    alembicCommand: text('alembic-command')!.split(/\s+/),
-    alembicConfig: text('alembic-config'),
-    managerCommand: text('manager-command')?.split(/\s+/),
-    imageRescan: imageRescan!,
-    clearHistoryMode: clearHistoryMode!,
-    managerVenv: text('manager-venv') ? { dir: text('manager-venv')!, python: text('python'), pipArgs: text('pip-args')?.split(/\s+/) ?? [], systemSitePackages: systemSitePackages! } : undefined,
-    periodicSyncStats,
-    skipUnusableImages: skipUnusableImages!,
-    pruneEtcdImages: pruneEtcdImages!,
-    redisPersistence: redisPersistence!,
-    backupDir: text('backup-dir')!,
-    batchSize: batchSize!,
-    sweepOrphanedStatKeys: sweepOrphanedStatKeys!,
-    vacuum: vacuum!,
-    redisFailure: redisFailure!,
-    allowRunningServices: allowRunningServices!,
-    startManager: startManager!,
-    lockTimeoutSeconds: lockTimeoutSeconds!,
-    alembicLockTimeoutSeconds: alembicLockTimeoutSeconds!,
-    connectTimeoutSeconds: connectTimeoutSeconds!,
-    reportFile: text('report-file')!,
-    summaryFile: text('summary-file'),
-    snapshotFile: text('snapshot-file')!,
-    snapshotCacheKey: text('snapshot-cache-key'),
-    snapshotKey,
-    rehearsalServers: rehearsalServers!,
-    rehearsalImage: text('rehearsal-image'),
-    keepRehearsal: keepRehearsal!,
-    measureGrowth: measureGrowth!,
-    githubToken: text('github-token'),
-  };
+  const fields = Object.fromEntries(INPUTS.filter((spec) => spec.into === undefined).map((spec) => [fieldName(spec), values.get(spec.name)]));
+  return { ...(fields as InputOptions), ...composed };
 }
 
-/** The value of a boolean, enum or number input, checked against its spec; undefined when empty. */
-function typed(name: string, value: string | undefined, kind: 'boolean'): boolean | undefined;
-function typed(name: string, value: string | undefined, kind: 'enum'): string | undefined;
-function typed(name: string, value: string | undefined, kind: 'number'): number | undefined;
-function typed(name: string, value: string | undefined, kind: 'boolean' | 'enum' | 'number'): boolean | string | number | undefined {
+type Attempt = <T>(about: string, parse: () => T) => T | undefined;
+type ValueOf = <N extends InputName>(name: N) => KindValue<Declared<N>> | undefined;
+
+function unknownInputs(raw: RawInputs): string[] {
+  const known = new Set(INPUTS.map((spec) => spec.name));
+  return Object.keys(raw)
+    .filter((name) => !known.has(name) && raw[name] !== undefined)
+    .map((name) => `unknown input "${name}"; accepted: ${[...known].join(', ')}`);
+}
+
+/**
+ * An input's text: as given, trimmed, else its default (an empty value is not given), unless its
+ * entry reads it `asGiven`. A path may start at the home folder, as a shell would read it
+ * (backup-dir's default does).
+ */
+function inputText(raw: RawInputs, name: string): string | undefined {
   const spec = inputSpec(name);
-  if (spec?.kind !== kind) throw new Error(`bug: input ${name} is not of kind ${kind}`);
-  return value === undefined ? undefined : checkKind(spec, value);
+  const given = raw[name]?.trim();
+  const value = spec?.asGiven ? given : given || spec?.default;
+  return value !== undefined && spec?.kind === 'path' ? expandHome(value) : value;
+}
+
+/** Every input's value by its entry, once each (retention reads allow-short-retention's value); undefined when it is bad. */
+function readInputs(raw: RawInputs, attempt: Attempt): Map<string, unknown> {
+  const values = new Map<string, unknown>();
+  const read = (spec: InputSpec): unknown => {
+    if (!values.has(spec.name))
+      values.set(
+        spec.name,
+        attempt(spec.name, () => valueOf(spec, inputText(raw, spec.name), read)),
+      );
+    return values.get(spec.name);
+  };
+  for (const spec of INPUTS) read(spec);
+  return values;
+}
+
+/** The fields made of several inputs, read once every input is (their problems go to `problems`). */
+function composedOptions(raw: RawInputs, value: ValueOf, attempt: Attempt, problems: Problem[]): ComposedOptions {
+  const text = (name: InputName) => inputText(raw, name);
+  const postgresTls = attempt('postgresTls', () => readTlsFiles('postgres', { ca: text('postgres-ca'), cert: text('postgres-client-cert'), key: text('postgres-client-key') }));
+  const etcdTls = attempt('etcdTls', () => readTlsFiles('etcd', { ca: text('etcd-ca'), cert: text('etcd-client-cert'), key: text('etcd-client-key') }));
+  if (text('manager-venv') && raw['alembic-command']?.trim()) {
+    problems.push({ about: 'managerVenv', message: 'manager-venv and alembic-command are both set; accepted: one of them (manager-venv makes the venv alembic runs from)' });
+  }
+  const managerVenv: ManagerVenvOptions | undefined = text('manager-venv')
+    ? { dir: value('manager-venv')!, python: value('python'), pipArgs: value('pip-args') ?? [], systemSitePackages: value('venv-system-site-packages')! }
+    : undefined;
+  if (text('snapshot-cache-key') && !text('snapshot-key')) {
+    // Every workflow run of the repository, pull requests from forks included, may restore the cache.
+    problems.push({
+      about: 'snapshot-cache-key',
+      message:
+        'snapshot-cache-key is set without snapshot-key: a snapshot in the Actions cache must be sealed, since pull requests can restore it; accepted: snapshot-key from a secret, e.g. snapshot-key: ${{ secrets.BACKENDAI_SNAPSHOT_KEY }} holding the output of `openssl rand -hex 32` (pull requests from forks get no secrets, so they cannot rehearse)',
+    });
+  }
+  return { postgresTls, etcdTls, managerVenv };
+}
+
+/** The problems' messages in PROBLEM_ORDER, then the spec's. */
+function inOrder(problems: readonly Problem[]): string[] {
+  const rank = (about: string) => {
+    const listed = PROBLEM_ORDER.indexOf(about);
+    return listed >= 0 ? listed : PROBLEM_ORDER.length + INPUTS.findIndex((spec) => spec.name === about);
+  };
+  return [...problems].sort((a, b) => rank(a.about) - rank(b.about)).map((p) => p.message);
+}
+
+/** The checks that take several inputs' values, each made only when those values are good. */
+function acrossInputs(raw: RawInputs, value: ValueOf, problems: readonly Problem[]): string[] {
+  const messages: string[] = [];
+  const command = value('command');
+  const fromVersion = value('from-version');
+  const toVersion = value('to-version');
+  if (fromVersion && toVersion && isDowngrade(fromVersion, toVersion)) {
+    messages.push(`from-version ${fromVersion.input} is newer than to-version ${toVersion.input}: bai-migrate only upgrades; accepted: a to-version after ${fromVersion.input}`);
+  }
+  if (command === 'rehearse' && value('rehearsal-servers') === 'given') {
+    const missing = (['postgres-url', 'redis-url', 'etcd-endpoints'] as const).filter((name) => !inputText(raw, name));
+    if (missing.length > 0) messages.push(`rehearsal-servers: given needs ${missing.join(', ')} (the disposable servers to restore into)`);
+  }
+  if (command && !['clear-history', 'snapshot'].includes(command) && !toVersion && !problems.some((p) => p.about === 'to-version')) {
+    messages.push(`to-version is required for command "${command}", e.g. to-version: 22.03`);
+  }
+  return messages;
+}
+
+/**
+ * An input's value in `Options`: by its own `parse`, else by its kind; undefined when it is empty
+ * without a default (a list separated by commas or newlines is then []).
+ */
+function valueOf(spec: InputSpec, value: string | undefined, read: (spec: InputSpec) => unknown): unknown {
+  if (value === undefined) return spec.kind === 'list' && spec.separator === 'commas or newlines' ? [] : undefined;
+  if (spec.parse) return spec.parse(value);
+  switch (spec.kind) {
+    case 'boolean':
+    case 'enum':
+    case 'number':
+      return checkKind(spec, value);
+    case 'version':
+      return parseVersion(value, spec.name);
+    case 'retention':
+      // A retention under a day is refused unless allow-short-retention says otherwise (undefined when that is bad too).
+      return parseRetention(value, { allowShort: read(inputSpec('allow-short-retention')!) as boolean | undefined });
+    case 'list':
+      return spec.separator === 'spaces' ? value.split(/\s+/) : value.split(/[\s,]+/).filter((entry) => entry !== '');
+    default:
+      return value;
+  }
 }
 
 /**
@@ -307,58 +336,6 @@ function inRange(value: string, range: NumberRange): boolean {
   if (!(range.integer ? /^\d+$/ : /^\d+(\.\d+)?$/).test(value)) return false;
   const n = Number(value);
   return (range.aboveMin ? n > range.min : n >= range.min) && n <= range.max;
-}
-
-function url(name: string, value: string | undefined, protocols: string[]): string | undefined {
-  if (value === undefined) return undefined;
-  let parsed: URL;
-  try {
-    parsed = new URL(value);
-  } catch {
-    // The value may hold a password: never repeat it.
-    throw invalidInput(`${name} is not a valid URL; accepted: ${protocols[0]}//user:password@host:port${name === 'postgres-url' ? '/database' : ''}`);
-  }
-  if (!protocols.includes(parsed.protocol) || parsed.hostname === '') {
-    throw invalidInput(
-      `${name} must be a ${protocols.map((p) => `${p}//`).join(' or ')} URL with a host; accepted: ${protocols[0]}//user:password@host:port${name === 'postgres-url' ? '/database' : ''}`,
-    );
-  }
-  if (name === 'redis-url' && !['', '/'].includes(parsed.pathname)) {
-    // The path is not echoed: it is part of a secret input. Backend.AI keeps each kind of data in its own database.
-    throw invalidInput(
-      "redis-url has a path (a database number such as /2), which bai-migrate would ignore: it picks the manager's fixed database numbers itself; accepted: redis://user:password@host:port, without a path",
-    );
-  }
-  // Refused here with every other input problem, not later when connecting.
-  decodeUrlPart(parsed.username, name, 'user name');
-  decodeUrlPart(parsed.password, name, 'password');
-  if (name === 'postgres-url') decodeUrlPart(parsed.pathname.replace(/^\//, ''), name, 'database name');
-  return value;
-}
-
-/**
- * etcd-namespace, undefined for manager.toml's: not given, or its default. Given empty is refused, not
- * taken as "not given": on GitHub an unset variable (${{ vars.X }}) gives an empty value, and
- * manager.toml's namespace may be another deployment's.
- */
-function namespace(value: string | undefined): string | undefined {
-  const text = value?.trim();
-  if (text === undefined || text === FROM_MANAGER_CONFIG) return undefined;
-  const accepted = `accepted: letters, digits, ".", "_" and "-" (e.g. local), or ${FROM_MANAGER_CONFIG} (the default) for manager.toml's [etcd] namespace`;
-  if (text === '') throw invalidInput(`etcd-namespace is empty (as an unset workflow variable gives it); ${accepted}`);
-  if (!/^[A-Za-z0-9_.-]+$/.test(text)) throw invalidInput(`etcd-namespace "${text}" may hold only letters, digits, ".", "_" and "-"; ${accepted}`);
-  return text;
-}
-
-function endpoints(value: string | undefined): string[] {
-  if (value === undefined) return [];
-  const list = value.split(/[\s,]+/).filter((e) => e !== '');
-  for (const endpoint of list) {
-    if (!/^(https?:\/\/)?[A-Za-z0-9.\-[\]:]+:\d{1,5}$/.test(endpoint)) {
-      throw invalidInput(`etcd-endpoints entry "${endpoint}" is not host:port; accepted: host:port or http://host:port, separated by commas or newlines`);
-    }
-  }
-  return list;
 }
 
 function isDowngrade(from: VersionRef, to: VersionRef): boolean {

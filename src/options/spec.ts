@@ -4,6 +4,8 @@
  * are made from it (a test keeps action.yml in step with it).
  */
 import { LOCK_BACKENDS } from '../releases/lock-backends.js';
+import { FROM_MANAGER_CONFIG, parseEndpoints, parseNamespace, parsePostgresUrl, parseRedisUrl } from './own-parsers.js';
+import { parseSnapshotKey } from './snapshot-key.js';
 
 export const COMMANDS = ['migrate', 'preflight', 'verify', 'plan', 'clear-history', 'snapshot', 'rehearse'] as const;
 export type Command = (typeof COMMANDS)[number];
@@ -14,8 +16,7 @@ export const VACUUM_MODES = ['none', 'analyze', 'full'] as const;
 export const CLEAR_HISTORY_MODES = ['bai-migrate', 'manager'] as const;
 export const REDIS_FAILURE_MODES = ['fail', 'warn'] as const;
 export const REHEARSAL_SERVERS = ['start', 'given'] as const;
-/** etcd-namespace's default: manager.toml's [etcd] namespace. */
-export const FROM_MANAGER_CONFIG = 'from-manager-config';
+export { FROM_MANAGER_CONFIG } from './own-parsers.js';
 
 /** A number input's range; `aboveMin` excludes min itself (a timeout of 0 would never wait). */
 export interface NumberRange {
@@ -26,6 +27,12 @@ export interface NumberRange {
   readonly unit?: 'seconds';
 }
 
+/**
+ * An input's kind says what it accepts and, in `Options`, the type of its value (`KindValue` in
+ * parse.ts): boolean, number, one of an enum's values, a version (`VersionRef`), a retention, a
+ * list of strings, else the text itself; an entry's own `parse` reads it instead. A list separated by commas or newlines is `[]` when empty;
+ * one separated by spaces (a command line, its arguments) is then not given, so a default can stand in.
+ */
 export type InputKind =
   | { readonly kind: 'string' | 'boolean' | 'path' | 'version' | 'retention' }
   /** Holds a secret: masked, and never echoed back in an error. */
@@ -37,9 +44,27 @@ export type InputKind =
 export type InputSpec = InputKind & {
   readonly name: string;
   readonly description: string;
+  /** Given, the input's field in `Options` is never undefined. */
   readonly default?: string;
   /** The commands that read it; given to another command it is ignored, with a warning. */
   readonly usedBy: readonly Command[];
+  /** Its field in `Options`, when not the name in camelCase (lock-timeout: lockTimeoutSeconds). */
+  readonly key?: string;
+  /**
+   * Its own reading of a value given (or its default), instead of its kind's: it throws invalidInput
+   * naming what is wrong, and its field in `Options` has the type it returns.
+   */
+  readonly parse?: (value: string) => unknown;
+  /**
+   * `parse` sees the value as given: an empty one too, and the default is not put in for it (the
+   * field is then undefined when not given). For an input whose empty value is a mistake to name.
+   */
+  readonly asGiven?: true;
+  /**
+   * The field of `Options` that parse.ts builds from this input together with others (the TLS
+   * files, the manager venv): the input then has no field of its own.
+   */
+  readonly into?: string;
 };
 
 const SECONDS: NumberRange = { min: 0, max: 86400, aboveMin: true, unit: 'seconds' };
@@ -56,7 +81,8 @@ const ALEMBIC: readonly Command[] = ['migrate', 'preflight', 'rehearse'];
 const VENV: readonly Command[] = ['migrate', 'preflight', 'clear-history', 'rehearse'];
 const SNAPSHOTS: readonly Command[] = ['snapshot', 'rehearse'];
 
-export const INPUTS: readonly InputSpec[] = [
+/** The inputs, each with its literal types: `Options` is derived from this (parse.ts). */
+const DECLARED_INPUTS = [
   { name: 'command', kind: 'enum', values: COMMANDS, usedBy: COMMANDS, default: 'migrate', description: `What to do: ${COMMANDS.join(', ')}.` },
   { name: 'from-version', kind: 'version', usedBy: PLANNED, description: 'Installed Backend.AI version, e.g. 21.09 or 21.09.9. Omit it to detect the version from alembic_version.' },
   {
@@ -95,9 +121,16 @@ export const INPUTS: readonly InputSpec[] = [
     description:
       "Path to the manager's manager.toml. Connections default to its [db] and [etcd] sections. Empty: $BACKEND_CONFIG_FILE, ./manager.toml, ~/.config/backend.ai/manager.toml, /etc/backend.ai/manager.toml, if present.",
   },
-  { name: 'postgres-url', kind: 'secret', usedBy: [...PRODUCTION, 'rehearse'], description: 'PostgreSQL URL (postgresql://user:password@host:port/database). Overrides [db] of manager.toml.' },
+  {
+    name: 'postgres-url',
+    kind: 'secret',
+    parse: parsePostgresUrl,
+    usedBy: [...PRODUCTION, 'rehearse'],
+    description: 'PostgreSQL URL (postgresql://user:password@host:port/database). Overrides [db] of manager.toml.',
+  },
   {
     name: 'postgres-ca',
+    into: 'postgresTls',
     kind: 'path',
     usedBy: PRODUCTION,
     description:
@@ -105,14 +138,22 @@ export const INPUTS: readonly InputSpec[] = [
   },
   {
     name: 'postgres-client-cert',
+    into: 'postgresTls',
     kind: 'path',
     usedBy: PRODUCTION,
     description: 'PEM file of a client certificate for PostgreSQL (with postgres-client-key), e.g. for pg_hba clientcert=verify-full.',
   },
-  { name: 'postgres-client-key', kind: 'path', usedBy: PRODUCTION, description: 'PEM file of the private key of postgres-client-cert (unencrypted; alembic gets a private 0600 copy).' },
+  {
+    name: 'postgres-client-key',
+    into: 'postgresTls',
+    kind: 'path',
+    usedBy: PRODUCTION,
+    description: 'PEM file of the private key of postgres-client-cert (unencrypted; alembic gets a private 0600 copy).',
+  },
   {
     name: 'redis-url',
     kind: 'secret',
+    parse: parseRedisUrl,
     usedBy: [...ALL_SERVERS, 'rehearse'],
     description: "Redis URL (redis://:password@host:port), without a database number: bai-migrate uses the manager's own ones. Overrides etcd's config/redis.",
   },
@@ -120,12 +161,15 @@ export const INPUTS: readonly InputSpec[] = [
     name: 'etcd-endpoints',
     kind: 'list',
     separator: 'commas or newlines',
+    parse: parseEndpoints,
     usedBy: [...ALL_SERVERS, 'rehearse'],
     description: 'etcd endpoints, comma- or newline-separated host:port. Overrides [etcd] addr of manager.toml.',
   },
   {
     name: 'etcd-namespace',
     kind: 'string',
+    parse: parseNamespace,
+    asGiven: true,
     usedBy: ALL_SERVERS,
     // A default the Action's runner hands over when the workflow gives none: an empty value is then one the workflow gave.
     default: FROM_MANAGER_CONFIG,
@@ -133,9 +177,21 @@ export const INPUTS: readonly InputSpec[] = [
   },
   { name: 'etcd-user', kind: 'string', usedBy: ALL_SERVERS, description: 'etcd user. Overrides [etcd] user.' },
   { name: 'etcd-password', kind: 'secret', usedBy: ALL_SERVERS, description: 'etcd password. Overrides [etcd] password.' },
-  { name: 'etcd-ca', kind: 'path', usedBy: ALL_SERVERS, description: "PEM file of the CA that signed etcd's server certificates. Given: etcd is reached over TLS (https://) and verified." },
-  { name: 'etcd-client-cert', kind: 'path', usedBy: ALL_SERVERS, description: 'PEM file of a client certificate for etcd (with etcd-client-key), for an etcd run with --client-cert-auth.' },
-  { name: 'etcd-client-key', kind: 'path', usedBy: ALL_SERVERS, description: 'PEM file of the private key of etcd-client-cert (unencrypted).' },
+  {
+    name: 'etcd-ca',
+    into: 'etcdTls',
+    kind: 'path',
+    usedBy: ALL_SERVERS,
+    description: "PEM file of the CA that signed etcd's server certificates. Given: etcd is reached over TLS (https://) and verified.",
+  },
+  {
+    name: 'etcd-client-cert',
+    into: 'etcdTls',
+    kind: 'path',
+    usedBy: ALL_SERVERS,
+    description: 'PEM file of a client certificate for etcd (with etcd-client-key), for an etcd run with --client-cert-auth.',
+  },
+  { name: 'etcd-client-key', into: 'etcdTls', kind: 'path', usedBy: ALL_SERVERS, description: 'PEM file of the private key of etcd-client-cert (unencrypted).' },
   {
     name: 'alembic-command',
     kind: 'list',
@@ -146,6 +202,7 @@ export const INPUTS: readonly InputSpec[] = [
   },
   {
     name: 'manager-venv',
+    into: 'managerVenv',
     kind: 'path',
     usedBy: VENV,
     description:
@@ -153,6 +210,7 @@ export const INPUTS: readonly InputSpec[] = [
   },
   {
     name: 'python',
+    into: 'managerVenv',
     kind: 'string',
     usedBy: VENV,
     description:
@@ -160,12 +218,20 @@ export const INPUTS: readonly InputSpec[] = [
   },
   {
     name: 'pip-args',
+    into: 'managerVenv',
     kind: 'list',
     separator: 'spaces',
     usedBy: VENV,
     description: 'manager-venv: more arguments for pip install, split on spaces, e.g. --index-url https://pypi.example.com/simple.',
   },
-  { name: 'venv-system-site-packages', kind: 'boolean', usedBy: VENV, default: 'false', description: "manager-venv: let the venv see the system's Python packages (e.g. a distribution's psycopg2)." },
+  {
+    name: 'venv-system-site-packages',
+    into: 'managerVenv',
+    kind: 'boolean',
+    usedBy: VENV,
+    default: 'false',
+    description: "manager-venv: let the venv see the system's Python packages (e.g. a distribution's psycopg2).",
+  },
   {
     name: 'manager-command',
     kind: 'list',
@@ -190,6 +256,7 @@ export const INPUTS: readonly InputSpec[] = [
   },
   {
     name: 'alembic-lock-timeout',
+    key: 'alembicLockTimeoutSeconds',
     kind: 'number',
     range: SECONDS,
     usedBy: ['migrate', 'rehearse'],
@@ -260,6 +327,7 @@ export const INPUTS: readonly InputSpec[] = [
   },
   {
     name: 'mode',
+    key: 'clearHistoryMode',
     kind: 'enum',
     values: CLEAR_HISTORY_MODES,
     usedBy: ['clear-history'],
@@ -293,6 +361,7 @@ export const INPUTS: readonly InputSpec[] = [
   },
   {
     name: 'lock-timeout',
+    key: 'lockTimeoutSeconds',
     kind: 'number',
     range: SECONDS,
     usedBy: ['migrate', 'snapshot', 'rehearse'],
@@ -300,7 +369,15 @@ export const INPUTS: readonly InputSpec[] = [
     description:
       'Seconds migrate and snapshot wait for the migration lock (a PostgreSQL session advisory lock, held for the whole run; clear-history does not wait, it skips) before giving up and naming its holder.',
   },
-  { name: 'connect-timeout', kind: 'number', range: SECONDS, usedBy: COMMANDS, default: '10', description: 'Seconds to wait for each server to answer before reporting it unreachable.' },
+  {
+    name: 'connect-timeout',
+    key: 'connectTimeoutSeconds',
+    kind: 'number',
+    range: SECONDS,
+    usedBy: COMMANDS,
+    default: '10',
+    description: 'Seconds to wait for each server to answer before reporting it unreachable.',
+  },
   { name: 'report-file', kind: 'path', usedBy: COMMANDS, default: 'bai-migrate-report.json', description: 'Where the JSON report is written; a missing folder is made first.' },
   {
     name: 'summary-file',
@@ -326,6 +403,7 @@ export const INPUTS: readonly InputSpec[] = [
   {
     name: 'snapshot-key',
     kind: 'secret',
+    parse: parseSnapshotKey,
     usedBy: SNAPSHOTS,
 
     description:
@@ -369,10 +447,26 @@ export const INPUTS: readonly InputSpec[] = [
     description:
       "rehearse: a token that may write pull-request comments (e.g. secrets.GITHUB_TOKEN with pull-requests: write). The rehearsal's comment is created or updated; without a token it is skipped with a notice.",
   },
-];
+] as const satisfies readonly InputSpec[];
 
-/** The Action's outputs, set by src/action/main.ts. */
-export const OUTPUTS: ReadonlyArray<{ readonly name: string; readonly description: string }> = [
+/** Every input, as one declared it (its name, kind, values and default as literal types). */
+export type DeclaredInput = (typeof DECLARED_INPUTS)[number];
+export type InputName = DeclaredInput['name'];
+
+/** Every input, in the order action.yml and the README list them. */
+export const INPUTS: readonly InputSpec[] = DECLARED_INPUTS;
+
+export interface OutputSpec {
+  readonly name: string;
+  readonly description: string;
+}
+
+/**
+ * The Action's outputs, declared once: action.yml and README's outputs table are made from this
+ * list, and src/action/main.ts sets them through `OutputValues`, so an output it misses or
+ * misspells is a type error.
+ */
+export const OUTPUTS = [
   { name: 'outcome', description: 'success or failure.' },
   { name: 'from-version', description: 'The version the plan starts from, as given or detected (e.g. 21.09).' },
   { name: 'to-version', description: 'The exact target release (e.g. 22.03.14).' },
@@ -387,7 +481,12 @@ export const OUTPUTS: ReadonlyArray<{ readonly name: string; readonly descriptio
   { name: 'swept-redis-keys', description: 'clear-history with sweep-orphaned-stat-keys: stat keys of kernels that no longer exist removed (or that a dry run would remove); empty otherwise.' },
   { name: 'snapshot-file', description: 'snapshot and rehearse: the path of the snapshot file.' },
   { name: 'comment-url', description: 'rehearse: the URL of the pull-request comment it created or updated.' },
-];
+] as const satisfies readonly OutputSpec[];
+
+export type OutputName = (typeof OUTPUTS)[number]['name'];
+
+/** A value for every declared output (a run's outputs), keyed by its name. */
+export type OutputValues = { readonly [N in OutputName]: string };
 
 export function inputSpec(name: string): InputSpec | undefined {
   return INPUTS.find((spec) => spec.name === name);

@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { expectGolden, fixtureSecret, loadReportFixture, replay, REPORT_FIXTURES, type ReportFixture } from '../../support/report-fixtures.js';
 import { startFakeGitHub, type FakeGitHub } from '../../support/fake-github.js';
 import { tempDir } from '../../support/run.js';
-import { inputSpec, OUTPUTS } from '../../../src/options/index.js';
+import { inputSpec, OUTPUTS, type OutputValues } from '../../../src/options/index.js';
 import type { Options } from '../../../src/options/index.js';
 import type { RunHooks } from '../../../src/commands/run-command.js';
 import type { Report } from '../../../src/core/report/index.js';
@@ -72,7 +72,7 @@ vi.mock('../../../src/commands/run-command.js', async (importOriginal) => ({
   }),
 }));
 
-const { run } = await import('../../../src/action/main.js');
+const { run, outputValues } = await import('../../../src/action/main.js');
 
 /** The inputs of the fixtures' runs (make-report-fixtures.ts), as a workflow would give them. */
 function fixtureInputs(name: string): Record<string, string> {
@@ -216,6 +216,41 @@ describe('the Action around the engine', () => {
     expect(named('setFailed')).toEqual([
       ['dry-run "maybe" is not a boolean; accepted: true, false\nbai-migrate: the step outputs could not be written to GITHUB_OUTPUT (Missing file at path: /home/runner/gone/set_output_1)'],
     ]);
+  });
+});
+
+describe('every output action.yml declares (OUTPUTS)', () => {
+  const rehearsal: ReportFixture = { report: loadRehearsal(), log: [], secrets: 0 };
+  const runs: Array<[string, ReportFixture, Record<string, string>]> = [
+    ...REPORT_FIXTURES.map((name): [string, ReportFixture, Record<string, string>] => [name, loadReportFixture(name), fixtureInputs(name)]),
+    ['rehearse', rehearsal, { command: 'rehearse', 'to-version': '22.03', 'snapshot-file': '/tmp/bai-migrate-run/snapshot.jsonl.gz', 'report-file': '/tmp/bai-migrate-run/report.json' }],
+  ];
+
+  it.each(runs)('is set once by a run that made a report (%s), in the declared order', async (_name, fixture, inputs) => {
+    engine.fixture = fixture;
+    state.inputs = inputs;
+    await run();
+    expect(named('setOutput').map(([output]) => output)).toEqual(OUTPUTS.map((o) => o.name));
+    const outcome = named('setOutput').find(([output]) => output === 'outcome')![1];
+    expect(outcome).toBe(fixture.report.outcome);
+  });
+
+  it('a run that did not start sets only outcome: with no report, every other output has no value to give', async () => {
+    state.inputs = { command: 'migrate', 'to-version': '22.03', 'lock-timeout': 'soon' };
+    await run();
+    expect(named('setOutput')).toEqual([['outcome', 'failure']]);
+  });
+
+  it('is a type error to leave out or misspell in what the adapter sets', () => {
+    const report = loadReportFixture('migrate').report;
+    const values = outputValues(report, { command: 'migrate', snapshotFile: 'unused' } as Options);
+    expect(Object.keys(values)).toEqual(OUTPUTS.map((o) => o.name));
+    const { 'comment-url': _left, ...withoutOne } = values;
+    // @ts-expect-error comment-url is missing
+    const missing: OutputValues = withoutOne;
+    // @ts-expect-error comment_url is not a declared output
+    const misspelt: OutputValues = { ...withoutOne, comment_url: '' };
+    expect([missing, misspelt]).toHaveLength(2);
   });
 });
 
