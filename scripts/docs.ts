@@ -16,7 +16,8 @@ import { INSTALL_RESULTS, testBedPython, type TestBedPython } from '../__tests__
 /** What installing a release on the test bed showed (measurements of this project's machine). */
 const resultsOf = (e: ManagerPythonEntry) => INSTALL_RESULTS[e.tried] ?? [];
 /** The test bed's interpreter of the release's Python. */
-const bedPython = (e: ManagerPythonEntry) => (e.python ? testBedPython(e.python) : undefined);
+/** The interpreter the entry's chosen attempt ran on (the first of its results), else the test bed's of its X.Y. */
+const bedPython = (e: ManagerPythonEntry) => (e.python ? (INSTALL_RESULTS[e.tried]?.[0]?.python ?? testBedPython(e.python)) : undefined);
 import { compareLines, latestRelease, LINES, RELEASES, releasesOf, revisionsOf, upgradeSkips } from '../src/releases/releases.js';
 
 const KIND_TEXT: Readonly<Record<'change' | 'check' | 'note', string>> = {
@@ -94,6 +95,7 @@ const PYTHON_TEXT: Readonly<Record<TestBedPython, string>> = {
   '3.11-bookworm': '3.11 (Debian bookworm)',
   '3.12-pyenv': '3.12 (pyenv)',
   '3.13-trixie': '3.13 (Debian trixie)',
+  '3.13-pyenv': '3.13 (pyenv)',
 };
 
 function hopSection(hop: HopDefinition): string[] {
@@ -111,7 +113,7 @@ function hopSection(hop: HopDefinition): string[] {
     `| releases of ${hop.from} | ${patchRange(hop.from)}; the last, ${source.version}, is at ${code(source.head)} |`,
     `| target | ${target.version} (${target.date}), alembic head ${code(target.head)}; releases of ${hop.to}: ${patchRange(hop.to)} |`,
     `| Requires-Python of ${target.version} | ${code(target.pythonRequires)} |`,
-    `| manager venv | ${python ? `${python.tried} installs on ${python.python ? PYTHON_TEXT[testBedPython(python.python)] : 'no interpreter of the test bed'}${python.pipArgs.length ? ` with ${python.pipArgs.map(code).join(' ')}` : ''}${python.constraints.length ? `, constraints ${python.constraints.map(code).join(', ')}` : ''}` : 'not tried'} |`,
+    `| manager venv | ${python ? `${python.tried} installs on ${python.python ? PYTHON_TEXT[bedPython(python)!] : 'no interpreter of the test bed'}${python.pipArgs.length ? ` with ${python.pipArgs.map(code).join(' ')}` : ''}${python.constraints.length ? `, constraints ${python.constraints.map(code).join(', ')}` : ''}${python.alsoInstall?.length ? `, also installing ${python.alsoInstall.map(code).join(', ')}` : ''}` : 'not tried'} |`,
     `| alembic's driver | ${facts.alembicDriver} |`,
     `| halfstack of ${hop.to} | ${code(facts.halfstack.postgres)}, ${code(facts.halfstack.redis)}, ${code(facts.halfstack.etcd)}${facts.halfstackNote ? ` (${cell(facts.halfstackNote)})` : ''} |`,
     `| image rescan | ${code(`backend.ai ${facts.imageRescanCommand.join(' ')} REGISTRY`)} |`,
@@ -155,7 +157,12 @@ export function hopsDoc(): string {
 const cold = (e: ManagerPythonEntry) => {
   const chosen = resultsOf(e).find((r) => r.python === bedPython(e));
   if (!chosen) return '';
-  const time = chosen.coldSeconds === undefined ? '' : `${chosen.coldSeconds} s${chosen.warmSeconds === undefined ? '' : ` / ${chosen.warmSeconds} s`}`;
+  const time =
+    chosen.coldSeconds === undefined
+      ? chosen.warmSeconds === undefined
+        ? ''
+        : `– / ${chosen.warmSeconds} s`
+      : `${chosen.coldSeconds} s${chosen.warmSeconds === undefined ? '' : ` / ${chosen.warmSeconds} s`}`;
   return [time, chosen.venvMegabytes === undefined ? '' : `${chosen.venvMegabytes} MB`].filter(Boolean).join(', ');
 };
 
@@ -166,12 +173,17 @@ export function pythonMatrix(): string {
     '|---|---|---|---|---|---|---|',
     ...MANAGER_PYTHON.map((e) => {
       const chosen = resultsOf(e).find((r) => r.python === bedPython(e));
-      const extras = [...e.pipArgs.map(code), ...(e.constraints.length ? [`constraints ${e.constraints.map(code).join(', ')}`] : []), ...e.preinstall.map((p) => `preinstall ${code(p)}`)].join('; ');
+      const extras = [
+        ...e.pipArgs.map(code),
+        ...(e.constraints.length ? [`constraints ${e.constraints.map(code).join(', ')}`] : []),
+        ...e.preinstall.map((p) => `preinstall ${code(p)}`),
+        ...(e.alsoInstall?.length ? [`also ${e.alsoInstall.map(code).join(', ')}`] : []),
+      ].join('; ');
       const fails = resultsOf(e)
         .filter((r) => !(r.installs && r.alembic && r.cli))
         .map((r) => `${PYTHON_TEXT[r.python]}: ${cell(r.failure ?? 'fails')}`);
       const check = chosen ? `${e.head ? code(e.head) : '?'} ${chosen.alembic ? '✓' : '✗'} / ${chosen.cli ? '✓' : '✗'}` : '';
-      return `| ${e.line}.${e.patches[0]}–${e.patches[1]} (${e.tried}) | ${code(e.requiresPython)} | ${e.python ? PYTHON_TEXT[testBedPython(e.python)] : `**no**${e.reason ? `: ${cell(e.reason)}` : ''}`} | ${extras} | ${check} | ${cold(e)} | ${fails.join('; ')} |`;
+      return `| ${e.line}.${e.patches[0]}–${e.patches[1]} (${e.tried}) | ${code(e.requiresPython)} | ${e.python ? PYTHON_TEXT[bedPython(e)!] : `**no**${e.reason ? `: ${cell(e.reason)}` : ''}`} | ${extras} | ${check} | ${cold(e)} | ${fails.join('; ')} |`;
     }),
     '',
     'Where the constraints come from:',
@@ -181,6 +193,15 @@ export function pythonMatrix(): string {
         `- ${MANAGER_PYTHON.filter((other) => other.constraintsSource === e.constraintsSource)
           .map((other) => `${other.line}.${other.patches[0]}–${other.patches[1]}`)
           .join(', ')} (${e.constraints.map(code).join(', ')}): ${e.constraintsSource}`,
+    ),
+    '',
+    'Why some lines install more than the manager asks for:',
+    '',
+    ...[...new Map(MANAGER_PYTHON.filter((e) => e.alsoInstallSource).map((e) => [e.alsoInstallSource!, e])).values()].map(
+      (e) =>
+        `- ${MANAGER_PYTHON.filter((other) => other.alsoInstallSource === e.alsoInstallSource)
+          .map((other) => `${other.line}.${other.patches[0]}–${other.patches[1]}`)
+          .join(', ')} (${e.alsoInstall!.map(code).join(', ')}): ${e.alsoInstallSource}`,
     ),
   ].join('\n');
 }

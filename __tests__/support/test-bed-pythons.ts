@@ -14,9 +14,9 @@
  * An interpreter of the test bed, an image of scripts/pythons.sh: `<python>-<Debian suite>`, or
  * `<python>-pyenv` for the machine's pyenv build of a Python no suite has.
  */
-export type TestBedPython = '3.9-bullseye' | '3.10-pyenv' | '3.11-bookworm' | '3.12-pyenv' | '3.13-trixie';
+export type TestBedPython = '3.9-bullseye' | '3.10-pyenv' | '3.11-bookworm' | '3.12-pyenv' | '3.13-trixie' | '3.13-pyenv';
 
-export const TEST_BED_PYTHONS: readonly TestBedPython[] = ['3.9-bullseye', '3.10-pyenv', '3.11-bookworm', '3.12-pyenv', '3.13-trixie'];
+export const TEST_BED_PYTHONS: readonly TestBedPython[] = ['3.9-bullseye', '3.10-pyenv', '3.11-bookworm', '3.12-pyenv', '3.13-trixie', '3.13-pyenv'];
 
 /** What one install attempt showed; timings in seconds, the venv in MB. */
 export interface InstallResult {
@@ -106,5 +106,26 @@ export const INSTALL_RESULTS: Readonly<Record<string, readonly InstallResult[]>>
       tried,
       [{ python: '3.13-trixie', installs: true, alembic: true, cli: true, coldSeconds, warmSeconds, venvMegabytes }],
     ]),
+  ),
+  // bai-migrate's own manager-venv way (uv 0.13.9, pyenv's 3.13.0, 2026-12-07): warm is the test bed's shared uv cache on a
+  // busy machine (load 7–11); a cold install was not timed. Releases that need sniffio were tried without it first
+  // (`alembic heads`: ModuleNotFoundError: No module named 'sniffio'), then with it.
+  ...Object.fromEntries(
+    (
+      [
+        ['25.7.0', 33, 167],
+        ['25.8.1', 29, 191],
+        ['25.9.1', 10, 191],
+        ['25.10.1', 8, 192],
+        ['25.11.4', 8, 205],
+        ['25.12.1', 18, 205],
+        ['25.13.4', 22, 210],
+        ['25.14.5', 9, 212],
+        ['25.16.0', 24, 213],
+        ['25.17.1', 24, 214],
+        ['25.18.1', 27, 219],
+        ['25.19.2', 114, 221],
+      ] as const
+    ).map(([tried, warmSeconds, venvMegabytes]): [string, readonly InstallResult[]] => [tried, [{ python: '3.13-pyenv', installs: true, alembic: true, cli: true, warmSeconds, venvMegabytes }]]),
   ),
 };

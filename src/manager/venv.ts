@@ -197,8 +197,17 @@ async function makeWithPip({ dir, python, marker, requirement, interpreter, opti
   // Constraints go through PIP_CONSTRAINT, which also reaches the environments that build sdists.
   const constraints = await writeConstraints(dir, interpreter);
   const pipEnv = constraints ? { PIP_CONSTRAINT: constraints } : undefined;
-  log.info(`pip install ${requirement}${interpreter.pipArgs.length > 0 ? ` ${interpreter.pipArgs.join(' ')}` : ''}${pipEnv ? ` with constraints ${interpreter.constraints.join(', ')}` : ''}`);
-  await step(log, `pip install ${requirement}`, python, ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', ...interpreter.pipArgs, ...options.pipArgs, requirement], pipEnv);
+  const also = interpreter.alsoInstall ?? [];
+  log.info(
+    `pip install ${requirement}${also.length > 0 ? ` ${also.join(' ')}` : ''}${interpreter.pipArgs.length > 0 ? ` ${interpreter.pipArgs.join(' ')}` : ''}${pipEnv ? ` with constraints ${interpreter.constraints.join(', ')}` : ''}`,
+  );
+  await step(
+    log,
+    `pip install ${requirement}`,
+    python,
+    ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', ...interpreter.pipArgs, ...options.pipArgs, requirement, ...also],
+    pipEnv,
+  );
 }
 
 /**
@@ -217,12 +226,13 @@ async function makeWithUv({ dir, python, marker, requirement, interpreter, log }
   await step(log, 'ensurepip', python, ['-m', 'ensurepip', '--upgrade', '--default-pip']);
   await writeFile(marker, `${requirement} (incomplete)\n`);
   const constraints = await writeConstraints(dir, interpreter);
-  log.info(`uv pip install ${requirement}${constraints ? ` with constraints ${interpreter.constraints.join(', ')}` : ''}`);
+  const also = interpreter.alsoInstall ?? [];
+  log.info(`uv pip install ${requirement}${also.length > 0 ? ` ${also.join(' ')}` : ''}${constraints ? ` with constraints ${interpreter.constraints.join(', ')}` : ''}`);
   await step(
     log,
     `uv pip install ${requirement}`,
     uv.uv,
-    ['pip', 'install', '--python', python, ...(constraints ? ['--constraints', constraints, '--build-constraints', constraints] : []), ...uv.args, requirement],
+    ['pip', 'install', '--python', python, ...(constraints ? ['--constraints', constraints, '--build-constraints', constraints] : []), ...uv.args, requirement, ...also],
     uv.env,
     'uv',
     cwd,
@@ -338,10 +348,18 @@ export interface Interpreter {
   readonly python: string;
   readonly pipArgs: readonly string[];
   readonly constraints: readonly string[];
+  /** Installed beside the manager (release data: what its dependencies import undeclared). */
+  readonly alsoInstall?: readonly string[];
   readonly why?: string;
 }
 
 export async function chooseInterpreter(given: string | undefined, version: string): Promise<Interpreter> {
+  const chosen = await chooseInterpreterOnly(given, version);
+  const choice = managerPythonFor(version);
+  return choice.fits && choice.alsoInstall.length > 0 ? { ...chosen, alsoInstall: choice.alsoInstall } : chosen;
+}
+
+async function chooseInterpreterOnly(given: string | undefined, version: string): Promise<Interpreter> {
   const choice = managerPythonFor(version);
   const constraints = choice.fits ? choice.constraints : (choice.entry?.constraints ?? []);
   const needed = choice.fits ? choice.python : /(\d+\.\d+)/.exec(choice.entry?.requiresPython ?? '')?.[1];

@@ -30,6 +30,10 @@ export interface ManagerPythonEntry {
   readonly constraints: readonly string[];
   /** Where the constraints come from. */
   readonly constraintsSource?: string;
+  /** Installed with the manager: packages its dependencies import without requiring them. */
+  readonly alsoInstall?: readonly string[];
+  /** Why each of alsoInstall is needed, as found. */
+  readonly alsoInstallSource?: string;
   /** The alembic head `alembic heads` printed for the tried patch (releases.tsv's head for that tag). */
   readonly head: string | null;
   /** For python null: what it needs and why nothing here fits. */
@@ -62,6 +66,21 @@ export function publishedRelease(version: string): string {
 const MGR_CONSTRAINTS = ['Cython<3', 'protobuf<4'];
 const MGR_SOURCE =
   "backend.ai-manager has no lock file before 22.03.4: Cython<3 lets PyYAML 5.4.1 (pinned ~=5.4.1) build from its sdist; protobuf<4 keeps etcd3 0.12's generated code importable (protobuf 4 came out after the release)";
+
+interface AlsoInstall {
+  readonly packages: readonly string[];
+  readonly source: string;
+}
+
+/**
+ * Found by making each line's final patch with uv on pyenv's 3.13.0 and running `alembic heads`:
+ * without sniffio it stops with ModuleNotFoundError; with it, it prints the release's head.
+ */
+const SNIFFIO: AlsoInstall = {
+  packages: ['sniffio'],
+  source:
+    "valkey-glide 2.0.1 (glide/glide_client.py) imports sniffio without requiring it, and these releases' wheels pin that valkey-glide: their alembic stops with ModuleNotFoundError: No module named 'sniffio'",
+};
 
 export const MANAGER_PYTHON: readonly ManagerPythonEntry[] = [
   {
@@ -175,11 +194,23 @@ export const MANAGER_PYTHON: readonly ManagerPythonEntry[] = [
   ...(
     [
       ['25.6', 17, '25.6.17', 'c7fedaca4883'],
+      ['25.7', 0, '25.7.0', 'c7fedaca4883'],
+      ['25.8', 1, '25.8.1', '17ea44123131'],
+      ['25.9', 1, '25.9.1', '17ea44123131'],
+      ['25.10', 1, '25.10.1', '17ea44123131'],
+      ['25.11', 4, '25.11.4', 'bf39b34717d4', SNIFFIO],
+      ['25.12', 1, '25.12.1', '643deb439458', SNIFFIO],
+      ['25.13', 4, '25.13.4', '4db74efaf82e', SNIFFIO],
+      ['25.14', 5, '25.14.5', '08c1867e266e', SNIFFIO],
       ['25.15', 12, '25.15.12', 'fa3dd7f77c19'],
+      ['25.16', 0, '25.16.0', 'd811b103dbfc', SNIFFIO],
+      ['25.17', 1, '25.17.1', 'dd15fd17f232', SNIFFIO],
+      ['25.18', 1, '25.18.1', 'b0fb0eb6b6bc'],
+      ['25.19', 2, '25.19.2', 'd0a3c0716970'],
       ['26.4', 10, '26.4.10', 'bd1bf0524350'],
       ['26.8', 1, '26.8.1', 'b93d1c47af52'],
-    ] as const
-  ).map(([line, last, tried, head]): ManagerPythonEntry => ({
+    ] as const satisfies ReadonlyArray<readonly [string, number, string, string, AlsoInstall?]>
+  ).map(([line, last, tried, head, also]: readonly [string, number, string, string, AlsoInstall?]): ManagerPythonEntry => ({
     line,
     patches: [0, last],
     tried,
@@ -188,6 +219,7 @@ export const MANAGER_PYTHON: readonly ManagerPythonEntry[] = [
     preinstall: [],
     pipArgs: [],
     constraints: [],
+    ...(also && { alsoInstall: also.packages, alsoInstallSource: also.source }),
     head,
   })),
 ];
@@ -204,6 +236,7 @@ export type ManagerPythonChoice =
       readonly preinstall: readonly string[];
       readonly pipArgs: readonly string[];
       readonly constraints: readonly string[];
+      readonly alsoInstall: readonly string[];
       readonly entry: ManagerPythonEntry;
     }
   | { readonly fits: false; readonly version: string; readonly reason: string; readonly entry?: ManagerPythonEntry };
@@ -242,6 +275,7 @@ export function managerPythonFor(version: string): ManagerPythonChoice {
     preinstall: entry.preinstall,
     pipArgs: entry.pipArgs,
     constraints: entry.constraints,
+    alsoInstall: entry.alsoInstall ?? [],
     entry,
   };
 }
