@@ -30,8 +30,8 @@ var require_errors = __commonJS({
     };
     exports.ClientRuntimeError = ClientRuntimeError;
     var ClientClosedError = class extends Error {
-      constructor(namespace2) {
-        super(`Tried to call a ${namespace2} method on etcd3, but the client was already closed`);
+      constructor(namespace) {
+        super(`Tried to call a ${namespace} method on etcd3, but the client was already closed`);
       }
     };
     exports.ClientClosedError = ClientClosedError;
@@ -3034,9 +3034,9 @@ var require_builder = __commonJS({
       }
     }
     var RangeBuilder = class extends util_1.PromiseWrap {
-      constructor(namespace2) {
+      constructor(namespace) {
         super();
-        this.namespace = namespace2;
+        this.namespace = namespace;
         this.request = {};
       }
       /**
@@ -3097,8 +3097,8 @@ var require_builder = __commonJS({
     };
     exports.RangeBuilder = RangeBuilder;
     var SingleRangeBuilder = class extends RangeBuilder {
-      constructor(kv, namespace2, key) {
-        super(namespace2);
+      constructor(kv, namespace, key) {
+        super(namespace);
         this.kv = kv;
         this.request.key = (0, util_1.toBuffer)(key);
         this.request.limit = 1;
@@ -3153,8 +3153,8 @@ var require_builder = __commonJS({
     };
     exports.SingleRangeBuilder = SingleRangeBuilder;
     var MultiRangeBuilder = class extends RangeBuilder {
-      constructor(kv, namespace2) {
-        super(namespace2);
+      constructor(kv, namespace) {
+        super(namespace);
         this.kv = kv;
         this.prefix(emptyBuffer);
       }
@@ -3282,10 +3282,10 @@ var require_builder = __commonJS({
     };
     exports.MultiRangeBuilder = MultiRangeBuilder;
     var DeleteBuilder = class extends util_1.PromiseWrap {
-      constructor(kv, namespace2) {
+      constructor(kv, namespace) {
         super();
         this.kv = kv;
-        this.namespace = namespace2;
+        this.namespace = namespace;
         this.request = {};
       }
       /**
@@ -3364,10 +3364,10 @@ var require_builder = __commonJS({
     };
     exports.DeleteBuilder = DeleteBuilder;
     var PutBuilder = class extends util_1.PromiseWrap {
-      constructor(kv, namespace2, key) {
+      constructor(kv, namespace, key) {
         super();
         this.kv = kv;
-        this.namespace = namespace2;
+        this.namespace = namespace;
         this.request = {};
         this.request.key = (0, util_1.toBuffer)(key);
       }
@@ -3450,9 +3450,9 @@ var require_builder = __commonJS({
     };
     exports.PutBuilder = PutBuilder;
     var ComparatorBuilder = class {
-      constructor(kv, namespace2) {
+      constructor(kv, namespace) {
         this.kv = kv;
-        this.namespace = namespace2;
+        this.namespace = namespace;
         this.request = { compare: [], success: [], failure: [] };
       }
       /**
@@ -4254,7 +4254,7 @@ var require_bignumber = __commonJS({
           }
           return x;
         }
-        function valueOf(n) {
+        function valueOf2(n) {
           var str2, e = n.e;
           if (e === null) return n.toString();
           str2 = coeffToString(n.c);
@@ -4293,12 +4293,12 @@ var require_bignumber = __commonJS({
           var half, isModExp, i, k, more, nIsBig, nIsNeg, nIsOdd, y, x = this;
           n = new BigNumber2(n);
           if (n.c && !n.isInteger()) {
-            throw Error(bignumberError + "Exponent not an integer: " + valueOf(n));
+            throw Error(bignumberError + "Exponent not an integer: " + valueOf2(n));
           }
           if (m != null) m = new BigNumber2(m);
           nIsBig = n.e > 14;
           if (!x.c || !x.c[0] || x.c[0] == 1 && !x.e && x.c.length == 1 || !n.c || !n.c[0]) {
-            y = new BigNumber2(Math.pow(+valueOf(x), nIsBig ? n.s * (2 - isOdd(n)) : +valueOf(n)));
+            y = new BigNumber2(Math.pow(+valueOf2(x), nIsBig ? n.s * (2 - isOdd(n)) : +valueOf2(n)));
             return m ? y.mod(m) : y;
           }
           nIsNeg = n.s < 0;
@@ -4318,7 +4318,7 @@ var require_bignumber = __commonJS({
             if (nIsNeg) n.s = 1;
             nIsOdd = isOdd(n);
           } else {
-            i = Math.abs(+valueOf(n));
+            i = Math.abs(+valueOf2(n));
             nIsOdd = i % 2;
           }
           y = new BigNumber2(ONE);
@@ -4342,7 +4342,7 @@ var require_bignumber = __commonJS({
               if (n.e > 14) {
                 nIsOdd = isOdd(n);
               } else {
-                i = +valueOf(n);
+                i = +valueOf2(n);
                 if (i === 0) break;
                 nIsOdd = i % 2;
               }
@@ -4616,7 +4616,7 @@ var require_bignumber = __commonJS({
           if (s !== 1 || !c || !c[0]) {
             return new BigNumber2(!s || s < 0 && (!c || c[0]) ? NaN : c ? x : 1 / 0);
           }
-          s = Math.sqrt(+valueOf(x));
+          s = Math.sqrt(+valueOf2(x));
           if (s == 0 || s == 1 / 0) {
             n = coeffToString(c);
             if ((n.length + e) % 2 == 0) n += "0";
@@ -4722,7 +4722,7 @@ var require_bignumber = __commonJS({
           if (md != null) {
             n = new BigNumber2(md);
             if (!n.isInteger() && (n.c || n.s !== 1) || n.lt(ONE)) {
-              throw Error(bignumberError + "Argument " + (n.isInteger() ? "out of range: " : "not an integer: ") + valueOf(n));
+              throw Error(bignumberError + "Argument " + (n.isInteger() ? "out of range: " : "not an integer: ") + valueOf2(n));
             }
           }
           if (!xc) return new BigNumber2(x);
@@ -4760,7 +4760,7 @@ var require_bignumber = __commonJS({
           return r;
         };
         P.toNumber = function() {
-          return +valueOf(this);
+          return +valueOf2(this);
         };
         P.toPrecision = function(sd, rm11) {
           if (sd != null) intCheck(sd, 1, MAX);
@@ -4790,7 +4790,7 @@ var require_bignumber = __commonJS({
           return str2;
         };
         P.valueOf = P.toJSON = function() {
-          return valueOf(this);
+          return valueOf2(this);
         };
         P._isBigNumber = true;
         if (configObject != null) BigNumber2.set(configObject);
@@ -4890,9 +4890,9 @@ var require_election = __commonJS({
       get hasLeader() {
         return !!this.current;
       }
-      constructor(namespace2) {
+      constructor(namespace) {
         super();
-        this.namespace = namespace2;
+        this.namespace = namespace;
         this.running = true;
         this.current = UnsetCurrent;
         this.runLoop = this.loop().catch((err) => {
@@ -4986,9 +4986,9 @@ var require_election = __commonJS({
     exports.ElectionObserver = ElectionObserver;
     var ResignedCampaign = /* @__PURE__ */ Symbol("ResignedCampaign");
     var Campaign = class extends events_1.EventEmitter {
-      constructor(namespace2, value, ttl) {
+      constructor(namespace, value, ttl) {
         super();
-        this.namespace = namespace2;
+        this.namespace = namespace;
         this.value = (0, util_1.toBuffer)(value);
         this.lease = this.namespace.lease(ttl);
         this.lease.on("lost", (err) => this.emit("error", err));
@@ -5156,8 +5156,8 @@ var require_election = __commonJS({
     };
     exports.Election = Election;
     Election.prefix = "election";
-    async function waitForDelete(namespace2, key, rev) {
-      const watcher = await namespace2.watch().key(key).startRevision(rev).only("delete").create();
+    async function waitForDelete(namespace, key, rev) {
+      const watcher = await namespace.watch().key(key).startRevision(rev).only("delete").create();
       const deleteOrError = new Promise((resolve17, reject) => {
         watcher.once("delete", resolve17);
         watcher.once("error", reject);
@@ -5168,11 +5168,11 @@ var require_election = __commonJS({
         await watcher.cancel();
       }
     }
-    async function waitForDeletes(namespace2, keys) {
+    async function waitForDeletes(namespace, keys) {
       for (const key of keys) {
-        const res = await namespace2.get(key).exec();
+        const res = await namespace.get(key).exec();
         if (res.kvs.length) {
-          await waitForDelete(namespace2, key, res.header.revision);
+          await waitForDelete(namespace, key, res.header.revision);
         }
       }
     }
@@ -5230,10 +5230,10 @@ var require_lease = __commonJS({
       get state() {
         return this.innerState;
       }
-      constructor(pool, namespace2, ttl, options = {}) {
+      constructor(pool, namespace, ttl, options = {}) {
         super();
         this.pool = pool;
-        this.namespace = namespace2;
+        this.namespace = namespace;
         this.ttl = ttl;
         this.innerState = LeaseState.Pending;
         this.client = new RPC.LeaseClient(this.pool);
@@ -5418,9 +5418,9 @@ var require_lock = __commonJS({
     var lease_1 = require_lease();
     var RPC = require_rpc();
     var Lock = class {
-      constructor(pool, namespace2, key) {
+      constructor(pool, namespace, key) {
         this.pool = pool;
-        this.namespace = namespace2;
+        this.namespace = namespace;
         this.key = key;
         this.leaseTTL = 30;
       }
@@ -5753,9 +5753,9 @@ var require_stm = __commonJS({
       }
     };
     var SoftwareTransaction = class {
-      constructor(options, namespace2, rawKV) {
+      constructor(options, namespace, rawKV) {
         this.options = options;
-        this.namespace = namespace2;
+        this.namespace = namespace;
         this.rawKV = rawKV;
         this.kv = new Proxy(rawKV, {
           get: (target, key) => {
@@ -6103,9 +6103,9 @@ var require_watch = __commonJS({
       delete: RPC.FilterType.Noput
     };
     var WatchBuilder = class {
-      constructor(manager, namespace2) {
+      constructor(manager, namespace) {
         this.manager = manager;
-        this.namespace = namespace2;
+        this.namespace = namespace;
         this.request = { progress_notify: true };
       }
       /**
@@ -6181,10 +6181,10 @@ var require_watch = __commonJS({
       /**
        * @internal
        */
-      constructor(manager, namespace2, request) {
+      constructor(manager, namespace, request) {
         super();
         this.manager = manager;
-        this.namespace = namespace2;
+        this.namespace = namespace;
         this.request = request;
         this.id = null;
         this.manager.attach(this);
@@ -17457,8 +17457,8 @@ var require_debug = __commonJS({
       return length <= maxLen ? str2 : str2.slice(0, maxLen) + ' ... <REDACTED full-length="' + length + '">';
     }
     exports.genRedactedString = genRedactedString;
-    function genDebugFunction(namespace2) {
-      const fn = (0, debug_1.default)(`${NAMESPACE_PREFIX}:${namespace2}`);
+    function genDebugFunction(namespace) {
+      const fn = (0, debug_1.default)(`${NAMESPACE_PREFIX}:${namespace}`);
       function wrappedDebug(...args) {
         if (!fn.enabled) {
           return;
@@ -24932,10 +24932,10 @@ var require_Redis = __commonJS({
           const info = {};
           const lines = res.split("\r\n");
           for (let i = 0; i < lines.length; ++i) {
-            const [fieldName, ...fieldValueParts] = lines[i].split(":");
+            const [fieldName2, ...fieldValueParts] = lines[i].split(":");
             const fieldValue = fieldValueParts.join(":");
             if (fieldValue) {
-              info[fieldName] = fieldValue;
+              info[fieldName2] = fieldValue;
             }
           }
           if (!info.loading || info.loading === "0") {
@@ -25316,8 +25316,8 @@ function failureLines(failure2) {
 
 // src/core/report/pr-comment.ts
 var MAX_COMMENT = 6e4;
-function commentMarker(namespace2) {
-  return `<!-- bai-migrate rehearsal: ${namespace2} -->`;
+function commentMarker(namespace) {
+  return `<!-- bai-migrate rehearsal: ${namespace} -->`;
 }
 function rehearsalComment(report) {
   const marker = commentMarker(report.rehearsal?.namespace ?? "unknown");
@@ -25486,6 +25486,83 @@ function lockBackendProblem(value, release) {
   return `lock-backend "${value}" is not supported by Backend.AI ${release.series}${detail ? ` (${detail})` : ""}; accepted: ${facts2.works.join(", ")}`;
 }
 
+// src/core/uri.ts
+function tryDecodeURIComponent(text) {
+  try {
+    return decodeURIComponent(text);
+  } catch (error) {
+    if (error instanceof URIError) return void 0;
+    throw error;
+  }
+}
+function decodeUrlPart(text, input, part) {
+  const decoded = tryDecodeURIComponent(text);
+  if (decoded === void 0) {
+    throw invalidInput(`${input}: the ${part} is not valid percent-encoding (a "%" must start an escape of two hex digits, as UTF-8); accepted: a literal "%" written as %25`);
+  }
+  return decoded;
+}
+
+// src/options/own-parsers.ts
+var FROM_MANAGER_CONFIG = "from-manager-config";
+var POSTGRES_PROTOCOLS = ["postgresql:", "postgres:", "postgresql+asyncpg:", "postgresql+psycopg2:"];
+function parsePostgresUrl(value) {
+  return url("postgres-url", value, POSTGRES_PROTOCOLS);
+}
+function parseRedisUrl(value) {
+  return url("redis-url", value, ["redis:"]);
+}
+function url(name, value, protocols) {
+  let parsed;
+  try {
+    parsed = new URL(value);
+  } catch {
+    throw invalidInput(`${name} is not a valid URL; accepted: ${protocols[0]}//user:password@host:port${name === "postgres-url" ? "/database" : ""}`);
+  }
+  if (!protocols.includes(parsed.protocol) || parsed.hostname === "") {
+    throw invalidInput(
+      `${name} must be a ${protocols.map((p) => `${p}//`).join(" or ")} URL with a host; accepted: ${protocols[0]}//user:password@host:port${name === "postgres-url" ? "/database" : ""}`
+    );
+  }
+  if (name === "redis-url" && !["", "/"].includes(parsed.pathname)) {
+    throw invalidInput(
+      "redis-url has a path (a database number such as /2), which bai-migrate would ignore: it picks the manager's fixed database numbers itself; accepted: redis://user:password@host:port, without a path"
+    );
+  }
+  decodeUrlPart(parsed.username, name, "user name");
+  decodeUrlPart(parsed.password, name, "password");
+  if (name === "postgres-url") decodeUrlPart(parsed.pathname.replace(/^\//, ""), name, "database name");
+  return value;
+}
+function parseNamespace(value) {
+  const text = value.trim();
+  if (text === FROM_MANAGER_CONFIG) return void 0;
+  const accepted = `accepted: letters, digits, ".", "_" and "-" (e.g. local), or ${FROM_MANAGER_CONFIG} (the default) for manager.toml's [etcd] namespace`;
+  if (text === "") throw invalidInput(`etcd-namespace is empty (as an unset workflow variable gives it); ${accepted}`);
+  if (!/^[A-Za-z0-9_.-]+$/.test(text)) throw invalidInput(`etcd-namespace "${text}" may hold only letters, digits, ".", "_" and "-"; ${accepted}`);
+  return text;
+}
+function parseEndpoints(value) {
+  const list = value.split(/[\s,]+/).filter((e) => e !== "");
+  for (const endpoint of list) {
+    if (!/^(https?:\/\/)?[A-Za-z0-9.\-[\]:]+:\d{1,5}$/.test(endpoint)) {
+      throw invalidInput(`etcd-endpoints entry "${endpoint}" is not host:port; accepted: host:port or http://host:port, separated by commas or newlines`);
+    }
+  }
+  return list;
+}
+
+// src/options/snapshot-key.ts
+var SNAPSHOT_KEY_ACCEPTED = "accepted: 32 random bytes as 64 hex digits or as base64 (44 characters), e.g. the output of `openssl rand -hex 32`, kept in a secret";
+function parseSnapshotKey(text) {
+  if (/^[0-9a-fA-F]{64}$/.test(text)) return Buffer.from(text, "hex");
+  if (/^[A-Za-z0-9+/_-]{43}={0,1}$/.test(text)) {
+    const bytes = Buffer.from(text.replaceAll("-", "+").replaceAll("_", "/"), "base64");
+    if (bytes.length === 32) return bytes;
+  }
+  throw invalidInput(`snapshot-key is not a 256-bit key (${text.length} characters); ${SNAPSHOT_KEY_ACCEPTED}`);
+}
+
 // src/options/spec.ts
 var COMMANDS = ["migrate", "preflight", "verify", "plan", "clear-history", "snapshot", "rehearse"];
 var REDIS_PERSISTENCE = ["configure", "managed"];
@@ -25493,7 +25570,6 @@ var VACUUM_MODES = ["none", "analyze", "full"];
 var CLEAR_HISTORY_MODES = ["bai-migrate", "manager"];
 var REDIS_FAILURE_MODES = ["fail", "warn"];
 var REHEARSAL_SERVERS = ["start", "given"];
-var FROM_MANAGER_CONFIG = "from-manager-config";
 var SECONDS = { min: 0, max: 86400, aboveMin: true, unit: "seconds" };
 var PLANNED = ["migrate", "preflight", "verify", "plan", "rehearse"];
 var STEPS = ["migrate", "preflight", "verify", "rehearse"];
@@ -25502,7 +25578,7 @@ var ALL_SERVERS = ["migrate", "preflight", "verify", "clear-history", "snapshot"
 var ALEMBIC = ["migrate", "preflight", "rehearse"];
 var VENV = ["migrate", "preflight", "clear-history", "rehearse"];
 var SNAPSHOTS = ["snapshot", "rehearse"];
-var INPUTS = [
+var DECLARED_INPUTS = [
   { name: "command", kind: "enum", values: COMMANDS, usedBy: COMMANDS, default: "migrate", description: `What to do: ${COMMANDS.join(", ")}.` },
   { name: "from-version", kind: "version", usedBy: PLANNED, description: "Installed Backend.AI version, e.g. 21.09 or 21.09.9. Omit it to detect the version from alembic_version." },
   {
@@ -25539,23 +25615,38 @@ var INPUTS = [
     usedBy: [...PRODUCTION, "rehearse"],
     description: "Path to the manager's manager.toml. Connections default to its [db] and [etcd] sections. Empty: $BACKEND_CONFIG_FILE, ./manager.toml, ~/.config/backend.ai/manager.toml, /etc/backend.ai/manager.toml, if present."
   },
-  { name: "postgres-url", kind: "secret", usedBy: [...PRODUCTION, "rehearse"], description: "PostgreSQL URL (postgresql://user:password@host:port/database). Overrides [db] of manager.toml." },
+  {
+    name: "postgres-url",
+    kind: "secret",
+    parse: parsePostgresUrl,
+    usedBy: [...PRODUCTION, "rehearse"],
+    description: "PostgreSQL URL (postgresql://user:password@host:port/database). Overrides [db] of manager.toml."
+  },
   {
     name: "postgres-ca",
+    into: "postgresTls",
     kind: "path",
     usedBy: PRODUCTION,
     description: "PEM file of the CA that signed PostgreSQL's server certificate. Given: every PostgreSQL connection (bai-migrate's and alembic's) uses TLS with sslmode=verify-full, unless postgres-url says ?sslmode=verify-ca or require."
   },
   {
     name: "postgres-client-cert",
+    into: "postgresTls",
     kind: "path",
     usedBy: PRODUCTION,
     description: "PEM file of a client certificate for PostgreSQL (with postgres-client-key), e.g. for pg_hba clientcert=verify-full."
   },
-  { name: "postgres-client-key", kind: "path", usedBy: PRODUCTION, description: "PEM file of the private key of postgres-client-cert (unencrypted; alembic gets a private 0600 copy)." },
+  {
+    name: "postgres-client-key",
+    into: "postgresTls",
+    kind: "path",
+    usedBy: PRODUCTION,
+    description: "PEM file of the private key of postgres-client-cert (unencrypted; alembic gets a private 0600 copy)."
+  },
   {
     name: "redis-url",
     kind: "secret",
+    parse: parseRedisUrl,
     usedBy: [...ALL_SERVERS, "rehearse"],
     description: "Redis URL (redis://:password@host:port), without a database number: bai-migrate uses the manager's own ones. Overrides etcd's config/redis."
   },
@@ -25563,12 +25654,15 @@ var INPUTS = [
     name: "etcd-endpoints",
     kind: "list",
     separator: "commas or newlines",
+    parse: parseEndpoints,
     usedBy: [...ALL_SERVERS, "rehearse"],
     description: "etcd endpoints, comma- or newline-separated host:port. Overrides [etcd] addr of manager.toml."
   },
   {
     name: "etcd-namespace",
     kind: "string",
+    parse: parseNamespace,
+    asGiven: true,
     usedBy: ALL_SERVERS,
     // A default the Action's runner hands over when the workflow gives none: an empty value is then one the workflow gave.
     default: FROM_MANAGER_CONFIG,
@@ -25576,9 +25670,21 @@ var INPUTS = [
   },
   { name: "etcd-user", kind: "string", usedBy: ALL_SERVERS, description: "etcd user. Overrides [etcd] user." },
   { name: "etcd-password", kind: "secret", usedBy: ALL_SERVERS, description: "etcd password. Overrides [etcd] password." },
-  { name: "etcd-ca", kind: "path", usedBy: ALL_SERVERS, description: "PEM file of the CA that signed etcd's server certificates. Given: etcd is reached over TLS (https://) and verified." },
-  { name: "etcd-client-cert", kind: "path", usedBy: ALL_SERVERS, description: "PEM file of a client certificate for etcd (with etcd-client-key), for an etcd run with --client-cert-auth." },
-  { name: "etcd-client-key", kind: "path", usedBy: ALL_SERVERS, description: "PEM file of the private key of etcd-client-cert (unencrypted)." },
+  {
+    name: "etcd-ca",
+    into: "etcdTls",
+    kind: "path",
+    usedBy: ALL_SERVERS,
+    description: "PEM file of the CA that signed etcd's server certificates. Given: etcd is reached over TLS (https://) and verified."
+  },
+  {
+    name: "etcd-client-cert",
+    into: "etcdTls",
+    kind: "path",
+    usedBy: ALL_SERVERS,
+    description: "PEM file of a client certificate for etcd (with etcd-client-key), for an etcd run with --client-cert-auth."
+  },
+  { name: "etcd-client-key", into: "etcdTls", kind: "path", usedBy: ALL_SERVERS, description: "PEM file of the private key of etcd-client-cert (unencrypted)." },
   {
     name: "alembic-command",
     kind: "list",
@@ -25589,24 +25695,34 @@ var INPUTS = [
   },
   {
     name: "manager-venv",
+    into: "managerVenv",
     kind: "path",
     usedBy: VENV,
     description: "A folder bai-migrate keeps manager venvs in, one per release (<manager-venv>/<release>/, pip install backend.ai-manager==<release>), each made when it is not there yet: the target release's runs alembic and the manager's CLI; a hop that downgrades first also gets its source release's (the Action caches each by release, Python and OS). preflight makes them too (before the window, so that migrate pays nothing for them); a dry run makes none: it checks venvs preflight or an earlier run made, else says so. Instead of alembic-command. For clear-history mode: manager, to-version names the installed release."
   },
   {
     name: "python",
+    into: "managerVenv",
     kind: "string",
     usedBy: VENV,
     description: "manager-venv: the Python that makes the venvs; several, comma-separated, for a run whose releases need different Pythons (22.09 \u2192 24.03: 3.11 and 3.12), each release taking the one of its own. Empty: the one the release is known to install and run on (21.09: 3.9; 22.03: 3.10; 22.09\u201323.09: 3.11; 24.03\u201325.5: 3.12; 25.6+: 3.13; see README), found on PATH as pythonX.Y, among the versions pyenv installed, or as python3; a release none fits is refused, naming the Python it needs."
   },
   {
     name: "pip-args",
+    into: "managerVenv",
     kind: "list",
     separator: "spaces",
     usedBy: VENV,
     description: "manager-venv: more arguments for pip install, split on spaces, e.g. --index-url https://pypi.example.com/simple."
   },
-  { name: "venv-system-site-packages", kind: "boolean", usedBy: VENV, default: "false", description: "manager-venv: let the venv see the system's Python packages (e.g. a distribution's psycopg2)." },
+  {
+    name: "venv-system-site-packages",
+    into: "managerVenv",
+    kind: "boolean",
+    usedBy: VENV,
+    default: "false",
+    description: "manager-venv: let the venv see the system's Python packages (e.g. a distribution's psycopg2)."
+  },
   {
     name: "manager-command",
     kind: "list",
@@ -25629,6 +25745,7 @@ var INPUTS = [
   },
   {
     name: "alembic-lock-timeout",
+    key: "alembicLockTimeoutSeconds",
     kind: "number",
     range: SECONDS,
     usedBy: ["migrate", "rehearse"],
@@ -25695,6 +25812,7 @@ var INPUTS = [
   },
   {
     name: "mode",
+    key: "clearHistoryMode",
     kind: "enum",
     values: CLEAR_HISTORY_MODES,
     usedBy: ["clear-history"],
@@ -25725,13 +25843,22 @@ var INPUTS = [
   },
   {
     name: "lock-timeout",
+    key: "lockTimeoutSeconds",
     kind: "number",
     range: SECONDS,
     usedBy: ["migrate", "snapshot", "rehearse"],
     default: "60",
     description: "Seconds migrate and snapshot wait for the migration lock (a PostgreSQL session advisory lock, held for the whole run; clear-history does not wait, it skips) before giving up and naming its holder."
   },
-  { name: "connect-timeout", kind: "number", range: SECONDS, usedBy: COMMANDS, default: "10", description: "Seconds to wait for each server to answer before reporting it unreachable." },
+  {
+    name: "connect-timeout",
+    key: "connectTimeoutSeconds",
+    kind: "number",
+    range: SECONDS,
+    usedBy: COMMANDS,
+    default: "10",
+    description: "Seconds to wait for each server to answer before reporting it unreachable."
+  },
   { name: "report-file", kind: "path", usedBy: COMMANDS, default: "bai-migrate-report.json", description: "Where the JSON report is written; a missing folder is made first." },
   {
     name: "summary-file",
@@ -25755,6 +25882,7 @@ var INPUTS = [
   {
     name: "snapshot-key",
     kind: "secret",
+    parse: parseSnapshotKey,
     usedBy: SNAPSHOTS,
     description: "A secret 256-bit key (64 hex digits or base64, e.g. from openssl rand -hex 32): snapshot seals snapshot-file with it (AES-256-GCM), rehearse verifies and decrypts it before using anything in it. Required with snapshot-cache-key; without it a snapshot is a plain file for your own disk."
   },
@@ -25793,6 +25921,23 @@ var INPUTS = [
     description: "rehearse: a token that may write pull-request comments (e.g. secrets.GITHUB_TOKEN with pull-requests: write). The rehearsal's comment is created or updated; without a token it is skipped with a notice."
   }
 ];
+var INPUTS = DECLARED_INPUTS;
+var OUTPUTS = [
+  { name: "outcome", description: "success or failure." },
+  { name: "from-version", description: "The version the plan starts from, as given or detected (e.g. 21.09)." },
+  { name: "to-version", description: "The exact target release (e.g. 22.03.14)." },
+  { name: "current-revision", description: "alembic_version of the database when the run started." },
+  { name: "target-revision", description: "The target release's alembic head revision." },
+  { name: "plan", description: "JSON array of hops: [{hop, targetRevision, steps: [{id, title, action}]}]." },
+  { name: "report", description: "The whole report as JSON: every step and phase with its status and detail." },
+  { name: "report-file", description: "Path of the JSON report file; empty when it could not be written (a warning says why)." },
+  { name: "cutoff", description: "clear-history: the cutoff (ISO 8601, UTC); kernels terminated before it were deleted." },
+  { name: "deleted-kernels", description: "clear-history: kernel rows deleted (or that a dry run would delete)." },
+  { name: "deleted-redis-keys", description: "clear-history: Redis stat keys of the deleted kernels removed (or that a dry run would remove)." },
+  { name: "swept-redis-keys", description: "clear-history with sweep-orphaned-stat-keys: stat keys of kernels that no longer exist removed (or that a dry run would remove); empty otherwise." },
+  { name: "snapshot-file", description: "snapshot and rehearse: the path of the snapshot file." },
+  { name: "comment-url", description: "rehearse: the URL of the pull-request comment it created or updated." }
+];
 function inputSpec(name) {
   return INPUTS.find((spec) => spec.name === name);
 }
@@ -25829,23 +25974,6 @@ function usedByText(spec) {
 // src/options/parse.ts
 import { homedir } from "node:os";
 import { join } from "node:path";
-
-// src/core/uri.ts
-function tryDecodeURIComponent(text) {
-  try {
-    return decodeURIComponent(text);
-  } catch (error) {
-    if (error instanceof URIError) return void 0;
-    throw error;
-  }
-}
-function decodeUrlPart(text, input, part) {
-  const decoded = tryDecodeURIComponent(text);
-  if (decoded === void 0) {
-    throw invalidInput(`${input}: the ${part} is not valid percent-encoding (a "%" must start an escape of two hex digits, as UTF-8); accepted: a literal "%" written as %25`);
-  }
-  return decoded;
-}
 
 // src/releases/catalogue.ts
 var SERIES = LINES;
@@ -26120,17 +26248,6 @@ function readPem(input, path4, marker, accepted) {
   return { path: resolve(path4), pem };
 }
 
-// src/options/snapshot-key.ts
-var SNAPSHOT_KEY_ACCEPTED = "accepted: 32 random bytes as 64 hex digits or as base64 (44 characters), e.g. the output of `openssl rand -hex 32`, kept in a secret";
-function parseSnapshotKey(text) {
-  if (/^[0-9a-fA-F]{64}$/.test(text)) return Buffer.from(text, "hex");
-  if (/^[A-Za-z0-9+/_-]{43}={0,1}$/.test(text)) {
-    const bytes = Buffer.from(text.replaceAll("-", "+").replaceAll("_", "/"), "base64");
-    if (bytes.length === 32) return bytes;
-  }
-  throw invalidInput(`snapshot-key is not a 256-bit key (${text.length} characters); ${SNAPSHOT_KEY_ACCEPTED}`);
-}
-
 // src/options/parse.ts
 function secretInputs(raw) {
   return INPUTS.filter((spec) => spec.kind === "secret").map((spec) => raw[spec.name]?.trim() ?? "").filter((value) => value !== "").flatMap((value) => [value, ...secretsInUrl(value)]);
@@ -26149,136 +26266,147 @@ function unusedInputs(raw, command) {
     return value !== void 0 && value !== "" && value !== spec.default;
   }).map((spec) => `input ${spec.name} is ignored: command ${command} does not use it (${usedByText(spec)})`);
 }
+var PROBLEM_ORDER = [
+  "command",
+  "from-version",
+  "to-version",
+  "allow-short-retention",
+  "retention",
+  "lock-backend",
+  "dry-run",
+  "allow-running-services",
+  "start-manager",
+  "lock-timeout",
+  "alembic-lock-timeout",
+  "connect-timeout",
+  "postgres-url",
+  "postgresTls",
+  "etcdTls",
+  "redis-url",
+  "etcd-endpoints",
+  "periodic-sync-stats",
+  "prune-etcd-images",
+  "skip-unusable-images",
+  "sweep-orphaned-stat-keys",
+  "redis-persistence",
+  "batch-size",
+  "vacuum",
+  "redis-failure",
+  "keep-rehearsal",
+  "measure-growth",
+  "venv-system-site-packages",
+  "managerVenv",
+  "image-rescan",
+  "mode",
+  "rehearsal-servers",
+  "snapshot-key",
+  "snapshot-cache-key",
+  "etcd-namespace"
+];
+function fieldName(spec) {
+  return spec.key ?? spec.name.replace(/-([a-z])/g, (_dash, letter) => letter.toUpperCase());
+}
 function parseOptions(raw) {
   const problems2 = [];
-  const known = new Set(INPUTS.map((spec) => spec.name));
-  for (const name of Object.keys(raw)) {
-    if (!known.has(name) && raw[name] !== void 0) problems2.push(`unknown input "${name}"; accepted: ${[...known].join(", ")}`);
-  }
-  const text = (name) => {
-    const spec = inputSpec(name);
-    const value = raw[name]?.trim() || spec?.default;
-    return value !== void 0 && spec?.kind === "path" ? expandHome(value) : value;
-  };
-  const attempt = (parse3) => {
+  const attempt = (about, parse3) => {
     try {
       return parse3();
     } catch (error) {
       if (!(error instanceof MigrationError)) throw error;
-      problems2.push(error.message);
+      problems2.push({ about, message: error.message });
       return void 0;
     }
   };
-  const flag = (name) => typed(name, text(name), "boolean");
-  const choice = (name, _values) => typed(name, text(name), "enum");
-  const number = (name) => typed(name, text(name), "number");
-  const command = attempt(() => choice("command", COMMANDS));
-  const fromVersion = attempt(() => text("from-version") ? parseVersion(text("from-version"), "from-version") : void 0);
-  const toVersion = attempt(() => text("to-version") ? parseVersion(text("to-version"), "to-version") : void 0);
-  const allowShortRetention = attempt(() => flag("allow-short-retention"));
-  const retention = attempt(() => parseRetention(text("retention"), { allowShort: allowShortRetention }));
-  const lockBackend = attempt(() => choice("lock-backend", LOCK_BACKENDS));
-  const dryRun2 = attempt(() => flag("dry-run"));
-  const allowRunningServices = attempt(() => flag("allow-running-services"));
-  const startManager = attempt(() => flag("start-manager"));
-  const lockTimeoutSeconds = attempt(() => number("lock-timeout"));
-  const alembicLockTimeoutSeconds = attempt(() => number("alembic-lock-timeout"));
-  const connectTimeoutSeconds = attempt(() => number("connect-timeout"));
-  const postgresUrl = attempt(() => url("postgres-url", text("postgres-url"), ["postgresql:", "postgres:", "postgresql+asyncpg:", "postgresql+psycopg2:"]));
-  const postgresTls2 = attempt(() => readTlsFiles("postgres", { ca: text("postgres-ca"), cert: text("postgres-client-cert"), key: text("postgres-client-key") }));
-  const etcdTls = attempt(() => readTlsFiles("etcd", { ca: text("etcd-ca"), cert: text("etcd-client-cert"), key: text("etcd-client-key") }));
-  const redisUrl = attempt(() => url("redis-url", text("redis-url"), ["redis:"]));
-  const etcdEndpoints = attempt(() => endpoints(text("etcd-endpoints")));
-  const periodicSyncStats = attempt(() => flag("periodic-sync-stats"));
-  const pruneEtcdImages2 = attempt(() => flag("prune-etcd-images"));
-  const skipUnusableImages = attempt(() => flag("skip-unusable-images"));
-  const sweepOrphanedStatKeys2 = attempt(() => flag("sweep-orphaned-stat-keys"));
-  const redisPersistence2 = attempt(() => choice("redis-persistence", REDIS_PERSISTENCE));
-  const batchSize = attempt(() => number("batch-size"));
-  const vacuum = attempt(() => choice("vacuum", VACUUM_MODES));
-  const redisFailure = attempt(() => choice("redis-failure", REDIS_FAILURE_MODES));
-  const keepRehearsal = attempt(() => flag("keep-rehearsal"));
-  const measureGrowth = attempt(() => flag("measure-growth"));
-  const systemSitePackages = attempt(() => flag("venv-system-site-packages"));
-  if (text("manager-venv") && raw["alembic-command"]?.trim()) {
-    problems2.push("manager-venv and alembic-command are both set; accepted: one of them (manager-venv makes the venv alembic runs from)");
+  const values = readInputs(raw, attempt);
+  const value = (name) => values.get(name);
+  const composed = composedOptions(raw, value, attempt, problems2);
+  const messages = [...unknownInputs(raw), ...inOrder(problems2), ...acrossInputs(raw, value, problems2)];
+  if (messages.length > 0) {
+    throw invalidInputs(messages);
   }
-  const imageRescan2 = attempt(() => flag("image-rescan"));
-  const clearHistoryMode = attempt(() => choice("mode", CLEAR_HISTORY_MODES));
-  const rehearsalServers = attempt(() => choice("rehearsal-servers", REHEARSAL_SERVERS));
-  const snapshotKey = attempt(() => text("snapshot-key") ? parseSnapshotKey(text("snapshot-key")) : void 0);
-  if (text("snapshot-cache-key") && !text("snapshot-key")) {
-    problems2.push(
-      "snapshot-cache-key is set without snapshot-key: a snapshot in the Actions cache must be sealed, since pull requests can restore it; accepted: snapshot-key from a secret, e.g. snapshot-key: ${{ secrets.BACKENDAI_SNAPSHOT_KEY }} holding the output of `openssl rand -hex 32` (pull requests from forks get no secrets, so they cannot rehearse)"
-    );
-  }
-  const etcdNamespace = attempt(() => namespace(raw["etcd-namespace"]));
-  if (fromVersion && toVersion && isDowngrade(fromVersion, toVersion)) {
-    problems2.push(`from-version ${fromVersion.input} is newer than to-version ${toVersion.input}: bai-migrate only upgrades; accepted: a to-version after ${fromVersion.input}`);
-  }
-  if (command === "rehearse" && rehearsalServers === "given") {
-    const missing = ["postgres-url", "redis-url", "etcd-endpoints"].filter((name) => !text(name));
-    if (missing.length > 0) problems2.push(`rehearsal-servers: given needs ${missing.join(", ")} (the disposable servers to restore into)`);
-  }
-  if (command && !["clear-history", "snapshot"].includes(command) && !toVersion && !problems2.some((p) => p.startsWith("to-version"))) {
-    problems2.push(`to-version is required for command "${command}", e.g. to-version: 22.03`);
-  }
-  if (problems2.length > 0) {
-    throw invalidInputs(problems2);
-  }
-  return {
-    command,
-    fromVersion,
-    toVersion,
-    retention,
-    allowShortRetention,
-    lockBackend,
-    dryRun: dryRun2,
-    managerConfig: text("manager-config"),
-    postgresUrl,
-    postgresTls: postgresTls2,
-    redisUrl,
-    etcdEndpoints,
-    etcdNamespace,
-    etcdUser: text("etcd-user"),
-    etcdPassword: text("etcd-password"),
-    etcdTls,
-    alembicCommand: text("alembic-command").split(/\s+/),
-    alembicConfig: text("alembic-config"),
-    managerCommand: text("manager-command")?.split(/\s+/),
-    imageRescan: imageRescan2,
-    clearHistoryMode,
-    managerVenv: text("manager-venv") ? { dir: text("manager-venv"), python: text("python"), pipArgs: text("pip-args")?.split(/\s+/) ?? [], systemSitePackages } : void 0,
-    periodicSyncStats,
-    skipUnusableImages,
-    pruneEtcdImages: pruneEtcdImages2,
-    redisPersistence: redisPersistence2,
-    backupDir: text("backup-dir"),
-    batchSize,
-    sweepOrphanedStatKeys: sweepOrphanedStatKeys2,
-    vacuum,
-    redisFailure,
-    allowRunningServices,
-    startManager,
-    lockTimeoutSeconds,
-    alembicLockTimeoutSeconds,
-    connectTimeoutSeconds,
-    reportFile: text("report-file"),
-    summaryFile: text("summary-file"),
-    snapshotFile: text("snapshot-file"),
-    snapshotCacheKey: text("snapshot-cache-key"),
-    snapshotKey,
-    rehearsalServers,
-    rehearsalImage: text("rehearsal-image"),
-    keepRehearsal,
-    measureGrowth,
-    githubToken: text("github-token")
-  };
+  const fields = Object.fromEntries(INPUTS.filter((spec) => spec.into === void 0).map((spec) => [fieldName(spec), values.get(spec.name)]));
+  return { ...fields, ...composed };
 }
-function typed(name, value, kind) {
+function unknownInputs(raw) {
+  const known = new Set(INPUTS.map((spec) => spec.name));
+  return Object.keys(raw).filter((name) => !known.has(name) && raw[name] !== void 0).map((name) => `unknown input "${name}"; accepted: ${[...known].join(", ")}`);
+}
+function inputText(raw, name) {
   const spec = inputSpec(name);
-  if (spec?.kind !== kind) throw new Error(`bug: input ${name} is not of kind ${kind}`);
-  return value === void 0 ? void 0 : checkKind(spec, value);
+  const given = raw[name]?.trim();
+  const value = spec?.asGiven ? given : given || spec?.default;
+  return value !== void 0 && spec?.kind === "path" ? expandHome(value) : value;
+}
+function readInputs(raw, attempt) {
+  const values = /* @__PURE__ */ new Map();
+  const read = (spec) => {
+    if (!values.has(spec.name))
+      values.set(
+        spec.name,
+        attempt(spec.name, () => valueOf(spec, inputText(raw, spec.name), read))
+      );
+    return values.get(spec.name);
+  };
+  for (const spec of INPUTS) read(spec);
+  return values;
+}
+function composedOptions(raw, value, attempt, problems2) {
+  const text = (name) => inputText(raw, name);
+  const postgresTls2 = attempt("postgresTls", () => readTlsFiles("postgres", { ca: text("postgres-ca"), cert: text("postgres-client-cert"), key: text("postgres-client-key") }));
+  const etcdTls = attempt("etcdTls", () => readTlsFiles("etcd", { ca: text("etcd-ca"), cert: text("etcd-client-cert"), key: text("etcd-client-key") }));
+  if (text("manager-venv") && raw["alembic-command"]?.trim()) {
+    problems2.push({ about: "managerVenv", message: "manager-venv and alembic-command are both set; accepted: one of them (manager-venv makes the venv alembic runs from)" });
+  }
+  const managerVenv = text("manager-venv") ? { dir: value("manager-venv"), python: value("python"), pipArgs: value("pip-args") ?? [], systemSitePackages: value("venv-system-site-packages") } : void 0;
+  if (text("snapshot-cache-key") && !text("snapshot-key")) {
+    problems2.push({
+      about: "snapshot-cache-key",
+      message: "snapshot-cache-key is set without snapshot-key: a snapshot in the Actions cache must be sealed, since pull requests can restore it; accepted: snapshot-key from a secret, e.g. snapshot-key: ${{ secrets.BACKENDAI_SNAPSHOT_KEY }} holding the output of `openssl rand -hex 32` (pull requests from forks get no secrets, so they cannot rehearse)"
+    });
+  }
+  return { postgresTls: postgresTls2, etcdTls, managerVenv };
+}
+function inOrder(problems2) {
+  const rank = (about) => {
+    const listed4 = PROBLEM_ORDER.indexOf(about);
+    return listed4 >= 0 ? listed4 : PROBLEM_ORDER.length + INPUTS.findIndex((spec) => spec.name === about);
+  };
+  return [...problems2].sort((a, b) => rank(a.about) - rank(b.about)).map((p) => p.message);
+}
+function acrossInputs(raw, value, problems2) {
+  const messages = [];
+  const command = value("command");
+  const fromVersion = value("from-version");
+  const toVersion = value("to-version");
+  if (fromVersion && toVersion && isDowngrade(fromVersion, toVersion)) {
+    messages.push(`from-version ${fromVersion.input} is newer than to-version ${toVersion.input}: bai-migrate only upgrades; accepted: a to-version after ${fromVersion.input}`);
+  }
+  if (command === "rehearse" && value("rehearsal-servers") === "given") {
+    const missing = ["postgres-url", "redis-url", "etcd-endpoints"].filter((name) => !inputText(raw, name));
+    if (missing.length > 0) messages.push(`rehearsal-servers: given needs ${missing.join(", ")} (the disposable servers to restore into)`);
+  }
+  if (command && !["clear-history", "snapshot"].includes(command) && !toVersion && !problems2.some((p) => p.about === "to-version")) {
+    messages.push(`to-version is required for command "${command}", e.g. to-version: 22.03`);
+  }
+  return messages;
+}
+function valueOf(spec, value, read) {
+  if (value === void 0) return spec.kind === "list" && spec.separator === "commas or newlines" ? [] : void 0;
+  if (spec.parse) return spec.parse(value);
+  switch (spec.kind) {
+    case "boolean":
+    case "enum":
+    case "number":
+      return checkKind(spec, value);
+    case "version":
+      return parseVersion(value, spec.name);
+    case "retention":
+      return parseRetention(value, { allowShort: read(inputSpec("allow-short-retention")) });
+    case "list":
+      return spec.separator === "spaces" ? value.split(/\s+/) : value.split(/[\s,]+/).filter((entry) => entry !== "");
+    default:
+      return value;
+  }
 }
 function checkKind(spec, value) {
   switch (spec.kind) {
@@ -26300,47 +26428,6 @@ function inRange(value, range) {
   if (!(range.integer ? /^\d+$/ : /^\d+(\.\d+)?$/).test(value)) return false;
   const n = Number(value);
   return (range.aboveMin ? n > range.min : n >= range.min) && n <= range.max;
-}
-function url(name, value, protocols) {
-  if (value === void 0) return void 0;
-  let parsed;
-  try {
-    parsed = new URL(value);
-  } catch {
-    throw invalidInput(`${name} is not a valid URL; accepted: ${protocols[0]}//user:password@host:port${name === "postgres-url" ? "/database" : ""}`);
-  }
-  if (!protocols.includes(parsed.protocol) || parsed.hostname === "") {
-    throw invalidInput(
-      `${name} must be a ${protocols.map((p) => `${p}//`).join(" or ")} URL with a host; accepted: ${protocols[0]}//user:password@host:port${name === "postgres-url" ? "/database" : ""}`
-    );
-  }
-  if (name === "redis-url" && !["", "/"].includes(parsed.pathname)) {
-    throw invalidInput(
-      "redis-url has a path (a database number such as /2), which bai-migrate would ignore: it picks the manager's fixed database numbers itself; accepted: redis://user:password@host:port, without a path"
-    );
-  }
-  decodeUrlPart(parsed.username, name, "user name");
-  decodeUrlPart(parsed.password, name, "password");
-  if (name === "postgres-url") decodeUrlPart(parsed.pathname.replace(/^\//, ""), name, "database name");
-  return value;
-}
-function namespace(value) {
-  const text = value?.trim();
-  if (text === void 0 || text === FROM_MANAGER_CONFIG) return void 0;
-  const accepted = `accepted: letters, digits, ".", "_" and "-" (e.g. local), or ${FROM_MANAGER_CONFIG} (the default) for manager.toml's [etcd] namespace`;
-  if (text === "") throw invalidInput(`etcd-namespace is empty (as an unset workflow variable gives it); ${accepted}`);
-  if (!/^[A-Za-z0-9_.-]+$/.test(text)) throw invalidInput(`etcd-namespace "${text}" may hold only letters, digits, ".", "_" and "-"; ${accepted}`);
-  return text;
-}
-function endpoints(value) {
-  if (value === void 0) return [];
-  const list = value.split(/[\s,]+/).filter((e) => e !== "");
-  for (const endpoint of list) {
-    if (!/^(https?:\/\/)?[A-Za-z0-9.\-[\]:]+:\d{1,5}$/.test(endpoint)) {
-      throw invalidInput(`etcd-endpoints entry "${endpoint}" is not host:port; accepted: host:port or http://host:port, separated by commas or newlines`);
-    }
-  }
-  return list;
 }
 function isDowngrade(from, to) {
   const bySeries = compareLines(from.series, to.series);
@@ -27388,23 +27475,23 @@ function resolveTargets(options, env = process.env) {
     if (key) secrets.push(key.pem.toString(), ...pemBodyLines(key.pem));
   }
   const etcdSection = managerConfig?.table.etcd !== void 0 ? section(managerConfig.table, "etcd", where) : void 0;
-  const namespace2 = options.etcdNamespace ?? (etcdSection ? str(etcdSection, "namespace", `${where} [etcd]`) : void 0);
-  const endpoints2 = options.etcdEndpoints.length > 0 ? options.etcdEndpoints : etcdSection ? [addr(etcdSection, `${where} [etcd]`, 2379)] : [];
+  const namespace = options.etcdNamespace ?? (etcdSection ? str(etcdSection, "namespace", `${where} [etcd]`) : void 0);
+  const endpoints = options.etcdEndpoints.length > 0 ? options.etcdEndpoints : etcdSection ? [addr(etcdSection, `${where} [etcd]`, 2379)] : [];
   let etcd;
-  if (endpoints2.length > 0 && namespace2) {
+  if (endpoints.length > 0 && namespace) {
     const user = options.etcdUser ?? optionalStr(etcdSection, "user", `${where} [etcd]`);
     const password = options.etcdPassword ?? optionalStr(etcdSection, "password", `${where} [etcd]`);
     if (password) secrets.push(password);
     etcd = {
-      endpoints: etcdUrls(endpoints2, options.etcdTls),
-      namespace: namespace2,
+      endpoints: etcdUrls(endpoints, options.etcdTls),
+      namespace,
       user: user || void 0,
       password: password || void 0,
       tls: options.etcdTls,
       source: options.etcdEndpoints.length > 0 ? "etcd-endpoints" : `${where} [etcd]`
     };
   } else {
-    missing.etcd = endpoints2.length === 0 ? "no etcd-endpoints and no [etcd] addr in manager.toml" : "no etcd-namespace and no [etcd] namespace in manager.toml";
+    missing.etcd = endpoints.length === 0 ? "no etcd-endpoints and no [etcd] addr in manager.toml" : "no etcd-namespace and no [etcd] namespace in manager.toml";
   }
   let redis;
   if (options.redisUrl) {
@@ -27451,10 +27538,10 @@ function postgresTls(sslmode, files) {
   const mode = sslmode === "require" && files?.ca ? "verify-ca" : sslmode ?? "verify-full";
   return { mode, ca: files?.ca, cert: files?.cert, key: files?.key };
 }
-function etcdUrls(endpoints2, tls) {
-  if (!tls) return endpoints2.map((e) => e.includes("://") ? e : `http://${e}`);
+function etcdUrls(endpoints, tls) {
+  if (!tls) return endpoints.map((e) => e.includes("://") ? e : `http://${e}`);
   if (!tls.ca) throw invalidInput("etcd-client-cert is set without etcd-ca; accepted: etcd-ca too, the PEM file of the CA that signed etcd's certificates");
-  return endpoints2.map((e) => {
+  return endpoints.map((e) => {
     if (e.startsWith("http://")) throw invalidInput(`etcd-endpoints entry "${e}" says http:// but etcd-ca is set; accepted: host:port or https://host:port`);
     return e.includes("://") ? e : `https://${e}`;
   });
@@ -27559,8 +27646,8 @@ function tlsHint(error, caInput, ca) {
 }
 
 // src/stores/etcd.ts
-function etcdRoot(namespace2) {
-  return `/sorna/${namespace2}/`;
+function etcdRoot(namespace) {
+  return `/sorna/${namespace}/`;
 }
 async function connectEtcd(target, timeoutMs) {
   const client = newEtcdClient(target, timeoutMs);
@@ -27596,8 +27683,8 @@ async function probeEtcd(target, timeoutMs) {
 function closeEtcd(client) {
   client.close();
 }
-async function etcdPrefix(client, namespace2, prefix, pageSize, timeoutMs, onEntry) {
-  const root = etcdRoot(namespace2);
+async function etcdPrefix(client, namespace, prefix, pageSize, timeoutMs, onEntry) {
+  const root = etcdRoot(namespace);
   const start = Buffer.from(`${root}${prefix}`);
   const end = prefixEnd(start);
   const out = {};
@@ -29144,6 +29231,10 @@ function publishedRelease(version) {
 }
 var MGR_CONSTRAINTS = ["Cython<3", "protobuf<4"];
 var MGR_SOURCE = "backend.ai-manager has no lock file before 22.03.4: Cython<3 lets PyYAML 5.4.1 (pinned ~=5.4.1) build from its sdist; protobuf<4 keeps etcd3 0.12's generated code importable (protobuf 4 came out after the release)";
+var SNIFFIO = {
+  packages: ["sniffio"],
+  source: "valkey-glide 2.0.1 (glide/glide_client.py) imports sniffio without requiring it, and these releases' wheels pin that valkey-glide: their alembic stops with ModuleNotFoundError: No module named 'sniffio'"
+};
 var MANAGER_PYTHON = [
   {
     // Only the final patch was tried; 21.03.0 asked for 3.8, every later one for 3.9.
@@ -29252,10 +29343,22 @@ var MANAGER_PYTHON = [
   })),
   ...[
     ["25.6", 17, "25.6.17", "c7fedaca4883"],
+    ["25.7", 0, "25.7.0", "c7fedaca4883"],
+    ["25.8", 1, "25.8.1", "17ea44123131"],
+    ["25.9", 1, "25.9.1", "17ea44123131"],
+    ["25.10", 1, "25.10.1", "17ea44123131"],
+    ["25.11", 4, "25.11.4", "bf39b34717d4", SNIFFIO],
+    ["25.12", 1, "25.12.1", "643deb439458", SNIFFIO],
+    ["25.13", 4, "25.13.4", "4db74efaf82e", SNIFFIO],
+    ["25.14", 5, "25.14.5", "08c1867e266e", SNIFFIO],
     ["25.15", 12, "25.15.12", "fa3dd7f77c19"],
+    ["25.16", 0, "25.16.0", "d811b103dbfc", SNIFFIO],
+    ["25.17", 1, "25.17.1", "dd15fd17f232", SNIFFIO],
+    ["25.18", 1, "25.18.1", "b0fb0eb6b6bc"],
+    ["25.19", 2, "25.19.2", "d0a3c0716970"],
     ["26.4", 10, "26.4.10", "bd1bf0524350"],
     ["26.8", 1, "26.8.1", "b93d1c47af52"]
-  ].map(([line, last2, tried, head]) => ({
+  ].map(([line, last2, tried, head, also]) => ({
     line,
     patches: [0, last2],
     tried,
@@ -29264,6 +29367,7 @@ var MANAGER_PYTHON = [
     preinstall: [],
     pipArgs: [],
     constraints: [],
+    ...also && { alsoInstall: also.packages, alsoInstallSource: also.source },
     head
   }))
 ];
@@ -29293,6 +29397,7 @@ function managerPythonFor(version) {
     preinstall: entry.preinstall,
     pipArgs: entry.pipArgs,
     constraints: entry.constraints,
+    alsoInstall: entry.alsoInstall ?? [],
     entry
   };
 }
@@ -29417,8 +29522,17 @@ async function makeWithPip({ dir, python, marker, requirement, interpreter, opti
 `);
   const constraints = await writeConstraints(dir, interpreter);
   const pipEnv = constraints ? { PIP_CONSTRAINT: constraints } : void 0;
-  log.info(`pip install ${requirement}${interpreter.pipArgs.length > 0 ? ` ${interpreter.pipArgs.join(" ")}` : ""}${pipEnv ? ` with constraints ${interpreter.constraints.join(", ")}` : ""}`);
-  await step(log, `pip install ${requirement}`, python, ["-m", "pip", "install", "--disable-pip-version-check", "--no-input", ...interpreter.pipArgs, ...options.pipArgs, requirement], pipEnv);
+  const also = interpreter.alsoInstall ?? [];
+  log.info(
+    `pip install ${requirement}${also.length > 0 ? ` ${also.join(" ")}` : ""}${interpreter.pipArgs.length > 0 ? ` ${interpreter.pipArgs.join(" ")}` : ""}${pipEnv ? ` with constraints ${interpreter.constraints.join(", ")}` : ""}`
+  );
+  await step(
+    log,
+    `pip install ${requirement}`,
+    python,
+    ["-m", "pip", "install", "--disable-pip-version-check", "--no-input", ...interpreter.pipArgs, ...options.pipArgs, requirement, ...also],
+    pipEnv
+  );
 }
 async function makeWithUv({ dir, python, marker, requirement, interpreter, log }, uv) {
   const cwd = tmpdir();
@@ -29427,12 +29541,13 @@ async function makeWithUv({ dir, python, marker, requirement, interpreter, log }
   await writeFile(marker, `${requirement} (incomplete)
 `);
   const constraints = await writeConstraints(dir, interpreter);
-  log.info(`uv pip install ${requirement}${constraints ? ` with constraints ${interpreter.constraints.join(", ")}` : ""}`);
+  const also = interpreter.alsoInstall ?? [];
+  log.info(`uv pip install ${requirement}${also.length > 0 ? ` ${also.join(" ")}` : ""}${constraints ? ` with constraints ${interpreter.constraints.join(", ")}` : ""}`);
   await step(
     log,
     `uv pip install ${requirement}`,
     uv.uv,
-    ["pip", "install", "--python", python, ...constraints ? ["--constraints", constraints, "--build-constraints", constraints] : [], ...uv.args, requirement],
+    ["pip", "install", "--python", python, ...constraints ? ["--constraints", constraints, "--build-constraints", constraints] : [], ...uv.args, requirement, ...also],
     uv.env,
     "uv",
     cwd
@@ -29504,6 +29619,11 @@ function run(program, args, env) {
   return runChild("pip", program, args, { env });
 }
 async function chooseInterpreter(given, version) {
+  const chosen = await chooseInterpreterOnly(given, version);
+  const choice = managerPythonFor(version);
+  return choice.fits && choice.alsoInstall.length > 0 ? { ...chosen, alsoInstall: choice.alsoInstall } : chosen;
+}
+async function chooseInterpreterOnly(given, version) {
   const choice = managerPythonFor(version);
   const constraints = choice.fits ? choice.constraints : choice.entry?.constraints ?? [];
   const needed = choice.fits ? choice.python : /(\d+\.\d+)/.exec(choice.entry?.requiresPython ?? "")?.[1];
@@ -29662,13 +29782,10 @@ var ManagerVenvs = class {
 };
 
 // src/rehearsal/rehearse.ts
-import { randomBytes as randomBytes5 } from "node:crypto";
 import { existsSync as existsSync6, mkdtempSync, readFileSync as readFileSync3, writeFileSync } from "node:fs";
 import { rm as rm10 } from "node:fs/promises";
 import { tmpdir as tmpdir4 } from "node:os";
 import { dirname as dirname7, join as join12, resolve as resolve8 } from "node:path";
-var import_ioredis2 = __toESM(require_built3(), 1);
-var import_etcd32 = __toESM(require_lib(), 1);
 
 // src/rehearsal/snapshot-file.ts
 import { createReadStream as createReadStream2, createWriteStream as createWriteStream2 } from "node:fs";
@@ -29955,15 +30072,15 @@ async function insertRows(client, schema2, table, columns, rows) {
   }
   return rows.length;
 }
-async function putEtcd(targets, namespace2, kvs) {
-  const etcd = targets.etcd.namespace(`/sorna/${namespace2}/`);
+async function putEtcd(targets, namespace, kvs) {
+  const etcd = targets.etcd.namespace(`/sorna/${namespace}/`);
   for (let i = 0; i < kvs.length; i += ETCD_WRITES_AT_ONCE) {
     await Promise.all(kvs.slice(i, i + ETCD_WRITES_AT_ONCE).map(([key, value]) => etcd.put(key).value(value)));
   }
   return kvs.length;
 }
-async function pointEtcdAtRedis(targets, namespace2) {
-  const etcd = targets.etcd.namespace(`/sorna/${namespace2}/`);
+async function pointEtcdAtRedis(targets, namespace) {
+  const etcd = targets.etcd.namespace(`/sorna/${namespace}/`);
   const { host, port, password } = targets.redisAddress;
   await etcd.delete().key("config/redis/sentinel");
   await etcd.delete().key("config/redis/service_name");
@@ -32707,7 +32824,7 @@ function scriptFrame(output) {
   const [, file, number, fn] = /File ".*\/versions\/([^/"]+\.py)", line (\d+), in (\S+)/.exec(lines[at]);
   const code2 = lines[at + 1]?.trim() ?? "";
   const shown = code2 && !code2.startsWith("File ") && !/^[\^~ ]+$/.test(code2) ? `: ${code2.length > 160 ? `${code2.slice(0, 160)}\u2026` : code2}` : "";
-  const revision = /^([0-9a-f]{12})(?:_|\.py$)/.exec(file)?.[1];
+  const revision = /^([0-9a-z]{12})(?:_|\.py$)/.exec(file)?.[1];
   return { doing: `${fn}() line ${number} of ${file}${shown}`, ...revision && { revision } };
 }
 function statementKind(output) {
@@ -32938,11 +33055,97 @@ function officialRecipes({ GenericContainer, Wait }, images, passwords) {
   return [postgres(), redis(), etcd()];
 }
 
+// src/rehearsal/targets.ts
+import { randomBytes as randomBytes4 } from "node:crypto";
+var import_ioredis2 = __toESM(require_built3(), 1);
+var import_etcd32 = __toESM(require_lib(), 1);
+function givenServers(options) {
+  const pgTarget = postgresFromUrl(options.postgresUrl);
+  const redis = redisFromUrl(options.redisUrl, "redis-url");
+  return {
+    postgres: { host: pgTarget.host, port: pgTarget.port, user: pgTarget.user, password: pgTarget.password, database: pgTarget.database },
+    redis: { host: redis.host, port: redis.port, password: redis.password },
+    etcd: options.etcdEndpoints[0],
+    description: `PostgreSQL ${pgTarget.host}:${pgTarget.port}, Redis ${redis.host}:${redis.port}, etcd ${options.etcdEndpoints[0]}`
+  };
+}
+function fromStarted(s) {
+  return { postgres: s.postgres, redis: s.redis, etcd: `${s.etcd.host}:${s.etcd.port}`, description: s.description };
+}
+async function prepareTargets(servers, manifest, timeoutMs) {
+  const base = { host: servers.postgres.host, port: servers.postgres.port, user: servers.postgres.user, password: servers.postgres.password, connectionTimeoutMillis: timeoutMs };
+  const admin = serializeQueries(new esm_default.Client({ ...base, database: servers.postgres.database, application_name: "bai-migrate-rehearsal" }));
+  admin.on("error", () => void 0);
+  const etcd = new import_etcd32.Etcd3({ hosts: servers.etcd.includes("://") ? servers.etcd : `http://${servers.etcd}`, dialTimeout: timeoutMs });
+  const redis = new import_ioredis2.Redis({
+    host: servers.redis.host,
+    port: servers.redis.port,
+    password: servers.redis.password,
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    maxRetriesPerRequest: 1,
+    retryStrategy: () => null
+  });
+  redis.on("error", () => void 0);
+  const database = `bai_rehearsal_${randomBytes4(4).toString("hex")}`;
+  let client;
+  const close = async () => {
+    await client?.end().catch(() => void 0);
+    await admin.end().catch(() => void 0);
+    redis.disconnect();
+    etcd.close();
+  };
+  try {
+    await admin.connect();
+    await redis.connect();
+    await refuseUnlessEmpty(etcd, redis, manifest.etcd.namespace);
+    await admin.query(`CREATE DATABASE ${database}`);
+    client = serializeQueries(new esm_default.Client({ ...base, database, application_name: "bai-migrate-rehearsal" }));
+    client.on("error", () => void 0);
+    await client.connect();
+  } catch (error) {
+    await close();
+    if (error instanceof MigrationError) throw error;
+    throw new MigrationError("unreachable", `the rehearsal's servers are not usable: ${messageOf(error)}`);
+  }
+  return {
+    postgres: client,
+    etcd,
+    redis,
+    database,
+    close,
+    async removeAndClose() {
+      try {
+        await client.end().catch(() => void 0);
+        await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+        await etcd.delete().prefix(`/sorna/${manifest.etcd.namespace}/`);
+        for (let db = 0; db <= 4; db++) {
+          await redis.select(db);
+          await redis.flushdb();
+        }
+      } finally {
+        await close();
+      }
+    }
+  };
+}
+async function refuseUnlessEmpty(etcd, redis, namespace) {
+  const prefix = `/sorna/${namespace}/`;
+  const existing = await etcd.getAll().prefix(prefix).count();
+  if (existing > 0) throw new MigrationError("inconsistent-state", `the rehearsal's etcd already has ${existing} key(s) under ${prefix}: give rehearse disposable servers, never a live deployment's`);
+  for (let db = 0; db <= 4; db++) {
+    await redis.select(db);
+    const size = await redis.dbsize();
+    if (size > 0) throw new MigrationError("inconsistent-state", `the rehearsal's Redis already has ${size} key(s) in DB ${db}: give rehearse disposable servers, never a live deployment's`);
+  }
+  await redis.select(0);
+}
+
 // src/rehearsal/growth.ts
 import { join as join11 } from "node:path";
 
 // src/steps/manager-starts.ts
-import { randomBytes as randomBytes4, randomUUID as randomUUID2 } from "node:crypto";
+import { randomBytes as randomBytes5, randomUUID as randomUUID2 } from "node:crypto";
 import { existsSync as existsSync5 } from "node:fs";
 import { mkdtemp as mkdtemp3, rm as rm9, writeFile as writeFile3 } from "node:fs/promises";
 import { tmpdir as tmpdir3 } from "node:os";
@@ -33826,6 +34029,9 @@ var managerConnects = {
   }
 };
 
+// src/steps/config-loads.ts
+import { cpus } from "node:os";
+
 // src/manager/config-load.ts
 import { dirname as dirname5, resolve as resolve6 } from "node:path";
 var LOAD = `
@@ -33861,6 +34067,9 @@ function refusedKeys(invalid, prefix = "") {
 var ABSENT_PATH = /^value is not a (regular file|directory)$/;
 function namesAbsentPath(key) {
   return ABSENT_PATH.test(key.reason);
+}
+function dependsOnHost(key) {
+  return namesAbsentPath(key) || key.key === "manager.num-proc" && /^value is greater than \d+$/.test(key.reason);
 }
 async function loadManagerConfig2(python, configPath, options = {}) {
   const path4 = resolve6(configPath);
@@ -33953,8 +34162,8 @@ async function targetConfigLoads(ctx, release) {
     case "failed":
       return [warning(`manager.toml (${config}) could not be checked with ${release}'s own loader: ${loaded.detail}`)];
     case "refused": {
-      const absent = loaded.keys.filter(namesAbsentPath);
-      const refused = loaded.keys.filter((k) => !namesAbsentPath(k));
+      const onHost = loaded.keys.filter(dependsOnHost);
+      const refused = loaded.keys.filter((k) => !dependsOnHost(k));
       const findings = [];
       if (refused.length > 0) {
         findings.push(
@@ -33963,10 +34172,10 @@ async function targetConfigLoads(ctx, release) {
           )
         );
       }
-      if (absent.length > 0) {
+      if (onHost.length > 0) {
         findings.push(
           warning(
-            `manager.toml (${config}) names path(s) this runner does not have, which ${release}'s loader requires (relative paths resolved from manager.toml's folder): ${listKeys(absent)}; the manager's host must have them`
+            `manager.toml (${config}) names path(s), or leaves default path(s), or asks for more processes than this runner's ${cpus().length} CPU(s), which ${release}'s loader checks against the machine it runs on (relative paths resolved from manager.toml's folder): ${listKeys(onHost)}; the manager's host must have them`
           )
         );
       }
@@ -34038,9 +34247,9 @@ async function runManagerProof(ctx, hooks = {}) {
   const facts2 = managerStartFacts(release);
   const dir = await mkdtemp3(join10(tmpdir3(), "bai-migrate-manager-"));
   const listener = ctx.settings.disposableCopy ? await loopbackListener() : void 0;
-  const keypair = { accessKey: `AKBAIMIGRATE${randomBytes4(4).toString("hex").toUpperCase()}`, secretKey: randomBytes4(20).toString("hex") };
-  const managerId = `i-bai-migrate-${randomBytes4(3).toString("hex")}`;
-  const user = { uuid: randomUUID2(), email: `bai-migrate-proof-${randomBytes4(3).toString("hex")}@example.invalid` };
+  const keypair = { accessKey: `AKBAIMIGRATE${randomBytes5(4).toString("hex").toUpperCase()}`, secretKey: randomBytes5(20).toString("hex") };
+  const managerId = `i-bai-migrate-${randomBytes5(3).toString("hex")}`;
+  const user = { uuid: randomUUID2(), email: `bai-migrate-proof-${randomBytes5(3).toString("hex")}@example.invalid` };
   let manager;
   let log = "";
   const timings = {};
@@ -34339,22 +34548,42 @@ function describeGrowth(growth) {
 
 // src/rehearsal/rehearse.ts
 async function rehearse(options, report, log, addSecret, runInner) {
-  const record = (entry) => {
+  const record = recorder(report, log);
+  const work = mkdtempSync(join12(tmpdir4(), "bai-migrate-rehearsal-"));
+  const { snapshotFile: snapshotFile2, manifest } = await openInWork(options, work);
+  noteSnapshot(report, manifest, record);
+  const run2 = { options, manifest, snapshotFile: snapshotFile2, work, log, record, runInner };
+  try {
+    const servers = await haveServers(run2, addSecret);
+    const { inner, smaller } = await restoreMeasuringGrowth(run2, servers);
+    const migrated = await prove(run2, report, inner);
+    if (smaller) {
+      report.growth = compareSizes({ rows: smaller.fullRows, timings: migrated.timings ?? [] }, smaller);
+      for (const entry of describeGrowth(report.growth)) record(entry);
+    }
+    record({ step: "result", status: "ok", detail: `migrated ${manifest.release.series} \u2192 ${migrated.toVersion} on the restored snapshot and verified` });
+  } finally {
+    await log.group("Clean up", () => cleanUp(run2));
+  }
+}
+function recorder(report, log) {
+  return (entry) => {
     const full = { phase: "rehearse", ...entry };
     report.entries.push(full);
     if (full.status === "failed") log.error(`${full.step}: ${full.detail}`);
     else log.info(`${full.status}: ${full.step}: ${full.detail}`);
   };
-  const work = mkdtempSync(join12(tmpdir4(), "bai-migrate-rehearsal-"));
-  let snapshotFile2;
-  let manifest;
+}
+async function openInWork(options, work) {
   try {
-    snapshotFile2 = await openSnapshot(options.snapshotFile, options.snapshotKey, join12(work, "snapshot.jsonl.gz"));
-    manifest = await readManifest(snapshotFile2);
+    const snapshotFile2 = await openSnapshot(options.snapshotFile, options.snapshotKey, join12(work, "snapshot.jsonl.gz"));
+    return { snapshotFile: snapshotFile2, manifest: await readManifest(snapshotFile2) };
   } catch (error) {
     await rm10(work, { recursive: true, force: true });
     throw error;
   }
+}
+function noteSnapshot(report, manifest, record) {
   report.fromVersion = manifest.release.series;
   report.currentRevision = manifest.release.revision;
   report.rehearsal = { namespace: manifest.etcd.namespace };
@@ -34366,106 +34595,104 @@ async function rehearse(options, report, log, addSecret, runInner) {
       detail: `when the snapshot was taken, ${manifest.liveness.managersRegistered} manager(s) were registered and ${manifest.liveness.liveKernels} kernel(s) were live; the rehearsal runs as if they were stopped. Stop them before the real migration: its preflight checks it`
     });
   }
-  let started;
-  let cleanup;
-  let closeTargets;
-  let database;
-  try {
-    const servers = await log.group("Servers", async () => {
-      if (options.rehearsalServers === "given") return givenServers(options);
-      started = await startServers({ series: manifest.release.series, localImage: options.rehearsalImage });
-      return fromStarted(started);
-    });
-    if (servers.postgres.password) addSecret(servers.postgres.password);
-    if (servers.redis.password) addSecret(servers.redis.password);
-    record({ step: "servers", status: "ok", detail: `${started ? "started" : "given"}: ${servers.description}` });
-    const restoreOnce = async (label) => {
-      const restored = await log.group(label, async () => {
-        const target2 = await prepareTargets(servers, manifest, options.connectTimeoutSeconds * 1e3);
-        cleanup = started ? target2.close : target2.removeAndClose;
-        closeTargets = target2.close;
-        database = target2.database;
-        const result = await restoreSnapshot(snapshotFile2, { postgres: target2.postgres, etcd: target2.etcd, redis: target2.redis, redisAddress: servers.redis });
-        return { ...result, target: target2 };
-      });
-      record({
-        step: "restore",
-        status: "ok",
-        detail: `${restored.rows} row(s) into database ${restored.target.database}, ${restored.etcdKeys} etcd key(s) under namespace "${manifest.etcd.namespace}"`
-      });
-      const managerConfig = join12(work, "manager.toml");
-      const { user, password, host, port } = servers.postgres;
-      writeFileSync(managerConfig, rehearsalManagerToml(options, manifest, restored.managerToml, servers, restored.target.database), { mode: 384 });
-      const inner2 = {
-        ...options,
-        command: "migrate",
-        postgresUrl: `postgresql://${encodeURIComponent(user)}${password ? `:${encodeURIComponent(password)}` : ""}@${host}:${port}/${restored.target.database}`,
-        redisUrl: void 0,
-        etcdEndpoints: [servers.etcd],
-        etcdNamespace: manifest.etcd.namespace,
-        etcdUser: void 0,
-        etcdPassword: void 0,
-        // Production's certificates are not the disposable servers': those speak plain TCP.
-        postgresTls: void 0,
-        etcdTls: void 0,
-        managerConfig,
-        // The PR's alembic.ini, not one beside the rehearsal's temporary manager.toml; with manager-venv, each venv's own.
-        alembicConfig: alembicIniCopy(options.alembicConfig ?? (options.managerVenv ? void 0 : alembicConfigBeside(options.managerConfig)), work),
-        allowRunningServices: true,
-        // The copy is disposable: its run ends with the target release's manager starting on it (steps/manager-starts.ts).
-        disposableCopy: true,
-        backupDir: join12(work, "backup")
-      };
-      return { target: restored.target, inner: inner2 };
-    };
-    let { target, inner } = await restoreOnce("Restore");
-    let smaller;
-    if (options.measureGrowth) {
-      const attempt = await log.group("Smaller copy", () => migrateSmallerCopy(target.postgres, inner, runInner, record, work));
-      smaller = attempt.copy;
-      if (attempt.changed) {
-        await target.removeAndClose();
-        ({ target, inner } = await restoreOnce("Restore again"));
-      }
-    } else {
-      record({ step: "growth", status: "skipped", detail: "measure-growth: false: the migration is timed at the snapshot's size only" });
-    }
-    const dry = await runInner({ ...inner, dryRun: true, reportFile: join12(work, "dry-run.json") });
-    if (dry.outcome === "failure") {
-      adopt(report, dry);
-      throw failure(dry, "the dry run");
-    }
-    report.attachments.push(...dry.attachments);
-    const migrated = await runInner({ ...inner, dryRun: false, reportFile: join12(work, "migrate.json") });
-    adopt(report, migrated);
-    if (migrated.outcome === "failure") throw failure(migrated, "the migration");
-    const verified = await runInner({ ...inner, command: "verify", dryRun: false, reportFile: join12(work, "verify.json") });
-    const checks = verified.entries.filter((e) => e.phase === "verify");
-    report.entries.push(...checks.filter((e) => e.status === "failed" || e.status === "warning"));
-    if (verified.outcome === "failure") throw failure(verified, "the final verify");
-    record({
-      step: "final verify",
-      status: "ok",
-      detail: `${checks.filter((e) => e.status === "ok").length} check(s) of the end state hold, ${checks.filter((e) => e.status === "skipped").length} skipped`
-    });
-    if (smaller) {
-      report.growth = compareSizes({ rows: smaller.fullRows, timings: migrated.timings ?? [] }, smaller);
-      for (const entry of describeGrowth(report.growth)) record(entry);
-    }
-    record({ step: "result", status: "ok", detail: `migrated ${manifest.release.series} \u2192 ${migrated.toVersion} on the restored snapshot and verified` });
-  } finally {
-    await log.group("Clean up", async () => {
-      await rm10(work, { recursive: true, force: true });
-      if (options.keepRehearsal && database) {
-        await closeTargets?.();
-        const containers = started ? `; containers ${Object.values(started.containers).map((id) => id.slice(0, 12)).join(", ")} keep running (docker rm -f them when done)` : "";
-        record({ step: "kept", status: "warning", detail: `keep-rehearsal: database ${database} and etcd namespace "${manifest.etcd.namespace}" are left in place${containers}` });
-        return;
-      }
-      await cleanup?.().catch((error) => log.warning(`rehearsal clean-up: ${messageOf(error)}`));
-      await started?.stop();
-    });
+}
+async function haveServers(run2, addSecret) {
+  const servers = await run2.log.group("Servers", async () => {
+    if (run2.options.rehearsalServers === "given") return givenServers(run2.options);
+    run2.started = await startServers({ series: run2.manifest.release.series, localImage: run2.options.rehearsalImage });
+    return fromStarted(run2.started);
+  });
+  if (servers.postgres.password) addSecret(servers.postgres.password);
+  if (servers.redis.password) addSecret(servers.redis.password);
+  run2.record({ step: "servers", status: "ok", detail: `${run2.started ? "started" : "given"}: ${servers.description}` });
+  return servers;
+}
+async function restoreMeasuringGrowth(run2, servers) {
+  const first = await restoreInto(run2, servers, "Restore");
+  if (!run2.options.measureGrowth) {
+    run2.record({ step: "growth", status: "skipped", detail: "measure-growth: false: the migration is timed at the snapshot's size only" });
+    return { inner: first.inner };
   }
+  const attempt = await run2.log.group("Smaller copy", () => migrateSmallerCopy(first.target.postgres, first.inner, run2.runInner, run2.record, run2.work));
+  if (!attempt.changed) return { inner: first.inner, smaller: attempt.copy };
+  await first.target.removeAndClose();
+  const again = await restoreInto(run2, servers, "Restore again");
+  return { inner: again.inner, smaller: attempt.copy };
+}
+async function restoreInto(run2, servers, label) {
+  const restored = await run2.log.group(label, async () => {
+    const target = await prepareTargets(servers, run2.manifest, run2.options.connectTimeoutSeconds * 1e3);
+    run2.target = target;
+    const result = await restoreSnapshot(run2.snapshotFile, { postgres: target.postgres, etcd: target.etcd, redis: target.redis, redisAddress: servers.redis });
+    return { ...result, target };
+  });
+  run2.record({
+    step: "restore",
+    status: "ok",
+    detail: `${restored.rows} row(s) into database ${restored.target.database}, ${restored.etcdKeys} etcd key(s) under namespace "${run2.manifest.etcd.namespace}"`
+  });
+  return { target: restored.target, inner: innerOptions(run2, servers, restored.target.database, restored.managerToml) };
+}
+function innerOptions(run2, servers, database, managerTomlFromSnapshot) {
+  const { options, work } = run2;
+  const managerConfig = join12(work, "manager.toml");
+  const { user, password, host, port } = servers.postgres;
+  writeFileSync(managerConfig, rehearsalManagerToml(options, run2.manifest, managerTomlFromSnapshot, servers, database), { mode: 384 });
+  return {
+    ...options,
+    command: "migrate",
+    postgresUrl: `postgresql://${encodeURIComponent(user)}${password ? `:${encodeURIComponent(password)}` : ""}@${host}:${port}/${database}`,
+    redisUrl: void 0,
+    etcdEndpoints: [servers.etcd],
+    etcdNamespace: run2.manifest.etcd.namespace,
+    etcdUser: void 0,
+    etcdPassword: void 0,
+    // Production's certificates are not the disposable servers': those speak plain TCP.
+    postgresTls: void 0,
+    etcdTls: void 0,
+    managerConfig,
+    // The PR's alembic.ini, not one beside the rehearsal's temporary manager.toml; with manager-venv, each venv's own.
+    alembicConfig: alembicIniCopy(options.alembicConfig ?? (options.managerVenv ? void 0 : alembicConfigBeside(options.managerConfig)), work),
+    allowRunningServices: true,
+    // The copy is disposable: its run ends with the target release's manager starting on it (steps/manager-starts.ts).
+    disposableCopy: true,
+    backupDir: join12(work, "backup")
+  };
+}
+async function prove(run2, report, inner) {
+  const { work, runInner, record } = run2;
+  const dry = await runInner({ ...inner, dryRun: true, reportFile: join12(work, "dry-run.json") });
+  if (dry.outcome === "failure") {
+    adopt(report, dry);
+    throw failure(dry, "the dry run");
+  }
+  report.attachments.push(...dry.attachments);
+  const migrated = await runInner({ ...inner, dryRun: false, reportFile: join12(work, "migrate.json") });
+  adopt(report, migrated);
+  if (migrated.outcome === "failure") throw failure(migrated, "the migration");
+  const verified = await runInner({ ...inner, command: "verify", dryRun: false, reportFile: join12(work, "verify.json") });
+  const checks = verified.entries.filter((e) => e.phase === "verify");
+  report.entries.push(...checks.filter((e) => e.status === "failed" || e.status === "warning"));
+  if (verified.outcome === "failure") throw failure(verified, "the final verify");
+  record({
+    step: "final verify",
+    status: "ok",
+    detail: `${checks.filter((e) => e.status === "ok").length} check(s) of the end state hold, ${checks.filter((e) => e.status === "skipped").length} skipped`
+  });
+  return migrated;
+}
+async function cleanUp(run2) {
+  const { options, started, target, record } = run2;
+  await rm10(run2.work, { recursive: true, force: true });
+  if (options.keepRehearsal && target) {
+    await target.close();
+    const containers = started ? `; containers ${Object.values(started.containers).map((id) => id.slice(0, 12)).join(", ")} keep running (docker rm -f them when done)` : "";
+    record({ step: "kept", status: "warning", detail: `keep-rehearsal: database ${target.database} and etcd namespace "${run2.manifest.etcd.namespace}" are left in place${containers}` });
+    return;
+  }
+  const removeTargets = started ? target?.close : target?.removeAndClose;
+  await removeTargets?.().catch((error) => run2.log.warning(`rehearsal clean-up: ${messageOf(error)}`));
+  await started?.stop();
 }
 function alembicIniCopy(path4, work) {
   if (!path4 || !existsSync6(path4)) return path4;
@@ -34491,85 +34718,6 @@ function adopt(report, inner) {
 }
 function failure(inner, what) {
   return new MigrationError(inner.errorCode ?? "checks-failed", `${what} failed in the rehearsal: ${inner.error ?? "see the report"}`);
-}
-function givenServers(options) {
-  const pgTarget = postgresFromUrl(options.postgresUrl);
-  const redis = redisFromUrl(options.redisUrl, "redis-url");
-  return {
-    postgres: { host: pgTarget.host, port: pgTarget.port, user: pgTarget.user, password: pgTarget.password, database: pgTarget.database },
-    redis: { host: redis.host, port: redis.port, password: redis.password },
-    etcd: options.etcdEndpoints[0],
-    description: `PostgreSQL ${pgTarget.host}:${pgTarget.port}, Redis ${redis.host}:${redis.port}, etcd ${options.etcdEndpoints[0]}`
-  };
-}
-function fromStarted(s) {
-  return { postgres: s.postgres, redis: s.redis, etcd: `${s.etcd.host}:${s.etcd.port}`, description: s.description };
-}
-async function prepareTargets(servers, manifest, timeoutMs) {
-  const base = { host: servers.postgres.host, port: servers.postgres.port, user: servers.postgres.user, password: servers.postgres.password, connectionTimeoutMillis: timeoutMs };
-  const admin = serializeQueries(new esm_default.Client({ ...base, database: servers.postgres.database, application_name: "bai-migrate-rehearsal" }));
-  admin.on("error", () => void 0);
-  const etcd = new import_etcd32.Etcd3({ hosts: servers.etcd.includes("://") ? servers.etcd : `http://${servers.etcd}`, dialTimeout: timeoutMs });
-  const redis = new import_ioredis2.Redis({
-    host: servers.redis.host,
-    port: servers.redis.port,
-    password: servers.redis.password,
-    lazyConnect: true,
-    connectTimeout: timeoutMs,
-    maxRetriesPerRequest: 1,
-    retryStrategy: () => null
-  });
-  redis.on("error", () => void 0);
-  const database = `bai_rehearsal_${randomBytes5(4).toString("hex")}`;
-  let client;
-  const close = async () => {
-    await client?.end().catch(() => void 0);
-    await admin.end().catch(() => void 0);
-    redis.disconnect();
-    etcd.close();
-  };
-  try {
-    await admin.connect();
-    await redis.connect();
-    const prefix = `/sorna/${manifest.etcd.namespace}/`;
-    const existing = await etcd.getAll().prefix(prefix).count();
-    if (existing > 0)
-      throw new MigrationError("inconsistent-state", `the rehearsal's etcd already has ${existing} key(s) under ${prefix}: give rehearse disposable servers, never a live deployment's`);
-    for (let db = 0; db <= 4; db++) {
-      await redis.select(db);
-      const size = await redis.dbsize();
-      if (size > 0) throw new MigrationError("inconsistent-state", `the rehearsal's Redis already has ${size} key(s) in DB ${db}: give rehearse disposable servers, never a live deployment's`);
-    }
-    await redis.select(0);
-    await admin.query(`CREATE DATABASE ${database}`);
-    client = serializeQueries(new esm_default.Client({ ...base, database, application_name: "bai-migrate-rehearsal" }));
-    client.on("error", () => void 0);
-    await client.connect();
-  } catch (error) {
-    await close();
-    if (error instanceof MigrationError) throw error;
-    throw new MigrationError("unreachable", `the rehearsal's servers are not usable: ${messageOf(error)}`);
-  }
-  return {
-    postgres: client,
-    etcd,
-    redis,
-    database,
-    close,
-    async removeAndClose() {
-      try {
-        await client.end().catch(() => void 0);
-        await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-        await etcd.delete().prefix(`/sorna/${manifest.etcd.namespace}/`);
-        for (let db = 0; db <= 4; db++) {
-          await redis.select(db);
-          await redis.flushdb();
-        }
-      } finally {
-        await close();
-      }
-    }
-  };
 }
 function rehearsalManagerToml(options, manifest, fromSnapshot, servers, database) {
   const base = options.managerConfig ? redactToml(loadManagerConfig(options.managerConfig).text).text : fromSnapshot ?? "# written by bai-migrate rehearse: the snapshot had no manager.toml\n[manager]\n";
@@ -37385,42 +37533,17 @@ function withinMs(promise, ms) {
 
 // src/commands/session.ts
 import { resolve as resolve13 } from "node:path";
-function inputTools(options) {
-  return {
-    alembicCommand: options.alembicCommand,
-    alembicConfig: options.alembicConfig,
-    managerCommand: options.managerCommand,
-    venvToMake: options.managerVenv && { dir: options.managerVenv.dir, managerCli: options.managerCommand === void 0 }
-  };
-}
-var Session = class {
-  constructor(options, deployment, report, secrets, log, venvs, tools = inputTools(options)) {
-    this.options = options;
-    this.deployment = deployment;
+
+// src/commands/session-findings.ts
+var Findings = class {
+  constructor(report, secrets, log) {
     this.report = report;
     this.secrets = secrets;
     this.log = log;
-    this.venvs = venvs;
-    this.tools = tools;
-    const config = tools.alembicConfig ?? alembicConfigBeside(deployment.targets.managerConfig?.path);
-    const driver = options.toVersion ? alembicDriverOf(targetRelease(options.toVersion).version) : void 0;
-    this.alembic = { command: tools.alembicCommand, config, lockTimeoutSeconds: options.alembicLockTimeoutSeconds, driver };
-    this.settings = stepSettings(options, tools.alembicConfig);
   }
-  options;
-  deployment;
   report;
   secrets;
   log;
-  venvs;
-  tools;
-  alembic;
-  /** What the steps read of the options. */
-  settings;
-  /** With manager-venv, the tools of each hop whose target is not the run's (prepareHops). */
-  hopTools = /* @__PURE__ */ new Map();
-  /** migrate (not a dry run), clear-history and snapshot hold the migration lock for the whole run. */
-  lock;
   /** Warnings already annotated: verify finding what preflight found is said again in the log, not annotated twice. */
   warned = /* @__PURE__ */ new Set();
   /** Adds a finding to the report and prints it: the one place a finding is printed (and annotated, in the Action). */
@@ -37442,45 +37565,63 @@ var Session = class {
   redacted(value) {
     return JSON.parse(JSON.stringify(value), (_key, v) => typeof v === "string" ? redact(v, this.secrets) : v);
   }
-  /** Connects; an unreachable server ends the run unless it is `optional` (then it is a warning). */
-  async connect(servers, optional3 = []) {
-    if (servers.length === 0) return /* @__PURE__ */ new Set();
-    const results = await this.log.group("Connect", async () => {
-      const outcome = await this.deployment.connect(servers);
-      for (const r of outcome) {
-        const status = r.ok ? "ok" : optional3.includes(r.server) ? "warning" : "failed";
-        this.record({ phase: "connect", step: SERVER_NAMES[r.server], status, detail: r.detail });
-      }
-      return outcome;
-    });
-    const down = results.filter((r) => !r.ok && !optional3.includes(r.server));
-    if (down.length > 0) {
-      const codes = down.flatMap((r) => r.code ? [r.code] : []);
-      const code2 = codes.length === 0 || codes.includes("unreachable") ? "unreachable" : codes[0];
-      throw new MigrationError(
-        code2,
-        down.map((r) => `${SERVER_NAMES[r.server]}: ${r.detail}`).join("\n"),
-        `${down.map((r) => SERVER_NAMES[r.server]).join(", ")} ${code2 === "unreachable" ? "unreachable" : "refused the connection"} (reported above)`
-      );
+};
+
+// src/commands/session-servers.ts
+async function connectServers(deployment, log, record, servers, optional3) {
+  if (servers.length === 0) return /* @__PURE__ */ new Set();
+  const results = await log.group("Connect", async () => {
+    const outcome = await deployment.connect(servers);
+    for (const r of outcome) {
+      const status = r.ok ? "ok" : optional3.includes(r.server) ? "warning" : "failed";
+      record({ phase: "connect", step: SERVER_NAMES[r.server], status, detail: r.detail });
     }
-    return new Set(results.filter((r) => r.ok).map((r) => r.server));
-  }
-  /** The migration lock, waiting up to lock-timeout for a run that holds it. */
-  waitForLock() {
-    return whileWaiting(
-      { log: this.log, what: `the migration lock (another bai-migrate run holds it; lock-timeout ${this.options.lockTimeoutSeconds} s)` },
-      () => acquireMigrationLock(this.deployment.targets.postgres, this.options.lockTimeoutSeconds, this.options.connectTimeoutSeconds * 1e3)
+    return outcome;
+  });
+  const down = results.filter((r) => !r.ok && !optional3.includes(r.server));
+  if (down.length > 0) {
+    const codes = down.flatMap((r) => r.code ? [r.code] : []);
+    const code2 = codes.length === 0 || codes.includes("unreachable") ? "unreachable" : codes[0];
+    throw new MigrationError(
+      code2,
+      down.map((r) => `${SERVER_NAMES[r.server]}: ${r.detail}`).join("\n"),
+      `${down.map((r) => SERVER_NAMES[r.server]).join(", ")} ${code2 === "unreachable" ? "unreachable" : "refused the connection"} (reported above)`
     );
   }
+  return new Set(results.filter((r) => r.ok).map((r) => r.server));
+}
+async function withServersDown(deployment, servers, message) {
+  const down = await deployment.unreachable(servers);
+  return down.length > 0 ? `${down.join("; ")}; it stopped with: ${grpcCause(message)}` : message;
+}
+function waitForMigrationLock(deployment, options, log) {
+  return whileWaiting(
+    { log, what: `the migration lock (another bai-migrate run holds it; lock-timeout ${options.lockTimeoutSeconds} s)` },
+    () => acquireMigrationLock(deployment.targets.postgres, options.lockTimeoutSeconds, options.connectTimeoutSeconds * 1e3)
+  );
+}
+
+// src/commands/session-venvs.ts
+var HopVenvs = class {
+  constructor(venvs, alembicLockTimeoutSeconds, managerConfig, log) {
+    this.venvs = venvs;
+    this.alembicLockTimeoutSeconds = alembicLockTimeoutSeconds;
+    this.managerConfig = managerConfig;
+    this.log = log;
+  }
+  venvs;
+  alembicLockTimeoutSeconds;
+  managerConfig;
+  log;
+  /** The tools of each hop whose target is not the run's (prepare). */
+  hopTools = /* @__PURE__ */ new Map();
   /**
    * Each hop runs with its own target line's final release: its scripts (a revision imports the
    * manager's code of the package it runs in) and its Python (one venv cannot serve 3.11 and 3.13
-   * lines). With manager-venv, a hop whose target is not the run's gets that release's venv; the
-   * run's own target comes from the venv made before the run (run-command.ts). Without
-   * manager-venv, alembic-command serves every hop.
+   * lines). A hop whose target is not the run's gets that release's venv; the run's own target
+   * comes from the venv made before the run (run-command.ts).
    */
-  async prepareHops(hops, runTarget) {
-    if (!this.venvs) return;
+  async prepare(hops, runTarget) {
     for (const hop12 of hops) {
       if (hop12.to.version === runTarget || this.hopTools.has(hop12.label)) continue;
       const venv = await this.venvs.get(publishedRelease(hop12.to.version), {
@@ -37490,24 +37631,13 @@ var Session = class {
       if (!venv) continue;
       this.hopTools.set(hop12.label, {
         alembic: this.alembicOf(venv),
-        managerCli: { command: [venv.managerCli], configFile: this.deployment.targets.managerConfig?.path, log: this.log }
+        managerCli: { command: [venv.managerCli], configFile: this.managerConfig, log: this.log }
       });
     }
   }
-  /** What a step's phases get. */
-  stepContext(hop12) {
-    const tools = this.hopTools.get(hop12.label);
-    const alembic = tools?.alembic ?? this.alembic;
-    const context = {
-      deployment: this.deployment,
-      settings: this.settings,
-      venvToMake: this.tools.venvToMake,
-      hop: hop12,
-      log: this.log,
-      alembic: { ...alembic, env: { ...alembic.env, ...this.managerConfigEnv() }, log: this.log },
-      managerCli: tools?.managerCli ?? this.managerCli()
-    };
-    return this.venvs ? { ...context, sourceAlembic: (purpose) => this.sourceAlembic(hop12, purpose) } : context;
+  /** The hop's own tools, when its target is not the run's; undefined: the run's. */
+  toolsOf(hop12) {
+    return this.hopTools.get(hop12.label);
   }
   /** The alembic of the source line's final release (the one the database was last upgraded with), from its own venv. */
   async sourceAlembic(hop12, purpose = "downgrade") {
@@ -37519,7 +37649,84 @@ var Session = class {
     return venv ? this.alembicOf(venv) : void 0;
   }
   alembicOf(venv) {
-    return { command: venv.command, config: venv.config, lockTimeoutSeconds: this.options.alembicLockTimeoutSeconds, driver: venv.driver };
+    return { command: venv.command, config: venv.config, lockTimeoutSeconds: this.alembicLockTimeoutSeconds, driver: venv.driver };
+  }
+};
+
+// src/commands/session.ts
+function inputTools(options) {
+  return {
+    alembicCommand: options.alembicCommand,
+    alembicConfig: options.alembicConfig,
+    managerCommand: options.managerCommand,
+    venvToMake: options.managerVenv && { dir: options.managerVenv.dir, managerCli: options.managerCommand === void 0 }
+  };
+}
+var Session = class {
+  constructor(options, deployment, report, secrets, log, venvs, tools = inputTools(options)) {
+    this.options = options;
+    this.deployment = deployment;
+    this.report = report;
+    this.log = log;
+    this.tools = tools;
+    const config = tools.alembicConfig ?? alembicConfigBeside(deployment.targets.managerConfig?.path);
+    const driver = options.toVersion ? alembicDriverOf(targetRelease(options.toVersion).version) : void 0;
+    this.alembic = { command: tools.alembicCommand, config, lockTimeoutSeconds: options.alembicLockTimeoutSeconds, driver };
+    this.settings = stepSettings(options, tools.alembicConfig);
+    this.findings = new Findings(report, secrets, log);
+    if (venvs) this.hopVenvs = new HopVenvs(venvs, options.alembicLockTimeoutSeconds, deployment.targets.managerConfig?.path, log);
+  }
+  options;
+  deployment;
+  report;
+  log;
+  tools;
+  alembic;
+  /** What the steps read of the options. */
+  settings;
+  findings;
+  /** With manager-venv, the tools each hop runs from its own release's venvs. */
+  hopVenvs;
+  /** migrate (not a dry run), clear-history and snapshot hold the migration lock for the whole run. */
+  lock;
+  /** Adds a finding to the report and prints it: the one place a finding is printed (and annotated, in the Action). */
+  record(entry, finding) {
+    this.findings.record(entry, finding);
+  }
+  /** `value` with every secret masked in each of its strings. */
+  redacted(value) {
+    return this.findings.redacted(value);
+  }
+  /** Connects; an unreachable server ends the run unless it is `optional` (then it is a warning). */
+  connect(servers, optional3 = []) {
+    return connectServers(this.deployment, this.log, (entry) => this.record(entry), servers, optional3);
+  }
+  /** The migration lock, waiting up to lock-timeout for a run that holds it. */
+  waitForLock() {
+    return waitForMigrationLock(this.deployment, this.options, this.log);
+  }
+  /**
+   * With manager-venv, each hop whose target is not the run's gets that release's venv (session-venvs.ts).
+   * Without manager-venv, alembic-command serves every hop.
+   */
+  async prepareHops(hops, runTarget) {
+    await this.hopVenvs?.prepare(hops, runTarget);
+  }
+  /** What a step's phases get: the hop's own tools where it has them, else the run's. */
+  stepContext(hop12) {
+    const tools = this.hopVenvs?.toolsOf(hop12);
+    const alembic = tools?.alembic ?? this.alembic;
+    const context = {
+      deployment: this.deployment,
+      settings: this.settings,
+      venvToMake: this.tools.venvToMake,
+      hop: hop12,
+      log: this.log,
+      alembic: { ...alembic, env: { ...alembic.env, ...this.managerConfigEnv() }, log: this.log },
+      managerCli: tools?.managerCli ?? this.managerCli()
+    };
+    const hopVenvs = this.hopVenvs;
+    return hopVenvs ? { ...context, sourceAlembic: (purpose) => hopVenvs.sourceAlembic(hop12, purpose) } : context;
   }
   /** What a revision that loads the manager's configuration needs (alembic.ts, AlembicSetup.env): the checked manager.toml, and the backup folder. */
   managerConfigEnv() {
@@ -37543,9 +37750,8 @@ var Session = class {
     }
   }
   /** "PostgreSQL at h:p/db … is unreachable: …; it stopped with: <message>", or the message alone when every server answers. */
-  async withServersDown(servers, message) {
-    const down = await this.deployment.unreachable(servers);
-    return down.length > 0 ? `${down.join("; ")}; it stopped with: ${grpcCause(message)}` : message;
+  withServersDown(servers, message) {
+    return withServersDown(this.deployment, servers, message);
   }
   /** Ends a phase once, after every one of its findings was recorded, when any of them failed. */
   failIfAny(phase, label) {
@@ -39324,6 +39530,7 @@ export {
   rehearsalComment,
   COMMANDS,
   INPUTS,
+  OUTPUTS,
   inputSpec,
   secretInputs,
   unusedInputs,
@@ -39332,4 +39539,4 @@ export {
   runCommand,
   checkWrittenPaths
 };
-//# sourceMappingURL=chunk-GQ5IM7DY.js.map
+//# sourceMappingURL=chunk-CBD5ABVK.js.map

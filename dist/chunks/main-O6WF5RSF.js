@@ -2,6 +2,7 @@ import { createRequire as __baiCreateRequire } from 'node:module'; const require
 import {
   INPUTS,
   MigrationError,
+  OUTPUTS,
   checkWrittenPaths,
   exec,
   messageOf,
@@ -14,7 +15,7 @@ import {
   secretInputs,
   unusedInputs,
   which
-} from "./chunk-GQ5IM7DY.js";
+} from "./chunk-CBD5ABVK.js";
 import {
   require_src3 as require_src
 } from "./chunk-PS4AXIT4.js";
@@ -73826,7 +73827,7 @@ async function run() {
       info(`Snapshot saved as cache entry ${entry}`);
     }
     if (options.command === "rehearse") await commentOnPullRequest(report, options.githubToken);
-    const unwritten = outputsNotWritten(() => setOutputs(report, options));
+    const unwritten = outputsNotWritten(() => setOutputs(outputValues(report, options)));
     await summary.addRaw(renderMarkdown(report)).write().catch((error2) => warning(`bai-migrate: the job summary was not written (${messageOf(error2)}); the outcome stands: ${report.outcome}`));
     const failure = report.outcome === "failure" ? report.errorSummary ?? report.error ?? "bai-migrate failed" : void 0;
     if (unwritten) setFailed(`${unwritten}; the run's outcome: ${report.outcome}${failure ? ` (${failure})` : ""}`);
@@ -73834,7 +73835,7 @@ async function run() {
   } catch (error2) {
     const message = messageOf(error2);
     if (!(error2 instanceof MigrationError) && error2 instanceof Error && error2.stack) debug(error2.stack);
-    const unwritten = outputsNotWritten(() => setOutput("outcome", "failure"));
+    const unwritten = outputsNotWritten(() => setOutputs({ outcome: "failure" }));
     await summary.addRaw(`## \u274C bai-migrate did not start
 
 \`\`\`text
@@ -73872,23 +73873,32 @@ async function commentOnPullRequest(report, token) {
     warning(`bai-migrate rehearse: the pull-request comment was not written: ${messageOf(error2)}`);
   }
 }
-function setOutputs(report, options) {
-  setOutput("outcome", report.outcome);
-  setOutput("from-version", report.fromVersion ?? "");
-  setOutput("to-version", report.toVersion ?? "");
-  setOutput("current-revision", report.currentRevision ?? "");
-  setOutput("target-revision", report.targetRevision ?? "");
-  setOutput("plan", JSON.stringify(report.plan));
-  setOutput("report", JSON.stringify(report));
-  setOutput("report-file", report.reportFile ?? "");
-  setOutput("cutoff", report.history?.cutoff ?? "");
-  setOutput("deleted-kernels", report.history ? String(report.history.kernels) : "");
-  setOutput("deleted-redis-keys", report.history?.redisKeys != null ? String(report.history.redisKeys) : "");
-  setOutput("swept-redis-keys", report.history?.sweptRedisKeys != null ? String(report.history.sweptRedisKeys) : "");
-  setOutput("snapshot-file", options.command === "snapshot" || options.command === "rehearse" ? options.snapshotFile : "");
-  setOutput("comment-url", report.commentUrl ?? "");
+function outputValues(report, options) {
+  return {
+    outcome: report.outcome,
+    "from-version": report.fromVersion ?? "",
+    "to-version": report.toVersion ?? "",
+    "current-revision": report.currentRevision ?? "",
+    "target-revision": report.targetRevision ?? "",
+    plan: JSON.stringify(report.plan),
+    report: JSON.stringify(report),
+    "report-file": report.reportFile ?? "",
+    cutoff: report.history?.cutoff ?? "",
+    "deleted-kernels": report.history ? String(report.history.kernels) : "",
+    "deleted-redis-keys": report.history?.redisKeys != null ? String(report.history.redisKeys) : "",
+    "swept-redis-keys": report.history?.sweptRedisKeys != null ? String(report.history.sweptRedisKeys) : "",
+    "snapshot-file": options.command === "snapshot" || options.command === "rehearse" ? options.snapshotFile : "",
+    "comment-url": report.commentUrl ?? ""
+  };
+}
+function setOutputs(values) {
+  for (const { name } of OUTPUTS) {
+    const value = values[name];
+    if (value !== void 0) setOutput(name, value);
+  }
 }
 export {
+  outputValues,
   run
 };
-//# sourceMappingURL=main-GQK33GZL.js.map
+//# sourceMappingURL=main-O6WF5RSF.js.map
