@@ -68,6 +68,7 @@ export interface Options {
   readonly periodicSyncStats?: boolean;
   readonly skipUnusableImages: boolean;
   readonly pruneEtcdImages: boolean;
+  readonly dropDuplicateImages: boolean;
   readonly redisPersistence: 'configure' | 'managed';
   readonly backupDir: string;
   readonly batchSize: number;
@@ -183,6 +184,7 @@ export function parseOptions(raw: RawInputs): Options {
   const etcdEndpoints = attempt(() => endpoints(text('etcd-endpoints')));
   const periodicSyncStats = attempt(() => flag('periodic-sync-stats'));
   const pruneEtcdImages = attempt(() => flag('prune-etcd-images'));
+  const dropDuplicateImages = attempt(() => flag('drop-duplicate-images'));
   const skipUnusableImages = attempt(() => flag('skip-unusable-images'));
   const sweepOrphanedStatKeys = attempt(() => flag('sweep-orphaned-stat-keys'));
   const redisPersistence = attempt(() => choice('redis-persistence', REDIS_PERSISTENCE));
@@ -246,6 +248,7 @@ export function parseOptions(raw: RawInputs): Options {
     periodicSyncStats,
     skipUnusableImages: skipUnusableImages!,
     pruneEtcdImages: pruneEtcdImages!,
+    dropDuplicateImages: dropDuplicateImages!,
     redisPersistence: redisPersistence!,
     backupDir: text('backup-dir')!,
     batchSize: batchSize!,
