@@ -40,9 +40,17 @@ export interface DuplicateGroup {
   readonly managerUses: string | undefined;
 }
 
-/** Every group of images that share the five values of uq_image_identifier, none of them NULL. */
+/** The columns of uq_image_identifier images lacks (all five when there is no images table). */
+async function absentColumns(client: pg.Client): Promise<string[]> {
+  if (!(await tableExists(client, 'images'))) return [...IMAGE_IDENTIFIER];
+  const absent: string[] = [];
+  for (const column of IMAGE_IDENTIFIER) if (!(await columnExists(client, 'images', column))) absent.push(column);
+  return absent;
+}
+
+/** Every group of images that share the five values of uq_image_identifier, none of them NULL (none where images lacks one of them). */
 export async function duplicateImageGroups(client: pg.Client): Promise<DuplicateGroup[]> {
-  if (!(await tableExists(client, 'images'))) return [];
+  if ((await absentColumns(client)).length > 0) return [];
   const notNull = IMAGE_IDENTIFIER.map((c) => `${c} IS NOT NULL`).join(' AND ');
   const { rows } = await client.query<Omit<DuplicateGroup, 'managerUses'>>(
     `SELECT registry, project, name, tag, architecture, array_agg(id::text ORDER BY created_at DESC NULLS LAST, id DESC) AS ids
@@ -103,6 +111,9 @@ export const imageIdentifiers: Step = {
 
   async preflight({ deployment, settings }) {
     const pg = deployment.postgres;
+    const absent = await absentColumns(pg);
+    // Every 25.3 schema has them (backend.ai@25.3.3:src/ai/backend/manager/models/image.py); one without them is not what c002140f14d3 was written for.
+    if (absent.length > 0) return [skipped(`images has no ${absent.join(', ')}: no duplicates of (${IMAGE_IDENTIFIER.join(', ')}) to look for`)];
     const groups = await duplicateImageGroups(pg);
     if (groups.length === 0) return [ok(`no two images share (${IMAGE_IDENTIFIER.join(', ')}): ${IMAGE_IDENTIFIER_REVISION}'s uq_image_identifier can be built`)];
     const count = `${groups.length} group(s) of images share (${IMAGE_IDENTIFIER.join(', ')}), ${droppedCount(groups)} row(s) more than the constraint allows: ${firstFew(groups, describeGroup)}`;
