@@ -10,7 +10,7 @@
  */
 import type pg from 'pg';
 import { columnExists, tableExists } from '../../stores/schema.js';
-import { failed, firstFew, ok, REHEARSAL_FINDS_IT, type Finding, type Step } from '../../steps/step.js';
+import { failed, firstFew, ok, REHEARSAL_FINDS_IT, skipped, type Finding, type Step } from '../../steps/step.js';
 
 export const PRESET_NAME_REVISION = '9fc0e92ea510';
 export const PRESET_KEY_REVISION = 'd537c050dd8d';
@@ -24,7 +24,7 @@ interface PresetGroup {
 
 /** Presets the indexes would find twice: by name among those without a scaling group (every row up to 25.3), by (name, scaling group) among the others. */
 export async function duplicatePresetGroups(client: pg.Client): Promise<PresetGroup[]> {
-  if (!(await tableExists(client, 'resource_presets'))) return [];
+  if (!(await columnExists(client, 'resource_presets', 'name'))) return [];
   const scoped = await columnExists(client, 'resource_presets', 'scaling_group_name');
   const rowId = (await columnExists(client, 'resource_presets', 'id')) ? `'id ' || id::text` : `'ctid ' || ctid::text`;
   const sg = scoped ? 'scaling_group_name' : 'NULL::text';
@@ -46,7 +46,10 @@ export const presetNames: Step = {
   async preflight({ deployment }) {
     const pg = deployment.postgres;
     const findings: Finding[] = [];
-    if ((await tableExists(pg, 'resource_presets')) && !(await columnExists(pg, 'resource_presets', 'id'))) {
+    // Every resource_presets has a name (backend.ai@25.3.3:src/ai/backend/manager/models/resource_preset.py); one without is not what these revisions were written for.
+    if (!(await columnExists(pg, 'resource_presets', 'name')))
+      return [skipped(`${(await tableExists(pg, 'resource_presets')) ? 'resource_presets has no name column' : 'no resource_presets table'}: no preset names to compare`)];
+    if (!(await columnExists(pg, 'resource_presets', 'id'))) {
       const { rows } = await pg.query<{ n: number }>(
         `SELECT count(*)::int AS n FROM pg_constraint WHERE conrelid = to_regclass('resource_presets') AND contype = 'p' AND conname = 'pk_resource_presets'`,
       );
