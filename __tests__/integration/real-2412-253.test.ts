@@ -1,22 +1,25 @@
 /**
- * 24.12 → 25.1 → 25.2 → 25.3 with Backend.AI's real packages from PyPI: a deployment installed by
- * the real 24.12.1 (its own `mgr schema oneshot` into an empty database, then an installation's
- * rows), migrated by bai-migrate's migrate with manager-venv, which makes the venvs of 25.1.1,
- * 25.2.0 and 25.3.3 itself (uv, pyenv's Python 3.12; src/releases/manager-python.ts).
+ * 24.12 → 25.1 → 25.2 → 25.3 → 25.4 → 25.5 with Backend.AI's real packages from PyPI: a deployment
+ * installed by the real 24.12.1 (its own `mgr schema oneshot` into an empty database, then an
+ * installation's rows), migrated by bai-migrate's migrate with manager-venv, which makes the venvs
+ * of 25.1.1, 25.2.0, 25.3.3, 25.4.0 and 25.5.2 itself (uv, pyenv's Python 3.12; src/releases/manager-python.ts).
  *
  * Also with the real packages: 25.2.0's ecc9f6322be4 stops on an endpoint that is neither destroyed
  * nor has an image, which preflight names first; a database at 25.2.0's head, which 24.09.6+
- * share, is found to be at 25.2.0; and runs to 25.1, 25.2 and 25.3 end with that release's real
- * manager serving on the migrated data (manager-starts, on the test's copy as on a rehearsal's).
+ * share, is found to be at 25.2.0; 25.4.0's c002140f14d3 stops on images that share its unique
+ * (registry, project, name, tag, architecture), which preflight names and drop-duplicate-images
+ * resolves; and runs to 25.1, 25.2, 25.3, 25.4 and 25.5 end with that release's real manager serving on
+ * the migrated data (manager-starts, on the test's copy as on a rehearsal's).
  */
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connectAdmin, type Admin } from '../support/deployment.js';
+import { insertColumns } from '../support/installation-rows.js';
 import { managerAlembicIni, MANAGER_TOML_LOGGING, productVenvs } from '../support/real-manager.js';
 import { seedInstallation, storageProxyKeys } from '../support/installation-rows.js';
 import { ranRealPackage } from '../support/real-lines.js';
@@ -30,8 +33,8 @@ import { workerTestbed } from '../support/worker-testbed.js';
 import type { Report } from '../../src/core/report/index.js';
 
 const info = workerTestbed();
-/** Each line's final patch and head, as releases.md lists them (§1, §3.7–§3.9). */
-const HEADS = { '24.12.1': '0bb88d5a46bf', '25.1.1': 'fb89f5d7817b', '25.2.0': 'ecc9f6322be4', '25.3.3': '8f85e9d0bd4e' } as const;
+/** Each line's final patch and head, as releases.md lists them (§1, §3.7–§3.11). */
+const HEADS = { '24.12.1': '0bb88d5a46bf', '25.1.1': 'fb89f5d7817b', '25.2.0': 'ecc9f6322be4', '25.3.3': '8f85e9d0bd4e', '25.4.0': '70e0533aa49a', '25.5.2': '683ca0a32f41' } as const;
 /** The installation's rows the seeding makes (seed below). */
 const SEEDED = { users: 3, keypairs: 3, groups: 1, scaling_groups: 1 } as const;
 /** The seeded users; user0 is the superadmin. */
@@ -155,6 +158,94 @@ afterAll(async () => {
   await admin?.close();
 });
 
+/** An image row as a registry rescan up to 25.3 leaves it; nothing keeps (registry, project, name, tag, architecture) unique there. */
+interface SeededImage {
+  readonly id: string;
+  readonly project: string | null;
+  readonly repo: string;
+  readonly tag: string;
+  readonly architecture: string;
+  readonly createdAt: string;
+}
+
+const REGISTRY = 'cr.example.com';
+const imageName = (i: SeededImage) => [REGISTRY, i.project, i.repo].filter((p) => p !== null).join('/');
+const img = (project: string | null, repo: string, tag: string, architecture: string, createdAt: string): SeededImage => ({
+  id: randomUUID(),
+  project,
+  repo,
+  tag,
+  architecture,
+  createdAt,
+});
+
+/**
+ * Images in insertion order: python 3.11 three times (the newest inserted last, so the manager's
+ * unordered lookup meets another row first), pytorch twice, python once more for aarch64 (another
+ * architecture: no duplicate), and a project-less image twice (a NULL never collides).
+ */
+const IMAGES: readonly SeededImage[] = [
+  img('stable', 'python', '3.11-ubuntu22.04', 'x86_64', '2025-02-01T00:00:00Z'),
+  img('stable', 'python', '3.11-ubuntu22.04', 'x86_64', '2025-01-01T00:00:00Z'),
+  img('stable', 'pytorch', '2.3-py311-cuda12.1', 'x86_64', '2025-01-05T00:00:00Z'),
+  img('stable', 'python', '3.11-ubuntu22.04', 'aarch64', '2025-01-01T00:00:00Z'),
+  img('stable', 'pytorch', '2.3-py311-cuda12.1', 'x86_64', '2025-01-06T00:00:00Z'),
+  img(null, 'base', 'latest', 'x86_64', '2025-01-01T00:00:00Z'),
+  img(null, 'base', 'latest', 'x86_64', '2025-01-02T00:00:00Z'),
+  img('stable', 'python', '3.11-ubuntu22.04', 'x86_64', '2025-03-01T00:00:00Z'),
+];
+
+/** The groups uq_image_identifier refuses, computed from IMAGES: ids newest first. */
+function duplicateGroups(): Array<{ name: string; architecture: string; tag: string; project: string; ids: string[] }> {
+  const groups = new Map<string, SeededImage[]>();
+  for (const i of IMAGES.filter((i) => i.project !== null)) {
+    const key = JSON.stringify([i.project, imageName(i), i.tag, i.architecture]);
+    groups.set(key, [...(groups.get(key) ?? []), i]);
+  }
+  return [...groups.values()]
+    .filter((g) => g.length > 1)
+    .map((g) => ({
+      name: imageName(g[0]!),
+      architecture: g[0]!.architecture,
+      tag: g[0]!.tag,
+      project: g[0]!.project!,
+      ids: [...g].sort((a, b) => b.createdAt.localeCompare(a.createdAt)).map((i) => i.id),
+    }));
+}
+
+/** A registry, IMAGES, an alias on python's oldest row and a destroyed endpoint on pytorch's older one. */
+async function seedImages(c: pg.Client): Promise<{ registryId: string }> {
+  const registryId = randomUUID();
+  await insertColumns(c, 'container_registries', { id: `'${registryId}'`, url: `'https://${REGISTRY}'`, registry_name: `'${REGISTRY}'`, project: `'stable'`, is_global: 'true' });
+  for (const i of IMAGES) {
+    await insertColumns(c, 'images', {
+      id: `'${i.id}'`,
+      name: `'${imageName(i)}'`,
+      project: i.project === null ? 'NULL' : `'${i.project}'`,
+      image: `'${[i.project, i.repo].filter((p) => p !== null).join('/')}'`,
+      created_at: `'${i.createdAt}'`,
+      tag: `'${i.tag}'`,
+      registry: `'${REGISTRY}'`,
+      registry_id: `'${registryId}'`,
+      architecture: `'${i.architecture}'`,
+      config_digest: `'sha256:${randomBytes(32).toString('hex')}'`,
+      size_bytes: '123456789',
+      is_local: 'false',
+      type: `'COMPUTE'`,
+      accelerators: 'NULL',
+      labels: `'{}'`,
+      resources: `'{"cpu": {"min": "1"}, "mem": {"min": "1g"}}'`,
+    });
+  }
+  await c.query(`INSERT INTO image_aliases (id, alias, image) VALUES (gen_random_uuid(), 'python', $1)`, [IMAGES[1]!.id]);
+  await c.query(
+    `INSERT INTO endpoints (id, name, created_user, session_owner, image, domain, project, resource_group, lifecycle_stage, runtime_variant, resource_slots)
+     SELECT gen_random_uuid(), 'svc-old-torch', u.uuid, u.uuid, $1, 'default', g.id, 'default', 'destroyed', 'custom', '{}' FROM users u, groups g WHERE u.username = 'user0'`,
+    [IMAGES[2]!.id],
+  );
+  return { registryId };
+}
+
 /** The run's manager-starts proof: the real `release` manager served on the migrated copy. */
 function expectServed(report: Report, release: string): void {
   const proof = report.entries.filter((e) => e.phase === 'apply' && e.step === 'manager-starts');
@@ -168,7 +259,7 @@ function expectServed(report: Report, release: string): void {
   ranRealPackage(release, 'start-server on the migrated deployment (manager-starts)');
 }
 
-describe('24.12.1 → 25.1.1 → 25.2.0 → 25.3.3 with the real packages (manager-venv, uv, Python 3.12)', () => {
+describe('24.12.1 → 25.1.1 → 25.2.0 → 25.3.3 → 25.4.0 → 25.5.2 with the real packages (manager-venv, uv, Python 3.12)', () => {
   it('one migrate takes a 24.12.1 install to 25.3.3, each hop by a plain alembic upgrade with its own release, keeping the rows; verify passes', async () => {
     const { toml, pg: c } = await copy();
     const count = async () =>
@@ -273,11 +364,119 @@ describe('24.12.1 → 25.1.1 → 25.2.0 → 25.3.3 with the real packages (manag
   }, 1_800_000);
 
   // Last: the manager it starts leaves its events in the test bed's Redis, which services-stopped counts for a minute.
-  it('the run ends with the real 25.3.3 manager serving on the migrated deployment (manager-starts, the test’s copy thrown away as a rehearsal’s is)', async () => {
-    const { toml, pg: c } = await copy();
+  it('the run ends with the real 25.3.3 manager serving; then duplicate images stop the real 25.4.0 alembic, preflight names each group and refuses, and with drop-duplicate-images migrate keeps the newest of each and the real 25.4.0 manager serves; then 25.5.2 by a plain upgrade, its manager serving', async () => {
+    const { database, toml, pg: c } = await copy();
     const { report } = await runEngine(inputs(toml, { 'from-version': '24.12', 'to-version': '25.3' }), undefined, { disposableCopy: true });
     expect(report.error).toBeUndefined();
     expect(await revisionsOf(c)).toEqual([HEADS['25.3.3']]);
     expectServed(report, '25.3.3');
+
+    // 25.3 → 25.4 on images a 25.3 deployment may hold: what every identifier step below expects is computed from IMAGES.
+    await seedImages(c);
+    // What 25.3's schema forbids, loosened by hand: two presets of one name (the name is its primary key until 25.4);
+    // and what it allows: a model-service token without its owner, which 25.4's 70e0533aa49a makes NOT NULL.
+    await c.query('ALTER TABLE resource_presets DROP CONSTRAINT pk_resource_presets');
+    await c.query(`INSERT INTO resource_presets (name, resource_slots) VALUES ('small', '{"cpu": "1", "mem": "1073741824"}'), ('small', '{"cpu": "2", "mem": "2147483648"}')`);
+    const presetRows = (await c.query<{ row: string }>(`SELECT 'ctid ' || ctid::text AS row FROM resource_presets WHERE name = 'small' ORDER BY ctid`)).rows.map((r) => r.row);
+    const { rows: tokens } = await c.query<{ id: string; endpoint: string }>(
+      `INSERT INTO endpoint_tokens (id, token, endpoint, session_owner, domain, project) SELECT gen_random_uuid(), 'token-without-owner', e.id, NULL, e.domain, e.project
+         FROM endpoints e WHERE e.name = 'svc-old-torch' RETURNING id::text, endpoint::text`,
+    );
+    const groups = duplicateGroups();
+    expect(groups.map((g) => [g.name, g.ids.length])).toEqual([
+      [`${REGISTRY}/stable/python`, 3],
+      [`${REGISTRY}/stable/pytorch`, 2],
+    ]);
+    const dropped = groups.flatMap((g) => g.ids.slice(1));
+    // The row the 25.3 manager's lookup by (name, architecture) meets first, read from the server as it reads it.
+    const managerUses = async (name: string, architecture: string) =>
+      (await c.query<{ id: string }>('SELECT id::text AS id FROM images WHERE name = $1 AND architecture = $2', [name, architecture])).rows[0]!.id;
+
+    const t0 = Date.now();
+    const refused = await runEngine(inputs(toml, { command: 'preflight', 'from-version': '25.3', 'to-version': '25.4' }));
+    console.log(`25.3 → 25.4 preflight (25.4.0 venv made) in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    expect(refused.report.outcome).toBe('failure');
+    const identifiers = refused.report.entries.filter((e) => e.phase === 'preflight' && e.step === 'image-identifiers');
+    expect(identifiers.map((e) => e.status)).toEqual(['failed']);
+    expect(identifiers[0]!.detail).toMatch(
+      new RegExp(`^${groups.length} group\\(s\\) of images share \\(registry, project, name, tag, architecture\\), ${dropped.length} row\\(s\\) more than the constraint allows: `),
+    );
+    for (const g of groups) {
+      expect(identifiers[0]!.detail).toContain(
+        `${g.name} (${g.architecture}; registry ${REGISTRY}, project ${g.project}, tag ${g.tag}): ${g.ids.length} rows ${g.ids.join(', ')}; the manager's lookup uses ${await managerUses(g.name, g.architecture)}, drop-duplicate-images would keep ${g.ids[0]}`,
+      );
+    }
+    expect(identifiers[0]!.detail).not.toContain(IMAGES[3]!.id);
+    expect(identifiers[0]!.detail).not.toContain(IMAGES[5]!.id);
+    const presets = refused.report.entries.filter((e) => e.phase === 'preflight' && e.step === 'preset-names');
+    expect(presets.map((e) => e.status)).toEqual(['failed', 'failed']);
+    expect(presets[0]!.detail).toMatch(/^resource_presets has no primary key pk_resource_presets, which 25\.4's d537c050dd8d drops by that name/);
+    expect(presets[1]!.detail).toMatch(new RegExp(`^1 resource preset name\\(s\\) are held by 2 rows: small: ${presetRows.join(', ').replace(/[()]/g, '\\$&')}\\. `));
+    const owners = refused.report.entries.filter((e) => e.phase === 'preflight' && e.step === 'endpoint-token-owners');
+    expect(owners.map((e) => [e.status, e.detail.split('. ')[0]])).toEqual([['failed', `1 endpoint token(s) have no session_owner: ${tokens[0]!.id} (endpoint ${tokens[0]!.endpoint})`]]);
+    expect(await revisionsOf(c)).toEqual([HEADS['25.3.3']]);
+    // Nothing kept, nothing deleted: bai-migrate's table of dropped values (its journal's schema is there from the earlier run) has no image.
+    if ((await c.query(`SELECT to_regclass('bai_migrate.dropped_values') AS t`)).rows[0].t !== null) {
+      expect((await c.query(`SELECT count(*)::int AS n FROM bai_migrate.dropped_values WHERE table_name = 'images'`)).rows[0].n).toBe(0);
+    }
+    expect((await c.query('SELECT count(*)::int AS n FROM images')).rows[0].n).toBe(IMAGES.length);
+
+    // The hazard is the real 25.4.0's: its alembic stops on the same rows, and its transaction leaves 25.3.3's schema.
+    const upgrade = alembic(await venvOf('25.4.0'), database, ['upgrade', 'head']);
+    expect(upgrade.status).not.toBe(0);
+    expect(upgrade.output).toContain('uq_image_identifier');
+    expect(await revisionsOf(c)).toEqual([HEADS['25.3.3']]);
+    ranRealPackage('25.4.0', 'alembic upgrade stopping on duplicate images (c002140f14d3)');
+
+    // The presets and the token as the findings say to mend them; the images are left to drop-duplicate-images.
+    await c.query(`DELETE FROM resource_presets WHERE ctid = $1`, [presetRows[1]!.replace('ctid ', '')]);
+    await c.query('ALTER TABLE resource_presets ADD CONSTRAINT pk_resource_presets PRIMARY KEY (name)');
+    await c.query(`UPDATE endpoint_tokens t SET session_owner = e.session_owner FROM endpoints e WHERE t.endpoint = e.id AND t.session_owner IS NULL`);
+    const t1 = Date.now();
+    const migrated = await runEngine(inputs(toml, { 'from-version': '25.3', 'to-version': '25.4', 'drop-duplicate-images': 'true' }), undefined, { disposableCopy: true });
+    console.log(`25.3 → 25.4 migrate with drop-duplicate-images and the manager's start in ${((Date.now() - t1) / 1000).toFixed(0)} s`);
+    expect(migrated.report.error).toBeUndefined();
+    expect(await revisionsOf(c)).toEqual([HEADS['25.4.0']]);
+    ranRealPackage('25.4.0', 'alembic upgrade, on Python 3.12 (uv)');
+    expectServed(migrated.report, '25.4.0');
+
+    const { rows: left } = await c.query<{ id: string }>('SELECT id::text AS id FROM images ORDER BY id');
+    expect(left.map((r) => r.id)).toEqual(
+      IMAGES.map((i) => i.id)
+        .filter((id) => !dropped.includes(id))
+        .sort(),
+    );
+    const keptOf = (id: string) => groups.find((g) => g.ids.includes(id))!.ids[0]!;
+    expect((await c.query(`SELECT image::text AS image FROM image_aliases WHERE alias = 'python'`)).rows).toEqual([{ image: keptOf(IMAGES[1]!.id) }]);
+    expect((await c.query(`SELECT image::text AS image FROM endpoints WHERE name = 'svc-old-torch'`)).rows).toEqual([{ image: keptOf(IMAGES[2]!.id) }]);
+    const { rows: constraint } = await c.query(`SELECT conname FROM pg_constraint WHERE conrelid = 'images'::regclass AND contype = 'u' AND conname = 'uq_image_identifier'`);
+    expect(constraint).toHaveLength(1);
+    // Each deleted row is kept, whole, in PostgreSQL and in the bundle, with the row kept instead.
+    const { rows: kept } = await c.query<{ key: string; id: string; kept: string; name: string }>(
+      `SELECT row_key AS key, value #>> '{row,id}' AS id, value ->> 'keptInstead' AS kept, value #>> '{row,name}' AS name FROM bai_migrate.dropped_values WHERE table_name = 'images' ORDER BY row_key`,
+    );
+    expect(kept).toEqual([...dropped].sort().map((id) => ({ key: id, id, kept: keptOf(id), name: groups.find((g) => g.ids.includes(id))!.name })));
+    const bundle = JSON.parse(readFileSync(join(migrated.report.backup!, 'images-duplicates.json'), 'utf8')) as Record<string, { keptInstead: string }>;
+    expect(Object.keys(bundle).sort()).toEqual([...dropped].sort());
+    expect(bundle[IMAGES[2]!.id]!.keptInstead).toBe(keptOf(IMAGES[2]!.id));
+
+    const verified = await runEngine(inputs(toml, { command: 'verify', 'from-version': '25.3', 'to-version': '25.4' }));
+    expect(verified.report.error).toBeUndefined();
+    expect(verified.report.outcome).toBe('success');
+
+    // 25.4 → 25.5: one revision (683ca0a32f41, audit_logs) by a plain upgrade, and the real 25.5.2 manager serves,
+    // its new internal-addr listener on loopback in the copy; the images stay as 25.4 left them.
+    const t2 = Date.now();
+    const to255 = await runEngine(inputs(toml, { 'from-version': '25.4', 'to-version': '25.5' }), undefined, { disposableCopy: true });
+    console.log(`25.4 → 25.5 migrate (25.5.2 venv made) and the manager's start in ${((Date.now() - t2) / 1000).toFixed(0)} s`);
+    expect(to255.report.error).toBeUndefined();
+    expect(await revisionsOf(c)).toEqual([HEADS['25.5.2']]);
+    expect(to255.report.entries.filter((e) => e.phase === 'apply' && e.step === 'schema').map((e) => [e.hop, e.status, e.detail.split(' (')[0]])).toEqual([
+      ['25.4 → 25.5', 'changed', `alembic upgrade ${HEADS['25.4.0']} → ${HEADS['25.5.2']}`],
+    ]);
+    expect((await c.query(`SELECT to_regclass('audit_logs')::text AS t`)).rows).toEqual([{ t: 'audit_logs' }]);
+    expect((await c.query('SELECT count(*)::int AS n FROM images')).rows[0].n).toBe(IMAGES.length - dropped.length);
+    ranRealPackage('25.5.2', 'alembic upgrade, on Python 3.12 (uv)');
+    expectServed(to255.report, '25.5.2');
   }, 1_800_000);
 });

@@ -94,6 +94,8 @@ export const INSTALL_RESULTS: Readonly<Record<string, readonly InstallResult[]>>
   // then 25.3.3 with what 25.2.0 left in it; warm is the test bed's shared uv cache on a busy machine. 3.13 was not tried.
   '25.2.0': [{ python: '3.12-pyenv', installs: true, alembic: true, cli: true, coldSeconds: 42, warmSeconds: 38, venvMegabytes: 226 }],
   '25.3.3': [{ python: '3.12-pyenv', installs: true, alembic: true, cli: true, coldSeconds: 38, warmSeconds: 67, venvMegabytes: 223 }],
+  // The same, 2026-12-07: cold is fresh uv and pip caches (every wheel and uv itself from PyPI), warm the test bed's shared uv cache.
+  '25.4.0': [{ python: '3.12-pyenv', installs: true, alembic: true, cli: true, coldSeconds: 63, warmSeconds: 50, venvMegabytes: 224 }],
   ...Object.fromEntries(
     (
       [

@@ -29,6 +29,8 @@ export interface ManagerTomlCopy {
   readonly managerId: string;
   /** An absolute rpc-auth-manager-keypair for the releases that require one. */
   readonly rpcKeypair?: string;
+  /** Other addresses the release listens on ([manager] key → a free port), bound to loopback in the copy. */
+  readonly listeners?: Readonly<Record<string, number>>;
 }
 
 /** [logging]: the console only (the step writes it to a file); an operator's logstash or graylog is never dialled. */
@@ -67,6 +69,7 @@ export function managerTomlCopy(copy: ManagerTomlCopy): string {
     'ipc-base-path': join(copy.dir, 'ipc'),
     ...copy.aiomonitor,
     ...(copy.rpcKeypair ? { 'rpc-auth-manager-keypair': copy.rpcKeypair } : {}),
+    ...Object.fromEntries(Object.entries(copy.listeners ?? {}).map(([key, port]) => [key, { host: '127.0.0.1', port }])),
   });
   // Another name of the termui port (an alias of the same key): one of them only.
   if ('aiomonitor-termui-port' in copy.aiomonitor) delete manager['aiomonitor-port'];

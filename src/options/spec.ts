@@ -279,6 +279,14 @@ const DECLARED_INPUTS = [
       "Import etcd's image tree without the entries the 21.09 manager itself cannot use (preflight lists each with its key and why: no digest, no resource/ keys, a malformed reference, an alias loop); they stay in etcd and in the backup bundle. false: preflight fails on them.",
   },
   {
+    name: 'drop-duplicate-images',
+    kind: 'boolean',
+    usedBy: STEPS,
+    default: 'false',
+    description:
+      "Before 25.4's unique constraint on images (registry, project, name, tag, architecture): keep the newest row of each group of duplicates and delete the others, pointing what referred to them (endpoints, aliases) at the kept row; every deleted row is kept in bai_migrate.dropped_values and in the backup bundle. false: preflight fails on duplicates, naming each group.",
+  },
+  {
     name: 'prune-etcd-images',
     kind: 'boolean',
     usedBy: STEPS,

@@ -178,6 +178,7 @@ export const MANAGER_PYTHON: readonly ManagerPythonEntry[] = [
       ['25.1', 1, '25.1.1', 'fb89f5d7817b'],
       ['25.2', 0, '25.2.0', 'ecc9f6322be4'],
       ['25.3', 3, '25.3.3', '8f85e9d0bd4e'],
+      ['25.4', 0, '25.4.0', '70e0533aa49a'],
       ['25.5', 2, '25.5.2', '683ca0a32f41'],
     ] as const
   ).map(([line, last, tried, head]): ManagerPythonEntry => ({

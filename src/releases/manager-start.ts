@@ -21,6 +21,8 @@ export interface ManagerStartFacts {
    * `aiomonitor-termui-port` (alias aiomonitor-port) and `aiomonitor-webui-port`, each + the process index).
    */
   readonly aiomonitorKeys: readonly string[];
+  /** Other [manager] host-port keys the manager binds a listener on, which a copy moves to a free loopback port. */
+  readonly listenerKeys: readonly string[];
   /**
    * What a sound start logs at ERROR on a host like the test bed, which the proof does not count:
    * a substring of the error line with the first exception of its traceback.
@@ -38,23 +40,29 @@ export interface ManagerStartFacts {
 const PROOF_QUERY =
   'query { user_list(limit: 1, offset: 0) { total_count } vfolder_list(limit: 1, offset: 0) { total_count } compute_session_list(limit: 1, offset: 0) { total_count items { id status } } agent_list(limit: 1, offset: 0) { total_count } }';
 
+const FROM_2309: ManagerStartFacts = {
+  since: '23.09',
+  rpcKeypairRequired: true,
+  aiomonitorKeys: ['aiomonitor-termui-port', 'aiomonitor-webui-port'],
+  listenerKeys: [],
+  harmlessLogErrors: [
+    {
+      // The overlay network plugin asks Docker for swarm mode at start and logs "error during
+      // initialization of plugin: overlay" when this host runs none
+      // (backend.ai@24.12.1:src/ai/backend/manager/network/overlay.py, OverlayNetworkError);
+      // the manager needs it only for multi-node sessions. Seen on the test bed with 24.12.1.
+      text: 'Docker swarm not enabled on system',
+      why: "the overlay network plugin's complaint that Docker swarm is off on this host (multi-node sessions only)",
+    },
+  ],
+  proofQuery: PROOF_QUERY,
+};
+
 export const MANAGER_START_FACTS: readonly ManagerStartFacts[] = [
-  {
-    since: '23.09',
-    rpcKeypairRequired: true,
-    aiomonitorKeys: ['aiomonitor-termui-port', 'aiomonitor-webui-port'],
-    harmlessLogErrors: [
-      {
-        // The overlay network plugin asks Docker for swarm mode at start and logs "error during
-        // initialization of plugin: overlay" when this host runs none
-        // (backend.ai@24.12.1:src/ai/backend/manager/network/overlay.py, OverlayNetworkError);
-        // the manager needs it only for multi-node sessions. Seen on the test bed with 24.12.1.
-        text: 'Docker swarm not enabled on system',
-        why: "the overlay network plugin's complaint that Docker swarm is off on this host (multi-node sessions only)",
-      },
-    ],
-    proofQuery: PROOF_QUERY,
-  },
+  FROM_2309,
+  // 25.5 adds `internal-addr` (default 0.0.0.0:18080), a second listener for the internal API
+  // (backend.ai@25.5.2:src/ai/backend/manager/config.py, server.py).
+  { ...FROM_2309, since: '25.5', listenerKeys: ['internal-addr'] },
 ];
 
 /** The facts for `version`'s line; undefined for a line before the first entry. */

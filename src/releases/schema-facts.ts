@@ -27,6 +27,9 @@ const VERSIONS_2203 = 'backend.ai-manager@22.03.3:src/ai/backend/manager/models/
 const VERSIONS_2303 = 'backend.ai@23.03.12:src/ai/backend/manager/models/alembic/versions';
 const VERSIONS_2309 = 'backend.ai@23.09.10:src/ai/backend/manager/models/alembic/versions';
 const VERSIONS_2503 = 'backend.ai@25.3.3:src/ai/backend/manager/models/alembic/versions';
+const VERSIONS_2504 = 'backend.ai@25.4.0:src/ai/backend/manager/models/alembic/versions';
+const VERSIONS_2505 = 'backend.ai@25.5.2:src/ai/backend/manager/models/alembic/versions';
+const VERSIONS_2506 = 'backend.ai@25.6.17:src/ai/backend/manager/models/alembic/versions';
 
 export const SCHEMA_FACTS: readonly SchemaFact[] = [
   {
@@ -81,6 +84,33 @@ export const SCHEMA_FACTS: readonly SchemaFact[] = [
     describe: 'table association_container_registries_groups exists',
     probes: [{ table: 'association_container_registries_groups', exists: true }],
     source: `${VERSIONS_2503}/8f85e9d0bd4e_add_association_containerregistries_.py`,
+  },
+  {
+    since: 'c002140f14d3',
+    describe: 'images.status exists',
+    probes: [{ table: 'images', column: 'status', exists: true }],
+    source: `${VERSIONS_2504}/c002140f14d3_add_status_column_to_the_image_table.py`,
+  },
+  {
+    since: 'd537c050dd8d',
+    describe: 'resource_presets.id and resource_presets.scaling_group_name exist',
+    probes: [
+      { table: 'resource_presets', column: 'id', exists: true },
+      { table: 'resource_presets', column: 'scaling_group_name', exists: true },
+    ],
+    source: `${VERSIONS_2504}/d537c050dd8d_add_scaling_group_name_column_to_.py`,
+  },
+  {
+    since: '683ca0a32f41',
+    describe: 'table audit_logs exists',
+    probes: [{ table: 'audit_logs', exists: true }],
+    source: `${VERSIONS_2505}/683ca0a32f41_add_imageauditlogrow_table.py`,
+  },
+  {
+    since: '305e3ddc20a7',
+    describe: 'audit_logs.action_id exists',
+    probes: [{ table: 'audit_logs', column: 'action_id', exists: true }],
+    source: `${VERSIONS_2506}/305e3ddc20a7_update_auditlog_table.py`,
   },
 ];
 

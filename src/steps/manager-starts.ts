@@ -151,7 +151,11 @@ export async function runManagerProof(ctx: StepContext, hooks: ProofHooks = {}):
     const servicePort = await freePort();
     const aiomonitor: Record<string, number> = {};
     for (const key of facts.aiomonitorKeys) aiomonitor[key] = await freePort();
-    await writeFile(config, managerTomlCopy({ ...(await copyTargets(ctx)), dir, servicePort, aiomonitor, managerId, rpcKeypair: await rpcKeypair(ctx, facts, dir) }), { mode: 0o600 });
+    const listeners: Record<string, number> = {};
+    for (const key of facts.listenerKeys) listeners[key] = await freePort();
+    await writeFile(config, managerTomlCopy({ ...(await copyTargets(ctx)), dir, servicePort, aiomonitor, listeners, managerId, rpcKeypair: await rpcKeypair(ctx, facts, dir) }), {
+      mode: 0o600,
+    });
 
     const before = Object.keys(await ctx.deployment.etcdPrefix('nodes/manager/'));
     const eventsSince = await streamClock(ctx);

@@ -37,6 +37,7 @@ export interface StepSettings {
   readonly imageRescan: boolean;
   readonly skipUnusableImages: boolean;
   readonly pruneEtcdImages: boolean;
+  readonly dropDuplicateImages: boolean;
   readonly periodicSyncStats: Options['periodicSyncStats'];
   readonly startManager: boolean;
   readonly disposableCopy: Options['disposableCopy'];
@@ -57,6 +58,7 @@ export function stepSettings(options: Options, alembicConfig = options.alembicCo
     imageRescan: options.imageRescan,
     skipUnusableImages: options.skipUnusableImages,
     pruneEtcdImages: options.pruneEtcdImages,
+    dropDuplicateImages: options.dropDuplicateImages,
     periodicSyncStats: options.periodicSyncStats,
     startManager: options.startManager,
     disposableCopy: options.disposableCopy,

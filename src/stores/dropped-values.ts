@@ -135,3 +135,29 @@ export async function keptEtcdKeys(client: pg.Client, prefix: string): Promise<R
   );
   return Object.fromEntries(rows.map((r) => [r.key, r.value]));
 }
+
+/** Whole rows a step deletes are kept under this column name, keyed by the row's id. */
+export const WHOLE_ROW = '(row)';
+
+/** Keeps whole rows of `table` (each as jsonb, with whatever else the step needs to say about it), idempotently; returns how many of the table's rows are kept. */
+export async function keepRows(client: pg.Client, table: string, rows: ReadonlyArray<{ readonly key: string; readonly value: unknown }>, droppedBy: string): Promise<number> {
+  await ensureTable(client);
+  await client.query(
+    `INSERT INTO ${DROPPED_VALUES} (table_name, column_name, row_key, value, dropped_by)
+     SELECT $1, $2, r.key, r.value, $3 FROM jsonb_to_recordset($4::jsonb) AS r(key text, value jsonb)
+     ON CONFLICT (table_name, column_name, row_key) DO UPDATE SET value = EXCLUDED.value, dropped_by = EXCLUDED.dropped_by, saved_at = now()
+      WHERE dropped_values.value IS DISTINCT FROM EXCLUDED.value`,
+    [table, WHOLE_ROW, droppedBy, JSON.stringify(rows)],
+  );
+  return keptCount(client, { table, key: 'id', column: WHOLE_ROW });
+}
+
+/** The kept whole rows of `table`, by key ({} when none were kept). */
+export async function keptRows(client: pg.Client, table: string): Promise<Record<string, unknown>> {
+  if (!(await tableExists(client, DROPPED_VALUES))) return {};
+  const { rows } = await client.query<{ key: string; value: unknown }>(`SELECT row_key AS key, value FROM ${DROPPED_VALUES} WHERE table_name = $1 AND column_name = $2 ORDER BY row_key`, [
+    table,
+    WHOLE_ROW,
+  ]);
+  return Object.fromEntries(rows.map((r) => [r.key, r.value]));
+}

@@ -50,6 +50,12 @@ describe('inputs', () => {
     expect(secretInputs({ 'github-token': 'ghs_abc123' })).toEqual(['ghs_abc123']);
   });
 
+  it('takes drop-duplicate-images as a boolean, false unless given', () => {
+    expect(parseOptions({ command: 'preflight', 'to-version': '25.4' }).dropDuplicateImages).toBe(false);
+    expect(parseOptions({ command: 'migrate', 'to-version': '25.4', 'drop-duplicate-images': 'true' }).dropDuplicateImages).toBe(true);
+    expect(() => parseOptions({ command: 'migrate', 'to-version': '25.4', 'drop-duplicate-images': 'newest' })).toThrow('drop-duplicate-images "newest" is not a boolean; accepted: true, false');
+  });
+
   it('takes etcd-namespace from manager.toml when not given or from-manager-config, and refuses it empty', () => {
     const namespace = (value?: string) => parseOptions({ command: 'verify', 'to-version': '22.03', ...(value === undefined ? {} : { 'etcd-namespace': value }) }).etcdNamespace;
     expect(namespace()).toBeUndefined();
