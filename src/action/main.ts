@@ -109,6 +109,9 @@ function setOutputs(report: Report, options: Options): void {
   core.setOutput('report-file', report.reportFile ?? '');
   core.setOutput('cutoff', report.history?.cutoff ?? '');
   core.setOutput('deleted-kernels', report.history ? String(report.history.kernels) : '');
+  core.setOutput('deleted-sessions', report.history?.sessions != null ? String(report.history.sessions) : '');
+  core.setOutput('deleted-error-logs', report.history?.errorLogs != null ? String(report.history.errorLogs) : '');
+  core.setOutput('clear-history-semantics', report.history?.semantics ?? '');
   core.setOutput('deleted-redis-keys', report.history?.redisKeys != null ? String(report.history.redisKeys) : '');
   core.setOutput('swept-redis-keys', report.history?.sweptRedisKeys != null ? String(report.history.sweptRedisKeys) : '');
   core.setOutput('snapshot-file', options.command === 'snapshot' || options.command === 'rehearse' ? options.snapshotFile : '');
