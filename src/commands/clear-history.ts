@@ -37,7 +37,7 @@ export type ClearHistoryOptions = Pick<Options, 'retention' | 'batchSize' | 'vac
 
 export interface ClearHistoryResult {
   readonly cutoff: string;
-  /** Whose semantics were applied: the era's first release and its end, e.g. "24.09.0 to before 26.8.0". */
+  /** Whose semantics were applied: the era's first release and its end, e.g. "24.09.0 to before 25.19.0". */
   readonly semantics: string;
   readonly kernels: number;
   /** Session rows deleted; null where the release's manager leaves sessions alone (before 24.03.4), or mode: manager did not say. */
@@ -182,7 +182,7 @@ export async function clearHistory(deployment: Deployment, position: SchemaPosit
   return { cutoff: cutoffText, semantics, kernels: deleted, sessions: null, errorLogs: null, heldSessions: 0, redisKeys: unlinked, sweptRedisKeys: swept, longestStatementMs: longest, findings };
 }
 
-/** "24.09.0 to before 26.8.0", or "26.8.0 and later". */
+/** "24.09.0 to before 25.19.0", or "26.8.0 and later". */
 function semanticsOf(policy: ClearHistoryPolicy): string {
   const end = clearHistoryEraEnd(policy);
   return end ? `${policy.since} to before ${end}` : `${policy.since} and later`;

@@ -125,7 +125,7 @@ export interface Report {
   /** What clear-history deleted (or would delete, in a dry run). */
   history?: {
     cutoff: string;
-    /** The clear-history era applied, e.g. "24.09.0 to before 26.8.0" (src/releases/line-facts.ts). */
+    /** The clear-history era applied, e.g. "24.09.0 to before 25.19.0" (src/releases/line-facts.ts). */
     semantics: string;
     kernels: number;
     /** Session rows deleted (24.03.4+); null where the release's manager leaves sessions alone. */
