@@ -71,7 +71,11 @@ describe('clear-history on a 22.03 deployment', () => {
     expect(after.redisKeys).toContain('i-agent-1');
     expect(after.redisKeys).toContain('keypair.concurrency_used.AKTEST00000000000001');
     expect(report.entries.map((e) => e.detail)).toContain('asked Redis for a snapshot (BGSAVE SCHEDULE)');
-    expect(report.entries[report.entries.findIndex((e) => e.step === 'clear-history')]?.detail).toMatch(/^cutoff .* \(UTC\) = PostgreSQL now\(\) - 1h/);
+    const details = report.entries.filter((e) => e.step === 'clear-history').map((e) => e.detail);
+    // 22.03.0's manager added the stat keys to what it deletes; 22.09.0's accepts the s unit.
+    expect(details[0]).toBe('clear-history semantics of Backend.AI 22.03.0 to before 22.09.0, the release of revision 81c264528f20 (Backend.AI 22.03.0–22.03.14)');
+    expect(details[1]).toMatch(/^cutoff .* \(UTC\) = PostgreSQL now\(\) - 1h/);
+    expect(report.history?.semantics).toBe('22.03.0 to before 22.09.0');
   });
 
   it('dry run reports what a real run then deletes, and changes nothing', async () => {
