@@ -13,14 +13,24 @@ export async function unlink(deployment: Deployment, keys: string[]): Promise<nu
   return redis.unlink(...keys);
 }
 
-/** The kernel ids in scope, `batchSize` at a time in id order (the primary key's index). */
+/**
+ * The kernel ids in scope, `batchSize` at a time, oldest first: each batch starts where the last
+ * ended on (terminated_at, id), so it is a short range scan of the terminated_at index (in id
+ * order, every batch filtered the whole primary key up to its place: about 0.5 s a batch at 1M
+ * kernels). terminated_at goes back as text, keeping its microseconds.
+ */
 async function* kernelIdBatches(deployment: Deployment, scope: StatKeyScope, batchSize: number): AsyncGenerator<string[]> {
-  let after = '00000000-0000-0000-0000-000000000000';
+  let after: { at: string; id: string } = { at: '-infinity', id: '00000000-0000-0000-0000-000000000000' };
   for (;;) {
-    const { rows } = await deployment.postgres.query<{ id: string }>('SELECT id::text AS id FROM kernels WHERE terminated_at < $1 AND id > $2 ORDER BY id LIMIT $3', [scope.cutoff, after, batchSize]);
+    const { rows } = await deployment.postgres.query<{ id: string; at: string }>(
+      `SELECT id::text AS id, terminated_at::text AS at FROM kernels
+        WHERE terminated_at < $1 AND terminated_at >= $2::timestamptz AND (terminated_at, id) > ($2::timestamptz, $3::uuid)
+        ORDER BY kernels.terminated_at, kernels.id LIMIT $4`,
+      [scope.cutoff, after.at, after.id, batchSize],
+    );
     if (rows.length === 0) return;
     yield rows.map((r) => r.id);
-    after = rows[rows.length - 1]!.id;
+    after = rows[rows.length - 1]!;
   }
 }
 
