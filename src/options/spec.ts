@@ -256,7 +256,8 @@ export const INPUTS: readonly InputSpec[] = [
     values: VACUUM_MODES,
     usedBy: ['clear-history'],
     default: 'none',
-    description: 'clear-history: none, analyze (VACUUM ANALYZE of each table it deleted from: kernels; from 24.03.4 sessions, from 24.09.0 error_logs) or full (VACUUM FULL of them, which locks each table) after deleting.',
+    description:
+      'clear-history: none, analyze (VACUUM ANALYZE of each table it deleted from: kernels; from 24.03.4 sessions, from 24.09.0 error_logs) or full (VACUUM FULL of them, which locks each table) after deleting.',
   },
   {
     name: 'mode',
