@@ -25,14 +25,19 @@ async function state(deployment: TestDeployment) {
   return { kernels: rows, redisKeys: (await admin().redis(0).keys('*')).sort() };
 }
 
-describe('clear-history of a release whose manager purges more than kernels', () => {
-  it('refuses a 24.03.11 database (its manager also purges sessions) before deleting anything, and names mode: manager', async () => {
+describe('clear-history of a release whose manager sweeps retention_policies', () => {
+  it('refuses a database at 26.8 (its manager sweeps retention_policies) before deleting anything, and names mode: manager', async () => {
     const template = await graphTemplate(admin(), info, '24.03', latestRelease('24.03').head);
     const deployment = await deploy({ schemaOf: { template, async beforeSeed() {}, async afterSeed() {} } });
+    // Only alembic_version says 26.8: the refusal comes from the release, before any table is read.
+    const head = latestRelease('26.8').head;
+    await deployment.pg.query('UPDATE alembic_version SET version_num = $1', [head]);
     const before = await state(deployment);
     const { report } = await runEngine(inputs(deployment));
     expect(report.error).toMatch(
-      /^clear-history knows what the manager deletes before 24\.03\.4 \(kernels, and their stat keys from 22\.03\); this database is at revision 3596bc12ec09 .*, whose manager also purges sessions\. Use mode: manager with that release's manager$/,
+      new RegExp(
+        `^clear-history knows what the manager deletes before 25\\.1\\.0 \\(kernels, and their stat keys from 22\\.03; sessions and their kernels from 24\\.03\\.4; error_logs from 24\\.09\\.0\\); this database is at revision ${head} .*, whose manager sweeps the retention_policies table instead, which bai-migrate does not do yet\\. Use mode: manager with that release's manager$`,
+      ),
     );
     expect(await state(deployment)).toEqual(before);
   });
@@ -66,7 +71,11 @@ describe('clear-history on a 22.03 deployment', () => {
     expect(after.redisKeys).toContain('i-agent-1');
     expect(after.redisKeys).toContain('keypair.concurrency_used.AKTEST00000000000001');
     expect(report.entries.map((e) => e.detail)).toContain('asked Redis for a snapshot (BGSAVE SCHEDULE)');
-    expect(report.entries[report.entries.findIndex((e) => e.step === 'clear-history')]?.detail).toMatch(/^cutoff .* \(UTC\) = PostgreSQL now\(\) - 1h/);
+    const details = report.entries.filter((e) => e.step === 'clear-history').map((e) => e.detail);
+    // 22.03.0's manager added the stat keys to what it deletes; 22.09.0's accepts the s unit.
+    expect(details[0]).toBe('clear-history semantics of Backend.AI 22.03.0 to before 22.09.0, the release of revision 81c264528f20 (Backend.AI 22.03.0–22.03.14)');
+    expect(details[1]).toMatch(/^cutoff .* \(UTC\) = PostgreSQL now\(\) - 1h/);
+    expect(report.history?.semantics).toBe('22.03.0 to before 22.09.0');
   });
 
   it('dry run reports what a real run then deletes, and changes nothing', async () => {

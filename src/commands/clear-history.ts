@@ -1,9 +1,11 @@
 /**
  * `backend.ai mgr clear-history -r {retention}`, done by bai-migrate itself so that a nightly job
- * needs only the database connections (backend.ai-manager@22.03.3:src/ai/backend/manager/cli/__main__.py,
- * backend.ai@24.03.3 the same). For schemas before 24.03.4 it deletes kernels
- * whose terminated_at is before the cutoff; from 22.03 also their stat keys in Redis DB 0, then
- * asks Redis to persist (BGREWRITEAOF with AOF on, else BGSAVE SCHEDULE).
+ * needs only the database connections. What it deletes is the era of the database's release in
+ * src/releases/line-facts.ts (CLEAR_HISTORY_POLICIES). Before 24.03.4 (backend.ai-manager@22.03.3:
+ * src/ai/backend/manager/cli/__main__.py, backend.ai@24.03.3 the same) it deletes kernels whose
+ * terminated_at is before the cutoff; from 22.03 also their stat keys in Redis DB 0, then asks
+ * Redis to persist (BGREWRITEAOF with AOF on, else BGSAVE SCHEDULE). From 24.03.4 to 26.7 the
+ * manager purges sessions and their kernels, and from 24.09.0 error_logs: clear-history-sessions.ts.
  *
  * By default it deletes exactly what the manager of that release deletes. Unlike the manager it
  * works in bounded batches (no long table lock, memory independent of the number of rows),
@@ -15,11 +17,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { messageOf, MigrationError } from '../core/errors.js';
 import { REDIS_DB, type Deployment } from '../stores/deployment.js';
+import { clearSessionHistory, countKeysOrphanedByRun } from './clear-history-sessions.js';
+import { countStatKeysOfKernels, unlink } from './clear-history-store.js';
 import type { Logger } from '../core/logger.js';
 import type { Options } from '../options/index.js';
 import type { Retention } from '../releases/retention.js';
 import { describePosition, type SchemaPosition } from '../releases/catalogue.js';
-import { clearHistoryPolicy, OWN_MODE_BEFORE, type ClearHistoryPolicy } from '../releases/line-facts.js';
+import { clearHistoryEraEnd, clearHistoryPolicy, OWN_MODE_BEFORE, ownModeRefusal, type ClearHistoryPolicy } from '../releases/line-facts.js';
 import type { Finding } from '../steps/step.js';
 import { clearHistoryArgs, hiddenRedisFailure, requireConnectedSuccess, runManagerCli, serverVersionCause, type ManagerCli } from '../manager/cli.js';
 import type { Server } from '../stores/deployment.js';
@@ -33,7 +37,15 @@ export type ClearHistoryOptions = Pick<Options, 'retention' | 'batchSize' | 'vac
 
 export interface ClearHistoryResult {
   readonly cutoff: string;
+  /** Whose semantics were applied: the era's first release and its end, e.g. "24.09.0 to before 25.19.0". */
+  readonly semantics: string;
   readonly kernels: number;
+  /** Session rows deleted; null where the release's manager leaves sessions alone (before 24.03.4), or mode: manager did not say. */
+  readonly sessions: number | null;
+  /** error_logs rows deleted; null where the release's manager leaves them alone (before 24.09.0). */
+  readonly errorLogs: number | null;
+  /** Sessions before the cutoff left in place (with their kernels) because rows still refer to them. */
+  readonly heldSessions: number;
   /** Stat keys of the deleted kernels; null where nobody counted them (mode: manager, whose own count is wrong). */
   readonly redisKeys: number | null;
   /** Stat keys of kernels that no longer existed, with sweep-orphaned-stat-keys; null without it. */
@@ -55,7 +67,7 @@ export function ownModePolicy(position: SchemaPosition): ClearHistoryPolicy {
   if (!policy.ownMode) {
     throw new MigrationError(
       'unsupported',
-      `clear-history knows what the manager deletes before ${OWN_MODE_BEFORE} (kernels, and their stat keys from 22.03); this database is at ${describePosition(position)}, whose manager also purges sessions. Use mode: manager with that release's manager`,
+      `clear-history knows what the manager deletes before ${OWN_MODE_BEFORE} (kernels, and their stat keys from 22.03; sessions and their kernels from 24.03.4; error_logs from 24.09.0); this database is at ${describePosition(position)}, ${ownModeRefusal(policy)}. Use mode: manager with that release's manager`,
     );
   }
   return policy;
@@ -69,26 +81,32 @@ function releasePolicy(position: SchemaPosition): ClearHistoryPolicy {
 }
 
 export async function clearHistory(deployment: Deployment, position: SchemaPosition, options: ClearHistoryOptions, log: Logger, redisUp: boolean): Promise<ClearHistoryResult> {
-  const withRedis = ownModePolicy(position).deletesRedisStatKeys;
+  const policy = ownModePolicy(position);
+  const withRedis = policy.deletesRedisStatKeys;
   const pg = deployment.postgres;
   const { cutoff, total } = await cutoffAndCount(deployment, options.retention);
   const cutoffText = cutoff.toISOString();
+  const semantics = semanticsOf(policy);
+  const what =
+    policy.purge === 'sessions'
+      ? `sessions with terminated_at before it are history, with their kernels${policy.deletes.includes('error_logs') ? ', and error_logs created before it' : ''}`
+      : 'kernels with terminated_at before it are history';
+  const clock = policy.cutoffClock === 'utc' ? "as this release's manager does (UTC)" : "this release's manager computes it from its host's local time instead";
   const findings: Finding[] = [
-    {
-      status: 'ok',
-      detail: `cutoff ${cutoffText} (UTC) = PostgreSQL now() - ${options.retention.text}; kernels with terminated_at before it are history. (The manager of 21.09–25.x computes it from its host's local time.)`,
-    },
+    { status: 'ok', detail: `clear-history semantics of Backend.AI ${semantics}, the release of ${describePosition(position)}` },
+    { status: 'ok', detail: `cutoff ${cutoffText} (UTC) = PostgreSQL now() - ${options.retention.text}; ${what}. (${clock})` },
   ];
+  if (policy.purge === 'sessions') return clearSessionEra(deployment, policy, cutoff, semantics, options, log, redisUp, findings);
 
   const sweep = withRedis && options.sweepOrphanedStatKeys;
   if (options.dryRun) {
     // The same reads the real run's deletes and sweep amount to, so both report the same numbers.
-    const redisKeys = withRedis && redisUp ? await countStatKeys(deployment, cutoff, options.batchSize) : withRedis ? null : 0;
+    const redisKeys = withRedis && redisUp ? await countStatKeysOfKernels(deployment, { kind: 'terminated-before', cutoff }, options.batchSize) : withRedis ? null : 0;
     const swept = sweep && redisUp ? await sweepOrphanedStatKeys(deployment, options.batchSize, 'count') : null;
     const keys = withRedis ? ` and ${redisKeys ?? 'an unknown number of (Redis is unreachable)'} of their Redis stat key(s)` : '';
     const orphans = sweep ? `; would sweep ${swept ?? 'an unknown number of (Redis is unreachable)'} stat key(s) of kernels that no longer exist` : '';
     findings.push({ status: 'skipped', detail: `dry run: would delete ${total} kernel row(s)${keys}${orphans}` });
-    return { cutoff: cutoffText, kernels: total, redisKeys, sweptRedisKeys: swept, longestStatementMs: 0, findings };
+    return { cutoff: cutoffText, semantics, kernels: total, sessions: null, errorLogs: null, heldSessions: 0, redisKeys, sweptRedisKeys: swept, longestStatementMs: 0, findings };
   }
 
   let deleted = 0;
@@ -161,7 +179,57 @@ export async function clearHistory(deployment: Deployment, position: SchemaPosit
     await pg.query(statement);
     findings.push({ status: 'changed', detail: `${statement} done` });
   }
-  return { cutoff: cutoffText, kernels: deleted, redisKeys: unlinked, sweptRedisKeys: swept, longestStatementMs: longest, findings };
+  return { cutoff: cutoffText, semantics, kernels: deleted, sessions: null, errorLogs: null, heldSessions: 0, redisKeys: unlinked, sweptRedisKeys: swept, longestStatementMs: longest, findings };
+}
+
+/** "24.09.0 to before 25.19.0", or "26.8.0 and later". */
+function semanticsOf(policy: ClearHistoryPolicy): string {
+  const end = clearHistoryEraEnd(policy);
+  return end ? `${policy.since} to before ${end}` : `${policy.since} and later`;
+}
+
+/** The era from 24.03.4: sessions and their kernels, error_logs from 24.09.0; then the Redis persistence, the sweep and the vacuum as in the kernels' era. */
+async function clearSessionEra(
+  deployment: Deployment,
+  policy: ClearHistoryPolicy,
+  cutoff: Date,
+  semantics: string,
+  options: ClearHistoryOptions,
+  log: Logger,
+  redisUp: boolean,
+  findings: Finding[],
+): Promise<ClearHistoryResult> {
+  const sweep = options.sweepOrphanedStatKeys;
+  // The sweep's count in a dry run: the orphans there are now, and the keys of the kernels the run deletes that the manager's Redis part leaves (terminated_at not before the cutoff).
+  const sweepCount =
+    options.dryRun && sweep && redisUp ? (await sweepOrphanedStatKeys(deployment, options.batchSize, 'count')) + (await countKeysOrphanedByRun(deployment, cutoff, options.batchSize)) : null;
+  const done = await clearSessionHistory(deployment, policy, cutoff, options, log, redisUp);
+  findings.push(...done.findings);
+  const base = { cutoff: cutoff.toISOString(), semantics, kernels: done.kernels, sessions: done.sessions, errorLogs: done.errorLogs, heldSessions: done.heldSessions, redisKeys: done.redisKeys };
+  if (options.dryRun) {
+    if (sweep) findings.push({ status: 'skipped', detail: `dry run: would sweep ${sweepCount ?? 'an unknown number of (Redis is unreachable)'} stat key(s) of kernels that no longer exist` });
+    return { ...base, sweptRedisKeys: sweepCount, longestStatementMs: 0, findings };
+  }
+  let swept: number | null = null;
+  if (redisUp && !done.redisFailed) {
+    try {
+      if (sweep) {
+        swept = await sweepOrphanedStatKeys(deployment, options.batchSize, 'unlink');
+        findings.push({ status: swept > 0 ? 'changed' : 'ok', detail: `swept ${swept} stat key(s) of kernels that no longer exist from Redis DB 0 (sweep-orphaned-stat-keys)` });
+      }
+      findings.push(await persistRedis(deployment));
+    } catch (error) {
+      findings.push({ status: options.redisFailure === 'warn' ? 'warning' : 'failed', detail: `Redis part not done (${messageOf(error)})` });
+    }
+  }
+  if (options.vacuum !== 'none') {
+    for (const table of policy.deletes) {
+      const statement = `${options.vacuum === 'full' ? 'VACUUM FULL' : 'VACUUM ANALYZE'} ${table}`;
+      await deployment.postgres.query(statement);
+      findings.push({ status: 'changed', detail: `${statement} done` });
+    }
+  }
+  return { ...base, sweptRedisKeys: swept, longestStatementMs: done.longestStatementMs, findings };
 }
 
 /**
@@ -196,7 +264,18 @@ export async function clearHistoryWithManager(deployment: Deployment, options: C
   if (options.vacuum === 'analyze') findings.push({ status: 'warning', detail: 'vacuum: analyze has no manager equivalent: the manager runs a plain VACUUM of the whole database (-v false)' });
   if (options.dryRun) {
     findings.push({ status: 'skipped', detail: `dry run: the manager has no dry run; it would delete about ${before.total} kernel row(s)` });
-    return { cutoff: cutoffText, kernels: before.total, redisKeys: null, sweptRedisKeys: null, longestStatementMs: 0, findings };
+    return {
+      cutoff: cutoffText,
+      semantics: semanticsOf(policy),
+      kernels: before.total,
+      sessions: null,
+      errorLogs: null,
+      heldSessions: 0,
+      redisKeys: null,
+      sweptRedisKeys: null,
+      longestStatementMs: 0,
+      findings,
+    };
   }
   log.info(`running ${cli.command.join(' ')} ${args.join(' ')}`);
   const started = Date.now();
@@ -230,30 +309,23 @@ export async function clearHistoryWithManager(deployment: Deployment, options: C
       detail: `the manager exited 0 but logged "${hidden}"${hint ? ` (${hint})` : ''}: stat keys of deleted kernels stay in Redis DB 0 (bai-migrate's own mode with sweep-orphaned-stat-keys: true removes them)`,
     });
   }
-  return { cutoff: cutoffText, kernels: deleted, redisKeys: null, sweptRedisKeys: null, longestStatementMs: 0, findings };
+  return {
+    cutoff: cutoffText,
+    semantics: semanticsOf(policy),
+    kernels: deleted,
+    sessions: deletedRows.sessions ?? null,
+    errorLogs: deletedRows.error_logs ?? null,
+    heldSessions: 0,
+    redisKeys: null,
+    sweptRedisKeys: null,
+    longestStatementMs: 0,
+    findings,
+  };
 }
 
 /** A PostgreSQL interval for the retention: calendar months stay months, so the date clamps like relativedelta. */
 export function retentionInterval(retention: Retention): string {
   return retention.kind === 'months' ? `${retention.months} months` : `${retention.seconds} seconds`;
-}
-
-async function unlink(deployment: Deployment, keys: string[]): Promise<number> {
-  if (keys.length === 0) return 0;
-  const redis = await deployment.redis(REDIS_DB.stat);
-  return redis.unlink(...keys);
-}
-
-async function countStatKeys(deployment: Deployment, cutoff: Date, batchSize: number): Promise<number> {
-  const redis = await deployment.redis(REDIS_DB.stat);
-  let count = 0;
-  let after = '00000000-0000-0000-0000-000000000000';
-  for (;;) {
-    const { rows } = await deployment.postgres.query<{ id: string }>('SELECT id FROM kernels WHERE terminated_at < $1 AND id > $2 ORDER BY id LIMIT $3', [cutoff, after, batchSize]);
-    if (rows.length === 0) return count;
-    count += await redis.exists(...rows.map((r) => r.id));
-    after = rows[rows.length - 1]!.id;
-  }
 }
 
 /** Stat keys (kernel UUIDs) in DB 0 whose kernel row no longer exists: counted, or unlinked. */
@@ -342,7 +414,16 @@ export async function clearHistoryCommand(session: Session): Promise<void> {
     for (const f of done.findings) session.record({ phase: 'apply', step: 'clear-history', status: f.status, detail: f.detail });
     return done;
   });
-  report.history = { cutoff: result.cutoff, kernels: result.kernels, redisKeys: result.redisKeys, sweptRedisKeys: result.sweptRedisKeys };
+  report.history = {
+    cutoff: result.cutoff,
+    semantics: result.semantics,
+    kernels: result.kernels,
+    sessions: result.sessions,
+    errorLogs: result.errorLogs,
+    heldSessions: result.heldSessions,
+    redisKeys: result.redisKeys,
+    sweptRedisKeys: result.sweptRedisKeys,
+  };
   const failures = result.findings.filter((f) => f.status === 'failed');
   if (failures.length > 0) throw new MigrationError('checks-failed', `clear-history: ${failures.map((f) => f.detail).join('; ')}`, `clear-history: ${problems(failures.length)}`);
 }

@@ -315,7 +315,7 @@ const DECLARED_INPUTS = [
     range: { min: 1, max: 100_000, integer: true },
     usedBy: ['clear-history'],
     default: '1000',
-    description: 'clear-history: kernel rows deleted per transaction (and Redis keys unlinked per call).',
+    description: 'clear-history: rows deleted per transaction: kernels, or from 24.03.4 sessions (each with its kernels) and error_logs; and Redis keys unlinked per call.',
   },
   {
     name: 'sweep-orphaned-stat-keys',
@@ -331,7 +331,8 @@ const DECLARED_INPUTS = [
     values: VACUUM_MODES,
     usedBy: ['clear-history'],
     default: 'none',
-    description: 'clear-history: none, analyze (VACUUM ANALYZE kernels) or full (VACUUM FULL kernels, which locks the table) after deleting.',
+    description:
+      'clear-history: none, analyze (VACUUM ANALYZE of each table it deleted from: kernels; from 24.03.4 sessions, from 24.09.0 error_logs) or full (VACUUM FULL of them, which locks each table) after deleting.',
   },
   {
     name: 'mode',
@@ -483,8 +484,11 @@ export const OUTPUTS = [
   { name: 'plan', description: 'JSON array of hops: [{hop, targetRevision, steps: [{id, title, action}]}].' },
   { name: 'report', description: 'The whole report as JSON: every step and phase with its status and detail.' },
   { name: 'report-file', description: 'Path of the JSON report file; empty when it could not be written (a warning says why).' },
-  { name: 'cutoff', description: 'clear-history: the cutoff (ISO 8601, UTC); kernels terminated before it were deleted.' },
+  { name: 'cutoff', description: 'clear-history: the cutoff (ISO 8601, UTC); kernels (from 24.03.4: sessions, with their kernels) terminated before it were deleted.' },
   { name: 'deleted-kernels', description: 'clear-history: kernel rows deleted (or that a dry run would delete).' },
+  { name: 'deleted-sessions', description: 'clear-history: session rows deleted (24.03.4 and later, whose manager purges sessions; or that a dry run would delete); empty for older releases.' },
+  { name: 'deleted-error-logs', description: 'clear-history: error_logs rows deleted (24.09.0 and later; or that a dry run would delete); empty for older releases.' },
+  { name: 'clear-history-semantics', description: "clear-history: the releases whose manager's clear-history was applied, e.g. 24.09.0 to before 25.19.0." },
   { name: 'deleted-redis-keys', description: 'clear-history: Redis stat keys of the deleted kernels removed (or that a dry run would remove).' },
   { name: 'swept-redis-keys', description: 'clear-history with sweep-orphaned-stat-keys: stat keys of kernels that no longer exist removed (or that a dry run would remove); empty otherwise.' },
   { name: 'snapshot-file', description: 'snapshot and rehearse: the path of the snapshot file.' },

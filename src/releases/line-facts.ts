@@ -5,7 +5,7 @@
  * src/releases/ asks these tables instead of comparing versions.
  */
 import { invalidInput } from '../core/errors.js';
-import { compareLines, compareReleases, findRelease, LINES, type Release } from './releases.js';
+import { compareLines, compareReleases, findRelease, LINES, RELEASES, type Release } from './releases.js';
 
 /** Official images of a halfstack compose file (docker-compose.halfstack-*.yml). */
 export interface HalfstackImages {
@@ -109,34 +109,53 @@ export const HALFSTACK_IMAGES: Readonly<Record<string, HalfstackImages>> = Objec
 
 /**
  * What `backend.ai mgr clear-history -r RETENTION` does, from the release `since` until the next
- * entry's (BA@<tag>:src/ai/backend/manager/cli/__main__.py at each `since`).
+ * entry's (BA@<tag>:src/ai/backend/manager/cli/__main__.py at each `since`). One entry per era:
+ * bai-migrate's own mode reads what to delete from here, never from a version check of its own.
  */
 export interface ClearHistoryPolicy {
   readonly since: string;
   /** The manager has the command (added in MGR@21.09.2, MGR#498). */
   readonly managerCommand: boolean;
-  /** Tables whose rows older than the cutoff are deleted (26.8: the retention_policies sweep, -r does not apply). */
+  /**
+   * The PostgreSQL part: `kernels` deletes kernels with terminated_at before the cutoff;
+   * `sessions` selects sessions with terminated_at before the cutoff and deletes their kernels
+   * (by session_id, whatever the kernel's own terminated_at), then them; `retention-policies` is
+   * the sweep over the `retention_policies` table, which -r does not govern.
+   */
+  readonly purge: 'kernels' | 'sessions' | 'retention-policies';
+  /** Tables whose rows are deleted (26.8: the retention_policies sweep, -r does not apply). */
   readonly deletes: readonly ('kernels' | 'sessions' | 'error_logs')[];
   /** -r governs the PostgreSQL part; from 26.8 the `retention_policies` table does, -r only the Redis part. */
   readonly retentionGovernsDatabase: boolean;
-  /** The stat keys (kernel UUIDs) of deleted kernels are removed from Redis DB 0, then BGREWRITEAOF / BGSAVE SCHEDULE. */
+  /**
+   * The stat keys (kernel UUIDs) in Redis DB 0 of every kernel with terminated_at before the
+   * cutoff are removed (DEL per 32 keys, selected before the PostgreSQL part runs), then
+   * BGREWRITEAOF / BGSAVE SCHEDULE. Before 24.03.4 these are exactly the deleted kernels.
+   */
   readonly deletesRedisStatKeys: boolean;
+  /** What the manager's log says it removed from Redis: the last chunk's count only, or the sum (25.19.0, valkey-glide). */
+  readonly managerRedisCount: 'last-chunk' | 'summed';
   /** -r accepts the `s` unit (BA 2f71734edf, #570). */
   readonly secondsUnit: boolean;
   /** `-v` runs VACUUM (FULL) of the whole database, or is accepted and ignored. */
   readonly vacuum: 'database' | 'ignored';
   /** The manager's "now" for the cutoff: its host's naive local time, or UTC. */
   readonly cutoffClock: 'local' | 'utc';
-  /** bai-migrate's own mode deletes what this policy deletes; other releases need mode: manager. */
+  /**
+   * bai-migrate's own mode deletes what this policy deletes (for a release: and the release is
+   * before OWN_MODE_BEFORE); other releases need mode: manager.
+   */
   readonly ownMode: boolean;
 }
 
 const BASE_POLICY: ClearHistoryPolicy = {
   since: '21.03.0',
   managerCommand: false,
+  purge: 'kernels',
   deletes: ['kernels'],
   retentionGovernsDatabase: true,
   deletesRedisStatKeys: false,
+  managerRedisCount: 'last-chunk',
   secondsUnit: false,
   vacuum: 'database',
   cutoffClock: 'local',
@@ -149,12 +168,20 @@ const POLICY_CHANGES: ReadonlyArray<Partial<ClearHistoryPolicy> & { readonly sin
   { since: '21.09.2', managerCommand: true },
   { since: '22.03.0', deletesRedisStatKeys: true },
   // The s unit (BA@22.09.23:src/ai/backend/manager/cli/__main__.py); kernels and their stat keys as before.
+  // From 23.03 the sessions table exists and is never purged (BA@23.09.10, the same code).
   { since: '22.09.0', secondsUnit: true },
-  // Sessions are purged too; bai-migrate's own mode does not do that yet.
-  { since: '24.03.4', deletes: ['kernels', 'sessions'], vacuum: 'ignored', ownMode: false },
+  // _clear_terminated_sessions (BA@24.03.4, lablup/backend.ai#2077): the sessions terminated before
+  // the cutoff, their kernels first (kernels.session_id has no ON DELETE), each DELETE one
+  // autocommitted statement; the Redis part is unchanged; vacuum_db is no longer called.
+  { since: '24.03.4', purge: 'sessions', deletes: ['kernels', 'sessions'], vacuum: 'ignored' },
+  // _clear_old_error_logs (error_logs.created_at before the cutoff) and vacuum_db back (BA@24.09.0, #1989).
   { since: '24.09.0', deletes: ['kernels', 'sessions', 'error_logs'], vacuum: 'database' },
+  // The Redis part through valkey-glide, its count summed over the chunks (BA@25.19.0); the same keys.
+  { since: '25.19.0', managerRedisCount: 'summed' },
+  // datetime.now(UTC) (BA@26.1.0); what is deleted is otherwise the same as 24.09.0's.
   { since: '26.1.0', cutoffClock: 'utc' },
-  { since: '26.8.0', retentionGovernsDatabase: false },
+  // RetentionRepository.sweep() over retention_policies (BA@26.8.0, #12963); bai-migrate's own mode does not do it yet.
+  { since: '26.8.0', purge: 'retention-policies', retentionGovernsDatabase: false, ownMode: false },
 ];
 
 export const CLEAR_HISTORY_POLICIES: readonly ClearHistoryPolicy[] = POLICY_CHANGES.reduce<ClearHistoryPolicy[]>(
@@ -162,12 +189,34 @@ export const CLEAR_HISTORY_POLICIES: readonly ClearHistoryPolicy[] = POLICY_CHAN
   [],
 );
 
+/**
+ * The first release bai-migrate's own mode refuses (mode: manager does it). Its eras up to here
+ * are compared with the real manager on each era's real schema (clear-history-eras.test.ts,
+ * real-manager.test.ts); 25.x and 26.0–26.7 delete as 24.09.0 does, but their schemas add tables
+ * that refer to sessions, and no test compares them yet. Kept apart from the eras so that an
+ * era's span still says what the manager does.
+ */
+export const OWN_MODE_BEFORE = '25.1.0';
+
 export function clearHistoryPolicy(release: Release): ClearHistoryPolicy {
-  return CLEAR_HISTORY_POLICIES.filter((p) => compareReleases(findRelease(p.since)!, release) <= 0).at(-1)!;
+  const policy = CLEAR_HISTORY_POLICIES.filter((p) => compareReleases(findRelease(p.since)!, release) <= 0).at(-1)!;
+  // By schema: a release whose alembic head an earlier, compared release shares (25.2.0 ends at
+  // 24.09.6+'s ecc9f6322be4) has that release's tables, so the comparison holds for it too.
+  const compared = RELEASES.some((r) => r.head === release.head && compareReleases(r, findRelease(OWN_MODE_BEFORE)!) < 0);
+  return policy.ownMode && !compared ? { ...policy, ownMode: false } : policy;
 }
 
-/** The first release whose clear-history bai-migrate's own mode does not do, for messages. */
-export const OWN_MODE_BEFORE: string = CLEAR_HISTORY_POLICIES.find((p) => !p.ownMode)!.since;
+/** Why bai-migrate's own mode refuses a release whose policy says ownMode: false, for messages. */
+export function ownModeRefusal(policy: ClearHistoryPolicy): string {
+  return policy.purge === 'retention-policies'
+    ? 'whose manager sweeps the retention_policies table instead, which bai-migrate does not do yet'
+    : `whose manager deletes as ${policy.since}'s does, on a schema bai-migrate's own mode is not yet compared with the real manager on`;
+}
+
+/** The release the era of `policy` ends before (the next entry's `since`), or undefined for the last era. */
+export function clearHistoryEraEnd(policy: ClearHistoryPolicy): string | undefined {
+  return CLEAR_HISTORY_POLICIES[CLEAR_HISTORY_POLICIES.findIndex((p) => p.since === policy.since) + 1]?.since;
+}
 
 /** The first release whose clear-history accepts the `s` unit, for messages. */
 export const SECONDS_UNIT_SINCE: string = CLEAR_HISTORY_POLICIES.find((p) => p.secondsUnit)!.since;

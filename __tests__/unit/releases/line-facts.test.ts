@@ -4,7 +4,7 @@
  * halfstack tables, the manager CLI's rescan forms, clear-history per release).
  */
 import { describe, expect, it } from 'vitest';
-import { CLEAR_HISTORY_POLICIES, clearHistoryPolicy, HALFSTACK_IMAGES, LINE_FACTS, lineFacts } from '../../../src/releases/line-facts.js';
+import { CLEAR_HISTORY_POLICIES, clearHistoryEraEnd, clearHistoryPolicy, HALFSTACK_IMAGES, LINE_FACTS, lineFacts, OWN_MODE_BEFORE, ownModeRefusal } from '../../../src/releases/line-facts.js';
 import { findRelease, LINES, RELEASES, sameLine } from '../../../src/releases/releases.js';
 import { parseRetention } from '../../../src/releases/retention.js';
 import { splitVersion } from '../../../src/releases/catalogue.js';
@@ -65,9 +65,19 @@ describe('clear-history per release', () => {
     expect(clearHistoryPolicy(release('21.09.9'))).toMatchObject({ deletesRedisStatKeys: false, secondsUnit: false, ownMode: true });
     expect(clearHistoryPolicy(release('22.03.0'))).toMatchObject({ deletesRedisStatKeys: true, secondsUnit: false, ownMode: true });
     expect(clearHistoryPolicy(release('22.09.0'))).toMatchObject({ deletesRedisStatKeys: true, secondsUnit: true, ownMode: true });
-    // bai-migrate's own mode does what the manager does up to 24.03.3; from 24.03.4 the manager also purges sessions.
-    expect(clearHistoryPolicy(release('24.03.3')).ownMode).toBe(true);
-    expect(clearHistoryPolicy(release('24.03.4')).ownMode).toBe(false);
+    // bai-migrate's own mode does what the manager does up to 24.12 (compared with the real manager there);
+    // 25.1.0 to 26.7 delete as 24.09.0 does but are not compared yet; from 26.8.0 the manager sweeps retention_policies.
+    expect(clearHistoryPolicy(release('24.03.3'))).toMatchObject({ purge: 'kernels', ownMode: true });
+    expect(clearHistoryPolicy(release('24.03.4'))).toMatchObject({ purge: 'sessions', ownMode: true });
+    expect(clearHistoryPolicy(release('24.12.1'))).toMatchObject({ purge: 'sessions', deletes: ['kernels', 'sessions', 'error_logs'], ownMode: true });
+    expect(OWN_MODE_BEFORE).toBe('25.1.0');
+    expect(clearHistoryPolicy(release('25.1.0'))).toMatchObject({ since: '24.09.0', purge: 'sessions', ownMode: false });
+    expect(ownModeRefusal(clearHistoryPolicy(release('25.1.0')))).toMatch(/not yet compared with the real manager/);
+    // 25.2.0 ends at 24.09.6+'s head, ecc9f6322be4: the same tables as 24.09.14, compared.
+    expect(clearHistoryPolicy(release('25.2.0'))).toMatchObject({ since: '24.09.0', ownMode: true });
+    expect(clearHistoryPolicy(release('26.4.10'))).toMatchObject({ purge: 'sessions', ownMode: false });
+    expect(clearHistoryPolicy(release('26.8.0'))).toMatchObject({ purge: 'retention-policies', ownMode: false });
+    expect(ownModeRefusal(clearHistoryPolicy(release('26.8.0')))).toMatch(/sweeps the retention_policies table/);
     expect(clearHistoryPolicy(release('26.8.1')).deletesRedisStatKeys).toBe(true);
   });
 
@@ -78,6 +88,24 @@ describe('clear-history per release', () => {
     expect(clearHistoryPolicy(release('26.4.10'))).toMatchObject({ retentionGovernsDatabase: true, cutoffClock: 'utc' });
     expect(clearHistoryPolicy(release('25.19.2')).cutoffClock).toBe('local');
     expect(clearHistoryPolicy(release('26.8.0')).retentionGovernsDatabase).toBe(false);
+  });
+
+  it('counts the Redis keys over every chunk from 25.19.0; each era ends where the next begins', () => {
+    expect(clearHistoryPolicy(release('25.18.1')).managerRedisCount).toBe('last-chunk');
+    expect(clearHistoryPolicy(release('25.19.0')).managerRedisCount).toBe('summed');
+    expect(clearHistoryEraEnd(clearHistoryPolicy(release('24.09.14')))).toBe('25.19.0');
+    expect(clearHistoryEraEnd(clearHistoryPolicy(release('26.8.1')))).toBeUndefined();
+  });
+
+  it('gives every release sharing an alembic head the same deletion, so the head alone says what to delete', () => {
+    const deletion = (r: (typeof RELEASES)[number]) => {
+      const p = clearHistoryPolicy(r);
+      return JSON.stringify([p.purge, p.deletes, p.deletesRedisStatKeys, p.ownMode]);
+    };
+    for (const r of RELEASES) {
+      const sharing = RELEASES.filter((o) => o.head === r.head);
+      expect(new Set(sharing.map(deletion)).size, `${r.head}: ${sharing.map((o) => o.version).join(', ')}`).toBe(1);
+    }
   });
 
   it("parses a retention with the release's rules", () => {

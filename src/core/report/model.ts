@@ -123,7 +123,20 @@ export interface Report {
   /** Longer artefacts: offline SQL, diffs. */
   attachments: Array<{ step: string; name: string; content: string }>;
   /** What clear-history deleted (or would delete, in a dry run). */
-  history?: { cutoff: string; kernels: number; redisKeys: number | null; sweptRedisKeys: number | null };
+  history?: {
+    cutoff: string;
+    /** The clear-history era applied, e.g. "24.09.0 to before 25.19.0" (src/releases/line-facts.ts). */
+    semantics: string;
+    kernels: number;
+    /** Session rows deleted (24.03.4+); null where the release's manager leaves sessions alone. */
+    sessions: number | null;
+    /** error_logs rows deleted (24.09.0+); null where the release's manager leaves them alone. */
+    errorLogs: number | null;
+    /** Sessions before the cutoff left in place because rows (model-service routings) still refer to them. */
+    heldSessions: number;
+    redisKeys: number | null;
+    sweptRedisKeys: number | null;
+  };
   /** snapshot: the file written and its manifest. */
   snapshot?: { file: string; manifest: ReportedManifest };
   /** The manager venv alembic ran from, when bai-migrate made or reused it. */

@@ -1,0 +1,471 @@
+/**
+ * clear-history of the eras whose manager purges sessions (24.03.4+) and error_logs (24.09.0+),
+ * against the real manager: for 24.03.11 and 24.09.14, the release's own schema (its real
+ * package's `mgr schema oneshot` into an empty database) is seeded once with the same history;
+ * the real `backend.ai mgr clear-history -r 30d` runs on one copy and bai-migrate's own mode on
+ * another, and every table's rows and the Redis keys are compared.
+ *
+ * bai-migrate's copy also holds two old sessions that a model service's routings still point at
+ * (on which the real manager stops half-way, long-lived-2303.test.ts shows it for 24.12.1): they
+ * and their kernels stay, named with their endpoint; the rest is what the manager deletes.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { connectAdmin, type Admin } from '../support/deployment.js';
+import { managerAlembicIni, MANAGER_TOML_LOGGING, productVenvs } from '../support/real-manager.js';
+import { seedInstallation } from '../support/installation-rows.js';
+import { ranRealPackage } from '../support/real-lines.js';
+import { runEngine } from '../support/run.js';
+import { MemoryLogger } from '../../src/core/logger.js';
+import { parseOptions } from '../../src/options/index.js';
+import { ManagerVenvs } from '../../src/manager/venvs.js';
+import { pyenvInterpreters, type ProvisionedVenv } from '../../src/manager/venv.js';
+import { requireSuccess, runManagerCli } from '../../src/manager/cli.js';
+import { workerTestbed } from '../support/worker-testbed.js';
+
+const info = workerTestbed();
+const RETENTION_DAYS = 30;
+let admin: Admin;
+let venvs: string;
+let python312: string;
+const databases: string[] = [];
+const cleanups: Array<() => Promise<void>> = [];
+
+function client(database: string): pg.Client {
+  const { host, port, user, password } = info.postgres;
+  const c = new pg.Client({ host, port, user, password, database });
+  c.on('error', () => undefined);
+  return c;
+}
+
+/** manager.toml as an operator's: what its loader requires (from 24.03 the RPC key pair must be a file, `rpcKeyFile`). */
+function managerToml(database: string, namespace: string, rpcKeyFile?: string): string {
+  const { host, port, user, password } = info.postgres;
+  const path = join(mkdtempSync(join(tmpdir(), 'bai-ch-eras-')), 'manager.toml');
+  writeFileSync(
+    path,
+    `[etcd]\nnamespace = "${namespace}"\naddr = { host = "${info.etcd.host}", port = ${info.etcd.port} }\nuser = ""\npassword = ""\n\n` +
+      `[db]\ntype = "postgresql"\naddr = { host = "${host}", port = ${port} }\nname = "${database}"\nuser = "${user}"\npassword = "${password}"\n\n` +
+      `[manager]\nnum-proc = 1\nservice-addr = { host = "0.0.0.0", port = 8080 }\nheartbeat-timeout = 30.0\n${rpcKeyFile ? `rpc-auth-manager-keypair = "${rpcKeyFile}"\n` : ''}\n${MANAGER_TOML_LOGGING}`,
+  );
+  return path;
+}
+
+async function venvOf(release: string, python: string): Promise<ProvisionedVenv> {
+  const options = parseOptions({ command: 'clear-history', mode: 'manager', retention: '30d', 'to-version': release, 'manager-venv': venvs, python });
+  return (await new ManagerVenvs(options.managerVenv!, 'make', new MemoryLogger(), () => undefined).get(release, { use: 'the test runs it', unchecked: '' }))!;
+}
+
+/**
+ * INSERT INTO `table` one row per row of `from` (SQL after SELECT … ), with `values` (SQL
+ * expressions) and, for every other NOT NULL column without a default, a value of its type: what
+ * the manager would fill in. A column the table lacks is an error.
+ */
+async function insertFilled(c: pg.Client, table: string, values: Record<string, string>, from = ''): Promise<void> {
+  const { rows } = await c.query<{ column_name: string; is_nullable: string; column_default: string | null; data_type: string; udt_name: string }>(
+    `SELECT column_name, is_nullable, column_default, data_type, udt_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = $1 ORDER BY ordinal_position`,
+    [table],
+  );
+  const columns: string[] = [];
+  const exprs: string[] = [];
+  for (const col of rows) {
+    let expr = values[col.column_name];
+    if (expr === undefined && col.is_nullable === 'NO' && col.column_default === null) expr = fillerOf(col.data_type, col.udt_name);
+    if (expr === undefined) continue;
+    columns.push(`"${col.column_name}"`);
+    exprs.push(expr);
+  }
+  const unknown = Object.keys(values).filter((k) => !rows.some((r) => r.column_name === k));
+  if (unknown.length > 0) throw new Error(`${table} has no column ${unknown.join(', ')}`);
+  await c.query(`INSERT INTO ${table} (${columns.join(', ')}) SELECT ${exprs.join(', ')} ${from}`);
+}
+
+function fillerOf(dataType: string, udt: string): string {
+  if (dataType === 'USER-DEFINED') return `(SELECT enumlabel::${udt} FROM pg_enum WHERE enumtypid = '${udt}'::regtype ORDER BY enumsortorder LIMIT 1)`;
+  if (dataType === 'ARRAY') return `'{}'`;
+  if (udt === 'uuid') return 'gen_random_uuid()';
+  if (udt === 'jsonb' || udt === 'json') return `'{}'`;
+  if (udt === 'bool') return 'false';
+  if (/^(int|float|numeric)/.test(udt)) return '0';
+  if (udt.startsWith('timestamp')) return 'now()';
+  if (udt === 'inet' || udt === 'cidr') return `'0.0.0.0'`;
+  if (udt === 'bytea') return `'\\x'`;
+  if (udt === 'interval') return `'0'`;
+  return `'x'`;
+}
+
+/** What every session and kernel row shares: the seeded installation's owner, project, group. */
+const OWNER = {
+  domain_name: `'default'`,
+  group_id: `(SELECT id FROM groups LIMIT 1)`,
+  user_uuid: `(SELECT uuid FROM users ORDER BY username LIMIT 1)`,
+  access_key: `(SELECT access_key FROM keypairs ORDER BY user_id LIMIT 1)`,
+  scaling_group_name: `'default'`,
+};
+
+/**
+ * A session per row of `spec` ({status, created days ago, terminated days ago or null}) with its
+ * kernels (their terminated_at: days ago or null, as listed). Returns the session ids.
+ */
+async function addSessions(c: pg.Client, specs: ReadonlyArray<{ status: string; created: number; terminated: number | null; kernels: ReadonlyArray<number | null> }>): Promise<string[]> {
+  const ids: string[] = [];
+  for (const [i, s] of specs.entries()) {
+    const { rows } = await c.query<{ id: string }>('SELECT gen_random_uuid()::text AS id');
+    const id = rows[0]!.id;
+    ids.push(id);
+    const terminated = s.terminated === null ? 'NULL' : `now() - interval '${s.terminated} days'`;
+    await insertFilled(c, 'sessions', {
+      id: `'${id}'`,
+      creation_id: `'c${i}'`,
+      name: `'s-${id.slice(0, 8)}'`,
+      session_type: `'INTERACTIVE'`,
+      cluster_mode: `'single-node'`,
+      cluster_size: `${s.kernels.length}`,
+      ...OWNER,
+      status: `'${s.status}'`,
+      created_at: `now() - interval '${s.created} days'`,
+      terminated_at: terminated,
+      occupying_slots: `'{}'`,
+      requested_slots: `'{}'`,
+    });
+    for (const [k, kt] of s.kernels.entries()) {
+      await insertFilled(c, 'kernels', {
+        id: k === 0 ? `'${id}'` : 'gen_random_uuid()',
+        session_id: `'${id}'`,
+        session_creation_id: `'c${i}'`,
+        session_name: `'s-${id.slice(0, 8)}'`,
+        session_type: `'INTERACTIVE'`,
+        cluster_mode: `'single-node'`,
+        cluster_size: `${s.kernels.length}`,
+        cluster_role: k === 0 ? `'main'` : `'sub'`,
+        cluster_idx: `${k + 1}`,
+        local_rank: `${k}`,
+        cluster_hostname: `'${k === 0 ? 'main1' : `sub${k}`}'`,
+        domain_name: OWNER.domain_name,
+        group_id: OWNER.group_id,
+        user_uuid: OWNER.user_uuid,
+        access_key: OWNER.access_key,
+        scaling_group: `'default'`,
+        image: `'cr.backend.ai/stable/python:3.9-ubuntu20.04'`,
+        architecture: `'x86_64'`,
+        registry: `'cr.backend.ai'`,
+        status: `'${s.status}'`,
+        occupied_slots: `'{}'`,
+        requested_slots: `'{}'`,
+        created_at: `now() - interval '${s.created} days'`,
+        terminated_at: kt === null ? 'NULL' : `now() - interval '${kt} days'`,
+      });
+    }
+  }
+  return ids;
+}
+
+/**
+ * The history both copies hold. Retention 30 days: sessions terminated 40–400 days ago (one of
+ * them with a kernel still unterminated, one with a kernel terminated only 2 days ago), cancelled
+ * ones, recent ones, sessions created a year ago that still run (one of whose kernels terminated
+ * long ago: its stat key goes, its row stays), session dependencies across the cutoff, and
+ * error_logs on both sides of it.
+ */
+async function seedHistory(c: pg.Client): Promise<{ old: string[]; recent: string[]; running: string[] }> {
+  const old = await addSessions(c, [
+    ...Array.from({ length: 12 }, (_, i) => ({ status: 'TERMINATED', created: 40 + i * 30, terminated: 40 + i * 30, kernels: i % 3 === 0 ? [40 + i * 30, 40 + i * 30] : [40 + i * 30] })),
+    { status: 'TERMINATED', created: 90, terminated: 80, kernels: [80, null] },
+    { status: 'TERMINATED', created: 70, terminated: 60, kernels: [60, 2] },
+    { status: 'CANCELLED', created: 50, terminated: 50, kernels: [50] },
+    { status: 'CANCELLED', created: 45, terminated: 45, kernels: [] },
+  ]);
+  const recent = await addSessions(c, [
+    ...Array.from({ length: 5 }, (_, i) => ({ status: 'TERMINATED', created: 3 + i, terminated: 2 + i, kernels: [2 + i] })),
+    // Terminated at the cutoff's far side by a day: kept.
+    { status: 'TERMINATED', created: 40, terminated: RETENTION_DAYS - 1, kernels: [RETENTION_DAYS - 1] },
+  ]);
+  const running = await addSessions(c, [
+    { status: 'RUNNING', created: 365, terminated: null, kernels: [null] },
+    { status: 'RUNNING', created: 200, terminated: null, kernels: [null, 150] },
+    { status: 'PENDING', created: 100, terminated: null, kernels: [null] },
+  ]);
+  // Dependencies across the cutoff (ON DELETE CASCADE: both copies lose the same ones).
+  await c.query('INSERT INTO session_dependencies (session_id, depends_on) VALUES ($1, $2), ($3, $4), ($5, $6)', [recent[0], old[0], old[1], old[2], running[0], old[3]]);
+  if ((await c.query(`SELECT 1 FROM information_schema.tables WHERE table_schema = 'public' AND table_name = 'error_logs'`)).rowCount) {
+    for (const days of [400, 90, 45, 31, 29, 5, 1]) {
+      await insertFilled(c, 'error_logs', {
+        created_at: `now() - interval '${days} days'`,
+        severity: `'error'`,
+        source: `'manager'`,
+        user: OWNER.user_uuid,
+        message: `'failed ${days} days ago'`,
+        is_read: 'false',
+        is_cleared: 'false',
+      });
+    }
+  }
+  return { old, recent, running };
+}
+
+/** Two old sessions a model service's routings still point at, with their kernels; in bai-migrate's copy only. */
+async function addRoutedSessions(c: pg.Client): Promise<{ sessions: string[]; kernels: string[]; endpoint: string; others: string[] }> {
+  const sessions = await addSessions(c, [
+    { status: 'TERMINATED', created: 120, terminated: 100, kernels: [100] },
+    { status: 'TERMINATED', created: 60, terminated: 55, kernels: [55, 55] },
+  ]);
+  const { rows } = await c.query<{ id: string }>('SELECT gen_random_uuid()::text AS id');
+  const endpoint = rows[0]!.id;
+  // 24.03's endpoints name their image by a foreign key onto images (NOT NULL): one image row for it.
+  const imageFk = await c.query(
+    `SELECT 1 FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'endpoints' AND column_name = 'image' AND is_nullable = 'NO' AND udt_name = 'uuid'`,
+  );
+  const image: Record<string, string> = {};
+  if (imageFk.rowCount) {
+    const { rows: made } = await c.query<{ id: string }>('SELECT gen_random_uuid()::text AS id');
+    await insertFilled(c, 'images', { id: `'${made[0]!.id}'`, name: `'cr.backend.ai/stable/python:3.9-ubuntu20.04'`, registry: `'cr.backend.ai'`, architecture: `'x86_64'` });
+    image.image = `'${made[0]!.id}'`;
+  }
+  await insertFilled(c, 'endpoints', {
+    ...image,
+    id: `'${endpoint}'`,
+    name: `'llm-service'`,
+    created_user: OWNER.user_uuid,
+    session_owner: OWNER.user_uuid,
+    domain: `'default'`,
+    project: OWNER.group_id,
+    resource_group: `'default'`,
+    lifecycle_stage: `'destroyed'`,
+    resource_slots: `'{}'`,
+    model_mount_destination: `'/models'`,
+  });
+  for (const session of sessions) {
+    await insertFilled(c, 'routings', {
+      endpoint: `'${endpoint}'`,
+      session: `'${session}'`,
+      session_owner: OWNER.user_uuid,
+      domain: `'default'`,
+      project: OWNER.group_id,
+      traffic_ratio: '1.0',
+    });
+  }
+  const kernels = (await c.query<{ id: string }>('SELECT id::text FROM kernels WHERE session_id = ANY($1::uuid[]) ORDER BY id', [sessions])).rows.map((r) => r.id);
+  // The endpoint and (24.03) its image: rows only this copy has.
+  return { sessions, kernels, endpoint, others: [endpoint, ...(image.image ? [image.image.slice(1, -1)] : [])] };
+}
+
+/** Every table's rows, each as JSON text, sorted. */
+async function tables(c: pg.Client): Promise<Record<string, string[]>> {
+  const { rows } = await c.query<{ table_name: string }>(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY 1`);
+  const out: Record<string, string[]> = {};
+  for (const { table_name } of rows) {
+    const { rows: data } = await c.query<{ j: string }>(`SELECT row_to_json(t)::text AS j FROM "${table_name}" t`);
+    out[table_name] = data.map((r) => r.j).sort();
+  }
+  return out;
+}
+
+/** Redis DB 0 as the manager sees it: a stat key per kernel, and keys that are no kernel's. */
+async function seedRedis(c: pg.Client): Promise<void> {
+  const redis = admin.redis(0);
+  await redis.flushdb();
+  const stats = redis.pipeline();
+  for (const { id } of (await c.query<{ id: string }>('SELECT id::text FROM kernels')).rows) stats.set(id, JSON.stringify({ cpu_util: { current: '12.5' } }));
+  stats.set('keypair.concurrency_used.AKTEST00000000000001', '1');
+  stats.set('i-agent-1', '{}');
+  await stats.exec();
+}
+
+interface Copy {
+  readonly database: string;
+  readonly toml: string;
+  readonly pg: pg.Client;
+}
+
+async function copyOf(template: string, rpcKeyFile: string): Promise<Copy> {
+  const suffix = randomBytes(4).toString('hex');
+  const database = `bai_che_${suffix}`;
+  const namespace = `ns-che-${suffix}`;
+  await admin.pg.query(`CREATE DATABASE ${database} TEMPLATE ${template}`);
+  const etcd = admin.etcd.namespace(`/sorna/${namespace}/`);
+  await etcd.put('config/redis/addr').value(`${info.redis.host}:${info.redis.port}`);
+  await etcd.put('config/redis/password').value(info.redis.password);
+  const c = client(database);
+  await c.connect();
+  cleanups.push(async () => {
+    await c.end();
+    await admin.pg.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    await admin.etcd.delete().prefix(`/sorna/${namespace}/`);
+  });
+  return { database, toml: managerToml(database, namespace, rpcKeyFile), pg: c };
+}
+
+beforeAll(async () => {
+  admin = await connectAdmin(info);
+  venvs = productVenvs();
+  python312 = pyenvInterpreters('3.12')[0]!;
+  expect(python312, 'pyenv has no Python 3.12').toBeDefined();
+});
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+afterAll(async () => {
+  for (const name of databases) await admin.pg.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  await admin?.close();
+});
+
+/**
+ * One release per era bai-migrate's own mode does, with the Python its venv is made with elsewhere
+ * in the same run (long-lived-2303 makes 23.09.10's with /usr/bin/python3.11).
+ */
+const ERAS = [
+  { release: '23.09.10', python: '/usr/bin/python3.11', semantics: '22.09.0 to before 24.03.4', purge: 'kernels', errorLogs: false },
+  { release: '24.03.11', python: 'pyenv 3.12', semantics: '24.03.4 to before 24.09.0', purge: 'sessions', errorLogs: false },
+  { release: '24.09.14', python: 'pyenv 3.12', semantics: '24.09.0 to before 25.19.0', purge: 'sessions', errorLogs: true },
+  // The same era; also where the manager's own run with the routed sessions is shown to stop half-way.
+  { release: '24.12.1', python: 'pyenv 3.12', semantics: '24.09.0 to before 25.19.0', purge: 'sessions', errorLogs: true },
+] as const;
+
+describe.each(ERAS)('clear-history of $release: the real manager and bai-migrate on its own schema', ({ release, python, semantics, purge, errorLogs }) => {
+  let venv: ProvisionedVenv;
+  let template: string;
+  let seeded: Awaited<ReturnType<typeof seedHistory>>;
+  let rpcKeyFile: string;
+
+  beforeAll(async () => {
+    const started = Date.now();
+    venv = await venvOf(release, python === 'pyenv 3.12' ? python312 : python);
+    template = `tmpl_che_${randomBytes(3).toString('hex')}`;
+    databases.push(template);
+    await admin.pg.query(`CREATE DATABASE ${template}`);
+    const cli = { command: [venv.managerCli], configFile: managerToml(template, 'unused') };
+    const ini = join(mkdtempSync(join(tmpdir(), 'bai-ch-eras-oneshot-')), 'alembic.ini');
+    const { host, port, user, password } = info.postgres;
+    writeFileSync(ini, managerAlembicIni(`postgresql+asyncpg://${user}:${encodeURIComponent(password)}@${host}:${port}/${template}`));
+    const args = ['mgr', 'schema', 'oneshot', '-f', ini];
+    requireSuccess(cli, args, await runManagerCli(cli, args));
+    ranRealPackage(release, 'mgr schema oneshot (clear-history eras)');
+    // The RPC key pair as the release's own CLI makes it (an operator's manager.toml names it).
+    const keys = mkdtempSync(join(tmpdir(), 'bai-ch-eras-rpc-'));
+    const keygen = ['mgr', 'generate-rpc-keypair', keys, 'manager'];
+    requireSuccess(cli, keygen, await runManagerCli(cli, keygen));
+    rpcKeyFile = join(keys, 'manager.key_secret');
+    const c = client(template);
+    await c.connect();
+    try {
+      await seedInstallation(c, { users: ['user0', 'user1'] });
+      seeded = await seedHistory(c);
+    } finally {
+      await c.end();
+    }
+    console.log(`${release}: venv and seeded schema in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  }, 900_000);
+
+  it('the real `mgr clear-history -r 30d` and bai-migrate leave the same rows in every table and the same Redis keys; bai-migrate leaves routed sessions and names them; its dry run reports what its run deletes', async () => {
+    const cutoffDays = `now() - interval '${RETENTION_DAYS} days'`;
+    // The manager's copy.
+    const one = await copyOf(template, rpcKeyFile);
+    await seedRedis(one.pg);
+    const beforeOne = await tables(one.pg);
+    // What this era's manager deletes, counted from the seed by SQL of its own (not bai-migrate's).
+    const counted = async (c: pg.Client) =>
+      (
+        await c.query<{ sessions: number | null; kernels: number; error_logs: number | null }>(
+          purge === 'sessions'
+            ? `SELECT (SELECT count(*)::int FROM sessions WHERE terminated_at < ${cutoffDays}) AS sessions,
+                      (SELECT count(*)::int FROM kernels WHERE session_id IN (SELECT id FROM sessions WHERE terminated_at < ${cutoffDays})) AS kernels,
+                      ${errorLogs ? `(SELECT count(*)::int FROM error_logs WHERE created_at < ${cutoffDays})` : 'NULL::int'} AS error_logs`
+            : `SELECT NULL::int AS sessions, (SELECT count(*)::int FROM kernels WHERE terminated_at < ${cutoffDays}) AS kernels, NULL::int AS error_logs`,
+        )
+      ).rows[0]!;
+    const expected = await counted(one.pg);
+    const oldKernels = (await one.pg.query<{ id: string }>(`SELECT id::text FROM kernels WHERE terminated_at < ${cutoffDays}`)).rows.map((r) => r.id);
+    expect(expected.kernels).toBeGreaterThan(0);
+    if (purge === 'sessions') expect(expected.sessions).toBe(seeded.old.length);
+    const cli = { command: [venv.managerCli], configFile: one.toml };
+    const args = ['mgr', 'clear-history', '-r', `${RETENTION_DAYS}d`];
+    const started = Date.now();
+    const manager = await runManagerCli(cli, args);
+    requireSuccess(cli, args, manager);
+    console.log(`${release}: the manager's clear-history in ${Date.now() - started} ms`);
+    expect(manager.output).not.toContain('Unexpected error while cleaning up redis history');
+    ranRealPackage(release, 'mgr clear-history');
+    const byManager = await tables(one.pg);
+    const keysByManager = (await admin.redis(0).keys('*')).sort();
+    // The manager did what the seed says, nothing else: the old sessions (or, before 24.03.4, the old kernels) are gone.
+    expect(beforeOne.sessions!.length - byManager.sessions!.length).toBe(expected.sessions ?? 0);
+    expect(beforeOne.kernels!.length - byManager.kernels!.length).toBe(expected.kernels);
+    expect(beforeOne.error_logs!.length - byManager.error_logs!.length).toBe(expected.error_logs ?? 0);
+    for (const id of seeded.running) expect(byManager.sessions!.some((r) => r.includes(id))).toBe(true);
+    // The stat keys of the kernels terminated before the cutoff went, and only they.
+    expect(keysByManager.some((k) => oldKernels.includes(k))).toBe(false);
+    expect(keysByManager.length).toBe(beforeOne.kernels!.length + 2 - oldKernels.length);
+
+    if (release === '24.12.1') {
+      // The manager on a copy with the routed sessions too: it deletes every old session's kernels, then stops on the routings' foreign key.
+      const halfway = await copyOf(template, rpcKeyFile);
+      const routedHere = await addRoutedSessions(halfway.pg);
+      await seedRedis(halfway.pg);
+      const failed = await runManagerCli({ command: [venv.managerCli], configFile: halfway.toml }, args);
+      expect(failed.exitCode).not.toBe(0);
+      expect(failed.output).toContain('fk_routings_session_sessions');
+      const left = await halfway.pg.query<{ sessions: number; kernels: number }>(
+        `SELECT (SELECT count(*)::int FROM sessions WHERE terminated_at < ${cutoffDays}) AS sessions, (SELECT count(*)::int FROM kernels WHERE id = ANY($1::uuid[])) AS kernels`,
+        [routedHere.kernels],
+      );
+      expect(left.rows[0]).toEqual({ sessions: expected.sessions! + routedHere.sessions.length, kernels: 0 });
+    }
+
+    // bai-migrate's copy; from 24.03.4 with routed old sessions besides.
+    const other = await copyOf(template, rpcKeyFile);
+    const routed = purge === 'sessions' ? await addRoutedSessions(other.pg) : { sessions: [], kernels: [], endpoint: '', others: [] };
+    await seedRedis(other.pg);
+    const inputs = { command: 'clear-history', 'manager-config': other.toml, retention: `${RETENTION_DAYS}d`, 'batch-size': '3' };
+    const beforeOther = await tables(other.pg);
+    const keysBefore = (await admin.redis(0).keys('*')).sort();
+    const dry = await runEngine({ ...inputs, 'dry-run': 'true' });
+    expect(dry.report.error).toBeUndefined();
+    expect(await tables(other.pg)).toEqual(beforeOther);
+    expect((await admin.redis(0).keys('*')).sort()).toEqual(keysBefore);
+    const { report } = await runEngine(inputs);
+    expect(report.error).toBeUndefined();
+    expect(report.outcome).toBe('success');
+    const held = routed.sessions.length;
+    const history = {
+      kernels: expected.kernels,
+      sessions: expected.sessions,
+      errorLogs: expected.error_logs,
+      heldSessions: held,
+      semantics,
+      redisKeys: keysBefore.length - (await admin.redis(0).keys('*')).length,
+    };
+    expect(report.history).toMatchObject(history);
+    expect(dry.report.history).toMatchObject(history);
+    const details = report.entries.filter((e) => e.step === 'clear-history').map((e) => e.detail);
+    expect(details[0]).toMatch(new RegExp(`^clear-history semantics of Backend\\.AI ${semantics.replaceAll('.', '\\.')}, the release of revision `));
+    expect(details.some((d) => /longest statement \d+ ms/.test(d))).toBe(true);
+    if (held > 0) {
+      const warning = report.entries.find((e) => e.step === 'clear-history' && e.status === 'warning')!.detail;
+      expect(warning).toMatch(
+        /^left 2 session\(s\) terminated before the cutoff, and their 3 kernel\(s\), in place: rows still refer to them through routings\.session \(fk_routings_session_sessions\)/,
+      );
+      for (const id of routed.sessions) expect(warning).toContain(`session ${id} (routed by endpoint llm-service ${routed.endpoint})`);
+    }
+
+    // Every table as the manager left it, besides the routed sessions, their kernels and the endpoint's rows, which stay.
+    const byBaiMigrate = await tables(other.pg);
+    const extra = (row: string) => [...routed.sessions, ...routed.kernels, ...routed.others].some((id) => row.includes(id));
+    expect(Object.keys(byBaiMigrate)).toEqual(Object.keys(byManager));
+    for (const [table, rows] of Object.entries(byBaiMigrate))
+      expect(
+        rows.filter((r) => !extra(r)),
+        table,
+      ).toEqual(byManager[table]);
+    expect(byBaiMigrate.sessions!.filter(extra)).toHaveLength(routed.sessions.length);
+    expect(byBaiMigrate.kernels!.filter(extra)).toHaveLength(routed.kernels.length);
+    if (held > 0) expect(byBaiMigrate.routings!.filter(extra)).toHaveLength(2);
+    // The same Redis keys: the routed kernels' keys go as the manager's would (it deletes every old kernel's first).
+    expect((await admin.redis(0).keys('*')).sort()).toEqual(keysByManager);
+  }, 900_000);
+});
