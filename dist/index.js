@@ -2,6 +2,6 @@ import { createRequire as __baiCreateRequire } from 'node:module'; const require
 
 // src/action/index.ts
 process.setSourceMapsEnabled(true);
-var { run } = await import("./chunks/main-O6WF5RSF.js");
+var { run } = await import("./chunks/main-IYMQ7H6U.js");
 await run();
 //# sourceMappingURL=index.js.map

@@ -15,7 +15,7 @@ import {
   secretInputs,
   unusedInputs,
   which
-} from "./chunk-CBD5ABVK.js";
+} from "./chunk-F5WCXKRW.js";
 import {
   require_src3 as require_src
 } from "./chunk-PS4AXIT4.js";
@@ -73885,6 +73885,9 @@ function outputValues(report, options) {
     "report-file": report.reportFile ?? "",
     cutoff: report.history?.cutoff ?? "",
     "deleted-kernels": report.history ? String(report.history.kernels) : "",
+    "deleted-sessions": report.history?.sessions != null ? String(report.history.sessions) : "",
+    "deleted-error-logs": report.history?.errorLogs != null ? String(report.history.errorLogs) : "",
+    "clear-history-semantics": report.history?.semantics ?? "",
     "deleted-redis-keys": report.history?.redisKeys != null ? String(report.history.redisKeys) : "",
     "swept-redis-keys": report.history?.sweptRedisKeys != null ? String(report.history.sweptRedisKeys) : "",
     "snapshot-file": options.command === "snapshot" || options.command === "rehearse" ? options.snapshotFile : "",
@@ -73901,4 +73904,4 @@ export {
   outputValues,
   run
 };
-//# sourceMappingURL=main-O6WF5RSF.js.map
+//# sourceMappingURL=main-IYMQ7H6U.js.map

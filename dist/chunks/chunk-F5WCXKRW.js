@@ -3183,8 +3183,8 @@ var require_builder = __commonJS({
       /**
        * Limit sets the maximum number of results to retrieve.
        */
-      limit(count) {
-        this.request.limit = isFinite(count) ? count : 0;
+      limit(count2) {
+        this.request.limit = isFinite(count2) ? count2 : 0;
         return this;
       }
       /**
@@ -7270,11 +7270,11 @@ var require_binaryParsers = __commonJS({
         var array = [];
         var i2;
         if (dimension.length > 1) {
-          var count = dimension.shift();
-          for (i2 = 0; i2 < count; i2++) {
+          var count2 = dimension.shift();
+          for (i2 = 0; i2 < count2; i2++) {
             array[i2] = parse3(dimension, elementType2);
           }
-          dimension.unshift(count);
+          dimension.unshift(count2);
         } else {
           for (i2 = 0; i2 < dimension[0]; i2++) {
             array[i2] = parseElement(elementType2);
@@ -20488,51 +20488,51 @@ var require_denque = __commonJS({
       }
       return item;
     };
-    Denque.prototype.remove = function remove(index, count) {
+    Denque.prototype.remove = function remove(index, count2) {
       var i = index;
       var removed;
-      var del_count = count;
+      var del_count = count2;
       if (i !== (i | 0)) {
         return void 0;
       }
       if (this._head === this._tail) return void 0;
       var size = this.size();
       var len = this._list.length;
-      if (i >= size || i < -size || count < 1) return void 0;
+      if (i >= size || i < -size || count2 < 1) return void 0;
       if (i < 0) i += size;
-      if (count === 1 || !count) {
+      if (count2 === 1 || !count2) {
         removed = new Array(1);
         removed[0] = this.removeOne(i);
         return removed;
       }
-      if (i === 0 && i + count >= size) {
+      if (i === 0 && i + count2 >= size) {
         removed = this.toArray();
         this.clear();
         return removed;
       }
-      if (i + count > size) count = size - i;
+      if (i + count2 > size) count2 = size - i;
       var k;
-      removed = new Array(count);
-      for (k = 0; k < count; k++) {
+      removed = new Array(count2);
+      for (k = 0; k < count2; k++) {
         removed[k] = this._list[this._head + i + k & this._capacityMask];
       }
       i = this._head + i & this._capacityMask;
-      if (index + count === size) {
-        this._tail = this._tail - count + len & this._capacityMask;
-        for (k = count; k > 0; k--) {
+      if (index + count2 === size) {
+        this._tail = this._tail - count2 + len & this._capacityMask;
+        for (k = count2; k > 0; k--) {
           this._list[i = i + 1 + len & this._capacityMask] = void 0;
         }
         return removed;
       }
       if (index === 0) {
-        this._head = this._head + count + len & this._capacityMask;
-        for (k = count - 1; k > 0; k--) {
+        this._head = this._head + count2 + len & this._capacityMask;
+        for (k = count2 - 1; k > 0; k--) {
           this._list[i = i + 1 + len & this._capacityMask] = void 0;
         }
         return removed;
       }
       if (i < size / 2) {
-        this._head = this._head + index + count + len & this._capacityMask;
+        this._head = this._head + index + count2 + len & this._capacityMask;
         for (k = index; k > 0; k--) {
           this.unshift(this._list[i = i - 1 + len & this._capacityMask]);
         }
@@ -20544,8 +20544,8 @@ var require_denque = __commonJS({
         if (index < 0) this._tail = i;
       } else {
         this._tail = i;
-        i = i + count + len & this._capacityMask;
-        for (k = size - (count + index); k > 0; k--) {
+        i = i + count2 + len & this._capacityMask;
+        for (k = size - (count2 + index); k > 0; k--) {
           this.push(this._list[i++]);
         }
         i = this._tail;
@@ -20557,7 +20557,7 @@ var require_denque = __commonJS({
       if (this._head < 2 && this._tail > 1e4 && this._tail <= len >>> 2) this._shrinkArray();
       return removed;
     };
-    Denque.prototype.splice = function splice(index, count) {
+    Denque.prototype.splice = function splice(index, count2) {
       var i = index;
       if (i !== (i | 0)) {
         return void 0;
@@ -20577,13 +20577,13 @@ var require_denque = __commonJS({
           for (k = 0; k < i; k++) {
             temp[k] = this._list[this._head + k & this._capacityMask];
           }
-          if (count === 0) {
+          if (count2 === 0) {
             removed = [];
             if (i > 0) {
               this._head = this._head + i + len & this._capacityMask;
             }
           } else {
-            removed = this.remove(i, count);
+            removed = this.remove(i, count2);
             this._head = this._head + i + len & this._capacityMask;
           }
           while (arg_len > arguments_index) {
@@ -20593,18 +20593,18 @@ var require_denque = __commonJS({
             this.unshift(temp[k - 1]);
           }
         } else {
-          temp = new Array(size - (i + count));
+          temp = new Array(size - (i + count2));
           var leng = temp.length;
           for (k = 0; k < leng; k++) {
-            temp[k] = this._list[this._head + i + count + k & this._capacityMask];
+            temp[k] = this._list[this._head + i + count2 + k & this._capacityMask];
           }
-          if (count === 0) {
+          if (count2 === 0) {
             removed = [];
             if (i != size) {
               this._tail = this._head + i + len & this._capacityMask;
             }
           } else {
-            removed = this.remove(i, count);
+            removed = this.remove(i, count2);
             this._tail = this._tail - leng + len & this._capacityMask;
           }
           while (arguments_index < arg_len) {
@@ -20616,7 +20616,7 @@ var require_denque = __commonJS({
         }
         return removed;
       } else {
-        return this.remove(i, count);
+        return this.remove(i, count2);
       }
     };
     Denque.prototype.clear = function clear() {
@@ -23587,8 +23587,8 @@ var require_DataHandler = __commonJS({
                 this.redis.condition.subscriber.del(replyType, channel);
               }
             }
-            const count = reply[2];
-            if (Number(count) === 0) {
+            const count2 = reply[2];
+            if (Number(count2) === 0) {
               this.redis.condition.subscriber = false;
             }
             if (this.handleUnsolicitedUnsubscribe(replyType)) {
@@ -23598,7 +23598,7 @@ var require_DataHandler = __commonJS({
             if (!item) {
               return;
             }
-            if (!fillUnsubCommand(item.command, count)) {
+            if (!fillUnsubCommand(item.command, count2)) {
               this.redis.commandQueue.unshift(item);
             }
             break;
@@ -23668,8 +23668,8 @@ var require_DataHandler = __commonJS({
             if (channel) {
               this.redis.condition.subscriber.del(replyType, channel);
             }
-            const count = reply[2];
-            if (Number(count) === 0) {
+            const count2 = reply[2];
+            if (Number(count2) === 0) {
               this.redis.condition.subscriber = false;
             }
             if (this.handleUnsolicitedUnsubscribe(replyType)) {
@@ -23679,7 +23679,7 @@ var require_DataHandler = __commonJS({
             if (!item) {
               return;
             }
-            if (!fillUnsubCommand(item.command, count)) {
+            if (!fillUnsubCommand(item.command, count2)) {
               this.redis.commandQueue.unshift(item);
             }
             break;
@@ -23748,30 +23748,30 @@ var require_DataHandler = __commonJS({
       return parserOptions.stringNumbers ? { ...base, [decoder_1.RESP_TYPES.NUMBER]: String, [decoder_1.RESP_TYPES.DOUBLE]: String } : base;
     }
     var remainingRepliesMap = /* @__PURE__ */ new WeakMap();
-    function fillSubCommand(command, count) {
+    function fillSubCommand(command, count2) {
       let remainingReplies = remainingRepliesMap.has(command) ? remainingRepliesMap.get(command) : command.args.length;
       remainingReplies -= 1;
       if (remainingReplies <= 0) {
-        command.resolve(count);
+        command.resolve(count2);
         remainingRepliesMap.delete(command);
         return true;
       }
       remainingRepliesMap.set(command, remainingReplies);
       return false;
     }
-    function fillUnsubCommand(command, count) {
+    function fillUnsubCommand(command, count2) {
       let remainingReplies = remainingRepliesMap.has(command) ? remainingRepliesMap.get(command) : command.args.length;
       if (remainingReplies === 0) {
-        if (Number(count) === 0) {
+        if (Number(count2) === 0) {
           remainingRepliesMap.delete(command);
-          command.resolve(count);
+          command.resolve(count2);
           return true;
         }
         return false;
       }
       remainingReplies -= 1;
       if (remainingReplies <= 0) {
-        command.resolve(count);
+        command.resolve(count2);
         return true;
       }
       remainingRepliesMap.set(command, remainingReplies);
@@ -25066,42 +25066,42 @@ function redact(text, secrets) {
 function newReport(command, dryRun2) {
   return { tool: "bai-migrate", command, dryRun: dryRun2, startedAt: (/* @__PURE__ */ new Date()).toISOString(), outcome: "success", plan: [], entries: [], attachments: [] };
 }
-function wouldChange(report, entry) {
-  return report.dryRun && entry.phase === "apply" && entry.status === "skipped" && /\bwould\b/.test(entry.detail) && !/\bwould (do nothing|change nothing)\b/.test(entry.detail);
+function wouldChange(report2, entry) {
+  return report2.dryRun && entry.phase === "apply" && entry.status === "skipped" && /\bwould\b/.test(entry.detail) && !/\bwould (do nothing|change nothing)\b/.test(entry.detail);
 }
-function changedNothing(report) {
-  return report.command === "migrate" && !report.dryRun && report.outcome === "success" && !report.entries.some((e) => e.status === "changed");
+function changedNothing(report2) {
+  return report2.command === "migrate" && !report2.dryRun && report2.outcome === "success" && !report2.entries.some((e) => e.status === "changed");
 }
-function countByStatus(report) {
+function countByStatus(report2) {
   const counts2 = { ok: 0, changed: 0, warning: 0, failed: 0, skipped: 0 };
-  for (const entry of report.entries) counts2[entry.status]++;
+  for (const entry of report2.entries) counts2[entry.status]++;
   return counts2;
 }
 
 // src/core/report/markdown.ts
 var ICON = { ok: "\u2705", changed: "\u{1F6E0}\uFE0F", warning: "\u26A0\uFE0F", failed: "\u274C", skipped: "\u23ED\uFE0F" };
 var WOULD_CHANGE = "\u{1F50D}";
-function renderMarkdown(report, maxBytes = 512 * 1024) {
-  const outcome = report.outcome === "success" ? changedNothing(report) ? "already at the target, nothing to do" : "succeeded" : "failed";
-  const title = `bai-migrate ${report.command}${report.dryRun ? " (dry run)" : ""}: ${outcome}`;
-  const lines = [`## ${report.outcome === "success" ? "\u2705" : "\u274C"} ${title}`, ""];
+function renderMarkdown(report2, maxBytes = 512 * 1024) {
+  const outcome = report2.outcome === "success" ? changedNothing(report2) ? "already at the target, nothing to do" : "succeeded" : "failed";
+  const title = `bai-migrate ${report2.command}${report2.dryRun ? " (dry run)" : ""}: ${outcome}`;
+  const lines = [`## ${report2.outcome === "success" ? "\u2705" : "\u274C"} ${title}`, ""];
   const facts2 = [
-    ["From", report.fromVersion],
-    ["To", report.toVersion],
-    ["Current revision", report.currentRevision && `\`${report.currentRevision}\``],
-    ["Target revision", report.targetRevision && `\`${report.targetRevision}\``]
+    ["From", report2.fromVersion],
+    ["To", report2.toVersion],
+    ["Current revision", report2.currentRevision && `\`${report2.currentRevision}\``],
+    ["Target revision", report2.targetRevision && `\`${report2.targetRevision}\``]
   ];
   const shown = facts2.filter(([, v]) => v);
   if (shown.length > 0) {
     lines.push("| | |", "|---|---|", ...shown.map(([k, v]) => `| ${k} | ${v} |`), "");
   }
-  lines.push(...renderError(report));
-  lines.push(...renderOnTop(report));
-  lines.push(`<details><summary>Every step (${report.entries.length} rows)</summary>`, "", "| Phase | Hop | Step | Status | Detail |", "|---|---|---|---|---|");
+  lines.push(...renderError(report2));
+  lines.push(...renderOnTop(report2));
+  lines.push(`<details><summary>Every step (${report2.entries.length} rows)</summary>`, "", "| Phase | Hop | Step | Status | Detail |", "|---|---|---|---|---|");
   let size = lines.join("\n").length;
   let omitted = 0;
-  for (const e of report.entries) {
-    const status = wouldChange(report, e) ? `${WOULD_CHANGE} would change` : `${ICON[e.status]} ${e.status}`;
+  for (const e of report2.entries) {
+    const status = wouldChange(report2, e) ? `${WOULD_CHANGE} would change` : `${ICON[e.status]} ${e.status}`;
     const row = `| ${e.phase} | ${e.hop ?? ""} | ${e.step} | ${status} | ${cell(e.detail)} |`;
     if (size + row.length > maxBytes) {
       omitted++;
@@ -25112,33 +25112,33 @@ function renderMarkdown(report, maxBytes = 512 * 1024) {
   }
   if (omitted > 0) lines.push("", `_${omitted} more rows are in the report file._`);
   lines.push("", "</details>");
-  for (const a of report.attachments) {
+  for (const a of report2.attachments) {
     const content = a.content.length > 6e4 ? `${a.content.slice(0, 6e4)}
 \u2026 (truncated; the whole text is in the report file)` : a.content;
     if (size + content.length > maxBytes) continue;
     size += content.length;
     lines.push("", `<details><summary>${a.step}: ${a.name}</summary>`, "", "```", content, "```", "", "</details>");
   }
-  if (report.backup) lines.push("", `Backup bundle: \`${report.backup}\``);
-  const counts2 = countByStatus(report);
-  const toCome = report.entries.filter((e) => wouldChange(report, e)).length;
+  if (report2.backup) lines.push("", `Backup bundle: \`${report2.backup}\``);
+  const counts2 = countByStatus(report2);
+  const toCome = report2.entries.filter((e) => wouldChange(report2, e)).length;
   counts2.skipped -= toCome;
-  lines.push("", [...Object.keys(counts2).map((s) => `${ICON[s]} ${counts2[s]} ${s}`), ...report.dryRun ? [`${WOULD_CHANGE} ${toCome} would change`] : []].join(" \xB7 "));
+  lines.push("", [...Object.keys(counts2).map((s) => `${ICON[s]} ${counts2[s]} ${s}`), ...report2.dryRun ? [`${WOULD_CHANGE} ${toCome} would change`] : []].join(" \xB7 "));
   return `${lines.join("\n")}
 `;
 }
-function renderOnTop(report) {
+function renderOnTop(report2) {
   return [
-    ...report.failure ? [...renderFailure(report.failure), ""] : [],
-    ...renderManagerProof(report),
-    ...renderAttention(report),
-    ...report.timings && report.timings.length > 0 ? [...renderTimings(report.timings), ""] : [],
-    ...report.growth ? [...renderGrowth(report.growth), ""] : [],
-    ...report.forecast ? [...renderForecast(report.forecast), ""] : []
+    ...report2.failure ? [...renderFailure(report2.failure), ""] : [],
+    ...renderManagerProof(report2),
+    ...renderAttention(report2),
+    ...report2.timings && report2.timings.length > 0 ? [...renderTimings(report2.timings), ""] : [],
+    ...report2.growth ? [...renderGrowth(report2.growth), ""] : [],
+    ...report2.forecast ? [...renderForecast(report2.forecast), ""] : []
   ];
 }
-function renderManagerProof(report) {
-  const proof = report.entries.find((e) => e.phase === "apply" && e.step === "manager-starts" && e.status === "changed");
+function renderManagerProof(report2) {
+  const proof = report2.entries.find((e) => e.phase === "apply" && e.step === "manager-starts" && e.status === "changed");
   return proof ? ["### The manager comes back", "", `\u2705 ${proof.detail}`, ""] : [];
 }
 function renderFailure(failure2) {
@@ -25177,14 +25177,14 @@ var PREFLIGHT = {
 function code(text) {
   return `\`${text.replaceAll("`", "\u02CB")}\``;
 }
-function renderError(report) {
-  if (!report.error) return [];
-  const error = report.failure ? report.error.replace(report.failure.remedy, "").trimEnd() : report.error;
+function renderError(report2) {
+  if (!report2.error) return [];
+  const error = report2.failure ? report2.error.replace(report2.failure.remedy, "").trimEnd() : report2.error;
   return ["**Error:**", "", "```text", error, "```", ""];
 }
 var ATTENTION_ROWS = 30;
-function renderAttention(report) {
-  const rows = report.entries.filter((e) => (e.status === "failed" || e.status === "warning") && !report.error?.includes(e.detail));
+function renderAttention(report2) {
+  const rows = report2.entries.filter((e) => (e.status === "failed" || e.status === "warning") && !report2.error?.includes(e.detail));
   if (rows.length === 0) return [];
   const shown = rows.slice(0, ATTENTION_ROWS).map((e) => `| ${e.phase} | ${e.hop ? `${e.hop} ` : ""}${e.step} | ${ICON[e.status]} ${e.status} | ${cell(e.detail)} |`);
   const more = rows.length > ATTENTION_ROWS ? ["", `_${rows.length - ATTENTION_ROWS} more among every step below._`] : [];
@@ -25203,16 +25203,16 @@ function renderTimings(timings) {
   const total = Math.max(0, ...timings.map((t) => t.startMs + t.applyMs + t.verifyMs));
   const hops = [...new Set(timings.map((t) => t.hop ?? ""))];
   const lines = ["### Downtime, step by step", "", "| Hop | Step | Apply | Verify | Step total |", "|---|---|---:|---:|---:|"];
-  for (const hop12 of hops) {
-    const steps = timings.filter((t) => (t.hop ?? "") === hop12);
-    for (const t of steps) lines.push(`| ${hop12} | ${t.step} | ${formatDuration(t.applyMs)} | ${formatDuration(t.verifyMs)} | ${formatDuration(t.applyMs + t.verifyMs)} |`);
-    if (hop12) lines.push(`| **${hop12}** | | | | **${formatDuration(steps.reduce((sum, t) => sum + t.applyMs + t.verifyMs, 0))}** |`);
+  for (const hop14 of hops) {
+    const steps = timings.filter((t) => (t.hop ?? "") === hop14);
+    for (const t of steps) lines.push(`| ${hop14} | ${t.step} | ${formatDuration(t.applyMs)} | ${formatDuration(t.verifyMs)} | ${formatDuration(t.applyMs + t.verifyMs)} |`);
+    if (hop14) lines.push(`| **${hop14}** | | | | **${formatDuration(steps.reduce((sum, t) => sum + t.applyMs + t.verifyMs, 0))}** |`);
   }
   lines.push(`| **all** | | | | **${formatDuration(total)}** |`, "");
   lines.push("```mermaid", "gantt", "  title Migration steps (time from the first change)", "  dateFormat x", `  axisFormat ${total < 6e4 ? "%S.%L s" : "%M:%S"}`);
-  for (const hop12 of hops) {
-    lines.push(`  section ${mermaidText(hop12 || "before the first hop")}`);
-    for (const t of timings.filter((x) => (x.hop ?? "") === hop12)) {
+  for (const hop14 of hops) {
+    lines.push(`  section ${mermaidText(hop14 || "before the first hop")}`);
+    for (const t of timings.filter((x) => (x.hop ?? "") === hop14)) {
       const start = Math.round(t.startMs);
       lines.push(`  ${mermaidText(t.step)} (${formatDuration(t.applyMs + t.verifyMs)}) : ${start}, ${start + Math.max(1, Math.round(t.applyMs + t.verifyMs))}`);
     }
@@ -25227,10 +25227,10 @@ var GROWS = {
 };
 function renderForecast(forecast) {
   const lines = ["### Heavy revisions on the path", "", "| Hop | Revision | First in | What it does | Time grows | Rows now |", "|---|---|---|---|---|---:|"];
-  for (const hop12 of forecast.hops) {
-    for (const r of hop12.revisions) {
+  for (const hop14 of forecast.hops) {
+    for (const r of hop14.revisions) {
       const rows = Object.entries(r.rows).map(([table, n]) => `${table} ${n.estimated ? "~" : ""}${n.count.toLocaleString("en-US")}`);
-      lines.push(`| ${hop12.hop} | \`${r.revision}\` | ${r.firstRelease} | ${cell(r.work)} | ${GROWS[r.growth]} ${r.tables.join(", ")} | ${rows.join(", ") || "\u2013"} |`);
+      lines.push(`| ${hop14.hop} | \`${r.revision}\` | ${r.firstRelease} | ${cell(r.work)} | ${GROWS[r.growth]} ${r.tables.join(", ")} | ${rows.join(", ") || "\u2013"} |`);
     }
   }
   const history = forecast.history;
@@ -25271,25 +25271,25 @@ function cell(text) {
 }
 
 // src/core/report/text.ts
-function renderText(report, { logged = false } = {}) {
-  const out = [`bai-migrate ${report.command}${report.dryRun ? " (dry run)" : ""}`];
-  if (report.fromVersion || report.toVersion) out.push(`  ${report.fromVersion ?? "?"} \u2192 ${report.toVersion ?? "?"}${report.targetRevision ? ` (target revision ${report.targetRevision})` : ""}`);
-  if (report.currentRevision) out.push(`  current revision ${report.currentRevision}`);
-  const planRow = (entry) => entry.phase === "plan" && (report.command === "plan" || entry.step === "from-version" || entry.step === "to-version");
-  for (const e of report.entries.filter((entry) => logged ? planRow(entry) : entry.phase !== "plan" || planRow(entry))) {
+function renderText(report2, { logged = false } = {}) {
+  const out = [`bai-migrate ${report2.command}${report2.dryRun ? " (dry run)" : ""}`];
+  if (report2.fromVersion || report2.toVersion) out.push(`  ${report2.fromVersion ?? "?"} \u2192 ${report2.toVersion ?? "?"}${report2.targetRevision ? ` (target revision ${report2.targetRevision})` : ""}`);
+  if (report2.currentRevision) out.push(`  current revision ${report2.currentRevision}`);
+  const planRow = (entry) => entry.phase === "plan" && (report2.command === "plan" || entry.step === "from-version" || entry.step === "to-version");
+  for (const e of report2.entries.filter((entry) => logged ? planRow(entry) : entry.phase !== "plan" || planRow(entry))) {
     out.push(`  ${e.status.toUpperCase().padEnd(8)} ${e.phase.padEnd(9)} ${(e.hop ? `${e.hop} ` : "") + e.step}: ${e.detail}`);
   }
   if (logged) {
-    const counts2 = countByStatus(report);
-    const toCome = report.entries.filter((e) => wouldChange(report, e)).length;
+    const counts2 = countByStatus(report2);
+    const toCome = report2.entries.filter((e) => wouldChange(report2, e)).length;
     counts2.skipped -= toCome;
     const shown = [...Object.keys(counts2).filter((s) => counts2[s] > 0).map((s) => `${counts2[s]} ${s}`), ...toCome > 0 ? [`${toCome} would change`] : []];
-    out.push(`  ${shown.join(", ") || "no findings"}${report.reportFile ? `; every row is in ${report.reportFile}` : ""}`);
-    if (report.backup) out.push(`  backup bundle ${report.backup}`);
+    out.push(`  ${shown.join(", ") || "no findings"}${report2.reportFile ? `; every row is in ${report2.reportFile}` : ""}`);
+    if (report2.backup) out.push(`  backup bundle ${report2.backup}`);
   }
-  if (report.failure) out.push(...failureLines(report.failure));
-  const error = logged ? report.errorSummary ?? report.error : report.error;
-  out.push(report.outcome === "success" ? `Result: success${changedNothing(report) ? " (already at the target, nothing to do)" : ""}` : `Result: failure
+  if (report2.failure) out.push(...failureLines(report2.failure));
+  const error = logged ? report2.errorSummary ?? report2.error : report2.error;
+  out.push(report2.outcome === "success" ? `Result: success${changedNothing(report2) ? " (already at the target, nothing to do)" : ""}` : `Result: failure
 ${error ?? ""}`);
   return `${out.join("\n")}
 `;
@@ -25319,36 +25319,36 @@ var MAX_COMMENT = 6e4;
 function commentMarker(namespace) {
   return `<!-- bai-migrate rehearsal: ${namespace} -->`;
 }
-function rehearsalComment(report) {
-  const marker = commentMarker(report.rehearsal?.namespace ?? "unknown");
-  return { marker, body: renderComment(report, marker) };
+function rehearsalComment(report2) {
+  const marker = commentMarker(report2.rehearsal?.namespace ?? "unknown");
+  return { marker, body: renderComment(report2, marker) };
 }
-function renderComment(report, marker) {
-  const manifest = report.entries.find((e) => e.phase === "rehearse" && e.step === "snapshot");
-  const succeeded = report.outcome === "success";
-  const lines = [marker, `## ${succeeded ? "\u2705" : "\u274C"} Migration rehearsal ${report.fromVersion ?? "?"} \u2192 ${report.toVersion ?? "?"}: ${succeeded ? "succeeded" : "failed"}`, ""];
+function renderComment(report2, marker) {
+  const manifest = report2.entries.find((e) => e.phase === "rehearse" && e.step === "snapshot");
+  const succeeded = report2.outcome === "success";
+  const lines = [marker, `## ${succeeded ? "\u2705" : "\u274C"} Migration rehearsal ${report2.fromVersion ?? "?"} \u2192 ${report2.toVersion ?? "?"}: ${succeeded ? "succeeded" : "failed"}`, ""];
   if (manifest) lines.push(`Snapshot ${manifest.detail}.`, "");
-  lines.push(...renderError(report));
-  lines.push(...renderOnTop(report));
-  if (report.plan.length > 0) {
-    const steps = report.plan.reduce((n, hop12) => n + hop12.steps.length, 0);
-    lines.push(`<details><summary>Plan: ${report.plan.length} hop(s), ${steps} step(s)</summary>`, "", "| Hop | Step | What it does |", "|---|---|---|");
-    for (const hop12 of report.plan) for (const step2 of hop12.steps) lines.push(`| ${hop12.hop} | ${step2.id} | ${cell(step2.action)} |`);
+  lines.push(...renderError(report2));
+  lines.push(...renderOnTop(report2));
+  if (report2.plan.length > 0) {
+    const steps = report2.plan.reduce((n, hop14) => n + hop14.steps.length, 0);
+    lines.push(`<details><summary>Plan: ${report2.plan.length} hop(s), ${steps} step(s)</summary>`, "", "| Hop | Step | What it does |", "|---|---|---|");
+    for (const hop14 of report2.plan) for (const step2 of hop14.steps) lines.push(`| ${hop14.hop} | ${step2.id} | ${cell(step2.action)} |`);
     lines.push("", "</details>", "");
   }
-  const rows = report.entries.filter((e) => e.phase === "rehearse" || e.phase === "apply" || e.phase === "verify" || e.status === "warning" || e.status === "failed");
+  const rows = report2.entries.filter((e) => e.phase === "rehearse" || e.phase === "apply" || e.phase === "verify" || e.status === "warning" || e.status === "failed");
   lines.push(`<details><summary>Every step: ${rows.length} row(s)</summary>`, "", "| Phase | Step | Status | Detail |", "|---|---|---|---|");
   for (const e of rows) lines.push(`| ${e.phase} | ${e.hop ? `${e.hop} ` : ""}${e.step} | ${ICON[e.status]} ${e.status} | ${cell(e.detail)} |`);
   lines.push("", "</details>", "");
   let size = lines.join("\n").length;
-  for (const a of report.attachments.filter((x) => x.name.includes("--sql"))) {
+  for (const a of report2.attachments.filter((x) => x.name.includes("--sql"))) {
     const room = Math.max(0, MAX_COMMENT - size - 500);
     const sql = a.content.length > room ? `${a.content.slice(0, room)}
 -- \u2026 cut to fit a comment; the whole SQL is in the report file` : a.content;
     lines.push("<details><summary>Offline SQL: <code>" + a.name + "</code></summary>", "", "```sql", sql, "```", "", "</details>", "");
     size += sql.length + 100;
   }
-  lines.push(`<sub>bai-migrate rehearse \xB7 ${report.finishedAt ?? report.startedAt}</sub>`);
+  lines.push(`<sub>bai-migrate rehearse \xB7 ${report2.finishedAt ?? report2.startedAt}</sub>`);
   return `${lines.join("\n")}
 `;
 }
@@ -25766,6 +25766,13 @@ var DECLARED_INPUTS = [
     description: "Import etcd's image tree without the entries the 21.09 manager itself cannot use (preflight lists each with its key and why: no digest, no resource/ keys, a malformed reference, an alias loop); they stay in etcd and in the backup bundle. false: preflight fails on them."
   },
   {
+    name: "drop-duplicate-images",
+    kind: "boolean",
+    usedBy: STEPS,
+    default: "false",
+    description: "Before 25.4's unique constraint on images (registry, project, name, tag, architecture): keep the newest row of each group of duplicates and delete the others, pointing what referred to them (endpoints, aliases) at the kept row; every deleted row is kept in bai_migrate.dropped_values and in the backup bundle. false: preflight fails on duplicates, naming each group."
+  },
+  {
     name: "prune-etcd-images",
     kind: "boolean",
     usedBy: STEPS,
@@ -25793,7 +25800,7 @@ var DECLARED_INPUTS = [
     range: { min: 1, max: 1e5, integer: true },
     usedBy: ["clear-history"],
     default: "1000",
-    description: "clear-history: kernel rows deleted per transaction (and Redis keys unlinked per call)."
+    description: "clear-history: rows deleted per transaction: kernels, or from 24.03.4 sessions (each with its kernels) and error_logs; and Redis keys unlinked per call."
   },
   {
     name: "sweep-orphaned-stat-keys",
@@ -25808,7 +25815,7 @@ var DECLARED_INPUTS = [
     values: VACUUM_MODES,
     usedBy: ["clear-history"],
     default: "none",
-    description: "clear-history: none, analyze (VACUUM ANALYZE kernels) or full (VACUUM FULL kernels, which locks the table) after deleting."
+    description: "clear-history: none, analyze (VACUUM ANALYZE of each table it deleted from: kernels; from 24.03.4 sessions, from 24.09.0 error_logs) or full (VACUUM FULL of them, which locks each table) after deleting."
   },
   {
     name: "mode",
@@ -25931,8 +25938,11 @@ var OUTPUTS = [
   { name: "plan", description: "JSON array of hops: [{hop, targetRevision, steps: [{id, title, action}]}]." },
   { name: "report", description: "The whole report as JSON: every step and phase with its status and detail." },
   { name: "report-file", description: "Path of the JSON report file; empty when it could not be written (a warning says why)." },
-  { name: "cutoff", description: "clear-history: the cutoff (ISO 8601, UTC); kernels terminated before it were deleted." },
+  { name: "cutoff", description: "clear-history: the cutoff (ISO 8601, UTC); kernels (from 24.03.4: sessions, with their kernels) terminated before it were deleted." },
   { name: "deleted-kernels", description: "clear-history: kernel rows deleted (or that a dry run would delete)." },
+  { name: "deleted-sessions", description: "clear-history: session rows deleted (24.03.4 and later, whose manager purges sessions; or that a dry run would delete); empty for older releases." },
+  { name: "deleted-error-logs", description: "clear-history: error_logs rows deleted (24.09.0 and later; or that a dry run would delete); empty for older releases." },
+  { name: "clear-history-semantics", description: "clear-history: the releases whose manager's clear-history was applied, e.g. 24.09.0 to before 25.19.0." },
   { name: "deleted-redis-keys", description: "clear-history: Redis stat keys of the deleted kernels removed (or that a dry run would remove)." },
   { name: "swept-redis-keys", description: "clear-history with sweep-orphaned-stat-keys: stat keys of kernels that no longer exist removed (or that a dry run would remove); empty otherwise." },
   { name: "snapshot-file", description: "snapshot and rehearse: the path of the snapshot file." },
@@ -26117,9 +26127,11 @@ var HALFSTACK_IMAGES = Object.fromEntries(LINE_FACTS.map((f) => [f.line, f.halfs
 var BASE_POLICY = {
   since: "21.03.0",
   managerCommand: false,
+  purge: "kernels",
   deletes: ["kernels"],
   retentionGovernsDatabase: true,
   deletesRedisStatKeys: false,
+  managerRedisCount: "last-chunk",
   secondsUnit: false,
   vacuum: "database",
   cutoffClock: "local",
@@ -26130,21 +26142,37 @@ var POLICY_CHANGES = [
   { since: "21.09.2", managerCommand: true },
   { since: "22.03.0", deletesRedisStatKeys: true },
   // The s unit (BA@22.09.23:src/ai/backend/manager/cli/__main__.py); kernels and their stat keys as before.
+  // From 23.03 the sessions table exists and is never purged (BA@23.09.10, the same code).
   { since: "22.09.0", secondsUnit: true },
-  // Sessions are purged too; bai-migrate's own mode does not do that yet.
-  { since: "24.03.4", deletes: ["kernels", "sessions"], vacuum: "ignored", ownMode: false },
+  // _clear_terminated_sessions (BA@24.03.4, lablup/backend.ai#2077): the sessions terminated before
+  // the cutoff, their kernels first (kernels.session_id has no ON DELETE), each DELETE one
+  // autocommitted statement; the Redis part is unchanged; vacuum_db is no longer called.
+  { since: "24.03.4", purge: "sessions", deletes: ["kernels", "sessions"], vacuum: "ignored" },
+  // _clear_old_error_logs (error_logs.created_at before the cutoff) and vacuum_db back (BA@24.09.0, #1989).
   { since: "24.09.0", deletes: ["kernels", "sessions", "error_logs"], vacuum: "database" },
+  // The Redis part through valkey-glide, its count summed over the chunks (BA@25.19.0); the same keys.
+  { since: "25.19.0", managerRedisCount: "summed" },
+  // datetime.now(UTC) (BA@26.1.0); what is deleted is otherwise the same as 24.09.0's.
   { since: "26.1.0", cutoffClock: "utc" },
-  { since: "26.8.0", retentionGovernsDatabase: false }
+  // RetentionRepository.sweep() over retention_policies (BA@26.8.0, #12963); bai-migrate's own mode does not do it yet.
+  { since: "26.8.0", purge: "retention-policies", retentionGovernsDatabase: false, ownMode: false }
 ];
 var CLEAR_HISTORY_POLICIES = POLICY_CHANGES.reduce(
   (policies, change) => [...policies, { ...policies.at(-1) ?? BASE_POLICY, ...change }],
   []
 );
+var OWN_MODE_BEFORE = "25.1.0";
 function clearHistoryPolicy(release) {
-  return CLEAR_HISTORY_POLICIES.filter((p) => compareReleases(findRelease(p.since), release) <= 0).at(-1);
+  const policy = CLEAR_HISTORY_POLICIES.filter((p) => compareReleases(findRelease(p.since), release) <= 0).at(-1);
+  const compared = RELEASES.some((r) => r.head === release.head && compareReleases(r, findRelease(OWN_MODE_BEFORE)) < 0);
+  return policy.ownMode && !compared ? { ...policy, ownMode: false } : policy;
 }
-var OWN_MODE_BEFORE = CLEAR_HISTORY_POLICIES.find((p) => !p.ownMode).since;
+function ownModeRefusal(policy) {
+  return policy.purge === "retention-policies" ? "whose manager sweeps the retention_policies table instead, which bai-migrate does not do yet" : `whose manager deletes as ${policy.since}'s does, on a schema bai-migrate's own mode is not yet compared with the real manager on`;
+}
+function clearHistoryEraEnd(policy) {
+  return CLEAR_HISTORY_POLICIES[CLEAR_HISTORY_POLICIES.findIndex((p) => p.since === policy.since) + 1]?.since;
+}
 var SECONDS_UNIT_SINCE = CLEAR_HISTORY_POLICIES.find((p) => p.secondsUnit).since;
 function alembicDriverOf(version) {
   const release = findRelease(version);
@@ -26197,19 +26225,19 @@ function parseRetention(input, options = {}) {
   }
   const calendar = /^([+-]?\d+)(mo|yr)$/.exec(text);
   if (calendar) {
-    const count2 = Number(calendar[1]);
-    if (count2 < 0) throw reject("negative");
-    return bounded2({ text, kind: "months", months: calendar[2] === "yr" ? count2 * 12 : count2 });
+    const count3 = Number(calendar[1]);
+    if (count3 < 0) throw reject("negative");
+    return bounded2({ text, kind: "months", months: calendar[2] === "yr" ? count3 * 12 : count3 });
   }
   if (/[A-Za-z]{2}$/.test(text)) {
     throw reject(/^[+-]?\d*\.\d*(mo|yr)$/.test(text) ? "a fraction of a calendar unit" : "in an unknown unit");
   }
   const unit = text.slice(-1);
-  const count = text.slice(0, -1);
+  const count2 = text.slice(0, -1);
   if (!(unit in SECONDS_PER_UNIT)) throw reject("in an unknown unit");
   if (unit === "s" && !secondsUnit) throw reject(`in seconds ("s"), which the manager accepts only from ${SECONDS_UNIT_LINE}`);
-  if (!/^[+-]?(\d+\.?\d*|\.\d+)$/.test(count)) throw reject("not a number with a unit");
-  const value = Number(count);
+  if (!/^[+-]?(\d+\.?\d*|\.\d+)$/.test(count2)) throw reject("not a number with a unit");
+  const value = Number(count2);
   if (value < 0) throw reject("negative");
   return bounded2({ text, kind: "seconds", seconds: value * SECONDS_PER_UNIT[unit] });
 }
@@ -29329,6 +29357,7 @@ var MANAGER_PYTHON = [
     ["25.1", 1, "25.1.1", "fb89f5d7817b"],
     ["25.2", 0, "25.2.0", "ecc9f6322be4"],
     ["25.3", 3, "25.3.3", "8f85e9d0bd4e"],
+    ["25.4", 0, "25.4.0", "70e0533aa49a"],
     ["25.5", 2, "25.5.2", "683ca0a32f41"]
   ].map(([line, last2, tried, head]) => ({
     line,
@@ -29936,18 +29965,18 @@ async function* readSnapshot(path4) {
   const gunzip = createGunzip();
   file.on("error", (error) => gunzip.destroy(error));
   const lines = createInterface({ input: file.pipe(gunzip), crlfDelay: Infinity });
-  let count = 0;
+  let count2 = 0;
   let ended = false;
   try {
     for await (const line of lines) {
       const record = JSON.parse(line);
-      if (count === 0) {
+      if (count2 === 0) {
         checkManifest(record, path4);
       } else if ("t" in record && record.t === "end") {
-        if (record.records !== count - 1) throw invalidInput(`snapshot-file "${path4}" is incomplete: ${count - 1} records of ${record.records}`);
+        if (record.records !== count2 - 1) throw invalidInput(`snapshot-file "${path4}" is incomplete: ${count2 - 1} records of ${record.records}`);
         ended = true;
       }
-      count++;
+      count2++;
       yield record;
     }
   } catch (error) {
@@ -31247,7 +31276,7 @@ var Tokenizer = class {
       hasUnderscore
     };
   }
-  parseUnicode(count) {
+  parseUnicode(count2) {
     const startLoc = this.codePointIterator.start;
     const start = this.codePointIterator.end;
     let charCount = 0;
@@ -31258,7 +31287,7 @@ var Tokenizer = class {
         return this.reportParseError("invalid-char-in-escape-sequence");
       }
       charCount++;
-      if (charCount >= count) break;
+      if (charCount >= count2) break;
     }
     const end = this.codePointIterator.end;
     const code2 = this.text.slice(start, end);
@@ -32577,6 +32606,9 @@ var VERSIONS_2203 = "backend.ai-manager@22.03.3:src/ai/backend/manager/models/al
 var VERSIONS_2303 = "backend.ai@23.03.12:src/ai/backend/manager/models/alembic/versions";
 var VERSIONS_2309 = "backend.ai@23.09.10:src/ai/backend/manager/models/alembic/versions";
 var VERSIONS_2503 = "backend.ai@25.3.3:src/ai/backend/manager/models/alembic/versions";
+var VERSIONS_2504 = "backend.ai@25.4.0:src/ai/backend/manager/models/alembic/versions";
+var VERSIONS_2505 = "backend.ai@25.5.2:src/ai/backend/manager/models/alembic/versions";
+var VERSIONS_2506 = "backend.ai@25.6.17:src/ai/backend/manager/models/alembic/versions";
 var SCHEMA_FACTS = [
   {
     since: "60a1effa77d2",
@@ -32630,6 +32662,33 @@ var SCHEMA_FACTS = [
     describe: "table association_container_registries_groups exists",
     probes: [{ table: "association_container_registries_groups", exists: true }],
     source: `${VERSIONS_2503}/8f85e9d0bd4e_add_association_containerregistries_.py`
+  },
+  {
+    since: "c002140f14d3",
+    describe: "images.status exists",
+    probes: [{ table: "images", column: "status", exists: true }],
+    source: `${VERSIONS_2504}/c002140f14d3_add_status_column_to_the_image_table.py`
+  },
+  {
+    since: "d537c050dd8d",
+    describe: "resource_presets.id and resource_presets.scaling_group_name exist",
+    probes: [
+      { table: "resource_presets", column: "id", exists: true },
+      { table: "resource_presets", column: "scaling_group_name", exists: true }
+    ],
+    source: `${VERSIONS_2504}/d537c050dd8d_add_scaling_group_name_column_to_.py`
+  },
+  {
+    since: "683ca0a32f41",
+    describe: "table audit_logs exists",
+    probes: [{ table: "audit_logs", exists: true }],
+    source: `${VERSIONS_2505}/683ca0a32f41_add_imageauditlogrow_table.py`
+  },
+  {
+    since: "305e3ddc20a7",
+    describe: "audit_logs.action_id exists",
+    probes: [{ table: "audit_logs", column: "action_id", exists: true }],
+    source: `${VERSIONS_2506}/305e3ddc20a7_update_auditlog_table.py`
   }
 ];
 function factsAt(line, head) {
@@ -32771,8 +32830,8 @@ async function requireConnectedSuccess(cli, args, result, postgres, who, remedy)
     throw new MigrationError(error.code, `${error.message} (${cause}; ${remedy})`);
   }
 }
-function lastLines2(output, count = 3) {
-  return output.split("\n").filter((line) => line.trim() !== "").slice(-count).join(" | ");
+function lastLines2(output, count2 = 3) {
+  return output.split("\n").filter((line) => line.trim() !== "").slice(-count2).join(" | ");
 }
 function imageRescanArgs(series, registry) {
   return [...lineFacts(series).imageRescanCommand, registry];
@@ -33153,23 +33212,28 @@ import { dirname as dirname6, join as join10, resolve as resolve7 } from "node:p
 
 // src/releases/manager-start.ts
 var PROOF_QUERY = "query { user_list(limit: 1, offset: 0) { total_count } vfolder_list(limit: 1, offset: 0) { total_count } compute_session_list(limit: 1, offset: 0) { total_count items { id status } } agent_list(limit: 1, offset: 0) { total_count } }";
+var FROM_2309 = {
+  since: "23.09",
+  rpcKeypairRequired: true,
+  aiomonitorKeys: ["aiomonitor-termui-port", "aiomonitor-webui-port"],
+  listenerKeys: [],
+  harmlessLogErrors: [
+    {
+      // The overlay network plugin asks Docker for swarm mode at start and logs "error during
+      // initialization of plugin: overlay" when this host runs none
+      // (backend.ai@24.12.1:src/ai/backend/manager/network/overlay.py, OverlayNetworkError);
+      // the manager needs it only for multi-node sessions. Seen on the test bed with 24.12.1.
+      text: "Docker swarm not enabled on system",
+      why: "the overlay network plugin's complaint that Docker swarm is off on this host (multi-node sessions only)"
+    }
+  ],
+  proofQuery: PROOF_QUERY
+};
 var MANAGER_START_FACTS = [
-  {
-    since: "23.09",
-    rpcKeypairRequired: true,
-    aiomonitorKeys: ["aiomonitor-termui-port", "aiomonitor-webui-port"],
-    harmlessLogErrors: [
-      {
-        // The overlay network plugin asks Docker for swarm mode at start and logs "error during
-        // initialization of plugin: overlay" when this host runs none
-        // (backend.ai@24.12.1:src/ai/backend/manager/network/overlay.py, OverlayNetworkError);
-        // the manager needs it only for multi-node sessions. Seen on the test bed with 24.12.1.
-        text: "Docker swarm not enabled on system",
-        why: "the overlay network plugin's complaint that Docker swarm is off on this host (multi-node sessions only)"
-      }
-    ],
-    proofQuery: PROOF_QUERY
-  }
+  FROM_2309,
+  // 25.5 adds `internal-addr` (default 0.0.0.0:18080), a second listener for the internal API
+  // (backend.ai@25.5.2:src/ai/backend/manager/config.py, server.py).
+  { ...FROM_2309, since: "25.5", listenerKeys: ["internal-addr"] }
 ];
 function managerStartFacts(version) {
   const series = version.split(".").slice(0, 2).join(".");
@@ -33757,6 +33821,7 @@ function stepSettings(options, alembicConfig = options.alembicConfig) {
     imageRescan: options.imageRescan,
     skipUnusableImages: options.skipUnusableImages,
     pruneEtcdImages: options.pruneEtcdImages,
+    dropDuplicateImages: options.dropDuplicateImages,
     periodicSyncStats: options.periodicSyncStats,
     startManager: options.startManager,
     disposableCopy: options.disposableCopy,
@@ -33832,7 +33897,8 @@ function managerTomlCopy(copy2) {
     "pid-file": join9(copy2.dir, "manager.pid"),
     "ipc-base-path": join9(copy2.dir, "ipc"),
     ...copy2.aiomonitor,
-    ...copy2.rpcKeypair ? { "rpc-auth-manager-keypair": copy2.rpcKeypair } : {}
+    ...copy2.rpcKeypair ? { "rpc-auth-manager-keypair": copy2.rpcKeypair } : {},
+    ...Object.fromEntries(Object.entries(copy2.listeners ?? {}).map(([key, port]) => [key, { host: "127.0.0.1", port }]))
   });
   if ("aiomonitor-termui-port" in copy2.aiomonitor) delete manager["aiomonitor-port"];
   delete manager["public-metrics-port"];
@@ -34265,7 +34331,11 @@ async function runManagerProof(ctx, hooks = {}) {
     const servicePort = await freePort();
     const aiomonitor = {};
     for (const key of facts2.aiomonitorKeys) aiomonitor[key] = await freePort();
-    await writeFile3(config, managerTomlCopy({ ...await copyTargets(ctx), dir, servicePort, aiomonitor, managerId, rpcKeypair: await rpcKeypair(ctx, facts2, dir) }), { mode: 384 });
+    const listeners = {};
+    for (const key of facts2.listenerKeys) listeners[key] = await freePort();
+    await writeFile3(config, managerTomlCopy({ ...await copyTargets(ctx), dir, servicePort, aiomonitor, listeners, managerId, rpcKeypair: await rpcKeypair(ctx, facts2, dir) }), {
+      mode: 384
+    });
     const before = Object.keys(await ctx.deployment.etcdPrefix("nodes/manager/"));
     const eventsSince = await streamClock(ctx);
     const started = Date.now();
@@ -34456,10 +34526,10 @@ function hopTimes(timings) {
   const hops = /* @__PURE__ */ new Map();
   for (const t of timings) {
     if (!t.hop || t.step === managerStarts.id) continue;
-    const hop12 = hops.get(t.hop) ?? { totalMs: 0, schemaMs: 0 };
-    hop12.totalMs += t.applyMs + t.verifyMs;
-    if (t.step === "schema") hop12.schemaMs += t.applyMs + t.verifyMs;
-    hops.set(t.hop, hop12);
+    const hop14 = hops.get(t.hop) ?? { totalMs: 0, schemaMs: 0 };
+    hop14.totalMs += t.applyMs + t.verifyMs;
+    if (t.step === "schema") hop14.schemaMs += t.applyMs + t.verifyMs;
+    hops.set(t.hop, hop14);
   }
   return hops;
 }
@@ -34470,9 +34540,9 @@ function judgeGrowth(fullMs, smallerMs, rowRatio) {
 function compareSizes(full, smaller) {
   const rowRatio = full.rows / Math.max(1, smaller.rows);
   const small = hopTimes(smaller.timings);
-  const hops = [...hopTimes(full.timings)].map(([hop12, f]) => {
-    const s = small.get(hop12) ?? { totalMs: 0, schemaMs: 0 };
-    return { hop: hop12, fullMs: f.totalMs, smallerMs: s.totalMs, schemaFullMs: f.schemaMs, schemaSmallerMs: s.schemaMs, verdict: judgeGrowth(f.totalMs, s.totalMs, rowRatio) };
+  const hops = [...hopTimes(full.timings)].map(([hop14, f]) => {
+    const s = small.get(hop14) ?? { totalMs: 0, schemaMs: 0 };
+    return { hop: hop14, fullMs: f.totalMs, smallerMs: s.totalMs, schemaFullMs: f.schemaMs, schemaSmallerMs: s.schemaMs, verdict: judgeGrowth(f.totalMs, s.totalMs, rowRatio) };
   });
   return { rows: { full: full.rows, smaller: smaller.rows }, hops };
 }
@@ -34547,29 +34617,29 @@ function describeGrowth(growth) {
 }
 
 // src/rehearsal/rehearse.ts
-async function rehearse(options, report, log, addSecret, runInner) {
-  const record = recorder(report, log);
+async function rehearse(options, report2, log, addSecret, runInner) {
+  const record = recorder(report2, log);
   const work = mkdtempSync(join12(tmpdir4(), "bai-migrate-rehearsal-"));
   const { snapshotFile: snapshotFile2, manifest } = await openInWork(options, work);
-  noteSnapshot(report, manifest, record);
+  noteSnapshot(report2, manifest, record);
   const run2 = { options, manifest, snapshotFile: snapshotFile2, work, log, record, runInner };
   try {
     const servers = await haveServers(run2, addSecret);
     const { inner, smaller } = await restoreMeasuringGrowth(run2, servers);
-    const migrated = await prove(run2, report, inner);
+    const migrated = await prove(run2, report2, inner);
     if (smaller) {
-      report.growth = compareSizes({ rows: smaller.fullRows, timings: migrated.timings ?? [] }, smaller);
-      for (const entry of describeGrowth(report.growth)) record(entry);
+      report2.growth = compareSizes({ rows: smaller.fullRows, timings: migrated.timings ?? [] }, smaller);
+      for (const entry of describeGrowth(report2.growth)) record(entry);
     }
     record({ step: "result", status: "ok", detail: `migrated ${manifest.release.series} \u2192 ${migrated.toVersion} on the restored snapshot and verified` });
   } finally {
     await log.group("Clean up", () => cleanUp(run2));
   }
 }
-function recorder(report, log) {
+function recorder(report2, log) {
   return (entry) => {
     const full = { phase: "rehearse", ...entry };
-    report.entries.push(full);
+    report2.entries.push(full);
     if (full.status === "failed") log.error(`${full.step}: ${full.detail}`);
     else log.info(`${full.status}: ${full.step}: ${full.detail}`);
   };
@@ -34583,10 +34653,10 @@ async function openInWork(options, work) {
     throw error;
   }
 }
-function noteSnapshot(report, manifest, record) {
-  report.fromVersion = manifest.release.series;
-  report.currentRevision = manifest.release.revision;
-  report.rehearsal = { namespace: manifest.etcd.namespace };
+function noteSnapshot(report2, manifest, record) {
+  report2.fromVersion = manifest.release.series;
+  report2.currentRevision = manifest.release.revision;
+  report2.rehearsal = { namespace: manifest.etcd.namespace };
   record({ step: "snapshot", status: "ok", detail: describeSnapshot(manifest) });
   if (manifest.liveness.managersRegistered > 0 || manifest.liveness.liveKernels > 0) {
     record({
@@ -34659,20 +34729,20 @@ function innerOptions(run2, servers, database, managerTomlFromSnapshot) {
     backupDir: join12(work, "backup")
   };
 }
-async function prove(run2, report, inner) {
+async function prove(run2, report2, inner) {
   const { work, runInner, record } = run2;
   const dry = await runInner({ ...inner, dryRun: true, reportFile: join12(work, "dry-run.json") });
   if (dry.outcome === "failure") {
-    adopt(report, dry);
+    adopt(report2, dry);
     throw failure(dry, "the dry run");
   }
-  report.attachments.push(...dry.attachments);
+  report2.attachments.push(...dry.attachments);
   const migrated = await runInner({ ...inner, dryRun: false, reportFile: join12(work, "migrate.json") });
-  adopt(report, migrated);
+  adopt(report2, migrated);
   if (migrated.outcome === "failure") throw failure(migrated, "the migration");
   const verified = await runInner({ ...inner, command: "verify", dryRun: false, reportFile: join12(work, "verify.json") });
   const checks = verified.entries.filter((e) => e.phase === "verify");
-  report.entries.push(...checks.filter((e) => e.status === "failed" || e.status === "warning"));
+  report2.entries.push(...checks.filter((e) => e.status === "failed" || e.status === "warning"));
   if (verified.outcome === "failure") throw failure(verified, "the final verify");
   record({
     step: "final verify",
@@ -34706,15 +34776,15 @@ function describeSnapshot(manifest) {
   const redacted = columns.reduce((n, c) => n + c.pseudonymised.length + c.neutralised.length, 0);
   return `taken ${manifest.takenAt} at ${manifest.release.description}: ${Object.keys(manifest.postgres.rows).length} table(s) with ${rows} row(s), ${manifest.postgres.schemaOnly.length} schema-only, ${manifest.etcd.keys} etcd key(s); ${columns.reduce((n, c) => n + c.copied.length, 0)} column(s) copied, ${redacted} pseudonymised or neutralised, ${manifest.etcd.redactedKeys.length} etcd key(s) redacted`;
 }
-function adopt(report, inner) {
-  report.toVersion = inner.toVersion;
-  report.targetRevision = inner.targetRevision;
-  report.plan = inner.plan;
-  if (inner.timings) report.timings = inner.timings;
-  if (inner.forecast) report.forecast = inner.forecast;
-  if (inner.failure) report.failure = inner.failure;
-  report.entries.push(...inner.entries);
-  report.attachments.push(...inner.attachments.filter((a) => !report.attachments.some((b) => b.step === a.step && b.name === a.name)));
+function adopt(report2, inner) {
+  report2.toVersion = inner.toVersion;
+  report2.targetRevision = inner.targetRevision;
+  report2.plan = inner.plan;
+  if (inner.timings) report2.timings = inner.timings;
+  if (inner.forecast) report2.forecast = inner.forecast;
+  if (inner.failure) report2.failure = inner.failure;
+  report2.entries.push(...inner.entries);
+  report2.attachments.push(...inner.attachments.filter((a) => !report2.attachments.some((b) => b.step === a.step && b.name === a.name)));
 }
 function failure(inner, what) {
   return new MigrationError(inner.errorCode ?? "checks-failed", `${what} failed in the rehearsal: ${inner.error ?? "see the report"}`);
@@ -34836,6 +34906,26 @@ async function keptEtcdKeys(client, prefix) {
   );
   return Object.fromEntries(rows.map((r) => [r.key, r.value]));
 }
+var WHOLE_ROW = "(row)";
+async function keepRows(client, table, rows, droppedBy) {
+  await ensureTable(client);
+  await client.query(
+    `INSERT INTO ${DROPPED_VALUES} (table_name, column_name, row_key, value, dropped_by)
+     SELECT $1, $2, r.key, r.value, $3 FROM jsonb_to_recordset($4::jsonb) AS r(key text, value jsonb)
+     ON CONFLICT (table_name, column_name, row_key) DO UPDATE SET value = EXCLUDED.value, dropped_by = EXCLUDED.dropped_by, saved_at = now()
+      WHERE dropped_values.value IS DISTINCT FROM EXCLUDED.value`,
+    [table, WHOLE_ROW, droppedBy, JSON.stringify(rows)]
+  );
+  return keptCount(client, { table, key: "id", column: WHOLE_ROW });
+}
+async function keptRows(client, table) {
+  if (!await tableExists(client, DROPPED_VALUES)) return {};
+  const { rows } = await client.query(`SELECT row_key AS key, value FROM ${DROPPED_VALUES} WHERE table_name = $1 AND column_name = $2 ORDER BY row_key`, [
+    table,
+    WHOLE_ROW
+  ]);
+  return Object.fromEntries(rows.map((r) => [r.key, r.value]));
+}
 
 // src/stores/journal.ts
 var HOP_JOURNAL = `${DROPPED_VALUES_SCHEMA}.hops`;
@@ -34846,16 +34936,16 @@ async function ensureTable2(client) {
        hop text PRIMARY KEY, target_release text NOT NULL, started_at timestamptz NOT NULL DEFAULT now(), finished_at timestamptz)`
   );
 }
-async function hopStarted(client, hop12, targetRelease2) {
+async function hopStarted(client, hop14, targetRelease2) {
   await ensureTable2(client);
   await client.query(
     `INSERT INTO ${HOP_JOURNAL} (hop, target_release) VALUES ($1, $2)
      ON CONFLICT (hop) DO UPDATE SET target_release = EXCLUDED.target_release, started_at = now(), finished_at = NULL`,
-    [hop12, targetRelease2]
+    [hop14, targetRelease2]
   );
 }
-async function hopFinished(client, hop12) {
-  await client.query(`UPDATE ${HOP_JOURNAL} SET finished_at = now() WHERE hop = $1`, [hop12]);
+async function hopFinished(client, hop14) {
+  await client.query(`UPDATE ${HOP_JOURNAL} SET finished_at = now() WHERE hop = $1`, [hop14]);
 }
 async function unfinishedHops(client) {
   if (!await tableExists(client, HOP_JOURNAL)) return [];
@@ -35061,7 +35151,7 @@ var upgrade = {
   whenSkipping: (_hop, _revisions, _skipped, skipNote) => ({ kind: "refuse", why: `${skipNote}; this hop has no remedy for them` })
 };
 var upgradeCommand = {
-  describe: (next, hop12) => `alembic upgrade will take it to ${hop12.to.head} (${hop12.to.version})${next.covered.length > 0 ? `; it skips ${next.covered.map((c) => `${c.revision} (the same change as ${c.twin})`).join(", ")}, which is harmless` : ""}`,
+  describe: (next, hop14) => `alembic upgrade will take it to ${hop14.to.head} (${hop14.to.version})${next.covered.length > 0 ? `; it skips ${next.covered.map((c) => `${c.revision} (the same change as ${c.twin})`).join(", ")}, which is harmless` : ""}`,
   async dryRun(_next, ctx, revisions) {
     const head = ctx.hop.to.head;
     const postgres = ctx.deployment.targets.postgres;
@@ -35084,9 +35174,9 @@ var upgradeCommand = {
     await runAlembic(ctx.alembic, ctx.deployment.targets.postgres, ["upgrade", head]);
     return `alembic upgrade ${listed(revisions)} \u2192 ${head}`;
   },
-  runs(_next, hop12, revisions) {
-    const head = hop12.to.head;
-    const toLine = hop12.to.series;
+  runs(_next, hop14, revisions) {
+    const head = hop14.to.head;
+    const toLine = hop14.to.series;
     return byTarget(
       revisions.length === 1 ? upgradeSteps(toLine, revisions[0], head) : revisionsToApply(toLine, toLine, revisions, head).map((revision) => ({ revision, from: parentsIn(toLine, revision)[0] ?? "base", to: revision }))
     );
@@ -35096,10 +35186,10 @@ var upgradeCommand = {
 // src/steps/schema/apply-missing.ts
 var applyMissing = {
   action: "Applies every revision of the target release the database lacks, including those alembic upgrade would skip, then sets alembic_version to the head.",
-  whenSkipping: (hop12, revisions, skipped2) => ({ kind: "apply-missing", revisions: revisionsToApply(hop12.fromSeries, hop12.to.series, revisions, hop12.to.head), skipped: skipped2 })
+  whenSkipping: (hop14, revisions, skipped2) => ({ kind: "apply-missing", revisions: revisionsToApply(hop14.fromSeries, hop14.to.series, revisions, hop14.to.head), skipped: skipped2 })
 };
 var applyMissingCommand = {
-  describe: (next, hop12) => `alembic upgrade would skip ${listed(next.skipped)}, so the ${next.revisions.length} revision(s) of ${hop12.to.version} the database lacks will be applied one by one in graph order, then alembic_version set to ${hop12.to.head}`,
+  describe: (next, hop14) => `alembic upgrade would skip ${listed(next.skipped)}, so the ${next.revisions.length} revision(s) of ${hop14.to.version} the database lacks will be applied one by one in graph order, then alembic_version set to ${hop14.to.head}`,
   async dryRun(next, ctx, revisions) {
     const head = ctx.hop.to.head;
     if (ctx.venvToMake) return [sqlNotShown(ctx, `alembic ${next.kind} ${listed(revisions)} \u2192 ${head}`, "venv")];
@@ -35112,7 +35202,7 @@ var applyMissingCommand = {
     await applyRevisions(ctx.alembic, ctx.deployment.targets.postgres, next.revisions);
     return `applied ${next.revisions.length} revision(s) by id (among them ${listed(next.skipped)}, which alembic upgrade would skip)`;
   },
-  runs: (next, hop12) => byTarget(next.revisions.map((revision) => ({ revision, from: parentsIn(hop12.to.series, revision)[0] ?? "base", to: revision })))
+  runs: (next, hop14) => byTarget(next.revisions.map((revision) => ({ revision, from: parentsIn(hop14.to.series, revision)[0] ?? "base", to: revision })))
 };
 
 // src/steps/schema/downgrade-first.ts
@@ -35120,9 +35210,9 @@ function downgradeFirst(downgradeTo) {
   return {
     action: `Downgrades with the source release's alembic to ${downgradeTo}, then runs the target release's alembic upgrade to its head.`,
     // A head the target cannot start from: the source's own downgrade first.
-    beyondTarget: (hop12, revisions, unknown) => revisions.every((r) => revisionsOf(hop12.fromSeries).has(r)) && appliedIn(hop12.fromSeries, revisions).has(downgradeTo) ? { kind: "downgrade", to: downgradeTo, skipped: [], unknown } : void 0,
-    whenSkipping(hop12, revisions, skipped2, skipNote) {
-      if (!appliedIn(hop12.fromSeries, revisions).has(downgradeTo)) {
+    beyondTarget: (hop14, revisions, unknown) => revisions.every((r) => revisionsOf(hop14.fromSeries).has(r)) && appliedIn(hop14.fromSeries, revisions).has(downgradeTo) ? { kind: "downgrade", to: downgradeTo, skipped: [], unknown } : void 0,
+    whenSkipping(hop14, revisions, skipped2, skipNote) {
+      if (!appliedIn(hop14.fromSeries, revisions).has(downgradeTo)) {
         return { kind: "refuse", why: `${skipNote}, and the database is not past ${downgradeTo}, the revision this hop downgrades to first` };
       }
       return { kind: "downgrade", to: downgradeTo, skipped: skipped2 };
@@ -35135,7 +35225,7 @@ async function sourceAlembic(ctx, to) {
   return ctx.sourceAlembic();
 }
 var downgradeCommand = {
-  describe: (next, hop12) => next.unknown && next.unknown.length > 0 ? `${hop12.to.version}'s migration scripts do not have ${listed(next.unknown)}, so ${hop12.fromSeries}'s alembic will first downgrade to ${next.to}, then ${hop12.to.version}'s upgrade to ${hop12.to.head}` : `alembic upgrade would skip ${listed(next.skipped)}, so ${hop12.fromSeries}'s alembic will first downgrade to ${next.to}, then ${hop12.to.version}'s upgrade to ${hop12.to.head}`,
+  describe: (next, hop14) => next.unknown && next.unknown.length > 0 ? `${hop14.to.version}'s migration scripts do not have ${listed(next.unknown)}, so ${hop14.fromSeries}'s alembic will first downgrade to ${next.to}, then ${hop14.to.version}'s upgrade to ${hop14.to.head}` : `alembic upgrade would skip ${listed(next.skipped)}, so ${hop14.fromSeries}'s alembic will first downgrade to ${next.to}, then ${hop14.to.version}'s upgrade to ${hop14.to.head}`,
   async preflight(next, ctx) {
     const source = ctx.sourceAlembic ? await ctx.sourceAlembic() : void 0;
     const name = `${ctx.hop.fromSeries}'s alembic`;
@@ -35162,9 +35252,9 @@ var downgradeCommand = {
     await runAlembic(source, ctx.deployment.targets.postgres, ["downgrade", next.to]);
     return `${ctx.hop.fromSeries}'s alembic downgrade to ${next.to}`;
   },
-  runs: (next, hop12, revisions) => [
-    ...downgradeSteps(hop12.fromSeries, revisions[0], next.to).map((s) => ({ ...s, direction: "down", by: "source" })),
-    ...byTarget(upgradeSteps(hop12.to.series, next.to, hop12.to.head))
+  runs: (next, hop14, revisions) => [
+    ...downgradeSteps(hop14.fromSeries, revisions[0], next.to).map((s) => ({ ...s, direction: "down", by: "source" })),
+    ...byTarget(upgradeSteps(hop14.to.series, next.to, hop14.to.head))
   ]
 };
 
@@ -35187,18 +35277,18 @@ var COMMANDS2 = {
 function commandOf(next) {
   return COMMANDS2[next.kind];
 }
-function nextCommand(rules, hop12, revisions) {
-  const head = hop12.to.head;
-  const fromLine = hop12.fromSeries;
-  const toLine = hop12.to.series;
+function nextCommand(rules, hop14, revisions) {
+  const head = hop14.to.head;
+  const fromLine = hop14.fromSeries;
+  const toLine = hop14.to.series;
   if (revisions.length === 1 && revisions[0] === head) return { kind: "done" };
   if (pastIn(fromLine, toLine, revisions, head)) return { kind: "past", at: revisions };
   const target = revisionsOf(toLine);
   const unknown = revisions.filter((r) => !target.has(r));
   if (unknown.length > 0) {
-    return rules.beyondTarget?.(hop12, revisions, unknown) ?? {
+    return rules.beyondTarget?.(hop14, revisions, unknown) ?? {
       kind: "refuse",
-      why: `alembic_version holds ${listed(unknown)}, which ${hop12.to.version}'s migration scripts do not have (alembic would stop with "Can't locate revision"); a later release of ${toLine} or the next line may know it`
+      why: `alembic_version holds ${listed(unknown)}, which ${hop14.to.version}'s migration scripts do not have (alembic would stop with "Can't locate revision"); a later release of ${toLine} or the next line may know it`
     };
   }
   const headAncestors = appliedIn(toLine, [head]);
@@ -35208,10 +35298,10 @@ function nextCommand(rules, hop12, revisions) {
   const skips = followsSource ? upgradeSkips(fromLine, toLine, revisions, head) : { skipped: [], covered: [] };
   if (skips.skipped.length === 0) return { kind: "upgrade", covered: skips.covered };
   const skipNote = `alembic upgrade would take ${skips.skipped.length} revision(s) of ${toLine} as done that the database never ran (${listed(skips.skipped)})`;
-  return rules.whenSkipping(hop12, revisions, skips.skipped, skipNote);
+  return rules.whenSkipping(hop14, revisions, skips.skipped, skipNote);
 }
-function describeNext(next, hop12) {
-  const head = hop12.to.head;
+function describeNext(next, hop14) {
+  const head = hop14.to.head;
   switch (next.kind) {
     case "done":
       return `already at ${head}`;
@@ -35222,17 +35312,17 @@ function describeNext(next, hop12) {
     case "refuse":
       return next.why;
     default:
-      return commandOf(next).describe(next, hop12);
+      return commandOf(next).describe(next, hop14);
   }
 }
 var procedures = /* @__PURE__ */ new WeakMap();
-function schemaStepOf(hop12) {
-  return hop12.steps.find((step2) => procedures.has(step2));
+function schemaStepOf(hop14) {
+  return hop14.steps.find((step2) => procedures.has(step2));
 }
-function schemaRevisionRuns(hop12, revisions) {
-  const step2 = schemaStepOf(hop12);
+function schemaRevisionRuns(hop14, revisions) {
+  const step2 = schemaStepOf(hop14);
   if (!step2) return [];
-  const next = nextCommand(procedures.get(step2), hop12, revisions);
+  const next = nextCommand(procedures.get(step2), hop14, revisions);
   switch (next.kind) {
     case "done":
     case "past":
@@ -35240,7 +35330,7 @@ function schemaRevisionRuns(hop12, revisions) {
     case "refuse":
       return [];
     default:
-      return commandOf(next).runs(next, hop12, revisions);
+      return commandOf(next).runs(next, hop14, revisions);
   }
 }
 function schemaStep(procedure = { kind: "upgrade" }) {
@@ -35487,7 +35577,7 @@ var concurrencyToRedis = {
     const { differing, stale } = await compare(deployment, notOccupying(ctx));
     if (differing.length === 0 && stale.length === 0) return ok2("every keypair.concurrency_used counter already matches PostgreSQL");
     const redis = await deployment.redis(REDIS_DB.stat);
-    const updates = [...differing.map(([accessKey, count]) => [`${PREFIX}${accessKey}`, String(count)]), ...stale.map((key) => [key, "0"])];
+    const updates = [...differing.map(([accessKey, count2]) => [`${PREFIX}${accessKey}`, String(count2)]), ...stale.map((key) => [key, "0"])];
     const pipeline3 = redis.pipeline();
     for (let i = 0; i < updates.length; i += 1e3) pipeline3.mset(...updates.slice(i, i + 1e3).flat());
     const results = await pipeline3.exec() ?? [];
@@ -35554,7 +35644,7 @@ async function compare(deployment, notOccupyingStatuses) {
   const expected = new Map(rows.map((r) => [r.access_key, Number(r.used)]));
   const unknown = (await scanCounterNames(deployment)).filter((name) => !expected.has(name.slice(PREFIX.length)));
   const counters = await readCounters(deployment, [...[...expected.keys()].map((accessKey) => `${PREFIX}${accessKey}`), ...unknown]);
-  const differing = [...expected].filter(([accessKey, count]) => counters.get(`${PREFIX}${accessKey}`) !== String(count));
+  const differing = [...expected].filter(([accessKey, count2]) => counters.get(`${PREFIX}${accessKey}`) !== String(count2));
   const stale = [...counters].filter(([key, value]) => !expected.has(key.slice(PREFIX.length)) && value !== null && value !== "0").map(([key]) => key);
   return { expected, differing, stale };
 }
@@ -35993,11 +36083,11 @@ function describeUnusable(unusable) {
   return listed2(unusable, (u) => `${u.key}: ${u.reason}`);
 }
 function unusableFinding(unusable, skip) {
-  const count = `${unusable.length} etcd image entr${unusable.length === 1 ? "y" : "ies"} the 21.09 manager itself cannot use`;
+  const count2 = `${unusable.length} etcd image entr${unusable.length === 1 ? "y" : "ies"} the 21.09 manager itself cannot use`;
   const attachment = unusable.length > SHOWN ? { name: "unusable-image-entries.txt", content: unusable.map((u) => `${u.key}	${u.reason}
 `).join("") } : void 0;
-  return skip ? { ...warning(`${count} will not be imported (skip-unusable-images); they stay in etcd and in the backup bundle: ${describeUnusable(unusable)}`), attachment } : {
-    ...failed(`${count}: ${describeUnusable(unusable)}. Fix them in etcd, or set skip-unusable-images: true to import everything else (they stay in etcd and in the backup bundle)`),
+  return skip ? { ...warning(`${count2} will not be imported (skip-unusable-images); they stay in etcd and in the backup bundle: ${describeUnusable(unusable)}`), attachment } : {
+    ...failed(`${count2}: ${describeUnusable(unusable)}. Fix them in etcd, or set skip-unusable-images: true to import everything else (they stay in etcd and in the backup bundle)`),
     attachment
   };
 }
@@ -36422,10 +36512,10 @@ function columnsAcrossDowngrade(columns) {
       const restored = [];
       let kept = 0;
       for (const c of columns) {
-        const count = await keptCount(pg2, c);
-        kept += count;
-        if (count === 0) continue;
-        if (!await columnExists(pg2, c.table, c.column)) return failed(`${named(c)} is not in ${ctx.hop.to.version}'s schema, so its ${count} kept value(s) cannot be put back`);
+        const count2 = await keptCount(pg2, c);
+        kept += count2;
+        if (count2 === 0) continue;
+        if (!await columnExists(pg2, c.table, c.column)) return failed(`${named(c)} is not in ${ctx.hop.to.version}'s schema, so its ${count2} kept value(s) cannot be put back`);
         const changedRows = await restoreColumn(pg2, c);
         if (changedRows > 0) restored.push(`${changedRows} of ${named(c)}`);
       }
@@ -36437,14 +36527,14 @@ function columnsAcrossDowngrade(columns) {
       const findings = [];
       if (await standing(ctx) === "past") return [ok2(`the schema is past ${ctx.hop.to.head} (${ctx.hop.to.version}): later revisions own ${list}`)];
       for (const c of columns) {
-        const count = await keptCount(pg2, c);
-        if (count === 0) {
+        const count2 = await keptCount(pg2, c);
+        if (count2 === 0) {
           findings.push(skipped(`no values of ${named(c)} are kept: nothing to put back`));
         } else if (!await columnExists(pg2, c.table, c.column)) {
-          findings.push(failed(`${named(c)} does not exist, so its ${count} kept value(s) are not in place`));
+          findings.push(failed(`${named(c)} does not exist, so its ${count2} kept value(s) are not in place`));
         } else {
           const differing = await countDiffering(pg2, c);
-          findings.push(differing === 0 ? ok2(`the ${count} kept value(s) of ${named(c)} are in place`) : failed(`${differing} row(s) of ${named(c)} differ from the value kept before the downgrade`));
+          findings.push(differing === 0 ? ok2(`the ${count2} kept value(s) of ${named(c)} are in place`) : failed(`${differing} row(s) of ${named(c)} differ from the value kept before the downgrade`));
         }
       }
       return findings;
@@ -36966,8 +37056,8 @@ var registriesMoved = {
     );
     if (await columnExists(pg2, "images", "registry_id")) {
       const { rows: unlinked } = await pg2.query("SELECT count(*) FROM images WHERE registry_id IS NULL");
-      const count = Number(unlinked[0].count);
-      findings.push(count === 0 ? ok2("every image has its registry_id") : failed(`${count} image(s) have no registry_id`));
+      const count2 = Number(unlinked[0].count);
+      findings.push(count2 === 0 ? ok2("every image has its registry_id") : failed(`${count2} image(s) have no registry_id`));
     }
     const left = Object.keys(await deployment.etcdPrefix(REGISTRY_PREFIX));
     findings.push(left.length === 0 ? ok2(`etcd ${REGISTRY_PREFIX} is gone, as 24.09 expects`) : warning(`etcd ${REGISTRY_PREFIX} still holds ${left.length} key(s), which 24.09 no longer reads`));
@@ -37099,8 +37189,8 @@ var vfolderDomains = {
     const pg2 = deployment.postgres;
     if (!await columnExists(pg2, "vfolders", "domain_name")) return [ok2("vfolders.domain_name does not exist yet")];
     const { rows } = await pg2.query("SELECT count(*) FROM vfolders WHERE domain_name IS NULL");
-    const count = Number(rows[0].count);
-    return [count === 0 ? ok2("every vfolder has its domain_name") : failed(`${count} vfolder(s) have no domain_name`)];
+    const count2 = Number(rows[0].count);
+    return [count2 === 0 ? ok2("every vfolder has its domain_name") : failed(`${count2} vfolder(s) have no domain_name`)];
   }
 };
 
@@ -37335,8 +37425,272 @@ var aiomonitorPorts = {
 // src/hops/25.2-25.3/index.ts
 var hop11 = { from: "25.2", to: "25.3", steps: [servicesStopped, schema, aiomonitorPorts] };
 
+// src/hops/25.3-25.4/endpoint-token-owners.ts
+var TOKEN_OWNER_REVISION = "70e0533aa49a";
+var SHOWN6 = 5;
+var endpointTokenOwners = {
+  id: "endpoint-token-owners",
+  title: "Every endpoint token has an owner",
+  kind: "check",
+  action: `Checks that every endpoint token names its session owner, which 25.4's ${TOKEN_OWNER_REVISION} makes NOT NULL; changes nothing.`,
+  servers: ["postgres"],
+  tables: ["endpoint_tokens"],
+  async preflight({ deployment }) {
+    const pg2 = deployment.postgres;
+    if (!await columnExists(pg2, "endpoint_tokens", "session_owner")) return [ok2("no endpoint_tokens.session_owner: nothing for the NOT NULL to stop on")];
+    const { rows } = await pg2.query(
+      `SELECT id::text, endpoint::text, count(*) OVER () AS total FROM endpoint_tokens WHERE session_owner IS NULL ORDER BY id LIMIT ${SHOWN6}`
+    );
+    if (rows.length === 0) return [ok2(`every endpoint token has a session_owner: ${TOKEN_OWNER_REVISION}'s NOT NULL holds`)];
+    return [
+      failed(
+        `${rows[0].total} endpoint token(s) have no session_owner: ${firstFew(rows, (r) => `${r.id} (endpoint ${r.endpoint ?? "none"})`)}. 25.4's ${TOKEN_OWNER_REVISION} makes endpoint_tokens.session_owner NOT NULL and stops the upgrade on them. Set their owner (the endpoint's session_owner) or delete them first. ${REHEARSAL_FINDS_IT}`
+      )
+    ];
+  }
+};
+
+// src/hops/25.3-25.4/image-identifiers.ts
+var IMAGE_IDENTIFIER_REVISION = "c002140f14d3";
+var IMAGE_IDENTIFIER = ["registry", "project", "name", "tag", "architecture"];
+var INPUT = "drop-duplicate-images";
+async function absentColumns(client) {
+  if (!await tableExists(client, "images")) return [...IMAGE_IDENTIFIER];
+  const absent = [];
+  for (const column of IMAGE_IDENTIFIER) if (!await columnExists(client, "images", column)) absent.push(column);
+  return absent;
+}
+async function duplicateImageGroups(client) {
+  if ((await absentColumns(client)).length > 0) return [];
+  const notNull = IMAGE_IDENTIFIER.map((c) => `${c} IS NOT NULL`).join(" AND ");
+  const { rows } = await client.query(
+    `SELECT registry, project, name, tag, architecture, array_agg(id::text ORDER BY created_at DESC NULLS LAST, id DESC) AS ids
+       FROM images WHERE ${notNull} GROUP BY ${IMAGE_IDENTIFIER.join(", ")} HAVING count(*) > 1 ORDER BY name, architecture, registry, project, tag`
+  );
+  const groups = [];
+  for (const group of rows) {
+    const { rows: found } = await client.query("SELECT id::text AS id FROM images WHERE name = $1 AND architecture = $2", [group.name, group.architecture]);
+    groups.push({ ...group, managerUses: found[0]?.id });
+  }
+  return groups;
+}
+var describeGroup = (g) => `${g.name} (${g.architecture}; registry ${g.registry}, project ${g.project}, tag ${g.tag}): ${g.ids.length} rows ${g.ids.join(", ")}; the manager's lookup uses ${g.managerUses ?? "none of them"}, drop-duplicate-images would keep ${g.ids[0]}`;
+var report = (groups) => ({ name: `duplicate images (${IMAGE_IDENTIFIER_REVISION}).txt`, content: groups.map(describeGroup).join("\n") + "\n" });
+var droppedCount = (groups) => groups.reduce((n, g) => n + g.ids.length - 1, 0);
+async function referencingColumns(client) {
+  const { rows } = await client.query(
+    `SELECT c.conrelid::regclass::text AS table, a.attname AS column FROM pg_constraint c
+       JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+      WHERE c.contype = 'f' AND c.confrelid = to_regclass('images') AND array_length(c.conkey, 1) = 1 ORDER BY 1, 2`
+  );
+  const columns = rows.map((r) => ({ table: r.table, column: r.column }));
+  if (await columnExists(client, "endpoints", "image") && !columns.some((c) => c.table === "endpoints" && c.column === "image")) columns.push({ table: "endpoints", column: "image" });
+  return columns;
+}
+async function rowsToDrop(client, groups) {
+  const drops = groups.flatMap((g) => g.ids.slice(1).map((id) => ({ id, kept: g.ids[0] })));
+  if (drops.length === 0) return [];
+  const ids = drops.map((d) => d.id);
+  const { rows } = await client.query("SELECT id::text AS id, to_jsonb(i) AS row FROM images i WHERE id = ANY($1::uuid[])", [ids]);
+  const referencing = {};
+  for (const { table, column } of await referencingColumns(client)) {
+    const { rows: refs } = await client.query(
+      `SELECT t.${quoteIdent(column)}::text AS image, to_jsonb(t) AS row FROM ${table} t WHERE t.${quoteIdent(column)} = ANY($1::uuid[])`,
+      [ids]
+    );
+    for (const ref of refs) ((referencing[ref.image] ??= {})[`${table}.${column}`] ??= []).push(ref.row);
+  }
+  return rows.map((r) => ({ key: r.id, value: { row: r.row, keptInstead: drops.find((d) => d.id === r.id).kept, referencedBy: referencing[r.id] ?? {} } }));
+}
+var imageIdentifiers = {
+  id: "image-identifiers",
+  title: "No two images share what 25.4 makes unique",
+  kind: "change",
+  action: `Finds images that share (${IMAGE_IDENTIFIER.join(", ")}), which 25.4's ${IMAGE_IDENTIFIER_REVISION} makes unique without removing duplicates; refuses them, or with ${INPUT} keeps the newest row of each group, points what referred to the others at it and deletes them (kept in the backup bundle and ${DROPPED_VALUES}).`,
+  servers: ["postgres"],
+  tables: ["images", "image_aliases", "endpoints"],
+  async preflight({ deployment, settings }) {
+    const pg2 = deployment.postgres;
+    const absent = await absentColumns(pg2);
+    if (absent.length > 0) return [skipped(`images has no ${absent.join(", ")}: no duplicates of (${IMAGE_IDENTIFIER.join(", ")}) to look for`)];
+    const groups = await duplicateImageGroups(pg2);
+    if (groups.length === 0) return [ok2(`no two images share (${IMAGE_IDENTIFIER.join(", ")}): ${IMAGE_IDENTIFIER_REVISION}'s uq_image_identifier can be built`)];
+    const count2 = `${groups.length} group(s) of images share (${IMAGE_IDENTIFIER.join(", ")}), ${droppedCount(groups)} row(s) more than the constraint allows: ${firstFew(groups, describeGroup)}`;
+    if (!settings.dropDuplicateImages) {
+      return [
+        {
+          status: "failed",
+          detail: `${count2}. 25.4's ${IMAGE_IDENTIFIER_REVISION} adds the unique constraint uq_image_identifier over them and stops the upgrade ("could not create unique index"). Delete the rows you do not want by hand, or set ${INPUT}: true to keep the newest row of each group (references moved to it, the others kept in the backup bundle and ${DROPPED_VALUES}). ${REHEARSAL_FINDS_IT}`,
+          attachment: report(groups)
+        }
+      ];
+    }
+    const findings = [{ status: "ok", detail: `${count2}. ${INPUT}: migrate keeps the newest row of each group and deletes the other ${droppedCount(groups)}`, attachment: report(groups) }];
+    const differs = groups.filter((g) => g.managerUses !== void 0 && g.managerUses !== g.ids[0]);
+    if (differs.length > 0) {
+      findings.push(
+        warning(
+          `in ${differs.length} group(s) the manager's lookup uses another row than the newest, which is the one kept: ${firstFew(differs, (g) => `${g.name} (${g.architecture}): uses ${g.managerUses}, keeps ${g.ids[0]}`)}`
+        )
+      );
+    }
+    if (!await mayKeepDroppedValues(pg2)) findings.push(warning(await cannotKeepDroppedValues(pg2, `${INPUT} deletes ${droppedCount(groups)} image row(s)`)));
+    return findings;
+  },
+  async dryRun({ deployment, settings }) {
+    const groups = await duplicateImageGroups(deployment.postgres);
+    if (groups.length === 0) return [ok2("no duplicate images: nothing to delete")];
+    if (!settings.dropDuplicateImages) return [skipped(`${INPUT} not set: ${groups.length} group(s) of duplicate images stay, and preflight refuses them`)];
+    return [
+      {
+        status: "ok",
+        detail: `would keep ${droppedCount(groups)} image row(s) in ${DROPPED_VALUES} and delete them, keeping the newest of each of ${groups.length} group(s)`,
+        attachment: report(groups)
+      }
+    ];
+  },
+  async pending({ deployment, settings }) {
+    return settings.dropDuplicateImages && (await duplicateImageGroups(deployment.postgres)).length > 0;
+  },
+  async backup({ deployment, settings }) {
+    if (!settings.dropDuplicateImages) return void 0;
+    const rows = await rowsToDrop(deployment.postgres, await duplicateImageGroups(deployment.postgres));
+    if (rows.length === 0) return void 0;
+    return { name: "images-duplicates.json", content: JSON.stringify(Object.fromEntries(rows.map((r) => [r.key, r.value])), null, 2) };
+  },
+  async carryForward({ deployment, settings }) {
+    if (!settings.dropDuplicateImages) return void 0;
+    const rows = await rowsToDrop(deployment.postgres, await duplicateImageGroups(deployment.postgres));
+    if (rows.length === 0) return void 0;
+    const kept = await keepRows(deployment.postgres, "images", rows, IMAGE_IDENTIFIER_REVISION);
+    return ok2(`${rows.length} duplicate image row(s) kept in PostgreSQL as ${DROPPED_VALUES} (${kept} image row(s) kept there in all), with the rows that referred to them`);
+  },
+  async apply({ deployment, settings }) {
+    const pg2 = deployment.postgres;
+    const groups = await duplicateImageGroups(pg2);
+    if (groups.length === 0) return ok2("no duplicate images left");
+    if (!settings.dropDuplicateImages) return failed(`${groups.length} group(s) of duplicate images and ${INPUT} is not set`);
+    const drops = groups.flatMap((g) => g.ids.slice(1).map((id) => [id, g.ids[0]]));
+    const kept = await keptRows(pg2, "images");
+    const unkept = drops.filter(([id]) => !(id in kept));
+    if (unkept.length > 0) return failed(`${unkept.length} duplicate image row(s) are not kept in ${DROPPED_VALUES}: ${firstFew(unkept, ([id]) => id)}; nothing deleted`);
+    const moved2 = [];
+    await pg2.query("BEGIN");
+    try {
+      const params = [drops.map(([id]) => id), drops.map(([, keep]) => keep)];
+      for (const { table, column } of await referencingColumns(pg2)) {
+        const col = quoteIdent(column);
+        const { rowCount: rowCount3 } = await pg2.query(`UPDATE ${table} t SET ${col} = m.kept FROM unnest($1::uuid[], $2::uuid[]) AS m(dropped, kept) WHERE t.${col} = m.dropped`, params);
+        if (rowCount3) moved2.push(`${rowCount3} ${table}.${column}`);
+      }
+      const { rowCount: rowCount2 } = await pg2.query("DELETE FROM images WHERE id = ANY($1::uuid[])", [params[0]]);
+      await pg2.query("COMMIT");
+      return changed(
+        `deleted ${rowCount2 ?? 0} duplicate image row(s), keeping the newest of each of ${groups.length} group(s)${moved2.length > 0 ? `; pointed ${moved2.join(", ")} at the kept rows` : ""}; the deleted rows are in ${DROPPED_VALUES}`
+      );
+    } catch (error) {
+      await pg2.query("ROLLBACK");
+      throw error;
+    }
+  },
+  async verify({ deployment }) {
+    const groups = await duplicateImageGroups(deployment.postgres);
+    return [
+      groups.length === 0 ? ok2(`no two images share (${IMAGE_IDENTIFIER.join(", ")})`) : failed(`${groups.length} group(s) of images still share (${IMAGE_IDENTIFIER.join(", ")}): ${firstFew(groups, describeGroup)}`)
+    ];
+  }
+};
+
+// src/hops/25.3-25.4/preset-names.ts
+var PRESET_NAME_REVISION = "9fc0e92ea510";
+var PRESET_KEY_REVISION = "d537c050dd8d";
+async function duplicatePresetGroups(client) {
+  if (!await columnExists(client, "resource_presets", "name")) return [];
+  const scoped = await columnExists(client, "resource_presets", "scaling_group_name");
+  const rowId = await columnExists(client, "resource_presets", "id") ? `'id ' || id::text` : `'ctid ' || ctid::text`;
+  const sg = scoped ? "scaling_group_name" : "NULL::text";
+  const { rows } = await client.query(
+    `SELECT name, ${sg} AS sg, array_agg(${rowId} ORDER BY ctid) AS rows FROM resource_presets
+      WHERE name IS NOT NULL GROUP BY name, ${sg} HAVING count(*) > 1 ORDER BY name, 2 NULLS FIRST`
+  );
+  return rows.map((r) => ({ name: r.name, scalingGroup: r.sg, rows: r.rows }));
+}
+var presetNames = {
+  id: "preset-names",
+  title: "Resource preset names are unique",
+  kind: "check",
+  action: `Checks that no two resource presets share a name (per scaling group), which the unique indexes 25.4's ${PRESET_NAME_REVISION} builds require, and that the primary key ${PRESET_KEY_REVISION} drops by name is there; changes nothing.`,
+  servers: ["postgres"],
+  tables: ["resource_presets"],
+  async preflight({ deployment }) {
+    const pg2 = deployment.postgres;
+    const findings = [];
+    if (!await columnExists(pg2, "resource_presets", "name"))
+      return [skipped(`${await tableExists(pg2, "resource_presets") ? "resource_presets has no name column" : "no resource_presets table"}: no preset names to compare`)];
+    if (!await columnExists(pg2, "resource_presets", "id")) {
+      const { rows: rows2 } = await pg2.query(
+        `SELECT count(*)::int AS n FROM pg_constraint WHERE conrelid = to_regclass('resource_presets') AND contype = 'p' AND conname = 'pk_resource_presets'`
+      );
+      if (rows2[0].n === 0) {
+        findings.push(
+          failed(
+            `resource_presets has no primary key pk_resource_presets, which 25.4's ${PRESET_KEY_REVISION} drops by that name (stopping the upgrade when it is not there): once the names are unique, ALTER TABLE resource_presets ADD CONSTRAINT pk_resource_presets PRIMARY KEY (name). ${REHEARSAL_FINDS_IT}`
+          )
+        );
+      }
+    }
+    const groups = await duplicatePresetGroups(pg2);
+    if (groups.length === 0) return [...findings, ok2(`no two resource presets share a name: ${PRESET_NAME_REVISION}'s unique indexes can be built`)];
+    const rows = groups.reduce((n, g) => n + g.rows.length, 0);
+    return [
+      ...findings,
+      failed(
+        `${groups.length} resource preset name(s) are held by ${rows} rows: ${firstFew(groups, (g) => `${g.name}${g.scalingGroup === null ? "" : ` in scaling group ${g.scalingGroup}`}: ${g.rows.join(", ")}`)}. 25.4's ${PRESET_NAME_REVISION} builds unique indexes on resource_presets(name) and (name, scaling_group_name) and stops the upgrade on them. Rename or delete all but one of each (e.g. DELETE FROM resource_presets WHERE ctid = '\u2026'). ${REHEARSAL_FINDS_IT}`
+      )
+    ];
+  }
+};
+
+// src/hops/25.3-25.4/index.ts
+var hop12 = {
+  from: "25.3",
+  to: "25.4",
+  steps: [servicesStopped, imageIdentifiers, presetNames, endpointTokenOwners, schema],
+  guards: [
+    { revision: IMAGE_IDENTIFIER_REVISION, step: imageIdentifiers.id, hazard: `images that share (${IMAGE_IDENTIFIER.join(", ")}), which its unique constraint uq_image_identifier refuses` },
+    { revision: PRESET_KEY_REVISION, step: presetNames.id, hazard: "a resource_presets table without its primary key pk_resource_presets, which it drops by name" },
+    { revision: PRESET_NAME_REVISION, step: presetNames.id, hazard: "resource presets that share a name, which its unique indexes refuse" },
+    { revision: TOKEN_OWNER_REVISION, step: endpointTokenOwners.id, hazard: "endpoint tokens without a session_owner, which its NOT NULL refuses" }
+  ]
+};
+
+// src/hops/25.4-25.5/internal-addr.ts
+var INTERNAL_ADDR = { key: "internal-addr", default: "0.0.0.0:18080" };
+var internalAddr = {
+  id: "internal-addr",
+  title: "The manager listens on internal-addr",
+  kind: "check",
+  action: `Reads [manager] ${INTERNAL_ADDR.key} in manager.toml: where it is not set, says that 25.5's manager opens a second listener on ${INTERNAL_ADDR.default}; changes nothing.`,
+  servers: [],
+  async preflight({ deployment }) {
+    const config = deployment.targets.managerConfig;
+    if (!config) return [skipped(`no manager.toml was given or found: its [manager] ${INTERNAL_ADDR.key} is not read`)];
+    const manager = config.table.manager;
+    const section2 = typeof manager === "object" && manager !== null && !Array.isArray(manager) ? manager : {};
+    const set2 = section2[INTERNAL_ADDR.key];
+    return [
+      set2 === void 0 ? ok2(
+        `${config.path} does not set [manager] ${INTERNAL_ADDR.key}: 25.5's manager also listens on ${INTERNAL_ADDR.default} (its internal API); set it to keep that port off other interfaces or away from what already uses it`
+      ) : ok2(`${config.path} sets [manager] ${INTERNAL_ADDR.key} = ${JSON.stringify(set2)}: 25.5's manager listens there too`)
+    ];
+  }
+};
+
+// src/hops/25.4-25.5/index.ts
+var hop13 = { from: "25.4", to: "25.5", steps: [servicesStopped, schema, internalAddr] };
+
 // src/hops/index.ts
-var HOPS = [hop, hop2, hop3, hop4, hop5, hop6, hop7, hop8, hop9, hop10, hop11];
+var HOPS = [hop, hop2, hop3, hop4, hop5, hop6, hop7, hop8, hop9, hop10, hop11, hop12, hop13];
 var HOP_STEPS = Object.fromEntries(HOPS.map((h) => [`${h.from}\u2192${h.to}`, h.steps]));
 var PATCH_STEPS = [servicesStopped, schema];
 var TABLES_STEPS_TOUCH = [...new Set([...HOPS.flatMap((h) => h.steps), ...PATCH_STEPS].flatMap((step2) => step2.tables ?? []).concat("kernels"))];
@@ -37441,6 +37795,266 @@ function hopInto(position) {
 // src/commands/clear-history.ts
 import { setTimeout as sleep2 } from "node:timers/promises";
 
+// src/commands/clear-history-store.ts
+async function unlink2(deployment, keys) {
+  if (keys.length === 0) return 0;
+  const redis = await deployment.redis(REDIS_DB.stat);
+  return redis.unlink(...keys);
+}
+async function* kernelIdBatches(deployment, scope, batchSize) {
+  let after = { at: "-infinity", id: "00000000-0000-0000-0000-000000000000" };
+  for (; ; ) {
+    const { rows } = await deployment.postgres.query(
+      `SELECT id::text AS id, terminated_at::text AS at FROM kernels
+        WHERE terminated_at < $1 AND terminated_at >= $2::timestamptz AND (terminated_at, id) > ($2::timestamptz, $3::uuid)
+        ORDER BY kernels.terminated_at, kernels.id LIMIT $4`,
+      [scope.cutoff, after.at, after.id, batchSize]
+    );
+    if (rows.length === 0) return;
+    yield rows.map((r) => r.id);
+    after = rows[rows.length - 1];
+  }
+}
+async function countStatKeysOfKernels(deployment, scope, batchSize) {
+  const redis = await deployment.redis(REDIS_DB.stat);
+  let count2 = 0;
+  for await (const ids of kernelIdBatches(deployment, scope, batchSize)) count2 += await redis.exists(...ids);
+  return count2;
+}
+async function unlinkStatKeysOfKernels(deployment, scope, batchSize) {
+  let removed = 0;
+  for await (const ids of kernelIdBatches(deployment, scope, batchSize)) removed += await unlink2(deployment, ids);
+  return removed;
+}
+
+// src/commands/clear-history-sessions.ts
+var ON_DELETE = { a: "no action", r: "restrict", c: "cascade", n: "set null", d: "set default" };
+async function referencesOfSessions(client) {
+  const { rows } = await client.query(
+    `SELECT c.conname AS constraint, src.relname AS table, dst.relname AS target, c.confdeltype AS deltype,
+            ARRAY(SELECT a.attname::text FROM unnest(c.conkey) AS k(n) JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n) AS columns
+       FROM pg_constraint c
+       JOIN pg_class src ON src.oid = c.conrelid
+       JOIN pg_class dst ON dst.oid = c.confrelid
+      WHERE c.contype = 'f' AND dst.relname IN ('sessions', 'kernels') AND dst.relnamespace = current_schema()::regnamespace
+      ORDER BY src.relname, c.conname`
+  );
+  return rows.map((r) => {
+    if (r.columns.length !== 1) {
+      throw new MigrationError(
+        "unsupported",
+        `clear-history: the foreign key ${r.constraint} of ${r.table} onto ${r.target} has ${r.columns.length} columns; bai-migrate knows single-column ones only; nothing was deleted`
+      );
+    }
+    return { constraint: r.constraint, table: r.table, column: r.columns[0], target: r.target, onDelete: ON_DELETE[r.deltype] ?? "no action" };
+  });
+}
+function holdingReferences(references) {
+  return references.filter((r) => (r.onDelete === "no action" || r.onDelete === "restrict") && !(r.table === "kernels" && r.column === "session_id" && r.target === "sessions"));
+}
+function freeOf(holders) {
+  const clauses = holders.map(
+    (h) => h.target === "sessions" ? `NOT EXISTS (SELECT 1 FROM ${quoteIdent(h.table)} h WHERE h.${quoteIdent(h.column)} = s.id)` : `NOT EXISTS (SELECT 1 FROM kernels hk JOIN ${quoteIdent(h.table)} h ON h.${quoteIdent(h.column)} = hk.id WHERE hk.session_id = s.id)`
+  );
+  return clauses.length > 0 ? clauses.join(" AND ") : "TRUE";
+}
+var PROGRESS_EVERY_MS2 = 2e3;
+var NAMED2 = 20;
+async function count(client, sql, params) {
+  const { rows } = await client.query(sql, params);
+  return Number(rows[0].n);
+}
+async function countsOf(client, policy, cutoff, holders) {
+  const free = freeOf(holders);
+  const sessions = await count(client, `SELECT count(*) AS n FROM sessions s WHERE s.terminated_at < $1 AND ${free}`, [cutoff]);
+  const kernels = await count(client, `SELECT count(*) AS n FROM kernels k WHERE k.session_id IN (SELECT s.id FROM sessions s WHERE s.terminated_at < $1 AND ${free})`, [cutoff]);
+  const heldSessions = await count(client, `SELECT count(*) AS n FROM sessions s WHERE s.terminated_at < $1 AND NOT (${free})`, [cutoff]);
+  const heldKernels = await count(client, `SELECT count(*) AS n FROM kernels k WHERE k.session_id IN (SELECT s.id FROM sessions s WHERE s.terminated_at < $1 AND NOT (${free}))`, [cutoff]);
+  const errorLogs = policy.deletes.includes("error_logs") && await tableExists(client, "error_logs") ? await count(client, "SELECT count(*) AS n FROM error_logs WHERE created_at < $1", [cutoff]) : null;
+  return { sessions, kernels, errorLogs, heldSessions, heldKernels };
+}
+async function describeHeld(client, cutoff, holders, total) {
+  const named2 = [];
+  const seen = /* @__PURE__ */ new Set();
+  const hasEndpoints = await tableExists(client, "endpoints");
+  for (const h of holders) {
+    if (named2.length >= NAMED2) break;
+    const viaRouting = h.table === "routings" && h.target === "sessions" && hasEndpoints;
+    const sql = viaRouting ? `SELECT s.id::text AS id, string_agg(DISTINCT coalesce(e.name, '?') || ' ' || r.endpoint::text, ', ') AS what
+           FROM sessions s JOIN routings r ON r.${quoteIdent(h.column)} = s.id LEFT JOIN endpoints e ON e.id = r.endpoint
+          WHERE s.terminated_at < $1 GROUP BY s.id ORDER BY s.id LIMIT $2` : h.target === "sessions" ? `SELECT s.id::text AS id, count(*)::text || ' row(s) of ${h.table}' AS what FROM sessions s JOIN ${quoteIdent(h.table)} h ON h.${quoteIdent(h.column)} = s.id
+            WHERE s.terminated_at < $1 GROUP BY s.id ORDER BY s.id LIMIT $2` : `SELECT s.id::text AS id, count(*)::text || ' row(s) of ${h.table} on its kernels' AS what FROM sessions s JOIN kernels hk ON hk.session_id = s.id
+             JOIN ${quoteIdent(h.table)} h ON h.${quoteIdent(h.column)} = hk.id WHERE s.terminated_at < $1 GROUP BY s.id ORDER BY s.id LIMIT $2`;
+    const { rows } = await client.query(sql, [cutoff, NAMED2]);
+    for (const r of rows) {
+      if (seen.has(r.id) || named2.length >= NAMED2) continue;
+      seen.add(r.id);
+      named2.push(viaRouting ? `session ${r.id} (routed by endpoint ${r.what})` : `session ${r.id} (${r.what}, ${h.constraint})`);
+    }
+  }
+  return `${named2.join("; ")}${total > named2.length ? `; and ${total - named2.length} more` : ""}`;
+}
+function heldFinding(counts2, holders, named2, dryRun2) {
+  const by = [...new Set(holders.map((h) => `${h.table}.${h.column} (${h.constraint})`))].join(", ");
+  return {
+    status: "warning",
+    detail: `${dryRun2 ? "would leave" : "left"} ${counts2.heldSessions} session(s) terminated before the cutoff, and their ${counts2.heldKernels} kernel(s), in place: rows still refer to them through ${by}, on which this release's manager stops half-way (after deleting their kernels). ${named2}. Delete those rows (for routings: the model service's endpoint) and a later run clears them`
+  };
+}
+async function clearSessionHistory(deployment, policy, cutoff, options, log, redisUp) {
+  const pg2 = deployment.postgres;
+  const references = await referencesOfSessions(pg2);
+  const holders = holdingReferences(references);
+  const findings = [];
+  const before = await countsOf(pg2, policy, cutoff, holders);
+  const named2 = before.heldSessions > 0 ? await describeHeld(pg2, cutoff, holders, before.heldSessions) : "";
+  const scope = { kind: "terminated-before", cutoff };
+  if (options.dryRun) {
+    const redisKeys2 = redisUp ? await countStatKeysOfKernels(deployment, scope, options.batchSize) : null;
+    const logs = before.errorLogs === null ? "" : `, ${before.errorLogs} error_logs row(s)`;
+    const keys = `, and ${redisKeys2 ?? "an unknown number of (Redis is unreachable)"} Redis stat key(s) of kernels terminated before the cutoff`;
+    findings.push({ status: "skipped", detail: `dry run: would delete ${before.sessions} session row(s) and their ${before.kernels} kernel row(s)${logs}${keys}` });
+    if (before.heldSessions > 0) findings.push(heldFinding(before, holders, named2, true));
+    return { ...before, redisKeys: redisKeys2, redisFailed: !redisUp, longestStatementMs: 0, longestBatchMs: 0, findings };
+  }
+  let redisKeys = null;
+  let redisError = redisUp ? void 0 : "Redis is unreachable";
+  if (redisUp) {
+    try {
+      redisKeys = await unlinkStatKeysOfKernels(deployment, scope, options.batchSize);
+    } catch (error) {
+      redisError = error instanceof Error ? error.message : String(error);
+      log.warning(`Redis failed (${redisError}); deleting the database part, then reporting it`);
+    }
+  }
+  let longest = 0;
+  let longestBatch = 0;
+  const timed = async (run2) => {
+    const started2 = Date.now();
+    try {
+      return await run2();
+    } finally {
+      longest = Math.max(longest, Date.now() - started2);
+    }
+  };
+  const free = freeOf(holders);
+  let sessions = 0;
+  let kernels = 0;
+  let from;
+  const started = Date.now();
+  let lastProgress = started;
+  for (; ; ) {
+    const batchStart = Date.now();
+    await pg2.query("BEGIN");
+    let ids;
+    let latest;
+    try {
+      const { rows } = await timed(
+        () => pg2.query(
+          `SELECT s.id::text AS id, s.terminated_at FROM sessions s WHERE s.terminated_at < $1 AND s.terminated_at >= $2 AND ${free}
+            ORDER BY s.terminated_at LIMIT $3 FOR UPDATE OF s`,
+          [cutoff, from ?? "-infinity", options.batchSize]
+        )
+      );
+      ids = rows.map((r) => r.id);
+      latest = rows.reduce((max, r) => max === void 0 || r.terminated_at > max ? r.terminated_at : max, void 0);
+      if (ids.length > 0) {
+        const k = await timed(() => pg2.query("DELETE FROM kernels WHERE session_id = ANY($1::uuid[])", [ids]));
+        const s = await timed(() => pg2.query("DELETE FROM sessions WHERE id = ANY($1::uuid[])", [ids]));
+        kernels += k.rowCount ?? 0;
+        sessions += s.rowCount ?? 0;
+      }
+      await pg2.query("COMMIT");
+    } catch (error) {
+      await pg2.query("ROLLBACK").catch(() => void 0);
+      throw error;
+    }
+    longestBatch = Math.max(longestBatch, Date.now() - batchStart);
+    if (ids.length === 0) break;
+    from = latest;
+    if (Date.now() - lastProgress >= PROGRESS_EVERY_MS2) {
+      lastProgress = Date.now();
+      log.info(`clear-history: ${sessions} of ${before.sessions} session rows deleted (${kernels} kernel rows), ${Math.round(sessions / ((lastProgress - started) / 1e3))} sessions/s`);
+    }
+  }
+  findings.push({
+    status: sessions + kernels > 0 ? "changed" : "ok",
+    detail: `deleted ${sessions} session row(s) terminated before the cutoff and their ${kernels} kernel row(s), in batches of ${options.batchSize} sessions (longest statement ${longest} ms, longest batch ${longestBatch} ms)`
+  });
+  let errorLogs = null;
+  if (before.errorLogs !== null) {
+    const done = await deleteOlderRows(pg2, "error_logs", "created_at", cutoff, options.batchSize);
+    errorLogs = done.deleted;
+    longest = Math.max(longest, done.longestMs);
+    longestBatch = Math.max(longestBatch, done.longestMs);
+    findings.push({
+      status: errorLogs > 0 ? "changed" : "ok",
+      detail: `deleted ${errorLogs} error_logs row(s) created before the cutoff, in batches of ${options.batchSize} (longest statement ${done.longestMs} ms)`
+    });
+  }
+  const after = await countsOf(pg2, policy, cutoff, holders);
+  if (before.heldSessions > 0 || after.heldSessions > 0) findings.push(heldFinding(after, holders, await describeHeld(pg2, cutoff, holders, after.heldSessions), false));
+  if (redisError) {
+    findings.push({
+      status: options.redisFailure === "warn" ? "warning" : "failed",
+      detail: `Redis part not done (${redisError}): stat keys of kernels terminated before the cutoff stay in Redis DB 0; a run with sweep-orphaned-stat-keys: true removes those whose kernel is gone once Redis is back`
+    });
+  } else if (redisKeys !== null) {
+    findings.push({
+      status: redisKeys > 0 ? "changed" : "ok",
+      detail: `removed ${redisKeys} stat key(s) of kernels terminated before the cutoff from Redis DB 0 (before the database part, as the manager)`
+    });
+  }
+  return {
+    sessions,
+    kernels,
+    errorLogs,
+    heldSessions: after.heldSessions,
+    heldKernels: after.heldKernels,
+    redisKeys,
+    redisFailed: redisError !== void 0,
+    longestStatementMs: longest,
+    longestBatchMs: longestBatch,
+    findings
+  };
+}
+async function countKeysOrphanedByRun(deployment, cutoff, batchSize) {
+  const pg2 = deployment.postgres;
+  const free = freeOf(holdingReferences(await referencesOfSessions(pg2)));
+  const redis = await deployment.redis(REDIS_DB.stat);
+  let count2 = 0;
+  let after = "00000000-0000-0000-0000-000000000000";
+  for (; ; ) {
+    const { rows } = await pg2.query(
+      `SELECT k.id::text AS id FROM kernels k WHERE k.id > $2 AND NOT coalesce(k.terminated_at < $1, false)
+          AND k.session_id IN (SELECT s.id FROM sessions s WHERE s.terminated_at < $1 AND ${free}) ORDER BY k.id LIMIT $3`,
+      [cutoff, after, batchSize]
+    );
+    if (rows.length === 0) return count2;
+    count2 += await redis.exists(...rows.map((r) => r.id));
+    after = rows[rows.length - 1].id;
+  }
+}
+async function deleteOlderRows(client, table, column, cutoff, batchSize) {
+  let deleted = 0;
+  let longestMs = 0;
+  let from;
+  const t = quoteIdent(table);
+  const c = quoteIdent(column);
+  for (; ; ) {
+    const started = Date.now();
+    const { rows } = await client.query(`DELETE FROM ${t} WHERE ctid = ANY (ARRAY (SELECT ctid FROM ${t} WHERE ${c} < $1 AND ${c} >= $2 ORDER BY ${c} LIMIT $3)) RETURNING ${c} AS at`, [
+      cutoff,
+      from ?? "-infinity",
+      batchSize
+    ]);
+    longestMs = Math.max(longestMs, Date.now() - started);
+    if (rows.length === 0) return { deleted, longestMs };
+    deleted += rows.length;
+    from = rows.reduce((max, r) => r.at > max ? r.at : max, rows[0].at);
+  }
+}
+
 // src/stores/lock.ts
 var LOCK_KEYS = [1650551073, 1835624306];
 var POLL_MS = 250;
@@ -37536,8 +38150,8 @@ import { resolve as resolve13 } from "node:path";
 
 // src/commands/session-findings.ts
 var Findings = class {
-  constructor(report, secrets, log) {
-    this.report = report;
+  constructor(report2, secrets, log) {
+    this.report = report2;
     this.secrets = secrets;
     this.log = log;
   }
@@ -37622,29 +38236,29 @@ var HopVenvs = class {
    * comes from the venv made before the run (run-command.ts).
    */
   async prepare(hops, runTarget) {
-    for (const hop12 of hops) {
-      if (hop12.to.version === runTarget || this.hopTools.has(hop12.label)) continue;
-      const venv = await this.venvs.get(publishedRelease(hop12.to.version), {
-        use: `${hop12.to.series}'s alembic and CLI run from it for ${hop12.label}`,
-        unchecked: `${hop12.to.series}'s alembic and CLI from it are not checked`
+    for (const hop14 of hops) {
+      if (hop14.to.version === runTarget || this.hopTools.has(hop14.label)) continue;
+      const venv = await this.venvs.get(publishedRelease(hop14.to.version), {
+        use: `${hop14.to.series}'s alembic and CLI run from it for ${hop14.label}`,
+        unchecked: `${hop14.to.series}'s alembic and CLI from it are not checked`
       });
       if (!venv) continue;
-      this.hopTools.set(hop12.label, {
+      this.hopTools.set(hop14.label, {
         alembic: this.alembicOf(venv),
         managerCli: { command: [venv.managerCli], configFile: this.managerConfig, log: this.log }
       });
     }
   }
   /** The hop's own tools, when its target is not the run's; undefined: the run's. */
-  toolsOf(hop12) {
-    return this.hopTools.get(hop12.label);
+  toolsOf(hop14) {
+    return this.hopTools.get(hop14.label);
   }
   /** The alembic of the source line's final release (the one the database was last upgraded with), from its own venv. */
-  async sourceAlembic(hop12, purpose = "downgrade") {
-    const source = publishedRelease(latestRelease(hop12.fromSeries).version);
+  async sourceAlembic(hop14, purpose = "downgrade") {
+    const source = publishedRelease(latestRelease(hop14.fromSeries).version);
     const venv = await this.venvs.get(source, {
-      use: purpose === "downgrade" ? `${hop12.fromSeries}'s alembic runs from it for the downgrade of ${hop12.label}` : `${source}'s models are compared with the live schema from it (the drift check); its alembic runs nothing`,
-      unchecked: `${hop12.fromSeries}'s alembic from it is not checked`
+      use: purpose === "downgrade" ? `${hop14.fromSeries}'s alembic runs from it for the downgrade of ${hop14.label}` : `${source}'s models are compared with the live schema from it (the drift check); its alembic runs nothing`,
+      unchecked: `${hop14.fromSeries}'s alembic from it is not checked`
     });
     return venv ? this.alembicOf(venv) : void 0;
   }
@@ -37663,17 +38277,17 @@ function inputTools(options) {
   };
 }
 var Session = class {
-  constructor(options, deployment, report, secrets, log, venvs, tools = inputTools(options)) {
+  constructor(options, deployment, report2, secrets, log, venvs, tools = inputTools(options)) {
     this.options = options;
     this.deployment = deployment;
-    this.report = report;
+    this.report = report2;
     this.log = log;
     this.tools = tools;
     const config = tools.alembicConfig ?? alembicConfigBeside(deployment.targets.managerConfig?.path);
     const driver = options.toVersion ? alembicDriverOf(targetRelease(options.toVersion).version) : void 0;
     this.alembic = { command: tools.alembicCommand, config, lockTimeoutSeconds: options.alembicLockTimeoutSeconds, driver };
     this.settings = stepSettings(options, tools.alembicConfig);
-    this.findings = new Findings(report, secrets, log);
+    this.findings = new Findings(report2, secrets, log);
     if (venvs) this.hopVenvs = new HopVenvs(venvs, options.alembicLockTimeoutSeconds, deployment.targets.managerConfig?.path, log);
   }
   options;
@@ -37713,20 +38327,20 @@ var Session = class {
     await this.hopVenvs?.prepare(hops, runTarget);
   }
   /** What a step's phases get: the hop's own tools where it has them, else the run's. */
-  stepContext(hop12) {
-    const tools = this.hopVenvs?.toolsOf(hop12);
+  stepContext(hop14) {
+    const tools = this.hopVenvs?.toolsOf(hop14);
     const alembic = tools?.alembic ?? this.alembic;
     const context = {
       deployment: this.deployment,
       settings: this.settings,
       venvToMake: this.tools.venvToMake,
-      hop: hop12,
+      hop: hop14,
       log: this.log,
       alembic: { ...alembic, env: { ...alembic.env, ...this.managerConfigEnv() }, log: this.log },
       managerCli: tools?.managerCli ?? this.managerCli()
     };
     const hopVenvs = this.hopVenvs;
-    return hopVenvs ? { ...context, sourceAlembic: (purpose) => hopVenvs.sourceAlembic(hop12, purpose) } : context;
+    return hopVenvs ? { ...context, sourceAlembic: (purpose) => hopVenvs.sourceAlembic(hop14, purpose) } : context;
   }
   /** What a revision that loads the manager's configuration needs (alembic.ts, AlembicSetup.env): the checked manager.toml, and the backup folder. */
   managerConfigEnv() {
@@ -37765,13 +38379,13 @@ ${failures.map((f) => `- ${f.hop ? `${f.hop} ` : ""}${f.step}: ${f.detail}`).joi
     );
   }
 };
-function problems(count) {
-  return `found ${count} problem${count === 1 ? "" : "s"} (each reported above; the report lists them)`;
+function problems(count2) {
+  return `found ${count2} problem${count2 === 1 ? "" : "s"} (each reported above; the report lists them)`;
 }
 
 // src/commands/clear-history.ts
 var UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-var PROGRESS_EVERY_MS2 = 2e3;
+var PROGRESS_EVERY_MS3 = 2e3;
 var PERSIST_ATTEMPTS = 20;
 var PERSIST_RETRY_MS = 250;
 function ownModePolicy(position) {
@@ -37779,7 +38393,7 @@ function ownModePolicy(position) {
   if (!policy.ownMode) {
     throw new MigrationError(
       "unsupported",
-      `clear-history knows what the manager deletes before ${OWN_MODE_BEFORE} (kernels, and their stat keys from 22.03); this database is at ${describePosition(position)}, whose manager also purges sessions. Use mode: manager with that release's manager`
+      `clear-history knows what the manager deletes before ${OWN_MODE_BEFORE} (kernels, and their stat keys from 22.03; sessions and their kernels from 24.03.4; error_logs from 24.09.0); this database is at ${describePosition(position)}, ${ownModeRefusal(policy)}. Use mode: manager with that release's manager`
     );
   }
   return policy;
@@ -37791,24 +38405,27 @@ function releasePolicy(position) {
   return clearHistoryPolicy(position.releases[0]);
 }
 async function clearHistory(deployment, position, options, log, redisUp) {
-  const withRedis = ownModePolicy(position).deletesRedisStatKeys;
+  const policy = ownModePolicy(position);
+  const withRedis = policy.deletesRedisStatKeys;
   const pg2 = deployment.postgres;
   const { cutoff, total } = await cutoffAndCount(deployment, options.retention);
   const cutoffText = cutoff.toISOString();
+  const semantics = semanticsOf(policy);
+  const what = policy.purge === "sessions" ? `sessions with terminated_at before it are history, with their kernels${policy.deletes.includes("error_logs") ? ", and error_logs created before it" : ""}` : "kernels with terminated_at before it are history";
+  const clock = policy.cutoffClock === "utc" ? "as this release's manager does (UTC)" : "this release's manager computes it from its host's local time instead";
   const findings = [
-    {
-      status: "ok",
-      detail: `cutoff ${cutoffText} (UTC) = PostgreSQL now() - ${options.retention.text}; kernels with terminated_at before it are history. (The manager of 21.09\u201325.x computes it from its host's local time.)`
-    }
+    { status: "ok", detail: `clear-history semantics of Backend.AI ${semantics}, the release of ${describePosition(position)}` },
+    { status: "ok", detail: `cutoff ${cutoffText} (UTC) = PostgreSQL now() - ${options.retention.text}; ${what}. (${clock})` }
   ];
+  if (policy.purge === "sessions") return clearSessionEra(deployment, policy, cutoff, semantics, options, log, redisUp, findings);
   const sweep = withRedis && options.sweepOrphanedStatKeys;
   if (options.dryRun) {
-    const redisKeys = withRedis && redisUp ? await countStatKeys(deployment, cutoff, options.batchSize) : withRedis ? null : 0;
+    const redisKeys = withRedis && redisUp ? await countStatKeysOfKernels(deployment, { kind: "terminated-before", cutoff }, options.batchSize) : withRedis ? null : 0;
     const swept2 = sweep && redisUp ? await sweepOrphanedStatKeys(deployment, options.batchSize, "count") : null;
     const keys = withRedis ? ` and ${redisKeys ?? "an unknown number of (Redis is unreachable)"} of their Redis stat key(s)` : "";
     const orphans = sweep ? `; would sweep ${swept2 ?? "an unknown number of (Redis is unreachable)"} stat key(s) of kernels that no longer exist` : "";
     findings.push({ status: "skipped", detail: `dry run: would delete ${total} kernel row(s)${keys}${orphans}` });
-    return { cutoff: cutoffText, kernels: total, redisKeys, sweptRedisKeys: swept2, longestStatementMs: 0, findings };
+    return { cutoff: cutoffText, semantics, kernels: total, sessions: null, errorLogs: null, heldSessions: 0, redisKeys, sweptRedisKeys: swept2, longestStatementMs: 0, findings };
   }
   let deleted = 0;
   let unlinked = 0;
@@ -37844,7 +38461,7 @@ async function clearHistory(deployment, position, options, log, redisUp) {
     from = batch.rows.reduce((latest, r) => r.terminated_at > latest ? r.terminated_at : latest, batch.rows[0].terminated_at);
     deleted += batch.rows.length;
     if (withRedis) await unlinkWhileNextBatchRuns(batch.rows.map((r) => r.id));
-    if (Date.now() - lastProgress >= PROGRESS_EVERY_MS2) {
+    if (Date.now() - lastProgress >= PROGRESS_EVERY_MS3) {
       lastProgress = Date.now();
       const rate = deleted / ((lastProgress - started) / 1e3);
       log.info(`clear-history: ${deleted} of ${total} kernel rows deleted, ${Math.round(rate)} rows/s, about ${Math.ceil((total - deleted) / Math.max(rate, 1))} s left`);
@@ -37874,7 +38491,42 @@ async function clearHistory(deployment, position, options, log, redisUp) {
     await pg2.query(statement);
     findings.push({ status: "changed", detail: `${statement} done` });
   }
-  return { cutoff: cutoffText, kernels: deleted, redisKeys: unlinked, sweptRedisKeys: swept, longestStatementMs: longest, findings };
+  return { cutoff: cutoffText, semantics, kernels: deleted, sessions: null, errorLogs: null, heldSessions: 0, redisKeys: unlinked, sweptRedisKeys: swept, longestStatementMs: longest, findings };
+}
+function semanticsOf(policy) {
+  const end = clearHistoryEraEnd(policy);
+  return end ? `${policy.since} to before ${end}` : `${policy.since} and later`;
+}
+async function clearSessionEra(deployment, policy, cutoff, semantics, options, log, redisUp, findings) {
+  const sweep = options.sweepOrphanedStatKeys;
+  const sweepCount = options.dryRun && sweep && redisUp ? await sweepOrphanedStatKeys(deployment, options.batchSize, "count") + await countKeysOrphanedByRun(deployment, cutoff, options.batchSize) : null;
+  const done = await clearSessionHistory(deployment, policy, cutoff, options, log, redisUp);
+  findings.push(...done.findings);
+  const base = { cutoff: cutoff.toISOString(), semantics, kernels: done.kernels, sessions: done.sessions, errorLogs: done.errorLogs, heldSessions: done.heldSessions, redisKeys: done.redisKeys };
+  if (options.dryRun) {
+    if (sweep) findings.push({ status: "skipped", detail: `dry run: would sweep ${sweepCount ?? "an unknown number of (Redis is unreachable)"} stat key(s) of kernels that no longer exist` });
+    return { ...base, sweptRedisKeys: sweepCount, longestStatementMs: 0, findings };
+  }
+  let swept = null;
+  if (redisUp && !done.redisFailed) {
+    try {
+      if (sweep) {
+        swept = await sweepOrphanedStatKeys(deployment, options.batchSize, "unlink");
+        findings.push({ status: swept > 0 ? "changed" : "ok", detail: `swept ${swept} stat key(s) of kernels that no longer exist from Redis DB 0 (sweep-orphaned-stat-keys)` });
+      }
+      findings.push(await persistRedis(deployment));
+    } catch (error) {
+      findings.push({ status: options.redisFailure === "warn" ? "warning" : "failed", detail: `Redis part not done (${messageOf(error)})` });
+    }
+  }
+  if (options.vacuum !== "none") {
+    for (const table of policy.deletes) {
+      const statement = `${options.vacuum === "full" ? "VACUUM FULL" : "VACUUM ANALYZE"} ${table}`;
+      await deployment.postgres.query(statement);
+      findings.push({ status: "changed", detail: `${statement} done` });
+    }
+  }
+  return { ...base, sweptRedisKeys: swept, longestStatementMs: done.longestStatementMs, findings };
 }
 async function cutoffAndCount(deployment, retention) {
   const { rows } = await deployment.postgres.query(
@@ -37898,7 +38550,18 @@ async function clearHistoryWithManager(deployment, options, cli, log, policy) {
   if (options.vacuum === "analyze") findings.push({ status: "warning", detail: "vacuum: analyze has no manager equivalent: the manager runs a plain VACUUM of the whole database (-v false)" });
   if (options.dryRun) {
     findings.push({ status: "skipped", detail: `dry run: the manager has no dry run; it would delete about ${before.total} kernel row(s)` });
-    return { cutoff: cutoffText, kernels: before.total, redisKeys: null, sweptRedisKeys: null, longestStatementMs: 0, findings };
+    return {
+      cutoff: cutoffText,
+      semantics: semanticsOf(policy),
+      kernels: before.total,
+      sessions: null,
+      errorLogs: null,
+      heldSessions: 0,
+      redisKeys: null,
+      sweptRedisKeys: null,
+      longestStatementMs: 0,
+      findings
+    };
   }
   log.info(`running ${cli.command.join(" ")} ${args.join(" ")}`);
   const started = Date.now();
@@ -37927,26 +38590,21 @@ async function clearHistoryWithManager(deployment, options, cli, log, policy) {
       detail: `the manager exited 0 but logged "${hidden}"${hint ? ` (${hint})` : ""}: stat keys of deleted kernels stay in Redis DB 0 (bai-migrate's own mode with sweep-orphaned-stat-keys: true removes them)`
     });
   }
-  return { cutoff: cutoffText, kernels: deleted, redisKeys: null, sweptRedisKeys: null, longestStatementMs: 0, findings };
+  return {
+    cutoff: cutoffText,
+    semantics: semanticsOf(policy),
+    kernels: deleted,
+    sessions: deletedRows.sessions ?? null,
+    errorLogs: deletedRows.error_logs ?? null,
+    heldSessions: 0,
+    redisKeys: null,
+    sweptRedisKeys: null,
+    longestStatementMs: 0,
+    findings
+  };
 }
 function retentionInterval(retention) {
   return retention.kind === "months" ? `${retention.months} months` : `${retention.seconds} seconds`;
-}
-async function unlink2(deployment, keys) {
-  if (keys.length === 0) return 0;
-  const redis = await deployment.redis(REDIS_DB.stat);
-  return redis.unlink(...keys);
-}
-async function countStatKeys(deployment, cutoff, batchSize) {
-  const redis = await deployment.redis(REDIS_DB.stat);
-  let count = 0;
-  let after = "00000000-0000-0000-0000-000000000000";
-  for (; ; ) {
-    const { rows } = await deployment.postgres.query("SELECT id FROM kernels WHERE terminated_at < $1 AND id > $2 ORDER BY id LIMIT $3", [cutoff, after, batchSize]);
-    if (rows.length === 0) return count;
-    count += await redis.exists(...rows.map((r) => r.id));
-    after = rows[rows.length - 1].id;
-  }
 }
 async function sweepOrphanedStatKeys(deployment, batchSize, action) {
   const redis = await deployment.redis(REDIS_DB.stat);
@@ -37985,7 +38643,7 @@ async function persistRedis(deployment) {
   }
 }
 async function clearHistoryCommand(session) {
-  const { options, deployment, report } = session;
+  const { options, deployment, report: report2 } = session;
   await session.connect(["postgres"]);
   if (!options.dryRun) {
     const taken = await tryMigrationLock(deployment.targets.postgres, options.connectTimeoutSeconds * 1e3);
@@ -38001,7 +38659,7 @@ async function clearHistoryCommand(session) {
     session.lock = taken.lock;
   }
   const position = await detectPosition(deployment.postgres);
-  report.currentRevision = position.revision;
+  report2.currentRevision = position.revision;
   const policy = options.clearHistoryMode === "manager" ? releasePolicy(position) : ownModePolicy(position);
   const redisUp = policy.deletesRedisStatKeys && await connectRedisPart(session, describePosition(position));
   const result = await session.log.group("Clear history", async () => {
@@ -38013,7 +38671,16 @@ async function clearHistoryCommand(session) {
     for (const f of done.findings) session.record({ phase: "apply", step: "clear-history", status: f.status, detail: f.detail });
     return done;
   });
-  report.history = { cutoff: result.cutoff, kernels: result.kernels, redisKeys: result.redisKeys, sweptRedisKeys: result.sweptRedisKeys };
+  report2.history = {
+    cutoff: result.cutoff,
+    semantics: result.semantics,
+    kernels: result.kernels,
+    sessions: result.sessions,
+    errorLogs: result.errorLogs,
+    heldSessions: result.heldSessions,
+    redisKeys: result.redisKeys,
+    sweptRedisKeys: result.sweptRedisKeys
+  };
   const failures = result.findings.filter((f) => f.status === "failed");
   if (failures.length > 0) throw new MigrationError("checks-failed", `clear-history: ${failures.map((f) => f.detail).join("; ")}`, `clear-history: ${problems(failures.length)}`);
 }
@@ -38107,13 +38774,13 @@ async function forecastPlan(session, plan, position) {
   const forecast = await makeForecast(plan, position, position ? session.deployment.postgres : void 0, session.options.retention);
   if (forecast.hops.length === 0) return;
   session.report.forecast = forecast;
-  for (const hop12 of forecast.hops) {
-    for (const r of hop12.revisions) {
+  for (const hop14 of forecast.hops) {
+    for (const r of hop14.revisions) {
       const rows = Object.entries(r.rows).map(([table, n]) => `${table} ${n.count.toLocaleString("en-US")}${n.estimated ? " (estimated)" : ""}`);
       const growth = r.growth === "quadratic" ? "time grows with the square of" : r.growth === "rewrite" ? "rewrites, in time linear in" : "time grows with";
       session.record({
         phase: "plan",
-        hop: hop12.hop,
+        hop: hop14.hop,
         step: "forecast",
         status: "ok",
         detail: `${r.revision} (${r.firstRelease}) ${r.work}: ${growth} ${r.tables.join(" and ")}${rows.length > 0 ? `; now ${rows.join(", ")}` : ""}`
@@ -38135,10 +38802,10 @@ async function makeForecast(plan, position, pgClient, retention) {
   let line = position ? position.releases[0]?.series ?? position.between?.[0].series : plan.hops[0]?.fromSeries;
   let revision = position ? position.revision : line ? earliestRelease(line).head : void 0;
   const hops = [];
-  for (const hop12 of plan.hops) {
-    const heavy = line && revision ? heavyRevisionsBetween(line, revision, hop12.to) : [];
-    line = hop12.to.series;
-    revision = hop12.to.head;
+  for (const hop14 of plan.hops) {
+    const heavy = line && revision ? heavyRevisionsBetween(line, revision, hop14.to) : [];
+    line = hop14.to.series;
+    revision = hop14.to.head;
     if (heavy.length === 0) continue;
     const revisions = [];
     for (const h of heavy) {
@@ -38149,7 +38816,7 @@ async function makeForecast(plan, position, pgClient, retention) {
       }
       revisions.push({ revision: h.revision, firstRelease: firstRelease(h.revision)?.version ?? "?", growth: h.growth, work: h.work, tables: h.tables, rows });
     }
-    hops.push({ hop: hop12.label, revisions });
+    hops.push({ hop: hop14.label, revisions });
   }
   const readingHistory = hops.flatMap((h) => h.revisions.filter((r) => r.tables.some((t) => HISTORY_TABLES.has(t))).map((r) => r.revision));
   const history = pgClient && readingHistory.length > 0 ? await removableKernels(pgClient, retention) : void 0;
@@ -38184,14 +38851,14 @@ function planServers(session) {
   return options.fromVersion && !deployment.targets.postgres ? [] : ["postgres"];
 }
 async function planRun(session, servers, { allowUnsupported = false, lockFirst = false } = {}) {
-  const { options, report } = session;
+  const { options, report: report2 } = session;
   await session.connect(servers);
   if (lockFirst) session.lock = await session.waitForLock();
   let position;
   let again;
   if (servers.includes("postgres")) {
     position = await detectPosition(session.deployment.postgres);
-    report.currentRevision = position.revision;
+    report2.currentRevision = position.revision;
     const into = hopInto(position);
     again = options.command === "verify" && into ? { hops: [into.label], because: "verify checks the end state of the hop {hop}" } : { hops: await unfinishedHops(session.deployment.postgres), because: "bai-migrate's journal has the hop {hop} as started and not finished" };
   }
@@ -38208,36 +38875,36 @@ async function planCommand(session) {
   await planRun(session, planServers(session), { allowUnsupported: true });
 }
 function describePlan(session, plan) {
-  const { report } = session;
-  report.fromVersion = plan.from;
-  report.toVersion = plan.to.version;
-  report.targetRevision = plan.to.head;
-  report.plan = plan.hops.map((hop12) => ({
-    hop: hop12.label,
-    targetRevision: hop12.to.head,
-    steps: hop12.steps.map((s) => ({ id: s.id, title: s.title, action: s.action }))
+  const { report: report2 } = session;
+  report2.fromVersion = plan.from;
+  report2.toVersion = plan.to.version;
+  report2.targetRevision = plan.to.head;
+  report2.plan = plan.hops.map((hop14) => ({
+    hop: hop14.label,
+    targetRevision: hop14.to.head,
+    steps: hop14.steps.map((s) => ({ id: s.id, title: s.title, action: s.action }))
   }));
   for (const { input, reading } of plan.readings) session.record({ phase: "plan", step: input, status: "ok", detail: reading });
   if (plan.note) session.record({ phase: "plan", step: "from-version", status: "ok", detail: plan.note });
   if (plan.hops.length === 0) session.record({ phase: "plan", step: "hops", status: "ok", detail: `already at ${plan.to.version}: nothing to migrate` });
-  for (const hop12 of plan.hops) {
-    if (hop12.unsupported) session.record({ phase: "plan", hop: hop12.label, step: "hop", status: "warning", detail: hop12.unsupported });
-    for (const step2 of hop12.steps) session.record({ phase: "plan", hop: hop12.label, step: step2.id, status: "ok", detail: step2.action });
+  for (const hop14 of plan.hops) {
+    if (hop14.unsupported) session.record({ phase: "plan", hop: hop14.label, step: "hop", status: "warning", detail: hop14.unsupported });
+    for (const step2 of hop14.steps) session.record({ phase: "plan", hop: hop14.label, step: step2.id, status: "ok", detail: step2.action });
   }
   const readings = plan.readings.map(({ input, reading }) => `; ${input} ${reading}`).join("");
   session.log.info(`Plan: ${plan.from} \u2192 ${plan.to.version} (${plan.hops.map((h) => h.label).join(", ") || "nothing to do"})${readings}`);
 }
 function lastOccurrences(plan) {
   const last2 = /* @__PURE__ */ new Map();
-  for (const hop12 of plan.hops) for (const step2 of hop12.steps) last2.set(step2.id, hop12);
-  return plan.hops.flatMap((hop12) => hop12.steps.filter((step2) => last2.get(step2.id) === hop12).map((step2) => ({ hop: hop12, step: step2 })));
+  for (const hop14 of plan.hops) for (const step2 of hop14.steps) last2.set(step2.id, hop14);
+  return plan.hops.flatMap((hop14) => hop14.steps.filter((step2) => last2.get(step2.id) === hop14).map((step2) => ({ hop: hop14, step: step2 })));
 }
 function changeSteps(plan) {
-  return plan.hops.flatMap((hop12) => hop12.steps.filter((s) => s.kind === "change").map((step2) => ({ hop: hop12, step: step2 })));
+  return plan.hops.flatMap((hop14) => hop14.steps.filter((s) => s.kind === "change").map((step2) => ({ hop: hop14, step: step2 })));
 }
-var stepLabel = ({ hop: hop12, step: step2 }) => `${hop12.label} ${step2.id}`;
-function startOf(plan, hop12, current) {
-  const previous = plan.hops[plan.hops.indexOf(hop12) - 1];
+var stepLabel = ({ hop: hop14, step: step2 }) => `${hop14.label} ${step2.id}`;
+function startOf(plan, hop14, current) {
+  const previous = plan.hops[plan.hops.indexOf(hop14) - 1];
   if (!previous) return void 0;
   const there = current.length === 1 && current[0] === previous.to.head || pastIn(previous.fromSeries, previous.to.series, current, previous.to.head);
   return there ? void 0 : [previous.to.head];
@@ -38732,28 +39399,28 @@ var Tokens = class {
 
 // src/commands/schema-drift.ts
 async function schemaDrift(session, plan, current) {
-  const hops = plan.hops.filter((hop12) => schemaStepOf(hop12));
+  const hops = plan.hops.filter((hop14) => schemaStepOf(hop14));
   if (hops.length === 0) return [];
   const model = new SchemaModel(await readSchemaObjects(session.deployment.postgres));
   const findings = [];
   const unfollowed = [];
   const unjudged = [];
   let played = 0;
-  for (const hop12 of plan.hops) {
-    const schemaStep2 = schemaStepOf(hop12);
+  for (const hop14 of plan.hops) {
+    const schemaStep2 = schemaStepOf(hop14);
     if (!schemaStep2) continue;
-    for (const step2 of hop12.steps.slice(0, hop12.steps.indexOf(schemaStep2))) {
+    for (const step2 of hop14.steps.slice(0, hop14.steps.indexOf(schemaStep2))) {
       for (const rename5 of step2.renamesTypes ?? []) if (model.hasType(rename5.from) && !model.hasType(rename5.to)) model.renameType(rename5.from, rename5.to);
     }
-    const runs = schemaRevisionRuns(hop12, startOf(plan, hop12, current) ?? current);
+    const runs = schemaRevisionRuns(hop14, startOf(plan, hop14, current) ?? current);
     if (runs.length === 0) continue;
-    const rendered = await renderHop(session, hop12, runs);
+    const rendered = await renderHop(session, hop14, runs);
     if ("notChecked" in rendered) {
-      findings.push({ hop: hop12.label, status: "skipped", detail: `schema drift of ${hop12.label}${hop12 === hops[0] ? "" : " and the hops after it"} not checked: ${rendered.notChecked}` });
+      findings.push({ hop: hop14.label, status: "skipped", detail: `schema drift of ${hop14.label}${hop14 === hops[0] ? "" : " and the hops after it"} not checked: ${rendered.notChecked}` });
       return findings;
     }
     for (const [i, run2] of runs.entries()) {
-      const release = run2.by === "source" ? latestRelease(hop12.fromSeries).version : hop12.to.version;
+      const release = run2.by === "source" ? latestRelease(hop14.fromSeries).version : hop14.to.version;
       const name = `${release}'s ${run2.revision}${run2.direction === "down" ? " (downgrade)" : ""}`;
       const result = rendered.revisions[i];
       if (!("sql" in result)) {
@@ -38770,9 +39437,9 @@ async function schemaDrift(session, plan, current) {
           continue;
         }
         findings.push({
-          hop: hop12.label,
+          hop: hop14.label,
           status: "failed",
-          detail: `schema drift: ${name} would stop: it ${stop.problem} (${clip(stop.statement)}). PostgreSQL would roll ${hop12.label} back there. The database differs from what its release made (a hand-made change, or a restore that lost it): make it match what the revision expects, then run again; nothing was written. ${REHEARSAL_FINDS_IT}`
+          detail: `schema drift: ${name} would stop: it ${stop.problem} (${clip(stop.statement)}). PostgreSQL would roll ${hop14.label} back there. The database differs from what its release made (a hand-made change, or a restore that lost it): make it match what the revision expects, then run again; nothing was written. ${REHEARSAL_FINDS_IT}`
         });
       }
     }
@@ -38800,11 +39467,11 @@ async function schemaDrift(session, plan, current) {
   return findings;
 }
 var MAX_LISTED = 12;
-async function modelDifferences(session, hop12, current) {
-  const release = publishedRelease(latestRelease(hop12.fromSeries).version);
+async function modelDifferences(session, hop14, current) {
+  const release = publishedRelease(latestRelease(hop14.fromSeries).version);
   const head = findRelease(release)?.head;
   if (current.length !== 1 || current[0] !== head) return { notCompared: `the database is at ${current.join(", ") || "no revision"}, not at ${release}'s head ${head}` };
-  const ctx = session.stepContext(hop12);
+  const ctx = session.stepContext(hop14);
   if (!ctx.sourceAlembic) return { notCompared: `needs ${release}'s own package (set manager-venv)` };
   try {
     const alembic = await ctx.sourceAlembic("models");
@@ -38821,17 +39488,17 @@ function modelsSaid(models) {
   const others = models.differences.length - upstream.length;
   return `compared with ${models.release}'s models: ${others === 0 ? "no other difference" : `${others} other difference(s), warned about`}${own}`;
 }
-async function renderHop(session, hop12, runs) {
-  const ctx = session.stepContext(hop12);
+async function renderHop(session, hop14, runs) {
+  const ctx = session.stepContext(hop14);
   const target = ctx.deployment.targets.postgres;
   const withheld = new Map(outsideDatabase(runs.map((r) => r.revision)).map((w) => [w.revision, w.why]));
   const render = async (by) => {
     const mine = runs.filter((r) => r.by === by).map((r) => withheld.has(r.revision) ? { ...r, direction: "source" } : r);
     if (mine.length === 0) return [];
     const alembic = by === "target" ? ctx.alembic : await ctx.sourceAlembic?.();
-    if (!alembic) throw new NotReady(`${hop12.fromSeries}'s alembic, which ${hop12.label} downgrades with, is not in this run (set manager-venv)`);
+    if (!alembic) throw new NotReady(`${hop14.fromSeries}'s alembic, which ${hop14.label} downgrades with, is not in this run (set manager-venv)`);
     if (session.tools.venvToMake && !await exists2(alembic.command[0]))
-      throw new NotReady(`${by === "target" ? hop12.to.version : hop12.fromSeries}'s manager venv is not made yet (preflight or migrate makes it)`);
+      throw new NotReady(`${by === "target" ? hop14.to.version : hop14.fromSeries}'s manager venv is not made yet (preflight or migrate makes it)`);
     return renderEachRevision(alembic, target, mine);
   };
   try {
@@ -38858,17 +39525,17 @@ async function checkPhase(session, phase, plan) {
   await session.log.group(phase === "preflight" ? "Preflight" : "Verify", async () => {
     const drift = live ? schemaDrift(session, plan, live).catch((error) => [{ hop: plan.hops[0]?.label, status: "warning", detail: `schema drift not checked: ${messageOf(error)}` }]) : Promise.resolve([]);
     const checked = await Promise.all(
-      lastOccurrences(plan).map(async ({ hop: hop12, step: step2 }) => {
+      lastOccurrences(plan).map(async ({ hop: hop14, step: step2 }) => {
         const check = step2[phase];
         const started = performance2.now();
-        const ctx = current ? { ...session.stepContext(hop12), assumedRevisions: startOf(plan, hop12, current) } : session.stepContext(hop12);
+        const ctx = current ? { ...session.stepContext(hop14), assumedRevisions: startOf(plan, hop14, current) } : session.stepContext(hop14);
         const findings = check ? await session.safely(step2, () => check.call(step2, ctx)) : [{ status: "skipped", detail: `${step2.title} has no ${phase} phase` }];
-        session.log.debug(`${hop12.label} ${step2.id}: ${phase} took ${formatDuration(performance2.now() - started)}`);
-        return { hop: hop12, step: step2, findings };
+        session.log.debug(`${hop14.label} ${step2.id}: ${phase} took ${formatDuration(performance2.now() - started)}`);
+        return { hop: hop14, step: step2, findings };
       })
     );
-    for (const { hop: hop12, step: step2, findings } of checked) {
-      for (const f of findings) session.record({ phase, hop: hop12.label, step: step2.id, status: f.status, detail: f.detail }, f);
+    for (const { hop: hop14, step: step2, findings } of checked) {
+      for (const f of findings) session.record({ phase, hop: hop14.label, step: step2.id, status: f.status, detail: f.detail }, f);
     }
     for (const f of await drift) session.record({ phase, hop: f.hop, step: "schema", status: f.status, detail: f.detail }, f);
   });
@@ -38890,30 +39557,30 @@ import { join as join15, resolve as resolve14 } from "node:path";
 async function dryRun(session, plan) {
   const current = await readRevisions(session.deployment.postgres);
   await session.log.group("Dry run", async () => {
-    for (const { hop: hop12, step: step2 } of changeSteps(plan)) {
-      const ctx = { ...session.stepContext(hop12), assumedRevisions: startOf(plan, hop12, current) };
+    for (const { hop: hop14, step: step2 } of changeSteps(plan)) {
+      const ctx = { ...session.stepContext(hop14), assumedRevisions: startOf(plan, hop14, current) };
       const findings = step2.dryRun ? await session.safely(step2, () => step2.dryRun(ctx)) : [{ status: "skipped", detail: "nothing to show without applying" }];
-      for (const f of findings) session.record({ phase: "apply", hop: hop12.label, step: step2.id, status: f.status === "ok" ? "skipped" : f.status, detail: `dry run: ${f.detail}` }, f);
+      for (const f of findings) session.record({ phase: "apply", hop: hop14.label, step: step2.id, status: f.status === "ok" ? "skipped" : f.status, detail: `dry run: ${f.detail}` }, f);
     }
   });
   session.failIfAny("apply", "the dry run");
 }
 
 // src/hops/guards.ts
-function revisionGuard(revision, hop12) {
+function revisionGuard(revision, hop14) {
   const found = HOPS.flatMap((h) => (h.guards ?? []).filter((g) => g.revision === revision).map((g) => ({ ...g, hop: `${h.from} \u2192 ${h.to}` })));
-  return found.find((g) => g.hop === hop12) ?? found[0];
+  return found.find((g) => g.hop === hop14) ?? found[0];
 }
 
 // src/commands/step-failure.ts
 var AGAIN = "run migrate again: finished steps are recognised and skipped";
-function stepFailure(report, hop12, step2, failure2) {
+function stepFailure(report2, hop14, step2, failure2) {
   const revision = failure2.revision;
   if (revision && connectionCause(failure2)) {
-    return { ...hop12 && { hop: hop12 }, step: step2, ...failure2, remedy: `${revision} did not finish for a reason outside its data (the cause above): fix that and ${AGAIN}.` };
+    return { ...hop14 && { hop: hop14 }, step: step2, ...failure2, remedy: `${revision} did not finish for a reason outside its data (the cause above): fix that and ${AGAIN}.` };
   }
-  const guard = revision ? revisionGuard(revision, hop12) : void 0;
-  const preflight = guard && { hop: guard.hop, step: guard.step, hazard: guard.hazard, ...preflightOutcome(report, guard.hop, guard.step) };
+  const guard = revision ? revisionGuard(revision, hop14) : void 0;
+  const preflight = guard && { hop: guard.hop, step: guard.step, hazard: guard.hazard, ...preflightOutcome(report2, guard.hop, guard.step) };
   const rows = failure2.rows.length > 0 ? ` (${failure2.rows.map((r) => `${r.table ? `${r.table} ` : ""}${r.key}`).join("; ")})` : "";
   let remedy;
   if (!revision) remedy = `Fix the cause above and ${AGAIN}.`;
@@ -38924,10 +39591,10 @@ function stepFailure(report, hop12, step2, failure2) {
   } else {
     remedy = `No preflight check of bai-migrate looks for what ${revision} stops on: fix the rows named above${rows} and ${AGAIN}. If they look valid for this release, report it to bai-migrate's maintainers with the revision and the cause, constraint and DETAIL above.`;
   }
-  return { ...hop12 && { hop: hop12 }, step: step2, ...failure2, ...preflight && { preflight }, remedy };
+  return { ...hop14 && { hop: hop14 }, step: step2, ...failure2, ...preflight && { preflight }, remedy };
 }
-function preflightOutcome(report, hop12, step2) {
-  const rows = report.entries.filter((e) => e.phase === "preflight" && e.step === step2 && (e.hop === void 0 || e.hop === hop12));
+function preflightOutcome(report2, hop14, step2) {
+  const rows = report2.entries.filter((e) => e.phase === "preflight" && e.step === step2 && (e.hop === void 0 || e.hop === hop14));
   const order = ["failed", "warning", "changed", "ok", "skipped"];
   const worst = rows.sort((a, b) => order.indexOf(a.status) - order.indexOf(b.status))[0];
   if (!worst) return { status: "not run" };
@@ -38971,14 +39638,14 @@ not done: ${notDone.join(", ") || "nothing"}`;
     const [, backupStart, backupMs] = await timed(() => session.log.group("Backup", () => writeBackup(session, plan)));
     timings.push({ step: "backup", startMs: backupStart, applyMs: backupMs, verifyMs: 0 });
     const journal = hopJournal(session);
-    for (const hop12 of plan.hops) {
-      await session.log.group(`Migrate ${hop12.label}`, async () => {
-        await journal.started(hop12.label, hop12.to.version);
-        for (const step2 of hop12.steps.filter((s) => s.kind === "change")) {
+    for (const hop14 of plan.hops) {
+      await session.log.group(`Migrate ${hop14.label}`, async () => {
+        await journal.started(hop14.label, hop14.to.version);
+        for (const step2 of hop14.steps.filter((s) => s.kind === "change")) {
           await stillHeld();
-          const ctx = session.stepContext(hop12);
+          const ctx = session.stepContext(hop14);
           const record = (phase, findings) => {
-            for (const f of findings) session.record({ phase, hop: hop12.label, step: step2.id, status: f.status, detail: f.detail }, f);
+            for (const f of findings) session.record({ phase, hop: hop14.label, step: step2.id, status: f.status, detail: f.detail }, f);
           };
           const [applied, startMs, applyMs] = await timed(() => session.safely(step2, async () => [await step2.apply(ctx)]));
           record("apply", applied);
@@ -38986,11 +39653,11 @@ not done: ${notDone.join(", ") || "nothing"}`;
             async () => applied.some((f) => f.status === "failed") ? [] : session.safely(step2, () => step2.verify ? step2.verify(ctx) : Promise.resolve([]))
           );
           record("verify", verified);
-          timings.push({ hop: hop12.label, step: step2.id, startMs, applyMs, verifyMs });
-          const label = stepLabel({ hop: hop12, step: step2 });
+          timings.push({ hop: hop14.label, step: step2.id, startMs, applyMs, verifyMs });
+          const label = stepLabel({ hop: hop14, step: step2 });
           const failure2 = [...applied, ...verified].find((f) => f.status === "failed");
           if (failure2) {
-            const taken = failure2.revisionFailure && session.redacted(stepFailure(session.report, hop12.label, step2.id, failure2.revisionFailure));
+            const taken = failure2.revisionFailure && session.redacted(stepFailure(session.report, hop14.label, step2.id, failure2.revisionFailure));
             if (taken) session.report.failure = taken;
             const where = `${progress(label)}
 ${taken?.remedy ?? "Fix the cause and run migrate again: finished steps are recognised and skipped."}`;
@@ -39000,7 +39667,7 @@ ${where}`);
           }
           done.push(label);
         }
-        await journal.finished(hop12.label);
+        await journal.finished(hop14.label);
       });
     }
   } finally {
@@ -39017,7 +39684,7 @@ function hopJournal(session) {
     });
   };
   const pg2 = session.deployment.postgres;
-  return { started: (hop12, target) => safely(() => hopStarted(pg2, hop12, target)), finished: (hop12) => safely(() => hopFinished(pg2, hop12)) };
+  return { started: (hop14, target) => safely(() => hopStarted(pg2, hop14, target)), finished: (hop14) => safely(() => hopFinished(pg2, hop14)) };
 }
 async function lockLost(session, error, progress) {
   if (!(error instanceof MigrationError)) throw error;
@@ -39033,8 +39700,8 @@ async function writeBackup(session, plan) {
   }
   const dir = resolve14(session.options.backupDir, `backup-${(/* @__PURE__ */ new Date()).toISOString().replace(/[:.]/g, "-")}`);
   const saved = [];
-  for (const { hop: hop12, step: step2 } of lastOccurrences(plan)) {
-    const item = step2.backup ? await step2.backup(session.stepContext(hop12)) : void 0;
+  for (const { hop: hop14, step: step2 } of lastOccurrences(plan)) {
+    const item = step2.backup ? await step2.backup(session.stepContext(hop14)) : void 0;
     if (!item || saved.includes(item.name)) continue;
     await mkdir6(dir, { recursive: true, mode: 448 });
     await writeFile4(join15(dir, item.name), item.content, { mode: 384 });
@@ -39044,8 +39711,8 @@ async function writeBackup(session, plan) {
     session.report.backup = dir;
     session.record({ phase: "apply", step: "backup", status: "ok", detail: `backup bundle ${dir}: ${saved.join(", ")} (first change: ${first})` });
   }
-  for (const { hop: hop12, step: step2 } of lastOccurrences(plan)) {
-    const kept = step2.carryForward ? await step2.carryForward(session.stepContext(hop12)).catch((error) => {
+  for (const { hop: hop14, step: step2 } of lastOccurrences(plan)) {
+    const kept = step2.carryForward ? await step2.carryForward(session.stepContext(hop14)).catch((error) => {
       throw new MigrationError(
         "checks-failed",
         `${step2.title}: the values it drops could not be kept in PostgreSQL (${messageOf(error)}); nothing has been changed yet${saved.length > 0 ? ` (the backup bundle ${dir} was written)` : ""}`
@@ -39317,13 +39984,13 @@ async function readRedis(deployment) {
 
 // src/commands/snapshot.ts
 async function snapshotCommand(session) {
-  const { options, deployment, report } = session;
+  const { options, deployment, report: report2 } = session;
   await session.connect(["postgres", "etcd", "redis"]);
   session.lock = await session.waitForLock();
   const manifest = await session.log.group("Snapshot", () => takeSnapshot(deployment, TABLES_STEPS_TOUCH, options.snapshotFile, deployment.targets.managerConfig, session.log, options.snapshotKey));
-  report.currentRevision = manifest.release.revision;
-  report.fromVersion = manifest.release.series;
-  report.snapshot = { file: options.snapshotFile, manifest };
+  report2.currentRevision = manifest.release.revision;
+  report2.fromVersion = manifest.release.series;
+  report2.snapshot = { file: options.snapshotFile, manifest };
   const record = (step2, detail) => session.record({ phase: "snapshot", step: step2, status: "ok", detail });
   const rows = Object.entries(manifest.postgres.rows).map(([table, n]) => `${table} ${n}`).join(", ");
   record("postgres", `${manifest.release.description}; rows: ${rows}; schema only: ${manifest.postgres.schemaOnly.length} table(s)`);
@@ -39419,7 +40086,7 @@ function denied(path4) {
 
 // src/commands/run-command.ts
 async function runCommand(options, hooks) {
-  const report = newReport(options.command, options.dryRun);
+  const report2 = newReport(options.command, options.dryRun);
   const secrets = /* @__PURE__ */ new Set();
   const addSecret = (secret) => {
     if (secret && !secrets.has(secret)) {
@@ -39437,40 +40104,40 @@ async function runCommand(options, hooks) {
     const command = commandDefinition(options.command);
     const venvUse = command.managerVenv(options);
     if (options.managerVenv && venvUse) {
-      const record = (entry) => report.entries.push(entry);
+      const record = (entry) => report2.entries.push(entry);
       venvs = new ManagerVenvs(options.managerVenv, venvUse, log, record, hooks.venvCache);
       if (command.on === "disposable-servers") {
         await venvs.get(venvRelease(options), { use: "the rehearsal runs alembic from it", unchecked: "not checked" });
       } else {
-        tools = await targetVenvTools(options, venvs, report);
+        tools = await targetVenvTools(options, venvs, report2);
       }
     }
     if (command.on === "disposable-servers") {
-      await command.run(options, report, log, addSecret, (inner) => runCommand(inner, { ...hooks, onSecret: addSecret }));
-      return await finish(report, options, secrets, log);
+      await command.run(options, report2, log, addSecret, (inner) => runCommand(inner, { ...hooks, onSecret: addSecret }));
+      return await finish(report2, options, secrets, log);
     }
     const targets = resolveTargets(options, hooks.env);
     targets.secrets.forEach(addSecret);
     deployment = new Deployment(targets, options.connectTimeoutSeconds * 1e3, addSecret, isReadOnly(options));
-    const session = new Session(options, deployment, report, secrets, log, venvs, tools);
+    const session = new Session(options, deployment, report2, secrets, log, venvs, tools);
     try {
       await command.run(session);
     } finally {
       await session.lock?.release();
     }
   } catch (error) {
-    report.outcome = "failure";
+    report2.outcome = "failure";
     const down = error instanceof MigrationError || !deployment ? [] : await deployment.unreachable(["postgres", "etcd", "redis"]);
     const message = error instanceof MigrationError ? error.message : down.length > 0 ? `${down.join("; ")}; the run stopped with: ${messageOf(error)}` : `unexpected error: ${messageOf(error)}`;
-    report.error = redact(message, secrets);
+    report2.error = redact(message, secrets);
     if (!(error instanceof MigrationError) && error instanceof Error && error.stack) redactingLogger(hooks.log, secrets).debug(`stack of the unexpected error: ${error.stack}`);
-    if (error instanceof MigrationError) report.errorCode = error.code;
-    else if (down.length > 0) report.errorCode = "unreachable";
-    if (error instanceof MigrationError && error.summary) report.errorSummary = redact(error.summary, secrets);
+    if (error instanceof MigrationError) report2.errorCode = error.code;
+    else if (down.length > 0) report2.errorCode = "unreachable";
+    if (error instanceof MigrationError && error.summary) report2.errorSummary = redact(error.summary, secrets);
   } finally {
     await deployment?.close();
   }
-  return finish(report, options, secrets, redactingLogger(hooks.log, secrets));
+  return finish(report2, options, secrets, redactingLogger(hooks.log, secrets));
 }
 function checkWrittenPaths(options) {
   checkWritablePaths(writtenPaths(options));
@@ -39482,11 +40149,11 @@ function venvRelease(options) {
   if (options.toVersion) return publishedRelease(targetRelease(options.toVersion).version);
   throw invalidInput("manager-venv with clear-history mode: manager needs to-version: the manager release installed (e.g. 22.03.14)");
 }
-async function targetVenvTools(options, venvs, report) {
+async function targetVenvTools(options, venvs, report2) {
   const version = venvRelease(options);
   const venv = await venvs.get(version, { use: "alembic runs from it", unchecked: "alembic and the manager's CLI from it are not checked" });
   if (!venv) return inputTools(options);
-  report.managerVenv = { dir: venvs.dirFor(version), requirement: venv.requirement, created: venv.created };
+  report2.managerVenv = { dir: venvs.dirFor(version), requirement: venv.requirement, created: venv.created };
   return {
     alembicCommand: venv.command,
     alembicConfig: options.alembicConfig ?? venv.config,
@@ -39501,20 +40168,20 @@ async function prepareReportFolder(file) {
     throw invalidInput(`report-file "${file}": its folder ${folder} cannot be created (${messageOf(error)}); give a path in a folder that exists or can be made`);
   }
 }
-async function finish(report, options, secrets, log) {
-  report.finishedAt ??= (/* @__PURE__ */ new Date()).toISOString();
-  report.reportFile = resolve16(options.reportFile);
+async function finish(report2, options, secrets, log) {
+  report2.finishedAt ??= (/* @__PURE__ */ new Date()).toISOString();
+  report2.reportFile = resolve16(options.reportFile);
   try {
-    await writeFile5(options.reportFile, `${redact(JSON.stringify(report, null, 2), secrets)}
+    await writeFile5(options.reportFile, `${redact(JSON.stringify(report2, null, 2), secrets)}
 `);
   } catch (error) {
-    report.reportFile = void 0;
-    log.warning(`the report file ${options.reportFile} was not written (${messageOf(error)}); the outcome stands: ${report.outcome}`);
+    report2.reportFile = void 0;
+    log.warning(`the report file ${options.reportFile} was not written (${messageOf(error)}); the outcome stands: ${report2.outcome}`);
   }
   if (options.summaryFile) {
-    await mkdir7(dirname10(resolve16(options.summaryFile)), { recursive: true }).then(() => writeFile5(options.summaryFile, redact(renderMarkdown(report), secrets))).catch((error) => log.warning(`the summary file ${options.summaryFile} was not written (${messageOf(error)}); the outcome stands: ${report.outcome}`));
+    await mkdir7(dirname10(resolve16(options.summaryFile)), { recursive: true }).then(() => writeFile5(options.summaryFile, redact(renderMarkdown(report2), secrets))).catch((error) => log.warning(`the summary file ${options.summaryFile} was not written (${messageOf(error)}); the outcome stands: ${report2.outcome}`));
   }
-  return report;
+  return report2;
 }
 
 export {
@@ -39539,4 +40206,4 @@ export {
   runCommand,
   checkWrittenPaths
 };
-//# sourceMappingURL=chunk-CBD5ABVK.js.map
+//# sourceMappingURL=chunk-F5WCXKRW.js.map

@@ -12,7 +12,7 @@ import {
   runCommand,
   secretInputs,
   unusedInputs
-} from "./chunk-CBD5ABVK.js";
+} from "./chunk-F5WCXKRW.js";
 import "./chunk-PS4AXIT4.js";
 import "./chunk-YIVHD5DW.js";
 
@@ -272,4 +272,4 @@ process.exitCode = await main(process.argv.slice(2), process.env);
 export {
   main
 };
-//# sourceMappingURL=cli-WWGPJRIK.js.map
+//# sourceMappingURL=cli-6KU2VEMJ.js.map
