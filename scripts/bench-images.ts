@@ -48,7 +48,7 @@ await withTestbed(async (info, admin) => {
   const contextOf = (deployment: Deployment): StepContext => ({
     deployment,
     settings: stepSettings(options),
-    hop: { label: '21.09 → 22.03', fromSeries: '21.09', to: targetRelease(parseVersion('22.03', 'to-version')), steps: [imageMetadata] },
+    hop: { label: '21.09 → 22.03', fromLine: '21.09', to: targetRelease(parseVersion('22.03', 'to-version')), steps: [imageMetadata] },
     log: new MemoryLogger(),
     alembic: { command: [], config: '' },
     managerCli: { command: ['backend.ai'] },

@@ -28,7 +28,7 @@ describe('the downtime forecast of a plan', () => {
     // Every heavy revision lies between 21.09 and 26.8, first in the hop whose target first has it.
     const onPath = forecast.hops.flatMap((h) => h.revisions.map((r) => ({ hop: h.hop, revision: r.revision })));
     expect([...new Set(onPath.map((r) => r.revision))].sort()).toEqual(HEAVY_REVISIONS.map((h) => h.revision).sort());
-    for (const h of HEAVY_REVISIONS) expect(onPath.find((r) => r.revision === h.revision)!.hop.endsWith(` ${firstRelease(h.revision)!.series}`)).toBe(true);
+    for (const h of HEAVY_REVISIONS) expect(onPath.find((r) => r.revision === h.revision)!.hop.endsWith(` ${firstRelease(h.revision)!.line}`)).toBe(true);
     // 26.7's graph does not have 26.4.9's bd1bf0524350, 26.8's has it again: it runs twice on the way (26.4 → 26.7 → 26.8).
     expect(onPath.filter((r) => r.revision === 'bd1bf0524350').map((r) => r.hop)).toEqual(['26.3 → 26.4', '26.7 → 26.8']);
     // A table the 21.09 schema does not have yet (sessions) is not counted.

@@ -140,7 +140,7 @@ describe('manager venvs, one per release', () => {
     const options = parseOptions({ command: 'migrate', 'from-version': '22.09', 'to-version': '23.03.12', 'postgres-url': 'postgresql://bai@127.0.0.1:1/none' });
     // Not connected: handing out the tools needs no server.
     const deployment = new Deployment(resolveTargets(options, {}), 1000, () => undefined);
-    const hop = { label: '22.09 → 23.03', fromSeries: '22.09', to: latestRelease('23.03'), steps: [] };
+    const hop = { label: '22.09 → 23.03', fromLine: '22.09', to: latestRelease('23.03'), steps: [] };
     const { venvs: made, entries } = venvs(root, 'make');
     const session = new Session(options, deployment, newReport('migrate', false), new Set(), new MemoryLogger(), made);
     const setup = await session.stepContext(hop).sourceAlembic!();

@@ -32,7 +32,7 @@ const { rigFor } = useHopRigs(admin, info);
 
 let servers: DisposableServers;
 beforeAll(async () => {
-  servers = await startServers({ series: '21.09', localImage: localImageAvailable() ? LOCAL_IMAGE : undefined });
+  servers = await startServers({ line: '21.09', localImage: localImageAvailable() ? LOCAL_IMAGE : undefined });
 }, 120_000);
 afterAll(async () => servers?.stop());
 // A migration turns AOF on and rewrites the config file: the next case starts from the servers as they were started.

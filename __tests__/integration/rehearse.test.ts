@@ -223,7 +223,7 @@ describe('snapshot', () => {
 describe('rehearse', () => {
   let servers: DisposableServers;
   beforeAll(async () => {
-    servers = await startServers({ series: '21.09', localImage: REHEARSAL_IMAGE });
+    servers = await startServers({ line: '21.09', localImage: REHEARSAL_IMAGE });
   }, 120_000);
   afterAll(async () => servers?.stop());
 

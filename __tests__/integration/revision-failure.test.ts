@@ -130,7 +130,7 @@ describe('a migration that fails inside a revision (stand-in revisions failing o
 describe('a rehearsal that fails inside a revision (stand-in d7df3baf3779 failing on a real PostgreSQL foreign key)', () => {
   let servers: DisposableServers;
   beforeAll(async () => {
-    servers = await startServers({ series: '21.09', localImage: localImageAvailable() ? LOCAL_IMAGE : undefined });
+    servers = await startServers({ line: '21.09', localImage: localImageAvailable() ? LOCAL_IMAGE : undefined });
   }, 120_000);
   afterAll(async () => servers?.stop());
 

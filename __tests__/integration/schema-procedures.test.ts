@@ -51,7 +51,7 @@ async function bed(fromLine: string, toLine: string, body: (bed: Bed) => Promise
       deployment,
       settings: stepSettings(options),
       log: new MemoryLogger(),
-      hop: { label: `${fromLine} → ${toLine}`, fromSeries: fromLine, to: latestRelease(toLine), steps: [] },
+      hop: { label: `${fromLine} → ${toLine}`, fromLine: fromLine, to: latestRelease(toLine), steps: [] },
       alembic: alembicFor(toLine),
       sourceAlembic: async () => alembicFor(fromLine),
     } as unknown as StepContext;

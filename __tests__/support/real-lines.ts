@@ -31,7 +31,7 @@ export function describeRealLines(ledger: string): string[] {
     : [];
   const byLine = new Map<string, Map<string, Set<string>>>();
   for (const { release, what } of entries) {
-    const line = splitVersion(release)?.series ?? release;
+    const line = splitVersion(release)?.line ?? release;
     const releases = byLine.get(line) ?? new Map<string, Set<string>>();
     releases.set(release, (releases.get(release) ?? new Set()).add(what));
     byLine.set(line, releases);

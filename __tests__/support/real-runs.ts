@@ -54,9 +54,9 @@ export async function snapshotWithoutSecrets(deployment: TestDeployment, toml: s
   return file;
 }
 
-/** Rehearses `inputs` on the snapshot, on disposable servers of `series`' halfstack; the rehearsal must end verified. */
-export async function rehearseVerified(series: string, inputs: Record<string, string>, file: string): Promise<Report> {
-  const servers = await startServers({ series, localImage: localImageAvailable() ? LOCAL_IMAGE : undefined });
+/** Rehearses `inputs` on the snapshot, on disposable servers of `line`' halfstack; the rehearsal must end verified. */
+export async function rehearseVerified(line: string, inputs: Record<string, string>, file: string): Promise<Report> {
+  const servers = await startServers({ line, localImage: localImageAvailable() ? LOCAL_IMAGE : undefined });
   try {
     const rehearsal = await runEngine({
       ...inputs,

@@ -60,7 +60,7 @@ export async function startTestbed(): Promise<Testbed> {
   const local = localImageAvailable();
   let servers: DisposableServers;
   try {
-    servers = await startServers({ series: '21.09', localImage: local ? LOCAL_IMAGE : undefined, passwords: SECRETS });
+    servers = await startServers({ line: '21.09', localImage: local ? LOCAL_IMAGE : undefined, passwords: SECRETS });
   } catch (error) {
     throw new Error(`the test bed did not start (${local ? `image ${LOCAL_IMAGE}, host network` : 'official images'}): ${String(error)}`, { cause: error });
   }

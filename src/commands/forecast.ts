@@ -46,12 +46,12 @@ export async function forecastPlan(session: Session, plan: Plan, position: Schem
 }
 
 export async function makeForecast(plan: Plan, position: SchemaPosition | undefined, pgClient: pg.Client | undefined, retention: Retention): Promise<Forecast> {
-  let line = position ? (position.releases[0]?.series ?? position.between?.[0].series) : plan.hops[0]?.fromSeries;
+  let line = position ? (position.releases[0]?.line ?? position.between?.[0].line) : plan.hops[0]?.fromLine;
   let revision = position ? position.revision : line ? earliestRelease(line).head : undefined;
   const hops: Array<Forecast['hops'][number]> = [];
   for (const hop of plan.hops) {
     const heavy = line && revision ? heavyRevisionsBetween(line, revision, hop.to) : [];
-    line = hop.to.series;
+    line = hop.to.line;
     revision = hop.to.head;
     if (heavy.length === 0) continue;
     const revisions = [];

@@ -97,6 +97,6 @@ export const stepLabel = ({ hop, step }: { hop: Hop; step: Step }): string => `$
 export function startOf(plan: Plan, hop: Hop, current: readonly string[]): readonly string[] | undefined {
   const previous = plan.hops[plan.hops.indexOf(hop) - 1];
   if (!previous) return undefined;
-  const there = (current.length === 1 && current[0] === previous.to.head) || pastIn(previous.fromSeries, previous.to.series, current, previous.to.head);
+  const there = (current.length === 1 && current[0] === previous.to.head) || pastIn(previous.fromLine, previous.to.line, current, previous.to.head);
   return there ? undefined : [previous.to.head];
 }

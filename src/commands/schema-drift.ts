@@ -61,7 +61,7 @@ export async function schemaDrift(session: Session, plan: Plan, current: readonl
       return findings;
     }
     for (const [i, run] of runs.entries()) {
-      const release = run.by === 'source' ? latestRelease(hop.fromSeries).version : hop.to.version;
+      const release = run.by === 'source' ? latestRelease(hop.fromLine).version : hop.to.version;
       const name = `${release}'s ${run.revision}${run.direction === 'down' ? ' (downgrade)' : ''}`;
       const result = rendered.revisions[i]!;
       if (!('sql' in result)) {
@@ -129,7 +129,7 @@ type ModelComparison = { readonly release: string; readonly differences: readonl
  * the models describe the head.
  */
 async function modelDifferences(session: Session, hop: Hop, current: readonly string[]): Promise<ModelComparison> {
-  const release = publishedRelease(latestRelease(hop.fromSeries).version);
+  const release = publishedRelease(latestRelease(hop.fromLine).version);
   const head = findRelease(release)?.head;
   if (current.length !== 1 || current[0] !== head) return { notCompared: `the database is at ${current.join(', ') || 'no revision'}, not at ${release}'s head ${head}` };
   const ctx = session.stepContext(hop);
@@ -166,10 +166,10 @@ async function renderHop(
     const mine = runs.filter((r) => r.by === by).map((r) => (withheld.has(r.revision) ? { ...r, direction: 'source' as const } : r));
     if (mine.length === 0) return [];
     const alembic = by === 'target' ? ctx.alembic : await ctx.sourceAlembic?.();
-    if (!alembic) throw new NotReady(`${hop.fromSeries}'s alembic, which ${hop.label} downgrades with, is not in this run (set manager-venv)`);
+    if (!alembic) throw new NotReady(`${hop.fromLine}'s alembic, which ${hop.label} downgrades with, is not in this run (set manager-venv)`);
     // A dry run makes no venv: the check runs once preflight or an earlier run made it.
     if (session.tools.venvToMake && !(await exists(alembic.command[0]!)))
-      throw new NotReady(`${by === 'target' ? hop.to.version : hop.fromSeries}'s manager venv is not made yet (preflight or migrate makes it)`);
+      throw new NotReady(`${by === 'target' ? hop.to.version : hop.fromLine}'s manager venv is not made yet (preflight or migrate makes it)`);
     return renderEachRevision(alembic, target, mine);
   };
   try {

@@ -40,8 +40,8 @@ export class HopVenvs {
     for (const hop of hops) {
       if (hop.to.version === runTarget || this.hopTools.has(hop.label)) continue;
       const venv = await this.venvs.get(publishedRelease(hop.to.version), {
-        use: `${hop.to.series}'s alembic and CLI run from it for ${hop.label}`,
-        unchecked: `${hop.to.series}'s alembic and CLI from it are not checked`,
+        use: `${hop.to.line}'s alembic and CLI run from it for ${hop.label}`,
+        unchecked: `${hop.to.line}'s alembic and CLI from it are not checked`,
       });
       if (!venv) continue;
       this.hopTools.set(hop.label, {
@@ -58,13 +58,13 @@ export class HopVenvs {
 
   /** The alembic of the source line's final release (the one the database was last upgraded with), from its own venv. */
   async sourceAlembic(hop: Hop, purpose: 'downgrade' | 'models' = 'downgrade'): Promise<AlembicSetup | undefined> {
-    const source = publishedRelease(latestRelease(hop.fromSeries).version);
+    const source = publishedRelease(latestRelease(hop.fromLine).version);
     const venv = await this.venvs.get(source, {
       use:
         purpose === 'downgrade'
-          ? `${hop.fromSeries}'s alembic runs from it for the downgrade of ${hop.label}`
+          ? `${hop.fromLine}'s alembic runs from it for the downgrade of ${hop.label}`
           : `${source}'s models are compared with the live schema from it (the drift check); its alembic runs nothing`,
-      unchecked: `${hop.fromSeries}'s alembic from it is not checked`,
+      unchecked: `${hop.fromLine}'s alembic from it is not checked`,
     });
     return venv ? this.alembicOf(venv) : undefined;
   }

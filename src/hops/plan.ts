@@ -1,13 +1,12 @@
 /**
  * From two versions (and the database's revision) to the hops of an upgrade. Major upgrades go
- * series by series, each to its latest patch first, as Backend.AI's upgrade policy requires.
+ * line by line, each to its latest patch first, as Backend.AI's upgrade policy requires.
  */
 import {
   describeAcceptedVersions,
   describePosition,
   relationTo,
-  SERIES,
-  seriesIndex,
+  lineIndex,
   targetRelease,
   versionReading,
   type Release,
@@ -15,7 +14,7 @@ import {
   type SchemaPosition,
   type VersionRef,
 } from '../releases/catalogue.js';
-import { compareLines, earliestRelease, latestRelease, revisionsOf, sameLine } from '../releases/releases.js';
+import { compareLines, earliestRelease, latestRelease, LINES, revisionsOf, sameLine } from '../releases/releases.js';
 import { invalidInput, MigrationError } from '../core/errors.js';
 import { HOP_STEPS, PATCH_STEPS } from './index.js';
 import type { Hop } from '../steps/step.js';
@@ -49,11 +48,11 @@ export function makePlan(fromVersion: VersionRef | undefined, toVersion: Version
   const to = targetRelease(toVersion);
   const detected = fromVersion ? undefined : detectedStart(position, again);
   const start = fromVersion ?? detected!.start;
-  const fromLowest = start.release ?? earliestRelease(start.series);
-  if (!fromVersion && position && compareLines(start.series, to.series) > 0) {
+  const fromLowest = start.release ?? earliestRelease(start.line);
+  if (!fromVersion && position && compareLines(start.line, to.line) > 0) {
     throw new MigrationError('inconsistent-state', `the database is at ${describePosition(position)}, already newer than to-version ${to.version}; bai-migrate does not downgrade`);
   }
-  if (compareLines(start.series, to.series) > 0 || (sameLine(start, to) && start.release && start.release.patch > to.patch)) {
+  if (compareLines(start.line, to.line) > 0 || (sameLine(start, to) && start.release && start.release.patch > to.patch)) {
     throw invalidInput(`from-version ${start.input} is newer than to-version ${toVersion.input}: bai-migrate only upgrades; accepted: a to-version after ${start.input}`);
   }
   if (position) checkConsistent(position, start, fromLowest, to);
@@ -61,23 +60,23 @@ export function makePlan(fromVersion: VersionRef | undefined, toVersion: Version
   const hops: Hop[] = [];
   if (sameLine(start, to)) {
     if (fromLowest.version !== to.version) {
-      hops.push({ label: `${start.input} → ${to.version}`, fromSeries: start.series, to, steps: PATCH_STEPS });
+      hops.push({ label: `${start.input} → ${to.version}`, fromLine: start.line, to, steps: PATCH_STEPS });
     }
   } else {
-    for (let i = seriesIndex(start.series); i < seriesIndex(to.series); i++) {
-      const fromSeries = SERIES[i]!;
-      const toSeries = SERIES[i + 1]!;
-      const steps = HOP_STEPS[`${fromSeries}→${toSeries}`];
-      const hopTo = sameLine(toSeries, to) ? to : latestRelease(toSeries);
+    for (let i = lineIndex(start.line); i < lineIndex(to.line); i++) {
+      const fromLine = LINES[i]!;
+      const toLine = LINES[i + 1]!;
+      const steps = HOP_STEPS[`${fromLine}→${toLine}`];
+      const hopTo = sameLine(toLine, to) ? to : latestRelease(toLine);
       hops.push(
         steps
-          ? { label: `${fromSeries} → ${toSeries}`, fromSeries, to: hopTo, steps }
+          ? { label: `${fromLine} → ${toLine}`, fromLine, to: hopTo, steps }
           : {
-              label: `${fromSeries} → ${toSeries}`,
-              fromSeries,
+              label: `${fromLine} → ${toLine}`,
+              fromLine,
               to: hopTo,
               steps: [],
-              unsupported: `bai-migrate cannot take the hop ${fromSeries} → ${toSeries} yet (it takes ${Object.keys(HOP_STEPS).join(', ')})`,
+              unsupported: `bai-migrate cannot take the hop ${fromLine} → ${toLine} yet (it takes ${Object.keys(HOP_STEPS).join(', ')})`,
             },
       );
     }
@@ -118,11 +117,11 @@ function detectedStart(position: SchemaPosition | undefined, again: PlanAgain | 
   const release = position.between ? position.between[0] : position.releases[0]!;
   const into = hopInto(position);
   if (into && again?.hops.includes(into.label)) {
-    return { start: { input: into.from, series: into.from }, why: `; ${again.because.replace('{hop}', into.label)}, so it is planned again` };
+    return { start: { input: into.from, line: into.from }, why: `; ${again.because.replace('{hop}', into.label)}, so it is planned again` };
   }
   // At a head several patch releases share, the newest of them: no patch hop to make up.
   const newest = position.between ? undefined : position.releases.filter((r) => sameLine(r, release)).at(-1);
-  return { start: { input: release.series, series: release.series, ...(newest ? { release: newest } : {}) } };
+  return { start: { input: release.line, line: release.line, ...(newest ? { release: newest } : {}) } };
 }
 
 /**
@@ -133,8 +132,8 @@ function detectedStart(position: SchemaPosition | undefined, again: PlanAgain | 
 function checkConsistent(position: SchemaPosition, from: VersionRef, fromLowest: Release, to: Release): void {
   // A head the target line's scripts do not have (24.09.6+'s ecc9f6322be4 for 24.12) is judged in
   // the graph of a line on the way that has it; that hop's schema step takes the database from there.
-  if (!revisionsOf(to.series).has(position.revision)) {
-    const lines = SERIES.slice(seriesIndex(from.series), seriesIndex(to.series));
+  if (!revisionsOf(to.line).has(position.revision)) {
+    const lines = LINES.slice(lineIndex(from.line), lineIndex(to.line));
     const holder = [...lines].reverse().find((line) => revisionsOf(line).has(position.revision));
     if (holder) {
       if (sameLine(holder, from) && relationTo(holder, position.revision, fromLowest) === 'before') {
@@ -143,18 +142,18 @@ function checkConsistent(position: SchemaPosition, from: VersionRef, fromLowest:
       return;
     }
   }
-  const toFrom = relationTo(to.series, position.revision, fromLowest);
+  const toFrom = relationTo(to.line, position.revision, fromLowest);
   if (toFrom === 'before') {
     throw new MigrationError('inconsistent-state', `the database is at ${describePosition(position)}, older than from-version ${from.input}; set from-version to the installed release`);
   }
-  const toTarget = relationTo(to.series, position.revision, to);
+  const toTarget = relationTo(to.line, position.revision, to);
   if (toTarget === 'after') {
     throw new MigrationError('inconsistent-state', `the database is at ${describePosition(position)}, already newer than to-version ${to.version}; bai-migrate does not downgrade`);
   }
   if (toTarget === 'apart' || toTarget === 'unknown' || toFrom === 'apart') {
     throw new MigrationError(
       'inconsistent-state',
-      `the database is at ${describePosition(position)}, which is not on the way from ${fromLowest.version} to ${to.version} in ${to.series}'s revision graph (a patch release whose schema the target line does not know?); set from-version to the installed release`,
+      `the database is at ${describePosition(position)}, which is not on the way from ${fromLowest.version} to ${to.version} in ${to.line}'s revision graph (a patch release whose schema the target line does not know?); set from-version to the installed release`,
     );
   }
 }
@@ -162,6 +161,6 @@ function checkConsistent(position: SchemaPosition, from: VersionRef, fromLowest:
 /** The hop into the line the database stands in, when there is one before it. */
 export function hopInto(position: SchemaPosition): { from: string; label: string } | undefined {
   const release = position.between ? position.between[0] : position.releases[0];
-  const previous = release ? SERIES[seriesIndex(release.series) - 1] : undefined;
-  return previous ? { from: previous, label: `${previous} → ${release!.series}` } : undefined;
+  const previous = release ? LINES[lineIndex(release.line) - 1] : undefined;
+  return previous ? { from: previous, label: `${previous} → ${release!.line}` } : undefined;
 }

@@ -133,8 +133,8 @@ export function lastLines(output: string, count = 3): string {
 }
 
 /** The rescan command of the release line whose manager runs it (src/releases/line-facts.ts). */
-export function imageRescanArgs(series: string, registry: string): string[] {
-  return [...lineFacts(series).imageRescanCommand, registry];
+export function imageRescanArgs(line: string, registry: string): string[] {
+  return [...lineFacts(line).imageRescanCommand, registry];
 }
 
 /** `-v` takes a value (backend.ai-manager@22.03.3:src/ai/backend/manager/cli/__main__.py, `type=bool`); the manager has VACUUM or VACUUM FULL, nothing lighter. */
@@ -151,8 +151,8 @@ export function hiddenRedisFailure(output: string): string | undefined {
 }
 
 /** The rescan's logged failure, which its exit code does not show (src/releases/line-facts.ts, imageRescanFailures). */
-export function hiddenRescanFailure(series: string, output: string): string | undefined {
-  return hiddenFailure(output, lineFacts(series).imageRescanFailures);
+export function hiddenRescanFailure(line: string, output: string): string | undefined {
+  return hiddenFailure(output, lineFacts(line).imageRescanFailures);
 }
 
 /**

@@ -339,8 +339,8 @@ function inRange(value: string, range: NumberRange): boolean {
 }
 
 function isDowngrade(from: VersionRef, to: VersionRef): boolean {
-  const bySeries = compareLines(from.series, to.series);
-  if (bySeries !== 0) return bySeries > 0;
+  const byLine = compareLines(from.line, to.line);
+  if (byLine !== 0) return byLine > 0;
   return from.release !== undefined && to.release !== undefined && from.release.patch > to.release.patch;
 }
 

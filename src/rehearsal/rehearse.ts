@@ -112,7 +112,7 @@ function noteSnapshot(report: Report, manifest: SnapshotManifest, record: Record
 async function haveServers(run: Rehearsal, addSecret: (secret: string) => void): Promise<RehearsalServers> {
   const servers = await run.log.group('Servers', async () => {
     if (run.options.rehearsalServers === 'given') return givenServers(run.options);
-    run.started = await startServers({ series: run.manifest.release.series, localImage: run.options.rehearsalImage });
+    run.started = await startServers({ line: run.manifest.release.series, localImage: run.options.rehearsalImage });
     return fromStarted(run.started);
   });
   if (servers.postgres.password) addSecret(servers.postgres.password);

@@ -29,7 +29,7 @@ export interface DisposableServers {
 }
 
 export interface StartOptions {
-  readonly series: string;
+  readonly line: string;
   /** One image with postgresql, redis-server and etcd from Debian's packages; host networking. */
   readonly localImage?: string;
   readonly passwords?: { readonly postgres: string; readonly redis: string };
@@ -42,8 +42,8 @@ interface Started {
 }
 
 export async function startServers(options: StartOptions): Promise<DisposableServers> {
-  const images = HALFSTACK_IMAGES[options.series];
-  if (!images && !options.localImage) throw new MigrationError('unsupported', `no server images are known for Backend.AI ${options.series}`);
+  const images = HALFSTACK_IMAGES[options.line];
+  if (!images && !options.localImage) throw new MigrationError('unsupported', `no server images are known for Backend.AI ${options.line}`);
   const passwords = options.passwords ?? { postgres: randomBytes(12).toString('hex'), redis: randomBytes(12).toString('hex') };
   if (options.localImage) {
     // Ryuk's image comes from Docker Hub too; the containers are stopped by stop() instead.

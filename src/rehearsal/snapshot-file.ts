@@ -22,6 +22,7 @@ export interface SnapshotManifest {
   readonly formatVersion: number;
   readonly takenAt: string;
   /** The schema position when it was taken: its revision and the releases it stands for. */
+  /** `series` is the release line: the file's field name, kept so that snapshots already saved still open. */
   readonly release: { readonly revision: string; readonly series: string; readonly description: string };
   readonly postgres: {
     readonly version: string;

@@ -65,7 +65,7 @@ export async function takeSnapshot(
       takenAt: new Date().toISOString(),
       release: {
         revision: position.revision,
-        series: (position.releases[0] ?? position.between?.[0])!.series,
+        series: (position.releases[0] ?? position.between?.[0])!.line,
         description: describePosition(position),
       },
       postgres: {

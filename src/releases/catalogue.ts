@@ -8,9 +8,6 @@ import { compareLines, findRelease, lineKey, LINES, linesHolding, reaches, RELEA
 
 export { earliestRelease, latestRelease, RELEASES, type Release } from './releases.js';
 
-/** Release lines in upgrade order; a major upgrade goes through each in turn. */
-export const SERIES: readonly string[] = LINES;
-
 /** Heads of releases older than the catalogue, so that such a database is named, not "unknown". */
 const OLDER_HEADS: Readonly<Record<string, string>> = {
   '0d553d59f369': '20.03.19',
@@ -39,10 +36,10 @@ function describePatchRanges(patches: number[]): string {
   return parts.join(', ');
 }
 
-/** A version as the operator wrote it: a series ("21.09") or an exact release ("21.09.9"). */
+/** A version as the operator wrote it: a line ("21.09") or an exact release ("21.09.9"). */
 export interface VersionRef {
   readonly input: string;
-  readonly series: string;
+  readonly line: string;
   /** Set when the operator named an exact patch release. */
   readonly release?: Release;
 }
@@ -51,10 +48,10 @@ export interface VersionRef {
  * A version's line key and patch, whether or not the catalogue holds them ("21.9.9" → 21.09, 9;
  * "26.4.12" → 26.4, 12); undefined when the text is no Backend.AI version at all.
  */
-export function splitVersion(input: string): { readonly series: string; readonly patch: number | null } | undefined {
+export function splitVersion(input: string): { readonly line: string; readonly patch: number | null } | undefined {
   const match = VERSION_PATTERN.exec(input.trim());
   if (!match) return undefined;
-  return { series: lineKey(Number(match[1]), Number(match[2])), patch: match[3] === undefined ? null : Number(match[3]) };
+  return { line: lineKey(Number(match[1]), Number(match[2])), patch: match[3] === undefined ? null : Number(match[3]) };
 }
 
 export function parseVersion(input: string, inputName: string): VersionRef {
@@ -64,16 +61,16 @@ export function parseVersion(input: string, inputName: string): VersionRef {
   if (!parts) {
     throw invalidInput(`${inputName} "${text}" is not a Backend.AI version (YY.MM or YY.N, optionally .PATCH); ${accepted}`);
   }
-  const { series, patch } = parts;
-  if (!LINES.includes(series)) {
+  const { line, patch } = parts;
+  if (!LINES.includes(line)) {
     throw invalidInput(`${inputName} "${text}" is no Backend.AI release line bai-migrate knows; ${accepted}`);
   }
-  if (patch === null) return { input: text, series };
-  const release = findRelease(`${series}.${patch}`);
+  if (patch === null) return { input: text, line };
+  const release = findRelease(`${line}.${patch}`);
   if (!release) {
-    throw invalidInput(`${inputName} "${text}" is not a known ${series} release; known: ${series}${describePatchRanges(releasesOf(series).map((r) => r.patch))}`);
+    throw invalidInput(`${inputName} "${text}" is not a known ${line} release; known: ${line}${describePatchRanges(releasesOf(line).map((r) => r.patch))}`);
   }
-  return { input: text, series, release };
+  return { input: text, line, release };
 }
 
 /** How a version input given in another spelling was understood. */
@@ -85,18 +82,18 @@ export interface VersionReading {
 
 /** Undefined when the text given is already bai-migrate's spelling; `target` adds the release a line stands for. */
 export function versionReading(input: VersionReading['input'], ref: VersionRef, target?: Release): VersionReading | undefined {
-  const understood = ref.release?.version ?? ref.series;
+  const understood = ref.release?.version ?? ref.line;
   if (ref.input === understood) return undefined;
   return { input, reading: `${ref.input} is read as ${understood}${target && !ref.release ? ` (${target.version})` : ''}` };
 }
 
-export function seriesIndex(series: string): number {
-  return SERIES.indexOf(series);
+export function lineIndex(line: string): number {
+  return LINES.indexOf(line);
 }
 
 /** The release a version reference stands for when used as a target: the exact one, or the line's latest. */
 export function targetRelease(ref: VersionRef): Release {
-  return ref.release ?? releasesOf(ref.series)[releasesOf(ref.series).length - 1]!;
+  return ref.release ?? releasesOf(ref.line)[releasesOf(ref.line).length - 1]!;
 }
 
 /** Where a schema revision stands against a release, in `line`'s graph. */
@@ -135,8 +132,8 @@ export function locateRevision(revision: string): SchemaPosition | { revision: s
 export function betweenReleases(revisions: readonly string[]): readonly [Release, Release] | undefined {
   const line = LINES.find((l) => revisions.every((r) => linesHolding(r).includes(l)));
   if (!line) return undefined;
-  const before = RELEASES.filter((r) => compareLines(r.series, line) <= 0 && !revisions.includes(r.head) && revisions.every((rev) => reaches(line, rev, r.head))).at(-1);
-  const after = RELEASES.find((r) => compareLines(r.series, line) >= 0 && revisions.every((rev) => reaches(r.series, r.head, rev)));
+  const before = RELEASES.filter((r) => compareLines(r.line, line) <= 0 && !revisions.includes(r.head) && revisions.every((rev) => reaches(line, rev, r.head))).at(-1);
+  const after = RELEASES.find((r) => compareLines(r.line, line) >= 0 && revisions.every((rev) => reaches(r.line, r.head, rev)));
   return before && after ? [before, after] : undefined;
 }
 
@@ -146,9 +143,9 @@ export function isSchemaPosition(value: ReturnType<typeof locateRevision>): valu
 
 /** "21.03.5–21.03.32, 21.09.0–21.09.2" for a list of releases. */
 export function describeReleases(releases: readonly Release[]): string {
-  const bySeries = new Map<string, number[]>();
-  for (const r of releases) bySeries.set(r.series, [...(bySeries.get(r.series) ?? []), r.patch]);
-  return [...bySeries].map(([series, patches]) => (patches.length === 1 ? `${series}.${patches[0]}` : `${series}.${patches[0]}–${series}.${patches[patches.length - 1]}`)).join(' or ');
+  const byLine = new Map<string, number[]>();
+  for (const r of releases) byLine.set(r.line, [...(byLine.get(r.line) ?? []), r.patch]);
+  return [...byLine].map(([line, patches]) => (patches.length === 1 ? `${line}.${patches[0]}` : `${line}.${patches[0]}–${line}.${patches[patches.length - 1]}`)).join(' or ');
 }
 
 export function describePosition(position: SchemaPosition): string {

@@ -59,11 +59,11 @@ export const HISTORY_TABLES: ReadonlySet<string> = new Set(['kernels', 'sessions
  */
 export function heavyRevisionsBetween(fromLine: string, fromRevision: string, to: Release): HeavyRevision[] {
   const have = ancestorsIn(fromLine, fromRevision);
-  const want = ancestorsIn(to.series, to.head);
+  const want = ancestorsIn(to.line, to.head);
   return HEAVY_REVISIONS.filter((h) => want.has(h.revision) && !have.has(h.revision));
 }
 
 /** The first release whose head descends from `revision`: where an upgrade first runs it. */
 export function firstRelease(revision: string): Release | undefined {
-  return RELEASES.find((r) => ancestorsIn(r.series, r.head).has(revision));
+  return RELEASES.find((r) => ancestorsIn(r.line, r.head).has(revision));
 }

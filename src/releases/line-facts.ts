@@ -224,7 +224,7 @@ export const SECONDS_UNIT_SINCE: string = CLEAR_HISTORY_POLICIES.find((p) => p.s
 /** The driver alembic's env.py of a release uses (a version bai-migrate does not know: psycopg2, as up to 22.03). */
 export function alembicDriverOf(version: string): AlembicDriver {
   const release = findRelease(version);
-  return release ? lineFacts(release.series).alembicDriver : 'psycopg2';
+  return release ? lineFacts(release.line).alembicDriver : 'psycopg2';
 }
 
 /**

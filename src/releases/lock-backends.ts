@@ -40,8 +40,8 @@ function factsOf(release: Release): LockBackendFacts | undefined {
 /** Why `value` cannot be the lock backend of `release`, or undefined when it can. */
 export function lockBackendProblem(value: LockBackend, release: Release): string | undefined {
   const facts = factsOf(release);
-  if (!facts) return `Backend.AI ${release.series} has no [manager] distributed-lock setting (it came with 22.03)`;
+  if (!facts) return `Backend.AI ${release.line} has no [manager] distributed-lock setting (it came with 22.03)`;
   if (facts.works.includes(value)) return undefined;
   const detail = facts.fails[value];
-  return `lock-backend "${value}" is not supported by Backend.AI ${release.series}${detail ? ` (${detail})` : ''}; accepted: ${facts.works.join(', ')}`;
+  return `lock-backend "${value}" is not supported by Backend.AI ${release.line}${detail ? ` (${detail})` : ''}; accepted: ${facts.works.join(', ')}`;
 }

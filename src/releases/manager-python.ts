@@ -44,7 +44,7 @@ export interface ManagerPythonEntry {
 export function pypiVersion(version: string): string {
   const parts = splitVersion(version);
   if (!parts || parts.patch === null) throw invalidInput(`release "${version}" is not a full version; accepted: YY.MM.PATCH, e.g. 21.09.9 or 25.15.12`);
-  const [year, minor] = parts.series.split('.').map(Number);
+  const [year, minor] = parts.line.split('.').map(Number);
   return `${year}.${minor}.${parts.patch}`;
 }
 
@@ -245,7 +245,7 @@ export type ManagerPythonChoice =
 function parse(version: string): { line: string; patch: number | null } {
   const parts = splitVersion(version);
   if (!parts) throw invalidInput(`release "${version}" is not a Backend.AI version; accepted: YY.MM or YY.MM.PATCH, e.g. 22.03 or 21.09.9`);
-  return { line: parts.series, patch: parts.patch };
+  return { line: parts.line, patch: parts.patch };
 }
 
 /**

@@ -67,6 +67,6 @@ export const MANAGER_START_FACTS: readonly ManagerStartFacts[] = [
 
 /** The facts for `version`'s line; undefined for a line before the first entry. */
 export function managerStartFacts(version: string): ManagerStartFacts | undefined {
-  const series = version.split('.').slice(0, 2).join('.');
-  return [...MANAGER_START_FACTS].reverse().find((f) => compareLines(series, f.since) >= 0);
+  const line = version.split('.').slice(0, 2).join('.');
+  return [...MANAGER_START_FACTS].reverse().find((f) => compareLines(line, f.since) >= 0);
 }

@@ -10,8 +10,8 @@ import { DUPLICATE_REVISIONS, LINE_PARENTS, RELEASE_ROWS, REVISIONS } from './ge
 export interface Release {
   /** Full version, e.g. "21.09.9" or "26.4.10". */
   readonly version: string;
-  /** Its release line ("series"), e.g. "21.09" or "25.15". */
-  readonly series: string;
+  /** Its release line, e.g. "21.09" or "25.15". */
+  readonly line: string;
   readonly patch: number;
   /** The alembic head revision of this release's migration scripts. */
   readonly head: string;
@@ -37,24 +37,24 @@ export function compareLines(a: string, b: string): number {
 }
 
 /** Whether two versions, releases or line keys are of the same release line (a comparison of positions, not a release fact). */
-export function sameLine(a: string | { readonly series: string }, b: string | { readonly series: string }): boolean {
-  return (typeof a === 'string' ? a : a.series) === (typeof b === 'string' ? b : b.series);
+export function sameLine(a: string | { readonly line: string }, b: string | { readonly line: string }): boolean {
+  return (typeof a === 'string' ? a : a.line) === (typeof b === 'string' ? b : b.line);
 }
 
 export function compareReleases(a: Release, b: Release): number {
-  return compareLines(a.series, b.series) || a.patch - b.patch;
+  return compareLines(a.line, b.line) || a.patch - b.patch;
 }
 
 export const RELEASES: readonly Release[] = RELEASE_ROWS.map(([version, date, head, pythonRequires]) => {
   const [year, minor, patch] = version.split('.').map(Number);
-  return { version, series: lineKey(year!, minor!), patch: patch!, head, date, pythonRequires };
+  return { version, line: lineKey(year!, minor!), patch: patch!, head, date, pythonRequires };
 }).sort(compareReleases);
 
 /** Every release line, oldest first. */
-export const LINES: readonly string[] = [...new Set(RELEASES.map((r) => r.series))];
+export const LINES: readonly string[] = [...new Set(RELEASES.map((r) => r.line))];
 
 export function releasesOf(line: string): readonly Release[] {
-  return RELEASES.filter((r) => r.series === line);
+  return RELEASES.filter((r) => r.line === line);
 }
 
 export function latestRelease(line: string): Release {

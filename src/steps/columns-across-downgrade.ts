@@ -25,9 +25,9 @@ const named = (c: KeptColumn) => `${c.table}.${c.column}`;
 /** The columns still hold the source release's values: the revision adding each is applied and the database has not left the source line. */
 async function columnsAtSource(ctx: StepContext, columns: readonly ColumnAcrossDowngrade[]): Promise<ColumnAcrossDowngrade[]> {
   const revisions = await readRevisions(ctx.deployment.postgres);
-  const source = revisionsOf(ctx.hop.fromSeries);
+  const source = revisionsOf(ctx.hop.fromLine);
   if (revisions.length === 0 || !revisions.every((r) => source.has(r))) return [];
-  const applied = appliedIn(ctx.hop.fromSeries, revisions);
+  const applied = appliedIn(ctx.hop.fromLine, revisions);
   const atSource: ColumnAcrossDowngrade[] = [];
   for (const column of columns) {
     if (applied.has(column.addedBy) && (await columnExists(ctx.deployment.postgres, column.table, column.column))) atSource.push(column);
@@ -44,7 +44,7 @@ async function columnsAtSource(ctx: StepContext, columns: readonly ColumnAcrossD
 async function standing(ctx: StepContext): Promise<'before' | 'at' | 'past'> {
   const revisions = await readRevisions(ctx.deployment.postgres);
   if (revisions.length === 1 && revisions[0] === ctx.hop.to.head) return 'at';
-  return pastIn(ctx.hop.fromSeries, ctx.hop.to.series, revisions, ctx.hop.to.head) ? 'past' : 'before';
+  return pastIn(ctx.hop.fromLine, ctx.hop.to.line, revisions, ctx.hop.to.head) ? 'past' : 'before';
 }
 
 async function rowCount(ctx: StepContext, table: string): Promise<number> {
@@ -77,7 +77,7 @@ export function columnsAcrossDowngrade(columns: readonly ColumnAcrossDowngrade[]
       const atSource = await columnsAtSource(ctx, columns);
       if (atSource.length === 0) {
         const kept = await Promise.all(columns.map((c) => keptCount(pg, c)));
-        return [ok(`the columns are no longer where ${ctx.hop.fromSeries} left them; ${kept.reduce((a, b) => a + b, 0)} value(s) kept earlier will be put back`)];
+        return [ok(`the columns are no longer where ${ctx.hop.fromLine} left them; ${kept.reduce((a, b) => a + b, 0)} value(s) kept earlier will be put back`)];
       }
       const counts = await Promise.all(atSource.map(async (c) => `${await rowCount(ctx, c.table)} of ${named(c)}`));
       const findings: Finding[] = [ok(`${counts.join(', ')} will be kept before the downgrade and put back after the upgrade`)];
@@ -142,7 +142,7 @@ export function columnsAcrossDowngrade(columns: readonly ColumnAcrossDowngrade[]
         const changedRows = await restoreColumn(pg, c);
         if (changedRows > 0) restored.push(`${changedRows} of ${named(c)}`);
       }
-      if (kept === 0) return warning(`no values of ${list} were kept (the database had left ${ctx.hop.fromSeries}'s schema before bai-migrate ran): the upgrade's defaults stay`);
+      if (kept === 0) return warning(`no values of ${list} were kept (the database had left ${ctx.hop.fromLine}'s schema before bai-migrate ran): the upgrade's defaults stay`);
       return restored.length > 0 ? changed(`put back ${restored.join(', ')} from ${DROPPED_VALUES}`) : ok('every kept value is already in place');
     },
 

@@ -14,7 +14,7 @@ import type { ManagerCli } from '../manager/cli.js';
 export interface Hop {
   /** "21.09 → 22.03", or "21.09.2 → 21.09.9" for a patch upgrade. */
   readonly label: string;
-  readonly fromSeries: string;
+  readonly fromLine: string;
   readonly to: Release;
   readonly steps: readonly Step[];
   /** Set when bai-migrate cannot take this hop yet: why, for the plan. */

@@ -61,7 +61,7 @@ export async function detectPosition(client: pg.Client): Promise<SchemaPosition>
  * of them holds, the position stays as the head alone places it.
  */
 async function sharedHead(client: pg.Client, position: SchemaPosition): Promise<SchemaPosition> {
-  const lines = [...new Set(position.releases.map((r) => r.series))];
+  const lines = [...new Set(position.releases.map((r) => r.line))];
   const factsOf = new Map(lines.map((line) => [line, factsAt(line, position.revision)]));
   if (new Set([...factsOf.values()].map((facts) => facts.map((f) => f.since).join())).size <= 1) return position;
   const holding: string[] = [];

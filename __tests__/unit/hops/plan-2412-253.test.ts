@@ -21,12 +21,12 @@ const LINES: Record<string, { final: string; head: string; steps: string[] }> = 
   '25.3': { final: '25.3.3', head: '8f85e9d0bd4e', steps: ['services-stopped', 'schema', 'aiomonitor-ports'] },
 };
 const ORDER = Object.keys(LINES);
-const inRange = RELEASES.filter((r) => ORDER.includes(r.series));
+const inRange = RELEASES.filter((r) => ORDER.includes(r.line));
 
 describe('plan between every two releases of 24.12 … 25.3', () => {
   it('the catalogue has the releases releases.md lists: 24.12.0–1, 25.1.0–1, 25.2.0, 25.3.0–3', () => {
     expect(inRange.map((r) => r.version)).toEqual(['24.12.0', '24.12.1', '25.1.0', '25.1.1', '25.2.0', '25.3.0', '25.3.1', '25.3.2', '25.3.3']);
-    for (const [line, { final, head }] of Object.entries(LINES)) expect(inRange.filter((r) => r.series === line).at(-1)).toMatchObject({ version: final, head });
+    for (const [line, { final, head }] of Object.entries(LINES)) expect(inRange.filter((r) => r.line === line).at(-1)).toMatchObject({ version: final, head });
   });
 
   const pairs = inRange.flatMap((from, i) => inRange.slice(i + 1).map((to) => [from.version, to.version] as const));
@@ -36,11 +36,11 @@ describe('plan between every two releases of 24.12 … 25.3', () => {
     const plan = makePlan(v(fromVersion), v(toVersion));
     expect(() => requireSupported(plan)).not.toThrow();
     const hops = plan.hops.map((h) => ({ label: h.label, to: h.to.version, head: h.to.head, steps: h.steps.map((s) => s.id) }));
-    if (from.series === to.series) {
+    if (from.line === to.line) {
       expect(hops).toEqual([{ label: `${fromVersion} → ${toVersion}`, to: toVersion, head: to.head, steps: ['services-stopped', 'schema', 'manager-starts'] }]);
       return;
     }
-    const lines = ORDER.slice(ORDER.indexOf(from.series) + 1, ORDER.indexOf(to.series) + 1);
+    const lines = ORDER.slice(ORDER.indexOf(from.line) + 1, ORDER.indexOf(to.line) + 1);
     expect(hops).toEqual(
       lines.map((line, i) => {
         const last = i === lines.length - 1;
@@ -58,14 +58,14 @@ describe('plan between every two releases of 24.12 … 25.3', () => {
     for (const line of ORDER.slice(1)) {
       const hop = HOPS.find((h) => h.to === line)!;
       expect(hop.steps).toContain(schema);
-      for (const source of inRange.filter((r) => r.series === hop.from)) {
+      for (const source of inRange.filter((r) => r.line === hop.from)) {
         expect(upgradeSkips(hop.from, line, [source.head], LINES[line]!.head)).toEqual({ skipped: [], covered: [] });
       }
     }
   });
 
   it('25.2.0 and 24.09.6–24.09.14 share the head ecc9f6322be4, and the schema facts under it tell them apart', () => {
-    expect(RELEASES.filter((r) => r.head === 'ecc9f6322be4').map((r) => r.series)).toEqual([...Array(9).fill('24.09'), '25.2']);
+    expect(RELEASES.filter((r) => r.head === 'ecc9f6322be4').map((r) => r.line)).toEqual([...Array(9).fill('24.09'), '25.2']);
     const in2409 = factsAt('24.09', 'ecc9f6322be4').map((f) => f.since);
     const in2502 = factsAt('25.2', 'ecc9f6322be4').map((f) => f.since);
     expect(in2502.filter((since) => !in2409.includes(since))).toEqual(['fb89f5d7817b', 'f6ca2f2d04c1']);

@@ -14,7 +14,7 @@ describe('release catalogue', () => {
     expect(head('21.09.9')).toBe('60a1effa77d2');
     expect(head('22.03.0')).toBe('81c264528f20');
     expect(head('22.03.14')).toBe('81c264528f20');
-    expect(RELEASES.filter((r) => ['21.03', '21.09', '22.03'].includes(r.series))).toHaveLength(33 + 10 + 15);
+    expect(RELEASES.filter((r) => ['21.03', '21.09', '22.03'].includes(r.line))).toHaveLength(33 + 10 + 15);
     // 22.03.12 was tagged 22.03.11.post1 upstream.
     expect(head('22.03.12')).toBe('81c264528f20');
   });
@@ -25,24 +25,24 @@ describe('release catalogue', () => {
     expect(LINES).toContain('25.15');
     expect(LINES).not.toContain('26.5');
     expect(RELEASES).toHaveLength(232);
-    for (const release of RELEASES) expect(revisionsOf(release.series).has(release.head)).toBe(true);
+    for (const release of RELEASES) expect(revisionsOf(release.line).has(release.head)).toBe(true);
     // Ancestry, not list order: 21.09.9's head lies under every later line's head.
-    for (const line of LINES.filter((l) => l >= '22.03')) expect(reaches(line, RELEASES.find((r) => r.series === line)!.head, '60a1effa77d2')).toBe(true);
+    for (const line of LINES.filter((l) => l >= '22.03')) expect(reaches(line, RELEASES.find((r) => r.line === line)!.head, '60a1effa77d2')).toBe(true);
   });
 
-  it('accepts a series or an exact release', () => {
-    expect(parseVersion('21.09', 'from-version')).toEqual({ input: '21.09', series: '21.09' });
+  it('accepts a line or an exact release', () => {
+    expect(parseVersion('21.09', 'from-version')).toEqual({ input: '21.09', line: '21.09' });
     expect(parseVersion(' 21.09.9 ', 'from-version').release?.head).toBe('60a1effa77d2');
     expect(targetRelease(parseVersion('22.03', 'to-version')).version).toBe('22.03.14');
     expect(targetRelease(parseVersion('21.09.2', 'to-version')).head).toBe('8679d0a7e22b');
   });
 
   it("parses YY.MM and YY.N lines, with or without a patch, and PyPI's spelling of old ones", () => {
-    expect(parseVersion('25.15', 'to-version')).toEqual({ input: '25.15', series: '25.15' });
+    expect(parseVersion('25.15', 'to-version')).toEqual({ input: '25.15', line: '25.15' });
     expect(targetRelease(parseVersion('25.15', 'to-version')).version).toBe('25.15.12');
     expect(parseVersion('26.4.10', 'to-version').release?.head).toBe('bd1bf0524350');
     expect(parseVersion('21.9.9', 'from-version').release?.version).toBe('21.09.9');
-    expect(parseVersion('24.03', 'to-version').series).toBe('24.03');
+    expect(parseVersion('24.03', 'to-version').line).toBe('24.03');
   });
 
   it.each([
@@ -64,7 +64,7 @@ describe('release catalogue', () => {
     expect(locateRevision('d59ff89e7514')).toMatchObject({ releases: [], between: [{ version: '21.09.9' }, { version: '22.03.0' }] });
     expect(locateRevision('3596bc12ec09')).toMatchObject({ releases: expect.arrayContaining([expect.objectContaining({ version: '24.03.11' })]) });
     // A revision only 23.03 has, between 22.09.23's head and 23.03.0's.
-    expect(locateRevision('36b69ddee76e')).toMatchObject({ releases: [], between: [{ series: '22.09' }, { version: '23.03.0' }] });
+    expect(locateRevision('36b69ddee76e')).toMatchObject({ releases: [], between: [{ line: '22.09' }, { version: '23.03.0' }] });
     expect(locateRevision('dc9b66466e43')).toEqual({ revision: 'dc9b66466e43', otherRelease: '20.09.0' });
     expect(locateRevision('0123456789ab')).toEqual({ revision: '0123456789ab', otherRelease: undefined });
   });

@@ -123,9 +123,9 @@ describe('versions', () => {
   });
 
   it('splits a version into line and patch, also outside the catalogue', () => {
-    expect(splitVersion('21.9.9')).toEqual({ series: '21.09', patch: 9 });
-    expect(splitVersion(' 26.4.12 ')).toEqual({ series: '26.4', patch: 12 });
-    expect(splitVersion('25.01')).toEqual({ series: '25.1', patch: null });
+    expect(splitVersion('21.9.9')).toEqual({ line: '21.09', patch: 9 });
+    expect(splitVersion(' 26.4.12 ')).toEqual({ line: '26.4', patch: 12 });
+    expect(splitVersion('25.01')).toEqual({ line: '25.1', patch: null });
     expect(splitVersion('latest')).toBeUndefined();
   });
 });

@@ -1,6 +1,6 @@
 /**
  * Facts about releases live in src/releases/ (issue 12): nothing outside it compares a release
- * line with `series ===` or holds a line as a string literal to branch on, so that adding a line
+ * line with `line ===` or holds a line as a string literal to branch on, so that adding a line
  * means adding data there, not finding every `if`.
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -18,8 +18,8 @@ function sourceFiles(dir: string): string[] {
   });
 }
 
-/** `a.series === b`, `x === to.series`, `series === '22.03'`, `toSeries !== fromSeries`. */
-const SERIES_COMPARISON = [/\.series\s*[!=]==/, /[!=]==\s*[\w?.!]*\.series\b/, /\b\w*series\s*[!=]==\s*['"`]/i, /['"`]\s*[!=]==\s*\w*series\b/i, /\b\w*series\s*[!=]==\s*\w*series\b/i];
+/** `a.line === b`, `x === to.line`, `line === '22.03'`, `toLine !== fromLine`. */
+const LINE_COMPARISON = [/\.line\s*[!=]==/, /[!=]==\s*[\w?.!]*\.line\b/, /\b\w*line\s*[!=]==\s*['"`]/i, /['"`]\s*[!=]==\s*\w*line\b/i, /\b\w*line\s*[!=]==\s*\w*line\b/i];
 
 /** A string literal that is exactly a release line or release: '22.03', "25.15", `21.09.9`. */
 const LINE_LITERAL = /(['"`])2\d\.\d{1,2}(?:\.\d{1,3})?\1/;
@@ -43,7 +43,7 @@ function offending(pattern: RegExp | readonly RegExp[], allowed: readonly RegExp
 
 describe('release facts stay in src/releases/', () => {
   it('no code outside it compares release lines with === or !== (sameLine() compares two positions)', () => {
-    expect(offending(SERIES_COMPARISON)).toEqual([]);
+    expect(offending(LINE_COMPARISON)).toEqual([]);
   });
 
   it('no code outside it holds a release line as a string literal, but for the hops naming their lines', () => {
@@ -51,13 +51,13 @@ describe('release facts stay in src/releases/', () => {
   });
 
   it('the patterns catch what they are meant to', () => {
-    const caught = (line: string) => SERIES_COMPARISON.some((p) => p.test(line));
-    expect(caught("const withRedis = release.series === '22.03';")).toBe(true);
-    expect(caught('if (start.series === to.series) {')).toBe(true);
-    expect(caught('const hopTo = toSeries === to.series ? to : x;')).toBe(true);
-    expect(caught("return series === '21.09' || series === '21.03' ? a : b;")).toBe(true);
-    expect(caught('if (bySeries !== 0) return bySeries > 0;')).toBe(false);
-    expect(LINE_LITERAL.test("compareLines(release.series, '22.03') > 0")).toBe(true);
+    const caught = (line: string) => LINE_COMPARISON.some((p) => p.test(line));
+    expect(caught("const withRedis = release.line === '22.03';")).toBe(true);
+    expect(caught('if (start.line === to.line) {')).toBe(true);
+    expect(caught('const hopTo = toLine === to.line ? to : x;')).toBe(true);
+    expect(caught("return line === '21.09' || line === '21.03' ? a : b;")).toBe(true);
+    expect(caught('if (byLine !== 0) return byLine > 0;')).toBe(false);
+    expect(LINE_LITERAL.test("compareLines(release.line, '22.03') > 0")).toBe(true);
     expect(LINE_LITERAL.test("  '21.09': { postgres: 'postgres:13.7' },")).toBe(true);
     expect(LINE_LITERAL.test('unusableAs(base, `21.09 skips it as malformed: ${ref.error}`);')).toBe(false);
     expect(LITERAL_ALLOWED.some((a) => a.test('src/hops/21.09-22.03/index.ts'))).toBe(true);

@@ -21,7 +21,7 @@ function context(text: string, target: string, lockBackend?: string): StepContex
   return {
     settings: { lockBackend },
     deployment: { targets: { managerConfig: { path, text, table: parseToml(text) } } },
-    hop: { label: `x → ${target}`, fromSeries: 'x', to: findRelease(target)!, steps: [] },
+    hop: { label: `x → ${target}`, fromLine: 'x', to: findRelease(target)!, steps: [] },
   } as unknown as StepContext;
 }
 

@@ -16,8 +16,8 @@ const PREFIX = 'keypair.concurrency_used.';
 
 /** The kernel statuses the target line's counter leaves out (every status but these occupies resources). */
 function notOccupying(ctx: StepContext): readonly string[] {
-  const statuses = lineFacts(ctx.hop.to.series).notOccupyingKernelStatuses;
-  if (!statuses) throw new MigrationError('unsupported', `no resource-occupying kernel statuses are recorded for Backend.AI ${ctx.hop.to.series} (src/releases/line-facts.ts)`);
+  const statuses = lineFacts(ctx.hop.to.line).notOccupyingKernelStatuses;
+  if (!statuses) throw new MigrationError('unsupported', `no resource-occupying kernel statuses are recorded for Backend.AI ${ctx.hop.to.line} (src/releases/line-facts.ts)`);
   return statuses;
 }
 

@@ -52,7 +52,7 @@ export const imageRescan: Step = {
         ...connects,
       ];
     }
-    const help = [...imageRescanArgs(ctx.hop.to.series, '').slice(0, -1), '--help'];
+    const help = [...imageRescanArgs(ctx.hop.to.line, '').slice(0, -1), '--help'];
     const result = await runManagerCli(ctx.managerCli, help);
     if (result.exitCode !== 0) {
       return [
@@ -85,7 +85,7 @@ export const imageRescan: Step = {
     const registries = await registryNames(ctx.deployment);
     const failures: string[] = [];
     for (const registry of registries) {
-      const args = imageRescanArgs(ctx.hop.to.series, registry);
+      const args = imageRescanArgs(ctx.hop.to.line, registry);
       ctx.log.info(`${ctx.managerCli.command.join(' ')} ${args.join(' ')}`);
       const result = await runManagerCli(ctx.managerCli, args);
       await requireConnectedSuccess(
@@ -97,7 +97,7 @@ export const imageRescan: Step = {
         'leave image-rescan off and rescan later with a release that has the fix',
       );
       // The manager logs a failed rescan and exits 0: its log is the only sign.
-      const hidden = hiddenRescanFailure(ctx.hop.to.series, result.output);
+      const hidden = hiddenRescanFailure(ctx.hop.to.line, result.output);
       if (hidden) failures.push(`${registry}: ${hidden}`);
     }
     // Put back what the rescans that did run overwrote, also when another one failed.

@@ -11,7 +11,7 @@ import { byTarget, listed, sqlNotShown, sqlShown, type ApplyMissingNext, type Pr
 
 export const applyMissing: ProcedureRules = {
   action: 'Applies every revision of the target release the database lacks, including those alembic upgrade would skip, then sets alembic_version to the head.',
-  whenSkipping: (hop, revisions, skipped) => ({ kind: 'apply-missing', revisions: revisionsToApply(hop.fromSeries, hop.to.series, revisions, hop.to.head), skipped }),
+  whenSkipping: (hop, revisions, skipped) => ({ kind: 'apply-missing', revisions: revisionsToApply(hop.fromLine, hop.to.line, revisions, hop.to.head), skipped }),
 };
 
 export const applyMissingCommand: SchemaCommand<ApplyMissingNext> = {
@@ -33,5 +33,5 @@ export const applyMissingCommand: SchemaCommand<ApplyMissingNext> = {
     return `applied ${next.revisions.length} revision(s) by id (among them ${listed(next.skipped)}, which alembic upgrade would skip)`;
   },
 
-  runs: (next, hop) => byTarget(next.revisions.map((revision) => ({ revision, from: parentsIn(hop.to.series, revision)[0] ?? 'base', to: revision }))),
+  runs: (next, hop) => byTarget(next.revisions.map((revision) => ({ revision, from: parentsIn(hop.to.line, revision)[0] ?? 'base', to: revision }))),
 };

@@ -15,9 +15,9 @@ export function downgradeFirst(downgradeTo: string): ProcedureRules {
     action: `Downgrades with the source release's alembic to ${downgradeTo}, then runs the target release's alembic upgrade to its head.`,
     // A head the target cannot start from: the source's own downgrade first.
     beyondTarget: (hop, revisions, unknown) =>
-      revisions.every((r) => revisionsOf(hop.fromSeries).has(r)) && appliedIn(hop.fromSeries, revisions).has(downgradeTo) ? { kind: 'downgrade', to: downgradeTo, skipped: [], unknown } : undefined,
+      revisions.every((r) => revisionsOf(hop.fromLine).has(r)) && appliedIn(hop.fromLine, revisions).has(downgradeTo) ? { kind: 'downgrade', to: downgradeTo, skipped: [], unknown } : undefined,
     whenSkipping(hop, revisions, skipped, skipNote) {
-      if (!appliedIn(hop.fromSeries, revisions).has(downgradeTo)) {
+      if (!appliedIn(hop.fromLine, revisions).has(downgradeTo)) {
         return { kind: 'refuse', why: `${skipNote}, and the database is not past ${downgradeTo}, the revision this hop downgrades to first` };
       }
       return { kind: 'downgrade', to: downgradeTo, skipped };
@@ -26,7 +26,7 @@ export function downgradeFirst(downgradeTo: string): ProcedureRules {
 }
 
 const noSourceAlembic = (ctx: StepContext, to: string) =>
-  `${ctx.hop.label} needs ${ctx.hop.fromSeries}'s alembic for its downgrade to ${to}, and this run has only the target release's alembic; set manager-venv (bai-migrate makes a venv of each release it needs)`;
+  `${ctx.hop.label} needs ${ctx.hop.fromLine}'s alembic for its downgrade to ${to}, and this run has only the target release's alembic; set manager-venv (bai-migrate makes a venv of each release it needs)`;
 
 /** The source release's alembic, for a downgrade; undefined in a check when migrate is still to make its venv. */
 async function sourceAlembic(ctx: StepContext, to: string): Promise<AlembicSetup | undefined> {
@@ -37,12 +37,12 @@ async function sourceAlembic(ctx: StepContext, to: string): Promise<AlembicSetup
 export const downgradeCommand: SchemaCommand<DowngradeNext> = {
   describe: (next, hop) =>
     next.unknown && next.unknown.length > 0
-      ? `${hop.to.version}'s migration scripts do not have ${listed(next.unknown)}, so ${hop.fromSeries}'s alembic will first downgrade to ${next.to}, then ${hop.to.version}'s upgrade to ${hop.to.head}`
-      : `alembic upgrade would skip ${listed(next.skipped)}, so ${hop.fromSeries}'s alembic will first downgrade to ${next.to}, then ${hop.to.version}'s upgrade to ${hop.to.head}`,
+      ? `${hop.to.version}'s migration scripts do not have ${listed(next.unknown)}, so ${hop.fromLine}'s alembic will first downgrade to ${next.to}, then ${hop.to.version}'s upgrade to ${hop.to.head}`
+      : `alembic upgrade would skip ${listed(next.skipped)}, so ${hop.fromLine}'s alembic will first downgrade to ${next.to}, then ${hop.to.version}'s upgrade to ${hop.to.head}`,
 
   async preflight(next, ctx) {
     const source = ctx.sourceAlembic ? await ctx.sourceAlembic() : undefined;
-    const name = `${ctx.hop.fromSeries}'s alembic`;
+    const name = `${ctx.hop.fromLine}'s alembic`;
     return [
       !ctx.sourceAlembic
         ? failed(noSourceAlembic(ctx, next.to))
@@ -57,12 +57,12 @@ export const downgradeCommand: SchemaCommand<DowngradeNext> = {
     const postgres = ctx.deployment.targets.postgres!;
     const source = await sourceAlembic(ctx, next.to);
     if (ctx.venvToMake || !source) {
-      return [sqlNotShown(ctx, `${ctx.hop.fromSeries}'s alembic downgrade ${listed(revisions)} → ${next.to}, then ${ctx.hop.to.version}'s alembic upgrade ${next.to} → ${head}`, 'venvs')];
+      return [sqlNotShown(ctx, `${ctx.hop.fromLine}'s alembic downgrade ${listed(revisions)} → ${next.to}, then ${ctx.hop.to.version}'s alembic upgrade ${next.to} → ${head}`, 'venvs')];
     }
     // Offline mode takes a single start revision: after an interrupted upgrade, the first row.
     const from = revisions[0]!;
-    const down = await offlineSql(source, postgres, 'downgrade', `${from}:${next.to}`, downgradeSteps(ctx.hop.fromSeries, from, next.to));
-    const up = await offlineSql(ctx.alembic, postgres, 'upgrade', `${next.to}:${head}`, upgradeSteps(ctx.hop.to.series, next.to, head));
+    const down = await offlineSql(source, postgres, 'downgrade', `${from}:${next.to}`, downgradeSteps(ctx.hop.fromLine, from, next.to));
+    const up = await offlineSql(ctx.alembic, postgres, 'upgrade', `${next.to}:${head}`, upgradeSteps(ctx.hop.to.line, next.to, head));
     const rendered = { sql: down.sql + up.sql, cannot: [...down.cannot, ...up.cannot] };
     return [sqlShown(rendered, `alembic downgrade to ${next.to}, then upgrade`, revisions, head, `${next.kind} ${listed(revisions)} → ${head}`)];
   },
@@ -71,11 +71,11 @@ export const downgradeCommand: SchemaCommand<DowngradeNext> = {
     const source = await sourceAlembic(ctx, next.to);
     if (!source) throw new MigrationError('unsupported', noSourceAlembic(ctx, next.to));
     await runAlembic(source, ctx.deployment.targets.postgres!, ['downgrade', next.to]);
-    return `${ctx.hop.fromSeries}'s alembic downgrade to ${next.to}`;
+    return `${ctx.hop.fromLine}'s alembic downgrade to ${next.to}`;
   },
 
   runs: (next, hop, revisions) => [
-    ...downgradeSteps(hop.fromSeries, revisions[0]!, next.to).map((s) => ({ ...s, direction: 'down' as const, by: 'source' as const })),
-    ...byTarget(upgradeSteps(hop.to.series, next.to, hop.to.head)),
+    ...downgradeSteps(hop.fromLine, revisions[0]!, next.to).map((s) => ({ ...s, direction: 'down' as const, by: 'source' as const })),
+    ...byTarget(upgradeSteps(hop.to.line, next.to, hop.to.head)),
   ],
 };

@@ -50,8 +50,8 @@ function commandOf<N extends CommandNext>(next: N): SchemaCommand<N> {
 
 function nextCommand(rules: ProcedureRules, hop: Hop, revisions: readonly string[]): Next {
   const head = hop.to.head;
-  const fromLine = hop.fromSeries;
-  const toLine = hop.to.series;
+  const fromLine = hop.fromLine;
+  const toLine = hop.to.line;
   if (revisions.length === 1 && revisions[0] === head) return { kind: 'done' };
   if (pastIn(fromLine, toLine, revisions, head)) return { kind: 'past', at: revisions };
   const target = revisionsOf(toLine);
@@ -182,13 +182,13 @@ export function schemaStep(procedure: SchemaProcedure = { kind: 'upgrade' }): St
       const target = ctx.hop.to.head;
       const findings: Finding[] = [];
       // A later hop of the run has taken it further; that hop's schema step verifies its own head.
-      if (pastIn(ctx.hop.fromSeries, ctx.hop.to.series, revisions, target)) return [ok(`alembic_version is ${listed(revisions)}, past ${target} (${ctx.hop.to.version})`)];
+      if (pastIn(ctx.hop.fromLine, ctx.hop.to.line, revisions, target)) return [ok(`alembic_version is ${listed(revisions)}, past ${target} (${ctx.hop.to.version})`)];
       findings.push(
         revisions.length === 1 && revisions[0] === target
           ? ok(`alembic_version is ${target}, the head of ${ctx.hop.to.version}`)
           : failed(`alembic_version is ${revisions.join(', ') || 'empty'}; expected ${target}, the head of ${ctx.hop.to.version}`),
       );
-      for (const fact of SCHEMA_FACTS.filter((f) => reaches(ctx.hop.to.series, target, f.since))) {
+      for (const fact of SCHEMA_FACTS.filter((f) => reaches(ctx.hop.to.line, target, f.since))) {
         const holds = (await Promise.all(fact.probes.map((probe) => probeHolds(ctx.deployment.postgres, probe)))).every(Boolean);
         findings.push(holds ? ok(fact.describe) : failed(`expected: ${fact.describe}`));
       }

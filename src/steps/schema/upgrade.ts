@@ -25,9 +25,9 @@ export const upgradeCommand: SchemaCommand<UpgradeNext> = {
     // Offline mode takes a single start revision; after an interrupted upgrade there may be two.
     const start = revisions.length === 1 ? revisions[0]! : undefined;
     // What a revision does outside PostgreSQL it would do offline too: those are named, never run.
-    const have = appliedIn(ctx.hop.to.series, revisions);
-    const withhold = outsideDatabase([...appliedIn(ctx.hop.to.series, [head])].filter((r) => !have.has(r)));
-    const steps = start ? upgradeSteps(ctx.hop.to.series, start, head) : [];
+    const have = appliedIn(ctx.hop.to.line, revisions);
+    const withhold = outsideDatabase([...appliedIn(ctx.hop.to.line, [head])].filter((r) => !have.has(r)));
+    const steps = start ? upgradeSteps(ctx.hop.to.line, start, head) : [];
     if (!start && withhold.length > 0)
       return [
         skipped(
@@ -48,7 +48,7 @@ export const upgradeCommand: SchemaCommand<UpgradeNext> = {
 
   runs(_next, hop, revisions) {
     const head = hop.to.head;
-    const toLine = hop.to.series;
+    const toLine = hop.to.line;
     return byTarget(
       revisions.length === 1
         ? upgradeSteps(toLine, revisions[0]!, head)
