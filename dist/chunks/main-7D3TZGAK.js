@@ -15,7 +15,7 @@ import {
   secretInputs,
   unusedInputs,
   which
-} from "./chunk-F5WCXKRW.js";
+} from "./chunk-7G4DBR5E.js";
 import {
   require_src3 as require_src
 } from "./chunk-PS4AXIT4.js";
@@ -73904,4 +73904,4 @@ export {
   outputValues,
   run
 };
-//# sourceMappingURL=main-IYMQ7H6U.js.map
+//# sourceMappingURL=main-7D3TZGAK.js.map

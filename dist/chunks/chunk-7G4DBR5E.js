@@ -25373,18 +25373,18 @@ function compareLines(a, b) {
   return ay - by || am - bm;
 }
 function sameLine(a, b) {
-  return (typeof a === "string" ? a : a.series) === (typeof b === "string" ? b : b.series);
+  return (typeof a === "string" ? a : a.line) === (typeof b === "string" ? b : b.line);
 }
 function compareReleases(a, b) {
-  return compareLines(a.series, b.series) || a.patch - b.patch;
+  return compareLines(a.line, b.line) || a.patch - b.patch;
 }
 var RELEASES = RELEASE_ROWS.map(([version, date, head, pythonRequires]) => {
   const [year, minor, patch] = version.split(".").map(Number);
-  return { version, series: lineKey(year, minor), patch, head, date, pythonRequires };
+  return { version, line: lineKey(year, minor), patch, head, date, pythonRequires };
 }).sort(compareReleases);
-var LINES = [...new Set(RELEASES.map((r) => r.series))];
+var LINES = [...new Set(RELEASES.map((r) => r.line))];
 function releasesOf(line) {
-  return RELEASES.filter((r) => r.series === line);
+  return RELEASES.filter((r) => r.line === line);
 }
 function latestRelease(line) {
   const releases = releasesOf(line);
@@ -25480,10 +25480,10 @@ function factsOf(release) {
 }
 function lockBackendProblem(value, release) {
   const facts2 = factsOf(release);
-  if (!facts2) return `Backend.AI ${release.series} has no [manager] distributed-lock setting (it came with 22.03)`;
+  if (!facts2) return `Backend.AI ${release.line} has no [manager] distributed-lock setting (it came with 22.03)`;
   if (facts2.works.includes(value)) return void 0;
   const detail = facts2.fails[value];
-  return `lock-backend "${value}" is not supported by Backend.AI ${release.series}${detail ? ` (${detail})` : ""}; accepted: ${facts2.works.join(", ")}`;
+  return `lock-backend "${value}" is not supported by Backend.AI ${release.line}${detail ? ` (${detail})` : ""}; accepted: ${facts2.works.join(", ")}`;
 }
 
 // src/core/uri.ts
@@ -25986,7 +25986,6 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 
 // src/releases/catalogue.ts
-var SERIES = LINES;
 var OLDER_HEADS = {
   "0d553d59f369": "20.03.19",
   dc9b66466e43: "20.09.0"
@@ -26012,7 +26011,7 @@ function describePatchRanges(patches) {
 function splitVersion(input) {
   const match = VERSION_PATTERN.exec(input.trim());
   if (!match) return void 0;
-  return { series: lineKey(Number(match[1]), Number(match[2])), patch: match[3] === void 0 ? null : Number(match[3]) };
+  return { line: lineKey(Number(match[1]), Number(match[2])), patch: match[3] === void 0 ? null : Number(match[3]) };
 }
 function parseVersion(input, inputName) {
   const text = input.trim();
@@ -26021,27 +26020,27 @@ function parseVersion(input, inputName) {
   if (!parts) {
     throw invalidInput(`${inputName} "${text}" is not a Backend.AI version (YY.MM or YY.N, optionally .PATCH); ${accepted}`);
   }
-  const { series, patch } = parts;
-  if (!LINES.includes(series)) {
+  const { line, patch } = parts;
+  if (!LINES.includes(line)) {
     throw invalidInput(`${inputName} "${text}" is no Backend.AI release line bai-migrate knows; ${accepted}`);
   }
-  if (patch === null) return { input: text, series };
-  const release = findRelease(`${series}.${patch}`);
+  if (patch === null) return { input: text, line };
+  const release = findRelease(`${line}.${patch}`);
   if (!release) {
-    throw invalidInput(`${inputName} "${text}" is not a known ${series} release; known: ${series}${describePatchRanges(releasesOf(series).map((r) => r.patch))}`);
+    throw invalidInput(`${inputName} "${text}" is not a known ${line} release; known: ${line}${describePatchRanges(releasesOf(line).map((r) => r.patch))}`);
   }
-  return { input: text, series, release };
+  return { input: text, line, release };
 }
 function versionReading(input, ref, target) {
-  const understood = ref.release?.version ?? ref.series;
+  const understood = ref.release?.version ?? ref.line;
   if (ref.input === understood) return void 0;
   return { input, reading: `${ref.input} is read as ${understood}${target && !ref.release ? ` (${target.version})` : ""}` };
 }
-function seriesIndex(series) {
-  return SERIES.indexOf(series);
+function lineIndex(line) {
+  return LINES.indexOf(line);
 }
 function targetRelease(ref) {
-  return ref.release ?? releasesOf(ref.series)[releasesOf(ref.series).length - 1];
+  return ref.release ?? releasesOf(ref.line)[releasesOf(ref.line).length - 1];
 }
 function relationTo(line, revision, release) {
   if (revision === release.head) return "same";
@@ -26060,17 +26059,17 @@ function locateRevision(revision) {
 function betweenReleases(revisions) {
   const line = LINES.find((l) => revisions.every((r) => linesHolding(r).includes(l)));
   if (!line) return void 0;
-  const before = RELEASES.filter((r) => compareLines(r.series, line) <= 0 && !revisions.includes(r.head) && revisions.every((rev) => reaches(line, rev, r.head))).at(-1);
-  const after = RELEASES.find((r) => compareLines(r.series, line) >= 0 && revisions.every((rev) => reaches(r.series, r.head, rev)));
+  const before = RELEASES.filter((r) => compareLines(r.line, line) <= 0 && !revisions.includes(r.head) && revisions.every((rev) => reaches(line, rev, r.head))).at(-1);
+  const after = RELEASES.find((r) => compareLines(r.line, line) >= 0 && revisions.every((rev) => reaches(r.line, r.head, rev)));
   return before && after ? [before, after] : void 0;
 }
 function isSchemaPosition(value) {
   return "releases" in value;
 }
 function describeReleases(releases) {
-  const bySeries = /* @__PURE__ */ new Map();
-  for (const r of releases) bySeries.set(r.series, [...bySeries.get(r.series) ?? [], r.patch]);
-  return [...bySeries].map(([series, patches]) => patches.length === 1 ? `${series}.${patches[0]}` : `${series}.${patches[0]}\u2013${series}.${patches[patches.length - 1]}`).join(" or ");
+  const byLine = /* @__PURE__ */ new Map();
+  for (const r of releases) byLine.set(r.line, [...byLine.get(r.line) ?? [], r.patch]);
+  return [...byLine].map(([line, patches]) => patches.length === 1 ? `${line}.${patches[0]}` : `${line}.${patches[0]}\u2013${line}.${patches[patches.length - 1]}`).join(" or ");
 }
 function describePosition(position) {
   if (position.between) {
@@ -26176,7 +26175,7 @@ function clearHistoryEraEnd(policy) {
 var SECONDS_UNIT_SINCE = CLEAR_HISTORY_POLICIES.find((p) => p.secondsUnit).since;
 function alembicDriverOf(version) {
   const release = findRelease(version);
-  return release ? lineFacts(release.series).alembicDriver : "psycopg2";
+  return release ? lineFacts(release.line).alembicDriver : "psycopg2";
 }
 var SERVER_VERSION_UNPARSED = [
   ["21.03.21", "21.03.32"],
@@ -26458,8 +26457,8 @@ function inRange(value, range) {
   return (range.aboveMin ? n > range.min : n >= range.min) && n <= range.max;
 }
 function isDowngrade(from, to) {
-  const bySeries = compareLines(from.series, to.series);
-  if (bySeries !== 0) return bySeries > 0;
+  const byLine = compareLines(from.line, to.line);
+  if (byLine !== 0) return byLine > 0;
   return from.release !== void 0 && to.release !== void 0 && from.release.patch > to.release.patch;
 }
 function expandHome(path4) {
@@ -29247,7 +29246,7 @@ function lastLines(text) {
 function pypiVersion(version) {
   const parts = splitVersion(version);
   if (!parts || parts.patch === null) throw invalidInput(`release "${version}" is not a full version; accepted: YY.MM.PATCH, e.g. 21.09.9 or 25.15.12`);
-  const [year, minor] = parts.series.split(".").map(Number);
+  const [year, minor] = parts.line.split(".").map(Number);
   return `${year}.${minor}.${parts.patch}`;
 }
 var UNPUBLISHED = {
@@ -29403,7 +29402,7 @@ var MANAGER_PYTHON = [
 function parse2(version) {
   const parts = splitVersion(version);
   if (!parts) throw invalidInput(`release "${version}" is not a Backend.AI version; accepted: YY.MM or YY.MM.PATCH, e.g. 22.03 or 21.09.9`);
-  return { line: parts.series, patch: parts.patch };
+  return { line: parts.line, patch: parts.patch };
 }
 function managerPythonFor(version) {
   const { line, patch } = parse2(version);
@@ -32737,7 +32736,7 @@ async function detectPosition(client) {
   throw new MigrationError("inconsistent-state", `the database is at revision ${located.revision}, which is no revision of a known Backend.AI release; known: ${describeAcceptedVersions()}`);
 }
 async function sharedHead(client, position) {
-  const lines = [...new Set(position.releases.map((r) => r.series))];
+  const lines = [...new Set(position.releases.map((r) => r.line))];
   const factsOf2 = new Map(lines.map((line) => [line, factsAt(line, position.revision)]));
   if (new Set([...factsOf2.values()].map((facts2) => facts2.map((f) => f.since).join())).size <= 1) return position;
   const holding = [];
@@ -32833,8 +32832,8 @@ async function requireConnectedSuccess(cli, args, result, postgres, who, remedy)
 function lastLines2(output, count2 = 3) {
   return output.split("\n").filter((line) => line.trim() !== "").slice(-count2).join(" | ");
 }
-function imageRescanArgs(series, registry) {
-  return [...lineFacts(series).imageRescanCommand, registry];
+function imageRescanArgs(line, registry) {
+  return [...lineFacts(line).imageRescanCommand, registry];
 }
 function clearHistoryArgs(retention, vacuum) {
   return ["mgr", "clear-history", "-r", retention, "-v", vacuum === "full" ? "true" : "false"];
@@ -32843,8 +32842,8 @@ var HIDDEN_REDIS_FAILURE = "Unexpected error while cleaning up redis history";
 function hiddenRedisFailure(output) {
   return hiddenFailure(output, [HIDDEN_REDIS_FAILURE]);
 }
-function hiddenRescanFailure(series, output) {
-  return hiddenFailure(output, lineFacts(series).imageRescanFailures);
+function hiddenRescanFailure(line, output) {
+  return hiddenFailure(output, lineFacts(line).imageRescanFailures);
 }
 function hiddenFailure(output, markers) {
   const lines = output.split("\n");
@@ -33015,8 +33014,8 @@ function alembicConfigBeside(managerConfig) {
 import { randomBytes as randomBytes3 } from "node:crypto";
 import { createServer } from "node:net";
 async function startServers(options) {
-  const images = HALFSTACK_IMAGES[options.series];
-  if (!images && !options.localImage) throw new MigrationError("unsupported", `no server images are known for Backend.AI ${options.series}`);
+  const images = HALFSTACK_IMAGES[options.line];
+  if (!images && !options.localImage) throw new MigrationError("unsupported", `no server images are known for Backend.AI ${options.line}`);
   const passwords = options.passwords ?? { postgres: randomBytes3(12).toString("hex"), redis: randomBytes3(12).toString("hex") };
   if (options.localImage) {
     process.env.TESTCONTAINERS_RYUK_DISABLED = "true";
@@ -33236,8 +33235,8 @@ var MANAGER_START_FACTS = [
   { ...FROM_2309, since: "25.5", listenerKeys: ["internal-addr"] }
 ];
 function managerStartFacts(version) {
-  const series = version.split(".").slice(0, 2).join(".");
-  return [...MANAGER_START_FACTS].reverse().find((f) => compareLines(series, f.since) >= 0);
+  const line = version.split(".").slice(0, 2).join(".");
+  return [...MANAGER_START_FACTS].reverse().find((f) => compareLines(line, f.since) >= 0);
 }
 
 // src/steps/manager-toml.ts
@@ -34669,7 +34668,7 @@ function noteSnapshot(report2, manifest, record) {
 async function haveServers(run2, addSecret) {
   const servers = await run2.log.group("Servers", async () => {
     if (run2.options.rehearsalServers === "given") return givenServers(run2.options);
-    run2.started = await startServers({ series: run2.manifest.release.series, localImage: run2.options.rehearsalImage });
+    run2.started = await startServers({ line: run2.manifest.release.series, localImage: run2.options.rehearsalImage });
     return fromStarted(run2.started);
   });
   if (servers.postgres.password) addSecret(servers.postgres.password);
@@ -35157,9 +35156,9 @@ var upgradeCommand = {
     const postgres = ctx.deployment.targets.postgres;
     if (ctx.venvToMake) return [sqlNotShown(ctx, `alembic upgrade ${listed(revisions)} \u2192 ${head}`, "venv")];
     const start = revisions.length === 1 ? revisions[0] : void 0;
-    const have = appliedIn(ctx.hop.to.series, revisions);
-    const withhold = outsideDatabase([...appliedIn(ctx.hop.to.series, [head])].filter((r) => !have.has(r)));
-    const steps = start ? upgradeSteps(ctx.hop.to.series, start, head) : [];
+    const have = appliedIn(ctx.hop.to.line, revisions);
+    const withhold = outsideDatabase([...appliedIn(ctx.hop.to.line, [head])].filter((r) => !have.has(r)));
+    const steps = start ? upgradeSteps(ctx.hop.to.line, start, head) : [];
     if (!start && withhold.length > 0)
       return [
         skipped(
@@ -35176,7 +35175,7 @@ var upgradeCommand = {
   },
   runs(_next, hop14, revisions) {
     const head = hop14.to.head;
-    const toLine = hop14.to.series;
+    const toLine = hop14.to.line;
     return byTarget(
       revisions.length === 1 ? upgradeSteps(toLine, revisions[0], head) : revisionsToApply(toLine, toLine, revisions, head).map((revision) => ({ revision, from: parentsIn(toLine, revision)[0] ?? "base", to: revision }))
     );
@@ -35186,7 +35185,7 @@ var upgradeCommand = {
 // src/steps/schema/apply-missing.ts
 var applyMissing = {
   action: "Applies every revision of the target release the database lacks, including those alembic upgrade would skip, then sets alembic_version to the head.",
-  whenSkipping: (hop14, revisions, skipped2) => ({ kind: "apply-missing", revisions: revisionsToApply(hop14.fromSeries, hop14.to.series, revisions, hop14.to.head), skipped: skipped2 })
+  whenSkipping: (hop14, revisions, skipped2) => ({ kind: "apply-missing", revisions: revisionsToApply(hop14.fromLine, hop14.to.line, revisions, hop14.to.head), skipped: skipped2 })
 };
 var applyMissingCommand = {
   describe: (next, hop14) => `alembic upgrade would skip ${listed(next.skipped)}, so the ${next.revisions.length} revision(s) of ${hop14.to.version} the database lacks will be applied one by one in graph order, then alembic_version set to ${hop14.to.head}`,
@@ -35202,7 +35201,7 @@ var applyMissingCommand = {
     await applyRevisions(ctx.alembic, ctx.deployment.targets.postgres, next.revisions);
     return `applied ${next.revisions.length} revision(s) by id (among them ${listed(next.skipped)}, which alembic upgrade would skip)`;
   },
-  runs: (next, hop14) => byTarget(next.revisions.map((revision) => ({ revision, from: parentsIn(hop14.to.series, revision)[0] ?? "base", to: revision })))
+  runs: (next, hop14) => byTarget(next.revisions.map((revision) => ({ revision, from: parentsIn(hop14.to.line, revision)[0] ?? "base", to: revision })))
 };
 
 // src/steps/schema/downgrade-first.ts
@@ -35210,25 +35209,25 @@ function downgradeFirst(downgradeTo) {
   return {
     action: `Downgrades with the source release's alembic to ${downgradeTo}, then runs the target release's alembic upgrade to its head.`,
     // A head the target cannot start from: the source's own downgrade first.
-    beyondTarget: (hop14, revisions, unknown) => revisions.every((r) => revisionsOf(hop14.fromSeries).has(r)) && appliedIn(hop14.fromSeries, revisions).has(downgradeTo) ? { kind: "downgrade", to: downgradeTo, skipped: [], unknown } : void 0,
+    beyondTarget: (hop14, revisions, unknown) => revisions.every((r) => revisionsOf(hop14.fromLine).has(r)) && appliedIn(hop14.fromLine, revisions).has(downgradeTo) ? { kind: "downgrade", to: downgradeTo, skipped: [], unknown } : void 0,
     whenSkipping(hop14, revisions, skipped2, skipNote) {
-      if (!appliedIn(hop14.fromSeries, revisions).has(downgradeTo)) {
+      if (!appliedIn(hop14.fromLine, revisions).has(downgradeTo)) {
         return { kind: "refuse", why: `${skipNote}, and the database is not past ${downgradeTo}, the revision this hop downgrades to first` };
       }
       return { kind: "downgrade", to: downgradeTo, skipped: skipped2 };
     }
   };
 }
-var noSourceAlembic = (ctx, to) => `${ctx.hop.label} needs ${ctx.hop.fromSeries}'s alembic for its downgrade to ${to}, and this run has only the target release's alembic; set manager-venv (bai-migrate makes a venv of each release it needs)`;
+var noSourceAlembic = (ctx, to) => `${ctx.hop.label} needs ${ctx.hop.fromLine}'s alembic for its downgrade to ${to}, and this run has only the target release's alembic; set manager-venv (bai-migrate makes a venv of each release it needs)`;
 async function sourceAlembic(ctx, to) {
   if (!ctx.sourceAlembic) throw new MigrationError("unsupported", noSourceAlembic(ctx, to));
   return ctx.sourceAlembic();
 }
 var downgradeCommand = {
-  describe: (next, hop14) => next.unknown && next.unknown.length > 0 ? `${hop14.to.version}'s migration scripts do not have ${listed(next.unknown)}, so ${hop14.fromSeries}'s alembic will first downgrade to ${next.to}, then ${hop14.to.version}'s upgrade to ${hop14.to.head}` : `alembic upgrade would skip ${listed(next.skipped)}, so ${hop14.fromSeries}'s alembic will first downgrade to ${next.to}, then ${hop14.to.version}'s upgrade to ${hop14.to.head}`,
+  describe: (next, hop14) => next.unknown && next.unknown.length > 0 ? `${hop14.to.version}'s migration scripts do not have ${listed(next.unknown)}, so ${hop14.fromLine}'s alembic will first downgrade to ${next.to}, then ${hop14.to.version}'s upgrade to ${hop14.to.head}` : `alembic upgrade would skip ${listed(next.skipped)}, so ${hop14.fromLine}'s alembic will first downgrade to ${next.to}, then ${hop14.to.version}'s upgrade to ${hop14.to.head}`,
   async preflight(next, ctx) {
     const source = ctx.sourceAlembic ? await ctx.sourceAlembic() : void 0;
-    const name = `${ctx.hop.fromSeries}'s alembic`;
+    const name = `${ctx.hop.fromLine}'s alembic`;
     return [
       !ctx.sourceAlembic ? failed(noSourceAlembic(ctx, next.to)) : source ? await alembicWorks(ctx, source, next.to, name) : skipped(`${name} will run from the manager venv preflight or migrate makes in ${ctx.venvToMake?.dir ?? "manager-venv"}: not checked here`)
     ];
@@ -35238,11 +35237,11 @@ var downgradeCommand = {
     const postgres = ctx.deployment.targets.postgres;
     const source = await sourceAlembic(ctx, next.to);
     if (ctx.venvToMake || !source) {
-      return [sqlNotShown(ctx, `${ctx.hop.fromSeries}'s alembic downgrade ${listed(revisions)} \u2192 ${next.to}, then ${ctx.hop.to.version}'s alembic upgrade ${next.to} \u2192 ${head}`, "venvs")];
+      return [sqlNotShown(ctx, `${ctx.hop.fromLine}'s alembic downgrade ${listed(revisions)} \u2192 ${next.to}, then ${ctx.hop.to.version}'s alembic upgrade ${next.to} \u2192 ${head}`, "venvs")];
     }
     const from = revisions[0];
-    const down = await offlineSql(source, postgres, "downgrade", `${from}:${next.to}`, downgradeSteps(ctx.hop.fromSeries, from, next.to));
-    const up = await offlineSql(ctx.alembic, postgres, "upgrade", `${next.to}:${head}`, upgradeSteps(ctx.hop.to.series, next.to, head));
+    const down = await offlineSql(source, postgres, "downgrade", `${from}:${next.to}`, downgradeSteps(ctx.hop.fromLine, from, next.to));
+    const up = await offlineSql(ctx.alembic, postgres, "upgrade", `${next.to}:${head}`, upgradeSteps(ctx.hop.to.line, next.to, head));
     const rendered = { sql: down.sql + up.sql, cannot: [...down.cannot, ...up.cannot] };
     return [sqlShown(rendered, `alembic downgrade to ${next.to}, then upgrade`, revisions, head, `${next.kind} ${listed(revisions)} \u2192 ${head}`)];
   },
@@ -35250,11 +35249,11 @@ var downgradeCommand = {
     const source = await sourceAlembic(ctx, next.to);
     if (!source) throw new MigrationError("unsupported", noSourceAlembic(ctx, next.to));
     await runAlembic(source, ctx.deployment.targets.postgres, ["downgrade", next.to]);
-    return `${ctx.hop.fromSeries}'s alembic downgrade to ${next.to}`;
+    return `${ctx.hop.fromLine}'s alembic downgrade to ${next.to}`;
   },
   runs: (next, hop14, revisions) => [
-    ...downgradeSteps(hop14.fromSeries, revisions[0], next.to).map((s) => ({ ...s, direction: "down", by: "source" })),
-    ...byTarget(upgradeSteps(hop14.to.series, next.to, hop14.to.head))
+    ...downgradeSteps(hop14.fromLine, revisions[0], next.to).map((s) => ({ ...s, direction: "down", by: "source" })),
+    ...byTarget(upgradeSteps(hop14.to.line, next.to, hop14.to.head))
   ]
 };
 
@@ -35279,8 +35278,8 @@ function commandOf(next) {
 }
 function nextCommand(rules, hop14, revisions) {
   const head = hop14.to.head;
-  const fromLine = hop14.fromSeries;
-  const toLine = hop14.to.series;
+  const fromLine = hop14.fromLine;
+  const toLine = hop14.to.line;
   if (revisions.length === 1 && revisions[0] === head) return { kind: "done" };
   if (pastIn(fromLine, toLine, revisions, head)) return { kind: "past", at: revisions };
   const target = revisionsOf(toLine);
@@ -35390,11 +35389,11 @@ function schemaStep(procedure = { kind: "upgrade" }) {
       const revisions = await readRevisions(ctx.deployment.postgres);
       const target = ctx.hop.to.head;
       const findings = [];
-      if (pastIn(ctx.hop.fromSeries, ctx.hop.to.series, revisions, target)) return [ok2(`alembic_version is ${listed(revisions)}, past ${target} (${ctx.hop.to.version})`)];
+      if (pastIn(ctx.hop.fromLine, ctx.hop.to.line, revisions, target)) return [ok2(`alembic_version is ${listed(revisions)}, past ${target} (${ctx.hop.to.version})`)];
       findings.push(
         revisions.length === 1 && revisions[0] === target ? ok2(`alembic_version is ${target}, the head of ${ctx.hop.to.version}`) : failed(`alembic_version is ${revisions.join(", ") || "empty"}; expected ${target}, the head of ${ctx.hop.to.version}`)
       );
-      for (const fact of SCHEMA_FACTS.filter((f) => reaches(ctx.hop.to.series, target, f.since))) {
+      for (const fact of SCHEMA_FACTS.filter((f) => reaches(ctx.hop.to.line, target, f.since))) {
         const holds2 = (await Promise.all(fact.probes.map((probe) => probeHolds(ctx.deployment.postgres, probe)))).every(Boolean);
         findings.push(holds2 ? ok2(fact.describe) : failed(`expected: ${fact.describe}`));
       }
@@ -35534,8 +35533,8 @@ function isDone(state) {
 // src/hops/21.09-22.03/concurrency-to-redis.ts
 var PREFIX = "keypair.concurrency_used.";
 function notOccupying(ctx) {
-  const statuses = lineFacts(ctx.hop.to.series).notOccupyingKernelStatuses;
-  if (!statuses) throw new MigrationError("unsupported", `no resource-occupying kernel statuses are recorded for Backend.AI ${ctx.hop.to.series} (src/releases/line-facts.ts)`);
+  const statuses = lineFacts(ctx.hop.to.line).notOccupyingKernelStatuses;
+  if (!statuses) throw new MigrationError("unsupported", `no resource-occupying kernel statuses are recorded for Backend.AI ${ctx.hop.to.line} (src/releases/line-facts.ts)`);
   return statuses;
 }
 var concurrencyToRedis = {
@@ -36142,7 +36141,7 @@ var imageRescan = {
         ...connects
       ];
     }
-    const help = [...imageRescanArgs(ctx.hop.to.series, "").slice(0, -1), "--help"];
+    const help = [...imageRescanArgs(ctx.hop.to.line, "").slice(0, -1), "--help"];
     const result = await runManagerCli(ctx.managerCli, help);
     if (result.exitCode !== 0) {
       return [
@@ -36172,7 +36171,7 @@ var imageRescan = {
     const registries = await registryNames(ctx.deployment);
     const failures = [];
     for (const registry of registries) {
-      const args = imageRescanArgs(ctx.hop.to.series, registry);
+      const args = imageRescanArgs(ctx.hop.to.line, registry);
       ctx.log.info(`${ctx.managerCli.command.join(" ")} ${args.join(" ")}`);
       const result = await runManagerCli(ctx.managerCli, args);
       await requireConnectedSuccess(
@@ -36183,7 +36182,7 @@ var imageRescan = {
         `the ${ctx.hop.to.version} manager`,
         "leave image-rescan off and rescan later with a release that has the fix"
       );
-      const hidden = hiddenRescanFailure(ctx.hop.to.series, result.output);
+      const hidden = hiddenRescanFailure(ctx.hop.to.line, result.output);
       if (hidden) failures.push(`${registry}: ${hidden}`);
     }
     const restored = await putBackAdminLimits(ctx.deployment, limits);
@@ -36426,9 +36425,9 @@ var hop3 = { from: "22.03", to: "22.09", steps: [servicesStopped, managerConnect
 var named = (c) => `${c.table}.${c.column}`;
 async function columnsAtSource(ctx, columns) {
   const revisions = await readRevisions(ctx.deployment.postgres);
-  const source = revisionsOf(ctx.hop.fromSeries);
+  const source = revisionsOf(ctx.hop.fromLine);
   if (revisions.length === 0 || !revisions.every((r) => source.has(r))) return [];
-  const applied = appliedIn(ctx.hop.fromSeries, revisions);
+  const applied = appliedIn(ctx.hop.fromLine, revisions);
   const atSource = [];
   for (const column of columns) {
     if (applied.has(column.addedBy) && await columnExists(ctx.deployment.postgres, column.table, column.column)) atSource.push(column);
@@ -36438,7 +36437,7 @@ async function columnsAtSource(ctx, columns) {
 async function standing(ctx) {
   const revisions = await readRevisions(ctx.deployment.postgres);
   if (revisions.length === 1 && revisions[0] === ctx.hop.to.head) return "at";
-  return pastIn(ctx.hop.fromSeries, ctx.hop.to.series, revisions, ctx.hop.to.head) ? "past" : "before";
+  return pastIn(ctx.hop.fromLine, ctx.hop.to.line, revisions, ctx.hop.to.head) ? "past" : "before";
 }
 async function rowCount(ctx, table) {
   const { rows } = await ctx.deployment.postgres.query(`SELECT count(*) FROM ${quoteIdent(table)}`);
@@ -36459,7 +36458,7 @@ function columnsAcrossDowngrade(columns) {
       const atSource = await columnsAtSource(ctx, columns);
       if (atSource.length === 0) {
         const kept = await Promise.all(columns.map((c) => keptCount(pg2, c)));
-        return [ok2(`the columns are no longer where ${ctx.hop.fromSeries} left them; ${kept.reduce((a, b) => a + b, 0)} value(s) kept earlier will be put back`)];
+        return [ok2(`the columns are no longer where ${ctx.hop.fromLine} left them; ${kept.reduce((a, b) => a + b, 0)} value(s) kept earlier will be put back`)];
       }
       const counts2 = await Promise.all(atSource.map(async (c) => `${await rowCount(ctx, c.table)} of ${named(c)}`));
       const findings = [ok2(`${counts2.join(", ")} will be kept before the downgrade and put back after the upgrade`)];
@@ -36519,7 +36518,7 @@ function columnsAcrossDowngrade(columns) {
         const changedRows = await restoreColumn(pg2, c);
         if (changedRows > 0) restored.push(`${changedRows} of ${named(c)}`);
       }
-      if (kept === 0) return warning(`no values of ${list} were kept (the database had left ${ctx.hop.fromSeries}'s schema before bai-migrate ran): the upgrade's defaults stay`);
+      if (kept === 0) return warning(`no values of ${list} were kept (the database had left ${ctx.hop.fromLine}'s schema before bai-migrate ran): the upgrade's defaults stay`);
       return restored.length > 0 ? changed(`put back ${restored.join(", ")} from ${DROPPED_VALUES}`) : ok2("every kept value is already in place");
     },
     async verify(ctx) {
@@ -37700,32 +37699,32 @@ function makePlan(fromVersion, toVersion, position, again) {
   const to = targetRelease(toVersion);
   const detected = fromVersion ? void 0 : detectedStart(position, again);
   const start = fromVersion ?? detected.start;
-  const fromLowest = start.release ?? earliestRelease(start.series);
-  if (!fromVersion && position && compareLines(start.series, to.series) > 0) {
+  const fromLowest = start.release ?? earliestRelease(start.line);
+  if (!fromVersion && position && compareLines(start.line, to.line) > 0) {
     throw new MigrationError("inconsistent-state", `the database is at ${describePosition(position)}, already newer than to-version ${to.version}; bai-migrate does not downgrade`);
   }
-  if (compareLines(start.series, to.series) > 0 || sameLine(start, to) && start.release && start.release.patch > to.patch) {
+  if (compareLines(start.line, to.line) > 0 || sameLine(start, to) && start.release && start.release.patch > to.patch) {
     throw invalidInput(`from-version ${start.input} is newer than to-version ${toVersion.input}: bai-migrate only upgrades; accepted: a to-version after ${start.input}`);
   }
   if (position) checkConsistent(position, start, fromLowest, to);
   const hops = [];
   if (sameLine(start, to)) {
     if (fromLowest.version !== to.version) {
-      hops.push({ label: `${start.input} \u2192 ${to.version}`, fromSeries: start.series, to, steps: PATCH_STEPS });
+      hops.push({ label: `${start.input} \u2192 ${to.version}`, fromLine: start.line, to, steps: PATCH_STEPS });
     }
   } else {
-    for (let i = seriesIndex(start.series); i < seriesIndex(to.series); i++) {
-      const fromSeries = SERIES[i];
-      const toSeries = SERIES[i + 1];
-      const steps = HOP_STEPS[`${fromSeries}\u2192${toSeries}`];
-      const hopTo = sameLine(toSeries, to) ? to : latestRelease(toSeries);
+    for (let i = lineIndex(start.line); i < lineIndex(to.line); i++) {
+      const fromLine = LINES[i];
+      const toLine = LINES[i + 1];
+      const steps = HOP_STEPS[`${fromLine}\u2192${toLine}`];
+      const hopTo = sameLine(toLine, to) ? to : latestRelease(toLine);
       hops.push(
-        steps ? { label: `${fromSeries} \u2192 ${toSeries}`, fromSeries, to: hopTo, steps } : {
-          label: `${fromSeries} \u2192 ${toSeries}`,
-          fromSeries,
+        steps ? { label: `${fromLine} \u2192 ${toLine}`, fromLine, to: hopTo, steps } : {
+          label: `${fromLine} \u2192 ${toLine}`,
+          fromLine,
           to: hopTo,
           steps: [],
-          unsupported: `bai-migrate cannot take the hop ${fromSeries} \u2192 ${toSeries} yet (it takes ${Object.keys(HOP_STEPS).join(", ")})`
+          unsupported: `bai-migrate cannot take the hop ${fromLine} \u2192 ${toLine} yet (it takes ${Object.keys(HOP_STEPS).join(", ")})`
         }
       );
     }
@@ -37755,14 +37754,14 @@ function detectedStart(position, again) {
   const release = position.between ? position.between[0] : position.releases[0];
   const into = hopInto(position);
   if (into && again?.hops.includes(into.label)) {
-    return { start: { input: into.from, series: into.from }, why: `; ${again.because.replace("{hop}", into.label)}, so it is planned again` };
+    return { start: { input: into.from, line: into.from }, why: `; ${again.because.replace("{hop}", into.label)}, so it is planned again` };
   }
   const newest = position.between ? void 0 : position.releases.filter((r) => sameLine(r, release)).at(-1);
-  return { start: { input: release.series, series: release.series, ...newest ? { release: newest } : {} } };
+  return { start: { input: release.line, line: release.line, ...newest ? { release: newest } : {} } };
 }
 function checkConsistent(position, from, fromLowest, to) {
-  if (!revisionsOf(to.series).has(position.revision)) {
-    const lines = SERIES.slice(seriesIndex(from.series), seriesIndex(to.series));
+  if (!revisionsOf(to.line).has(position.revision)) {
+    const lines = LINES.slice(lineIndex(from.line), lineIndex(to.line));
     const holder = [...lines].reverse().find((line) => revisionsOf(line).has(position.revision));
     if (holder) {
       if (sameLine(holder, from) && relationTo(holder, position.revision, fromLowest) === "before") {
@@ -37771,25 +37770,25 @@ function checkConsistent(position, from, fromLowest, to) {
       return;
     }
   }
-  const toFrom = relationTo(to.series, position.revision, fromLowest);
+  const toFrom = relationTo(to.line, position.revision, fromLowest);
   if (toFrom === "before") {
     throw new MigrationError("inconsistent-state", `the database is at ${describePosition(position)}, older than from-version ${from.input}; set from-version to the installed release`);
   }
-  const toTarget = relationTo(to.series, position.revision, to);
+  const toTarget = relationTo(to.line, position.revision, to);
   if (toTarget === "after") {
     throw new MigrationError("inconsistent-state", `the database is at ${describePosition(position)}, already newer than to-version ${to.version}; bai-migrate does not downgrade`);
   }
   if (toTarget === "apart" || toTarget === "unknown" || toFrom === "apart") {
     throw new MigrationError(
       "inconsistent-state",
-      `the database is at ${describePosition(position)}, which is not on the way from ${fromLowest.version} to ${to.version} in ${to.series}'s revision graph (a patch release whose schema the target line does not know?); set from-version to the installed release`
+      `the database is at ${describePosition(position)}, which is not on the way from ${fromLowest.version} to ${to.version} in ${to.line}'s revision graph (a patch release whose schema the target line does not know?); set from-version to the installed release`
     );
   }
 }
 function hopInto(position) {
   const release = position.between ? position.between[0] : position.releases[0];
-  const previous = release ? SERIES[seriesIndex(release.series) - 1] : void 0;
-  return previous ? { from: previous, label: `${previous} \u2192 ${release.series}` } : void 0;
+  const previous = release ? LINES[lineIndex(release.line) - 1] : void 0;
+  return previous ? { from: previous, label: `${previous} \u2192 ${release.line}` } : void 0;
 }
 
 // src/commands/clear-history.ts
@@ -38239,8 +38238,8 @@ var HopVenvs = class {
     for (const hop14 of hops) {
       if (hop14.to.version === runTarget || this.hopTools.has(hop14.label)) continue;
       const venv = await this.venvs.get(publishedRelease(hop14.to.version), {
-        use: `${hop14.to.series}'s alembic and CLI run from it for ${hop14.label}`,
-        unchecked: `${hop14.to.series}'s alembic and CLI from it are not checked`
+        use: `${hop14.to.line}'s alembic and CLI run from it for ${hop14.label}`,
+        unchecked: `${hop14.to.line}'s alembic and CLI from it are not checked`
       });
       if (!venv) continue;
       this.hopTools.set(hop14.label, {
@@ -38255,10 +38254,10 @@ var HopVenvs = class {
   }
   /** The alembic of the source line's final release (the one the database was last upgraded with), from its own venv. */
   async sourceAlembic(hop14, purpose = "downgrade") {
-    const source = publishedRelease(latestRelease(hop14.fromSeries).version);
+    const source = publishedRelease(latestRelease(hop14.fromLine).version);
     const venv = await this.venvs.get(source, {
-      use: purpose === "downgrade" ? `${hop14.fromSeries}'s alembic runs from it for the downgrade of ${hop14.label}` : `${source}'s models are compared with the live schema from it (the drift check); its alembic runs nothing`,
-      unchecked: `${hop14.fromSeries}'s alembic from it is not checked`
+      use: purpose === "downgrade" ? `${hop14.fromLine}'s alembic runs from it for the downgrade of ${hop14.label}` : `${source}'s models are compared with the live schema from it (the drift check); its alembic runs nothing`,
+      unchecked: `${hop14.fromLine}'s alembic from it is not checked`
     });
     return venv ? this.alembicOf(venv) : void 0;
   }
@@ -38761,11 +38760,11 @@ var HEAVY_REVISIONS = [
 var HISTORY_TABLES = /* @__PURE__ */ new Set(["kernels", "sessions"]);
 function heavyRevisionsBetween(fromLine, fromRevision, to) {
   const have = ancestorsIn(fromLine, fromRevision);
-  const want = ancestorsIn(to.series, to.head);
+  const want = ancestorsIn(to.line, to.head);
   return HEAVY_REVISIONS.filter((h) => want.has(h.revision) && !have.has(h.revision));
 }
 function firstRelease(revision) {
-  return RELEASES.find((r) => ancestorsIn(r.series, r.head).has(revision));
+  return RELEASES.find((r) => ancestorsIn(r.line, r.head).has(revision));
 }
 
 // src/commands/forecast.ts
@@ -38799,12 +38798,12 @@ async function forecastPlan(session, plan, position) {
   }
 }
 async function makeForecast(plan, position, pgClient, retention) {
-  let line = position ? position.releases[0]?.series ?? position.between?.[0].series : plan.hops[0]?.fromSeries;
+  let line = position ? position.releases[0]?.line ?? position.between?.[0].line : plan.hops[0]?.fromLine;
   let revision = position ? position.revision : line ? earliestRelease(line).head : void 0;
   const hops = [];
   for (const hop14 of plan.hops) {
     const heavy = line && revision ? heavyRevisionsBetween(line, revision, hop14.to) : [];
-    line = hop14.to.series;
+    line = hop14.to.line;
     revision = hop14.to.head;
     if (heavy.length === 0) continue;
     const revisions = [];
@@ -38906,7 +38905,7 @@ var stepLabel = ({ hop: hop14, step: step2 }) => `${hop14.label} ${step2.id}`;
 function startOf(plan, hop14, current) {
   const previous = plan.hops[plan.hops.indexOf(hop14) - 1];
   if (!previous) return void 0;
-  const there = current.length === 1 && current[0] === previous.to.head || pastIn(previous.fromSeries, previous.to.series, current, previous.to.head);
+  const there = current.length === 1 && current[0] === previous.to.head || pastIn(previous.fromLine, previous.to.line, current, previous.to.head);
   return there ? void 0 : [previous.to.head];
 }
 
@@ -39420,7 +39419,7 @@ async function schemaDrift(session, plan, current) {
       return findings;
     }
     for (const [i, run2] of runs.entries()) {
-      const release = run2.by === "source" ? latestRelease(hop14.fromSeries).version : hop14.to.version;
+      const release = run2.by === "source" ? latestRelease(hop14.fromLine).version : hop14.to.version;
       const name = `${release}'s ${run2.revision}${run2.direction === "down" ? " (downgrade)" : ""}`;
       const result = rendered.revisions[i];
       if (!("sql" in result)) {
@@ -39468,7 +39467,7 @@ async function schemaDrift(session, plan, current) {
 }
 var MAX_LISTED = 12;
 async function modelDifferences(session, hop14, current) {
-  const release = publishedRelease(latestRelease(hop14.fromSeries).version);
+  const release = publishedRelease(latestRelease(hop14.fromLine).version);
   const head = findRelease(release)?.head;
   if (current.length !== 1 || current[0] !== head) return { notCompared: `the database is at ${current.join(", ") || "no revision"}, not at ${release}'s head ${head}` };
   const ctx = session.stepContext(hop14);
@@ -39496,9 +39495,9 @@ async function renderHop(session, hop14, runs) {
     const mine = runs.filter((r) => r.by === by).map((r) => withheld.has(r.revision) ? { ...r, direction: "source" } : r);
     if (mine.length === 0) return [];
     const alembic = by === "target" ? ctx.alembic : await ctx.sourceAlembic?.();
-    if (!alembic) throw new NotReady(`${hop14.fromSeries}'s alembic, which ${hop14.label} downgrades with, is not in this run (set manager-venv)`);
+    if (!alembic) throw new NotReady(`${hop14.fromLine}'s alembic, which ${hop14.label} downgrades with, is not in this run (set manager-venv)`);
     if (session.tools.venvToMake && !await exists2(alembic.command[0]))
-      throw new NotReady(`${by === "target" ? hop14.to.version : hop14.fromSeries}'s manager venv is not made yet (preflight or migrate makes it)`);
+      throw new NotReady(`${by === "target" ? hop14.to.version : hop14.fromLine}'s manager venv is not made yet (preflight or migrate makes it)`);
     return renderEachRevision(alembic, target, mine);
   };
   try {
@@ -39778,7 +39777,7 @@ async function takeSnapshot(deployment, dataTables, path4, managerConfig, log, k
       takenAt: (/* @__PURE__ */ new Date()).toISOString(),
       release: {
         revision: position.revision,
-        series: (position.releases[0] ?? position.between?.[0]).series,
+        series: (position.releases[0] ?? position.between?.[0]).line,
         description: describePosition(position)
       },
       postgres: {
@@ -40206,4 +40205,4 @@ export {
   runCommand,
   checkWrittenPaths
 };
-//# sourceMappingURL=chunk-F5WCXKRW.js.map
+//# sourceMappingURL=chunk-7G4DBR5E.js.map
