@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connectAdmin, type Admin } from '../support/deployment.js';
-import { managerAlembicIni, MANAGER_TOML_LOGGING, productVenvs } from '../support/real-manager.js';
+import { managerAlembicIni, productVenvs } from '../support/real-manager.js';
 import { seedInstallation } from '../support/installation-rows.js';
 import { ranRealPackage } from '../support/real-lines.js';
 import { runEngine } from '../support/run.js';
@@ -26,34 +26,19 @@ import { ManagerVenvs } from '../../src/manager/venvs.js';
 import { pyenvInterpreters, type ProvisionedVenv } from '../../src/manager/venv.js';
 import { requireSuccess, runManagerCli } from '../../src/manager/cli.js';
 import { workerTestbed } from '../support/worker-testbed.js';
+import { databaseClient, operatorManagerToml } from '../support/operator-toml.js';
 
 const info = workerTestbed();
+const client = (database: string) => databaseClient(info, database);
+/** manager.toml as an operator's (from 24.03 the RPC key pair must be a file, `rpcKeyFile`). */
+const managerToml = (database: string, namespace: string, rpcKeyFile?: string) =>
+  operatorManagerToml(info, { database, namespace, prefix: 'bai-ch-eras-', managerLines: rpcKeyFile ? `rpc-auth-manager-keypair = "${rpcKeyFile}"\n` : '' });
 const RETENTION_DAYS = 30;
 let admin: Admin;
 let venvs: string;
 let python312: string;
 const databases: string[] = [];
 const cleanups: Array<() => Promise<void>> = [];
-
-function client(database: string): pg.Client {
-  const { host, port, user, password } = info.postgres;
-  const c = new pg.Client({ host, port, user, password, database });
-  c.on('error', () => undefined);
-  return c;
-}
-
-/** manager.toml as an operator's: what its loader requires (from 24.03 the RPC key pair must be a file, `rpcKeyFile`). */
-function managerToml(database: string, namespace: string, rpcKeyFile?: string): string {
-  const { host, port, user, password } = info.postgres;
-  const path = join(mkdtempSync(join(tmpdir(), 'bai-ch-eras-')), 'manager.toml');
-  writeFileSync(
-    path,
-    `[etcd]\nnamespace = "${namespace}"\naddr = { host = "${info.etcd.host}", port = ${info.etcd.port} }\nuser = ""\npassword = ""\n\n` +
-      `[db]\ntype = "postgresql"\naddr = { host = "${host}", port = ${port} }\nname = "${database}"\nuser = "${user}"\npassword = "${password}"\n\n` +
-      `[manager]\nnum-proc = 1\nservice-addr = { host = "0.0.0.0", port = 8080 }\nheartbeat-timeout = 30.0\n${rpcKeyFile ? `rpc-auth-manager-keypair = "${rpcKeyFile}"\n` : ''}\n${MANAGER_TOML_LOGGING}`,
-  );
-  return path;
-}
 
 async function venvOf(release: string, python: string): Promise<ProvisionedVenv> {
   const options = parseOptions({ command: 'clear-history', mode: 'manager', retention: '30d', 'to-version': release, 'manager-venv': venvs, python });

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connectAdmin, type Admin } from '../support/deployment.js';
 import { seedInstallation, storageProxyKeys } from '../support/installation-rows.js';
-import { managerAlembicIni, MANAGER_TOML_LOGGING, productVenvs } from '../support/real-manager.js';
+import { managerAlembicIni, productVenvs } from '../support/real-manager.js';
 import { ranRealPackage } from '../support/real-lines.js';
 import { MemoryLogger } from '../../src/core/logger.js';
 import { parseOptions, type Options } from '../../src/options/index.js';
@@ -31,6 +31,7 @@ import { targetConfigLoads } from '../../src/steps/config-loads.js';
 import { runManagerProof, type ManagerProof, type ProofHooks } from '../../src/steps/manager-starts.js';
 import { stepSettings, type StepContext } from '../../src/steps/step.js';
 import { workerTestbed } from '../support/worker-testbed.js';
+import { operatorManagerToml } from '../support/operator-toml.js';
 
 const info = workerTestbed();
 /** A release the step is tried with: its hop into the line, and the interpreter bai-migrate's venv gets. */
@@ -51,22 +52,13 @@ let venv: ProvisionedVenv;
 let template: string;
 let keypairFile: string | undefined;
 const templates: string[] = [];
+
+/** A manager.toml for `database` and `namespace`, as an operator's (with the key pair its manager.toml names, if any). */
+const managerToml = (database: string, namespace: string, extra = '') =>
+  operatorManagerToml(info, { database, namespace, prefix: 'bai-manager-starts-', managerLines: `${keypairFile ? `rpc-auth-manager-keypair = "${keypairFile}"\n` : ''}${extra}` });
+
 /** What each test's copies leave: dropped after the test. */
 const cleanups: Array<() => Promise<void>> = [];
-
-/** A manager.toml for `database` and `namespace`, as an operator's 24.12 one (with what its loader requires). */
-function managerToml(database: string, namespace: string, extra = ''): string {
-  const { host, port, user, password } = info.postgres;
-  const dir = mkdtempSync(join(tmpdir(), 'bai-manager-starts-'));
-  const path = join(dir, 'manager.toml');
-  writeFileSync(
-    path,
-    `[etcd]\nnamespace = "${namespace}"\naddr = { host = "${info.etcd.host}", port = ${info.etcd.port} }\nuser = ""\npassword = ""\n\n` +
-      `[db]\ntype = "postgresql"\naddr = { host = "${host}", port = ${port} }\nname = "${database}"\nuser = "${user}"\npassword = "${password}"\n\n` +
-      `[manager]\nnum-proc = 1\nservice-addr = { host = "0.0.0.0", port = 8080 }\nheartbeat-timeout = 30.0\n${keypairFile ? `rpc-auth-manager-keypair = "${keypairFile}"\n` : ''}${extra}\n${MANAGER_TOML_LOGGING}`,
-  );
-  return path;
-}
 
 beforeAll(async () => {
   admin = await connectAdmin(info);

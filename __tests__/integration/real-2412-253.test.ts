@@ -20,7 +20,7 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connectAdmin, type Admin } from '../support/deployment.js';
 import { insertColumns } from '../support/installation-rows.js';
-import { managerAlembicIni, MANAGER_TOML_LOGGING, productVenvs } from '../support/real-manager.js';
+import { managerAlembicIni, productVenvs } from '../support/real-manager.js';
 import { seedInstallation, storageProxyKeys } from '../support/installation-rows.js';
 import { ranRealPackage } from '../support/real-lines.js';
 import { runEngine } from '../support/run.js';
@@ -30,9 +30,13 @@ import { ManagerVenvs } from '../../src/manager/venvs.js';
 import { pyenvInterpreters, type ProvisionedVenv } from '../../src/manager/venv.js';
 import { requireSuccess, runManagerCli } from '../../src/manager/cli.js';
 import { workerTestbed } from '../support/worker-testbed.js';
+import { databaseClient, operatorManagerToml } from '../support/operator-toml.js';
 import type { Report } from '../../src/core/report/index.js';
 
 const info = workerTestbed();
+const client = (database: string) => databaseClient(info, database);
+/** manager.toml as a 24.12 operator's: no RPC key pair (24.12.1's CLI makes do without). */
+const managerToml = (database: string, namespace: string) => operatorManagerToml(info, { database, namespace, prefix: 'bai-real-2412-' });
 /** Each line's final patch and head, as releases.md lists them (§1, §3.7–§3.11). */
 const HEADS = { '24.12.1': '0bb88d5a46bf', '25.1.1': 'fb89f5d7817b', '25.2.0': 'ecc9f6322be4', '25.3.3': '8f85e9d0bd4e', '25.4.0': '70e0533aa49a', '25.5.2': '683ca0a32f41' } as const;
 /** The installation's rows the seeding makes (seed below). */
@@ -45,26 +49,6 @@ let venvs: string;
 let python312: string;
 let template: string;
 const cleanups: Array<() => Promise<void>> = [];
-
-function client(database: string): pg.Client {
-  const { host, port, user, password } = info.postgres;
-  const c = new pg.Client({ host, port, user, password, database });
-  c.on('error', () => undefined);
-  return c;
-}
-
-/** manager.toml as a 24.12 operator's: what its loader requires, no RPC key pair (24.12.1's CLI makes do without). */
-function managerToml(database: string, namespace: string): string {
-  const { host, port, user, password } = info.postgres;
-  const path = join(mkdtempSync(join(tmpdir(), 'bai-real-2412-')), 'manager.toml');
-  writeFileSync(
-    path,
-    `[etcd]\nnamespace = "${namespace}"\naddr = { host = "${info.etcd.host}", port = ${info.etcd.port} }\nuser = ""\npassword = ""\n\n` +
-      `[db]\ntype = "postgresql"\naddr = { host = "${host}", port = ${port} }\nname = "${database}"\nuser = "${user}"\npassword = "${password}"\n\n` +
-      `[manager]\nnum-proc = 1\nservice-addr = { host = "0.0.0.0", port = 8080 }\nheartbeat-timeout = 30.0\n\n${MANAGER_TOML_LOGGING}`,
-  );
-  return path;
-}
 
 /** bai-migrate's own venv of `release` (manager-venv), as migrate makes it. */
 async function venvOf(release: string): Promise<ProvisionedVenv> {

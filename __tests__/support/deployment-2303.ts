@@ -27,6 +27,7 @@ import { ranRealPackage } from './real-lines.js';
 import { runEngine } from './run.js';
 import { pyenvInterpreters } from '../../src/manager/venv.js';
 import type { TestbedInfo } from './testbed.js';
+import { databaseClient } from './operator-toml.js';
 import { storageProxyKeys } from './installation-rows.js';
 
 /** Distinctive, so that a test can search every report for it. */
@@ -102,13 +103,6 @@ export interface Clone2303 {
   /** manager.toml of this clone: what 24.09's loader requires, the RPC key pair, a manager secret. */
   readonly managerToml: string;
   close(): Promise<void>;
-}
-
-function client(info: TestbedInfo, database: string): pg.Client {
-  const { host, port, user, password } = info.postgres;
-  const c = new pg.Client({ host, port, user, password, database });
-  c.on('error', () => undefined);
-  return c;
 }
 
 /** manager.toml as an operator keeps it: comments, the manager secret, what 24.09's loader requires. */
@@ -550,7 +544,7 @@ export async function install2303To2309(admin: Admin, info: TestbedInfo, product
 export async function buildBase2303(admin: Admin, info: TestbedInfo, productVenvs: string): Promise<Base2303> {
   const installed = await install2303To2309(admin, info, productVenvs, `tmpl_2303_${randomBytes(3).toString('hex')}`);
   const { database: template, namespace } = installed;
-  const c = client(info, template);
+  const c = databaseClient(info, template);
   await c.connect();
   try {
     expect((await c.query('SELECT version_num FROM alembic_version')).rows).toEqual([{ version_num: latestRelease('23.09').head }]);
@@ -590,7 +584,7 @@ export async function cloneBase(admin: Admin, info: TestbedInfo, base: Base2303)
   await admin.pg.query(`CREATE DATABASE ${database} TEMPLATE ${base.template}`);
   const etcd = admin.etcd.namespace(`/sorna/${namespace}/`);
   for (const [key, value] of Object.entries(base.etcdKeys)) await etcd.put(key).value(value);
-  const c = client(info, database);
+  const c = databaseClient(info, database);
   await c.connect();
   return {
     database,
