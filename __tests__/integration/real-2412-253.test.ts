@@ -1,15 +1,17 @@
 /**
- * 24.12 → 25.1 → 25.2 → 25.3 → 25.4 → 25.5 with Backend.AI's real packages from PyPI: a deployment
- * installed by the real 24.12.1 (its own `mgr schema oneshot` into an empty database, then an
- * installation's rows), migrated by bai-migrate's migrate with manager-venv, which makes the venvs
- * of 25.1.1, 25.2.0, 25.3.3, 25.4.0 and 25.5.2 itself (uv, pyenv's Python 3.12; src/releases/manager-python.ts).
+ * 24.12 → 25.1 → 25.2 → 25.3 → 25.4 → 25.5 → 25.6 with Backend.AI's real packages from PyPI: a
+ * deployment installed by the real 24.12.1 (its own `mgr schema oneshot` into an empty database,
+ * then an installation's rows), migrated by bai-migrate's migrate with manager-venv, which makes the
+ * venvs of 25.1.1, 25.2.0, 25.3.3, 25.4.0 and 25.5.2 itself (uv, pyenv's Python 3.12), and of
+ * 25.6.17 (pyenv's Python 3.13; src/releases/manager-python.ts).
  *
  * Also with the real packages: 25.2.0's ecc9f6322be4 stops on an endpoint that is neither destroyed
  * nor has an image, which preflight names first; a database at 25.2.0's head, which 24.09.6+
  * share, is found to be at 25.2.0; 25.4.0's c002140f14d3 stops on images that share its unique
  * (registry, project, name, tag, architecture), which preflight names and drop-duplicate-images
- * resolves; and runs to 25.1, 25.2, 25.3, 25.4 and 25.5 end with that release's real manager serving on
- * the migrated data (manager-starts, on the test's copy as on a rehearsal's).
+ * resolves; 25.6.17's loader refuses the etcetra lock backend 25.5 accepted, which preflight names
+ * and lock-backend rewrites; and runs to 25.1, 25.2, 25.3, 25.4, 25.5 and 25.6 end with that release's
+ * real manager serving on the migrated data (manager-starts, on the test's copy as on a rehearsal's).
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -17,6 +19,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import type { Namespace } from 'etcd3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connectAdmin, type Admin } from '../support/deployment.js';
 import { insertColumns } from '../support/installation-rows.js';
@@ -37,8 +40,18 @@ const info = workerTestbed();
 const client = (database: string) => databaseClient(info, database);
 /** manager.toml as a 24.12 operator's: no RPC key pair (24.12.1's CLI makes do without). */
 const managerToml = (database: string, namespace: string) => operatorManagerToml(info, { database, namespace, prefix: 'bai-real-2412-' });
-/** Each line's final patch and head, as releases.md lists them (§1, §3.7–§3.11). */
-const HEADS = { '24.12.1': '0bb88d5a46bf', '25.1.1': 'fb89f5d7817b', '25.2.0': 'ecc9f6322be4', '25.3.3': '8f85e9d0bd4e', '25.4.0': '70e0533aa49a', '25.5.2': '683ca0a32f41' } as const;
+/** Each line's final patch and head, as releases.md lists them (§1, §3.7–§3.12). */
+const HEADS = {
+  '24.12.1': '0bb88d5a46bf',
+  '25.1.1': 'fb89f5d7817b',
+  '25.2.0': 'ecc9f6322be4',
+  '25.3.3': '8f85e9d0bd4e',
+  '25.4.0': '70e0533aa49a',
+  '25.5.2': '683ca0a32f41',
+  '25.6.17': 'c7fedaca4883',
+} as const;
+/** What 25.6.17's loader accepts for [manager] distributed-lock (backend.ai@25.6.17:src/ai/backend/manager/config.py), in the order bai-migrate lists them. */
+const LOCKS_2506 = ['filelock', 'pg_advisory', 'etcd', 'redlock'];
 /** The installation's rows the seeding makes (seed below). */
 const SEEDED = { users: 3, keypairs: 3, groups: 1, scaling_groups: 1 } as const;
 /** The seeded users; user0 is the superadmin. */
@@ -47,6 +60,7 @@ const SEEDED_USERS = ['user0', 'user1', 'user2'];
 let admin: Admin;
 let venvs: string;
 let python312: string;
+let python313: string;
 let template: string;
 const cleanups: Array<() => Promise<void>> = [];
 
@@ -67,6 +81,8 @@ function alembic(venv: ProvisionedVenv, database: string, args: string[]): { sta
 
 interface Copy {
   readonly database: string;
+  /** The copy's etcd, under its namespace. */
+  readonly etcd: Namespace;
   readonly toml: string;
   readonly pg: pg.Client;
 }
@@ -89,7 +105,7 @@ async function copy(): Promise<Copy> {
     await admin.pg.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
     await admin.etcd.delete().prefix(`/sorna/${namespace}/`);
   });
-  return { database, toml: managerToml(database, namespace), pg: c };
+  return { database, etcd, toml: managerToml(database, namespace), pg: c };
 }
 
 /** migrate (or another command) with the venvs bai-migrate makes from PyPI. */
@@ -111,6 +127,8 @@ beforeAll(async () => {
   venvs = productVenvs();
   python312 = pyenvInterpreters('3.12')[0]!;
   expect(python312, 'pyenv has no Python 3.12').toBeDefined();
+  python313 = pyenvInterpreters('3.13')[0]!;
+  expect(python313, 'pyenv has no Python 3.13').toBeDefined();
   const started = Date.now();
   const venv2412 = await venvOf('24.12.1');
   console.log(`24.12.1 venv made in ${((Date.now() - started) / 1000).toFixed(0)} s`);
@@ -243,7 +261,7 @@ function expectServed(report: Report, release: string): void {
   ranRealPackage(release, 'start-server on the migrated deployment (manager-starts)');
 }
 
-describe('24.12.1 → 25.1.1 → 25.2.0 → 25.3.3 → 25.4.0 → 25.5.2 with the real packages (manager-venv, uv, Python 3.12)', () => {
+describe('24.12.1 → 25.1.1 → 25.2.0 → 25.3.3 → 25.4.0 → 25.5.2 → 25.6.17 with the real packages (manager-venv, uv, Python 3.12 and 3.13)', () => {
   it('one migrate takes a 24.12.1 install to 25.3.3, each hop by a plain alembic upgrade with its own release, keeping the rows; verify passes', async () => {
     const { toml, pg: c } = await copy();
     const count = async () =>
@@ -348,8 +366,8 @@ describe('24.12.1 → 25.1.1 → 25.2.0 → 25.3.3 → 25.4.0 → 25.5.2 with th
   }, 1_800_000);
 
   // Last: the manager it starts leaves its events in the test bed's Redis, which services-stopped counts for a minute.
-  it('the run ends with the real 25.3.3 manager serving; then duplicate images stop the real 25.4.0 alembic, preflight names each group and refuses, and with drop-duplicate-images migrate keeps the newest of each and the real 25.4.0 manager serves; then 25.5.2 by a plain upgrade, its manager serving', async () => {
-    const { database, toml, pg: c } = await copy();
+  it('the run ends with the real 25.3.3 manager serving; then duplicate images stop the real 25.4.0 alembic, preflight names each group and refuses, and with drop-duplicate-images migrate keeps the newest of each and the real 25.4.0 manager serves; then 25.5.2 by a plain upgrade, its manager serving; then etcetra in manager.toml, which 25.5 accepts, makes preflight to 25.6 refuse (and the real 25.6.17 loader with it), lock-backend rewrites it, the real 25.6.17 alembic upgrades and its manager serves', async () => {
+    const { database, etcd, toml, pg: c } = await copy();
     const { report } = await runEngine(inputs(toml, { 'from-version': '24.12', 'to-version': '25.3' }), undefined, { disposableCopy: true });
     expect(report.error).toBeUndefined();
     expect(await revisionsOf(c)).toEqual([HEADS['25.3.3']]);
@@ -462,5 +480,73 @@ describe('24.12.1 → 25.1.1 → 25.2.0 → 25.3.3 → 25.4.0 → 25.5.2 with th
     expect((await c.query('SELECT count(*)::int AS n FROM images')).rows[0].n).toBe(IMAGES.length - dropped.length);
     ranRealPackage('25.5.2', 'alembic upgrade, on Python 3.12 (uv)');
     expectServed(to255.report, '25.5.2');
+
+    // 25.5 → 25.6: the lock backend etcetra, which 24.03.3–25.5 accept, set in manager.toml. And in etcd where the
+    // configuration of 25.8+ merges it from (config/manager/…, ai/backend/config/manager/manager/…), which 25.6 does not read.
+    const tomlBefore = readFileSync(toml, 'utf8');
+    expect(tomlBefore).not.toContain('distributed-lock');
+    const withEtcetra = tomlBefore.replace('[manager]\n', '[manager]\ndistributed-lock = "etcetra"\n');
+    writeFileSync(toml, withEtcetra);
+    const ETCD_LOCK_KEYS = ['config/manager/distributed-lock', 'ai/backend/config/manager/manager/distributed-lock'];
+    for (const key of ETCD_LOCK_KEYS) await etcd.put(key).value('etcetra');
+    const etcdLocks = async () => Promise.all(ETCD_LOCK_KEYS.map((key) => etcd.get(key).string()));
+    const to256 = (extra: Record<string, string>) => inputs(toml, { 'from-version': '25.5', 'to-version': '25.6', python: `${python312},${python313}`, ...extra });
+
+    const t3 = Date.now();
+    const refused256 = await runEngine(to256({ command: 'preflight' }));
+    console.log(`25.5 → 25.6 preflight (25.6.17 venv made, Python 3.13) in ${((Date.now() - t3) / 1000).toFixed(0)} s`);
+    expect(refused256.report.outcome).toBe('failure');
+    const lock = refused256.report.entries.filter((e) => e.phase === 'preflight' && e.step === 'distributed-lock');
+    expect(lock.map((e) => e.status)).toEqual(['failed']);
+    expect(lock[0]!.detail).toContain(`${toml} has [manager] distributed-lock = "etcetra"`);
+    expect(lock[0]!.detail).toContain(`accepted: ${LOCKS_2506.join(', ')}`);
+    expect(lock[0]!.detail).toMatch(/set lock-backend to one of them$/);
+    // The real 25.6.17 loader refuses the same key (and only it) in the same preflight.
+    const loads = refused256.report.entries.filter((e) => e.phase === 'preflight' && e.step === 'manager-starts' && e.status === 'failed');
+    expect(loads.map((e) => e.detail)).toEqual([expect.stringMatching(/does not load with 25\.6\.17's own loader.* it refuses 1 key\(s\): manager\.distributed-lock \(/)]);
+    ranRealPackage('25.6.17', 'its manager.toml loader refusing distributed-lock = etcetra (preflight)');
+    // Nothing written: the file, etcd and the schema stay as 25.5 left them.
+    expect(readFileSync(toml, 'utf8')).toBe(withEtcetra);
+    expect(await etcdLocks()).toEqual(ETCD_LOCK_KEYS.map(() => 'etcetra'));
+    expect(await revisionsOf(c)).toEqual([HEADS['25.5.2']]);
+
+    // The dry run with lock-backend shows the change and writes nothing.
+    const dry256 = await runEngine(to256({ 'lock-backend': 'pg_advisory', 'dry-run': 'true' }));
+    expect(dry256.report.error).toBeUndefined();
+    expect(dry256.report.entries.filter((e) => e.phase === 'apply' && e.step === 'distributed-lock').map((e) => e.detail)).toEqual([
+      `dry run: would set [manager] distributed-lock = "pg_advisory" in ${toml}`,
+    ]);
+    expect(readFileSync(toml, 'utf8')).toBe(withEtcetra);
+    expect(await revisionsOf(c)).toEqual([HEADS['25.5.2']]);
+
+    // With lock-backend, migrate rewrites that one line; 25.6.17's loader passes the file as the run leaves it, its
+    // alembic upgrades by a plain upgrade, and its manager serves with etcetra still in etcd (25.6 does not read it).
+    const t4 = Date.now();
+    const migrated256 = await runEngine(to256({ 'lock-backend': 'pg_advisory' }), undefined, { disposableCopy: true });
+    console.log(`25.5 → 25.6 migrate and the 25.6.17 manager's start in ${((Date.now() - t4) / 1000).toFixed(0)} s`);
+    expect(migrated256.report.error).toBeUndefined();
+    expect(migrated256.report.outcome).toBe('success');
+    expect(migrated256.report.entries.filter((e) => e.phase === 'preflight' && e.step === 'manager-starts').map((e) => e.status)).not.toContain('failed');
+    expect(readFileSync(toml, 'utf8')).toBe(withEtcetra.replace('distributed-lock = "etcetra"', 'distributed-lock = "pg_advisory"'));
+    expect(await revisionsOf(c)).toEqual([HEADS['25.6.17']]);
+    expect(migrated256.report.entries.filter((e) => e.phase === 'apply' && e.step === 'schema').map((e) => [e.hop, e.status, e.detail.split(' (')[0]])).toEqual([
+      ['25.5 → 25.6', 'changed', `alembic upgrade ${HEADS['25.5.2']} → ${HEADS['25.6.17']}`],
+    ]);
+    const { rows: auditColumns } = await c.query(
+      `SELECT column_name, data_type, is_nullable FROM information_schema.columns WHERE table_name = 'audit_logs' AND column_name IN ('action_id', 'request_id', 'entity_id', 'duration') ORDER BY 1`,
+    );
+    expect(auditColumns).toEqual([
+      { column_name: 'action_id', data_type: 'uuid', is_nullable: 'NO' },
+      { column_name: 'duration', data_type: 'interval', is_nullable: 'YES' },
+      { column_name: 'entity_id', data_type: 'character varying', is_nullable: 'YES' },
+      { column_name: 'request_id', data_type: 'character varying', is_nullable: 'YES' },
+    ]);
+    const { rows: seededRows } = await c.query(
+      `SELECT (SELECT count(*)::int FROM users) AS users, (SELECT count(*)::int FROM keypairs) AS keypairs, (SELECT count(*)::int FROM groups) AS groups, (SELECT count(*)::int FROM scaling_groups) AS scaling_groups`,
+    );
+    expect(seededRows[0]).toEqual(SEEDED);
+    ranRealPackage('25.6.17', 'alembic upgrade, on Python 3.13 (uv)');
+    expect(await etcdLocks()).toEqual(ETCD_LOCK_KEYS.map(() => 'etcetra'));
+    expectServed(migrated256.report, '25.6.17');
   }, 1_800_000);
 });

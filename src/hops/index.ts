@@ -16,8 +16,9 @@ import { hop as from2501 } from './25.1-25.2/index.js';
 import { hop as from2502 } from './25.2-25.3/index.js';
 import { hop as from2503 } from './25.3-25.4/index.js';
 import { hop as from2504 } from './25.4-25.5/index.js';
+import { hop as from2505 } from './25.5-25.6/index.js';
 
-export const HOPS: readonly HopDefinition[] = [from2103, from2109, from2203, from2209, from2303, from2309, from2403, from2409, from2412, from2501, from2502, from2503, from2504];
+export const HOPS: readonly HopDefinition[] = [from2103, from2109, from2203, from2209, from2303, from2309, from2403, from2409, from2412, from2501, from2502, from2503, from2504, from2505];
 
 /** Steps of a major hop, keyed "from→to"; a patch upgrade within a line only runs the schema. */
 export const HOP_STEPS: Readonly<Record<string, readonly Step[]>> = Object.fromEntries(HOPS.map((h) => [`${h.from}→${h.to}`, h.steps]));

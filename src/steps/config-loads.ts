@@ -3,12 +3,17 @@
  * its venv (manager/config-load.ts), in preflight, so that a value valid for the source release but
  * refused by the target's loader stops the run before the window instead of the manager after it.
  * Keys refused only because of the runner (a path it lacks, more processes than its CPUs: the
- * manager's host may have them) are a warning, not a refusal.
+ * manager's host may have them) are a warning, not a refusal. Where the hop's steps set keys of
+ * manager.toml (configEdits), the loader reads a private copy with those keys set, as the run will
+ * leave the file, and the operator's file stays as it is.
  */
-import { cpus } from 'node:os';
-import { dependsOnHost, loadManagerConfig, type RefusedKey } from '../manager/config-load.js';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { dependsOnHost, loadManagerConfig, type ConfigLoad, type RefusedKey } from '../manager/config-load.js';
 import { pythonOf } from '../manager/apply-revisions.js';
-import { failed, ok, skipped, warning, type Finding, type StepContext } from './step.js';
+import { setTomlValue } from '../manager/toml-edit.js';
+import { failed, ok, skipped, warning, type ConfigEdit, type Finding, type StepContext } from './step.js';
 
 const listKeys = (keys: readonly RefusedKey[]) => keys.map((k) => `${k.key} (${k.reason})`).join('; ');
 
@@ -22,10 +27,12 @@ export async function targetConfigLoads(ctx: StepContext, release: string): Prom
   } catch {
     return [skipped(`manager.toml is not loaded with ${release}'s own loader: alembic-command does not say which Python runs it`)];
   }
-  const loaded = await loadManagerConfig(python, config);
+  const edits = ctx.hop.steps.flatMap((step) => step.configEdits?.(ctx) ?? []);
+  const loaded = await loadAsLeft(python, config, edits);
+  const asLeft = edits.length > 0 ? ` as this run leaves it (${edits.map(showEdit).join(', ')})` : '';
   switch (loaded.state) {
     case 'loads':
-      return [ok(`manager.toml (${config}) loads with ${release}'s own loader`)];
+      return [ok(`manager.toml (${config})${asLeft} loads with ${release}'s own loader`)];
     case 'no-package':
       return [skipped(`manager.toml is not loaded with ${release}'s own loader: alembic's Python (${python}) has no backend.ai-manager (${loaded.detail})`)];
     case 'no-loader':
@@ -39,7 +46,7 @@ export async function targetConfigLoads(ctx: StepContext, release: string): Prom
       if (refused.length > 0) {
         findings.push(
           failed(
-            `manager.toml (${config}) does not load with ${release}'s own loader, so the ${release} manager would not start after the migration; it refuses ${refused.length} key(s): ${listKeys(refused)}; accepted: values ${release}'s configuration accepts (fix them before the window)`,
+            `manager.toml (${config})${asLeft} does not load with ${release}'s own loader, so the ${release} manager would not start after the migration; it refuses ${refused.length} key(s): ${listKeys(refused)}; accepted: values ${release}'s configuration accepts (fix them before the window)`,
           ),
         );
       }
@@ -52,5 +59,27 @@ export async function targetConfigLoads(ctx: StepContext, release: string): Prom
       }
       return findings;
     }
+  }
+}
+
+const showEdit = (edit: ConfigEdit): string => `[${edit.table}] ${edit.key} = ${typeof edit.value === 'string' ? JSON.stringify(edit.value) : String(edit.value)}`;
+
+/**
+ * The loader on manager.toml with `edits` set: a copy in a private folder (mode 0700; the file holds
+ * passwords), run from the operator's file's folder so that its relative paths resolve as they do
+ * there, removed afterwards.
+ */
+async function loadAsLeft(python: string, config: string, edits: readonly ConfigEdit[]): Promise<ConfigLoad> {
+  if (edits.length === 0) return loadManagerConfig(python, config);
+  const text = await readFile(config, 'utf8');
+  const edited = edits.reduce((next, edit) => setTomlValue(next, edit.table, edit.key, edit.value), text);
+  if (edited === text) return loadManagerConfig(python, config);
+  const dir = await mkdtemp(join(tmpdir(), 'bai-migrate-manager-toml-'));
+  try {
+    const copy = join(dir, 'manager.toml');
+    await writeFile(copy, edited, { mode: 0o600 });
+    return await loadManagerConfig(python, copy, { cwd: dirname(resolve(config)) });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 }

@@ -44,6 +44,11 @@ export function configSetting<V extends string | boolean>(spec: ConfigSettingSpe
     action: spec.action,
     servers: [],
 
+    configEdits(ctx) {
+      const wanted = spec.value(ctx);
+      return wanted === undefined ? [] : [{ table, key, value: wanted }];
+    },
+
     async preflight(ctx) {
       const wanted = spec.value(ctx);
       const config = ctx.deployment.targets.managerConfig;

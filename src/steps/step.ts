@@ -109,6 +109,13 @@ export interface Finding {
   readonly revisionFailure?: RevisionFailure;
 }
 
+/** One key of manager.toml a step's apply sets. */
+export interface ConfigEdit {
+  readonly table: string;
+  readonly key: string;
+  readonly value: string | boolean;
+}
+
 export interface Step {
   readonly id: string;
   readonly title: string;
@@ -126,6 +133,11 @@ export interface Step {
    * will be by then.
    */
   readonly renamesTypes?: ReadonlyArray<{ readonly from: string; readonly to: string }>;
+  /**
+   * The manager.toml keys apply will set: preflight loads manager.toml with the target release's
+   * own loader as the hop's steps will leave it (steps/config-loads.ts), not as it is now.
+   */
+  configEdits?(ctx: StepContext): readonly ConfigEdit[];
   preflight?(ctx: StepContext): Promise<Finding[]>;
   /** What apply would do, found by reading only. */
   dryRun?(ctx: StepContext): Promise<Finding[]>;

@@ -74,7 +74,7 @@ describe('plan', () => {
   });
 
   it('lists the path across hops bai-migrate cannot take yet, and says so', () => {
-    const plan = makePlan(v('21.09'), v('25.6'));
+    const plan = makePlan(v('21.09'), v('25.7'));
     expect(plan.hops.map((h) => [h.label, h.to.version, h.unsupported !== undefined])).toEqual([
       ['21.09 → 22.03', '22.03.14', false],
       ['22.03 → 22.09', '22.09.23', false],
@@ -88,10 +88,11 @@ describe('plan', () => {
       ['25.2 → 25.3', '25.3.3', false],
       ['25.3 → 25.4', '25.4.0', false],
       ['25.4 → 25.5', '25.5.2', false],
-      ['25.5 → 25.6', '25.6.17', true],
+      ['25.5 → 25.6', '25.6.17', false],
+      ['25.6 → 25.7', '25.7.0', true],
     ]);
-    expect(() => requireSupported(plan)).toThrow(/has 1 hop\(s\) bai-migrate cannot take yet: 25\.5 → 25\.6/);
-    expect(() => requireSupported(makePlan(v('21.03'), v('25.5')))).not.toThrow();
+    expect(() => requireSupported(plan)).toThrow(/has 1 hop\(s\) bai-migrate cannot take yet: 25\.6 → 25\.7/);
+    expect(() => requireSupported(makePlan(v('21.03'), v('25.6')))).not.toThrow();
     // YY.N lines follow each other like the others.
     expect(makePlan(v('25.14'), v('26.1')).hops.map((h) => h.label)).toEqual(['25.14 → 25.15', '25.15 → 25.16', '25.16 → 25.17', '25.17 → 25.18', '25.18 → 25.19', '25.19 → 26.1']);
   });
