@@ -15,7 +15,7 @@ import {
   secretInputs,
   unusedInputs,
   which
-} from "./chunk-7G4DBR5E.js";
+} from "./chunk-FNCOT5Y3.js";
 import {
   require_src3 as require_src
 } from "./chunk-PS4AXIT4.js";
@@ -73904,4 +73904,4 @@ export {
   outputValues,
   run
 };
-//# sourceMappingURL=main-7D3TZGAK.js.map
+//# sourceMappingURL=main-JRKRMBKZ.js.map

@@ -349,7 +349,7 @@ var require_util = __commonJS({
     }
     exports.sample = sample;
     function delay(duration) {
-      return new Promise((resolve17) => setTimeout(resolve17, duration));
+      return new Promise((resolve18) => setTimeout(resolve18, duration));
     }
     exports.delay = delay;
     function forOwn(obj, iterator) {
@@ -360,14 +360,14 @@ var require_util = __commonJS({
     }
     exports.forOwn = forOwn;
     function onceEvent(emitter, ...events2) {
-      return new Promise((resolve17, reject) => {
+      return new Promise((resolve18, reject) => {
         const teardown = [];
         const handler = (data, event) => {
           teardown.forEach((t) => t());
           if (event === "error") {
             reject(data);
           } else {
-            resolve17(data);
+            resolve18(data);
           }
         };
         events2.forEach((event) => {
@@ -419,13 +419,13 @@ var require_util = __commonJS({
     };
     exports.resolveCallOptions = resolveCallOptions;
     var getDeferred = () => {
-      let resolve17;
+      let resolve18;
       let reject;
       const promise = new Promise((res, rej) => {
-        resolve17 = res;
+        resolve18 = res;
         reject = rej;
       });
-      return { promise, resolve: resolve17, reject };
+      return { promise, resolve: resolve18, reject };
     };
     exports.getDeferred = getDeferred;
   }
@@ -932,20 +932,20 @@ var require_Event = __commonJS({
       };
       Event2.toPromise = (event, signal) => {
         if (!signal) {
-          return new Promise((resolve17) => Event2.once(event, resolve17));
+          return new Promise((resolve18) => Event2.once(event, resolve18));
         }
         if (signal.aborted) {
           return Promise.reject(new TaskCancelledError_1.TaskCancelledError());
         }
         const toDispose = [];
-        return new Promise((resolve17, reject) => {
+        return new Promise((resolve18, reject) => {
           const abortEvt = (0, exports.onAbort)(signal);
           toDispose.push(abortEvt);
           toDispose.push(abortEvt.event(() => {
             reject(new TaskCancelledError_1.TaskCancelledError());
           }));
           toDispose.push(Event2.once(event, (data) => {
-            resolve17(data);
+            resolve18(data);
           }));
         }).finally(() => {
           for (const d of toDispose) {
@@ -1754,13 +1754,13 @@ var require_defer = __commonJS({
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.defer = void 0;
     var defer = () => {
-      let resolve17;
+      let resolve18;
       let reject;
       const promise = new Promise((res, rej) => {
-        resolve17 = res;
+        resolve18 = res;
         reject = rej;
       });
-      return { resolve: resolve17, reject, promise };
+      return { resolve: resolve18, reject, promise };
     };
     exports.defer = defer;
   }
@@ -1824,8 +1824,8 @@ var require_BulkheadPolicy = __commonJS({
           }
         }
         if (this.queue.length < this.queueCapacity) {
-          const { resolve: resolve17, reject, promise } = (0, defer_1.defer)();
-          this.queue.push({ signal, fn, resolve: resolve17, reject });
+          const { resolve: resolve18, reject, promise } = (0, defer_1.defer)();
+          this.queue.push({ signal, fn, resolve: resolve18, reject });
           return promise;
         }
         this.onRejectEmitter.emit();
@@ -1905,8 +1905,8 @@ var require_RetryPolicy = __commonJS({
     var ConstantBackoff_1 = require_ConstantBackoff();
     var abort_1 = require_abort();
     var Event_1 = require_Event();
-    var delay = (duration, unref) => new Promise((resolve17) => {
-      const timer = setTimeout(resolve17, duration);
+    var delay = (duration, unref) => new Promise((resolve18) => {
+      const timer = setTimeout(resolve18, duration);
       if (unref) {
         timer.unref();
       }
@@ -2299,12 +2299,12 @@ var require_connection_pool = __commonJS({
       return name.replace(/^https?:\/\//, "");
     }
     function runServiceCall(client, metadata, options, method, payload) {
-      return new Promise((resolve17, reject) => {
+      return new Promise((resolve18, reject) => {
         client[method](payload, metadata, options || {}, (err, res) => {
           if (err) {
             reject((0, errors_1.castGrpcError)(err));
           } else {
-            resolve17(res);
+            resolve18(res);
           }
         });
       });
@@ -3886,7 +3886,7 @@ var require_bignumber = __commonJS({
             return arr.reverse();
           }
           return function(str2, baseIn, baseOut, sign, callerIsToString) {
-            var alphabet, d, e, k, r, x, xc, y, i = str2.indexOf("."), dp = DECIMAL_PLACES, rm11 = ROUNDING_MODE;
+            var alphabet, d, e, k, r, x, xc, y, i = str2.indexOf("."), dp = DECIMAL_PLACES, rm12 = ROUNDING_MODE;
             if (i >= 0) {
               k = POW_PRECISION;
               POW_PRECISION = 0;
@@ -3912,7 +3912,7 @@ var require_bignumber = __commonJS({
               x.c = xc;
               x.e = e;
               x.s = sign;
-              x = div(x, y, dp, rm11, baseOut);
+              x = div(x, y, dp, rm12, baseOut);
               xc = x.c;
               r = x.r;
               e = x.e;
@@ -3921,7 +3921,7 @@ var require_bignumber = __commonJS({
             i = xc[d];
             k = baseOut / 2;
             r = r || d < 0 || xc[d + 1] != null;
-            r = rm11 < 4 ? (i != null || r) && (rm11 == 0 || rm11 == (x.s < 0 ? 3 : 2)) : i > k || i == k && (rm11 == 4 || r || rm11 == 6 && xc[d - 1] & 1 || rm11 == (x.s < 0 ? 8 : 7));
+            r = rm12 < 4 ? (i != null || r) && (rm12 == 0 || rm12 == (x.s < 0 ? 3 : 2)) : i > k || i == k && (rm12 == 4 || r || rm12 == 6 && xc[d - 1] & 1 || rm12 == (x.s < 0 ? 8 : 7));
             if (d < 1 || !xc[0]) {
               str2 = r ? toFixedPoint(alphabet.charAt(1), -dp, alphabet.charAt(0)) : alphabet.charAt(0);
             } else {
@@ -3979,7 +3979,7 @@ var require_bignumber = __commonJS({
             }
             for (; !a[0] && a.length > 1; a.splice(0, 1)) ;
           }
-          return function(x, y, dp, rm11, base) {
+          return function(x, y, dp, rm12, base) {
             var cmp, e, i, more, n, prod, prodL, q, qc, rem, remL, rem0, xi, xL, yc0, yL, yz, s = x.s == y.s ? 1 : -1, xc = x.c, yc = y.c;
             if (!xc || !xc[0] || !yc || !yc[0]) {
               return new BigNumber2(
@@ -4076,7 +4076,7 @@ var require_bignumber = __commonJS({
             }
             if (base == BASE2) {
               for (i = 1, s = qc[0]; s >= 10; s /= 10, i++) ;
-              round(q, dp + (q.e = i + e * LOG_BASE - 1) + 1, rm11, more);
+              round(q, dp + (q.e = i + e * LOG_BASE - 1) + 1, rm12, more);
             } else {
               q.e = e;
               q.r = +more;
@@ -4084,10 +4084,10 @@ var require_bignumber = __commonJS({
             return q;
           };
         })();
-        function format(n, i, rm11, id) {
+        function format(n, i, rm12, id) {
           var c0, e, ne, len, str2;
-          if (rm11 == null) rm11 = ROUNDING_MODE;
-          else intCheck(rm11, 0, 8);
+          if (rm12 == null) rm12 = ROUNDING_MODE;
+          else intCheck(rm12, 0, 8);
           if (!n.c) return n.toString();
           c0 = n.c[0];
           ne = n.e;
@@ -4095,7 +4095,7 @@ var require_bignumber = __commonJS({
             str2 = coeffToString(n.c);
             str2 = id == 1 || id == 2 && (ne <= TO_EXP_NEG || ne >= TO_EXP_POS) ? toExponential(str2, ne) : toFixedPoint(str2, ne, "0");
           } else {
-            n = round(new BigNumber2(n), i, rm11);
+            n = round(new BigNumber2(n), i, rm12);
             e = n.e;
             str2 = coeffToString(n.c);
             len = str2.length;
@@ -4168,7 +4168,7 @@ var require_bignumber = __commonJS({
             x.c = x.e = null;
           };
         })();
-        function round(x, sd, rm11, r) {
+        function round(x, sd, rm12, r) {
           var d, i, j, k, n, ni, rd, xc = x.c, pows10 = POWS_TEN;
           if (xc) {
             out: {
@@ -4203,8 +4203,8 @@ var require_bignumber = __commonJS({
               // The expression  n % pows10[d - j - 1]  returns all digits of n to the right
               // of the digit at j, e.g. if n is 908714 and j is 2, the expression gives 714.
               xc[ni + 1] != null || (j < 0 ? n : n % pows10[d - j - 1]);
-              r = rm11 < 4 ? (rd || r) && (rm11 == 0 || rm11 == (x.s < 0 ? 3 : 2)) : rd > 5 || rd == 5 && (rm11 == 4 || r || rm11 == 6 && // Check whether the digit to the left of the rounding digit is odd.
-              (i > 0 ? j > 0 ? n / pows10[d - j] : 0 : xc[ni - 1]) % 10 & 1 || rm11 == (x.s < 0 ? 8 : 7));
+              r = rm12 < 4 ? (rd || r) && (rm12 == 0 || rm12 == (x.s < 0 ? 3 : 2)) : rd > 5 || rd == 5 && (rm12 == 4 || r || rm12 == 6 && // Check whether the digit to the left of the rounding digit is odd.
+              (i > 0 ? j > 0 ? n / pows10[d - j] : 0 : xc[ni - 1]) % 10 & 1 || rm12 == (x.s < 0 ? 8 : 7));
               if (sd < 1 || !xc[0]) {
                 xc.length = 0;
                 if (r) {
@@ -4269,13 +4269,13 @@ var require_bignumber = __commonJS({
         P.comparedTo = function(y, b) {
           return compare2(this, new BigNumber2(y, b));
         };
-        P.decimalPlaces = P.dp = function(dp, rm11) {
+        P.decimalPlaces = P.dp = function(dp, rm12) {
           var c, n, v, x = this;
           if (dp != null) {
             intCheck(dp, 0, MAX);
-            if (rm11 == null) rm11 = ROUNDING_MODE;
-            else intCheck(rm11, 0, 8);
-            return round(new BigNumber2(x), dp + x.e + 1, rm11);
+            if (rm12 == null) rm12 = ROUNDING_MODE;
+            else intCheck(rm12, 0, 8);
+            return round(new BigNumber2(x), dp + x.e + 1, rm12);
           }
           if (!(c = x.c)) return null;
           n = ((v = c.length - 1) - bitFloor(this.e / LOG_BASE)) * LOG_BASE;
@@ -4358,11 +4358,11 @@ var require_bignumber = __commonJS({
           if (nIsNeg) y = ONE.div(y);
           return m ? y.mod(m) : k ? round(y, POW_PRECISION, ROUNDING_MODE, more) : y;
         };
-        P.integerValue = function(rm11) {
+        P.integerValue = function(rm12) {
           var n = new BigNumber2(this);
-          if (rm11 == null) rm11 = ROUNDING_MODE;
-          else intCheck(rm11, 0, 8);
-          return round(n, n.e + 1, rm11);
+          if (rm12 == null) rm12 = ROUNDING_MODE;
+          else intCheck(rm12, 0, 8);
+          return round(n, n.e + 1, rm12);
         };
         P.isEqualTo = P.eq = function(y, b) {
           return compare2(this, new BigNumber2(y, b)) === 0;
@@ -4589,13 +4589,13 @@ var require_bignumber = __commonJS({
           }
           return normalise(y, xc, ye);
         };
-        P.precision = P.sd = function(sd, rm11) {
+        P.precision = P.sd = function(sd, rm12) {
           var c, n, v, x = this;
           if (sd != null && sd !== !!sd) {
             intCheck(sd, 1, MAX);
-            if (rm11 == null) rm11 = ROUNDING_MODE;
-            else intCheck(rm11, 0, 8);
-            return round(new BigNumber2(x), sd, rm11);
+            if (rm12 == null) rm12 = ROUNDING_MODE;
+            else intCheck(rm12, 0, 8);
+            return round(new BigNumber2(x), sd, rm12);
           }
           if (!(c = x.c)) return null;
           v = c.length - 1;
@@ -4665,36 +4665,36 @@ var require_bignumber = __commonJS({
           }
           return round(r, r.e + DECIMAL_PLACES + 1, ROUNDING_MODE, m);
         };
-        P.toExponential = function(dp, rm11) {
+        P.toExponential = function(dp, rm12) {
           if (dp != null) {
             intCheck(dp, 0, MAX);
             dp++;
           }
-          return format(this, dp, rm11, 1);
+          return format(this, dp, rm12, 1);
         };
-        P.toFixed = function(dp, rm11) {
+        P.toFixed = function(dp, rm12) {
           if (dp != null) {
             intCheck(dp, 0, MAX);
             dp = dp + this.e + 1;
           }
-          return format(this, dp, rm11);
+          return format(this, dp, rm12);
         };
-        P.toFormat = function(dp, rm11, format2) {
+        P.toFormat = function(dp, rm12, format2) {
           var str2, x = this;
           if (format2 == null) {
-            if (dp != null && rm11 && typeof rm11 == "object") {
-              format2 = rm11;
-              rm11 = null;
+            if (dp != null && rm12 && typeof rm12 == "object") {
+              format2 = rm12;
+              rm12 = null;
             } else if (dp && typeof dp == "object") {
               format2 = dp;
-              dp = rm11 = null;
+              dp = rm12 = null;
             } else {
               format2 = FORMAT;
             }
           } else if (typeof format2 != "object") {
             throw Error(bignumberError + "Argument not an object: " + format2);
           }
-          str2 = x.toFixed(dp, rm11);
+          str2 = x.toFixed(dp, rm12);
           if (x.c) {
             var i, arr = str2.split("."), g1 = +format2.groupSize, g2 = +format2.secondaryGroupSize, groupSeparator = format2.groupSeparator || "", intPart = arr[0], fractionPart = arr[1], isNeg = x.s < 0, intDigits = isNeg ? intPart.slice(1) : intPart, len = intDigits.length;
             if (g2) {
@@ -4762,9 +4762,9 @@ var require_bignumber = __commonJS({
         P.toNumber = function() {
           return +valueOf2(this);
         };
-        P.toPrecision = function(sd, rm11) {
+        P.toPrecision = function(sd, rm12) {
           if (sd != null) intCheck(sd, 1, MAX);
-          return format(this, sd, rm11, 2);
+          return format(this, sd, rm12, 2);
         };
         P.toString = function(b) {
           var str2, n = this, s = n.s, e = n.e;
@@ -4945,7 +4945,7 @@ var require_election = __commonJS({
           if (!leader) {
             this.setLeader(void 0);
             const watcher2 = this.namespace.watch().startRevision(allKeys.header.revision).prefix("").only("put").watcher();
-            await new Promise((resolve17, reject) => {
+            await new Promise((resolve18, reject) => {
               watcher2.on("data", (data) => {
                 let done = false;
                 for (const event of data.events) {
@@ -4956,11 +4956,11 @@ var require_election = __commonJS({
                   }
                 }
                 if (done) {
-                  resolve17();
+                  resolve18();
                 }
               });
               watcher2.on("error", reject);
-              this.disposer = resolve17;
+              this.disposer = resolve18;
             }).finally(() => watcher2.cancel());
             if (!this.running) {
               return;
@@ -4971,12 +4971,12 @@ var require_election = __commonJS({
           }
           this.setLeader(leader);
           const watcher = this.namespace.watch().startRevision(new bignumber_js_1.default(revision).plus(1).toString()).key(leader.key).watcher();
-          await new Promise((resolve17, reject) => {
+          await new Promise((resolve18, reject) => {
             watcher.on("put", (kv) => this.setLeader(kv));
-            watcher.on("delete", () => resolve17());
+            watcher.on("delete", () => resolve18());
             watcher.on("error", reject);
             this.disposer = () => {
-              resolve17();
+              resolve18();
               return watcher.cancel();
             };
           }).finally(() => watcher.cancel());
@@ -5011,8 +5011,8 @@ var require_election = __commonJS({
        * If an error is emitted, the promise is rejected.
        */
       wait() {
-        return new Promise((resolve17, reject) => {
-          this.on("elected", () => resolve17(this));
+        return new Promise((resolve18, reject) => {
+          this.on("elected", () => resolve18(this));
           this.on("error", reject);
         });
       }
@@ -5148,8 +5148,8 @@ var require_election = __commonJS({
        */
       async observe() {
         const observer = new ElectionObserver(this.namespace);
-        return new Promise((resolve17, reject) => {
-          observer.once("change", () => resolve17(observer));
+        return new Promise((resolve18, reject) => {
+          observer.once("change", () => resolve18(observer));
           observer.once("error", reject);
         });
       }
@@ -5158,8 +5158,8 @@ var require_election = __commonJS({
     Election.prefix = "election";
     async function waitForDelete(namespace, key, rev) {
       const watcher = await namespace.watch().key(key).startRevision(rev).only("delete").create();
-      const deleteOrError = new Promise((resolve17, reject) => {
-        watcher.once("delete", resolve17);
+      const deleteOrError = new Promise((resolve18, reject) => {
+        watcher.once("delete", resolve18);
         watcher.once("error", reject);
       });
       try {
@@ -5308,8 +5308,8 @@ var require_lease = __commonJS({
        */
       keepaliveOnce(options = this.defaultOptions) {
         return Promise.all([this.client.leaseKeepAlive(options), this.grant()]).then(([stream, id]) => {
-          return new Promise((resolve17, reject) => {
-            stream.on("data", resolve17);
+          return new Promise((resolve18, reject) => {
+            stream.on("data", resolve18);
             stream.on("error", (err) => reject((0, errors_1.castGrpcError)(err)));
             stream.write({ ID: id });
           }).then((res) => {
@@ -9550,7 +9550,7 @@ var require_dist2 = __commonJS({
     function parse3(stream, callback) {
       const parser = new parser_1.Parser();
       stream.on("data", (buffer) => parser.parse(buffer, callback));
-      return new Promise((resolve17) => stream.on("end", () => resolve17()));
+      return new Promise((resolve18) => stream.on("end", () => resolve18()));
     }
   }
 });
@@ -10319,12 +10319,12 @@ var require_client = __commonJS({
           this._connect(callback);
           return;
         }
-        return new this._Promise((resolve17, reject) => {
+        return new this._Promise((resolve18, reject) => {
           this._connect((error) => {
             if (error) {
               reject(error);
             } else {
-              resolve17(this);
+              resolve18(this);
             }
           });
         });
@@ -10706,8 +10706,8 @@ var require_client = __commonJS({
         } else {
           query2 = new Query2(config, values, callback);
           if (!query2.callback) {
-            result = new this._Promise((resolve17, reject) => {
-              query2.callback = (err, res) => err ? reject(err) : resolve17(res);
+            result = new this._Promise((resolve18, reject) => {
+              query2.callback = (err, res) => err ? reject(err) : resolve18(res);
             }).catch((err) => {
               Error.captureStackTrace(err);
               throw err;
@@ -10807,8 +10807,8 @@ var require_client = __commonJS({
         if (cb) {
           this.connection.once("end", cb);
         } else {
-          return new this._Promise((resolve17) => {
-            this.connection.once("end", resolve17);
+          return new this._Promise((resolve18) => {
+            this.connection.once("end", resolve18);
           });
         }
       }
@@ -10857,8 +10857,8 @@ var require_pg_pool = __commonJS({
       const cb = function(err, client) {
         err ? rej(err) : res(client);
       };
-      const result = new Promise2(function(resolve17, reject) {
-        res = resolve17;
+      const result = new Promise2(function(resolve18, reject) {
+        res = resolve18;
         rej = reject;
       }).catch((err) => {
         Error.captureStackTrace(err);
@@ -10919,7 +10919,7 @@ var require_pg_pool = __commonJS({
         if (typeof Promise2.try === "function") {
           return Promise2.try(f);
         }
-        return new Promise2((resolve17) => resolve17(f()));
+        return new Promise2((resolve18) => resolve18(f()));
       }
       _isFull() {
         return this._clients.length >= this.options.max;
@@ -11314,8 +11314,8 @@ var require_query2 = __commonJS({
     NativeQuery.prototype._getPromise = function() {
       if (this._promise) return this._promise;
       this._promise = new Promise(
-        function(resolve17, reject) {
-          this._once("end", resolve17);
+        function(resolve18, reject) {
+          this._once("end", resolve18);
           this._once("error", reject);
         }.bind(this)
       );
@@ -11494,12 +11494,12 @@ var require_client2 = __commonJS({
         this._connect(callback);
         return;
       }
-      return new this._Promise((resolve17, reject) => {
+      return new this._Promise((resolve18, reject) => {
         this._connect((error) => {
           if (error) {
             reject(error);
           } else {
-            resolve17(this);
+            resolve18(this);
           }
         });
       });
@@ -11523,8 +11523,8 @@ var require_client2 = __commonJS({
         query2 = new NativeQuery(config, values, callback);
         if (!query2.callback) {
           let resolveOut, rejectOut;
-          result = new this._Promise((resolve17, reject) => {
-            resolveOut = resolve17;
+          result = new this._Promise((resolve18, reject) => {
+            resolveOut = resolve18;
             rejectOut = reject;
           }).catch((err) => {
             Error.captureStackTrace(err);
@@ -11587,8 +11587,8 @@ var require_client2 = __commonJS({
       }
       let result;
       if (!cb) {
-        result = new this._Promise(function(resolve17, reject) {
-          cb = (err) => err ? reject(err) : resolve17();
+        result = new this._Promise(function(resolve18, reject) {
+          cb = (err) => err ? reject(err) : resolve18();
         });
       }
       const doEnd = function() {
@@ -18320,7 +18320,7 @@ var require_Command = __commonJS({
       initPromise() {
         this.isResolved = false;
         this.isSettled = false;
-        const promise = new Promise((resolve17, reject) => {
+        const promise = new Promise((resolve18, reject) => {
           if (!this.transformed) {
             this.transformed = true;
             const transformer = _Command._transformer.argument[this.name];
@@ -18329,7 +18329,7 @@ var require_Command = __commonJS({
             }
             this.stringifyArguments();
           }
-          this.resolve = this._convertValue(resolve17);
+          this.resolve = this._convertValue(resolve18);
           this.reject = (err) => {
             this._clearTimers();
             this.isSettled = true;
@@ -18363,11 +18363,11 @@ var require_Command = __commonJS({
       /**
        * Convert the value from buffer to the target encoding.
        */
-      _convertValue(resolve17) {
+      _convertValue(resolve18) {
         return (value) => {
           try {
             this._clearTimers();
-            resolve17(this.transformReply(value));
+            resolve18(this.transformReply(value));
             this.isResolved = true;
             this.isSettled = true;
           } catch (err) {
@@ -18679,13 +18679,13 @@ var require_autoPipelining = __commonJS({
       if (client.isCluster && !client.slots.length) {
         if (client.status === "wait")
           client.connect().catch(lodash_1.noop);
-        return (0, standard_as_callback_1.default)(new Promise(function(resolve17, reject) {
+        return (0, standard_as_callback_1.default)(new Promise(function(resolve18, reject) {
           client.delayUntilReady((err) => {
             if (err) {
               reject(err);
               return;
             }
-            executeWithAutoPipelining(client, functionName, commandName, args, null).then(resolve17, reject);
+            executeWithAutoPipelining(client, functionName, commandName, args, null).then(resolve18, reject);
           });
         }), callback);
       }
@@ -18706,13 +18706,13 @@ var require_autoPipelining = __commonJS({
         pipeline3[exports.kExec] = true;
         setImmediate(executeAutoPipeline, client, slotKey);
       }
-      const autoPipelinePromise = new Promise(function(resolve17, reject) {
+      const autoPipelinePromise = new Promise(function(resolve18, reject) {
         pipeline3[exports.kCallbacks].push(function(err, value) {
           if (err) {
             reject(err);
             return;
           }
-          resolve17(value);
+          resolve18(value);
         });
         if (functionName === "call") {
           args.unshift(commandName);
@@ -19360,8 +19360,8 @@ var require_Pipeline = __commonJS({
           this[name] = redis[name];
           this[name + "Buffer"] = redis[name + "Buffer"];
         });
-        this.promise = new Promise((resolve17, reject) => {
-          this.resolve = resolve17;
+        this.promise = new Promise((resolve18, reject) => {
+          this.resolve = resolve18;
           this.reject = reject;
         });
         const _this = this;
@@ -19771,13 +19771,13 @@ var require_transaction = __commonJS({
           if (this.isCluster && !this.redis.slots.length) {
             if (this.redis.status === "wait")
               this.redis.connect().catch(utils_1.noop);
-            return (0, standard_as_callback_1.default)(new Promise((resolve17, reject) => {
+            return (0, standard_as_callback_1.default)(new Promise((resolve18, reject) => {
               this.redis.delayUntilReady((err) => {
                 if (err) {
                   reject(err);
                   return;
                 }
-                this.exec(pipeline3).then(resolve17, reject);
+                this.exec(pipeline3).then(resolve18, reject);
               });
             }), callback);
           }
@@ -19891,10 +19891,10 @@ var require_util2 = __commonJS({
       if (redis.status === "end") {
         return Promise.reject(new Error(utils_1.CONNECTION_CLOSED_ERROR_MSG));
       }
-      return new Promise((resolve17, reject) => {
+      return new Promise((resolve18, reject) => {
         const onReady = () => {
           redis.removeListener("end", onEnd);
-          resolve17();
+          resolve18();
         };
         const onEnd = () => {
           redis.removeListener("ready", onReady);
@@ -21321,7 +21321,7 @@ var require_cluster = __commonJS({
        * Connect to a cluster
        */
       connect() {
-        return new Promise((resolve17, reject) => {
+        return new Promise((resolve18, reject) => {
           if (this.status === "connecting" || this.status === "connect" || this.status === "ready") {
             reject(new Error("Redis is already connecting/connected"));
             return;
@@ -21350,7 +21350,7 @@ var require_cluster = __commonJS({
               this.retryAttempts = 0;
               this.executeOfflineCommands();
               this.resetNodesRefreshInterval();
-              resolve17();
+              resolve18();
             };
             let closeListener = void 0;
             const refreshListener = () => {
@@ -22012,7 +22012,7 @@ var require_cluster = __commonJS({
         });
       }
       resolveSrv(hostname2) {
-        return new Promise((resolve17, reject) => {
+        return new Promise((resolve18, reject) => {
           this.options.resolveSrv(hostname2, (err, records) => {
             if (err) {
               return reject(err);
@@ -22026,7 +22026,7 @@ var require_cluster = __commonJS({
               if (!group.records.length) {
                 sortedKeys.shift();
               }
-              self2.dnsLookup(record.name).then((host) => resolve17({
+              self2.dnsLookup(record.name).then((host) => resolve18({
                 host,
                 port: record.port
               }), tryFirstOne);
@@ -22036,14 +22036,14 @@ var require_cluster = __commonJS({
         });
       }
       dnsLookup(hostname2) {
-        return new Promise((resolve17, reject) => {
+        return new Promise((resolve18, reject) => {
           this.options.dnsLookup(hostname2, (err, address) => {
             if (err) {
               debug("failed to resolve hostname %s to IP: %s", hostname2, err.message);
               reject(err);
             } else {
               debug("resolved hostname %s to IP %s", hostname2, address);
-              resolve17(address);
+              resolve18(address);
             }
           });
         });
@@ -22200,7 +22200,7 @@ var require_StandaloneConnector = __commonJS({
         if (options.tls) {
           Object.assign(connectionOptions, options.tls);
         }
-        return new Promise((resolve17, reject) => {
+        return new Promise((resolve18, reject) => {
           process.nextTick(() => {
             if (!this.connecting) {
               reject(new Error(utils_1.CONNECTION_CLOSED_ERROR_MSG));
@@ -22219,7 +22219,7 @@ var require_StandaloneConnector = __commonJS({
             this.stream.once("error", (err) => {
               this.firstError = err;
             });
-            resolve17(this.stream);
+            resolve18(this.stream);
           });
         });
       }
@@ -22378,7 +22378,7 @@ var require_SentinelConnector = __commonJS({
             const error = new Error(errorMsg);
             if (typeof retryDelay === "number") {
               eventEmitter("error", error);
-              await new Promise((resolve17) => setTimeout(resolve17, retryDelay));
+              await new Promise((resolve18) => setTimeout(resolve18, retryDelay));
               return connectToNext();
             } else {
               throw error;
@@ -24342,7 +24342,7 @@ var require_Redis = __commonJS({
         return (0, standard_as_callback_1.default)(promise, callback);
       }
       _connect() {
-        return new Promise((resolve17, reject) => {
+        return new Promise((resolve18, reject) => {
           if (this.status === "connecting" || this.status === "connect" || this.status === "ready") {
             reject(new Error("Redis is already connecting/connected"));
             return;
@@ -24424,7 +24424,7 @@ var require_Redis = __commonJS({
             }
             const connectionReadyHandler = function() {
               _this.removeListener("close", connectionCloseHandler);
-              resolve17();
+              resolve18();
             };
             var connectionCloseHandler = function() {
               _this.removeListener("ready", connectionReadyHandler);
@@ -24520,10 +24520,10 @@ var require_Redis = __commonJS({
           lazyConnect: false,
           himportFieldsets: void 0
         });
-        return (0, standard_as_callback_1.default)(new Promise(function(resolve17, reject) {
+        return (0, standard_as_callback_1.default)(new Promise(function(resolve18, reject) {
           monitorInstance.once("error", reject);
           monitorInstance.once("monitoring", function() {
-            resolve17(monitorInstance);
+            resolve18(monitorInstance);
           });
         }), callback);
       }
@@ -25203,16 +25203,16 @@ function renderTimings(timings) {
   const total = Math.max(0, ...timings.map((t) => t.startMs + t.applyMs + t.verifyMs));
   const hops = [...new Set(timings.map((t) => t.hop ?? ""))];
   const lines = ["### Downtime, step by step", "", "| Hop | Step | Apply | Verify | Step total |", "|---|---|---:|---:|---:|"];
-  for (const hop14 of hops) {
-    const steps = timings.filter((t) => (t.hop ?? "") === hop14);
-    for (const t of steps) lines.push(`| ${hop14} | ${t.step} | ${formatDuration(t.applyMs)} | ${formatDuration(t.verifyMs)} | ${formatDuration(t.applyMs + t.verifyMs)} |`);
-    if (hop14) lines.push(`| **${hop14}** | | | | **${formatDuration(steps.reduce((sum, t) => sum + t.applyMs + t.verifyMs, 0))}** |`);
+  for (const hop15 of hops) {
+    const steps = timings.filter((t) => (t.hop ?? "") === hop15);
+    for (const t of steps) lines.push(`| ${hop15} | ${t.step} | ${formatDuration(t.applyMs)} | ${formatDuration(t.verifyMs)} | ${formatDuration(t.applyMs + t.verifyMs)} |`);
+    if (hop15) lines.push(`| **${hop15}** | | | | **${formatDuration(steps.reduce((sum, t) => sum + t.applyMs + t.verifyMs, 0))}** |`);
   }
   lines.push(`| **all** | | | | **${formatDuration(total)}** |`, "");
   lines.push("```mermaid", "gantt", "  title Migration steps (time from the first change)", "  dateFormat x", `  axisFormat ${total < 6e4 ? "%S.%L s" : "%M:%S"}`);
-  for (const hop14 of hops) {
-    lines.push(`  section ${mermaidText(hop14 || "before the first hop")}`);
-    for (const t of timings.filter((x) => (x.hop ?? "") === hop14)) {
+  for (const hop15 of hops) {
+    lines.push(`  section ${mermaidText(hop15 || "before the first hop")}`);
+    for (const t of timings.filter((x) => (x.hop ?? "") === hop15)) {
       const start = Math.round(t.startMs);
       lines.push(`  ${mermaidText(t.step)} (${formatDuration(t.applyMs + t.verifyMs)}) : ${start}, ${start + Math.max(1, Math.round(t.applyMs + t.verifyMs))}`);
     }
@@ -25227,10 +25227,10 @@ var GROWS = {
 };
 function renderForecast(forecast) {
   const lines = ["### Heavy revisions on the path", "", "| Hop | Revision | First in | What it does | Time grows | Rows now |", "|---|---|---|---|---|---:|"];
-  for (const hop14 of forecast.hops) {
-    for (const r of hop14.revisions) {
+  for (const hop15 of forecast.hops) {
+    for (const r of hop15.revisions) {
       const rows = Object.entries(r.rows).map(([table, n]) => `${table} ${n.estimated ? "~" : ""}${n.count.toLocaleString("en-US")}`);
-      lines.push(`| ${hop14.hop} | \`${r.revision}\` | ${r.firstRelease} | ${cell(r.work)} | ${GROWS[r.growth]} ${r.tables.join(", ")} | ${rows.join(", ") || "\u2013"} |`);
+      lines.push(`| ${hop15.hop} | \`${r.revision}\` | ${r.firstRelease} | ${cell(r.work)} | ${GROWS[r.growth]} ${r.tables.join(", ")} | ${rows.join(", ") || "\u2013"} |`);
     }
   }
   const history = forecast.history;
@@ -25331,9 +25331,9 @@ function renderComment(report2, marker) {
   lines.push(...renderError(report2));
   lines.push(...renderOnTop(report2));
   if (report2.plan.length > 0) {
-    const steps = report2.plan.reduce((n, hop14) => n + hop14.steps.length, 0);
+    const steps = report2.plan.reduce((n, hop15) => n + hop15.steps.length, 0);
     lines.push(`<details><summary>Plan: ${report2.plan.length} hop(s), ${steps} step(s)</summary>`, "", "| Hop | Step | What it does |", "|---|---|---|");
-    for (const hop14 of report2.plan) for (const step2 of hop14.steps) lines.push(`| ${hop14.hop} | ${step2.id} | ${cell(step2.action)} |`);
+    for (const hop15 of report2.plan) for (const step2 of hop15.steps) lines.push(`| ${hop15.hop} | ${step2.id} | ${cell(step2.action)} |`);
     lines.push("", "</details>", "");
   }
   const rows = report2.entries.filter((e) => e.phase === "rehearse" || e.phase === "apply" || e.phase === "verify" || e.status === "warning" || e.status === "failed");
@@ -26466,8 +26466,8 @@ function expandHome(path4) {
 }
 
 // src/commands/run-command.ts
-import { mkdir as mkdir7, writeFile as writeFile5 } from "node:fs/promises";
-import { dirname as dirname10, resolve as resolve16 } from "node:path";
+import { mkdir as mkdir7, writeFile as writeFile6 } from "node:fs/promises";
+import { dirname as dirname11, resolve as resolve17 } from "node:path";
 
 // src/core/logger.ts
 function redactingLogger(log, secrets) {
@@ -28187,11 +28187,11 @@ import * as fs from "fs";
 import * as path from "path";
 var __awaiter = function(thisArg, _arguments, P, generator) {
   function adopt2(value) {
-    return value instanceof P ? value : new P(function(resolve17) {
-      resolve17(value);
+    return value instanceof P ? value : new P(function(resolve18) {
+      resolve18(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve17, reject) {
+  return new (P || (P = Promise))(function(resolve18, reject) {
     function fulfilled(value) {
       try {
         step2(generator.next(value));
@@ -28207,7 +28207,7 @@ var __awaiter = function(thisArg, _arguments, P, generator) {
       }
     }
     function step2(result) {
-      result.done ? resolve17(result.value) : adopt2(result.value).then(fulfilled, rejected);
+      result.done ? resolve18(result.value) : adopt2(result.value).then(fulfilled, rejected);
     }
     step2((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -28311,11 +28311,11 @@ function isUnixExecutable(stats) {
 // node_modules/@actions/io/lib/io.js
 var __awaiter2 = function(thisArg, _arguments, P, generator) {
   function adopt2(value) {
-    return value instanceof P ? value : new P(function(resolve17) {
-      resolve17(value);
+    return value instanceof P ? value : new P(function(resolve18) {
+      resolve18(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve17, reject) {
+  return new (P || (P = Promise))(function(resolve18, reject) {
     function fulfilled(value) {
       try {
         step2(generator.next(value));
@@ -28331,7 +28331,7 @@ var __awaiter2 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step2(result) {
-      result.done ? resolve17(result.value) : adopt2(result.value).then(fulfilled, rejected);
+      result.done ? resolve18(result.value) : adopt2(result.value).then(fulfilled, rejected);
     }
     step2((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -28430,11 +28430,11 @@ function findInPath(tool) {
 import { setTimeout as setTimeout2 } from "timers";
 var __awaiter3 = function(thisArg, _arguments, P, generator) {
   function adopt2(value) {
-    return value instanceof P ? value : new P(function(resolve17) {
-      resolve17(value);
+    return value instanceof P ? value : new P(function(resolve18) {
+      resolve18(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve17, reject) {
+  return new (P || (P = Promise))(function(resolve18, reject) {
     function fulfilled(value) {
       try {
         step2(generator.next(value));
@@ -28450,7 +28450,7 @@ var __awaiter3 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step2(result) {
-      result.done ? resolve17(result.value) : adopt2(result.value).then(fulfilled, rejected);
+      result.done ? resolve18(result.value) : adopt2(result.value).then(fulfilled, rejected);
     }
     step2((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -28669,7 +28669,7 @@ var ToolRunner = class extends events.EventEmitter {
         this.toolPath = path3.resolve(process.cwd(), this.options.cwd || process.cwd(), this.toolPath);
       }
       this.toolPath = yield which(this.toolPath, true);
-      return new Promise((resolve17, reject) => __awaiter3(this, void 0, void 0, function* () {
+      return new Promise((resolve18, reject) => __awaiter3(this, void 0, void 0, function* () {
         this._debug(`exec tool: ${this.toolPath}`);
         this._debug("arguments:");
         for (const arg of this.args) {
@@ -28752,7 +28752,7 @@ var ToolRunner = class extends events.EventEmitter {
           if (error) {
             reject(error);
           } else {
-            resolve17(exitCode);
+            resolve18(exitCode);
           }
         });
         if (this.options.input) {
@@ -28875,11 +28875,11 @@ var ExecState = class _ExecState extends events.EventEmitter {
 // node_modules/@actions/exec/lib/exec.js
 var __awaiter4 = function(thisArg, _arguments, P, generator) {
   function adopt2(value) {
-    return value instanceof P ? value : new P(function(resolve17) {
-      resolve17(value);
+    return value instanceof P ? value : new P(function(resolve18) {
+      resolve18(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve17, reject) {
+  return new (P || (P = Promise))(function(resolve18, reject) {
     function fulfilled(value) {
       try {
         step2(generator.next(value));
@@ -28895,7 +28895,7 @@ var __awaiter4 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step2(result) {
-      result.done ? resolve17(result.value) : adopt2(result.value).then(fulfilled, rejected);
+      result.done ? resolve18(result.value) : adopt2(result.value).then(fulfilled, rejected);
     }
     step2((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -29811,9 +29811,9 @@ var ManagerVenvs = class {
 
 // src/rehearsal/rehearse.ts
 import { existsSync as existsSync6, mkdtempSync, readFileSync as readFileSync3, writeFileSync } from "node:fs";
-import { rm as rm10 } from "node:fs/promises";
-import { tmpdir as tmpdir4 } from "node:os";
-import { dirname as dirname7, join as join12, resolve as resolve8 } from "node:path";
+import { rm as rm11 } from "node:fs/promises";
+import { tmpdir as tmpdir5 } from "node:os";
+import { dirname as dirname8, join as join13, resolve as resolve9 } from "node:path";
 
 // src/rehearsal/snapshot-file.ts
 import { createReadStream as createReadStream2, createWriteStream as createWriteStream2 } from "node:fs";
@@ -33064,13 +33064,13 @@ function etcdCommand(binary, listenClient, advertiseClient, peer, name = "bai") 
   ];
 }
 async function freePort() {
-  return new Promise((resolve17, reject) => {
+  return new Promise((resolve18, reject) => {
     const server = createServer();
     server.unref();
     server.on("error", reject);
     server.listen(0, "127.0.0.1", () => {
       const address = server.address();
-      server.close(() => typeof address === "object" && address ? resolve17(address.port) : reject(new Error("no free port")));
+      server.close(() => typeof address === "object" && address ? resolve18(address.port) : reject(new Error("no free port")));
     });
   });
 }
@@ -33200,14 +33200,14 @@ async function refuseUnlessEmpty(etcd, redis, namespace) {
 }
 
 // src/rehearsal/growth.ts
-import { join as join11 } from "node:path";
+import { join as join12 } from "node:path";
 
 // src/steps/manager-starts.ts
 import { randomBytes as randomBytes5, randomUUID as randomUUID2 } from "node:crypto";
 import { existsSync as existsSync5 } from "node:fs";
-import { mkdtemp as mkdtemp3, rm as rm9, writeFile as writeFile3 } from "node:fs/promises";
-import { tmpdir as tmpdir3 } from "node:os";
-import { dirname as dirname6, join as join10, resolve as resolve7 } from "node:path";
+import { mkdtemp as mkdtemp4, rm as rm10, writeFile as writeFile4 } from "node:fs/promises";
+import { tmpdir as tmpdir4 } from "node:os";
+import { dirname as dirname7, join as join11, resolve as resolve8 } from "node:path";
 
 // src/releases/manager-start.ts
 var PROOF_QUERY = "query { user_list(limit: 1, offset: 0) { total_count } vfolder_list(limit: 1, offset: 0) { total_count } compute_session_list(limit: 1, offset: 0) { total_count items { id status } } agent_list(limit: 1, offset: 0) { total_count } }";
@@ -33912,22 +33912,22 @@ async function startManagerServer(command, configFile, dir, servicePort) {
   const [program, ...prefix] = command;
   const state = {};
   const child2 = spawn2(program, [...prefix, "mgr", "start-server", "-f", configFile], { cwd: dir, env: childEnv("manager-server"), detached: true, stdio: ["ignore", out.fd, out.fd] });
-  const done = new Promise((resolve17) => {
+  const done = new Promise((resolve18) => {
     child2.on("exit", (code2, signal) => {
       state.exited = { code: code2, signal };
-      resolve17();
+      resolve18();
     });
     child2.on("error", (error) => {
       state.exited ??= { code: 127, signal: null };
       void out.write(`
 ${error.message}
 `);
-      resolve17();
+      resolve18();
     });
   });
-  await new Promise((resolve17) => {
-    child2.once("spawn", resolve17);
-    child2.once("error", () => resolve17());
+  await new Promise((resolve18) => {
+    child2.once("spawn", resolve18);
+    child2.once("error", () => resolve18());
   });
   await out.close();
   const pid = child2.pid ?? -1;
@@ -33949,7 +33949,7 @@ ${error.message}
         } catch {
         }
       }
-      await new Promise((resolve17) => setTimeout(resolve17, 100));
+      await new Promise((resolve18) => setTimeout(resolve18, 100));
     }
   };
   return {
@@ -33965,7 +33965,7 @@ ${error.message}
         return { how: "already-exited", ms: 0, code: state.exited.code };
       }
       child2.kill("SIGTERM");
-      const inTime = await Promise.race([done.then(() => true), new Promise((resolve17) => setTimeout(() => resolve17(false), graceMs).unref())]);
+      const inTime = await Promise.race([done.then(() => true), new Promise((resolve18) => setTimeout(() => resolve18(false), graceMs).unref())]);
       if (inTime) {
         await killAll();
         return { how: "sigterm", ms: Date.now() - started, code: exitCode() };
@@ -33988,7 +33988,7 @@ async function waitForRoot(manager, timeoutMs) {
     } catch {
     }
     if (Date.now() > deadline) return { failure: `GET / did not answer within ${Math.round(timeoutMs / 1e3)} s` };
-    await new Promise((resolve17) => setTimeout(resolve17, 250));
+    await new Promise((resolve18) => setTimeout(resolve18, 250));
   }
 }
 async function signedRequest(baseUrl, method, path4, body, keypair, apiVersion) {
@@ -34041,13 +34041,13 @@ async function loopbackListener() {
     peers.push(`${socket.remoteAddress}:${socket.remotePort}`);
     socket.destroy();
   });
-  await new Promise((resolve17, reject) => {
+  await new Promise((resolve18, reject) => {
     server.once("error", reject);
-    server.listen(0, "127.0.0.1", resolve17);
+    server.listen(0, "127.0.0.1", resolve18);
   });
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : 0;
-  return { port, peers, close: () => new Promise((resolve17) => server.close(() => resolve17())) };
+  return { port, peers, close: () => new Promise((resolve18) => server.close(() => resolve18())) };
 }
 async function hasColumn(deployment, table, column) {
   const { rowCount: rowCount2 } = await deployment.postgres.query(`SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 AND column_name = $2`, [table, column]);
@@ -34095,7 +34095,9 @@ var managerConnects = {
 };
 
 // src/steps/config-loads.ts
-import { cpus } from "node:os";
+import { mkdtemp as mkdtemp3, readFile as readFile7, rm as rm9, writeFile as writeFile3 } from "node:fs/promises";
+import { cpus, tmpdir as tmpdir3 } from "node:os";
+import { dirname as dirname6, join as join10, resolve as resolve7 } from "node:path";
 
 // src/manager/config-load.ts
 import { dirname as dirname5, resolve as resolve6 } from "node:path";
@@ -34216,10 +34218,12 @@ async function targetConfigLoads(ctx, release) {
   } catch {
     return [skipped(`manager.toml is not loaded with ${release}'s own loader: alembic-command does not say which Python runs it`)];
   }
-  const loaded = await loadManagerConfig2(python, config);
+  const edits = ctx.hop.steps.flatMap((step2) => step2.configEdits?.(ctx) ?? []);
+  const loaded = await loadAsLeft(python, config, edits);
+  const asLeft = edits.length > 0 ? ` as this run leaves it (${edits.map(showEdit).join(", ")})` : "";
   switch (loaded.state) {
     case "loads":
-      return [ok2(`manager.toml (${config}) loads with ${release}'s own loader`)];
+      return [ok2(`manager.toml (${config})${asLeft} loads with ${release}'s own loader`)];
     case "no-package":
       return [skipped(`manager.toml is not loaded with ${release}'s own loader: alembic's Python (${python}) has no backend.ai-manager (${loaded.detail})`)];
     case "no-loader":
@@ -34233,7 +34237,7 @@ async function targetConfigLoads(ctx, release) {
       if (refused.length > 0) {
         findings.push(
           failed(
-            `manager.toml (${config}) does not load with ${release}'s own loader, so the ${release} manager would not start after the migration; it refuses ${refused.length} key(s): ${listKeys(refused)}; accepted: values ${release}'s configuration accepts (fix them before the window)`
+            `manager.toml (${config})${asLeft} does not load with ${release}'s own loader, so the ${release} manager would not start after the migration; it refuses ${refused.length} key(s): ${listKeys(refused)}; accepted: values ${release}'s configuration accepts (fix them before the window)`
           )
         );
       }
@@ -34246,6 +34250,21 @@ async function targetConfigLoads(ctx, release) {
       }
       return findings;
     }
+  }
+}
+var showEdit = (edit) => `[${edit.table}] ${edit.key} = ${typeof edit.value === "string" ? JSON.stringify(edit.value) : String(edit.value)}`;
+async function loadAsLeft(python, config, edits) {
+  if (edits.length === 0) return loadManagerConfig2(python, config);
+  const text = await readFile7(config, "utf8");
+  const edited = edits.reduce((next, edit) => setTomlValue(next, edit.table, edit.key, edit.value), text);
+  if (edited === text) return loadManagerConfig2(python, config);
+  const dir = await mkdtemp3(join10(tmpdir3(), "bai-migrate-manager-toml-"));
+  try {
+    const copy2 = join10(dir, "manager.toml");
+    await writeFile3(copy2, edited, { mode: 384 });
+    return await loadManagerConfig2(python, copy2, { cwd: dirname6(resolve7(config)) });
+  } finally {
+    await rm9(dir, { recursive: true, force: true });
   }
 }
 
@@ -34310,7 +34329,7 @@ async function runManagerProof(ctx, hooks = {}) {
   const grace = hooks.stopGraceMs ?? STOP_GRACE_MS;
   const release = managerRelease(ctx);
   const facts2 = managerStartFacts(release);
-  const dir = await mkdtemp3(join10(tmpdir3(), "bai-migrate-manager-"));
+  const dir = await mkdtemp4(join11(tmpdir4(), "bai-migrate-manager-"));
   const listener = ctx.settings.disposableCopy ? await loopbackListener() : void 0;
   const keypair = { accessKey: `AKBAIMIGRATE${randomBytes5(4).toString("hex").toUpperCase()}`, secretKey: randomBytes5(20).toString("hex") };
   const managerId = `i-bai-migrate-${randomBytes5(3).toString("hex")}`;
@@ -34326,13 +34345,13 @@ async function runManagerProof(ctx, hooks = {}) {
     }
     const made = await throwAwayKeypair(ctx, keypair, user);
     if (typeof made === "string") return { finding: failed(made), log, dialled: [], timings };
-    const config = join10(dir, "manager.toml");
+    const config = join11(dir, "manager.toml");
     const servicePort = await freePort();
     const aiomonitor = {};
     for (const key of facts2.aiomonitorKeys) aiomonitor[key] = await freePort();
     const listeners = {};
     for (const key of facts2.listenerKeys) listeners[key] = await freePort();
-    await writeFile3(config, managerTomlCopy({ ...await copyTargets(ctx), dir, servicePort, aiomonitor, listeners, managerId, rpcKeypair: await rpcKeypair(ctx, facts2, dir) }), {
+    await writeFile4(config, managerTomlCopy({ ...await copyTargets(ctx), dir, servicePort, aiomonitor, listeners, managerId, rpcKeypair: await rpcKeypair(ctx, facts2, dir) }), {
       mode: 384
     });
     const before = Object.keys(await ctx.deployment.etcdPrefix("nodes/manager/"));
@@ -34403,7 +34422,7 @@ async function runManagerProof(ctx, hooks = {}) {
     if (manager && !manager.exit()) await manager.stop(STOP_GRACE_MS).catch(() => void 0);
     await removeThrowAway(ctx, keypair, user).catch((error) => ctx.log.warning(`manager-starts: the throw-away superadmin ${user.email} could not be removed: ${messageOf(error)}`));
     await listener?.close();
-    await rm9(dir, { recursive: true, force: true });
+    await rm10(dir, { recursive: true, force: true });
   }
 }
 async function throwAwayKeypair(ctx, keypair, user) {
@@ -34469,12 +34488,12 @@ async function rpcKeypair(ctx, facts2, dir) {
   const manager = parseToml(text).manager;
   const value = isTable(manager) ? manager["rpc-auth-manager-keypair"] : void 0;
   if (typeof value === "string") {
-    const file = resolve7(dirname6(resolve7(path4)), value);
+    const file = resolve8(dirname7(resolve8(path4)), value);
     if (existsSync5(file)) return file;
   }
   const args = ["mgr", "generate-rpc-keypair", dir, "manager"];
   requireSuccess(ctx.managerCli, args, await runManagerCli(ctx.managerCli, args));
-  return join10(dir, "manager.key_secret");
+  return join11(dir, "manager.key_secret");
 }
 function parseJson(text) {
   try {
@@ -34525,10 +34544,10 @@ function hopTimes(timings) {
   const hops = /* @__PURE__ */ new Map();
   for (const t of timings) {
     if (!t.hop || t.step === managerStarts.id) continue;
-    const hop14 = hops.get(t.hop) ?? { totalMs: 0, schemaMs: 0 };
-    hop14.totalMs += t.applyMs + t.verifyMs;
-    if (t.step === "schema") hop14.schemaMs += t.applyMs + t.verifyMs;
-    hops.set(t.hop, hop14);
+    const hop15 = hops.get(t.hop) ?? { totalMs: 0, schemaMs: 0 };
+    hop15.totalMs += t.applyMs + t.verifyMs;
+    if (t.step === "schema") hop15.schemaMs += t.applyMs + t.verifyMs;
+    hops.set(t.hop, hop15);
   }
   return hops;
 }
@@ -34539,9 +34558,9 @@ function judgeGrowth(fullMs, smallerMs, rowRatio) {
 function compareSizes(full, smaller) {
   const rowRatio = full.rows / Math.max(1, smaller.rows);
   const small = hopTimes(smaller.timings);
-  const hops = [...hopTimes(full.timings)].map(([hop14, f]) => {
-    const s = small.get(hop14) ?? { totalMs: 0, schemaMs: 0 };
-    return { hop: hop14, fullMs: f.totalMs, smallerMs: s.totalMs, schemaFullMs: f.schemaMs, schemaSmallerMs: s.schemaMs, verdict: judgeGrowth(f.totalMs, s.totalMs, rowRatio) };
+  const hops = [...hopTimes(full.timings)].map(([hop15, f]) => {
+    const s = small.get(hop15) ?? { totalMs: 0, schemaMs: 0 };
+    return { hop: hop15, fullMs: f.totalMs, smallerMs: s.totalMs, schemaFullMs: f.schemaMs, schemaSmallerMs: s.schemaMs, verdict: judgeGrowth(f.totalMs, s.totalMs, rowRatio) };
   });
   return { rows: { full: full.rows, smaller: smaller.rows }, hops };
 }
@@ -34566,7 +34585,7 @@ async function migrateSmallerCopy(client, inner, runInner, record, work) {
     clearHistoryMode: "bai-migrate",
     sweepOrphanedStatKeys: false,
     vacuum: "full",
-    reportFile: join11(work, "smaller-clear-history.json")
+    reportFile: join12(work, "smaller-clear-history.json")
   });
   if (cleared.outcome === "failure") {
     record({ step: "growth", status: "warning", detail: `the older half of the history could not be cleared for a second size (${cleared.error ?? "see the report"}): ${only}` });
@@ -34577,7 +34596,7 @@ async function migrateSmallerCopy(client, inner, runInner, record, work) {
     record({ step: "growth", status: "skipped", detail: `clearing the older half of the terminated kernels left ${rows} of ${fullRows} history rows, too close to tell growth: ${only}` });
     return { changed: true };
   }
-  const migrated = await runInner({ ...inner, dryRun: false, disposableCopy: false, startManager: false, reportFile: join11(work, "smaller-migrate.json") });
+  const migrated = await runInner({ ...inner, dryRun: false, disposableCopy: false, startManager: false, reportFile: join12(work, "smaller-migrate.json") });
   if (migrated.outcome === "failure") {
     record({
       step: "growth",
@@ -34618,7 +34637,7 @@ function describeGrowth(growth) {
 // src/rehearsal/rehearse.ts
 async function rehearse(options, report2, log, addSecret, runInner) {
   const record = recorder(report2, log);
-  const work = mkdtempSync(join12(tmpdir4(), "bai-migrate-rehearsal-"));
+  const work = mkdtempSync(join13(tmpdir5(), "bai-migrate-rehearsal-"));
   const { snapshotFile: snapshotFile2, manifest } = await openInWork(options, work);
   noteSnapshot(report2, manifest, record);
   const run2 = { options, manifest, snapshotFile: snapshotFile2, work, log, record, runInner };
@@ -34645,10 +34664,10 @@ function recorder(report2, log) {
 }
 async function openInWork(options, work) {
   try {
-    const snapshotFile2 = await openSnapshot(options.snapshotFile, options.snapshotKey, join12(work, "snapshot.jsonl.gz"));
+    const snapshotFile2 = await openSnapshot(options.snapshotFile, options.snapshotKey, join13(work, "snapshot.jsonl.gz"));
     return { snapshotFile: snapshotFile2, manifest: await readManifest(snapshotFile2) };
   } catch (error) {
-    await rm10(work, { recursive: true, force: true });
+    await rm11(work, { recursive: true, force: true });
     throw error;
   }
 }
@@ -34704,7 +34723,7 @@ async function restoreInto(run2, servers, label) {
 }
 function innerOptions(run2, servers, database, managerTomlFromSnapshot) {
   const { options, work } = run2;
-  const managerConfig = join12(work, "manager.toml");
+  const managerConfig = join13(work, "manager.toml");
   const { user, password, host, port } = servers.postgres;
   writeFileSync(managerConfig, rehearsalManagerToml(options, run2.manifest, managerTomlFromSnapshot, servers, database), { mode: 384 });
   return {
@@ -34725,21 +34744,21 @@ function innerOptions(run2, servers, database, managerTomlFromSnapshot) {
     allowRunningServices: true,
     // The copy is disposable: its run ends with the target release's manager starting on it (steps/manager-starts.ts).
     disposableCopy: true,
-    backupDir: join12(work, "backup")
+    backupDir: join13(work, "backup")
   };
 }
 async function prove(run2, report2, inner) {
   const { work, runInner, record } = run2;
-  const dry = await runInner({ ...inner, dryRun: true, reportFile: join12(work, "dry-run.json") });
+  const dry = await runInner({ ...inner, dryRun: true, reportFile: join13(work, "dry-run.json") });
   if (dry.outcome === "failure") {
     adopt(report2, dry);
     throw failure(dry, "the dry run");
   }
   report2.attachments.push(...dry.attachments);
-  const migrated = await runInner({ ...inner, dryRun: false, reportFile: join12(work, "migrate.json") });
+  const migrated = await runInner({ ...inner, dryRun: false, reportFile: join13(work, "migrate.json") });
   adopt(report2, migrated);
   if (migrated.outcome === "failure") throw failure(migrated, "the migration");
-  const verified = await runInner({ ...inner, command: "verify", dryRun: false, reportFile: join12(work, "verify.json") });
+  const verified = await runInner({ ...inner, command: "verify", dryRun: false, reportFile: join13(work, "verify.json") });
   const checks = verified.entries.filter((e) => e.phase === "verify");
   report2.entries.push(...checks.filter((e) => e.status === "failed" || e.status === "warning"));
   if (verified.outcome === "failure") throw failure(verified, "the final verify");
@@ -34752,7 +34771,7 @@ async function prove(run2, report2, inner) {
 }
 async function cleanUp(run2) {
   const { options, started, target, record } = run2;
-  await rm10(run2.work, { recursive: true, force: true });
+  await rm11(run2.work, { recursive: true, force: true });
   if (options.keepRehearsal && target) {
     await target.close();
     const containers = started ? `; containers ${Object.values(started.containers).map((id) => id.slice(0, 12)).join(", ")} keep running (docker rm -f them when done)` : "";
@@ -34765,8 +34784,8 @@ async function cleanUp(run2) {
 }
 function alembicIniCopy(path4, work) {
   if (!path4 || !existsSync6(path4)) return path4;
-  const copy2 = join12(work, "alembic.ini");
-  if (!existsSync6(copy2)) writeFileSync(copy2, readFileSync3(path4, "utf8").replaceAll("%(here)s", dirname7(resolve8(path4)).replaceAll("%", "%%")), { mode: 384 });
+  const copy2 = join13(work, "alembic.ini");
+  if (!existsSync6(copy2)) writeFileSync(copy2, readFileSync3(path4, "utf8").replaceAll("%(here)s", dirname8(resolve9(path4)).replaceAll("%", "%%")), { mode: 384 });
   return copy2;
 }
 function describeSnapshot(manifest) {
@@ -34935,16 +34954,16 @@ async function ensureTable2(client) {
        hop text PRIMARY KEY, target_release text NOT NULL, started_at timestamptz NOT NULL DEFAULT now(), finished_at timestamptz)`
   );
 }
-async function hopStarted(client, hop14, targetRelease2) {
+async function hopStarted(client, hop15, targetRelease2) {
   await ensureTable2(client);
   await client.query(
     `INSERT INTO ${HOP_JOURNAL} (hop, target_release) VALUES ($1, $2)
      ON CONFLICT (hop) DO UPDATE SET target_release = EXCLUDED.target_release, started_at = now(), finished_at = NULL`,
-    [hop14, targetRelease2]
+    [hop15, targetRelease2]
   );
 }
-async function hopFinished(client, hop14) {
-  await client.query(`UPDATE ${HOP_JOURNAL} SET finished_at = now() WHERE hop = $1`, [hop14]);
+async function hopFinished(client, hop15) {
+  await client.query(`UPDATE ${HOP_JOURNAL} SET finished_at = now() WHERE hop = $1`, [hop15]);
 }
 async function unfinishedHops(client) {
   if (!await tableExists(client, HOP_JOURNAL)) return [];
@@ -35040,7 +35059,7 @@ async function aliveAgentRows({ deployment }) {
 }
 
 // src/steps/schema/shared.ts
-import { resolve as resolve9 } from "node:path";
+import { resolve as resolve10 } from "node:path";
 var listed = (revisions) => revisions.join(", ");
 function upgradeSteps(line, from, to) {
   return revisionsToApply(line, line, [from], to).map((revision) => ({ revision, from: parentsIn(line, revision)[0] ?? "base", to: revision }));
@@ -35064,7 +35083,7 @@ function sqlShown(rendered, how, revisions, head, name) {
 async function alembicWorks(ctx, setup, revision, name) {
   if (ctx.venvToMake) return skipped(`${name} will run from the manager venv preflight or migrate makes in ${ctx.venvToMake.dir}: not checked here`);
   const command = setup.command.join(" ");
-  const config = resolve9(setup.config);
+  const config = resolve10(setup.config);
   try {
     await runAlembic(setup, ctx.deployment.targets.postgres, ["show", revision]);
     return ok2(`${name} runs: "${command}" with ${config} knows revision ${revision}`);
@@ -35150,7 +35169,7 @@ var upgrade = {
   whenSkipping: (_hop, _revisions, _skipped, skipNote) => ({ kind: "refuse", why: `${skipNote}; this hop has no remedy for them` })
 };
 var upgradeCommand = {
-  describe: (next, hop14) => `alembic upgrade will take it to ${hop14.to.head} (${hop14.to.version})${next.covered.length > 0 ? `; it skips ${next.covered.map((c) => `${c.revision} (the same change as ${c.twin})`).join(", ")}, which is harmless` : ""}`,
+  describe: (next, hop15) => `alembic upgrade will take it to ${hop15.to.head} (${hop15.to.version})${next.covered.length > 0 ? `; it skips ${next.covered.map((c) => `${c.revision} (the same change as ${c.twin})`).join(", ")}, which is harmless` : ""}`,
   async dryRun(_next, ctx, revisions) {
     const head = ctx.hop.to.head;
     const postgres = ctx.deployment.targets.postgres;
@@ -35173,9 +35192,9 @@ var upgradeCommand = {
     await runAlembic(ctx.alembic, ctx.deployment.targets.postgres, ["upgrade", head]);
     return `alembic upgrade ${listed(revisions)} \u2192 ${head}`;
   },
-  runs(_next, hop14, revisions) {
-    const head = hop14.to.head;
-    const toLine = hop14.to.line;
+  runs(_next, hop15, revisions) {
+    const head = hop15.to.head;
+    const toLine = hop15.to.line;
     return byTarget(
       revisions.length === 1 ? upgradeSteps(toLine, revisions[0], head) : revisionsToApply(toLine, toLine, revisions, head).map((revision) => ({ revision, from: parentsIn(toLine, revision)[0] ?? "base", to: revision }))
     );
@@ -35185,10 +35204,10 @@ var upgradeCommand = {
 // src/steps/schema/apply-missing.ts
 var applyMissing = {
   action: "Applies every revision of the target release the database lacks, including those alembic upgrade would skip, then sets alembic_version to the head.",
-  whenSkipping: (hop14, revisions, skipped2) => ({ kind: "apply-missing", revisions: revisionsToApply(hop14.fromLine, hop14.to.line, revisions, hop14.to.head), skipped: skipped2 })
+  whenSkipping: (hop15, revisions, skipped2) => ({ kind: "apply-missing", revisions: revisionsToApply(hop15.fromLine, hop15.to.line, revisions, hop15.to.head), skipped: skipped2 })
 };
 var applyMissingCommand = {
-  describe: (next, hop14) => `alembic upgrade would skip ${listed(next.skipped)}, so the ${next.revisions.length} revision(s) of ${hop14.to.version} the database lacks will be applied one by one in graph order, then alembic_version set to ${hop14.to.head}`,
+  describe: (next, hop15) => `alembic upgrade would skip ${listed(next.skipped)}, so the ${next.revisions.length} revision(s) of ${hop15.to.version} the database lacks will be applied one by one in graph order, then alembic_version set to ${hop15.to.head}`,
   async dryRun(next, ctx, revisions) {
     const head = ctx.hop.to.head;
     if (ctx.venvToMake) return [sqlNotShown(ctx, `alembic ${next.kind} ${listed(revisions)} \u2192 ${head}`, "venv")];
@@ -35201,7 +35220,7 @@ var applyMissingCommand = {
     await applyRevisions(ctx.alembic, ctx.deployment.targets.postgres, next.revisions);
     return `applied ${next.revisions.length} revision(s) by id (among them ${listed(next.skipped)}, which alembic upgrade would skip)`;
   },
-  runs: (next, hop14) => byTarget(next.revisions.map((revision) => ({ revision, from: parentsIn(hop14.to.line, revision)[0] ?? "base", to: revision })))
+  runs: (next, hop15) => byTarget(next.revisions.map((revision) => ({ revision, from: parentsIn(hop15.to.line, revision)[0] ?? "base", to: revision })))
 };
 
 // src/steps/schema/downgrade-first.ts
@@ -35209,9 +35228,9 @@ function downgradeFirst(downgradeTo) {
   return {
     action: `Downgrades with the source release's alembic to ${downgradeTo}, then runs the target release's alembic upgrade to its head.`,
     // A head the target cannot start from: the source's own downgrade first.
-    beyondTarget: (hop14, revisions, unknown) => revisions.every((r) => revisionsOf(hop14.fromLine).has(r)) && appliedIn(hop14.fromLine, revisions).has(downgradeTo) ? { kind: "downgrade", to: downgradeTo, skipped: [], unknown } : void 0,
-    whenSkipping(hop14, revisions, skipped2, skipNote) {
-      if (!appliedIn(hop14.fromLine, revisions).has(downgradeTo)) {
+    beyondTarget: (hop15, revisions, unknown) => revisions.every((r) => revisionsOf(hop15.fromLine).has(r)) && appliedIn(hop15.fromLine, revisions).has(downgradeTo) ? { kind: "downgrade", to: downgradeTo, skipped: [], unknown } : void 0,
+    whenSkipping(hop15, revisions, skipped2, skipNote) {
+      if (!appliedIn(hop15.fromLine, revisions).has(downgradeTo)) {
         return { kind: "refuse", why: `${skipNote}, and the database is not past ${downgradeTo}, the revision this hop downgrades to first` };
       }
       return { kind: "downgrade", to: downgradeTo, skipped: skipped2 };
@@ -35224,7 +35243,7 @@ async function sourceAlembic(ctx, to) {
   return ctx.sourceAlembic();
 }
 var downgradeCommand = {
-  describe: (next, hop14) => next.unknown && next.unknown.length > 0 ? `${hop14.to.version}'s migration scripts do not have ${listed(next.unknown)}, so ${hop14.fromLine}'s alembic will first downgrade to ${next.to}, then ${hop14.to.version}'s upgrade to ${hop14.to.head}` : `alembic upgrade would skip ${listed(next.skipped)}, so ${hop14.fromLine}'s alembic will first downgrade to ${next.to}, then ${hop14.to.version}'s upgrade to ${hop14.to.head}`,
+  describe: (next, hop15) => next.unknown && next.unknown.length > 0 ? `${hop15.to.version}'s migration scripts do not have ${listed(next.unknown)}, so ${hop15.fromLine}'s alembic will first downgrade to ${next.to}, then ${hop15.to.version}'s upgrade to ${hop15.to.head}` : `alembic upgrade would skip ${listed(next.skipped)}, so ${hop15.fromLine}'s alembic will first downgrade to ${next.to}, then ${hop15.to.version}'s upgrade to ${hop15.to.head}`,
   async preflight(next, ctx) {
     const source = ctx.sourceAlembic ? await ctx.sourceAlembic() : void 0;
     const name = `${ctx.hop.fromLine}'s alembic`;
@@ -35251,9 +35270,9 @@ var downgradeCommand = {
     await runAlembic(source, ctx.deployment.targets.postgres, ["downgrade", next.to]);
     return `${ctx.hop.fromLine}'s alembic downgrade to ${next.to}`;
   },
-  runs: (next, hop14, revisions) => [
-    ...downgradeSteps(hop14.fromLine, revisions[0], next.to).map((s) => ({ ...s, direction: "down", by: "source" })),
-    ...byTarget(upgradeSteps(hop14.to.line, next.to, hop14.to.head))
+  runs: (next, hop15, revisions) => [
+    ...downgradeSteps(hop15.fromLine, revisions[0], next.to).map((s) => ({ ...s, direction: "down", by: "source" })),
+    ...byTarget(upgradeSteps(hop15.to.line, next.to, hop15.to.head))
   ]
 };
 
@@ -35276,18 +35295,18 @@ var COMMANDS2 = {
 function commandOf(next) {
   return COMMANDS2[next.kind];
 }
-function nextCommand(rules, hop14, revisions) {
-  const head = hop14.to.head;
-  const fromLine = hop14.fromLine;
-  const toLine = hop14.to.line;
+function nextCommand(rules, hop15, revisions) {
+  const head = hop15.to.head;
+  const fromLine = hop15.fromLine;
+  const toLine = hop15.to.line;
   if (revisions.length === 1 && revisions[0] === head) return { kind: "done" };
   if (pastIn(fromLine, toLine, revisions, head)) return { kind: "past", at: revisions };
   const target = revisionsOf(toLine);
   const unknown = revisions.filter((r) => !target.has(r));
   if (unknown.length > 0) {
-    return rules.beyondTarget?.(hop14, revisions, unknown) ?? {
+    return rules.beyondTarget?.(hop15, revisions, unknown) ?? {
       kind: "refuse",
-      why: `alembic_version holds ${listed(unknown)}, which ${hop14.to.version}'s migration scripts do not have (alembic would stop with "Can't locate revision"); a later release of ${toLine} or the next line may know it`
+      why: `alembic_version holds ${listed(unknown)}, which ${hop15.to.version}'s migration scripts do not have (alembic would stop with "Can't locate revision"); a later release of ${toLine} or the next line may know it`
     };
   }
   const headAncestors = appliedIn(toLine, [head]);
@@ -35297,10 +35316,10 @@ function nextCommand(rules, hop14, revisions) {
   const skips = followsSource ? upgradeSkips(fromLine, toLine, revisions, head) : { skipped: [], covered: [] };
   if (skips.skipped.length === 0) return { kind: "upgrade", covered: skips.covered };
   const skipNote = `alembic upgrade would take ${skips.skipped.length} revision(s) of ${toLine} as done that the database never ran (${listed(skips.skipped)})`;
-  return rules.whenSkipping(hop14, revisions, skips.skipped, skipNote);
+  return rules.whenSkipping(hop15, revisions, skips.skipped, skipNote);
 }
-function describeNext(next, hop14) {
-  const head = hop14.to.head;
+function describeNext(next, hop15) {
+  const head = hop15.to.head;
   switch (next.kind) {
     case "done":
       return `already at ${head}`;
@@ -35311,17 +35330,17 @@ function describeNext(next, hop14) {
     case "refuse":
       return next.why;
     default:
-      return commandOf(next).describe(next, hop14);
+      return commandOf(next).describe(next, hop15);
   }
 }
 var procedures = /* @__PURE__ */ new WeakMap();
-function schemaStepOf(hop14) {
-  return hop14.steps.find((step2) => procedures.has(step2));
+function schemaStepOf(hop15) {
+  return hop15.steps.find((step2) => procedures.has(step2));
 }
-function schemaRevisionRuns(hop14, revisions) {
-  const step2 = schemaStepOf(hop14);
+function schemaRevisionRuns(hop15, revisions) {
+  const step2 = schemaStepOf(hop15);
   if (!step2) return [];
-  const next = nextCommand(procedures.get(step2), hop14, revisions);
+  const next = nextCommand(procedures.get(step2), hop15, revisions);
   switch (next.kind) {
     case "done":
     case "past":
@@ -35329,7 +35348,7 @@ function schemaRevisionRuns(hop14, revisions) {
     case "refuse":
       return [];
     default:
-      return commandOf(next).runs(next, hop14, revisions);
+      return commandOf(next).runs(next, hop15, revisions);
   }
 }
 function schemaStep(procedure = { kind: "upgrade" }) {
@@ -35663,6 +35682,10 @@ function configSetting(spec) {
     kind: "change",
     action: spec.action,
     servers: [],
+    configEdits(ctx) {
+      const wanted = spec.value(ctx);
+      return wanted === void 0 ? [] : [{ table, key, value: wanted }];
+    },
     async preflight(ctx) {
       const wanted = spec.value(ctx);
       const config = ctx.deployment.targets.managerConfig;
@@ -36116,7 +36139,7 @@ async function readImageKeys(deployment) {
 }
 
 // src/hops/21.09-22.03/image-rescan.ts
-import { join as join13 } from "node:path";
+import { join as join14 } from "node:path";
 var imageRescan = {
   id: "image-rescan",
   title: "Registry rescan",
@@ -36136,7 +36159,7 @@ var imageRescan = {
     if (ctx.venvToMake?.managerCli) {
       return [
         skipped(
-          `the rescan will run ${join13(releaseVenvDir(ctx.venvToMake.dir, targetRelease(ctx.settings.toVersion).version), "bin", "backend.ai")} from the manager venv preflight or migrate makes: not checked here; it will rescan ${registries.join(", ")}`
+          `the rescan will run ${join14(releaseVenvDir(ctx.venvToMake.dir, targetRelease(ctx.settings.toVersion).version), "bin", "backend.ai")} from the manager venv preflight or migrate makes: not checked here; it will rescan ${registries.join(", ")}`
         ),
         ...connects
       ];
@@ -36277,19 +36300,25 @@ var pruneEtcdImages = {
   }
 };
 
+// src/steps/distributed-lock.ts
+var WRITES = "Writes the chosen lock backend to [manager] distributed-lock in manager.toml, keeping its comments and layout.";
+function distributedLockSetting(why, action = WRITES) {
+  return configSetting({
+    id: "distributed-lock",
+    title: "[manager] distributed-lock in manager.toml",
+    action,
+    table: "manager",
+    key: "distributed-lock",
+    input: "lock-backend",
+    value: (ctx) => ctx.settings.lockBackend,
+    unsetStatus: "ok",
+    why,
+    problem: (value, ctx) => typeof value === "string" && LOCK_BACKENDS.includes(value) ? lockBackendProblem(value, ctx.hop.to) : `lock-backend ${JSON.stringify(value)} is not a lock backend any Backend.AI release knows`
+  });
+}
+
 // src/hops/21.09-22.03/distributed-lock.ts
-var distributedLock = configSetting({
-  id: "distributed-lock",
-  title: "[manager] distributed-lock in manager.toml",
-  action: "Writes the chosen lock backend to [manager] distributed-lock in manager.toml, keeping its comments and layout.",
-  table: "manager",
-  key: "distributed-lock",
-  input: "lock-backend",
-  value: (ctx) => ctx.settings.lockBackend,
-  unsetStatus: "ok",
-  why: "the upgrade guide says the default is etcd, but the manager defaults to pg_advisory from 22.03.2 (etcd only in 22.03.0 and 22.03.1)",
-  problem: (value, ctx) => typeof value === "string" && LOCK_BACKENDS.includes(value) ? lockBackendProblem(value, ctx.hop.to) : `lock-backend ${JSON.stringify(value)} is not a lock backend any Backend.AI release knows`
-});
+var distributedLock = distributedLockSetting("the upgrade guide says the default is etcd, but the manager defaults to pg_advisory from 22.03.2 (etcd only in 22.03.0 and 22.03.1)");
 
 // src/steps/guide-note.ts
 function guideNote(spec) {
@@ -36341,13 +36370,13 @@ var hop2 = {
 
 // src/hops/22.03-22.09/alembic-ini-url.ts
 import { existsSync as existsSync7 } from "node:fs";
-import { readFile as readFile7 } from "node:fs/promises";
-import { resolve as resolve10 } from "node:path";
+import { readFile as readFile8 } from "node:fs/promises";
+import { resolve as resolve11 } from "node:path";
 var ASYNCPG = "postgresql+asyncpg";
 var SYNCHRONOUS = /* @__PURE__ */ new Set(["postgresql", "postgres", "postgresql+psycopg2"]);
 function operatorIni(ctx) {
   const path4 = ctx.settings.alembicConfig ?? alembicConfigBeside(ctx.deployment.targets.managerConfig?.path);
-  return existsSync7(path4) ? resolve10(path4) : void 0;
+  return existsSync7(path4) ? resolve11(path4) : void 0;
 }
 function findUrl(text) {
   let section2 = "";
@@ -36368,7 +36397,7 @@ function rewritten(text, url2) {
 async function examine(ctx) {
   const path4 = operatorIni(ctx);
   if (!path4) return { finding: skipped("no alembic.ini beside manager.toml and no alembic-config: nothing to rewrite (an alembic.ini kept elsewhere needs postgresql+asyncpg:// from 22.09)") };
-  const text = await readFile7(path4, "utf8");
+  const text = await readFile8(path4, "utf8");
   const url2 = findUrl(text);
   if (!url2) return { path: path4, text, finding: warning(`${path4} has no sqlalchemy.url = <scheme>://\u2026 in [alembic]: check by hand that it names postgresql+asyncpg://, which 22.09's env.py needs`) };
   if (url2.scheme === ASYNCPG) return { path: path4, text, url: url2, finding: ok2(`${path4} already names ${ASYNCPG}://`) };
@@ -36393,7 +36422,7 @@ var alembicIniUrl = {
   },
   async backup(ctx) {
     const path4 = operatorIni(ctx);
-    return path4 ? { name: "alembic.ini", content: await readFile7(path4, "utf8") } : void 0;
+    return path4 ? { name: "alembic.ini", content: await readFile8(path4, "utf8") } : void 0;
   },
   async pending(ctx) {
     const { url: url2 } = await examine(ctx);
@@ -36574,7 +36603,7 @@ var hop4 = {
 // src/hops/23.03-23.09/rpc-keypair.ts
 import { existsSync as existsSync8, statSync } from "node:fs";
 import { chown, mkdir as mkdir4, stat as stat3 } from "node:fs/promises";
-import { dirname as dirname8, isAbsolute, join as join14, resolve as resolve11 } from "node:path";
+import { dirname as dirname9, isAbsolute, join as join15, resolve as resolve12 } from "node:path";
 var TABLE = "manager";
 var KEY = "rpc-auth-manager-keypair";
 var NAME = `[${TABLE}] ${KEY}`;
@@ -36585,13 +36614,13 @@ function configured(text) {
   return isTable(section2) ? section2[KEY] : void 0;
 }
 function generatedPath(configPath) {
-  return join14(dirname8(resolve11(configPath)), "rpc-keypair", `${KEYPAIR_NAME}.key_secret`);
+  return join15(dirname9(resolve12(configPath)), "rpc-keypair", `${KEYPAIR_NAME}.key_secret`);
 }
 async function examine2(ctx) {
   if (!ctx.deployment.targets.managerConfig) return void 0;
   const { path: path4, text } = await currentConfig(ctx);
   const value = configured(text);
-  const file = typeof value === "string" ? resolve11(dirname8(resolve11(path4)), value) : generatedPath(path4);
+  const file = typeof value === "string" ? resolve12(dirname9(resolve12(path4)), value) : generatedPath(path4);
   return { path: path4, value, file, exists: existsSync8(file) && statSync(file).isFile() };
 }
 var noConfig = () => failed(`23.09 needs ${NAME} in manager.toml, and no manager.toml was found: set manager-config`);
@@ -36657,12 +36686,12 @@ var rpcKeypair2 = {
     if (state.value !== void 0) return state.exists ? ok2(`${NAME} already names ${state.file}`) : failed(`${NAME} names ${state.file}, which does not exist`);
     let made = "";
     if (!state.exists) {
-      const dir = dirname8(state.file);
+      const dir = dirname9(state.file);
       const owner = await stat3(state.path);
       await mkdir4(dir, { recursive: true, mode: 448 });
       const args = [...GENERATE, dir, KEYPAIR_NAME];
       requireSuccess(ctx.managerCli, args, await runManagerCli(ctx.managerCli, args));
-      for (const file of [dir, state.file, join14(dir, `${KEYPAIR_NAME}.key`)]) await chown(file, owner.uid, owner.gid).catch(() => void 0);
+      for (const file of [dir, state.file, join15(dir, `${KEYPAIR_NAME}.key`)]) await chown(file, owner.uid, owner.gid).catch(() => void 0);
       made = `made ${state.file} with generate-rpc-keypair; `;
     }
     const written = await writeSetting(ctx, TABLE, KEY, state.file);
@@ -36862,7 +36891,7 @@ var hop6 = {
 
 // src/hops/24.03-24.09/container-registries.ts
 import { mkdir as mkdir5 } from "node:fs/promises";
-import { resolve as resolve12 } from "node:path";
+import { resolve as resolve13 } from "node:path";
 
 // src/hops/24.03-24.09/registry-config.ts
 var REGISTRIES_MOVED_BY = "1d42c726d8a3";
@@ -37010,7 +37039,7 @@ var containerRegistries = {
     return await interrupted(deployment) !== void 0;
   },
   async apply({ deployment, settings }) {
-    await mkdir5(resolve12(settings.backupDir), { recursive: true, mode: 448 });
+    await mkdir5(resolve13(settings.backupDir), { recursive: true, mode: 448 });
     const kept = await interrupted(deployment);
     if (!kept) return ok2(`nothing to put back: etcd ${REGISTRY_PREFIX} is as it was; the schema step's ${REGISTRIES_MOVED_BY} moves it`);
     const etcd = deployment.etcd;
@@ -37136,7 +37165,7 @@ async function configFindings(ctx) {
     }
     return [warning(`manager.toml (${config}) is not checked against 24.09: alembic-command does not say which Python runs it; ${REGISTRIES_MOVED_BY} loads it with 24.09's validation`)];
   }
-  const path4 = resolve12(config);
+  const path4 = resolve13(config);
   const loaded = await loadManagerConfig2(python, path4, { cwd: process.cwd(), env: { BACKEND_CONFIG_FILE: path4 } });
   switch (loaded.state) {
     case "loads":
@@ -37688,8 +37717,15 @@ var internalAddr = {
 // src/hops/25.4-25.5/index.ts
 var hop13 = { from: "25.4", to: "25.5", steps: [servicesStopped, schema, internalAddr] };
 
+// src/hops/25.5-25.6/index.ts
+var distributedLock2 = distributedLockSetting(
+  "25.6 retired etcetra (its loader refuses it: value doesn't match any variant); 25.6 reads the lock backend from manager.toml only, not from etcd",
+  'Refuses [manager] distributed-lock = "etcetra" in manager.toml, which 25.6 no longer accepts, unless lock-backend is set; with lock-backend, writes that value there, keeping its comments and layout.'
+);
+var hop14 = { from: "25.5", to: "25.6", steps: [servicesStopped, schema, distributedLock2] };
+
 // src/hops/index.ts
-var HOPS = [hop, hop2, hop3, hop4, hop5, hop6, hop7, hop8, hop9, hop10, hop11, hop12, hop13];
+var HOPS = [hop, hop2, hop3, hop4, hop5, hop6, hop7, hop8, hop9, hop10, hop11, hop12, hop13, hop14];
 var HOP_STEPS = Object.fromEntries(HOPS.map((h) => [`${h.from}\u2192${h.to}`, h.steps]));
 var PATCH_STEPS = [servicesStopped, schema];
 var TABLES_STEPS_TOUCH = [...new Set([...HOPS.flatMap((h) => h.steps), ...PATCH_STEPS].flatMap((step2) => step2.tables ?? []).concat("kernels"))];
@@ -38145,7 +38181,7 @@ function withinMs(promise, ms) {
 }
 
 // src/commands/session.ts
-import { resolve as resolve13 } from "node:path";
+import { resolve as resolve14 } from "node:path";
 
 // src/commands/session-findings.ts
 var Findings = class {
@@ -38235,29 +38271,29 @@ var HopVenvs = class {
    * comes from the venv made before the run (run-command.ts).
    */
   async prepare(hops, runTarget) {
-    for (const hop14 of hops) {
-      if (hop14.to.version === runTarget || this.hopTools.has(hop14.label)) continue;
-      const venv = await this.venvs.get(publishedRelease(hop14.to.version), {
-        use: `${hop14.to.line}'s alembic and CLI run from it for ${hop14.label}`,
-        unchecked: `${hop14.to.line}'s alembic and CLI from it are not checked`
+    for (const hop15 of hops) {
+      if (hop15.to.version === runTarget || this.hopTools.has(hop15.label)) continue;
+      const venv = await this.venvs.get(publishedRelease(hop15.to.version), {
+        use: `${hop15.to.line}'s alembic and CLI run from it for ${hop15.label}`,
+        unchecked: `${hop15.to.line}'s alembic and CLI from it are not checked`
       });
       if (!venv) continue;
-      this.hopTools.set(hop14.label, {
+      this.hopTools.set(hop15.label, {
         alembic: this.alembicOf(venv),
         managerCli: { command: [venv.managerCli], configFile: this.managerConfig, log: this.log }
       });
     }
   }
   /** The hop's own tools, when its target is not the run's; undefined: the run's. */
-  toolsOf(hop14) {
-    return this.hopTools.get(hop14.label);
+  toolsOf(hop15) {
+    return this.hopTools.get(hop15.label);
   }
   /** The alembic of the source line's final release (the one the database was last upgraded with), from its own venv. */
-  async sourceAlembic(hop14, purpose = "downgrade") {
-    const source = publishedRelease(latestRelease(hop14.fromLine).version);
+  async sourceAlembic(hop15, purpose = "downgrade") {
+    const source = publishedRelease(latestRelease(hop15.fromLine).version);
     const venv = await this.venvs.get(source, {
-      use: purpose === "downgrade" ? `${hop14.fromLine}'s alembic runs from it for the downgrade of ${hop14.label}` : `${source}'s models are compared with the live schema from it (the drift check); its alembic runs nothing`,
-      unchecked: `${hop14.fromLine}'s alembic from it is not checked`
+      use: purpose === "downgrade" ? `${hop15.fromLine}'s alembic runs from it for the downgrade of ${hop15.label}` : `${source}'s models are compared with the live schema from it (the drift check); its alembic runs nothing`,
+      unchecked: `${hop15.fromLine}'s alembic from it is not checked`
     });
     return venv ? this.alembicOf(venv) : void 0;
   }
@@ -38326,25 +38362,25 @@ var Session = class {
     await this.hopVenvs?.prepare(hops, runTarget);
   }
   /** What a step's phases get: the hop's own tools where it has them, else the run's. */
-  stepContext(hop14) {
-    const tools = this.hopVenvs?.toolsOf(hop14);
+  stepContext(hop15) {
+    const tools = this.hopVenvs?.toolsOf(hop15);
     const alembic = tools?.alembic ?? this.alembic;
     const context = {
       deployment: this.deployment,
       settings: this.settings,
       venvToMake: this.tools.venvToMake,
-      hop: hop14,
+      hop: hop15,
       log: this.log,
       alembic: { ...alembic, env: { ...alembic.env, ...this.managerConfigEnv() }, log: this.log },
       managerCli: tools?.managerCli ?? this.managerCli()
     };
     const hopVenvs = this.hopVenvs;
-    return hopVenvs ? { ...context, sourceAlembic: (purpose) => hopVenvs.sourceAlembic(hop14, purpose) } : context;
+    return hopVenvs ? { ...context, sourceAlembic: (purpose) => hopVenvs.sourceAlembic(hop15, purpose) } : context;
   }
   /** What a revision that loads the manager's configuration needs (alembic.ts, AlembicSetup.env): the checked manager.toml, and the backup folder. */
   managerConfigEnv() {
     const config = this.deployment.targets.managerConfig?.path;
-    return { ...config ? { BACKEND_CONFIG_FILE: resolve13(config) } : {}, BACKEND_ETCD_BACKUP_PATH: resolve13(this.options.backupDir) };
+    return { ...config ? { BACKEND_CONFIG_FILE: resolve14(config) } : {}, BACKEND_ETCD_BACKUP_PATH: resolve14(this.options.backupDir) };
   }
   /** The manager's CLI, handed manager.toml the way the manager finds it. */
   managerCli() {
@@ -38773,13 +38809,13 @@ async function forecastPlan(session, plan, position) {
   const forecast = await makeForecast(plan, position, position ? session.deployment.postgres : void 0, session.options.retention);
   if (forecast.hops.length === 0) return;
   session.report.forecast = forecast;
-  for (const hop14 of forecast.hops) {
-    for (const r of hop14.revisions) {
+  for (const hop15 of forecast.hops) {
+    for (const r of hop15.revisions) {
       const rows = Object.entries(r.rows).map(([table, n]) => `${table} ${n.count.toLocaleString("en-US")}${n.estimated ? " (estimated)" : ""}`);
       const growth = r.growth === "quadratic" ? "time grows with the square of" : r.growth === "rewrite" ? "rewrites, in time linear in" : "time grows with";
       session.record({
         phase: "plan",
-        hop: hop14.hop,
+        hop: hop15.hop,
         step: "forecast",
         status: "ok",
         detail: `${r.revision} (${r.firstRelease}) ${r.work}: ${growth} ${r.tables.join(" and ")}${rows.length > 0 ? `; now ${rows.join(", ")}` : ""}`
@@ -38801,10 +38837,10 @@ async function makeForecast(plan, position, pgClient, retention) {
   let line = position ? position.releases[0]?.line ?? position.between?.[0].line : plan.hops[0]?.fromLine;
   let revision = position ? position.revision : line ? earliestRelease(line).head : void 0;
   const hops = [];
-  for (const hop14 of plan.hops) {
-    const heavy = line && revision ? heavyRevisionsBetween(line, revision, hop14.to) : [];
-    line = hop14.to.line;
-    revision = hop14.to.head;
+  for (const hop15 of plan.hops) {
+    const heavy = line && revision ? heavyRevisionsBetween(line, revision, hop15.to) : [];
+    line = hop15.to.line;
+    revision = hop15.to.head;
     if (heavy.length === 0) continue;
     const revisions = [];
     for (const h of heavy) {
@@ -38815,7 +38851,7 @@ async function makeForecast(plan, position, pgClient, retention) {
       }
       revisions.push({ revision: h.revision, firstRelease: firstRelease(h.revision)?.version ?? "?", growth: h.growth, work: h.work, tables: h.tables, rows });
     }
-    hops.push({ hop: hop14.label, revisions });
+    hops.push({ hop: hop15.label, revisions });
   }
   const readingHistory = hops.flatMap((h) => h.revisions.filter((r) => r.tables.some((t) => HISTORY_TABLES.has(t))).map((r) => r.revision));
   const history = pgClient && readingHistory.length > 0 ? await removableKernels(pgClient, retention) : void 0;
@@ -38878,32 +38914,32 @@ function describePlan(session, plan) {
   report2.fromVersion = plan.from;
   report2.toVersion = plan.to.version;
   report2.targetRevision = plan.to.head;
-  report2.plan = plan.hops.map((hop14) => ({
-    hop: hop14.label,
-    targetRevision: hop14.to.head,
-    steps: hop14.steps.map((s) => ({ id: s.id, title: s.title, action: s.action }))
+  report2.plan = plan.hops.map((hop15) => ({
+    hop: hop15.label,
+    targetRevision: hop15.to.head,
+    steps: hop15.steps.map((s) => ({ id: s.id, title: s.title, action: s.action }))
   }));
   for (const { input, reading } of plan.readings) session.record({ phase: "plan", step: input, status: "ok", detail: reading });
   if (plan.note) session.record({ phase: "plan", step: "from-version", status: "ok", detail: plan.note });
   if (plan.hops.length === 0) session.record({ phase: "plan", step: "hops", status: "ok", detail: `already at ${plan.to.version}: nothing to migrate` });
-  for (const hop14 of plan.hops) {
-    if (hop14.unsupported) session.record({ phase: "plan", hop: hop14.label, step: "hop", status: "warning", detail: hop14.unsupported });
-    for (const step2 of hop14.steps) session.record({ phase: "plan", hop: hop14.label, step: step2.id, status: "ok", detail: step2.action });
+  for (const hop15 of plan.hops) {
+    if (hop15.unsupported) session.record({ phase: "plan", hop: hop15.label, step: "hop", status: "warning", detail: hop15.unsupported });
+    for (const step2 of hop15.steps) session.record({ phase: "plan", hop: hop15.label, step: step2.id, status: "ok", detail: step2.action });
   }
   const readings = plan.readings.map(({ input, reading }) => `; ${input} ${reading}`).join("");
   session.log.info(`Plan: ${plan.from} \u2192 ${plan.to.version} (${plan.hops.map((h) => h.label).join(", ") || "nothing to do"})${readings}`);
 }
 function lastOccurrences(plan) {
   const last2 = /* @__PURE__ */ new Map();
-  for (const hop14 of plan.hops) for (const step2 of hop14.steps) last2.set(step2.id, hop14);
-  return plan.hops.flatMap((hop14) => hop14.steps.filter((step2) => last2.get(step2.id) === hop14).map((step2) => ({ hop: hop14, step: step2 })));
+  for (const hop15 of plan.hops) for (const step2 of hop15.steps) last2.set(step2.id, hop15);
+  return plan.hops.flatMap((hop15) => hop15.steps.filter((step2) => last2.get(step2.id) === hop15).map((step2) => ({ hop: hop15, step: step2 })));
 }
 function changeSteps(plan) {
-  return plan.hops.flatMap((hop14) => hop14.steps.filter((s) => s.kind === "change").map((step2) => ({ hop: hop14, step: step2 })));
+  return plan.hops.flatMap((hop15) => hop15.steps.filter((s) => s.kind === "change").map((step2) => ({ hop: hop15, step: step2 })));
 }
-var stepLabel = ({ hop: hop14, step: step2 }) => `${hop14.label} ${step2.id}`;
-function startOf(plan, hop14, current) {
-  const previous = plan.hops[plan.hops.indexOf(hop14) - 1];
+var stepLabel = ({ hop: hop15, step: step2 }) => `${hop15.label} ${step2.id}`;
+function startOf(plan, hop15, current) {
+  const previous = plan.hops[plan.hops.indexOf(hop15) - 1];
   if (!previous) return void 0;
   const there = current.length === 1 && current[0] === previous.to.head || pastIn(previous.fromLine, previous.to.line, current, previous.to.head);
   return there ? void 0 : [previous.to.head];
@@ -39398,28 +39434,28 @@ var Tokens = class {
 
 // src/commands/schema-drift.ts
 async function schemaDrift(session, plan, current) {
-  const hops = plan.hops.filter((hop14) => schemaStepOf(hop14));
+  const hops = plan.hops.filter((hop15) => schemaStepOf(hop15));
   if (hops.length === 0) return [];
   const model = new SchemaModel(await readSchemaObjects(session.deployment.postgres));
   const findings = [];
   const unfollowed = [];
   const unjudged = [];
   let played = 0;
-  for (const hop14 of plan.hops) {
-    const schemaStep2 = schemaStepOf(hop14);
+  for (const hop15 of plan.hops) {
+    const schemaStep2 = schemaStepOf(hop15);
     if (!schemaStep2) continue;
-    for (const step2 of hop14.steps.slice(0, hop14.steps.indexOf(schemaStep2))) {
+    for (const step2 of hop15.steps.slice(0, hop15.steps.indexOf(schemaStep2))) {
       for (const rename5 of step2.renamesTypes ?? []) if (model.hasType(rename5.from) && !model.hasType(rename5.to)) model.renameType(rename5.from, rename5.to);
     }
-    const runs = schemaRevisionRuns(hop14, startOf(plan, hop14, current) ?? current);
+    const runs = schemaRevisionRuns(hop15, startOf(plan, hop15, current) ?? current);
     if (runs.length === 0) continue;
-    const rendered = await renderHop(session, hop14, runs);
+    const rendered = await renderHop(session, hop15, runs);
     if ("notChecked" in rendered) {
-      findings.push({ hop: hop14.label, status: "skipped", detail: `schema drift of ${hop14.label}${hop14 === hops[0] ? "" : " and the hops after it"} not checked: ${rendered.notChecked}` });
+      findings.push({ hop: hop15.label, status: "skipped", detail: `schema drift of ${hop15.label}${hop15 === hops[0] ? "" : " and the hops after it"} not checked: ${rendered.notChecked}` });
       return findings;
     }
     for (const [i, run2] of runs.entries()) {
-      const release = run2.by === "source" ? latestRelease(hop14.fromLine).version : hop14.to.version;
+      const release = run2.by === "source" ? latestRelease(hop15.fromLine).version : hop15.to.version;
       const name = `${release}'s ${run2.revision}${run2.direction === "down" ? " (downgrade)" : ""}`;
       const result = rendered.revisions[i];
       if (!("sql" in result)) {
@@ -39436,9 +39472,9 @@ async function schemaDrift(session, plan, current) {
           continue;
         }
         findings.push({
-          hop: hop14.label,
+          hop: hop15.label,
           status: "failed",
-          detail: `schema drift: ${name} would stop: it ${stop.problem} (${clip(stop.statement)}). PostgreSQL would roll ${hop14.label} back there. The database differs from what its release made (a hand-made change, or a restore that lost it): make it match what the revision expects, then run again; nothing was written. ${REHEARSAL_FINDS_IT}`
+          detail: `schema drift: ${name} would stop: it ${stop.problem} (${clip(stop.statement)}). PostgreSQL would roll ${hop15.label} back there. The database differs from what its release made (a hand-made change, or a restore that lost it): make it match what the revision expects, then run again; nothing was written. ${REHEARSAL_FINDS_IT}`
         });
       }
     }
@@ -39466,11 +39502,11 @@ async function schemaDrift(session, plan, current) {
   return findings;
 }
 var MAX_LISTED = 12;
-async function modelDifferences(session, hop14, current) {
-  const release = publishedRelease(latestRelease(hop14.fromLine).version);
+async function modelDifferences(session, hop15, current) {
+  const release = publishedRelease(latestRelease(hop15.fromLine).version);
   const head = findRelease(release)?.head;
   if (current.length !== 1 || current[0] !== head) return { notCompared: `the database is at ${current.join(", ") || "no revision"}, not at ${release}'s head ${head}` };
-  const ctx = session.stepContext(hop14);
+  const ctx = session.stepContext(hop15);
   if (!ctx.sourceAlembic) return { notCompared: `needs ${release}'s own package (set manager-venv)` };
   try {
     const alembic = await ctx.sourceAlembic("models");
@@ -39487,17 +39523,17 @@ function modelsSaid(models) {
   const others = models.differences.length - upstream.length;
   return `compared with ${models.release}'s models: ${others === 0 ? "no other difference" : `${others} other difference(s), warned about`}${own}`;
 }
-async function renderHop(session, hop14, runs) {
-  const ctx = session.stepContext(hop14);
+async function renderHop(session, hop15, runs) {
+  const ctx = session.stepContext(hop15);
   const target = ctx.deployment.targets.postgres;
   const withheld = new Map(outsideDatabase(runs.map((r) => r.revision)).map((w) => [w.revision, w.why]));
   const render = async (by) => {
     const mine = runs.filter((r) => r.by === by).map((r) => withheld.has(r.revision) ? { ...r, direction: "source" } : r);
     if (mine.length === 0) return [];
     const alembic = by === "target" ? ctx.alembic : await ctx.sourceAlembic?.();
-    if (!alembic) throw new NotReady(`${hop14.fromLine}'s alembic, which ${hop14.label} downgrades with, is not in this run (set manager-venv)`);
+    if (!alembic) throw new NotReady(`${hop15.fromLine}'s alembic, which ${hop15.label} downgrades with, is not in this run (set manager-venv)`);
     if (session.tools.venvToMake && !await exists2(alembic.command[0]))
-      throw new NotReady(`${by === "target" ? hop14.to.version : hop14.fromLine}'s manager venv is not made yet (preflight or migrate makes it)`);
+      throw new NotReady(`${by === "target" ? hop15.to.version : hop15.fromLine}'s manager venv is not made yet (preflight or migrate makes it)`);
     return renderEachRevision(alembic, target, mine);
   };
   try {
@@ -39524,17 +39560,17 @@ async function checkPhase(session, phase, plan) {
   await session.log.group(phase === "preflight" ? "Preflight" : "Verify", async () => {
     const drift = live ? schemaDrift(session, plan, live).catch((error) => [{ hop: plan.hops[0]?.label, status: "warning", detail: `schema drift not checked: ${messageOf(error)}` }]) : Promise.resolve([]);
     const checked = await Promise.all(
-      lastOccurrences(plan).map(async ({ hop: hop14, step: step2 }) => {
+      lastOccurrences(plan).map(async ({ hop: hop15, step: step2 }) => {
         const check = step2[phase];
         const started = performance2.now();
-        const ctx = current ? { ...session.stepContext(hop14), assumedRevisions: startOf(plan, hop14, current) } : session.stepContext(hop14);
+        const ctx = current ? { ...session.stepContext(hop15), assumedRevisions: startOf(plan, hop15, current) } : session.stepContext(hop15);
         const findings = check ? await session.safely(step2, () => check.call(step2, ctx)) : [{ status: "skipped", detail: `${step2.title} has no ${phase} phase` }];
-        session.log.debug(`${hop14.label} ${step2.id}: ${phase} took ${formatDuration(performance2.now() - started)}`);
-        return { hop: hop14, step: step2, findings };
+        session.log.debug(`${hop15.label} ${step2.id}: ${phase} took ${formatDuration(performance2.now() - started)}`);
+        return { hop: hop15, step: step2, findings };
       })
     );
-    for (const { hop: hop14, step: step2, findings } of checked) {
-      for (const f of findings) session.record({ phase, hop: hop14.label, step: step2.id, status: f.status, detail: f.detail }, f);
+    for (const { hop: hop15, step: step2, findings } of checked) {
+      for (const f of findings) session.record({ phase, hop: hop15.label, step: step2.id, status: f.status, detail: f.detail }, f);
     }
     for (const f of await drift) session.record({ phase, hop: f.hop, step: "schema", status: f.status, detail: f.detail }, f);
   });
@@ -39548,37 +39584,37 @@ function checkCommand(phase) {
 }
 
 // src/commands/migrate.ts
-import { mkdir as mkdir6, writeFile as writeFile4 } from "node:fs/promises";
+import { mkdir as mkdir6, writeFile as writeFile5 } from "node:fs/promises";
 import { performance as performance3 } from "node:perf_hooks";
-import { join as join15, resolve as resolve14 } from "node:path";
+import { join as join16, resolve as resolve15 } from "node:path";
 
 // src/commands/dry-run.ts
 async function dryRun(session, plan) {
   const current = await readRevisions(session.deployment.postgres);
   await session.log.group("Dry run", async () => {
-    for (const { hop: hop14, step: step2 } of changeSteps(plan)) {
-      const ctx = { ...session.stepContext(hop14), assumedRevisions: startOf(plan, hop14, current) };
+    for (const { hop: hop15, step: step2 } of changeSteps(plan)) {
+      const ctx = { ...session.stepContext(hop15), assumedRevisions: startOf(plan, hop15, current) };
       const findings = step2.dryRun ? await session.safely(step2, () => step2.dryRun(ctx)) : [{ status: "skipped", detail: "nothing to show without applying" }];
-      for (const f of findings) session.record({ phase: "apply", hop: hop14.label, step: step2.id, status: f.status === "ok" ? "skipped" : f.status, detail: `dry run: ${f.detail}` }, f);
+      for (const f of findings) session.record({ phase: "apply", hop: hop15.label, step: step2.id, status: f.status === "ok" ? "skipped" : f.status, detail: `dry run: ${f.detail}` }, f);
     }
   });
   session.failIfAny("apply", "the dry run");
 }
 
 // src/hops/guards.ts
-function revisionGuard(revision, hop14) {
+function revisionGuard(revision, hop15) {
   const found = HOPS.flatMap((h) => (h.guards ?? []).filter((g) => g.revision === revision).map((g) => ({ ...g, hop: `${h.from} \u2192 ${h.to}` })));
-  return found.find((g) => g.hop === hop14) ?? found[0];
+  return found.find((g) => g.hop === hop15) ?? found[0];
 }
 
 // src/commands/step-failure.ts
 var AGAIN = "run migrate again: finished steps are recognised and skipped";
-function stepFailure(report2, hop14, step2, failure2) {
+function stepFailure(report2, hop15, step2, failure2) {
   const revision = failure2.revision;
   if (revision && connectionCause(failure2)) {
-    return { ...hop14 && { hop: hop14 }, step: step2, ...failure2, remedy: `${revision} did not finish for a reason outside its data (the cause above): fix that and ${AGAIN}.` };
+    return { ...hop15 && { hop: hop15 }, step: step2, ...failure2, remedy: `${revision} did not finish for a reason outside its data (the cause above): fix that and ${AGAIN}.` };
   }
-  const guard = revision ? revisionGuard(revision, hop14) : void 0;
+  const guard = revision ? revisionGuard(revision, hop15) : void 0;
   const preflight = guard && { hop: guard.hop, step: guard.step, hazard: guard.hazard, ...preflightOutcome(report2, guard.hop, guard.step) };
   const rows = failure2.rows.length > 0 ? ` (${failure2.rows.map((r) => `${r.table ? `${r.table} ` : ""}${r.key}`).join("; ")})` : "";
   let remedy;
@@ -39590,10 +39626,10 @@ function stepFailure(report2, hop14, step2, failure2) {
   } else {
     remedy = `No preflight check of bai-migrate looks for what ${revision} stops on: fix the rows named above${rows} and ${AGAIN}. If they look valid for this release, report it to bai-migrate's maintainers with the revision and the cause, constraint and DETAIL above.`;
   }
-  return { ...hop14 && { hop: hop14 }, step: step2, ...failure2, ...preflight && { preflight }, remedy };
+  return { ...hop15 && { hop: hop15 }, step: step2, ...failure2, ...preflight && { preflight }, remedy };
 }
-function preflightOutcome(report2, hop14, step2) {
-  const rows = report2.entries.filter((e) => e.phase === "preflight" && e.step === step2 && (e.hop === void 0 || e.hop === hop14));
+function preflightOutcome(report2, hop15, step2) {
+  const rows = report2.entries.filter((e) => e.phase === "preflight" && e.step === step2 && (e.hop === void 0 || e.hop === hop15));
   const order = ["failed", "warning", "changed", "ok", "skipped"];
   const worst = rows.sort((a, b) => order.indexOf(a.status) - order.indexOf(b.status))[0];
   if (!worst) return { status: "not run" };
@@ -39637,14 +39673,14 @@ not done: ${notDone.join(", ") || "nothing"}`;
     const [, backupStart, backupMs] = await timed(() => session.log.group("Backup", () => writeBackup(session, plan)));
     timings.push({ step: "backup", startMs: backupStart, applyMs: backupMs, verifyMs: 0 });
     const journal = hopJournal(session);
-    for (const hop14 of plan.hops) {
-      await session.log.group(`Migrate ${hop14.label}`, async () => {
-        await journal.started(hop14.label, hop14.to.version);
-        for (const step2 of hop14.steps.filter((s) => s.kind === "change")) {
+    for (const hop15 of plan.hops) {
+      await session.log.group(`Migrate ${hop15.label}`, async () => {
+        await journal.started(hop15.label, hop15.to.version);
+        for (const step2 of hop15.steps.filter((s) => s.kind === "change")) {
           await stillHeld();
-          const ctx = session.stepContext(hop14);
+          const ctx = session.stepContext(hop15);
           const record = (phase, findings) => {
-            for (const f of findings) session.record({ phase, hop: hop14.label, step: step2.id, status: f.status, detail: f.detail }, f);
+            for (const f of findings) session.record({ phase, hop: hop15.label, step: step2.id, status: f.status, detail: f.detail }, f);
           };
           const [applied, startMs, applyMs] = await timed(() => session.safely(step2, async () => [await step2.apply(ctx)]));
           record("apply", applied);
@@ -39652,11 +39688,11 @@ not done: ${notDone.join(", ") || "nothing"}`;
             async () => applied.some((f) => f.status === "failed") ? [] : session.safely(step2, () => step2.verify ? step2.verify(ctx) : Promise.resolve([]))
           );
           record("verify", verified);
-          timings.push({ hop: hop14.label, step: step2.id, startMs, applyMs, verifyMs });
-          const label = stepLabel({ hop: hop14, step: step2 });
+          timings.push({ hop: hop15.label, step: step2.id, startMs, applyMs, verifyMs });
+          const label = stepLabel({ hop: hop15, step: step2 });
           const failure2 = [...applied, ...verified].find((f) => f.status === "failed");
           if (failure2) {
-            const taken = failure2.revisionFailure && session.redacted(stepFailure(session.report, hop14.label, step2.id, failure2.revisionFailure));
+            const taken = failure2.revisionFailure && session.redacted(stepFailure(session.report, hop15.label, step2.id, failure2.revisionFailure));
             if (taken) session.report.failure = taken;
             const where = `${progress(label)}
 ${taken?.remedy ?? "Fix the cause and run migrate again: finished steps are recognised and skipped."}`;
@@ -39666,7 +39702,7 @@ ${where}`);
           }
           done.push(label);
         }
-        await journal.finished(hop14.label);
+        await journal.finished(hop15.label);
       });
     }
   } finally {
@@ -39683,7 +39719,7 @@ function hopJournal(session) {
     });
   };
   const pg2 = session.deployment.postgres;
-  return { started: (hop14, target) => safely(() => hopStarted(pg2, hop14, target)), finished: (hop14) => safely(() => hopFinished(pg2, hop14)) };
+  return { started: (hop15, target) => safely(() => hopStarted(pg2, hop15, target)), finished: (hop15) => safely(() => hopFinished(pg2, hop15)) };
 }
 async function lockLost(session, error, progress) {
   if (!(error instanceof MigrationError)) throw error;
@@ -39697,21 +39733,21 @@ async function writeBackup(session, plan) {
     session.record({ phase: "apply", step: "backup", status: "ok", detail: "every step is already done: nothing to back up, no backup bundle written" });
     return;
   }
-  const dir = resolve14(session.options.backupDir, `backup-${(/* @__PURE__ */ new Date()).toISOString().replace(/[:.]/g, "-")}`);
+  const dir = resolve15(session.options.backupDir, `backup-${(/* @__PURE__ */ new Date()).toISOString().replace(/[:.]/g, "-")}`);
   const saved = [];
-  for (const { hop: hop14, step: step2 } of lastOccurrences(plan)) {
-    const item = step2.backup ? await step2.backup(session.stepContext(hop14)) : void 0;
+  for (const { hop: hop15, step: step2 } of lastOccurrences(plan)) {
+    const item = step2.backup ? await step2.backup(session.stepContext(hop15)) : void 0;
     if (!item || saved.includes(item.name)) continue;
     await mkdir6(dir, { recursive: true, mode: 448 });
-    await writeFile4(join15(dir, item.name), item.content, { mode: 384 });
+    await writeFile5(join16(dir, item.name), item.content, { mode: 384 });
     saved.push(item.name);
   }
   if (saved.length > 0) {
     session.report.backup = dir;
     session.record({ phase: "apply", step: "backup", status: "ok", detail: `backup bundle ${dir}: ${saved.join(", ")} (first change: ${first})` });
   }
-  for (const { hop: hop14, step: step2 } of lastOccurrences(plan)) {
-    const kept = step2.carryForward ? await step2.carryForward(session.stepContext(hop14)).catch((error) => {
+  for (const { hop: hop15, step: step2 } of lastOccurrences(plan)) {
+    const kept = step2.carryForward ? await step2.carryForward(session.stepContext(hop15)).catch((error) => {
       throw new MigrationError(
         "checks-failed",
         `${step2.title}: the values it drops could not be kept in PostgreSQL (${messageOf(error)}); nothing has been changed yet${saved.length > 0 ? ` (the backup bundle ${dir} was written)` : ""}`
@@ -40041,7 +40077,7 @@ function writtenPaths(options) {
 
 // src/options/writable-paths.ts
 import { accessSync, constants as constants2, realpathSync, statSync as statSync2 } from "node:fs";
-import { dirname as dirname9, join as join16, resolve as resolve15 } from "node:path";
+import { dirname as dirname10, join as join17, resolve as resolve16 } from "node:path";
 var PSEUDO_FILESYSTEMS = ["/proc", "/sys", "/dev"];
 var ACCEPTED2 = "accepted: a path under a folder that exists and may be written, not under /proc, /sys or /dev";
 function checkWritablePaths(paths) {
@@ -40049,13 +40085,13 @@ function checkWritablePaths(paths) {
   if (problems2.length > 0) throw invalidInputs(problems2);
 }
 function unwritable({ input, path: path4, is, inPlace }) {
-  const target = resolve15(path4);
+  const target = resolve16(path4);
   const existing = statOf(target);
   const deniedText = (reason) => reason && `${input} "${path4}" may not be written (${reason}); ${ACCEPTED2}`;
   if (existing?.isCharacterDevice() && inPlace) return deniedText(denied(target));
-  if (existing?.isDirectory() && is === "file") return `${input} "${path4}" is a folder; accepted: the path of a file, e.g. ${join16(path4, inputSpec(input)?.default ?? "file")}`;
+  if (existing?.isDirectory() && is === "file") return `${input} "${path4}" is a folder; accepted: the path of a file, e.g. ${join17(path4, inputSpec(input)?.default ?? "file")}`;
   if (existing && !existing.isDirectory() && is === "folder") return `${input} "${path4}" is a file, not a folder; ${ACCEPTED2}`;
-  const folder = nearestExisting(is === "file" ? dirname9(target) : target);
+  const folder = nearestExisting(is === "file" ? dirname10(target) : target);
   const real = realpathSync(folder);
   const pseudo = PSEUDO_FILESYSTEMS.find((root) => real === root || real.startsWith(`${root}/`));
   if (pseudo) return `${input} "${path4}" is under ${pseudo}, a pseudo-filesystem${real === folder ? "" : ` (${folder} is ${real})`}; ${ACCEPTED2}`;
@@ -40064,7 +40100,7 @@ function unwritable({ input, path: path4, is, inPlace }) {
 }
 function nearestExisting(path4) {
   let candidate = path4;
-  while (!statOf(candidate) && dirname9(candidate) !== candidate) candidate = dirname9(candidate);
+  while (!statOf(candidate) && dirname10(candidate) !== candidate) candidate = dirname10(candidate);
   return candidate;
 }
 function statOf(path4) {
@@ -40160,7 +40196,7 @@ async function targetVenvTools(options, venvs, report2) {
   };
 }
 async function prepareReportFolder(file) {
-  const folder = dirname10(resolve16(file));
+  const folder = dirname11(resolve17(file));
   try {
     await mkdir7(folder, { recursive: true });
   } catch (error) {
@@ -40169,16 +40205,16 @@ async function prepareReportFolder(file) {
 }
 async function finish(report2, options, secrets, log) {
   report2.finishedAt ??= (/* @__PURE__ */ new Date()).toISOString();
-  report2.reportFile = resolve16(options.reportFile);
+  report2.reportFile = resolve17(options.reportFile);
   try {
-    await writeFile5(options.reportFile, `${redact(JSON.stringify(report2, null, 2), secrets)}
+    await writeFile6(options.reportFile, `${redact(JSON.stringify(report2, null, 2), secrets)}
 `);
   } catch (error) {
     report2.reportFile = void 0;
     log.warning(`the report file ${options.reportFile} was not written (${messageOf(error)}); the outcome stands: ${report2.outcome}`);
   }
   if (options.summaryFile) {
-    await mkdir7(dirname10(resolve16(options.summaryFile)), { recursive: true }).then(() => writeFile5(options.summaryFile, redact(renderMarkdown(report2), secrets))).catch((error) => log.warning(`the summary file ${options.summaryFile} was not written (${messageOf(error)}); the outcome stands: ${report2.outcome}`));
+    await mkdir7(dirname11(resolve17(options.summaryFile)), { recursive: true }).then(() => writeFile6(options.summaryFile, redact(renderMarkdown(report2), secrets))).catch((error) => log.warning(`the summary file ${options.summaryFile} was not written (${messageOf(error)}); the outcome stands: ${report2.outcome}`));
   }
   return report2;
 }
@@ -40205,4 +40241,4 @@ export {
   runCommand,
   checkWrittenPaths
 };
-//# sourceMappingURL=chunk-7G4DBR5E.js.map
+//# sourceMappingURL=chunk-FNCOT5Y3.js.map
