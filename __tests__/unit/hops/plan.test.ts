@@ -74,7 +74,7 @@ describe('plan', () => {
   });
 
   it('lists the path across hops bai-migrate cannot take yet, and says so', () => {
-    const plan = makePlan(v('21.09'), v('25.7'));
+    const plan = makePlan(v('21.09'), v('26.1'));
     expect(plan.hops.map((h) => [h.label, h.to.version, h.unsupported !== undefined])).toEqual([
       ['21.09 → 22.03', '22.03.14', false],
       ['22.03 → 22.09', '22.09.23', false],
@@ -89,10 +89,23 @@ describe('plan', () => {
       ['25.3 → 25.4', '25.4.0', false],
       ['25.4 → 25.5', '25.5.2', false],
       ['25.5 → 25.6', '25.6.17', false],
-      ['25.6 → 25.7', '25.7.0', true],
+      ['25.6 → 25.7', '25.7.0', false],
+      ['25.7 → 25.8', '25.8.1', false],
+      ['25.8 → 25.9', '25.9.1', false],
+      ['25.9 → 25.10', '25.10.1', false],
+      ['25.10 → 25.11', '25.11.4', false],
+      ['25.11 → 25.12', '25.12.1', false],
+      ['25.12 → 25.13', '25.13.4', false],
+      ['25.13 → 25.14', '25.14.5', false],
+      ['25.14 → 25.15', '25.15.12', false],
+      ['25.15 → 25.16', '25.16.0', false],
+      ['25.16 → 25.17', '25.17.1', false],
+      ['25.17 → 25.18', '25.18.1', false],
+      ['25.18 → 25.19', '25.19.2', false],
+      ['25.19 → 26.1', '26.1.0', true],
     ]);
-    expect(() => requireSupported(plan)).toThrow(/has 1 hop\(s\) bai-migrate cannot take yet: 25\.6 → 25\.7/);
-    expect(() => requireSupported(makePlan(v('21.03'), v('25.6')))).not.toThrow();
+    expect(() => requireSupported(plan)).toThrow(/has 1 hop\(s\) bai-migrate cannot take yet: 25\.19 → 26\.1/);
+    expect(() => requireSupported(makePlan(v('21.03'), v('25.19')))).not.toThrow();
     // YY.N lines follow each other like the others.
     expect(makePlan(v('25.14'), v('26.1')).hops.map((h) => h.label)).toEqual(['25.14 → 25.15', '25.15 → 25.16', '25.16 → 25.17', '25.17 → 25.18', '25.18 → 25.19', '25.19 → 26.1']);
   });
