@@ -82,6 +82,17 @@ const SNIFFIO: AlsoInstall = {
     "valkey-glide 2.0.1 (glide/glide_client.py) imports sniffio without requiring it, and these releases' wheels pin that valkey-glide: their alembic stops with ModuleNotFoundError: No module named 'sniffio'",
 };
 
+/**
+ * Found when uv refused 24.12.1 (`backend-ai-cli==24.12.1 was yanked (reason: broken version)`) and
+ * bai-migrate fell back to pip, about ten times slower: uv takes a yanked release only where it is
+ * pinned itself, so the yanked dependencies are named beside the manager.
+ */
+const YANKED_2412: AlsoInstall = {
+  packages: ['backend.ai-cli==24.12.1', 'backend.ai-common==24.12.1', 'backend.ai-plugin==24.12.1'],
+  source:
+    "every backend.ai package of 24.12.1 is yanked on PyPI; pip installs yanked releases that are pinned with ==, uv only those pinned directly, so the manager's own backend.ai dependencies are pinned beside it (the same versions it requires)",
+};
+
 export const MANAGER_PYTHON: readonly ManagerPythonEntry[] = [
   {
     // Only the final patch was tried; 21.03.0 asked for 3.8, every later one for 3.9.
@@ -174,14 +185,14 @@ export const MANAGER_PYTHON: readonly ManagerPythonEntry[] = [
       ['24.03', 11, '24.03.11', '3596bc12ec09'],
       ['24.09', 14, '24.09.14', 'ecc9f6322be4'],
       // 24.12.0 was never published and 24.12.1 is yanked; pip still installs a yanked release pinned with ==.
-      ['24.12', 1, '24.12.1', '0bb88d5a46bf'],
+      ['24.12', 1, '24.12.1', '0bb88d5a46bf', YANKED_2412],
       ['25.1', 1, '25.1.1', 'fb89f5d7817b'],
       ['25.2', 0, '25.2.0', 'ecc9f6322be4'],
       ['25.3', 3, '25.3.3', '8f85e9d0bd4e'],
       ['25.4', 0, '25.4.0', '70e0533aa49a'],
       ['25.5', 2, '25.5.2', '683ca0a32f41'],
-    ] as const
-  ).map(([line, last, tried, head]): ManagerPythonEntry => ({
+    ] as const satisfies ReadonlyArray<readonly [string, number, string, string, AlsoInstall?]>
+  ).map(([line, last, tried, head, also]: readonly [string, number, string, string, AlsoInstall?]): ManagerPythonEntry => ({
     line,
     patches: [0, last],
     tried,
@@ -190,6 +201,7 @@ export const MANAGER_PYTHON: readonly ManagerPythonEntry[] = [
     preinstall: [],
     pipArgs: [],
     constraints: [],
+    ...(also && { alsoInstall: also.packages, alsoInstallSource: also.source }),
     head,
   })),
   ...(
