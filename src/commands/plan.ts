@@ -7,8 +7,9 @@ import { detectPosition } from '../stores/schema.js';
 import { unfinishedHops } from '../stores/journal.js';
 import { hopInto, makePlan, requireSupported, type Plan, type PlanAgain } from '../hops/plan.js';
 import type { SchemaPosition } from '../releases/catalogue.js';
-import { pastIn } from '../releases/releases.js';
+import { findRelease, pastIn, releasesOf, sameLine } from '../releases/releases.js';
 import type { Hop, Step } from '../steps/step.js';
+import { describeSchemaPlan } from '../steps/schema/index.js';
 import type { Session } from './session.js';
 import { forecastPlan } from './forecast.js';
 
@@ -38,7 +39,7 @@ export async function planRun(session: Session, servers: readonly Server[], { al
         : { hops: await unfinishedHops(session.deployment.postgres), because: "bai-migrate's journal has the hop {hop} as started and not finished" };
   }
   const plan = makePlan(options.fromVersion, options.toVersion!, position, again);
-  describePlan(session, plan);
+  describePlan(session, plan, position);
   await forecastPlan(session, plan, position);
   if (!allowUnsupported) {
     requireSupported(plan);
@@ -52,7 +53,7 @@ export async function planCommand(session: Session): Promise<void> {
   await planRun(session, planServers(session), { allowUnsupported: true });
 }
 
-function describePlan(session: Session, plan: Plan): void {
+function describePlan(session: Session, plan: Plan, position: SchemaPosition | undefined): void {
   const { report } = session;
   report.fromVersion = plan.from;
   report.toVersion = plan.to.version;
@@ -66,12 +67,23 @@ function describePlan(session: Session, plan: Plan): void {
   for (const { input, reading } of plan.readings) session.record({ phase: 'plan', step: input, status: 'ok', detail: reading });
   if (plan.note) session.record({ phase: 'plan', step: 'from-version', status: 'ok', detail: plan.note });
   if (plan.hops.length === 0) session.record({ phase: 'plan', step: 'hops', status: 'ok', detail: `already at ${plan.to.version}: nothing to migrate` });
-  for (const hop of plan.hops) {
+  for (const [i, hop] of plan.hops.entries()) {
     if (hop.unsupported) session.record({ phase: 'plan', hop: hop.label, step: 'hop', status: 'warning', detail: hop.unsupported });
     for (const step of hop.steps) session.record({ phase: 'plan', hop: hop.label, step: step.id, status: 'ok', detail: step.action });
+    if (hop.unsupported) continue;
+    // Where the hop starts: the database for the first (else every head its line's releases end at), the previous hop's target after.
+    const sources = i > 0 ? [[plan.hops[i - 1]!.to.head]] : position ? [[position.revision]] : startHeads(plan.from, hop.fromLine).map((head) => [head]);
+    const skips = describeSchemaPlan(hop, sources);
+    if (skips) session.record({ phase: 'plan', hop: hop.label, step: 'schema', status: 'ok', detail: `skipped revisions: ${skips}` });
   }
   const readings = plan.readings.map(({ input, reading }) => `; ${input} ${reading}`).join('');
   session.log.info(`Plan: ${plan.from} → ${plan.to.version} (${plan.hops.map((h) => h.label).join(', ') || 'nothing to do'})${readings}`);
+}
+
+/** Where a plan without a database starts: from-version's head when it names a release of `line`, else every head that line's releases end at. */
+function startHeads(from: string, line: string): string[] {
+  const release = findRelease(from);
+  return release && sameLine(release, line) ? [release.head] : [...new Set(releasesOf(line).map((r) => r.head))];
 }
 
 /** Each step once, in the last hop that has it: preflight, verify and the backup judge the deployment as it stands and as it must end. */

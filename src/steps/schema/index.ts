@@ -91,6 +91,27 @@ function describeNext(next: Next, hop: Hop): string {
   }
 }
 
+/**
+ * For the plan, before any database is read: from each place the hop may start (`sources`, each
+ * an alembic_version), which revisions a plain `alembic upgrade` would skip and what the hop's
+ * schema step does then, or that it skips none. The operator sees why the procedure is what it is.
+ */
+export function describeSchemaPlan(hop: Hop, sources: ReadonlyArray<readonly string[]>): string | undefined {
+  const step = schemaStepOf(hop);
+  if (!step) return undefined;
+  const rules = procedures.get(step)!;
+  const byText = new Map<string, string[]>();
+  for (const revisions of sources) {
+    const next = nextCommand(rules, hop, revisions);
+    const text =
+      next.kind === 'upgrade'
+        ? `a plain alembic upgrade to ${hop.to.head} skips no revision${next.covered.length > 0 ? ` but ${next.covered.map((c) => `${c.revision} (the same change as ${c.twin})`).join(', ')}, which is harmless` : ''}`
+        : describeNext(next, hop);
+    byText.set(text, [...(byText.get(text) ?? []), listed(revisions)]);
+  }
+  return [...byText].map(([text, from]) => `from ${from.join(', ')}: ${text}`).join('; ');
+}
+
 /** Each schema step's procedure, for the revisions a run would take (schemaRevisionRuns). */
 const procedures = new WeakMap<Step, ProcedureRules>();
 
