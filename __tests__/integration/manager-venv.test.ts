@@ -121,7 +121,7 @@ describe('manager-venv', () => {
       phase: 'setup',
       step: 'manager-venv',
       status: 'warning',
-      detail: `${join(dryRoot, '22.03.14')} holds no venv yet; preflight or migrate will make it with backend.ai-manager==22.03.14 (pip install backend.ai-manager==22.03.14); a dry run makes and caches no venv, so alembic and the manager's CLI from it are not checked (run preflight first to check them)`,
+      detail: `${join(dryRoot, '22.03.14')} holds no venv yet; preflight or migrate will make it with backend.ai-manager==22.03.14 (with uv where it can, else pip); a dry run makes and caches no venv, so alembic and the manager's CLI from it are not checked (run preflight first to check them)`,
     });
     expect(dry.report.entries.find((e) => e.phase === 'apply' && e.step === 'schema')).toMatchObject({
       status: 'skipped',

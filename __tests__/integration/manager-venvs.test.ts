@@ -106,7 +106,7 @@ describe('manager venvs, one per release', () => {
         phase: 'setup',
         step: 'manager-venv',
         status: 'warning',
-        detail: `${join(root, '22.09.23')} holds no venv yet; preflight or migrate will make it with backend.ai-manager==22.09.23 (pip install backend.ai-manager==22.09.23); a dry run makes and caches no venv, so 22.09's alembic from it is not checked (run preflight first to check them)`,
+        detail: `${join(root, '22.09.23')} holds no venv yet; preflight or migrate will make it with backend.ai-manager==22.09.23 (with uv where it can, else pip); a dry run makes and caches no venv, so 22.09's alembic from it is not checked (run preflight first to check them)`,
       },
       { phase: 'setup', step: 'manager-venv', status: 'ok', detail: `reused ${join(root, '23.03.12')} with backend.ai-manager==23.03.12; alembic runs from it` },
     ]);

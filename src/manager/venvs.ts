@@ -95,7 +95,7 @@ export class ManagerVenvs {
     const dir = this.dirFor(version);
     if (found.state !== 'ready') {
       const holds = found.state === 'stale' ? `holds ${found.holds}, so preflight or migrate will replace it with` : 'holds no venv yet; preflight or migrate will make it with';
-      const detail = `${dir} ${holds} ${found.requirement} (pip install ${found.requirement}); a dry run makes and caches no venv, so ${purpose.unchecked} (run preflight first to check them)`;
+      const detail = `${dir} ${holds} ${found.requirement} (with uv where it can, else pip); a dry run makes and caches no venv, so ${purpose.unchecked} (run preflight first to check them)`;
       this.record({ phase: 'setup', step: 'manager-venv', status: 'warning', detail });
       this.log.warning(`manager-venv: ${detail}`);
       return undefined;
