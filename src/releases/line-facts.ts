@@ -187,7 +187,11 @@ const POLICY_CHANGES: ReadonlyArray<Partial<ClearHistoryPolicy> & { readonly sin
   // The Redis part through valkey-glide, its count summed over the chunks (backend.ai-manager
   // 25.19.0 and 25.19.2 wheels: `delete_count += deleted` per chunk); the same keys, rows and tables.
   { since: '25.19.0', managerRedisCount: 'summed' },
-  // datetime.now(UTC) (BA@26.1.0); what is deleted is otherwise the same as 24.09.0's.
+  // datetime.now(UTC) (BA@26.1.0); what is deleted is otherwise the same as 24.09.0's. From 26.1.0 the
+  // command imports single model modules (ai/backend/manager/cli/__main__.py of the 26.1.0 to 26.7.0
+  // wheels): the real 26.4.10 then exits 1 on "When initializing mapper Mapper[KernelRow(kernels)],
+  // expression 'AgentRow' failed to locate a name" (seen on its own schema, clear-history-eras' seed);
+  // 26.8.0 registers every table first (ensure_all_tables_registered).
   { since: '26.1.0', cutoffClock: 'utc' },
   // RetentionRepository.sweep() over retention_policies (BA@26.8.0, #12963); bai-migrate's own mode does not do it yet.
   { since: '26.8.0', purge: 'retention-policies', retentionGovernsDatabase: false, ownMode: false },
