@@ -1,7 +1,8 @@
 /**
  * clear-history of the eras whose manager purges sessions (24.03.4+) and error_logs (24.09.0+),
- * against the real manager: for 24.03.11 and 24.09.14, the release's own schema (its real
- * package's `mgr schema oneshot` into an empty database) is seeded once with the same history;
+ * against the real manager: for 23.09.10, 24.03.11, 24.09.14, 24.12.1 and 25.19.2 (whose Redis
+ * count is summed over its chunks, and whose schema adds the scheduling history), the release's
+ * own schema (its real package's `mgr schema oneshot` into an empty database) is seeded once with the same history;
  * the real `backend.ai mgr clear-history -r 30d` runs on one copy and bai-migrate's own mode on
  * another, and every table's rows and the Redis keys are compared.
  *
@@ -37,6 +38,7 @@ const RETENTION_DAYS = 30;
 let admin: Admin;
 let venvs: string;
 let python312: string;
+let python313: string;
 const databases: string[] = [];
 const cleanups: Array<() => Promise<void>> = [];
 
@@ -163,6 +165,8 @@ async function seedHistory(c: pg.Client): Promise<{ old: string[]; recent: strin
     { status: 'TERMINATED', created: 70, terminated: 60, kernels: [60, 2] },
     { status: 'CANCELLED', created: 50, terminated: 50, kernels: [50] },
     { status: 'CANCELLED', created: 45, terminated: 45, kernels: [] },
+    // Multi-node sessions: more than 32 old kernels in all, so the manager's Redis part takes several chunks of 32.
+    ...Array.from({ length: 4 }, (_, i) => ({ status: 'TERMINATED', created: 100 + i * 7, terminated: 95 + i * 7, kernels: [95 + i * 7, 95 + i * 7, 95 + i * 7, 95 + i * 7] })),
   ]);
   const recent = await addSessions(c, [
     ...Array.from({ length: 5 }, (_, i) => ({ status: 'TERMINATED', created: 3 + i, terminated: 2 + i, kernels: [2 + i] })),
@@ -188,6 +192,18 @@ async function seedHistory(c: pg.Client): Promise<{ old: string[]; recent: strin
         is_cleared: 'false',
       });
     }
+  }
+  // From 25.x the scheduler records each session's and kernel's transitions in tables that carry
+  // their ids without a foreign key: the manager leaves those rows, old sessions' too.
+  for (const table of ['session_scheduling_history', 'kernel_scheduling_history']) {
+    if (!(await c.query(`SELECT 1 FROM information_schema.tables WHERE table_schema = 'public' AND table_name = $1`, [table])).rowCount) continue;
+    const kernel: Record<string, string> = table === 'kernel_scheduling_history' ? { kernel_id: 'k.id' } : {};
+    await insertFilled(
+      c,
+      table,
+      { ...kernel, session_id: 's.id', phase: `'terminate'`, result: `'SUCCESS'`, message: `'done'`, created_at: 's.created_at' },
+      `FROM sessions s${table === 'kernel_scheduling_history' ? ' JOIN kernels k ON k.session_id = s.id' : ''} WHERE s.id = ANY('{${[...old, ...recent, ...running].join(',')}}'::uuid[])`,
+    );
   }
   return { old, recent, running };
 }
@@ -289,6 +305,8 @@ beforeAll(async () => {
   venvs = productVenvs();
   python312 = pyenvInterpreters('3.12')[0]!;
   expect(python312, 'pyenv has no Python 3.12').toBeDefined();
+  python313 = pyenvInterpreters('3.13')[0]!;
+  expect(python313, 'pyenv has no Python 3.13').toBeDefined();
 });
 
 afterEach(async () => {
@@ -305,14 +323,17 @@ afterAll(async () => {
  * in the same run (long-lived-2303 makes 23.09.10's with /usr/bin/python3.11).
  */
 const ERAS = [
-  { release: '23.09.10', python: '/usr/bin/python3.11', semantics: '22.09.0 to before 24.03.4', purge: 'kernels', errorLogs: false },
-  { release: '24.03.11', python: 'pyenv 3.12', semantics: '24.03.4 to before 24.09.0', purge: 'sessions', errorLogs: false },
-  { release: '24.09.14', python: 'pyenv 3.12', semantics: '24.09.0 to before 25.19.0', purge: 'sessions', errorLogs: true },
+  { release: '23.09.10', python: '/usr/bin/python3.11', semantics: '22.09.0 to before 24.03.4', purge: 'kernels', errorLogs: false, summedRedisCount: false },
+  { release: '24.03.11', python: 'pyenv 3.12', semantics: '24.03.4 to before 24.09.0', purge: 'sessions', errorLogs: false, summedRedisCount: false },
+  { release: '24.09.14', python: 'pyenv 3.12', semantics: '24.09.0 to before 25.19.0', purge: 'sessions', errorLogs: true, summedRedisCount: false },
   // The same era; also where the manager's own run with the routed sessions is shown to stop half-way.
-  { release: '24.12.1', python: 'pyenv 3.12', semantics: '24.09.0 to before 25.19.0', purge: 'sessions', errorLogs: true },
+  { release: '24.12.1', python: 'pyenv 3.12', semantics: '24.09.0 to before 25.19.0', purge: 'sessions', errorLogs: true, summedRedisCount: false },
+  // 25.1–25.18 delete as 24.12 does, on schemas whose new session tables (scheduling history) have no foreign key;
+  // 25.19 sums its Redis count over the chunks. Python 3.13, as the chain tests make 25.19.2's venv.
+  { release: '25.19.2', python: 'pyenv 3.13', semantics: '25.19.0 to before 26.1.0', purge: 'sessions', errorLogs: true, summedRedisCount: true },
 ] as const;
 
-describe.each(ERAS)('clear-history of $release: the real manager and bai-migrate on its own schema', ({ release, python, semantics, purge, errorLogs }) => {
+describe.each(ERAS)('clear-history of $release: the real manager and bai-migrate on its own schema', ({ release, python, semantics, purge, errorLogs, summedRedisCount }) => {
   let venv: ProvisionedVenv;
   let template: string;
   let seeded: Awaited<ReturnType<typeof seedHistory>>;
@@ -320,7 +341,7 @@ describe.each(ERAS)('clear-history of $release: the real manager and bai-migrate
 
   beforeAll(async () => {
     const started = Date.now();
-    venv = await venvOf(release, python === 'pyenv 3.12' ? python312 : python);
+    venv = await venvOf(release, python === 'pyenv 3.12' ? python312 : python === 'pyenv 3.13' ? python313 : python);
     template = `tmpl_che_${randomBytes(3).toString('hex')}`;
     databases.push(template);
     await admin.pg.query(`CREATE DATABASE ${template}`);
@@ -386,6 +407,33 @@ describe.each(ERAS)('clear-history of $release: the real manager and bai-migrate
     // The stat keys of the kernels terminated before the cutoff went, and only they.
     expect(keysByManager.some((k) => oldKernels.includes(k))).toBe(false);
     expect(keysByManager.length).toBe(beforeOne.kernels!.length + 2 - oldKernels.length);
+    // What the manager logs it removed from Redis: from 25.19 the sum over its chunks of 32, which is every key it removed.
+    // (Before, the count of the last chunk only: the seed has more than 32 such kernels.)
+    expect(oldKernels.length).toBeGreaterThan(32);
+    const managerCount = [...manager.output.matchAll(/Cleaned up ([\d,]+) redis statistics records/g)].map((m) => Number(m[1]!.replaceAll(',', '')));
+    if (summedRedisCount) expect(managerCount).toEqual([oldKernels.length]);
+    // The scheduling history (25.x) names sessions without a foreign key: the manager leaves every row of it.
+    for (const table of ['session_scheduling_history', 'kernel_scheduling_history'].filter((t) => t in beforeOne)) {
+      expect(beforeOne[table]!.length, table).toBeGreaterThan(0);
+      expect(byManager[table], table).toEqual(beforeOne[table]);
+    }
+    if (summedRedisCount) {
+      // mode: manager through bai-migrate reports the manager's own Redis count, now right, and counts the rows as the seed says.
+      const third = await copyOf(template, rpcKeyFile);
+      await seedRedis(third.pg);
+      const keysBeforeThird = (await admin.redis(0).keys('*')).length;
+      const viaManager = await runEngine({ command: 'clear-history', mode: 'manager', 'manager-config': third.toml, retention: `${RETENTION_DAYS}d`, 'manager-venv': venvs, 'to-version': release });
+      expect(viaManager.report.error).toBeUndefined();
+      expect(viaManager.report.history).toMatchObject({
+        semantics,
+        kernels: expected.kernels,
+        sessions: expected.sessions,
+        errorLogs: expected.error_logs,
+        redisKeys: keysBeforeThird - (await admin.redis(0).keys('*')).length,
+      });
+      expect(viaManager.report.history!.redisKeys).toBe(oldKernels.length);
+      expect(await tables(third.pg)).toEqual(byManager);
+    }
 
     if (release === '24.12.1') {
       // The manager on a copy with the routed sessions too: it deletes every old session's kernels, then stops on the routings' foreign key.

@@ -36,7 +36,7 @@ describe('clear-history of a release whose manager sweeps retention_policies', (
     const { report } = await runEngine(inputs(deployment));
     expect(report.error).toMatch(
       new RegExp(
-        `^clear-history knows what the manager deletes before 25\\.1\\.0 \\(kernels, and their stat keys from 22\\.03; sessions and their kernels from 24\\.03\\.4; error_logs from 24\\.09\\.0\\); this database is at revision ${head} .*, whose manager sweeps the retention_policies table instead, which bai-migrate does not do yet\\. Use mode: manager with that release's manager$`,
+        `^clear-history knows what the manager deletes before 26\\.1\\.0 \\(kernels, and their stat keys from 22\\.03; sessions and their kernels from 24\\.03\\.4; error_logs from 24\\.09\\.0\\); this database is at revision ${head} .*, whose manager sweeps the retention_policies table instead, which bai-migrate does not do yet\\. Use mode: manager with that release's manager$`,
       ),
     );
     expect(await state(deployment)).toEqual(before);

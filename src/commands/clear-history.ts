@@ -46,7 +46,7 @@ export interface ClearHistoryResult {
   readonly errorLogs: number | null;
   /** Sessions before the cutoff left in place (with their kernels) because rows still refer to them. */
   readonly heldSessions: number;
-  /** Stat keys of the deleted kernels; null where nobody counted them (mode: manager, whose own count is wrong). */
+  /** Stat keys of the deleted kernels; null where nobody counted them (mode: manager before 25.19.0, whose own count is the last chunk's). */
   readonly redisKeys: number | null;
   /** Stat keys of kernels that no longer existed, with sweep-orphaned-stat-keys; null without it. */
   readonly sweptRedisKeys: number | null;
@@ -309,6 +309,9 @@ export async function clearHistoryWithManager(deployment: Deployment, options: C
       detail: `the manager exited 0 but logged "${hidden}"${hint ? ` (${hint})` : ''}: stat keys of deleted kernels stay in Redis DB 0 (bai-migrate's own mode with sweep-orphaned-stat-keys: true removes them)`,
     });
   }
+  // From 25.19.0 the manager's own Redis count is the sum over its chunks, i.e. the keys it removed: reported as it logs it.
+  const redisKeys = policy.deletesRedisStatKeys && policy.managerRedisCount === 'summed' && !hidden ? managerRedisCount(result.output) : null;
+  if (redisKeys !== null) findings.push({ status: redisKeys > 0 ? 'changed' : 'ok', detail: `the manager removed ${redisKeys} stat key(s) from Redis DB 0 (its own count)` });
   return {
     cutoff: cutoffText,
     semantics: semanticsOf(policy),
@@ -316,11 +319,21 @@ export async function clearHistoryWithManager(deployment: Deployment, options: C
     sessions: deletedRows.sessions ?? null,
     errorLogs: deletedRows.error_logs ?? null,
     heldSessions: 0,
-    redisKeys: null,
+    redisKeys,
     sweptRedisKeys: null,
     longestStatementMs: 0,
     findings,
   };
+}
+
+/**
+ * The stat keys the manager says it removed: "Cleaned up 1,234 redis statistics records older
+ * than …" (backend.ai-manager 25.19.2 wheel: ai/backend/manager/cli/__main__.py, logged only when
+ * some kernel was terminated before the cutoff: none logged is none removed).
+ */
+export function managerRedisCount(output: string): number {
+  const counts = [...output.matchAll(/Cleaned up ([\d,]+) redis statistics records/g)].map((m) => Number(m[1]!.replaceAll(',', '')));
+  return counts.at(-1) ?? 0;
 }
 
 /** A PostgreSQL interval for the retention: calendar months stay months, so the date clamps like relativedelta. */

@@ -133,7 +133,11 @@ export interface ClearHistoryPolicy {
    * BGREWRITEAOF / BGSAVE SCHEDULE. Before 24.03.4 these are exactly the deleted kernels.
    */
   readonly deletesRedisStatKeys: boolean;
-  /** What the manager's log says it removed from Redis: the last chunk's count only, or the sum (25.19.0, valkey-glide). */
+  /**
+   * What the manager's log ("Cleaned up N redis statistics records") says it removed from Redis:
+   * the last chunk's count only (the sum is taken after the loop), or the sum over every chunk of
+   * 32 (25.19.0, valkey-glide), which is the number of stat keys removed, as bai-migrate counts them.
+   */
   readonly managerRedisCount: 'last-chunk' | 'summed';
   /** -r accepts the `s` unit (BA 2f71734edf, #570). */
   readonly secondsUnit: boolean;
@@ -176,9 +180,18 @@ const POLICY_CHANGES: ReadonlyArray<Partial<ClearHistoryPolicy> & { readonly sin
   { since: '24.03.4', purge: 'sessions', deletes: ['kernels', 'sessions'], vacuum: 'ignored' },
   // _clear_old_error_logs (error_logs.created_at before the cutoff) and vacuum_db back (BA@24.09.0, #1989).
   { since: '24.09.0', deletes: ['kernels', 'sessions', 'error_logs'], vacuum: 'database' },
-  // The Redis part through valkey-glide, its count summed over the chunks (BA@25.19.0); the same keys.
+  // 25.1.0 to 25.18.1 delete the same (backend.ai-manager 25.3.3, 25.8.1 (its database and Redis
+  // configuration read from the merged bootstrap config), 25.13.4 and 25.18.1 wheels:
+  // ai/backend/manager/cli/__main__.py); their schemas add tables that carry session ids without a
+  // foreign key (session_scheduling_history, kernel_scheduling_history), which it leaves alone.
+  // The Redis part through valkey-glide, its count summed over the chunks (backend.ai-manager
+  // 25.19.0 and 25.19.2 wheels: `delete_count += deleted` per chunk); the same keys, rows and tables.
   { since: '25.19.0', managerRedisCount: 'summed' },
-  // datetime.now(UTC) (BA@26.1.0); what is deleted is otherwise the same as 24.09.0's.
+  // datetime.now(UTC) (BA@26.1.0); what is deleted is otherwise the same as 24.09.0's. From 26.1.0 the
+  // command imports single model modules (ai/backend/manager/cli/__main__.py of the 26.1.0 to 26.7.0
+  // wheels): the real 26.4.10 then exits 1 on "When initializing mapper Mapper[KernelRow(kernels)],
+  // expression 'AgentRow' failed to locate a name" (seen on its own schema, clear-history-eras' seed);
+  // 26.8.0 registers every table first (ensure_all_tables_registered).
   { since: '26.1.0', cutoffClock: 'utc' },
   // RetentionRepository.sweep() over retention_policies (BA@26.8.0, #12963); bai-migrate's own mode does not do it yet.
   { since: '26.8.0', purge: 'retention-policies', retentionGovernsDatabase: false, ownMode: false },
@@ -191,12 +204,12 @@ export const CLEAR_HISTORY_POLICIES: readonly ClearHistoryPolicy[] = POLICY_CHAN
 
 /**
  * The first release bai-migrate's own mode refuses (mode: manager does it). Its eras up to here
- * are compared with the real manager on each era's real schema (clear-history-eras.test.ts,
- * real-manager.test.ts); 25.x and 26.0–26.7 delete as 24.09.0 does, but their schemas add tables
- * that refer to sessions, and no test compares them yet. Kept apart from the eras so that an
- * era's span still says what the manager does.
+ * are compared with the real manager on each era's real schema (clear-history-eras.test.ts, up
+ * to 25.19.2; real-manager.test.ts); 26.1–26.7 delete as 25.19.0 does with a UTC cutoff, but their
+ * schemas add tables that refer to sessions, and no test compares them yet. Kept apart from the
+ * eras so that an era's span still says what the manager does.
  */
-export const OWN_MODE_BEFORE = '25.1.0';
+export const OWN_MODE_BEFORE = '26.1.0';
 
 export function clearHistoryPolicy(release: Release): ClearHistoryPolicy {
   const policy = CLEAR_HISTORY_POLICIES.filter((p) => compareReleases(findRelease(p.since)!, release) <= 0).at(-1)!;

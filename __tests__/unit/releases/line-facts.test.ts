@@ -65,16 +65,17 @@ describe('clear-history per release', () => {
     expect(clearHistoryPolicy(release('21.09.9'))).toMatchObject({ deletesRedisStatKeys: false, secondsUnit: false, ownMode: true });
     expect(clearHistoryPolicy(release('22.03.0'))).toMatchObject({ deletesRedisStatKeys: true, secondsUnit: false, ownMode: true });
     expect(clearHistoryPolicy(release('22.09.0'))).toMatchObject({ deletesRedisStatKeys: true, secondsUnit: true, ownMode: true });
-    // bai-migrate's own mode does what the manager does up to 24.12 (compared with the real manager there);
-    // 25.1.0 to 26.7 delete as 24.09.0 does but are not compared yet; from 26.8.0 the manager sweeps retention_policies.
+    // bai-migrate's own mode does what the manager does up to 25.19 (compared with the real manager there);
+    // 26.1 to 26.7 delete as 25.19.0 does (UTC cutoff) but are not compared yet; from 26.8.0 the manager sweeps retention_policies.
     expect(clearHistoryPolicy(release('24.03.3'))).toMatchObject({ purge: 'kernels', ownMode: true });
     expect(clearHistoryPolicy(release('24.03.4'))).toMatchObject({ purge: 'sessions', ownMode: true });
     expect(clearHistoryPolicy(release('24.12.1'))).toMatchObject({ purge: 'sessions', deletes: ['kernels', 'sessions', 'error_logs'], ownMode: true });
-    expect(OWN_MODE_BEFORE).toBe('25.1.0');
-    expect(clearHistoryPolicy(release('25.1.0'))).toMatchObject({ since: '24.09.0', purge: 'sessions', ownMode: false });
-    expect(ownModeRefusal(clearHistoryPolicy(release('25.1.0')))).toMatch(/not yet compared with the real manager/);
-    // 25.2.0 ends at 24.09.6+'s head, ecc9f6322be4: the same tables as 24.09.14, compared.
-    expect(clearHistoryPolicy(release('25.2.0'))).toMatchObject({ since: '24.09.0', ownMode: true });
+    expect(OWN_MODE_BEFORE).toBe('26.1.0');
+    expect(clearHistoryPolicy(release('25.1.0'))).toMatchObject({ since: '24.09.0', purge: 'sessions', ownMode: true });
+    expect(clearHistoryPolicy(release('25.13.4'))).toMatchObject({ since: '24.09.0', deletes: ['kernels', 'sessions', 'error_logs'], ownMode: true });
+    expect(clearHistoryPolicy(release('25.19.2'))).toMatchObject({ since: '25.19.0', deletes: ['kernels', 'sessions', 'error_logs'], ownMode: true });
+    expect(clearHistoryPolicy(release('26.1.0'))).toMatchObject({ since: '26.1.0', purge: 'sessions', ownMode: false });
+    expect(ownModeRefusal(clearHistoryPolicy(release('26.1.0')))).toMatch(/not yet compared with the real manager/);
     expect(clearHistoryPolicy(release('26.4.10'))).toMatchObject({ purge: 'sessions', ownMode: false });
     expect(clearHistoryPolicy(release('26.8.0'))).toMatchObject({ purge: 'retention-policies', ownMode: false });
     expect(ownModeRefusal(clearHistoryPolicy(release('26.8.0')))).toMatch(/sweeps the retention_policies table/);
