@@ -18,7 +18,7 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connectAdmin, type Admin } from '../support/deployment.js';
 import { managerAlembicIni, productVenvs } from '../support/real-manager.js';
-import { seedInstallation } from '../support/installation-rows.js';
+import { insertFilled, seedInstallation } from '../support/installation-rows.js';
 import { ranRealPackage } from '../support/real-lines.js';
 import { runEngine } from '../support/run.js';
 import { MemoryLogger } from '../../src/core/logger.js';
@@ -45,44 +45,6 @@ const cleanups: Array<() => Promise<void>> = [];
 async function venvOf(release: string, python: string): Promise<ProvisionedVenv> {
   const options = parseOptions({ command: 'clear-history', mode: 'manager', retention: '30d', 'to-version': release, 'manager-venv': venvs, python });
   return (await new ManagerVenvs(options.managerVenv!, 'make', new MemoryLogger(), () => undefined).get(release, { use: 'the test runs it', unchecked: '' }))!;
-}
-
-/**
- * INSERT INTO `table` one row per row of `from` (SQL after SELECT … ), with `values` (SQL
- * expressions) and, for every other NOT NULL column without a default, a value of its type: what
- * the manager would fill in. A column the table lacks is an error.
- */
-async function insertFilled(c: pg.Client, table: string, values: Record<string, string>, from = ''): Promise<void> {
-  const { rows } = await c.query<{ column_name: string; is_nullable: string; column_default: string | null; data_type: string; udt_name: string }>(
-    `SELECT column_name, is_nullable, column_default, data_type, udt_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = $1 ORDER BY ordinal_position`,
-    [table],
-  );
-  const columns: string[] = [];
-  const exprs: string[] = [];
-  for (const col of rows) {
-    let expr = values[col.column_name];
-    if (expr === undefined && col.is_nullable === 'NO' && col.column_default === null) expr = fillerOf(col.data_type, col.udt_name);
-    if (expr === undefined) continue;
-    columns.push(`"${col.column_name}"`);
-    exprs.push(expr);
-  }
-  const unknown = Object.keys(values).filter((k) => !rows.some((r) => r.column_name === k));
-  if (unknown.length > 0) throw new Error(`${table} has no column ${unknown.join(', ')}`);
-  await c.query(`INSERT INTO ${table} (${columns.join(', ')}) SELECT ${exprs.join(', ')} ${from}`);
-}
-
-function fillerOf(dataType: string, udt: string): string {
-  if (dataType === 'USER-DEFINED') return `(SELECT enumlabel::${udt} FROM pg_enum WHERE enumtypid = '${udt}'::regtype ORDER BY enumsortorder LIMIT 1)`;
-  if (dataType === 'ARRAY') return `'{}'`;
-  if (udt === 'uuid') return 'gen_random_uuid()';
-  if (udt === 'jsonb' || udt === 'json') return `'{}'`;
-  if (udt === 'bool') return 'false';
-  if (/^(int|float|numeric)/.test(udt)) return '0';
-  if (udt.startsWith('timestamp')) return 'now()';
-  if (udt === 'inet' || udt === 'cidr') return `'0.0.0.0'`;
-  if (udt === 'bytea') return `'\\x'`;
-  if (udt === 'interval') return `'0'`;
-  return `'x'`;
 }
 
 /** What every session and kernel row shares: the seeded installation's owner, project, group. */

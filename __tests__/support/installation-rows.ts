@@ -133,3 +133,42 @@ export async function seedInstallation(c: pg.Client, { users, agent }: Installat
       first_contact: 'now()',
     });
 }
+
+/**
+ * INSERT INTO `table` one row per row of `from` (SQL after SELECT … ), with `values` (SQL
+ * expressions) and, for every other NOT NULL column without a default, a value of its type: what
+ * the manager would fill in. A column the table lacks is an error. For tables whose columns change
+ * from line to line (sessions, kernels, vfolders), so one seed serves every release's schema.
+ */
+export async function insertFilled(c: pg.Client, table: string, values: Record<string, string>, from = ''): Promise<void> {
+  const { rows } = await c.query<{ column_name: string; is_nullable: string; column_default: string | null; data_type: string; udt_name: string }>(
+    `SELECT column_name, is_nullable, column_default, data_type, udt_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = $1 ORDER BY ordinal_position`,
+    [table],
+  );
+  const columns: string[] = [];
+  const exprs: string[] = [];
+  for (const col of rows) {
+    let expr = values[col.column_name];
+    if (expr === undefined && col.is_nullable === 'NO' && col.column_default === null) expr = fillerOf(col.data_type, col.udt_name);
+    if (expr === undefined) continue;
+    columns.push(`"${col.column_name}"`);
+    exprs.push(expr);
+  }
+  const unknown = Object.keys(values).filter((k) => !rows.some((r) => r.column_name === k));
+  if (unknown.length > 0) throw new Error(`${table} has no column ${unknown.join(', ')}`);
+  await c.query(`INSERT INTO ${table} (${columns.join(', ')}) SELECT ${exprs.join(', ')} ${from}`);
+}
+
+function fillerOf(dataType: string, udt: string): string {
+  if (dataType === 'USER-DEFINED') return `(SELECT enumlabel::${udt} FROM pg_enum WHERE enumtypid = '${udt}'::regtype ORDER BY enumsortorder LIMIT 1)`;
+  if (dataType === 'ARRAY') return `'{}'`;
+  if (udt === 'uuid') return 'gen_random_uuid()';
+  if (udt === 'jsonb' || udt === 'json') return `'{}'`;
+  if (udt === 'bool') return 'false';
+  if (/^(int|float|numeric)/.test(udt)) return '0';
+  if (udt.startsWith('timestamp')) return 'now()';
+  if (udt === 'inet' || udt === 'cidr') return `'0.0.0.0'`;
+  if (udt === 'bytea') return `'\\x'`;
+  if (udt === 'interval') return `'0'`;
+  return `'x'`;
+}
