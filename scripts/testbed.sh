@@ -34,8 +34,10 @@ ensure_packages() {
 ensure_engine() {
   if docker info >/dev/null 2>&1; then return; fi
   log "starting dockerd (no bridge: containers share the host's loopback)"
-  nohup dockerd --bridge=none --iptables=false --ip-forward=false --ip-masq=false \
-    >/var/log/bai-migrate-dockerd.log 2>&1 &
+  # Its own session: the engine must outlive the shell (or CI job step) that happened to start it,
+  # which may kill its whole process group when it ends.
+  setsid nohup dockerd --bridge=none --iptables=false --ip-forward=false --ip-masq=false \
+    >/var/log/bai-migrate-dockerd.log 2>&1 </dev/null &
   # .ci/run stops the engine it started by this pid.
   echo $! >/run/bai-migrate-dockerd.pid
   for _ in $(seq 1 60); do
