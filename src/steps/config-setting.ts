@@ -132,9 +132,7 @@ export function configSetting<V extends string | boolean>(spec: ConfigSettingSpe
       const findings: Finding[] = [];
       if (targets.file) for (const fileName of targets.fileNames) findings.push(await dryRunSetting(ctx, table, fileName, wanted));
       for (const place of targets.etcd) {
-        findings.push(
-          ok(sameValue(place, wanted) ? `etcd key ${place.key} already holds ${show(wanted)}` : `dry run: would set etcd key ${place.key} = ${show(etcdText(wanted))} (now ${show(place.value)})`),
-        );
+        findings.push(ok(sameValue(place, wanted) ? `etcd key ${place.key} already holds ${show(wanted)}` : `would set etcd key ${place.key} = ${show(etcdText(wanted))} (now ${show(place.value)})`));
       }
       return findings;
     },

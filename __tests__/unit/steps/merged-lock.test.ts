@@ -118,8 +118,8 @@ describe('distributed-lock in the merged view (25.8.1)', () => {
     expect(pre!.detail).toContain('etcd key config/manager/distributed-lock (now "etcetra"), etcd key ai/backend/config/manager/manager/distributed-lock (now "etcetra")');
     const dry = await step.dryRun!(ctx);
     expect(dry.map((f) => f.detail)).toEqual([
-      'dry run: would set etcd key config/manager/distributed-lock = "pg_advisory" (now "etcetra")',
-      'dry run: would set etcd key ai/backend/config/manager/manager/distributed-lock = "pg_advisory" (now "etcetra")',
+      'would set etcd key config/manager/distributed-lock = "pg_advisory" (now "etcetra")',
+      'would set etcd key ai/backend/config/manager/manager/distributed-lock = "pg_advisory" (now "etcetra")',
     ]);
     expect(etcd).toEqual(ETCD);
     const backup = await step.backup!(ctx);
