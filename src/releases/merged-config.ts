@@ -17,6 +17,9 @@
  * (backend.ai@25.8.1:src/ai/backend/manager/config/unified.py), whose fields take several names
  * (AliasChoices): pydantic reads the first of them the mapping holds, so a kebab-case name anywhere
  * in the merge wins over the snake-case one, whichever source each came from.
+ *
+ * backend.ai@25.19.2 has the same loader chain, prefixes and names (the same files, server.py's
+ * config_provider_ctx, and `distributed_lock` with AliasChoices("distributed-lock", "distributed_lock")).
  */
 import { compareReleases, findRelease, type Release } from './releases.js';
 
