@@ -63,6 +63,22 @@ export const MANAGER_START_FACTS: readonly ManagerStartFacts[] = [
   // 25.5 adds `internal-addr` (default 0.0.0.0:18080), a second listener for the internal API
   // (backend.ai@25.5.2:src/ai/backend/manager/config.py, server.py).
   { ...FROM_2309, since: '25.5', listenerKeys: ['internal-addr'] },
+  {
+    ...FROM_2309,
+    since: '25.8',
+    listenerKeys: ['internal-addr'],
+    harmlessLogErrors: [
+      ...FROM_2309.harmlessLogErrors,
+      {
+        // 25.8's service discovery sweeps unhealthy services every few seconds; etcd's discovery
+        // raises ValueError("No service groups found.") while no service has registered yet, and the
+        // sweep logs it and tries again (backend.ai@25.8.1:src/ai/backend/common/service_discovery/
+        // service_discovery.py, _sweep_unhealthy_services_loop; etcd_discovery/service_discovery.py, discover).
+        text: 'Error sweeping unhealthy services: No service groups found.',
+        why: 'the service discovery sweep before any service registered (it retries)',
+      },
+    ],
+  },
 ];
 
 /** The facts for `version`'s line; undefined for a line before the first entry. */

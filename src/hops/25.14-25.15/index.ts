@@ -7,6 +7,7 @@
  */
 import { servicesStopped } from '../../steps/services-stopped.js';
 import { schema } from '../../steps/schema/index.js';
+import { mergedDistributedLock } from '../../steps/distributed-lock.js';
 import type { HopDefinition } from '../hop.js';
 
-export const hop: HopDefinition = { from: '25.14', to: '25.15', steps: [servicesStopped, schema] };
+export const hop: HopDefinition = { from: '25.14', to: '25.15', steps: [servicesStopped, schema, mergedDistributedLock] };

@@ -8,16 +8,19 @@
  * (`config/`, `ai/backend/config/common`, `ai/backend/config/manager`; later wins)
  * (backend.ai@25.8.1:src/ai/backend/manager/config/unified.py, config/loader/). `etcetra` passes its
  * validation again, but the lock factory refuses it when the manager starts
- * (`ValueError: Invalid lock backend: etcetra`).
+ * (`ValueError: Invalid lock backend: etcetra`). The lock backend is read from that merge
+ * (backend.ai@25.8.1:src/ai/backend/manager/server.py, init_lock_factory), so the step judges
+ * manager.toml and etcd's keys alike and rewrites the value where it is set.
  */
 import { servicesStopped } from '../../steps/services-stopped.js';
 import { schema } from '../../steps/schema/index.js';
-import { distributedLockSetting } from '../../steps/distributed-lock.js';
+import { distributedLockSetting, MERGED_LOCK_ACTION, MERGED_LOCK_TITLE } from '../../steps/distributed-lock.js';
 import type { HopDefinition } from '../hop.js';
 
 const distributedLock = distributedLockSetting(
-  '25.8 validates etcetra but its lock factory refuses it at startup (Invalid lock backend: etcetra)',
-  'Refuses [manager] distributed-lock = "etcetra" in manager.toml, with which 25.8\'s manager does not start, unless lock-backend is set; with lock-backend, writes that value there, keeping its comments and layout.',
+  "25.8 validates etcetra but its lock factory refuses it at startup (Invalid lock backend: etcetra); from 25.8 etcd's config/manager/ and ai/backend/config/manager/manager/ override manager.toml",
+  MERGED_LOCK_ACTION,
+  MERGED_LOCK_TITLE,
 );
 
 export const hop: HopDefinition = { from: '25.7', to: '25.8', steps: [servicesStopped, schema, distributedLock] };
