@@ -76,9 +76,13 @@ export async function startTestbed(): Promise<Testbed> {
 
 /**
  * An extra Redis shaped like the ones operators run into: started from command-line arguments with
- * no config file, or with CONFIG renamed away as managed Redis services do.
+ * no config file, or with CONFIG renamed away as managed Redis services do, or a plain second
+ * instance (a config file, a password, no AOF yet) such as 25.13's container logs may have.
  */
-export async function startExtraRedis(kind: 'no-config-file' | 'config-renamed'): Promise<{ url: string; stop(): Promise<void> }> {
+/** The second instance's own password (a secret like the others: never in a report). */
+export const SECOND_REDIS_PASSWORD = 'redis2-Secr3t-Q7w4';
+
+export async function startExtraRedis(kind: 'no-config-file' | 'config-renamed' | 'second-instance'): Promise<{ url: string; host: string; port: number; password?: string; stop(): Promise<void> }> {
   const local = localImageAvailable();
   const { GenericContainer, Wait } = await import('testcontainers');
   const port = local ? await freePort() : 6379;
@@ -87,6 +91,9 @@ export async function startExtraRedis(kind: 'no-config-file' | 'config-renamed')
   container = local ? container.withNetworkMode('host') : container.withExposedPorts(6379);
   if (kind === 'no-config-file') {
     container = container.withCommand(['redis-server', '--port', String(port), '--bind', bind, '--protected-mode', 'no', '--save', '', '--dir', '/tmp']);
+  } else if (kind === 'second-instance') {
+    const config = `port ${port}\nbind ${bind}\nprotected-mode no\nsave ""\ndir /tmp\nappendonly no\nrequirepass ${SECOND_REDIS_PASSWORD}\n`;
+    container = container.withCopyContentToContainer([{ content: config, target: '/etc/bai-redis-second.conf' }]).withCommand(['redis-server', '/etc/bai-redis-second.conf']);
   } else {
     const config = `port ${port}\nbind ${bind}\nprotected-mode no\nsave ""\ndir /tmp\nrename-command CONFIG ""\n`;
     container = container.withCopyContentToContainer([{ content: config, target: '/etc/bai-redis-managed.conf' }]).withCommand(['redis-server', '/etc/bai-redis-managed.conf']);
@@ -94,5 +101,12 @@ export async function startExtraRedis(kind: 'no-config-file' | 'config-renamed')
   const started = await container.start();
   const host = local ? '127.0.0.1' : started.getHost();
   const mapped = local ? port : started.getMappedPort(6379);
-  return { url: `redis://${host}:${mapped}`, stop: async () => void (await started.stop({ timeout: 2_000 })) };
+  const password = kind === 'second-instance' ? SECOND_REDIS_PASSWORD : undefined;
+  return {
+    url: password ? `redis://:${password}@${host}:${mapped}` : `redis://${host}:${mapped}`,
+    host,
+    port: mapped,
+    password,
+    stop: async () => void (await started.stop({ timeout: 2_000 })),
+  };
 }
