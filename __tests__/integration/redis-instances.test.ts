@@ -103,6 +103,36 @@ describe('25.12 → 25.13 with the container logs on their own Redis', () => {
     );
   });
 
+  it('reaches a TLS-only instance as use_tls and tls_skip_verify say: verified by default (a self-signed certificate is refused), not with tls_skip_verify', async () => {
+    const tls = await startExtraRedis('tls-only');
+    try {
+      const rig = await rigFor(hop);
+      const deployment = await deploy(rig.seed);
+      const etcd = admin().etcd.namespace(`/sorna/${deployment.namespace}/`);
+      await etcd.put('config/redis/override_configs/container_log/addr').value(`${tls.host}:${tls.port}`);
+      await etcd.put('config/redis/override_configs/container_log/password').value(SECOND_REDIS_PASSWORD);
+      await etcd.put('config/redis/override_configs/container_log/use_tls').value('true');
+      const toml = deployment.writeManagerToml();
+      const where = `Redis at ${tls.host}:${tls.port} (from etcd config/redis/override_configs/container_log/addr`;
+
+      const verified = await runEngine(inputs(hop, toml, rig, { command: 'preflight' }));
+      expect(verified.report.outcome).toBe('failure');
+      expect(verified.report.error).toContain(`redis-instances: ${where}, TLS), where ${target} keeps container_log (DB 6), cannot be reached:`);
+      expect(verified.report.error).toMatch(/self[- ]signed certificate/);
+
+      await etcd.put('config/redis/override_configs/container_log/tls_skip_verify').value('true');
+      const skipped = await runEngine(inputs(hop, toml, rig, { command: 'preflight' }));
+      expect(skipped.report.error).toBeUndefined();
+      expect(detailsOf(skipped.report, 'preflight', 'redis-instances')[1]).toMatch(
+        new RegExp(
+          `^ok: ${escape(where)}, TLS without certificate verification\\), its own instance \\(etcd config/redis/override_configs\\): ${escape(target)} keeps container_log \\(DB 6\\) there; it answers; appendonly is no$`,
+        ),
+      );
+    } finally {
+      await tls.stop();
+    }
+  });
+
   it('refuses to run, writing nothing, while the container-log instance is down', async () => {
     const { rig, deployment, toml } = await deployWithOverride();
     const before = await snapshotState(admin(), deployment);
@@ -115,3 +145,7 @@ describe('25.12 → 25.13 with the container logs on their own Redis', () => {
     expect(await snapshotState(admin(), deployment)).toEqual(before);
   });
 });
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
