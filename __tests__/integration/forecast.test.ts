@@ -53,4 +53,50 @@ describe('the downtime forecast of a plan', () => {
     expect(short.report.forecast).toBeUndefined();
     expect(short.report.entries.filter((e) => e.step === 'forecast')).toEqual([]);
   });
+
+  it('names the RBAC back-fills of 25.13 → 25.14 with the users, projects, memberships, vfolders and shares they page through', async () => {
+    const deployment = await deploy();
+    const c = deployment.pg;
+    // The fixture's 21.09 schema has none of these tables (its base holds agents, kernels, keypairs and
+    // policies only), and the forecast reads nothing of them but their row counts: their key columns
+    // are enough. An installation that grew: 3 domains, 40 projects, 250 users (every 50th a domain
+    // admin) in every project of their domain, 2 vfolders each, the first user's first one shared.
+    await c.query(`CREATE TABLE domains (name varchar(64) PRIMARY KEY);
+                   CREATE TABLE groups (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), name varchar(64), domain_name varchar(64) REFERENCES domains (name));
+                   CREATE TABLE users (uuid uuid PRIMARY KEY DEFAULT gen_random_uuid(), username varchar(64), role varchar(64), domain_name varchar(64) REFERENCES domains (name));
+                   CREATE TABLE association_groups_users (group_id uuid REFERENCES groups (id), user_id uuid REFERENCES users (uuid), PRIMARY KEY (group_id, user_id));
+                   CREATE TABLE vfolders (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), name varchar(64), "user" uuid REFERENCES users (uuid));
+                   CREATE TABLE vfolder_permissions (vfolder uuid REFERENCES vfolders (id), "user" uuid REFERENCES users (uuid), permission varchar(2))`);
+    await c.query(`INSERT INTO domains (name) SELECT 'dom-' || n FROM generate_series(1, 3) AS n`);
+    await c.query(`INSERT INTO groups (name, domain_name) SELECT 'proj-' || n, 'dom-' || (n % 3 + 1) FROM generate_series(1, 40) AS n`);
+    await c.query(`INSERT INTO users (username, role, domain_name) SELECT 'rbac-' || n, CASE WHEN n % 50 = 0 THEN 'admin' ELSE 'user' END, 'dom-' || (n % 3 + 1) FROM generate_series(1, 250) AS n`);
+    await c.query(`INSERT INTO association_groups_users (group_id, user_id) SELECT g.id, u.uuid FROM groups g JOIN users u ON u.domain_name = g.domain_name`);
+    await c.query(`INSERT INTO vfolders (name, "user") SELECT 'vf-' || k, u.uuid FROM users u, generate_series(1, 2) AS k`);
+    await c.query(
+      `INSERT INTO vfolder_permissions (vfolder, "user", permission) SELECT v.id, u.uuid, 'ro' FROM vfolders v JOIN users owner ON owner.uuid = v."user" AND owner.username = 'rbac-1', users u WHERE v.name = 'vf-1' AND u.domain_name = owner.domain_name AND u.uuid <> owner.uuid`,
+    );
+    const count = async (table: string) => Number((await c.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0]!.n);
+    const tables = ['users', 'groups', 'association_groups_users', 'domains', 'vfolders', 'vfolder_permissions'];
+    const counts = Object.fromEntries(await Promise.all(tables.map(async (t) => [t, await count(t)] as const)));
+    expect(counts.vfolder_permissions).toBeGreaterThan(0);
+
+    const { report } = await runEngine({ command: 'plan', 'to-version': '25.14', 'postgres-url': deployment.postgresUrl });
+    expect(report.outcome).toBe('success');
+    const rbac = report.forecast!.hops.find((h) => h.hop === '25.13 → 25.14')!;
+    const rowsOf = (revision: string) => rbac.revisions.find((r) => r.revision === revision)!.rows;
+    const exact = (...names: string[]) => Object.fromEntries(names.map((t) => [t, { count: counts[t], estimated: false }]));
+    expect(rbac.revisions.map((r) => r.revision).sort()).toEqual(['430b1631804d', '5b171528a6f5', 'a4d56e86d9ee', 'e43125b98bba']);
+    expect(rowsOf('a4d56e86d9ee')).toEqual(exact('users'));
+    expect(rowsOf('430b1631804d')).toEqual(exact('groups', 'users', 'association_groups_users'));
+    expect(rowsOf('e43125b98bba')).toEqual(exact('domains', 'users', 'groups'));
+    expect(rowsOf('5b171528a6f5')).toEqual(exact('vfolders', 'vfolder_permissions'));
+    const n = (t: string) => counts[t]!.toLocaleString('en-US');
+    const lines = report.entries.filter((e) => e.step === 'forecast' && e.hop === '25.13 → 25.14').map((e) => e.detail.replace(/^.*: time grows/, 'time grows'));
+    expect(lines).toEqual([
+      `time grows with the square of users; now users ${n('users')}`,
+      `time grows with the square of groups (projects), users and association_groups_users (project memberships); now groups (projects) ${n('groups')}, users ${n('users')}, association_groups_users (project memberships) ${n('association_groups_users')}`,
+      `time grows with the square of domains, users and groups (projects); now domains ${n('domains')}, users ${n('users')}, groups (projects) ${n('groups')}`,
+      `time grows with the square of vfolders and vfolder_permissions (vfolder shares); now vfolders ${n('vfolders')}, vfolder_permissions (vfolder shares) ${n('vfolder_permissions')}`,
+    ]);
+  });
 });

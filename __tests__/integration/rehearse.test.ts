@@ -236,6 +236,12 @@ describe('rehearse', () => {
 
   it('restores the snapshot into fresh servers and ends in the same verified state as migrating the original', async () => {
     const { deployment, toml } = await deployWithSecrets();
+    // A role on an instance of its own and TLS options (25.4+, 25.13+): the copy must not reach the operator's servers.
+    const own = admin().etcd.namespace(`/sorna/${deployment.namespace}/`);
+    await own.put('config/redis/override_configs/container_log/addr').value('192.0.2.50:6390');
+    await own.put('config/redis/override-configs/bgtask/addr').value('192.0.2.51:6390');
+    await own.put('config/redis/use_tls').value('false');
+    await own.put('config/redis/tls-skip-verify').value('true');
     // Sealed, as the Actions cache carries it: rehearse verifies and opens it with the same key.
     const file = await takeSnapshot(toml, SNAPSHOT_KEY);
     const inputs = migrateInputs(toml, { 'allow-running-services': 'true' });
@@ -273,6 +279,14 @@ describe('rehearse', () => {
     await restored.connect();
     const redis = new Redis({ ...servers.redis });
     try {
+      {
+        const { Etcd3 } = await import('etcd3');
+        const copy = new Etcd3({ hosts: `http://${servers.etcd.host}:${servers.etcd.port}` });
+        const keys = Object.keys(await copy.getAll().prefix('/sorna/').strings());
+        copy.close();
+        expect(keys.filter((k) => k.endsWith('/config/redis/addr'))).toHaveLength(1);
+        expect(keys.filter((k) => /\/config\/redis\/(override[-_]configs\/|use[-_]tls|tls[-_]skip[-_]verify)/.test(k))).toEqual([]);
+      }
       expect(await endState(restored, redis)).toEqual(await endState(deployment.pg, admin().redis(0)));
       expect((await endState(restored, redis)).counters).toContainEqual(['keypair.concurrency_used.AKTEST00000000000001', '3']);
       // NOT NULL, CHECK-free stand-ins, UNIQUE pseudonyms and foreign keys all held on restore.

@@ -10,6 +10,9 @@
  * Nothing here skips: a test bed that cannot start fails the run.
  */
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { freePort, startServers, type DisposableServers } from '../../src/rehearsal/servers.js';
 import type { PostgresTls } from '../../src/stores/connections.js';
 
@@ -76,9 +79,15 @@ export async function startTestbed(): Promise<Testbed> {
 
 /**
  * An extra Redis shaped like the ones operators run into: started from command-line arguments with
- * no config file, or with CONFIG renamed away as managed Redis services do.
+ * no config file, or with CONFIG renamed away as managed Redis services do, or a plain second
+ * instance (a config file, a password, no AOF yet) such as 25.13's container logs may have.
  */
-export async function startExtraRedis(kind: 'no-config-file' | 'config-renamed'): Promise<{ url: string; stop(): Promise<void> }> {
+/** The second instance's own password (a secret like the others: never in a report). */
+export const SECOND_REDIS_PASSWORD = 'redis2-Secr3t-Q7w4';
+
+export async function startExtraRedis(
+  kind: 'no-config-file' | 'config-renamed' | 'second-instance' | 'tls-only',
+): Promise<{ url: string; host: string; port: number; password?: string; stop(): Promise<void> }> {
   const local = localImageAvailable();
   const { GenericContainer, Wait } = await import('testcontainers');
   const port = local ? await freePort() : 6379;
@@ -87,6 +96,24 @@ export async function startExtraRedis(kind: 'no-config-file' | 'config-renamed')
   container = local ? container.withNetworkMode('host') : container.withExposedPorts(6379);
   if (kind === 'no-config-file') {
     container = container.withCommand(['redis-server', '--port', String(port), '--bind', bind, '--protected-mode', 'no', '--save', '', '--dir', '/tmp']);
+  } else if (kind === 'tls-only') {
+    // TLS only (no plain port), with a self-signed certificate made for this run: 25.13's use_tls.
+    const dir = mkdtempSync(join(tmpdir(), 'bai-redis-tls-'));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '2', '-subj', '/CN=bai-redis-test'], {
+      stdio: 'ignore',
+    });
+    const config = `port 0\ntls-port ${port}\ntls-cert-file /etc/bai-tls/cert.pem\ntls-key-file /etc/bai-tls/key.pem\ntls-auth-clients no\nbind ${bind}\nprotected-mode no\nsave ""\ndir /tmp\nrequirepass ${SECOND_REDIS_PASSWORD}\n`;
+    container = container
+      .withCopyContentToContainer([
+        { content: config, target: '/etc/bai-redis-tls.conf' },
+        { content: readFileSync(join(dir, 'cert.pem'), 'utf8'), target: '/etc/bai-tls/cert.pem' },
+        { content: readFileSync(join(dir, 'key.pem'), 'utf8'), target: '/etc/bai-tls/key.pem' },
+      ])
+      .withCommand(['redis-server', '/etc/bai-redis-tls.conf']);
+    rmSync(dir, { recursive: true, force: true });
+  } else if (kind === 'second-instance') {
+    const config = `port ${port}\nbind ${bind}\nprotected-mode no\nsave ""\ndir /tmp\nappendonly no\nrequirepass ${SECOND_REDIS_PASSWORD}\n`;
+    container = container.withCopyContentToContainer([{ content: config, target: '/etc/bai-redis-second.conf' }]).withCommand(['redis-server', '/etc/bai-redis-second.conf']);
   } else {
     const config = `port ${port}\nbind ${bind}\nprotected-mode no\nsave ""\ndir /tmp\nrename-command CONFIG ""\n`;
     container = container.withCopyContentToContainer([{ content: config, target: '/etc/bai-redis-managed.conf' }]).withCommand(['redis-server', '/etc/bai-redis-managed.conf']);
@@ -94,5 +121,12 @@ export async function startExtraRedis(kind: 'no-config-file' | 'config-renamed')
   const started = await container.start();
   const host = local ? '127.0.0.1' : started.getHost();
   const mapped = local ? port : started.getMappedPort(6379);
-  return { url: `redis://${host}:${mapped}`, stop: async () => void (await started.stop({ timeout: 2_000 })) };
+  const password = kind === 'second-instance' || kind === 'tls-only' ? SECOND_REDIS_PASSWORD : undefined;
+  return {
+    url: password ? `redis://:${password}@${host}:${mapped}` : `redis://${host}:${mapped}`,
+    host,
+    port: mapped,
+    password,
+    stop: async () => void (await started.stop({ timeout: 2_000 })),
+  };
 }

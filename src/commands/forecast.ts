@@ -8,7 +8,7 @@ import type { Plan } from '../hops/plan.js';
 import type { Forecast } from '../core/report/index.js';
 import { retentionInterval } from './clear-history.js';
 import { earliestRelease } from '../releases/releases.js';
-import { firstRelease, heavyRevisionsBetween, HISTORY_TABLES } from '../releases/heavy-revisions.js';
+import { firstRelease, heavyRevisionsBetween, HISTORY_TABLES, TABLE_MEANING } from '../releases/heavy-revisions.js';
 import type { SchemaPosition } from '../releases/catalogue.js';
 import type { Retention } from '../releases/retention.js';
 import type { Session } from './session.js';
@@ -22,14 +22,16 @@ export async function forecastPlan(session: Session, plan: Plan, position: Schem
   session.report.forecast = forecast;
   for (const hop of forecast.hops) {
     for (const r of hop.revisions) {
-      const rows = Object.entries(r.rows).map(([table, n]) => `${table} ${n.count.toLocaleString('en-US')}${n.estimated ? ' (estimated)' : ''}`);
+      const named = (table: string) => (TABLE_MEANING[table] ? `${table} (${TABLE_MEANING[table]})` : table);
+      const rows = Object.entries(r.rows).map(([table, n]) => `${named(table)} ${n.count.toLocaleString('en-US')}${n.estimated ? ' (estimated)' : ''}`);
+      const tables = r.tables.map(named);
       const growth = r.growth === 'quadratic' ? 'time grows with the square of' : r.growth === 'rewrite' ? 'rewrites, in time linear in' : 'time grows with';
       session.record({
         phase: 'plan',
         hop: hop.hop,
         step: 'forecast',
         status: 'ok',
-        detail: `${r.revision} (${r.firstRelease}) ${r.work}: ${growth} ${r.tables.join(' and ')}${rows.length > 0 ? `; now ${rows.join(', ')}` : ''}`,
+        detail: `${r.revision} (${r.firstRelease}) ${r.work}: ${growth} ${tables.length > 1 ? `${tables.slice(0, -1).join(', ')} and ${tables.at(-1)}` : tables[0]}${rows.length > 0 ? `; now ${rows.join(', ')}` : ''}`,
       });
     }
   }

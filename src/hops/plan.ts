@@ -14,7 +14,8 @@ import {
   type SchemaPosition,
   type VersionRef,
 } from '../releases/catalogue.js';
-import { compareLines, earliestRelease, latestRelease, LINES, revisionsOf, sameLine } from '../releases/releases.js';
+import { ancestorsIn, compareLines, earliestRelease, latestRelease, LINES, revisionsOf, sameLine } from '../releases/releases.js';
+import { cannotRun, describeCannotRun } from '../releases/cannot-run.js';
 import { invalidInput, MigrationError } from '../core/errors.js';
 import { HOP_STEPS, PATCH_STEPS } from './index.js';
 import type { Hop } from '../steps/step.js';
@@ -60,7 +61,8 @@ export function makePlan(fromVersion: VersionRef | undefined, toVersion: Version
   const hops: Hop[] = [];
   if (sameLine(start, to)) {
     if (fromLowest.version !== to.version) {
-      hops.push({ label: `${start.input} → ${to.version}`, fromLine: start.line, to, steps: PATCH_STEPS });
+      const refused = packageRefuses(start.line, fromLowest.head, to);
+      hops.push({ label: `${start.input} → ${to.version}`, fromLine: start.line, to, steps: PATCH_STEPS, ...(refused && { unsupported: refused }) });
     }
   } else {
     for (let i = lineIndex(start.line); i < lineIndex(to.line); i++) {
@@ -68,16 +70,20 @@ export function makePlan(fromVersion: VersionRef | undefined, toVersion: Version
       const toLine = LINES[i + 1]!;
       const steps = HOP_STEPS[`${fromLine}→${toLine}`];
       const hopTo = sameLine(toLine, to) ? to : latestRelease(toLine);
+      // The first hop may start below its line's final patch; the others start at it.
+      const refused = packageRefuses(fromLine, (i === lineIndex(start.line) ? fromLowest : latestRelease(fromLine)).head, hopTo);
       hops.push(
-        steps
-          ? { label: `${fromLine} → ${toLine}`, fromLine, to: hopTo, steps }
-          : {
-              label: `${fromLine} → ${toLine}`,
-              fromLine,
-              to: hopTo,
-              steps: [],
-              unsupported: `bai-migrate cannot take the hop ${fromLine} → ${toLine} yet (it takes ${Object.keys(HOP_STEPS).join(', ')})`,
-            },
+        refused
+          ? { label: `${fromLine} → ${toLine}`, fromLine, to: hopTo, steps: steps ?? [], unsupported: refused }
+          : steps
+            ? { label: `${fromLine} → ${toLine}`, fromLine, to: hopTo, steps }
+            : {
+                label: `${fromLine} → ${toLine}`,
+                fromLine,
+                to: hopTo,
+                steps: [],
+                unsupported: notWrittenYet(fromLine, toLine),
+              },
       );
     }
   }
@@ -98,11 +104,28 @@ export function makePlan(fromVersion: VersionRef | undefined, toVersion: Version
 export function requireSupported(plan: Plan): void {
   const unsupported = plan.hops.filter((h) => h.unsupported);
   if (unsupported.length > 0) {
+    const refused = unsupported.filter((h) => h.unsupported !== notWrittenYet(h.fromLine, h.to.line));
     throw new MigrationError(
       'unsupported',
-      `the plan ${plan.from} → ${plan.to.version} has ${unsupported.length} hop(s) bai-migrate cannot take yet: ${unsupported.map((h) => h.label).join(', ')}; it takes ${Object.keys(HOP_STEPS).join(', ')}. Nothing was changed`,
+      `the plan ${plan.from} → ${plan.to.version} has ${unsupported.length} hop(s) bai-migrate cannot take yet: ${unsupported.map((h) => h.label).join(', ')}; it takes ${Object.keys(HOP_STEPS).join(', ')}${refused.map((h) => `; ${h.label}: ${h.unsupported}`).join('')}. Nothing was changed`,
     );
   }
+}
+
+function notWrittenYet(fromLine: string, toLine: string): string {
+  return `bai-migrate cannot take the hop ${fromLine} → ${toLine} yet (it takes ${Object.keys(HOP_STEPS).join(', ')})`;
+}
+
+/**
+ * Why the package of `to` must not run the hop from `fromHead` (in `fromLine`'s graph): it cannot
+ * run a revision the hop runs (releases/cannot-run.ts); undefined when it can run them all.
+ */
+function packageRefuses(fromLine: string, fromHead: string, to: Release): string | undefined {
+  const have = ancestorsIn(fromLine, fromHead);
+  const runs = [...ancestorsIn(to.line, to.head)].filter((revision) => !have.has(revision));
+  const found = cannotRun(to.version, runs);
+  if (found.length === 0) return undefined;
+  return `${found.map(describeCannotRun).join('; ')}; choose a to-version whose package runs them (e.g. its line's final patch)`;
 }
 
 /**

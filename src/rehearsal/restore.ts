@@ -137,12 +137,20 @@ async function putEtcd(targets: RestoreTargets, namespace: string, kvs: Readonly
   return kvs.length;
 }
 
-/** The restored deployment finds its Redis where the manager looks: etcd config/redis. */
+/**
+ * The restored deployment finds its Redis where the manager looks: etcd config/redis. Every role
+ * goes to the disposable Redis, in plain text: the per-role instances of override_configs (25.4+;
+ * 25.13's container logs) and the TLS options (25.13+) would point the rehearsal at the operator's
+ * own servers, so they are removed from the copy.
+ */
 async function pointEtcdAtRedis(targets: RestoreTargets, namespace: string): Promise<void> {
   const etcd = targets.etcd.namespace(`/sorna/${namespace}/`);
   const { host, port, password } = targets.redisAddress;
   await etcd.delete().key('config/redis/sentinel');
   await etcd.delete().key('config/redis/service_name');
+  await etcd.delete().key('config/redis/service-name');
+  for (const prefix of ['config/redis/override_configs/', 'config/redis/override-configs/']) await etcd.delete().prefix(prefix);
+  for (const key of ['use_tls', 'use-tls', 'tls_skip_verify', 'tls-skip-verify']) await etcd.delete().key(`config/redis/${key}`);
   await etcd.put('config/redis/addr').value(`${host}:${port}`);
   if (password) await etcd.put('config/redis/password').value(password);
   else await etcd.delete().key('config/redis/password');

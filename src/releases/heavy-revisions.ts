@@ -34,10 +34,23 @@ export const HEAVY_REVISIONS: readonly HeavyRevision[] = [
   { revision: '31463788c713', tables: ['sessions'], growth: 'linear', work: 'builds an index on sessions.vfolder_mounts (not concurrently)' },
   { revision: '1d42c726d8a3', tables: ['images'], growth: 'linear', work: 'moves registries from etcd to PostgreSQL and sets images.registry_id per registry' },
   { revision: '6e44ea67d26e', tables: ['kernels', 'sessions'], growth: 'rewrite', work: 'turns the kernel and session status enums into VARCHAR: both tables are rewritten' },
-  { revision: 'a4d56e86d9ee', tables: ['users'], growth: 'linear', work: 'back-fills RBAC roles for users' },
-  { revision: '430b1631804d', tables: ['groups', 'association_groups_users'], growth: 'linear', work: 'back-fills RBAC roles for projects and their members' },
-  { revision: 'e43125b98bba', tables: ['domains'], growth: 'linear', work: 'back-fills RBAC roles for domains' },
-  { revision: '5b171528a6f5', tables: ['vfolders', 'vfolder_permissions'], growth: 'linear', work: 'back-fills RBAC roles for vfolders and their shares' },
+  // The four RBAC back-fills of 25.14.0 page with OFFSET and LIMIT 1,000 in Python loops, one role,
+  // permission group and association per row (backend.ai@25.14.5 wheel
+  // ai/backend/manager/models/alembic/versions/{a4d56e86d9ee,430b1631804d,e43125b98bba,5b171528a6f5}_*.py).
+  { revision: 'a4d56e86d9ee', tables: ['users'], growth: 'quadratic', work: 'back-fills a role per user, OFFSET paging of 1,000 users' },
+  {
+    revision: '430b1631804d',
+    tables: ['groups', 'users', 'association_groups_users'],
+    growth: 'quadratic',
+    work: 'back-fills roles per project, maps domain admins to every project of their domain and members to theirs, OFFSET paging of 1,000 rows',
+  },
+  { revision: 'e43125b98bba', tables: ['domains', 'users', 'groups'], growth: 'quadratic', work: 'back-fills roles per domain and maps its users and projects to them, OFFSET paging of 1,000 rows' },
+  {
+    revision: '5b171528a6f5',
+    tables: ['vfolders', 'vfolder_permissions'],
+    growth: 'quadratic',
+    work: 'back-fills vfolder permissions and maps every vfolder and share to its scope, OFFSET paging of 1,000 rows',
+  },
   { revision: '013a6676866c', tables: ['notification_channels', 'notification_rules'], growth: 'linear', work: 'back-fills RBAC scopes for notifications' },
   { revision: 'd0a3c0716970', tables: ['endpoints'], growth: 'linear', work: 'back-fills RBAC scopes for model deployments' },
   { revision: '2185ae0dd371', tables: ['vfolders'], growth: 'linear', work: 'back-fills RBAC scopes for vfolders' },
@@ -49,6 +62,13 @@ export const HEAVY_REVISIONS: readonly HeavyRevision[] = [
   { revision: 'bd1bf0524350', tables: ['kernel_usage_records'], growth: 'linear', work: 'rebuilds fair-share usage buckets from one scan of kernel_usage_records' },
   { revision: 'c4a91d7e05b2', tables: ['kernel_usage_records'], growth: 'linear', work: 'rebuilds the fair-share usage buckets again (the same work under another id)' },
 ];
+
+/** What a table holds, in the operator's words, where its name does not say (groups are projects). */
+export const TABLE_MEANING: Readonly<Record<string, string>> = {
+  groups: 'projects',
+  association_groups_users: 'project memberships',
+  vfolder_permissions: 'vfolder shares',
+};
 
 /** Tables the heavy revisions' run time follows, that history (clear-history) shrinks. */
 export const HISTORY_TABLES: ReadonlySet<string> = new Set(['kernels', 'sessions']);

@@ -6,6 +6,8 @@
  * kernels mean containers still run. agents.status is written by managers, so it goes stale
  * once they stop: it is shown, not trusted.
  */
+import { messageOf } from '../core/errors.js';
+import { redisLayoutOf } from '../releases/redis-roles.js';
 import { REDIS_DB } from '../stores/deployment.js';
 import { failed, ok, warning, type Finding, type Step, type StepContext } from './step.js';
 
@@ -26,11 +28,12 @@ export const servicesStopped: Step = {
   tables: ['kernels', 'agents'],
 
   async preflight(ctx: StepContext): Promise<Finding[]> {
+    const instances = await otherRedisInstances(ctx);
     const findings = [await registeredManagers(ctx), await liveKernels(ctx), await agentHeartbeat(ctx)];
     const unsafe = findings.filter((f) => f.status === 'failed');
     const result = ctx.settings.allowRunningServices ? findings.map((f) => (f.status === 'failed' ? warning(`${f.detail} (allowed by allow-running-services)`) : f)) : findings;
     if (unsafe.length === 0) result.push(await aliveAgentRows(ctx));
-    return result;
+    return [...instances, ...result];
   },
 };
 
@@ -62,8 +65,32 @@ async function liveKernels({ deployment }: StepContext): Promise<Finding> {
   return failed(`${sessions} session(s) with ${rows[0]!.total} kernel(s) are not TERMINATED or CANCELLED: ${named.join('; ')}${andMore(sessions)}. Terminate them (or wait for them) before migrating`);
 }
 
-async function agentHeartbeat({ deployment }: StepContext): Promise<Finding> {
-  const redis = await deployment.redis(REDIS_DB.stream);
+/**
+ * The instances besides the main one that the target release keeps roles on (redis.override_configs,
+ * e.g. 25.13's container logs on an instance of their own): each must answer, or the manager cannot
+ * start, and it is checked like the main one (agents write there too).
+ */
+async function otherRedisInstances({ deployment, hop }: StepContext): Promise<Finding[]> {
+  const layout = redisLayoutOf(hop.to);
+  const instances = (await deployment.redisInstances(layout.roles, layout.overrides)).filter((i) => !i.main);
+  return Promise.all(
+    instances.map(async (instance) => {
+      const roles = instance.roles.map((r) => `${r.role} (DB ${r.db})`).join(', ');
+      try {
+        await (await instance.client(instance.roles[0]!.db)).ping();
+        return ok(`${instance.description} answers; ${hop.to.version} keeps ${roles} there (etcd config/redis/override_configs)`);
+      } catch (error) {
+        return failed(
+          `${instance.description}, where ${hop.to.version} keeps ${roles} (etcd config/redis/override_configs), cannot be reached: ${messageOf(error)}. The manager cannot start without it: start it, or fix or remove its override in etcd`,
+        );
+      }
+    }),
+  );
+}
+
+async function agentHeartbeat({ deployment, hop }: StepContext): Promise<Finding> {
+  // The events stream is on the instance the target release keeps the stream role on.
+  const redis = await deployment.redisOf('stream', REDIS_DB.stream, redisLayoutOf(hop.to).overrides);
   const [latest] = (await redis.xrevrange('events', '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
   if (!latest) return ok('no events in the Redis events stream (DB 4): no agent heartbeat');
   // Compare with Redis's own clock: entry ids are its milliseconds, and this runner's clock may differ.

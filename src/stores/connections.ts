@@ -55,11 +55,17 @@ export interface HostPort {
 /** One Redis server, or whichever server the sentinels name as the master of `serviceName`. */
 export type RedisTarget = RedisServer | RedisSentinel;
 
+/** TLS to Redis as the manager's `use_tls` asks (25.13+); `skipVerify`: its `tls_skip_verify`. */
+export interface RedisTls {
+  readonly skipVerify: boolean;
+}
+
 export interface RedisServer extends HostPort {
   readonly kind: 'server';
   /** An ACL user (Redis 6+); without it, the default user. */
   readonly username?: string;
   readonly password?: string;
+  readonly tls?: RedisTls;
   readonly source: string;
 }
 
@@ -69,6 +75,7 @@ export interface RedisSentinel {
   readonly serviceName: string;
   /** The master's (and replicas') password; the sentinels themselves are reached without one. */
   readonly password?: string;
+  readonly tls?: RedisTls;
   readonly source: string;
 }
 
@@ -235,6 +242,8 @@ export function redisFromUrl(text: string, source: string, password?: string): R
     port: url.port ? Number(url.port) : 6379,
     username: url.username ? decodeUrlPart(url.username, source, 'user name') : undefined,
     password: urlPassword ?? (password || undefined),
+    // rediss:// is Redis over TLS, as redis-py and ioredis read it.
+    ...(url.protocol === 'rediss:' && { tls: { skipVerify: false } }),
     source,
   };
 }

@@ -11,7 +11,7 @@ import { MigrationError, messageOf } from '../core/errors.js';
 import type { RedisTarget, Targets } from './connections.js';
 import { closeEtcd, connectEtcd, describeEtcd, etcdPrefix, etcdRoot, grpcCause, probeEtcd } from './etcd.js';
 import { closePostgres, connectPostgres, describePostgres, probePostgres } from './postgres.js';
-import { closeRedis, connectRedis, describeRedis, openRedis, probeRedis, REDIS_DB, redisFromEtcd } from './redis.js';
+import { closeRedis, connectRedis, describeRedis, openRedis, probeRedis, REDIS_DB, redisFromEtcd, redisInstanceKey, redisOverridesFromEtcd } from './redis.js';
 import { bounded, type ConnectResult, type Server } from './server.js';
 
 export { SERVER_NAMES, type ConnectResult, type Server } from './server.js';
@@ -19,11 +19,24 @@ export { REDIS_DB } from './redis.js';
 export { etcdNamespaces, grpcCause } from './etcd.js';
 export { endWithin, postgresClient, postgresSsl } from './postgres.js';
 
+/** One Redis instance the manager uses, with the roles on it. */
+export interface RedisInstance {
+  readonly target: RedisTarget;
+  /** The instance config/redis (or redis-url) names. */
+  readonly main: boolean;
+  readonly description: string;
+  readonly roles: Array<{ readonly role: string; readonly db: number }>;
+  client(db: number): Promise<Redis>;
+}
+
 export class Deployment {
   private readonly redisClients = new Map<number, Redis>();
   private postgresClient?: pg.Client;
   private etcdClient?: Etcd3;
   private redisTarget?: RedisTarget;
+  private redisOverrides?: Record<string, RedisTarget>;
+  /** Clients on instances other than the main one (a role's override), by instance and database. */
+  private readonly otherRedisClients = new Map<string, Redis>();
   /** Servers whose connection closed under a run: every later call on it fails, even once the server is back. */
   private readonly lost = new Set<Server>();
 
@@ -88,6 +101,51 @@ export class Deployment {
     return client;
   }
 
+  /**
+   * The instances `roles` are on (the manager's roles, each with its logical database): the main
+   * one, and with `overrides` (a release that reads `redis.override_configs`) each role's own, as
+   * etcd config/redis/override_configs/<role>/ sets it. One entry per instance, with its roles.
+   */
+  async redisInstances(roles: ReadonlyArray<{ readonly role: string; readonly db: number }>, overrides: boolean): Promise<RedisInstance[]> {
+    if (!this.redisTarget) throw new MigrationError('unreachable', 'Redis is not connected');
+    const set = overrides ? await this.redisOverrideTargets() : {};
+    const instances = new Map<string, RedisInstance>();
+    for (const { role, db } of roles) {
+      const target = set[role] ?? this.redisTarget;
+      const key = redisInstanceKey(target);
+      const main = key === redisInstanceKey(this.redisTarget);
+      const instance = instances.get(key) ?? { target, main, description: describeRedis(target), roles: [], client: (n: number) => this.redisOn(target, n) };
+      instance.roles.push({ role, db });
+      instances.set(key, instance);
+    }
+    return [...instances.values()].sort((a, b) => Number(b.main) - Number(a.main));
+  }
+
+  /** A client on `db` of the instance `role` is on (see redisInstances). */
+  async redisOf(role: string, db: number, overrides: boolean): Promise<Redis> {
+    const [instance] = await this.redisInstances([{ role, db }], overrides);
+    return instance!.client(db);
+  }
+
+  /** The role instances etcd config/redis/override_configs names, read once; none without etcd (redis-url alone). */
+  private async redisOverrideTargets(): Promise<Record<string, RedisTarget>> {
+    this.redisOverrides ??= this.etcdClient && this.namespace ? redisOverridesFromEtcd(await this.etcdPrefix('config/redis/'), this.onSecret) : {};
+    return this.redisOverrides;
+  }
+
+  private async redisOn(target: RedisTarget, db: number): Promise<Redis> {
+    if (redisInstanceKey(target) === redisInstanceKey(this.redisTarget!)) return this.redis(db);
+    const key = `${redisInstanceKey(target)} db${db}`;
+    const existing = this.otherRedisClients.get(key);
+    if (existing) return existing;
+    const client = await openRedis(target, db, this.timeoutMs).catch((error: unknown) => {
+      throw new MigrationError('unreachable', `${describeRedis(target)} is unreachable: ${messageOf(error)}`);
+    });
+    client.once('end', () => this.lost.add('redis'));
+    this.otherRedisClients.set(key, client);
+    return client;
+  }
+
   private keepRedis(db: number, client: Redis): void {
     client.once('end', () => this.lost.add('redis'));
     this.redisClients.set(db, client);
@@ -129,9 +187,10 @@ export class Deployment {
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([this.postgresClient && closePostgres(this.postgresClient, this.timeoutMs), ...[...this.redisClients.values()].map(closeRedis)]);
+    await Promise.allSettled([this.postgresClient && closePostgres(this.postgresClient, this.timeoutMs), ...[...this.redisClients.values(), ...this.otherRedisClients.values()].map(closeRedis)]);
     if (this.etcdClient) closeEtcd(this.etcdClient);
     this.redisClients.clear();
+    this.otherRedisClients.clear();
   }
 
   /** Rejects with a message naming the server when `promise` does not settle within the connect timeout. */
