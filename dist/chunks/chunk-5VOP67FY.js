@@ -3886,7 +3886,7 @@ var require_bignumber = __commonJS({
             return arr.reverse();
           }
           return function(str2, baseIn, baseOut, sign, callerIsToString) {
-            var alphabet, d, e, k, r, x, xc, y, i = str2.indexOf("."), dp = DECIMAL_PLACES, rm12 = ROUNDING_MODE;
+            var alphabet, d, e, k, r, x, xc, y, i = str2.indexOf("."), dp = DECIMAL_PLACES, rm13 = ROUNDING_MODE;
             if (i >= 0) {
               k = POW_PRECISION;
               POW_PRECISION = 0;
@@ -3912,7 +3912,7 @@ var require_bignumber = __commonJS({
               x.c = xc;
               x.e = e;
               x.s = sign;
-              x = div(x, y, dp, rm12, baseOut);
+              x = div(x, y, dp, rm13, baseOut);
               xc = x.c;
               r = x.r;
               e = x.e;
@@ -3921,7 +3921,7 @@ var require_bignumber = __commonJS({
             i = xc[d];
             k = baseOut / 2;
             r = r || d < 0 || xc[d + 1] != null;
-            r = rm12 < 4 ? (i != null || r) && (rm12 == 0 || rm12 == (x.s < 0 ? 3 : 2)) : i > k || i == k && (rm12 == 4 || r || rm12 == 6 && xc[d - 1] & 1 || rm12 == (x.s < 0 ? 8 : 7));
+            r = rm13 < 4 ? (i != null || r) && (rm13 == 0 || rm13 == (x.s < 0 ? 3 : 2)) : i > k || i == k && (rm13 == 4 || r || rm13 == 6 && xc[d - 1] & 1 || rm13 == (x.s < 0 ? 8 : 7));
             if (d < 1 || !xc[0]) {
               str2 = r ? toFixedPoint(alphabet.charAt(1), -dp, alphabet.charAt(0)) : alphabet.charAt(0);
             } else {
@@ -3979,7 +3979,7 @@ var require_bignumber = __commonJS({
             }
             for (; !a[0] && a.length > 1; a.splice(0, 1)) ;
           }
-          return function(x, y, dp, rm12, base) {
+          return function(x, y, dp, rm13, base) {
             var cmp, e, i, more, n, prod, prodL, q, qc, rem, remL, rem0, xi, xL, yc0, yL, yz, s = x.s == y.s ? 1 : -1, xc = x.c, yc = y.c;
             if (!xc || !xc[0] || !yc || !yc[0]) {
               return new BigNumber2(
@@ -4076,7 +4076,7 @@ var require_bignumber = __commonJS({
             }
             if (base == BASE2) {
               for (i = 1, s = qc[0]; s >= 10; s /= 10, i++) ;
-              round(q, dp + (q.e = i + e * LOG_BASE - 1) + 1, rm12, more);
+              round(q, dp + (q.e = i + e * LOG_BASE - 1) + 1, rm13, more);
             } else {
               q.e = e;
               q.r = +more;
@@ -4084,10 +4084,10 @@ var require_bignumber = __commonJS({
             return q;
           };
         })();
-        function format(n, i, rm12, id) {
+        function format(n, i, rm13, id) {
           var c0, e, ne, len, str2;
-          if (rm12 == null) rm12 = ROUNDING_MODE;
-          else intCheck(rm12, 0, 8);
+          if (rm13 == null) rm13 = ROUNDING_MODE;
+          else intCheck(rm13, 0, 8);
           if (!n.c) return n.toString();
           c0 = n.c[0];
           ne = n.e;
@@ -4095,7 +4095,7 @@ var require_bignumber = __commonJS({
             str2 = coeffToString(n.c);
             str2 = id == 1 || id == 2 && (ne <= TO_EXP_NEG || ne >= TO_EXP_POS) ? toExponential(str2, ne) : toFixedPoint(str2, ne, "0");
           } else {
-            n = round(new BigNumber2(n), i, rm12);
+            n = round(new BigNumber2(n), i, rm13);
             e = n.e;
             str2 = coeffToString(n.c);
             len = str2.length;
@@ -4168,7 +4168,7 @@ var require_bignumber = __commonJS({
             x.c = x.e = null;
           };
         })();
-        function round(x, sd, rm12, r) {
+        function round(x, sd, rm13, r) {
           var d, i, j, k, n, ni, rd, xc = x.c, pows10 = POWS_TEN;
           if (xc) {
             out: {
@@ -4203,8 +4203,8 @@ var require_bignumber = __commonJS({
               // The expression  n % pows10[d - j - 1]  returns all digits of n to the right
               // of the digit at j, e.g. if n is 908714 and j is 2, the expression gives 714.
               xc[ni + 1] != null || (j < 0 ? n : n % pows10[d - j - 1]);
-              r = rm12 < 4 ? (rd || r) && (rm12 == 0 || rm12 == (x.s < 0 ? 3 : 2)) : rd > 5 || rd == 5 && (rm12 == 4 || r || rm12 == 6 && // Check whether the digit to the left of the rounding digit is odd.
-              (i > 0 ? j > 0 ? n / pows10[d - j] : 0 : xc[ni - 1]) % 10 & 1 || rm12 == (x.s < 0 ? 8 : 7));
+              r = rm13 < 4 ? (rd || r) && (rm13 == 0 || rm13 == (x.s < 0 ? 3 : 2)) : rd > 5 || rd == 5 && (rm13 == 4 || r || rm13 == 6 && // Check whether the digit to the left of the rounding digit is odd.
+              (i > 0 ? j > 0 ? n / pows10[d - j] : 0 : xc[ni - 1]) % 10 & 1 || rm13 == (x.s < 0 ? 8 : 7));
               if (sd < 1 || !xc[0]) {
                 xc.length = 0;
                 if (r) {
@@ -4269,13 +4269,13 @@ var require_bignumber = __commonJS({
         P.comparedTo = function(y, b) {
           return compare2(this, new BigNumber2(y, b));
         };
-        P.decimalPlaces = P.dp = function(dp, rm12) {
+        P.decimalPlaces = P.dp = function(dp, rm13) {
           var c, n, v, x = this;
           if (dp != null) {
             intCheck(dp, 0, MAX);
-            if (rm12 == null) rm12 = ROUNDING_MODE;
-            else intCheck(rm12, 0, 8);
-            return round(new BigNumber2(x), dp + x.e + 1, rm12);
+            if (rm13 == null) rm13 = ROUNDING_MODE;
+            else intCheck(rm13, 0, 8);
+            return round(new BigNumber2(x), dp + x.e + 1, rm13);
           }
           if (!(c = x.c)) return null;
           n = ((v = c.length - 1) - bitFloor(this.e / LOG_BASE)) * LOG_BASE;
@@ -4358,11 +4358,11 @@ var require_bignumber = __commonJS({
           if (nIsNeg) y = ONE.div(y);
           return m ? y.mod(m) : k ? round(y, POW_PRECISION, ROUNDING_MODE, more) : y;
         };
-        P.integerValue = function(rm12) {
+        P.integerValue = function(rm13) {
           var n = new BigNumber2(this);
-          if (rm12 == null) rm12 = ROUNDING_MODE;
-          else intCheck(rm12, 0, 8);
-          return round(n, n.e + 1, rm12);
+          if (rm13 == null) rm13 = ROUNDING_MODE;
+          else intCheck(rm13, 0, 8);
+          return round(n, n.e + 1, rm13);
         };
         P.isEqualTo = P.eq = function(y, b) {
           return compare2(this, new BigNumber2(y, b)) === 0;
@@ -4589,13 +4589,13 @@ var require_bignumber = __commonJS({
           }
           return normalise(y, xc, ye);
         };
-        P.precision = P.sd = function(sd, rm12) {
+        P.precision = P.sd = function(sd, rm13) {
           var c, n, v, x = this;
           if (sd != null && sd !== !!sd) {
             intCheck(sd, 1, MAX);
-            if (rm12 == null) rm12 = ROUNDING_MODE;
-            else intCheck(rm12, 0, 8);
-            return round(new BigNumber2(x), sd, rm12);
+            if (rm13 == null) rm13 = ROUNDING_MODE;
+            else intCheck(rm13, 0, 8);
+            return round(new BigNumber2(x), sd, rm13);
           }
           if (!(c = x.c)) return null;
           v = c.length - 1;
@@ -4665,36 +4665,36 @@ var require_bignumber = __commonJS({
           }
           return round(r, r.e + DECIMAL_PLACES + 1, ROUNDING_MODE, m);
         };
-        P.toExponential = function(dp, rm12) {
+        P.toExponential = function(dp, rm13) {
           if (dp != null) {
             intCheck(dp, 0, MAX);
             dp++;
           }
-          return format(this, dp, rm12, 1);
+          return format(this, dp, rm13, 1);
         };
-        P.toFixed = function(dp, rm12) {
+        P.toFixed = function(dp, rm13) {
           if (dp != null) {
             intCheck(dp, 0, MAX);
             dp = dp + this.e + 1;
           }
-          return format(this, dp, rm12);
+          return format(this, dp, rm13);
         };
-        P.toFormat = function(dp, rm12, format2) {
+        P.toFormat = function(dp, rm13, format2) {
           var str2, x = this;
           if (format2 == null) {
-            if (dp != null && rm12 && typeof rm12 == "object") {
-              format2 = rm12;
-              rm12 = null;
+            if (dp != null && rm13 && typeof rm13 == "object") {
+              format2 = rm13;
+              rm13 = null;
             } else if (dp && typeof dp == "object") {
               format2 = dp;
-              dp = rm12 = null;
+              dp = rm13 = null;
             } else {
               format2 = FORMAT;
             }
           } else if (typeof format2 != "object") {
             throw Error(bignumberError + "Argument not an object: " + format2);
           }
-          str2 = x.toFixed(dp, rm12);
+          str2 = x.toFixed(dp, rm13);
           if (x.c) {
             var i, arr = str2.split("."), g1 = +format2.groupSize, g2 = +format2.secondaryGroupSize, groupSeparator = format2.groupSeparator || "", intPart = arr[0], fractionPart = arr[1], isNeg = x.s < 0, intDigits = isNeg ? intPart.slice(1) : intPart, len = intDigits.length;
             if (g2) {
@@ -4762,9 +4762,9 @@ var require_bignumber = __commonJS({
         P.toNumber = function() {
           return +valueOf2(this);
         };
-        P.toPrecision = function(sd, rm12) {
+        P.toPrecision = function(sd, rm13) {
           if (sd != null) intCheck(sd, 1, MAX);
-          return format(this, sd, rm12, 2);
+          return format(this, sd, rm13, 2);
         };
         P.toString = function(b) {
           var str2, n = this, s = n.s, e = n.e;
@@ -25203,16 +25203,16 @@ function renderTimings(timings) {
   const total = Math.max(0, ...timings.map((t) => t.startMs + t.applyMs + t.verifyMs));
   const hops = [...new Set(timings.map((t) => t.hop ?? ""))];
   const lines = ["### Downtime, step by step", "", "| Hop | Step | Apply | Verify | Step total |", "|---|---|---:|---:|---:|"];
-  for (const hop15 of hops) {
-    const steps = timings.filter((t) => (t.hop ?? "") === hop15);
-    for (const t of steps) lines.push(`| ${hop15} | ${t.step} | ${formatDuration(t.applyMs)} | ${formatDuration(t.verifyMs)} | ${formatDuration(t.applyMs + t.verifyMs)} |`);
-    if (hop15) lines.push(`| **${hop15}** | | | | **${formatDuration(steps.reduce((sum, t) => sum + t.applyMs + t.verifyMs, 0))}** |`);
+  for (const hop28 of hops) {
+    const steps = timings.filter((t) => (t.hop ?? "") === hop28);
+    for (const t of steps) lines.push(`| ${hop28} | ${t.step} | ${formatDuration(t.applyMs)} | ${formatDuration(t.verifyMs)} | ${formatDuration(t.applyMs + t.verifyMs)} |`);
+    if (hop28) lines.push(`| **${hop28}** | | | | **${formatDuration(steps.reduce((sum, t) => sum + t.applyMs + t.verifyMs, 0))}** |`);
   }
   lines.push(`| **all** | | | | **${formatDuration(total)}** |`, "");
   lines.push("```mermaid", "gantt", "  title Migration steps (time from the first change)", "  dateFormat x", `  axisFormat ${total < 6e4 ? "%S.%L s" : "%M:%S"}`);
-  for (const hop15 of hops) {
-    lines.push(`  section ${mermaidText(hop15 || "before the first hop")}`);
-    for (const t of timings.filter((x) => (x.hop ?? "") === hop15)) {
+  for (const hop28 of hops) {
+    lines.push(`  section ${mermaidText(hop28 || "before the first hop")}`);
+    for (const t of timings.filter((x) => (x.hop ?? "") === hop28)) {
       const start = Math.round(t.startMs);
       lines.push(`  ${mermaidText(t.step)} (${formatDuration(t.applyMs + t.verifyMs)}) : ${start}, ${start + Math.max(1, Math.round(t.applyMs + t.verifyMs))}`);
     }
@@ -25227,10 +25227,10 @@ var GROWS = {
 };
 function renderForecast(forecast) {
   const lines = ["### Heavy revisions on the path", "", "| Hop | Revision | First in | What it does | Time grows | Rows now |", "|---|---|---|---|---|---:|"];
-  for (const hop15 of forecast.hops) {
-    for (const r of hop15.revisions) {
+  for (const hop28 of forecast.hops) {
+    for (const r of hop28.revisions) {
       const rows = Object.entries(r.rows).map(([table, n]) => `${table} ${n.estimated ? "~" : ""}${n.count.toLocaleString("en-US")}`);
-      lines.push(`| ${hop15.hop} | \`${r.revision}\` | ${r.firstRelease} | ${cell(r.work)} | ${GROWS[r.growth]} ${r.tables.join(", ")} | ${rows.join(", ") || "\u2013"} |`);
+      lines.push(`| ${hop28.hop} | \`${r.revision}\` | ${r.firstRelease} | ${cell(r.work)} | ${GROWS[r.growth]} ${r.tables.join(", ")} | ${rows.join(", ") || "\u2013"} |`);
     }
   }
   const history = forecast.history;
@@ -25331,9 +25331,9 @@ function renderComment(report2, marker) {
   lines.push(...renderError(report2));
   lines.push(...renderOnTop(report2));
   if (report2.plan.length > 0) {
-    const steps = report2.plan.reduce((n, hop15) => n + hop15.steps.length, 0);
+    const steps = report2.plan.reduce((n, hop28) => n + hop28.steps.length, 0);
     lines.push(`<details><summary>Plan: ${report2.plan.length} hop(s), ${steps} step(s)</summary>`, "", "| Hop | Step | What it does |", "|---|---|---|");
-    for (const hop15 of report2.plan) for (const step2 of hop15.steps) lines.push(`| ${hop15.hop} | ${step2.id} | ${cell(step2.action)} |`);
+    for (const hop28 of report2.plan) for (const step2 of hop28.steps) lines.push(`| ${hop28.hop} | ${step2.id} | ${cell(step2.action)} |`);
     lines.push("", "</details>", "");
   }
   const rows = report2.entries.filter((e) => e.phase === "rehearse" || e.phase === "apply" || e.phase === "verify" || e.status === "warning" || e.status === "failed");
@@ -26149,9 +26149,18 @@ var POLICY_CHANGES = [
   { since: "24.03.4", purge: "sessions", deletes: ["kernels", "sessions"], vacuum: "ignored" },
   // _clear_old_error_logs (error_logs.created_at before the cutoff) and vacuum_db back (BA@24.09.0, #1989).
   { since: "24.09.0", deletes: ["kernels", "sessions", "error_logs"], vacuum: "database" },
-  // The Redis part through valkey-glide, its count summed over the chunks (BA@25.19.0); the same keys.
+  // 25.1.0 to 25.18.1 delete the same (backend.ai-manager 25.3.3, 25.8.1 (its database and Redis
+  // configuration read from the merged bootstrap config), 25.13.4 and 25.18.1 wheels:
+  // ai/backend/manager/cli/__main__.py); their schemas add tables that carry session ids without a
+  // foreign key (session_scheduling_history, kernel_scheduling_history), which it leaves alone.
+  // The Redis part through valkey-glide, its count summed over the chunks (backend.ai-manager
+  // 25.19.0 and 25.19.2 wheels: `delete_count += deleted` per chunk); the same keys, rows and tables.
   { since: "25.19.0", managerRedisCount: "summed" },
-  // datetime.now(UTC) (BA@26.1.0); what is deleted is otherwise the same as 24.09.0's.
+  // datetime.now(UTC) (BA@26.1.0); what is deleted is otherwise the same as 24.09.0's. From 26.1.0 the
+  // command imports single model modules (ai/backend/manager/cli/__main__.py of the 26.1.0 to 26.7.0
+  // wheels): the real 26.4.10 then exits 1 on "When initializing mapper Mapper[KernelRow(kernels)],
+  // expression 'AgentRow' failed to locate a name" (seen on its own schema, clear-history-eras' seed);
+  // 26.8.0 registers every table first (ensure_all_tables_registered).
   { since: "26.1.0", cutoffClock: "utc" },
   // RetentionRepository.sweep() over retention_policies (BA@26.8.0, #12963); bai-migrate's own mode does not do it yet.
   { since: "26.8.0", purge: "retention-policies", retentionGovernsDatabase: false, ownMode: false }
@@ -26160,7 +26169,7 @@ var CLEAR_HISTORY_POLICIES = POLICY_CHANGES.reduce(
   (policies, change) => [...policies, { ...policies.at(-1) ?? BASE_POLICY, ...change }],
   []
 );
-var OWN_MODE_BEFORE = "25.1.0";
+var OWN_MODE_BEFORE = "26.1.0";
 function clearHistoryPolicy(release) {
   const policy = CLEAR_HISTORY_POLICIES.filter((p) => compareReleases(findRelease(p.since), release) <= 0).at(-1);
   const compared = RELEASES.some((r) => r.head === release.head && compareReleases(r, findRelease(OWN_MODE_BEFORE)) < 0);
@@ -26466,7 +26475,7 @@ function expandHome(path4) {
 }
 
 // src/commands/run-command.ts
-import { mkdir as mkdir7, writeFile as writeFile6 } from "node:fs/promises";
+import { mkdir as mkdir7, writeFile as writeFile7 } from "node:fs/promises";
 import { dirname as dirname11, resolve as resolve17 } from "node:path";
 
 // src/core/logger.ts
@@ -27585,6 +27594,8 @@ function redisFromUrl(text, source, password) {
     port: url2.port ? Number(url2.port) : 6379,
     username: url2.username ? decodeUrlPart(url2.username, source, "user name") : void 0,
     password: urlPassword ?? (password || void 0),
+    // rediss:// is Redis over TLS, as redis-py and ioredis read it.
+    ...url2.protocol === "rediss:" && { tls: { skipVerify: false } },
     source
   };
 }
@@ -27931,12 +27942,16 @@ function postgresSsl(tls) {
 
 // src/stores/redis.ts
 var import_ioredis = __toESM(require_built3(), 1);
-var REDIS_DB = { stat: 0, rateLimit: 1, live: 2, image: 3, stream: 4 };
+var REDIS_DB = { stat: 0, rateLimit: 1, live: 2, image: 3, stream: 4, streamLock: 5, containerLog: 6, bgtask: 7 };
 async function openRedis(target, db, timeoutMs) {
   const client = new import_ioredis.Redis({
     // Through Sentinel, ioredis asks the sentinels for the current master and checks its role.
     ...target.kind === "sentinel" ? { sentinels: target.sentinels.map((s) => ({ ...s })), name: target.serviceName, sentinelRetryStrategy: () => null } : { host: target.host, port: target.port, username: target.username },
     password: target.password,
+    ...target.tls && {
+      tls: { rejectUnauthorized: !target.tls.skipVerify, ...target.kind === "server" && { servername: target.host } },
+      ...target.kind === "sentinel" && { enableTLSForSentinelMode: true }
+    },
     db,
     lazyConnect: true,
     connectTimeout: timeoutMs,
@@ -27976,10 +27991,15 @@ async function connectRedis(target, timeoutMs) {
   return { client, detail };
 }
 function describeRedis(target) {
+  const tls = target.tls ? target.tls.skipVerify ? ", TLS without certificate verification" : ", TLS" : "";
   if (target.kind === "sentinel") {
-    return `Redis via Sentinel ${target.sentinels.map((s) => `${s.host}:${s.port}`).join(", ")} (service "${target.serviceName}", from ${target.source})`;
+    return `Redis via Sentinel ${target.sentinels.map((s) => `${s.host}:${s.port}`).join(", ")} (service "${target.serviceName}", from ${target.source}${tls})`;
   }
-  return `Redis at ${target.host}:${target.port} (from ${target.source})`;
+  return `Redis at ${target.host}:${target.port} (from ${target.source}${tls})`;
+}
+function redisInstanceKey(target) {
+  const where = target.kind === "sentinel" ? `sentinel ${target.serviceName}@${target.sentinels.map((s) => `${s.host}:${s.port}`).join(",")}` : `${target.host}:${target.port}`;
+  return `${where} ${target.kind === "server" ? target.username ?? "" : ""} ${target.tls ? `tls${target.tls.skipVerify ? "-insecure" : ""}` : "plain"}`;
 }
 async function probeRedis(target, timeoutMs) {
   const client = await openRedis(target, REDIS_DB.stat, timeoutMs);
@@ -27992,24 +28012,49 @@ async function probeRedis(target, timeoutMs) {
 async function closeRedis(client) {
   await client.quit().catch(() => client.disconnect());
 }
-function redisFromEtcd(config, onSecret) {
-  const addr2 = config["config/redis/addr"];
-  const sentinel = config["config/redis/sentinel"];
-  const password = config["config/redis/password"] || void 0;
+function redisFromEtcd(config, onSecret, tls = true) {
+  return redisTargetFrom(config, "config/redis/", onSecret, tls);
+}
+function redisOverridesFromEtcd(config, onSecret, tls = true) {
+  const roles = /* @__PURE__ */ new Map();
+  for (const key of Object.keys(config)) {
+    const match = /^config\/redis\/(override_configs|override-configs)\/([^/]+)\//.exec(key);
+    if (match) roles.set(match[2], `config/redis/${match[1]}/${match[2]}/`);
+  }
+  return Object.fromEntries([...roles].map(([role, prefix]) => [role, redisTargetFrom(config, prefix, onSecret, tls)]));
+}
+function redisTargetFrom(config, prefix, onSecret, readTls) {
+  const value = (...names) => names.map((name) => config[`${prefix}${name}`]).find((v) => v !== void 0);
+  const addr2 = value("addr");
+  const sentinel = value("sentinel");
+  const password = value("password") || void 0;
   if (password) onSecret(password);
+  const tls = readTls ? redisTls(prefix, value("use_tls", "use-tls"), value("tls_skip_verify", "tls-skip-verify")) : void 0;
   if (sentinel) {
-    const serviceName = config["config/redis/service_name"];
+    const serviceName = value("service_name", "service-name");
     if (!serviceName) {
       throw new MigrationError(
         "inconsistent-state",
-        `etcd config/redis/sentinel is set (${sentinel}) but config/redis/service_name is not; the manager needs both: set config/redis/service_name to the Sentinel master name (as in "sentinel monitor <name> \u2026"), or set redis-url to the current master`
+        `etcd ${prefix}sentinel is set (${sentinel}) but ${prefix}service_name is not; the manager needs both: set ${prefix}service_name to the Sentinel master name (as in "sentinel monitor <name> \u2026"), or set redis-url to the current master`
       );
     }
-    return { kind: "sentinel", sentinels: sentinelList(sentinel), serviceName, password, source: "etcd config/redis/sentinel" };
+    return { kind: "sentinel", sentinels: sentinelList(sentinel, prefix), serviceName, password, ...tls && { tls }, source: `etcd ${prefix}sentinel` };
   }
-  const server = redisFromUrl(addr2 ?? "127.0.0.1:6379", addr2 ? "etcd config/redis/addr" : "the manager default 127.0.0.1:6379 (etcd config/redis/addr is unset)", password);
+  const server = redisFromUrl(addr2 ?? "127.0.0.1:6379", addr2 ? `etcd ${prefix}addr` : `the manager default 127.0.0.1:6379 (etcd ${prefix}addr is unset)`, password);
   if (server.password) onSecret(server.password);
-  return server;
+  return tls ? { ...server, tls } : server;
+}
+function redisTls(prefix, useTls, skipVerify) {
+  const bool = (name, text) => {
+    if (text === void 0 || text === "") return false;
+    const t = text.trim().toLowerCase();
+    if (["true", "1", "yes", "on", "y", "t"].includes(t)) return true;
+    if (["false", "0", "no", "off", "n", "f"].includes(t)) return false;
+    throw new MigrationError("inconsistent-state", `etcd ${prefix}${name} is "${text}", which the manager does not read as a boolean; accepted: true or false`);
+  };
+  const on = bool("use_tls", useTls);
+  const skip = bool("tls_skip_verify", skipVerify);
+  return on ? { skipVerify: skip } : void 0;
 }
 function redisConfigFile(infoServer) {
   return /^config_file:(.*)$/m.exec(infoServer)?.[1]?.trim() ?? "";
@@ -28017,11 +28062,11 @@ function redisConfigFile(infoServer) {
 function isRedisAuthFailure(error) {
   return /^(WRONGPASS|NOAUTH)\b|AUTH.*called without any password configured/.test(messageOf(error));
 }
-function sentinelList(text) {
+function sentinelList(text, prefix = "config/redis/") {
   return text.split(",").map((entry) => entry.trim()).filter((entry) => entry !== "").map((entry) => {
     const match = /^(\[[^\]]+\]|[^\s:/]+)(?::(\d{1,5}))?$/.exec(entry);
     if (!match) {
-      throw new MigrationError("inconsistent-state", `etcd config/redis/sentinel entry "${entry}" is not host:port; the manager expects a comma-separated host:port list`);
+      throw new MigrationError("inconsistent-state", `etcd ${prefix}sentinel entry "${entry}" is not host:port; the manager expects a comma-separated host:port list`);
     }
     return { host: match[1].replace(/^\[|\]$/g, ""), port: match[2] ? Number(match[2]) : 26379 };
   });
@@ -28043,6 +28088,9 @@ var Deployment = class {
   postgresClient;
   etcdClient;
   redisTarget;
+  redisOverrides;
+  /** Clients on instances other than the main one (a role's override), by instance and database. */
+  otherRedisClients = /* @__PURE__ */ new Map();
   /** Servers whose connection closed under a run: every later call on it fails, even once the server is back. */
   lost = /* @__PURE__ */ new Set();
   get namespace() {
@@ -28088,6 +28136,47 @@ var Deployment = class {
     this.keepRedis(db, client);
     return client;
   }
+  /**
+   * The instances `roles` are on (the manager's roles, each with its logical database): the main
+   * one, and with `overrides` (a release that reads `redis.override_configs`) each role's own, as
+   * etcd config/redis/override_configs/<role>/ sets it. One entry per instance, with its roles.
+   */
+  async redisInstances(roles, overrides) {
+    if (!this.redisTarget) throw new MigrationError("unreachable", "Redis is not connected");
+    const set2 = overrides ? await this.redisOverrideTargets() : {};
+    const instances = /* @__PURE__ */ new Map();
+    for (const { role, db } of roles) {
+      const target = set2[role] ?? this.redisTarget;
+      const key = redisInstanceKey(target);
+      const main = key === redisInstanceKey(this.redisTarget);
+      const instance = instances.get(key) ?? { target, main, description: describeRedis(target), roles: [], client: (n) => this.redisOn(target, n) };
+      instance.roles.push({ role, db });
+      instances.set(key, instance);
+    }
+    return [...instances.values()].sort((a, b) => Number(b.main) - Number(a.main));
+  }
+  /** A client on `db` of the instance `role` is on (see redisInstances). */
+  async redisOf(role, db, overrides) {
+    const [instance] = await this.redisInstances([{ role, db }], overrides);
+    return instance.client(db);
+  }
+  /** The role instances etcd config/redis/override_configs names, read once; none without etcd (redis-url alone). */
+  async redisOverrideTargets() {
+    this.redisOverrides ??= this.etcdClient && this.namespace ? redisOverridesFromEtcd(await this.etcdPrefix("config/redis/"), this.onSecret) : {};
+    return this.redisOverrides;
+  }
+  async redisOn(target, db) {
+    if (redisInstanceKey(target) === redisInstanceKey(this.redisTarget)) return this.redis(db);
+    const key = `${redisInstanceKey(target)} db${db}`;
+    const existing = this.otherRedisClients.get(key);
+    if (existing) return existing;
+    const client = await openRedis(target, db, this.timeoutMs).catch((error) => {
+      throw new MigrationError("unreachable", `${describeRedis(target)} is unreachable: ${messageOf(error)}`);
+    });
+    client.once("end", () => this.lost.add("redis"));
+    this.otherRedisClients.set(key, client);
+    return client;
+  }
   keepRedis(db, client) {
     client.once("end", () => this.lost.add("redis"));
     this.redisClients.set(db, client);
@@ -28125,9 +28214,10 @@ var Deployment = class {
     return probePostgres(this.targets.postgres, this.timeoutMs);
   }
   async close() {
-    await Promise.allSettled([this.postgresClient && closePostgres(this.postgresClient, this.timeoutMs), ...[...this.redisClients.values()].map(closeRedis)]);
+    await Promise.allSettled([this.postgresClient && closePostgres(this.postgresClient, this.timeoutMs), ...[...this.redisClients.values(), ...this.otherRedisClients.values()].map(closeRedis)]);
     if (this.etcdClient) closeEtcd(this.etcdClient);
     this.redisClients.clear();
+    this.otherRedisClients.clear();
   }
   /** Rejects with a message naming the server when `promise` does not settle within the connect timeout. */
   bounded(server, promise) {
@@ -28361,12 +28451,12 @@ function mkdirP(fsPath) {
     yield mkdir(fsPath, { recursive: true });
   });
 }
-function which(tool, check) {
+function which(tool, check2) {
   return __awaiter2(this, void 0, void 0, function* () {
     if (!tool) {
       throw new Error("parameter 'tool' is required");
     }
-    if (check) {
+    if (check2) {
       const result = yield which(tool, false);
       if (!result) {
         if (IS_WINDOWS) {
@@ -29262,6 +29352,10 @@ var SNIFFIO = {
   packages: ["sniffio"],
   source: "valkey-glide 2.0.1 (glide/glide_client.py) imports sniffio without requiring it, and these releases' wheels pin that valkey-glide: their alembic stops with ModuleNotFoundError: No module named 'sniffio'"
 };
+var YANKED_2412 = {
+  packages: ["backend.ai-cli==24.12.1", "backend.ai-common==24.12.1", "backend.ai-plugin==24.12.1"],
+  source: "every backend.ai package of 24.12.1 is yanked on PyPI; pip installs yanked releases that are pinned with ==, uv only those pinned directly, so the manager's own backend.ai dependencies are pinned beside it (the same versions it requires)"
+};
 var MANAGER_PYTHON = [
   {
     // Only the final patch was tried; 21.03.0 asked for 3.8, every later one for 3.9.
@@ -29352,13 +29446,13 @@ var MANAGER_PYTHON = [
     ["24.03", 11, "24.03.11", "3596bc12ec09"],
     ["24.09", 14, "24.09.14", "ecc9f6322be4"],
     // 24.12.0 was never published and 24.12.1 is yanked; pip still installs a yanked release pinned with ==.
-    ["24.12", 1, "24.12.1", "0bb88d5a46bf"],
+    ["24.12", 1, "24.12.1", "0bb88d5a46bf", YANKED_2412],
     ["25.1", 1, "25.1.1", "fb89f5d7817b"],
     ["25.2", 0, "25.2.0", "ecc9f6322be4"],
     ["25.3", 3, "25.3.3", "8f85e9d0bd4e"],
     ["25.4", 0, "25.4.0", "70e0533aa49a"],
     ["25.5", 2, "25.5.2", "683ca0a32f41"]
-  ].map(([line, last2, tried, head]) => ({
+  ].map(([line, last2, tried, head, also]) => ({
     line,
     patches: [0, last2],
     tried,
@@ -29367,6 +29461,7 @@ var MANAGER_PYTHON = [
     preinstall: [],
     pipArgs: [],
     constraints: [],
+    ...also && { alsoInstall: also.packages, alsoInstallSource: also.source },
     head
   })),
   ...[
@@ -29782,7 +29877,7 @@ var ManagerVenvs = class {
     const dir = this.dirFor(version);
     if (found.state !== "ready") {
       const holds2 = found.state === "stale" ? `holds ${found.holds}, so preflight or migrate will replace it with` : "holds no venv yet; preflight or migrate will make it with";
-      const detail = `${dir} ${holds2} ${found.requirement} (pip install ${found.requirement}); a dry run makes and caches no venv, so ${purpose.unchecked} (run preflight first to check them)`;
+      const detail = `${dir} ${holds2} ${found.requirement} (with uv where it can, else pip); a dry run makes and caches no venv, so ${purpose.unchecked} (run preflight first to check them)`;
       this.record({ phase: "setup", step: "manager-venv", status: "warning", detail });
       this.log.warning(`manager-venv: ${detail}`);
       return void 0;
@@ -29811,9 +29906,9 @@ var ManagerVenvs = class {
 
 // src/rehearsal/rehearse.ts
 import { existsSync as existsSync6, mkdtempSync, readFileSync as readFileSync3, writeFileSync } from "node:fs";
-import { rm as rm11 } from "node:fs/promises";
-import { tmpdir as tmpdir5 } from "node:os";
-import { dirname as dirname8, join as join13, resolve as resolve9 } from "node:path";
+import { rm as rm12 } from "node:fs/promises";
+import { tmpdir as tmpdir6 } from "node:os";
+import { dirname as dirname8, join as join14, resolve as resolve9 } from "node:path";
 
 // src/rehearsal/snapshot-file.ts
 import { createReadStream as createReadStream2, createWriteStream as createWriteStream2 } from "node:fs";
@@ -30112,6 +30207,9 @@ async function pointEtcdAtRedis(targets, namespace) {
   const { host, port, password } = targets.redisAddress;
   await etcd.delete().key("config/redis/sentinel");
   await etcd.delete().key("config/redis/service_name");
+  await etcd.delete().key("config/redis/service-name");
+  for (const prefix of ["config/redis/override_configs/", "config/redis/override-configs/"]) await etcd.delete().prefix(prefix);
+  for (const key of ["use_tls", "use-tls", "tls_skip_verify", "tls-skip-verify"]) await etcd.delete().key(`config/redis/${key}`);
   await etcd.put("config/redis/addr").value(`${host}:${port}`);
   if (password) await etcd.put("config/redis/password").value(password);
   else await etcd.delete().key("config/redis/password");
@@ -32737,15 +32835,15 @@ async function detectPosition(client) {
 }
 async function sharedHead(client, position) {
   const lines = [...new Set(position.releases.map((r) => r.line))];
-  const factsOf2 = new Map(lines.map((line) => [line, factsAt(line, position.revision)]));
-  if (new Set([...factsOf2.values()].map((facts2) => facts2.map((f) => f.since).join())).size <= 1) return position;
+  const factsOf3 = new Map(lines.map((line) => [line, factsAt(line, position.revision)]));
+  if (new Set([...factsOf3.values()].map((facts2) => facts2.map((f) => f.since).join())).size <= 1) return position;
   const holding = [];
   for (const line of lines) {
-    const probes = factsOf2.get(line).flatMap((fact) => fact.probes);
+    const probes = factsOf3.get(line).flatMap((fact) => fact.probes);
     if ((await Promise.all(probes.map((probe) => probeHolds(client, probe)))).every(Boolean)) holding.push(line);
   }
   if (holding.length === 0) return position;
-  const chosen = holding.reduce((best, line) => factsOf2.get(line).length > factsOf2.get(best).length ? line : best);
+  const chosen = holding.reduce((best, line) => factsOf3.get(line).length > factsOf3.get(best).length ? line : best);
   return { ...position, releases: position.releases.filter((r) => sameLine(r, chosen)) };
 }
 async function probeHolds(client, probe) {
@@ -33200,14 +33298,14 @@ async function refuseUnlessEmpty(etcd, redis, namespace) {
 }
 
 // src/rehearsal/growth.ts
-import { join as join12 } from "node:path";
+import { join as join13 } from "node:path";
 
 // src/steps/manager-starts.ts
 import { randomBytes as randomBytes5, randomUUID as randomUUID2 } from "node:crypto";
 import { existsSync as existsSync5 } from "node:fs";
-import { mkdtemp as mkdtemp4, rm as rm10, writeFile as writeFile4 } from "node:fs/promises";
-import { tmpdir as tmpdir4 } from "node:os";
-import { dirname as dirname7, join as join11, resolve as resolve8 } from "node:path";
+import { mkdtemp as mkdtemp5, rm as rm11, writeFile as writeFile5 } from "node:fs/promises";
+import { tmpdir as tmpdir5 } from "node:os";
+import { dirname as dirname7, join as join12, resolve as resolve8 } from "node:path";
 
 // src/releases/manager-start.ts
 var PROOF_QUERY = "query { user_list(limit: 1, offset: 0) { total_count } vfolder_list(limit: 1, offset: 0) { total_count } compute_session_list(limit: 1, offset: 0) { total_count items { id status } } agent_list(limit: 1, offset: 0) { total_count } }";
@@ -33232,7 +33330,23 @@ var MANAGER_START_FACTS = [
   FROM_2309,
   // 25.5 adds `internal-addr` (default 0.0.0.0:18080), a second listener for the internal API
   // (backend.ai@25.5.2:src/ai/backend/manager/config.py, server.py).
-  { ...FROM_2309, since: "25.5", listenerKeys: ["internal-addr"] }
+  { ...FROM_2309, since: "25.5", listenerKeys: ["internal-addr"] },
+  {
+    ...FROM_2309,
+    since: "25.8",
+    listenerKeys: ["internal-addr"],
+    harmlessLogErrors: [
+      ...FROM_2309.harmlessLogErrors,
+      {
+        // 25.8's service discovery sweeps unhealthy services every few seconds; etcd's discovery
+        // raises ValueError("No service groups found.") while no service has registered yet, and the
+        // sweep logs it and tries again (backend.ai@25.8.1:src/ai/backend/common/service_discovery/
+        // service_discovery.py, _sweep_unhealthy_services_loop; etcd_discovery/service_discovery.py, discover).
+        text: "Error sweeping unhealthy services: No service groups found.",
+        why: "the service discovery sweep before any service registered (it retries)"
+      }
+    ]
+  }
 ];
 function managerStartFacts(version) {
   const line = version.split(".").slice(0, 2).join(".");
@@ -33832,8 +33946,8 @@ var failed = (detail) => ({ status: "failed", detail });
 var warning = (detail) => ({ status: "warning", detail });
 var skipped = (detail) => ({ status: "skipped", detail });
 var changed = (detail) => ({ status: "changed", detail });
-function firstFew(items, show2, { limit = 5, more = "" } = {}) {
-  const shown = items.slice(0, limit).map(show2).join("; ");
+function firstFew(items, show, { limit = 5, more = "" } = {}) {
+  const shown = items.slice(0, limit).map(show).join("; ");
   return items.length > limit ? `${shown}; and ${items.length - limit} more${more}` : shown;
 }
 var REHEARSAL_FINDS_IT = "A rehearsal of a nightly snapshot (bai-migrate rehearse, the PR check) finds this before the maintenance window.";
@@ -34095,12 +34209,14 @@ var managerConnects = {
 };
 
 // src/steps/config-loads.ts
-import { mkdtemp as mkdtemp3, readFile as readFile7, rm as rm9, writeFile as writeFile3 } from "node:fs/promises";
-import { cpus, tmpdir as tmpdir3 } from "node:os";
-import { dirname as dirname6, join as join10, resolve as resolve7 } from "node:path";
+import { mkdtemp as mkdtemp4, readFile as readFile7, rm as rm10, writeFile as writeFile4 } from "node:fs/promises";
+import { cpus, tmpdir as tmpdir4 } from "node:os";
+import { dirname as dirname6, join as join11, resolve as resolve7 } from "node:path";
 
 // src/manager/config-load.ts
-import { dirname as dirname5, resolve as resolve6 } from "node:path";
+import { mkdtemp as mkdtemp3, rm as rm9, writeFile as writeFile3 } from "node:fs/promises";
+import { tmpdir as tmpdir3 } from "node:os";
+import { dirname as dirname5, join as join10, resolve as resolve6 } from "node:path";
 var LOAD = `
 import json, sys
 from pathlib import Path
@@ -34131,7 +34247,7 @@ function refusedKeys(invalid, prefix = "") {
   }
   return [{ key: prefix || "(the file)", reason: String(invalid) }];
 }
-var ABSENT_PATH = /^value is not a (regular file|directory)$/;
+var ABSENT_PATH = /^(value is not a (regular file|directory)|Path does not point to a (file|directory))$/;
 function namesAbsentPath(key) {
   return ABSENT_PATH.test(key.reason);
 }
@@ -34140,7 +34256,9 @@ function dependsOnHost(key) {
 }
 async function loadManagerConfig2(python, configPath, options = {}) {
   const path4 = resolve6(configPath);
-  const result = await runChild("alembic", python, ["-c", LOAD, path4], { cwd: options.cwd ?? dirname5(path4), env: options.env });
+  return parseLoad(await runChild("alembic", python, ["-c", LOAD, path4], { cwd: options.cwd ?? dirname5(path4), env: options.env }));
+}
+function parseLoad(result) {
   const lines = `${result.stdout}
 ${result.stderr}`.split("\n");
   const tagged = (tag) => lines.find((line) => line.startsWith(`${tag} `) || line === tag)?.slice(tag.length).trim();
@@ -34159,6 +34277,134 @@ ${result.stderr}`.split("\n");
   if (noLoader !== void 0) return { state: "no-loader", detail: noLoader };
   const said = lines.map((line) => line.trim()).filter(Boolean).slice(-4).join(" ");
   return { state: "failed", detail: `exit ${result.exitCode}: ${said.slice(0, 600)}` };
+}
+var MERGED_LOAD = `
+import asyncio, importlib, json, sys
+from pathlib import Path
+def first(attr, *modules):
+    for name in modules:
+        try:
+            return getattr(importlib.import_module(name), attr)
+        except (ImportError, AttributeError):
+            continue
+    return None
+try:
+    import pydantic
+    from ai.backend.manager.config.unified import ManagerUnifiedConfig
+    from ai.backend.common.etcd import make_dict_from_pairs
+except ModuleNotFoundError as e:
+    print("BAI_MIGRATE_NO_PACKAGE " + str(e), flush=True)
+    sys.exit(3)
+except (ImportError, AttributeError) as e:
+    print("BAI_MIGRATE_NO_LOADER " + str(e), flush=True)
+    sys.exit(4)
+merge_configs = first("merge_configs", "ai.backend.manager.config.loader.loader_chain", "ai.backend.common.configs.loader.loader_chain")
+TomlConfigLoader = first("TomlConfigLoader", "ai.backend.manager.config.loader.toml_loader", "ai.backend.common.configs.loader.toml_loader")
+if merge_configs is None or TomlConfigLoader is None:
+    print("BAI_MIGRATE_NO_LOADER no merge_configs or TomlConfigLoader", flush=True)
+    sys.exit(4)
+with open(sys.argv[2]) as f:
+    layers = json.load(f)
+merged = merge_configs({}, asyncio.run(TomlConfigLoader(Path(sys.argv[1]), "manager").load()))
+for layer in layers:
+    tables = make_dict_from_pairs(layer["prefix"].rstrip("/"), sorted((k, v) for k, v in layer["pairs"]), "/")
+    if layer.get("under"):
+        tables = {layer["under"]: tables}
+    merged = merge_configs(merged, tables)
+try:
+    ManagerUnifiedConfig.model_validate(merged)
+except pydantic.ValidationError as e:
+    print("BAI_MIGRATE_REFUSED " + json.dumps({".".join(str(p) for p in err["loc"]): err["msg"] for err in e.errors()}), flush=True)
+    sys.exit(2)
+print("BAI_MIGRATE_LOADED", flush=True)
+`;
+async function loadMergedManagerConfig(python, configPath, layers, options = {}) {
+  const path4 = resolve6(configPath);
+  const dir = await mkdtemp3(join10(tmpdir3(), "bai-migrate-etcd-config-"));
+  try {
+    const data = join10(dir, "etcd.json");
+    await writeFile3(data, JSON.stringify(layers), { mode: 384 });
+    return parseLoad(await runChild("alembic", python, ["-c", MERGED_LOAD, path4, data], { cwd: options.cwd ?? dirname5(path4) }));
+  } finally {
+    await rm9(dir, { recursive: true, force: true });
+  }
+}
+
+// src/releases/merged-config.ts
+var FACTS2 = [
+  {
+    since: "25.8.0",
+    layers: [{ prefix: "config/" }, { prefix: "volumes/", under: "volumes" }, { prefix: "ai/backend/config/common/" }, { prefix: "ai/backend/config/manager/" }],
+    // backend.ai@25.8.1:src/ai/backend/manager/config/unified.py, ManagerConfig.distributed_lock: AliasChoices("distributed-lock", "distributed_lock").
+    names: { "manager.distributed-lock": ["distributed-lock", "distributed_lock"] }
+  }
+];
+function factsOf2(release) {
+  return FACTS2.filter((f) => compareReleases(findRelease(f.since), release) <= 0).at(-1);
+}
+function etcdConfigLayers(release) {
+  return factsOf2(release)?.layers ?? [];
+}
+function configKeyNames(release, table, key) {
+  return factsOf2(release)?.names[`${table}.${key}`] ?? [key];
+}
+function etcdKeyOf(layer, table, name) {
+  if (layer.under === void 0) return `${layer.prefix}${table}/${name}`;
+  return layer.under === table ? `${layer.prefix}${name}` : void 0;
+}
+
+// src/steps/merged-config.ts
+function describePlace(place, table) {
+  return place.where === "file" ? `${place.path} [${table}] ${place.name}` : `etcd key ${place.key}`;
+}
+var showValue = (value) => value === void 0 ? "unset" : typeof value === "string" ? `"${value}"` : String(value);
+function matching(found, prefix, name) {
+  return Object.entries(found).filter(([key]) => {
+    const rest = key.slice(prefix.length);
+    if (rest.includes("/")) return false;
+    try {
+      return decodeURIComponent(rest) === name;
+    } catch {
+      return rest === name;
+    }
+  });
+}
+async function settingView(ctx, table, key, toml) {
+  const release = ctx.hop.to;
+  const names = configKeyNames(release, table, key);
+  const config = toml ?? ctx.deployment.targets.managerConfig;
+  const places = [];
+  if (config) {
+    const section2 = config.table[table];
+    if (isTable(section2)) {
+      for (const name of names) if (section2[name] !== void 0) places.push({ where: "file", path: config.path, name, value: section2[name] });
+    }
+  }
+  const layers = etcdConfigLayers(release);
+  for (const layer of layers) {
+    for (const name of names) {
+      const exact = etcdKeyOf(layer, table, name);
+      if (!exact) continue;
+      const prefix = exact.slice(0, exact.length - name.length);
+      const found = await ctx.deployment.etcdPrefix(prefix);
+      for (const [etcdKey, value] of matching(found, prefix, name)) places.push({ where: "etcd", key: etcdKey, name, value });
+    }
+  }
+  let effective;
+  for (const name of names) {
+    const last2 = places.filter((p) => p.name === name).at(-1);
+    if (last2) {
+      effective = last2;
+      break;
+    }
+  }
+  return { places, effective, merged: layers.length > 0 };
+}
+function shadowed(view) {
+  return view.effective ? view.places.filter((p) => p !== view.effective && p.value !== view.effective.value) : [];
+}
+function parsedNow(path4, text) {
+  return { path: path4, table: parseToml(text) };
 }
 
 // src/manager/apply-revisions.ts
@@ -34219,11 +34465,13 @@ async function targetConfigLoads(ctx, release) {
     return [skipped(`manager.toml is not loaded with ${release}'s own loader: alembic-command does not say which Python runs it`)];
   }
   const edits = ctx.hop.steps.flatMap((step2) => step2.configEdits?.(ctx) ?? []);
-  const loaded = await loadAsLeft(python, config, edits);
+  const merged = etcdConfigLayers(ctx.hop.to).length > 0;
+  const loaded = merged ? await loadMergedAsLeft(ctx, python, config, edits) : await loadAsLeft(python, config, edits);
   const asLeft = edits.length > 0 ? ` as this run leaves it (${edits.map(showEdit).join(", ")})` : "";
+  const what = merged ? `manager.toml (${config}) merged with etcd` : `manager.toml (${config})`;
   switch (loaded.state) {
     case "loads":
-      return [ok2(`manager.toml (${config})${asLeft} loads with ${release}'s own loader`)];
+      return [ok2(`${what}${asLeft} loads with ${release}'s own loader`)];
     case "no-package":
       return [skipped(`manager.toml is not loaded with ${release}'s own loader: alembic's Python (${python}) has no backend.ai-manager (${loaded.detail})`)];
     case "no-loader":
@@ -34237,14 +34485,14 @@ async function targetConfigLoads(ctx, release) {
       if (refused.length > 0) {
         findings.push(
           failed(
-            `manager.toml (${config})${asLeft} does not load with ${release}'s own loader, so the ${release} manager would not start after the migration; it refuses ${refused.length} key(s): ${listKeys(refused)}; accepted: values ${release}'s configuration accepts (fix them before the window)`
+            `${what}${asLeft} does not load with ${release}'s own loader, so the ${release} manager would not start after the migration; it refuses ${refused.length} key(s): ${listKeys(refused)}; accepted: values ${release}'s configuration accepts (fix them before the window)`
           )
         );
       }
       if (onHost.length > 0) {
         findings.push(
           warning(
-            `manager.toml (${config}) names path(s), or leaves default path(s), or asks for more processes than this runner's ${cpus().length} CPU(s), which ${release}'s loader checks against the machine it runs on (relative paths resolved from manager.toml's folder): ${listKeys(onHost)}; the manager's host must have them`
+            `${what} names path(s), or leaves default path(s), or asks for more processes than this runner's ${cpus().length} CPU(s), which ${release}'s loader checks against the machine it runs on (relative paths resolved from manager.toml's folder): ${listKeys(onHost)}; the manager's host must have them`
           )
         );
       }
@@ -34254,18 +34502,37 @@ async function targetConfigLoads(ctx, release) {
 }
 var showEdit = (edit) => `[${edit.table}] ${edit.key} = ${typeof edit.value === "string" ? JSON.stringify(edit.value) : String(edit.value)}`;
 async function loadAsLeft(python, config, edits) {
-  if (edits.length === 0) return loadManagerConfig2(python, config);
+  return withEdits(config, edits, (path4, cwd) => loadManagerConfig2(python, path4, cwd ? { cwd } : {}));
+}
+async function withEdits(config, edits, load) {
+  if (edits.length === 0) return load(config);
   const text = await readFile7(config, "utf8");
   const edited = edits.reduce((next, edit) => setTomlValue(next, edit.table, edit.key, edit.value), text);
-  if (edited === text) return loadManagerConfig2(python, config);
-  const dir = await mkdtemp3(join10(tmpdir3(), "bai-migrate-manager-toml-"));
+  if (edited === text) return load(config);
+  const dir = await mkdtemp4(join11(tmpdir4(), "bai-migrate-manager-toml-"));
   try {
-    const copy2 = join10(dir, "manager.toml");
-    await writeFile3(copy2, edited, { mode: 384 });
-    return await loadManagerConfig2(python, copy2, { cwd: dirname6(resolve7(config)) });
+    const copy2 = join11(dir, "manager.toml");
+    await writeFile4(copy2, edited, { mode: 384 });
+    return await load(copy2, dirname6(resolve7(config)));
   } finally {
-    await rm9(dir, { recursive: true, force: true });
+    await rm10(dir, { recursive: true, force: true });
   }
+}
+async function loadMergedAsLeft(ctx, python, config, edits) {
+  const layers = await Promise.all(etcdConfigLayers(ctx.hop.to).map(async (layer) => ({ layer, values: { ...await ctx.deployment.etcdPrefix(layer.prefix) } })));
+  const fileEdits = [];
+  for (const edit of edits) {
+    const view = await settingView(ctx, edit.table, edit.key);
+    const inFile = view.places.flatMap((p) => p.where === "file" ? [p.name] : []);
+    if (view.places.length === 0) fileEdits.push(edit);
+    for (const name of inFile) fileEdits.push({ ...edit, key: name });
+    for (const place of view.places) {
+      if (place.where !== "etcd") continue;
+      for (const { values } of layers) if (place.key in values) values[place.key] = String(edit.value);
+    }
+  }
+  const content = layers.map(({ layer, values }) => ({ prefix: layer.prefix, under: layer.under, pairs: Object.entries(values) }));
+  return withEdits(config, fileEdits, (path4, cwd) => loadMergedManagerConfig(python, path4, content, { cwd }));
 }
 
 // src/steps/manager-starts.ts
@@ -34329,7 +34596,7 @@ async function runManagerProof(ctx, hooks = {}) {
   const grace = hooks.stopGraceMs ?? STOP_GRACE_MS;
   const release = managerRelease(ctx);
   const facts2 = managerStartFacts(release);
-  const dir = await mkdtemp4(join11(tmpdir4(), "bai-migrate-manager-"));
+  const dir = await mkdtemp5(join12(tmpdir5(), "bai-migrate-manager-"));
   const listener = ctx.settings.disposableCopy ? await loopbackListener() : void 0;
   const keypair = { accessKey: `AKBAIMIGRATE${randomBytes5(4).toString("hex").toUpperCase()}`, secretKey: randomBytes5(20).toString("hex") };
   const managerId = `i-bai-migrate-${randomBytes5(3).toString("hex")}`;
@@ -34345,13 +34612,13 @@ async function runManagerProof(ctx, hooks = {}) {
     }
     const made = await throwAwayKeypair(ctx, keypair, user);
     if (typeof made === "string") return { finding: failed(made), log, dialled: [], timings };
-    const config = join11(dir, "manager.toml");
+    const config = join12(dir, "manager.toml");
     const servicePort = await freePort();
     const aiomonitor = {};
     for (const key of facts2.aiomonitorKeys) aiomonitor[key] = await freePort();
     const listeners = {};
     for (const key of facts2.listenerKeys) listeners[key] = await freePort();
-    await writeFile4(config, managerTomlCopy({ ...await copyTargets(ctx), dir, servicePort, aiomonitor, listeners, managerId, rpcKeypair: await rpcKeypair(ctx, facts2, dir) }), {
+    await writeFile5(config, managerTomlCopy({ ...await copyTargets(ctx), dir, servicePort, aiomonitor, listeners, managerId, rpcKeypair: await rpcKeypair(ctx, facts2, dir) }), {
       mode: 384
     });
     const before = Object.keys(await ctx.deployment.etcdPrefix("nodes/manager/"));
@@ -34422,7 +34689,7 @@ async function runManagerProof(ctx, hooks = {}) {
     if (manager && !manager.exit()) await manager.stop(STOP_GRACE_MS).catch(() => void 0);
     await removeThrowAway(ctx, keypair, user).catch((error) => ctx.log.warning(`manager-starts: the throw-away superadmin ${user.email} could not be removed: ${messageOf(error)}`));
     await listener?.close();
-    await rm10(dir, { recursive: true, force: true });
+    await rm11(dir, { recursive: true, force: true });
   }
 }
 async function throwAwayKeypair(ctx, keypair, user) {
@@ -34493,7 +34760,7 @@ async function rpcKeypair(ctx, facts2, dir) {
   }
   const args = ["mgr", "generate-rpc-keypair", dir, "manager"];
   requireSuccess(ctx.managerCli, args, await runManagerCli(ctx.managerCli, args));
-  return join11(dir, "manager.key_secret");
+  return join12(dir, "manager.key_secret");
 }
 function parseJson(text) {
   try {
@@ -34544,10 +34811,10 @@ function hopTimes(timings) {
   const hops = /* @__PURE__ */ new Map();
   for (const t of timings) {
     if (!t.hop || t.step === managerStarts.id) continue;
-    const hop15 = hops.get(t.hop) ?? { totalMs: 0, schemaMs: 0 };
-    hop15.totalMs += t.applyMs + t.verifyMs;
-    if (t.step === "schema") hop15.schemaMs += t.applyMs + t.verifyMs;
-    hops.set(t.hop, hop15);
+    const hop28 = hops.get(t.hop) ?? { totalMs: 0, schemaMs: 0 };
+    hop28.totalMs += t.applyMs + t.verifyMs;
+    if (t.step === "schema") hop28.schemaMs += t.applyMs + t.verifyMs;
+    hops.set(t.hop, hop28);
   }
   return hops;
 }
@@ -34558,9 +34825,9 @@ function judgeGrowth(fullMs, smallerMs, rowRatio) {
 function compareSizes(full, smaller) {
   const rowRatio = full.rows / Math.max(1, smaller.rows);
   const small = hopTimes(smaller.timings);
-  const hops = [...hopTimes(full.timings)].map(([hop15, f]) => {
-    const s = small.get(hop15) ?? { totalMs: 0, schemaMs: 0 };
-    return { hop: hop15, fullMs: f.totalMs, smallerMs: s.totalMs, schemaFullMs: f.schemaMs, schemaSmallerMs: s.schemaMs, verdict: judgeGrowth(f.totalMs, s.totalMs, rowRatio) };
+  const hops = [...hopTimes(full.timings)].map(([hop28, f]) => {
+    const s = small.get(hop28) ?? { totalMs: 0, schemaMs: 0 };
+    return { hop: hop28, fullMs: f.totalMs, smallerMs: s.totalMs, schemaFullMs: f.schemaMs, schemaSmallerMs: s.schemaMs, verdict: judgeGrowth(f.totalMs, s.totalMs, rowRatio) };
   });
   return { rows: { full: full.rows, smaller: smaller.rows }, hops };
 }
@@ -34585,7 +34852,7 @@ async function migrateSmallerCopy(client, inner, runInner, record, work) {
     clearHistoryMode: "bai-migrate",
     sweepOrphanedStatKeys: false,
     vacuum: "full",
-    reportFile: join12(work, "smaller-clear-history.json")
+    reportFile: join13(work, "smaller-clear-history.json")
   });
   if (cleared.outcome === "failure") {
     record({ step: "growth", status: "warning", detail: `the older half of the history could not be cleared for a second size (${cleared.error ?? "see the report"}): ${only}` });
@@ -34596,7 +34863,7 @@ async function migrateSmallerCopy(client, inner, runInner, record, work) {
     record({ step: "growth", status: "skipped", detail: `clearing the older half of the terminated kernels left ${rows} of ${fullRows} history rows, too close to tell growth: ${only}` });
     return { changed: true };
   }
-  const migrated = await runInner({ ...inner, dryRun: false, disposableCopy: false, startManager: false, reportFile: join12(work, "smaller-migrate.json") });
+  const migrated = await runInner({ ...inner, dryRun: false, disposableCopy: false, startManager: false, reportFile: join13(work, "smaller-migrate.json") });
   if (migrated.outcome === "failure") {
     record({
       step: "growth",
@@ -34637,7 +34904,7 @@ function describeGrowth(growth) {
 // src/rehearsal/rehearse.ts
 async function rehearse(options, report2, log, addSecret, runInner) {
   const record = recorder(report2, log);
-  const work = mkdtempSync(join13(tmpdir5(), "bai-migrate-rehearsal-"));
+  const work = mkdtempSync(join14(tmpdir6(), "bai-migrate-rehearsal-"));
   const { snapshotFile: snapshotFile2, manifest } = await openInWork(options, work);
   noteSnapshot(report2, manifest, record);
   const run2 = { options, manifest, snapshotFile: snapshotFile2, work, log, record, runInner };
@@ -34664,10 +34931,10 @@ function recorder(report2, log) {
 }
 async function openInWork(options, work) {
   try {
-    const snapshotFile2 = await openSnapshot(options.snapshotFile, options.snapshotKey, join13(work, "snapshot.jsonl.gz"));
+    const snapshotFile2 = await openSnapshot(options.snapshotFile, options.snapshotKey, join14(work, "snapshot.jsonl.gz"));
     return { snapshotFile: snapshotFile2, manifest: await readManifest(snapshotFile2) };
   } catch (error) {
-    await rm11(work, { recursive: true, force: true });
+    await rm12(work, { recursive: true, force: true });
     throw error;
   }
 }
@@ -34723,7 +34990,7 @@ async function restoreInto(run2, servers, label) {
 }
 function innerOptions(run2, servers, database, managerTomlFromSnapshot) {
   const { options, work } = run2;
-  const managerConfig = join13(work, "manager.toml");
+  const managerConfig = join14(work, "manager.toml");
   const { user, password, host, port } = servers.postgres;
   writeFileSync(managerConfig, rehearsalManagerToml(options, run2.manifest, managerTomlFromSnapshot, servers, database), { mode: 384 });
   return {
@@ -34744,21 +35011,21 @@ function innerOptions(run2, servers, database, managerTomlFromSnapshot) {
     allowRunningServices: true,
     // The copy is disposable: its run ends with the target release's manager starting on it (steps/manager-starts.ts).
     disposableCopy: true,
-    backupDir: join13(work, "backup")
+    backupDir: join14(work, "backup")
   };
 }
 async function prove(run2, report2, inner) {
   const { work, runInner, record } = run2;
-  const dry = await runInner({ ...inner, dryRun: true, reportFile: join13(work, "dry-run.json") });
+  const dry = await runInner({ ...inner, dryRun: true, reportFile: join14(work, "dry-run.json") });
   if (dry.outcome === "failure") {
     adopt(report2, dry);
     throw failure(dry, "the dry run");
   }
   report2.attachments.push(...dry.attachments);
-  const migrated = await runInner({ ...inner, dryRun: false, reportFile: join13(work, "migrate.json") });
+  const migrated = await runInner({ ...inner, dryRun: false, reportFile: join14(work, "migrate.json") });
   adopt(report2, migrated);
   if (migrated.outcome === "failure") throw failure(migrated, "the migration");
-  const verified = await runInner({ ...inner, command: "verify", dryRun: false, reportFile: join13(work, "verify.json") });
+  const verified = await runInner({ ...inner, command: "verify", dryRun: false, reportFile: join14(work, "verify.json") });
   const checks = verified.entries.filter((e) => e.phase === "verify");
   report2.entries.push(...checks.filter((e) => e.status === "failed" || e.status === "warning"));
   if (verified.outcome === "failure") throw failure(verified, "the final verify");
@@ -34771,7 +35038,7 @@ async function prove(run2, report2, inner) {
 }
 async function cleanUp(run2) {
   const { options, started, target, record } = run2;
-  await rm11(run2.work, { recursive: true, force: true });
+  await rm12(run2.work, { recursive: true, force: true });
   if (options.keepRehearsal && target) {
     await target.close();
     const containers = started ? `; containers ${Object.values(started.containers).map((id) => id.slice(0, 12)).join(", ")} keep running (docker rm -f them when done)` : "";
@@ -34784,7 +35051,7 @@ async function cleanUp(run2) {
 }
 function alembicIniCopy(path4, work) {
   if (!path4 || !existsSync6(path4)) return path4;
-  const copy2 = join13(work, "alembic.ini");
+  const copy2 = join14(work, "alembic.ini");
   if (!existsSync6(copy2)) writeFileSync(copy2, readFileSync3(path4, "utf8").replaceAll("%(here)s", dirname8(resolve9(path4)).replaceAll("%", "%%")), { mode: 384 });
   return copy2;
 }
@@ -34954,16 +35221,16 @@ async function ensureTable2(client) {
        hop text PRIMARY KEY, target_release text NOT NULL, started_at timestamptz NOT NULL DEFAULT now(), finished_at timestamptz)`
   );
 }
-async function hopStarted(client, hop15, targetRelease2) {
+async function hopStarted(client, hop28, targetRelease2) {
   await ensureTable2(client);
   await client.query(
     `INSERT INTO ${HOP_JOURNAL} (hop, target_release) VALUES ($1, $2)
      ON CONFLICT (hop) DO UPDATE SET target_release = EXCLUDED.target_release, started_at = now(), finished_at = NULL`,
-    [hop15, targetRelease2]
+    [hop28, targetRelease2]
   );
 }
-async function hopFinished(client, hop15) {
-  await client.query(`UPDATE ${HOP_JOURNAL} SET finished_at = now() WHERE hop = $1`, [hop15]);
+async function hopFinished(client, hop28) {
+  await client.query(`UPDATE ${HOP_JOURNAL} SET finished_at = now() WHERE hop = $1`, [hop28]);
 }
 async function unfinishedHops(client) {
   if (!await tableExists(client, HOP_JOURNAL)) return [];
@@ -34976,6 +35243,53 @@ async function unfinishedHops(client) {
   }
 }
 var INSUFFICIENT_PRIVILEGE = "42501";
+
+// src/releases/cannot-run.ts
+var PACKAGE_BREAKAGES = [
+  {
+    // 09206ac04fd3 creates the global scope roles (25.16.0); 2c9000848b6e and e3fb172166dc back-fill
+    // user system roles and project member roles (26.4.0). Each inserts through the role model of the
+    // package it runs in, which from backend.ai#12537 maps a status column the revision's insert leaves out.
+    revisions: ["09206ac04fd3", "2c9000848b6e", "e3fb172166dc"],
+    releases: ["26.4.8", "26.4.9", "26.8.0", "26.8.1"],
+    error: "sqlalchemy.exc.CompileError: Unconsumed column names: status",
+    fixedIn: "26.4.10, and the 26.8 branch after 26.8.1",
+    source: "backend.ai#13695 (BA-7323), fixing the regression backend.ai#12537 brought into 26.4.8 and 26.8.0"
+  }
+];
+function cannotRun(release, revisions) {
+  const installed = publishedRelease(release);
+  const wanted = new Set(revisions);
+  return PACKAGE_BREAKAGES.filter((b) => b.releases.includes(installed)).map((breakage) => ({ release: installed, revisions: breakage.revisions.filter((r) => wanted.has(r)), breakage })).filter((found) => found.revisions.length > 0);
+}
+function describeCannotRun(found) {
+  const { breakage } = found;
+  return `backend.ai-manager ${found.release} cannot run revision(s) ${found.revisions.join(", ")} (alembic stops with ${breakage.error}; ${breakage.source}); upgrade the database past them with another release first (fixed in ${breakage.fixedIn})`;
+}
+
+// src/releases/redis-roles.ts
+var REDIS_ROLES = [
+  { role: "statistics", db: 0, since: "21.03.0", holds: "kernel statistics and keypair concurrency" },
+  { role: "rate_limit", db: 1, since: "21.03.0", holds: "API rate limits" },
+  { role: "live", db: 2, since: "21.03.0", holds: "live status of agents and sessions" },
+  { role: "image", db: 3, since: "21.03.0", holds: "which agent has which image" },
+  { role: "stream", db: 4, since: "21.03.0", holds: "the events stream (agent heartbeats)" },
+  { role: "stream_lock", db: 5, since: "22.09.0", holds: "stream and redlock locks" },
+  { role: "container_log", db: 6, since: "25.13.0", holds: "container logs queued by agents" },
+  { role: "bgtask", db: 7, since: "25.13.0", holds: "background tasks" }
+];
+var REDIS_OVERRIDES_SINCE = "25.4.0";
+var REDIS_TLS_SINCE = "25.13.0";
+function atLeast(release, version) {
+  return compareReleases(release, findRelease(version)) >= 0;
+}
+function redisLayoutOf(release) {
+  return {
+    roles: REDIS_ROLES.filter((r) => atLeast(release, r.since)),
+    overrides: atLeast(release, REDIS_OVERRIDES_SINCE),
+    tls: atLeast(release, REDIS_TLS_SINCE)
+  };
+}
 
 // src/steps/services-stopped.ts
 var HEARTBEAT_WINDOW_MS = 6e4;
@@ -34991,11 +35305,12 @@ var servicesStopped = {
   servers: ["postgres", "etcd", "redis"],
   tables: ["kernels", "agents"],
   async preflight(ctx) {
+    const instances = await otherRedisInstances(ctx);
     const findings = [await registeredManagers(ctx), await liveKernels(ctx), await agentHeartbeat(ctx)];
     const unsafe = findings.filter((f) => f.status === "failed");
     const result = ctx.settings.allowRunningServices ? findings.map((f) => f.status === "failed" ? warning(`${f.detail} (allowed by allow-running-services)`) : f) : findings;
     if (unsafe.length === 0) result.push(await aliveAgentRows(ctx));
-    return result;
+    return [...instances, ...result];
   }
 };
 async function registeredManagers({ deployment }) {
@@ -35023,8 +35338,25 @@ async function liveKernels({ deployment }) {
   const named2 = rows.map((r) => `${r.name ? `"${r.name}" (${r.session})` : r.session} of ${r.access_key ?? "no access key"}: ${r.statuses}${Number(r.kernels) > 1 ? `, ${r.kernels} kernels` : ""}`);
   return failed(`${sessions} session(s) with ${rows[0].total} kernel(s) are not TERMINATED or CANCELLED: ${named2.join("; ")}${andMore(sessions)}. Terminate them (or wait for them) before migrating`);
 }
-async function agentHeartbeat({ deployment }) {
-  const redis = await deployment.redis(REDIS_DB.stream);
+async function otherRedisInstances({ deployment, hop: hop28 }) {
+  const layout = redisLayoutOf(hop28.to);
+  const instances = (await deployment.redisInstances(layout.roles, layout.overrides)).filter((i) => !i.main);
+  return Promise.all(
+    instances.map(async (instance) => {
+      const roles = instance.roles.map((r) => `${r.role} (DB ${r.db})`).join(", ");
+      try {
+        await (await instance.client(instance.roles[0].db)).ping();
+        return ok2(`${instance.description} answers; ${hop28.to.version} keeps ${roles} there (etcd config/redis/override_configs)`);
+      } catch (error) {
+        return failed(
+          `${instance.description}, where ${hop28.to.version} keeps ${roles} (etcd config/redis/override_configs), cannot be reached: ${messageOf(error)}. The manager cannot start without it: start it, or fix or remove its override in etcd`
+        );
+      }
+    })
+  );
+}
+async function agentHeartbeat({ deployment, hop: hop28 }) {
+  const redis = await deployment.redisOf("stream", REDIS_DB.stream, redisLayoutOf(hop28.to).overrides);
   const [latest] = await redis.xrevrange("events", "+", "-", "COUNT", 1);
   if (!latest) return ok2("no events in the Redis events stream (DB 4): no agent heartbeat");
   const [seconds, micros] = await redis.time();
@@ -35169,7 +35501,7 @@ var upgrade = {
   whenSkipping: (_hop, _revisions, _skipped, skipNote) => ({ kind: "refuse", why: `${skipNote}; this hop has no remedy for them` })
 };
 var upgradeCommand = {
-  describe: (next, hop15) => `alembic upgrade will take it to ${hop15.to.head} (${hop15.to.version})${next.covered.length > 0 ? `; it skips ${next.covered.map((c) => `${c.revision} (the same change as ${c.twin})`).join(", ")}, which is harmless` : ""}`,
+  describe: (next, hop28) => `alembic upgrade will take it to ${hop28.to.head} (${hop28.to.version})${next.covered.length > 0 ? `; it skips ${next.covered.map((c) => `${c.revision} (the same change as ${c.twin})`).join(", ")}, which is harmless` : ""}`,
   async dryRun(_next, ctx, revisions) {
     const head = ctx.hop.to.head;
     const postgres = ctx.deployment.targets.postgres;
@@ -35192,9 +35524,9 @@ var upgradeCommand = {
     await runAlembic(ctx.alembic, ctx.deployment.targets.postgres, ["upgrade", head]);
     return `alembic upgrade ${listed(revisions)} \u2192 ${head}`;
   },
-  runs(_next, hop15, revisions) {
-    const head = hop15.to.head;
-    const toLine = hop15.to.line;
+  runs(_next, hop28, revisions) {
+    const head = hop28.to.head;
+    const toLine = hop28.to.line;
     return byTarget(
       revisions.length === 1 ? upgradeSteps(toLine, revisions[0], head) : revisionsToApply(toLine, toLine, revisions, head).map((revision) => ({ revision, from: parentsIn(toLine, revision)[0] ?? "base", to: revision }))
     );
@@ -35204,10 +35536,10 @@ var upgradeCommand = {
 // src/steps/schema/apply-missing.ts
 var applyMissing = {
   action: "Applies every revision of the target release the database lacks, including those alembic upgrade would skip, then sets alembic_version to the head.",
-  whenSkipping: (hop15, revisions, skipped2) => ({ kind: "apply-missing", revisions: revisionsToApply(hop15.fromLine, hop15.to.line, revisions, hop15.to.head), skipped: skipped2 })
+  whenSkipping: (hop28, revisions, skipped2) => ({ kind: "apply-missing", revisions: revisionsToApply(hop28.fromLine, hop28.to.line, revisions, hop28.to.head), skipped: skipped2 })
 };
 var applyMissingCommand = {
-  describe: (next, hop15) => `alembic upgrade would skip ${listed(next.skipped)}, so the ${next.revisions.length} revision(s) of ${hop15.to.version} the database lacks will be applied one by one in graph order, then alembic_version set to ${hop15.to.head}`,
+  describe: (next, hop28) => `alembic upgrade would skip ${listed(next.skipped)}, so the ${next.revisions.length} revision(s) of ${hop28.to.version} the database lacks will be applied one by one in graph order, then alembic_version set to ${hop28.to.head}`,
   async dryRun(next, ctx, revisions) {
     const head = ctx.hop.to.head;
     if (ctx.venvToMake) return [sqlNotShown(ctx, `alembic ${next.kind} ${listed(revisions)} \u2192 ${head}`, "venv")];
@@ -35220,7 +35552,7 @@ var applyMissingCommand = {
     await applyRevisions(ctx.alembic, ctx.deployment.targets.postgres, next.revisions);
     return `applied ${next.revisions.length} revision(s) by id (among them ${listed(next.skipped)}, which alembic upgrade would skip)`;
   },
-  runs: (next, hop15) => byTarget(next.revisions.map((revision) => ({ revision, from: parentsIn(hop15.to.line, revision)[0] ?? "base", to: revision })))
+  runs: (next, hop28) => byTarget(next.revisions.map((revision) => ({ revision, from: parentsIn(hop28.to.line, revision)[0] ?? "base", to: revision })))
 };
 
 // src/steps/schema/downgrade-first.ts
@@ -35228,9 +35560,9 @@ function downgradeFirst(downgradeTo) {
   return {
     action: `Downgrades with the source release's alembic to ${downgradeTo}, then runs the target release's alembic upgrade to its head.`,
     // A head the target cannot start from: the source's own downgrade first.
-    beyondTarget: (hop15, revisions, unknown) => revisions.every((r) => revisionsOf(hop15.fromLine).has(r)) && appliedIn(hop15.fromLine, revisions).has(downgradeTo) ? { kind: "downgrade", to: downgradeTo, skipped: [], unknown } : void 0,
-    whenSkipping(hop15, revisions, skipped2, skipNote) {
-      if (!appliedIn(hop15.fromLine, revisions).has(downgradeTo)) {
+    beyondTarget: (hop28, revisions, unknown) => revisions.every((r) => revisionsOf(hop28.fromLine).has(r)) && appliedIn(hop28.fromLine, revisions).has(downgradeTo) ? { kind: "downgrade", to: downgradeTo, skipped: [], unknown } : void 0,
+    whenSkipping(hop28, revisions, skipped2, skipNote) {
+      if (!appliedIn(hop28.fromLine, revisions).has(downgradeTo)) {
         return { kind: "refuse", why: `${skipNote}, and the database is not past ${downgradeTo}, the revision this hop downgrades to first` };
       }
       return { kind: "downgrade", to: downgradeTo, skipped: skipped2 };
@@ -35243,7 +35575,7 @@ async function sourceAlembic(ctx, to) {
   return ctx.sourceAlembic();
 }
 var downgradeCommand = {
-  describe: (next, hop15) => next.unknown && next.unknown.length > 0 ? `${hop15.to.version}'s migration scripts do not have ${listed(next.unknown)}, so ${hop15.fromLine}'s alembic will first downgrade to ${next.to}, then ${hop15.to.version}'s upgrade to ${hop15.to.head}` : `alembic upgrade would skip ${listed(next.skipped)}, so ${hop15.fromLine}'s alembic will first downgrade to ${next.to}, then ${hop15.to.version}'s upgrade to ${hop15.to.head}`,
+  describe: (next, hop28) => next.unknown && next.unknown.length > 0 ? `${hop28.to.version}'s migration scripts do not have ${listed(next.unknown)}, so ${hop28.fromLine}'s alembic will first downgrade to ${next.to}, then ${hop28.to.version}'s upgrade to ${hop28.to.head}` : `alembic upgrade would skip ${listed(next.skipped)}, so ${hop28.fromLine}'s alembic will first downgrade to ${next.to}, then ${hop28.to.version}'s upgrade to ${hop28.to.head}`,
   async preflight(next, ctx) {
     const source = ctx.sourceAlembic ? await ctx.sourceAlembic() : void 0;
     const name = `${ctx.hop.fromLine}'s alembic`;
@@ -35270,9 +35602,9 @@ var downgradeCommand = {
     await runAlembic(source, ctx.deployment.targets.postgres, ["downgrade", next.to]);
     return `${ctx.hop.fromLine}'s alembic downgrade to ${next.to}`;
   },
-  runs: (next, hop15, revisions) => [
-    ...downgradeSteps(hop15.fromLine, revisions[0], next.to).map((s) => ({ ...s, direction: "down", by: "source" })),
-    ...byTarget(upgradeSteps(hop15.to.line, next.to, hop15.to.head))
+  runs: (next, hop28, revisions) => [
+    ...downgradeSteps(hop28.fromLine, revisions[0], next.to).map((s) => ({ ...s, direction: "down", by: "source" })),
+    ...byTarget(upgradeSteps(hop28.to.line, next.to, hop28.to.head))
   ]
 };
 
@@ -35295,18 +35627,18 @@ var COMMANDS2 = {
 function commandOf(next) {
   return COMMANDS2[next.kind];
 }
-function nextCommand(rules, hop15, revisions) {
-  const head = hop15.to.head;
-  const fromLine = hop15.fromLine;
-  const toLine = hop15.to.line;
+function nextCommand(rules, hop28, revisions) {
+  const head = hop28.to.head;
+  const fromLine = hop28.fromLine;
+  const toLine = hop28.to.line;
   if (revisions.length === 1 && revisions[0] === head) return { kind: "done" };
   if (pastIn(fromLine, toLine, revisions, head)) return { kind: "past", at: revisions };
   const target = revisionsOf(toLine);
   const unknown = revisions.filter((r) => !target.has(r));
   if (unknown.length > 0) {
-    return rules.beyondTarget?.(hop15, revisions, unknown) ?? {
+    return rules.beyondTarget?.(hop28, revisions, unknown) ?? {
       kind: "refuse",
-      why: `alembic_version holds ${listed(unknown)}, which ${hop15.to.version}'s migration scripts do not have (alembic would stop with "Can't locate revision"); a later release of ${toLine} or the next line may know it`
+      why: `alembic_version holds ${listed(unknown)}, which ${hop28.to.version}'s migration scripts do not have (alembic would stop with "Can't locate revision"); a later release of ${toLine} or the next line may know it`
     };
   }
   const headAncestors = appliedIn(toLine, [head]);
@@ -35316,10 +35648,10 @@ function nextCommand(rules, hop15, revisions) {
   const skips = followsSource ? upgradeSkips(fromLine, toLine, revisions, head) : { skipped: [], covered: [] };
   if (skips.skipped.length === 0) return { kind: "upgrade", covered: skips.covered };
   const skipNote = `alembic upgrade would take ${skips.skipped.length} revision(s) of ${toLine} as done that the database never ran (${listed(skips.skipped)})`;
-  return rules.whenSkipping(hop15, revisions, skips.skipped, skipNote);
+  return rules.whenSkipping(hop28, revisions, skips.skipped, skipNote);
 }
-function describeNext(next, hop15) {
-  const head = hop15.to.head;
+function describeNext(next, hop28) {
+  const head = hop28.to.head;
   switch (next.kind) {
     case "done":
       return `already at ${head}`;
@@ -35330,17 +35662,29 @@ function describeNext(next, hop15) {
     case "refuse":
       return next.why;
     default:
-      return commandOf(next).describe(next, hop15);
+      return commandOf(next).describe(next, hop28);
   }
 }
-var procedures = /* @__PURE__ */ new WeakMap();
-function schemaStepOf(hop15) {
-  return hop15.steps.find((step2) => procedures.has(step2));
+function describeSchemaPlan(hop28, sources) {
+  const step2 = schemaStepOf(hop28);
+  if (!step2) return void 0;
+  const rules = procedures.get(step2);
+  const byText = /* @__PURE__ */ new Map();
+  for (const revisions of sources) {
+    const next = nextCommand(rules, hop28, revisions);
+    const text = next.kind === "upgrade" ? `a plain alembic upgrade to ${hop28.to.head} skips no revision${next.covered.length > 0 ? ` but ${next.covered.map((c) => `${c.revision} (the same change as ${c.twin})`).join(", ")}, which is harmless` : ""}` : describeNext(next, hop28);
+    byText.set(text, [...byText.get(text) ?? [], listed(revisions)]);
+  }
+  return [...byText].map(([text, from]) => `from ${from.join(", ")}: ${text}`).join("; ");
 }
-function schemaRevisionRuns(hop15, revisions) {
-  const step2 = schemaStepOf(hop15);
+var procedures = /* @__PURE__ */ new WeakMap();
+function schemaStepOf(hop28) {
+  return hop28.steps.find((step2) => procedures.has(step2));
+}
+function schemaRevisionRuns(hop28, revisions) {
+  const step2 = schemaStepOf(hop28);
   if (!step2) return [];
-  const next = nextCommand(procedures.get(step2), hop15, revisions);
+  const next = nextCommand(procedures.get(step2), hop28, revisions);
   switch (next.kind) {
     case "done":
     case "past":
@@ -35348,7 +35692,7 @@ function schemaRevisionRuns(hop15, revisions) {
     case "refuse":
       return [];
     default:
-      return commandOf(next).runs(next, hop15, revisions);
+      return commandOf(next).runs(next, hop28, revisions);
   }
 }
 function schemaStep(procedure = { kind: "upgrade" }) {
@@ -35457,83 +35801,116 @@ var redisPersistence = {
   servers: ["redis"],
   async preflight(ctx) {
     if (ctx.settings.redisPersistence === "managed") {
-      const appendonly2 = await configGet(ctx, "appendonly").catch(() => "unknown (CONFIG is not available)");
-      return [skipped(`redis-persistence is managed: bai-migrate leaves persistence to the Redis service (appendonly is ${appendonly2})`)];
+      return each(ctx, async ({ redis }) => {
+        const appendonly = await configGet(redis, "appendonly").catch(() => "unknown (CONFIG is not available)");
+        return [skipped(`redis-persistence is managed: bai-migrate leaves persistence to the Redis service (appendonly is ${appendonly})`)];
+      });
     }
-    const redis = await ctx.deployment.redis(REDIS_DB.stat);
-    let appendonly;
-    let dir;
-    try {
-      appendonly = await configGet(ctx, "appendonly");
-      dir = await configGet(ctx, "dir");
-    } catch (error) {
-      return [failed(`Redis refused CONFIG GET (${messageOf(error)}): CONFIG is disabled or renamed, as on managed Redis. Enable AOF persistence (appendonly yes) in the service's own settings`)];
-    }
-    const configFile = redisConfigFile(await redis.info("server"));
-    const findings = [];
-    findings.push(
-      configFile ? ok2(`Redis runs from ${configFile}, so CONFIG REWRITE can persist the setting`) : failed("Redis runs without a config file, so CONFIG REWRITE cannot make appendonly survive a restart: start redis-server with a config file, or add --appendonly yes to its command line")
-    );
-    findings.push(ok2(appendonly === "yes" ? `appendonly is already yes; data directory ${dir}` : `appendonly is ${appendonly}; data directory ${dir}`));
-    return findings;
+    return each(ctx, async ({ redis }) => {
+      let appendonly;
+      let dir;
+      try {
+        appendonly = await configGet(redis, "appendonly");
+        dir = await configGet(redis, "dir");
+      } catch (error) {
+        return [failed(`Redis refused CONFIG GET (${messageOf(error)}): CONFIG is disabled or renamed, as on managed Redis. Enable AOF persistence (appendonly yes) in the service's own settings`)];
+      }
+      const configFile = redisConfigFile(await redis.info("server"));
+      return [
+        configFile ? ok2(`Redis runs from ${configFile}, so CONFIG REWRITE can persist the setting`) : failed("Redis runs without a config file, so CONFIG REWRITE cannot make appendonly survive a restart: start redis-server with a config file, or add --appendonly yes to its command line"),
+        ok2(appendonly === "yes" ? `appendonly is already yes; data directory ${dir}` : `appendonly is ${appendonly}; data directory ${dir}`)
+      ];
+    });
   },
   async dryRun(ctx) {
     if (ctx.settings.redisPersistence === "managed") return [skipped("managed elsewhere: nothing to change")];
-    const state = await persistenceState(ctx);
-    if (state.appendonly !== "yes") return [ok2("would set appendonly yes, wait for the AOF rewrite and persist it with CONFIG REWRITE")];
-    if (!isDone(state)) return [ok2(`appendonly is already yes; would write it to ${state.configFile || "the config file"} once (CONFIG REWRITE): no earlier run did so for this Redis process`)];
-    return [ok2(`appendonly is already yes and was written to ${state.configFile} by an earlier run: nothing to do`)];
+    return each(ctx, async ({ redis }) => {
+      const state = await persistenceState(redis);
+      if (state.appendonly !== "yes") return [ok2("would set appendonly yes, wait for the AOF rewrite and persist it with CONFIG REWRITE")];
+      if (!isDone(state)) return [ok2(`appendonly is already yes; would write it to ${state.configFile || "the config file"} once (CONFIG REWRITE): no earlier run did so for this Redis process`)];
+      return [ok2(`appendonly is already yes and was written to ${state.configFile} by an earlier run: nothing to do`)];
+    });
   },
   async pending(ctx) {
-    return ctx.settings.redisPersistence !== "managed" && !isDone(await persistenceState(ctx));
+    if (ctx.settings.redisPersistence === "managed") return false;
+    for (const { redis } of await instancesOf(ctx)) if (!isDone(await persistenceState(redis))) return true;
+    return false;
   },
   async backup(ctx) {
     if (ctx.settings.redisPersistence === "managed") return void 0;
-    const redis = await ctx.deployment.redis(REDIS_DB.stat);
-    const config = {};
-    for (const name of ["appendonly", "appendfsync", "dir", "dbfilename", "appendfilename", "save"]) config[name] = await configGet(ctx, name);
-    const configFile = redisConfigFile(await redis.info("server"));
-    return { name: "redis-config.json", content: JSON.stringify({ configFile, config }, null, 2) };
+    const saved = [];
+    for (const { redis, prefix } of await instancesOf(ctx)) {
+      const config = {};
+      for (const name of ["appendonly", "appendfsync", "dir", "dbfilename", "appendfilename", "save"]) config[name] = await configGet(redis, name);
+      const configFile = redisConfigFile(await redis.info("server"));
+      saved.push({ ...prefix && { instance: prefix.replace(/: $/, "") }, configFile, config });
+    }
+    return { name: "redis-config.json", content: JSON.stringify(saved.length === 1 ? saved[0] : saved, null, 2) };
   },
   async apply(ctx) {
     if (ctx.settings.redisPersistence === "managed") return skipped("managed elsewhere: nothing changed");
-    const redis = await ctx.deployment.redis(REDIS_DB.stat);
-    const state = await persistenceState(ctx);
-    if (isDone(state)) return ok2(`appendonly is already yes and was written to ${state.configFile} by an earlier run: nothing to do`);
-    const wasOn = state.appendonly === "yes";
-    if (!wasOn) await redis.config("SET", "appendonly", "yes");
-    const deadline = Date.now() + REWRITE_WAIT_MS;
-    const finished = await whileWaiting({ log: ctx.log, what: "Redis to finish the AOF rewrite" }, async () => {
-      while (/aof_rewrite_in_progress:1|aof_rewrite_scheduled:1/.test(await redis.info("persistence"))) {
-        if (Date.now() > deadline) return false;
-        await sleep(20);
-      }
-      return true;
-    });
-    if (!finished) return failed(`the AOF rewrite did not finish within ${REWRITE_WAIT_MS / 1e3} s; check the Redis log and disk space in ${await configGet(ctx, "dir")}`);
-    await redis.config("REWRITE");
-    await redis.set(REWRITTEN_KEY, JSON.stringify({ runId: state.runId, configFile: state.configFile, at: (/* @__PURE__ */ new Date()).toISOString() }));
-    return wasOn ? changed(`appendonly was already yes; written to the config file ${state.configFile} (CONFIG REWRITE) so that it survives a restart`) : changed(`appendonly yes, AOF written to ${await configGet(ctx, "dir")} and kept in the config file (CONFIG REWRITE)`);
+    const results = [];
+    for (const { redis, prefix } of await instancesOf(ctx)) {
+      const result = await applyOn(ctx, redis);
+      results.push(prefix ? { ...result, detail: `${prefix}${result.detail}` } : result);
+    }
+    if (results.length === 1) return results[0];
+    const status = results.some((r) => r.status === "failed") ? "failed" : results.some((r) => r.status === "changed") ? "changed" : "ok";
+    return { status, detail: results.map((r) => r.detail).join("; ") };
   },
   async verify(ctx) {
     if (ctx.settings.redisPersistence === "managed") return [skipped("managed elsewhere")];
-    const appendonly = await configGet(ctx, "appendonly");
-    const info = await (await ctx.deployment.redis(REDIS_DB.stat)).info("persistence");
-    const aofEnabled = /aof_enabled:1/.test(info);
-    return [
-      appendonly === "yes" && aofEnabled ? ok2(`appendonly is yes and AOF is enabled; data directory ${await configGet(ctx, "dir")}`) : failed(`appendonly is ${appendonly} (aof_enabled:${aofEnabled ? 1 : 0}); expected yes`)
-    ];
+    return each(ctx, async ({ redis }) => {
+      const appendonly = await configGet(redis, "appendonly");
+      const aofEnabled = /aof_enabled:1/.test(await redis.info("persistence"));
+      return [
+        appendonly === "yes" && aofEnabled ? ok2(`appendonly is yes and AOF is enabled; data directory ${await configGet(redis, "dir")}`) : failed(`appendonly is ${appendonly} (aof_enabled:${aofEnabled ? 1 : 0}); expected yes`)
+      ];
+    });
   }
 };
-async function configGet(ctx, name) {
-  const redis = await ctx.deployment.redis(REDIS_DB.stat);
+async function applyOn(ctx, redis) {
+  const state = await persistenceState(redis);
+  if (isDone(state)) return ok2(`appendonly is already yes and was written to ${state.configFile} by an earlier run: nothing to do`);
+  const wasOn = state.appendonly === "yes";
+  if (!wasOn) await redis.config("SET", "appendonly", "yes");
+  const deadline = Date.now() + REWRITE_WAIT_MS;
+  const finished = await whileWaiting({ log: ctx.log, what: "Redis to finish the AOF rewrite" }, async () => {
+    while (/aof_rewrite_in_progress:1|aof_rewrite_scheduled:1/.test(await redis.info("persistence"))) {
+      if (Date.now() > deadline) return false;
+      await sleep(20);
+    }
+    return true;
+  });
+  if (!finished) return failed(`the AOF rewrite did not finish within ${REWRITE_WAIT_MS / 1e3} s; check the Redis log and disk space in ${await configGet(redis, "dir")}`);
+  await redis.config("REWRITE");
+  await redis.set(REWRITTEN_KEY, JSON.stringify({ runId: state.runId, configFile: state.configFile, at: (/* @__PURE__ */ new Date()).toISOString() }));
+  return wasOn ? changed(`appendonly was already yes; written to the config file ${state.configFile} (CONFIG REWRITE) so that it survives a restart`) : changed(`appendonly yes, AOF written to ${await configGet(redis, "dir")} and kept in the config file (CONFIG REWRITE)`);
+}
+async function configGet(redis, name) {
   const [, value] = await redis.config("GET", name);
   return value ?? "";
 }
+async function instancesOf(ctx) {
+  const layout = redisLayoutOf(ctx.hop.to);
+  const found = await ctx.deployment.redisInstances(layout.roles, layout.overrides);
+  return Promise.all(
+    found.map(async (i) => ({
+      redis: await i.client(REDIS_DB.stat),
+      prefix: found.length > 1 ? `${i.description} (${i.roles.map((r) => r.role).join(", ")}): ` : ""
+    }))
+  );
+}
+async function each(ctx, phase) {
+  const findings = [];
+  for (const instance of await instancesOf(ctx)) {
+    for (const f of await phase(instance)) findings.push(instance.prefix ? { ...f, detail: `${instance.prefix}${f.detail}` } : f);
+  }
+  return findings;
+}
 var REWRITTEN_KEY = "bai-migrate.redis-persistence.config-rewritten";
-async function persistenceState(ctx) {
-  const redis = await ctx.deployment.redis(REDIS_DB.stat);
-  const appendonly = await configGet(ctx, "appendonly");
+async function persistenceState(redis) {
+  const appendonly = await configGet(redis, "appendonly");
   const aofEnabled = /aof_enabled:1/.test(await redis.info("persistence"));
   const server = await redis.info("server");
   const runId = /run_id:(\w+)/.exec(server)?.[1] ?? "";
@@ -35668,20 +36045,38 @@ async function compare(deployment, notOccupyingStatuses) {
 }
 
 // src/steps/config-setting.ts
-var show = (value) => value === void 0 ? "unset" : typeof value === "string" ? `"${value}"` : String(value);
+var etcdText = (value) => String(value);
+var sameValue = (place, value) => place.where === "etcd" ? place.value === etcdText(value) : place.value === value;
 function configSetting(spec) {
   const { table, key, input } = spec;
   const name = `[${table}] ${key}`;
-  const valueIn = (toml) => {
-    const section2 = toml[table];
-    return isTable(section2) ? section2[key] : void 0;
+  const where = (place) => describePlace(place, table);
+  const viewNow = async (ctx) => {
+    if (!ctx.deployment.targets.managerConfig) return settingView(ctx, table, key);
+    const { path: path4, text } = await currentConfig(ctx);
+    return settingView(ctx, table, key, parsedNow(path4, text));
   };
+  const targetsOf = (view) => {
+    const inFile = view.places.filter((p) => p.where === "file").map((p) => p.name);
+    return {
+      file: view.places.length === 0 || inFile.length > 0,
+      // The names the file already uses (kebab and snake may both be there), or the key's own.
+      fileNames: inFile.length > 0 ? inFile : [key],
+      etcd: view.places.filter((p) => p.where === "etcd")
+    };
+  };
+  const shadowNotes = (view, ctx) => shadowed(view).map((p) => {
+    const reads = `${ctx.hop.to.line} reads ${showValue(view.effective.value)} from ${where(view.effective)}`;
+    if (p.where === "file" && view.effective.where === "etcd") return `${where(p)} = ${showValue(p.value)} is shadowed: ${reads}, which it merges over manager.toml, so that line does not take effect`;
+    if (p.name !== view.effective.name) return `${where(p)} = ${showValue(p.value)} is shadowed: ${reads} (it reads the name ${view.effective.name} before ${p.name})`;
+    return `${where(p)} = ${showValue(p.value)} is shadowed: ${reads}, merged after it`;
+  });
   return {
     id: spec.id,
     title: spec.title,
     kind: "change",
     action: spec.action,
-    servers: [],
+    servers: ["etcd"],
     configEdits(ctx) {
       const wanted = spec.value(ctx);
       return wanted === void 0 ? [] : [{ table, key, value: wanted }];
@@ -35689,40 +36084,96 @@ function configSetting(spec) {
     async preflight(ctx) {
       const wanted = spec.value(ctx);
       const config = ctx.deployment.targets.managerConfig;
-      const current = config ? valueIn(config.table) : void 0;
+      const view = await settingView(ctx, table, key);
       if (wanted === void 0) {
-        const stale = current === void 0 ? void 0 : spec.problem?.(current, ctx);
-        if (stale) return [failed(`${config.path} has ${name} = ${show(current)}, but ${stale}: set ${input} to one of them`)];
-        const stays = spec.unsetStatus === "ok" ? `${key} stays ${show(current)}; ` : "";
-        return [{ status: spec.unsetStatus, detail: `${input} not set: ${stays}${spec.why}` }];
+        const stale = view.places.flatMap((p) => {
+          const problem = spec.problem?.(p.value, ctx);
+          return problem ? [{ place: p, problem }] : [];
+        });
+        if (stale.length > 0) {
+          const problems2 = [...new Set(stale.map((s) => s.problem))];
+          const each2 = problems2.map(
+            (problem) => `${stale.filter((s) => s.problem === problem).map((s) => describeHolder(s.place, table, key, ctx)).join(" and ")}, but ${problem}`
+          ).join("; ");
+          const notes = shadowNotes(view, ctx);
+          return [failed(`${each2}: set ${input} to one of them${view.merged ? " (bai-migrate then writes it wherever it is set)" : ""}${notes.length > 0 ? `; ${notes.join("; ")}` : ""}`)];
+        }
+        const stays = spec.unsetStatus === "ok" ? `${key} stays ${showValue(view.effective?.value)}${view.effective && view.merged ? ` (from ${where(view.effective)})` : ""}; ` : "";
+        const findings = [{ status: spec.unsetStatus, detail: `${input} not set: ${stays}${spec.why}` }];
+        for (const note of shadowNotes(view, ctx)) findings.push(warning(note));
+        return findings;
       }
       const refused = spec.problem?.(wanted, ctx);
       if (refused) return [failed(refused)];
-      if (!config) return [failed(`${describeInput(input, wanted)} must be written to manager.toml, but no manager.toml was found: set manager-config`)];
-      const now = spec.unsetStatus === "ok" ? ` in ${config.path} (now ${show(current)})` : "";
-      return [ok2(`${spec.unsetStatus === "ok" ? key : name} will be ${show(wanted)}${now}; ${spec.why}`)];
+      const targets = targetsOf(view);
+      if (targets.file && !config) return [failed(`${describeInput(input, wanted)} must be written to manager.toml, but no manager.toml was found: set manager-config`)];
+      const fileNow = view.places.find((p) => p.where === "file")?.value;
+      const places = [
+        ...targets.file ? [`${config.path}${spec.unsetStatus === "ok" ? ` (now ${showValue(fileNow)})` : ""}`] : [],
+        ...targets.etcd.map((p) => `etcd key ${p.key} (now ${showValue(p.value)})`)
+      ];
+      if (!view.merged) {
+        const now = spec.unsetStatus === "ok" ? ` in ${places[0]}` : "";
+        return [ok2(`${spec.unsetStatus === "ok" ? key : name} will be ${showValue(wanted)}${now}; ${spec.why}`)];
+      }
+      return [ok2(`${name} will be ${showValue(wanted)} wherever ${ctx.hop.to.line} reads it: ${places.join(", ")}; ${spec.why}`)];
     },
     async dryRun(ctx) {
       const wanted = spec.value(ctx);
       if (wanted === void 0) return [skipped(`${input} not set: manager.toml stays as it is`)];
-      return [await dryRunSetting(ctx, table, key, wanted)];
+      const targets = targetsOf(await viewNow(ctx));
+      const findings = [];
+      if (targets.file) for (const fileName of targets.fileNames) findings.push(await dryRunSetting(ctx, table, fileName, wanted));
+      for (const place of targets.etcd) {
+        findings.push(ok2(sameValue(place, wanted) ? `etcd key ${place.key} already holds ${showValue(wanted)}` : `would set etcd key ${place.key} = ${showValue(etcdText(wanted))} (now ${showValue(place.value)})`));
+      }
+      return findings;
     },
     async backup(ctx) {
-      if (spec.value(ctx) === void 0 || !ctx.deployment.targets.managerConfig) return void 0;
-      return backupManagerToml(ctx);
+      if (spec.value(ctx) === void 0) return void 0;
+      const targets = targetsOf(await viewNow(ctx));
+      const file = targets.file && ctx.deployment.targets.managerConfig ? await backupManagerToml(ctx) : void 0;
+      if (targets.etcd.length === 0) return file;
+      const etcd = Object.fromEntries(targets.etcd.map((p) => [p.key, p.value]));
+      return { name: `config-${spec.id}.json`, content: JSON.stringify({ etcd, ...file ? { "manager.toml": file.content } : {} }, null, 2) };
     },
     async apply(ctx) {
       const wanted = spec.value(ctx);
       if (wanted === void 0) return skipped(`${input} not set: manager.toml left as it is`);
-      return writeSetting(ctx, table, key, wanted);
+      const targets = targetsOf(await viewNow(ctx));
+      const findings = [];
+      if (targets.file) for (const fileName of targets.fileNames) findings.push(await writeSetting(ctx, table, fileName, wanted));
+      for (const place of targets.etcd) {
+        if (sameValue(place, wanted)) {
+          findings.push(ok2(`etcd key ${place.key} already holds ${showValue(wanted)}`));
+          continue;
+        }
+        const etcd = ctx.deployment.etcd;
+        const result = await ctx.deployment.bounded(
+          "etcd",
+          etcd.if(place.key, "Value", "==", place.value).then(etcd.put(place.key).value(etcdText(wanted))).commit()
+        );
+        if (!result.succeeded) return failed(`etcd key ${place.key} changed while it was being rewritten (is a manager running?); run again`);
+        findings.push(changed(`etcd key ${place.key} = ${showValue(etcdText(wanted))} (was ${showValue(place.value)})`));
+      }
+      const status = findings.some((f) => f.status === "failed") ? "failed" : findings.some((f) => f.status === "changed") ? "changed" : "ok";
+      return { status, detail: findings.map((f) => f.detail).join("; ") };
     },
     async verify(ctx) {
       const wanted = spec.value(ctx);
       if (wanted === void 0) return [skipped(`${input} not set: nothing to verify`)];
-      const current = valueIn(parseToml((await currentConfig(ctx)).text));
-      return [current === wanted ? ok2(`${name} is ${show(current)}`) : failed(`${name} is ${show(current)}; expected ${show(wanted)}`)];
+      const view = await viewNow(ctx);
+      if (view.places.length === 0) return [failed(`${name} is unset; expected ${showValue(wanted)}`)];
+      const wrong = view.places.filter((p) => !sameValue(p, wanted));
+      if (wrong.length > 0) return [failed(wrong.map((p) => `${view.merged ? where(p) : name} is ${showValue(p.value)}`).join("; ") + `; expected ${showValue(wanted)}`)];
+      if (!view.merged) return [ok2(`${name} is ${showValue(wanted)}`)];
+      return [ok2(`${name} is ${showValue(wanted)} wherever ${ctx.hop.to.line} reads it: ${view.places.map(where).join(", ")}`)];
     }
   };
+}
+function describeHolder(place, table, key, ctx) {
+  if (place.where === "file") return `${place.path} has [${table}] ${place.name} = ${showValue(place.value)}`;
+  return `etcd key ${place.key} = ${showValue(place.value)} (${ctx.hop.to.line} merges it over manager.toml as [${table}] ${key})`;
 }
 function describeInput(input, value) {
   return typeof value === "string" ? `${input} "${value}"` : input;
@@ -36098,8 +36549,8 @@ function toRow(image) {
     resources: image.resources
   };
 }
-function listed2(items, show2) {
-  return firstFew(items, show2, { limit: SHOWN, more: " (all in the report's attachment)" });
+function listed2(items, show) {
+  return firstFew(items, show, { limit: SHOWN, more: " (all in the report's attachment)" });
 }
 function describeUnusable(unusable) {
   return listed2(unusable, (u) => `${u.key}: ${u.reason}`);
@@ -36139,7 +36590,7 @@ async function readImageKeys(deployment) {
 }
 
 // src/hops/21.09-22.03/image-rescan.ts
-import { join as join14 } from "node:path";
+import { join as join15 } from "node:path";
 var imageRescan = {
   id: "image-rescan",
   title: "Registry rescan",
@@ -36159,7 +36610,7 @@ var imageRescan = {
     if (ctx.venvToMake?.managerCli) {
       return [
         skipped(
-          `the rescan will run ${join14(releaseVenvDir(ctx.venvToMake.dir, targetRelease(ctx.settings.toVersion).version), "bin", "backend.ai")} from the manager venv preflight or migrate makes: not checked here; it will rescan ${registries.join(", ")}`
+          `the rescan will run ${join15(releaseVenvDir(ctx.venvToMake.dir, targetRelease(ctx.settings.toVersion).version), "bin", "backend.ai")} from the manager venv preflight or migrate makes: not checked here; it will rescan ${registries.join(", ")}`
         ),
         ...connects
       ];
@@ -36302,10 +36753,12 @@ var pruneEtcdImages = {
 
 // src/steps/distributed-lock.ts
 var WRITES = "Writes the chosen lock backend to [manager] distributed-lock in manager.toml, keeping its comments and layout.";
-function distributedLockSetting(why, action = WRITES) {
+var MERGED_LOCK_TITLE = "[manager] distributed-lock in manager.toml and etcd";
+var MERGED_LOCK_ACTION = "Refuses the lock backend etcetra, with which the target's manager does not start, wherever the target reads it (manager.toml, etcd's config/manager/distributed-lock, ai/backend/config/common/manager/\u2026 and ai/backend/config/manager/manager/\u2026, kebab or snake name), naming each place and any file value etcd shadows, unless lock-backend is set; with lock-backend, writes that value at every place that sets it (or in manager.toml where none does).";
+function distributedLockSetting(why, action = WRITES, title = "[manager] distributed-lock in manager.toml") {
   return configSetting({
     id: "distributed-lock",
-    title: "[manager] distributed-lock in manager.toml",
+    title,
     action,
     table: "manager",
     key: "distributed-lock",
@@ -36316,6 +36769,11 @@ function distributedLockSetting(why, action = WRITES) {
     problem: (value, ctx) => typeof value === "string" && LOCK_BACKENDS.includes(value) ? lockBackendProblem(value, ctx.hop.to) : `lock-backend ${JSON.stringify(value)} is not a lock backend any Backend.AI release knows`
   });
 }
+var mergedDistributedLock = distributedLockSetting(
+  "the target's lock factory refuses etcetra at startup (Invalid lock backend: etcetra), and its configuration is manager.toml merged with etcd's config/, ai/backend/config/common/ and ai/backend/config/manager/ (later wins)",
+  MERGED_LOCK_ACTION,
+  MERGED_LOCK_TITLE
+);
 
 // src/hops/21.09-22.03/distributed-lock.ts
 var distributedLock = distributedLockSetting("the upgrade guide says the default is etcd, but the manager defaults to pg_advisory from 22.03.2 (etcd only in 22.03.0 and 22.03.1)");
@@ -36603,7 +37061,7 @@ var hop4 = {
 // src/hops/23.03-23.09/rpc-keypair.ts
 import { existsSync as existsSync8, statSync } from "node:fs";
 import { chown, mkdir as mkdir4, stat as stat3 } from "node:fs/promises";
-import { dirname as dirname9, isAbsolute, join as join15, resolve as resolve12 } from "node:path";
+import { dirname as dirname9, isAbsolute, join as join16, resolve as resolve12 } from "node:path";
 var TABLE = "manager";
 var KEY = "rpc-auth-manager-keypair";
 var NAME = `[${TABLE}] ${KEY}`;
@@ -36614,7 +37072,7 @@ function configured(text) {
   return isTable(section2) ? section2[KEY] : void 0;
 }
 function generatedPath(configPath) {
-  return join15(dirname9(resolve12(configPath)), "rpc-keypair", `${KEYPAIR_NAME}.key_secret`);
+  return join16(dirname9(resolve12(configPath)), "rpc-keypair", `${KEYPAIR_NAME}.key_secret`);
 }
 async function examine2(ctx) {
   if (!ctx.deployment.targets.managerConfig) return void 0;
@@ -36691,7 +37149,7 @@ var rpcKeypair2 = {
       await mkdir4(dir, { recursive: true, mode: 448 });
       const args = [...GENERATE, dir, KEYPAIR_NAME];
       requireSuccess(ctx.managerCli, args, await runManagerCli(ctx.managerCli, args));
-      for (const file of [dir, state.file, join15(dir, `${KEYPAIR_NAME}.key`)]) await chown(file, owner.uid, owner.gid).catch(() => void 0);
+      for (const file of [dir, state.file, join16(dir, `${KEYPAIR_NAME}.key`)]) await chown(file, owner.uid, owner.gid).catch(() => void 0);
       made = `made ${state.file} with generate-rpc-keypair; `;
     }
     const written = await writeSetting(ctx, TABLE, KEY, state.file);
@@ -37257,9 +37715,9 @@ var listed3 = (moves) => {
   return moves.length > SHOWN3 ? `${shown.join(", ")} and ${moves.length - SHOWN3} more` : shown.join(", ");
 };
 function conflictFinding(spec, conflicts) {
-  const each = conflicts.slice(0, SHOWN3).map((c) => `${c.to} holds ${JSON.stringify(c.existing)}, ${c.from} holds ${JSON.stringify(c.value)}`).join("; ");
+  const each2 = conflicts.slice(0, SHOWN3).map((c) => `${c.to} holds ${JSON.stringify(c.existing)}, ${c.from} holds ${JSON.stringify(c.value)}`).join("; ");
   return failed(
-    `${conflicts.length} key(s) under ${spec.from} have a different value at their new name under ${spec.to}: ${each}. Keep the value the new release should read under ${spec.to} and delete the old key (etcdctl del), then run again`
+    `${conflicts.length} key(s) under ${spec.from} have a different value at their new name under ${spec.to}: ${each2}. Keep the value the new release should read under ${spec.to} and delete the old key (etcdctl del), then run again`
   );
 }
 function etcdKeyMove(spec) {
@@ -37724,8 +38182,132 @@ var distributedLock2 = distributedLockSetting(
 );
 var hop14 = { from: "25.5", to: "25.6", steps: [servicesStopped, schema, distributedLock2] };
 
+// src/hops/25.6-25.7/index.ts
+var distributedLock3 = distributedLockSetting(
+  "25.7's loader refuses etcetra as 25.6's does (value doesn't match any variant); 25.7 reads the lock backend from manager.toml only",
+  'Refuses [manager] distributed-lock = "etcetra" in manager.toml, which 25.7 does not accept, unless lock-backend is set; with lock-backend, writes that value there, keeping its comments and layout.'
+);
+var hop15 = { from: "25.6", to: "25.7", steps: [servicesStopped, schema, distributedLock3] };
+
+// src/hops/25.7-25.8/index.ts
+var distributedLock4 = distributedLockSetting(
+  "25.8 validates etcetra but its lock factory refuses it at startup (Invalid lock backend: etcetra); from 25.8 etcd's config/manager/ and ai/backend/config/manager/manager/ override manager.toml",
+  MERGED_LOCK_ACTION,
+  MERGED_LOCK_TITLE
+);
+var hop16 = { from: "25.7", to: "25.8", steps: [servicesStopped, schema, distributedLock4] };
+
+// src/hops/25.8-25.9/index.ts
+var hop17 = { from: "25.8", to: "25.9", steps: [servicesStopped, schema, mergedDistributedLock] };
+
+// src/hops/25.9-25.10/index.ts
+var hop18 = { from: "25.9", to: "25.10", steps: [servicesStopped, schema, mergedDistributedLock] };
+
+// src/hops/25.10-25.11/index.ts
+var hop19 = { from: "25.10", to: "25.11", steps: [servicesStopped, schema, mergedDistributedLock] };
+
+// src/hops/25.11-25.12/index.ts
+var hop20 = { from: "25.11", to: "25.12", steps: [servicesStopped, schema, mergedDistributedLock] };
+
+// src/hops/25.12-25.13/redis-instances.ts
+var redisInstances = {
+  id: "redis-instances",
+  title: "Redis instances of 25.13 (container logs, background tasks)",
+  kind: "check",
+  action: "Names the Redis instance and database of every role the target release uses (container logs on DB 6 and background tasks on DB 7 are new), checks that each instance answers and says whether it persists (AOF); changes nothing.",
+  servers: ["etcd", "redis"],
+  async preflight(ctx) {
+    return check(ctx);
+  },
+  async verify(ctx) {
+    return check(ctx);
+  }
+};
+async function check(ctx) {
+  const layout = redisLayoutOf(ctx.hop.to);
+  const known = new Set(layout.roles.map((r) => r.role));
+  const findings = [];
+  const instances = await ctx.deployment.redisInstances(layout.roles, layout.overrides);
+  for (const instance of instances) {
+    const roles = instance.roles.map((r) => `${r.role} (DB ${r.db})`).join(", ");
+    try {
+      const redis = await instance.client(instance.roles[0].db);
+      await redis.ping();
+      const appendonly = await redis.config("GET", "appendonly").then((reply) => reply[1] ?? "unknown").catch(() => "unknown (CONFIG is not available)");
+      const where = instance.main ? `${instance.description}, the main instance` : `${instance.description}, its own instance (etcd config/redis/override_configs)`;
+      findings.push(ok2(`${where}: ${ctx.hop.to.version} keeps ${roles} there; it answers; appendonly is ${appendonly}`));
+    } catch (error) {
+      findings.push(
+        failed(
+          `${instance.description}, where ${ctx.hop.to.version} keeps ${roles}, cannot be reached: ${messageOf(error)}. The manager cannot start without it: start it, or fix its address in etcd config/redis`
+        )
+      );
+    }
+  }
+  if (layout.overrides) {
+    const unknown = Object.keys(await ctx.deployment.etcdPrefix("config/redis/")).map((key) => /^config\/redis\/(?:override_configs|override-configs)\/([^/]+)\//.exec(key)?.[1]).filter((role) => role !== void 0 && !known.has(role));
+    for (const role of [...new Set(unknown)]) {
+      findings.push(
+        warning(
+          `etcd config/redis/override_configs/${role}/ names no role of ${ctx.hop.to.version}, so its manager ignores it; its roles are ${[...known].join(", ")} (a misspelt container_log leaves the container logs on the main instance)`
+        )
+      );
+    }
+  }
+  return findings;
+}
+
+// src/hops/25.12-25.13/index.ts
+var hop21 = { from: "25.12", to: "25.13", steps: [servicesStopped, redisInstances, schema, mergedDistributedLock] };
+
+// src/hops/25.13-25.14/index.ts
+var hop22 = { from: "25.13", to: "25.14", steps: [servicesStopped, schema, mergedDistributedLock] };
+
+// src/hops/25.14-25.15/index.ts
+var hop23 = { from: "25.14", to: "25.15", steps: [servicesStopped, schema, mergedDistributedLock] };
+
+// src/hops/25.15-25.16/index.ts
+var hop24 = { from: "25.15", to: "25.16", steps: [servicesStopped, schema, mergedDistributedLock] };
+
+// src/hops/25.16-25.17/index.ts
+var hop25 = { from: "25.16", to: "25.17", steps: [servicesStopped, schema, mergedDistributedLock] };
+
+// src/hops/25.17-25.18/index.ts
+var hop26 = { from: "25.17", to: "25.18", steps: [servicesStopped, schema, mergedDistributedLock] };
+
+// src/hops/25.18-25.19/index.ts
+var hop27 = { from: "25.18", to: "25.19", steps: [servicesStopped, schema, mergedDistributedLock] };
+
 // src/hops/index.ts
-var HOPS = [hop, hop2, hop3, hop4, hop5, hop6, hop7, hop8, hop9, hop10, hop11, hop12, hop13, hop14];
+var HOPS = [
+  hop,
+  hop2,
+  hop3,
+  hop4,
+  hop5,
+  hop6,
+  hop7,
+  hop8,
+  hop9,
+  hop10,
+  hop11,
+  hop12,
+  hop13,
+  hop14,
+  hop15,
+  hop16,
+  hop17,
+  hop18,
+  hop19,
+  hop20,
+  hop21,
+  hop22,
+  hop23,
+  hop24,
+  hop25,
+  hop26,
+  hop27
+];
 var HOP_STEPS = Object.fromEntries(HOPS.map((h) => [`${h.from}\u2192${h.to}`, h.steps]));
 var PATCH_STEPS = [servicesStopped, schema];
 var TABLES_STEPS_TOUCH = [...new Set([...HOPS.flatMap((h) => h.steps), ...PATCH_STEPS].flatMap((step2) => step2.tables ?? []).concat("kernels"))];
@@ -37746,7 +38328,8 @@ function makePlan(fromVersion, toVersion, position, again) {
   const hops = [];
   if (sameLine(start, to)) {
     if (fromLowest.version !== to.version) {
-      hops.push({ label: `${start.input} \u2192 ${to.version}`, fromLine: start.line, to, steps: PATCH_STEPS });
+      const refused = packageRefuses(start.line, fromLowest.head, to);
+      hops.push({ label: `${start.input} \u2192 ${to.version}`, fromLine: start.line, to, steps: PATCH_STEPS, ...refused && { unsupported: refused } });
     }
   } else {
     for (let i = lineIndex(start.line); i < lineIndex(to.line); i++) {
@@ -37754,13 +38337,14 @@ function makePlan(fromVersion, toVersion, position, again) {
       const toLine = LINES[i + 1];
       const steps = HOP_STEPS[`${fromLine}\u2192${toLine}`];
       const hopTo = sameLine(toLine, to) ? to : latestRelease(toLine);
+      const refused = packageRefuses(fromLine, (i === lineIndex(start.line) ? fromLowest : latestRelease(fromLine)).head, hopTo);
       hops.push(
-        steps ? { label: `${fromLine} \u2192 ${toLine}`, fromLine, to: hopTo, steps } : {
+        refused ? { label: `${fromLine} \u2192 ${toLine}`, fromLine, to: hopTo, steps: steps ?? [], unsupported: refused } : steps ? { label: `${fromLine} \u2192 ${toLine}`, fromLine, to: hopTo, steps } : {
           label: `${fromLine} \u2192 ${toLine}`,
           fromLine,
           to: hopTo,
           steps: [],
-          unsupported: `bai-migrate cannot take the hop ${fromLine} \u2192 ${toLine} yet (it takes ${Object.keys(HOP_STEPS).join(", ")})`
+          unsupported: notWrittenYet(fromLine, toLine)
         }
       );
     }
@@ -37779,11 +38363,22 @@ function makePlan(fromVersion, toVersion, position, again) {
 function requireSupported(plan) {
   const unsupported = plan.hops.filter((h) => h.unsupported);
   if (unsupported.length > 0) {
+    const refused = unsupported.filter((h) => h.unsupported !== notWrittenYet(h.fromLine, h.to.line));
     throw new MigrationError(
       "unsupported",
-      `the plan ${plan.from} \u2192 ${plan.to.version} has ${unsupported.length} hop(s) bai-migrate cannot take yet: ${unsupported.map((h) => h.label).join(", ")}; it takes ${Object.keys(HOP_STEPS).join(", ")}. Nothing was changed`
+      `the plan ${plan.from} \u2192 ${plan.to.version} has ${unsupported.length} hop(s) bai-migrate cannot take yet: ${unsupported.map((h) => h.label).join(", ")}; it takes ${Object.keys(HOP_STEPS).join(", ")}${refused.map((h) => `; ${h.label}: ${h.unsupported}`).join("")}. Nothing was changed`
     );
   }
+}
+function notWrittenYet(fromLine, toLine) {
+  return `bai-migrate cannot take the hop ${fromLine} \u2192 ${toLine} yet (it takes ${Object.keys(HOP_STEPS).join(", ")})`;
+}
+function packageRefuses(fromLine, fromHead, to) {
+  const have = ancestorsIn(fromLine, fromHead);
+  const runs = [...ancestorsIn(to.line, to.head)].filter((revision) => !have.has(revision));
+  const found = cannotRun(to.version, runs);
+  if (found.length === 0) return void 0;
+  return `${found.map(describeCannotRun).join("; ")}; choose a to-version whose package runs them (e.g. its line's final patch)`;
 }
 function detectedStart(position, again) {
   if (!position) throw invalidInput(`from-version is not set and cannot be detected without PostgreSQL; set from-version (${describeAcceptedVersions()})`);
@@ -38100,7 +38695,7 @@ async function acquireMigrationLock(target, timeoutSeconds, connectTimeoutMs) {
     for (; ; ) {
       if (await session.tryLock()) break;
       if (Date.now() >= deadline) {
-        throw new MigrationError("inconsistent-state", `another migration holds the bai-migrate lock: ${await describeHolder(session.client)}; waited ${timeoutSeconds} s (lock-timeout)`);
+        throw new MigrationError("inconsistent-state", `another migration holds the bai-migrate lock: ${await describeHolder2(session.client)}; waited ${timeoutSeconds} s (lock-timeout)`);
       }
       await sleep(POLL_MS);
     }
@@ -38114,7 +38709,7 @@ async function tryMigrationLock(target, connectTimeoutMs) {
   const session = await openSession(target, connectTimeoutMs);
   try {
     if (await session.tryLock()) return { lock: session.lock };
-    const holder = await describeHolder(session.client);
+    const holder = await describeHolder2(session.client);
     await session.client.end().catch(() => void 0);
     return { holder };
   } catch (error) {
@@ -38159,7 +38754,7 @@ async function openSession(target, connectTimeoutMs) {
 var LOCK_APPLICATION_NAME = "bai-migrate (migration lock)";
 var HELD_BY_THIS_SESSION = `SELECT 1 FROM pg_locks
   WHERE locktype = 'advisory' AND classid = $1 AND objid = $2 AND objsubid = 2 AND granted AND pid = pg_backend_pid()`;
-async function describeHolder(client) {
+async function describeHolder2(client) {
   const { rows } = await client.query(
     `SELECT a.pid, a.application_name, host(a.client_addr) AS client_addr,
             round(extract(epoch FROM now() - a.backend_start))::int AS held_seconds
@@ -38271,29 +38866,29 @@ var HopVenvs = class {
    * comes from the venv made before the run (run-command.ts).
    */
   async prepare(hops, runTarget) {
-    for (const hop15 of hops) {
-      if (hop15.to.version === runTarget || this.hopTools.has(hop15.label)) continue;
-      const venv = await this.venvs.get(publishedRelease(hop15.to.version), {
-        use: `${hop15.to.line}'s alembic and CLI run from it for ${hop15.label}`,
-        unchecked: `${hop15.to.line}'s alembic and CLI from it are not checked`
+    for (const hop28 of hops) {
+      if (hop28.to.version === runTarget || this.hopTools.has(hop28.label)) continue;
+      const venv = await this.venvs.get(publishedRelease(hop28.to.version), {
+        use: `${hop28.to.line}'s alembic and CLI run from it for ${hop28.label}`,
+        unchecked: `${hop28.to.line}'s alembic and CLI from it are not checked`
       });
       if (!venv) continue;
-      this.hopTools.set(hop15.label, {
+      this.hopTools.set(hop28.label, {
         alembic: this.alembicOf(venv),
         managerCli: { command: [venv.managerCli], configFile: this.managerConfig, log: this.log }
       });
     }
   }
   /** The hop's own tools, when its target is not the run's; undefined: the run's. */
-  toolsOf(hop15) {
-    return this.hopTools.get(hop15.label);
+  toolsOf(hop28) {
+    return this.hopTools.get(hop28.label);
   }
   /** The alembic of the source line's final release (the one the database was last upgraded with), from its own venv. */
-  async sourceAlembic(hop15, purpose = "downgrade") {
-    const source = publishedRelease(latestRelease(hop15.fromLine).version);
+  async sourceAlembic(hop28, purpose = "downgrade") {
+    const source = publishedRelease(latestRelease(hop28.fromLine).version);
     const venv = await this.venvs.get(source, {
-      use: purpose === "downgrade" ? `${hop15.fromLine}'s alembic runs from it for the downgrade of ${hop15.label}` : `${source}'s models are compared with the live schema from it (the drift check); its alembic runs nothing`,
-      unchecked: `${hop15.fromLine}'s alembic from it is not checked`
+      use: purpose === "downgrade" ? `${hop28.fromLine}'s alembic runs from it for the downgrade of ${hop28.label}` : `${source}'s models are compared with the live schema from it (the drift check); its alembic runs nothing`,
+      unchecked: `${hop28.fromLine}'s alembic from it is not checked`
     });
     return venv ? this.alembicOf(venv) : void 0;
   }
@@ -38362,20 +38957,20 @@ var Session = class {
     await this.hopVenvs?.prepare(hops, runTarget);
   }
   /** What a step's phases get: the hop's own tools where it has them, else the run's. */
-  stepContext(hop15) {
-    const tools = this.hopVenvs?.toolsOf(hop15);
+  stepContext(hop28) {
+    const tools = this.hopVenvs?.toolsOf(hop28);
     const alembic = tools?.alembic ?? this.alembic;
     const context = {
       deployment: this.deployment,
       settings: this.settings,
       venvToMake: this.tools.venvToMake,
-      hop: hop15,
+      hop: hop28,
       log: this.log,
       alembic: { ...alembic, env: { ...alembic.env, ...this.managerConfigEnv() }, log: this.log },
       managerCli: tools?.managerCli ?? this.managerCli()
     };
     const hopVenvs = this.hopVenvs;
-    return hopVenvs ? { ...context, sourceAlembic: (purpose) => hopVenvs.sourceAlembic(hop15, purpose) } : context;
+    return hopVenvs ? { ...context, sourceAlembic: (purpose) => hopVenvs.sourceAlembic(hop28, purpose) } : context;
   }
   /** What a revision that loads the manager's configuration needs (alembic.ts, AlembicSetup.env): the checked manager.toml, and the backup folder. */
   managerConfigEnv() {
@@ -38625,6 +39220,8 @@ async function clearHistoryWithManager(deployment, options, cli, log, policy) {
       detail: `the manager exited 0 but logged "${hidden}"${hint ? ` (${hint})` : ""}: stat keys of deleted kernels stay in Redis DB 0 (bai-migrate's own mode with sweep-orphaned-stat-keys: true removes them)`
     });
   }
+  const redisKeys = policy.deletesRedisStatKeys && policy.managerRedisCount === "summed" && !hidden ? managerRedisCount(result.output) : null;
+  if (redisKeys !== null) findings.push({ status: redisKeys > 0 ? "changed" : "ok", detail: `the manager removed ${redisKeys} stat key(s) from Redis DB 0 (its own count)` });
   return {
     cutoff: cutoffText,
     semantics: semanticsOf(policy),
@@ -38632,11 +39229,15 @@ async function clearHistoryWithManager(deployment, options, cli, log, policy) {
     sessions: deletedRows.sessions ?? null,
     errorLogs: deletedRows.error_logs ?? null,
     heldSessions: 0,
-    redisKeys: null,
+    redisKeys,
     sweptRedisKeys: null,
     longestStatementMs: 0,
     findings
   };
+}
+function managerRedisCount(output) {
+  const counts2 = [...output.matchAll(/Cleaned up ([\d,]+) redis statistics records/g)].map((m) => Number(m[1].replaceAll(",", "")));
+  return counts2.at(-1) ?? 0;
 }
 function retentionInterval(retention) {
   return retention.kind === "months" ? `${retention.months} months` : `${retention.seconds} seconds`;
@@ -38778,10 +39379,23 @@ var HEAVY_REVISIONS = [
   { revision: "31463788c713", tables: ["sessions"], growth: "linear", work: "builds an index on sessions.vfolder_mounts (not concurrently)" },
   { revision: "1d42c726d8a3", tables: ["images"], growth: "linear", work: "moves registries from etcd to PostgreSQL and sets images.registry_id per registry" },
   { revision: "6e44ea67d26e", tables: ["kernels", "sessions"], growth: "rewrite", work: "turns the kernel and session status enums into VARCHAR: both tables are rewritten" },
-  { revision: "a4d56e86d9ee", tables: ["users"], growth: "linear", work: "back-fills RBAC roles for users" },
-  { revision: "430b1631804d", tables: ["groups", "association_groups_users"], growth: "linear", work: "back-fills RBAC roles for projects and their members" },
-  { revision: "e43125b98bba", tables: ["domains"], growth: "linear", work: "back-fills RBAC roles for domains" },
-  { revision: "5b171528a6f5", tables: ["vfolders", "vfolder_permissions"], growth: "linear", work: "back-fills RBAC roles for vfolders and their shares" },
+  // The four RBAC back-fills of 25.14.0 page with OFFSET and LIMIT 1,000 in Python loops, one role,
+  // permission group and association per row (backend.ai@25.14.5 wheel
+  // ai/backend/manager/models/alembic/versions/{a4d56e86d9ee,430b1631804d,e43125b98bba,5b171528a6f5}_*.py).
+  { revision: "a4d56e86d9ee", tables: ["users"], growth: "quadratic", work: "back-fills a role per user, OFFSET paging of 1,000 users" },
+  {
+    revision: "430b1631804d",
+    tables: ["groups", "users", "association_groups_users"],
+    growth: "quadratic",
+    work: "back-fills roles per project, maps domain admins to every project of their domain and members to theirs, OFFSET paging of 1,000 rows"
+  },
+  { revision: "e43125b98bba", tables: ["domains", "users", "groups"], growth: "quadratic", work: "back-fills roles per domain and maps its users and projects to them, OFFSET paging of 1,000 rows" },
+  {
+    revision: "5b171528a6f5",
+    tables: ["vfolders", "vfolder_permissions"],
+    growth: "quadratic",
+    work: "back-fills vfolder permissions and maps every vfolder and share to its scope, OFFSET paging of 1,000 rows"
+  },
   { revision: "013a6676866c", tables: ["notification_channels", "notification_rules"], growth: "linear", work: "back-fills RBAC scopes for notifications" },
   { revision: "d0a3c0716970", tables: ["endpoints"], growth: "linear", work: "back-fills RBAC scopes for model deployments" },
   { revision: "2185ae0dd371", tables: ["vfolders"], growth: "linear", work: "back-fills RBAC scopes for vfolders" },
@@ -38793,6 +39407,11 @@ var HEAVY_REVISIONS = [
   { revision: "bd1bf0524350", tables: ["kernel_usage_records"], growth: "linear", work: "rebuilds fair-share usage buckets from one scan of kernel_usage_records" },
   { revision: "c4a91d7e05b2", tables: ["kernel_usage_records"], growth: "linear", work: "rebuilds the fair-share usage buckets again (the same work under another id)" }
 ];
+var TABLE_MEANING = {
+  groups: "projects",
+  association_groups_users: "project memberships",
+  vfolder_permissions: "vfolder shares"
+};
 var HISTORY_TABLES = /* @__PURE__ */ new Set(["kernels", "sessions"]);
 function heavyRevisionsBetween(fromLine, fromRevision, to) {
   const have = ancestorsIn(fromLine, fromRevision);
@@ -38809,16 +39428,18 @@ async function forecastPlan(session, plan, position) {
   const forecast = await makeForecast(plan, position, position ? session.deployment.postgres : void 0, session.options.retention);
   if (forecast.hops.length === 0) return;
   session.report.forecast = forecast;
-  for (const hop15 of forecast.hops) {
-    for (const r of hop15.revisions) {
-      const rows = Object.entries(r.rows).map(([table, n]) => `${table} ${n.count.toLocaleString("en-US")}${n.estimated ? " (estimated)" : ""}`);
+  for (const hop28 of forecast.hops) {
+    for (const r of hop28.revisions) {
+      const named2 = (table) => TABLE_MEANING[table] ? `${table} (${TABLE_MEANING[table]})` : table;
+      const rows = Object.entries(r.rows).map(([table, n]) => `${named2(table)} ${n.count.toLocaleString("en-US")}${n.estimated ? " (estimated)" : ""}`);
+      const tables = r.tables.map(named2);
       const growth = r.growth === "quadratic" ? "time grows with the square of" : r.growth === "rewrite" ? "rewrites, in time linear in" : "time grows with";
       session.record({
         phase: "plan",
-        hop: hop15.hop,
+        hop: hop28.hop,
         step: "forecast",
         status: "ok",
-        detail: `${r.revision} (${r.firstRelease}) ${r.work}: ${growth} ${r.tables.join(" and ")}${rows.length > 0 ? `; now ${rows.join(", ")}` : ""}`
+        detail: `${r.revision} (${r.firstRelease}) ${r.work}: ${growth} ${tables.length > 1 ? `${tables.slice(0, -1).join(", ")} and ${tables.at(-1)}` : tables[0]}${rows.length > 0 ? `; now ${rows.join(", ")}` : ""}`
       });
     }
   }
@@ -38837,10 +39458,10 @@ async function makeForecast(plan, position, pgClient, retention) {
   let line = position ? position.releases[0]?.line ?? position.between?.[0].line : plan.hops[0]?.fromLine;
   let revision = position ? position.revision : line ? earliestRelease(line).head : void 0;
   const hops = [];
-  for (const hop15 of plan.hops) {
-    const heavy = line && revision ? heavyRevisionsBetween(line, revision, hop15.to) : [];
-    line = hop15.to.line;
-    revision = hop15.to.head;
+  for (const hop28 of plan.hops) {
+    const heavy = line && revision ? heavyRevisionsBetween(line, revision, hop28.to) : [];
+    line = hop28.to.line;
+    revision = hop28.to.head;
     if (heavy.length === 0) continue;
     const revisions = [];
     for (const h of heavy) {
@@ -38851,7 +39472,7 @@ async function makeForecast(plan, position, pgClient, retention) {
       }
       revisions.push({ revision: h.revision, firstRelease: firstRelease(h.revision)?.version ?? "?", growth: h.growth, work: h.work, tables: h.tables, rows });
     }
-    hops.push({ hop: hop15.label, revisions });
+    hops.push({ hop: hop28.label, revisions });
   }
   const readingHistory = hops.flatMap((h) => h.revisions.filter((r) => r.tables.some((t) => HISTORY_TABLES.has(t))).map((r) => r.revision));
   const history = pgClient && readingHistory.length > 0 ? await removableKernels(pgClient, retention) : void 0;
@@ -38898,7 +39519,7 @@ async function planRun(session, servers, { allowUnsupported = false, lockFirst =
     again = options.command === "verify" && into ? { hops: [into.label], because: "verify checks the end state of the hop {hop}" } : { hops: await unfinishedHops(session.deployment.postgres), because: "bai-migrate's journal has the hop {hop} as started and not finished" };
   }
   const plan = makePlan(options.fromVersion, options.toVersion, position, again);
-  describePlan(session, plan);
+  describePlan(session, plan, position);
   await forecastPlan(session, plan, position);
   if (!allowUnsupported) {
     requireSupported(plan);
@@ -38909,37 +39530,45 @@ async function planRun(session, servers, { allowUnsupported = false, lockFirst =
 async function planCommand(session) {
   await planRun(session, planServers(session), { allowUnsupported: true });
 }
-function describePlan(session, plan) {
+function describePlan(session, plan, position) {
   const { report: report2 } = session;
   report2.fromVersion = plan.from;
   report2.toVersion = plan.to.version;
   report2.targetRevision = plan.to.head;
-  report2.plan = plan.hops.map((hop15) => ({
-    hop: hop15.label,
-    targetRevision: hop15.to.head,
-    steps: hop15.steps.map((s) => ({ id: s.id, title: s.title, action: s.action }))
+  report2.plan = plan.hops.map((hop28) => ({
+    hop: hop28.label,
+    targetRevision: hop28.to.head,
+    steps: hop28.steps.map((s) => ({ id: s.id, title: s.title, action: s.action }))
   }));
   for (const { input, reading } of plan.readings) session.record({ phase: "plan", step: input, status: "ok", detail: reading });
   if (plan.note) session.record({ phase: "plan", step: "from-version", status: "ok", detail: plan.note });
   if (plan.hops.length === 0) session.record({ phase: "plan", step: "hops", status: "ok", detail: `already at ${plan.to.version}: nothing to migrate` });
-  for (const hop15 of plan.hops) {
-    if (hop15.unsupported) session.record({ phase: "plan", hop: hop15.label, step: "hop", status: "warning", detail: hop15.unsupported });
-    for (const step2 of hop15.steps) session.record({ phase: "plan", hop: hop15.label, step: step2.id, status: "ok", detail: step2.action });
+  for (const [i, hop28] of plan.hops.entries()) {
+    if (hop28.unsupported) session.record({ phase: "plan", hop: hop28.label, step: "hop", status: "warning", detail: hop28.unsupported });
+    for (const step2 of hop28.steps) session.record({ phase: "plan", hop: hop28.label, step: step2.id, status: "ok", detail: step2.action });
+    if (hop28.unsupported) continue;
+    const sources = i > 0 ? [[plan.hops[i - 1].to.head]] : position ? [[position.revision]] : startHeads(plan.from, hop28.fromLine).map((head) => [head]);
+    const skips = describeSchemaPlan(hop28, sources);
+    if (skips) session.record({ phase: "plan", hop: hop28.label, step: "schema", status: "ok", detail: `skipped revisions: ${skips}` });
   }
   const readings = plan.readings.map(({ input, reading }) => `; ${input} ${reading}`).join("");
   session.log.info(`Plan: ${plan.from} \u2192 ${plan.to.version} (${plan.hops.map((h) => h.label).join(", ") || "nothing to do"})${readings}`);
 }
+function startHeads(from, line) {
+  const release = findRelease(from);
+  return release && sameLine(release, line) ? [release.head] : [...new Set(releasesOf(line).map((r) => r.head))];
+}
 function lastOccurrences(plan) {
   const last2 = /* @__PURE__ */ new Map();
-  for (const hop15 of plan.hops) for (const step2 of hop15.steps) last2.set(step2.id, hop15);
-  return plan.hops.flatMap((hop15) => hop15.steps.filter((step2) => last2.get(step2.id) === hop15).map((step2) => ({ hop: hop15, step: step2 })));
+  for (const hop28 of plan.hops) for (const step2 of hop28.steps) last2.set(step2.id, hop28);
+  return plan.hops.flatMap((hop28) => hop28.steps.filter((step2) => last2.get(step2.id) === hop28).map((step2) => ({ hop: hop28, step: step2 })));
 }
 function changeSteps(plan) {
-  return plan.hops.flatMap((hop15) => hop15.steps.filter((s) => s.kind === "change").map((step2) => ({ hop: hop15, step: step2 })));
+  return plan.hops.flatMap((hop28) => hop28.steps.filter((s) => s.kind === "change").map((step2) => ({ hop: hop28, step: step2 })));
 }
-var stepLabel = ({ hop: hop15, step: step2 }) => `${hop15.label} ${step2.id}`;
-function startOf(plan, hop15, current) {
-  const previous = plan.hops[plan.hops.indexOf(hop15) - 1];
+var stepLabel = ({ hop: hop28, step: step2 }) => `${hop28.label} ${step2.id}`;
+function startOf(plan, hop28, current) {
+  const previous = plan.hops[plan.hops.indexOf(hop28) - 1];
   if (!previous) return void 0;
   const there = current.length === 1 && current[0] === previous.to.head || pastIn(previous.fromLine, previous.to.line, current, previous.to.head);
   return there ? void 0 : [previous.to.head];
@@ -39434,28 +40063,28 @@ var Tokens = class {
 
 // src/commands/schema-drift.ts
 async function schemaDrift(session, plan, current) {
-  const hops = plan.hops.filter((hop15) => schemaStepOf(hop15));
+  const hops = plan.hops.filter((hop28) => schemaStepOf(hop28));
   if (hops.length === 0) return [];
   const model = new SchemaModel(await readSchemaObjects(session.deployment.postgres));
   const findings = [];
   const unfollowed = [];
   const unjudged = [];
   let played = 0;
-  for (const hop15 of plan.hops) {
-    const schemaStep2 = schemaStepOf(hop15);
+  for (const hop28 of plan.hops) {
+    const schemaStep2 = schemaStepOf(hop28);
     if (!schemaStep2) continue;
-    for (const step2 of hop15.steps.slice(0, hop15.steps.indexOf(schemaStep2))) {
+    for (const step2 of hop28.steps.slice(0, hop28.steps.indexOf(schemaStep2))) {
       for (const rename5 of step2.renamesTypes ?? []) if (model.hasType(rename5.from) && !model.hasType(rename5.to)) model.renameType(rename5.from, rename5.to);
     }
-    const runs = schemaRevisionRuns(hop15, startOf(plan, hop15, current) ?? current);
+    const runs = schemaRevisionRuns(hop28, startOf(plan, hop28, current) ?? current);
     if (runs.length === 0) continue;
-    const rendered = await renderHop(session, hop15, runs);
+    const rendered = await renderHop(session, hop28, runs);
     if ("notChecked" in rendered) {
-      findings.push({ hop: hop15.label, status: "skipped", detail: `schema drift of ${hop15.label}${hop15 === hops[0] ? "" : " and the hops after it"} not checked: ${rendered.notChecked}` });
+      findings.push({ hop: hop28.label, status: "skipped", detail: `schema drift of ${hop28.label}${hop28 === hops[0] ? "" : " and the hops after it"} not checked: ${rendered.notChecked}` });
       return findings;
     }
     for (const [i, run2] of runs.entries()) {
-      const release = run2.by === "source" ? latestRelease(hop15.fromLine).version : hop15.to.version;
+      const release = run2.by === "source" ? latestRelease(hop28.fromLine).version : hop28.to.version;
       const name = `${release}'s ${run2.revision}${run2.direction === "down" ? " (downgrade)" : ""}`;
       const result = rendered.revisions[i];
       if (!("sql" in result)) {
@@ -39472,9 +40101,9 @@ async function schemaDrift(session, plan, current) {
           continue;
         }
         findings.push({
-          hop: hop15.label,
+          hop: hop28.label,
           status: "failed",
-          detail: `schema drift: ${name} would stop: it ${stop.problem} (${clip(stop.statement)}). PostgreSQL would roll ${hop15.label} back there. The database differs from what its release made (a hand-made change, or a restore that lost it): make it match what the revision expects, then run again; nothing was written. ${REHEARSAL_FINDS_IT}`
+          detail: `schema drift: ${name} would stop: it ${stop.problem} (${clip(stop.statement)}). PostgreSQL would roll ${hop28.label} back there. The database differs from what its release made (a hand-made change, or a restore that lost it): make it match what the revision expects, then run again; nothing was written. ${REHEARSAL_FINDS_IT}`
         });
       }
     }
@@ -39502,11 +40131,11 @@ async function schemaDrift(session, plan, current) {
   return findings;
 }
 var MAX_LISTED = 12;
-async function modelDifferences(session, hop15, current) {
-  const release = publishedRelease(latestRelease(hop15.fromLine).version);
+async function modelDifferences(session, hop28, current) {
+  const release = publishedRelease(latestRelease(hop28.fromLine).version);
   const head = findRelease(release)?.head;
   if (current.length !== 1 || current[0] !== head) return { notCompared: `the database is at ${current.join(", ") || "no revision"}, not at ${release}'s head ${head}` };
-  const ctx = session.stepContext(hop15);
+  const ctx = session.stepContext(hop28);
   if (!ctx.sourceAlembic) return { notCompared: `needs ${release}'s own package (set manager-venv)` };
   try {
     const alembic = await ctx.sourceAlembic("models");
@@ -39523,17 +40152,17 @@ function modelsSaid(models) {
   const others = models.differences.length - upstream.length;
   return `compared with ${models.release}'s models: ${others === 0 ? "no other difference" : `${others} other difference(s), warned about`}${own}`;
 }
-async function renderHop(session, hop15, runs) {
-  const ctx = session.stepContext(hop15);
+async function renderHop(session, hop28, runs) {
+  const ctx = session.stepContext(hop28);
   const target = ctx.deployment.targets.postgres;
   const withheld = new Map(outsideDatabase(runs.map((r) => r.revision)).map((w) => [w.revision, w.why]));
   const render = async (by) => {
     const mine = runs.filter((r) => r.by === by).map((r) => withheld.has(r.revision) ? { ...r, direction: "source" } : r);
     if (mine.length === 0) return [];
     const alembic = by === "target" ? ctx.alembic : await ctx.sourceAlembic?.();
-    if (!alembic) throw new NotReady(`${hop15.fromLine}'s alembic, which ${hop15.label} downgrades with, is not in this run (set manager-venv)`);
+    if (!alembic) throw new NotReady(`${hop28.fromLine}'s alembic, which ${hop28.label} downgrades with, is not in this run (set manager-venv)`);
     if (session.tools.venvToMake && !await exists2(alembic.command[0]))
-      throw new NotReady(`${by === "target" ? hop15.to.version : hop15.fromLine}'s manager venv is not made yet (preflight or migrate makes it)`);
+      throw new NotReady(`${by === "target" ? hop28.to.version : hop28.fromLine}'s manager venv is not made yet (preflight or migrate makes it)`);
     return renderEachRevision(alembic, target, mine);
   };
   try {
@@ -39560,17 +40189,17 @@ async function checkPhase(session, phase, plan) {
   await session.log.group(phase === "preflight" ? "Preflight" : "Verify", async () => {
     const drift = live ? schemaDrift(session, plan, live).catch((error) => [{ hop: plan.hops[0]?.label, status: "warning", detail: `schema drift not checked: ${messageOf(error)}` }]) : Promise.resolve([]);
     const checked = await Promise.all(
-      lastOccurrences(plan).map(async ({ hop: hop15, step: step2 }) => {
-        const check = step2[phase];
+      lastOccurrences(plan).map(async ({ hop: hop28, step: step2 }) => {
+        const check2 = step2[phase];
         const started = performance2.now();
-        const ctx = current ? { ...session.stepContext(hop15), assumedRevisions: startOf(plan, hop15, current) } : session.stepContext(hop15);
-        const findings = check ? await session.safely(step2, () => check.call(step2, ctx)) : [{ status: "skipped", detail: `${step2.title} has no ${phase} phase` }];
-        session.log.debug(`${hop15.label} ${step2.id}: ${phase} took ${formatDuration(performance2.now() - started)}`);
-        return { hop: hop15, step: step2, findings };
+        const ctx = current ? { ...session.stepContext(hop28), assumedRevisions: startOf(plan, hop28, current) } : session.stepContext(hop28);
+        const findings = check2 ? await session.safely(step2, () => check2.call(step2, ctx)) : [{ status: "skipped", detail: `${step2.title} has no ${phase} phase` }];
+        session.log.debug(`${hop28.label} ${step2.id}: ${phase} took ${formatDuration(performance2.now() - started)}`);
+        return { hop: hop28, step: step2, findings };
       })
     );
-    for (const { hop: hop15, step: step2, findings } of checked) {
-      for (const f of findings) session.record({ phase, hop: hop15.label, step: step2.id, status: f.status, detail: f.detail }, f);
+    for (const { hop: hop28, step: step2, findings } of checked) {
+      for (const f of findings) session.record({ phase, hop: hop28.label, step: step2.id, status: f.status, detail: f.detail }, f);
     }
     for (const f of await drift) session.record({ phase, hop: f.hop, step: "schema", status: f.status, detail: f.detail }, f);
   });
@@ -39584,37 +40213,37 @@ function checkCommand(phase) {
 }
 
 // src/commands/migrate.ts
-import { mkdir as mkdir6, writeFile as writeFile5 } from "node:fs/promises";
+import { mkdir as mkdir6, writeFile as writeFile6 } from "node:fs/promises";
 import { performance as performance3 } from "node:perf_hooks";
-import { join as join16, resolve as resolve15 } from "node:path";
+import { join as join17, resolve as resolve15 } from "node:path";
 
 // src/commands/dry-run.ts
 async function dryRun(session, plan) {
   const current = await readRevisions(session.deployment.postgres);
   await session.log.group("Dry run", async () => {
-    for (const { hop: hop15, step: step2 } of changeSteps(plan)) {
-      const ctx = { ...session.stepContext(hop15), assumedRevisions: startOf(plan, hop15, current) };
+    for (const { hop: hop28, step: step2 } of changeSteps(plan)) {
+      const ctx = { ...session.stepContext(hop28), assumedRevisions: startOf(plan, hop28, current) };
       const findings = step2.dryRun ? await session.safely(step2, () => step2.dryRun(ctx)) : [{ status: "skipped", detail: "nothing to show without applying" }];
-      for (const f of findings) session.record({ phase: "apply", hop: hop15.label, step: step2.id, status: f.status === "ok" ? "skipped" : f.status, detail: `dry run: ${f.detail}` }, f);
+      for (const f of findings) session.record({ phase: "apply", hop: hop28.label, step: step2.id, status: f.status === "ok" ? "skipped" : f.status, detail: `dry run: ${f.detail}` }, f);
     }
   });
   session.failIfAny("apply", "the dry run");
 }
 
 // src/hops/guards.ts
-function revisionGuard(revision, hop15) {
+function revisionGuard(revision, hop28) {
   const found = HOPS.flatMap((h) => (h.guards ?? []).filter((g) => g.revision === revision).map((g) => ({ ...g, hop: `${h.from} \u2192 ${h.to}` })));
-  return found.find((g) => g.hop === hop15) ?? found[0];
+  return found.find((g) => g.hop === hop28) ?? found[0];
 }
 
 // src/commands/step-failure.ts
 var AGAIN = "run migrate again: finished steps are recognised and skipped";
-function stepFailure(report2, hop15, step2, failure2) {
+function stepFailure(report2, hop28, step2, failure2) {
   const revision = failure2.revision;
   if (revision && connectionCause(failure2)) {
-    return { ...hop15 && { hop: hop15 }, step: step2, ...failure2, remedy: `${revision} did not finish for a reason outside its data (the cause above): fix that and ${AGAIN}.` };
+    return { ...hop28 && { hop: hop28 }, step: step2, ...failure2, remedy: `${revision} did not finish for a reason outside its data (the cause above): fix that and ${AGAIN}.` };
   }
-  const guard = revision ? revisionGuard(revision, hop15) : void 0;
+  const guard = revision ? revisionGuard(revision, hop28) : void 0;
   const preflight = guard && { hop: guard.hop, step: guard.step, hazard: guard.hazard, ...preflightOutcome(report2, guard.hop, guard.step) };
   const rows = failure2.rows.length > 0 ? ` (${failure2.rows.map((r) => `${r.table ? `${r.table} ` : ""}${r.key}`).join("; ")})` : "";
   let remedy;
@@ -39626,10 +40255,10 @@ function stepFailure(report2, hop15, step2, failure2) {
   } else {
     remedy = `No preflight check of bai-migrate looks for what ${revision} stops on: fix the rows named above${rows} and ${AGAIN}. If they look valid for this release, report it to bai-migrate's maintainers with the revision and the cause, constraint and DETAIL above.`;
   }
-  return { ...hop15 && { hop: hop15 }, step: step2, ...failure2, ...preflight && { preflight }, remedy };
+  return { ...hop28 && { hop: hop28 }, step: step2, ...failure2, ...preflight && { preflight }, remedy };
 }
-function preflightOutcome(report2, hop15, step2) {
-  const rows = report2.entries.filter((e) => e.phase === "preflight" && e.step === step2 && (e.hop === void 0 || e.hop === hop15));
+function preflightOutcome(report2, hop28, step2) {
+  const rows = report2.entries.filter((e) => e.phase === "preflight" && e.step === step2 && (e.hop === void 0 || e.hop === hop28));
   const order = ["failed", "warning", "changed", "ok", "skipped"];
   const worst = rows.sort((a, b) => order.indexOf(a.status) - order.indexOf(b.status))[0];
   if (!worst) return { status: "not run" };
@@ -39673,14 +40302,14 @@ not done: ${notDone.join(", ") || "nothing"}`;
     const [, backupStart, backupMs] = await timed(() => session.log.group("Backup", () => writeBackup(session, plan)));
     timings.push({ step: "backup", startMs: backupStart, applyMs: backupMs, verifyMs: 0 });
     const journal = hopJournal(session);
-    for (const hop15 of plan.hops) {
-      await session.log.group(`Migrate ${hop15.label}`, async () => {
-        await journal.started(hop15.label, hop15.to.version);
-        for (const step2 of hop15.steps.filter((s) => s.kind === "change")) {
+    for (const hop28 of plan.hops) {
+      await session.log.group(`Migrate ${hop28.label}`, async () => {
+        await journal.started(hop28.label, hop28.to.version);
+        for (const step2 of hop28.steps.filter((s) => s.kind === "change")) {
           await stillHeld();
-          const ctx = session.stepContext(hop15);
+          const ctx = session.stepContext(hop28);
           const record = (phase, findings) => {
-            for (const f of findings) session.record({ phase, hop: hop15.label, step: step2.id, status: f.status, detail: f.detail }, f);
+            for (const f of findings) session.record({ phase, hop: hop28.label, step: step2.id, status: f.status, detail: f.detail }, f);
           };
           const [applied, startMs, applyMs] = await timed(() => session.safely(step2, async () => [await step2.apply(ctx)]));
           record("apply", applied);
@@ -39688,11 +40317,11 @@ not done: ${notDone.join(", ") || "nothing"}`;
             async () => applied.some((f) => f.status === "failed") ? [] : session.safely(step2, () => step2.verify ? step2.verify(ctx) : Promise.resolve([]))
           );
           record("verify", verified);
-          timings.push({ hop: hop15.label, step: step2.id, startMs, applyMs, verifyMs });
-          const label = stepLabel({ hop: hop15, step: step2 });
+          timings.push({ hop: hop28.label, step: step2.id, startMs, applyMs, verifyMs });
+          const label = stepLabel({ hop: hop28, step: step2 });
           const failure2 = [...applied, ...verified].find((f) => f.status === "failed");
           if (failure2) {
-            const taken = failure2.revisionFailure && session.redacted(stepFailure(session.report, hop15.label, step2.id, failure2.revisionFailure));
+            const taken = failure2.revisionFailure && session.redacted(stepFailure(session.report, hop28.label, step2.id, failure2.revisionFailure));
             if (taken) session.report.failure = taken;
             const where = `${progress(label)}
 ${taken?.remedy ?? "Fix the cause and run migrate again: finished steps are recognised and skipped."}`;
@@ -39702,7 +40331,7 @@ ${where}`);
           }
           done.push(label);
         }
-        await journal.finished(hop15.label);
+        await journal.finished(hop28.label);
       });
     }
   } finally {
@@ -39719,7 +40348,7 @@ function hopJournal(session) {
     });
   };
   const pg2 = session.deployment.postgres;
-  return { started: (hop15, target) => safely(() => hopStarted(pg2, hop15, target)), finished: (hop15) => safely(() => hopFinished(pg2, hop15)) };
+  return { started: (hop28, target) => safely(() => hopStarted(pg2, hop28, target)), finished: (hop28) => safely(() => hopFinished(pg2, hop28)) };
 }
 async function lockLost(session, error, progress) {
   if (!(error instanceof MigrationError)) throw error;
@@ -39735,19 +40364,19 @@ async function writeBackup(session, plan) {
   }
   const dir = resolve15(session.options.backupDir, `backup-${(/* @__PURE__ */ new Date()).toISOString().replace(/[:.]/g, "-")}`);
   const saved = [];
-  for (const { hop: hop15, step: step2 } of lastOccurrences(plan)) {
-    const item = step2.backup ? await step2.backup(session.stepContext(hop15)) : void 0;
+  for (const { hop: hop28, step: step2 } of lastOccurrences(plan)) {
+    const item = step2.backup ? await step2.backup(session.stepContext(hop28)) : void 0;
     if (!item || saved.includes(item.name)) continue;
     await mkdir6(dir, { recursive: true, mode: 448 });
-    await writeFile5(join16(dir, item.name), item.content, { mode: 384 });
+    await writeFile6(join17(dir, item.name), item.content, { mode: 384 });
     saved.push(item.name);
   }
   if (saved.length > 0) {
     session.report.backup = dir;
     session.record({ phase: "apply", step: "backup", status: "ok", detail: `backup bundle ${dir}: ${saved.join(", ")} (first change: ${first})` });
   }
-  for (const { hop: hop15, step: step2 } of lastOccurrences(plan)) {
-    const kept = step2.carryForward ? await step2.carryForward(session.stepContext(hop15)).catch((error) => {
+  for (const { hop: hop28, step: step2 } of lastOccurrences(plan)) {
+    const kept = step2.carryForward ? await step2.carryForward(session.stepContext(hop28)).catch((error) => {
       throw new MigrationError(
         "checks-failed",
         `${step2.title}: the values it drops could not be kept in PostgreSQL (${messageOf(error)}); nothing has been changed yet${saved.length > 0 ? ` (the backup bundle ${dir} was written)` : ""}`
@@ -40077,7 +40706,7 @@ function writtenPaths(options) {
 
 // src/options/writable-paths.ts
 import { accessSync, constants as constants2, realpathSync, statSync as statSync2 } from "node:fs";
-import { dirname as dirname10, join as join17, resolve as resolve16 } from "node:path";
+import { dirname as dirname10, join as join18, resolve as resolve16 } from "node:path";
 var PSEUDO_FILESYSTEMS = ["/proc", "/sys", "/dev"];
 var ACCEPTED2 = "accepted: a path under a folder that exists and may be written, not under /proc, /sys or /dev";
 function checkWritablePaths(paths) {
@@ -40089,7 +40718,7 @@ function unwritable({ input, path: path4, is, inPlace }) {
   const existing = statOf(target);
   const deniedText = (reason) => reason && `${input} "${path4}" may not be written (${reason}); ${ACCEPTED2}`;
   if (existing?.isCharacterDevice() && inPlace) return deniedText(denied(target));
-  if (existing?.isDirectory() && is === "file") return `${input} "${path4}" is a folder; accepted: the path of a file, e.g. ${join17(path4, inputSpec(input)?.default ?? "file")}`;
+  if (existing?.isDirectory() && is === "file") return `${input} "${path4}" is a folder; accepted: the path of a file, e.g. ${join18(path4, inputSpec(input)?.default ?? "file")}`;
   if (existing && !existing.isDirectory() && is === "folder") return `${input} "${path4}" is a file, not a folder; ${ACCEPTED2}`;
   const folder = nearestExisting(is === "file" ? dirname10(target) : target);
   const real = realpathSync(folder);
@@ -40207,14 +40836,14 @@ async function finish(report2, options, secrets, log) {
   report2.finishedAt ??= (/* @__PURE__ */ new Date()).toISOString();
   report2.reportFile = resolve17(options.reportFile);
   try {
-    await writeFile6(options.reportFile, `${redact(JSON.stringify(report2, null, 2), secrets)}
+    await writeFile7(options.reportFile, `${redact(JSON.stringify(report2, null, 2), secrets)}
 `);
   } catch (error) {
     report2.reportFile = void 0;
     log.warning(`the report file ${options.reportFile} was not written (${messageOf(error)}); the outcome stands: ${report2.outcome}`);
   }
   if (options.summaryFile) {
-    await mkdir7(dirname11(resolve17(options.summaryFile)), { recursive: true }).then(() => writeFile6(options.summaryFile, redact(renderMarkdown(report2), secrets))).catch((error) => log.warning(`the summary file ${options.summaryFile} was not written (${messageOf(error)}); the outcome stands: ${report2.outcome}`));
+    await mkdir7(dirname11(resolve17(options.summaryFile)), { recursive: true }).then(() => writeFile7(options.summaryFile, redact(renderMarkdown(report2), secrets))).catch((error) => log.warning(`the summary file ${options.summaryFile} was not written (${messageOf(error)}); the outcome stands: ${report2.outcome}`));
   }
   return report2;
 }
@@ -40241,4 +40870,4 @@ export {
   runCommand,
   checkWrittenPaths
 };
-//# sourceMappingURL=chunk-FNCOT5Y3.js.map
+//# sourceMappingURL=chunk-5VOP67FY.js.map
