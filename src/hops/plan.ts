@@ -16,9 +16,10 @@ import {
 } from '../releases/catalogue.js';
 import { compareLines, earliestRelease, latestRelease, LINES, revisionsOf, sameLine } from '../releases/releases.js';
 import { invalidInput, MigrationError } from '../core/errors.js';
-import { HOP_STEPS, PATCH_STEPS } from './index.js';
-import type { Hop } from '../steps/step.js';
+import { DETOURS, HOP_STEPS, PATCH_STEPS, type Detour } from './index.js';
+import type { Hop, Step } from '../steps/step.js';
 import { managerStarts } from '../steps/manager-starts.js';
+import { schemaRevisionRuns } from '../steps/schema/index.js';
 
 export interface Plan {
   /** The version the plan starts from, as given or as detected. */
@@ -30,6 +31,15 @@ export interface Plan {
   readonly note?: string;
   /** The versions given in another spelling, and how they were read (to-version 22.3 as 22.03). */
   readonly readings: readonly VersionReading[];
+  /** Each detour the plan could take, whether it does and why (decideDetour). */
+  readonly routes: readonly DetourChoice[];
+}
+
+/** Whether a plan takes a detour instead of the hops it spans, and why: the plan says it. */
+export interface DetourChoice {
+  readonly detour: Detour;
+  readonly take: boolean;
+  readonly why: string;
 }
 
 /** Hops detection plans again when the database is at the head of their target line, and why. */
@@ -44,7 +54,7 @@ export interface PlanAgain {
  * bai-migrate's journal has as started and not finished (stores/journal.ts), or for verify the
  * hop into the database's line, whose end state it checks.
  */
-export function makePlan(fromVersion: VersionRef | undefined, toVersion: VersionRef, position?: SchemaPosition, again?: PlanAgain): Plan {
+export function makePlan(fromVersion: VersionRef | undefined, toVersion: VersionRef, position?: SchemaPosition, again?: PlanAgain, routes: readonly DetourChoice[] = []): Plan {
   const to = targetRelease(toVersion);
   const detected = fromVersion ? undefined : detectedStart(position, again);
   const start = fromVersion ?? detected!.start;
@@ -81,6 +91,7 @@ export function makePlan(fromVersion: VersionRef | undefined, toVersion: Version
       );
     }
   }
+  for (const { detour, take } of routes) if (take) takeDetour(hops, detour, to);
   // The run ends with the target release's manager starting on the migrated data (in a rehearsal, or with start-manager).
   const last = hops.at(-1);
   if (last && !last.unsupported) hops[hops.length - 1] = { ...last, steps: [...last.steps, managerStarts] };
@@ -91,7 +102,73 @@ export function makePlan(fromVersion: VersionRef | undefined, toVersion: Version
     hops,
     note: fromVersion === undefined && position ? `detected from alembic_version: ${describePosition(position)}${detected?.why ?? ''}` : undefined,
     readings: [fromVersion && versionReading('from-version', fromVersion), versionReading('to-version', toVersion, to)].filter((r) => r !== undefined),
+    routes,
   };
+}
+
+/** The hops `detour` spans, replaced in place by one hop that runs the detour's steps. */
+function takeDetour(hops: Hop[], detour: Detour, to: Release): void {
+  const first = hops.findIndex((h) => h.label === firstHopLabel(detour));
+  const last = hops.findIndex((h) => sameLine(h.to, detour.to));
+  if (first < 0 || last < first) return;
+  const hopTo = sameLine(to, detour.to) ? to : latestRelease(detour.to);
+  hops.splice(first, last - first + 1, { label: `${detour.from} → ${detour.to}`, fromLine: detour.from, to: hopTo, steps: detour.steps });
+}
+
+/** The detours whose first spanned hop `plan` (made without any) takes: the ones decideDetour chooses about. */
+export function detoursOn(plan: Plan): Detour[] {
+  return DETOURS.filter((d) => plan.hops.some((h) => h.label === firstHopLabel(d)));
+}
+
+const firstHopLabel = (detour: Detour): string => detour.spans[0]!.replace('→', ' → ');
+
+/**
+ * Whether `plan` (made without detours) takes `detour`, from its input's value `chosen`: the
+ * detour's value takes it (refused when to-version ends before it), the usual value keeps the
+ * usual hops, and auto takes it only where the usual first hop would downgrade from where it
+ * starts and its `blockedBy` step finds rows that would stop it (`blockers`: that step's failed
+ * findings on the database; undefined without a database to read).
+ */
+export async function decideDetour(
+  detour: Detour,
+  chosen: string,
+  plan: Plan,
+  position: SchemaPosition | undefined,
+  blockers: (hop: Hop, step: Step) => Promise<string[] | undefined>,
+): Promise<DetourChoice> {
+  const index = plan.hops.findIndex((h) => h.label === firstHopLabel(detour));
+  const usual = plan.hops[index]!;
+  const reaches = compareLines(plan.to.line, detour.to) >= 0;
+  const route = chosen;
+  const takes = `goes ${detour.from} → ${detour.to} at once: ${detour.way}`;
+  if (chosen === detour.value) {
+    if (!reaches) {
+      throw invalidInput(
+        `${detour.input} is ${detour.value}, which goes from ${detour.from} straight to ${detour.to}, and to-version ${plan.to.version} ends before ${detour.to}; accepted: ${detour.usual} or auto, or ${detour.value} with a to-version of ${detour.to} or later`,
+      );
+    }
+    return { detour, take: true, why: `${route}: the plan ${takes}` };
+  }
+  const keeps = `the plan keeps ${detour.usualWay}`;
+  if (chosen === detour.usual) return { detour, take: false, why: `${route}: ${keeps}` };
+  const start = index > 0 ? [plan.hops[index - 1]!.to.head] : position ? [position.revision] : undefined;
+  const other = reaches ? `, and ${detour.input} ${detour.value} takes the other route` : '';
+  if (!start) return { detour, take: false, why: `${route}: no database to read, so ${keeps}; preflight names any row the downgrade would stop on${other}` };
+  if (!schemaRevisionRuns(usual, start).some((run) => run.direction === 'down')) {
+    return { detour, take: false, why: `${route}: from ${start.join(', ')} the hop ${usual.label} needs no downgrade, so ${keeps}` };
+  }
+  const step = usual.steps.find((s) => s.id === detour.blockedBy)!;
+  const found = await blockers(usual, step);
+  if (found === undefined) return { detour, take: false, why: `${route}: no database to read, so ${keeps}; preflight's ${step.id} names any row the downgrade would stop on${other}` };
+  if (found.length === 0) return { detour, take: false, why: `${route}: ${step.id} finds no row the downgrade would stop on, so ${keeps}` };
+  if (!reaches) {
+    return {
+      detour,
+      take: false,
+      why: `${route}: ${step.id} finds rows the downgrade would stop on (${found.join('; ')}), but the other route goes to ${detour.to} and to-version ${plan.to.version} ends before it, so ${keeps} and preflight refuses until those rows are fixed (or set to-version to ${detour.to} or later)`,
+    };
+  }
+  return { detour, take: true, why: `${route}: ${step.id} finds rows the downgrade would stop on (${found.join('; ')}), so the plan ${takes}` };
 }
 
 /** Refuses, before anything is written, a plan with a hop bai-migrate cannot take yet. */
