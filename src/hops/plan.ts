@@ -33,6 +33,8 @@ export interface Plan {
   readonly readings: readonly VersionReading[];
   /** Each detour the plan could take, whether it does and why (decideDetour). */
   readonly routes: readonly DetourChoice[];
+  /** A detour a killed run started and did not finish, which the plan starts again (detectedStart). */
+  readonly resumes?: Detour;
 }
 
 /** Whether a plan takes a detour instead of the hops it spans, and why: the plan says it. */
@@ -103,6 +105,7 @@ export function makePlan(fromVersion: VersionRef | undefined, toVersion: Version
     note: fromVersion === undefined && position ? `detected from alembic_version: ${describePosition(position)}${detected?.why ?? ''}` : undefined,
     readings: [fromVersion && versionReading('from-version', fromVersion), versionReading('to-version', toVersion, to)].filter((r) => r !== undefined),
     routes,
+    ...(detected?.detour ? { resumes: detected.detour } : {}),
   };
 }
 
@@ -112,7 +115,7 @@ function takeDetour(hops: Hop[], detour: Detour, to: Release): void {
   const last = hops.findIndex((h) => sameLine(h.to, detour.to));
   if (first < 0 || last < first) return;
   const hopTo = sameLine(to, detour.to) ? to : latestRelease(detour.to);
-  hops.splice(first, last - first + 1, { label: `${detour.from} → ${detour.to}`, fromLine: detour.from, to: hopTo, steps: detour.steps });
+  hops.splice(first, last - first + 1, { label: detourLabel(detour), fromLine: detour.from, to: hopTo, steps: detour.steps });
 }
 
 /** The detours whose first spanned hop `plan` (made without any) takes: the ones decideDetour chooses about. */
@@ -121,6 +124,7 @@ export function detoursOn(plan: Plan): Detour[] {
 }
 
 const firstHopLabel = (detour: Detour): string => detour.spans[0]!.replace('→', ' → ');
+const detourLabel = (detour: Detour): string => `${detour.from} → ${detour.to}`;
 
 /**
  * Whether `plan` (made without detours) takes `detour`, from its input's value `chosen`: the
@@ -151,6 +155,7 @@ export async function decideDetour(
   }
   const keeps = `the plan keeps ${detour.usualWay}`;
   if (chosen === detour.usual) return { detour, take: false, why: `${route}: ${keeps}` };
+  if (plan.resumes === detour) return { detour, take: true, why: `${route}: a run took the hop ${detourLabel(detour)} and did not finish it, so the plan ${takes}` };
   const start = index > 0 ? [plan.hops[index - 1]!.to.head] : position ? [position.revision] : undefined;
   const other = reaches ? `, and ${detour.input} ${detour.value} takes the other route` : '';
   if (!start) return { detour, take: false, why: `${route}: no database to read, so ${keeps}; preflight names any row the downgrade would stop on${other}` };
@@ -189,13 +194,16 @@ export function requireSupported(plan: Plan): void {
  * finish (a run killed after its schema step) is planned again (`again`); its steps are
  * idempotent and report what was already done.
  */
-function detectedStart(position: SchemaPosition | undefined, again: PlanAgain | undefined): { start: VersionRef; why?: string } {
+function detectedStart(position: SchemaPosition | undefined, again: PlanAgain | undefined): { start: VersionRef; why?: string; detour?: Detour } {
   if (!position) throw invalidInput(`from-version is not set and cannot be detected without PostgreSQL; set from-version (${describeAcceptedVersions()})`);
   const release = position.between ? position.between[0] : position.releases[0]!;
   const into = hopInto(position);
   if (into && again?.hops.includes(into.label)) {
     return { start: { input: into.from, line: into.from }, why: `; ${again.because.replace('{hop}', into.label)}, so it is planned again` };
   }
+  // A detour into this line that a killed run left unfinished: from its start again (decideDetour takes it again).
+  const detour = DETOURS.find((d) => again?.hops.includes(detourLabel(d)) && sameLine(release, d.to));
+  if (detour) return { start: { input: detour.from, line: detour.from }, why: `; ${again!.because.replace('{hop}', detourLabel(detour))}, so it is planned again`, detour };
   // At a head several patch releases share, the newest of them: no patch hop to make up.
   const newest = position.between ? undefined : position.releases.filter((r) => sameLine(r, release)).at(-1);
   return { start: { input: release.line, line: release.line, ...(newest ? { release: newest } : {}) } };

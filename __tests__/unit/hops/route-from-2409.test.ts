@@ -131,6 +131,21 @@ describe('route-from-2409', () => {
     expect(labels(explicit.plan)).toEqual(['24.03 → 24.09', '24.09 → 25.5']);
   });
 
+  it('a detour a killed run left unfinished (the journal says so) is planned again from 24.09 by the same route, whatever auto would find', async () => {
+    const again = { hops: ['24.09 → 25.5'], because: "bai-migrate's journal has the hop {hop} as started and not finished" };
+    const usual = makePlan(undefined, v('25.5'), at(HEAD_2552), again);
+    const { asked, read } = blockersGiving([]);
+    const routes = await Promise.all(detoursOn(usual).map((d) => decideDetour(d, 'auto', usual, at(HEAD_2552), read)));
+    const plan = makePlan(undefined, v('25.5'), at(HEAD_2552), again, routes);
+    expect(asked).toEqual([]);
+    expect(labels(plan)).toEqual(['24.09 → 25.5']);
+    expect(plan.note).toMatch(/journal has the hop 24\.09 → 25\.5 as started and not finished, so it is planned again$/);
+    // Its schema step has nothing left to run; the steps after it run again (they are idempotent).
+    expect(schemaRevisionRuns(plan.hops[0]!, [HEAD_2552])).toEqual([]);
+    // Without the journal's word, a database at 25.5.2's head has nothing to do.
+    expect(labels(makePlan(undefined, v('25.5'), at(HEAD_2552)))).toEqual([]);
+  });
+
   it('a plan that does not pass 24.09 → 24.12 has no route to choose', () => {
     expect(detoursOn(makePlan(v('25.1'), v('25.6')))).toEqual([]);
     expect(detoursOn(makePlan(v('24.12'), v('25.5')))).toEqual([]);
