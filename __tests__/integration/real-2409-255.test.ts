@@ -2,7 +2,7 @@
  * 24.09.14 → 25.5.2 with Backend.AI's real packages from PyPI (issue 28): a deployment installed by
  * the real 24.09.14 (its own `mgr schema oneshot` into an empty database, then an installation's
  * rows) holding what 24.09.14's downgrade to e9e574a6e22d would stop on: an endpoint whose image is
- * gone and a vfolder name longer than 64 characters. With route-from-2409 at auto, plan takes the
+ * gone and a vfolder name longer than 64 characters. With unknown-head-route at auto, plan takes the
  * apply-missing route 24.09 → 25.5 and says why; migrate, with the 25.5.2 venv it makes (uv,
  * pyenv's Python 3.12), applies every 25.5.2 revision the database lacks with 25.5.2's real alembic,
  * leaves alembic_version at 25.5.2's head alone, moves the overlay network settings as the 24.12
@@ -172,7 +172,7 @@ afterAll(async () => {
 });
 
 const planned = (report: Report) => [...new Set(report.entries.filter((e) => e.phase === 'plan' && e.hop !== undefined).map((e) => e.hop))];
-const routeEntry = (report: Report) => report.entries.filter((e) => e.phase === 'plan' && e.step === 'route-from-2409');
+const routeEntry = (report: Report) => report.entries.filter((e) => e.phase === 'plan' && e.step === 'unknown-head-route');
 
 describe('24.09.14 → 25.5.2 by the apply-missing route, with the real packages (manager-venv, uv, Python 3.12)', () => {
   it('without rows the downgrade stops on, auto keeps the downgrade route; an explicit route wins; apply-missing before 25.5 and a value it does not know are refused', async () => {
@@ -182,13 +182,15 @@ describe('24.09.14 → 25.5.2 by the apply-missing route, with the real packages
     expect(planned(auto.report)[0]).toBe('24.09 → 24.12');
     expect(routeEntry(auto.report).map((e) => e.detail)).toEqual([expect.stringMatching(/^auto: downgrade-guards finds no row the downgrade would stop on/)]);
 
-    const explicit = await runEngine(inputs(toml, { command: 'plan', 'to-version': '25.5', 'route-from-2409': 'apply-missing' }));
+    const explicit = await runEngine(inputs(toml, { command: 'plan', 'to-version': '25.5', 'unknown-head-route': 'apply-missing' }));
     expect(explicit.report.error).toBeUndefined();
     expect(planned(explicit.report)).toEqual(['24.09 → 25.5']);
 
-    const early = await runEngine(inputs(toml, { command: 'plan', 'to-version': '25.1', 'route-from-2409': 'apply-missing' }));
-    expect(early.report.error).toMatch(/^route-from-2409 is apply-missing, which goes from 24\.09 straight to 25\.5, and to-version 25\.1\.1 ends before 25\.5; accepted: /);
-    expect(() => parseOptions({ command: 'plan', 'to-version': '25.5', 'route-from-2409': 'jump' })).toThrow(/route-from-2409 "jump" is not accepted; accepted: .*auto.*downgrade.*apply-missing/);
+    const early = await runEngine(inputs(toml, { command: 'plan', 'to-version': '25.1', 'unknown-head-route': 'apply-missing' }));
+    expect(early.report.error).toMatch(/^unknown-head-route is apply-missing, which goes from 24\.09 straight to 25\.5, and to-version 25\.1\.1 ends before 25\.5; accepted: /);
+    expect(() => parseOptions({ command: 'plan', 'to-version': '25.5', 'unknown-head-route': 'jump' })).toThrow(
+      /unknown-head-route "jump" is not accepted; accepted: .*auto.*downgrade.*apply-missing/,
+    );
   }, 600_000);
 
   it("with an endpoint whose image is gone and a long vfolder name, auto plans 24.09 → 25.5 and says why; migrate applies 25.5.2's revisions with its real alembic, alembic_version ends at 25.5.2's head alone, the overlay settings move, the rows stay, and the real 25.5.2 manager serves", async () => {

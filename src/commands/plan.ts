@@ -42,7 +42,7 @@ export async function planRun(session: Session, servers: readonly Server[], { al
   // A route over several lines the usual hops' first cannot take on this data (hops/plan.ts, decideDetour).
   const blockers = async (hop: Hop, step: Step) =>
     servers.includes('postgres') && step.preflight ? (await step.preflight(session.stepContext(hop))).filter((f) => f.status === 'failed').map((f) => f.detail) : undefined;
-  const routes = await Promise.all(detoursOn(usual).map((detour) => decideDetour(detour, options.routeFrom2409, usual, position, blockers)));
+  const routes = await Promise.all(detoursOn(usual).map((detour) => decideDetour(detour, options.unknownHeadRoute, usual, position, blockers)));
   const plan = routes.length > 0 ? makePlan(options.fromVersion, options.toVersion!, position, again, routes) : usual;
   describePlan(session, plan, position);
   await forecastPlan(session, plan, position);

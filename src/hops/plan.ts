@@ -143,7 +143,6 @@ export async function decideDetour(
   const index = plan.hops.findIndex((h) => h.label === firstHopLabel(detour));
   const usual = plan.hops[index]!;
   const reaches = compareLines(plan.to.line, detour.to) >= 0;
-  const route = chosen;
   const takes = `goes ${detour.from} → ${detour.to} at once: ${detour.way}`;
   if (chosen === detour.value) {
     if (!reaches) {
@@ -151,29 +150,29 @@ export async function decideDetour(
         `${detour.input} is ${detour.value}, which goes from ${detour.from} straight to ${detour.to}, and to-version ${plan.to.version} ends before ${detour.to}; accepted: ${detour.usual} or auto, or ${detour.value} with a to-version of ${detour.to} or later`,
       );
     }
-    return { detour, take: true, why: `${route}: the plan ${takes}` };
+    return { detour, take: true, why: `${chosen}: the plan ${takes}` };
   }
   const keeps = `the plan keeps ${detour.usualWay}`;
-  if (chosen === detour.usual) return { detour, take: false, why: `${route}: ${keeps}` };
-  if (plan.resumes === detour) return { detour, take: true, why: `${route}: a run took the hop ${detourLabel(detour)} and did not finish it, so the plan ${takes}` };
+  if (chosen === detour.usual) return { detour, take: false, why: `${chosen}: ${keeps}` };
+  if (plan.resumes === detour) return { detour, take: true, why: `${chosen}: a run took the hop ${detourLabel(detour)} and did not finish it, so the plan ${takes}` };
   const start = index > 0 ? [plan.hops[index - 1]!.to.head] : position ? [position.revision] : undefined;
   const other = reaches ? `, and ${detour.input} ${detour.value} takes the other route` : '';
-  if (!start) return { detour, take: false, why: `${route}: no database to read, so ${keeps}; preflight names any row the downgrade would stop on${other}` };
+  if (!start) return { detour, take: false, why: `${chosen}: no database to read, so ${keeps}; preflight names any row the downgrade would stop on${other}` };
   if (!schemaRevisionRuns(usual, start).some((run) => run.direction === 'down')) {
-    return { detour, take: false, why: `${route}: from ${start.join(', ')} the hop ${usual.label} needs no downgrade, so ${keeps}` };
+    return { detour, take: false, why: `${chosen}: from ${start.join(', ')} the hop ${usual.label} needs no downgrade, so ${keeps}` };
   }
   const step = usual.steps.find((s) => s.id === detour.blockedBy)!;
   const found = await blockers(usual, step);
-  if (found === undefined) return { detour, take: false, why: `${route}: no database to read, so ${keeps}; preflight's ${step.id} names any row the downgrade would stop on${other}` };
-  if (found.length === 0) return { detour, take: false, why: `${route}: ${step.id} finds no row the downgrade would stop on, so ${keeps}` };
+  if (found === undefined) return { detour, take: false, why: `${chosen}: no database to read, so ${keeps}; preflight's ${step.id} names any row the downgrade would stop on${other}` };
+  if (found.length === 0) return { detour, take: false, why: `${chosen}: ${step.id} finds no row the downgrade would stop on, so ${keeps}` };
   if (!reaches) {
     return {
       detour,
       take: false,
-      why: `${route}: ${step.id} finds rows the downgrade would stop on (${found.join('; ')}), but the other route goes to ${detour.to} and to-version ${plan.to.version} ends before it, so ${keeps} and preflight refuses until those rows are fixed (or set to-version to ${detour.to} or later)`,
+      why: `${chosen}: ${step.id} finds rows the downgrade would stop on (${found.join('; ')}), but the other route goes to ${detour.to} and to-version ${plan.to.version} ends before it, so ${keeps} and preflight refuses until those rows are fixed (or set to-version to ${detour.to} or later)`,
     };
   }
-  return { detour, take: true, why: `${route}: ${step.id} finds rows the downgrade would stop on (${found.join('; ')}), so the plan ${takes}` };
+  return { detour, take: true, why: `${chosen}: ${step.id} finds rows the downgrade would stop on (${found.join('; ')}), so the plan ${takes}` };
 }
 
 /** Refuses, before anything is written, a plan with a hop bai-migrate cannot take yet. */

@@ -16,7 +16,7 @@ export const VACUUM_MODES = ['none', 'analyze', 'full'] as const;
 export const CLEAR_HISTORY_MODES = ['bai-migrate', 'manager'] as const;
 export const REDIS_FAILURE_MODES = ['fail', 'warn'] as const;
 export const REHEARSAL_SERVERS = ['start', 'given'] as const;
-export const ROUTES_FROM_2409 = ['auto', 'downgrade', 'apply-missing'] as const;
+export const UNKNOWN_HEAD_ROUTES = ['auto', 'downgrade', 'apply-missing'] as const;
 export { FROM_MANAGER_CONFIG } from './own-parsers.js';
 
 /** A number input's range; `aboveMin` excludes min itself (a timeout of 0 would never wait). */
@@ -93,14 +93,13 @@ const DECLARED_INPUTS = [
     description: 'Backend.AI version to upgrade to, e.g. 22.03 (its latest patch) or 22.03.3.',
   },
   {
-    name: 'route-from-2409',
-    key: 'routeFrom2409',
+    name: 'unknown-head-route',
     kind: 'enum',
-    values: ROUTES_FROM_2409,
+    values: UNKNOWN_HEAD_ROUTES,
     default: 'auto',
     usedBy: PLANNED,
     description:
-      "How a 24.09.6–24.09.14 cluster (alembic_version ecc9f6322be4, which 24.12 and 25.1 lack) goes on. downgrade: 24.09.14's alembic downgrades to e9e574a6e22d, then 24.12, 25.1, … one by one; the downgrade stops on endpoints whose image is gone and vfolder names over 64 characters. apply-missing (to-version 25.5 or later): straight to 25.5, applying every 25.5 revision the database lacks with 25.5's alembic, then 24.12's to 25.5's other steps (the overlay network move and the rest). auto: apply-missing when the database is there and has rows the downgrade would stop on, else downgrade; the plan says which and why.",
+      "Which way a database goes on whose alembic head the next line's scripts lack: 24.09.6–24.09.14's ecc9f6322be4, which 24.12 and 25.1 lack. downgrade: 24.09.14's alembic downgrades to e9e574a6e22d, then one hop per line; the downgrade stops on endpoints whose image is gone and vfolder names over 64 characters. apply-missing (to-version 25.5 or later): straight to 25.5, applying every 25.5 revision the database lacks with 25.5's alembic, then the other steps of 24.12 to 25.5 (the overlay network move and the rest). auto: apply-missing when the database is there and has rows the downgrade would stop on, else downgrade; the plan says which and why.",
   },
   {
     name: 'retention',

@@ -24,7 +24,7 @@ import type { DetourDefinition } from '../hop.js';
 export const detour: DetourDefinition = {
   from: '24.09',
   to: '25.5',
-  input: 'route-from-2409',
+  input: 'unknown-head-route',
   value: 'apply-missing',
   usual: 'downgrade',
   usualWay: "the usual way: 24.09.14's downgrade to e9e574a6e22d, then one hop per line",

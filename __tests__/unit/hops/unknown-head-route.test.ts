@@ -1,6 +1,6 @@
 /**
  * The planning of issue 28: a 24.09.6–24.09.14 database (at ecc9f6322be4, which 24.12 and 25.1 lack)
- * goes 24.09 → 24.12 by 24.09.14's downgrade to e9e574a6e22d, unless route-from-2409 takes the
+ * goes 24.09 → 24.12 by 24.09.14's downgrade to e9e574a6e22d, unless unknown-head-route takes the
  * apply-missing route 24.09 → 25.5 (releases.md §3.6, §3.11). With auto the plan takes it when the
  * downgrade's guard finds rows the downgrade would stop on; an explicit value wins; apply-missing
  * with a to-version before 25.5 and an unknown value are refused. `blockers` stands for what the
@@ -43,7 +43,7 @@ async function planWith(chosen: string, to: string, position: SchemaPosition | u
 const labels = (plan: Plan) => plan.hops.map((h) => h.label);
 const stepIds = (hop: Hop) => hop.steps.map((s) => s.id);
 
-describe('route-from-2409', () => {
+describe('unknown-head-route', () => {
   it('auto, at 24.09.14 with rows the downgrade stops on: one hop 24.09 → 25.5 to 25.5.2 by apply-missing, with the other hops steps, and says why', async () => {
     const { plan, asked } = await planWith('auto', '25.6', at(HEAD_2409_LATE), ROWS);
     expect(asked).toEqual(['24.09 → 24.12 downgrade-guards']);
@@ -64,7 +64,7 @@ describe('route-from-2409', () => {
       'aiomonitor-ports',
       'internal-addr',
     ]);
-    expect(plan.routes.map((r) => [r.detour.input, r.take])).toEqual([['route-from-2409', true]]);
+    expect(plan.routes.map((r) => [r.detour.input, r.take])).toEqual([['unknown-head-route', true]]);
     expect(plan.routes[0]!.why).toBe(`auto: downgrade-guards finds rows the downgrade would stop on (${ROWS.join('; ')}), so the plan goes 24.09 → 25.5 at once: ${plan.routes[0]!.detour.way}`);
     // The schema step applies every revision of 25.5.2 the database lacks, 24.12's among them, with 25.5.2's alembic; none goes down.
     const runs = schemaRevisionRuns(detour, [HEAD_2409_LATE]);
@@ -101,7 +101,7 @@ describe('route-from-2409', () => {
     const { plan, asked } = await planWith('auto', '25.5', undefined, undefined, '24.09.14');
     expect(asked).toEqual([]);
     expect(labels(plan)[0]).toBe('24.09 → 24.12');
-    expect(plan.routes[0]!.why).toMatch(/^auto: no database to read, .*route-from-2409 apply-missing takes the other route$/);
+    expect(plan.routes[0]!.why).toMatch(/^auto: no database to read, .*unknown-head-route apply-missing takes the other route$/);
   });
 
   it('auto with blocking rows but a to-version before 25.5 keeps the downgrade and says what to do', async () => {
@@ -153,9 +153,11 @@ describe('route-from-2409', () => {
 
   it('refuses apply-missing with a to-version before 25.5, and a value it does not know, naming what is accepted', async () => {
     await expect(planWith('apply-missing', '25.1', at(HEAD_2409_LATE), ROWS)).rejects.toThrow(
-      /^route-from-2409 is apply-missing, which goes from 24\.09 straight to 25\.5, and to-version 25\.1\.1 ends before 25\.5; accepted: downgrade or auto, or apply-missing with a to-version of 25\.5 or later$/,
+      /^unknown-head-route is apply-missing, which goes from 24\.09 straight to 25\.5, and to-version 25\.1\.1 ends before 25\.5; accepted: downgrade or auto, or apply-missing with a to-version of 25\.5 or later$/,
     );
-    expect(() => parseOptions({ command: 'plan', 'to-version': '25.5', 'route-from-2409': 'jump' })).toThrow(/route-from-2409 "jump" is not accepted; accepted: .*auto.*downgrade.*apply-missing/);
-    expect(parseOptions({ command: 'plan', 'to-version': '25.5' }).routeFrom2409).toBe('auto');
+    expect(() => parseOptions({ command: 'plan', 'to-version': '25.5', 'unknown-head-route': 'jump' })).toThrow(
+      /unknown-head-route "jump" is not accepted; accepted: .*auto.*downgrade.*apply-missing/,
+    );
+    expect(parseOptions({ command: 'plan', 'to-version': '25.5' }).unknownHeadRoute).toBe('auto');
   });
 });
