@@ -5,7 +5,7 @@
 import type { Server } from '../stores/deployment.js';
 import { detectPosition } from '../stores/schema.js';
 import { unfinishedHops } from '../stores/journal.js';
-import { hopInto, makePlan, requireSupported, type Plan, type PlanAgain } from '../hops/plan.js';
+import { decideDetour, detoursOn, hopInto, makePlan, requireSupported, type Plan, type PlanAgain } from '../hops/plan.js';
 import type { SchemaPosition } from '../releases/catalogue.js';
 import { findRelease, pastIn, releasesOf, sameLine } from '../releases/releases.js';
 import type { Hop, Step } from '../steps/step.js';
@@ -38,7 +38,12 @@ export async function planRun(session: Session, servers: readonly Server[], { al
         ? { hops: [into.label], because: 'verify checks the end state of the hop {hop}' }
         : { hops: await unfinishedHops(session.deployment.postgres), because: "bai-migrate's journal has the hop {hop} as started and not finished" };
   }
-  const plan = makePlan(options.fromVersion, options.toVersion!, position, again);
+  const usual = makePlan(options.fromVersion, options.toVersion!, position, again);
+  // A route over several lines the usual hops' first cannot take on this data (hops/plan.ts, decideDetour).
+  const blockers = async (hop: Hop, step: Step) =>
+    servers.includes('postgres') && step.preflight ? (await step.preflight(session.stepContext(hop))).filter((f) => f.status === 'failed').map((f) => f.detail) : undefined;
+  const routes = await Promise.all(detoursOn(usual).map((detour) => decideDetour(detour, options.unknownHeadRoute, usual, position, blockers)));
+  const plan = routes.length > 0 ? makePlan(options.fromVersion, options.toVersion!, position, again, routes) : usual;
   describePlan(session, plan, position);
   await forecastPlan(session, plan, position);
   if (!allowUnsupported) {
@@ -66,6 +71,7 @@ function describePlan(session: Session, plan: Plan, position: SchemaPosition | u
   // First: a version read otherwise than it was written (22.3 as 22.03) is said before anything is planned from it.
   for (const { input, reading } of plan.readings) session.record({ phase: 'plan', step: input, status: 'ok', detail: reading });
   if (plan.note) session.record({ phase: 'plan', step: 'from-version', status: 'ok', detail: plan.note });
+  for (const { detour, why } of plan.routes) session.record({ phase: 'plan', step: detour.input, status: 'ok', detail: why });
   if (plan.hops.length === 0) session.record({ phase: 'plan', step: 'hops', status: 'ok', detail: `already at ${plan.to.version}: nothing to migrate` });
   for (const [i, hop] of plan.hops.entries()) {
     if (hop.unsupported) session.record({ phase: 'plan', hop: hop.label, step: 'hop', status: 'warning', detail: hop.unsupported });

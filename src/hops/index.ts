@@ -2,7 +2,7 @@
 import { servicesStopped } from '../steps/services-stopped.js';
 import { schema } from '../steps/schema/index.js';
 import type { Step } from '../steps/step.js';
-import type { HopDefinition } from './hop.js';
+import type { DetourDefinition, HopDefinition, RevisionGuard } from './hop.js';
 import { hop as from2103 } from './21.03-21.09/index.js';
 import { hop as from2109 } from './21.09-22.03/index.js';
 import { hop as from2203 } from './22.03-22.09/index.js';
@@ -30,6 +30,7 @@ import { hop as from2515 } from './25.15-25.16/index.js';
 import { hop as from2516 } from './25.16-25.17/index.js';
 import { hop as from2517 } from './25.17-25.18/index.js';
 import { hop as from2518 } from './25.18-25.19/index.js';
+import { detour as from2409to2505 } from './24.09-25.5/index.js';
 
 export const HOPS: readonly HopDefinition[] = [
   from2103,
@@ -66,5 +67,45 @@ export const HOP_STEPS: Readonly<Record<string, readonly Step[]>> = Object.fromE
 
 export const PATCH_STEPS: readonly Step[] = [servicesStopped, schema];
 
+/** A detour with the steps it runs: its own schema step amid the spanned hops' other steps. */
+export interface Detour extends DetourDefinition {
+  readonly steps: readonly Step[];
+  readonly guards: readonly RevisionGuard[];
+  /** The hops it spans, "24.09→24.12", …, as HOP_STEPS names them. */
+  readonly spans: readonly string[];
+}
+
+/**
+ * The spanned hops' steps in their order, without their schema steps and the ones the detour leaves
+ * out, each once: those before a hop's schema step go before the detour's schema step, the rest
+ * after it (a check before the revisions it guards, a move or note after them).
+ */
+function composeDetour(definition: DetourDefinition): Detour {
+  const first = HOPS.findIndex((h) => h.from === definition.from);
+  const last = HOPS.findIndex((h) => h.to === definition.to);
+  if (first < 0 || last < first) throw new Error(`detour ${definition.from} → ${definition.to} spans no hops of HOPS`);
+  const spanned = HOPS.slice(first, last + 1);
+  const before: Step[] = [];
+  const after: Step[] = [];
+  for (const hop of spanned) {
+    const schemaAt = hop.steps.findIndex((step) => step.id === 'schema');
+    hop.steps.forEach((step, i) => {
+      if (step.id === 'schema' || step.id in definition.leaves || [...before, ...after].some((s) => s.id === step.id)) return;
+      (i < schemaAt ? before : after).push(step);
+    });
+  }
+  return {
+    ...definition,
+    steps: [...before, definition.schema, ...after],
+    guards: spanned.flatMap((h) => (h.guards ?? []).filter((g) => !(g.step in definition.leaves))),
+    spans: spanned.map((h) => `${h.from}→${h.to}`),
+  };
+}
+
+/** The routes a plan may take instead of several hops (hops/plan.ts, decideDetour). */
+export const DETOURS: readonly Detour[] = [composeDetour(from2409to2505)];
+
 /** Every table a step reads or writes, and kernels for clear-history: the rows a rehearsal needs. */
-export const TABLES_STEPS_TOUCH: readonly string[] = [...new Set([...HOPS.flatMap((h) => h.steps), ...PATCH_STEPS].flatMap((step) => step.tables ?? []).concat('kernels'))];
+export const TABLES_STEPS_TOUCH: readonly string[] = [
+  ...new Set([...HOPS.flatMap((h) => h.steps), ...DETOURS.flatMap((d) => d.steps), ...PATCH_STEPS].flatMap((step) => step.tables ?? []).concat('kernels')),
+];

@@ -17,9 +17,10 @@ import {
 import { ancestorsIn, compareLines, earliestRelease, latestRelease, LINES, revisionsOf, sameLine } from '../releases/releases.js';
 import { cannotRun, describeCannotRun } from '../releases/cannot-run.js';
 import { invalidInput, MigrationError } from '../core/errors.js';
-import { HOP_STEPS, PATCH_STEPS } from './index.js';
-import type { Hop } from '../steps/step.js';
+import { DETOURS, HOP_STEPS, PATCH_STEPS, type Detour } from './index.js';
+import type { Hop, Step } from '../steps/step.js';
 import { managerStarts } from '../steps/manager-starts.js';
+import { schemaRevisionRuns } from '../steps/schema/index.js';
 
 export interface Plan {
   /** The version the plan starts from, as given or as detected. */
@@ -31,6 +32,17 @@ export interface Plan {
   readonly note?: string;
   /** The versions given in another spelling, and how they were read (to-version 22.3 as 22.03). */
   readonly readings: readonly VersionReading[];
+  /** Each detour the plan could take, whether it does and why (decideDetour). */
+  readonly routes: readonly DetourChoice[];
+  /** A detour a killed run started and did not finish, which the plan starts again (detectedStart). */
+  readonly resumes?: Detour;
+}
+
+/** Whether a plan takes a detour instead of the hops it spans, and why: the plan says it. */
+export interface DetourChoice {
+  readonly detour: Detour;
+  readonly take: boolean;
+  readonly why: string;
 }
 
 /** Hops detection plans again when the database is at the head of their target line, and why. */
@@ -45,7 +57,7 @@ export interface PlanAgain {
  * bai-migrate's journal has as started and not finished (stores/journal.ts), or for verify the
  * hop into the database's line, whose end state it checks.
  */
-export function makePlan(fromVersion: VersionRef | undefined, toVersion: VersionRef, position?: SchemaPosition, again?: PlanAgain): Plan {
+export function makePlan(fromVersion: VersionRef | undefined, toVersion: VersionRef, position?: SchemaPosition, again?: PlanAgain, routes: readonly DetourChoice[] = []): Plan {
   const to = targetRelease(toVersion);
   const detected = fromVersion ? undefined : detectedStart(position, again);
   const start = fromVersion ?? detected!.start;
@@ -87,6 +99,7 @@ export function makePlan(fromVersion: VersionRef | undefined, toVersion: Version
       );
     }
   }
+  for (const { detour, take } of routes) if (take) takeDetour(hops, detour, to);
   // The run ends with the target release's manager starting on the migrated data (in a rehearsal, or with start-manager).
   const last = hops.at(-1);
   if (last && !last.unsupported) hops[hops.length - 1] = { ...last, steps: [...last.steps, managerStarts] };
@@ -97,7 +110,75 @@ export function makePlan(fromVersion: VersionRef | undefined, toVersion: Version
     hops,
     note: fromVersion === undefined && position ? `detected from alembic_version: ${describePosition(position)}${detected?.why ?? ''}` : undefined,
     readings: [fromVersion && versionReading('from-version', fromVersion), versionReading('to-version', toVersion, to)].filter((r) => r !== undefined),
+    routes,
+    ...(detected?.detour ? { resumes: detected.detour } : {}),
   };
+}
+
+/** The hops `detour` spans, replaced in place by one hop that runs the detour's steps. */
+function takeDetour(hops: Hop[], detour: Detour, to: Release): void {
+  const first = hops.findIndex((h) => h.label === firstHopLabel(detour));
+  const last = hops.findIndex((h) => sameLine(h.to, detour.to));
+  if (first < 0 || last < first) return;
+  const hopTo = sameLine(to, detour.to) ? to : latestRelease(detour.to);
+  hops.splice(first, last - first + 1, { label: detourLabel(detour), fromLine: detour.from, to: hopTo, steps: detour.steps });
+}
+
+/** The detours whose first spanned hop `plan` (made without any) takes: the ones decideDetour chooses about. */
+export function detoursOn(plan: Plan): Detour[] {
+  return DETOURS.filter((d) => plan.hops.some((h) => h.label === firstHopLabel(d)));
+}
+
+const firstHopLabel = (detour: Detour): string => detour.spans[0]!.replace('→', ' → ');
+const detourLabel = (detour: Detour): string => `${detour.from} → ${detour.to}`;
+
+/**
+ * Whether `plan` (made without detours) takes `detour`, from its input's value `chosen`: the
+ * detour's value takes it (refused when to-version ends before it), the usual value keeps the
+ * usual hops, and auto takes it only where the usual first hop would downgrade from where it
+ * starts and its `blockedBy` step finds rows that would stop it (`blockers`: that step's failed
+ * findings on the database; undefined without a database to read).
+ */
+export async function decideDetour(
+  detour: Detour,
+  chosen: string,
+  plan: Plan,
+  position: SchemaPosition | undefined,
+  blockers: (hop: Hop, step: Step) => Promise<string[] | undefined>,
+): Promise<DetourChoice> {
+  const index = plan.hops.findIndex((h) => h.label === firstHopLabel(detour));
+  const usual = plan.hops[index]!;
+  const reaches = compareLines(plan.to.line, detour.to) >= 0;
+  const takes = `goes ${detour.from} → ${detour.to} at once: ${detour.way}`;
+  if (chosen === detour.value) {
+    if (!reaches) {
+      throw invalidInput(
+        `${detour.input} is ${detour.value}, which goes from ${detour.from} straight to ${detour.to}, and to-version ${plan.to.version} ends before ${detour.to}; accepted: ${detour.usual} or auto, or ${detour.value} with a to-version of ${detour.to} or later`,
+      );
+    }
+    return { detour, take: true, why: `${chosen}: the plan ${takes}` };
+  }
+  const keeps = `the plan keeps ${detour.usualWay}`;
+  if (chosen === detour.usual) return { detour, take: false, why: `${chosen}: ${keeps}` };
+  if (plan.resumes === detour) return { detour, take: true, why: `${chosen}: a run took the hop ${detourLabel(detour)} and did not finish it, so the plan ${takes}` };
+  const start = index > 0 ? [plan.hops[index - 1]!.to.head] : position ? [position.revision] : undefined;
+  const other = reaches ? `, and ${detour.input} ${detour.value} takes the other route` : '';
+  if (!start) return { detour, take: false, why: `${chosen}: no database to read, so ${keeps}; preflight names any row the downgrade would stop on${other}` };
+  if (!schemaRevisionRuns(usual, start).some((run) => run.direction === 'down')) {
+    return { detour, take: false, why: `${chosen}: from ${start.join(', ')} the hop ${usual.label} needs no downgrade, so ${keeps}` };
+  }
+  const step = usual.steps.find((s) => s.id === detour.blockedBy)!;
+  const found = await blockers(usual, step);
+  if (found === undefined) return { detour, take: false, why: `${chosen}: no database to read, so ${keeps}; preflight's ${step.id} names any row the downgrade would stop on${other}` };
+  if (found.length === 0) return { detour, take: false, why: `${chosen}: ${step.id} finds no row the downgrade would stop on, so ${keeps}` };
+  if (!reaches) {
+    return {
+      detour,
+      take: false,
+      why: `${chosen}: ${step.id} finds rows the downgrade would stop on (${found.join('; ')}), but the other route goes to ${detour.to} and to-version ${plan.to.version} ends before it, so ${keeps} and preflight refuses until those rows are fixed (or set to-version to ${detour.to} or later)`,
+    };
+  }
+  return { detour, take: true, why: `${chosen}: ${step.id} finds rows the downgrade would stop on (${found.join('; ')}), so the plan ${takes}` };
 }
 
 /** Refuses, before anything is written, a plan with a hop bai-migrate cannot take yet. */
@@ -135,13 +216,16 @@ function packageRefuses(fromLine: string, fromHead: string, to: Release): string
  * finish (a run killed after its schema step) is planned again (`again`); its steps are
  * idempotent and report what was already done.
  */
-function detectedStart(position: SchemaPosition | undefined, again: PlanAgain | undefined): { start: VersionRef; why?: string } {
+function detectedStart(position: SchemaPosition | undefined, again: PlanAgain | undefined): { start: VersionRef; why?: string; detour?: Detour } {
   if (!position) throw invalidInput(`from-version is not set and cannot be detected without PostgreSQL; set from-version (${describeAcceptedVersions()})`);
   const release = position.between ? position.between[0] : position.releases[0]!;
   const into = hopInto(position);
   if (into && again?.hops.includes(into.label)) {
     return { start: { input: into.from, line: into.from }, why: `; ${again.because.replace('{hop}', into.label)}, so it is planned again` };
   }
+  // A detour into this line that a killed run left unfinished: from its start again (decideDetour takes it again).
+  const detour = DETOURS.find((d) => again?.hops.includes(detourLabel(d)) && sameLine(release, d.to));
+  if (detour) return { start: { input: detour.from, line: detour.from }, why: `; ${again!.because.replace('{hop}', detourLabel(detour))}, so it is planned again`, detour };
   // At a head several patch releases share, the newest of them: no patch hop to make up.
   const newest = position.between ? undefined : position.releases.filter((r) => sameLine(r, release)).at(-1);
   return { start: { input: release.line, line: release.line, ...(newest ? { release: newest } : {}) } };

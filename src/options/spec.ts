@@ -16,6 +16,7 @@ export const VACUUM_MODES = ['none', 'analyze', 'full'] as const;
 export const CLEAR_HISTORY_MODES = ['bai-migrate', 'manager'] as const;
 export const REDIS_FAILURE_MODES = ['fail', 'warn'] as const;
 export const REHEARSAL_SERVERS = ['start', 'given'] as const;
+export const UNKNOWN_HEAD_ROUTES = ['auto', 'downgrade', 'apply-missing'] as const;
 export { FROM_MANAGER_CONFIG } from './own-parsers.js';
 
 /** A number input's range; `aboveMin` excludes min itself (a timeout of 0 would never wait). */
@@ -90,6 +91,15 @@ const DECLARED_INPUTS = [
     kind: 'version',
     usedBy: ['migrate', 'preflight', 'verify', 'plan', 'clear-history', 'rehearse'],
     description: 'Backend.AI version to upgrade to, e.g. 22.03 (its latest patch) or 22.03.3.',
+  },
+  {
+    name: 'unknown-head-route',
+    kind: 'enum',
+    values: UNKNOWN_HEAD_ROUTES,
+    default: 'auto',
+    usedBy: PLANNED,
+    description:
+      "Which way a database goes on whose alembic head the next line's scripts lack: 24.09.6–24.09.14's ecc9f6322be4, which 24.12 and 25.1 lack. downgrade: 24.09.14's alembic downgrades to e9e574a6e22d, then one hop per line; the downgrade stops on endpoints whose image is gone and vfolder names over 64 characters. apply-missing (to-version 25.5 or later): straight to 25.5, applying every 25.5 revision the database lacks with 25.5's alembic, then the other steps of 24.12 to 25.5 (the overlay network move and the rest). auto: apply-missing when the database is there and has rows the downgrade would stop on, else downgrade; the plan says which and why.",
   },
   {
     name: 'retention',
