@@ -6,7 +6,7 @@
  * release facts, and the manager-venv install matrix from src/releases/manager-python.ts.
  * Edit those sources, then run npm run bundle; never edit the generated text by hand.
  */
-import { HOPS } from '../src/hops/index.js';
+import { DETOURS, HOPS, type Detour } from '../src/hops/index.js';
 import type { HopDefinition } from '../src/hops/hop.js';
 import { heavyRevisionsBetween } from '../src/releases/heavy-revisions.js';
 import { CLEAR_HISTORY_POLICIES, lineFacts, OWN_MODE_BEFORE } from '../src/releases/line-facts.js';
@@ -130,6 +130,22 @@ function hopSection(hop: HopDefinition): string[] {
   return out;
 }
 
+/** A route that replaces several hops, chosen by its input (hops/plan.ts, decideDetour). */
+function detourSection(detour: Detour): string[] {
+  return [
+    `## ${detour.from} → ${detour.to} at once`,
+    '',
+    `${cell(detour.way)}, instead of ${detour.usualWay}. \`${detour.input}: ${detour.value}\` takes it, \`${detour.usual}\` keeps the usual hops, and \`auto\` takes it when ${code(detour.blockedBy)} finds rows the usual way would stop on, saying so in the plan.`,
+    '',
+    ...Object.entries(detour.leaves).map(([step, why]) => `- leaves out ${code(step)}: ${cell(why)}`),
+    '',
+    '| # | step | kind | what it does |',
+    '|---|---|---|---|',
+    ...detour.steps.map((step, i) => `| ${i + 1} | ${code(step.id)}: ${cell(step.title)} | ${step.kind} | ${cell(step.action)} |`),
+    '',
+  ];
+}
+
 /** docs/hops.md, whole. */
 export function hopsDoc(): string {
   return [
@@ -149,8 +165,10 @@ export function hopsDoc(): string {
     "The golden file of each hop's `plan` is `__tests__/golden/plan/<from>-<to>.txt`.",
     '',
     ...HOPS.map((hop) => `- [${hop.from} → ${hop.to}](#${anchor(hop)}): ${hop.steps.length} steps`),
+    ...DETOURS.map((d) => `- route [${d.from} → ${d.to} at once](#${anchor(d)}-at-once), instead of ${d.spans.join(', ')} when the usual way would stop`),
     '',
     ...HOPS.flatMap(hopSection),
+    ...DETOURS.flatMap(detourSection),
   ].join('\n');
 }
 

@@ -25570,6 +25570,7 @@ var VACUUM_MODES = ["none", "analyze", "full"];
 var CLEAR_HISTORY_MODES = ["bai-migrate", "manager"];
 var REDIS_FAILURE_MODES = ["fail", "warn"];
 var REHEARSAL_SERVERS = ["start", "given"];
+var UNKNOWN_HEAD_ROUTES = ["auto", "downgrade", "apply-missing"];
 var SECONDS = { min: 0, max: 86400, aboveMin: true, unit: "seconds" };
 var PLANNED = ["migrate", "preflight", "verify", "plan", "rehearse"];
 var STEPS = ["migrate", "preflight", "verify", "rehearse"];
@@ -25586,6 +25587,14 @@ var DECLARED_INPUTS = [
     kind: "version",
     usedBy: ["migrate", "preflight", "verify", "plan", "clear-history", "rehearse"],
     description: "Backend.AI version to upgrade to, e.g. 22.03 (its latest patch) or 22.03.3."
+  },
+  {
+    name: "unknown-head-route",
+    kind: "enum",
+    values: UNKNOWN_HEAD_ROUTES,
+    default: "auto",
+    usedBy: PLANNED,
+    description: "Which way a database goes on whose alembic head the next line's scripts lack: 24.09.6\u201324.09.14's ecc9f6322be4, which 24.12 and 25.1 lack. downgrade: 24.09.14's alembic downgrades to e9e574a6e22d, then one hop per line; the downgrade stops on endpoints whose image is gone and vfolder names over 64 characters. apply-missing (to-version 25.5 or later): straight to 25.5, applying every 25.5 revision the database lacks with 25.5's alembic, then the other steps of 24.12 to 25.5 (the overlay network move and the rest). auto: apply-missing when the database is there and has rows the downgrade would stop on, else downgrade; the plan says which and why."
   },
   {
     name: "retention",
@@ -38278,6 +38287,23 @@ var hop26 = { from: "25.17", to: "25.18", steps: [servicesStopped, schema, merge
 // src/hops/25.18-25.19/index.ts
 var hop27 = { from: "25.18", to: "25.19", steps: [servicesStopped, schema, mergedDistributedLock] };
 
+// src/hops/24.09-25.5/index.ts
+var detour = {
+  from: "24.09",
+  to: "25.5",
+  input: "unknown-head-route",
+  value: "apply-missing",
+  usual: "downgrade",
+  usualWay: "the usual way: 24.09.14's downgrade to e9e574a6e22d, then one hop per line",
+  way: "25.5's revisions the database lacks applied by id with 25.5's own alembic, then alembic_version set to its head alone, and the steps of 24.12 to 25.5 other than their schema",
+  blockedBy: "downgrade-guards",
+  schema: schemaStep({ kind: "apply-missing" }),
+  leaves: {
+    "downgrade-guards": "no downgrade runs on this route",
+    "endpoint-images": "ecc9f6322be4, whose check constraint it checks, ran already in 24.09.6+ and is not run again"
+  }
+};
+
 // src/hops/index.ts
 var HOPS = [
   hop,
@@ -38310,10 +38336,34 @@ var HOPS = [
 ];
 var HOP_STEPS = Object.fromEntries(HOPS.map((h) => [`${h.from}\u2192${h.to}`, h.steps]));
 var PATCH_STEPS = [servicesStopped, schema];
-var TABLES_STEPS_TOUCH = [...new Set([...HOPS.flatMap((h) => h.steps), ...PATCH_STEPS].flatMap((step2) => step2.tables ?? []).concat("kernels"))];
+function composeDetour(definition) {
+  const first = HOPS.findIndex((h) => h.from === definition.from);
+  const last2 = HOPS.findIndex((h) => h.to === definition.to);
+  if (first < 0 || last2 < first) throw new Error(`detour ${definition.from} \u2192 ${definition.to} spans no hops of HOPS`);
+  const spanned = HOPS.slice(first, last2 + 1);
+  const before = [];
+  const after = [];
+  for (const hop28 of spanned) {
+    const schemaAt = hop28.steps.findIndex((step2) => step2.id === "schema");
+    hop28.steps.forEach((step2, i) => {
+      if (step2.id === "schema" || step2.id in definition.leaves || [...before, ...after].some((s) => s.id === step2.id)) return;
+      (i < schemaAt ? before : after).push(step2);
+    });
+  }
+  return {
+    ...definition,
+    steps: [...before, definition.schema, ...after],
+    guards: spanned.flatMap((h) => (h.guards ?? []).filter((g) => !(g.step in definition.leaves))),
+    spans: spanned.map((h) => `${h.from}\u2192${h.to}`)
+  };
+}
+var DETOURS = [composeDetour(detour)];
+var TABLES_STEPS_TOUCH = [
+  ...new Set([...HOPS.flatMap((h) => h.steps), ...DETOURS.flatMap((d) => d.steps), ...PATCH_STEPS].flatMap((step2) => step2.tables ?? []).concat("kernels"))
+];
 
 // src/hops/plan.ts
-function makePlan(fromVersion, toVersion, position, again) {
+function makePlan(fromVersion, toVersion, position, again, routes = []) {
   const to = targetRelease(toVersion);
   const detected = fromVersion ? void 0 : detectedStart(position, again);
   const start = fromVersion ?? detected.start;
@@ -38349,6 +38399,7 @@ function makePlan(fromVersion, toVersion, position, again) {
       );
     }
   }
+  for (const { detour: detour2, take } of routes) if (take) takeDetour(hops, detour2, to);
   const last2 = hops.at(-1);
   if (last2 && !last2.unsupported) hops[hops.length - 1] = { ...last2, steps: [...last2.steps, managerStarts] };
   return {
@@ -38357,8 +38408,57 @@ function makePlan(fromVersion, toVersion, position, again) {
     to,
     hops,
     note: fromVersion === void 0 && position ? `detected from alembic_version: ${describePosition(position)}${detected?.why ?? ""}` : void 0,
-    readings: [fromVersion && versionReading("from-version", fromVersion), versionReading("to-version", toVersion, to)].filter((r) => r !== void 0)
+    readings: [fromVersion && versionReading("from-version", fromVersion), versionReading("to-version", toVersion, to)].filter((r) => r !== void 0),
+    routes,
+    ...detected?.detour ? { resumes: detected.detour } : {}
   };
+}
+function takeDetour(hops, detour2, to) {
+  const first = hops.findIndex((h) => h.label === firstHopLabel(detour2));
+  const last2 = hops.findIndex((h) => sameLine(h.to, detour2.to));
+  if (first < 0 || last2 < first) return;
+  const hopTo = sameLine(to, detour2.to) ? to : latestRelease(detour2.to);
+  hops.splice(first, last2 - first + 1, { label: detourLabel(detour2), fromLine: detour2.from, to: hopTo, steps: detour2.steps });
+}
+function detoursOn(plan) {
+  return DETOURS.filter((d) => plan.hops.some((h) => h.label === firstHopLabel(d)));
+}
+var firstHopLabel = (detour2) => detour2.spans[0].replace("\u2192", " \u2192 ");
+var detourLabel = (detour2) => `${detour2.from} \u2192 ${detour2.to}`;
+async function decideDetour(detour2, chosen, plan, position, blockers) {
+  const index = plan.hops.findIndex((h) => h.label === firstHopLabel(detour2));
+  const usual = plan.hops[index];
+  const reaches2 = compareLines(plan.to.line, detour2.to) >= 0;
+  const takes = `goes ${detour2.from} \u2192 ${detour2.to} at once: ${detour2.way}`;
+  if (chosen === detour2.value) {
+    if (!reaches2) {
+      throw invalidInput(
+        `${detour2.input} is ${detour2.value}, which goes from ${detour2.from} straight to ${detour2.to}, and to-version ${plan.to.version} ends before ${detour2.to}; accepted: ${detour2.usual} or auto, or ${detour2.value} with a to-version of ${detour2.to} or later`
+      );
+    }
+    return { detour: detour2, take: true, why: `${chosen}: the plan ${takes}` };
+  }
+  const keeps = `the plan keeps ${detour2.usualWay}`;
+  if (chosen === detour2.usual) return { detour: detour2, take: false, why: `${chosen}: ${keeps}` };
+  if (plan.resumes === detour2) return { detour: detour2, take: true, why: `${chosen}: a run took the hop ${detourLabel(detour2)} and did not finish it, so the plan ${takes}` };
+  const start = index > 0 ? [plan.hops[index - 1].to.head] : position ? [position.revision] : void 0;
+  const other = reaches2 ? `, and ${detour2.input} ${detour2.value} takes the other route` : "";
+  if (!start) return { detour: detour2, take: false, why: `${chosen}: no database to read, so ${keeps}; preflight names any row the downgrade would stop on${other}` };
+  if (!schemaRevisionRuns(usual, start).some((run2) => run2.direction === "down")) {
+    return { detour: detour2, take: false, why: `${chosen}: from ${start.join(", ")} the hop ${usual.label} needs no downgrade, so ${keeps}` };
+  }
+  const step2 = usual.steps.find((s) => s.id === detour2.blockedBy);
+  const found = await blockers(usual, step2);
+  if (found === void 0) return { detour: detour2, take: false, why: `${chosen}: no database to read, so ${keeps}; preflight's ${step2.id} names any row the downgrade would stop on${other}` };
+  if (found.length === 0) return { detour: detour2, take: false, why: `${chosen}: ${step2.id} finds no row the downgrade would stop on, so ${keeps}` };
+  if (!reaches2) {
+    return {
+      detour: detour2,
+      take: false,
+      why: `${chosen}: ${step2.id} finds rows the downgrade would stop on (${found.join("; ")}), but the other route goes to ${detour2.to} and to-version ${plan.to.version} ends before it, so ${keeps} and preflight refuses until those rows are fixed (or set to-version to ${detour2.to} or later)`
+    };
+  }
+  return { detour: detour2, take: true, why: `${chosen}: ${step2.id} finds rows the downgrade would stop on (${found.join("; ")}), so the plan ${takes}` };
 }
 function requireSupported(plan) {
   const unsupported = plan.hops.filter((h) => h.unsupported);
@@ -38387,6 +38487,8 @@ function detectedStart(position, again) {
   if (into && again?.hops.includes(into.label)) {
     return { start: { input: into.from, line: into.from }, why: `; ${again.because.replace("{hop}", into.label)}, so it is planned again` };
   }
+  const detour2 = DETOURS.find((d) => again?.hops.includes(detourLabel(d)) && sameLine(release, d.to));
+  if (detour2) return { start: { input: detour2.from, line: detour2.from }, why: `; ${again.because.replace("{hop}", detourLabel(detour2))}, so it is planned again`, detour: detour2 };
   const newest = position.between ? void 0 : position.releases.filter((r) => sameLine(r, release)).at(-1);
   return { start: { input: release.line, line: release.line, ...newest ? { release: newest } : {} } };
 }
@@ -39518,7 +39620,10 @@ async function planRun(session, servers, { allowUnsupported = false, lockFirst =
     const into = hopInto(position);
     again = options.command === "verify" && into ? { hops: [into.label], because: "verify checks the end state of the hop {hop}" } : { hops: await unfinishedHops(session.deployment.postgres), because: "bai-migrate's journal has the hop {hop} as started and not finished" };
   }
-  const plan = makePlan(options.fromVersion, options.toVersion, position, again);
+  const usual = makePlan(options.fromVersion, options.toVersion, position, again);
+  const blockers = async (hop28, step2) => servers.includes("postgres") && step2.preflight ? (await step2.preflight(session.stepContext(hop28))).filter((f) => f.status === "failed").map((f) => f.detail) : void 0;
+  const routes = await Promise.all(detoursOn(usual).map((detour2) => decideDetour(detour2, options.unknownHeadRoute, usual, position, blockers)));
+  const plan = routes.length > 0 ? makePlan(options.fromVersion, options.toVersion, position, again, routes) : usual;
   describePlan(session, plan, position);
   await forecastPlan(session, plan, position);
   if (!allowUnsupported) {
@@ -39542,6 +39647,7 @@ function describePlan(session, plan, position) {
   }));
   for (const { input, reading } of plan.readings) session.record({ phase: "plan", step: input, status: "ok", detail: reading });
   if (plan.note) session.record({ phase: "plan", step: "from-version", status: "ok", detail: plan.note });
+  for (const { detour: detour2, why } of plan.routes) session.record({ phase: "plan", step: detour2.input, status: "ok", detail: why });
   if (plan.hops.length === 0) session.record({ phase: "plan", step: "hops", status: "ok", detail: `already at ${plan.to.version}: nothing to migrate` });
   for (const [i, hop28] of plan.hops.entries()) {
     if (hop28.unsupported) session.record({ phase: "plan", hop: hop28.label, step: "hop", status: "warning", detail: hop28.unsupported });
@@ -40232,7 +40338,7 @@ async function dryRun(session, plan) {
 
 // src/hops/guards.ts
 function revisionGuard(revision, hop28) {
-  const found = HOPS.flatMap((h) => (h.guards ?? []).filter((g) => g.revision === revision).map((g) => ({ ...g, hop: `${h.from} \u2192 ${h.to}` })));
+  const found = [...HOPS, ...DETOURS].flatMap((h) => (h.guards ?? []).filter((g) => g.revision === revision).map((g) => ({ ...g, hop: `${h.from} \u2192 ${h.to}` })));
   return found.find((g) => g.hop === hop28) ?? found[0];
 }
 
@@ -40870,4 +40976,4 @@ export {
   runCommand,
   checkWrittenPaths
 };
-//# sourceMappingURL=chunk-5VOP67FY.js.map
+//# sourceMappingURL=chunk-IA3Z6MPG.js.map

@@ -12,7 +12,7 @@ import {
   runCommand,
   secretInputs,
   unusedInputs
-} from "./chunk-5VOP67FY.js";
+} from "./chunk-IA3Z6MPG.js";
 import "./chunk-PS4AXIT4.js";
 import "./chunk-YIVHD5DW.js";
 
@@ -272,4 +272,4 @@ process.exitCode = await main(process.argv.slice(2), process.env);
 export {
   main
 };
-//# sourceMappingURL=cli-4GSVMOKL.js.map
+//# sourceMappingURL=cli-DC3SDHSA.js.map
