@@ -142,15 +142,16 @@ async function writeActionYml() {
 async function writeReadmeTables(inputs, outputs, usedBy, acceptedText) {
   const cell = (text) => text.replaceAll('|', '\\|');
   // "accepts" from each input's kind; "used by" names the commands that read it.
-  const inputRows = (describe) => [
-    '| input | default | accepts | used by | description |',
-    '|---|---|---|---|---|',
-    ...inputs.map((i) => `| \`${i.name}\` | ${i.default !== undefined ? `\`${i.default}\`` : ''} | ${cell(acceptedText(i))} | ${usedBy(i)} | ${cell(describe(i.description))} |`),
+  const inputRows = (describe, { withUsers = true } = {}) => [
+    `| input | default | accepts |${withUsers ? ' used by |' : ''} description |`,
+    `|---|---|---|${withUsers ? '---|' : ''}---|`,
+    ...inputs.map((i) => `| \`${i.name}\` | ${i.default !== undefined ? `\`${i.default}\`` : ''} | ${cell(acceptedText(i))} |${withUsers ? ` ${usedBy(i)} |` : ''} ${cell(describe(i.description))} |`),
   ];
   const outputRows = ['| output | description |', '|---|---|', ...outputs.map((o) => `| \`${o.name}\` | ${cell(o.description)} |`)];
-  // README keeps each input's first sentence, so an operator reads the table at a glance; docs/inputs.md has them whole.
+  // README keeps each input's first sentence and leaves out which commands use it, so an operator
+  // reads the table at a glance; docs/inputs.md has them whole.
   let readme = await readFile('README.md', 'utf8');
-  readme = replaceBlock(readme, 'README.md', 'inputs', inputRows(firstSentence).join('\n'));
+  readme = replaceBlock(readme, 'README.md', 'inputs', inputRows(firstSentence, { withUsers: false }).join('\n'));
   readme = replaceBlock(readme, 'README.md', 'outputs', outputRows.join('\n'));
   await writeFile('README.md', readme);
   let full = await readFile('docs/inputs.md', 'utf8');
