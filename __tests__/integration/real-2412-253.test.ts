@@ -22,7 +22,7 @@ import pg from 'pg';
 import type { Namespace } from 'etcd3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connectAdmin, type Admin } from '../support/deployment.js';
-import { insertColumns } from '../support/installation-rows.js';
+import { insertColumns, insertFilled } from '../support/installation-rows.js';
 import { managerAlembicIni, productVenvs } from '../support/real-manager.js';
 import { seedInstallation, storageProxyKeys } from '../support/installation-rows.js';
 import { ranRealPackage } from '../support/real-lines.js';
@@ -49,7 +49,22 @@ const HEADS = {
   '25.4.0': '70e0533aa49a',
   '25.5.2': '683ca0a32f41',
   '25.6.17': 'c7fedaca4883',
+  '25.7.0': 'c7fedaca4883',
+  '25.8.1': '17ea44123131',
+  '25.9.1': '17ea44123131',
+  '25.10.1': '17ea44123131',
+  '25.11.4': 'bf39b34717d4',
+  '25.12.1': '643deb439458',
+  '25.13.4': '4db74efaf82e',
+  '25.14.5': '08c1867e266e',
+  '25.15.12': 'fa3dd7f77c19',
+  '25.16.0': 'd811b103dbfc',
+  '25.17.1': 'dd15fd17f232',
+  '25.18.1': 'b0fb0eb6b6bc',
+  '25.19.2': 'd0a3c0716970',
 } as const;
+/** 25.6 → 25.19 one line at a time, each line's final patch (releases.md §3.13–§3.25). */
+const LINES_AFTER_256 = ['25.7.0', '25.8.1', '25.9.1', '25.10.1', '25.11.4', '25.12.1', '25.13.4', '25.14.5', '25.15.12', '25.16.0', '25.17.1', '25.18.1', '25.19.2'] as const;
 /** What 25.6.17's loader accepts for [manager] distributed-lock (backend.ai@25.6.17:src/ai/backend/manager/config.py), in the order bai-migrate lists them. */
 const LOCKS_2506 = ['filelock', 'pg_advisory', 'etcd', 'redlock'];
 /** The installation's rows the seeding makes (seed below). */
@@ -63,6 +78,8 @@ let python312: string;
 let python313: string;
 let template: string;
 const cleanups: Array<() => Promise<void>> = [];
+/** The deployment the 25.6 case leaves at 25.6.17, which the next case takes on to 25.19.2. */
+let at256: Copy | undefined;
 
 /** bai-migrate's own venv of `release` (manager-venv), as migrate makes it. */
 async function venvOf(release: string): Promise<ProvisionedVenv> {
@@ -155,7 +172,11 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
+/** The copies a later case goes on with: dropped after the last case. */
+const keptUntilTheEnd: Array<() => Promise<void>> = [];
+
 afterAll(async () => {
+  for (const cleanup of keptUntilTheEnd.splice(0).reverse()) await cleanup();
   if (template) await admin.pg.query(`DROP DATABASE IF EXISTS ${template} WITH (FORCE)`);
   await admin?.close();
 });
@@ -548,5 +569,100 @@ describe('24.12.1 → 25.1.1 → 25.2.0 → 25.3.3 → 25.4.0 → 25.5.2 → 25.
     ranRealPackage('25.6.17', 'alembic upgrade, on Python 3.13 (uv)');
     expect(await etcdLocks()).toEqual(ETCD_LOCK_KEYS.map(() => 'etcetra'));
     expectServed(migrated256.report, '25.6.17');
+    at256 = { database, etcd, toml, pg: c };
+    keptUntilTheEnd.push(...cleanups.splice(0));
   }, 1_800_000);
+
+  it("the same deployment goes on from 25.6.17 through every line to 25.19.2, one line per run, each by a plain alembic upgrade with its own release and ending with that release's manager serving; the rows stay", async () => {
+    expect(at256, 'the 25.6 case left no deployment at 25.6.17').toBeDefined();
+    const { toml, etcd, pg: c } = at256!;
+    // The operator takes etcetra out of etcd before 25.8, whose merged configuration reads it there (25.7 → 25.8's own test covers it).
+    await etcd.delete().key('config/manager/distributed-lock');
+    await etcd.delete().key('ai/backend/config/manager/manager/distributed-lock');
+    // What the later revisions read, as a 25.6 deployment holds it: vfolders of a user (one with the empty unmanaged_path
+    // 25.11's 01f0ed604819 rewrites) and of the project, a share, and finished sessions with their kernels.
+    const owner = (name: string) => `(SELECT uuid FROM users WHERE username = '${name}')`;
+    const vfolder = (name: string, extra: Record<string, string>) =>
+      insertFilled(c, 'vfolders', { id: 'gen_random_uuid()', name: `'${name}'`, host: `'local:volume1'`, domain_name: `'default'`, quota_scope_id: `'user:' || gen_random_uuid()::text`, ...extra });
+    await vfolder('u1-data', { ownership_type: `'user'`, user: owner('user1'), unmanaged_path: `''` });
+    await vfolder('u2-models', { ownership_type: `'user'`, user: owner('user2') });
+    await vfolder('team-data', { ownership_type: `'group'`, group: '(SELECT id FROM groups LIMIT 1)' });
+    await insertFilled(c, 'vfolder_permissions', { vfolder: `(SELECT id FROM vfolders WHERE name = 'u1-data')`, user: owner('user2'), permission: `'ro'` });
+    for (const name of ['s-old-1', 's-old-2']) {
+      const { rows } = await c.query<{ id: string }>('SELECT gen_random_uuid()::text AS id');
+      const id = rows[0]!.id;
+      const owned = { domain_name: `'default'`, group_id: '(SELECT id FROM groups LIMIT 1)', user_uuid: owner('user1'), access_key: `(SELECT main_access_key FROM users WHERE username = 'user1')` };
+      const shape = {
+        session_type: `'INTERACTIVE'`,
+        cluster_mode: `'single-node'`,
+        cluster_size: '1',
+        status: `'TERMINATED'`,
+        created_at: `now() - interval '90 days'`,
+        terminated_at: `now() - interval '89 days'`,
+      };
+      await insertFilled(c, 'sessions', {
+        id: `'${id}'`,
+        creation_id: `'${name}'`,
+        name: `'${name}'`,
+        scaling_group_name: `'default'`,
+        occupying_slots: `'{}'`,
+        requested_slots: `'{}'`,
+        ...owned,
+        ...shape,
+      });
+      await insertFilled(c, 'kernels', {
+        id: `'${id}'`,
+        session_id: `'${id}'`,
+        session_creation_id: `'${name}'`,
+        session_name: `'${name}'`,
+        cluster_role: `'main'`,
+        cluster_idx: '1',
+        local_rank: '0',
+        cluster_hostname: `'main1'`,
+        scaling_group: `'default'`,
+        image: `'cr.backend.ai/stable/python:3.9-ubuntu20.04'`,
+        architecture: `'x86_64'`,
+        registry: `'cr.backend.ai'`,
+        occupied_slots: `'{}'`,
+        requested_slots: `'{}'`,
+        ...owned,
+        ...shape,
+      });
+    }
+    const counted = async () =>
+      (
+        await c.query(
+          `SELECT (SELECT count(*)::int FROM users) AS users, (SELECT count(*)::int FROM keypairs) AS keypairs, (SELECT count(*)::int FROM groups) AS groups,
+                  (SELECT count(*)::int FROM scaling_groups) AS scaling_groups, (SELECT count(*)::int FROM vfolders) AS vfolders,
+                  (SELECT count(*)::int FROM vfolder_permissions) AS vfolder_permissions, (SELECT count(*)::int FROM sessions) AS sessions, (SELECT count(*)::int FROM kernels) AS kernels`,
+        )
+      ).rows[0];
+    const before = await counted();
+    expect(before).toEqual({ ...SEEDED, vfolders: 3, vfolder_permissions: 1, sessions: 2, kernels: 2 });
+    const vfolderIds = (await c.query<{ id: string }>('SELECT id::text AS id FROM vfolders ORDER BY id')).rows;
+
+    let from = '25.6';
+    for (const release of LINES_AFTER_256) {
+      const line = release.split('.').slice(0, 2).join('.');
+      const t = Date.now();
+      const { report } = await runEngine(inputs(toml, { 'from-version': from, 'to-version': line, python: python313 }), undefined, { disposableCopy: true });
+      console.log(`${from} → ${line} migrate (${release} venv made) and the manager's start in ${((Date.now() - t) / 1000).toFixed(0)} s`);
+      expect(report.error, `${from} → ${line}`).toBeUndefined();
+      expect(await revisionsOf(c)).toEqual([HEADS[release]]);
+      const schemaRows = report.entries.filter((e) => e.phase === 'apply' && e.step === 'schema').map((e) => [e.hop, e.status, e.detail.split(' (')[0]]);
+      const prev = HEADS[LINES_AFTER_256[LINES_AFTER_256.indexOf(release) - 1] ?? '25.6.17'];
+      expect(schemaRows).toEqual([
+        [`${from} → ${line}`, prev === HEADS[release] ? 'ok' : 'changed', prev === HEADS[release] ? expect.any(String) : `alembic upgrade ${prev} → ${HEADS[release]}`],
+      ]);
+      ranRealPackage(release, prev === HEADS[release] ? 'its schema already at its head, on Python 3.13 (uv)' : 'alembic upgrade, on Python 3.13 (uv)');
+      expectServed(report, release);
+      from = line;
+    }
+    // Every row the installation had is still there, the vfolders under their ids; 25.11 took the empty unmanaged_path away.
+    expect(await counted()).toEqual(before);
+    expect((await c.query<{ id: string }>('SELECT id::text AS id FROM vfolders ORDER BY id')).rows).toEqual(vfolderIds);
+    expect((await c.query(`SELECT unmanaged_path FROM vfolders WHERE name = 'u1-data'`)).rows).toEqual([{ unmanaged_path: null }]);
+    const verified = await runEngine(inputs(toml, { command: 'verify', 'from-version': '25.18', 'to-version': '25.19', python: python313 }));
+    expect(verified.report.outcome).toBe('success');
+  }, 2_400_000);
 });
