@@ -651,9 +651,7 @@ describe('24.12.1 → 25.1.1 → 25.2.0 → 25.3.3 → 25.4.0 → 25.5.2 → 25.
       expect(await revisionsOf(c)).toEqual([HEADS[release]]);
       const schemaRows = report.entries.filter((e) => e.phase === 'apply' && e.step === 'schema').map((e) => [e.hop, e.status, e.detail.split(' (')[0]]);
       const prev = HEADS[LINES_AFTER_256[LINES_AFTER_256.indexOf(release) - 1] ?? '25.6.17'];
-      expect(schemaRows).toEqual([
-        [`${from} → ${line}`, prev === HEADS[release] ? 'ok' : 'changed', prev === HEADS[release] ? expect.any(String) : `alembic upgrade ${prev} → ${HEADS[release]}`],
-      ]);
+      expect(schemaRows).toEqual([[`${from} → ${line}`, prev === HEADS[release] ? 'ok' : 'changed', prev === HEADS[release] ? expect.any(String) : `alembic upgrade ${prev} → ${HEADS[release]}`]]);
       ranRealPackage(release, prev === HEADS[release] ? 'its schema already at its head, on Python 3.13 (uv)' : 'alembic upgrade, on Python 3.13 (uv)');
       expectServed(report, release);
       from = line;
