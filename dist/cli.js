@@ -3,5 +3,5 @@ import { createRequire as __baiCreateRequire } from 'node:module'; const require
 
 // src/cli/index.ts
 process.setSourceMapsEnabled(true);
-await import("./chunks/cli-DC3SDHSA.js");
+await import("./chunks/cli-GI4ZN6F3.js");
 //# sourceMappingURL=cli.js.map

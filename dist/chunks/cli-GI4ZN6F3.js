@@ -12,7 +12,7 @@ import {
   runCommand,
   secretInputs,
   unusedInputs
-} from "./chunk-IA3Z6MPG.js";
+} from "./chunk-SDQRG3IT.js";
 import "./chunk-PS4AXIT4.js";
 import "./chunk-YIVHD5DW.js";
 
@@ -272,4 +272,4 @@ process.exitCode = await main(process.argv.slice(2), process.env);
 export {
   main
 };
-//# sourceMappingURL=cli-DC3SDHSA.js.map
+//# sourceMappingURL=cli-GI4ZN6F3.js.map

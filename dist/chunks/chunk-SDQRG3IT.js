@@ -33335,6 +33335,14 @@ var FROM_2309 = {
   ],
   proofQuery: PROOF_QUERY
 };
+var SERVICE_DISCOVERY_SWEEP = {
+  // 25.8's service discovery sweeps unhealthy services every few seconds; etcd's discovery
+  // raises ValueError("No service groups found.") while no service has registered yet, and the
+  // sweep logs it and tries again (backend.ai@25.8.1:src/ai/backend/common/service_discovery/
+  // service_discovery.py, _sweep_unhealthy_services_loop; etcd_discovery/service_discovery.py, discover).
+  text: "Error sweeping unhealthy services: No service groups found.",
+  why: "the service discovery sweep before any service registered (it retries)"
+};
 var MANAGER_START_FACTS = [
   FROM_2309,
   // 25.5 adds `internal-addr` (default 0.0.0.0:18080), a second listener for the internal API
@@ -33344,15 +33352,21 @@ var MANAGER_START_FACTS = [
     ...FROM_2309,
     since: "25.8",
     listenerKeys: ["internal-addr"],
+    harmlessLogErrors: [...FROM_2309.harmlessLogErrors, SERVICE_DISCOVERY_SWEEP]
+  },
+  {
+    ...FROM_2309,
+    since: "25.13",
+    listenerKeys: ["internal-addr"],
     harmlessLogErrors: [
       ...FROM_2309.harmlessLogErrors,
+      SERVICE_DISCOVERY_SWEEP,
       {
-        // 25.8's service discovery sweeps unhealthy services every few seconds; etcd's discovery
-        // raises ValueError("No service groups found.") while no service has registered yet, and the
-        // sweep logs it and tries again (backend.ai@25.8.1:src/ai/backend/common/service_discovery/
-        // service_discovery.py, _sweep_unhealthy_services_loop; etcd_discovery/service_discovery.py, discover).
-        text: "Error sweeping unhealthy services: No service groups found.",
-        why: "the service discovery sweep before any service registered (it retries)"
+        // 25.13 words the overlay plugin's complaint anew ("Docker Swarm is not enabled on this system. To use
+        // overlay networks for multi-node sessions, initialize Docker Swarm …", backend.ai@25.13.4:src/ai/backend/
+        // manager/network/overlay.py, OverlayNetworkError); seen on the test bed with the real 25.13.4.
+        text: "Docker Swarm is not enabled on this system",
+        why: "the overlay network plugin's complaint that Docker swarm is off on this host (multi-node sessions only)"
       }
     ]
   }
@@ -40976,4 +40990,4 @@ export {
   runCommand,
   checkWrittenPaths
 };
-//# sourceMappingURL=chunk-IA3Z6MPG.js.map
+//# sourceMappingURL=chunk-SDQRG3IT.js.map
