@@ -85,13 +85,14 @@ const SNIFFIO: AlsoInstall = {
 /**
  * Found when uv refused 24.12.1 (`backend-ai-cli==24.12.1 was yanked (reason: broken version)`) and
  * bai-migrate fell back to pip, about ten times slower: uv takes a yanked release only where it is
- * pinned itself, so the yanked dependencies are named beside the manager.
+ * pinned, so the yanked dependencies are pinned as constraints (which also hold for pip, and ask
+ * for nothing a package does not require).
  */
-const YANKED_2412: AlsoInstall = {
-  packages: ['backend.ai-cli==24.12.1', 'backend.ai-common==24.12.1', 'backend.ai-plugin==24.12.1'],
+const YANKED_2412 = {
+  constraints: ['backend.ai-cli==24.12.1', 'backend.ai-common==24.12.1', 'backend.ai-plugin==24.12.1'],
   source:
-    "every backend.ai package of 24.12.1 is yanked on PyPI; pip installs yanked releases that are pinned with ==, uv only those pinned directly, so the manager's own backend.ai dependencies are pinned beside it (the same versions it requires)",
-};
+    "every backend.ai package of 24.12.1 is yanked on PyPI; pip installs yanked releases pinned with ==, uv only those pinned in the requirements or constraints, so the manager's own backend.ai dependencies are pinned to the versions it requires",
+} as const;
 
 export const MANAGER_PYTHON: readonly ManagerPythonEntry[] = [
   {
@@ -191,8 +192,8 @@ export const MANAGER_PYTHON: readonly ManagerPythonEntry[] = [
       ['25.3', 3, '25.3.3', '8f85e9d0bd4e'],
       ['25.4', 0, '25.4.0', '70e0533aa49a'],
       ['25.5', 2, '25.5.2', '683ca0a32f41'],
-    ] as const satisfies ReadonlyArray<readonly [string, number, string, string, AlsoInstall?]>
-  ).map(([line, last, tried, head, also]: readonly [string, number, string, string, AlsoInstall?]): ManagerPythonEntry => ({
+    ] as const satisfies ReadonlyArray<readonly [string, number, string, string, typeof YANKED_2412?]>
+  ).map(([line, last, tried, head, pins]: readonly [string, number, string, string, typeof YANKED_2412?]): ManagerPythonEntry => ({
     line,
     patches: [0, last],
     tried,
@@ -200,8 +201,8 @@ export const MANAGER_PYTHON: readonly ManagerPythonEntry[] = [
     python: '3.12',
     preinstall: [],
     pipArgs: [],
-    constraints: [],
-    ...(also && { alsoInstall: also.packages, alsoInstallSource: also.source }),
+    constraints: pins ? [...pins.constraints] : [],
+    ...(pins && { constraintsSource: pins.source }),
     head,
   })),
   ...(
