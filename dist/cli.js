@@ -3,5 +3,5 @@ import { createRequire as __baiCreateRequire } from 'node:module'; const require
 
 // src/cli/index.ts
 process.setSourceMapsEnabled(true);
-await import("./chunks/cli-GI4ZN6F3.js");
+await import("./chunks/cli-ON3NKKDV.js");
 //# sourceMappingURL=cli.js.map

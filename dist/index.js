@@ -2,6 +2,6 @@ import { createRequire as __baiCreateRequire } from 'node:module'; const require
 
 // src/action/index.ts
 process.setSourceMapsEnabled(true);
-var { run } = await import("./chunks/main-6XHV25EX.js");
+var { run } = await import("./chunks/main-KTKUJZN6.js");
 await run();
 //# sourceMappingURL=index.js.map

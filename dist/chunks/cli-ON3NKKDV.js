@@ -12,7 +12,7 @@ import {
   runCommand,
   secretInputs,
   unusedInputs
-} from "./chunk-SDQRG3IT.js";
+} from "./chunk-C4SCDWYL.js";
 import "./chunk-PS4AXIT4.js";
 import "./chunk-YIVHD5DW.js";
 
@@ -272,4 +272,4 @@ process.exitCode = await main(process.argv.slice(2), process.env);
 export {
   main
 };
-//# sourceMappingURL=cli-GI4ZN6F3.js.map
+//# sourceMappingURL=cli-ON3NKKDV.js.map

@@ -29362,8 +29362,8 @@ var SNIFFIO = {
   source: "valkey-glide 2.0.1 (glide/glide_client.py) imports sniffio without requiring it, and these releases' wheels pin that valkey-glide: their alembic stops with ModuleNotFoundError: No module named 'sniffio'"
 };
 var YANKED_2412 = {
-  packages: ["backend.ai-cli==24.12.1", "backend.ai-common==24.12.1", "backend.ai-plugin==24.12.1"],
-  source: "every backend.ai package of 24.12.1 is yanked on PyPI; pip installs yanked releases that are pinned with ==, uv only those pinned directly, so the manager's own backend.ai dependencies are pinned beside it (the same versions it requires)"
+  constraints: ["backend.ai-cli==24.12.1", "backend.ai-common==24.12.1", "backend.ai-plugin==24.12.1"],
+  source: "every backend.ai package of 24.12.1 is yanked on PyPI; pip installs yanked releases pinned with ==, uv only those pinned in the requirements or constraints, so the manager's own backend.ai dependencies are pinned to the versions it requires"
 };
 var MANAGER_PYTHON = [
   {
@@ -29461,7 +29461,7 @@ var MANAGER_PYTHON = [
     ["25.3", 3, "25.3.3", "8f85e9d0bd4e"],
     ["25.4", 0, "25.4.0", "70e0533aa49a"],
     ["25.5", 2, "25.5.2", "683ca0a32f41"]
-  ].map(([line, last2, tried, head, also]) => ({
+  ].map(([line, last2, tried, head, pins]) => ({
     line,
     patches: [0, last2],
     tried,
@@ -29469,8 +29469,8 @@ var MANAGER_PYTHON = [
     python: "3.12",
     preinstall: [],
     pipArgs: [],
-    constraints: [],
-    ...also && { alsoInstall: also.packages, alsoInstallSource: also.source },
+    constraints: pins ? [...pins.constraints] : [],
+    ...pins && { constraintsSource: pins.source },
     head
   })),
   ...[
@@ -40990,4 +40990,4 @@ export {
   runCommand,
   checkWrittenPaths
 };
-//# sourceMappingURL=chunk-SDQRG3IT.js.map
+//# sourceMappingURL=chunk-C4SCDWYL.js.map
