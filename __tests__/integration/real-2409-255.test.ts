@@ -9,7 +9,7 @@
  * hop would, keeps the rows, and the real 25.5.2 manager serves on the result.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -17,14 +17,13 @@ import type { Namespace } from 'etcd3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connectAdmin, type Admin } from '../support/deployment.js';
 import { insertColumns, seedInstallation, storageProxyKeys } from '../support/installation-rows.js';
-import { managerAlembicIni, productVenvs } from '../support/real-manager.js';
+import { productVenvs, schemaOneshot } from '../support/real-manager.js';
 import { ranRealPackage } from '../support/real-lines.js';
 import { runEngine } from '../support/run.js';
 import { MemoryLogger } from '../../src/core/logger.js';
 import { parseOptions } from '../../src/options/index.js';
 import { ManagerVenvs } from '../../src/manager/venvs.js';
 import { pyenvInterpreters, type ProvisionedVenv } from '../../src/manager/venv.js';
-import { requireSuccess, runManagerCli } from '../../src/manager/cli.js';
 import { workerTestbed } from '../support/worker-testbed.js';
 import { databaseClient, operatorManagerToml } from '../support/operator-toml.js';
 import type { Report } from '../../src/core/report/index.js';
@@ -145,12 +144,7 @@ beforeAll(async () => {
   console.log(`24.09.14 venv made in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   template = `tmpl_2409_${randomBytes(3).toString('hex')}`;
   await admin.pg.query(`CREATE DATABASE ${template}`);
-  const cli = { command: [venv2409.managerCli], configFile: managerToml(template, 'unused') };
-  const ini = join(mkdtempSync(join(tmpdir(), 'bai-real-2409-oneshot-')), 'alembic.ini');
-  const { host, port, user, password } = info.postgres;
-  writeFileSync(ini, managerAlembicIni(`postgresql+asyncpg://${user}:${encodeURIComponent(password)}@${host}:${port}/${template}`));
-  const args = ['mgr', 'schema', 'oneshot', '-f', ini];
-  requireSuccess(cli, args, await runManagerCli(cli, args));
+  await schemaOneshot(venv2409.managerCli, info.postgres, template, managerToml(template, 'unused'));
   ranRealPackage('24.09.14', 'mgr schema oneshot (a fresh 24.09.14 install)');
   const c = client(template);
   await c.connect();

@@ -24,6 +24,7 @@ import type pg from 'pg';
 import { inject } from 'vitest';
 import type { TestbedInfo } from './testbed.js';
 import type { Admin, SeedSchema } from './deployment.js';
+import { requireSuccess, runManagerCli } from '../../src/manager/cli.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -450,4 +451,17 @@ export async function copyKernels(client: pg.Client, kernels: readonly KernelSpe
        FROM (SELECT * FROM kernels WHERE access_key = $2 ORDER BY id LIMIT 1) k, jsonb_to_recordset($1::jsonb) AS s(id uuid, status text, terminated_at timestamptz)`,
     [JSON.stringify(kernels.map((k) => ({ id: k.id, status: k.status, terminated_at: k.terminatedAt }))), accessKey],
   );
+}
+
+/**
+ * A fresh install of a real release into the empty `database`: its own `mgr schema oneshot` (with
+ * an alembic.ini for that database) run by its CLI with `configFile` as manager.toml.
+ */
+export async function schemaOneshot(managerCli: string, postgres: Pick<TestbedInfo['postgres'], 'host' | 'port' | 'user' | 'password'>, database: string, configFile: string): Promise<void> {
+  const { host, port, user, password } = postgres;
+  const ini = join(mkdtempSync(join(tmpdir(), 'bai-oneshot-')), 'alembic.ini');
+  writeFileSync(ini, managerAlembicIni(`postgresql+asyncpg://${user}:${encodeURIComponent(password)}@${host}:${port}/${database}`));
+  const cli = { command: [managerCli], configFile };
+  const args = ['mgr', 'schema', 'oneshot', '-f', ini];
+  requireSuccess(cli, args, await runManagerCli(cli, args));
 }
