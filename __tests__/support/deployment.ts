@@ -248,6 +248,9 @@ export async function createDeployment(admin: Admin, info: TestbedInfo, seed: Se
     },
     async close() {
       await client.end();
+      // The worker's Redis is shared with the files after this one: heartbeats a test planted in
+      // DB 4 would look like running agents to their services-stopped check for a minute.
+      await admin.redis(4).del('events');
       await admin.pg.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
       await admin.etcd.delete().prefix(`/sorna/${namespace}/`);
     },
@@ -313,22 +316,35 @@ export interface Servers {
  * Registers the hooks a test file needs: one admin connection for the file, and deployments that
  * are dropped after each test.
  */
-export function useDeployments(info: TestbedInfo): { admin: () => Admin; deploy: (seed?: SeedOptions, servers?: Servers) => Promise<TestDeployment> } {
+export function useDeployments(info: TestbedInfo): {
+  admin: () => Admin;
+  deploy: (seed?: SeedOptions, servers?: Servers) => Promise<TestDeployment>;
+  /** The deployment outlives its test (a later test of the file goes on with it) and is removed after the file. */
+  keepForLaterTests: (deployment: TestDeployment) => void;
+} {
   let admin: Admin | undefined;
   const created: TestDeployment[] = [];
   beforeAll(async () => {
     admin = await connectAdmin(info);
   });
+  const kept: TestDeployment[] = [];
   afterEach(async () => {
     for (const deployment of created.splice(0)) await deployment.close();
   });
-  afterAll(async () => admin?.close());
+  afterAll(async () => {
+    for (const deployment of kept.splice(0)) await deployment.close();
+    await admin?.close();
+  });
   return {
     admin: () => admin!,
     async deploy(seed = {}, servers?: Servers) {
       const deployment = await createDeployment(servers?.admin ?? admin!, servers?.info ?? info, seed);
       created.push(deployment);
       return deployment;
+    },
+    keepForLaterTests(deployment) {
+      created.splice(created.indexOf(deployment), 1);
+      kept.push(deployment);
     },
   };
 }
