@@ -222,9 +222,12 @@ async function makeWithUv({ dir, python, marker, requirement, interpreter, log }
   // Run from the temporary folder: no project's pyproject.toml or uv.toml around the runner's checkout applies.
   const cwd = tmpdir();
   await step(log, 'uv venv', uv.uv, ['venv', '--no-project', '--quiet', '--python', interpreter.python, dir], uv.env, 'uv', cwd);
-  // What `python -m venv` runs in a new venv, from the interpreter's own wheels (no index).
-  await step(log, 'ensurepip', python, ['-m', 'ensurepip', '--upgrade', '--default-pip']);
   await writeFile(marker, `${requirement} (incomplete)\n`);
+  // What `python -m venv` seeds, from the interpreter's own wheels (no index). uv installs them in
+  // well under a second; ensurepip takes 5–8 s, most of it compiling pip to bytecode.
+  const seeds = await bundledSeedWheels(python);
+  if (seeds.length > 0) await step(log, 'seeding pip from the interpreter', uv.uv, ['pip', 'install', '--python', python, '--no-index', '--no-deps', ...seeds], uv.env, 'uv', cwd);
+  else await step(log, 'ensurepip', python, ['-m', 'ensurepip', '--upgrade', '--default-pip']);
   const constraints = await writeConstraints(dir, interpreter);
   const also = interpreter.alsoInstall ?? [];
   log.info(`uv pip install ${requirement}${also.length > 0 ? ` ${also.join(' ')}` : ''}${constraints ? ` with constraints ${interpreter.constraints.join(', ')}` : ''}`);
@@ -237,6 +240,20 @@ async function makeWithUv({ dir, python, marker, requirement, interpreter, log }
     'uv',
     cwd,
   );
+}
+
+/**
+ * The wheels ensurepip would install (pip, and setuptools before Python 3.12), as the interpreter
+ * ships them in ensurepip/_bundled; none when it ships none (Debian moves them elsewhere), and
+ * ensurepip then does the seeding itself.
+ */
+async function bundledSeedWheels(python: string): Promise<string[]> {
+  const found = await runChild('pip', python, ['-c', 'import ensurepip, os; print(os.path.join(os.path.dirname(ensurepip.__file__), "_bundled"))']);
+  const bundled = found.exitCode === 0 ? found.stdout.trim() : '';
+  if (!bundled || !existsSync(bundled)) return [];
+  return readdirSync(bundled)
+    .filter((name) => name.endsWith('.whl'))
+    .map((name) => join(bundled, name));
 }
 
 /** The release's constraints in the venv's bai-migrate-constraints.txt; the file, or undefined when there are none. */
