@@ -29669,9 +29669,11 @@ async function makeWithPip({ dir, python, marker, requirement, interpreter, opti
 async function makeWithUv({ dir, python, marker, requirement, interpreter, log }, uv) {
   const cwd = tmpdir();
   await step(log, "uv venv", uv.uv, ["venv", "--no-project", "--quiet", "--python", interpreter.python, dir], uv.env, "uv", cwd);
-  await step(log, "ensurepip", python, ["-m", "ensurepip", "--upgrade", "--default-pip"]);
   await writeFile(marker, `${requirement} (incomplete)
 `);
+  const seeds = await bundledSeedWheels(python);
+  if (seeds.length > 0) await step(log, "seeding pip from the interpreter", uv.uv, ["pip", "install", "--python", python, "--no-index", "--no-deps", ...seeds], uv.env, "uv", cwd);
+  else await step(log, "ensurepip", python, ["-m", "ensurepip", "--upgrade", "--default-pip"]);
   const constraints = await writeConstraints(dir, interpreter);
   const also = interpreter.alsoInstall ?? [];
   log.info(`uv pip install ${requirement}${also.length > 0 ? ` ${also.join(" ")}` : ""}${constraints ? ` with constraints ${interpreter.constraints.join(", ")}` : ""}`);
@@ -29684,6 +29686,12 @@ async function makeWithUv({ dir, python, marker, requirement, interpreter, log }
     "uv",
     cwd
   );
+}
+async function bundledSeedWheels(python) {
+  const found = await runChild("pip", python, ["-c", 'import ensurepip, os; print(os.path.join(os.path.dirname(ensurepip.__file__), "_bundled"))']);
+  const bundled = found.exitCode === 0 ? found.stdout.trim() : "";
+  if (!bundled || !existsSync3(bundled)) return [];
+  return readdirSync(bundled).filter((name) => name.endsWith(".whl")).map((name) => join6(bundled, name));
 }
 async function writeConstraints(dir, interpreter) {
   const constraints = join6(dir, "bai-migrate-constraints.txt");
@@ -40990,4 +40998,4 @@ export {
   runCommand,
   checkWrittenPaths
 };
-//# sourceMappingURL=chunk-C4SCDWYL.js.map
+//# sourceMappingURL=chunk-KSRZXWUK.js.map

@@ -15,7 +15,7 @@ import {
   secretInputs,
   unusedInputs,
   which
-} from "./chunk-C4SCDWYL.js";
+} from "./chunk-KSRZXWUK.js";
 import {
   require_src3 as require_src
 } from "./chunk-PS4AXIT4.js";
@@ -73904,4 +73904,4 @@ export {
   outputValues,
   run
 };
-//# sourceMappingURL=main-KTKUJZN6.js.map
+//# sourceMappingURL=main-6QXCBY7Q.js.map
