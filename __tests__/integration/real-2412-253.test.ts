@@ -12,6 +12,10 @@
  * resolves; 25.6.17's loader refuses the etcetra lock backend 25.5 accepted, which preflight names
  * and lock-backend rewrites; and runs to 25.1, 25.2, 25.3, 25.4, 25.5 and 25.6 end with that release's
  * real manager serving on the migrated data (manager-starts, on the test's copy as on a rehearsal's).
+ * Then the same deployment goes on through every line to 25.19 (Python 3.13).
+ *
+ * Two deployments, each taken on as an operator's is: one from 24.12.1 to 25.3.3 in one run, then
+ * on to 25.19.2 a line or a few at a time; the other to 25.1, then 25.2, where its hazard is.
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -78,6 +82,8 @@ let python313: string;
 let template: string;
 const cleanups: Array<() => Promise<void>> = [];
 /** The deployment the 25.6 case leaves at 25.6.17, which the next case takes on to 25.19.2. */
+/** The deployments later cases go on with: the first case's at 25.3.3, the 25.6 case's at 25.6.17. */
+let at253: Copy | undefined;
 let at256: Copy | undefined;
 
 /** bai-migrate's own venv of `release` (manager-venv), as migrate makes it. */
@@ -277,8 +283,9 @@ function expectServed(report: Report, release: string): void {
 }
 
 describe('24.12.1 → 25.1.1 → 25.2.0 → 25.3.3 → 25.4.0 → 25.5.2 → 25.6.17 with the real packages (manager-venv, uv, Python 3.12 and 3.13)', () => {
-  it('one migrate takes a 24.12.1 install to 25.3.3, each hop by a plain alembic upgrade with its own release, keeping the rows; verify passes', async () => {
-    const { toml, pg: c } = await copy();
+  it('one migrate takes a 24.12.1 install to 25.3.3, each hop by a plain alembic upgrade with its own release, keeping the rows, and ends with the real 25.3.3 manager serving; verify passes', async () => {
+    const at = await copy();
+    const { toml, pg: c } = at;
     const count = async () =>
       (
         await c.query<Record<keyof typeof SEEDED, number>>(
@@ -287,11 +294,12 @@ describe('24.12.1 → 25.1.1 → 25.2.0 → 25.3.3 → 25.4.0 → 25.5.2 → 25.
       ).rows[0];
     expect(await count()).toEqual(SEEDED);
     const started = Date.now();
-    const { report } = await runEngine(inputs(toml, { 'from-version': '24.12', 'to-version': '25.3' }));
-    console.log(`24.12 → 25.3 migrate (venvs of 25.1.1, 25.2.0, 25.3.3 included) in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    const { report } = await runEngine(inputs(toml, { 'from-version': '24.12', 'to-version': '25.3' }), undefined, { disposableCopy: true });
+    console.log(`24.12 → 25.3 migrate (venvs of 25.1.1, 25.2.0, 25.3.3 included) and the manager's start in ${((Date.now() - started) / 1000).toFixed(0)} s`);
     expect(report.error).toBeUndefined();
     expect(report.outcome).toBe('success');
     expect(await revisionsOf(c)).toEqual([HEADS['25.3.3']]);
+    expectServed(report, '25.3.3');
 
     const schema = report.entries.filter((e) => e.phase === 'apply' && e.step === 'schema').map((e) => [e.hop, e.status, e.detail]);
     expect(schema).toEqual([
@@ -331,23 +339,11 @@ describe('24.12.1 → 25.1.1 → 25.2.0 → 25.3.3 → 25.4.0 → 25.5.2 → 25.
     const planned = await runEngine(inputs(toml, { command: 'plan', 'to-version': '25.3' }));
     expect(planned.report.error).toBeUndefined();
     expect(planned.report.entries.filter((e) => e.phase === 'plan' && e.hop !== undefined)).toEqual([]);
+    at253 = at;
+    keptUntilTheEnd.push(...cleanups.splice(0));
   }, 1_800_000);
 
-  it("a run to 25.2 ends with the real 25.2.0 manager serving; a database at 25.2.0's head, which 24.09.6–24.09.14 share, is found at 25.2.0: the plan to 25.3 is the one hop 25.2 → 25.3", async () => {
-    const { toml, pg: c } = await copy();
-    const { report } = await runEngine(inputs(toml, { 'from-version': '24.12', 'to-version': '25.2' }), undefined, { disposableCopy: true });
-    expect(report.error).toBeUndefined();
-    expect(await revisionsOf(c)).toEqual([HEADS['25.2.0']]);
-    expectServed(report, '25.2.0');
-    const planned = await runEngine(inputs(toml, { command: 'plan', 'to-version': '25.3' }));
-    expect(planned.report.error).toBeUndefined();
-    expect([...new Set(planned.report.entries.filter((e) => e.phase === 'plan' && e.hop !== undefined).map((e) => e.hop))]).toEqual(['25.2 → 25.3']);
-    const migrated = await runEngine(inputs(toml, { 'to-version': '25.3' }));
-    expect(migrated.report.error).toBeUndefined();
-    expect(await revisionsOf(c)).toEqual([HEADS['25.3.3']]);
-  }, 1_800_000);
-
-  it("a run to 25.1 ends with the real 25.1.1 manager serving; preflight then names the endpoint 25.2.0's ecc9f6322be4 stops on (not destroyed, no image), and the real 25.2.0 alembic does stop on it", async () => {
+  it("a run to 25.1 ends with the real 25.1.1 manager serving; preflight then names the endpoint 25.2.0's ecc9f6322be4 stops on (not destroyed, no image), and the real 25.2.0 alembic does stop on it; without it, a run to 25.2 ends with the real 25.2.0 manager serving, and a database at 25.2.0's head, which 24.09.6–24.09.14 share, is found at 25.2.0: the plan to 25.3 is the one hop 25.2 → 25.3", async () => {
     const { database, toml, pg: c } = await copy();
     const to251 = await runEngine(inputs(toml, { 'from-version': '24.12', 'to-version': '25.1' }), undefined, { disposableCopy: true });
     expect(to251.report.error).toBeUndefined();
@@ -378,15 +374,22 @@ describe('24.12.1 → 25.1.1 → 25.2.0 → 25.3.3 → 25.4.0 → 25.5.2 → 25.
     expect(upgrade.output).toContain('ck_image_required_unless_destroyed');
     expect(await revisionsOf(c)).toEqual([HEADS['25.1.1']]);
     ranRealPackage('25.2.0', 'alembic upgrade stopping on an endpoint without an image (ecc9f6322be4)');
+
+    // Mended as the finding says (an endpoint that serves nothing is destroyed), the same deployment goes on.
+    await c.query(`UPDATE endpoints SET lifecycle_stage = 'destroyed' WHERE name = 'svc-no-image'`);
+    const to252 = await runEngine(inputs(toml, { 'from-version': '25.1', 'to-version': '25.2' }), undefined, { disposableCopy: true });
+    expect(to252.report.error).toBeUndefined();
+    expect(await revisionsOf(c)).toEqual([HEADS['25.2.0']]);
+    expectServed(to252.report, '25.2.0');
+    const planned = await runEngine(inputs(toml, { command: 'plan', 'to-version': '25.3' }));
+    expect(planned.report.error).toBeUndefined();
+    expect([...new Set(planned.report.entries.filter((e) => e.phase === 'plan' && e.hop !== undefined).map((e) => e.hop))]).toEqual(['25.2 → 25.3']);
   }, 1_800_000);
 
   // Last: the manager it starts leaves its events in the test bed's Redis, which services-stopped counts for a minute.
-  it('the run ends with the real 25.3.3 manager serving; then duplicate images stop the real 25.4.0 alembic, preflight names each group and refuses, and with drop-duplicate-images migrate keeps the newest of each and the real 25.4.0 manager serves; then 25.5.2 by a plain upgrade, its manager serving; then etcetra in manager.toml, which 25.5 accepts, makes preflight to 25.6 refuse (and the real 25.6.17 loader with it), lock-backend rewrites it, the real 25.6.17 alembic upgrades and its manager serves', async () => {
-    const { database, etcd, toml, pg: c } = await copy();
-    const { report } = await runEngine(inputs(toml, { 'from-version': '24.12', 'to-version': '25.3' }), undefined, { disposableCopy: true });
-    expect(report.error).toBeUndefined();
-    expect(await revisionsOf(c)).toEqual([HEADS['25.3.3']]);
-    expectServed(report, '25.3.3');
+  it('the same deployment at 25.3.3: duplicate images stop the real 25.4.0 alembic, preflight names each group and refuses, and with drop-duplicate-images migrate keeps the newest of each and the real 25.4.0 manager serves; then 25.5.2 by a plain upgrade, its manager serving; then etcetra in manager.toml, which 25.5 accepts, makes preflight to 25.6 refuse (and the real 25.6.17 loader with it), lock-backend rewrites it, the real 25.6.17 alembic upgrades and its manager serves', async () => {
+    expect(at253, 'the 24.12 → 25.3 case left no deployment at 25.3.3').toBeDefined();
+    const { database, etcd, toml, pg: c } = at253!;
 
     // 25.3 → 25.4 on images a 25.3 deployment may hold: what every identifier step below expects is computed from IMAGES.
     await seedImages(c);
