@@ -28,7 +28,7 @@ import { runEngine } from './run.js';
 import { pyenvInterpreters } from '../../src/manager/venv.js';
 import type { TestbedInfo } from './testbed.js';
 import { databaseClient } from './operator-toml.js';
-import { storageProxyKeys } from './installation-rows.js';
+import { STORAGE_PROXY_SECRET, storageProxyKeys } from './installation-rows.js';
 
 /** Distinctive, so that a test can search every report for it. */
 export const MANAGER_SECRET = 'mgr-Secr3t-W7vq2LxP';
@@ -623,6 +623,29 @@ export async function stateOf(admin: Admin, clone: Clone2303): Promise<Record<st
   return { alembic, columns, constraints, indexes, types, rows, etcd };
 }
 
+/** A report's entries of one phase and step (and hop). */
+export const entries = (report: Report, phase: string, step: string, hop?: string) => report.entries.filter((e) => e.phase === phase && e.step === step && (hop === undefined || e.hop === hop));
+/** What failed, as [hop, step]. */
+export const failures = (report: Report) => report.entries.filter((e) => e.status === 'failed').map((e) => [e.hop, e.step]);
+/** None of the base's secrets is anywhere in the report. */
+export const noSecrets = (report: Report) => {
+  const text = JSON.stringify(report);
+  expect(text).not.toContain(MANAGER_SECRET);
+  expect(text).not.toContain(HARBOR_PASSWORD);
+  expect(text).not.toContain(STORAGE_PROXY_SECRET);
+};
+
+/** 308bcecec5c2 counts every user of the domain "default"; what the seed put there, by status, in the order the check reads them (by status). */
+export function modelStoreMembers(): { total: number; others: string } {
+  const total = Object.values(USERS_BY_STATUS).reduce((a, b) => a + b, 0);
+  const others = Object.entries(USERS_BY_STATUS)
+    .filter(([status]) => status !== 'active')
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([status, n]) => `${n} ${status}`)
+    .join(', ');
+  return { total, others };
+}
+
 /**
  * The hooks of a test file on this deployment: the base built once (beforeAll), a clone per call
  * of `clone()`, dropped after each test. A case of its own (a schema drift: a removed constraint)
@@ -637,6 +660,8 @@ export function useDeployment2303(info: TestbedInfo): {
   /** The `python` input toward 24.x: 3.11 for 23.09, pyenv's 3.12 for 24.03–24.12. */
   pythons: () => string;
   python312: () => string;
+  /** migrate or preflight of a clone toward 24.12.1 with the real packages; from-version is not given: it is read from the database. */
+  toward2412: (c: Clone2303, command: 'preflight' | 'migrate') => Record<string, string>;
 } {
   let admin: Admin | undefined;
   let base: Base2303 | undefined;
@@ -669,5 +694,13 @@ export function useDeployment2303(info: TestbedInfo): {
     productVenvs: () => venvs,
     pythons: () => `/usr/bin/python3.11,${python312}`,
     python312: () => python312,
+    toward2412: (c, command) => ({
+      command,
+      'to-version': '24.12',
+      'manager-config': c.managerToml,
+      'manager-venv': venvs,
+      python: `/usr/bin/python3.11,${python312}`,
+      'backup-dir': mkdtempSync(join(tmpdir(), 'bai-2303-backup-')),
+    }),
   };
 }
