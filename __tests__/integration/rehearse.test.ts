@@ -242,6 +242,10 @@ describe('rehearse', () => {
     await own.put('config/redis/override-configs/bgtask/addr').value('192.0.2.51:6390');
     await own.put('config/redis/use_tls').value('false');
     await own.put('config/redis/tls-skip-verify').value('true');
+    // Where a 25.8+ manager also reads its database and Redis (merged over manager.toml): the operator's own servers.
+    await own.put('config/db/addr').value('192.0.2.53:5432');
+    await own.put('ai/backend/config/common/redis/addr').value('192.0.2.52:6390');
+    await own.put('ai/backend/config/manager/db/name').value('backend_production');
     // Sealed, as the Actions cache carries it: rehearse verifies and opens it with the same key.
     const file = await takeSnapshot(toml, SNAPSHOT_KEY);
     const inputs = migrateInputs(toml, { 'allow-running-services': 'true' });
@@ -286,6 +290,7 @@ describe('rehearse', () => {
         copy.close();
         expect(keys.filter((k) => k.endsWith('/config/redis/addr'))).toHaveLength(1);
         expect(keys.filter((k) => /\/config\/redis\/(override[-_]configs\/|use[-_]tls|tls[-_]skip[-_]verify)/.test(k))).toEqual([]);
+        expect(keys.filter((k) => /\/sorna\/[^/]+\/(config\/db\/|ai\/backend\/config\/(common|manager)\/(db|redis)\/)/.test(k))).toEqual([]);
       }
       expect(await endState(restored, redis)).toEqual(await endState(deployment.pg, admin().redis(0)));
       expect((await endState(restored, redis)).counters).toContainEqual(['keypair.concurrency_used.AKTEST00000000000001', '3']);

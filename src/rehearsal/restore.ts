@@ -141,7 +141,10 @@ async function putEtcd(targets: RestoreTargets, namespace: string, kvs: Readonly
  * The restored deployment finds its Redis where the manager looks: etcd config/redis. Every role
  * goes to the disposable Redis, in plain text: the per-role instances of override_configs (25.4+;
  * 25.13's container logs) and the TLS options (25.13+) would point the rehearsal at the operator's
- * own servers, so they are removed from the copy.
+ * own servers, so they are removed from the copy. So are the database and Redis settings that a
+ * 25.8+ manager merges over manager.toml from etcd's config/db/, ai/backend/config/common/ and
+ * ai/backend/config/manager/ (releases/merged-config.ts): on the copy, config/redis/ and the
+ * rehearsal's manager.toml name the disposable servers.
  */
 async function pointEtcdAtRedis(targets: RestoreTargets, namespace: string): Promise<void> {
   const etcd = targets.etcd.namespace(`/sorna/${namespace}/`);
@@ -151,6 +154,8 @@ async function pointEtcdAtRedis(targets: RestoreTargets, namespace: string): Pro
   await etcd.delete().key('config/redis/service-name');
   for (const prefix of ['config/redis/override_configs/', 'config/redis/override-configs/']) await etcd.delete().prefix(prefix);
   for (const key of ['use_tls', 'use-tls', 'tls_skip_verify', 'tls-skip-verify']) await etcd.delete().key(`config/redis/${key}`);
+  for (const prefix of ['config/db/', 'ai/backend/config/common/db/', 'ai/backend/config/manager/db/', 'ai/backend/config/common/redis/', 'ai/backend/config/manager/redis/'])
+    await etcd.delete().prefix(prefix);
   await etcd.put('config/redis/addr').value(`${host}:${port}`);
   if (password) await etcd.put('config/redis/password').value(password);
   else await etcd.delete().key('config/redis/password');

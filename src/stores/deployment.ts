@@ -53,6 +53,11 @@ export class Deployment {
     return this.targets.etcd?.namespace;
   }
 
+  /** The Redis the run reached (redis-url, or etcd's config/redis/); undefined before Redis is connected. */
+  get redisInUse(): RedisTarget | undefined {
+    return this.redisTarget;
+  }
+
   /** Connects to each server asked for and reports every outcome; throws nothing for unreachable servers. */
   async connect(servers: readonly Server[]): Promise<ConnectResult[]> {
     const results: ConnectResult[] = [];

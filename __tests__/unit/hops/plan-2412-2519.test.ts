@@ -16,6 +16,8 @@ const v = (text: string) => parseVersion(text, 'version');
 
 const PLAIN = ['services-stopped', 'schema'];
 const LOCK = [...PLAIN, 'distributed-lock'];
+/** From 25.8: the manager reads its database and Redis from manager.toml merged with etcd. */
+const MERGED = ['services-stopped', 'merged-connections', 'schema', 'distributed-lock'];
 /**
  * Each line's releases (first, final, how many), the final's head (releases.md §1, §3.7–§3.25),
  * and the steps of the hop into it.
@@ -29,18 +31,18 @@ const LINES: Record<string, { first: string; final: string; count: number; head:
   '25.5': { first: '25.5.0', final: '25.5.2', count: 3, head: '683ca0a32f41', steps: [...PLAIN, 'internal-addr'] },
   '25.6': { first: '25.6.0', final: '25.6.17', count: 17, head: 'c7fedaca4883', steps: LOCK },
   '25.7': { first: '25.7.0', final: '25.7.0', count: 1, head: 'c7fedaca4883', steps: LOCK },
-  '25.8': { first: '25.8.0', final: '25.8.1', count: 2, head: '17ea44123131', steps: LOCK },
-  '25.9': { first: '25.9.0', final: '25.9.1', count: 2, head: '17ea44123131', steps: LOCK },
-  '25.10': { first: '25.10.0', final: '25.10.1', count: 2, head: '17ea44123131', steps: LOCK },
-  '25.11': { first: '25.11.0', final: '25.11.4', count: 5, head: 'bf39b34717d4', steps: LOCK },
-  '25.12': { first: '25.12.0', final: '25.12.1', count: 2, head: '643deb439458', steps: LOCK },
-  '25.13': { first: '25.13.0', final: '25.13.4', count: 5, head: '4db74efaf82e', steps: ['services-stopped', 'redis-instances', 'schema', 'distributed-lock'] },
-  '25.14': { first: '25.14.0', final: '25.14.5', count: 6, head: '08c1867e266e', steps: LOCK },
-  '25.15': { first: '25.15.0', final: '25.15.12', count: 13, head: 'fa3dd7f77c19', steps: LOCK },
-  '25.16': { first: '25.16.0', final: '25.16.0', count: 1, head: 'd811b103dbfc', steps: LOCK },
-  '25.17': { first: '25.17.0', final: '25.17.1', count: 2, head: 'dd15fd17f232', steps: LOCK },
-  '25.18': { first: '25.18.0', final: '25.18.1', count: 2, head: 'b0fb0eb6b6bc', steps: LOCK },
-  '25.19': { first: '25.19.0', final: '25.19.2', count: 3, head: 'd0a3c0716970', steps: LOCK },
+  '25.8': { first: '25.8.0', final: '25.8.1', count: 2, head: '17ea44123131', steps: MERGED },
+  '25.9': { first: '25.9.0', final: '25.9.1', count: 2, head: '17ea44123131', steps: MERGED },
+  '25.10': { first: '25.10.0', final: '25.10.1', count: 2, head: '17ea44123131', steps: MERGED },
+  '25.11': { first: '25.11.0', final: '25.11.4', count: 5, head: 'bf39b34717d4', steps: MERGED },
+  '25.12': { first: '25.12.0', final: '25.12.1', count: 2, head: '643deb439458', steps: MERGED },
+  '25.13': { first: '25.13.0', final: '25.13.4', count: 5, head: '4db74efaf82e', steps: ['services-stopped', 'merged-connections', 'redis-instances', 'schema', 'distributed-lock'] },
+  '25.14': { first: '25.14.0', final: '25.14.5', count: 6, head: '08c1867e266e', steps: MERGED },
+  '25.15': { first: '25.15.0', final: '25.15.12', count: 13, head: 'fa3dd7f77c19', steps: MERGED },
+  '25.16': { first: '25.16.0', final: '25.16.0', count: 1, head: 'd811b103dbfc', steps: MERGED },
+  '25.17': { first: '25.17.0', final: '25.17.1', count: 2, head: 'dd15fd17f232', steps: MERGED },
+  '25.18': { first: '25.18.0', final: '25.18.1', count: 2, head: 'b0fb0eb6b6bc', steps: MERGED },
+  '25.19': { first: '25.19.0', final: '25.19.2', count: 3, head: 'd0a3c0716970', steps: MERGED },
 };
 const ORDER = Object.keys(LINES);
 const inRange = RELEASES.filter((r) => ORDER.includes(r.line));

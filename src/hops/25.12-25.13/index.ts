@@ -8,9 +8,10 @@
  * roles, and TLS options: redis-instances names where each role goes and checks that it answers.
  */
 import { servicesStopped } from '../../steps/services-stopped.js';
+import { mergedConnections } from '../../steps/merged-connections.js';
 import { schema } from '../../steps/schema/index.js';
 import { mergedDistributedLock } from '../../steps/distributed-lock.js';
 import { redisInstances } from './redis-instances.js';
 import type { HopDefinition } from '../hop.js';
 
-export const hop: HopDefinition = { from: '25.12', to: '25.13', steps: [servicesStopped, redisInstances, schema, mergedDistributedLock] };
+export const hop: HopDefinition = { from: '25.12', to: '25.13', steps: [servicesStopped, mergedConnections, redisInstances, schema, mergedDistributedLock] };

@@ -6,8 +6,9 @@
  * plain `alembic upgrade` skips nothing.
  */
 import { servicesStopped } from '../../steps/services-stopped.js';
+import { mergedConnections } from '../../steps/merged-connections.js';
 import { schema } from '../../steps/schema/index.js';
 import { mergedDistributedLock } from '../../steps/distributed-lock.js';
 import type { HopDefinition } from '../hop.js';
 
-export const hop: HopDefinition = { from: '25.14', to: '25.15', steps: [servicesStopped, schema, mergedDistributedLock] };
+export const hop: HopDefinition = { from: '25.14', to: '25.15', steps: [servicesStopped, mergedConnections, schema, mergedDistributedLock] };

@@ -5,8 +5,9 @@
  * plain `alembic upgrade` skips nothing. 09206ac04fd3 is run here by 25.16.0 itself, which can.
  */
 import { servicesStopped } from '../../steps/services-stopped.js';
+import { mergedConnections } from '../../steps/merged-connections.js';
 import { schema } from '../../steps/schema/index.js';
 import { mergedDistributedLock } from '../../steps/distributed-lock.js';
 import type { HopDefinition } from '../hop.js';
 
-export const hop: HopDefinition = { from: '25.15', to: '25.16', steps: [servicesStopped, schema, mergedDistributedLock] };
+export const hop: HopDefinition = { from: '25.15', to: '25.16', steps: [servicesStopped, mergedConnections, schema, mergedDistributedLock] };

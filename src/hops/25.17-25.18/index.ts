@@ -4,8 +4,9 @@
  * it. Nothing is re-parented, so a plain `alembic upgrade` skips nothing.
  */
 import { servicesStopped } from '../../steps/services-stopped.js';
+import { mergedConnections } from '../../steps/merged-connections.js';
 import { schema } from '../../steps/schema/index.js';
 import { mergedDistributedLock } from '../../steps/distributed-lock.js';
 import type { HopDefinition } from '../hop.js';
 
-export const hop: HopDefinition = { from: '25.17', to: '25.18', steps: [servicesStopped, schema, mergedDistributedLock] };
+export const hop: HopDefinition = { from: '25.17', to: '25.18', steps: [servicesStopped, mergedConnections, schema, mergedDistributedLock] };

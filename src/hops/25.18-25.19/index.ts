@@ -6,8 +6,9 @@
  * id is not hex (6f8a4c0d2e3g). Nothing is re-parented, so a plain `alembic upgrade` skips nothing.
  */
 import { servicesStopped } from '../../steps/services-stopped.js';
+import { mergedConnections } from '../../steps/merged-connections.js';
 import { schema } from '../../steps/schema/index.js';
 import { mergedDistributedLock } from '../../steps/distributed-lock.js';
 import type { HopDefinition } from '../hop.js';
 
-export const hop: HopDefinition = { from: '25.18', to: '25.19', steps: [servicesStopped, schema, mergedDistributedLock] };
+export const hop: HopDefinition = { from: '25.18', to: '25.19', steps: [servicesStopped, mergedConnections, schema, mergedDistributedLock] };

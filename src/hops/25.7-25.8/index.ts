@@ -13,6 +13,7 @@
  * manager.toml and etcd's keys alike and rewrites the value where it is set.
  */
 import { servicesStopped } from '../../steps/services-stopped.js';
+import { mergedConnections } from '../../steps/merged-connections.js';
 import { schema } from '../../steps/schema/index.js';
 import { distributedLockSetting, MERGED_LOCK_ACTION, MERGED_LOCK_TITLE } from '../../steps/distributed-lock.js';
 import type { HopDefinition } from '../hop.js';
@@ -23,4 +24,4 @@ const distributedLock = distributedLockSetting(
   MERGED_LOCK_TITLE,
 );
 
-export const hop: HopDefinition = { from: '25.7', to: '25.8', steps: [servicesStopped, schema, distributedLock] };
+export const hop: HopDefinition = { from: '25.7', to: '25.8', steps: [servicesStopped, mergedConnections, schema, distributedLock] };

@@ -4,8 +4,9 @@
  * models.event_log. No manager.toml key becomes required.
  */
 import { servicesStopped } from '../../steps/services-stopped.js';
+import { mergedConnections } from '../../steps/merged-connections.js';
 import { schema } from '../../steps/schema/index.js';
 import { mergedDistributedLock } from '../../steps/distributed-lock.js';
 import type { HopDefinition } from '../hop.js';
 
-export const hop: HopDefinition = { from: '25.9', to: '25.10', steps: [servicesStopped, schema, mergedDistributedLock] };
+export const hop: HopDefinition = { from: '25.9', to: '25.10', steps: [servicesStopped, mergedConnections, schema, mergedDistributedLock] };
