@@ -14,6 +14,7 @@ import { runEngine } from '../support/run.js';
 import { provisionManagerVenv } from '../../src/manager/venv.js';
 import { MemoryLogger } from '../../src/core/logger.js';
 import { workerTestbed } from '../support/worker-testbed.js';
+import { renderMarkdown } from '../../src/core/report/index.js';
 
 const info = workerTestbed();
 const { admin, deploy } = useDeployments(info);
@@ -136,6 +137,11 @@ describe('manager-venv', () => {
     const { report } = await runEngine({ ...inputs, command: 'preflight' });
     expect(report.error).toBeUndefined();
     expect(report.entries[0]).toEqual({ phase: 'setup', step: 'manager-venv', status: 'changed', detail: `made ${venv} with backend.ai-manager==22.03.14; alembic runs from it` });
+    // Its time is the report's, apart from the downtime; the summary says so.
+    expect(report.venvSetup).toMatchObject({ made: 1, reused: 0 });
+    expect(report.venvSetup!.ms).toBeGreaterThan(0);
+    expect(renderMarkdown(report)).toContain('Manager venvs: 1 made in ');
+    expect(dry.report.venvSetup).toBeUndefined();
     expect(report.entries.find((e) => e.phase === 'preflight' && e.step === 'schema' && e.detail.startsWith('alembic runs'))?.detail).toBe(
       `alembic runs: "${venv}/bin/python -m alembic" with ${venv}/bai-migrate-alembic.ini knows revision 81c264528f20`,
     );

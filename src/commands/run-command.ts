@@ -38,9 +38,9 @@ export async function runCommand(options: Options, hooks: RunHooks): Promise<Rep
   checkWrittenPaths(options);
   await prepareReportFolder(options.reportFile);
   let deployment: Deployment | undefined;
+  let venvs: ManagerVenvs | undefined;
   try {
     const log = redactingLogger(hooks.log, secrets);
-    let venvs: ManagerVenvs | undefined;
     let tools = inputTools(options);
     const command = commandDefinition(options.command);
     const venvUse = command.managerVenv(options);
@@ -82,6 +82,7 @@ export async function runCommand(options: Options, hooks: RunHooks): Promise<Rep
     if (error instanceof MigrationError && error.summary) report.errorSummary = redact(error.summary, secrets);
   } finally {
     await deployment?.close();
+    if (venvs && venvs.used.length > 0) report.venvSetup = venvs.summary();
   }
   return finish(report, options, secrets, redactingLogger(hooks.log, secrets));
 }

@@ -38,6 +38,8 @@ export interface VenvUsed {
   readonly requirement: string;
   readonly created: boolean;
   readonly cacheKey?: string;
+  /** How long getting it took: making it, restoring it from the cache, or proving an earlier one. */
+  readonly ms: number;
 }
 
 export class ManagerVenvs {
@@ -70,7 +72,13 @@ export class ManagerVenvs {
     return venv;
   }
 
+  /** The venvs this run got, and how long they took together (before the lock: not downtime). */
+  summary(): { made: number; reused: number; ms: number } {
+    return { made: this.used.filter((u) => u.created).length, reused: this.used.filter((u) => !u.created).length, ms: this.used.reduce((sum, u) => sum + u.ms, 0) };
+  }
+
   private async make(version: string, purpose: VenvPurpose): Promise<ProvisionedVenv> {
+    const started = performance.now();
     const dir = this.dirFor(version);
     const cacheKey = this.cache ? await this.cacheKey(version) : undefined;
     if (this.cache && cacheKey && (await inspectManagerVenv(this.options, version)).state === 'absent') {
@@ -85,12 +93,14 @@ export class ManagerVenvs {
     if (venv.created && this.cache && cacheKey) {
       await this.cache.save(dir, cacheKey).catch((error: unknown) => this.log.warning(`manager venv ${dir}: saving it in the cache failed (${messageOf(error)}); the next run makes it again`));
     }
-    this.used.push({ release: version, dir, requirement: venv.requirement, created: venv.created, ...(cacheKey ? { cacheKey } : {}) });
+    const ms = performance.now() - started;
+    this.used.push({ release: version, dir, requirement: venv.requirement, created: venv.created, ...(cacheKey ? { cacheKey } : {}), ms });
     this.record({ phase: 'setup', step: 'manager-venv', status: venv.created ? 'changed' : 'ok', detail: `${venv.created ? 'made' : 'reused'} ${dir} with ${venv.requirement}; ${purpose.use}` });
     return venv;
   }
 
   private async find(version: string, purpose: VenvPurpose): Promise<ProvisionedVenv | undefined> {
+    const started = performance.now();
     const found = await inspectManagerVenv(this.options, version);
     const dir = this.dirFor(version);
     if (found.state !== 'ready') {
@@ -101,7 +111,7 @@ export class ManagerVenvs {
       return undefined;
     }
     await this.prove(found.venv, version);
-    this.used.push({ release: version, dir, requirement: found.venv.requirement, created: false });
+    this.used.push({ release: version, dir, requirement: found.venv.requirement, created: false, ms: performance.now() - started });
     this.record({ phase: 'setup', step: 'manager-venv', status: 'ok', detail: `reused ${dir} with ${found.venv.requirement}; ${purpose.use}` });
     return found.venv;
   }

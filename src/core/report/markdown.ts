@@ -67,6 +67,7 @@ export function renderOnTop(report: Report): string[] {
     ...renderManagerProof(report),
     ...renderAttention(report),
     ...(report.timings && report.timings.length > 0 ? [...renderTimings(report.timings), ''] : []),
+    ...(report.venvSetup && report.venvSetup.made > 0 ? [renderVenvSetup(report.venvSetup), ''] : []),
     ...(report.growth ? [...renderGrowth(report.growth), ''] : []),
     ...(report.forecast ? [...renderForecast(report.forecast), ''] : []),
   ];
@@ -157,6 +158,11 @@ export function formatDuration(ms: number): string {
 /** "3.6×": how many times `a` is `b`, as the growth tables show it. */
 export function formatRatio(a: number, b: number): string {
   return `${(a / Math.max(1, b)).toFixed(1)}×`;
+}
+
+/** The venvs' time, apart from the downtime: a preflight run before the window makes them, so that migrate pays nothing for them. */
+export function renderVenvSetup(setup: NonNullable<Report['venvSetup']>): string {
+  return `Manager venvs: ${setup.made} made${setup.reused > 0 ? ` and ${setup.reused} reused` : ''} in ${formatDuration(setup.ms)}, before the lock and the first change: not part of the downtime (run preflight before the window and migrate pays nothing for them).`;
 }
 
 /**

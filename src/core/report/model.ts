@@ -153,6 +153,8 @@ export interface Report {
   forecast?: Forecast;
   /** migrate: the backup and each change step, in the order they ran: the downtime, measured. */
   timings?: StepTiming[];
+  /** With manager-venv: the venvs the run made or reused and how long they took, before the lock (not downtime). */
+  venvSetup?: { made: number; reused: number; ms: number };
   /** rehearse: how each hop's time grew with the history, where the snapshot held enough of it. */
   growth?: Growth;
   plan: Array<{ hop: string; targetRevision: string; steps: Array<{ id: string; title: string; action: string }> }>;
