@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { LongestFirst } from './__tests__/support/longest-first.js';
 
 /** Integration files run two at a time (a 2-core machine), each worker on its own test bed. */
 const INTEGRATION_WORKERS = Math.max(1, Number(process.env.BAI_TEST_WORKERS ?? 2));
@@ -14,6 +15,7 @@ const integration = {
 export default defineConfig({
   test: {
     maxWorkers: INTEGRATION_WORKERS,
+    sequence: { sequencer: LongestFirst },
     projects: [
       {
         test: { name: 'unit', include: ['__tests__/unit/**/*.test.ts'] },

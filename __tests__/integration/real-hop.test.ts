@@ -301,10 +301,10 @@ describe('22.09.23 → 23.03.12 → 23.09.10 with the real packages (manager-ven
        ORDER BY 1`,
     );
     expect(rows.map((r) => r.fact)).toEqual(['groups.type', 'ix_vfolders_host']);
-    // What preflight said 308bcecec5c2 would make, it made: the model-store project and its members.
+    // What preflight said 308bcecec5c2 would make, it made: the model-store project and its members (23.03 seeded the policy on the way here).
     const predicted = run.report.entries.find((e) => e.phase === 'preflight' && e.step === 'model-store-project')?.detail ?? '';
     expect(predicted).toMatch(
-      /^308bcecec5c2 will add the project model-store \(type model-store\) to the domain "default" with the resource policy "default" \(which 23\.03 seeds on the way\), and make all \d+ user\(s\) of that domain members/,
+      /^308bcecec5c2 will add the project model-store \(type model-store\) to the domain "default" with the resource policy "default", and make all \d+ user\(s\) of that domain members/,
     );
     const { rows: store } = await deployment.pg.query<{ domain: string; policy: string; members: number }>(
       `SELECT g.domain_name AS domain, g.resource_policy AS policy, (SELECT count(*)::int FROM association_groups_users a WHERE a.group_id = g.id) AS members FROM groups g WHERE g.type::text = 'model-store'`,
