@@ -3,5 +3,5 @@ import { createRequire as __baiCreateRequire } from 'node:module'; const require
 
 // src/cli/index.ts
 process.setSourceMapsEnabled(true);
-await import("./chunks/cli-RKUCYDF6.js");
+await import("./chunks/cli-QV4DSEVR.js");
 //# sourceMappingURL=cli.js.map

@@ -2,6 +2,6 @@ import { createRequire as __baiCreateRequire } from 'node:module'; const require
 
 // src/action/index.ts
 process.setSourceMapsEnabled(true);
-var { run } = await import("./chunks/main-6QXCBY7Q.js");
+var { run } = await import("./chunks/main-LC4HJ4IR.js");
 await run();
 //# sourceMappingURL=index.js.map

@@ -438,7 +438,7 @@ var require_range = __commonJS({
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.Range = void 0;
     var util_1 = require_util();
-    function compare2(a, b) {
+    function compare3(a, b) {
       if (a.length === 0) {
         return b.length === 0 ? 0 : 1;
       }
@@ -485,7 +485,7 @@ var require_range = __commonJS({
        */
       includes(value) {
         value = (0, util_1.toBuffer)(value);
-        return compare2(this.start, value) <= 0 && compare2(this.end, value) > 0;
+        return compare3(this.start, value) <= 0 && compare3(this.end, value) > 0;
       }
       /**
        * Compares the other range to this one, returning:
@@ -494,9 +494,9 @@ var require_range = __commonJS({
        *  0 if they overlap
        */
       compare(other) {
-        const ivbCmpBegin = compare2(this.start, other.start);
-        const ivbCmpEnd = compare2(this.start, other.end);
-        const iveCmpBegin = compare2(this.end, other.start);
+        const ivbCmpBegin = compare3(this.start, other.start);
+        const ivbCmpEnd = compare3(this.start, other.end);
+        const iveCmpBegin = compare3(this.end, other.start);
         if (ivbCmpBegin < 0 && iveCmpBegin <= 0) {
           return -1;
         }
@@ -3956,7 +3956,7 @@ var require_bignumber = __commonJS({
             if (carry) x = [carry].concat(x);
             return x;
           }
-          function compare3(a, b, aL, bL) {
+          function compare4(a, b, aL, bL) {
             var i, cmp;
             if (aL != bL) {
               cmp = aL > bL ? 1 : -1;
@@ -4026,7 +4026,7 @@ var require_bignumber = __commonJS({
               if (yc[1] >= base / 2) yc0++;
               do {
                 n = 0;
-                cmp = compare3(yc, rem, yL, remL);
+                cmp = compare4(yc, rem, yL, remL);
                 if (cmp < 0) {
                   rem0 = rem[0];
                   if (yL != remL) rem0 = rem0 * base + (rem[1] || 0);
@@ -4036,7 +4036,7 @@ var require_bignumber = __commonJS({
                     prod = multiply(yc, n, base);
                     prodL = prod.length;
                     remL = rem.length;
-                    while (compare3(prod, rem, prodL, remL) == 1) {
+                    while (compare4(prod, rem, prodL, remL) == 1) {
                       n--;
                       subtract(prod, yL < prodL ? yz : yc, prodL, base);
                       prodL = prod.length;
@@ -4053,7 +4053,7 @@ var require_bignumber = __commonJS({
                   subtract(rem, prod, remL, base);
                   remL = rem.length;
                   if (cmp == -1) {
-                    while (compare3(yc, rem, yL, remL) < 1) {
+                    while (compare4(yc, rem, yL, remL) < 1) {
                       n++;
                       subtract(rem, yL < remL ? yz : yc, remL, base);
                       remL = rem.length;
@@ -4122,7 +4122,7 @@ var require_bignumber = __commonJS({
           var k, y, i = 1, x = new BigNumber2(args[0]);
           for (; i < args.length; i++) {
             y = new BigNumber2(args[i]);
-            if (!y.s || (k = compare2(x, y)) === n || k === 0 && x.s === n) {
+            if (!y.s || (k = compare3(x, y)) === n || k === 0 && x.s === n) {
               x = y;
             }
           }
@@ -4267,7 +4267,7 @@ var require_bignumber = __commonJS({
           return x;
         };
         P.comparedTo = function(y, b) {
-          return compare2(this, new BigNumber2(y, b));
+          return compare3(this, new BigNumber2(y, b));
         };
         P.decimalPlaces = P.dp = function(dp, rm13) {
           var c, n, v, x = this;
@@ -4365,25 +4365,25 @@ var require_bignumber = __commonJS({
           return round(n, n.e + 1, rm13);
         };
         P.isEqualTo = P.eq = function(y, b) {
-          return compare2(this, new BigNumber2(y, b)) === 0;
+          return compare3(this, new BigNumber2(y, b)) === 0;
         };
         P.isFinite = function() {
           return !!this.c;
         };
         P.isGreaterThan = P.gt = function(y, b) {
-          return compare2(this, new BigNumber2(y, b)) > 0;
+          return compare3(this, new BigNumber2(y, b)) > 0;
         };
         P.isGreaterThanOrEqualTo = P.gte = function(y, b) {
-          return (b = compare2(this, new BigNumber2(y, b))) === 1 || b === 0;
+          return (b = compare3(this, new BigNumber2(y, b))) === 1 || b === 0;
         };
         P.isInteger = function() {
           return !!this.c && bitFloor(this.e / LOG_BASE) > this.c.length - 2;
         };
         P.isLessThan = P.lt = function(y, b) {
-          return compare2(this, new BigNumber2(y, b)) < 0;
+          return compare3(this, new BigNumber2(y, b)) < 0;
         };
         P.isLessThanOrEqualTo = P.lte = function(y, b) {
-          return (b = compare2(this, new BigNumber2(y, b))) === -1 || b === 0;
+          return (b = compare3(this, new BigNumber2(y, b))) === -1 || b === 0;
         };
         P.isNaN = function() {
           return !this.s;
@@ -4811,7 +4811,7 @@ var require_bignumber = __commonJS({
         for (j = r.length; r.charCodeAt(--j) === 48; ) ;
         return r.slice(0, j + 1 || 1);
       }
-      function compare2(x, y) {
+      function compare3(x, y) {
         var a, b, xc = x.c, yc = y.c, i = x.s, j = y.s, k = x.e, l = y.e;
         if (!i || !j) return null;
         a = xc && !xc[0];
@@ -25133,6 +25133,7 @@ function renderOnTop(report2) {
     ...renderManagerProof(report2),
     ...renderAttention(report2),
     ...report2.timings && report2.timings.length > 0 ? [...renderTimings(report2.timings), ""] : [],
+    ...report2.venvSetup && report2.venvSetup.made > 0 ? [renderVenvSetup(report2.venvSetup), ""] : [],
     ...report2.growth ? [...renderGrowth(report2.growth), ""] : [],
     ...report2.forecast ? [...renderForecast(report2.forecast), ""] : []
   ];
@@ -25198,6 +25199,9 @@ function formatDuration(ms) {
 }
 function formatRatio(a, b) {
   return `${(a / Math.max(1, b)).toFixed(1)}\xD7`;
+}
+function renderVenvSetup(setup) {
+  return `Manager venvs: ${setup.made} made${setup.reused > 0 ? ` and ${setup.reused} reused` : ""} in ${formatDuration(setup.ms)}, before the lock and the first change: not part of the downtime (run preflight before the window and migrate pays nothing for them).`;
 }
 function renderTimings(timings) {
   const total = Math.max(0, ...timings.map((t) => t.startMs + t.applyMs + t.verifyMs));
@@ -28105,6 +28109,10 @@ var Deployment = class {
   get namespace() {
     return this.targets.etcd?.namespace;
   }
+  /** The Redis the run reached (redis-url, or etcd's config/redis/); undefined before Redis is connected. */
+  get redisInUse() {
+    return this.redisTarget;
+  }
   /** Connects to each server asked for and reports every outcome; throws nothing for unreachable servers. */
   async connect(servers) {
     const results = [];
@@ -29870,7 +29878,12 @@ var ManagerVenvs = class {
     }
     return venv;
   }
+  /** The venvs this run got, and how long they took together (before the lock: not downtime). */
+  summary() {
+    return { made: this.used.filter((u) => u.created).length, reused: this.used.filter((u) => !u.created).length, ms: this.used.reduce((sum, u) => sum + u.ms, 0) };
+  }
   async make(version, purpose) {
+    const started = performance.now();
     const dir = this.dirFor(version);
     const cacheKey = this.cache ? await this.cacheKey(version) : void 0;
     if (this.cache && cacheKey && (await inspectManagerVenv(this.options, version)).state === "absent") {
@@ -29885,11 +29898,13 @@ var ManagerVenvs = class {
     if (venv.created && this.cache && cacheKey) {
       await this.cache.save(dir, cacheKey).catch((error) => this.log.warning(`manager venv ${dir}: saving it in the cache failed (${messageOf(error)}); the next run makes it again`));
     }
-    this.used.push({ release: version, dir, requirement: venv.requirement, created: venv.created, ...cacheKey ? { cacheKey } : {} });
+    const ms = performance.now() - started;
+    this.used.push({ release: version, dir, requirement: venv.requirement, created: venv.created, ...cacheKey ? { cacheKey } : {}, ms });
     this.record({ phase: "setup", step: "manager-venv", status: venv.created ? "changed" : "ok", detail: `${venv.created ? "made" : "reused"} ${dir} with ${venv.requirement}; ${purpose.use}` });
     return venv;
   }
   async find(version, purpose) {
+    const started = performance.now();
     const found = await inspectManagerVenv(this.options, version);
     const dir = this.dirFor(version);
     if (found.state !== "ready") {
@@ -29900,7 +29915,7 @@ var ManagerVenvs = class {
       return void 0;
     }
     await this.prove(found.venv, version);
-    this.used.push({ release: version, dir, requirement: found.venv.requirement, created: false });
+    this.used.push({ release: version, dir, requirement: found.venv.requirement, created: false, ms: performance.now() - started });
     this.record({ phase: "setup", step: "manager-venv", status: "ok", detail: `reused ${dir} with ${found.venv.requirement}; ${purpose.use}` });
     return found.venv;
   }
@@ -30227,6 +30242,8 @@ async function pointEtcdAtRedis(targets, namespace) {
   await etcd.delete().key("config/redis/service-name");
   for (const prefix of ["config/redis/override_configs/", "config/redis/override-configs/"]) await etcd.delete().prefix(prefix);
   for (const key of ["use_tls", "use-tls", "tls_skip_verify", "tls-skip-verify"]) await etcd.delete().key(`config/redis/${key}`);
+  for (const prefix of ["config/db/", "ai/backend/config/common/db/", "ai/backend/config/manager/db/", "ai/backend/config/common/redis/", "ai/backend/config/manager/redis/"])
+    await etcd.delete().prefix(prefix);
   await etcd.put("config/redis/addr").value(`${host}:${port}`);
   if (password) await etcd.put("config/redis/password").value(password);
   else await etcd.delete().key("config/redis/password");
@@ -38220,25 +38237,93 @@ var distributedLock3 = distributedLockSetting(
 );
 var hop15 = { from: "25.6", to: "25.7", steps: [servicesStopped, schema, distributedLock3] };
 
+// src/steps/merged-connections.ts
+function addressText(value) {
+  if (typeof value === "string") return value;
+  if (isTable(value) && value.host !== void 0) return `${String(value.host)}:${String(value.port ?? "")}`;
+  return void 0;
+}
+var valueText = (place, key) => key === "addr" ? addressText(place.value) : typeof place.value === "string" ? place.value : place.value === void 0 ? void 0 : String(place.value);
+function databaseKeys(pg2) {
+  const from = pg2.source;
+  return [
+    { table: "db", key: "addr", used: `${pg2.host}:${pg2.port}`, usedFrom: from, secret: false },
+    { table: "db", key: "name", used: pg2.database, usedFrom: from, secret: false },
+    { table: "db", key: "user", used: pg2.user, usedFrom: from, secret: false },
+    { table: "db", key: "password", used: pg2.password ?? "", usedFrom: from, secret: true }
+  ];
+}
+function redisKeys(redis) {
+  if (!redis || redis.kind !== "server") return [];
+  return [
+    { table: "redis", key: "addr", used: `${redis.host}:${redis.port}`, usedFrom: redis.source, secret: false },
+    { table: "redis", key: "password", used: redis.password ?? "", usedFrom: redis.source, secret: true }
+  ];
+}
+async function compare2(ctx, item) {
+  const view = await settingView(ctx, item.table, item.key);
+  const effective = view.effective;
+  const name = `[${item.table}] ${item.key}`;
+  if (!effective) return {};
+  const read = valueText(effective, item.key);
+  const show = (value) => item.secret ? "a password" : showValue(value);
+  if (read !== void 0 && item.used !== void 0 && read !== item.used) {
+    return {
+      problem: `${name}: the ${ctx.hop.to.version} manager reads ${show(read)} from ${describePlace(effective, item.table)}, but bai-migrate uses ${item.secret ? "another" : show(item.used)} from ${item.usedFrom}`
+    };
+  }
+  const hidden = shadowed(view);
+  return hidden.length > 0 ? { note: `${name} in ${hidden.map((p) => describePlace(p, item.table)).join(", ")} is shadowed by ${describePlace(effective, item.table)}` } : {};
+}
+var mergedConnections = {
+  id: "merged-connections",
+  title: "The database and Redis the manager reads from manager.toml merged with etcd",
+  kind: "check",
+  action: "Compares the database (address, name, user, password) and the Redis (address, password) the target's manager reads from manager.toml merged with etcd's config/, ai/backend/config/common/ and ai/backend/config/manager/ with the ones bai-migrate uses, and refuses on a difference, naming both places.",
+  servers: ["postgres", "etcd", "redis"],
+  async preflight(ctx) {
+    const pg2 = ctx.deployment.targets.postgres;
+    const items = [...pg2 ? databaseKeys(pg2) : [], ...redisKeys(ctx.deployment.redisInUse)];
+    const problems2 = [];
+    const notes = [];
+    for (const item of items) {
+      const { problem, note } = await compare2(ctx, item);
+      if (problem) problems2.push(problem);
+      if (note) notes.push(note);
+    }
+    const findings = [];
+    if (problems2.length > 0) {
+      findings.push(
+        failed(
+          `${problems2.join("; ")}. The manager would use other servers than the ones bai-migrate migrates and checks: make manager.toml, etcd and bai-migrate's inputs name the same ones (etcd's later keys win for the manager)`
+        )
+      );
+    } else {
+      findings.push(ok2(`the ${ctx.hop.to.version} manager reads the same database and Redis bai-migrate uses${notes.length > 0 ? ` (${notes.join("; ")})` : ""}`));
+    }
+    return findings;
+  }
+};
+
 // src/hops/25.7-25.8/index.ts
 var distributedLock4 = distributedLockSetting(
   "25.8 validates etcetra but its lock factory refuses it at startup (Invalid lock backend: etcetra); from 25.8 etcd's config/manager/ and ai/backend/config/manager/manager/ override manager.toml",
   MERGED_LOCK_ACTION,
   MERGED_LOCK_TITLE
 );
-var hop16 = { from: "25.7", to: "25.8", steps: [servicesStopped, schema, distributedLock4] };
+var hop16 = { from: "25.7", to: "25.8", steps: [servicesStopped, mergedConnections, schema, distributedLock4] };
 
 // src/hops/25.8-25.9/index.ts
-var hop17 = { from: "25.8", to: "25.9", steps: [servicesStopped, schema, mergedDistributedLock] };
+var hop17 = { from: "25.8", to: "25.9", steps: [servicesStopped, mergedConnections, schema, mergedDistributedLock] };
 
 // src/hops/25.9-25.10/index.ts
-var hop18 = { from: "25.9", to: "25.10", steps: [servicesStopped, schema, mergedDistributedLock] };
+var hop18 = { from: "25.9", to: "25.10", steps: [servicesStopped, mergedConnections, schema, mergedDistributedLock] };
 
 // src/hops/25.10-25.11/index.ts
-var hop19 = { from: "25.10", to: "25.11", steps: [servicesStopped, schema, mergedDistributedLock] };
+var hop19 = { from: "25.10", to: "25.11", steps: [servicesStopped, mergedConnections, schema, mergedDistributedLock] };
 
 // src/hops/25.11-25.12/index.ts
-var hop20 = { from: "25.11", to: "25.12", steps: [servicesStopped, schema, mergedDistributedLock] };
+var hop20 = { from: "25.11", to: "25.12", steps: [servicesStopped, mergedConnections, schema, mergedDistributedLock] };
 
 // src/hops/25.12-25.13/redis-instances.ts
 var redisInstances = {
@@ -38289,25 +38374,25 @@ async function check(ctx) {
 }
 
 // src/hops/25.12-25.13/index.ts
-var hop21 = { from: "25.12", to: "25.13", steps: [servicesStopped, redisInstances, schema, mergedDistributedLock] };
+var hop21 = { from: "25.12", to: "25.13", steps: [servicesStopped, mergedConnections, redisInstances, schema, mergedDistributedLock] };
 
 // src/hops/25.13-25.14/index.ts
-var hop22 = { from: "25.13", to: "25.14", steps: [servicesStopped, schema, mergedDistributedLock] };
+var hop22 = { from: "25.13", to: "25.14", steps: [servicesStopped, mergedConnections, schema, mergedDistributedLock] };
 
 // src/hops/25.14-25.15/index.ts
-var hop23 = { from: "25.14", to: "25.15", steps: [servicesStopped, schema, mergedDistributedLock] };
+var hop23 = { from: "25.14", to: "25.15", steps: [servicesStopped, mergedConnections, schema, mergedDistributedLock] };
 
 // src/hops/25.15-25.16/index.ts
-var hop24 = { from: "25.15", to: "25.16", steps: [servicesStopped, schema, mergedDistributedLock] };
+var hop24 = { from: "25.15", to: "25.16", steps: [servicesStopped, mergedConnections, schema, mergedDistributedLock] };
 
 // src/hops/25.16-25.17/index.ts
-var hop25 = { from: "25.16", to: "25.17", steps: [servicesStopped, schema, mergedDistributedLock] };
+var hop25 = { from: "25.16", to: "25.17", steps: [servicesStopped, mergedConnections, schema, mergedDistributedLock] };
 
 // src/hops/25.17-25.18/index.ts
-var hop26 = { from: "25.17", to: "25.18", steps: [servicesStopped, schema, mergedDistributedLock] };
+var hop26 = { from: "25.17", to: "25.18", steps: [servicesStopped, mergedConnections, schema, mergedDistributedLock] };
 
 // src/hops/25.18-25.19/index.ts
-var hop27 = { from: "25.18", to: "25.19", steps: [servicesStopped, schema, mergedDistributedLock] };
+var hop27 = { from: "25.18", to: "25.19", steps: [servicesStopped, mergedConnections, schema, mergedDistributedLock] };
 
 // src/hops/24.09-25.5/index.ts
 var detour = {
@@ -38664,18 +38749,18 @@ async function clearSessionHistory(deployment, policy, cutoff, options, log, red
   const named2 = before.heldSessions > 0 ? await describeHeld(pg2, cutoff, holders, before.heldSessions) : "";
   const scope = { kind: "terminated-before", cutoff };
   if (options.dryRun) {
-    const redisKeys2 = redisUp ? await countStatKeysOfKernels(deployment, scope, options.batchSize) : null;
+    const redisKeys3 = redisUp ? await countStatKeysOfKernels(deployment, scope, options.batchSize) : null;
     const logs = before.errorLogs === null ? "" : `, ${before.errorLogs} error_logs row(s)`;
-    const keys = `, and ${redisKeys2 ?? "an unknown number of (Redis is unreachable)"} Redis stat key(s) of kernels terminated before the cutoff`;
+    const keys = `, and ${redisKeys3 ?? "an unknown number of (Redis is unreachable)"} Redis stat key(s) of kernels terminated before the cutoff`;
     findings.push({ status: "skipped", detail: `dry run: would delete ${before.sessions} session row(s) and their ${before.kernels} kernel row(s)${logs}${keys}` });
     if (before.heldSessions > 0) findings.push(heldFinding(before, holders, named2, true));
-    return { ...before, redisKeys: redisKeys2, redisFailed: !redisUp, longestStatementMs: 0, longestBatchMs: 0, findings };
+    return { ...before, redisKeys: redisKeys3, redisFailed: !redisUp, longestStatementMs: 0, longestBatchMs: 0, findings };
   }
-  let redisKeys = null;
+  let redisKeys2 = null;
   let redisError = redisUp ? void 0 : "Redis is unreachable";
   if (redisUp) {
     try {
-      redisKeys = await unlinkStatKeysOfKernels(deployment, scope, options.batchSize);
+      redisKeys2 = await unlinkStatKeysOfKernels(deployment, scope, options.batchSize);
     } catch (error) {
       redisError = error instanceof Error ? error.message : String(error);
       log.warning(`Redis failed (${redisError}); deleting the database part, then reporting it`);
@@ -38753,10 +38838,10 @@ async function clearSessionHistory(deployment, policy, cutoff, options, log, red
       status: options.redisFailure === "warn" ? "warning" : "failed",
       detail: `Redis part not done (${redisError}): stat keys of kernels terminated before the cutoff stay in Redis DB 0; a run with sweep-orphaned-stat-keys: true removes those whose kernel is gone once Redis is back`
     });
-  } else if (redisKeys !== null) {
+  } else if (redisKeys2 !== null) {
     findings.push({
-      status: redisKeys > 0 ? "changed" : "ok",
-      detail: `removed ${redisKeys} stat key(s) of kernels terminated before the cutoff from Redis DB 0 (before the database part, as the manager)`
+      status: redisKeys2 > 0 ? "changed" : "ok",
+      detail: `removed ${redisKeys2} stat key(s) of kernels terminated before the cutoff from Redis DB 0 (before the database part, as the manager)`
     });
   }
   return {
@@ -38765,7 +38850,7 @@ async function clearSessionHistory(deployment, policy, cutoff, options, log, red
     errorLogs,
     heldSessions: after.heldSessions,
     heldKernels: after.heldKernels,
-    redisKeys,
+    redisKeys: redisKeys2,
     redisFailed: redisError !== void 0,
     longestStatementMs: longest,
     longestBatchMs: longestBatch,
@@ -39174,12 +39259,12 @@ async function clearHistory(deployment, position, options, log, redisUp) {
   if (policy.purge === "sessions") return clearSessionEra(deployment, policy, cutoff, semantics, options, log, redisUp, findings);
   const sweep = withRedis && options.sweepOrphanedStatKeys;
   if (options.dryRun) {
-    const redisKeys = withRedis && redisUp ? await countStatKeysOfKernels(deployment, { kind: "terminated-before", cutoff }, options.batchSize) : withRedis ? null : 0;
+    const redisKeys2 = withRedis && redisUp ? await countStatKeysOfKernels(deployment, { kind: "terminated-before", cutoff }, options.batchSize) : withRedis ? null : 0;
     const swept2 = sweep && redisUp ? await sweepOrphanedStatKeys(deployment, options.batchSize, "count") : null;
-    const keys = withRedis ? ` and ${redisKeys ?? "an unknown number of (Redis is unreachable)"} of their Redis stat key(s)` : "";
+    const keys = withRedis ? ` and ${redisKeys2 ?? "an unknown number of (Redis is unreachable)"} of their Redis stat key(s)` : "";
     const orphans = sweep ? `; would sweep ${swept2 ?? "an unknown number of (Redis is unreachable)"} stat key(s) of kernels that no longer exist` : "";
     findings.push({ status: "skipped", detail: `dry run: would delete ${total} kernel row(s)${keys}${orphans}` });
-    return { cutoff: cutoffText, semantics, kernels: total, sessions: null, errorLogs: null, heldSessions: 0, redisKeys, sweptRedisKeys: swept2, longestStatementMs: 0, findings };
+    return { cutoff: cutoffText, semantics, kernels: total, sessions: null, errorLogs: null, heldSessions: 0, redisKeys: redisKeys2, sweptRedisKeys: swept2, longestStatementMs: 0, findings };
   }
   let deleted = 0;
   let unlinked = 0;
@@ -39344,8 +39429,8 @@ async function clearHistoryWithManager(deployment, options, cli, log, policy) {
       detail: `the manager exited 0 but logged "${hidden}"${hint ? ` (${hint})` : ""}: stat keys of deleted kernels stay in Redis DB 0 (bai-migrate's own mode with sweep-orphaned-stat-keys: true removes them)`
     });
   }
-  const redisKeys = policy.deletesRedisStatKeys && policy.managerRedisCount === "summed" && !hidden ? managerRedisCount(result.output) : null;
-  if (redisKeys !== null) findings.push({ status: redisKeys > 0 ? "changed" : "ok", detail: `the manager removed ${redisKeys} stat key(s) from Redis DB 0 (its own count)` });
+  const redisKeys2 = policy.deletesRedisStatKeys && policy.managerRedisCount === "summed" && !hidden ? managerRedisCount(result.output) : null;
+  if (redisKeys2 !== null) findings.push({ status: redisKeys2 > 0 ? "changed" : "ok", detail: `the manager removed ${redisKeys2} stat key(s) from Redis DB 0 (its own count)` });
   return {
     cutoff: cutoffText,
     semantics: semanticsOf(policy),
@@ -39353,7 +39438,7 @@ async function clearHistoryWithManager(deployment, options, cli, log, policy) {
     sessions: deletedRows.sessions ?? null,
     errorLogs: deletedRows.error_logs ?? null,
     heldSessions: 0,
-    redisKeys,
+    redisKeys: redisKeys2,
     sweptRedisKeys: null,
     longestStatementMs: 0,
     findings
@@ -40889,9 +40974,9 @@ async function runCommand(options, hooks) {
   checkWrittenPaths(options);
   await prepareReportFolder(options.reportFile);
   let deployment;
+  let venvs;
   try {
     const log = redactingLogger(hooks.log, secrets);
-    let venvs;
     let tools = inputTools(options);
     const command = commandDefinition(options.command);
     const venvUse = command.managerVenv(options);
@@ -40928,6 +41013,7 @@ async function runCommand(options, hooks) {
     if (error instanceof MigrationError && error.summary) report2.errorSummary = redact(error.summary, secrets);
   } finally {
     await deployment?.close();
+    if (venvs && venvs.used.length > 0) report2.venvSetup = venvs.summary();
   }
   return finish(report2, options, secrets, redactingLogger(hooks.log, secrets));
 }
@@ -40998,4 +41084,4 @@ export {
   runCommand,
   checkWrittenPaths
 };
-//# sourceMappingURL=chunk-KSRZXWUK.js.map
+//# sourceMappingURL=chunk-JD5IJJJR.js.map
