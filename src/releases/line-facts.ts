@@ -219,7 +219,8 @@ export const OWN_MODE_BEFORE = '26.8.0';
  * relationship names, so its first ORM statement (`sa.select(SessionRow.id)`) fails with "When
  * initializing mapper Mapper[KernelRow(kernels)], expression 'AgentRow' failed to locate a name",
  * and it exits 1 after its Redis part (the stat keys are gone) and before any row is deleted.
- * 26.8.0 registers every table first (ensure_all_tables_registered).
+ * Seen with the real 26.1.0, 26.2.5, 26.3.3, 26.4.10 and 26.7.0 packages (clear-history-eras.test.ts
+ * shows 26.4.10's). 26.8.0 registers every table first (ensure_all_tables_registered).
  */
 const MANAGER_CLEAR_HISTORY_FAILS: ReadonlyArray<{ readonly first: string; readonly last: string; readonly failure: string }> = [
   {
