@@ -1,7 +1,9 @@
 /**
  * clear-history of the eras whose manager purges sessions (24.03.4+) and error_logs (24.09.0+),
- * against the real manager: for 23.09.10, 24.03.11, 24.09.14, 24.12.1 and 25.19.2 (whose Redis
- * count is summed over its chunks, and whose schema adds the scheduling history), the release's
+ * against the real manager: for 23.09.10, 24.03.11, 24.09.14, 24.12.1, 25.19.2 (whose Redis
+ * count is summed over its chunks, and whose schema adds the scheduling history) and 26.4.10 (a
+ * UTC cutoff; resource allocations, usage records and replica routings; a command that fails: see
+ * below), the release's
  * own schema (its real package's `mgr schema oneshot` into an empty database) is seeded once with the same history;
  * the real `backend.ai mgr clear-history -r 30d` runs on one copy and bai-migrate's own mode on
  * another, and every table's rows and the Redis keys are compared.
@@ -9,23 +11,32 @@
  * bai-migrate's copy also holds two old sessions that a model service's routings still point at
  * (on which the real manager stops half-way, long-lived-2303.test.ts shows it for 24.12.1): they
  * and their kernels stay, named with their endpoint; the rest is what the manager deletes.
+ *
+ * 26.1.0 to 26.7.0's own command fails after its Redis part, before any row goes (its models are
+ * not all imported: src/releases/line-facts.ts, MANAGER_CLEAR_HISTORY_FAILS). The test shows that
+ * failure, then compares bai-migrate with what that command deletes without it: the same real
+ * command run with every model registered first (ensure_all_tables_registered, as 26.8.0 does).
  */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connectAdmin, type Admin } from '../support/deployment.js';
 import { managerAlembicIni, productVenvs } from '../support/real-manager.js';
-import { insertFilled, seedInstallation } from '../support/installation-rows.js';
+import { insertColumns, insertFilled, seedInstallation } from '../support/installation-rows.js';
 import { ranRealPackage } from '../support/real-lines.js';
 import { runEngine } from '../support/run.js';
 import { MemoryLogger } from '../../src/core/logger.js';
 import { parseOptions } from '../../src/options/index.js';
 import { ManagerVenvs } from '../../src/manager/venvs.js';
 import { pyenvInterpreters, type ProvisionedVenv } from '../../src/manager/venv.js';
-import { requireSuccess, runManagerCli } from '../../src/manager/cli.js';
+import { requireSuccess, runManagerCli, type CliResult } from '../../src/manager/cli.js';
+import { cutoffAndCount } from '../../src/commands/clear-history.js';
+import { parseRetention } from '../../src/releases/retention.js';
+import { findRelease } from '../../src/releases/releases.js';
 import { workerTestbed } from '../support/worker-testbed.js';
 import { databaseClient, operatorManagerToml } from '../support/operator-toml.js';
 
@@ -167,15 +178,53 @@ async function seedHistory(c: pg.Client): Promise<{ old: string[]; recent: strin
       `FROM sessions s${table === 'kernel_scheduling_history' ? ' JOIN kernels k ON k.session_id = s.id' : ''} WHERE s.id = ANY('{${[...old, ...recent, ...running].join(',')}}'::uuid[])`,
     );
   }
+  const seededIds = `'{${[...old, ...recent, ...running].join(',')}}'::uuid[]`;
+  // 26.x: what each kernel was allocated (resource_allocations, ON DELETE CASCADE from kernels: both
+  // copies lose the old kernels' rows) and its usage records (kernel and session ids without a
+  // foreign key: the manager leaves them).
+  if (await tableExists(c, 'resource_allocations')) {
+    if (!(await c.query(`SELECT 1 FROM resource_slot_types WHERE slot_name = 'cpu'`)).rowCount) await insertFilled(c, 'resource_slot_types', { slot_name: `'cpu'`, slot_type: `'count'` });
+    await insertFilled(
+      c,
+      'resource_allocations',
+      { kernel_id: 'k.id', slot_name: `'cpu'`, requested: '1', used: '1', created_at: 'k.created_at' },
+      `FROM kernels k WHERE k.session_id = ANY(${seededIds})`,
+    );
+  }
+  if (await tableExists(c, 'kernel_usage_records')) {
+    await insertFilled(
+      c,
+      'kernel_usage_records',
+      {
+        kernel_id: 'k.id',
+        session_id: 'k.session_id',
+        user_uuid: 'k.user_uuid',
+        project_id: 'k.group_id',
+        domain_name: 'k.domain_name',
+        resource_group: `'default'`,
+        period_start: 'k.created_at',
+        period_end: 'coalesce(k.terminated_at, now())',
+        resource_usage: `'{"cpu": "60"}'`,
+      },
+      `FROM kernels k WHERE k.session_id = ANY(${seededIds})`,
+    );
+  }
+  // 26.4+: a model service whose replica a recent session serves (routings.session, RESTRICT onto it;
+  // sessions.replica_id, SET NULL onto the routing), which an old session names as its replica too: it goes, the routing stays.
+  if ((await c.query(`SELECT 1 FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'sessions' AND column_name = 'replica_id'`)).rowCount) {
+    const { endpoint } = await addEndpoint(c, 'replica-service', 'ready');
+    const routing = await addRouting(c, endpoint, recent[1]!);
+    await c.query('UPDATE sessions SET replica_id = $1 WHERE id = ANY($2::uuid[])', [routing, [recent[1], old[4]]]);
+  }
   return { old, recent, running };
 }
 
-/** Two old sessions a model service's routings still point at, with their kernels; in bai-migrate's copy only. */
-async function addRoutedSessions(c: pg.Client): Promise<{ sessions: string[]; kernels: string[]; endpoint: string; others: string[] }> {
-  const sessions = await addSessions(c, [
-    { status: 'TERMINATED', created: 120, terminated: 100, kernels: [100] },
-    { status: 'TERMINATED', created: 60, terminated: 55, kernels: [55, 55] },
-  ]);
+async function tableExists(c: pg.Client, table: string): Promise<boolean> {
+  return ((await c.query(`SELECT 1 FROM information_schema.tables WHERE table_schema = 'public' AND table_name = $1`, [table])).rowCount ?? 0) > 0;
+}
+
+/** A model service's endpoint (24.03's with the image row its NOT NULL foreign key needs); the rows it made. */
+async function addEndpoint(c: pg.Client, name: string, lifecycle: string): Promise<{ endpoint: string; others: string[] }> {
   const { rows } = await c.query<{ id: string }>('SELECT gen_random_uuid()::text AS id');
   const endpoint = rows[0]!.id;
   // 24.03's endpoints name their image by a foreign key onto images (NOT NULL): one image row for it.
@@ -188,32 +237,50 @@ async function addRoutedSessions(c: pg.Client): Promise<{ sessions: string[]; ke
     await insertFilled(c, 'images', { id: `'${made[0]!.id}'`, name: `'cr.backend.ai/stable/python:3.9-ubuntu20.04'`, registry: `'cr.backend.ai'`, architecture: `'x86_64'` });
     image.image = `'${made[0]!.id}'`;
   }
-  await insertFilled(c, 'endpoints', {
+  // The columns each line's endpoints have (26.4 moved the image, slots and mounts to deployment revisions).
+  await insertColumns(c, 'endpoints', {
     ...image,
     id: `'${endpoint}'`,
-    name: `'llm-service'`,
+    name: `'${name}'`,
     created_user: OWNER.user_uuid,
     session_owner: OWNER.user_uuid,
     domain: `'default'`,
     project: OWNER.group_id,
     resource_group: `'default'`,
-    lifecycle_stage: `'destroyed'`,
+    lifecycle_stage: `'${lifecycle}'`,
     resource_slots: `'{}'`,
     model_mount_destination: `'/models'`,
   });
-  for (const session of sessions) {
-    await insertFilled(c, 'routings', {
-      endpoint: `'${endpoint}'`,
-      session: `'${session}'`,
-      session_owner: OWNER.user_uuid,
-      domain: `'default'`,
-      project: OWNER.group_id,
-      traffic_ratio: '1.0',
-    });
-  }
+  return { endpoint, others: [endpoint, ...(image.image ? [image.image.slice(1, -1)] : [])] };
+}
+
+/** A routing of `endpoint` onto `session`; its id. */
+async function addRouting(c: pg.Client, endpoint: string, session: string): Promise<string> {
+  const { rows } = await c.query<{ id: string }>('SELECT gen_random_uuid()::text AS id');
+  await insertColumns(c, 'routings', {
+    id: `'${rows[0]!.id}'`,
+    endpoint: `'${endpoint}'`,
+    session: `'${session}'`,
+    session_owner: OWNER.user_uuid,
+    domain: `'default'`,
+    project: OWNER.group_id,
+    traffic_ratio: '1.0',
+  });
+  return rows[0]!.id;
+}
+
+/** Two old sessions a model service's routings still point at, with their kernels; in bai-migrate's copy only. */
+async function addRoutedSessions(c: pg.Client): Promise<{ sessions: string[]; kernels: string[]; endpoint: string; others: string[] }> {
+  const sessions = await addSessions(c, [
+    { status: 'TERMINATED', created: 120, terminated: 100, kernels: [100] },
+    { status: 'TERMINATED', created: 60, terminated: 55, kernels: [55, 55] },
+  ]);
+  const { endpoint, others } = await addEndpoint(c, 'llm-service', 'destroyed');
+  const routings: string[] = [];
+  for (const session of sessions) routings.push(await addRouting(c, endpoint, session));
   const kernels = (await c.query<{ id: string }>('SELECT id::text FROM kernels WHERE session_id = ANY($1::uuid[]) ORDER BY id', [sessions])).rows.map((r) => r.id);
-  // The endpoint and (24.03) its image: rows only this copy has.
-  return { sessions, kernels, endpoint, others: [endpoint, ...(image.image ? [image.image.slice(1, -1)] : [])] };
+  // The endpoint, its routings and (24.03) its image: rows only this copy has.
+  return { sessions, kernels, endpoint, others: [...others, ...routings] };
 }
 
 /** Every table's rows, each as JSON text, sorted. */
@@ -285,17 +352,93 @@ afterAll(async () => {
  * in the same run (long-lived-2303 makes 23.09.10's with /usr/bin/python3.11).
  */
 const ERAS = [
-  { release: '23.09.10', python: '/usr/bin/python3.11', semantics: '22.09.0 to before 24.03.4', purge: 'kernels', errorLogs: false, summedRedisCount: false },
-  { release: '24.03.11', python: 'pyenv 3.12', semantics: '24.03.4 to before 24.09.0', purge: 'sessions', errorLogs: false, summedRedisCount: false },
-  { release: '24.09.14', python: 'pyenv 3.12', semantics: '24.09.0 to before 25.19.0', purge: 'sessions', errorLogs: true, summedRedisCount: false },
+  { release: '23.09.10', python: '/usr/bin/python3.11', semantics: '22.09.0 to before 24.03.4', purge: 'kernels', errorLogs: false, summedRedisCount: false, managerFails: false },
+  { release: '24.03.11', python: 'pyenv 3.12', semantics: '24.03.4 to before 24.09.0', purge: 'sessions', errorLogs: false, summedRedisCount: false, managerFails: false },
+  { release: '24.09.14', python: 'pyenv 3.12', semantics: '24.09.0 to before 25.19.0', purge: 'sessions', errorLogs: true, summedRedisCount: false, managerFails: false },
   // The same era; also where the manager's own run with the routed sessions is shown to stop half-way.
-  { release: '24.12.1', python: 'pyenv 3.12', semantics: '24.09.0 to before 25.19.0', purge: 'sessions', errorLogs: true, summedRedisCount: false },
+  { release: '24.12.1', python: 'pyenv 3.12', semantics: '24.09.0 to before 25.19.0', purge: 'sessions', errorLogs: true, summedRedisCount: false, managerFails: false },
   // 25.1–25.18 delete as 24.12 does, on schemas whose new session tables (scheduling history) have no foreign key;
   // 25.19 sums its Redis count over the chunks. Python 3.13, as the chain tests make 25.19.2's venv.
-  { release: '25.19.2', python: 'pyenv 3.13', semantics: '25.19.0 to before 26.1.0', purge: 'sessions', errorLogs: true, summedRedisCount: true },
+  { release: '25.19.2', python: 'pyenv 3.13', semantics: '25.19.0 to before 26.1.0', purge: 'sessions', errorLogs: true, summedRedisCount: true, managerFails: false },
+  // 26.1–26.7: a UTC cutoff; the newest of them in the catalogue, whose own command fails (MANAGER_CLEAR_HISTORY_FAILS).
+  { release: '26.4.10', python: 'pyenv 3.13', semantics: '26.1.0 to before 26.8.0', purge: 'sessions', errorLogs: true, summedRedisCount: true, managerFails: true },
 ] as const;
 
-describe.each(ERAS)('clear-history of $release: the real manager and bai-migrate on its own schema', ({ release, python, semantics, purge, errorLogs, summedRedisCount }) => {
+/**
+ * The release's own CLI with every model registered first (ensure_all_tables_registered, which its
+ * `mgr schema oneshot` calls too): its clear-history without the mapper failure of 26.1–26.7.
+ * Run as `python -c REGISTERED <venv>/bin/backend.ai mgr …`.
+ */
+const REGISTERED = [
+  'import runpy, sys',
+  'from ai.backend.manager.models.base import ensure_all_tables_registered',
+  'ensure_all_tables_registered()',
+  'sys.argv = sys.argv[1:]',
+  "runpy.run_path(sys.argv[0], run_name='__main__')",
+].join('\n');
+
+/** Runs `body` with the runner's TZ set to `tz` (Node reads TZ again when it changes); undefined: as it is. */
+async function inTimeZone<T>(tz: string | undefined, body: () => Promise<T>): Promise<T> {
+  if (tz === undefined) return body();
+  const before = process.env.TZ;
+  process.env.TZ = tz;
+  try {
+    return await body();
+  } finally {
+    if (before === undefined) delete process.env.TZ;
+    else process.env.TZ = before;
+  }
+}
+
+/**
+ * From 26.1 the manager's cutoff is datetime.now(UTC) - retention: calendar units on UTC's wall
+ * clock. bai-migrate's cutoff against the real package's arithmetic (its TimeDuration, as its
+ * clear_history parses -r, subtracted from an aware UTC datetime) at month ends and across DST,
+ * with PostgreSQL's TimeZone and the runner's TZ elsewhere than UTC.
+ */
+async function checkUtcCutoff(release: string, venv: ProvisionedVenv, template: string): Promise<void> {
+  const nows = ['2026-03-30T20:00:00+00:00', '2026-03-31T23:30:00+00:00', '2026-11-01T05:30:00+00:00', '2028-02-29T12:00:00+00:00', '2026-12-31T16:00:00+00:00'];
+  const retentions = ['1mo', '3mo', '1yr', '30d', '2w', '36h'];
+  // The real package's arithmetic: its TimeDuration (as its clear_history parses -r) subtracted from an aware UTC datetime.
+  const script = [
+    'import json, sys',
+    'from datetime import datetime',
+    'from ai.backend.common.validators import TimeDuration',
+    'd = TimeDuration()',
+    'print(json.dumps([[(datetime.fromisoformat(n) - d.check_and_return(r)).isoformat() for r in sys.argv[2].split(",")] for n in sys.argv[1].split(",")]))',
+  ].join('\n');
+  const out = execFileSync(join(dirname(venv.managerCli), 'python'), ['-c', script, nows.join(','), retentions.join(',')], { encoding: 'utf8' });
+  const expected = JSON.parse(out.trim().split('\n').at(-1)!) as string[][];
+  const c = client(template);
+  await c.connect();
+  try {
+    let localDiffers = false;
+    for (const [pgTz, runnerTz] of [
+      ['Asia/Seoul', 'America/New_York'],
+      ['America/New_York', 'Asia/Seoul'],
+      ['UTC', 'Europe/Berlin'],
+    ] as const) {
+      await c.query(`SET TimeZone = '${pgTz}'`);
+      await inTimeZone(runnerTz, async () => {
+        for (const [i, now] of nows.entries()) {
+          for (const [j, text] of retentions.entries()) {
+            const retention = parseRetention(text, { release: findRelease(release)!, allowShort: true });
+            const { cutoff } = await cutoffAndCount({ postgres: c }, retention, 'utc', new Date(now));
+            expect(cutoff.toISOString(), `${now} - ${text}, PostgreSQL in ${pgTz}, runner in ${runnerTz}`).toBe(new Date(expected[i]![j]!).toISOString());
+            // Before 26.1 the calendar arithmetic follows the connection's TimeZone: somewhere here that differs, which this test would see.
+            const local = await cutoffAndCount({ postgres: c }, retention, 'local', new Date(now));
+            if (local.cutoff.getTime() !== cutoff.getTime()) localDiffers = true;
+          }
+        }
+      });
+    }
+    expect(localDiffers).toBe(true);
+  } finally {
+    await c.end();
+  }
+}
+
+describe.each(ERAS)('clear-history of $release: the real manager and bai-migrate on its own schema', ({ release, python, semantics, purge, errorLogs, summedRedisCount, managerFails }) => {
   let venv: ProvisionedVenv;
   let template: string;
   let seeded: Awaited<ReturnType<typeof seedHistory>>;
@@ -330,10 +473,10 @@ describe.each(ERAS)('clear-history of $release: the real manager and bai-migrate
     console.log(`${release}: venv and seeded schema in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   }, 900_000);
 
-  it('the real `mgr clear-history -r 30d` and bai-migrate leave the same rows in every table and the same Redis keys; bai-migrate leaves routed sessions and names them; its dry run reports what its run deletes', async () => {
+  it("the real `mgr clear-history -r 30d` and bai-migrate leave the same rows in every table and the same Redis keys; bai-migrate leaves routed sessions and names them; its dry run reports what its run deletes; from 26.1 its cutoff is the manager's UTC one", async () => {
     const cutoffDays = `now() - interval '${RETENTION_DAYS} days'`;
     // The manager's copy.
-    const one = await copyOf(template, rpcKeyFile);
+    let one = await copyOf(template, rpcKeyFile);
     await seedRedis(one.pg);
     const beforeOne = await tables(one.pg);
     // What this era's manager deletes, counted from the seed by SQL of its own (not bai-migrate's).
@@ -351,10 +494,26 @@ describe.each(ERAS)('clear-history of $release: the real manager and bai-migrate
     const oldKernels = (await one.pg.query<{ id: string }>(`SELECT id::text FROM kernels WHERE terminated_at < ${cutoffDays}`)).rows.map((r) => r.id);
     expect(expected.kernels).toBeGreaterThan(0);
     if (purge === 'sessions') expect(expected.sessions).toBe(seeded.old.length);
-    const cli = { command: [venv.managerCli], configFile: one.toml };
     const args = ['mgr', 'clear-history', '-r', `${RETENTION_DAYS}d`];
+    if (managerFails) {
+      // The release's own command as an operator runs it: it removes the old kernels' stat keys, then fails before any row goes.
+      const failing = Date.now();
+      const failed = await runManagerCli({ command: [venv.managerCli], configFile: one.toml }, args);
+      console.log(`${release}: the manager's failing clear-history in ${Date.now() - failing} ms`);
+      expect(failed.exitCode, failed.output).toBe(1);
+      expect(failed.output).toMatch(/Mapper\[KernelRow\(kernels\)\], expression 'AgentRow' failed to locate a name/);
+      expect(failed.output).not.toContain('Unexpected error while cleaning up redis history');
+      ranRealPackage(release, 'mgr clear-history (fails on its mapper)');
+      expect(await tables(one.pg)).toEqual(beforeOne);
+      expect((await admin.redis(0).keys('*')).some((k) => oldKernels.includes(k))).toBe(false);
+      // What it deletes without that failure: the same command on a fresh copy, with every model registered first.
+      one = await copyOf(template, rpcKeyFile);
+      await seedRedis(one.pg);
+      expect(await tables(one.pg)).toEqual(beforeOne);
+    }
+    const cli = { command: managerFails ? [join(dirname(venv.managerCli), 'python'), '-c', REGISTERED, venv.managerCli] : [venv.managerCli], configFile: one.toml };
     const started = Date.now();
-    const manager = await runManagerCli(cli, args);
+    const manager: CliResult = await runManagerCli(cli, args);
     requireSuccess(cli, args, manager);
     console.log(`${release}: the manager's clear-history in ${Date.now() - started} ms`);
     expect(manager.output).not.toContain('Unexpected error while cleaning up redis history');
@@ -379,7 +538,28 @@ describe.each(ERAS)('clear-history of $release: the real manager and bai-migrate
       expect(beforeOne[table]!.length, table).toBeGreaterThan(0);
       expect(byManager[table], table).toEqual(beforeOne[table]);
     }
-    if (summedRedisCount) {
+    // 26.x: the deleted kernels' allocations went with them (ON DELETE CASCADE); the usage records and the replica's routing stay.
+    if ('resource_allocations' in beforeOne) {
+      expect(beforeOne.resource_allocations!.length - byManager.resource_allocations!.length).toBe(expected.kernels);
+      expect(beforeOne.kernel_usage_records!.length).toBeGreaterThan(0);
+      expect(byManager.kernel_usage_records).toEqual(beforeOne.kernel_usage_records);
+      expect(beforeOne.routings).toHaveLength(1);
+      expect(byManager.routings).toEqual(beforeOne.routings);
+    }
+    if (managerFails) {
+      // mode: manager through bai-migrate is refused before anything is done, naming bai-migrate's own mode.
+      const third = await copyOf(template, rpcKeyFile);
+      await seedRedis(third.pg);
+      const keysBeforeThird = (await admin.redis(0).keys('*')).sort();
+      const viaManager = await runEngine({ command: 'clear-history', mode: 'manager', 'manager-config': third.toml, retention: `${RETENTION_DAYS}d`, 'manager-venv': venvs, 'to-version': release });
+      expect(viaManager.report.error).toMatch(
+        new RegExp(
+          `^clear-history mode: manager cannot work on Backend\\.AI ${release.replaceAll('.', '\\.')}: its \`backend\\.ai mgr clear-history\` exits 1 .*AgentRow.*; nothing was done\\. Use mode: bai-migrate`,
+        ),
+      );
+      expect(await tables(third.pg)).toEqual(beforeOne);
+      expect((await admin.redis(0).keys('*')).sort()).toEqual(keysBeforeThird);
+    } else if (summedRedisCount) {
       // mode: manager through bai-migrate reports the manager's own Redis count, now right, and counts the rows as the seed says.
       const third = await copyOf(template, rpcKeyFile);
       await seedRedis(third.pg);
@@ -419,11 +599,15 @@ describe.each(ERAS)('clear-history of $release: the real manager and bai-migrate
     const inputs = { command: 'clear-history', 'manager-config': other.toml, retention: `${RETENTION_DAYS}d`, 'batch-size': '3' };
     const beforeOther = await tables(other.pg);
     const keysBefore = (await admin.redis(0).keys('*')).sort();
-    const dry = await runEngine({ ...inputs, 'dry-run': 'true' });
+    // From 26.1 the cutoff is UTC's: neither PostgreSQL's TimeZone nor the runner's TZ may move it (both set elsewhere than UTC here).
+    const utc = findRelease(release)!.line.startsWith('26.');
+    if (utc) await admin.pg.query(`ALTER DATABASE ${other.database} SET timezone TO 'Asia/Seoul'`);
+    const runnerTz = utc ? 'America/New_York' : undefined;
+    const dry = await inTimeZone(runnerTz, () => runEngine({ ...inputs, 'dry-run': 'true' }));
     expect(dry.report.error).toBeUndefined();
     expect(await tables(other.pg)).toEqual(beforeOther);
     expect((await admin.redis(0).keys('*')).sort()).toEqual(keysBefore);
-    const { report } = await runEngine(inputs);
+    const { report } = await inTimeZone(runnerTz, () => runEngine(inputs));
     expect(report.error).toBeUndefined();
     expect(report.outcome).toBe('success');
     const held = routed.sessions.length;
@@ -462,5 +646,6 @@ describe.each(ERAS)('clear-history of $release: the real manager and bai-migrate
     if (held > 0) expect(byBaiMigrate.routings!.filter(extra)).toHaveLength(2);
     // The same Redis keys: the routed kernels' keys go as the manager's would (it deletes every old kernel's first).
     expect((await admin.redis(0).keys('*')).sort()).toEqual(keysByManager);
+    if (utc) await checkUtcCutoff(release, venv, template);
   }, 900_000);
 });

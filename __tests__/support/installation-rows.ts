@@ -23,11 +23,13 @@ export function storageProxyKeys(host = '127.0.0.1'): Readonly<Record<string, st
   };
 }
 
-/** INSERT of the columns `table` has of `row` (SQL expressions). */
+/**
+ * INSERT of the columns `table` has of `row` (SQL expressions), and for every other NOT NULL column
+ * without a default a value of its type, as insertFilled does: a later line's new required column
+ * (26.4's scaling_groups.default_session_options, default_deployment_options) needs no seed of its own.
+ */
 export async function insertColumns(c: pg.Client, table: string, row: Record<string, string>, from = ''): Promise<void> {
-  const { rows } = await c.query<{ column_name: string }>(`SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = $1`, [table]);
-  const columns = Object.keys(row).filter((column) => rows.some((r) => r.column_name === column));
-  await c.query(`INSERT INTO ${table} (${columns.map((column) => `"${column}"`).join(', ')}) SELECT ${columns.map((column) => row[column]).join(', ')} ${from}`);
+  await insertRow(c, table, row, from, 'skip');
 }
 
 export interface InstallationRows {
@@ -141,21 +143,28 @@ export async function seedInstallation(c: pg.Client, { users, agent }: Installat
  * from line to line (sessions, kernels, vfolders), so one seed serves every release's schema.
  */
 export async function insertFilled(c: pg.Client, table: string, values: Record<string, string>, from = ''): Promise<void> {
-  const { rows } = await c.query<{ column_name: string; is_nullable: string; column_default: string | null; data_type: string; udt_name: string }>(
-    `SELECT column_name, is_nullable, column_default, data_type, udt_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = $1 ORDER BY ordinal_position`,
+  await insertRow(c, table, values, from, 'error');
+}
+
+/** The INSERT of insertColumns and insertFilled: `values` of a column the table lacks are left out (skip) or an error. */
+async function insertRow(c: pg.Client, table: string, values: Record<string, string>, from: string, lacking: 'skip' | 'error'): Promise<void> {
+  const { rows } = await c.query<{ column_name: string; is_nullable: string; column_default: string | null; data_type: string; udt_name: string; is_identity: string; is_generated: string }>(
+    `SELECT column_name, is_nullable, column_default, data_type, udt_name, is_identity, is_generated FROM information_schema.columns WHERE table_schema = 'public' AND table_name = $1 ORDER BY ordinal_position`,
     [table],
   );
+  if (rows.length === 0) throw new Error(`there is no table ${table}`);
   const columns: string[] = [];
   const exprs: string[] = [];
   for (const col of rows) {
     let expr = values[col.column_name];
-    if (expr === undefined && col.is_nullable === 'NO' && col.column_default === null) expr = fillerOf(col.data_type, col.udt_name);
+    const required = col.is_nullable === 'NO' && col.column_default === null && col.is_identity === 'NO' && col.is_generated === 'NEVER';
+    if (expr === undefined && required) expr = fillerOf(col.data_type, col.udt_name);
     if (expr === undefined) continue;
     columns.push(`"${col.column_name}"`);
     exprs.push(expr);
   }
   const unknown = Object.keys(values).filter((k) => !rows.some((r) => r.column_name === k));
-  if (unknown.length > 0) throw new Error(`${table} has no column ${unknown.join(', ')}`);
+  if (unknown.length > 0 && lacking === 'error') throw new Error(`${table} has no column ${unknown.join(', ')}`);
   await c.query(`INSERT INTO ${table} (${columns.join(', ')}) SELECT ${exprs.join(', ')} ${from}`);
 }
 

@@ -6,6 +6,10 @@
  * terminated_at is before the cutoff; from 22.03 also their stat keys in Redis DB 0, then asks
  * Redis to persist (BGREWRITEAOF with AOF on, else BGSAVE SCHEDULE). From 24.03.4 to 26.7 the
  * manager purges sessions and their kernels, and from 24.09.0 error_logs: clear-history-sessions.ts.
+ * The cutoff is PostgreSQL's now() less the retention: before 26.1.0 the manager subtracts from its
+ * host's naive local time (the same "now" on that host's wall clock, which bai-migrate cannot know:
+ * across a DST change, or in months, the two can differ), from 26.1.0 from datetime.now(UTC), which
+ * bai-migrate matches whatever PostgreSQL's TimeZone or the runner's TZ (cutoffAndCount).
  *
  * By default it deletes exactly what the manager of that release deletes. Unlike the manager it
  * works in bounded batches (no long table lock, memory independent of the number of rows),
@@ -22,8 +26,9 @@ import { countStatKeysOfKernels, unlink } from './clear-history-store.js';
 import type { Logger } from '../core/logger.js';
 import type { Options } from '../options/index.js';
 import type { Retention } from '../releases/retention.js';
-import { describePosition, type SchemaPosition } from '../releases/catalogue.js';
-import { clearHistoryEraEnd, clearHistoryPolicy, OWN_MODE_BEFORE, ownModeRefusal, type ClearHistoryPolicy } from '../releases/line-facts.js';
+import { describePosition, targetRelease, type SchemaPosition } from '../releases/catalogue.js';
+import { clearHistoryEraEnd, clearHistoryPolicy, managerClearHistoryFailure, OWN_MODE_BEFORE, ownModeRefusal, type ClearHistoryPolicy } from '../releases/line-facts.js';
+import type { Release } from '../releases/releases.js';
 import type { Finding } from '../steps/step.js';
 import { clearHistoryArgs, hiddenRedisFailure, requireConnectedSuccess, runManagerCli, serverVersionCause, type ManagerCli } from '../manager/cli.js';
 import type { Server } from '../stores/deployment.js';
@@ -73,6 +78,24 @@ export function ownModePolicy(position: SchemaPosition): ClearHistoryPolicy {
   return policy;
 }
 
+/**
+ * What mode: manager runs, refused before anything is done where that release's command fails
+ * (MANAGER_CLEAR_HISTORY_FAILS): the release to-version names, or else every release of this schema.
+ */
+export function managerModePolicy(position: SchemaPosition, named?: Release): ClearHistoryPolicy {
+  const policy = releasePolicy(position);
+  const releases: readonly Release[] = named ? [named] : position.releases;
+  const failures = releases.map((r) => managerClearHistoryFailure(r));
+  if (failures.length > 0 && failures.every((f) => f !== undefined)) {
+    const which = named ? `Backend.AI ${named.version}` : `the release of ${describePosition(position)}`;
+    throw new MigrationError(
+      'unsupported',
+      `clear-history mode: manager cannot work on ${which}: ${failures[0]}; nothing was done. Use mode: bai-migrate (bai-migrate's own mode), which deletes what this release's manager means to delete`,
+    );
+  }
+  return policy;
+}
+
 function releasePolicy(position: SchemaPosition): ClearHistoryPolicy {
   if (position.between) {
     throw new MigrationError('inconsistent-state', `the database is part-way through an upgrade (${position.revision}); finish the migration before clearing history`);
@@ -84,17 +107,16 @@ export async function clearHistory(deployment: Deployment, position: SchemaPosit
   const policy = ownModePolicy(position);
   const withRedis = policy.deletesRedisStatKeys;
   const pg = deployment.postgres;
-  const { cutoff, total } = await cutoffAndCount(deployment, options.retention);
+  const { cutoff, total } = await cutoffAndCount(deployment, options.retention, policy.cutoffClock);
   const cutoffText = cutoff.toISOString();
   const semantics = semanticsOf(policy);
   const what =
     policy.purge === 'sessions'
       ? `sessions with terminated_at before it are history, with their kernels${policy.deletes.includes('error_logs') ? ', and error_logs created before it' : ''}`
       : 'kernels with terminated_at before it are history';
-  const clock = policy.cutoffClock === 'utc' ? "as this release's manager does (UTC)" : "this release's manager computes it from its host's local time instead";
   const findings: Finding[] = [
     { status: 'ok', detail: `clear-history semantics of Backend.AI ${semantics}, the release of ${describePosition(position)}` },
-    { status: 'ok', detail: `cutoff ${cutoffText} (UTC) = PostgreSQL now() - ${options.retention.text}; ${what}. (${clock})` },
+    { status: 'ok', detail: `cutoff ${cutoffText} = ${cutoffFormula(policy, options.retention)}; ${what}` },
   ];
   if (policy.purge === 'sessions') return clearSessionEra(deployment, policy, cutoff, semantics, options, log, redisUp, findings);
 
@@ -235,14 +257,34 @@ async function clearSessionEra(
 /**
  * PostgreSQL's clock, not the runner's: now() - retention as a timestamptz, with calendar months
  * clamped to the month's end as the manager's relativedelta does; and how many kernels are older.
+ * For a `utc` clock (26.1.0+: `datetime.now(UTC) - retention`) the subtraction is done on UTC's
+ * wall clock, so a calendar unit (mo, yr) lands where the manager's does whatever the connection's
+ * TimeZone (a timestamptz minus months is computed in it: in Asia/Seoul, 2026-03-30T20:00Z less
+ * 1 month is 2026-02-27T20:00Z, in UTC 2026-02-28T20:00Z). Seconds (every other unit) are the same
+ * instant either way. The result is an instant: the runner's TZ plays no part.
  */
-async function cutoffAndCount(deployment: Deployment, retention: Retention): Promise<{ cutoff: Date; total: number }> {
+export async function cutoffAndCount(
+  deployment: Pick<Deployment, 'postgres'>,
+  retention: Retention,
+  clock: ClearHistoryPolicy['cutoffClock'],
+  /** Another "now" than PostgreSQL's (a test's, to reach a month's end). */
+  now?: Date,
+): Promise<{ cutoff: Date; total: number }> {
+  const from = now ? '$2::timestamptz' : 'now()';
+  const cutoff = clock === 'utc' ? `(${from} AT TIME ZONE 'UTC' - $1::interval) AT TIME ZONE 'UTC'` : `${from} - $1::interval`;
   const { rows } = await deployment.postgres.query<{ cutoff: Date; total: string }>(
-    `WITH c AS (SELECT now() - $1::interval AS cutoff)
+    `WITH c AS (SELECT ${cutoff} AS cutoff)
      SELECT c.cutoff, (SELECT count(*) FROM kernels WHERE terminated_at < c.cutoff) AS total FROM c`,
-    [retentionInterval(retention)],
+    now ? [retentionInterval(retention), now] : [retentionInterval(retention)],
   );
   return { cutoff: rows[0]!.cutoff, total: Number(rows[0]!.total) };
+}
+
+/** How the cutoff was computed, for the report. */
+function cutoffFormula(policy: ClearHistoryPolicy, retention: Retention): string {
+  return policy.cutoffClock === 'utc'
+    ? `PostgreSQL's now() in UTC - ${retention.text}, as this release's manager computes it (datetime.now(UTC))`
+    : `PostgreSQL's now() - ${retention.text} (this release's manager subtracts from its host's naive local time: across a DST change, or in months, its cutoff can differ from this by that host's time zone rules)`;
 }
 
 /**
@@ -251,14 +293,14 @@ async function cutoffAndCount(deployment: Deployment, retention: Retention): Pro
  * trusted: backend.ai-manager@22.03.3:src/ai/backend/manager/cli/__main__.py counts the Redis keys of the last chunk only) and reads its log for the Redis failure it hides behind exit code 0.
  */
 export async function clearHistoryWithManager(deployment: Deployment, options: ClearHistoryOptions, cli: ManagerCli, log: Logger, policy: ClearHistoryPolicy): Promise<ClearHistoryResult> {
-  const before = await cutoffAndCount(deployment, options.retention);
+  const before = await cutoffAndCount(deployment, options.retention, policy.cutoffClock);
   const tables = await purgedTables(deployment, policy);
   const cutoffText = before.cutoff.toISOString();
   const args = clearHistoryArgs(options.retention.text, options.vacuum);
   const findings: Finding[] = [
     {
       status: 'ok',
-      detail: `mode manager: ${cli.command.join(' ')} ${args.join(' ')}; ${before.total} kernel row(s) terminated before ${cutoffText} (UTC, by PostgreSQL's clock; the manager uses its host's local time)`,
+      detail: `mode manager: ${cli.command.join(' ')} ${args.join(' ')}; ${before.total} kernel row(s) terminated before ${cutoffText} (${cutoffFormula(policy, options.retention)})`,
     },
   ];
   if (options.vacuum === 'analyze') findings.push({ status: 'warning', detail: 'vacuum: analyze has no manager equivalent: the manager runs a plain VACUUM of the whole database (-v false)' });
@@ -410,7 +452,7 @@ export async function clearHistoryCommand(session: Session): Promise<void> {
   }
   const position = await detectPosition(deployment.postgres);
   report.currentRevision = position.revision;
-  const policy = options.clearHistoryMode === 'manager' ? releasePolicy(position) : ownModePolicy(position);
+  const policy = options.clearHistoryMode === 'manager' ? managerModePolicy(position, options.toVersion && targetRelease(options.toVersion)) : ownModePolicy(position);
   const redisUp = policy.deletesRedisStatKeys && (await connectRedisPart(session, describePosition(position)));
   // The findings are recorded inside the group, where the log shows them.
   const result = await session.log.group('Clear history', async () => {

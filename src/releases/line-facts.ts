@@ -187,11 +187,11 @@ const POLICY_CHANGES: ReadonlyArray<Partial<ClearHistoryPolicy> & { readonly sin
   // The Redis part through valkey-glide, its count summed over the chunks (backend.ai-manager
   // 25.19.0 and 25.19.2 wheels: `delete_count += deleted` per chunk); the same keys, rows and tables.
   { since: '25.19.0', managerRedisCount: 'summed' },
-  // datetime.now(UTC) (BA@26.1.0); what is deleted is otherwise the same as 24.09.0's. From 26.1.0 the
-  // command imports single model modules (ai/backend/manager/cli/__main__.py of the 26.1.0 to 26.7.0
-  // wheels): the real 26.4.10 then exits 1 on "When initializing mapper Mapper[KernelRow(kernels)],
-  // expression 'AgentRow' failed to locate a name" (seen on its own schema, clear-history-eras' seed);
-  // 26.8.0 registers every table first (ensure_all_tables_registered).
+  // datetime.now(UTC) (BA@26.1.0); what is deleted is otherwise the same as 25.19.0's, on schemas that
+  // add rows referring to sessions and kernels (26.1.0 to 26.7.0 wheels, ai/backend/manager/models):
+  // resource_allocations (ON DELETE CASCADE from kernels), sessions.replica_id onto routings (SET NULL),
+  // kernel_usage_records and the scheduling history (no foreign key: left), routings.session (RESTRICT).
+  // The command itself fails on these releases before the database part: MANAGER_CLEAR_HISTORY_FAILS.
   { since: '26.1.0', cutoffClock: 'utc' },
   // RetentionRepository.sweep() over retention_policies (BA@26.8.0, #12963); bai-migrate's own mode does not do it yet.
   { since: '26.8.0', purge: 'retention-policies', retentionGovernsDatabase: false, ownMode: false },
@@ -204,12 +204,37 @@ export const CLEAR_HISTORY_POLICIES: readonly ClearHistoryPolicy[] = POLICY_CHAN
 
 /**
  * The first release bai-migrate's own mode refuses (mode: manager does it). Its eras up to here
- * are compared with the real manager on each era's real schema (clear-history-eras.test.ts, up
- * to 25.19.2; real-manager.test.ts); 26.1–26.7 delete as 25.19.0 does with a UTC cutoff, but their
- * schemas add tables that refer to sessions, and no test compares them yet. Kept apart from the
- * eras so that an era's span still says what the manager does.
+ * are compared with the real manager on each era's real schema (clear-history-eras.test.ts: 23.09.10,
+ * 24.03.11, 24.09.14, 24.12.1, 25.19.2 and 26.4.10; real-manager.test.ts). Kept apart from the eras
+ * so that an era's span still says what the manager does.
  */
-export const OWN_MODE_BEFORE = '26.1.0';
+export const OWN_MODE_BEFORE = '26.8.0';
+
+/**
+ * Releases whose `backend.ai mgr clear-history` fails, and how: there mode: manager is refused
+ * before anything is done, naming bai-migrate's own mode. From 26.1.0 the command imports single
+ * model modules (ai.backend.manager.models.error_logs, .kernel, .session, .utils: the
+ * ai/backend/manager/cli/__main__.py of the 26.1.0, 26.2.5, 26.3.3, 26.4.10 and 26.7.0 wheels, whose
+ * models/__init__.py registers nothing); none of them imports AgentRow, which KernelRow's
+ * relationship names, so its first ORM statement (`sa.select(SessionRow.id)`) fails with "When
+ * initializing mapper Mapper[KernelRow(kernels)], expression 'AgentRow' failed to locate a name",
+ * and it exits 1 after its Redis part (the stat keys are gone) and before any row is deleted.
+ * Seen with the real 26.1.0, 26.2.5, 26.3.3, 26.4.10 and 26.7.0 packages (clear-history-eras.test.ts
+ * shows 26.4.10's). 26.8.0 registers every table first (ensure_all_tables_registered).
+ */
+const MANAGER_CLEAR_HISTORY_FAILS: ReadonlyArray<{ readonly first: string; readonly last: string; readonly failure: string }> = [
+  {
+    first: '26.1.0',
+    last: '26.7.0',
+    failure:
+      'its `backend.ai mgr clear-history` exits 1 ("expression \'AgentRow\' failed to locate a name": the command does not import every model) after removing the Redis stat keys and before deleting any row',
+  },
+];
+
+/** How `backend.ai mgr clear-history` of `release` fails, or undefined where it works. */
+export function managerClearHistoryFailure(release: Release): string | undefined {
+  return MANAGER_CLEAR_HISTORY_FAILS.find(({ first, last }) => compareReleases(findRelease(first)!, release) <= 0 && compareReleases(release, findRelease(last)!) <= 0)?.failure;
+}
 
 export function clearHistoryPolicy(release: Release): ClearHistoryPolicy {
   const policy = CLEAR_HISTORY_POLICIES.filter((p) => compareReleases(findRelease(p.since)!, release) <= 0).at(-1)!;

@@ -4,7 +4,17 @@
  * halfstack tables, the manager CLI's rescan forms, clear-history per release).
  */
 import { describe, expect, it } from 'vitest';
-import { CLEAR_HISTORY_POLICIES, clearHistoryEraEnd, clearHistoryPolicy, HALFSTACK_IMAGES, LINE_FACTS, lineFacts, OWN_MODE_BEFORE, ownModeRefusal } from '../../../src/releases/line-facts.js';
+import {
+  CLEAR_HISTORY_POLICIES,
+  clearHistoryEraEnd,
+  clearHistoryPolicy,
+  HALFSTACK_IMAGES,
+  LINE_FACTS,
+  lineFacts,
+  managerClearHistoryFailure,
+  OWN_MODE_BEFORE,
+  ownModeRefusal,
+} from '../../../src/releases/line-facts.js';
 import { findRelease, LINES, RELEASES, sameLine } from '../../../src/releases/releases.js';
 import { parseRetention } from '../../../src/releases/retention.js';
 import { splitVersion } from '../../../src/releases/catalogue.js';
@@ -65,18 +75,18 @@ describe('clear-history per release', () => {
     expect(clearHistoryPolicy(release('21.09.9'))).toMatchObject({ deletesRedisStatKeys: false, secondsUnit: false, ownMode: true });
     expect(clearHistoryPolicy(release('22.03.0'))).toMatchObject({ deletesRedisStatKeys: true, secondsUnit: false, ownMode: true });
     expect(clearHistoryPolicy(release('22.09.0'))).toMatchObject({ deletesRedisStatKeys: true, secondsUnit: true, ownMode: true });
-    // bai-migrate's own mode does what the manager does up to 25.19 (compared with the real manager there);
-    // 26.1 to 26.7 delete as 25.19.0 does (UTC cutoff) but are not compared yet; from 26.8.0 the manager sweeps retention_policies.
+    // bai-migrate's own mode does what the manager does up to 26.7 (compared with the real manager per era, 26.4.10 for
+    // 26.1–26.7, which delete as 25.19.0 does with a UTC cutoff); from 26.8.0 the manager sweeps retention_policies.
     expect(clearHistoryPolicy(release('24.03.3'))).toMatchObject({ purge: 'kernels', ownMode: true });
     expect(clearHistoryPolicy(release('24.03.4'))).toMatchObject({ purge: 'sessions', ownMode: true });
     expect(clearHistoryPolicy(release('24.12.1'))).toMatchObject({ purge: 'sessions', deletes: ['kernels', 'sessions', 'error_logs'], ownMode: true });
-    expect(OWN_MODE_BEFORE).toBe('26.1.0');
+    expect(OWN_MODE_BEFORE).toBe('26.8.0');
     expect(clearHistoryPolicy(release('25.1.0'))).toMatchObject({ since: '24.09.0', purge: 'sessions', ownMode: true });
     expect(clearHistoryPolicy(release('25.13.4'))).toMatchObject({ since: '24.09.0', deletes: ['kernels', 'sessions', 'error_logs'], ownMode: true });
     expect(clearHistoryPolicy(release('25.19.2'))).toMatchObject({ since: '25.19.0', deletes: ['kernels', 'sessions', 'error_logs'], ownMode: true });
-    expect(clearHistoryPolicy(release('26.1.0'))).toMatchObject({ since: '26.1.0', purge: 'sessions', ownMode: false });
-    expect(ownModeRefusal(clearHistoryPolicy(release('26.1.0')))).toMatch(/not yet compared with the real manager/);
-    expect(clearHistoryPolicy(release('26.4.10'))).toMatchObject({ purge: 'sessions', ownMode: false });
+    expect(clearHistoryPolicy(release('26.1.0'))).toMatchObject({ since: '26.1.0', purge: 'sessions', deletes: ['kernels', 'sessions', 'error_logs'], ownMode: true });
+    expect(clearHistoryPolicy(release('26.4.10'))).toMatchObject({ purge: 'sessions', ownMode: true });
+    expect(clearHistoryPolicy(release('26.7.0'))).toMatchObject({ since: '26.1.0', purge: 'sessions', ownMode: true });
     expect(clearHistoryPolicy(release('26.8.0'))).toMatchObject({ purge: 'retention-policies', ownMode: false });
     expect(ownModeRefusal(clearHistoryPolicy(release('26.8.0')))).toMatch(/sweeps the retention_policies table/);
     expect(clearHistoryPolicy(release('26.8.1')).deletesRedisStatKeys).toBe(true);
@@ -89,6 +99,18 @@ describe('clear-history per release', () => {
     expect(clearHistoryPolicy(release('26.4.10'))).toMatchObject({ retentionGovernsDatabase: true, cutoffClock: 'utc' });
     expect(clearHistoryPolicy(release('25.19.2')).cutoffClock).toBe('local');
     expect(clearHistoryPolicy(release('26.8.0')).retentionGovernsDatabase).toBe(false);
+  });
+
+  it("records where the manager's own clear-history fails (26.1.0 to 26.7.0: a mapper error before any row is deleted), the same for every release of a schema", () => {
+    expect(managerClearHistoryFailure(release('25.19.2'))).toBeUndefined();
+    expect(managerClearHistoryFailure(release('26.1.0'))).toMatch(/AgentRow/);
+    expect(managerClearHistoryFailure(release('26.4.10'))).toMatch(/exits 1 .* before deleting any row/);
+    expect(managerClearHistoryFailure(release('26.7.0'))).toBeDefined();
+    expect(managerClearHistoryFailure(release('26.8.0'))).toBeUndefined();
+    for (const r of RELEASES) {
+      const sharing = RELEASES.filter((o) => o.head === r.head);
+      expect(new Set(sharing.map((o) => managerClearHistoryFailure(o) ?? '')).size, `${r.head}: ${sharing.map((o) => o.version).join(', ')}`).toBe(1);
+    }
   });
 
   it('counts the Redis keys over every chunk from 25.19.0; each era ends where the next begins', () => {
