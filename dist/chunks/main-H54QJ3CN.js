@@ -15,7 +15,7 @@ import {
   secretInputs,
   unusedInputs,
   which
-} from "./chunk-JD5IJJJR.js";
+} from "./chunk-VBOY2NBN.js";
 import {
   require_src3 as require_src
 } from "./chunk-PS4AXIT4.js";
@@ -73904,4 +73904,4 @@ export {
   outputValues,
   run
 };
-//# sourceMappingURL=main-LC4HJ4IR.js.map
+//# sourceMappingURL=main-H54QJ3CN.js.map

@@ -12,7 +12,7 @@ import {
   runCommand,
   secretInputs,
   unusedInputs
-} from "./chunk-JD5IJJJR.js";
+} from "./chunk-VBOY2NBN.js";
 import "./chunk-PS4AXIT4.js";
 import "./chunk-YIVHD5DW.js";
 
@@ -272,4 +272,4 @@ process.exitCode = await main(process.argv.slice(2), process.env);
 export {
   main
 };
-//# sourceMappingURL=cli-QV4DSEVR.js.map
+//# sourceMappingURL=cli-3FHMXBQ7.js.map

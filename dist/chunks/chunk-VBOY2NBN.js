@@ -26169,11 +26169,11 @@ var POLICY_CHANGES = [
   // The Redis part through valkey-glide, its count summed over the chunks (backend.ai-manager
   // 25.19.0 and 25.19.2 wheels: `delete_count += deleted` per chunk); the same keys, rows and tables.
   { since: "25.19.0", managerRedisCount: "summed" },
-  // datetime.now(UTC) (BA@26.1.0); what is deleted is otherwise the same as 24.09.0's. From 26.1.0 the
-  // command imports single model modules (ai/backend/manager/cli/__main__.py of the 26.1.0 to 26.7.0
-  // wheels): the real 26.4.10 then exits 1 on "When initializing mapper Mapper[KernelRow(kernels)],
-  // expression 'AgentRow' failed to locate a name" (seen on its own schema, clear-history-eras' seed);
-  // 26.8.0 registers every table first (ensure_all_tables_registered).
+  // datetime.now(UTC) (BA@26.1.0); what is deleted is otherwise the same as 25.19.0's, on schemas that
+  // add rows referring to sessions and kernels (26.1.0 to 26.7.0 wheels, ai/backend/manager/models):
+  // resource_allocations (ON DELETE CASCADE from kernels), sessions.replica_id onto routings (SET NULL),
+  // kernel_usage_records and the scheduling history (no foreign key: left), routings.session (RESTRICT).
+  // The command itself fails on these releases before the database part: MANAGER_CLEAR_HISTORY_FAILS.
   { since: "26.1.0", cutoffClock: "utc" },
   // RetentionRepository.sweep() over retention_policies (BA@26.8.0, #12963); bai-migrate's own mode does not do it yet.
   { since: "26.8.0", purge: "retention-policies", retentionGovernsDatabase: false, ownMode: false }
@@ -26182,7 +26182,17 @@ var CLEAR_HISTORY_POLICIES = POLICY_CHANGES.reduce(
   (policies, change) => [...policies, { ...policies.at(-1) ?? BASE_POLICY, ...change }],
   []
 );
-var OWN_MODE_BEFORE = "26.1.0";
+var OWN_MODE_BEFORE = "26.8.0";
+var MANAGER_CLEAR_HISTORY_FAILS = [
+  {
+    first: "26.1.0",
+    last: "26.7.0",
+    failure: "its `backend.ai mgr clear-history` exits 1 (\"expression 'AgentRow' failed to locate a name\": the command does not import every model) after removing the Redis stat keys and before deleting any row"
+  }
+];
+function managerClearHistoryFailure(release) {
+  return MANAGER_CLEAR_HISTORY_FAILS.find(({ first, last: last2 }) => compareReleases(findRelease(first), release) <= 0 && compareReleases(release, findRelease(last2)) <= 0)?.failure;
+}
 function clearHistoryPolicy(release) {
   const policy = CLEAR_HISTORY_POLICIES.filter((p) => compareReleases(findRelease(p.since), release) <= 0).at(-1);
   const compared = RELEASES.some((r) => r.head === release.head && compareReleases(r, findRelease(OWN_MODE_BEFORE)) < 0);
@@ -39237,6 +39247,19 @@ function ownModePolicy(position) {
   }
   return policy;
 }
+function managerModePolicy(position, named2) {
+  const policy = releasePolicy(position);
+  const releases = named2 ? [named2] : position.releases;
+  const failures = releases.map((r) => managerClearHistoryFailure(r));
+  if (failures.length > 0 && failures.every((f) => f !== void 0)) {
+    const which2 = named2 ? `Backend.AI ${named2.version}` : `the release of ${describePosition(position)}`;
+    throw new MigrationError(
+      "unsupported",
+      `clear-history mode: manager cannot work on ${which2}: ${failures[0]}; nothing was done. Use mode: bai-migrate (bai-migrate's own mode), which deletes what this release's manager means to delete`
+    );
+  }
+  return policy;
+}
 function releasePolicy(position) {
   if (position.between) {
     throw new MigrationError("inconsistent-state", `the database is part-way through an upgrade (${position.revision}); finish the migration before clearing history`);
@@ -39247,14 +39270,13 @@ async function clearHistory(deployment, position, options, log, redisUp) {
   const policy = ownModePolicy(position);
   const withRedis = policy.deletesRedisStatKeys;
   const pg2 = deployment.postgres;
-  const { cutoff, total } = await cutoffAndCount(deployment, options.retention);
+  const { cutoff, total } = await cutoffAndCount(deployment, options.retention, policy.cutoffClock);
   const cutoffText = cutoff.toISOString();
   const semantics = semanticsOf(policy);
   const what = policy.purge === "sessions" ? `sessions with terminated_at before it are history, with their kernels${policy.deletes.includes("error_logs") ? ", and error_logs created before it" : ""}` : "kernels with terminated_at before it are history";
-  const clock = policy.cutoffClock === "utc" ? "as this release's manager does (UTC)" : "this release's manager computes it from its host's local time instead";
   const findings = [
     { status: "ok", detail: `clear-history semantics of Backend.AI ${semantics}, the release of ${describePosition(position)}` },
-    { status: "ok", detail: `cutoff ${cutoffText} (UTC) = PostgreSQL now() - ${options.retention.text}; ${what}. (${clock})` }
+    { status: "ok", detail: `cutoff ${cutoffText} = ${cutoffFormula(policy, options.retention)}; ${what}` }
   ];
   if (policy.purge === "sessions") return clearSessionEra(deployment, policy, cutoff, semantics, options, log, redisUp, findings);
   const sweep = withRedis && options.sweepOrphanedStatKeys;
@@ -39367,23 +39389,28 @@ async function clearSessionEra(deployment, policy, cutoff, semantics, options, l
   }
   return { ...base, sweptRedisKeys: swept, longestStatementMs: done.longestStatementMs, findings };
 }
-async function cutoffAndCount(deployment, retention) {
+async function cutoffAndCount(deployment, retention, clock, now) {
+  const from = now ? "$2::timestamptz" : "now()";
+  const cutoff = clock === "utc" ? `(${from} AT TIME ZONE 'UTC' - $1::interval) AT TIME ZONE 'UTC'` : `${from} - $1::interval`;
   const { rows } = await deployment.postgres.query(
-    `WITH c AS (SELECT now() - $1::interval AS cutoff)
+    `WITH c AS (SELECT ${cutoff} AS cutoff)
      SELECT c.cutoff, (SELECT count(*) FROM kernels WHERE terminated_at < c.cutoff) AS total FROM c`,
-    [retentionInterval(retention)]
+    now ? [retentionInterval(retention), now] : [retentionInterval(retention)]
   );
   return { cutoff: rows[0].cutoff, total: Number(rows[0].total) };
 }
+function cutoffFormula(policy, retention) {
+  return policy.cutoffClock === "utc" ? `PostgreSQL's now() in UTC - ${retention.text}, as this release's manager computes it (datetime.now(UTC))` : `PostgreSQL's now() - ${retention.text} (this release's manager subtracts from its host's naive local time: across a DST change, or in months, its cutoff can differ from this by that host's time zone rules)`;
+}
 async function clearHistoryWithManager(deployment, options, cli, log, policy) {
-  const before = await cutoffAndCount(deployment, options.retention);
+  const before = await cutoffAndCount(deployment, options.retention, policy.cutoffClock);
   const tables = await purgedTables(deployment, policy);
   const cutoffText = before.cutoff.toISOString();
   const args = clearHistoryArgs(options.retention.text, options.vacuum);
   const findings = [
     {
       status: "ok",
-      detail: `mode manager: ${cli.command.join(" ")} ${args.join(" ")}; ${before.total} kernel row(s) terminated before ${cutoffText} (UTC, by PostgreSQL's clock; the manager uses its host's local time)`
+      detail: `mode manager: ${cli.command.join(" ")} ${args.join(" ")}; ${before.total} kernel row(s) terminated before ${cutoffText} (${cutoffFormula(policy, options.retention)})`
     }
   ];
   if (options.vacuum === "analyze") findings.push({ status: "warning", detail: "vacuum: analyze has no manager equivalent: the manager runs a plain VACUUM of the whole database (-v false)" });
@@ -39505,7 +39532,7 @@ async function clearHistoryCommand(session) {
   }
   const position = await detectPosition(deployment.postgres);
   report2.currentRevision = position.revision;
-  const policy = options.clearHistoryMode === "manager" ? releasePolicy(position) : ownModePolicy(position);
+  const policy = options.clearHistoryMode === "manager" ? managerModePolicy(position, options.toVersion && targetRelease(options.toVersion)) : ownModePolicy(position);
   const redisUp = policy.deletesRedisStatKeys && await connectRedisPart(session, describePosition(position));
   const result = await session.log.group("Clear history", async () => {
     const done = await (options.clearHistoryMode === "manager" ? clearHistoryWithManager(deployment, options, session.managerCli(), session.log, policy) : clearHistory(deployment, position, options, session.log, redisUp)).catch(async (error) => {
@@ -41084,4 +41111,4 @@ export {
   runCommand,
   checkWrittenPaths
 };
-//# sourceMappingURL=chunk-JD5IJJJR.js.map
+//# sourceMappingURL=chunk-VBOY2NBN.js.map
