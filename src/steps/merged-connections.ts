@@ -12,7 +12,7 @@
 import { isTable, type TomlValue } from '../manager/toml.js';
 import type { PostgresTarget, RedisTarget } from '../stores/connections.js';
 import { describePlace, settingView, shadowed, showValue, type SettingPlace } from './merged-config.js';
-import { failed, ok, type Finding, type Step, type StepContext } from './step.js';
+import { failed, ok, type Step, type StepContext } from './step.js';
 
 /** One key the manager reads, and what bai-migrate uses for it (undefined: bai-migrate has none to compare). */
 interface Compared {
@@ -31,8 +31,7 @@ function addressText(value: TomlValue | string): string | undefined {
   return undefined;
 }
 
-const valueText = (place: SettingPlace, key: string): string | undefined =>
-  key === 'addr' ? addressText(place.value) : typeof place.value === 'string' ? place.value : place.value === undefined ? undefined : String(place.value);
+const valueText = (place: SettingPlace, key: string): string | undefined => (key === 'addr' ? addressText(place.value) : String(place.value));
 
 function databaseKeys(pg: PostgresTarget): Compared[] {
   const from = pg.source;
@@ -86,16 +85,13 @@ export const mergedConnections: Step = {
       if (problem) problems.push(problem);
       if (note) notes.push(note);
     }
-    const findings: Finding[] = [];
     if (problems.length > 0) {
-      findings.push(
+      return [
         failed(
           `${problems.join('; ')}. The manager would use other servers than the ones bai-migrate migrates and checks: make manager.toml, etcd and bai-migrate's inputs name the same ones (etcd's later keys win for the manager)`,
         ),
-      );
-    } else {
-      findings.push(ok(`the ${ctx.hop.to.version} manager reads the same database and Redis bai-migrate uses${notes.length > 0 ? ` (${notes.join('; ')})` : ''}`));
+      ];
     }
-    return findings;
+    return [ok(`the ${ctx.hop.to.version} manager reads the same database and Redis bai-migrate uses${notes.length > 0 ? ` (${notes.join('; ')})` : ''}`)];
   },
 };
