@@ -3,5 +3,5 @@ import { createRequire as __baiCreateRequire } from 'node:module'; const require
 
 // src/cli/index.ts
 process.setSourceMapsEnabled(true);
-await import("./chunks/cli-3FHMXBQ7.js");
+await import("./chunks/cli-UI4UW5CT.js");
 //# sourceMappingURL=cli.js.map

@@ -38253,7 +38253,7 @@ function addressText(value) {
   if (isTable(value) && value.host !== void 0) return `${String(value.host)}:${String(value.port ?? "")}`;
   return void 0;
 }
-var valueText = (place, key) => key === "addr" ? addressText(place.value) : typeof place.value === "string" ? place.value : place.value === void 0 ? void 0 : String(place.value);
+var valueText = (place, key) => key === "addr" ? addressText(place.value) : String(place.value);
 function databaseKeys(pg2) {
   const from = pg2.source;
   return [
@@ -38301,17 +38301,14 @@ var mergedConnections = {
       if (problem) problems2.push(problem);
       if (note) notes.push(note);
     }
-    const findings = [];
     if (problems2.length > 0) {
-      findings.push(
+      return [
         failed(
           `${problems2.join("; ")}. The manager would use other servers than the ones bai-migrate migrates and checks: make manager.toml, etcd and bai-migrate's inputs name the same ones (etcd's later keys win for the manager)`
         )
-      );
-    } else {
-      findings.push(ok2(`the ${ctx.hop.to.version} manager reads the same database and Redis bai-migrate uses${notes.length > 0 ? ` (${notes.join("; ")})` : ""}`));
+      ];
     }
-    return findings;
+    return [ok2(`the ${ctx.hop.to.version} manager reads the same database and Redis bai-migrate uses${notes.length > 0 ? ` (${notes.join("; ")})` : ""}`)];
   }
 };
 
@@ -41111,4 +41108,4 @@ export {
   runCommand,
   checkWrittenPaths
 };
-//# sourceMappingURL=chunk-VBOY2NBN.js.map
+//# sourceMappingURL=chunk-LK2M7DNJ.js.map

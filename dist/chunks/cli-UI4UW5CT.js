@@ -12,7 +12,7 @@ import {
   runCommand,
   secretInputs,
   unusedInputs
-} from "./chunk-VBOY2NBN.js";
+} from "./chunk-LK2M7DNJ.js";
 import "./chunk-PS4AXIT4.js";
 import "./chunk-YIVHD5DW.js";
 
@@ -272,4 +272,4 @@ process.exitCode = await main(process.argv.slice(2), process.env);
 export {
   main
 };
-//# sourceMappingURL=cli-3FHMXBQ7.js.map
+//# sourceMappingURL=cli-UI4UW5CT.js.map
