@@ -263,6 +263,24 @@ describe(`manager-starts with the real 24.12.1 (bai-migrate's own venv, Python 3
     );
   }, 300_000);
 
+  it('into 25.8 or later, the key pair is the one etcd merges over manager.toml: one this machine lacks is named before any start, and the throw-away superadmin is gone', async () => {
+    const copy = await copyOf();
+    await copy.etcd.put('ai/backend/config/manager/manager/rpc-auth-manager-keypair').value('/etc/backend.ai/absent/manager.key_secret');
+    const ctx = await contextOf(copy);
+    const into258 = makePlan(parseVersion('25.7', 'from-version'), parseVersion('25.8', 'to-version')).hops.at(-1)!;
+    try {
+      const proof = await runManagerProof({ ...ctx, hop: into258 });
+      expect(proof.finding.status).toBe('failed');
+      expect(proof.finding.detail).toBe(
+        'etcd key ai/backend/config/manager/manager/rpc-auth-manager-keypair names /etc/backend.ai/absent/manager.key_secret, which is not on this machine (looked for /etc/backend.ai/absent/manager.key_secret); the manager reads it over manager.toml and would not start',
+      );
+      expect(proof.timings.startMs).toBeUndefined();
+      expect((await copy.pg.query("SELECT count(*)::int AS n FROM users WHERE email LIKE 'bai-migrate-proof-%'")).rows[0].n).toBe(0);
+    } finally {
+      await ctx.close();
+    }
+  }, 120_000);
+
   it("preflight loads manager.toml with 24.12.1's own loader: a sound file loads, every refused key is named, and a path the runner lacks is only a warning", async () => {
     const copy = await copyOf();
     const base = await contextOf(copy);

@@ -25,10 +25,10 @@ import { managerStartFacts, type ManagerStartFacts } from '../releases/manager-s
 import { publishedRelease } from '../releases/manager-python.js';
 import { freePort } from '../rehearsal/servers.js';
 import { currentConfig } from './manager-toml.js';
+import { describePlace, parsedNow, settingView } from './merged-config.js';
 import { lastLines, requireSuccess, runManagerCli } from '../manager/cli.js';
 import { managerTomlCopy, signedRequest, startManagerServer, waitForRoot, type Keypair, type RunningManager } from '../manager/start-server.js';
 import { loopbackListener, pointOutwardAtLoopback } from '../manager/outward-addresses.js';
-import { isTable, parseToml } from '../manager/toml.js';
 import { serverVersion } from '../stores/schema.js';
 import { unreadableServerVersion } from './manager-connects.js';
 import { targetConfigLoads } from './config-loads.js';
@@ -153,7 +153,9 @@ export async function runManagerProof(ctx: StepContext, hooks: ProofHooks = {}):
     for (const key of facts.aiomonitorKeys) aiomonitor[key] = await freePort();
     const listeners: Record<string, number> = {};
     for (const key of facts.listenerKeys) listeners[key] = await freePort();
-    await writeFile(config, managerTomlCopy({ ...(await copyTargets(ctx)), dir, servicePort, aiomonitor, listeners, managerId, rpcKeypair: await rpcKeypair(ctx, facts, dir) }), {
+    const rpc = await rpcKeypair(ctx, facts, dir);
+    if (typeof rpc === 'object') return { finding: failed(rpc.failure), log, dialled: [], timings };
+    await writeFile(config, managerTomlCopy({ ...(await copyTargets(ctx)), dir, servicePort, aiomonitor, listeners, managerId, rpcKeypair: rpc }), {
       mode: 0o600,
     });
 
@@ -322,15 +324,21 @@ async function copyTargets(ctx: StepContext) {
   };
 }
 
-/** An absolute key pair for the releases that require one: manager.toml's, else one made for this start in `dir`. */
-async function rpcKeypair(ctx: StepContext, facts: ManagerStartFacts, dir: string): Promise<string | undefined> {
+/**
+ * An absolute key pair for the releases that require one: the one the target reads (manager.toml's,
+ * or from 25.8 an etcd key merged over it, steps/merged-config.ts), else one made for this start in
+ * `dir`. A relative path is read from manager.toml's directory, where the manager is started.
+ */
+async function rpcKeypair(ctx: StepContext, facts: ManagerStartFacts, dir: string): Promise<string | { failure: string } | undefined> {
   if (!facts.rpcKeypairRequired) return undefined;
   const { path, text } = await currentConfig(ctx);
-  const manager = parseToml(text).manager;
-  const value = isTable(manager) ? manager['rpc-auth-manager-keypair'] : undefined;
-  if (typeof value === 'string') {
-    const file = resolve(dirname(resolve(path)), value);
+  const view = await settingView(ctx, 'manager', 'rpc-auth-manager-keypair', parsedNow(path, text));
+  const set = view.effective;
+  if (set && typeof set.value === 'string') {
+    const file = resolve(dirname(resolve(path)), set.value);
     if (existsSync(file)) return file;
+    // The manager merges etcd over the copy's manager.toml, so a key pair made here would not be the one it reads.
+    if (set.where === 'etcd') return { failure: `${describePlace(set, 'manager')} names ${set.value}, which is not on this machine (looked for ${file}); the manager reads it over manager.toml and would not start` };
   }
   const args = ['mgr', 'generate-rpc-keypair', dir, 'manager'];
   requireSuccess(ctx.managerCli, args, await runManagerCli(ctx.managerCli, args));
