@@ -338,7 +338,8 @@ async function rpcKeypair(ctx: StepContext, facts: ManagerStartFacts, dir: strin
     const file = resolve(dirname(resolve(path)), set.value);
     if (existsSync(file)) return file;
     // The manager merges etcd over the copy's manager.toml, so a key pair made here would not be the one it reads.
-    if (set.where === 'etcd') return { failure: `${describePlace(set, 'manager')} names ${set.value}, which is not on this machine (looked for ${file}); the manager reads it over manager.toml and would not start` };
+    if (set.where === 'etcd')
+      return { failure: `${describePlace(set, 'manager')} names ${set.value}, which is not on this machine (looked for ${file}); the manager reads it over manager.toml and would not start` };
   }
   const args = ['mgr', 'generate-rpc-keypair', dir, 'manager'];
   requireSuccess(ctx.managerCli, args, await runManagerCli(ctx.managerCli, args));
