@@ -16,6 +16,9 @@
  * not all imported: src/releases/line-facts.ts, MANAGER_CLEAR_HISTORY_FAILS). The test shows that
  * failure, then compares bai-migrate with what that command deletes without it: the same real
  * command run with every model registered first (ensure_all_tables_registered, as 26.8.0 does).
+ *
+ * Last, 25.19.2 with more old sessions than its command can bind in one statement (32,767): the
+ * real command fails, mode: manager is refused first, and own mode deletes them all.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -647,5 +650,139 @@ describe.each(ERAS)('clear-history of $release: the real manager and bai-migrate
     // The same Redis keys: the routed kernels' keys go as the manager's would (it deletes every old kernel's first).
     expect((await admin.redis(0).keys('*')).sort()).toEqual(keysByManager);
     if (utc) await checkUtcCutoff(release, venv, template);
+  }, 900_000);
+});
+
+/**
+ * From 24.03.4 the manager deletes the old sessions' kernels, then them, with one statement each
+ * that binds every old session's id; asyncpg sends at most 32,767 parameters. An operator whose
+ * nightly job has fallen behind by more old sessions than that (or who first runs it after years)
+ * has a command that fails every night. Seen with the real 25.19.2 (24.03.11's and 26.4.10's
+ * scripts bind the same way).
+ */
+describe('clear-history of 25.19.2 with more old sessions than its manager can delete in one run', () => {
+  const release = '25.19.2';
+  const old = 32_768 + 232;
+  let venv: ProvisionedVenv;
+  let template: string;
+  let rpcKeyFile: string;
+
+  beforeAll(async () => {
+    venv = await venvOf(release, python313);
+    template = `tmpl_chm_${randomBytes(3).toString('hex')}`;
+    databases.push(template);
+    await admin.pg.query(`CREATE DATABASE ${template}`);
+    const cli = { command: [venv.managerCli], configFile: managerToml(template, 'unused') };
+    const ini = join(mkdtempSync(join(tmpdir(), 'bai-ch-many-')), 'alembic.ini');
+    const { host, port, user, password } = info.postgres;
+    writeFileSync(ini, managerAlembicIni(`postgresql+asyncpg://${user}:${encodeURIComponent(password)}@${host}:${port}/${template}`));
+    const oneshot = ['mgr', 'schema', 'oneshot', '-f', ini];
+    requireSuccess(cli, oneshot, await runManagerCli(cli, oneshot));
+    const keys = mkdtempSync(join(tmpdir(), 'bai-ch-many-rpc-'));
+    const keygen = ['mgr', 'generate-rpc-keypair', keys, 'manager'];
+    requireSuccess(cli, keygen, await runManagerCli(cli, keygen));
+    rpcKeyFile = join(keys, 'manager.key_secret');
+    const c = client(template);
+    await c.connect();
+    try {
+      await seedInstallation(c, { users: ['user0'] });
+      // The old sessions, each with one kernel, in bulk; and a few recent ones that stay.
+      const sessionsFrom = (n: number, days: number) =>
+        [
+          'sessions',
+          {
+            id: 'gen_random_uuid()',
+            creation_id: `'c${days}-' || g`,
+            name: `'s${days}-' || g`,
+            session_type: `'INTERACTIVE'`,
+            cluster_mode: `'single-node'`,
+            cluster_size: '1',
+            ...OWNER,
+            status: `'TERMINATED'`,
+            created_at: `now() - interval '${days} days' - g * interval '1 minute'`,
+            terminated_at: `now() - interval '${days} days' - g * interval '1 minute'`,
+            occupying_slots: `'{}'`,
+            requested_slots: `'{}'`,
+          },
+          `FROM generate_series(1, ${n}) g`,
+        ] as const;
+      await insertFilled(c, ...sessionsFrom(old, 40));
+      await insertFilled(c, ...sessionsFrom(10, 2));
+      await insertFilled(
+        c,
+        'kernels',
+        {
+          id: 's.id',
+          session_id: 's.id',
+          session_creation_id: 's.creation_id',
+          session_name: 's.name',
+          session_type: `'INTERACTIVE'`,
+          cluster_mode: `'single-node'`,
+          cluster_size: '1',
+          cluster_role: `'main'`,
+          cluster_idx: '1',
+          local_rank: '0',
+          cluster_hostname: `'main1'`,
+          domain_name: OWNER.domain_name,
+          group_id: OWNER.group_id,
+          user_uuid: OWNER.user_uuid,
+          access_key: OWNER.access_key,
+          scaling_group: `'default'`,
+          image: `'cr.backend.ai/stable/python:3.9-ubuntu20.04'`,
+          architecture: `'x86_64'`,
+          registry: `'cr.backend.ai'`,
+          status: `'TERMINATED'`,
+          occupied_slots: `'{}'`,
+          requested_slots: `'{}'`,
+          created_at: 's.created_at',
+          terminated_at: 's.terminated_at',
+        },
+        'FROM sessions s',
+      );
+    } finally {
+      await c.end();
+    }
+  }, 900_000);
+
+  const counts = async (c: pg.Client) =>
+    (await c.query<{ sessions: number; kernels: number }>('SELECT (SELECT count(*)::int FROM sessions) AS sessions, (SELECT count(*)::int FROM kernels) AS kernels')).rows[0]!;
+
+  it('the real command exits 1 on asyncpg’s limit and deletes no row; mode: manager is refused before anything is done; bai-migrate’s own mode deletes them all in batches, its dry run counting the same', async () => {
+    const args = ['mgr', 'clear-history', '-r', `${RETENTION_DAYS}d`];
+    const seeded = { sessions: old + 10, kernels: old + 10 };
+
+    // The manager's own command: its Redis part runs, then the kernels' DELETE fails, and no row goes.
+    const one = await copyOf(template, rpcKeyFile);
+    await seedRedis(one.pg);
+    const failed = await runManagerCli({ command: [venv.managerCli], configFile: one.toml }, args);
+    expect(failed.exitCode).toBe(1);
+    expect(failed.output).toContain('the number of query arguments cannot exceed 32767');
+    expect(failed.output).toMatch(new RegExp(`Cleaned up ${old.toLocaleString('en-US')} redis statistics records`));
+    ranRealPackage(release, 'mgr clear-history (more old sessions than one statement binds)');
+    expect(await counts(one.pg)).toEqual(seeded);
+
+    // mode: manager through bai-migrate: refused before the manager runs, Redis and the rows untouched.
+    const two = await copyOf(template, rpcKeyFile);
+    await seedRedis(two.pg);
+    const keysBefore = (await admin.redis(0).keys('*')).length;
+    const viaManager = await runEngine({ command: 'clear-history', mode: 'manager', 'manager-config': two.toml, retention: `${RETENTION_DAYS}d`, 'manager-venv': venvs, 'to-version': release });
+    expect(viaManager.report.error).toMatch(
+      new RegExp(`^clear-history mode: manager cannot work on this deployment: ${old} session\\(s\\) were terminated before .*, more than the 32767 .*; nothing was done\\. Use mode: bai-migrate`),
+    );
+    expect(await counts(two.pg)).toEqual(seeded);
+    expect((await admin.redis(0).keys('*')).length).toBe(keysBefore);
+
+    // bai-migrate's own mode: every old session and kernel, in batches; the dry run counts the same and deletes nothing.
+    const inputs = { command: 'clear-history', 'manager-config': two.toml, retention: `${RETENTION_DAYS}d`, 'batch-size': '5000' };
+    const dry = await runEngine({ ...inputs, 'dry-run': 'true' });
+    expect(dry.report.error).toBeUndefined();
+    expect(await counts(two.pg)).toEqual(seeded);
+    const { report } = await runEngine(inputs);
+    expect(report.error).toBeUndefined();
+    const history = { sessions: old, kernels: old, errorLogs: 0, heldSessions: 0, redisKeys: old };
+    expect(report.history).toMatchObject(history);
+    expect(dry.report.history).toMatchObject(history);
+    expect(await counts(two.pg)).toEqual({ sessions: 10, kernels: 10 });
+    expect((await admin.redis(0).keys('*')).length).toBe(keysBefore - old);
   }, 900_000);
 });

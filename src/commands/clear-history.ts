@@ -296,6 +296,16 @@ export async function clearHistoryWithManager(deployment: Deployment, options: C
   const before = await cutoffAndCount(deployment, options.retention, policy.cutoffClock);
   const tables = await purgedTables(deployment, policy);
   const cutoffText = before.cutoff.toISOString();
+  if (policy.managerSessionLimit !== undefined) {
+    const { rows } = await deployment.postgres.query<{ n: string }>('SELECT count(*) AS n FROM sessions WHERE terminated_at < $1', [before.cutoff]);
+    const old = Number(rows[0]!.n);
+    if (old > policy.managerSessionLimit) {
+      throw new MigrationError(
+        'unsupported',
+        `clear-history mode: manager cannot work on this deployment: ${old} session(s) were terminated before ${cutoffText}, more than the ${policy.managerSessionLimit} the manager's clear-history of Backend.AI ${semanticsOf(policy)} can delete (it binds every such session's id in one statement, and asyncpg sends at most 32767 parameters: it would exit 1 after removing the Redis stat keys, before deleting any row); nothing was done. Use mode: bai-migrate (bai-migrate's own mode), which deletes them in batches`,
+      );
+    }
+  }
   const args = clearHistoryArgs(options.retention.text, options.vacuum);
   const findings: Finding[] = [
     {

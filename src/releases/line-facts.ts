@@ -146,6 +146,14 @@ export interface ClearHistoryPolicy {
   /** The manager's "now" for the cutoff: its host's naive local time, or UTC. */
   readonly cutoffClock: 'local' | 'utc';
   /**
+   * The most sessions older than the cutoff the manager's command can delete, where there is a
+   * limit: it deletes their kernels, then them, each with one statement whose bind parameters are
+   * every such session's id (`.in_(session_ids)`), and asyncpg sends at most 32,767 parameters, so
+   * with more it exits 1 ("the number of query arguments cannot exceed 32767") after its Redis part
+   * and before any row goes.
+   */
+  readonly managerSessionLimit?: number;
+  /**
    * bai-migrate's own mode deletes what this policy deletes (for a release: and the release is
    * before OWN_MODE_BEFORE); other releases need mode: manager.
    */
@@ -177,7 +185,10 @@ const POLICY_CHANGES: ReadonlyArray<Partial<ClearHistoryPolicy> & { readonly sin
   // _clear_terminated_sessions (BA@24.03.4, lablup/backend.ai#2077): the sessions terminated before
   // the cutoff, their kernels first (kernels.session_id has no ON DELETE), each DELETE one
   // autocommitted statement; the Redis part is unchanged; vacuum_db is no longer called.
-  { since: '24.03.4', purge: 'sessions', deletes: ['kernels', 'sessions'], vacuum: 'ignored' },
+  // Its kernels' and sessions' DELETEs bind every old session's id (BA@24.03.4, the same in the
+  // backend.ai-manager 24.3.11, 25.19.2 and 26.4.10 wheels: ai/backend/manager/cli/__main__.py):
+  // past 32,767 old sessions it fails (clear-history-eras.test.ts shows 25.19.2's).
+  { since: '24.03.4', purge: 'sessions', deletes: ['kernels', 'sessions'], vacuum: 'ignored', managerSessionLimit: 32_767 },
   // _clear_old_error_logs (error_logs.created_at before the cutoff) and vacuum_db back (BA@24.09.0, #1989).
   { since: '24.09.0', deletes: ['kernels', 'sessions', 'error_logs'], vacuum: 'database' },
   // 25.1.0 to 25.18.1 delete the same (backend.ai-manager 25.3.3, 25.8.1 (its database and Redis
@@ -194,7 +205,7 @@ const POLICY_CHANGES: ReadonlyArray<Partial<ClearHistoryPolicy> & { readonly sin
   // The command itself fails on these releases before the database part: MANAGER_CLEAR_HISTORY_FAILS.
   { since: '26.1.0', cutoffClock: 'utc' },
   // RetentionRepository.sweep() over retention_policies (BA@26.8.0, #12963); bai-migrate's own mode does not do it yet.
-  { since: '26.8.0', purge: 'retention-policies', retentionGovernsDatabase: false, ownMode: false },
+  { since: '26.8.0', purge: 'retention-policies', retentionGovernsDatabase: false, ownMode: false, managerSessionLimit: undefined },
 ];
 
 export const CLEAR_HISTORY_POLICIES: readonly ClearHistoryPolicy[] = POLICY_CHANGES.reduce<ClearHistoryPolicy[]>(
