@@ -31,7 +31,9 @@ export interface LineFacts {
   /**
    * Where the manager keeps each keypair's number of running kernels: the `keypairs.concurrency_used`
    * column (to 21.09), Redis DB 0 `keypair.concurrency_used.{access_key}` (22.03–26.4), or nowhere:
-   * 26.8 counts sessions in PostgreSQL (BA@26.8.1:src/ai/backend/manager/repositories/scheduler/repository.py).
+   * 26.8 counts sessions in PostgreSQL (BA@26.8.1:src/ai/backend/manager/repositories/scheduler/repository.py),
+   * and so does 26.9 (backend.ai-manager 26.9.6 wheel: ai/backend/manager/repositories/scheduler/repository.py,
+   * get_keypair_concurrency).
    */
   readonly concurrencyCounter: 'keypairs-column' | 'redis' | 'none';
   /**
@@ -61,6 +63,9 @@ const HALFSTACK_2303: HalfstackImages = { postgres: 'postgres:15.1', redis: 'red
 const HALFSTACK_2409: HalfstackImages = { postgres: 'postgres:16.3', redis: 'redis:7.2.4', etcd: 'quay.io/coreos/etcd:v3.5.14' };
 const HALFSTACK_2516: HalfstackImages = { ...HALFSTACK_2409, redis: 'redis:7.2.11' };
 const HALFSTACK_VALKEY: HalfstackImages = { ...HALFSTACK_2409, redis: 'valkey/valkey:9.1.0-alpine' };
+// 26.9: the installer's halfstack (backend.ai-install 26.9.0 and 26.9.6 wheels: ai/backend/install/configs/docker-compose.yml),
+// Valkey 9.1.1 where 26.8.3's has 9.1.0; PostgreSQL 16.3 and etcd 3.5.14 as before.
+const HALFSTACK_VALKEY_911: HalfstackImages = { ...HALFSTACK_VALKEY, redis: 'valkey/valkey:9.1.1-alpine' };
 
 /** 22.03's USER_RESOURCE_OCCUPYING_KERNEL_STATUSES is every status but these (MGR@22.03.3:src/ai/backend/manager/models/kernel.py). */
 const NOT_OCCUPYING_2203 = ['TERMINATING', 'TERMINATED', 'PENDING', 'CANCELLED'] as const;
@@ -96,6 +101,9 @@ export const LINE_FACTS: readonly LineFacts[] = [
   facts('26.4', HALFSTACK_VALKEY, { halfstackNote: '26.4.0–26.4.3: redis 7.2.11 (Valkey from BA@26.4.4)' }),
   facts('26.7', HALFSTACK_VALKEY),
   facts('26.8', HALFSTACK_VALKEY, { concurrencyCounter: 'none' }),
+  // The rescan command and its failure lines, and alembic's async engine, as in 26.8 (backend.ai-manager 26.9.6 wheel:
+  // ai/backend/manager/cli/image.py and image_impl.py, models/alembic/env.py).
+  facts('26.9', HALFSTACK_VALKEY_911, { concurrencyCounter: 'none' }),
 ];
 
 export function lineFacts(line: string): LineFacts {
@@ -205,6 +213,8 @@ const POLICY_CHANGES: ReadonlyArray<Partial<ClearHistoryPolicy> & { readonly sin
   // The command itself fails on these releases before the database part: MANAGER_CLEAR_HISTORY_FAILS.
   { since: '26.1.0', cutoffClock: 'utc' },
   // RetentionRepository.sweep() over retention_policies (BA@26.8.0, #12963); bai-migrate's own mode does not do it yet.
+  // 26.9.0–26.9.6 the same: their clear-history differs from 26.8.3's only in the class that runs the sweep and
+  // the database URL (backend.ai-manager 26.8.3 and 26.9.6 wheels: ai/backend/manager/cli/__main__.py).
   { since: '26.8.0', purge: 'retention-policies', retentionGovernsDatabase: false, ownMode: false, managerSessionLimit: undefined },
 ];
 
@@ -231,7 +241,9 @@ export const OWN_MODE_BEFORE = '26.8.0';
  * initializing mapper Mapper[KernelRow(kernels)], expression 'AgentRow' failed to locate a name",
  * and it exits 1 after its Redis part (the stat keys are gone) and before any row is deleted.
  * Seen with the real 26.1.0, 26.2.5, 26.3.3, 26.4.10 and 26.7.0 packages (clear-history-eras.test.ts
- * shows 26.4.10's). 26.8.0 registers every table first (ensure_all_tables_registered).
+ * shows 26.4.10's). 26.4.11–26.4.16 lie in that span and import the same single modules (backend.ai-manager
+ * 26.4.16 wheel: ai/backend/manager/cli/__main__.py; read, not run). 26.8.0 registers every table first
+ * (ensure_all_tables_registered), and so does 26.9.
  */
 const MANAGER_CLEAR_HISTORY_FAILS: ReadonlyArray<{ readonly first: string; readonly last: string; readonly failure: string }> = [
   {

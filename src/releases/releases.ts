@@ -1,6 +1,7 @@
 /**
- * What is true of every Backend.AI release 21.03.0 … 26.8.1: its line, its alembic head, and each
- * line's revision graph (generated.ts, made by scripts/generate-releases.mjs). Versions are
+ * What is true of every Backend.AI release 21.03.0 … 26.9.6: its line, its alembic head, and each
+ * line's revision graph at its final patch (generated.ts, made by scripts/generate-releases.mjs;
+ * 26.4's is 26.4.16's, which every earlier 26.4 patch's head lies under). Versions are
  * YY.MM until 24.12 and YY.N from 25.1 on (25.15, 26.4.10); a schema's place among releases is
  * found by ancestry in a line's graph, never by a list index, so forks, merges and revisions
  * re-parented between lines are placed as alembic would place them.

@@ -26,17 +26,17 @@ const release = (version: string) => {
 };
 
 describe('line facts', () => {
-  it('has one record per line of the catalogue, 21.03 … 26.8, in order', () => {
+  it('has one record per line of the catalogue, 21.03 … 26.9, in order', () => {
     expect(LINE_FACTS.map((f) => f.line)).toEqual(LINES);
     expect(LINES[0]).toBe('21.03');
-    expect(LINES.at(-1)).toBe('26.8');
+    expect(LINES.at(-1)).toBe('26.9');
     expect(() => lineFacts('20.09')).toThrow(/no facts are recorded for Backend.AI 20.09/);
   });
 
   it('rescans with mgr etcd rescan-images through 21.09 and mgr image rescan from 22.03 on', () => {
     expect(lineFacts('21.03').imageRescanCommand).toEqual(['mgr', 'etcd', 'rescan-images']);
     expect(lineFacts('21.09').imageRescanCommand).toEqual(['mgr', 'etcd', 'rescan-images']);
-    for (const line of ['22.03', '23.09', '24.09', '26.8']) expect(lineFacts(line).imageRescanCommand).toEqual(['mgr', 'image', 'rescan']);
+    for (const line of ['22.03', '23.09', '24.09', '26.8', '26.9']) expect(lineFacts(line).imageRescanCommand).toEqual(['mgr', 'image', 'rescan']);
   });
 
   it('names the halfstack images of each line as its compose files do', () => {
@@ -47,6 +47,7 @@ describe('line facts', () => {
     expect(HALFSTACK_IMAGES['25.15']).toEqual({ postgres: 'postgres:16.3', redis: 'redis:7.2.4', etcd: 'quay.io/coreos/etcd:v3.5.14' });
     expect(HALFSTACK_IMAGES['25.16']!.redis).toBe('redis:7.2.11');
     expect(HALFSTACK_IMAGES['26.8']).toEqual({ postgres: 'postgres:16.3', redis: 'valkey/valkey:9.1.0-alpine', etcd: 'quay.io/coreos/etcd:v3.5.14' });
+    expect(HALFSTACK_IMAGES['26.9']).toEqual({ postgres: 'postgres:16.3', redis: 'valkey/valkey:9.1.1-alpine', etcd: 'quay.io/coreos/etcd:v3.5.14' });
   });
 
   it('knows where each line counts keypair concurrency, and which kernels 22.03 leaves out of the count', () => {
@@ -54,6 +55,8 @@ describe('line facts', () => {
     expect(lineFacts('22.03').concurrencyCounter).toBe('redis');
     expect(lineFacts('26.4').concurrencyCounter).toBe('redis');
     expect(lineFacts('26.8').concurrencyCounter).toBe('none');
+    expect(lineFacts('26.9').concurrencyCounter).toBe('none');
+    expect(lineFacts('26.9')).toMatchObject({ alembicDriver: 'asyncpg', imageRescanFailures: lineFacts('26.8').imageRescanFailures });
     expect([...lineFacts('22.03').notOccupyingKernelStatuses!].sort()).toEqual(['CANCELLED', 'PENDING', 'TERMINATED', 'TERMINATING']);
   });
 });
@@ -90,6 +93,9 @@ describe('clear-history per release', () => {
     expect(clearHistoryPolicy(release('26.8.0'))).toMatchObject({ purge: 'retention-policies', ownMode: false });
     expect(ownModeRefusal(clearHistoryPolicy(release('26.8.0')))).toMatch(/sweeps the retention_policies table/);
     expect(clearHistoryPolicy(release('26.8.1')).deletesRedisStatKeys).toBe(true);
+    // 26.9 keeps 26.8's sweep: no era of its own.
+    expect(clearHistoryPolicy(release('26.9.6'))).toEqual(clearHistoryPolicy(release('26.8.0')));
+    expect(clearHistoryPolicy(release('26.4.16'))).toMatchObject({ since: '26.1.0', purge: 'sessions', ownMode: true });
   });
 
   it('purges sessions from 24.03.4 (without VACUUM there) and error_logs from 24.09, and leaves the database to retention_policies from 26.8', () => {
@@ -107,6 +113,8 @@ describe('clear-history per release', () => {
     expect(managerClearHistoryFailure(release('26.4.10'))).toMatch(/exits 1 .* before deleting any row/);
     expect(managerClearHistoryFailure(release('26.7.0'))).toBeDefined();
     expect(managerClearHistoryFailure(release('26.8.0'))).toBeUndefined();
+    expect(managerClearHistoryFailure(release('26.4.16'))).toBeDefined();
+    expect(managerClearHistoryFailure(release('26.9.6'))).toBeUndefined();
     for (const r of RELEASES) {
       const sharing = RELEASES.filter((o) => o.head === r.head);
       expect(new Set(sharing.map((o) => managerClearHistoryFailure(o) ?? '')).size, `${r.head}: ${sharing.map((o) => o.version).join(', ')}`).toBe(1);
@@ -118,6 +126,7 @@ describe('clear-history per release', () => {
     expect(clearHistoryPolicy(release('25.19.0')).managerRedisCount).toBe('summed');
     expect(clearHistoryEraEnd(clearHistoryPolicy(release('24.09.14')))).toBe('25.19.0');
     expect(clearHistoryEraEnd(clearHistoryPolicy(release('26.8.1')))).toBeUndefined();
+    expect(clearHistoryEraEnd(clearHistoryPolicy(release('26.9.6')))).toBeUndefined();
   });
 
   it('gives every release sharing an alembic head the same deletion, so the head alone says what to delete', () => {
