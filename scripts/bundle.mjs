@@ -59,21 +59,25 @@ const common = {
   logLevel: 'warning',
 };
 
-// One build with shared chunks: Testcontainers (for rehearse) is a chunk loaded only when a
-// rehearsal starts servers, so every other command loads a small file.
-await rm('dist', { recursive: true, force: true });
-const { metafile } = await build({
-  ...common,
-  entryPoints: { index: 'src/action/index.ts', cli: 'src/cli/index.ts' },
-  outdir: 'dist',
-  splitting: true,
-  chunkNames: 'chunks/[name]-[hash]',
-  metafile: true,
-});
+// `--docs` (npm run docs) renders only README's and docs/' text from src/hops/ and src/releases/,
+// after a change of release data, leaving dist/ and action.yml as they are.
+if (!process.argv.includes('--docs')) {
+  // One build with shared chunks: Testcontainers (for rehearse) is a chunk loaded only when a
+  // rehearsal starts servers, so every other command loads a small file.
+  await rm('dist', { recursive: true, force: true });
+  const { metafile } = await build({
+    ...common,
+    entryPoints: { index: 'src/action/index.ts', cli: 'src/cli/index.ts' },
+    outdir: 'dist',
+    splitting: true,
+    chunkNames: 'chunks/[name]-[hash]',
+    metafile: true,
+  });
 
-await writeLicenses(metafile);
+  await writeLicenses(metafile);
 
-await writeActionYml();
+  await writeActionYml();
+}
 
 await writeDocs();
 

@@ -4,7 +4,8 @@
  * spec): the supported releases and the status box from HOPS (src/hops/index.ts) and the release
  * catalogue (src/releases/), docs/hops.md from each hop's steps (title, kind, action) and its
  * release facts, and the manager-venv install matrix from src/releases/manager-python.ts.
- * Edit those sources, then run npm run bundle; never edit the generated text by hand.
+ * Edit those sources, then run npm run bundle (or npm run docs for this text alone, leaving dist/
+ * as it is); never edit the generated text by hand.
  */
 import { DETOURS, HOPS, type Detour } from '../src/hops/index.js';
 import type { HopDefinition } from '../src/hops/hop.js';
