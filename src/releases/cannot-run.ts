@@ -32,7 +32,7 @@ export const PACKAGE_BREAKAGES: readonly PackageBreakage[] = [
     revisions: ['09206ac04fd3', '2c9000848b6e', 'e3fb172166dc'],
     releases: ['26.4.8', '26.4.9', '26.8.0', '26.8.1'],
     error: 'sqlalchemy.exc.CompileError: Unconsumed column names: status',
-    // 26.8.2 gives the three a snapshot of the roles table of their own (backend.ai-manager 26.8.1, 26.8.2 and
+    // 26.8.2 gives the three a snapshot of the roles table of their own (backend.ai-manager 26.8.0, 26.8.2 and
     // 26.8.3 wheels: ai/backend/manager/models/alembic/versions/; 26.8.2's and 26.8.3's text is 26.4.16's).
     fixedIn: '26.4.10 and 26.8.2',
     source: 'backend.ai#13695 (BA-7323), fixing the regression backend.ai#12537 brought into 26.4.8 and 26.8.0',
