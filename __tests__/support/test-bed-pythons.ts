@@ -130,4 +130,19 @@ export const INSTALL_RESULTS: Readonly<Record<string, readonly InstallResult[]>>
       ] as const
     ).map(([tried, warmSeconds, venvMegabytes]): [string, readonly InstallResult[]] => [tried, [{ python: '3.13-pyenv', installs: true, alembic: true, cli: true, warmSeconds, venvMegabytes }]]),
   ),
+  // The releases published after 26.8.1, the same way (provisionManagerVenv: uv 0.13.9, pyenv's 3.13.0, 2026-12-07,
+  // load 2–3): cold is a fresh uv cache beside the venvs (uv itself fetched too), warm the venv made again with that
+  // cache. `alembic heads` printed each release's head; `backend.ai mgr --help` exits 0. None needs sniffio.
+  ...Object.fromEntries(
+    (
+      [
+        ['26.4.16', 8, 5, 262],
+        ['26.8.3', 9, 5, 261],
+        ['26.9.6', 9, 7, 286],
+      ] as const
+    ).map(([tried, coldSeconds, warmSeconds, venvMegabytes]): [string, readonly InstallResult[]] => [
+      tried,
+      [{ python: '3.13-pyenv', installs: true, alembic: true, cli: true, coldSeconds, warmSeconds, venvMegabytes }],
+    ]),
+  ),
 };

@@ -222,11 +222,16 @@ export const MANAGER_PYTHON: readonly ManagerPythonEntry[] = [
       ['25.18', 1, '25.18.1', 'b0fb0eb6b6bc'],
       ['25.19', 2, '25.19.2', 'd0a3c0716970'],
       ['26.4', 10, '26.4.10', 'bd1bf0524350'],
+      // Patches published after the line's first install was tried are an entry of their own.
+      ['26.4', [11, 16], '26.4.16', 'e1b7f3d20a94'],
       ['26.8', 1, '26.8.1', 'b93d1c47af52'],
-    ] as const satisfies ReadonlyArray<readonly [string, number, string, string, AlsoInstall?]>
-  ).map(([line, last, tried, head, also]: readonly [string, number, string, string, AlsoInstall?]): ManagerPythonEntry => ({
+      ['26.8', [2, 3], '26.8.3', 'b93d1c47af52'],
+      ['26.9', 6, '26.9.6', 'd1117da8d8bd'],
+    ] as const satisfies ReadonlyArray<readonly [string, number | readonly [number, number], string, string, AlsoInstall?]>
+  ).map(([line, patches, tried, head, also]: readonly [string, number | readonly [number, number], string, string, AlsoInstall?]): ManagerPythonEntry => ({
     line,
-    patches: [0, last],
+    // A number is the last patch, from 0.
+    patches: typeof patches === 'number' ? [0, patches] : [patches[0], patches[1]],
     tried,
     requiresPython: '>=3.13,<3.14',
     python: '3.13',

@@ -60,6 +60,18 @@ describe('managerPythonFor', () => {
     expect(managerPythonFor('22.09.23')).toMatchObject({ fits: true, python: '3.11', pipArgs: ['--ignore-requires-python'] });
     expect(managerPythonFor('25.15')).toMatchObject({ fits: true, requirement: 'backend.ai-manager==25.15.12', python: '3.13', pipArgs: [] });
     expect(managerPythonFor('26.8.1')).toMatchObject({ fits: true, python: '3.13' });
+    // The releases after 26.8.1 install the same way, on 3.13, each line's latest tried.
+    expect(managerPythonFor('26.9')).toMatchObject({ fits: true, version: '26.9.6', requirement: 'backend.ai-manager==26.9.6', python: '3.13', alsoInstall: [] });
+    expect(managerPythonFor('26.9.0')).toMatchObject({ fits: true, python: '3.13' });
+    expect(managerPythonFor('26.4')).toMatchObject({ fits: true, version: '26.4.16', python: '3.13' });
+    expect(managerPythonFor('26.4.12')).toMatchObject({ fits: true, python: '3.13', entry: { tried: '26.4.16' } });
+    expect(managerPythonFor('26.4.10')).toMatchObject({ fits: true, entry: { tried: '26.4.10' } });
+    expect(managerPythonFor('26.8.2')).toMatchObject({ fits: true, entry: { tried: '26.8.3' } });
+    for (const tried of ['26.4.16', '26.8.3', '26.9.6']) {
+      const choice = managerPythonFor(tried);
+      expect(choice.entry?.head).toBe(RELEASES.find((r) => r.version === tried)?.head);
+      expect(choice.entry?.requiresPython).toBe(RELEASES.find((r) => r.version === tried)?.pythonRequires);
+    }
     expect([testBedPython('3.11'), testBedPython('3.13')]).toEqual(['3.11-bookworm', '3.13-trixie']);
   });
 
@@ -83,9 +95,12 @@ describe('managerPythonFor', () => {
     expect(untried.fits).toBe(false);
     if (!untried.fits) expect(untried.reason).toMatch(/21\.03\.0 is outside the patches tried for line 21\.03 \(1–32\)/);
     expect(managerPythonFor('21.03')).toMatchObject({ fits: true, version: '21.03.32', python: '3.9', constraints: ['Cython<3', 'protobuf<4'] });
-    const beyond = managerPythonFor('26.4.12');
-    if (!beyond.fits) expect(beyond.reason).toMatch(/outside the patches tried/);
+    const beyond = managerPythonFor('26.9.7');
+    if (!beyond.fits) expect(beyond.reason).toMatch(/26\.9\.7 is outside the patches tried for line 26\.9 \(0–6\)/);
     expect(beyond.fits).toBe(false);
+    const untriedLine = managerPythonFor('26.7');
+    if (!untriedLine.fits) expect(untriedLine.reason).toMatch(/release line 26\.7 was not tried/);
+    expect(untriedLine.fits).toBe(false);
     expect(() => managerPythonFor('latest')).toThrow(/not a Backend.AI version/);
     expect(pypiVersion('22.03.14')).toBe('22.3.14');
     expect(pypiVersion('25.15.12')).toBe('25.15.12');
