@@ -150,6 +150,11 @@ export interface ClearHistoryPolicy {
    * before OWN_MODE_BEFORE); other releases need mode: manager.
    */
   readonly ownMode: boolean;
+  /**
+   * For `retention-policies`: which catalogue of the manager's sweep the release runs, by the
+   * release it starts at (src/releases/retention-sweep.ts, RETENTION_SWEEPS).
+   */
+  readonly sweep?: string;
 }
 
 const BASE_POLICY: ClearHistoryPolicy = {
@@ -193,8 +198,10 @@ const POLICY_CHANGES: ReadonlyArray<Partial<ClearHistoryPolicy> & { readonly sin
   // kernel_usage_records and the scheduling history (no foreign key: left), routings.session (RESTRICT).
   // The command itself fails on these releases before the database part: MANAGER_CLEAR_HISTORY_FAILS.
   { since: '26.1.0', cutoffClock: 'utc' },
-  // RetentionRepository.sweep() over retention_policies (BA@26.8.0, #12963); bai-migrate's own mode does not do it yet.
-  { since: '26.8.0', purge: 'retention-policies', retentionGovernsDatabase: false, ownMode: false },
+  // RetentionRepository.sweep() over retention_policies (BA@26.8.0, #12963).
+  // Its catalogue, compared with the real 26.8.3 command (clear-history-sweep.test.ts), is RETENTION_SWEEPS['26.8.0'];
+  // own mode stays refused until clear-history runs it with its report and the policy input (docs/clear-history-retention-policies.md).
+  { since: '26.8.0', purge: 'retention-policies', retentionGovernsDatabase: false, ownMode: false, sweep: '26.8.0' },
 ];
 
 export const CLEAR_HISTORY_POLICIES: readonly ClearHistoryPolicy[] = POLICY_CHANGES.reduce<ClearHistoryPolicy[]>(
