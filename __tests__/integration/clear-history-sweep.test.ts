@@ -25,6 +25,11 @@ import { ManagerVenvs } from '../../src/manager/venvs.js';
 import { pyenvInterpreters, type ProvisionedVenv } from '../../src/manager/venv.js';
 import { requireSuccess, runManagerCli } from '../../src/manager/cli.js';
 import { sweepRetentionPolicies, type SweepResult } from '../../src/commands/clear-history-retention.js';
+import { clearRetentionEra, cutoffAndCount } from '../../src/commands/clear-history.js';
+import { clearHistoryPolicy } from '../../src/releases/line-facts.js';
+import { findRelease } from '../../src/releases/releases.js';
+import { Deployment } from '../../src/stores/deployment.js';
+import { resolveTargets } from '../../src/stores/connections.js';
 import { RETENTION_SWEEPS, SEEDED_RETENTION_POLICIES, type RetentionCategoryName } from '../../src/releases/retention-sweep.js';
 import { workerTestbed } from '../support/worker-testbed.js';
 import { databaseClient, operatorManagerToml } from '../support/operator-toml.js';
@@ -472,10 +477,42 @@ async function compare(extra: Partial<Record<RetentionCategoryName, string>>, ex
   const other = await copyOf(timeZone);
   await enable(other.pg);
   await seedRedis(other.pg);
-  const catalogue = RETENTION_SWEEPS['26.8.0']!;
-  const dry = await sweepRetentionPolicies(other.pg, catalogue, { batchSize: 2, dryRun: true, perTickBudget: budget ?? null }, new MemoryLogger());
-  expect(await tables(other.pg)).toEqual(before);
-  const run = await sweepRetentionPolicies(other.pg, catalogue, { batchSize: 2, dryRun: false, perTickBudget: budget ?? null }, new MemoryLogger());
+  const keysBefore = (await admin.redis(0).keys('*')).sort();
+  let dry: SweepResult;
+  let run: SweepResult;
+  if (budget === undefined) {
+    // clear-history's era of 26.8 (its Redis part, then the sweep), on its own connections as a run makes them.
+    const inputs = { command: 'clear-history', 'manager-config': other.toml, retention: '30d', 'batch-size': '2' };
+    const era = async (dryRun: boolean) => {
+      const options = parseOptions({ ...inputs, 'dry-run': String(dryRun) });
+      const deployment = new Deployment(resolveTargets(options, {}), 10_000, () => undefined);
+      try {
+        expect((await deployment.connect(['postgres', 'etcd', 'redis'])).every((r) => r.ok)).toBe(true);
+        const policy = clearHistoryPolicy(findRelease('26.8.1')!);
+        const { cutoff } = await cutoffAndCount(deployment, options.retention, policy.cutoffClock);
+        return await clearRetentionEra(deployment, policy, cutoff, '26.8.0 and later', options, new MemoryLogger(), true, []);
+      } finally {
+        await deployment.close();
+      }
+    };
+    const dryEra = await era(true);
+    expect(await tables(other.pg)).toEqual(before);
+    expect((await admin.redis(0).keys('*')).sort()).toEqual(keysBefore);
+    const runEra = await era(false);
+    // The Redis part: the manager's keys, and the dry run's count.
+    expect((await admin.redis(0).keys('*')).sort()).toEqual(keysByManager);
+    expect(runEra.redisKeys).toBe(oldKernels.length);
+    expect(dryEra.redisKeys).toBe(oldKernels.length);
+    expect({ kernels: dryEra.kernels, sessions: dryEra.sessions, errorLogs: dryEra.errorLogs }).toEqual({ kernels: runEra.kernels, sessions: runEra.sessions, errorLogs: runEra.errorLogs });
+    dry = dryEra.retention;
+    run = runEra.retention;
+  } else {
+    // The sweep alone, given the budget the manager read from its manager.toml.
+    const catalogue = RETENTION_SWEEPS['26.8.0']!;
+    dry = await sweepRetentionPolicies(other.pg, catalogue, { batchSize: 2, dryRun: true, perTickBudget: budget }, new MemoryLogger());
+    expect(await tables(other.pg)).toEqual(before);
+    run = await sweepRetentionPolicies(other.pg, catalogue, { batchSize: 2, dryRun: false, perTickBudget: budget }, new MemoryLogger());
+  }
   console.log(run.findings.map((f) => `${f.status}: ${f.detail}`).join('\n'));
   const counts = (r: typeof run) => r.categories.map((c) => ({ category: c.category, state: c.state, deleted: c.deleted, days: c.days }));
   expect(counts(dry)).toEqual(counts(run));
