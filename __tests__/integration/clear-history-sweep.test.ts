@@ -553,6 +553,35 @@ describe(`clear-history of ${RELEASE}: the real manager's retention sweep and ba
     expect(logs.reason).toMatch(/^1 row\(s\) of operator_notes\.event_log \(operator_notes_event_log_fkey, no cascade\) refer to rows of event_logs/);
   }, 900_000);
 
+  it('a foreign key that only a row written during the run breaks (after the pre-check): bai-migrate stops that category where it is, unstamped, says what stays deleted, and sweeps the others', async () => {
+    const copy = await copyOf();
+    // An operator's table onto error_logs, and a trigger that, once event_logs rows go, writes a row referring to the oldest error log.
+    await copy.pg.query('CREATE TABLE operator_notes (id serial PRIMARY KEY, error_log uuid REFERENCES error_logs (id))');
+    await copy.pg.query(`CREATE FUNCTION note_oldest() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+        INSERT INTO operator_notes (error_log) SELECT id FROM error_logs ORDER BY created_at LIMIT 1; RETURN NULL; END $$`);
+    await copy.pg.query('CREATE TRIGGER note_oldest AFTER DELETE ON event_logs FOR EACH STATEMENT EXECUTE FUNCTION note_oldest()');
+    const before = await tables(copy.pg);
+    const run = await sweepRetentionPolicies(copy.pg, RETENTION_SWEEPS['26.8.0']!, { batchSize: 100, dryRun: false, perTickBudget: null }, new MemoryLogger());
+    const logs = run.categories.find((c) => c.category === 'logs')!;
+    expect(logs.state).toBe('failed');
+    expect(logs.reason).toMatch(/^a foreign key stopped it part-way \(error_logs: .*operator_notes_error_log_fkey.*\): the 6 row\(s\) of its batches before stay deleted, it is not stamped/);
+    expect(logs.deleted).toEqual({ event_logs: 3, audit_logs: 3, error_logs: 0 });
+    const after = await tables(copy.pg);
+    expect(after.error_logs).toEqual(before.error_logs);
+    expect(after.retention_policies!.find((r) => r.includes('"logs"'))).toContain('"stamped" : false');
+    // The other categories went on and were stamped.
+    expect(
+      run.categories
+        .filter((c) => c.state === 'swept')
+        .map((c) => c.category)
+        .sort(),
+    ).toEqual(
+      Object.keys(ENABLED)
+        .filter((c) => c !== 'logs')
+        .sort(),
+    );
+  }, 900_000);
+
   it('a per-tick budget (manager.toml [retention] per-tick-budget = 10): the categories after the budget is reached wait, unstamped, in the manager and in bai-migrate alike', async () => {
     const run = await compare({ roles_invitations: '3 mons', deployments: '50 days' }, { roles_invitations: 90, deployments: 50 }, { budget: 10 });
     expect(run.categories.filter((c) => c.state === 'deferred').length).toBeGreaterThan(0);
