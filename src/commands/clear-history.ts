@@ -22,7 +22,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { messageOf, MigrationError } from '../core/errors.js';
 import { REDIS_DB, type Deployment } from '../stores/deployment.js';
 import { clearSessionHistory, countKeysOrphanedByRun } from './clear-history-sessions.js';
-import { countStatKeysOfKernels, unlink } from './clear-history-store.js';
+import { countStatKeysOfKernels, unlink, unlinkStatKeysOfKernels } from './clear-history-store.js';
+import { sweepRetentionPolicies, type SweepResult } from './clear-history-retention.js';
+import { RETENTION_SWEEPS } from '../releases/retention-sweep.js';
 import type { Logger } from '../core/logger.js';
 import type { Options } from '../options/index.js';
 import type { Retention } from '../releases/retention.js';
@@ -111,14 +113,17 @@ export async function clearHistory(deployment: Deployment, position: SchemaPosit
   const cutoffText = cutoff.toISOString();
   const semantics = semanticsOf(policy);
   const what =
-    policy.purge === 'sessions'
-      ? `sessions with terminated_at before it are history, with their kernels${policy.deletes.includes('error_logs') ? ', and error_logs created before it' : ''}`
-      : 'kernels with terminated_at before it are history';
+    policy.purge === 'retention-policies'
+      ? "it governs the Redis part only (the stat keys of kernels terminated before it); the database is swept by each enabled retention policy's own retention"
+      : policy.purge === 'sessions'
+        ? `sessions with terminated_at before it are history, with their kernels${policy.deletes.includes('error_logs') ? ', and error_logs created before it' : ''}`
+        : 'kernels with terminated_at before it are history';
   const findings: Finding[] = [
     { status: 'ok', detail: `clear-history semantics of Backend.AI ${semantics}, the release of ${describePosition(position)}` },
     { status: 'ok', detail: `cutoff ${cutoffText} = ${cutoffFormula(policy, options.retention)}; ${what}` },
   ];
   if (policy.purge === 'sessions') return clearSessionEra(deployment, policy, cutoff, semantics, options, log, redisUp, findings);
+  if (policy.purge === 'retention-policies') return clearRetentionEra(deployment, policy, cutoff, semantics, options, log, redisUp, findings);
 
   const sweep = withRedis && options.sweepOrphanedStatKeys;
   if (options.dryRun) {
@@ -202,6 +207,88 @@ export async function clearHistory(deployment: Deployment, position: SchemaPosit
     findings.push({ status: 'changed', detail: `${statement} done` });
   }
   return { cutoff: cutoffText, semantics, kernels: deleted, sessions: null, errorLogs: null, heldSessions: 0, redisKeys: unlinked, sweptRedisKeys: swept, longestStatementMs: longest, findings };
+}
+
+/**
+ * The era from 26.8.0, as its `backend.ai mgr clear-history` (backend.ai-manager 26.8.3 wheel:
+ * ai/backend/manager/cli/__main__.py:258-346): first the Redis part, governed by the retention
+ * alone (the stat keys of every kernel terminated before the cutoff, then BGREWRITEAOF or BGSAVE),
+ * then the manager's sweep over the enabled retention_policies (clear-history-retention.ts),
+ * which the retention does not touch; the vacuum of each table it deleted from.
+ */
+export async function clearRetentionEra(
+  deployment: Deployment,
+  policy: ClearHistoryPolicy,
+  cutoff: Date,
+  semantics: string,
+  options: ClearHistoryOptions,
+  log: Logger,
+  redisUp: boolean,
+  findings: Finding[],
+): Promise<ClearHistoryResult & { readonly retention: SweepResult }> {
+  const catalogue = policy.sweep === undefined ? undefined : RETENTION_SWEEPS[policy.sweep];
+  if (!catalogue) throw new MigrationError('unsupported', `clear-history: bai-migrate does not know the retention sweep of Backend.AI ${policy.since}; nothing was deleted`);
+  const scope = { kind: 'terminated-before', cutoff } as const;
+  let redisKeys: number | null = null;
+  let redisError: string | undefined = redisUp ? undefined : 'Redis is unreachable';
+  if (redisUp) {
+    try {
+      redisKeys = options.dryRun ? await countStatKeysOfKernels(deployment, scope, options.batchSize) : await unlinkStatKeysOfKernels(deployment, scope, options.batchSize);
+    } catch (error) {
+      redisError = messageOf(error);
+      log.warning(`Redis failed (${redisError}); sweeping the database, then reporting it`);
+    }
+  }
+  const retention = await sweepRetentionPolicies(deployment.postgres, catalogue, { batchSize: options.batchSize, dryRun: options.dryRun, perTickBudget: null }, log);
+  findings.push(...retention.findings);
+  if (redisError) {
+    findings.push({
+      status: options.redisFailure === 'warn' ? 'warning' : 'failed',
+      detail: `Redis part not done (${redisError}): stat keys of kernels terminated before the cutoff stay in Redis DB 0`,
+    });
+  } else {
+    findings.push({
+      status: redisKeys! > 0 && !options.dryRun ? 'changed' : options.dryRun ? 'skipped' : 'ok',
+      detail: `${options.dryRun ? 'would remove' : 'removed'} ${redisKeys} stat key(s) of kernels terminated before the cutoff from Redis DB 0 (the retention governs this part only; before the sweep, as the manager)`,
+    });
+    if (!options.dryRun) {
+      try {
+        findings.push(await persistRedis(deployment));
+      } catch (error) {
+        findings.push({ status: options.redisFailure === 'warn' ? 'warning' : 'failed', detail: `Redis part not done (${messageOf(error)})` });
+      }
+    }
+  }
+  const deleted = (table: string) => retention.categories.reduce((sum, c) => sum + (c.deleted[table] ?? 0), 0);
+  if (options.vacuum !== 'none' && !options.dryRun) {
+    const tables = [
+      ...new Set(
+        retention.categories.flatMap((c) =>
+          Object.entries(c.deleted)
+            .filter(([, n]) => n > 0)
+            .map(([table]) => table),
+        ),
+      ),
+    ];
+    for (const table of tables) {
+      const statement = `${options.vacuum === 'full' ? 'VACUUM FULL' : 'VACUUM ANALYZE'} ${quoteIdent(table)}`;
+      await deployment.postgres.query(statement);
+      findings.push({ status: 'changed', detail: `${statement} done` });
+    }
+  }
+  return {
+    cutoff: cutoff.toISOString(),
+    semantics,
+    kernels: deleted('kernels'),
+    sessions: deleted('sessions'),
+    errorLogs: deleted('error_logs'),
+    heldSessions: 0,
+    redisKeys,
+    sweptRedisKeys: null,
+    longestStatementMs: retention.longestStatementMs,
+    findings,
+    retention,
+  };
 }
 
 /** "24.09.0 to before 25.19.0", or "26.8.0 and later". */

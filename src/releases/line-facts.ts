@@ -166,6 +166,11 @@ export interface ClearHistoryPolicy {
    * before OWN_MODE_BEFORE); other releases need mode: manager.
    */
   readonly ownMode: boolean;
+  /**
+   * For `retention-policies`: which catalogue of the manager's sweep the release runs, by the
+   * release it starts at (src/releases/retention-sweep.ts, RETENTION_SWEEPS).
+   */
+  readonly sweep?: string;
 }
 
 const BASE_POLICY: ClearHistoryPolicy = {
@@ -212,10 +217,14 @@ const POLICY_CHANGES: ReadonlyArray<Partial<ClearHistoryPolicy> & { readonly sin
   // kernel_usage_records and the scheduling history (no foreign key: left), routings.session (RESTRICT).
   // The command itself fails on these releases before the database part: MANAGER_CLEAR_HISTORY_FAILS.
   { since: '26.1.0', cutoffClock: 'utc' },
-  // RetentionRepository.sweep() over retention_policies (BA@26.8.0, #12963); bai-migrate's own mode does not do it yet.
-  // 26.9.0–26.9.6 the same: their clear-history differs from 26.8.3's only in the class that runs the sweep and
-  // the database URL (backend.ai-manager 26.8.3 and 26.9.6 wheels: ai/backend/manager/cli/__main__.py).
-  { since: '26.8.0', purge: 'retention-policies', retentionGovernsDatabase: false, ownMode: false, managerSessionLimit: undefined },
+  // RetentionRepository.sweep() over retention_policies (BA@26.8.0, #12963).
+  // Its catalogue, compared with the real 26.8.3 command (clear-history-sweep.test.ts), is RETENTION_SWEEPS['26.8.0'];
+  // own mode stays refused until clear-history runs it with its report and the policy input (docs/clear-history-retention-policies.md).
+  { since: '26.8.0', purge: 'retention-policies', retentionGovernsDatabase: false, ownMode: false, sweep: '26.8.0', managerSessionLimit: undefined },
+  // 26.9.0–26.9.6: the command around the sweep is 26.8.3's (backend.ai-manager 26.8.3 and 26.9.6 wheels:
+  // ai/backend/manager/cli/__main__.py), but the sweep is not: roles_invitations also drains entity_shares, and
+  // drains delete the graph's nodes (docs/clear-history-retention-policies.md). No catalogue of it yet.
+  { since: '26.9.0', sweep: undefined },
 ];
 
 export const CLEAR_HISTORY_POLICIES: readonly ClearHistoryPolicy[] = POLICY_CHANGES.reduce<ClearHistoryPolicy[]>(

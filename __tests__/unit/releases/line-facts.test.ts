@@ -93,8 +93,9 @@ describe('clear-history per release', () => {
     expect(clearHistoryPolicy(release('26.8.0'))).toMatchObject({ purge: 'retention-policies', ownMode: false });
     expect(ownModeRefusal(clearHistoryPolicy(release('26.8.0')))).toMatch(/sweeps the retention_policies table/);
     expect(clearHistoryPolicy(release('26.8.1')).deletesRedisStatKeys).toBe(true);
-    // 26.9 keeps 26.8's sweep: no era of its own.
-    expect(clearHistoryPolicy(release('26.9.6'))).toEqual(clearHistoryPolicy(release('26.8.0')));
+    // 26.9 runs the command as 26.8 does, but a sweep of its own that bai-migrate has no catalogue of.
+    expect(clearHistoryPolicy(release('26.9.6'))).toEqual({ ...clearHistoryPolicy(release('26.8.0')), since: '26.9.0', sweep: undefined });
+    expect(clearHistoryPolicy(release('26.8.3')).sweep).toBe('26.8.0');
     expect(clearHistoryPolicy(release('26.4.16'))).toMatchObject({ since: '26.1.0', purge: 'sessions', ownMode: true });
   });
 
@@ -125,7 +126,7 @@ describe('clear-history per release', () => {
     expect(clearHistoryPolicy(release('25.18.1')).managerRedisCount).toBe('last-chunk');
     expect(clearHistoryPolicy(release('25.19.0')).managerRedisCount).toBe('summed');
     expect(clearHistoryEraEnd(clearHistoryPolicy(release('24.09.14')))).toBe('25.19.0');
-    expect(clearHistoryEraEnd(clearHistoryPolicy(release('26.8.1')))).toBeUndefined();
+    expect(clearHistoryEraEnd(clearHistoryPolicy(release('26.8.1')))).toBe('26.9.0');
     expect(clearHistoryEraEnd(clearHistoryPolicy(release('26.9.6')))).toBeUndefined();
   });
 

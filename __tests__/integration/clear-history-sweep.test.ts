@@ -1,0 +1,590 @@
+/**
+ * clear-history from 26.8: the real `backend.ai mgr clear-history -r 30d` of 26.8.3 runs the
+ * manager's retention sweep over `retention_policies`; bai-migrate's own sweep
+ * (src/commands/clear-history-retention.ts) must leave every table as it does. 26.8.3's own schema
+ * (its package's `mgr schema oneshot`), the eight policies as a migrated database holds them
+ * (b3e8f1a24c76: disabled), history seeded on both sides of each threshold; some categories
+ * enabled with retentions where asyncpg's reading of the interval (30-day months, 365-day years)
+ * and PostgreSQL's calendar differ, the others left disabled. The manager on one copy, bai-migrate
+ * on another: the same rows everywhere, the policies stamped alike, the dry run's counts the run's
+ * and the manager's own total. docs/clear-history-retention-policies.md says what is compared.
+ */
+import { randomBytes } from 'node:crypto';
+import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { connectAdmin, type Admin } from '../support/deployment.js';
+import { managerAlembicIni, productVenvs } from '../support/real-manager.js';
+import { insertColumns, insertFilled, seedInstallation } from '../support/installation-rows.js';
+import { ranRealPackage } from '../support/real-lines.js';
+import { MemoryLogger } from '../../src/core/logger.js';
+import { parseOptions } from '../../src/options/index.js';
+import { ManagerVenvs } from '../../src/manager/venvs.js';
+import { pyenvInterpreters, type ProvisionedVenv } from '../../src/manager/venv.js';
+import { requireSuccess, runManagerCli } from '../../src/manager/cli.js';
+import { sweepRetentionPolicies, type SweepResult } from '../../src/commands/clear-history-retention.js';
+import { clearRetentionEra, cutoffAndCount } from '../../src/commands/clear-history.js';
+import { clearHistoryPolicy } from '../../src/releases/line-facts.js';
+import { findRelease } from '../../src/releases/releases.js';
+import { Deployment } from '../../src/stores/deployment.js';
+import { resolveTargets } from '../../src/stores/connections.js';
+import { RETENTION_SWEEPS, SEEDED_RETENTION_POLICIES, type RetentionCategoryName } from '../../src/releases/retention-sweep.js';
+import { workerTestbed } from '../support/worker-testbed.js';
+import { databaseClient, operatorManagerToml } from '../support/operator-toml.js';
+
+const RELEASE = '26.8.3';
+const info = workerTestbed();
+const client = (database: string) => databaseClient(info, database);
+const managerToml = (database: string, namespace: string, rpcKeyFile: string) =>
+  operatorManagerToml(info, { database, namespace, prefix: 'bai-ch-sweep-', managerLines: `rpc-auth-manager-keypair = "${rpcKeyFile}"\n` });
+let admin: Admin;
+let venv: ProvisionedVenv;
+let template: string;
+let rpcKeyFile: string;
+const cleanups: Array<() => Promise<void>> = [];
+
+/**
+ * The categories enabled, with retentions whose days asyncpg reads otherwise than PostgreSQL's
+ * calendar would count them back from today (2 mons: 60 days, not 61 or 62; 1 year 2 mons: 425).
+ */
+const ENABLED: Partial<Record<RetentionCategoryName, string>> = {
+  logs: '30 days',
+  reconcile_history: '2 mons',
+  login: '1 year 2 mons',
+  usage_records: '45 days',
+  usage_buckets: '1 mon 10 days',
+  sessions: '40 days',
+};
+/** The days the manager subtracts for each (asyncpg: 30-day months, 365-day years). */
+const DAYS: Partial<Record<RetentionCategoryName, number>> = { logs: 30, reconcile_history: 60, login: 425, usage_records: 45, usage_buckets: 40, sessions: 40 };
+
+const ago = (days: number) => `now() - interval '${days * 86400} seconds'`;
+/** Ages on both sides of a threshold of `d` days, half a day off, and far ones. */
+const around = (d: number) => [d * 3, d + 0.5, d - 0.5, 1];
+
+const OWNER = {
+  domain_name: `'default'`,
+  group_id: `(SELECT id FROM groups LIMIT 1)`,
+  user_uuid: `(SELECT uuid FROM users ORDER BY username LIMIT 1)`,
+  access_key: `(SELECT access_key FROM keypairs ORDER BY user_id LIMIT 1)`,
+  resource_group_id: `(SELECT id FROM scaling_groups WHERE name = 'default')`,
+};
+
+async function addSession(c: pg.Client, i: number, status: string, terminated: number | null, kernels: ReadonlyArray<{ status: string; terminated: number | null }>): Promise<string> {
+  const { rows } = await c.query<{ id: string }>('SELECT gen_random_uuid()::text AS id');
+  const id = rows[0]!.id;
+  await insertFilled(c, 'sessions', {
+    id: `'${id}'`,
+    creation_id: `'c${i}'`,
+    name: `'s-${id.slice(0, 8)}'`,
+    session_type: `'INTERACTIVE'`,
+    cluster_mode: `'single-node'`,
+    cluster_size: `${kernels.length}`,
+    ...OWNER,
+    domain_id: `(SELECT id FROM domains WHERE name = 'default')`,
+    scaling_group_name: `'default'`,
+    status: `'${status}'`,
+    created_at: ago(500),
+    terminated_at: terminated === null ? 'NULL' : ago(terminated),
+    occupying_slots: `'{}'`,
+    requested_slots: `'{}'`,
+  });
+  for (const [k, kernel] of kernels.entries()) {
+    await insertFilled(c, 'kernels', {
+      id: k === 0 ? `'${id}'` : 'gen_random_uuid()',
+      session_id: `'${id}'`,
+      session_creation_id: `'c${i}'`,
+      session_name: `'s-${id.slice(0, 8)}'`,
+      session_type: `'INTERACTIVE'`,
+      cluster_mode: `'single-node'`,
+      cluster_size: `${kernels.length}`,
+      cluster_role: k === 0 ? `'main'` : `'sub'`,
+      cluster_idx: `${k + 1}`,
+      local_rank: `${k}`,
+      cluster_hostname: `'${k === 0 ? 'main1' : `sub${k}`}'`,
+      ...OWNER,
+      scaling_group: `'default'`,
+      image: `'cr.backend.ai/stable/python:3.9-ubuntu20.04'`,
+      architecture: `'x86_64'`,
+      registry: `'cr.backend.ai'`,
+      status: `'${kernel.status}'`,
+      occupied_slots: `'{}'`,
+      requested_slots: `'{}'`,
+      created_at: ago(500),
+      terminated_at: kernel.terminated === null ? 'NULL' : ago(kernel.terminated),
+    });
+  }
+  return id;
+}
+
+/** History in every table of the enabled categories (and of the disabled ones that are cheap to seed), on both sides of each threshold. */
+async function seedHistory(c: pg.Client): Promise<{ routedSession: string }> {
+  for (const [i, days] of [400, ...around(30)].entries()) {
+    await insertFilled(c, 'event_logs', { created_at: ago(days) });
+    await insertFilled(c, 'audit_logs', { created_at: ago(days) });
+    await insertFilled(c, 'error_logs', { created_at: ago(days), severity: `'error'`, source: `'manager'`, user: OWNER.user_uuid, message: `'failed ${i}'`, is_read: 'false', is_cleared: 'false' });
+  }
+  // created long ago, updated on both sides of 60 days (and of PostgreSQL's 61 or 62).
+  for (const table of ['session_scheduling_history', 'kernel_scheduling_history', 'deployment_history', 'route_history', 'replica_group_history']) {
+    for (const days of [400, 62.5, 61.5, 60.5, 59.5, 5]) await insertFilled(c, table, { created_at: ago(500), updated_at: ago(days) });
+  }
+  for (const days of [800, 426.5, 425.5, 424.5, 10]) await insertFilled(c, 'login_history', { user_id: OWNER.user_uuid, created_at: ago(days) });
+  for (const status of ['active', 'invalidated', 'revoked']) {
+    for (const days of [800, 425.5, 424.5])
+      await insertFilled(c, 'login_sessions', { session_token: 'md5(random()::text)', user_id: OWNER.user_uuid, status: `'${status}'`, invalidated_at: status === 'active' ? 'NULL' : ago(days) });
+  }
+  for (const days of around(45)) await insertFilled(c, 'kernel_usage_records', { period_start: ago(days + 1), period_end: ago(days) });
+  // Usage buckets: period_end is a date, which the manager compares with the instant now - 40 days (its
+  // midnight in the connection's TimeZone): dates around that one's UTC date; entries matched by bucket_type.
+  const thresholdDate = `((now() - interval '40 days') AT TIME ZONE 'UTC')::date`;
+  for (const kind of ['domain', 'project', 'user'] as const) {
+    for (const offset of [-100, -1, 0, 1]) {
+      const { rows } = await c.query<{ id: string }>('SELECT gen_random_uuid()::text AS id');
+      const id = rows[0]!.id;
+      const owner: Record<string, string> =
+        kind === 'domain'
+          ? { domain_name: OWNER.domain_name }
+          : kind === 'project'
+            ? { project_id: OWNER.group_id, domain_name: OWNER.domain_name }
+            : { user_uuid: OWNER.user_uuid, project_id: OWNER.group_id, domain_name: OWNER.domain_name };
+      await insertColumns(c, `${kind}_usage_buckets`, {
+        id: `'${id}'`,
+        ...owner,
+        resource_group: `'default'`,
+        period_start: `${thresholdDate} + ${offset - 1}`,
+        period_end: `${thresholdDate} + ${offset}`,
+      });
+      await insertColumns(c, 'usage_bucket_entries', { bucket_id: `'${id}'`, bucket_type: `'${kind}'`, slot_name: `'cpu'` });
+      // An entry of another kind under the same id: the manager matches entries by bucket_type too.
+      await insertColumns(c, 'usage_bucket_entries', { bucket_id: `'${id}'`, bucket_type: `'${kind === 'domain' ? 'user' : 'domain'}'`, slot_name: `'mem'` });
+    }
+  }
+  // Sessions (40 days): terminated ones on both sides; a running one whose sub-kernel ended long ago
+  // (the kernel goes, the session stays); a terminated one with a kernel still running (held); one whose
+  // kernel is TERMINATING (not terminal: held); one a model service's routing still points at (held).
+  let i = 0;
+  for (const days of [400, 40.5, 39.5, 5]) await addSession(c, i++, 'TERMINATED', days, [{ status: 'TERMINATED', terminated: days }]);
+  await addSession(c, i++, 'CANCELLED', 100, [
+    { status: 'CANCELLED', terminated: 100 },
+    { status: 'ERROR', terminated: 2 },
+  ]);
+  await addSession(c, i++, 'RUNNING', null, [
+    { status: 'RUNNING', terminated: null },
+    { status: 'TERMINATED', terminated: 200 },
+  ]);
+  await addSession(c, i++, 'TERMINATED', 300, [{ status: 'RUNNING', terminated: null }]);
+  await addSession(c, i++, 'TERMINATED', 300, [{ status: 'TERMINATING', terminated: 300 }]);
+  const routedSession = await addSession(c, i, 'TERMINATED', 300, [{ status: 'TERMINATED', terminated: 300 }]);
+  const { rows } = await c.query<{ id: string }>('SELECT gen_random_uuid()::text AS id');
+  const endpoint = rows[0]!.id;
+  await insertColumns(c, 'endpoints', {
+    id: `'${endpoint}'`,
+    name: `'llm-service'`,
+    created_user: OWNER.user_uuid,
+    session_owner: OWNER.user_uuid,
+    domain: `'default'`,
+    project: OWNER.group_id,
+    resource_group: `'default'`,
+    lifecycle_stage: `'ready'`,
+  });
+  await insertColumns(c, 'routings', {
+    id: 'gen_random_uuid()',
+    endpoint: `'${endpoint}'`,
+    session: `'${routedSession}'`,
+    session_owner: OWNER.user_uuid,
+    domain: `'default'`,
+    project: OWNER.group_id,
+    traffic_ratio: '1.0',
+    status: `'running'`,
+  });
+  return { routedSession };
+}
+
+const newId = async (c: pg.Client) => (await c.query<{ id: string }>('SELECT gen_random_uuid()::text AS id')).rows[0]!.id;
+
+/**
+ * Roles and invitations (90 days), and model services (50 days): rows on both sides of each
+ * threshold, in the statuses taken and those kept; replica groups that hold their placement group
+ * and ones that go (directly, or with their destroyed endpoint), so that groups are freed.
+ */
+async function seedDeploymentsAndRoles(c: pg.Client): Promise<void> {
+  const roles: Record<string, string> = {};
+  for (const [name, status, deleted] of [
+    ['r-old', 'deleted', 100],
+    ['r-recent', 'deleted', 80],
+    ['r-active', 'active', null],
+  ] as const) {
+    roles[name] = await newId(c);
+    await insertFilled(c, 'roles', { id: `'${roles[name]}'`, name: `'${name}'`, status: `'${status}'`, deleted_at: deleted === null ? 'NULL' : ago(deleted) });
+  }
+  // Non-accepted invitations are unique per invitee and role (uq_role_invitations_active): each its own active role.
+  for (const [i, [role, state, days]] of (
+    [
+      ['r-active', 'rejected', 100],
+      ['r-active', 'canceled', 100],
+      ['r-active', 'accepted', 100],
+      ['r-active', 'pending', 100],
+      ['r-active', 'rejected', 80],
+      ['r-old', 'pending', 10],
+    ] as const
+  ).entries()) {
+    let roleId = roles[role]!;
+    if (role === 'r-active') {
+      roleId = await newId(c);
+      await insertFilled(c, 'roles', { id: `'${roleId}'`, name: `'r-active-${i}'`, status: `'active'` });
+    }
+    await insertFilled(c, 'role_invitations', { role_id: `'${roleId}'`, invitee_user_id: OWNER.user_uuid, state: `'${state}'`, updated_at: ago(days) });
+  }
+  const vfolder = await newId(c);
+  await insertFilled(c, 'vfolders', {
+    id: `'${vfolder}'`,
+    name: `'shared'`,
+    host: `'local:volume1'`,
+    domain_name: OWNER.domain_name,
+    user: OWNER.user_uuid,
+    quota_scope_id: `'user:' || ${OWNER.user_uuid}`,
+  });
+  for (const [state, days] of [
+    ['rejected', 100],
+    ['canceled', 80],
+    ['accepted', 100],
+    ['pending', 100],
+  ] as const) {
+    await insertFilled(c, 'vfolder_invitations', { vfolder: `'${vfolder}'`, invitee: `'user1@example.com'`, state: `'${state}'`, modified_at: ago(days) });
+  }
+
+  const variant = await newId(c);
+  await insertFilled(c, 'runtime_variants', { id: `'${variant}'`, name: `'custom'` });
+  const endpoints: Record<string, string> = {};
+  for (const [name, stage, destroyed] of [
+    ['e-gone', 'destroyed', 100],
+    ['e-recent', 'destroyed', 10],
+    ['e-live', 'ready', null],
+  ] as const) {
+    endpoints[name] = await newId(c);
+    await insertColumns(c, 'endpoints', {
+      id: `'${endpoints[name]}'`,
+      name: `'${name}'`,
+      created_user: OWNER.user_uuid,
+      session_owner: OWNER.user_uuid,
+      domain: `'default'`,
+      project: OWNER.group_id,
+      resource_group: `'default'`,
+      lifecycle_stage: `'${stage}'`,
+      destroyed_at: destroyed === null ? 'NULL' : ago(destroyed),
+    });
+    for (const n of [1, 2])
+      await insertFilled(c, 'deployment_revisions', {
+        endpoint: `'${endpoints[name]}'`,
+        revision_number: `${n}`,
+        runtime_variant_id: `'${variant}'`,
+        resource_group: `'default'`,
+        created_at: ago(200),
+      });
+  }
+  for (const [endpoint, status, days] of [
+    ['e-live', 'terminated', 100],
+    ['e-live', 'failed_to_start', 100],
+    ['e-live', 'terminated', 10],
+    ['e-live', 'running', 100],
+    ['e-gone', 'running', 100],
+  ] as const) {
+    await insertColumns(c, 'routings', {
+      id: 'gen_random_uuid()',
+      endpoint: `'${endpoints[endpoint]}'`,
+      session_owner: OWNER.user_uuid,
+      domain: `'default'`,
+      project: OWNER.group_id,
+      traffic_ratio: '1.0',
+      status: `'${status}'`,
+      updated_at: ago(days),
+    });
+  }
+  // Placement groups: held by a replica group that stays, freed by one that goes (drained, or with its endpoint), never held.
+  for (const [, created, replica] of [
+    ['g-drained', 100, { endpoint: 'e-live', lifecycle: 'drained', updated: 100 }],
+    ['g-held', 100, { endpoint: 'e-live', lifecycle: 'stable', updated: 100 }],
+    ['g-recent-drain', 100, { endpoint: 'e-live', lifecycle: 'failed', updated: 10 }],
+    ['g-endpoint-gone', 100, { endpoint: 'e-gone', lifecycle: 'stable', updated: 100 }],
+    ['g-free-old', 100, null],
+    ['g-free-new', 10, null],
+  ] as const) {
+    const id = await newId(c);
+    await insertFilled(c, 'session_groups', {
+      id: `'${id}'`,
+      domain_id: `(SELECT id FROM domains WHERE name = 'default')`,
+      project_id: OWNER.group_id,
+      owner_user_id: OWNER.user_uuid,
+      created_at: ago(created),
+    });
+    if (replica) {
+      await insertFilled(c, 'replica_groups', {
+        deployment_id: `'${endpoints[replica.endpoint]}'`,
+        session_group_id: `'${id}'`,
+        lifecycle: `'${replica.lifecycle}'`,
+        updated_at: ago(replica.updated),
+      });
+    }
+  }
+  for (const expires of [ago(100), ago(10), 'NULL', `now() + interval '10 days'`]) {
+    await insertFilled(c, 'endpoint_tokens', {
+      token: 'md5(random()::text)',
+      endpoint: `'${endpoints['e-live']}'`,
+      session_owner: OWNER.user_uuid,
+      domain: `'default'`,
+      project: OWNER.group_id,
+      expires_at: expires,
+    });
+  }
+}
+
+/** Every table's rows as JSON text, sorted; the policies' stamps as whether they were stamped (at one instant). */
+async function tables(c: pg.Client): Promise<Record<string, string[]>> {
+  const { rows } = await c.query<{ table_name: string }>(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY 1`);
+  const out: Record<string, string[]> = {};
+  for (const { table_name } of rows) {
+    const select =
+      table_name === 'retention_policies'
+        ? `SELECT json_build_object('category', category, 'period', retention_period, 'enabled', enabled, 'stamped', last_swept_at IS NOT NULL, 'stamp_is_update', last_swept_at = updated_at)::text AS j FROM retention_policies`
+        : `SELECT row_to_json(t)::text AS j FROM "${table_name}" t`;
+    out[table_name] = (await c.query<{ j: string }>(select)).rows.map((r) => r.j).sort();
+  }
+  return out;
+}
+
+/** A copy of the seeded template; `timeZone`: the database's default TimeZone, which both the manager's connections and bai-migrate's take. */
+async function copyOf(timeZone?: string): Promise<{ database: string; toml: string; pg: pg.Client }> {
+  const suffix = randomBytes(4).toString('hex');
+  const database = `bai_chs_${suffix}`;
+  const namespace = `ns-chs-${suffix}`;
+  await admin.pg.query(`CREATE DATABASE ${database} TEMPLATE ${template}`);
+  if (timeZone) await admin.pg.query(`ALTER DATABASE ${database} SET timezone TO '${timeZone}'`);
+  const etcd = admin.etcd.namespace(`/sorna/${namespace}/`);
+  await etcd.put('config/redis/addr').value(`${info.redis.host}:${info.redis.port}`);
+  await etcd.put('config/redis/password').value(info.redis.password);
+  const c = client(database);
+  await c.connect();
+  cleanups.push(async () => {
+    await c.end();
+    await admin.pg.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    await admin.etcd.delete().prefix(`/sorna/${namespace}/`);
+  });
+  return { database, toml: managerToml(database, namespace, rpcKeyFile), pg: c };
+}
+
+async function seedRedis(c: pg.Client): Promise<void> {
+  const redis = admin.redis(0);
+  await redis.flushdb();
+  const stats = redis.pipeline();
+  for (const { id } of (await c.query<{ id: string }>('SELECT id::text FROM kernels')).rows) stats.set(id, JSON.stringify({ cpu_util: { current: '12.5' } }));
+  stats.set('i-agent-1', '{}');
+  await stats.exec();
+}
+
+beforeAll(async () => {
+  const started = Date.now();
+  admin = await connectAdmin(info);
+  const python = pyenvInterpreters('3.13')[0]!;
+  expect(python, 'pyenv has no Python 3.13').toBeDefined();
+  const options = parseOptions({ command: 'clear-history', mode: 'manager', retention: '30d', 'manager-venv': productVenvs(), python });
+  venv = (await new ManagerVenvs(options.managerVenv!, 'make', new MemoryLogger(), () => undefined).get(RELEASE, { use: 'the test runs it', unchecked: '' }))!;
+  template = `tmpl_chs_${randomBytes(3).toString('hex')}`;
+  await admin.pg.query(`CREATE DATABASE ${template}`);
+  const cli = { command: [venv.managerCli], configFile: managerToml(template, 'unused', '/nonexistent') };
+  const ini = join(mkdtempSync(join(tmpdir(), 'bai-ch-sweep-oneshot-')), 'alembic.ini');
+  const { host, port, user, password } = info.postgres;
+  writeFileSync(ini, managerAlembicIni(`postgresql+asyncpg://${user}:${encodeURIComponent(password)}@${host}:${port}/${template}`));
+  const args = ['mgr', 'schema', 'oneshot', '-f', ini];
+  requireSuccess(cli, args, await runManagerCli(cli, args));
+  ranRealPackage(RELEASE, 'mgr schema oneshot (clear-history sweep)');
+  const keys = mkdtempSync(join(tmpdir(), 'bai-ch-sweep-rpc-'));
+  const keygen = ['mgr', 'generate-rpc-keypair', keys, 'manager'];
+  requireSuccess(cli, keygen, await runManagerCli(cli, keygen));
+  rpcKeyFile = join(keys, 'manager.key_secret');
+  const c = client(template);
+  await c.connect();
+  try {
+    await seedInstallation(c, { users: ['user0', 'user1'] });
+    await seedHistory(c);
+    await seedDeploymentsAndRoles(c);
+    // The policies as a migrated 26.8 database holds them (oneshot seeds none), then the test's choice.
+    for (const { category, period } of SEEDED_RETENTION_POLICIES)
+      await c.query('INSERT INTO retention_policies (category, retention_period, enabled) VALUES ($1, $2::interval, false)', [category, period]);
+    for (const [category, period] of Object.entries(ENABLED)) await c.query('UPDATE retention_policies SET enabled = true, retention_period = $2::interval WHERE category = $1', [category, period]);
+  } finally {
+    await c.end();
+  }
+  console.log(`${RELEASE}: venv and seeded schema in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+}, 900_000);
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+afterAll(async () => {
+  if (template) await admin.pg.query(`DROP DATABASE IF EXISTS ${template} WITH (FORCE)`);
+  await admin?.close();
+});
+
+interface Variant {
+  /** The database's default TimeZone. */
+  readonly timeZone?: string;
+  /** Done on both copies before either runs (after `extra` is enabled). */
+  readonly prepare?: (c: pg.Client) => Promise<void>;
+  /** The manager's retention.per-tick-budget (manager.toml [retention]); bai-migrate is given the same. */
+  readonly budget?: number;
+}
+
+/**
+ * Both copies enable `extra` besides ENABLED (an UPDATE each, as an operator's, before either
+ * runs); the manager on one, bai-migrate on the other; every table compared. Returns bai-migrate's run.
+ */
+async function compare(extra: Partial<Record<RetentionCategoryName, string>>, extraDays: Partial<Record<RetentionCategoryName, number>>, variant: Variant = {}): Promise<SweepResult> {
+  const { timeZone, prepare, budget } = variant;
+  const enabled = { ...ENABLED, ...extra };
+  const days = { ...DAYS, ...extraDays };
+  const enable = async (c: pg.Client) => {
+    for (const [category, period] of Object.entries(extra)) await c.query('UPDATE retention_policies SET enabled = true, retention_period = $2::interval WHERE category = $1', [category, period]);
+    if (prepare) await prepare(c);
+  };
+  const one = await copyOf(timeZone);
+  await enable(one.pg);
+  if (budget !== undefined) appendFileSync(one.toml, `\n[retention]\nper-tick-budget = ${budget}\n`);
+  await seedRedis(one.pg);
+  const before = await tables(one.pg);
+  const cutoff = `now() - interval '30 days'`;
+  const oldKernels = (await one.pg.query<{ id: string }>(`SELECT id::text FROM kernels WHERE terminated_at < ${cutoff}`)).rows.map((r) => r.id);
+  const args = ['mgr', 'clear-history', '-r', '30d'];
+  const cli = { command: [venv.managerCli], configFile: one.toml };
+  const started = Date.now();
+  const manager = await runManagerCli(cli, args);
+  requireSuccess(cli, args, manager);
+  console.log(`${RELEASE}: the manager's clear-history in ${Date.now() - started} ms`);
+  ranRealPackage(RELEASE, 'mgr clear-history (retention sweep)');
+  const skipped = [...manager.output.matchAll(/retention sweep failed for category (\w+)/g)].map((m) => m[1]);
+  const byManager = await tables(one.pg);
+  const keysByManager = (await admin.redis(0).keys('*')).sort();
+  // -r governs the Redis part only: the stat keys of the kernels terminated before 30 days went, whatever the policies.
+  expect(keysByManager.some((k) => oldKernels.includes(k))).toBe(false);
+  expect(keysByManager).toHaveLength(before.kernels!.length + 1 - oldKernels.length);
+  const total = [...manager.output.matchAll(/Retention sweep deleted ([\d,]+) record\(s\) across (\d+) categor/g)].map((m) => [Number(m[1]!.replaceAll(',', '')), Number(m[2])]);
+  expect(total).toHaveLength(1);
+  const changed = Object.keys(before).filter((t) => JSON.stringify(before[t]) !== JSON.stringify(byManager[t]));
+  console.log(`${RELEASE}: the manager changed ${changed.join(', ')}; ${total[0]![0]} record(s) across ${total[0]![1]} categories; failed: ${skipped.join(', ') || 'none'}`);
+
+  const other = await copyOf(timeZone);
+  await enable(other.pg);
+  await seedRedis(other.pg);
+  const keysBefore = (await admin.redis(0).keys('*')).sort();
+  let dry: SweepResult;
+  let run: SweepResult;
+  if (budget === undefined) {
+    // clear-history's era of 26.8 (its Redis part, then the sweep), on its own connections as a run makes them.
+    const inputs = { command: 'clear-history', 'manager-config': other.toml, retention: '30d', 'batch-size': '2' };
+    const era = async (dryRun: boolean) => {
+      const options = parseOptions({ ...inputs, 'dry-run': String(dryRun) });
+      const deployment = new Deployment(resolveTargets(options, {}), 10_000, () => undefined);
+      try {
+        expect((await deployment.connect(['postgres', 'etcd', 'redis'])).every((r) => r.ok)).toBe(true);
+        const policy = clearHistoryPolicy(findRelease('26.8.1')!);
+        const { cutoff } = await cutoffAndCount(deployment, options.retention, policy.cutoffClock);
+        return await clearRetentionEra(deployment, policy, cutoff, '26.8.0 and later', options, new MemoryLogger(), true, []);
+      } finally {
+        await deployment.close();
+      }
+    };
+    const dryEra = await era(true);
+    expect(await tables(other.pg)).toEqual(before);
+    expect((await admin.redis(0).keys('*')).sort()).toEqual(keysBefore);
+    const runEra = await era(false);
+    // The Redis part: the manager's keys, and the dry run's count.
+    expect((await admin.redis(0).keys('*')).sort()).toEqual(keysByManager);
+    expect(runEra.redisKeys).toBe(oldKernels.length);
+    expect(dryEra.redisKeys).toBe(oldKernels.length);
+    expect({ kernels: dryEra.kernels, sessions: dryEra.sessions, errorLogs: dryEra.errorLogs }).toEqual({ kernels: runEra.kernels, sessions: runEra.sessions, errorLogs: runEra.errorLogs });
+    dry = dryEra.retention;
+    run = runEra.retention;
+  } else {
+    // The sweep alone, given the budget the manager read from its manager.toml.
+    const catalogue = RETENTION_SWEEPS['26.8.0']!;
+    dry = await sweepRetentionPolicies(other.pg, catalogue, { batchSize: 2, dryRun: true, perTickBudget: budget }, new MemoryLogger());
+    expect(await tables(other.pg)).toEqual(before);
+    run = await sweepRetentionPolicies(other.pg, catalogue, { batchSize: 2, dryRun: false, perTickBudget: budget }, new MemoryLogger());
+  }
+  console.log(run.findings.map((f) => `${f.status}: ${f.detail}`).join('\n'));
+  const counts = (r: typeof run) => r.categories.map((c) => ({ category: c.category, state: c.state, deleted: c.deleted, days: c.days }));
+  expect(counts(dry)).toEqual(counts(run));
+  for (const c of run.categories) {
+    const on = c.category in enabled;
+    expect(c.state, c.category).toBe(!on ? 'disabled' : skipped.includes(c.category) ? 'failed' : c.state === 'deferred' ? 'deferred' : 'swept');
+    if (on) expect(c.days, c.category).toBe(days[c.category as RetentionCategoryName]);
+  }
+  const byBaiMigrate = await tables(other.pg);
+  expect(Object.keys(byBaiMigrate)).toEqual(Object.keys(byManager));
+  for (const [table, rows] of Object.entries(byBaiMigrate)) expect(rows, table).toEqual(byManager[table]);
+  expect(total[0]).toEqual([run.categories.reduce((sum, c) => sum + c.total, 0), run.categories.filter((c) => c.state === 'swept').length]);
+  return run;
+}
+
+describe(`clear-history of ${RELEASE}: the real manager's retention sweep and bai-migrate's`, () => {
+  it('six categories enabled, roles_invitations and deployments disabled: the same rows in every table, the same policies stamped; the dry run counts what the run deletes, the manager logs the same total; -r governs the Redis keys only', async () => {
+    await compare({}, {});
+  }, 900_000);
+
+  it("all eight enabled, the database's TimeZone Asia/Seoul (the usage buckets' dates are its midnights): the same rows in every table, the same policies stamped, the same counts", async () => {
+    await compare({ roles_invitations: '3 mons', deployments: '50 days' }, { roles_invitations: 90, deployments: 50 }, { timeZone: 'Asia/Seoul' });
+  }, 900_000);
+
+  it("a category a foreign key stops (an operator's table referring to an old event log): the manager's logs category fails and is rolled back whole, unstamped, the others swept; bai-migrate skips it whole too and says why", async () => {
+    const run = await compare(
+      {},
+      {},
+      {
+        prepare: async (c) => {
+          await c.query('CREATE TABLE operator_notes (id serial PRIMARY KEY, event_log uuid REFERENCES event_logs (id))');
+          await c.query('INSERT INTO operator_notes (event_log) SELECT id FROM event_logs ORDER BY created_at LIMIT 1');
+        },
+      },
+    );
+    const logs = run.categories.find((c) => c.category === 'logs')!;
+    expect(logs.state).toBe('failed');
+    expect(logs.reason).toMatch(/^1 row\(s\) of operator_notes\.event_log \(operator_notes_event_log_fkey, no cascade\) refer to rows of event_logs/);
+  }, 900_000);
+
+  it('a foreign key that only a row written during the run breaks (after the pre-check): bai-migrate stops that category where it is, unstamped, says what stays deleted, and sweeps the others', async () => {
+    const copy = await copyOf();
+    // An operator's table onto error_logs, and a trigger that, once event_logs rows go, writes a row referring to the oldest error log.
+    await copy.pg.query('CREATE TABLE operator_notes (id serial PRIMARY KEY, error_log uuid REFERENCES error_logs (id))');
+    await copy.pg.query(`CREATE FUNCTION note_oldest() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+        INSERT INTO operator_notes (error_log) SELECT id FROM error_logs ORDER BY created_at LIMIT 1; RETURN NULL; END $$`);
+    await copy.pg.query('CREATE TRIGGER note_oldest AFTER DELETE ON event_logs FOR EACH STATEMENT EXECUTE FUNCTION note_oldest()');
+    const before = await tables(copy.pg);
+    const run = await sweepRetentionPolicies(copy.pg, RETENTION_SWEEPS['26.8.0']!, { batchSize: 100, dryRun: false, perTickBudget: null }, new MemoryLogger());
+    const logs = run.categories.find((c) => c.category === 'logs')!;
+    expect(logs.state).toBe('failed');
+    expect(logs.reason).toMatch(/^a foreign key stopped it part-way \(error_logs: .*operator_notes_error_log_fkey.*\): the 6 row\(s\) of its batches before stay deleted, it is not stamped/);
+    expect(logs.deleted).toEqual({ event_logs: 3, audit_logs: 3, error_logs: 0 });
+    const after = await tables(copy.pg);
+    expect(after.error_logs).toEqual(before.error_logs);
+    expect(after.retention_policies!.find((r) => r.includes('"logs"'))).toContain('"stamped" : false');
+    // The other categories went on and were stamped.
+    expect(
+      run.categories
+        .filter((c) => c.state === 'swept')
+        .map((c) => c.category)
+        .sort(),
+    ).toEqual(
+      Object.keys(ENABLED)
+        .filter((c) => c !== 'logs')
+        .sort(),
+    );
+  }, 900_000);
+
+  it('a per-tick budget (manager.toml [retention] per-tick-budget = 10): the categories after the budget is reached wait, unstamped, in the manager and in bai-migrate alike', async () => {
+    const run = await compare({ roles_invitations: '3 mons', deployments: '50 days' }, { roles_invitations: 90, deployments: 50 }, { budget: 10 });
+    expect(run.categories.filter((c) => c.state === 'deferred').length).toBeGreaterThan(0);
+    expect(run.categories.filter((c) => c.state === 'swept').length).toBeGreaterThan(0);
+  }, 900_000);
+});
