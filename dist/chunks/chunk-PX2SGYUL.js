@@ -25358,10 +25358,10 @@ function renderComment(report2, marker) {
 }
 
 // src/releases/generated.ts
-var RELEASE_ROWS = [["21.03.0", "2021-03-29", "518ecf41f567", ">=3.8"], ["21.03.1", "2021-03-31", "518ecf41f567", ">=3.9"], ["21.03.2", "2021-04-02", "518ecf41f567", ">=3.9"], ["21.03.3", "2021-04-13", "8679d0a7e22b", ">=3.9"], ["21.03.4", "2021-05-14", "8679d0a7e22b", ">=3.9"], ["21.03.5", "2021-05-17", "8679d0a7e22b", ">=3.9"], ["21.03.6", "2021-06-07", "8679d0a7e22b", ">=3.9"], ["21.03.7", "2021-06-13", "8679d0a7e22b", ">=3.9"], ["21.03.8", "2021-06-14", "8679d0a7e22b", ">=3.9"], ["21.03.9", "2021-06-18", "8679d0a7e22b", ">=3.9"], ["21.03.10", "2021-06-28", "8679d0a7e22b", ">=3.9"], ["21.03.11", "2021-07-13", "8679d0a7e22b", ">=3.9"], ["21.03.12", "2021-07-13", "8679d0a7e22b", ">=3.9"], ["21.03.13", "2021-07-19", "8679d0a7e22b", ">=3.9"], ["21.03.14", "2021-07-19", "8679d0a7e22b", ">=3.9"], ["21.03.15", "2021-07-19", "8679d0a7e22b", ">=3.9"], ["21.03.16", "2021-07-20", "8679d0a7e22b", ">=3.9"], ["21.03.17", "2021-07-20", "8679d0a7e22b", ">=3.9"], ["21.03.18", "2021-07-22", "8679d0a7e22b", ">=3.9"], ["21.03.19", "2021-08-23", "8679d0a7e22b", ">=3.9"], ["21.03.20", "2021-09-02", "8679d0a7e22b", ">=3.9"], ["21.03.21", "2021-10-05", "8679d0a7e22b", ">=3.9"], ["21.03.22", "2021-10-07", "8679d0a7e22b", ">=3.9"], ["21.03.23", "2021-10-21", "8679d0a7e22b", ">=3.9"], ["21.03.24", "2021-11-08", "8679d0a7e22b", ">=3.9"], ["21.03.25", "2021-12-15", "8679d0a7e22b", ">=3.9"], ["21.03.26", "2022-01-10", "8679d0a7e22b", ">=3.9"], ["21.03.27", "2022-01-11", "8679d0a7e22b", ">=3.9"], ["21.03.28", "2022-01-13", "8679d0a7e22b", ">=3.9"], ["21.03.29", "2022-01-26", "8679d0a7e22b", ">=3.9"], ["21.03.30", "2022-02-14", "8679d0a7e22b", ">=3.9"], ["21.03.31", "2022-03-07", "8679d0a7e22b", ">=3.9"], ["21.03.32", "2022-03-29", "8679d0a7e22b", ">=3.9"], ["21.09.0", "2021-11-08", "8679d0a7e22b", ">=3.9"], ["21.09.1", "2021-11-11", "8679d0a7e22b", ">=3.9"], ["21.09.2", "2021-12-15", "8679d0a7e22b", ">=3.9"], ["21.09.3", "2022-01-10", "60a1effa77d2", ">=3.9"], ["21.09.4", "2022-01-11", "60a1effa77d2", ">=3.9"], ["21.09.5", "2022-01-13", "60a1effa77d2", ">=3.9"], ["21.09.6", "2022-01-26", "60a1effa77d2", ">=3.9"], ["21.09.7", "2022-02-14", "60a1effa77d2", ">=3.9"], ["21.09.8", "2022-03-07", "60a1effa77d2", ">=3.9"], ["21.09.9", "2022-03-29", "60a1effa77d2", ">=3.9"], ["22.03.0", "2022-04-25", "81c264528f20", ">=3.10"], ["22.03.1", "2022-05-03", "81c264528f20", ">=3.10"], ["22.03.2", "2022-05-17", "81c264528f20", ">=3.10"], ["22.03.3", "2022-05-24", "81c264528f20", ">=3.10"], ["22.03.4", "2022-06-08", "81c264528f20", "==3.10.4"], ["22.03.5", "2022-06-08", "81c264528f20", "==3.10.4"], ["22.03.6", "2022-06-10", "81c264528f20", "==3.10.4"], ["22.03.7", "2022-06-16", "81c264528f20", "==3.10.4"], ["22.03.8", "2022-06-26", "81c264528f20", "==3.10.4"], ["22.03.9", "2022-07-10", "81c264528f20", "==3.10.5"], ["22.03.10", "2022-07-18", "81c264528f20", "==3.10.5"], ["22.03.11", "2022-08-18", "81c264528f20", "==3.10.5"], ["22.03.12", "2022-08-18", "81c264528f20", "==3.10.5"], ["22.03.13", "2022-08-18", "81c264528f20", "==3.10.5"], ["22.03.14", "2022-08-30", "81c264528f20", "==3.10.5"], ["22.09.0", "2022-09-28", "f83d630c0bc9", ">=3.10,<3.11"], ["22.09.1", "2022-10-07", "360af8f33d4e", ">=3.10,<3.11"], ["22.09.2", "2022-10-18", "360af8f33d4e", ">=3.10,<3.11"], ["22.09.3", "2022-10-25", "360af8f33d4e", ">=3.10,<3.11"], ["22.09.4", "2022-10-26", "360af8f33d4e", ">=3.10,<3.11"], ["22.09.5", "2022-11-28", "c53397a490be", ">=3.10,<3.11"], ["22.09.6", "2022-12-09", "213a04e90ecf", ">=3.10,<3.11"], ["22.09.7", "2023-01-09", "213a04e90ecf", ">=3.10,<3.11"], ["22.09.8", "2023-01-10", "213a04e90ecf", ">=3.10,<3.11"], ["22.09.9", "2023-01-25", "213a04e90ecf", ">=3.10,<3.11"], ["22.09.10", "2023-02-05", "213a04e90ecf", ">=3.10,<3.11"], ["22.09.11", "2023-02-12", "cace152eefac", ">=3.10,<3.11"], ["22.09.12", "2023-02-20", "cace152eefac", ">=3.10,<3.11"], ["22.09.13", "2023-02-27", "cace152eefac", ">=3.10,<3.11"], ["22.09.14", "2023-02-28", "3efd66393bd0", ">=3.10,<3.11"], ["22.09.15", "2023-03-03", "3efd66393bd0", ">=3.10,<3.11"], ["22.09.16", "2023-03-05", "3efd66393bd0", ">=3.10,<3.11"], ["22.09.17", "2023-03-09", "3efd66393bd0", ">=3.10,<3.11"], ["22.09.18", "2023-03-19", "3efd66393bd0", ">=3.10,<3.11"], ["22.09.19", "2023-03-23", "3efd66393bd0", ">=3.10,<3.11"], ["22.09.20", "2023-03-26", "3efd66393bd0", ">=3.10,<3.11"], ["22.09.21", "2023-04-03", "3efd66393bd0", ">=3.10,<3.11"], ["22.09.22", "2023-05-29", "d58a526bf837", ">=3.10,<3.11"], ["22.09.23", "2023-08-08", "d58a526bf837", ">=3.10,<3.11"], ["23.03.0", "2023-03-30", "10c58e701d87", ">=3.11,<3.12"], ["23.03.1", "2023-05-04", "fdc9d6ac49b4", ">=3.11,<3.12"], ["23.03.2", "2023-05-05", "fdc9d6ac49b4", ">=3.11,<3.12"], ["23.03.3", "2023-05-26", "857bdec5abda", ">=3.11,<3.12"], ["23.03.4", "2023-05-29", "857bdec5abda", ">=3.11,<3.12"], ["23.03.5", "2023-06-13", "5fbd368d12a2", ">=3.11,<3.12"], ["23.03.6", "2023-06-14", "5fbd368d12a2", ">=3.11,<3.12"], ["23.03.7", "2023-07-04", "9e599b62f6f1", ">=3.11,<3.12"], ["23.03.8", "2023-07-06", "69c059996cbd", ">=3.11,<3.12"], ["23.03.9", "2023-07-17", "eb9441fcf90a", ">=3.11,<3.12"], ["23.03.10", "2023-08-01", "eb9441fcf90a", ">=3.11,<3.12"], ["23.03.11", "2023-08-19", "ae7d4cd92aa7", ">=3.11,<3.12"], ["23.03.12", "2023-09-06", "ae7d4cd92aa7", ">=3.11,<3.12"], ["23.09.0", "2023-09-28", "85615e005fa3", ">=3.11,<3.12"], ["23.09.1", "2023-10-10", "8c74e7df26f8", ">=3.11,<3.12"], ["23.09.2", "2023-10-24", "8c74e7df26f8", ">=3.11,<3.12"], ["23.09.3", "2023-10-27", "8c74e7df26f8", ">=3.11,<3.12"], ["23.09.4", "2023-11-01", "8c74e7df26f8", ">=3.11,<3.12"], ["23.09.5", "2023-11-02", "8c74e7df26f8", ">=3.11,<3.12"], ["23.09.6", "2023-11-27", "8c74e7df26f8", ">=3.11,<3.12"], ["23.09.8", "2024-01-21", "8b2ec7e3d22a", ">=3.11,<3.12"], ["23.09.10", "2024-03-27", "75ea2b136830", ">=3.11,<3.12"], ["23.09.11", "2024-07-31", "75ea2b136830", ">=3.11,<3.12"], ["24.03.0", "2024-04-06", "857b763b8618", ">=3.12,<3.13"], ["24.03.2", "2024-04-17", "dddf9be580f5", ">=3.12,<3.13"], ["24.03.3", "2024-05-01", "dddf9be580f5", ">=3.12,<3.13"], ["24.03.4", "2024-06-04", "f56a82d0ac9f", ">=3.12,<3.13"], ["24.03.5", "2024-06-20", "5d92c9cc930c", ">=3.12,<3.13"], ["24.03.6", "2024-06-21", "5d92c9cc930c", ">=3.12,<3.13"], ["24.03.7", "2024-08-04", "59a622c31820", ">=3.12,<3.13"], ["24.03.8", "2024-08-13", "59a622c31820", ">=3.12,<3.13"], ["24.03.9", "2024-08-23", "59a622c31820", ">=3.12,<3.13"], ["24.03.10", "2024-09-27", "3596bc12ec09", ">=3.12,<3.13"], ["24.03.11", "2024-10-21", "3596bc12ec09", ">=3.12,<3.13"], ["24.09.0", "2024-10-21", "7c8501cec07b", ">=3.12,<3.13"], ["24.09.1", "2024-11-25", "e9e574a6e22d", ">=3.12,<3.13"], ["24.09.2", "2024-11-29", "e9e574a6e22d", ">=3.12,<3.13"], ["24.09.3", "2024-12-09", "e9e574a6e22d", ">=3.12,<3.13"], ["24.09.4", "2024-12-11", "e9e574a6e22d", ">=3.12,<3.13"], ["24.09.5", "2025-01-04", "e9e574a6e22d", ">=3.12,<3.13"], ["24.09.6", "2025-02-07", "ecc9f6322be4", ">=3.12,<3.13"], ["24.09.7", "2025-02-18", "ecc9f6322be4", ">=3.12,<3.13"], ["24.09.8", "2025-05-23", "ecc9f6322be4", ">=3.12,<3.13"], ["24.09.9", "2025-05-23", "ecc9f6322be4", ">=3.12,<3.13"], ["24.09.10", "2025-06-03", "ecc9f6322be4", ">=3.12,<3.13"], ["24.09.11", "2025-06-23", "ecc9f6322be4", ">=3.12,<3.13"], ["24.09.12", "2025-08-12", "ecc9f6322be4", ">=3.12,<3.13"], ["24.09.13", "2025-09-15", "ecc9f6322be4", ">=3.12,<3.13"], ["24.09.14", "2025-09-16", "ecc9f6322be4", ">=3.12,<3.13"], ["24.12.0", "2024-12-30", "0bb88d5a46bf", ">=3.12,<3.13"], ["24.12.1", "2025-01-04", "0bb88d5a46bf", ">=3.12,<3.13"], ["25.1.0", "2025-01-20", "fb89f5d7817b", ">=3.12,<3.13"], ["25.1.1", "2025-01-20", "fb89f5d7817b", ">=3.12,<3.13"], ["25.2.0", "2025-02-08", "ecc9f6322be4", ">=3.12,<3.13"], ["25.3.0", "2025-02-19", "8f85e9d0bd4e", ">=3.12,<3.13"], ["25.3.1", "2025-02-21", "8f85e9d0bd4e", ">=3.12,<3.13"], ["25.3.2", "2025-02-26", "8f85e9d0bd4e", ">=3.12,<3.13"], ["25.3.3", "2025-02-27", "8f85e9d0bd4e", ">=3.12,<3.13"], ["25.4.0", "2025-03-12", "70e0533aa49a", ">=3.12,<3.13"], ["25.5.0", "2025-03-25", "683ca0a32f41", ">=3.12,<3.13"], ["25.5.1", "2025-03-27", "683ca0a32f41", ">=3.12,<3.13"], ["25.5.2", "2025-03-31", "683ca0a32f41", ">=3.12,<3.13"], ["25.6.0", "2025-04-17", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.1", "2025-04-21", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.2", "2025-04-28", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.3", "2025-04-28", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.4", "2025-04-29", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.5", "2025-05-07", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.6", "2025-05-23", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.7", "2025-05-23", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.8", "2025-06-03", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.9", "2025-06-05", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.10", "2025-06-17", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.11", "2025-06-23", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.12", "2025-07-07", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.13", "2025-09-15", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.14", "2025-09-16", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.15", "2025-10-02", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.17", "2025-12-12", "c7fedaca4883", ">=3.13,<3.14"], ["25.7.0", "2025-04-28", "c7fedaca4883", ">=3.13,<3.14"], ["25.8.0", "2025-05-23", "17ea44123131", ">=3.13,<3.14"], ["25.8.1", "2025-05-23", "17ea44123131", ">=3.13,<3.14"], ["25.9.0", "2025-06-02", "17ea44123131", ">=3.13,<3.14"], ["25.9.1", "2025-06-05", "17ea44123131", ">=3.13,<3.14"], ["25.10.0", "2025-06-23", "17ea44123131", ">=3.13,<3.14"], ["25.10.1", "2025-06-25", "17ea44123131", ">=3.13,<3.14"], ["25.11.0", "2025-07-09", "bf39b34717d4", ">=3.13,<3.14"], ["25.11.1", "2025-07-15", "bf39b34717d4", ">=3.13,<3.14"], ["25.11.2", "2025-07-16", "bf39b34717d4", ">=3.13,<3.14"], ["25.11.3", "2025-08-18", "bf39b34717d4", ">=3.13,<3.14"], ["25.11.4", "2026-03-20", "bf39b34717d4", ">=3.13,<3.14"], ["25.12.0", "2025-07-23", "643deb439458", ">=3.13,<3.14"], ["25.12.1", "2025-07-25", "643deb439458", ">=3.13,<3.14"], ["25.13.0", "2025-08-29", "fb01c44db0d6", ">=3.13,<3.14"], ["25.13.1", "2025-08-29", "fb01c44db0d6", ">=3.13,<3.14"], ["25.13.2", "2025-09-02", "fb01c44db0d6", ">=3.13,<3.14"], ["25.13.3", "2025-09-03", "4db74efaf82e", ">=3.13,<3.14"], ["25.13.4", "2025-09-03", "4db74efaf82e", ">=3.13,<3.14"], ["25.14.0", "2025-09-15", "982a7c19a06c", ">=3.13,<3.14"], ["25.14.1", "2025-09-15", "982a7c19a06c", ">=3.13,<3.14"], ["25.14.2", "2025-09-15", "982a7c19a06c", ">=3.13,<3.14"], ["25.14.3", "2025-09-17", "08c1867e266e", ">=3.13,<3.14"], ["25.14.4", "2025-09-19", "08c1867e266e", ">=3.13,<3.14"], ["25.14.5", "2025-09-22", "08c1867e266e", ">=3.13,<3.14"], ["25.15.0", "2025-10-02", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.1", "2025-10-23", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.2", "2025-11-07", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.3", "2025-11-23", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.4", "2025-12-09", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.5", "2025-12-12", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.6", "2025-12-29", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.7", "2026-01-21", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.8", "2026-01-26", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.9", "2026-02-20", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.10", "2026-02-20", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.11", "2026-02-24", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.12", "2026-03-16", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.16.0", "2025-10-31", "d811b103dbfc", ">=3.13,<3.14"], ["25.17.0", "2025-11-23", "dd15fd17f232", ">=3.13,<3.14"], ["25.17.1", "2025-11-26", "dd15fd17f232", ">=3.13,<3.14"], ["25.18.0", "2025-12-12", "b0fb0eb6b6bc", ">=3.13,<3.14"], ["25.18.1", "2025-12-16", "b0fb0eb6b6bc", ">=3.13,<3.14"], ["25.19.0", "2026-01-01", "d0a3c0716970", ">=3.13,<3.14"], ["25.19.1", "2026-01-12", "d0a3c0716970", ">=3.13,<3.14"], ["25.19.2", "2026-01-19", "d0a3c0716970", ">=3.13,<3.14"], ["26.1.0", "2026-01-26", "bc4e0e948300", ">=3.13,<3.14"], ["26.2.0", "2026-02-13", "ccf8ae5c90fe", ">=3.13,<3.14"], ["26.2.1", "2026-02-22", "03ff6767b2e4", ">=3.13,<3.14"], ["26.2.2", "2026-02-23", "03ff6767b2e4", ">=3.13,<3.14"], ["26.2.3", "2026-02-25", "ffcf0ed13a26", ">=3.13,<3.14"], ["26.2.4", "2026-02-27", "ffcf0ed13a26", ">=3.13,<3.14"], ["26.2.5", "2026-03-12", "ffcf0ed13a26", ">=3.13,<3.14"], ["26.3.0", "2026-03-16", "0e0723286a7a", ">=3.13,<3.14"], ["26.3.1", "2026-03-20", "0e0723286a7a", ">=3.13,<3.14"], ["26.3.2", "2026-03-24", "0e0723286a7a", ">=3.13,<3.14"], ["26.3.3", "2026-03-24", "0e0723286a7a", ">=3.13,<3.14"], ["26.4.0", "2026-04-09", "2c9000848b6e", ">=3.13,<3.14"], ["26.4.1", "2026-04-10", "2c9000848b6e", ">=3.13,<3.14"], ["26.4.2", "2026-04-15", "a3b4c5d6e7f8", ">=3.13,<3.14"], ["26.4.3", "2026-04-17", "d3683e2703ff", ">=3.13,<3.14"], ["26.4.4", "2026-06-18", "9fc9e6bfe695", ">=3.13,<3.14"], ["26.4.5", "2026-06-22", "9fc9e6bfe695", ">=3.13,<3.14"], ["26.4.6", "2026-06-23", "c7e1a9d4f6b2", ">=3.13,<3.14"], ["26.4.7", "2026-07-02", "c7e1a9d4f6b2", ">=3.13,<3.14"], ["26.4.8", "2026-07-13", "daf20413acda", ">=3.13,<3.14"], ["26.4.9", "2026-07-31", "bd1bf0524350", ">=3.13,<3.14"], ["26.4.10", "2026-08-19", "bd1bf0524350", ">=3.13,<3.14"], ["26.7.0", "2026-07-02", "b4c5d6e7f8a9", ">=3.13,<3.14"], ["26.8.0", "2026-07-31", "b93d1c47af52", ">=3.13,<3.14"], ["26.8.1", "2026-08-10", "b93d1c47af52", ">=3.13,<3.14"]];
-var REVISIONS = { "01456c812164": ["dbc1e053b880", "add-idle-timeout-to-keypair-resource-policy"], "0262e50e90e0": ["4b7b650bc30e", "add_ssh_keypair_into_keypair"], "02950808ca3d": ["4cc87e7fbfdf", "add-agent-version"], "06184d82a211": ["250e8656cf45", "add-session_creation_id"], "0c5733f80e4d": ["9bd986a75a2a", "index-kernel-timestamps"], "0d553d59f369": ["9cd61b1ae70d", "replace_users_is_active_to_status_and_its_info"], "0e558d06e0e3": ["10e39a34eed5", "add-service-ports"], "0f3bc98edaa0": ["7ea324d0535b", "more_status"], "10e39a34eed5": ["d582942886ad", "Enlarge kernels.lang column length"], "185852ff9872": ["1fa6a31ea8e3", "add vfolder_permissions table"], "1e673659b283": ["d5cc54fd36b5", "Add clusterized column to agents table"], "1e8531583e20": ["ce209920f654", "Add dotfile column to keypairs"], "1fa6a31ea8e3": ["26d0c387e764", "add inviter field for vfolder_invitations"], "202b6dcbc159": ["3f1dafab60b2", "add-internal-data-to-kernels"], "22964745c12b": ["02950808ca3d", "add_total_resource_slots_to_group"], "22e52d03fc61": ["c401d78cc7b9", "add_allowed_docker_registries_in_domains"], "250e8656cf45": ["57e717103287", "add-status_data"], "25e903510fa1": ["0d553d59f369", "add_dotfiles_to_domains_and_groups"], "26d0c387e764": ["f8a71c3bffa2", "create vfolder_invitations table"], "2a82340fa30e": ["c1409ad0e8da", "add_mounts_info_in_kernel_db"], "2b0931e4a059": ["f0f4ee907155", "convert-lang-to-image-and-registry"], "352fa4f88f61": ["57b523dec0e8", "add tpu slot on kernel model"], "3bb80d1887d6": ["1e8531583e20", "add preopen ports"], "3cf19d906e71": ["22964745c12b,5d8e6043455e", "empty message"], "3f1dafab60b2": ["c092dabf3ee5,6f5fe19894b7", "merge"], "405aa2c39458": ["5b45f28d2cac", "job-queue"], "4545f5c948b3": ["e7371ca5797a", "add_io_scratch_size_stats"], "48ab2dfefba9": ["0c5733f80e4d", "reindex-kernel-updated-order"], "4b7b650bc30e": ["202b6dcbc159", "add_creator_in_vfolders"], "4b8a66fb8d82": ["854bd902b1bc", "revamp_keypairs"], "4cc87e7fbfdf": ["e18ed5fcfedf", "stats-refactor"], "513164749de4": ["405aa2c39458", "add-cancelled-to-kernelstatus"], "518ecf41f567": ["dc9b66466e43", "add-index-for-cluster_role"], "51dddd79aa21": ["3bb80d1887d6", "Add logs column on kernel table"], "529113b08c2c": ["c481d3dc6c7d", "add_vfolder_type_column"], "548cc8aa49c8": ["1e673659b283", "update_cluster_columns_in_kernels"], "57b523dec0e8": ["10e39a34eed5", "add tpu slots"], "57e717103287": ["eec98e65902a", "rename-clone_allowed-to-cloneable"], "5b45f28d2cac": ["9c89b9011872", "add_resource_opts_in_kernels"], "5d8e6043455e": ["02950808ca3d", "add_user_group_ids_in_vfolder"], "5de06da3c2b5": ["", "init"], "5e88398bc340": ["d452bacd085c", "Add unmanaged_path column to vfolders"], "65c4a109bbc7": ["0262e50e90e0,5e88398bc340", "Merge migration"], "6f1c1b83870a": ["7a82e0c70122", "merge user's first_/last_name into full_name"], "6f5fe19894b7": ["48ab2dfefba9", "vfolder_invitation_state_to_enum_type"], "7a82e0c70122": ["bae1a7326e8a", "add group model"], "7ea324d0535b": ["5de06da3c2b5", "vfolder-and-kernel"], "80176413d8aa": ["4b8a66fb8d82", "keypairs_get_is_admin"], "819c2b3830a9": ["8e660aa31fe3", "add user model"], "854bd902b1bc": ["0f3bc98edaa0", "change-kernel-identification"], "8679d0a7e22b": ["518ecf41f567", "add-scheduled-to-kernelstatus"], "8e660aa31fe3": ["01456c812164", "add-resource-presets"], "93e9d31d40bf": ["80176413d8aa", "agent_add_region"], "97f6c80c8aa5": ["e421c02cf9e4,25e903510fa1", "merge"], "9a91532c8534": ["c401d78cc7b9", "add-scaling-group"], "9bd986a75a2a": ["513164749de4", "allow_kernels_scaling_group_nullable"], "9c89b9011872": ["2a82340fa30e", "add_attached_devices_field_in_kernels"], "9cd61b1ae70d": ["e35332f8d23d", "add_scheduable_field_to_agents"], "a1fd4e7b7782": ["f9971fbb34d9", "enumerate_vfolder_perms"], "babc74594aa6": ["c3e74dcf1808", "add-partial-index-to-kernels"], "bae1a7326e8a": ["819c2b3830a9", "add domain model"], "bf4bae8f942e": ["babc74594aa6", "add-kernel-host"], "c092dabf3ee5": ["48ab2dfefba9", "add-batch-session"], "c1409ad0e8da": ["22e52d03fc61,9a91532c8534", "empty message"], "c3e74dcf1808": ["d52bf5ec9ef3", "add_environ_to_kernels"], "c401d78cc7b9": ["3cf19d906e71", "add_allowed_vfolder_hosts_to_domain_and_group"], "c481d3dc6c7d": ["f5530eccf202", "add_shared_memory_to_resource_presets"], "c5e4e764f9e3": ["6f1c1b83870a", "add domain, group, user fields to kernels"], "ce209920f654": ["65c4a109bbc7", "Create task_template table"], "d2aafa234374": ["3bb80d1887d6", "Create error_logs table"], "d452bacd085c": ["4b7b650bc30e", "Add mount_map column to kernel"], "d463fc5d6109": ["0d553d59f369", "add_clone_allowed_to_vfolders"], "d52bf5ec9ef3": ["4545f5c948b3", "convert_cpu_gpu_slots_to_float"], "d582942886ad": ["a1fd4e7b7782", "add tag to kernels"], "d5cc54fd36b5": ["0d553d59f369", "Update for multi-container sessions."], "d643752544de": ["51dddd79aa21,d2aafa234374", "Merge 51dd and d2aa"], "da24ff520049": ["529113b08c2c", "add_startsat_field_into_kernels"], "dbc1e053b880": ["2b0931e4a059", "add-keypair-resource-policy"], "dc9b66466e43": ["06184d82a211", "remove-clusterized"], "e18ed5fcfedf": ["c5e4e764f9e3", "add superadmin role for user"], "e35332f8d23d": ["da24ff520049", "add_modified_at_to_users_and_kernels"], "e421c02cf9e4": ["548cc8aa49c8", "rename_kernel_dependencies_to_session_dependencies"], "e7371ca5797a": ["93e9d31d40bf", "rename_mem_stats"], "ed666f476f39": ["d643752544de", "add_bootstrap_script_to_keypairs"], "eec98e65902a": ["d463fc5d6109,97f6c80c8aa5", "merge-with-vfolder-clone"], "f0f4ee907155": ["ff4bfca66bf8", "dynamic-resource-slots"], "f5530eccf202": ["ed666f476f39", "add-kernels-uuid-prefix-index"], "f8a71c3bffa2": ["bf4bae8f942e", "stringify_userid"], "f9971fbb34d9": ["185852ff9872", "add state column to vfolder_invitations"], "ff4bfca66bf8": ["0e558d06e0e3,352fa4f88f61", "empty message"], "60a1effa77d2": ["8679d0a7e22b", "Add wsproxy_addr column on scaling_group"], "015d84d5a5ef": ["60a1effa77d2", "add image table"], "0f7a4b643940": ["7dd1d81c3204,911023380bc9", "empty message"], "11146ba02235": ["0f7a4b643940", "change char col to str"], "7dd1d81c3204": ["60a1effa77d2", "add-vfolder-mounts-to-kernels"], "81c264528f20": ["d727b5da20e6", "add-max-session-lifetime"], "911023380bc9": ["015d84d5a5ef", "add architecture column on agents"], "a7ca9f175d5f": ["d59ff89e7514,11146ba02235", "merge"], "d59ff89e7514": ["0f7a4b643940", "remove_keypair_concurrency_used"], "d727b5da20e6": ["a7ca9f175d5f", "add-callback_url-to-kernels"], "1f55a65cfc4f": ["35923972eddb", "add status column to vfolders"], "213a04e90ecf": ["c53397a490be,95f51fc6ffdb", "merge"], "35923972eddb": ["81c264528f20", "create kernels.status_history column"], "360af8f33d4e": ["f83d630c0bc9,1f55a65cfc4f", "merge f83d and 1f55"], "3efd66393bd0": ["ac4e179c57fe", "add totp_activated_at column"], "5bce905c21e5": ["360af8f33d4e", "add_vfolder_host_permission"], "6129745f49b6": ["360af8f33d4e", "Add local_rank column in Kernels table"], "95f51fc6ffdb": ["6129745f49b6,5bce905c21e5", "merge"], "ac4e179c57fe": ["cace152eefac", "add totp_key column at user table"], "bedd92de93af": ["3efd66393bd0,10c58e701d87", "add role column on kernels table"], "c53397a490be": ["5bce905c21e5", "add use_host_network column"], "cace152eefac": ["213a04e90ecf", "change keypair's ssh key column type"], "d58a526bf837": ["d6a02307a057", "add_password_changed_at_col"], "f83d630c0bc9": ["35923972eddb", "add_allowed_ip_column"], "fdc9d6ac49b4": ["fe59ec332c07", "add_public_host_to_agent"], "fe59ec332c07": ["bedd92de93af", "add_is_public_flag_to_scaling_group"], "10c58e701d87": ["36b69ddee76e", "add is_local to images"], "210c4d9be768": ["d58a526bf837", "add keypair_resource_policy.max_concurrent_sftp_sessions column"], "36b69ddee76e": ["f108628f032b", "empty message"], "5fbd368d12a2": ["85984c98b90f", "add-quota_scope_id"], "69c059996cbd": ["9e599b62f6f1", "add_agent_ids_col_to_session"], "857bdec5abda": ["210c4d9be768", "add_auto_terminate_col"], "85984c98b90f": ["857bdec5abda", "update endpoint and routing table"], "9e599b62f6f1": ["a9eb2b002330", "update kernels.vfolder_mounts.vfid structure"], "a9eb2b002330": ["5fbd368d12a2", "add new resource policies"], "ae7d4cd92aa7": ["eb9441fcf90a", "add endpoints.retries"], "b5be363ab05c": ["b6b884fbae1f", "add a new session type INFERENCE"], "b6b884fbae1f": ["cace152eefac", "add_session_table"], "d6a02307a057": ["fdc9d6ac49b4", "remove_session_resource_opts"], "eb9441fcf90a": ["69c059996cbd", "add_images_col_to_session"], "f108628f032b": ["b5be363ab05c", "add endpoint and routing tables"], "02535458c0b3": ["ae7d4cd92aa7", "add model service token log"], "4871d46ba31b": ["d04592473df7", "Add sudo_session_enabled"], "4b0128c49210": ["02535458c0b3", "remove size limit for model_service_token.token"], "589c764a18f1": ["3f47af213b05", "change_endpoint_to_nullable"], "75ea2b136830": ["589c764a18f1", "add user_resource_policies.max_session_count_per_model_session"], "85615e005fa3": ["a083c6c962e5", "kernel_requested_slots_to_not_nullable"], "8b2ec7e3d22a": ["c5ed277b7f7b", "remove unique constraint of endpoint.url"], "8c74e7df26f8": ["b86b341fd9c9", "make routings contain error"], "97d8c7aa5e96": ["4871d46ba31b", "add-agent-public-key"], "a083c6c962e5": ["97d8c7aa5e96", "add foreign key constraints to columns in endpoints table"], "a5319bfc7d7c": ["caf54fcc17ab", "add_unique_constraints_to_association_tables"], "c5ed277b7f7b": ["d3f8c74bf148", "change_main_access_key_ondelete_to_set_null"], "caf54fcc17ab": ["8b2ec7e3d22a", "add_id_columns_to_association_tables"], "d04592473df7": ["4b0128c49210,e812d42bc34f", "merge"], "d3f8c74bf148": ["308bcecec5c2", "user_main_keypair"], "e812d42bc34f": ["02535458c0b3", "remove unique constraint of endpoints.name"], "308bcecec5c2": ["8c74e7df26f8", "add `groups.type`"], "3596bc12ec09": ["c4b7ec740b36", "replace_kernelrole_to_sessiontypes"], "38741c85f228": ["31463788c713", "fix duplicate enum values"], "3f47af213b05": ["41f332243bf9", "add_max_pending_session_count"], "41f332243bf9": ["7ff52ff68bfc", "add-missing-vfolder-indexes"], "59a622c31820": ["fdb2dcdb8811", "Remove foreign key constraint from vfolders to users and projects"], "5ba7fde56ddb": ["85615e005fa3", "add_vfolder_purge_status"], "5d92c9cc930c": ["679e5721e94d", "add runtime_variant column"], "679e5721e94d": ["f56a82d0ac9f", "sync_session_occupying_slots_to_sibling_kernels"], "7ff52ff68bfc": ["a5319bfc7d7c", "detail_vfolder_deletion_status"], "857b763b8618": ["75ea2b136830", "add groups.container_registry"], "b86b341fd9c9": ["5ba7fde56ddb", "update-resource-policy-tables"], "c8714799ca0e": ["ffbebdf3c2b9", "add endpoints.extra_mounts column"], "dddf9be580f5": ["857b763b8618", "sync_kernelssessionname_to_real_session_name"], "f56a82d0ac9f": ["c8714799ca0e", "add model_definition_path column"], "ffbebdf3c2b9": ["38741c85f228", "fix typo in column name"], "1d42c726d8a3": ["20218a73401b", "Migrate container registry config storage from `Etcd` to `PostgreSQL`"], "20218a73401b": ["3596bc12ec09", "add-session-priority"], "31463788c713": ["dddf9be580f5", "add_index_sessions_vfolder_mounts"], "7c8501cec07b": ["1d42c726d8a3", "Add project column to image table"], "c4b7ec740b36": ["59a622c31820", "migrate-roundrobin-strategy-to-agent-selector-config"], "d7df3baf3779": ["5d92c9cc930c", "add vfolders domain name"], "e9e574a6e22d": ["7c8501cec07b", "Add extra column to container_registries"], "ecc9f6322be4": ["f6ca2f2d04c1", "Remove foreign key constraint from endpoints.image column"], "ef9a7960d234": ["0bb88d5a46bf", "extend length of vfolders.name column"], "fdb2dcdb8811": ["d7df3baf3779", "add vfolder_permissions id"], "0bb88d5a46bf": ["3215bc85dc45", "add project_resource_policy.max_network_count column"], "3215bc85dc45": ["428215fddea3", "create networks table"], "428215fddea3": ["6e44ea67d26e", "rename desired_session_count to replicas"], "6e44ea67d26e": ["d4c174934fd0", "update_session_and_kernel_status"], "d4c174934fd0": ["e9e574a6e22d", "add sessions batch_timeout column"], "fb89f5d7817b": ["ef9a7960d234", "create endpoint_auto_scaling_rules table"], "f6ca2f2d04c1": ["fb89f5d7817b", "add uid and gid columns"], "8f85e9d0bd4e": ["ecc9f6322be4", "Add association table with `ContainerRegistries`, and `Groups` table."], "70e0533aa49a": ["9fc0e92ea510", "remove foreign keys on endpoints"], "9fc0e92ea510": ["d537c050dd8d", "add unique constraint"], "c002140f14d3": ["8f85e9d0bd4e", "Add `status` Column to the `Image` table, and `ImageRow` unique constraint"], "d537c050dd8d": ["c002140f14d3", "add scaling_group_name column to resource_presets table"], "683ca0a32f41": ["70e0533aa49a", "Add AuditLogs table"], "305e3ddc20a7": ["c4ea15b77136", "Update AuditLog table"], "c4ea15b77136": ["683ca0a32f41", "Ensure AuditLogs table exists"], "c7fedaca4883": ["305e3ddc20a7", "Update AuditLogRow.request_id column type to String, and AuditLogRow.entity_id to Nullable"], "17ea44123131": ["42998e8c8bb4", "add event log"], "42998e8c8bb4": ["c7fedaca4883", "add kernel last seen"], "01f0ed604819": ["17ea44123131", "set null to empty unmanaged_path field"], "bf39b34717d4": ["01f0ed604819", "Drop Session, and Kernel's fk constraints to users and keypairs"], "60bcbf00a96e": ["bf39b34717d4", "add role tables"], "643deb439458": ["ed84197be4fe", "change permission table names"], "a5ef73b01e97": ["60bcbf00a96e", "Add triggered_by to AuditLogRow"], "ed84197be4fe": ["a5ef73b01e97", "add scope entity mapping table"], "28fecac94e67": ["643deb439458", "redesign rbac tables"], "29bbf3830309": ["902837cf18b4", "Relocate artifact revision's readonly column"], "2bb529fb88b6": ["e38044633465", "Add huggingface_registries table"], "32764dcd0fad": ["345551145801", "Make artifact_revisions created_at, updated_at column nullable"], "345551145801": ["2bb529fb88b6", "Add artifacts"], "42feff246198": ["ec7a778bcb78", "add source col to roles"], "43c7e60c56af": ["b6f3b3c69d16", "Remove `storage_id`, and add `storage_namespace_id` in association_artifacts_storages"], "4db74efaf82e": ["fb01c44db0d6", "Separate designated agent ids"], "902837cf18b4": ["32764dcd0fad", "Add object_storage_meta table"], "b6f3b3c69d16": ["29bbf3830309", "Rename `object_storage_meta` to `object_storage_namespace`"], "e38044633465": ["42feff246198", "Add object_storages table"], "ec7a778bcb78": ["28fecac94e67", "restore object permissions"], "fb01c44db0d6": ["43c7e60c56af", "Update Endpoint and Routing for sokovan"], "08c1867e266e": ["982a7c19a06c", "Add `availability` column to `artifacts` table"], "11ee5c074009": ["4db74efaf82e", "Add reservoir_registries table"], "2cc8337d78a3": ["ba5207c55924", "Add `scanned_at`, `updated_at` columns to `artifacts`"], "430b1631804d": ["a4d56e86d9ee", "migrate project data to roles"], "5b171528a6f5": ["e43125b98bba", "migrate vfolder data to roles"], "982a7c19a06c": ["5b171528a6f5", "Make artifact scanned_at, updated_at columns timezone aware"], "9adcd6f48ba1": ["2cc8337d78a3", "expand rbac tables"], "a4d56e86d9ee": ["9adcd6f48ba1", "migrate user data to roles"], "ba5207c55924": ["11ee5c074009", "Add artifact_registries table"], "e43125b98bba": ["430b1631804d", "migrate domain data to roles"], "1f76b4c0f399": ["08c1867e266e", "Rename object_storage_namespace table to storage_namespace and bucket column to namespace"], "82f4d3dea750": ["1f76b4c0f399", "change association scopes entities uq constraint"], "fa3dd7f77c19": ["82f4d3dea750", "Add `remote_status` to `artifact_revision`"], "09206ac04fd3": ["de1032a11cca", "create global roles"], "d811b103dbfc": ["09206ac04fd3", "Add app_configs table for frontend configuration"], "de1032a11cca": ["fa3dd7f77c19", "Add vfs_storages table"], "4cfe35b1e60a": ["b55309328455", "Add verification_result to artifact_revisions"], "5a5142f6d251": ["d811b103dbfc", "Add digest to artifact_revisions"], "96e9056b8e72": ["5a5142f6d251", "add_extra_column_to_artifacts"], "b55309328455": ["ffcf0ed13a25", "Change notification channel_type from enum to string"], "dd15fd17f232": ["4cfe35b1e60a", "add_degraded_route_status"], "ffcf0ed13a25": ["96e9056b8e72", "Add notification tables"], "b0fb0eb6b6bc": ["dd15fd17f232", "Update container_registries.registry_name length restriction"], "013a6676866c": ["a5e87ed3b6d4", "migrate_notification_data_to_rbac"], "25ac68cb28ba": ["b6a20822c683", "create deployment_revisions table"], "3a8f1c2d4e5b": ["25ac68cb28ba", "create deployment_auto_scaling_policies table"], "4c9e2f3a5b6d": ["3a8f1c2d4e5b", "create deployment_policies table"], "5e7a3b9c1d2f": ["4c9e2f3a5b6d", "add deploying lifecycle state and revision_history_limit column"], "67f5338ff571": ["a4289ef5f0cd", "migrate_artifact_data_to_rbac"], "6d850788c7c8": ["67f5338ff571", "migrate_artifact_registry_data_to_rbac"], "6f8a4c0d2e3g": ["5e7a3b9c1d2f", "add routing revision and traffic_status columns"], "a4289ef5f0cd": ["6f8a4c0d2e3g", "Allow duplicated session names across different user"], "a5e87ed3b6d4": ["6d850788c7c8", "migrate_app_config_data_to_rbac"], "b6a20822c683": ["b0fb0eb6b6bc", "Add scheduling history tables"], "d0a3c0716970": ["013a6676866c", "migrate_model_deployment_data_to_rbac"], "2185ae0dd371": ["d86417a6bf7b", "migrate_vfolder_data_to_rbac"], "352143f82276": ["5bbce2f389e4", "add_scheduling_rank_to_user_fair_shares"], "3b27edfaae20": ["352143f82276", "Add last_observed_at column to kernels table"], "5bbce2f389e4": ["81f2dd702d93", "add_fair_share_spec_to_scaling_groups"], "71343531dd5a": ["7369d1eb7d4a", "add_fair_share_and_resource_usage_history_tables"], "7369d1eb7d4a": ["84b901f69d16", "add unique constraints to rbac permission tables"], "81f2dd702d93": ["a1b2c3d4e5f6", "fix_destory_typo_in_audit_logs_operation_column"], "84b901f69d16": ["2185ae0dd371", "Add sub_steps to history tables"], "a1b2c3d4e5f6": ["f8a9b3c2d1e0", "rename_scaling_group_to_resource_group"], "bc4e0e948300": ["3b27edfaae20", "make fair share weight columns nullable"], "d86417a6bf7b": ["d0a3c0716970", "add entity_fields table"], "f8a9b3c2d1e0": ["71343531dd5a", "add foreign key constraints to rbac permission tables"], "03ff6767b2e4": ["12b02ba4d44b", "Rename vfolderpermission PG enum type to vfoldermountpermission"], "12b02ba4d44b": ["ccf8ae5c90fe", "add_usage_bucket_entries_table"], "299deadfb77e": ["8fd6f47bd226", "add direct columns to permissions"], "321c033a321b": ["acd2e76c1e40", "set agent_resources used column not null with default 0"], "4b7b4b040a70": ["bc4e0e948300", "add_resource_slot_normalization_tables"], "8fd6f47bd226": ["321c033a321b", "add relation_type to association_scopes_entities"], "acd2e76c1e40": ["4b7b4b040a70", "add_service_catalog_tables"], "ccf8ae5c90fe": ["f41bbe0c0f12", "add_device_metadata_to_resource_slot_types"], "f41bbe0c0f12": ["299deadfb77e", "remove_permission_groups_table_and_fk"], "ffcf0ed13a26": ["03ff6767b2e4", "rename sessionresults enum type to sessionresult"], "091d0274c2e3": ["21159a293dfb", "migrate_agent_data_to_rbac"], "0b1efbb2db84": ["7h4m7ygnaao1", "fix sessionresult enum type when both singular and plural coexist"], "0e0723286a7a": ["091d0274c2e3", "migrate_image_data_to_rbac"], "21159a293dfb": ["2e42a745f939", "migrate_keypair_data_to_rbac"], "2e42a745f939": ["82e817b74ae4", "migrate_container_registry_data_to_rbac"], "32ad43817452": ["1cc9b47e0a8e", "add_prometheus_query_presets_table"], "359f0bbd936c": ["df13b2272b61", "add sub_step column to endpoints"], "3f5c20f7bb07": ["32ad43817452", "add unique constraint to permissions table"], "6f2f5d828a52": ["b1009fe7f865", "add-session-is-preemptible"], "7h4m7ygnaao1": ["3f5c20f7bb07", "remigrate vfolder invitation data to rbac"], "82e817b74ae4": ["359f0bbd936c", "migrate_resource_group_data_to_rbac"], "b1009fe7f865": ["0b1efbb2db84", "Make routings.created_at non-nullable"], "df13b2272b61": ["6f2f5d828a52", "Add server_default to roles.updated_at"], "0113c63f3261": ["bee1c0de01a1", "add role_preset and role_permission_preset tables"], "045b0e0e4384": ["ccd5dbb99161", "add FK to images.registry_id (RESTRICT)"], "04e150fdefa0": ["b16a619f26d5", "convert routing status and traffic_status from native ENUM to VARCHAR"], "0a200d0fc480": ["cff56a8381dd", "populate deployment revision rows from endpoint data"], "0b10b2c6a972": ["ba42cb865efe", "seed reads_vfolder_config_files for custom runtime variant"], "169cb5f48658": ["eb9d9c018e85", "add replica_id to sessions"], "17b679c98b50": ["21ce28a1c771", "drop expires_at from login_sessions"], "19e48e70b86a": ["3b6297b1bd75", "create login_session tables"], "1a2b3c4d5e6f": ["c0ffee5a91d3", "drop current_revision / deploying_revision from endpoints"], "1cc9b47e0a8e": ["ffcf0ed13a26", "fix sessionresult enum type when both singular and plural coexist (backport)"], "21ce28a1c771": ["f5338adb2de1,0a200d0fc480", "merge f5338adb2de1 and 0a200d0fc480"], "2a531e0c528e": ["b4e7f1a2c3d5", "Narrow endpoint name unique index to active states"], "2bf0e9a716de": ["979bd203db8a", "create runtime_variants table"], "2c9000848b6e": ["4f08ccd6cb8e", "backfill missing user system roles"], "30c8308738ee": ["5a4e677aea42", "migrate_session_data_to_rbac"], "338bc3284f20": ["4ce7119188af", "seed start_command in runtime_variants.default_model_definition"], "3549e469dfee": ["30c8308738ee", "drop rollback_on_failure from deployment_policies"], "3632aad9d5d9": ["6e5a7a62a687", "migrate_session_app_to_rbac"], "3727dd0927cf": ["19e48e70b86a", "add fk constraints to rbac tables"], "3b6297b1bd75": ["cf3290640ea8", "add admin page read permissions to existing admin roles"], "3f8a1c6b2e94": ["b7d4e2a9c1f3", "add routing replica_group fk"], "46e007d9b237": ["c4d5e6f7a8b9", "renormalize legacy hyphenated ``start-command`` key"], "4b79df76c749": ["9229f72fa447", "create runtime_variant_presets table"], "4ce7119188af": ["b8a85c96607c", "add reserved column to agent_resources"], "4f08ccd6cb8e": ["99805291b6e0", "free resource_allocations of CANCELLED kernels"], "5a139f0e951e": ["ba5923b1f4a7", "Add `updated_at` column to `vfolders`"], "5a4e677aea42": ["0e0723286a7a", "convert global-scoped permissions to domain-scoped"], "5d08e1164834": ["b7fa28e23b29,84d5c6daf8cc", "Merge heads b7fa28e23b29 and 84d5c6daf8cc"], "5e5d1672ccc2": ["c4e9f2a7b1d8", "add replica group rollout column"], "63be6b4add67": ["3f8a1c6b2e94", "add replica group status columns"], "689f66507280": ["9dc6609c92ce", "add max_concurrent_logins to user_resource_policy"], "6b8149885649": ["c7d58e2a4f93,5a139f0e951e", "merge c7d58e2a4f93 and 5a139f0e951e"], "6e104991787d": ["689f66507280", "add deployment-level fields to deployment_revision_presets"], "6e5a7a62a687": ["46e007d9b237", "migrate_vfolder_data_to_rbac"], "711635faccbe": ["169cb5f48658,e1f7a3c9d524", "merge replica_id and deploy_rollout heads"], "7a9be5b982c0": ["045b0e0e4384,0b10b2c6a972", "merge 045b and 0b10"], "7af18070fdef": ["ed42bc179b91", "expand_prometheus_query_presets"], "7ea9f3c1b2d5": ["ad7acfe8aa1c", "add reads_vfolder_config_files to runtime_variants"], "84d5c6daf8cc": ["f3a8c1d05e64", "drop legacy app_configs table"], "85743d601993": ["cd067180a8b1,e3fb172166dc", "merge 2 heads"], "869918e9e95a": ["17b679c98b50", "seed_default_prometheus_query_presets"], "89a57e90f3b4": ["f7d3738a3cef,2a531e0c528e", "merge f7d3 and 2a53"], "8c1f7d3a9e2b": ["dec0deba5893", "normalize legacy string start_command in stored model definitions"], "8d01fe40664a": ["af1b9ec86adb", "drop revision fields from endpoints and resource_group from deployment_revisions"], "9229f72fa447": ["2bf0e9a716de", "seed runtime_variants data"], "930e9f2dd502": ["869918e9e95a", "assign default rolling deployment policy and add FK to endpoints"], "979bd203db8a": ["930e9f2dd502", "make routings.revision non-nullable"], "99805291b6e0": ["6e104991787d", "expand sessions.name and kernels.session_name length"], "9dc6609c92ce": ["04e150fdefa0", "register existing project roles in association_scopes_entities"], "9fc9e6bfe695": ["f3a8c2d51b94", "create app_config_definitions table"], "a1b2c3d4e5f7": ["d3f4a5b6c7d8", "Add route sub_status, updated_at columns and fix traffic_status default."], "a1c3e5d7b9f2": ["b2c3d4e5f6a7", "add ``id`` UUID column to ``domains``"], "a3b4c5d6e7f8": ["89a57e90f3b4", "add category table and description/rank/category_id to presets"], "a3b7c9d1e5f2": ["ecc4b93d7907", "delete inactive login sessions"], "a3f1c7e2b9d4": ["711635faccbe", "add required to runtime_variant_presets"], "a7b8c9d0e1f2": ["f1a2b3c4d5e6", "preset image string to image_id uuid"], "aa596a09c091": ["8c1f7d3a9e2b", "add index to rbac tables"], "ad7acfe8aa1c": ["d3683e2703ff", "add role_invitations table and grant role:assignment permissions"], "af1b9ec86adb": ["ed1aa96c40d0", "create deployment_revision_presets table"], "b16a619f26d5": ["f2a3b4c5d6e7", "split threshold+comparator into min_threshold+max_threshold"], "b1a2c3d4e5f6": ["f0b1c2d3e4a5", "add deployment options to scaling group and endpoint"], "b2c3d4e5f6a7": ["d52fd86275bf", "Add sub_status columns to route_history and drop health_status columns."], "b2d4f6e8c1a3": ["a1c3e5d7b9f2", "add ``id`` UUID column to ``scaling_groups``"], "b4e7f1a2c3d5": ["a3b7c9d1e5f2", "add creator_id to vfolders"], "b5c6d7e8f9a0": ["7ea9f3c1b2d5", "add default_model_definition to runtime_variants"], "b7d4e2a9c1f3": ["d69322160c90", "add endpoint deploying_revision_id column"], "b7fa28e23b29": ["f3a8c1d05e64", "add route termination grace period"], "b8a85c96607c": ["7a9be5b982c0", "rewrap legacy string start_command via shell -c"], "b8c9d0e1f2a3": ["a7b8c9d0e1f2", "add preset_values to deployment_revisions"], "ba42cb865efe": ["c3d4e5f6a7b8", "remove deprecated RBAC permission rows (global scope, session:app entity)"], "ba5923b1f4a7": ["aa596a09c091", "make revision-preset deployment fields not null"], "bbcc151ec870": ["e3111d960208", "migrate strategy_spec legacy plain-int values to IntOrPercent dict format"], "bd1bf0524350": ["daf20413acda", "recompute inflated fair-share usage buckets from kernel records"], "be1ac9308056": ["2c9000848b6e", "add login_client_types table"], "bee1c0de01a1": ["338bc3284f20", "add enabled flag to resource slot types"], "c0ffee5a91d3": ["0113c63f3261", "add replica_groups table and replica group references"], "c2d3e4f5a6b7": ["b1a2c3d4e5f6", "add session options JSONB columns"], "c3d4e5f6a7b8": ["b2d4f6e8c1a3", "Add health_check column to routings table."], "c4d5e6f7a8b9": ["ba5923b1f4a7", "add revision_preset_id to deployment_revisions"], "c4e9f2a7b1d8": ["63be6b4add67", "add replica group history"], "c6648c039bd4": ["e7b3a1f9c2d4", "add permission bitmask column to permissions"], "c7d58e2a4f93": ["3632aad9d5d9", "Drop endpoint name unique index"], "c7d8e9f0a1b2": ["b5c6d7e8f9a0", "add FK to deployment_revisions.image (SET NULL)"], "c7e1a9d4f6b2": ["9fc9e6bfe695", "backfill custom runtime variant service block when missing"], "c7f2a8e31b04": ["b4e7f1a2c3d5", "add login_client_type_id to login_sessions"], "c9d0e1f2a3b4": ["b8c9d0e1f2a3", "add ui metadata to runtime_variant_presets"], "ccd5dbb99161": ["ba42cb865efe", "add ondelete cascade to image alias"], "cd067180a8b1": ["d8e4f2a1b3c7", "add image_id to kernels and image_ids to sessions"], "ce69b746304e": ["c2d3e4f5a6b7", "migrate association_groups_users data to rbac"], "cf3290640ea8": ["3549e469dfee", "add last_used_at to images"], "cff56a8381dd": ["3727dd0927cf", "add created_at to permissions table"], "d0e1f2a3b4c5": ["c9d0e1f2a3b4", "add access_level to model_cards"], "d1c0f1e2b3a4": ["ce69b746304e", "drop runtime_variant_presets.ui_type column; ui_type lives in ui_option"], "d3683e2703ff": ["f9a8cfaca907", "backfill role-to-scope mappings in association_scopes_entities"], "d3f4a5b6c7d8": ["fc249eccd0b2", "add required flag to resource slot types"], "d52fd86275bf": ["a1b2c3d4e5f7", "add ``vfolder_subpath`` to ``deployment_revisions``"], "d69322160c90": ["7af18070fdef", "add permission cap column to association_scopes_entities"], "d7879c511ea1": ["3727dd0927cf", "remove global scope rows from RBAC tables"], "d8e4f2a1b3c7": ["a3b4c5d6e7f8", "make endpoint created_at columns NOT NULL"], "d8e9f0a1b2c3": ["c7d8e9f0a1b2", "migrate deployment_revisions.runtime_variant to runtime_variant_id UUID FK"], "daf20413acda": ["f2b9a4c7e103", "disable auto_assign for admin roles"], "dec0deba5893": ["d1c0f1e2b3a4", "drop sessionresult/sessionresults native enum types in favor of VARCHAR"], "e1f2a3b4c5d6": ["d0e1f2a3b4c5", "normalize resource slots for model cards, presets, and revisions"], "e1f7a3c9d524": ["5e5d1672ccc2", "raise the deployment rollout timeout default and split action retries"], "e3111d960208": ["8d01fe40664a", "split route status and health_status columns"], "e3fb172166dc": ["d8e4f2a1b3c7", "backfill project member roles and promote legacy custom sources to system"], "e7b3a1f9c2d4": ["5d08e1164834", "seed runtime_variant_presets data"], "e9f0a1b2c3d4": ["d8e9f0a1b2c3", "add FK to deployment_revisions.model (SET NULL)"], "eb9d9c018e85": ["1a2b3c4d5e6f", "add auto_assign column to roles"], "ecc4b93d7907": ["be1ac9308056", "add prometheus_query_preset_id to endpoint_auto_scaling_rules"], "ed1aa96c40d0": ["4b79df76c749", "create model_cards table"], "ed42bc179b91": ["eb9d9c018e85", "seed health-check opt-in defaults for runtime variants"], "f0b1c2d3e4a5": ["e9f0a1b2c3d4", "split endpoint scaling_state out of EndpointLifecycle"], "f1a2b3c4d5e6": ["bbcc151ec870", "add_model_card_permissions_to_rbac"], "f2a3b4c5d6e7": ["e1f2a3b4c5d6", "add expires_at to endpoint_tokens"], "f2b9a4c7e103": ["c7e1a9d4f6b2", "backfill admin page read permission for runtime-created admin roles"], "f3a8c1d05e64": ["a3f1c7e2b9d4", "backfill default service port for custom runtime variant"], "f3a8c2d51b94": ["c6648c039bd4", "add ``model_mount_perm`` to ``deployment_revisions``"], "f5338adb2de1": ["cff56a8381dd,d7879c511ea1", "merge cff56a8381dd and d7879c511ea1"], "f7d3738a3cef": ["c7f2a8e31b04", "add server_default to images.last_used_at"], "f9a8cfaca907": ["85743d601993", "fix email scope_ids to UUIDs in association_scopes_entities"], "fc249eccd0b2": ["6b8149885649", "rename ``timeouts`` JSONB key to ``handler_options``"], "2d6443ac0d4a": ["bd1bf0524350", "create app_config_allow_list table"], "a8e06485829f": ["2d6443ac0d4a", "create app_config_fragments table"], "b4c5d6e7f8a9": ["e3b8d2a1c5f7", "make session scaling_group_name non-nullable"], "d3f8a1c45e9b": ["a8e06485829f", "create idle_checker tables"], "e3b8d2a1c5f7": ["d3f8a1c45e9b", "backfill custom runtime variant service block (main-head duplicate)"], "097389c0853b": ["c4e1a9b73f52", "add fair-share resource_group_id columns"], "2ec0aa5a19cf": ["b13d304bf1fd", "strip materialized nulls from stored model definitions"], "339ae21cb8ec": ["b3e8f1a24c76", "add sessions.requested_starts_at"], "39fadbbea696": ["b3e8f1a24c76", "add initial grace period to idle checkers"], "3f9a1c7b2e04": ["4a39641d0fc2", "add-session-job-priority"], "45d3064b95c9": ["2ec0aa5a19cf", "disable auto_assign for admin roles (main-head follow-up)"], "4a39641d0fc2": ["d004f760adc7", "create retention_policies table"], "5405ee0d8eed": ["339ae21cb8ec,39fadbbea696", "merge heads 339ae21cb8ec and 39fadbbea696"], "577c7a215934": ["b988f01b17a1,a1c4e7b93f22", "merge heads b988f01b17a1 and a1c4e7b93f22"], "5c92586bff94": ["b3f1a9c2d7e4", "create session_idle_checks"], "66d0f891ed20": ["ba6615a4d2f1", "move fragment rank to app_config_allow_list"], "710460cca1ed": ["097389c0853b", "add kernel usage record resource_group_id column"], "71cb16a7a9c5": ["8f3c1d5a2b47", "derive idle checker type from spec"], "7a9720934f55": ["710460cca1ed", "add usage bucket resource_group_id columns"], "7f2b9c4d1a83": ["a560420476b6", "add agent resource_group_id column"], "890490020974": ["e7a41b29c8d3", "make session idle check expire_at nullable"], "8f3c1d5a2b47": ["890490020974", "add session_groups table and placement group FKs"], "a0a28251f296": ["e5b71c94d2a8", "backfill jsonb null default_model_definition in runtime_variants"], "a1c4e7b93f22": ["3f9a1c7b2e04", "add kernel history read permissions to roles that can read kernels"], "a379b72f1206": ["b4c5d6e7f8a9", "add virtual scope tables"], "a3c1d8e5b294": ["c05f9465a9cd", "backfill admin page read permission for runtime-created admin roles (followup)"], "a560420476b6": ["e9a1c77b42d0", "cascade app config subtree deletion"], "aa27f1d5cd35": ["45d3064b95c9", "add covering indexes for virtual scope permission resolution"], "ada41cb881bb": ["a379b72f1206", "add session scope id columns"], "b13d304bf1fd": ["a3c1d8e5b294", "change audit_logs.acted_as to uuid"], "b3d9f7a2c184": ["c4e1a9b73f52", "add_app_config_fragment_permissions_to_rbac"], "b3e8f1a24c76": ["ea422739665b", "seed retention_policies disabled by default"], "b3f1a9c2d7e4": ["aa27f1d5cd35", "add is_default to scaling_group"], "b93d1c47af52": ["c4a91d7e05b2", "key app_config_fragments with UNIQUE NULLS NOT DISTINCT"], "b988f01b17a1": ["3f9a1c7b2e04", "use resource group IDs for fair-share uniqueness"], "ba6615a4d2f1": ["ada41cb881bb", "stringify model service start_command"], "c05f9465a9cd": ["7f2b9c4d1a83", "add acted_as to audit_logs"], "c4a91d7e05b2": ["71cb16a7a9c5", "recompute inflated fair-share usage buckets from kernel records"], "c4e1a7f9b26d": ["5405ee0d8eed", "add max_priority to keypair_resource_policies"], "c4e1a9b73f52": ["5c92586bff94", "drop_dead_app_config_permissions"], "cd6332715576": ["c4e1a7f9b26d", "add reserved_at column to resource_allocations"], "d004f760adc7": ["7a9720934f55,b3d9f7a2c184", "merge 7a97 and b3d9"], "e5b71c94d2a8": ["577c7a215934", "convert app_config_fragments.scope_id to a nullable UUID"], "e7a41b29c8d3": ["cd6332715576", "add prereserved columns for advance reservations"], "e9a1c77b42d0": ["66d0f891ed20", "add kernel resource_group_id column"], "ea422739665b": ["a0a28251f296", "make session idle check expire_at non-nullable"] };
-var LINE_PARENTS = { "22.09": { "bedd92de93af": "3efd66393bd0", "d58a526bf837": "fdc9d6ac49b4" }, "23.09": { "589c764a18f1": "a5319bfc7d7c", "8c74e7df26f8": "85615e005fa3", "d3f8c74bf148": "8c74e7df26f8" }, "24.03": { "3596bc12ec09": "59a622c31820", "38741c85f228": "dddf9be580f5", "59a622c31820": "5d92c9cc930c" }, "24.09": { "ecc9f6322be4": "ef9a7960d234", "ef9a7960d234": "e9e574a6e22d" }, "26.3": { "32ad43817452": "ffcf0ed13a26" }, "26.7": { "2d6443ac0d4a": "c7e1a9d4f6b2" } };
-var DUPLICATE_REVISIONS = { "1cc9b47e0a8e": "0b1efbb2db84", "bd1bf0524350": "c4a91d7e05b2", "daf20413acda": "45d3064b95c9", "f2b9a4c7e103": "a3c1d8e5b294" };
+var RELEASE_ROWS = [["21.03.0", "2021-03-29", "518ecf41f567", ">=3.8"], ["21.03.1", "2021-03-31", "518ecf41f567", ">=3.9"], ["21.03.2", "2021-04-02", "518ecf41f567", ">=3.9"], ["21.03.3", "2021-04-13", "8679d0a7e22b", ">=3.9"], ["21.03.4", "2021-05-14", "8679d0a7e22b", ">=3.9"], ["21.03.5", "2021-05-17", "8679d0a7e22b", ">=3.9"], ["21.03.6", "2021-06-07", "8679d0a7e22b", ">=3.9"], ["21.03.7", "2021-06-13", "8679d0a7e22b", ">=3.9"], ["21.03.8", "2021-06-14", "8679d0a7e22b", ">=3.9"], ["21.03.9", "2021-06-18", "8679d0a7e22b", ">=3.9"], ["21.03.10", "2021-06-28", "8679d0a7e22b", ">=3.9"], ["21.03.11", "2021-07-13", "8679d0a7e22b", ">=3.9"], ["21.03.12", "2021-07-13", "8679d0a7e22b", ">=3.9"], ["21.03.13", "2021-07-19", "8679d0a7e22b", ">=3.9"], ["21.03.14", "2021-07-19", "8679d0a7e22b", ">=3.9"], ["21.03.15", "2021-07-19", "8679d0a7e22b", ">=3.9"], ["21.03.16", "2021-07-20", "8679d0a7e22b", ">=3.9"], ["21.03.17", "2021-07-20", "8679d0a7e22b", ">=3.9"], ["21.03.18", "2021-07-22", "8679d0a7e22b", ">=3.9"], ["21.03.19", "2021-08-23", "8679d0a7e22b", ">=3.9"], ["21.03.20", "2021-09-02", "8679d0a7e22b", ">=3.9"], ["21.03.21", "2021-10-05", "8679d0a7e22b", ">=3.9"], ["21.03.22", "2021-10-07", "8679d0a7e22b", ">=3.9"], ["21.03.23", "2021-10-21", "8679d0a7e22b", ">=3.9"], ["21.03.24", "2021-11-08", "8679d0a7e22b", ">=3.9"], ["21.03.25", "2021-12-15", "8679d0a7e22b", ">=3.9"], ["21.03.26", "2022-01-10", "8679d0a7e22b", ">=3.9"], ["21.03.27", "2022-01-11", "8679d0a7e22b", ">=3.9"], ["21.03.28", "2022-01-13", "8679d0a7e22b", ">=3.9"], ["21.03.29", "2022-01-26", "8679d0a7e22b", ">=3.9"], ["21.03.30", "2022-02-14", "8679d0a7e22b", ">=3.9"], ["21.03.31", "2022-03-07", "8679d0a7e22b", ">=3.9"], ["21.03.32", "2022-03-29", "8679d0a7e22b", ">=3.9"], ["21.09.0", "2021-11-08", "8679d0a7e22b", ">=3.9"], ["21.09.1", "2021-11-11", "8679d0a7e22b", ">=3.9"], ["21.09.2", "2021-12-15", "8679d0a7e22b", ">=3.9"], ["21.09.3", "2022-01-10", "60a1effa77d2", ">=3.9"], ["21.09.4", "2022-01-11", "60a1effa77d2", ">=3.9"], ["21.09.5", "2022-01-13", "60a1effa77d2", ">=3.9"], ["21.09.6", "2022-01-26", "60a1effa77d2", ">=3.9"], ["21.09.7", "2022-02-14", "60a1effa77d2", ">=3.9"], ["21.09.8", "2022-03-07", "60a1effa77d2", ">=3.9"], ["21.09.9", "2022-03-29", "60a1effa77d2", ">=3.9"], ["22.03.0", "2022-04-25", "81c264528f20", ">=3.10"], ["22.03.1", "2022-05-03", "81c264528f20", ">=3.10"], ["22.03.2", "2022-05-17", "81c264528f20", ">=3.10"], ["22.03.3", "2022-05-24", "81c264528f20", ">=3.10"], ["22.03.4", "2022-06-08", "81c264528f20", "==3.10.4"], ["22.03.5", "2022-06-08", "81c264528f20", "==3.10.4"], ["22.03.6", "2022-06-10", "81c264528f20", "==3.10.4"], ["22.03.7", "2022-06-16", "81c264528f20", "==3.10.4"], ["22.03.8", "2022-06-26", "81c264528f20", "==3.10.4"], ["22.03.9", "2022-07-10", "81c264528f20", "==3.10.5"], ["22.03.10", "2022-07-18", "81c264528f20", "==3.10.5"], ["22.03.11", "2022-08-18", "81c264528f20", "==3.10.5"], ["22.03.12", "2022-08-18", "81c264528f20", "==3.10.5"], ["22.03.13", "2022-08-18", "81c264528f20", "==3.10.5"], ["22.03.14", "2022-08-30", "81c264528f20", "==3.10.5"], ["22.09.0", "2022-09-28", "f83d630c0bc9", ">=3.10,<3.11"], ["22.09.1", "2022-10-07", "360af8f33d4e", ">=3.10,<3.11"], ["22.09.2", "2022-10-18", "360af8f33d4e", ">=3.10,<3.11"], ["22.09.3", "2022-10-25", "360af8f33d4e", ">=3.10,<3.11"], ["22.09.4", "2022-10-26", "360af8f33d4e", ">=3.10,<3.11"], ["22.09.5", "2022-11-28", "c53397a490be", ">=3.10,<3.11"], ["22.09.6", "2022-12-09", "213a04e90ecf", ">=3.10,<3.11"], ["22.09.7", "2023-01-09", "213a04e90ecf", ">=3.10,<3.11"], ["22.09.8", "2023-01-10", "213a04e90ecf", ">=3.10,<3.11"], ["22.09.9", "2023-01-25", "213a04e90ecf", ">=3.10,<3.11"], ["22.09.10", "2023-02-05", "213a04e90ecf", ">=3.10,<3.11"], ["22.09.11", "2023-02-12", "cace152eefac", ">=3.10,<3.11"], ["22.09.12", "2023-02-20", "cace152eefac", ">=3.10,<3.11"], ["22.09.13", "2023-02-27", "cace152eefac", ">=3.10,<3.11"], ["22.09.14", "2023-02-28", "3efd66393bd0", ">=3.10,<3.11"], ["22.09.15", "2023-03-03", "3efd66393bd0", ">=3.10,<3.11"], ["22.09.16", "2023-03-05", "3efd66393bd0", ">=3.10,<3.11"], ["22.09.17", "2023-03-09", "3efd66393bd0", ">=3.10,<3.11"], ["22.09.18", "2023-03-19", "3efd66393bd0", ">=3.10,<3.11"], ["22.09.19", "2023-03-23", "3efd66393bd0", ">=3.10,<3.11"], ["22.09.20", "2023-03-26", "3efd66393bd0", ">=3.10,<3.11"], ["22.09.21", "2023-04-03", "3efd66393bd0", ">=3.10,<3.11"], ["22.09.22", "2023-05-29", "d58a526bf837", ">=3.10,<3.11"], ["22.09.23", "2023-08-08", "d58a526bf837", ">=3.10,<3.11"], ["23.03.0", "2023-03-30", "10c58e701d87", ">=3.11,<3.12"], ["23.03.1", "2023-05-04", "fdc9d6ac49b4", ">=3.11,<3.12"], ["23.03.2", "2023-05-05", "fdc9d6ac49b4", ">=3.11,<3.12"], ["23.03.3", "2023-05-26", "857bdec5abda", ">=3.11,<3.12"], ["23.03.4", "2023-05-29", "857bdec5abda", ">=3.11,<3.12"], ["23.03.5", "2023-06-13", "5fbd368d12a2", ">=3.11,<3.12"], ["23.03.6", "2023-06-14", "5fbd368d12a2", ">=3.11,<3.12"], ["23.03.7", "2023-07-04", "9e599b62f6f1", ">=3.11,<3.12"], ["23.03.8", "2023-07-06", "69c059996cbd", ">=3.11,<3.12"], ["23.03.9", "2023-07-17", "eb9441fcf90a", ">=3.11,<3.12"], ["23.03.10", "2023-08-01", "eb9441fcf90a", ">=3.11,<3.12"], ["23.03.11", "2023-08-19", "ae7d4cd92aa7", ">=3.11,<3.12"], ["23.03.12", "2023-09-06", "ae7d4cd92aa7", ">=3.11,<3.12"], ["23.09.0", "2023-09-28", "85615e005fa3", ">=3.11,<3.12"], ["23.09.1", "2023-10-10", "8c74e7df26f8", ">=3.11,<3.12"], ["23.09.2", "2023-10-24", "8c74e7df26f8", ">=3.11,<3.12"], ["23.09.3", "2023-10-27", "8c74e7df26f8", ">=3.11,<3.12"], ["23.09.4", "2023-11-01", "8c74e7df26f8", ">=3.11,<3.12"], ["23.09.5", "2023-11-02", "8c74e7df26f8", ">=3.11,<3.12"], ["23.09.6", "2023-11-27", "8c74e7df26f8", ">=3.11,<3.12"], ["23.09.8", "2024-01-21", "8b2ec7e3d22a", ">=3.11,<3.12"], ["23.09.10", "2024-03-27", "75ea2b136830", ">=3.11,<3.12"], ["23.09.11", "2024-07-31", "75ea2b136830", ">=3.11,<3.12"], ["24.03.0", "2024-04-06", "857b763b8618", ">=3.12,<3.13"], ["24.03.2", "2024-04-17", "dddf9be580f5", ">=3.12,<3.13"], ["24.03.3", "2024-05-01", "dddf9be580f5", ">=3.12,<3.13"], ["24.03.4", "2024-06-04", "f56a82d0ac9f", ">=3.12,<3.13"], ["24.03.5", "2024-06-20", "5d92c9cc930c", ">=3.12,<3.13"], ["24.03.6", "2024-06-21", "5d92c9cc930c", ">=3.12,<3.13"], ["24.03.7", "2024-08-04", "59a622c31820", ">=3.12,<3.13"], ["24.03.8", "2024-08-13", "59a622c31820", ">=3.12,<3.13"], ["24.03.9", "2024-08-23", "59a622c31820", ">=3.12,<3.13"], ["24.03.10", "2024-09-27", "3596bc12ec09", ">=3.12,<3.13"], ["24.03.11", "2024-10-21", "3596bc12ec09", ">=3.12,<3.13"], ["24.09.0", "2024-10-21", "7c8501cec07b", ">=3.12,<3.13"], ["24.09.1", "2024-11-25", "e9e574a6e22d", ">=3.12,<3.13"], ["24.09.2", "2024-11-29", "e9e574a6e22d", ">=3.12,<3.13"], ["24.09.3", "2024-12-09", "e9e574a6e22d", ">=3.12,<3.13"], ["24.09.4", "2024-12-11", "e9e574a6e22d", ">=3.12,<3.13"], ["24.09.5", "2025-01-04", "e9e574a6e22d", ">=3.12,<3.13"], ["24.09.6", "2025-02-07", "ecc9f6322be4", ">=3.12,<3.13"], ["24.09.7", "2025-02-18", "ecc9f6322be4", ">=3.12,<3.13"], ["24.09.8", "2025-05-23", "ecc9f6322be4", ">=3.12,<3.13"], ["24.09.9", "2025-05-23", "ecc9f6322be4", ">=3.12,<3.13"], ["24.09.10", "2025-06-03", "ecc9f6322be4", ">=3.12,<3.13"], ["24.09.11", "2025-06-23", "ecc9f6322be4", ">=3.12,<3.13"], ["24.09.12", "2025-08-12", "ecc9f6322be4", ">=3.12,<3.13"], ["24.09.13", "2025-09-15", "ecc9f6322be4", ">=3.12,<3.13"], ["24.09.14", "2025-09-16", "ecc9f6322be4", ">=3.12,<3.13"], ["24.12.0", "2024-12-30", "0bb88d5a46bf", ">=3.12,<3.13"], ["24.12.1", "2025-01-04", "0bb88d5a46bf", ">=3.12,<3.13"], ["25.1.0", "2025-01-20", "fb89f5d7817b", ">=3.12,<3.13"], ["25.1.1", "2025-01-20", "fb89f5d7817b", ">=3.12,<3.13"], ["25.2.0", "2025-02-08", "ecc9f6322be4", ">=3.12,<3.13"], ["25.3.0", "2025-02-19", "8f85e9d0bd4e", ">=3.12,<3.13"], ["25.3.1", "2025-02-21", "8f85e9d0bd4e", ">=3.12,<3.13"], ["25.3.2", "2025-02-26", "8f85e9d0bd4e", ">=3.12,<3.13"], ["25.3.3", "2025-02-27", "8f85e9d0bd4e", ">=3.12,<3.13"], ["25.4.0", "2025-03-12", "70e0533aa49a", ">=3.12,<3.13"], ["25.5.0", "2025-03-25", "683ca0a32f41", ">=3.12,<3.13"], ["25.5.1", "2025-03-27", "683ca0a32f41", ">=3.12,<3.13"], ["25.5.2", "2025-03-31", "683ca0a32f41", ">=3.12,<3.13"], ["25.6.0", "2025-04-17", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.1", "2025-04-21", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.2", "2025-04-28", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.3", "2025-04-28", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.4", "2025-04-29", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.5", "2025-05-07", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.6", "2025-05-23", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.7", "2025-05-23", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.8", "2025-06-03", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.9", "2025-06-05", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.10", "2025-06-17", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.11", "2025-06-23", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.12", "2025-07-07", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.13", "2025-09-15", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.14", "2025-09-16", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.15", "2025-10-02", "c7fedaca4883", ">=3.13,<3.14"], ["25.6.17", "2025-12-12", "c7fedaca4883", ">=3.13,<3.14"], ["25.7.0", "2025-04-28", "c7fedaca4883", ">=3.13,<3.14"], ["25.8.0", "2025-05-23", "17ea44123131", ">=3.13,<3.14"], ["25.8.1", "2025-05-23", "17ea44123131", ">=3.13,<3.14"], ["25.9.0", "2025-06-02", "17ea44123131", ">=3.13,<3.14"], ["25.9.1", "2025-06-05", "17ea44123131", ">=3.13,<3.14"], ["25.10.0", "2025-06-23", "17ea44123131", ">=3.13,<3.14"], ["25.10.1", "2025-06-25", "17ea44123131", ">=3.13,<3.14"], ["25.11.0", "2025-07-09", "bf39b34717d4", ">=3.13,<3.14"], ["25.11.1", "2025-07-15", "bf39b34717d4", ">=3.13,<3.14"], ["25.11.2", "2025-07-16", "bf39b34717d4", ">=3.13,<3.14"], ["25.11.3", "2025-08-18", "bf39b34717d4", ">=3.13,<3.14"], ["25.11.4", "2026-03-20", "bf39b34717d4", ">=3.13,<3.14"], ["25.12.0", "2025-07-23", "643deb439458", ">=3.13,<3.14"], ["25.12.1", "2025-07-25", "643deb439458", ">=3.13,<3.14"], ["25.13.0", "2025-08-29", "fb01c44db0d6", ">=3.13,<3.14"], ["25.13.1", "2025-08-29", "fb01c44db0d6", ">=3.13,<3.14"], ["25.13.2", "2025-09-02", "fb01c44db0d6", ">=3.13,<3.14"], ["25.13.3", "2025-09-03", "4db74efaf82e", ">=3.13,<3.14"], ["25.13.4", "2025-09-03", "4db74efaf82e", ">=3.13,<3.14"], ["25.14.0", "2025-09-15", "982a7c19a06c", ">=3.13,<3.14"], ["25.14.1", "2025-09-15", "982a7c19a06c", ">=3.13,<3.14"], ["25.14.2", "2025-09-15", "982a7c19a06c", ">=3.13,<3.14"], ["25.14.3", "2025-09-17", "08c1867e266e", ">=3.13,<3.14"], ["25.14.4", "2025-09-19", "08c1867e266e", ">=3.13,<3.14"], ["25.14.5", "2025-09-22", "08c1867e266e", ">=3.13,<3.14"], ["25.15.0", "2025-10-02", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.1", "2025-10-23", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.2", "2025-11-07", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.3", "2025-11-23", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.4", "2025-12-09", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.5", "2025-12-12", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.6", "2025-12-29", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.7", "2026-01-21", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.8", "2026-01-26", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.9", "2026-02-20", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.10", "2026-02-20", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.11", "2026-02-24", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.15.12", "2026-03-16", "fa3dd7f77c19", ">=3.13,<3.14"], ["25.16.0", "2025-10-31", "d811b103dbfc", ">=3.13,<3.14"], ["25.17.0", "2025-11-23", "dd15fd17f232", ">=3.13,<3.14"], ["25.17.1", "2025-11-26", "dd15fd17f232", ">=3.13,<3.14"], ["25.18.0", "2025-12-12", "b0fb0eb6b6bc", ">=3.13,<3.14"], ["25.18.1", "2025-12-16", "b0fb0eb6b6bc", ">=3.13,<3.14"], ["25.19.0", "2026-01-01", "d0a3c0716970", ">=3.13,<3.14"], ["25.19.1", "2026-01-12", "d0a3c0716970", ">=3.13,<3.14"], ["25.19.2", "2026-01-19", "d0a3c0716970", ">=3.13,<3.14"], ["26.1.0", "2026-01-26", "bc4e0e948300", ">=3.13,<3.14"], ["26.2.0", "2026-02-13", "ccf8ae5c90fe", ">=3.13,<3.14"], ["26.2.1", "2026-02-22", "03ff6767b2e4", ">=3.13,<3.14"], ["26.2.2", "2026-02-23", "03ff6767b2e4", ">=3.13,<3.14"], ["26.2.3", "2026-02-25", "ffcf0ed13a26", ">=3.13,<3.14"], ["26.2.4", "2026-02-27", "ffcf0ed13a26", ">=3.13,<3.14"], ["26.2.5", "2026-03-12", "ffcf0ed13a26", ">=3.13,<3.14"], ["26.3.0", "2026-03-16", "0e0723286a7a", ">=3.13,<3.14"], ["26.3.1", "2026-03-20", "0e0723286a7a", ">=3.13,<3.14"], ["26.3.2", "2026-03-24", "0e0723286a7a", ">=3.13,<3.14"], ["26.3.3", "2026-03-24", "0e0723286a7a", ">=3.13,<3.14"], ["26.4.0", "2026-04-09", "2c9000848b6e", ">=3.13,<3.14"], ["26.4.1", "2026-04-10", "2c9000848b6e", ">=3.13,<3.14"], ["26.4.2", "2026-04-15", "a3b4c5d6e7f8", ">=3.13,<3.14"], ["26.4.3", "2026-04-17", "d3683e2703ff", ">=3.13,<3.14"], ["26.4.4", "2026-06-18", "9fc9e6bfe695", ">=3.13,<3.14"], ["26.4.5", "2026-06-22", "9fc9e6bfe695", ">=3.13,<3.14"], ["26.4.6", "2026-06-23", "c7e1a9d4f6b2", ">=3.13,<3.14"], ["26.4.7", "2026-07-02", "c7e1a9d4f6b2", ">=3.13,<3.14"], ["26.4.8", "2026-07-13", "daf20413acda", ">=3.13,<3.14"], ["26.4.9", "2026-07-31", "bd1bf0524350", ">=3.13,<3.14"], ["26.4.10", "2026-08-19", "bd1bf0524350", ">=3.13,<3.14"], ["26.4.11", "2026-09-22", "e1b7f3d20a94", ">=3.13,<3.14"], ["26.4.12", "2026-10-02", "e1b7f3d20a94", ">=3.13,<3.14"], ["26.4.13", "2026-10-14", "e1b7f3d20a94", ">=3.13,<3.14"], ["26.4.14", "2026-10-15", "e1b7f3d20a94", ">=3.13,<3.14"], ["26.4.15", "2026-10-16", "e1b7f3d20a94", ">=3.13,<3.14"], ["26.4.16", "2026-10-27", "e1b7f3d20a94", ">=3.13,<3.14"], ["26.7.0", "2026-07-02", "b4c5d6e7f8a9", ">=3.13,<3.14"], ["26.8.0", "2026-07-31", "b93d1c47af52", ">=3.13,<3.14"], ["26.8.1", "2026-08-10", "b93d1c47af52", ">=3.13,<3.14"], ["26.8.2", "2026-09-02", "b93d1c47af52", ">=3.13,<3.14"], ["26.8.3", "2026-09-03", "b93d1c47af52", ">=3.13,<3.14"], ["26.9.0", "2026-10-02", "d17b4e9c25a8", ">=3.13,<3.14"], ["26.9.1", "2026-10-08", "d17b4e9c25a8", ">=3.13,<3.14"], ["26.9.2", "2026-10-10", "d17b4e9c25a8", ">=3.13,<3.14"], ["26.9.3", "2026-10-11", "d17b4e9c25a8", ">=3.13,<3.14"], ["26.9.4", "2026-10-12", "d1117da8d8bd", ">=3.13,<3.14"], ["26.9.5", "2026-10-15", "d1117da8d8bd", ">=3.13,<3.14"], ["26.9.6", "2026-10-22", "d1117da8d8bd", ">=3.13,<3.14"]];
+var REVISIONS = { "01456c812164": ["dbc1e053b880", "add-idle-timeout-to-keypair-resource-policy"], "0262e50e90e0": ["4b7b650bc30e", "add_ssh_keypair_into_keypair"], "02950808ca3d": ["4cc87e7fbfdf", "add-agent-version"], "06184d82a211": ["250e8656cf45", "add-session_creation_id"], "0c5733f80e4d": ["9bd986a75a2a", "index-kernel-timestamps"], "0d553d59f369": ["9cd61b1ae70d", "replace_users_is_active_to_status_and_its_info"], "0e558d06e0e3": ["10e39a34eed5", "add-service-ports"], "0f3bc98edaa0": ["7ea324d0535b", "more_status"], "10e39a34eed5": ["d582942886ad", "Enlarge kernels.lang column length"], "185852ff9872": ["1fa6a31ea8e3", "add vfolder_permissions table"], "1e673659b283": ["d5cc54fd36b5", "Add clusterized column to agents table"], "1e8531583e20": ["ce209920f654", "Add dotfile column to keypairs"], "1fa6a31ea8e3": ["26d0c387e764", "add inviter field for vfolder_invitations"], "202b6dcbc159": ["3f1dafab60b2", "add-internal-data-to-kernels"], "22964745c12b": ["02950808ca3d", "add_total_resource_slots_to_group"], "22e52d03fc61": ["c401d78cc7b9", "add_allowed_docker_registries_in_domains"], "250e8656cf45": ["57e717103287", "add-status_data"], "25e903510fa1": ["0d553d59f369", "add_dotfiles_to_domains_and_groups"], "26d0c387e764": ["f8a71c3bffa2", "create vfolder_invitations table"], "2a82340fa30e": ["c1409ad0e8da", "add_mounts_info_in_kernel_db"], "2b0931e4a059": ["f0f4ee907155", "convert-lang-to-image-and-registry"], "352fa4f88f61": ["57b523dec0e8", "add tpu slot on kernel model"], "3bb80d1887d6": ["1e8531583e20", "add preopen ports"], "3cf19d906e71": ["22964745c12b,5d8e6043455e", "empty message"], "3f1dafab60b2": ["c092dabf3ee5,6f5fe19894b7", "merge"], "405aa2c39458": ["5b45f28d2cac", "job-queue"], "4545f5c948b3": ["e7371ca5797a", "add_io_scratch_size_stats"], "48ab2dfefba9": ["0c5733f80e4d", "reindex-kernel-updated-order"], "4b7b650bc30e": ["202b6dcbc159", "add_creator_in_vfolders"], "4b8a66fb8d82": ["854bd902b1bc", "revamp_keypairs"], "4cc87e7fbfdf": ["e18ed5fcfedf", "stats-refactor"], "513164749de4": ["405aa2c39458", "add-cancelled-to-kernelstatus"], "518ecf41f567": ["dc9b66466e43", "add-index-for-cluster_role"], "51dddd79aa21": ["3bb80d1887d6", "Add logs column on kernel table"], "529113b08c2c": ["c481d3dc6c7d", "add_vfolder_type_column"], "548cc8aa49c8": ["1e673659b283", "update_cluster_columns_in_kernels"], "57b523dec0e8": ["10e39a34eed5", "add tpu slots"], "57e717103287": ["eec98e65902a", "rename-clone_allowed-to-cloneable"], "5b45f28d2cac": ["9c89b9011872", "add_resource_opts_in_kernels"], "5d8e6043455e": ["02950808ca3d", "add_user_group_ids_in_vfolder"], "5de06da3c2b5": ["", "init"], "5e88398bc340": ["d452bacd085c", "Add unmanaged_path column to vfolders"], "65c4a109bbc7": ["0262e50e90e0,5e88398bc340", "Merge migration"], "6f1c1b83870a": ["7a82e0c70122", "merge user's first_/last_name into full_name"], "6f5fe19894b7": ["48ab2dfefba9", "vfolder_invitation_state_to_enum_type"], "7a82e0c70122": ["bae1a7326e8a", "add group model"], "7ea324d0535b": ["5de06da3c2b5", "vfolder-and-kernel"], "80176413d8aa": ["4b8a66fb8d82", "keypairs_get_is_admin"], "819c2b3830a9": ["8e660aa31fe3", "add user model"], "854bd902b1bc": ["0f3bc98edaa0", "change-kernel-identification"], "8679d0a7e22b": ["518ecf41f567", "add-scheduled-to-kernelstatus"], "8e660aa31fe3": ["01456c812164", "add-resource-presets"], "93e9d31d40bf": ["80176413d8aa", "agent_add_region"], "97f6c80c8aa5": ["e421c02cf9e4,25e903510fa1", "merge"], "9a91532c8534": ["c401d78cc7b9", "add-scaling-group"], "9bd986a75a2a": ["513164749de4", "allow_kernels_scaling_group_nullable"], "9c89b9011872": ["2a82340fa30e", "add_attached_devices_field_in_kernels"], "9cd61b1ae70d": ["e35332f8d23d", "add_scheduable_field_to_agents"], "a1fd4e7b7782": ["f9971fbb34d9", "enumerate_vfolder_perms"], "babc74594aa6": ["c3e74dcf1808", "add-partial-index-to-kernels"], "bae1a7326e8a": ["819c2b3830a9", "add domain model"], "bf4bae8f942e": ["babc74594aa6", "add-kernel-host"], "c092dabf3ee5": ["48ab2dfefba9", "add-batch-session"], "c1409ad0e8da": ["22e52d03fc61,9a91532c8534", "empty message"], "c3e74dcf1808": ["d52bf5ec9ef3", "add_environ_to_kernels"], "c401d78cc7b9": ["3cf19d906e71", "add_allowed_vfolder_hosts_to_domain_and_group"], "c481d3dc6c7d": ["f5530eccf202", "add_shared_memory_to_resource_presets"], "c5e4e764f9e3": ["6f1c1b83870a", "add domain, group, user fields to kernels"], "ce209920f654": ["65c4a109bbc7", "Create task_template table"], "d2aafa234374": ["3bb80d1887d6", "Create error_logs table"], "d452bacd085c": ["4b7b650bc30e", "Add mount_map column to kernel"], "d463fc5d6109": ["0d553d59f369", "add_clone_allowed_to_vfolders"], "d52bf5ec9ef3": ["4545f5c948b3", "convert_cpu_gpu_slots_to_float"], "d582942886ad": ["a1fd4e7b7782", "add tag to kernels"], "d5cc54fd36b5": ["0d553d59f369", "Update for multi-container sessions."], "d643752544de": ["51dddd79aa21,d2aafa234374", "Merge 51dd and d2aa"], "da24ff520049": ["529113b08c2c", "add_startsat_field_into_kernels"], "dbc1e053b880": ["2b0931e4a059", "add-keypair-resource-policy"], "dc9b66466e43": ["06184d82a211", "remove-clusterized"], "e18ed5fcfedf": ["c5e4e764f9e3", "add superadmin role for user"], "e35332f8d23d": ["da24ff520049", "add_modified_at_to_users_and_kernels"], "e421c02cf9e4": ["548cc8aa49c8", "rename_kernel_dependencies_to_session_dependencies"], "e7371ca5797a": ["93e9d31d40bf", "rename_mem_stats"], "ed666f476f39": ["d643752544de", "add_bootstrap_script_to_keypairs"], "eec98e65902a": ["d463fc5d6109,97f6c80c8aa5", "merge-with-vfolder-clone"], "f0f4ee907155": ["ff4bfca66bf8", "dynamic-resource-slots"], "f5530eccf202": ["ed666f476f39", "add-kernels-uuid-prefix-index"], "f8a71c3bffa2": ["bf4bae8f942e", "stringify_userid"], "f9971fbb34d9": ["185852ff9872", "add state column to vfolder_invitations"], "ff4bfca66bf8": ["0e558d06e0e3,352fa4f88f61", "empty message"], "60a1effa77d2": ["8679d0a7e22b", "Add wsproxy_addr column on scaling_group"], "015d84d5a5ef": ["60a1effa77d2", "add image table"], "0f7a4b643940": ["7dd1d81c3204,911023380bc9", "empty message"], "11146ba02235": ["0f7a4b643940", "change char col to str"], "7dd1d81c3204": ["60a1effa77d2", "add-vfolder-mounts-to-kernels"], "81c264528f20": ["d727b5da20e6", "add-max-session-lifetime"], "911023380bc9": ["015d84d5a5ef", "add architecture column on agents"], "a7ca9f175d5f": ["d59ff89e7514,11146ba02235", "merge"], "d59ff89e7514": ["0f7a4b643940", "remove_keypair_concurrency_used"], "d727b5da20e6": ["a7ca9f175d5f", "add-callback_url-to-kernels"], "1f55a65cfc4f": ["35923972eddb", "add status column to vfolders"], "213a04e90ecf": ["c53397a490be,95f51fc6ffdb", "merge"], "35923972eddb": ["81c264528f20", "create kernels.status_history column"], "360af8f33d4e": ["f83d630c0bc9,1f55a65cfc4f", "merge f83d and 1f55"], "3efd66393bd0": ["ac4e179c57fe", "add totp_activated_at column"], "5bce905c21e5": ["360af8f33d4e", "add_vfolder_host_permission"], "6129745f49b6": ["360af8f33d4e", "Add local_rank column in Kernels table"], "95f51fc6ffdb": ["6129745f49b6,5bce905c21e5", "merge"], "ac4e179c57fe": ["cace152eefac", "add totp_key column at user table"], "bedd92de93af": ["3efd66393bd0,10c58e701d87", "add role column on kernels table"], "c53397a490be": ["5bce905c21e5", "add use_host_network column"], "cace152eefac": ["213a04e90ecf", "change keypair's ssh key column type"], "d58a526bf837": ["d6a02307a057", "add_password_changed_at_col"], "f83d630c0bc9": ["35923972eddb", "add_allowed_ip_column"], "fdc9d6ac49b4": ["fe59ec332c07", "add_public_host_to_agent"], "fe59ec332c07": ["bedd92de93af", "add_is_public_flag_to_scaling_group"], "10c58e701d87": ["36b69ddee76e", "add is_local to images"], "210c4d9be768": ["d58a526bf837", "add keypair_resource_policy.max_concurrent_sftp_sessions column"], "36b69ddee76e": ["f108628f032b", "empty message"], "5fbd368d12a2": ["85984c98b90f", "add-quota_scope_id"], "69c059996cbd": ["9e599b62f6f1", "add_agent_ids_col_to_session"], "857bdec5abda": ["210c4d9be768", "add_auto_terminate_col"], "85984c98b90f": ["857bdec5abda", "update endpoint and routing table"], "9e599b62f6f1": ["a9eb2b002330", "update kernels.vfolder_mounts.vfid structure"], "a9eb2b002330": ["5fbd368d12a2", "add new resource policies"], "ae7d4cd92aa7": ["eb9441fcf90a", "add endpoints.retries"], "b5be363ab05c": ["b6b884fbae1f", "add a new session type INFERENCE"], "b6b884fbae1f": ["cace152eefac", "add_session_table"], "d6a02307a057": ["fdc9d6ac49b4", "remove_session_resource_opts"], "eb9441fcf90a": ["69c059996cbd", "add_images_col_to_session"], "f108628f032b": ["b5be363ab05c", "add endpoint and routing tables"], "02535458c0b3": ["ae7d4cd92aa7", "add model service token log"], "4871d46ba31b": ["d04592473df7", "Add sudo_session_enabled"], "4b0128c49210": ["02535458c0b3", "remove size limit for model_service_token.token"], "589c764a18f1": ["3f47af213b05", "change_endpoint_to_nullable"], "75ea2b136830": ["589c764a18f1", "add user_resource_policies.max_session_count_per_model_session"], "85615e005fa3": ["a083c6c962e5", "kernel_requested_slots_to_not_nullable"], "8b2ec7e3d22a": ["c5ed277b7f7b", "remove unique constraint of endpoint.url"], "8c74e7df26f8": ["b86b341fd9c9", "make routings contain error"], "97d8c7aa5e96": ["4871d46ba31b", "add-agent-public-key"], "a083c6c962e5": ["97d8c7aa5e96", "add foreign key constraints to columns in endpoints table"], "a5319bfc7d7c": ["caf54fcc17ab", "add_unique_constraints_to_association_tables"], "c5ed277b7f7b": ["d3f8c74bf148", "change_main_access_key_ondelete_to_set_null"], "caf54fcc17ab": ["8b2ec7e3d22a", "add_id_columns_to_association_tables"], "d04592473df7": ["4b0128c49210,e812d42bc34f", "merge"], "d3f8c74bf148": ["308bcecec5c2", "user_main_keypair"], "e812d42bc34f": ["02535458c0b3", "remove unique constraint of endpoints.name"], "308bcecec5c2": ["8c74e7df26f8", "add `groups.type`"], "3596bc12ec09": ["c4b7ec740b36", "replace_kernelrole_to_sessiontypes"], "38741c85f228": ["31463788c713", "fix duplicate enum values"], "3f47af213b05": ["41f332243bf9", "add_max_pending_session_count"], "41f332243bf9": ["7ff52ff68bfc", "add-missing-vfolder-indexes"], "59a622c31820": ["fdb2dcdb8811", "Remove foreign key constraint from vfolders to users and projects"], "5ba7fde56ddb": ["85615e005fa3", "add_vfolder_purge_status"], "5d92c9cc930c": ["679e5721e94d", "add runtime_variant column"], "679e5721e94d": ["f56a82d0ac9f", "sync_session_occupying_slots_to_sibling_kernels"], "7ff52ff68bfc": ["a5319bfc7d7c", "detail_vfolder_deletion_status"], "857b763b8618": ["75ea2b136830", "add groups.container_registry"], "b86b341fd9c9": ["5ba7fde56ddb", "update-resource-policy-tables"], "c8714799ca0e": ["ffbebdf3c2b9", "add endpoints.extra_mounts column"], "dddf9be580f5": ["857b763b8618", "sync_kernelssessionname_to_real_session_name"], "f56a82d0ac9f": ["c8714799ca0e", "add model_definition_path column"], "ffbebdf3c2b9": ["38741c85f228", "fix typo in column name"], "1d42c726d8a3": ["20218a73401b", "Migrate container registry config storage from `Etcd` to `PostgreSQL`"], "20218a73401b": ["3596bc12ec09", "add-session-priority"], "31463788c713": ["dddf9be580f5", "add_index_sessions_vfolder_mounts"], "7c8501cec07b": ["1d42c726d8a3", "Add project column to image table"], "c4b7ec740b36": ["59a622c31820", "migrate-roundrobin-strategy-to-agent-selector-config"], "d7df3baf3779": ["5d92c9cc930c", "add vfolders domain name"], "e9e574a6e22d": ["7c8501cec07b", "Add extra column to container_registries"], "ecc9f6322be4": ["f6ca2f2d04c1", "Remove foreign key constraint from endpoints.image column"], "ef9a7960d234": ["0bb88d5a46bf", "extend length of vfolders.name column"], "fdb2dcdb8811": ["d7df3baf3779", "add vfolder_permissions id"], "0bb88d5a46bf": ["3215bc85dc45", "add project_resource_policy.max_network_count column"], "3215bc85dc45": ["428215fddea3", "create networks table"], "428215fddea3": ["6e44ea67d26e", "rename desired_session_count to replicas"], "6e44ea67d26e": ["d4c174934fd0", "update_session_and_kernel_status"], "d4c174934fd0": ["e9e574a6e22d", "add sessions batch_timeout column"], "fb89f5d7817b": ["ef9a7960d234", "create endpoint_auto_scaling_rules table"], "f6ca2f2d04c1": ["fb89f5d7817b", "add uid and gid columns"], "8f85e9d0bd4e": ["ecc9f6322be4", "Add association table with `ContainerRegistries`, and `Groups` table."], "70e0533aa49a": ["9fc0e92ea510", "remove foreign keys on endpoints"], "9fc0e92ea510": ["d537c050dd8d", "add unique constraint"], "c002140f14d3": ["8f85e9d0bd4e", "Add `status` Column to the `Image` table, and `ImageRow` unique constraint"], "d537c050dd8d": ["c002140f14d3", "add scaling_group_name column to resource_presets table"], "683ca0a32f41": ["70e0533aa49a", "Add AuditLogs table"], "305e3ddc20a7": ["c4ea15b77136", "Update AuditLog table"], "c4ea15b77136": ["683ca0a32f41", "Ensure AuditLogs table exists"], "c7fedaca4883": ["305e3ddc20a7", "Update AuditLogRow.request_id column type to String, and AuditLogRow.entity_id to Nullable"], "17ea44123131": ["42998e8c8bb4", "add event log"], "42998e8c8bb4": ["c7fedaca4883", "add kernel last seen"], "01f0ed604819": ["17ea44123131", "set null to empty unmanaged_path field"], "bf39b34717d4": ["01f0ed604819", "Drop Session, and Kernel's fk constraints to users and keypairs"], "60bcbf00a96e": ["bf39b34717d4", "add role tables"], "643deb439458": ["ed84197be4fe", "change permission table names"], "a5ef73b01e97": ["60bcbf00a96e", "Add triggered_by to AuditLogRow"], "ed84197be4fe": ["a5ef73b01e97", "add scope entity mapping table"], "28fecac94e67": ["643deb439458", "redesign rbac tables"], "29bbf3830309": ["902837cf18b4", "Relocate artifact revision's readonly column"], "2bb529fb88b6": ["e38044633465", "Add huggingface_registries table"], "32764dcd0fad": ["345551145801", "Make artifact_revisions created_at, updated_at column nullable"], "345551145801": ["2bb529fb88b6", "Add artifacts"], "42feff246198": ["ec7a778bcb78", "add source col to roles"], "43c7e60c56af": ["b6f3b3c69d16", "Remove `storage_id`, and add `storage_namespace_id` in association_artifacts_storages"], "4db74efaf82e": ["fb01c44db0d6", "Separate designated agent ids"], "902837cf18b4": ["32764dcd0fad", "Add object_storage_meta table"], "b6f3b3c69d16": ["29bbf3830309", "Rename `object_storage_meta` to `object_storage_namespace`"], "e38044633465": ["42feff246198", "Add object_storages table"], "ec7a778bcb78": ["28fecac94e67", "restore object permissions"], "fb01c44db0d6": ["43c7e60c56af", "Update Endpoint and Routing for sokovan"], "08c1867e266e": ["982a7c19a06c", "Add `availability` column to `artifacts` table"], "11ee5c074009": ["4db74efaf82e", "Add reservoir_registries table"], "2cc8337d78a3": ["ba5207c55924", "Add `scanned_at`, `updated_at` columns to `artifacts`"], "430b1631804d": ["a4d56e86d9ee", "migrate project data to roles"], "5b171528a6f5": ["e43125b98bba", "migrate vfolder data to roles"], "982a7c19a06c": ["5b171528a6f5", "Make artifact scanned_at, updated_at columns timezone aware"], "9adcd6f48ba1": ["2cc8337d78a3", "expand rbac tables"], "a4d56e86d9ee": ["9adcd6f48ba1", "migrate user data to roles"], "ba5207c55924": ["11ee5c074009", "Add artifact_registries table"], "e43125b98bba": ["430b1631804d", "migrate domain data to roles"], "1f76b4c0f399": ["08c1867e266e", "Rename object_storage_namespace table to storage_namespace and bucket column to namespace"], "82f4d3dea750": ["1f76b4c0f399", "change association scopes entities uq constraint"], "fa3dd7f77c19": ["82f4d3dea750", "Add `remote_status` to `artifact_revision`"], "09206ac04fd3": ["de1032a11cca", "create global roles"], "d811b103dbfc": ["09206ac04fd3", "Add app_configs table for frontend configuration"], "de1032a11cca": ["fa3dd7f77c19", "Add vfs_storages table"], "4cfe35b1e60a": ["b55309328455", "Add verification_result to artifact_revisions"], "5a5142f6d251": ["d811b103dbfc", "Add digest to artifact_revisions"], "96e9056b8e72": ["5a5142f6d251", "add_extra_column_to_artifacts"], "b55309328455": ["ffcf0ed13a25", "Change notification channel_type from enum to string"], "dd15fd17f232": ["4cfe35b1e60a", "add_degraded_route_status"], "ffcf0ed13a25": ["96e9056b8e72", "Add notification tables"], "b0fb0eb6b6bc": ["dd15fd17f232", "Update container_registries.registry_name length restriction"], "013a6676866c": ["a5e87ed3b6d4", "migrate_notification_data_to_rbac"], "25ac68cb28ba": ["b6a20822c683", "create deployment_revisions table"], "3a8f1c2d4e5b": ["25ac68cb28ba", "create deployment_auto_scaling_policies table"], "4c9e2f3a5b6d": ["3a8f1c2d4e5b", "create deployment_policies table"], "5e7a3b9c1d2f": ["4c9e2f3a5b6d", "add deploying lifecycle state and revision_history_limit column"], "67f5338ff571": ["a4289ef5f0cd", "migrate_artifact_data_to_rbac"], "6d850788c7c8": ["67f5338ff571", "migrate_artifact_registry_data_to_rbac"], "6f8a4c0d2e3g": ["5e7a3b9c1d2f", "add routing revision and traffic_status columns"], "a4289ef5f0cd": ["6f8a4c0d2e3g", "Allow duplicated session names across different user"], "a5e87ed3b6d4": ["6d850788c7c8", "migrate_app_config_data_to_rbac"], "b6a20822c683": ["b0fb0eb6b6bc", "Add scheduling history tables"], "d0a3c0716970": ["013a6676866c", "migrate_model_deployment_data_to_rbac"], "2185ae0dd371": ["d86417a6bf7b", "migrate_vfolder_data_to_rbac"], "352143f82276": ["5bbce2f389e4", "add_scheduling_rank_to_user_fair_shares"], "3b27edfaae20": ["352143f82276", "Add last_observed_at column to kernels table"], "5bbce2f389e4": ["81f2dd702d93", "add_fair_share_spec_to_scaling_groups"], "71343531dd5a": ["7369d1eb7d4a", "add_fair_share_and_resource_usage_history_tables"], "7369d1eb7d4a": ["84b901f69d16", "add unique constraints to rbac permission tables"], "81f2dd702d93": ["a1b2c3d4e5f6", "fix_destory_typo_in_audit_logs_operation_column"], "84b901f69d16": ["2185ae0dd371", "Add sub_steps to history tables"], "a1b2c3d4e5f6": ["f8a9b3c2d1e0", "rename_scaling_group_to_resource_group"], "bc4e0e948300": ["3b27edfaae20", "make fair share weight columns nullable"], "d86417a6bf7b": ["d0a3c0716970", "add entity_fields table"], "f8a9b3c2d1e0": ["71343531dd5a", "add foreign key constraints to rbac permission tables"], "03ff6767b2e4": ["12b02ba4d44b", "Rename vfolderpermission PG enum type to vfoldermountpermission"], "12b02ba4d44b": ["ccf8ae5c90fe", "add_usage_bucket_entries_table"], "299deadfb77e": ["8fd6f47bd226", "add direct columns to permissions"], "321c033a321b": ["acd2e76c1e40", "set agent_resources used column not null with default 0"], "4b7b4b040a70": ["bc4e0e948300", "add_resource_slot_normalization_tables"], "8fd6f47bd226": ["321c033a321b", "add relation_type to association_scopes_entities"], "acd2e76c1e40": ["4b7b4b040a70", "add_service_catalog_tables"], "ccf8ae5c90fe": ["f41bbe0c0f12", "add_device_metadata_to_resource_slot_types"], "f41bbe0c0f12": ["299deadfb77e", "remove_permission_groups_table_and_fk"], "ffcf0ed13a26": ["03ff6767b2e4", "rename sessionresults enum type to sessionresult"], "091d0274c2e3": ["21159a293dfb", "migrate_agent_data_to_rbac"], "0b1efbb2db84": ["7h4m7ygnaao1", "fix sessionresult enum type when both singular and plural coexist"], "0e0723286a7a": ["091d0274c2e3", "migrate_image_data_to_rbac"], "21159a293dfb": ["2e42a745f939", "migrate_keypair_data_to_rbac"], "2e42a745f939": ["82e817b74ae4", "migrate_container_registry_data_to_rbac"], "32ad43817452": ["1cc9b47e0a8e", "add_prometheus_query_presets_table"], "359f0bbd936c": ["df13b2272b61", "add sub_step column to endpoints"], "3f5c20f7bb07": ["32ad43817452", "add unique constraint to permissions table"], "6f2f5d828a52": ["b1009fe7f865", "add-session-is-preemptible"], "7h4m7ygnaao1": ["3f5c20f7bb07", "remigrate vfolder invitation data to rbac"], "82e817b74ae4": ["359f0bbd936c", "migrate_resource_group_data_to_rbac"], "b1009fe7f865": ["0b1efbb2db84", "Make routings.created_at non-nullable"], "df13b2272b61": ["6f2f5d828a52", "Add server_default to roles.updated_at"], "0113c63f3261": ["bee1c0de01a1", "add role_preset and role_permission_preset tables"], "045b0e0e4384": ["ccd5dbb99161", "add FK to images.registry_id (RESTRICT)"], "04e150fdefa0": ["b16a619f26d5", "convert routing status and traffic_status from native ENUM to VARCHAR"], "0a200d0fc480": ["cff56a8381dd", "populate deployment revision rows from endpoint data"], "0b10b2c6a972": ["ba42cb865efe", "seed reads_vfolder_config_files for custom runtime variant"], "169cb5f48658": ["eb9d9c018e85", "add replica_id to sessions"], "17b679c98b50": ["21ce28a1c771", "drop expires_at from login_sessions"], "19e48e70b86a": ["3b6297b1bd75", "create login_session tables"], "1a2b3c4d5e6f": ["c0ffee5a91d3", "drop current_revision / deploying_revision from endpoints"], "1cc9b47e0a8e": ["ffcf0ed13a26", "fix sessionresult enum type when both singular and plural coexist (backport)"], "21ce28a1c771": ["f5338adb2de1,0a200d0fc480", "merge f5338adb2de1 and 0a200d0fc480"], "2a531e0c528e": ["b4e7f1a2c3d5", "Narrow endpoint name unique index to active states"], "2bf0e9a716de": ["979bd203db8a", "create runtime_variants table"], "2c9000848b6e": ["4f08ccd6cb8e", "backfill missing user system roles"], "30c8308738ee": ["5a4e677aea42", "migrate_session_data_to_rbac"], "338bc3284f20": ["4ce7119188af", "seed start_command in runtime_variants.default_model_definition"], "3549e469dfee": ["30c8308738ee", "drop rollback_on_failure from deployment_policies"], "3632aad9d5d9": ["6e5a7a62a687", "migrate_session_app_to_rbac"], "3727dd0927cf": ["19e48e70b86a", "add fk constraints to rbac tables"], "3b6297b1bd75": ["cf3290640ea8", "add admin page read permissions to existing admin roles"], "3f8a1c6b2e94": ["b7d4e2a9c1f3", "add routing replica_group fk"], "46e007d9b237": ["c4d5e6f7a8b9", "renormalize legacy hyphenated ``start-command`` key"], "4b79df76c749": ["9229f72fa447", "create runtime_variant_presets table"], "4ce7119188af": ["b8a85c96607c", "add reserved column to agent_resources"], "4f08ccd6cb8e": ["99805291b6e0", "free resource_allocations of CANCELLED kernels"], "5a139f0e951e": ["ba5923b1f4a7", "Add `updated_at` column to `vfolders`"], "5a4e677aea42": ["0e0723286a7a", "convert global-scoped permissions to domain-scoped"], "5d08e1164834": ["b7fa28e23b29,84d5c6daf8cc", "Merge heads b7fa28e23b29 and 84d5c6daf8cc"], "5e5d1672ccc2": ["c4e9f2a7b1d8", "add replica group rollout column"], "63be6b4add67": ["3f8a1c6b2e94", "add replica group status columns"], "689f66507280": ["9dc6609c92ce", "add max_concurrent_logins to user_resource_policy"], "6b8149885649": ["c7d58e2a4f93,5a139f0e951e", "merge c7d58e2a4f93 and 5a139f0e951e"], "6e104991787d": ["689f66507280", "add deployment-level fields to deployment_revision_presets"], "6e5a7a62a687": ["46e007d9b237", "migrate_vfolder_data_to_rbac"], "711635faccbe": ["169cb5f48658,e1f7a3c9d524", "merge replica_id and deploy_rollout heads"], "7a9be5b982c0": ["045b0e0e4384,0b10b2c6a972", "merge 045b and 0b10"], "7af18070fdef": ["ed42bc179b91", "expand_prometheus_query_presets"], "7ea9f3c1b2d5": ["ad7acfe8aa1c", "add reads_vfolder_config_files to runtime_variants"], "84d5c6daf8cc": ["f3a8c1d05e64", "drop legacy app_configs table"], "85743d601993": ["cd067180a8b1,e3fb172166dc", "merge 2 heads"], "869918e9e95a": ["17b679c98b50", "seed_default_prometheus_query_presets"], "89a57e90f3b4": ["f7d3738a3cef,2a531e0c528e", "merge f7d3 and 2a53"], "8c1f7d3a9e2b": ["dec0deba5893", "normalize legacy string start_command in stored model definitions"], "8d01fe40664a": ["af1b9ec86adb", "drop revision fields from endpoints and resource_group from deployment_revisions"], "9229f72fa447": ["2bf0e9a716de", "seed runtime_variants data"], "930e9f2dd502": ["869918e9e95a", "assign default rolling deployment policy and add FK to endpoints"], "979bd203db8a": ["930e9f2dd502", "make routings.revision non-nullable"], "99805291b6e0": ["6e104991787d", "expand sessions.name and kernels.session_name length"], "9dc6609c92ce": ["04e150fdefa0", "register existing project roles in association_scopes_entities"], "9fc9e6bfe695": ["f3a8c2d51b94", "create app_config_definitions table"], "a1b2c3d4e5f7": ["d3f4a5b6c7d8", "Add route sub_status, updated_at columns and fix traffic_status default."], "a1c3e5d7b9f2": ["b2c3d4e5f6a7", "add ``id`` UUID column to ``domains``"], "a3b4c5d6e7f8": ["89a57e90f3b4", "add category table and description/rank/category_id to presets"], "a3b7c9d1e5f2": ["ecc4b93d7907", "delete inactive login sessions"], "a3f1c7e2b9d4": ["711635faccbe", "add required to runtime_variant_presets"], "a7b8c9d0e1f2": ["f1a2b3c4d5e6", "preset image string to image_id uuid"], "aa596a09c091": ["8c1f7d3a9e2b", "add index to rbac tables"], "ad7acfe8aa1c": ["d3683e2703ff", "add role_invitations table and grant role:assignment permissions"], "af1b9ec86adb": ["ed1aa96c40d0", "create deployment_revision_presets table"], "b16a619f26d5": ["f2a3b4c5d6e7", "split threshold+comparator into min_threshold+max_threshold"], "b1a2c3d4e5f6": ["f0b1c2d3e4a5", "add deployment options to scaling group and endpoint"], "b2c3d4e5f6a7": ["d52fd86275bf", "Add sub_status columns to route_history and drop health_status columns."], "b2d4f6e8c1a3": ["a1c3e5d7b9f2", "add ``id`` UUID column to ``scaling_groups``"], "b4e7f1a2c3d5": ["a3b7c9d1e5f2", "add creator_id to vfolders"], "b5c6d7e8f9a0": ["7ea9f3c1b2d5", "add default_model_definition to runtime_variants"], "b7d4e2a9c1f3": ["d69322160c90", "add endpoint deploying_revision_id column"], "b7fa28e23b29": ["f3a8c1d05e64", "add route termination grace period"], "b8a85c96607c": ["7a9be5b982c0", "rewrap legacy string start_command via shell -c"], "b8c9d0e1f2a3": ["a7b8c9d0e1f2", "add preset_values to deployment_revisions"], "ba42cb865efe": ["c3d4e5f6a7b8", "remove deprecated RBAC permission rows (global scope, session:app entity)"], "ba5923b1f4a7": ["aa596a09c091", "make revision-preset deployment fields not null"], "bbcc151ec870": ["e3111d960208", "migrate strategy_spec legacy plain-int values to IntOrPercent dict format"], "bd1bf0524350": ["daf20413acda", "recompute inflated fair-share usage buckets from kernel records"], "be1ac9308056": ["2c9000848b6e", "add login_client_types table"], "bee1c0de01a1": ["338bc3284f20", "add enabled flag to resource slot types"], "c0ffee5a91d3": ["0113c63f3261", "add replica_groups table and replica group references"], "c2d3e4f5a6b7": ["b1a2c3d4e5f6", "add session options JSONB columns"], "c3d4e5f6a7b8": ["b2d4f6e8c1a3", "Add health_check column to routings table."], "c4d5e6f7a8b9": ["ba5923b1f4a7", "add revision_preset_id to deployment_revisions"], "c4e9f2a7b1d8": ["63be6b4add67", "add replica group history"], "c6648c039bd4": ["e7b3a1f9c2d4", "add permission bitmask column to permissions"], "c7d58e2a4f93": ["3632aad9d5d9", "Drop endpoint name unique index"], "c7d8e9f0a1b2": ["b5c6d7e8f9a0", "add FK to deployment_revisions.image (SET NULL)"], "c7e1a9d4f6b2": ["9fc9e6bfe695", "backfill custom runtime variant service block when missing"], "c7f2a8e31b04": ["b4e7f1a2c3d5", "add login_client_type_id to login_sessions"], "c9d0e1f2a3b4": ["b8c9d0e1f2a3", "add ui metadata to runtime_variant_presets"], "ccd5dbb99161": ["ba42cb865efe", "add ondelete cascade to image alias"], "cd067180a8b1": ["d8e4f2a1b3c7", "add image_id to kernels and image_ids to sessions"], "ce69b746304e": ["c2d3e4f5a6b7", "migrate association_groups_users data to rbac"], "cf3290640ea8": ["3549e469dfee", "add last_used_at to images"], "cff56a8381dd": ["3727dd0927cf", "add created_at to permissions table"], "d0e1f2a3b4c5": ["c9d0e1f2a3b4", "add access_level to model_cards"], "d1c0f1e2b3a4": ["ce69b746304e", "drop runtime_variant_presets.ui_type column; ui_type lives in ui_option"], "d3683e2703ff": ["f9a8cfaca907", "backfill role-to-scope mappings in association_scopes_entities"], "d3f4a5b6c7d8": ["fc249eccd0b2", "add required flag to resource slot types"], "d52fd86275bf": ["a1b2c3d4e5f7", "add ``vfolder_subpath`` to ``deployment_revisions``"], "d69322160c90": ["7af18070fdef", "add permission cap column to association_scopes_entities"], "d7879c511ea1": ["3727dd0927cf", "remove global scope rows from RBAC tables"], "d8e4f2a1b3c7": ["a3b4c5d6e7f8", "make endpoint created_at columns NOT NULL"], "d8e9f0a1b2c3": ["c7d8e9f0a1b2", "migrate deployment_revisions.runtime_variant to runtime_variant_id UUID FK"], "daf20413acda": ["f2b9a4c7e103", "disable auto_assign for admin roles"], "dec0deba5893": ["d1c0f1e2b3a4", "drop sessionresult/sessionresults native enum types in favor of VARCHAR"], "e1b7f3d20a94": ["bd1bf0524350", "grant every user's self role the permissions on the keypairs it owns"], "e1f2a3b4c5d6": ["d0e1f2a3b4c5", "normalize resource slots for model cards, presets, and revisions"], "e1f7a3c9d524": ["5e5d1672ccc2", "raise the deployment rollout timeout default and split action retries"], "e3111d960208": ["8d01fe40664a", "split route status and health_status columns"], "e3fb172166dc": ["d8e4f2a1b3c7", "backfill project member roles and promote legacy custom sources to system"], "e7b3a1f9c2d4": ["5d08e1164834", "seed runtime_variant_presets data"], "e9f0a1b2c3d4": ["d8e9f0a1b2c3", "add FK to deployment_revisions.model (SET NULL)"], "eb9d9c018e85": ["1a2b3c4d5e6f", "add auto_assign column to roles"], "ecc4b93d7907": ["be1ac9308056", "add prometheus_query_preset_id to endpoint_auto_scaling_rules"], "ed1aa96c40d0": ["4b79df76c749", "create model_cards table"], "ed42bc179b91": ["eb9d9c018e85", "seed health-check opt-in defaults for runtime variants"], "f0b1c2d3e4a5": ["e9f0a1b2c3d4", "split endpoint scaling_state out of EndpointLifecycle"], "f1a2b3c4d5e6": ["bbcc151ec870", "add_model_card_permissions_to_rbac"], "f2a3b4c5d6e7": ["e1f2a3b4c5d6", "add expires_at to endpoint_tokens"], "f2b9a4c7e103": ["c7e1a9d4f6b2", "backfill admin page read permission for runtime-created admin roles"], "f3a8c1d05e64": ["a3f1c7e2b9d4", "backfill default service port for custom runtime variant"], "f3a8c2d51b94": ["c6648c039bd4", "add ``model_mount_perm`` to ``deployment_revisions``"], "f5338adb2de1": ["cff56a8381dd,d7879c511ea1", "merge cff56a8381dd and d7879c511ea1"], "f7d3738a3cef": ["c7f2a8e31b04", "add server_default to images.last_used_at"], "f9a8cfaca907": ["85743d601993", "fix email scope_ids to UUIDs in association_scopes_entities"], "fc249eccd0b2": ["6b8149885649", "rename ``timeouts`` JSONB key to ``handler_options``"], "2d6443ac0d4a": ["e1b7f3d20a94", "create app_config_allow_list table"], "a8e06485829f": ["2d6443ac0d4a", "create app_config_fragments table"], "b4c5d6e7f8a9": ["e3b8d2a1c5f7", "make session scaling_group_name non-nullable"], "d3f8a1c45e9b": ["a8e06485829f", "create idle_checker tables"], "e3b8d2a1c5f7": ["d3f8a1c45e9b", "backfill custom runtime variant service block (main-head duplicate)"], "097389c0853b": ["c4e1a9b73f52", "add fair-share resource_group_id columns"], "2ec0aa5a19cf": ["b13d304bf1fd", "strip materialized nulls from stored model definitions"], "339ae21cb8ec": ["b3e8f1a24c76", "add sessions.requested_starts_at"], "39fadbbea696": ["b3e8f1a24c76", "add initial grace period to idle checkers"], "3f9a1c7b2e04": ["4a39641d0fc2", "add-session-job-priority"], "45d3064b95c9": ["2ec0aa5a19cf", "disable auto_assign for admin roles (main-head follow-up)"], "4a39641d0fc2": ["d004f760adc7", "create retention_policies table"], "5405ee0d8eed": ["339ae21cb8ec,39fadbbea696", "merge heads 339ae21cb8ec and 39fadbbea696"], "577c7a215934": ["b988f01b17a1,a1c4e7b93f22", "merge heads b988f01b17a1 and a1c4e7b93f22"], "5c92586bff94": ["b3f1a9c2d7e4", "create session_idle_checks"], "66d0f891ed20": ["ba6615a4d2f1", "move fragment rank to app_config_allow_list"], "710460cca1ed": ["097389c0853b", "add kernel usage record resource_group_id column"], "71cb16a7a9c5": ["8f3c1d5a2b47", "derive idle checker type from spec"], "7a9720934f55": ["710460cca1ed", "add usage bucket resource_group_id columns"], "7f2b9c4d1a83": ["a560420476b6", "add agent resource_group_id column"], "890490020974": ["e7a41b29c8d3", "make session idle check expire_at nullable"], "8f3c1d5a2b47": ["890490020974", "add session_groups table and placement group FKs"], "a0a28251f296": ["e5b71c94d2a8", "backfill jsonb null default_model_definition in runtime_variants"], "a1c4e7b93f22": ["3f9a1c7b2e04", "add kernel history read permissions to roles that can read kernels"], "a379b72f1206": ["b4c5d6e7f8a9", "add virtual scope tables"], "a3c1d8e5b294": ["c05f9465a9cd", "backfill admin page read permission for runtime-created admin roles (followup)"], "a560420476b6": ["e9a1c77b42d0", "cascade app config subtree deletion"], "aa27f1d5cd35": ["45d3064b95c9", "add covering indexes for virtual scope permission resolution"], "ada41cb881bb": ["a379b72f1206", "add session scope id columns"], "b13d304bf1fd": ["a3c1d8e5b294", "change audit_logs.acted_as to uuid"], "b3d9f7a2c184": ["c4e1a9b73f52", "add_app_config_fragment_permissions_to_rbac"], "b3e8f1a24c76": ["ea422739665b", "seed retention_policies disabled by default"], "b3f1a9c2d7e4": ["aa27f1d5cd35", "add is_default to scaling_group"], "b93d1c47af52": ["c4a91d7e05b2", "key app_config_fragments with UNIQUE NULLS NOT DISTINCT"], "b988f01b17a1": ["3f9a1c7b2e04", "use resource group IDs for fair-share uniqueness"], "ba6615a4d2f1": ["ada41cb881bb", "stringify model service start_command"], "c05f9465a9cd": ["7f2b9c4d1a83", "add acted_as to audit_logs"], "c4a91d7e05b2": ["71cb16a7a9c5", "recompute inflated fair-share usage buckets from kernel records"], "c4e1a7f9b26d": ["5405ee0d8eed", "add max_priority to keypair_resource_policies"], "c4e1a9b73f52": ["5c92586bff94", "drop_dead_app_config_permissions"], "cd6332715576": ["c4e1a7f9b26d", "add reserved_at column to resource_allocations"], "d004f760adc7": ["7a9720934f55,b3d9f7a2c184", "merge 7a97 and b3d9"], "e5b71c94d2a8": ["577c7a215934", "convert app_config_fragments.scope_id to a nullable UUID"], "e7a41b29c8d3": ["cd6332715576", "add prereserved columns for advance reservations"], "e9a1c77b42d0": ["66d0f891ed20", "add kernel resource_group_id column"], "ea422739665b": ["a0a28251f296", "make session idle check expire_at non-nullable"], "13f4b8bc37f2": ["c1a7d3f05e28", "add uuid column to agents table"], "1e088322c207": ["b17bba59db34,e88ba629994f", "merge heads b17bba59db34 and e88ba629994f"], "2dccb3069031": ["e3f2ff64863f", "make timestamp columns non-nullable"], "304bf67162d0": ["1e088322c207", "add agent_installed_images table"], "37d711158a8c": ["3ebcf2c3c959", "record the action name on audit rows"], "3a1c8f52d6b4": ["9fbeda8995ff", "record audit log target by action kind"], "3ebcf2c3c959": ["8f21c46a0b73", "backfill virtual-scope chain for user memberships"], "3f7a2c1e9b04": ["f4b1c9d27a08", "drop role_invitations table"], "4b8e2f7a91d3": ["f2d658cac56b", "convert_prometheus_query_preset_templates_to_dollar_placeholders"], "55e0c3669e2e": ["2dccb3069031", "backfill missing service ports in runtime_variants"], "5c1e7a2d9b40": ["d4e6f8a0b2c3", "key permissions by the permission bit and drop operation"], "857c4d02c4b9": ["f4a2b7c9e105", "rekey domain rbac rows to domain uuid"], "8c41a7e5b6d2": ["96014c885c33", "add id column to session dependencies"], "8f21c46a0b73": ["c04f8b1a6e37", "add uuid column to resource_slot_types table"], "8f3b1c7ad204": ["5c1e7a2d9b40", "add uuid_generate_v7 and use it for session, kernel and deployment ids"], "96014c885c33": ["b7c1e93d40aa", "add entity_labels table"], "9896475bc170": ["3a1c8f52d6b4", "rekey resource group rbac rows to resource group uuid"], "99365294b8d9": ["b9e3a7c14f28", "rename login_client_types.modified_at to updated_at"], "9c1d4a7b62e0": ["4b8e2f7a91d3", "give the three resource policies a uuid identity"], "9fbeda8995ff": ["857c4d02c4b9", "Make users.username non-nullable"], "a0f597deb5e5": ["dafe06a6c763", "Grant project members READ on their project"], "a1f0c7b45de2": ["c8e4b1a09d37", "convert groups.type from native ENUM to VARCHAR"], "a1f6b7c4d902": ["b8d14e6a0f52", "Grant domain members READ on images and user owners READ on projects"], "a2f6b90c41d7": ["2dccb3069031", "add is_default to keypairs"], "a3d17c9b45e2": ["c5a91e37d40b", "drop the session, kernel, and agent resource slot columns"], "a3f19d6c74b2": ["c8e2a5f10d47", "drop the email copy from keypairs"], "a3f1c7d92b04": ["a3d17c9b45e2", "Add the lifecycle status column to domain and project, and the purge statuses to user and image"], "a3f57c4d90e2": ["e4c8b1d70a35", "mark customized images and record the user each was committed for"], "a3f60d2b7c19": ["f1c47b92e3a6", "Grant domain members READ on resource presets"], "a4c1d9b5e207": ["8f3b1c7ad204", "drop the server default of sessions.user_uuid"], "a7d0f5b3c841": ["f6c9e4a2b730", "drop vfolder_invitations"], "a7d2c9e41b58": ["b8c828d3636e", "Give a role its own scope"], "a7e4d1f0c832": ["b3c81f0a49d5", "Drop the object permissions table"], "a91c4e7d0b35": ["c7a3f18d6b04", "Backfill the model-store project a domain is registered with"], "b17bba59db34": ["3a1c8f52d6b4", "Add role_name_template to role_presets"], "b3c81f0a49d5": ["c092d242a027", "Drop the scope-entity association table"], "b3d7f1c05a94": ["9c1d4a7b62e0", "give every per-slot amount table an id"], "b3e7a1f09c42": ["dc61fa027fc1", "Remove the auth entity type from the permissions"], "b44c240c7680": ["a4c1d9b5e207", "add permission field scopes"], "b4c2e7f19a30": ["a3f57c4d90e2", "move personal vfolders into their owners' personal projects"], "b6f2c1e94a30": ["c7a4f1e9b023", "rename entity_invitations to entity_shares"], "b76f2d5191d4": ["a0f597deb5e5", "Add global entities"], "b7c1e93d40aa": ["d7a2f4c86b13", "Widen keypairs.secret_key to text for encrypted storage"], "b7e4c2058fa1": ["a3f19d6c74b2", "mark the default keypair resource policy"], "b8c3f5d21e07": ["a3f1c7d92b04", "add the login_history client IP column"], "b8c828d3636e": ["c1a7f3e0d94b", "Link roles to the preset they were instantiated from"], "b8d14e6a0f52": ["a3f60d2b7c19", "Backfill the resource group membership of bound resource presets"], "b8e0c1f4a276": ["e4c1b9d7a250", "Grant the seed roles read on the policy their scope is subject to"], "b9e3a7c14f28": ["f2c47d81a9b3", "add is_default to domains"], "bf75b41e80ae": ["f345b344d526", "Drop the graph nodes of purged rows"], "c04f8b1a6e37": ["a2f6b90c41d7,55e0c3669e2e", "merge the default keypair and service port backfill heads"], "c092d242a027": ["c7d419b0a58e", "Drop the scope from permission rows"], "c1a7d3f05e28": ["304bf67162d0", "add domain_id to users"], "c1a7f3e0d94b": ["b4c2e7f19a30", "own deployment field rows by their endpoint"], "c1d7a3e9f5b2": ["fa8236974782", "add foreign keys to the container registry project relation"], "c2d4e6f8a0b1": ["a1f0c7b45de2", "rename virtual_scopes to virtual_entities"], "c3e8a1f05b27": ["b76f2d5191d4", "Add the preset scope and the public_member role"], "c3f8a1d6e920": ["e8b1d4a7c2f9", "move pending vfolder invitations to entity_shares"], "c4a71e0d5b38": ["e7a3c1d95f42", "Grant domain members READ on their domain"], "c4a7e2f10b93": ["c1d7a3e9f5b2", "use uuid_generate_v7 for history, usage and log ids"], "c4b1f7e9a2d3": ["a1f6b7c4d902", "Restore the relation edges of resource groups"], "c4d1a7e58b32": ["99365294b8d9", "rename domains.modified_at to updated_at"], "c4e7a1b93f60": ["b8c3f5d21e07", "add the client IP masking policies table"], "c58b0d3a9e14": ["a7e4d1f0c832", "Key role permission presets by the permission bit"], "c5a91e37d40b": ["b7e4c2058fa1", "default the keypair rate limit in the column"], "c7a3f18d6b04": ["b8e0c1f4a276", "Backfill the share a scope holds on the policy it is subject to"], "c7a4f1e9b023": ["d5b3f8c26a41", "record a project's creating user and backfill a personal project per user"], "c7d419b0a58e": ["c8d5b2740f1e", "Name the agent by uuid on agent_resources"], "c8d51e7a3b62": ["e4a91c05df38", "drop users.main_access_key"], "c8d5b2740f1e": ["a7d2c9e41b58", "add version range to runtime_variant_presets"], "c8e2a5f10d47": ["b3d7f1c05a94", "give keypairs an id"], "c8e4b1a09d37": ["3f7a2c1e9b04", "make audit_logs.entity_type nullable"], "c90c18a859a2": ["c3e8a1f05b27", "Backfill global created_in"], "d1117da8d8bd": ["d17b4e9c25a8", "Put customized images back in personal projects"], "d17b4e9c25a8": ["a91c4e7d0b35", "Take images out of personal projects"], "d366a4c96f75": ["c1a7d3f05e28", "backfill missing model names in runtime_variants"], "d3a7c1e5b904": ["c4b1f7e9a2d3", "Backfill destroyed_at of destroyed endpoints"], "d3f9a2c81b47": ["c4b1f7e9a2d3", "Cap the project roster edges a seed wrote"], "d4a7c2e9f018": ["e7d2a9c41b60", "replace vfolders.permission with default_mount_permission"], "d4e6f8a0b2c3": ["c2d4e6f8a0b1", "reference virtual entities from graph edges"], "d5b3f8c26a41": ["c4a7e2f10b93", "use uuid_generate_v7 for the remaining id defaults"], "d6e2b7a4c913": ["c90c18a859a2", "Assign every user the public_member role"], "d7a2f4c86b13": ["c4e7a1b93f60", "add the audit_logs client IP column"], "dafe06a6c763": ["bf75b41e80ae", "Put every entity in the graph"], "dc61fa027fc1": ["f4a1c9d20b73", "Assign every user their user_owner role"], "dfab9fd24208": ["c8d51e7a3b62", "add manual provenance to session_idle_checks"], "e3f2ff64863f": ["13f4b8bc37f2,d366a4c96f75", "merge heads 13f4b8bc37f2 and d366a4c96f75"], "e4a91c05df38": ["37d711158a8c", "tighten the always-populated keypairs columns"], "e4c1b9d7a250": ["d3a7c1e5b904,d3f9a2c81b47", "Merge heads d3a7c1e5b904 and d3f9a2c81b47"], "e4c8b1d70a35": ["b6f2c1e94a30", "require a resolved recipient on an accepted share"], "e5b8d3f0a129": ["d4a7c2e9f018", "add vfolder_user_mount_policies"], "e7a3c1d95f42": ["d6e2b7a4c913", "Backfill model card creator edges"], "e7b2c9f04d31": ["c4d1a7e58b32", "make the users domain columns NOT NULL"], "e7d2a9c41b60": ["f7c1b930a2d5", "Assign every user their domain_member role"], "e88ba629994f": ["9896475bc170", "rekey sgroups_for_domains to domain uuid"], "e8b1d4a7c2f9": ["b3e7a1f09c42", "Put agents in the graph"], "f1a7c3e9b482": ["e7b2c9f04d31", "seed the vLLM --enable-prompt-tokens-details preset"], "f1c47b92e3a6": ["c4a71e0d5b38", "Backfill public membership"], "f2c47d81a9b3": ["dfab9fd24208", "make the always-populated users columns NOT NULL"], "f2d658cac56b": ["f1a7c3e9b482", "ensure idle_checkers.target_session_types exists"], "f345b344d526": ["a7d0f5b3c841", "Take back the project memberships restored from association_groups_users"], "f4a1c9d20b73": ["c58b0d3a9e14", "Sync the seed roles with their declaration"], "f4a2b7c9e105": ["b93d1c47af52", "grant every user's self role the permissions on the keypairs it owns (26.8 followup)"], "f4b1c9d27a08": ["8c41a7e5b6d2", "add entity_invitations table"], "f6c9e4a2b730": ["e5b8d3f0a129", "drop vfolder_permissions"], "f7c1b930a2d5": ["c3f8a1d6e920", "Put fixture-written entities in the graph"], "fa8236974782": ["b44c240c7680", "cap membership edges by rows"] };
+var LINE_PARENTS = { "22.09": { "bedd92de93af": "3efd66393bd0", "d58a526bf837": "fdc9d6ac49b4" }, "23.09": { "589c764a18f1": "a5319bfc7d7c", "8c74e7df26f8": "85615e005fa3", "d3f8c74bf148": "8c74e7df26f8" }, "24.03": { "3596bc12ec09": "59a622c31820", "38741c85f228": "dddf9be580f5", "59a622c31820": "5d92c9cc930c" }, "24.09": { "ecc9f6322be4": "ef9a7960d234", "ef9a7960d234": "e9e574a6e22d" }, "26.3": { "32ad43817452": "ffcf0ed13a26" }, "26.7": { "2d6443ac0d4a": "c7e1a9d4f6b2" }, "26.8": { "2d6443ac0d4a": "bd1bf0524350" } };
+var DUPLICATE_REVISIONS = { "1cc9b47e0a8e": "0b1efbb2db84", "bd1bf0524350": "c4a91d7e05b2", "daf20413acda": "45d3064b95c9", "e1b7f3d20a94": "f4a2b7c9e105", "f2b9a4c7e103": "a3c1d8e5b294" };
 
 // src/releases/releases.ts
 function lineKey(year, minor) {
@@ -26101,6 +26101,7 @@ var HALFSTACK_2303 = { postgres: "postgres:15.1", redis: "redis:7.0.5", etcd: "q
 var HALFSTACK_2409 = { postgres: "postgres:16.3", redis: "redis:7.2.4", etcd: "quay.io/coreos/etcd:v3.5.14" };
 var HALFSTACK_2516 = { ...HALFSTACK_2409, redis: "redis:7.2.11" };
 var HALFSTACK_VALKEY = { ...HALFSTACK_2409, redis: "valkey/valkey:9.1.0-alpine" };
+var HALFSTACK_VALKEY_911 = { ...HALFSTACK_VALKEY, redis: "valkey/valkey:9.1.1-alpine" };
 var NOT_OCCUPYING_2203 = ["TERMINATING", "TERMINATED", "PENDING", "CANCELLED"];
 var ASYNCPG_SINCE = "22.09";
 var RESCAN_FAILURES = ["An error occurred."];
@@ -26128,7 +26129,10 @@ var LINE_FACTS = [
   ...["25.16", "25.17", "25.18", "25.19", "26.1", "26.2", "26.3"].map((line) => facts(line, HALFSTACK_2516)),
   facts("26.4", HALFSTACK_VALKEY, { halfstackNote: "26.4.0\u201326.4.3: redis 7.2.11 (Valkey from BA@26.4.4)" }),
   facts("26.7", HALFSTACK_VALKEY),
-  facts("26.8", HALFSTACK_VALKEY, { concurrencyCounter: "none" })
+  facts("26.8", HALFSTACK_VALKEY, { concurrencyCounter: "none" }),
+  // The rescan command and its failure lines, and alembic's async engine, as in 26.8 (backend.ai-manager 26.9.6 wheel:
+  // ai/backend/manager/cli/image.py and image_impl.py, models/alembic/env.py).
+  facts("26.9", HALFSTACK_VALKEY_911, { concurrencyCounter: "none" })
 ];
 function lineFacts(line) {
   const found = LINE_FACTS.find((f) => f.line === line);
@@ -26159,7 +26163,10 @@ var POLICY_CHANGES = [
   // _clear_terminated_sessions (BA@24.03.4, lablup/backend.ai#2077): the sessions terminated before
   // the cutoff, their kernels first (kernels.session_id has no ON DELETE), each DELETE one
   // autocommitted statement; the Redis part is unchanged; vacuum_db is no longer called.
-  { since: "24.03.4", purge: "sessions", deletes: ["kernels", "sessions"], vacuum: "ignored" },
+  // Its kernels' and sessions' DELETEs bind every old session's id (BA@24.03.4, the same in the
+  // backend.ai-manager 24.3.11, 25.19.2 and 26.4.10 wheels: ai/backend/manager/cli/__main__.py):
+  // past 32,767 old sessions it fails (clear-history-eras.test.ts shows 25.19.2's).
+  { since: "24.03.4", purge: "sessions", deletes: ["kernels", "sessions"], vacuum: "ignored", managerSessionLimit: 32767 },
   // _clear_old_error_logs (error_logs.created_at before the cutoff) and vacuum_db back (BA@24.09.0, #1989).
   { since: "24.09.0", deletes: ["kernels", "sessions", "error_logs"], vacuum: "database" },
   // 25.1.0 to 25.18.1 delete the same (backend.ai-manager 25.3.3, 25.8.1 (its database and Redis
@@ -26175,8 +26182,14 @@ var POLICY_CHANGES = [
   // kernel_usage_records and the scheduling history (no foreign key: left), routings.session (RESTRICT).
   // The command itself fails on these releases before the database part: MANAGER_CLEAR_HISTORY_FAILS.
   { since: "26.1.0", cutoffClock: "utc" },
-  // RetentionRepository.sweep() over retention_policies (BA@26.8.0, #12963); bai-migrate's own mode does not do it yet.
-  { since: "26.8.0", purge: "retention-policies", retentionGovernsDatabase: false, ownMode: false }
+  // RetentionRepository.sweep() over retention_policies (BA@26.8.0, #12963).
+  // Its catalogue, compared with the real 26.8.3 command (clear-history-sweep.test.ts), is RETENTION_SWEEPS['26.8.0'];
+  // own mode stays refused until clear-history runs it with its report and the policy input (docs/clear-history-retention-policies.md).
+  { since: "26.8.0", purge: "retention-policies", retentionGovernsDatabase: false, ownMode: false, sweep: "26.8.0", managerSessionLimit: void 0 },
+  // 26.9.0–26.9.6: the command around the sweep is 26.8.3's (backend.ai-manager 26.8.3 and 26.9.6 wheels:
+  // ai/backend/manager/cli/__main__.py), but the sweep is not: roles_invitations also drains entity_shares, and
+  // drains delete the graph's nodes (docs/clear-history-retention-policies.md). No catalogue of it yet.
+  { since: "26.9.0", sweep: void 0 }
 ];
 var CLEAR_HISTORY_POLICIES = POLICY_CHANGES.reduce(
   (policies, change) => [...policies, { ...policies.at(-1) ?? BASE_POLICY, ...change }],
@@ -28075,9 +28088,9 @@ function redisTls(prefix, useTls, skipVerify) {
     if (["false", "0", "no", "off", "n", "f"].includes(t)) return false;
     throw new MigrationError("inconsistent-state", `etcd ${prefix}${name} is "${text}", which the manager does not read as a boolean; accepted: true or false`);
   };
-  const on = bool("use_tls", useTls);
+  const on2 = bool("use_tls", useTls);
   const skip = bool("tls_skip_verify", skipVerify);
-  return on ? { skipVerify: skip } : void 0;
+  return on2 ? { skipVerify: skip } : void 0;
 }
 function redisConfigFile(infoServer) {
   return /^config_file:(.*)$/m.exec(infoServer)?.[1]?.trim() ?? "";
@@ -29507,10 +29520,15 @@ var MANAGER_PYTHON = [
     ["25.18", 1, "25.18.1", "b0fb0eb6b6bc"],
     ["25.19", 2, "25.19.2", "d0a3c0716970"],
     ["26.4", 10, "26.4.10", "bd1bf0524350"],
-    ["26.8", 1, "26.8.1", "b93d1c47af52"]
-  ].map(([line, last2, tried, head, also]) => ({
+    // Patches published after the line's first install was tried are an entry of their own.
+    ["26.4", [11, 16], "26.4.16", "e1b7f3d20a94"],
+    ["26.8", 1, "26.8.1", "b93d1c47af52"],
+    ["26.8", [2, 3], "26.8.3", "b93d1c47af52"],
+    ["26.9", 6, "26.9.6", "d1117da8d8bd"]
+  ].map(([line, patches, tried, head, also]) => ({
     line,
-    patches: [0, last2],
+    // A number is the last patch, from 0.
+    patches: typeof patches === "number" ? [0, patches] : [patches[0], patches[1]],
     tried,
     requiresPython: ">=3.13,<3.14",
     python: "3.13",
@@ -32412,13 +32430,13 @@ function freeText(type) {
   return TEXT_TYPE.test(type) || STRUCTURED_TYPE.test(type) || type.endsWith("[]");
 }
 function planColumns(tables, keys, allowlist = SNAPSHOT_ALLOWLIST) {
-  const at = (table, column) => `${table}\0${column}`;
+  const at2 = (table, column) => `${table}\0${column}`;
   const explicit = /* @__PURE__ */ new Map();
   const chosen = /* @__PURE__ */ new Map();
   const roles = /* @__PURE__ */ new Map();
   const addRole = (table, column, kind) => {
-    const set2 = roles.get(at(table, column)) ?? /* @__PURE__ */ new Set();
-    roles.set(at(table, column), set2.add(kind));
+    const set2 = roles.get(at2(table, column)) ?? /* @__PURE__ */ new Set();
+    roles.set(at2(table, column), set2.add(kind));
   };
   for (const key of keys) {
     for (const column of key.columns) addRole(key.table, column, key.kind);
@@ -32430,11 +32448,11 @@ function planColumns(tables, keys, allowlist = SNAPSHOT_ALLOWLIST) {
       const allowed = Object.hasOwn(allowlist, table.name) && Object.hasOwn(allowlist[table.name], column.name) ? allowlist[table.name][column.name] : void 0;
       if (allowed) {
         const plan2 = { ...base, treatment: allowed.rule, why: allowed.why };
-        explicit.set(at(table.name, column.name), plan2);
-        chosen.set(at(table.name, column.name), plan2);
+        explicit.set(at2(table.name, column.name), plan2);
+        chosen.set(at2(table.name, column.name), plan2);
         continue;
       }
-      const role = roles.get(at(table.name, column.name)) ?? /* @__PURE__ */ new Set();
+      const role = roles.get(at2(table.name, column.name)) ?? /* @__PURE__ */ new Set();
       const inKey = role.has("primary") || role.has("unique") || role.has("foreign");
       let plan;
       if (inKey && (TEXT_TYPE.test(column.type) || column.type === "uuid")) plan = { ...base, treatment: "pseudonym", why: "not allowlisted; in a key, so pseudonymised to stay unique and join" };
@@ -32442,7 +32460,7 @@ function planColumns(tables, keys, allowlist = SNAPSHOT_ALLOWLIST) {
         plan = { ...base, treatment: "copy", why: `not allowlisted; a ${column.type} in a ${inKey ? "key" : "CHECK constraint"}, which holds no free text` };
       else if (role.has("check") && TEXT_TYPE.test(column.type)) plan = { ...base, treatment: "pseudonym", why: "not allowlisted; in a CHECK constraint, so a non-empty stand-in" };
       else plan = { ...base, treatment: "neutral", why: "not allowlisted" };
-      chosen.set(at(table.name, column.name), plan);
+      chosen.set(at2(table.name, column.name), plan);
     }
   }
   const decided = new Set(explicit.keys());
@@ -32451,7 +32469,7 @@ function planColumns(tables, keys, allowlist = SNAPSHOT_ALLOWLIST) {
     for (const key of keys) {
       if (key.kind !== "foreign" || !key.refTable) continue;
       key.columns.forEach((column, i) => {
-        const [child2, parent] = [at(key.table, column), at(key.refTable, key.refColumns?.[i] ?? "")];
+        const [child2, parent] = [at2(key.table, column), at2(key.refTable, key.refColumns?.[i] ?? "")];
         const [c, p] = [chosen.get(child2), chosen.get(parent)];
         if (!c || !p || c.treatment === p.treatment) return;
         if (explicit.has(child2) && explicit.has(parent)) {
@@ -32467,7 +32485,7 @@ function planColumns(tables, keys, allowlist = SNAPSHOT_ALLOWLIST) {
       });
     }
   }
-  return new Map(tables.map((t) => [t.name, t.columns.map((c) => chosen.get(at(t.name, c.name)))]));
+  return new Map(tables.map((t) => [t.name, t.columns.map((c) => chosen.get(at2(t.name, c.name)))]));
 }
 function neutralValue(type, enums) {
   if (type.endsWith("[]")) return "{}";
@@ -32569,8 +32587,8 @@ function redactToml(text, name = "manager.toml") {
   try {
     program = parseTOML(text, { tomlVersion: "1.0.0" });
   } catch (error) {
-    const at = error instanceof ParseError ? ` at line ${error.lineNumber}` : "";
-    throw refuse(`it is not valid TOML${at}: ${messageOf(error).split("\n")[0]}`);
+    const at2 = error instanceof ParseError ? ` at line ${error.lineNumber}` : "";
+    throw refuse(`it is not valid TOML${at2}: ${messageOf(error).split("\n")[0]}`);
   }
   const splices = [];
   const strings = (node) => node.type === "TOMLValue" ? node.kind === "string" && node.value !== "" ? [node.value] : [] : node.type === "TOMLArray" ? node.elements.flatMap(strings) : node.type === "TOMLInlineTable" ? node.body.flatMap((pair) => strings(pair.value)) : [];
@@ -32631,7 +32649,7 @@ function redactToml(text, name = "manager.toml") {
   for (const splice of needed) {
     if (splice.secrets.some((secret) => out.includes(secret))) throw refuse(`the value of ${splice.label ?? showPath(splice.path)} is still in it`);
     if (splice.label) continue;
-    const value = splice.path.reduce((at, part) => at?.[part], parsed);
+    const value = splice.path.reduce((at2, part) => at2?.[part], parsed);
     const replaced = splice.standIn !== void 0 ? value === splice.standIn : value === 0 || Array.isArray(value) && value.length === 0 || typeof value === "object" && value !== null && Object.keys(value).length === 0;
     if (!replaced) throw refuse(`${showPath(splice.path)} is not replaced after redaction`);
   }
@@ -32681,11 +32699,11 @@ function setTomlValue(text, table, key, value) {
       const following = tables.find((t) => t.range[0] > header.range[0]);
       const last2 = following ? following.loc.start.line - 1 : lines.length;
       const commented = lines.findIndex((line, i) => i >= first && i < last2 && new RegExp(`^\\s*#\\s*${escapeRegExp(key)}\\s*=`).test(line));
-      const at = commented >= 0 ? commented + 1 : first;
-      result = [...lines.slice(0, at), `${key} = ${literal(value)}`, ...lines.slice(at)].join(newline);
+      const at2 = commented >= 0 ? commented + 1 : first;
+      result = [...lines.slice(0, at2), `${key} = ${literal(value)}`, ...lines.slice(at2)].join(newline);
     } else if (dotted.length > 0) {
-      const at = Math.max(...dotted.map((a) => a.node.loc.end.line));
-      result = [...lines.slice(0, at), `${table}.${key} = ${literal(value)}`, ...lines.slice(at)].join(newline);
+      const at2 = Math.max(...dotted.map((a) => a.node.loc.end.line));
+      result = [...lines.slice(0, at2), `${table}.${key} = ${literal(value)}`, ...lines.slice(at2)].join(newline);
     } else {
       const trailing = text === "" || text.endsWith(newline) ? "" : newline;
       result = `${text}${trailing}${newline}[${table}]${newline}${key} = ${literal(value)}${newline}`;
@@ -32927,14 +32945,14 @@ function requireSuccess(cli, args, result) {
 function pythonCause(output) {
   const text = output.replace(/\[SQL: [\s\S]*?\](?=\s*(?:\[parameters:|\(Background on|$))/g, "").replace(/\[parameters: [\s\S]*?\](?=\s*(?:\(Background on|$))/g, "");
   const lines = text.split("\n").map((line2) => line2.trim());
-  const at = lines.findLastIndex((line2) => /^(?:[A-Za-z_][\w.]*(?:Error|Exception|Violation)|Exception)\b.*?: \S/.test(line2));
-  if (at < 0) return void 0;
-  const line = lines[at];
+  const at2 = lines.findLastIndex((line2) => /^(?:[A-Za-z_][\w.]*(?:Error|Exception|Violation)|Exception)\b.*?: \S/.test(line2));
+  if (at2 < 0) return void 0;
+  const line = lines[at2];
   const [, exception = "", rest = ""] = /^([A-Za-z_][\w.]*?): (.*)$/.exec(line) ?? [];
   const wrapped = /^\(([\w.]+)\) (?:<class '([\w.]+)'>: )?(.*)$/.exec(rest);
   const driverException = wrapped ? wrapped[2] ?? wrapped[1] : void 0;
   const message = wrapped ? wrapped[3] : rest;
-  const detailLine = lines.slice(at + 1, at + 4).find((l) => l.startsWith("DETAIL:"));
+  const detailLine = lines.slice(at2 + 1, at2 + 4).find((l) => l.startsWith("DETAIL:"));
   const detail = detailLine?.replace(/^DETAIL:\s*/, "").replace(/^Failing row contains \(.*\)\.?$/, "Failing row contains (\u2026: the row's values are left out)");
   return {
     line,
@@ -32989,12 +33007,12 @@ function hiddenRescanFailure(line, output) {
 }
 function hiddenFailure(output, markers) {
   const lines = output.split("\n");
-  const at = lines.findIndex((line) => markers.some((marker) => line.includes(marker)));
-  if (at < 0) return void 0;
-  const after = lines.slice(at + 1).join("\n");
+  const at2 = lines.findIndex((line) => markers.some((marker) => line.includes(marker)));
+  if (at2 < 0) return void 0;
+  const after = lines.slice(at2 + 1).join("\n");
   const raised = [...after.matchAll(/([A-Za-z_][\w.]*(?:Error|Exception)): ((?:[^\n\\]|\\(?!n))+)/g)].at(-1);
   const cause = raised ? `${raised[1]}: ${raised[2].replace(/\\(['"])/g, "$1").trim()}` : void 0;
-  return cause ? `${lines[at].trim()} (${cause.length > 240 ? `${cause.slice(0, 240)}\u2026` : cause})` : lines[at].trim();
+  return cause ? `${lines[at2].trim()} (${cause.length > 240 ? `${cause.slice(0, 240)}\u2026` : cause})` : lines[at2].trim();
 }
 
 // src/manager/revision-failure.ts
@@ -33019,10 +33037,10 @@ function revisionFailure(output) {
 var optional2 = (key, value) => value === void 0 ? {} : { [key]: value };
 function scriptFrame(output) {
   const lines = output.split("\n");
-  const at = lines.findLastIndex((line) => /^\s*File ".*\/versions\/[^/"]+\.py", line \d+, in \S+/.test(line));
-  if (at < 0) return void 0;
-  const [, file, number, fn] = /File ".*\/versions\/([^/"]+\.py)", line (\d+), in (\S+)/.exec(lines[at]);
-  const code2 = lines[at + 1]?.trim() ?? "";
+  const at2 = lines.findLastIndex((line) => /^\s*File ".*\/versions\/[^/"]+\.py", line \d+, in \S+/.test(line));
+  if (at2 < 0) return void 0;
+  const [, file, number, fn] = /File ".*\/versions\/([^/"]+\.py)", line (\d+), in (\S+)/.exec(lines[at2]);
+  const code2 = lines[at2 + 1]?.trim() ?? "";
   const shown = code2 && !code2.startsWith("File ") && !/^[\^~ ]+$/.test(code2) ? `: ${code2.length > 160 ? `${code2.slice(0, 160)}\u2026` : code2}` : "";
   const revision = /^([0-9a-z]{12})(?:_|\.py$)/.exec(file)?.[1];
   return { doing: `${fn}() line ${number} of ${file}${shown}`, ...revision && { revision } };
@@ -34035,6 +34053,83 @@ async function backupManagerToml(ctx) {
   return { name: "manager.toml", content: (await currentConfig(ctx)).text };
 }
 
+// src/releases/merged-config.ts
+var FACTS2 = [
+  {
+    since: "25.8.0",
+    layers: [{ prefix: "config/" }, { prefix: "volumes/", under: "volumes" }, { prefix: "ai/backend/config/common/" }, { prefix: "ai/backend/config/manager/" }],
+    // backend.ai@25.8.1:src/ai/backend/manager/config/unified.py, ManagerConfig.distributed_lock: AliasChoices("distributed-lock", "distributed_lock").
+    names: { "manager.distributed-lock": ["distributed-lock", "distributed_lock"] }
+  }
+];
+function factsOf2(release) {
+  return FACTS2.filter((f) => compareReleases(findRelease(f.since), release) <= 0).at(-1);
+}
+function etcdConfigLayers(release) {
+  return factsOf2(release)?.layers ?? [];
+}
+function configKeyNames(release, table, key) {
+  return factsOf2(release)?.names[`${table}.${key}`] ?? [key];
+}
+function etcdKeyOf(layer, table, name) {
+  if (layer.under === void 0) return `${layer.prefix}${table}/${name}`;
+  return layer.under === table ? `${layer.prefix}${name}` : void 0;
+}
+
+// src/steps/merged-config.ts
+function describePlace(place, table) {
+  return place.where === "file" ? `${place.path} [${table}] ${place.name}` : `etcd key ${place.key}`;
+}
+var showValue = (value) => value === void 0 ? "unset" : typeof value === "string" ? `"${value}"` : String(value);
+function matching(found, prefix, name) {
+  return Object.entries(found).filter(([key]) => {
+    const rest = key.slice(prefix.length);
+    if (rest.includes("/")) return false;
+    try {
+      return decodeURIComponent(rest) === name;
+    } catch {
+      return rest === name;
+    }
+  });
+}
+async function settingView(ctx, table, key, toml) {
+  const release = ctx.hop.to;
+  const names = configKeyNames(release, table, key);
+  const config = toml ?? ctx.deployment.targets.managerConfig;
+  const places = [];
+  if (config) {
+    const section2 = config.table[table];
+    if (isTable(section2)) {
+      for (const name of names) if (section2[name] !== void 0) places.push({ where: "file", path: config.path, name, value: section2[name] });
+    }
+  }
+  const layers = etcdConfigLayers(release);
+  for (const layer of layers) {
+    for (const name of names) {
+      const exact = etcdKeyOf(layer, table, name);
+      if (!exact) continue;
+      const prefix = exact.slice(0, exact.length - name.length);
+      const found = await ctx.deployment.etcdPrefix(prefix);
+      for (const [etcdKey, value] of matching(found, prefix, name)) places.push({ where: "etcd", key: etcdKey, name, value });
+    }
+  }
+  let effective;
+  for (const name of names) {
+    const last2 = places.filter((p) => p.name === name).at(-1);
+    if (last2) {
+      effective = last2;
+      break;
+    }
+  }
+  return { places, effective, merged: layers.length > 0 };
+}
+function shadowed(view) {
+  return view.effective ? view.places.filter((p) => p !== view.effective && p.value !== view.effective.value) : [];
+}
+function parsedNow(path4, text) {
+  return { path: path4, table: parseToml(text) };
+}
+
 // src/manager/start-server.ts
 import { spawn as spawn2 } from "node:child_process";
 import { createHash, createHmac as createHmac2 } from "node:crypto";
@@ -34388,83 +34483,6 @@ async function loadMergedManagerConfig(python, configPath, layers, options = {})
   }
 }
 
-// src/releases/merged-config.ts
-var FACTS2 = [
-  {
-    since: "25.8.0",
-    layers: [{ prefix: "config/" }, { prefix: "volumes/", under: "volumes" }, { prefix: "ai/backend/config/common/" }, { prefix: "ai/backend/config/manager/" }],
-    // backend.ai@25.8.1:src/ai/backend/manager/config/unified.py, ManagerConfig.distributed_lock: AliasChoices("distributed-lock", "distributed_lock").
-    names: { "manager.distributed-lock": ["distributed-lock", "distributed_lock"] }
-  }
-];
-function factsOf2(release) {
-  return FACTS2.filter((f) => compareReleases(findRelease(f.since), release) <= 0).at(-1);
-}
-function etcdConfigLayers(release) {
-  return factsOf2(release)?.layers ?? [];
-}
-function configKeyNames(release, table, key) {
-  return factsOf2(release)?.names[`${table}.${key}`] ?? [key];
-}
-function etcdKeyOf(layer, table, name) {
-  if (layer.under === void 0) return `${layer.prefix}${table}/${name}`;
-  return layer.under === table ? `${layer.prefix}${name}` : void 0;
-}
-
-// src/steps/merged-config.ts
-function describePlace(place, table) {
-  return place.where === "file" ? `${place.path} [${table}] ${place.name}` : `etcd key ${place.key}`;
-}
-var showValue = (value) => value === void 0 ? "unset" : typeof value === "string" ? `"${value}"` : String(value);
-function matching(found, prefix, name) {
-  return Object.entries(found).filter(([key]) => {
-    const rest = key.slice(prefix.length);
-    if (rest.includes("/")) return false;
-    try {
-      return decodeURIComponent(rest) === name;
-    } catch {
-      return rest === name;
-    }
-  });
-}
-async function settingView(ctx, table, key, toml) {
-  const release = ctx.hop.to;
-  const names = configKeyNames(release, table, key);
-  const config = toml ?? ctx.deployment.targets.managerConfig;
-  const places = [];
-  if (config) {
-    const section2 = config.table[table];
-    if (isTable(section2)) {
-      for (const name of names) if (section2[name] !== void 0) places.push({ where: "file", path: config.path, name, value: section2[name] });
-    }
-  }
-  const layers = etcdConfigLayers(release);
-  for (const layer of layers) {
-    for (const name of names) {
-      const exact = etcdKeyOf(layer, table, name);
-      if (!exact) continue;
-      const prefix = exact.slice(0, exact.length - name.length);
-      const found = await ctx.deployment.etcdPrefix(prefix);
-      for (const [etcdKey, value] of matching(found, prefix, name)) places.push({ where: "etcd", key: etcdKey, name, value });
-    }
-  }
-  let effective;
-  for (const name of names) {
-    const last2 = places.filter((p) => p.name === name).at(-1);
-    if (last2) {
-      effective = last2;
-      break;
-    }
-  }
-  return { places, effective, merged: layers.length > 0 };
-}
-function shadowed(view) {
-  return view.effective ? view.places.filter((p) => p !== view.effective && p.value !== view.effective.value) : [];
-}
-function parsedNow(path4, text) {
-  return { path: path4, table: parseToml(text) };
-}
-
 // src/manager/apply-revisions.ts
 import { readFile as readFile6 } from "node:fs/promises";
 var APPLY_REVISIONS = `
@@ -34676,7 +34694,9 @@ async function runManagerProof(ctx, hooks = {}) {
     for (const key of facts2.aiomonitorKeys) aiomonitor[key] = await freePort();
     const listeners = {};
     for (const key of facts2.listenerKeys) listeners[key] = await freePort();
-    await writeFile5(config, managerTomlCopy({ ...await copyTargets(ctx), dir, servicePort, aiomonitor, listeners, managerId, rpcKeypair: await rpcKeypair(ctx, facts2, dir) }), {
+    const rpc = await rpcKeypair(ctx, facts2, dir);
+    if (typeof rpc === "object") return { finding: failed(rpc.failure), log, dialled: [], timings };
+    await writeFile5(config, managerTomlCopy({ ...await copyTargets(ctx), dir, servicePort, aiomonitor, listeners, managerId, rpcKeypair: rpc }), {
       mode: 384
     });
     const before = Object.keys(await ctx.deployment.etcdPrefix("nodes/manager/"));
@@ -34810,11 +34830,13 @@ async function copyTargets(ctx) {
 async function rpcKeypair(ctx, facts2, dir) {
   if (!facts2.rpcKeypairRequired) return void 0;
   const { path: path4, text } = await currentConfig(ctx);
-  const manager = parseToml(text).manager;
-  const value = isTable(manager) ? manager["rpc-auth-manager-keypair"] : void 0;
-  if (typeof value === "string") {
-    const file = resolve8(dirname7(resolve8(path4)), value);
+  const view = await settingView(ctx, "manager", "rpc-auth-manager-keypair", parsedNow(path4, text));
+  const set2 = view.effective;
+  if (set2 && typeof set2.value === "string") {
+    const file = resolve8(dirname7(resolve8(path4)), set2.value);
     if (existsSync5(file)) return file;
+    if (set2.where === "etcd")
+      return { failure: `${describePlace(set2, "manager")} names ${set2.value}, which is not on this machine (looked for ${file}); the manager reads it over manager.toml and would not start` };
   }
   const args = ["mgr", "generate-rpc-keypair", dir, "manager"];
   requireSuccess(ctx.managerCli, args, await runManagerCli(ctx.managerCli, args));
@@ -35311,7 +35333,9 @@ var PACKAGE_BREAKAGES = [
     revisions: ["09206ac04fd3", "2c9000848b6e", "e3fb172166dc"],
     releases: ["26.4.8", "26.4.9", "26.8.0", "26.8.1"],
     error: "sqlalchemy.exc.CompileError: Unconsumed column names: status",
-    fixedIn: "26.4.10, and the 26.8 branch after 26.8.1",
+    // 26.8.2 gives the three a snapshot of the roles table of their own (backend.ai-manager 26.8.0, 26.8.2 and
+    // 26.8.3 wheels: ai/backend/manager/models/alembic/versions/; 26.8.2's and 26.8.3's text is 26.4.16's).
+    fixedIn: "26.4.10 and 26.8.2",
     source: "backend.ai#13695 (BA-7323), fixing the regression backend.ai#12537 brought into 26.4.8 and 26.8.0"
   }
 ];
@@ -35431,7 +35455,7 @@ async function agentHeartbeat({ deployment, hop: hop28 }) {
     const senders = value("name") === "agent_heartbeat" ? heartbeats : others;
     if (!senders.has(source)) senders.set(source, Number(id.split("-")[0]));
   }
-  const named2 = (senders) => [...senders].slice(0, NAMED).map(([source, at]) => `${source} (${Math.round((nowMs - at) / 1e3)} s ago)`).join(", ") + andMore(senders.size);
+  const named2 = (senders) => [...senders].slice(0, NAMED).map(([source, at2]) => `${source} (${Math.round((nowMs - at2) / 1e3)} s ago)`).join(", ") + andMore(senders.size);
   if (heartbeats.size > 0) {
     return failed(`${heartbeats.size} agent(s) sent heartbeats to the Redis events stream (DB 4) in the last minute: ${named2(heartbeats)}; agents send one every 3 s: stop every agent`);
   }
@@ -38901,6 +38925,308 @@ async function deleteOlderRows(client, table, column, cutoff, batchSize) {
   }
 }
 
+// src/releases/retention-sweep.ts
+var RETENTION_CATEGORIES = ["logs", "login", "reconcile_history", "roles_invitations", "deployments", "sessions", "usage_records", "usage_buckets"];
+var TERMINAL_KERNEL_OR_SESSION = ["ERROR", "TERMINATED", "CANCELLED"];
+var DECLINED = ["rejected", "canceled"];
+var at = (column) => ({ column, type: "timestamptz" });
+var on = (column) => ({ column, type: "date" });
+var isIn = (column, values) => ({ kind: "in", column, values });
+var unreferenced = (table, column) => ({ kind: "unreferenced", table, column });
+function bucketKind(kind) {
+  const parent = `${kind}_usage_buckets`;
+  return [
+    { table: "usage_bucket_entries", boundary: on("period_end"), conditions: [isIn("bucket_type", [kind])], via: { column: "bucket_id", parent, key: "id", conditions: [] } },
+    { table: parent, boundary: on("period_end"), conditions: [] }
+  ];
+}
+var SWEEP_2608 = [
+  {
+    name: "logs",
+    drains: [
+      { table: "event_logs", boundary: at("created_at"), conditions: [] },
+      { table: "audit_logs", boundary: at("created_at"), conditions: [] },
+      { table: "error_logs", boundary: at("created_at"), conditions: [] }
+    ]
+  },
+  {
+    name: "reconcile_history",
+    drains: ["session_scheduling_history", "kernel_scheduling_history", "deployment_history", "route_history", "replica_group_history"].map((table) => ({
+      table,
+      boundary: at("updated_at"),
+      conditions: []
+    }))
+  },
+  {
+    name: "login",
+    drains: [
+      { table: "login_history", boundary: at("created_at"), conditions: [] },
+      { table: "login_sessions", boundary: at("invalidated_at"), conditions: [isIn("status", ["invalidated", "revoked"])] }
+    ]
+  },
+  {
+    name: "roles_invitations",
+    drains: [
+      { table: "roles", boundary: at("deleted_at"), conditions: [isIn("status", ["deleted"])] },
+      { table: "role_invitations", boundary: at("updated_at"), conditions: [isIn("state", DECLINED)] },
+      { table: "vfolder_invitations", boundary: at("modified_at"), conditions: [isIn("state", DECLINED)] }
+    ]
+  },
+  { name: "usage_records", drains: [{ table: "kernel_usage_records", boundary: at("period_end"), conditions: [] }] },
+  {
+    name: "sessions",
+    drains: [
+      { table: "kernels", boundary: at("terminated_at"), conditions: [isIn("status", TERMINAL_KERNEL_OR_SESSION)] },
+      { table: "sessions", boundary: at("terminated_at"), conditions: [isIn("status", TERMINAL_KERNEL_OR_SESSION), unreferenced("kernels", "session_id"), unreferenced("routings", "session")] }
+    ]
+  },
+  {
+    name: "deployments",
+    drains: [
+      {
+        table: "deployment_revisions",
+        boundary: at("destroyed_at"),
+        conditions: [],
+        via: { column: "endpoint", parent: "endpoints", key: "id", conditions: [isIn("lifecycle_stage", ["destroyed"])] }
+      },
+      { table: "routings", boundary: at("updated_at"), conditions: [isIn("status", ["terminated", "failed_to_start"])] },
+      { table: "replica_groups", boundary: at("updated_at"), conditions: [isIn("lifecycle", ["drained", "failed"])] },
+      { table: "endpoints", boundary: at("destroyed_at"), conditions: [isIn("lifecycle_stage", ["destroyed"])] },
+      { table: "endpoint_tokens", boundary: at("expires_at"), conditions: [] },
+      { table: "session_groups", boundary: at("created_at"), conditions: [unreferenced("replica_groups", "session_group_id")] }
+    ]
+  },
+  { name: "usage_buckets", drains: [...bucketKind("domain"), ...bucketKind("project"), ...bucketKind("user")] }
+];
+var RETENTION_SWEEPS = { "26.8.0": SWEEP_2608 };
+function managerPeriodSeconds(interval) {
+  return `(86400 * (365 * extract(year FROM ${interval}) + 30 * extract(month FROM ${interval}) + extract(day FROM ${interval})) + extract(epoch FROM ${interval} - date_trunc('day', ${interval})))`;
+}
+
+// src/commands/clear-history-retention.ts
+async function foreignKeys(client) {
+  const { rows } = await client.query(
+    `SELECT c.conname AS constraint, src.relname AS table, dst.relname AS target, c.confdeltype AS deltype,
+            ARRAY(SELECT a.attname::text FROM unnest(c.conkey) AS k(n) JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n) AS columns,
+            ARRAY(SELECT a.attname::text FROM unnest(c.confkey) AS k(n) JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n) AS keys
+       FROM pg_constraint c JOIN pg_class src ON src.oid = c.conrelid JOIN pg_class dst ON dst.oid = c.confrelid
+      WHERE c.contype = 'f' AND dst.relnamespace = current_schema()::regnamespace
+      ORDER BY src.relname, c.conname`
+  );
+  return rows.filter((r) => r.columns.length === 1 && r.keys.length === 1).map((r) => ({ constraint: r.constraint, table: r.table, column: r.columns[0], target: r.target, key: r.keys[0], onDelete: r.deltype }));
+}
+var Params = class {
+  values = [];
+  add(value, cast) {
+    this.values.push(value);
+    return `$${this.values.length}::${cast}`;
+  }
+};
+var aliasCounter = 0;
+var nextAlias = (prefix) => `${prefix}${++aliasCounter}`;
+function conditionSql(condition, alias, params, deletedEarlier) {
+  if (condition.kind === "in") return `${alias}.${quoteIdent(condition.column)}::text = ANY(${params.add(condition.values, "text[]")})`;
+  const r = nextAlias("r");
+  const surviving = deletedEarlier ? ` AND NOT (${deletedEarlier(condition.table, r)})` : "";
+  return `NOT EXISTS (SELECT 1 FROM ${quoteIdent(condition.table)} ${r} WHERE ${r}.${quoteIdent(condition.column)} = ${alias}.id${surviving})`;
+}
+function drainSql(bound, alias, params, deletedEarlier) {
+  const { drain } = bound;
+  const threshold = params.add(bound.threshold, "timestamptz");
+  const parts = [];
+  if (drain.via) {
+    const p = nextAlias("p");
+    const parentConditions = drain.via.conditions.map((c) => ` AND ${conditionSql(c, p, params, deletedEarlier)}`).join("");
+    parts.push(
+      `${alias}.${quoteIdent(drain.via.column)} IN (SELECT ${p}.${quoteIdent(drain.via.key)} FROM ${quoteIdent(drain.via.parent)} ${p} WHERE ${p}.${quoteIdent(drain.boundary.column)} < ${threshold}${parentConditions})`
+    );
+  } else {
+    parts.push(`${alias}.${quoteIdent(drain.boundary.column)} < ${threshold}`);
+  }
+  for (const c of drain.conditions) parts.push(conditionSql(c, alias, params, deletedEarlier));
+  return parts.join(" AND ");
+}
+function deletedBy(earlier, keys, params, depth = 0) {
+  const self2 = (table, alias) => {
+    const clauses = [];
+    earlier.forEach((bound, i) => {
+      if (bound.drain.table === table) clauses.push(`(${drainSql(bound, alias, params, deletedBy(earlier.slice(0, i), keys, params, depth + 1))})`);
+    });
+    if (depth < 4) {
+      for (const fk of keys.filter((k) => k.table === table && k.onDelete === "c" && earlier.some((b) => b.drain.table === k.target))) {
+        const p = nextAlias("c");
+        clauses.push(
+          `EXISTS (SELECT 1 FROM ${quoteIdent(fk.target)} ${p} WHERE ${p}.${quoteIdent(fk.key)} = ${alias}.${quoteIdent(fk.column)} AND (${deletedBy(earlier, keys, params, depth + 1)(fk.target, p)}))`
+        );
+      }
+    }
+    return clauses.length > 0 ? clauses.join(" OR ") : "FALSE";
+  };
+  return self2;
+}
+function removedRows(bound, path4, column, params, before) {
+  const last2 = path4.at(-1);
+  if (!last2) {
+    const t = nextAlias("t");
+    return `SELECT ${t}.${quoteIdent(column)} FROM ${quoteIdent(bound.drain.table)} ${t} WHERE ${drainSql(bound, t, params, before)} AND NOT (${before(bound.drain.table, t)})`;
+  }
+  const c = nextAlias("k");
+  return `SELECT ${c}.${quoteIdent(column)} FROM ${quoteIdent(last2.table)} ${c} WHERE ${c}.${quoteIdent(last2.column)} IN (${removedRows(bound, path4.slice(0, -1), last2.key, params, before)})`;
+}
+async function blocker(client, run2, index, keys) {
+  const bound = run2[index];
+  const table = bound.drain.table;
+  const reached = [{ table, path: [] }];
+  for (let i = 0; i < reached.length && i < 32; i++) {
+    for (const fk of keys.filter((k) => k.target === reached[i].table && k.onDelete === "c")) reached.push({ table: fk.table, path: [...reached[i].path, fk] });
+  }
+  for (const { table: removed, path: path4 } of reached) {
+    for (const fk of keys.filter((k) => k.target === removed && (k.onDelete === "a" || k.onDelete === "r"))) {
+      const params = new Params();
+      const before = deletedBy(run2.slice(0, index), keys, params);
+      const upToThis = deletedBy(run2.slice(0, index + 1), keys, params);
+      const h = nextAlias("h");
+      const sql = `SELECT count(*)::int AS n FROM ${quoteIdent(fk.table)} ${h} WHERE ${h}.${quoteIdent(fk.column)} IN (${removedRows(bound, path4, fk.key, params, before)}) AND NOT (${upToThis(fk.table, h)})`;
+      const { rows } = await client.query(sql, params.values);
+      if (rows[0].n > 0)
+        return `${rows[0].n} row(s) of ${fk.table}.${fk.column} (${fk.constraint}, no cascade) refer to rows of ${removed} that ${table}'s drain would delete${path4.length > 0 ? " by cascade" : ""}`;
+    }
+  }
+  return void 0;
+}
+async function drainInBatches(client, bound, batchSize) {
+  const t = quoteIdent(bound.drain.table);
+  let deleted = 0;
+  let longestMs = 0;
+  for (; ; ) {
+    const params = new Params();
+    const where = drainSql(bound, "s", params);
+    const limit = params.add(batchSize, "int");
+    const started = Date.now();
+    const result = await client.query(`DELETE FROM ${t} WHERE ctid = ANY (ARRAY (SELECT s.ctid FROM ${t} s WHERE ${where} LIMIT ${limit}))`, params.values);
+    longestMs = Math.max(longestMs, Date.now() - started);
+    const n = result.rowCount ?? 0;
+    deleted += n;
+    if (n === 0) return { deleted, longestMs };
+  }
+}
+async function sweepRetentionPolicies(client, catalogue, options, log) {
+  const findings = [];
+  const keys = await foreignKeys(client);
+  const { rows: clock } = await client.query(`SELECT n::text AS now, to_char(n AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS iso FROM (SELECT now() AS n) x`);
+  const now = clock[0].now;
+  const seconds = managerPeriodSeconds("retention_period");
+  const columns = `id::text, category, retention_period::text AS period, enabled, to_char(last_swept_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS last_swept_at,
+       (${seconds} / 86400)::text AS days,
+       ($1::timestamptz - make_interval(secs => ${seconds}))::text AS threshold,
+       to_char(($1::timestamptz - make_interval(secs => ${seconds})) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS threshold_iso`;
+  const { rows: enabled } = await client.query(`SELECT ${columns} FROM retention_policies WHERE enabled = true ORDER BY last_swept_at ASC NULLS FIRST`, [now]);
+  const { rows: all } = await client.query(`SELECT ${columns} FROM retention_policies ORDER BY category`, [now]);
+  const categories = [];
+  const run2 = [];
+  let budget = options.perTickBudget;
+  let longest = 0;
+  const describe = (p) => ({ enabled: p.enabled, period: p.period, days: Number(p.days), threshold: p.threshold_iso, lastSweptAt: p.last_swept_at });
+  for (const policy of enabled) {
+    const category = catalogue.find((c) => c.name === policy.category);
+    const base = { category: policy.category, ...describe(policy), deleted: {}, total: 0 };
+    if (budget !== null && budget <= 0) {
+      categories.push({ ...base, state: "deferred", reason: `the per-tick budget (${options.perTickBudget}) was reached` });
+      continue;
+    }
+    if (!category) {
+      categories.push({ ...base, state: "failed", reason: `no cleanup is known for category ${policy.category}` });
+      continue;
+    }
+    if (options.only && !options.only.includes(category.name)) {
+      categories.push({ ...base, state: "not-implemented", reason: `bai-migrate's own mode does not sweep ${category.name} yet` });
+      continue;
+    }
+    const bound = category.drains.map((drain) => ({ drain, category: category.name, threshold: policy.threshold }));
+    const start = run2.length;
+    run2.push(...bound);
+    let blocked;
+    for (let i = start; i < run2.length && !blocked; i++) blocked = await blocker(client, run2, i, keys);
+    if (blocked) {
+      run2.splice(start);
+      categories.push({ ...base, state: "failed", reason: `${blocked}: the manager's whole category would fail and be rolled back; nothing of it was ${options.dryRun ? "counted" : "deleted"}` });
+      continue;
+    }
+    const deleted = {};
+    let stopped;
+    for (let i = start; i < run2.length && !stopped; i++) {
+      const b = run2[i];
+      let n;
+      if (options.dryRun) {
+        const params = new Params();
+        const before = deletedBy(run2.slice(0, i), keys, params);
+        const { rows } = await client.query(
+          `SELECT count(*)::int AS n FROM ${quoteIdent(b.drain.table)} t WHERE ${drainSql(b, "t", params, before)} AND NOT (${before(b.drain.table, "t")})`,
+          params.values
+        );
+        n = rows[0].n;
+      } else {
+        try {
+          const done = await drainInBatches(client, b, options.batchSize);
+          longest = Math.max(longest, done.longestMs);
+          n = done.deleted;
+        } catch (error) {
+          if (error.code !== "23503") throw error;
+          stopped = `${b.drain.table}: ${error.message}`;
+          n = 0;
+        }
+      }
+      deleted[b.drain.table] = (deleted[b.drain.table] ?? 0) + n;
+    }
+    if (stopped) {
+      run2.splice(start);
+      const done = Object.values(deleted).reduce((a, b) => a + b, 0);
+      categories.push({
+        ...base,
+        state: "failed",
+        deleted,
+        total: done,
+        reason: `a foreign key stopped it part-way (${stopped}): the ${done} row(s) of its batches before stay deleted, it is not stamped, and the next run goes on with it (the manager would have rolled the whole category back)`
+      });
+      if (budget !== null) budget -= done;
+      continue;
+    }
+    const total = Object.values(deleted).reduce((a, b) => a + b, 0);
+    if (!options.dryRun) await client.query("UPDATE retention_policies SET last_swept_at = $1::timestamptz, updated_at = $1::timestamptz WHERE id = $2::uuid", [now, policy.id]);
+    if (budget !== null) budget -= total;
+    categories.push({ ...base, state: "swept", deleted, total });
+    log.info(`clear-history: ${category.name}: ${options.dryRun ? "would delete" : "deleted"} ${total} row(s)`);
+  }
+  for (const name of RETENTION_CATEGORIES) {
+    if (categories.some((c) => c.category === name)) continue;
+    const row = all.find((p) => p.category === name);
+    categories.push(
+      row ? { category: name, state: "disabled", ...describe(row), deleted: {}, total: 0 } : { category: name, state: "missing", enabled: false, period: null, days: null, threshold: null, lastSweptAt: null, deleted: {}, total: 0, reason: "retention_policies has no row for it" }
+    );
+  }
+  for (const c of categories) findings.push(categoryFinding(c, options.dryRun));
+  return { now: clock[0].iso, categories, longestStatementMs: longest, findings };
+}
+function categoryFinding(c, dryRun2) {
+  const retention = c.period === null ? "no policy row" : `${c.enabled ? "enabled" : "disabled"}, retention ${c.period} (${c.days} days as the manager reads it)`;
+  const tables = Object.entries(c.deleted).map(([table, n]) => `${n} ${table}`).join(", ");
+  switch (c.state) {
+    case "swept":
+      return {
+        status: c.total > 0 && !dryRun2 ? "changed" : dryRun2 ? "skipped" : "ok",
+        detail: `retention policy ${c.category}: ${retention}, rows before ${c.threshold}: ${dryRun2 ? "would delete" : "deleted"} ${c.total} row(s) (${tables})`
+      };
+    case "disabled":
+    case "missing":
+      return { status: "ok", detail: `retention policy ${c.category}: ${retention}; nothing deleted` };
+    case "deferred":
+      return { status: "warning", detail: `retention policy ${c.category}: ${retention}; deferred: ${c.reason}` };
+    case "not-implemented":
+    case "failed":
+      return { status: "failed", detail: `retention policy ${c.category}: ${retention}; not swept: ${c.reason}` };
+  }
+}
+
 // src/stores/lock.ts
 var LOCK_KEYS = [1650551073, 1835624306];
 var POLL_MS = 250;
@@ -39270,12 +39596,13 @@ async function clearHistory(deployment, position, options, log, redisUp) {
   const { cutoff, total } = await cutoffAndCount(deployment, options.retention, policy.cutoffClock);
   const cutoffText = cutoff.toISOString();
   const semantics = semanticsOf(policy);
-  const what = policy.purge === "sessions" ? `sessions with terminated_at before it are history, with their kernels${policy.deletes.includes("error_logs") ? ", and error_logs created before it" : ""}` : "kernels with terminated_at before it are history";
+  const what = policy.purge === "retention-policies" ? "it governs the Redis part only (the stat keys of kernels terminated before it); the database is swept by each enabled retention policy's own retention" : policy.purge === "sessions" ? `sessions with terminated_at before it are history, with their kernels${policy.deletes.includes("error_logs") ? ", and error_logs created before it" : ""}` : "kernels with terminated_at before it are history";
   const findings = [
     { status: "ok", detail: `clear-history semantics of Backend.AI ${semantics}, the release of ${describePosition(position)}` },
     { status: "ok", detail: `cutoff ${cutoffText} = ${cutoffFormula(policy, options.retention)}; ${what}` }
   ];
   if (policy.purge === "sessions") return clearSessionEra(deployment, policy, cutoff, semantics, options, log, redisUp, findings);
+  if (policy.purge === "retention-policies") return clearRetentionEra(deployment, policy, cutoff, semantics, options, log, redisUp, findings);
   const sweep = withRedis && options.sweepOrphanedStatKeys;
   if (options.dryRun) {
     const redisKeys2 = withRedis && redisUp ? await countStatKeysOfKernels(deployment, { kind: "terminated-before", cutoff }, options.batchSize) : withRedis ? null : 0;
@@ -39351,6 +39678,69 @@ async function clearHistory(deployment, position, options, log, redisUp) {
   }
   return { cutoff: cutoffText, semantics, kernels: deleted, sessions: null, errorLogs: null, heldSessions: 0, redisKeys: unlinked, sweptRedisKeys: swept, longestStatementMs: longest, findings };
 }
+async function clearRetentionEra(deployment, policy, cutoff, semantics, options, log, redisUp, findings) {
+  const catalogue = policy.sweep === void 0 ? void 0 : RETENTION_SWEEPS[policy.sweep];
+  if (!catalogue) throw new MigrationError("unsupported", `clear-history: bai-migrate does not know the retention sweep of Backend.AI ${policy.since}; nothing was deleted`);
+  const scope = { kind: "terminated-before", cutoff };
+  let redisKeys2 = null;
+  let redisError = redisUp ? void 0 : "Redis is unreachable";
+  if (redisUp) {
+    try {
+      redisKeys2 = options.dryRun ? await countStatKeysOfKernels(deployment, scope, options.batchSize) : await unlinkStatKeysOfKernels(deployment, scope, options.batchSize);
+    } catch (error) {
+      redisError = messageOf(error);
+      log.warning(`Redis failed (${redisError}); sweeping the database, then reporting it`);
+    }
+  }
+  const retention = await sweepRetentionPolicies(deployment.postgres, catalogue, { batchSize: options.batchSize, dryRun: options.dryRun, perTickBudget: null }, log);
+  findings.push(...retention.findings);
+  if (redisError) {
+    findings.push({
+      status: options.redisFailure === "warn" ? "warning" : "failed",
+      detail: `Redis part not done (${redisError}): stat keys of kernels terminated before the cutoff stay in Redis DB 0`
+    });
+  } else {
+    findings.push({
+      status: redisKeys2 > 0 && !options.dryRun ? "changed" : options.dryRun ? "skipped" : "ok",
+      detail: `${options.dryRun ? "would remove" : "removed"} ${redisKeys2} stat key(s) of kernels terminated before the cutoff from Redis DB 0 (the retention governs this part only; before the sweep, as the manager)`
+    });
+    if (!options.dryRun) {
+      try {
+        findings.push(await persistRedis(deployment));
+      } catch (error) {
+        findings.push({ status: options.redisFailure === "warn" ? "warning" : "failed", detail: `Redis part not done (${messageOf(error)})` });
+      }
+    }
+  }
+  const deleted = (table) => retention.categories.reduce((sum, c) => sum + (c.deleted[table] ?? 0), 0);
+  if (options.vacuum !== "none" && !options.dryRun) {
+    const tables = [
+      ...new Set(
+        retention.categories.flatMap(
+          (c) => Object.entries(c.deleted).filter(([, n]) => n > 0).map(([table]) => table)
+        )
+      )
+    ];
+    for (const table of tables) {
+      const statement = `${options.vacuum === "full" ? "VACUUM FULL" : "VACUUM ANALYZE"} ${quoteIdent(table)}`;
+      await deployment.postgres.query(statement);
+      findings.push({ status: "changed", detail: `${statement} done` });
+    }
+  }
+  return {
+    cutoff: cutoff.toISOString(),
+    semantics,
+    kernels: deleted("kernels"),
+    sessions: deleted("sessions"),
+    errorLogs: deleted("error_logs"),
+    heldSessions: 0,
+    redisKeys: redisKeys2,
+    sweptRedisKeys: null,
+    longestStatementMs: retention.longestStatementMs,
+    findings,
+    retention
+  };
+}
 function semanticsOf(policy) {
   const end = clearHistoryEraEnd(policy);
   return end ? `${policy.since} to before ${end}` : `${policy.since} and later`;
@@ -39403,6 +39793,16 @@ async function clearHistoryWithManager(deployment, options, cli, log, policy) {
   const before = await cutoffAndCount(deployment, options.retention, policy.cutoffClock);
   const tables = await purgedTables(deployment, policy);
   const cutoffText = before.cutoff.toISOString();
+  if (policy.managerSessionLimit !== void 0) {
+    const { rows } = await deployment.postgres.query("SELECT count(*) AS n FROM sessions WHERE terminated_at < $1", [before.cutoff]);
+    const old = Number(rows[0].n);
+    if (old > policy.managerSessionLimit) {
+      throw new MigrationError(
+        "unsupported",
+        `clear-history mode: manager cannot work on this deployment: ${old} session(s) were terminated before ${cutoffText}, more than the ${policy.managerSessionLimit} the manager's clear-history of Backend.AI ${semanticsOf(policy)} can delete (it binds every such session's id in one statement, and asyncpg sends at most 32767 parameters: it would exit 1 after removing the Redis stat keys, before deleting any row); nothing was done. Use mode: bai-migrate (bai-migrate's own mode), which deletes them in batches`
+      );
+    }
+  }
   const args = clearHistoryArgs(options.retention.text, options.vacuum);
   const findings = [
     {
@@ -41108,4 +41508,4 @@ export {
   runCommand,
   checkWrittenPaths
 };
-//# sourceMappingURL=chunk-LK2M7DNJ.js.map
+//# sourceMappingURL=chunk-PX2SGYUL.js.map

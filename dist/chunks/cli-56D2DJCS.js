@@ -12,7 +12,7 @@ import {
   runCommand,
   secretInputs,
   unusedInputs
-} from "./chunk-LK2M7DNJ.js";
+} from "./chunk-PX2SGYUL.js";
 import "./chunk-PS4AXIT4.js";
 import "./chunk-YIVHD5DW.js";
 
@@ -175,6 +175,7 @@ var package_default = {
   scripts: {
     typecheck: "tsc --noEmit",
     bundle: "node scripts/bundle.mjs",
+    docs: "node scripts/bundle.mjs --docs",
     "check-dist": "node scripts/bundle.mjs && git status --porcelain -- dist action.yml README.md docs | (! grep .) && git diff --exit-code -- dist action.yml README.md docs",
     testbed: "bash scripts/testbed.sh",
     test: "bash scripts/testbed.sh && npm run -s real-manager && vitest run",
@@ -183,7 +184,7 @@ var package_default = {
     goldens: "node scripts/run-ts.mjs scripts/plan-goldens.ts",
     demo: "bash scripts/testbed.sh && npm run -s bundle && node scripts/run-ts.mjs scripts/demo.ts",
     all: "npm run typecheck && npm run bundle && npm test",
-    bench: "bash scripts/testbed.sh && npm run -s real-manager && node scripts/run-ts.mjs scripts/bench-images.ts && node scripts/run-ts.mjs scripts/bench-migrate.ts && node --expose-gc scripts/run-ts.mjs scripts/bench-clear-history.ts",
+    bench: "bash scripts/testbed.sh && npm run -s real-manager && node scripts/run-ts.mjs scripts/bench-images.ts && node scripts/run-ts.mjs scripts/bench-migrate.ts && node --expose-gc scripts/run-ts.mjs scripts/bench-clear-history.ts && node scripts/run-ts.mjs scripts/bench-clear-history-sessions.ts",
     lint: "eslint --cache --cache-location node_modules/.cache/eslint/ . && prettier --check --cache . && madge --circular --no-spinner --extensions ts --ts-config tsconfig.json src && node scripts/check-layers.mjs",
     format: "prettier --write ."
   },
@@ -272,4 +273,4 @@ process.exitCode = await main(process.argv.slice(2), process.env);
 export {
   main
 };
-//# sourceMappingURL=cli-UI4UW5CT.js.map
+//# sourceMappingURL=cli-56D2DJCS.js.map

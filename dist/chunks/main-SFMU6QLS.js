@@ -15,7 +15,7 @@ import {
   secretInputs,
   unusedInputs,
   which
-} from "./chunk-LK2M7DNJ.js";
+} from "./chunk-PX2SGYUL.js";
 import {
   require_src3 as require_src
 } from "./chunk-PS4AXIT4.js";
@@ -73904,4 +73904,4 @@ export {
   outputValues,
   run
 };
-//# sourceMappingURL=main-3ABDCHFE.js.map
+//# sourceMappingURL=main-SFMU6QLS.js.map
