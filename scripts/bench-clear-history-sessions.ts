@@ -16,15 +16,16 @@
  *
  * It also reports bai-migrate's longest single statement at N: how long a row lock is held.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import { withTestbed, type Admin } from '../__tests__/support/deployment.js';
-import { insertFilled, seedInstallation } from '../__tests__/support/installation-rows.js';
+import { insertTerminatedSessions, seedInstallation } from '../__tests__/support/installation-rows.js';
+import { oneshotDatabase } from '../__tests__/support/oneshot.js';
 import { databaseClient, operatorManagerToml } from '../__tests__/support/operator-toml.js';
-import { BAI_CACHE, managerAlembicIni } from '../__tests__/support/real-manager.js';
+import { BAI_CACHE } from '../__tests__/support/real-manager.js';
 import type { TestbedInfo } from '../__tests__/support/testbed.js';
 import { clearHistory } from '../src/commands/clear-history.js';
 import { MemoryLogger } from '../src/core/logger.js';
@@ -56,76 +57,15 @@ async function venvOf(): Promise<ProvisionedVenv> {
 /** `count` old sessions (terminated 40+ days ago) and KEPT recent ones, each with one kernel, into a database made by 25.19.2's own oneshot. */
 async function seededTemplate(info: TestbedInfo, admin: Admin, venv: ProvisionedVenv, name: string, count: number): Promise<void> {
   await admin.pg.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  await admin.pg.query(`CREATE DATABASE ${name}`);
-  const ini = join(mkdtempSync(join(tmpdir(), 'bai-bench-oneshot-')), 'alembic.ini');
-  const { host, port, user, password } = info.postgres;
-  writeFileSync(ini, managerAlembicIni(`postgresql+asyncpg://${user}:${encodeURIComponent(password)}@${host}:${port}/${name}`));
-  const cli = { command: [venv.managerCli], configFile: operatorManagerToml(info, { database: name, namespace: 'unused', prefix: 'bai-bench-' }) };
-  const args = ['mgr', 'schema', 'oneshot', '-f', ini];
-  requireSuccess(cli, args, await runManagerCli(cli, args));
+  await oneshotDatabase(info, admin.pg, venv.managerCli, name);
   const c = databaseClient(info, name);
   await c.connect();
   try {
     // Parallel workers share memory through /dev/shm, which a test bed container keeps small.
     await c.query('SET max_parallel_workers_per_gather = 0; SET max_parallel_maintenance_workers = 0');
     await seedInstallation(c, { users: ['user0'] });
-    const owner = {
-      domain_name: `'default'`,
-      group_id: `(SELECT id FROM groups LIMIT 1)`,
-      user_uuid: `(SELECT uuid FROM users ORDER BY username LIMIT 1)`,
-      access_key: `(SELECT access_key FROM keypairs ORDER BY user_id LIMIT 1)`,
-    };
-    const sessions = async (howMany: number, days: number) =>
-      insertFilled(
-        c,
-        'sessions',
-        {
-          id: 'gen_random_uuid()',
-          creation_id: `'c${days}-' || g`,
-          name: `'s${days}-' || g`,
-          session_type: `'INTERACTIVE'`,
-          cluster_mode: `'single-node'`,
-          cluster_size: '1',
-          ...owner,
-          scaling_group_name: `'default'`,
-          status: `'TERMINATED'`,
-          created_at: `now() - interval '${days} days' - g * interval '1 second'`,
-          terminated_at: `now() - interval '${days} days' - g * interval '1 second'`,
-          occupying_slots: `'{}'`,
-          requested_slots: `'{}'`,
-        },
-        `FROM generate_series(1, ${howMany}) g`,
-      );
-    await sessions(count, 40);
-    await sessions(KEPT, 1);
-    await insertFilled(
-      c,
-      'kernels',
-      {
-        id: 's.id',
-        session_id: 's.id',
-        session_creation_id: 's.creation_id',
-        session_name: 's.name',
-        session_type: `'INTERACTIVE'`,
-        cluster_mode: `'single-node'`,
-        cluster_size: '1',
-        cluster_role: `'main'`,
-        cluster_idx: '1',
-        local_rank: '0',
-        cluster_hostname: `'main1'`,
-        ...owner,
-        scaling_group: `'default'`,
-        image: `'cr.backend.ai/stable/python:3.9-ubuntu20.04'`,
-        architecture: `'x86_64'`,
-        registry: `'cr.backend.ai'`,
-        status: `'TERMINATED'`,
-        occupied_slots: `'{}'`,
-        requested_slots: `'{}'`,
-        created_at: 's.created_at',
-        terminated_at: 's.terminated_at',
-      },
-      'FROM sessions s',
-    );
+    await insertTerminatedSessions(c, count, 40);
+    await insertTerminatedSessions(c, KEPT, 1);
     await c.query('VACUUM ANALYZE');
   } finally {
     await c.end();

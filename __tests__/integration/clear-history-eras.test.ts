@@ -22,14 +22,13 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connectAdmin, type Admin } from '../support/deployment.js';
-import { managerAlembicIni, productVenvs } from '../support/real-manager.js';
-import { insertColumns, insertFilled, seedInstallation } from '../support/installation-rows.js';
+import { oneshotDatabase } from '../support/oneshot.js';
+import { productVenvs } from '../support/real-manager.js';
+import { insertColumns, insertFilled, insertTerminatedSessions, seedInstallation } from '../support/installation-rows.js';
 import { ranRealPackage } from '../support/real-lines.js';
 import { runEngine } from '../support/run.js';
 import { MemoryLogger } from '../../src/core/logger.js';
@@ -452,19 +451,9 @@ describe.each(ERAS)('clear-history of $release: the real manager and bai-migrate
     venv = await venvOf(release, python === 'pyenv 3.12' ? python312 : python === 'pyenv 3.13' ? python313 : python);
     template = `tmpl_che_${randomBytes(3).toString('hex')}`;
     databases.push(template);
-    await admin.pg.query(`CREATE DATABASE ${template}`);
-    const cli = { command: [venv.managerCli], configFile: managerToml(template, 'unused') };
-    const ini = join(mkdtempSync(join(tmpdir(), 'bai-ch-eras-oneshot-')), 'alembic.ini');
-    const { host, port, user, password } = info.postgres;
-    writeFileSync(ini, managerAlembicIni(`postgresql+asyncpg://${user}:${encodeURIComponent(password)}@${host}:${port}/${template}`));
-    const args = ['mgr', 'schema', 'oneshot', '-f', ini];
-    requireSuccess(cli, args, await runManagerCli(cli, args));
+    // The release's own schema, and the RPC key pair as its own CLI makes it (an operator's manager.toml names it).
+    rpcKeyFile = await oneshotDatabase(info, admin.pg, venv.managerCli, template);
     ranRealPackage(release, 'mgr schema oneshot (clear-history eras)');
-    // The RPC key pair as the release's own CLI makes it (an operator's manager.toml names it).
-    const keys = mkdtempSync(join(tmpdir(), 'bai-ch-eras-rpc-'));
-    const keygen = ['mgr', 'generate-rpc-keypair', keys, 'manager'];
-    requireSuccess(cli, keygen, await runManagerCli(cli, keygen));
-    rpcKeyFile = join(keys, 'manager.key_secret');
     const c = client(template);
     await c.connect();
     try {
@@ -671,74 +660,14 @@ describe('clear-history of 25.19.2 with more old sessions than its manager can d
     venv = await venvOf(release, python313);
     template = `tmpl_chm_${randomBytes(3).toString('hex')}`;
     databases.push(template);
-    await admin.pg.query(`CREATE DATABASE ${template}`);
-    const cli = { command: [venv.managerCli], configFile: managerToml(template, 'unused') };
-    const ini = join(mkdtempSync(join(tmpdir(), 'bai-ch-many-')), 'alembic.ini');
-    const { host, port, user, password } = info.postgres;
-    writeFileSync(ini, managerAlembicIni(`postgresql+asyncpg://${user}:${encodeURIComponent(password)}@${host}:${port}/${template}`));
-    const oneshot = ['mgr', 'schema', 'oneshot', '-f', ini];
-    requireSuccess(cli, oneshot, await runManagerCli(cli, oneshot));
-    const keys = mkdtempSync(join(tmpdir(), 'bai-ch-many-rpc-'));
-    const keygen = ['mgr', 'generate-rpc-keypair', keys, 'manager'];
-    requireSuccess(cli, keygen, await runManagerCli(cli, keygen));
-    rpcKeyFile = join(keys, 'manager.key_secret');
+    rpcKeyFile = await oneshotDatabase(info, admin.pg, venv.managerCli, template);
     const c = client(template);
     await c.connect();
     try {
       await seedInstallation(c, { users: ['user0'] });
       // The old sessions, each with one kernel, in bulk; and a few recent ones that stay.
-      const sessionsFrom = (n: number, days: number) =>
-        [
-          'sessions',
-          {
-            id: 'gen_random_uuid()',
-            creation_id: `'c${days}-' || g`,
-            name: `'s${days}-' || g`,
-            session_type: `'INTERACTIVE'`,
-            cluster_mode: `'single-node'`,
-            cluster_size: '1',
-            ...OWNER,
-            status: `'TERMINATED'`,
-            created_at: `now() - interval '${days} days' - g * interval '1 minute'`,
-            terminated_at: `now() - interval '${days} days' - g * interval '1 minute'`,
-            occupying_slots: `'{}'`,
-            requested_slots: `'{}'`,
-          },
-          `FROM generate_series(1, ${n}) g`,
-        ] as const;
-      await insertFilled(c, ...sessionsFrom(old, 40));
-      await insertFilled(c, ...sessionsFrom(10, 2));
-      await insertFilled(
-        c,
-        'kernels',
-        {
-          id: 's.id',
-          session_id: 's.id',
-          session_creation_id: 's.creation_id',
-          session_name: 's.name',
-          session_type: `'INTERACTIVE'`,
-          cluster_mode: `'single-node'`,
-          cluster_size: '1',
-          cluster_role: `'main'`,
-          cluster_idx: '1',
-          local_rank: '0',
-          cluster_hostname: `'main1'`,
-          domain_name: OWNER.domain_name,
-          group_id: OWNER.group_id,
-          user_uuid: OWNER.user_uuid,
-          access_key: OWNER.access_key,
-          scaling_group: `'default'`,
-          image: `'cr.backend.ai/stable/python:3.9-ubuntu20.04'`,
-          architecture: `'x86_64'`,
-          registry: `'cr.backend.ai'`,
-          status: `'TERMINATED'`,
-          occupied_slots: `'{}'`,
-          requested_slots: `'{}'`,
-          created_at: 's.created_at',
-          terminated_at: 's.terminated_at',
-        },
-        'FROM sessions s',
-      );
+      await insertTerminatedSessions(c, old, 40);
+      await insertTerminatedSessions(c, 10, 2);
     } finally {
       await c.end();
     }

@@ -10,13 +10,12 @@
  * and the manager's own total. docs/clear-history-retention-policies.md says what is compared.
  */
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { appendFileSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connectAdmin, type Admin } from '../support/deployment.js';
-import { managerAlembicIni, productVenvs } from '../support/real-manager.js';
+import { oneshotDatabase } from '../support/oneshot.js';
+import { productVenvs } from '../support/real-manager.js';
 import { insertColumns, insertFilled, seedInstallation } from '../support/installation-rows.js';
 import { ranRealPackage } from '../support/real-lines.js';
 import { MemoryLogger } from '../../src/core/logger.js';
@@ -391,18 +390,8 @@ beforeAll(async () => {
   const options = parseOptions({ command: 'clear-history', mode: 'manager', retention: '30d', 'manager-venv': productVenvs(), python });
   venv = (await new ManagerVenvs(options.managerVenv!, 'make', new MemoryLogger(), () => undefined).get(RELEASE, { use: 'the test runs it', unchecked: '' }))!;
   template = `tmpl_chs_${randomBytes(3).toString('hex')}`;
-  await admin.pg.query(`CREATE DATABASE ${template}`);
-  const cli = { command: [venv.managerCli], configFile: managerToml(template, 'unused', '/nonexistent') };
-  const ini = join(mkdtempSync(join(tmpdir(), 'bai-ch-sweep-oneshot-')), 'alembic.ini');
-  const { host, port, user, password } = info.postgres;
-  writeFileSync(ini, managerAlembicIni(`postgresql+asyncpg://${user}:${encodeURIComponent(password)}@${host}:${port}/${template}`));
-  const args = ['mgr', 'schema', 'oneshot', '-f', ini];
-  requireSuccess(cli, args, await runManagerCli(cli, args));
+  rpcKeyFile = await oneshotDatabase(info, admin.pg, venv.managerCli, template);
   ranRealPackage(RELEASE, 'mgr schema oneshot (clear-history sweep)');
-  const keys = mkdtempSync(join(tmpdir(), 'bai-ch-sweep-rpc-'));
-  const keygen = ['mgr', 'generate-rpc-keypair', keys, 'manager'];
-  requireSuccess(cli, keygen, await runManagerCli(cli, keygen));
-  rpcKeyFile = join(keys, 'manager.key_secret');
   const c = client(template);
   await c.connect();
   try {

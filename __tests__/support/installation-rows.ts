@@ -181,3 +181,67 @@ function fillerOf(dataType: string, udt: string): string {
   if (udt === 'interval') return `'0'`;
   return `'x'`;
 }
+
+/** Who owns the rows insertTerminatedSessions adds: SQL expressions (the seeded installation's by default). */
+export const INSTALLATION_OWNER = {
+  domain_name: `'default'`,
+  group_id: `(SELECT id FROM groups LIMIT 1)`,
+  user_uuid: `(SELECT uuid FROM users ORDER BY username LIMIT 1)`,
+  access_key: `(SELECT access_key FROM keypairs ORDER BY user_id LIMIT 1)`,
+};
+
+/**
+ * `count` TERMINATED single-node sessions, created and terminated `daysAgo` days (and g seconds)
+ * ago, in one statement, each with its one kernel; for 24.03+ schemas (the columns a 25.19 one
+ * requires are filled).
+ */
+export async function insertTerminatedSessions(c: pg.Client, count: number, daysAgo: number): Promise<void> {
+  await insertFilled(
+    c,
+    'sessions',
+    {
+      id: 'gen_random_uuid()',
+      creation_id: `'c${daysAgo}-' || g`,
+      name: `'s${daysAgo}-' || g`,
+      session_type: `'INTERACTIVE'`,
+      cluster_mode: `'single-node'`,
+      cluster_size: '1',
+      ...INSTALLATION_OWNER,
+      scaling_group_name: `'default'`,
+      status: `'TERMINATED'`,
+      created_at: `now() - interval '${daysAgo} days' - g * interval '1 second'`,
+      terminated_at: `now() - interval '${daysAgo} days' - g * interval '1 second'`,
+      occupying_slots: `'{}'`,
+      requested_slots: `'{}'`,
+    },
+    `FROM generate_series(1, ${count}) g`,
+  );
+  await insertFilled(
+    c,
+    'kernels',
+    {
+      id: 's.id',
+      session_id: 's.id',
+      session_creation_id: 's.creation_id',
+      session_name: 's.name',
+      session_type: `'INTERACTIVE'`,
+      cluster_mode: `'single-node'`,
+      cluster_size: '1',
+      cluster_role: `'main'`,
+      cluster_idx: '1',
+      local_rank: '0',
+      cluster_hostname: `'main1'`,
+      ...INSTALLATION_OWNER,
+      scaling_group: `'default'`,
+      image: `'cr.backend.ai/stable/python:3.9-ubuntu20.04'`,
+      architecture: `'x86_64'`,
+      registry: `'cr.backend.ai'`,
+      status: `'TERMINATED'`,
+      occupied_slots: `'{}'`,
+      requested_slots: `'{}'`,
+      created_at: 's.created_at',
+      terminated_at: 's.terminated_at',
+    },
+    `FROM sessions s WHERE s.creation_id LIKE 'c${daysAgo}-%' AND NOT EXISTS (SELECT 1 FROM kernels k WHERE k.session_id = s.id)`,
+  );
+}
