@@ -23,7 +23,7 @@ import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import { withTestbed, type Admin } from '../__tests__/support/deployment.js';
 import { insertTerminatedSessions, seedInstallation } from '../__tests__/support/installation-rows.js';
-import { oneshotDatabase } from '../__tests__/support/oneshot.js';
+import { copyOfTemplate, oneshotDatabase, seedStatKeys } from '../__tests__/support/oneshot.js';
 import { databaseClient, operatorManagerToml } from '../__tests__/support/operator-toml.js';
 import { BAI_CACHE } from '../__tests__/support/real-manager.js';
 import type { TestbedInfo } from '../__tests__/support/testbed.js';
@@ -81,33 +81,9 @@ interface Copy {
 
 /** A copy of `template` with its own etcd namespace, and Redis DB 0 holding a stat key per kernel. */
 async function copyOf(info: TestbedInfo, admin: Admin, template: string, managerLines = ''): Promise<Copy> {
-  const suffix = Math.random().toString(16).slice(2, 10);
-  const database = `bai_bench_${suffix}`;
-  const namespace = `ns-bench-${suffix}`;
-  await admin.pg.query(`CREATE DATABASE ${database} TEMPLATE ${template}`);
-  const etcd = admin.etcd.namespace(`/sorna/${namespace}/`);
-  await etcd.put('config/redis/addr').value(`${info.redis.host}:${info.redis.port}`);
-  await etcd.put('config/redis/password').value(info.redis.password);
-  const c = databaseClient(info, database);
-  await c.connect();
-  const redis = admin.redis(0);
-  await redis.flushdb();
-  const { rows } = await c.query<{ id: string }>('SELECT id::text FROM kernels');
-  for (let i = 0; i < rows.length; i += 10_000) {
-    const pipe = redis.pipeline();
-    for (const { id } of rows.slice(i, i + 10_000)) pipe.set(id, '{"cpu_util":{"current":"12.5"}}');
-    await pipe.exec();
-  }
-  return {
-    database,
-    toml: operatorManagerToml(info, { database, namespace, prefix: 'bai-bench-', managerLines }),
-    pg: c,
-    drop: async () => {
-      await c.end();
-      await admin.pg.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-      await admin.etcd.delete().prefix(`/sorna/${namespace}/`);
-    },
-  };
+  const copy = await copyOfTemplate(info, admin, template, 'bai_bench');
+  await seedStatKeys(admin, copy.pg);
+  return { ...copy, toml: operatorManagerToml(info, { database: copy.database, namespace: copy.namespace, prefix: 'bai-bench-', managerLines }) };
 }
 
 /** Fails unless exactly the old sessions, their kernels and their keys are gone. */

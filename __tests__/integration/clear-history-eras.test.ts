@@ -26,7 +26,7 @@ import { dirname, join } from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connectAdmin, type Admin } from '../support/deployment.js';
-import { oneshotDatabase } from '../support/oneshot.js';
+import { copyOfTemplate, oneshotDatabase, seedStatKeys } from '../support/oneshot.js';
 import { productVenvs } from '../support/real-manager.js';
 import { insertColumns, insertFilled, insertTerminatedSessions, seedInstallation } from '../support/installation-rows.js';
 import { ranRealPackage } from '../support/real-lines.js';
@@ -298,13 +298,7 @@ async function tables(c: pg.Client): Promise<Record<string, string[]>> {
 
 /** Redis DB 0 as the manager sees it: a stat key per kernel, and keys that are no kernel's. */
 async function seedRedis(c: pg.Client): Promise<void> {
-  const redis = admin.redis(0);
-  await redis.flushdb();
-  const stats = redis.pipeline();
-  for (const { id } of (await c.query<{ id: string }>('SELECT id::text FROM kernels')).rows) stats.set(id, JSON.stringify({ cpu_util: { current: '12.5' } }));
-  stats.set('keypair.concurrency_used.AKTEST00000000000001', '1');
-  stats.set('i-agent-1', '{}');
-  await stats.exec();
+  await seedStatKeys(admin, c, { 'keypair.concurrency_used.AKTEST00000000000001': '1', 'i-agent-1': '{}' });
 }
 
 interface Copy {
@@ -314,21 +308,9 @@ interface Copy {
 }
 
 async function copyOf(template: string, rpcKeyFile: string): Promise<Copy> {
-  const suffix = randomBytes(4).toString('hex');
-  const database = `bai_che_${suffix}`;
-  const namespace = `ns-che-${suffix}`;
-  await admin.pg.query(`CREATE DATABASE ${database} TEMPLATE ${template}`);
-  const etcd = admin.etcd.namespace(`/sorna/${namespace}/`);
-  await etcd.put('config/redis/addr').value(`${info.redis.host}:${info.redis.port}`);
-  await etcd.put('config/redis/password').value(info.redis.password);
-  const c = client(database);
-  await c.connect();
-  cleanups.push(async () => {
-    await c.end();
-    await admin.pg.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-    await admin.etcd.delete().prefix(`/sorna/${namespace}/`);
-  });
-  return { database, toml: managerToml(database, namespace, rpcKeyFile), pg: c };
+  const copy = await copyOfTemplate(info, admin, template, 'bai_che');
+  cleanups.push(copy.drop);
+  return { database: copy.database, toml: managerToml(copy.database, copy.namespace, rpcKeyFile), pg: copy.pg };
 }
 
 beforeAll(async () => {

@@ -14,7 +14,7 @@ import { appendFileSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connectAdmin, type Admin } from '../support/deployment.js';
-import { oneshotDatabase } from '../support/oneshot.js';
+import { copyOfTemplate, oneshotDatabase, seedStatKeys } from '../support/oneshot.js';
 import { productVenvs } from '../support/real-manager.js';
 import { insertColumns, insertFilled, seedInstallation } from '../support/installation-rows.js';
 import { ranRealPackage } from '../support/real-lines.js';
@@ -355,31 +355,13 @@ async function tables(c: pg.Client): Promise<Record<string, string[]>> {
 
 /** A copy of the seeded template; `timeZone`: the database's default TimeZone, which both the manager's connections and bai-migrate's take. */
 async function copyOf(timeZone?: string): Promise<{ database: string; toml: string; pg: pg.Client }> {
-  const suffix = randomBytes(4).toString('hex');
-  const database = `bai_chs_${suffix}`;
-  const namespace = `ns-chs-${suffix}`;
-  await admin.pg.query(`CREATE DATABASE ${database} TEMPLATE ${template}`);
-  if (timeZone) await admin.pg.query(`ALTER DATABASE ${database} SET timezone TO '${timeZone}'`);
-  const etcd = admin.etcd.namespace(`/sorna/${namespace}/`);
-  await etcd.put('config/redis/addr').value(`${info.redis.host}:${info.redis.port}`);
-  await etcd.put('config/redis/password').value(info.redis.password);
-  const c = client(database);
-  await c.connect();
-  cleanups.push(async () => {
-    await c.end();
-    await admin.pg.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-    await admin.etcd.delete().prefix(`/sorna/${namespace}/`);
-  });
-  return { database, toml: managerToml(database, namespace, rpcKeyFile), pg: c };
+  const copy = await copyOfTemplate(info, admin, template, 'bai_chs', timeZone);
+  cleanups.push(copy.drop);
+  return { database: copy.database, toml: managerToml(copy.database, copy.namespace, rpcKeyFile), pg: copy.pg };
 }
 
 async function seedRedis(c: pg.Client): Promise<void> {
-  const redis = admin.redis(0);
-  await redis.flushdb();
-  const stats = redis.pipeline();
-  for (const { id } of (await c.query<{ id: string }>('SELECT id::text FROM kernels')).rows) stats.set(id, JSON.stringify({ cpu_util: { current: '12.5' } }));
-  stats.set('i-agent-1', '{}');
-  await stats.exec();
+  await seedStatKeys(admin, c, { 'i-agent-1': '{}' });
 }
 
 beforeAll(async () => {

@@ -3,12 +3,14 @@
  * release's `backend.ai mgr schema oneshot` (its models, not a migration), as a fresh install of
  * that release has it.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type pg from 'pg';
 import { requireSuccess, runManagerCli } from '../../src/manager/cli.js';
-import { operatorManagerToml } from './operator-toml.js';
+import type { Admin } from './deployment.js';
+import { databaseClient, operatorManagerToml } from './operator-toml.js';
 import { managerAlembicIni } from './real-manager.js';
 import type { TestbedInfo } from './testbed.js';
 
@@ -29,4 +31,47 @@ export async function oneshotDatabase(info: TestbedInfo, adminPg: pg.Client, man
   ])
     requireSuccess(cli, args, await runManagerCli(cli, args));
   return join(dir, 'manager.key_secret');
+}
+
+/** A copy of `template` (`<prefix>_<hex>`), with an etcd namespace naming the test bed's Redis; `drop` removes both. */
+export async function copyOfTemplate(
+  info: TestbedInfo,
+  admin: Admin,
+  template: string,
+  prefix: string,
+  timeZone?: string,
+): Promise<{ database: string; namespace: string; pg: pg.Client; drop(): Promise<void> }> {
+  const suffix = randomBytes(4).toString('hex');
+  const database = `${prefix}_${suffix}`;
+  const namespace = `ns-${prefix}-${suffix}`;
+  await admin.pg.query(`CREATE DATABASE ${database} TEMPLATE ${template}`);
+  if (timeZone) await admin.pg.query(`ALTER DATABASE ${database} SET timezone TO '${timeZone}'`);
+  const etcd = admin.etcd.namespace(`/sorna/${namespace}/`);
+  await etcd.put('config/redis/addr').value(`${info.redis.host}:${info.redis.port}`);
+  await etcd.put('config/redis/password').value(info.redis.password);
+  const c = databaseClient(info, database);
+  await c.connect();
+  return {
+    database,
+    namespace,
+    pg: c,
+    drop: async () => {
+      await c.end();
+      await admin.pg.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+      await admin.etcd.delete().prefix(`/sorna/${namespace}/`);
+    },
+  };
+}
+
+/** Redis DB 0 as the manager sees it: only a stat key per kernel row of `c`, and `others` (keys that are no kernel's). */
+export async function seedStatKeys(admin: Admin, c: pg.Client, others: Readonly<Record<string, string>> = {}): Promise<void> {
+  const redis = admin.redis(0);
+  await redis.flushdb();
+  const { rows } = await c.query<{ id: string }>('SELECT id::text FROM kernels');
+  for (let i = 0; i < rows.length; i += 10_000) {
+    const stats = redis.pipeline();
+    for (const { id } of rows.slice(i, i + 10_000)) stats.set(id, JSON.stringify({ cpu_util: { current: '12.5' } }));
+    await stats.exec();
+  }
+  for (const [key, value] of Object.entries(others)) await redis.set(key, value);
 }
