@@ -59,7 +59,7 @@ const cases: Case[] = [
     name: 'unknown to-version',
     args: ({ toml }) => ['preflight', '--manager-config', toml, '--to-version', '22.04'],
     exit: 2,
-    message: /to-version "22\.04" is no Backend\.AI release line bai-migrate knows; accepted: a Backend\.AI release line from 21\.03 to 26\.8 \(e\.g\. 22\.03, 25\.15\) or one of its releases/,
+    message: /to-version "22\.04" is no Backend\.AI release line bai-migrate knows; accepted: a Backend\.AI release line from 21\.03 to 26\.9 \(e\.g\. 22\.03, 25\.15\) or one of its releases/,
   },
   {
     name: 'a hop bai-migrate cannot take yet',
