@@ -201,11 +201,7 @@ export async function clearHistory(deployment: Deployment, position: SchemaPosit
     const message = `Redis part not done (${redisError}): stat keys of deleted kernels stay in Redis DB 0; a run with sweep-orphaned-stat-keys: true removes them once Redis is back`;
     findings.push({ status: options.redisFailure === 'warn' ? 'warning' : 'failed', detail: message });
   }
-  if (options.vacuum !== 'none') {
-    const statement = options.vacuum === 'full' ? 'VACUUM FULL kernels' : 'VACUUM ANALYZE kernels';
-    await pg.query(statement);
-    findings.push({ status: 'changed', detail: `${statement} done` });
-  }
+  findings.push(...(await vacuumTables(deployment, options.vacuum, ['kernels'])));
   return { cutoff: cutoffText, semantics, kernels: deleted, sessions: null, errorLogs: null, heldSessions: 0, redisKeys: unlinked, sweptRedisKeys: swept, longestStatementMs: longest, findings };
 }
 
@@ -260,21 +256,13 @@ export async function clearRetentionEra(
     }
   }
   const deleted = (table: string) => retention.categories.reduce((sum, c) => sum + (c.deleted[table] ?? 0), 0);
-  if (options.vacuum !== 'none' && !options.dryRun) {
-    const tables = [
-      ...new Set(
-        retention.categories.flatMap((c) =>
-          Object.entries(c.deleted)
-            .filter(([, n]) => n > 0)
-            .map(([table]) => table),
-        ),
-      ),
-    ];
-    for (const table of tables) {
-      const statement = `${options.vacuum === 'full' ? 'VACUUM FULL' : 'VACUUM ANALYZE'} ${quoteIdent(table)}`;
-      await deployment.postgres.query(statement);
-      findings.push({ status: 'changed', detail: `${statement} done` });
-    }
+  if (!options.dryRun) {
+    const swept = retention.categories.flatMap((c) =>
+      Object.entries(c.deleted)
+        .filter(([, n]) => n > 0)
+        .map(([table]) => table),
+    );
+    findings.push(...(await vacuumTables(deployment, options.vacuum, [...new Set(swept)])));
   }
   return {
     cutoff: cutoff.toISOString(),
@@ -289,6 +277,18 @@ export async function clearRetentionEra(
     findings,
     retention,
   };
+}
+
+/** `vacuum: analyze` or `full` of each table the run deleted from (the manager vacuums the whole database). */
+async function vacuumTables(deployment: Deployment, vacuum: ClearHistoryOptions['vacuum'], tables: readonly string[]): Promise<Finding[]> {
+  if (vacuum === 'none') return [];
+  const command = vacuum === 'full' ? 'VACUUM FULL' : 'VACUUM ANALYZE';
+  const findings: Finding[] = [];
+  for (const table of tables) {
+    await deployment.postgres.query(`${command} ${quoteIdent(table)}`);
+    findings.push({ status: 'changed', detail: `${command} ${table} done` });
+  }
+  return findings;
 }
 
 /** "24.09.0 to before 25.19.0", or "26.8.0 and later". */
@@ -331,13 +331,7 @@ async function clearSessionEra(
       findings.push({ status: options.redisFailure === 'warn' ? 'warning' : 'failed', detail: `Redis part not done (${messageOf(error)})` });
     }
   }
-  if (options.vacuum !== 'none') {
-    for (const table of policy.deletes) {
-      const statement = `${options.vacuum === 'full' ? 'VACUUM FULL' : 'VACUUM ANALYZE'} ${table}`;
-      await deployment.postgres.query(statement);
-      findings.push({ status: 'changed', detail: `${statement} done` });
-    }
-  }
+  findings.push(...(await vacuumTables(deployment, options.vacuum, policy.deletes)));
   return { ...base, sweptRedisKeys: swept, longestStatementMs: done.longestStatementMs, findings };
 }
 
