@@ -2,6 +2,6 @@ import { createRequire as __baiCreateRequire } from 'node:module'; const require
 
 // src/action/index.ts
 process.setSourceMapsEnabled(true);
-var { run } = await import("./chunks/main-SFMU6QLS.js");
+var { run } = await import("./chunks/main-KK7W5IXU.js");
 await run();
 //# sourceMappingURL=index.js.map

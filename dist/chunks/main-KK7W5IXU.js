@@ -15,7 +15,7 @@ import {
   secretInputs,
   unusedInputs,
   which
-} from "./chunk-PX2SGYUL.js";
+} from "./chunk-NB66ZCMO.js";
 import {
   require_src3 as require_src
 } from "./chunk-PS4AXIT4.js";
@@ -73904,4 +73904,4 @@ export {
   outputValues,
   run
 };
-//# sourceMappingURL=main-SFMU6QLS.js.map
+//# sourceMappingURL=main-KK7W5IXU.js.map

@@ -12,7 +12,7 @@ import {
   runCommand,
   secretInputs,
   unusedInputs
-} from "./chunk-PX2SGYUL.js";
+} from "./chunk-NB66ZCMO.js";
 import "./chunk-PS4AXIT4.js";
 import "./chunk-YIVHD5DW.js";
 
@@ -273,4 +273,4 @@ process.exitCode = await main(process.argv.slice(2), process.env);
 export {
   main
 };
-//# sourceMappingURL=cli-56D2DJCS.js.map
+//# sourceMappingURL=cli-MZROZAWI.js.map

@@ -39671,11 +39671,7 @@ async function clearHistory(deployment, position, options, log, redisUp) {
     const message = `Redis part not done (${redisError}): stat keys of deleted kernels stay in Redis DB 0; a run with sweep-orphaned-stat-keys: true removes them once Redis is back`;
     findings.push({ status: options.redisFailure === "warn" ? "warning" : "failed", detail: message });
   }
-  if (options.vacuum !== "none") {
-    const statement = options.vacuum === "full" ? "VACUUM FULL kernels" : "VACUUM ANALYZE kernels";
-    await pg2.query(statement);
-    findings.push({ status: "changed", detail: `${statement} done` });
-  }
+  findings.push(...await vacuumTables(deployment, options.vacuum, ["kernels"]));
   return { cutoff: cutoffText, semantics, kernels: deleted, sessions: null, errorLogs: null, heldSessions: 0, redisKeys: unlinked, sweptRedisKeys: swept, longestStatementMs: longest, findings };
 }
 async function clearRetentionEra(deployment, policy, cutoff, semantics, options, log, redisUp, findings) {
@@ -39713,19 +39709,11 @@ async function clearRetentionEra(deployment, policy, cutoff, semantics, options,
     }
   }
   const deleted = (table) => retention.categories.reduce((sum, c) => sum + (c.deleted[table] ?? 0), 0);
-  if (options.vacuum !== "none" && !options.dryRun) {
-    const tables = [
-      ...new Set(
-        retention.categories.flatMap(
-          (c) => Object.entries(c.deleted).filter(([, n]) => n > 0).map(([table]) => table)
-        )
-      )
-    ];
-    for (const table of tables) {
-      const statement = `${options.vacuum === "full" ? "VACUUM FULL" : "VACUUM ANALYZE"} ${quoteIdent(table)}`;
-      await deployment.postgres.query(statement);
-      findings.push({ status: "changed", detail: `${statement} done` });
-    }
+  if (!options.dryRun) {
+    const swept = retention.categories.flatMap(
+      (c) => Object.entries(c.deleted).filter(([, n]) => n > 0).map(([table]) => table)
+    );
+    findings.push(...await vacuumTables(deployment, options.vacuum, [...new Set(swept)]));
   }
   return {
     cutoff: cutoff.toISOString(),
@@ -39740,6 +39728,16 @@ async function clearRetentionEra(deployment, policy, cutoff, semantics, options,
     findings,
     retention
   };
+}
+async function vacuumTables(deployment, vacuum, tables) {
+  if (vacuum === "none") return [];
+  const command = vacuum === "full" ? "VACUUM FULL" : "VACUUM ANALYZE";
+  const findings = [];
+  for (const table of tables) {
+    await deployment.postgres.query(`${command} ${quoteIdent(table)}`);
+    findings.push({ status: "changed", detail: `${command} ${table} done` });
+  }
+  return findings;
 }
 function semanticsOf(policy) {
   const end = clearHistoryEraEnd(policy);
@@ -39767,13 +39765,7 @@ async function clearSessionEra(deployment, policy, cutoff, semantics, options, l
       findings.push({ status: options.redisFailure === "warn" ? "warning" : "failed", detail: `Redis part not done (${messageOf(error)})` });
     }
   }
-  if (options.vacuum !== "none") {
-    for (const table of policy.deletes) {
-      const statement = `${options.vacuum === "full" ? "VACUUM FULL" : "VACUUM ANALYZE"} ${table}`;
-      await deployment.postgres.query(statement);
-      findings.push({ status: "changed", detail: `${statement} done` });
-    }
-  }
+  findings.push(...await vacuumTables(deployment, options.vacuum, policy.deletes));
   return { ...base, sweptRedisKeys: swept, longestStatementMs: done.longestStatementMs, findings };
 }
 async function cutoffAndCount(deployment, retention, clock, now) {
@@ -41508,4 +41500,4 @@ export {
   runCommand,
   checkWrittenPaths
 };
-//# sourceMappingURL=chunk-PX2SGYUL.js.map
+//# sourceMappingURL=chunk-NB66ZCMO.js.map
