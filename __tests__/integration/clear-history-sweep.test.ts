@@ -29,9 +29,12 @@ import { clearHistoryPolicy } from '../../src/releases/line-facts.js';
 import { findRelease } from '../../src/releases/releases.js';
 import { Deployment } from '../../src/stores/deployment.js';
 import { resolveTargets } from '../../src/stores/connections.js';
-import { RETENTION_SWEEPS, SEEDED_RETENTION_POLICIES, type RetentionCategoryName } from '../../src/releases/retention-sweep.js';
+import { RETENTION_CATEGORIES, RETENTION_SWEEPS, SEEDED_RETENTION_POLICIES, type RetentionCategoryName } from '../../src/releases/retention-sweep.js';
 import { workerTestbed } from '../support/worker-testbed.js';
 import { databaseClient, operatorManagerToml } from '../support/operator-toml.js';
+import { runEngine } from '../support/run.js';
+import { outputValues } from '../../src/action/main.js';
+import { renderMarkdown } from '../../src/core/report/index.js';
 
 const RELEASE = '26.8.3';
 const info = workerTestbed();
@@ -475,8 +478,8 @@ async function compare(extra: Partial<Record<RetentionCategoryName, string>>, ex
     expect(runEra.redisKeys).toBe(oldKernels.length);
     expect(dryEra.redisKeys).toBe(oldKernels.length);
     expect({ kernels: dryEra.kernels, sessions: dryEra.sessions, errorLogs: dryEra.errorLogs }).toEqual({ kernels: runEra.kernels, sessions: runEra.sessions, errorLogs: runEra.errorLogs });
-    dry = dryEra.retention;
-    run = runEra.retention;
+    dry = { ...dryEra.retention, findings: dryEra.findings, longestStatementMs: dryEra.longestStatementMs };
+    run = { ...runEra.retention, findings: runEra.findings, longestStatementMs: runEra.longestStatementMs };
   } else {
     // The sweep alone, given the budget the manager read from its manager.toml.
     const catalogue = RETENTION_SWEEPS['26.8.0']!;
@@ -557,5 +560,112 @@ describe(`clear-history of ${RELEASE}: the real manager's retention sweep and ba
     const run = await compare({ roles_invitations: '3 mons', deployments: '50 days' }, { roles_invitations: 90, deployments: 50 }, { budget: 10 });
     expect(run.categories.filter((c) => c.state === 'deferred').length).toBeGreaterThan(0);
     expect(run.categories.filter((c) => c.state === 'swept').length).toBeGreaterThan(0);
+  }, 900_000);
+});
+
+describe(`clear-history of ${RELEASE} through the engine: retention-policies, own mode and mode: manager`, () => {
+  /** The policies as a migrated 26.8 database holds them: the eight, all disabled (b3e8f1a24c76). */
+  const asMigrated = async (c: pg.Client) => {
+    for (const { category, period } of SEEDED_RETENTION_POLICIES)
+      await c.query('UPDATE retention_policies SET enabled = false, retention_period = $2::interval WHERE category = $1', [category, period]);
+  };
+  // Enables three (3mo: stored as 3 mons, which the manager reads as 90 days), disables one already disabled; retention (30d) changes none.
+  const POLICIES = 'logs=30d, sessions=40d\nreconcile_history=3mo, usage_records=off';
+  const BUDGET = `\n[retention]\nper-tick-budget = 100000\n`;
+
+  it('the policies changed only by retention-policies, reported before → after; the real manager (mode: manager) and own mode leave every table and Redis key alike; the dry run writes nothing and counts what the run deletes', async () => {
+    const one = await copyOf();
+    await asMigrated(one.pg);
+    appendFileSync(one.toml, BUDGET);
+    await seedRedis(one.pg);
+    const before = await tables(one.pg);
+    const manager = await runEngine({
+      command: 'clear-history',
+      mode: 'manager',
+      'manager-config': one.toml,
+      retention: '30d',
+      'retention-policies': POLICIES,
+      'manager-venv': productVenvs(),
+      'to-version': RELEASE,
+    });
+    expect(manager.report.error).toBeUndefined();
+    ranRealPackage(RELEASE, 'mgr clear-history through mode: manager (retention-policies)');
+    const byManager = await tables(one.pg);
+    const keysByManager = (await admin.redis(0).keys('*')).sort();
+    // The manager stamped the three it swept; the report says so per category.
+    expect(
+      manager.report
+        .history!.retention!.categories.filter((c) => c.state === 'swept')
+        .map((c) => c.category)
+        .sort(),
+    ).toEqual(['logs', 'reconcile_history', 'sessions']);
+    expect(manager.report.history!.retention!.categories.filter((c) => c.state === 'disabled')).toHaveLength(5);
+    for (const table of ['event_logs', 'session_scheduling_history', 'sessions']) expect(byManager[table]!.length, table).toBeLessThan(before[table]!.length);
+    for (const table of ['kernel_usage_records', 'login_history', 'domain_usage_buckets']) expect(byManager[table], table).toEqual(before[table]);
+
+    const two = await copyOf();
+    await asMigrated(two.pg);
+    appendFileSync(two.toml, BUDGET);
+    await seedRedis(two.pg);
+    const keysBefore = (await admin.redis(0).keys('*')).sort();
+    const inputs = { command: 'clear-history', 'manager-config': two.toml, retention: '30d', 'retention-policies': POLICIES, 'batch-size': '2' };
+    const dry = await runEngine({ ...inputs, 'dry-run': 'true' });
+    expect(dry.report.error).toBeUndefined();
+    expect(await tables(two.pg)).toEqual(before);
+    expect((await admin.redis(0).keys('*')).sort()).toEqual(keysBefore);
+    const { report } = await runEngine(inputs);
+    expect(report.error).toBeUndefined();
+    expect(await tables(two.pg)).toEqual(byManager);
+    expect((await admin.redis(0).keys('*')).sort()).toEqual(keysByManager);
+
+    const sweep = report.history!.retention!;
+    expect(report.history!.semantics).toBe('26.8.0 to before 26.9.0');
+    expect(sweep.perTickBudget).toBe(100000);
+    expect(sweep.changes).toEqual([
+      { category: 'logs', before: { enabled: false, period: '1 year' }, after: { enabled: true, period: '30 days' } },
+      { category: 'sessions', before: { enabled: false, period: '1 year' }, after: { enabled: true, period: '40 days' } },
+      { category: 'reconcile_history', before: { enabled: false, period: '1 year' }, after: { enabled: true, period: '3 mons' } },
+      { category: 'usage_records', before: { enabled: false, period: '90 days' }, after: { enabled: false, period: '90 days' } },
+    ]);
+    expect(dry.report.history!.retention!.changes).toEqual(sweep.changes);
+    // By category: policies never swept tie in the manager's ORDER BY, and the dry run reads them through a join, not the table the run reads.
+    const perCategory = (r: typeof report) =>
+      r.history!.retention!.categories.map((c) => ({ category: c.category, state: c.state, days: c.days, deleted: c.deleted })).sort((a, b) => a.category.localeCompare(b.category));
+    expect(perCategory(dry.report)).toEqual(perCategory(report));
+    expect(sweep.categories.find((c) => c.category === 'reconcile_history')!.days).toBe(90);
+    const { kernels, sessions, errorLogs, redisKeys } = report.history!;
+    expect({ kernels, sessions, errorLogs, redisKeys }).toEqual({
+      kernels: dry.report.history!.kernels,
+      sessions: dry.report.history!.sessions,
+      errorLogs: dry.report.history!.errorLogs,
+      redisKeys: dry.report.history!.redisKeys,
+    });
+    expect(sessions).toBe(before.sessions!.length - byManager.sessions!.length);
+    expect(errorLogs).toBe(before.error_logs!.length - byManager.error_logs!.length);
+    expect(redisKeys).toBe(keysBefore.length - keysByManager.length);
+    // The Action's output: every category, its state and what it deleted per table.
+    const output = JSON.parse(outputValues(report, parseOptions(inputs))['retention-sweep']) as Record<string, { state: string; deleted: Record<string, number> }>;
+    expect(Object.keys(output).sort()).toEqual([...RETENTION_CATEGORIES].sort());
+    expect(output.sessions!.deleted.sessions).toBe(sessions);
+    expect(output.login!.state).toBe('disabled');
+    expect(renderMarkdown(report)).toContain('| sessions | swept | 40 days (40 days) |');
+  }, 900_000);
+
+  it('a per-tick budget the manager would refuse, and retention-policies naming no category: refused before anything is written', async () => {
+    const copy = await copyOf();
+    await asMigrated(copy.pg);
+    await seedRedis(copy.pg);
+    const before = await tables(copy.pg);
+    const keysBefore = (await admin.redis(0).keys('*')).sort();
+    await expect(runEngine({ command: 'clear-history', 'manager-config': copy.toml, retention: '30d', 'retention-policies': 'logs=1y' })).rejects.toThrow(
+      /^retention-policies: "logs=1y": retention "1y" is in an unknown unit; .*; categories: logs, login, reconcile_history, roles_invitations, deployments, sessions, usage_records, usage_buckets$/,
+    );
+    appendFileSync(copy.toml, `\n[retention]\nper-tick-budget = 0\n`);
+    const budget = await runEngine({ command: 'clear-history', 'manager-config': copy.toml, retention: '30d', 'retention-policies': POLICIES });
+    expect(budget.report.error).toMatch(
+      /^clear-history: .* \[retention\] per-tick-budget is 0, which Backend\.AI 26\.8\.\d+'s manager refuses \(accepted: a whole number of at least 1, or unset\); nothing was done$/,
+    );
+    expect(await tables(copy.pg)).toEqual(before);
+    expect((await admin.redis(0).keys('*')).sort()).toEqual(keysBefore);
   }, 900_000);
 });

@@ -26,19 +26,34 @@ async function state(deployment: TestDeployment) {
 }
 
 describe('clear-history of a release whose manager sweeps retention_policies', () => {
-  it('refuses a database at 26.8 (its manager sweeps retention_policies) before deleting anything, and names mode: manager', async () => {
+  it("refuses a database at 26.9 (its manager's sweep reaches other tables than 26.8's) before deleting anything, and names mode: manager", async () => {
     const template = await graphTemplate(admin(), info, '24.03', latestRelease('24.03').head);
     const deployment = await deploy({ schemaOf: { template, async beforeSeed() {}, async afterSeed() {} } });
-    // Only alembic_version says 26.8: the refusal comes from the release, before any table is read.
-    const head = latestRelease('26.8').head;
+    // Only alembic_version says 26.9: the refusal comes from the release, before any table is read.
+    const head = latestRelease('26.9').head;
     await deployment.pg.query('UPDATE alembic_version SET version_num = $1', [head]);
     const before = await state(deployment);
     const { report } = await runEngine(inputs(deployment));
     expect(report.error).toMatch(
       new RegExp(
-        `^clear-history knows what the manager deletes before 26\\.8\\.0 \\(kernels, and their stat keys from 22\\.03; sessions and their kernels from 24\\.03\\.4; error_logs from 24\\.09\\.0\\); this database is at revision ${head} .*, whose manager sweeps the retention_policies table instead, which bai-migrate does not do yet\\. Use mode: manager with that release's manager$`,
+        `^clear-history knows what the manager deletes before 26\\.9\\.0 \\(kernels, and their stat keys from 22\\.03; sessions and their kernels from 24\\.03\\.4; error_logs from 24\\.09\\.0; the retention policies' sweep from 26\\.8\\.0\\); this database is at revision ${head} .*, whose manager sweeps the retention_policies table over other tables than 26\\.8's \\(26\\.9\\.0 and later\\), which bai-migrate's own mode does not know yet\\. Use mode: manager with that release's manager$`,
       ),
     );
+    expect(await state(deployment)).toEqual(before);
+  });
+
+  it('refuses retention-policies on a release before 26.8 (its manager has no policies) before deleting anything', async () => {
+    const deployment = await deploy({ schema: '81c264528f20' });
+    await deployment.pg.query(
+      `INSERT INTO kernels (id, session_id, access_key, status, architecture, terminated_at)
+       SELECT gen_random_uuid(), gen_random_uuid(), 'AKTEST00000000000001', 'TERMINATED', 'x86_64', now() - interval '100 days' FROM generate_series(1, 3)`,
+    );
+    const before = await state(deployment);
+    const { report } = await runEngine(inputs(deployment, { 'retention-policies': 'sessions=90d' }));
+    expect(report.error).toMatch(
+      /^retention-policies: this database is at revision 81c264528f20 .*, whose manager has no retention policies \(they came with 26\.8\.0: before it, clear-history deletes by retention alone\); nothing was done\. Leave retention-policies empty for this release$/,
+    );
+    expect(report.errorCode).toBe('invalid-input');
     expect(await state(deployment)).toEqual(before);
   });
 });

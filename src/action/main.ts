@@ -9,7 +9,7 @@ import type { Logger } from '../core/logger.js';
 import { INPUTS, OUTPUTS, parseOptions, secretInputs, unusedInputs, type Options, type OutputValues } from '../options/index.js';
 import { pullRequestFromEnv, rehearsalComment, upsertComment } from './pr-comment.js';
 import { actionsVenvCache, restoreSnapshot, saveSnapshot } from './cache.js';
-import { renderMarkdown, type Report } from '../core/report/index.js';
+import { renderMarkdown, retentionSweepOutput, type Report } from '../core/report/index.js';
 
 const actionLogger: Logger = {
   info: (message) => core.info(message),
@@ -116,6 +116,7 @@ export function outputValues(report: Report, options: Options): OutputValues {
     'deleted-error-logs': report.history?.errorLogs != null ? String(report.history.errorLogs) : '',
     'clear-history-semantics': report.history?.semantics ?? '',
     'deleted-redis-keys': report.history?.redisKeys != null ? String(report.history.redisKeys) : '',
+    'retention-sweep': report.history?.retention ? JSON.stringify(retentionSweepOutput(report.history.retention)) : '',
     'swept-redis-keys': report.history?.sweptRedisKeys != null ? String(report.history.sweptRedisKeys) : '',
     'snapshot-file': options.command === 'snapshot' || options.command === 'rehearse' ? options.snapshotFile : '',
     'comment-url': report.commentUrl ?? '',

@@ -16,7 +16,16 @@
  */
 import type pg from 'pg';
 import type { Logger } from '../core/logger.js';
-import { managerPeriodSeconds, RETENTION_CATEGORIES, type RetentionCategoryName, type SweepCategory, type SweepCondition, type SweepDrain } from '../releases/retention-sweep.js';
+import { retentionIntervalText, type RetentionPolicyChange } from '../releases/retention-policy-changes.js';
+import {
+  managerPeriodSeconds,
+  RETENTION_CATEGORIES,
+  SEEDED_RETENTION_POLICIES,
+  type RetentionCategoryName,
+  type SweepCategory,
+  type SweepCondition,
+  type SweepDrain,
+} from '../releases/retention-sweep.js';
 import type { Finding } from '../steps/step.js';
 import { quoteIdent } from '../stores/sql.js';
 
@@ -27,6 +36,26 @@ export interface SweepOptions {
   readonly perTickBudget: number | null;
   /** Only these categories are swept; an enabled policy of another one is reported as not done (own mode does not know it yet). */
   readonly only?: readonly RetentionCategoryName[];
+  /**
+   * Policies read as if these changes were made (a dry run of retention-policies): the rows are not
+   * written. Policies never swept tie in the manager's order; read through this overlay they may come
+   * out in another order than the run's, which changes a count only with a per-tick budget.
+   */
+  readonly overrides?: readonly PolicyOverride[];
+}
+
+/** A policy as retention-policies leaves it: enabled or not, with this retention (an interval's text). */
+export interface PolicyOverride {
+  readonly category: RetentionCategoryName;
+  readonly enabled: boolean;
+  readonly period: string;
+}
+
+/** A policy's state before and after retention-policies changed it (before: null where it had no row). */
+export interface PolicyChange {
+  readonly category: RetentionCategoryName;
+  readonly before: { readonly enabled: boolean; readonly period: string } | null;
+  readonly after: { readonly enabled: boolean; readonly period: string };
 }
 
 export type CategoryState = 'swept' | 'disabled' | 'missing' | 'deferred' | 'failed' | 'not-implemented';
@@ -242,8 +271,16 @@ export async function sweepRetentionPolicies(client: pg.Client, catalogue: reado
        ($1::timestamptz - make_interval(secs => ${seconds}))::text AS threshold,
        to_char(($1::timestamptz - make_interval(secs => ${seconds})) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS threshold_iso`;
   // The manager's own query and order: equal last_swept_at (never swept: NULL) come out as PostgreSQL sorts them for it.
-  const { rows: enabled } = await client.query<PolicyRow>(`SELECT ${columns} FROM retention_policies WHERE enabled = true ORDER BY last_swept_at ASC NULLS FIRST`, [now]);
-  const { rows: all } = await client.query<PolicyRow>(`SELECT ${columns} FROM retention_policies ORDER BY category`, [now]);
+  // A dry run of retention-policies reads the rows as they would be (a category it adds has no id: it is never stamped in a dry run).
+  const overrides = options.overrides ?? [];
+  const source =
+    overrides.length === 0
+      ? 'retention_policies'
+      : `(SELECT p.id, COALESCE(p.category, o.category) AS category, COALESCE(o.period::interval, p.retention_period) AS retention_period, COALESCE(o.enabled, p.enabled) AS enabled, p.last_swept_at
+            FROM retention_policies p FULL JOIN unnest($2::text[], $3::bool[], $4::text[]) AS o(category, enabled, period) ON o.category = p.category) AS retention_policies`;
+  const values = overrides.length === 0 ? [now] : [now, overrides.map((o) => o.category), overrides.map((o) => o.enabled), overrides.map((o) => o.period)];
+  const { rows: enabled } = await client.query<PolicyRow>(`SELECT ${columns} FROM ${source} WHERE enabled = true ORDER BY last_swept_at ASC NULLS FIRST`, values);
+  const { rows: all } = await client.query<PolicyRow>(`SELECT ${columns} FROM ${source} ORDER BY category`, values);
 
   const categories: CategorySweep[] = [];
   const run: BoundDrain[] = [];
@@ -357,4 +394,54 @@ function categoryFinding(c: CategorySweep, dryRun: boolean): Finding {
     case 'failed':
       return { status: 'failed', detail: `retention policy ${c.category}: ${retention}; not swept: ${c.reason}` };
   }
+}
+
+/**
+ * retention-policies: each named policy enabled, disabled or given a new retention, its row made
+ * (as the seed makes it) where the schema has none, in one transaction; or, in a dry run, nothing
+ * written and the overrides the sweep reads instead. Each change as it was before and after.
+ */
+export async function changeRetentionPolicies(
+  client: pg.Client,
+  changes: readonly RetentionPolicyChange[],
+  dryRun: boolean,
+): Promise<{ readonly changes: PolicyChange[]; readonly overrides: PolicyOverride[]; readonly findings: Finding[] }> {
+  const { rows } = await client.query<{ category: string; enabled: boolean; period: string }>('SELECT category, enabled, retention_period::text AS period FROM retention_policies');
+  const planned: Array<{ change: RetentionPolicyChange; before: PolicyChange['before']; interval: string }> = [];
+  for (const change of changes) {
+    const row = rows.find((r) => r.category === change.category);
+    const seeded = SEEDED_RETENTION_POLICIES.find((p) => p.category === change.category)!.period;
+    const interval = change.retention ? retentionIntervalText(change.retention) : (row?.period ?? seeded);
+    planned.push({ change, before: row ? { enabled: row.enabled, period: row.period } : null, interval });
+  }
+  // PostgreSQL's own text for each new interval, as the row will show it.
+  const { rows: texts } = await client.query<{ period: string }>('SELECT p::interval::text AS period FROM unnest($1::text[]) WITH ORDINALITY AS x(p, n) ORDER BY n', [planned.map((p) => p.interval)]);
+  const result = planned.map((p, i) => ({ category: p.change.category, before: p.before, after: { enabled: p.change.enabled, period: texts[i]!.period } }));
+  if (!dryRun && result.length > 0) {
+    await client.query('BEGIN');
+    try {
+      for (const c of result) {
+        // id and timestamps given here: a schema made by oneshot may lack their server defaults.
+        await client.query(
+          `INSERT INTO retention_policies (id, category, retention_period, enabled, last_swept_at, created_at, updated_at)
+           VALUES (gen_random_uuid(), $1, $2::interval, $3, NULL, now(), now())
+           ON CONFLICT (category) DO UPDATE SET retention_period = EXCLUDED.retention_period, enabled = EXCLUDED.enabled, updated_at = now()`,
+          [c.category, c.after.period, c.after.enabled],
+        );
+      }
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK');
+      throw error;
+    }
+  }
+  const describe = (s: { enabled: boolean; period: string } | null) => (s ? `${s.enabled ? 'enabled' : 'disabled'}, retention ${s.period}` : 'no row');
+  const findings: Finding[] = result.map((c) => {
+    const same = c.before !== null && c.before.enabled === c.after.enabled && c.before.period === c.after.period;
+    return {
+      status: same ? 'ok' : dryRun ? 'skipped' : 'changed',
+      detail: `retention-policies: ${c.category}: ${describe(c.before)} → ${describe(c.after)}${same ? ' (already so)' : dryRun ? ' (dry run: not written; the sweep below counts as if it were)' : ''}`,
+    };
+  });
+  return { changes: result, overrides: dryRun ? result.map((c) => ({ category: c.category, ...c.after })) : [], findings };
 }

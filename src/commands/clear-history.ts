@@ -19,12 +19,13 @@
  * keys), counted apart: the manager never removes those.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { messageOf, MigrationError } from '../core/errors.js';
+import { invalidInput, messageOf, MigrationError } from '../core/errors.js';
+import { describePlace, releaseSetting, showValue } from '../steps/merged-config.js';
 import { REDIS_DB, type Deployment } from '../stores/deployment.js';
 import { clearSessionHistory, countKeysOrphanedByRun } from './clear-history-sessions.js';
 import { countStatKeysOfKernels, unlink, unlinkStatKeysOfKernels } from './clear-history-store.js';
-import { sweepRetentionPolicies, type SweepResult } from './clear-history-retention.js';
-import { RETENTION_SWEEPS } from '../releases/retention-sweep.js';
+import { changeRetentionPolicies, sweepRetentionPolicies, type CategorySweep, type PolicyChange } from './clear-history-retention.js';
+import { RETENTION_CATEGORIES, RETENTION_SWEEPS } from '../releases/retention-sweep.js';
 import type { Logger } from '../core/logger.js';
 import type { Options } from '../options/index.js';
 import type { Retention } from '../releases/retention.js';
@@ -40,7 +41,17 @@ import { quoteIdent } from '../stores/sql.js';
 import { problems, type Session } from './session.js';
 
 /** The part of the run's options clear-history reads. */
-export type ClearHistoryOptions = Pick<Options, 'retention' | 'batchSize' | 'vacuum' | 'redisFailure' | 'dryRun' | 'sweepOrphanedStatKeys'>;
+export type ClearHistoryOptions = Pick<Options, 'retention' | 'batchSize' | 'vacuum' | 'redisFailure' | 'dryRun' | 'sweepOrphanedStatKeys'> & Partial<Pick<Options, 'retentionPolicies'>>;
+
+/** From 26.8.0: the retention policies as the run found, changed and swept them. */
+export interface RetentionSweepReport {
+  /** The sweep's one "now" (ISO, UTC): every threshold is it less the policy's retention. */
+  readonly now: string;
+  readonly perTickBudget: number | null;
+  readonly changes: readonly PolicyChange[];
+  /** All eight categories: the enabled ones in the order swept, then the others. */
+  readonly categories: readonly CategorySweep[];
+}
 
 export interface ClearHistoryResult {
   readonly cutoff: string;
@@ -60,6 +71,8 @@ export interface ClearHistoryResult {
   /** The longest single DELETE, which is how long the table was locked at most. */
   readonly longestStatementMs: number;
   readonly findings: Finding[];
+  /** From 26.8.0: each retention policy, what it deleted, and what retention-policies changed. */
+  readonly retention?: RetentionSweepReport;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -74,7 +87,7 @@ export function ownModePolicy(position: SchemaPosition): ClearHistoryPolicy {
   if (!policy.ownMode) {
     throw new MigrationError(
       'unsupported',
-      `clear-history knows what the manager deletes before ${OWN_MODE_BEFORE} (kernels, and their stat keys from 22.03; sessions and their kernels from 24.03.4; error_logs from 24.09.0); this database is at ${describePosition(position)}, ${ownModeRefusal(policy)}. Use mode: manager with that release's manager`,
+      `clear-history knows what the manager deletes before ${OWN_MODE_BEFORE} (kernels, and their stat keys from 22.03; sessions and their kernels from 24.03.4; error_logs from 24.09.0; the retention policies' sweep from 26.8.0); this database is at ${describePosition(position)}, ${ownModeRefusal(policy)}. Use mode: manager with that release's manager`,
     );
   }
   return policy;
@@ -105,7 +118,7 @@ function releasePolicy(position: SchemaPosition): ClearHistoryPolicy {
   return clearHistoryPolicy(position.releases[0]!);
 }
 
-export async function clearHistory(deployment: Deployment, position: SchemaPosition, options: ClearHistoryOptions, log: Logger, redisUp: boolean): Promise<ClearHistoryResult> {
+export async function clearHistory(deployment: Deployment, position: SchemaPosition, options: ClearHistoryOptions, log: Logger, redisUp: boolean, budget?: PerTickBudget): Promise<ClearHistoryResult> {
   const policy = ownModePolicy(position);
   const withRedis = policy.deletesRedisStatKeys;
   const pg = deployment.postgres;
@@ -123,7 +136,7 @@ export async function clearHistory(deployment: Deployment, position: SchemaPosit
     { status: 'ok', detail: `cutoff ${cutoffText} = ${cutoffFormula(policy, options.retention)}; ${what}` },
   ];
   if (policy.purge === 'sessions') return clearSessionEra(deployment, policy, cutoff, semantics, options, log, redisUp, findings);
-  if (policy.purge === 'retention-policies') return clearRetentionEra(deployment, policy, cutoff, semantics, options, log, redisUp, findings);
+  if (policy.purge === 'retention-policies') return clearRetentionEra(deployment, policy, cutoff, semantics, options, log, redisUp, findings, budget);
 
   const sweep = withRedis && options.sweepOrphanedStatKeys;
   if (options.dryRun) {
@@ -205,12 +218,21 @@ export async function clearHistory(deployment: Deployment, position: SchemaPosit
   return { cutoff: cutoffText, semantics, kernels: deleted, sessions: null, errorLogs: null, heldSessions: 0, redisKeys: unlinked, sweptRedisKeys: swept, longestStatementMs: longest, findings };
 }
 
+/** The manager's `[retention] per-tick-budget` as clear-history found it: the value, and where it was read. */
+export interface PerTickBudget {
+  readonly value: number | null;
+  readonly from: string;
+}
+
 /**
  * The era from 26.8.0, as its `backend.ai mgr clear-history` (backend.ai-manager 26.8.3 wheel:
  * ai/backend/manager/cli/__main__.py:258-346): first the Redis part, governed by the retention
  * alone (the stat keys of every kernel terminated before the cutoff, then BGREWRITEAOF or BGSAVE),
  * then the manager's sweep over the enabled retention_policies (clear-history-retention.ts),
- * which the retention does not touch; the vacuum of each table it deleted from.
+ * which the retention does not touch; the vacuum of each table it deleted from. Before all of it,
+ * the changes retention-policies asks for (a dry run sweeps as if they were made). With
+ * sweep-orphaned-stat-keys, the keys of kernels already gone go after the Redis part: the keys of
+ * kernels this sweep deletes after their cutoff stay, as the manager leaves them, until the next run.
  */
 export async function clearRetentionEra(
   deployment: Deployment,
@@ -221,21 +243,35 @@ export async function clearRetentionEra(
   log: Logger,
   redisUp: boolean,
   findings: Finding[],
-): Promise<ClearHistoryResult & { readonly retention: SweepResult }> {
+  budget: PerTickBudget = { value: null, from: 'not set: none, as the manager' },
+): Promise<ClearHistoryResult & { readonly retention: RetentionSweepReport }> {
   const catalogue = policy.sweep === undefined ? undefined : RETENTION_SWEEPS[policy.sweep];
   if (!catalogue) throw new MigrationError('unsupported', `clear-history: bai-migrate does not know the retention sweep of Backend.AI ${policy.since}; nothing was deleted`);
+  const changed = await changeRetentionPolicies(deployment.postgres, options.retentionPolicies ?? [], options.dryRun);
+  findings.push(...changed.findings);
   const scope = { kind: 'terminated-before', cutoff } as const;
   let redisKeys: number | null = null;
+  let swept: number | null = null;
   let redisError: string | undefined = redisUp ? undefined : 'Redis is unreachable';
   if (redisUp) {
     try {
       redisKeys = options.dryRun ? await countStatKeysOfKernels(deployment, scope, options.batchSize) : await unlinkStatKeysOfKernels(deployment, scope, options.batchSize);
+      if (options.sweepOrphanedStatKeys) swept = await sweepOrphanedStatKeys(deployment, options.batchSize, options.dryRun ? 'count' : 'unlink');
     } catch (error) {
       redisError = messageOf(error);
       log.warning(`Redis failed (${redisError}); sweeping the database, then reporting it`);
     }
   }
-  const retention = await sweepRetentionPolicies(deployment.postgres, catalogue, { batchSize: options.batchSize, dryRun: options.dryRun, perTickBudget: null }, log);
+  findings.push({
+    status: 'ok',
+    detail: `per-tick budget: ${budget.value === null ? 'none' : `${budget.value} row(s), then the categories left wait for the next run`} (${budget.from})`,
+  });
+  const retention = await sweepRetentionPolicies(
+    deployment.postgres,
+    catalogue,
+    { batchSize: options.batchSize, dryRun: options.dryRun, perTickBudget: budget.value, overrides: changed.overrides },
+    log,
+  );
   findings.push(...retention.findings);
   if (redisError) {
     findings.push({
@@ -247,6 +283,12 @@ export async function clearRetentionEra(
       status: redisKeys! > 0 && !options.dryRun ? 'changed' : options.dryRun ? 'skipped' : 'ok',
       detail: `${options.dryRun ? 'would remove' : 'removed'} ${redisKeys} stat key(s) of kernels terminated before the cutoff from Redis DB 0 (the retention governs this part only; before the sweep, as the manager)`,
     });
+    if (swept !== null) {
+      findings.push({
+        status: swept > 0 && !options.dryRun ? 'changed' : options.dryRun ? 'skipped' : 'ok',
+        detail: `${options.dryRun ? 'would sweep' : 'swept'} ${swept} stat key(s) of kernels that no longer exist from Redis DB 0 (sweep-orphaned-stat-keys; before the sweep: keys of kernels it deletes go in the next run)`,
+      });
+    }
     if (!options.dryRun) {
       try {
         findings.push(await persistRedis(deployment));
@@ -272,10 +314,10 @@ export async function clearRetentionEra(
     errorLogs: deleted('error_logs'),
     heldSessions: 0,
     redisKeys,
-    sweptRedisKeys: null,
+    sweptRedisKeys: swept,
     longestStatementMs: retention.longestStatementMs,
     findings,
-    retention,
+    retention: { now: retention.now, perTickBudget: budget.value, changes: changed.changes, categories: retention.categories },
   };
 }
 
@@ -395,6 +437,9 @@ export async function clearHistoryWithManager(deployment: Deployment, options: C
     },
   ];
   if (options.vacuum === 'analyze') findings.push({ status: 'warning', detail: 'vacuum: analyze has no manager equivalent: the manager runs a plain VACUUM of the whole database (-v false)' });
+  // From 26.8 the manager sweeps its policies as they are: retention-policies changes them first (a dry run only says how).
+  const changed = policy.purge === 'retention-policies' ? await changeRetentionPolicies(deployment.postgres, options.retentionPolicies ?? [], options.dryRun) : undefined;
+  if (changed) findings.push(...changed.findings);
   if (options.dryRun) {
     findings.push({ status: 'skipped', detail: `dry run: the manager has no dry run; it would delete about ${before.total} kernel row(s)` });
     return {
@@ -415,8 +460,10 @@ export async function clearHistoryWithManager(deployment: Deployment, options: C
   // What the manager deletes is counted by bai-migrate, before and after, among the rows that existed before it started.
   const { rows: clock } = await deployment.postgres.query<{ now: Date }>('SELECT now() AS now');
   const rowsBefore = await countRows(deployment, tables, clock[0]!.now);
+  const policiesBefore = changed ? await policyRows(deployment) : [];
   const result = await runManagerCli(cli, args);
   const rowsAfter = await countRows(deployment, tables, clock[0]!.now);
+  const retention = changed ? managerSweepReport(clock[0]!.now, changed.changes, policiesBefore, await policyRows(deployment)) : undefined;
   const deletedRows = Object.fromEntries(tables.map(({ table }) => [table, rowsBefore[table]! - rowsAfter[table]!]));
   const counted = tables.map(({ table }) => `${deletedRows[table]} ${ROW_NAMES[table] ?? table} row(s)`).join(', ');
   try {
@@ -456,7 +503,40 @@ export async function clearHistoryWithManager(deployment: Deployment, options: C
     sweptRedisKeys: null,
     longestStatementMs: 0,
     findings,
+    ...(retention ? { retention } : {}),
   };
+}
+
+interface PolicyRowState {
+  readonly category: string;
+  readonly enabled: boolean;
+  readonly period: string;
+  readonly lastSweptAt: string | null;
+}
+
+async function policyRows(deployment: Deployment): Promise<PolicyRowState[]> {
+  const { rows } = await deployment.postgres.query<PolicyRowState>(
+    `SELECT category, enabled, retention_period::text AS period, to_char(last_swept_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS "lastSweptAt" FROM retention_policies ORDER BY category`,
+  );
+  return rows;
+}
+
+/**
+ * mode: manager from 26.8: each category's state from its row before and after the manager's run
+ * (stamped: swept). What it deleted is counted per table, not per category: the manager logs only its total.
+ */
+function managerSweepReport(now: Date, changes: readonly PolicyChange[], before: readonly PolicyRowState[], after: readonly PolicyRowState[]): RetentionSweepReport {
+  const categories: CategorySweep[] = RETENTION_CATEGORIES.map((category) => {
+    const row = after.find((r) => r.category === category);
+    const was = before.find((r) => r.category === category);
+    const base = { category, enabled: row?.enabled ?? false, period: row?.period ?? null, days: null, threshold: null, lastSweptAt: was?.lastSweptAt ?? null, deleted: {}, total: 0 };
+    if (!row) return { ...base, state: 'missing', reason: 'retention_policies has no row for it' };
+    if (!row.enabled) return { ...base, state: 'disabled' };
+    return row.lastSweptAt !== (was?.lastSweptAt ?? null)
+      ? { ...base, state: 'swept' }
+      : { ...base, state: 'failed', reason: 'the manager did not stamp it: deferred by its per-tick budget, or failed (its log says which)' };
+  });
+  return { now: now.toISOString(), perTickBudget: null, changes, categories };
 }
 
 /**
@@ -544,13 +624,20 @@ export async function clearHistoryCommand(session: Session): Promise<void> {
   const position = await detectPosition(deployment.postgres);
   report.currentRevision = position.revision;
   const policy = options.clearHistoryMode === 'manager' ? managerModePolicy(position, options.toVersion && targetRelease(options.toVersion)) : ownModePolicy(position);
-  const redisUp = policy.deletesRedisStatKeys && (await connectRedisPart(session, describePosition(position)));
+  const sweeps = policy.purge === 'retention-policies';
+  if (options.retentionPolicies && options.retentionPolicies.length > 0 && !sweeps) {
+    throw invalidInput(
+      `retention-policies: this database is at ${describePosition(position)}, whose manager has no retention policies (they came with 26.8.0: before it, clear-history deletes by retention alone); nothing was done. Leave retention-policies empty for this release`,
+    );
+  }
+  const redisUp = policy.deletesRedisStatKeys && (await connectRedisPart(session, describePosition(position), sweeps));
+  const budget = sweeps ? await perTickBudget(session, position.releases[0]!) : undefined;
   // The findings are recorded inside the group, where the log shows them.
   const result = await session.log.group('Clear history', async () => {
     const done = await (
       options.clearHistoryMode === 'manager'
         ? clearHistoryWithManager(deployment, options, session.managerCli(), session.log, policy)
-        : clearHistory(deployment, position, options, session.log, redisUp)
+        : clearHistory(deployment, position, options, session.log, redisUp, budget)
     ).catch(async (error: unknown) => {
       if (error instanceof MigrationError) throw error;
       // Each batch is its own transaction: what was deleted stays deleted, the rest waits for the next run.
@@ -569,6 +656,7 @@ export async function clearHistoryCommand(session: Session): Promise<void> {
     heldSessions: result.heldSessions,
     redisKeys: result.redisKeys,
     sweptRedisKeys: result.sweptRedisKeys,
+    ...(result.retention ? { retention: result.retention } : {}),
   };
   const failures = result.findings.filter((f) => f.status === 'failed');
   if (failures.length > 0) throw new MigrationError('checks-failed', `clear-history: ${failures.map((f) => f.detail).join('; ')}`, `clear-history: ${problems(failures.length)}`);
@@ -580,7 +668,7 @@ export async function clearHistoryCommand(session: Session): Promise<void> {
  * input error (a nightly job with an unset namespace variable must not delete half of its work).
  * true when Redis answers; false only with redis-failure: warn.
  */
-async function connectRedisPart(session: Session, position: string): Promise<boolean> {
+async function connectRedisPart(session: Session, position: string, readsConfig: boolean): Promise<boolean> {
   const { deployment, options } = session;
   const why = `the manager of ${position} also removes the deleted kernels' stat keys from Redis`;
   if (!deployment.targets.redis && !deployment.targets.etcd) {
@@ -589,7 +677,8 @@ async function connectRedisPart(session: Session, position: string): Promise<boo
       `clear-history cannot find Redis: ${why}, whose address is read from etcd config/redis, and etcd is not configured (${deployment.targets.missing.etcd ?? 'no etcd'}); nothing was deleted. Accepted: etcd-endpoints and etcd-namespace (or manager-config naming them), or redis-url`,
     );
   }
-  const servers: Server[] = deployment.targets.redis ? ['redis'] : ['etcd', 'redis'];
+  // From 26.8 etcd too, where configured: the manager's sweep reads its [retention] settings from the merged configuration.
+  const servers: Server[] = deployment.targets.redis && !(readsConfig && deployment.targets.etcd) ? ['redis'] : ['etcd', 'redis'];
   const warnOnly = options.redisFailure === 'warn';
   const up = await session.connect(servers, warnOnly ? servers : []).catch((error: unknown) => {
     if (error instanceof MigrationError) {
@@ -604,25 +693,50 @@ async function connectRedisPart(session: Session, position: string): Promise<boo
   return up.has('redis');
 }
 
+/**
+ * `[retention] per-tick-budget` as the release's manager reads it (manager.toml, with etcd merged
+ * over it when etcd is configured): an integer of at least 1, or none. A value the manager would
+ * refuse stops the run before anything is written.
+ */
+async function perTickBudget(session: Session, release: Release): Promise<PerTickBudget> {
+  const { deployment } = session;
+  const withEtcd = deployment.targets.etcd !== undefined;
+  const view = await releaseSetting(deployment, release, 'retention', 'per-tick-budget', undefined, { etcd: withEtcd });
+  const place = view.effective;
+  const unread = withEtcd ? '' : '; etcd is not configured, so its config/retention/ was not read';
+  if (!place) return { value: null, from: `[retention] per-tick-budget is not set${unread}` };
+  const text = String(place.value).trim();
+  const value = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!(value >= 1) || !Number.isSafeInteger(value)) {
+    throw invalidInput(
+      `clear-history: ${describePlace(place, 'retention')} is ${showValue(place.value)}, which Backend.AI ${release.version}'s manager refuses (accepted: a whole number of at least 1, or unset); nothing was done`,
+    );
+  }
+  return { value, from: `${describePlace(place, 'retention')}${unread}` };
+}
+
 const ROW_NAMES: Record<string, string> = { kernels: 'kernel', sessions: 'session', error_logs: 'error log' };
 
 /** The tables the release's manager purges, with the column that says when a row was made. */
-async function purgedTables(deployment: Deployment, policy: ClearHistoryPolicy): Promise<Array<{ table: string; made: string }>> {
-  const tables: Array<{ table: string; made: string }> = [];
-  for (const table of policy.deletes) {
+async function purgedTables(deployment: Deployment, policy: ClearHistoryPolicy): Promise<Array<{ table: string; made: string | null }>> {
+  // From 26.8 the manager's sweep deletes from every table of its catalogue (where bai-migrate knows it).
+  const catalogue = policy.sweep === undefined ? undefined : RETENTION_SWEEPS[policy.sweep];
+  const names = catalogue ? [...new Set(catalogue.flatMap((c) => c.drains.map((d) => d.table)))] : policy.deletes;
+  const tables: Array<{ table: string; made: string | null }> = [];
+  for (const table of names) {
     if (!(await tableExists(deployment.postgres, table))) continue;
-    // kernels of the oldest schemas have no created_at: their terminated_at is the age they are judged by.
-    const made = (await columnExists(deployment.postgres, table, 'created_at')) ? 'created_at' : 'terminated_at';
+    // kernels of the oldest schemas have no created_at: their terminated_at is the age they are judged by; a table with neither is counted whole.
+    const made = (await columnExists(deployment.postgres, table, 'created_at')) ? 'created_at' : (await columnExists(deployment.postgres, table, 'terminated_at')) ? 'terminated_at' : null;
     tables.push({ table, made });
   }
   return tables;
 }
 
 /** Rows of each table made before `asOf`: what exists before the manager runs, rows it cannot have deleted left out. */
-async function countRows(deployment: Deployment, tables: ReadonlyArray<{ table: string; made: string }>, asOf: Date): Promise<Record<string, number>> {
+async function countRows(deployment: Deployment, tables: ReadonlyArray<{ table: string; made: string | null }>, asOf: Date): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
   for (const { table, made } of tables) {
-    const { rows } = await deployment.postgres.query<{ n: string }>(`SELECT count(*) AS n FROM ${quoteIdent(table)} WHERE ${quoteIdent(made)} < $1`, [asOf]);
+    const { rows } = await deployment.postgres.query<{ n: string }>(`SELECT count(*) AS n FROM ${quoteIdent(table)}${made ? ` WHERE ${quoteIdent(made)} < $1` : ''}`, made ? [asOf] : []);
     counts[table] = Number(rows[0]!.n);
   }
   return counts;

@@ -6,6 +6,7 @@
 import { LOCK_BACKENDS } from '../releases/lock-backends.js';
 import { FROM_MANAGER_CONFIG, parseEndpoints, parseNamespace, parsePostgresUrl, parseRedisUrl } from './own-parsers.js';
 import { parseSnapshotKey } from './snapshot-key.js';
+import { parseRetentionPolicyChanges } from '../releases/retention-policy-changes.js';
 
 export const COMMANDS = ['migrate', 'preflight', 'verify', 'plan', 'clear-history', 'snapshot', 'rehearse'] as const;
 export type Command = (typeof COMMANDS)[number];
@@ -107,6 +108,14 @@ const DECLARED_INPUTS = [
     usedBy: ['clear-history'],
     default: '1yr',
     description: 'How much history clear-history keeps, as for `backend.ai mgr clear-history -r`: 86400, 3d, 2w, 3mo, 1yr; from one day to 100 years (under a day needs allow-short-retention).',
+  },
+  {
+    name: 'retention-policies',
+    kind: 'string',
+    parse: parseRetentionPolicyChanges,
+    usedBy: ['clear-history'],
+    description:
+      "clear-history from 26.8.0, whose manager sweeps its retention policies (one per category) and lets `retention` govern only the Redis part: policies to change before the sweep, as category=duration (enable it with that retention), category=on (enable it as it is) or category=off, separated by commas or newlines, e.g. sessions=90d, logs=1yr, usage_records=off. Categories: logs, login, reconcile_history, roles_invitations, deployments, sessions, usage_records, usage_buckets; durations as retention's, from one day. Each change is reported before and after; a dry run writes none and counts as if they were made. Empty: no policy is changed (retention never changes one). Refused for an older release.",
   },
   {
     name: 'allow-short-retention',
@@ -500,6 +509,11 @@ export const OUTPUTS = [
   { name: 'deleted-error-logs', description: 'clear-history: error_logs rows deleted (24.09.0 and later; or that a dry run would delete); empty for older releases.' },
   { name: 'clear-history-semantics', description: "clear-history: the releases whose manager's clear-history was applied, e.g. 24.09.0 to before 25.19.0." },
   { name: 'deleted-redis-keys', description: 'clear-history: Redis stat keys of the deleted kernels removed (or that a dry run would remove).' },
+  {
+    name: 'retention-sweep',
+    description:
+      'clear-history from 26.8.0 (own mode): JSON of every retention policy category: {"sessions": {"state": "swept", "enabled": true, "period": "90 days", "deleted": {"kernels": 120, "sessions": 40}}, …}; state is swept, disabled, missing (no row), deferred (per-tick budget) or failed. Empty for older releases.',
+  },
   { name: 'swept-redis-keys', description: 'clear-history with sweep-orphaned-stat-keys: stat keys of kernels that no longer exist removed (or that a dry run would remove); empty otherwise.' },
   { name: 'snapshot-file', description: 'snapshot and rehearse: the path of the snapshot file.' },
   { name: 'comment-url', description: 'rehearse: the URL of the pull-request comment it created or updated.' },

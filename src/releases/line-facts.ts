@@ -218,13 +218,13 @@ const POLICY_CHANGES: ReadonlyArray<Partial<ClearHistoryPolicy> & { readonly sin
   // The command itself fails on these releases before the database part: MANAGER_CLEAR_HISTORY_FAILS.
   { since: '26.1.0', cutoffClock: 'utc' },
   // RetentionRepository.sweep() over retention_policies (BA@26.8.0, #12963).
-  // Its catalogue, compared with the real 26.8.3 command (clear-history-sweep.test.ts), is RETENTION_SWEEPS['26.8.0'];
-  // own mode stays refused until clear-history runs it with its report and the policy input (docs/clear-history-retention-policies.md).
-  { since: '26.8.0', purge: 'retention-policies', retentionGovernsDatabase: false, ownMode: false, sweep: '26.8.0', managerSessionLimit: undefined },
+  // Its catalogue, compared with the real 26.8.3 command (clear-history-sweep.test.ts), is RETENTION_SWEEPS['26.8.0']
+  // (docs/clear-history-retention-policies.md); the policies change only through retention-policies.
+  { since: '26.8.0', purge: 'retention-policies', retentionGovernsDatabase: false, sweep: '26.8.0', managerSessionLimit: undefined },
   // 26.9.0–26.9.6: the command around the sweep is 26.8.3's (backend.ai-manager 26.8.3 and 26.9.6 wheels:
   // ai/backend/manager/cli/__main__.py), but the sweep is not: roles_invitations also drains entity_shares, and
   // drains delete the graph's nodes (docs/clear-history-retention-policies.md). No catalogue of it yet.
-  { since: '26.9.0', sweep: undefined },
+  { since: '26.9.0', sweep: undefined, ownMode: false },
 ];
 
 export const CLEAR_HISTORY_POLICIES: readonly ClearHistoryPolicy[] = POLICY_CHANGES.reduce<ClearHistoryPolicy[]>(
@@ -235,10 +235,11 @@ export const CLEAR_HISTORY_POLICIES: readonly ClearHistoryPolicy[] = POLICY_CHAN
 /**
  * The first release bai-migrate's own mode refuses (mode: manager does it). Its eras up to here
  * are compared with the real manager on each era's real schema (clear-history-eras.test.ts: 23.09.10,
- * 24.03.11, 24.09.14, 24.12.1, 25.19.2 and 26.4.10; real-manager.test.ts). Kept apart from the eras
+ * 24.03.11, 24.09.14, 24.12.1, 25.19.2 and 26.4.10; real-manager.test.ts; clear-history-sweep.test.ts:
+ * 26.8.3). Kept apart from the eras
  * so that an era's span still says what the manager does.
  */
-export const OWN_MODE_BEFORE = '26.8.0';
+export const OWN_MODE_BEFORE = '26.9.0';
 
 /**
  * Releases whose `backend.ai mgr clear-history` fails, and how: there mode: manager is refused
@@ -279,7 +280,7 @@ export function clearHistoryPolicy(release: Release): ClearHistoryPolicy {
 /** Why bai-migrate's own mode refuses a release whose policy says ownMode: false, for messages. */
 export function ownModeRefusal(policy: ClearHistoryPolicy): string {
   return policy.purge === 'retention-policies'
-    ? 'whose manager sweeps the retention_policies table instead, which bai-migrate does not do yet'
+    ? `whose manager sweeps the retention_policies table over other tables than 26.8's (${policy.since} and later), which bai-migrate's own mode does not know yet`
     : `whose manager deletes as ${policy.since}'s does, on a schema bai-migrate's own mode is not yet compared with the real manager on`;
 }
 

@@ -44,7 +44,8 @@ const FACTS: readonly MergedConfigFacts[] = [
     since: '25.8.0',
     layers: [{ prefix: 'config/' }, { prefix: 'volumes/', under: 'volumes' }, { prefix: 'ai/backend/config/common/' }, { prefix: 'ai/backend/config/manager/' }],
     // backend.ai@25.8.1:src/ai/backend/manager/config/unified.py, ManagerConfig.distributed_lock: AliasChoices("distributed-lock", "distributed_lock").
-    names: { 'manager.distributed-lock': ['distributed-lock', 'distributed_lock'] },
+    // backend.ai-manager 26.8.3 wheel: ai/backend/manager/config/unified.py, RetentionConfig.per_tick_budget (26.8.0 on; before, no [retention]).
+    names: { 'manager.distributed-lock': ['distributed-lock', 'distributed_lock'], 'retention.per-tick-budget': ['per-tick-budget', 'per_tick_budget'] },
   },
 ];
 

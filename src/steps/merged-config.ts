@@ -8,6 +8,8 @@
 import { configKeyNames, etcdConfigLayers, etcdKeyOf } from '../releases/merged-config.js';
 import { isTable, parseToml, type TomlTable, type TomlValue } from '../manager/toml.js';
 import type { StepContext } from './step.js';
+import type { Deployment } from '../stores/deployment.js';
+import type { Release } from '../releases/releases.js';
 
 export type SettingPlace =
   { readonly where: 'file'; readonly path: string; readonly name: string; readonly value: TomlValue } | { readonly where: 'etcd'; readonly key: string; readonly name: string; readonly value: string };
@@ -45,22 +47,33 @@ function matching(found: Readonly<Record<string, string>>, prefix: string, name:
  * Where `[table] key` is set for the hop's target. `toml` is manager.toml as it is now (the copy read
  * at start unless given); etcd is read only when the target merges it.
  */
-export async function settingView(ctx: StepContext, table: string, key: string, toml?: { path: string; table: TomlTable }): Promise<SettingView> {
-  const release = ctx.hop.to;
+export function settingView(ctx: StepContext, table: string, key: string, toml?: { path: string; table: TomlTable }): Promise<SettingView> {
+  return releaseSetting(ctx.deployment, ctx.hop.to, table, key, toml);
+}
+
+/** Where `[table] key` is set for `release`'s manager, outside a hop too (clear-history); `etcd: false` reads manager.toml alone. */
+export async function releaseSetting(
+  deployment: Deployment,
+  release: Release,
+  table: string,
+  key: string,
+  toml?: { path: string; table: TomlTable },
+  { etcd = true }: { etcd?: boolean } = {},
+): Promise<SettingView> {
   const names = configKeyNames(release, table, key);
-  const config = toml ?? ctx.deployment.targets.managerConfig;
+  const config = toml ?? deployment.targets.managerConfig;
   const places: SettingPlace[] = [];
   if (config) {
     const section = config.table[table];
     if (isTable(section)) for (const name of names) if (section[name] !== undefined) places.push({ where: 'file', path: config.path, name, value: section[name] });
   }
-  const layers = etcdConfigLayers(release);
+  const layers = etcd ? etcdConfigLayers(release) : [];
   for (const layer of layers) {
     for (const name of names) {
       const exact = etcdKeyOf(layer, table, name);
       if (!exact) continue;
       const prefix = exact.slice(0, exact.length - name.length);
-      const found = await ctx.deployment.etcdPrefix(prefix);
+      const found = await deployment.etcdPrefix(prefix);
       for (const [etcdKey, value] of matching(found, prefix, name)) places.push({ where: 'etcd', key: etcdKey, name, value });
     }
   }

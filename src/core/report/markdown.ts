@@ -23,6 +23,7 @@ export function renderMarkdown(report: Report, maxBytes = 512 * 1024): string {
   lines.push(...renderError(report));
   // Short first: what to fix, the downtime and the heavy revisions; every row and the SQL collapsed below.
   lines.push(...renderOnTop(report));
+  lines.push(...renderRetentionSweep(report));
   lines.push(`<details><summary>Every step (${report.entries.length} rows)</summary>`, '', '| Phase | Hop | Step | Status | Detail |', '|---|---|---|---|---|');
   let size = lines.join('\n').length;
   let omitted = 0;
@@ -71,6 +72,30 @@ export function renderOnTop(report: Report): string[] {
     ...(report.growth ? [...renderGrowth(report.growth), ''] : []),
     ...(report.forecast ? [...renderForecast(report.forecast), ''] : []),
   ];
+}
+
+/** clear-history from 26.8.0: each retention policy, what changed in it, and what its sweep deleted. */
+export function renderRetentionSweep(report: Report): string[] {
+  const sweep = report.history?.retention;
+  if (!sweep) return [];
+  const verb = report.dryRun ? 'Would delete' : 'Deleted';
+  const lines = [
+    `Retention policies swept at ${sweep.now} (per-tick budget: ${sweep.perTickBudget ?? 'none'}); \`retention\` governed the Redis part only.`,
+    '',
+    `| Category | State | Retention | Before | ${verb} |`,
+    '|---|---|---|---|---|',
+  ];
+  for (const c of sweep.categories) {
+    const retention = c.period === null ? '' : `${c.enabled ? '' : '(disabled) '}${c.period}${c.days === null ? '' : ` (${c.days} days)`}`;
+    const tables = Object.entries(c.deleted).filter(([, n]) => n > 0);
+    const deleted = tables.length === 0 ? '0' : tables.map(([t, n]) => `${n.toLocaleString('en-US')} ${t}`).join(', ');
+    lines.push(`| ${c.category} | ${c.state}${c.reason ? `: ${cell(c.reason)}` : ''} | ${retention} | ${c.threshold ?? ''} | ${deleted} |`);
+  }
+  for (const c of sweep.changes) {
+    const show = (p: { enabled: boolean; period: string } | null) => (p ? `${p.enabled ? 'enabled' : 'disabled'}, ${p.period}` : 'no row');
+    lines.push('', `- retention-policies ${report.dryRun ? 'would change' : 'changed'} ${c.category}: ${show(c.before)} → ${show(c.after)}`);
+  }
+  return [...lines, ''];
 }
 
 /**

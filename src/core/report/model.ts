@@ -136,6 +136,8 @@ export interface Report {
     heldSessions: number;
     redisKeys: number | null;
     sweptRedisKeys: number | null;
+    /** From 26.8.0 (own mode): the retention policies as found, changed (retention-policies) and swept. */
+    retention?: RetentionSweepReported;
   };
   /** snapshot: the file written and its manifest. */
   snapshot?: { file: string; manifest: ReportedManifest };
@@ -193,4 +195,37 @@ export function countByStatus(report: Report): Record<Status, number> {
   const counts: Record<Status, number> = { ok: 0, changed: 0, warning: 0, failed: 0, skipped: 0 };
   for (const entry of report.entries) counts[entry.status]++;
   return counts;
+}
+
+/** clear-history from 26.8.0: the manager's retention sweep as bai-migrate did it (src/commands/clear-history-retention.ts). */
+export interface RetentionSweepReported {
+  /** The sweep's one "now" (ISO, UTC); each threshold is it less the policy's retention. */
+  readonly now: string;
+  readonly perTickBudget: number | null;
+  /** What retention-policies changed: before (null: no row) and after. */
+  readonly changes: ReadonlyArray<{
+    readonly category: string;
+    readonly before: { readonly enabled: boolean; readonly period: string } | null;
+    readonly after: { readonly enabled: boolean; readonly period: string };
+  }>;
+  /** Every category: the enabled ones in the order swept, then the rest. */
+  readonly categories: ReadonlyArray<{
+    readonly category: string;
+    readonly state: 'swept' | 'disabled' | 'missing' | 'deferred' | 'failed' | 'not-implemented';
+    readonly enabled: boolean;
+    readonly period: string | null;
+    /** The days the manager subtracts for the period (30 per month, 365 per year). */
+    readonly days: number | null;
+    readonly threshold: string | null;
+    readonly lastSweptAt: string | null;
+    /** Rows deleted per table (a dry run: that it would delete). */
+    readonly deleted: Readonly<Record<string, number>>;
+    readonly total: number;
+    readonly reason?: string;
+  }>;
+}
+
+/** The retention-sweep output: each category's state, policy and rows deleted per table, keyed by category. */
+export function retentionSweepOutput(sweep: RetentionSweepReported): Record<string, { state: string; enabled: boolean; period: string | null; deleted: Readonly<Record<string, number>> }> {
+  return Object.fromEntries(sweep.categories.map((c) => [c.category, { state: c.state, enabled: c.enabled, period: c.period, deleted: c.deleted }]));
 }
