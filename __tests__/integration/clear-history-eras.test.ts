@@ -1,7 +1,7 @@
 /**
  * clear-history of the eras whose manager purges sessions (24.03.4+) and error_logs (24.09.0+),
  * against the real manager: for 23.09.10, 24.03.11, 24.09.14, 24.12.1, 25.19.2 (whose Redis
- * count is summed over its chunks, and whose schema adds the scheduling history) and 26.4.10 (a
+ * count is summed over its chunks, and whose schema adds the scheduling history) and 26.4.16 (a
  * UTC cutoff; resource allocations, usage records and replica routings; a command that fails: see
  * below), the release's
  * own schema (its real package's `mgr schema oneshot` into an empty database) is seeded once with the same history;
@@ -344,8 +344,8 @@ const ERAS = [
   // 25.1–25.18 delete as 24.12 does, on schemas whose new session tables (scheduling history) have no foreign key;
   // 25.19 sums its Redis count over the chunks. Python 3.13, as the chain tests make 25.19.2's venv.
   { release: '25.19.2', python: 'pyenv 3.13', semantics: '25.19.0 to before 26.1.0', purge: 'sessions', errorLogs: true, summedRedisCount: true, managerFails: false },
-  // 26.1–26.7: a UTC cutoff; the newest of them in the catalogue, whose own command fails (MANAGER_CLEAR_HISTORY_FAILS).
-  { release: '26.4.10', python: 'pyenv 3.13', semantics: '26.1.0 to before 26.8.0', purge: 'sessions', errorLogs: true, summedRedisCount: true, managerFails: true },
+  // 26.1–26.7: a UTC cutoff; the newest of them, 26.4's last patch, whose own command fails (MANAGER_CLEAR_HISTORY_FAILS).
+  { release: '26.4.16', python: 'pyenv 3.13', semantics: '26.1.0 to before 26.8.0', purge: 'sessions', errorLogs: true, summedRedisCount: true, managerFails: true },
 ] as const;
 
 /**

@@ -32,7 +32,8 @@ import { resolveTargets } from '../../src/stores/connections.js';
 import { RETENTION_CATEGORIES, RETENTION_SWEEPS, SEEDED_RETENTION_POLICIES, type RetentionCategoryName } from '../../src/releases/retention-sweep.js';
 import { workerTestbed } from '../support/worker-testbed.js';
 import { databaseClient, operatorManagerToml } from '../support/operator-toml.js';
-import { runEngine } from '../support/run.js';
+import { runAction, runEngine } from '../support/run.js';
+import { actionSteps, runnerInputs } from '../support/workflow-steps.js';
 import { outputValues } from '../../src/action/main.js';
 import { renderMarkdown } from '../../src/core/report/index.js';
 
@@ -572,6 +573,8 @@ describe(`clear-history of ${RELEASE} through the engine: retention-policies, ow
   // Enables three (3mo: stored as 3 mons, which the manager reads as 90 days), disables one already disabled; retention (30d) changes none.
   const POLICIES = 'logs=30d, sessions=40d\nreconcile_history=3mo, usage_records=off';
   const BUDGET = `\n[retention]\nper-tick-budget = 100000\n`;
+  /** Every table as the real manager left it in the first case. */
+  let expected: Record<string, string[]> | undefined;
 
   it('the policies changed only by retention-policies, reported before → after; the real manager (mode: manager) and own mode leave every table and Redis key alike; the dry run writes nothing and counts what the run deletes', async () => {
     const one = await copyOf();
@@ -591,6 +594,7 @@ describe(`clear-history of ${RELEASE} through the engine: retention-policies, ow
     expect(manager.report.error).toBeUndefined();
     ranRealPackage(RELEASE, 'mgr clear-history through mode: manager (retention-policies)');
     const byManager = await tables(one.pg);
+    expected = byManager;
     const keysByManager = (await admin.redis(0).keys('*')).sort();
     // The manager stamped the three it swept; the report says so per category.
     expect(
@@ -649,6 +653,35 @@ describe(`clear-history of ${RELEASE} through the engine: retention-policies, ow
     expect(output.sessions!.deleted.sessions).toBe(sessions);
     expect(output.login!.state).toBe('disabled');
     expect(renderMarkdown(report)).toContain('| sessions | swept | 40 days (40 days) |');
+  }, 900_000);
+
+  it("the README's nightly workflow, unchanged, on a 26.8.3 deployment: the policies from its variable, the release's semantics in its outputs and summary, every table as the manager leaves it", async () => {
+    expect(expected, 'the comparison above ran first').toBeDefined();
+    const copy = await copyOf();
+    await asMigrated(copy.pg);
+    await seedRedis(copy.pg);
+    const [step] = actionSteps('nightly-clear-history.yml', 'clear-history');
+    const { user, password, host, port } = info.postgres;
+    const context = {
+      vars: { BAI_MIGRATE_RETENTION: '30d', BAI_MIGRATE_RETENTION_POLICIES: POLICIES },
+      secrets: {
+        BACKENDAI_POSTGRES_URL: `postgresql://${user}:${encodeURIComponent(password)}@${host}:${port}/${copy.database}`,
+        BACKENDAI_REDIS_URL: `redis://:${encodeURIComponent(info.redis.password)}@${info.redis.host}:${info.redis.port}`,
+      },
+    };
+    const { result, outputs, summary } = await runAction(runnerInputs(step!, context));
+    expect(result.code, result.stdout).toBe(0);
+    expect(outputs['clear-history-semantics']).toBe('26.8.0 to before 26.9.0');
+    const sweep = JSON.parse(outputs['retention-sweep']!) as Record<string, { state: string }>;
+    expect(
+      Object.entries(sweep)
+        .filter(([, c]) => c.state === 'swept')
+        .map(([category]) => category)
+        .sort(),
+    ).toEqual(['logs', 'reconcile_history', 'sessions']);
+    expect(summary).toContain('| sessions | swept | 40 days (40 days) |');
+    expect(summary).toMatch(/retention-policies changed logs: disabled, 1 year → enabled, 30 days/);
+    expect(await tables(copy.pg)).toEqual(expected);
   }, 900_000);
 
   it('a per-tick budget the manager would refuse, and retention-policies naming no category: refused before anything is written', async () => {

@@ -235,7 +235,7 @@ export const CLEAR_HISTORY_POLICIES: readonly ClearHistoryPolicy[] = POLICY_CHAN
 /**
  * The first release bai-migrate's own mode refuses (mode: manager does it). Its eras up to here
  * are compared with the real manager on each era's real schema (clear-history-eras.test.ts: 23.09.10,
- * 24.03.11, 24.09.14, 24.12.1, 25.19.2 and 26.4.10; real-manager.test.ts; clear-history-sweep.test.ts:
+ * 24.03.11, 24.09.14, 24.12.1, 25.19.2 and 26.4.16; real-manager.test.ts; clear-history-sweep.test.ts:
  * 26.8.3). Kept apart from the eras
  * so that an era's span still says what the manager does.
  */
@@ -250,9 +250,9 @@ export const OWN_MODE_BEFORE = '26.9.0';
  * relationship names, so its first ORM statement (`sa.select(SessionRow.id)`) fails with "When
  * initializing mapper Mapper[KernelRow(kernels)], expression 'AgentRow' failed to locate a name",
  * and it exits 1 after its Redis part (the stat keys are gone) and before any row is deleted.
- * Seen with the real 26.1.0, 26.2.5, 26.3.3, 26.4.10 and 26.7.0 packages (clear-history-eras.test.ts
- * shows 26.4.10's). 26.4.11–26.4.16 lie in that span and import the same single modules (backend.ai-manager
- * 26.4.16 wheel: ai/backend/manager/cli/__main__.py; read, not run). 26.8.0 registers every table first
+ * Seen with the real 26.1.0, 26.2.5, 26.3.3, 26.4.10, 26.4.16 and 26.7.0 packages (clear-history-eras.test.ts
+ * shows 26.4.16's); 26.4.11–26.4.15 import the same single modules (their wheels'
+ * ai/backend/manager/cli/__main__.py). 26.8.0 registers every table first
  * (ensure_all_tables_registered), and so does 26.9.
  */
 const MANAGER_CLEAR_HISTORY_FAILS: ReadonlyArray<{ readonly first: string; readonly last: string; readonly failure: string }> = [
