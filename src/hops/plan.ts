@@ -15,7 +15,8 @@ import {
   type VersionRef,
 } from '../releases/catalogue.js';
 import { ancestorsIn, compareLines, earliestRelease, latestRelease, LINES, revisionsOf, sameLine } from '../releases/releases.js';
-import { cannotRun, describeCannotRun } from '../releases/cannot-run.js';
+import { cannotRun, describeCannotRun, unguardedRuns } from '../releases/cannot-run.js';
+import { unguardedRevisions } from '../steps/unguarded-revisions.js';
 import { invalidInput, MigrationError } from '../core/errors.js';
 import { DETOURS, HOP_STEPS, PATCH_STEPS, type Detour } from './index.js';
 import type { Hop, Step } from '../steps/step.js';
@@ -74,7 +75,8 @@ export function makePlan(fromVersion: VersionRef | undefined, toVersion: Version
   if (sameLine(start, to)) {
     if (fromLowest.version !== to.version) {
       const refused = packageRefuses(start.line, fromLowest.head, to);
-      hops.push({ label: `${start.input} → ${to.version}`, fromLine: start.line, to, steps: PATCH_STEPS, ...(refused && { unsupported: refused }) });
+      const steps = withRowChecks(PATCH_STEPS, start.line, fromLowest.head, to);
+      hops.push({ label: `${start.input} → ${to.version}`, fromLine: start.line, to, steps, ...(refused && { unsupported: refused }) });
     }
   } else {
     for (let i = lineIndex(start.line); i < lineIndex(to.line); i++) {
@@ -83,12 +85,13 @@ export function makePlan(fromVersion: VersionRef | undefined, toVersion: Version
       const steps = HOP_STEPS[`${fromLine}→${toLine}`];
       const hopTo = sameLine(toLine, to) ? to : latestRelease(toLine);
       // The first hop may start below its line's final patch; the others start at it.
-      const refused = packageRefuses(fromLine, (i === lineIndex(start.line) ? fromLowest : latestRelease(fromLine)).head, hopTo);
+      const fromHead = (i === lineIndex(start.line) ? fromLowest : latestRelease(fromLine)).head;
+      const refused = packageRefuses(fromLine, fromHead, hopTo);
       hops.push(
         refused
           ? { label: `${fromLine} → ${toLine}`, fromLine, to: hopTo, steps: steps ?? [], unsupported: refused }
           : steps
-            ? { label: `${fromLine} → ${toLine}`, fromLine, to: hopTo, steps }
+            ? { label: `${fromLine} → ${toLine}`, fromLine, to: hopTo, steps: withRowChecks(steps, fromLine, fromHead, hopTo) }
             : {
                 label: `${fromLine} → ${toLine}`,
                 fromLine,
@@ -195,6 +198,18 @@ export function requireSupported(plan: Plan): void {
 
 function notWrittenYet(fromLine: string, toLine: string): string {
   return `bai-migrate cannot take the hop ${fromLine} → ${toLine} yet (it takes ${Object.keys(HOP_STEPS).join(', ')})`;
+}
+
+/**
+ * `steps` with unguarded-revisions before the schema step where `to`'s package runs, from
+ * `fromHead`, a revision that stops on some rows without a guard (releases/cannot-run.ts).
+ */
+function withRowChecks(steps: readonly Step[], fromLine: string, fromHead: string, to: Release): readonly Step[] {
+  const have = ancestorsIn(fromLine, fromHead);
+  const runs = [...ancestorsIn(to.line, to.head)].filter((revision) => !have.has(revision));
+  if (unguardedRuns(to.version, runs).length === 0) return steps;
+  const at = steps.findIndex((step) => step.id === 'schema');
+  return [...steps.slice(0, at), unguardedRevisions, ...steps.slice(at)];
 }
 
 /**

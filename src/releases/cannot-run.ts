@@ -118,10 +118,15 @@ export function strandedHead(from: Release, to: Release): StrandedHead | undefin
  */
 export interface UnguardedRevision {
   readonly revision: string;
-  /** The releases whose text of it has the guard; every other release that ships it lacks it. */
+  /** The releases whose text of it has the guard; every other release that ships it lacks it (empty: none has it). */
   readonly guardedIn: readonly string[];
-  /** The rows the unguarded text stops on: per column, a condition on it (SQL, the column named by `column`). */
-  readonly stopsOn: ReadonlyArray<{ readonly table: string; readonly column: string; readonly where: string }>;
+  /** What an operator can do to the rows instead, before the upgrade, so that any text passes. */
+  readonly remedy: string;
+  /**
+   * The rows the unguarded text stops on: per column, a condition on it (SQL, the column named by
+   * `column`); `onlyIf`: SQL true while the text still stops on them (a remedy made it false).
+   */
+  readonly stopsOn: ReadonlyArray<{ readonly table: string; readonly column: string; readonly where: string; readonly onlyIf?: string }>;
   /** What the unguarded text raises on them. */
   readonly error: string;
   readonly source: string;
@@ -139,9 +144,31 @@ export const UNGUARDED_REVISIONS: readonly UnguardedRevision[] = [
       { table: 'deployment_revision_presets', column: 'model_definition', where: "jsonb_typeof(model_definition) <> 'object'" },
       { table: 'runtime_variants', column: 'default_model_definition', where: "jsonb_typeof(default_model_definition) <> 'object'" },
     ],
-    error: "AttributeError: 'NoneType' object has no attribute 'get' for a JSON null (read from the script, not reproduced)",
+    remedy:
+      "set a JSON null to SQL NULL, which every text passes over (UPDATE deployment_revisions SET model_definition = NULL WHERE jsonb_typeof(model_definition) = 'null', and so for the others), and fix any other non-object value by hand",
+    error: "AttributeError: 'NoneType' object has no attribute 'get' for a JSON null (real-2604-patch.test.ts shows 26.4.10's)",
     source:
       'backend.ai-manager 26.4.12, 26.4.13, 26.7.0, 26.8.0, 26.8.2, 26.8.3, 26.9.0, 26.9.1, 26.4.16 and 26.9.6 wheels: ai/backend/manager/models/alembic/versions/8c1f7d3a9e2b_normalize_legacy_string_start_command.py (two texts: 26.4.13, 26.4.16, 26.9.1 and 26.9.6 have the guard, the others not)',
+  },
+  {
+    // c7d8e9f0a1b2 (26.4.4, and every later line) adds a foreign key from deployment_revisions.image to images, first
+    // setting each image that no longer exists to NULL; but it relaxes the column's NOT NULL only after that UPDATE,
+    // so a revision whose image was deleted stops it. No published text (to 26.9.6) has it the other way round.
+    revision: 'c7d8e9f0a1b2',
+    guardedIn: [],
+    stopsOn: [
+      {
+        table: 'deployment_revisions',
+        column: 'image',
+        where: 'image IS NOT NULL AND image NOT IN (SELECT id FROM images)',
+        onlyIf: "EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'deployment_revisions' AND column_name = 'image' AND is_nullable = 'NO')",
+      },
+    ],
+    remedy:
+      'ALTER TABLE deployment_revisions ALTER COLUMN image DROP NOT NULL first (what the revision itself does right after): its backfill then sets those images to NULL, as it means to (note the image ids if you want them: they are lost)',
+    error: 'NotNullViolationError: null value in column "image" of relation "deployment_revisions" violates not-null constraint (real-2604-patch.test.ts shows 26.4.16\'s)',
+    source:
+      'backend.ai-manager 26.4.16, 26.8.3 and 26.9.6 wheels: ai/backend/manager/models/alembic/versions/c7d8e9f0a1b2_add_fk_to_deployment_revisions_image.py (its UPDATE … SET image = NULL comes before its alter_column(nullable=True))',
   },
 ];
 

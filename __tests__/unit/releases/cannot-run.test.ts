@@ -94,8 +94,7 @@ describe('route hazards of the releases after 26.8.1', () => {
   });
 
   it('8c1f7d3a9e2b stops on a model definition that is not an object, but for 26.4.13+ and 26.9.1+', () => {
-    const [unguarded] = UNGUARDED_REVISIONS;
-    expect(unguarded!.revision).toBe('8c1f7d3a9e2b');
+    const unguarded = UNGUARDED_REVISIONS.find((u) => u.revision === '8c1f7d3a9e2b');
     for (const version of unguarded!.guardedIn) expect(ancestorsIn(release(version).line, release(version).head).has(unguarded!.revision), version).toBe(true);
     const ships = RELEASES.filter((r) => ancestorsIn(r.line, r.head).has('8c1f7d3a9e2b')).map((r) => r.version);
     expect(ships.filter((version) => !unguarded!.guardedIn.includes(version))).toEqual([...through('26.4.4', '26.4.12'), '26.7.0', '26.8.0', '26.8.1', '26.8.2', '26.8.3', '26.9.0']);
@@ -108,13 +107,26 @@ describe('route hazards of the releases after 26.8.1', () => {
     // 26.3.3 → 26.4.12 runs it unguarded, → 26.4.13 guarded; a database past it runs nothing of it.
     const from = latestRelease('26.3');
     const runs = (to: string) => revisionsToApply('26.3', release(to).line, [from.head], release(to).head);
-    expect(unguardedRuns('26.4.12', runs('26.4.12'))).toEqual([unguarded]);
-    expect(unguardedRuns('26.4.13', runs('26.4.13'))).toEqual([]);
+    const revisions = (found: readonly { revision: string }[]) => found.map((u) => u.revision);
+    // On that way c7d8e9f0a1b2 runs too, with no guard in any text (below).
+    expect(revisions(unguardedRuns('26.4.12', runs('26.4.12')))).toEqual(['8c1f7d3a9e2b', 'c7d8e9f0a1b2']);
+    expect(revisions(unguardedRuns('26.4.13', runs('26.4.13')))).toEqual(['c7d8e9f0a1b2']);
     expect(unguardedRuns('26.8.3', ['8c1f7d3a9e2b'])).toEqual([unguarded]);
     expect(unguardedRuns('26.9.0', ['8c1f7d3a9e2b'])).toEqual([unguarded]);
     expect(unguardedRuns('26.9.1', ['8c1f7d3a9e2b'])).toEqual([]);
     expect(unguardedRuns('26.4.3', ['8c1f7d3a9e2b'])).toEqual([]);
     expect(unguardedRuns('26.4.12', revisionsToApply('26.4', '26.4', [release('26.4.10').head], release('26.4.12').head))).toEqual([]);
+  });
+
+  it('c7d8e9f0a1b2 stops on a deployment revision whose image is gone in every text that ships it, until its column allows NULL', () => {
+    const unguarded = UNGUARDED_REVISIONS.find((u) => u.revision === 'c7d8e9f0a1b2')!;
+    expect(unguarded.guardedIn).toEqual([]);
+    const ships = RELEASES.filter((r) => ancestorsIn(r.line, r.head).has('c7d8e9f0a1b2')).map((r) => r.version);
+    expect(ships).toEqual([...through('26.4.4', '26.4.16'), '26.7.0', '26.8.0', '26.8.1', '26.8.2', '26.8.3', ...through('26.9.0', '26.9.6')]);
+    for (const version of ships) expect(unguardedRuns(version, ['c7d8e9f0a1b2']), version).toEqual([unguarded]);
+    expect(unguardedRuns('26.4.3', ['c7d8e9f0a1b2'])).toEqual([]);
+    expect(unguarded.stopsOn).toEqual([expect.objectContaining({ table: 'deployment_revisions', column: 'image', onlyIf: expect.stringContaining("is_nullable = 'NO'") })]);
+    expect(unguarded.remedy).toMatch(/^ALTER TABLE deployment_revisions ALTER COLUMN image DROP NOT NULL/);
   });
 
   it('bd1bf0524350 and c4a91d7e05b2 clash in one upgrade with 26.8.x and 26.9.0–26.9.2, met only from 26.4.8 or older', () => {
