@@ -222,9 +222,11 @@ const POLICY_CHANGES: ReadonlyArray<Partial<ClearHistoryPolicy> & { readonly sin
   // own mode stays refused until clear-history runs it with its report and the policy input (docs/clear-history-retention-policies.md).
   { since: '26.8.0', purge: 'retention-policies', retentionGovernsDatabase: false, ownMode: false, sweep: '26.8.0', managerSessionLimit: undefined },
   // 26.9.0–26.9.6: the command around the sweep is 26.8.3's (backend.ai-manager 26.8.3 and 26.9.6 wheels:
-  // ai/backend/manager/cli/__main__.py), but the sweep is not: roles_invitations also drains entity_shares, and
-  // drains delete the graph's nodes (docs/clear-history-retention-policies.md). No catalogue of it yet.
-  { since: '26.9.0', sweep: undefined },
+  // ai/backend/manager/cli/__main__.py), but the sweep is not: roles_invitations drains entity_shares instead of
+  // the invitations, and drains of entity tables tear down their rows' graph nodes (the 26.9.0 to 26.9.6 wheels:
+  // the same retention and graph files). Its catalogue, compared with the real 26.9.6 command
+  // (clear-history-sweep.test.ts), is RETENTION_SWEEPS['26.9.0'] (docs/clear-history-retention-policies.md).
+  { since: '26.9.0', sweep: '26.9.0' },
 ];
 
 export const CLEAR_HISTORY_POLICIES: readonly ClearHistoryPolicy[] = POLICY_CHANGES.reduce<ClearHistoryPolicy[]>(

@@ -93,8 +93,9 @@ describe('clear-history per release', () => {
     expect(clearHistoryPolicy(release('26.8.0'))).toMatchObject({ purge: 'retention-policies', ownMode: false });
     expect(ownModeRefusal(clearHistoryPolicy(release('26.8.0')))).toMatch(/sweeps the retention_policies table/);
     expect(clearHistoryPolicy(release('26.8.1')).deletesRedisStatKeys).toBe(true);
-    // 26.9 runs the command as 26.8 does, but a sweep of its own that bai-migrate has no catalogue of.
-    expect(clearHistoryPolicy(release('26.9.6'))).toEqual({ ...clearHistoryPolicy(release('26.8.0')), since: '26.9.0', sweep: undefined });
+    // 26.9 runs the command as 26.8 does, but a sweep of its own: its catalogue (entity_shares, the graph's teardown).
+    expect(clearHistoryPolicy(release('26.9.6'))).toEqual({ ...clearHistoryPolicy(release('26.8.0')), since: '26.9.0', sweep: '26.9.0' });
+    expect(clearHistoryPolicy(release('26.9.0')).sweep).toBe('26.9.0');
     expect(clearHistoryPolicy(release('26.8.3')).sweep).toBe('26.8.0');
     expect(clearHistoryPolicy(release('26.4.16'))).toMatchObject({ since: '26.1.0', purge: 'sessions', ownMode: true });
   });
