@@ -583,6 +583,18 @@ async function compare(
   const total = [...manager.output.matchAll(/Retention sweep deleted ([\d,]+) record\(s\) across (\d+) categor/g)].map((m) => [Number(m[1]!.replaceAll(',', '')), Number(m[2])]);
   expect(total).toHaveLength(1);
   const changed = Object.keys(before).filter((t) => JSON.stringify(before[t]) !== JSON.stringify(byManager[t]));
+  if (hasGraph(suite)) {
+    // 26.9: the manager left no node or label of an entity it deleted (also of one that had labels but no node).
+    const { rows: orphans } = await one.pg.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM (SELECT entity_type, entity_id FROM virtual_entities UNION ALL SELECT entity_type, entity_id FROM entity_labels) g
+        WHERE (g.entity_type = 'session' AND NOT EXISTS (SELECT 1 FROM sessions x WHERE x.id = g.entity_id))
+           OR (g.entity_type = 'deployment' AND NOT EXISTS (SELECT 1 FROM endpoints x WHERE x.id = g.entity_id))
+           OR (g.entity_type = 'session_group' AND NOT EXISTS (SELECT 1 FROM session_groups x WHERE x.id = g.entity_id))
+           OR (g.entity_type = 'role' AND NOT EXISTS (SELECT 1 FROM roles x WHERE x.id = g.entity_id))
+           OR (g.entity_type = 'entity_share' AND NOT EXISTS (SELECT 1 FROM entity_shares x WHERE x.id = g.entity_id))`,
+    );
+    expect(orphans[0]!.n).toBe(0);
+  }
   console.log(`${RELEASE}: the manager changed ${changed.join(', ')}; ${total[0]![0]} record(s) across ${total[0]![1]} categories; failed: ${skipped.join(', ') || 'none'}`);
 
   const other = await copyOf(suite, timeZone);

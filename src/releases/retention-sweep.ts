@@ -212,8 +212,8 @@ export const SEEDED_RETENTION_POLICIES: ReadonlyArray<{ readonly category: Reten
 ];
 
 /**
- * The categories whose sweep by bai-migrate is compared row for row with the real 26.8.3 command on
- * its own schema (clear-history-sweep.test.ts): all eight. Own mode of 26.8 is still refused
+ * The categories whose sweep by bai-migrate is compared row for row with the real 26.8.3 and 26.9.6
+ * commands on their own schemas (clear-history-sweep.test.ts): all eight, in both catalogues. Own mode of 26.8 is still refused
  * (line-facts.ts, ownMode) until clear-history runs this sweep with its Redis part and report.
  */
 export const COMPARED_SWEEP_CATEGORIES: readonly RetentionCategoryName[] = RETENTION_CATEGORIES;
