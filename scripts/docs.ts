@@ -10,7 +10,7 @@
 import { DETOURS, HOPS, type Detour } from '../src/hops/index.js';
 import type { HopDefinition } from '../src/hops/hop.js';
 import { heavyRevisionsBetween } from '../src/releases/heavy-revisions.js';
-import { CLEAR_HISTORY_POLICIES, lineFacts, OWN_MODE_BEFORE } from '../src/releases/line-facts.js';
+import { CLEAR_HISTORY_POLICIES, lineFacts, OWN_MODE_THROUGH } from '../src/releases/line-facts.js';
 import { MANAGER_PYTHON, type ManagerPythonEntry } from '../src/releases/manager-python.js';
 import { INSTALL_RESULTS, testBedPython, type TestBedPython } from '../__tests__/support/test-bed-pythons.js';
 
@@ -41,12 +41,6 @@ function nextLine(): string | undefined {
   return LINES.find((line) => compareLines(line, last) > 0);
 }
 
-/** The release before `version` in the catalogue. */
-function releaseBefore(version: string): string {
-  const index = RELEASES.findIndex((r) => r.version === version);
-  return RELEASES[index - 1]!.version;
-}
-
 /** README's supported-releases paragraph. */
 export function releasesText(): string {
   const lines = supportedLines();
@@ -68,7 +62,7 @@ export function statusText(): string {
   return [
     `> **Status of this version.** \`plan\`, \`preflight\`, \`verify\` and \`migrate\` (with \`dry-run\`) are`,
     `> complete for ${lines.join(' → ')}, \`clear-history\` for databases of ${firstLine} to`,
-    `> ${releaseBefore(OWN_MODE_BEFORE)} (later ones with \`mode: manager\`), and \`snapshot\` / \`rehearse\` for rehearsing a`,
+    `> ${OWN_MODE_THROUGH} (later ones with \`mode: manager\`), and \`snapshot\` / \`rehearse\` for rehearsing a`,
     `> migration on disposable servers in a PR check.${downgradeFirst ? ` ${downgradeFirst.from} → ${downgradeFirst.to} is the first hop whose schema needs more than` : ''}`,
     ...(downgradeFirst ? [`> \`alembic upgrade\`: see [docs/hops.md](docs/hops.md#${anchor(downgradeFirst)}).`] : []),
   ].join('\n');

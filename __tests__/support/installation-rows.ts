@@ -73,6 +73,8 @@ export async function seedInstallation(c: pg.Client, { users, agent }: Installat
       status: `'active'`,
       status_info: `'admin-requested'`,
       domain_name: `'default'`,
+      // 26.9: users.domain_id (NOT NULL, onto domains.id) beside the deprecated domain_name.
+      domain_id: `(SELECT id FROM domains WHERE name = 'default')`,
       role: i === 0 ? `'superadmin'` : `'user'`,
       resource_policy: `'default'`,
       sudo_session_enabled: 'false',
@@ -96,7 +98,10 @@ export async function seedInstallation(c: pg.Client, { users, agent }: Installat
     },
     'FROM users',
   );
-  await c.query(`UPDATE users u SET main_access_key = k.access_key FROM keypairs k WHERE k.user_id = u.email`);
+  // 26.9's keypairs name their user by uuid only (no user_id), and the main key is keypairs.is_default (no users.main_access_key).
+  const byEmail = (await c.query(`SELECT 1 FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'keypairs' AND column_name = 'user_id'`)).rowCount! > 0;
+  if (byEmail) await c.query(`UPDATE users u SET main_access_key = k.access_key FROM keypairs k WHERE k.user_id = u.email`);
+  else await c.query(`UPDATE keypairs SET is_default = true`);
   await insertColumns(c, 'groups', {
     id: 'gen_random_uuid()',
     name: `'default'`,
@@ -119,7 +124,13 @@ export async function seedInstallation(c: pg.Client, { users, agent }: Installat
     use_host_network: 'false',
     wsproxy_addr: `'http://192.0.2.10:5050'`,
   });
-  await c.query(`INSERT INTO sgroups_for_domains (scaling_group, domain) VALUES ('default', 'default')`);
+  // 26.9: resource_group_id and domain_id (NOT NULL, onto the ids) beside the names.
+  await insertColumns(c, 'sgroups_for_domains', {
+    scaling_group: `'default'`,
+    domain: `'default'`,
+    resource_group_id: `(SELECT id FROM scaling_groups WHERE name = 'default')`,
+    domain_id: `(SELECT id FROM domains WHERE name = 'default')`,
+  });
   if (agent)
     await insertColumns(c, 'agents', {
       id: `'i-agent-1'`,

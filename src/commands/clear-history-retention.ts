@@ -13,6 +13,9 @@
  * deletion a foreign key without cascade would refuse (which rolls back the manager's whole
  * category, logged and skipped) is found before anything of it is deleted, skipped the same way and
  * reported; a dry run counts what the run deletes, earlier drains of the run taken into account.
+ *
+ * From 26.9 a drain of an entity table (its `teardown`) also removes each deleted row's node of the
+ * RBAC graph, in the transaction of the batch that deleted the row, as the manager does per batch.
  */
 import type pg from 'pg';
 import type { Logger } from '../core/logger.js';
@@ -25,6 +28,7 @@ import {
   type SweepCategory,
   type SweepCondition,
   type SweepDrain,
+  type SweepGraph,
 } from '../releases/retention-sweep.js';
 import type { Finding } from '../steps/step.js';
 import { quoteIdent } from '../stores/sql.js';
@@ -178,9 +182,74 @@ function deletedBy(earlier: readonly BoundDrain[], keys: readonly ForeignKey[], 
         );
       }
     }
+    const graphClause = tornByEarlier(earlier, keys, params, table, alias, depth);
+    if (graphClause) clauses.push(graphClause);
     return clauses.length > 0 ? clauses.join(' OR ') : 'FALSE';
   };
   return self;
+}
+
+/** An SQL string literal of catalogue data (entity type names). */
+const literal = (text: string) => `'${text.replaceAll("'", "''")}'`;
+
+/**
+ * `WITH RECURSIVE torn(entity_type, entity_id)`: the graph nodes `seed` (a SELECT of type and id)
+ * names, and those of the dependents' rows that name one of them, transitively (the manager's
+ * `_cascaded_node_keys`); UNION, so a cycle ends.
+ */
+function tornNodes(graph: SweepGraph, seed: string): string {
+  const dependents = graph.dependents
+    .flatMap((d) =>
+      d.refs.map(
+        (ref) =>
+          `SELECT ${literal(d.entity)}::text AS entity_type, ${quoteIdent(d.key)} AS entity_id, ${quoteIdent(ref.type)}::text AS ref_type, ${quoteIdent(ref.id)} AS ref_id FROM ${quoteIdent(d.table)}`,
+      ),
+    )
+    .join(' UNION ALL ');
+  return `WITH RECURSIVE torn(entity_type, entity_id) AS (SELECT seed.* FROM (${seed}) AS seed UNION SELECT d.entity_type, d.entity_id FROM torn JOIN (${dependents}) AS d ON d.ref_type = torn.entity_type AND d.ref_id = torn.entity_id)`;
+}
+
+/**
+ * Dry runs and checks: SQL true for a row `alias` of `table` that goes by cascade with a graph node
+ * the entity drains in `earlier` tear down (a role whose scope, a share whose target or recipient
+ * is such a node); undefined when `table` is no dependent of their graph. The nodes are those of
+ * the rows each drain selects, evaluated as the run meets them (its unreferenced conditions after
+ * the drains before it), and their dependents as the database holds them now: a row the run
+ * removes before (by a drain or by the graph) had its node torn down then, the same node.
+ */
+function tornByEarlier(earlier: readonly BoundDrain[], keys: readonly ForeignKey[], params: Params, table: string, alias: string, depth: number): string | undefined {
+  const entityDrains = earlier.map((bound, i) => ({ bound, i })).filter(({ bound }) => bound.drain.teardown?.graph.dependents.some((d) => d.table === table));
+  if (entityDrains.length === 0) return undefined;
+  const graph = entityDrains[0]!.bound.drain.teardown!.graph;
+  const seed = entityDrains
+    .map(({ bound, i }) => {
+      const t = nextAlias('e');
+      return `SELECT ${literal(bound.drain.teardown!.entity)}::text, ${t}.id FROM ${quoteIdent(bound.drain.table)} ${t} WHERE ${drainSql(bound, t, params, deletedBy(earlier.slice(0, i), keys, params, depth + 1))}`;
+    })
+    .join(' UNION ');
+  const refs = graph.dependents
+    .find((d) => d.table === table)!
+    .refs.map((ref) => `(torn.entity_type = ${alias}.${quoteIdent(ref.type)}::text AND torn.entity_id = ${alias}.${quoteIdent(ref.id)})`)
+    .join(' OR ');
+  return `EXISTS (${tornNodes(graph, seed)} SELECT 1 FROM torn WHERE ${refs})`;
+}
+
+/**
+ * The run: tears down the graph nodes of the rows a batch deleted (`ids`, of `entity`) on the
+ * batch's transaction, as the manager's `_teardown`: the nodes, with their dependents' nodes, then
+ * their attributes (labels). Returns how many nodes and attribute rows went.
+ */
+async function tearDown(client: pg.Client, graph: SweepGraph, entity: string, ids: readonly string[]): Promise<{ nodes: number; attributes: number }> {
+  const matches = (target: { table: string; type: string; id: string }, a: string) =>
+    `DELETE FROM ${quoteIdent(target.table)} ${a} USING torn WHERE ${a}.${quoteIdent(target.type)}::text = torn.entity_type AND ${a}.${quoteIdent(target.id)} = torn.entity_id RETURNING 1`;
+  const attributes = graph.attributes.map((attribute, i) => `, a${i} AS (${matches(attribute, `l${i}`)})`).join('');
+  const counts = graph.attributes.map((_, i) => `(SELECT count(*) FROM a${i})`).join(' + ') || '0';
+  const { rows } = await client.query<{ nodes: number; attributes: number }>(
+    `${tornNodes(graph, 'SELECT $1::text, unnest($2::uuid[])')}, nodes AS (${matches(graph.nodes, 'v')})${attributes}
+     SELECT (SELECT count(*) FROM nodes)::int AS nodes, (${counts})::int AS attributes`,
+    [entity, ids],
+  );
+  return rows[0]!;
 }
 
 /**
@@ -225,22 +294,50 @@ async function blocker(client: pg.Client, run: readonly BoundDrain[], index: num
   return undefined;
 }
 
-/** Deletes the drain's rows, `batchSize` per statement and transaction, until none is left; how many, and the longest statement. */
-async function drainInBatches(client: pg.Client, bound: BoundDrain, batchSize: number): Promise<{ deleted: number; longestMs: number }> {
+/**
+ * Deletes the drain's rows, `batchSize` per statement and transaction, until none is left; how
+ * many, the graph nodes torn down with them (26.9's entity tables), and the longest batch.
+ */
+async function drainInBatches(client: pg.Client, bound: BoundDrain, batchSize: number): Promise<{ deleted: number; longestMs: number; nodes: number }> {
   const t = quoteIdent(bound.drain.table);
   let deleted = 0;
   let longestMs = 0;
+  const torn = { nodes: 0 };
   for (;;) {
     const params = new Params();
     const where = drainSql(bound, 's', params);
     const limit = params.add(batchSize, 'int');
     const started = Date.now();
-    // One statement, autocommitted: the batch's rows are found and deleted together, and locked only while it runs.
-    const result = await client.query(`DELETE FROM ${t} WHERE ctid = ANY (ARRAY (SELECT s.ctid FROM ${t} s WHERE ${where} LIMIT ${limit}))`, params.values);
+    const statement = `DELETE FROM ${t} WHERE ctid = ANY (ARRAY (SELECT s.ctid FROM ${t} s WHERE ${where} LIMIT ${limit}))`;
+    const teardown = bound.drain.teardown;
+    let n: number;
+    if (!teardown) {
+      // One statement, autocommitted: the batch's rows are found and deleted together, and locked only while it runs.
+      n = (await client.query(statement, params.values)).rowCount ?? 0;
+    } else {
+      // An entity table: the batch and the teardown of its rows' graph nodes in one transaction.
+      await client.query('BEGIN');
+      try {
+        const { rows } = await client.query<{ id: string }>(`${statement} RETURNING id::text`, params.values);
+        n = rows.length;
+        if (n > 0)
+          torn.nodes += (
+            await tearDown(
+              client,
+              teardown.graph,
+              teardown.entity,
+              rows.map((r) => r.id),
+            )
+          ).nodes;
+        await client.query('COMMIT');
+      } catch (error) {
+        await client.query('ROLLBACK');
+        throw error;
+      }
+    }
     longestMs = Math.max(longestMs, Date.now() - started);
-    const n = result.rowCount ?? 0;
     deleted += n;
-    if (n === 0) return { deleted, longestMs };
+    if (n === 0) return { deleted, longestMs, nodes: torn.nodes };
   }
 }
 
@@ -332,6 +429,7 @@ export async function sweepRetentionPolicies(client: pg.Client, catalogue: reado
           const done = await drainInBatches(client, b, options.batchSize);
           longest = Math.max(longest, done.longestMs);
           n = done.deleted;
+          if (done.nodes > 0) log.info(`clear-history: ${category.name}: ${b.drain.table}: ${done.nodes} graph node(s) torn down with the deleted rows`);
         } catch (error) {
           // A row written since the pre-check (a kernel of a session being deleted) refers to a batch's rows:
           // the manager rolls its whole category back and goes on; here the batches before stay deleted.

@@ -1,7 +1,6 @@
 /**
  * bai-migrate's own clear-history for the releases whose manager purges sessions (24.03.4 to
- * 26.7: src/releases/line-facts.ts, `purge: 'sessions'`; bai-migrate's own mode does those before
- * OWN_MODE_BEFORE, compared with the real manager per era). What the manager does
+ * 26.7: src/releases/line-facts.ts, `purge: 'sessions'`; compared with the real manager per era). What the manager does
  * (backend.ai@24.03.4 and backend.ai@24.09.14:src/ai/backend/manager/cli/__main__.py,
  * backend.ai@25.19.2 and backend.ai@26.1.0 the same):
  *

@@ -30,7 +30,7 @@ import type { Logger } from '../core/logger.js';
 import type { Options } from '../options/index.js';
 import type { Retention } from '../releases/retention.js';
 import { describePosition, targetRelease, type SchemaPosition } from '../releases/catalogue.js';
-import { clearHistoryEraEnd, clearHistoryPolicy, managerClearHistoryFailure, OWN_MODE_BEFORE, ownModeRefusal, type ClearHistoryPolicy } from '../releases/line-facts.js';
+import { clearHistoryEraEnd, clearHistoryPolicy, managerClearHistoryFailure, OWN_MODE_THROUGH, ownModeRefusal, type ClearHistoryPolicy } from '../releases/line-facts.js';
 import type { Release } from '../releases/releases.js';
 import type { Finding } from '../steps/step.js';
 import { clearHistoryArgs, hiddenRedisFailure, requireConnectedSuccess, runManagerCli, serverVersionCause, type ManagerCli } from '../manager/cli.js';
@@ -87,7 +87,7 @@ export function ownModePolicy(position: SchemaPosition): ClearHistoryPolicy {
   if (!policy.ownMode) {
     throw new MigrationError(
       'unsupported',
-      `clear-history knows what the manager deletes before ${OWN_MODE_BEFORE} (kernels, and their stat keys from 22.03; sessions and their kernels from 24.03.4; error_logs from 24.09.0; the retention policies' sweep from 26.8.0); this database is at ${describePosition(position)}, ${ownModeRefusal(policy)}. Use mode: manager with that release's manager`,
+      `clear-history knows what the manager deletes through ${OWN_MODE_THROUGH} (kernels, and their stat keys from 22.03; sessions and their kernels from 24.03.4; error_logs from 24.09.0; the retention policies' sweep from 26.8.0); this database is at ${describePosition(position)}, ${ownModeRefusal(policy)}. Use mode: manager with that release's manager`,
     );
   }
   return policy;

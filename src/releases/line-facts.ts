@@ -163,7 +163,7 @@ export interface ClearHistoryPolicy {
   readonly managerSessionLimit?: number;
   /**
    * bai-migrate's own mode deletes what this policy deletes (for a release: and the release is
-   * before OWN_MODE_BEFORE); other releases need mode: manager.
+   * OWN_MODE_THROUGH or one before it); other releases need mode: manager.
    */
   readonly ownMode: boolean;
   /**
@@ -222,9 +222,11 @@ const POLICY_CHANGES: ReadonlyArray<Partial<ClearHistoryPolicy> & { readonly sin
   // (docs/clear-history-retention-policies.md); the policies change only through retention-policies.
   { since: '26.8.0', purge: 'retention-policies', retentionGovernsDatabase: false, sweep: '26.8.0', managerSessionLimit: undefined },
   // 26.9.0–26.9.6: the command around the sweep is 26.8.3's (backend.ai-manager 26.8.3 and 26.9.6 wheels:
-  // ai/backend/manager/cli/__main__.py), but the sweep is not: roles_invitations also drains entity_shares, and
-  // drains delete the graph's nodes (docs/clear-history-retention-policies.md). No catalogue of it yet.
-  { since: '26.9.0', sweep: undefined, ownMode: false },
+  // ai/backend/manager/cli/__main__.py), but the sweep is not: roles_invitations drains entity_shares instead of
+  // the invitations, and drains of entity tables tear down their rows' graph nodes (the 26.9.0 to 26.9.6 wheels:
+  // the same retention and graph files). Its catalogue, compared with the real 26.9.6 command
+  // (clear-history-sweep.test.ts), is RETENTION_SWEEPS['26.9.0'] (docs/clear-history-retention-policies.md).
+  { since: '26.9.0', sweep: '26.9.0' },
 ];
 
 export const CLEAR_HISTORY_POLICIES: readonly ClearHistoryPolicy[] = POLICY_CHANGES.reduce<ClearHistoryPolicy[]>(
@@ -233,13 +235,14 @@ export const CLEAR_HISTORY_POLICIES: readonly ClearHistoryPolicy[] = POLICY_CHAN
 );
 
 /**
- * The first release bai-migrate's own mode refuses (mode: manager does it). Its eras up to here
- * are compared with the real manager on each era's real schema (clear-history-eras.test.ts: 23.09.10,
- * 24.03.11, 24.09.14, 24.12.1, 25.19.2 and 26.4.16; real-manager.test.ts; clear-history-sweep.test.ts:
- * 26.8.3). Kept apart from the eras
- * so that an era's span still says what the manager does.
+ * The last release bai-migrate's own mode is compared with the real manager up to: each era on its
+ * real schema (clear-history-eras.test.ts: 23.09.10, 24.03.11, 24.09.14, 24.12.1, 25.19.2 and 26.4.16;
+ * real-manager.test.ts; clear-history-sweep.test.ts: 26.8.3 and 26.9.6). A release the catalogue
+ * learns after it is refused (mode: manager does it) until its schema is compared too: a later
+ * release may sweep other tables. Kept apart from the eras so that an era's span still says what
+ * the manager does.
  */
-export const OWN_MODE_BEFORE = '26.9.0';
+export const OWN_MODE_THROUGH = '26.9.6';
 
 /**
  * Releases whose `backend.ai mgr clear-history` fails, and how: there mode: manager is refused
@@ -273,15 +276,14 @@ export function clearHistoryPolicy(release: Release): ClearHistoryPolicy {
   const policy = CLEAR_HISTORY_POLICIES.filter((p) => compareReleases(findRelease(p.since)!, release) <= 0).at(-1)!;
   // By schema: a release whose alembic head an earlier, compared release shares (25.2.0 ends at
   // 24.09.6+'s ecc9f6322be4) has that release's tables, so the comparison holds for it too.
-  const compared = RELEASES.some((r) => r.head === release.head && compareReleases(r, findRelease(OWN_MODE_BEFORE)!) < 0);
+  const compared = RELEASES.some((r) => r.head === release.head && compareReleases(r, findRelease(OWN_MODE_THROUGH)!) <= 0);
   return policy.ownMode && !compared ? { ...policy, ownMode: false } : policy;
 }
 
 /** Why bai-migrate's own mode refuses a release whose policy says ownMode: false, for messages. */
 export function ownModeRefusal(policy: ClearHistoryPolicy): string {
-  return policy.purge === 'retention-policies'
-    ? `whose manager sweeps the retention_policies table over other tables than 26.8's (${policy.since} and later), which bai-migrate's own mode does not know yet`
-    : `whose manager deletes as ${policy.since}'s does, on a schema bai-migrate's own mode is not yet compared with the real manager on`;
+  const how = policy.purge === 'retention-policies' ? `sweeps its retention policies as ${policy.since}'s does` : `deletes as ${policy.since}'s does`;
+  return `whose manager ${how}, on a schema bai-migrate's own mode is not yet compared with the real manager on (a later release may delete from other tables)`;
 }
 
 /** The release the era of `policy` ends before (the next entry's `since`), or undefined for the last era. */

@@ -1,10 +1,13 @@
 /**
  * What the manager's retention sweep deletes, per category, as data: the catalogue that
- * `backend.ai mgr clear-history` runs over the enabled rows of `retention_policies` from 26.8.0
- * (backend.ai-manager 26.8.3 wheel: ai/backend/manager/repositories/retention/db_source/db_source.py,
- * `_catalog`; the same file in the 26.8.0 and 26.8.1 wheels). docs/clear-history-retention-policies.md
- * says what each entry means and how it was read and measured. 26.9 drains other tables and tears
- * down graph nodes (the 26.9.6 wheel): a catalogue of its own, not written here yet.
+ * `backend.ai mgr clear-history` runs over the enabled rows of `retention_policies`, one per
+ * distinct catalogue. 26.8.0–26.8.3: backend.ai-manager 26.8.3 wheel:
+ * ai/backend/manager/repositories/retention/db_source/db_source.py, `_catalog` (the same file in the
+ * 26.8.0 and 26.8.1 wheels). 26.9.0–26.9.6: the same file of the 26.9.6 wheel (byte-identical from
+ * 26.9.0), whose roles_invitations drains entity_shares (role and vfolder invitations are gone from
+ * the schema), and whose drains of entity tables tear down each deleted row's node of the RBAC graph
+ * (`teardown`: ai/backend/manager/repositories/ops/v2/retention/write.py and graph_write.py).
+ * docs/clear-history-retention-policies.md says what each entry means and how it was read and measured.
  */
 
 /** The eight categories, as `retention_policies.category` holds them (backend.ai-common 26.8.3 wheel: ai/backend/common/data/retention/types.py). */
@@ -32,6 +35,32 @@ export interface SweepDrain {
   readonly boundary: { readonly column: string; readonly type: 'timestamptz' | 'date' };
   readonly conditions: readonly SweepCondition[];
   readonly via?: { readonly column: string; readonly parent: string; readonly key: string; readonly conditions: readonly SweepCondition[] };
+  /**
+   * 26.9: the table's rows are entities of the RBAC graph: each batch is deleted returning the rows'
+   * `id`, and in the same transaction the graph node of each (`entity`, id) is torn down (`graph`).
+   */
+  readonly teardown?: { readonly entity: string; readonly graph: SweepGraph };
+}
+
+/** A pair of columns naming a graph node by (entity type, entity id). */
+export interface NodeRef {
+  readonly type: string;
+  readonly id: string;
+}
+
+/**
+ * The RBAC graph as the 26.9 sweep tears a node down (backend.ai-manager 26.9.6 wheel:
+ * ai/backend/manager/repositories/ops/v2/graph_write.py, `_teardown` and `_cascaded_node_keys`):
+ * the nodes to remove are the deleted entities' and, transitively, those of the `dependents` rows
+ * that name one of them (the rows go with the node by ON DELETE CASCADE, found before it goes);
+ * then the `nodes` rows of every such (type, id) are deleted (what refers to them by foreign key
+ * goes by cascade: edges, bindings, the dependents), and the `attributes` rows (no foreign key).
+ * Nothing of it counts as deleted: the manager counts the drained rows only.
+ */
+export interface SweepGraph {
+  readonly nodes: { readonly table: string } & NodeRef;
+  readonly attributes: ReadonlyArray<{ readonly table: string } & NodeRef>;
+  readonly dependents: ReadonlyArray<{ readonly table: string; readonly entity: string; readonly key: string; readonly refs: readonly NodeRef[] }>;
 }
 
 export interface SweepCategory {
@@ -117,8 +146,54 @@ const SWEEP_2608: readonly SweepCategory[] = [
   { name: 'usage_buckets', drains: [...bucketKind('domain'), ...bucketKind('project'), ...bucketKind('user')] },
 ];
 
+/**
+ * 26.9's graph (backend.ai-manager 26.9.6 wheel: ai/backend/manager/models/virtual_entity/virtual_entity.py,
+ * entity_label/row.py; roles.scope_type/scope_id and entity_shares' target and recipient pairs are
+ * foreign keys onto virtual_entities (entity_type, entity_id) with ON DELETE CASCADE:
+ * models/rbac_models/role/row.py, models/entity_share/row.py).
+ */
+const GRAPH_2609: SweepGraph = {
+  nodes: { table: 'virtual_entities', type: 'entity_type', id: 'entity_id' },
+  attributes: [{ table: 'entity_labels', type: 'entity_type', id: 'entity_id' }],
+  dependents: [
+    { table: 'roles', entity: 'role', key: 'id', refs: [{ type: 'scope_type', id: 'scope_id' }] },
+    {
+      table: 'entity_shares',
+      entity: 'entity_share',
+      key: 'id',
+      refs: [
+        { type: 'target_entity_type', id: 'target_entity_id' },
+        { type: 'recipient_entity_type', id: 'recipient_entity_id' },
+      ],
+    },
+  ],
+};
+
+/** The entity type names (backend.ai-common 26.9.6 wheel: ai/backend/common/data/entity/<kind>.py, `name()`). */
+const node = (entity: string): SweepDrain['teardown'] => ({ entity, graph: GRAPH_2609 });
+
+/**
+ * The 26.9 catalogue (backend.ai-manager 26.9.6 wheel: …/repositories/retention/db_source/db_source.py:96-301):
+ * 26.8's but for roles_invitations, and the graph teardown of roles, entity_shares, sessions,
+ * endpoints (entity `deployment`) and session_groups.
+ */
+const SWEEP_2609: readonly SweepCategory[] = SWEEP_2608.map((category) => {
+  if (category.name === 'roles_invitations')
+    return {
+      name: category.name,
+      drains: [
+        { table: 'roles', boundary: at('deleted_at'), conditions: [isIn('status', ['deleted'])], teardown: node('role') },
+        // A pending share goes once its offer ran out (expires_at), an ended one on the age of its answer.
+        { table: 'entity_shares', boundary: at('expires_at'), conditions: [isIn('status', ['pending'])], teardown: node('entity_share') },
+        { table: 'entity_shares', boundary: at('updated_at'), conditions: [isIn('status', ['rejected', 'canceled', 'revoked'])], teardown: node('entity_share') },
+      ],
+    };
+  const entities: Readonly<Record<string, string>> = { sessions: 'session', endpoints: 'deployment', session_groups: 'session_group' };
+  return { name: category.name, drains: category.drains.map((drain) => (entities[drain.table] ? { ...drain, teardown: node(entities[drain.table]!) } : drain)) };
+});
+
 /** Each distinct catalogue, from the release it starts at. */
-export const RETENTION_SWEEPS: Readonly<Record<string, readonly SweepCategory[]>> = { '26.8.0': SWEEP_2608 };
+export const RETENTION_SWEEPS: Readonly<Record<string, readonly SweepCategory[]>> = { '26.8.0': SWEEP_2608, '26.9.0': SWEEP_2609 };
 
 /**
  * The policies a migrated 26.8 database holds: seeded by 4a39641d0fc2, disabled by b3e8f1a24c76
@@ -137,8 +212,8 @@ export const SEEDED_RETENTION_POLICIES: ReadonlyArray<{ readonly category: Reten
 ];
 
 /**
- * The categories whose sweep by bai-migrate is compared row for row with the real 26.8.3 command on
- * its own schema (clear-history-sweep.test.ts): all eight. Own mode of 26.8 is still refused
+ * The categories whose sweep by bai-migrate is compared row for row with the real 26.8.3 and 26.9.6
+ * commands on their own schemas (clear-history-sweep.test.ts): all eight, in both catalogues. Own mode of 26.8 is still refused
  * (line-facts.ts, ownMode) until clear-history runs this sweep with its Redis part and report.
  */
 export const COMPARED_SWEEP_CATEGORIES: readonly RetentionCategoryName[] = RETENTION_CATEGORIES;
