@@ -25,7 +25,7 @@ import { REDIS_DB, type Deployment } from '../stores/deployment.js';
 import { clearSessionHistory, countKeysOrphanedByRun } from './clear-history-sessions.js';
 import { countStatKeysOfKernels, unlink, unlinkStatKeysOfKernels } from './clear-history-store.js';
 import { changeRetentionPolicies, sweepRetentionPolicies, type CategorySweep, type PolicyChange } from './clear-history-retention.js';
-import { RETENTION_CATEGORIES, RETENTION_SWEEPS } from '../releases/retention-sweep.js';
+import { RETENTION_CATEGORIES, RETENTION_SWEEPS, type SweepGraph } from '../releases/retention-sweep.js';
 import type { Logger } from '../core/logger.js';
 import type { Options } from '../options/index.js';
 import type { Retention } from '../releases/retention.js';
@@ -304,7 +304,9 @@ export async function clearRetentionEra(
         .filter(([, n]) => n > 0)
         .map(([table]) => table),
     );
-    findings.push(...(await vacuumTables(deployment, options.vacuum, [...new Set(swept)])));
+    // From 26.9 a drained entity takes its graph node with it: those tables lost rows too.
+    const torn = catalogue.flatMap((c) => c.drains).flatMap((d) => (d.teardown && swept.includes(d.table) ? graphTables(d.teardown.graph) : []));
+    findings.push(...(await vacuumTables(deployment, options.vacuum, [...new Set([...swept, ...torn])])));
   }
   return {
     cutoff: cutoff.toISOString(),
@@ -319,6 +321,11 @@ export async function clearRetentionEra(
     findings,
     retention: { now: retention.now, perTickBudget: budget.value, changes: changed.changes, categories: retention.categories },
   };
+}
+
+/** The tables a graph teardown deletes from: its nodes, their attributes, and the rows that go with a node. */
+function graphTables(graph: SweepGraph): string[] {
+  return [graph.nodes.table, ...graph.attributes.map((a) => a.table), ...graph.dependents.map((d) => d.table)];
 }
 
 /** `vacuum: analyze` or `full` of each table the run deleted from (the manager vacuums the whole database). */
