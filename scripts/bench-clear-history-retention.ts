@@ -12,6 +12,8 @@
  *   clear-history-retention/floor    bai-migrate's own mode (clearRetentionEra, vacuum: none) vs
  *                                    the floor of the same work: one UNLINK pipeline of the old
  *                                    kernels' keys, one DELETE per drain (no batching), the stamps.
+ *                                    BENCH_ROUNDS rounds (default 3), the order alternating; the
+ *                                    median round's ratio.
  *   clear-history-retention/manager  bai-migrate (vacuum: analyze) vs the real 26.8.3
  *                                    `backend.ai mgr clear-history -r 30d`, the whole process with
  *                                    its VACUUM, at BENCH_MANAGER_ROWS (default N: its sweep binds
@@ -20,7 +22,7 @@
  * It also prints bai-migrate's longest single statement at N: how long a row lock is held.
  */
 import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
@@ -47,6 +49,8 @@ const RELEASE = '26.8.3';
 const n = Number(process.env.BENCH_RETENTION_ROWS ?? 1_000_000);
 const atManager = Number(process.env.BENCH_MANAGER_ROWS ?? n);
 const KEPT = 1000;
+/** Rounds of bai-migrate and the floor (BENCH_ROUNDS): the median round's ratio is printed. */
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
 /** `-r`: governs the Redis part only (the stat keys of kernels terminated before it). */
 const RETENTION = '30d';
 
@@ -278,26 +282,38 @@ await withTestbed(async (info, admin) => {
   let t = performance.now();
   const rpcKeyFile = await seededTemplate(info, admin, venv, big, n);
   console.log(`  seeded in ${((performance.now() - t) / 1000).toFixed(0)} s`);
-  let copy = await copyOf(info, admin, big);
-  const mine = await ours(copy, n, 'none');
-  const mineLeft = await leftOf(copy, admin);
-  expectLeft(mineLeft, 'bai-migrate');
-  await copy.drop();
-  copy = await copyOf(info, admin, big);
-  const floor = await floorOf(copy, admin);
-  const floorLeft = await leftOf(copy, admin);
-  expectLeft(floorLeft, 'floor');
-  await copy.drop();
+  const loadStart = loadavg()[0]!.toFixed(2);
+  // Rounds of both contenders, the order alternating (a shared machine's load moves every figure): the median round's ratio.
+  const rounds: Array<{ mine: Measured; floor: Measured }> = [];
+  let left: Record<string, number> = {};
+  let copy: Copy;
+  for (let round = 0; round < ROUNDS; round++) {
+    const measured: { mine?: Measured; floor?: Measured } = {};
+    for (const contender of round % 2 === 0 ? (['mine', 'floor'] as const) : (['floor', 'mine'] as const)) {
+      copy = await copyOf(info, admin, big);
+      measured[contender] = contender === 'mine' ? await ours(copy, n, 'none') : await floorOf(copy, admin);
+      left = await leftOf(copy, admin);
+      expectLeft(left, contender === 'mine' ? 'bai-migrate' : 'floor');
+      await copy.drop();
+    }
+    rounds.push({ mine: measured.mine!, floor: measured.floor! });
+  }
+  const ratios = rounds.map((r) => r.mine.ms / r.floor.ms);
+  const median = [...rounds].sort((a, b) => a.mine.ms / a.floor.ms - b.mine.ms / b.floor.ms)[Math.floor(rounds.length / 2)]!;
+  const { mine, floor } = median;
 
-  console.log(`\n${benchMachine()}`);
+  console.log(`\n${benchMachine([`load average (1 min) at the start of the rounds and at their end: ${loadStart} and ${loadavg()[0]!.toFixed(2)}`])}`);
   console.log(what(n));
-  console.log(line('bai-migrate clear-history (batches of 1,000, vacuum: none)', n, mine));
-  console.log(line('floor: one UNLINK pipeline, one DELETE per drain, the stamps', n, floor));
-  console.log(`  both left ${JSON.stringify(mineLeft)}`);
+  console.log(line(`bai-migrate clear-history (batches of 1,000, vacuum: none), median round`, n, mine));
+  console.log(line('floor: one UNLINK pipeline, one DELETE per drain, the stamps, same round', n, floor));
+  console.log(`  every contender left ${JSON.stringify(left)}`);
+  console.log(
+    `  rounds: ${rounds.map((r) => `${r.mine.ms.toFixed(0)} vs ${r.floor.ms.toFixed(0)} ms`).join(', ')}; ratios ${ratios.map((r) => r.toFixed(2)).join(', ')}; bai-migrate's longest statement in any round ${Math.max(...rounds.map((r) => r.mine.longestMs)).toFixed(0)} ms`,
+  );
   printRatio(
     'clear-history-retention/floor',
     mine.ms / floor.ms,
-    `bai-migrate ${mine.ms.toFixed(0)} ms vs floor ${floor.ms.toFixed(0)} ms; longest statement ${mine.longestMs.toFixed(0)} ms vs ${floor.longestMs.toFixed(0)} ms`,
+    `median of ${ROUNDS} rounds: bai-migrate ${mine.ms.toFixed(0)} ms vs floor ${floor.ms.toFixed(0)} ms; longest statement ${mine.longestMs.toFixed(0)} ms vs ${floor.longestMs.toFixed(0)} ms`,
   );
 
   if (process.env.BENCH_MANAGER === '0') {
@@ -326,13 +342,14 @@ await withTestbed(async (info, admin) => {
   requireSuccess(cli, args, run);
   // Its sweep is one transaction from the first DELETE to the commit, and its process start is part of what an operator waits for.
   const manager = { ms: performance.now() - t, longestMs: performance.now() - t };
+  const loadEnd = loadavg()[0]!.toFixed(2);
   const failedCategories = [...run.output.matchAll(/retention sweep failed for category (\w+)/g)].map((m) => m[1]);
   if (failedCategories.length > 0) throw new Error(`the manager's sweep failed for ${failedCategories.join(', ')}`);
   const managerLeft = await leftOf(copy, admin);
   expectLeft(managerLeft, `backend.ai mgr clear-history ${RELEASE}`);
   await copy.drop();
   await admin.pg.query(`DROP DATABASE IF EXISTS ${template} WITH (FORCE)`);
-  console.log(`\n${what(atManager)}, each followed by a VACUUM`);
+  console.log(`\n${what(atManager)}, each followed by a VACUUM; load average (1 min) after the manager: ${loadEnd}`);
   console.log(line('bai-migrate clear-history (vacuum: analyze)', atManager, mineVacuum));
   console.log(line(`backend.ai mgr clear-history ${RELEASE} (one transaction, DEL by 32, VACUUM)`, atManager, manager));
   console.log(`  both left ${JSON.stringify(managerLeft)}`);
