@@ -204,9 +204,15 @@ export const INSTALLATION_OWNER = {
 /**
  * `count` TERMINATED single-node sessions, created and terminated `daysAgo` days (and g seconds)
  * ago, in one statement, each with its one kernel; for 24.03+ schemas (the columns a 25.19 one
- * requires are filled).
+ * requires are filled). `extra`: values of columns that a later schema requires of each table (26.8's
+ * resource_group_id and the sessions' domain_id, keys onto scaling_groups and domains).
  */
-export async function insertTerminatedSessions(c: pg.Client, count: number, daysAgo: number): Promise<void> {
+export async function insertTerminatedSessions(
+  c: pg.Client,
+  count: number,
+  daysAgo: number,
+  extra: { readonly sessions?: Record<string, string>; readonly kernels?: Record<string, string> } = {},
+): Promise<void> {
   await insertFilled(
     c,
     'sessions',
@@ -224,6 +230,7 @@ export async function insertTerminatedSessions(c: pg.Client, count: number, days
       terminated_at: `now() - interval '${daysAgo} days' - g * interval '1 second'`,
       occupying_slots: `'{}'`,
       requested_slots: `'{}'`,
+      ...extra.sessions,
     },
     `FROM generate_series(1, ${count}) g`,
   );
@@ -252,6 +259,7 @@ export async function insertTerminatedSessions(c: pg.Client, count: number, days
       requested_slots: `'{}'`,
       created_at: 's.created_at',
       terminated_at: 's.terminated_at',
+      ...extra.kernels,
     },
     `FROM sessions s WHERE s.creation_id LIKE 'c${daysAgo}-%' AND NOT EXISTS (SELECT 1 FROM kernels k WHERE k.session_id = s.id)`,
   );
