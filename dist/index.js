@@ -2,6 +2,6 @@ import { createRequire as __baiCreateRequire } from 'node:module'; const require
 
 // src/action/index.ts
 process.setSourceMapsEnabled(true);
-var { run } = await import("./chunks/main-KK7W5IXU.js");
+var { run } = await import("./chunks/main-Q6MG5XJX.js");
 await run();
 //# sourceMappingURL=index.js.map

@@ -10,12 +10,13 @@ import {
   parseOptions,
   rehearsalComment,
   renderMarkdown,
+  retentionSweepOutput,
   rmRF,
   runCommand,
   secretInputs,
   unusedInputs,
   which
-} from "./chunk-NB66ZCMO.js";
+} from "./chunk-FNKQ4VER.js";
 import {
   require_src3 as require_src
 } from "./chunk-PS4AXIT4.js";
@@ -73889,6 +73890,7 @@ function outputValues(report, options) {
     "deleted-error-logs": report.history?.errorLogs != null ? String(report.history.errorLogs) : "",
     "clear-history-semantics": report.history?.semantics ?? "",
     "deleted-redis-keys": report.history?.redisKeys != null ? String(report.history.redisKeys) : "",
+    "retention-sweep": report.history?.retention ? JSON.stringify(retentionSweepOutput(report.history.retention)) : "",
     "swept-redis-keys": report.history?.sweptRedisKeys != null ? String(report.history.sweptRedisKeys) : "",
     "snapshot-file": options.command === "snapshot" || options.command === "rehearse" ? options.snapshotFile : "",
     "comment-url": report.commentUrl ?? ""
@@ -73904,4 +73906,4 @@ export {
   outputValues,
   run
 };
-//# sourceMappingURL=main-KK7W5IXU.js.map
+//# sourceMappingURL=main-Q6MG5XJX.js.map

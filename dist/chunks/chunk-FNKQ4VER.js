@@ -18840,7 +18840,7 @@ var require_Commander = __commonJS({
       /**
        * @ignore
        */
-      sendCommand(command, stream, node) {
+      sendCommand(command, stream, node2) {
         throw new Error('"sendCommand" is not implemented');
       }
     };
@@ -19573,14 +19573,14 @@ var require_Pipeline = __commonJS({
         }
       }
       const _this = this;
-      let node;
+      let node2;
       const himportIntercepted = (0, HimportCoordinator_1.interceptHimportPipeline)({
         owner: _this.redis,
         commands: _this._queue,
         slot: pipelineSlot,
         preferredNodeKey: _this.preferKey,
         setDestination(connection) {
-          node = {
+          node2 = {
             slot: pipelineSlot,
             redis: connection
           };
@@ -19596,8 +19596,8 @@ var require_Pipeline = __commonJS({
       return this.promise;
       function execPipeline() {
         let writePending = _this.replyPending = _this._queue.length;
-        if (_this.isCluster && !node) {
-          node = {
+        if (_this.isCluster && !node2) {
+          node2 = {
             slot: pipelineSlot,
             redis: _this.redis.connectionPool.nodes.all[_this.preferKey]
           };
@@ -19606,7 +19606,7 @@ var require_Pipeline = __commonJS({
         let buffers;
         const stream = {
           isPipeline: true,
-          destination: _this.isCluster ? node : { redis: _this.redis },
+          destination: _this.isCluster ? node2 : { redis: _this.redis },
           write(writable) {
             if (typeof writable !== "string") {
               if (!buffers) {
@@ -19645,7 +19645,7 @@ var require_Pipeline = __commonJS({
           }
         };
         for (let i = 0; i < _this._queue.length; ++i) {
-          _this.redis.sendCommand(_this._queue[i], stream, node);
+          _this.redis.sendCommand(_this._queue[i], stream, node2);
         }
         return _this.promise;
       }
@@ -19905,10 +19905,10 @@ var require_util2 = __commonJS({
       });
     }
     exports.waitForRedisReady = waitForRedisReady;
-    function getNodeKey(node) {
-      node.port = node.port || 6379;
-      node.host = node.host || "127.0.0.1";
-      return node.host + ":" + node.port;
+    function getNodeKey(node2) {
+      node2.port = node2.port || 6379;
+      node2.host = node2.host || "127.0.0.1";
+      return node2.host + ":" + node2.port;
     }
     exports.getNodeKey = getNodeKey;
     function nodeKeyToRedisOptions(nodeKey) {
@@ -19923,16 +19923,16 @@ var require_util2 = __commonJS({
     }
     exports.nodeKeyToRedisOptions = nodeKeyToRedisOptions;
     function normalizeNodeOptions(nodes) {
-      return nodes.map((node) => {
+      return nodes.map((node2) => {
         const options = {};
-        if (typeof node === "object") {
-          Object.assign(options, node);
-        } else if (typeof node === "string") {
-          Object.assign(options, (0, utils_1.parseURL)(node));
-        } else if (typeof node === "number") {
-          options.port = node;
+        if (typeof node2 === "object") {
+          Object.assign(options, node2);
+        } else if (typeof node2 === "string") {
+          Object.assign(options, (0, utils_1.parseURL)(node2));
+        } else if (typeof node2 === "number") {
+          options.port = node2;
         } else {
-          throw new Error("Invalid argument " + node);
+          throw new Error("Invalid argument " + node2);
         }
         if (typeof options.port === "string") {
           options.port = parseInt(options.port, 10);
@@ -19950,8 +19950,8 @@ var require_util2 = __commonJS({
     exports.normalizeNodeOptions = normalizeNodeOptions;
     function getUniqueHostnamesFromOptions(nodes) {
       const uniqueHostsMap = {};
-      nodes.forEach((node) => {
-        uniqueHostsMap[node.host] = true;
+      nodes.forEach((node2) => {
+        uniqueHostsMap[node2.host] = true;
       });
       return Object.keys(uniqueHostsMap).filter((host) => !(0, net_1.isIP)(host));
     }
@@ -20224,10 +20224,10 @@ var require_ConnectionPool = __commonJS({
        * Add a master node to the pool
        * @param node
        */
-      addMasterNode(node) {
-        const key = (0, util_1.getNodeKey)(node.options);
-        const redis = this.createRedisFromOptions(node, node.options.readOnly);
-        if (!node.options.readOnly) {
+      addMasterNode(node2) {
+        const key = (0, util_1.getNodeKey)(node2.options);
+        const redis = this.createRedisFromOptions(node2, node2.options.readOnly);
+        if (!node2.options.readOnly) {
           this.nodes.all[key] = redis;
           this.nodes.master[key] = redis;
           return true;
@@ -20239,7 +20239,7 @@ var require_ConnectionPool = __commonJS({
        * @param node
        * @param readOnly
        */
-      createRedisFromOptions(node, readOnly) {
+      createRedisFromOptions(node2, readOnly) {
         const redis = new Redis_1.default((0, utils_1.defaults)({
           // By default, never try to reconnect when a node is lost,
           // instead, waiting for a `MOVED` error and fetching slots again.
@@ -20252,20 +20252,20 @@ var require_ConnectionPool = __commonJS({
           // before sending commands to the node.
           enableOfflineQueue: true,
           readOnly
-        }, node, this.redisOptions, { lazyConnect: true }));
+        }, node2, this.redisOptions, { lazyConnect: true }));
         this.hooks.onCreate?.(redis, readOnly);
         return redis;
       }
       /**
        * Find or create a connection to the node
        */
-      findOrCreate(node, readOnly = false) {
-        const key = (0, util_1.getNodeKey)(node);
+      findOrCreate(node2, readOnly = false) {
+        const key = (0, util_1.getNodeKey)(node2);
         readOnly = Boolean(readOnly);
         if (this.specifiedOptions[key]) {
-          Object.assign(node, this.specifiedOptions[key]);
+          Object.assign(node2, this.specifiedOptions[key]);
         } else {
-          this.specifiedOptions[key] = node;
+          this.specifiedOptions[key] = node2;
         }
         let redis;
         if (this.nodes.all[key]) {
@@ -20285,7 +20285,7 @@ var require_ConnectionPool = __commonJS({
           }
         } else {
           debug("Connecting to %s as %s", key, readOnly ? "slave" : "master");
-          redis = this.createRedisFromOptions(node, readOnly);
+          redis = this.createRedisFromOptions(node2, readOnly);
           this.nodes.all[key] = redis;
           this.nodes[readOnly ? "slave" : "master"][key] = redis;
           redis.once("end", () => {
@@ -20310,15 +20310,15 @@ var require_ConnectionPool = __commonJS({
        * existing connection is known to be stale, e.g. after a MOVED redirect
        * that points back at the node it came from.
        */
-      recreate(node, readOnly = false) {
-        const key = (0, util_1.getNodeKey)(node);
+      recreate(node2, readOnly = false) {
+        const key = (0, util_1.getNodeKey)(node2);
         const existing = this.nodes.all[key];
         if (existing) {
           debug("Recreating connection to %s", key);
           this.removeNode(key);
           existing.disconnect();
         }
-        const redis = this.findOrCreate(node, readOnly);
+        const redis = this.findOrCreate(node2, readOnly);
         if (existing) {
           this.emit("-node", existing, key);
         }
@@ -20331,10 +20331,10 @@ var require_ConnectionPool = __commonJS({
       reset(nodes) {
         debug("Reset with %O", nodes);
         const newNodes = {};
-        nodes.forEach((node) => {
-          const key = (0, util_1.getNodeKey)(node);
-          if (!(node.readOnly && newNodes[key])) {
-            newNodes[key] = node;
+        nodes.forEach((node2) => {
+          const key = (0, util_1.getNodeKey)(node2);
+          if (!(node2.readOnly && newNodes[key])) {
+            newNodes[key] = node2;
           }
         });
         Object.keys(this.nodes.all).forEach((key) => {
@@ -20345,8 +20345,8 @@ var require_ConnectionPool = __commonJS({
           }
         });
         Object.keys(newNodes).forEach((key) => {
-          const node = newNodes[key];
-          this.findOrCreate(node, node.readOnly);
+          const node2 = newNodes[key];
+          this.findOrCreate(node2, node2.readOnly);
         });
       }
       /**
@@ -21059,8 +21059,8 @@ var require_ClusterSubscriberGroup = __commonJS({
               this.subscriberGroupEmitter.emit("-subscriber");
             }
             debug("Creating new subscriber for %s", nodeKey);
-            const redis = clusterNodes.find((node) => {
-              return (0, util_1.getNodeKey)(node.options) === nodeKey;
+            const redis = clusterNodes.find((node2) => {
+              return (0, util_1.getNodeKey)(node2.options) === nodeKey;
             });
             if (!redis) {
               debug("Failed to find node for key %s", nodeKey);
@@ -21104,11 +21104,11 @@ var require_ClusterSubscriberGroup = __commonJS({
         debug("Refreshing the slots of the subscriber group.");
         this.subscriberToSlotsIndex = /* @__PURE__ */ new Map();
         for (let slot = 0; slot < targetSlots.length; slot++) {
-          const node = targetSlots[slot][0];
-          if (!this.subscriberToSlotsIndex.has(node)) {
-            this.subscriberToSlotsIndex.set(node, []);
+          const node2 = targetSlots[slot][0];
+          if (!this.subscriberToSlotsIndex.has(node2)) {
+            this.subscriberToSlotsIndex.set(node2, []);
           }
-          this.subscriberToSlotsIndex.get(node).push(Number(slot));
+          this.subscriberToSlotsIndex.get(node2).push(Number(slot));
         }
         this.clusterSlots = JSON.parse(JSON.stringify(targetSlots));
         return true;
@@ -21452,7 +21452,7 @@ var require_cluster = __commonJS({
           }.bind(this));
           return ret;
         }
-        return (0, standard_as_callback_1.default)(Promise.all(this.nodes().map((node) => node.quit().catch((err) => {
+        return (0, standard_as_callback_1.default)(Promise.all(this.nodes().map((node2) => node2.quit().catch((err) => {
           if (err.message === utils_1.CONNECTION_CLOSED_ERROR_MSG) {
             return "OK";
           }
@@ -21533,10 +21533,10 @@ var require_cluster = __commonJS({
             const error = new ClusterAllFailedError_1.default(ClusterAllFailedError_1.default.defaultMessage, lastNodeError);
             return wrapper(error);
           }
-          const node = nodes[index];
-          const key = `${node.options.host}:${node.options.port}`;
+          const node2 = nodes[index];
+          const key = `${node2.options.host}:${node2.options.port}`;
           debug("getting slot cache from %s", key);
-          _this.getInfoFromNode(node, function(err) {
+          _this.getInfoFromNode(node2, function(err) {
             switch (_this.status) {
               case "close":
               case "end":
@@ -21559,7 +21559,7 @@ var require_cluster = __commonJS({
       /**
        * @ignore
        */
-      sendCommand(command, stream, node) {
+      sendCommand(command, stream, node2) {
         if (this.status === "wait") {
           this.connect().catch(utils_1.noop);
         }
@@ -21567,7 +21567,7 @@ var require_cluster = __commonJS({
           command.reject(new Error(utils_1.CONNECTION_CLOSED_ERROR_MSG));
           return command.promise;
         }
-        if (!stream && !node && this.status === "ready" && (0, HimportCoordinator_1.isHimportControlCommand)(command) && (0, HimportCoordinator_1.interceptHimportControlCommand)(this.connectionPool.getNodes("master"), command)) {
+        if (!stream && !node2 && this.status === "ready" && (0, HimportCoordinator_1.isHimportControlCommand)(command) && (0, HimportCoordinator_1.interceptHimportControlCommand)(this.connectionPool.getNodes("master"), command)) {
           return command.promise;
         }
         let to = this.options.scaleReads;
@@ -21577,11 +21577,11 @@ var require_cluster = __commonJS({
             to = "master";
           }
         }
-        let targetSlot = node ? node.slot : command.getSlot();
+        let targetSlot = node2 ? node2.slot : command.getSlot();
         const ttl = {};
         const _this = this;
         let lastRedis = null;
-        if (!node && !REJECT_OVERWRITTEN_COMMANDS.has(command)) {
+        if (!node2 && !REJECT_OVERWRITTEN_COMMANDS.has(command)) {
           REJECT_OVERWRITTEN_COMMANDS.add(command);
           const reject = command.reject;
           command.reject = function(err) {
@@ -21634,8 +21634,8 @@ var require_cluster = __commonJS({
           }
           let redis;
           if (_this.status === "ready" || command.name === "cluster") {
-            if (node && node.redis) {
-              redis = node.redis;
+            if (node2 && node2.redis) {
+              redis = node2.redis;
             } else if (Command_1.default.checkFlag("ENTER_SUBSCRIBER_MODE", command.name) || Command_1.default.checkFlag("EXIT_SUBSCRIBER_MODE", command.name)) {
               if (_this.options.shardedSubscribers && (command.name == "ssubscribe" || command.name == "sunsubscribe")) {
                 const sub = _this.shardedSubscribers.getResponsibleSubscriber(targetSlot);
@@ -21701,15 +21701,15 @@ var require_cluster = __commonJS({
                 return;
               }
             }
-            if (node && !node.redis) {
-              node.redis = redis;
+            if (node2 && !node2.redis) {
+              node2.redis = redis;
             }
           }
           if (!redis && _this.options.enableOfflineQueue) {
             _this.offlineQueue.push({
               command,
               stream,
-              node
+              node: node2
             });
             return;
           }
@@ -21942,13 +21942,13 @@ var require_cluster = __commonJS({
               if (!items[j2][0]) {
                 continue;
               }
-              const node = this.natMapper({
+              const node2 = this.natMapper({
                 host: items[j2][0],
                 port: items[j2][1]
               });
-              node.readOnly = j2 !== 2;
-              nodes.push(node);
-              keys.push(node.host + ":" + node.port);
+              node2.readOnly = j2 !== 2;
+              nodes.push(node2);
+              keys.push(node2.host + ":" + node2.port);
             }
             debug("cluster slots result [%d]: slots %d~%d served by %s", i, slotRangeStart, slotRangeEnd, keys);
             for (let slot = slotRangeStart; slot <= slotRangeEnd; slot++) {
@@ -22065,15 +22065,15 @@ var require_cluster = __commonJS({
         }
         const configs = await Promise.all(hostnames.map((this.options.useSRVRecords ? this.resolveSrv : this.dnsLookup).bind(this)));
         const hostnameToConfig = (0, utils_1.zipMap)(hostnames, configs);
-        return startupNodes.map((node) => {
-          const config = hostnameToConfig.get(node.host);
+        return startupNodes.map((node2) => {
+          const config = hostnameToConfig.get(node2.host);
           if (!config) {
-            return node;
+            return node2;
           }
           if (this.options.useSRVRecords) {
-            return Object.assign({}, node, config);
+            return Object.assign({}, node2, config);
           }
-          return Object.assign({}, node, { host: config });
+          return Object.assign({}, node2, { host: config });
         });
       }
       createScanStream(command, { key, options = {} }) {
@@ -25054,14 +25054,6 @@ function messageOf(error) {
   return String(error);
 }
 
-// src/core/report/redact.ts
-function redact(text, secrets) {
-  let out = text;
-  const sorted = [...secrets].filter((s) => s.length > 0).sort((a, b) => b.length - a.length);
-  for (const secret of sorted) out = out.split(secret).join("***");
-  return out;
-}
-
 // src/core/report/model.ts
 function newReport(command, dryRun2) {
   return { tool: "bai-migrate", command, dryRun: dryRun2, startedAt: (/* @__PURE__ */ new Date()).toISOString(), outcome: "success", plan: [], entries: [], attachments: [] };
@@ -25076,6 +25068,17 @@ function countByStatus(report2) {
   const counts2 = { ok: 0, changed: 0, warning: 0, failed: 0, skipped: 0 };
   for (const entry of report2.entries) counts2[entry.status]++;
   return counts2;
+}
+function retentionSweepOutput(sweep) {
+  return Object.fromEntries(sweep.categories.map((c) => [c.category, { state: c.state, enabled: c.enabled, period: c.period, deleted: c.deleted }]));
+}
+
+// src/core/report/redact.ts
+function redact(text, secrets) {
+  let out = text;
+  const sorted = [...secrets].filter((s) => s.length > 0).sort((a, b) => b.length - a.length);
+  for (const secret of sorted) out = out.split(secret).join("***");
+  return out;
 }
 
 // src/core/report/markdown.ts
@@ -25097,6 +25100,7 @@ function renderMarkdown(report2, maxBytes = 512 * 1024) {
   }
   lines.push(...renderError(report2));
   lines.push(...renderOnTop(report2));
+  lines.push(...renderRetentionSweep(report2));
   lines.push(`<details><summary>Every step (${report2.entries.length} rows)</summary>`, "", "| Phase | Hop | Step | Status | Detail |", "|---|---|---|---|---|");
   let size = lines.join("\n").length;
   let omitted = 0;
@@ -25137,6 +25141,28 @@ function renderOnTop(report2) {
     ...report2.growth ? [...renderGrowth(report2.growth), ""] : [],
     ...report2.forecast ? [...renderForecast(report2.forecast), ""] : []
   ];
+}
+function renderRetentionSweep(report2) {
+  const sweep = report2.history?.retention;
+  if (!sweep) return [];
+  const verb = report2.dryRun ? "Would delete" : "Deleted";
+  const lines = [
+    `Retention policies swept at ${sweep.now} (per-tick budget: ${sweep.perTickBudget ?? "none"}); \`retention\` governed the Redis part only.`,
+    "",
+    `| Category | State | Retention | Before | ${verb} |`,
+    "|---|---|---|---|---|"
+  ];
+  for (const c of sweep.categories) {
+    const retention = c.period === null ? "" : `${c.enabled ? "" : "(disabled) "}${c.period}${c.days === null ? "" : ` (${c.days} days)`}`;
+    const tables = Object.entries(c.deleted).filter(([, n]) => n > 0);
+    const deleted = tables.length === 0 ? "0" : tables.map(([t, n]) => `${n.toLocaleString("en-US")} ${t}`).join(", ");
+    lines.push(`| ${c.category} | ${c.state}${c.reason ? `: ${cell(c.reason)}` : ""} | ${retention} | ${c.threshold ?? ""} | ${deleted} |`);
+  }
+  for (const c of sweep.changes) {
+    const show = (p) => p ? `${p.enabled ? "enabled" : "disabled"}, ${p.period}` : "no row";
+    lines.push("", `- retention-policies ${report2.dryRun ? "would change" : "changed"} ${c.category}: ${show(c.before)} \u2192 ${show(c.after)}`);
+  }
+  return [...lines, ""];
 }
 function renderManagerProof(report2) {
   const proof = report2.entries.find((e) => e.phase === "apply" && e.step === "manager-starts" && e.status === "changed");
@@ -25567,6 +25593,370 @@ function parseSnapshotKey(text) {
   throw invalidInput(`snapshot-key is not a 256-bit key (${text.length} characters); ${SNAPSHOT_KEY_ACCEPTED}`);
 }
 
+// src/releases/line-facts.ts
+var ETCD_RESCAN = ["mgr", "etcd", "rescan-images"];
+var IMAGE_RESCAN = ["mgr", "image", "rescan"];
+var HALFSTACK_2103 = { postgres: "postgres:13.7", redis: "redis:6.2.7", etcd: "quay.io/coreos/etcd:v3.4.18" };
+var HALFSTACK_2109 = { postgres: "postgres:13.7", redis: "redis:6.2.7", etcd: "quay.io/coreos/etcd:v3.5.4" };
+var HALFSTACK_2303 = { postgres: "postgres:15.1", redis: "redis:7.0.5", etcd: "quay.io/coreos/etcd:v3.5.6" };
+var HALFSTACK_2409 = { postgres: "postgres:16.3", redis: "redis:7.2.4", etcd: "quay.io/coreos/etcd:v3.5.14" };
+var HALFSTACK_2516 = { ...HALFSTACK_2409, redis: "redis:7.2.11" };
+var HALFSTACK_VALKEY = { ...HALFSTACK_2409, redis: "valkey/valkey:9.1.0-alpine" };
+var HALFSTACK_VALKEY_911 = { ...HALFSTACK_VALKEY, redis: "valkey/valkey:9.1.1-alpine" };
+var NOT_OCCUPYING_2203 = ["TERMINATING", "TERMINATED", "PENDING", "CANCELLED"];
+var ASYNCPG_SINCE = "22.09";
+var RESCAN_FAILURES = ["An error occurred."];
+var RESCAN_FAILURES_2505 = ["Failed to scan registries", "Unknown error occurred."];
+var RESCAN_REPORTS_SINCE = "25.5";
+function facts(line, halfstack, more = {}) {
+  const [year] = line.split(".").map(Number);
+  return {
+    line,
+    imageRescanCommand: year === 21 ? ETCD_RESCAN : IMAGE_RESCAN,
+    imageRescanFailures: compareLines(line, RESCAN_REPORTS_SINCE) >= 0 ? RESCAN_FAILURES_2505 : RESCAN_FAILURES,
+    halfstack,
+    concurrencyCounter: year === 21 ? "keypairs-column" : "redis",
+    alembicDriver: compareLines(line, ASYNCPG_SINCE) >= 0 ? "asyncpg" : "psycopg2",
+    ...more
+  };
+}
+var LINE_FACTS = [
+  facts("21.03", HALFSTACK_2103, { halfstackNote: "docker-compose.halfstack-2103.yml as retro-fitted in BA@22.03.7" }),
+  facts("21.09", HALFSTACK_2109),
+  facts("22.03", HALFSTACK_2109, { halfstackNote: "22.03.0\u201322.03.6: postgres 13.6 (BA@22.03.4:docker-compose.halfstack-2203.yml)", notOccupyingKernelStatuses: NOT_OCCUPYING_2203 }),
+  facts("22.09", HALFSTACK_2109),
+  ...["23.03", "23.09", "24.03"].map((line) => facts(line, HALFSTACK_2303)),
+  ...["24.09", "24.12", "25.1", "25.2", "25.3", "25.4", "25.5", "25.6", "25.7", "25.8", "25.9", "25.10", "25.11", "25.12", "25.13", "25.14", "25.15"].map((line) => facts(line, HALFSTACK_2409)),
+  ...["25.16", "25.17", "25.18", "25.19", "26.1", "26.2", "26.3"].map((line) => facts(line, HALFSTACK_2516)),
+  facts("26.4", HALFSTACK_VALKEY, { halfstackNote: "26.4.0\u201326.4.3: redis 7.2.11 (Valkey from BA@26.4.4)" }),
+  facts("26.7", HALFSTACK_VALKEY),
+  facts("26.8", HALFSTACK_VALKEY, { concurrencyCounter: "none" }),
+  // The rescan command and its failure lines, and alembic's async engine, as in 26.8 (backend.ai-manager 26.9.6 wheel:
+  // ai/backend/manager/cli/image.py and image_impl.py, models/alembic/env.py).
+  facts("26.9", HALFSTACK_VALKEY_911, { concurrencyCounter: "none" })
+];
+function lineFacts(line) {
+  const found = LINE_FACTS.find((f) => f.line === line);
+  if (!found) throw invalidInput(`no facts are recorded for Backend.AI ${line}; known lines: ${LINES.join(", ")}`);
+  return found;
+}
+var HALFSTACK_IMAGES = Object.fromEntries(LINE_FACTS.map((f) => [f.line, f.halfstack]));
+var BASE_POLICY = {
+  since: "21.03.0",
+  managerCommand: false,
+  purge: "kernels",
+  deletes: ["kernels"],
+  retentionGovernsDatabase: true,
+  deletesRedisStatKeys: false,
+  managerRedisCount: "last-chunk",
+  secondsUnit: false,
+  vacuum: "database",
+  cutoffClock: "local",
+  ownMode: true
+};
+var POLICY_CHANGES = [
+  { since: "21.03.0" },
+  { since: "21.09.2", managerCommand: true },
+  { since: "22.03.0", deletesRedisStatKeys: true },
+  // The s unit (BA@22.09.23:src/ai/backend/manager/cli/__main__.py); kernels and their stat keys as before.
+  // From 23.03 the sessions table exists and is never purged (BA@23.09.10, the same code).
+  { since: "22.09.0", secondsUnit: true },
+  // _clear_terminated_sessions (BA@24.03.4, lablup/backend.ai#2077): the sessions terminated before
+  // the cutoff, their kernels first (kernels.session_id has no ON DELETE), each DELETE one
+  // autocommitted statement; the Redis part is unchanged; vacuum_db is no longer called.
+  // Its kernels' and sessions' DELETEs bind every old session's id (BA@24.03.4, the same in the
+  // backend.ai-manager 24.3.11, 25.19.2 and 26.4.10 wheels: ai/backend/manager/cli/__main__.py):
+  // past 32,767 old sessions it fails (clear-history-eras.test.ts shows 25.19.2's).
+  { since: "24.03.4", purge: "sessions", deletes: ["kernels", "sessions"], vacuum: "ignored", managerSessionLimit: 32767 },
+  // _clear_old_error_logs (error_logs.created_at before the cutoff) and vacuum_db back (BA@24.09.0, #1989).
+  { since: "24.09.0", deletes: ["kernels", "sessions", "error_logs"], vacuum: "database" },
+  // 25.1.0 to 25.18.1 delete the same (backend.ai-manager 25.3.3, 25.8.1 (its database and Redis
+  // configuration read from the merged bootstrap config), 25.13.4 and 25.18.1 wheels:
+  // ai/backend/manager/cli/__main__.py); their schemas add tables that carry session ids without a
+  // foreign key (session_scheduling_history, kernel_scheduling_history), which it leaves alone.
+  // The Redis part through valkey-glide, its count summed over the chunks (backend.ai-manager
+  // 25.19.0 and 25.19.2 wheels: `delete_count += deleted` per chunk); the same keys, rows and tables.
+  { since: "25.19.0", managerRedisCount: "summed" },
+  // datetime.now(UTC) (BA@26.1.0); what is deleted is otherwise the same as 25.19.0's, on schemas that
+  // add rows referring to sessions and kernels (26.1.0 to 26.7.0 wheels, ai/backend/manager/models):
+  // resource_allocations (ON DELETE CASCADE from kernels), sessions.replica_id onto routings (SET NULL),
+  // kernel_usage_records and the scheduling history (no foreign key: left), routings.session (RESTRICT).
+  // The command itself fails on these releases before the database part: MANAGER_CLEAR_HISTORY_FAILS.
+  { since: "26.1.0", cutoffClock: "utc" },
+  // RetentionRepository.sweep() over retention_policies (BA@26.8.0, #12963).
+  // Its catalogue, compared with the real 26.8.3 command (clear-history-sweep.test.ts), is RETENTION_SWEEPS['26.8.0']
+  // (docs/clear-history-retention-policies.md); the policies change only through retention-policies.
+  { since: "26.8.0", purge: "retention-policies", retentionGovernsDatabase: false, sweep: "26.8.0", managerSessionLimit: void 0 },
+  // 26.9.0–26.9.6: the command around the sweep is 26.8.3's (backend.ai-manager 26.8.3 and 26.9.6 wheels:
+  // ai/backend/manager/cli/__main__.py), but the sweep is not: roles_invitations drains entity_shares instead of
+  // the invitations, and drains of entity tables tear down their rows' graph nodes (the 26.9.0 to 26.9.6 wheels:
+  // the same retention and graph files). Its catalogue, compared with the real 26.9.6 command
+  // (clear-history-sweep.test.ts), is RETENTION_SWEEPS['26.9.0'] (docs/clear-history-retention-policies.md).
+  { since: "26.9.0", sweep: "26.9.0" }
+];
+var CLEAR_HISTORY_POLICIES = POLICY_CHANGES.reduce(
+  (policies, change) => [...policies, { ...policies.at(-1) ?? BASE_POLICY, ...change }],
+  []
+);
+var OWN_MODE_THROUGH = "26.9.6";
+var MANAGER_CLEAR_HISTORY_FAILS = [
+  {
+    first: "26.1.0",
+    last: "26.7.0",
+    failure: "its `backend.ai mgr clear-history` exits 1 (\"expression 'AgentRow' failed to locate a name\": the command does not import every model) after removing the Redis stat keys and before deleting any row"
+  }
+];
+function managerClearHistoryFailure(release) {
+  return MANAGER_CLEAR_HISTORY_FAILS.find(({ first, last: last2 }) => compareReleases(findRelease(first), release) <= 0 && compareReleases(release, findRelease(last2)) <= 0)?.failure;
+}
+function clearHistoryPolicy(release) {
+  const policy = CLEAR_HISTORY_POLICIES.filter((p) => compareReleases(findRelease(p.since), release) <= 0).at(-1);
+  const compared = RELEASES.some((r) => r.head === release.head && compareReleases(r, findRelease(OWN_MODE_THROUGH)) <= 0);
+  return policy.ownMode && !compared ? { ...policy, ownMode: false } : policy;
+}
+function ownModeRefusal(policy) {
+  const how = policy.purge === "retention-policies" ? `sweeps its retention policies as ${policy.since}'s does` : `deletes as ${policy.since}'s does`;
+  return `whose manager ${how}, on a schema bai-migrate's own mode is not yet compared with the real manager on (a later release may delete from other tables)`;
+}
+function clearHistoryEraEnd(policy) {
+  return CLEAR_HISTORY_POLICIES[CLEAR_HISTORY_POLICIES.findIndex((p) => p.since === policy.since) + 1]?.since;
+}
+var SECONDS_UNIT_SINCE = CLEAR_HISTORY_POLICIES.find((p) => p.secondsUnit).since;
+function alembicDriverOf(version) {
+  const release = findRelease(version);
+  return release ? lineFacts(release.line).alembicDriver : "psycopg2";
+}
+var SERVER_VERSION_UNPARSED = [
+  ["21.03.21", "21.03.32"],
+  ["21.09.0", "21.09.9"],
+  ["22.03.0", "22.03.14"],
+  ["22.09.0", "22.09.22"],
+  ["23.03.0", "23.03.9"]
+];
+var SERVER_VERSION_FIXED_IN = ["22.09.23", "23.03.10", "23.09.0"];
+function unparsableServerVersion(serverVersion2) {
+  const parts = serverVersion2.split(".");
+  return parts.length < 2 || !parts.every((part) => /^\s*[+-]?\d+\s*$/.test(part));
+}
+function managerFailsOnServerVersion(version, serverVersion2) {
+  const release = findRelease(version);
+  if (!release) return false;
+  const affected = SERVER_VERSION_UNPARSED.some(([first, last2]) => compareReleases(findRelease(first), release) <= 0 && compareReleases(release, findRelease(last2)) <= 0);
+  return affected && unparsableServerVersion(serverVersion2);
+}
+
+// src/releases/retention.ts
+var SECONDS_PER_UNIT = { w: 604800, d: 86400, h: 3600, m: 60, s: 1 };
+var DAY_SECONDS = SECONDS_PER_UNIT.d;
+var MAX_YEARS = 100;
+var MAX_SECONDS = MAX_YEARS * 365.25 * DAY_SECONDS;
+var MAX_MONTHS = MAX_YEARS * 12;
+var SECONDS_UNIT_LINE = SECONDS_UNIT_SINCE.split(".").slice(0, 2).join(".");
+var ACCEPTED = `accepted: a number of seconds ("86400"), or a number with a unit: w, d, h, m (minutes), s (${SECONDS_UNIT_LINE}+) such as "3d" or "1.5d", or a whole number of mo or yr such as "3mo", "1yr"; from one day (1d, 86400) to ${MAX_YEARS} years (${MAX_YEARS}yr, ${MAX_MONTHS}mo, ${MAX_SECONDS / DAY_SECONDS}d or ${MAX_SECONDS}), or more than zero but under a day with allow-short-retention: true`;
+function parseRetention(input, options = {}) {
+  const secondsUnit = "release" in options ? clearHistoryPolicy(options.release).secondsUnit : options.secondsUnit ?? false;
+  const text = input.trim();
+  const reject = (why) => invalidInput(`retention "${text}" is ${why}; ${ACCEPTED}`);
+  const bounded2 = (retention) => {
+    const [size, max] = retention.kind === "months" ? [retention.months, MAX_MONTHS] : [retention.seconds, MAX_SECONDS];
+    if (size === 0) throw reject("zero, which would delete every finished kernel");
+    if (!(size <= max)) throw reject(`more than ${MAX_YEARS} years`);
+    if (retention.kind === "seconds" && size < DAY_SECONDS && !options.allowShort) throw reject("under one day, which would delete kernels that finished only hours ago");
+    return retention;
+  };
+  if (text === "") throw reject("empty");
+  if (/\d$/.test(text)) {
+    if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text)) throw reject("not a number");
+    const seconds = Number(text);
+    if (seconds < 0) throw reject("negative");
+    return bounded2({ text, kind: "seconds", seconds });
+  }
+  const calendar = /^([+-]?\d+)(mo|yr)$/.exec(text);
+  if (calendar) {
+    const count3 = Number(calendar[1]);
+    if (count3 < 0) throw reject("negative");
+    return bounded2({ text, kind: "months", months: calendar[2] === "yr" ? count3 * 12 : count3 });
+  }
+  if (/[A-Za-z]{2}$/.test(text)) {
+    throw reject(/^[+-]?\d*\.\d*(mo|yr)$/.test(text) ? "a fraction of a calendar unit" : "in an unknown unit");
+  }
+  const unit = text.slice(-1);
+  const count2 = text.slice(0, -1);
+  if (!(unit in SECONDS_PER_UNIT)) throw reject("in an unknown unit");
+  if (unit === "s" && !secondsUnit) throw reject(`in seconds ("s"), which the manager accepts only from ${SECONDS_UNIT_LINE}`);
+  if (!/^[+-]?(\d+\.?\d*|\.\d+)$/.test(count2)) throw reject("not a number with a unit");
+  const value = Number(count2);
+  if (value < 0) throw reject("negative");
+  return bounded2({ text, kind: "seconds", seconds: value * SECONDS_PER_UNIT[unit] });
+}
+
+// src/releases/retention-sweep.ts
+var RETENTION_CATEGORIES = ["logs", "login", "reconcile_history", "roles_invitations", "deployments", "sessions", "usage_records", "usage_buckets"];
+var TERMINAL_KERNEL_OR_SESSION = ["ERROR", "TERMINATED", "CANCELLED"];
+var DECLINED = ["rejected", "canceled"];
+var at = (column) => ({ column, type: "timestamptz" });
+var on = (column) => ({ column, type: "date" });
+var isIn = (column, values) => ({ kind: "in", column, values });
+var unreferenced = (table, column) => ({ kind: "unreferenced", table, column });
+function bucketKind(kind) {
+  const parent = `${kind}_usage_buckets`;
+  return [
+    { table: "usage_bucket_entries", boundary: on("period_end"), conditions: [isIn("bucket_type", [kind])], via: { column: "bucket_id", parent, key: "id", conditions: [] } },
+    { table: parent, boundary: on("period_end"), conditions: [] }
+  ];
+}
+var SWEEP_2608 = [
+  {
+    name: "logs",
+    drains: [
+      { table: "event_logs", boundary: at("created_at"), conditions: [] },
+      { table: "audit_logs", boundary: at("created_at"), conditions: [] },
+      { table: "error_logs", boundary: at("created_at"), conditions: [] }
+    ]
+  },
+  {
+    name: "reconcile_history",
+    drains: ["session_scheduling_history", "kernel_scheduling_history", "deployment_history", "route_history", "replica_group_history"].map((table) => ({
+      table,
+      boundary: at("updated_at"),
+      conditions: []
+    }))
+  },
+  {
+    name: "login",
+    drains: [
+      { table: "login_history", boundary: at("created_at"), conditions: [] },
+      { table: "login_sessions", boundary: at("invalidated_at"), conditions: [isIn("status", ["invalidated", "revoked"])] }
+    ]
+  },
+  {
+    name: "roles_invitations",
+    drains: [
+      { table: "roles", boundary: at("deleted_at"), conditions: [isIn("status", ["deleted"])] },
+      { table: "role_invitations", boundary: at("updated_at"), conditions: [isIn("state", DECLINED)] },
+      { table: "vfolder_invitations", boundary: at("modified_at"), conditions: [isIn("state", DECLINED)] }
+    ]
+  },
+  { name: "usage_records", drains: [{ table: "kernel_usage_records", boundary: at("period_end"), conditions: [] }] },
+  {
+    name: "sessions",
+    drains: [
+      { table: "kernels", boundary: at("terminated_at"), conditions: [isIn("status", TERMINAL_KERNEL_OR_SESSION)] },
+      { table: "sessions", boundary: at("terminated_at"), conditions: [isIn("status", TERMINAL_KERNEL_OR_SESSION), unreferenced("kernels", "session_id"), unreferenced("routings", "session")] }
+    ]
+  },
+  {
+    name: "deployments",
+    drains: [
+      {
+        table: "deployment_revisions",
+        boundary: at("destroyed_at"),
+        conditions: [],
+        via: { column: "endpoint", parent: "endpoints", key: "id", conditions: [isIn("lifecycle_stage", ["destroyed"])] }
+      },
+      { table: "routings", boundary: at("updated_at"), conditions: [isIn("status", ["terminated", "failed_to_start"])] },
+      { table: "replica_groups", boundary: at("updated_at"), conditions: [isIn("lifecycle", ["drained", "failed"])] },
+      { table: "endpoints", boundary: at("destroyed_at"), conditions: [isIn("lifecycle_stage", ["destroyed"])] },
+      { table: "endpoint_tokens", boundary: at("expires_at"), conditions: [] },
+      { table: "session_groups", boundary: at("created_at"), conditions: [unreferenced("replica_groups", "session_group_id")] }
+    ]
+  },
+  { name: "usage_buckets", drains: [...bucketKind("domain"), ...bucketKind("project"), ...bucketKind("user")] }
+];
+var GRAPH_2609 = {
+  nodes: { table: "virtual_entities", type: "entity_type", id: "entity_id" },
+  attributes: [{ table: "entity_labels", type: "entity_type", id: "entity_id" }],
+  dependents: [
+    { table: "roles", entity: "role", key: "id", refs: [{ type: "scope_type", id: "scope_id" }] },
+    {
+      table: "entity_shares",
+      entity: "entity_share",
+      key: "id",
+      refs: [
+        { type: "target_entity_type", id: "target_entity_id" },
+        { type: "recipient_entity_type", id: "recipient_entity_id" }
+      ]
+    }
+  ]
+};
+var node = (entity) => ({ entity, graph: GRAPH_2609 });
+var SWEEP_2609 = SWEEP_2608.map((category) => {
+  if (category.name === "roles_invitations")
+    return {
+      name: category.name,
+      drains: [
+        { table: "roles", boundary: at("deleted_at"), conditions: [isIn("status", ["deleted"])], teardown: node("role") },
+        // A pending share goes once its offer ran out (expires_at), an ended one on the age of its answer.
+        { table: "entity_shares", boundary: at("expires_at"), conditions: [isIn("status", ["pending"])], teardown: node("entity_share") },
+        { table: "entity_shares", boundary: at("updated_at"), conditions: [isIn("status", ["rejected", "canceled", "revoked"])], teardown: node("entity_share") }
+      ]
+    };
+  const entities = { sessions: "session", endpoints: "deployment", session_groups: "session_group" };
+  return { name: category.name, drains: category.drains.map((drain) => entities[drain.table] ? { ...drain, teardown: node(entities[drain.table]) } : drain) };
+});
+var RETENTION_SWEEPS = { "26.8.0": SWEEP_2608, "26.9.0": SWEEP_2609 };
+var SEEDED_RETENTION_POLICIES = [
+  { category: "logs", period: "1 year" },
+  { category: "login", period: "1 year" },
+  { category: "reconcile_history", period: "1 year" },
+  { category: "roles_invitations", period: "1 year" },
+  { category: "deployments", period: "1 year" },
+  { category: "sessions", period: "1 year" },
+  { category: "usage_records", period: "90 days" },
+  { category: "usage_buckets", period: "2 years" }
+];
+function managerPeriodSeconds(interval) {
+  return `(86400 * (365 * extract(year FROM ${interval}) + 30 * extract(month FROM ${interval}) + extract(day FROM ${interval})) + extract(epoch FROM ${interval} - date_trunc('day', ${interval})))`;
+}
+
+// src/releases/retention-policy-changes.ts
+var EXAMPLE = '"sessions=90d, logs=1yr, usage_records=off"';
+var ACCEPTED2 = `accepted: category=duration (enable it with that retention), category=on (enable it as it is) or category=off, separated by commas or newlines, e.g. ${EXAMPLE}; categories: ${RETENTION_CATEGORIES.join(", ")}`;
+function parseRetentionPolicyChanges(value) {
+  const items = value.split(/[,\n]/).map((item) => item.trim()).filter((item) => item !== "");
+  const problems2 = [];
+  const changes = [];
+  for (const item of items) {
+    const match = /^([A-Za-z_]+)\s*=\s*(\S+)$/.exec(item);
+    if (!match) {
+      problems2.push(`"${item}" is not category=duration, category=on or category=off`);
+      continue;
+    }
+    const [, name, setting] = match;
+    const category = RETENTION_CATEGORIES.find((c) => c === name);
+    if (!category) {
+      problems2.push(`"${item}": ${name} is not a retention policy category`);
+      continue;
+    }
+    if (changes.some((c) => c.category === category)) {
+      problems2.push(`"${item}": ${category} is named twice`);
+      continue;
+    }
+    if (setting === "on" || setting === "off") {
+      changes.push({ category, enabled: setting === "on" });
+      continue;
+    }
+    try {
+      changes.push({ category, enabled: true, retention: parseRetention(setting, { secondsUnit: true }) });
+    } catch (error) {
+      problems2.push(`"${item}": ${error.message}`);
+    }
+  }
+  if (items.length > 0 && changes.length === 0 && problems2.length === 0) problems2.push("no change is given");
+  if (problems2.length > 0) throw invalidInput(`retention-policies: ${problems2.join("; ")}; ${ACCEPTED2}`);
+  return changes;
+}
+function retentionIntervalText(retention) {
+  if (retention.kind === "months") {
+    const years = Math.floor(retention.months / 12);
+    const months = retention.months % 12;
+    return [years > 0 ? `${years} years` : "", months > 0 ? `${months} mons` : ""].filter(Boolean).join(" ");
+  }
+  const days = Math.floor(retention.seconds / 86400);
+  const seconds = retention.seconds - days * 86400;
+  return [days > 0 ? `${days} days` : "", seconds > 0 ? `${seconds} seconds` : ""].filter(Boolean).join(" ");
+}
+
 // src/options/spec.ts
 var COMMANDS = ["migrate", "preflight", "verify", "plan", "clear-history", "snapshot", "rehearse"];
 var REDIS_PERSISTENCE = ["configure", "managed"];
@@ -25606,6 +25996,13 @@ var DECLARED_INPUTS = [
     usedBy: ["clear-history"],
     default: "1yr",
     description: "How much history clear-history keeps, as for `backend.ai mgr clear-history -r`: 86400, 3d, 2w, 3mo, 1yr; from one day to 100 years (under a day needs allow-short-retention)."
+  },
+  {
+    name: "retention-policies",
+    kind: "string",
+    parse: parseRetentionPolicyChanges,
+    usedBy: ["clear-history"],
+    description: "clear-history from 26.8.0, whose manager sweeps its retention policies (one per category) and lets `retention` govern only the Redis part: policies to change before the sweep, as category=duration (enable it with that retention), category=on (enable it as it is) or category=off, separated by commas or newlines, e.g. sessions=90d, logs=1yr, usage_records=off. Categories: logs, login, reconcile_history, roles_invitations, deployments, sessions, usage_records, usage_buckets; durations as retention's, from one day. Each change is reported before and after; a dry run writes none and counts as if they were made. Empty: no policy is changed (retention never changes one). Refused for an older release."
   },
   {
     name: "allow-short-retention",
@@ -25957,6 +26354,10 @@ var OUTPUTS = [
   { name: "deleted-error-logs", description: "clear-history: error_logs rows deleted (24.09.0 and later; or that a dry run would delete); empty for older releases." },
   { name: "clear-history-semantics", description: "clear-history: the releases whose manager's clear-history was applied, e.g. 24.09.0 to before 25.19.0." },
   { name: "deleted-redis-keys", description: "clear-history: Redis stat keys of the deleted kernels removed (or that a dry run would remove)." },
+  {
+    name: "retention-sweep",
+    description: 'clear-history from 26.8.0 (own mode): JSON of every retention policy category: {"sessions": {"state": "swept", "enabled": true, "period": "90 days", "deleted": {"kernels": 120, "sessions": 40}}, \u2026}; state is swept, disabled, missing (no row), deferred (per-tick budget) or failed. Empty for older releases.'
+  },
   { name: "swept-redis-keys", description: "clear-history with sweep-orphaned-stat-keys: stat keys of kernels that no longer exist removed (or that a dry run would remove); empty otherwise." },
   { name: "snapshot-file", description: "snapshot and rehearse: the path of the snapshot file." },
   { name: "comment-url", description: "rehearse: the URL of the pull-request comment it created or updated." }
@@ -26090,200 +26491,6 @@ function describePosition(position) {
     return `revision ${position.revision}, part-way from ${before.version} to ${after.version} (an interrupted alembic upgrade)`;
   }
   return `revision ${position.revision} (Backend.AI ${describeReleases(position.releases)})`;
-}
-
-// src/releases/line-facts.ts
-var ETCD_RESCAN = ["mgr", "etcd", "rescan-images"];
-var IMAGE_RESCAN = ["mgr", "image", "rescan"];
-var HALFSTACK_2103 = { postgres: "postgres:13.7", redis: "redis:6.2.7", etcd: "quay.io/coreos/etcd:v3.4.18" };
-var HALFSTACK_2109 = { postgres: "postgres:13.7", redis: "redis:6.2.7", etcd: "quay.io/coreos/etcd:v3.5.4" };
-var HALFSTACK_2303 = { postgres: "postgres:15.1", redis: "redis:7.0.5", etcd: "quay.io/coreos/etcd:v3.5.6" };
-var HALFSTACK_2409 = { postgres: "postgres:16.3", redis: "redis:7.2.4", etcd: "quay.io/coreos/etcd:v3.5.14" };
-var HALFSTACK_2516 = { ...HALFSTACK_2409, redis: "redis:7.2.11" };
-var HALFSTACK_VALKEY = { ...HALFSTACK_2409, redis: "valkey/valkey:9.1.0-alpine" };
-var HALFSTACK_VALKEY_911 = { ...HALFSTACK_VALKEY, redis: "valkey/valkey:9.1.1-alpine" };
-var NOT_OCCUPYING_2203 = ["TERMINATING", "TERMINATED", "PENDING", "CANCELLED"];
-var ASYNCPG_SINCE = "22.09";
-var RESCAN_FAILURES = ["An error occurred."];
-var RESCAN_FAILURES_2505 = ["Failed to scan registries", "Unknown error occurred."];
-var RESCAN_REPORTS_SINCE = "25.5";
-function facts(line, halfstack, more = {}) {
-  const [year] = line.split(".").map(Number);
-  return {
-    line,
-    imageRescanCommand: year === 21 ? ETCD_RESCAN : IMAGE_RESCAN,
-    imageRescanFailures: compareLines(line, RESCAN_REPORTS_SINCE) >= 0 ? RESCAN_FAILURES_2505 : RESCAN_FAILURES,
-    halfstack,
-    concurrencyCounter: year === 21 ? "keypairs-column" : "redis",
-    alembicDriver: compareLines(line, ASYNCPG_SINCE) >= 0 ? "asyncpg" : "psycopg2",
-    ...more
-  };
-}
-var LINE_FACTS = [
-  facts("21.03", HALFSTACK_2103, { halfstackNote: "docker-compose.halfstack-2103.yml as retro-fitted in BA@22.03.7" }),
-  facts("21.09", HALFSTACK_2109),
-  facts("22.03", HALFSTACK_2109, { halfstackNote: "22.03.0\u201322.03.6: postgres 13.6 (BA@22.03.4:docker-compose.halfstack-2203.yml)", notOccupyingKernelStatuses: NOT_OCCUPYING_2203 }),
-  facts("22.09", HALFSTACK_2109),
-  ...["23.03", "23.09", "24.03"].map((line) => facts(line, HALFSTACK_2303)),
-  ...["24.09", "24.12", "25.1", "25.2", "25.3", "25.4", "25.5", "25.6", "25.7", "25.8", "25.9", "25.10", "25.11", "25.12", "25.13", "25.14", "25.15"].map((line) => facts(line, HALFSTACK_2409)),
-  ...["25.16", "25.17", "25.18", "25.19", "26.1", "26.2", "26.3"].map((line) => facts(line, HALFSTACK_2516)),
-  facts("26.4", HALFSTACK_VALKEY, { halfstackNote: "26.4.0\u201326.4.3: redis 7.2.11 (Valkey from BA@26.4.4)" }),
-  facts("26.7", HALFSTACK_VALKEY),
-  facts("26.8", HALFSTACK_VALKEY, { concurrencyCounter: "none" }),
-  // The rescan command and its failure lines, and alembic's async engine, as in 26.8 (backend.ai-manager 26.9.6 wheel:
-  // ai/backend/manager/cli/image.py and image_impl.py, models/alembic/env.py).
-  facts("26.9", HALFSTACK_VALKEY_911, { concurrencyCounter: "none" })
-];
-function lineFacts(line) {
-  const found = LINE_FACTS.find((f) => f.line === line);
-  if (!found) throw invalidInput(`no facts are recorded for Backend.AI ${line}; known lines: ${LINES.join(", ")}`);
-  return found;
-}
-var HALFSTACK_IMAGES = Object.fromEntries(LINE_FACTS.map((f) => [f.line, f.halfstack]));
-var BASE_POLICY = {
-  since: "21.03.0",
-  managerCommand: false,
-  purge: "kernels",
-  deletes: ["kernels"],
-  retentionGovernsDatabase: true,
-  deletesRedisStatKeys: false,
-  managerRedisCount: "last-chunk",
-  secondsUnit: false,
-  vacuum: "database",
-  cutoffClock: "local",
-  ownMode: true
-};
-var POLICY_CHANGES = [
-  { since: "21.03.0" },
-  { since: "21.09.2", managerCommand: true },
-  { since: "22.03.0", deletesRedisStatKeys: true },
-  // The s unit (BA@22.09.23:src/ai/backend/manager/cli/__main__.py); kernels and their stat keys as before.
-  // From 23.03 the sessions table exists and is never purged (BA@23.09.10, the same code).
-  { since: "22.09.0", secondsUnit: true },
-  // _clear_terminated_sessions (BA@24.03.4, lablup/backend.ai#2077): the sessions terminated before
-  // the cutoff, their kernels first (kernels.session_id has no ON DELETE), each DELETE one
-  // autocommitted statement; the Redis part is unchanged; vacuum_db is no longer called.
-  // Its kernels' and sessions' DELETEs bind every old session's id (BA@24.03.4, the same in the
-  // backend.ai-manager 24.3.11, 25.19.2 and 26.4.10 wheels: ai/backend/manager/cli/__main__.py):
-  // past 32,767 old sessions it fails (clear-history-eras.test.ts shows 25.19.2's).
-  { since: "24.03.4", purge: "sessions", deletes: ["kernels", "sessions"], vacuum: "ignored", managerSessionLimit: 32767 },
-  // _clear_old_error_logs (error_logs.created_at before the cutoff) and vacuum_db back (BA@24.09.0, #1989).
-  { since: "24.09.0", deletes: ["kernels", "sessions", "error_logs"], vacuum: "database" },
-  // 25.1.0 to 25.18.1 delete the same (backend.ai-manager 25.3.3, 25.8.1 (its database and Redis
-  // configuration read from the merged bootstrap config), 25.13.4 and 25.18.1 wheels:
-  // ai/backend/manager/cli/__main__.py); their schemas add tables that carry session ids without a
-  // foreign key (session_scheduling_history, kernel_scheduling_history), which it leaves alone.
-  // The Redis part through valkey-glide, its count summed over the chunks (backend.ai-manager
-  // 25.19.0 and 25.19.2 wheels: `delete_count += deleted` per chunk); the same keys, rows and tables.
-  { since: "25.19.0", managerRedisCount: "summed" },
-  // datetime.now(UTC) (BA@26.1.0); what is deleted is otherwise the same as 25.19.0's, on schemas that
-  // add rows referring to sessions and kernels (26.1.0 to 26.7.0 wheels, ai/backend/manager/models):
-  // resource_allocations (ON DELETE CASCADE from kernels), sessions.replica_id onto routings (SET NULL),
-  // kernel_usage_records and the scheduling history (no foreign key: left), routings.session (RESTRICT).
-  // The command itself fails on these releases before the database part: MANAGER_CLEAR_HISTORY_FAILS.
-  { since: "26.1.0", cutoffClock: "utc" },
-  // RetentionRepository.sweep() over retention_policies (BA@26.8.0, #12963).
-  // Its catalogue, compared with the real 26.8.3 command (clear-history-sweep.test.ts), is RETENTION_SWEEPS['26.8.0'];
-  // own mode stays refused until clear-history runs it with its report and the policy input (docs/clear-history-retention-policies.md).
-  { since: "26.8.0", purge: "retention-policies", retentionGovernsDatabase: false, ownMode: false, sweep: "26.8.0", managerSessionLimit: void 0 },
-  // 26.9.0–26.9.6: the command around the sweep is 26.8.3's (backend.ai-manager 26.8.3 and 26.9.6 wheels:
-  // ai/backend/manager/cli/__main__.py), but the sweep is not: roles_invitations also drains entity_shares, and
-  // drains delete the graph's nodes (docs/clear-history-retention-policies.md). No catalogue of it yet.
-  { since: "26.9.0", sweep: void 0 }
-];
-var CLEAR_HISTORY_POLICIES = POLICY_CHANGES.reduce(
-  (policies, change) => [...policies, { ...policies.at(-1) ?? BASE_POLICY, ...change }],
-  []
-);
-var OWN_MODE_BEFORE = "26.8.0";
-var MANAGER_CLEAR_HISTORY_FAILS = [
-  {
-    first: "26.1.0",
-    last: "26.7.0",
-    failure: "its `backend.ai mgr clear-history` exits 1 (\"expression 'AgentRow' failed to locate a name\": the command does not import every model) after removing the Redis stat keys and before deleting any row"
-  }
-];
-function managerClearHistoryFailure(release) {
-  return MANAGER_CLEAR_HISTORY_FAILS.find(({ first, last: last2 }) => compareReleases(findRelease(first), release) <= 0 && compareReleases(release, findRelease(last2)) <= 0)?.failure;
-}
-function clearHistoryPolicy(release) {
-  const policy = CLEAR_HISTORY_POLICIES.filter((p) => compareReleases(findRelease(p.since), release) <= 0).at(-1);
-  const compared = RELEASES.some((r) => r.head === release.head && compareReleases(r, findRelease(OWN_MODE_BEFORE)) < 0);
-  return policy.ownMode && !compared ? { ...policy, ownMode: false } : policy;
-}
-function ownModeRefusal(policy) {
-  return policy.purge === "retention-policies" ? "whose manager sweeps the retention_policies table instead, which bai-migrate does not do yet" : `whose manager deletes as ${policy.since}'s does, on a schema bai-migrate's own mode is not yet compared with the real manager on`;
-}
-function clearHistoryEraEnd(policy) {
-  return CLEAR_HISTORY_POLICIES[CLEAR_HISTORY_POLICIES.findIndex((p) => p.since === policy.since) + 1]?.since;
-}
-var SECONDS_UNIT_SINCE = CLEAR_HISTORY_POLICIES.find((p) => p.secondsUnit).since;
-function alembicDriverOf(version) {
-  const release = findRelease(version);
-  return release ? lineFacts(release.line).alembicDriver : "psycopg2";
-}
-var SERVER_VERSION_UNPARSED = [
-  ["21.03.21", "21.03.32"],
-  ["21.09.0", "21.09.9"],
-  ["22.03.0", "22.03.14"],
-  ["22.09.0", "22.09.22"],
-  ["23.03.0", "23.03.9"]
-];
-var SERVER_VERSION_FIXED_IN = ["22.09.23", "23.03.10", "23.09.0"];
-function unparsableServerVersion(serverVersion2) {
-  const parts = serverVersion2.split(".");
-  return parts.length < 2 || !parts.every((part) => /^\s*[+-]?\d+\s*$/.test(part));
-}
-function managerFailsOnServerVersion(version, serverVersion2) {
-  const release = findRelease(version);
-  if (!release) return false;
-  const affected = SERVER_VERSION_UNPARSED.some(([first, last2]) => compareReleases(findRelease(first), release) <= 0 && compareReleases(release, findRelease(last2)) <= 0);
-  return affected && unparsableServerVersion(serverVersion2);
-}
-
-// src/releases/retention.ts
-var SECONDS_PER_UNIT = { w: 604800, d: 86400, h: 3600, m: 60, s: 1 };
-var DAY_SECONDS = SECONDS_PER_UNIT.d;
-var MAX_YEARS = 100;
-var MAX_SECONDS = MAX_YEARS * 365.25 * DAY_SECONDS;
-var MAX_MONTHS = MAX_YEARS * 12;
-var SECONDS_UNIT_LINE = SECONDS_UNIT_SINCE.split(".").slice(0, 2).join(".");
-var ACCEPTED = `accepted: a number of seconds ("86400"), or a number with a unit: w, d, h, m (minutes), s (${SECONDS_UNIT_LINE}+) such as "3d" or "1.5d", or a whole number of mo or yr such as "3mo", "1yr"; from one day (1d, 86400) to ${MAX_YEARS} years (${MAX_YEARS}yr, ${MAX_MONTHS}mo, ${MAX_SECONDS / DAY_SECONDS}d or ${MAX_SECONDS}), or more than zero but under a day with allow-short-retention: true`;
-function parseRetention(input, options = {}) {
-  const secondsUnit = "release" in options ? clearHistoryPolicy(options.release).secondsUnit : options.secondsUnit ?? false;
-  const text = input.trim();
-  const reject = (why) => invalidInput(`retention "${text}" is ${why}; ${ACCEPTED}`);
-  const bounded2 = (retention) => {
-    const [size, max] = retention.kind === "months" ? [retention.months, MAX_MONTHS] : [retention.seconds, MAX_SECONDS];
-    if (size === 0) throw reject("zero, which would delete every finished kernel");
-    if (!(size <= max)) throw reject(`more than ${MAX_YEARS} years`);
-    if (retention.kind === "seconds" && size < DAY_SECONDS && !options.allowShort) throw reject("under one day, which would delete kernels that finished only hours ago");
-    return retention;
-  };
-  if (text === "") throw reject("empty");
-  if (/\d$/.test(text)) {
-    if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text)) throw reject("not a number");
-    const seconds = Number(text);
-    if (seconds < 0) throw reject("negative");
-    return bounded2({ text, kind: "seconds", seconds });
-  }
-  const calendar = /^([+-]?\d+)(mo|yr)$/.exec(text);
-  if (calendar) {
-    const count3 = Number(calendar[1]);
-    if (count3 < 0) throw reject("negative");
-    return bounded2({ text, kind: "months", months: calendar[2] === "yr" ? count3 * 12 : count3 });
-  }
-  if (/[A-Za-z]{2}$/.test(text)) {
-    throw reject(/^[+-]?\d*\.\d*(mo|yr)$/.test(text) ? "a fraction of a calendar unit" : "in an unknown unit");
-  }
-  const unit = text.slice(-1);
-  const count2 = text.slice(0, -1);
-  if (!(unit in SECONDS_PER_UNIT)) throw reject("in an unknown unit");
-  if (unit === "s" && !secondsUnit) throw reject(`in seconds ("s"), which the manager accepts only from ${SECONDS_UNIT_LINE}`);
-  if (!/^[+-]?(\d+\.?\d*|\.\d+)$/.test(count2)) throw reject("not a number with a unit");
-  const value = Number(count2);
-  if (value < 0) throw reject("negative");
-  return bounded2({ text, kind: "seconds", seconds: value * SECONDS_PER_UNIT[unit] });
 }
 
 // src/options/tls-files.ts
@@ -30207,10 +30414,10 @@ async function restoreSnapshot(path4, targets) {
   return { manifest, rows, etcdKeys, managerToml };
 }
 function createStatements(schema2, client) {
-  const literal2 = (value) => client.escapeLiteral(value);
+  const literal3 = (value) => client.escapeLiteral(value);
   return [
     ...schema2.extensions.map((e) => `CREATE EXTENSION IF NOT EXISTS ${quoteIdent(e)}`),
-    ...schema2.enums.map((e) => `CREATE TYPE ${quoteIdent(e.name)} AS ENUM (${e.labels.map(literal2).join(", ")})`),
+    ...schema2.enums.map((e) => `CREATE TYPE ${quoteIdent(e.name)} AS ENUM (${e.labels.map(literal3).join(", ")})`),
     ...schema2.sequences.map(
       (s) => `CREATE SEQUENCE ${quoteIdent(s.name)} AS ${s.type} START ${s.start} INCREMENT ${s.increment} MINVALUE ${s.min} MAXVALUE ${s.max} ${s.cycle ? "CYCLE" : "NO CYCLE"}`
     ),
@@ -30408,8 +30615,8 @@ function unionWith(additionalKeys) {
 function last(arr) {
   return arr[arr.length - 1] ?? null;
 }
-function toKeyName(node) {
-  return node.type === "TOMLBare" ? node.name : node.value;
+function toKeyName(node2) {
+  return node2.type === "TOMLBare" ? node2.name : node2.value;
 }
 var TOMLVerImpl = class {
   constructor(major, minor) {
@@ -31504,13 +31711,13 @@ var KeysResolver = class {
     this.tables = [];
     this.ctx = ctx;
   }
-  applyResolveKeyForTable(node) {
+  applyResolveKeyForTable(node2) {
     let keys = this.rootKeys;
-    const peekKeyIndex = node.key.keys.length - 1;
+    const peekKeyIndex = node2.key.keys.length - 1;
     for (let index = 0; index < peekKeyIndex; index++) {
-      const keyNode = node.key.keys[index];
+      const keyNode = node2.key.keys[index];
       const keyName = toKeyName(keyNode);
-      node.resolvedKey.push(keyName);
+      node2.resolvedKey.push(keyName);
       let keyStore = keys.get(keyName);
       if (!keyStore) {
         keyStore = {
@@ -31520,81 +31727,81 @@ var KeysResolver = class {
         keys.set(keyName, keyStore);
       } else if (keyStore.table === "array") {
         const peekIndex = keyStore.peekIndex;
-        node.resolvedKey.push(peekIndex);
+        node2.resolvedKey.push(peekIndex);
         keyStore = keyStore.keys.get(peekIndex);
       }
       keys = keyStore.keys;
     }
-    const lastKeyNode = node.key.keys[peekKeyIndex];
+    const lastKeyNode = node2.key.keys[peekKeyIndex];
     const lastKeyName = toKeyName(lastKeyNode);
-    node.resolvedKey.push(lastKeyName);
+    node2.resolvedKey.push(lastKeyName);
     const lastKeyStore = keys.get(lastKeyName);
-    if (!lastKeyStore) if (node.kind === "array") {
-      node.resolvedKey.push(0);
+    if (!lastKeyStore) if (node2.kind === "array") {
+      node2.resolvedKey.push(0);
       const newKeyStore = {
         node: lastKeyNode,
         keys: /* @__PURE__ */ new Map()
       };
       keys.set(lastKeyName, {
-        table: node.kind,
+        table: node2.kind,
         node: lastKeyNode,
         keys: /* @__PURE__ */ new Map([[0, newKeyStore]]),
         peekIndex: 0
       });
       this.tables.push({
-        node,
+        node: node2,
         keys: newKeyStore.keys
       });
     } else {
       const newKeyStore = {
-        table: node.kind,
+        table: node2.kind,
         node: lastKeyNode,
         keys: /* @__PURE__ */ new Map()
       };
       keys.set(lastKeyName, newKeyStore);
       this.tables.push({
-        node,
+        node: node2,
         keys: newKeyStore.keys
       });
     }
-    else if (!lastKeyStore.table) if (node.kind === "array") this.ctx.reportParseError("dupe-keys", lastKeyNode);
+    else if (!lastKeyStore.table) if (node2.kind === "array") this.ctx.reportParseError("dupe-keys", lastKeyNode);
     else {
       const transformKey = {
-        table: node.kind,
+        table: node2.kind,
         node: lastKeyNode,
         keys: lastKeyStore.keys
       };
       keys.set(lastKeyName, transformKey);
       this.tables.push({
-        node,
+        node: node2,
         keys: transformKey.keys
       });
     }
-    else if (lastKeyStore.table === "array") if (node.kind === "array") {
+    else if (lastKeyStore.table === "array") if (node2.kind === "array") {
       const newKeyStore = {
         node: lastKeyNode,
         keys: /* @__PURE__ */ new Map()
       };
       const newIndex = lastKeyStore.peekIndex + 1;
-      node.resolvedKey.push(newIndex);
+      node2.resolvedKey.push(newIndex);
       lastKeyStore.keys.set(newIndex, newKeyStore);
       lastKeyStore.peekIndex = newIndex;
       this.tables.push({
-        node,
+        node: node2,
         keys: newKeyStore.keys
       });
     } else this.ctx.reportParseError("dupe-keys", lastKeyNode);
     else this.ctx.reportParseError("dupe-keys", lastKeyNode);
   }
-  verifyDuplicateKeys(node) {
-    for (const body of node.body) if (body.type === "TOMLKeyValue") verifyDuplicateKeysForKeyValue(this.ctx, this.rootKeys, body);
+  verifyDuplicateKeys(node2) {
+    for (const body of node2.body) if (body.type === "TOMLKeyValue") verifyDuplicateKeysForKeyValue(this.ctx, this.rootKeys, body);
     for (const { node: tableNode, keys } of this.tables) for (const body of tableNode.body) verifyDuplicateKeysForKeyValue(this.ctx, keys, body);
   }
 };
-function verifyDuplicateKeysForKeyValue(ctx, defineKeys, node) {
+function verifyDuplicateKeysForKeyValue(ctx, defineKeys, node2) {
   let keys = defineKeys;
-  const lastKey = last(node.key.keys);
-  for (const keyNode of node.key.keys) {
+  const lastKey = last(node2.key.keys);
+  for (const keyNode of node2.key.keys) {
     const key = toKeyName(keyNode);
     let defineKey = keys.get(key);
     if (defineKey) {
@@ -31617,16 +31824,16 @@ function verifyDuplicateKeysForKeyValue(ctx, defineKeys, node) {
     }
     keys = defineKey.keys;
   }
-  if (node.value.type === "TOMLInlineTable") verifyDuplicateKeysForInlineTable(ctx, keys, node.value);
-  else if (node.value.type === "TOMLArray") verifyDuplicateKeysForArray(ctx, keys, node.value);
+  if (node2.value.type === "TOMLInlineTable") verifyDuplicateKeysForInlineTable(ctx, keys, node2.value);
+  else if (node2.value.type === "TOMLArray") verifyDuplicateKeysForArray(ctx, keys, node2.value);
 }
-function verifyDuplicateKeysForInlineTable(ctx, defineKeys, node) {
-  for (const body of node.body) verifyDuplicateKeysForKeyValue(ctx, defineKeys, body);
+function verifyDuplicateKeysForInlineTable(ctx, defineKeys, node2) {
+  for (const body of node2.body) verifyDuplicateKeysForKeyValue(ctx, defineKeys, body);
 }
-function verifyDuplicateKeysForArray(ctx, defineKeys, node) {
+function verifyDuplicateKeysForArray(ctx, defineKeys, node2) {
   const keys = defineKeys;
-  for (let index = 0; index < node.elements.length; index++) {
-    const element = node.elements[index];
+  for (let index = 0; index < node2.elements.length; index++) {
+    const element = node2.elements[index];
     let defineKey = keys.get(index);
     if (defineKey) ctx.reportParseError("dupe-keys", getAfterNode(element, defineKey.node));
     else {
@@ -31705,8 +31912,8 @@ var Context = class {
     this.tokenizer.valuesEnabled = this.valueContainerStack.length > 0;
     return valueContainer;
   }
-  applyResolveKeyForTable(node) {
-    this.keysResolver.applyResolveKeyForTable(node);
+  applyResolveKeyForTable(node2) {
+    this.keysResolver.applyResolveKeyForTable(node2);
   }
   verifyDuplicateKeys() {
     this.keysResolver.verifyDuplicateKeys(this.topLevelTable);
@@ -31778,23 +31985,23 @@ var TOMLParser = class {
         }
       }
     };
-    const node = {
+    const node2 = {
       type: "TOMLTopLevelTable",
       body: [],
       parent: ast,
       range: cloneRange(ast.range),
       loc: cloneLoc(ast.loc)
     };
-    ast.body = [node];
+    ast.body = [node2];
     const ctx = new Context({
       text: this.text,
       parserOptions: this.parserOptions,
-      topLevelTable: node
+      topLevelTable: node2
     });
     let token = ctx.nextToken();
     if (token) {
-      node.range[0] = token.range[0];
-      node.loc.start = clonePos(token.loc.start);
+      node2.range[0] = token.range[0];
+      node2.loc.start = clonePos(token.loc.start);
       while (token) {
         const state$1 = ctx.stateStack.pop() || "TABLE";
         ctx.stateStack.push(...this[state$1](token, ctx));
@@ -31803,7 +32010,7 @@ var TOMLParser = class {
       const state = ctx.stateStack.pop() || "TABLE";
       if (state in STATE_FOR_ERROR) return ctx.reportParseError(STATE_FOR_ERROR[state], null);
       if (ctx.table.type === "TOMLTable") applyEndLoc(ctx.table, last(ctx.table.body));
-      applyEndLoc(node, last(node.body));
+      applyEndLoc(node2, last(node2.body));
     }
     ctx.verifyDuplicateKeys();
     ast.tokens = ctx.tokens;
@@ -31920,17 +32127,17 @@ var TOMLParser = class {
     };
   }
   processBareKey(token, keyNode) {
-    const node = {
+    const node2 = {
       type: "TOMLBare",
       name: token.value,
       parent: keyNode,
       range: cloneRange(token.range),
       loc: cloneLoc(token.loc)
     };
-    keyNode.keys.push(node);
+    keyNode.keys.push(node2);
   }
   processStringKey(token, keyNode) {
-    const node = {
+    const node2 = {
       type: "TOMLQuoted",
       kind: "string",
       value: token.string,
@@ -31940,11 +32147,11 @@ var TOMLParser = class {
       range: cloneRange(token.range),
       loc: cloneLoc(token.loc)
     };
-    keyNode.keys.push(node);
+    keyNode.keys.push(node2);
   }
   processStringValue(token, ctx) {
     const valueContainer = ctx.consumeValueContainer();
-    const node = {
+    const node2 = {
       type: "TOMLValue",
       kind: "string",
       value: token.string,
@@ -31954,7 +32161,7 @@ var TOMLParser = class {
       range: cloneRange(token.range),
       loc: cloneLoc(token.loc)
     };
-    return valueContainer.set(node);
+    return valueContainer.set(node2);
   }
   processNumberValue(token, ctx) {
     const valueContainer = ctx.consumeValueContainer();
@@ -31964,8 +32171,8 @@ var TOMLParser = class {
     const getNumberText = () => {
       return numberString ?? (numberString = text.slice(startRange, endRange).replace(/_/g, ""));
     };
-    let node;
-    if (token.type === "Integer") node = {
+    let node2;
+    if (token.type === "Integer") node2 = {
       type: "TOMLValue",
       kind: "integer",
       value: token.number,
@@ -31977,7 +32184,7 @@ var TOMLParser = class {
       range: cloneRange(token.range),
       loc: cloneLoc(token.loc)
     };
-    else node = {
+    else node2 = {
       type: "TOMLValue",
       kind: "float",
       value: token.number,
@@ -31988,11 +32195,11 @@ var TOMLParser = class {
       range: cloneRange(token.range),
       loc: cloneLoc(token.loc)
     };
-    return valueContainer.set(node);
+    return valueContainer.set(node2);
   }
   processBooleanValue(token, ctx) {
     const valueContainer = ctx.consumeValueContainer();
-    const node = {
+    const node2 = {
       type: "TOMLValue",
       kind: "boolean",
       value: token.boolean,
@@ -32000,11 +32207,11 @@ var TOMLParser = class {
       range: cloneRange(token.range),
       loc: cloneLoc(token.loc)
     };
-    return valueContainer.set(node);
+    return valueContainer.set(node2);
   }
   processDateTimeValue(token, ctx) {
     const valueContainer = ctx.consumeValueContainer();
-    const node = {
+    const node2 = {
       type: "TOMLValue",
       kind: DATETIME_VALUE_KIND_MAP[token.type],
       value: token.date,
@@ -32013,11 +32220,11 @@ var TOMLParser = class {
       range: cloneRange(token.range),
       loc: cloneLoc(token.loc)
     };
-    return valueContainer.set(node);
+    return valueContainer.set(node2);
   }
   processArray(token, ctx) {
     const valueContainer = ctx.consumeValueContainer();
-    const node = {
+    const node2 = {
       type: "TOMLArray",
       elements: [],
       parent: valueContainer.parent,
@@ -32026,27 +32233,27 @@ var TOMLParser = class {
     };
     const nextToken = ctx.nextToken({ valuesEnabled: true });
     if (isRightBracket(nextToken)) {
-      applyEndLoc(node, nextToken);
-      return valueContainer.set(node);
+      applyEndLoc(node2, nextToken);
+      return valueContainer.set(node2);
     }
     ctx.backToken();
-    return this.processArrayValue(node, valueContainer, ctx);
+    return this.processArrayValue(node2, valueContainer, ctx);
   }
-  processArrayValue(node, valueContainer, ctx) {
+  processArrayValue(node2, valueContainer, ctx) {
     ctx.addValueContainer({
-      parent: node,
+      parent: node2,
       set: (valNode) => {
-        node.elements.push(valNode);
+        node2.elements.push(valNode);
         let nextToken = ctx.nextToken({ valuesEnabled: true });
         const hasComma = isComma(nextToken);
         if (hasComma) nextToken = ctx.nextToken({ valuesEnabled: true });
         if (isRightBracket(nextToken)) {
-          applyEndLoc(node, nextToken);
-          return valueContainer.set(node);
+          applyEndLoc(node2, nextToken);
+          return valueContainer.set(node2);
         }
         if (hasComma) {
           ctx.backToken();
-          return this.processArrayValue(node, valueContainer, ctx);
+          return this.processArrayValue(node2, valueContainer, ctx);
         }
         return ctx.reportParseError(nextToken ? "missing-comma" : "unterminated-array", nextToken);
       }
@@ -32055,7 +32262,7 @@ var TOMLParser = class {
   }
   processInlineTable(token, ctx) {
     const valueContainer = ctx.consumeValueContainer();
-    const node = {
+    const node2 = {
       type: "TOMLInlineTable",
       body: [],
       parent: valueContainer.parent,
@@ -32065,10 +32272,10 @@ var TOMLParser = class {
     const needSameLine = this.tomlVersion.gte(1, 1) ? void 0 : "invalid-inline-table-newline";
     const nextToken = ctx.nextToken({ needSameLine });
     if (nextToken) {
-      if (isBare(nextToken) || isString(nextToken)) return this.processInlineTableKeyValue(nextToken, node, valueContainer, ctx);
+      if (isBare(nextToken) || isString(nextToken)) return this.processInlineTableKeyValue(nextToken, node2, valueContainer, ctx);
       if (isRightBrace(nextToken)) {
-        applyEndLoc(node, nextToken);
-        return valueContainer.set(node);
+        applyEndLoc(node2, nextToken);
+        return valueContainer.set(node2);
       }
     }
     return ctx.reportParseError("unexpected-token", nextToken);
@@ -32152,10 +32359,10 @@ function isBoolean(token) {
 function isDateTime(token) {
   return token.type === "OffsetDateTime" || token.type === "LocalDateTime" || token.type === "LocalDate" || token.type === "LocalTime";
 }
-function applyEndLoc(node, child2) {
+function applyEndLoc(node2, child2) {
   if (child2) {
-    node.range[1] = child2.range[1];
-    node.loc.end = clonePos(child2.loc.end);
+    node2.range[1] = child2.range[1];
+    node2.loc.end = clonePos(child2.loc.end);
   }
 }
 function cloneRange(range) {
@@ -32193,51 +32400,51 @@ function parseForESLint(code2, options) {
     services: { isTOML: true }
   };
 }
-var getStaticTOMLValue = generateConvertTOMLValue((node) => node.value);
+var getStaticTOMLValue = generateConvertTOMLValue((node2) => node2.value);
 function generateConvertTOMLValue(convertValue) {
-  function resolveValue(node, baseTable) {
-    return resolver[node.type](node, baseTable);
+  function resolveValue(node2, baseTable) {
+    return resolver[node2.type](node2, baseTable);
   }
   const resolver = {
-    Program(node, baseTable = {}) {
-      return resolveValue(node.body[0], baseTable);
+    Program(node2, baseTable = {}) {
+      return resolveValue(node2.body[0], baseTable);
     },
-    TOMLTopLevelTable(node, baseTable = {}) {
-      for (const body of node.body) resolveValue(body, baseTable);
+    TOMLTopLevelTable(node2, baseTable = {}) {
+      for (const body of node2.body) resolveValue(body, baseTable);
       return baseTable;
     },
-    TOMLKeyValue(node, baseTable = {}) {
-      const value = resolveValue(node.value);
-      set(baseTable, resolveValue(node.key), value);
+    TOMLKeyValue(node2, baseTable = {}) {
+      const value = resolveValue(node2.value);
+      set(baseTable, resolveValue(node2.key), value);
       return baseTable;
     },
-    TOMLTable(node, baseTable = {}) {
-      const table = getTable(baseTable, resolveValue(node.key), node.kind === "array");
-      for (const body of node.body) resolveValue(body, table);
+    TOMLTable(node2, baseTable = {}) {
+      const table = getTable(baseTable, resolveValue(node2.key), node2.kind === "array");
+      for (const body of node2.body) resolveValue(body, table);
       return baseTable;
     },
-    TOMLArray(node) {
-      return node.elements.map((e) => resolveValue(e));
+    TOMLArray(node2) {
+      return node2.elements.map((e) => resolveValue(e));
     },
-    TOMLInlineTable(node) {
+    TOMLInlineTable(node2) {
       const table = {};
-      for (const body of node.body) resolveValue(body, table);
+      for (const body of node2.body) resolveValue(body, table);
       return table;
     },
-    TOMLKey(node) {
-      return node.keys.map((key) => resolveValue(key));
+    TOMLKey(node2) {
+      return node2.keys.map((key) => resolveValue(key));
     },
-    TOMLBare(node) {
-      return node.name;
+    TOMLBare(node2) {
+      return node2.name;
     },
-    TOMLQuoted(node) {
-      return node.value;
+    TOMLQuoted(node2) {
+      return node2.value;
     },
-    TOMLValue(node) {
-      return convertValue(node);
+    TOMLValue(node2) {
+      return convertValue(node2);
     }
   };
-  return (node) => resolveValue(node);
+  return (node2) => resolveValue(node2);
 }
 function getTable(baseTable, keys, array) {
   let target = baseTable;
@@ -32591,18 +32798,18 @@ function redactToml(text, name = "manager.toml") {
     throw refuse(`it is not valid TOML${at2}: ${messageOf(error).split("\n")[0]}`);
   }
   const splices = [];
-  const strings = (node) => node.type === "TOMLValue" ? node.kind === "string" && node.value !== "" ? [node.value] : [] : node.type === "TOMLArray" ? node.elements.flatMap(strings) : node.type === "TOMLInlineTable" ? node.body.flatMap((pair) => strings(pair.value)) : [];
+  const strings = (node2) => node2.type === "TOMLValue" ? node2.kind === "string" && node2.value !== "" ? [node2.value] : [] : node2.type === "TOMLArray" ? node2.elements.flatMap(strings) : node2.type === "TOMLInlineTable" ? node2.body.flatMap((pair) => strings(pair.value)) : [];
   const keyParts = (key) => key.keys.map((k) => k.type === "TOMLBare" ? k.name : k.value);
-  const visit = (node, path4, secret) => {
+  const visit = (node2, path4, secret) => {
     const isSecret = secret || SECRET_TOML_KEY.test(String(path4.at(-1) ?? ""));
-    if (isSecret && node.type === "TOMLArray") splices.push({ range: node.range, by: "[]", path: path4, secrets: strings(node) });
-    else if (isSecret && node.type === "TOMLInlineTable") splices.push({ range: node.range, by: "{}", path: path4, secrets: strings(node) });
-    else if (isSecret && node.type === "TOMLValue" && node.kind === "string") {
-      const standIn = node.value === "" ? "" : secretStandIn(node.value);
-      splices.push({ range: node.range, by: JSON.stringify(standIn), path: path4, secrets: strings(node), standIn });
-    } else if (isSecret && node.type === "TOMLValue" && (node.kind === "integer" || node.kind === "float")) splices.push({ range: node.range, by: "0", path: path4, secrets: [] });
-    else if (node.type === "TOMLArray") node.elements.forEach((element, i) => visit(element, [...path4, i], isSecret));
-    else if (node.type === "TOMLInlineTable") for (const pair of node.body) visit(pair.value, [...path4, ...keyParts(pair.key)], isSecret || keyParts(pair.key).some((k) => SECRET_TOML_KEY.test(k)));
+    if (isSecret && node2.type === "TOMLArray") splices.push({ range: node2.range, by: "[]", path: path4, secrets: strings(node2) });
+    else if (isSecret && node2.type === "TOMLInlineTable") splices.push({ range: node2.range, by: "{}", path: path4, secrets: strings(node2) });
+    else if (isSecret && node2.type === "TOMLValue" && node2.kind === "string") {
+      const standIn = node2.value === "" ? "" : secretStandIn(node2.value);
+      splices.push({ range: node2.range, by: JSON.stringify(standIn), path: path4, secrets: strings(node2), standIn });
+    } else if (isSecret && node2.type === "TOMLValue" && (node2.kind === "integer" || node2.kind === "float")) splices.push({ range: node2.range, by: "0", path: path4, secrets: [] });
+    else if (node2.type === "TOMLArray") node2.elements.forEach((element, i) => visit(element, [...path4, i], isSecret));
+    else if (node2.type === "TOMLInlineTable") for (const pair of node2.body) visit(pair.value, [...path4, ...keyParts(pair.key)], isSecret || keyParts(pair.key).some((k) => SECRET_TOML_KEY.test(k)));
   };
   const arrayTables = /* @__PURE__ */ new Map();
   for (const item of program.body[0].body) {
@@ -32668,11 +32875,11 @@ function outline(text) {
   const program = parseTOML(text);
   const assignments = [];
   const tables = [];
-  for (const node of program.body[0].body) {
-    if (node.type === "TOMLKeyValue") assignments.push({ node, path: keyNames(node.key) });
+  for (const node2 of program.body[0].body) {
+    if (node2.type === "TOMLKeyValue") assignments.push({ node: node2, path: keyNames(node2.key) });
     else {
-      tables.push(node);
-      for (const kv of node.body) assignments.push({ node: kv, path: [...node.resolvedKey.map(String), ...keyNames(kv.key)] });
+      tables.push(node2);
+      for (const kv of node2.body) assignments.push({ node: kv, path: [...node2.resolvedKey.map(String), ...keyNames(kv.key)] });
     }
   }
   return { assignments, tables };
@@ -34059,7 +34266,8 @@ var FACTS2 = [
     since: "25.8.0",
     layers: [{ prefix: "config/" }, { prefix: "volumes/", under: "volumes" }, { prefix: "ai/backend/config/common/" }, { prefix: "ai/backend/config/manager/" }],
     // backend.ai@25.8.1:src/ai/backend/manager/config/unified.py, ManagerConfig.distributed_lock: AliasChoices("distributed-lock", "distributed_lock").
-    names: { "manager.distributed-lock": ["distributed-lock", "distributed_lock"] }
+    // backend.ai-manager 26.8.3 wheel: ai/backend/manager/config/unified.py, RetentionConfig.per_tick_budget (26.8.0 on; before, no [retention]).
+    names: { "manager.distributed-lock": ["distributed-lock", "distributed_lock"], "retention.per-tick-budget": ["per-tick-budget", "per_tick_budget"] }
   }
 ];
 function factsOf2(release) {
@@ -34092,10 +34300,12 @@ function matching(found, prefix, name) {
     }
   });
 }
-async function settingView(ctx, table, key, toml) {
-  const release = ctx.hop.to;
+function settingView(ctx, table, key, toml) {
+  return releaseSetting(ctx.deployment, ctx.hop.to, table, key, toml);
+}
+async function releaseSetting(deployment, release, table, key, toml, { etcd = true } = {}) {
   const names = configKeyNames(release, table, key);
-  const config = toml ?? ctx.deployment.targets.managerConfig;
+  const config = toml ?? deployment.targets.managerConfig;
   const places = [];
   if (config) {
     const section2 = config.table[table];
@@ -34103,13 +34313,13 @@ async function settingView(ctx, table, key, toml) {
       for (const name of names) if (section2[name] !== void 0) places.push({ where: "file", path: config.path, name, value: section2[name] });
     }
   }
-  const layers = etcdConfigLayers(release);
+  const layers = etcd ? etcdConfigLayers(release) : [];
   for (const layer of layers) {
     for (const name of names) {
       const exact = etcdKeyOf(layer, table, name);
       if (!exact) continue;
       const prefix = exact.slice(0, exact.length - name.length);
-      const found = await ctx.deployment.etcdPrefix(prefix);
+      const found = await deployment.etcdPrefix(prefix);
       for (const [etcdKey, value] of matching(found, prefix, name)) places.push({ where: "etcd", key: etcdKey, name, value });
     }
   }
@@ -35348,128 +35558,49 @@ function describeCannotRun(found) {
   const { breakage } = found;
   return `backend.ai-manager ${found.release} cannot run revision(s) ${found.revisions.join(", ")} (alembic stops with ${breakage.error}; ${breakage.source}); upgrade the database past them with another release first (fixed in ${breakage.fixedIn})`;
 }
-
-// src/releases/redis-roles.ts
-var REDIS_ROLES = [
-  { role: "statistics", db: 0, since: "21.03.0", holds: "kernel statistics and keypair concurrency" },
-  { role: "rate_limit", db: 1, since: "21.03.0", holds: "API rate limits" },
-  { role: "live", db: 2, since: "21.03.0", holds: "live status of agents and sessions" },
-  { role: "image", db: 3, since: "21.03.0", holds: "which agent has which image" },
-  { role: "stream", db: 4, since: "21.03.0", holds: "the events stream (agent heartbeats)" },
-  { role: "stream_lock", db: 5, since: "22.09.0", holds: "stream and redlock locks" },
-  { role: "container_log", db: 6, since: "25.13.0", holds: "container logs queued by agents" },
-  { role: "bgtask", db: 7, since: "25.13.0", holds: "background tasks" }
-];
-var REDIS_OVERRIDES_SINCE = "25.4.0";
-var REDIS_TLS_SINCE = "25.13.0";
-function atLeast(release, version) {
-  return compareReleases(release, findRelease(version)) >= 0;
+function ships(version, revision) {
+  const release = findRelease(version);
+  return release !== void 0 && ancestorsIn(release.line, release.head).has(revision);
 }
-function redisLayoutOf(release) {
-  return {
-    roles: REDIS_ROLES.filter((r) => atLeast(release, r.since)),
-    overrides: atLeast(release, REDIS_OVERRIDES_SINCE),
-    tls: atLeast(release, REDIS_TLS_SINCE)
-  };
-}
-
-// src/steps/services-stopped.ts
-var HEARTBEAT_WINDOW_MS = 6e4;
-var NAMED = 5;
-function andMore(total) {
-  return total > NAMED ? `, and ${total - NAMED} more` : "";
-}
-var servicesStopped = {
-  id: "services-stopped",
-  title: "Managers and agents are stopped",
-  kind: "check",
-  action: "Checks that no manager is registered in etcd, no agent sends heartbeats and no kernel is alive; changes nothing.",
-  servers: ["postgres", "etcd", "redis"],
-  tables: ["kernels", "agents"],
-  async preflight(ctx) {
-    const instances = await otherRedisInstances(ctx);
-    const findings = [await registeredManagers(ctx), await liveKernels(ctx), await agentHeartbeat(ctx)];
-    const unsafe = findings.filter((f) => f.status === "failed");
-    const result = ctx.settings.allowRunningServices ? findings.map((f) => f.status === "failed" ? warning(`${f.detail} (allowed by allow-running-services)`) : f) : findings;
-    if (unsafe.length === 0) result.push(await aliveAgentRows(ctx));
-    return [...instances, ...result];
-  }
-};
-async function registeredManagers({ deployment }) {
-  const keys = Object.keys(await deployment.etcdPrefix("nodes/manager/"));
-  if (keys.length === 0) return ok2("no manager is registered under etcd nodes/manager/");
-  const ids = keys.map((k) => k.replace(/^nodes\/manager\//, ""));
-  return failed(
-    `${ids.length} manager(s) registered in etcd nodes/manager/: ${ids.slice(0, NAMED).join(", ")}${andMore(ids.length)}. Stop them; a key left by a crashed manager must be deleted by hand (etcdctl del /sorna/${deployment.namespace}/nodes/manager/<id>)`
-  );
-}
-async function liveKernels({ deployment }) {
-  const { rows: exists3 } = await deployment.postgres.query(`SELECT to_regclass('kernels') IS NOT NULL AS present`);
-  if (!exists3[0]?.present) return warning("the database has no kernels table; cannot check for live kernels");
-  const { rows } = await deployment.postgres.query(
-    `WITH live AS (SELECT k.session_id::text AS session, to_jsonb(k) ->> 'session_name' AS name, k.access_key, k.status::text AS status, k.created_at
-                     FROM kernels k WHERE k.status::text NOT IN ('TERMINATED', 'CANCELLED')),
-          sessions AS (SELECT session, max(name) AS name, max(access_key) AS access_key, string_agg(DISTINCT status, '/') AS statuses,
-                              count(*) AS kernels, min(created_at) AS since
-                         FROM live GROUP BY session)
-     SELECT s.*, (SELECT count(*) FROM sessions) AS sessions, (SELECT count(*) FROM live) AS total
-       FROM sessions s ORDER BY s.since NULLS LAST, s.session LIMIT ${NAMED}`
-  );
-  if (rows.length === 0) return ok2("no live kernels (every kernel is TERMINATED or CANCELLED)");
-  const sessions = Number(rows[0].sessions);
-  const named2 = rows.map((r) => `${r.name ? `"${r.name}" (${r.session})` : r.session} of ${r.access_key ?? "no access key"}: ${r.statuses}${Number(r.kernels) > 1 ? `, ${r.kernels} kernels` : ""}`);
-  return failed(`${sessions} session(s) with ${rows[0].total} kernel(s) are not TERMINATED or CANCELLED: ${named2.join("; ")}${andMore(sessions)}. Terminate them (or wait for them) before migrating`);
-}
-async function otherRedisInstances({ deployment, hop: hop28 }) {
-  const layout = redisLayoutOf(hop28.to);
-  const instances = (await deployment.redisInstances(layout.roles, layout.overrides)).filter((i) => !i.main);
-  return Promise.all(
-    instances.map(async (instance) => {
-      const roles = instance.roles.map((r) => `${r.role} (DB ${r.db})`).join(", ");
-      try {
-        await (await instance.client(instance.roles[0].db)).ping();
-        return ok2(`${instance.description} answers; ${hop28.to.version} keeps ${roles} there (etcd config/redis/override_configs)`);
-      } catch (error) {
-        return failed(
-          `${instance.description}, where ${hop28.to.version} keeps ${roles} (etcd config/redis/override_configs), cannot be reached: ${messageOf(error)}. The manager cannot start without it: start it, or fix or remove its override in etcd`
-        );
+var UNGUARDED_REVISIONS = [
+  {
+    // 8c1f7d3a9e2b (26.4.4) turns a string start_command of each stored model definition into a list. It reads
+    // every non-NULL definition and looks up its models; a definition that is JSON null (or any other non-object)
+    // has none to look up, and only 26.4.13's and 26.9.1's text skips such a definition.
+    revision: "8c1f7d3a9e2b",
+    guardedIn: ["26.4.13", "26.4.14", "26.4.15", "26.4.16", "26.9.1", "26.9.2", "26.9.3", "26.9.4", "26.9.5", "26.9.6"],
+    stopsOn: [
+      { table: "deployment_revisions", column: "model_definition", where: "jsonb_typeof(model_definition) <> 'object'" },
+      { table: "deployment_revision_presets", column: "model_definition", where: "jsonb_typeof(model_definition) <> 'object'" },
+      { table: "runtime_variants", column: "default_model_definition", where: "jsonb_typeof(default_model_definition) <> 'object'" }
+    ],
+    remedy: "set a JSON null to SQL NULL, which every text passes over (UPDATE deployment_revisions SET model_definition = NULL WHERE jsonb_typeof(model_definition) = 'null', and so for the others), and fix any other non-object value by hand",
+    error: "AttributeError: 'NoneType' object has no attribute 'get' for a JSON null (real-2604-patch.test.ts shows 26.4.10's)",
+    source: "backend.ai-manager 26.4.12, 26.4.13, 26.7.0, 26.8.0, 26.8.2, 26.8.3, 26.9.0, 26.9.1, 26.4.16 and 26.9.6 wheels: ai/backend/manager/models/alembic/versions/8c1f7d3a9e2b_normalize_legacy_string_start_command.py (two texts: 26.4.13, 26.4.16, 26.9.1 and 26.9.6 have the guard, the others not)"
+  },
+  {
+    // c7d8e9f0a1b2 (26.4.4, and every later line) adds a foreign key from deployment_revisions.image to images, first
+    // setting each image that no longer exists to NULL; but it relaxes the column's NOT NULL only after that UPDATE,
+    // so a revision whose image was deleted stops it. No published text (to 26.9.6) has it the other way round.
+    revision: "c7d8e9f0a1b2",
+    guardedIn: [],
+    stopsOn: [
+      {
+        table: "deployment_revisions",
+        column: "image",
+        where: "image IS NOT NULL AND image NOT IN (SELECT id FROM images)",
+        onlyIf: "EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'deployment_revisions' AND column_name = 'image' AND is_nullable = 'NO')"
       }
-    })
-  );
-}
-async function agentHeartbeat({ deployment, hop: hop28 }) {
-  const redis = await deployment.redisOf("stream", REDIS_DB.stream, redisLayoutOf(hop28.to).overrides);
-  const [latest] = await redis.xrevrange("events", "+", "-", "COUNT", 1);
-  if (!latest) return ok2("no events in the Redis events stream (DB 4): no agent heartbeat");
-  const [seconds, micros] = await redis.time();
-  const nowMs = Number(seconds) * 1e3 + Math.floor(Number(micros) / 1e3);
-  const ageMs = nowMs - Number(latest[0].split("-")[0]);
-  const age = `${Math.round(ageMs / 1e3)} s ago`;
-  if (ageMs >= HEARTBEAT_WINDOW_MS) return ok2(`the newest event in the Redis events stream (DB 4) is ${age}: no agent heartbeat in the last minute`);
-  const recent = await redis.xrevrange("events", "+", String(nowMs - HEARTBEAT_WINDOW_MS), "COUNT", 1e4);
-  const heartbeats = /* @__PURE__ */ new Map();
-  const others = /* @__PURE__ */ new Map();
-  for (const [id, fields] of recent) {
-    const value = (name) => fields.find((_, i) => i % 2 === 1 && fields[i - 1] === name);
-    const source = value("source") ?? "(no source)";
-    const senders = value("name") === "agent_heartbeat" ? heartbeats : others;
-    if (!senders.has(source)) senders.set(source, Number(id.split("-")[0]));
+    ],
+    remedy: "ALTER TABLE deployment_revisions ALTER COLUMN image DROP NOT NULL first (what the revision itself does right after): its backfill then sets those images to NULL, as it means to (note the image ids if you want them: they are lost)",
+    error: `NotNullViolationError: null value in column "image" of relation "deployment_revisions" violates not-null constraint (real-2604-patch.test.ts shows 26.4.16's)`,
+    source: "backend.ai-manager 26.4.16, 26.8.3 and 26.9.6 wheels: ai/backend/manager/models/alembic/versions/c7d8e9f0a1b2_add_fk_to_deployment_revisions_image.py (its UPDATE \u2026 SET image = NULL comes before its alter_column(nullable=True))"
   }
-  const named2 = (senders) => [...senders].slice(0, NAMED).map(([source, at2]) => `${source} (${Math.round((nowMs - at2) / 1e3)} s ago)`).join(", ") + andMore(senders.size);
-  if (heartbeats.size > 0) {
-    return failed(`${heartbeats.size} agent(s) sent heartbeats to the Redis events stream (DB 4) in the last minute: ${named2(heartbeats)}; agents send one every 3 s: stop every agent`);
-  }
-  return failed(`the Redis events stream (DB 4) had events in the last minute (newest ${age}) from ${named2(others)}: an agent or manager is still running; stop it`);
-}
-async function aliveAgentRows({ deployment }) {
-  const { rows: exists3 } = await deployment.postgres.query(`SELECT to_regclass('agents') IS NOT NULL AS present`);
-  if (!exists3[0]?.present) return ok2("the database has no agents table");
-  const { rows } = await deployment.postgres.query(`SELECT id, count(*) OVER () AS alive FROM agents WHERE status::text = 'ALIVE' ORDER BY id LIMIT ${NAMED}`);
-  if (rows.length === 0) return ok2("no agent row is ALIVE in PostgreSQL");
-  const alive2 = Number(rows[0].alive);
-  return warning(
-    `${alive2} agent row(s) say ALIVE in PostgreSQL (${rows.map((r) => r.id).join(", ")}${andMore(alive2)}); managers write this status and leave it stale when they stop first, so with no heartbeat above it is not trusted`
-  );
+];
+function unguardedRuns(release, revisions) {
+  const installed = publishedRelease(release);
+  const wanted = new Set(revisions);
+  return UNGUARDED_REVISIONS.filter((u) => wanted.has(u.revision) && ships(installed, u.revision) && !u.guardedIn.includes(installed));
 }
 
 // src/steps/schema/shared.ts
@@ -35868,6 +35999,162 @@ async function waitForOrphanedAlembic(ctx) {
     ctx.log.info(`waiting for an alembic started by an earlier run (backend pid ${rows[0].pid}) to finish`);
     await sleep(500);
   }
+}
+
+// src/steps/unguarded-revisions.ts
+var unguardedRevisions = {
+  id: "unguarded-revisions",
+  title: "Rows the target package's revisions stop on",
+  kind: "check",
+  action: "Checks for rows that a revision the target release's package runs stops on where no guard of its text passes over them (8c1f7d3a9e2b of 26.4.4\u201326.4.12 on a model definition that is not a JSON object; c7d8e9f0a1b2 on a deployment revision whose image is gone); changes nothing.",
+  servers: ["postgres"],
+  tables: [...new Set(UNGUARDED_REVISIONS.flatMap((u) => u.stopsOn.map((s) => s.table)))],
+  async preflight(ctx) {
+    const pg2 = ctx.deployment.postgres;
+    const revisions = ctx.assumedRevisions ?? await readRevisions(pg2);
+    const runs = schemaRevisionRuns(ctx.hop, revisions).filter((run2) => run2.by === "target" && run2.direction === "up").map((run2) => run2.revision);
+    const found = unguardedRuns(ctx.hop.to.version, runs);
+    if (found.length === 0) return [ok2(`backend.ai-manager ${ctx.hop.to.version} runs no revision here without a guard a later text of it has`)];
+    const findings = [];
+    for (const unguarded of found) {
+      const rows = [];
+      for (const { table, column, where, onlyIf } of unguarded.stopsOn) {
+        if (!await columnExists(pg2, table, column)) continue;
+        if (onlyIf && !(await pg2.query(`SELECT ${onlyIf} AS stops`)).rows[0].stops) continue;
+        const { rows: counted } = await pg2.query(`SELECT count(*)::int AS n FROM ${quoteIdent(table)} WHERE ${where}`);
+        if (counted[0].n > 0) rows.push(`${counted[0].n} row(s) of ${table} where ${where}`);
+      }
+      findings.push(
+        rows.length === 0 ? ok2(`${unguarded.revision} runs with ${ctx.hop.to.version}'s text, which has no guard; no row it stops on (or the remedy is made: ${unguarded.remedy.split(" (")[0]})`) : failed(
+          `${unguarded.revision} runs with backend.ai-manager ${ctx.hop.to.version}'s text, which stops on ${rows.join("; ")} (${unguarded.error}). ${unguarded.guardedIn.length > 0 ? `Choose a to-version whose text passes over them (${unguarded.guardedIn.join(", ")}), or ${unguarded.remedy}` : `No release's text passes over them: ${unguarded.remedy}`}; nothing was changed (source: ${unguarded.source})`
+        )
+      );
+    }
+    return findings;
+  }
+};
+
+// src/releases/redis-roles.ts
+var REDIS_ROLES = [
+  { role: "statistics", db: 0, since: "21.03.0", holds: "kernel statistics and keypair concurrency" },
+  { role: "rate_limit", db: 1, since: "21.03.0", holds: "API rate limits" },
+  { role: "live", db: 2, since: "21.03.0", holds: "live status of agents and sessions" },
+  { role: "image", db: 3, since: "21.03.0", holds: "which agent has which image" },
+  { role: "stream", db: 4, since: "21.03.0", holds: "the events stream (agent heartbeats)" },
+  { role: "stream_lock", db: 5, since: "22.09.0", holds: "stream and redlock locks" },
+  { role: "container_log", db: 6, since: "25.13.0", holds: "container logs queued by agents" },
+  { role: "bgtask", db: 7, since: "25.13.0", holds: "background tasks" }
+];
+var REDIS_OVERRIDES_SINCE = "25.4.0";
+var REDIS_TLS_SINCE = "25.13.0";
+function atLeast(release, version) {
+  return compareReleases(release, findRelease(version)) >= 0;
+}
+function redisLayoutOf(release) {
+  return {
+    roles: REDIS_ROLES.filter((r) => atLeast(release, r.since)),
+    overrides: atLeast(release, REDIS_OVERRIDES_SINCE),
+    tls: atLeast(release, REDIS_TLS_SINCE)
+  };
+}
+
+// src/steps/services-stopped.ts
+var HEARTBEAT_WINDOW_MS = 6e4;
+var NAMED = 5;
+function andMore(total) {
+  return total > NAMED ? `, and ${total - NAMED} more` : "";
+}
+var servicesStopped = {
+  id: "services-stopped",
+  title: "Managers and agents are stopped",
+  kind: "check",
+  action: "Checks that no manager is registered in etcd, no agent sends heartbeats and no kernel is alive; changes nothing.",
+  servers: ["postgres", "etcd", "redis"],
+  tables: ["kernels", "agents"],
+  async preflight(ctx) {
+    const instances = await otherRedisInstances(ctx);
+    const findings = [await registeredManagers(ctx), await liveKernels(ctx), await agentHeartbeat(ctx)];
+    const unsafe = findings.filter((f) => f.status === "failed");
+    const result = ctx.settings.allowRunningServices ? findings.map((f) => f.status === "failed" ? warning(`${f.detail} (allowed by allow-running-services)`) : f) : findings;
+    if (unsafe.length === 0) result.push(await aliveAgentRows(ctx));
+    return [...instances, ...result];
+  }
+};
+async function registeredManagers({ deployment }) {
+  const keys = Object.keys(await deployment.etcdPrefix("nodes/manager/"));
+  if (keys.length === 0) return ok2("no manager is registered under etcd nodes/manager/");
+  const ids = keys.map((k) => k.replace(/^nodes\/manager\//, ""));
+  return failed(
+    `${ids.length} manager(s) registered in etcd nodes/manager/: ${ids.slice(0, NAMED).join(", ")}${andMore(ids.length)}. Stop them; a key left by a crashed manager must be deleted by hand (etcdctl del /sorna/${deployment.namespace}/nodes/manager/<id>)`
+  );
+}
+async function liveKernels({ deployment }) {
+  const { rows: exists3 } = await deployment.postgres.query(`SELECT to_regclass('kernels') IS NOT NULL AS present`);
+  if (!exists3[0]?.present) return warning("the database has no kernels table; cannot check for live kernels");
+  const { rows } = await deployment.postgres.query(
+    `WITH live AS (SELECT k.session_id::text AS session, to_jsonb(k) ->> 'session_name' AS name, k.access_key, k.status::text AS status, k.created_at
+                     FROM kernels k WHERE k.status::text NOT IN ('TERMINATED', 'CANCELLED')),
+          sessions AS (SELECT session, max(name) AS name, max(access_key) AS access_key, string_agg(DISTINCT status, '/') AS statuses,
+                              count(*) AS kernels, min(created_at) AS since
+                         FROM live GROUP BY session)
+     SELECT s.*, (SELECT count(*) FROM sessions) AS sessions, (SELECT count(*) FROM live) AS total
+       FROM sessions s ORDER BY s.since NULLS LAST, s.session LIMIT ${NAMED}`
+  );
+  if (rows.length === 0) return ok2("no live kernels (every kernel is TERMINATED or CANCELLED)");
+  const sessions = Number(rows[0].sessions);
+  const named2 = rows.map((r) => `${r.name ? `"${r.name}" (${r.session})` : r.session} of ${r.access_key ?? "no access key"}: ${r.statuses}${Number(r.kernels) > 1 ? `, ${r.kernels} kernels` : ""}`);
+  return failed(`${sessions} session(s) with ${rows[0].total} kernel(s) are not TERMINATED or CANCELLED: ${named2.join("; ")}${andMore(sessions)}. Terminate them (or wait for them) before migrating`);
+}
+async function otherRedisInstances({ deployment, hop: hop28 }) {
+  const layout = redisLayoutOf(hop28.to);
+  const instances = (await deployment.redisInstances(layout.roles, layout.overrides)).filter((i) => !i.main);
+  return Promise.all(
+    instances.map(async (instance) => {
+      const roles = instance.roles.map((r) => `${r.role} (DB ${r.db})`).join(", ");
+      try {
+        await (await instance.client(instance.roles[0].db)).ping();
+        return ok2(`${instance.description} answers; ${hop28.to.version} keeps ${roles} there (etcd config/redis/override_configs)`);
+      } catch (error) {
+        return failed(
+          `${instance.description}, where ${hop28.to.version} keeps ${roles} (etcd config/redis/override_configs), cannot be reached: ${messageOf(error)}. The manager cannot start without it: start it, or fix or remove its override in etcd`
+        );
+      }
+    })
+  );
+}
+async function agentHeartbeat({ deployment, hop: hop28 }) {
+  const redis = await deployment.redisOf("stream", REDIS_DB.stream, redisLayoutOf(hop28.to).overrides);
+  const [latest] = await redis.xrevrange("events", "+", "-", "COUNT", 1);
+  if (!latest) return ok2("no events in the Redis events stream (DB 4): no agent heartbeat");
+  const [seconds, micros] = await redis.time();
+  const nowMs = Number(seconds) * 1e3 + Math.floor(Number(micros) / 1e3);
+  const ageMs = nowMs - Number(latest[0].split("-")[0]);
+  const age = `${Math.round(ageMs / 1e3)} s ago`;
+  if (ageMs >= HEARTBEAT_WINDOW_MS) return ok2(`the newest event in the Redis events stream (DB 4) is ${age}: no agent heartbeat in the last minute`);
+  const recent = await redis.xrevrange("events", "+", String(nowMs - HEARTBEAT_WINDOW_MS), "COUNT", 1e4);
+  const heartbeats = /* @__PURE__ */ new Map();
+  const others = /* @__PURE__ */ new Map();
+  for (const [id, fields] of recent) {
+    const value = (name) => fields.find((_, i) => i % 2 === 1 && fields[i - 1] === name);
+    const source = value("source") ?? "(no source)";
+    const senders = value("name") === "agent_heartbeat" ? heartbeats : others;
+    if (!senders.has(source)) senders.set(source, Number(id.split("-")[0]));
+  }
+  const named2 = (senders) => [...senders].slice(0, NAMED).map(([source, at2]) => `${source} (${Math.round((nowMs - at2) / 1e3)} s ago)`).join(", ") + andMore(senders.size);
+  if (heartbeats.size > 0) {
+    return failed(`${heartbeats.size} agent(s) sent heartbeats to the Redis events stream (DB 4) in the last minute: ${named2(heartbeats)}; agents send one every 3 s: stop every agent`);
+  }
+  return failed(`the Redis events stream (DB 4) had events in the last minute (newest ${age}) from ${named2(others)}: an agent or manager is still running; stop it`);
+}
+async function aliveAgentRows({ deployment }) {
+  const { rows: exists3 } = await deployment.postgres.query(`SELECT to_regclass('agents') IS NOT NULL AS present`);
+  if (!exists3[0]?.present) return ok2("the database has no agents table");
+  const { rows } = await deployment.postgres.query(`SELECT id, count(*) OVER () AS alive FROM agents WHERE status::text = 'ALIVE' ORDER BY id LIMIT ${NAMED}`);
+  if (rows.length === 0) return ok2("no agent row is ALIVE in PostgreSQL");
+  const alive2 = Number(rows[0].alive);
+  return warning(
+    `${alive2} agent row(s) say ALIVE in PostgreSQL (${rows.map((r) => r.id).join(", ")}${andMore(alive2)}); managers write this status and leave it stale when they stop first, so with no heartbeat above it is not trusted`
+  );
 }
 
 // src/hops/21.03-21.09/index.ts
@@ -38517,7 +38804,8 @@ function makePlan(fromVersion, toVersion, position, again, routes = []) {
   if (sameLine(start, to)) {
     if (fromLowest.version !== to.version) {
       const refused = packageRefuses(start.line, fromLowest.head, to);
-      hops.push({ label: `${start.input} \u2192 ${to.version}`, fromLine: start.line, to, steps: PATCH_STEPS, ...refused && { unsupported: refused } });
+      const steps = withRowChecks(PATCH_STEPS, start.line, fromLowest.head, to);
+      hops.push({ label: `${start.input} \u2192 ${to.version}`, fromLine: start.line, to, steps, ...refused && { unsupported: refused } });
     }
   } else {
     for (let i = lineIndex(start.line); i < lineIndex(to.line); i++) {
@@ -38525,9 +38813,10 @@ function makePlan(fromVersion, toVersion, position, again, routes = []) {
       const toLine = LINES[i + 1];
       const steps = HOP_STEPS[`${fromLine}\u2192${toLine}`];
       const hopTo = sameLine(toLine, to) ? to : latestRelease(toLine);
-      const refused = packageRefuses(fromLine, (i === lineIndex(start.line) ? fromLowest : latestRelease(fromLine)).head, hopTo);
+      const fromHead = (i === lineIndex(start.line) ? fromLowest : latestRelease(fromLine)).head;
+      const refused = packageRefuses(fromLine, fromHead, hopTo);
       hops.push(
-        refused ? { label: `${fromLine} \u2192 ${toLine}`, fromLine, to: hopTo, steps: steps ?? [], unsupported: refused } : steps ? { label: `${fromLine} \u2192 ${toLine}`, fromLine, to: hopTo, steps } : {
+        refused ? { label: `${fromLine} \u2192 ${toLine}`, fromLine, to: hopTo, steps: steps ?? [], unsupported: refused } : steps ? { label: `${fromLine} \u2192 ${toLine}`, fromLine, to: hopTo, steps: withRowChecks(steps, fromLine, fromHead, hopTo) } : {
           label: `${fromLine} \u2192 ${toLine}`,
           fromLine,
           to: hopTo,
@@ -38610,6 +38899,13 @@ function requireSupported(plan) {
 }
 function notWrittenYet(fromLine, toLine) {
   return `bai-migrate cannot take the hop ${fromLine} \u2192 ${toLine} yet (it takes ${Object.keys(HOP_STEPS).join(", ")})`;
+}
+function withRowChecks(steps, fromLine, fromHead, to) {
+  const have = ancestorsIn(fromLine, fromHead);
+  const runs = [...ancestorsIn(to.line, to.head)].filter((revision) => !have.has(revision));
+  if (unguardedRuns(to.version, runs).length === 0) return steps;
+  const at2 = steps.findIndex((step2) => step2.id === "schema");
+  return [...steps.slice(0, at2), unguardedRevisions, ...steps.slice(at2)];
 }
 function packageRefuses(fromLine, fromHead, to) {
   const have = ancestorsIn(fromLine, fromHead);
@@ -38925,84 +39221,6 @@ async function deleteOlderRows(client, table, column, cutoff, batchSize) {
   }
 }
 
-// src/releases/retention-sweep.ts
-var RETENTION_CATEGORIES = ["logs", "login", "reconcile_history", "roles_invitations", "deployments", "sessions", "usage_records", "usage_buckets"];
-var TERMINAL_KERNEL_OR_SESSION = ["ERROR", "TERMINATED", "CANCELLED"];
-var DECLINED = ["rejected", "canceled"];
-var at = (column) => ({ column, type: "timestamptz" });
-var on = (column) => ({ column, type: "date" });
-var isIn = (column, values) => ({ kind: "in", column, values });
-var unreferenced = (table, column) => ({ kind: "unreferenced", table, column });
-function bucketKind(kind) {
-  const parent = `${kind}_usage_buckets`;
-  return [
-    { table: "usage_bucket_entries", boundary: on("period_end"), conditions: [isIn("bucket_type", [kind])], via: { column: "bucket_id", parent, key: "id", conditions: [] } },
-    { table: parent, boundary: on("period_end"), conditions: [] }
-  ];
-}
-var SWEEP_2608 = [
-  {
-    name: "logs",
-    drains: [
-      { table: "event_logs", boundary: at("created_at"), conditions: [] },
-      { table: "audit_logs", boundary: at("created_at"), conditions: [] },
-      { table: "error_logs", boundary: at("created_at"), conditions: [] }
-    ]
-  },
-  {
-    name: "reconcile_history",
-    drains: ["session_scheduling_history", "kernel_scheduling_history", "deployment_history", "route_history", "replica_group_history"].map((table) => ({
-      table,
-      boundary: at("updated_at"),
-      conditions: []
-    }))
-  },
-  {
-    name: "login",
-    drains: [
-      { table: "login_history", boundary: at("created_at"), conditions: [] },
-      { table: "login_sessions", boundary: at("invalidated_at"), conditions: [isIn("status", ["invalidated", "revoked"])] }
-    ]
-  },
-  {
-    name: "roles_invitations",
-    drains: [
-      { table: "roles", boundary: at("deleted_at"), conditions: [isIn("status", ["deleted"])] },
-      { table: "role_invitations", boundary: at("updated_at"), conditions: [isIn("state", DECLINED)] },
-      { table: "vfolder_invitations", boundary: at("modified_at"), conditions: [isIn("state", DECLINED)] }
-    ]
-  },
-  { name: "usage_records", drains: [{ table: "kernel_usage_records", boundary: at("period_end"), conditions: [] }] },
-  {
-    name: "sessions",
-    drains: [
-      { table: "kernels", boundary: at("terminated_at"), conditions: [isIn("status", TERMINAL_KERNEL_OR_SESSION)] },
-      { table: "sessions", boundary: at("terminated_at"), conditions: [isIn("status", TERMINAL_KERNEL_OR_SESSION), unreferenced("kernels", "session_id"), unreferenced("routings", "session")] }
-    ]
-  },
-  {
-    name: "deployments",
-    drains: [
-      {
-        table: "deployment_revisions",
-        boundary: at("destroyed_at"),
-        conditions: [],
-        via: { column: "endpoint", parent: "endpoints", key: "id", conditions: [isIn("lifecycle_stage", ["destroyed"])] }
-      },
-      { table: "routings", boundary: at("updated_at"), conditions: [isIn("status", ["terminated", "failed_to_start"])] },
-      { table: "replica_groups", boundary: at("updated_at"), conditions: [isIn("lifecycle", ["drained", "failed"])] },
-      { table: "endpoints", boundary: at("destroyed_at"), conditions: [isIn("lifecycle_stage", ["destroyed"])] },
-      { table: "endpoint_tokens", boundary: at("expires_at"), conditions: [] },
-      { table: "session_groups", boundary: at("created_at"), conditions: [unreferenced("replica_groups", "session_group_id")] }
-    ]
-  },
-  { name: "usage_buckets", drains: [...bucketKind("domain"), ...bucketKind("project"), ...bucketKind("user")] }
-];
-var RETENTION_SWEEPS = { "26.8.0": SWEEP_2608 };
-function managerPeriodSeconds(interval) {
-  return `(86400 * (365 * extract(year FROM ${interval}) + 30 * extract(month FROM ${interval}) + extract(day FROM ${interval})) + extract(epoch FROM ${interval} - date_trunc('day', ${interval})))`;
-}
-
 // src/commands/clear-history-retention.ts
 async function foreignKeys(client) {
   const { rows } = await client.query(
@@ -39060,9 +39278,42 @@ function deletedBy(earlier, keys, params, depth = 0) {
         );
       }
     }
+    const graphClause = tornByEarlier(earlier, keys, params, table, alias, depth);
+    if (graphClause) clauses.push(graphClause);
     return clauses.length > 0 ? clauses.join(" OR ") : "FALSE";
   };
   return self2;
+}
+var literal2 = (text) => `'${text.replaceAll("'", "''")}'`;
+function tornNodes(graph, seed) {
+  const dependents = graph.dependents.flatMap(
+    (d) => d.refs.map(
+      (ref) => `SELECT ${literal2(d.entity)}::text AS entity_type, ${quoteIdent(d.key)} AS entity_id, ${quoteIdent(ref.type)}::text AS ref_type, ${quoteIdent(ref.id)} AS ref_id FROM ${quoteIdent(d.table)}`
+    )
+  ).join(" UNION ALL ");
+  return `WITH RECURSIVE torn(entity_type, entity_id) AS (SELECT seed.* FROM (${seed}) AS seed UNION SELECT d.entity_type, d.entity_id FROM torn JOIN (${dependents}) AS d ON d.ref_type = torn.entity_type AND d.ref_id = torn.entity_id)`;
+}
+function tornByEarlier(earlier, keys, params, table, alias, depth) {
+  const entityDrains = earlier.map((bound, i) => ({ bound, i })).filter(({ bound }) => bound.drain.teardown?.graph.dependents.some((d) => d.table === table));
+  if (entityDrains.length === 0) return void 0;
+  const graph = entityDrains[0].bound.drain.teardown.graph;
+  const seed = entityDrains.map(({ bound, i }) => {
+    const t = nextAlias("e");
+    return `SELECT ${literal2(bound.drain.teardown.entity)}::text, ${t}.id FROM ${quoteIdent(bound.drain.table)} ${t} WHERE ${drainSql(bound, t, params, deletedBy(earlier.slice(0, i), keys, params, depth + 1))}`;
+  }).join(" UNION ");
+  const refs = graph.dependents.find((d) => d.table === table).refs.map((ref) => `(torn.entity_type = ${alias}.${quoteIdent(ref.type)}::text AND torn.entity_id = ${alias}.${quoteIdent(ref.id)})`).join(" OR ");
+  return `EXISTS (${tornNodes(graph, seed)} SELECT 1 FROM torn WHERE ${refs})`;
+}
+async function tearDown(client, graph, entity, ids) {
+  const matches = (target, a) => `DELETE FROM ${quoteIdent(target.table)} ${a} USING torn WHERE ${a}.${quoteIdent(target.type)}::text = torn.entity_type AND ${a}.${quoteIdent(target.id)} = torn.entity_id RETURNING 1`;
+  const attributes = graph.attributes.map((attribute, i) => `, a${i} AS (${matches(attribute, `l${i}`)})`).join("");
+  const counts2 = graph.attributes.map((_, i) => `(SELECT count(*) FROM a${i})`).join(" + ") || "0";
+  const { rows } = await client.query(
+    `${tornNodes(graph, "SELECT $1::text, unnest($2::uuid[])")}, nodes AS (${matches(graph.nodes, "v")})${attributes}
+     SELECT (SELECT count(*) FROM nodes)::int AS nodes, (${counts2})::int AS attributes`,
+    [entity, ids]
+  );
+  return rows[0];
 }
 function removedRows(bound, path4, column, params, before) {
   const last2 = path4.at(-1);
@@ -39098,16 +39349,38 @@ async function drainInBatches(client, bound, batchSize) {
   const t = quoteIdent(bound.drain.table);
   let deleted = 0;
   let longestMs = 0;
+  const torn = { nodes: 0 };
   for (; ; ) {
     const params = new Params();
     const where = drainSql(bound, "s", params);
     const limit = params.add(batchSize, "int");
     const started = Date.now();
-    const result = await client.query(`DELETE FROM ${t} WHERE ctid = ANY (ARRAY (SELECT s.ctid FROM ${t} s WHERE ${where} LIMIT ${limit}))`, params.values);
+    const statement = `DELETE FROM ${t} WHERE ctid = ANY (ARRAY (SELECT s.ctid FROM ${t} s WHERE ${where} LIMIT ${limit}))`;
+    const teardown = bound.drain.teardown;
+    let n;
+    if (!teardown) {
+      n = (await client.query(statement, params.values)).rowCount ?? 0;
+    } else {
+      await client.query("BEGIN");
+      try {
+        const { rows } = await client.query(`${statement} RETURNING id::text`, params.values);
+        n = rows.length;
+        if (n > 0)
+          torn.nodes += (await tearDown(
+            client,
+            teardown.graph,
+            teardown.entity,
+            rows.map((r) => r.id)
+          )).nodes;
+        await client.query("COMMIT");
+      } catch (error) {
+        await client.query("ROLLBACK");
+        throw error;
+      }
+    }
     longestMs = Math.max(longestMs, Date.now() - started);
-    const n = result.rowCount ?? 0;
     deleted += n;
-    if (n === 0) return { deleted, longestMs };
+    if (n === 0) return { deleted, longestMs, nodes: torn.nodes };
   }
 }
 async function sweepRetentionPolicies(client, catalogue, options, log) {
@@ -39120,8 +39393,12 @@ async function sweepRetentionPolicies(client, catalogue, options, log) {
        (${seconds} / 86400)::text AS days,
        ($1::timestamptz - make_interval(secs => ${seconds}))::text AS threshold,
        to_char(($1::timestamptz - make_interval(secs => ${seconds})) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS threshold_iso`;
-  const { rows: enabled } = await client.query(`SELECT ${columns} FROM retention_policies WHERE enabled = true ORDER BY last_swept_at ASC NULLS FIRST`, [now]);
-  const { rows: all } = await client.query(`SELECT ${columns} FROM retention_policies ORDER BY category`, [now]);
+  const overrides = options.overrides ?? [];
+  const source = overrides.length === 0 ? "retention_policies" : `(SELECT p.id, COALESCE(p.category, o.category) AS category, COALESCE(o.period::interval, p.retention_period) AS retention_period, COALESCE(o.enabled, p.enabled) AS enabled, p.last_swept_at
+            FROM retention_policies p FULL JOIN unnest($2::text[], $3::bool[], $4::text[]) AS o(category, enabled, period) ON o.category = p.category) AS retention_policies`;
+  const values = overrides.length === 0 ? [now] : [now, overrides.map((o) => o.category), overrides.map((o) => o.enabled), overrides.map((o) => o.period)];
+  const { rows: enabled } = await client.query(`SELECT ${columns} FROM ${source} WHERE enabled = true ORDER BY last_swept_at ASC NULLS FIRST`, values);
+  const { rows: all } = await client.query(`SELECT ${columns} FROM ${source} ORDER BY category`, values);
   const categories = [];
   const run2 = [];
   let budget = options.perTickBudget;
@@ -39170,6 +39447,7 @@ async function sweepRetentionPolicies(client, catalogue, options, log) {
           const done = await drainInBatches(client, b, options.batchSize);
           longest = Math.max(longest, done.longestMs);
           n = done.deleted;
+          if (done.nodes > 0) log.info(`clear-history: ${category.name}: ${b.drain.table}: ${done.nodes} graph node(s) torn down with the deleted rows`);
         } catch (error) {
           if (error.code !== "23503") throw error;
           stopped = `${b.drain.table}: ${error.message}`;
@@ -39225,6 +39503,44 @@ function categoryFinding(c, dryRun2) {
     case "failed":
       return { status: "failed", detail: `retention policy ${c.category}: ${retention}; not swept: ${c.reason}` };
   }
+}
+async function changeRetentionPolicies(client, changes, dryRun2) {
+  const { rows } = await client.query("SELECT category, enabled, retention_period::text AS period FROM retention_policies");
+  const planned = [];
+  for (const change of changes) {
+    const row = rows.find((r) => r.category === change.category);
+    const seeded = SEEDED_RETENTION_POLICIES.find((p) => p.category === change.category).period;
+    const interval = change.retention ? retentionIntervalText(change.retention) : row?.period ?? seeded;
+    planned.push({ change, before: row ? { enabled: row.enabled, period: row.period } : null, interval });
+  }
+  const { rows: texts } = await client.query("SELECT p::interval::text AS period FROM unnest($1::text[]) WITH ORDINALITY AS x(p, n) ORDER BY n", [planned.map((p) => p.interval)]);
+  const result = planned.map((p, i) => ({ category: p.change.category, before: p.before, after: { enabled: p.change.enabled, period: texts[i].period } }));
+  if (!dryRun2 && result.length > 0) {
+    await client.query("BEGIN");
+    try {
+      for (const c of result) {
+        await client.query(
+          `INSERT INTO retention_policies (id, category, retention_period, enabled, last_swept_at, created_at, updated_at)
+           VALUES (gen_random_uuid(), $1, $2::interval, $3, NULL, now(), now())
+           ON CONFLICT (category) DO UPDATE SET retention_period = EXCLUDED.retention_period, enabled = EXCLUDED.enabled, updated_at = now()`,
+          [c.category, c.after.period, c.after.enabled]
+        );
+      }
+      await client.query("COMMIT");
+    } catch (error) {
+      await client.query("ROLLBACK");
+      throw error;
+    }
+  }
+  const describe = (s) => s ? `${s.enabled ? "enabled" : "disabled"}, retention ${s.period}` : "no row";
+  const findings = result.map((c) => {
+    const same = c.before !== null && c.before.enabled === c.after.enabled && c.before.period === c.after.period;
+    return {
+      status: same ? "ok" : dryRun2 ? "skipped" : "changed",
+      detail: `retention-policies: ${c.category}: ${describe(c.before)} \u2192 ${describe(c.after)}${same ? " (already so)" : dryRun2 ? " (dry run: not written; the sweep below counts as if it were)" : ""}`
+    };
+  });
+  return { changes: result, overrides: dryRun2 ? result.map((c) => ({ category: c.category, ...c.after })) : [], findings };
 }
 
 // src/stores/lock.ts
@@ -39565,7 +39881,7 @@ function ownModePolicy(position) {
   if (!policy.ownMode) {
     throw new MigrationError(
       "unsupported",
-      `clear-history knows what the manager deletes before ${OWN_MODE_BEFORE} (kernels, and their stat keys from 22.03; sessions and their kernels from 24.03.4; error_logs from 24.09.0); this database is at ${describePosition(position)}, ${ownModeRefusal(policy)}. Use mode: manager with that release's manager`
+      `clear-history knows what the manager deletes through ${OWN_MODE_THROUGH} (kernels, and their stat keys from 22.03; sessions and their kernels from 24.03.4; error_logs from 24.09.0; the retention policies' sweep from 26.8.0); this database is at ${describePosition(position)}, ${ownModeRefusal(policy)}. Use mode: manager with that release's manager`
     );
   }
   return policy;
@@ -39589,7 +39905,7 @@ function releasePolicy(position) {
   }
   return clearHistoryPolicy(position.releases[0]);
 }
-async function clearHistory(deployment, position, options, log, redisUp) {
+async function clearHistory(deployment, position, options, log, redisUp, budget) {
   const policy = ownModePolicy(position);
   const withRedis = policy.deletesRedisStatKeys;
   const pg2 = deployment.postgres;
@@ -39602,7 +39918,7 @@ async function clearHistory(deployment, position, options, log, redisUp) {
     { status: "ok", detail: `cutoff ${cutoffText} = ${cutoffFormula(policy, options.retention)}; ${what}` }
   ];
   if (policy.purge === "sessions") return clearSessionEra(deployment, policy, cutoff, semantics, options, log, redisUp, findings);
-  if (policy.purge === "retention-policies") return clearRetentionEra(deployment, policy, cutoff, semantics, options, log, redisUp, findings);
+  if (policy.purge === "retention-policies") return clearRetentionEra(deployment, policy, cutoff, semantics, options, log, redisUp, findings, budget);
   const sweep = withRedis && options.sweepOrphanedStatKeys;
   if (options.dryRun) {
     const redisKeys2 = withRedis && redisUp ? await countStatKeysOfKernels(deployment, { kind: "terminated-before", cutoff }, options.batchSize) : withRedis ? null : 0;
@@ -39674,21 +39990,34 @@ async function clearHistory(deployment, position, options, log, redisUp) {
   findings.push(...await vacuumTables(deployment, options.vacuum, ["kernels"]));
   return { cutoff: cutoffText, semantics, kernels: deleted, sessions: null, errorLogs: null, heldSessions: 0, redisKeys: unlinked, sweptRedisKeys: swept, longestStatementMs: longest, findings };
 }
-async function clearRetentionEra(deployment, policy, cutoff, semantics, options, log, redisUp, findings) {
+async function clearRetentionEra(deployment, policy, cutoff, semantics, options, log, redisUp, findings, budget = { value: null, from: "not set: none, as the manager" }) {
   const catalogue = policy.sweep === void 0 ? void 0 : RETENTION_SWEEPS[policy.sweep];
   if (!catalogue) throw new MigrationError("unsupported", `clear-history: bai-migrate does not know the retention sweep of Backend.AI ${policy.since}; nothing was deleted`);
+  const changed2 = await changeRetentionPolicies(deployment.postgres, options.retentionPolicies ?? [], options.dryRun);
+  findings.push(...changed2.findings);
   const scope = { kind: "terminated-before", cutoff };
   let redisKeys2 = null;
+  let swept = null;
   let redisError = redisUp ? void 0 : "Redis is unreachable";
   if (redisUp) {
     try {
       redisKeys2 = options.dryRun ? await countStatKeysOfKernels(deployment, scope, options.batchSize) : await unlinkStatKeysOfKernels(deployment, scope, options.batchSize);
+      if (options.sweepOrphanedStatKeys) swept = await sweepOrphanedStatKeys(deployment, options.batchSize, options.dryRun ? "count" : "unlink");
     } catch (error) {
       redisError = messageOf(error);
       log.warning(`Redis failed (${redisError}); sweeping the database, then reporting it`);
     }
   }
-  const retention = await sweepRetentionPolicies(deployment.postgres, catalogue, { batchSize: options.batchSize, dryRun: options.dryRun, perTickBudget: null }, log);
+  findings.push({
+    status: "ok",
+    detail: `per-tick budget: ${budget.value === null ? "none" : `${budget.value} row(s), then the categories left wait for the next run`} (${budget.from})`
+  });
+  const retention = await sweepRetentionPolicies(
+    deployment.postgres,
+    catalogue,
+    { batchSize: options.batchSize, dryRun: options.dryRun, perTickBudget: budget.value, overrides: changed2.overrides },
+    log
+  );
   findings.push(...retention.findings);
   if (redisError) {
     findings.push({
@@ -39700,6 +40029,12 @@ async function clearRetentionEra(deployment, policy, cutoff, semantics, options,
       status: redisKeys2 > 0 && !options.dryRun ? "changed" : options.dryRun ? "skipped" : "ok",
       detail: `${options.dryRun ? "would remove" : "removed"} ${redisKeys2} stat key(s) of kernels terminated before the cutoff from Redis DB 0 (the retention governs this part only; before the sweep, as the manager)`
     });
+    if (swept !== null) {
+      findings.push({
+        status: swept > 0 && !options.dryRun ? "changed" : options.dryRun ? "skipped" : "ok",
+        detail: `${options.dryRun ? "would sweep" : "swept"} ${swept} stat key(s) of kernels that no longer exist from Redis DB 0 (sweep-orphaned-stat-keys; before the sweep: keys of kernels it deletes go in the next run)`
+      });
+    }
     if (!options.dryRun) {
       try {
         findings.push(await persistRedis(deployment));
@@ -39710,10 +40045,11 @@ async function clearRetentionEra(deployment, policy, cutoff, semantics, options,
   }
   const deleted = (table) => retention.categories.reduce((sum, c) => sum + (c.deleted[table] ?? 0), 0);
   if (!options.dryRun) {
-    const swept = retention.categories.flatMap(
+    const swept2 = retention.categories.flatMap(
       (c) => Object.entries(c.deleted).filter(([, n]) => n > 0).map(([table]) => table)
     );
-    findings.push(...await vacuumTables(deployment, options.vacuum, [...new Set(swept)]));
+    const torn = catalogue.flatMap((c) => c.drains).flatMap((d) => d.teardown && swept2.includes(d.table) ? graphTables(d.teardown.graph) : []);
+    findings.push(...await vacuumTables(deployment, options.vacuum, [.../* @__PURE__ */ new Set([...swept2, ...torn])]));
   }
   return {
     cutoff: cutoff.toISOString(),
@@ -39723,11 +40059,14 @@ async function clearRetentionEra(deployment, policy, cutoff, semantics, options,
     errorLogs: deleted("error_logs"),
     heldSessions: 0,
     redisKeys: redisKeys2,
-    sweptRedisKeys: null,
+    sweptRedisKeys: swept,
     longestStatementMs: retention.longestStatementMs,
     findings,
-    retention
+    retention: { now: retention.now, perTickBudget: budget.value, changes: changed2.changes, categories: retention.categories }
   };
+}
+function graphTables(graph) {
+  return [graph.nodes.table, ...graph.attributes.map((a) => a.table), ...graph.dependents.map((d) => d.table)];
 }
 async function vacuumTables(deployment, vacuum, tables) {
   if (vacuum === "none") return [];
@@ -39803,6 +40142,8 @@ async function clearHistoryWithManager(deployment, options, cli, log, policy) {
     }
   ];
   if (options.vacuum === "analyze") findings.push({ status: "warning", detail: "vacuum: analyze has no manager equivalent: the manager runs a plain VACUUM of the whole database (-v false)" });
+  const changed2 = policy.purge === "retention-policies" ? await changeRetentionPolicies(deployment.postgres, options.retentionPolicies ?? [], options.dryRun) : void 0;
+  if (changed2) findings.push(...changed2.findings);
   if (options.dryRun) {
     findings.push({ status: "skipped", detail: `dry run: the manager has no dry run; it would delete about ${before.total} kernel row(s)` });
     return {
@@ -39822,8 +40163,10 @@ async function clearHistoryWithManager(deployment, options, cli, log, policy) {
   const started = Date.now();
   const { rows: clock } = await deployment.postgres.query("SELECT now() AS now");
   const rowsBefore = await countRows(deployment, tables, clock[0].now);
+  const policiesBefore = changed2 ? await policyRows(deployment) : [];
   const result = await runManagerCli(cli, args);
   const rowsAfter = await countRows(deployment, tables, clock[0].now);
+  const retention = changed2 ? managerSweepReport(clock[0].now, changed2.changes, policiesBefore, await policyRows(deployment)) : void 0;
   const deletedRows = Object.fromEntries(tables.map(({ table }) => [table, rowsBefore[table] - rowsAfter[table]]));
   const counted = tables.map(({ table }) => `${deletedRows[table]} ${ROW_NAMES[table] ?? table} row(s)`).join(", ");
   try {
@@ -39857,8 +40200,26 @@ async function clearHistoryWithManager(deployment, options, cli, log, policy) {
     redisKeys: redisKeys2,
     sweptRedisKeys: null,
     longestStatementMs: 0,
-    findings
+    findings,
+    ...retention ? { retention } : {}
   };
+}
+async function policyRows(deployment) {
+  const { rows } = await deployment.postgres.query(
+    `SELECT category, enabled, retention_period::text AS period, to_char(last_swept_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS "lastSweptAt" FROM retention_policies ORDER BY category`
+  );
+  return rows;
+}
+function managerSweepReport(now, changes, before, after) {
+  const categories = RETENTION_CATEGORIES.map((category) => {
+    const row = after.find((r) => r.category === category);
+    const was = before.find((r) => r.category === category);
+    const base = { category, enabled: row?.enabled ?? false, period: row?.period ?? null, days: null, threshold: null, lastSweptAt: was?.lastSweptAt ?? null, deleted: {}, total: 0 };
+    if (!row) return { ...base, state: "missing", reason: "retention_policies has no row for it" };
+    if (!row.enabled) return { ...base, state: "disabled" };
+    return row.lastSweptAt !== (was?.lastSweptAt ?? null) ? { ...base, state: "swept" } : { ...base, state: "failed", reason: "the manager did not stamp it: deferred by its per-tick budget, or failed (its log says which)" };
+  });
+  return { now: now.toISOString(), perTickBudget: null, changes, categories };
 }
 function managerRedisCount(output) {
   const counts2 = [...output.matchAll(/Cleaned up ([\d,]+) redis statistics records/g)].map((m) => Number(m[1].replaceAll(",", "")));
@@ -39922,9 +40283,16 @@ async function clearHistoryCommand(session) {
   const position = await detectPosition(deployment.postgres);
   report2.currentRevision = position.revision;
   const policy = options.clearHistoryMode === "manager" ? managerModePolicy(position, options.toVersion && targetRelease(options.toVersion)) : ownModePolicy(position);
-  const redisUp = policy.deletesRedisStatKeys && await connectRedisPart(session, describePosition(position));
+  const sweeps = policy.purge === "retention-policies";
+  if (options.retentionPolicies && options.retentionPolicies.length > 0 && !sweeps) {
+    throw invalidInput(
+      `retention-policies: this database is at ${describePosition(position)}, whose manager has no retention policies (they came with 26.8.0: before it, clear-history deletes by retention alone); nothing was done. Leave retention-policies empty for this release`
+    );
+  }
+  const redisUp = policy.deletesRedisStatKeys && await connectRedisPart(session, describePosition(position), sweeps);
+  const budget = sweeps ? await perTickBudget(session, position.releases[0]) : void 0;
   const result = await session.log.group("Clear history", async () => {
-    const done = await (options.clearHistoryMode === "manager" ? clearHistoryWithManager(deployment, options, session.managerCli(), session.log, policy) : clearHistory(deployment, position, options, session.log, redisUp)).catch(async (error) => {
+    const done = await (options.clearHistoryMode === "manager" ? clearHistoryWithManager(deployment, options, session.managerCli(), session.log, policy) : clearHistory(deployment, position, options, session.log, redisUp, budget)).catch(async (error) => {
       if (error instanceof MigrationError) throw error;
       const message = await session.withServersDown(["postgres", "etcd", "redis"], messageOf(error));
       throw new MigrationError("unreachable", `clear-history stopped: ${message}. Batches already deleted stay deleted (each is one transaction); run clear-history again once the server is back`);
@@ -39940,12 +40308,13 @@ async function clearHistoryCommand(session) {
     errorLogs: result.errorLogs,
     heldSessions: result.heldSessions,
     redisKeys: result.redisKeys,
-    sweptRedisKeys: result.sweptRedisKeys
+    sweptRedisKeys: result.sweptRedisKeys,
+    ...result.retention ? { retention: result.retention } : {}
   };
   const failures = result.findings.filter((f) => f.status === "failed");
   if (failures.length > 0) throw new MigrationError("checks-failed", `clear-history: ${failures.map((f) => f.detail).join("; ")}`, `clear-history: ${problems(failures.length)}`);
 }
-async function connectRedisPart(session, position) {
+async function connectRedisPart(session, position, readsConfig) {
   const { deployment, options } = session;
   const why = `the manager of ${position} also removes the deleted kernels' stat keys from Redis`;
   if (!deployment.targets.redis && !deployment.targets.etcd) {
@@ -39954,7 +40323,7 @@ async function connectRedisPart(session, position) {
       `clear-history cannot find Redis: ${why}, whose address is read from etcd config/redis, and etcd is not configured (${deployment.targets.missing.etcd ?? "no etcd"}); nothing was deleted. Accepted: etcd-endpoints and etcd-namespace (or manager-config naming them), or redis-url`
     );
   }
-  const servers = deployment.targets.redis ? ["redis"] : ["etcd", "redis"];
+  const servers = deployment.targets.redis && !(readsConfig && deployment.targets.etcd) ? ["redis"] : ["etcd", "redis"];
   const warnOnly = options.redisFailure === "warn";
   const up = await session.connect(servers, warnOnly ? servers : []).catch((error) => {
     if (error instanceof MigrationError) {
@@ -39969,12 +40338,30 @@ ${why}; nothing was deleted (redis-failure: warn would clear the database part a
   });
   return up.has("redis");
 }
+async function perTickBudget(session, release) {
+  const { deployment } = session;
+  const withEtcd = deployment.targets.etcd !== void 0;
+  const view = await releaseSetting(deployment, release, "retention", "per-tick-budget", void 0, { etcd: withEtcd });
+  const place = view.effective;
+  const unread = withEtcd ? "" : "; etcd is not configured, so its config/retention/ was not read";
+  if (!place) return { value: null, from: `[retention] per-tick-budget is not set${unread}` };
+  const text = String(place.value).trim();
+  const value = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!(value >= 1) || !Number.isSafeInteger(value)) {
+    throw invalidInput(
+      `clear-history: ${describePlace(place, "retention")} is ${showValue(place.value)}, which Backend.AI ${release.version}'s manager refuses (accepted: a whole number of at least 1, or unset); nothing was done`
+    );
+  }
+  return { value, from: `${describePlace(place, "retention")}${unread}` };
+}
 var ROW_NAMES = { kernels: "kernel", sessions: "session", error_logs: "error log" };
 async function purgedTables(deployment, policy) {
+  const catalogue = policy.sweep === void 0 ? void 0 : RETENTION_SWEEPS[policy.sweep];
+  const names = catalogue ? [...new Set(catalogue.flatMap((c) => c.drains.map((d) => d.table)))] : policy.deletes;
   const tables = [];
-  for (const table of policy.deletes) {
+  for (const table of names) {
     if (!await tableExists(deployment.postgres, table)) continue;
-    const made = await columnExists(deployment.postgres, table, "created_at") ? "created_at" : "terminated_at";
+    const made = await columnExists(deployment.postgres, table, "created_at") ? "created_at" : await columnExists(deployment.postgres, table, "terminated_at") ? "terminated_at" : null;
     tables.push({ table, made });
   }
   return tables;
@@ -39982,7 +40369,7 @@ async function purgedTables(deployment, policy) {
 async function countRows(deployment, tables, asOf) {
   const counts2 = {};
   for (const { table, made } of tables) {
-    const { rows } = await deployment.postgres.query(`SELECT count(*) AS n FROM ${quoteIdent(table)} WHERE ${quoteIdent(made)} < $1`, [asOf]);
+    const { rows } = await deployment.postgres.query(`SELECT count(*) AS n FROM ${quoteIdent(table)}${made ? ` WHERE ${quoteIdent(made)} < $1` : ""}`, made ? [asOf] : []);
     counts2[table] = Number(rows[0].n);
   }
   return counts2;
@@ -41337,7 +41724,7 @@ function writtenPaths(options) {
 import { accessSync, constants as constants2, realpathSync, statSync as statSync2 } from "node:fs";
 import { dirname as dirname10, join as join18, resolve as resolve16 } from "node:path";
 var PSEUDO_FILESYSTEMS = ["/proc", "/sys", "/dev"];
-var ACCEPTED2 = "accepted: a path under a folder that exists and may be written, not under /proc, /sys or /dev";
+var ACCEPTED3 = "accepted: a path under a folder that exists and may be written, not under /proc, /sys or /dev";
 function checkWritablePaths(paths) {
   const problems2 = paths.flatMap((path4) => unwritable(path4) ?? []);
   if (problems2.length > 0) throw invalidInputs(problems2);
@@ -41345,15 +41732,15 @@ function checkWritablePaths(paths) {
 function unwritable({ input, path: path4, is, inPlace }) {
   const target = resolve16(path4);
   const existing = statOf(target);
-  const deniedText = (reason) => reason && `${input} "${path4}" may not be written (${reason}); ${ACCEPTED2}`;
+  const deniedText = (reason) => reason && `${input} "${path4}" may not be written (${reason}); ${ACCEPTED3}`;
   if (existing?.isCharacterDevice() && inPlace) return deniedText(denied(target));
   if (existing?.isDirectory() && is === "file") return `${input} "${path4}" is a folder; accepted: the path of a file, e.g. ${join18(path4, inputSpec(input)?.default ?? "file")}`;
-  if (existing && !existing.isDirectory() && is === "folder") return `${input} "${path4}" is a file, not a folder; ${ACCEPTED2}`;
+  if (existing && !existing.isDirectory() && is === "folder") return `${input} "${path4}" is a file, not a folder; ${ACCEPTED3}`;
   const folder = nearestExisting(is === "file" ? dirname10(target) : target);
   const real = realpathSync(folder);
   const pseudo = PSEUDO_FILESYSTEMS.find((root) => real === root || real.startsWith(`${root}/`));
-  if (pseudo) return `${input} "${path4}" is under ${pseudo}, a pseudo-filesystem${real === folder ? "" : ` (${folder} is ${real})`}; ${ACCEPTED2}`;
-  if (!statOf(folder).isDirectory()) return `${input} "${path4}": ${folder} is a file, not a folder; ${ACCEPTED2}`;
+  if (pseudo) return `${input} "${path4}" is under ${pseudo}, a pseudo-filesystem${real === folder ? "" : ` (${folder} is ${real})`}; ${ACCEPTED3}`;
+  if (!statOf(folder).isDirectory()) return `${input} "${path4}": ${folder} is a file, not a folder; ${ACCEPTED3}`;
   return deniedText(denied(folder) ?? (existing ? denied(target) : void 0));
 }
 function nearestExisting(path4) {
@@ -41485,6 +41872,7 @@ export {
   exec,
   MigrationError,
   messageOf,
+  retentionSweepOutput,
   redact,
   renderMarkdown,
   renderText,
@@ -41500,4 +41888,4 @@ export {
   runCommand,
   checkWrittenPaths
 };
-//# sourceMappingURL=chunk-NB66ZCMO.js.map
+//# sourceMappingURL=chunk-FNKQ4VER.js.map

@@ -12,7 +12,7 @@ import {
   runCommand,
   secretInputs,
   unusedInputs
-} from "./chunk-NB66ZCMO.js";
+} from "./chunk-FNKQ4VER.js";
 import "./chunk-PS4AXIT4.js";
 import "./chunk-YIVHD5DW.js";
 
@@ -184,7 +184,7 @@ var package_default = {
     goldens: "node scripts/run-ts.mjs scripts/plan-goldens.ts",
     demo: "bash scripts/testbed.sh && npm run -s bundle && node scripts/run-ts.mjs scripts/demo.ts",
     all: "npm run typecheck && npm run bundle && npm test",
-    bench: "bash scripts/testbed.sh && npm run -s real-manager && node scripts/run-ts.mjs scripts/bench-images.ts && node scripts/run-ts.mjs scripts/bench-migrate.ts && node --expose-gc scripts/run-ts.mjs scripts/bench-clear-history.ts && node scripts/run-ts.mjs scripts/bench-clear-history-sessions.ts",
+    bench: "bash scripts/testbed.sh && npm run -s real-manager && node scripts/run-ts.mjs scripts/bench-images.ts && node scripts/run-ts.mjs scripts/bench-migrate.ts && node --expose-gc scripts/run-ts.mjs scripts/bench-clear-history.ts && node scripts/run-ts.mjs scripts/bench-clear-history-sessions.ts && node scripts/run-ts.mjs scripts/bench-clear-history-retention.ts",
     lint: "eslint --cache --cache-location node_modules/.cache/eslint/ . && prettier --check --cache . && madge --circular --no-spinner --extensions ts --ts-config tsconfig.json src && node scripts/check-layers.mjs",
     format: "prettier --write ."
   },
@@ -273,4 +273,4 @@ process.exitCode = await main(process.argv.slice(2), process.env);
 export {
   main
 };
-//# sourceMappingURL=cli-MZROZAWI.js.map
+//# sourceMappingURL=cli-2KAQZA2G.js.map
