@@ -9,7 +9,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -31,6 +31,7 @@ import { findRelease } from '../../src/releases/releases.js';
 
 const run = promisify(execFile);
 const IMAGE = '5b1c3f0e-6a2d-4c8e-9f7a-0d1e2f3a4b5c';
+const REGISTRY = '7d0e4c2a-1b3f-4e5d-8a9b-0c1d2e3f4a5b';
 const info = workerTestbed();
 let admin: Admin;
 let python: string;
@@ -65,7 +66,8 @@ beforeAll(async () => {
   try {
     await seedInstallation(seed.pg, { users: ['user0'] });
     // The image the revisions run, and the `custom` runtime variant the installer's fixture makes (d8e9f0a1b2c3 falls back to it).
-    await insertFilled(seed.pg, 'images', { id: `'${IMAGE}'`, name: `'cr.backend.ai/stable/python:3.11-ubuntu22.04'` });
+    await insertFilled(seed.pg, 'container_registries', { id: `'${REGISTRY}'`, registry_name: `'cr.backend.ai'`, url: `'https://cr.backend.ai'` });
+    await insertFilled(seed.pg, 'images', { id: `'${IMAGE}'`, name: `'cr.backend.ai/stable/python:3.11-ubuntu22.04'`, registry_id: `'${REGISTRY}'` });
     await insertFilled(seed.pg, 'runtime_variants', { name: `'custom'` });
     // Three stored revisions of one deployment: a definition that is JSON null, one with a legacy string start_command, none.
     const legacy = JSON.stringify({ models: [{ name: 'llm', model_path: '/models', service: { start_command: 'python serve.py', port: 8000 } }] });
@@ -139,6 +141,8 @@ describe('26.4.3 → 26.4.x with stored deployment revisions that the later revi
     venvs['26.4.16'] ??= await venvOf('26.4.16');
     const copy = await copyOf();
     await insertFilled(copy.pg, 'deployment_revisions', { revision_number: '4', image: 'gen_random_uuid()', resource_group: `'default'`, runtime_variant: `'custom'` });
+    // And an image whose registry was deleted (registry_id had no foreign key before 045b0e0e4384).
+    await insertFilled(copy.pg, 'images', { name: `'old.registry.example/team/app:1'`, registry_id: 'gen_random_uuid()' });
     const failure = await realUpgrade('26.4.16', copy.database);
     ranRealPackage('26.4.16', 'alembic upgrade head (stops in c7d8e9f0a1b2 on a revision whose image is gone)');
     expect(failure, 'the upgrade must fail').toBeDefined();
@@ -157,6 +161,13 @@ describe('26.4.3 → 26.4.x with stored deployment revisions that the later revi
     // The operator's remedy, then the upgrade bai-migrate plans.
     await copy.pg.query('ALTER TABLE deployment_revisions ALTER COLUMN image DROP NOT NULL');
     const preflight = await runEngine(inputs(copy.toml, 'preflight', '26.4.16'));
+    // 045b0e0e4384 deletes the image whose registry is gone: named here, kept by migrate's backup bundle.
+    expect(preflight.report.entries.filter((e) => e.phase === 'preflight' && e.step === 'revision-deletes')).toEqual([
+      expect.objectContaining({
+        status: 'warning',
+        detail: expect.stringMatching(/^045b0e0e4384 deletes 1 image\(s\) whose container registry is gone; .*: old\.registry\.example\/team\/app:1\. migrate keeps them whole in the backup bundle/),
+      }),
+    ]);
     const checked = preflight.report.entries.filter((e) => e.step === 'unguarded-revisions');
     expect(checked.length).toBeGreaterThan(0);
     expect(
@@ -178,13 +189,15 @@ describe('26.4.3 → 26.4.x with stored deployment revisions that the later revi
     expect((after[1]!.d as { models: Array<{ service: { start_command: unknown } }> }).models[0]!.service.start_command).toEqual(['python serve.py']);
     // The lost image went to NULL (c7d8e9f0a1b2's backfill); the others follow their image row (ON DELETE SET NULL from here on).
     const { rows: images } = await copy.pg.query<{ n: number; image: string | null }>('SELECT revision_number AS n, image::text FROM deployment_revisions ORDER BY 1');
-    const kept = (await copy.pg.query('SELECT 1 FROM images WHERE id = $1', [IMAGE])).rowCount === 1 ? IMAGE : null;
-    console.log(`26.4.16: the seeded image row ${kept ? 'is still there' : 'is gone after the upgrade'}`);
     expect(images).toEqual([
-      { n: 1, image: kept },
-      { n: 2, image: kept },
-      { n: 3, image: kept },
+      { n: 1, image: IMAGE },
+      { n: 2, image: IMAGE },
+      { n: 3, image: IMAGE },
       { n: 4, image: null },
     ]);
+    expect((await copy.pg.query<{ name: string }>('SELECT name FROM images ORDER BY name')).rows).toEqual([{ name: 'cr.backend.ai/stable/python:3.11-ubuntu22.04' }]);
+    const bundle = JSON.parse(readFileSync(join(report.backup!, 'revision-deletes.json'), 'utf8')) as Record<string, Array<{ name: string; registry_id: string }>>;
+    expect(Object.keys(bundle)).toEqual(['045b0e0e4384 images']);
+    expect(bundle['045b0e0e4384 images']!.map((r) => r.name)).toEqual(['old.registry.example/team/app:1']);
   }, 900_000);
 });

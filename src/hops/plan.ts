@@ -15,7 +15,8 @@ import {
   type VersionRef,
 } from '../releases/catalogue.js';
 import { ancestorsIn, compareLines, earliestRelease, latestRelease, LINES, revisionsOf, sameLine } from '../releases/releases.js';
-import { cannotRun, describeCannotRun, unguardedRuns } from '../releases/cannot-run.js';
+import { cannotRun, deletingRuns, describeCannotRun, unguardedRuns } from '../releases/cannot-run.js';
+import { revisionDeletes } from '../steps/revision-deletes.js';
 import { unguardedRevisions } from '../steps/unguarded-revisions.js';
 import { invalidInput, MigrationError } from '../core/errors.js';
 import { DETOURS, HOP_STEPS, PATCH_STEPS, type Detour } from './index.js';
@@ -201,15 +202,17 @@ function notWrittenYet(fromLine: string, toLine: string): string {
 }
 
 /**
- * `steps` with unguarded-revisions before the schema step where `to`'s package runs, from
- * `fromHead`, a revision that stops on some rows without a guard (releases/cannot-run.ts).
+ * `steps` with unguarded-revisions and revision-deletes before the schema step where `to`'s package
+ * runs, from `fromHead`, a revision that stops on some rows without a guard, or that deletes rows
+ * for good (releases/cannot-run.ts).
  */
 function withRowChecks(steps: readonly Step[], fromLine: string, fromHead: string, to: Release): readonly Step[] {
   const have = ancestorsIn(fromLine, fromHead);
   const runs = [...ancestorsIn(to.line, to.head)].filter((revision) => !have.has(revision));
-  if (unguardedRuns(to.version, runs).length === 0) return steps;
+  const checks = [...(unguardedRuns(to.version, runs).length > 0 ? [unguardedRevisions] : []), ...(deletingRuns(to.version, runs).length > 0 ? [revisionDeletes] : [])];
+  if (checks.length === 0) return steps;
   const at = steps.findIndex((step) => step.id === 'schema');
-  return [...steps.slice(0, at), unguardedRevisions, ...steps.slice(at)];
+  return [...steps.slice(0, at), ...checks, ...steps.slice(at)];
 }
 
 /**

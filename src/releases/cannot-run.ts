@@ -247,3 +247,40 @@ export const SPLICES: readonly Splice[] = [
     source: 'backend.ai-manager 26.8.3 and 26.9.6 wheels: ai/backend/manager/models/alembic/versions/2d6443ac0d4a_create_app_config_allow_list_table.py (down_revision) and f4a2b7c9e105_*.py',
   },
 ];
+
+/**
+ * A revision that deletes rows an operator may want back: it runs without error, so nothing stops,
+ * but what it deletes has no downgrade. Preflight lists the rows, and the backup bundle keeps them.
+ */
+export interface DeletingRevision {
+  readonly revision: string;
+  readonly table: string;
+  /** The rows it deletes (SQL on `table`). */
+  readonly where: string;
+  /** SQL naming a row for messages. */
+  readonly name: string;
+  /** What they are, and what follows from their going. */
+  readonly what: string;
+  readonly source: string;
+}
+
+export const DELETING_REVISIONS: readonly DeletingRevision[] = [
+  {
+    // 045b0e0e4384 (26.4.x, and every later line) adds a foreign key from images.registry_id to container_registries,
+    // first deleting each image whose registry is gone. Deployment revisions and kernels refer to images through
+    // ON DELETE SET NULL keys by then (c7d8e9f0a1b2, cd067180a8b1): they keep their rows, without an image.
+    revision: '045b0e0e4384',
+    table: 'images',
+    where: 'registry_id NOT IN (SELECT id FROM container_registries)',
+    name: 'name',
+    what: 'image(s) whose container registry is gone; the deployment revisions and kernels that name them keep their rows with the image set to NULL (such a revision cannot be deployed again)',
+    source: 'backend.ai-manager 26.4.16 wheel: ai/backend/manager/models/alembic/versions/045b0e0e4384_add_fk_from_images_registry_id_to_.py',
+  },
+];
+
+/** The revisions among `revisions` that `release`'s package runs and that delete rows. */
+export function deletingRuns(release: string, revisions: Iterable<string>): DeletingRevision[] {
+  const installed = publishedRelease(release);
+  const wanted = new Set(revisions);
+  return DELETING_REVISIONS.filter((d) => wanted.has(d.revision) && ships(installed, d.revision));
+}

@@ -48,9 +48,12 @@ describe('plan', () => {
     expect(makePlan(v('22.03.14'), v('22.03')).hops).toEqual([]);
   });
 
-  it('a patch upgrade whose package runs a revision that stops on some rows checks them before the schema step (releases/cannot-run.ts)', () => {
+  it('a patch upgrade whose package runs a revision that stops on some rows, or deletes some for good, checks them before the schema step (releases/cannot-run.ts)', () => {
     // 26.4.3 → 26.4.10 runs 8c1f7d3a9e2b unguarded and c7d8e9f0a1b2 (unguarded in every text); 26.4.10 → 26.4.12 runs neither.
-    expect(shape(makePlan(v('26.4.3'), v('26.4.10')))).toEqual([{ hop: '26.4.3 → 26.4.10', to: '26.4.10', steps: ['services-stopped', 'unguarded-revisions', 'schema', 'manager-starts'] }]);
+    // … and 045b0e0e4384, which deletes images whose registry is gone: listed, and kept in the backup bundle.
+    expect(shape(makePlan(v('26.4.3'), v('26.4.10')))).toEqual([
+      { hop: '26.4.3 → 26.4.10', to: '26.4.10', steps: ['services-stopped', 'unguarded-revisions', 'revision-deletes', 'schema', 'manager-starts'] },
+    ]);
     expect(shape(makePlan(v('26.4.3'), v('26.4.16')))[0]!.steps).toContain('unguarded-revisions');
     expect(shape(makePlan(v('26.4.10'), v('26.4.12')))[0]!.steps).toEqual(['services-stopped', 'schema', 'manager-starts']);
   });

@@ -1,5 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { cannotRun, clashingRuns, PACKAGE_BREAKAGES, REVISION_CLASHES, SPLICES, STRANDED_HEADS, strandedHead, UNGUARDED_REVISIONS, unguardedRuns } from '../../../src/releases/cannot-run.js';
+import {
+  cannotRun,
+  clashingRuns,
+  PACKAGE_BREAKAGES,
+  REVISION_CLASHES,
+  SPLICES,
+  STRANDED_HEADS,
+  strandedHead,
+  UNGUARDED_REVISIONS,
+  DELETING_REVISIONS,
+  deletingRuns,
+  unguardedRuns,
+} from '../../../src/releases/cannot-run.js';
 import { parseVersion } from '../../../src/releases/catalogue.js';
 import { makePlan, requireSupported } from '../../../src/hops/plan.js';
 import { ancestorsIn, findRelease, latestRelease, linesHolding, parentsIn, RELEASES, reaches, revisionsOf, revisionsToApply, upgradeSkips } from '../../../src/releases/releases.js';
@@ -127,6 +139,15 @@ describe('route hazards of the releases after 26.8.1', () => {
     expect(unguardedRuns('26.4.3', ['c7d8e9f0a1b2'])).toEqual([]);
     expect(unguarded.stopsOn).toEqual([expect.objectContaining({ table: 'deployment_revisions', column: 'image', onlyIf: expect.stringContaining("is_nullable = 'NO'") })]);
     expect(unguarded.remedy).toMatch(/^ALTER TABLE deployment_revisions ALTER COLUMN image DROP NOT NULL/);
+  });
+
+  it('045b0e0e4384 deletes the images whose container registry is gone, in every release that ships it', () => {
+    const [deleting] = DELETING_REVISIONS;
+    expect(deleting).toMatchObject({ revision: '045b0e0e4384', table: 'images', where: expect.stringContaining('container_registries') });
+    const ships = RELEASES.filter((r) => ancestorsIn(r.line, r.head).has('045b0e0e4384')).map((r) => r.version);
+    expect(ships.length).toBeGreaterThan(0);
+    for (const version of ships) expect(deletingRuns(version, ['045b0e0e4384']), version).toEqual([deleting]);
+    expect(deletingRuns('26.4.3', ['045b0e0e4384'])).toEqual([]);
   });
 
   it('bd1bf0524350 and c4a91d7e05b2 clash in one upgrade with 26.8.x and 26.9.0–26.9.2, met only from 26.4.8 or older', () => {
