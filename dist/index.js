@@ -2,6 +2,6 @@ import { createRequire as __baiCreateRequire } from 'node:module'; const require
 
 // src/action/index.ts
 process.setSourceMapsEnabled(true);
-var { run } = await import("./chunks/main-Q6MG5XJX.js");
+var { run } = await import("./chunks/main-ELUPXKPX.js");
 await run();
 //# sourceMappingURL=index.js.map

@@ -16,7 +16,7 @@ import {
   secretInputs,
   unusedInputs,
   which
-} from "./chunk-FNKQ4VER.js";
+} from "./chunk-HUEOES4D.js";
 import {
   require_src3 as require_src
 } from "./chunk-PS4AXIT4.js";
@@ -73906,4 +73906,4 @@ export {
   outputValues,
   run
 };
-//# sourceMappingURL=main-Q6MG5XJX.js.map
+//# sourceMappingURL=main-ELUPXKPX.js.map

@@ -12,7 +12,7 @@ import {
   runCommand,
   secretInputs,
   unusedInputs
-} from "./chunk-FNKQ4VER.js";
+} from "./chunk-HUEOES4D.js";
 import "./chunk-PS4AXIT4.js";
 import "./chunk-YIVHD5DW.js";
 
@@ -273,4 +273,4 @@ process.exitCode = await main(process.argv.slice(2), process.env);
 export {
   main
 };
-//# sourceMappingURL=cli-2KAQZA2G.js.map
+//# sourceMappingURL=cli-4XW4XUHF.js.map

@@ -35602,6 +35602,24 @@ function unguardedRuns(release, revisions) {
   const wanted = new Set(revisions);
   return UNGUARDED_REVISIONS.filter((u) => wanted.has(u.revision) && ships(installed, u.revision) && !u.guardedIn.includes(installed));
 }
+var DELETING_REVISIONS = [
+  {
+    // 045b0e0e4384 (26.4.x, and every later line) adds a foreign key from images.registry_id to container_registries,
+    // first deleting each image whose registry is gone. Deployment revisions and kernels refer to images through
+    // ON DELETE SET NULL keys by then (c7d8e9f0a1b2, cd067180a8b1): they keep their rows, without an image.
+    revision: "045b0e0e4384",
+    table: "images",
+    where: "registry_id NOT IN (SELECT id FROM container_registries)",
+    name: "name",
+    what: "image(s) whose container registry is gone; the deployment revisions and kernels that name them keep their rows with the image set to NULL (such a revision cannot be deployed again)",
+    source: "backend.ai-manager 26.4.16 wheel: ai/backend/manager/models/alembic/versions/045b0e0e4384_add_fk_from_images_registry_id_to_.py"
+  }
+];
+function deletingRuns(release, revisions) {
+  const installed = publishedRelease(release);
+  const wanted = new Set(revisions);
+  return DELETING_REVISIONS.filter((d) => wanted.has(d.revision) && ships(installed, d.revision));
+}
 
 // src/steps/schema/shared.ts
 import { resolve as resolve10 } from "node:path";
@@ -36000,6 +36018,44 @@ async function waitForOrphanedAlembic(ctx) {
     await sleep(500);
   }
 }
+
+// src/steps/revision-deletes.ts
+async function deletions(ctx) {
+  const revisions = ctx.assumedRevisions ?? await readRevisions(ctx.deployment.postgres);
+  const runs = schemaRevisionRuns(ctx.hop, revisions).filter((run2) => run2.by === "target" && run2.direction === "up").map((run2) => run2.revision);
+  const found = [];
+  for (const d of deletingRuns(ctx.hop.to.version, runs)) if (await tableExists(ctx.deployment.postgres, d.table)) found.push(d);
+  return found;
+}
+var revisionDeletes = {
+  id: "revision-deletes",
+  title: "Rows the target's revisions delete",
+  kind: "check",
+  action: "Lists the rows a revision of the target release deletes for good (26.4's 045b0e0e4384: images whose container registry is gone), which the backup bundle keeps; changes nothing.",
+  servers: ["postgres"],
+  tables: ["images", "container_registries"],
+  async preflight(ctx) {
+    const found = await deletions(ctx);
+    if (found.length === 0) return [ok2(`backend.ai-manager ${ctx.hop.to.version} deletes no rows here that it cannot put back`)];
+    const findings = [];
+    for (const d of found) {
+      const named2 = await columnExists(ctx.deployment.postgres, d.table, d.name) ? d.name : "ctid::text";
+      const { rows } = await ctx.deployment.postgres.query(`SELECT (${named2})::text AS name FROM ${quoteIdent(d.table)} WHERE ${d.where} ORDER BY 1`);
+      findings.push(
+        rows.length === 0 ? ok2(`${d.revision} deletes ${d.what.split(";")[0]}: none here`) : warning(`${d.revision} deletes ${rows.length} ${d.what}: ${firstFew(rows, (r) => r.name)}. migrate keeps them whole in the backup bundle (source: ${d.source})`)
+      );
+    }
+    return findings;
+  },
+  async backup(ctx) {
+    const content = {};
+    for (const d of await deletions(ctx)) {
+      const { rows } = await ctx.deployment.postgres.query(`SELECT row_to_json(t) AS row FROM ${quoteIdent(d.table)} t WHERE ${d.where}`);
+      if (rows.length > 0) content[`${d.revision} ${d.table}`] = rows.map((r) => r.row);
+    }
+    return Object.keys(content).length === 0 ? void 0 : { name: "revision-deletes.json", content: JSON.stringify(content, null, 2) };
+  }
+};
 
 // src/steps/unguarded-revisions.ts
 var unguardedRevisions = {
@@ -38903,9 +38959,10 @@ function notWrittenYet(fromLine, toLine) {
 function withRowChecks(steps, fromLine, fromHead, to) {
   const have = ancestorsIn(fromLine, fromHead);
   const runs = [...ancestorsIn(to.line, to.head)].filter((revision) => !have.has(revision));
-  if (unguardedRuns(to.version, runs).length === 0) return steps;
+  const checks = [...unguardedRuns(to.version, runs).length > 0 ? [unguardedRevisions] : [], ...deletingRuns(to.version, runs).length > 0 ? [revisionDeletes] : []];
+  if (checks.length === 0) return steps;
   const at2 = steps.findIndex((step2) => step2.id === "schema");
-  return [...steps.slice(0, at2), unguardedRevisions, ...steps.slice(at2)];
+  return [...steps.slice(0, at2), ...checks, ...steps.slice(at2)];
 }
 function packageRefuses(fromLine, fromHead, to) {
   const have = ancestorsIn(fromLine, fromHead);
@@ -41888,4 +41945,4 @@ export {
   runCommand,
   checkWrittenPaths
 };
-//# sourceMappingURL=chunk-FNKQ4VER.js.map
+//# sourceMappingURL=chunk-HUEOES4D.js.map
