@@ -137,6 +137,29 @@ describe('26.4.3 → 26.4.x with stored deployment revisions that the later revi
     expect(await definitions(copy.pg)).toEqual(before);
   }, 900_000);
 
+  it("without the installer's `custom` runtime variant, a revision whose variant no row names stops every text of d8e9f0a1b2c3 (26.4.16's too): preflight names it and the remedy", async () => {
+    venvs['26.4.16'] ??= await venvOf('26.4.16');
+    const copy = await copyOf();
+    await copy.pg.query(`DELETE FROM runtime_variants WHERE name = 'custom'`);
+    await insertFilled(copy.pg, 'deployment_revisions', { revision_number: '4', image: `'${IMAGE}'`, resource_group: `'default'`, runtime_variant: `'vllm'` });
+    const failure = await realUpgrade('26.4.16', copy.database);
+    ranRealPackage('26.4.16', 'alembic upgrade head (stops in d8e9f0a1b2c3 without a custom runtime variant)');
+    expect(failure, 'the upgrade must fail').toBeDefined();
+    expect(failure).toMatch(/Running upgrade c7d8e9f0a1b2 -> d8e9f0a1b2c3/);
+    expect(failure).toMatch(/column "runtime_variant_id" of relation "deployment_revisions" contains null values/);
+    expect(await version(copy.pg)).toEqual([findRelease('26.4.3')!.head]);
+    const { report } = await runEngine(inputs(copy.toml, 'preflight', '26.4.16'));
+    const found = report.entries.filter((e) => e.step === 'unguarded-revisions' && e.status === 'failed');
+    expect(found, JSON.stringify(report.entries.filter((e) => e.step === 'unguarded-revisions'))).toHaveLength(1);
+    // Every revision here names a variant no row has: the four of them, `custom` among those names too.
+    expect(found[0]!.detail).toMatch(
+      /^d8e9f0a1b2c3 runs with backend\.ai-manager 26\.4\.16's text, which stops on 4 row\(s\) of deployment_revisions where runtime_variant NOT IN \(SELECT name FROM runtime_variants\) .*No release's text passes over them: INSERT INTO runtime_variants \(name\) VALUES \('custom'\) first/,
+    );
+    await copy.pg.query(`INSERT INTO runtime_variants (id, name) VALUES (gen_random_uuid(), 'custom')`);
+    const after = await runEngine(inputs(copy.toml, 'preflight', '26.4.16'));
+    expect(after.report.entries.filter((e) => e.step === 'unguarded-revisions' && e.status !== 'ok')).toEqual([]);
+  }, 900_000);
+
   it("a revision whose image is gone stops every text of c7d8e9f0a1b2 (26.4.16's too): preflight to 26.4.16 names it and the remedy, passes the JSON null; with the remedy applied, migrate takes the database to 26.4.16", async () => {
     venvs['26.4.16'] ??= await venvOf('26.4.16');
     const copy = await copyOf();

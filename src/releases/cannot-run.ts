@@ -170,6 +170,24 @@ export const UNGUARDED_REVISIONS: readonly UnguardedRevision[] = [
     source:
       'backend.ai-manager 26.4.16, 26.8.3 and 26.9.6 wheels: ai/backend/manager/models/alembic/versions/c7d8e9f0a1b2_add_fk_to_deployment_revisions_image.py (its UPDATE … SET image = NULL comes before its alter_column(nullable=True))',
   },
+  {
+    // d8e9f0a1b2c3 (26.4.4, and every later line) replaces deployment_revisions.runtime_variant by a NOT NULL key onto
+    // runtime_variants: a name no row has falls back to the `custom` row, which only the installer's fixture makes.
+    revision: 'd8e9f0a1b2c3',
+    guardedIn: [],
+    stopsOn: [
+      {
+        table: 'deployment_revisions',
+        column: 'runtime_variant',
+        where: 'runtime_variant NOT IN (SELECT name FROM runtime_variants)',
+        onlyIf: "NOT EXISTS (SELECT 1 FROM runtime_variants WHERE name = 'custom')",
+      },
+    ],
+    remedy: "INSERT INTO runtime_variants (name) VALUES ('custom') first (the row the installer's fixture makes, which the revision falls back to), or name an existing variant in those rows",
+    error: 'NotNullViolationError: column "runtime_variant_id" of relation "deployment_revisions" contains null values (real-2604-patch.test.ts shows 26.4.16\'s)',
+    source:
+      'backend.ai-manager 26.4.16 wheel: ai/backend/manager/models/alembic/versions/d8e9f0a1b2c3_migrate_deployment_revisions_runtime_variant_to_uuid_fk.py (its fallback reads the `custom` row, then sets the column NOT NULL)',
+  },
 ];
 
 /** The revisions among `revisions` that `release`'s package runs without their guard. */

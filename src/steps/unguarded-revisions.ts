@@ -1,7 +1,8 @@
 /**
  * Rows a revision stops on when the hop's target package runs it without a guard (src/releases/
  * cannot-run.ts, UNGUARDED_REVISIONS: 26.4.4–26.4.12's 8c1f7d3a9e2b on a stored model definition that
- * is not a JSON object; every text of c7d8e9f0a1b2 on a deployment revision whose image is gone).
+ * is not a JSON object; every text of c7d8e9f0a1b2 on a deployment revision whose image is gone, and
+ * of d8e9f0a1b2c3 on one whose runtime variant no row names when there is no `custom` variant).
  * Found before anything is written, with the releases whose text passes over them and what to do.
  */
 import { UNGUARDED_REVISIONS, unguardedRuns } from '../releases/cannot-run.js';
@@ -15,7 +16,7 @@ export const unguardedRevisions: Step = {
   title: "Rows the target package's revisions stop on",
   kind: 'check',
   action:
-    "Checks for rows that a revision the target release's package runs stops on where no guard of its text passes over them (8c1f7d3a9e2b of 26.4.4–26.4.12 on a model definition that is not a JSON object; c7d8e9f0a1b2 on a deployment revision whose image is gone); changes nothing.",
+    "Checks for rows that a revision the target release's package runs stops on where no guard of its text passes over them (8c1f7d3a9e2b of 26.4.4–26.4.12 on a model definition that is not a JSON object; c7d8e9f0a1b2 on a deployment revision whose image is gone; d8e9f0a1b2c3 on one whose runtime variant no row names, without a `custom` one); changes nothing.",
   servers: ['postgres'],
   tables: [...new Set(UNGUARDED_REVISIONS.flatMap((u) => u.stopsOn.map((s) => s.table)))],
 

@@ -120,9 +120,9 @@ describe('route hazards of the releases after 26.8.1', () => {
     const from = latestRelease('26.3');
     const runs = (to: string) => revisionsToApply('26.3', release(to).line, [from.head], release(to).head);
     const revisions = (found: readonly { revision: string }[]) => found.map((u) => u.revision);
-    // On that way c7d8e9f0a1b2 runs too, with no guard in any text (below).
-    expect(revisions(unguardedRuns('26.4.12', runs('26.4.12')))).toEqual(['8c1f7d3a9e2b', 'c7d8e9f0a1b2']);
-    expect(revisions(unguardedRuns('26.4.13', runs('26.4.13')))).toEqual(['c7d8e9f0a1b2']);
+    // On that way c7d8e9f0a1b2 and d8e9f0a1b2c3 run too, with no guard in any text (below).
+    expect(revisions(unguardedRuns('26.4.12', runs('26.4.12')))).toEqual(['8c1f7d3a9e2b', 'c7d8e9f0a1b2', 'd8e9f0a1b2c3']);
+    expect(revisions(unguardedRuns('26.4.13', runs('26.4.13')))).toEqual(['c7d8e9f0a1b2', 'd8e9f0a1b2c3']);
     expect(unguardedRuns('26.8.3', ['8c1f7d3a9e2b'])).toEqual([unguarded]);
     expect(unguardedRuns('26.9.0', ['8c1f7d3a9e2b'])).toEqual([unguarded]);
     expect(unguardedRuns('26.9.1', ['8c1f7d3a9e2b'])).toEqual([]);
@@ -139,6 +139,14 @@ describe('route hazards of the releases after 26.8.1', () => {
     expect(unguardedRuns('26.4.3', ['c7d8e9f0a1b2'])).toEqual([]);
     expect(unguarded.stopsOn).toEqual([expect.objectContaining({ table: 'deployment_revisions', column: 'image', onlyIf: expect.stringContaining("is_nullable = 'NO'") })]);
     expect(unguarded.remedy).toMatch(/^ALTER TABLE deployment_revisions ALTER COLUMN image DROP NOT NULL/);
+  });
+
+  it('d8e9f0a1b2c3 stops on a revision whose runtime variant no row names, in every text, until a `custom` variant exists', () => {
+    const unguarded = UNGUARDED_REVISIONS.find((u) => u.revision === 'd8e9f0a1b2c3')!;
+    expect(unguarded.guardedIn).toEqual([]);
+    expect(unguarded.stopsOn).toEqual([expect.objectContaining({ table: 'deployment_revisions', column: 'runtime_variant', onlyIf: expect.stringContaining("name = 'custom'") })]);
+    for (const version of ['26.4.4', '26.4.16', '26.8.3', '26.9.6']) expect(unguardedRuns(version, ['d8e9f0a1b2c3']), version).toEqual([unguarded]);
+    expect(unguardedRuns('26.4.3', ['d8e9f0a1b2c3'])).toEqual([]);
   });
 
   it('045b0e0e4384 deletes the images whose container registry is gone, in every release that ships it', () => {

@@ -35595,6 +35595,23 @@ var UNGUARDED_REVISIONS = [
     remedy: "ALTER TABLE deployment_revisions ALTER COLUMN image DROP NOT NULL first (what the revision itself does right after): its backfill then sets those images to NULL, as it means to (note the image ids if you want them: they are lost)",
     error: `NotNullViolationError: null value in column "image" of relation "deployment_revisions" violates not-null constraint (real-2604-patch.test.ts shows 26.4.16's)`,
     source: "backend.ai-manager 26.4.16, 26.8.3 and 26.9.6 wheels: ai/backend/manager/models/alembic/versions/c7d8e9f0a1b2_add_fk_to_deployment_revisions_image.py (its UPDATE \u2026 SET image = NULL comes before its alter_column(nullable=True))"
+  },
+  {
+    // d8e9f0a1b2c3 (26.4.4, and every later line) replaces deployment_revisions.runtime_variant by a NOT NULL key onto
+    // runtime_variants: a name no row has falls back to the `custom` row, which only the installer's fixture makes.
+    revision: "d8e9f0a1b2c3",
+    guardedIn: [],
+    stopsOn: [
+      {
+        table: "deployment_revisions",
+        column: "runtime_variant",
+        where: "runtime_variant NOT IN (SELECT name FROM runtime_variants)",
+        onlyIf: "NOT EXISTS (SELECT 1 FROM runtime_variants WHERE name = 'custom')"
+      }
+    ],
+    remedy: "INSERT INTO runtime_variants (name) VALUES ('custom') first (the row the installer's fixture makes, which the revision falls back to), or name an existing variant in those rows",
+    error: `NotNullViolationError: column "runtime_variant_id" of relation "deployment_revisions" contains null values (real-2604-patch.test.ts shows 26.4.16's)`,
+    source: "backend.ai-manager 26.4.16 wheel: ai/backend/manager/models/alembic/versions/d8e9f0a1b2c3_migrate_deployment_revisions_runtime_variant_to_uuid_fk.py (its fallback reads the `custom` row, then sets the column NOT NULL)"
   }
 ];
 function unguardedRuns(release, revisions) {
@@ -36062,7 +36079,7 @@ var unguardedRevisions = {
   id: "unguarded-revisions",
   title: "Rows the target package's revisions stop on",
   kind: "check",
-  action: "Checks for rows that a revision the target release's package runs stops on where no guard of its text passes over them (8c1f7d3a9e2b of 26.4.4\u201326.4.12 on a model definition that is not a JSON object; c7d8e9f0a1b2 on a deployment revision whose image is gone); changes nothing.",
+  action: "Checks for rows that a revision the target release's package runs stops on where no guard of its text passes over them (8c1f7d3a9e2b of 26.4.4\u201326.4.12 on a model definition that is not a JSON object; c7d8e9f0a1b2 on a deployment revision whose image is gone; d8e9f0a1b2c3 on one whose runtime variant no row names, without a `custom` one); changes nothing.",
   servers: ["postgres"],
   tables: [...new Set(UNGUARDED_REVISIONS.flatMap((u) => u.stopsOn.map((s) => s.table)))],
   async preflight(ctx) {
@@ -41945,4 +41962,4 @@ export {
   runCommand,
   checkWrittenPaths
 };
-//# sourceMappingURL=chunk-HUEOES4D.js.map
+//# sourceMappingURL=chunk-7ASXEYEA.js.map
