@@ -2,6 +2,6 @@ import { createRequire as __baiCreateRequire } from 'node:module'; const require
 
 // src/action/index.ts
 process.setSourceMapsEnabled(true);
-var { run } = await import("./chunks/main-HI5ENEH4.js");
+var { run } = await import("./chunks/main-KO5V3ENF.js");
 await run();
 //# sourceMappingURL=index.js.map

@@ -28,8 +28,8 @@ import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import { withTestbed, type Admin } from '../__tests__/support/deployment.js';
 import { INSTALLATION_OWNER, insertFilled, insertTerminatedSessions, seedInstallation } from '../__tests__/support/installation-rows.js';
-import { copyOfTemplate, oneshotDatabase, seedStatKeys } from '../__tests__/support/oneshot.js';
-import { databaseClient, operatorManagerToml } from '../__tests__/support/operator-toml.js';
+import { copyWithStatKeys, oneshotDatabase, type CopyWithStatKeys } from '../__tests__/support/oneshot.js';
+import { databaseClient } from '../__tests__/support/operator-toml.js';
 import { BAI_CACHE } from '../__tests__/support/real-manager.js';
 import type { TestbedInfo } from '../__tests__/support/testbed.js';
 import { clearRetentionEra, cutoffAndCount } from '../src/commands/clear-history.js';
@@ -163,22 +163,8 @@ async function seededTemplate(info: TestbedInfo, admin: Admin, venv: Provisioned
   return rpcKeyFile;
 }
 
-interface Copy {
-  readonly database: string;
-  readonly toml: string;
-  readonly pg: pg.Client;
-  drop(): Promise<void>;
-}
-
-/** A copy of `template` with its own etcd namespace, and Redis DB 0 holding a stat key per kernel. */
-async function copyOf(info: TestbedInfo, admin: Admin, template: string, managerLines = ''): Promise<Copy> {
-  const copy = await copyOfTemplate(info, admin, template, 'bai_bench');
-  await seedStatKeys(admin, copy.pg);
-  return { ...copy, toml: operatorManagerToml(info, { database: copy.database, namespace: copy.namespace, prefix: 'bai-bench-', managerLines }) };
-}
-
 /** The row counts a contender left: each swept table, the disabled category's table, the stamped policies and the Redis keys. */
-async function leftOf(copy: Copy, admin: Admin): Promise<Record<string, number>> {
+async function leftOf(copy: CopyWithStatKeys, admin: Admin): Promise<Record<string, number>> {
   const tables = [...SWEPT_TABLES, DISABLED_TABLE];
   const { rows } = await copy.pg.query<Record<string, number>>(
     `SELECT ${tables.map((t) => `(SELECT count(*)::int FROM ${t}) AS ${t}`).join(', ')},
@@ -206,7 +192,7 @@ interface Measured {
 }
 
 /** bai-migrate's own mode of this era through the engine's function, on the connections a run makes. */
-async function ours(copy: Copy, total: number, vacuum: 'none' | 'analyze'): Promise<Measured> {
+async function ours(copy: CopyWithStatKeys, total: number, vacuum: 'none' | 'analyze'): Promise<Measured> {
   const options = parseOptions({ command: 'clear-history', retention: RETENTION, vacuum, 'manager-config': copy.toml });
   const connected = new Deployment(resolveTargets(options, {}), 60_000, () => undefined);
   await connected.connect(['postgres', 'etcd', 'redis']);
@@ -226,7 +212,7 @@ async function ours(copy: Copy, total: number, vacuum: 'none' | 'analyze'): Prom
 }
 
 /** The same work without batching: one UNLINK pipeline of the old kernels' keys, one DELETE per drain, the stamps. */
-async function floorOf(copy: Copy, admin: Admin): Promise<Measured> {
+async function floorOf(copy: CopyWithStatKeys, admin: Admin): Promise<Measured> {
   const start = performance.now();
   let longest = 0;
   const timed = async <T extends pg.QueryResultRow>(sql: string, params: unknown[] = []) => {
@@ -286,11 +272,11 @@ await withTestbed(async (info, admin) => {
   // Rounds of both contenders, the order alternating (a shared machine's load moves every figure): the median round's ratio.
   const rounds: Array<{ mine: Measured; floor: Measured }> = [];
   let left: Record<string, number> = {};
-  let copy: Copy;
+  let copy: CopyWithStatKeys;
   for (let round = 0; round < ROUNDS; round++) {
     const measured: { mine?: Measured; floor?: Measured } = {};
     for (const contender of round % 2 === 0 ? (['mine', 'floor'] as const) : (['floor', 'mine'] as const)) {
-      copy = await copyOf(info, admin, big);
+      copy = await copyWithStatKeys(info, admin, big);
       measured[contender] = contender === 'mine' ? await ours(copy, n, 'none') : await floorOf(copy, admin);
       left = await leftOf(copy, admin);
       expectLeft(left, contender === 'mine' ? 'bai-migrate' : 'floor');
@@ -328,13 +314,13 @@ await withTestbed(async (info, admin) => {
     console.log(`\nSeeding ${atManager} old rows over ${Object.keys(ENABLED).join(', ')} (plus ${KEPT} kept per table) on ${RELEASE}'s own schema…`);
     keyFile = await seededTemplate(info, admin, venv, template, atManager);
   }
-  copy = await copyOf(info, admin, template);
+  copy = await copyWithStatKeys(info, admin, template);
   const mineVacuum = await ours(copy, atManager, 'analyze');
   const mineVacuumLeft = await leftOf(copy, admin);
   expectLeft(mineVacuumLeft, 'bai-migrate (vacuum: analyze)');
   await copy.drop();
   // The manager reads the RPC key pair's path from manager.toml from 23.09 on: the one its own CLI made with the schema.
-  copy = await copyOf(info, admin, template, `rpc-auth-manager-keypair = "${keyFile}"\n`);
+  copy = await copyWithStatKeys(info, admin, template, `rpc-auth-manager-keypair = "${keyFile}"\n`);
   const cli = { command: [venv.managerCli], configFile: copy.toml };
   const args = ['mgr', 'clear-history', '-r', RETENTION];
   t = performance.now();

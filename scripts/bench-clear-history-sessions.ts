@@ -23,8 +23,8 @@ import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import { withTestbed, type Admin } from '../__tests__/support/deployment.js';
 import { insertTerminatedSessions, seedInstallation } from '../__tests__/support/installation-rows.js';
-import { copyOfTemplate, oneshotDatabase, seedStatKeys } from '../__tests__/support/oneshot.js';
-import { databaseClient, operatorManagerToml } from '../__tests__/support/operator-toml.js';
+import { copyWithStatKeys, oneshotDatabase, type CopyWithStatKeys } from '../__tests__/support/oneshot.js';
+import { databaseClient } from '../__tests__/support/operator-toml.js';
 import { BAI_CACHE } from '../__tests__/support/real-manager.js';
 import type { TestbedInfo } from '../__tests__/support/testbed.js';
 import { clearHistory } from '../src/commands/clear-history.js';
@@ -72,22 +72,8 @@ async function seededTemplate(info: TestbedInfo, admin: Admin, venv: Provisioned
   }
 }
 
-interface Copy {
-  readonly database: string;
-  readonly toml: string;
-  readonly pg: pg.Client;
-  drop(): Promise<void>;
-}
-
-/** A copy of `template` with its own etcd namespace, and Redis DB 0 holding a stat key per kernel. */
-async function copyOf(info: TestbedInfo, admin: Admin, template: string, managerLines = ''): Promise<Copy> {
-  const copy = await copyOfTemplate(info, admin, template, 'bai_bench');
-  await seedStatKeys(admin, copy.pg);
-  return { ...copy, toml: operatorManagerToml(info, { database: copy.database, namespace: copy.namespace, prefix: 'bai-bench-', managerLines }) };
-}
-
 /** Fails unless exactly the old sessions, their kernels and their keys are gone. */
-async function expectCleared(copy: Copy, admin: Admin, label: string): Promise<void> {
+async function expectCleared(copy: CopyWithStatKeys, admin: Admin, label: string): Promise<void> {
   const { rows } = await copy.pg.query<{ sessions: number; kernels: number }>('SELECT (SELECT count(*)::int FROM sessions) AS sessions, (SELECT count(*)::int FROM kernels) AS kernels');
   const keys = await admin.redis(0).dbsize();
   if (rows[0]!.sessions !== KEPT || rows[0]!.kernels !== KEPT || keys !== KEPT) throw new Error(`${label}: ${JSON.stringify(rows[0])} rows and ${keys} Redis keys left, expected ${KEPT} of each`);
@@ -99,7 +85,7 @@ interface Measured {
 }
 
 /** bai-migrate's own mode through the engine's function. */
-async function ours(copy: Copy, count: number, vacuum: 'none' | 'analyze'): Promise<Measured> {
+async function ours(copy: CopyWithStatKeys, count: number, vacuum: 'none' | 'analyze'): Promise<Measured> {
   const options = parseOptions({ command: 'clear-history', retention: `${RETENTION_DAYS}d`, vacuum, 'manager-config': copy.toml });
   const connected = new Deployment(resolveTargets(options, {}), 60_000, () => undefined);
   await connected.connect(['postgres', 'etcd', 'redis']);
@@ -128,11 +114,11 @@ await withTestbed(async (info, admin) => {
   const big = 'bai_bench_tmpl_sessions';
   console.log(`Seeding ${n} old sessions with their kernels (plus ${KEPT} kept) on ${RELEASE}'s own schema…`);
   await seededTemplate(info, admin, venv, big, n);
-  let copy = await copyOf(info, admin, big);
+  let copy = await copyWithStatKeys(info, admin, big);
   const mine = await ours(copy, n, 'none');
   await expectCleared(copy, admin, 'bai-migrate');
   await copy.drop();
-  copy = await copyOf(info, admin, big);
+  copy = await copyWithStatKeys(info, admin, big);
   const cutoff = `now() - interval '${RETENTION_DAYS} days'`;
   const floorStart = performance.now();
   let longest = 0;
@@ -166,7 +152,7 @@ await withTestbed(async (info, admin) => {
   const small = 'bai_bench_tmpl_sessions_small';
   console.log(`\nSeeding ${atManager} old sessions with their kernels (plus ${KEPT} kept) on ${RELEASE}'s own schema…`);
   await seededTemplate(info, admin, venv, small, atManager);
-  copy = await copyOf(info, admin, small);
+  copy = await copyWithStatKeys(info, admin, small);
   const mineVacuum = await ours(copy, atManager, 'analyze');
   await expectCleared(copy, admin, 'bai-migrate');
   await copy.drop();
@@ -174,7 +160,7 @@ await withTestbed(async (info, admin) => {
   const keys = mkdtempSync(join(tmpdir(), 'bai-bench-rpc-'));
   const keygen = ['mgr', 'generate-rpc-keypair', keys, 'manager'];
   requireSuccess({ command: [venv.managerCli] }, keygen, await runManagerCli({ command: [venv.managerCli] }, keygen));
-  copy = await copyOf(info, admin, small, `rpc-auth-manager-keypair = "${join(keys, 'manager.key_secret')}"\n`);
+  copy = await copyWithStatKeys(info, admin, small, `rpc-auth-manager-keypair = "${join(keys, 'manager.key_secret')}"\n`);
   const cli = { command: [venv.managerCli], configFile: copy.toml };
   const args = ['mgr', 'clear-history', '-r', `${RETENTION_DAYS}d`];
   const managerStart = performance.now();

@@ -75,3 +75,17 @@ export async function seedStatKeys(admin: Admin, c: pg.Client, others: Readonly<
   }
   for (const [key, value] of Object.entries(others)) await redis.set(key, value);
 }
+
+/** A copy of `template` (`bai_bench_<hex>`) with manager.toml naming it, and Redis DB 0 holding a stat key per kernel. */
+export interface CopyWithStatKeys {
+  readonly database: string;
+  readonly toml: string;
+  readonly pg: pg.Client;
+  drop(): Promise<void>;
+}
+
+export async function copyWithStatKeys(info: TestbedInfo, admin: Admin, template: string, managerLines = ''): Promise<CopyWithStatKeys> {
+  const copy = await copyOfTemplate(info, admin, template, 'bai_bench');
+  await seedStatKeys(admin, copy.pg);
+  return { ...copy, toml: operatorManagerToml(info, { database: copy.database, namespace: copy.namespace, prefix: 'bai-bench-', managerLines }) };
+}

@@ -19,6 +19,7 @@
  */
 import type pg from 'pg';
 import type { Logger } from '../core/logger.js';
+import type { RetentionCategoryReported, RetentionCategoryState } from '../core/report/model.js';
 import { retentionIntervalText, type RetentionPolicyChange } from '../releases/retention-policy-changes.js';
 import {
   managerPeriodSeconds,
@@ -62,24 +63,9 @@ export interface PolicyChange {
   readonly after: { readonly enabled: boolean; readonly period: string };
 }
 
-export type CategoryState = 'swept' | 'disabled' | 'missing' | 'deferred' | 'failed' | 'not-implemented';
-
-export interface CategorySweep {
-  readonly category: string;
-  readonly state: CategoryState;
-  readonly enabled: boolean;
-  /** retention_period as PostgreSQL writes it, e.g. "1 year"; null without a row. */
-  readonly period: string | null;
-  /** The days the manager subtracts (asyncpg's reading of the interval). */
-  readonly days: number | null;
-  /** now - period (ISO). */
-  readonly threshold: string | null;
-  readonly lastSweptAt: string | null;
-  /** Rows deleted (or a dry run would delete) per table, by the category's own statements (cascades apart). */
-  readonly deleted: Readonly<Record<string, number>>;
-  readonly total: number;
-  readonly reason?: string;
-}
+/** As the report carries them (src/core/report/model.ts). */
+export type CategoryState = RetentionCategoryState;
+export type CategorySweep = RetentionCategoryReported;
 
 export interface SweepResult {
   readonly now: string;

@@ -209,20 +209,27 @@ export interface RetentionSweepReported {
     readonly after: { readonly enabled: boolean; readonly period: string };
   }>;
   /** Every category: the enabled ones in the order swept, then the rest. */
-  readonly categories: ReadonlyArray<{
-    readonly category: string;
-    readonly state: 'swept' | 'disabled' | 'missing' | 'deferred' | 'failed' | 'not-implemented';
-    readonly enabled: boolean;
-    readonly period: string | null;
-    /** The days the manager subtracts for the period (30 per month, 365 per year). */
-    readonly days: number | null;
-    readonly threshold: string | null;
-    readonly lastSweptAt: string | null;
-    /** Rows deleted per table (a dry run: that it would delete). */
-    readonly deleted: Readonly<Record<string, number>>;
-    readonly total: number;
-    readonly reason?: string;
-  }>;
+  readonly categories: readonly RetentionCategoryReported[];
+}
+
+export type RetentionCategoryState = 'swept' | 'disabled' | 'missing' | 'deferred' | 'failed' | 'not-implemented';
+
+/** One retention policy category as the sweep found and swept it. */
+export interface RetentionCategoryReported {
+  readonly category: string;
+  readonly state: RetentionCategoryState;
+  readonly enabled: boolean;
+  /** retention_period as PostgreSQL writes it, e.g. "1 year"; null without a row. */
+  readonly period: string | null;
+  /** The days the manager subtracts for the period (asyncpg's reading: 30 per month, 365 per year). */
+  readonly days: number | null;
+  /** now - period (ISO). */
+  readonly threshold: string | null;
+  readonly lastSweptAt: string | null;
+  /** Rows deleted (a dry run: that it would delete) per table, by the category's own statements (cascades apart). */
+  readonly deleted: Readonly<Record<string, number>>;
+  readonly total: number;
+  readonly reason?: string;
 }
 
 /** The retention-sweep output: each category's state, policy and rows deleted per table, keyed by category. */

@@ -41962,4 +41962,4 @@ export {
   runCommand,
   checkWrittenPaths
 };
-//# sourceMappingURL=chunk-7ASXEYEA.js.map
+//# sourceMappingURL=chunk-IYRCB3MV.js.map

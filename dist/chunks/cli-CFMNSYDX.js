@@ -12,7 +12,7 @@ import {
   runCommand,
   secretInputs,
   unusedInputs
-} from "./chunk-7ASXEYEA.js";
+} from "./chunk-IYRCB3MV.js";
 import "./chunk-PS4AXIT4.js";
 import "./chunk-YIVHD5DW.js";
 
@@ -273,4 +273,4 @@ process.exitCode = await main(process.argv.slice(2), process.env);
 export {
   main
 };
-//# sourceMappingURL=cli-WGTXJ25U.js.map
+//# sourceMappingURL=cli-CFMNSYDX.js.map
