@@ -50,7 +50,9 @@ export function releasesText(): string {
     `Supported: Backend.AI **${lines.join(' → ')}**, every patch release of each (${HOPS.length} hops; what each does: [docs/hops.md](docs/hops.md)).`,
     `Every release up to ${newest} is known (versions parse, \`from-version\` is detected from any of their`,
     `revisions, \`plan\` lists the whole path), and the hops after ${lines.at(-1)} are refused before anything is`,
-    `written, naming the hop${next ? ` (${next} and later are next)` : ''}.`,
+    `written, naming the hop${next ? ` (${next} and later are next)` : ''}. Patch upgrades within a later line are taken`,
+    `(e.g. 26.4.3 → 26.4.16), with a check of the rows their revisions stop on or delete for good.`,
+    `\`clear-history\` takes every known release, each with its own manager's semantics.`,
   ].join('\n');
 }
 
