@@ -3,5 +3,5 @@ import { createRequire as __baiCreateRequire } from 'node:module'; const require
 
 // src/cli/index.ts
 process.setSourceMapsEnabled(true);
-await import("./chunks/cli-CFMNSYDX.js");
+await import("./chunks/cli-IOKMEQWT.js");
 //# sourceMappingURL=cli.js.map

@@ -2,6 +2,6 @@ import { createRequire as __baiCreateRequire } from 'node:module'; const require
 
 // src/action/index.ts
 process.setSourceMapsEnabled(true);
-var { run } = await import("./chunks/main-KO5V3ENF.js");
+var { run } = await import("./chunks/main-32ACOJAF.js");
 await run();
 //# sourceMappingURL=index.js.map

@@ -719,6 +719,7 @@ describe.each(RELEASES)("clear-history of %s: the real manager's retention sweep
           .sort(),
       ).toEqual(['logs', 'reconcile_history', 'sessions']);
       expect(manager.report.history!.retention!.categories.filter((c) => c.state === 'disabled')).toHaveLength(5);
+      expect(manager.report.history!.retention!.perTickBudget).toBe(100000);
       for (const table of ['event_logs', 'session_scheduling_history', 'sessions']) expect(byManager[table]!.length, table).toBeLessThan(before[table]!.length);
       for (const table of ['kernel_usage_records', 'login_history', 'domain_usage_buckets']) expect(byManager[table], table).toEqual(before[table]);
 

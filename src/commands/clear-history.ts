@@ -422,7 +422,14 @@ function cutoffFormula(policy: ClearHistoryPolicy, retention: Retention): string
  * it. bai-migrate counts the kernels before and after (the manager's own counts are not to be
  * trusted: backend.ai-manager@22.03.3:src/ai/backend/manager/cli/__main__.py counts the Redis keys of the last chunk only) and reads its log for the Redis failure it hides behind exit code 0.
  */
-export async function clearHistoryWithManager(deployment: Deployment, options: ClearHistoryOptions, cli: ManagerCli, log: Logger, policy: ClearHistoryPolicy): Promise<ClearHistoryResult> {
+export async function clearHistoryWithManager(
+  deployment: Deployment,
+  options: ClearHistoryOptions,
+  cli: ManagerCli,
+  log: Logger,
+  policy: ClearHistoryPolicy,
+  budget?: PerTickBudget,
+): Promise<ClearHistoryResult> {
   const before = await cutoffAndCount(deployment, options.retention, policy.cutoffClock);
   const tables = await purgedTables(deployment, policy);
   const cutoffText = before.cutoff.toISOString();
@@ -470,7 +477,7 @@ export async function clearHistoryWithManager(deployment: Deployment, options: C
   const policiesBefore = changed ? await policyRows(deployment) : [];
   const result = await runManagerCli(cli, args);
   const rowsAfter = await countRows(deployment, tables, clock[0]!.now);
-  const retention = changed ? managerSweepReport(clock[0]!.now, changed.changes, policiesBefore, await policyRows(deployment)) : undefined;
+  const retention = changed ? managerSweepReport(clock[0]!.now, budget?.value ?? null, changed.changes, policiesBefore, await policyRows(deployment)) : undefined;
   const deletedRows = Object.fromEntries(tables.map(({ table }) => [table, rowsBefore[table]! - rowsAfter[table]!]));
   const counted = tables.map(({ table }) => `${deletedRows[table]} ${ROW_NAMES[table] ?? table} row(s)`).join(', ');
   try {
@@ -532,7 +539,7 @@ async function policyRows(deployment: Deployment): Promise<PolicyRowState[]> {
  * mode: manager from 26.8: each category's state from its row before and after the manager's run
  * (stamped: swept). What it deleted is counted per table, not per category: the manager logs only its total.
  */
-function managerSweepReport(now: Date, changes: readonly PolicyChange[], before: readonly PolicyRowState[], after: readonly PolicyRowState[]): RetentionSweepReport {
+function managerSweepReport(now: Date, perTickBudget: number | null, changes: readonly PolicyChange[], before: readonly PolicyRowState[], after: readonly PolicyRowState[]): RetentionSweepReport {
   const categories: CategorySweep[] = RETENTION_CATEGORIES.map((category) => {
     const row = after.find((r) => r.category === category);
     const was = before.find((r) => r.category === category);
@@ -543,7 +550,7 @@ function managerSweepReport(now: Date, changes: readonly PolicyChange[], before:
       ? { ...base, state: 'swept' }
       : { ...base, state: 'failed', reason: 'the manager did not stamp it: deferred by its per-tick budget, or failed (its log says which)' };
   });
-  return { now: now.toISOString(), perTickBudget: null, changes, categories };
+  return { now: now.toISOString(), perTickBudget, changes, categories };
 }
 
 /**
@@ -643,7 +650,7 @@ export async function clearHistoryCommand(session: Session): Promise<void> {
   const result = await session.log.group('Clear history', async () => {
     const done = await (
       options.clearHistoryMode === 'manager'
-        ? clearHistoryWithManager(deployment, options, session.managerCli(), session.log, policy)
+        ? clearHistoryWithManager(deployment, options, session.managerCli(), session.log, policy, budget)
         : clearHistory(deployment, position, options, session.log, redisUp, budget)
     ).catch(async (error: unknown) => {
       if (error instanceof MigrationError) throw error;

@@ -201,14 +201,19 @@ function notWrittenYet(fromLine: string, toLine: string): string {
   return `bai-migrate cannot take the hop ${fromLine} → ${toLine} yet (it takes ${Object.keys(HOP_STEPS).join(', ')})`;
 }
 
+/** The revisions of `to`'s graph a database at `fromHead` (in `fromLine`'s graph) lacks: what its package runs. */
+function revisionsToRun(fromLine: string, fromHead: string, to: Release): string[] {
+  const have = ancestorsIn(fromLine, fromHead);
+  return [...ancestorsIn(to.line, to.head)].filter((revision) => !have.has(revision));
+}
+
 /**
  * `steps` with unguarded-revisions and revision-deletes before the schema step where `to`'s package
  * runs, from `fromHead`, a revision that stops on some rows without a guard, or that deletes rows
  * for good (releases/cannot-run.ts).
  */
 function withRowChecks(steps: readonly Step[], fromLine: string, fromHead: string, to: Release): readonly Step[] {
-  const have = ancestorsIn(fromLine, fromHead);
-  const runs = [...ancestorsIn(to.line, to.head)].filter((revision) => !have.has(revision));
+  const runs = revisionsToRun(fromLine, fromHead, to);
   const checks = [...(unguardedRuns(to.version, runs).length > 0 ? [unguardedRevisions] : []), ...(deletingRuns(to.version, runs).length > 0 ? [revisionDeletes] : [])];
   if (checks.length === 0) return steps;
   const at = steps.findIndex((step) => step.id === 'schema');
@@ -220,9 +225,7 @@ function withRowChecks(steps: readonly Step[], fromLine: string, fromHead: strin
  * run a revision the hop runs (releases/cannot-run.ts); undefined when it can run them all.
  */
 function packageRefuses(fromLine: string, fromHead: string, to: Release): string | undefined {
-  const have = ancestorsIn(fromLine, fromHead);
-  const runs = [...ancestorsIn(to.line, to.head)].filter((revision) => !have.has(revision));
-  const found = cannotRun(to.version, runs);
+  const found = cannotRun(to.version, revisionsToRun(fromLine, fromHead, to));
   if (found.length === 0) return undefined;
   return `${found.map(describeCannotRun).join('; ')}; choose a to-version whose package runs them (e.g. its line's final patch)`;
 }

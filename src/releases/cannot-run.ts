@@ -277,8 +277,10 @@ export interface DeletingRevision {
   readonly where: string;
   /** SQL naming a row for messages. */
   readonly name: string;
-  /** What they are, and what follows from their going. */
-  readonly what: string;
+  /** What they are, counted ("image(s) whose …"). */
+  readonly rows: string;
+  /** What follows from their going. */
+  readonly consequence: string;
   readonly source: string;
 }
 
@@ -291,7 +293,8 @@ export const DELETING_REVISIONS: readonly DeletingRevision[] = [
     table: 'images',
     where: 'registry_id NOT IN (SELECT id FROM container_registries)',
     name: 'name',
-    what: 'image(s) whose container registry is gone; the deployment revisions and kernels that name them keep their rows with the image set to NULL (such a revision cannot be deployed again)',
+    rows: 'image(s) whose container registry is gone',
+    consequence: 'the deployment revisions and kernels that name them keep their rows with the image set to NULL (such a revision cannot be deployed again)',
     source: 'backend.ai-manager 26.4.16 wheel: ai/backend/manager/models/alembic/versions/045b0e0e4384_add_fk_from_images_registry_id_to_.py',
   },
 ];

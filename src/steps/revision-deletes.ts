@@ -5,18 +5,14 @@
  * an operator can put back what they need.
  */
 import { deletingRuns, type DeletingRevision } from '../releases/cannot-run.js';
-import { columnExists, readRevisions, tableExists } from '../stores/schema.js';
+import { columnExists, tableExists } from '../stores/schema.js';
 import { quoteIdent } from '../stores/sql.js';
-import { schemaRevisionRuns } from './schema/index.js';
+import { revisionsTheTargetRuns } from './schema/index.js';
 import { firstFew, ok, warning, type Finding, type Step, type StepContext } from './step.js';
 
 async function deletions(ctx: StepContext): Promise<DeletingRevision[]> {
-  const revisions = ctx.assumedRevisions ?? (await readRevisions(ctx.deployment.postgres));
-  const runs = schemaRevisionRuns(ctx.hop, revisions)
-    .filter((run) => run.by === 'target' && run.direction === 'up')
-    .map((run) => run.revision);
   const found: DeletingRevision[] = [];
-  for (const d of deletingRuns(ctx.hop.to.version, runs)) if (await tableExists(ctx.deployment.postgres, d.table)) found.push(d);
+  for (const d of deletingRuns(ctx.hop.to.version, await revisionsTheTargetRuns(ctx))) if (await tableExists(ctx.deployment.postgres, d.table)) found.push(d);
   return found;
 }
 
@@ -37,8 +33,8 @@ export const revisionDeletes: Step = {
       const { rows } = await ctx.deployment.postgres.query<{ name: string }>(`SELECT (${named})::text AS name FROM ${quoteIdent(d.table)} WHERE ${d.where} ORDER BY 1`);
       findings.push(
         rows.length === 0
-          ? ok(`${d.revision} deletes ${d.what.split(';')[0]}: none here`)
-          : warning(`${d.revision} deletes ${rows.length} ${d.what}: ${firstFew(rows, (r) => r.name)}. migrate keeps them whole in the backup bundle (source: ${d.source})`),
+          ? ok(`${d.revision} deletes ${d.rows}: none here`)
+          : warning(`${d.revision} deletes ${rows.length} ${d.rows}; ${d.consequence}: ${firstFew(rows, (r) => r.name)}. migrate keeps them whole in the backup bundle (source: ${d.source})`),
       );
     }
     return findings;

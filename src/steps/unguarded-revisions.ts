@@ -6,9 +6,9 @@
  * Found before anything is written, with the releases whose text passes over them and what to do.
  */
 import { UNGUARDED_REVISIONS, unguardedRuns } from '../releases/cannot-run.js';
-import { columnExists, readRevisions } from '../stores/schema.js';
+import { columnExists } from '../stores/schema.js';
 import { quoteIdent } from '../stores/sql.js';
-import { schemaRevisionRuns } from './schema/index.js';
+import { revisionsTheTargetRuns } from './schema/index.js';
 import { failed, ok, type Finding, type Step } from './step.js';
 
 export const unguardedRevisions: Step = {
@@ -22,11 +22,7 @@ export const unguardedRevisions: Step = {
 
   async preflight(ctx) {
     const pg = ctx.deployment.postgres;
-    const revisions = ctx.assumedRevisions ?? (await readRevisions(pg));
-    const runs = schemaRevisionRuns(ctx.hop, revisions)
-      .filter((run) => run.by === 'target' && run.direction === 'up')
-      .map((run) => run.revision);
-    const found = unguardedRuns(ctx.hop.to.version, runs);
+    const found = unguardedRuns(ctx.hop.to.version, await revisionsTheTargetRuns(ctx));
     if (found.length === 0) return [ok(`backend.ai-manager ${ctx.hop.to.version} runs no revision here without a guard a later text of it has`)];
     const findings: Finding[] = [];
     for (const unguarded of found) {
@@ -39,7 +35,7 @@ export const unguardedRevisions: Step = {
       }
       findings.push(
         rows.length === 0
-          ? ok(`${unguarded.revision} runs with ${ctx.hop.to.version}'s text, which has no guard; no row it stops on (or the remedy is made: ${unguarded.remedy.split(' (')[0]})`)
+          ? ok(`${unguarded.revision} runs with ${ctx.hop.to.version}'s text, which has no guard; no row here stops it`)
           : failed(
               `${unguarded.revision} runs with backend.ai-manager ${ctx.hop.to.version}'s text, which stops on ${rows.join('; ')} (${unguarded.error}). ${
                 unguarded.guardedIn.length > 0

@@ -139,6 +139,14 @@ export function schemaRevisionRuns(hop: Hop, revisions: readonly string[]): Sche
   }
 }
 
+/** The revisions the target release's own alembic runs upward in this hop, from where the database stands (or will, in a plan of several hops). */
+export async function revisionsTheTargetRuns(ctx: StepContext): Promise<string[]> {
+  const revisions = ctx.assumedRevisions ?? (await readRevisions(ctx.deployment.postgres));
+  return schemaRevisionRuns(ctx.hop, revisions)
+    .filter((run) => run.by === 'target' && run.direction === 'up')
+    .map((run) => run.revision);
+}
+
 export function schemaStep(procedure: SchemaProcedure = { kind: 'upgrade' }): Step {
   const rules = rulesOf(procedure);
   const step: Step = {

@@ -35628,7 +35628,8 @@ var DELETING_REVISIONS = [
     table: "images",
     where: "registry_id NOT IN (SELECT id FROM container_registries)",
     name: "name",
-    what: "image(s) whose container registry is gone; the deployment revisions and kernels that name them keep their rows with the image set to NULL (such a revision cannot be deployed again)",
+    rows: "image(s) whose container registry is gone",
+    consequence: "the deployment revisions and kernels that name them keep their rows with the image set to NULL (such a revision cannot be deployed again)",
     source: "backend.ai-manager 26.4.16 wheel: ai/backend/manager/models/alembic/versions/045b0e0e4384_add_fk_from_images_registry_id_to_.py"
   }
 ];
@@ -35943,6 +35944,10 @@ function schemaRevisionRuns(hop28, revisions) {
       return commandOf(next).runs(next, hop28, revisions);
   }
 }
+async function revisionsTheTargetRuns(ctx) {
+  const revisions = ctx.assumedRevisions ?? await readRevisions(ctx.deployment.postgres);
+  return schemaRevisionRuns(ctx.hop, revisions).filter((run2) => run2.by === "target" && run2.direction === "up").map((run2) => run2.revision);
+}
 function schemaStep(procedure = { kind: "upgrade" }) {
   const rules = rulesOf(procedure);
   const step2 = {
@@ -36038,10 +36043,8 @@ async function waitForOrphanedAlembic(ctx) {
 
 // src/steps/revision-deletes.ts
 async function deletions(ctx) {
-  const revisions = ctx.assumedRevisions ?? await readRevisions(ctx.deployment.postgres);
-  const runs = schemaRevisionRuns(ctx.hop, revisions).filter((run2) => run2.by === "target" && run2.direction === "up").map((run2) => run2.revision);
   const found = [];
-  for (const d of deletingRuns(ctx.hop.to.version, runs)) if (await tableExists(ctx.deployment.postgres, d.table)) found.push(d);
+  for (const d of deletingRuns(ctx.hop.to.version, await revisionsTheTargetRuns(ctx))) if (await tableExists(ctx.deployment.postgres, d.table)) found.push(d);
   return found;
 }
 var revisionDeletes = {
@@ -36059,7 +36062,7 @@ var revisionDeletes = {
       const named2 = await columnExists(ctx.deployment.postgres, d.table, d.name) ? d.name : "ctid::text";
       const { rows } = await ctx.deployment.postgres.query(`SELECT (${named2})::text AS name FROM ${quoteIdent(d.table)} WHERE ${d.where} ORDER BY 1`);
       findings.push(
-        rows.length === 0 ? ok2(`${d.revision} deletes ${d.what.split(";")[0]}: none here`) : warning(`${d.revision} deletes ${rows.length} ${d.what}: ${firstFew(rows, (r) => r.name)}. migrate keeps them whole in the backup bundle (source: ${d.source})`)
+        rows.length === 0 ? ok2(`${d.revision} deletes ${d.rows}: none here`) : warning(`${d.revision} deletes ${rows.length} ${d.rows}; ${d.consequence}: ${firstFew(rows, (r) => r.name)}. migrate keeps them whole in the backup bundle (source: ${d.source})`)
       );
     }
     return findings;
@@ -36084,9 +36087,7 @@ var unguardedRevisions = {
   tables: [...new Set(UNGUARDED_REVISIONS.flatMap((u) => u.stopsOn.map((s) => s.table)))],
   async preflight(ctx) {
     const pg2 = ctx.deployment.postgres;
-    const revisions = ctx.assumedRevisions ?? await readRevisions(pg2);
-    const runs = schemaRevisionRuns(ctx.hop, revisions).filter((run2) => run2.by === "target" && run2.direction === "up").map((run2) => run2.revision);
-    const found = unguardedRuns(ctx.hop.to.version, runs);
+    const found = unguardedRuns(ctx.hop.to.version, await revisionsTheTargetRuns(ctx));
     if (found.length === 0) return [ok2(`backend.ai-manager ${ctx.hop.to.version} runs no revision here without a guard a later text of it has`)];
     const findings = [];
     for (const unguarded of found) {
@@ -36098,7 +36099,7 @@ var unguardedRevisions = {
         if (counted[0].n > 0) rows.push(`${counted[0].n} row(s) of ${table} where ${where}`);
       }
       findings.push(
-        rows.length === 0 ? ok2(`${unguarded.revision} runs with ${ctx.hop.to.version}'s text, which has no guard; no row it stops on (or the remedy is made: ${unguarded.remedy.split(" (")[0]})`) : failed(
+        rows.length === 0 ? ok2(`${unguarded.revision} runs with ${ctx.hop.to.version}'s text, which has no guard; no row here stops it`) : failed(
           `${unguarded.revision} runs with backend.ai-manager ${ctx.hop.to.version}'s text, which stops on ${rows.join("; ")} (${unguarded.error}). ${unguarded.guardedIn.length > 0 ? `Choose a to-version whose text passes over them (${unguarded.guardedIn.join(", ")}), or ${unguarded.remedy}` : `No release's text passes over them: ${unguarded.remedy}`}; nothing was changed (source: ${unguarded.source})`
         )
       );
@@ -38973,18 +38974,19 @@ function requireSupported(plan) {
 function notWrittenYet(fromLine, toLine) {
   return `bai-migrate cannot take the hop ${fromLine} \u2192 ${toLine} yet (it takes ${Object.keys(HOP_STEPS).join(", ")})`;
 }
-function withRowChecks(steps, fromLine, fromHead, to) {
+function revisionsToRun(fromLine, fromHead, to) {
   const have = ancestorsIn(fromLine, fromHead);
-  const runs = [...ancestorsIn(to.line, to.head)].filter((revision) => !have.has(revision));
+  return [...ancestorsIn(to.line, to.head)].filter((revision) => !have.has(revision));
+}
+function withRowChecks(steps, fromLine, fromHead, to) {
+  const runs = revisionsToRun(fromLine, fromHead, to);
   const checks = [...unguardedRuns(to.version, runs).length > 0 ? [unguardedRevisions] : [], ...deletingRuns(to.version, runs).length > 0 ? [revisionDeletes] : []];
   if (checks.length === 0) return steps;
   const at2 = steps.findIndex((step2) => step2.id === "schema");
   return [...steps.slice(0, at2), ...checks, ...steps.slice(at2)];
 }
 function packageRefuses(fromLine, fromHead, to) {
-  const have = ancestorsIn(fromLine, fromHead);
-  const runs = [...ancestorsIn(to.line, to.head)].filter((revision) => !have.has(revision));
-  const found = cannotRun(to.version, runs);
+  const found = cannotRun(to.version, revisionsToRun(fromLine, fromHead, to));
   if (found.length === 0) return void 0;
   return `${found.map(describeCannotRun).join("; ")}; choose a to-version whose package runs them (e.g. its line's final patch)`;
 }
@@ -40194,7 +40196,7 @@ async function cutoffAndCount(deployment, retention, clock, now) {
 function cutoffFormula(policy, retention) {
   return policy.cutoffClock === "utc" ? `PostgreSQL's now() in UTC - ${retention.text}, as this release's manager computes it (datetime.now(UTC))` : `PostgreSQL's now() - ${retention.text} (this release's manager subtracts from its host's naive local time: across a DST change, or in months, its cutoff can differ from this by that host's time zone rules)`;
 }
-async function clearHistoryWithManager(deployment, options, cli, log, policy) {
+async function clearHistoryWithManager(deployment, options, cli, log, policy, budget) {
   const before = await cutoffAndCount(deployment, options.retention, policy.cutoffClock);
   const tables = await purgedTables(deployment, policy);
   const cutoffText = before.cutoff.toISOString();
@@ -40240,7 +40242,7 @@ async function clearHistoryWithManager(deployment, options, cli, log, policy) {
   const policiesBefore = changed2 ? await policyRows(deployment) : [];
   const result = await runManagerCli(cli, args);
   const rowsAfter = await countRows(deployment, tables, clock[0].now);
-  const retention = changed2 ? managerSweepReport(clock[0].now, changed2.changes, policiesBefore, await policyRows(deployment)) : void 0;
+  const retention = changed2 ? managerSweepReport(clock[0].now, budget?.value ?? null, changed2.changes, policiesBefore, await policyRows(deployment)) : void 0;
   const deletedRows = Object.fromEntries(tables.map(({ table }) => [table, rowsBefore[table] - rowsAfter[table]]));
   const counted = tables.map(({ table }) => `${deletedRows[table]} ${ROW_NAMES[table] ?? table} row(s)`).join(", ");
   try {
@@ -40284,7 +40286,7 @@ async function policyRows(deployment) {
   );
   return rows;
 }
-function managerSweepReport(now, changes, before, after) {
+function managerSweepReport(now, perTickBudget2, changes, before, after) {
   const categories = RETENTION_CATEGORIES.map((category) => {
     const row = after.find((r) => r.category === category);
     const was = before.find((r) => r.category === category);
@@ -40293,7 +40295,7 @@ function managerSweepReport(now, changes, before, after) {
     if (!row.enabled) return { ...base, state: "disabled" };
     return row.lastSweptAt !== (was?.lastSweptAt ?? null) ? { ...base, state: "swept" } : { ...base, state: "failed", reason: "the manager did not stamp it: deferred by its per-tick budget, or failed (its log says which)" };
   });
-  return { now: now.toISOString(), perTickBudget: null, changes, categories };
+  return { now: now.toISOString(), perTickBudget: perTickBudget2, changes, categories };
 }
 function managerRedisCount(output) {
   const counts2 = [...output.matchAll(/Cleaned up ([\d,]+) redis statistics records/g)].map((m) => Number(m[1].replaceAll(",", "")));
@@ -40366,7 +40368,7 @@ async function clearHistoryCommand(session) {
   const redisUp = policy.deletesRedisStatKeys && await connectRedisPart(session, describePosition(position), sweeps);
   const budget = sweeps ? await perTickBudget(session, position.releases[0]) : void 0;
   const result = await session.log.group("Clear history", async () => {
-    const done = await (options.clearHistoryMode === "manager" ? clearHistoryWithManager(deployment, options, session.managerCli(), session.log, policy) : clearHistory(deployment, position, options, session.log, redisUp, budget)).catch(async (error) => {
+    const done = await (options.clearHistoryMode === "manager" ? clearHistoryWithManager(deployment, options, session.managerCli(), session.log, policy, budget) : clearHistory(deployment, position, options, session.log, redisUp, budget)).catch(async (error) => {
       if (error instanceof MigrationError) throw error;
       const message = await session.withServersDown(["postgres", "etcd", "redis"], messageOf(error));
       throw new MigrationError("unreachable", `clear-history stopped: ${message}. Batches already deleted stay deleted (each is one transaction); run clear-history again once the server is back`);
@@ -41962,4 +41964,4 @@ export {
   runCommand,
   checkWrittenPaths
 };
-//# sourceMappingURL=chunk-IYRCB3MV.js.map
+//# sourceMappingURL=chunk-FRIAXNRL.js.map

@@ -12,7 +12,7 @@ import {
   runCommand,
   secretInputs,
   unusedInputs
-} from "./chunk-IYRCB3MV.js";
+} from "./chunk-FRIAXNRL.js";
 import "./chunk-PS4AXIT4.js";
 import "./chunk-YIVHD5DW.js";
 
@@ -273,4 +273,4 @@ process.exitCode = await main(process.argv.slice(2), process.env);
 export {
   main
 };
-//# sourceMappingURL=cli-CFMNSYDX.js.map
+//# sourceMappingURL=cli-IOKMEQWT.js.map

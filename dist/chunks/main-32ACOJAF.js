@@ -16,7 +16,7 @@ import {
   secretInputs,
   unusedInputs,
   which
-} from "./chunk-IYRCB3MV.js";
+} from "./chunk-FRIAXNRL.js";
 import {
   require_src3 as require_src
 } from "./chunk-PS4AXIT4.js";
@@ -73906,4 +73906,4 @@ export {
   outputValues,
   run
 };
-//# sourceMappingURL=main-KO5V3ENF.js.map
+//# sourceMappingURL=main-32ACOJAF.js.map
